@@ -5,13 +5,17 @@
 - A dynamic program given example inputs of another dtype or rank was exported again with them and planned as
   another program (float64, rank 3), silently; a rank-1 tensor failed as torch's "tuple index out of range", a
   wrong structure as torch's bare "Trying to flatten user inputs with exported input tree spec:".
+- A loaded program's recorded sizes were trusted: a ``.pt2`` whose ``model.json`` recorded ``x * 2`` smaller than
+  the op makes (fewer rows, zero strides, a smaller dtype) was planned smaller than eager writes, silently.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 from needs import need
@@ -97,3 +101,98 @@ def test_example_inputs_of_another_dtype_rank_or_structure_are_refused(double, e
 def test_example_inputs_of_the_programs_types_still_size_it(double):
     g = memplan.from_torch(double, (torch.randn(5, 3),))
     assert {t.id: (t.size, t.attrs["dtype"]) for t in g.tensors}["x"] == (60, "float32")
+
+
+class DoubleRelu(nn.Module):
+    def forward(self, x):
+        return (x * 2).relu()
+
+
+class PlusBuffer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.ones(4, 3))
+
+    def forward(self, x):
+        return x + self.b
+
+
+def _edited(tmp_path, edit, module: nn.Module | None = None) -> str:
+    """``module`` (``DoubleRelu``) saved, its ``model.json`` edited in place by ``edit(tensor_values)``: a corrupted
+    program."""
+    src, out = tmp_path / "ok.pt2", tmp_path / "edited.pt2"
+    torch.export.save(torch.export.export(module or DoubleRelu(), (torch.randn(4, 3),)), str(src))
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name.endswith("models/model.json"):
+                program = json.loads(data)
+                edit(program["graph_module"]["graph"]["tensor_values"])
+                data = json.dumps(program).encode()
+            zout.writestr(name, data)
+    return str(out)
+
+
+def _sizes(*dims):
+    return [{"as_int": d} for d in dims]
+
+
+@pytest.mark.parametrize("edit, recorded", [
+    (lambda tv: tv["mul"].update(sizes=_sizes(1, 3)), r"float32 \[1, 3\] strides \(3, 1\)"),
+    (lambda tv: tv["mul"].update(strides=_sizes(0, 0)), r"float32 \[4, 3\] strides \(0, 0\)"),
+    (lambda tv: tv["mul"].update(dtype=1), r"uint8 \[4, 3\]"),
+    (lambda tv: tv["x"].update(sizes=_sizes(1, 3)), r"float32 \[4, 3\] strides \(3, 1\), but the op makes float32 "
+                                                     r"\[1, 3\]"),
+], ids=["fewer-rows", "zero-strides", "smaller-dtype", "smaller-input"])
+def test_a_loaded_result_recorded_smaller_than_its_op_makes_is_refused(tmp_path, edit, recorded):
+    """Each edit made the plan smaller than what eager writes (``mul`` planned 12 or 4 bytes where ``x * 2`` writes 48;
+    the input 12 bytes where the program's ops read 48), silently."""
+    from memplan.importers.torch import load_exported
+
+    path = _edited(tmp_path, edit)
+    with pytest.raises(GraphError, match=r"node 'mul' \(aten\.mul\.Tensor\): the program records its result as "
+                                         + recorded + r".* \(a corrupted or edited program"):
+        memplan.from_torch(load_exported(path))
+    r = subprocess.run([sys.executable, "-m", "memplan", "import", path, "-o", str(tmp_path / "g.json"), "-q"],
+                       env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "node 'mul'" in r.stderr and not (tmp_path / "g.json").exists()
+
+
+def test_an_unedited_program_still_imports(tmp_path):
+    from memplan.importers.torch import load_exported
+
+    g = memplan.from_torch(load_exported(_edited(tmp_path, lambda tv: None)))
+    assert {t.id: t.size for t in g.tensors} == {"x": 48, "mul": 48, "relu": 48}
+
+
+@pytest.mark.parametrize("edit, recorded", [
+    (lambda tv: tv["b_b"].update(sizes=_sizes(1, 3)), r"float32 \[1, 3\]"),
+    (lambda tv: tv["b_b"].update(dtype=1), r"uint8 \[4, 3\]"),
+], ids=["fewer-rows", "smaller-dtype"])
+def test_a_loaded_weight_recorded_otherwise_than_its_tensor_is_refused(tmp_path, edit, recorded):
+    """``x + b`` broadcasts a ``[1, 3]`` record as well as the ``[4, 3]`` tensor: the buffer was planned at 12 bytes
+    where the program's tensor holds 48, silently."""
+    from memplan.importers.torch import load_exported
+
+    ep = load_exported(_edited(tmp_path, edit, PlusBuffer()))
+    with pytest.raises(GraphError, match=r"node 'b_b': the program records weight 'b' as " + recorded +
+                       r", but holds a float32 \[4, 3\] tensor for it"):
+        memplan.from_torch(ep)
+
+
+class Rows4(nn.Module):
+    def forward(self, x):
+        return x.reshape(-1, 4) * 2
+
+
+@pytest.mark.parametrize("rows, why", [(2**56, "more than this machine can allocate"), (2**62, "past int64")])
+def test_a_dim_too_large_to_allocate_is_refused_naming_the_option(rows, why):
+    """torch.zeros of the sizes given: torch's raw "DefaultCPUAllocator: can't allocate memory" (or "Storage size
+    calculation overflowed") out of ``memplan import``, and every byte written where it could allocate."""
+    ep = torch.export.export(Rows4(), (torch.randn(8, 3),), dynamic_shapes={"x": {0: 4 * Dim("k")}})
+    with pytest.raises(GraphError, match=rf"^input 'x' would be \[{rows}, 3\] \(\d+ bytes\) with --dim x\.0={rows} "
+                                         rf"\(s\d+=\d+\): {why}"):
+        sized_inputs(_saved_and_loaded(ep), None, {"x.0": rows})
+    args, _ = sized_inputs(ep, None, {"x.0": 12})
+    assert [tuple(a.shape) for a in args] == [(12, 3)]

@@ -479,13 +479,31 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     for n in users:
         val = n.meta.get("val")
         if isinstance(val, torch.Tensor):
-            leaves.append(torch.zeros([size(d, n.name) for d in val.shape], dtype=val.dtype))
+            leaves.append(_unread_tensor(torch, n.name, [size(d, n.name) for d in val.shape], val.dtype, known))
         elif isinstance(val, torch.SymInt):
             leaves.append(size(val, n.name, "symbolic int"))
         else:
             leaves.append(val)
     args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
     return tuple(args), dict(kwargs)
+
+
+def _unread_tensor(torch, name: str, shape: list[int], dtype: Any, known: dict[str, tuple[int, str]]) -> Any:
+    """An uninitialized tensor of ``shape`` for input ``name`` of ``sized_inputs``; a GraphError naming the input, its
+    size and the options given (``known``) where it cannot be made.
+
+    Why ``empty``, not ``zeros``: the specializing export reads no value (it traces on fake tensors), and zeros wrote
+    every byte: ``--dim x.0=400000000000`` on a program with no upper bound asked the machine for 4.8 TB, and failed
+    with torch's raw "DefaultCPUAllocator: can't allocate memory" traceback (a size past int64, "Storage size
+    calculation overflowed"); a size the machine could just hold was written through, page by page."""
+    try:
+        return torch.empty(shape, dtype=dtype)
+    except (RuntimeError, MemoryError, OverflowError) as exc:
+        given = ", ".join(_option(k, v) for v, k in known.values()) or "the sizes given"
+        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        why = "past int64" if "overflow" in first_line(exc).lower() else "more than this machine can allocate"
+        raise GraphError(f"input '{name}' would be {list(shape)} ({nbytes} bytes) with {given}: {why} for the "
+                         "example input the program is exported again with (give smaller sizes)") from None
 
 
 def _option(name: str, value: int) -> str:
@@ -1164,6 +1182,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         return r
 
     graph_nodes = list(ep.graph.nodes)
+    _check_recorded_results(torch, graph_nodes)
     kept = _storages_kept(torch, graph_nodes)
     #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
     restored = _saved_layouts(torch, ep, graph_nodes)
@@ -1621,11 +1640,13 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     from torch.utils import _pytree as pytree
 
     saved_of: dict[str, Any] = {}
+    weights: dict[str, str] = {}   # placeholder -> the module's name for the weight
     tables = (getattr(ep, "state_dict", None) or {}, getattr(ep, "constants", None) or {})
     for spec in ep.graph_signature.input_specs:
         name = getattr(spec.arg, "name", None)
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
             saved_of[name] = next((t[spec.target] for t in tables if spec.target in t), None)
+            weights[name] = str(spec.target)
     user = [n for n in ep.graph_signature.user_inputs if isinstance(n, str)]
     try:
         leaves = pytree.tree_leaves(getattr(ep, "example_inputs", None))
@@ -1641,6 +1662,8 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
             raise GraphError(f"node {n.name!r}: its example (or saved) tensor is a "
                              f"{str(real.layout).removeprefix('torch.')} tensor (only dense, strided tensors are "
                              "supported)")
+        if n.op == "placeholder" and n.name in weights:
+            _check_saved_weight(torch, n.name, weights[n.name], fake, real)
         if n.op != "placeholder" or not _same_tensor_type(torch, fake, real):
             continue
         try:
@@ -1671,6 +1694,22 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
             for n, _, _ in members:
                 restored.pop(n.name, None)
     return restored
+
+
+def _check_saved_weight(torch, name: str, target: str, fake: Any, real: Any) -> None:
+    """Refuse weight placeholder ``name`` (the module's ``target``) whose recorded fake tensor has another shape or
+    dtype than the tensor the program holds for it (``real``), naming both.
+
+    Why: the plan sizes a weight by its record, and the program runs on the tensor: a ``.pt2`` whose ``model.json``
+    recorded a float32 ``[4, 3]`` buffer as ``[1, 3]`` (or uint8) had it planned at 12 bytes where its tensor holds
+    48, silently (its ops' records broadcast it and agree with themselves, ``_check_recorded_results``)."""
+    if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
+        return
+    if tuple(fake.shape) != tuple(real.shape) or fake.dtype != real.dtype:
+        raise GraphError(f"node {name!r}: the program records weight {target!r} as "
+                         f"{str(fake.dtype).removeprefix('torch.')} {list(fake.shape)}, but holds a "
+                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} tensor for it (a corrupted or "
+                         "edited program: export and save it again)")
 
 
 def _same_tensor_type(torch, fake: Any, real: Any) -> bool:
@@ -1952,6 +1991,81 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
         else:
             out.extend([wildcard] * n_out)
     return (out + [None] * n_out)[:n_out]
+
+
+def _check_recorded_results(torch, graph_nodes: list) -> None:
+    """Refuse an ATen op node whose recorded result (``meta["val"]``, what a plan sizes) is not what the op makes from
+    its recorded arguments: another shape or dtype, or fewer bytes spanned than the op's own result; a GraphError
+    naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data, no memory);
+    a node the fake run cannot take (no fake kernel, symbolic sizes, a data-dependent op) is left as recorded.
+
+    Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
+    ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
+    at 12 bytes where the op writes 48, and one recording that result with strides ``(0, 0)`` at 4 bytes: an arena
+    too small, silently. A program in memory agrees with itself (torch made its records the same way)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = None
+    for n in graph_nodes:
+        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload):
+            continue
+        recorded = n.meta.get("val")
+        outs = list(recorded) if isinstance(recorded, (list, tuple)) else [recorded]
+        if not any(isinstance(v, torch.Tensor) for v in outs) or not all(
+                _plain_layout(torch, v) for v in outs if isinstance(v, torch.Tensor)):
+            continue
+        mode = mode or FakeTensorMode()
+        try:
+            with mode, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a))
+                made = n.target(*args, **kwargs)
+        except Exception:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
+            continue
+        made = list(made) if isinstance(made, (list, tuple)) else [made]
+        # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
+        # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
+        keeps_layout = _op_name(n.target).split(".")[0] not in _KEEPS_STORAGE
+        for k, (v, m) in enumerate(zip(outs, made)):
+            if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or not _plain_layout(torch, m):
+                continue
+            if tuple(v.shape) != tuple(m.shape) or v.dtype != m.dtype or (_span(v) < _span(m) and keeps_layout):
+                which = f"result {k}" if len(outs) > 1 else "result"
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
+                                 f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
+                                 "records (a corrupted or edited program: export and save it again)")
+
+
+def _plain_layout(torch, v: Any) -> bool:
+    """Whether tensor ``v`` is strided with every size, stride and storage offset a plain number."""
+    try:
+        return v.layout == torch.strided and all(isinstance(d, int) for d in (*v.shape, *v.stride(),
+                                                                               v.storage_offset()))
+    except Exception:
+        return False
+
+
+def _fake_of(torch, a: Any) -> Any:
+    """FX argument ``a``'s recorded value: a tensor as a fresh one of its layout (in the fake mode entered), any other
+    value as it is. A recorded tensor of symbolic sizes raises (``_check_recorded_results`` skips that node)."""
+    v = a.meta.get("val")
+    if not isinstance(v, torch.Tensor):
+        return v
+    if not _plain_layout(torch, v):
+        raise TypeError("symbolic or not strided")
+    return torch.empty_strided(tuple(v.shape), tuple(v.stride()), dtype=v.dtype, device=v.device)
+
+
+def _span(v: Any) -> int:
+    """Bytes tensor ``v``'s elements span (0 for none)."""
+    if any(d == 0 for d in v.shape):
+        return 0
+    return (sum((d - 1) * st for d, st in zip(v.shape, v.stride())) + 1) * v.element_size()
+
+
+def _layout_words(v: Any) -> str:
+    """``float32 [4, 3] strides (3, 1)``, for ``_check_recorded_results``."""
+    return f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)} strides {tuple(v.stride())}"
 
 
 def _storages_kept(torch, graph_nodes: list) -> bool:
