@@ -2002,14 +2002,15 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
     Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
     ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
     at 12 bytes where the op writes 48, and one recording that result with strides ``(0, 0)`` at 4 bytes: an arena
-    too small, silently. A program in memory agrees with itself (torch made its records the same way)."""
+    too small, silently. A program in memory agrees with itself (torch made its records the same way). Ops that write
+    their arguments are left out: their result is the written tensor, sized from its own record."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = None
     for n in graph_nodes:
-        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload):
-            continue
-        recorded = n.meta.get("val")
+        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload) or written_args(torch, n):
+            continue   # (an op writing its arguments: its record is the written tensor's, which a program in memory
+        recorded = n.meta.get("val")   # records after the write: a buffer replaced by one of another dtype)
         outs = list(recorded) if isinstance(recorded, (list, tuple)) else [recorded]
         if not any(isinstance(v, torch.Tensor) for v in outs) or not all(
                 _plain_layout(torch, v) for v in outs if isinstance(v, torch.Tensor)):
