@@ -196,3 +196,13 @@ def test_a_dim_too_large_to_allocate_is_refused_naming_the_option(rows, why):
         sized_inputs(_saved_and_loaded(ep), None, {"x.0": rows})
     args, _ = sized_inputs(ep, None, {"x.0": 12})
     assert [tuple(a.shape) for a in args] == [(12, 3)]
+
+
+def test_a_dim_naming_a_fixed_input_dimension_says_it_is_fixed():
+    """``--dim x.1=4`` where the program fixed ``x``'s dimension 1 at 3 was "no such symbolic dimension", as for a
+    name the program has not at all."""
+    with pytest.raises(GraphError, match=r"^--dim x\.1=4: dimension 1 of input 'x' is fixed at 3 in the exported "
+                                         r"program, not symbolic \(its symbolic input dimensions: x\.0, y\.0\)"):
+        sized_inputs(_saved_and_loaded(_cat_rows()), None, {"x.1": 4})
+    with pytest.raises(GraphError, match=r"^--dim x\.2: the program has no such symbolic dimension"):
+        sized_inputs(_saved_and_loaded(_cat_rows()), None, {"x.2": 4})

@@ -440,7 +440,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
     names, sourced = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names))
+    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names), _fixed_dims(torch, users))
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -628,8 +628,15 @@ def _name_of(symbol: str, names: dict[str, str]) -> str | None:
     return next((k for k in spelled if k != symbol), symbol if symbol in spelled else None)
 
 
+def _fixed_dims(torch, users: list) -> dict[str, int]:
+    """``INPUT.K`` -> size, for each dimension of the user inputs ``users`` the program fixed (a plain number)."""
+    return {f"{n.name}.{k}": d for n in users if isinstance(n.meta.get("val"), torch.Tensor)
+            for k, d in enumerate(n.meta["val"].shape) if isinstance(d, int)}
+
+
 def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True,
-                    derived: dict[str, tuple[str, Any]] | None = None) -> dict[str, tuple[int, str]]:
+                    derived: dict[str, tuple[str, Any]] | None = None,
+                    fixed: dict[str, int] | None = None) -> dict[str, tuple[int, str]]:
     """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
     program has not is a GraphError listing those it has, and so are two names of one symbol given two values
     (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options). ``sourced``: whether
@@ -643,6 +650,11 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
         if sym is None and name in derived:   # (an input dimension that is an expression of one symbol: x.0 = 2*s17)
             sym = derived[name][0]
             value, name = _solved(name, value, *derived[name]), f"{name}={value} ({sym}"
+        if sym is None and name in (fixed or {}):   # (``x.1`` of a program that fixed it: "no such" named no cause)
+            listed = sorted(k for k in [*names, *derived] if "." in k)
+            raise GraphError(f"--dim {name}={value}: dimension {name.rpartition('.')[2]} of input "
+                             f"'{name.rpartition('.')[0]}' is fixed at {fixed[name]} in the exported program, not "
+                             f"symbolic (its symbolic input dimensions: {', '.join(listed) or 'none'})")
         if sym is None:
             listed = sorted([*names, *derived], key=lambda k: (k != names.get(k), k))   # (torch's symbols first)
             lost = "" if sourced else \
