@@ -206,3 +206,21 @@ def test_a_dim_naming_a_fixed_input_dimension_says_it_is_fixed():
         sized_inputs(_saved_and_loaded(_cat_rows()), None, {"x.1": 4})
     with pytest.raises(GraphError, match=r"^--dim x\.2: the program has no such symbolic dimension"):
         sized_inputs(_saved_and_loaded(_cat_rows()), None, {"x.2": 4})
+
+
+class DefaultFloat64(nn.Module):
+    def forward(self, x):
+        torch.set_default_dtype(torch.float64)
+        y = x * 1.5 + torch.ones(4, 3)
+        torch.set_default_dtype(torch.float32)
+        return y
+
+
+def test_records_made_under_another_default_dtype_still_import():
+    """The record check must not take torch's default dtype at trace time (float64 here: ``ones`` and ``int * 1.5``
+    recorded float64) for a corrupted record."""
+    ep = torch.export.export(DefaultFloat64(), (torch.ones(4, 3, dtype=torch.int64),))
+    for program in (ep, _saved_and_loaded(ep)):
+        g = memplan.from_torch(program)
+        assert {t.id: (t.size, t.attrs["dtype"]) for t in g.tensors if t.id != "x"} == {
+            "mul": (96, "float64"), "ones": (96, "float64"), "add": (96, "float64")}

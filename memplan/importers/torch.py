@@ -20,7 +20,10 @@ Mapping:
   reused right away (torch's own allocator holds them for the same instant);
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
 Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs; an ExportedProgram
-with dynamic dimensions is specialized to the example inputs given with it.
+with dynamic dimensions is specialized to the example inputs given with it, which must be its inputs (structure,
+dtypes, ranks, fixed sizes) with other sizes. Every ATen op's recorded result is checked against the op run on fake
+tensors of its recorded arguments, and every weight's record against its tensor: a ``.pt2`` is its JSON's word, and a
+plan sized from an edited record would be smaller than what the op writes.
 """
 
 from __future__ import annotations
@@ -2007,9 +2010,10 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
 
 def _check_recorded_results(torch, graph_nodes: list) -> None:
     """Refuse an ATen op node whose recorded result (``meta["val"]``, what a plan sizes) is not what the op makes from
-    its recorded arguments: another shape or dtype, or fewer bytes spanned than the op's own result; a GraphError
-    naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data, no memory);
-    a node the fake run cannot take (no fake kernel, symbolic sizes, a data-dependent op) is left as recorded.
+    its recorded arguments: another shape, a dtype of fewer bytes, or fewer bytes spanned than the op's own result; a
+    GraphError naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data,
+    no memory); a node the fake run cannot take (no fake kernel, symbolic sizes, a data-dependent op) is left as
+    recorded.
 
     Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
     ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
@@ -2032,7 +2036,7 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
             with mode, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a))
-                made = n.target(*args, **kwargs)
+                made = n.target(*args, **_ambient_dtype(n, kwargs, outs[0]))
         except Exception:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
             continue
         made = list(made) if isinstance(made, (list, tuple)) else [made]
@@ -2042,11 +2046,25 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
         for k, (v, m) in enumerate(zip(outs, made)):
             if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or not _plain_layout(torch, m):
                 continue
-            if tuple(v.shape) != tuple(m.shape) or v.dtype != m.dtype or (_span(v) < _span(m) and keeps_layout):
+            # (a dtype of more bytes is no error: the default dtype at trace time promoted ``int_x * 1.5``)
+            smaller = v.element_size() < m.element_size() or (keeps_layout and _span(v) < _span(m))
+            if tuple(v.shape) != tuple(m.shape) or smaller:
                 which = f"result {k}" if len(outs) > 1 else "result"
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
                                  f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+def _ambient_dtype(n: Any, kwargs: dict, recorded: Any) -> dict:
+    """``kwargs`` of node ``n`` for ``_check_recorded_results``'s run, with the recorded result's dtype as ``dtype``
+    where the op takes one and the node leaves it to torch's default dtype (``torch.ones(4)``). Why: that default is the
+    caller's at trace time (a ``forward`` that calls ``torch.set_default_dtype(torch.float64)`` records float64
+    ``ones``), not this process's now; the record is the only word on it."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None or not any(a.name == "dtype" for a in schema.arguments) or _schema_arg(n, "dtype") is not None \
+            or not hasattr(recorded, "dtype"):
+        return kwargs
+    return {**kwargs, "dtype": recorded.dtype}
 
 
 def _plain_layout(torch, v: Any) -> bool:
