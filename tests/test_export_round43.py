@@ -153,6 +153,10 @@ def test_a_loaded_result_recorded_smaller_than_its_op_makes_is_refused(tmp_path,
     with pytest.raises(GraphError, match=r"node 'mul' \(aten\.mul\.Tensor\): the program records its result as "
                                          + recorded + r".* \(a corrupted or edited program"):
         memplan.from_torch(load_exported(path))
+
+
+def test_the_cli_refuses_an_edited_record_in_one_line(tmp_path):
+    path = _edited(tmp_path, lambda tv: tv["mul"].update(sizes=_sizes(1, 3)))
     r = subprocess.run([sys.executable, "-m", "memplan", "import", path, "-o", str(tmp_path / "g.json"), "-q"],
                        env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=180)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
