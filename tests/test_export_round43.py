@@ -228,3 +228,16 @@ def test_records_made_under_another_default_dtype_still_import():
         g = memplan.from_torch(program)
         assert {t.id: (t.size, t.attrs["dtype"]) for t in g.tensors if t.id != "x"} == {
             "mul": (96, "float64"), "ones": (96, "float64"), "add": (96, "float64")}
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["memory", "loaded"])
+def test_a_fixed_program_refuses_examples_that_are_not_its_inputs(loaded):
+    """They were ignored: ``from_torch(ep, (torch.randn(8, 3),))`` for a program exported at ``[4, 3]`` gave the plan
+    for 4 rows, silently."""
+    ep = torch.export.export(DoubleRelu(), (torch.randn(4, 3),))
+    ep = _saved_and_loaded(ep) if loaded else ep
+    with pytest.raises(GraphError, match=r"example input 'x' dimension 0 is 8, but the exported program fixes it at 4"):
+        memplan.from_torch(ep, (torch.randn(8, 3),))
+    with pytest.raises(GraphError, match=r"example input 'x' is a float64 tensor of rank 2"):
+        memplan.from_torch(ep, (torch.randn(4, 3, dtype=torch.float64),))
+    assert {t.id: t.size for t in memplan.from_torch(ep, (torch.randn(4, 3),)).tensors}["relu"] == 48

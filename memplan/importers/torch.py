@@ -66,7 +66,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
 
     ``module`` may also be an ``ExportedProgram``: ``example_inputs`` (and ``kwargs``) then only give the sizes of
-    its dynamic dimensions (``torch.export.Dim``), and are ignored where it has none. ``decompose``
+    its dynamic dimensions (``torch.export.Dim``); where it has none, any given must be its inputs as exported (a
+    GraphError names one that is not). ``decompose``
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
@@ -109,7 +110,13 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"
-        if (example_inputs != () or kwargs) and _has_dynamic_inputs(torch, ep):
+        if (example_inputs != () or kwargs) and not _has_dynamic_inputs(torch, ep):
+            # a fixed program takes no other sizes: examples that are not its inputs were ignored, and a caller
+            # giving a batch of 8 to a program exported at 4 had the plan for 4, silently
+            if not isinstance(example_inputs, tuple):
+                example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            _check_example_types(torch, ep, example_inputs, _in_spec_order(ep, kwargs))
+        elif example_inputs != () or kwargs:
             # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
             # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
             # every size, and the caller named them
