@@ -20,7 +20,10 @@ Mapping:
   reused right away (torch's own allocator holds them for the same instant);
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
 Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs; an ExportedProgram
-with dynamic dimensions is specialized to the example inputs given with it.
+with dynamic dimensions is specialized to the example inputs given with it, which must be its inputs (structure,
+dtypes, ranks, fixed sizes) with other sizes. Every ATen op's recorded result is checked against the op run on fake
+tensors of its recorded arguments, and every weight's record against its tensor: a ``.pt2`` is its JSON's word, and a
+plan sized from an edited record would be smaller than what the op writes.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
 
     ``module`` may also be an ``ExportedProgram``: ``example_inputs`` (and ``kwargs``) then only give the sizes of
-    its dynamic dimensions (``torch.export.Dim``), and are ignored where it has none. ``decompose``
+    its dynamic dimensions (``torch.export.Dim``); where it has none, any given must be its inputs as exported (a
+    GraphError names one that is not). ``decompose``
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
     """
@@ -106,13 +110,20 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"
-        if (example_inputs != () or kwargs) and _has_dynamic_inputs(torch, ep):
+        if (example_inputs != () or kwargs) and not _has_dynamic_inputs(torch, ep):
+            # a fixed program takes no other sizes: examples that are not its inputs were ignored, and a caller
+            # giving a batch of 8 to a program exported at 4 had the plan for 4, silently
+            if not isinstance(example_inputs, tuple):
+                example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            _check_example_types(torch, ep, example_inputs, _in_spec_order(ep, kwargs))
+        elif example_inputs != () or kwargs:
             # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
             # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
             # every size, and the caller named them
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
             kwargs = _in_spec_order(ep, kwargs)
+            _check_example_types(torch, ep, example_inputs, kwargs)
             given = _check_ranges(torch, ep, example_inputs, kwargs)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
@@ -287,6 +298,68 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
             for sym, (value, where) in sorted(bound.items(), key=lambda kv: str(kv[0]))]
 
 
+def _check_example_types(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> None:
+    """Refuse example inputs that are not the dynamic program's inputs with other sizes: another structure (count,
+    keywords, nesting), a non-tensor for a tensor input, a tensor of another dtype or rank, or a non-integer for a
+    symbolic int input; a GraphError naming the input, what it takes and what was given.
+
+    Why: example inputs only size a dynamic program's dimensions, but the specializing export traced whatever it
+    was given: ``x`` exported as a float32 matrix and given a float64 one (or a rank-3 tensor) was planned as
+    another program, in float64 (or rank 3), silently; a rank-1 tensor failed as torch's "tuple index out of
+    range", and a wrong structure as torch's "Trying to flatten user inputs with exported input tree spec:"."""
+    from torch.utils import _pytree as pytree
+
+    expected = getattr(getattr(ep, "call_spec", None), "in_spec", None)
+    leaves, spec = pytree.tree_flatten((tuple(example_inputs), dict(kwargs or {})))
+    if expected is not None and spec != expected:
+        given, takes = _structure(spec), _structure(expected)
+        if given == takes:   # (the counts and keywords agree: a nested structure differs)
+            given, takes = f"{given} ({' '.join(str(spec).split())})", f"{takes} ({' '.join(str(expected).split())})"
+        raise GraphError(f"the example inputs are {given}, but the exported program takes {takes}: give one "
+                         "example per input, structured as when it was exported")
+    users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
+    if len(users) != len(leaves):
+        return   # (inputs that are no placeholder: constants export specialized; the export names any mismatch)
+    for n, x in zip(users, leaves):
+        val = n.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            want = _tensor_words(val)
+            if not isinstance(x, torch.Tensor):
+                raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported "
+                                 f"program takes {want} there")
+            if x.dtype != val.dtype or x.dim() != val.dim():
+                raise GraphError(f"example input '{n.name}' is {_tensor_words(x)}, but the exported program takes "
+                                 f"{want}: example inputs only give a dynamic program its sizes (export again for "
+                                 "another dtype or rank)")
+            fixed = next((k for k, (d, s) in enumerate(zip(val.shape, x.shape)) if isinstance(d, int) and d != s), None)
+            if fixed is not None:
+                raise GraphError(f"example input '{n.name}' dimension {fixed} is {x.shape[fixed]}, but the exported "
+                                 f"program fixes it at {val.shape[fixed]} (only its dynamic dimensions take other "
+                                 "sizes)")
+        elif isinstance(val, torch.SymInt) and (not isinstance(x, int) or isinstance(x, bool)):
+            raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported program "
+                             "takes an int there (a symbolic int input)")
+
+
+def _tensor_words(t: Any) -> str:
+    """``a float32 tensor of rank 2`` (``an int64 ...``), for ``_check_example_types``."""
+    dtype = str(t.dtype).removeprefix("torch.")
+    return f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype} tensor of rank {t.dim()}"
+
+
+def _structure(spec: Any) -> str:
+    """A call's ``(args, kwargs)`` tree spec in words: ``2 positional inputs and keyword inputs y, z``."""
+    try:
+        args, kw = spec.child(0), spec.child(1)
+        words = f"{args.num_children} positional input{'s' * (args.num_children != 1)}"
+        keys = list(kw.context or [])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return str(spec)
+    if keys:
+        words += f" and keyword input{'s' * (len(keys) != 1)} {', '.join(map(str, keys))}"
+    return words
+
+
 def _guard_context(exc: BaseException, given: list[str]) -> str:
     """What the example inputs made of the program's dynamic dimensions (``given``, from ``_check_ranges``), to follow
     torch's "Guard failed: ..." where the specializing export failed on one of its guards; "" otherwise.
@@ -377,7 +450,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
     names, sourced = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names))
+    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names), _fixed_dims(torch, users))
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -385,9 +458,10 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                 expr = val.shape[0].node.expr
                 if expr.is_Symbol:
                     if known.setdefault(str(expr), (batch, "--batch"))[0] != batch:
-                        given = known[str(expr)][1]
-                        raise GraphError(f"--batch {batch} and --dim {given}={known[str(expr)][0]} disagree: "
+                        given = _option(*known[str(expr)][::-1])
+                        raise GraphError(f"--batch {batch} and {given} disagree: "
                                          f"{expr} is input '{n.name}'s leading dimension")
+    _check_given_ranges(ep, known, names)
 
     def size(d: Any, where: str, what: str = "symbolic size") -> int:
         if isinstance(d, int):
@@ -415,13 +489,60 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     for n in users:
         val = n.meta.get("val")
         if isinstance(val, torch.Tensor):
-            leaves.append(torch.zeros([size(d, n.name) for d in val.shape], dtype=val.dtype))
+            leaves.append(_unread_tensor(torch, n.name, [size(d, n.name) for d in val.shape], val.dtype, known))
         elif isinstance(val, torch.SymInt):
             leaves.append(size(val, n.name, "symbolic int"))
         else:
             leaves.append(val)
     args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
     return tuple(args), dict(kwargs)
+
+
+def _unread_tensor(torch, name: str, shape: list[int], dtype: Any, known: dict[str, tuple[int, str]]) -> Any:
+    """An uninitialized tensor of ``shape`` for input ``name`` of ``sized_inputs``; a GraphError naming the input, its
+    size and the options given (``known``) where it cannot be made.
+
+    Why ``empty``, not ``zeros``: the specializing export reads no value (it traces on fake tensors), and zeros wrote
+    every byte: ``--dim x.0=400000000000`` on a program with no upper bound asked the machine for 4.8 TB, and failed
+    with torch's raw "DefaultCPUAllocator: can't allocate memory" traceback (a size past int64, "Storage size
+    calculation overflowed"); a size the machine could just hold was written through, page by page."""
+    try:
+        return torch.empty(shape, dtype=dtype)
+    except (RuntimeError, MemoryError, OverflowError) as exc:
+        given = ", ".join(_option(k, v) for v, k in known.values()) or "the sizes given"
+        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        why = "past int64" if "overflow" in first_line(exc).lower() else "more than this machine can allocate"
+        raise GraphError(f"input '{name}' would be {list(shape)} ({nbytes} bytes) with {given}: {why} for the "
+                         "example input the program is exported again with (give smaller sizes)") from None
+
+
+def _option(name: str, value: int) -> str:
+    """The option that gave a symbol its value, as the user wrote it: ``--batch 8``, ``--dim x.0=8``, or for an input
+    dimension that is an expression of the symbol (``_dims_by_symbol`` records it as ``y.0=1 (s77``), the option
+    and the symbol's value it made: ``--dim y.0=1 (s77=0)``."""
+    if name == "--batch":
+        return f"--batch {value}"
+    return f"--dim {name}={value}{')' * ('(' in name)}"
+
+
+def _check_given_ranges(ep: Any, known: dict[str, tuple[int, str]], names: dict[str, str]) -> None:
+    """Refuse a ``--dim`` / ``--batch`` value (``known``: ``{symbol: (value, name given)}``, ``_dims_by_symbol``) that
+    puts one of the program's dynamic dimensions outside its range constraints, naming the option given.
+
+    Why: the range was checked only once the zero inputs were made (``_check_ranges``), which names an input's
+    dimension: ``--dim y.0=1`` where ``y.0`` is ``b + 1`` (so ``b`` = 0, below its range [2, 64]) was refused as
+    "input 'x' dimension 0 is 0", an input and a dimension the user had not written."""
+    for expr, vr in (getattr(ep, "range_constraints", None) or {}).items():
+        syms = sorted(expr.free_symbols, key=str)
+        if not syms or not all(str(s) in known for s in syms):
+            continue
+        value = expr.subs({s: known[str(s)][0] for s in syms})
+        if bool(value < vr.lower) or bool(value > vr.upper):
+            given = " and ".join(_option(known[str(s)][1], known[str(s)][0]) for s in syms)
+            what = _symbol_named(str(expr), names) if expr.is_Symbol else str(expr)
+            raise GraphError(f"{given}: makes the dynamic dimension {what} {value}, outside the exported program's "
+                             f"range [{_bound(vr.lower)}, {_bound(vr.upper)}] for it: give a value inside it (or "
+                             "export again with that Dim's min/max)")
 
 
 def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
@@ -517,8 +638,15 @@ def _name_of(symbol: str, names: dict[str, str]) -> str | None:
     return next((k for k in spelled if k != symbol), symbol if symbol in spelled else None)
 
 
+def _fixed_dims(torch, users: list) -> dict[str, int]:
+    """``INPUT.K`` -> size, for each dimension of the user inputs ``users`` the program fixed (a plain number)."""
+    return {f"{n.name}.{k}": d for n in users if isinstance(n.meta.get("val"), torch.Tensor)
+            for k, d in enumerate(n.meta["val"].shape) if isinstance(d, int)}
+
+
 def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool = True,
-                    derived: dict[str, tuple[str, Any]] | None = None) -> dict[str, tuple[int, str]]:
+                    derived: dict[str, tuple[str, Any]] | None = None,
+                    fixed: dict[str, int] | None = None) -> dict[str, tuple[int, str]]:
     """``dims`` (by any of the ``names`` of ``_dim_names``) as ``{symbol: (value, the name given)}``; a name the
     program has not is a GraphError listing those it has, and so are two names of one symbol given two values
     (``--dim x.0=4 --dim s77=5``: which one a plan took would be the order of the options). ``sourced``: whether
@@ -532,6 +660,11 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
         if sym is None and name in derived:   # (an input dimension that is an expression of one symbol: x.0 = 2*s17)
             sym = derived[name][0]
             value, name = _solved(name, value, *derived[name]), f"{name}={value} ({sym}"
+        if sym is None and name in (fixed or {}):   # (``x.1`` of a program that fixed it: "no such" named no cause)
+            listed = sorted(k for k in [*names, *derived] if "." in k)
+            raise GraphError(f"--dim {name}={value}: dimension {name.rpartition('.')[2]} of input "
+                             f"'{name.rpartition('.')[0]}' is fixed at {fixed[name]} in the exported program, not "
+                             f"symbolic (its symbolic input dimensions: {', '.join(listed) or 'none'})")
         if sym is None:
             listed = sorted([*names, *derived], key=lambda k: (k != names.get(k), k))   # (torch's symbols first)
             lost = "" if sourced else \
@@ -1071,6 +1204,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         return r
 
     graph_nodes = list(ep.graph.nodes)
+    _check_recorded_results(torch, graph_nodes)
     kept = _storages_kept(torch, graph_nodes)
     #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
     restored = _saved_layouts(torch, ep, graph_nodes)
@@ -1528,11 +1662,13 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     from torch.utils import _pytree as pytree
 
     saved_of: dict[str, Any] = {}
+    weights: dict[str, str] = {}   # placeholder -> the module's name for the weight
     tables = (getattr(ep, "state_dict", None) or {}, getattr(ep, "constants", None) or {})
     for spec in ep.graph_signature.input_specs:
         name = getattr(spec.arg, "name", None)
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
             saved_of[name] = next((t[spec.target] for t in tables if spec.target in t), None)
+            weights[name] = str(spec.target)
     user = [n for n in ep.graph_signature.user_inputs if isinstance(n, str)]
     try:
         leaves = pytree.tree_leaves(getattr(ep, "example_inputs", None))
@@ -1548,6 +1684,8 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
             raise GraphError(f"node {n.name!r}: its example (or saved) tensor is a "
                              f"{str(real.layout).removeprefix('torch.')} tensor (only dense, strided tensors are "
                              "supported)")
+        if n.op == "placeholder" and n.name in weights:
+            _check_saved_weight(torch, n.name, weights[n.name], fake, real)
         if n.op != "placeholder" or not _same_tensor_type(torch, fake, real):
             continue
         try:
@@ -1578,6 +1716,22 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
             for n, _, _ in members:
                 restored.pop(n.name, None)
     return restored
+
+
+def _check_saved_weight(torch, name: str, target: str, fake: Any, real: Any) -> None:
+    """Refuse weight placeholder ``name`` (the module's ``target``) whose recorded fake tensor has another shape or
+    dtype than the tensor the program holds for it (``real``), naming both.
+
+    Why: the plan sizes a weight by its record, and the program runs on the tensor: a ``.pt2`` whose ``model.json``
+    recorded a float32 ``[4, 3]`` buffer as ``[1, 3]`` (or uint8) had it planned at 12 bytes where its tensor holds
+    48, silently (its ops' records broadcast it and agree with themselves, ``_check_recorded_results``)."""
+    if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
+        return
+    if tuple(fake.shape) != tuple(real.shape) or fake.dtype != real.dtype:
+        raise GraphError(f"node {name!r}: the program records weight {target!r} as "
+                         f"{str(fake.dtype).removeprefix('torch.')} {list(fake.shape)}, but holds a "
+                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} tensor for it (a corrupted or "
+                         "edited program: export and save it again)")
 
 
 def _same_tensor_type(torch, fake: Any, real: Any) -> bool:
@@ -1859,6 +2013,97 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
         else:
             out.extend([wildcard] * n_out)
     return (out + [None] * n_out)[:n_out]
+
+
+def _check_recorded_results(torch, graph_nodes: list) -> None:
+    """Refuse an ATen op node whose recorded result (``meta["val"]``, what a plan sizes) is not what the op makes from
+    its recorded arguments: another shape, a dtype of fewer bytes, or fewer bytes spanned than the op's own result; a
+    GraphError naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data,
+    no memory); a node the fake run cannot take (no fake kernel, symbolic sizes, a data-dependent op) is left as
+    recorded.
+
+    Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
+    ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
+    at 12 bytes where the op writes 48, and one recording that result with strides ``(0, 0)`` at 4 bytes: an arena
+    too small, silently. A program in memory agrees with itself (torch made its records the same way). Ops that write
+    their arguments are left out: their result is the written tensor, sized from its own record."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = None
+    for n in graph_nodes:
+        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload) or written_args(torch, n):
+            continue   # (an op writing its arguments: its record is the written tensor's, which a program in memory
+        recorded = n.meta.get("val")   # records after the write: a buffer replaced by one of another dtype)
+        outs = list(recorded) if isinstance(recorded, (list, tuple)) else [recorded]
+        if not any(isinstance(v, torch.Tensor) for v in outs) or not all(
+                _plain_layout(torch, v) for v in outs if isinstance(v, torch.Tensor)):
+            continue
+        mode = mode or FakeTensorMode()
+        try:
+            with mode, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a))
+                made = n.target(*args, **_ambient_dtype(n, kwargs, outs[0]))
+        except Exception:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
+            continue
+        made = list(made) if isinstance(made, (list, tuple)) else [made]
+        # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
+        # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
+        keeps_layout = _op_name(n.target).split(".")[0] not in _KEEPS_STORAGE
+        for k, (v, m) in enumerate(zip(outs, made)):
+            if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or not _plain_layout(torch, m):
+                continue
+            # (a dtype of more bytes is no error: the default dtype at trace time promoted ``int_x * 1.5``)
+            smaller = v.element_size() < m.element_size() or (keeps_layout and _span(v) < _span(m))
+            if tuple(v.shape) != tuple(m.shape) or smaller:
+                which = f"result {k}" if len(outs) > 1 else "result"
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
+                                 f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
+                                 "records (a corrupted or edited program: export and save it again)")
+
+
+def _ambient_dtype(n: Any, kwargs: dict, recorded: Any) -> dict:
+    """``kwargs`` of node ``n`` for ``_check_recorded_results``'s run, with the recorded result's dtype as ``dtype``
+    where the op takes one and the node leaves it to torch's default dtype (``torch.ones(4)``). Why: that default is the
+    caller's at trace time (a ``forward`` that calls ``torch.set_default_dtype(torch.float64)`` records float64
+    ``ones``), not this process's now; the record is the only word on it."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None or not any(a.name == "dtype" for a in schema.arguments) or _schema_arg(n, "dtype") is not None \
+            or not hasattr(recorded, "dtype"):
+        return kwargs
+    return {**kwargs, "dtype": recorded.dtype}
+
+
+def _plain_layout(torch, v: Any) -> bool:
+    """Whether tensor ``v`` is strided with every size, stride and storage offset a plain number."""
+    try:
+        return v.layout == torch.strided and all(isinstance(d, int) for d in (*v.shape, *v.stride(),
+                                                                               v.storage_offset()))
+    except Exception:
+        return False
+
+
+def _fake_of(torch, a: Any) -> Any:
+    """FX argument ``a``'s recorded value: a tensor as a fresh one of its layout (in the fake mode entered), any other
+    value as it is. A recorded tensor of symbolic sizes raises (``_check_recorded_results`` skips that node)."""
+    v = a.meta.get("val")
+    if not isinstance(v, torch.Tensor):
+        return v
+    if not _plain_layout(torch, v):
+        raise TypeError("symbolic or not strided")
+    return torch.empty_strided(tuple(v.shape), tuple(v.stride()), dtype=v.dtype, device=v.device)
+
+
+def _span(v: Any) -> int:
+    """Bytes tensor ``v``'s elements span (0 for none)."""
+    if any(d == 0 for d in v.shape):
+        return 0
+    return (sum((d - 1) * st for d, st in zip(v.shape, v.stride())) + 1) * v.element_size()
+
+
+def _layout_words(v: Any) -> str:
+    """``float32 [4, 3] strides (3, 1)``, for ``_check_recorded_results``."""
+    return f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)} strides {tuple(v.stride())}"
 
 
 def _storages_kept(torch, graph_nodes: list) -> bool:
