@@ -12,7 +12,7 @@ setup(
     install_requires=["numpy>=1.23", "ortools>=9.8", "sortedcontainers>=2.4"],
     extras_require={
         "cuda": ["pycuda>=2024.1"],
-        "dev": ["pytest>=7", "hypothesis>=6.80", "ruff>=0.4", "onnxruntime>=1.16"],
+        "dev": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6.80", "ruff>=0.4", "onnxruntime>=1.16"],
         "onnx": ["onnx>=1.14"],
         "plot": ["matplotlib>=3.6"],
         "torch": ["torch>=2.2", "transformers>=4.45"],

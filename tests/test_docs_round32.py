@@ -40,7 +40,7 @@ BLOCKS = {
                   "memplan example -o ex && memplan plan ex/llama-1b-decode.json -o plan.json --streams auto && "
                   "memplan verify ex/llama-1b-decode.json plan.json && memplan show plan.json"):
         "test_readme_quick_start_runs",
-    ("README.md", "python -m pytest -q"): "skipped: the whole suite (minutes); CI runs it",
+    ("README.md", "python -m pytest -q -n 2 --dist loadfile"): "skipped: the whole suite (minutes); CI runs it",
     ("README.md", "import memplan"): "test_docs.py::test_readme_python_runs, test_readme_python_plan_file_is_byte_identical",
     ("README.md", "# an executor's view of a plan: where each tensor lives, what each node waits on"):
         "test_newuser_round33.py::test_readme_executor_block_runs",
