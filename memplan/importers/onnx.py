@@ -3052,35 +3052,71 @@ def _check_slice_data(onnx, m2, g, source: str) -> None:
     Why: onnx's Slice inference clamps a start into ``[0, dim - 1]`` under a C++ assertion, which aborts the process
     where ``dim`` is negative: a Pad by negative pads (``[2, 3]`` padded by -2 on each side of axis 1 is ``[2, -1]``),
     a Conv or pool of a kernel larger than its input, an Expand, a TopK or a Resize of negative sizes, followed by
-    a Slice, killed ``memplan import`` with SIGABRT, where the same value followed by a Relu is refused. (A negative
-    dimension made after another Slice is not seen by this pass.)"""
+    a Slice, killed ``memplan import`` with SIGABRT, where the same value followed by a Relu is refused. Slices are
+    put back a round at a time, those whose data no left-out Slice feeds, so that a negative dimension made after
+    another Slice (a Pad by negative pads of a Slice's output) is seen too."""
     slices = [k for k, n in enumerate(m2.graph.node) if n.op_type == "Slice" and n.domain in ("", "ai.onnx")
               and n.input and n.input[0]]
-    if not slices:
-        return
+    left_out = set(slices)
+    while left_out:
+        dims = _lenient_dims(onnx, m2, left_out)
+        if dims is None:
+            return
+        def negative(v: str, dims=dims):
+            return next(((i, d.dim_value) for i, d in enumerate(dims.get(v, ())) if d.HasField("dim_value")
+                         and d.dim_value < 0), None)
+
+        sliced = next((m2.graph.node[k].input[0] for k in sorted(left_out) if negative(m2.graph.node[k].input[0])),
+                      None)
+        if sliced is not None:
+            # the node that first makes a negative dimension (the Slice's data may carry it on: a Transpose of it)
+            feeds = _feeding(g.node, sliced)   # (another node's negative value, not read by the Slice, is not it)
+            at, v = next(((j, o) for j, n in enumerate(g.node) for o in n.output if o in feeds and negative(o)),
+                         (None, sliced))
+            i, d = negative(v)
+            who = f"node {_node_ids(g)[at]!r} ({g.node[at].op_type}): " if at is not None else ""
+            raise GraphError(f"{source}: {who}value {v!r} dimension {i} is negative ({d}), which no tensor has")
+        after = _computed_after(m2.graph.node, left_out)
+        safe = {k for k in left_out if m2.graph.node[k].input[0] not in after}
+        if not safe:
+            return
+        left_out -= safe   # (their data checked: inferred with them, what they feed is known in the next round)
+
+
+def _lenient_dims(onnx, m2, left_out: set[int]) -> dict | None:
+    """Each value's inferred dims in ``m2`` without its nodes ``left_out`` (inferred leniently), or None where even
+    that inference fails (the whole model's inference then says what is wrong)."""
     m3 = onnx.ModelProto()
     m3.CopyFrom(m2)
-    skip = set(slices)
     del m3.graph.node[:]
-    m3.graph.node.extend(n for k, n in enumerate(m2.graph.node) if k not in skip)
+    m3.graph.node.extend(n for k, n in enumerate(m2.graph.node) if k not in left_out)
     try:
         inferred = onnx.shape_inference.infer_shapes(m3, check_type=False, strict_mode=False, data_prop=True).graph
     except Exception:  # noqa: BLE001 - the whole model's inference says what is wrong
-        return
-    dims = {vi.name: vi.type.tensor_type.shape.dim for vi in (*inferred.value_info, *inferred.output, *inferred.input)
+        return None
+    return {vi.name: vi.type.tensor_type.shape.dim for vi in (*inferred.value_info, *inferred.output, *inferred.input)
             if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")}
-    def negative(v: str):
-        return next(((i, d.dim_value) for i, d in enumerate(dims.get(v, ())) if d.HasField("dim_value")
-                     and d.dim_value < 0), None)
 
-    sliced = next((m2.graph.node[k].input[0] for k in slices if negative(m2.graph.node[k].input[0])), None)
-    if sliced is None:
-        return
-    # the node that first makes a negative dimension (the Slice's data may carry it on: a Transpose of it)
-    at, v = next(((j, o) for j, n in enumerate(g.node) for o in n.output if o and negative(o)), (None, sliced))
-    i, d = negative(v)
-    who = f"node {_node_ids(g)[at]!r} ({g.node[at].op_type}): " if at is not None else ""
-    raise GraphError(f"{source}: {who}value {v!r} dimension {i} is negative ({d}), which no tensor has")
+
+def _feeding(nodes, value: str) -> set[str]:
+    """``value`` and every value it is computed from in the topologically ordered ``nodes``: where a negative
+    dimension a Slice reads can have been made."""
+    feeds = {value}
+    for n in reversed(nodes):
+        if any(o in feeds for o in n.output if o):
+            feeds.update(i for i in n.input if i)
+    return feeds
+
+
+def _computed_after(nodes, left_out: set[int]) -> set[str]:
+    """The values computed, in the topologically ordered ``nodes``, from an output of a node of ``left_out``: a
+    Slice reading one is checked only once the Slices before it are back in the inference (what it reads is
+    unknown while they are left out, and may be negative: a Pad by negative pads of a Slice's output)."""
+    after = {o for k in left_out for o in nodes[k].output if o}
+    for n in nodes:
+        if any(i in after for i in n.input):
+            after.update(o for o in n.output if o)
+    return after
 
 
 def _run_inference(onnx, m2, source: str, folded: bool = False):
