@@ -52,6 +52,18 @@ def test_a_negative_dimension_made_after_a_slice_and_sliced_is_refused_not_abort
         import_onnx(_model(nodes, [V("x", T.FLOAT, [2, 3])], inits))
 
 
+def test_a_negative_dimension_meeting_a_sliced_value_in_an_add_is_refused_not_aborted():
+    """'w' [2, -1] (a Pad) added to a Slice's output [2, 1] and sliced: the Add, an op that makes no negative
+    dimension of its own, still carries 'w''s on; the Slice after it must wait for the first one to be inferred."""
+    nodes = [helper.make_node("Pad", ["z", "p"], ["w"]),
+             helper.make_node("Slice", ["x", "s0", "e0", "a0"], ["u"]),
+             helper.make_node("Add", ["w", "u"], ["v"]), _last_slice("v")]
+    inits = [*_SLICE_INITS, _i64("s0", [0]), _i64("e0", [1]), _i64("a0", [1])]
+    model = _model(nodes, [V("x", T.FLOAT, [2, 3]), V("z", T.FLOAT, [2, 3])], inits)
+    with pytest.raises(GraphError, match=r"node 'Pad_0' \(Pad\): value 'w' dimension 1 is negative \(-1\)"):
+        import_onnx(model)
+
+
 def test_the_refusal_names_the_node_the_slice_reads_not_another_negative_one():
     """An earlier Pad makes 'w' [2, -1] read only by a Relu; the Slice reads 'v' from Pad_2: the error named Pad_0."""
     nodes = [helper.make_node("Pad", ["z", "p"], ["w"]), helper.make_node("Relu", ["w"], ["r"]),

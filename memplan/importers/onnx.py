@@ -3077,7 +3077,8 @@ def _check_slice_data(onnx, m2, g, source: str) -> None:
             who = f"node {_node_ids(g)[at]!r} ({g.node[at].op_type}): " if at is not None else ""
             raise GraphError(f"{source}: {who}value {v!r} dimension {i} is negative ({d}), which no tensor has")
         after = _computed_after(m2.graph.node, left_out)
-        safe = {k for k in left_out if m2.graph.node[k].input[0] not in after}
+        clean = _clean_after(m2.graph.node, left_out, after, lambda v: negative(v) is None)
+        safe = {k for k in left_out if m2.graph.node[k].input[0] not in after or m2.graph.node[k].input[0] in clean}
         if not safe:
             return
         left_out -= safe   # (their data checked: inferred with them, what they feed is known in the next round)
@@ -3106,6 +3107,36 @@ def _feeding(nodes, value: str) -> set[str]:
         if any(o in feeds for o in n.output if o):
             feeds.update(i for i in n.input if i)
     return feeds
+
+
+#: standard ops whose output dimensions onnx infers from their inputs' dimensions alone (equal, broadcast, summed,
+#: permuted, kept or dropped), so none is negative unless an input's is; a Reshape's target with a negative entry
+#: other than -1 leaves its shape unknown, never negative
+NO_NEGATIVE_DIM_OPS = frozenset({
+    "Abs", "Add", "And", "Cast", "Ceil", "Concat", "Cos", "Div", "Equal", "Erf", "Exp", "Floor", "Gather", "Gelu",
+    "Greater", "GreaterOrEqual", "Identity", "LayerNormalization", "Less", "LessOrEqual", "Log", "LogSoftmax",
+    "MatMul", "Max", "Min", "Mod", "Mul", "Neg", "Not", "Or", "Pow", "Reciprocal", "Relu", "Reshape", "Round",
+    "Shape", "Sigmoid", "Sign", "Sin", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
+})
+
+
+def _clean_after(nodes, left_out: set[int], after: set[str], known_clean) -> set[str]:
+    """The values of ``after`` (computed from a left-out Slice) that cannot hold a negative dimension once every
+    Slice is back: each made by a Slice of a clean value or by an op of ``NO_NEGATIVE_DIM_OPS`` of clean inputs,
+    a value not in ``after`` being clean where ``known_clean`` says its inferred dims are. Why: without it a chain
+    of Slices put back one per round cost a whole inference per link (a language model's rotary Slices, layer after
+    layer); with it only the links through an op that can make a negative dimension (a Pad, a Conv) wait."""
+    clean: set[str] = set()
+    def ok(v: str) -> bool:
+        return not v or (v in clean if v in after else known_clean(v))
+    for k, n in enumerate(nodes):
+        outs = [o for o in n.output if o]
+        if not outs or not any(o in after for o in outs):
+            continue
+        standard = n.domain in ("", "ai.onnx")
+        if k in left_out and ok(n.input[0]) or standard and n.op_type in NO_NEGATIVE_DIM_OPS and all(map(ok, n.input)):
+            clean.update(outs)
+    return clean
 
 
 def _computed_after(nodes, left_out: set[int]) -> set[str]:
