@@ -28,3 +28,31 @@ def test_search_budget_still_deterministic() -> None:
     a = get_solver("search")(p, SolveOptions(time_limit=0.3))
     b = get_solver("search")(p, SolveOptions(time_limit=0.3))
     assert a.arena == b.arena and list(a.offsets) == list(b.offsets)
+
+
+def _late_last_time_problem():
+    """Two buffers on one stream, [0, 4) and [2, 6): ``first``/``visible`` say the first precedes the second, but
+    its ``last_time`` (3) is at or after the second's start (2)."""
+    import numpy as np
+
+    from memplan.problem import BufferProblem, HBOrder
+
+    order = HBOrder(first=np.array([[0], [2]]), visible=np.array([[1], [3]]), has_start=np.zeros(2, bool),
+                    has_end=np.zeros(2, bool), last_time=np.array([3, 5]))
+    return BufferProblem(sizes=np.array([8, 8]), lower=np.array([0, 2]), upper=np.array([4, 6]), order=order)
+
+
+def test_conflicts_applies_last_time_like_the_solvers() -> None:
+    """``conflicts(0, 1)`` was False (it skipped ``last_time``) while ``find_collision`` and the solvers kept the
+    pair apart; now every view of the relation agrees: a conflict."""
+    import numpy as np
+
+    from memplan.problem import find_collision
+
+    p = _late_last_time_problem()
+    assert p.conflicts(0, 1) and p.conflicts(1, 0)
+    assert p.ordered_test()(0, 1) is False
+    assert find_collision(p, np.array([0, 0])) == (0, 1)
+    for name in ("greedy", "search", "auto"):
+        s = get_solver(name)(p, SolveOptions())
+        assert find_collision(p, s.offsets) is None and s.arena == 16, name
