@@ -56,3 +56,32 @@ def test_conflicts_applies_last_time_like_the_solvers() -> None:
     for name in ("greedy", "search", "auto"):
         s = get_solver(name)(p, SolveOptions())
         assert find_collision(p, s.offsets) is None and s.arena == 16, name
+
+
+def test_auto_one_wall_clock_stop_for_both_exact_solvers(monkeypatch) -> None:
+    """``auto`` at ``time_limit=0.3, wall_limit=0.4`` with both exact solvers running into the wall clock: each had a
+    0.4 s stop of its own (0.8 s in all); now they share one, and the second is not started once it has fired."""
+    import memplan.solvers as solvers
+    from memplan.problem import Solution, Status
+
+    real = solvers.get_solver
+    walls: list[tuple[str, float]] = []
+
+    def fake(name):
+        if name not in ("search", "cpsat"):
+            return real(name)
+
+        def solve(problem, options, **_):
+            walls.append((name, options.wall_limit))
+            time.sleep(options.wall_limit)   # a solve its wall-clock stop cuts
+            ws = options.warm_start
+            return Solution(ws.offsets, ws.arena, name, Status.FEASIBLE, ws.lower_bound, {"stopped": "wall_clock"})
+        return solve
+
+    monkeypatch.setattr(solvers, "get_solver", fake)
+    p = random_intervals(2, 200, horizon=300, max_size=9, unit=4, max_length=290)
+    s = real("auto")(p, SolveOptions(time_limit=0.3, wall_limit=0.4))
+    assert walls and walls[0][1] <= 0.4
+    assert sum(w for _, w in walls) <= 0.4 + 1e-9, walls
+    assert s.info.get("stopped") == "wall_clock"
+    assert find_collision(p, s.offsets) is None
