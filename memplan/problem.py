@@ -159,9 +159,19 @@ class BufferProblem:
             return False
         if (min(i, j), max(i, j)) in self.compatible:
             return False
-        if self.order is not None and self.order.ordered(i, j):
+        if self.order is not None and (self._order_precedes(i, j) or self._order_precedes(j, i)):
             return False
         return True
+
+    def _order_precedes(self, i: int, j: int) -> bool:
+        """``order.precedes(i, j)`` with the last-access pre-filter ``ordered_test`` and ``_conflict_mask`` apply
+        (``i`` is still accessed at or after ``j``'s start: not before it). Why: on a hand-built order whose
+        ``last_time`` disagrees with ``first``/``visible``, ``conflicts`` alone skipped it and called a pair
+        apart that the solvers and ``find_collision`` keep apart: two answers for one problem."""
+        last = self.order.last_time
+        if last is not None and int(last[i]) >= int(self.lower[j]):
+            return False
+        return self.order.precedes(i, j)
 
     def ordered_test(self):
         """A fast ``ordered(i, j)`` over plain tuples, or None for pure interval problems.

@@ -9,20 +9,23 @@ on interval problems the minimalloc-style ``search`` first (90% of the time; it 
 packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-place problems
 CP-SAT first (60%; it states HB-filtered conflicts as they are and proves bounds), then the search.
 So the result is never worse than the best heuristic, and the proven bound is the largest any of
-them proved. Asked only to fit a capacity (``Objective.FIT``), it returns as soon as a packing fits.
+them proved. The wall-clock safety stop (``wall_limit``, default four times ``time_limit`` plus ten seconds) is
+one for the exact phase, shared by both solvers (``wall_left``), not one each. Asked only to fit a capacity
+(``Objective.FIT``), it returns as soon as a packing fits.
 Whatever ran, in-place pairs the chosen plan left apart are joined last where their bytes are free
 (``rejoin.rejoin_inplace``: the arena stays, a runtime saves a copy per pair).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
 
 from ..errors import BudgetError, SolverError, from_callback
 from ..problem import BufferProblem, Solution, Status, align_up, arena_of, gap_of
-from .options import Objective, SolveOptions, share_seconds
+from .options import MAX_SECONDS, Objective, SolveOptions, share_seconds
 from .placement import first_fit
 from .rejoin import rejoin_inplace
 
@@ -111,15 +114,20 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
         # Shares of the work budget are fixed (not what the clock left), so the result repeats.
         exact = ("search", "cpsat") if problem.is_interval else ("cpsat", "search")
         first_share = 0.9 if problem.is_interval else 0.6
+        deadline = time.perf_counter() + options.wall_seconds(options.time_limit)
         for k, name in enumerate(exact):
             if done():
                 break
             share = share_seconds(options.time_limit * (first_share if k == 0 else 1.0 - first_share), 1)
+            wall = wall_left(deadline)
+            if wall is None:   # the one stop fired in the solver before: the next gets no second stop of its own
+                info["stopped"] = "wall_clock"
+                break
             try:
                 # the largest bound an exact solver proved so far goes on as ``proven`` (the library's own, passed
                 # beside the warm start: a warm start's bound is never read, it may be a caller's claim) -- also
                 # when that solver found no better plan (``best.info`` then had no bound, and 0 was handed on)
-                sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best),
+                sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best, wall_limit=wall),
                                        proven=int(bound), **handed)
             except (BudgetError, SolverError) as exc:
                 if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
@@ -143,6 +151,17 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     best = rejoin_inplace(problem, best) or best   # the arena is settled: join in-place pairs it left apart
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})
+
+
+def wall_left(deadline: float) -> float | None:
+    """Seconds left before ``deadline`` (``time.perf_counter``), or None once it has passed.
+
+    Why: ``auto`` runs two exact solvers, and each took the whole wall-clock safety stop of its own
+    (``wall_limit``, or four times its share plus ten seconds), so a solve could run for about twice the
+    stop the caller set. There is one stop for auto's exact phase, counted from its start (after the
+    heuristics, whose work is bounded and repeats); each solver gets what is left of it."""
+    left = deadline - time.perf_counter()
+    return min(left, MAX_SECONDS) if left > 0 else None
 
 
 def slack_on_top(problem: BufferProblem, sol: Solution, tries: int = 1) -> Solution | None:

@@ -24,6 +24,12 @@ MAX_SECTION_ENTRIES = 5_000_000
 #: plain nodes ran 2 s of ``time_limit`` 18 s on 8,500 buffers, into the wall-clock stop (a plan that need not
 #: repeat); counted so, the budget is work whatever the problem's size, and still deterministic
 UNPLACED_PER_NODE = 1000
+#: a failed section test (``_search``'s window test, then ``_sections_pass_at``) costs this many of those units,
+#: plus ``FAILED_SECTION_WORK_PER_SECTION`` per section of its window. Why: failed tests make no node, so they
+#: were free; a search whose candidates mostly failed there (600 buffers over 300 steps, the window 300
+#: sections wide) ran 11 s of CPU at ``time_limit=0.3``. Measured here: ~10 us a test, ~0.3 us a section.
+FAILED_SECTION_WORK = 100
+FAILED_SECTION_WORK_PER_SECTION = 3
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -377,6 +383,7 @@ class PackingSearch:
                     ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
                     if not ok:
                         self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
+                        self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
                 if ok:
                     found = yield self._decompose(lo, hi, bufs, ordering, o, p, b)
             floor[sec] = old_floor
@@ -391,6 +398,18 @@ class PackingSearch:
                 break
         self.backtracks += 1
         return False
+
+    def _charge(self, units: int) -> None:
+        """Count ``units`` of work that made no node (in ``UNPLACED_PER_NODE``-ths of a node) against the budget,
+        a whole node's worth at a time: a node whose candidates keep failing spends its work budget there too,
+        in the same steps on every machine (deterministic)."""
+        self.scanned += units
+        if self.scanned >= UNPLACED_PER_NODE:
+            spent, self.scanned = divmod(self.scanned, UNPLACED_PER_NODE)
+            self.nodes_left -= spent
+            if self.nodes_left < 0:
+                raise Abort
+            self.budget.spend(spent)
 
     def _over(self, need: int) -> None:
         """Note a test that failed at ``self.cap`` and passes at ``need`` bytes and above (``above``: their least).
