@@ -47,7 +47,7 @@ from .cuda_util import (
     import_pycuda,
     launch_graph,
 )
-from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device
+from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device, replicas_by_source
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
@@ -398,6 +398,7 @@ class CudaCore:
                 self.graph.node(nid)
         if poison is not None:
             own = dict(self.binding.own_roots)
+            replicas = replicas_by_source(self.graph) if poison.ranges else {}
             for r in poison.ranges:
                 if r.tensor not in own:
                     raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
@@ -405,6 +406,10 @@ class CudaCore:
                 if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > own[r.tensor]:
                     raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
                                      f"f16 inside its {own[r.tensor]} bytes")
+                for c in replicas.get(r.tensor, ()):   # (a hand-made replica_of smaller than its original)
+                    if c in own and r.offset + r.nbytes > own[c]:
+                        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) do not lie "
+                                            f"inside its replica {c!r} of {own[c]} bytes")
 
     @property
     def node_launches(self) -> Mapping[str, tuple[Launch, ...]]:

@@ -66,3 +66,42 @@ def test_valid_counts_still_run(ex):
         ex.replay(n)
     out = ex.time_steps("eager", steps=np.int32(1), repeats=1, warmup=np.int64(0))
     assert len(out) == 1
+
+
+def _tied():
+    """``z = (x * w) * w`` split over 2 devices: ``w`` is read on both, so device 1 holds its replica ``w@dev1``."""
+    f, w = {"dtype": "f32", "shape": [1, 64]}, {"dtype": "f32", "shape": [64]}
+    doc = {"format": "memplan.graph/1", "name": "tied",
+           "tensors": [{"id": "x", "size": 256, "kind": "input", "attrs": f},
+                       {"id": "w", "size": 256, "kind": "weight", "attrs": w},
+                       {"id": "y", "size": 256, "kind": "intermediate", "attrs": f},
+                       {"id": "z", "size": 256, "kind": "output", "attrs": f}],
+           "nodes": [{"id": "m0", "op": "MUL", "inputs": ["x", "w"], "outputs": ["y"]},
+                     {"id": "m1", "op": "MUL", "inputs": ["y", "w"], "outputs": ["z"]}]}
+    split, plan = memplan.plan_devices(memplan.graph_from_dict(doc), 2)
+    assert split.graph.tensor("w@dev1").attrs["replica_of"] == "w" and plan.node_devices == (0, 0, 1)   # (premise)
+    return split.graph, plan
+
+
+def test_a_poison_range_covers_the_weights_replicas(monkeypatch):
+    """Failed before: ``Poison(ranges=(w, 0, 16))`` NaN-ed ``w`` on device 0 only; its replica ``w@dev1`` kept 2.0."""
+    import fake_cuda
+
+    from runtime.cuda_util import F16_NAN
+    from runtime.models.llama import PoisonRange
+
+    g, plan = _tied()
+    fake_cuda.install(monkeypatch, devices=2)
+    from runtime.executor import Poison
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    ex = MultiGpuExecutor(g, plan, weights={"w": np.full(64, 2.0, np.float32)}, inputs={"x": np.ones((1, 64), np.float32)})
+    ex.run(poison=Poison(ranges=(PoisonRange("w", 0, 16),)))
+    ex.synchronize()
+    for tid in ("w", "w@dev1"):
+        bits = ex.read(tid).view(np.uint16)
+        assert (bits[:8] == F16_NAN).all() and (ex.read(tid)[4:] == 2.0).all(), tid
+    ex.run(poison=Poison(arena=False, ranges=(PoisonRange("w@dev1", 16, 4),)))   # a replica's own id: it alone
+    ex.synchronize()
+    assert (ex.read("w@dev1").view(np.uint16)[8:10] == F16_NAN).all() and ex.read("w")[4] == 2.0
+    ex.free()
