@@ -105,3 +105,17 @@ def test_a_poison_range_covers_the_weights_replicas(monkeypatch):
     ex.synchronize()
     assert (ex.read("w@dev1").view(np.uint16)[8:10] == F16_NAN).all() and ex.read("w")[4] == 2.0
     ex.free()
+
+
+def test_the_emulator_takes_a_numpy_integer_seed_as_that_int():
+    """Failed before: ``emulate(..., seed=np.int64(3))`` was random's raw "only supported seed types" TypeError."""
+    from runtime.emulate import emulate
+
+    g = memplan.graph_from_dict({"format": "memplan.graph/1", "name": "copy",
+                                 "tensors": [{"id": "a", "size": 16, "kind": "input", "attrs": {"dtype": "f32"}},
+                                             {"id": "b", "size": 16, "kind": "output", "attrs": {"dtype": "f32"}}],
+                                 "nodes": [{"id": "n", "op": "COPY", "inputs": ["a"], "outputs": ["b"]}]})
+    x = np.arange(4, dtype=np.float32)
+    plan = memplan.plan(g)
+    got = emulate(g, plan, {}, {"a": x}, seed=np.int64(3))[0]["b"]
+    assert np.array_equal(got, emulate(g, plan, {}, {"a": x}, seed=3)[0]["b"]) and np.array_equal(got, x)
