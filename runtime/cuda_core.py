@@ -47,7 +47,7 @@ from .cuda_util import (
     import_pycuda,
     launch_graph,
 )
-from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device
+from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device, replicas_by_source
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
@@ -147,6 +147,22 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
             raise ExecutorError(f"prefetch entry {entry!r}: expected (after_node, weight, nbytes >= 0)")
         graph.node(entry[0])
     return out
+
+
+#: the most steps one ``replay`` or ``time_steps`` call issues: a count past it (``replay(10**12)``) is a typo, and
+#: would hold the host in a launch loop for days instead of failing
+MAX_LAUNCH_COUNT = 10**9
+
+
+def _count(what: str, v, lo: int) -> int:
+    """``v`` as a Python int when it is an integer (numpy's included, bool not) in ``[lo, MAX_LAUNCH_COUNT]``;
+    else an ExecutorError naming ``what``: a float, string or bool count is a caller's mistake, not a rounding."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise ExecutorError(f"{what}={v!r}: expected an integer, got {type(v).__name__}")
+    n = int(v)
+    if not lo <= n <= MAX_LAUNCH_COUNT:
+        raise ExecutorError(f"{what}={n}: expected an integer in [{lo}, {MAX_LAUNCH_COUNT}]")
+    return n
 
 
 def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
@@ -382,6 +398,7 @@ class CudaCore:
                 self.graph.node(nid)
         if poison is not None:
             own = dict(self.binding.own_roots)
+            replicas = replicas_by_source(self.graph) if poison.ranges else {}
             for r in poison.ranges:
                 if r.tensor not in own:
                     raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
@@ -389,6 +406,10 @@ class CudaCore:
                 if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > own[r.tensor]:
                     raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
                                      f"f16 inside its {own[r.tensor]} bytes")
+                for c in replicas.get(r.tensor, ()):   # (a hand-made replica_of smaller than its original)
+                    if c in own and r.offset + r.nbytes > own[c]:
+                        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) do not lie "
+                                            f"inside its replica {c!r} of {own[c]} bytes")
 
     @property
     def node_launches(self) -> Mapping[str, tuple[Launch, ...]]:
@@ -532,8 +553,7 @@ class CudaCore:
         self._live()
         if not self._graphs:
             raise ExecutorStateError(f"replay: no CUDA graph captured (plan {self.plan.graph!r}): call capture() first")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ExecutorError(f"replay n={n!r}: expected an integer, at least 0")
+        n = _count("replay n", n, 0)
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):
@@ -577,10 +597,11 @@ class CudaCore:
         self._live()
         if mode not in ("eager", "graph"):
             raise ExecutorError(f"time_steps mode {mode!r}: expected 'eager' or 'graph'")
-        if (any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (steps, repeats, warmup))
-                or steps < 1 or repeats < 1 or warmup < 0):
-            raise ExecutorError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
-                                "repeats at least 1, warmup at least 0")
+        steps, repeats, warmup = (_count(f"time_steps {name}", v, lo) for name, v, lo in
+                                  (("steps", steps, 1), ("repeats", repeats, 1), ("warmup", warmup, 0)))
+        if steps * repeats + warmup > MAX_LAUNCH_COUNT:
+            raise ExecutorError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: "
+                                f"{steps * repeats + warmup} steps in all, more than {MAX_LAUNCH_COUNT}")
         self._check_inputs_set()
         if mode == "graph" and not self._graphs:
             self.capture()

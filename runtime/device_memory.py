@@ -199,9 +199,15 @@ class DeviceMemory:
                 if hi > lo:
                     self.cuda.memset_d32_async(self.arenas[d] + 4 * lo, F32_NAN, hi - lo, stream)
                 start = max(start, off + n)
+        # a range of a weight (or cache) read on several devices of a split covers its replicas too (``weight_copies``):
+        # poisoning the original alone left device 1's copy its real values, and a step that read it before writing
+        # passed the jitter test there, silently
+        if ranges and not hasattr(self, "_replicas"):   # once: weight_copies walks every tensor of the graph
+            self._replicas = replicas_by_source(self.graph)
         for r in ranges:
-            if self.binding.places[r.tensor].device == d:
-                self.cuda.memset_d16_async(self.weight_ptr[r.tensor] + r.offset, F16_NAN, r.nbytes // 2, stream)
+            for c in (r.tensor,) + self._replicas.get(r.tensor, ()):
+                if self.binding.places[c].device == d and c in self.weight_ptr:
+                    self.cuda.memset_d16_async(self.weight_ptr[c] + r.offset, F16_NAN, r.nbytes // 2, stream)
 
     def copy_inputs(self, d: int, stream) -> None:
         """Device ``d``'s inputs that some node reads from their staging copies into its arena."""
@@ -213,6 +219,16 @@ class DeviceMemory:
         for a in self._allocs:
             a.free()
         self._allocs = []
+
+
+def replicas_by_source(graph: Graph) -> dict[str, tuple[str, ...]]:
+    """Each original's replicas (``weight_source``), in one pass over the tensors: the tensors a poison range named
+    by the original covers besides it (a range named by a replica's own id covers that replica alone)."""
+    out: dict[str, list[str]] = {}
+    for t in graph.tensors:
+        if (src := weight_source(graph, t.id)) != t.id:
+            out.setdefault(src, []).append(t.id)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def on_device(cuda, contexts: Sequence | None, d: int):

@@ -218,7 +218,7 @@ def host_order(steps: Sequence[Step], seed: int | None = None) -> list[Step]:
     on an event not recorded yet waits for nothing, as in CUDA)."""
     if seed is None:
         return list(steps)
-    rng = random.Random(seed)
+    rng = random.Random(int(seed))   # a numpy integer seed (np.int64(3)) was random's raw TypeError
     recorder: dict[int, int] = {}   # event -> the step that last recorded it, as issued so far
     preds: list[list[int]] = [[] for _ in steps]
     last: dict[int, int] = {}
