@@ -38,7 +38,7 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind, check_views
+from .binding import bind, check_views, weight_copies, weight_source
 from .cuda_util import (
     EVENT_DISABLE_TIMING,
     STREAM_NON_BLOCKING,
@@ -63,6 +63,29 @@ class ExecutorStateError(ExecutorError, RuntimeError):
 
 #: the most cycles ``Jitter`` may spin before a node: the spin kernel's ``long long`` argument
 SPIN_CYCLES_MAX = (1 << 63) - 1
+
+
+#: the most steps one ``replay`` or ``time_steps`` call may issue: the largest C int. Past it a count is a typo (an
+#: id, a byte count), not a run: ``replay(10**12)`` issued graph launches for days before, one Python call at a time
+MAX_STEPS = (1 << 31) - 1
+
+
+def step_count(what: str, n, low: int) -> int:
+    """``n`` as a plain int in ``low..MAX_STEPS``, or ExecutorError naming ``what`` (``"replay n"``) and the value as
+    given: a bool (``True`` counted as 1), a float (``2.0``), a string or a numpy array is no count, and a count past
+    ``MAX_STEPS`` issued launches for days. Numpy integers are taken (a count from numpy arithmetic)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ExecutorError(f"{what}={n!r}: expected an integer in {low}..{MAX_STEPS}, not {type(n).__name__}")
+    if not low <= int(n) <= MAX_STEPS:
+        raise ExecutorError(f"{what}={n!r}: expected an integer in {low}..{MAX_STEPS}")
+    return int(n)
+
+
+def _check_sync(what: str, sync) -> None:
+    """``sync`` must be True or False: ``sync="no"`` (truthy) waited for the step, ``sync=0`` did not, decided by a
+    typo's truthiness as ``check_plan`` once was."""
+    if not isinstance(sync, bool):
+        raise ExecutorError(f"{what} sync={sync!r}: expected True or False")
 
 
 @dataclass(frozen=True)
@@ -147,6 +170,23 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
             raise ExecutorError(f"prefetch entry {entry!r}: expected (after_node, weight, nbytes >= 0)")
         graph.node(entry[0])
     return out
+
+
+def check_poison_range(graph: Graph, binding, r) -> None:
+    """ExecutorError naming ``r.tensor`` unless the range (``Poison.ranges``) is whole f16 inside a weight or cache
+    root and inside every replica of it (``weight_copies``: ``DeviceMemory.poison`` fills them all, a hand-made
+    ``replica_of`` may be smaller), and names the original, not a replica: a replica holds its original's values, so
+    poisoning one copy alone made the devices compute with different weights (as ``write_weight`` refuses it)."""
+    own = dict(binding.own_roots)
+    if r.tensor not in own:
+        raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph {graph.name!r}")
+    if (src := weight_source(graph, r.tensor)) != r.tensor:
+        raise ExecutorError(f"poison range of {r.tensor!r}: a replica of {src!r} (its copy on device "
+                            f"{binding.places[r.tensor].device}): poison the original, which poisons every replica")
+    size = min(own.get(c, graph.tensor(c).size) for c in weight_copies(graph, r.tensor))
+    if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > size:
+        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole f16 inside "
+                            f"its {size} bytes" + ("" if size == own[r.tensor] else " (its smallest replica's)"))
 
 
 def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
@@ -381,14 +421,8 @@ class CudaCore:
             for nid in jitter.only:
                 self.graph.node(nid)
         if poison is not None:
-            own = dict(self.binding.own_roots)
             for r in poison.ranges:
-                if r.tensor not in own:
-                    raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
-                                        f"{self.graph.name!r}")
-                if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > own[r.tensor]:
-                    raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
-                                     f"f16 inside its {own[r.tensor]} bytes")
+                check_poison_range(self.graph, self.binding, r)
 
     @property
     def node_launches(self) -> Mapping[str, tuple[Launch, ...]]:
@@ -488,6 +522,7 @@ class CudaCore:
 
     def run(self, *, jitter: Jitter | None = None, poison: Poison | None = None, sync: bool = True) -> None:
         """One eager step."""
+        _check_sync("run", sync)
         self._check_step_args(jitter, poison)
         self._issue(jitter, poison)
         if sync:
@@ -528,12 +563,13 @@ class CudaCore:
             raise
 
     def replay(self, n: int = 1, *, sync: bool = True) -> None:
-        """Launch the captured graphs ``n`` times: each device's graph after those it receives from."""
+        """Launch the captured graphs ``n`` times (``0..MAX_STEPS``: 0 only synchronizes): each device's graph after
+        those it receives from."""
         self._live()
         if not self._graphs:
             raise ExecutorStateError(f"replay: no CUDA graph captured (plan {self.plan.graph!r}): call capture() first")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ExecutorError(f"replay n={n!r}: expected an integer, at least 0")
+        n = step_count("replay n", n, 0)
+        _check_sync("replay", sync)
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):
@@ -577,10 +613,11 @@ class CudaCore:
         self._live()
         if mode not in ("eager", "graph"):
             raise ExecutorError(f"time_steps mode {mode!r}: expected 'eager' or 'graph'")
-        if (any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (steps, repeats, warmup))
-                or steps < 1 or repeats < 1 or warmup < 0):
-            raise ExecutorError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: expected steps and "
-                                "repeats at least 1, warmup at least 0")
+        steps, repeats = step_count("time_steps steps", steps, 1), step_count("time_steps repeats", repeats, 1)
+        warmup = step_count("time_steps warmup", warmup, 0)
+        if steps * repeats + warmup > MAX_STEPS:
+            raise ExecutorError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: "
+                                f"{steps * repeats + warmup} steps in all, above {MAX_STEPS} (a typo, not a timing)")
         self._check_inputs_set()
         if mode == "graph" and not self._graphs:
             self.capture()
