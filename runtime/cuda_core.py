@@ -142,7 +142,8 @@ class Poison:
         object.__setattr__(self, "ranges", tuple(self.ranges))
 
 
-def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[str, str, int], ...]:
+def _check_options(graph: Graph, gemv_norm_min, seed, prefetch, devices: int = 1
+                   ) -> tuple[tuple[str, str, int], ...]:
     """The executors' scalar options, before any allocation: a wrong type was a TypeError from deep inside
     (the registry's comparison, the fill kernel's seed arithmetic), a malformed prefetch entry an unpacking
     error, a negative byte count a prefetch kernel told to load a negative number of lines. Returns
@@ -169,7 +170,22 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
                 or not integral(entry[2]) or entry[2] < 0):
             raise ExecutorError(f"prefetch entry {entry!r}: expected (after_node, weight, nbytes >= 0)")
         graph.node(entry[0])
+        check_prefetch_weight(graph, entry[1])
+    if out and devices > 1:
+        raise ExecutorError("prefetch: only on one device")
     return out
+
+
+def check_prefetch_weight(graph: Graph, wid: str) -> None:
+    """GraphError or ExecutorError naming ``wid`` unless it is a root weight-kind tensor (a weight or a KV cache: the
+    prefetch only loads it into L2). Here, with the other options: an arena tensor, a view or an unknown id was
+    refused only after every allocation and weight copy of the executor (every byte of an 8B model), as was a
+    prefetch on several devices."""
+    t = graph.tensor(wid)
+    # a KV cache is allowed too: the prefetch only loads (into L2, values discarded), so racing with the step's
+    # SET_ROWS writes cannot change any result
+    if t.kind != "weight" or t.view_of is not None:
+        raise ExecutorError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
 
 
 def check_poison_range(graph: Graph, binding, r) -> None:
@@ -255,7 +271,7 @@ class CudaCore:
         self._ctxs = contexts
         if pdl_policy not in ("auto", "chain", "always", "off"):
             raise ExecutorError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
-        prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch)
+        prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch, self.devices)
         if pdl_policy == "auto":
             pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph), weight_products_read_f16(graph)) else "off"
         self.pdl_on, self.pdl_always = pdl_policy != "off", pdl_policy == "always"
@@ -341,20 +357,13 @@ class CudaCore:
         self._pstream = None
         if not prefetch:
             return {}
-        if self.devices > 1:
-            raise ExecutorError("prefetch: only on one device")
         cuda = self.cuda
         self._pstream = cuda.Stream(flags=STREAM_NON_BLOCKING)
         self._pjoin = cuda.Event(EVENT_DISABLE_TIMING)
         sink = self.mem.alloc(256)
         out: dict[str, list] = {}
-        for after, wid, nbytes in prefetch:
-            self.graph.node(after)
+        for after, wid, nbytes in prefetch:   # (each checked by ``_check_options``, before any allocation)
             t = self.graph.tensor(wid)
-            # a KV cache is allowed too: the prefetch only loads (into L2, values discarded), so racing
-            # with the step's SET_ROWS writes cannot change any result
-            if t.kind != "weight" or t.view_of is not None:
-                raise ExecutorError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
             n16 = min(int(nbytes), t.size) // 16
             ln = Launch("l2_prefetch", (self.libs[0].num_sms, 1, 1), (256, 1, 1), (self.weight_ptr[wid], n16, sink))
             out.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))

@@ -157,3 +157,21 @@ def test_a_tensor_id_of_the_wrong_kind_is_named(copy_executor):
         ex.read(["b"])
     with pytest.raises(GraphError, match=r"unknown tensor \['w'\]"):
         ex.write_weight(["w"], np.zeros(4, np.float32))
+
+
+@pytest.mark.parametrize("wid, words", [
+    ("a", r"prefetch 'a': only root weight-kind tensors"),
+    ("nope", r"unknown tensor 'nope'"),
+])
+def test_a_prefetch_of_no_weight_is_refused_before_any_allocation(monkeypatch, wid, words):
+    """Failed before: refused (or the GraphError raised) only after the arena, the staging copies and the weights
+    were allocated and copied: with an 8B model every byte of it."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    g = _copy_graph()
+    with pytest.raises((ExecutorError, GraphError), match=words):
+        Executor(g, memplan.plan(g), inputs={"a": np.zeros(4, np.float32)}, prefetch=[("n", wid, 16)])
+    assert not [op for op in drv.trace if op[1] == "alloc"]
