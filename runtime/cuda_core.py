@@ -318,6 +318,8 @@ class CudaCore:
         self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.transfers
                                        if c.dst_device == d)) for d in range(self.devices)]
         self._graphs: dict[int, tuple] = {}
+        #: whether a step has run (``read`` refuses an arena tensor before: its bytes are the allocation's old ones)
+        self._stepped = False
         # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
         self._backward = _waits_before_records(self.program.steps, plan, skip=self._cross)
 
@@ -388,6 +390,12 @@ class CudaCore:
         """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr; as ``dtype``, by default
         the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
         self._live()
+        place = self.binding.places.get(tid) if isinstance(tid, str) else None
+        if place is not None and place.in_arena and not getattr(self, "_stepped", False):
+            # (cuMemAlloc does not clear: ``Executor(...).read("logits")`` returned the allocation's old bytes as the
+            # step's output, silently; weights and caches are written when the executor is made, so they read)
+            raise ExecutorStateError(f"read {tid!r}: no step has run yet (run, replay or time_steps), so its arena "
+                                     "bytes hold whatever the device memory held")
         return self.mem.read(tid, dtype)
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
@@ -534,6 +542,7 @@ class CudaCore:
         _check_sync("run", sync)
         self._check_step_args(jitter, poison)
         self._issue(jitter, poison)
+        self._stepped = True
         if sync:
             self.synchronize()
 
@@ -579,6 +588,7 @@ class CudaCore:
             raise ExecutorStateError(f"replay: no CUDA graph captured (plan {self.plan.graph!r}): call capture() first")
         n = step_count("replay n", n, 0)
         _check_sync("replay", sync)
+        self._stepped = self._stepped or n > 0
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):
@@ -634,6 +644,7 @@ class CudaCore:
         def one() -> None:
             self.replay(1, sync=False) if mode == "graph" else self._issue()
 
+        self._stepped = True
         for _ in range(warmup):
             one()
         self.synchronize()

@@ -175,3 +175,20 @@ def test_a_prefetch_of_no_weight_is_refused_before_any_allocation(monkeypatch, w
     with pytest.raises((ExecutorError, GraphError), match=words):
         Executor(g, memplan.plan(g), inputs={"a": np.zeros(4, np.float32)}, prefetch=[("n", wid, 16)])
     assert not [op for op in drv.trace if op[1] == "alloc"]
+
+
+def test_reading_an_arena_tensor_before_any_step_is_refused(copy_executor):
+    """Failed before: ``read('b')`` of a fresh executor returned the allocation's bytes (zeros on the fake driver,
+    whatever the GPU held on a real one) as the step's output. Weights and caches read at once; after a step (or a
+    replay) the output reads."""
+    from runtime.executor import ExecutorStateError
+
+    ex, _drv = copy_executor
+    with pytest.raises(ExecutorStateError, match=r"read 'b': no step has run yet"):
+        ex.read("b")
+    ex.capture()
+    ex.replay(0)
+    with pytest.raises(ExecutorStateError, match=r"read 'b': no step has run yet"):
+        ex.read("b")
+    ex.replay(1)
+    assert np.array_equal(ex.read("b"), np.arange(4, dtype=np.float32))
