@@ -182,13 +182,13 @@ class Graph:
     def tensor(self, tid: str) -> Tensor:
         try:
             return self.tensors[self.tensor_index[tid]]
-        except KeyError:
+        except (KeyError, TypeError):   # (an unhashable id, a list: a raw "unhashable type" from read, write_weight)
             raise GraphError(f"unknown tensor {tid!r}") from None
 
     def node(self, nid: str) -> Node:
         try:
             return self.nodes[self.node_index[nid]]
-        except KeyError:
+        except (KeyError, TypeError):
             raise GraphError(f"unknown node {nid!r}") from None
 
     def is_root(self, t: int) -> bool:

@@ -38,7 +38,7 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind, check_views
+from .binding import bind, check_views, weight_copies, weight_source
 from .cuda_util import (
     EVENT_DISABLE_TIMING,
     STREAM_NON_BLOCKING,
@@ -47,7 +47,7 @@ from .cuda_util import (
     import_pycuda,
     launch_graph,
 )
-from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device, replicas_by_source
+from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
@@ -63,6 +63,29 @@ class ExecutorStateError(ExecutorError, RuntimeError):
 
 #: the most cycles ``Jitter`` may spin before a node: the spin kernel's ``long long`` argument
 SPIN_CYCLES_MAX = (1 << 63) - 1
+
+
+#: the most steps one ``replay`` or ``time_steps`` call may issue: the largest C int. Past it a count is a typo (an
+#: id, a byte count), not a run: ``replay(10**12)`` issued graph launches for days before, one Python call at a time
+MAX_STEPS = (1 << 31) - 1
+
+
+def step_count(what: str, n, low: int) -> int:
+    """``n`` as a plain int in ``low..MAX_STEPS``, or ExecutorError naming ``what`` (``"replay n"``) and the value as
+    given: a bool (``True`` counted as 1), a float (``2.0``), a string or a numpy array is no count, and a count past
+    ``MAX_STEPS`` issued launches for days. Numpy integers are taken (a count from numpy arithmetic)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ExecutorError(f"{what}={n!r}: expected an integer in {low}..{MAX_STEPS}, not {type(n).__name__}")
+    if not low <= int(n) <= MAX_STEPS:
+        raise ExecutorError(f"{what}={n!r}: expected an integer in {low}..{MAX_STEPS}")
+    return int(n)
+
+
+def _check_sync(what: str, sync) -> None:
+    """``sync`` must be True or False: ``sync="no"`` (truthy) waited for the step, ``sync=0`` did not, decided by a
+    typo's truthiness as ``check_plan`` once was."""
+    if not isinstance(sync, bool):
+        raise ExecutorError(f"{what} sync={sync!r}: expected True or False")
 
 
 @dataclass(frozen=True)
@@ -119,7 +142,8 @@ class Poison:
         object.__setattr__(self, "ranges", tuple(self.ranges))
 
 
-def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[str, str, int], ...]:
+def _check_options(graph: Graph, gemv_norm_min, seed, prefetch, devices: int = 1
+                   ) -> tuple[tuple[str, str, int], ...]:
     """The executors' scalar options, before any allocation: a wrong type was a TypeError from deep inside
     (the registry's comparison, the fill kernel's seed arithmetic), a malformed prefetch entry an unpacking
     error, a negative byte count a prefetch kernel told to load a negative number of lines. Returns
@@ -146,23 +170,39 @@ def _check_options(graph: Graph, gemv_norm_min, seed, prefetch) -> tuple[tuple[s
                 or not integral(entry[2]) or entry[2] < 0):
             raise ExecutorError(f"prefetch entry {entry!r}: expected (after_node, weight, nbytes >= 0)")
         graph.node(entry[0])
+        check_prefetch_weight(graph, entry[1])
+    if out and devices > 1:
+        raise ExecutorError("prefetch: only on one device")
     return out
 
 
-#: the most steps one ``replay`` or ``time_steps`` call issues: a count past it (``replay(10**12)``) is a typo, and
-#: would hold the host in a launch loop for days instead of failing
-MAX_LAUNCH_COUNT = 10**9
+def check_prefetch_weight(graph: Graph, wid: str) -> None:
+    """GraphError or ExecutorError naming ``wid`` unless it is a root weight-kind tensor (a weight or a KV cache: the
+    prefetch only loads it into L2). Here, with the other options: an arena tensor, a view or an unknown id was
+    refused only after every allocation and weight copy of the executor (every byte of an 8B model), as was a
+    prefetch on several devices."""
+    t = graph.tensor(wid)
+    # a KV cache is allowed too: the prefetch only loads (into L2, values discarded), so racing with the step's
+    # SET_ROWS writes cannot change any result
+    if t.kind != "weight" or t.view_of is not None:
+        raise ExecutorError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
 
 
-def _count(what: str, v, lo: int) -> int:
-    """``v`` as a Python int when it is an integer (numpy's included, bool not) in ``[lo, MAX_LAUNCH_COUNT]``;
-    else an ExecutorError naming ``what``: a float, string or bool count is a caller's mistake, not a rounding."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise ExecutorError(f"{what}={v!r}: expected an integer, got {type(v).__name__}")
-    n = int(v)
-    if not lo <= n <= MAX_LAUNCH_COUNT:
-        raise ExecutorError(f"{what}={n}: expected an integer in [{lo}, {MAX_LAUNCH_COUNT}]")
-    return n
+def check_poison_range(graph: Graph, binding, r) -> None:
+    """ExecutorError naming ``r.tensor`` unless the range (``Poison.ranges``) is whole f16 inside a weight or cache
+    root and inside every replica of it (``weight_copies``: ``DeviceMemory.poison`` fills them all, a hand-made
+    ``replica_of`` may be smaller), and names the original, not a replica: a replica holds its original's values, so
+    poisoning one copy alone made the devices compute with different weights (as ``write_weight`` refuses it)."""
+    own = dict(binding.own_roots)
+    if r.tensor not in own:
+        raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph {graph.name!r}")
+    if (src := weight_source(graph, r.tensor)) != r.tensor:
+        raise ExecutorError(f"poison range of {r.tensor!r}: a replica of {src!r} (its copy on device "
+                            f"{binding.places[r.tensor].device}): poison the original, which poisons every replica")
+    size = min(own.get(c, graph.tensor(c).size) for c in weight_copies(graph, r.tensor))
+    if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > size:
+        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole f16 inside "
+                            f"its {size} bytes" + ("" if size == own[r.tensor] else " (its smallest replica's)"))
 
 
 def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
@@ -231,7 +271,7 @@ class CudaCore:
         self._ctxs = contexts
         if pdl_policy not in ("auto", "chain", "always", "off"):
             raise ExecutorError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
-        prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch)
+        prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch, self.devices)
         if pdl_policy == "auto":
             pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph), weight_products_read_f16(graph)) else "off"
         self.pdl_on, self.pdl_always = pdl_policy != "off", pdl_policy == "always"
@@ -278,6 +318,8 @@ class CudaCore:
         self._received = [tuple(sorted((b.places[c.dst].offset, c.nbytes) for c in lay.transfers
                                        if c.dst_device == d)) for d in range(self.devices)]
         self._graphs: dict[int, tuple] = {}
+        #: whether a step has run (``read`` refuses an arena tensor before: its bytes are the allocation's old ones)
+        self._stepped = False
         # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
         self._backward = _waits_before_records(self.program.steps, plan, skip=self._cross)
 
@@ -317,20 +359,13 @@ class CudaCore:
         self._pstream = None
         if not prefetch:
             return {}
-        if self.devices > 1:
-            raise ExecutorError("prefetch: only on one device")
         cuda = self.cuda
         self._pstream = cuda.Stream(flags=STREAM_NON_BLOCKING)
         self._pjoin = cuda.Event(EVENT_DISABLE_TIMING)
         sink = self.mem.alloc(256)
         out: dict[str, list] = {}
-        for after, wid, nbytes in prefetch:
-            self.graph.node(after)
+        for after, wid, nbytes in prefetch:   # (each checked by ``_check_options``, before any allocation)
             t = self.graph.tensor(wid)
-            # a KV cache is allowed too: the prefetch only loads (into L2, values discarded), so racing
-            # with the step's SET_ROWS writes cannot change any result
-            if t.kind != "weight" or t.view_of is not None:
-                raise ExecutorError(f"prefetch {wid!r}: only root weight-kind tensors (weights, KV caches)")
             n16 = min(int(nbytes), t.size) // 16
             ln = Launch("l2_prefetch", (self.libs[0].num_sms, 1, 1), (256, 1, 1), (self.weight_ptr[wid], n16, sink))
             out.setdefault(after, []).append((cuda.Event(EVENT_DISABLE_TIMING), ln))
@@ -355,6 +390,12 @@ class CudaCore:
         """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr; as ``dtype``, by default
         the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
         self._live()
+        place = self.binding.places.get(tid) if isinstance(tid, str) else None
+        if place is not None and place.in_arena and not getattr(self, "_stepped", False):
+            # (cuMemAlloc does not clear: ``Executor(...).read("logits")`` returned the allocation's old bytes as the
+            # step's output, silently; weights and caches are written when the executor is made, so they read)
+            raise ExecutorStateError(f"read {tid!r}: no step has run yet (run, replay or time_steps), so its arena "
+                                     "bytes hold whatever the device memory held")
         return self.mem.read(tid, dtype)
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
@@ -397,19 +438,8 @@ class CudaCore:
             for nid in jitter.only:
                 self.graph.node(nid)
         if poison is not None:
-            own = dict(self.binding.own_roots)
-            replicas = replicas_by_source(self.graph) if poison.ranges else {}
             for r in poison.ranges:
-                if r.tensor not in own:
-                    raise ExecutorError(f"poison range of {r.tensor!r}: not a weight or cache tensor of graph "
-                                        f"{self.graph.name!r}")
-                if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > own[r.tensor]:
-                    raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
-                                     f"f16 inside its {own[r.tensor]} bytes")
-                for c in replicas.get(r.tensor, ()):   # (a hand-made replica_of smaller than its original)
-                    if c in own and r.offset + r.nbytes > own[c]:
-                        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) do not lie "
-                                            f"inside its replica {c!r} of {own[c]} bytes")
+                check_poison_range(self.graph, self.binding, r)
 
     @property
     def node_launches(self) -> Mapping[str, tuple[Launch, ...]]:
@@ -509,8 +539,10 @@ class CudaCore:
 
     def run(self, *, jitter: Jitter | None = None, poison: Poison | None = None, sync: bool = True) -> None:
         """One eager step."""
+        _check_sync("run", sync)
         self._check_step_args(jitter, poison)
         self._issue(jitter, poison)
+        self._stepped = True
         if sync:
             self.synchronize()
 
@@ -549,11 +581,14 @@ class CudaCore:
             raise
 
     def replay(self, n: int = 1, *, sync: bool = True) -> None:
-        """Launch the captured graphs ``n`` times: each device's graph after those it receives from."""
+        """Launch the captured graphs ``n`` times (``0..MAX_STEPS``: 0 only synchronizes): each device's graph after
+        those it receives from."""
         self._live()
         if not self._graphs:
             raise ExecutorStateError(f"replay: no CUDA graph captured (plan {self.plan.graph!r}): call capture() first")
-        n = _count("replay n", n, 0)
+        n = step_count("replay n", n, 0)
+        _check_sync("replay", sync)
+        self._stepped = self._stepped or n > 0
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):
@@ -597,11 +632,11 @@ class CudaCore:
         self._live()
         if mode not in ("eager", "graph"):
             raise ExecutorError(f"time_steps mode {mode!r}: expected 'eager' or 'graph'")
-        steps, repeats, warmup = (_count(f"time_steps {name}", v, lo) for name, v, lo in
-                                  (("steps", steps, 1), ("repeats", repeats, 1), ("warmup", warmup, 0)))
-        if steps * repeats + warmup > MAX_LAUNCH_COUNT:
+        steps, repeats = step_count("time_steps steps", steps, 1), step_count("time_steps repeats", repeats, 1)
+        warmup = step_count("time_steps warmup", warmup, 0)
+        if steps * repeats + warmup > MAX_STEPS:
             raise ExecutorError(f"time_steps steps={steps}, repeats={repeats}, warmup={warmup}: "
-                                f"{steps * repeats + warmup} steps in all, more than {MAX_LAUNCH_COUNT}")
+                                f"{steps * repeats + warmup} steps in all, above {MAX_STEPS} (a typo, not a timing)")
         self._check_inputs_set()
         if mode == "graph" and not self._graphs:
             self.capture()
@@ -609,6 +644,7 @@ class CudaCore:
         def one() -> None:
             self.replay(1, sync=False) if mode == "graph" else self._issue()
 
+        self._stepped = True
         for _ in range(warmup):
             one()
         self.synchronize()

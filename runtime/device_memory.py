@@ -91,6 +91,8 @@ class DeviceMemory:
         #: inputs some node reads whose staging copy no ``set_inputs`` has written yet: a step would compute on
         #: uninitialised device memory (``CudaCore`` refuses to issue one until this is empty)
         self.unset = set(self.read_inputs)
+        #: per weight root a poison range named: it and its replicas (``poison``)
+        self._copies: dict[str, tuple[str, ...]] = {}
 
     def on(self, d: int):
         """A context manager with device ``d``'s context current (nothing to do on one device)."""
@@ -199,14 +201,15 @@ class DeviceMemory:
                 if hi > lo:
                     self.cuda.memset_d32_async(self.arenas[d] + 4 * lo, F32_NAN, hi - lo, stream)
                 start = max(start, off + n)
-        # a range of a weight (or cache) read on several devices of a split covers its replicas too (``weight_copies``):
-        # poisoning the original alone left device 1's copy its real values, and a step that read it before writing
-        # passed the jitter test there, silently
-        if ranges and not hasattr(self, "_replicas"):   # once: weight_copies walks every tensor of the graph
-            self._replicas = replicas_by_source(self.graph)
+        # every copy of the range's weight on this device: a replica (``weight_copies``, a split's copy of a weight read
+        # on a later device) holds its original's values, and poisoning the original alone left device 1's replica
+        # its old bytes, so a read there that did not wait for its write saw them, not NaN (``CudaCore`` refuses a
+        # range that names a replica, or lies outside one)
         for r in ranges:
-            for c in (r.tensor,) + self._replicas.get(r.tensor, ()):
-                if self.binding.places[c].device == d and c in self.weight_ptr:
+            if r.tensor not in self._copies:   # (a scan of every tensor: once per weight, not per step)
+                self._copies[r.tensor] = weight_copies(self.graph, r.tensor)
+            for c in self._copies[r.tensor]:
+                if self.binding.places[c].device == d:
                     self.cuda.memset_d16_async(self.weight_ptr[c] + r.offset, F16_NAN, r.nbytes // 2, stream)
 
     def copy_inputs(self, d: int, stream) -> None:

@@ -19,9 +19,10 @@ import numpy as np
 
 import memplan
 from memplan import Graph, Plan
-from memplan.errors import ExecutorError
+from memplan.errors import BudgetError, ExecutorError
 
 from .binding import (
+    Binding,
     bind,
     check_views,
     check_weight_names,
@@ -320,6 +321,36 @@ def _rope32(x: np.ndarray, pos: np.ndarray, log2_base: float) -> np.ndarray:
     return out
 
 
+def _arena(mem: Memory, graph: Graph, device: int, nbytes: int, alignment: int) -> int:
+    """Device ``device``'s arena of ``nbytes`` in ``mem``, or BudgetError naming it where the host cannot hold it, as
+    the executors refuse an arena the GPU cannot (``DeviceOutOfMemory``): an unverified or hand-edited plan's
+    ``arena_bytes`` of 2**40 was numpy's raw MemoryError ("Unable to allocate 1.00 TiB")."""
+    try:
+        return mem.alloc(nbytes, alignment)
+    except MemoryError:
+        raise BudgetError(f"emulate: device {device}'s arena of {nbytes} B (plan of graph {graph.name!r}) does not fit "
+                          "in host memory") from None
+
+
+def _tensor_spans(graph: Graph, binding: Binding, device: int) -> list[tuple[int, int]]:
+    """The byte ranges ``[lo, hi)`` of device ``device``'s arena that its tensors occupy (merged, in order, each
+    widened to whole f32 words): the only bytes a step may touch (``Memory.bounds``), so the only ones worth
+    poisoning. Why not the whole arena: a plan whose ``arena_bytes`` is far above its tensors' (verify takes it)
+    wrote NaN over every byte, host pages the zeroed allocation had only reserved (16 GiB of NaN for an arena of 2**34
+    holding a few KiB of tensors)."""
+    spans = sorted((p.offset // 4 * 4, -(-(p.offset + graph.tensor(tid).size) // 4) * 4)
+                   for tid, p in binding.places.items()
+                   if p.in_arena and p.device == device and graph.tensor(tid).size)
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    arena = binding.arena_bytes[device] // 4 * 4   # (the old fill's last whole word: a span never passes it)
+    return [(lo, min(hi, arena)) for lo, hi in out if lo < arena]
+
+
 def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
             seed: int | None = None, poison: bool = True, check: bool = False,
             gemv_norm_min: int = GEMV_NORM_OFF, num_sms: int = 132,
@@ -350,10 +381,11 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     binding = bind(graph, plan)
     check_views(graph, plan, binding)
     mem = Memory()
-    arenas = [mem.alloc(b, binding.alignment) for b in binding.arena_bytes]
+    arenas = [_arena(mem, graph, d, b, binding.alignment) for d, b in enumerate(binding.arena_bytes)]
     if poison:
-        for a, b in zip(arenas, binding.arena_bytes):
-            mem.view(a, b // 4, np.float32)[:] = np.nan
+        for d, a in enumerate(arenas):
+            for lo, hi in _tensor_spans(graph, binding, d):
+                mem.view(a + lo, (hi - lo) // 4, np.float32)[:] = np.nan
     roots = {}
     # as the executors: a name that is no weight (a typo) is not silently left zero, nor a replica's array dropped
     check_weight_names(graph, binding, weights)
