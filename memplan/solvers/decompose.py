@@ -52,7 +52,10 @@ def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
     order = None
     if problem.order is not None:
         o = problem.order
-        order = HBOrder(o.first[idx], o.visible[idx], o.has_start[idx], o.has_end[idx])
+        # ``last_time`` kept (sliced as ``lower`` is): the conflict relation reads it, and a component solved without
+        # it let two buffers share bytes that the whole problem keeps apart (an InvalidPacking from ``cpsat``)
+        order = HBOrder(o.first[idx], o.visible[idx], o.has_start[idx], o.has_end[idx],
+                        o.last_time[idx] if o.last_time is not None else None, o.stream_time)
     compatible = frozenset((pos[a], pos[b]) for a, b in problem.compatible if a in pos and b in pos)
     inplace = tuple((pos[a], pos[b]) for a, b in problem.inplace if a in pos and b in pos)
     names = tuple(problem.names[i] for i in idx.tolist()) if problem.names is not None else None
