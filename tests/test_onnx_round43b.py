@@ -1,4 +1,8 @@
-"""ONNX importer, round 43b: differential hunts against what onnxruntime really writes (no new fix found).
+"""ONNX importer, round 43b: differential hunts against what onnxruntime really writes.
+
+- a Resize (18+) kept in aspect ratio to an empty dimension (``[1, 7, 2, 6]`` to ``sizes=[1, 1]`` over axes
+  ``[2, 3]``, ``not_larger``) was refused (ONNX's inference leaves the 0 unknown); it is planned as onnxruntime
+  writes it;
 
 - random chains of shape ops (``test_onnx_round43._random_chain``) whose int64 parameters are computed from the
   input's shape (known only by folding), never planned smaller than onnxruntime writes;
@@ -8,6 +12,7 @@
 """
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -119,3 +124,23 @@ def test_unique_of_an_empty_input_is_sized_and_folded_as_onnxruntime_writes_it(s
     a = np.zeros(shape, np.float32)
     assert [_nonzero_unique(n, shape, 1, a)[o][0] for o in "yivc"] == sizes
     assert [x.shape for x in _ort_unique(n, a)] == sizes
+
+
+@pytest.mark.parametrize("shape, sizes, axes, policy, out", [
+    ([1, 7, 2, 6], [1, 1], [2, 3], "not_larger", [1, 7, 0, 1]),    # scale 1/6: round(2/6) = 0
+    ([7, 1], [3, 3], [0, 1], "not_larger", [3, 0]),                 # scale 3/7: round(3/7) = 0
+    ([7, 4, 1, 1], [1, 6, 5], [0, 1, 2], "not_larger", [1, 1, 0, 1]),
+])
+def test_a_resize_kept_in_aspect_ratio_to_an_empty_dimension_is_planned_as_onnxruntime_writes_it(
+        shape, sizes, axes, policy, out):
+    """ONNX's inference leaves the 0 it computes unknown: the model was refused as not derivable."""
+    n = helper.make_node("Resize", ["x", "", "", "z"], ["y"], axes=axes, keep_aspect_ratio_policy=policy)
+    g = helper.make_graph([n, helper.make_node("Relu", ["y"], ["w"])], "g", [V("x", T.FLOAT, shape)],
+                          [helper.ValueInfoProto(name="w")], [nh.from_array(np.array(sizes, np.int64), "z")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)], ir_version=9)
+    sizes_of = {t.id: t.size for t in import_onnx(model).tensors}
+    assert sizes_of["y"] == sizes_of["w"] == 0
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    assert ort_sizes(model, {"x": np.ones(shape, np.float32)}, strict=True)["y"] == 4 * math.prod(out) == 0
