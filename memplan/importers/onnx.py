@@ -2243,6 +2243,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
+        pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -2883,6 +2884,46 @@ def _standard_slice_ends(onnx, m2) -> bool:
             changed.update(o for o in n.output if o)
         nodes.append(n)
     return _replace_nodes(m2.graph, nodes, changed)
+
+
+def _kept_resize_shapes(onnx, m2, inferred) -> bool:
+    """Declare, in the inference copy ``m2``, the output shape of each Resize (18 and later) whose ``sizes`` are
+    kept in their aspect ratio and known and whose input is sized but output is not, as onnxruntime makes it
+    (``_ort_resize_dims``); True when any was.
+
+    Why: ONNX's inference leaves a dimension its rule computes as 0 unknown, so a ``[1, 7, 2, 6]`` Resized to
+    ``sizes=[1, 1]`` over axes ``[2, 3]``, ``not_larger`` (scale 1/6: ``[1, 7, 0, 1]``, which onnxruntime writes)
+    was refused as a dimension ONNX "could not derive", although nothing of it depends on what the inputs hold."""
+    from onnx import helper
+
+    opset = _default_opset(m2)
+    resizes = [n for n in m2.graph.node if n.op_type == "Resize" and n.domain in ("", "ai.onnx") and len(n.input) > 3
+               and n.input[3] and n.output and n.output[0]]
+    if opset < 18 or not resizes:
+        return False
+    shapes = _static_shapes(inferred)
+    wanted = {n.input[3] for n in resizes}
+    values = {t.name: r[0] for t in m2.graph.initializer if t.name in wanted and math.prod(t.dims) <= MAX_FOLD_ELEMENTS
+              for r in [_to_array(t)] if r is not None}
+    values.update((n.output[0], r[0]) for n in m2.graph.node
+                  if n.op_type == "Constant" and n.output and n.output[0] in wanted and len(n.attribute) == 1
+                  and n.attribute[0].name == "value" for r in [_to_array(n.attribute[0].t)] if r is not None)
+    elems = _elem_types(inferred)
+    changed = False
+    for n in resizes:
+        x, out = shapes.get(n.input[0]), n.output[0]
+        found = _ort_resize_dims(n, x, values, opset) if x is not None and out not in shapes else None
+        if not found or n.input[0] not in elems or any(d < 0 for d in found[0].values()):
+            continue
+        dims = [found[0].get(a, d) for a, d in enumerate(x)]
+        typed = helper.make_tensor_value_info(out, elems[n.input[0]], dims)
+        held = next((vi for vi in (*m2.graph.output, *m2.graph.value_info) if vi.name == out), None)
+        if held is None:
+            m2.graph.value_info.append(typed)
+        else:
+            held.type.CopyFrom(typed.type)
+        changed = True
+    return changed
 
 
 def _value_names(g) -> set[str]:
