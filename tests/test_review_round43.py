@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from needs import need
+
 from memplan.planfile import Plan
 from memplan.show import describe
 
@@ -13,3 +16,39 @@ def test_show_plan_of_several_streams_and_no_nodes():
     text = describe(p)
     assert "streams      2  (no nodes)" in text
     assert "per stream:" in text
+
+
+class _WritesThroughASplitView:
+    """``x.view(2, 2, 3).add_(1)``: splitting dimension 0 is a view of ``x`` for any row stride."""
+
+    def __call__(self, torch):
+        class M(torch.nn.Module):
+            def forward(self, x):
+                x.view(2, 2, 3).add_(1)
+                return x * 1
+
+        return M()
+
+
+@pytest.mark.parametrize("rows", [6])
+def test_a_write_through_a_reshape_that_stays_a_view_of_the_callers_layout_runs(rows):
+    """Round 43 refused every input written through a reshape of it and laid out otherwise than at export: ``x`` [4, 3]
+    sliced out of a [4, 6] tensor (strides (6, 1)) and written through ``x.view(2, 2, 3)`` was refused ("eager's view
+    of a tensor so laid out can be a copy"), where eager's view is a view of it and its write reaches the caller's
+    ``x`` (so for a transposed ``x``: dimension 0 has stride 1). It runs now, as eager (the caller's ``x`` written);
+    ``x.reshape(-1)`` of such an ``x`` (a copy in eager) is still refused (test_aten_round43)."""
+    torch = need("torch")
+    from runtime.aten import compile
+
+    m = _WritesThroughASplitView()(torch)
+    with torch.no_grad():
+        step = compile(m, (torch.randn(4, 3),), cuda_graph=False)
+        big = torch.randn(4, rows)
+        x, xe = big.clone()[:, :3], big.clone()[:, :3]
+        want = m(xe)
+        got = step(x)
+        assert torch.equal(got, want) and torch.equal(x, xe)
+        base = torch.randn(3, 4)   # (transposed: strides (1, 4); dimension 0, stride 1, splits as a view too)
+        x, xe = base.clone().t(), base.clone().t()
+        want = m(xe)
+        assert torch.equal(step(x), want) and torch.equal(x, xe) and not torch.equal(x, base.t())
