@@ -52,3 +52,27 @@ def test_a_write_through_a_reshape_that_stays_a_view_of_the_callers_layout_runs(
         x, xe = base.clone().t(), base.clone().t()
         want = m(xe)
         assert torch.equal(step(x), want) and torch.equal(x, xe) and not torch.equal(x, base.t())
+
+
+def test_a_program_is_imported_where_the_default_dtype_is_another_than_at_export():
+    """Round 43's record check ran each op in this process: a program exported under float32 whose
+    ``torch.arange(4) / 4`` recorded a float32 result, imported where ``torch.set_default_dtype(torch.float64)`` is set
+    (the very ExportedProgram in memory too), was refused as "a corrupted or edited program" ("records its result as
+    float32 [4] ..., but the op makes float64 [4]"). The op is run again under the recorded dtype as default: the
+    program imports, its tensors sized as recorded; the process's default dtype is left as it was."""
+    torch = need("torch")
+    from memplan.importers.torch import from_torch
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return x + torch.arange(4) / 4
+
+    ep = torch.export.export(M(), (torch.randn(4),))
+    want = from_torch(ep)
+    torch.set_default_dtype(torch.float64)
+    try:
+        got = from_torch(ep)
+        assert torch.get_default_dtype() is torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert [t.size for t in got.tensors] == [t.size for t in want.tensors]
