@@ -19,19 +19,25 @@ def test_show_plan_of_several_streams_and_no_nodes():
 
 
 class _WritesThroughASplitView:
-    """``x.view(2, 2, 3).add_(1)``: splitting dimension 0 is a view of ``x`` for any row stride."""
+    """``x.view(2, 2, 3).add_(1)``: splitting dimension 0 is a view of ``x`` for any row stride; ``x.mul_(2)`` first
+    (the view of an in-place op's result: the check must not run the ``mul_`` again on the caller's tensor)."""
+
+    def __init__(self, scaled: bool):
+        self.scaled = scaled
 
     def __call__(self, torch):
+        scaled = self.scaled
+
         class M(torch.nn.Module):
             def forward(self, x):
-                x.view(2, 2, 3).add_(1)
+                (x.mul_(2) if scaled else x).view(2, 2, 3).add_(1)
                 return x * 1
 
         return M()
 
 
-@pytest.mark.parametrize("rows", [6])
-def test_a_write_through_a_reshape_that_stays_a_view_of_the_callers_layout_runs(rows):
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_write_through_a_reshape_that_stays_a_view_of_the_callers_layout_runs(scaled):
     """Round 43 refused every input written through a reshape of it and laid out otherwise than at export: ``x`` [4, 3]
     sliced out of a [4, 6] tensor (strides (6, 1)) and written through ``x.view(2, 2, 3)`` was refused ("eager's view
     of a tensor so laid out can be a copy"), where eager's view is a view of it and its write reaches the caller's
@@ -40,10 +46,10 @@ def test_a_write_through_a_reshape_that_stays_a_view_of_the_callers_layout_runs(
     torch = need("torch")
     from runtime.aten import compile
 
-    m = _WritesThroughASplitView()(torch)
+    m = _WritesThroughASplitView(scaled)(torch)
     with torch.no_grad():
         step = compile(m, (torch.randn(4, 3),), cuda_graph=False)
-        big = torch.randn(4, rows)
+        big = torch.randn(4, 6)
         x, xe = big.clone()[:, :3], big.clone()[:, :3]
         want = m(xe)
         got = step(x)

@@ -1295,15 +1295,22 @@ def _writes_through_reshapes(torch: Any, program: Program,
         if root not in index or index[root] in out or n is None:
             continue
         for arg in sorted(written_args(torch, n)):
-            cur, found, chain = nodes.get(arg), None, []
+            cur, found, chain, views = nodes.get(arg), None, [], True
             while cur is not None and cur.op == "call_function":
                 op = f"{getattr(cur.target, '_opname', '')}.{getattr(cur.target, '_overloadname', '')}"
                 if op in _RESHAPES and found is None:
                     found = op.split(".")[0]
-                chain.append((cur.target, tuple(cur.args[1:]), dict(cur.kwargs)))
+                written = _written_result_of(cur)
+                if _is_view_op(cur.target):   # (only view ops are run again: never a write to the caller's tensor)
+                    chain.append((cur.target, tuple(cur.args[1:]), dict(cur.kwargs)))
+                elif isinstance(written, torch.fx.Node):   # (``x.mul_(2).view(...)``: the tensor it writes, ``x``)
+                    cur = written
+                    continue
+                else:
+                    views = False
                 cur = cur.args[0] if cur.args and isinstance(cur.args[0], torch.fx.Node) else None
             if found is not None:
-                plain = (cur is not None and cur.op == "placeholder" and cur.name == root
+                plain = (views and cur is not None and cur.op == "placeholder" and cur.name == root
                          and not any(isinstance(a, torch.fx.Node) for _op, args, kw in chain
                                      for a in (*args, *kw.values())))
                 out[index[root]] = (name, found, tuple(reversed(chain)) if plain else None)
