@@ -99,8 +99,8 @@ def _largest_table(rows: list[tuple], of: int, where: bool) -> list[str]:
     Each column is as wide as its widest entry, at least the widths a plan of everyday sizes gets (ids 32, offsets
     and sizes 14; ids at most 64). Why: an offset or size past 14 digits (a plan near 2**63 bytes) or an id past 32 characters
     pushed the columns after it right on its row alone, and the table no longer lined up under its heading."""
-    ids = min(64, max(32, *(len(printable(r[0])) for r in rows)))   # (an id of a thousand characters: its row alone)
-    num = max(14, *(len(str(r[k])) for r in rows for k in (1, 2)))
+    ids = min(64, max([32, *(len(printable(r[0])) for r in rows)]))   # (an id of a thousand characters: its row alone)
+    num = max([14, *(len(str(r[k])) for r in rows for k in (1, 2))])
     out = [f"largest tensors (of {of} in the {'arenas' if where else 'arena'}):",
            f"  {'tensor':<{ids}} {'offset':>{num}} {'size':>{num}}" + (f" {'device':>6}" if where else "")]
     for tid, off, size, dev in rows:
@@ -177,7 +177,8 @@ def _stream_table(plan: Plan) -> list[str]:
     device_of = {nid: d for (nid, _), d in zip(plan.order, plan.node_devices)} if where else {}
     # each count column as wide as its widest count (a stream of ten million nodes, a million waits), at least as
     # wide as before: a count past the width pushed the rest of its row out of line, as in the largest-tensors table
-    w = [max(least, *(len(str(r[k])) for r in rows.values())) for k, least in ((0, 7), (1, 8), (2, 6))]
+    w = [max([least, *(len(str(r[k])) for r in rows.values())]) for k, least in ((0, 7), (1, 8), (2, 6))]
+    # (a list: a plan of several streams and no nodes has no row, and ``max(7)`` was a raw TypeError)
     out = ["per stream:", f"  {'stream':>6}" + (f" {'device':>6}" if where else "")
            + f" {'nodes':>{w[0]}} {'records':>{w[1]}} {'waits':>{w[2]}}  first .. last"]
     for s in sorted(rows):

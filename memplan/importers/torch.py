@@ -2039,14 +2039,21 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
                 _plain_layout(torch, v) for v in outs if isinstance(v, torch.Tensor)):
             continue
         mode = mode or FakeTensorMode()
-        try:
+
+        def run(n: Any = n, outs: list = outs, mode: Any = mode) -> list:
             with mode, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a))
                 made = n.target(*args, **_ambient_dtype(n, kwargs, outs[0]))
+            return list(made) if isinstance(made, (list, tuple)) else [made]
+
+        try:
+            made = run()
+            promoted = _default_promoted(torch, outs, made)
+            if promoted is not None:   # (made again under the trace's default dtype, as the record says it was)
+                made = _under_default_dtype(torch, promoted, run) or made
         except Exception:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
             continue
-        made = list(made) if isinstance(made, (list, tuple)) else [made]
         # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
         # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
         keeps_layout = _op_name(n.target).split(".")[0] not in _KEEPS_STORAGE
@@ -2060,6 +2067,31 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
                                  f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+def _default_promoted(torch, outs: list, made: list) -> Any:
+    """The recorded floating dtype of a result that the fake run made in this process's default dtype instead (so
+    possibly the trace's default, ``int_x / 4``: type promotion to the default dtype), or None."""
+    default = torch.get_default_dtype()
+    return next((v.dtype for v, m in zip(outs, made) if isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)
+                 and v.dtype != m.dtype and m.dtype == default and v.dtype.is_floating_point), None)
+
+
+def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
+    """``run()`` with torch's default dtype set to ``dtype`` (put back after), None where torch takes no such default.
+    Why: ``_check_recorded_results`` runs each op in this process, whose default dtype may not be the trace's: a
+    program exported under float32 recorded ``torch.arange(4) / 4`` as float32, and imported where
+    ``torch.set_default_dtype(torch.float64)`` was set (a program in memory too) it was refused as "corrupted or
+    edited" ("records its result as float32 [4] ..., but the op makes float64 [4]")."""
+    old = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(dtype)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    try:
+        return run()
+    finally:
+        torch.set_default_dtype(old)
 
 
 def _ambient_dtype(n: Any, kwargs: dict, recorded: Any) -> dict:

@@ -496,9 +496,10 @@ class Executor:
                                         f"the program was exported with {tuple(slot.stride())}, and node {node!r} "
                                         "reads the caller's storage by strides (as_strided: eager's elements would "
                                         "be others): pass a tensor laid out as at export")
-        for k, (node, op) in self._reshaped_writes.items():
+        for k, (node, op, chain) in self._reshaped_writes.items():
             x, (strides, _offset) = tensors[k], self._export_layouts[k]
-            if x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides)):
+            if (x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
+                    and not _write_reaches(self.torch, x, chain)):
                 raise AtenExecutorError(f"input {self.program.user_inputs[k][1]!r} has strides {tuple(x.stride())}, "
                                         f"the export's {strides}, and node {node!r} writes it in place through a "
                                         f"{op} of it: eager's {op} of a tensor so laid out can be a copy (or fail, for "
@@ -1277,30 +1278,57 @@ _RESHAPES = frozenset({"view.default", "reshape.default", "_unsafe_view.default"
                        "ravel.default", "reshape_as.default", "view_as.default", "_reshape_alias.default"})
 
 
-def _writes_through_reshapes(torch: Any, program: Program, writes: list[tuple[str, str]]) -> dict[int, tuple[str, str]]:
-    """{user input index: (node, op)} of the inputs a node writes in place through a chain of view ops holding a
-    reshape (``_RESHAPES``: ``x.reshape(-1).add_(1)``, ``x.flatten()[:2].mul_(2)``). Why: exported with a contiguous
-    ``x`` the reshape is a view and the write reaches ``x``, and the executor copies it back into the caller's tensor;
-    eager's reshape of a transposed ``x`` is a copy, so eager's call leaves the caller's ``x`` as it was (round 43:
-    changed, silently)."""
+def _writes_through_reshapes(torch: Any, program: Program,
+                             writes: list[tuple[str, str]]) -> dict[int, tuple[str, str, tuple | None]]:
+    """{user input index: (node, op, chain)} of the inputs a node writes in place through a chain of view ops holding a
+    reshape (``_RESHAPES``: ``x.reshape(-1).add_(1)``, ``x.flatten()[:2].mul_(2)``); ``chain``: those view ops from the
+    input's placeholder to the written tensor, first op first, as ``_replay`` runs them (None where an argument is
+    another node's value, or the chain does not end at the input). Why: exported with a contiguous ``x`` the reshape
+    is a view and the write reaches ``x``, and the executor copies it back into the caller's tensor; eager's reshape of
+    a transposed ``x`` is a copy, so eager's call leaves the caller's ``x`` as it was (round 43: changed, silently).
+    The chain tells the layouts whose reshape is still a view (``_write_reaches``)."""
     index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
     nodes = {n.name: n for n in program.exported.graph.nodes}
-    out: dict[int, tuple[str, str]] = {}
+    out: dict[int, tuple[str, str, tuple | None]] = {}
     for name, root in writes:
         n = nodes.get(name)
         if root not in index or index[root] in out or n is None:
             continue
         for arg in sorted(written_args(torch, n)):
-            cur = nodes.get(arg)
+            cur, found, chain, views = nodes.get(arg), None, [], True
             while cur is not None and cur.op == "call_function":
                 op = f"{getattr(cur.target, '_opname', '')}.{getattr(cur.target, '_overloadname', '')}"
-                if op in _RESHAPES:
-                    out[index[root]] = (name, op.split(".")[0])
-                    break
+                if op in _RESHAPES and found is None:
+                    found = op.split(".")[0]
+                written = _written_result_of(cur)
+                if _is_view_op(cur.target):   # (only view ops are run again: never a write to the caller's tensor)
+                    chain.append((cur.target, tuple(cur.args[1:]), dict(cur.kwargs)))
+                elif isinstance(written, torch.fx.Node):   # (``x.mul_(2).view(...)``: the tensor it writes, ``x``)
+                    cur = written
+                    continue
+                else:
+                    views = False
                 cur = cur.args[0] if cur.args and isinstance(cur.args[0], torch.fx.Node) else None
-            if index[root] in out:
+            if found is not None:
+                plain = (views and cur is not None and cur.op == "placeholder" and cur.name == root
+                         and not any(isinstance(a, torch.fx.Node) for _op, args, kw in chain
+                                     for a in (*args, *kw.values())))
+                out[index[root]] = (name, found, tuple(reversed(chain)) if plain else None)
                 break
     return out
+
+
+def _write_reaches(torch: Any, x: Any, chain: tuple | None) -> bool:
+    """Whether eager's view ops ``chain`` (``_writes_through_reshapes``) of the caller's tensor ``x`` give a view of its
+    storage, so a write through them reaches ``x`` as the program's does (its write-back). Why: a ``view(2, 2, 3)`` of
+    a [4, 3] ``x`` sliced out of a wider tensor (strides (6, 1)) is a view whatever the row stride, and such an input
+    was refused as if eager's reshape copied it."""
+    if chain is None:
+        return False
+    with torch.no_grad():
+        t = _replay(x.detach(), chain)
+    return (t is not None and isinstance(t, torch.Tensor)
+            and t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr())
 
 
 def _export_layouts(program: Program, slots: list) -> tuple[tuple[tuple[int, ...], int], ...]:

@@ -41,18 +41,27 @@ def _pass_through_codes(torch: Any) -> list[Any]:
             source = ("class _T(torch.Tensor):\n    @classmethod\n    def __torch_function__(cls, func, types, "
                       f"args=(), kwargs=None):\n        {body}\n")
             space: dict = {"torch": torch}
-            exec(compile(source, "<memplan pass-through template>", "exec"), space)  # noqa: S102 - our own source
+            # (``dont_inherit``: not this module's ``from __future__ import annotations``, a flag of every code object
+            # compiled here, which ``_same_code`` leaves out anyway)
+            exec(compile(source, "<memplan pass-through template>", "exec", dont_inherit=True), space)  # noqa: S102
             _templates.append(vars(space["_T"])["__torch_function__"].__func__.__code__)
     return _templates
 
 
+#: the code flags of what a function is (optimized, varargs, generator...); the bits above are the ``from __future__``
+#: imports of the module it was compiled in, which change nothing the pass-through forms run
+_CODE_FLAGS = 0xFFFF
+
+
 def _same_code(a: Any, b: Any) -> bool:
-    """Whether two code objects run the same instructions on the same names and constants (argument names and line
-    numbers aside)."""
+    """Whether two code objects run the same instructions on the same names and constants (argument names, line
+    numbers and their modules' ``__future__`` imports aside). Why the last: the templates were compiled under this
+    module's ``from __future__ import annotations`` (``co_flags`` 0x1000003), so a pass-through subclass defined in a
+    module without it (most user code: 0x3) was refused as doing "more than pass each call on"."""
     return (a.co_code == b.co_code and a.co_names == b.co_names and a.co_consts == b.co_consts
             and a.co_argcount == b.co_argcount and a.co_kwonlyargcount == b.co_kwonlyargcount
             and a.co_posonlyargcount == b.co_posonlyargcount and a.co_freevars == b.co_freevars
-            and a.co_cellvars == b.co_cellvars and a.co_flags == b.co_flags)
+            and a.co_cellvars == b.co_cellvars and a.co_flags & _CODE_FLAGS == b.co_flags & _CODE_FLAGS)
 
 
 def _pass_through(torch: Any, owner: type, value: Any) -> bool:
