@@ -159,12 +159,12 @@ def test_auto_hands_the_first_exact_solvers_bound_on(monkeypatch):
         if name not in ("cpsat", "search"):
             return inner
 
-        def run(problem, options, *, proven=0, heuristics=None):   # (auto hands its heuristics' plans on)
+        def run(problem, options, *, proven=0, heuristics=None, deadline=None):   # (auto hands its heuristics' plans on)
             seen[name] = proven
             if name == "cpsat":   # proved 5 (the optimum is 8), no better plan than its warm start
                 w = options.warm_start
                 return type(w)(w.offsets, w.arena, "cpsat", Status.FEASIBLE, 5, {"bound": 5, "gap": 0.5})
-            return inner(problem, options, proven=proven, heuristics=heuristics)
+            return inner(problem, options, proven=proven, heuristics=heuristics, deadline=deadline)
         return run
 
     monkeypatch.setattr(solvers, "get_solver", spy)

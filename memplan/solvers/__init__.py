@@ -68,10 +68,10 @@ def check_options(options) -> SolveOptions:
 @named_options
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
-    buffers (a solver bug). Asked to fit ``problem.capacity`` (``Objective.FIT``), the exact solvers raise BudgetError
-    where nothing they found fits it; minimising, they return their smallest arena (``search`` still raises where
-    it found none within the capacity), which the caller compares (``io.minimalloc.solve_table``, ``bench planners``);
-    heuristics return their arena, above it or not: they prove nothing."""
+    buffers (a solver bug). Asked to fit ``problem.capacity`` (``Objective.FIT``), every solver raises BudgetError,
+    naming the capacity, its best arena and the lower bound, where nothing it found fits it (a heuristic proves
+    nothing: its error says so); minimising, they return their smallest arena (``search`` still raises where it
+    found none within the capacity), which the caller compares (``io.minimalloc.solve_table``, ``bench planners``)."""
     if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
@@ -96,17 +96,36 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     run = get_solver(solver)
     sol = run(problem, options, proven=proven) if proven else run(problem, options)
     check_solution(problem, sol)
-    cap = problem.capacity
-    if solver in EXACT and options.objective == Objective.FIT and cap is not None and sol.arena > cap:
-        # asked to fit the capacity (search raises this itself where nothing it found fits; cpsat does not read it)
-        bound = int(sol.info.get("bound", sol.lower_bound or 0))
-        raise BudgetError(f"{solver}: no packing within capacity {cap} found"
-                          + (" (none exists)" if bound > cap else f" within a work budget of {work_seconds(solver, options):g}s")
-                          + f"; best arena {sol.arena}, lower bound {bound}")
+    if options.objective == Objective.FIT:
+        _check_fits(problem, solver, options, sol)
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
         sol = replace(sol, status=Status.OPTIMAL)
     return sol
+
+
+def _check_fits(problem: BufferProblem, solver: str, options: SolveOptions, sol: Solution) -> None:
+    """BudgetError, naming the capacity, the best arena found and the bound, where ``sol`` ends above
+    ``problem.capacity`` (asked to fit it: ``Objective.FIT``); nothing where the problem has no capacity.
+
+    Why every solver: ``search`` raises this itself and ``cpsat`` was checked here, but ``auto``, ``greedy``,
+    ``size`` and ``ggml`` returned their plan above the capacity as a success (``solve(problem_with_capacity_200,
+    "auto", SolveOptions(objective=Objective.FIT))`` gave arena 250, status OPTIMAL): a caller asking for a fit
+    read a plan that does not fit."""
+    cap = problem.capacity
+    if cap is None or sol.arena <= cap:
+        return
+    bound = int(sol.info.get("bound", sol.lower_bound or 0))
+    bound = max(bound, int(problem.lower_bound or 0))
+    work = work_seconds(solver, options)
+    if bound > cap:
+        why = " (none exists)"
+    elif work is None:
+        why = f" by the {solver} heuristic{'s' * (solver == 'auto')} (they prove nothing: a time limit runs the exact solvers)"
+    else:
+        why = f" within a work budget of {work:g}s"
+    raise BudgetError(f"{solver}: no packing within capacity {cap} found{why}; best arena {sol.arena}, "
+                      f"lower bound {min(bound, sol.arena)}")
 
 
 def work_seconds(solver: str, options: SolveOptions) -> float | None:

@@ -128,7 +128,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
                 # beside the warm start: a warm start's bound is never read, it may be a caller's claim) -- also
                 # when that solver found no better plan (``best.info`` then had no bound, and 0 was handed on)
                 sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best, wall_limit=wall),
-                                       proven=int(bound), **handed)
+                                       proven=int(bound), deadline=deadline, **handed)
             except (BudgetError, SolverError) as exc:
                 if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
                     raise
@@ -159,7 +159,9 @@ def wall_left(deadline: float) -> float | None:
     Why: ``auto`` runs two exact solvers, and each took the whole wall-clock safety stop of its own
     (``wall_limit``, or four times its share plus ten seconds), so a solve could run for about twice the
     stop the caller set. There is one stop for auto's exact phase, counted from its start (after the
-    heuristics, whose work is bounded and repeats); each solver gets what is left of it."""
+    heuristics, whose work is bounded and repeats); each solver gets what is left of it, as its ``wall_limit`` and
+    as the ``deadline`` itself, which its own stop never passes (a solver's stop otherwise starts after its setup,
+    and so ran past this one by that setup's time: ``WorkBudget.start_clock``)."""
     left = deadline - time.perf_counter()
     return min(left, MAX_SECONDS) if left > 0 else None
 

@@ -113,7 +113,7 @@ def _cp_model():
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-          heuristics: tuple[Solution, Solution] | None = None) -> Solution:
+          heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
     cp_model = _cp_model()   # lazily: memplan works without ortools until cpsat runs
 
     t0 = time.perf_counter()
@@ -136,8 +136,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     adj = problem.conflict_lists()
     comps = components(problem, adj)
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
-    # search's does (``WorkBudget.start_clock``)
+    # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began
+    # (``auto``'s one stop: restarted here, auto ran past it by this setup's time)
     wall_deadline = time.perf_counter() + options.wall_seconds(limit)
+    if deadline is not None:
+        wall_deadline = min(wall_deadline, deadline)
     sizes = problem.sizes
     comp_arena = [int((offsets[c] + sizes[c]).max()) for c in comps]
     todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > lb),

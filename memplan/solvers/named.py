@@ -31,7 +31,7 @@ def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
 
 
 def started(exact: Callable[..., Solution], problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-            heuristics: tuple[Solution, Solution] | None = None) -> Solution:
+            heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
     """``exact(problem, options, ...)`` with the default's plan as ``options.default_start`` where the caller handed
     no plans (neither ``heuristics`` nor a ``default_start`` of this problem's size: a memory budget's cheap solve
     passes the plan it already made, ``plan._exact_budget``). The bound that run proved goes on as ``proven``: its
@@ -43,4 +43,4 @@ def started(exact: Callable[..., Solution], problem: BufferProblem, options: Sol
         default = default_plan(problem, options)
         options = replace(options, default_start=default)
         proven = max(proven, as_int(default.info.get("bound")) or 0)
-    return exact(problem, options, proven=proven, heuristics=heuristics)
+    return exact(problem, options, proven=proven, heuristics=heuristics, deadline=deadline)

@@ -59,9 +59,11 @@ MAX_PAIRS = 5_000_000
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-          heuristics: tuple[Solution, Solution] | None = None) -> Solution:
+          heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
     """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``). ``heuristics``:
-    greedy's and size's solutions of this problem, where the caller has them (``best_start``)."""
+    greedy's and size's solutions of this problem, where the caller has them (``best_start``). ``deadline``: a
+    ``time.perf_counter`` instant the wall-clock safety stop never passes, counted before the setup
+    (``WorkBudget.start_clock``; ``auto``'s one stop for its exact solvers)."""
     pairs = problem.overlap_count()
     if pairs > MAX_PAIRS:
         from .cpsat import MAX_PAIRS as CPSAT_PAIRS  # (no ortools import: cpsat loads it when it solves)
@@ -89,7 +91,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     # build on large problems (2 s at 10,000 buffers)
     s = PackingSearch(problem, params, budget) if n and not interrupted and not (
         best_off is not None and best <= lb) else None
-    budget.start_clock()
+    budget.start_clock(deadline)
     searches = [s] + [copy.copy(s) for _ in params.preorders[1:]] if s is not None else []
     # one state for the whole solve, updated as soon as anything improves (Ctrl-C keeps it)
     m = _Minimiser(searches, problem, params, random.Random(options.seed), lb, best, best_off)

@@ -55,12 +55,19 @@ class WorkBudget:
         self.deadline = time.perf_counter() + wall_seconds
         self.wall_fired = False
 
-    def start_clock(self) -> None:
+    def start_clock(self, until: float | None = None) -> None:
         """Start the wall-clock safety stop now: after the solve's setup (its heuristic start, the search's tables),
         which is bounded work of its own and repeats exactly. Counted in, a setup slowed by the machine's load
         took the search's wall time, and the stop fired on a search that had used a fraction of its node budget
-        (20,000 buffers at ``time_limit=2`` on a loaded machine: a plan that need not repeat)."""
+        (20,000 buffers at ``time_limit=2`` on a loaded machine: a plan that need not repeat).
+
+        ``until`` (a ``time.perf_counter`` instant): a deadline the caller set before this solve began, which the
+        stop never passes (``auto``'s one stop for its exact phase, ``auto.wall_left``). Why: restarted here, the
+        stop ran the seconds left of that deadline again after the setup, so ``auto`` ran past its own stop by the
+        search's setup time (seconds on large problems)."""
         self.deadline = time.perf_counter() + self.wall_seconds
+        if until is not None:
+            self.deadline = min(self.deadline, until)
 
     def spend(self, nodes: int) -> None:
         self.left -= nodes
