@@ -561,6 +561,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
+        _check_unique_axis(n, where, shapes)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -722,6 +723,25 @@ def _check_conv(n, where: str, shapes: dict) -> None:
                        f"{2 + i}, smaller than its kernel's {dil[i] * (w[2 + i] - 1) + 1} (dilated): an empty output")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_unique_axis(n, where: str, shapes: dict) -> None:
+    """A Unique along an ``axis`` whose length is not 0 while the dimensions after it multiply to 0 (``[3, 0]`` or
+    ``[2, 0, 2]`` along axis 0) is refused, naming the node.
+
+    Why: onnxruntime's kernel does not refuse such a Unique, it kills the whole process running it (a failed
+    internal check, SIGABRT); memplan planned the model silently, a plan no runtime can use."""
+    if n.op_type != "Unique" or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    axis = next((a.i for a in n.attribute if a.name == "axis"), None)
+    shape = shapes.get(n.input[0], (0, None))[1]
+    if axis is None or shape is None or not all(isinstance(d, int) for d in shape) or not -len(shape) <= axis < len(shape):
+        return
+    at = axis + (len(shape) if axis < 0 else 0)
+    if shape[at] > 0 and math.prod(shape[at + 1:]) == 0:
+        raise GraphError(f"{where}: a Unique along axis {axis} of {n.input[0]!r} ({list(shape)}), whose "
+                         f"dimensions after the axis hold no element while the axis has {shape[at]}: onnxruntime "
+                         "cannot run it (it aborts the process)")
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:

@@ -2044,7 +2044,9 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
             with mode, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a))
-                made = n.target(*args, **_ambient_dtype(n, kwargs, outs[0]))
+                made = n.target(*args, **kwargs)
+                again = _ambient_dtype(torch, n, kwargs, outs[0], made)
+                made = made if again is None else n.target(*args, **again)
             return list(made) if isinstance(made, (list, tuple)) else [made]
 
         try:
@@ -2094,15 +2096,37 @@ def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
         torch.set_default_dtype(old)
 
 
-def _ambient_dtype(n: Any, kwargs: dict, recorded: Any) -> dict:
-    """``kwargs`` of node ``n`` for ``_check_recorded_results``'s run, with the recorded result's dtype as ``dtype``
-    where the op takes one and the node leaves it to torch's default dtype (``torch.ones(4)``). Why: that default is the
-    caller's at trace time (a ``forward`` that calls ``torch.set_default_dtype(torch.float64)`` records float64
-    ``ones``), not this process's now; the record is the only word on it."""
+#: the dtypes ``torch.set_default_dtype`` takes, and the complex ones each makes a complex result (``full`` of ``1j``)
+_DEFAULT_FLOATS = ("float16", "bfloat16", "float32", "float64")
+_DEFAULT_COMPLEX = ("complex32", "complex64", "complex128")
+
+
+def _ambient_dtype(torch, n: Any, kwargs: dict, recorded: Any, made: Any) -> dict | None:
+    """``kwargs`` of node ``n`` for ``_check_recorded_results``'s run again, with the recorded result's dtype as
+    ``dtype``, where the op takes one, the node leaves it to torch's default dtype (``torch.ones(4)``), the run without
+    it (``made``) took this process's default, and the record is a dtype a default could have made; else None (``made``
+    stands). Why: that default is the caller's at trace time (a ``forward`` that calls
+    ``torch.set_default_dtype(torch.float64)`` records float64 ``ones``), not this process's now, so a default's dtype
+    on record is its word; but only such a dtype: an edited ``.pt2`` recording ``ones([4, 3])`` as int8, or
+    ``full([3], 2)`` (int64 whatever the default) as int16, was taken at its word and planned smaller than the op
+    writes."""
     schema = getattr(n.target, "_schema", None)
     if schema is None or not any(a.name == "dtype" for a in schema.arguments) or _schema_arg(n, "dtype") is not None \
-            or not hasattr(recorded, "dtype"):
-        return kwargs
+            or not isinstance(recorded, torch.Tensor):
+        return None
+    first = made[0] if isinstance(made, (list, tuple)) and made else made
+    dtype = getattr(first, "dtype", None)
+    if dtype is None or n.all_input_nodes and any(isinstance(a.meta.get("val"), torch.Tensor)
+                                                  for a in n.all_input_nodes):
+        return None   # (``ones_like(x)``, ``x.sum()``: their input's dtype decides, not the default)
+    if dtype.is_floating_point:
+        allowed = _DEFAULT_FLOATS
+    elif dtype.is_complex:
+        allowed = _DEFAULT_COMPLEX
+    else:
+        return None   # (int64 ``arange(3)``, bool ``full(..., True)``: no default decided it, the run is the op's word)
+    if str(recorded.dtype).removeprefix("torch.") not in allowed:
+        return None
     return {**kwargs, "dtype": recorded.dtype}
 
 

@@ -644,9 +644,15 @@ _LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS + LAYOUT_IDENTI
 
 
 class _LayoutReads(list):
-    """``watch_layout_reads``'s record: the reads, and the module whose own parameters and buffers are left out."""
+    """``watch_layout_reads``'s record: the reads, and the module whose own parameters and buffers are left out;
+    ``leaves``, the tensors ``forward`` was last called with (its flattened positional arguments; None where unknown:
+    no module, keyword arguments); ``identity_inputs``, the positions among them whose memory a ``contiguous()``
+    (``LAYOUT_IDENTITIES``) returned itself, and ``identity_any``, whether one did of a tensor not told (round 43)."""
 
     module: Any = None
+    leaves: list | None = None
+    identity_inputs: set
+    identity_any: bool = False
 
 
 @contextlib.contextmanager
@@ -666,7 +672,10 @@ def watch_layout_reads(torch: Any, module: Any = None) -> Iterator[list[tuple[st
     transposed input, whose layout it never looked at)."""
     reads = _LayoutReads()
     reads.module = module if isinstance(module, torch.nn.Module) else None
+    reads.identity_inputs = set()
     with contextlib.ExitStack() as stack:
+        if reads.module is not None:
+            stack.callback(reads.module.register_forward_pre_hook(_leaves_hook(torch, reads), with_kwargs=True).remove)
         for name in (n for n in LAYOUT_GETTERS + LAYOUT_IDENTITIES if hasattr(torch.Tensor, n)):   # (``dim_order``:
             # torch 2.3+)
             stack.enter_context(_LAYOUT_READS[name].block(torch.Tensor, name, _layout_watched(torch, name), reads))
@@ -694,9 +703,42 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
                     where = _reader(torch, frame) if name not in LAYOUT_IDENTITIES else _identity_reader(frame)
                     if where is not None and not _module_tensor(getattr(reads, "module", None), args[:1]):
                         reads.append((name, where))
+                        if name in LAYOUT_IDENTITIES:
+                            _note_identity(torch, reads, args[0])
             return value
         return watched
     return wrap
+
+
+def _leaves_hook(torch: Any, reads: _LayoutReads) -> Callable[..., None]:
+    """A forward pre-hook keeping in ``reads.leaves`` the tensors ``forward`` is called with (the export's fake ones),
+    in the order of the program's flattened inputs; None where keyword arguments are given (their order is the
+    export's business: every ``contiguous()`` counts for every input then, as before)."""
+    from torch.utils._pytree import tree_leaves
+
+    def hook(_module: Any, args: tuple, kwargs: dict) -> None:
+        reads.leaves = None if kwargs else list(tree_leaves(args))
+    return hook
+
+
+def _note_identity(torch: Any, reads: Any, t: Any) -> None:
+    """Record in ``reads`` which of ``forward``'s inputs tensor ``t`` (a ``contiguous()`` returned it itself) shares
+    memory with: a write through it reaches those only. Why: every such call counted for every input, so a program
+    calling ``contiguous()`` on a weight or an intermediate and writing an input in place (``x.add_(1)``) refused
+    a transposed ``x``, where eager writes the caller's ``x`` (round 43)."""
+    leaves = getattr(reads, "leaves", None)
+    if leaves is None or not hasattr(reads, "identity_inputs"):
+        if hasattr(reads, "identity_any"):
+            reads.identity_any = True
+        return
+    try:
+        from torch.multiprocessing.reductions import StorageWeakRef
+
+        mine = StorageWeakRef(t.untyped_storage())
+        reads.identity_inputs.update(k for k, x in enumerate(leaves) if isinstance(x, torch.Tensor)
+                                     and StorageWeakRef(x.untyped_storage()) == mine)
+    except (NotImplementedError, RuntimeError, TypeError):   # (no storage to tell: any input, as before)
+        reads.identity_any = True
 
 
 def _kept_by_layout(torch: Any, name: str, args: tuple, kwargs: dict, value: Any) -> bool:

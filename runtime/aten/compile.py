@@ -204,8 +204,10 @@ class CompiledModule:
         layouts = tuple(dict.fromkeys(self.program.layout_reads + other.layout_reads))
         if (reads != self.program.default_dtype_reads or modes != self.program.mode_reads
                 or layouts != self.program.layout_reads):
+            told = (None if self.program.identity_inputs is None or other.identity_inputs is None
+                    else self.program.identity_inputs | other.identity_inputs)
             self.program = self.executor.program = replace(self.program, default_dtype_reads=reads, mode_reads=modes,
-                                                           layout_reads=layouts)
+                                                           layout_reads=layouts, identity_inputs=told)
             self.executor.ambient.dtype_nodes = None   # (found again at the next call under another default)
 
     def _follow_flags(self) -> None:

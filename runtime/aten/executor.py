@@ -549,7 +549,7 @@ class Executor:
                 (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
             elif offset_read is not None and x.storage_offset() != offset:
                 (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
-            elif identity is not None and other and k in self._written:   # (any tensor's: the read names none)
+            elif identity is not None and other and k in self._written and self._identity_of(_pos):
                 (method, where), what = identity, f"strides {tuple(x.stride())}, the export's {strides}"
                 raise AtenExecutorError(f"input {tid!r} has {what}, the program writes it in place, and forward's "
                                         f"Tensor.{method}() at {where} returned its tensor itself while it was "
@@ -561,6 +561,12 @@ class Executor:
             raise AtenExecutorError(f"input {tid!r} has {what}, and forward read Tensor.{method}() at {where} while "
                                     "it was exported: what it made of the export's layout is fixed in the program, "
                                     "where eager's follows each call's (pass tensors laid out as at export)")
+
+    def _identity_of(self, pos: int) -> bool:
+        """Whether a ``contiguous()`` recorded at export returned user input ``pos``'s memory itself (the input, a view
+        of it): only a write through that reaches it then; every input where the export did not tell which."""
+        told = self.program.identity_inputs
+        return told is None or pos in told
 
     def _off_arena(self, tensors: list) -> list:
         """The call's inputs, each one that lies in this executor's own arena (an output of the previous call

@@ -130,6 +130,10 @@ class Program:
     #: export, nor an ``ExportedProgram`` given): only then does the absence of a ``contiguous()`` that returned its
     #: tensor say that a user input the program returns as it is is ``return x`` (``Executor._direct``)
     layout_watched: bool = False
+    #: the flattened call positions of the user inputs whose memory a ``contiguous()`` of ``layout_reads`` returned
+    #: itself (a write to such an input is refused where it is laid out otherwise than at export); None: not told,
+    #: every input's (round 43)
+    identity_inputs: frozenset[int] | None = None
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -342,7 +346,9 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                    settings_left=tuple(call_state.settings) if call_state is not None else (),
                    inference_export=inference, python_changes=python_changes,
                    layout_reads=tuple(dict.fromkeys(layouts)),
-                   layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module))
+                   layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
+                   identity_inputs=(None if getattr(layouts, "identity_any", True)
+                                    else frozenset(getattr(layouts, "identity_inputs", ()))))
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:
