@@ -72,7 +72,7 @@ def test_greedy_stream_sweep_fills_only_the_heaps_it_reads(monkeypatch):
     greedy._sweep_streams(p, times, p.sweep_order().tolist(), p.sizes.tolist(), offsets,
                           {o: i for o, i in p.inplace})
     monkeypatch.undo()
-    assert pushes["expiry"] == len(p) * 32
+    assert pushes["expiry"] <= len(p) * 32   # (one per buffer and stream that sees it before its end, or one at its end)
     assert pushes["later"] <= 9000, pushes
     off = np.asarray(offsets, dtype=np.int64)
     assert find_collision(p, off) is None

@@ -74,7 +74,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
                     problem, sparse, order, sizes, seen_offsets, inplace_of, budget):
                 offsets[:] = seen_offsets
             else:   # too many buffers seen and still live: the sweep stream by stream
-                _sweep_streams(problem, _stream_times(problem), order, sizes, offsets, inplace_of)
+                _sweep_streams(problem, sparse, order, sizes, offsets, inplace_of)
     off = np.asarray(offsets, dtype=np.int64)
     arena = arena_of(problem, off)
     if over is not None and arena > over:
@@ -193,32 +193,10 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
             bulk[0][i] = offsets[i]
 
 
-def _stream_times(problem: BufferProblem) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(first, seen)``: per buffer and stream, the time of its first access there and the time
-    from which that stream has seen all of its accesses (INF: none / never), or None when the
-    problem lacks stream times or they disagree with its intervals (then ``_sweep_conflicts``)."""
-    o = problem.order
-    if o is None or o.stream_time is None or o.last_time is None or not (problem.upper > problem.lower).all():
-        return None
-    n, S = o.first.shape
-    first = np.full((n, S), INF, dtype=np.int64)
-    seen = np.full((n, S), INF, dtype=np.int64)
-    for s, times in enumerate(o.stream_time):
-        m = len(times)
-        if m == 0:
-            continue
-        f, v = o.first[:, s], o.visible[:, s]
-        first[:, s] = np.where(f < m, times[np.minimum(f, m - 1)], INF)
-        seen[:, s] = np.where(v < m, times[np.minimum(v, m - 1)], INF)
-    seen[o.has_end] = INF
-    regular = ~o.has_start & (first.min(axis=1) < INF)
-    # what the sweep relies on: a buffer's first access is its interval's start, and no stream sees
-    # all of a buffer's accesses before its last one (both hold for every graph's lifetimes)
-    if not (first.min(axis=1)[regular] == problem.lower[regular]).all():
-        return None
-    if not (seen > o.last_time[:, None]).all() or not (o.last_time[regular] >= problem.lower[regular]).all():
-        return None
-    return first, seen
+def _stream_times(problem: BufferProblem):
+    """What ``_sweep_streams`` takes: ``_sparse_stream_times`` (the dense buffers x streams arrays and their
+    lists of lists it took before were gigabytes at 20,000 buffers on 1,024 streams)."""
+    return _sparse_stream_times(problem)
 
 
 def _sparse_stream_times(problem: BufferProblem):
@@ -390,7 +368,7 @@ def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, 
 
 def _take_gone(later: dict[tuple[int, int], list[tuple[int, int]]], taken: dict[tuple[int, int], int],
                room: dict[tuple[int, int], int], gone: list[int], key: tuple[int, int], now: int,
-               seen: list[list[int]], upper: list[int]) -> list[tuple[int, int]]:
+               seen: list[dict[int, int]], upper: list[int]) -> list[tuple[int, int]]:
     """``_sweep_streams``' heap ``later[key]`` (key: a stream and a later one, ``(s, t)``), having taken in the
     buffers gone from ``s`` since it was last read: those still live that ``t`` has not seen by ``now``.
 
@@ -402,8 +380,9 @@ def _take_gone(later: dict[tuple[int, int], list[tuple[int, int]]], taken: dict[
     heap = later.setdefault(key, [])
     t = key[1]
     for j in gone[taken.get(key, 0):]:
-        if upper[j] > now and seen[j][t] > now:
-            heapq.heappush(heap, (-seen[j][t], j))
+        v = seen[j].get(t, INF)
+        if upper[j] > now and v > now:
+            heapq.heappush(heap, (-v, j))
     taken[key] = len(gone)
     if len(heap) > room.get(key, PRUNE_ROOM):   # twice what was left last time: a prune's cost is amortised
         heap[:] = [e for e in heap if -e[0] > now and upper[e[1]] > now]
@@ -417,7 +396,7 @@ def _take_gone(later: dict[tuple[int, int], list[tuple[int, int]]], taken: dict[
 PRUNE_ROOM = 64
 
 
-def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray], order: list[int], sizes: list[int],
+def _sweep_streams(problem: BufferProblem, times, order: list[int], sizes: list[int],
                    offsets: list[int], inplace_of: dict[int, int]) -> None:
     """HB-filtered conflicts when too many pairs overlap to list them (one node with thousands of
     outputs on several streams): the same blocks as ``_sweep_conflicts``, found stream by stream.
@@ -429,27 +408,28 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
     already gone there but not yet seen where ``i`` is accessed later come from a heap per pair of
     streams, keyed by when the later stream sees them, read only above ``i``'s threshold.
     """
-    first, seen = times   # _stream_times(problem)
+    first, seen, home, regular = times   # _sparse_stream_times(problem)
     o = problem.order
     assert o is not None
-    n, S = first.shape
+    n, S = o.first.shape
     lower = problem.lower.tolist()
     upper = problem.upper.tolist()
-    regular = (~o.has_start & (first.min(axis=1) < INF)).tolist()
-    home = first.argmin(axis=1).tolist()
-    first_l = first.tolist()
-    seen_l = seen.tolist()
-    need = [[False] * S for _ in range(S)]  # (stream of first access, a later stream) pairs in use
-    for i in np.flatnonzero(((first < INF).sum(axis=1) > 1) & np.asarray(regular)).tolist():
-        for s in range(S):
-            if first_l[i][s] < INF and s != home[i]:
-                need[home[i]][s] = True
+    need: set[tuple[int, int]] = set()  # (stream of first access, a later stream) pairs in use (not streams^2 flags)
+    for i in range(n):
+        if regular[i] and len(first[i]) > 1:
+            need.update((home[i], s) for s in first[i] if s != home[i])
     partners: dict[int, list[int]] = {}
     for a, b in problem.compatible:
         partners.setdefault(a, []).append(b)
         partners.setdefault(b, []).append(a)
     occ = [Occupancy(problem.alignment) for _ in range(S)]
+    # a placed buffer leaves stream s's Occupancy once s has seen it or its interval ends. Those seen before the
+    # end wait in s's heap ``expiry[s]``; the rest leave every other stream at once, at the end (``ending``).
+    # Why: a heap entry per buffer and stream was buffers x streams tuples (gigabytes at 20,000 nodes on 1,024
+    # streams); the Occupancies hold the same blocks at every query, so the placements are the same.
     expiry: list[list[tuple[int, int]]] = [[] for _ in range(S)]
+    ending: list[tuple[int, int]] = []   # (upper, j): j leaves every stream that has not seen it before
+    early: dict[int, list[int]] = {}     # j -> the streams that see all of j before its interval ends
     later: dict[tuple[int, int], list[tuple[int, int]]] = {}  # max-heaps of (-seen[j, s], j)
     # the buffers gone from each stream while live, in order; each later heap takes them in when it is read
     # (``_take_gone``): pushing each into every later stream's heap as it went cost buffers x streams^2
@@ -460,18 +440,25 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
     starts = o.has_start.tolist()
     inputs = Occupancy(problem.alignment)   # every placed buffer while all are inputs (see _sweep_seen)
     past_inputs = False
+    streams = range(S)
     for i in order:
         size = sizes[i]
         if size == 0:
             continue
         now = lower[i]
-        for s in range(S):
+        while ending and ending[0][0] <= now:
+            j = heapq.heappop(ending)[1]
+            block = (offsets[j], offsets[j] + sizes[j])
+            skip = early.pop(j, ())
+            for s in streams:
+                if s not in skip:
+                    occ[s].remove(*block)
+        for s in streams:
             heap = expiry[s]
             while heap and heap[0][0] <= now:
                 d, j = heapq.heappop(heap)
                 occ[s].remove(offsets[j], offsets[j] + sizes[j])
-                if upper[j] > d:  # gone from s, maybe not yet seen by a stream accessed later
-                    gone[s].append(j)
+                gone[s].append(j)   # gone from s while live, maybe not yet seen by a stream accessed later
         src = inplace_of.get(i)
         if not regular[i] and starts[i] and not past_inputs and not any(placed[j] for j in partners.get(i, ())):
             offsets[i] = _place(inputs, src, size, sizes, offsets)
@@ -479,12 +466,12 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
             offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
-            fi = first_l[i]
+            fi = first[i]
             extra: set[int] = set()
-            for t in range(S):
-                if t == h or fi[t] >= INF or not need[h][t]:
+            for t in sorted(fi):
+                if t == h or (h, t) not in need:
                     continue
-                heap = _take_gone(later, taken, room, gone[h], (h, t), now, seen_l, upper)
+                heap = _take_gone(later, taken, room, gone[h], (h, t), now, seen, upper)
                 stack = [0]
                 while stack:  # every entry seen by t after i's first access on t
                     k = stack.pop()
@@ -495,7 +482,7 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
                         stack.append(2 * k + 1)
                         stack.append(2 * k + 2)
             here = occ[h]
-            away = [j for j in partners.get(i, ()) if placed[j] and seen_l[j][h] > now and upper[j] > now]
+            away = [j for j in partners.get(i, ()) if placed[j] and seen[j].get(h, INF) > now and upper[j] > now]
             extra.difference_update(partners.get(i, ()))
             for j in away:
                 here.remove(offsets[j], offsets[j] + sizes[j])
@@ -510,7 +497,13 @@ def _sweep_streams(problem: BufferProblem, times: tuple[np.ndarray, np.ndarray],
         past_inputs = past_inputs or not starts[i]
         if not past_inputs:
             inputs.add(offsets[i], offsets[i] + size)
-        si = seen_l[i]
-        for s in range(S):
+        for s in streams:
             occ[s].add(offsets[i], offsets[i] + size)
-            heapq.heappush(expiry[s], (min(si[s], upper[i]), i))
+        up = upper[i]
+        soon = [s for s, t in seen[i].items() if t < up]
+        for s in soon:
+            heapq.heappush(expiry[s], (seen[i][s], i))
+        if len(soon) < S:
+            heapq.heappush(ending, (up, i))
+            if soon:
+                early[i] = set(soon)
