@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import memplan as memplan_pkg
 from memplan.importers.torch import subgraphs
 
 from .settings import SCALARS, plain, same_value
@@ -785,12 +786,20 @@ def mode_reads_changed(torch: Any, reads: tuple[tuple[str, tuple, Any, str], ...
     return None
 
 
+#: memplan's and the runtime's own source folders: their reads of the default dtype (the torch importer checks each
+#: recorded result under the trace's default) happen while ``forward`` is exported, but are not ``forward``'s
+_OWN_CODE = tuple(os.path.join(d, "") for d in (os.path.dirname(os.path.abspath(memplan_pkg.__file__)),
+                                                 os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
 def _reader(torch: Any, frame: Any) -> str | None:
     """"file.py:123" of the code outside torch that called ``torch.get_default_dtype()`` from ``frame`` (None for
     torch's own calls). Under strict export Dynamo calls it for the code it traces (``assume_constant_result``): that
     code's place is its instruction translator's (``tx``), or unknown ("forward, traced by Dynamo")."""
     module = str(frame.f_globals.get("__name__", ""))
     if module != "torch" and not module.startswith("torch."):
+        if os.path.abspath(frame.f_code.co_filename).startswith(_OWN_CODE):
+            return None   # (the importer's own record check reads it, beside forward, not in it)
         return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
     if frame.f_code.co_name != "invoke_and_store_as_constant":
         return None
