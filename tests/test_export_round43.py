@@ -22,6 +22,7 @@ from needs import need
 
 torch = need("torch")
 
+from test_export_round42 import _cat_rows  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.export import Dim  # noqa: E402
 from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
@@ -32,15 +33,6 @@ from memplan.importers.torch import sized_inputs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-class CatRows(nn.Module):
-    def forward(self, x, y):
-        return torch.cat([x, y]) * 2
-
-
-def _cat_rows() -> torch.export.ExportedProgram:
-    b = Dim("b", min=2, max=64)
-    return torch.export.export(CatRows(), (torch.randn(4, 3), torch.randn(5, 3)), dynamic_shapes=({0: b}, {0: b + 1}))
 
 
 @pytest.mark.parametrize("dims, named", [

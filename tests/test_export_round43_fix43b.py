@@ -9,14 +9,12 @@ default) as int16, was planned smaller than eager writes, silently. A dtype a de
 
 from __future__ import annotations
 
-import json
-import zipfile
-
 import pytest
 from needs import need
 
 torch = need("torch")
 
+from test_export_round43 import _edited as edited_pt2  # noqa: E402
 from torch import nn  # noqa: E402
 
 import memplan  # noqa: E402
@@ -33,17 +31,7 @@ class Factories(nn.Module):
 
 def _edited(tmp_path, edit, module: nn.Module | None = None) -> str:
     """``module`` (``Factories``) saved, its ``model.json``'s tensor records edited in place by ``edit``."""
-    src, out = tmp_path / "ok.pt2", tmp_path / "edited.pt2"
-    torch.export.save(torch.export.export(module or Factories(), (torch.randn(4, 3),)), str(src))
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w") as zout:
-        for name in zin.namelist():
-            data = zin.read(name)
-            if name.endswith("models/model.json"):
-                program = json.loads(data)
-                edit(program["graph_module"]["graph"]["tensor_values"])
-                data = json.dumps(program).encode()
-            zout.writestr(name, data)
-    return str(out)
+    return edited_pt2(tmp_path, edit, module or Factories())
 
 
 def _load(path: str):

@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_runtime_round43 import _tied
 
 import memplan
 from memplan.errors import BudgetError, ExecutorError, GraphError
@@ -82,19 +83,6 @@ def test_valid_counts_still_run(copy_executor):
     assert len(ex.time_steps("eager", steps=np.int32(2), repeats=np.int64(2), warmup=np.uint8(0))) == 2
 
 
-def _tied():
-    """``z = (x * w) * w`` split over 2 devices: ``w`` is read on both, so device 1 holds its replica ``w@dev1``."""
-    f, w = {"dtype": "f32", "shape": [1, 64]}, {"dtype": "f32", "shape": [64]}
-    doc = {"format": "memplan.graph/1", "name": "tied",
-           "tensors": [{"id": "x", "size": 256, "kind": "input", "attrs": f},
-                       {"id": "w", "size": 256, "kind": "weight", "attrs": w},
-                       {"id": "y", "size": 256, "kind": "intermediate", "attrs": f},
-                       {"id": "z", "size": 256, "kind": "output", "attrs": f}],
-           "nodes": [{"id": "m0", "op": "MUL", "inputs": ["x", "w"], "outputs": ["y"]},
-                     {"id": "m1", "op": "MUL", "inputs": ["y", "w"], "outputs": ["z"]}]}
-    split, plan = memplan.plan_devices(memplan.graph_from_dict(doc), 2)
-    assert split.graph.tensor("w@dev1").attrs["replica_of"] == "w" and plan.node_devices == (0, 0, 1)   # (premise)
-    return split.graph, plan
 
 
 @pytest.mark.parametrize("mode", ["eager", "graph"])
