@@ -391,7 +391,7 @@ class CudaCore:
         the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
         self._live()
         place = self.binding.places.get(tid) if isinstance(tid, str) else None
-        if place is not None and place.in_arena and not getattr(self, "_stepped", False):
+        if place is not None and place.in_arena and not self._stepped:
             # (cuMemAlloc does not clear: ``Executor(...).read("logits")`` returned the allocation's old bytes as the
             # step's output, silently; weights and caches are written when the executor is made, so they read)
             raise ExecutorStateError(f"read {tid!r}: no step has run yet (run, replay or time_steps), so its arena "

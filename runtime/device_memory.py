@@ -224,15 +224,6 @@ class DeviceMemory:
         self._allocs = []
 
 
-def replicas_by_source(graph: Graph) -> dict[str, tuple[str, ...]]:
-    """Each original's replicas (``weight_source``), in one pass over the tensors: the tensors a poison range named
-    by the original covers besides it (a range named by a replica's own id covers that replica alone)."""
-    out: dict[str, list[str]] = {}
-    for t in graph.tensors:
-        if (src := weight_source(graph, t.id)) != t.id:
-            out.setdefault(src, []).append(t.id)
-    return {k: tuple(v) for k, v in out.items()}
-
 
 def on_device(cuda, contexts: Sequence | None, d: int):
     """A context manager with ``contexts[d]`` pushed (nothing to do without contexts: one device)."""

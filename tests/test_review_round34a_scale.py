@@ -48,8 +48,9 @@ def old():
 
 def _sweep(mod, p) -> list[int]:
     offsets = [0] * len(p)
-    mod._sweep_streams(p, mod._stream_times(p), p.sweep_order().tolist(), p.sizes.tolist(), offsets,
-                       {o: i for o, i in p.inplace})
+    # (each module's sweep reads its own stream times: the old one's dense ``_stream_times``, this one's sparse)
+    times = getattr(mod, "_stream_times", mod._sparse_stream_times)(p)
+    mod._sweep_streams(p, times, p.sweep_order().tolist(), p.sizes.tolist(), offsets, {o: i for o, i in p.inplace})
     return offsets
 
 

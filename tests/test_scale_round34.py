@@ -66,7 +66,7 @@ def test_greedy_stream_sweep_fills_only_the_heaps_it_reads(monkeypatch):
         real(heap, item)
 
     monkeypatch.setattr(greedy.heapq, "heappush", counting)
-    times = greedy._stream_times(p)
+    times = greedy._sparse_stream_times(p)
     assert times is not None
     offsets = [0] * len(p)
     greedy._sweep_streams(p, times, p.sweep_order().tolist(), p.sizes.tolist(), offsets,

@@ -34,7 +34,7 @@ def test_stream_sweep_memory_is_not_buffers_times_streams():
     offsets = [0] * len(p)
     tracemalloc.start()
     try:
-        greedy._sweep_streams(p, greedy._stream_times(p), order, p.sizes.tolist(), offsets,
+        greedy._sweep_streams(p, greedy._sparse_stream_times(p), order, p.sizes.tolist(), offsets,
                               {o: i for o, i in p.inplace})
         peak = tracemalloc.get_traced_memory()[1]
     finally:

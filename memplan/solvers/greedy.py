@@ -193,18 +193,13 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
             bulk[0][i] = offsets[i]
 
 
-def _stream_times(problem: BufferProblem):
-    """What ``_sweep_streams`` takes: ``_sparse_stream_times`` (the dense buffers x streams arrays and their
-    lists of lists it took before were gigabytes at 20,000 buffers on 1,024 streams)."""
-    return _sparse_stream_times(problem)
-
 
 def _sparse_stream_times(problem: BufferProblem):
-    """``_stream_times`` kept sparse: per buffer only the streams that access it (``first``, as a dict
-    {stream: time}) and the streams that come to see all of its accesses (``seen``, as (stream, time)
-    pairs), its home stream (that of its first access) and whether it is regular; or None exactly when
-    ``_stream_times`` is None. Memory is proportional to those pairs, not buffers x streams: on 1024
-    streams the dense lists took gigabytes for a graph of independent branches."""
+    """What ``_sweep_streams`` reads: per buffer the streams that access it (``first``, as a dict {stream: time})
+    and the streams that come to see all of its accesses (``seen``), its home stream (that of its first access)
+    and whether it is regular; or None when the problem lacks stream times or they disagree with its intervals
+    (then ``_sweep_conflicts``). Memory is proportional to those pairs, not buffers x streams: on 1024 streams
+    dense tables took gigabytes for a graph of independent branches."""
     o = problem.order
     if o is None or o.stream_time is None or o.last_time is None or not (problem.upper > problem.lower).all():
         return None
@@ -224,7 +219,8 @@ def _sparse_stream_times(problem: BufferProblem):
     home[fb[head]] = fs[head]
     fmin[fb[head]] = fv[head]
     regular = ~o.has_start & (fmin < INF)
-    # the checks of ``_stream_times``, on the entries that are not INF (an INF entry passes them)
+    # what the sweep relies on, on the entries that are not INF (an INF entry passes them): a buffer's first
+    # access is its interval's start, and no stream sees all of a buffer's accesses before its last one
     if not (fmin[regular] == problem.lower[regular]).all():
         return None
     if not (vv > o.last_time[vb]).all() or not (o.last_time[regular] >= problem.lower[regular]).all():
