@@ -33,12 +33,12 @@ MAX_LAYERS = 1024
 REPLACES = "written atomically; an existing file there is replaced, never one of the command's inputs"
 
 
-def print_error(message: str, who: str = "memplan") -> None:
-    """``memplan: error: ...`` (``who``: the command) on stderr as one line, whatever the message (a library's
-    exception text from deep inside, an id or a path from the input) contains: what is not printable is
+def print_error(message: str, who: str = "memplan", stream=None) -> None:
+    """``memplan: error: ...`` (``who``: the command) on stderr (or ``stream``) as one line, whatever the message (a
+    library's exception text from deep inside, an id or a path from the input) contains: what is not printable is
     escaped."""
     line = _bounded(printable(" / ".join(part.strip() for part in str(message).splitlines() if part.strip())))
-    print(f"{who}: error: {line}", file=sys.stderr)
+    print(f"{who}: error: {line}", file=sys.stderr if stream is None else stream)
 
 
 #: the longest error line: its start names the file and the element, its end what is wrong

@@ -591,6 +591,10 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
     if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
         command = _command_parser(parser, args)   # names the suite
         command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra)}")
+    why = _stderr_into_input(args)
+    if why:
+        _error_not_on_stderr(why)
+        return EXIT_BAD_INPUT
     try:
         code = int(args.func(args) or 0)
         if sys.stdout is not None:  # (None: started with stdout closed)
@@ -616,6 +620,40 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone;
         drop_output(sys.stdout)                                # stderr's own failures are dropped: _ReaderGone)
         return EXIT_BAD_INPUT
+
+
+#: the attributes of a command's arguments that name a file it reads, and their labels in messages
+INPUT_ARGS = {"graph": "input graph", "plan": "plan", "input": "input CSV", "model": "model"}
+
+
+def _command_inputs(args: argparse.Namespace) -> dict[str, str]:
+    """The files the command ``args`` ran reads, label -> path: its positional inputs (``INPUT_ARGS``) and a bench
+    suite's files (its ``inputs``; one that cannot say, a missing ``--minimalloc`` folder, names none here and its
+    own error in the run)."""
+    found = {label: getattr(args, key) for key, label in INPUT_ARGS.items() if isinstance(getattr(args, key, None), str)}
+    suite = getattr(args, "bench_inputs", None)
+    if suite is not None:
+        with contextlib.suppress(MemplanError):
+            found.update(suite(args))
+    return found
+
+
+def _stderr_into_input(args: argparse.Namespace) -> str | None:
+    """Why the command must not run because stderr is redirected to one of its inputs (``files.stderr_input``:
+    ``memplan plan G -o P 2>> G`` appended its summary line to the graph, exit 0), or None."""
+    from .files import stderr_input
+
+    return stderr_input(_command_inputs(args))
+
+
+def _error_not_on_stderr(why: str) -> None:
+    """The error line of a command refused because stderr is an input: on stdout where it is a terminal or a pipe,
+    nowhere where stdout is a regular file (an output, or an input too) or closed; the exit code 2 tells. Why not
+    stderr: the line would be appended to the input the refusal is there to keep whole."""
+    from .files import regular_file_stream
+
+    if sys.stdout is not None and not regular_file_stream(sys.stdout):
+        argtypes.print_error(why, stream=sys.stdout)
 
 
 def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:

@@ -858,12 +858,42 @@ def is_stdout_file(path: str) -> bool:
     """Whether ``path`` names the file stdout is redirected to (``> FILE``, ``>> FILE``): a '-' output is then that
     file, and an input emptied by ``> FILE`` is named so (``read_json``). Why: ``plan G -o - --graph-out S > S`` wrote the plan to stdout and renamed the graph over it (the plan
     lost, exit 0), and ``plan G -o - >> G`` appended the plan to the input graph."""
+    return _is_stream_file(sys.stdout, path)
+
+
+def _is_stream_file(stream, path: str) -> bool:
+    """Whether ``stream`` (stdout or stderr) writes to a regular file and ``path`` names that file."""
     try:
-        out = os.fstat(sys.stdout.fileno())
+        out = os.fstat(stream.fileno())
         st = os.stat(path)
-    except (AttributeError, OSError, ValueError):   # (no file descriptor: a StringIO, pytest's capture)
+    except (AttributeError, OSError, ValueError):   # (no file descriptor: a StringIO, pytest's capture; closed)
         return False
     return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (st.st_dev, st.st_ino)
+
+
+def stderr_input(inputs: dict[str, str]) -> str | None:
+    """Why a line memplan writes on stderr (a summary, a warning, an error) would land in one of the command's
+    ``inputs`` (label -> path), or None: stderr is redirected to that file (``memplan plan G -o P 2>> G``). Why:
+    the plan was written and its summary line appended to the graph, which no longer parsed (exit 0); with ``2> G``
+    the shell had emptied it, and the error that said so went into it. Unlike stdout's (``stdout_input``), an
+    emptied input is refused too: its reader's error would be written into it."""
+    for label, path in inputs.items():
+        if path and _is_stream_file(sys.stderr, path):
+            if _size(path):
+                return (f"stderr is redirected to the {label} {path}: its summary, warnings and errors would be "
+                        "appended to it (redirect stderr elsewhere)")
+            return (f"stderr is redirected to the {label} {path}, which the shell emptied before memplan ran "
+                    "('2>' truncates): restore it, and redirect stderr elsewhere")
+    return None
+
+
+def regular_file_stream(stream) -> bool:
+    """Whether ``stream`` writes to a regular file (not a terminal, a pipe or a device; False where it has no
+    file descriptor or is closed)."""
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 #: every byte except the ones that open or close a string, array or object

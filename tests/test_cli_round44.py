@@ -1,0 +1,108 @@
+"""Round 44 (CLI): stderr redirected into an input, ``show``'s columns with wide characters, message grammar, and
+hostile arguments to every subcommand.
+
+The CLI runs as a subprocess (its stdout and stderr are real files here, which the checks look at). Each test names
+the input, what the command did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import memplan
+from memplan import examples
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def memplan_cli(argv, *, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120):
+    """``python -m memplan argv`` as a subprocess: the CompletedProcess (bytes)."""
+    return subprocess.run([sys.executable, "-m", "memplan", *map(str, argv)], stdout=stdout, stderr=stderr,
+                          env=ENV, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def one_error(text: bytes, *words: str) -> None:
+    """``text`` is exactly one ``memplan: error:`` line holding every word, and no traceback."""
+    lines = text.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memplan: error: "), text
+    for w in words:
+        assert w in lines[0], (w, text)
+
+
+@pytest.fixture
+def diamond_files(tmp_path):
+    """(graph path, plan path) of the bundled diamond, planned on two streams."""
+    g = examples.diamond()
+    gp, pp = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(g, str(gp))
+    memplan.plan(g, streams=2).save(str(pp))
+    return str(gp), str(pp)
+
+
+# ---- stderr redirected into an input ---------------------------------------------------------------------------
+
+
+def test_plan_with_stderr_appended_to_its_graph_is_refused(diamond_files, tmp_path):
+    """``memplan plan G -o P 2>> G`` wrote P and appended its summary line to G (the graph no longer parsed, exit 0);
+    it is refused before any work, exit 2, G unchanged and P not written, the one error line on stdout (a pipe)."""
+    gp, _ = diamond_files
+    before = open(gp, "rb").read()
+    out = tmp_path / "new.json"
+    with open(gp, "ab") as err:
+        proc = memplan_cli(["plan", gp, "-o", out], stderr=err)
+    assert proc.returncode == 2
+    one_error(proc.stdout, "stderr is redirected to the input graph", gp, "redirect stderr elsewhere")
+    assert open(gp, "rb").read() == before
+    assert not out.exists()
+
+
+def test_plan_with_stderr_truncating_its_graph_writes_nothing_into_it(diamond_files, tmp_path):
+    """``plan G -o P 2> G``: the shell empties G, and the reader's "empty file" error was written into it; now the
+    refusal says the shell emptied it, and G stays empty (nothing of memplan's in it)."""
+    gp, _ = diamond_files
+    with open(gp, "wb") as err:
+        proc = memplan_cli(["plan", gp, "-o", tmp_path / "new.json"], stderr=err)
+    assert proc.returncode == 2
+    one_error(proc.stdout, "which the shell emptied", "'2>' truncates")
+    assert os.path.getsize(gp) == 0
+
+
+@pytest.mark.parametrize("command", ["show", "verify", "simulate", "trace"])
+def test_report_commands_with_stderr_into_their_plan_are_refused(diamond_files, tmp_path, command):
+    """``show P >> OUT 2>> P`` (and verify, simulate, trace): stderr into the plan read. Refused, exit 2, P unchanged;
+    stdout is a regular file here (an output), so the error line is written nowhere rather than into it."""
+    gp, pp = diamond_files
+    before = open(pp, "rb").read()
+    argv = {"show": [pp], "verify": [gp, pp], "simulate": [gp, pp], "trace": [gp, pp, "-o", tmp_path / "t.json"]}
+    with open(pp, "ab") as err, open(tmp_path / "out.txt", "wb") as out:
+        proc = memplan_cli([command, *argv[command]], stdout=out, stderr=err)
+    assert proc.returncode == 2
+    assert open(pp, "rb").read() == before
+    assert os.path.getsize(tmp_path / "out.txt") == 0
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_show_with_both_streams_into_its_plan_keeps_it_whole(diamond_files):
+    """``show P >> P 2>&1``: stdout was refused, but the refusal went to stderr, also P: one error line appended to
+    the plan. Now P is unchanged (exit 2)."""
+    _, pp = diamond_files
+    before = open(pp, "rb").read()
+    with open(pp, "ab") as both:
+        proc = memplan_cli(["show", pp], stdout=both, stderr=both)
+    assert proc.returncode == 2
+    assert open(pp, "rb").read() == before
+
+
+def test_stderr_into_another_file_still_gets_the_summary(diamond_files, tmp_path):
+    """The refusal is for inputs only: ``plan G -o P 2>> LOG`` writes P and its summary into LOG, as before."""
+    gp, _ = diamond_files
+    log = tmp_path / "log.txt"
+    with open(log, "ab") as err:
+        proc = memplan_cli(["plan", gp, "-o", tmp_path / "new.json"], stderr=err)
+    assert proc.returncode == 0
+    assert b"arena" in log.read_bytes() and (tmp_path / "new.json").exists()
