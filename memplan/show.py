@@ -49,6 +49,28 @@ def printable(text) -> str:
     return "".join(c if c.isprintable() or unicodedata.category(c) == "Zs" else ascii(c)[1:-1] for c in text)
 
 
+def display_width(text: str) -> int:
+    """The terminal cells ``text`` (``printable`` already) takes: two for a wide or fullwidth character (CJK, most
+    emoji), none for a combining mark, one for the rest. Why: ``show``'s table padded ids by their count of
+    characters, so a row whose id held CJK or emoji took more cells than its neighbours and pushed its offset and
+    size out from under their headings."""
+    if text.isascii():
+        return len(text)
+    return sum(_cell_width(c) for c in text)
+
+
+def _cell_width(c: str) -> int:
+    """The cells one character takes on a terminal (``display_width``)."""
+    if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me"):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def _ljust(text: str, cells: int) -> str:
+    """``text`` padded with spaces on the right to ``cells`` terminal cells (``display_width``)."""
+    return text + " " * max(0, cells - display_width(text))
+
+
 def describe(plan: Plan, top: int = 10) -> str:
     """The summary ``memplan show`` prints, line by line ``printable`` (ids and names from the plan file),
     with the ``top`` largest arena tensors (an integer >= 0: None, a float or a string was a TypeError from a
@@ -96,15 +118,16 @@ def _per_stream_text(per_stream: dict[int, int]) -> str:
 def _largest_table(rows: list[tuple], of: int, where: bool) -> list[str]:
     """The largest tensors' table: ``rows`` of (id, offset, size, device), ``of`` placed tensors in all, with a
     device column where the plan spans several (each has its own arena, so an offset means nothing without it).
-    Each column is as wide as its widest entry, at least the widths a plan of everyday sizes gets (ids 32, offsets
-    and sizes 14; ids at most 64). Why: an offset or size past 14 digits (a plan near 2**63 bytes) or an id past 32 characters
-    pushed the columns after it right on its row alone, and the table no longer lined up under its heading."""
-    ids = min(64, max([32, *(len(printable(r[0])) for r in rows)]))   # (an id of a thousand characters: its row alone)
+    Each column is as wide as its widest entry in terminal cells (``display_width``: a CJK id takes two a
+    character), at least the widths a plan of everyday sizes gets (ids 32, offsets and sizes 14; ids at most 64).
+    Why: an offset or size past 14 digits (a plan near 2**63 bytes) or an id past 32 characters pushed the columns
+    after it right on its row alone, and the table no longer lined up under its heading."""
+    ids = min(64, max([32, *(display_width(printable(r[0])) for r in rows)]))   # (a thousand characters: its row alone)
     num = max([14, *(len(str(r[k])) for r in rows for k in (1, 2))])
     out = [f"largest tensors (of {of} in the {'arenas' if where else 'arena'}):",
            f"  {'tensor':<{ids}} {'offset':>{num}} {'size':>{num}}" + (f" {'device':>6}" if where else "")]
     for tid, off, size, dev in rows:
-        out.append(f"  {printable(tid):<{ids}} {off:>{num}} {size:>{num}}" + (f" {dev:>6}" if where else ""))
+        out.append(f"  {_ljust(printable(tid), ids)} {off:>{num}} {size:>{num}}" + (f" {dev:>6}" if where else ""))
     return out
 
 

@@ -106,3 +106,42 @@ def test_stderr_into_another_file_still_gets_the_summary(diamond_files, tmp_path
         proc = memplan_cli(["plan", gp, "-o", tmp_path / "new.json"], stderr=err)
     assert proc.returncode == 0
     assert b"arena" in log.read_bytes() and (tmp_path / "new.json").exists()
+
+
+# ---- show's columns ----------------------------------------------------------------------------------------------
+
+#: ids whose characters take other than one terminal cell each: CJK and emoji two, a combining accent none; and an
+#: escape, printed as the four characters ``\x1b``
+WIDE_IDS = ("张量张量张量张量张量张量张量张量张量张量", "😀😀 emoji", "é-combining", "cafe\u0301", "\x1b[31mred", "plain")
+
+
+def _cells(text: str) -> int:
+    """Terminal cells of ``text``, counted independently of memplan (wide/fullwidth 2, combining 0)."""
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def test_show_lines_up_ids_of_wide_characters(tmp_path):
+    """``show`` of a plan whose tensor ids hold CJK or emoji padded each id by its count of characters, so those rows
+    took up to twice the cells and their offsets and sizes stood right of the heading's; now each row's offset ends
+    in the same terminal column as the heading's ``offset``."""
+    tensors = [{"id": t, "size": 1024 * (k + 1), "kind": "intermediate"} for k, t in enumerate(WIDE_IDS)]
+    nodes = [{"id": f"n{k}", "op": "X", "inputs": [] if k == 0 else [WIDE_IDS[k - 1]], "outputs": [t]}
+             for k, t in enumerate(WIDE_IDS)]
+    g = memplan.graph_from_dict({"format": "memplan.graph/1", "name": "wide", "alignment": 256, "tensors": tensors,
+                                 "nodes": nodes})
+    pp = tmp_path / "p.json"
+    memplan.plan(g).save(str(pp))
+    proc = memplan_cli(["show", pp])
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    head = next(k for k, line in enumerate(lines) if line.lstrip().startswith("tensor "))
+    heading = lines[head]
+    end = _cells(heading[:heading.index("offset") + len("offset")])
+    rows = lines[head + 1:head + 1 + len(WIDE_IDS)]
+    assert len(rows) == len(WIDE_IDS)
+    for row in rows:
+        offset_end = len(row.rstrip()) - len(row.rstrip().split()[-1])   # (the size column's start, then back)
+        before = row[:offset_end].rstrip()
+        assert _cells(before) == end, (row, heading)
