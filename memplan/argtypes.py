@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 
+from .errors import counted as counted  # (the summary lines' "1 node": the errors' messages count things too)
 from .planfile import INT64, MAX_STREAMS
 from .show import printable
 
@@ -62,10 +63,6 @@ def print_note(text: str) -> None:
     print(printable(text), file=sys.stderr)
 
 
-def counted(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless ``n`` is 1 (``counted(1, "node") == "1 node"``), for the summary lines:
-    ``import`` said "1 nodes, 3 tensors (0 views)" and ``draw`` "memory map of 1 tensors"."""
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 class StoreOnce(argparse._StoreAction):

@@ -215,6 +215,13 @@ class PlanMismatch(PlanFormatError, UnsafePlan):
     """
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1 (``counted(1, "node") == "1 node"``; ``noun`` ends in a
+    consonant's "s" only: "byte count", "field"). Why: messages and summary lines said "1 nodes", "1 fields"
+    (a minimalloc CSV row of one cell) and "lists 1 byte counts"."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def short_repr(x, limit: int = 60) -> str:
     """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values. A value whose
     ``repr`` fails (a list nested thousands deep from Python: RecursionError, where the message was to

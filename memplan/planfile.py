@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch, as_int, plain_str, swapped_hint, unicode_twins
+from .errors import PlanFormatError, PlanMismatch, as_int, counted, plain_str, swapped_hint, unicode_twins
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
@@ -692,12 +692,14 @@ def _check_device_fields(plan: Plan) -> None:
     if plan.devices <= 1:
         return
     if len(plan.device_arena_bytes) != plan.devices:
-        raise PlanFormatError(f"plan: field 'device_arena_bytes' lists {len(plan.device_arena_bytes)} byte counts "
-                              f"for {plan.devices} devices (a plan file lists one per device)")
+        listed = counted(len(plan.device_arena_bytes), "byte count")
+        raise PlanFormatError(f"plan: field 'device_arena_bytes' lists {listed} for {plan.devices} devices (a plan "
+                              "file lists one per device)")
     for key, entries in (("node_devices", "order"), ("tensor_devices", "tensors")):
-        if len(getattr(plan, key)) > len(getattr(plan, entries)):
-            raise PlanFormatError(f"plan: field {key!r} lists {len(getattr(plan, key))} devices for "
-                                  f"{len(getattr(plan, entries))} {entries} entries (a plan file holds one in each)")
+        n = len(getattr(plan, entries))
+        if len(getattr(plan, key)) > n:
+            raise PlanFormatError(f"plan: field {key!r} lists {counted(len(getattr(plan, key)), 'device')} for {n} "
+                                  f"{entries} entr{'y' if n == 1 else 'ies'} (a plan file holds one in each)")
 
 
 def _with_devices(doc: dict[str, Any], plan: Plan) -> dict[str, Any]:

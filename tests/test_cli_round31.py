@@ -165,7 +165,7 @@ def test_a_csv_error_names_the_line_its_row_starts_on(tmp_path, capsys):
     the last column named line 11 for buffer 'b4' of line 6. A row's errors name the line it starts on, and a row
     that runs over several lines says so (a quote left open)."""
     rows = ["id,lower,upper,size"] + [f"b{i},0,2,1" for i in range(1000)]
-    for bad, words in (('"b4,0,2,1', ["line 6:", "1 fields", "line 1001", "quote"]),
+    for bad, words in (('"b4,0,2,1', ["line 6:", "1 field,", "line 1001", "quote"]),
                        ('b4,0,2,"1', ["line 6,", "'size'", "buffer 'b4'", "quote"])):
         f = tmp_path / "in.csv"
         f.write_text("\n".join(rows[:5] + [bad] + rows[6:]) + "\n")

@@ -145,3 +145,38 @@ def test_show_lines_up_ids_of_wide_characters(tmp_path):
         offset_end = len(row.rstrip()) - len(row.rstrip().split()[-1])   # (the size column's start, then back)
         before = row[:offset_end].rstrip()
         assert _cells(before) == end, (row, heading)
+
+
+# ---- message grammar ---------------------------------------------------------------------------------------------
+
+
+def test_csv_row_of_one_cell_says_one_field(tmp_path):
+    """``memplan csv`` of a row holding one cell said "line 2: 1 fields, expected 4"; now "1 field"."""
+    path = tmp_path / "c.csv"
+    path.write_text("id,lower,upper,size\na\n")
+    proc = memplan_cli(["csv", path, "-o", tmp_path / "o.csv"])
+    assert proc.returncode == 2
+    one_error(proc.stderr, "line 2: 1 field, expected 4")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_write_csv_of_one_row_says_one_integer(tmp_path):
+    """``write_csv`` of a one-row table given two offsets said "offsets must be 1 integers"; now "1 integer"."""
+    from memplan.errors import SolverError
+    from memplan.io.minimalloc import parse_csv, write_csv
+
+    table = parse_csv("id,lower,upper,size\na,0,1,4\n", "c.csv")
+    with pytest.raises(SolverError, match="offsets must be 1 integer, one per row"):
+        write_csv(str(tmp_path / "o.csv"), table, [0, 8])
+
+
+def test_a_split_plan_with_one_arena_says_one_byte_count():
+    """A two-device Plan built in code with one arena size said "'device_arena_bytes' lists 1 byte counts for 2
+    devices"; now "1 byte count"."""
+    import dataclasses
+
+    from memplan.errors import PlanFormatError
+
+    split = memplan.plan_devices(examples.llama(examples.LLAMA_TINY), 2)[1]
+    with pytest.raises(PlanFormatError, match="'device_arena_bytes' lists 1 byte count for 2 devices"):
+        dataclasses.replace(split, device_arena_bytes=split.device_arena_bytes[:1]).to_dict()

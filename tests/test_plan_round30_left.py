@@ -118,7 +118,7 @@ def test_to_dict_refuses_a_field_load_plan_would_refuse(plan, tmp_path, key, val
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda p: {"device_arena_bytes": p.device_arena_bytes[:1]}, "'device_arena_bytes' lists 1 byte counts for 2"),
+    (lambda p: {"device_arena_bytes": p.device_arena_bytes[:1]}, "'device_arena_bytes' lists 1 byte count for 2"),
     (lambda p: {"device_arena_bytes": p.device_arena_bytes + (0,)}, "'device_arena_bytes' lists 3 byte counts for 2"),
     (lambda p: {"devices": 3}, "'device_arena_bytes' lists 2 byte counts for 3 devices"),
     (lambda p: {"node_devices": p.node_devices + (0,)}, "'node_devices' lists .* devices for .* order entries"),

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import BudgetError, InputFormatError, SolverError, from_callback
+from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, read_input, text_trouble
 from ..problem import BufferProblem, Solution
@@ -95,7 +95,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != len(header):
-                raise InputFormatError(f"{path}: line {line}: {len(row)} fields, expected {len(header)}"
+                raise InputFormatError(f"{path}: line {line}: {counted(len(row), 'field')}, expected {len(header)}"
                                        f"{_runs_on(line, end)}")
             bid = row[col["id"]].strip()
             if not bid:
@@ -241,7 +241,7 @@ def _offsets(table: CsvTable, offsets) -> np.ndarray:
     flags = arr.ndim == 1 and not isinstance(offsets, np.ndarray) and any(
         isinstance(v, (bool, np.bool_)) for v in offsets)
     if arr.ndim != 1 or len(arr) != n or (n and arr.dtype.kind not in "iu") or flags:
-        raise SolverError(f"{table.path}: offsets must be {n} integers, one per row, not {_short(offsets)}")
+        raise SolverError(f"{table.path}: offsets must be {counted(n, 'integer')}, one per row, not {_short(offsets)}")
     big = arr.astype(object) + table.sizes.astype(object) if n else arr
     if n and ((arr < 0).any() or max(big) >= MAX_VALUE):
         i = int(np.flatnonzero((arr < 0) | (big >= MAX_VALUE))[0])
