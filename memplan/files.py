@@ -768,6 +768,17 @@ def text_trouble(data: bytes) -> str | None:
     return None
 
 
+def not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
+    """What to say of text input ``data`` that ``exc`` found not UTF-8: where (line and column of the first bad
+    byte) and which byte, and what to do. Why: "not UTF-8 text" alone left the user of a graph saved as Latin-1
+    or Windows-1252 (one ``é`` in a name, byte 0xe9) to search a file of megabytes for it."""
+    start = exc.start
+    line = data.count(b"\n", 0, start) + 1
+    column = start - (data.rfind(b"\n", 0, start) + 1) + 1   # (in bytes: the line before it may be no text either)
+    return (f"not UTF-8 text: byte 0x{data[start]:02x} at line {line}, byte {column} of the line (Latin-1 or "
+            "Windows-1252 text? save it as UTF-8)")
+
+
 def same_file(a: str, b: str) -> bool:
     """Whether paths ``a`` and ``b`` name one file: the same real path (through symlinks), or the
     same device and inode (hard links, bind mounts)."""

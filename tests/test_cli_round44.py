@@ -180,3 +180,48 @@ def test_a_split_plan_with_one_arena_says_one_byte_count():
     split = memplan.plan_devices(examples.llama(examples.LLAMA_TINY), 2)[1]
     with pytest.raises(PlanFormatError, match="'device_arena_bytes' lists 1 byte count for 2 devices"):
         dataclasses.replace(split, device_arena_bytes=split.device_arena_bytes[:1]).to_dict()
+
+
+# ---- text inputs ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command, name, data, where", [
+    ("plan", "g.json", b'{"format": "memplan.graph/1",\n "name": "caf\xe9"}', "byte 0xe9 at line 2, byte 14"),
+    ("csv", "c.csv", b"id,lower,upper,size\nab\xe9,0,2,4\n", "byte 0xe9 at line 2, byte 3"),
+])
+def test_a_latin1_input_names_where_it_is_not_utf8(tmp_path, command, name, data, where):
+    """A graph or CSV saved as Latin-1 (one ``é``, byte 0xe9) was refused as "not UTF-8 text" alone, leaving the user
+    to search the file; the error now names the byte, its line and its place in the line."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    proc = memplan_cli([command, path, "-o", tmp_path / "out"])
+    assert proc.returncode == 2
+    one_error(proc.stderr, "not UTF-8 text", where, "save it as UTF-8")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_with_blank_lines_before_its_header_is_read(tmp_path):
+    """Blank lines between rows were skipped, but one before the header made the blank line the header: the file was
+    refused as "line 1: missing column 'id'" with the header on line 3. The header is now the first row that is not
+    blank, and the table is solved; an error in a later row still names its own line."""
+    path = tmp_path / "c.csv"
+    path.write_text("\n  ,  \nid,lower,upper,size\na,0,2,4\nb,1,3,8\n")
+    proc = memplan_cli(["csv", path, "-o", tmp_path / "o.csv", "-q"])
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o.csv").read_text().splitlines()[0] == "id,lower,upper,size,offset"
+    path.write_text("\nid,lower,upper,size\na,0,2,4\nb,1\n")
+    proc = memplan_cli(["csv", path, "-o", tmp_path / "o2.csv"])
+    assert proc.returncode == 2
+    one_error(proc.stderr, "line 4: 2 fields, expected 4")
+
+
+@pytest.mark.parametrize("header, name", [("id;lower;upper;size", "semicolons"), ("id\tlower\tupper\tsize", "tabs")])
+def test_a_csv_separated_by_other_characters_says_so(tmp_path, header, name):
+    """``id;lower;upper;size`` (a spreadsheet's export where the decimal mark is a comma) or a tab-separated file was
+    "missing column 'id'" alone, its header right there; the error now says what separates them."""
+    path = tmp_path / "c.csv"
+    path.write_text(header + "\n" + header.replace("id", "a").replace("lower", "0").replace("upper", "2")
+                    .replace("size", "4") + "\n")
+    proc = memplan_cli(["csv", path, "-o", tmp_path / "o.csv"])
+    assert proc.returncode == 2
+    one_error(proc.stderr, "missing column 'id'", f"separates them by {name}", "by commas")

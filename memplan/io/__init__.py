@@ -21,6 +21,7 @@ from ..files import (
     atomic_write_text,
     is_stdout_file,
     json_depth,
+    not_utf8,
     read_input,
     text_trouble,
 )
@@ -49,8 +50,8 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise error(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: {not_utf8(data, exc)}") from None
     del data  # the text alone while parsing: a large file is not held twice more
     if text.startswith("\ufeff"):  # refused as the CSV reader does; json said "decode using utf-8-sig"
         raise error(f"{path}: starts with a byte-order mark (U+FEFF); save it as UTF-8 without one")

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback
 from ..errors import short_repr as _short
-from ..files import atomic_write_text, read_input, text_trouble
+from ..files import atomic_write_text, not_utf8, read_input, text_trouble
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, SolveOptions, check_options, solve
 from ..solvers.check import overlap
@@ -65,23 +65,18 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
                                "without one")
     _check_text(text, path)
     reader = csv.reader(io.StringIO(text, newline=""))   # \n, \r\n and old-Mac \r line ends, as csv wants
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InputFormatError(f"{path}: empty file (expected a header {','.join(REQUIRED)})") from None
-    except csv.Error as exc:
-        raise InputFormatError(f"{path}: line 1: {exc}") from None
-    header = [h.strip() for h in header]
+    header, at = _header(reader, path)
     col = {}
     for name in REQUIRED:
         if name not in header:
-            raise InputFormatError(f"{path}: line 1: missing column {name!r} "
-                                   f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}")
+            raise InputFormatError(f"{path}: line {at}: missing column {name!r} "
+                                   f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}"
+                                   f"{_delimiter_hint(header)}")
         col[name] = header.index(name)
     names: set[str] = set()
     for h in header:  # (a set: ``header.index`` per column was quadratic, a 100,000-column header hung)
         if h in names:
-            raise InputFormatError(f"{path}: line 1: column {h[:40]!r} appears twice")
+            raise InputFormatError(f"{path}: line {at}: column {h[:40]!r} appears twice")
         names.add(h)
     rows: list[tuple[str, ...]] = []
     ids: list[str] = []
@@ -140,6 +135,32 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
                     sizes=np.asarray(nums["size"], dtype=np.int64))
 
 
+def _header(reader, path: str) -> tuple[list[str], int]:
+    """The CSV's header, its names stripped, and the line it is on: the first row that is not blank. Why: blank lines
+    are skipped between rows, but one before the header (an export that starts with an empty line) was taken for
+    the header, and the file refused as "line 1: missing column 'id'" with the header right there on line 2."""
+    try:
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                return [h.strip() for h in row], reader.line_num
+    except csv.Error as exc:
+        raise InputFormatError(f"{path}: line {reader.line_num or 1}: {exc}") from None
+    raise InputFormatError(f"{path}: {'empty file' if not reader.line_num else 'no header, only blank lines'} "
+                           f"(expected a header {','.join(REQUIRED)})")
+
+
+def _delimiter_hint(header: list[str]) -> str:
+    """What to add where a header that lacks a column is one field holding all of them separated by another
+    character (``id;lower;upper;size``, a spreadsheet's export in a locale whose decimal mark is a comma, or a
+    tab-separated file): minimalloc CSV separates them by commas."""
+    if len(header) != 1:
+        return ""
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if all(n in [h.strip() for h in header[0].split(sep)] for n in REQUIRED):
+            return f"; its header separates them by {name}: minimalloc CSV separates fields by commas"
+    return ""
+
+
 def _json_hint(text: str) -> str:
     """What to add where a CSV without the required header is JSON (a graph or plan given to ``memplan csv`` by
     mistake, which was "missing column 'id'" alone): which command reads it."""
@@ -184,8 +205,8 @@ def read_csv(path: str) -> CsvTable:
         raise InputFormatError(f"{path}: {why}")
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputFormatError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{path}: {not_utf8(data, exc)}") from None
     return parse_csv(text, path)
 
 
