@@ -893,8 +893,9 @@ def stderr_input(inputs: dict[str, str]) -> str | None:
             if _size(path):
                 return (f"stderr is redirected to the {label} {path}: its summary, warnings and errors would be "
                         "appended to it (redirect stderr elsewhere)")
-            return (f"stderr is redirected to the {label} {path}, which the shell emptied before memplan ran "
-                    "('2>' truncates): restore it, and redirect stderr elsewhere")
+            return (f"stderr is redirected to the {label} {path}, which is empty: the shell made or emptied it for the "
+                    "redirection before memplan ran ('2>' truncates: restore it if it held your data); redirect stderr "
+                    "elsewhere")
     return None
 
 

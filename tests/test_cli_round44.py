@@ -68,7 +68,7 @@ def test_plan_with_stderr_truncating_its_graph_writes_nothing_into_it(diamond_fi
     with open(gp, "wb") as err:
         proc = memplan_cli(["plan", gp, "-o", tmp_path / "new.json"], stderr=err)
     assert proc.returncode == 2
-    one_error(proc.stdout, "which the shell emptied", "'2>' truncates")
+    one_error(proc.stdout, "which is empty: the shell made or emptied it", "'2>' truncates")
     assert os.path.getsize(gp) == 0
 
 
