@@ -587,10 +587,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
-    if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
-        command = _command_parser(parser, args)   # names the suite
-        command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra)}")
+    with _usage_errors_off_stderr(argv):
+        args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
+        if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
+            command = _command_parser(parser, args)   # names the suite
+            command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra)}")
     why = _stderr_into_input(args)
     if why:
         _error_not_on_stderr(why)
@@ -620,6 +621,43 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone;
         drop_output(sys.stdout)                                # stderr's own failures are dropped: _ReaderGone)
         return EXIT_BAD_INPUT
+
+
+def _names_stderr(argv: Sequence[str] | None) -> bool:
+    """Whether an argument of the command line (or an option's ``=VALUE``) names the regular file stderr is
+    redirected to (``plan G -o P --bogus 2>> G``)."""
+    from .files import is_stderr_file
+
+    for token in sys.argv[1:] if argv is None else argv:
+        token = str(token)
+        for path in (token, token.partition("=")[2] if token.startswith("-") else ""):
+            if path and path != "-" and is_stderr_file(path):
+                return True
+    return False
+
+
+@contextlib.contextmanager
+def _usage_errors_off_stderr(argv: Sequence[str] | None):
+    """Parsing the command line: where stderr is redirected to a file the command line names (its input, most
+    likely), a usage mistake's error line goes where ``_error_not_on_stderr`` puts it, not into that file. Why:
+    ``memplan plan G -o P --bogus 2>> G`` appended "memplan: error: unrecognized arguments" to the graph, which
+    ``_stderr_into_input`` (run once the arguments are known) could not prevent; ``--help`` still goes to stdout."""
+    if sys.stderr is None or not _names_stderr(argv):
+        yield
+        return
+    import io
+
+    saved, held = sys.stderr, io.StringIO()
+    sys.stderr = held
+    try:
+        yield
+    except SystemExit:
+        sys.stderr = saved
+        for line in held.getvalue().splitlines():
+            _error_not_on_stderr(line.removeprefix("memplan: error: "))
+        raise
+    finally:
+        sys.stderr = saved
 
 
 #: the attributes of a command's arguments that name a file it reads, and their labels in messages

@@ -882,6 +882,11 @@ def _is_stream_file(stream, path: str) -> bool:
     return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (st.st_dev, st.st_ino)
 
 
+def is_stderr_file(path: str) -> bool:
+    """Whether ``path`` names the regular file stderr is redirected to (``2> FILE``, ``2>> FILE``)."""
+    return _is_stream_file(sys.stderr, path)
+
+
 def stderr_input(inputs: dict[str, str]) -> str | None:
     """Why a line memplan writes on stderr (a summary, a warning, an error) would land in one of the command's
     ``inputs`` (label -> path), or None: stderr is redirected to that file (``memplan plan G -o P 2>> G``). Why:
@@ -889,7 +894,7 @@ def stderr_input(inputs: dict[str, str]) -> str | None:
     the shell had emptied it, and the error that said so went into it. Unlike stdout's (``stdout_input``), an
     emptied input is refused too: its reader's error would be written into it."""
     for label, path in inputs.items():
-        if path and _is_stream_file(sys.stderr, path):
+        if path and is_stderr_file(path):
             if _size(path):
                 return (f"stderr is redirected to the {label} {path}: its summary, warnings and errors would be "
                         "appended to it (redirect stderr elsewhere)")

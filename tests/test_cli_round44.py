@@ -98,6 +98,19 @@ def test_show_with_both_streams_into_its_plan_keeps_it_whole(diamond_files):
     assert open(pp, "rb").read() == before
 
 
+@pytest.mark.parametrize("mistake", [["--bogus"], ["--streams=0"], ["--streams", "2", "--streams", "3"]])
+def test_a_usage_mistake_with_stderr_into_the_graph_keeps_it_whole(diamond_files, tmp_path, mistake):
+    """``plan G -o P --bogus 2>> G``: argparse's error line was appended to G before the command knew its inputs.
+    Now the line goes to stdout (a pipe here), G unchanged, exit 2."""
+    gp, _ = diamond_files
+    before = open(gp, "rb").read()
+    with open(gp, "ab") as err:
+        proc = memplan_cli(["plan", gp, "-o", tmp_path / "new.json", *mistake], stderr=err)
+    assert proc.returncode == 2
+    one_error(proc.stdout, "see 'memplan plan --help'")
+    assert open(gp, "rb").read() == before
+
+
 def test_stderr_into_another_file_still_gets_the_summary(diamond_files, tmp_path):
     """The refusal is for inputs only: ``plan G -o P 2>> LOG`` writes P and its summary into LOG, as before."""
     gp, _ = diamond_files
