@@ -502,6 +502,14 @@ def _typo_note(doc: dict, key: str, fields: frozenset[str] = PLAN_FIELDS, where:
     return missing_field_note(doc, key, fields, where)
 
 
+def _json_shown(v: Any) -> str:
+    """A JSON value as a message shows it: ``true``, ``false`` and ``null`` as JSON spells them (not Python's
+    ``True`` and ``None``), anything else cut short (``short_repr``)."""
+    if v is None or isinstance(v, bool):
+        return json.dumps(v)
+    return _short(v)
+
+
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     """Parse a plan document, rejecting structural problems (the verifier judges safety); messages
     start with ``source``, the file name for a document read from one."""
@@ -519,9 +527,11 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         if typ is int and as_int(v) is not None:   # a numpy integer in a document built in Python too
             return as_int(v)
         if not isinstance(v, typ) or isinstance(v, bool):
-            name = getattr(typ, "__name__", typ)
-            raise PlanFormatError(f"{source}: field {key!r} is missing or not {'an' if name == 'int' else 'a'} {name}"
-                                  + _typo_note(doc, key))
+            # (it said "is missing or not an int" of a field that was there, 2.0 or "2": which of the two, and what)
+            if key not in doc:
+                raise PlanFormatError(f"{source}: field {key!r} is missing" + _typo_note(doc, key))
+            name = {int: "an integer", list: "a list"}.get(typ, f"a {getattr(typ, '__name__', typ)}")
+            raise PlanFormatError(f"{source}: field {key!r} is {_json_shown(v)}, not {name}")
         return v
 
     def count(key: str, top: int = INT64 - 1, low: int = 0) -> int:

@@ -238,3 +238,21 @@ def test_a_csv_separated_by_other_characters_says_so(tmp_path, header, name):
     proc = memplan_cli(["csv", path, "-o", tmp_path / "o.csv"])
     assert proc.returncode == 2
     one_error(proc.stderr, "missing column 'id'", f"separates them by {name}", "by commas")
+
+
+@pytest.mark.parametrize("text, words", [
+    ('"streams": 2.0', "field 'streams' is 2.0, not an integer"),
+    ('"streams": true', "field 'streams' is true, not an integer"),
+    ('"streams": null', "field 'streams' is null, not an integer"),
+])
+def test_a_plan_field_of_another_type_says_what_it_is(diamond_files, tmp_path, text, words):
+    """``show`` of a plan whose ``streams`` is 2.0 (or true, null) said "field 'streams' is missing or not an int"
+    of a field that was there; it now names the value, as JSON spells it, and what it should be."""
+    _, pp = diamond_files
+    doc = open(pp).read()
+    assert '"streams": 2' in doc
+    bad = tmp_path / "bad.json"
+    bad.write_text(doc.replace('"streams": 2', text, 1))
+    proc = memplan_cli(["show", bad])
+    assert proc.returncode == 2
+    one_error(proc.stderr, words)
