@@ -239,7 +239,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .show import describe
 
     _check_report_stdout("show", inputs={"plan": args.plan})
-    _out(describe(load_plan(args.plan), top=args.top))
+    _out(describe(load_plan(args.plan), top=args.top, encoding=getattr(sys.stdout, "encoding", None)))
     return 0
 
 

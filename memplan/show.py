@@ -71,11 +71,14 @@ def _ljust(text: str, cells: int) -> str:
     return text + " " * max(0, cells - display_width(text))
 
 
-def describe(plan: Plan, top: int = 10) -> str:
+def describe(plan: Plan, top: int = 10, *, encoding: str | None = None) -> str:
     """The summary ``memplan show`` prints, line by line ``printable`` (ids and names from the plan file),
     with the ``top`` largest arena tensors (an integer >= 0: None, a float or a string was a TypeError from a
-    comparison deep inside, and a negative count listed nothing, silently)."""
+    comparison deep inside, and a negative count listed nothing, silently). ``encoding``: that of the stream it is
+    for; what it cannot encode is escaped here (``\u5f20`` on an ASCII or Latin-1 stdout), before the table's
+    columns are measured (escaped later, by the printer, an id of CJK grew and its row no longer lined up)."""
     check_plan_arg(plan, "describe")
+    shown = _shown_in(encoding)
     count = as_int(top)
     if count is None or count < 0:
         raise MemplanError(f"describe: top must be an integer >= 0 (how many of the largest tensors to list), "
@@ -103,8 +106,20 @@ def describe(plan: Plan, top: int = 10) -> str:
     placed = sorted((t + (d,) for t, d in zip(plan.tensors, devices) if t[1] is not None),
                     key=lambda t: (-t[2], t[0]))
     if placed and top > 0:
-        lines.extend(_largest_table(placed[:top], len(placed), plan.devices > 1))
-    return "\n".join(map(printable, lines))
+        lines.extend(_largest_table(placed[:top], len(placed), plan.devices > 1, shown))
+    return "\n".join(map(shown, lines))
+
+
+def _shown_in(encoding: str | None):
+    """``printable``, and then (``encoding`` given) what that encoding cannot write escaped as ``\\u5f20``; plain
+    ``printable`` where the encoding is unknown to Python."""
+    if encoding is None:
+        return printable
+    try:
+        "".encode(encoding)
+    except LookupError:
+        return printable
+    return lambda text: printable(text).encode(encoding, "backslashreplace").decode(encoding)
 
 
 def _per_stream_text(per_stream: dict[int, int]) -> str:
@@ -115,19 +130,19 @@ def _per_stream_text(per_stream: dict[int, int]) -> str:
     return "nodes per stream: " + ", ".join(f"{s}:{c}" for s, c in sorted(per_stream.items()))
 
 
-def _largest_table(rows: list[tuple], of: int, where: bool) -> list[str]:
+def _largest_table(rows: list[tuple], of: int, where: bool, shown=printable) -> list[str]:
     """The largest tensors' table: ``rows`` of (id, offset, size, device), ``of`` placed tensors in all, with a
     device column where the plan spans several (each has its own arena, so an offset means nothing without it).
     Each column is as wide as its widest entry in terminal cells (``display_width``: a CJK id takes two a
     character), at least the widths a plan of everyday sizes gets (ids 32, offsets and sizes 14; ids at most 64).
     Why: an offset or size past 14 digits (a plan near 2**63 bytes) or an id past 32 characters pushed the columns
     after it right on its row alone, and the table no longer lined up under its heading."""
-    ids = min(64, max([32, *(display_width(printable(r[0])) for r in rows)]))   # (a thousand characters: its row alone)
+    ids = min(64, max([32, *(display_width(shown(r[0])) for r in rows)]))   # (a thousand characters: its row alone)
     num = max([14, *(len(str(r[k])) for r in rows for k in (1, 2))])
     out = [f"largest tensors (of {of} in the {'arenas' if where else 'arena'}):",
            f"  {'tensor':<{ids}} {'offset':>{num}} {'size':>{num}}" + (f" {'device':>6}" if where else "")]
     for tid, off, size, dev in rows:
-        out.append(f"  {_ljust(printable(tid), ids)} {off:>{num}} {size:>{num}}" + (f" {dev:>6}" if where else ""))
+        out.append(f"  {_ljust(shown(tid), ids)} {off:>{num}} {size:>{num}}" + (f" {dev:>6}" if where else ""))
     return out
 
 
