@@ -1,0 +1,97 @@
+"""Round 44: the solvers (memplan/solvers/) agree on one behaviour, and are hunted on small random problems.
+
+A problem's capacity is part of the problem (minimalloc's ``Problem.capacity``: a solution above it is infeasible).
+Minimising, ``search`` raised BudgetError where nothing fit it, while ``cpsat`` and the heuristics returned their
+arena above it, ``cpsat`` calling it OPTIMAL; now every solver, ``auto`` included, returns a packing within it or
+raises ``OverCapacity`` (a BudgetError carrying its best packing), whichever the objective."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from memplan.errors import BudgetError
+from memplan.problem import BufferProblem, Status
+from memplan.solvers import SOLVER_NAMES, Objective, OverCapacity, SolveOptions, solve
+
+HAS_ORTOOLS = importlib.util.find_spec("ortools") is not None
+ALL = [pytest.param(n, marks=pytest.mark.skipif(not HAS_ORTOOLS, reason="needs ortools")) if n == "cpsat" else n
+       for n in SOLVER_NAMES]
+
+
+def _triple(capacity: int | None) -> BufferProblem:
+    """Three buffers of 4 bytes live together: 12 bytes at best, and the bound."""
+    return BufferProblem(sizes=np.array([4, 4, 4]), lower=np.array([0, 0, 0]), upper=np.array([2, 2, 2]),
+                         capacity=capacity)
+
+
+def _gap(capacity: int | None) -> BufferProblem:
+    """Greedy and size end at 200 bytes; the optimum is 180, the lower bound (the search finds it)."""
+    return BufferProblem(sizes=np.array([60, 50, 10, 10, 80, 70, 80, 50]),
+                         lower=np.array([4, 5, 7, 9, 0, 1, 8, 9]), upper=np.array([6, 7, 12, 12, 2, 6, 10, 12]),
+                         alignment=1, capacity=capacity)
+
+
+def _options(objective: Objective, limit: float | None) -> SolveOptions:
+    return SolveOptions(objective=objective, time_limit=limit)
+
+
+@pytest.mark.parametrize("solver", ALL)
+@pytest.mark.parametrize("objective", list(Objective))
+@pytest.mark.parametrize("limit", [None, 0.2])
+def test_every_solver_refuses_a_packing_above_the_capacity(solver, objective, limit):
+    with pytest.raises(BudgetError, match=rf"^{solver}: no packing within capacity 11 found \(none exists\)"):
+        solve(_triple(11), solver, _options(objective, limit))
+
+
+@pytest.mark.parametrize("solver", [s for s in ALL if s not in ("search",)])
+def test_the_refusal_carries_the_best_packing(solver):
+    with pytest.raises(OverCapacity) as err:
+        solve(_triple(11), solver)
+    best = err.value.best
+    assert best.arena == 12 and sorted(best.offsets.tolist()) == [0, 4, 8]
+
+
+@pytest.mark.parametrize("solver", ALL)
+@pytest.mark.parametrize("objective", list(Objective))
+def test_every_solver_returns_a_packing_at_the_capacity(solver, objective):
+    sol = solve(_triple(12), solver, _options(objective, 0.2 if solver in ("search", "cpsat") else None))
+    assert (sol.arena, sol.status) == (12, Status.OPTIMAL)
+
+
+@pytest.mark.parametrize("objective", list(Objective))
+def test_minimising_within_a_capacity_the_heuristics_miss(objective):
+    """The heuristics end at 200 bytes, above capacity 190: they refuse, saying they prove nothing; the exact
+    solvers (and auto, whose small search finds it) pack within it."""
+    for solver in ("greedy", "size"):
+        with pytest.raises(OverCapacity, match=rf"^{solver}: .* by the {solver} heuristic .*best arena 200"):
+            solve(_gap(190), solver, _options(objective, None))
+    for solver in ("auto", "search"):
+        assert solve(_gap(190), solver, _options(objective, None)).arena <= 190
+    assert solve(_gap(190), "search", SolveOptions(time_limit=0.5)).arena == 180
+
+
+def test_solve_table_keeps_the_best_packing():
+    from memplan.io.minimalloc import parse_csv, solve_table
+
+    table = parse_csv("id,lower,upper,size\na,0,2,4\nb,0,2,4\nc,0,2,4\n", path="t.csv")
+    for minimize in (True, False):
+        with pytest.raises(OverCapacity, match=r"^t\.csv: greedy: no packing within capacity 11") as err:
+            solve_table(table, 11, solver="greedy", minimize=minimize)
+        assert err.value.best.arena == 12
+
+
+def test_bench_rows_report_an_arena_above_the_capacity(tmp_path, minimalloc_dir):
+    """``bench planners``' minimalloc rows still give a heuristic's arena above the capacity, with fits false
+    (from ``OverCapacity.best``), not an error row."""
+    import json
+
+    from memplan.cli import main
+
+    out = tmp_path / "rows.json"
+    assert main(["bench", "planners", "--minimalloc", minimalloc_dir, "--corpus", "minimalloc", "--only", "A",
+                 "--solvers", "greedy", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["arena"] > row["capacity"] and row["fits"] is False and row["status"] == "HEURISTIC"
