@@ -95,3 +95,15 @@ def test_bench_rows_report_an_arena_above_the_capacity(tmp_path, minimalloc_dir)
                  "--solvers", "greedy", "--json", str(out)]) == 0
     (row,) = json.loads(out.read_text())
     assert row["arena"] > row["capacity"] and row["fits"] is False and row["status"] == "HEURISTIC"
+
+
+@pytest.mark.parametrize("name", SOLVER_NAMES)
+def test_a_solver_name_given_as_the_schedule_says_so(name):
+    """``plan(graph, "greedy")``: the second positional argument is the schedule; it was refused as "expected a
+    memplan Schedule ..., not str", naming neither it nor ``solver=``."""
+    import memplan
+    from memplan import examples
+    from memplan.errors import ScheduleError
+
+    with pytest.raises(ScheduleError, match=rf"schedule '{name}' is a solver's name.*solver='{name}'"):
+        memplan.plan(examples.chain(), name)
