@@ -131,8 +131,10 @@ def _check_fits(problem: BufferProblem, solver: str, options: SolveOptions, sol:
     work = work_seconds(solver, options)
     if bound > cap:
         why = " (none exists)"
-    elif work is None:
-        why = f" by the {solver} heuristic{'s' * (solver == 'auto')} (they prove nothing: a time limit runs the exact solvers)"
+    elif work is None and solver == "auto":
+        why = " by the auto heuristics (they prove nothing: a time limit runs the exact solvers)"
+    elif work is None:   # (a time limit changes nothing for greedy, size or ggml: the exact solvers may fit it)
+        why = f" by the {solver} heuristic (it proves nothing: the search or cpsat solver may find one)"
     else:
         why = f" within a work budget of {work:g}s"
     raise OverCapacity(f"{solver}: no packing within capacity {cap} found{why}; best arena {sol.arena}, "
