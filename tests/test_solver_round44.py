@@ -11,9 +11,11 @@ import importlib.util
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from memplan.errors import BudgetError
-from memplan.problem import BufferProblem, Status
+from memplan.problem import BufferProblem, HBOrder, Status, align_up, gap_of
 from memplan.solvers import SOLVER_NAMES, Objective, OverCapacity, SolveOptions, solve
 
 HAS_ORTOOLS = importlib.util.find_spec("ortools") is not None
@@ -108,3 +110,75 @@ def test_a_solver_name_given_as_the_schedule_says_so(name):
 
     with pytest.raises(ScheduleError, match=rf"schedule '{name}' is a solver's name.*solver='{name}'"):
         memplan.plan(examples.chain(), name)
+
+
+# ---- brute force on small random problems: every solver's claims against the true optimum ----------------------
+
+NEVER = 1 << 40
+
+
+@st.composite
+def _problems(draw) -> BufferProblem:
+    """Up to 6 buffers: empty intervals and zero sizes, an HB order (with or without ``last_time``), in-place pairs,
+    an alignment and sometimes a capacity."""
+    n = draw(st.integers(1, 6))
+    sizes = draw(st.lists(st.integers(0, 20), min_size=n, max_size=n))
+    lower = draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))
+    upper = [lo + draw(st.integers(0, 5)) for lo in lower]
+    kw: dict = {"alignment": draw(st.sampled_from([1, 2, 8]))}
+    if draw(st.booleans()):
+        s = draw(st.integers(1, 3))
+        cell = st.one_of(st.integers(0, 11), st.just(NEVER))
+        grid = st.lists(st.lists(cell, min_size=s, max_size=s), min_size=n, max_size=n)
+        flags = st.lists(st.booleans(), min_size=n, max_size=n)
+        last = draw(st.one_of(st.none(), st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+        kw["order"] = HBOrder(first=np.array(draw(grid), dtype=np.int64), visible=np.array(draw(grid), dtype=np.int64),
+                              has_start=np.array(draw(flags)), has_end=np.array(draw(flags)),
+                              last_time=None if last is None else np.array(lower, dtype=np.int64) + last)
+    if n > 1 and draw(st.booleans()):
+        pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] != p[1]),
+                              min_size=1, max_size=3))
+        kw["compatible"], kw["inplace"] = frozenset(pairs), tuple(pairs)
+    if draw(st.integers(0, 4)) == 0:
+        kw["capacity"] = draw(st.integers(0, 80))
+    return BufferProblem(sizes=np.array(sizes), lower=np.array(lower), upper=np.array(upper), **kw)
+
+
+def _optimum(p: BufferProblem) -> int:
+    """The smallest arena, by every order of placing each buffer at the aligned top of its placed neighbours (an
+    optimal packing, buffers in order of offset, is one of them)."""
+    import itertools
+
+    n, sizes = len(p), p.sizes.tolist()
+    best = None
+    for perm in itertools.permutations(range(n)):
+        off, top = [0] * n, 0
+        for k, i in enumerate(perm):
+            off[i] = align_up(max([off[j] + sizes[j] for j in perm[:k] if p.conflicts(i, j)], default=0), p.alignment)
+            top = max(top, off[i] + sizes[i]) if sizes[i] else top
+        best = top if best is None else min(best, top)
+    return int(best)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(_problems())
+def test_small_problems_claims_hold_against_the_optimum(p):
+    opt = _optimum(p)
+    assert p.lower_bound <= opt
+    for solver in [s for s in SOLVER_NAMES if HAS_ORTOOLS or s != "cpsat"]:
+        if solver == "ggml" and p.order is not None:
+            continue
+        limit = 0.02 if solver in ("search", "cpsat") else None
+        try:
+            sol = solve(p, solver, SolveOptions(time_limit=limit))
+        except BudgetError as exc:
+            assert p.capacity is not None and ("none exists" not in str(exc) or opt > p.capacity), (solver, str(exc))
+            continue
+        assert p.capacity is None or sol.arena <= p.capacity
+        bound = sol.info.get("bound", sol.lower_bound)
+        assert opt <= sol.arena and sol.lower_bound <= opt and bound <= opt, solver
+        assert (sol.status == Status.OPTIMAL) == (sol.lower_bound >= sol.arena), solver
+        if sol.status == Status.OPTIMAL:
+            assert sol.arena == opt, solver
+        if "gap" in sol.info:
+            assert sol.info["gap"] == gap_of(sol.arena, bound), solver
