@@ -182,3 +182,23 @@ def test_small_problems_claims_hold_against_the_optimum(p):
             assert sol.arena == opt, solver
         if "gap" in sol.info:
             assert sol.info["gap"] == gap_of(sol.arena, bound), solver
+
+
+def _interval(capacity: int | None, n: int = 80) -> BufferProblem:
+    """A random interval problem above ``auto.POLISH_BUFFERS`` (no polish): the default solve ends at 3,384 bytes, above
+    the bound 3,024, which cpsat reaches."""
+    r = np.random.default_rng(0)
+    lower = r.integers(0, 60, n)
+    return BufferProblem(sizes=r.integers(1, 50, n) * 8, lower=lower, upper=lower + r.integers(1, 15, n),
+                         capacity=capacity)
+
+
+@pytest.mark.skipif(not HAS_ORTOOLS, reason="needs ortools")
+def test_cpsat_asked_to_fit_stops_at_a_start_that_fits():
+    """``Objective.FIT`` is the first packing within the capacity: ``search`` returned the heuristic start that fits
+    it at once, while ``cpsat`` did not read the objective and spent its time limit minimising (3,024 bytes)."""
+    fit = SolveOptions(objective=Objective.FIT, time_limit=0.5)
+    sol = solve(_interval(10 ** 6), "cpsat", fit)
+    assert (sol.arena, sol.status, sol.info["solved_components"]) == (3384, Status.FEASIBLE, 0)
+    assert sol.arena == solve(_interval(10 ** 6), "search", fit).arena
+    assert solve(_interval(10 ** 6), "cpsat", SolveOptions(time_limit=0.5)).arena < 3384   # minimising: as before
