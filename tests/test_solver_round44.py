@@ -202,3 +202,18 @@ def test_cpsat_asked_to_fit_stops_at_a_start_that_fits():
     assert (sol.arena, sol.status, sol.info["solved_components"]) == (3384, Status.FEASIBLE, 0)
     assert sol.arena == solve(_interval(10 ** 6), "search", fit).arena
     assert solve(_interval(10 ** 6), "cpsat", SolveOptions(time_limit=0.5)).arena < 3384   # minimising: as before
+
+
+def test_a_decimal_time_limit_is_taken_as_a_fraction_is():
+    """``SolveOptions(time_limit=Decimal("0.5"))`` (and ``memplan.plan(..., time_limit=Decimal("0.5"))``) was refused
+    as "must be a number of seconds above 0 ..., not Decimal('0.5')", while ``Fraction(1, 2)`` was taken."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    from memplan.errors import SolverError
+
+    assert SolveOptions(time_limit=Decimal("0.5")).time_limit == SolveOptions(time_limit=Fraction(1, 2)).time_limit == 0.5
+    assert SolveOptions(wall_limit=Decimal("2")).wall_limit == 2.0
+    for bad in ("NaN", "sNaN", "Infinity", "0", "-1"):
+        with pytest.raises(SolverError, match="time_limit must be a number of seconds above 0"):
+            SolveOptions(time_limit=Decimal(bad))
