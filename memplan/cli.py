@@ -529,13 +529,14 @@ def cmd_csv(args: argparse.Namespace) -> int:
 
 def _check_minimize(args: argparse.Namespace) -> None:
     """``csv --minimize``: warned of where it has no effect (``argtypes.unused``). It turns a capacity's first fit
-    into a smallest arena, which only the solvers that stop at a fit do differently (search, and auto with --time-limit); without --capacity every solver minimises."""
+    into a smallest arena, which only the solvers that stop at a fit do differently (search, cpsat, and auto with
+    --time-limit); without --capacity every solver minimises."""
     if args.capacity is None:
         argtypes.unused("--minimize", "without --capacity", "without a capacity to fit the arena is always minimised")
-    if args.solver != "search" and not (args.solver == "auto" and args.time_limit is not None):
+    if args.solver not in ("search", "cpsat") and not (args.solver == "auto" and args.time_limit is not None):
         argtypes.unused("--minimize", f"with --solver {args.solver}" + (" without --time-limit" if args.solver == "auto"
-                      else ""), "only the search (and auto with --time-limit) stops at the first packing within "
-                      f"--capacity; {args.solver} packs the same either way")
+                      else ""), "only the exact solvers (search, cpsat, and auto with --time-limit) stop at the first "
+                      f"packing within --capacity; {args.solver} packs the same either way")
 
 
 def _register_csv(sub: argparse._SubParsersAction) -> None:

@@ -26,6 +26,7 @@ from .planfile import Plan
 from .problem import BufferProblem, Solution, Status, gap_of, same_problem
 from .schedule import Schedule, build_happens_before, serial_schedule
 from .solvers import (
+    SOLVER_NAMES,
     SolveOptions,
     check_options,
     heuristics_of,
@@ -116,6 +117,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     from .optimize.candidates import check_options as check_stream_options
 
     check_graph(graph, "plan")
+    _check_schedule_arg(schedule)
     given = graph
     graph = with_alignment(graph, _one_alignment(alignment, devices))
     if not isinstance(check, bool):   # check=None or 0 would skip the verifier by accident
@@ -147,6 +149,15 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
     return planned
+
+
+def _check_schedule_arg(schedule: Any) -> None:
+    """ScheduleError naming the solver where ``schedule`` (the second positional argument) is a solver's name.
+    Why: ``plan(graph, "greedy")`` reads as choosing the solver, but the second argument is the schedule; it was
+    refused as "expected a memplan Schedule ..., not str", naming neither the argument nor ``solver=``."""
+    if isinstance(schedule, str) and schedule in SOLVER_NAMES:
+        raise ScheduleError(f"schedule {schedule!r} is a solver's name: the second positional argument of plan() is "
+                            f"the schedule; choose the solver by name (plan(graph, solver={schedule!r}))")
 
 
 def _no_split_options(schedule, memory_budget, device_capacity) -> str:

@@ -48,9 +48,10 @@ def test_fit_at_the_optimum_still_returns(solver):
 
 
 @pytest.mark.parametrize("solver", HEURISTIC_SOLVERS)
-def test_minimise_with_a_capacity_unchanged(solver):
-    # minimising, the capacity is the caller's to compare (documented): the smallest arena comes back
-    assert solve(_three(200), solver, SolveOptions()).arena == 250
+def test_minimise_with_a_capacity_refuses_above_it(solver):
+    # minimising, a packing above the capacity is infeasible too (round 44: docs/format.md, "A capacity")
+    with pytest.raises(BudgetError, match=r"capacity 200 found \(none exists\); best arena 250"):
+        solve(_three(200), solver, SolveOptions())
 
 
 def _interval(seed: int = 0, n: int = 80) -> BufferProblem:

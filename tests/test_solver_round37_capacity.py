@@ -2,8 +2,8 @@
 
 ``search`` raised BudgetError where nothing it found fit ``problem.capacity``; ``cpsat`` did not read it and returned
 an arena above the capacity marked OPTIMAL (minimalloc's ``input.12`` at capacity 11: arena 12), though the docstring
-of ``solve`` said both raise. Minimising, cpsat returns its arena for the caller to compare (``bench planners``'
-rows report it and whether it fits). Heuristics prove nothing and return their arena, above it or not."""
+of ``solve`` said both raise. Since round 44 every solver raises above the capacity whatever the objective
+(``bench planners``' rows report the best arena from the error, ``OverCapacity.best``, and that it does not fit)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ def test_an_exact_solver_over_the_capacity_raises_saying_none_exists(name):
 
 
 @needs_ortools
-def test_cpsat_minimising_returns_its_arena_over_the_capacity():
-    sol = solve(_triple(11), "cpsat", SolveOptions(time_limit=0.5))
-    assert (sol.arena, sol.status) == (12, Status.OPTIMAL)
+def test_cpsat_minimising_refuses_its_arena_over_the_capacity():
+    # round 44: minimising, a packing above the capacity is infeasible too (it read OPTIMAL at 12 bytes)
+    with pytest.raises(BudgetError, match=r"^cpsat: no packing within capacity 11 found \(none exists\)"):
+        solve(_triple(11), "cpsat", SolveOptions(time_limit=0.5))
 
 
 @pytest.mark.parametrize("name", ["search", pytest.param("cpsat", marks=needs_ortools)])
@@ -44,5 +45,7 @@ def test_an_exact_solver_at_the_capacity_returns_the_optimum(name):
 
 
 @pytest.mark.parametrize("name", ["greedy", "size", "auto"])
-def test_a_heuristic_returns_its_arena_above_the_capacity(name):
-    assert solve(_triple(11), name).arena == 12
+def test_a_heuristic_refuses_its_arena_above_the_capacity(name):
+    # round 44: as the exact solvers do, minimising too (it returned arena 12 at capacity 11)
+    with pytest.raises(BudgetError, match="best arena 12"):
+        solve(_triple(11), name)

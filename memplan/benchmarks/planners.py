@@ -244,7 +244,7 @@ def _read_tables(paths: list[str], only) -> list:
 
 
 def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> list[dict]:
-    from ..solvers import Objective, SolveOptions, solve
+    from ..solvers import Objective, OverCapacity, SolveOptions, solve
     from ..solvers.check import InvalidPacking
 
     rows = []
@@ -266,6 +266,8 @@ def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> lis
                 _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
                                  None, "INVALID", time.perf_counter() - t0, capacity=capacity, verified=False))
                 continue
+            except OverCapacity as exc:   # nothing within the capacity: the row reports the best arena, unfitting
+                sol = exc.best
             except Exception as exc:  # a benchmark row, not a crash: record why
                 _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
                                  None, type(exc).__name__, time.perf_counter() - t0, capacity=capacity,

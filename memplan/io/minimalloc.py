@@ -24,7 +24,7 @@ from ..errors import BudgetError, InputFormatError, SolverError, counted, from_c
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, not_utf8, read_input, text_trouble
 from ..problem import BufferProblem, Solution
-from ..solvers import Objective, SolveOptions, check_options, solve
+from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 
 REQUIRED = ("id", "lower", "upper", "size")
@@ -301,8 +301,7 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
     except (SolverError, BudgetError) as exc:   # named by the file, as every other CSV error is
         if from_callback(exc):   # the caller's progress callback raised it: passed on as it is
             raise
+        if isinstance(exc, OverCapacity):   # (its best packing kept: a caller may still report it)
+            raise OverCapacity(f"{table.path}: {exc}", exc.best) from None
         raise type(exc)(f"{table.path}: {exc}") from None
-    if capacity is not None and sol.arena > capacity:
-        raise BudgetError(f"{table.path}: no packing within capacity {capacity} found; best arena "
-                          f"{sol.arena} (lower bound {problem.lower_bound})")
-    return sol
+    return sol   # (within the capacity: ``solve`` refuses a packing above it, whatever the objective)

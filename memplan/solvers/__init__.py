@@ -65,13 +65,23 @@ def check_options(options) -> SolveOptions:
     return options
 
 
+class OverCapacity(BudgetError):
+    """``solve``'s refusal of a packing above ``problem.capacity``: a BudgetError, carrying the solver's best
+    (checked, valid) packing as ``best``, so that a caller measuring solvers (``bench planners``' minimalloc rows)
+    can still report how far above the capacity it ended. Not a plan: nothing fits."""
+
+    def __init__(self, message: str, best: Solution | None = None):
+        super().__init__(message)
+        self.best = best
+
+
 @named_options
 def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """Offsets for ``problem`` from the named solver, checked once: SolverError names two overlapping
-    buffers (a solver bug). Asked to fit ``problem.capacity`` (``Objective.FIT``), every solver raises BudgetError,
-    naming the capacity, its best arena and the lower bound, where nothing it found fits it (a heuristic proves
-    nothing: its error says so); minimising, they return their smallest arena (``search`` still raises where it
-    found none within the capacity), which the caller compares (``io.minimalloc.solve_table``, ``bench planners``)."""
+    buffers (a solver bug). A problem with a ``capacity`` (minimalloc's: a packing above it is infeasible) gets a
+    packing within it from every solver, whichever the objective (``Objective.FIT``: the first found;
+    ``MINIMIZE``: the smallest found), or a BudgetError (``OverCapacity`` where a packing was found above it)
+    naming the capacity, the best arena and the lower bound (a heuristic proves nothing: its error says so)."""
     if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
@@ -96,8 +106,7 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     run = get_solver(solver)
     sol = run(problem, options, proven=proven) if proven else run(problem, options)
     check_solution(problem, sol)
-    if options.objective == Objective.FIT:
-        _check_fits(problem, solver, options, sol)
+    _check_fits(problem, solver, options, sol)
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
         sol = replace(sol, status=Status.OPTIMAL)
@@ -105,13 +114,15 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
 
 
 def _check_fits(problem: BufferProblem, solver: str, options: SolveOptions, sol: Solution) -> None:
-    """BudgetError, naming the capacity, the best arena found and the bound, where ``sol`` ends above
-    ``problem.capacity`` (asked to fit it: ``Objective.FIT``); nothing where the problem has no capacity.
+    """``OverCapacity``, naming the capacity, the best arena found and the bound, where ``sol`` ends above
+    ``problem.capacity``, whatever the objective; nothing where the problem has no capacity.
 
     Why every solver: ``search`` raises this itself and ``cpsat`` was checked here, but ``auto``, ``greedy``,
     ``size`` and ``ggml`` returned their plan above the capacity as a success (``solve(problem_with_capacity_200,
     "auto", SolveOptions(objective=Objective.FIT))`` gave arena 250, status OPTIMAL): a caller asking for a fit
-    read a plan that does not fit."""
+    read a plan that does not fit. Why whatever the objective: minimising, ``search`` raised (its capacity is a hard
+    cap) while ``cpsat`` and the heuristics returned 12 bytes at capacity 11 as OPTIMAL; the capacity is part of the
+    problem (minimalloc's ``Problem.capacity``: a solution above it is infeasible), so one answer for all."""
     cap = problem.capacity
     if cap is None or sol.arena <= cap:
         return
@@ -120,12 +131,14 @@ def _check_fits(problem: BufferProblem, solver: str, options: SolveOptions, sol:
     work = work_seconds(solver, options)
     if bound > cap:
         why = " (none exists)"
-    elif work is None:
-        why = f" by the {solver} heuristic{'s' * (solver == 'auto')} (they prove nothing: a time limit runs the exact solvers)"
+    elif work is None and solver == "auto":
+        why = " by the auto heuristics (they prove nothing: a time limit runs the exact solvers)"
+    elif work is None:   # (a time limit changes nothing for greedy, size or ggml: the exact solvers may fit it)
+        why = f" by the {solver} heuristic (it proves nothing: the search or cpsat solver may find one)"
     else:
         why = f" within a work budget of {work:g}s"
-    raise BudgetError(f"{solver}: no packing within capacity {cap} found{why}; best arena {sol.arena}, "
-                      f"lower bound {min(bound, sol.arena)}")
+    raise OverCapacity(f"{solver}: no packing within capacity {cap} found{why}; best arena {sol.arena}, "
+                       f"lower bound {min(bound, sol.arena)}", sol)
 
 
 def work_seconds(solver: str, options: SolveOptions) -> float | None:
@@ -207,6 +220,6 @@ def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOpti
     return True
 
 
-__all__ = ["EXACT", "Objective", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
+__all__ = ["EXACT", "Objective", "OverCapacity", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
            "check_options", "check_solution", "get_solver", "heuristics_of", "heuristics_over", "polishes", "solve",
            "share_seconds", "work_seconds"]

@@ -43,7 +43,7 @@ import numpy as np
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
-from .options import SolveOptions
+from .options import Objective, SolveOptions
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
@@ -143,7 +143,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         wall_deadline = min(wall_deadline, deadline)
     sizes = problem.sizes
     comp_arena = [int((offsets[c] + sizes[c]).max()) for c in comps]
-    todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > lb),
+    floor = fit_floor(problem, options, lb)
+    todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > floor),
                                                      key=lambda k: -comp_arena[k])
     bound = lb
     solved = skipped = 0
@@ -199,6 +200,15 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if wall_fired:
         info["stopped"] = "wall_clock"
     return Solution(offsets, arena, "cpsat", status, int(bound), info)
+
+
+def fit_floor(problem: BufferProblem, options: SolveOptions, lb: int) -> int:
+    """The arena at or below which a component is left as it is: the proven bound ``lb``, or, asked to fit
+    ``problem.capacity`` (``Objective.FIT``: the first packing within it), the capacity where that is higher. Why:
+    cpsat did not read the objective, so asked to fit a capacity its heuristic start already fitted it spent its
+    whole time limit (10 s by default) minimising, where ``search`` returned the start at once."""
+    cap = problem.capacity
+    return max(lb, cap) if options.objective == Objective.FIT and cap is not None else lb
 
 
 def _ceil(x: float) -> int:

@@ -13,6 +13,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 
@@ -139,8 +140,9 @@ class SolveOptions:
             object.__setattr__(self, name, plain_int(getattr(self, name)))
         for name in ("time_limit", "wall_limit"):
             v = getattr(self, name)
-            if isinstance(v, (np.floating, Fraction)):   # np.float32(0.5) was "not a number above 0"
-                v = float(v)
+            # np.float32(0.5) was "not a number above 0", and Decimal("0.5") too, though Fraction(1, 2) was taken
+            if isinstance(v, (np.floating, Fraction, Decimal)) and not (isinstance(v, Decimal) and v.is_snan()):
+                v = float(v)   # (a signalling NaN cannot be converted: it stays, and is refused below)
                 object.__setattr__(self, name, v)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS):
                 raise SolverError(f"{name} must be {SECONDS_RULE}, not {_short(v)}")
