@@ -283,6 +283,30 @@ def unicode_twins(names: Iterable[str]) -> Callable[[Any], str]:
     return note
 
 
+def twin_spelling(*id_sets: Iterable[str]) -> Callable[[Any], str]:
+    """How a finding names an id of a graph: its ``repr``, but its ``ascii`` escapes where another id of ``id_sets``
+    prints alike (the same text in another normalization form, look-alike letters of other scripts: ``_skeleton``).
+    Why: such ids are distinct strings, so a graph may hold both, and the verifier said "tensors 'té' and 'té'
+    overlap", naming neither; escaped they read 't\\xe9' and 'te\\u0301'. The ids that print alike are found on the
+    first id asked about (findings only), once."""
+    twins: set[str] | None = None
+
+    def spell(x: Any) -> str:
+        nonlocal twins
+        if twins is None:
+            twins = set()
+            seen: dict[str, str] = {}
+            for ids in id_sets:
+                for n in ids:
+                    if isinstance(n, str):
+                        other = seen.setdefault(n if n.isascii() else _skeleton(n), n)
+                        if other != n:
+                            twins.update((other, n))
+        return ascii(x) if isinstance(x, str) and x in twins else repr(x)
+
+    return spell
+
+
 def add_note(exc: BaseException, note: str) -> None:
     """``exc.add_note(note)`` (Python 3.11+), or the same list where that method is missing (3.10)."""
     add = getattr(exc, "add_note", None)

@@ -1,0 +1,68 @@
+"""Session 44: the verifier's findings tell apart graph ids that print alike.
+
+A graph may hold two ids that are different strings but print the same (``"t\\u00e9"`` and ``"te\\u0301"``: the
+same text in two Unicode normalization forms; a Cyrillic ``"\\u0445"`` beside a Latin ``"x"``). The contract
+compares ids as strings, so both are legal and distinct; but a finding that named them as ``repr`` does read
+"tensors 'té' and 'té' overlap", which names neither.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import memplan
+
+NFC, NFD = "t\u00e9", "te\u0301"
+
+
+def _twins_graph(a: str, b: str) -> memplan.Graph:
+    return memplan.graph_from_dict({
+        "format": "memplan.graph/1", "name": "twins",
+        "tensors": [{"id": "x", "size": 256, "kind": "input"}, {"id": a, "size": 256, "kind": "intermediate"},
+                    {"id": b, "size": 256, "kind": "intermediate"}, {"id": "y", "size": 256, "kind": "output"}],
+        "nodes": [{"id": "p", "op": "A", "inputs": ["x"], "outputs": [a]},
+                  {"id": "q", "op": "A", "inputs": ["x"], "outputs": [b]},
+                  {"id": "r", "op": "A", "inputs": [a, b], "outputs": ["y"]}]})
+
+
+def _message(graph: memplan.Graph, doc: dict) -> str:
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(graph, doc)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("a, b", [(NFC, NFD), ("x1", "\u0445" + "1")])
+def test_overlapping_twins_are_told_apart(a, b):
+    """Two roots with ids that print alike, placed on the same bytes: the finding spells each with escapes."""
+    g = _twins_graph(a, b)
+    doc = memplan.plan(g).to_dict()
+    at = {e["id"]: e["offset"] for e in doc["tensors"]}
+    for e in doc["tensors"]:
+        if e["id"] == b:
+            e["offset"] = at[a]
+    msg = _message(g, doc)
+    assert "rule 3" in msg
+    assert ascii(a) in msg and ascii(b) in msg, msg
+
+
+def test_a_twin_left_unplaced_is_named_by_escapes():
+    g = _twins_graph(NFC, NFD)
+    doc = memplan.plan(g).to_dict()
+    doc["tensors"] = [e for e in doc["tensors"] if e["id"] != NFD]
+    msg = _message(g, doc)
+    assert ascii(NFD) in msg and ascii(NFC) not in msg, msg
+
+
+def test_ids_without_twins_are_named_as_before():
+    """Plain (and non-ASCII ids with no look-alike) keep their ``repr``: no escapes where nothing is ambiguous."""
+    g = _twins_graph("t\u00e9", "u\u00e9")
+    doc = memplan.plan(g).to_dict()
+    bad = copy.deepcopy(doc)
+    at = {e["id"]: e["offset"] for e in bad["tensors"]}
+    for e in bad["tensors"]:
+        if e["id"] == "u\u00e9":
+            e["offset"] = at["t\u00e9"]
+    msg = _message(g, bad)
+    assert "'t\u00e9'" in msg and "'u\u00e9'" in msg, msg
