@@ -13,6 +13,8 @@ import copy
 import pytest
 
 import memplan
+from memplan.errors import PlanMismatch
+from memplan.planfile import check_plan_for
 
 NFC, NFD = "t\u00e9", "te\u0301"
 
@@ -66,3 +68,18 @@ def test_ids_without_twins_are_named_as_before():
             e["offset"] = at["t\u00e9"]
     msg = _message(g, bad)
     assert "'t\u00e9'" in msg and "'u\u00e9'" in msg, msg
+
+
+def test_the_pairing_check_tells_twins_apart():
+    """``check_plan_for`` (every command's first check of a graph and plan) names a twin it misses by escapes."""
+    g = _twins_graph(NFC, NFD)
+    doc = memplan.plan(g).to_dict()
+    doc["tensors"] = [e for e in doc["tensors"] if e["id"] != NFD]
+    with pytest.raises(PlanMismatch) as info:
+        check_plan_for(g, memplan.plan_from_dict(doc))
+    assert ascii(NFD) in str(info.value), str(info.value)
+    doc = memplan.plan(g).to_dict()
+    doc["tensors"].append(dict(next(e for e in doc["tensors"] if e["id"] == NFC)))
+    with pytest.raises(PlanMismatch) as info:
+        check_plan_for(g, memplan.plan_from_dict(doc))
+    assert f"tensor {ascii(NFC)} is placed twice" in str(info.value), str(info.value)
