@@ -83,3 +83,12 @@ def test_the_pairing_check_tells_twins_apart():
     with pytest.raises(PlanMismatch) as info:
         check_plan_for(g, memplan.plan_from_dict(doc))
     assert f"tensor {ascii(NFC)} is placed twice" in str(info.value), str(info.value)
+
+
+def test_a_node_listing_one_output_twice_is_named_once():
+    """``"outputs": ["y", "y"]`` was "tensor 'y' is produced twice (by 'r' and 'r')", as if two nodes clashed."""
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "x", "size": 256, "kind": "input"}, {"id": "y", "size": 256, "kind": "output"}],
+           "nodes": [{"id": "r", "op": "A", "inputs": ["x"], "outputs": ["y", "y"]}]}
+    with pytest.raises(memplan.GraphError, match=r"^node 'r' lists output 'y' twice"):
+        memplan.graph_from_dict(doc)
