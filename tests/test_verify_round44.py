@@ -92,3 +92,31 @@ def test_a_node_listing_one_output_twice_is_named_once():
            "nodes": [{"id": "r", "op": "A", "inputs": ["x"], "outputs": ["y", "y"]}]}
     with pytest.raises(memplan.GraphError, match=r"^node 'r' lists output 'y' twice"):
         memplan.graph_from_dict(doc)
+
+
+def test_every_broken_rule_is_listed_past_the_cap_of_one():
+    """A chain of 300 nodes with one node moved to a second stream and no event for it (rules 2 and 3) and 248 events
+    inside one stream (rule 1, one finding each): all three rules are listed, each up to MAX_REPORTED. With one cap
+    shared by all rules the 200 rule-1 findings came first and the plan was said to break rule 1 alone."""
+    from memplan.verify import MAX_REPORTED, check
+
+    b = memplan.GraphBuilder("chain")
+    prev = b.input("x", 256)
+    for i in range(300):
+        t = b.tensor(f"t{i}", 256, "output" if i == 299 else "intermediate")
+        b.node(f"n{i}", "OP", [prev], [t])
+        prev = t
+    g = b.build()
+    doc = memplan.plan(g).to_dict()
+    doc["streams"] = 2
+    doc["order"][150]["stream"] = 1
+    racy = {r for r, _ in check(g, doc)}
+    assert racy == {2, 3}
+    doc["events"] = [{"after": f"n{i}", "before": f"n{i + 1}"} for i in range(250) if i not in (149, 150)]
+    found = check(g, doc)
+    assert {r for r, _ in found} == {1, 2, 3}, {r for r, _ in found}
+    assert sum(r == 1 for r, _ in found) == MAX_REPORTED
+    assert any("'n150' reads 't149'" in m for r, m in found if r == 2)
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc)
+    assert {r for r, _ in info.value.violations} == {1, 2, 3}
