@@ -1,4 +1,5 @@
-"""Session 44: the verifier's findings tell apart graph ids that print alike.
+"""Session 44: the verifier's findings tell apart graph ids that print alike, list every broken rule, and agree with the
+oracle when the graph's in-place fields change under a plan.
 
 A graph may hold two ids that are different strings but print the same (``"t\\u00e9"`` and ``"te\\u0301"``: the
 same text in two Unicode normalization forms; a Cyrillic ``"\\u0445"`` beside a Latin ``"x"``). The contract
@@ -9,8 +10,11 @@ compares ids as strings, so both are legal and distinct; but a finding that name
 from __future__ import annotations
 
 import copy
+import random
 
 import pytest
+from oracle import findings
+from oracle_fuzz import multistream_graph, multistream_plan
 
 import memplan
 from memplan.errors import PlanMismatch
@@ -120,3 +124,49 @@ def test_every_broken_rule_is_listed_past_the_cap_of_one():
     with pytest.raises(memplan.UnsafePlan) as info:
         memplan.verify(g, doc)
     assert {r for r, _ in info.value.violations} == {1, 2, 3}
+
+
+def _inplace_toggled(gd: dict, rnd: random.Random) -> dict | None:
+    """``gd`` with one node's ``inplace`` field dropped, or set to a random (output, input) pair of it."""
+    d = copy.deepcopy(gd)
+    nodes = [n for n in d["nodes"] if n["inputs"] and n["outputs"]]
+    if not nodes:
+        return None
+    n = rnd.choice(nodes)
+    if n.get("inplace") and rnd.random() < 0.5:
+        del n["inplace"]
+    else:
+        n["inplace"] = {rnd.choice(n["outputs"]): rnd.choice(n["inputs"])}
+    return d
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_verify_agrees_with_the_oracle_when_the_graph_s_inplace_fields_change(seed):
+    """The other half of the in-place exception: the plan kept, the graph's ``inplace`` fields edited (a pair added,
+    one dropped), both ways: a plan made for one graph judged against the other. The verifier refuses exactly
+    what the brute-force oracle (tests/oracle.py) refuses."""
+    rnd = random.Random(seed)
+    gd = multistream_graph(rnd, 12)
+    g = memplan.graph_from_dict(copy.deepcopy(gd))
+    plans = [multistream_plan(gd, rnd), memplan.plan(g, streams=2, solver="greedy").to_dict()]
+    for _ in range(4):
+        g2d = _inplace_toggled(gd, rnd)
+        if g2d is None:
+            return
+        try:
+            g2 = memplan.graph_from_dict(copy.deepcopy(g2d))
+        except memplan.GraphError:   # (an in-place pair the graph refuses: an output paired twice)
+            continue
+        for fused in (False, True):
+            own = memplan.plan(g2, streams=rnd.choice([1, 2, 4]), solver="greedy", fused_groups=fused).to_dict()
+            for q in plans:
+                assert _accepted(g2, q, fused) == (findings(g2d, q, fused_groups=fused) == [])
+            assert _accepted(g, own, fused) == (findings(gd, own, fused_groups=fused) == [])
+
+
+def _accepted(graph: memplan.Graph, doc: dict, fused: bool) -> bool:
+    try:
+        memplan.verify(graph, copy.deepcopy(doc), fused_groups=fused)
+    except memplan.MemplanError:
+        return False
+    return True
