@@ -13,6 +13,7 @@ import operator
 import reprlib
 import unicodedata
 from collections.abc import Callable, Iterable, KeysView, Sequence, Set
+from itertools import islice
 from typing import Any, TypeVar
 
 
@@ -183,13 +184,13 @@ class UnsafePlan(MemplanError):
     """The verifier found a plan that breaks the contract's safety rules.
 
     ``violations`` holds every finding as ``(rule, message)`` so tools can show all of them;
-    ``str()`` shows the first few.
+    ``str()`` shows five: the first finding of each rule broken, then the earliest others (``_shown``).
     """
 
     def __init__(self, violations: list[tuple[int, str]], where: str | None = None):
         self.violations = list(violations)
         self.where = where
-        shown = "; ".join(f"rule {r}: {m}" for r, m in self.violations[:5])
+        shown = "; ".join(f"rule {r}: {m}" for r, m in _shown(self.violations))
         more = len(self.violations) - 5
         if more > 0:
             shown += f"; and {more} more"
@@ -205,6 +206,18 @@ class UnsafePlan(MemplanError):
     def at(self, where: str) -> UnsafePlan:
         """The same finding, its message led by ``where`` (the plan file a command read), same type."""
         return type(self)(self.violations, where)
+
+
+def _shown(violations: list, count: int = 5) -> list:
+    """The ``count`` findings a message shows, in their order: the first of each rule broken, then the earliest others.
+    Why: the first five alone showed one rule only where it came first five times (200 events inside one stream ahead
+    of a racy read and a reuse too early: "rule 1: ...; rule 1: ...; and 201 more"), hiding the other rules broken."""
+    first: dict = {}
+    for i, v in enumerate(violations):
+        first.setdefault(v[0] if isinstance(v, tuple) and v else None, i)
+    keep = sorted(first.values())[:count]
+    keep += islice((i for i in range(len(violations)) if i not in keep), count - len(keep))
+    return [violations[i] for i in sorted(keep)]
 
 
 class PlanMismatch(PlanFormatError, UnsafePlan):

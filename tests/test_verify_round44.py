@@ -98,12 +98,9 @@ def test_a_node_listing_one_output_twice_is_named_once():
         memplan.graph_from_dict(doc)
 
 
-def test_every_broken_rule_is_listed_past_the_cap_of_one():
-    """A chain of 300 nodes with one node moved to a second stream and no event for it (rules 2 and 3) and 248 events
-    inside one stream (rule 1, one finding each): all three rules are listed, each up to MAX_REPORTED. With one cap
-    shared by all rules the 200 rule-1 findings came first and the plan was said to break rule 1 alone."""
-    from memplan.verify import MAX_REPORTED, check
-
+def _chain_with_many_rule_1_findings() -> tuple[memplan.Graph, dict]:
+    """A chain of 300 nodes, node 150 moved to a second stream with no event for it (rules 2 and 3), and 248 events
+    inside one stream (rule 1, one finding each)."""
     b = memplan.GraphBuilder("chain")
     prev = b.input("x", 256)
     for i in range(300):
@@ -114,9 +111,19 @@ def test_every_broken_rule_is_listed_past_the_cap_of_one():
     doc = memplan.plan(g).to_dict()
     doc["streams"] = 2
     doc["order"][150]["stream"] = 1
-    racy = {r for r, _ in check(g, doc)}
-    assert racy == {2, 3}
     doc["events"] = [{"after": f"n{i}", "before": f"n{i + 1}"} for i in range(250) if i not in (149, 150)]
+    return g, doc
+
+
+def test_every_broken_rule_is_listed_past_the_cap_of_one():
+    """A chain of 300 nodes with one node moved to a second stream and no event for it (rules 2 and 3) and 248 events
+    inside one stream (rule 1, one finding each): all three rules are listed, each up to MAX_REPORTED. With one cap
+    shared by all rules the 200 rule-1 findings came first and the plan was said to break rule 1 alone."""
+    from memplan.verify import MAX_REPORTED, check
+
+    g, doc = _chain_with_many_rule_1_findings()
+    racy = {r for r, _ in check(g, dict(doc, events=[]))}
+    assert racy == {2, 3}
     found = check(g, doc)
     assert {r for r, _ in found} == {1, 2, 3}, {r for r, _ in found}
     assert sum(r == 1 for r, _ in found) == MAX_REPORTED
@@ -170,3 +177,18 @@ def _accepted(graph: memplan.Graph, doc: dict, fused: bool) -> bool:
     except memplan.MemplanError:
         return False
     return True
+
+
+def test_the_message_shows_each_broken_rule():
+    """``str(UnsafePlan)`` (the CLI's one line) shows five findings: it showed the first five, all rule 1 here ("rule 1:
+    event 'n0'->'n1' joins stream 0 to itself; ... and 201 more"), and the racy read and the early reuse went unsaid.
+    Now the first finding of each rule is among them, in the findings' order; the count of the rest is unchanged."""
+    g, doc = _chain_with_many_rule_1_findings()
+    with pytest.raises(memplan.UnsafePlan) as info:
+        memplan.verify(g, doc)
+    msg = str(info.value)
+    assert msg.count("rule 1:") == 3 and msg.count("rule 2:") == 1 and msg.count("rule 3:") == 1, msg
+    assert msg.index("rule 1:") < msg.index("rule 2:") < msg.index("rule 3:")
+    assert msg.endswith(f"and {len(info.value.violations) - 5} more")
+    few = memplan.UnsafePlan([(2, "a"), (2, "b"), (3, "c")])
+    assert str(few) == "unsafe plan: rule 2: a; rule 2: b; rule 3: c"
