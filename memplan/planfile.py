@@ -587,7 +587,8 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     The plan must name the graph (when it names one), list exactly the graph's nodes once each in
     ``order`` and only those in ``events`` (rule 1), and place exactly the graph's tensors once each
     with the graph's sizes (rule 4). Nothing else: safety is the verifier's job. At most ``limit``
-    findings are listed.
+    findings of each rule are listed. Why of each: a plan whose order named ``limit`` unknown nodes was
+    refused for rule 1 alone, its tensors (unknown ones, other sizes) never looked at.
     """
     out: list[tuple[int, str]] = []
     split = split_graph_hint(graph, plan)
@@ -612,14 +613,17 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
             out.append((1, f"node {own(nid)} appears twice in the plan's order"))
         seen.add(nid)
         if len(out) >= limit:
-            return out
-    if len(seen) < len(nindex):
-        out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen, own)))
-    for a, b in plan.events:
-        if a not in nindex or b not in nindex:
-            out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
-                           + (node_twin(a if a not in nindex else b) or " (wrong graph?)")))
             break
+    else:   # (the order read to its end: a node it lacks, and the events)
+        if len(seen) < len(nindex):
+            out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen, own)))
+        for a, b in plan.events:
+            if a not in nindex or b not in nindex:
+                out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
+                               + (node_twin(a if a not in nindex else b) or " (wrong graph?)")))
+                break
+    out = out[:limit]
+    ordered = len(out)   # rule 1's findings: rule 4's have a limit of their own
     placed: set[str] = set()
     for tid, _off, size in plan.tensors:
         t = tindex.get(tid)
@@ -632,11 +636,11 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
             out.append((4, f"tensor {own(tid)} has size {size} in the plan but {graph.tensors[t].size} in the "
                            "graph (wrong graph?)"))
         placed.add(tid)
-        if len(out) >= limit:
+        if len(out) - ordered >= limit:
             return out
     if len(placed) < len(tindex):
         out.append((4, "plan does not place graph tensor " + _missing([t.id for t in graph.tensors], placed, own)))
-    return out[:limit]
+    return out[:ordered + limit]
 
 
 def split_graph_hint(graph: Graph, plan: Plan) -> str | None:

@@ -192,3 +192,19 @@ def test_the_message_shows_each_broken_rule():
     assert msg.endswith(f"and {len(info.value.violations) - 5} more")
     few = memplan.UnsafePlan([(2, "a"), (2, "b"), (3, "c")])
     assert str(few) == "unsafe plan: rule 2: a; rule 2: b; rule 3: c"
+
+
+def test_the_pairing_check_looks_at_the_tensors_past_a_full_order():
+    """``plan_mismatches``: a plan whose order names more unknown nodes than the limit and whose tensors differ too
+    listed the nodes alone (rule 1); each rule now has the limit of its own."""
+    import dataclasses
+
+    from memplan.planfile import plan_mismatches
+
+    g = _twins_graph("a", "b")
+    p = memplan.plan(g)
+    both = dataclasses.replace(p, order=p.order + tuple((f"u{i}", 0) for i in range(5)),
+                               tensors=p.tensors + tuple((f"t{i}", 0, 1) for i in range(5)))
+    found = plan_mismatches(g, both, limit=3)
+    assert [r for r, _ in found] == [1, 1, 1, 4, 4, 4], found
+    assert "plan places tensor 't0'" in found[3][1]
