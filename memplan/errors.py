@@ -13,6 +13,7 @@ import operator
 import reprlib
 import unicodedata
 from collections.abc import Callable, Iterable, KeysView, Sequence, Set
+from itertools import islice
 from typing import Any, TypeVar
 
 
@@ -183,13 +184,13 @@ class UnsafePlan(MemplanError):
     """The verifier found a plan that breaks the contract's safety rules.
 
     ``violations`` holds every finding as ``(rule, message)`` so tools can show all of them;
-    ``str()`` shows the first few.
+    ``str()`` shows five: the first finding of each rule broken, then the earliest others (``_shown``).
     """
 
     def __init__(self, violations: list[tuple[int, str]], where: str | None = None):
         self.violations = list(violations)
         self.where = where
-        shown = "; ".join(f"rule {r}: {m}" for r, m in self.violations[:5])
+        shown = "; ".join(f"rule {r}: {m}" for r, m in _shown(self.violations))
         more = len(self.violations) - 5
         if more > 0:
             shown += f"; and {more} more"
@@ -205,6 +206,18 @@ class UnsafePlan(MemplanError):
     def at(self, where: str) -> UnsafePlan:
         """The same finding, its message led by ``where`` (the plan file a command read), same type."""
         return type(self)(self.violations, where)
+
+
+def _shown(violations: list, count: int = 5) -> list:
+    """The ``count`` findings a message shows, in their order: the first of each rule broken, then the earliest others.
+    Why: the first five alone showed one rule only where it came first five times (200 events inside one stream ahead
+    of a racy read and a reuse too early: "rule 1: ...; rule 1: ...; and 201 more"), hiding the other rules broken."""
+    first: dict = {}
+    for i, v in enumerate(violations):
+        first.setdefault(v[0] if isinstance(v, tuple) and v else None, i)
+    keep = sorted(first.values())[:count]
+    keep += islice((i for i in range(len(violations)) if i not in keep), count - len(keep))
+    return [violations[i] for i in sorted(keep)]
 
 
 class PlanMismatch(PlanFormatError, UnsafePlan):
@@ -288,6 +301,30 @@ def unicode_twins(names: Iterable[str]) -> Callable[[Any], str]:
         return f" ({ascii(x)[:60]} looks like the graph's {ascii(twin)[:60]}, but other characters)"
 
     return note
+
+
+def twin_spelling(*id_sets: Iterable[str]) -> Callable[[Any], str]:
+    """How a finding names an id of a graph: its ``repr``, but its ``ascii`` escapes where another id of ``id_sets``
+    prints alike (the same text in another normalization form, look-alike letters of other scripts: ``_skeleton``).
+    Why: such ids are distinct strings, so a graph may hold both, and the verifier said "tensors 'té' and 'té'
+    overlap", naming neither; escaped they read 't\\xe9' and 'te\\u0301'. The ids that print alike are found on the
+    first id asked about (findings only), once."""
+    twins: set[str] | None = None
+
+    def spell(x: Any) -> str:
+        nonlocal twins
+        if twins is None:
+            twins = set()
+            seen: dict[str, str] = {}
+            for ids in id_sets:
+                for n in ids:
+                    if isinstance(n, str):
+                        other = seen.setdefault(n if n.isascii() else _skeleton(n), n)
+                        if other != n:
+                            twins.update((other, n))
+        return ascii(x) if isinstance(x, str) and x in twins else repr(x)
+
+    return spell
 
 
 def add_note(exc: BaseException, note: str) -> None:

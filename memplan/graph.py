@@ -644,6 +644,8 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             t = tindex.get(tid) if isinstance(tid, str) else None
             if t is None:
                 raise GraphError(f"node {n.id!r} writes unknown tensor {_short(tid)}{unicode_twins(tindex)(tid)}")
+            if producer[t] == ni:   # (it said "produced twice (by 'r' and 'r')", as if two nodes were at fault)
+                raise GraphError(f"node {n.id!r} lists output {tid!r} twice (a node writes each of its outputs once)")
             if producer[t] != -1:
                 raise GraphError(
                     f"tensor {tid!r} is produced twice (by {g.nodes[producer[t]].id!r} and {n.id!r})"

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanFormatError, PlanMismatch, as_int, counted, plain_str, swapped_hint, unicode_twins
+from .errors import (
+    PlanFormatError,
+    PlanMismatch,
+    as_int,
+    counted,
+    plain_str,
+    swapped_hint,
+    twin_spelling,
+    unicode_twins,
+)
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
@@ -597,7 +606,8 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
     The plan must name the graph (when it names one), list exactly the graph's nodes once each in
     ``order`` and only those in ``events`` (rule 1), and place exactly the graph's tensors once each
     with the graph's sizes (rule 4). Nothing else: safety is the verifier's job. At most ``limit``
-    findings are listed.
+    findings of each rule are listed. Why of each: a plan whose order named ``limit`` unknown nodes was
+    refused for rule 1 alone, its tensors (unknown ones, other sizes) never looked at.
     """
     out: list[tuple[int, str]] = []
     split = split_graph_hint(graph, plan)
@@ -607,23 +617,32 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
         out.append((1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)"))
     nindex, tindex = graph.node_index, graph.tensor_index
     node_twin, tensor_twin = unicode_twins(nindex), unicode_twins(tindex)
+    spelled = twin_spelling(tindex, nindex)
+
+    def own(x: str) -> str:   # a graph's id, escaped where another of its ids prints alike (``twin_spelling``)
+        text = spelled(x)
+        return text if len(text) <= 60 else text[:57] + "..."
+
     seen: set[str] = set()
     for nid, _ in plan.order:
         if nid not in nindex:
             out.append((1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have"
                            + (node_twin(nid) or " (wrong graph?)")))
         elif nid in seen:
-            out.append((1, f"node {_short(nid)} appears twice in the plan's order"))
+            out.append((1, f"node {own(nid)} appears twice in the plan's order"))
         seen.add(nid)
         if len(out) >= limit:
-            return out
-    if len(seen) < len(nindex):
-        out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen)))
-    for a, b in plan.events:
-        if a not in nindex or b not in nindex:
-            out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
-                           + (node_twin(a if a not in nindex else b) or " (wrong graph?)")))
             break
+    else:   # (the order read to its end: a node it lacks, and the events)
+        if len(seen) < len(nindex):
+            out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen, own)))
+        for a, b in plan.events:
+            if a not in nindex or b not in nindex:
+                out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
+                               + (node_twin(a if a not in nindex else b) or " (wrong graph?)")))
+                break
+    out = out[:limit]
+    ordered = len(out)   # rule 1's findings: rule 4's have a limit of their own
     placed: set[str] = set()
     for tid, _off, size in plan.tensors:
         t = tindex.get(tid)
@@ -631,16 +650,16 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int
             out.append((4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have"
                            + (tensor_twin(tid) or " (wrong graph?)")))
         elif tid in placed:
-            out.append((4, f"tensor {_short(tid)} is placed twice"))
+            out.append((4, f"tensor {own(tid)} is placed twice"))
         elif size != graph.tensors[t].size:
-            out.append((4, f"tensor {_short(tid)} has size {size} in the plan but {graph.tensors[t].size} in the "
+            out.append((4, f"tensor {own(tid)} has size {size} in the plan but {graph.tensors[t].size} in the "
                            "graph (wrong graph?)"))
         placed.add(tid)
-        if len(out) >= limit:
+        if len(out) - ordered >= limit:
             return out
     if len(placed) < len(tindex):
-        out.append((4, "plan does not place graph tensor " + _missing([t.id for t in graph.tensors], placed)))
-    return out[:limit]
+        out.append((4, "plan does not place graph tensor " + _missing([t.id for t in graph.tensors], placed, own)))
+    return out[:ordered + limit]
 
 
 def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
@@ -658,9 +677,9 @@ def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
             f"wrote, or in Python memplan.plan_graph(graph, devices={plan.devices}).graph")
 
 
-def _missing(ids: list[str], present: set[str]) -> str:
+def _missing(ids: list[str], present: set[str], spell=_short) -> str:
     missing = [i for i in ids if i not in present]
-    return (f"{_short(missing[0])}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+    return (f"{spell(missing[0])}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
             + " (wrong graph?)")
 
 

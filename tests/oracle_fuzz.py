@@ -98,7 +98,10 @@ def _set_root_offset(graph: dict[str, Any], plan: dict[str, Any], root: str, off
 MUTATIONS = ("onto_root", "onto_root_views_stay", "drop_event", "swap_order", "move_stream", "shrink_arena",
              "misalign", "bump_alignment", "backward_event", "event_same_stream", "swap_offsets", "negative",
              "view_offset", "add_event", "null_offset", "node_device", "tensor_device", "device_arena",
-             "align_unit", "dup_event", "move_event", "arena_exact", "near_2_63")
+             "align_unit", "dup_event", "move_event", "arena_exact", "near_2_63",
+             # session 44: the same happens-before on other streams or stream ids, one byte off,
+             # a size shrunk, two nodes' streams swapped
+             "explode_streams", "permute_streams", "shift_one_byte", "shrink_size", "swap_two_streams")
 
 
 def corrupt(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.Random) -> dict[str, Any] | None:
@@ -196,6 +199,49 @@ def corrupt(graph: dict[str, Any], plan: dict[str, Any], how: str, rnd: random.R
         p["arena_bytes"] += shift
         if "device_arena_bytes" in p:
             p["device_arena_bytes"] = [a + shift for a in p["device_arena_bytes"]]
+        return p
+    if how == "explode_streams" and 0 < len(p["order"]) <= 1024 and p.get("devices", 1) == 1:   # (1024: MAX_STREAMS)
+        # every node on a stream of its own (ids shuffled), each old stream's order restated by events: the
+        # happens-before is unchanged, and so is the verdict (but where a fusion group is now split over streams),
+        # while the clocks, the waits and the stream count all differ
+        last: dict[Any, str] = {}
+        chain = []
+        ids = list(range(len(p["order"])))
+        rnd.shuffle(ids)
+        for e, s in zip(p["order"], ids):
+            if e["stream"] in last:
+                chain.append({"after": last[e["stream"]], "before": e["node"]})
+            last[e["stream"]] = e["node"]
+            e["stream"] = s
+        p["events"] = chain + p["events"]
+        p["streams"] = len(p["order"])
+        return p
+    if how == "permute_streams" and p["streams"] >= 2:   # stream ids renamed: the same plan
+        perm = list(range(p["streams"]))
+        rnd.shuffle(perm)
+        for e in p["order"]:
+            if type(e["stream"]) is int and 0 <= e["stream"] < len(perm):   # (a stray id, from an earlier edit, stays)
+                e["stream"] = perm[e["stream"]]
+        return p
+    if how == "shift_one_byte" and roots:   # a root (views along) one byte up or down, the arena fitted to it
+        r = rnd.choice(roots)
+        _set_root_offset(graph, p, r, offs[r]["offset"] + rnd.choice([-1, 1]))
+        _fit_arena(p)
+        return p
+    if how == "shrink_size":   # a tensor one byte (or all its bytes) smaller in the plan than in the graph
+        sized = [e for e in p["tensors"] if e["size"] > 0]
+        if not sized:
+            return None
+        e = rnd.choice(sized)
+        e["size"] -= rnd.choice([1, e["size"]])
+        return p
+    if how == "swap_two_streams" and p["streams"] >= 2:   # two nodes of different streams trade streams
+        pairs = [(x, y) for k, x in enumerate(p["order"]) for y in p["order"][k + 1:] if x["stream"] != y["stream"]
+                 and x.get("device", 0) == y.get("device", 0)]
+        if not pairs:
+            return None
+        x, y = rnd.choice(pairs)
+        x["stream"], y["stream"] = y["stream"], x["stream"]
         return p
     if how == "null_offset" and roots:
         offs[rnd.choice(roots)]["offset"] = None
