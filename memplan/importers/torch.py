@@ -2034,15 +2034,17 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
     Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
     ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
     at 12 bytes where the op writes 48, and one recording that result with strides ``(0, 0)`` at 4 bytes: an arena
-    too small, silently. A program in memory agrees with itself (torch made its records the same way). Ops that write
-    their arguments are left out: their result is the written tensor, sized from its own record."""
+    too small, silently. A program in memory agrees with itself (torch made its records the same way). An op that
+    writes its arguments is checked too (an edited ``y.add_(1)`` recording ``[1, 3]`` for a ``[4, 3]`` ``y``, its
+    reader ``* 3`` ``[1, 3]`` as well, planned that product at 12 bytes where eager writes 48), unless nothing reads
+    its result (``_unread_write``)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = None
     for n in graph_nodes:
-        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload) or written_args(torch, n):
-            continue   # (an op writing its arguments: its record is the written tensor's, which a program in memory
-        recorded = n.meta.get("val")   # records after the write: a buffer replaced by one of another dtype)
+        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload) or _unread_write(torch, n):
+            continue
+        recorded = n.meta.get("val")
         outs = list(recorded) if isinstance(recorded, (list, tuple)) else [recorded]
         if not any(isinstance(v, torch.Tensor) for v in outs) or not all(
                 _plain_layout(torch, v) for v in outs if isinstance(v, torch.Tensor)):
@@ -2078,6 +2080,16 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
                                  f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+def _unread_write(torch, n: Any) -> bool:
+    """Whether FX node ``n`` writes its arguments and nothing reads its result (no user, not an output).
+
+    Why ``_check_recorded_results`` leaves such a node out: export's own write-back of a buffer the ``forward``
+    replaced (``self.b = self.b.half()``: ``copy_(b, to)``, nothing reading it) records the new value's layout
+    (float16), not the buffer's that ``copy_`` returns (float32), and was refused as an edited program; an unread
+    result sizes no other tensor, and the write itself is planned over the whole written tensor."""
+    return not n.users and bool(written_args(torch, n))
 
 
 def _default_promoted(torch, outs: list, made: list) -> Any:
