@@ -54,6 +54,36 @@ def test_an_in_place_result_recorded_smaller_than_it_writes_is_refused(tmp_path,
         memplan.from_torch(ep)
 
 
+def _rewired(tmp_path) -> str:
+    """``AddInPlace`` saved with ``add_`` recorded ``[1, 3]`` and ``mul_1`` reading ``mul`` (the tensor ``add_``
+    writes) instead of ``add_``: the in-place result has no reader in the program, yet the importer's readers of
+    ``mul`` after the write read it."""
+    import json
+    import zipfile
+
+    src, out = tmp_path / "ok.pt2", tmp_path / "rewired.pt2"
+    torch.export.save(torch.export.export(AddInPlace(), (torch.randn(4, 3),)), str(src))
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name.endswith("models/model.json"):
+                program = json.loads(data)
+                graph = program["graph_module"]["graph"]
+                _shrunk("add_")(graph["tensor_values"])
+                node = next(n for n in graph["nodes"] if n["name"] == "mul_1")
+                node["inputs"][0]["arg"]["as_tensor"]["name"] = "mul"
+                data = json.dumps(program).encode()
+            zout.writestr(name, data)
+    return str(out)
+
+
+def test_an_unread_in_place_result_over_an_intermediate_is_still_checked(tmp_path):
+    """Only a write to a program input whose result nothing reads is left out (export's write-back of a buffer)."""
+    with pytest.raises(GraphError, match=r"node 'add_' \(aten\.add_\.Tensor\): the program records its result as "
+                                         r"float32 \[1, 3\]"):
+        memplan.from_torch(load_exported(_rewired(tmp_path)))
+
+
 def test_an_unedited_in_place_program_still_imports(tmp_path):
     ep = load_exported(_edited(tmp_path, lambda tv: None, AddInPlace()))
     assert {t.id: t.size for t in memplan.from_torch(ep).tensors}["mul_1"] == 48

@@ -2083,13 +2083,18 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
 
 
 def _unread_write(torch, n: Any) -> bool:
-    """Whether FX node ``n`` writes its arguments and nothing reads its result (no user, not an output).
+    """Whether FX node ``n`` writes a program input (a buffer, a parameter, a user input) and nothing reads its result
+    (no user, not an output).
 
     Why ``_check_recorded_results`` leaves such a node out: export's own write-back of a buffer the ``forward``
     replaced (``self.b = self.b.half()``: ``copy_(b, to)``, nothing reading it) records the new value's layout
     (float16), not the buffer's that ``copy_`` returns (float32), and was refused as an edited program; an unread
-    result sizes no other tensor, and the write itself is planned over the whole written tensor."""
-    return not n.users and bool(written_args(torch, n))
+    result sizes no other tensor, and a write to an input is planned over the whole input. A write to an
+    intermediate is checked even so: later readers of the written tensor read its result."""
+    if n.users:
+        return False
+    written = written_args(torch, n)
+    return any(a.op == "placeholder" and a.name in written for a in n.all_input_nodes)
 
 
 def _default_promoted(torch, outs: list, made: list) -> Any:
