@@ -191,3 +191,26 @@ def test_every_node_is_planned_at_least_at_what_eager_writes(name):
             assert t.size >= span, (tid, t.size, span)
             checked += 1
     assert checked
+
+
+class Pairs(nn.Module):
+    def forward(self, x):
+        return x.reshape(-1, 2) * 2
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["in_memory", "loaded"])
+def test_an_open_expression_dimension_names_its_input_dimension_not_batch(loaded):
+    """``x`` exported with ``{0: 2 * Dim("k")}``: the refusal said "fix it with --dim s6=N, or with --batch N ...",
+    and ``--batch 4`` (which binds only a leading dimension that is one symbol) got the same line back; it names
+    ``--dim x.0=N``, which binds it, and no ``--batch``."""
+    from memplan.importers.torch import sized_inputs
+
+    ep = torch.export.export(Pairs(), (torch.randn(4, 4),),
+                             dynamic_shapes={"x": {0: 2 * torch.export.Dim("k", min=1, max=32)}})
+    program = saved_and_loaded(ep) if loaded else ep
+    for batch in (None, 4):
+        with pytest.raises(GraphError, match=r"input 'x': symbolic size 2\*s\d+ \(fix it with --dim s\d+=N or "
+                                             r"--dim x\.0=N\)$"):
+            sized_inputs(program, batch, {})
+    args, _ = sized_inputs(program, None, {"x.0": 6})
+    assert args[0].shape == (6, 4)

@@ -454,7 +454,8 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
     names, sourced = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names), _fixed_dims(torch, users))
+    derived = _derived_dims(torch, users, names)
+    known = _dims_by_symbol(dims, names, sourced, derived, _fixed_dims(torch, users))
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -479,9 +480,10 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                                  f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
                                  f"{names[missing[0]]}): rename that Dim, or name this one")
             spelled = [name] if names.get(missing[0]) != missing[0] else [missing[0]] + [name] * (name != missing[0])
+            spelled += [k for k, (symbol, _) in derived.items() if symbol == missing[0]]
             raise GraphError(f"input '{where}': {what} {d} (fix it with "
-                             f"{' or '.join(f'--dim {k}=N' for k in spelled)}, or with --batch N where it is an input's "
-                             "leading dimension)")
+                             f"{' or '.join(f'--dim {k}=N' for k in spelled)}"
+                             f"{_batch_hint(torch, users, missing[0])})")
         value = int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
         if value < 0:   # (torch.zeros raised its own RuntimeError: a raw traceback out of `memplan import`)
             given = ", ".join(f"{s} = {known[str(s)][0]} ({known[str(s)][1]})"
@@ -500,6 +502,19 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             leaves.append(val)
     args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
     return tuple(args), dict(kwargs)
+
+
+def _batch_hint(torch, users: list, symbol: str) -> str:
+    """", or with --batch N ..." where ``symbol`` is the leading dimension of one of the user inputs ``users`` (what
+    ``--batch`` binds), else "". Why: the hint was given for every open symbol, so a program exported with
+    ``{0: 2 * Dim("k")}`` (its ``x.0`` is ``2*s6``, which ``--batch`` does not bind) said "or with --batch N", and
+    ``--batch 4`` got the same line back; ``--dim x.0=N`` (which does bind it) went unsaid."""
+    for n in users:
+        val = n.meta.get("val")
+        if isinstance(val, torch.Tensor) and val.dim() and str(getattr(getattr(val.shape[0], "node", None), "expr",
+                                                                       val.shape[0])) == symbol:
+            return ", or with --batch N where it is an input's leading dimension"
+    return ""
 
 
 def _unread_tensor(torch, name: str, shape: list[int], dtype: Any, known: dict[str, tuple[int, str]]) -> Any:
