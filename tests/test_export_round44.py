@@ -214,3 +214,35 @@ def test_an_open_expression_dimension_names_its_input_dimension_not_batch(loaded
             sized_inputs(program, batch, {})
     args, _ = sized_inputs(program, None, {"x.0": 6})
     assert args[0].shape == (6, 4)
+
+
+class CondTimes3(nn.Module):
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda x: x.sin(), lambda x: x.cos(), (x,)) * 3
+
+
+class MapTimes3(nn.Module):
+    def forward(self, x):
+        return torch._higher_order_ops.map(lambda t: t * 2 + 1, x) * 3
+
+
+class WhileTimes3(nn.Module):
+    def forward(self, x):
+        return torch._higher_order_ops.while_loop(lambda i, t: i < 3, lambda i, t: (i + 1, t.cos()),
+                                                  (torch.tensor(0), x))[1] * 3
+
+
+@pytest.mark.parametrize("module, node", [(CondTimes3(), "cond"), (MapTimes3(), "map_impl")], ids=["cond", "map"])
+def test_a_higher_order_result_recorded_smaller_than_its_branches_make_is_refused(tmp_path, module, node):
+    """``cond``'s (``map``'s) result and its reader ``* 3`` both recorded ``[1, 3]`` for branches that make ``[4, 3]``:
+    the higher-order op was never run again, and the product was planned at 12 bytes where eager writes 48."""
+    ep = load_exported(_edited(tmp_path, _shrunk("getitem", "mul"), module))
+    with pytest.raises(GraphError, match=rf"node '{node}' \({node}\): the program records its result as float32 "
+                                         r"\[1, 3\].*but the op makes float32 \[4, 3\]"):
+        memplan.from_torch(ep)
+
+
+@pytest.mark.parametrize("module", [CondTimes3(), MapTimes3(), WhileTimes3()], ids=["cond", "map", "while"])
+def test_unedited_higher_order_programs_still_import_loaded(module):
+    ep = torch.export.export(module, (torch.randn(4, 3),))
+    assert rows(memplan.from_torch(saved_and_loaded(ep))) == rows(memplan.from_torch(ep))

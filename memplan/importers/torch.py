@@ -1228,7 +1228,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     if check_records:
-        _check_recorded_results(torch, graph_nodes)
+        _check_recorded_results(torch, graph_nodes, ep.graph_module)
     kept = _storages_kept(torch, graph_nodes)
     #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
     restored = _saved_layouts(torch, ep, graph_nodes)
@@ -2039,7 +2039,7 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
     return (out + [None] * n_out)[:n_out]
 
 
-def _check_recorded_results(torch, graph_nodes: list) -> None:
+def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None:
     """Refuse an ATen op node whose recorded result (``meta["val"]``, what a plan sizes) is not what the op makes from
     its recorded arguments: another shape, a dtype of fewer bytes, or fewer bytes spanned than the op's own result; a
     GraphError naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data,
@@ -2057,7 +2057,7 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
 
     mode = None
     for n in graph_nodes:
-        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload) or _unread_write(torch, n):
+        if n.op != "call_function" or not _checked_target(torch, n, owner) or _unread_write(torch, n):
             continue
         recorded = n.meta.get("val")
         outs = list(recorded) if isinstance(recorded, (list, tuple)) else [recorded]
@@ -2069,7 +2069,7 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
         def run(n: Any = n, outs: list = outs, mode: Any = mode) -> list:
             with mode, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a))
+                args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
                 made = n.target(*args, **kwargs)
                 again = _ambient_dtype(torch, n, kwargs, outs[0], made)
                 made = made if again is None else n.target(*args, **again)
@@ -2180,9 +2180,27 @@ def _plain_layout(torch, v: Any) -> bool:
         return False
 
 
-def _fake_of(torch, a: Any) -> Any:
-    """FX argument ``a``'s recorded value: a tensor as a fresh one of its layout (in the fake mode entered), any other
-    value as it is. A recorded tensor of symbolic sizes raises (``_check_recorded_results`` skips that node)."""
+def _checked_target(torch, n: Any, owner: Any) -> bool:
+    """Whether ``_check_recorded_results`` runs FX node ``n`` again: an ATen op, or a higher-order op (``cond``,
+    ``map_impl``, ``while_loop``) whose subgraphs ``owner`` holds. Why the latter: an edited ``.pt2`` whose ``cond``
+    recorded ``[1, 3]`` for branches that make ``[4, 3]`` (and its reader ``* 3`` ``[1, 3]``) was planned at 12
+    bytes where eager writes 48; run again, the branches' ops make the result from the operands' records."""
+    if isinstance(n.target, torch._ops.OpOverload):
+        return True
+    return owner is not None and isinstance(n.target, torch._ops.HigherOrderOperator) and bool(
+        subgraphs(torch, owner, n))
+
+
+def _fake_of(torch, a: Any, owner: Any = None) -> Any:
+    """FX argument ``a``'s recorded value: a tensor as a fresh one of its layout (in the fake mode entered), a
+    subgraph (``get_attr`` of a higher-order op's branch or body) as ``owner``'s module, any other value as it is. A
+    recorded tensor of symbolic sizes raises (``_check_recorded_results`` skips that node)."""
+    if a.op == "get_attr" and owner is not None:
+        sub = owner
+        for part in str(a.target).split("."):
+            sub = getattr(sub, part, None)
+        if isinstance(sub, torch.fx.GraphModule):
+            return sub
     v = a.meta.get("val")
     if not isinstance(v, torch.Tensor):
         return v
