@@ -21,9 +21,9 @@ Mapping:
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
 Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs; an ExportedProgram
 with dynamic dimensions is specialized to the example inputs given with it, which must be its inputs (structure,
-dtypes, ranks, fixed sizes) with other sizes. Every ATen op's recorded result is checked against the op run on fake
-tensors of its recorded arguments, and every weight's record against its tensor: a ``.pt2`` is its JSON's word, and a
-plan sized from an edited record would be smaller than what the op writes.
+dtypes, ranks, fixed sizes) with other sizes. A given program's every ATen op's (and higher-order op's) recorded result
+is checked against the op run on fake tensors of its recorded arguments, and every weight's record against its tensor:
+a ``.pt2`` is its JSON's word, and a plan sized from an edited record would be smaller than what the op writes.
 """
 
 from __future__ import annotations
