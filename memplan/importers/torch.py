@@ -21,9 +21,9 @@ Mapping:
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
 Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs; an ExportedProgram
 with dynamic dimensions is specialized to the example inputs given with it, which must be its inputs (structure,
-dtypes, ranks, fixed sizes) with other sizes. Every ATen op's recorded result is checked against the op run on fake
-tensors of its recorded arguments, and every weight's record against its tensor: a ``.pt2`` is its JSON's word, and a
-plan sized from an edited record would be smaller than what the op writes.
+dtypes, ranks, fixed sizes) with other sizes. A given program's every ATen op's (and higher-order op's) recorded result
+is checked against the op run on fake tensors of its recorded arguments, and every weight's record against its tensor:
+a ``.pt2`` is its JSON's word, and a plan sized from an edited record would be smaller than what the op writes.
 """
 
 from __future__ import annotations
@@ -454,7 +454,8 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
     users = [n for n in ep.graph.nodes if n.op == "placeholder"
              and n.name in set(ep.graph_signature.user_inputs)]
     names, sourced = _dim_names(torch, users)
-    known = _dims_by_symbol(dims, names, sourced, _derived_dims(torch, users, names), _fixed_dims(torch, users))
+    derived = _derived_dims(torch, users, names)
+    known = _dims_by_symbol(dims, names, sourced, derived, _fixed_dims(torch, users))
     if batch is not None:   # the leading symbol of each input names the batch: bind it first
         for n in users:
             val = n.meta.get("val")
@@ -479,9 +480,10 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                                  f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
                                  f"{names[missing[0]]}): rename that Dim, or name this one")
             spelled = [name] if names.get(missing[0]) != missing[0] else [missing[0]] + [name] * (name != missing[0])
+            spelled += [k for k, (symbol, _) in derived.items() if symbol == missing[0]]
             raise GraphError(f"input '{where}': {what} {d} (fix it with "
-                             f"{' or '.join(f'--dim {k}=N' for k in spelled)}, or with --batch N where it is an input's "
-                             "leading dimension)")
+                             f"{' or '.join(f'--dim {k}=N' for k in spelled)}"
+                             f"{_batch_hint(torch, users, missing[0])})")
         value = int(expr.subs({s: known[str(s)][0] for s in expr.free_symbols}))
         if value < 0:   # (torch.zeros raised its own RuntimeError: a raw traceback out of `memplan import`)
             given = ", ".join(f"{s} = {known[str(s)][0]} ({known[str(s)][1]})"
@@ -500,6 +502,19 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             leaves.append(val)
     args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
     return tuple(args), dict(kwargs)
+
+
+def _batch_hint(torch, users: list, symbol: str) -> str:
+    """", or with --batch N ..." where ``symbol`` is the leading dimension of one of the user inputs ``users`` (what
+    ``--batch`` binds), else "". Why: the hint was given for every open symbol, so a program exported with
+    ``{0: 2 * Dim("k")}`` (its ``x.0`` is ``2*s6``, which ``--batch`` does not bind) said "or with --batch N", and
+    ``--batch 4`` got the same line back; ``--dim x.0=N`` (which does bind it) went unsaid."""
+    for n in users:
+        val = n.meta.get("val")
+        if isinstance(val, torch.Tensor) and val.dim() and str(getattr(getattr(val.shape[0], "node", None), "expr",
+                                                                       val.shape[0])) == symbol:
+            return ", or with --batch N where it is an input's leading dimension"
+    return ""
 
 
 def _unread_tensor(torch, name: str, shape: list[int], dtype: Any, known: dict[str, tuple[int, str]]) -> Any:
@@ -1213,7 +1228,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     if check_records:
-        _check_recorded_results(torch, graph_nodes)
+        _check_recorded_results(torch, graph_nodes, ep.graph_module)
     kept = _storages_kept(torch, graph_nodes)
     #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
     restored = _saved_layouts(torch, ep, graph_nodes)
@@ -2024,7 +2039,7 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
     return (out + [None] * n_out)[:n_out]
 
 
-def _check_recorded_results(torch, graph_nodes: list) -> None:
+def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None:
     """Refuse an ATen op node whose recorded result (``meta["val"]``, what a plan sizes) is not what the op makes from
     its recorded arguments: another shape, a dtype of fewer bytes, or fewer bytes spanned than the op's own result; a
     GraphError naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data,
@@ -2034,15 +2049,17 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
     Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
     ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
     at 12 bytes where the op writes 48, and one recording that result with strides ``(0, 0)`` at 4 bytes: an arena
-    too small, silently. A program in memory agrees with itself (torch made its records the same way). Ops that write
-    their arguments are left out: their result is the written tensor, sized from its own record."""
+    too small, silently. A program in memory agrees with itself (torch made its records the same way). An op that
+    writes its arguments is checked too (an edited ``y.add_(1)`` recording ``[1, 3]`` for a ``[4, 3]`` ``y``, its
+    reader ``* 3`` ``[1, 3]`` as well, planned that product at 12 bytes where eager writes 48), unless nothing reads
+    its result (``_unread_write``)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = None
     for n in graph_nodes:
-        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload) or written_args(torch, n):
-            continue   # (an op writing its arguments: its record is the written tensor's, which a program in memory
-        recorded = n.meta.get("val")   # records after the write: a buffer replaced by one of another dtype)
+        if n.op != "call_function" or not _checked_target(torch, n, owner) or _unread_write(torch, n):
+            continue
+        recorded = n.meta.get("val")
         outs = list(recorded) if isinstance(recorded, (list, tuple)) else [recorded]
         if not any(isinstance(v, torch.Tensor) for v in outs) or not all(
                 _plain_layout(torch, v) for v in outs if isinstance(v, torch.Tensor)):
@@ -2052,7 +2069,7 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
         def run(n: Any = n, outs: list = outs, mode: Any = mode) -> list:
             with mode, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a))
+                args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
                 made = n.target(*args, **kwargs)
                 again = _ambient_dtype(torch, n, kwargs, outs[0], made)
                 made = made if again is None else n.target(*args, **again)
@@ -2078,6 +2095,21 @@ def _check_recorded_results(torch, graph_nodes: list) -> None:
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
                                  f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+def _unread_write(torch, n: Any) -> bool:
+    """Whether FX node ``n`` writes a program input (a buffer, a parameter, a user input) and nothing reads its result
+    (no user, not an output).
+
+    Why ``_check_recorded_results`` leaves such a node out: export's own write-back of a buffer the ``forward``
+    replaced (``self.b = self.b.half()``: ``copy_(b, to)``, nothing reading it) records the new value's layout
+    (float16), not the buffer's that ``copy_`` returns (float32), and was refused as an edited program; an unread
+    result sizes no other tensor, and a write to an input is planned over the whole input. A write to an
+    intermediate is checked even so: later readers of the written tensor read its result."""
+    if n.users:
+        return False
+    written = written_args(torch, n)
+    return any(a.op == "placeholder" and a.name in written for a in n.all_input_nodes)
 
 
 def _default_promoted(torch, outs: list, made: list) -> Any:
@@ -2148,9 +2180,27 @@ def _plain_layout(torch, v: Any) -> bool:
         return False
 
 
-def _fake_of(torch, a: Any) -> Any:
-    """FX argument ``a``'s recorded value: a tensor as a fresh one of its layout (in the fake mode entered), any other
-    value as it is. A recorded tensor of symbolic sizes raises (``_check_recorded_results`` skips that node)."""
+def _checked_target(torch, n: Any, owner: Any) -> bool:
+    """Whether ``_check_recorded_results`` runs FX node ``n`` again: an ATen op, or a higher-order op (``cond``,
+    ``map_impl``, ``while_loop``) whose subgraphs ``owner`` holds. Why the latter: an edited ``.pt2`` whose ``cond``
+    recorded ``[1, 3]`` for branches that make ``[4, 3]`` (and its reader ``* 3`` ``[1, 3]``) was planned at 12
+    bytes where eager writes 48; run again, the branches' ops make the result from the operands' records."""
+    if isinstance(n.target, torch._ops.OpOverload):
+        return True
+    return owner is not None and isinstance(n.target, torch._ops.HigherOrderOperator) and bool(
+        subgraphs(torch, owner, n))
+
+
+def _fake_of(torch, a: Any, owner: Any = None) -> Any:
+    """FX argument ``a``'s recorded value: a tensor as a fresh one of its layout (in the fake mode entered), a
+    subgraph (``get_attr`` of a higher-order op's branch or body) as ``owner``'s module, any other value as it is. A
+    recorded tensor of symbolic sizes raises (``_check_recorded_results`` skips that node)."""
+    if a.op == "get_attr" and owner is not None:
+        sub = owner
+        for part in str(a.target).split("."):
+            sub = getattr(sub, part, None)
+        if isinstance(sub, torch.fx.GraphModule):
+            return sub
     v = a.meta.get("val")
     if not isinstance(v, torch.Tensor):
         return v
