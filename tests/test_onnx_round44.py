@@ -1,9 +1,13 @@
-"""ONNX importer, round 44: long 1-D values no longer run ONNX's data propagation.
+"""ONNX importer, round 44: long 1-D values no longer run ONNX's data propagation; an Einsum that broadcasts.
 
 onnx's data propagation makes one dimension object per element of every 1-D value an Add, Sub, Mul, Cast, Concat,
 Gather or Slice reads, shape or not: ten Adds of 1-D float tensors of 4M elements took 72 s and 6.4 GB to import,
 forty of 16M ran past ten minutes and 22 GB. Where a node reads a 1-D value longer than ``LONG_VECTOR``, inference
 runs without it, and the fold rounds size the shape computations.
+
+An Einsum whose output label has length 1 in one input and N in another (``bij,bjk->bik`` of [1, 3, 4] and
+[5, 4, 6]) was planned at ONNX's inference, which takes the label's first length ([1, 3, 6]); onnxruntime broadcasts
+it, as numpy does, and writes [5, 3, 6].
 """
 from __future__ import annotations
 
@@ -95,3 +99,38 @@ def test_sizes_match_onnxruntime():
     real = ort_sizes(model, feeds_for(model), strict=True)
     compared, bad = size_mismatches(import_onnx(model), real)
     assert compared == 2 and not bad, bad
+
+
+def _einsum(equation: str, a: list[int], b: list[int], declared=None):
+    m = _model([helper.make_node("Einsum", ["a", "b"], ["y"], equation=equation)],
+               [V("a", T.FLOAT, a), V("b", T.FLOAT, b)], ["y"])
+    if declared is not None:
+        m.graph.output[0].CopyFrom(V("y", T.FLOAT, declared))
+    return m
+
+
+@pytest.mark.parametrize(("equation", "a", "b", "shape"), [
+    ("bij,bjk->bik", [1, 3, 4], [5, 4, 6], (5, 3, 6)),   # (a batch label of length 1 in the first input)
+    ("bij,bjk->bik", [5, 3, 4], [1, 4, 6], (5, 3, 6)),   # (in the second: ONNX took the first length, right by luck)
+    (" Ab , bC -> AC ", [2, 3], [3, 4], (2, 4)),         # (spaces, capitals: nothing to broadcast)
+    ("ij,ik", [1, 3], [4, 5], (3, 5)),                   # (implicit output: the labels used once; i contracted)
+    ("ij,kj", [2, 1], [4, 6], (2, 4)),                   # (j contracted: its length 1 broadcasts, no output has it)
+])
+def test_einsum_broadcasting_a_label_of_length_one_is_planned_at_onnxruntimes_size(equation, a, b, shape):
+    """``bij,bjk->bik`` of [1, 3, 4] and [5, 4, 6] was planned [1, 3, 6] (72 bytes, ONNX's inference takes the label's
+    first length); onnxruntime, like numpy, broadcasts it and writes [5, 3, 6] (360 bytes)."""
+    need("onnxruntime")
+    from onnx_oracle import feeds_for, ort_sizes, size_mismatches
+
+    model = _einsum(equation, a, b)
+    g = import_onnx(model)
+    assert {t.id: t.size for t in g.tensors}["y"] == 4 * int(np.prod(shape))
+    compared, bad = size_mismatches(g, ort_sizes(model, feeds_for(model), strict=True))
+    assert compared == 1 and not bad, bad
+
+
+def test_einsum_output_declared_at_onnxs_size_is_planned_at_onnxruntimes():
+    """A traced model declaring the Einsum's output [1, 3, 6] (what ONNX infers): the declaration is not what
+    onnxruntime writes; the value is planned at [5, 3, 6]."""
+    g = import_onnx(_einsum("bij,bjk->bik", [1, 3, 4], [5, 4, 6], declared=[1, 3, 6]))
+    assert {t.id: t.size for t in g.tensors}["y"] == 4 * 5 * 3 * 6

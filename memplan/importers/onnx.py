@@ -2266,6 +2266,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
+        pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -4200,6 +4201,70 @@ def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
             nodes.append(onnx.helper.make_node("Slice", [full, *names], [o]))
             sliced.add(o)
     return _replace_nodes(m2.graph, nodes, sliced)
+
+
+def _einsum_terms(equation: str) -> tuple[list[str], str] | None:
+    """The input terms and the output term of an Einsum ``equation`` (the implicit output: the labels used once, in
+    alphabetical order), spaces dropped; None where a term holds an ellipsis or anything but letters."""
+    eq = equation.replace(" ", "")
+    ins, arrow, out = eq.partition("->")
+    terms = ins.split(",")
+    if not all(t.isascii() and t.isalpha() for t in terms) or out and not (out.isascii() and out.isalpha()):
+        return None
+    if not arrow:
+        out = "".join(sorted(c for c in set(ins) if c.isalpha() and ins.count(c) == 1))
+    return terms, out
+
+
+def _einsum_expanded(n, shapes: dict) -> dict[int, tuple[int, ...]]:
+    """``{input index: the shape onnxruntime broadcasts it to}`` for Einsum node ``n`` whose inputs ``shapes`` knows:
+    an output label of length 1 in that input and N in another (numpy and onnxruntime broadcast it to N)."""
+    attrs = {a.name: a.s for a in n.attribute}
+    parsed = _einsum_terms(attrs.get("equation", b"").decode("utf-8", "replace"))
+    if parsed is None or len(parsed[0]) != len(n.input) or not all(v in shapes for v in n.input):
+        return {}
+    terms, out = parsed
+    if any(len(t) != len(shapes[v]) for t, v in zip(terms, n.input)):
+        return {}
+    longest: dict[str, int] = {}
+    for t, v in zip(terms, n.input):
+        for c, d in zip(t, shapes[v]):
+            longest[c] = max(longest.get(c, d), d)
+    found = {}
+    for k, (t, v) in enumerate(zip(terms, n.input)):
+        wide = tuple(longest[c] if d == 1 and c in out else d for c, d in zip(t, shapes[v]))
+        if wide != shapes[v]:
+            found[k] = wide
+    return found
+
+
+def _einsum_broadcasts(onnx, m2, inferred) -> bool:
+    """Make each Einsum of the inference copy ``m2`` that broadcasts an output label of length 1 (``_einsum_expanded``)
+    read its inputs Expanded to the lengths onnxruntime broadcasts them to; True when any was.
+
+    Why: ONNX's Einsum inference takes a label's first length and does not broadcast: ``bij,bjk->bik`` of a
+    ``[1, 3, 4]`` and a ``[5, 4, 6]`` was planned ``[1, 3, 6]`` (72 bytes), and onnxruntime (as numpy) writes
+    ``[5, 3, 6]`` (360 bytes) into it."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if not any(n.op_type == "Einsum" and n.domain in ("", "ai.onnx") for n in m2.graph.node):
+        return False
+    shapes = _static_shapes(inferred)
+    nodes, taken, changed = [], None, set()
+    for n in m2.graph.node:
+        wide = _einsum_expanded(n, shapes) if n.op_type == "Einsum" and n.domain in ("", "ai.onnx") else {}
+        for k, shape in sorted(wide.items()):
+            taken = _value_names(m2.graph) if taken is None else taken
+            name = _fresh_name(f"{n.input[k]}::broadcast", taken)
+            target = _fresh_name(f"{name}::shape", taken)
+            nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
+                np.array(shape, np.int64), target)))
+            nodes.append(onnx.helper.make_node("Expand", [n.input[k], target], [name]))
+            n.input[k] = name
+            changed.update(o for o in n.output if o)
+        nodes.append(n)
+    return _replace_nodes(m2.graph, nodes, changed)
 
 
 def _replace_nodes(g2, nodes: list, changed: set[str]) -> bool:
