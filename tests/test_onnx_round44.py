@@ -115,6 +115,8 @@ def _einsum(equation: str, a: list[int], b: list[int], declared=None):
     (" Ab , bC -> AC ", [2, 3], [3, 4], (2, 4)),         # (spaces, capitals: nothing to broadcast)
     ("ij,ik", [1, 3], [4, 5], (3, 5)),                   # (implicit output: the labels used once; i contracted)
     ("ij,kj", [2, 1], [4, 6], (2, 4)),                   # (j contracted: its length 1 broadcasts, no output has it)
+    ("...bij,...bjk->...bik", [2, 1, 3, 4], [2, 5, 4, 6], (2, 5, 3, 6)),   # (a label beside an ellipsis)
+    ("...ij,...jk->...ik", [1, 3, 4], [5, 4, 6], (5, 3, 6)),   # (the ellipsis alone: ONNX broadcasts it itself)
 ])
 def test_einsum_broadcasting_a_label_of_length_one_is_planned_at_onnxruntimes_size(equation, a, b, shape):
     """``bij,bjk->bik`` of [1, 3, 4] and [5, 4, 6] was planned [1, 3, 6] (72 bytes, ONNX's inference takes the label's

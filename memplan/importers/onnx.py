@@ -4204,16 +4204,32 @@ def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
 
 
 def _einsum_terms(equation: str) -> tuple[list[str], str] | None:
-    """The input terms and the output term of an Einsum ``equation`` (the implicit output: the labels used once, in
-    alphabetical order), spaces dropped; None where a term holds an ellipsis or anything but letters."""
+    """The input terms and the output labels of an Einsum ``equation`` (implicit: the labels used once), spaces
+    dropped; None where a term holds anything but letters and one ellipsis."""
     eq = equation.replace(" ", "")
     ins, arrow, out = eq.partition("->")
     terms = ins.split(",")
-    if not all(t.isascii() and t.isalpha() for t in terms) or out and not (out.isascii() and out.isalpha()):
+
+    def plain(t: str) -> bool:
+        rest = t.replace("...", "", 1)
+        return rest == "" or rest.isascii() and rest.isalpha()
+
+    if not all(plain(t) for t in [*terms, out]):
         return None
     if not arrow:
-        out = "".join(sorted(c for c in set(ins) if c.isalpha() and ins.count(c) == 1))
-    return terms, out
+        out = "".join(c for c in set(ins) if c.isalpha() and ins.count(c) == 1)
+    return terms, out.replace("...", "")
+
+
+def _einsum_labels(term: str, rank: int) -> list[str | None] | None:
+    """The label of each of the ``rank`` dimensions an Einsum ``term`` names (None: one its ellipsis stands for), or
+    None where the term does not fit the rank."""
+    head, dots, tail = term.partition("...")
+    if not dots:
+        return list(head) if len(head) == rank else None
+    if len(head) + len(tail) > rank:
+        return None
+    return [*head, *[None] * (rank - len(head) - len(tail)), *tail]
 
 
 def _einsum_expanded(n, shapes: dict) -> dict[int, tuple[int, ...]]:
@@ -4224,15 +4240,16 @@ def _einsum_expanded(n, shapes: dict) -> dict[int, tuple[int, ...]]:
     if parsed is None or len(parsed[0]) != len(n.input) or not all(v in shapes for v in n.input):
         return {}
     terms, out = parsed
-    if any(len(t) != len(shapes[v]) for t, v in zip(terms, n.input)):
+    labels = [_einsum_labels(t, len(shapes[v])) for t, v in zip(terms, n.input)]
+    if None in labels:
         return {}
-    longest: dict[str, int] = {}
-    for t, v in zip(terms, n.input):
-        for c, d in zip(t, shapes[v]):
+    longest: dict[str | None, int] = {}
+    for ls, v in zip(labels, n.input):
+        for c, d in zip(ls, shapes[v]):
             longest[c] = max(longest.get(c, d), d)
     found = {}
-    for k, (t, v) in enumerate(zip(terms, n.input)):
-        wide = tuple(longest[c] if d == 1 and c in out else d for c, d in zip(t, shapes[v]))
+    for k, (ls, v) in enumerate(zip(labels, n.input)):
+        wide = tuple(longest[c] if d == 1 and c is not None and c in out else d for c, d in zip(ls, shapes[v]))
         if wide != shapes[v]:
             found[k] = wide
     return found
