@@ -2244,19 +2244,21 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                                      f"({d.dim_param!r}) and not fixed: {how}")
                 how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
-    _check_slice_data(onnx, m2, g, source)
+    propagate = _propagates(onnx, m2)
+    _check_slice_data(onnx, m2, g, source, propagate)
     ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
     try:
-        inferred = _run_inference(onnx, m2, source)
+        inferred = _run_inference(onnx, m2, source, propagate=propagate)
     except GraphError as exc:
-        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping) or _contradicted_value(onnx, m2, g, str(exc))}"
+        raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}"
+                         f"{_contradicted_value(onnx, m2, g, str(exc), propagate)}"
                          f"{_incompatible_hint(str(exc), mapping)}") from None
 
-    def infer_folded():
+    def infer_folded(propagate: bool):
         if _slices_unsized(m2, inferred):   # (a fold may have made a negative dimension known: a Pad's pads)
-            _check_slice_data(onnx, m2, g, source)
+            _check_slice_data(onnx, m2, g, source, propagate)
         try:
-            return _run_inference(onnx, m2, source, folded=True)
+            return _run_inference(onnx, m2, source, folded=True, propagate=propagate)
         except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
             raise GraphError(f"{exc}{_incompatible_hint(str(exc), mapping)}") from None
 
@@ -2264,18 +2266,20 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
+        pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
-            _check_slice_data(onnx, m2, g, source)   # (onnxruntime's inference runs onnx's on the model too)
+            _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
             _size_ort_ops(onnx, m2, source, data_dependent)
-        inferred = infer_folded()
+        propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
+        inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
         # once more, the standard ops onnx sized given to it as sized
         _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
-        inferred = infer_folded()
+        inferred = infer_folded(propagate and _long_vector(inferred) is None)
     if stood_in and not _all_static(inferred):
         # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):
         # infer again with every Constant copied in, as before the stand-ins (a model that sizes all its values
@@ -2518,7 +2522,7 @@ def _disagree(declared: tuple[int, list | None], inferred: tuple[int, list | Non
     return len(dd) != len(idims) or any(a is not None and b is not None and a != b for a, b in zip(dd, idims))
 
 
-def _contradicted_value(onnx, m2, g, msg: str) -> str:
+def _contradicted_value(onnx, m2, g, msg: str, propagate: bool = True) -> str:
     """Which declared value (``value_info`` or graph output) shape inference found contradicted, and the node
     of the model's graph ``g`` that makes it (named as every error names it), found by inferring once more without the declarations: onnx's message names the op type
     alone ("(op_type:Relu): Inferred shape and existing shape differ in dimension 0: (2) vs (5)") where the
@@ -2533,7 +2537,7 @@ def _contradicted_value(onnx, m2, g, msg: str) -> str:
     for vi in bare.graph.output:
         vi.ClearField("type")
     try:
-        g = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=True).graph
+        g = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=propagate).graph
     except Exception:  # noqa: BLE001 - inconsistent without the declarations too: onnx's message is all there is
         return ""
     inferred = {vi.name: t for vi in list(g.value_info) + list(g.output) if (t := _declared_type(vi)) is not None}
@@ -3105,7 +3109,7 @@ def _slices_unsized(m2, inferred) -> bool:
     return any(v not in static for v in data)
 
 
-def _check_slice_data(onnx, m2, g, source: str) -> None:
+def _check_slice_data(onnx, m2, g, source: str, propagate: bool = True) -> None:
     """Refuse a value of a negative dimension that a Slice of the inference copy ``m2`` slices, naming the node
     that makes it (``g``: the model's graph, for the node's id), before ONNX's inference of the whole model meets
     it: the Slices left out, the model is inferred leniently, and each Slice's data checked.
@@ -3120,7 +3124,7 @@ def _check_slice_data(onnx, m2, g, source: str) -> None:
               and n.input and n.input[0]]
     left_out = set(slices)
     while left_out:
-        dims = _lenient_dims(onnx, m2, left_out)
+        dims = _lenient_dims(onnx, m2, left_out, propagate)
         if dims is None:
             return
         def negative(v: str, dims=dims):
@@ -3145,7 +3149,7 @@ def _check_slice_data(onnx, m2, g, source: str) -> None:
         left_out -= safe   # (their data checked: inferred with them, what they feed is known in the next round)
 
 
-def _lenient_dims(onnx, m2, left_out: set[int]) -> dict | None:
+def _lenient_dims(onnx, m2, left_out: set[int], propagate: bool = True) -> dict | None:
     """Each value's inferred dims in ``m2`` without its nodes ``left_out`` (inferred leniently), or None where even
     that inference fails (the whole model's inference then says what is wrong)."""
     m3 = onnx.ModelProto()
@@ -3153,7 +3157,8 @@ def _lenient_dims(onnx, m2, left_out: set[int]) -> dict | None:
     del m3.graph.node[:]
     m3.graph.node.extend(n for k, n in enumerate(m2.graph.node) if k not in left_out)
     try:
-        inferred = onnx.shape_inference.infer_shapes(m3, check_type=False, strict_mode=False, data_prop=True).graph
+        inferred = onnx.shape_inference.infer_shapes(m3, check_type=False, strict_mode=False,
+                                                     data_prop=propagate).graph
     except Exception:  # noqa: BLE001 - the whole model's inference says what is wrong
         return None
     return {vi.name: vi.type.tensor_type.shape.dim for vi in (*inferred.value_info, *inferred.output, *inferred.input)
@@ -3211,15 +3216,53 @@ def _computed_after(nodes, left_out: set[int]) -> set[str]:
     return after
 
 
-def _run_inference(onnx, m2, source: str, folded: bool = False):
+#: elements of a 1-D value above which ONNX's data propagation is not run on the model (``_propagates``): onnx makes
+#: one dimension object per element of every 1-D value an Add, Sub, Mul, Cast, Concat, Gather or Slice reads (about a
+#: microsecond and 200 bytes each), where a shape tensor has a handful; memplan's fold rounds size shape computations
+#: without it
+LONG_VECTOR = 1 << 18
+
+
+def _is_long(dims) -> bool:
+    """Whether ``dims`` (a TensorShapeProto's) are those of a 1-D value longer than ``LONG_VECTOR``."""
+    return len(dims) == 1 and dims[0].HasField("dim_value") and dims[0].dim_value > LONG_VECTOR
+
+
+def _long_vector(g) -> str | None:
+    """The first value of the (inferred) graph ``g`` that a node reads and that is 1-D of a static length over
+    ``LONG_VECTOR``, or None."""
+    read = {v for n in g.node for v in n.input if v}
+    for vi in (*g.input, *g.value_info, *g.output):
+        if vi.name in read and vi.type.HasField("tensor_type") and _is_long(vi.type.tensor_type.shape.dim):
+            return vi.name
+    return next((t.name for t in g.initializer if t.name in read and len(t.dims) == 1 and t.dims[0] > LONG_VECTOR),
+                None)
+
+
+def _propagates(onnx, m2) -> bool:
+    """Whether shape inference of the inference copy ``m2`` may run ONNX's data propagation: not where a node
+    reads a long 1-D value (``_is_long``), as a lenient inference without it (cheap; its Slices left out, as
+    ``_check_slice_data`` leaves them, since onnx's Slice inference aborts on a negative dimension) finds them.
+
+    Why: onnx's data propagation costs time and memory in proportion to the length of every 1-D value an Add, Sub,
+    Mul, Cast, Concat, Gather or Slice reads, shape or not: ten Adds of 1-D float tensors of 4M elements (a 168 MB
+    model) took 72 s and 6.4 GB to import, forty of 16M elements ran past ten minutes and 22 GB."""
+    slices = {k for k, n in enumerate(m2.graph.node) if n.op_type == "Slice" and n.domain in ("", "ai.onnx")}
+    dims = _lenient_dims(onnx, m2, slices, propagate=False)
+    read = {v for n in m2.graph.node for v in n.input if v}
+    return dims is None or not any(v in read and _is_long(d) for v, d in dims.items())
+
+
+def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool = True):
     """The inferred graph of ``m2``. After folding, a failure of ONNX's data propagation is retried
     without it: its Add/Sub/Mul propagators take every known value for a 1-D shape and refuse two
-    folded values of other ranks that broadcast ((1, 1, 4, 1) + (2, 1, 1, 1): "Invalid rank")."""
+    folded values of other ranks that broadcast ((1, 1, 4, 1) + (2, 1, 1, 1): "Invalid rank").
+    ``propagate``: whether to run data propagation at all (``_propagates``)."""
     try:
-        out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=True)
+        out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=propagate)
     except Exception as exc:  # InferenceError, ValidationError: the model is inconsistent
         msg = first_line(exc)
-        if folded:
+        if folded and propagate:
             try:
                 return onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True).graph
             except Exception:  # noqa: BLE001 - the first error is the one to show
@@ -4158,6 +4201,87 @@ def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
             nodes.append(onnx.helper.make_node("Slice", [full, *names], [o]))
             sliced.add(o)
     return _replace_nodes(m2.graph, nodes, sliced)
+
+
+def _einsum_terms(equation: str) -> tuple[list[str], str] | None:
+    """The input terms and the output labels of an Einsum ``equation`` (implicit: the labels used once), spaces
+    dropped; None where a term holds anything but letters and one ellipsis."""
+    eq = equation.replace(" ", "")
+    ins, arrow, out = eq.partition("->")
+    terms = ins.split(",")
+
+    def plain(t: str) -> bool:
+        rest = t.replace("...", "", 1)
+        return rest == "" or rest.isascii() and rest.isalpha()
+
+    if not all(plain(t) for t in [*terms, out]):
+        return None
+    if not arrow:
+        out = "".join(c for c in set(ins) if c.isalpha() and ins.count(c) == 1)
+    return terms, out.replace("...", "")
+
+
+def _einsum_labels(term: str, rank: int) -> list[str | None] | None:
+    """The label of each of the ``rank`` dimensions an Einsum ``term`` names (None: one its ellipsis stands for), or
+    None where the term does not fit the rank."""
+    head, dots, tail = term.partition("...")
+    if not dots:
+        return list(head) if len(head) == rank else None
+    if len(head) + len(tail) > rank:
+        return None
+    return [*head, *[None] * (rank - len(head) - len(tail)), *tail]
+
+
+def _einsum_expanded(n, shapes: dict) -> dict[int, tuple[int, ...]]:
+    """``{input index: the shape onnxruntime broadcasts it to}`` for Einsum node ``n`` whose inputs ``shapes`` knows:
+    an output label of length 1 in that input and N in another (numpy and onnxruntime broadcast it to N)."""
+    attrs = {a.name: a.s for a in n.attribute}
+    parsed = _einsum_terms(attrs.get("equation", b"").decode("utf-8", "replace"))
+    if parsed is None or len(parsed[0]) != len(n.input) or not all(v in shapes for v in n.input):
+        return {}
+    terms, out = parsed
+    labels = [_einsum_labels(t, len(shapes[v])) for t, v in zip(terms, n.input)]
+    if None in labels:
+        return {}
+    longest: dict[str | None, int] = {}
+    for ls, v in zip(labels, n.input):
+        for c, d in zip(ls, shapes[v]):
+            longest[c] = max(longest.get(c, d), d)
+    found = {}
+    for k, (ls, v) in enumerate(zip(labels, n.input)):
+        wide = tuple(longest[c] if d == 1 and c is not None and c in out else d for c, d in zip(ls, shapes[v]))
+        if wide != shapes[v]:
+            found[k] = wide
+    return found
+
+
+def _einsum_broadcasts(onnx, m2, inferred) -> bool:
+    """Make each Einsum of the inference copy ``m2`` that broadcasts an output label of length 1 (``_einsum_expanded``)
+    read its inputs Expanded to the lengths onnxruntime broadcasts them to; True when any was.
+
+    Why: ONNX's Einsum inference takes a label's first length and does not broadcast: ``bij,bjk->bik`` of a
+    ``[1, 3, 4]`` and a ``[5, 4, 6]`` was planned ``[1, 3, 6]`` (72 bytes), and onnxruntime (as numpy) writes
+    ``[5, 3, 6]`` (360 bytes) into it."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if not any(n.op_type == "Einsum" and n.domain in ("", "ai.onnx") for n in m2.graph.node):
+        return False
+    shapes = _static_shapes(inferred)
+    nodes, taken, changed = [], None, set()
+    for n in m2.graph.node:
+        wide = _einsum_expanded(n, shapes) if n.op_type == "Einsum" and n.domain in ("", "ai.onnx") else {}
+        for k, shape in sorted(wide.items()):
+            taken = _value_names(m2.graph) if taken is None else taken
+            name = _fresh_name(f"{n.input[k]}::broadcast", taken)
+            target = _fresh_name(f"{name}::shape", taken)
+            nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
+                np.array(shape, np.int64), target)))
+            nodes.append(onnx.helper.make_node("Expand", [n.input[k], target], [name]))
+            n.input[k] = name
+            changed.update(o for o in n.output if o)
+        nodes.append(n)
+    return _replace_nodes(m2.graph, nodes, changed)
 
 
 def _replace_nodes(g2, nodes: list, changed: set[str]) -> bool:
