@@ -58,12 +58,6 @@ def _same(old, p) -> None:
     old_greedy, old_rejoin = old
     want = _sweep(old_greedy, p)
     assert _sweep(greedy, p) == want
-    room = greedy.PRUNE_ROOM
-    try:
-        greedy.PRUNE_ROOM = 0   # (a prune at every read)
-        assert _sweep(greedy, p) == want
-    finally:
-        greedy.PRUNE_ROOM = room
     sol = greedy.solve(p)
     a, b = old_rejoin.rejoin_inplace(p, sol), rejoin.rejoin_inplace(p, sol)
     assert (a is None) == (b is None) and (a is None or a.offsets.tolist() == b.offsets.tolist())

@@ -45,9 +45,10 @@ DENSE_OVERLAPS = 16
 DENSE_HB_PAIRS = 4_000_000
 DENSE_HB_PER_BUFFER = 64
 INF = 1 << 62
-#: ``_sweep_seen`` gives way to ``_sweep_streams`` past this many steps per (buffer, stream) pair, about
-#: what the per-stream sweep's Occupancy updates cost
-SEEN_WORK = 4
+#: ``_sweep_seen`` gives way to ``_sweep_streams`` past this many steps (seen pairs queued, seen buffers tested)
+#: per buffer and accessed (buffer, stream) pair: linear, since the stream sweep no longer costs buffers x streams
+#: (a budget of 4 x buffers x streams let the seen sweep queue 3.9 million pairs on 5,000 nodes over 1,024 streams)
+SEEN_WORK = 16
 
 
 @paused
@@ -69,7 +70,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
             _sweep_conflicts(problem, order, sizes, offsets, inplace_of)
         else:   # (a plain list: this sweep may give up and start over, its partial offsets prove nothing)
             seen_offsets = [0] * n
-            budget = SEEN_WORK * n * max(problem.order.first.shape[1], 1)
+            budget = SEEN_WORK * (n + sparse.accessed)
             if _seen_work_within(problem, sparse, order, sizes, budget) and _sweep_seen(
                     problem, sparse, order, sizes, seen_offsets, inplace_of, budget):
                 offsets[:] = seen_offsets
@@ -194,12 +195,54 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
 
 
 
-def _sparse_stream_times(problem: BufferProblem):
-    """What ``_sweep_streams`` reads: per buffer the streams that access it (``first``, as a dict {stream: time})
-    and the streams that come to see all of its accesses (``seen``), its home stream (that of its first access)
-    and whether it is regular; or None when the problem lacks stream times or they disagree with its intervals
-    (then ``_sweep_conflicts``). Memory is proportional to those pairs, not buffers x streams: on 1024 streams
-    dense tables took gigabytes for a graph of independent branches."""
+class StreamTimes:
+    """What the many-stream sweeps read of a problem's stream times, without a (buffer, stream) table of their own.
+
+    ``first[b]``: {stream: time of ``b``'s first access there} (the pairs really accessed, a few a buffer);
+    ``home[b]``: the stream of its first access; ``regular[b]``: it is not an input and is accessed. When a stream
+    sees all of ``b`` (``seen``) is read from the problem's ``visible`` table on demand, a row or a column at a
+    time. Why: that relation holds nearly every (buffer, stream) pair once streams synchronise (5,000 nodes
+    dealt over 1,024 streams: 3.9 million), and dicts and heap entries of it were gigabytes."""
+
+    __slots__ = ("first", "home", "regular", "accessed", "_visible", "_lens", "_base", "_times", "_end")
+
+    def __init__(self, problem: BufferProblem, first: list[dict[int, int]], home: list[int], regular: list[bool],
+                 accessed: int) -> None:
+        o = problem.order
+        assert o is not None and o.stream_time is not None
+        self.first, self.home, self.regular, self.accessed = first, home, regular, accessed
+        self._visible = o.visible
+        self._lens = np.array([len(t) for t in o.stream_time], dtype=np.int64)
+        # stream s's times at _base[s] .., then INF (position ``len``: never seen there)
+        self._base = np.concatenate([[0], np.cumsum(self._lens + 1)])[:-1].astype(np.int64)
+        self._times = np.concatenate([np.append(np.asarray(t, dtype=np.int64), INF) for t in o.stream_time]
+                                     or [np.zeros(0, dtype=np.int64)])
+        self._end = o.has_end
+
+    def seen_row(self, b: int) -> np.ndarray:
+        """When each stream has seen all of buffer ``b``'s accesses (INF: never; an output is never seen)."""
+        if self._end[b]:
+            return np.full(len(self._lens), INF, dtype=np.int64)
+        return self._times[self._base + np.minimum(self._visible[b], self._lens)]
+
+    def seen_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``seen_row`` of each buffer in ``rows`` (a 2-D array)."""
+        out = self._times[self._base + np.minimum(self._visible[rows], self._lens)]
+        out[self._end[rows]] = INF
+        return out
+
+    def seen_col(self, bs: np.ndarray, s: int) -> np.ndarray:
+        """When stream ``s`` has seen all of each buffer in ``bs``."""
+        out = self._times[self._base[s] + np.minimum(self._visible[bs, s], self._lens[s])]
+        out[self._end[bs]] = INF
+        return out
+
+
+def _sparse_stream_times(problem: BufferProblem) -> StreamTimes | None:
+    """What ``_sweep_streams`` and ``_sweep_seen`` read (``StreamTimes``), or None when the problem lacks stream
+    times or they disagree with its intervals (then ``_sweep_conflicts``). Memory is proportional to the pairs
+    accessed, not buffers x streams: on 1024 streams dense tables took gigabytes for a graph of independent
+    branches, and the pairs seen (nearly all of them once streams synchronise) are read from ``visible``."""
     o = problem.order
     if o is None or o.stream_time is None or o.last_time is None or not (problem.upper > problem.lower).all():
         return None
@@ -209,8 +252,6 @@ def _sparse_stream_times(problem: BufferProblem):
     times = np.concatenate(o.stream_time) if S else np.zeros(0, dtype=np.int64)
     fb, fs = np.nonzero(o.first < lens)  # row-major: by buffer, then stream
     fv = times[base[fs] + o.first[fb, fs]] if len(fb) else fb
-    vb, vs = np.nonzero((o.visible < lens) & ~o.has_end[:, None])
-    vv = times[base[vs] + o.visible[vb, vs]] if len(vb) else vb
     by = np.lexsort((fs, fv, fb))  # by buffer, time, stream: each buffer's first entry is its home (argmin)
     fb_o = fb[by]
     head = by[np.concatenate([[True], fb_o[1:] != fb_o[:-1]])] if len(by) else by
@@ -223,23 +264,33 @@ def _sparse_stream_times(problem: BufferProblem):
     # access is its interval's start, and no stream sees all of a buffer's accesses before its last one
     if not (fmin[regular] == problem.lower[regular]).all():
         return None
-    if not (vv > o.last_time[vb]).all() or not (o.last_time[regular] >= problem.lower[regular]).all():
+    if not (o.last_time[regular] >= problem.lower[regular]).all():
         return None
     first: list[dict[int, int]] = [{} for _ in range(n)]
     for b, s, t in zip(fb.tolist(), fs.tolist(), fv.tolist()):
         first[b][s] = t
-    seen: list[dict[int, int]] = [{} for _ in range(n)]
-    for b, s, t in zip(vb.tolist(), vs.tolist(), vv.tolist()):
-        seen[b][s] = t
-    return first, seen, home.tolist(), regular.tolist()
+    st = StreamTimes(problem, first, home.tolist(), regular.tolist(), len(fb))
+    for rows in _row_blocks(n, S):   # the earliest seen time of each buffer, a block of rows at a time
+        if not (st.seen_rows(rows).min(axis=1, initial=INF) > o.last_time[rows]).all():
+            return None
+    return st
 
 
-def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[int], offsets: list[int],
+def _row_blocks(n: int, S: int, cells: int = 1 << 14):
+    """Row ranges of an ``n`` x ``S`` table of about ``cells`` cells each: per-row work in numpy with bounded
+    temporaries."""
+    step = max(1, cells // max(S, 1))
+    for lo in range(0, n, step):
+        yield np.arange(lo, min(n, lo + step))
+
+
+def _sweep_seen(problem: BufferProblem, sparse: StreamTimes, order: list[int], sizes: list[int], offsets: list[int],
                 inplace_of: dict[int, int], budget: int) -> bool:
     """``_sweep_streams``'s blocks, from one ``Occupancy`` of every placed buffer whose interval is not over
     less the few that do not block: memory and time proportional to the (buffer, stream) pairs that are
     accessed or seen, not buffers x streams. Returns False (offsets partly written) once more than
-    ``budget`` steps went into those few; the caller then sweeps stream by stream.
+    ``budget`` steps (seen pairs queued and seen buffers tested) went into those few; the caller then sweeps
+    stream by stream.
 
     Placed buffer ``j`` (``upper[j] > now``) blocks ``i`` unless it is ``i``'s in-place partner or it
     precedes ``i``: every stream ``t`` that ``i`` accesses has seen all of ``j`` by ``i``'s first access
@@ -248,14 +299,11 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
     sweep reaches each seen time); each is tested on ``i``'s other streams and, if it precedes ``i``,
     left out of the Occupancy for ``i``'s query (``placement.Without``: read around, not removed and put
     back, which was two index updates per seen buffer and per placement)."""
-    first, seen, home, regular = sparse
+    first, home, regular = sparse.first, sparse.home, sparse.regular
     n = len(sizes)
     lower = problem.lower.tolist()
     upper = problem.upper.tolist()
-    partners: dict[int, list[int]] = {}
-    for a, b in problem.compatible:
-        partners.setdefault(a, []).append(b)
-        partners.setdefault(b, []).append(a)
+    partners = _partners(problem)
     occ = Occupancy(problem.alignment)
     gone: list[tuple[int, int]] = []          # (upper, j): the interval of placed j ends
     arrive: list[tuple[int, int, int]] = []   # (seen time, j, stream): the stream has seen all of j
@@ -296,7 +344,11 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
                 if work > budget:
                     return False
                 if others:
-                    out.update(j for j in known if all(seen[j].get(t, INF) <= f for t, f in others))
+                    ks = np.asarray(known, dtype=np.int64)
+                    ok = np.ones(len(ks), dtype=bool)
+                    for t, f in others:
+                        ok &= sparse.seen_col(ks, t) <= f
+                    out.update(ks[ok].tolist())
                 else:   # accessed on its home stream only: everything that stream has seen precedes it
                     out.update(known)
             out.update(j for j in partners.get(i, ()) if placed[j] and upper[j] > now)
@@ -307,19 +359,47 @@ def _sweep_seen(problem: BufferProblem, sparse, order: list[int], sizes: list[in
         block[i] = (offsets[i], offsets[i] + size)
         occ.add(*block[i])
         heapq.heappush(gone, (upper[i], i))
-        for s, t in seen[i].items():
-            if t < upper[i]:
-                heapq.heappush(arrive, (t, i, s))
+        work += _queue_seen(arrive, sparse.seen_row(i), i, upper[i])
+        if work > budget:
+            return False
     return True
 
 
-def _seen_work_within(problem: BufferProblem, sparse, order: list[int], sizes: list[int], budget: int) -> bool:
+def _queue_seen(arrive: list[tuple[int, int, int]], row: np.ndarray, i: int, up: int) -> int:
+    """Queue ``(time, i, stream)`` for each stream that sees all of ``i`` before its interval ends; how many. The
+    seen sweep's memory: counted as its work, so a problem whose streams see nearly every buffer gives up early."""
+    soon = np.flatnonzero(row < up)
+    for s, t in zip(soon.tolist(), row[soon].tolist()):
+        heapq.heappush(arrive, (t, i, s))
+    return len(soon)
+
+
+def _seen_pairs(problem: BufferProblem, sparse: StreamTimes, sizes: list[int]) -> int:
+    """How many ``(time, buffer, stream)`` entries ``_sweep_seen`` queues in all (a stream seeing a buffer of
+    bytes before its interval ends), counted in numpy a block of rows at a time."""
+    n, S = problem.order.visible.shape
+    upper = problem.upper
+    nonzero = problem.sizes > 0
+    total = 0
+    for rows in _row_blocks(n, S):
+        rows = rows[nonzero[rows]]
+        if len(rows):
+            total += int(np.count_nonzero(sparse.seen_rows(rows) < upper[rows][:, None]))
+    return total
+
+
+def _seen_work_within(problem: BufferProblem, sparse: StreamTimes, order: list[int], sizes: list[int],
+                      budget: int) -> bool:
     """Whether ``_sweep_seen`` stays within ``budget`` steps, without placing anything. Why: its steps (the
-    placed buffers each one's home stream has seen and that are still live) follow from the intervals and
-    the seen times alone, never from offsets, so they can be counted first; a sweep that gives up did all
-    its placements (an ``Occupancy`` query per buffer) for nothing before the stream-by-stream sweep started
-    over (on 20,000 graph inputs and outputs over 8 streams, two thirds of greedy's time)."""
-    first, seen, home, regular = sparse
+    pairs it queues, and the placed buffers each one's home stream has seen and that are still live) follow
+    from the intervals and the seen times alone, never from offsets, so they can be counted first; a sweep
+    that gives up did all its placements (an ``Occupancy`` query per buffer) for nothing before the
+    stream-by-stream sweep started over (on 20,000 graph inputs and outputs over 8 streams, two thirds of
+    greedy's time). The pairs queued are counted in bulk first: past the budget alone, it is not walked (5,000
+    nodes dealt over 1,024 streams queued 3.9 million before it gave up)."""
+    if _seen_pairs(problem, sparse, sizes) > budget:
+        return False
+    first, home, regular = sparse.first, sparse.home, sparse.regular
     lower = problem.lower.tolist()
     upper = problem.upper.tolist()
     arrive: list[tuple[int, int, int]] = []
@@ -341,11 +421,19 @@ def _seen_work_within(problem: BufferProblem, sparse, order: list[int], sizes: l
                 work += len(known) * (1 + len(first[i]) - (h in first[i]))   # (``_sweep_seen``'s 1 + others)
                 if work > budget:
                     return False
-        up = upper[i]
-        for s, t in seen[i].items():
-            if t < up:
-                heapq.heappush(arrive, (t, i, s))
+        work += _queue_seen(arrive, sparse.seen_row(i), i, upper[i])
+        if work > budget:
+            return False
     return True
+
+
+def _partners(problem: BufferProblem) -> dict[int, list[int]]:
+    """Each buffer's in-place partners (``problem.compatible``, both ways)."""
+    partners: dict[int, list[int]] = {}
+    for a, b in problem.compatible:
+        partners.setdefault(a, []).append(b)
+        partners.setdefault(b, []).append(a)
+    return partners
 
 
 def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, src: int | None,
@@ -362,99 +450,83 @@ def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, 
     return best_fit(blocks, size, problem.alignment)
 
 
-def _take_gone(later: dict[tuple[int, int], list[tuple[int, int]]], taken: dict[tuple[int, int], int],
-               room: dict[tuple[int, int], int], gone: list[int], key: tuple[int, int], now: int,
-               seen: list[dict[int, int]], upper: list[int]) -> list[tuple[int, int]]:
-    """``_sweep_streams``' heap ``later[key]`` (key: a stream and a later one, ``(s, t)``), having taken in the
-    buffers gone from ``s`` since it was last read: those still live that ``t`` has not seen by ``now``.
+class _Unseen:
+    """Per stream, the placed buffers it has not seen all of and whose intervals are not over, as of the last
+    time it was asked (``at``): arrays of buffer ids and of when the stream sees each. Brought up to date only
+    when asked, from the buffers placed since: those it has seen by then never enter. Why: every buffer in the
+    ``Occupancy`` of every stream (then out again as each stream saw it) was buffers x streams index updates and
+    heap entries; a stream that synchronises holds only the few it has not seen yet."""
 
-    Why read time: a buffer gone from ``s`` went into the heap of every later stream ``t`` at once, buffers x
-    streams^2 pushes, most into heaps never read (a 40,000-node transformer on 32 streams: 17.8 million entries, none
-    read; 105 s of greedy's time and gigabytes). The heap answers the same: ``now`` only grows and every buffer read
-    later first accesses ``t`` at or after it, so the entries left out (ended, or seen by ``t`` by ``now``) were
-    never returned; a heap too long for its live entries drops the ones that have become so."""
-    heap = later.setdefault(key, [])
-    t = key[1]
-    for j in gone[taken.get(key, 0):]:
-        v = seen[j].get(t, INF)
-        if upper[j] > now and v > now:
-            heapq.heappush(heap, (-v, j))
-    taken[key] = len(gone)
-    if len(heap) > room.get(key, PRUNE_ROOM):   # twice what was left last time: a prune's cost is amortised
-        heap[:] = [e for e in heap if -e[0] > now and upper[e[1]] > now]
-        heapq.heapify(heap)
-        room[key] = 2 * len(heap) + PRUNE_ROOM
-    return heap
+    __slots__ = ("sparse", "upper", "placed", "count", "ids", "seen", "taken")
+
+    def __init__(self, sparse: StreamTimes, upper: np.ndarray, n: int) -> None:
+        self.sparse = sparse
+        self.upper = upper
+        self.placed = np.zeros(n, dtype=np.int64)   # buffers in placement order
+        self.count = 0
+        self.ids: dict[int, np.ndarray] = {}
+        self.seen: dict[int, np.ndarray] = {}
+        self.taken: dict[int, int] = {}             # how much of ``placed`` each stream has taken in
+
+    def place(self, i: int) -> None:
+        self.placed[self.count] = i
+        self.count += 1
+
+    def at(self, s: int, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stream ``s``'s placed buffers live at ``now`` (``upper > now``) that it has not seen all of by ``now``,
+        with when it does."""
+        new = self.placed[self.taken.get(s, 0):self.count]
+        self.taken[s] = self.count
+        ids, seen = self.ids.get(s), self.seen.get(s)
+        if ids is None:
+            ids, seen = new, self.sparse.seen_col(new, s)
+        elif len(new):
+            ids, seen = np.concatenate([ids, new]), np.concatenate([seen, self.sparse.seen_col(new, s)])
+        keep = (seen > now) & (self.upper[ids] > now)
+        ids, seen = ids[keep], seen[keep]
+        self.ids[s], self.seen[s] = ids, seen
+        return ids, seen
+
+    def drop(self, s: int) -> None:
+        """Stream ``s`` is asked no more."""
+        self.ids.pop(s, None)
+        self.seen.pop(s, None)
 
 
-#: a ``later`` heap of ``_sweep_streams`` drops its dead entries (``_take_gone``) from this length on, then from twice
-#: the entries it kept on
-PRUNE_ROOM = 64
-
-
-def _sweep_streams(problem: BufferProblem, times, order: list[int], sizes: list[int],
+def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int], sizes: list[int],
                    offsets: list[int], inplace_of: dict[int, int]) -> None:
     """HB-filtered conflicts when too many pairs overlap to list them (one node with thousands of
-    outputs on several streams): the same blocks as ``_sweep_conflicts``, found stream by stream.
+    outputs on several streams, or thousands of nodes dealt over many streams): the same blocks as
+    ``_sweep_conflicts``, found stream by stream.
 
-    Buffer ``j`` placed before ``i`` blocks it iff on some stream ``s`` that ``i`` accesses, ``s``
-    has not seen all of ``j``'s accesses by ``i``'s first access there (``seen[j, s] > first[i, s]``).
-    On the stream of ``i``'s first access that is "``j`` still live on ``s`` now", so each stream keeps
-    its live blocks in an ``Occupancy`` (blocks leave when the stream has seen them). The few blocks
-    already gone there but not yet seen where ``i`` is accessed later come from a heap per pair of
-    streams, keyed by when the later stream sees them, read only above ``i``'s threshold.
-    """
-    first, seen, home, regular = times   # _sparse_stream_times(problem)
+    Buffer ``j`` placed before ``i`` blocks it iff its interval is not over, it is not ``i``'s in-place partner
+    and on some stream ``t`` that ``i`` accesses, ``t`` has not seen all of ``j``'s accesses by ``i``'s first
+    access there (``seen[j, t] > first[i, t]``). ``first[i, t]`` is now on ``i``'s home stream and later on the
+    others, so each such ``j`` is among the placed buffers ``t`` has not seen by now (``_Unseen``): those of the
+    home stream block as they are, those of the others where ``t`` sees them after ``first[i, t]``. The blocks are
+    listed and fitted as ``_sweep_conflicts`` fits them."""
+    first, home, regular = times.first, times.home, times.regular
     o = problem.order
     assert o is not None
-    n, S = o.first.shape
+    n = len(sizes)
     lower = problem.lower.tolist()
-    upper = problem.upper.tolist()
-    need: set[tuple[int, int]] = set()  # (stream of first access, a later stream) pairs in use (not streams^2 flags)
-    for i in range(n):
-        if regular[i] and len(first[i]) > 1:
-            need.update((home[i], s) for s in first[i] if s != home[i])
-    partners: dict[int, list[int]] = {}
-    for a, b in problem.compatible:
-        partners.setdefault(a, []).append(b)
-        partners.setdefault(b, []).append(a)
-    occ = [Occupancy(problem.alignment) for _ in range(S)]
-    # a placed buffer leaves stream s's Occupancy once s has seen it or its interval ends. Those seen before the
-    # end wait in s's heap ``expiry[s]``; the rest leave every other stream at once, at the end (``ending``).
-    # Why: a heap entry per buffer and stream was buffers x streams tuples (gigabytes at 20,000 nodes on 1,024
-    # streams); the Occupancies hold the same blocks at every query, so the placements are the same.
-    expiry: list[list[tuple[int, int]]] = [[] for _ in range(S)]
-    ending: list[tuple[int, int]] = []   # (upper, j): j leaves every stream that has not seen it before
-    early: dict[int, list[int]] = {}     # j -> the streams that see all of j before its interval ends
-    later: dict[tuple[int, int], list[tuple[int, int]]] = {}  # max-heaps of (-seen[j, s], j)
-    # the buffers gone from each stream while live, in order; each later heap takes them in when it is read
-    # (``_take_gone``): pushing each into every later stream's heap as it went cost buffers x streams^2
-    gone: list[list[int]] = [[] for _ in range(S)]
-    taken: dict[tuple[int, int], int] = {}   # how much of ``gone[s]`` the heap ``(s, t)`` has taken in
-    room: dict[tuple[int, int], int] = {}    # the length at which the heap ``(s, t)`` drops its dead entries
+    partners = _partners(problem)
+    last_use: dict[int, int] = {}   # the last buffer (in sweep order) whose query asks each stream
+    for i in order:
+        if sizes[i] and regular[i]:
+            for s in first[i]:
+                last_use[s] = i
+    unseen = _Unseen(times, problem.upper, n)
     placed = np.zeros(n, dtype=bool)
     starts = o.has_start.tolist()
     inputs = Occupancy(problem.alignment)   # every placed buffer while all are inputs (see _sweep_seen)
     past_inputs = False
-    streams = range(S)
+    bulk = bulk_arrays(problem.sizes)
     for i in order:
         size = sizes[i]
         if size == 0:
             continue
         now = lower[i]
-        while ending and ending[0][0] <= now:
-            j = heapq.heappop(ending)[1]
-            block = (offsets[j], offsets[j] + sizes[j])
-            skip = early.pop(j, ())
-            for s in streams:
-                if s not in skip:
-                    occ[s].remove(*block)
-        for s in streams:
-            heap = expiry[s]
-            while heap and heap[0][0] <= now:
-                d, j = heapq.heappop(heap)
-                occ[s].remove(offsets[j], offsets[j] + sizes[j])
-                gone[s].append(j)   # gone from s while live, maybe not yet seen by a stream accessed later
         src = inplace_of.get(i)
         if not regular[i] and starts[i] and not past_inputs and not any(placed[j] for j in partners.get(i, ())):
             offsets[i] = _place(inputs, src, size, sizes, offsets)
@@ -462,44 +534,46 @@ def _sweep_streams(problem: BufferProblem, times, order: list[int], sizes: list[
             offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
-            fi = first[i]
-            extra: set[int] = set()
-            for t in sorted(fi):
-                if t == h or (h, t) not in need:
+            here = [unseen.at(h, now)[0]]
+            for t, f in sorted(first[i].items()):
+                if t == h:
                     continue
-                heap = _take_gone(later, taken, room, gone[h], (h, t), now, seen, upper)
-                stack = [0]
-                while stack:  # every entry seen by t after i's first access on t
-                    k = stack.pop()
-                    if k < len(heap) and -heap[k][0] > fi[t]:
-                        j = heap[k][1]
-                        if upper[j] > now:
-                            extra.add(j)
-                        stack.append(2 * k + 1)
-                        stack.append(2 * k + 2)
-            here = occ[h]
-            away = [j for j in partners.get(i, ()) if placed[j] and seen[j].get(h, INF) > now and upper[j] > now]
-            extra.difference_update(partners.get(i, ()))
-            for j in away:
-                here.remove(offsets[j], offsets[j] + sizes[j])
-            for j in extra:
-                here.add(offsets[j], offsets[j] + sizes[j])
-            offsets[i] = _place(here, src, size, sizes, offsets)
-            for j in extra:
-                here.remove(offsets[j], offsets[j] + sizes[j])
-            for j in away:
-                here.add(offsets[j], offsets[j] + sizes[j])
+                ids, seen = unseen.at(t, now)
+                ids = ids[seen > f]
+                if len(ids):   # those the home stream has seen (the rest are in ``here`` already)
+                    here.append(ids[times.seen_col(ids, h) <= now])
+            if len(here) > 2:
+                here = [np.unique(np.concatenate(here[1:])), here[0]]
+            js = np.concatenate(here) if len(here) > 1 else here[0]
+            mine = partners.get(i)
+            if mine:
+                js = js[~np.isin(js, mine)]
+            offsets[i] = _fit_listed(js, src, size, sizes, offsets, bulk, problem.alignment)
+            for s in first[i]:
+                if last_use.get(s) == i:
+                    unseen.drop(s)
+        if bulk is not None:
+            bulk[0][i] = offsets[i]
         placed[i] = True
         past_inputs = past_inputs or not starts[i]
         if not past_inputs:
             inputs.add(offsets[i], offsets[i] + size)
-        for s in streams:
-            occ[s].add(offsets[i], offsets[i] + size)
-        up = upper[i]
-        soon = [s for s, t in seen[i].items() if t < up]
-        for s in soon:
-            heapq.heappush(expiry[s], (seen[i][s], i))
-        if len(soon) < S:
-            heapq.heappush(ending, (up, i))
-            if soon:
-                early[i] = set(soon)
+        unseen.place(i)
+
+
+def _fit_listed(js: np.ndarray, src: int | None, size: int, sizes: list[int], offsets: list[int],
+                bulk: tuple[np.ndarray, np.ndarray] | None, alignment: int) -> int:
+    """The offset among the placed blocks of ``js`` as ``_sweep_conflicts`` finds it: over the in-place source
+    ``src`` when it fits there, else the best fit; in numpy (``bulk``: every placed offset and size) for many."""
+    if bulk is not None and len(js) >= BULK_BLOCKS:
+        off_arr, size_arr = bulk
+        starts = off_arr[js]
+        ends = starts + size_arr[js]
+        if bulk_ok(ends):
+            if src is not None and size <= sizes[src] and fits_at_arrays(starts, ends, offsets[src], size):
+                return offsets[src]
+            return fit_arrays(starts, ends, size, alignment, best=True)
+    blocks = [(offsets[j], offsets[j] + sizes[j]) for j in js.tolist()]
+    if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
+        return offsets[src]
+    return best_fit(blocks, size, alignment)
