@@ -627,11 +627,13 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
 def _names_stderr(argv: Sequence[str] | None) -> bool:
     """Whether an argument of the command line (or an option's ``=VALUE``) names the regular file stderr is
     redirected to (``plan G -o P --bogus 2>> G``)."""
-    from .files import is_stderr_file
+    from .files import is_stderr_file, stdin_is_stderr_file
 
     for token in sys.argv[1:] if argv is None else argv:
         token = str(token)
         for path in (token, token.partition("=")[2] if token.startswith("-") else ""):
+            if path == "-" and stdin_is_stderr_file():   # (an input '-' < FILE 2>> FILE)
+                return True
             if path and path != "-" and is_stderr_file(path):
                 return True
     return False

@@ -887,6 +887,28 @@ def is_stderr_file(path: str) -> bool:
     return _is_stream_file(sys.stderr, path)
 
 
+def stdin_is_stderr_file() -> bool:
+    """Whether standard input is read from the regular file stderr is redirected to (one device and inode:
+    ``memplan plan - -o P < G 2>> G``, also through a link or another spelling of the path). Why: an input ``-``
+    names standard input, which memplan refuses to read, and that refusal's error line was appended to ``G``, the
+    file the user meant as the input (no argument names it, so ``is_stderr_file`` never saw it)."""
+    try:
+        fd = sys.stdin.fileno() if sys.stdin is not None else 0
+    except (AttributeError, OSError, ValueError):   # (a StringIO, pytest's capture: the process's own descriptor 0)
+        fd = 0
+    try:
+        st = os.fstat(fd)
+    except OSError:   # closed
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    try:
+        err = os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return stat.S_ISREG(err.st_mode) and (err.st_dev, err.st_ino) == (st.st_dev, st.st_ino)
+
+
 def stderr_input(inputs: dict[str, str]) -> str | None:
     """Why a line memplan writes on stderr (a summary, a warning, an error) would land in one of the command's
     ``inputs`` (label -> path), or None: stderr is redirected to that file (``memplan plan G -o P 2>> G``). Why:
@@ -894,6 +916,10 @@ def stderr_input(inputs: dict[str, str]) -> str | None:
     the shell had emptied it, and the error that said so went into it. Unlike stdout's (``stdout_input``), an
     emptied input is refused too: its reader's error would be written into it."""
     for label, path in inputs.items():
+        if path and is_stdout(path) and stdin_is_stderr_file():   # ('-': standard input, which the reader refuses)
+            return (f"stderr is redirected to the file standard input is read from, and the {label} is '-' (standard "
+                    "input): the error would be appended to that file ('< FILE 2>> FILE'); give the file's path, and "
+                    "redirect stderr elsewhere")
         if path and is_stderr_file(path):
             if _size(path):
                 return (f"stderr is redirected to the {label} {path}: its summary, warnings and errors would be "
