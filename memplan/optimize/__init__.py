@@ -31,8 +31,10 @@ def graph_optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelL
     the concurrency that buys the least time per event. ``cost_model`` (default ``CostModel()``: graph
     costs, else a roofline, 2 us per event) is what "fastest" is simulated under.
     """
-    from .budget import limit_events
+    from .budget import check_max_events, limit_events
 
+    if max_events is not None:   # before any work: a bad cap was refused only after every candidate was scheduled
+        check_max_events(max_events)
     opt = optimize(graph, max_streams, cost_model=cost_model)
     sched = opt.schedule
     if max_events is not None:

@@ -312,12 +312,19 @@ def _unit_sizes(U) -> np.ndarray:
     return np.fromiter((len(U.members[u]) for u in U.fixed_order), dtype=np.int64, count=len(U.fixed_order))
 
 
-def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
-    """The fastest candidate with at most ``max_events`` events (the serial order has none)."""
+def check_max_events(max_events) -> None:
+    """ScheduleError naming ``max_events`` unless it is a non-negative integer (not a bool, a float or a string):
+    checked by ``graph_optimize`` before it schedules anything, and by ``limit_events`` for its other callers."""
     from ..errors import ScheduleError
 
     if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0:
-        raise ScheduleError(f"max_events must be a non-negative integer, not {_short(max_events)}")
+        raise ScheduleError(f"max_events must be a non-negative integer (the most events the schedule may have), "
+                            f"not {_short(max_events)}")
+
+
+def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
+    """The fastest candidate with at most ``max_events`` events (the serial order has none)."""
+    check_max_events(max_events)
     if len(opt.schedule.events) <= max_events:
         return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
     return candidate_pool(graph, opt, max_events)[0]
