@@ -37,8 +37,10 @@ REPLACES = "written atomically; an existing file there is replaced, never one of
 def print_error(message: str, who: str = "memplan", stream=None) -> None:
     """``memplan: error: ...`` (``who``: the command) on stderr (or ``stream``) as one line, whatever the message (a
     library's exception text from deep inside, an id or a path from the input) contains: what is not printable is
-    escaped."""
-    line = _bounded(printable(" / ".join(part.strip() for part in str(message).splitlines() if part.strip())))
+    escaped, a newline or carriage return too (as ``\\n``, ``\\r``: ``repr``'s escapes). Why not lines joined with " / ", as
+    before: a path with a newline (``-o $'x\\ny/p.json'``) then read "x / y/p.json", which names another path, and
+    a path holding " / " could not be told from a joined line; the summary line (``print_note``) escaped it already."""
+    line = _bounded(printable(str(message).strip()))
     print(f"{who}: error: {line}", file=sys.stderr if stream is None else stream)
 
 

@@ -92,16 +92,54 @@ def named_options(func: _F) -> _F:
     Every argument that is an integer to Python (``as_int``: a numpy integer) arrives as a plain int, so an
     entry point's checks and the JSON it writes see one kind of integer (``plan(g, streams=np.int64(2))``
     was refused naming ``streams``, while numpy stream ids in a Schedule were taken)."""
-    params = inspect.signature(func).parameters.values()
+    params = list(inspect.signature(func).parameters.values())
     known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     name = func.__name__
 
     @functools.wraps(func)
     def checked(*args: Any, **kwargs: Any) -> Any:
+        check_positional(name, args, params)
         check_option_names(name, kwargs, known)
         return func(*plain_ints(args), **{k: plain_int(v) for k, v in kwargs.items()})
 
     return checked  # type: ignore[return-value]
+
+
+def check_positional(name: str, args: Sequence[Any], params: Iterable[inspect.Parameter],
+                     keywords: Sequence[str] | None = None) -> None:
+    """OptionError (a TypeError still) where ``args`` holds more positional arguments than ``params`` (a function's
+    parameters) take, naming them, the first one too many, and the keyword options (``keywords``, by default the
+    keyword-only parameters). Why: ``memplan.plan(g, None, "auto", 5)`` (an option given by position) was Python's
+    "plan() takes from 1 to 3 positional arguments but 4 were given", naming neither the value nor what to do."""
+    params = list(params)
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(args) <= len(positional):
+        return
+    if keywords is None:
+        keywords = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    took = f"{len(positional)} ({', '.join(positional)})" if positional else "none"
+    raise OptionError(f"{name}() takes {'at most ' * bool(positional)}{took} positional argument"
+                      f"{'s' * (len(positional) != 1)}, not {len(args)}: {short_repr(args[len(positional)])} and any "
+                      "after it must be given by keyword" + (f"; options: {', '.join(keywords)}" if keywords else ""))
+
+
+def positional_checked(keywords: Callable[[], Sequence[str]] | None = None) -> Callable[[_F], _F]:
+    """A decorator: ``func`` with too many positional arguments refused by ``check_positional`` (its keyword options
+    listed from ``keywords()``, for a function that takes ``**options``). ``inspect.signature`` and ``help`` still show
+    ``func``'s own signature."""
+    def wrap(func: _F) -> _F:
+        params = list(inspect.signature(func).parameters.values())
+
+        @functools.wraps(func)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check_positional(func.__name__, args, params, keywords() if keywords is not None else None)
+            return func(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return wrap
 
 
 def named_fields(cls: type) -> type:

@@ -555,8 +555,9 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             raise GraphError(f"tensor {t.id!r}: attrs must be a mapping, not {type(t.attrs).__name__} {_short(t.attrs)}")
         if not isinstance(t.kind, str) or t.kind not in KINDS:
             raise GraphError(f"tensor {t.id!r}: unknown kind {_short(t.kind)} (expected one of {', '.join(KINDS)})")
-        if not _is_int(t.size):
-            raise GraphError(f"tensor {t.id!r}: size {_short(t.size)} is not an integer")
+        if not _is_int(t.size):   # (a bool is an int to Python, never a byte count: JSON true)
+            kind = " (a bool)" if isinstance(t.size, bool) else ""
+            raise GraphError(f"tensor {t.id!r}: field 'size' {_short(t.size)}{kind} is not an integer number of bytes")
         if t.size < 0:
             raise GraphError(f"tensor {t.id!r}: negative size {_short(t.size)}")
         if t.size > MAX_TENSOR_BYTES:
@@ -771,8 +772,11 @@ def _chain_producers(tensors, tindex: dict[str, int], producer: list[int]) -> tu
 
 
 def _register_id(index: dict[str, int], what: str, i: int, eid: Any) -> None:
-    if not isinstance(eid, str) or not eid:
-        raise GraphError(f"{what} #{i} has no string id")
+    if not isinstance(eid, str):   # (the field is missing, null, a number, ...)
+        raise GraphError(f"{what} #{i}: field 'id' must be a non-empty string, not "
+                         f"{'missing' if eid is None else _short(eid)}")
+    if not eid:   # (it said "has no string id" of the string "", which reads as a missing or wrong-typed field)
+        raise GraphError(f"{what} #{i}: field 'id' is the empty string '' (an id must be a non-empty string)")
     if eid in index:
         raise GraphError(f"duplicate {what} id {eid!r}")
     index[eid] = i

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import BudgetError, GraphError, ScheduleError, SolverError, check_option_names, named_options
+from .errors import (
+    BudgetError,
+    GraphError,
+    ScheduleError,
+    SolverError,
+    check_option_names,
+    named_options,
+    positional_checked,
+)
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
@@ -51,6 +59,7 @@ class Planned:
     split: Any = None
 
 
+@positional_checked(lambda: _plan_options())
 def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", **options: Any) -> Plan:
     """Plan arena offsets for ``graph`` under ``schedule`` (default: the serial schedule).
 

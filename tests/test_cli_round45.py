@@ -79,3 +79,89 @@ def test_stdin_from_another_file_still_says_why_on_stderr(graph_file, tmp_path):
         proc = memplan_cli(["plan", "-", "-o", tmp_path / "p.json"], stdin=inp, stderr=err)
     assert proc.returncode == 2 and not proc.stdout
     one_error((tmp_path / "e.txt").read_bytes(), "not from standard input")
+
+
+# ---- messages ------------------------------------------------------------------------------------------------------
+
+
+def _doc(**change):
+    doc = {"format": "memplan.graph/1", "name": "g",
+           "tensors": [{"id": "x", "size": 16, "kind": "input"}, {"id": "y", "size": 16, "kind": "output"}],
+           "nodes": [{"id": "a", "op": "UNARY", "inputs": ["x"], "outputs": ["y"]}]}
+    for where, value in change.items():
+        part, field = where.split("__")
+        doc[part][0][field] = value
+    return doc
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"nodes__id": ""}, ["node #0", "field 'id'", "empty string"]),
+    ({"tensors__id": ""}, ["tensor #0", "field 'id'", "empty string"]),
+    ({"tensors__size": True}, ["tensor 'x'", "field 'size'", "True (a bool)", "not an integer"]),
+    ({"tensors__size": False}, ["tensor 'x'", "field 'size'", "False (a bool)"]),
+])
+def test_empty_ids_and_bool_sizes_are_named(change, words):
+    """An empty node or tensor id was "node #0 has no string id" (it is a string: the empty one), and ``"size": true``
+    "size True is not an integer" (to Python a bool is one); each now names the element, the field and why."""
+    with pytest.raises(memplan.GraphError) as info:
+        memplan.graph_from_dict(_doc(**change))
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
+def test_a_memory_map_of_one_tensor_says_tensor():
+    """The memory map's title said "1 arena tensors"."""
+    from needs import need
+
+    need("matplotlib")
+    from memplan.viz.memmap import memory_map_figure
+
+    b = memplan.GraphBuilder("one")
+    b.node("a", "FILL", [], b.output("y", 16))
+    g = b.build()
+    title = memory_map_figure(g, memplan.plan(g)).axes[0].get_title()
+    assert "1 arena tensor," in title, title
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda g: memplan.plan(g, None, "auto", 5), ["plan()", "at most 3", "graph, schedule, solver", "not 4", "5",
+                                                  "by keyword", "time_limit"]),
+    (lambda g: memplan.plan_graph(g, None, "auto", 5), ["plan_graph()", "at most 3", "5", "streams"]),
+    (lambda g: memplan.graph_optimize(g, 2, None), ["graph_optimize()", "at most 2", "None", "max_events"]),
+    (lambda g: memplan.verify(g, memplan.plan(g), True), ["verify()", "at most 2", "True", "fused_groups"]),
+])
+def test_an_option_given_by_position_is_named(call, words):
+    """``memplan.plan(g, None, "auto", 5)`` was Python's "plan() takes from 1 to 3 positional arguments but 4 were
+    given"; now an OptionError (still a TypeError) naming the positional parameters, the value given too many and the
+    keyword options. The documented positional use (``plan(graph, schedule, solver)``) is unchanged."""
+    g = examples.diamond()
+    with pytest.raises(memplan.errors.OptionError) as info:
+        call(g)
+    assert isinstance(info.value, TypeError)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+    assert memplan.plan(g, None, "greedy").arena_bytes == memplan.plan(g, solver="greedy").arena_bytes
+
+
+def test_plans_public_signature_is_kept():
+    import inspect
+
+    assert str(inspect.signature(memplan.plan)).startswith("(graph: 'Graph', schedule: 'Schedule | None' = None, "
+                                                           "solver: 'str' = 'auto', **options")
+
+
+def test_a_path_with_a_newline_is_escaped_in_the_error_line(graph_file, tmp_path):
+    """``plan G -o $'x\\ny/p.json'`` said "-o x / y/p.json: ... no directory .../x / y": the newline shown as " / ",
+    which reads as another path; it is now escaped as ``\\n`` (as the summary line already did), in the one line."""
+    line = one_error(memplan_cli(["plan", graph_file, "-o", tmp_path / "x\ny" / "p.json"]).stderr)
+    assert "x\\ny" in line and " / " not in line, line
+    line = one_error(memplan_cli(["plan", tmp_path / "no\nsuch.json", "-o", tmp_path / "p.json"]).stderr)
+    assert "no\\nsuch.json: no such file" in line, line
+
+
+def test_verify_escapes_a_plan_path_with_a_newline(graph_file, tmp_path):
+    """``verify G $'p\\nq.json'`` printed "p" and "q.json: safe" on two lines."""
+    pp = tmp_path / "p\nq.json"
+    memplan.plan(memplan.load_graph(graph_file)).save(str(pp))
+    proc = memplan_cli(["verify", graph_file, pp])
+    assert proc.returncode == 0 and proc.stdout.decode().splitlines() == [f"{tmp_path}/p\\nq.json: safe"]

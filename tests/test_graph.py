@@ -456,7 +456,7 @@ def _one_node(**node):
 
 @pytest.mark.parametrize("node,words", [
     ({"op": 5}, "op must be a string"),
-    ({"id": ""}, "node #0 has no string id"),
+    ({"id": ""}, "node #0: field .id. is the empty string"),
 ])
 def test_node_op_and_id_must_be_strings(node, words):
     """A non-string op or an empty node id: GraphErrors naming them."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import MemplanError, PlanFormatError
+from ..errors import MemplanError, PlanFormatError, counted
 from ..files import atomic_write_bytes  # noqa: F401  (viz writers use the one atomic writer)
 from ..graph import Graph, check_graph
 from ..planfile import Plan, check_plan_for
@@ -110,10 +110,10 @@ def tensor_devices(plan: Plan) -> dict[str, int]:
     # (unverified: a split plan from code without a device per tensor drew every tensor in device 0's band and
     # summed all devices in its counter; without a device arena each, the picture was a raw IndexError)
     if len(plan.tensor_devices) != len(plan.tensors):
-        raise PlanFormatError(f"plan of {plan.devices} devices gives {len(plan.tensor_devices)} tensor devices for "
-                              f"its {len(plan.tensors)} tensors (field 'tensor_devices': one per tensor)")
+        raise PlanFormatError(f"plan of {plan.devices} devices gives {counted(len(plan.tensor_devices), 'tensor device')} for "
+                              f"its {counted(len(plan.tensors), 'tensor')} (field 'tensor_devices': one per tensor)")
     if len(plan.device_arena_bytes) != plan.devices:
-        raise PlanFormatError(f"plan of {plan.devices} devices gives {len(plan.device_arena_bytes)} device arenas "
+        raise PlanFormatError(f"plan of {plan.devices} devices gives {counted(len(plan.device_arena_bytes), 'device arena')} "
                               f"(field 'device_arena_bytes': one per device)")
     for t, d in zip(plan.tensors, plan.tensor_devices):   # (unverified: a device 5 of 2, or -1, has no arena)
         if not 0 <= d < plan.devices:

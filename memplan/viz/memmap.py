@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import MemplanError, check_option_names
+from ..errors import MemplanError, check_option_names, counted
 from ..errors import short_repr as _short
 from ..files import is_stdout, output_path
 from ..graph import Graph
@@ -232,7 +232,7 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
     # (``title=""``, ``--title ''``, asks for no title: it drew the default one)
     text = title if title is not None else (
         f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
-        f"{len(spans)} arena tensors, {plan.streams} stream(s), {len(plan.events)} event(s)")
+        f"{counted(len(spans), 'arena tensor')}, {plan.streams} stream(s), {len(plan.events)} event(s)")
     ax.set_title(_clip(printable(text), TITLE_CHARS), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:len(palette)]]
