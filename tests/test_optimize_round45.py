@@ -83,3 +83,12 @@ def test_graph_optimize_events_are_never_redundant_nor_over_the_cap(g, streams, 
     assert redundant_events(sched) == [], sched.events
     if cap is not None:
         assert len(sched.events) <= cap
+
+
+def test_a_given_schedule_of_one_event_over_the_cap_says_one_event():
+    """``plan(g, schedule, max_events=0)`` with a schedule of one event said "the given schedule has 1 events"."""
+    g = examples.diamond()
+    sched = memplan.schedule_with_events(g, ["a", "l", "r", "j"], {"a": 0, "l": 1, "r": 1, "j": 1})
+    assert len(sched.events) == 1
+    with pytest.raises(ScheduleError, match="has 1 event, over max_events=0"):
+        memplan.plan(g, sched, max_events=0)

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetError, ScheduleError
+from ..errors import BudgetError, ScheduleError, counted
 from ..errors import short_repr as _short
 from ..graph import Graph
 from ..planfile import INT64, MAX_STREAMS
@@ -99,7 +99,7 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
             # checked, never changed, as a memory budget is: a plan with more events than the cap its solver
             # block reports (max_events=0 beside 6 events) broke the caller's limit without a word
             if max_events is not None and len(schedule.events) > max_events:
-                raise ScheduleError(f"graph {graph.name!r}: the given schedule has {len(schedule.events)} events, "
+                raise ScheduleError(f"graph {graph.name!r}: the given schedule has {counted(len(schedule.events), 'event')}, "
                                     f"over max_events={max_events} (a given schedule is checked, never changed)")
             # and against ``streams``, alike: a plan declaring 4 streams beside ``streams_requested: 2`` in its solver
             # block broke the caller's cap without a word (the plan's ``streams`` is the schedule's, by the contract)
