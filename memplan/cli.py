@@ -381,8 +381,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             check_outputs(inputs, {"--json": args.json})
     if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
+        import io
 
-        with contextlib.redirect_stdout(sys.stderr):
+        # (into the document's file or pipe, where stderr is that: ``_notes_into_document``)
+        with contextlib.redirect_stdout(io.StringIO() if getattr(args, "tables_nowhere", False) else sys.stderr):
             rows = args.bench_run(args)
     else:
         rows = args.bench_run(args)
@@ -600,8 +602,11 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
     if why:
         _error_not_on_stderr(why)
         return EXIT_BAD_INPUT
+    merged = _notes_into_document(args)
     try:
         code = int(args.func(args) or 0)
+        if merged and held is not None:   # (the warnings would follow the document into its file or pipe)
+            held.clear()
         if sys.stdout is not None:  # (None: started with stdout closed)
             sys.stdout.flush()  # a failing write of buffered output shows here, not at exit
         return code
@@ -625,6 +630,29 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         argtypes.print_error(f"cannot write to stdout: {exc.strerror or exc}")  # (a full disk, a terminal gone;
         drop_output(sys.stdout)                                # stderr's own failures are dropped: _ReaderGone)
         return EXIT_BAD_INPUT
+
+
+#: the options whose value ``-`` writes a document (JSON) to stdout
+DOCUMENT_OPTIONS = ("output", "graph_out", "json")
+
+
+def _notes_into_document(args: argparse.Namespace) -> bool:
+    """Whether the command writes a document to stdout (``-o -``, ``--graph-out -``, ``bench --json -``) while stderr
+    goes into the same file or pipe (``files.stderr_shares_stdout``: ``plan G -o - > P 2>&1``, ``2>&1 | jq``); if so,
+    what it would say on stderr once the document is out is kept out of it: the summary and progress lines as with
+    ``-q`` (``args.quiet`` set), ``bench``'s tables (``args.tables_nowhere``) and the warnings (``main`` drops them).
+    An error line is still written: a command that fails writes no document. Why: the summary line followed the
+    document, which was then no JSON (``P`` did not load, ``jq`` failed), exit 0."""
+    from .files import is_stdout, stderr_shares_stdout
+
+    if not any(is_stdout(getattr(args, k, None)) for k in DOCUMENT_OPTIONS) or not stderr_shares_stdout():
+        return False
+    if hasattr(args, "quiet"):
+        args.quiet = True
+        if getattr(args, "progress", False):   # (asked for, and dropped with the rest: no "has no effect with -q")
+            args.progress = False
+    args.tables_nowhere = True
+    return True
 
 
 def _names_stderr(argv: Sequence[str] | None) -> bool:

@@ -887,6 +887,21 @@ def is_stderr_file(path: str) -> bool:
     return _is_stream_file(sys.stderr, path)
 
 
+def stderr_shares_stdout() -> bool:
+    """Whether stderr writes into the very file or pipe stdout does (one device and inode: ``> F 2>&1``,
+    ``2>&1 | jq``, ``> F 2>> F``), and not a terminal. Why: a document written to stdout (``plan G -o - > P 2>&1``)
+    was followed there by the summary line (and any warning) written to stderr: P, or what the pipe fed, was no
+    longer JSON, exit 0 (``cli`` then keeps stderr's notes out of it)."""
+    try:
+        out = os.fstat(sys.stdout.fileno())
+        err = os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):   # (closed, or no file descriptor: a StringIO, pytest's capture)
+        return False
+    if not (stat.S_ISREG(out.st_mode) or stat.S_ISFIFO(out.st_mode) or stat.S_ISSOCK(out.st_mode)):
+        return False
+    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
+
+
 def stdin_is_stderr_file() -> bool:
     """Whether standard input is read from the regular file stderr is redirected to (one device and inode:
     ``memplan plan - -o P < G 2>> G``, also through a link or another spelling of the path). Why: an input ``-``

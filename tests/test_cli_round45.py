@@ -165,3 +165,48 @@ def test_verify_escapes_a_plan_path_with_a_newline(graph_file, tmp_path):
     memplan.plan(memplan.load_graph(graph_file)).save(str(pp))
     proc = memplan_cli(["verify", graph_file, pp])
     assert proc.returncode == 0 and proc.stdout.decode().splitlines() == [f"{tmp_path}/p\\nq.json: safe"]
+
+
+# ---- a document on stdout, stderr into the same file or pipe ----------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["plan", "{g}", "-o", "-", "--seed", "3"], ["plan", "{g}", "-o", "-", "--progress"],
+                                  ["trace", "{g}", "{p}", "-o", "-"],
+                                  ["plan", "{g}", "-o", "{tmp}/p2.json", "--graph-out", "-"]])
+@pytest.mark.parametrize("into", ["file", "pipe"])
+def test_a_document_on_stdout_is_not_followed_by_stderr_lines_merged_into_it(graph_file, tmp_path, argv, into):
+    """``memplan plan G -o - > P 2>&1`` (or ``2>&1 | jq``) wrote the plan and then its summary line (and the warning of
+    an option without effect) after it into P: P was no JSON, exit 0. The document now stands alone there."""
+    pp = tmp_path / "p.json"
+    memplan.plan(memplan.load_graph(graph_file)).save(str(pp))
+    args = [a.format(g=graph_file, p=pp, tmp=tmp_path) for a in argv]
+    if into == "file":
+        with open(tmp_path / "out.json", "wb") as out:
+            proc = memplan_cli(args, stdout=out, stderr=subprocess.STDOUT)
+        text = (tmp_path / "out.json").read_bytes()
+    else:
+        proc = memplan_cli(args, stderr=subprocess.STDOUT)
+        text = proc.stdout
+    assert proc.returncode == 0, text
+    import json
+
+    json.loads(text)   # (raised "Extra data" before)
+
+
+def test_the_summary_still_goes_to_a_separate_stderr_and_errors_to_a_merged_one(graph_file, tmp_path):
+    """The controls: stderr elsewhere still gets the summary line; merged, a failing command still says why."""
+    proc = memplan_cli(["plan", graph_file, "-o", "-"])
+    assert proc.returncode == 0 and proc.stderr.decode().startswith("-: arena ")
+    proc = memplan_cli(["plan", tmp_path / "nope.json", "-o", "-"], stderr=subprocess.STDOUT)
+    assert proc.returncode == 2
+    one_error(proc.stdout, "nope.json: no such file")
+
+
+def test_bench_json_on_stdout_with_stderr_merged_is_json_alone(graph_file, tmp_path):
+    """``bench planners --json - 2>&1``: its tables (on stderr with ``--json -``) went into the JSON."""
+    proc = memplan_cli(["bench", "planners", "--graph", graph_file, "--solvers", "greedy", "--json", "-"],
+                       stderr=subprocess.STDOUT)
+    assert proc.returncode == 0
+    import json
+
+    assert json.loads(proc.stdout)[0]["problem"] == "g"
