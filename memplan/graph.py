@@ -557,7 +557,8 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             raise GraphError(f"tensor {t.id!r}: unknown kind {_short(t.kind)} (expected one of {', '.join(KINDS)})")
         if not _is_int(t.size):   # (a bool is an int to Python, never a byte count: JSON true)
             kind = " (a bool)" if isinstance(t.size, bool) else ""
-            raise GraphError(f"tensor {t.id!r}: field 'size' {_short(t.size)}{kind} is not an integer number of bytes")
+            raise GraphError(f"tensor {t.id!r}: size {_short(t.size)}{kind} is not an integer (field 'size': a "
+                             "whole number of bytes)")
         if t.size < 0:
             raise GraphError(f"tensor {t.id!r}: negative size {_short(t.size)}")
         if t.size > MAX_TENSOR_BYTES:

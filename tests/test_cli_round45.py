@@ -97,7 +97,7 @@ def _doc(**change):
 @pytest.mark.parametrize("change, words", [
     ({"nodes__id": ""}, ["node #0", "field 'id'", "empty string"]),
     ({"tensors__id": ""}, ["tensor #0", "field 'id'", "empty string"]),
-    ({"tensors__size": True}, ["tensor 'x'", "field 'size'", "True (a bool)", "not an integer"]),
+    ({"tensors__size": True}, ["tensor 'x': size True (a bool) is not an integer", "field 'size'"]),
     ({"tensors__size": False}, ["tensor 'x'", "field 'size'", "False (a bool)"]),
 ])
 def test_empty_ids_and_bool_sizes_are_named(change, words):
