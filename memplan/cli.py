@@ -703,18 +703,20 @@ def _command_inputs(args: argparse.Namespace) -> dict[str, str]:
     suite's files (its ``inputs``; one that cannot say, a missing ``--minimalloc`` folder, names none here and its
     own error in the run)."""
     found = {label: getattr(args, key) for key, label in INPUT_ARGS.items() if isinstance(getattr(args, key, None), str)}
-    suite = getattr(args, "bench_inputs", None)
-    if suite is not None:
-        with contextlib.suppress(MemplanError):
-            found.update(suite(args))
+    for more in (getattr(args, "bench_inputs", None), getattr(args, "more_inputs", None)):
+        if more is not None:   # (``more_inputs``: an ONNX model's external data files, ``import``)
+            with contextlib.suppress(MemplanError):
+                found.update(more(args))
     return found
 
 
 def _stderr_into_input(args: argparse.Namespace) -> str | None:
     """Why the command must not run because stderr is redirected to one of its inputs (``files.stderr_input``:
     ``memplan plan G -o P 2>> G`` appended its summary line to the graph, exit 0), or None."""
-    from .files import stderr_input
+    from .files import regular_file_stream, stderr_input
 
+    if not regular_file_stream(sys.stderr):   # (a terminal, a pipe: no input's file; the inputs are not looked for)
+        return None
     return stderr_input(_command_inputs(args))
 
 

@@ -210,3 +210,30 @@ def test_bench_json_on_stdout_with_stderr_merged_is_json_alone(graph_file, tmp_p
     import json
 
     assert json.loads(proc.stdout)[0]["problem"] == "g"
+
+
+def test_import_with_stderr_appended_to_the_models_external_data_is_refused(tmp_path):
+    """``memplan import m.onnx -o g.json 2>> weights.bin`` (the file holding the model's external data) appended the
+    summary line to the model's weights, where ``2>> m.onnx`` is refused; it is refused too now, the file left whole
+    and nothing written. stderr into another file still gets the summary."""
+    from needs import need
+
+    need("onnx")
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 64])
+    w = numpy_helper.from_array(np.ones((64, 64), np.float32), "w")
+    m = helper.make_model(helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x], [y], [w]))
+    onnx.save(m, str(tmp_path / "m.onnx"), save_as_external_data=True, location="weights.bin", size_threshold=0)
+    data = tmp_path / "weights.bin"
+    before = data.read_bytes()
+    with open(data, "ab") as err:
+        proc = memplan_cli(["import", tmp_path / "m.onnx", "-o", tmp_path / "g.json"], stderr=err)
+    assert proc.returncode == 2 and data.read_bytes() == before and not (tmp_path / "g.json").exists()
+    one_error(proc.stdout, "stderr is redirected to the file holding the external data", "'w'")
+    with open(tmp_path / "log.txt", "ab") as err:
+        proc = memplan_cli(["import", tmp_path / "m.onnx", "-o", tmp_path / "g.json"], stderr=err)
+    assert proc.returncode == 0 and (tmp_path / "log.txt").read_text().startswith(f"{tmp_path}/g.json: 1 node")

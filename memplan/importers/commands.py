@@ -59,7 +59,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="ONNX: take an initializer the model also lists as a graph input as the constant it holds "
                          "(exports with keep_initializers_as_inputs); without it, a size that follows one is refused")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
-    sp.set_defaults(func=cmd_import)
+    sp.set_defaults(func=cmd_import, more_inputs=external_inputs)
+
+
+def external_inputs(args: argparse.Namespace) -> dict[str, str]:
+    """The files an ONNX model's external data lives in (label -> path), which the model reads as it reads its own
+    file: for the CLI's check that stderr is redirected into none of them (``cli._stderr_into_input``). Why: ``memplan
+    import m.onnx -o g.json 2>> weights.bin`` appended the summary line to the model's weights, where ``2>> m.onnx``
+    is refused. A torch.export program keeps its data inside its own file (none here)."""
+    if model_format(args.model) != "onnx":
+        return {}
+    from .onnx import external_data_files, load_model
+
+    return {f"file holding the external data of {args.model} (tensor {name!r})": path
+            for path, name in external_data_files(load_model(args.model), os.path.dirname(args.model)).items()}
 
 
 def _default_name(args: argparse.Namespace) -> str:
