@@ -180,8 +180,33 @@ class OneLineParser(argparse.ArgumentParser):
             self.register("action", "store", StoreOnce)
 
     def error(self, message: str):
-        print_error(f"{message}{self._dash_value_hint(message)} (see '{self.prog} --help')", self.who)
+        print_error(f"{message}{self._dash_value_hint(message)}{self._unknown_hint(message)} (see '{self.prog} --help')",
+                    self.who)
         raise SystemExit(2)
+
+    def _unknown_hint(self, message: str) -> str:
+        """What to add to argparse's "the following arguments are required" where the command line also holds an
+        option this command does not know (the nearest one it knows named). Why: argparse checks what is missing
+        before it lists what it did not recognise, so a misspelt option (``plan G --ouptut P``, ``memplan --bogus``)
+        was "the following arguments are required: -o/--output" alone, naming neither the typo nor the fix."""
+        argv = getattr(self, "_memplan_argv", None)
+        if not message.startswith("the following arguments are required") or not argv:
+            return ""
+        import difflib
+
+        known = list(self._option_string_actions)
+        for token in argv:
+            if token == "--":   # (what follows is no option)
+                break
+            name = token.partition("=")[0]
+            if not name.startswith("-") or name == "-" or re.fullmatch(r"-[0-9.].*", name):
+                continue
+            if any(k.startswith(name) for k in known):   # (known, or an abbreviation argparse takes)
+                continue
+            dashed = "--" + name.lstrip("-").replace("_", "-")
+            near = [dashed] if dashed in known else difflib.get_close_matches(name, known, n=1)
+            return f"; unrecognized option {name!r}" + (f" (did you mean {near[0]}?)" if near else "")
+        return ""
 
     def _dash_value_hint(self, message: str) -> str:
         """What to add to argparse's "expected one argument" where the option's value was there but starts with '-'

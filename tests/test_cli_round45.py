@@ -237,3 +237,25 @@ def test_import_with_stderr_appended_to_the_models_external_data_is_refused(tmp_
     with open(tmp_path / "log.txt", "ab") as err:
         proc = memplan_cli(["import", tmp_path / "m.onnx", "-o", tmp_path / "g.json"], stderr=err)
     assert proc.returncode == 0 and (tmp_path / "log.txt").read_text().startswith(f"{tmp_path}/g.json: 1 node")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["plan", "{g}", "--ouptut", "{tmp}/p.json"], ["required: -o/--output", "unrecognized option '--ouptut'",
+                                                   "did you mean --output?"]),
+    (["plan", "{g}", "--output_file", "{tmp}/p.json"], ["unrecognized option '--output_file'", "--output?"]),
+    (["--bogus"], ["required: COMMAND", "unrecognized option '--bogus'"]),
+    (["plan", "--bogus"], ["required: graph, -o/--output", "unrecognized option '--bogus'"]),
+])
+def test_a_missing_argument_error_names_the_unrecognized_option_too(graph_file, tmp_path, argv, words):
+    """``memplan plan G --ouptut P`` was "the following arguments are required: -o/--output" alone: argparse
+    reports what is missing before what it did not recognise, so the typo went unnamed. The line now names it and
+    the nearest known option."""
+    proc = memplan_cli([a.format(g=graph_file, tmp=tmp_path) for a in argv])
+    assert proc.returncode == 2 and not (tmp_path / "p.json").exists()
+    one_error(proc.stderr, *words)
+
+
+def test_a_missing_argument_alone_is_said_as_before(graph_file):
+    """The control: nothing unrecognized, no hint (a value starting with '-' after '--' is no option)."""
+    line = one_error(memplan_cli(["plan", "--", graph_file]).stderr, "required: -o/--output")
+    assert "unrecognized" not in line
