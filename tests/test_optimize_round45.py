@@ -92,3 +92,31 @@ def test_a_given_schedule_of_one_event_over_the_cap_says_one_event():
     assert len(sched.events) == 1
     with pytest.raises(ScheduleError, match="has 1 event, over max_events=0"):
         memplan.plan(g, sched, max_events=0)
+
+
+class _PlanSchedule:
+    """A plan's issue order, streams and events, as ``redundant_events`` reads a Schedule."""
+
+    def __init__(self, plan) -> None:
+        self.order = [o[0] if isinstance(o, tuple) else o for o in plan.order]
+        self._stream_of = plan.stream_of()
+        self.events = [memplan.Event(*e) for e in plan.events]
+
+    def stream_of(self) -> dict[str, int]:
+        return self._stream_of
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(g=graphs(max_nodes=9), streams=st.integers(2, 4), cap=st.one_of(st.none(), st.integers(0, 3)),
+       budget=st.one_of(st.none(), st.floats(0.6, 1.2)))
+def test_planned_events_are_never_redundant_nor_over_the_cap(g, streams, cap, budget):
+    """The same of ``plan(streams=..., max_events=..., memory_budget=...)``: the schedule it plans (a give-back of
+    forks for the budget included) waits on no event the others imply, and keeps the cap."""
+    limit = None if budget is None else int(memplan.plan(g, solver="greedy").arena_bytes * budget)
+    try:
+        p = memplan.plan(g, streams=streams, max_events=cap, memory_budget=limit, solver="greedy")
+    except memplan.errors.BudgetError:
+        return
+    assert redundant_events(_PlanSchedule(p)) == [], p.events
+    if cap is not None:
+        assert len(p.events) <= cap
