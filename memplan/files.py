@@ -907,8 +907,10 @@ def stdin_is_stderr_file() -> bool:
     ``memplan plan - -o P < G 2>> G``, also through a link or another spelling of the path). Why: an input ``-``
     names standard input, which memplan refuses to read, and that refusal's error line was appended to ``G``, the
     file the user meant as the input (no argument names it, so ``is_stderr_file`` never saw it)."""
+    if sys.stdin is None:   # (started with it closed, ``<&-``: descriptor 0 may since hold another file)
+        return False
     try:
-        fd = sys.stdin.fileno() if sys.stdin is not None else 0
+        fd = sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):   # (a StringIO, pytest's capture: the process's own descriptor 0)
         fd = 0
     try:
