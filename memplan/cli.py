@@ -332,8 +332,10 @@ def _write_examples(directory: str) -> None:
     with staged():   # (all renamed once all are written: a disk that fills up leaves none)
         for stem in graphs:
             atomic_write_text(paths[stem], texts[stem])
-    for stem in graphs:
-        _out(paths[stem])
+    from .show import printable
+
+    for stem in graphs:   # (each path escaped: ``_out`` splits its text into lines, and -o $'a\nb' split every path in two)
+        _out(printable(paths[stem]))
 
 
 def _check_not_over_own(directory: str, texts: dict[str, str]) -> None:

@@ -259,3 +259,13 @@ def test_a_missing_argument_alone_is_said_as_before(graph_file):
     """The control: nothing unrecognized, no hint (a value starting with '-' after '--' is no option)."""
     line = one_error(memplan_cli(["plan", "--", graph_file]).stderr, "required: -o/--output")
     assert "unrecognized" not in line
+
+
+def test_example_lists_each_path_on_one_line_when_the_directory_has_a_newline(tmp_path):
+    """``memplan example -o $'e\\nx'`` listed each written path on two lines ("e" and "x/chain.json"): a script
+    reading the list line by line got paths that name nothing. Each path is one line now, its newline escaped."""
+    proc = memplan_cli(["example", "-o", "e\nx"], cwd=tmp_path)
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert lines and all(line.startswith("e\\nx/") and line.endswith(".json") for line in lines), lines
+    assert len(lines) == len(os.listdir(tmp_path / "e\nx"))
