@@ -269,3 +269,17 @@ def test_example_lists_each_path_on_one_line_when_the_directory_has_a_newline(tm
     lines = proc.stdout.decode().splitlines()
     assert lines and all(line.startswith("e\\nx/") and line.endswith(".json") for line in lines), lines
     assert len(lines) == len(os.listdir(tmp_path / "e\nx"))
+
+
+@pytest.mark.parametrize("text, hint", [('id,lower,upper,size\n"a,0,3,4\n', True),
+                                        ('id,lower,upper,size\n"a,b",0,3\n', False),
+                                        ("id,lower,upper,size\na,0,3\n", False)])
+def test_a_quote_left_open_on_the_last_line_of_a_csv_is_named(tmp_path, text, hint):
+    """``"a,0,3,4`` on the last line of a minimalloc CSV was "line 2: 1 field, expected 4" alone (a quote left open on
+    an earlier line already said so): the open quote took the rest of the line as one field. A short row whose last
+    field is whole (a quoted id holding a comma, or a field left out) gets no such hint."""
+    (tmp_path / "c.csv").write_text(text)
+    proc = memplan_cli(["csv", tmp_path / "c.csv", "-o", tmp_path / "o.csv"])
+    assert proc.returncode == 2 and not (tmp_path / "o.csv").exists()
+    line = one_error(proc.stderr, "line 2:", "expected 4")
+    assert ("a quote left open?" in line) == hint, line

@@ -91,7 +91,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
                 continue
             if len(row) != len(header):
                 raise InputFormatError(f"{path}: line {line}: {counted(len(row), 'field')}, expected {len(header)}"
-                                       f"{_runs_on(line, end)}")
+                                       f"{_runs_on(line, end) or _quoted_commas(row)}")
             bid = row[col["id"]].strip()
             if not bid:
                 raise InputFormatError(f"{path}: line {line}, column 'id': empty buffer id")
@@ -173,6 +173,16 @@ def _runs_on(line: int, end: int) -> str:
     """What to add to an error in a row that starts on ``line`` and ends on ``end``: a quote left open makes the
     row run on to the end of the file (its errors named the last line, which holds nothing wrong)."""
     return "" if end <= line else f" (the row runs on to line {end} inside quotes: a quote left open?)"
+
+
+def _quoted_commas(row: list[str]) -> str:
+    """What to add to an error in a row whose last field holds a comma or a line break: a quote
+    left open on the file's last line took the rest of it as one field (``"a,0,3,4`` was "1 field, expected 4"
+    alone, where a quote left open on an earlier line is named as such: ``_runs_on``)."""
+    last = row[-1] if row else ""   # (an open quote takes the rest of the line into the last field)
+    if any(c in last for c in ",\n\r"):
+        return " (its last field holds the rest of the line: a quote left open?)"
+    return ""
 
 
 def _check_text(text: str, path: str) -> None:
