@@ -160,3 +160,46 @@ class ParameterStepsUnderNoGrad(nn.Module):
 def test_parameter_written_under_no_grad_moves_at_every_call():
     # failed before: the same GraphError (and, before the importer refused it, every call returned the first's)
     _check_against_eager(ParameterStepsUnderNoGrad)
+
+
+class ReturnsWrittenBuffer(nn.Module):
+    """``forward`` writes its buffers in place and returns them: eager's outputs are the buffers themselves."""
+
+    def __init__(self, block: bool):
+        super().__init__()
+        self.block = block
+        self.register_buffer("b", torch.zeros(4))
+        self.register_buffer("c", torch.ones(4))
+
+    def forward(self, x):
+        y = x * 2
+        if self.block:   # a functionalized program: the new values are state updates, copied back after the call
+            with torch.no_grad():
+                self.b.copy_(y)
+                self.c.copy_(self.b)
+                z = self.b.add_(1)
+        else:
+            self.b.copy_(y)
+            self.c.copy_(self.b)
+            z = self.b.add_(1)
+        return y, self.c, z, self.b
+
+
+@pytest.mark.parametrize("block", [False, True], ids=["plain", "no_grad_block"])
+@pytest.mark.parametrize("return_views", [False, True])
+def test_a_buffer_written_and_returned_is_the_buffer_itself(block, return_views):
+    # failed before: ``return self.b`` after ``self.b.add_(1)`` came back a new view of the buffer (``is`` not it),
+    # and from a functionalized program a copy, so a write to it left the module's buffer as it was
+    eager, mod = ReturnsWrittenBuffer(block), ReturnsWrittenBuffer(block)
+    step = compile(mod, (torch.randn(4),), cuda_graph=False, poison=True, streams=3, return_views=return_views)
+    x = torch.arange(4.0)
+    with torch.no_grad():
+        ref = eager(x)
+    out = step(x)
+    for a, b in zip(out, ref):
+        assert torch.equal(a, b)
+    assert [o is mod.b for o in out] == [r is eager.b for r in ref] == [False, False, True, True]
+    assert [o is mod.c for o in out] == [r is eager.c for r in ref] == [False, True, False, False]
+    out[3].add_(10)   # eager's write changes its buffer, and so the next call's read of it
+    ref[3].add_(10)
+    assert torch.equal(mod.b, eager.b)

@@ -975,10 +975,10 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
     of its elements."""
     graph = program.graph
     index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
-    weights: dict[int, tuple] = {}
+    weights: dict[int, tuple] = dict(_written_weights_returned(torch, program, views))
     inputs: dict[int, tuple] = {}
     for i, (kind, v) in enumerate(program.user_outputs):
-        if kind not in ("weight", "arena") or v not in graph.tensor_index:
+        if kind not in ("weight", "arena") or v not in graph.tensor_index or i in weights:
             continue
         root = graph.tensors[graph.root[graph.tensor_index[v]]].id
         t = views.get(v)
@@ -1000,6 +1000,44 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
         if spec.dtype == base.dtype and delta % spec.itemsize == 0:
             inputs[i] = (index[root], spec.shape, spec.stride, delta // spec.itemsize)
     return weights, inputs
+
+
+def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, Any]) -> dict[int, tuple]:
+    """{output index: (module tensor, None, None, None)} of each output that is, in eager, a parameter or buffer
+    itself after ``forward`` wrote it in place: ``self.b.add_(x); return self.b`` (the in-place ops' results, each
+    the tensor it writes, back to the weight's placeholder, laid out as the weight), or, in a functionalized program
+    (a ``no_grad`` block's writes, ``run_decompositions()``), the very value of a ``BUFFER_MUTATION`` /
+    ``PARAMETER_MUTATION`` output, which the executor copies into that tensor before it returns. Why: the first came
+    back as a new view of the weight (``step(x) is m.b`` False), the second as a copy, so ``step(x).add_(1)`` left
+    the module's buffer as it was, where eager's changes it."""
+    from torch.export.graph_signature import OutputKind
+
+    out: dict[int, tuple] = {}
+    new_values = {src: own for kind, _name, own, src in program.mutations if kind == "buffer"}
+    ep = program.exported
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    flat = [] if out_node is None else (list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple))
+                                        else [out_node.args[0]])
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    for i, (kind, v) in enumerate(program.user_outputs):
+        own = new_values.get((kind, v)) if kind == "arena" else None   # (a weight's: ``b.copy_(self.c)`` returns c)
+        spec = program.specs.get(v) if kind in ("weight", "arena") else None
+        if own is None and kind == "weight" and i < len(user):   # (in-place ops back to the weight's placeholder)
+            node, t = user[i], views.get(v)
+            while isinstance(node, torch.fx.Node) and node.op == "call_function":
+                node = _written_result_of(node)
+            root = program.graph.tensors[program.graph.root[program.graph.tensor_index[v]]].id
+            cand = program.weights.get(root)
+            if (isinstance(node, torch.fx.Node) and node.op == "placeholder" and isinstance(cand, torch.Tensor)
+                    and isinstance(t, torch.Tensor) and t is not cand
+                    and t.untyped_storage().data_ptr() == cand.untyped_storage().data_ptr()
+                    and _laid_out_alike(t, cand) and t.device == cand.device):
+                own = cand
+        if (isinstance(own, torch.Tensor) and spec is not None and spec.dtype == own.dtype
+                and tuple(spec.shape) == tuple(own.shape) and tuple(spec.stride) == tuple(own.stride())
+                and not own.is_conj() and not own.is_neg()):
+            out[i] = (own, None, None, None)
+    return out
 
 
 def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple]) -> dict[int, tuple]:
