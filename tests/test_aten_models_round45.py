@@ -203,3 +203,35 @@ def test_a_buffer_written_and_returned_is_the_buffer_itself(block, return_views)
     out[3].add_(10)   # eager's write changes its buffer, and so the next call's read of it
     ref[3].add_(10)
     assert torch.equal(mod.b, eager.b)
+
+
+class ViewsOfBufferWrittenUnderNoGrad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.zeros(4))
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.b.add_(x)
+            v = self.b[1:]
+            w = self.b.view(2, 2)
+            self.b.mul_(2)   # (after the views were taken: eager's views show it)
+            v.sub_(1)
+        return v, w, x + 1
+
+
+def test_views_of_a_buffer_written_under_no_grad_are_eager_views_of_it():
+    # failed before: the views came back as copies (functionalization returns them as views of the final value)
+    eager, mod = ViewsOfBufferWrittenUnderNoGrad(), ViewsOfBufferWrittenUnderNoGrad()
+    step = compile(mod, (torch.randn(4),), cuda_graph=False, poison=True, streams=3)
+    for _ in range(2):
+        x = torch.arange(4.0)
+        with torch.no_grad():
+            ref = eager(x)
+        out = step(x)
+        assert all(torch.equal(a, b) and a.stride() == b.stride() for a, b in zip(out, ref))
+        assert torch.equal(mod.b, eager.b)
+        assert [o._base is mod.b for o in out] == [r._base is eager.b for r in ref] == [True, True, False]
+    out[0].add_(100)
+    ref[0].add_(100)
+    assert torch.equal(mod.b, eager.b)

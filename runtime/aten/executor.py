@@ -1007,13 +1007,21 @@ def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, 
     itself after ``forward`` wrote it in place: ``self.b.add_(x); return self.b`` (the in-place ops' results, each
     the tensor it writes, back to the weight's placeholder, laid out as the weight), or, in a functionalized program
     (a ``no_grad`` block's writes, ``run_decompositions()``), the very value of a ``BUFFER_MUTATION`` /
-    ``PARAMETER_MUTATION`` output, which the executor copies into that tensor before it returns. Why: the first came
-    back as a new view of the weight (``step(x) is m.b`` False), the second as a copy, so ``step(x).add_(1)`` left
-    the module's buffer as it was, where eager's changes it."""
+    ``PARAMETER_MUTATION`` output, which the executor copies into that tensor before it returns, and then a view of
+    that value too (``(module tensor, shape, strides, storage offset)``: eager's view of the buffer). Why: the first
+    came back as a new view of the weight (``step(x) is m.b`` False), the others as copies, so ``step(x).add_(1)``
+    left the module's buffer as it was, where eager's changes it."""
     from torch.export.graph_signature import OutputKind
 
     out: dict[int, tuple] = {}
     new_values = {src: own for kind, _name, own, src in program.mutations if kind == "buffer"}
+    graph = program.graph
+    #: functionalized: a new value's root tensor -> the module tensor it is copied into, where laid out alike (a view
+    #: of it, ``self.b[1:]`` after the block's write, is eager's view of that tensor: functionalization makes every
+    #: such view again from the final value, ``slice(slice_scatter)``)
+    bases = {v: own for (kind, v), own in new_values.items()
+             if kind == "arena" and v in graph.tensor_index and graph.tensors[graph.root[graph.tensor_index[v]]].id == v
+             and isinstance(own, torch.Tensor) and _spec_is_layout(program.specs[v], own)}
     ep = program.exported
     out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
     flat = [] if out_node is None else (list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple))
@@ -1026,18 +1034,31 @@ def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, 
             node, t = user[i], views.get(v)
             while isinstance(node, torch.fx.Node) and node.op == "call_function":
                 node = _written_result_of(node)
-            root = program.graph.tensors[program.graph.root[program.graph.tensor_index[v]]].id
+            root = graph.tensors[graph.root[graph.tensor_index[v]]].id
             cand = program.weights.get(root)
             if (isinstance(node, torch.fx.Node) and node.op == "placeholder" and isinstance(cand, torch.Tensor)
                     and isinstance(t, torch.Tensor) and t is not cand
                     and t.untyped_storage().data_ptr() == cand.untyped_storage().data_ptr()
                     and _laid_out_alike(t, cand) and t.device == cand.device):
                 own = cand
-        if (isinstance(own, torch.Tensor) and spec is not None and spec.dtype == own.dtype
-                and tuple(spec.shape) == tuple(own.shape) and tuple(spec.stride) == tuple(own.stride())
-                and not own.is_conj() and not own.is_neg()):
+        if isinstance(own, torch.Tensor) and spec is not None and _spec_is_layout(spec, own):
             out[i] = (own, None, None, None)
+        elif kind == "arena" and v in graph.tensor_index and v not in bases:
+            root = graph.tensors[graph.root[graph.tensor_index[v]]].id
+            base, t = bases.get(root), views.get(v)
+            if base is None or spec.dtype != base.dtype or t is None or t.is_conj() or t.is_neg():
+                continue
+            delta = spec.byte_offset - program.specs[root].byte_offset
+            if delta % spec.itemsize == 0:
+                out[i] = (base, tuple(spec.shape), tuple(spec.stride), base.storage_offset() + delta // spec.itemsize)
     return out
+
+
+def _spec_is_layout(spec: Any, t: Any) -> bool:
+    """Whether a planned tensor's spec has ``t``'s dtype, shape and strides, and ``t`` is no conjugate or negative
+    view (eager's tensor ``t`` itself can stand for it)."""
+    return (spec.dtype == t.dtype and tuple(spec.shape) == tuple(t.shape) and tuple(spec.stride) == tuple(t.stride())
+            and not t.is_conj() and not t.is_neg())
 
 
 def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple]) -> dict[int, tuple]:
