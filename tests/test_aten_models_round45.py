@@ -235,3 +235,31 @@ def test_views_of_a_buffer_written_under_no_grad_are_eager_views_of_it():
     out[0].add_(100)
     ref[0].add_(100)
     assert torch.equal(mod.b, eager.b)
+
+
+class InputsWrittenUnderNoGradReturned(nn.Module):
+    def forward(self, x, y):
+        with torch.no_grad():
+            x.mul_(2)
+            v = y[1:]
+            y.add_(1)
+        return x, v, y.view(-1), x + 1
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_inputs_written_under_no_grad_and_returned_are_the_callers_tensors(return_views):
+    # failed before: each came back as a copy, so ``step(x, y)[0] is x`` was False (eager's is ``x`` itself) and a
+    # write to the returned ``y[1:]`` left the caller's ``y`` as it was
+    step = compile(InputsWrittenUnderNoGradReturned(), (torch.randn(2, 3), torch.randn(3, 2)), cuda_graph=False,
+                   poison=True, return_views=return_views)
+    x, y = torch.randn(2, 3), torch.randn(3, 2)
+    xe, ye = x.clone(), y.clone()
+    with torch.no_grad():
+        ref = InputsWrittenUnderNoGradReturned()(xe, ye)
+    out = step(x, y)
+    assert all(torch.equal(a, b) for a, b in zip(out, ref))
+    assert torch.equal(x, xe) and torch.equal(y, ye)
+    assert (out[0] is x) and (ref[0] is xe)
+    assert out[1]._base is y and out[2]._base is y and ref[1]._base is ye
+    out[1].add_(5)
+    assert torch.equal(y, ye + torch.tensor([[0.0, 0.0], [5.0, 5.0], [5.0, 5.0]]))

@@ -819,6 +819,9 @@ def _outputs_that_are_inputs(torch: Any, program: Program) -> dict[int, int]:
     from torch.export.graph_signature import OutputKind
 
     out = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
+    updated = _updated_inputs(program)   # (functionalized: ``x.mul_(2); return x`` returns the new value)
+    out.update({i: updated[v] for i, (kind, v) in enumerate(program.user_outputs)
+                if kind == "arena" and v in updated and i not in out})
     ep = program.exported
     index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
     out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
@@ -977,6 +980,7 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
     index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
     weights: dict[int, tuple] = dict(_written_weights_returned(torch, program, views))
     inputs: dict[int, tuple] = {}
+    updated = _updated_inputs(program)   # (functionalized: the new value of an input, and its views, are views of it)
     for i, (kind, v) in enumerate(program.user_outputs):
         if kind not in ("weight", "arena") or v not in graph.tensor_index or i in weights:
             continue
@@ -993,13 +997,36 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
             elif t.untyped_storage().data_ptr() == own.untyped_storage().data_ptr() and t.device == own.device:
                 weights[i] = (own, tuple(t.shape), tuple(t.stride()), t.storage_offset())
             continue
-        if root == v or root not in index:
+        if root in updated:
+            k = updated[root]
+        elif root == v or root not in index:
             continue
+        else:
+            k = index[root]
         spec, base = program.specs[v], program.specs[root]
         delta = spec.byte_offset - base.byte_offset
         if spec.dtype == base.dtype and delta % spec.itemsize == 0:
-            inputs[i] = (index[root], spec.shape, spec.stride, delta // spec.itemsize)
+            inputs[i] = (k, spec.shape, spec.stride, delta // spec.itemsize)
     return weights, inputs
+
+
+def _updated_inputs(program: Program) -> dict[str, int]:
+    """{tensor id: ``user_inputs`` index} of each new value of a user input a functionalized program returns
+    (``USER_INPUT_MUTATION``: a ``no_grad`` block's ``x.mul_(2)``), where it is a root laid out as the input's slot.
+    The executor copies it into the caller's tensor at the end of each call, so an output that is that value, or a
+    view of it (functionalization makes every view of a written input again from its final value), is in eager the
+    caller's tensor or a view of it. Why: they came back as copies (``step(x, y)[0] is x`` False where eager's
+    ``x.mul_(2); return x`` is True, and a write to ``y[1:]`` returned left the caller's ``y`` as it was)."""
+    graph = program.graph
+    out: dict[str, int] = {}
+    for kind, gid, k, (src_kind, v) in program.mutations:
+        if kind != "input" or src_kind != "arena" or v not in graph.tensor_index or gid not in program.specs:
+            continue
+        spec, slot = program.specs[v], program.specs[gid]
+        if (graph.tensors[graph.root[graph.tensor_index[v]]].id == v and spec.dtype == slot.dtype
+                and tuple(spec.shape) == tuple(slot.shape) and tuple(spec.stride) == tuple(slot.stride)):
+            out.setdefault(v, k)
+    return out
 
 
 def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, Any]) -> dict[int, tuple]:
