@@ -263,3 +263,33 @@ def test_inputs_written_under_no_grad_and_returned_are_the_callers_tensors(retur
     assert out[1]._base is y and out[2]._base is y and ref[1]._base is ye
     out[1].add_(5)
     assert torch.equal(y, ye + torch.tensor([[0.0, 0.0], [5.0, 5.0], [5.0, 5.0]]))
+
+
+class ViewBuffers(nn.Module):
+    """Two buffers over one storage: ``c`` is registered as a view of ``a`` (a slice of a packed state)."""
+
+    def __init__(self, write: bool):
+        super().__init__()
+        t = torch.arange(6.0)
+        self.register_buffer("a", t)
+        self.register_buffer("c", t[2:4])
+        self.write = write
+
+    def forward(self, x):
+        if self.write:
+            self.c.mul_(3)
+        return self.c, self.c[1:], self.a, x * self.c.sum()
+
+
+@pytest.mark.parametrize("write", [False, True], ids=["read", "written"])
+@pytest.mark.parametrize("return_views", [False, True])
+def test_a_buffer_that_views_another_is_returned_as_itself(write, return_views):
+    # failed before: ``return self.c`` came back as a new view of ``a`` (its graph root), ``is`` not ``c``
+    eager, mod = ViewBuffers(write), ViewBuffers(write)
+    step = compile(mod, (torch.randn(2),), cuda_graph=False, poison=True, return_views=return_views)
+    x = torch.randn(2)
+    ref, out = eager(x), step(x)
+    assert all(torch.equal(a, b) for a, b in zip(out, ref))
+    assert [o is mod.c for o in out] == [r is eager.c for r in ref] == [True, False, False, False]
+    assert (out[2] is mod.a) and (out[1]._base is mod.a)
+    assert torch.equal(mod.a, eager.a)

@@ -1031,8 +1031,9 @@ def _updated_inputs(program: Program) -> dict[str, int]:
 
 def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, Any]) -> dict[int, tuple]:
     """{output index: (module tensor, None, None, None)} of each output that is, in eager, a parameter or buffer
-    itself after ``forward`` wrote it in place: ``self.b.add_(x); return self.b`` (the in-place ops' results, each
-    the tensor it writes, back to the weight's placeholder, laid out as the weight), or, in a functionalized program
+    itself, also after ``forward`` wrote it in place: ``self.b.add_(x); return self.b`` (the in-place ops' results,
+    each the tensor it writes, back to the weight's placeholder, laid out as the weight; a buffer that is a view of
+    another, ``self.c = t[2:4]``, is itself, not a view of its root's tensor), or, in a functionalized program
     (a ``no_grad`` block's writes, ``run_decompositions()``), the very value of a ``BUFFER_MUTATION`` /
     ``PARAMETER_MUTATION`` output, which the executor copies into that tensor before it returns, and then a view of
     that value too (``(module tensor, shape, strides, storage offset)``: eager's view of the buffer). Why: the first
@@ -1061,12 +1062,13 @@ def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, 
             node, t = user[i], views.get(v)
             while isinstance(node, torch.fx.Node) and node.op == "call_function":
                 node = _written_result_of(node)
-            root = graph.tensors[graph.root[graph.tensor_index[v]]].id
-            cand = program.weights.get(root)
-            if (isinstance(node, torch.fx.Node) and node.op == "placeholder" and isinstance(cand, torch.Tensor)
-                    and isinstance(t, torch.Tensor) and t is not cand
-                    and t.untyped_storage().data_ptr() == cand.untyped_storage().data_ptr()
-                    and _laid_out_alike(t, cand) and t.device == cand.device):
+            # (the placeholder's own tensor, not its graph root's: a buffer registered as a view of another,
+            # ``self.c = t[2:4]`` beside ``self.a = t``, is ``c`` in eager, where the root's view was returned)
+            cand = program.weights.get(node.name) if isinstance(node, torch.fx.Node) and node.op == "placeholder" \
+                else None
+            if (isinstance(cand, torch.Tensor) and isinstance(t, torch.Tensor)
+                    and (t is cand or (t.untyped_storage().data_ptr() == cand.untyped_storage().data_ptr()
+                                       and _laid_out_alike(t, cand) and t.device == cand.device))):
                 own = cand
         if isinstance(own, torch.Tensor) and spec is not None and _spec_is_layout(spec, own):
             out[i] = (own, None, None, None)
