@@ -293,3 +293,34 @@ def test_a_buffer_that_views_another_is_returned_as_itself(write, return_views):
     assert [o is mod.c for o in out] == [r is eager.c for r in ref] == [True, False, False, False]
     assert (out[2] is mod.a) and (out[1]._base is mod.a)
     assert torch.equal(mod.a, eager.a)
+
+
+class RecurrentWhileLoop(nn.Module):
+    """``while_loop`` over a module's parameters (a fixed-step recurrent refinement): traced under autograd, torch
+    gives its results a symbolic storage offset (it keeps every iteration for the backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        from torch._higher_order_ops.while_loop import while_loop
+
+        i, h = while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, torch.tanh(self.lin(h))),
+                          (torch.zeros((), dtype=torch.long), x))
+        return h * 2, i
+
+
+def test_a_while_loop_over_parameters_runs_as_eager():
+    # failed before: GraphError "node 'while_loop' (while_loop): data-dependent size u0 - 1 (computed from a
+    # tensor's values ...)", the symbolic storage offset of its autograd-traced results
+    torch.manual_seed(0)
+    mod = RecurrentWhileLoop()
+    for s in (1, 3):
+        step = compile(mod, (torch.randn(4, 3),), cuda_graph=False, poison=True, streams=s)
+        for _ in range(2):
+            x = torch.randn(4, 3)
+            with torch.no_grad():
+                ref = mod(x)
+            out = step(x)
+            assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(out, ref))
