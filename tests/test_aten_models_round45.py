@@ -324,3 +324,42 @@ def test_a_while_loop_over_parameters_runs_as_eager():
                 ref = mod(x)
             out = step(x)
             assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(out, ref))
+
+
+class PerChannelFakeQuant(nn.Module):
+    """A QAT weight fake-quantizer (``FusedMovingAvgObsFakeQuantize``, per channel): its fused kernel grows the
+    observer's ``scale``, ``zero_point``, ``min_val`` and ``max_val`` to one per channel at eager's first call."""
+
+    def __init__(self):
+        super().__init__()
+        from torch.ao.quantization import get_default_qat_qconfig
+
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fq = get_default_qat_qconfig("x86").weight()
+
+    def forward(self, x):
+        return nn.functional.conv2d(x, self.fq(self.conv.weight), self.conv.bias)
+
+
+def test_a_module_tensor_resized_by_the_programs_own_kernel_is_named_so():
+    # failed before: the second call was refused as "attribute ...scale is (4,) ... now, the program was compiled for
+    # (1,) ... (a .to(), .half(), .data = or a new tensor laid out otherwise)", as if the user had replaced it
+    from runtime.aten.errors import AtenExecutorError
+
+    torch.manual_seed(0)
+    eager = PerChannelFakeQuant().train()
+    mod = copy.deepcopy(eager)
+    step = compile(mod, (torch.randn(1, 3, 6, 6),), cuda_graph=False)
+    x = torch.randn(1, 3, 6, 6)
+    with torch.no_grad():
+        ref = eager(x)
+    assert torch.equal(step(x), ref) and _same_state(eager, mod)
+    with pytest.raises(AtenExecutorError, match=r"fq\.scale is \(4,\) now, \(1,\) at compile: the program's node "
+                                                r"'fused_moving_avg_obs_fake_quant' .* resized it in place"):
+        step(x)
+    step = compile(mod, (x,), cuda_graph=False)   # as the message says: steady from here on
+    for _ in range(2):
+        x = torch.randn(1, 3, 6, 6)
+        with torch.no_grad():
+            ref = eager(x)
+        assert torch.equal(step(x), ref) and _same_state(eager, mod)
