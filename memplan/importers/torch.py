@@ -93,8 +93,9 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     ``max_pool2d``, ``{"save_mean": id, "save_invstd": id}`` for eval ``batch_norm``). A user input
     returned as it is (which ``from_torch`` refuses: no node produces it) is no graph output here; its FX
     name is in ``trace["input_outputs"]``, for the executor to return the caller's tensor.
-    ``lower_vmap``: a program holding ``torch.vmap`` (which ``from_torch`` refuses) is lowered first
-    (``lower_vmapped``), every other program imported as exported.
+    ``lower_vmap``: a program holding ``torch.vmap``, or a ``no_grad``/``autocast`` block writing its operand in
+    place (which ``from_torch`` refuses), is lowered first (``lower_vmapped``), every other program imported as
+    exported.
     """
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
@@ -172,13 +173,43 @@ def lower_vmapped(torch, ep: Any, default: str) -> Any:
     (``_check_not_vmapped``); ``flex_attention`` builds its default block mask under one, so every module
     calling it was refused. The empty table lowers only what has to go (the vmap's ops become the batched ATen
     ops its batching rules run), and ``linear``, ``scaled_dot_product_attention``... stay as exported. A
-    program with no vmap is returned as it is (not even traced again)."""
-    if not any(_is_vmap_entry(n.target) for n in ep.graph.nodes if n.op == "call_function"):
+    program with no vmap is returned as it is (not even traced again).
+
+    A program whose ``torch.no_grad()`` / ``autocast`` block writes one of its operands in place (an EMA buffer
+    or momentum teacher updated under ``no_grad``, ``spectral_norm``'s power iteration in training mode), which
+    ``_check_block_writes`` refuses as one op, is lowered the same way: the empty table inlines the block, its
+    writes become the functionalized program's state updates (or ordinary in-place ops on user inputs), which
+    the executor writes back after each call. Before, ``runtime.aten.compile`` refused every such module, naming
+    ``from_torch(..., decompose=True)``, an option ``compile`` does not have. So is one whose higher-order op has a
+    result at a symbolic storage offset (``_loose_offsets``: a ``while_loop`` over a module's parameters)."""
+    nodes = [n for n in ep.graph.nodes if n.op == "call_function"]
+    if any(_is_vmap_entry(n.target) for n in nodes):
+        what = "torch.vmap"
+    elif any(_block_write(torch, ep.graph_module, n) is not None for n in nodes):
+        what = "torch.no_grad()/autocast block that writes in place"
+    elif any(_loose_offsets(torch, n) for n in nodes):
+        what = "higher-order op traced under autograd"
+    else:
         return ep
     try:
         return _traced(torch, lambda: ep.run_decompositions({}))
     except Exception as exc:
-        raise GraphError(f"lowering {default}'s torch.vmap to ATen ops failed: {_export_failure(exc)}") from None
+        raise GraphError(f"lowering {default}'s {what} to ATen ops failed: {_export_failure(exc)}") from None
+
+
+def _loose_offsets(torch, n: Any) -> bool:
+    """Whether higher-order op node ``n`` (a ``while_loop`` whose body reads a parameter that requires grad) has a
+    result of static shape at a symbolic storage offset: traced under autograd, torch's ``while_loop`` keeps every
+    iteration's carry for the backward and returns the last one's slice (``storage_offset`` ``12*u0 - 12``), which no
+    plan can place ("data-dependent size u0 - 1"). The inference program ``run_decompositions({})`` traces again
+    returns fresh results (offset 0), as eager's under ``no_grad``."""
+    if n.op != "call_function" or not isinstance(n.target, torch._ops.HigherOrderOperator):
+        return False
+    for v in torch.utils._pytree.tree_leaves(n.meta.get("val")):
+        if (isinstance(v, torch.Tensor) and all(isinstance(d, int) for d in v.shape)
+                and not isinstance(v.storage_offset(), int)):
+            return True
+    return False
 
 
 @contextlib.contextmanager

@@ -819,6 +819,9 @@ def _outputs_that_are_inputs(torch: Any, program: Program) -> dict[int, int]:
     from torch.export.graph_signature import OutputKind
 
     out = {i: v for i, (kind, v) in enumerate(program.user_outputs) if kind == "input"}
+    updated = _updated_inputs(program)   # (functionalized: ``x.mul_(2); return x`` returns the new value)
+    out.update({i: updated[v] for i, (kind, v) in enumerate(program.user_outputs)
+                if kind == "arena" and v in updated and i not in out})
     ep = program.exported
     index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
     out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
@@ -975,10 +978,11 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
     of its elements."""
     graph = program.graph
     index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
-    weights: dict[int, tuple] = {}
+    weights: dict[int, tuple] = dict(_written_weights_returned(torch, program, views))
     inputs: dict[int, tuple] = {}
+    updated = _updated_inputs(program)   # (functionalized: the new value of an input, and its views, are views of it)
     for i, (kind, v) in enumerate(program.user_outputs):
-        if kind not in ("weight", "arena") or v not in graph.tensor_index:
+        if kind not in ("weight", "arena") or v not in graph.tensor_index or i in weights:
             continue
         root = graph.tensors[graph.root[graph.tensor_index[v]]].id
         t = views.get(v)
@@ -993,13 +997,97 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
             elif t.untyped_storage().data_ptr() == own.untyped_storage().data_ptr() and t.device == own.device:
                 weights[i] = (own, tuple(t.shape), tuple(t.stride()), t.storage_offset())
             continue
-        if root == v or root not in index:
+        if root in updated:
+            k = updated[root]
+        elif root == v or root not in index:
             continue
+        else:
+            k = index[root]
         spec, base = program.specs[v], program.specs[root]
         delta = spec.byte_offset - base.byte_offset
         if spec.dtype == base.dtype and delta % spec.itemsize == 0:
-            inputs[i] = (index[root], spec.shape, spec.stride, delta // spec.itemsize)
+            inputs[i] = (k, spec.shape, spec.stride, delta // spec.itemsize)
     return weights, inputs
+
+
+def _updated_inputs(program: Program) -> dict[str, int]:
+    """{tensor id: ``user_inputs`` index} of each new value of a user input a functionalized program returns
+    (``USER_INPUT_MUTATION``: a ``no_grad`` block's ``x.mul_(2)``), where it is a root laid out as the input's slot.
+    The executor copies it into the caller's tensor at the end of each call, so an output that is that value, or a
+    view of it (functionalization makes every view of a written input again from its final value), is in eager the
+    caller's tensor or a view of it. Why: they came back as copies (``step(x, y)[0] is x`` False where eager's
+    ``x.mul_(2); return x`` is True, and a write to ``y[1:]`` returned left the caller's ``y`` as it was)."""
+    graph = program.graph
+    out: dict[str, int] = {}
+    for kind, gid, k, (src_kind, v) in program.mutations:
+        if kind != "input" or src_kind != "arena" or v not in graph.tensor_index or gid not in program.specs:
+            continue
+        spec, slot = program.specs[v], program.specs[gid]
+        if (graph.tensors[graph.root[graph.tensor_index[v]]].id == v and spec.dtype == slot.dtype
+                and tuple(spec.shape) == tuple(slot.shape) and tuple(spec.stride) == tuple(slot.stride)):
+            out.setdefault(v, k)
+    return out
+
+
+def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, Any]) -> dict[int, tuple]:
+    """{output index: (module tensor, None, None, None)} of each output that is, in eager, a parameter or buffer
+    itself, also after ``forward`` wrote it in place: ``self.b.add_(x); return self.b`` (the in-place ops' results,
+    each the tensor it writes, back to the weight's placeholder, laid out as the weight; a buffer that is a view of
+    another, ``self.c = t[2:4]``, is itself, not a view of its root's tensor), or, in a functionalized program
+    (a ``no_grad`` block's writes, ``run_decompositions()``), the very value of a ``BUFFER_MUTATION`` /
+    ``PARAMETER_MUTATION`` output, which the executor copies into that tensor before it returns, and then a view of
+    that value too (``(module tensor, shape, strides, storage offset)``: eager's view of the buffer). Why: the first
+    came back as a new view of the weight (``step(x) is m.b`` False), the others as copies, so ``step(x).add_(1)``
+    left the module's buffer as it was, where eager's changes it."""
+    from torch.export.graph_signature import OutputKind
+
+    out: dict[int, tuple] = {}
+    new_values = {src: own for kind, _name, own, src in program.mutations if kind == "buffer"}
+    graph = program.graph
+    #: functionalized: a new value's root tensor -> the module tensor it is copied into, where laid out alike (a view
+    #: of it, ``self.b[1:]`` after the block's write, is eager's view of that tensor: functionalization makes every
+    #: such view again from the final value, ``slice(slice_scatter)``)
+    bases = {v: own for (kind, v), own in new_values.items()
+             if kind == "arena" and v in graph.tensor_index and graph.tensors[graph.root[graph.tensor_index[v]]].id == v
+             and isinstance(own, torch.Tensor) and _spec_is_layout(program.specs[v], own)}
+    ep = program.exported
+    out_node = next((n for n in ep.graph.nodes if n.op == "output"), None)
+    flat = [] if out_node is None else (list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple))
+                                        else [out_node.args[0]])
+    user = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    for i, (kind, v) in enumerate(program.user_outputs):
+        own = new_values.get((kind, v)) if kind == "arena" else None   # (a weight's: ``b.copy_(self.c)`` returns c)
+        spec = program.specs.get(v) if kind in ("weight", "arena") else None
+        if own is None and kind == "weight" and i < len(user):   # (in-place ops back to the weight's placeholder)
+            node, t = user[i], views.get(v)
+            while isinstance(node, torch.fx.Node) and node.op == "call_function":
+                node = _written_result_of(node)
+            # (the placeholder's own tensor, not its graph root's: a buffer registered as a view of another,
+            # ``self.c = t[2:4]`` beside ``self.a = t``, is ``c`` in eager, where the root's view was returned)
+            cand = program.weights.get(node.name) if isinstance(node, torch.fx.Node) and node.op == "placeholder" \
+                else None
+            if (isinstance(cand, torch.Tensor) and isinstance(t, torch.Tensor)
+                    and (t is cand or (t.untyped_storage().data_ptr() == cand.untyped_storage().data_ptr()
+                                       and _laid_out_alike(t, cand) and t.device == cand.device))):
+                own = cand
+        if isinstance(own, torch.Tensor) and spec is not None and _spec_is_layout(spec, own):
+            out[i] = (own, None, None, None)
+        elif kind == "arena" and v in graph.tensor_index and v not in bases:
+            root = graph.tensors[graph.root[graph.tensor_index[v]]].id
+            base, t = bases.get(root), views.get(v)
+            if base is None or spec.dtype != base.dtype or t is None or t.is_conj() or t.is_neg():
+                continue
+            delta = spec.byte_offset - program.specs[root].byte_offset
+            if delta % spec.itemsize == 0:
+                out[i] = (base, tuple(spec.shape), tuple(spec.stride), base.storage_offset() + delta // spec.itemsize)
+    return out
+
+
+def _spec_is_layout(spec: Any, t: Any) -> bool:
+    """Whether a planned tensor's spec has ``t``'s dtype, shape and strides, and ``t`` is no conjugate or negative
+    view (eager's tensor ``t`` itself can stand for it)."""
+    return (spec.dtype == t.dtype and tuple(spec.shape) == tuple(t.shape) and tuple(spec.stride) == tuple(t.stride())
+            and not t.is_conj() and not t.is_neg())
 
 
 def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple]) -> dict[int, tuple]:

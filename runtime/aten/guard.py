@@ -533,6 +533,13 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
         if not isinstance(t, torch.Tensor):
             raise AtenExecutorError(f"attribute {where} was deleted after compile (the program reads it as "
                                     f"{s.tid!r}): compile again")
+        writer = _resizing_writer(torch, program, s, t)
+        if writer is not None:
+            raise AtenExecutorError(f"attribute {where} is {tuple(t.shape)} now, {s.meta[1]} at compile: the program's "
+                                    f"{writer} resized it in place while a call ran, as its eager kernel resizes the "
+                                    "tensors it writes (the export's fake kernel keeps their sizes, and the plan "
+                                    "follows it; eager's first call resizes them alike, a QAT observer's per-channel "
+                                    "scale): compile again now, over the sizes the module's tensors have")
         if _meta(t) != s.meta:
             raise AtenExecutorError(f"attribute {where} is {_describe(_meta(t))} now, the program was compiled for "
                                     f"{_describe(s.meta)} (a .to(), .half(), .data = or a new tensor laid out "
@@ -555,6 +562,24 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
             raise AtenExecutorError(f"{root}.{h.name} and an attribute the program reads as the same tensor are "
                                     "different tensors now (one was replaced): compile again")
     return out
+
+
+def _resizing_writer(torch: Any, program: Program | None, s: Any, t: Any) -> str | None:
+    """"node 'x' (op)" of the program's first node that writes the module tensor of slot ``s`` where that tensor is
+    still the object compile saw, in its dtype and device, and only its sizes (and so strides) changed: a kernel that
+    resizes what it writes (``fused_moving_avg_obs_fake_quant`` grows a per-channel observer's ``scale`` and
+    ``min_val`` from (1,) to (C,) at eager's first call), which no user action did; None otherwise. Why: the call
+    after was refused as if the user had replaced or cast the tensor ("a .to(), .half(), .data = ..."), where the
+    program's own node changed it."""
+    if program is None or t is not s.tensor or _meta(t)[0] != s.meta[0] or _meta(t)[3] != s.meta[3] \
+            or tuple(t.shape) == s.meta[1]:
+        return None
+    from memplan.importers.torch import written_args
+
+    for n in getattr(getattr(program, "exported", None), "graph", None).nodes if program.exported is not None else ():
+        if n.op == "call_function" and s.tid in written_args(torch, n):
+            return f"node {n.name!r} ({n.target})"
+    return None
 
 
 def _one_memory(tensors: list[Any]) -> bool:
