@@ -41,6 +41,8 @@ def graph_doc(rnd: random.Random, max_nodes: int = 9) -> dict[str, Any]:
         roots.append(x)
         if rnd.random() < 0.2:
             tensor("output", rnd.choice(SIZES), parent=x)   # an output view of an input
+        if rnd.random() < 0.2:
+            avail.append(tensor("input", rnd.choice(SIZES), parent=x))   # an input view of it
     if rnd.random() < 0.5:
         w = tensor("weight", 256)
         avail.append(w)
@@ -53,6 +55,8 @@ def graph_doc(rnd: random.Random, max_nodes: int = 9) -> dict[str, Any]:
         ins = rnd.sample(avail, rnd.randint(1, min(3, len(avail))))
         if shape == "view_read":
             ins[0] = tensor(rnd.choice(["intermediate", "output"]), rnd.choice(SIZES), parent=ins[0])
+        if rnd.random() < 0.1:
+            ins.append(ins[0])   # one tensor read twice
         node["inputs"] = ins
         if shape == "viewop":
             v = tensor(rnd.choice(["intermediate", "intermediate", "output"]), rnd.choice(SIZES), parent=ins[0])
@@ -104,14 +108,14 @@ def _chain(tensors: dict[str, dict[str, Any]], tid: str) -> list[str]:
     return out
 
 
-def plan_doc(graph: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
+def plan_doc(graph: dict[str, Any], rnd: random.Random, max_streams: int = 4) -> dict[str, Any]:
     tensors = {t["id"]: t for t in graph["tensors"]}
     producer = {o: n["id"] for n in graph["nodes"] for o in n["outputs"]}
     deps = {n["id"]: {producer[v] for t in n["inputs"] for v in _chain(tensors, t) if v in producer}
             for n in graph["nodes"]}
     ids = [n["id"] for n in graph["nodes"]]
     group_of = {n["id"]: n.get("group") for n in graph["nodes"]}
-    used = rnd.randint(1, 4)
+    used = rnd.randint(1, max_streams)
     declared = used + rnd.choice([0, 0, 1])
     names = rnd.sample(range(declared), used)
     stream: dict[str, int] = {}
@@ -279,6 +283,25 @@ def parsed(findings: list[tuple[int, str]]) -> set[tuple]:
         m = re.match(rf"tensors {_Q} and {_Q} overlap in the arena", msg)
         if rule == 3 and m:
             out.add((3, m[1], m[2]))
+            w = re.search(rf": node {_Q}, which accesses {_Q}, does not happen-before node {_Q}, which accesses {_Q}$", msg)
+            if w:
+                out.add(("3why", w[2], w[1], w[4], w[3]))
+                continue
+            w = re.search(rf": node {_Q} accesses both \(", msg)
+            if w:
+                out.add(("3why", m[1], w[1], m[2], w[1]))
+                continue
+            w = re.search(rf": {_Q} holds an output, kept to the end of the run, and {_Q} is accessed", msg)
+            if w:
+                out.add(("3why", w[1], "output"))
+                continue
+            w = re.search(rf": {_Q} is an input, written before the run, and {_Q} is accessed", msg)
+            if w or msg.endswith(": both are inputs, written before the run"):
+                out.add(("3why", w[1] if w else m[1], "input"))
+                if not w:
+                    out.add(("3why", m[2], "input"))
+                continue
+            out.add(("3why?", msg))
             continue
         out.add((rule,))
     return out

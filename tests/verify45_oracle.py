@@ -42,10 +42,13 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def findings(graph: dict[str, Any], plan: dict[str, Any], may_share: set[tuple[str, str]] | None = None) -> set[tuple]:
+def findings(graph: dict[str, Any], plan: dict[str, Any], may_share: set[tuple[str, str]] | None = None,
+             internals: dict[str, Any] | None = None) -> set[tuple]:
     """Every finding (module docstring) of ``plan`` for ``graph``; empty when the plan is safe. ``may_share``, when
     given (and the order is complete), receives every pair of roots (both ways) that rule 3 lets overlap under this
-    schedule, wherever they are placed: what a generator needs to place roots tightly and still safely."""
+    schedule, wherever they are placed: what a generator needs to place roots tightly and still safely.
+    ``internals``, when given (and the order is complete), receives ``hb`` (a function of two node ids, or START and
+    END), ``acc`` (root id -> its accesses) and ``exempt`` ((node, in root, out root) of the in-place exception)."""
     out: set[tuple] = set()
     tensors = {t["id"]: t for t in graph["tensors"]}
     nodes = graph["nodes"]
@@ -187,6 +190,9 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], may_share: set[tuple[s
         for o, i in (n.get("inplace") or {}).items():
             if producer.get(root[o]) == n["id"] and root[i] not in writes:
                 exempt.add((n["id"], root[i], root[o]))
+
+    if internals is not None:
+        internals.update(hb=hb, acc=acc, exempt=exempt)
 
     def all_before(a: str, b: str) -> bool:
         return all(hb(x, y) or (x == y and (x, a, b) in exempt) for x in acc[a] for y in acc[b])
