@@ -187,7 +187,7 @@ def test_far_writer_on_another_stream_without_an_event():
         (2, f"node 'c' reads 'v{n - 1}' but its writer 'n100' does not happen-before it (missing event?)"),
         # n100 also reads x, whose bytes c's output y reuses
         (3, "tensors 'x' and 'y' overlap in the arena but not every access of one happens-before every access "
-            "of the other"),
+            "of the other: node 'n100', which accesses 'x', does not happen-before node 'c', which accesses 'y'"),
     ]
 
 
@@ -227,7 +227,8 @@ def test_overlap_with_a_tensor_live_across_the_middle_of_a_chain():
             t["offset"] = offs["r"]
     found = check(g, doc)
     assert found == [(3, "tensors 'r' and 's' overlap in the arena but not every access of one happens-before "
-                          "every access of the other")]
+                          "every access of the other: node 'c', which accesses 'r', does not happen-before node "
+                          "'side', which accesses 's'")]
 
 
 # --- properties: random graphs of produced views ----------------------------------------------------------
