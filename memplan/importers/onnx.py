@@ -1540,8 +1540,9 @@ def _check_declarations(g) -> None:
         if this is None:
             continue
         if vi.type.tensor_type.elem_type == 0:   # (onnxruntime: "Invalid tensor data type 0"; onnx's own text)
-            raise GraphError(f"{kind} {vi.name!r} is declared a tensor of element type 0 (UNDEFINED), which no "
-                             "tensor has: onnxruntime refuses to load the model (\"Invalid tensor data type 0\")")
+            raise GraphError(f"{kind} {vi.name!r} has dtype undefined, which has no fixed byte size (it is declared "
+                             "a tensor of element type 0, UNDEFINED: onnxruntime refuses to load the model, \"Invalid "
+                             "tensor data type 0\")")
         for i, d in enumerate(this[1] or ()):
             if d is not None and d < 0:   # (before inference: onnx's Slice inference aborts the process on one)
                 raise GraphError(f"{kind} {vi.name!r}: value {vi.name!r} dimension {i} is negative ({d}), which no "
