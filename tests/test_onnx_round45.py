@@ -128,3 +128,29 @@ def test_undefined_element_type_is_refused_naming_the_value(where):
     name = {"input": "graph input 'X'", "value_info": "value_info 'M'"}.get(where, "graph output 'Y'")
     with pytest.raises(MemplanError, match=rf"{name} has dtype undefined, .* element type 0, UNDEFINED"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("names,blamed", [(("ins", "ins"), "ins_1"), (("", ""), "SequenceInsert_2"),
+                                          (("a", "SequenceInsert"), "SequenceInsert")])
+def test_inference_error_names_the_node_at_fault(names, blamed):
+    """onnx's inference names the node by its ONNX name: the first of two nodes named ``ins`` (valid) was blamed."""
+    x, i = V("X", T.FLOAT, [2]), V("I", T.INT64, [2])
+    nodes = [helper.make_node("SequenceEmpty", [], ["s0"], dtype=T.FLOAT),
+             helper.make_node("SequenceInsert", ["s0", "X"], ["s1"], name=names[0]),
+             helper.make_node("SequenceInsert", ["s1", "I"], ["s2"], name=names[1]),
+             helper.make_node("SequenceAt", ["s2", "zero"], ["Y"])]
+    m = _model(nodes, [x, i], [V("Y", T.FLOAT, None)], [helper.make_tensor("zero", T.INT64, [], [0])])
+    assert _ort_refuses(m)
+    with pytest.raises(GraphError, match=rf"node name: {blamed}\)"):
+        import_onnx(m)
+
+
+def test_inference_error_after_a_large_constant_names_the_node_by_its_id():
+    """A large Constant is left out of the inference copy, which shifted the ids of the nameless nodes after it."""
+    big = helper.make_tensor("big", T.FLOAT, [70000], np.zeros(70000, np.float32).tobytes(), raw=True)
+    nodes = [helper.make_node("Constant", [], ["c"], value=big),
+             helper.make_node("Relu", ["X"], ["r"]),
+             helper.make_node("Add", ["r", "I"], ["Y"])]
+    m = _model(nodes, [V("X", T.FLOAT, [2]), V("I", T.INT64, [2])], [V("Y", T.FLOAT, None), V("c", T.FLOAT, None)])
+    with pytest.raises(GraphError, match=r"node name: Add_2\)"):
+        import_onnx(m)

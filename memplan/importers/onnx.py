@@ -1486,6 +1486,17 @@ def _import_function_domains(model):
     return copy
 
 
+def _name_by_ids(g2, ids: list[str]) -> None:
+    """Name each node of the inference copy ``g2`` by its node id (``ids``, in order), as errors name it.
+
+    Why: onnx's inference errors name a node by its ONNX name ("node name: ins"), and where two nodes share a name
+    (or have none, or a nameless one is ``SequenceInsert_3`` in one count and another in the copy, whose stood-in
+    constants are left out) the node blamed was another than the one at fault: a SequenceInsert of an int64 tensor
+    into a float sequence, second of two nodes named ``ins``, was reported as ``ins``, the valid first one."""
+    for n, nid in zip(g2.node, ids):
+        n.name = nid
+
+
 def _node_ids(g) -> list[str]:
     """ONNX node names made unique; an unnamed node is ``<op>_<index>``.
 
@@ -2143,6 +2154,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2.name = g.name
     stood_in = _large_constants(onnx, g, {(f.domain, f.name) for f in model.functions}) if stand_in else {}
     g2.node.extend(n for k, n in enumerate(g.node) if k not in stood_in)
+    _name_by_ids(g2, [nid for k, nid in enumerate(_node_ids(g)) if k not in stood_in])
     _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g, (facts or {}).get("real_dir"))
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
