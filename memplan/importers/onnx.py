@@ -1486,6 +1486,17 @@ def _import_function_domains(model):
     return copy
 
 
+def _name_by_ids(g2, ids: list[str]) -> None:
+    """Name each node of the inference copy ``g2`` by its node id (``ids``, in order), as errors name it.
+
+    Why: onnx's inference errors name a node by its ONNX name ("node name: ins"), and where two nodes share a name
+    (or have none, or a nameless one is ``SequenceInsert_3`` in one count and another in the copy, whose stood-in
+    constants are left out) the node blamed was another than the one at fault: a SequenceInsert of an int64 tensor
+    into a float sequence, second of two nodes named ``ins``, was reported as ``ins``, the valid first one."""
+    for n, nid in zip(g2.node, ids):
+        n.name = nid
+
+
 def _node_ids(g) -> list[str]:
     """ONNX node names made unique; an unnamed node is ``<op>_<index>``.
 
@@ -1539,6 +1550,10 @@ def _check_declarations(g) -> None:
         this = _declared_type(vi)
         if this is None:
             continue
+        if vi.type.tensor_type.elem_type == 0:   # (onnxruntime: "Invalid tensor data type 0"; onnx's own text)
+            raise GraphError(f"{kind} {vi.name!r} has dtype undefined, which has no fixed byte size (it is declared "
+                             "a tensor of element type 0, UNDEFINED: onnxruntime refuses to load the model, \"Invalid "
+                             "tensor data type 0\")")
         for i, d in enumerate(this[1] or ()):
             if d is not None and d < 0:   # (before inference: onnx's Slice inference aborts the process on one)
                 raise GraphError(f"{kind} {vi.name!r}: value {vi.name!r} dimension {i} is negative ({d}), which no "
@@ -1726,6 +1741,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     for i, n in enumerate(g.node):
         _check_no_subgraph(n, f"node {node_ids[i]!r} ({n.op_type})")
         _check_resize_axes(n, node_ids[i])
+        _check_rnn_layout(n, node_ids[i])
         for o in n.output:
             if not o:
                 continue
@@ -1875,6 +1891,21 @@ def _schema_at(onnx, op: str, version: int, domain: str) -> bool:
     except Exception:  # noqa: BLE001 - onnx.defs.SchemaError: none at that version
         return False
     return True
+
+
+def _check_rnn_layout(n, nid: str) -> None:
+    """Refuse an LSTM, GRU or RNN with ``layout`` other than 0, naming the node.
+
+    Why: one with ``layout=1`` (batch-major, as ``torch.nn.LSTM(batch_first=True)`` means) was planned, sized by
+    ONNX's inference, while onnxruntime refuses to create the kernel ("Batchwise recurrent operations (layout ==
+    1) are not supported"): a plan for a model no runtime the importer sizes for can run."""
+    if n.domain not in ("", "ai.onnx") or n.op_type not in ("LSTM", "GRU", "RNN"):
+        return
+    layout = next((a.i for a in n.attribute if a.name == "layout"), 0)
+    if layout != 0:
+        raise GraphError(f"node {nid!r} ({n.op_type}) has layout={layout} (batch-major): onnxruntime refuses to run "
+                         "it (\"Batchwise recurrent operations (layout == 1) are not supported\"); export it "
+                         "sequence-major (layout=0)")
 
 
 def _check_resize_axes(n, nid: str) -> None:
@@ -2123,6 +2154,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     g2.name = g.name
     stood_in = _large_constants(onnx, g, {(f.domain, f.name) for f in model.functions}) if stand_in else {}
     g2.node.extend(n for k, n in enumerate(g.node) if k not in stood_in)
+    _name_by_ids(g2, [nid for k, nid in enumerate(_node_ids(g)) if k not in stood_in])
     _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g, (facts or {}).get("real_dir"))
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
@@ -4387,6 +4419,26 @@ def _check_range(n, where: str, values: dict) -> None:
                              f"{float(delta)!r}) {what}: onnxruntime refuses to run it")
 
 
+def _check_seq_position(n, where: str, values: dict, seqs: dict) -> None:
+    """Refuse a SequenceInsert or SequenceErase whose known position lies outside its known sequence (an insert
+    may name one past the end), naming the node and the position.
+
+    Why: SequenceInsert at 5 into a sequence of 1 tensor was planned (its tensors all alike, the insert was taken
+    as an append), and a later SequenceAt was blamed where tensors differed; onnxruntime refuses to run the insert
+    itself ("Invalid sequence index (5) specified for sequence of size (1)")."""
+    k = 2 if n.op_type == "SequenceInsert" else 1
+    if len(n.input) <= k or not n.input[k] or not n.input[0]:
+        return
+    held, known = seqs.get(n.input[0]), values.get(n.input[k])
+    if held is None or known is None or known.dtype.kind not in "iu" or known.size != 1:
+        return
+    extra = 1 if n.op_type == "SequenceInsert" else 0
+    if _position(known, len(held), extra) is None:
+        raise GraphError(f"{where}: its position {n.input[k]!r} is {int(known.reshape(-1)[0])}, outside sequence "
+                         f"{n.input[0]!r} of {len(held)} tensors (positions {-len(held)} to {len(held) - 1 + extra}): "
+                         "onnxruntime refuses to run it (\"Invalid sequence index\")")
+
+
 def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, unknown_why: Callable[[str], str]) -> None:
     """Refuse a SequenceAt whose known position lies outside its known sequence, and a SequenceAt, Compress, NonZero
     or Unique whose output is left unsized, naming the node, the input that decides its size and why that input is not known
@@ -4411,6 +4463,9 @@ def _check_taken(n, where: str, shapes: dict, values: dict, seqs: dict, unknown_
                    "(its count is not numpy's)")
             raise GraphError(f"{where}: value {out!r} has no size: {op} makes one entry per {counted} of its "
                              f"input {what!r}, and {why}")
+        return
+    if n.domain in ("", "ai.onnx") and op in ("SequenceInsert", "SequenceErase"):
+        _check_seq_position(n, where, values, seqs)
         return
     if n.domain not in ("", "ai.onnx") or op not in ("SequenceAt", "Compress") or len(n.input) < 2:
         return
