@@ -1,0 +1,84 @@
+"""Round 45: the planner's hot spots on many streams, each fast path checked against the path it replaces.
+
+Correctness only (no timings): every fast path must give exactly what the old path gave, since plans must stay
+byte-identical. The numbers are in CHANGELOG.md and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import graphs, schedules
+
+from memplan import lifetimes
+from memplan.benchmarks.scale import chains_graph, random_dag, transformer_graph
+from memplan.schedule import build_happens_before, schedule_with_events
+
+
+def _dealt(g, streams: int, seed: int, used: int | None = None):
+    """``g``'s nodes in listed order, dealt at random over the first ``used`` of ``streams`` streams."""
+    rng = random.Random(seed)
+    order = [x.id for x in g.nodes]
+    stream_of = {x: rng.randrange(used or streams) for x in order}
+    stream_of[order[0]] = streams - 1   # every stream count is the one asked (some streams may stay empty)
+    return schedule_with_events(g, order, stream_of)
+
+
+def _tables(g, hb):
+    """``first``, ``last`` and the node count ``_thresholds`` gets inside ``compute_lifetimes``."""
+    seen = {}
+    real = lifetimes._thresholds
+
+    def spy(hb_, first, last, n_nodes, **kw):
+        seen["args"] = (hb_, first, last, n_nodes)
+        return real(hb_, first, last, n_nodes, **kw)
+
+    lifetimes._thresholds = spy
+    try:
+        lifetimes.compute_lifetimes(g, hb)
+    finally:
+        lifetimes._thresholds = real
+    return seen["args"]
+
+
+def _routes_agree(g, hb) -> None:
+    args = _tables(g, hb)
+    sparse = lifetimes._thresholds(*args, route="sparse")
+    for route in ("dense", "auto"):
+        got = lifetimes._thresholds(*args, route=route)
+        for want, have in zip(sparse, got):
+            assert want.dtype == have.dtype and np.array_equal(want, have), route
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_threshold_routes_agree_on_random_graphs(data):
+    """The dense pass (every pair looked up in a per-stream table, reduced per buffer) gives the sparse pass's
+    ``visible`` and ``live_from`` cell for cell, on hypothesis graphs (views, in-place pairs, inputs, outputs,
+    zero sizes) under random schedules."""
+    g = data.draw(graphs(max_nodes=12))
+    order, stream_of = data.draw(schedules(g, max_streams=5))
+    _routes_agree(g, build_happens_before(g, schedule_with_events(g, order, stream_of)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 160), streams=st.sampled_from([1, 2, 3, 7, 64, 300]), seed=st.integers(0, 10**6),
+       spread=st.sampled_from([None, 1, 2]))
+def test_threshold_routes_agree_on_dealt_dags(n, streams, seed, spread):
+    """Random DAGs dealt over up to 300 streams (some left empty where ``spread`` deals over one or two), so the
+    blocks of ``_dense_passes`` hold streams that are not consecutive too."""
+    g = random_dag(n, seed=seed, window=8)
+    _routes_agree(g, build_happens_before(g, _dealt(g, streams, seed, spread)))
+
+
+def test_threshold_routes_agree_on_chains_and_layers(monkeypatch):
+    """Independent chains on streams of their own (the sparse route's shape) and a transformer dealt over 32
+    streams, with blocks of one and of three streams."""
+    for cells in (1, 3 * 400):
+        monkeypatch.setattr(lifetimes, "DENSE_BLOCK_CELLS", cells)
+        g = chains_graph(40)
+        _routes_agree(g, build_happens_before(g, _dealt(g, 64, 1)))
+        g = transformer_graph(6, seed=2)
+        _routes_agree(g, build_happens_before(g, _dealt(g, 32, 2)))
