@@ -5,6 +5,7 @@ byte-identical. The numbers are in CHANGELOG.md and docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 from strategies import graphs, schedules
 
 from memplan import lifetimes
+from memplan import problem as problem_mod
 from memplan.benchmarks.scale import chains_graph, random_dag, transformer_graph
+from memplan.lifetimes import buffer_problem
 from memplan.schedule import build_happens_before, schedule_with_events
 
 
@@ -82,3 +85,48 @@ def test_threshold_routes_agree_on_chains_and_layers(monkeypatch):
         _routes_agree(g, build_happens_before(g, _dealt(g, 64, 1)))
         g = transformer_graph(6, seed=2)
         _routes_agree(g, build_happens_before(g, _dealt(g, 32, 2)))
+
+
+def _problem(g, schedule):
+    hb = build_happens_before(g, schedule)
+    return buffer_problem(g, hb, lifetimes.compute_lifetimes(g, hb), clique=False)
+
+
+def _one_against_many_agree(p) -> None:
+    everyone = np.arange(len(p), dtype=np.int64)
+    for u in range(len(p)):
+        want = p._conflict_mask(np.full(len(p), u, dtype=np.int64), everyone)
+        assert np.array_equal(p._conflicts_of(u, everyone), want), u
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_conflicts_of_one_buffer_is_the_pairwise_mask(data):
+    """``BufferProblem._conflicts_of(u, b)`` (the dense clique search's test) answers as ``_conflict_mask`` of the
+    pairs ``(u, b[k])``: inputs, outputs, in-place pairs, empty intervals, zero sizes, on several streams."""
+    g = data.draw(graphs(max_nodes=12))
+    order, stream_of = data.draw(schedules(g, max_streams=4))
+    _one_against_many_agree(_problem(g, schedule_with_events(g, order, stream_of)))
+
+
+def test_conflicts_of_one_buffer_on_dealt_dags():
+    """The same on random DAGs dealt over 7 and 300 streams (many columns per buffer on both sides)."""
+    for streams, seed in ((7, 3), (300, 4)):
+        g = random_dag(150, seed=seed, window=12)
+        _one_against_many_agree(_problem(g, _dealt(g, streams, seed)))
+
+
+def test_dense_clique_bound_is_unchanged():
+    """The dense clique search (``_dense_clique``, past ``max_pairs``) finds the bound the pairwise mask found: the
+    search with ``_conflicts_of`` swapped back for the general mask gives the same number."""
+    g = random_dag(400, seed=5, window=16)
+    p = _problem(g, _dealt(g, 64, 5))
+    fast = problem_mod.clique_lower_bound(p, max_pairs=0)
+
+    class Slow(type(p)):
+        def _conflicts_of(self, u, b):
+            return self._conflict_mask(np.full(len(b), u, dtype=np.int64), b)
+
+    slow = dataclasses.replace(p)
+    object.__setattr__(slow, "__class__", Slow)
+    assert problem_mod.clique_lower_bound(slow, max_pairs=0) == fast > 0
