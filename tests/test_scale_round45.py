@@ -6,6 +6,7 @@ byte-identical. The numbers are in CHANGELOG.md and docs/benchmarks.md."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import random
 
 import numpy as np
@@ -18,6 +19,8 @@ from memplan import problem as problem_mod
 from memplan.benchmarks.scale import chains_graph, random_dag, transformer_graph
 from memplan.lifetimes import buffer_problem
 from memplan.schedule import build_happens_before, schedule_with_events
+
+verify_mod = importlib.import_module("memplan.verify")   # (``memplan.verify`` is also the function)
 
 
 def _dealt(g, streams: int, seed: int, used: int | None = None):
@@ -130,3 +133,29 @@ def test_dense_clique_bound_is_unchanged():
     slow = dataclasses.replace(p)
     object.__setattr__(slow, "__class__", Slow)
     assert problem_mod.clique_lower_bound(slow, max_pairs=0) == fast > 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 60), S=st.sampled_from([1, 2, 5, 17, 40, 70]), seed=st.integers(0, 10**6))
+def test_verifier_clocks_are_the_naive_vector_clocks(n, S, seed):
+    """The verifier's shared numpy clocks (``verify._clocks``, read through ``_clock_reader``) count, for every node
+    and stream, what a full vector clock per node counts: its stream's last clock joined with every node it waits
+    on (the joins of up to 70 streams take over, share or copy clocks)."""
+    rng = random.Random(seed)
+    stream = [rng.randrange(S) for _ in range(n)]
+    by_pos = list(range(n))
+    waits = {v: rng.sample(range(v), rng.randint(0, min(v, 6))) for v in range(1, n) if rng.random() < 0.7}
+    idx, rep = verify_mod._clocks(by_pos, stream, waits, list(range(n)), S)
+    at = verify_mod._clock_reader(stream, idx, rep)
+    full: list[list[int]] = []
+    tip = [[0] * S for _ in range(S)]
+    for v in by_pos:
+        c = list(tip[stream[v]])
+        for a in waits.get(v, ()):
+            c = [max(x, y) for x, y in zip(c, full[a])]
+        c[stream[v]] += 1
+        full.append(c)
+        tip[stream[v]] = c
+    for v in range(n):
+        assert idx[v] == full[v][stream[v]]
+        assert [at(v, t) for t in range(S)] == full[v], v
