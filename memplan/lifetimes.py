@@ -195,7 +195,15 @@ def _span_groups(graph: Graph, acc_n: np.ndarray, acc_b: np.ndarray) -> tuple[np
             np.concatenate([acc_b, acc_b[grouped], acc_b[grouped]]))
 
 
-def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+#: a stream whose searched pairs are at least ``1 / DENSE_SHARE`` of all pairs takes the pass over every pair in
+#: buffer order (``_dense_passes``) instead of sorting its searched pairs by buffer (``_sparse_pass``)
+DENSE_SHARE = 8
+#: table cells (streams x pairs) a block of ``_dense_passes`` holds at once, in its int32 temporaries
+DENSE_BLOCK_CELLS = 1 << 21
+
+
+def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes: int, *,
+                route: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """``visible`` and ``live_from`` (B x S) from each buffer's first and last access on each stream.
 
     On stream ``s0``, ``visible[b, s0]`` is the first position from which every access of ``b`` has
@@ -207,8 +215,14 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
     Only the (buffer, stream) pairs that ``s0`` ever counts that far (its last node's clock on ``s``) are
     searched; any other pair makes ``visible`` the stream's length and leaves ``live_from`` alone, which
     is what both tables start from. Those pairs are a prefix of each stream's pairs sorted by access,
-    counted for every (``s0``, ``s``) at once, so the work is the searched pairs plus streams^2, not
-    streams x pairs (a per-``s0`` pass over every pair was most of lifetimes at 1024 streams)."""
+    counted for every (``s0``, ``s``) at once. Where they are few (independent chains on streams of their
+    own) only they are looked at and sorted by buffer (``_sparse_pass``: the searched pairs plus streams^2,
+    not streams x pairs). Where they are a good share of all pairs (a random DAG dealt over 1,024 streams,
+    whose every stream ends seeing nearly every access), every pair is looked up in a table per stream and
+    each buffer's run reduced in place, a block of streams at a time (``_dense_passes``): sorting nearly
+    every pair again for each stream, searching each, and writing one column at a time (a page per cell)
+    were ~95% of the plan's lifetimes. ``route`` ("auto", "sparse", "dense") forces one (tests: both give
+    the same tables)."""
     B, S = first.shape
     lens = np.array([len(x) for x in hb.stream_nodes], dtype=np.int64)
     assert len(lens) == S
@@ -228,6 +242,8 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
     key_last = ps[by_last] * big + lasts[by_last]
     key_first = ps[by_first] * big + firsts[by_first]
     stream_key = np.arange(S, dtype=np.int64) * big
+    pairs = _Pairs(pb, ps, lasts, firsts, npairs, by_last, by_first, base, big)
+    dense = []
     for s0 in np.flatnonzero(lens).tolist():
         n_s0 = int(lens[s0])
         # s0 ever sees an access at seq q of stream s iff q < its last node's clock on s: of each stream's
@@ -236,32 +252,111 @@ def _thresholds(hb: HappensBefore, first: np.ndarray, last: np.ndarray, n_nodes:
         n_vis = np.searchsorted(key_last, key, side="right") - base[:S]
         n_lf = np.searchsorted(key_first, key, side="left") - base[:S]
         n_vis[s0] = n_lf[s0] = 0   # its own pairs are not searched
-        own = by_last[base[s0]:base[s0 + 1]]
-        sv = by_last[_ranges(base[:S], n_vis)]
-        sl = by_first[_ranges(base[:S], n_lf)]
-        if not (len(own) or len(sv) or len(sl)):
-            continue
-        vis_v = lf_v = np.zeros(0, dtype=np.int64)
-        if len(sv) or len(sl):
-            used = np.flatnonzero((n_vis > 0) | (n_lf > 0))
-            # column s of this stream's clocks (for the streams searched), shifted by its rank * big: one
-            # sorted array for all of them
-            cols = (hb.clock[np.ix_(hb.stream_nodes[s0], used)].T.astype(np.int64)
-                    + (np.arange(len(used), dtype=np.int64) * big)[:, None]).ravel()
-            kv, kl = np.searchsorted(used, ps[sv]), np.searchsorted(used, ps[sl])
-            vis_v = np.searchsorted(cols, kv * big + lasts[sv], side="left") - kv * n_s0
-            lf_v = np.searchsorted(cols, kl * big + firsts[sl] + 1, side="left") - kl * n_s0
-        # per buffer with every pair own or searched, the largest (else the length, as filled)
-        if len(own) or len(sv):
-            b, v = _by_buffer(pb[np.concatenate([own, sv])], np.concatenate([lasts[own], vis_v]))
-            ub, starts, counts = _runs(b)
-            done = counts == npairs[ub]
-            visible[ub[done], s0] = np.maximum.reduceat(v, starts)[done]
-        # per buffer, the smallest over its own and searched pairs, capped at the length
-        b, v = _by_buffer(pb[np.concatenate([own, sl])], np.concatenate([np.minimum(firsts[own], n_s0), lf_v]))
-        ub, starts, _ = _runs(b)
-        live_from[ub, s0] = np.minimum(np.minimum.reduceat(v, starts), n_s0)
+        searched = int(n_vis.sum()) + int(n_lf.sum())
+        if route == "dense" or (route == "auto" and searched * DENSE_SHARE >= len(pb)):
+            dense.append(s0)
+        else:
+            _sparse_pass(hb, pairs, s0, n_s0, n_vis, n_lf, visible, live_from)
+    if dense:
+        _dense_passes(hb, pairs, dense, visible, live_from)
     return visible, live_from
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The (buffer, stream) pairs with an access, in buffer order, and their orders by stream then access."""
+
+    pb: np.ndarray        # buffer of each pair (sorted)
+    ps: np.ndarray        # stream of each pair
+    lasts: np.ndarray     # last access seq + 1 on that stream
+    firsts: np.ndarray    # first access seq on that stream
+    npairs: np.ndarray    # pairs per buffer
+    by_last: np.ndarray   # pairs by (stream, last)
+    by_first: np.ndarray  # pairs by (stream, first)
+    base: np.ndarray      # stream s's pairs: [base[s], base[s + 1]) in either order
+    big: int              # above every clock value and every count searched for
+
+
+def _sparse_pass(hb: HappensBefore, pr: _Pairs, s0: int, n_s0: int, n_vis: np.ndarray, n_lf: np.ndarray,
+                 visible: np.ndarray, live_from: np.ndarray) -> None:
+    """Column ``s0`` of both tables from its own pairs and the searched ones (``n_vis`` and ``n_lf`` of each
+    stream's sorted pairs) alone, sorted by buffer."""
+    S = len(n_vis)
+    own = pr.by_last[pr.base[s0]:pr.base[s0 + 1]]
+    sv = pr.by_last[_ranges(pr.base[:S], n_vis)]
+    sl = pr.by_first[_ranges(pr.base[:S], n_lf)]
+    if not (len(own) or len(sv) or len(sl)):
+        return
+    vis_v = lf_v = np.zeros(0, dtype=np.int64)
+    if len(sv) or len(sl):
+        used = np.flatnonzero((n_vis > 0) | (n_lf > 0))
+        # column s of this stream's clocks (for the streams searched), shifted by its rank * big: one
+        # sorted array for all of them
+        cols = (hb.clock[np.ix_(hb.stream_nodes[s0], used)].T.astype(np.int64)
+                + (np.arange(len(used), dtype=np.int64) * pr.big)[:, None]).ravel()
+        kv, kl = np.searchsorted(used, pr.ps[sv]), np.searchsorted(used, pr.ps[sl])
+        vis_v = np.searchsorted(cols, kv * pr.big + pr.lasts[sv], side="left") - kv * n_s0
+        lf_v = np.searchsorted(cols, kl * pr.big + pr.firsts[sl] + 1, side="left") - kl * n_s0
+    # per buffer with every pair own or searched, the largest (else the length, as filled)
+    if len(own) or len(sv):
+        b, v = _by_buffer(pr.pb[np.concatenate([own, sv])], np.concatenate([pr.lasts[own], vis_v]))
+        ub, starts, counts = _runs(b)
+        done = counts == pr.npairs[ub]
+        visible[ub[done], s0] = np.maximum.reduceat(v, starts)[done]
+    # per buffer, the smallest over its own and searched pairs, capped at the length
+    b, v = _by_buffer(pr.pb[np.concatenate([own, sl])], np.concatenate([np.minimum(pr.firsts[own], n_s0), lf_v]))
+    ub, starts, _ = _runs(b)
+    live_from[ub, s0] = np.minimum(np.minimum.reduceat(v, starts), n_s0)
+
+
+def _dense_passes(hb: HappensBefore, pr: _Pairs, streams: list[int], visible: np.ndarray,
+                  live_from: np.ndarray) -> None:
+    """Columns ``streams`` of both tables from every pair in buffer order, a block of streams at a time: each
+    pair one lookup in its stream's ``_seen_tables`` row, each buffer's run reduced in place (``reduceat``), the
+    block's columns written together (one at a time wrote a cell per page of the tables).
+
+    The same values as ``_sparse_pass``: a pair of another stream that ``s0`` never counts that far looks up
+    ``n_s0`` (every position is below it), so it makes its buffer's ``visible`` the stream's length (what an
+    unsearched pair leaves) and adds nothing to ``live_from`` (capped at the length); an own pair's first access
+    looks up itself (position ``seq`` has clock ``seq + 1``), and its last access, which would look up one less,
+    is set apart."""
+    lens = np.array([len(x) for x in hb.stream_nodes], dtype=np.int64)
+    offset = np.zeros(len(lens), dtype=np.int64)
+    np.cumsum(lens[:-1] + 1, out=offset[1:])
+    vis_at = offset[pr.ps] + pr.lasts
+    lf_at = offset[pr.ps] + pr.firsts + 1
+    starts = np.flatnonzero(np.r_[True, pr.pb[1:] != pr.pb[:-1]])
+    ub = pr.pb[starts]
+    step = max(1, DENSE_BLOCK_CELLS // len(pr.pb))
+    for k in range(0, len(streams), step):
+        block = streams[k:k + step]
+        cells = (ub, slice(block[0], block[-1] + 1)) if block[-1] - block[0] == len(block) - 1 else np.ix_(ub, block)
+        table = _seen_tables(hb, block, lens, offset)   # a row per stream of the block
+        v = table[:, vis_at]
+        for j, s0 in enumerate(block):
+            own = pr.by_last[pr.base[s0]:pr.base[s0 + 1]]
+            v[j, own] = pr.lasts[own]
+        visible[cells] = np.maximum.reduceat(v, starts, axis=1).T
+        del v
+        live_from[cells] = np.minimum.reduceat(table[:, lf_at], starts, axis=1).T
+
+
+def _seen_tables(hb: HappensBefore, block: list[int], lens: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """One row per stream ``s0`` of ``block``: ``row[offset[s] + c]``, for ``c`` in ``0 .. lens[s]``, is the first
+    position on ``s0`` whose clock on ``s`` has reached ``c``, ``lens[s0]`` if none does: the count of positions
+    below it, as each column of ``s0``'s clocks only grows. The nodes plus the streams a row, built by one count
+    and one running sum for the whole block."""
+    size = int(offset[-1] + lens[-1] + 1)
+    rows = [hb.stream_nodes[s0] for s0 in block]
+    # every block stream's clocks, each cell placed at its row's offset of its column's count
+    cells = hb.clock[np.concatenate(rows)] + offset
+    cells += np.repeat(np.arange(len(block), dtype=np.int64) * size, [len(r) for r in rows])[:, None]
+    exactly = np.bincount(cells.ravel(), minlength=size * len(block)).reshape(len(block), size)
+    # row[offset[s] + c]: the positions whose clock on s is below c, a running sum shifted by one per segment
+    table = np.zeros((len(block), size), dtype=np.int64)
+    np.cumsum(exactly[:, :-1], axis=1, out=table[:, 1:])
+    table -= np.repeat(table[:, offset], lens + 1, axis=1)
+    return table
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

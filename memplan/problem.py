@@ -279,6 +279,56 @@ class BufferProblem:
             keep &= ~(self._precedes(a, b) | self._precedes(b, a))
         return keep
 
+    def _conflicts_of(self, u: int, b: np.ndarray) -> np.ndarray:
+        """``_conflict_mask(np.full(len(b), u), b)``: which buffers of ``b`` conflict with the one buffer ``u`` among
+        the overlapping pairs, the same answer with ``u``'s side read once. Why: the dense clique search asks it
+        once per clique member (tens of thousands of calls on a 20,000-buffer problem on 1,024 streams), and the
+        general mask's ~20 array steps for every pair's ``u`` were most of the bound's time there."""
+        lower, upper = self.lower, self.upper
+        if not lower[u] < upper[u]:
+            return np.zeros(len(b), dtype=bool)
+        keep = lower[b] < upper[b]
+        if self.compatible:
+            n = max(len(self), 1)
+            keys = np.minimum(b, u) * n + np.maximum(b, u)
+            ck = self._compatible_keys()
+            at = np.minimum(np.searchsorted(ck, keys), len(ck) - 1)
+            keep &= ck[at] != keys
+        order = self.order
+        if order is None:
+            return keep
+        ptr, cols, vals = order.first_csr()
+        lu = self.lower[u]
+        # u precedes b: b's columns that can fail, against u's row of ``visible``
+        if not order.has_end[u]:
+            ok = ~order.has_start[b]
+            if order.last_time is not None:
+                ok &= order.last_time[u] < lower[b]
+            sel = np.flatnonzero(ok & keep)
+            if len(sel):
+                bs = b[sel]
+                cnt = ptr[bs + 1] - ptr[bs]
+                at = np.repeat(ptr[bs] - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))
+                bad = vals[at] < order.visible[u][cols[at]]
+                owner = np.repeat(np.arange(len(bs)), cnt)
+                fails = np.zeros(len(bs), dtype=bool)
+                fails[owner[bad]] = True
+                keep[sel[~fails]] = False
+        # b precedes u: u's columns that can fail, against b's rows
+        if not order.has_start[u]:
+            ok = ~order.has_end[b]
+            if order.last_time is not None:
+                ok &= order.last_time[b] < lu
+            sel = np.flatnonzero(ok & keep)
+            if len(sel):
+                uc, uv = cols[ptr[u]:ptr[u + 1]], vals[ptr[u]:ptr[u + 1]]
+                if len(uc):
+                    fails = (uv < order.visible[b[sel][:, None], uc]).any(axis=1)
+                    keep[sel[~fails]] = False
+                else:
+                    keep[sel] = False
+        return keep
+
     def _compatible_keys(self) -> np.ndarray:
         """The in-place pairs as sorted keys ``x n + y`` (x < y), built once per problem: ``_conflict_mask``
         runs per chunk, clique step and seed."""
@@ -440,7 +490,7 @@ def _dense_clique(problem: BufferProblem, seeds: int, budget: int, stop_above: i
         cand = by_size[(sizes[by_size] > 0) & (lower[by_size] < upper[v]) & (upper[by_size] > lower[v])]
         cand = cand[cand != v]
         budget -= len(cand)
-        cand = cand[problem._conflict_mask(np.full(len(cand), v), cand)]
+        cand = cand[problem._conflicts_of(v, cand)]
         total, pad = int(rounded[v]), int(rounded[v] - sizes[v])
         while len(cand) and budget > 0:
             u, rest = int(cand[0]), cand[1:]
@@ -448,7 +498,7 @@ def _dense_clique(problem: BufferProblem, seeds: int, budget: int, stop_above: i
             pad = max(pad, int(rounded[u] - sizes[u]))
             budget -= len(rest)
             rest = rest[(lower[rest] < upper[u]) & (upper[rest] > lower[u])]
-            cand = rest[problem._conflict_mask(np.full(len(rest), u), rest)]
+            cand = rest[problem._conflicts_of(u, rest)]
         best = max(best, total - pad)
         if _passed(best, stop_above):
             break
