@@ -172,7 +172,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         try:
             res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, wall=wall_left,
                                    options=options, label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)",
-                                   t0=t0)
+                                   t0=t0, enough=floor if floor > lb else None)
         except KeyboardInterrupt:
             interrupted = True
             break
@@ -292,10 +292,18 @@ INTERLEAVED_FULL_SUBSOLVERS = ("default_lp",)
 
 
 def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
-                     wall: float, options: SolveOptions, label: str, t0: float):
+                     wall: float, options: SolveOptions, label: str, t0: float, enough: int | None = None):
     """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
     of ``time_limit``),
-    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock")."""
+    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock"). ``enough``: an arena at or below which
+    the first solution found ends the solve (asked to fit a capacity, ``fit_floor``): that solution is the answer,
+    a finished solve (not a stop), and no later one replaces it.
+
+    Why: asked to fit a capacity its start did not fit, cpsat minimised the whole arena for its whole time limit
+    (minimalloc's C at capacity 1,417,215, one byte below the heuristics' arena: 12.4 s by default, where a packing
+    of 1,416,192 B fits it within the first second), as slow as ``Objective.MINIMIZE``. The first solution within
+    the capacity is kept whichever arrives later, so a solve stopped at it repeats (CP-SAT's solutions come in a
+    deterministic order)."""
     n = len(sub)
     align = int(sub.alignment)
     sizes = sub.sizes.tolist()
@@ -366,7 +374,12 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
             super().__init__()
 
         def on_solution_callback(self) -> None:
+            if "fit" in best:   # (the solve was asked to stop at the first fitting solution: it is the answer)
+                return
             best["units"] = [self.value(u) for u in units]
+            if enough is not None and int(self.value(arena)) <= enough:
+                best["fit"] = best["units"]
+                self.stop_search()
             if options.progress is not None:
                 report_progress(options.progress, f"cpsat {label}: best arena {int(round(self.objective_value))}, "
                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
@@ -392,6 +405,12 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                                wall=max(deadline - time.perf_counter(), 0.01))
         round_det = float(solver.deterministic_time)
         det += round_det
+        if "fit" in best:   # the first solution within the capacity (``enough``): the answer, the solve finished
+            # (the bound CP-SAT holds when the stop takes effect is not read: where the stop lands may vary, the plan
+            # must not; the proven bound stays the one the solve began with)
+            off = np.asarray(best["fit"], dtype=np.int64) * align
+            stopped = None
+            break
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             found = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
             if off is None or (found + sub.sizes).max() <= (off + sub.sizes).max():   # (a round never loses a plan)
