@@ -52,3 +52,48 @@ def test_cpsat_asked_to_fit_stops_at_the_first_packing_within_the_capacity():
     # minimising, as before: past the first packing within the capacity
     best = solve(_dense(cap), "cpsat", SolveOptions(time_limit=2.0))
     assert best.arena < runs[0].arena
+
+
+def test_search_refusing_a_capacity_carries_its_best_packing():
+    """``search`` refused a capacity with a plain BudgetError naming no arena, so ``bench planners`` gave its rows no
+    arena (status "BudgetError") where every other solver's refusal (``OverCapacity``) carried its best packing."""
+    from memplan.solvers import OverCapacity
+
+    p = BufferProblem(sizes=np.array([4, 4, 4]), lower=np.array([0, 0, 0]), upper=np.array([2, 2, 2]), capacity=11)
+    for objective in Objective:
+        with pytest.raises(OverCapacity, match=r"^search: no packing within capacity 11 found \(none exists\); best "
+                                               r"arena 12, lower bound 12$") as err:
+            solve(p, "search", SolveOptions(objective=objective, time_limit=0.1))
+        best = err.value.best
+        assert best.arena == 12 and sorted(best.offsets.tolist()) == [0, 4, 8] and best.solver == "search"
+        assert best.lower_bound == 12 and best.status == Status.OPTIMAL
+
+
+def test_search_out_of_budget_under_a_capacity_carries_its_start():
+    """A capacity the search does not reach within its budget (no proof that none exists): the refusal carries the
+    start, with the bound proven, and says so."""
+    from memplan.solvers import OverCapacity
+
+    p = _dense(None)
+    start = solve(p, "auto")
+    cap = p.lower_bound + 8   # within reach of no short search from here, above the bound
+    with pytest.raises(OverCapacity, match=rf"^search: no packing within capacity {cap} found within a work budget "
+                                           rf"of 0.001s; best arena {start.arena}, lower bound {p.lower_bound}$") as err:
+        solve(_dense(cap), "search", SolveOptions(time_limit=0.001))
+    best = err.value.best
+    assert best.arena == start.arena and best.status == Status.FEASIBLE and best.info["bound"] == p.lower_bound
+    assert best.offsets.tolist() == start.offsets.tolist()
+
+
+def test_bench_search_rows_report_the_arena_above_the_capacity(tmp_path, minimalloc_dir):
+    import json
+
+    from memplan.cli import main
+
+    out = tmp_path / "rows.json"
+    assert main(["bench", "planners", "--minimalloc", minimalloc_dir, "--corpus", "minimalloc", "--only", "A",
+                 "--solvers", "search", "--time-limit", "0.05", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["solver"] for r in rows] == ["search-fit", "search"]
+    for row in rows:
+        assert row["arena"] > row["capacity"] and row["fits"] is False and row["status"] == "FEASIBLE", row
