@@ -97,3 +97,45 @@ def test_bench_search_rows_report_the_arena_above_the_capacity(tmp_path, minimal
     assert [r["solver"] for r in rows] == ["search-fit", "search"]
     for row in rows:
         assert row["arena"] > row["capacity"] and row["fits"] is False and row["status"] == "FEASIBLE", row
+
+
+# ---- CP-SAT's int64 limits: a model it cannot take was reported as a wall-clock stop --------------------------------
+
+def _shifted(shift: int = 0, scale: int = 1) -> BufferProblem:
+    p = _dense(None)
+    return BufferProblem(sizes=p.sizes, lower=p.lower * scale + shift, upper=p.upper * scale + shift)
+
+
+@pytest.mark.skipif(not HAS_ORTOOLS, reason="needs ortools")
+@pytest.mark.parametrize("shift, scale", [(1 << 61, 1), ((1 << 63) - 64, 1), (0, 1 << 56), (0, 1 << 44)])
+def test_cpsat_solves_problems_whose_times_are_huge(shift, scale):
+    """Time steps from 2**61 (a CSV counting nanoseconds since an epoch), or spans whose areas (time x bytes) sum
+    past 2**63: CP-SAT refused the model (MODEL_INVALID), nothing was solved, and the plan said ``stopped:
+    wall_clock`` at the heuristic arena (112,712 B). Only the order of times matters: it now solves the problem as the
+    one with small times."""
+    options = SolveOptions(time_limit=0.5)
+    small = solve(_shifted(), "cpsat", options)
+    sol = solve(_shifted(shift, scale), "cpsat", options)
+    assert "stopped" not in sol.info and sol.info["solved_components"] == 1
+    assert sol.arena < solve(_shifted(), "auto").arena
+    assert (sol.arena, sol.status, sol.info["bound"]) == (small.arena, small.status, small.info["bound"])
+
+
+@pytest.mark.skipif(not HAS_ORTOOLS, reason="needs ortools")
+def test_cpsat_keeps_the_start_of_a_model_past_int64_without_claiming_a_stop():
+    """70 buffers of up to 2**55 B: the sum of the model's domains passes int64 and CP-SAT takes no such model. The
+    component keeps its heuristic offsets, counted as skipped (the progress says why), with no ``stopped`` mark,
+    which said the plan may not repeat; ``auto`` with a time limit carried that mark on too."""
+    import random
+
+    r = random.Random(3)
+    sizes = [r.randint(1, 1 << 55) for _ in range(70)]
+    lower = [r.randint(0, 20) for _ in range(70)]
+    upper = [lo + r.randint(1, 8) for lo in lower]
+    p = BufferProblem(sizes=sizes, lower=lower, upper=upper)
+    seen: list[str] = []
+    sol = solve(p, "cpsat", SolveOptions(time_limit=0.5, progress=seen.append))
+    assert "stopped" not in sol.info and sol.info["skipped_components"] == 1 and sol.info["solved_components"] == 0
+    assert sol.status == Status.FEASIBLE and sol.arena == solve(p, "auto").arena and sol.info["bound"] == p.lower_bound
+    assert any("CP-SAT cannot take its numbers" in m for m in seen), seen
+    assert "stopped" not in solve(p, "auto", SolveOptions(time_limit=0.5)).info
