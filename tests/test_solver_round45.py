@@ -139,3 +139,37 @@ def test_cpsat_keeps_the_start_of_a_model_past_int64_without_claiming_a_stop():
     assert sol.status == Status.FEASIBLE and sol.arena == solve(p, "auto").arena and sol.info["bound"] == p.lower_bound
     assert any("CP-SAT cannot take its numbers" in m for m in seen), seen
     assert "stopped" not in solve(p, "auto", SolveOptions(time_limit=0.5)).info
+
+
+_FIT_SEVERAL = """
+import hashlib, numpy as np
+from memplan.problem import BufferProblem
+from memplan.solvers import solve, SolveOptions, Objective
+r = np.random.default_rng(11)
+n = 80
+lo = r.integers(0, 30, n); up = lo + r.integers(1, 12, n); sz = r.integers(1, 1000, n) * 8 + r.integers(0, 3, n)
+pairs = {(int(a), int(b)) for a, b in r.integers(0, n, (20, 2)) if a != b}
+p = BufferProblem(sizes=sz, lower=lo, upper=up, capacity=85370, compatible=frozenset(pairs), inplace=tuple(sorted(pairs)))
+s = solve(p, "cpsat", SolveOptions(objective=Objective.FIT, time_limit=0.5, workers=3))
+print(s.arena, s.status, "stopped" in s.info, hashlib.sha256(s.offsets.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not HAS_ORTOOLS, reason="needs ortools")
+def test_cpsat_fit_with_several_workers_repeats_across_processes():
+    """Several interleaved workers find solutions side by side; stopped at the first within the capacity, the same
+    problem (80 buffers with in-place pairs, capacity 85,370, 3 workers) gave other offsets in another process. They
+    now stop at the end of the first round whose best fits, which repeats."""
+    import os
+    import subprocess
+    import sys
+
+    outs = set()
+    for seed in ("0", "1", "2", "3", "4", "5"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", _FIT_SEVERAL], capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 0, run.stderr
+        outs.add(run.stdout.strip())
+    assert len(outs) == 1, outs
+    arena, status, stopped, _ = outs.pop().split()
+    assert int(arena) <= 85370 and status == "FEASIBLE" and stopped == "False"

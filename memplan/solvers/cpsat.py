@@ -409,8 +409,10 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     Why: asked to fit a capacity its start did not fit, cpsat minimised the whole arena for its whole time limit
     (minimalloc's C at capacity 1,417,215, one byte below the heuristics' arena: 12.4 s by default, where a packing
     of 1,416,192 B fits it within the first second), as slow as ``Objective.MINIMIZE``. The first solution within
-    the capacity is kept whichever arrives later, so a solve stopped at it repeats (CP-SAT's solutions come in a
-    deterministic order)."""
+    the capacity is kept whichever arrives later, so a solve stopped at it repeats (one worker's solutions come in a
+    deterministic order). Several interleaved workers find solutions side by side within a batch, in an order that
+    varies run to run (stopped at the first, the same capacity gave other offsets in another process): they stop
+    at the end of the first round whose best fits instead, a point that repeats."""
     align = int(sub.alignment)
     hint = np.asarray(hint, dtype=np.int64)
     ub = int((hint + sub.sizes).max())
@@ -443,7 +445,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
             if "fit" in best:   # (the solve was asked to stop at the first fitting solution: it is the answer)
                 return
             best["units"] = [self.value(u) for u in units]
-            if enough is not None and int(self.value(arena)) <= enough:
+            if enough is not None and workers == 1 and int(self.value(arena)) <= enough:
                 best["fit"] = best["units"]
                 self.stop_search()
             if options.progress is not None:
@@ -494,6 +496,8 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                 off = found
             solution = []
         finished = status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
+        if enough is not None and off is not None and int((off + sub.sizes).max()) <= enough and not interrupted:
+            finished = True   # several workers: a round's best within the capacity (``enough``) ends the solve
         stopped = stop_reason(finished=finished, interrupted=interrupted, deterministic_time=round_det,
                               budget=limit, wall_fired=wall_fired)
         if finished or stopped or not another_round(budget, det, workers) or not solution:
