@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from ..errors import BudgetError, SolverError, as_int, named_options
+from ..errors import SolverError, as_int, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
+from .capacity import OverCapacity
 from .check import check_solution
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
@@ -63,16 +64,6 @@ def check_options(options) -> SolveOptions:
     if not isinstance(options, SolveOptions):
         raise SolverError(f"options must be a memplan SolveOptions, not {type(options).__name__} {_short(options)}")
     return options
-
-
-class OverCapacity(BudgetError):
-    """``solve``'s refusal of a packing above ``problem.capacity``: a BudgetError, carrying the solver's best
-    (checked, valid) packing as ``best``, so that a caller measuring solvers (``bench planners``' minimalloc rows)
-    can still report how far above the capacity it ended. Not a plan: nothing fits."""
-
-    def __init__(self, message: str, best: Solution | None = None):
-        super().__init__(message)
-        self.best = best
 
 
 @named_options

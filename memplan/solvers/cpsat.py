@@ -172,10 +172,19 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         try:
             res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, wall=wall_left,
                                    options=options, label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)",
-                                   t0=t0)
+                                   t0=t0, enough=floor if floor > lb else None)
         except KeyboardInterrupt:
             interrupted = True
             break
+        except _ModelInvalid as exc:
+            # its numbers pass CP-SAT's int64 arithmetic: it keeps its heuristic offsets, as a component too costly
+            # to model does (the bound stays the proven one); no stop is claimed
+            skipped += 1
+            if options.progress is not None:
+                report_progress(options.progress, f"cpsat component {rank + 1}/{len(todo)} ({len(idx)} buffers): "
+                                f"kept the heuristic plan (CP-SAT cannot take its numbers: "
+                                f"{str(exc).splitlines()[0][:120]})", caller="the cpsat solver")
+            continue
         sub_off, sub_bound, used, stopped = res
         spent += used
         solved += 1
@@ -291,17 +300,54 @@ INTERLEAVE_MAX_ALIGNMENT = 1 << 30
 INTERLEAVED_FULL_SUBSOLVERS = ("default_lp",)
 
 
-def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
-                     wall: float, options: SolveOptions, label: str, t0: float):
-    """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
-    of ``time_limit``),
-    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock")."""
+class _ModelInvalid(Exception):
+    """CP-SAT cannot take a component's model (its numbers would overflow its int64 arithmetic); the component keeps
+    its heuristic offsets (``solve`` counts it among ``skipped_components``)."""
+
+
+#: a component whose numbers come within a few bits of CP-SAT's int64 limits has its model validated before the solve
+#: (``_may_overflow``): interval ends from 2**60 (CP-SAT takes none from about 2**61), and sums of areas or domains
+#: from 2**61 (it takes none past 2**63)
+OVERFLOW_NEAR = 1 << 60
+
+
+def _may_overflow(sub: BufferProblem, ub: int) -> bool:
+    """Whether ``sub``'s model with arena at most ``ub`` may pass CP-SAT's int64 limits, which it refuses
+    (MODEL_INVALID): an interval ending near 2**61, NoOverlap2D's sum of areas (time x bytes) or the sum of all
+    variable domains (offsets and ends, each up to ``ub``) near 2**63. Cheap and exact integers; below it the model
+    is built and solved as ever (no validation run).
+
+    Why: such a model did not solve at all, and CP-SAT's MODEL_INVALID read as a stop short of the work budget, so
+    the plan said ``stopped: wall_clock`` (a plan that may not repeat) where no clock had fired: a CSV whose time
+    steps start at 2**61, or 70 buffers of up to 2**55 B (their domains sum past 2**63)."""
+    if len(sub) == 0:
+        return False
+    if int(sub.upper.max()) >= OVERFLOW_NEAR:
+        return True
+    if (2 * len(sub) + 2) * int(ub) >= 2 * OVERFLOW_NEAR:
+        return True
+    if sub.is_interval:
+        spans = (sub.upper - sub.lower).astype(object) * sub.sizes.astype(object)
+        return int(spans.sum()) >= 2 * OVERFLOW_NEAR
+    return False
+
+
+def _ranked_times(sub: BufferProblem) -> tuple[list[int], list[int]]:
+    """``sub``'s interval bounds as their ranks among all of its bounds: every overlap, and every order of two bounds,
+    as it was, in numbers no larger than twice the buffers. Why: CP-SAT refuses intervals that end near 2**61, or whose
+    areas sum past 2**63; the problem's times are only compared (a CSV may count them in nanoseconds)."""
+    times = np.unique(np.concatenate([sub.lower, sub.upper]))
+    return (np.searchsorted(times, sub.lower).tolist(), np.searchsorted(times, sub.upper).tolist())
+
+
+def _build_model(cp_model, sub: BufferProblem, hint: np.ndarray, lower: int, ub: int, lo_l: list[int],
+                 up_l: list[int]):
+    """``(model, arena, units)``: the CP-SAT model of component ``sub`` (arena in ``[min(lower, ub), ub]``, each
+    offset in units of the alignment, ``hint`` as its hint), its time intervals ``[lo_l[i], up_l[i])`` (the
+    problem's own, or their ranks: ``_ranked_times``)."""
     n = len(sub)
     align = int(sub.alignment)
     sizes = sub.sizes.tolist()
-    hint = np.asarray(hint, dtype=np.int64)
-    ub = int((hint + sub.sizes).max())
-    lower = max(target, int(sub.lower_bound or 0))
     m = cp_model.CpModel()
     arena = m.new_int_var(min(lower, ub), ub, "arena")
     units = [m.new_int_var(0, max(0, (ub - sizes[i]) // align), f"u{i}") for i in range(n)]
@@ -311,7 +357,6 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     adj = sub.conflict_lists()
     # symmetry: identical buffers keep their index order (their hint offsets are sorted to match)
     groups: dict[tuple, list[int]] = {}
-    lo_l, up_l = sub.lower.tolist(), sub.upper.tolist()
     for i in range(n):
         groups.setdefault((sizes[i], lo_l[i], up_l[i], tuple(adj[i])), []).append(i)
     hint_units = (hint // align).tolist()
@@ -350,6 +395,37 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         m.add_hint(units[i], hint_units[i])
     m.add_hint(arena, ub)
     m.minimize(arena)
+    return m, arena, units
+
+
+def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
+                     wall: float, options: SolveOptions, label: str, t0: float, enough: int | None = None):
+    """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
+    of ``time_limit``),
+    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock"). ``enough``: an arena at or below which
+    the first solution found ends the solve (asked to fit a capacity, ``fit_floor``): that solution is the answer,
+    a finished solve (not a stop), and no later one replaces it.
+
+    Why: asked to fit a capacity its start did not fit, cpsat minimised the whole arena for its whole time limit
+    (minimalloc's C at capacity 1,417,215, one byte below the heuristics' arena: 12.4 s by default, where a packing
+    of 1,416,192 B fits it within the first second), as slow as ``Objective.MINIMIZE``. The first solution within
+    the capacity is kept whichever arrives later, so a solve stopped at it repeats (one worker's solutions come in a
+    deterministic order). Several interleaved workers find solutions side by side within a batch, in an order that
+    varies run to run (stopped at the first, the same capacity gave other offsets in another process): they stop
+    at the end of the first round whose best fits instead, a point that repeats."""
+    align = int(sub.alignment)
+    hint = np.asarray(hint, dtype=np.int64)
+    ub = int((hint + sub.sizes).max())
+    lower = max(target, int(sub.lower_bound or 0))
+    lo_l, up_l = sub.lower.tolist(), sub.upper.tolist()
+    m, arena, units = _build_model(cp_model, sub, hint, lower, ub, lo_l, up_l)
+    if _may_overflow(sub, ub) and m.validate():
+        if sub.is_interval:   # times as their ranks: the same overlaps, small numbers
+            lo_l, up_l = _ranked_times(sub)
+            m, arena, units = _build_model(cp_model, sub, hint, lower, ub, lo_l, up_l)
+        why = m.validate()
+        if why:
+            raise _ModelInvalid(why)
 
     # no ``max_time_in_seconds``: the wall-clock safety stop is ``_run``'s, so that memplan knows when it fired.
     # CP-SAT's own stops as soon as it *predicts* the next step would pass the limit, and then reported nothing
@@ -366,7 +442,12 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
             super().__init__()
 
         def on_solution_callback(self) -> None:
+            if "fit" in best:   # (the solve was asked to stop at the first fitting solution: it is the answer)
+                return
             best["units"] = [self.value(u) for u in units]
+            if enough is not None and workers == 1 and int(self.value(arena)) <= enough:
+                best["fit"] = best["units"]
+                self.stop_search()
             if options.progress is not None:
                 report_progress(options.progress, f"cpsat {label}: best arena {int(round(self.objective_value))}, "
                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
@@ -392,6 +473,14 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                                wall=max(deadline - time.perf_counter(), 0.01))
         round_det = float(solver.deterministic_time)
         det += round_det
+        if status == cp_model.MODEL_INVALID:   # (``_may_overflow`` missed it: still no stop, the component kept)
+            raise _ModelInvalid(m.validate() or "CP-SAT answered MODEL_INVALID")
+        if "fit" in best:   # the first solution within the capacity (``enough``): the answer, the solve finished
+            # (the bound CP-SAT holds when the stop takes effect is not read: where the stop lands may vary, the plan
+            # must not; the proven bound stays the one the solve began with)
+            off = np.asarray(best["fit"], dtype=np.int64) * align
+            stopped = None
+            break
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             found = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
             if off is None or (found + sub.sizes).max() <= (off + sub.sizes).max():   # (a round never loses a plan)
@@ -407,6 +496,8 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                 off = found
             solution = []
         finished = status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
+        if enough is not None and off is not None and int((off + sub.sizes).max()) <= enough and not interrupted:
+            finished = True   # several workers: a round's best within the capacity (``enough``) ends the solve
         stopped = stop_reason(finished=finished, interrupted=interrupted, deterministic_time=round_det,
                               budget=limit, wall_fired=wall_fired)
         if finished or stopped or not another_round(budget, det, workers) or not solution:

@@ -43,8 +43,9 @@ from enum import Enum
 
 import numpy as np
 
-from ..errors import BudgetError, SolverError, report_progress
+from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
+from .capacity import OverCapacity
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import NO_CAPACITY, Abort, OutOfWork, PackingSearch, WorkBudget
 from .start import best_start, known_bound, started_interrupted, started_stopped
@@ -132,9 +133,13 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if best_off is None and interrupted:   # Ctrl-C before anything fitted: the caller's stop, not "no packing found"
         raise KeyboardInterrupt            # (a BudgetError was caught as one by auto, and the Ctrl-C was lost)
     if best_off is None:
-        raise BudgetError(f"search: no packing within capacity {cap} found"
-                          + (" (none exists)" if proven > (cap or 0) else f" within a work budget of {limit:g}s")
-                          + f"; lower bound {proven}")
+        # the start (above the capacity) comes with the refusal, as every other solver's best does (``OverCapacity``):
+        # a plain BudgetError left ``bench planners``' search rows without an arena ("-", status "BudgetError")
+        # where cpsat's said how far above the capacity the best packing ended, and its message named no arena
+        over = _over(start, proven)
+        raise OverCapacity(f"search: no packing within capacity {cap} found"
+                           + (" (none exists)" if proven > (cap or 0) else f" within a work budget of {limit:g}s")
+                           + f"; best arena {over.arena}, lower bound {over.lower_bound}", over)
     if best <= proven:
         status = Status.OPTIMAL
     proven = min(proven, best)
@@ -145,6 +150,16 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if budget.wall_fired or started_stopped(start, options, heuristics):
         info["stopped"] = "wall_clock"
     return Solution(best_off, best, "search", status, proven, info)
+
+
+def _over(start: Solution, proven: int) -> Solution:
+    """The search's best packing where none fits the capacity: its start (the default solve's plan or the caller's
+    warm start, checked), with the bound the search proved."""
+    arena = int(start.arena)
+    bound = min(int(proven), arena)
+    return Solution(np.asarray(start.offsets, dtype=np.int64), arena, "search",
+                    Status.OPTIMAL if arena <= bound else Status.FEASIBLE, bound,
+                    {"bound": bound, "gap": gap_of(arena, bound)})
 
 
 class _Minimiser:
