@@ -185,7 +185,8 @@ def test_weights_frozen_or_unfrozen_in_place_after_compile_run_as_eager(streams,
     before = _eager(m, x)
     assert torch.equal(step(x), before)
     m.requires_grad_(frozen_at_compile)
-    assert not torch.equal(_eager(m, x), before)   # the flag changes eager's bits
+    # Whether the flag changes eager's bits here depends on the BLAS and the CPU (``mm`` and ``bmm`` of this
+    # K=4 product round alike with MKL on AVX-512, not with others): not asserted, the rebind and the bits are.
     for k in range(2):
         x = torch.randn(1, 8, 16, generator=torch.Generator().manual_seed(k))
         assert torch.equal(step(x), _eager(m, x))
