@@ -939,6 +939,73 @@ class CallState:
     #: (what, value before, value after) of each process-wide torch setting the call changed and left changed
     #: (``torch.set_default_dtype``, ``torch.set_grad_enabled``: ``process_settings``)
     settings: list[tuple[str, Any, Any]] = field(default_factory=list)
+    #: (argument's name, what happened to it) of each argument whose containers ``forward`` changed in place
+    #: (``input_changes``): ``acc.append(y)``, ``d["k"] = t``, a ``DynamicCache`` passed in that grows
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+    """(name, value) of each argument of a call of ``module``: positional ones named by ``forward``'s signature
+    where it names them (``argument k`` past them, a ``*args``), keyword ones by their keys."""
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    named = [(params[k].name if k < len(params) else f"argument {k}", a) for k, a in enumerate(args)]
+    return named + [(str(k), v) for k, v in kwargs.items()]
+
+
+def _same_leaf(torch: Any, a: Any, b: Any) -> bool:
+    """Whether a pytree leaf of an argument is still the one the call was given: the same tensor object, or a value
+    of the same type equal to it (an int in a list is its value, not its object)."""
+    if a is b:
+        return True
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor) or type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def input_structure(torch: Any, value: Any) -> tuple[Any, list]:
+    """(pytree spec, leaves) of one argument of the call: what ``input_changes`` compares after it."""
+    from torch.utils import _pytree as pytree
+
+    leaves, spec = pytree.tree_flatten(value)
+    return spec, leaves
+
+
+def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[tuple[str, str]]:
+    """(name, what) of each argument whose structure ``forward`` changed in place: ``before`` holds (name, value,
+    spec, leaves) taken as the call began.
+
+    Why: the compiled call hands the program the argument's tensors and never runs ``forward``'s Python on the
+    caller's objects, so a list ``forward`` appends to, a dict it sets a key of, a tensor it puts in a list's slot
+    or a KV-cache object (a registered pytree node: transformers' ``DynamicCache``) whose tensors it replaces with
+    longer ones stayed as the caller passed them, where eager changes them: a silently other state after the
+    call. An in-place write into one of the argument's tensors (``x.add_(1)``) keeps the same tensor: the program
+    writes that back itself."""
+    out = []
+    for name, value, spec, leaves in before:
+        spec_now, leaves_now = input_structure(torch, value)
+        if spec_now != spec or len(leaves_now) != len(leaves):
+            out.append((name, f"its structure changed ({_spec_text(spec)} before the call, {_spec_text(spec_now)} "
+                              "after)"))
+        elif not all(_same_leaf(torch, a, b) for a, b in zip(leaves, leaves_now)):
+            k = next(k for k, (a, b) in enumerate(zip(leaves, leaves_now)) if not _same_leaf(torch, a, b))
+            kind = "tensor" if isinstance(leaves[k], torch.Tensor) else type(leaves[k]).__name__
+            out.append((name, f"its leaf {k} (a {kind}) was replaced by another object"))
+    return out
+
+
+def _spec_text(spec: Any, limit: int = 120) -> str:
+    """A pytree spec in one short line."""
+    text = " ".join(str(spec).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def tensor_value(torch: Any, v: Any) -> bool:
@@ -1001,7 +1068,9 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
         before = _public_state(module, internal)
         stores = registry_snapshots(torch, module)
         settings = process_settings(torch)
+        given = [(name, value, *input_structure(torch, value)) for name, value in _argument_names(module, args, kwargs)]
         out = real(module, *args, **kwargs)
+        state.inputs = input_changes(torch, given)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)
         after = dict(process_settings(torch))

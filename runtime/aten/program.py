@@ -237,6 +237,12 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                                 "holds): torch.export ran forward once and keeps the value it took then, so every "
                                 "compiled call would reuse it where each eager call takes the next one (and this "
                                 "compile has consumed one): keep such a position in a buffer, or pass the value in")
+    for name, what in (call_state.inputs if call_state is not None else ()):
+        raise AtenExecutorError(f"forward changes its argument {name!r} in place: {what}. A compiled call runs the "
+                                "program on the argument's tensors and never forward's Python on the caller's objects, "
+                                "so they would stay as passed where eager changes them (a list appended to, a dict "
+                                "key set, a KV cache object that grows): return the new values instead, or pass a "
+                                "cache of fixed size (a static cache's tensors, written in place)")
     graph = _order_random_ops(torch, ep, graph)
     specs = {tid: _spec(torch, tid, val) for tid, val in trace["fake"].items()}
     sig = ep.graph_signature

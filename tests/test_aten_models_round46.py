@@ -1,0 +1,126 @@
+"""Round 46 (models46): real-model features the ATen executor got wrong, each as a tiny module on the CPU.
+
+Bugs fixed (each test marked "failed before" did):
+- ``forward`` changing its argument's containers in place (``acc.append(y)``, ``d["k"] = t``, ``xs[0] = t``, a counter
+  in a dict, a KV-cache object passed in that grows: transformers' ``DynamicCache`` registered as a pytree node,
+  ``register_dynamic_cache_export_support``) compiled, and every compiled call left the caller's objects as passed
+  where eager changes them: silently another state after the call. Now compile refuses it naming the argument.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+from torch.utils import _pytree as pytree  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+
+class Appends(nn.Module):
+    def forward(self, x, acc: list):
+        y = x * 2
+        acc.append(y)
+        return y.sum()
+
+
+class SetsKey(nn.Module):
+    def forward(self, x, d: dict):
+        d["y"] = x + 1
+        return x * 3
+
+
+class ReplacesSlot(nn.Module):
+    def forward(self, xs: list):
+        xs[0] = xs[0] * 2
+        return xs[0] + xs[1]
+
+
+class Counts(nn.Module):
+    def forward(self, x, state: dict):
+        state["n"] = state["n"] + 1
+        return x * 2
+
+
+class TinyCache:
+    """A KV cache of one layer that grows by concatenation, as transformers' ``DynamicCache`` does."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def update(self, k):
+        self.k = torch.cat([self.k, k], dim=0)
+        return self.k
+
+
+pytree.register_pytree_node(TinyCache, lambda c: ([c.k], None), lambda leaves, _ctx: TinyCache(leaves[0]),
+                            flatten_with_keys_fn=lambda c: ([(pytree.GetAttrKey("k"), c.k)], None))
+
+
+class Decodes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, cache: TinyCache):
+        k = cache.update(self.lin(x))
+        return k.sum(0)
+
+
+def _shape_of(args):
+    """The structure of a call's arguments and their leaves (tensors by identity, other values by value)."""
+    leaves, spec = pytree.tree_flatten(args)
+    return spec, [id(a) if isinstance(a, torch.Tensor) else a for a in leaves]
+
+
+CHANGERS = [
+    (Appends, lambda: (torch.randn(3), [torch.randn(3)]), r"argument 'acc' in place: its structure changed"),
+    (SetsKey, lambda: (torch.randn(3), {"a": torch.randn(3)}), r"argument 'd' in place: its structure changed"),
+    (ReplacesSlot, lambda: ([torch.randn(3), torch.randn(3)],), r"argument 'xs' in place: its leaf 0 \(a tensor\)"),
+    (Counts, lambda: (torch.randn(3), {"n": 1}), r"argument 'state' in place: its leaf 0 \(a int\)"),
+    (Decodes, lambda: (torch.randn(1, 4), TinyCache(torch.randn(2, 4))),
+     r"argument 'cache' in place: its leaf 0 \(a tensor\) was replaced"),
+]
+
+
+@pytest.mark.parametrize(("cls", "args", "message"), CHANGERS, ids=[c[0].__name__ for c in CHANGERS])
+def test_forward_changing_its_arguments_containers_is_refused_naming_it(cls, args, message):
+    """Failed before: compiled, and the caller's list / dict / cache stayed as passed where eager changes them."""
+    torch.manual_seed(0)
+    m = cls().eval()
+    eager_args = args()
+    before = _shape_of(eager_args)
+    with torch.no_grad():
+        m(*eager_args)
+    assert _shape_of(eager_args) != before   # eager changes the caller's objects
+    with pytest.raises(AtenExecutorError, match=message):
+        compile(m, args(), cuda_graph=False)
+
+
+class WritesIntoListed(nn.Module):
+    """An in-place write into a tensor held in a list argument: the same tensor, the program writes it back."""
+
+    def forward(self, xs: list, d: dict):
+        xs[0].add_(1)
+        return xs[0] * d["s"] + xs[1]
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_reading_and_writing_into_an_arguments_tensors_still_runs_as_eager(streams):
+    m = WritesIntoListed()
+
+    def args(k):
+        g = torch.Generator().manual_seed(k)
+        return [torch.randn(3, generator=g), torch.randn(3, generator=g)], {"s": torch.randn(3, generator=g)}
+
+    step = compile(m, args(0), cuda_graph=False, poison=True, streams=streams)
+    for k in range(2):
+        a, b = args(k + 1), args(k + 1)
+        ref = m(*a)
+        out = step(*b)
+        assert torch.equal(out, ref)
+        assert all(torch.equal(p, q) for p, q in zip(pytree.tree_leaves(a), pytree.tree_leaves(b)))
