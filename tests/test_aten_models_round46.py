@@ -9,6 +9,8 @@ Bugs fixed (each test marked "failed before" did):
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from needs import need
 
@@ -124,3 +126,92 @@ def test_reading_and_writing_into_an_arguments_tensors_still_runs_as_eager(strea
         out = step(*b)
         assert torch.equal(out, ref)
         assert all(torch.equal(p, q) for p, q in zip(pytree.tree_leaves(a), pytree.tree_leaves(b)))
+
+
+# --- forward hooks a forward installs once (transformers 5's output capturing) ---------------------------------------
+
+
+class LazyTap(nn.Module):
+    """Installs a forward hook on its block at its first call, marking itself (transformers' ``capture_outputs``):
+    the hook scales the block's output where ``scale`` says so; later calls install none."""
+
+    def __init__(self, after: bool = False):
+        super().__init__()
+        self.block = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+        self.after = after
+
+    def _install(self):
+        if not getattr(self, "_tapped", False):
+            self.block.register_forward_hook(lambda mod, args, out: out * 3)
+            self._tapped = True
+
+    def forward(self, x):
+        if not self.after:
+            self._install()
+        y = self.head(self.block(x))
+        if self.after:   # installed after the block ran: eager's first call runs no hook, every later one does
+            self._install()
+        return y
+
+
+class EveryCallTap(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.block.register_forward_hook(lambda mod, args, out: out + 1)
+        return self.block(x)
+
+
+def _hooks(m):
+    return sum(len(x._forward_hooks) for x in m.modules())
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_hook_forward_installs_once_compiles_and_runs_as_eager(streams):
+    """Failed before: refused ("forward registers a forward hook of LazyTap.block while it runs")."""
+    torch.manual_seed(0)
+    m = LazyTap()
+    e = copy.deepcopy(m)
+    step = compile(m, (torch.randn(2, 4),), cuda_graph=False, poison=True, streams=streams)
+    for k in range(3):
+        x = torch.randn(2, 4, generator=torch.Generator().manual_seed(k))
+        with torch.no_grad():
+            ref = e(x)
+        assert torch.equal(step(x), ref)
+        assert _hooks(m) == _hooks(e) == 1 and m._tapped and e._tapped
+
+
+def test_a_hook_installed_after_the_first_calls_result_or_at_every_call_is_still_refused():
+    """The first call's program is not the later calls' (hook installed after the block ran), or every call adds one:
+    refused as before, the module left without the export's hook or flag."""
+    for m, who in ((LazyTap(after=True), "LazyTap.block"), (EveryCallTap(), "EveryCallTap.block")):
+        with pytest.raises(AtenExecutorError, match=rf"forward registers a forward hook of {who} "):
+            compile(m, (torch.randn(2, 4),), cuda_graph=False)
+        assert _hooks(m) == 0 and not getattr(m, "_tapped", False)
+
+
+def test_transformers_output_hidden_states_and_attentions_compile_bitwise():
+    """Failed before: ``output_hidden_states=True`` refused (transformers installs its capturing hooks at the first
+    call that asks)."""
+    transformers = need("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
+    cfg._attn_implementation = "eager"
+    m = transformers.LlamaForCausalLM(cfg).eval()
+    e = copy.deepcopy(m)
+    kw = {"use_cache": False, "output_hidden_states": True, "output_attentions": True}
+    step = compile(m, (torch.randint(0, 128, (2, 6)),), kwargs=kw, cuda_graph=False, poison=True)
+    for k in range(2):
+        ids = torch.randint(0, 128, (2, 6), generator=torch.Generator().manual_seed(k))
+        with torch.no_grad():
+            ref = e(ids, **kw)
+        out = step(ids, **kw)
+        assert torch.equal(out.logits, ref.logits)
+        for name in ("hidden_states", "attentions"):
+            a, b = getattr(out, name), getattr(ref, name)
+            assert len(a) == len(b) and all(torch.equal(p, q) for p, q in zip(a, b))
+    assert _hooks(m) == _hooks(e)

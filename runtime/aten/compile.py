@@ -43,6 +43,7 @@ from .sets import (
     check_registry_changes,
     fallback_caches,
     fixed_sets,
+    settle_hook_installs,
     take_unread_draws,
 )
 
@@ -302,10 +303,13 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     check_no_autocast(torch)
     check_no_script_modules(torch, module)
+    given_program = program is not None
     if program is None:
         program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
+    if isinstance(module, torch.nn.Module) and not given_program:
+        program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):
         program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,

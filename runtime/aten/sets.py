@@ -222,6 +222,55 @@ def check_registry_changes(torch: Any, program: Program) -> None:
                                 "change it outside forward)")
 
 
+#: the hook dicts of an ``nn.Module`` whose entries ``settle_hook_installs`` may keep (and the flags torch keeps beside)
+_HOOK_STORES = frozenset({"_forward_pre_hooks", "_forward_hooks", *ambient.HOOK_FLAGS})
+
+
+def settle_hook_installs(torch: Any, module: Any, program: Program, again: Callable[[], Program]) -> Program:
+    """``program``, or, where ``forward`` registers forward hooks once and for all (lazily, at its first call, marking
+    the module so that later calls register none: transformers 5's output capturing for ``output_hidden_states=True`` /
+    ``output_attentions=True``), the program exported again from the state that first call leaves (``again()``),
+    with the hooks and the plain values it set kept on the module, as eager's first call leaves them.
+
+    Why: ``check_registry_changes`` refused every hook ``forward`` registers, so any transformers model asked for
+    its hidden states or attentions was refused at compile, though its hooks are installed once and then only read a
+    context variable. Taken only where the second export registers no hook (or anything else) and is the very first
+    program (``same_export``: the hooks ran in the export's call as they run in every later one); otherwise the
+    module is put back and the first program's changes are refused as before."""
+    from .ambient import MISSING
+
+    regs = program.registry_changes
+    if not regs or any(store not in _HOOK_STORES or before is not MISSING for _m, store, _k, _n, before, _a in regs):
+        return program
+    put: list[tuple[Any, str, Any, Any]] = []   # (owner, attribute, value before; MISSING where none)
+    done: list[tuple[dict, Any]] = []
+    for m, store, key, _name, _before, after in regs:
+        held = vars(m).get(store)
+        if isinstance(held, dict) and key not in held:
+            held[key] = after
+            done.append((held, key))
+    for owner, attribute, _label, before, after in program.call_changes:
+        if isinstance(after, (bool, int, float, str, type(None))) and isinstance(owner, torch.nn.Module):
+            put.append((owner, attribute, before, after))
+            vars(owner)[attribute] = after
+    try:
+        other = again()
+    except Exception:  # noqa: BLE001 - the second export failing leaves the first program's refusal
+        other = None
+    held_ids = {id(t) for t in module.parameters()} | {id(t) for t in module.buffers()}
+    if other is not None and not other.registry_changes and same_export(program.exported, other.exported, set(),
+                                                                         frozenset(held_ids)):
+        return other
+    for store_dict, key in done:
+        store_dict.pop(key, None)
+    for owner, attribute, before, _after in put:
+        if before is MISSING:
+            vars(owner).pop(attribute, None)
+        else:
+            vars(owner)[attribute] = before
+    return program
+
+
 #: ``random``'s state for the second export of ``take_unread_draws``: other numbers than any seed a test would pick
 _OTHER_DRAWS_SEED = 0x6D656D706C616E
 
