@@ -10,6 +10,7 @@ Bugs fixed (each test marked "failed before" did):
 from __future__ import annotations
 
 import copy
+import sys
 
 import pytest
 from needs import need
@@ -215,3 +216,84 @@ def test_transformers_output_hidden_states_and_attentions_compile_bitwise():
             a, b = getattr(out, name), getattr(ref, name)
             assert len(a) == len(b) and all(torch.equal(p, q) for p, q in zip(a, b))
     assert _hooks(m) == _hooks(e)
+
+
+# --- hooks added after compile that leave the program as it is --------------------------------------------------------
+
+
+def _two_layers():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+class _Inert:
+    """transformers 5's capturing hook: inert unless a collector is active (here: never)."""
+
+    active = None
+
+    def __call__(self, module, args, out):
+        if _Inert.active is None:
+            return None
+        return out * 2
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_inert_hook_added_after_compile_is_taken_once_proven(streams, monkeypatch):
+    """Failed before: every compiled call after it was refused ("the forward hooks of Sequential.0 changed after
+    compile"). One export proves it, then calls take the fast path again."""
+    compile_module = sys.modules["runtime.aten.compile"]
+
+    m = _two_layers()
+    step = compile(m, (torch.randn(3, 4),), cuda_graph=False, poison=True, streams=streams)
+    m[0].register_forward_hook(_Inert())
+    exports = []
+    real = compile_module.load_program
+    monkeypatch.setattr(compile_module, "load_program", lambda *a, **k: exports.append(1) or real(*a, **k))
+    for k in range(3):
+        x = torch.randn(3, 4, generator=torch.Generator().manual_seed(k))
+        with torch.no_grad():
+            ref = m(x)
+        assert torch.equal(step(x), ref)
+    assert len(exports) == 1
+
+
+HOOKS_REFUSED = [
+    ("feature tap", lambda store: (lambda mod, args, out: store.append(out))),
+    ("counter", lambda store: (lambda mod, args, out: store.append(1))),
+    ("changes the result", lambda store: (lambda mod, args, out: out * 2)),
+]
+
+
+@pytest.mark.parametrize(("what", "make"), HOOKS_REFUSED, ids=[h[0] for h in HOOKS_REFUSED])
+def test_a_hook_added_after_compile_that_does_work_or_changes_the_result_stays_refused(what, make, monkeypatch):
+    """A hook eager runs with an effect (its result, a list it appends to) is no compiled call's: refused, once
+    exported, then at once (no export per call), and the hook's list is left as eager's calls leave it."""
+    compile_module = sys.modules["runtime.aten.compile"]
+
+    m = _two_layers()
+    step = compile(m, (torch.randn(3, 4),), cuda_graph=False)
+    store = []
+    m[0].register_forward_hook(make(store))
+    exports = []
+    real = compile_module.load_program
+    monkeypatch.setattr(compile_module, "load_program", lambda *a, **k: exports.append(1) or real(*a, **k))
+    for _ in range(2):
+        with pytest.raises(AtenExecutorError, match=r"the forward hooks of Sequential\.0 changed after compile"):
+            step(torch.randn(3, 4))
+    assert len(exports) == 1 and store == []
+
+
+def test_transformers_hidden_states_asked_eagerly_after_compile_leave_the_compiled_calls_running():
+    """Failed before: one eager call with ``output_hidden_states=True`` after compile installed transformers' inert
+    capturing hooks, and every compiled call after it was refused."""
+    transformers = need("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
+    m = transformers.LlamaForCausalLM(cfg).eval()
+    ids = torch.randint(0, 128, (2, 6))
+    step = compile(m, (ids,), kwargs={"use_cache": False}, cuda_graph=False, poison=True)
+    with torch.no_grad():
+        m(ids, use_cache=False, output_hidden_states=True)
+        ref = m(ids, use_cache=False)
+    assert torch.equal(step(ids, use_cache=False).logits, ref.logits)

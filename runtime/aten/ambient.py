@@ -1661,6 +1661,15 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     return places
 
 
+def _filled(cell: Any) -> bool:
+    """Whether a closure cell holds a value (an empty one raises on reading)."""
+    try:
+        _ = cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
 def _has_state(torch: Any, value: Any) -> bool:
     """Whether ``value`` is an object whose attributes a hook may change (not a module, class, function or tensor)."""
     return (hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
@@ -1681,9 +1690,14 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
     Why: compile exports ``forward`` again to check the attributes it sets (``sets.check_forward_sets``), and a
     call exports it with arguments compile left out (``CompiledModule._prove``): each export runs the hooks, so a
     hook counting its calls (``calls += 1``, ``seen.append(...)``) saw an extra call that no eager call made. Not
-    covered: what a hook changes through other functions it calls or objects it reaches deeper."""
+    covered: what a hook changes through other functions it calls or objects it reaches deeper.
+
+    Yields a list that, after the block, names each place a hook changed in it (before it is put back): a call's
+    proof that hooks added after compile leave the program as it is takes only hooks that changed nothing there
+    (``CompiledModule._prove_calls``: a hook appending to a list is work every eager call does and no compiled one)."""
+    changed: list[str] = []
     if not isinstance(module, torch.nn.Module):
-        yield
+        yield changed
         return
     saved: list[tuple[str, Any, Any, Any, Any]] = []
     for hook in _forward_hooks(torch, module):
@@ -1705,8 +1719,15 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
             saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
     try:
-        yield
+        yield changed
     finally:
+        for kind, where, name, value, copy in saved:
+            now = (where.cell_contents if kind == "cell" and _filled(where) else where.get(name) if kind == "global"
+                   else vars(where) if kind == "object" else value)
+            if (copy is not None and not _unchanged(value, copy)) or (kind in ("cell", "global") and now is not value) \
+                    or (kind == "object" and (now.keys() != value.keys()
+                                              or any(now[k] is not v for k, v in value.items()))):
+                changed.append(name if kind == "global" else kind)
         for kind, where, name, value, copy in reversed(saved):
             if copy is not None:   # the same container, its contents as they were
                 value.clear()

@@ -82,6 +82,9 @@ class CompiledModule:
     #: where ``attrs`` is a part of ``program.attr_outputs`` (the fallback: the taps each call sets beside a cache it
     #: does not, ``sets.fallback_caches``), the index of each in ``Executor.attribute_values``; None: all, in order
     attr_slots: tuple[int, ...] | None = None
+    #: the hooks and forwards (``_calls_state``) an export showed to give another program than compile's
+    #: (``_prove_calls``): a call meeting them again is refused at once, without an export per call
+    calls_refuted: tuple | None = None
 
     @property
     def proven(self) -> list:
@@ -211,6 +214,44 @@ class CompiledModule:
                                                            layout_reads=layouts, identity_inputs=told)
             self.executor.ambient.dtype_nodes = None   # (found again at the next call under another default)
 
+    def _prove_calls(self, torch: Any) -> bool:
+        """Whether the hooks (or forwards) the module tree has now, other than compile's, leave compile's program as it
+        is: ``forward`` exported again as compile exported it (its example call, default dtype and modes; the hooks'
+        Python state put back after) gives the very program (``callform.same_export``), registers nothing and no hook
+        changed its Python state (a hook appending to a list, counting calls: work eager's calls do, no compiled one's).
+        Then
+        the guard takes them as they are now, and watches what that export read.
+
+        Why: an eager call of a transformers 5 model with ``output_hidden_states=True`` after compile installs
+        inert capturing hooks on its layers (once, for good), and every compiled call after it was refused ("the
+        forward hooks of ...layers.0 changed after compile: compile again"), though the program is the same. A hook
+        that changes the result keeps the refusal; the answer for a state of the hooks is remembered
+        (``calls_refuted``), so a refused one costs one export, not one per call."""
+        guard = self.guard
+        if guard is None or guard.calls is None or guard.calls.changed() is None:
+            return False
+        state = _calls_state(guard.calls)
+        if state == self.calls_refuted:
+            return False
+        example = getattr(self.program.exported, "example_inputs", None)
+        if not (isinstance(example, tuple) and len(example) == 2):
+            return False
+        hooks_changed: list[str] = []
+        try:
+            with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
+                  ambient.hook_state_kept(torch, guard.root) as hooks_changed):
+                other = load_program(guard.root, tuple(example[0]), dict(example[1] or {}))
+        except Exception:  # noqa: BLE001 - an export that fails proves nothing: the refusal stays
+            other = None
+        if other is None or other.registry_changes or hooks_changed or not same_export(
+                self.program.exported, other.exported, set(), module_guard.module_tensor_ids(torch, guard)):
+            self.calls_refuted = state
+            return False
+        owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}
+        self.guard = replace(guard, calls=module_guard.record_calls(torch, guard.root_cls.__name__, owners))
+        self._watch_reads_of(other)
+        return True
+
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``ambient.backend_flags``:
         TF32, cuDNN, deterministic algorithms, ...): eager's next call follows the flag, the executor's lowering
@@ -231,7 +272,12 @@ class CompiledModule:
         old tensors; building them again from the same plan is what compile did, minus export and planning."""
         import torch
 
-        new = module_guard.changes(torch, self.guard, self.program)
+        try:
+            new = module_guard.changes(torch, self.guard, self.program)
+        except AtenExecutorError:
+            if not self._prove_calls(torch):
+                raise
+            new = module_guard.changes(torch, self.guard, self.program)
         if new:
             self._check_rebuild(torch, "module tensors were replaced since the last call")
         else:   # nothing replaced (a tensor moved between its owner's dicts): record where it is now, so
@@ -362,6 +408,13 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                           attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
                           attr_slots=None if settable else slots or ())
 
+
+
+def _calls_state(calls: module_guard.Calls) -> tuple:
+    """The hooks (handle ids per hook dict) and forwards (by identity) of a module tree now: what ``_prove_calls``
+    remembers a refutation for."""
+    return (tuple(map(tuple, calls.dicts)), tuple(id(own.get("forward")) for own in calls.own),
+            tuple(id(getattr(cls, "forward", None)) for cls in calls.classes))
 
 
 def _example_call(program: Program, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
