@@ -5,6 +5,13 @@ Bugs fixed (each test marked "failed before" did):
   in a dict, a KV-cache object passed in that grows: transformers' ``DynamicCache`` registered as a pytree node,
   ``register_dynamic_cache_export_support``) compiled, and every compiled call left the caller's objects as passed
   where eager changes them: silently another state after the call. Now compile refuses it naming the argument.
+- a transformers 5 model compiled with ``output_hidden_states=True`` / ``output_attentions=True`` was refused
+  ("forward registers a forward hook ... while it runs"): its capturing hooks are installed once, at the first call
+  that asks. Hooks a forward installs once and for all are kept now, where a second export from that state is the same
+  program (``sets.settle_hook_installs``).
+- one eager call with ``output_hidden_states=True`` after compile (the same inert hooks) made every later compiled call
+  refuse; hooks added after compile are taken where an export with them gives the same program and they change no
+  Python state (``CompiledModule._prove_calls``).
 """
 
 from __future__ import annotations
