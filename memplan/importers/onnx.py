@@ -399,6 +399,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_functions(onnx, model)
     model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
+    model = _bind_function_bodies_to_model_opset(onnx, model)
     model = _inline_functions(model)
     g = model.graph
 
@@ -1209,6 +1210,78 @@ def _check_function_opsets(onnx, model):
             for o in aligned.functions[k].opset_import:
                 if o.domain in model_v:
                     o.version = model_v[o.domain]
+    return model if aligned is None else aligned
+
+
+def _called_functions(model) -> dict[int, str]:
+    """``{index in model.functions: who calls it first}`` for each local function a node of the graph calls,
+    directly or through the bodies of the functions it calls (a function nothing calls is never run, nor inlined).
+    (By index: protobuf gives a repeated field's element a new Python object on each access, so ``id`` is no key.)"""
+    funcs: dict[tuple[str, str], list[int]] = {}
+    for k, f in enumerate(model.functions):
+        funcs.setdefault((f.domain, f.name), []).append(k)
+    ids = _node_ids(model.graph)
+    todo = [(f"node {nid!r}", n) for nid, n in zip(ids, model.graph.node)]
+    called: dict[int, str] = {}
+    while todo:
+        who, n = todo.pop(0)
+        for k in funcs.get((n.domain, n.op_type), ()):
+            if k not in called:
+                called[k] = who
+                f = model.functions[k]
+                todo.extend((f"node {m.name or m.op_type!r} of local function {_function_name(f)}", m) for m in f.node)
+    return called
+
+
+def _bind_function_bodies_to_model_opset(onnx, model):
+    """The model (a copy where any import changes) whose called local functions import the default ONNX domain at
+    the model's version, each body node of that domain first checked against its schema at the model's version.
+
+    Why: onnxruntime binds a function body's default-domain ops to the *model's* opset, whatever the function
+    imports (a body written for opset 11 in an opset-17 model runs its ``Squeeze(axes=[0])`` as Squeeze-13, whose
+    ``axes`` is an input, and refuses the model: "Unrecognized attribute: axes"), and infers its shapes there (a
+    ``Split`` of no ``split`` written for opset 13 is refused at 18: "Neither 'split' input nor 'num_outputs'").
+    onnx's inliner instead converted such a body to the model's opset, so memplan planned models onnxruntime
+    refuses to load. Checking and inferring the body at the model's opset refuses what onnxruntime refuses and
+    sizes what it runs as it runs it. A function nothing calls is not checked (onnxruntime loads it unchecked)."""
+    model_v = next((o.version for o in model.opset_import if (o.domain or "") in ("", "ai.onnx")), None)
+    if model_v is None or not model.functions:
+        return model
+    called = _called_functions(model)
+    local = {(f.domain, f.name) for f in model.functions}
+    ctx = None
+    aligned = None
+    for k, f in enumerate(model.functions):
+        own = next((o.version for o in f.opset_import if (o.domain or "") in ("", "ai.onnx")), None)
+        if own is None or own == model_v or k not in called:
+            continue
+        if ctx is None:
+            ctx = onnx.checker.C.CheckerContext()
+            ctx.ir_version = model.ir_version
+            ctx.opset_imports = {("" if (o.domain or "") in ("", "ai.onnx") else o.domain): o.version
+                                 for o in model.opset_import}
+        for i, n in enumerate(f.node):
+            if (n.domain or "") not in ("", "ai.onnx") or ("", n.op_type) in local or (n.domain, n.op_type) in local:
+                continue
+            if n.op_type == "Constant" or _has_external_tensor(n) or any(a.type in (5, 10) for a in n.attribute):
+                continue   # (a Constant is folded, its data checked as an initializer's; a subgraph refused before)
+            node = onnx.NodeProto()
+            node.CopyFrom(n)
+            node.domain = ""
+            why = _checker_says(onnx, node, ctx)
+            if why is not None:
+                label = repr(n.name) if n.name else f"#{i}"
+                raise GraphError(f"local function {_function_name(f)} (called by {called[k]}) imports the default "
+                                 f"ONNX domain at opset {own} and the model at opset {model_v}: its node {label} "
+                                 f"({n.op_type}) runs as {n.op_type} of opset {model_v} (onnxruntime binds a "
+                                 f"function's ops to the model's opset), which refuses it: {why}; write the body "
+                                 "for the model's opset")
+        if aligned is None:
+            aligned = type(model)()
+            aligned.CopyFrom(model)
+        for o in aligned.functions[k].opset_import:
+            if (o.domain or "") in ("", "ai.onnx"):
+                o.version = model_v
     return model if aligned is None else aligned
 
 

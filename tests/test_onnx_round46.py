@@ -1,0 +1,102 @@
+"""ONNX importer, round 46: models onnxruntime refuses to load or run are refused, naming what it refuses.
+
+A model-local function's body written for another opset of the default ONNX domain than the model's: onnxruntime
+binds the body's ops to the *model's* opset (and infers their shapes there), while onnx's inliner converted the body
+to the model's opset, so memplan planned models onnxruntime refuses ("Unrecognized attribute: axes for operator
+Squeeze", "Neither 'split' input nor 'num_outputs' attribute has been given").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from needs import need
+
+onnx = need("onnx")
+ort = need("onnxruntime")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _ort_refuses(model, feeds=None) -> bool:
+    try:
+        s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        if feeds is not None:
+            s.run(None, feeds)
+    except Exception:
+        return True
+    return False
+
+
+def _calls(body, fn_opset: int, model_opset: int, x_shape, fn_inputs=("a",), call_inputs=("x",), inits=(),
+           out_type=T.FLOAT, called: bool = True):
+    fn = helper.make_function("loc", "F", list(fn_inputs), ["b"], body, [helper.make_opsetid("", fn_opset)])
+    node = (helper.make_node("F", list(call_inputs), ["y"], domain="loc", name="call") if called
+            else helper.make_node("Relu", ["x"], ["y"], name="call"))
+    g = helper.make_graph([node], "g", [V("x", T.FLOAT, x_shape)], [V("y", out_type, None)], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", model_opset), helper.make_opsetid("loc", 1)],
+                             functions=[fn], ir_version=8)
+
+
+AXES = numpy_helper.from_array(np.array([0], np.int64), "ax")
+
+
+@pytest.mark.parametrize("body, fn_opset, model_opset, fn_inputs, inits, op, out_type", [
+    ([helper.make_node("Unsqueeze", ["a"], ["b"], axes=[0])], 11, 13, ("a",), (), "Unsqueeze", T.FLOAT),
+    ([helper.make_node("Relu", ["a"], ["t"]), helper.make_node("Squeeze", ["t"], ["b"], axes=[0])], 11, 17, ("a",),
+     (), "Squeeze", T.FLOAT),
+    ([helper.make_node("ReduceSum", ["a"], ["b"], axes=[1])], 11, 18, ("a",), (), "ReduceSum", T.FLOAT),
+    ([helper.make_node("Shape", ["a"], ["b"], start=1)], 15, 13, ("a",), (), "Shape", T.INT64),
+    ([helper.make_node("Unsqueeze", ["a", "ax"], ["b"])], 13, 11, ("a", "ax"), (AXES,), "Unsqueeze", T.FLOAT),
+])
+def test_a_body_op_the_models_opset_refuses_is_refused_naming_the_function_and_node(
+        body, fn_opset, model_opset, fn_inputs, inits, op, out_type):
+    m = _calls(body, fn_opset, model_opset, [1, 2, 3], fn_inputs=fn_inputs,
+               call_inputs=("x", "ax")[:len(fn_inputs)], inits=inits, out_type=out_type)
+    assert _ort_refuses(m)
+    with pytest.raises(GraphError, match=rf"local function loc:F \(called by node 'call'\) imports the default ONNX "
+                                         rf"domain at opset {fn_opset} and the model at opset {model_opset}: its node "
+                                         rf"#\d \({op}\) runs as {op} of opset {model_opset}"):
+        import_onnx(m)
+
+
+def test_a_body_the_models_opset_infers_otherwise_is_refused():
+    """Split-13 of no ``split`` (equal parts) in an opset-18 model: Split-18 needs ``num_outputs``; onnxruntime
+    refuses it in shape inference, where the converted body was planned."""
+    m = _calls([helper.make_node("Split", ["a"], ["b", "c"], axis=2)], 13, 18, [1, 2, 4])
+    assert _ort_refuses(m, {"x": np.ones((1, 2, 4), np.float32)})
+    with pytest.raises(GraphError, match=r"Neither 'split' input nor 'num_outputs'"):
+        import_onnx(m)
+
+
+def test_a_body_resize_of_opset_10_runs_as_the_models_resize():
+    """Resize-10 ``(X, scales)`` in an opset-18 model reads ``scales`` as Resize-18's ``roi``: onnxruntime refuses
+    it (no scales, no sizes); the converted body was planned as a 2x upsample (memplan said "inlining failed")."""
+    s = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")
+    m = _calls([helper.make_node("Resize", ["a", "s"], ["b"])], 10, 18, [1, 1, 2, 3], fn_inputs=("a", "s"),
+               call_inputs=("x", "s"), inits=(s,))
+    assert _ort_refuses(m, {"x": np.ones((1, 1, 2, 3), np.float32)})
+    with pytest.raises(GraphError, match=r"Either `sizes` or `scales` must be provided"):
+        import_onnx(m)
+
+
+def test_a_body_valid_at_both_opsets_is_planned_as_onnxruntime_runs_it():
+    m = _calls([helper.make_node("Relu", ["a"], ["t"]), helper.make_node("Squeeze", ["t"], ["b"])], 6, 18, [1, 2, 3])
+    assert not _ort_refuses(m, {"x": np.ones((1, 2, 3), np.float32)})
+    g = import_onnx(m)
+    assert g.tensor("y").size == 2 * 3 * 4
+    memplan.verify(g, memplan.plan(g))
+
+
+def test_a_function_nothing_calls_is_not_judged():
+    """onnxruntime loads a model with an uncalled function whose body its opset refuses; so does memplan."""
+    m = _calls([helper.make_node("Unsqueeze", ["a"], ["b"], axes=[0])], 11, 13, [1, 2, 3], called=False)
+    assert not _ort_refuses(m, {"x": np.ones((1, 2, 3), np.float32)})
+    assert import_onnx(m).tensor("y").size == 2 * 3 * 4
