@@ -8,6 +8,8 @@ Squeeze", "Neither 'split' input nor 'num_outputs' attribute has been given").
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from needs import need
@@ -100,3 +102,34 @@ def test_a_function_nothing_calls_is_not_judged():
     m = _calls([helper.make_node("Unsqueeze", ["a"], ["b"], axes=[0])], 11, 13, [1, 2, 3], called=False)
     assert not _ort_refuses(m, {"x": np.ones((1, 2, 3), np.float32)})
     assert import_onnx(m).tensor("y").size == 2 * 3 * 4
+
+
+def _one(node, x_shape, inits=(), opset: int = 18, x_dims=None):
+    g = helper.make_graph([node], "g", [V("x", T.FLOAT, x_dims or list(x_shape))], [V("y", T.FLOAT, None)], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+@pytest.mark.parametrize("op, shape, refused", [
+    ("DepthToSpace", (1, 6, 2, 2), True), ("DepthToSpace", (1, 8, 3, 3), False), ("DepthToSpace", (1, 0, 2, 2), False),
+    ("SpaceToDepth", (1, 1, 3, 2), True), ("SpaceToDepth", (1, 1, 2, 3), True), ("SpaceToDepth", (1, 2, 4, 6), False),
+    ("SpaceToDepth", (1, 1, 0, 2), False),
+])
+def test_a_block_rearrangement_onnxruntime_refuses_is_refused(op, shape, refused):
+    """ONNX's inference rounds DepthToSpace's channels (and SpaceToDepth's height and width) down: a DepthToSpace of
+    [1, 6, 2, 2] by 2 was planned [1, 1, 4, 4], while onnxruntime refuses to run it."""
+    m = _one(helper.make_node(op, ["x"], ["y"], name="blk", blocksize=2), shape)
+    assert _ort_refuses(m, {"x": np.ones(shape, np.float32)}) == refused
+    if refused:
+        with pytest.raises(GraphError, match=rf"node 'blk' \({op}\): its input 'x' \({re.escape(str(list(shape)))}\) has .* blocksize 2"):
+            import_onnx(m)
+    else:
+        out = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": np.ones(shape, np.float32)})[0]
+        assert import_onnx(m).tensor("y").size == out.nbytes
+
+
+def test_a_block_rearrangement_of_a_symbolic_input_is_checked_at_the_given_dim():
+    m = _one(helper.make_node("DepthToSpace", ["x"], ["y"], name="blk", blocksize=2), None, x_dims=[1, "c", 2, 2])
+    assert import_onnx(m, dims={"c": 8}).tensor("y").size == 8 * 4 * 4
+    with pytest.raises(GraphError, match=r"node 'blk' \(DepthToSpace\): its input 'x' \(\[1, 6, 2, 2\]\) has 6 channels"):
+        import_onnx(m, dims={"c": 6})

@@ -563,6 +563,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_unique_axis(n, where, shapes)
+        _check_block_rearrange(n, where, shapes)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -743,6 +744,28 @@ def _check_unique_axis(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: a Unique along axis {axis} of {n.input[0]!r} ({list(shape)}), whose "
                          f"dimensions after the axis hold no element while the axis has {shape[at]}: onnxruntime "
                          "cannot run it (it aborts the process)")
+
+
+def _check_block_rearrange(n, where: str, shapes: dict) -> None:
+    """A DepthToSpace whose channels are no multiple of ``blocksize`` squared, or a SpaceToDepth whose height or width is no
+    multiple of ``blocksize``, is refused naming the node. Checked where the input's shape is static.
+
+    Why: ONNX's inference divides and rounds down (a DepthToSpace of ``[1, 6, 2, 2]`` by 2 was planned ``[1, 1, 4, 4]``,
+    64 bytes of the input's 96), while onnxruntime refuses to run it ("DepthToSpace requires input depth to be a
+    multiple of (block_size * block_size)", "SpaceToDepth requires input height to be a multiple of block_size")."""
+    if n.op_type not in ("DepthToSpace", "SpaceToDepth") or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    bs = next((a.i for a in n.attribute if a.name == "blocksize"), None)
+    x = shapes.get(n.input[0], (0, None))[1]
+    if not bs or bs < 1 or x is None or len(x) != 4 or not all(isinstance(d, int) for d in x):
+        return   # (ONNX's inference refuses a missing or non-positive blocksize and another rank)
+    if n.op_type == "DepthToSpace" and x[1] % (bs * bs):
+        why = f"its input {n.input[0]!r} ({list(x)}) has {x[1]} channels, no multiple of blocksize {bs} squared"
+    elif n.op_type == "SpaceToDepth" and (x[2] % bs or x[3] % bs):
+        why = f"its input {n.input[0]!r} ({list(x)}) has height {x[2]} and width {x[3]}, not both multiples of blocksize {bs}"
+    else:
+        return
+    raise GraphError(f"{where}: {why}; onnxruntime refuses to run it (ONNX's inference rounds the output down)")
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:
