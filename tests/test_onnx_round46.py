@@ -133,3 +133,55 @@ def test_a_block_rearrangement_of_a_symbolic_input_is_checked_at_the_given_dim()
     assert import_onnx(m, dims={"c": 8}).tensor("y").size == 8 * 4 * 4
     with pytest.raises(GraphError, match=r"node 'blk' \(DepthToSpace\): its input 'x' \(\[1, 6, 2, 2\]\) has 6 channels"):
         import_onnx(m, dims={"c": 6})
+
+
+def _pad(mode: str, shape, pads, opset: int = 19, axes=None):
+    inits = [numpy_helper.from_array(np.array(pads, np.int64), "p")]
+    ins = ["x", "p"]
+    if axes is not None:
+        inits.append(numpy_helper.from_array(np.array(axes, np.int64), "ax"))
+        ins += ["", "ax"]
+    if opset < 11:
+        return _one(helper.make_node("Pad", ["x"], ["y"], name="pad", mode=mode, pads=pads), shape, opset=opset)
+    return _one(helper.make_node("Pad", ins, ["y"], name="pad", mode=mode), shape, inits, opset=opset)
+
+
+@pytest.mark.parametrize("mode, shape, pads, opset, axes, says", [
+    ("reflect", (2, 3), [0, 5, 0, 5], 19, None, r"reflects 5 elements on axis 1 .* which has 3"),
+    ("reflect", (2, 3), [0, 0, 0, 3], 13, None, r"reflects 3 elements on axis 1"),
+    ("reflect", (2, 3), [3, 0], 18, [-1], r"reflects 3 elements on axis 1"),
+    ("reflect", (2, 3), [0, 3, 0, 0], 10, None, r"reflects 3 elements on axis 1"),
+    ("reflect", (2, 3), [0, 1, 0, -2], 19, None, r"reflects 1 elements on axis 1 .* which has 1"),
+    ("edge", (2, 0), [0, 1, 0, 0], 19, None, r"pads axis 1 of its input 'x' \(\[2, 0\]\), of 0 elements"),
+    ("reflect", (0, 2), [1, 0, 0, 0], 13, None, r"pads axis 0"),
+    ("wrap", (2, 0), [0, 0, 0, 0], 19, None, r"is empty, which the 'wrap' mode cannot pad"),
+    ("edge", (2, 3), [0, -2, 0, -1], 19, None, r"crop axis 1 .* to nothing"),
+    ("wrap", (2, 3), [0, -3, 0, 2], 19, None, r"crop axis 1"),
+])
+def test_a_pad_onnxruntime_refuses_for_its_shape_is_refused(mode, shape, pads, opset, axes, says):
+    """ONNX's inference sizes a Pad by ``dim + before + after`` in every mode; onnxruntime's kernel refuses a
+    reflection longer than the axis, an edge or reflection of an empty axis, a wrap of an empty input, and an axis
+    cropped to nothing in any mode but ``constant``."""
+    m = _pad(mode, shape, pads, opset, axes)
+    assert _ort_refuses(m, {"x": np.ones(shape, np.float32)})
+    with pytest.raises(GraphError, match=r"node 'pad' \(Pad\): .*" + says + r".*onnxruntime refuses to run it"):
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "edge", "wrap", "constant"])
+@pytest.mark.parametrize("d", [0, 1, 2, 3])
+def test_pads_of_every_small_axis_are_refused_exactly_where_onnxruntime_refuses(mode, d):
+    """Against onnxruntime itself: every pad of -2..4 on each side of an axis of 0..3 elements."""
+    for before in range(-2, 5):
+        for after in range(-2, 5):
+            if d + before + after < 0:
+                continue
+            m = _pad(mode, (2, d), [0, before, 0, after])
+            refused = _ort_refuses(m, {"x": np.ones((2, d), np.float32)})
+            try:
+                size = import_onnx(m).tensor("y").size
+            except GraphError:
+                size = None
+            assert (size is None) == refused, (mode, d, before, after, refused)
+            if size is not None:
+                assert size == 2 * (d + before + after) * 4

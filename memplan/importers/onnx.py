@@ -564,6 +564,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_conv(n, where, shapes)
         _check_unique_axis(n, where, shapes)
         _check_block_rearrange(n, where, shapes)
+        _check_pad_mode(n, where, shapes, facts["values"], opset)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -766,6 +767,78 @@ def _check_block_rearrange(n, where: str, shapes: dict) -> None:
     else:
         return
     raise GraphError(f"{where}: {why}; onnxruntime refuses to run it (ONNX's inference rounds the output down)")
+
+
+def _pad_amounts(n, rank: int, values: dict, opset: int) -> list[tuple[int, int]] | None:
+    """``[(before, after)]`` per axis of a Pad of known pads (an attribute before opset 11; inputs ``pads`` and
+    ``axes`` from 11 on), or None where they are unknown or malformed (ONNX's inference judges those)."""
+    import numpy as np
+
+    if opset < 11:
+        pads = next((list(a.ints) for a in n.attribute if a.name == "pads"), None)
+        axes = None
+    else:
+        pads = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        axes = values.get(n.input[3]) if len(n.input) > 3 and n.input[3] else None
+        if pads is None or (len(n.input) > 3 and n.input[3] and axes is None):
+            return None
+    try:
+        pads = [int(v) for v in np.asarray(pads).reshape(-1)]
+        axes = list(range(rank)) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+    except (TypeError, ValueError):
+        return None
+    axes = [a + rank if a < 0 else a for a in axes]
+    if len(pads) != 2 * len(axes) or not all(0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+        return None
+    amounts = [(0, 0)] * rank
+    for k, a in enumerate(axes):
+        amounts[a] = (pads[k], pads[k + len(axes)])
+    return amounts
+
+
+def _check_pad_mode(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A Pad in ``edge``, ``reflect`` or ``wrap`` mode that onnxruntime's kernel refuses for its (static) input
+    shape and (known) pads is refused naming the node and the axis: an empty input padded to a non-empty axis
+    (``edge``, ``reflect``), any empty input (``wrap``), an axis that negative pads crop to nothing, and a
+    ``reflect`` pad of ``p`` on an axis of ``n <= p`` elements (after cropping).
+
+    Why: ONNX's inference sizes these by ``dim + before + after`` alone, and memplan planned them (a ``reflect`` Pad
+    of ``[2, 3]`` by 5 on each side of axis 1, an ``edge`` Pad of ``[2, 0]`` by 1), while onnxruntime refuses to run
+    them ("Pad reflect: pre-pad (5) exceeds maximum allowed (2)", "Cannot use 'edge' mode to pad dimension with a
+    value of 0"), as numpy's ``np.pad`` refuses the same. Measured on onnxruntime 1.32's CPU kernel for every
+    axis length 0..3 and pads -2..4 on each side (``tests/test_onnx_round46.py``)."""
+    if n.op_type != "Pad" or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    mode = next((a.s.decode(errors="replace") for a in n.attribute if a.name == "mode"), "constant")
+    if mode not in ("edge", "reflect", "wrap"):
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or not all(isinstance(d, int) for d in x) or not x:
+        return
+    amounts = _pad_amounts(n, len(x), values, opset)
+    if amounts is None or any(d + b + a < 0 for d, (b, a) in zip(x, amounts)):
+        return   # (a negative output dimension is refused as such)
+    why = ""
+    if math.prod(x) == 0:
+        grown = [i for i, (d, (b, a)) in enumerate(zip(x, amounts)) if d == 0 and b + a > 0]
+        if mode == "wrap":
+            why = f"its input {n.input[0]!r} ({list(x)}) is empty, which the 'wrap' mode cannot pad"
+        elif grown:
+            why = (f"it pads axis {grown[0]} of its input {n.input[0]!r} ({list(x)}), of 0 elements, to "
+                   f"{sum(amounts[grown[0]])} in {mode!r} mode, which has no element to repeat")
+    else:
+        for i, (d, (b, a)) in enumerate(zip(x, amounts)):
+            kept = d + min(b, 0) + min(a, 0)
+            if kept <= 0:
+                why = (f"its pads {[b, a]} crop axis {i} of its input {n.input[0]!r} ({list(x)}) to nothing, which "
+                       f"the {mode!r} mode cannot pad")
+            elif mode == "reflect" and max(b, a) >= kept:
+                why = (f"it reflects {max(b, a)} elements on axis {i} of its input {n.input[0]!r} ({list(x)}), which "
+                       f"has {kept} (at most {kept - 1} can be reflected)")
+            if why:
+                break
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:
