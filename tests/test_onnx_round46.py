@@ -185,3 +185,36 @@ def test_pads_of_every_small_axis_are_refused_exactly_where_onnxruntime_refuses(
             assert (size is None) == refused, (mode, d, before, after, refused)
             if size is not None:
                 assert size == 2 * (d + before + after) * 4
+
+
+def _prelu(x_dims, slope_shape, declared=None):
+    s = numpy_helper.from_array(np.full(slope_shape, 0.5, np.float32), "s")
+    nodes = [helper.make_node("PRelu", ["x", "s"], ["p"], name="prelu"), helper.make_node("Relu", ["p"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, x_dims)], [V("y", T.FLOAT, declared)], [s])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+@pytest.mark.parametrize("x, slope", [((2, 1), (3,)), ((3,), (2, 3)), ((1, 1, 4), (2, 3, 1)), ((), (2,))])
+def test_a_prelu_whose_slope_grows_its_input_is_planned_as_onnxruntime_writes_it(x, slope):
+    """ONNX sizes PRelu's output as X; onnxruntime broadcasts X and the slope both ways, so a PRelu of X [2, 1] by a
+    slope of [3] was planned 8 bytes and written 24 (and the Relu after it, too)."""
+    m = _prelu(list(x), slope)
+    outs = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": np.ones(x, np.float32)})
+    g = import_onnx(m)
+    wide = np.broadcast_shapes(x, slope)
+    assert g.tensor("p").size == g.tensor("y").size == outs[0].nbytes == int(np.prod(wide)) * 4
+    memplan.verify(g, memplan.plan(g))
+
+
+def test_a_prelu_of_a_symbolic_input_is_broadcast_at_the_given_dim():
+    m = _prelu(["n", 1], (3,))
+    assert import_onnx(m, dims={"n": 2}).tensor("y").size == 2 * 3 * 4
+
+
+def test_a_prelu_whose_slope_does_not_broadcast_is_refused():
+    m = _prelu([2, 3], (2,))
+    assert _ort_refuses(m, {"x": np.ones((2, 3), np.float32)})
+    with pytest.raises(GraphError, match=r"node 'prelu' \(PRelu\): its input 'x' \(\[2, 3\]\) and slope 's' \(\[2\]\) "
+                                         r"do not broadcast"):
+        import_onnx(m)

@@ -565,6 +565,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_unique_axis(n, where, shapes)
         _check_block_rearrange(n, where, shapes)
         _check_pad_mode(n, where, shapes, facts["values"], opset)
+        _check_prelu_slope(n, where, shapes)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -767,6 +768,20 @@ def _check_block_rearrange(n, where: str, shapes: dict) -> None:
     else:
         return
     raise GraphError(f"{where}: {why}; onnxruntime refuses to run it (ONNX's inference rounds the output down)")
+
+
+def _check_prelu_slope(n, where: str, shapes: dict) -> None:
+    """A PRelu whose input and slope do not broadcast (``[2, 3]`` by ``[2]``) is refused naming the node, where both
+    shapes are static. Why: ONNX's inference checks nothing of the slope and planned ``X``'s shape; onnxruntime's
+    kernel broadcasts the two and refuses to run it ("axis == 1 || axis == largest")."""
+    if n.op_type != "PRelu" or n.domain not in ("", "ai.onnx") or len(n.input) != 2:
+        return
+    x, slope = (shapes.get(v, (0, None))[1] for v in n.input)
+    if (x is None or slope is None or not all(isinstance(d, int) for d in (*x, *slope))
+            or _broadcast([x, slope]) is not None):
+        return
+    raise GraphError(f"{where}: its input {n.input[0]!r} ({list(x)}) and slope {n.input[1]!r} ({list(slope)}) do not "
+                     "broadcast; onnxruntime refuses to run it")
 
 
 def _pad_amounts(n, rank: int, values: dict, opset: int) -> list[tuple[int, int]] | None:
@@ -2468,6 +2483,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
+        pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -4485,6 +4501,38 @@ def _einsum_broadcasts(onnx, m2, inferred) -> bool:
     return _replace_nodes(m2.graph, nodes, changed)
 
 
+def _prelu_broadcasts(onnx, m2, inferred) -> bool:
+    """Make each PRelu of the inference copy ``m2`` whose slope broadcasts its input ``X`` to a larger shape read
+    ``X`` Expanded to that shape; True when any did.
+
+    Why: ONNX's PRelu broadcasts the slope to ``X`` alone (unidirectionally) and sizes the output as ``X``;
+    onnxruntime's kernel broadcasts both ways, as ``Add`` does: a PRelu of ``X`` ``[2, 1]`` by a slope of ``[3]``
+    was planned 8 bytes, and onnxruntime writes ``[2, 3]`` (24 bytes) into it. (Shapes that do not broadcast at all
+    are refused by ``_check_prelu_slope``.)"""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if not any(n.op_type == "PRelu" and n.domain in ("", "ai.onnx") for n in m2.graph.node):
+        return False
+    shapes = _static_shapes(inferred)
+    nodes, taken, changed = [], None, set()
+    for n in m2.graph.node:
+        if (n.op_type == "PRelu" and n.domain in ("", "ai.onnx") and len(n.input) == 2
+                and all(v in shapes for v in n.input)):
+            wide = _broadcast([shapes[n.input[0]], shapes[n.input[1]]])
+            if wide is not None and wide != shapes[n.input[0]]:
+                taken = _value_names(m2.graph) if taken is None else taken
+                name = _fresh_name(f"{n.input[0]}::broadcast", taken)
+                target = _fresh_name(f"{name}::shape", taken)
+                nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
+                    np.array(wide, np.int64), target)))
+                nodes.append(onnx.helper.make_node("Expand", [n.input[0], target], [name]))
+                n.input[0] = name
+                changed.update(o for o in n.output if o)
+        nodes.append(n)
+    return _replace_nodes(m2.graph, nodes, changed)
+
+
 def _replace_nodes(g2, nodes: list, changed: set[str]) -> bool:
     """Put ``nodes`` in place of the nodes of inference copy ``g2`` where a rewrite changed values (``changed``), and
     forget what was declared of those values and of every value computed from them. Returns whether it did."""
@@ -4821,6 +4869,10 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         v = values.get(ins[k]) if k < len(ins) and ins[k] else None
         return None if v is None or v.dtype.kind not in "iu" else v
 
+    if op == "PRelu" and first and len(ins) == 2 and ins[1] in shapes:
+        # onnxruntime broadcasts X and the slope both ways (ONNX: the slope to X): see _prelu_broadcasts
+        wide = _broadcast([shapes[first], shapes[ins[1]]])
+        return {} if wide is None else {out: (wide, elems[first])}
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
