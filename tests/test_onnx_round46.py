@@ -218,3 +218,52 @@ def test_a_prelu_whose_slope_does_not_broadcast_is_refused():
     with pytest.raises(GraphError, match=r"node 'prelu' \(PRelu\): its input 'x' \(\[2, 3\]\) and slope 's' \(\[2\]\) "
                                          r"do not broadcast"):
         import_onnx(m)
+
+
+def _indexed(op: str, x_shape, idx, **attrs):
+    inits = [numpy_helper.from_array(np.array(idx, np.int64), "i")]
+    ins = ["x", "i"]
+    if op.startswith("Scatter"):
+        upd = {"ScatterND": (len(idx),) + tuple(x_shape[len(idx[0]):])}.get(op, np.shape(idx))
+        inits.append(numpy_helper.from_array(np.ones(upd, np.float32), "u"))
+        ins.append("u")
+    return _one(helper.make_node(op, ins, ["y"], name="ix", **attrs), x_shape, inits)
+
+
+@pytest.mark.parametrize("op, shape, idx, attrs, bad", [
+    ("Gather", (2, 3), [3], {"axis": 1}, 3), ("Gather", (2, 3), [[-4]], {"axis": 1}, -4),
+    ("Gather", (2, 3), [-3], {"axis": 1}, None), ("Gather", (2, 3), [2], {}, 2),
+    ("GatherElements", (2, 3), [[3], [0]], {"axis": 1}, 3), ("GatherElements", (2, 3), [[-3], [2]], {"axis": 1}, None),
+    ("ScatterElements", (2, 3), [[-4]], {"axis": 1}, -4), ("ScatterElements", (2, 3), [[2]], {"axis": 1}, None),
+    ("GatherND", (2, 3), [[1, 3]], {}, 3), ("GatherND", (2, 3), [[-3]], {}, -3), ("GatherND", (2, 3), [[1, -3]], {}, None),
+    ("GatherND", (2, 3, 4), [[3], [0]], {"batch_dims": 1}, 3), ("GatherND", (2, 3, 4), [[2], [-3]], {"batch_dims": 1}, None),
+    ("ScatterND", (2, 3), [[2]], {}, 2), ("ScatterND", (2, 3), [[-2]], {}, None),
+])
+def test_known_indices_outside_the_data_are_refused_as_onnxruntime_refuses_them(op, shape, idx, attrs, bad):
+    """ONNX's inference sizes Gather & co. by shapes alone; onnxruntime refuses to run one whose indices leave the
+    data ("indices element out of data bounds", "invalid index found"), so memplan planned a model that never runs."""
+    m = _indexed(op, shape, idx, **attrs)
+    assert _ort_refuses(m, {"x": np.ones(shape, np.float32)}) == (bad is not None)
+    if bad is None:
+        import_onnx(m)
+        return
+    with pytest.raises(GraphError, match=rf"node 'ix' \({op}\): its indices 'i' hold {bad}, outside dimension \d of "
+                                         r"its data 'x'.*onnxruntime refuses to run it"):
+        import_onnx(m)
+
+
+def test_indices_a_caller_may_override_are_not_judged_by_their_default():
+    """An initializer that is also a graph input (IR 4 and later) is only a default: another value may be fed."""
+    m = _indexed("Gather", (2, 3), [3], axis=1)
+    m.graph.input.append(V("i", T.INT64, [1]))
+    assert import_onnx(m).tensor("y").size == 2 * 1 * 4
+
+
+def test_a_prelu_of_opset_6_applies_its_slope_per_channel():
+    """PRelu-1 and -6 take a slope per channel (``[3]`` for ``[2, 3, 4]``, onnx's own test_PReLU_1d_multiparam): not
+    a broadcast, so neither refused nor widened; sized as X."""
+    s = numpy_helper.from_array(np.ones(3, np.float32), "s")
+    g = helper.make_graph([helper.make_node("PRelu", ["x", "s"], ["y"], name="prelu")], "g", [V("x", T.FLOAT, [2, 3, 4])],
+                          [V("y", T.FLOAT, None)], [s])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 6)], ir_version=3)
+    assert import_onnx(m).tensor("y").size == 2 * 3 * 4 * 4

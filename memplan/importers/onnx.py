@@ -565,7 +565,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_unique_axis(n, where, shapes)
         _check_block_rearrange(n, where, shapes)
         _check_pad_mode(n, where, shapes, facts["values"], opset)
-        _check_prelu_slope(n, where, shapes)
+        _check_prelu_slope(n, where, shapes, opset)
+        _check_known_indices(n, where, shapes, facts["values"])
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -770,11 +771,59 @@ def _check_block_rearrange(n, where: str, shapes: dict) -> None:
     raise GraphError(f"{where}: {why}; onnxruntime refuses to run it (ONNX's inference rounds the output down)")
 
 
-def _check_prelu_slope(n, where: str, shapes: dict) -> None:
-    """A PRelu whose input and slope do not broadcast (``[2, 3]`` by ``[2]``) is refused naming the node, where both
-    shapes are static. Why: ONNX's inference checks nothing of the slope and planned ``X``'s shape; onnxruntime's
-    kernel broadcasts the two and refuses to run it ("axis == 1 || axis == largest")."""
-    if n.op_type != "PRelu" or n.domain not in ("", "ai.onnx") or len(n.input) != 2:
+#: ops that index their data input (0) by an indices input (1) along one ``axis`` (attribute, default 0)
+AXIS_INDEXED_OPS = frozenset({"Gather", "GatherElements", "Scatter", "ScatterElements"})
+
+
+def _check_known_indices(n, where: str, shapes: dict, values: dict) -> None:
+    """A Gather, GatherElements, Scatter, ScatterElements, GatherND or ScatterND whose indices are known (a constant,
+    an initializer, a value folded from shapes) and address an element outside its data's static dimension (an
+    index ``i`` of a dimension of ``d`` not in ``-d..d-1``) is refused naming the node, the index and the dimension.
+
+    Why: ONNX's inference sizes these by shapes alone and memplan planned them, while onnxruntime refuses to run
+    them ("indices element out of data bounds, idx=3 must be within the inclusive range [-3,2]", "invalid index
+    found"): a model whose every run fails."""
+    import numpy as np
+
+    op = n.op_type
+    if n.domain not in ("", "ai.onnx") or len(n.input) < 2 or not n.input[0] or n.input[1] not in values:
+        return
+    if op not in AXIS_INDEXED_OPS and op not in ("GatherND", "ScatterND"):
+        return
+    data = shapes.get(n.input[0], (0, None))[1]
+    idx = np.asarray(values[n.input[1]])
+    if data is None or not all(isinstance(d, int) for d in data) or idx.dtype.kind not in "iu" or idx.size == 0:
+        return
+    attrs = {a.name: a.i for a in n.attribute if a.name in ("axis", "batch_dims")}
+    if op in AXIS_INDEXED_OPS:
+        axis = attrs.get("axis", 0)
+        if not -len(data) <= axis < len(data):
+            return   # (ONNX's inference refuses it)
+        axis += len(data) if axis < 0 else 0
+        columns = [(axis, idx.reshape(-1))]
+    else:
+        if idx.ndim < 1:
+            return
+        first = attrs.get("batch_dims", 0) if op == "GatherND" else 0
+        k = idx.shape[-1]
+        if first < 0 or first + k > len(data):
+            return   # (ONNX's inference refuses it)
+        flat = idx.reshape(-1, k)
+        columns = [(first + j, flat[:, j]) for j in range(k)]
+    for dim, col in columns:
+        d = data[dim]
+        out = col[(col < -d) | (col >= d)]
+        if out.size:
+            raise GraphError(f"{where}: its indices {n.input[1]!r} hold {int(out[0])}, outside dimension {dim} of its "
+                             f"data {n.input[0]!r} ({list(data)}: -{d}..{d - 1}); onnxruntime refuses to run it")
+
+
+def _check_prelu_slope(n, where: str, shapes: dict, opset: int) -> None:
+    """A PRelu (opset 7 on) whose input and slope do not broadcast (``[2, 3]`` by ``[2]``) is refused naming the node,
+    where both shapes are static. Why: ONNX's inference checks nothing of the slope and planned ``X``'s shape;
+    onnxruntime's kernel broadcasts the two and refuses to run it ("axis == 1 || axis == largest"). (PRelu-1 and -6
+    apply a slope per channel, ``[3]`` to ``[2, 3, 4]``.)"""
+    if n.op_type != "PRelu" or n.domain not in ("", "ai.onnx") or len(n.input) != 2 or opset < 7:
         return
     x, slope = (shapes.get(v, (0, None))[1] for v in n.input)
     if (x is None or slope is None or not all(isinstance(d, int) for d in (*x, *slope))
@@ -4512,8 +4561,8 @@ def _prelu_broadcasts(onnx, m2, inferred) -> bool:
     import numpy as np
     from onnx import numpy_helper
 
-    if not any(n.op_type == "PRelu" and n.domain in ("", "ai.onnx") for n in m2.graph.node):
-        return False
+    if _default_opset(m2) < 7 or not any(n.op_type == "PRelu" and n.domain in ("", "ai.onnx") for n in m2.graph.node):
+        return False   # (PRelu-1 and -6 apply a slope per channel: sized as X, and onnxruntime runs neither)
     shapes = _static_shapes(inferred)
     nodes, taken, changed = [], None, set()
     for n in m2.graph.node:
@@ -4869,10 +4918,9 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         v = values.get(ins[k]) if k < len(ins) and ins[k] else None
         return None if v is None or v.dtype.kind not in "iu" else v
 
-    if op == "PRelu" and first and len(ins) == 2 and ins[1] in shapes:
-        # onnxruntime broadcasts X and the slope both ways (ONNX: the slope to X): see _prelu_broadcasts
-        wide = _broadcast([shapes[first], shapes[ins[1]]])
-        return {} if wide is None else {out: (wide, elems[first])}
+    if op == "PRelu" and first and len(ins) == 2 and ins[1] in shapes and _broadcast(
+            [shapes[first], shapes[ins[1]]]) != shapes[first]:
+        return {}   # (a slope that grows X, from opset 7 on: _prelu_broadcasts sizes it as onnxruntime does)
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
