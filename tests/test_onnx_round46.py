@@ -267,3 +267,38 @@ def test_a_prelu_of_opset_6_applies_its_slope_per_channel():
                           [V("y", T.FLOAT, None)], [s])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 6)], ir_version=3)
     assert import_onnx(m).tensor("y").size == 2 * 3 * 4 * 4
+
+
+def _ones(name, shape):
+    return numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+
+@pytest.mark.parametrize("a, b, c, trans, ok", [
+    ((2, 3), (3, 4), (4,), (0, 0), True), ((2, 3), (3, 4), (2, 1), (0, 0), True), ((3, 2), (4, 3), (2, 4), (1, 1), True),
+    ((3, 2), (3, 4), (2,), (1, 0), False), ((2, 3), (3, 4), (4, 1), (0, 0), False), ((2, 3), (3, 4), (1, 1, 4), (0, 0), False),
+])
+def test_a_gemm_bias_onnxruntime_cannot_broadcast_is_refused(a, b, c, trans, ok):
+    node = helper.make_node("Gemm", ["x", "w", "c"], ["y"], name="gemm", transA=trans[0], transB=trans[1])
+    m = _one(node, a, [_ones("w", b), _ones("c", c)])
+    assert _ort_refuses(m, {"x": np.ones(a, np.float32)}) != ok
+    if ok:
+        assert import_onnx(m).tensor("y").size > 0
+    else:
+        with pytest.raises(GraphError, match=rf"node 'gemm' \(Gemm\): its bias 'c' \({re.escape(str(list(c)))}\) does "
+                                             r"not broadcast to its product's shape"):
+            import_onnx(m)
+
+
+@pytest.mark.parametrize("x, scale, bias, says", [
+    ((1, 3, 4), (3,), (3,), None), ((1, 3, 4), (2,), (3,), "its scale 's'"), ((1, 3, 4), (3,), (1, 3), "its B 'b'"),
+    ((1, 3, 4), (1,), (1,), "its scale 's'"), ((2, 3), (3,), (3,), "fewer than 3 dimensions"),
+])
+def test_an_instance_norm_of_mismatched_operands_is_refused(x, scale, bias, says):
+    node = helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], name="inorm")
+    m = _one(node, x, [_ones("s", scale), _ones("b", bias)])
+    assert _ort_refuses(m, {"x": np.ones(x, np.float32)}) == (says is not None)
+    if says is None:
+        assert import_onnx(m).tensor("y").size == int(np.prod(x)) * 4
+    else:
+        with pytest.raises(GraphError, match=rf"node 'inorm' \(InstanceNormalization\): .*{says}.*onnxruntime refuses"):
+            import_onnx(m)

@@ -567,6 +567,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_pad_mode(n, where, shapes, facts["values"], opset)
         _check_prelu_slope(n, where, shapes, opset)
         _check_known_indices(n, where, shapes, facts["values"])
+        _check_operand_shapes(n, where, shapes, opset)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -769,6 +770,39 @@ def _check_block_rearrange(n, where: str, shapes: dict) -> None:
     else:
         return
     raise GraphError(f"{where}: {why}; onnxruntime refuses to run it (ONNX's inference rounds the output down)")
+
+
+def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
+    """A Gemm whose bias ``C`` does not broadcast to its ``[M, N]`` product (one way: ``[2]`` for ``[2, 4]``, a rank
+    over 2), or an InstanceNormalization whose input has fewer than 3 dimensions or whose ``scale`` or ``B`` is not
+    1-D of the input's channel count, is refused naming the node, where the shapes are static.
+
+    Why: ONNX's inference sizes both by their first input(s) and checks nothing of these operands; memplan planned
+    them, and onnxruntime refuses to run them ("Gemm: Invalid bias shape for broadcast", "Mismatch between input
+    data and scale: size of scale != input channel count")."""
+    if n.domain not in ("", "ai.onnx") or n.op_type not in ("Gemm", "InstanceNormalization") or len(n.input) < 3:
+        return
+    got = [shapes.get(v, (0, None))[1] if v else None for v in n.input[:3]]
+    if any(d is None or not all(isinstance(k, int) for k in d) for d in got):
+        return
+    why = ""
+    if n.op_type == "Gemm" and opset >= 7 and len(got[0]) == 2 and len(got[1]) == 2:
+        attrs = {a.name: a.i for a in n.attribute if a.name in ("transA", "transB")}
+        mn = (got[0][1] if attrs.get("transA") else got[0][0], got[1][0] if attrs.get("transB") else got[1][1])
+        c = got[2]
+        if len(c) > 2 or any(d not in (1, t) for d, t in zip(reversed(c), reversed(mn))):
+            why = f"its bias {n.input[2]!r} ({list(c)}) does not broadcast to its product's shape {list(mn)}"
+    elif n.op_type == "InstanceNormalization":
+        x = got[0]
+        if len(x) < 3:
+            why = f"its input {n.input[0]!r} ({list(x)}) has fewer than 3 dimensions"
+        else:
+            bad = next((k for k in (1, 2) if len(got[k]) != 1 or got[k][0] != x[1]), None)
+            if bad is not None:
+                why = (f"its {('scale', 'B')[bad - 1]} {n.input[bad]!r} ({list(got[bad])}) is not 1-D of the {x[1]} "
+                       f"channels of its input {n.input[0]!r} ({list(x)})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
 #: ops that index their data input (0) by an indices input (1) along one ``axis`` (attribute, default 0)
