@@ -302,3 +302,50 @@ def test_an_instance_norm_of_mismatched_operands_is_refused(x, scale, bias, says
     else:
         with pytest.raises(GraphError, match=rf"node 'inorm' \(InstanceNormalization\): .*{says}.*onnxruntime refuses"):
             import_onnx(m)
+
+
+@pytest.mark.parametrize("op, w, b, attrs, says", [
+    ("Conv", (2, 1, 3, 3), (3,), {}, r"its bias 'b' \(\[3\]\) is not 1-D of its 2 output channels"),
+    ("Conv", (2, 1, 3, 3), (1, 2), {}, r"its bias 'b' \(\[1, 2\]\) is not 1-D"),
+    ("ConvTranspose", (1, 2, 3, 3), (1,), {}, r"its bias 'b' \(\[1\]\) is not 1-D of its 2 output channels"),
+    ("ConvTranspose", (2, 2, 3, 3), None, {}, r"its input 'x' \(\[1, 1, 4, 4\]\) has 1 channels, not its weight"),
+    ("ConvTranspose", (1, 2, 3, 3), None, {"kernel_shape": [2, 2]}, r"its kernel_shape \[2, 2\] is not its weight's"),
+    ("Conv", (2, 1, 3, 3), (2,), {}, None), ("ConvTranspose", (1, 2, 3, 3), (2,), {}, None),
+    ("ConvTranspose", (2, 1, 3, 3), (2,), {"group": 2}, "x2"),
+])
+def test_a_convolution_of_mismatched_operands_is_refused(op, w, b, attrs, says):
+    """ONNX's inference sizes a Conv or ConvTranspose by its weight and attributes; onnxruntime also checks the
+    bias, the input's channels and ``kernel_shape`` against the weight, and refuses to run what disagrees."""
+    x = (1, 2, 4, 4) if says == "x2" else (1, 1, 4, 4)
+    inits = [_ones("w", w)] + ([_ones("b", b)] if b else [])
+    m = _one(helper.make_node(op, ["x", "w"] + (["b"] if b else []), ["y"], name="conv", **attrs), x, inits)
+    refused = says not in (None, "x2")
+    assert _ort_refuses(m, {"x": np.ones(x, np.float32)}) == refused
+    if refused:
+        with pytest.raises(GraphError, match=rf"node 'conv' \({op}\): {says}.*onnxruntime refuses to run it"):
+            import_onnx(m)
+    else:
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("node, x, says", [
+    (helper.make_node("LpNormalization", ["x"], ["y"], name="n", axis=2), (2, 3), r"its axis 2 is outside"),
+    (helper.make_node("LpNormalization", ["x"], ["y"], name="n", axis=-2), (2, 3), None),
+    (helper.make_node("CumSum", ["x", "a"], ["y"], name="n"), (2, 3), r"its axis -3 is outside"),
+    (helper.make_node("LRN", ["x"], ["y"], name="n", size=2), (1, 3, 4, 4), r"its size 2 is not an odd positive count"),
+    (helper.make_node("LRN", ["x"], ["y"], name="n", size=3), (1, 3, 4, 4), None),
+    (helper.make_node("ArgMax", ["x"], ["y"], name="n", axis=1), (2, 0), r"it reduces axis 1 of its input 'x' \(\[2, 0\]\)"),
+    (helper.make_node("ArgMin", ["x"], ["y"], name="n", axis=0), (0, 0), None),
+    (helper.make_node("ArgMax", ["x"], ["y"], name="n", axis=1), (0, 2), None),
+])
+def test_attributes_onnxruntime_refuses_for_the_input_are_refused(node, x, says):
+    inits = [numpy_helper.from_array(np.array(-3, np.int64), "a")] if node.op_type == "CumSum" else []
+    m = _one(node, x, inits)
+    if node.op_type.startswith("Arg"):
+        m.graph.output[0].type.tensor_type.elem_type = T.INT64
+    assert _ort_refuses(m, {"x": np.ones(x, np.float32)}) == (says is not None)
+    if says is None:
+        import_onnx(m)
+    else:
+        with pytest.raises(GraphError, match=rf"node 'n' \({node.op_type}\): {says}.*onnxruntime refuses to run it"):
+            import_onnx(m)

@@ -562,6 +562,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
+        _check_conv_transpose(n, where, shapes)
+        _check_op_attributes(n, where, shapes, facts["values"])
         _check_unique_axis(n, where, shapes)
         _check_block_rearrange(n, where, shapes)
         _check_pad_mode(n, where, shapes, facts["values"], opset)
@@ -711,6 +713,9 @@ def _check_conv(n, where: str, shapes: dict) -> None:
                f"times group {group}")
     elif w[0] % group:
         why = f"its weight {n.input[1]!r} has {w[0]} output channels, not divisible by group {group}"
+    elif _bias_shape(n, shapes) not in (None, (w[0],)):
+        why = (f"its bias {n.input[2]!r} ({list(_bias_shape(n, shapes))}) is not 1-D of its {w[0]} output channels "
+               f"(weight {n.input[1]!r}: {list(w)})")
     elif "kernel_shape" in attrs and ints("kernel_shape", []) != list(w[2:]):
         why = f"its kernel_shape {ints('kernel_shape', [])} is not its weight's {list(w[2:])}"
     else:
@@ -729,6 +734,79 @@ def _check_conv(n, where: str, shapes: dict) -> None:
                        f"{2 + i}, smaller than its kernel's {dil[i] * (w[2 + i] - 1) + 1} (dilated): an empty output")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _bias_shape(n, shapes: dict) -> tuple | None:
+    """The static shape of a Conv's or ConvTranspose's bias (input 2), None where it has none or it is not static."""
+    b = shapes.get(n.input[2], (0, None))[1] if len(n.input) > 2 and n.input[2] else None
+    return tuple(b) if b is not None and all(isinstance(d, int) for d in b) else None
+
+
+def _check_conv_transpose(n, where: str, shapes: dict) -> None:
+    """A ConvTranspose whose input's channels are not its weight's first dimension, whose ``kernel_shape`` is not its
+    weight's, or whose bias is not 1-D of its output channels (weight's second dimension times ``group``), is
+    refused naming the node, where the shapes are static. Why: ONNX's inference checks none of these (it sizes the
+    output by the weight and attributes) and memplan planned them; onnxruntime refuses to run them ("filter number
+    not equal to input channel number", "kernel_shape is not compatible with W shape", "Bias shape is not
+    compatible with number of output channels")."""
+    if n.op_type != "ConvTranspose" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+        return
+    x, w = (shapes.get(v, (0, None))[1] for v in n.input[:2])
+    if x is None or w is None or not all(isinstance(d, int) for d in (*x, *w)) or len(x) != len(w) or len(x) < 3:
+        return
+    attrs = {a.name: a for a in n.attribute}
+    group = attrs["group"].i if "group" in attrs else 1
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else list(w[2:])
+    why = ""
+    if x[1] != w[0]:
+        why = f"its input {n.input[0]!r} ({list(x)}) has {x[1]} channels, not its weight {n.input[1]!r}'s {w[0]}"
+    elif kernel != list(w[2:]):
+        why = f"its kernel_shape {kernel} is not its weight's {list(w[2:])}"
+    elif _bias_shape(n, shapes) not in (None, (w[1] * group,)):
+        why = (f"its bias {n.input[2]!r} ({list(_bias_shape(n, shapes))}) is not 1-D of its {w[1] * group} output "
+               f"channels (weight {n.input[1]!r}: {list(w)}, group {group})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_op_attributes(n, where: str, shapes: dict, values: dict) -> None:
+    """An ``axis`` outside its input's rank for LpNormalization (attribute) and CumSum (known input), an LRN whose
+    ``size`` is not odd and positive, and an ArgMax/ArgMin along an axis of no element (the others holding some)
+    are refused naming the node.
+
+    Why: ONNX's inference checks none of these (it gives the output the input's shape, or drops the axis) and memplan
+    planned them; onnxruntime refuses to run them ("axis must be in [-r, r-1]", LRN's "size > 0" and "size % 2 ==
+    1", an arg-reduction of an empty axis)."""
+    import numpy as np
+
+    if n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    op = n.op_type
+    if op not in ("LpNormalization", "CumSum", "LRN", "ArgMax", "ArgMin"):
+        return
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    if op == "LRN":
+        size = attrs.get("size")
+        if size is not None and (size <= 0 or size % 2 == 0):
+            raise GraphError(f"{where}: its size {size} is not an odd positive count; onnxruntime refuses to run it")
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None:
+        return
+    if op == "CumSum":
+        v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        if v is None or np.asarray(v).size != 1 or np.asarray(v).dtype.kind not in "iu":
+            return
+        axis = int(np.asarray(v).reshape(-1)[0])
+    else:
+        axis = attrs.get("axis", -1 if op == "LpNormalization" else 0)
+    if not -len(x) <= axis < len(x):
+        raise GraphError(f"{where}: its axis {axis} is outside its input {n.input[0]!r}'s {len(x)} dimensions "
+                         f"({list(x)}); onnxruntime refuses to run it")
+    if op in ("ArgMax", "ArgMin") and x[axis] == 0 and all(isinstance(d, int) for d in x) and math.prod(
+            d for k, d in enumerate(x) if k != axis % len(x)) > 0:   # (an output of no element is written)
+        raise GraphError(f"{where}: it reduces axis {axis} of its input {n.input[0]!r} ({list(x)}), which holds no "
+                         "element, to an index per position of the others; onnxruntime refuses to run it")
 
 
 def _check_unique_axis(n, where: str, shapes: dict) -> None:
