@@ -560,6 +560,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_taken(n, where, shapes, facts["values"], seqs, unknown_why)
         _check_range(n, where, facts["values"])
         _check_resize_scales(n, where, shapes, facts["values"], opset)
+        _check_resize_mode(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_conv_transpose(n, where, shapes)
@@ -2308,6 +2309,74 @@ def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, i
     if not all(np.isfinite(d) for d in dims):
         return None
     return {a: int(d) for a, d in zip(axes, dims)}, how
+
+
+def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | None:
+    """The scale of every dimension onnxruntime's Resize kernel validates for node ``n`` of an ``x``-shaped input:
+    its ``scales`` (1 for an axis ``axes`` leaves out), ``size / dim`` of its ``sizes``, or the one scale
+    ``keep_aspect_ratio_policy`` picks for the axes it names. None where they are unknown."""
+    import numpy as np
+
+    if n.op_type != "Resize" or opset < 11 or not all(isinstance(d, int) for d in x):
+        return None
+    attrs = {a.name: a for a in n.attribute}
+    axes = list(attrs["axes"].ints) if opset >= 18 and "axes" in attrs else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if any(not 0 <= a < len(x) for a in axes) or len(set(axes)) != len(axes):
+        return None
+    given = None
+    if len(n.input) > 3 and n.input[3]:
+        sizes = values.get(n.input[3])
+        if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or any(x[a] == 0 for a in axes):
+            return None
+        given = [float(np.float32(s) / np.float32(x[a])) for a, s in zip(axes, sizes)]
+        policy = attrs["keep_aspect_ratio_policy"].s if opset >= 18 and "keep_aspect_ratio_policy" in attrs else b"stretch"
+        if policy in (b"not_larger", b"not_smaller"):
+            given = [(min if policy == b"not_larger" else max)(given)] * len(axes)
+    elif len(n.input) > 2 and n.input[2]:
+        scales = values.get(n.input[2])
+        if scales is None or scales.dtype.kind != "f" or len(scales) != len(axes):
+            return None
+        given = [float(np.float32(v)) for v in scales]
+    if given is None:
+        return None
+    full = [1.0] * len(x)
+    for a, v in zip(axes, given):
+        full[a] = v
+    return full
+
+
+def _check_resize_mode(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A ``linear`` or ``cubic`` Resize whose scales onnxruntime's kernel does not interpolate is refused naming the
+    node: ``linear`` of 2-D and 3-D inputs, 4-D ones of outermost two scales 1 (or outermost and innermost: NHWC),
+    5-D ones of outermost two 1; ``cubic`` of 2-D inputs, 4-D ones of outermost two scales 1, or of outermost and
+    innermost 1 with ``antialias`` or with every other scale at least 1. (``nearest`` takes any.)
+
+    Why: ONNX's inference sizes any such Resize and memplan planned it (a linear Resize of ``[1, 2, 6, 8]`` to
+    ``sizes`` ``[1, 2, 2, 7]`` kept in aspect ratio scales every axis by 1/3: planned ``[0, 1, 2, 3]``), while
+    onnxruntime refuses to run it ("'Linear' mode only supports: ... 4-D inputs with the corresponding outermost 2
+    scale values being 1")."""
+    if n.op_type != "Resize" or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    mode = next((a.s for a in n.attribute if a.name == "mode"), b"nearest")
+    if mode not in (b"linear", b"cubic"):
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    sc = _ort_resize_scales(n, x, values, opset) if x is not None else None
+    if sc is None:
+        return
+    r = len(sc)
+    antialias = next((a.i for a in n.attribute if a.name == "antialias"), 0) if opset >= 18 else 0
+    outer = r >= 2 and sc[0] == 1 and sc[1] == 1
+    nhwc = r == 4 and sc[0] == 1 and sc[3] == 1
+    if mode == b"linear":
+        ok = r in (2, 3) or (r == 4 and (outer or nhwc)) or (r == 5 and outer)
+    else:
+        ok = r == 2 or (r == 4 and (outer or (nhwc and (antialias or (sc[1] >= 1 and sc[2] >= 1)))))
+    if not ok:
+        raise GraphError(f"{where}: its {mode.decode()} mode over a {r}-D input {n.input[0]!r} ({list(x)}) at "
+                         f"scales {sc} is not one onnxruntime's kernel interpolates (its outermost scales must be 1); "
+                         "onnxruntime refuses to run it")
 
 
 def _check_resize_scales(n, where: str, shapes: dict, values: dict, opset: int) -> None:
