@@ -386,3 +386,33 @@ def test_a_resize_mode_onnxruntime_does_not_interpolate_at_its_scales_is_refused
         out = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
             None, {"x": np.ones(x, np.float32)})[0]
         assert import_onnx(m).tensor("y").size == out.nbytes
+
+
+@pytest.mark.parametrize("op", ["QuantizeLinear", "DequantizeLinear"])
+@pytest.mark.parametrize("x, axis, block, scale, zero, refused", [
+    ((2, 4), 1, 0, (4,), (4,), False), ((2, 4), 1, 0, (3,), None, True), ((2, 4), 1, 0, (4,), (), True),
+    ((2, 4), 1, 0, (1,), (), False), ((2, 4), 1, 0, (), (1,), False), ((2, 4), 1, 0, (), (2,), True),
+    ((2, 4), 1, 0, (1, 4), None, True), ((2, 4), -1, 2, (2, 2), (2, 2), False), ((2, 4), 1, 2, (2, 2), (), True),
+    ((2, 5), 1, 2, (2, 3), None, False), ((2, 4), 1, 2, (2, 3), None, True), ((2, 4), 0, 2, (1,), None, True),
+])
+def test_quantization_parameters_that_do_not_fit_the_input_are_refused(op, x, axis, block, scale, zero, refused):
+    """ONNX's inference sizes Q/DQ by the input alone; onnxruntime refuses a scale or zero point that is neither one
+    value, nor 1-D along ``axis``, nor (blocked) the input's shape divided along ``axis`` (720 shapes compared)."""
+    attrs = {"axis": axis, **({"block_size": block} if block else {})}
+    inits = [numpy_helper.from_array(np.ones(scale, np.float32), "s")]
+    ins = ["x", "s"]
+    if zero is not None:
+        inits.append(numpy_helper.from_array(np.zeros(zero, np.int8), "z"))
+        ins.append("z")
+    xin, out = (T.FLOAT, T.INT8 if zero is not None else T.UINT8) if op == "QuantizeLinear" else (T.INT8, T.FLOAT)
+    g = helper.make_graph([helper.make_node(op, ins, ["y"], name="q", **attrs)], "g", [V("x", xin, list(x))],
+                          [V("y", out, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    feed = np.ones(x, np.float32 if op == "QuantizeLinear" else np.int8)
+    assert _ort_refuses(m, {"x": feed}) == refused
+    if refused:
+        with pytest.raises(GraphError, match=rf"node 'q' \({op}\): its (scale 's'|zero point 'z') is .*onnxruntime "
+                                             "refuses to run it"):
+            import_onnx(m)
+    else:
+        assert import_onnx(m).tensor("y").size == int(np.prod(x)) * (4 if out == T.FLOAT else 1)

@@ -571,6 +571,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_prelu_slope(n, where, shapes, opset)
         _check_known_indices(n, where, shapes, facts["values"])
         _check_operand_shapes(n, where, shapes, opset)
+        _check_quantize_params(n, where, shapes, opset)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -880,6 +881,46 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
             if bad is not None:
                 why = (f"its {('scale', 'B')[bad - 1]} {n.input[bad]!r} ({list(got[bad])}) is not 1-D of the {x[1]} "
                        f"channels of its input {n.input[0]!r} ({list(x)})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
+    """A QuantizeLinear or DequantizeLinear (opset 13 on) whose ``scale`` or zero point does not fit its input as
+    onnxruntime's kernel reads them is refused naming the node, where the shapes are static: per tensor (a scale of
+    one element), the zero point of one element too; per axis, a 1-D scale (and zero point) of the input's length
+    along ``axis``; blocked (``block_size`` > 0, opset 21 on), a scale of the input's rank, ``ceil(dim / block_size)``
+    along ``axis`` and the input's dimensions elsewhere, and a zero point of the scale's shape.
+
+    Why: ONNX's inference sizes the output by the input alone and memplan planned such nodes (a per-axis scale of
+    ``[3]`` for ``[2, 4]`` along axis 1, a blocked scale with a scalar zero point), while onnxruntime refuses to run
+    them ("scale must be 1D tensor with size 4", "x_zero_point must be null or 1D tensor with size 4")."""
+    if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or n.domain not in ("", "ai.onnx") or opset < 13:
+        return
+    if len(n.input) < 2 or not n.input[0] or not n.input[1]:
+        return
+    got = [shapes.get(v, (0, None))[1] if v else () for v in (list(n.input[:3]) + [""] * 3)[:3]]
+    if any(d is None or not all(isinstance(k, int) for k in d) for d in got):
+        return
+    x, scale, zp = got
+    zero = n.input[2] if len(n.input) > 2 and n.input[2] else None
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    axis, block = attrs.get("axis", 1), attrs.get("block_size", 0) if opset >= 21 else 0
+    one = (lambda d: len(d) == 0 or (len(d) == 1 and d[0] == 1))   # noqa: E731 - a scalar or one-element vector
+    why = ""
+    if block > 0 or not one(scale):
+        if not -len(x) <= axis < len(x):
+            return   # (ONNX's inference refuses it)
+        axis += len(x) if axis < 0 else 0
+        want = (tuple(-(-d // block) if k == axis else d for k, d in enumerate(x)) if block > 0 else (x[axis],))
+        how = f"blocked by {block} along axis {axis}" if block > 0 else f"per axis {axis}"
+        if tuple(scale) != want:
+            why = f"its scale {n.input[1]!r} is {list(scale)}, where {how} of its input {n.input[0]!r} ({list(x)}) takes {list(want)}"
+        elif zero is not None and tuple(zp) != want:
+            why = (f"its zero point {zero!r} is {list(zp)}, where {how} of its input {n.input[0]!r} ({list(x)}) takes "
+                   f"{list(want)}, its scale's shape")
+    elif zero is not None and not one(zp):
+        why = f"its zero point {zero!r} is {list(zp)}, where its scale {n.input[1]!r} ({list(scale)}) is one value"
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
