@@ -416,3 +416,24 @@ def test_quantization_parameters_that_do_not_fit_the_input_are_refused(op, x, ax
             import_onnx(m)
     else:
         assert import_onnx(m).tensor("y").size == int(np.prod(x)) * (4 if out == T.FLOAT else 1)
+
+
+@pytest.mark.parametrize("x, scale, bias, says", [
+    ((2, 3, 4), (4,), None, None), ((2, 3, 4), (2, 3, 4), None, None), ((2, 3, 4), (3, 1), (2, 1, 1), None),
+    ((2, 3, 4), (5,), None, "scale 's' \\(\\[5\\]\\)"), ((2, 3, 4), (2, 4), None, "scale 's' \\(\\[2, 4\\]\\)"),
+    ((1, 3, 4), (4,), (2, 1, 1), "bias 'b' \\(\\[2, 1, 1\\]\\)"), ((4,), (2, 4), None, "scale 's'"),
+    ((2, 1, 4), (3, 4), None, "scale 's'"),
+])
+def test_a_layer_norm_whose_scale_or_bias_does_not_broadcast_to_its_input_is_refused(x, scale, bias, says):
+    """onnxruntime takes LayerNormalization's Scale and B broadcast one way to X (checked over 400 random shapes);
+    ONNX's inference checks neither, and memplan planned what onnxruntime refuses to run."""
+    inits = [_ones("s", scale)] + ([_ones("b", bias)] if bias else [])
+    node = helper.make_node("LayerNormalization", ["x", "s"] + (["b"] if bias else []), ["y"], name="ln", axis=-1)
+    m = _one(node, x, inits)
+    assert _ort_refuses(m, {"x": np.ones(x, np.float32)}) == (says is not None)
+    if says is None:
+        assert import_onnx(m).tensor("y").size == int(np.prod(x)) * 4
+    else:
+        with pytest.raises(GraphError, match=rf"node 'ln' \(LayerNormalization\): its {says}.* does not broadcast to its "
+                                             r"input 'x'.*onnxruntime refuses to run it"):
+            import_onnx(m)

@@ -572,6 +572,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_known_indices(n, where, shapes, facts["values"])
         _check_operand_shapes(n, where, shapes, opset)
         _check_quantize_params(n, where, shapes, opset)
+        _check_layer_norm_params(n, where, shapes)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -883,6 +884,28 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
                        f"channels of its input {n.input[0]!r} ({list(x)})")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
+    """A LayerNormalization whose ``Scale`` or ``B`` does not broadcast (one way) to its input ``X`` (``[5]`` or
+    ``[2, 4]`` for a ``[2, 3, 4]``, a rank over X's) is refused naming the node, where the shapes are static.
+
+    Why: ONNX's inference gives the output X's shape and checks nothing of the others; memplan planned such nodes,
+    and onnxruntime refuses to run them ("Scale and (optional) bias must match X.shape[axis:] or be
+    NumPy-broadcastable to it")."""
+    if n.op_type != "LayerNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or not all(isinstance(d, int) for d in x):
+        return
+    for k, what in ((1, "scale"), (2, "bias")):
+        v = n.input[k] if k < len(n.input) else ""
+        s = shapes.get(v, (0, None))[1] if v else None
+        if s is None or not all(isinstance(d, int) for d in s):
+            continue
+        if len(s) > len(x) or any(d not in (1, t) for d, t in zip(reversed(s), reversed(x))):
+            raise GraphError(f"{where}: its {what} {v!r} ({list(s)}) does not broadcast to its input {n.input[0]!r} "
+                             f"({list(x)}); onnxruntime refuses to run it")
 
 
 def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
