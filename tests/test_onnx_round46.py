@@ -437,3 +437,26 @@ def test_a_layer_norm_whose_scale_or_bias_does_not_broadcast_to_its_input_is_ref
         with pytest.raises(GraphError, match=rf"node 'ln' \(LayerNormalization\): its {says}.* does not broadcast to its "
                                              r"input 'x'.*onnxruntime refuses to run it"):
             import_onnx(m)
+
+
+@pytest.mark.parametrize("opset, channels, groups, scale, says", [
+    (18, 4, 2, (2,), None), (18, 4, 2, (1,), None), (18, 4, 2, (4,), "its scale 's' \\(\\[4\\]\\) holds neither one value per group"),
+    (21, 4, 2, (4,), None), (21, 4, 2, (2, 2), None), (21, 4, 2, (), None),
+    (21, 4, 2, (2,), "its scale 's' \\(\\[2\\]\\) holds neither one value per channel"),
+    (21, 3, 2, (3,), "its num_groups 2 does not divide the 3 channels"), (18, 4, 0, (4,), "its num_groups 0 does not divide"),
+])
+def test_group_normalization_is_sized_and_refused_as_onnxruntime_runs_it(opset, channels, groups, scale, says):
+    """GroupNormalization-18 (deprecated by onnx, which its checker refuses) is run by onnxruntime: it was refused
+    as "deprecated ... (onnxruntime refuses the model)". Groups that do not divide the channels, and a scale or bias of
+    neither one value per group (-18) or channel (-21) nor one for all, were planned; onnxruntime refuses them."""
+    x = (2, channels, 3)
+    node = helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], name="gn", num_groups=groups)
+    m = _one(node, x, [_ones("s", scale), _ones("b", scale)], opset=opset)
+    assert _ort_refuses(m, {"x": np.ones(x, np.float32)}) == (says is not None)
+    if says is None:
+        g = import_onnx(m)
+        assert g.tensor("y").size == int(np.prod(x)) * 4
+        memplan.verify(g, memplan.plan(g))
+    else:
+        with pytest.raises(GraphError, match=rf"node 'gn' \(GroupNormalization\): {says}.*onnxruntime refuses to run it"):
+            import_onnx(m)

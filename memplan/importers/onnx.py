@@ -573,6 +573,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_operand_shapes(n, where, shapes, opset)
         _check_quantize_params(n, where, shapes, opset)
         _check_layer_norm_params(n, where, shapes)
+        _check_group_norm(n, where, shapes, opset)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -882,6 +883,35 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
             if bad is not None:
                 why = (f"its {('scale', 'B')[bad - 1]} {n.input[bad]!r} ({list(got[bad])}) is not 1-D of the {x[1]} "
                        f"channels of its input {n.input[0]!r} ({list(x)})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_group_norm(n, where: str, shapes: dict, opset: int) -> None:
+    """A GroupNormalization whose ``num_groups`` does not divide its input's channels (or is not positive), or whose
+    ``scale`` or ``bias`` holds neither one value per group (opsets 18-20) or per channel (21 on) nor one for all, is
+    refused naming the node, where the shapes are static.
+
+    Why: ONNX's inference (and memplan's rule, ``SAME_SHAPE_OPS``) give the output the input's shape and check
+    nothing of these; onnxruntime, which runs the op's function body, refuses to run them (its Reshape to the groups
+    fails)."""
+    if n.op_type != "GroupNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 3:
+        return
+    x, scale, bias = (shapes.get(v, (0, None))[1] if v else None for v in n.input[:3])
+    if x is None or len(x) < 2 or not all(isinstance(d, int) for d in x):
+        return
+    groups = next((a.i for a in n.attribute if a.name == "num_groups"), None)
+    if groups is None:
+        return   # (the checker refuses a missing required attribute)
+    why = ""
+    if groups <= 0 or x[1] % groups:
+        why = f"its num_groups {groups} does not divide the {x[1]} channels of its input {n.input[0]!r} ({list(x)})"
+    else:
+        want, per = (x[1], "channel") if opset >= 21 else (groups, "group")
+        for v, shape, what in ((n.input[1], scale, "scale"), (n.input[2], bias, "bias")):
+            if shape is not None and all(isinstance(d, int) for d in shape) and math.prod(shape) not in (want, 1):
+                why = f"its {what} {v!r} ({list(shape)}) holds neither one value per {per} ({want}) nor one for all"
+                break
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
@@ -2235,6 +2265,11 @@ def _has_external_tensor(n) -> bool:
                          *(s.values for s in a.sparse_tensors), *(s.indices for s in a.sparse_tensors)])
 
 
+#: ops onnx marks deprecated at an opset that onnxruntime still runs there (GroupNormalization-18, whose scale and bias
+#: are per group, superseded by -21's per channel): onnx's checker refuses them, onnxruntime does not
+ORT_RUNS_DEPRECATED = frozenset({("", "GroupNormalization")})
+
+
 def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
     """Each node of an op onnx defines (the default and ``ai.onnx.ml`` domains) checked against its schema at the
     model's opset, as ``onnx.checker.check_node`` does: an attribute given twice, of another type than the schema's
@@ -2280,6 +2315,8 @@ def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
             node.CopyFrom(n)
             node.name, node.domain = node_ids[i], domain
             why = _checker_says(onnx, node, ctx)
+        if why is not None and (domain, n.op_type) in ORT_RUNS_DEPRECATED and "is deprecated" in why:
+            why = None   # (onnxruntime still runs it: sized by its schema, as onnxruntime runs it)
         if why is not None:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {why} (onnx's checker refuses the node, and "
                              "onnxruntime the model)")
