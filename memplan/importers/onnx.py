@@ -574,6 +574,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_quantize_params(n, where, shapes, opset)
         _check_layer_norm_params(n, where, shapes)
         _check_group_norm(n, where, shapes, opset)
+        _check_element_operands(n, where, shapes, opset)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -883,6 +884,62 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
             if bad is not None:
                 why = (f"its {('scale', 'B')[bad - 1]} {n.input[bad]!r} ({list(got[bad])}) is not 1-D of the {x[1]} "
                        f"channels of its input {n.input[0]!r} ({list(x)})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_element_operands(n, where: str, shapes: dict, opset: int) -> None:
+    """Operand shapes onnxruntime's kernels refuse and ONNX's inference does not check, refused naming the node where
+    the shapes are static: a Clip (opset 11 on) whose ``min`` or ``max`` is neither a scalar nor of shape ``[1]``; a
+    GatherElements or ScatterElements whose indices differ in rank from the data or exceed it in a dimension other
+    than ``axis``, a ScatterElements whose updates are not the indices' shape; a ScatterND whose updates are not
+    ``indices.shape[:-1] + data.shape[k:]``; a floating Mod without ``fmod=1``.
+
+    Why: ONNX's inference sizes each by its first input and memplan planned them, while onnxruntime refuses to run
+    them ("min should be a scalar", "'indices' shape should have values within bounds of 'data' shape", "Indices vs
+    updates dimensions differs", "fmod attribute must be true for float, float16 and double types")."""
+    op = n.op_type
+    if n.domain not in ("", "ai.onnx") or op not in ("Clip", "GatherElements", "ScatterElements", "ScatterND", "Mod"):
+        return
+
+    def static(k: int):
+        v = n.input[k] if k < len(n.input) else ""
+        d = shapes.get(v, (0, None))[1] if v else None
+        return tuple(d) if d is not None and all(isinstance(e, int) for e in d) else None
+
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    why = ""
+    if op == "Clip" and opset >= 11:
+        for k, what in ((1, "min"), (2, "max")):
+            d = static(k)
+            if d is not None and d not in ((), (1,)):
+                why = f"its {what} {n.input[k]!r} ({list(d)}) is neither a scalar nor of shape [1]"
+                break
+    elif op == "Mod":
+        elem = shapes.get(n.input[0], (0, None))[0] if n.input and n.input[0] else 0
+        if elem in (1, 10, 11, 16) and not attrs.get("fmod", 0):
+            why = "it takes the remainder of floating values without fmod=1"
+    elif op in ("GatherElements", "ScatterElements"):
+        data, idx = static(0), static(1)
+        if data is None or idx is None:
+            return
+        axis = attrs.get("axis", 0)
+        axis += len(data) if axis < 0 else 0
+        if len(idx) != len(data):
+            why = f"its indices {n.input[1]!r} ({list(idx)}) differ in rank from its data {n.input[0]!r} ({list(data)})"
+        elif any(i > d for k, (i, d) in enumerate(zip(idx, data)) if k != axis):
+            why = (f"its indices {n.input[1]!r} ({list(idx)}) exceed its data {n.input[0]!r} ({list(data)}) in a "
+                   f"dimension other than axis {axis}")
+        elif op == "ScatterElements" and static(2) is not None and static(2) != idx:
+            why = f"its updates {n.input[2]!r} ({list(static(2))}) are not its indices' shape {list(idx)}"
+    else:   # ScatterND
+        data, idx, upd = static(0), static(1), static(2)
+        if data is None or idx is None or upd is None or not idx or idx[-1] > len(data):
+            return   # (ONNX's inference refuses an index longer than the data's rank)
+        want = idx[:-1] + data[idx[-1]:]
+        if upd != want:
+            why = (f"its updates {n.input[2]!r} ({list(upd)}) are not {list(want)} (its indices' {list(idx[:-1])} and "
+                   f"its data's dimensions after the first {idx[-1]})")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
