@@ -491,3 +491,21 @@ def test_element_operands_onnxruntime_refuses_are_refused(node, x, inits, says):
     else:
         with pytest.raises(GraphError, match=rf"node 'n' \({node.op_type}\): .*{says}.*onnxruntime refuses to run it"):
             import_onnx(m)
+
+
+@pytest.mark.parametrize("lens, batch_axis, says", [
+    ([3, 3], 1, None), ([0, 1], 1, None), ([4, 1], 1, r"hold 4, outside 0\.\.3"), ([-1, 1], 1, r"hold -1, outside 0\.\.3"),
+    ([1, 1, 1], 1, r"is \[3\], not \[2\], the batch length"), ([1, 2, 2], 0, None), ([1, 3, 1], 0, r"hold 3, outside 0\.\.2"),
+])
+def test_a_reverse_sequence_of_lengths_onnxruntime_refuses_is_refused(lens, batch_axis, says):
+    x = (3, 2, 4)
+    node = helper.make_node("ReverseSequence", ["x", "l"], ["y"], name="rev", batch_axis=batch_axis,
+                            time_axis=1 - batch_axis)
+    m = _one(node, x, [numpy_helper.from_array(np.array(lens, np.int64), "l")])
+    assert _ort_refuses(m, {"x": np.ones(x, np.float32)}) == (says is not None)
+    if says is None:
+        assert import_onnx(m).tensor("y").size == 3 * 2 * 4 * 4
+    else:
+        with pytest.raises(GraphError, match=rf"node 'rev' \(ReverseSequence\): its sequence_lens 'l' {says}.*onnxruntime "
+                                             "refuses to run it"):
+            import_onnx(m)

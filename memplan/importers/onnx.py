@@ -575,6 +575,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_layer_norm_params(n, where, shapes)
         _check_group_norm(n, where, shapes, opset)
         _check_element_operands(n, where, shapes, opset)
+        _check_reverse_sequence(n, where, shapes, facts["values"])
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -884,6 +885,37 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
             if bad is not None:
                 why = (f"its {('scale', 'B')[bad - 1]} {n.input[bad]!r} ({list(got[bad])}) is not 1-D of the {x[1]} "
                        f"channels of its input {n.input[0]!r} ({list(x)})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
+    """A ReverseSequence whose ``sequence_lens`` is not 1-D of its input's batch length (static shapes), or holds a
+    known length outside ``0..time`` (the input's length along ``time_axis``), is refused naming the node.
+
+    Why: ONNX's inference gives the output the input's shape and checks neither; memplan planned such nodes, and
+    onnxruntime refuses to run them ("sequence_lens shape must be {batch_size}", "Invalid sequence length")."""
+    import numpy as np
+
+    if n.op_type != "ReverseSequence" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+        return
+    x, lens = (shapes.get(v, (0, None))[1] if v else None for v in n.input[:2])
+    if x is None or len(x) < 2 or not all(isinstance(d, int) for d in x):
+        return
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    batch, time = attrs.get("batch_axis", 1), attrs.get("time_axis", 0)
+    if {batch, time} - {0, 1} or batch == time:
+        return   # (ONNX's inference refuses them)
+    why = ""
+    if lens is not None and all(isinstance(d, int) for d in lens) and tuple(lens) != (x[batch],):
+        why = (f"its sequence_lens {n.input[1]!r} is {list(lens)}, not [{x[batch]}], the batch length of its input "
+               f"{n.input[0]!r} ({list(x)})")
+    elif n.input[1] in values:
+        v = np.asarray(values[n.input[1]]).reshape(-1)
+        out = v[(v < 0) | (v > x[time])] if v.dtype.kind in "iu" else v[:0]
+        if out.size:
+            why = (f"its sequence_lens {n.input[1]!r} hold {int(out[0])}, outside 0..{x[time]}, the length of its "
+                   f"input {n.input[0]!r} ({list(x)}) along time axis {time}")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
