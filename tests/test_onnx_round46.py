@@ -1,9 +1,19 @@
-"""ONNX importer, round 46: models onnxruntime refuses to load or run are refused, naming what it refuses.
+"""ONNX importer, round 46: models onnxruntime refuses to load or run are refused, naming what it refuses, and sizes
+are what onnxruntime writes.
 
 A model-local function's body written for another opset of the default ONNX domain than the model's: onnxruntime
 binds the body's ops to the *model's* opset (and infers their shapes there), while onnx's inliner converted the body
 to the model's opset, so memplan planned models onnxruntime refuses ("Unrecognized attribute: axes for operator
 Squeeze", "Neither 'split' input nor 'num_outputs' attribute has been given").
+
+A PRelu whose slope broadcasts its input to a larger shape was planned at the input's shape (ONNX's inference),
+while onnxruntime broadcasts both ways and writes the larger output: an overrun.
+
+Shapes, attributes and known values onnxruntime's kernels refuse and ONNX's inference does not check (DepthToSpace
+and SpaceToDepth of dimensions no multiple of the block, edge/reflect/wrap Pads, Gather & co. by indices outside the
+data, Gemm biases, InstanceNormalization, LayerNormalization and GroupNormalization operands, convolution biases,
+linear/cubic Resizes, Q/DQ scales and zero points, Clip bounds, ReverseSequence lengths...) were planned; each is now
+refused naming the node, and each rule is checked here against onnxruntime itself.
 """
 
 from __future__ import annotations
