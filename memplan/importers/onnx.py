@@ -576,6 +576,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_group_norm(n, where, shapes, opset)
         _check_element_operands(n, where, shapes, opset)
         _check_reverse_sequence(n, where, shapes, facts["values"])
+        _check_einsum_lengths(n, where, shapes)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -887,6 +888,39 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
                        f"channels of its input {n.input[0]!r} ({list(x)})")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
+    """An Einsum whose inputs give one label two lengths neither of which is 1 (``ij,jk`` of ``[2, 3]`` and
+    ``[4, 5]``), or whose term repeats a label over two lengths (``ii`` of ``[2, 1]``), is refused naming the node and
+    the label, where the shapes are static.
+
+    Why: ONNX's inference takes each label's first length and checks nothing; memplan planned such an Einsum, and
+    onnxruntime refuses to run it ("Einsum operands could not be broadcast together")."""
+    if n.op_type != "Einsum" or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    equation = next((a.s for a in n.attribute if a.name == "equation"), b"").decode("utf-8", "replace")
+    parsed = _einsum_terms(equation)
+    got = [shapes.get(v, (0, None))[1] for v in n.input]
+    if parsed is None or len(parsed[0]) != len(n.input) or any(
+            d is None or not all(isinstance(k, int) for k in d) for d in got):
+        return
+    seen: dict[str, tuple[int, str]] = {}
+    for term, v, shape in zip(parsed[0], n.input, got):
+        labels = _einsum_labels(term, len(shape))
+        if labels is None:
+            return   # (ONNX's inference refuses it)
+        own: dict[str, int] = {}
+        for c, d in zip(labels, shape):
+            if c is not None and own.setdefault(c, d) != d:   # (a diagonal: its lengths must be equal, 1 or not)
+                raise GraphError(f"{where}: its label {c!r} appears twice in the term of {v!r} ({list(shape)}) with "
+                                 f"lengths {own[c]} and {d}; onnxruntime refuses to run it")
+            if c is None or d == 1:
+                continue
+            if c in seen and seen[c][0] != d:
+                raise GraphError(f"{where}: its label {c!r} has length {seen[c][0]} in {seen[c][1]!r} and {d} in {v!r}; "
+                                 "onnxruntime refuses to run it")
+            seen.setdefault(c, (d, v))
 
 
 def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
