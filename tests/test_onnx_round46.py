@@ -541,3 +541,30 @@ def test_an_einsum_whose_labels_disagree_in_length_is_refused(equation, shapes, 
     else:
         with pytest.raises(GraphError, match=rf"node 'es' \(Einsum\): {says}.*onnxruntime refuses to run it"):
             import_onnx(m)
+
+
+@pytest.mark.parametrize("op, opset, mode, scales, refused", [
+    ("Resize", 18, "bilinear", [1, 1, 2, 2], True), ("Resize", 18, "cubic", [1, 1, 2, 2], False),
+    ("Upsample", 9, "bilinear", [1, 1, 2, 2], True), ("Upsample", 9, "linear", [2, 1, 2, 2], True),
+    ("Upsample", 9, "linear", [1, 1, 2, 2], False), ("Upsample", 7, "linear", [1, 2, 2, 2], True),
+    ("Upsample", 7, "nearest", [2, 2, 2, 2], False), ("Upsample", 7, "bilinear", [1, 1, 2, 2], True),
+])
+def test_a_resize_or_upsample_of_a_mode_onnxruntime_refuses_is_refused(op, opset, mode, scales, refused):
+    """A mode the op does not have (``bilinear``), and an Upsample (which shares Resize's kernel) interpolating
+    ``linear`` over its batch or channels: ONNX's inference sizes them, onnxruntime refuses to run them."""
+    x = (1, 1, 2, 2)
+    if op == "Upsample" and opset < 9:
+        node = helper.make_node(op, ["x"], ["y"], name="up", mode=mode, scales=[float(v) for v in scales])
+        inits = []
+    else:
+        ins = ["x", "", "s"] if op == "Resize" else ["x", "s"]
+        node = helper.make_node(op, ins, ["y"], name="up", mode=mode)
+        inits = [numpy_helper.from_array(np.array(scales, np.float32), "s")]
+    m = _one(node, x, inits, opset=opset)
+    assert _ort_refuses(m, {"x": np.ones(x, np.float32)}) == refused
+    if refused:
+        with pytest.raises(GraphError, match=rf"node 'up' \({op}\): its (mode '{mode}' is none of|{mode} mode over).*"
+                                             "onnxruntime refuses to run it"):
+            import_onnx(m)
+    else:
+        assert import_onnx(m).tensor("y").size == int(np.prod(np.multiply(x, scales))) * 4

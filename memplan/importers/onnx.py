@@ -2541,9 +2541,18 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
     ``keep_aspect_ratio_policy`` picks for the axes it names. None where they are unknown."""
     import numpy as np
 
-    if n.op_type != "Resize" or opset < 11 or not all(isinstance(d, int) for d in x):
+    if not all(isinstance(d, int) for d in x):
         return None
     attrs = {a.name: a for a in n.attribute}
+    if n.op_type == "Upsample":   # (scales an attribute before opset 9, an input from 9)
+        if opset < 9:
+            scales = list(attrs["scales"].floats) if "scales" in attrs else None
+        else:
+            v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+            scales = None if v is None or v.dtype.kind != "f" else [float(np.float32(e)) for e in v.reshape(-1)]
+        return scales if scales is not None and len(scales) == len(x) else None
+    if n.op_type != "Resize" or opset < 11:
+        return None
     axes = list(attrs["axes"].ints) if opset >= 18 and "axes" in attrs else list(range(len(x)))
     axes = [a + len(x) if a < 0 else a for a in axes]
     if any(not 0 <= a < len(x) for a in axes) or len(set(axes)) != len(axes):
@@ -2571,8 +2580,9 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
 
 
 def _check_resize_mode(n, where: str, shapes: dict, values: dict, opset: int) -> None:
-    """A ``linear`` or ``cubic`` Resize whose scales onnxruntime's kernel does not interpolate is refused naming the
-    node: ``linear`` of 2-D and 3-D inputs, 4-D ones of outermost two scales 1 (or outermost and innermost: NHWC),
+    """A Resize or Upsample of a mode it does not have (Resize: ``nearest``, ``linear``, ``cubic``; Upsample from opset
+    7: ``nearest``, ``linear``), or a ``linear`` or ``cubic`` one whose scales onnxruntime's kernel does not interpolate,
+    is refused naming the node: ``linear`` of 2-D and 3-D inputs, 4-D ones of outermost two scales 1 (or outermost and innermost: NHWC),
     5-D ones of outermost two 1; ``cubic`` of 2-D inputs, 4-D ones of outermost two scales 1, or of outermost and
     innermost 1 with ``antialias`` or with every other scale at least 1. (``nearest`` takes any.)
 
@@ -2580,9 +2590,13 @@ def _check_resize_mode(n, where: str, shapes: dict, values: dict, opset: int) ->
     ``sizes`` ``[1, 2, 2, 7]`` kept in aspect ratio scales every axis by 1/3: planned ``[0, 1, 2, 3]``), while
     onnxruntime refuses to run it ("'Linear' mode only supports: ... 4-D inputs with the corresponding outermost 2
     scale values being 1")."""
-    if n.op_type != "Resize" or n.domain not in ("", "ai.onnx") or not n.input:
+    if n.op_type not in ("Resize", "Upsample") or n.domain not in ("", "ai.onnx") or not n.input:
         return
     mode = next((a.s for a in n.attribute if a.name == "mode"), b"nearest")
+    known = (b"nearest", b"linear") if n.op_type == "Upsample" else (b"nearest", b"linear", b"cubic")
+    if (n.op_type == "Resize" or opset >= 7) and mode not in known:
+        raise GraphError(f"{where}: its mode {mode.decode(errors='replace')!r} is none of {n.op_type}'s "
+                         f"({', '.join(repr(k.decode()) for k in known)}); onnxruntime refuses to run it")
     if mode not in (b"linear", b"cubic"):
         return
     x = shapes.get(n.input[0], (0, None))[1]
