@@ -399,6 +399,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_functions(onnx, model)
     model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
+    model = _bind_function_bodies_to_model_opset(onnx, model)
     model = _inline_functions(model)
     g = model.graph
 
@@ -559,9 +560,23 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_taken(n, where, shapes, facts["values"], seqs, unknown_why)
         _check_range(n, where, facts["values"])
         _check_resize_scales(n, where, shapes, facts["values"], opset)
+        _check_resize_mode(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_conv(n, where, shapes)
+        _check_conv_transpose(n, where, shapes)
+        _check_op_attributes(n, where, shapes, facts["values"])
         _check_unique_axis(n, where, shapes)
+        _check_block_rearrange(n, where, shapes)
+        _check_pad_mode(n, where, shapes, facts["values"], opset)
+        _check_prelu_slope(n, where, shapes, opset)
+        _check_known_indices(n, where, shapes, facts["values"])
+        _check_operand_shapes(n, where, shapes, opset)
+        _check_quantize_params(n, where, shapes, opset)
+        _check_layer_norm_params(n, where, shapes)
+        _check_group_norm(n, where, shapes, opset)
+        _check_element_operands(n, where, shapes, opset)
+        _check_reverse_sequence(n, where, shapes, facts["values"])
+        _check_einsum_lengths(n, where, shapes)
         _check_as_standard(n, where, shapes)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
@@ -705,6 +720,9 @@ def _check_conv(n, where: str, shapes: dict) -> None:
                f"times group {group}")
     elif w[0] % group:
         why = f"its weight {n.input[1]!r} has {w[0]} output channels, not divisible by group {group}"
+    elif _bias_shape(n, shapes) not in (None, (w[0],)):
+        why = (f"its bias {n.input[2]!r} ({list(_bias_shape(n, shapes))}) is not 1-D of its {w[0]} output channels "
+               f"(weight {n.input[1]!r}: {list(w)})")
     elif "kernel_shape" in attrs and ints("kernel_shape", []) != list(w[2:]):
         why = f"its kernel_shape {ints('kernel_shape', [])} is not its weight's {list(w[2:])}"
     else:
@@ -725,6 +743,79 @@ def _check_conv(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+def _bias_shape(n, shapes: dict) -> tuple | None:
+    """The static shape of a Conv's or ConvTranspose's bias (input 2), None where it has none or it is not static."""
+    b = shapes.get(n.input[2], (0, None))[1] if len(n.input) > 2 and n.input[2] else None
+    return tuple(b) if b is not None and all(isinstance(d, int) for d in b) else None
+
+
+def _check_conv_transpose(n, where: str, shapes: dict) -> None:
+    """A ConvTranspose whose input's channels are not its weight's first dimension, whose ``kernel_shape`` is not its
+    weight's, or whose bias is not 1-D of its output channels (weight's second dimension times ``group``), is
+    refused naming the node, where the shapes are static. Why: ONNX's inference checks none of these (it sizes the
+    output by the weight and attributes) and memplan planned them; onnxruntime refuses to run them ("filter number
+    not equal to input channel number", "kernel_shape is not compatible with W shape", "Bias shape is not
+    compatible with number of output channels")."""
+    if n.op_type != "ConvTranspose" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+        return
+    x, w = (shapes.get(v, (0, None))[1] for v in n.input[:2])
+    if x is None or w is None or not all(isinstance(d, int) for d in (*x, *w)) or len(x) != len(w) or len(x) < 3:
+        return
+    attrs = {a.name: a for a in n.attribute}
+    group = attrs["group"].i if "group" in attrs else 1
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else list(w[2:])
+    why = ""
+    if x[1] != w[0]:
+        why = f"its input {n.input[0]!r} ({list(x)}) has {x[1]} channels, not its weight {n.input[1]!r}'s {w[0]}"
+    elif kernel != list(w[2:]):
+        why = f"its kernel_shape {kernel} is not its weight's {list(w[2:])}"
+    elif _bias_shape(n, shapes) not in (None, (w[1] * group,)):
+        why = (f"its bias {n.input[2]!r} ({list(_bias_shape(n, shapes))}) is not 1-D of its {w[1] * group} output "
+               f"channels (weight {n.input[1]!r}: {list(w)}, group {group})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_op_attributes(n, where: str, shapes: dict, values: dict) -> None:
+    """An ``axis`` outside its input's rank for LpNormalization (attribute) and CumSum (known input), an LRN whose
+    ``size`` is not odd and positive, and an ArgMax/ArgMin along an axis of no element (the others holding some)
+    are refused naming the node.
+
+    Why: ONNX's inference checks none of these (it gives the output the input's shape, or drops the axis) and memplan
+    planned them; onnxruntime refuses to run them ("axis must be in [-r, r-1]", LRN's "size > 0" and "size % 2 ==
+    1", an arg-reduction of an empty axis)."""
+    import numpy as np
+
+    if n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    op = n.op_type
+    if op not in ("LpNormalization", "CumSum", "LRN", "ArgMax", "ArgMin"):
+        return
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    if op == "LRN":
+        size = attrs.get("size")
+        if size is not None and (size <= 0 or size % 2 == 0):
+            raise GraphError(f"{where}: its size {size} is not an odd positive count; onnxruntime refuses to run it")
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None:
+        return
+    if op == "CumSum":
+        v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        if v is None or np.asarray(v).size != 1 or np.asarray(v).dtype.kind not in "iu":
+            return
+        axis = int(np.asarray(v).reshape(-1)[0])
+    else:
+        axis = attrs.get("axis", -1 if op == "LpNormalization" else 0)
+    if not -len(x) <= axis < len(x):
+        raise GraphError(f"{where}: its axis {axis} is outside its input {n.input[0]!r}'s {len(x)} dimensions "
+                         f"({list(x)}); onnxruntime refuses to run it")
+    if op in ("ArgMax", "ArgMin") and x[axis] == 0 and all(isinstance(d, int) for d in x) and math.prod(
+            d for k, d in enumerate(x) if k != axis % len(x)) > 0:   # (an output of no element is written)
+        raise GraphError(f"{where}: it reduces axis {axis} of its input {n.input[0]!r} ({list(x)}), which holds no "
+                         "element, to an index per position of the others; onnxruntime refuses to run it")
+
+
 def _check_unique_axis(n, where: str, shapes: dict) -> None:
     """A Unique along an ``axis`` whose length is not 0 while the dimensions after it multiply to 0 (``[3, 0]`` or
     ``[2, 0, 2]`` along axis 0) is refused, naming the node.
@@ -742,6 +833,406 @@ def _check_unique_axis(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: a Unique along axis {axis} of {n.input[0]!r} ({list(shape)}), whose "
                          f"dimensions after the axis hold no element while the axis has {shape[at]}: onnxruntime "
                          "cannot run it (it aborts the process)")
+
+
+def _check_block_rearrange(n, where: str, shapes: dict) -> None:
+    """A DepthToSpace whose channels are no multiple of ``blocksize`` squared, or a SpaceToDepth whose height or width is no
+    multiple of ``blocksize``, is refused naming the node. Checked where the input's shape is static.
+
+    Why: ONNX's inference divides and rounds down (a DepthToSpace of ``[1, 6, 2, 2]`` by 2 was planned ``[1, 1, 4, 4]``,
+    64 bytes of the input's 96), while onnxruntime refuses to run it ("DepthToSpace requires input depth to be a
+    multiple of (block_size * block_size)", "SpaceToDepth requires input height to be a multiple of block_size")."""
+    if n.op_type not in ("DepthToSpace", "SpaceToDepth") or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    bs = next((a.i for a in n.attribute if a.name == "blocksize"), None)
+    x = shapes.get(n.input[0], (0, None))[1]
+    if not bs or bs < 1 or x is None or len(x) != 4 or not all(isinstance(d, int) for d in x):
+        return   # (ONNX's inference refuses a missing or non-positive blocksize and another rank)
+    if n.op_type == "DepthToSpace" and x[1] % (bs * bs):
+        why = f"its input {n.input[0]!r} ({list(x)}) has {x[1]} channels, no multiple of blocksize {bs} squared"
+    elif n.op_type == "SpaceToDepth" and (x[2] % bs or x[3] % bs):
+        why = f"its input {n.input[0]!r} ({list(x)}) has height {x[2]} and width {x[3]}, not both multiples of blocksize {bs}"
+    else:
+        return
+    raise GraphError(f"{where}: {why}; onnxruntime refuses to run it (ONNX's inference rounds the output down)")
+
+
+def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
+    """A Gemm whose bias ``C`` does not broadcast to its ``[M, N]`` product (one way: ``[2]`` for ``[2, 4]``, a rank
+    over 2), or an InstanceNormalization whose input has fewer than 3 dimensions or whose ``scale`` or ``B`` is not
+    1-D of the input's channel count, is refused naming the node, where the shapes are static.
+
+    Why: ONNX's inference sizes both by their first input(s) and checks nothing of these operands; memplan planned
+    them, and onnxruntime refuses to run them ("Gemm: Invalid bias shape for broadcast", "Mismatch between input
+    data and scale: size of scale != input channel count")."""
+    if n.domain not in ("", "ai.onnx") or n.op_type not in ("Gemm", "InstanceNormalization") or len(n.input) < 3:
+        return
+    got = [shapes.get(v, (0, None))[1] if v else None for v in n.input[:3]]
+    if any(d is None or not all(isinstance(k, int) for k in d) for d in got):
+        return
+    why = ""
+    if n.op_type == "Gemm" and opset >= 7 and len(got[0]) == 2 and len(got[1]) == 2:
+        attrs = {a.name: a.i for a in n.attribute if a.name in ("transA", "transB")}
+        mn = (got[0][1] if attrs.get("transA") else got[0][0], got[1][0] if attrs.get("transB") else got[1][1])
+        c = got[2]
+        if len(c) > 2 or any(d not in (1, t) for d, t in zip(reversed(c), reversed(mn))):
+            why = f"its bias {n.input[2]!r} ({list(c)}) does not broadcast to its product's shape {list(mn)}"
+    elif n.op_type == "InstanceNormalization":
+        x = got[0]
+        if len(x) < 3:
+            why = f"its input {n.input[0]!r} ({list(x)}) has fewer than 3 dimensions"
+        else:
+            bad = next((k for k in (1, 2) if len(got[k]) != 1 or got[k][0] != x[1]), None)
+            if bad is not None:
+                why = (f"its {('scale', 'B')[bad - 1]} {n.input[bad]!r} ({list(got[bad])}) is not 1-D of the {x[1]} "
+                       f"channels of its input {n.input[0]!r} ({list(x)})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
+    """An Einsum whose inputs give one label two lengths neither of which is 1 (``ij,jk`` of ``[2, 3]`` and
+    ``[4, 5]``), or whose term repeats a label over two lengths (``ii`` of ``[2, 1]``), is refused naming the node and
+    the label, where the shapes are static.
+
+    Why: ONNX's inference takes each label's first length and checks nothing; memplan planned such an Einsum, and
+    onnxruntime refuses to run it ("Einsum operands could not be broadcast together")."""
+    if n.op_type != "Einsum" or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    equation = next((a.s for a in n.attribute if a.name == "equation"), b"").decode("utf-8", "replace")
+    parsed = _einsum_terms(equation)
+    got = [shapes.get(v, (0, None))[1] for v in n.input]
+    if parsed is None or len(parsed[0]) != len(n.input) or any(
+            d is None or not all(isinstance(k, int) for k in d) for d in got):
+        return
+    seen: dict[str, tuple[int, str]] = {}
+    for term, v, shape in zip(parsed[0], n.input, got):
+        labels = _einsum_labels(term, len(shape))
+        if labels is None:
+            return   # (ONNX's inference refuses it)
+        own: dict[str, int] = {}
+        for c, d in zip(labels, shape):
+            if c is not None and own.setdefault(c, d) != d:   # (a diagonal: its lengths must be equal, 1 or not)
+                raise GraphError(f"{where}: its label {c!r} appears twice in the term of {v!r} ({list(shape)}) with "
+                                 f"lengths {own[c]} and {d}; onnxruntime refuses to run it")
+            if c is None or d == 1:
+                continue
+            if c in seen and seen[c][0] != d:
+                raise GraphError(f"{where}: its label {c!r} has length {seen[c][0]} in {seen[c][1]!r} and {d} in {v!r}; "
+                                 "onnxruntime refuses to run it")
+            seen.setdefault(c, (d, v))
+
+
+def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
+    """A ReverseSequence whose ``sequence_lens`` is not 1-D of its input's batch length (static shapes), or holds a
+    known length outside ``0..time`` (the input's length along ``time_axis``), is refused naming the node.
+
+    Why: ONNX's inference gives the output the input's shape and checks neither; memplan planned such nodes, and
+    onnxruntime refuses to run them ("sequence_lens shape must be {batch_size}", "Invalid sequence length")."""
+    import numpy as np
+
+    if n.op_type != "ReverseSequence" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+        return
+    x, lens = (shapes.get(v, (0, None))[1] if v else None for v in n.input[:2])
+    if x is None or len(x) < 2 or not all(isinstance(d, int) for d in x):
+        return
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    batch, time = attrs.get("batch_axis", 1), attrs.get("time_axis", 0)
+    if {batch, time} - {0, 1} or batch == time:
+        return   # (ONNX's inference refuses them)
+    why = ""
+    if lens is not None and all(isinstance(d, int) for d in lens) and tuple(lens) != (x[batch],):
+        why = (f"its sequence_lens {n.input[1]!r} is {list(lens)}, not [{x[batch]}], the batch length of its input "
+               f"{n.input[0]!r} ({list(x)})")
+    elif n.input[1] in values:
+        v = np.asarray(values[n.input[1]]).reshape(-1)
+        out = v[(v < 0) | (v > x[time])] if v.dtype.kind in "iu" else v[:0]
+        if out.size:
+            why = (f"its sequence_lens {n.input[1]!r} hold {int(out[0])}, outside 0..{x[time]}, the length of its "
+                   f"input {n.input[0]!r} ({list(x)}) along time axis {time}")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_element_operands(n, where: str, shapes: dict, opset: int) -> None:
+    """Operand shapes onnxruntime's kernels refuse and ONNX's inference does not check, refused naming the node where
+    the shapes are static: a Clip (opset 11 on) whose ``min`` or ``max`` is neither a scalar nor of shape ``[1]``; a
+    GatherElements or ScatterElements whose indices differ in rank from the data or exceed it in a dimension other
+    than ``axis``, a ScatterElements whose updates are not the indices' shape; a ScatterND whose updates are not
+    ``indices.shape[:-1] + data.shape[k:]``; a floating Mod without ``fmod=1``.
+
+    Why: ONNX's inference sizes each by its first input and memplan planned them, while onnxruntime refuses to run
+    them ("min should be a scalar", "'indices' shape should have values within bounds of 'data' shape", "Indices vs
+    updates dimensions differs", "fmod attribute must be true for float, float16 and double types")."""
+    op = n.op_type
+    if n.domain not in ("", "ai.onnx") or op not in ("Clip", "GatherElements", "ScatterElements", "ScatterND", "Mod"):
+        return
+
+    def static(k: int):
+        v = n.input[k] if k < len(n.input) else ""
+        d = shapes.get(v, (0, None))[1] if v else None
+        return tuple(d) if d is not None and all(isinstance(e, int) for e in d) else None
+
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    why = ""
+    if op == "Clip" and opset >= 11:
+        for k, what in ((1, "min"), (2, "max")):
+            d = static(k)
+            if d is not None and d not in ((), (1,)):
+                why = f"its {what} {n.input[k]!r} ({list(d)}) is neither a scalar nor of shape [1]"
+                break
+    elif op == "Mod":
+        elem = shapes.get(n.input[0], (0, None))[0] if n.input and n.input[0] else 0
+        if elem in (1, 10, 11, 16) and not attrs.get("fmod", 0):
+            why = "it takes the remainder of floating values without fmod=1"
+    elif op in ("GatherElements", "ScatterElements"):
+        data, idx = static(0), static(1)
+        if data is None or idx is None:
+            return
+        axis = attrs.get("axis", 0)
+        axis += len(data) if axis < 0 else 0
+        if len(idx) != len(data):
+            why = f"its indices {n.input[1]!r} ({list(idx)}) differ in rank from its data {n.input[0]!r} ({list(data)})"
+        elif any(i > d for k, (i, d) in enumerate(zip(idx, data)) if k != axis):
+            why = (f"its indices {n.input[1]!r} ({list(idx)}) exceed its data {n.input[0]!r} ({list(data)}) in a "
+                   f"dimension other than axis {axis}")
+        elif op == "ScatterElements" and static(2) is not None and static(2) != idx:
+            why = f"its updates {n.input[2]!r} ({list(static(2))}) are not its indices' shape {list(idx)}"
+    else:   # ScatterND
+        data, idx, upd = static(0), static(1), static(2)
+        if data is None or idx is None or upd is None or not idx or idx[-1] > len(data):
+            return   # (ONNX's inference refuses an index longer than the data's rank)
+        want = idx[:-1] + data[idx[-1]:]
+        if upd != want:
+            why = (f"its updates {n.input[2]!r} ({list(upd)}) are not {list(want)} (its indices' {list(idx[:-1])} and "
+                   f"its data's dimensions after the first {idx[-1]})")
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_group_norm(n, where: str, shapes: dict, opset: int) -> None:
+    """A GroupNormalization whose ``num_groups`` does not divide its input's channels (or is not positive), or whose
+    ``scale`` or ``bias`` holds neither one value per group (opsets 18-20) or per channel (21 on) nor one for all, is
+    refused naming the node, where the shapes are static.
+
+    Why: ONNX's inference (and memplan's rule, ``SAME_SHAPE_OPS``) give the output the input's shape and check
+    nothing of these; onnxruntime, which runs the op's function body, refuses to run them (its Reshape to the groups
+    fails)."""
+    if n.op_type != "GroupNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 3:
+        return
+    x, scale, bias = (shapes.get(v, (0, None))[1] if v else None for v in n.input[:3])
+    if x is None or len(x) < 2 or not all(isinstance(d, int) for d in x):
+        return
+    groups = next((a.i for a in n.attribute if a.name == "num_groups"), None)
+    if groups is None:
+        return   # (the checker refuses a missing required attribute)
+    why = ""
+    if groups <= 0 or x[1] % groups:
+        why = f"its num_groups {groups} does not divide the {x[1]} channels of its input {n.input[0]!r} ({list(x)})"
+    else:
+        want, per = (x[1], "channel") if opset >= 21 else (groups, "group")
+        for v, shape, what in ((n.input[1], scale, "scale"), (n.input[2], bias, "bias")):
+            if shape is not None and all(isinstance(d, int) for d in shape) and math.prod(shape) not in (want, 1):
+                why = f"its {what} {v!r} ({list(shape)}) holds neither one value per {per} ({want}) nor one for all"
+                break
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
+    """A LayerNormalization whose ``Scale`` or ``B`` does not broadcast (one way) to its input ``X`` (``[5]`` or
+    ``[2, 4]`` for a ``[2, 3, 4]``, a rank over X's) is refused naming the node, where the shapes are static.
+
+    Why: ONNX's inference gives the output X's shape and checks nothing of the others; memplan planned such nodes,
+    and onnxruntime refuses to run them ("Scale and (optional) bias must match X.shape[axis:] or be
+    NumPy-broadcastable to it")."""
+    if n.op_type != "LayerNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or not all(isinstance(d, int) for d in x):
+        return
+    for k, what in ((1, "scale"), (2, "bias")):
+        v = n.input[k] if k < len(n.input) else ""
+        s = shapes.get(v, (0, None))[1] if v else None
+        if s is None or not all(isinstance(d, int) for d in s):
+            continue
+        if len(s) > len(x) or any(d not in (1, t) for d, t in zip(reversed(s), reversed(x))):
+            raise GraphError(f"{where}: its {what} {v!r} ({list(s)}) does not broadcast to its input {n.input[0]!r} "
+                             f"({list(x)}); onnxruntime refuses to run it")
+
+
+def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
+    """A QuantizeLinear or DequantizeLinear (opset 13 on) whose ``scale`` or zero point does not fit its input as
+    onnxruntime's kernel reads them is refused naming the node, where the shapes are static: per tensor (a scale of
+    one element), the zero point of one element too; per axis, a 1-D scale (and zero point) of the input's length
+    along ``axis``; blocked (``block_size`` > 0, opset 21 on), a scale of the input's rank, ``ceil(dim / block_size)``
+    along ``axis`` and the input's dimensions elsewhere, and a zero point of the scale's shape.
+
+    Why: ONNX's inference sizes the output by the input alone and memplan planned such nodes (a per-axis scale of
+    ``[3]`` for ``[2, 4]`` along axis 1, a blocked scale with a scalar zero point), while onnxruntime refuses to run
+    them ("scale must be 1D tensor with size 4", "x_zero_point must be null or 1D tensor with size 4")."""
+    if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or n.domain not in ("", "ai.onnx") or opset < 13:
+        return
+    if len(n.input) < 2 or not n.input[0] or not n.input[1]:
+        return
+    got = [shapes.get(v, (0, None))[1] if v else () for v in (list(n.input[:3]) + [""] * 3)[:3]]
+    if any(d is None or not all(isinstance(k, int) for k in d) for d in got):
+        return
+    x, scale, zp = got
+    zero = n.input[2] if len(n.input) > 2 and n.input[2] else None
+    attrs = {a.name: a.i for a in n.attribute if a.type == 2}
+    axis, block = attrs.get("axis", 1), attrs.get("block_size", 0) if opset >= 21 else 0
+    one = (lambda d: len(d) == 0 or (len(d) == 1 and d[0] == 1))   # noqa: E731 - a scalar or one-element vector
+    why = ""
+    if block > 0 or not one(scale):
+        if not -len(x) <= axis < len(x):
+            return   # (ONNX's inference refuses it)
+        axis += len(x) if axis < 0 else 0
+        want = (tuple(-(-d // block) if k == axis else d for k, d in enumerate(x)) if block > 0 else (x[axis],))
+        how = f"blocked by {block} along axis {axis}" if block > 0 else f"per axis {axis}"
+        if tuple(scale) != want:
+            why = f"its scale {n.input[1]!r} is {list(scale)}, where {how} of its input {n.input[0]!r} ({list(x)}) takes {list(want)}"
+        elif zero is not None and tuple(zp) != want:
+            why = (f"its zero point {zero!r} is {list(zp)}, where {how} of its input {n.input[0]!r} ({list(x)}) takes "
+                   f"{list(want)}, its scale's shape")
+    elif zero is not None and not one(zp):
+        why = f"its zero point {zero!r} is {list(zp)}, where its scale {n.input[1]!r} ({list(scale)}) is one value"
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+#: ops that index their data input (0) by an indices input (1) along one ``axis`` (attribute, default 0)
+AXIS_INDEXED_OPS = frozenset({"Gather", "GatherElements", "Scatter", "ScatterElements"})
+
+
+def _check_known_indices(n, where: str, shapes: dict, values: dict) -> None:
+    """A Gather, GatherElements, Scatter, ScatterElements, GatherND or ScatterND whose indices are known (a constant,
+    an initializer, a value folded from shapes) and address an element outside its data's static dimension (an
+    index ``i`` of a dimension of ``d`` not in ``-d..d-1``) is refused naming the node, the index and the dimension.
+
+    Why: ONNX's inference sizes these by shapes alone and memplan planned them, while onnxruntime refuses to run
+    them ("indices element out of data bounds, idx=3 must be within the inclusive range [-3,2]", "invalid index
+    found"): a model whose every run fails."""
+    import numpy as np
+
+    op = n.op_type
+    if n.domain not in ("", "ai.onnx") or len(n.input) < 2 or not n.input[0] or n.input[1] not in values:
+        return
+    if op not in AXIS_INDEXED_OPS and op not in ("GatherND", "ScatterND"):
+        return
+    data = shapes.get(n.input[0], (0, None))[1]
+    idx = np.asarray(values[n.input[1]])
+    if data is None or not all(isinstance(d, int) for d in data) or idx.dtype.kind not in "iu" or idx.size == 0:
+        return
+    attrs = {a.name: a.i for a in n.attribute if a.name in ("axis", "batch_dims")}
+    if op in AXIS_INDEXED_OPS:
+        axis = attrs.get("axis", 0)
+        if not -len(data) <= axis < len(data):
+            return   # (ONNX's inference refuses it)
+        axis += len(data) if axis < 0 else 0
+        columns = [(axis, idx.reshape(-1))]
+    else:
+        if idx.ndim < 1:
+            return
+        first = attrs.get("batch_dims", 0) if op == "GatherND" else 0
+        k = idx.shape[-1]
+        if first < 0 or first + k > len(data):
+            return   # (ONNX's inference refuses it)
+        flat = idx.reshape(-1, k)
+        columns = [(first + j, flat[:, j]) for j in range(k)]
+    for dim, col in columns:
+        d = data[dim]
+        out = col[(col < -d) | (col >= d)]
+        if out.size:
+            raise GraphError(f"{where}: its indices {n.input[1]!r} hold {int(out[0])}, outside dimension {dim} of its "
+                             f"data {n.input[0]!r} ({list(data)}: -{d}..{d - 1}); onnxruntime refuses to run it")
+
+
+def _check_prelu_slope(n, where: str, shapes: dict, opset: int) -> None:
+    """A PRelu (opset 7 on) whose input and slope do not broadcast (``[2, 3]`` by ``[2]``) is refused naming the node,
+    where both shapes are static. Why: ONNX's inference checks nothing of the slope and planned ``X``'s shape;
+    onnxruntime's kernel broadcasts the two and refuses to run it ("axis == 1 || axis == largest"). (PRelu-1 and -6
+    apply a slope per channel, ``[3]`` to ``[2, 3, 4]``.)"""
+    if n.op_type != "PRelu" or n.domain not in ("", "ai.onnx") or len(n.input) != 2 or opset < 7:
+        return
+    x, slope = (shapes.get(v, (0, None))[1] for v in n.input)
+    if (x is None or slope is None or not all(isinstance(d, int) for d in (*x, *slope))
+            or _broadcast([x, slope]) is not None):
+        return
+    raise GraphError(f"{where}: its input {n.input[0]!r} ({list(x)}) and slope {n.input[1]!r} ({list(slope)}) do not "
+                     "broadcast; onnxruntime refuses to run it")
+
+
+def _pad_amounts(n, rank: int, values: dict, opset: int) -> list[tuple[int, int]] | None:
+    """``[(before, after)]`` per axis of a Pad of known pads (an attribute before opset 11; inputs ``pads`` and
+    ``axes`` from 11 on), or None where they are unknown or malformed (ONNX's inference judges those)."""
+    import numpy as np
+
+    if opset < 11:
+        pads = next((list(a.ints) for a in n.attribute if a.name == "pads"), None)
+        axes = None
+    else:
+        pads = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        axes = values.get(n.input[3]) if len(n.input) > 3 and n.input[3] else None
+        if pads is None or (len(n.input) > 3 and n.input[3] and axes is None):
+            return None
+    try:
+        pads = [int(v) for v in np.asarray(pads).reshape(-1)]
+        axes = list(range(rank)) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+    except (TypeError, ValueError):
+        return None
+    axes = [a + rank if a < 0 else a for a in axes]
+    if len(pads) != 2 * len(axes) or not all(0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+        return None
+    amounts = [(0, 0)] * rank
+    for k, a in enumerate(axes):
+        amounts[a] = (pads[k], pads[k + len(axes)])
+    return amounts
+
+
+def _check_pad_mode(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A Pad in ``edge``, ``reflect`` or ``wrap`` mode that onnxruntime's kernel refuses for its (static) input
+    shape and (known) pads is refused naming the node and the axis: an empty input padded to a non-empty axis
+    (``edge``, ``reflect``), any empty input (``wrap``), an axis that negative pads crop to nothing, and a
+    ``reflect`` pad of ``p`` on an axis of ``n <= p`` elements (after cropping).
+
+    Why: ONNX's inference sizes these by ``dim + before + after`` alone, and memplan planned them (a ``reflect`` Pad
+    of ``[2, 3]`` by 5 on each side of axis 1, an ``edge`` Pad of ``[2, 0]`` by 1), while onnxruntime refuses to run
+    them ("Pad reflect: pre-pad (5) exceeds maximum allowed (2)", "Cannot use 'edge' mode to pad dimension with a
+    value of 0"), as numpy's ``np.pad`` refuses the same. Measured on onnxruntime 1.32's CPU kernel for every
+    axis length 0..3 and pads -2..4 on each side (``tests/test_onnx_round46.py``)."""
+    if n.op_type != "Pad" or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    mode = next((a.s.decode(errors="replace") for a in n.attribute if a.name == "mode"), "constant")
+    if mode not in ("edge", "reflect", "wrap"):
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or not all(isinstance(d, int) for d in x) or not x:
+        return
+    amounts = _pad_amounts(n, len(x), values, opset)
+    if amounts is None or any(d + b + a < 0 for d, (b, a) in zip(x, amounts)):
+        return   # (a negative output dimension is refused as such)
+    why = ""
+    if math.prod(x) == 0:
+        grown = [i for i, (d, (b, a)) in enumerate(zip(x, amounts)) if d == 0 and b + a > 0]
+        if mode == "wrap":
+            why = f"its input {n.input[0]!r} ({list(x)}) is empty, which the 'wrap' mode cannot pad"
+        elif grown:
+            why = (f"it pads axis {grown[0]} of its input {n.input[0]!r} ({list(x)}), of 0 elements, to "
+                   f"{sum(amounts[grown[0]])} in {mode!r} mode, which has no element to repeat")
+    else:
+        for i, (d, (b, a)) in enumerate(zip(x, amounts)):
+            kept = d + min(b, 0) + min(a, 0)
+            if kept <= 0:
+                why = (f"its pads {[b, a]} crop axis {i} of its input {n.input[0]!r} ({list(x)}) to nothing, which "
+                       f"the {mode!r} mode cannot pad")
+            elif mode == "reflect" and max(b, a) >= kept:
+                why = (f"it reflects {max(b, a)} elements on axis {i} of its input {n.input[0]!r} ({list(x)}), which "
+                       f"has {kept} (at most {kept - 1} can be reflected)")
+            if why:
+                break
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:
@@ -1209,6 +1700,78 @@ def _check_function_opsets(onnx, model):
             for o in aligned.functions[k].opset_import:
                 if o.domain in model_v:
                     o.version = model_v[o.domain]
+    return model if aligned is None else aligned
+
+
+def _called_functions(model) -> dict[int, str]:
+    """``{index in model.functions: who calls it first}`` for each local function a node of the graph calls,
+    directly or through the bodies of the functions it calls (a function nothing calls is never run, nor inlined).
+    (By index: protobuf gives a repeated field's element a new Python object on each access, so ``id`` is no key.)"""
+    funcs: dict[tuple[str, str], list[int]] = {}
+    for k, f in enumerate(model.functions):
+        funcs.setdefault((f.domain, f.name), []).append(k)
+    ids = _node_ids(model.graph)
+    todo = [(f"node {nid!r}", n) for nid, n in zip(ids, model.graph.node)]
+    called: dict[int, str] = {}
+    while todo:
+        who, n = todo.pop(0)
+        for k in funcs.get((n.domain, n.op_type), ()):
+            if k not in called:
+                called[k] = who
+                f = model.functions[k]
+                todo.extend((f"node {m.name or m.op_type!r} of local function {_function_name(f)}", m) for m in f.node)
+    return called
+
+
+def _bind_function_bodies_to_model_opset(onnx, model):
+    """The model (a copy where any import changes) whose called local functions import the default ONNX domain at
+    the model's version, each body node of that domain first checked against its schema at the model's version.
+
+    Why: onnxruntime binds a function body's default-domain ops to the *model's* opset, whatever the function
+    imports (a body written for opset 11 in an opset-17 model runs its ``Squeeze(axes=[0])`` as Squeeze-13, whose
+    ``axes`` is an input, and refuses the model: "Unrecognized attribute: axes"), and infers its shapes there (a
+    ``Split`` of no ``split`` written for opset 13 is refused at 18: "Neither 'split' input nor 'num_outputs'").
+    onnx's inliner instead converted such a body to the model's opset, so memplan planned models onnxruntime
+    refuses to load. Checking and inferring the body at the model's opset refuses what onnxruntime refuses and
+    sizes what it runs as it runs it. A function nothing calls is not checked (onnxruntime loads it unchecked)."""
+    model_v = next((o.version for o in model.opset_import if (o.domain or "") in ("", "ai.onnx")), None)
+    if model_v is None or not model.functions:
+        return model
+    called = _called_functions(model)
+    local = {(f.domain, f.name) for f in model.functions}
+    ctx = None
+    aligned = None
+    for k, f in enumerate(model.functions):
+        own = next((o.version for o in f.opset_import if (o.domain or "") in ("", "ai.onnx")), None)
+        if own is None or own == model_v or k not in called:
+            continue
+        if ctx is None:
+            ctx = onnx.checker.C.CheckerContext()
+            ctx.ir_version = model.ir_version
+            ctx.opset_imports = {("" if (o.domain or "") in ("", "ai.onnx") else o.domain): o.version
+                                 for o in model.opset_import}
+        for i, n in enumerate(f.node):
+            if (n.domain or "") not in ("", "ai.onnx") or ("", n.op_type) in local or (n.domain, n.op_type) in local:
+                continue
+            if n.op_type == "Constant" or _has_external_tensor(n) or any(a.type in (5, 10) for a in n.attribute):
+                continue   # (a Constant is folded, its data checked as an initializer's; a subgraph refused before)
+            node = onnx.NodeProto()
+            node.CopyFrom(n)
+            node.domain = ""
+            why = _checker_says(onnx, node, ctx)
+            if why is not None:
+                label = repr(n.name) if n.name else f"#{i}"
+                raise GraphError(f"local function {_function_name(f)} (called by {called[k]}) imports the default "
+                                 f"ONNX domain at opset {own} and the model at opset {model_v}: its node {label} "
+                                 f"({n.op_type}) runs as {n.op_type} of opset {model_v} (onnxruntime binds a "
+                                 f"function's ops to the model's opset), which refuses it: {why}; write the body "
+                                 "for the model's opset")
+        if aligned is None:
+            aligned = type(model)()
+            aligned.CopyFrom(model)
+        for o in aligned.functions[k].opset_import:
+            if (o.domain or "") in ("", "ai.onnx"):
+                o.version = model_v
     return model if aligned is None else aligned
 
 
@@ -1825,6 +2388,11 @@ def _has_external_tensor(n) -> bool:
                          *(s.values for s in a.sparse_tensors), *(s.indices for s in a.sparse_tensors)])
 
 
+#: ops onnx marks deprecated at an opset that onnxruntime still runs there (GroupNormalization-18, whose scale and bias
+#: are per group, superseded by -21's per channel): onnx's checker refuses them, onnxruntime does not
+ORT_RUNS_DEPRECATED = frozenset({("", "GroupNormalization")})
+
+
 def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
     """Each node of an op onnx defines (the default and ``ai.onnx.ml`` domains) checked against its schema at the
     model's opset, as ``onnx.checker.check_node`` does: an attribute given twice, of another type than the schema's
@@ -1870,6 +2438,8 @@ def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
             node.CopyFrom(n)
             node.name, node.domain = node_ids[i], domain
             why = _checker_says(onnx, node, ctx)
+        if why is not None and (domain, n.op_type) in ORT_RUNS_DEPRECATED and "is deprecated" in why:
+            why = None   # (onnxruntime still runs it: sized by its schema, as onnxruntime runs it)
         if why is not None:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {why} (onnx's checker refuses the node, and "
                              "onnxruntime the model)")
@@ -1963,6 +2533,88 @@ def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, i
     if not all(np.isfinite(d) for d in dims):
         return None
     return {a: int(d) for a, d in zip(axes, dims)}, how
+
+
+def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | None:
+    """The scale of every dimension onnxruntime's Resize kernel validates for node ``n`` of an ``x``-shaped input:
+    its ``scales`` (1 for an axis ``axes`` leaves out), ``size / dim`` of its ``sizes``, or the one scale
+    ``keep_aspect_ratio_policy`` picks for the axes it names. None where they are unknown."""
+    import numpy as np
+
+    if not all(isinstance(d, int) for d in x):
+        return None
+    attrs = {a.name: a for a in n.attribute}
+    if n.op_type == "Upsample":   # (scales an attribute before opset 9, an input from 9)
+        if opset < 9:
+            scales = list(attrs["scales"].floats) if "scales" in attrs else None
+        else:
+            v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+            scales = None if v is None or v.dtype.kind != "f" else [float(np.float32(e)) for e in v.reshape(-1)]
+        return scales if scales is not None and len(scales) == len(x) else None
+    if n.op_type != "Resize" or opset < 11:
+        return None
+    axes = list(attrs["axes"].ints) if opset >= 18 and "axes" in attrs else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if any(not 0 <= a < len(x) for a in axes) or len(set(axes)) != len(axes):
+        return None
+    given = None
+    if len(n.input) > 3 and n.input[3]:
+        sizes = values.get(n.input[3])
+        if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or any(x[a] == 0 for a in axes):
+            return None
+        given = [float(np.float32(s) / np.float32(x[a])) for a, s in zip(axes, sizes)]
+        policy = attrs["keep_aspect_ratio_policy"].s if opset >= 18 and "keep_aspect_ratio_policy" in attrs else b"stretch"
+        if policy in (b"not_larger", b"not_smaller"):
+            given = [(min if policy == b"not_larger" else max)(given)] * len(axes)
+    elif len(n.input) > 2 and n.input[2]:
+        scales = values.get(n.input[2])
+        if scales is None or scales.dtype.kind != "f" or len(scales) != len(axes):
+            return None
+        given = [float(np.float32(v)) for v in scales]
+    if given is None:
+        return None
+    full = [1.0] * len(x)
+    for a, v in zip(axes, given):
+        full[a] = v
+    return full
+
+
+def _check_resize_mode(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A Resize or Upsample of a mode it does not have (Resize: ``nearest``, ``linear``, ``cubic``; Upsample from opset
+    7: ``nearest``, ``linear``), or a ``linear`` or ``cubic`` one whose scales onnxruntime's kernel does not interpolate,
+    is refused naming the node: ``linear`` of 2-D and 3-D inputs, 4-D ones of outermost two scales 1 (or outermost and innermost: NHWC),
+    5-D ones of outermost two 1; ``cubic`` of 2-D inputs, 4-D ones of outermost two scales 1, or of outermost and
+    innermost 1 with ``antialias`` or with every other scale at least 1. (``nearest`` takes any.)
+
+    Why: ONNX's inference sizes any such Resize and memplan planned it (a linear Resize of ``[1, 2, 6, 8]`` to
+    ``sizes`` ``[1, 2, 2, 7]`` kept in aspect ratio scales every axis by 1/3: planned ``[0, 1, 2, 3]``), while
+    onnxruntime refuses to run it ("'Linear' mode only supports: ... 4-D inputs with the corresponding outermost 2
+    scale values being 1")."""
+    if n.op_type not in ("Resize", "Upsample") or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    mode = next((a.s for a in n.attribute if a.name == "mode"), b"nearest")
+    known = (b"nearest", b"linear") if n.op_type == "Upsample" else (b"nearest", b"linear", b"cubic")
+    if (n.op_type == "Resize" or opset >= 7) and mode not in known:
+        raise GraphError(f"{where}: its mode {mode.decode(errors='replace')!r} is none of {n.op_type}'s "
+                         f"({', '.join(repr(k.decode()) for k in known)}); onnxruntime refuses to run it")
+    if mode not in (b"linear", b"cubic"):
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    sc = _ort_resize_scales(n, x, values, opset) if x is not None else None
+    if sc is None:
+        return
+    r = len(sc)
+    antialias = next((a.i for a in n.attribute if a.name == "antialias"), 0) if opset >= 18 else 0
+    outer = r >= 2 and sc[0] == 1 and sc[1] == 1
+    nhwc = r == 4 and sc[0] == 1 and sc[3] == 1
+    if mode == b"linear":
+        ok = r in (2, 3) or (r == 4 and (outer or nhwc)) or (r == 5 and outer)
+    else:
+        ok = r == 2 or (r == 4 and (outer or (nhwc and (antialias or (sc[1] >= 1 and sc[2] >= 1)))))
+    if not ok:
+        raise GraphError(f"{where}: its {mode.decode()} mode over a {r}-D input {n.input[0]!r} ({list(x)}) at "
+                         f"scales {sc} is not one onnxruntime's kernel interpolates (its outermost scales must be 1); "
+                         "onnxruntime refuses to run it")
 
 
 def _check_resize_scales(n, where: str, shapes: dict, values: dict, opset: int) -> None:
@@ -2299,6 +2951,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
+        pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -4316,6 +4969,38 @@ def _einsum_broadcasts(onnx, m2, inferred) -> bool:
     return _replace_nodes(m2.graph, nodes, changed)
 
 
+def _prelu_broadcasts(onnx, m2, inferred) -> bool:
+    """Make each PRelu of the inference copy ``m2`` whose slope broadcasts its input ``X`` to a larger shape read
+    ``X`` Expanded to that shape; True when any did.
+
+    Why: ONNX's PRelu broadcasts the slope to ``X`` alone (unidirectionally) and sizes the output as ``X``;
+    onnxruntime's kernel broadcasts both ways, as ``Add`` does: a PRelu of ``X`` ``[2, 1]`` by a slope of ``[3]``
+    was planned 8 bytes, and onnxruntime writes ``[2, 3]`` (24 bytes) into it. (Shapes that do not broadcast at all
+    are refused by ``_check_prelu_slope``.)"""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if _default_opset(m2) < 7 or not any(n.op_type == "PRelu" and n.domain in ("", "ai.onnx") for n in m2.graph.node):
+        return False   # (PRelu-1 and -6 apply a slope per channel: sized as X, and onnxruntime runs neither)
+    shapes = _static_shapes(inferred)
+    nodes, taken, changed = [], None, set()
+    for n in m2.graph.node:
+        if (n.op_type == "PRelu" and n.domain in ("", "ai.onnx") and len(n.input) == 2
+                and all(v in shapes for v in n.input)):
+            wide = _broadcast([shapes[n.input[0]], shapes[n.input[1]]])
+            if wide is not None and wide != shapes[n.input[0]]:
+                taken = _value_names(m2.graph) if taken is None else taken
+                name = _fresh_name(f"{n.input[0]}::broadcast", taken)
+                target = _fresh_name(f"{name}::shape", taken)
+                nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
+                    np.array(wide, np.int64), target)))
+                nodes.append(onnx.helper.make_node("Expand", [n.input[0], target], [name]))
+                n.input[0] = name
+                changed.update(o for o in n.output if o)
+        nodes.append(n)
+    return _replace_nodes(m2.graph, nodes, changed)
+
+
 def _replace_nodes(g2, nodes: list, changed: set[str]) -> bool:
     """Put ``nodes`` in place of the nodes of inference copy ``g2`` where a rewrite changed values (``changed``), and
     forget what was declared of those values and of every value computed from them. Returns whether it did."""
@@ -4652,6 +5337,9 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         v = values.get(ins[k]) if k < len(ins) and ins[k] else None
         return None if v is None or v.dtype.kind not in "iu" else v
 
+    if op == "PRelu" and first and len(ins) == 2 and ins[1] in shapes and _broadcast(
+            [shapes[first], shapes[ins[1]]]) != shapes[first]:
+        return {}   # (a slope that grows X, from opset 7 on: _prelu_broadcasts sizes it as onnxruntime does)
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
