@@ -130,6 +130,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             kwargs = _in_spec_order(ep, kwargs)
             _check_example_types(torch, ep, example_inputs, kwargs)
             given = _check_ranges(torch, ep, example_inputs, kwargs)
+            _check_weights_held(torch, ep)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
                     ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
@@ -271,6 +272,12 @@ def _output_advice(type_name: str) -> str:
     if type_name.rsplit(".", 1)[-1].endswith("Cache"):
         return "the forward returns its KV cache; pass kwargs={'use_cache': False} (or a cache the export takes)"
     return "make the forward return tensors, tuples, lists or dicts"
+
+
+def is_dynamic(ep: Any) -> bool:
+    """Whether the ExportedProgram ``ep`` has a user input of symbolic size (``_has_dynamic_inputs``): what
+    ``memplan import`` asks before it plans a ``.pt2``, to name the ``--dim``s that fix it."""
+    return _has_dynamic_inputs(_need_torch(), ep)
 
 
 def _has_dynamic_inputs(torch, ep) -> bool:
@@ -510,8 +517,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                 raise GraphError(f"input '{where}': {what} {d}: torch's symbol {missing[0]} has no name a --dim "
                                  f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
                                  f"{names[missing[0]]}): rename that Dim, or name this one")
-            spelled = [name] if names.get(missing[0]) != missing[0] else [missing[0]] + [name] * (name != missing[0])
-            spelled += [k for k, (symbol, _) in derived.items() if symbol == missing[0]]
+            spelled = _spellings(missing[0], names, derived)
             raise GraphError(f"input '{where}': {what} {d} (fix it with "
                              f"{' or '.join(f'--dim {k}=N' for k in spelled)}"
                              f"{_batch_hint(torch, users, missing[0])})")
@@ -637,7 +643,9 @@ def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
                 text = src.name() if callable(src.name) else src.name   # (a property in torch 2.14)
             except Exception:   # (a source torch cannot name: no Dim name from it)
                 continue
-            dim_name = debug.get(text)
+            # (the root ``k`` of a Dim used only derived, ``{0: 2 * Dim("k")}``, has no input dimension of its own: its
+            # source is the Dim's name itself, a ConstantSource, which ``source_name_to_debug_name`` does not hold)
+            dim_name = debug.get(text) or (text if type(src).__name__ == "ConstantSource" else None)
             if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in symbols:
                 names.setdefault(dim_name, str(now))
     for table in (inputs, symbols):
@@ -668,17 +676,31 @@ def _derived_dims(torch, users: list, names: dict[str, str]) -> dict[str, tuple[
     return out
 
 
-def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
+def _solved(name: str, value: int, symbol: str, expr: Any, names: dict[str, str] | None = None) -> int:
     """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
-    naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
+    naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``), and the
+    ``--dim`` that sets the symbol by the name the user gave it where the program knows one (the ``Dim``'s)."""
+    option = _name_of(symbol, names or {}) or symbol
     found = _integer_root(expr, value)
     if found is not None and found < 0:   # (a negative symbol made another input's dimension negative: a raw error)
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which makes {symbol} {found}: "
                          f"a size is never negative (give a larger {name})")
     if found is None:
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
-                         f"{value} (give --dim {symbol}=N, or a size it takes)")
+                         f"{value} (give --dim {option}=N, or a size it takes)")
     return found
+
+
+def _spellings(symbol: str, names: dict[str, str], derived: dict[str, tuple[str, Any]]) -> list[str]:
+    """Every name a ``--dim`` gives ``symbol`` by: torch's symbol itself where it still names it, then the user's names
+    (the ``Dim``'s, ``INPUT.K``), then the input dimensions that are an expression of it (``x.0`` = ``2*s6``).
+
+    Why all of them: the refusal listed torch's symbol and one other name, so ``x`` exported with ``{0: 2 * Dim("k")}``
+    and ``y`` with ``{0: Dim("k")}`` named ``k`` and ``x.0`` but not ``y.0``, and a program whose ``Dim`` is only used
+    derived did not name the ``Dim`` at all."""
+    own = [symbol] if names.get(symbol) == symbol else []
+    return own + [k for k, s in names.items() if s == symbol and k != symbol] + \
+        [k for k, (s, _) in derived.items() if s == symbol]
 
 
 def _name_of(symbol: str, names: dict[str, str]) -> str | None:
@@ -709,12 +731,14 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
         sym = names.get(name)
         if sym is None and name in derived:   # (an input dimension that is an expression of one symbol: x.0 = 2*s17)
             sym = derived[name][0]
-            value, name = _solved(name, value, *derived[name]), f"{name}={value} ({sym}"
+            value, name = _solved(name, value, *derived[name], names), f"{name}={value} ({sym}"
         if sym is None and name in (fixed or {}):   # (``x.1`` of a program that fixed it: "no such" named no cause)
             listed = sorted(k for k in [*names, *derived] if "." in k)
             raise GraphError(f"--dim {name}={value}: dimension {name.rpartition('.')[2]} of input "
                              f"'{name.rpartition('.')[0]}' is fixed at {fixed[name]} in the exported program, not "
                              f"symbolic (its symbolic input dimensions: {', '.join(listed) or 'none'})")
+        if sym is None and not name.replace(".", "").isidentifier():
+            raise GraphError(_expression_named(name, value, names, derived))
         if sym is None:
             listed = sorted([*names, *derived], key=lambda k: (k != names.get(k), k))   # (torch's symbols first)
             lost = "" if sourced else \
@@ -726,6 +750,24 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
                              f"{name}={value}{')' * ('(' in name)} disagree: both name the symbolic dimension {sym}")
         known.setdefault(sym, (value, name))
     return known
+
+
+def _expression_named(name: str, value: int, names: dict[str, str], derived: dict[str, tuple[str, Any]]) -> str:
+    """Why ``--dim NAME=VALUE`` with an expression for a name (``2*s6``, ``2*k``: the size a refusal shows for ``x``
+    exported with ``{0: 2 * Dim("k")}``) names no dimension, and the option that does.
+
+    Why: a ``--dim`` sets one free symbol, and the refusal showed the input's size ``2*s6``; given back as a name it
+    was "no such symbolic dimension" with a list that did not say which entry it was. Where the expression (its
+    names read as the symbols they give: ``2*k`` is ``2*s6``) is an input dimension's size, that input dimension is
+    named, with the value that gives it."""
+    spelled = re.sub(r"[A-Za-z_][A-Za-z_0-9]*", lambda m: names.get(m.group(0), m.group(0)), name).replace(" ", "")
+    for dim, (symbol, expr) in derived.items():
+        if str(expr).replace(" ", "") == spelled:
+            return (f"--dim {name}={value}: {name} is not a free symbol but the size of input dimension {dim} "
+                    f"({expr}, an expression of {_symbol_named(symbol, names)}): give --dim {dim}={value}")
+    free = sorted({_symbol_named(s, names) for s in names.values()})
+    return (f"--dim {name}={value}: a --dim names one free symbol of the program, not an expression (its free "
+            f"symbols: {', '.join(free) or 'none'}; or name an input dimension, INPUT.K)")
 
 
 def _sizes_of(torch, val: Any) -> list:
@@ -1771,6 +1813,26 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
             for n, _, _ in members:
                 restored.pop(n.name, None)
     return restored
+
+
+def _check_weights_held(torch, ep: Any) -> None:
+    """Refuse a dynamic program whose weight (parameter, buffer, constant) record disagrees with the tensor it holds
+    for it (``_check_saved_weight``), before the program is exported again to specialize it.
+
+    Why: that export runs ``ep.module()``, built on the tensors the program holds, not on its records, and its
+    records then agree with them: a ``.pt2`` whose ``[1, 3]`` buffer was replaced in the archive by a ``[5, 3]``
+    tensor was planned with that buffer (and the sums it broadcasts into) at the edited size under ``--batch 5``,
+    and refused under ``--batch 4`` with torch's "Attempting to broadcast a dimension of length 5", which named
+    no buffer. The fixed program's record check (``_saved_layouts``) never saw the original records."""
+    from torch.export.graph_signature import InputKind
+
+    tables = (getattr(ep, "state_dict", None) or {}, getattr(ep, "constants", None) or {})
+    records = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
+    for spec in ep.graph_signature.input_specs:
+        name = getattr(spec.arg, "name", None)
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
+            real = next((t[spec.target] for t in tables if spec.target in t), None)
+            _check_saved_weight(torch, name, str(spec.target), records.get(name), real)
 
 
 def _check_saved_weight(torch, name: str, target: str, fake: Any, real: Any) -> None:

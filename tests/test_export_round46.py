@@ -1,0 +1,119 @@
+"""torch importer, round 46: dimensions of a derived ``torch.export.Dim`` (``2 * k``, ``k + 1``) named by every
+name a ``--dim`` takes, the CLI's refusal of a dynamic ``.pt2`` given no option, and a dynamic program whose weight
+records disagree with the tensors it holds (refused before the export that specializes it), plus hostile
+``.pt2`` / ExportedProgram inputs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+from torch.export import Dim  # noqa: E402
+from torch_saved import saved_and_loaded  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.torch import sized_inputs  # noqa: E402
+
+
+class Two(nn.Module):
+    def forward(self, x, y):
+        return x.sum(0), y * 2
+
+
+def _two(x_dim, y_dim, x_rows=4, y_rows=6):
+    return torch.export.export(Two(), (torch.randn(x_rows, 3), torch.randn(y_rows, 3)),
+                               dynamic_shapes={"x": x_dim and {0: x_dim}, "y": y_dim and {0: y_dim}})
+
+
+def test_a_dim_used_only_derived_is_named_by_its_own_name():
+    """``x`` exported with ``{0: 2 * Dim("k")}`` (``k`` on no input of its own): ``--dim k=3`` was "no such symbolic
+    dimension (it has: s6, x.0)", and the refusal did not offer ``k``; it fixes ``x`` at 6 rows now."""
+    k = Dim("k", min=1, max=64)
+    for ep in (_two(2 * k, None), _two(k + 1, None, x_rows=4, y_rows=6)):
+        with pytest.raises(GraphError, match=r"--dim k=N"):
+            sized_inputs(ep, None, {})
+    args, _ = sized_inputs(_two(2 * k, None), None, {"k": 3})
+    assert args[0].shape == (6, 3) and args[1].shape == (6, 3)
+    args, _ = sized_inputs(_two(k + 1, None), None, {"k": 3})
+    assert args[0].shape == (4, 3)
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["in_memory", "loaded"])
+def test_the_refusal_names_every_input_dimension_of_the_symbol(loaded):
+    """``x`` is ``2 * k`` and ``y`` is ``k``: the refusal listed ``x.0`` and one other name, not ``y.0`` (which
+    fixes it too); it lists every name now, and each one given fixes both inputs."""
+    k = Dim("k", min=1, max=64)
+    ep = _two(2 * k, k, y_rows=2)
+    program = saved_and_loaded(ep) if loaded else ep
+    with pytest.raises(GraphError) as err:
+        sized_inputs(program, None, {})
+    msg = str(err.value)
+    for name in ("x.0", "y.0") + (() if loaded else ("k",)):
+        assert f"--dim {name}=N" in msg, msg
+    for given in ({"x.0": 6}, {"y.0": 3}):
+        args, _ = sized_inputs(program, None, given)
+        assert (args[0].shape[0], args[1].shape[0]) == (6, 3)
+
+
+def test_an_expression_given_as_a_dim_name_names_the_input_dimension():
+    """``--dim 2*k=6`` (the size the refusal shows, spelled by the Dim's name) was "--dim 2*k: the program has no
+    such symbolic dimension"; it names ``x.0``, whose size that expression is, and the value to give."""
+    k = Dim("k", min=1, max=64)
+    ep = _two(2 * k, None)
+    with pytest.raises(GraphError, match=r"--dim 2\*k=6: 2\*k is not a free symbol but the size of input "
+                                         r"dimension x\.0 .*give --dim x\.0=6$"):
+        sized_inputs(ep, None, {"2*k": 6})
+    with pytest.raises(GraphError, match=r"--dim k\+1=3: a --dim names one free symbol of the program, not an "
+                                         r"expression \(its free symbols: k"):
+        sized_inputs(ep, None, {"k+1": 3})
+
+
+def test_an_unreachable_derived_size_names_the_dims_own_name():
+    """``--dim x.0=7`` for ``x.0 = 2*k``: the refusal advised ``--dim s6=N`` (torch's symbol), not ``k``."""
+    ep = _two(2 * Dim("k", min=1, max=64), None)
+    with pytest.raises(GraphError, match=r"--dim x\.0=7: input dimension x\.0 is 2\*s\d+, which no integer s\d+ "
+                                         r"makes 7 \(give --dim k=N, or a size it takes\)"):
+        sized_inputs(ep, None, {"x.0": 7})
+
+
+def test_cli_refuses_a_derived_dynamic_pt2_naming_its_dims(tmp_path, capsys):
+    """``memplan import d.pt2`` with no option for a program whose ``x`` is ``2*s6``: the line was the API's advice
+    "dynamic shapes are not supported: export with concrete example inputs ...", which the CLI cannot follow; it
+    names the ``--dim``s that fix it, and ``--dim x.0=6`` imports it."""
+    from memplan.cli import main
+
+    path, out = tmp_path / "d.pt2", tmp_path / "g.json"
+    torch.export.save(_two(2 * Dim("k", min=1, max=64), None), str(path))
+    assert main(["import", str(path), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--dim x.0=N" in err and "concrete example" not in err, err
+    assert not out.exists()
+    assert main(["import", str(path), "-o", str(out), "-q", "--dim", "x.0=6"]) == 0
+    assert memplan.load_graph(str(out)).tensor("x").size == 6 * 3 * 4
+
+
+class Buffered(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("buf", torch.ones(1, 3))
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.lin(x) + self.buf
+
+
+@pytest.mark.parametrize("held", [(5, 3), (4, 3), (3,)], ids=["batch_sized", "other_rows", "other_rank"])
+def test_a_dynamic_program_holding_another_weight_than_it_records_is_refused(held):
+    """A dynamic program whose ``[1, 3]`` buffer is held as a ``[5, 3]`` tensor (an edited ``.pt2``): specialized
+    with 5 rows, it was planned with the buffer at 60 bytes, silently (the re-export reads the held tensors); with
+    4 rows torch's "Attempting to broadcast a dimension of length 4", naming no buffer. It names ``b_buf`` now."""
+    ep = torch.export.export(Buffered(), (torch.randn(4, 3),), dynamic_shapes={"x": {0: Dim("b", max=64)}})
+    ep.state_dict["buf"] = torch.ones(*held)
+    with pytest.raises(GraphError, match=r"node 'b_buf': the program records weight 'buf' as float32 \[1, 3\], but "
+                                         r"holds a float32 \[" + ", ".join(map(str, held)) + r"\] tensor"):
+        memplan.from_torch(ep, (torch.randn(5, 3),))
