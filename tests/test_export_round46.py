@@ -117,3 +117,29 @@ def test_a_dynamic_program_holding_another_weight_than_it_records_is_refused(hel
     with pytest.raises(GraphError, match=r"node 'b_buf': the program records weight 'buf' as float32 \[1, 3\], but "
                                          r"holds a float32 \[" + ", ".join(map(str, held)) + r"\] tensor"):
         memplan.from_torch(ep, (torch.randn(5, 3),))
+
+
+class Mixed(nn.Module):
+    def forward(self, x, n: int, f: float):
+        return x * n * f, n + 1, x.sum()
+
+
+def _mixed():
+    return torch.export.export(Mixed(), (torch.randn(2, 3), 3, 2.0),
+                               dynamic_shapes={"x": {0: Dim("b", max=9)}, "n": Dim.DYNAMIC, "f": None})
+
+
+def test_a_tensor_for_a_symbolic_int_is_refused_beside_a_constant_input():
+    """``f`` exported as the constant 2.0 made the example check skip every input (its user inputs ``x, n, 2.0``
+    matched no placeholder by name): ``n`` given as ``tensor(5)`` was traced as another program, its ``n + 1`` a
+    planned 8-byte tensor, silently; ``f`` given 3.0 was torch's "Guard failed: f == 2.0"."""
+    ep = _mixed()
+    with pytest.raises(GraphError, match=r"example input 'n' is tensor\(5\) \(Tensor\), but the exported program "
+                                         r"takes an int there"):
+        memplan.from_torch(ep, (torch.randn(4, 3), torch.tensor(5), 2.0))
+    with pytest.raises(GraphError, match=r"example input 'f' is 3\.0 \(float\), but the exported program fixed it "
+                                         r"at 2\.0"):
+        memplan.from_torch(ep, (torch.randn(4, 3), 5, 3.0))
+    graph = memplan.from_torch(ep, (torch.randn(4, 3), 5, 2.0))
+    assert [(t.id, t.size) for t in graph.tensors if t.kind != "intermediate"] == \
+        [("x", 48), ("mul_1", 48), ("sum_1", 4)]

@@ -359,11 +359,26 @@ def _check_example_types(torch, ep: Any, example_inputs: tuple, kwargs: dict | N
             given, takes = f"{given} ({' '.join(str(spec).split())})", f"{takes} ({' '.join(str(expected).split())})"
         raise GraphError(f"the example inputs are {given}, but the exported program takes {takes}: give one "
                          "example per input, structured as when it was exported")
-    users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
-    if len(users) != len(leaves):
-        return   # (inputs that are no placeholder: constants export specialized; the export names any mismatch)
-    for n, x in zip(users, leaves):
+    from torch.export.graph_signature import InputKind
+
+    # (every user input in order, a constant one too: ``forward(x, n: int, f: float)`` exported with ``f``
+    # specialized lists ``x, n, 2.0``; matching placeholders by name alone dropped the whole check, and an
+    # ``n`` given as a tensor was traced as another program, its ``n + 1`` a planned tensor)
+    specs = [s.arg for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    if len(specs) != len(leaves):
+        return   # (a structure torch flattens otherwise: the export names any mismatch)
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    for arg, x in zip(specs, leaves):
+        n = nodes.get(getattr(arg, "name", None))
+        if n is None:
+            continue
         val = n.meta.get("val")
+        if type(arg).__name__ == "ConstantArgument":   # (an input export fixed at its example's value)
+            if type(x) is not type(arg.value) or x != arg.value:
+                raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported "
+                                 f"program fixed it at {arg.value!r} (only its dynamic dimensions and symbolic "
+                                 "ints take other values: export again with it)")
+            continue
         if isinstance(val, torch.Tensor):
             want = _tensor_words(val)
             if not isinstance(x, torch.Tensor):
