@@ -143,3 +143,27 @@ def test_a_tensor_for_a_symbolic_int_is_refused_beside_a_constant_input():
     graph = memplan.from_torch(ep, (torch.randn(4, 3), 5, 2.0))
     assert [(t.id, t.size) for t in graph.tensors if t.kind != "intermediate"] == \
         [("x", 48), ("mul_1", 48), ("sum_1", 4)]
+
+
+class Held(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = torch.ones(1, 3)   # a lifted tensor constant
+        self.register_buffer("b", torch.ones(1, 3))
+        self.register_buffer("nb", torch.ones(1, 3), persistent=False)
+
+    def forward(self, x):
+        return x + self.c + self.b + self.nb
+
+
+@pytest.mark.parametrize("table,key,node,what", [("constants", "c", "c_c", "tensor constant"),
+                                                 ("state_dict", "b", "b_b", "buffer"),
+                                                 ("constants", "nb", "b_nb", "buffer")])
+def test_a_dynamic_program_missing_a_held_tensor_names_it(table, key, node, what):
+    """A dynamic program whose ``constants`` / ``state_dict`` lost a tensor: specializing it failed as "... failed:
+    'c'" (a bare KeyError); it names the placeholder, the weight and the table."""
+    ep = torch.export.export(Held(), (torch.randn(4, 3),), dynamic_shapes={"x": {0: Dim("b", max=9)}})
+    del getattr(ep, table)[key]
+    with pytest.raises(GraphError, match=rf"node '{node}': the program holds no tensor for its {what} '{key}' "
+                                         rf"\(not in its {table}\)"):
+        memplan.from_torch(ep, (torch.randn(5, 3),))

@@ -1838,7 +1838,8 @@ def _check_weights_held(torch, ep: Any) -> None:
     records then agree with them: a ``.pt2`` whose ``[1, 3]`` buffer was replaced in the archive by a ``[5, 3]``
     tensor was planned with that buffer (and the sums it broadcasts into) at the edited size under ``--batch 5``,
     and refused under ``--batch 4`` with torch's "Attempting to broadcast a dimension of length 5", which named
-    no buffer. The fixed program's record check (``_saved_layouts``) never saw the original records."""
+    no buffer. The fixed program's record check (``_saved_layouts``) never saw the original records. A weight the
+    program holds no tensor for (``ep.constants`` edited) is refused too: that export failed as "failed: 'c'"."""
     from torch.export.graph_signature import InputKind
 
     tables = (getattr(ep, "state_dict", None) or {}, getattr(ep, "constants", None) or {})
@@ -1847,6 +1848,13 @@ def _check_weights_held(torch, ep: Any) -> None:
         name = getattr(spec.arg, "name", None)
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
             real = next((t[spec.target] for t in tables if spec.target in t), None)
+            if real is None:   # (the export reads it from the module: it failed as a bare KeyError, "failed: 'c'")
+                table = "state_dict" if spec.kind != InputKind.CONSTANT_TENSOR and spec.persistent is not False \
+                    else "constants"
+                what = "tensor constant" if spec.kind == InputKind.CONSTANT_TENSOR else spec.kind.name.lower()
+                raise GraphError(f"node {name!r}: the program holds no tensor for its {what} "
+                                 f"{str(spec.target)!r} (not in its {table}), which specializing its dynamic shapes "
+                                 "needs: a corrupted or edited program, export and save it again")
             _check_saved_weight(torch, name, str(spec.target), records.get(name), real)
 
 
