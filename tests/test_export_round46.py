@@ -167,3 +167,19 @@ def test_a_dynamic_program_missing_a_held_tensor_names_it(table, key, node, what
     with pytest.raises(GraphError, match=rf"node '{node}': the program holds no tensor for its {what} '{key}' "
                                          rf"\(not in its {table}\)"):
         memplan.from_torch(ep, (torch.randn(5, 3),))
+
+
+def test_cli_sizes_a_dynamic_pt2_with_a_constant_input(tmp_path, capsys):
+    """``Mixed`` saved with ``f`` fixed at 2.0: ``memplan import m.pt2 --batch 3 --dim n=4`` was a raw traceback
+    (torch's "treespec.unflatten(leaves): `leaves` has length 2 but the spec refers to a pytree that holds 3
+    items": the constant input had no example); it is imported, with ``x`` at 3 rows."""
+    from memplan.cli import main
+
+    path, out = tmp_path / "m.pt2", tmp_path / "g.json"
+    torch.export.save(_mixed(), str(path))
+    assert main(["import", str(path), "-o", str(out), "-q", "--batch", "3", "--dim", "n=4"]) == 0
+    got = memplan.load_graph(str(out))
+    assert [(t.id, t.size) for t in got.tensors if t.kind != "intermediate"] == [("x", 36), ("mul_1", 36),
+                                                                                  ("sum_1", 4)]
+    args, kwargs = sized_inputs(_mixed(), 3, {"n": 4})
+    assert args[0].shape == (3, 3) and args[1:] == (4, 2.0) and kwargs == {}

@@ -543,8 +543,18 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             raise GraphError(f"input '{where}': {what} {d} is {value} with {given}: a size is never negative")
         return value
 
+    from torch.export.graph_signature import InputKind
+
+    # (every user input in order, a constant one by its value: ``forward(x, n: int, f: float)`` exported with
+    # ``f`` fixed at 2.0 has no placeholder ``f`` among ``users``, and two leaves for a spec of three were
+    # torch's ValueError "treespec.unflatten(leaves)", a raw traceback out of ``memplan import``)
+    by_name = {n.name: n for n in users}
     leaves = []
-    for n in users:
+    for arg in (s.arg for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT):
+        n = by_name.get(getattr(arg, "name", None))
+        if n is None or type(arg).__name__ == "ConstantArgument":
+            leaves.append(getattr(arg, "value", None))
+            continue
         val = n.meta.get("val")
         if isinstance(val, torch.Tensor):
             leaves.append(_unread_tensor(torch, n.name, [size(d, n.name) for d in val.shape], val.dtype, known))
@@ -552,7 +562,11 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             leaves.append(size(val, n.name, "symbolic int"))
         else:
             leaves.append(val)
-    args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
+    try:
+        args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
+    except Exception as exc:   # (inputs this program's signature and its input spec disagree on: an edited program)
+        raise GraphError(f"the program's {len(leaves)} user inputs do not fit its input structure "
+                         f"({_export_failure(exc)}): a corrupted or edited program, export and save it again") from None
     return tuple(args), dict(kwargs)
 
 
