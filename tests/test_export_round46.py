@@ -183,3 +183,30 @@ def test_cli_sizes_a_dynamic_pt2_with_a_constant_input(tmp_path, capsys):
                                                                                   ("sum_1", 4)]
     args, kwargs = sized_inputs(_mixed(), 3, {"n": 4})
     assert args[0].shape == (3, 3) and args[1:] == (4, 2.0) and kwargs == {}
+
+
+class ConstantFirst(nn.Module):
+    def forward(self, f: float, x):
+        return x * f
+
+
+class Reshaped(nn.Module):
+    def forward(self, x, n: int):
+        return x.reshape(n, -1) * 2
+
+
+def test_ranges_are_read_past_a_constant_input_and_off_symbolic_ints():
+    """``forward(f, x)`` with ``f`` fixed: ``x`` was paired with the leaf of ``f``, so its range went unchecked
+    ("Guard failed: x.size()[0] >= 3", naming no Dim); and a symbolic int's value was left out of what a failed
+    guard is explained by ("Guard failed: n != 1 (the example inputs make b ... = 4)", no word of ``n``)."""
+    ep = torch.export.export(ConstantFirst(), (2.0, torch.randn(4, 3)),
+                             dynamic_shapes={"f": None, "x": {0: Dim("b", min=3, max=8)}})
+    for rows in (2, 9):
+        with pytest.raises(GraphError, match=rf"input 'x' dimension 0 is {rows}, outside the exported program's "
+                                             r"range \[3, 8\] for its dynamic dimension b"):
+            memplan.from_torch(ep, (2.0, torch.randn(rows, 3)))
+    assert memplan.from_torch(ep, (2.0, torch.randn(5, 3))).tensor("x").size == 60
+    ep = torch.export.export(Reshaped(), (torch.randn(4, 6), 2),
+                             dynamic_shapes={"x": {0: Dim("b", min=2, max=16)}, "n": Dim.DYNAMIC})
+    with pytest.raises(GraphError, match=r"Guard failed: .*n \(torch's s\d+\) = 3 \(input 'n'\)"):
+        memplan.from_torch(ep, (torch.randn(4, 6), 3))

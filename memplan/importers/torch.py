@@ -294,6 +294,20 @@ def _has_dynamic_inputs(torch, ep) -> bool:
     return False
 
 
+def _user_leaves(ep: Any, leaves: list) -> list[tuple[Any, Any]]:
+    """``(placeholder, example leaf)`` for each user input of ``ep`` that is a placeholder, paired by the
+    signature's order of user inputs (a constant one, ``f: float`` fixed at 2.0, takes its leaf and has none).
+
+    Why: pairing the placeholders with the leaves by position shifted every input after a constant one
+    (``forward(f, x)``): ``x``'s range went unchecked, its size read off another leaf."""
+    from torch.export.graph_signature import InputKind
+
+    specs = [s.arg for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    return [(nodes[arg.name], x) for arg, x in zip(specs, leaves)
+            if type(arg).__name__ != "ConstantArgument" and getattr(arg, "name", None) in nodes]
+
+
 def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> list[str]:
     """Refuse example inputs whose sizes lie outside a dynamic program's range constraints, naming the input,
     the dimension and the range. Why: re-exporting ``ep.module()`` checks some bounds (a size above ``max``
@@ -309,8 +323,12 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
     users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
     bound: dict[Any, tuple[int, str]] = {}   # symbol -> (size, where it was read)
     derived: list[tuple[Any, int, str]] = []   # (size expression of one symbol, size, where)
-    for n, x in zip(users, leaves):
+    for n, x in _user_leaves(ep, leaves):
         val = n.meta.get("val")
+        expr = getattr(getattr(val, "node", None), "expr", None)
+        if isinstance(val, torch.SymInt) and isinstance(x, int) and expr is not None and expr.is_Symbol:
+            bound.setdefault(expr, (int(x), f"input '{n.name}'"))   # (a symbolic int: its range and guards)
+            continue
         if not (isinstance(val, torch.Tensor) and isinstance(x, torch.Tensor)) or val.dim() != x.dim():
             continue   # (the export that specializes the program names a wrong structure or rank)
         for k, (d, size) in enumerate(zip(val.shape, x.shape)):
