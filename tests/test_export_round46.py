@@ -210,3 +210,17 @@ def test_ranges_are_read_past_a_constant_input_and_off_symbolic_ints():
                              dynamic_shapes={"x": {0: Dim("b", min=2, max=16)}, "n": Dim.DYNAMIC})
     with pytest.raises(GraphError, match=r"Guard failed: .*n \(torch's s\d+\) = 3 \(input 'n'\)"):
         memplan.from_torch(ep, (torch.randn(4, 6), 3))
+
+
+def test_an_archive_of_programs_not_named_model_says_so(tmp_path, capsys):
+    """A ``.pt2`` that ``package_pt2`` wrote with programs ``first`` and ``second``: "not a torch.export program
+    (KeyError: 'model')"; it names the programs it holds and the one torch.export.load reads."""
+    package = pytest.importorskip("torch.export.pt2_archive._package")
+    from memplan.cli import main
+
+    path = tmp_path / "multi.pt2"
+    ep = torch.export.export(Two(), (torch.randn(4, 3), torch.randn(6, 3)))
+    package.package_pt2(str(path), exported_programs={"first": ep, "second": ep})
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exported program(s) 'first', 'second', none named 'model'" in err, err

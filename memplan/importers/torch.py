@@ -855,7 +855,27 @@ def load_exported(path: str):
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
+        others = _programs_named(path) if isinstance(exc, KeyError) else []
+        if others and "model" not in others:
+            raise InputFormatError(f"{path}: a .pt2 archive of exported program(s) {', '.join(map(repr, others))}, none "
+                                   "named 'model', the one torch.export.save writes and torch.export.load reads: "
+                                   "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+def _programs_named(path: str) -> list[str]:
+    """The names of the exported programs a ``.pt2`` archive holds (``*/models/NAME.json``); [] where it cannot be
+    read as a zip. Why: an archive ``package_pt2`` wrote with programs named ``first`` and ``second`` was "not a
+    torch.export program (KeyError: 'model')", which named neither what it is nor what is missing."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return []
+    found = (n.split("/") for n in names)
+    return sorted({p[-1][:-len(".json")] for p in found if len(p) == 3 and p[1] == "models" and p[-1].endswith(".json")})
 
 
 #: where torch keeps its compile caches, which importing its archive reader creates
