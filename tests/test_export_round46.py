@@ -140,6 +140,9 @@ def test_a_tensor_for_a_symbolic_int_is_refused_beside_a_constant_input():
     with pytest.raises(GraphError, match=r"example input 'f' is 3\.0 \(float\), but the exported program fixed it "
                                          r"at 2\.0"):
         memplan.from_torch(ep, (torch.randn(4, 3), 5, 3.0))
+    with pytest.raises(GraphError, match=r"example input 'f' is True \(bool\), but the exported program fixed it"):
+        memplan.from_torch(ep, (torch.randn(4, 3), 5, True))
+    assert memplan.from_torch(ep, (torch.randn(4, 3), 5, 2)).tensor("x").size == 48   # (2 is the constant 2.0)
     graph = memplan.from_torch(ep, (torch.randn(4, 3), 5, 2.0))
     assert [(t.id, t.size) for t in graph.tensors if t.kind != "intermediate"] == \
         [("x", 48), ("mul_1", 48), ("sum_1", 4)]

@@ -294,6 +294,10 @@ def _has_dynamic_inputs(torch, ep) -> bool:
     return False
 
 
+#: example values compared with an exported constant input by value (``_check_example_types``)
+_PLAIN_TYPES = (int, float, bool, str, type(None), complex)
+
+
 def _user_leaves(ep: Any, leaves: list) -> list[tuple[Any, Any]]:
     """``(placeholder, example leaf)`` for each user input of ``ep`` that is a placeholder, paired by the
     signature's order of user inputs (a constant one, ``f: float`` fixed at 2.0, takes its leaf and has none).
@@ -392,7 +396,8 @@ def _check_example_types(torch, ep: Any, example_inputs: tuple, kwargs: dict | N
             continue
         val = n.meta.get("val")
         if type(arg).__name__ == "ConstantArgument":   # (an input export fixed at its example's value)
-            if type(x) is not type(arg.value) or x != arg.value:
+            # (2 for 2.0 passes: the program holds its own constant; True for 1 does not, nor a tensor for a number)
+            if isinstance(x, bool) != isinstance(arg.value, bool) or type(x) not in _PLAIN_TYPES or x != arg.value:
                 raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported "
                                  f"program fixed it at {arg.value!r} (only its dynamic dimensions and symbolic "
                                  "ints take other values: export again with it)")
