@@ -227,3 +227,25 @@ def test_an_archive_of_programs_not_named_model_says_so(tmp_path, capsys):
     assert main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "exported program(s) 'first', 'second', none named 'model'" in err, err
+
+
+@pytest.mark.parametrize("kind", ["state_dict", "jit"])
+def test_another_torch_file_named_pt2_says_what_it_is(tmp_path, capsys, kind):
+    """A ``torch.save`` checkpoint or a TorchScript module saved as ``m.pt2``: "not a torch.export program
+    (RuntimeError: PytorchStreamReader failed locating file archive_format: file not found.)"; it says which file
+    it is and how to make a ``.pt2``."""
+    from memplan.cli import main
+
+    path, linear = tmp_path / "m.pt2", nn.Linear(3, 3)
+    if kind == "jit":
+        import warnings
+
+        with warnings.catch_warnings():   # (torch 2.10+ says torch.jit.save is deprecated)
+            warnings.simplefilter("ignore")
+            torch.jit.save(torch.jit.script(linear), str(path))
+    else:
+        torch.save(linear.state_dict(), str(path))
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
+    err = capsys.readouterr().err
+    what = "a TorchScript module" if kind == "jit" else "a torch.save file"
+    assert err.count("\n") == 1 and f"m.pt2: {what}" in err and "torch.export.save" in err, err

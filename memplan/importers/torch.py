@@ -860,12 +860,34 @@ def load_exported(path: str):
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
+        kind = _other_torch_file(path) if "archive_format" in why else None
+        if kind:
+            raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
+                                   "the model with torch.export.export and save it with torch.export.save)") from None
         others = _programs_named(path) if isinstance(exc, KeyError) else []
         if others and "model" not in others:
             raise InputFormatError(f"{path}: a .pt2 archive of exported program(s) {', '.join(map(repr, others))}, none "
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+def _other_torch_file(path: str) -> str | None:
+    """What other torch archive ``path`` is (a TorchScript module, a ``torch.save`` file), from its members; None
+    where it is neither or cannot be read. Why: both were "not a torch.export program (RuntimeError:
+    PytorchStreamReader failed locating file archive_format: file not found.)", a reader's internals."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = [n.split("/", 1)[-1] for n in archive.namelist()]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    if "constants.pkl" in parts and any(p.startswith("code/") for p in parts):
+        return "a TorchScript module (torch.jit.save)"
+    if "data.pkl" in parts:
+        return "a torch.save file (a checkpoint or a pickled module)"
+    return None
 
 
 def _programs_named(path: str) -> list[str]:
