@@ -98,7 +98,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         if args.constant_initializers:
             argtypes.unused("--constant-initializers", "on a torch.export program", "it has no ONNX initializers")
-        from .torch import load_exported, sized_inputs
+        from .torch import is_dynamic, load_exported, sized_inputs
 
         try:
             program = load_exported(args.model)
@@ -109,7 +109,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                                    "reads an ONNX model only from its protobuf file, *.onnx)") from None
         example: tuple = ()
         kwargs = None
-        if args.batch is not None or dims:   # a dynamic program's symbolic sizes fixed (a fixed one has none)
+        # a dynamic program's symbolic sizes fixed (a fixed one has none); with no option given, what sized_inputs
+        # says names the options that fix it: the API's refusal showed ``x``'s size ``2*s6`` (``{0: 2 * Dim("k")}``)
+        # and advised "export with concrete example inputs", as the CLI's rewrite of it looked for "size s" only
+        if args.batch is not None or dims or is_dynamic(program):
             try:
                 example, kwargs = sized_inputs(program, args.batch, dims)
             except GraphError as exc:

@@ -130,6 +130,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             kwargs = _in_spec_order(ep, kwargs)
             _check_example_types(torch, ep, example_inputs, kwargs)
             given = _check_ranges(torch, ep, example_inputs, kwargs)
+            _check_weights_held(torch, ep)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
                     ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
@@ -273,6 +274,12 @@ def _output_advice(type_name: str) -> str:
     return "make the forward return tensors, tuples, lists or dicts"
 
 
+def is_dynamic(ep: Any) -> bool:
+    """Whether the ExportedProgram ``ep`` has a user input of symbolic size (``_has_dynamic_inputs``): what
+    ``memplan import`` asks before it plans a ``.pt2``, to name the ``--dim``s that fix it."""
+    return _has_dynamic_inputs(_need_torch(), ep)
+
+
 def _has_dynamic_inputs(torch, ep) -> bool:
     """Whether a placeholder of ``ep`` (a user input) has a symbolic size, stride or storage offset, or is a
     symbolic int itself (``forward(x, n: int)`` exported with ``n`` dynamic: the program was refused naming a
@@ -285,6 +292,24 @@ def _has_dynamic_inputs(torch, ep) -> bool:
                 not isinstance(d, int) for d in (*val.shape, *val.stride(), val.storage_offset())):
             return True
     return False
+
+
+#: example values compared with an exported constant input by value (``_check_example_types``)
+_PLAIN_TYPES = (int, float, bool, str, type(None), complex)
+
+
+def _user_leaves(ep: Any, leaves: list) -> list[tuple[Any, Any]]:
+    """``(placeholder, example leaf)`` for each user input of ``ep`` that is a placeholder, paired by the
+    signature's order of user inputs (a constant one, ``f: float`` fixed at 2.0, takes its leaf and has none).
+
+    Why: pairing the placeholders with the leaves by position shifted every input after a constant one
+    (``forward(f, x)``): ``x``'s range went unchecked, its size read off another leaf."""
+    from torch.export.graph_signature import InputKind
+
+    specs = [s.arg for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    return [(nodes[arg.name], x) for arg, x in zip(specs, leaves)
+            if type(arg).__name__ != "ConstantArgument" and getattr(arg, "name", None) in nodes]
 
 
 def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> list[str]:
@@ -302,8 +327,12 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
     users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
     bound: dict[Any, tuple[int, str]] = {}   # symbol -> (size, where it was read)
     derived: list[tuple[Any, int, str]] = []   # (size expression of one symbol, size, where)
-    for n, x in zip(users, leaves):
+    for n, x in _user_leaves(ep, leaves):
         val = n.meta.get("val")
+        expr = getattr(getattr(val, "node", None), "expr", None)
+        if isinstance(val, torch.SymInt) and isinstance(x, int) and expr is not None and expr.is_Symbol:
+            bound.setdefault(expr, (int(x), f"input '{n.name}'"))   # (a symbolic int: its range and guards)
+            continue
         if not (isinstance(val, torch.Tensor) and isinstance(x, torch.Tensor)) or val.dim() != x.dim():
             continue   # (the export that specializes the program names a wrong structure or rank)
         for k, (d, size) in enumerate(zip(val.shape, x.shape)):
@@ -352,11 +381,27 @@ def _check_example_types(torch, ep: Any, example_inputs: tuple, kwargs: dict | N
             given, takes = f"{given} ({' '.join(str(spec).split())})", f"{takes} ({' '.join(str(expected).split())})"
         raise GraphError(f"the example inputs are {given}, but the exported program takes {takes}: give one "
                          "example per input, structured as when it was exported")
-    users = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
-    if len(users) != len(leaves):
-        return   # (inputs that are no placeholder: constants export specialized; the export names any mismatch)
-    for n, x in zip(users, leaves):
+    from torch.export.graph_signature import InputKind
+
+    # (every user input in order, a constant one too: ``forward(x, n: int, f: float)`` exported with ``f``
+    # specialized lists ``x, n, 2.0``; matching placeholders by name alone dropped the whole check, and an
+    # ``n`` given as a tensor was traced as another program, its ``n + 1`` a planned tensor)
+    specs = [s.arg for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    if len(specs) != len(leaves):
+        return   # (a structure torch flattens otherwise: the export names any mismatch)
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    for arg, x in zip(specs, leaves):
+        n = nodes.get(getattr(arg, "name", None))
+        if n is None:
+            continue
         val = n.meta.get("val")
+        if type(arg).__name__ == "ConstantArgument":   # (an input export fixed at its example's value)
+            # (2 for 2.0 passes: the program holds its own constant; True for 1 does not, nor a tensor for a number)
+            if isinstance(x, bool) != isinstance(arg.value, bool) or type(x) not in _PLAIN_TYPES or x != arg.value:
+                raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported "
+                                 f"program fixed it at {arg.value!r} (only its dynamic dimensions and symbolic "
+                                 "ints take other values: export again with it)")
+            continue
         if isinstance(val, torch.Tensor):
             want = _tensor_words(val)
             if not isinstance(x, torch.Tensor):
@@ -510,8 +555,7 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
                 raise GraphError(f"input '{where}': {what} {d}: torch's symbol {missing[0]} has no name a --dim "
                                  f"can give (a torch.export.Dim named {missing[0]!r} is another dimension, "
                                  f"{names[missing[0]]}): rename that Dim, or name this one")
-            spelled = [name] if names.get(missing[0]) != missing[0] else [missing[0]] + [name] * (name != missing[0])
-            spelled += [k for k, (symbol, _) in derived.items() if symbol == missing[0]]
+            spelled = _spellings(missing[0], names, derived)
             raise GraphError(f"input '{where}': {what} {d} (fix it with "
                              f"{' or '.join(f'--dim {k}=N' for k in spelled)}"
                              f"{_batch_hint(torch, users, missing[0])})")
@@ -522,8 +566,18 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             raise GraphError(f"input '{where}': {what} {d} is {value} with {given}: a size is never negative")
         return value
 
+    from torch.export.graph_signature import InputKind
+
+    # (every user input in order, a constant one by its value: ``forward(x, n: int, f: float)`` exported with
+    # ``f`` fixed at 2.0 has no placeholder ``f`` among ``users``, and two leaves for a spec of three were
+    # torch's ValueError "treespec.unflatten(leaves)", a raw traceback out of ``memplan import``)
+    by_name = {n.name: n for n in users}
     leaves = []
-    for n in users:
+    for arg in (s.arg for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT):
+        n = by_name.get(getattr(arg, "name", None))
+        if n is None or type(arg).__name__ == "ConstantArgument":
+            leaves.append(getattr(arg, "value", None))
+            continue
         val = n.meta.get("val")
         if isinstance(val, torch.Tensor):
             leaves.append(_unread_tensor(torch, n.name, [size(d, n.name) for d in val.shape], val.dtype, known))
@@ -531,7 +585,11 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             leaves.append(size(val, n.name, "symbolic int"))
         else:
             leaves.append(val)
-    args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
+    try:
+        args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
+    except Exception as exc:   # (inputs this program's signature and its input spec disagree on: an edited program)
+        raise GraphError(f"the program's {len(leaves)} user inputs do not fit its input structure "
+                         f"({_export_failure(exc)}): a corrupted or edited program, export and save it again") from None
     return tuple(args), dict(kwargs)
 
 
@@ -637,7 +695,9 @@ def _dim_names(torch, users: list) -> tuple[dict[str, str], bool]:
                 text = src.name() if callable(src.name) else src.name   # (a property in torch 2.14)
             except Exception:   # (a source torch cannot name: no Dim name from it)
                 continue
-            dim_name = debug.get(text)
+            # (the root ``k`` of a Dim used only derived, ``{0: 2 * Dim("k")}``, has no input dimension of its own: its
+            # source is the Dim's name itself, a ConstantSource, which ``source_name_to_debug_name`` does not hold)
+            dim_name = debug.get(text) or (text if type(src).__name__ == "ConstantSource" else None)
             if isinstance(dim_name, str) and dim_name.isidentifier() and str(now) in symbols:
                 names.setdefault(dim_name, str(now))
     for table in (inputs, symbols):
@@ -668,17 +728,31 @@ def _derived_dims(torch, users: list, names: dict[str, str]) -> dict[str, tuple[
     return out
 
 
-def _solved(name: str, value: int, symbol: str, expr: Any) -> int:
+def _solved(name: str, value: int, symbol: str, expr: Any, names: dict[str, str] | None = None) -> int:
     """The value of ``symbol`` for which the size ``expr`` (of input dimension ``name``) is ``value``; a GraphError
-    naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``)."""
+    naming the dimension and its expression where no integer gives it (``--dim x.0=13`` for ``4*s6``), and the
+    ``--dim`` that sets the symbol by the name the user gave it where the program knows one (the ``Dim``'s)."""
+    option = _name_of(symbol, names or {}) or symbol
     found = _integer_root(expr, value)
     if found is not None and found < 0:   # (a negative symbol made another input's dimension negative: a raw error)
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which makes {symbol} {found}: "
                          f"a size is never negative (give a larger {name})")
     if found is None:
         raise GraphError(f"--dim {name}={value}: input dimension {name} is {expr}, which no integer {symbol} makes "
-                         f"{value} (give --dim {symbol}=N, or a size it takes)")
+                         f"{value} (give --dim {option}=N, or a size it takes)")
     return found
+
+
+def _spellings(symbol: str, names: dict[str, str], derived: dict[str, tuple[str, Any]]) -> list[str]:
+    """Every name a ``--dim`` gives ``symbol`` by: torch's symbol itself where it still names it, then the user's names
+    (the ``Dim``'s, ``INPUT.K``), then the input dimensions that are an expression of it (``x.0`` = ``2*s6``).
+
+    Why all of them: the refusal listed torch's symbol and one other name, so ``x`` exported with ``{0: 2 * Dim("k")}``
+    and ``y`` with ``{0: Dim("k")}`` named ``k`` and ``x.0`` but not ``y.0``, and a program whose ``Dim`` is only used
+    derived did not name the ``Dim`` at all."""
+    own = [symbol] if names.get(symbol) == symbol else []
+    return own + [k for k, s in names.items() if s == symbol and k != symbol] + \
+        [k for k, (s, _) in derived.items() if s == symbol]
 
 
 def _name_of(symbol: str, names: dict[str, str]) -> str | None:
@@ -709,12 +783,14 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
         sym = names.get(name)
         if sym is None and name in derived:   # (an input dimension that is an expression of one symbol: x.0 = 2*s17)
             sym = derived[name][0]
-            value, name = _solved(name, value, *derived[name]), f"{name}={value} ({sym}"
+            value, name = _solved(name, value, *derived[name], names), f"{name}={value} ({sym}"
         if sym is None and name in (fixed or {}):   # (``x.1`` of a program that fixed it: "no such" named no cause)
             listed = sorted(k for k in [*names, *derived] if "." in k)
             raise GraphError(f"--dim {name}={value}: dimension {name.rpartition('.')[2]} of input "
                              f"'{name.rpartition('.')[0]}' is fixed at {fixed[name]} in the exported program, not "
                              f"symbolic (its symbolic input dimensions: {', '.join(listed) or 'none'})")
+        if sym is None and not name.replace(".", "").isidentifier():
+            raise GraphError(_expression_named(name, value, names, derived))
         if sym is None:
             listed = sorted([*names, *derived], key=lambda k: (k != names.get(k), k))   # (torch's symbols first)
             lost = "" if sourced else \
@@ -726,6 +802,24 @@ def _dims_by_symbol(dims: dict[str, int], names: dict[str, str], sourced: bool =
                              f"{name}={value}{')' * ('(' in name)} disagree: both name the symbolic dimension {sym}")
         known.setdefault(sym, (value, name))
     return known
+
+
+def _expression_named(name: str, value: int, names: dict[str, str], derived: dict[str, tuple[str, Any]]) -> str:
+    """Why ``--dim NAME=VALUE`` with an expression for a name (``2*s6``, ``2*k``: the size a refusal shows for ``x``
+    exported with ``{0: 2 * Dim("k")}``) names no dimension, and the option that does.
+
+    Why: a ``--dim`` sets one free symbol, and the refusal showed the input's size ``2*s6``; given back as a name it
+    was "no such symbolic dimension" with a list that did not say which entry it was. Where the expression (its
+    names read as the symbols they give: ``2*k`` is ``2*s6``) is an input dimension's size, that input dimension is
+    named, with the value that gives it."""
+    spelled = re.sub(r"[A-Za-z_][A-Za-z_0-9]*", lambda m: names.get(m.group(0), m.group(0)), name).replace(" ", "")
+    for dim, (symbol, expr) in derived.items():
+        if str(expr).replace(" ", "") == spelled:
+            return (f"--dim {name}={value}: {name} is not a free symbol but the size of input dimension {dim} "
+                    f"({expr}, an expression of {_symbol_named(symbol, names)}): give --dim {dim}={value}")
+    free = sorted({_symbol_named(s, names) for s in names.values()})
+    return (f"--dim {name}={value}: a --dim names one free symbol of the program, not an expression (its free "
+            f"symbols: {', '.join(free) or 'none'}; or name an input dimension, INPUT.K)")
 
 
 def _sizes_of(torch, val: Any) -> list:
@@ -766,7 +860,49 @@ def load_exported(path: str):
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
+        kind = _other_torch_file(path) if "archive_format" in why else None
+        if kind:
+            raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
+                                   "the model with torch.export.export and save it with torch.export.save)") from None
+        others = _programs_named(path) if isinstance(exc, KeyError) else []
+        if others and "model" not in others:
+            raise InputFormatError(f"{path}: a .pt2 archive of exported program(s) {', '.join(map(repr, others))}, none "
+                                   "named 'model', the one torch.export.save writes and torch.export.load reads: "
+                                   "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+def _other_torch_file(path: str) -> str | None:
+    """What other torch archive ``path`` is (a TorchScript module, a ``torch.save`` file), from its members; None
+    where it is neither or cannot be read. Why: both were "not a torch.export program (RuntimeError:
+    PytorchStreamReader failed locating file archive_format: file not found.)", a reader's internals."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = [n.split("/", 1)[-1] for n in archive.namelist()]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    if "constants.pkl" in parts and any(p.startswith("code/") for p in parts):
+        return "a TorchScript module (torch.jit.save)"
+    if "data.pkl" in parts:
+        return "a torch.save file (a checkpoint or a pickled module)"
+    return None
+
+
+def _programs_named(path: str) -> list[str]:
+    """The names of the exported programs a ``.pt2`` archive holds (``*/models/NAME.json``); [] where it cannot be
+    read as a zip. Why: an archive ``package_pt2`` wrote with programs named ``first`` and ``second`` was "not a
+    torch.export program (KeyError: 'model')", which named neither what it is nor what is missing."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return []
+    found = (n.split("/") for n in names)
+    return sorted({p[-1][:-len(".json")] for p in found if len(p) == 3 and p[1] == "models" and p[-1].endswith(".json")})
 
 
 #: where torch keeps its compile caches, which importing its archive reader creates
@@ -1771,6 +1907,34 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
             for n, _, _ in members:
                 restored.pop(n.name, None)
     return restored
+
+
+def _check_weights_held(torch, ep: Any) -> None:
+    """Refuse a dynamic program whose weight (parameter, buffer, constant) record disagrees with the tensor it holds
+    for it (``_check_saved_weight``), before the program is exported again to specialize it.
+
+    Why: that export runs ``ep.module()``, built on the tensors the program holds, not on its records, and its
+    records then agree with them: a ``.pt2`` whose ``[1, 3]`` buffer was replaced in the archive by a ``[5, 3]``
+    tensor was planned with that buffer (and the sums it broadcasts into) at the edited size under ``--batch 5``,
+    and refused under ``--batch 4`` with torch's "Attempting to broadcast a dimension of length 5", which named
+    no buffer. The fixed program's record check (``_saved_layouts``) never saw the original records. A weight the
+    program holds no tensor for (``ep.constants`` edited) is refused too: that export failed as "failed: 'c'"."""
+    from torch.export.graph_signature import InputKind
+
+    tables = (getattr(ep, "state_dict", None) or {}, getattr(ep, "constants", None) or {})
+    records = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
+    for spec in ep.graph_signature.input_specs:
+        name = getattr(spec.arg, "name", None)
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
+            real = next((t[spec.target] for t in tables if spec.target in t), None)
+            if real is None:   # (the export reads it from the module: it failed as a bare KeyError, "failed: 'c'")
+                table = "state_dict" if spec.kind != InputKind.CONSTANT_TENSOR and spec.persistent is not False \
+                    else "constants"
+                what = "tensor constant" if spec.kind == InputKind.CONSTANT_TENSOR else spec.kind.name.lower()
+                raise GraphError(f"node {name!r}: the program holds no tensor for its {what} "
+                                 f"{str(spec.target)!r} (not in its {table}), which specializing its dynamic shapes "
+                                 "needs: a corrupted or edited program, export and save it again")
+            _check_saved_weight(torch, name, str(spec.target), records.get(name), real)
 
 
 def _check_saved_weight(torch, name: str, target: str, fake: Any, real: Any) -> None:
