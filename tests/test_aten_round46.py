@@ -1,0 +1,106 @@
+"""Round 46: outputs that are views of a user input, compared with eager on the CPU (``cuda_graph=False``).
+
+Bugs fixed (each test failed before):
+- a view of the caller's input in another dtype or a conjugate one (``x.view(torch.int32)``, ``x.view(torch.uint8)``,
+  ``torch.view_as_real(z)``, ``view_as_complex``, ``z.real`` / ``z.imag``, ``z.conj()``) came back as a copy, so a
+  write to it left the caller's tensor as it was where eager's changes it;
+- an identity conversion of the input (``x.float()`` on a float tensor, ``x.to(x.dtype)``, ``x.type_as(x)``) came
+  back as a new view of it (``step(x) is x`` False), where eager returns ``x`` itself;
+- the views a multi-view op returns (``x.chunk(2, 1)``, ``split``, ``unbind``) of an input laid out otherwise than
+  at export (transposed) came back as copies with the export's strides, where eager's are views of the caller's
+  tensor with its strides.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def _bits(t):
+    t = t.resolve_conj().resolve_neg()
+    t = torch.view_as_real(t) if t.is_complex() else t
+    return t.contiguous().view(torch.uint8) if t.is_floating_point() else t
+
+
+def _same_storage(a, b):
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _check(fn, example, call):
+    """Compile ``fn`` on ``example``, call it and eager on two clones of ``call``: outputs alike (values, dtype,
+    strides, conj bit, aliasing of the caller's tensor, identity), then a write to each output shows alike."""
+    step = compile(Fn(fn), (example,), cuda_graph=False)
+    xe, xg = call.clone(), call.clone()
+    if not call.is_contiguous():
+        xe = torch.empty_strided(call.shape, call.stride(), dtype=call.dtype).copy_(call)
+        xg = torch.empty_strided(call.shape, call.stride(), dtype=call.dtype).copy_(call)
+    e, g = fn(xe), step(xg)
+    e, g = (e if isinstance(e, tuple) else (e,)), (g if isinstance(g, tuple) else (g,))
+    for a, b in zip(e, g, strict=True):
+        assert (a.dtype, a.shape, a.stride(), a.is_conj()) == (b.dtype, b.shape, b.stride(), b.is_conj())
+        assert torch.equal(_bits(a), _bits(b))
+        assert _same_storage(a, xe) == _same_storage(b, xg)
+        assert (a is xe) == (b is xg)
+    for a, b in zip(e, g):
+        a.mul_(0) if a.dtype.is_floating_point or a.is_complex() else a.fill_(7)
+        b.mul_(0) if b.dtype.is_floating_point or b.is_complex() else b.fill_(7)
+    assert torch.equal(_bits(xe), _bits(xg))   # the caller's tensor written through the outputs as eager's
+
+
+X = torch.randn(4, 6)
+Z = torch.randn(4, 6, dtype=torch.complex64)
+
+
+@pytest.mark.parametrize("name", ["int32", "uint8", "int16"])
+def test_input_view_in_another_dtype_is_eagers_view(name):
+    _check(lambda x: x.view(getattr(torch, name)), X, X)
+
+
+@pytest.mark.parametrize("fn", [torch.view_as_real, lambda z: z.real, lambda z: z.imag, lambda z: z.conj(),
+                                lambda z: z.conj()[1:]], ids=["view_as_real", "real", "imag", "conj", "conj_slice"])
+def test_complex_views_of_input_are_eagers_views(fn):
+    _check(fn, Z, Z)
+
+
+def test_view_as_complex_of_input_is_eagers_view():
+    _check(lambda x: torch.view_as_complex(x.view(4, 3, 2)), X, X)
+
+
+@pytest.mark.parametrize("fn", [lambda x: x.float(), lambda x: x.to(x.dtype), lambda x: x.type_as(x),
+                                lambda x: x.to(torch.float32)[1:]], ids=["float", "to_dtype", "type_as", "to_slice"])
+def test_identity_conversion_returns_the_input_itself(fn):
+    _check(fn, X, X)
+
+
+def test_identity_conversion_of_transposed_input_is_itself():
+    _check(lambda x: x.float(), X, torch.randn(6, 4).t())
+
+
+@pytest.mark.parametrize("fn", [lambda x: x.chunk(2, 1), lambda x: x.split([1, 3], 0), lambda x: x.unbind(1)],
+                         ids=["chunk", "split", "unbind"])
+def test_multi_view_ops_of_a_transposed_input_are_eagers_views(fn):
+    _check(fn, X, torch.randn(6, 4).t())
+
+
+def test_dtype_view_of_transposed_input_is_eagers_view():
+    _check(lambda x: x.view(torch.int32), X, torch.randn(6, 4).t())
+
+
+def test_intermediate_dtype_view_still_a_copy():
+    _check(lambda x: (x * 2).view(torch.int32), X, X)
