@@ -21,6 +21,7 @@ torch = need("torch")
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 class Fn(nn.Module):
@@ -104,3 +105,46 @@ def test_dtype_view_of_transposed_input_is_eagers_view():
 
 def test_intermediate_dtype_view_still_a_copy():
     _check(lambda x: (x * 2).view(torch.int32), X, X)
+
+
+# --- random ops over an input laid out otherwise than at export -------------------------------------------------
+# Before: the program drew in the export's memory order, eager in the caller's layout's, so under one seed a train-mode
+# dropout or ``rand_like`` of a transposed / channels-last input returned other values than eager, silently.
+
+X4 = torch.randn(2, 3, 4, 5)
+X4_CL = X4.to(memory_format=torch.channels_last)
+XT = torch.randn(6, 4).t()
+
+
+@pytest.mark.parametrize("fn, example, call", [
+    (lambda x: torch.nn.functional.dropout(x, 0.5, True), X, XT),
+    (lambda x: torch.nn.functional.dropout(x, 0.5, True), X4, X4_CL),
+    (lambda x: torch.rand_like(x) + x, X, XT),
+    (lambda x: torch.empty_like(x).normal_() * x, X4, X4_CL),
+    (lambda x: x.clone().bernoulli_(0.3), X4, X4_CL),
+], ids=["dropout_t", "dropout_cl", "rand_like", "normal_", "bernoulli_"])
+def test_random_op_following_a_relaid_input_is_refused(fn, example, call):
+    step = compile(Fn(fn), (example,), cuda_graph=False)
+    torch.manual_seed(5)
+    want = fn(call.clone(memory_format=torch.preserve_format))
+    torch.manual_seed(5)
+    with pytest.raises(AtenExecutorError, match="random node"):
+        got = step(call.clone(memory_format=torch.preserve_format))
+        assert torch.equal(got, want)   # (what it would have to be)
+
+
+@pytest.mark.parametrize("fn, example, call", [
+    (lambda x: torch.bernoulli(x.sigmoid()), X, XT),   # (bernoulli(p) draws in a contiguous result's order)
+    (lambda x: torch.rand(4, 6) + x, X, XT),
+    (lambda x: torch.nn.functional.dropout(x, 0.5, False) * 2, X4, X4_CL),   # (eval: no draw)
+    (lambda x: torch.nn.functional.dropout(x, 0.5, True), X, X),
+], ids=["bernoulli_p", "rand_shape", "eval_dropout", "same_layout"])
+def test_random_op_not_following_the_layout_runs_as_eager(fn, example, call):
+    step = compile(Fn(fn), (example,), cuda_graph=False)
+    xe, xg = call.clone(memory_format=torch.preserve_format), call.clone(memory_format=torch.preserve_format)
+    torch.manual_seed(7)
+    want = fn(xe)
+    after_eager = torch.rand(3)
+    torch.manual_seed(7)
+    got = step(xg)
+    assert torch.equal(got, want) and torch.equal(torch.rand(3), after_eager)   # (the generator advanced alike)

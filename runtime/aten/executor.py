@@ -28,6 +28,7 @@ from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_memory, span_bytes
 from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
+from .relaid import RandomLayoutCheck
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
 
 
@@ -91,6 +92,8 @@ class Executor:
         #: per user input, the (strides, storage offset) it had at export (``_check_layouts``; found once here: a call
         #: walked the export's graph for them)
         self._export_layouts = _export_layouts(program, self._inputs)
+        #: random ops whose draws would land elsewhere in eager for an input laid out otherwise (``relaid``)
+        self._random_layouts = RandomLayoutCheck(torch, program, self._export_layouts)
         #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
@@ -504,6 +507,7 @@ class Executor:
                                         f"the program was exported with {tuple(slot.stride())}, and node {node!r} "
                                         "reads the caller's storage by strides (as_strided: eager's elements would "
                                         "be others): pass a tensor laid out as at export")
+        self._random_layouts.check(tensors)
         for k, (node, op, chain) in self._reshaped_writes.items():
             x, (strides, _offset) = tensors[k], self._export_layouts[k]
             if (x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
