@@ -69,18 +69,19 @@ def relaid_random_results(torch: Any, program: Program, layouts: dict[int, tuple
     by_name = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     args = []
-    for n in ep.graph.nodes:
-        if n.op != "placeholder":
-            continue
-        val = n.meta.get("val")
-        if not isinstance(val, torch.Tensor):
-            args.append(val)
-            continue
-        stride, offset = (layouts[by_name[n.name]] if n.name in by_name and by_name[n.name] in layouts
-                          else (tuple(val.stride()), int(val.storage_offset())))
-        need = offset + (sum((s - 1) * st for s, st in zip(val.shape, stride)) + 1 if all(val.shape) else 0)
-        meta = torch.empty(max(need, 1), dtype=val.dtype, device="meta").as_strided(tuple(val.shape), stride, offset)
-        args.append(mode.from_tensor(meta))
+    with mode:   # (each on its export device: a ``torch.rand(..., device=...)`` beside it must meet it there)
+        for n in ep.graph.nodes:
+            if n.op != "placeholder":
+                continue
+            val = n.meta.get("val")
+            if not isinstance(val, torch.Tensor):
+                args.append(val)
+                continue
+            stride, offset = (layouts[by_name[n.name]] if n.name in by_name and by_name[n.name] in layouts
+                              else (tuple(val.stride()), int(val.storage_offset())))
+            need = offset + (sum((s - 1) * st for s, st in zip(val.shape, stride)) + 1 if all(val.shape) else 0)
+            args.append(torch.empty(max(need, 1), dtype=val.dtype, device=val.device)
+                        .as_strided(tuple(val.shape), stride, offset).requires_grad_(val.requires_grad))
     seen: dict[str, Any] = {}
 
     class _Watch(torch.fx.Interpreter):
