@@ -179,3 +179,29 @@ def test_in_place_write_through_a_conjugate_view_keeps_its_bit(module):
         assert (a.is_conj(), a.is_neg()) == (b.is_conj(), b.is_neg())
         assert torch.equal(_bits(a), _bits(b))
     assert torch.equal(ze, zg)
+
+
+# --- one view of the caller's input (or of a weight) returned twice under ``return_views`` --------------------------
+# Before: two view objects (``a is b`` False), where eager returns one tensor twice.
+
+
+class W(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 6))
+
+    def forward(self, x):
+        y, c, v = x[1:], x.chunk(2), self.w[1:]
+        return y, y, c[0], c[0], v, v, x
+
+
+@pytest.mark.parametrize("return_views", [False, True])
+def test_one_view_returned_twice_is_one_object(return_views):
+    m = W()
+    step = compile(m, (X.clone(),), cuda_graph=False, return_views=return_views)
+    xe, xg = X.clone(), X.clone()
+    want, got = m(xe), step(xg)
+    for i in range(len(want)):
+        for j in range(i + 1, len(want)):
+            assert (want[i] is want[j]) == (got[i] is got[j]), (i, j)
+    assert got[-1] is xg and _same_storage(got[0], xg) and _same_storage(got[4], m.w)

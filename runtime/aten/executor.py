@@ -724,6 +724,10 @@ class Executor:
                 flat[i] = (x if self._written_returned.get(i) == k
                            else (x.detach() if i in self._detached else x).as_strided(shape, stride, offset))
                 served.add(i)
+        same = self._output_aliases[0]   # (one eager tensor returned twice, ``c = x.chunk(2); return c[0], c[0]``:
+        for i in sorted(served):   # one view object twice, ``a is b``; under ``return_views`` two views before)
+            if same[i] != i and same[i] in served:
+                flat[i] = flat[same[i]]
         return served
 
     def collect(self) -> Any:
