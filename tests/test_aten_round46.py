@@ -205,3 +205,19 @@ def test_one_view_returned_twice_is_one_object(return_views):
         for j in range(i + 1, len(want)):
             assert (want[i] is want[j]) == (got[i] is got[j]), (i, j)
     assert got[-1] is xg and _same_storage(got[0], xg) and _same_storage(got[4], m.w)
+
+
+# --- a reshape that is a view in eager for the caller's layout, a copy at export ------------------------------------
+# Before: ``x.t().reshape(-1)`` of a transposed ``x`` (contiguous at export) came back as a copy: a write to it left the
+# caller's tensor as it was, where eager's is a view of it.
+
+
+@pytest.mark.parametrize("fn", [lambda x: x.t().reshape(-1), lambda x: x.t().flatten(), lambda x: x.mT.reshape(2, 12)],
+                         ids=["t_reshape", "t_flatten", "mT_reshape"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_reshape_that_is_a_view_in_eager_is_eagers_view(fn, layout):
+    _check(fn, X, X if layout == "contiguous" else torch.randn(6, 4).t())
+
+
+def test_reshape_of_relaid_input_that_copies_in_eager_stays_a_copy():
+    _check(lambda x: x.t().reshape(-1), X, torch.randn(4, 12)[:, ::2])

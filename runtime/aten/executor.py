@@ -168,6 +168,12 @@ class Executor:
         #: of those of a user input, the view ops from its placeholder (``_input_view_chains``): eager's views of a
         #: caller's tensor laid out otherwise than at export, made again on it (``_replayed_views``)
         self._view_chains = _input_view_chains(torch, program, self._input_views)
+        #: {output index: (user input index, its chain)} of each output the program copies that eager may make as a
+        #: view of the caller's input: a ``reshape``/``flatten`` of a view of it (``x.t().reshape(-1)`` of a transposed
+        #: ``x``: a view in eager, a copy at export); served as eager's where the chain run again on it is a view
+        self._reshaped_views = _reshaped_input_outputs(torch, program, set(self._input_views) | set(self._weight_views)
+                                                       | {i for g in self._output_aliases[1] for i in g}
+                                                       | set(self._inference))
         #: (a view in another dtype or a conjugate one is eager's view only as its chain of view ops makes it: without
         #: one, a copy as before)
         self._input_views = {i: v for i, v in self._input_views.items() if v[3] is not None or i in self._view_chains}
@@ -724,6 +730,15 @@ class Executor:
                 flat[i] = (x if self._written_returned.get(i) == k
                            else (x.detach() if i in self._detached else x).as_strided(shape, stride, offset))
                 served.add(i)
+        if returned:
+            for i, (k, chain) in self._reshaped_views.items():   # (eager's view only where it is one: else the
+                x = self._caller_inputs[k]   # program's copy, as before)
+                t = _replay(x, chain)
+                if (t is not None and not fits(k) and tuple(t.shape) == tuple(flat[i].shape)
+                        and t.dtype == flat[i].dtype and t.is_conj() == flat[i].is_conj() and t.is_neg() == flat[i].is_neg()
+                        and t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()):
+                    flat[i] = t
+                    served.add(i)
         same = self._output_aliases[0]   # (one eager tensor returned twice, ``c = x.chunk(2); return c[0], c[0]``:
         for i in sorted(served):   # one view object twice, ``a is b``; under ``return_views`` two views before)
             if same[i] != i and same[i] in served:
@@ -1128,7 +1143,8 @@ def _spec_is_layout(spec: Any, t: Any) -> bool:
             and not t.is_conj() and not t.is_neg())
 
 
-def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple]) -> dict[int, tuple]:
+def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple], *,
+                       any_input: bool = False) -> dict[int, Any]:
     """{output index: ((op, its other arguments, its keywords), ...)} of each output in ``views`` (``_direct_outputs``:
     a view of a user input) whose export node is reached from that input's placeholder through view ops alone (each
     returning an alias of its first argument, no write: ``select``, ``slice``, ``t``, ``view``, ``detach``...), first
@@ -1168,10 +1184,35 @@ def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple])
             else:
                 break
         if (chain and isinstance(node, torch.fx.Node) and node.op == "placeholder"
-                and node.name == program.user_inputs[k][1]
+                and (any_input or node.name == program.user_inputs[k][1])
                 and not any(isinstance(a, torch.fx.Node) for _op, args, kw in chain for a in (*args, *kw.values()))):
-            out[i] = tuple(reversed(chain))
+            out[i] = (node.name, tuple(reversed(chain))) if any_input else tuple(reversed(chain))
     return out
+
+
+def _reshaped_input_outputs(torch: Any, program: Program, skip: set[int]) -> dict[int, tuple[int, tuple]]:
+    """{output index: (user input index, view ops from it, first op first)} of each arena output not in ``skip`` that
+    is its own root (the program copies it) and that is reached from a user input's placeholder through ops returning
+    an alias of their argument or a copy where they cannot (``reshape``, ``flatten``) beside view ops, at least one of
+    them such an op. Why: ``x.t().reshape(-1)`` of a transposed ``x`` is a view of the caller's tensor in eager, where
+    the export's contiguous ``x`` made a copy: returned as a copy, a write to it left the caller's tensor as it was."""
+    graph = program.graph
+    index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
+    cands = {i: None for i, (kind, v) in enumerate(program.user_outputs)
+             if i not in skip and kind == "arena" and v in graph.tensor_index
+             and graph.tensors[graph.root[graph.tensor_index[v]]].id == v}
+    if not cands:
+        return {}
+    chains = _input_view_chains(torch, program, {i: (None,) for i in cands}, any_input=True)
+    return {i: (index[name], chain) for i, (name, chain) in chains.items()
+            if name in index and any(_copies_where_needed(op) for op, _a, _k in chain)}
+
+
+def _copies_where_needed(op: Any) -> bool:
+    """Whether view op ``op`` returns a copy where the layout allows no view (``reshape``, ``flatten``...): its
+    result may be a view in eager where the export's was a copy."""
+    name = getattr(op, "__name__", "")
+    return name.split(".")[0] in ("reshape", "flatten", "unflatten", "reshape_as", "contiguous")
 
 
 def _is_view_op(target: Any) -> bool:
