@@ -11,6 +11,7 @@ node wrote shows up in the output.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_memory, span_bytes
 from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
+from .relaid import RandomLayoutCheck
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
 
 
@@ -90,6 +92,8 @@ class Executor:
         #: per user input, the (strides, storage offset) it had at export (``_check_layouts``; found once here: a call
         #: walked the export's graph for them)
         self._export_layouts = _export_layouts(program, self._inputs)
+        #: random ops whose draws would land elsewhere in eager for an input laid out otherwise (``relaid``)
+        self._random_layouts = RandomLayoutCheck(torch, program, self._export_layouts)
         #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
@@ -164,6 +168,19 @@ class Executor:
         #: of those of a user input, the view ops from its placeholder (``_input_view_chains``): eager's views of a
         #: caller's tensor laid out otherwise than at export, made again on it (``_replayed_views``)
         self._view_chains = _input_view_chains(torch, program, self._input_views)
+        #: {output index: (user input index, its chain)} of each output the program copies that eager may make as a
+        #: view of the caller's input: a ``reshape``/``flatten`` of a view of it (``x.t().reshape(-1)`` of a transposed
+        #: ``x``: a view in eager, a copy at export); served as eager's where the chain run again on it is a view
+        self._reshaped_views = _reshaped_input_outputs(torch, program, set(self._input_views) | set(self._weight_views)
+                                                       | {i for g in self._output_aliases[1] for i in g}
+                                                       | set(self._inference))
+        #: (a view in another dtype or a conjugate one is eager's view only as its chain of view ops makes it: without
+        #: one, a copy as before)
+        self._input_views = {i: v for i, v in self._input_views.items() if v[3] is not None or i in self._view_chains}
+        #: {output index: (dtype, conjugate, negative)} of those views, as the program computes them (``_direct``)
+        self._view_kinds = {i: (self.layout.views[v].dtype, self.layout.views[v].is_conj(),
+                                self.layout.views[v].is_neg())
+                            for i, (_kind, v) in enumerate(program.user_outputs) if i in self._input_views}
         #: of those, the outputs eager makes through a ``detach()`` (``x.detach()[1]``): made of the detached tensor
         self._detached = _detached_outputs(torch, program, set(self._weight_views) | set(self._input_views))
         #: {output index: user input index} of each user input returned as it is (``return x``): the caller's tensor
@@ -496,6 +513,7 @@ class Executor:
                                         f"the program was exported with {tuple(slot.stride())}, and node {node!r} "
                                         "reads the caller's storage by strides (as_strided: eager's elements would "
                                         "be others): pass a tensor laid out as at export")
+        self._random_layouts.check(tensors)
         for k, (node, op, chain) in self._reshaped_writes.items():
             x, (strides, _offset) = tensors[k], self._export_layouts[k]
             if (x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
@@ -615,7 +633,7 @@ class Executor:
             if fits(k):
                 continue
             t = _replay(self._caller_inputs[k], chain)
-            if t is not None and tuple(t.shape) == tuple(shape):
+            if self._replayed_as_planned(i, t, shape):
                 out[i] = t
         for i, k in self._written_returned.items():   # (``x.mul_(2); return x``: eager's in-place op returns ``x``
             if i in self._input_views and not fits(k):   # itself, whatever its layout; the write-back makes its values)
@@ -625,6 +643,12 @@ class Executor:
                 for i in g:
                     out.pop(i, None)
         return out
+
+    def _replayed_as_planned(self, i: int, t: Any, shape: tuple, stride: tuple | None = None) -> bool:
+        """Whether ``t``, output ``i``'s view ops run again on the caller's tensor, is the view the program computes:
+        its shape (and ``stride`` where given), dtype, and conjugate and negative bits."""
+        return (t is not None and tuple(t.shape) == tuple(shape) and (stride is None or _laid_out_alike_as(t, stride))
+                and (t.dtype, t.is_conj(), t.is_neg()) == self._view_kinds.get(i))
 
     def _returned_as_it_is(self) -> bool:
         """Whether a user input the program returns as it is was returned so by ``forward`` whatever its layout: the
@@ -690,6 +714,15 @@ class Executor:
                 served.add(i)
                 continue
             x = self._caller_inputs[k]
+            if i in self._view_chains and fits(k):   # eager's very view (its ops run again on the caller's tensor:
+                # ``x.float()``, ``x.to(x.dtype)`` return ``x`` itself, ``x.view(torch.int32)`` a view in its dtype)
+                t = _replay(x, self._view_chains[i])
+                if self._replayed_as_planned(i, t, shape, stride):
+                    flat[i] = t
+                    served.add(i)
+                    continue
+            if delta is None:   # (another dtype or a conjugate view, not made again: a copy, as before)
+                continue
             offset = x.storage_offset() + delta
             end = offset + (sum((n - 1) * st for n, st in zip(shape, stride)) + 1 if all(shape) else 0)
             if fits(k) and offset >= 0 and end * x.element_size() <= x.untyped_storage().nbytes():
@@ -697,6 +730,19 @@ class Executor:
                 flat[i] = (x if self._written_returned.get(i) == k
                            else (x.detach() if i in self._detached else x).as_strided(shape, stride, offset))
                 served.add(i)
+        if returned:
+            for i, (k, chain) in self._reshaped_views.items():   # (eager's view only where it is one: else the
+                x = self._caller_inputs[k]   # program's copy, as before)
+                t = _replay(x, chain)
+                if (t is not None and not fits(k) and tuple(t.shape) == tuple(flat[i].shape)
+                        and t.dtype == flat[i].dtype and t.is_conj() == flat[i].is_conj() and t.is_neg() == flat[i].is_neg()
+                        and t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()):
+                    flat[i] = t
+                    served.add(i)
+        same = self._output_aliases[0]   # (one eager tensor returned twice, ``c = x.chunk(2); return c[0], c[0]``:
+        for i in sorted(served):   # one view object twice, ``a is b``; under ``return_views`` two views before)
+            if same[i] != i and same[i] in served:
+                flat[i] = flat[same[i]]
         return served
 
     def collect(self) -> Any:
@@ -986,7 +1032,7 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
             continue
         root = graph.tensors[graph.root[graph.tensor_index[v]]].id
         t = views.get(v)
-        if t is None or t.is_conj() or t.is_neg():
+        if t is None or (kind == "weight" and (t.is_conj() or t.is_neg())):
             continue
         if kind == "weight":
             own = program.weights.get(root)
@@ -1005,8 +1051,10 @@ def _direct_outputs(torch: Any, program: Program, views: Mapping[str, Any]) -> t
             k = index[root]
         spec, base = program.specs[v], program.specs[root]
         delta = spec.byte_offset - base.byte_offset
-        if spec.dtype == base.dtype and delta % spec.itemsize == 0:
+        if spec.dtype == base.dtype and delta % spec.itemsize == 0 and not t.is_conj() and not t.is_neg():
             inputs[i] = (k, spec.shape, spec.stride, delta // spec.itemsize)
+        else:   # (``x.view(torch.int32)``, ``view_as_real(z)``, ``z.imag``, ``z.conj()``: eager's view of the caller's
+            inputs[i] = (k, spec.shape, spec.stride, None)   # tensor only as its view ops make it, ``_replay``)
     return weights, inputs
 
 
@@ -1083,6 +1131,11 @@ def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, 
     return out
 
 
+def _laid_out_alike_as(t: Any, stride: tuple) -> bool:
+    """Whether ``t`` has ``stride`` in each dimension of more than one element (a size-1 dimension's stride is free)."""
+    return all(n <= 1 or a == b for n, a, b in zip(t.shape, t.stride(), stride))
+
+
 def _spec_is_layout(spec: Any, t: Any) -> bool:
     """Whether a planned tensor's spec has ``t``'s dtype, shape and strides, and ``t`` is no conjugate or negative
     view (eager's tensor ``t`` itself can stand for it)."""
@@ -1090,7 +1143,8 @@ def _spec_is_layout(spec: Any, t: Any) -> bool:
             and not t.is_conj() and not t.is_neg())
 
 
-def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple]) -> dict[int, tuple]:
+def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple], *,
+                       any_input: bool = False) -> dict[int, Any]:
     """{output index: ((op, its other arguments, its keywords), ...)} of each output in ``views`` (``_direct_outputs``:
     a view of a user input) whose export node is reached from that input's placeholder through view ops alone (each
     returning an alias of its first argument, no write: ``select``, ``slice``, ``t``, ``view``, ``detach``...), first
@@ -1113,15 +1167,52 @@ def _input_view_chains(torch: Any, program: Program, views: Mapping[int, tuple])
             if _is_view_op(node.target):
                 chain.append((node.target, tuple(node.args[1:]), dict(node.kwargs)))
                 node = node.args[0] if node.args else None
+            elif (node.target is operator.getitem and len(node.args) == 2 and isinstance(node.args[1], int)
+                  and isinstance(multi := node.args[0], torch.fx.Node) and multi.op == "call_function"
+                  and _is_views_op(multi.target) and multi.args
+                  and not any(isinstance(a, torch.fx.Node) for a in (*multi.args[1:], *multi.kwargs.values()))):
+                # (``x.chunk(2, 1)[0]``, ``split``, ``unbind``: one of the views a multi-view op returns)
+                chain.append((_item_of, (multi.target, tuple(multi.args[1:]), dict(multi.kwargs), node.args[1]), {}))
+                node = multi.args[0]
+            elif (node.target is torch.ops.aten.type_as.default and len(node.args) == 2
+                  and isinstance(other := node.args[1], torch.fx.Node)
+                  and isinstance(fake := other.meta.get("val"), torch.Tensor)):   # (``x.type_as(y)`` is
+                chain.append((torch.ops.aten.to.dtype, (fake.dtype,), {}))   # ``x.to(y.dtype)``: ``x`` itself in its
+                node = node.args[0]   # dtype, whatever ``y``'s values)
             elif isinstance(written := _written_result_of(node), torch.fx.Node):   # (``x.mul_(2)[1]``: an in-place
                 node = written   # op returns the tensor it writes, the caller's ``x`` in eager; its values written back)
             else:
                 break
         if (chain and isinstance(node, torch.fx.Node) and node.op == "placeholder"
-                and node.name == program.user_inputs[k][1]
+                and (any_input or node.name == program.user_inputs[k][1])
                 and not any(isinstance(a, torch.fx.Node) for _op, args, kw in chain for a in (*args, *kw.values()))):
-            out[i] = tuple(reversed(chain))
+            out[i] = (node.name, tuple(reversed(chain))) if any_input else tuple(reversed(chain))
     return out
+
+
+def _reshaped_input_outputs(torch: Any, program: Program, skip: set[int]) -> dict[int, tuple[int, tuple]]:
+    """{output index: (user input index, view ops from it, first op first)} of each arena output not in ``skip`` that
+    is its own root (the program copies it) and that is reached from a user input's placeholder through ops returning
+    an alias of their argument or a copy where they cannot (``reshape``, ``flatten``) beside view ops, at least one of
+    them such an op. Why: ``x.t().reshape(-1)`` of a transposed ``x`` is a view of the caller's tensor in eager, where
+    the export's contiguous ``x`` made a copy: returned as a copy, a write to it left the caller's tensor as it was."""
+    graph = program.graph
+    index = {tid: k for k, (_pos, tid) in enumerate(program.user_inputs)}
+    cands = {i: None for i, (kind, v) in enumerate(program.user_outputs)
+             if i not in skip and kind == "arena" and v in graph.tensor_index
+             and graph.tensors[graph.root[graph.tensor_index[v]]].id == v}
+    if not cands:
+        return {}
+    chains = _input_view_chains(torch, program, {i: (None,) for i in cands}, any_input=True)
+    return {i: (index[name], chain) for i, (name, chain) in chains.items()
+            if name in index and any(_copies_where_needed(op) for op, _a, _k in chain)}
+
+
+def _copies_where_needed(op: Any) -> bool:
+    """Whether view op ``op`` returns a copy where the layout allows no view (``reshape``, ``flatten``...): its
+    result may be a view in eager where the export's was a copy."""
+    name = getattr(op, "__name__", "")
+    return name.split(".")[0] in ("reshape", "flatten", "unflatten", "reshape_as", "contiguous")
 
 
 def _is_view_op(target: Any) -> bool:
@@ -1132,6 +1223,22 @@ def _is_view_op(target: Any) -> bool:
     ret, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
     return (ret is not None and not ret.is_write and first is not None and not first.is_write
             and ret.before_set == first.before_set)
+
+
+def _is_views_op(target: Any) -> bool:
+    """Whether ``target`` is an ATen op returning a list of aliases of its first argument without writing it
+    (``split``, ``chunk``, ``unbind``, ``tensor_split``)."""
+    schema = getattr(target, "_schema", None)
+    if schema is None or len(schema.returns) != 1 or not schema.arguments:
+        return False
+    ret, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
+    return (str(schema.returns[0].type) == "List[Tensor]" and ret is not None and not ret.is_write
+            and first is not None and not first.is_write)
+
+
+def _item_of(t: Any, op: Any, args: tuple, kwargs: dict, index: int) -> Any:
+    """The ``index``-th view ``op`` (a multi-view op: ``split``...) returns of ``t``, as ``getitem`` takes it."""
+    return op(t, *args, **kwargs)[index]
 
 
 def _replay(x: Any, chain: tuple) -> Any:

@@ -652,6 +652,14 @@ def _lower_view(torch, n, op, args, kwargs, out_views, tensor_outs, views=None, 
     return Launch(n.name, str(op), "view", None)
 
 
+def _keep_lazy_bits(views, o: str, vi) -> None:
+    """An in-place result ``o`` on the very bytes of its input ``vi`` is that input, its conjugate and negative bits
+    too (``w = z.conj(); w.mul_(2)``: the plan's view of ``w.mul_``'s result, made from the export's spec, carries no
+    bit, so later nodes and the output read ``z``'s bytes unconjugated: other values than eager's; round 46)."""
+    if _lazy_bits(views[o]) != _lazy_bits(vi):
+        views[o] = vi
+
+
 def _lazy_bits(t) -> tuple[bool, bool]:
     """A tensor's lazy conjugate and negative bits: views with them read their bytes transformed."""
     return bool(t.is_conj()), bool(t.is_neg())
@@ -864,6 +872,11 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         return _lower_metadata(torch, n, gn, views, args, kwargs, ctx.adopted, adopted_in)
     fresh = _fresh_results(torch, n, gn, views)
     if not gn.inplace:  # writes a weight, an input or a viewed tensor where it stands
+        for _key, fx in mutated:   # (its result, a tensor of its own on the written one's very view: that view)
+            vi = views.get(env.get(fx)) if isinstance(env.get(fx), str) else None
+            for o in gn.outputs:
+                if vi is not None and o in views and _same_view(views[o], vi):
+                    _keep_lazy_bits(views, o, vi)
         if fresh:   # and returns new tensors too (a custom op updating a cache and returning an output)
             return _run_then_copy_fresh(torch, n, op, args, kwargs, fresh)
         return Launch(n.name, name, "inplace", _in_place(torch, op, args, kwargs, ctx))
@@ -880,6 +893,7 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
     (o, i), (_key, fx_in) = gn.inplace[0], mutated[0]
     vo, vi = views[o], views[i]
     if _same_view(vo, vi):
+        _keep_lazy_bits(views, o, vi)
         return Launch(n.name, name, "inplace", _in_place(torch, op, args, kwargs, ctx))
     overlap = _overlaps(vo, vi)
     functional, fkwargs = _functional_of(torch, op), kwargs
@@ -974,6 +988,8 @@ def _lower_several_outs(torch, n, gn, env, views, args, kwargs, mutated, ctx) ->
         return None
     vos = [views[by_result[k]] for k in range(len(out_names))]
     if all(_same_view(views[o], views[i]) for o, i in gn.inplace):
+        for o, i in gn.inplace:
+            _keep_lazy_bits(views, o, views[i])
         return Launch(n.name, name, "inplace", functools.partial(n.target, *args, **kwargs))
     functional, fkwargs = _functional_of_out(n.target, kwargs)
     if functional is None:
