@@ -1,0 +1,498 @@
+"""Round 47: ``memplan.verify`` against a brute-force oracle of CONTRACT.md's safe plan, on every solver's plans and
+on mutants of them; and hostile plans (deadlocks, unknown ids, duplicated or missing nodes) refused by name.
+
+The oracle below is written for this file from the contract and docs/format.md's "documented interpretations"
+alone: it reads the graph and plan as JSON dicts, builds happens-before as the explicit transitive closure of a
+small graph (stream edges and forward events, plus the virtual start and end accesses), and checks the four rules
+pair by pair, access by access. It shares nothing with ``memplan.verify`` (vector clocks, painting, per-stream
+summaries), so where the two disagree one of them is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import graphs, schedules
+
+import memplan
+from memplan import GraphBuilder, graph_from_dict, schedule_with_events
+from memplan.errors import GraphError, MemplanError, PlanFormatError, UnsafePlan
+from memplan.verify import check
+
+START, END = "\0start", "\0end"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the oracle
+# ---------------------------------------------------------------------------------------------------------------
+
+def oracle(g: dict, p: dict) -> set[int]:
+    """The contract's rules a plan (dict) breaks for a graph (dict): {} when safe. Single-device plans only."""
+    broken: set[int] = set()
+    tens = {t["id"]: t for t in g["tensors"]}
+    nodes = [n["id"] for n in g["nodes"]]
+    nodeset = set(nodes)
+    nd = {n["id"]: n for n in g["nodes"]}
+
+    def root(t: str) -> str:
+        while tens[t].get("view_of") is not None:
+            t = tens[t]["view_of"]
+        return t
+
+    def chain(t: str) -> list[str]:
+        out = [t]
+        while tens[t].get("view_of") is not None:
+            t = tens[t]["view_of"]
+            out.append(t)
+        return out
+
+    producer = {o: n["id"] for n in g["nodes"] for o in n["outputs"]}
+    # ---- rule 1: order is every node once, streams in range ----
+    order = [(e["node"], e["stream"]) for e in p["order"]]
+    names = [n for n, _ in order]
+    if sorted(names) != sorted(nodes) or len(set(names)) != len(names):
+        return {1}     # nothing else is meaningful without a complete order
+    pos = {n: i for i, n in enumerate(names)}
+    stream = dict(order)
+    for _n, s in order:
+        if not (isinstance(s, int) and 0 <= s < p["streams"]):
+            broken.add(1)
+    # ---- happens-before: explicit transitive closure ----
+    succ: dict[str, set[str]] = {n: set() for n in nodes}
+    succ[START] = set(nodes) | {END}
+    succ[END] = set()
+    for n in nodes:
+        succ[n].add(END)
+    for a in nodes:
+        for b in nodes:
+            if stream[a] == stream[b] and pos[a] < pos[b]:
+                succ[a].add(b)
+    for e in p["events"]:
+        a, b = e["after"], e["before"]
+        if a not in nodeset or b not in nodeset:
+            broken.add(1)
+            continue
+        if stream[a] == stream[b]:
+            broken.add(1)
+        if pos[a] >= pos[b]:
+            broken.add(1)     # a wait before its record orders nothing
+            continue
+        succ[a].add(b)
+    reach: dict[str, set[str]] = {}
+    for x in succ:
+        seen: set[str] = set()
+        todo = list(succ[x])
+        while todo:
+            y = todo.pop()
+            if y not in seen:
+                seen.add(y)
+                todo.extend(succ[y])
+        reach[x] = seen
+
+    def hb(a: str, b: str) -> bool:
+        return b in reach[a]
+
+    # ---- rules 1 and 2: every writer along a read's view chain is issued first and happens-before ----
+    for n in nodes:
+        for t in nd[n]["inputs"]:
+            for c in chain(t):
+                w = producer.get(c)
+                if w is None:
+                    continue
+                if pos[w] > pos[n]:
+                    broken.add(1)
+                if not hb(w, n):
+                    broken.add(2)
+    # fusion groups: one stream, listed order, nothing else of that stream in between
+    groups: dict[str, list[str]] = {}
+    for n in g["nodes"]:
+        if n.get("group") is not None:
+            groups.setdefault(n["group"], []).append(n["id"])
+    for members in groups.values():
+        if len({stream[m] for m in members}) > 1:
+            broken.add(1)
+            continue
+        ps = [pos[m] for m in members]
+        if ps != sorted(ps):
+            broken.add(1)
+        s = stream[members[0]]
+        if any(stream[x] == s and x not in members and min(ps) < pos[x] < max(ps) for x in nodes):
+            broken.add(1)
+    # ---- rule 4: every tensor placed once, at its size; offsets aligned, in the arena, views at parent + offset ----
+    placed: dict[str, object] = {}
+    for e in p["tensors"]:
+        if e["id"] not in tens or e["id"] in placed or e["size"] != tens[e["id"]]["size"]:
+            broken.add(4)
+            continue
+        placed[e["id"]] = e["offset"]
+    if set(placed) != set(tens):
+        broken.add(4)
+        return broken
+    align = g.get("alignment", 256)
+    for t, td in tens.items():
+        off = placed[t]
+        if tens[root(t)]["kind"] == "weight":
+            if off is not None:
+                broken.add(4)
+            continue
+        if off is None:
+            broken.add(4)
+            continue
+        if td.get("view_of") is not None:
+            poff = placed[td["view_of"]]
+            if poff is not None and off != poff + td.get("view_offset", 0):
+                broken.add(4)
+            continue
+        if off < 0 or off % align or off % p["alignment"] or off + td["size"] > p["arena_bytes"]:
+            broken.add(4)
+    if p["lower_bound_bytes"] > p["arena_bytes"]:
+        broken.add(4)
+    if 4 in broken:
+        return broken     # rule 3 needs every root's bytes
+    # ---- rule 3: overlapping roots, every access of one before every access of the other ----
+    acc: dict[str, set[str]] = {}
+    for t, td in tens.items():
+        r = root(t)
+        if td["kind"] == "input" and t == r:
+            acc.setdefault(r, set()).add(START)
+        if td["kind"] == "output":
+            acc.setdefault(r, set()).add(END)   # interp: an output view keeps its root to the end
+    for n in g["nodes"]:
+        for t in n["inputs"] + n["outputs"]:
+            acc.setdefault(root(t), set()).add(n["id"])
+    exception: dict[tuple[str, str], set[str]] = {}
+    for n in g["nodes"]:
+        wrote = {root(o) for o in n["outputs"]}
+        for o, i in (n.get("inplace") or {}).items():
+            a, b = root(i), root(o)
+            if producer.get(b) == n["id"] and a not in wrote:   # interp: n produces out's root, writes not in's
+                exception.setdefault((a, b), set()).add(n["id"])
+    roots = [t for t in tens if root(t) == t and tens[t]["kind"] != "weight" and tens[t]["size"] > 0]
+
+    def ordered(a: str, b: str) -> bool:
+        ok = exception.get((a, b), set())
+        return all(hb(x, y) or (x == y and x in ok) for x in acc.get(a, ()) for y in acc.get(b, ()))
+
+    for i, a in enumerate(roots):
+        for b in roots[i + 1:]:
+            a0, a1 = placed[a], placed[a] + tens[a]["size"]
+            b0, b1 = placed[b], placed[b] + tens[b]["size"]
+            if a0 < b1 and b0 < a1 and not (ordered(a, b) or ordered(b, a)):
+                broken.add(3)
+    return broken
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# plans and mutants
+# ---------------------------------------------------------------------------------------------------------------
+
+SOLVERS = ["auto", "greedy", "size", "search", "cpsat", "ggml"]
+
+
+def verdict(g: dict, p: dict) -> set[int] | str:
+    """The rules ``memplan.verify.check`` reports, or "refused" where the plan document is not read at all."""
+    try:
+        return {r for r, _ in check(graph_from_dict(g), p)}
+    except PlanFormatError:
+        return "refused"
+
+
+def agree(g: dict, p: dict) -> None:
+    """verify's verdict equals the oracle's: safe for both, or unsafe for both with every rule verify names broken."""
+    want = oracle(g, p)
+    got = verdict(g, p)
+    if got == "refused":   # a document check_plan_fields refuses (e.g. a negative offset): unsafe by the oracle too
+        assert want, (json.dumps(g), json.dumps(p))
+        return
+    assert bool(got) == bool(want), (got, want, json.dumps(g), json.dumps(p))
+    assert got <= want, (got, want, json.dumps(g), json.dumps(p))
+
+
+@st.composite
+def mutants(draw, g: dict, p: dict) -> tuple[dict, dict, str]:
+    """(graph, plan, what) with one random change: the mutations a planner bug or a hand edit would make."""
+    g, p = copy.deepcopy(g), copy.deepcopy(p)
+    kinds = ["offset", "share", "drop_event", "flip_event", "add_event", "swap", "move", "restream", "shrink",
+             "inplace", "align", "view_offset", "lower_bound", "place", "place", "place", "kind"]
+    what = draw(st.sampled_from(kinds))
+    order, events, tensors = p["order"], p["events"], p["tensors"]
+    arena = [e for e in tensors if e["offset"] is not None]
+    if what == "offset" and arena:
+        e = draw(st.sampled_from(arena))
+        e["offset"] += draw(st.sampled_from([-256, -64, -8, -1, 1, 8, 64, 256, 512, g.get("alignment", 256)]))
+    elif what == "share" and len(arena) > 1:
+        # one root moved onto another's first byte (views along): safe only where their accesses are ordered
+        roots = [e for e in arena if g_tensor(g, e["id"]).get("view_of") is None]
+        if len(roots) < 2:
+            return g, p, "noop"
+        a, b = draw(st.lists(st.sampled_from(roots), min_size=2, max_size=2, unique_by=lambda e: e["id"]))
+        _move_root(g, p, b["id"], a["offset"] - b["offset"])
+        p["arena_bytes"] = max(p["arena_bytes"], max(o["offset"] + o["size"] for o in arena))
+    elif what == "drop_event" and events:
+        events.pop(draw(st.integers(0, len(events) - 1)))
+    elif what == "flip_event" and events:
+        e = draw(st.sampled_from(events))
+        e["after"], e["before"] = e["before"], e["after"]
+    elif what == "add_event" and len(order) > 1:
+        i, j = draw(st.lists(st.integers(0, len(order) - 1), min_size=2, max_size=2, unique=True))
+        events.append({"after": order[i]["node"], "before": order[j]["node"]})
+    elif what == "swap" and len(order) > 1:
+        i, j = draw(st.lists(st.integers(0, len(order) - 1), min_size=2, max_size=2, unique=True))
+        order[i], order[j] = order[j], order[i]
+    elif what == "move" and len(order) > 1:
+        e = order.pop(draw(st.integers(0, len(order) - 1)))
+        order.insert(draw(st.integers(0, len(order))), e)
+    elif what == "restream":
+        e = draw(st.sampled_from(order))
+        e["stream"] = draw(st.integers(0, p["streams"]))   # one past the last: out of range
+    elif what == "shrink":
+        p["arena_bytes"] = max(0, p["arena_bytes"] - draw(st.sampled_from([1, 8, 256, 1024])))
+        p["lower_bound_bytes"] = min(p["lower_bound_bytes"], p["arena_bytes"])
+    elif what == "inplace":
+        n = draw(st.sampled_from(g["nodes"]))
+        if not n["inputs"] or not n["outputs"]:
+            return g, p, "noop"
+        ip = n.get("inplace") or {}
+        ip[draw(st.sampled_from(n["outputs"]))] = draw(st.sampled_from(n["inputs"]))
+        n["inplace"] = ip
+    elif what == "align":
+        p["alignment"] = draw(st.sampled_from([1, 2, 8, 512, 4096]))
+    elif what == "view_offset":
+        views = [e for e in arena if g_tensor(g, e["id"]).get("view_of") is not None]
+        if not views:
+            return g, p, "noop"
+        draw(st.sampled_from(views))["offset"] += draw(st.sampled_from([-1, 1, 256]))
+    elif what == "lower_bound":
+        p["lower_bound_bytes"] = p["arena_bytes"] + 1
+    elif what == "place" and arena:
+        # a root moved to another aligned place (its views with it), the arena grown to hold it: rule 3 alone
+        roots = [e for e in arena if g_tensor(g, e["id"]).get("view_of") is None]
+        if not roots:
+            return g, p, "noop"
+        e = draw(st.sampled_from(roots))
+        step = max(g.get("alignment", 256), p["alignment"])
+        to = step * draw(st.integers(0, max(1, p["arena_bytes"] // step)))
+        _move_root(g, p, e["id"], to - e["offset"])
+        p["arena_bytes"] = max(p["arena_bytes"], max(o["offset"] + o["size"] for o in arena))
+    elif what == "kind":
+        t = draw(st.sampled_from(g["tensors"]))
+        if t["kind"] not in ("intermediate", "output"):
+            return g, p, "noop"
+        t["kind"] = "output" if t["kind"] == "intermediate" else "intermediate"
+    else:
+        return g, p, "noop"
+    return g, p, what
+
+
+@st.composite
+def multi_mutants(draw, g: dict, p: dict) -> tuple[dict, dict, str]:
+    """One to three mutations in a row (an in-place mark and a shared offset together, a moved node and a dropped
+    event, ...)."""
+    done = []
+    for _ in range(draw(st.integers(1, 3))):
+        g, p, what = draw(mutants(g, p))
+        done.append(what)
+    return g, p, "+".join(done)
+
+
+def _move_root(g: dict, p: dict, rid: str, by: int) -> None:
+    """Shift root ``rid`` and every view under it by ``by`` bytes (so only where the root lies changes)."""
+    parent = {t["id"]: t.get("view_of") for t in g["tensors"]}
+
+    def root(t):
+        while parent[t] is not None:
+            t = parent[t]
+        return t
+
+    for e in p["tensors"]:
+        if e["offset"] is not None and root(e["id"]) == rid:
+            e["offset"] += by
+
+
+def g_tensor(g: dict, tid: str) -> dict:
+    return next(t for t in g["tensors"] if t["id"] == tid)
+
+
+def planned(graph, sched, solver: str) -> dict:
+    kw = {"time_limit": 0.5} if solver in ("search", "cpsat") else {}
+    return memplan.plan(graph, sched, solver=solver, **kw).to_dict()
+
+
+FAST = settings(max_examples=60, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+
+
+@FAST
+@given(st.data())
+def test_every_solvers_plan_and_its_mutants_agree_with_the_oracle(data):
+    graph = data.draw(graphs(max_nodes=7))
+    order, stream_of = data.draw(schedules(graph))
+    sched = schedule_with_events(graph, order, stream_of)
+    g = graph.to_dict()
+    for solver in data.draw(st.lists(st.sampled_from(SOLVERS), min_size=1, max_size=2, unique=True)):
+        if solver == "ggml" and max(stream_of.values()) > 0:
+            continue
+        try:
+            p = planned(graph, sched, solver)
+        except MemplanError:
+            continue
+        assert oracle(g, p) == set(), (solver, json.dumps(g), json.dumps(p))
+        agree(g, p)
+        for _ in range(6):
+            mg, mp, _what = data.draw(multi_mutants(g, p))
+            try:
+                graph_from_dict(mg)
+            except GraphError:
+                continue
+            agree(mg, mp)
+
+
+@FAST
+@given(st.data())
+def test_random_schedules_with_random_events_agree(data):
+    """Schedules the planner never makes: a random order and streams, events a random subset of all forward pairs,
+    offsets from a plan of the serial schedule (reuse that a concurrent schedule may break)."""
+    graph = data.draw(graphs(max_nodes=6))
+    order, stream_of = data.draw(schedules(graph))
+    serial = memplan.plan(graph, solver=data.draw(st.sampled_from(["greedy", "size"]))).to_dict()
+    g = graph.to_dict()
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1:] if stream_of[a] != stream_of[b]]
+    events = data.draw(st.lists(st.sampled_from(pairs), max_size=6, unique=True)) if pairs else []
+    p = dict(serial, streams=max(stream_of.values()) + 1,
+             order=[{"node": n, "stream": stream_of[n]} for n in order],
+             events=[{"after": a, "before": b} for a, b in events])
+    agree(g, p)
+
+
+def test_the_oracle_rejects_what_the_contract_forbids():
+    """The oracle itself on hand-made cases (so the property tests compare against something right)."""
+    g = _two_branch().to_dict()
+    p = memplan.plan(_two_branch(), streams=2).to_dict()
+    assert oracle(g, p) == set()
+    for e in p["events"]:
+        q = copy.deepcopy(p)
+        q["events"].remove(e)
+        assert 2 in oracle(g, q), e
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# hostile plans
+# ---------------------------------------------------------------------------------------------------------------
+
+def _two_branch():
+    b = GraphBuilder("two", alignment=256)
+    b.input("x", 256)
+    b.tensor("a", 256)
+    b.tensor("c", 256)
+    b.tensor("y", 256, "output")
+    b.node("na", "OP", ["x"], ["a"])
+    b.node("nc", "OP", ["x"], ["c"])
+    b.node("ny", "OP", ["a", "c"], ["y"])
+    return b.build()
+
+
+def _base_plan() -> tuple[memplan.Graph, dict]:
+    graph = _two_branch()
+    order = ["na", "nc", "ny"]
+    p = memplan.plan(graph, schedule_with_events(graph, order, {"na": 0, "nc": 1, "ny": 0})).to_dict()
+    assert p["events"] == [{"after": "nc", "before": "ny"}]
+    return graph, p
+
+
+def _findings(graph, p) -> str:
+    with pytest.raises(UnsafePlan) as e:
+        memplan.verify(graph, p)
+    return str(e.value)
+
+
+def test_a_wait_on_a_record_issued_later_is_refused_by_name():
+    graph, p = _base_plan()
+    p["order"] = [{"node": "na", "stream": 0}, {"node": "ny", "stream": 0}, {"node": "nc", "stream": 1}]
+    msg = _findings(graph, p)
+    assert "'nc'->'ny'" in msg and "wait comes before the record" in msg
+    assert oracle(graph.to_dict(), p)
+
+
+def test_a_wait_on_a_later_node_of_the_same_stream_is_refused_by_name():
+    graph, p = _base_plan()
+    p["events"].append({"after": "ny", "before": "na"})   # a deadlock on a real device: ny waits... na waits for ny
+    msg = _findings(graph, p)
+    assert "'ny'->'na'" in msg
+    assert oracle(graph.to_dict(), p)
+
+
+def test_an_event_cycle_across_streams_is_refused_by_name():
+    b = GraphBuilder("cyc", alignment=256)
+    b.input("x", 256)
+    for k in ("p", "q", "r", "s"):
+        b.tensor(k, 256, "output")
+    b.node("a1", "OP", ["x"], ["p"])
+    b.node("a2", "OP", ["x"], ["q"])
+    b.node("b1", "OP", ["x"], ["r"])
+    b.node("b2", "OP", ["x"], ["s"])
+    graph = b.build()
+    p = memplan.plan(graph).to_dict()
+    p["streams"] = 2
+    p["order"] = [{"node": "a1", "stream": 0}, {"node": "b1", "stream": 1},
+                  {"node": "a2", "stream": 0}, {"node": "b2", "stream": 1}]
+    # a2 waits for b2 and b2 waits for a2 (through a1 -> b2, b1 -> a2 it would be fine): one of the two waits comes
+    # before its record in issue order, whichever way they are issued
+    p["events"] = [{"after": "b2", "before": "a2"}, {"after": "a2", "before": "b2"}]
+    msg = _findings(graph, p)
+    assert "'b2'->'a2'" in msg and "wait comes before the record" in msg
+    assert 1 in oracle(graph.to_dict(), p)
+
+
+@pytest.mark.parametrize("field,entry,word", [
+    ("order", {"node": "ghost", "stream": 0}, "'ghost'"),
+    ("events", {"after": "ghost", "before": "ny"}, "'ghost'"),
+    ("events", {"after": "na", "before": "ghost"}, "'ghost'"),
+    ("tensors", {"id": "ghost", "offset": 0, "size": 256}, "'ghost'"),
+])
+def test_unknown_ids_are_named(field, entry, word):
+    graph, p = _base_plan()
+    p[field].append(entry)
+    msg = _findings(graph, p)
+    assert word in msg
+    assert oracle(graph.to_dict(), p)
+
+
+def test_a_stream_past_the_declared_count_is_named():
+    graph, p = _base_plan()
+    p["order"][1]["stream"] = 7
+    assert "'nc'" in _findings(graph, p) and "stream 7" in _findings(graph, p)
+    assert 1 in oracle(graph.to_dict(), p)
+
+
+def test_a_node_listed_twice_or_never_is_named():
+    graph, p = _base_plan()
+    q = copy.deepcopy(p)
+    q["order"].insert(1, {"node": "na", "stream": 1})
+    assert "'na' appears twice" in _findings(graph, q)
+    q = copy.deepcopy(p)
+    del q["order"][1]
+    assert "missing node 'nc'" in _findings(graph, q)
+    assert oracle(graph.to_dict(), q) == {1}
+
+
+def test_findings_name_the_tensor_node_and_event():
+    graph, p = _base_plan()
+    q = copy.deepcopy(p)
+    q["events"] = []
+    msg = _findings(graph, q)
+    assert "node 'ny' reads 'c' but its writer 'nc'" in msg
+    q = copy.deepcopy(p)
+    offs = {e["id"]: e["offset"] for e in q["tensors"]}
+    for e in q["tensors"]:
+        if e["id"] == "c":
+            e["offset"] = offs["a"]
+    msg = _findings(graph, q)
+    assert "'a' and 'c'" in msg or "'c' and 'a'" in msg
+    q = copy.deepcopy(p)
+    q["tensors"][0]["offset"] = 3
+    msg = _findings(graph, q)
+    assert repr(q["tensors"][0]["id"]) in msg and "alignment" in msg
