@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import graphs, schedules
+from strategies import data_deps, graphs, schedules, view_chains
 
 import memplan
 from memplan import GraphBuilder, graph_from_dict, schedule_with_events
@@ -366,6 +368,62 @@ def test_random_schedules_with_random_events_agree(data):
              order=[{"node": n, "stream": stream_of[n]} for n in order],
              events=[{"after": a, "before": b} for a, b in events])
     agree(g, p)
+
+
+@contextmanager
+def _small_verifier_blocks(on: bool):
+    """The verifier's arena painting split into blocks of two segments, and a clock kept as a shared array plus
+    differences wherever one stream differs: the paths that otherwise start at 1,024 segments and 16 streams,
+    which small graphs never reach."""
+    v = sys.modules["memplan.verify"]
+    saved = v._Painting._BLOCK, v._SHARE_SLACK
+    if on:
+        v._Painting._BLOCK, v._SHARE_SLACK = 1, 1
+    try:
+        yield
+    finally:
+        v._Painting._BLOCK, v._SHARE_SLACK = saved
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@given(st.data())
+def test_random_placements_on_many_streams_agree(data):
+    """Roots dealt over a few 1 KiB slots (so some share bytes), a random issue order over up to 20 streams, the
+    events its data needs less a few, plus random extra ones (a backward one now and then): rule 3's every case,
+    decided by the oracle pair by pair."""
+    graph = data.draw(st.one_of(graphs(max_nodes=8), view_chains(max_nodes=10)))
+    order, _ = data.draw(schedules(graph))
+    S = data.draw(st.integers(1, 20))
+    stream_of = {n: data.draw(st.integers(0, S - 1)) for n in order}
+    deps = data_deps(graph)
+    events = [(d, n) for n in order for d in sorted(deps[n]) if stream_of[d] != stream_of[n]]
+    events = [e for e in events if not data.draw(st.integers(0, 9)) == 0]
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1:] if stream_of[a] != stream_of[b]]
+    if pairs:
+        events += data.draw(st.lists(st.sampled_from(pairs), max_size=4))
+        if data.draw(st.integers(0, 19)) == 0:
+            a, b = data.draw(st.sampled_from(pairs))
+            events.append((b, a))
+    g = graph.to_dict()
+    step = g.get("alignment", 256)
+    slots = data.draw(st.integers(1, 6))
+    tens = {t["id"]: t for t in g["tensors"]}
+    at: dict[str, int | None] = {}
+    for t in g["tensors"]:   # parents are listed before their views
+        if t.get("view_of") is None:
+            at[t["id"]] = None if t["kind"] == "weight" else (
+                1024 * data.draw(st.integers(0, slots)) + step * data.draw(st.sampled_from([0, 0, 0, 1])))
+        else:
+            po = at[t["view_of"]]
+            at[t["id"]] = None if po is None else po + t.get("view_offset", 0)
+    p = {"format": "memplan.plan/1", "graph": g["name"], "alignment": step, "lower_bound_bytes": 0,
+         "streams": S, "order": [{"node": n, "stream": stream_of[n]} for n in order],
+         "events": [{"after": a, "before": b} for a, b in events],
+         "tensors": [{"id": t, "offset": at[t], "size": tens[t]["size"]} for t in tens], "solver": {}}
+    p["arena_bytes"] = max([o + tens[t]["size"] for t, o in at.items() if o is not None] + [0])
+    with _small_verifier_blocks(data.draw(st.booleans())):
+        agree(g, p)
 
 
 def test_the_oracle_rejects_what_the_contract_forbids():
