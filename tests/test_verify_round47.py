@@ -33,7 +33,8 @@ START, END = "\0start", "\0end"
 # ---------------------------------------------------------------------------------------------------------------
 
 def oracle(g: dict, p: dict) -> set[int]:
-    """The contract's rules a plan (dict) breaks for a graph (dict): {} when safe. Single-device plans only."""
+    """The contract's rules a plan (dict) breaks for a graph (dict): {} when safe; a multi-device plan by
+    docs/format.md's "Multi-device plans" (per-device arenas, streams and tensors on one device, COPY a push)."""
     broken: set[int] = set()
     tens = {t["id"]: t for t in g["tensors"]}
     nodes = [n["id"] for n in g["nodes"]]
@@ -63,6 +64,16 @@ def oracle(g: dict, p: dict) -> set[int]:
     for _n, s in order:
         if not (isinstance(s, int) and 0 <= s < p["streams"]):
             broken.add(1)
+    D = p.get("devices", 1)
+    ndev = {e["node"]: e.get("device", 0) for e in p["order"]}
+    tdev = {e["id"]: e.get("device", 0) for e in p["tensors"]}
+    stream_dev: dict[int, set[int]] = {}
+    for e in p["order"]:
+        stream_dev.setdefault(e["stream"], set()).add(ndev[e["node"]])
+        if not 0 <= ndev[e["node"]] < D:
+            broken.add(1)
+    if any(len(ds) > 1 for ds in stream_dev.values()):
+        broken.add(1)     # a stream belongs to one device
     # ---- happens-before: explicit transitive closure ----
     succ: dict[str, set[str]] = {n: set() for n in nodes}
     succ[START] = set(nodes) | {END}
@@ -153,6 +164,22 @@ def oracle(g: dict, p: dict) -> set[int]:
             broken.add(4)
     if p["lower_bound_bytes"] > p["arena_bytes"]:
         broken.add(4)
+    if D > 1:   # docs/format.md, "Multi-device plans": one arena per device, nodes touch their own device's tensors
+        arenas = p["device_arena_bytes"]
+        if any(not 0 <= a <= p["arena_bytes"] for a in arenas) or any(not 0 <= d < D for d in tdev.values()):
+            return broken | {4}
+        for t, td in tens.items():
+            if tdev[t] != tdev[root(t)]:
+                broken.add(4)
+            if placed[t] is not None and td.get("view_of") is None and placed[t] + td["size"] > arenas[tdev[t]]:
+                broken.add(4)
+        for n in g["nodes"]:
+            if n["op"] == "COPY":
+                touched = n["inputs"]   # a push: it reads its own device's bytes, writes another's
+            else:
+                touched = n["inputs"] + n["outputs"]
+            if any(tdev[root(t)] != ndev[n["id"]] for t in touched):
+                broken.add(4)
     if 4 in broken:
         return broken     # rule 3 needs every root's bytes
     # ---- rule 3: overlapping roots, every access of one before every access of the other ----
@@ -183,7 +210,7 @@ def oracle(g: dict, p: dict) -> set[int]:
         for b in roots[i + 1:]:
             a0, a1 = placed[a], placed[a] + tens[a]["size"]
             b0, b1 = placed[b], placed[b] + tens[b]["size"]
-            if a0 < b1 and b0 < a1 and not (ordered(a, b) or ordered(b, a)):
+            if a0 < b1 and b0 < a1 and tdev[a] == tdev[b] and not (ordered(a, b) or ordered(b, a)):
                 broken.add(3)
     return broken
 
@@ -219,7 +246,7 @@ def mutants(draw, g: dict, p: dict) -> tuple[dict, dict, str]:
     """(graph, plan, what) with one random change: the mutations a planner bug or a hand edit would make."""
     g, p = copy.deepcopy(g), copy.deepcopy(p)
     kinds = ["offset", "share", "drop_event", "flip_event", "add_event", "swap", "move", "restream", "shrink",
-             "inplace", "align", "view_offset", "lower_bound", "place", "place", "place", "kind"]
+             "inplace", "align", "view_offset", "lower_bound", "place", "place", "place", "kind", "device", "device"]
     what = draw(st.sampled_from(kinds))
     order, events, tensors = p["order"], p["events"], p["tensors"]
     arena = [e for e in tensors if e["offset"] is not None]
@@ -280,6 +307,31 @@ def mutants(draw, g: dict, p: dict) -> tuple[dict, dict, str]:
         to = step * draw(st.integers(0, max(1, p["arena_bytes"] // step)))
         _move_root(g, p, e["id"], to - e["offset"])
         p["arena_bytes"] = max(p["arena_bytes"], max(o["offset"] + o["size"] for o in arena))
+    elif what == "device" and p.get("devices", 1) > 1:
+        # a node, a tensor (a root with its views, or one view alone) or a device's arena changed
+        D = p["devices"]
+        where = draw(st.sampled_from(["node", "root", "view", "arena"]))
+        if where == "node":
+            draw(st.sampled_from(order))["device"] = draw(st.integers(0, D - 1))
+        elif where == "arena":
+            d = draw(st.integers(0, D - 1))
+            p["device_arena_bytes"][d] = max(0, p["device_arena_bytes"][d] - draw(st.sampled_from([1, 256, 1024])))
+        else:
+            e = draw(st.sampled_from(tensors))
+            d = draw(st.integers(0, D - 1))
+            if where == "view":
+                e["device"] = d
+            else:
+                parent = {t["id"]: t.get("view_of") for t in g["tensors"]}
+                r = e["id"]
+                while parent[r] is not None:
+                    r = parent[r]
+                for o in tensors:
+                    x = o["id"]
+                    while parent[x] is not None:
+                        x = parent[x]
+                    if x == r:
+                        o["device"] = d
     elif what == "kind":
         t = draw(st.sampled_from(g["tensors"]))
         if t["kind"] not in ("intermediate", "output"):
@@ -424,6 +476,31 @@ def test_random_placements_on_many_streams_agree(data):
     p["arena_bytes"] = max([o + tens[t]["size"] for t, o in at.items() if o is not None] + [0])
     with _small_verifier_blocks(data.draw(st.booleans())):
         agree(g, p)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@given(st.data())
+def test_multi_device_plans_and_their_mutants_agree(data):
+    """Split plans (one arena per device, COPY nodes) by every heuristic, and mutants that move a node, a tensor or
+    a root to another device or shrink a device's arena."""
+    graph = data.draw(graphs(max_nodes=7))
+    streams = data.draw(st.sampled_from([None, 2]))
+    solver = data.draw(st.sampled_from(["auto", "greedy", "size"]))
+    try:
+        made = memplan.plan_graph(graph, solver=solver, devices=2, streams=streams)
+    except MemplanError:
+        return   # (a graph that cannot be cut in two)
+    g, p = made.graph.to_dict(), made.plan.to_dict()
+    assert oracle(g, p) == set(), (json.dumps(g), json.dumps(p))
+    agree(g, p)
+    for _ in range(8):
+        mg, mp, _what = data.draw(multi_mutants(g, p))
+        try:
+            graph_from_dict(mg)
+        except GraphError:
+            continue
+        agree(mg, mp)
 
 
 def test_the_oracle_rejects_what_the_contract_forbids():
