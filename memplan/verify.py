@@ -165,7 +165,11 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
             continue
         ps = [pos[m] for m in members]
         if ps != sorted(ps):
-            bad(1, f"fusion group {gname!r} is not issued in its listed order")
+            # the first member issued before one listed ahead of it, both named (the group's name alone left the
+            # user to compare each member's place in a long order)
+            k = next(k for k in range(1, len(ps)) if ps[k] < ps[k - 1])
+            bad(1, f"fusion group {gname!r} is not issued in its listed order: its member "
+                   f"{nm(nodes[members[k]].id)} is issued before {nm(nodes[members[k - 1]].id)}, listed ahead of it")
         s = stream[members[0]]
         inside = set(members)
         seq = on_stream[s]

@@ -239,6 +239,11 @@ def agree(g: dict, p: dict) -> None:
         return
     assert bool(got) == bool(want), (got, want, json.dumps(g), json.dumps(p))
     assert got <= want, (got, want, json.dumps(g), json.dumps(p))
+    ids = [repr(t["id"]) for t in g["tensors"]] + [repr(n["id"]) for n in g["nodes"]]
+    ids += [repr(e["node"]) for e in p["order"]] + [repr(e["id"]) for e in p["tensors"]]
+    for _rule, msg in check(graph_from_dict(g), p):
+        # every finding names what it is about: a node, tensor or event, or the plan field at fault
+        assert any(i in msg for i in ids) or "lower_bound_bytes" in msg or "device" in msg, msg
 
 
 @st.composite
@@ -612,6 +617,24 @@ def test_a_node_listed_twice_or_never_is_named():
     del q["order"][1]
     assert "missing node 'nc'" in _findings(graph, q)
     assert oracle(graph.to_dict(), q) == {1}
+
+
+def test_a_fusion_group_issued_out_of_its_listed_order_names_the_members():
+    """It named the group alone: in a long order the user had to find which member came too early."""
+    b = GraphBuilder("grp", alignment=256)
+    b.input("x", 256)
+    b.tensor("a", 256)
+    b.tensor("c", 256)
+    b.tensor("y", 256, "output")
+    b.node("m0", "OP", ["x"], ["a"], group="g")
+    b.node("m1", "OP", ["x"], ["c"], group="g")
+    b.node("m2", "OP", ["a", "c"], ["y"], group="g")
+    graph = b.build()
+    p = memplan.plan(graph).to_dict()
+    p["order"] = [{"node": "m1", "stream": 0}, {"node": "m0", "stream": 0}, {"node": "m2", "stream": 0}]
+    msg = _findings(graph, p)
+    assert "fusion group 'g' is not issued in its listed order: its member 'm1' is issued before 'm0'" in msg
+    assert oracle(graph.to_dict(), p) == {1}
 
 
 def test_findings_name_the_tensor_node_and_event():
