@@ -16,7 +16,7 @@ import sys
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import data_deps, graphs, schedules, view_chains
 
@@ -32,9 +32,10 @@ START, END = "\0start", "\0end"
 # the oracle
 # ---------------------------------------------------------------------------------------------------------------
 
-def oracle(g: dict, p: dict) -> set[int]:
+def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
     """The contract's rules a plan (dict) breaks for a graph (dict): {} when safe; a multi-device plan by
-    docs/format.md's "Multi-device plans" (per-device arenas, streams and tensors on one device, COPY a push)."""
+    docs/format.md's "Multi-device plans" (per-device arenas, streams and tensors on one device, COPY a push).
+    ``fused``: rule 3 as ``verify(fused_groups=True)`` states it, every group run as one kernel."""
     broken: set[int] = set()
     tens = {t["id"]: t for t in g["tensors"]}
     nodes = [n["id"] for n in g["nodes"]]
@@ -193,6 +194,9 @@ def oracle(g: dict, p: dict) -> set[int]:
     for n in g["nodes"]:
         for t in n["inputs"] + n["outputs"]:
             acc.setdefault(root(t), set()).add(n["id"])
+    if fused:   # verify(fused_groups=True): an access by a group member is an access by every member
+        for r in acc:
+            acc[r] = set().union(*(groups.get(nd[x].get("group"), [x]) if x in nd else [x] for x in acc[r]))
     exception: dict[tuple[str, str], set[str]] = {}
     for n in g["nodes"]:
         wrote = {root(o) for o in n["outputs"]}
@@ -506,6 +510,34 @@ def test_multi_device_plans_and_their_mutants_agree(data):
         except GraphError:
             continue
         agree(mg, mp)
+
+
+@FAST
+@given(st.data())
+def test_fused_group_plans_and_their_mutants_agree(data):
+    """``verify(fused_groups=True)`` against the oracle with each group's accesses made by all its members, on
+    ``plan(fused_groups=True)``'s plans (safe both ways) and on mutants."""
+    graph = data.draw(st.one_of(graphs(max_nodes=7), view_chains(max_nodes=8)))
+    assume(graph.groups())
+    try:
+        p = memplan.plan(graph, fused_groups=True, streams=data.draw(st.sampled_from([None, 2]))).to_dict()
+    except MemplanError:
+        return
+    g = graph.to_dict()
+    assert oracle(g, p, fused=True) == set() == oracle(g, p)
+    for _ in range(6):
+        mg, mp, _what = data.draw(multi_mutants(g, p))
+        try:
+            mgraph = graph_from_dict(mg)
+        except GraphError:
+            continue
+        want = oracle(mg, mp, fused=True)
+        try:
+            got = {r for r, _ in check(mgraph, mp, fused_groups=True)}
+        except PlanFormatError:
+            assert want
+            continue
+        assert bool(got) == bool(want) and got <= want, (got, want, json.dumps(mg), json.dumps(mp))
 
 
 def test_the_oracle_rejects_what_the_contract_forbids():
