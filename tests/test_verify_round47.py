@@ -255,7 +255,8 @@ def mutants(draw, g: dict, p: dict) -> tuple[dict, dict, str]:
     """(graph, plan, what) with one random change: the mutations a planner bug or a hand edit would make."""
     g, p = copy.deepcopy(g), copy.deepcopy(p)
     kinds = ["offset", "share", "drop_event", "flip_event", "add_event", "swap", "move", "restream", "shrink",
-             "inplace", "align", "view_offset", "lower_bound", "place", "place", "place", "kind", "device", "device"]
+             "inplace", "align", "view_offset", "lower_bound", "place", "place", "place", "kind", "device", "device",
+             "overwrite", "overwrite"]
     what = draw(st.sampled_from(kinds))
     order, events, tensors = p["order"], p["events"], p["tensors"]
     arena = [e for e in tensors if e["offset"] is not None]
@@ -297,6 +298,27 @@ def mutants(draw, g: dict, p: dict) -> tuple[dict, dict, str]:
         ip = n.get("inplace") or {}
         ip[draw(st.sampled_from(n["outputs"]))] = draw(st.sampled_from(n["inputs"]))
         n["inplace"] = ip
+    elif what == "overwrite":
+        # an output of a node marked in place over one of its inputs and moved onto that input's root: safe exactly
+        # where the contract's one exception holds (the node is the input's last access, the output's first)
+        n = draw(st.sampled_from(g["nodes"]))
+        parent = {t["id"]: t.get("view_of") for t in g["tensors"]}
+        placed = {e["id"]: e for e in arena if parent[e["id"]] is None}
+
+        def root_of(t):
+            while parent[t] is not None:
+                t = parent[t]
+            return t
+
+        outs = [o for o in n["outputs"] if root_of(o) in placed]
+        ins = [i for i in n["inputs"] if root_of(i) in placed]
+        if not outs or not ins:
+            return g, p, "noop"
+        o, i = draw(st.sampled_from(outs)), draw(st.sampled_from(ins))
+        n["inplace"] = dict(n.get("inplace") or {}, **{o: i})
+        ro, ri = placed[root_of(o)], placed[root_of(i)]
+        _move_root(g, p, ro["id"], ri["offset"] - ro["offset"])
+        p["arena_bytes"] = max(p["arena_bytes"], max(e["offset"] + e["size"] for e in arena))
     elif what == "align":
         p["alignment"] = draw(st.sampled_from([1, 2, 8, 512, 4096]))
     elif what == "view_offset":
