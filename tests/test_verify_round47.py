@@ -23,6 +23,7 @@ from strategies import data_deps, graphs, schedules, view_chains
 import memplan
 from memplan import GraphBuilder, graph_from_dict, schedule_with_events
 from memplan.errors import GraphError, MemplanError, PlanFormatError, UnsafePlan
+from memplan.solvers import SOLVER_NAMES
 from memplan.verify import check
 
 START, END = "\0start", "\0end"
@@ -223,9 +224,6 @@ def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
 # plans and mutants
 # ---------------------------------------------------------------------------------------------------------------
 
-SOLVERS = ["auto", "greedy", "size", "search", "cpsat", "ggml"]
-
-
 def verdict(g: dict, p: dict) -> set[int] | str:
     """The rules ``memplan.verify.check`` reports, or "refused" where the plan document is not read at all."""
     try:
@@ -402,8 +400,9 @@ def g_tensor(g: dict, tid: str) -> dict:
     return next(t for t in g["tensors"] if t["id"] == tid)
 
 
-def planned(graph, sched, solver: str) -> dict:
-    kw = {"time_limit": 0.5} if solver in ("search", "cpsat") else {}
+def planned(graph, sched, solver: str, **kw) -> dict:
+    if solver in ("search", "cpsat"):
+        kw["time_limit"] = 0.5   # (a deterministic work budget)
     return memplan.plan(graph, sched, solver=solver, **kw).to_dict()
 
 
@@ -414,17 +413,27 @@ FAST = settings(max_examples=60, deadline=None, derandomize=True,
 @FAST
 @given(st.data())
 def test_every_solvers_plan_and_its_mutants_agree_with_the_oracle(data):
-    graph = data.draw(graphs(max_nodes=7))
-    order, stream_of = data.draw(schedules(graph))
-    sched = schedule_with_events(graph, order, stream_of)
+    """Every solver's plan of a random graph, under a random given schedule or the scheduler's own (``streams``, a
+    ``memory_budget``), is safe by the oracle; and verify judges 6 mutants of each as the oracle does."""
+    graph = data.draw(st.one_of(graphs(max_nodes=7), view_chains(max_nodes=8)))
+    source = data.draw(st.sampled_from(["given", "given", "streams", "auto", "budget"]))
+    sched, kw = None, {}
+    if source == "given":
+        order, stream_of = data.draw(schedules(graph))
+        sched = schedule_with_events(graph, order, stream_of)
+    elif source == "streams":
+        kw["streams"] = data.draw(st.integers(2, 4))
+    elif source == "auto":
+        kw["streams"] = "auto"
+    else:
+        serial = memplan.plan(graph, solver="greedy").arena_bytes
+        kw.update(streams=3, memory_budget=serial + data.draw(st.sampled_from([0, 256, 4096])))
     g = graph.to_dict()
-    for solver in data.draw(st.lists(st.sampled_from(SOLVERS), min_size=1, max_size=2, unique=True)):
-        if solver == "ggml" and max(stream_of.values()) > 0:
-            continue
+    for solver in data.draw(st.lists(st.sampled_from(SOLVER_NAMES), min_size=1, max_size=2, unique=True)):
         try:
-            p = planned(graph, sched, solver)
+            p = planned(graph, sched, solver, **kw)
         except MemplanError:
-            continue
+            continue   # (ggml on several streams; a budget no order fits)
         assert oracle(g, p) == set(), (solver, json.dumps(g), json.dumps(p))
         agree(g, p)
         for _ in range(6):
