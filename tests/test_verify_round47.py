@@ -624,7 +624,9 @@ def test_a_wait_on_a_record_issued_later_is_refused_by_name():
 
 def test_a_wait_on_a_later_node_of_the_same_stream_is_refused_by_name():
     graph, p = _base_plan()
-    p["events"].append({"after": "ny", "before": "na"})   # a deadlock on a real device: ny waits... na waits for ny
+    # na waits for ny, issued after it on its own stream: a stream waiting on its own future (a deadlock, or in CUDA a
+    # wait on an event not yet recorded: a no-op, a silent race)
+    p["events"].append({"after": "ny", "before": "na"})
     msg = _findings(graph, p)
     assert "'ny'->'na'" in msg
     assert oracle(graph.to_dict(), p)
@@ -650,6 +652,43 @@ def test_an_event_cycle_across_streams_is_refused_by_name():
     msg = _findings(graph, p)
     assert "'b2'->'a2'" in msg and "wait comes before the record" in msg
     assert 1 in oracle(graph.to_dict(), p)
+
+
+@FAST
+@given(st.data())
+def test_any_event_cycle_is_refused_naming_a_backward_event(data):
+    """Events drawn among any two nodes of different streams, backward ones too: whenever the waits and the streams'
+    own order form a cycle (a deadlock were every wait honoured), verify refuses the plan under rule 1, naming an
+    event of that cycle whose wait is issued before its record."""
+    graph = data.draw(graphs(max_nodes=7))
+    order, stream_of = data.draw(schedules(graph))
+    pairs = [(a, b) for a in order for b in order if stream_of[a] != stream_of[b]]
+    assume(pairs)
+    events = data.draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=6, unique=True))
+    p = memplan.plan(graph, schedule_with_events(graph, order, stream_of), solver="greedy").to_dict()
+    p["events"] = [{"after": a, "before": b} for a, b in events]
+    succ: dict[str, set[str]] = {n: set() for n in order}
+    for i, a in enumerate(order):
+        later = [b for b in order[i + 1:] if stream_of[b] == stream_of[a]]
+        if later:
+            succ[a].add(later[0])
+    for a, b in events:
+        succ[a].add(b)
+    on_cycle = set()
+    for a, b in events:   # an event on a cycle: its `before` reaches its `after`
+        seen, todo = set(), [b]
+        while todo:
+            x = todo.pop()
+            if x not in seen:
+                seen.add(x)
+                todo.extend(succ[x])
+        if a in seen:
+            on_cycle.add((a, b))
+    findings = [m for r, m in check(graph, p) if r == 1]
+    backward = {(a, b) for a, b in on_cycle if order.index(a) > order.index(b)}
+    assert bool(on_cycle) <= bool(backward)   # (a cycle has a backward edge, and only events go backward)
+    for a, b in backward:
+        assert f"event {a!r}->{b!r}: the wait comes before the record in issue order" in findings, findings
 
 
 @pytest.mark.parametrize("field,entry,word", [
