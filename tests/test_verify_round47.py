@@ -573,6 +573,32 @@ def test_fused_group_plans_and_their_mutants_agree(data):
         assert bool(got) == bool(want) and got <= want, (got, want, json.dumps(mg), json.dumps(mp))
 
 
+_BUNDLED: dict = {}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@given(st.data())
+def test_bundled_graphs_plans_and_mutants_agree(data):
+    """The bundled graphs of real shapes (a mixture of experts, a tiny Llama step with its KV-cache views and fused
+    norms, view chains) on 1, 2 or 4 streams: planned safe by the oracle, and each mutant judged alike."""
+    from memplan.examples import bundled
+
+    name = data.draw(st.sampled_from(["moe", "llama-tiny", "views", "qkv", "fanout15"]))
+    streams = data.draw(st.sampled_from([None, 2, 4]))
+    if (name, streams) not in _BUNDLED:
+        graph = bundled()[name]
+        _BUNDLED[name, streams] = graph.to_dict(), memplan.plan(graph, streams=streams).to_dict()
+    g, p = _BUNDLED[name, streams]
+    assert oracle(g, p) == set()
+    mg, mp, _what = data.draw(multi_mutants(g, p))
+    try:
+        graph_from_dict(mg)
+    except GraphError:
+        return
+    agree(mg, mp)
+
+
 def test_the_oracle_rejects_what_the_contract_forbids():
     """The oracle itself on hand-made cases (so the property tests compare against something right)."""
     g = _two_branch().to_dict()
