@@ -87,3 +87,26 @@ def test_claims_match_brute_force(solver, p):
     if sol.status == Status.OPTIMAL:
         assert sol.arena == best, (sol.arena, best, offs)
     assert (sol.gap == 0.0) == (sol.arena <= sol.lower_bound)
+
+
+def test_same_offsets_across_hash_seeds():
+    """Same problem and options: identical offsets and arena in fresh processes under different PYTHONHASHSEEDs."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from memplan.problem import BufferProblem\n"
+        "from memplan.solvers import SolveOptions, solve\n"
+        "r = np.random.default_rng(3); n = 40; lo = r.integers(0, 20, n)\n"
+        "p = BufferProblem(sizes=r.integers(1, 500, n) * 4, lower=lo, upper=lo + r.integers(1, 8, n), alignment=16,"
+        " names=tuple(f'b{i}' for i in range(n)))\n"
+        "s = solve(p, 'auto', SolveOptions(time_limit=2.0))\n"
+        "print(s.arena, s.status, s.lower_bound, s.offsets.tolist())\n"
+    )
+    outs = []
+    for seed in ("0", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
+    assert outs[0] == outs[1] and outs[0]
