@@ -110,3 +110,19 @@ def test_same_offsets_across_hash_seeds():
         env = dict(os.environ, PYTHONHASHSEED=seed)
         outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
     assert outs[0] == outs[1] and outs[0]
+
+
+@pytest.mark.parametrize("solver", ["auto", "search", "greedy", "size", "ggml", "cpsat"])
+def test_a_capacity_under_one_buffer_names_that_buffer(solver):
+    """Failed before: "no packing within capacity 3 found (none exists)" named no buffer; the cause is the one
+    buffer that alone is over the capacity, named now (the first of the largest), by every solver."""
+    from memplan.solvers import OverCapacity
+
+    p = BufferProblem(np.array([4, 5, 5]), np.array([0, 0, 2]), np.array([1, 1, 3]), names=("a", "big", "c"),
+                      capacity=3)
+    with pytest.raises(OverCapacity, match=r"\(none exists\) \(buffer 'big' alone is 5 B\)"):
+        solve(p, solver)
+    fits_alone = BufferProblem(p.sizes, p.lower, p.upper, names=p.names, capacity=6)
+    with pytest.raises(OverCapacity) as e:
+        solve(fits_alone, solver)
+    assert "alone" not in str(e.value)

@@ -15,7 +15,7 @@ from ..errors import SolverError, as_int, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
-from .capacity import OverCapacity
+from .capacity import OverCapacity, alone_over
 from .check import check_solution
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
@@ -121,7 +121,7 @@ def _check_fits(problem: BufferProblem, solver: str, options: SolveOptions, sol:
     bound = max(bound, int(problem.lower_bound or 0))
     work = work_seconds(solver, options)
     if bound > cap:
-        why = " (none exists)"
+        why = " (none exists)" + alone_over(problem, cap)
     elif work is None and solver == "auto":
         why = " by the auto heuristics (they prove nothing: a time limit runs the exact solvers)"
     elif work is None:   # (a time limit changes nothing for greedy, size or ggml: the exact solvers may fit it)

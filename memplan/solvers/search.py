@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
-from .capacity import OverCapacity
+from .capacity import OverCapacity, alone_over
 from .options import Objective, SearchParams, SolveOptions
 from .search_tree import NO_CAPACITY, Abort, OutOfWork, PackingSearch, WorkBudget
 from .start import best_start, known_bound, started_interrupted, started_stopped
@@ -138,7 +138,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         # where cpsat's said how far above the capacity the best packing ended, and its message named no arena
         over = _over(start, proven)
         raise OverCapacity(f"search: no packing within capacity {cap} found"
-                           + (" (none exists)" if proven > (cap or 0) else f" within a work budget of {limit:g}s")
+                           + (" (none exists)" + alone_over(problem, cap or 0) if proven > (cap or 0) else f" within a work budget of {limit:g}s")
                            + f"; best arena {over.arena}, lower bound {over.lower_bound}", over)
     if best <= proven:
         status = Status.OPTIMAL
