@@ -2,7 +2,7 @@
 ``streams="auto"``, verify, the ATen executor over a NaN-poisoned arena), compared bitwise against eager over two
 calls with different inputs.  Tiny random-weight configs only; regression coverage for architectures that no
 earlier round exercised (Phi3, Gemma2 sliding window + softcap, Mistral sliding window, GPT-NeoX, Falcon,
-Qwen2-MoE, CLIP text, Whisper encoder, ShuffleNet)."""
+Qwen2-MoE, Mixtral, T5 encoder, CLIP text, Whisper encoder, ShuffleNet)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ def _whisper_encoder():
     return enc, lambda k: (torch.randn(2, 8, 16, generator=torch.Generator().manual_seed(k)),), {}
 
 
+def _t5_encoder():
+    transformers = need("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.T5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
+    cfg._attn_implementation = "eager"
+    return transformers.T5EncoderModel(cfg).eval(), _ids, {}
+
+
 def _clip_text():
     transformers = need("transformers")
     torch.manual_seed(0)
@@ -69,6 +77,9 @@ CASES = {
     "qwen2_moe": lambda: _lm("Qwen2MoeConfig", "Qwen2MoeForCausalLM", intermediate_size=64, moe_intermediate_size=16,
                              shared_expert_intermediate_size=32, num_experts=4, num_experts_per_tok=2,
                              num_key_value_heads=2),
+    "mixtral": lambda: _lm("MixtralConfig", "MixtralForCausalLM", intermediate_size=32, num_key_value_heads=2,
+                           num_local_experts=4, num_experts_per_tok=2),
+    "t5_encoder": _t5_encoder,
     "clip_text": _clip_text,
     "whisper_encoder": _whisper_encoder,
     "shufflenet": _shufflenet,
