@@ -38,3 +38,15 @@ def test_dead_work_still_planned():
     g = from_torch(_DeadWork(), (torch.randn(3),))
     assert [n.op for n in g.nodes] == ["mul.Tensor"]
     assert {t.id: t.size for t in g.tensors}["mul"] == 12
+
+
+def test_cli_import_of_a_program_with_no_tensor_op(tmp_path, capsys):
+    """``memplan import n.pt2`` of such a program: one line naming why, exit 2, no file written."""
+    from memplan.cli import main
+
+    path, out = tmp_path / "n.pt2", tmp_path / "g.json"
+    torch.export.save(torch.export.export(_Constant(), (torch.randn(3),)), str(path))
+    assert main(["import", str(path), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "runs no tensor op" in err, err
+    assert not out.exists()
