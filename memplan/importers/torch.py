@@ -1637,12 +1637,23 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             raise GraphError(f"output {fx_name!r} is the user input {tid!r} itself: no node produces it "
                              "(unsupported; return a copy)")
         r.kind = "output"
+    if not nodes and trace is None:
+        # Why refused: a forward computing no tensor (``return None``, ``return 3``, a parameter returned) imported
+        # as a graph of no node, and every command then "planned" it silently: nothing the model runs was planned.
+        raise GraphError(f"{name}: the program runs no tensor op (its forward returns {_outputs_words(out_names)}): "
+                         "nothing to plan; return a tensor the forward computes")
     tensors = tuple(Tensor(r.id, r.size, r.kind, r.view_of, r.view_offset, r.attrs)
                     for r in (recs[t] for t in order))
     if trace is not None:
         trace["fake"].update((t, recs[t].val) for t in order)
         trace["values"].update(current)
     return Graph(name, tensors, tuple(nodes), alignment)
+
+
+def _outputs_words(out_names: list) -> str:
+    """How a forward's outputs read in a refusal: their FX names, or "no tensor" where it returns none."""
+    names = [str(x) for x in out_names if x]
+    return "no tensor" if not names else ", ".join(repr(x) for x in names[:4]) + (" ..." if len(names) > 4 else "")
 
 
 #: ops that return a number read off a tensor's metadata, not its values (their results need no tensor's bytes)
