@@ -119,9 +119,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _of(d: dict[str, Any]) -> str:
-    """`` of 'ID'`` for an object with a string ``id`` (a tensor, a node), else nothing."""
+    """`` of 'ID'`` for an object with a string ``id`` (a tensor, a node), `` of order entry 'NODE'`` for a
+    plan's order entry, `` of event 'A'->'B'`` for an event, else nothing: a repeated ``stream`` in a plan
+    of thousands of order entries is otherwise found only by reading the file."""
     eid = d.get("id")
-    return f" of {short_repr(eid)}" if isinstance(eid, str) else ""
+    if isinstance(eid, str):
+        return f" of {short_repr(eid)}"
+    node = d.get("node")
+    if isinstance(node, str):
+        return f" of order entry {short_repr(node)}"
+    after, before = d.get("after"), d.get("before")
+    if isinstance(after, str) and isinstance(before, str):
+        return f" of event {short_repr(after)}->{short_repr(before)}"
+    return ""
 
 
 _DOUBLE_RANGE = "JSON numbers are read as doubles, finite up to about 1.8e308"
