@@ -59,9 +59,27 @@ def _clip_text():
 
 
 def _shufflenet():
-    tv = need("torchvision")
+    """A ShuffleNet-v2 unit (split, depthwise branch, concat, channel shuffle) written out: torchvision is not one of
+    the extras CI installs, and the model's pattern (views, transposes and a chunk feeding two branches) is the point."""
     torch.manual_seed(0)
-    m = tv.models.shufflenet_v2_x0_5(weights=None).eval()
+
+    class Unit(torch.nn.Module):
+        def __init__(self, c: int = 8):
+            super().__init__()
+            h = c // 2
+            self.branch = torch.nn.Sequential(
+                torch.nn.Conv2d(h, h, 1, bias=False), torch.nn.BatchNorm2d(h), torch.nn.ReLU(),
+                torch.nn.Conv2d(h, h, 3, padding=1, groups=h, bias=False), torch.nn.BatchNorm2d(h),
+                torch.nn.Conv2d(h, h, 1, bias=False), torch.nn.BatchNorm2d(h), torch.nn.ReLU())
+
+        def forward(self, x):
+            a, b = x.chunk(2, dim=1)
+            y = torch.cat((a, self.branch(b)), dim=1)
+            n, c, hh, ww = y.shape
+            return y.view(n, 2, c // 2, hh, ww).transpose(1, 2).contiguous().view(n, c, hh, ww)
+
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), Unit(), Unit(),
+                            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
     return m, lambda k: (torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(k)),), {}
 
 
