@@ -69,3 +69,29 @@ def test_channels_last_conv_and_sdpa_with_mask() -> None:
     mask = torch.ones(5, 5, dtype=torch.bool).tril()
     c = compile(Attn(), (q, k, v, mask), poison=True)
     assert torch.allclose(c(q, k, v, mask), Attn()(q, k, v, mask), atol=1e-5)
+
+
+def test_tiny_llama_use_cache_with_left_padded_mask() -> None:
+    need("transformers")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
+    model = LlamaForCausalLM(cfg).eval()
+
+    class Logits(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids, mask):
+            return self.m(input_ids=ids, attention_mask=mask, use_cache=True).logits
+
+    ids = torch.randint(0, 64, (2, 6))
+    mask = torch.ones(2, 6, dtype=torch.long)
+    mask[0, :2] = 0
+    w = Logits()
+    c = compile(w, (ids, mask), poison=True)
+    with torch.no_grad():
+        assert torch.allclose(c(ids, mask), w(ids, mask), atol=1e-4)
