@@ -77,8 +77,14 @@ def happens_before(order: list[tuple[str, int]], events: list[tuple[str, str]]) 
     for a, b in events:
         if a in succ and b in succ:
             succ[a].add(b)
+    return HB(closure(succ))
+
+
+def closure(succ: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Every node's reachable set: a DFS from each node, the transitive closure with no cleverness (the test oracles
+    share it, so that each stays independent of the library, not of each other)."""
     rel: dict[str, set[str]] = {}
-    for a in succ:  # DFS from every node: the transitive closure, no cleverness
+    for a in succ:
         seen: set[str] = set()
         stack = list(succ[a])
         while stack:
@@ -87,7 +93,7 @@ def happens_before(order: list[tuple[str, int]], events: list[tuple[str, str]]) 
                 seen.add(x)
                 stack.extend(succ[x])
         rel[a] = seen
-    return HB(rel)
+    return rel
 
 
 def arena_roots(graph) -> list[str]:
