@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reference import closure
+
 START, END = "<start>", "<end>"   # the virtual accesses of inputs (before all) and outputs (after all)
 
 
@@ -52,16 +54,7 @@ class _Model:
             # interp: a wait issued before its record orders nothing (and breaks rule 1)
             if a in self.pos and b in self.pos and self.pos[a] < self.pos[b]:
                 succ[a].add(b)
-        self.reach: dict[str, set[str]] = {}
-        for n in self.order:
-            seen: set[str] = set()
-            todo = list(succ[n])
-            while todo:
-                m = todo.pop()
-                if m not in seen:
-                    seen.add(m)
-                    todo.extend(succ[m])
-            self.reach[n] = seen
+        self.reach: dict[str, set[str]] = closure(succ)
 
     def hb(self, a: str, b: str) -> bool:
         if a == b or a == END or b == START:
