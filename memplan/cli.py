@@ -156,6 +156,26 @@ def _check_plan_options(args: argparse.Namespace) -> None:
         argtypes.unused(f"--event-us {args.event_us:g}", "without --streams", "it is the latency of a cross-stream "
                       "event, and without --streams (or --devices N) the plan is serial and has no events: give "
                       "--streams N|auto too")
+    _check_one_stream(args)
+
+
+def _check_one_stream(args: argparse.Namespace) -> None:
+    """``plan --streams 1``: warn of ``--max-events`` and (on one device) ``--event-us`` (``argtypes.unused``), which
+    one stream leaves as much without effect as no ``--streams`` does: a single stream (per device) has no
+    cross-stream event to cap or to time, and a split's cross-device events are never capped. Why: without
+    ``--streams`` the first is refused and the second warned of, while ``--streams 1 --max-events 0 --event-us 50``
+    planned the serial plan and said nothing, as if both options had shaped it. A warning, not a refusal: a script
+    sweeping ``--streams 1,2,4`` with one ``--max-events`` still runs its first case."""
+    if args.streams != 1:
+        return
+    split = (args.devices or 1) > 1
+    if args.max_events is not None:
+        argtypes.unused(f"--max-events {args.max_events}", "with --streams 1", "it caps cross-stream events, and one "
+                        "stream" + (" per device has none (the split's cross-device events are never capped)" if split
+                                    else " has none: the plan is serial") + "; give --streams N (N > 1) or auto")
+    if args.event_us is not None and not split:
+        argtypes.unused(f"--event-us {args.event_us:g}", "with --streams 1", "it is the latency of a cross-stream event, "
+                        "and one stream has none: the plan is serial; give --streams N (N > 1) or auto")
 
 
 def _plan_extras(args: argparse.Namespace) -> dict:
