@@ -21,6 +21,7 @@ import pytest
 from cli_contract import assert_bad_input, leftovers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from needs import need
 from strategies import graphs, view_chains
 
 import memplan
@@ -314,3 +315,141 @@ def test_event_us_with_one_stream_per_device_of_a_split_is_not_warned_of(inputs)
     assert memplan.load_plan(str(inputs / "s.json")).solver["split"]["event_us"] == 50
     for name in ("s.json", "split2.json"):
         os.remove(inputs / name)
+
+
+# ---- pictures, traces, reports: well-formed, escaped, deterministic ------------------------------------
+
+#: ids a picture or a trace must carry as text, never as markup, script or a line break
+HOSTILE_IDS = ["a<b", "c&d", 'e"f', "g'h", "</script><script>alert(1)</script>", "new\nline", "\u00fc\u00f1\u00ed\U0001f600",
+               "$x^2$", "\x1b[31mred", "]]>", "<!--", "\u2028sep"]
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A chain whose graph name, node ids, ops and tensor ids hold ``HOSTILE_IDS``, and its 2-stream plan."""
+    d = tmp_path_factory.mktemp("hostile")
+    b = memplan.GraphBuilder('n<a&m"e</script>\n$\\x$')
+    prev = b.input(HOSTILE_IDS[0], 4096)
+    for i, tid in enumerate(HOSTILE_IDS[1:]):
+        last = i == len(HOSTILE_IDS) - 2
+        out = b.output(tid, 4096) if last else b.intermediate(tid, 4096 * (1 + i % 3))
+        b.node(f"n{i}{tid}", "OP<&>", [prev], out)
+        prev = tid
+    graph = b.build()
+    save_graph(graph, str(d / "g.json"))
+    assert _run("plan", d / "g.json", "-o", d / "p.json", "--streams", "2", "-q")[0] == 0
+    return d, graph
+
+
+def test_draw_svg_of_hostile_ids_is_well_formed_inert_and_repeatable(hostile) -> None:
+    need("matplotlib")
+    import xml.etree.ElementTree as ET
+
+    d, _graph = hostile
+    pictures = []
+    for k in range(2):
+        out = d / f"m{k}.svg"
+        code, _out, err = _run("draw", d / "g.json", d / "p.json", "-o", out, "-q",
+                               "--title", "<script>alert('t')</script> & \"q\"\n$\\frac{1}{0}$")
+        assert code == 0, err
+        pictures.append(out.read_bytes())
+    assert pictures[0] == pictures[1]
+    root = ET.fromstring(pictures[0])
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1]
+        assert tag not in ("script", "foreignObject", "iframe"), tag
+        assert not any(a.rsplit("}", 1)[-1].lower().startswith("on") for a in el.attrib), el.attrib
+        assert not any("javascript:" in str(v).lower() for v in el.attrib.values())
+
+
+def test_trace_of_hostile_ids_is_json_naming_each_node_exactly_and_repeatable(hostile) -> None:
+    d, graph = hostile
+    code, first, err = _run("trace", d / "g.json", d / "p.json", "-o", "-", "-q")
+    assert code == 0, err
+    assert _run("trace", d / "g.json", d / "p.json", "-o", "-", "-q")[1] == first
+    doc = json.loads(first)
+    slices = {e["name"] for e in doc["traceEvents"] if e["ph"] == "X"}
+    assert slices == {n.id for n in graph.nodes}
+    plan = memplan.load_plan(str(d / "p.json"))
+    sim = memplan.simulate(graph, plan)
+    assert doc["otherData"]["makespan_us"] == round(sim.makespan_us, 3)
+    assert max(e["args"]["live"] for e in doc["traceEvents"] if e["ph"] == "C") <= plan.arena_bytes
+
+
+def test_show_and_verify_print_hostile_ids_on_their_own_lines(hostile) -> None:
+    d, _graph = hostile
+    from memplan.show import describe
+
+    code, out, err = _run("show", d / "p.json", "--top", "50")
+    assert code == 0, err
+    assert out == describe(memplan.load_plan(str(d / "p.json")), top=50) + "\n"
+    assert "\x1b" not in out and "\u2028" not in out and "new\nline" not in out
+    code, out, err = _run("verify", d / "g.json", d / "p.json")
+    assert code == 0 and out.count("\n") == 1, (out, err)
+
+
+# ---- csv: the CLI is solve_table, and its output reads back --------------------------------------------
+
+def _read_csv_text(path) -> str:
+    """The file's text with its line ends as written (a quoted cell may hold a lone "\\r")."""
+    with open(path, newline="") as f:
+        return f.read()
+
+
+CELLS = st.text(st.sampled_from(list('ab,"\r\n =\u00e9\U0001f600;')), min_size=1, max_size=5)
+
+
+@FAST
+@given(rows=st.lists(st.tuples(CELLS, st.integers(0, 5), st.integers(1, 4), st.integers(0, 100)), min_size=1,
+                     max_size=6, unique_by=lambda r: r[0].strip()),
+       solver=st.sampled_from(["greedy", "size", "search", "auto"]))
+def test_csv_output_is_the_librarys_and_solving_it_again_gives_the_same_bytes(tmp_path_factory, rows, solver) -> None:
+    import csv
+
+    from memplan.io.minimalloc import format_csv, read_csv, solve_table
+
+    d = tmp_path_factory.mktemp("csv")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "lower", "upper", "size"])
+    for bid, lower, length, size in rows:
+        writer.writerow([bid, lower, lower + length, size])
+    (d / "in.csv").write_text(buf.getvalue(), newline="")
+    code, _out, err = _run("csv", d / "in.csv", "-o", d / "o.csv", "--solver", solver, "-q")
+    try:
+        table = read_csv(str(d / "in.csv"))
+    except memplan.MemplanError as exc:
+        assert_bad_input(code, err)
+        assert str(exc)[:60] in err
+        return
+    assert code == 0, err
+    text = _read_csv_text(d / "o.csv")
+    assert text == format_csv(table, solve_table(table, solver=solver).offsets)
+    again = read_csv(str(d / "o.csv"))
+    assert again.ids == table.ids and (again.sizes == table.sizes).all()
+    assert _run("csv", d / "o.csv", "-o", d / "o2.csv", "--solver", solver, "-q")[0] == 0
+    assert _read_csv_text(d / "o2.csv") == text
+
+
+# ---- the real entry point: the same bytes under any hash seed ------------------------------------------
+
+def test_plan_bytes_do_not_depend_on_the_hash_seed(tmp_path) -> None:
+    """Two ``python -m memplan plan`` processes of other ``PYTHONHASHSEED``s write the same plan (a set iterated in
+    the planner would show here, not in-process)."""
+    import subprocess
+    import sys
+
+    from memplan.generators import fanout_join
+
+    save_graph(fanout_join(60, max_width=6, streams=4, seed=11)[0], str(tmp_path / "g.json"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    texts = []
+    for seed in ("0", "1"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=root)
+        out = tmp_path / f"p{seed}.json"
+        r = subprocess.run([sys.executable, "-m", "memplan", "plan", "g.json", "-o", out.name, "--streams", "auto",
+                            "--memory-budget", "300K", "-q"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        texts.append(out.read_text())
+    assert texts[0] == texts[1]
