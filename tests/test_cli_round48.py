@@ -453,3 +453,41 @@ def test_plan_bytes_do_not_depend_on_the_hash_seed(tmp_path) -> None:
         assert r.returncode == 0, r.stderr
         texts.append(out.read_text())
     assert texts[0] == texts[1]
+
+
+# ---- csv --minimize with auto: said to do nothing only where it does nothing ---------------------------
+
+#: 7 buffers whose heuristics pack 21 bytes where 20 fit (the lower bound): auto's short search finds 20
+SMALL_CSV = "id,lower,upper,size\nb0,4,8,1\nb1,3,5,8\nb2,0,3,7\nb3,2,3,5\nb4,1,4,1\nb5,1,5,7\nb6,6,7,8\n"
+
+
+def test_csv_minimize_with_auto_on_a_small_problem_is_not_called_idle(tmp_path) -> None:
+    """Without --time-limit, auto runs a short search on a problem of at most 64 buffers, which stops at the first
+    packing within --capacity unless --minimize: ``--capacity 28 --minimize`` writes an arena of 20 where the first
+    fit is 21, and was warned of as "no effect ...; ignored"."""
+    (tmp_path / "p.csv").write_text(SMALL_CSV)
+    code, _out, err = _run("csv", tmp_path / "p.csv", "-o", tmp_path / "fit.csv", "--capacity", "28", "--solver",
+                           "auto")
+    assert code == 0 and "arena 21 within capacity 28" in err, err
+    code, _out, err = _run("csv", tmp_path / "p.csv", "-o", tmp_path / "min.csv", "--capacity", "28", "--solver",
+                           "auto", "--minimize")
+    assert code == 0 and "arena 20 within capacity 28" in err, err
+    assert "warning" not in err, err
+
+
+def test_csv_minimize_with_auto_on_a_large_problem_is_still_called_idle(tmp_path) -> None:
+    """Past 64 buffers auto without --time-limit runs its heuristics alone, which pack the same either way: the
+    warning stays, naming the size, and the file is the one written without --minimize."""
+    rows = "".join(f"b{i},{i % 7},{i % 7 + 2},{i * 37 % 50 + 1}\n" for i in range(70))
+    (tmp_path / "p.csv").write_text("id,lower,upper,size\n" + rows)
+    outs = []
+    for extra in ([], ["--minimize"]):
+        out = tmp_path / f"o{len(extra)}.csv"
+        code, _out, err = _run("csv", tmp_path / "p.csv", "-o", out, "--capacity", "100000", "--solver", "auto",
+                               "-q", *extra)
+        assert code == 0, err
+        outs.append(out.read_text())
+        if extra:
+            assert "memplan: warning: --minimize has no effect with --solver auto without --time-limit on 70 " \
+                   "buffers" in err, err
+    assert outs[0] == outs[1]
