@@ -491,3 +491,33 @@ def test_csv_minimize_with_auto_on_a_large_problem_is_still_called_idle(tmp_path
             assert "memplan: warning: --minimize has no effect with --solver auto without --time-limit on 70 " \
                    "buffers" in err, err
     assert outs[0] == outs[1]
+
+
+# ---- --workers where CP-SAT runs one thread ------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["option", "graph"])
+def test_workers_above_the_interleave_alignment_is_said_to_do_nothing(tmp_path, where) -> None:
+    """Above an alignment of 2**30 B CP-SAT runs one thread whatever ``--workers`` says (solvers.cpsat); the option
+    was dropped in silence. Now one warning line, and the plan is the one ``--workers 1`` writes; at 2**30 itself
+    no warning."""
+    graph = qkv_attention()
+    big = 1 << 31
+    if where == "graph":
+        doc = json.loads(graph_text(graph))
+        doc["alignment"] = big
+        (tmp_path / "g.json").write_text(json.dumps(doc))
+        extra: list[str] = []
+        said = f"--workers 4 has no effect on a graph of alignment {big}"
+    else:
+        save_graph(graph, str(tmp_path / "g.json"))
+        extra = ["--alignment", str(big)]
+        said = f"--workers 4 has no effect with --alignment {big}"
+    base = ["plan", tmp_path / "g.json", "--solver", "cpsat", "--time-limit", "0.2", *extra]
+    code, _out, err = _run(*base, "-o", tmp_path / "w4.json", "--workers", "4", "-q")
+    assert code == 0 and err.count("\n") == 1 and f"memplan: warning: {said}" in err, err
+    assert _run(*base, "-o", tmp_path / "w1.json", "-q")[0] == 0
+    assert (tmp_path / "w4.json").read_bytes() == (tmp_path / "w1.json").read_bytes()
+    if where == "option":
+        code, _out, err = _run("plan", tmp_path / "g.json", "--solver", "cpsat", "--time-limit", "0.2", "--alignment",
+                               str(1 << 30), "-o", tmp_path / "w.json", "--workers", "4", "-q")
+        assert code == 0 and "warning" not in err, err
