@@ -67,6 +67,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # before planning, both outputs writable: neither is written when the other cannot be
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
+    _check_workers_alignment(args, args.alignment or graph.alignment)
     planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
                          workers=args.workers, progress=_progress(args), **_plan_extras(args))
     p = planned.plan
@@ -134,6 +135,22 @@ def _check_solver_options(args: argparse.Namespace) -> None:
         argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
 
 
+def _check_workers_alignment(args: argparse.Namespace, alignment: int) -> None:
+    """``plan --workers N`` (N > 1) for CP-SAT where the run's ``alignment`` (``--alignment``, else the graph's) is above
+    ``solvers.cpsat.INTERLEAVE_MAX_ALIGNMENT``: warned of (``argtypes.unused``), as CP-SAT then runs one thread
+    whatever ``--workers`` says (several gave false optima at such alignments). Why: ``plan G --solver cpsat --workers
+    4 --alignment 2147483648`` ran one thread and said nothing, though a run "never silently ignores an option it was
+    given" (docs/format.md); the alignment is known only once the graph is read, so this comes after it."""
+    if args.workers <= 1 or not (args.solver == "cpsat" or (args.solver == "auto" and args.time_limit is not None)):
+        return   # (another solver: ``_check_solver_options`` said so already)
+    from .solvers.cpsat import INTERLEAVE_MAX_ALIGNMENT
+
+    if alignment > INTERLEAVE_MAX_ALIGNMENT:
+        where = "with --alignment" if args.alignment is not None else "on a graph of alignment"
+        argtypes.unused(f"--workers {args.workers}", f"{where} {alignment}", "CP-SAT runs one thread at an alignment "
+                        "above 2**30 B (several gave false optima there)")
+
+
 def _budget_instead(args: argparse.Namespace) -> str:
     """What to do instead of ``--memory-budget`` with ``--devices`` > 1: give ``--device-capacity``, or, where it is
     given already, drop the budget (it said "give --device-capacity BYTES instead" to a user who had)."""
@@ -156,6 +173,26 @@ def _check_plan_options(args: argparse.Namespace) -> None:
         argtypes.unused(f"--event-us {args.event_us:g}", "without --streams", "it is the latency of a cross-stream "
                       "event, and without --streams (or --devices N) the plan is serial and has no events: give "
                       "--streams N|auto too")
+    _check_one_stream(args)
+
+
+def _check_one_stream(args: argparse.Namespace) -> None:
+    """``plan --streams 1``: warn of ``--max-events`` and (on one device) ``--event-us`` (``argtypes.unused``), which
+    one stream leaves as much without effect as no ``--streams`` does: a single stream (per device) has no
+    cross-stream event to cap or to time, and a split's cross-device events are never capped. Why: without
+    ``--streams`` the first is refused and the second warned of, while ``--streams 1 --max-events 0 --event-us 50``
+    planned the serial plan and said nothing, as if both options had shaped it. A warning, not a refusal: a script
+    sweeping ``--streams 1,2,4`` with one ``--max-events`` still runs its first case."""
+    if args.streams != 1:
+        return
+    split = (args.devices or 1) > 1
+    if args.max_events is not None:
+        argtypes.unused(f"--max-events {args.max_events}", "with --streams 1", "it caps cross-stream events, and one "
+                        "stream" + (" per device has none (the split's cross-device events are never capped)" if split
+                                    else " has none: the plan is serial") + "; give --streams N (N > 1) or auto")
+    if args.event_us is not None and not split:
+        argtypes.unused(f"--event-us {args.event_us:g}", "with --streams 1", "it is the latency of a cross-stream event, "
+                        "and one stream has none: the plan is serial; give --streams N (N > 1) or auto")
 
 
 def _plan_extras(args: argparse.Namespace) -> dict:
@@ -520,10 +557,10 @@ def cmd_csv(args: argparse.Namespace) -> int:
     from .solvers import SolveOptions
 
     _check_solver_options(args)
-    if args.minimize:
-        _check_minimize(args)
     check_outputs({"input CSV": args.input}, {"-o": args.output})
     table = read_csv(args.input)
+    if args.minimize:   # (after the table is read: with auto, whether it has an effect depends on its size)
+        _check_minimize(args, len(table.ids))
     options = SolveOptions(time_limit=args.time_limit, seed=args.seed, workers=args.workers, progress=_progress(args))
     sol = solve_table(table, args.capacity, solver=args.solver, options=options, minimize=args.minimize or None)
     write_csv(args.output, table, sol.offsets)
@@ -534,16 +571,33 @@ def cmd_csv(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_minimize(args: argparse.Namespace) -> None:
+def _check_minimize(args: argparse.Namespace, buffers: int) -> None:
     """``csv --minimize``: warned of where it has no effect (``argtypes.unused``). It turns a capacity's first fit
-    into a smallest arena, which only the solvers that stop at a fit do differently (search, cpsat, and auto with
-    --time-limit); without --capacity every solver minimises."""
+    into a smallest arena, which only the solvers that stop at a fit do differently: search, cpsat, auto with
+    --time-limit, and auto without one on a problem of at most ``POLISH_BUFFERS`` buffers (``buffers``: the table's),
+    whose short search stops at the first packing within the capacity and otherwise runs on from the heuristics'
+    (``solvers.auto.polish``); without --capacity every solver minimises.
+
+    Why the table's size: the short search of auto without --time-limit was missed, and ``csv P.csv --capacity 28
+    --minimize`` on a 7-buffer problem said "--minimize has no effect with --solver auto without --time-limit ...;
+    ignored" while it wrote an arena of 20 where leaving it out writes 21."""
+    from .solvers.auto import POLISH_BUFFERS
+
     if args.capacity is None:
         argtypes.unused("--minimize", "without --capacity", "without a capacity to fit the arena is always minimised")
-    if args.solver not in ("search", "cpsat") and not (args.solver == "auto" and args.time_limit is not None):
-        argtypes.unused("--minimize", f"with --solver {args.solver}" + (" without --time-limit" if args.solver == "auto"
-                      else ""), "only the exact solvers (search, cpsat, and auto with --time-limit) stop at the first "
-                      f"packing within --capacity; {args.solver} packs the same either way")
+    if args.solver in ("search", "cpsat") or (args.solver == "auto" and args.time_limit is not None):
+        return
+    if args.solver == "auto":
+        if 0 < buffers <= POLISH_BUFFERS:   # (its short search may run, and stops at the first fit)
+            return
+        argtypes.unused("--minimize", f"with --solver auto without --time-limit on {argtypes.counted(buffers, 'buffer')}",
+                        f"auto stops at the first packing within --capacity only in the exact solvers of --time-limit "
+                        f"and in its short search of a problem of at most {POLISH_BUFFERS} buffers; on this one it runs "
+                        "the heuristics alone, which pack the same either way")
+        return
+    argtypes.unused("--minimize", f"with --solver {args.solver}", "only the exact solvers (search, cpsat, auto with "
+                    f"--time-limit, and auto on a problem of at most {POLISH_BUFFERS} buffers) stop at the first "
+                    f"packing within --capacity; {args.solver} packs the same either way")
 
 
 def _register_csv(sub: argparse._SubParsersAction) -> None:

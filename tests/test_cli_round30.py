@@ -58,7 +58,8 @@ IDLE = [
     # auto with a time limit) stop at the first fit: the heuristics make one packing either way
     ("csv", ["--minimize"], ["--minimize", "without --capacity"]),
     ("csv", ["--capacity", "64", "--minimize", "--solver", "greedy"], ["--minimize", "--solver greedy"]),
-    ("csv", ["--capacity", "64", "--minimize", "--solver", "auto"], ["--minimize", "--solver auto without --time-limit"]),
+    # (auto without --time-limit on this 3-buffer problem: its short search stops at the first fit, so --minimize may
+    # change the packing and is not warned of; test_cli_round48 has the case and the one of more than 64 buffers)
 ]
 
 
