@@ -7,12 +7,18 @@ Bugs fixed (each test failed before):
   is ``tanh(...)``. Now the call writes into its copy of the input (the caller's view is of bytes the call
   overwrites, as documented), and its outputs are eager's;
 - likewise a fed-back input returned as it is (``return x * 2, x, x[1:]``): the second and third outputs were the
-  caller's arena view, which this call had overwritten with ``x * 2``; now that copy, holding the input's values.
+  caller's arena view, which this call had overwritten with ``x * 2``; now that copy, holding the input's values;
+- two inputs whose byte spans interleave but share no element (the halves of ``qk.chunk(2, -1)``, ``t[:, ::2]`` beside
+  ``t[:, 1::2]``) were refused where the program writes one in place ("share memory ... pass separate tensors"),
+  where eager runs; now decided element by element (``layout.share_elements``): run, bitwise eager's, and inputs
+  that do share an element are refused as before.
 """
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from needs import need
 
 torch = need("torch")
@@ -20,6 +26,8 @@ torch = need("torch")
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+from runtime.aten.layout import share_elements  # noqa: E402
 
 
 class _Cell(nn.Module):
@@ -70,3 +78,72 @@ def test_a_fed_back_input_returned_as_it_is_holds_its_values():
         assert torch.equal(g, w)
     got[1].add_(1)   # the returned input and its view still share memory, as eager's
     assert torch.equal(got[2], got[1][1:])
+
+
+class _WritesBoth(nn.Module):
+    def forward(self, a, b):
+        b.add_(1)
+        a.mul_(2)
+        return a + b
+
+
+def _halves():
+    t = torch.randn(3, 8)
+    return t, tuple(t.chunk(2, -1))
+
+
+def _interleaved():
+    t = torch.randn(3, 8)
+    return t, (t[:, ::2], t[:, 1::2])
+
+
+@pytest.mark.parametrize("make", [_halves, _interleaved])
+def test_inputs_interleaved_in_one_storage_without_a_shared_element_run_as_eager(make):
+    m = _WritesBoth()
+    _, example = make()
+    step = compile(m, tuple(x.clone() for x in example), poison=True, cuda_graph=False)
+    for _ in range(2):
+        t, args = make()
+        te = t.clone()
+        want = m(*make_like(te, args, t))
+        got = step(*args)
+        assert torch.equal(got, want)
+        assert torch.equal(t, te)   # the caller's storage written as eager's
+
+
+def make_like(te, args, t):
+    """``args`` (views of ``t``) as the same views of ``te``."""
+    return tuple(te.as_strided(a.shape, a.stride(), a.storage_offset()) for a in args)
+
+
+def test_inputs_sharing_an_element_are_still_refused():
+    m = _WritesBoth()
+    step = compile(m, (torch.randn(3, 4), torch.randn(3, 4)), cuda_graph=False)
+    t = torch.randn(3, 5)
+    with pytest.raises(AtenExecutorError, match="share memory"):
+        step(t[:, :4], t[:, 1:])
+
+
+def _brute(a, b) -> bool:
+    def bytes_of(t):
+        base = t.data_ptr()
+        out = set()
+        for idx in torch.cartesian_prod(*[torch.arange(n) for n in t.shape]).reshape(-1, t.dim()).tolist():
+            p = base + sum(i * s for i, s in zip(idx, t.stride())) * t.element_size()
+            out.update(range(p, p + t.element_size()))
+        return out
+    return bool(bytes_of(a) & bytes_of(b))
+
+
+_dims = st.lists(st.tuples(st.integers(1, 3), st.integers(0, 7)), min_size=1, max_size=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_dims, _dims, st.integers(0, 24), st.integers(0, 24), st.sampled_from([torch.float32, torch.int16, torch.uint8]))
+def test_share_elements_agrees_with_listing_every_byte(da, db, oa, ob, dtype):
+    store = torch.zeros(256, dtype=torch.uint8)
+    f32 = store.view(torch.float32)
+    other = store.view(dtype)
+    a = f32.as_strided([n for n, _ in da], [s for _, s in da], oa)
+    b = other.as_strided([n for n, _ in db], [s for _, s in db], ob)
+    assert share_elements(a, b) == _brute(a, b)

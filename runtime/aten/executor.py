@@ -25,7 +25,7 @@ from runtime.binding import bind
 from . import ambient, hostfold, subclass
 from .errors import AtenExecutorError
 from .exact import Scratch
-from .layout import build_layout, byte_span, elements_spanned, poison, share_memory, span_bytes
+from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
 from .relaid import RandomLayoutCheck
@@ -539,7 +539,7 @@ class Executor:
                                         "pass a tensor that owns its elements (.clone())")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
             for j, y in enumerate(tensors):   # (not of inputs the export merged: the program reads one of them)
-                if j != k and (min(j, k), max(j, k)) not in self.program.merged and share_memory(tensors[k], y):
+                if j != k and (min(j, k), max(j, k)) not in self.program.merged and share_elements(tensors[k], y):
                     raise AtenExecutorError(f"inputs {self.program.user_inputs[k][1]!r} and "
                                             f"{self.program.user_inputs[j][1]!r} share memory, and the program "
                                             "writes the first in place: pass separate tensors")
