@@ -11,7 +11,11 @@ Bugs fixed (each test failed before):
 - two inputs whose byte spans interleave but share no element (the halves of ``qk.chunk(2, -1)``, ``t[:, ::2]`` beside
   ``t[:, 1::2]``) were refused where the program writes one in place ("share memory ... pass separate tensors"),
   where eager runs; now decided element by element (``layout.share_elements``): run, bitwise eager's, and inputs
-  that do share an element are refused as before.
+  that do share an element are refused as before;
+- under ``torch.use_deterministic_algorithms(True)`` (``fill_uninitialized_memory``, its default) eager's ``empty``
+  family fills the new tensor (NaN, an integer dtype's largest value), which the program left as the arena's bytes:
+  ``o = torch.empty(4, 3); o[:2] = x; return o`` held 0xFF bytes under ``poison`` (int64 -1 for 2**63 - 1, another
+  NaN). Now filled as eager's, bit for bit, also after the mode is switched on after compile.
 """
 
 from __future__ import annotations
@@ -147,3 +151,42 @@ def test_share_elements_agrees_with_listing_every_byte(da, db, oa, ob, dtype):
     a = f32.as_strided([n for n, _ in da], [s for _, s in da], oa)
     b = other.as_strided([n for n, _ in db], [s for _, s in db], ob)
     assert share_elements(a, b) == _brute(a, b)
+
+
+class _Empties(nn.Module):
+    def forward(self, x):
+        o = torch.empty(4, 3)
+        o[:2] = x
+        return (o, torch.empty(5, dtype=torch.int64), x.new_empty(2, 2), torch.empty_like(x),
+                torch.empty_strided((2, 3), (1, 2)), torch.empty(3, dtype=torch.bool),
+                torch.empty(2, dtype=torch.bfloat16), torch.empty(2, dtype=torch.complex64),
+                torch.empty(3, dtype=torch.uint8) + 1)
+
+
+def _bits(t):
+    return t.contiguous().view(-1).view(torch.uint8) if t.dtype != torch.bool else t.contiguous().view(torch.uint8)
+
+
+@pytest.fixture
+def deterministic():
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.utils.deterministic.fill_uninitialized_memory)
+    yield
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    torch.utils.deterministic.fill_uninitialized_memory = before[2]
+
+
+@pytest.mark.parametrize("switched_on_after_compile", [False, True])
+def test_empty_under_deterministic_algorithms_is_filled_as_eagers(deterministic, switched_on_after_compile):
+    m = _Empties()
+    x = torch.randn(2, 3)
+    torch.use_deterministic_algorithms(not switched_on_after_compile)
+    step = compile(m, (x,), poison=True, cuda_graph=False)
+    torch.use_deterministic_algorithms(True)
+    for k in range(2):
+        x = torch.randn(2, 3)
+        for got, want in zip(step(x), m(x)):
+            assert got.dtype == want.dtype and torch.equal(_bits(got), _bits(want)), (k, got, want)
+    torch.utils.deterministic.fill_uninitialized_memory = False   # eager fills nothing: neither does the program
+    got = step(x)[1]
+    assert torch.equal(got, torch.full((5,), -1, dtype=torch.int64))   # the poison's bytes
