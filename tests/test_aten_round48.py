@@ -15,7 +15,10 @@ Bugs fixed (each test failed before):
 - under ``torch.use_deterministic_algorithms(True)`` (``fill_uninitialized_memory``, its default) eager's ``empty``
   family fills the new tensor (NaN, an integer dtype's largest value), which the program left as the arena's bytes:
   ``o = torch.empty(4, 3); o[:2] = x; return o`` held 0xFF bytes under ``poison`` (int64 -1 for 2**63 - 1, another
-  NaN). Now filled as eager's, bit for bit, also after the mode is switched on after compile.
+  NaN). Now filled as eager's, bit for bit, also after the mode is switched on after compile;
+- ``torch._assert_async(cond)`` in ``forward`` was dropped by the importer with export's shape asserts (it returns
+  nothing and writes nothing), so a call whose check fails ran on where eager raises; now a node reading ``cond``,
+  run where eager's is: the call raises naming the node (and the message), and the next good call runs as eager.
 """
 
 from __future__ import annotations
@@ -190,3 +193,31 @@ def test_empty_under_deterministic_algorithms_is_filled_as_eagers(deterministic,
     torch.utils.deterministic.fill_uninitialized_memory = False   # eager fills nothing: neither does the program
     got = step(x)[1]
     assert torch.equal(got, torch.full((5,), -1, dtype=torch.int64))   # the poison's bytes
+
+
+class _Checked(nn.Module):
+    def __init__(self, msg: str | None) -> None:
+        super().__init__()
+        self.msg = msg
+
+    def forward(self, x):
+        y = x * 2
+        if self.msg is None:
+            torch._assert_async((x > 0).all())
+        else:
+            torch._assert_async((x > 0).all(), self.msg)
+        return y + 1
+
+
+@pytest.mark.parametrize("msg", [None, "x must be positive"])
+def test_assert_async_in_forward_runs_as_eagers(msg):
+    m = _Checked(msg)
+    step = compile(m, (torch.rand(4) + 0.5,), poison=True, cuda_graph=False)
+    assert any(n.op == "_assert_async" or "_assert_async" in n.op for n in step.graph.nodes)
+    bad = torch.tensor([1.0, -1.0, 2.0, 3.0])
+    with pytest.raises(RuntimeError):
+        m(bad)
+    with pytest.raises(AtenExecutorError, match=msg or "nonzero"):
+        step(bad)
+    good = torch.rand(4) + 0.5
+    assert torch.equal(step(good), m(good))
