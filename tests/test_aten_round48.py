@@ -16,9 +16,10 @@ Bugs fixed (each test failed before):
   family fills the new tensor (NaN, an integer dtype's largest value), which the program left as the arena's bytes:
   ``o = torch.empty(4, 3); o[:2] = x; return o`` held 0xFF bytes under ``poison`` (int64 -1 for 2**63 - 1, another
   NaN). Now filled as eager's, bit for bit, also after the mode is switched on after compile;
-- ``torch._assert_async(cond)`` in ``forward`` was dropped by the importer with export's shape asserts (it returns
-  nothing and writes nothing), so a call whose check fails ran on where eager raises; now a node reading ``cond``,
-  run where eager's is: the call raises naming the node (and the message), and the next good call runs as eager.
+- ``torch._assert_async(cond)`` in ``forward``, and a custom op returning nothing that writes nothing (a check that
+  raises, a logger), were dropped by the importer with export's shape asserts, so a call whose check fails ran on
+  where eager raises and the logger never ran; now each is a node reading its tensor, run where eager's is: the call
+  raises naming the node (and the message), and the next good call runs as eager.
 """
 
 from __future__ import annotations
@@ -221,3 +222,46 @@ def test_assert_async_in_forward_runs_as_eagers(msg):
         step(bad)
     good = torch.rand(4) + 0.5
     assert torch.equal(step(good), m(good))
+
+
+_LOGGED: list[float] = []
+
+
+@torch.library.custom_op("aten48_test::check_finite", mutates_args=())
+def _check_finite(x: torch.Tensor) -> None:
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("non-finite values")
+
+
+@_check_finite.register_fake
+def _(x):
+    return None
+
+
+@torch.library.custom_op("aten48_test::log_sum", mutates_args=())
+def _log_sum(x: torch.Tensor) -> None:
+    _LOGGED.append(float(x.sum()))
+
+
+@_log_sum.register_fake
+def _(x):
+    return None
+
+
+class _Effects(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        torch.ops.aten48_test.check_finite(y)
+        torch.ops.aten48_test.log_sum(y)
+        return y + 1
+
+
+def test_custom_ops_returning_nothing_run_at_every_call_as_eagers():
+    m = _Effects()
+    step = compile(m, (torch.rand(3),), poison=True, cuda_graph=False)
+    _LOGGED.clear()
+    x = torch.ones(3)
+    assert torch.equal(step(x), m(x))
+    assert _LOGGED == [6.0, 6.0]   # the compiled call's, then eager's
+    with pytest.raises(AtenExecutorError, match="non-finite values"):
+        step(torch.tensor([1.0, float("inf"), 0.0]))
