@@ -19,7 +19,11 @@ Bugs fixed (each test failed before):
 - ``torch._assert_async(cond)`` in ``forward``, and a custom op returning nothing that writes nothing (a check that
   raises, a logger), were dropped by the importer with export's shape asserts, so a call whose check fails ran on
   where eager raises and the logger never ran; now each is a node reading its tensor, run where eager's is: the call
-  raises naming the node (and the message), and the next good call runs as eager.
+  raises naming the node (and the message), and the next good call runs as eager;
+- a module whose ``forward`` writes a parameter in place outside a ``no_grad`` block, compiled under ``no_grad``, then
+  called under grad mode: eager refuses the write ("a leaf Variable that requires grad ..."), the program made it,
+  silently changing the parameter. Now refused naming the parameter (found by one export under grad mode, at the
+  first such call); a write inside ``with torch.no_grad():`` (an EMA update) still runs under grad mode as eager.
 """
 
 from __future__ import annotations
@@ -265,3 +269,48 @@ def test_custom_ops_returning_nothing_run_at_every_call_as_eagers():
     assert _LOGGED == [6.0, 6.0]   # the compiled call's, then eager's
     with pytest.raises(AtenExecutorError, match="non-finite values"):
         step(torch.tensor([1.0, float("inf"), 0.0]))
+
+
+class _WritesWeight(nn.Module):
+    def __init__(self, guarded: bool) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(3))
+        self.guarded = guarded
+
+    def forward(self, x):
+        if self.guarded:
+            with torch.no_grad():
+                self.w.mul_(0.5)
+        else:
+            self.w.mul_(0.5)
+        return x * self.w
+
+
+def test_a_parameter_written_outside_no_grad_is_refused_under_grad_mode_as_eager():
+    m, eager = _WritesWeight(False), _WritesWeight(False)
+    with torch.no_grad():
+        step = compile(m, (torch.ones(3),), cuda_graph=False)
+        m.w.fill_(1.0)
+        x = torch.randn(3)
+        assert torch.equal(step(x), eager(x))
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        eager(x)
+    before = m.w.detach().clone()
+    for _ in range(2):
+        with pytest.raises(AtenExecutorError, match="parameter 'w'"):
+            step(x)
+    assert torch.equal(m.w.detach(), before)   # not written
+    with torch.no_grad():
+        assert torch.equal(step(x), eager(x))
+
+
+def test_a_parameter_written_inside_no_grad_still_runs_under_grad_mode():
+    m, eager = _WritesWeight(True), _WritesWeight(True)
+    with torch.no_grad():
+        step = compile(m, (torch.ones(3),), cuda_graph=False)
+        m.w.fill_(1.0)
+    for _ in range(2):
+        x = torch.randn(3)
+        got, want = step(x), eager(x)
+        assert torch.equal(got.detach(), want.detach())
+        assert torch.equal(m.w.detach(), eager.w.detach())

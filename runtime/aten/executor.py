@@ -620,6 +620,10 @@ class Executor:
         return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
                 if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
 
+    def written_weights(self) -> list:
+        """The module tensors the program writes: in place where they stand, or by a functionalized update."""
+        return list(self._written_weights.values())
+
     @staticmethod
     def _same_layout(x: Any, slot: Any) -> bool:
         """Whether the caller's input ``x`` is laid out as the export's (its arena slot ``slot``): the same strides of
