@@ -1476,7 +1476,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         mutated = written_args(torch, n)
         used = _value_reads(n, value_reads, last_write, root_of, where)
         if not any(isinstance(v, torch.Tensor) for v in out_vals) and not any(
-                isinstance(current.get(a), (str, list)) for a in mutated):
+                isinstance(current.get(a), (str, list)) for a in mutated) and not _runs_for_effect(n, in_ids):
             # shape arithmetic, asserts: no memory (an op writing its tensor arguments and returning nothing,
             # such as _foreach_add_, is a node: dropped, its writes were silently lost); a number read from a
             # tensor's values is remembered, for the nodes that use it to read that tensor
@@ -1659,6 +1659,18 @@ def _outputs_words(out_names: list) -> str:
 #: ops that return a number read off a tensor's metadata, not its values (their results need no tensor's bytes)
 _METADATA_READS = frozenset({"sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "dim", "size", "stride",
                              "numel", "storage_offset", "_assert_tensor_metadata"})
+
+
+def _runs_for_effect(n: Any, in_ids: list) -> bool:
+    """Whether FX node ``n``, an op whose schema returns nothing and that writes no argument, reads a tensor for an
+    effect of its own: ``torch._assert_async(cond)`` raising where ``cond`` is false, a custom op that checks or logs
+    its argument (``mutates_args=()``, ``-> None``). Such a node reads that tensor, so the op runs where eager's does.
+    Why: they were dropped with export's shape asserts ("no memory"), so a compiled call whose check fails ran on
+    where eager raises, and a logging op never ran (round 48). Metadata checks (``_assert_tensor_metadata``: static
+    shapes hold them) and export's asserts on numbers (``_assert_scalar``: no tensor read) are not."""
+    schema = getattr(n.target, "_schema", None)
+    return (bool(in_ids) and schema is not None and not schema.returns
+            and _op_name(n.target).split(".")[0] not in _METADATA_READS)
 
 
 def _value_reads(n: Any, value_reads: dict, last_write: dict, root_of: Any, where: str) -> tuple:

@@ -85,6 +85,9 @@ class CompiledModule:
     #: the hooks and forwards (``_calls_state``) an export showed to give another program than compile's
     #: (``_prove_calls``): a call meeting them again is refused at once, without an export per call
     calls_refuted: tuple | None = None
+    #: the module's parameters ``forward`` writes in place outside a ``no_grad`` block, where compile exported without
+    #: grad mode: found at the first call under grad mode (``_grad_mode_writes``); None until then
+    grad_writes: tuple[str, ...] | None = None
 
     @property
     def proven(self) -> list:
@@ -140,6 +143,8 @@ class CompiledModule:
             if why is not None:
                 raise ExtraArguments(f"{exc}; {why}", exc.extra) from None
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
+        if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
+            self._check_grad_mode_writes(torch)
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers)
             ambient.repeat_draws(self.program.host_draws)
         out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
@@ -151,6 +156,42 @@ class CompiledModule:
         for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
             setattr(owner, name, value if type(value) not in (list, dict) else copy.deepcopy(value))   # (a new one)
         return out
+
+    def _check_grad_mode_writes(self, torch: Any) -> None:
+        """Refuse a call under grad mode where ``forward`` writes a parameter in place outside a ``no_grad`` block and
+        compile exported it under ``no_grad`` or ``inference_mode``: eager's in-place op refuses that write under grad
+        mode ("a leaf Variable that requires grad is being used in an in-place operation"), the program (run under
+        ``no_grad``) made it, silently changing the parameter (round 48). Which writes those are is found once, by
+        exporting ``forward`` again under grad mode (it fails as eager does); a write inside ``with torch.no_grad():``
+        (an EMA teacher's) exports, and its calls run as before. No export for a program that writes no parameter."""
+        if self.grad_writes is None:
+            self.grad_writes = self._grad_mode_writes(torch)
+        if self.grad_writes:
+            raise AtenExecutorError(f"forward writes parameter {self.grad_writes[0]!r} in place outside a no_grad "
+                                    "block, and this call runs under grad mode, where eager refuses that write (a leaf "
+                                    "tensor that requires grad); compile exported it without grad mode: call inside "
+                                    "torch.no_grad() or torch.inference_mode()")
+
+    def _grad_mode_writes(self, torch: Any) -> tuple[str, ...]:
+        """The names of the parameters the program writes (``Executor.written_weights``) that require grad, where an
+        export of ``forward`` under grad mode fails on such a write; () otherwise (any other outcome proves nothing:
+        the calls run as before)."""
+        if self.guard is None:
+            return ()
+        written = {id(t) for t in self.executor.written_weights()}
+        names = tuple(name for name, p in self.guard.root.named_parameters(remove_duplicate=False)
+                      if p.requires_grad and id(p) in written)
+        if not names:
+            return ()
+        args, kwargs = _example_call(self.program, (), {})
+        try:
+            with (_as_at_compile(torch, self.executor.ambient.default_dtype, (True, False)),
+                  ambient.hook_state_kept(torch, self.guard.root)):
+                load_program(self.guard.root, args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - only eager's own refusal of the write tells
+            if "leaf Variable that requires grad" in str(exc):
+                return names
+        return ()
 
     def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:
         """None where forward exported again with the arguments ``extra`` too gives compile's program

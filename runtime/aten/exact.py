@@ -112,7 +112,9 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
         return None
     if base in FILLS:
         v = FILLS[base]
-        return ("fill", None, 0) if v is None else ("fill", functools.partial(out.fill_, v), 0)
+        if v is None:
+            return _deterministic_empty(torch, out)
+        return "fill", functools.partial(out.fill_, v), 0
     if base in FULL:
         v = named.get("fill_value")
         return ("fill", functools.partial(out.fill_, v), 0) if isinstance(v, (bool, int, float)) else None
@@ -367,6 +369,25 @@ def _distinct(t) -> bool:
         shape[d] = size
         pos = pos + torch.arange(size, dtype=torch.int64).mul_(st).reshape(shape)
     return int(pos.flatten().unique().numel()) == n
+
+
+def _deterministic_empty(torch: Any, out: Any) -> Exact:
+    """An ``empty`` (``new_empty``, ``empty_like``, ``empty_strided``...) into ``out``: nothing to run, except under
+    ``torch.use_deterministic_algorithms(True)`` with ``torch.utils.deterministic.fill_uninitialized_memory`` (its
+    default), where eager's factory fills the new tensor (NaN for floating and complex dtypes, the largest value for
+    integer and bool ones): then the same fill, its value taken from torch's own ``empty`` of that dtype so the bits
+    are eager's. Why: the program left the arena's bytes there (0xFF under ``poison``: -1 where eager's int64 is
+    2**63 - 1, NaN of other bits), so ``o = torch.empty(4, 3); o[:2] = x; return o`` differed from eager's bit for
+    bit (round 48). The flags are read at build time; a change rebuilds the executor (``ambient.backend_flags``)."""
+    if not (torch.are_deterministic_algorithms_enabled()
+            and getattr(getattr(torch.utils, "deterministic", None), "fill_uninitialized_memory", False)):
+        return "fill", None, 0
+    value = torch.empty((), dtype=out.dtype, device=out.device)   # (filled by torch, as eager's)
+    if out.numel() == 0:
+        return "fill", None, 0
+    if torch._debug_has_internal_overlap(out) != 0:   # (copy_ refuses a destination whose elements share memory)
+        return "fill", functools.partial(out.fill_, value), 0
+    return "fill", functools.partial(out.copy_, value), 0
 
 
 def _nothing() -> None:

@@ -25,7 +25,7 @@ from runtime.binding import bind
 from . import ambient, hostfold, subclass
 from .errors import AtenExecutorError
 from .exact import Scratch
-from .layout import build_layout, byte_span, elements_spanned, poison, share_memory, span_bytes
+from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
 from .relaid import RandomLayoutCheck
@@ -434,7 +434,7 @@ class Executor:
     def _run_call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
         with self.torch.no_grad():
             self._refresh_moved()
-            self.load_inputs(tensors)
+            tensors = self.load_inputs(tensors)   # (an input in the arena: its copy, read, written and returned)
             if self.cuda_graph and delays is None:
                 if not self._captured:
                     # what it keeps is the executor's, as at the build; no_grad again inside: leaving inference
@@ -475,8 +475,16 @@ class Executor:
         write that is no plain overwrite (``cache.add_(x)``) was applied three times at the first call."""
         return list(self._written_in_place.values())
 
-    def load_inputs(self, tensors: list) -> None:
-        """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream."""
+    def load_inputs(self, tensors: list) -> list:
+        """Check the inputs, poison (if asked), then copy each user input into its arena slot on the caller's stream.
+
+        Returns the tensors the call stands for: the caller's, but for one lying in this executor's arena (an output
+        of the previous call under ``return_views``, fed back) the copy ``_off_arena`` made of it. The call writes its
+        in-place changes back into that copy and returns it where ``forward`` returns the input (or views of it):
+        the caller's view is of bytes this call overwrites (its outputs), as ``return_views`` documents. Why: the
+        write-back landed over this call's own outputs (``h.mul_(0.5)`` on a fed-back ``h`` returned ``h * 0.5``
+        for ``tanh(...)``), and ``return x`` of a fed-back ``x`` returned the arena view holding this call's
+        ``x * 2`` (round 48)."""
         self._caller_inputs = tensors  # for user inputs returned as they are
         for (_pos, tid), slot, x in zip(self.program.user_inputs, self._inputs, tensors):
             if type(x) is not self.torch.Tensor:
@@ -531,7 +539,7 @@ class Executor:
                                         "pass a tensor that owns its elements (.clone())")
         for k in self._written:  # eager's write through one would show in the other; the arena has two copies
             for j, y in enumerate(tensors):   # (not of inputs the export merged: the program reads one of them)
-                if j != k and (min(j, k), max(j, k)) not in self.program.merged and share_memory(tensors[k], y):
+                if j != k and (min(j, k), max(j, k)) not in self.program.merged and share_elements(tensors[k], y):
                     raise AtenExecutorError(f"inputs {self.program.user_inputs[k][1]!r} and "
                                             f"{self.program.user_inputs[j][1]!r} share memory, and the program "
                                             "writes the first in place: pass separate tensors")
@@ -548,6 +556,8 @@ class Executor:
                 _copy_overlapping(slot, x, tid)
             else:
                 slot.copy_(x)
+        self._caller_inputs = sources
+        return sources
 
     def _check_layouts(self, tensors: list) -> None:
         """Refuse inputs laid out otherwise than at export (strides of dimensions with more than one element; the
@@ -609,6 +619,10 @@ class Executor:
         # merged the two: the program reads and writes the input alone)
         return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
                 if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
+
+    def written_weights(self) -> list:
+        """The module tensors the program writes: in place where they stand, or by a functionalized update."""
+        return list(self._written_weights.values())
 
     @staticmethod
     def _same_layout(x: Any, slot: Any) -> bool:

@@ -9,6 +9,7 @@ range the plan reserved for it: the verifier proved the plan safe for exactly th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -137,3 +138,50 @@ def share_memory(a: Any, b: Any) -> bool:
         return False
     (a0, a1), (b0, b1) = byte_span(a), byte_span(b)
     return a0 < b1 and b0 < a1
+
+
+#: most elements ``share_elements`` lists per tensor to decide two tensors whose byte spans interleave; above it
+#: they count as sharing (the conservative answer)
+_LIST_AT_MOST = 1 << 22
+
+
+def share_elements(a: Any, b: Any) -> bool:
+    """Whether an element of ``a`` and one of ``b`` share a byte: exact where ``share_memory``'s spans overlap
+    but the elements may not (the two halves of ``t.chunk(2, -1)``, ``t[:, ::2]`` beside ``t[:, 1::2]``: each
+    one's span reaches into the other's rows). Why: an input the program writes in place was refused beside
+    another input whose span merely interleaves with it (q and k of one ``qk.chunk(2, -1)``), where eager's
+    write cannot show in the other and the program's copies give eager's values. Decided once per relative
+    layout (a decode loop passes the same halves every call)."""
+    if not share_memory(a, b):
+        return False
+    return _elements_meet(tuple(a.shape), tuple(a.stride()), a.element_size(),
+                          tuple(b.shape), tuple(b.stride()), b.element_size(), b.data_ptr() - a.data_ptr())
+
+
+@functools.lru_cache(maxsize=256)
+def _elements_meet(shape_a: tuple, strides_a: tuple, size_a: int, shape_b: tuple, strides_b: tuple, size_b: int,
+                   delta: int) -> bool:
+    """Whether ``[p, p + size_a)`` meets ``[q + delta, q + delta + size_b)`` for some element byte offsets ``p`` of
+    the first layout and ``q`` of the second (each from its own first element). Listed where both have at most
+    ``_LIST_AT_MOST`` elements, else True."""
+    if math.prod(shape_a) > _LIST_AT_MOST or math.prod(shape_b) > _LIST_AT_MOST:
+        return True
+    import torch
+
+    starts_a = _byte_starts(torch, shape_a, strides_a, size_a).unique()   # sorted
+    starts_b = _byte_starts(torch, shape_b, strides_b, size_b).add_(delta)
+    # the last start of ``a`` before each ``b`` element's end; its element meets that one iff it ends past its start
+    # (every element of ``a`` is ``size_a`` bytes: an earlier start ends earlier still)
+    before = torch.searchsorted(starts_a, starts_b + size_b, side="left") - 1
+    found = before >= 0
+    return bool((starts_a[before.clamp(min=0)] + size_a > starts_b)[found].any())
+
+
+def _byte_starts(torch: Any, shape: tuple, strides: tuple, size: int) -> Any:
+    """The byte offset of each element of a layout from its first (int64, flat, in no particular order)."""
+    pos = torch.zeros((), dtype=torch.int64)
+    for d, (n, st) in enumerate(zip(shape, strides)):
+        view = [1] * len(shape)
+        view[d] = n
+        pos = pos + torch.arange(n, dtype=torch.int64).mul_(st * size).reshape(view)
+    return pos.flatten()
