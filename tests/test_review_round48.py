@@ -161,3 +161,21 @@ def test_the_wall_check_sees_each_breach(tmp_path):
         ("memplan.io", ["runtime.aten"]), ("memplan.show", ["memplan.cli"]),
         ("memplan.solvers.bad", ["memplan.graph", "memplan.graph.Graph"]),
         ("memplan.verify", ["memplan.solvers", "memplan.solvers.greedy"])]
+
+
+# ---- UnsafePlan made from a plain message ---------------------------------------------------------------------
+
+def test_unsafe_plan_from_a_message_is_itself_not_a_value_error():
+    """``raise memplan.UnsafePlan("...")`` (a checker of one's own, raising as with any exception) raised a bare
+    ValueError ("not enough values to unpack"): the message was read as findings, one per character. It is one finding
+    of no rule now; findings as ``(rule, message)`` show as before, and it pickles as itself."""
+    import pickle
+
+    e = memplan.UnsafePlan("tensor 'a' is read before it is written")
+    assert str(e) == "unsafe plan: tensor 'a' is read before it is written"
+    assert e.violations == [(0, "tensor 'a' is read before it is written")]
+    assert str(e.at("p.json")) == "p.json: unsafe plan: tensor 'a' is read before it is written"
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is memplan.UnsafePlan and str(back) == str(e)
+    assert str(memplan.UnsafePlan([(1, "m1"), (3, "m3")], "p.json")) == "p.json: unsafe plan: rule 1: m1; rule 3: m3"
+    assert str(memplan.UnsafePlan([(3, "a", "b"), (1, "m")])) == "unsafe plan: (3, 'a', 'b'); rule 1: m"
