@@ -179,3 +179,28 @@ def test_unsafe_plan_from_a_message_is_itself_not_a_value_error():
     assert type(back) is memplan.UnsafePlan and str(back) == str(e)
     assert str(memplan.UnsafePlan([(1, "m1"), (3, "m3")], "p.json")) == "p.json: unsafe plan: rule 1: m1; rule 3: m3"
     assert str(memplan.UnsafePlan([(3, "a", "b"), (1, "m")])) == "unsafe plan: (3, 'a', 'b'); rule 1: m"
+
+
+# ---- errors survive a trip to another process --------------------------------------------------------------------
+
+def test_errors_raised_to_callers_unpickle_as_themselves():
+    """An error raised in a worker process comes back pickled (``ProcessPoolExecutor``, ``multiprocessing.Pool``).
+    ``runtime.aten``'s ExtraArguments (a compiled call given an argument compile left out) took ``extra`` as a
+    required argument, and unpickling, which calls the class with the message alone, raised a TypeError in its place;
+    every memplan error class is held to the same here."""
+    import pickle
+
+    import memplan.errors as errors
+
+    need("torch")
+    from runtime.aten.callform import ExtraArguments
+
+    e = ExtraArguments("forward got 'flag' which compile left out", {"flag": True})
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is ExtraArguments and str(back) == str(e) and back.extra == {"flag": True}
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.MemplanError)]
+    assert errors.UnsafePlan in classes and errors.GraphError in classes
+    for cls in classes:
+        made = cls("some message")
+        again = pickle.loads(pickle.dumps(made))
+        assert type(again) is cls and str(again) == str(made), cls
