@@ -204,3 +204,38 @@ def test_errors_raised_to_callers_unpickle_as_themselves():
         made = cls("some message")
         again = pickle.loads(pickle.dumps(made))
         assert type(again) is cls and str(again) == str(made), cls
+
+
+def _module_level_imports(tree: ast.Module) -> list[str]:
+    """The modules a file imports when it is imported: every import outside a function body (inside a top-level
+    ``try``/``if`` too), absolute ones only."""
+    out: list[str] = []
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Import):
+            out.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            out.append(node.module or "")
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def test_runtime_walls_hold():
+    """DESIGN.md: ``runtime/aten/`` never imports pycuda (anywhere); the pycuda side never imports torch at module
+    level (``import runtime`` must work without torch)."""
+    breaches = []
+    for path in sorted((ROOT / "runtime").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("runtime/aten/"):
+            every = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+            every += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level]
+            breaches += [(rel, m) for m in every if m.split(".")[0] == "pycuda"]
+        elif not rel.startswith("runtime/tools/"):   # (tools are scripts, run by hand)
+            breaches += [(rel, m) for m in _module_level_imports(tree) if m.split(".")[0] == "torch"]
+    assert breaches == []
+    fake = ast.parse("try:\n    import torch\nexcept ImportError:\n    pass\ndef f():\n    import torch.nn\n")
+    assert _module_level_imports(fake) == ["torch"]   # (the check sees a guarded top-level import, not a lazy one)
