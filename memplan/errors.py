@@ -235,7 +235,7 @@ class UnsafePlan(MemplanError):
         more = len(self.violations) - 5
         if more > 0:
             shown += f"; and {more} more"
-        super().__init__(f"{where + ': ' if where else ''}unsafe plan: {shown}")
+        super().__init__(f"{f'{where}: ' if where else ''}unsafe plan: {shown}")
 
     def __reduce__(self):
         """Pickled as its findings, not as its message: ``Exception`` pickles ``args`` (the one message) and calls

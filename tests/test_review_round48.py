@@ -179,6 +179,8 @@ def test_unsafe_plan_from_a_message_is_itself_not_a_value_error():
     assert type(back) is memplan.UnsafePlan and str(back) == str(e)
     assert str(memplan.UnsafePlan([(1, "m1"), (3, "m3")], "p.json")) == "p.json: unsafe plan: rule 1: m1; rule 3: m3"
     assert str(memplan.UnsafePlan([(3, "a", "b"), (1, "m")])) == "unsafe plan: (3, 'a', 'b'); rule 1: m"
+    # where the plan was read, as a path object (``where + ": "`` raised a TypeError for one)
+    assert str(memplan.UnsafePlan([(1, "m")], pathlib.Path("p.json"))) == "p.json: unsafe plan: rule 1: m"
 
 
 # ---- errors survive a trip to another process --------------------------------------------------------------------
