@@ -241,3 +241,24 @@ def test_runtime_walls_hold():
     assert breaches == []
     fake = ast.parse("try:\n    import torch\nexcept ImportError:\n    pass\ndef f():\n    import torch.nn\n")
     assert _module_level_imports(fake) == ["torch"]   # (the check sees a guarded top-level import, not a lazy one)
+
+
+# ---- skips that hide a broken install ------------------------------------------------------------------------
+
+def test_ortools_is_there_where_the_solver_tests_skip_without_it():
+    """ortools is a core dependency (setup.py's install_requires), yet some thirty solver tests of earlier rounds skip
+    where it does not import (``skipif(find_spec("ortools") is None)``, ``importorskip``), so an install without it
+    passed CI as a run of skipped tests. This one goes through ``need``: skipped in a bare checkout, failed under CI."""
+    need("ortools")
+    from ortools.sat.python import cp_model
+
+    assert cp_model.CpModel().validate() == ""
+
+
+def test_need_fails_under_ci_where_a_plain_skip_would_pass(monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="no_such_module_r48 is missing"):
+        need("no_such_module_r48")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        need("no_such_module_r48")
