@@ -225,14 +225,17 @@ class UnsafePlan(MemplanError):
     ``str()`` shows five: the first finding of each rule broken, then the earliest others (``_shown``).
     """
 
-    def __init__(self, violations: list[tuple[int, str]], where: str | None = None):
-        self.violations = list(violations)
+    def __init__(self, violations: list[tuple[int, str]] | str, where: str | None = None):
+        # a plain message (``raise UnsafePlan("...")``, as any exception is raised; a checker of one's own) is one
+        # finding of no rule: it was read as findings, one per character, and the class raised a bare ValueError
+        # ("not enough values to unpack") in place of itself
+        self.violations = [(0, violations)] if isinstance(violations, str) else list(violations)
         self.where = where
-        shown = "; ".join(f"rule {r}: {m}" for r, m in _shown(self.violations))
+        shown = "; ".join(_finding(v) for v in _shown(self.violations))
         more = len(self.violations) - 5
         if more > 0:
             shown += f"; and {more} more"
-        super().__init__(f"{where + ': ' if where else ''}unsafe plan: {shown}")
+        super().__init__(f"{f'{where}: ' if where else ''}unsafe plan: {shown}")
 
     def __reduce__(self):
         """Pickled as its findings, not as its message: ``Exception`` pickles ``args`` (the one message) and calls
@@ -244,6 +247,15 @@ class UnsafePlan(MemplanError):
     def at(self, where: str) -> UnsafePlan:
         """The same finding, its message led by ``where`` (the plan file a command read), same type."""
         return type(self)(self.violations, where)
+
+
+def _finding(v) -> str:
+    """One finding as ``str(UnsafePlan)`` shows it: ``rule R: message``, the message alone for a finding of no rule
+    (``0``), and any other value as its text (never an error while the error is being made)."""
+    if isinstance(v, tuple) and len(v) == 2:
+        r, m = v
+        return f"rule {r}: {m}" if r else f"{m}"
+    return str(v)
 
 
 def _shown(violations: list, count: int = 5) -> list:

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 #: bits per element of onnxruntime's output type names (sub-byte types pack, as the importer plans them)
 ORT_BITS = {"float": 32, "uint8": 8, "int8": 8, "uint16": 16, "int16": 16, "int32": 32, "int64": 64, "bool": 8,
@@ -40,6 +41,24 @@ def exposed(model):
     for o in dict.fromkeys(o for n in m.graph.node for o in n.output if o and o not in outs):
         m.graph.output.append(helper.ValueInfoProto(name=o))
     return m
+
+
+#: onnxruntime's own refusals of a model or a run (its pybind error classes: InvalidGraph, Fail, InvalidArgument,
+#: NotImplemented, RuntimeException, ...); a Python error of the test's own making (a TypeError, a feed named wrong)
+#: is none of them, so it fails the test instead of counting as onnxruntime's refusal
+ORT_ERRORS = tuple(e for e in vars(_ort_state).values() if isinstance(e, type) and issubclass(e, Exception))
+
+
+def ort_refuses(model, feeds: dict | None = None) -> bool:
+    """Whether onnxruntime's CPU provider refuses to load ``model`` (or, given ``feeds``, to run it): the reference a
+    refusal by the importer is held against. Only onnxruntime's own errors count (``ORT_ERRORS``)."""
+    try:
+        s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        if feeds is not None:
+            s.run(None, feeds)
+    except ORT_ERRORS:
+        return True
+    return False
 
 
 def _session(model, path: str | None):

@@ -19,6 +19,7 @@ ort = need("onnxruntime")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
+from onnx_oracle import ort_refuses as _ort_refuses  # noqa: E402
 
 from memplan.errors import GraphError, MemplanError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
@@ -30,16 +31,6 @@ def _model(nodes, inputs, outputs, inits=(), value_info=(), opset: int = 14, dom
     opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in domains]
     g = helper.make_graph(nodes, "g", inputs, outputs, list(inits), value_info=list(value_info))
     return helper.make_model(g, opset_imports=opsets, ir_version=8)
-
-
-def _ort_refuses(model, feeds=None) -> bool:
-    try:
-        s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        if feeds is not None:
-            s.run(None, feeds)
-    except Exception:
-        return True
-    return False
 
 
 def _rnn(op: str, layout: int):

@@ -29,22 +29,13 @@ ort = need("onnxruntime")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
+from onnx_oracle import ort_refuses as _ort_refuses  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
-
-
-def _ort_refuses(model, feeds=None) -> bool:
-    try:
-        s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        if feeds is not None:
-            s.run(None, feeds)
-    except Exception:
-        return True
-    return False
 
 
 def _calls(body, fn_opset: int, model_opset: int, x_shape, fn_inputs=("a",), call_inputs=("x",), inits=(),

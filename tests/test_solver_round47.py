@@ -5,18 +5,17 @@ reported gap must agree with the bound and the arena; every plan must be conflic
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from needs import need
 
 from memplan.problem import BufferProblem, Status
 from memplan.solvers import SolveOptions, solve
 
-HAS_ORTOOLS = importlib.util.find_spec("ortools") is not None
-SOLVERS = ["auto", "search"] + (["cpsat"] if HAS_ORTOOLS else [])
+#: cpsat too: without ortools (a core dependency) its case is skipped, failed under CI (``need``), not dropped unseen
+SOLVERS = ["auto", "search", "cpsat"]
 
 
 def _conflicts(lower, upper) -> list[tuple[int, int]]:
@@ -72,6 +71,8 @@ def _problems(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=_problems())
 def test_claims_match_brute_force(solver, p):
+    if solver == "cpsat":
+        need("ortools")
     sizes, lower, upper, align = p
     prob = BufferProblem(sizes=np.array(sizes), lower=np.array(lower), upper=np.array(upper), alignment=align)
     sol = solve(prob, solver, SolveOptions(time_limit=2.0))

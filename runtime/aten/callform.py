@@ -54,9 +54,12 @@ class ExtraArguments(AtenExecutorError):
     """Arguments compile left out, given other values than their defaults (``extra``: name -> value): the program
     was exported without them. ``CompiledModule`` may prove them inert (``proof_key``, ``same_export``)."""
 
-    def __init__(self, message: str, extra: dict[str, Any]):
+    def __init__(self, message: str, extra: dict[str, Any] | None = None):
+        # ``extra`` optional: an exception is unpickled as ``cls(*args)``, its message alone (``extra`` comes back
+        # with its ``__dict__``); required, the refusal of a compiled call made in a worker process failed to unpickle
+        # (a TypeError in place of it: ``ProcessPoolExecutor`` broke, ``multiprocessing.Pool`` hung)
         super().__init__(message)
-        self.extra = extra
+        self.extra = {} if extra is None else extra
 
 
 def proof_key(extra: dict[str, Any]) -> frozenset | None:
