@@ -48,6 +48,7 @@ from ..errors import short_repr as _short
 from ..files import check_readable, open_input
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
+from .pt2_archive import check_archive
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
 
@@ -843,6 +844,11 @@ def load_exported(path: str):
         f = open_input(path)   # (a FIFO put in its place: no wait)
     except OSError as exc:
         raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        check_archive(f, path)   # (AOTInductor code, member paths, sizes, CRCs: before torch reads any of it)
+    except BaseException:
+        f.close()
+        raise
     held = _HeldErrors()
     try:
         with _held_by(logging.getLogger("torch.export"), held), \

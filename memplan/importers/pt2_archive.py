@@ -1,0 +1,123 @@
+"""The zip container of a ``.pt2`` file, checked before torch reads a byte of it (``check_archive``).
+
+Why a check of our own: torch's reader trusts the container. ``torch.export.load`` extracts every member under
+``data/aotinductor/`` to a temporary directory and ``dlopen``\\ s the shared library among them (an AOTInductor
+package): a crafted ``.pt2`` ran native code of its choice on ``memplan import``, before any program was read.
+Its zip reader checks no CRC (a flipped byte in a weight, in the sample inputs or in ``byteorder`` loaded as if
+nothing had happened), takes two members of one name (a program read from one, another tool from the other),
+names outside the archive's directory (``../``), and allocates whatever size a member declares before it
+inflates it (a member of a few bytes declaring terabytes). None of that needs torch to see, so this module is
+plain ``zipfile``: bounded memory (members are streamed in chunks, never read whole), and every refusal an
+``InputFormatError`` naming the file and the member.
+
+What passes is what ``torch.export.save`` writes (one top directory, stored members, sizes that fit the file)
+and any other well-formed zip: a torch.save checkpoint or a TorchScript module still reaches torch's reader,
+which says what it is.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import IO
+
+from ..errors import InputFormatError
+
+#: the members of an AOTInductor package, which ``torch.export.load`` extracts and loads as native code
+AOTI_DIR = "data/aotinductor/"
+#: bytes read from a member at a time while its CRC is checked
+CHUNK = 1 << 20
+#: the first bytes of a zip archive (a nested one: sample inputs and pickled weights are torch.save archives)
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (1 TiB where the OS does not say): the most a ``.pt2``'s members
+    may declare in all, since torch's reader holds each member it reads whole in memory."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 1 << 40
+
+
+def check_archive(f: IO[bytes], path: str, limit: int | None = None) -> None:
+    """Refuse the ``.pt2`` in the open binary file ``f`` (named ``path`` in messages) unless its zip container is
+    safe to give torch: an ``InputFormatError`` naming the file and the member for a container zipfile cannot read,
+    a member path that leaves the archive's directory or is given twice, AOTInductor compiled code (``AOTI_DIR``),
+    a stored member whose declared size is not the size it stores, members declaring more than ``limit`` bytes in
+    all (default: ``memory_bytes``, counting zip archives nested in members too), or a member whose bytes fail
+    their CRC-32. ``f`` is left at its start for the reader that follows.
+
+    Why each: see the module's docstring. The CRC pass reads the whole file once more (zlib's CRC runs at
+    gigabytes a second); it is what ``unzip -t`` does, and the only way to know a weight is the one saved."""
+    limit = memory_bytes() if limit is None else limit
+    try:
+        _check_zip(f, limit, path)
+    finally:
+        f.seek(0)
+
+
+def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0) -> int:
+    """``check_archive`` of the zip in ``f`` (``where``: the file, or ``FILE, member M`` for a nested zip), whose
+    members' declared sizes add to ``total`` (those of the zips around it and before it); returns the new total."""
+    try:
+        archive = zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, UnicodeDecodeError) as exc:
+        what = "not a torch.export program" if total == 0 and "member" not in where else "a corrupt zip archive"
+        raise InputFormatError(f"{where}: {what} ({type(exc).__name__}: {exc})") from None
+    with archive:
+        infos = archive.infolist()
+        total = _check_members(infos, where, limit, total)
+        for info in infos:
+            nested = None if info.is_dir() else _read_checked(archive, info, where)
+            if nested is not None:
+                with nested:
+                    total = _check_zip(nested, limit, f"{where}, member {info.filename!r}", total)
+    return total
+
+
+def _check_members(infos: list[zipfile.ZipInfo], where: str, limit: int, total: int) -> int:
+    """The names and declared sizes of one zip's members (``check_archive``), whose sizes add to ``total``;
+    returns the new total."""
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        if name in seen:
+            raise InputFormatError(f"{where}: the archive holds member {name!r} twice (which one a reader takes is "
+                                   "its own choice; torch.export.save writes each once)")
+        seen.add(name)
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or ":" in parts[0]:
+            raise InputFormatError(f"{where}: member {name!r} has a path that leaves the archive's directory "
+                                   "(torch.export.save writes every member under one directory of its own)")
+        if "/".join(parts[1:]).startswith(AOTI_DIR):
+            raise InputFormatError(f"{where}: member {name!r} is AOTInductor compiled code, which torch.export.load "
+                                   "extracts and loads as a native library (it runs whatever the file holds): "
+                                   "memplan import reads only the exported program; save it with torch.export.save "
+                                   "(no compiled package), or, if you trust the file, load it in Python "
+                                   "(torch.export.load) and import the program with memplan.from_torch")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise InputFormatError(f"{where}: member {name!r} declares {info.file_size} bytes but stores "
+                                   f"{info.compress_size} (a corrupt archive)")
+        total += info.file_size
+        if total > limit:
+            raise InputFormatError(f"{where}: member {name!r} brings the bytes its archive's members declare to "
+                                   f"{total}, more than this machine's {limit} bytes of memory, which torch's reader "
+                                   "would hold them in (a corrupt archive or a zip bomb)")
+    return total
+
+
+def _read_checked(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str):
+    """Stream member ``info`` through its CRC-32 check (``zipfile`` compares it at the member's end); a seekable
+    file over the member where it is itself a zip archive (to be checked in turn), else None."""
+    try:
+        with archive.open(info) as member:
+            head = member.read(len(ZIP_MAGIC))
+            while member.read(CHUNK):
+                pass
+        if head != ZIP_MAGIC:
+            return None
+        return archive.open(info)   # (seekable: a nested zip is read in place, not copied)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise InputFormatError(f"{where}: member {info.filename!r} is corrupt ({type(exc).__name__}: "
+                               f"{exc})") from None

@@ -1,0 +1,204 @@
+"""torch.export importer, round 48: hostile ``.pt2`` containers and edited programs.
+
+``torch.export.load`` trusts the zip around the program: it extracted and ``dlopen``-ed an AOTInductor package's
+shared library (native code of the file's choice ran on ``memplan import``), checked no CRC (a flipped byte in a
+weight loaded silently), took two members of one name and members outside the archive's directory, and allocated
+what a member declares. ``memplan.importers.pt2_archive`` checks the container before torch reads it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from cli_contract import assert_bad_input, run_memplan
+from needs import need
+
+torch = need("torch")
+
+from memplan.errors import InputFormatError, MemplanError  # noqa: E402
+from memplan.importers import pt2_archive  # noqa: E402
+from memplan.importers.torch import load_exported  # noqa: E402
+
+
+class _Small(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        return self.lin(x).relu()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> bytes:
+    """The bytes of a real ``torch.export.save`` file (made once: each test writes its own variant)."""
+    path = tmp_path_factory.mktemp("saved") / "small.pt2"
+    torch.export.save(torch.export.export(_Small(), (torch.ones(2, 3),)), str(path))
+    return path.read_bytes()
+
+
+def _rezipped(src: bytes, dst: Path, change=lambda name, data: data, extra=(), compression=zipfile.ZIP_STORED) -> Path:
+    """``src`` rewritten member by member through ``change(name, data)`` (None: left out), ``extra`` (name under
+    the archive's directory, data) added."""
+    with zipfile.ZipFile(io.BytesIO(src)) as zin, zipfile.ZipFile(dst, "w", compression) as zout:
+        top = zin.namelist()[0].split("/")[0]
+        for info in zin.infolist():
+            data = change(info.filename, zin.read(info.filename))
+            if data is not None:
+                zout.writestr(info.filename, data)
+        for name, data in extra:
+            zout.writestr(f"{top}/{name}", data)
+    return dst
+
+
+def _member_span(data: bytes, suffix: str) -> tuple[int, int]:
+    """(first, end) byte offsets of the stored data of the member whose name ends in ``suffix``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(suffix))
+    at = info.header_offset
+    start = at + 30 + int.from_bytes(data[at + 26:at + 28], "little") + int.from_bytes(data[at + 28:at + 30], "little")
+    return start, start + info.compress_size
+
+
+def _refused(capsys, path: Path, *words: str) -> None:
+    """``memplan import path``: one error line naming the file and ``words``, exit 2, nothing written, the input
+    as it was."""
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    out = path.with_suffix(".json")
+    code, _, err = run_memplan(capsys, ["import", path, "-o", out, "-q"])
+    assert_bad_input(code, err, str(path), *words)
+    assert not out.exists()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_an_aoti_package_member_is_refused_and_no_code_runs(tmp_path, saved, capsys):
+    """Was: torch.export.load extracted ``data/aotinductor/model/*.wrapper.so`` to /tmp and dlopen-ed it (a
+    constructor in it created the marker), then failed on a missing symbol."""
+    marker = tmp_path / "ran"
+    library = b"\x7fELF not really"
+    cc = shutil.which("cc")
+    if cc is not None:   # (a real library whose constructor leaves the marker: what a hostile file would hold)
+        source = tmp_path / "evil.c"
+        source.write_text('#include <stdio.h>\n__attribute__((constructor)) static void f(void) '
+                          f'{{ FILE *o = fopen("{marker}", "w"); if (o) fclose(o); }}\n')
+        so = tmp_path / "evil.so"
+        if subprocess.run([cc, "-shared", "-fPIC", "-o", so, source], capture_output=True).returncode == 0:
+            library = so.read_bytes()
+    path = _rezipped(saved, tmp_path / "aoti.pt2", extra=[
+        ("data/aotinductor/model/evil.wrapper.so", library),
+        ("data/aotinductor/model/evil.wrapper_metadata.json", b'{"AOTI_DEVICE_KEY": "cpu"}'),
+        ("data/aotinductor/model/evil.wrapper.cpp", b"")])
+    with pytest.raises(InputFormatError, match=r"member '.*data/aotinductor/model/evil.wrapper.so' is AOTInductor"):
+        load_exported(str(path))
+    _refused(capsys, path, "AOTInductor compiled code")
+    assert not marker.exists(), "the archive's native code ran"
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/../../escaped", "/abs/escaped", "..\\escaped"])
+def test_a_member_path_leaving_the_archive_is_refused(tmp_path, saved, capsys, name):
+    """Was: imported as if the member were not there (torch reads members by name, and ignores others)."""
+    path = tmp_path / "escape.pt2"
+    with zipfile.ZipFile(path, "w") as zout, zipfile.ZipFile(io.BytesIO(saved)) as zin:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+        top = zin.namelist()[0].split("/")[0]
+        info = zipfile.ZipInfo("placeholder")
+        info.filename = name if name.startswith("/") else f"{top}/{name}"   # (ZipInfo strips a leading '/')
+        zout.writestr(info, b"x")
+    with pytest.raises(InputFormatError, match=r"has a path that leaves the archive's directory"):
+        load_exported(str(path))
+    _refused(capsys, path, "leaves the archive's directory")
+
+
+def test_a_member_given_twice_is_refused(tmp_path, saved, capsys):
+    """Was: "not a torch.export program (TypeError: ExportedProgram.__init__() missing 4 required ...)"."""
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        path = _rezipped(saved, tmp_path / "dup.pt2", extra=[("models/model.json", b"{}")])
+    _refused(capsys, path, "models/model.json' twice")
+
+
+@pytest.mark.parametrize("member", ["data/weights/weight_0", "data/sample_inputs/model.pt", "byteorder",
+                                    ".data/serialization_id", "models/model.json"])
+def test_a_flipped_byte_in_a_member_fails_its_crc(tmp_path, saved, capsys, member):
+    """Was: a flipped byte in a weight, the sample inputs, ``byteorder`` or the serialization id imported cleanly
+    (torch's reader checks no CRC), one in the program's JSON was a UnicodeDecodeError."""
+    start, end = _member_span(saved, member)
+    for at in sorted({start, (start + end) // 2, end - 1}):
+        data = bytearray(saved)
+        data[at] ^= 0x20
+        path = tmp_path / "flipped.pt2"
+        path.write_bytes(bytes(data))
+        with pytest.raises(InputFormatError, match=rf"^{path}: member '.*{member}' is corrupt \(BadZipFile: Bad CRC"):
+            load_exported(str(path))
+    _refused(capsys, path, member, "Bad CRC-32")
+
+
+def test_every_truncation_is_one_named_error(tmp_path, saved):
+    path = tmp_path / "cut.pt2"
+    for n in range(0, len(saved), max(1, len(saved) // 60)):
+        path.write_bytes(saved[:n])
+        with pytest.raises(InputFormatError, match=rf"^{path}: "):
+            load_exported(str(path))
+
+
+def test_a_zip_bomb_member_is_refused_before_it_is_inflated(tmp_path, saved, capsys, monkeypatch):
+    """A deflated weight of 16 MiB of zeros (16 KiB in the file) on a machine said to have 4 MiB: torch would
+    allocate and inflate what the member declares."""
+    monkeypatch.setattr(pt2_archive, "memory_bytes", lambda: 4 << 20)
+    path = _rezipped(saved, tmp_path / "bomb.pt2", compression=zipfile.ZIP_DEFLATED,
+                     change=lambda name, data: bytes(16 << 20) if name.endswith("weights/weight_0") else data)
+    assert path.stat().st_size < 1 << 20
+    _refused(capsys, path, "weights/weight_0", "zip bomb")
+
+
+def test_a_bomb_nested_in_the_sample_inputs_is_refused(tmp_path, saved, monkeypatch):
+    """The sample inputs are a torch.save archive inside the .pt2: its members count too."""
+    monkeypatch.setattr(pt2_archive, "memory_bytes", lambda: 4 << 20)
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data/0", bytes(16 << 20))
+    path = _rezipped(saved, tmp_path / "nested.pt2",
+                     change=lambda name, data: inner.getvalue() if name.endswith("sample_inputs/model.pt") else data)
+    with pytest.raises(InputFormatError, match=r"member '.*sample_inputs/model.pt': member 'archive/data/0' brings"):
+        load_exported(str(path))
+
+
+def test_a_stored_member_declaring_another_size_is_refused(tmp_path, saved):
+    """A central directory whose uncompressed size of a stored member says 4 GiB: torch allocates what it says."""
+    data = bytearray(saved)
+    with zipfile.ZipFile(io.BytesIO(saved)) as z:
+        cd = z.start_dir
+    at = data.index(b"PK\x01\x02", cd)   # (the first member's central directory entry)
+    data[at + 24:at + 28] = (0xFFFFFFF0).to_bytes(4, "little")
+    path = tmp_path / "sized.pt2"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputFormatError, match=r"declares 4294967280 bytes but stores"):
+        load_exported(str(path))
+
+
+def test_well_formed_archives_still_load(tmp_path, saved):
+    """torch.export.save's own file, and the same members re-zipped with deflate (torch reads both)."""
+    path = tmp_path / "ok.pt2"
+    path.write_bytes(saved)
+    assert load_exported(str(path)).graph is not None
+    deflated = _rezipped(saved, tmp_path / "deflated.pt2", compression=zipfile.ZIP_DEFLATED)
+    assert load_exported(str(deflated)).graph is not None
+
+
+@pytest.mark.parametrize("what", ["empty", "directory", "text"])
+def test_files_that_are_no_archive_are_named(tmp_path, capsys, what):
+    path = tmp_path / "x.pt2"
+    if what == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"" if what == "empty" else b"hello\n")
+    with pytest.raises(MemplanError, match=rf"^{path}: "):
+        load_exported(str(path))
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
+    assert_bad_input(code, err, str(path))
+    assert not (tmp_path / "g.json").exists()
