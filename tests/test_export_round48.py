@@ -202,3 +202,62 @@ def test_files_that_are_no_archive_are_named(tmp_path, capsys, what):
     code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
     assert_bad_input(code, err, str(path))
     assert not (tmp_path / "g.json").exists()
+
+
+# ---- edited dynamic dimensions ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dynamic(tmp_path_factory) -> bytes:
+    """A ``.pt2`` of ``_Small`` with a dynamic batch ``b`` in [2, 64] (torch's ``s77``, or whatever it names it)."""
+    path = tmp_path_factory.mktemp("dyn") / "dyn.pt2"
+    ep = torch.export.export(_Small(), (torch.ones(4, 3),),
+                             dynamic_shapes={"x": {0: torch.export.Dim("b", min=2, max=64)}})
+    torch.export.save(ep, str(path))
+    return path.read_bytes()
+
+
+def _program_edited(src: bytes, dst: Path, edit) -> Path:
+    """``src`` with its program's JSON passed through ``edit(program)`` (in place)."""
+    import json
+
+    def change(name, data):
+        if name.endswith("models/model.json"):
+            program = json.loads(data)
+            edit(program)
+            return json.dumps(program).encode()
+        return data
+    return _rezipped(src, dst, change)
+
+
+def _fixed_input_symbolic_relu(program) -> None:
+    """Input ``x`` and ``linear`` edited to a fixed batch of 4; ``relu`` keeps the dynamic one."""
+    values = program["graph_module"]["graph"]["tensor_values"]
+    for name in ("x", "linear"):
+        values[name]["sizes"][0] = {"as_int": 4}
+    assert "as_expr" in values["relu"]["sizes"][0], "torch records the result otherwise: update the test"
+
+
+def test_a_record_symbolic_where_every_input_is_fixed_is_named_as_inconsistent(tmp_path, dynamic, capsys):
+    """Was: "node 'relu' (aten.relu.default): symbolic size s77 (a dynamic program: fix its sizes with --batch N or
+    --dim SYMBOL=N)" (the CLI's rewrite of the API's advice, reachable only so), and each such option then "this
+    program has none"; the API's own advice was to give example inputs, which a fixed program takes only as is."""
+    from memplan.importers import from_torch
+
+    path = _program_edited(dynamic, tmp_path / "stray.pt2", _fixed_input_symbolic_relu)
+    with pytest.raises(MemplanError, match=r"node 'relu' .*every input of the program has a fixed size"):
+        from_torch(load_exported(str(path)))
+    _refused(capsys, path, "node 'relu'", "records disagree")
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
+    assert "--batch N or --dim SYMBOL=N" not in err
+
+
+def test_an_unedited_dynamic_program_is_sized_by_dim_and_named_without(tmp_path, dynamic, capsys):
+    path = tmp_path / "dyn.pt2"
+    path.write_bytes(dynamic)
+    _refused(capsys, path, "input 'x'", "--dim")
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--dim", "x.0=8"])
+    assert code == 0, err
+    import json
+
+    sizes = {t["id"]: t["size"] for t in json.loads((tmp_path / "g.json").read_text())["tensors"]}
+    assert sizes["relu"] == 8 * 4 * 4

@@ -1401,6 +1401,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     if check_records:
+        _check_no_stray_symbols(torch, ep, graph_nodes)
         _check_recorded_results(torch, graph_nodes, ep.graph_module)
     kept = _storages_kept(torch, graph_nodes)
     #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
@@ -2249,6 +2250,32 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
         else:
             out.extend([wildcard] * n_out)
     return (out + [None] * n_out)[:n_out]
+
+
+def _check_no_stray_symbols(torch, ep: Any, graph_nodes: list) -> None:
+    """Refuse a given program every input of which has a fixed size but whose record of a node's result has a
+    dynamic dimension's symbol (``s77``) in its sizes, strides or storage offset: a GraphError naming the node.
+
+    Why: such a symbol comes from no input (torch makes them only for dynamic inputs; a size computed from values is
+    an unbacked ``u0``, named so by ``_symbolic``), so no example input and no ``--dim`` fixes it: a ``.pt2`` whose
+    input ``x`` was edited to a fixed size, its ``relu`` left at ``s77``, was refused as a "symbolic size s77" to
+    fix with ``--batch N or --dim SYMBOL=N``, and every such option then as "this program has none"."""
+    if _has_dynamic_inputs(torch, ep):
+        return
+    from torch.utils._pytree import tree_leaves
+
+    for n in graph_nodes:
+        if n.op != "call_function":
+            continue
+        for v in tree_leaves(n.meta.get("val")):
+            dims = (*v.shape, *v.stride(), v.storage_offset()) if isinstance(v, torch.Tensor) else (v,)
+            stray = next((d for d in dims if isinstance(d, torch.SymInt) and any(
+                not str(sym).startswith("u") for sym in d.node.expr.free_symbols)), None)
+            if stray is not None:
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): its result is recorded with the "
+                                 f"dynamic dimension {stray}, but every input of the program has a fixed size, so "
+                                 "nothing fixes it (no example input, no --dim): the program's records disagree "
+                                 "(an edited .pt2?); export it and save it again")
 
 
 def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None:
