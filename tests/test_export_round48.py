@@ -261,3 +261,26 @@ def test_an_unedited_dynamic_program_is_sized_by_dim_and_named_without(tmp_path,
 
     sizes = {t["id"]: t["size"] for t in json.loads((tmp_path / "g.json").read_text())["tensors"]}
     assert sizes["relu"] == 8 * 4 * 4
+
+
+class _Halves(torch.nn.Module):
+    def forward(self, x, y):
+        return x.reshape(-1, 2).sum(1) + y[: x.shape[0] // 2]
+
+
+def test_dims_contradicting_a_guard_are_named_in_balanced_words(tmp_path, capsys):
+    """``--dim x.0=8 --dim y.0=3`` against the guard ``x.0 // 2 <= y.0``: one line naming both values; the derived
+    dimension's words closed one parenthesis too many ("= 2*s74 = 8)))")."""
+    half = torch.export.Dim("half", min=2, max=32)
+    ep = torch.export.export(_Halves(), (torch.ones(8), torch.ones(20)),
+                             dynamic_shapes={"x": {0: 2 * half}, "y": {0: torch.export.Dim("c", min=2, max=128)}})
+    path = tmp_path / "halves.pt2"
+    torch.export.save(ep, str(path))
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--dim", "x.0=8",
+                                        "--dim", "y.0=3"])
+    assert_bad_input(code, err, "Guard failed", "= 3 (input 'y' dimension 0)", "dimension 0 = 2*")
+    assert err.count("(") == err.count(")"), err
+    assert not (tmp_path / "g.json").exists()
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--dim", "x.0=8",
+                                        "--dim", "y.0=20"])
+    assert code == 0, err

@@ -358,7 +358,7 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
                              f"[{_bound(vr.lower)}, {_bound(vr.upper)}] "
                              f"for its dynamic dimension {what}: give an example size inside it (or export again "
                              "with that Dim's min/max)")
-    return [f"{_symbol_named(str(sym), names)} = {value} ({where.removeprefix(_symbol_named(str(sym), names) + ' (')})"
+    return [f"{_symbol_named(str(sym), names)} = {value} ({where.removeprefix(_symbol_named(str(sym), names) + ' (').removesuffix(')')})"
             if not where.startswith("input ") else f"{_symbol_named(str(sym), names)} = {value} ({where})"
             for sym, (value, where) in sorted(bound.items(), key=lambda kv: str(kv[0]))]
 
