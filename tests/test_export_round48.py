@@ -284,3 +284,18 @@ def test_dims_contradicting_a_guard_are_named_in_balanced_words(tmp_path, capsys
     code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--dim", "x.0=8",
                                         "--dim", "y.0=20"])
     assert code == 0, err
+
+
+def test_a_record_the_fake_run_cannot_take_logs_nothing(tmp_path, saved, capfd):
+    """A weight's recorded size edited from [4, 3] to [5, 3]: refused naming the weight in one line; torch's fake-tensor
+    mode had logged the failed re-run of ``linear`` (a 30-line traceback at error level) on stderr above it."""
+    def edit(program):
+        program["graph_module"]["graph"]["tensor_values"]["p_lin_weight"]["sizes"][0] = {"as_int": 5}
+    path = _program_edited(saved, tmp_path / "weight.pt2", edit)
+    capfd.readouterr()
+    from memplan.cli import main
+
+    code = main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"])
+    err = capfd.readouterr().err
+    assert_bad_input(code, err, str(path), "lin.weight")
+    assert not (tmp_path / "g.json").exists()

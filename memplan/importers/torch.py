@@ -77,8 +77,12 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
-    return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
-                          check_records=given)
+    # (the fake runs that check a given program's records, and the layout probes, fail on fake tensors by design where
+    # a record is wrong: torch's fake-tensor mode logged each failure's whole traceback on stderr, 30 lines above the
+    # one the CLI prints for a weight or record it refuses)
+    with logger_off("torch._subclasses.fake_tensor"):
+        return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
+                              check_records=given)
 
 
 def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
@@ -105,8 +109,9 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     if lower_vmap and not decompose:
         ep = lower_vmapped(torch, ep, default)
     trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set()}
-    graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace,
-                           check_records=given)
+    with logger_off("torch._subclasses.fake_tensor"):   # (as from_torch)
+        graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace,
+                               check_records=given)
     return ep, graph, trace
 
 
