@@ -299,3 +299,38 @@ def test_a_record_the_fake_run_cannot_take_logs_nothing(tmp_path, saved, capfd):
     err = capfd.readouterr().err
     assert_bad_input(code, err, str(path), "lin.weight")
     assert not (tmp_path / "g.json").exists()
+
+
+class _ZipLikeBuffer(torch.nn.Module):
+    """A weight whose raw bytes begin as a zip archive does (its first int32 is 0x04034b50, "PK\\x03\\x04")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.tensor([0x04034B50, 20, 0, 0, 0, 0, 0, 0], dtype=torch.int32))
+
+    def forward(self, x):
+        return x + self.table
+
+
+def test_a_weight_that_starts_like_a_zip_still_loads(tmp_path):
+    path = tmp_path / "ziplike.pt2"
+    torch.export.save(torch.export.export(_ZipLikeBuffer(), (torch.zeros(8, dtype=torch.int32),)), str(path))
+    with zipfile.ZipFile(path) as z:
+        assert any(z.read(n).startswith(b"PK\x03\x04") for n in z.namelist() if "/data/weights/" in n)
+    assert load_exported(str(path)).graph is not None
+
+
+def test_a_zip_nested_in_itself_is_checked_once(tmp_path, saved):
+    """A member that is a zip holding a zip...: only the archive a member holds is unpacked, as torch does."""
+    inner = saved
+    for _ in range(3):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("archive/data/0", inner)
+        inner = buf.getvalue()
+    path = _rezipped(saved, tmp_path / "nested.pt2",
+                     change=lambda name, data: inner if name.endswith("sample_inputs/model.pt") else data)
+    try:
+        load_exported(str(path))
+    except MemplanError as exc:
+        assert str(exc).startswith(f"{path}: "), exc

@@ -17,6 +17,7 @@ which says what it is.
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from typing import IO
@@ -57,45 +58,36 @@ def check_archive(f: IO[bytes], path: str, limit: int | None = None) -> None:
         f.seek(0)
 
 
-def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0) -> int:
+def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0, inner: bool = False) -> int:
     """``check_archive`` of the zip in ``f`` (``where``: the file, or ``FILE, member M`` for a nested zip), whose
-    members' declared sizes add to ``total`` (those of the zips around it and before it); returns the new total."""
+    members' declared sizes add to ``total`` (those of the zips around it and before it); returns the new total.
+    ``inner``: a zip in a member of the .pt2, whose own members are not unpacked in turn."""
     try:
         archive = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, UnicodeDecodeError) as exc:
-        what = "not a torch.export program" if total == 0 and "member" not in where else "a corrupt zip archive"
-        raise InputFormatError(f"{where}: {what} ({type(exc).__name__}: {exc})") from None
+        if inner:   # (a member that only starts like a zip: a raw weight whose first int32 is 67324752)
+            return total
+        raise InputFormatError(f"{where}: not a torch.export program ({type(exc).__name__}: {exc})") from None
     with archive:
         infos = archive.infolist()
-        total = _check_members(infos, where, limit, total)
-        for info in infos:
-            nested = None if info.is_dir() else _read_checked(archive, info, where)
+        total = _check_members(infos, where, limit, total, inner)
+        for info in infos:   # (one level down only: torch unpacks a member's archive, never one inside that)
+            nested = None if info.is_dir() else _read_checked(archive, info, where, unpack=not inner)
             if nested is not None:
                 with nested:
-                    total = _check_zip(nested, limit, f"{where}, member {info.filename!r}", total)
+                    total = _check_zip(nested, limit, f"{where}, member {info.filename!r}", total, inner=True)
     return total
 
 
-def _check_members(infos: list[zipfile.ZipInfo], where: str, limit: int, total: int) -> int:
-    """The names and declared sizes of one zip's members (``check_archive``), whose sizes add to ``total``;
-    returns the new total."""
+def _check_members(infos: list[zipfile.ZipInfo], where: str, limit: int, total: int, inner: bool) -> int:
+    """The names (``_check_name``; not an ``inner`` zip's: torch reads a member's records by name and extracts none)
+    and declared sizes of one zip's members (``check_archive``), whose sizes add to ``total``; returns the new
+    total."""
     seen: set[str] = set()
     for info in infos:
         name = info.filename
-        if name in seen:
-            raise InputFormatError(f"{where}: the archive holds member {name!r} twice (which one a reader takes is "
-                                   "its own choice; torch.export.save writes each once)")
-        seen.add(name)
-        parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or ":" in parts[0]:
-            raise InputFormatError(f"{where}: member {name!r} has a path that leaves the archive's directory "
-                                   "(torch.export.save writes every member under one directory of its own)")
-        if "/".join(parts[1:]).startswith(AOTI_DIR):
-            raise InputFormatError(f"{where}: member {name!r} is AOTInductor compiled code, which torch.export.load "
-                                   "extracts and loads as a native library (it runs whatever the file holds): "
-                                   "memplan import reads only the exported program; save it with torch.export.save "
-                                   "(no compiled package), or, if you trust the file, load it in Python "
-                                   "(torch.export.load) and import the program with memplan.from_torch")
+        if not inner:
+            _check_name(name, seen, where)
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise InputFormatError(f"{where}: member {name!r} declares {info.file_size} bytes but stores "
                                    f"{info.compress_size} (a corrupt archive)")
@@ -107,17 +99,40 @@ def _check_members(infos: list[zipfile.ZipInfo], where: str, limit: int, total: 
     return total
 
 
-def _read_checked(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str):
-    """Stream member ``info`` through its CRC-32 check (``zipfile`` compares it at the member's end); a seekable
-    file over the member where it is itself a zip archive (to be checked in turn), else None."""
+def _check_name(name: str, seen: set[str], where: str) -> None:
+    """Refuse member ``name`` of the .pt2 given twice (``seen``: the names before it, which it joins), outside the
+    archive's directory, or under ``AOTI_DIR``."""
+    if name in seen:
+        raise InputFormatError(f"{where}: the archive holds member {name!r} twice (which one a reader takes is "
+                               "its own choice; torch.export.save writes each once)")
+    seen.add(name)
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or ":" in parts[0]:
+        raise InputFormatError(f"{where}: member {name!r} has a path that leaves the archive's directory "
+                               "(torch.export.save writes every member under one directory of its own)")
+    if "/".join(parts[1:]).startswith(AOTI_DIR):
+        raise InputFormatError(f"{where}: member {name!r} is AOTInductor compiled code, which torch.export.load "
+                               "extracts and loads as a native library (it runs whatever the file holds): "
+                               "memplan import reads only the exported program; save it with torch.export.save "
+                               "(no compiled package), or, if you trust the file, load it in Python "
+                               "(torch.export.load) and import the program with memplan.from_torch")
+
+
+def _read_checked(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, unpack: bool) -> io.BytesIO | None:
+    """Read member ``info`` through its CRC-32 check (``zipfile`` compares it at the member's end): streamed, or,
+    where the member is itself a zip archive to be checked in turn (``unpack``: in the .pt2 itself, not in a nested
+    archive, so a zip that holds itself is checked once), read whole and returned as a file. Why whole:
+    torch reads such a member whole before it unpacks it (its declared size is counted already), and a zip read in
+    place through ``zipfile``'s member file rewinds and re-reads the member for every backward seek, which a nested
+    archive listing its members last to first made quadratic."""
     try:
         with archive.open(info) as member:
             head = member.read(len(ZIP_MAGIC))
+            if head == ZIP_MAGIC and unpack:
+                return io.BytesIO(head + member.read())
             while member.read(CHUNK):
                 pass
-        if head != ZIP_MAGIC:
-            return None
-        return archive.open(info)   # (seekable: a nested zip is read in place, not copied)
+        return None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise InputFormatError(f"{where}: member {info.filename!r} is corrupt ({type(exc).__name__}: "
                                f"{exc})") from None
