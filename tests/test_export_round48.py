@@ -334,3 +334,22 @@ def test_a_zip_nested_in_itself_is_checked_once(tmp_path, saved):
         load_exported(str(path))
     except MemplanError as exc:
         assert str(exc).startswith(f"{path}: "), exc
+
+
+def test_a_file_without_read_permission_is_named(tmp_path, saved, capsys, monkeypatch):
+    """(Simulated: the tests may run as root, who reads any file.)"""
+    import errno
+
+    from memplan import files
+
+    path = tmp_path / "locked.pt2"
+    path.write_bytes(saved)
+
+    def refuse(name, flags):
+        raise PermissionError(errno.EACCES, "Permission denied", name)
+    monkeypatch.setattr(files, "_open_nonblocking", refuse)
+    with pytest.raises(InputFormatError, match=rf"^{path}: Permission denied"):
+        load_exported(str(path))
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
+    assert_bad_input(code, err, f"{path}: Permission denied")
+    assert not (tmp_path / "g.json").exists()
