@@ -353,3 +353,50 @@ def test_a_file_without_read_permission_is_named(tmp_path, saved, capsys, monkey
     code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
     assert_bad_input(code, err, f"{path}: Permission denied")
     assert not (tmp_path / "g.json").exists()
+
+
+# ---- code in a saved guard -------------------------------------------------------------------------------------
+
+def _with_guard(src: bytes, dst: Path, guard: str) -> Path:
+    def edit(program):
+        program["guards_code"] = [*program.get("guards_code", []), guard]
+    return _program_edited(src, dst, edit)
+
+
+@pytest.mark.parametrize("payload", [
+    "__import__('os').system('touch {m}') == 0",
+    "L['x'].size()[0] > 0 or open('{m}', 'w') is None",
+    "torch.save(1, '{m}') is None",
+    "True, 'x')\\nopen('{m}', 'w')\\ndef g(*a):\\n  torch._assert(True",
+    "L['x'].size()[0] == '\" + str(open(\"{m}\", \"w\")) + \"'",
+    "math.floor.__globals__ is None",
+])
+def test_code_in_a_saved_guard_is_refused_and_never_runs(tmp_path, dynamic, capsys, payload):
+    """Was: ``memplan import dyn.pt2 --dim s77=8`` built ``ep.module()``, which ``exec``s every saved guard (with the
+    builtins and torch in reach): the first payload created the marker."""
+    marker = tmp_path / "ran"
+    path = _with_guard(dynamic, tmp_path / "guarded.pt2", payload.replace("{m}", str(marker)).replace("\\n", "\n"))
+    with pytest.raises(InputFormatError, match=rf"^{path}: a guard in the program, .* is not one torch.export writes"):
+        load_exported(str(path))
+    _refused(capsys, path, "a guard in the program")
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--dim", "x.0=8"])
+    assert code == 2, err
+    assert not marker.exists(), "the guard's code ran"
+
+
+def test_guards_torch_writes_are_taken():
+    from memplan.importers.torch import _guard_text_refusal
+
+    for guard in ["(L['x'].size()[0] % 4) == 0", "L['y'].size()[0] + L['x'].size()[0] < 100",
+                  "torch.sym_max(L['y'].size()[0], L['x'].size()[0]) > 2", "(L['y'].size()[0] // 2) >= 2",
+                  "L['n'] > 1", "2*L['n'] <= L['x'].size()[0]", "L['n'] >= 0 and L['n'] <= L['x'].size()[0]",
+                  "math.isnan(L['f'])", "L['f'] == math.inf", "L['s'] == 'abc'", "L['x'].stride()[0] == 1"]:
+        assert _guard_text_refusal(torch, guard) is None, guard
+
+
+def test_a_program_with_saved_guards_is_still_specialized(tmp_path, dynamic, capsys):
+    path = _with_guard(dynamic, tmp_path / "guarded.pt2", "(L['x'].size()[0] % 2) == 0")
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--dim", "x.0=8"])
+    assert code == 0, err
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--dim", "x.0=7"])
+    assert_bad_input(code, err, "Guard failed")

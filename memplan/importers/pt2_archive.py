@@ -1,7 +1,7 @@
 """The zip container of a ``.pt2`` file, checked before torch reads a byte of it (``check_archive``).
 
 Why a check of our own: torch's reader trusts the container. ``torch.export.load`` extracts every member under
-``data/aotinductor/`` to a temporary directory and ``dlopen``\\ s the shared library among them (an AOTInductor
+``data/aotinductor/`` to a temporary directory and ``dlopen``s the shared library among them (an AOTInductor
 package): a crafted ``.pt2`` ran native code of its choice on ``memplan import``, before any program was read.
 Its zip reader checks no CRC (a flipped byte in a weight, in the sample inputs or in ``byteorder`` loaded as if
 nothing had happened), takes two members of one name (a program read from one, another tool from the other),

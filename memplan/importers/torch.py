@@ -859,8 +859,10 @@ def load_exported(path: str):
         with _held_by(logging.getLogger("torch.export"), held), \
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
                 _no_code_from(path):
-            return torch.export.load(f)
-    except _PickledCode as exc:
+            ep = torch.export.load(f)
+        _check_guards_code(torch, ep, path)
+        return ep
+    except (_PickledCode, InputFormatError) as exc:
         raise InputFormatError(str(exc)) from None
     except Exception as exc:
         why = f"{type(exc).__name__}: {first_line(exc)}"
@@ -1063,6 +1065,73 @@ def _srepr_refusal(node: ast.AST) -> str | None:
             continue
         return f"{_short(ast.unparse(x))} is no part of a sympy expression"
     return None
+
+
+#: what a saved guard (``ExportedProgram._guards_code``) may name: the inputs (``L``), ``math`` and what torch's guard
+#: namespace holds (``torch.fx.experimental.symbolic_shapes.SYMPY_INTERP``: ``torch``'s ``sym_*`` functions and dtypes,
+#: two helper functions)
+_GUARD_NAMES = frozenset({"L", "math", "inf", "torch", "IsNonOverlappingAndDenseIndicator",
+                          "cast_symbool_to_symint_guardless"})
+#: the methods and attributes of an input a guard may use
+_GUARD_TENSOR_ATTRS = frozenset({"size", "stride", "storage_offset", "dim", "numel", "shape", "dtype", "device"})
+#: the expression nodes a guard is made of (besides names, attributes, calls and subscripts, checked one by one)
+_GUARD_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Tuple, ast.Load,
+                ast.boolop, ast.operator, ast.unaryop, ast.cmpop, ast.keyword)
+
+
+def _guard_text_refusal(torch, text: Any) -> str | None:
+    """Why ``text`` is not a guard torch.export writes (``(L['x'].size()[0] % 2) == 0``), or None: an expression of
+    the inputs' sizes, strides and values, numbers and strings, ``math``'s functions and torch's ``sym_*`` ones.
+
+    Why: ``ExportedProgram.module()`` pastes each saved guard into Python source as ``torch._assert(GUARD, "Guard
+    failed: GUARD")`` and ``exec``s it, with the builtins and all of ``torch`` in reach; ``memplan import x.pt2 --dim
+    s77=8`` specializes a dynamic program through it, and a guard ``__import__('os').system(...) == 0`` in a
+    ``.pt2`` ran. A newline, a double quote or a backslash would leave the call or its message's string literal."""
+    if not isinstance(text, str):
+        return f"a {type(text).__name__}, not text"
+    bad = next((c for c in ("\n", "\r", '"', "\\") if c in text), None)
+    if bad is not None:
+        return f"it holds {bad!r}"
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return f"it does not parse ({type(exc).__name__})"
+    stack: list[ast.AST] = [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Constant):
+            if type(x.value) not in (int, float, bool, str, type(None)):
+                return f"{_short(ast.unparse(x))} is no number or string"
+            continue
+        if isinstance(x, ast.Name):
+            if x.id not in _GUARD_NAMES:
+                return f"it names {x.id!r}"
+            continue
+        if isinstance(x, ast.Attribute):
+            owner = x.value.id if isinstance(x.value, ast.Name) else None
+            fine = not x.attr.startswith("_") and (
+                owner == "math" or x.attr in _GUARD_TENSOR_ATTRS and owner is None or owner == "torch" and (
+                    x.attr.startswith("sym_") or isinstance(getattr(torch, x.attr, None), torch.dtype)))
+            if not fine:
+                return f"it uses {_short(ast.unparse(x))}"
+            stack.append(x.value)
+            continue
+        if isinstance(x, (ast.Call, ast.Subscript)) or isinstance(x, _GUARD_NODES):
+            stack.extend(ast.iter_child_nodes(x))
+            continue
+        return f"{_short(ast.unparse(x))} is no part of a guard"
+    return None
+
+
+def _check_guards_code(torch, ep: Any, path: str) -> None:
+    """Refuse a loaded program any saved guard of which is not one torch writes (``_guard_text_refusal``), naming the
+    file and the guard, before anything builds ``ep.module()``, which would run it."""
+    for text in getattr(ep, "_guards_code", None) or ():
+        why = _guard_text_refusal(torch, text)
+        if why is not None:
+            raise InputFormatError(f"{path}: a guard in the program, {_short(text)}, is not one torch.export writes "
+                                   f"({why}): memplan import does not run it (torch would run it as Python code "
+                                   "when the program is specialized to a size)")
 
 
 def _sympy_class(sympy: Any, name: str) -> bool:
