@@ -428,3 +428,12 @@ def test_a_flipped_byte_anywhere_is_a_named_error_or_the_same_graph(tmp_path, sa
             continue
         assert got == want, at
     assert refused > 60
+
+
+def test_a_container_limit_below_the_machines_memory_bounds_the_archive(tmp_path, monkeypatch):
+    limit = tmp_path / "memory.max"
+    limit.write_text("12345\n")
+    monkeypatch.setattr(pt2_archive, "CGROUP_LIMITS", (str(tmp_path / "absent"), str(limit)))
+    assert pt2_archive.memory_bytes() == 12345
+    limit.write_text("max\n")
+    assert pt2_archive.memory_bytes() > 12345

@@ -32,13 +32,27 @@ CHUNK = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
 
 
+#: where a container's memory limit is (cgroup v2, then v1): a limit below the machine's is the one that counts
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
 def memory_bytes() -> int:
-    """This machine's physical memory in bytes (1 TiB where the OS does not say): the most a ``.pt2``'s members
-    may declare in all, since torch's reader holds each member it reads whole in memory."""
+    """The memory this process may use in bytes: the machine's physical memory (1 TiB where the OS does not say), or
+    its container's limit where that is lower. The most a ``.pt2``'s members may declare in all, since torch's reader
+    holds each member it reads whole in memory (in a container, past its limit the process is killed, not refused)."""
     try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+        total = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, OSError, ValueError):
-        return 1 << 40
+        total = 1 << 40
+    for limit_file in CGROUP_LIMITS:
+        try:
+            with open(limit_file) as f:
+                text = f.read(64).strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            total = int(text)
+    return total
 
 
 def check_archive(f: IO[bytes], path: str, limit: int | None = None) -> None:
