@@ -437,3 +437,46 @@ def test_a_container_limit_below_the_machines_memory_bounds_the_archive(tmp_path
     assert pt2_archive.memory_bytes() == 12345
     limit.write_text("max\n")
     assert pt2_archive.memory_bytes() > 12345
+
+
+# ---- sizes and guards that would compute for ever --------------------------------------------------------------
+
+def _relu_batch(expr: str):
+    def edit(program):
+        size = program["graph_module"]["graph"]["tensor_values"]["relu"]["sizes"][0]
+        assert "as_expr" in size, "torch records the result otherwise: update the test"
+        size["as_expr"]["expr_str"] = expr
+    return edit
+
+
+@pytest.mark.parametrize("extra", ["Pow(Integer(10), Integer(100000000))", "factorial(Integer(100000000))",
+                                   "PowByNatural(Integer(7), Integer(100000000))",
+                                   "Pow(Pow(Symbol('s9', integer=True), Integer(60)), Integer(60))",
+                                   "Float('1.5', precision=100000000)", "primepi(Integer(10000000000000))"])
+def test_a_saved_size_that_computes_for_ever_is_refused_at_once(tmp_path, dynamic, capsys, extra):
+    """Was: ``Pow(Integer(10), Integer(10**8))`` in a size (a sympy class on numbers, which the srepr check took) ran
+    for minutes inside torch's deserializer (sympy builds the 10**8-digit number as it reads the text)."""
+    symbol = "Symbol('s77', positive=True, integer=True)"
+    path = _program_edited(dynamic, tmp_path / "slow.pt2", _relu_batch(f"Add({symbol}, {extra})"))
+    with pytest.raises(InputFormatError, match=rf"^{path}: a symbolic size in the program, .* is not an expression"):
+        load_exported(str(path))
+    _refused(capsys, path, "is not an expression torch.export.save writes")
+
+
+def test_sizes_torch_writes_are_taken():
+    from memplan.importers.torch import _sympy_text_refusal
+
+    s = "Symbol('s0', positive=True, integer=True)"
+    for text in [f"Pow({s}, Integer(2))", f"Mul(Integer(2), {s})", f"FloorDiv({s}, Integer(4))",
+                 f"PowByNatural({s}, Integer(3))", f"Max(Integer(1), {s})", f"Add({s}, Integer(-1))",
+                 f"Mod({s}, Integer(2))", f"ModularIndexing({s}, Integer(1), Integer(4))", "Float('1.5', precision=53)",
+                 f"Equality({s}, Integer(4))", "oo", f"Pow({s}, Rational(1, 2))"]:
+        assert _sympy_text_refusal(text) is None, text
+
+
+@pytest.mark.parametrize("guard", ["L['x'].size()[0] == 10 ** 100000000", "math.factorial(100000000) > 0",
+                                   "L['x'].size()[0] << 100000000 > 0", "(L['x'].size()[0] ** 64) ** 64 > 0"])
+def test_a_saved_guard_that_computes_for_ever_is_refused(tmp_path, dynamic, guard):
+    path = _with_guard(dynamic, tmp_path / "slow.pt2", guard)
+    with pytest.raises(InputFormatError, match=r"a guard in the program, .* is not one torch.export writes"):
+        load_exported(str(path))

@@ -865,6 +865,9 @@ def load_exported(path: str):
     except (_PickledCode, InputFormatError) as exc:
         raise InputFormatError(str(exc)) from None
     except Exception as exc:
+        refused = _refusal_within(exc) or _refusal_within(held.exc)
+        if refused is not None:   # (ours, wrapped by torch's deserializer: "failed deserializing node ...")
+            raise InputFormatError(str(refused)) from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
         if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
             raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
@@ -883,6 +886,19 @@ def load_exported(path: str):
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+def _refusal_within(exc: BaseException | None) -> _PickledCode | None:
+    """The ``_PickledCode`` refusal that ``exc`` wraps (its causes and contexts), or None. Why: torch's deserializer
+    re-raises what a stand-in raised inside it as its own error, and the file's refusal read "not a torch.export
+    program (_PickledCode: FILE: a symbolic size ...)", the file named twice in one line."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, _PickledCode):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _other_torch_file(path: str) -> str | None:
@@ -1038,30 +1054,84 @@ def _sympy_text_refusal(text: Any) -> str | None:
     return _srepr_refusal(tree.body)
 
 
+#: the sympy classes a saved size may call: arithmetic, comparisons and logic, the ones torch's symbolic sizes are made
+#: of (with torch's own functions, ``_sympy_class``). Any other sympy class evaluates as it is built, some for ever:
+#: ``factorial(Integer(10**8))`` in a size ran for minutes inside torch's deserializer
+_SYMPY_SIZE_CLASSES = frozenset({
+    "Symbol", "Dummy", "Integer", "Float", "Rational", "Add", "Mul", "Pow", "Mod", "Max", "Min", "floor", "ceiling",
+    "Abs", "sign", "Equality", "Unequality", "StrictLessThan", "StrictGreaterThan", "LessThan", "GreaterThan", "Eq",
+    "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "Xor", "Piecewise", "ExprCondPair", "BooleanTrue",
+    "BooleanFalse", "Tuple"})
+#: torch's sympy classes that are bases, not functions a size calls
+_SYMPY_BASES = frozenset({"Application", "Expr", "LatticeOp", "MinMaxBase", "Basic", "Function"})
+#: calls that raise their first argument to the power of their second (``LShift``: times 2 to it)
+_POWERS = frozenset({"Pow", "PowByNatural", "FloatPow", "LShift"})
+#: the largest power a saved size may take, nested powers multiplied (torch writes ``s0**2``; ``Pow(Integer(10),
+#: Integer(10**8))`` is a number of 10**8 digits, which sympy computed as the text was read: a hang)
+MAX_EXPONENT = 64
+#: the largest precision (bits or digits) a saved ``Float`` may ask for
+_MAX_PRECISION = 1024
+
+
+def _small_number(x: ast.AST) -> float | None:
+    """The value of ``x`` where it is a number literal, ``-`` one, or ``Integer(n)`` / ``Float(...)`` / ``Rational(p,
+    q)`` of such; else None."""
+    if isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub):
+        v = _small_number(x.operand)
+        return None if v is None else -v
+    if isinstance(x, ast.Constant) and type(x.value) in (int, float):
+        return float(x.value)
+    if isinstance(x, ast.Constant) and type(x.value) is str:
+        try:
+            return float(x.value)
+        except ValueError:
+            return None
+    if isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in ("Integer", "Float", "Rational") \
+            and x.args and not x.keywords:
+        parts = [_small_number(a) for a in x.args]
+        if any(p is None for p in parts):
+            return None
+        return parts[0] / parts[1] if len(parts) == 2 and parts[1] else parts[0]
+    return None
+
+
 def _srepr_refusal(node: ast.AST) -> str | None:
-    """``_sympy_text_refusal`` of one parsed (sub)expression. Iterative: a deep text is no recursion error."""
+    """``_sympy_text_refusal`` of one parsed (sub)expression. Iterative: a deep text is no recursion error.
+    Each node is walked with the product of the exponents of the powers around it (``MAX_EXPONENT``)."""
     import sympy
 
-    stack = [node]
+    stack: list[tuple[ast.AST, float]] = [(node, 1.0)]
     while stack:
-        x = stack.pop()
+        x, scale = stack.pop()
         if isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub):
             x = x.operand   # (a negative number: srepr writes Integer(-2))
         if isinstance(x, ast.Constant) and type(x.value) in (int, float, bool) or (
                 isinstance(x, ast.Constant) and x.value is None):
             continue
         if isinstance(x, ast.Tuple):
-            stack.extend(x.elts)
+            stack.extend((e, scale) for e in x.elts)
             continue
         if isinstance(x, ast.Name) and not x.id.startswith("_") and isinstance(getattr(sympy, x.id, None), sympy.Basic):
             continue   # (a constant: oo, true, pi)
         if isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and _sympy_class(sympy, x.func.id):
-            named = x.func.id in _NAMED_BY_STRING and x.args and isinstance(x.args[0], ast.Constant) and \
+            name = x.func.id
+            named = name in _NAMED_BY_STRING and x.args and isinstance(x.args[0], ast.Constant) and \
                 type(x.args[0].value) is str
-            stack.extend(x.args[1:] if named else x.args)
+            args = x.args[1:] if named else x.args
+            if name in _POWERS and len(args) == 2:
+                power = _small_number(args[1])
+                if power is None or abs(power) * scale > MAX_EXPONENT:
+                    return (f"{_short(ast.unparse(x))} raises to a power other than a constant of at most "
+                            f"{MAX_EXPONENT}")
+                stack.append((args[0], scale * max(1.0, abs(power))))
+                continue
+            stack.extend((a, scale) for a in args)
             for kw in x.keywords:
                 if kw.arg is None or not isinstance(kw.value, ast.Constant) or type(kw.value.value) is str:
-                    return f"keyword {kw.arg or '**'} of {x.func.id} is no constant"
+                    return f"keyword {kw.arg or '**'} of {name} is no constant"
+                if kw.arg in ("precision", "dps", "prec") and not (
+                        type(kw.value.value) is int and 0 < kw.value.value <= _MAX_PRECISION):
+                    return f"keyword {kw.arg} of {name} asks for a precision over {_MAX_PRECISION}"
             continue
         return f"{_short(ast.unparse(x))} is no part of a sympy expression"
     return None
@@ -1072,6 +1142,10 @@ def _srepr_refusal(node: ast.AST) -> str | None:
 #: two helper functions)
 _GUARD_NAMES = frozenset({"L", "math", "inf", "torch", "IsNonOverlappingAndDenseIndicator",
                           "cast_symbool_to_symint_guardless"})
+#: what of ``math`` a guard may use (``math.factorial(10**8)`` would run for minutes as the guard is checked)
+_GUARD_MATH = frozenset({"isnan", "isinf", "isfinite", "inf", "nan", "floor", "ceil", "trunc", "sqrt", "log", "log2",
+                         "log10", "exp", "pi", "e", "fabs", "copysign", "cos", "sin", "tan", "acos", "asin", "atan",
+                         "cosh", "sinh", "tanh", "asinh", "acosh", "atanh"})
 #: the methods and attributes of an input a guard may use
 _GUARD_TENSOR_ATTRS = frozenset({"size", "stride", "storage_offset", "dim", "numel", "shape", "dtype", "device"})
 #: the expression nodes a guard is made of (besides names, attributes, calls and subscripts, checked one by one)
@@ -1110,12 +1184,18 @@ def _guard_text_refusal(torch, text: Any) -> str | None:
         if isinstance(x, ast.Attribute):
             owner = x.value.id if isinstance(x.value, ast.Name) else None
             fine = not x.attr.startswith("_") and (
-                owner == "math" or x.attr in _GUARD_TENSOR_ATTRS and owner is None or owner == "torch" and (
+                owner == "math" and x.attr in _GUARD_MATH or x.attr in _GUARD_TENSOR_ATTRS and owner is None or
+                owner == "torch" and (
                     x.attr.startswith("sym_") or isinstance(getattr(torch, x.attr, None), torch.dtype)))
             if not fine:
                 return f"it uses {_short(ast.unparse(x))}"
             stack.append(x.value)
             continue
+        if isinstance(x, ast.BinOp) and isinstance(x.op, (ast.Pow, ast.LShift)):
+            power = x.right.value if isinstance(x.right, ast.Constant) else None
+            nested = any(isinstance(y, ast.BinOp) and isinstance(y.op, (ast.Pow, ast.LShift)) for y in ast.walk(x.left))
+            if type(power) is not int or abs(power) > MAX_EXPONENT or nested:
+                return f"{_short(ast.unparse(x))} raises to a power other than a constant of at most {MAX_EXPONENT}"
         if isinstance(x, (ast.Call, ast.Subscript)) or isinstance(x, _GUARD_NODES):
             stack.extend(ast.iter_child_nodes(x))
             continue
@@ -1135,11 +1215,12 @@ def _check_guards_code(torch, ep: Any, path: str) -> None:
 
 
 def _sympy_class(sympy: Any, name: str) -> bool:
-    """Whether ``name`` is a sympy class (a ``Basic``) or one of torch's sympy functions, as srepr calls them."""
-    if name.startswith("_"):
+    """Whether ``name`` is a sympy class a saved size may call (``_SYMPY_SIZE_CLASSES``) or one of torch's sympy
+    functions (not a base class of theirs), as srepr calls them."""
+    if name.startswith("_") or name in _SYMPY_BASES:
         return False
-    return any(isinstance(found, type) and issubclass(found, sympy.Basic)
-               for found in (getattr(sympy, name, None), getattr(_sympy_functions(), name, None)))
+    found = getattr(sympy, name, None) if name in _SYMPY_SIZE_CLASSES else getattr(_sympy_functions(), name, None)
+    return isinstance(found, type) and issubclass(found, sympy.Basic)
 
 
 def _sympy_functions():
@@ -1238,11 +1319,13 @@ class _HeldErrors(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.last: str | None = None
+        self.exc: BaseException | None = None   # (the exception itself)
 
     def emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
         if exc is None:
             return
+        self.exc = exc
         while exc.__cause__ is not None:   # the innermost cause says what failed ("failed deserializing node
             exc = exc.__cause__            # Node(...)" wraps "failed to resolve torch.ops.lib.op")
         text = first_line(exc)
