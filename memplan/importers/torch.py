@@ -1143,7 +1143,7 @@ def _srepr_refusal(node: ast.AST) -> str | None:
 _GUARD_NAMES = frozenset({"L", "math", "inf", "torch", "IsNonOverlappingAndDenseIndicator",
                           "cast_symbool_to_symint_guardless"})
 #: what of ``math`` a guard may use (``math.factorial(10**8)`` would run for minutes as the guard is checked)
-_GUARD_MATH = frozenset({"isnan", "isinf", "isfinite", "inf", "nan", "floor", "ceil", "trunc", "sqrt", "log", "log2",
+_GUARD_MATH = frozenset({"isnan", "isinf", "isfinite", "inf", "nan", "floor", "ceil", "trunc", "sqrt", "log", "log2", "pow", "fmod",
                          "log10", "exp", "pi", "e", "fabs", "copysign", "cos", "sin", "tan", "acos", "asin", "atan",
                          "cosh", "sinh", "tanh", "asinh", "acosh", "atanh"})
 #: the methods and attributes of an input a guard may use
