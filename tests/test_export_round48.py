@@ -480,3 +480,14 @@ def test_a_saved_guard_that_computes_for_ever_is_refused(tmp_path, dynamic, guar
     path = _with_guard(dynamic, tmp_path / "slow.pt2", guard)
     with pytest.raises(InputFormatError, match=r"a guard in the program, .* is not one torch.export writes"):
         load_exported(str(path))
+
+
+def test_a_zip_that_is_no_program_is_named_without_torchs_source_location(tmp_path, capsys):
+    """Was: "not a torch.export program (RuntimeError: [enforce fail at inline_container.cc:180] . file in archive is
+    not in a subdirectory: hello.txt)"."""
+    path = tmp_path / "notes.pt2"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("hello.txt", b"hi")
+    _refused(capsys, path, "not a torch.export program", "hello.txt")
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
+    assert "enforce fail" not in err and ".cc:" not in err, err

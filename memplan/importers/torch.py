@@ -876,6 +876,8 @@ def load_exported(path: str):
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
+        # (torch's C++ reader prefixes its messages with where it failed: "[enforce fail at inline_container.cc:180] .")
+        why = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", why)
         kind = _other_torch_file(path) if "archive_format" in why else None
         if kind:
             raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
