@@ -7,7 +7,8 @@ Its zip reader checks no CRC (a flipped byte in a weight, in the sample inputs o
 nothing had happened), takes two members of one name (a program read from one, another tool from the other),
 names outside the archive's directory (``../``), and allocates whatever size a member declares before it
 inflates it (a member of a few bytes declaring terabytes). None of that needs torch to see, so this module is
-plain ``zipfile``: bounded memory (members are streamed in chunks, never read whole), and every refusal an
+plain ``zipfile``: bounded memory (members are streamed in chunks; only a zip nested in a member, the sample inputs'
+torch.save archive, is read whole, as torch reads it, its size counted first), and every refusal an
 ``InputFormatError`` naming the file and the member.
 
 What passes is what ``torch.export.save`` writes (one top directory, stored members, sizes that fit the file)
