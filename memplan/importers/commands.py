@@ -122,8 +122,9 @@ def cmd_import(args: argparse.Namespace) -> int:
                                alignment=args.alignment, progress=progress)
         except GraphError as exc:  # it names the program's node or tensor; the file is named here (the
             msg = str(exc)         # program does not know it), as the ONNX importer names its model
-            if "symbolic size s" in msg and args.batch is None and not dims:   # (the API's advice, for the CLI)
-                msg = msg.split(" (dynamic shapes")[0] + " (a dynamic program: fix its sizes with --batch N or --dim SYMBOL=N)"
+            # (no rewrite of the API's advice on a symbolic size: a dynamic program was sized above, or refused naming
+            # the --dims it takes, and a program of fixed inputs whose record is symbolic is refused as inconsistent
+            # by from_torch, which no --batch or --dim fixes; "fix its sizes with --batch N or --dim" was wrong there)
             raise GraphError(msg if msg.startswith(f"{args.model}: ") else f"{args.model}: {msg}") from None
     else:
         graph = import_spelled(args.model, batch=args.batch, dims=dims, name=args.name,

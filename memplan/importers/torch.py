@@ -48,6 +48,7 @@ from ..errors import short_repr as _short
 from ..files import check_readable, open_input
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
+from .pt2_archive import check_archive
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
 
@@ -76,8 +77,12 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
-    return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
-                          check_records=given)
+    # (the fake runs that check a given program's records, and the layout probes, fail on fake tensors by design where
+    # a record is wrong: torch's fake-tensor mode logged each failure's whole traceback on stderr, 30 lines above the
+    # one the CLI prints for a weight or record it refuses)
+    with logger_off("torch._subclasses.fake_tensor"):
+        return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
+                              check_records=given)
 
 
 def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
@@ -104,8 +109,9 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     if lower_vmap and not decompose:
         ep = lower_vmapped(torch, ep, default)
     trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set()}
-    graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace,
-                           check_records=given)
+    with logger_off("torch._subclasses.fake_tensor"):   # (as from_torch)
+        graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace,
+                               check_records=given)
     return ep, graph, trace
 
 
@@ -357,7 +363,7 @@ def _check_ranges(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) ->
                              f"[{_bound(vr.lower)}, {_bound(vr.upper)}] "
                              f"for its dynamic dimension {what}: give an example size inside it (or export again "
                              "with that Dim's min/max)")
-    return [f"{_symbol_named(str(sym), names)} = {value} ({where.removeprefix(_symbol_named(str(sym), names) + ' (')})"
+    return [f"{_symbol_named(str(sym), names)} = {value} ({where.removeprefix(_symbol_named(str(sym), names) + ' (').removesuffix(')')})"
             if not where.startswith("input ") else f"{_symbol_named(str(sym), names)} = {value} ({where})"
             for sym, (value, where) in sorted(bound.items(), key=lambda kv: str(kv[0]))]
 
@@ -843,15 +849,25 @@ def load_exported(path: str):
         f = open_input(path)   # (a FIFO put in its place: no wait)
     except OSError as exc:
         raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        check_archive(f, path)   # (AOTInductor code, member paths, sizes, CRCs: before torch reads any of it)
+    except BaseException:
+        f.close()
+        raise
     held = _HeldErrors()
     try:
         with _held_by(logging.getLogger("torch.export"), held), \
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
                 _no_code_from(path):
-            return torch.export.load(f)
-    except _PickledCode as exc:
+            ep = torch.export.load(f)
+        _check_guards_code(torch, ep, path)
+        return ep
+    except (_PickledCode, InputFormatError) as exc:
         raise InputFormatError(str(exc)) from None
     except Exception as exc:
+        refused = _refusal_within(exc) or _refusal_within(held.exc)
+        if refused is not None:   # (ours, wrapped by torch's deserializer: "failed deserializing node ...")
+            raise InputFormatError(str(refused)) from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
         if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
             raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
@@ -860,6 +876,8 @@ def load_exported(path: str):
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
+        # (torch's C++ reader prefixes its messages with where it failed: "[enforce fail at inline_container.cc:180] .")
+        why = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", why)
         kind = _other_torch_file(path) if "archive_format" in why else None
         if kind:
             raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
@@ -870,6 +888,19 @@ def load_exported(path: str):
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+def _refusal_within(exc: BaseException | None) -> _PickledCode | None:
+    """The ``_PickledCode`` refusal that ``exc`` wraps (its causes and contexts), or None. Why: torch's deserializer
+    re-raises what a stand-in raised inside it as its own error, and the file's refusal read "not a torch.export
+    program (_PickledCode: FILE: a symbolic size ...)", the file named twice in one line."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, _PickledCode):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _other_torch_file(path: str) -> str | None:
@@ -1025,41 +1056,173 @@ def _sympy_text_refusal(text: Any) -> str | None:
     return _srepr_refusal(tree.body)
 
 
+#: the sympy classes a saved size may call: arithmetic, comparisons and logic, the ones torch's symbolic sizes are made
+#: of (with torch's own functions, ``_sympy_class``). Any other sympy class evaluates as it is built, some for ever:
+#: ``factorial(Integer(10**8))`` in a size ran for minutes inside torch's deserializer
+_SYMPY_SIZE_CLASSES = frozenset({
+    "Symbol", "Dummy", "Integer", "Float", "Rational", "Add", "Mul", "Pow", "Mod", "Max", "Min", "floor", "ceiling",
+    "Abs", "sign", "Equality", "Unequality", "StrictLessThan", "StrictGreaterThan", "LessThan", "GreaterThan", "Eq",
+    "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "Xor", "Piecewise", "ExprCondPair", "BooleanTrue",
+    "BooleanFalse", "Tuple"})
+#: torch's sympy classes that are bases, not functions a size calls
+_SYMPY_BASES = frozenset({"Application", "Expr", "LatticeOp", "MinMaxBase", "Basic", "Function"})
+#: calls that raise their first argument to the power of their second (``LShift``: times 2 to it)
+_POWERS = frozenset({"Pow", "PowByNatural", "FloatPow", "LShift"})
+#: the largest power a saved size may take, nested powers multiplied (torch writes ``s0**2``; ``Pow(Integer(10),
+#: Integer(10**8))`` is a number of 10**8 digits, which sympy computed as the text was read: a hang)
+MAX_EXPONENT = 64
+#: the largest precision (bits or digits) a saved ``Float`` may ask for
+_MAX_PRECISION = 1024
+
+
+def _small_number(x: ast.AST) -> float | None:
+    """The value of ``x`` where it is a number literal, ``-`` one, or ``Integer(n)`` / ``Float(...)`` / ``Rational(p,
+    q)`` of such; else None."""
+    if isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub):
+        v = _small_number(x.operand)
+        return None if v is None else -v
+    if isinstance(x, ast.Constant) and type(x.value) in (int, float):
+        return float(x.value)
+    if isinstance(x, ast.Constant) and type(x.value) is str:
+        try:
+            return float(x.value)
+        except ValueError:
+            return None
+    if isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in ("Integer", "Float", "Rational") \
+            and x.args and not x.keywords:
+        parts = [_small_number(a) for a in x.args]
+        if any(p is None for p in parts):
+            return None
+        return parts[0] / parts[1] if len(parts) == 2 and parts[1] else parts[0]
+    return None
+
+
 def _srepr_refusal(node: ast.AST) -> str | None:
-    """``_sympy_text_refusal`` of one parsed (sub)expression. Iterative: a deep text is no recursion error."""
+    """``_sympy_text_refusal`` of one parsed (sub)expression. Iterative: a deep text is no recursion error.
+    Each node is walked with the product of the exponents of the powers around it (``MAX_EXPONENT``)."""
     import sympy
 
-    stack = [node]
+    stack: list[tuple[ast.AST, float]] = [(node, 1.0)]
     while stack:
-        x = stack.pop()
+        x, scale = stack.pop()
         if isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub):
             x = x.operand   # (a negative number: srepr writes Integer(-2))
         if isinstance(x, ast.Constant) and type(x.value) in (int, float, bool) or (
                 isinstance(x, ast.Constant) and x.value is None):
             continue
         if isinstance(x, ast.Tuple):
-            stack.extend(x.elts)
+            stack.extend((e, scale) for e in x.elts)
             continue
         if isinstance(x, ast.Name) and not x.id.startswith("_") and isinstance(getattr(sympy, x.id, None), sympy.Basic):
             continue   # (a constant: oo, true, pi)
         if isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and _sympy_class(sympy, x.func.id):
-            named = x.func.id in _NAMED_BY_STRING and x.args and isinstance(x.args[0], ast.Constant) and \
+            name = x.func.id
+            named = name in _NAMED_BY_STRING and x.args and isinstance(x.args[0], ast.Constant) and \
                 type(x.args[0].value) is str
-            stack.extend(x.args[1:] if named else x.args)
+            args = x.args[1:] if named else x.args
+            if name in _POWERS and len(args) == 2:
+                power = _small_number(args[1])
+                if power is None or abs(power) * scale > MAX_EXPONENT:
+                    return (f"{_short(ast.unparse(x))} raises to a power other than a constant of at most "
+                            f"{MAX_EXPONENT}")
+                stack.append((args[0], scale * max(1.0, abs(power))))
+                continue
+            stack.extend((a, scale) for a in args)
             for kw in x.keywords:
                 if kw.arg is None or not isinstance(kw.value, ast.Constant) or type(kw.value.value) is str:
-                    return f"keyword {kw.arg or '**'} of {x.func.id} is no constant"
+                    return f"keyword {kw.arg or '**'} of {name} is no constant"
+                if kw.arg in ("precision", "dps", "prec") and not (
+                        type(kw.value.value) is int and 0 < kw.value.value <= _MAX_PRECISION):
+                    return f"keyword {kw.arg} of {name} asks for a precision over {_MAX_PRECISION}"
             continue
         return f"{_short(ast.unparse(x))} is no part of a sympy expression"
     return None
 
 
+#: what a saved guard (``ExportedProgram._guards_code``) may name: the inputs (``L``), ``math`` and what torch's guard
+#: namespace holds (``torch.fx.experimental.symbolic_shapes.SYMPY_INTERP``: ``torch``'s ``sym_*`` functions and dtypes,
+#: two helper functions)
+_GUARD_NAMES = frozenset({"L", "math", "inf", "torch", "IsNonOverlappingAndDenseIndicator",
+                          "cast_symbool_to_symint_guardless"})
+#: what of ``math`` a guard may use (``math.factorial(10**8)`` would run for minutes as the guard is checked)
+_GUARD_MATH = frozenset({"isnan", "isinf", "isfinite", "inf", "nan", "floor", "ceil", "trunc", "sqrt", "log", "log2", "pow", "fmod",
+                         "log10", "exp", "pi", "e", "fabs", "copysign", "cos", "sin", "tan", "acos", "asin", "atan",
+                         "cosh", "sinh", "tanh", "asinh", "acosh", "atanh"})
+#: the methods and attributes of an input a guard may use
+_GUARD_TENSOR_ATTRS = frozenset({"size", "stride", "storage_offset", "dim", "numel", "shape", "dtype", "device"})
+#: the expression nodes a guard is made of (besides names, attributes, calls and subscripts, checked one by one)
+_GUARD_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Tuple, ast.Load,
+                ast.boolop, ast.operator, ast.unaryop, ast.cmpop, ast.keyword)
+
+
+def _guard_text_refusal(torch, text: Any) -> str | None:
+    """Why ``text`` is not a guard torch.export writes (``(L['x'].size()[0] % 2) == 0``), or None: an expression of
+    the inputs' sizes, strides and values, numbers and strings, ``math``'s functions and torch's ``sym_*`` ones.
+
+    Why: ``ExportedProgram.module()`` pastes each saved guard into Python source as ``torch._assert(GUARD, "Guard
+    failed: GUARD")`` and ``exec``s it, with the builtins and all of ``torch`` in reach; ``memplan import x.pt2 --dim
+    s77=8`` specializes a dynamic program through it, and a guard ``__import__('os').system(...) == 0`` in a
+    ``.pt2`` ran. A newline, a double quote or a backslash would leave the call or its message's string literal."""
+    if not isinstance(text, str):
+        return f"a {type(text).__name__}, not text"
+    bad = next((c for c in ("\n", "\r", '"', "\\") if c in text), None)
+    if bad is not None:
+        return f"it holds {bad!r}"
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return f"it does not parse ({type(exc).__name__})"
+    stack: list[ast.AST] = [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Constant):
+            if type(x.value) not in (int, float, bool, str, type(None)):
+                return f"{_short(ast.unparse(x))} is no number or string"
+            continue
+        if isinstance(x, ast.Name):
+            if x.id not in _GUARD_NAMES:
+                return f"it names {x.id!r}"
+            continue
+        if isinstance(x, ast.Attribute):
+            owner = x.value.id if isinstance(x.value, ast.Name) else None
+            fine = not x.attr.startswith("_") and (
+                owner == "math" and x.attr in _GUARD_MATH or x.attr in _GUARD_TENSOR_ATTRS and owner is None or
+                owner == "torch" and (
+                    x.attr.startswith("sym_") or isinstance(getattr(torch, x.attr, None), torch.dtype)))
+            if not fine:
+                return f"it uses {_short(ast.unparse(x))}"
+            stack.append(x.value)
+            continue
+        if isinstance(x, ast.BinOp) and isinstance(x.op, (ast.Pow, ast.LShift)):
+            power = x.right.value if isinstance(x.right, ast.Constant) else None
+            nested = any(isinstance(y, ast.BinOp) and isinstance(y.op, (ast.Pow, ast.LShift)) for y in ast.walk(x.left))
+            if type(power) is not int or abs(power) > MAX_EXPONENT or nested:
+                return f"{_short(ast.unparse(x))} raises to a power other than a constant of at most {MAX_EXPONENT}"
+        if isinstance(x, (ast.Call, ast.Subscript)) or isinstance(x, _GUARD_NODES):
+            stack.extend(ast.iter_child_nodes(x))
+            continue
+        return f"{_short(ast.unparse(x))} is no part of a guard"
+    return None
+
+
+def _check_guards_code(torch, ep: Any, path: str) -> None:
+    """Refuse a loaded program any saved guard of which is not one torch writes (``_guard_text_refusal``), naming the
+    file and the guard, before anything builds ``ep.module()``, which would run it."""
+    for text in getattr(ep, "_guards_code", None) or ():
+        why = _guard_text_refusal(torch, text)
+        if why is not None:
+            raise InputFormatError(f"{path}: a guard in the program, {_short(text)}, is not one torch.export writes "
+                                   f"({why}): memplan import does not run it (torch would run it as Python code "
+                                   "when the program is specialized to a size)")
+
+
 def _sympy_class(sympy: Any, name: str) -> bool:
-    """Whether ``name`` is a sympy class (a ``Basic``) or one of torch's sympy functions, as srepr calls them."""
-    if name.startswith("_"):
+    """Whether ``name`` is a sympy class a saved size may call (``_SYMPY_SIZE_CLASSES``) or one of torch's sympy
+    functions (not a base class of theirs), as srepr calls them."""
+    if name.startswith("_") or name in _SYMPY_BASES:
         return False
-    return any(isinstance(found, type) and issubclass(found, sympy.Basic)
-               for found in (getattr(sympy, name, None), getattr(_sympy_functions(), name, None)))
+    found = getattr(sympy, name, None) if name in _SYMPY_SIZE_CLASSES else getattr(_sympy_functions(), name, None)
+    return isinstance(found, type) and issubclass(found, sympy.Basic)
 
 
 def _sympy_functions():
@@ -1158,11 +1321,13 @@ class _HeldErrors(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.last: str | None = None
+        self.exc: BaseException | None = None   # (the exception itself)
 
     def emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
         if exc is None:
             return
+        self.exc = exc
         while exc.__cause__ is not None:   # the innermost cause says what failed ("failed deserializing node
             exc = exc.__cause__            # Node(...)" wraps "failed to resolve torch.ops.lib.op")
         text = first_line(exc)
@@ -1395,6 +1560,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
 
     graph_nodes = list(ep.graph.nodes)
     if check_records:
+        _check_no_stray_symbols(torch, ep, graph_nodes)
         _check_recorded_results(torch, graph_nodes, ep.graph_module)
     kept = _storages_kept(torch, graph_nodes)
     #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
@@ -2255,6 +2421,32 @@ def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
         else:
             out.extend([wildcard] * n_out)
     return (out + [None] * n_out)[:n_out]
+
+
+def _check_no_stray_symbols(torch, ep: Any, graph_nodes: list) -> None:
+    """Refuse a given program every input of which has a fixed size but whose record of a node's result has a
+    dynamic dimension's symbol (``s77``) in its sizes, strides or storage offset: a GraphError naming the node.
+
+    Why: such a symbol comes from no input (torch makes them only for dynamic inputs; a size computed from values is
+    an unbacked ``u0``, named so by ``_symbolic``), so no example input and no ``--dim`` fixes it: a ``.pt2`` whose
+    input ``x`` was edited to a fixed size, its ``relu`` left at ``s77``, was refused as a "symbolic size s77" to
+    fix with ``--batch N or --dim SYMBOL=N``, and every such option then as "this program has none"."""
+    if _has_dynamic_inputs(torch, ep):
+        return
+    from torch.utils._pytree import tree_leaves
+
+    for n in graph_nodes:
+        if n.op != "call_function":
+            continue
+        for v in tree_leaves(n.meta.get("val")):
+            dims = (*v.shape, *v.stride(), v.storage_offset()) if isinstance(v, torch.Tensor) else (v,)
+            stray = next((d for d in dims if isinstance(d, torch.SymInt) and any(
+                not str(sym).startswith("u") for sym in d.node.expr.free_symbols)), None)
+            if stray is not None:
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): its result is recorded with the "
+                                 f"dynamic dimension {stray}, but every input of the program has a fixed size, so "
+                                 "nothing fixes it (no example input, no --dim): the program's records disagree "
+                                 "(an edited .pt2?); export it and save it again")
 
 
 def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None:
