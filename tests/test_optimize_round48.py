@@ -229,6 +229,27 @@ def test_an_input_overwritten_in_place_is_not_counted_by_the_node():
     assert memplan.plan(g, memory_budget=1100).arena_bytes == 1100
 
 
+def test_an_event_cap_on_a_large_graph_keeps_fewer_streams(monkeypatch):
+    """Above ``LARGE_UNITS`` units the optimizer schedules at ``max_streams`` only, and an event cap gave forks back
+    onto the stream they forked from, never onto fewer side streams: a fan-out and join on 1,024 streams under
+    ``max_events=10`` became the serial order, and ``max_events=100`` kept 51 streams of which 50 ran one branch
+    each (at 20,000 branches: 200,020 and 191,430 us simulated where 2 and 8 streams take 100,022 and 25,024 us).
+    The priority and depth-first schedulers at 2, 8 and 64 streams are candidates too (``budget.fewer_streams``).
+    (``LARGE_UNITS`` lowered to 50 so that a 302-node graph takes that path.)"""
+    from memplan.optimize import streams as streams_module
+
+    monkeypatch.setattr(streams_module, "LARGE_UNITS", 50)
+    g = fan_join(300)
+    serial = memplan.simulate(g, memplan.serial_schedule(g)).makespan_us
+    for cap, most in ((3, 1522.0), (10, 1522.0), (100, 404.0)):
+        s = graph_optimize(g, 1024, max_events=cap)
+        check_schedule_promises(g, s, 1024)
+        assert len(s.events) <= cap
+        assert memplan.simulate(g, s).makespan_us <= most < serial, (cap, s.num_streams, len(s.events))
+    monkeypatch.setattr(streams_module, "LARGE_UNITS", 20_000)   # (below it: every stream count, as before)
+    assert memplan.simulate(g, graph_optimize(g, 1024, max_events=100)).makespan_us < 404.0
+
+
 def test_the_cli_refuses_a_budget_below_the_floor_in_one_line(tmp_path, capsys):
     g = tmp_path / "fan.json"
     memplan.save_graph(fan_join(40), str(g))
