@@ -76,7 +76,7 @@ def check_schedule_promises(g: memplan.Graph, sched: memplan.Schedule, max_strea
     assert sorted(sched.order) == sorted(ids) and len(sched.streams) == len(sched.order)
     used = list(dict.fromkeys(sched.streams))
     assert used == list(range(len(used))), sched.streams            # numbered by first use
-    assert sched.num_streams == len(used) <= max(1, min(max_streams, len(ids)))
+    assert sched.num_streams == max(len(used), 1) <= max(1, min(max_streams, len(ids)))   # (no node: 1)
     pos = {x: i for i, x in enumerate(sched.order)}
     stream = sched.stream_of()
     deps = data_deps(g)                                             # writers along each input's view chain
