@@ -507,7 +507,18 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     """One device's plan; ``budget_from`` names the option ``memory_budget`` came from where the caller did not
     give it (``"device_capacity"``), reported beside it in the schedule block."""
     from .optimize.candidates import candidates
+    from .optimize.cost import check_cost_model
+    from .optimize.floor import arena_floor
+    from .solvers import check_solver_name
 
+    if memory_budget is not None and schedule is None:
+        # a budget below what every schedule needs is refused before the search for one (a given schedule is planned
+        # and its own arena quoted); a bad solver or cost model is named first, as it was
+        check_solver_name(solver)
+        check_cost_model(cost_model)
+        floor = arena_floor(graph)
+        if memory_budget < floor.bytes:
+            raise _below_floor(graph, solver, options, t0, memory_budget, floor, searched=streams is not None)
     cands = candidates(graph, schedule=schedule, streams=streams, memory_budget=memory_budget,
                        max_events=max_events, cost_model=cost_model)
     if memory_budget is not None and schedule is None and _exact(solver, options):
@@ -526,6 +537,32 @@ def _plan_one_device(graph: Graph, schedule: Schedule | None, solver: str, optio
     if seconds is not None:
         solver_block["seconds"] = seconds
     return replace(result, solver=solver_block)
+
+
+def _below_floor(graph: Graph, solver: str, options: SolveOptions, t0: float, memory_budget: int, floor,
+                 *, searched: bool) -> BudgetError:
+    """The BudgetError of a memory budget below ``optimize.floor.arena_floor``, which no schedule can meet: the
+    serial arenas a refusal quotes (the listed order's, and the low-memory order's where it differs), planned as
+    ever, and the floor with the node (or the inputs, the outputs) that needs it. Why not search: every candidate
+    was scheduled, bounded or planned first (a 20,000-branch fan-out on 1,024 streams: 40-55 s to refuse)."""
+    from .optimize.memorder import memory_order
+
+    serial = serial_schedule(graph)
+    low = memory_order(graph)
+    # the serial plan as without a budget; the low-memory order, as a budget's last resort, with a probe's share of an
+    # exact solver's work (``PROBE_SHARE``): 1.5 limits at most, as a budget's search
+    work = work_seconds(solver, options) if _exact(solver, options) else None
+    made = [solve_schedule(graph, serial, solver, options, t0=t0)]
+    if low.order != serial.order:
+        made.append(solve_schedule(graph, low, solver, options if work is None else
+                                   replace(options, time_limit=share_seconds(work * PROBE_SHARE, 1)), t0=t0))
+    if any(p.solver.get("interrupted") for p in made):   # a Ctrl-C: the caller's stop, as in a budget's search
+        raise KeyboardInterrupt
+    arena = made[0].arena_bytes
+    note = "" if len(made) == 1 else f" (a low-memory serial order needs {made[1].arena_bytes} B)"
+    return BudgetError(f"graph {graph.name!r}: {'no schedule tried fits: ' if searched else ''}the serial plan needs "
+                       f"an arena of {arena} B, over the memory budget of {memory_budget} B{note}; no schedule can "
+                       f"need less than {floor.bytes} B: {floor.what}")
 
 
 def _exact(solver: str, options: SolveOptions) -> bool:

@@ -674,6 +674,10 @@ class Optimized:
     units: Units
     cost: tuple[float, ...]
     event_us: float
+    #: the most streams a candidate could use: ``max_streams``, at most the units (0: not known)
+    max_streams: int = 0
+    #: whether the candidates are the shrunk set of more than ``LARGE_UNITS`` units (``max_streams`` alone)
+    large: bool = False
 
 
 @named_options
@@ -760,4 +764,5 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
         candidates=tuple((c.name, c.schedule.num_streams, len(c.schedule.events), round(c.makespan_us, 3))
                          for _, c in scored),
         pool=tuple(c for _, c in scored), units=U, cost=tuple(cost), event_us=event_us,
+        max_streams=min(max_streams, max(n, 1)), large=n > LARGE_UNITS,
     )
