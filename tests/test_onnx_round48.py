@@ -144,3 +144,61 @@ def test_random_conv_transposes_are_sized_or_refused_as_onnxruntime_runs_them():
             assert _size(import_onnx(m), "y") == real["y"], attrs
             planned += 1
     assert planned > 30 and refused > 30
+
+
+# ---------------------------------------------------------------------------------------------- SplitToSequence
+def _split_seq(d: int, split, keepdims: int, split_input: bool = False):
+    """SplitToSequence of x [3, d] along axis 1, its first piece added to a [3, 1] (a piece of another rank than
+    planned broadcasts to another size) and the pieces concatenated again along axis 0."""
+    nodes = [helper.make_node("SplitToSequence", ["x", "sp"], ["s"], name="sts", axis=1, keepdims=keepdims),
+             helper.make_node("SequenceAt", ["s", "zero"], ["y"], name="at"),
+             helper.make_node("Add", ["y", "w"], ["z"], name="add"),
+             helper.make_node("ConcatFromSequence", ["s"], ["c"], name="cat", axis=0),
+             helper.make_node("SequenceLength", ["s"], ["n"], name="len")]
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "zero")]
+    inputs = [V("x", T.FLOAT, [3, d]), V("w", T.FLOAT, [3, 1])]
+    if split_input:
+        inputs.append(V("sp", T.INT64, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(split, np.int64), "sp"))
+    return _model(nodes, inputs, [_out("y"), _out("z"), _out("c"), _out("n")], inits)
+
+
+@pytest.mark.parametrize("d, split", [(4, 1), (1, 1), (1, 3), (5, 1)])
+def test_a_scalar_split_with_keepdims_0_drops_the_axis_as_onnxruntime_does(d, split):
+    """onnxruntime honours keepdims=0 with a scalar split (pieces [3], not ONNX's [3, 1]): the [3] piece plus a
+    [3, 1] is [3, 3] (36 bytes); it was planned [3, 1] (12)."""
+    m = _split_seq(d, split, 0)
+    feeds = {"x": np.ones((3, d), np.float32), "w": np.ones((3, 1), np.float32)}
+    real = ort_sizes(m, feeds, strict=True)
+    g = import_onnx(m)
+    assert _size(g, "z") == real["z"] == 36
+    for v in ("y", "c"):
+        assert _size(g, v) == real[v]
+    assert next(t for t in g.tensors if t.id == "y").attrs["shape"] == [3]
+    memplan.verify(g, memplan.plan(g, streams="auto"))
+
+
+@pytest.mark.parametrize("d, split", [(4, 2), (5, 2), (3, 5)])
+def test_a_scalar_split_with_keepdims_0_into_longer_pieces_is_refused(d, split):
+    m = _split_seq(d, split, 0)
+    assert _ort_run(m, {"x": np.ones((3, d), np.float32), "w": np.ones((3, 1), np.float32)}) is None
+    with pytest.raises(GraphError, match=rf"node 'sts' \(SplitToSequence\): its scalar split 'sp' of {split} with "
+                                         r"keepdims=0 .* onnxruntime refuses to run it"):
+        import_onnx(m)
+
+
+def test_a_scalar_split_of_unknown_value_with_keepdims_0_is_refused():
+    m = _split_seq(4, None, 0, split_input=True)
+    with pytest.raises(GraphError, match=r"node 'sts' \(SplitToSequence\): its scalar split 'sp' with keepdims=0 is "
+                                         r"not a value the importer knows"):
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("split, keepdims", [(1, 1), ([1, 1, 1, 1], 0), (2, 1)])
+def test_a_split_keepdims_ignores_is_still_planned_with_the_axis(split, keepdims):
+    m = _split_seq(4, split, keepdims)
+    real = ort_sizes(m, {"x": np.ones((3, 4), np.float32), "w": np.ones((3, 1), np.float32)}, strict=True)
+    g = import_onnx(m)
+    for v in ("y", "z", "c"):
+        assert _size(g, v) == real[v]

@@ -559,6 +559,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_spec_shape(n, where, shapes, facts["values"], seqs)
         _check_taken(n, where, shapes, facts["values"], seqs, unknown_why)
         _check_range(n, where, facts["values"])
+        _check_split_keepdims(n, where, shapes, facts["values"])
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_resize_mode(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
@@ -3025,6 +3026,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
+        pooled = _squeezed_split_pieces(onnx, m2, inferred) or pooled   # (onnxruntime drops the axis, ONNX keeps it)
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -5126,6 +5128,67 @@ def _prelu_broadcasts(onnx, m2, inferred) -> bool:
     return _replace_nodes(m2.graph, nodes, changed)
 
 
+def _scalar_split_keepdims0(n, values: dict):
+    """The known scalar ``split`` of SplitToSequence ``n`` with ``keepdims=0``, as an int; None where ``n`` is none such.
+    onnxruntime honours ``keepdims=0`` with a scalar ``split`` (the spec ignores ``keepdims`` wherever ``split`` is
+    given, as onnxruntime does for a 1-D one)."""
+    if (n.op_type != "SplitToSequence" or n.domain not in ("", "ai.onnx") or len(n.input) < 2 or not n.input[1]
+            or not any(a.name == "keepdims" and a.i == 0 for a in n.attribute)):
+        return None
+    v = values.get(n.input[1])
+    return int(v) if v is not None and v.ndim == 0 and v.dtype.kind in "iu" else None
+
+
+def _check_split_keepdims(n, where: str, shapes: dict, values: dict) -> None:
+    """Refuse a SplitToSequence with ``keepdims=0`` and a scalar ``split`` whose value is not known, naming the node:
+    onnxruntime drops the axis of its pieces, or refuses to run it, as the value decides (``_squeezed_split_pieces``
+    sizes a known one), while ONNX's inference keeps the axis; what follows would be sized for another rank."""
+    if (n.op_type != "SplitToSequence" or n.domain not in ("", "ai.onnx") or len(n.input) < 2 or not n.input[1]
+            or not any(a.name == "keepdims" and a.i == 0 for a in n.attribute) or n.input[1] in values):
+        return
+    if shapes.get(n.input[1], (0, None))[1] == ():
+        raise GraphError(f"{where}: its scalar split {n.input[1]!r} with keepdims=0 is not a value the importer knows: "
+                         "onnxruntime drops the axis of pieces of length 1 (the spec ignores keepdims where a split is "
+                         "given) and refuses longer ones, so neither the rank nor the size of its pieces can be "
+                         "planned; give keepdims=1 or a 1-D split")
+
+
+def _squeezed_split_pieces(onnx, m2, inferred) -> bool:
+    """Make each SplitToSequence of the inference copy ``m2`` with ``keepdims=0`` and a known scalar ``split`` that
+    cuts its input into pieces of length 1 read no ``split`` (pieces of length 1, the axis dropped: what onnxruntime
+    makes of it); True when any did. Refuse, naming the node, one whose pieces are longer: onnxruntime drops the axis
+    of every piece by a reshape, which fails for them.
+
+    Why: ONNX's inference ignores ``keepdims`` where ``split`` is given and keeps the axis (``[3, 1]`` pieces of a
+    ``[3, 4]`` split by 1 on axis 1), onnxruntime's kernel makes ``[3]``: what follows was sized for the wrong rank
+    (an ``Add`` of a ``SequenceAt`` piece and a ``[3, 1]`` was planned ``[3, 1]``, 12 bytes, and onnxruntime writes
+    ``[3, 3]``, 36); a split of 2 was planned, and onnxruntime refuses to run it."""
+    if not any(n.op_type == "SplitToSequence" and len(n.input) > 1 and n.input[1] for n in m2.graph.node):
+        return False
+    values = _known_values(onnx, m2)
+    shapes = _static_shapes(inferred)
+    changed: set[str] = set()
+    for n in m2.graph.node:
+        step = _scalar_split_keepdims0(n, values)
+        x = shapes.get(n.input[0]) if step is not None else None
+        if x is None:
+            continue
+        axis = next((a.i for a in n.attribute if a.name == "axis"), 0)
+        if not -len(x) <= axis < len(x) or step <= 0:
+            continue   # (left to the inference and the checks, which refuse them)
+        length = x[axis + len(x) if axis < 0 else axis]
+        if length > 1 and step != 1:
+            raise GraphError(f"node {n.name or n.op_type!r} (SplitToSequence): its scalar split {n.input[1]!r} of "
+                             f"{step} with keepdims=0 cuts axis {axis} of its input {n.input[0]!r} ({list(x)}) into "
+                             "pieces longer than 1, whose axis onnxruntime drops (the spec ignores keepdims where a "
+                             "split is given): onnxruntime refuses to run it; give keepdims=1")
+        del n.input[1:]
+        changed.update(o for o in n.output if o)
+    if changed:
+        _forget_declared_after(m2.graph, changed)
+    return bool(changed)
+
+
 def _replace_nodes(g2, nodes: list, changed: set[str]) -> bool:
     """Put ``nodes`` in place of the nodes of inference copy ``g2`` where a rewrite changed values (``changed``), and
     forget what was declared of those values and of every value computed from them. Returns whether it did."""
@@ -5758,6 +5821,8 @@ def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool):
         if step <= 0:
             return None
         lengths = [min(step, length - i) for i in range(0, length, step)]
+        if not keepdims:   # (onnxruntime drops the axis of pieces of length 1 and refuses longer ones, where ONNX
+            return None    # keeps it: _squeezed_split_pieces makes the inference copy's node one of no split)
     elif split.ndim == 1 and (split >= 0).all() and int(split.sum()) == length:
         lengths = [int(d) for d in split]
     else:
