@@ -202,3 +202,44 @@ def test_a_split_keepdims_ignores_is_still_planned_with_the_axis(split, keepdims
     g = import_onnx(m)
     for v in ("y", "z", "c"):
         assert _size(g, v) == real[v]
+
+
+# ---------------------------------------------------------------------------------------------- Conv and pool attributes
+def _window(op: str, x, attrs, w=None, domain: str = ""):
+    inputs = ["x"] + (["w"] if w else [])
+    node = helper.make_node(op, inputs, ["y"], name="win", domain=domain, **attrs)
+    inits = [numpy_helper.from_array(np.ones(w, np.float32), "w")] if w else []
+    g = helper.make_graph([node], "g", [V("x", T.FLOAT, list(x))], [_out("y")], inits)
+    opsets = [helper.make_opsetid("", 18)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(g, opset_imports=opsets, ir_version=8)
+
+
+@pytest.mark.parametrize("op, x, attrs, w, domain, says", [
+    ("Conv", (1, 1, 5), {"auto_pad": "VALID", "pads": [0, 0]}, (1, 1, 2), "", "both auto_pad VALID and pads"),
+    ("Conv", (1, 1, 5), {"auto_pad": "SAME_UPPER", "pads": [1, 0]}, (1, 1, 2), "", "both auto_pad SAME_UPPER"),
+    ("FusedConv", (1, 1, 5), {"auto_pad": "VALID", "pads": [0, 0]}, (1, 1, 2), "com.microsoft", "both auto_pad"),
+    ("MaxPool", (1, 1, 5), {"kernel_shape": [2], "pads": [2, 0]}, None, "", r"its pad 2 \(pads \[2, 0\]\) is not "
+                                                                            r"smaller than its kernel's 2"),
+    ("AveragePool", (1, 1, 5, 5), {"kernel_shape": [3, 2], "pads": [0, 0, 0, 2]}, None, "", "along spatial axis 1"),
+    ("LpPool", (1, 1, 5), {"kernel_shape": [2], "pads": [0, 3]}, None, "", "not smaller than its kernel"),
+    ("MaxPool", (1, 1, 5), {"kernel_shape": [2], "auto_pad": "VALID", "pads": [2, 0]}, None, "", "its pad 2"),
+    ("MaxPool", (1, 1, 5), {"kernel_shape": [3], "dilations": [2], "pads": [3, 0]}, None, "", "its pad 3"),
+])
+def test_window_attributes_onnxruntime_refuses_to_load_are_refused(op, x, attrs, w, domain, says):
+    m = _window(op, x, attrs, w, domain)
+    assert _ort_run(m, {"x": np.ones(x, np.float32)}) is None
+    with pytest.raises(GraphError, match=rf"node 'win' \({op}\): .*{says}.*onnxruntime refuses to load it"):
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("op, x, attrs, w", [
+    ("Conv", (1, 1, 5), {"auto_pad": "NOTSET", "pads": [1, 0]}, (1, 1, 2)),
+    ("Conv", (1, 1, 5), {"auto_pad": "VALID"}, (1, 1, 2)),
+    ("MaxPool", (1, 1, 5), {"kernel_shape": [2], "pads": [1, 1]}, None),
+    ("MaxPool", (1, 1, 5), {"kernel_shape": [2], "auto_pad": "VALID", "pads": [1, 0]}, None),
+    ("AveragePool", (1, 1, 5), {"kernel_shape": [2], "auto_pad": "SAME_UPPER", "pads": [1, 0]}, None),
+])
+def test_window_attributes_onnxruntime_loads_are_planned_at_its_size(op, x, attrs, w):
+    m = _window(op, x, attrs, w)
+    real = ort_sizes(m, {"x": np.ones(x, np.float32)}, strict=True)
+    assert _size(import_onnx(m), "y") == real["y"]

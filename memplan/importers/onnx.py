@@ -563,6 +563,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_resize_mode(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
+        _check_window_attributes(n, where)
         _check_conv(n, where, shapes)
         _check_conv_transpose(n, where, shapes)
         _check_op_attributes(n, where, shapes, facts["values"])
@@ -691,6 +692,43 @@ def _check_shared_buffers(tensors: list[Tensor], tindex: dict[str, int], nodes: 
                     raise GraphError(f"{where}: it overwrites its input {v!r} in place (its output {o!r} shares "
                                      f"that buffer), but graph output {tensors[j].id!r} is the old bytes of that "
                                      "buffer: it would end holding the node's output")
+
+
+#: ops onnxruntime builds with its ``ConvAttributes`` (which refuse ``auto_pad`` with ``pads``), by domain
+CONV_ATTRIBUTE_OPS = {"": {"Conv", "ConvInteger", "QLinearConv"}, "ai.onnx": {"Conv", "ConvInteger", "QLinearConv"},
+                      "com.microsoft": {"FusedConv"}}
+#: pooling ops onnxruntime builds with its ``PoolAttributes`` (which refuse a pad not smaller than the kernel)
+POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
+
+
+def _check_window_attributes(n, where: str) -> None:
+    """Refuse, naming the node, what onnxruntime refuses in a convolution's or pool's attributes alone when it builds
+    the kernel: a Conv (ConvInteger, QLinearConv, ``com.microsoft:FusedConv``) with both ``auto_pad`` (other than
+    ``NOTSET``) and ``pads``, even all zero ("A Conv/ConvTranspose node has both 'auto_pad' and 'pads' attributes");
+    a MaxPool, AveragePool or LpPool with a pad not smaller than its kernel along that axis ("Pad should be smaller
+    than kernel"), whatever its ``auto_pad``.
+
+    Why: ONNX's inference allows both (Conv takes ``auto_pad`` and ignores ``pads``; a pool pads by them), so they were
+    planned, and onnxruntime refuses to load the model."""
+    attrs = {a.name: a for a in n.attribute}
+    if "pads" not in attrs:
+        return
+    pads = list(attrs["pads"].ints)
+    if n.op_type in CONV_ATTRIBUTE_OPS.get(n.domain, ()):
+        auto_pad = attrs["auto_pad"].s.decode(errors="replace") if "auto_pad" in attrs else "NOTSET"
+        if auto_pad not in ("NOTSET", ""):
+            raise GraphError(f"{where}: it has both auto_pad {auto_pad} and pads {pads}; onnxruntime refuses to load "
+                             "it (\"A Conv/ConvTranspose node has both 'auto_pad' and 'pads' attributes\"): drop one")
+    elif n.op_type in POOL_ATTRIBUTE_OPS and n.domain in ("", "ai.onnx") and "kernel_shape" in attrs:
+        kernel = list(attrs["kernel_shape"].ints)
+        k = len(kernel)
+        if len(pads) != 2 * k:
+            return   # (ONNX's inference refuses it)
+        big = next((i for i in range(2 * k) if pads[i] >= kernel[i % k]), None)
+        if big is not None:
+            raise GraphError(f"{where}: its pad {pads[big]} (pads {pads}) is not smaller than its kernel's "
+                             f"{kernel[big % k]} along spatial axis {big % k}; onnxruntime refuses to load it (\"Pad "
+                             "should be smaller than kernel\")")
 
 
 def _check_conv(n, where: str, shapes: dict) -> None:
