@@ -224,10 +224,16 @@ def _window(op: str, x, attrs, w=None, domain: str = ""):
     ("LpPool", (1, 1, 5), {"kernel_shape": [2], "pads": [0, 3]}, None, "", "not smaller than its kernel"),
     ("MaxPool", (1, 1, 5), {"kernel_shape": [2], "auto_pad": "VALID", "pads": [2, 0]}, None, "", "its pad 2"),
     ("MaxPool", (1, 1, 5), {"kernel_shape": [3], "dilations": [2], "pads": [3, 0]}, None, "", "its pad 3"),
+    ("MaxUnpool", (1, 1, 4), {"kernel_shape": [2], "pads": [1, 2]}, None, "", "its pad 2"),
 ])
 def test_window_attributes_onnxruntime_refuses_to_load_are_refused(op, x, attrs, w, domain, says):
     m = _window(op, x, attrs, w, domain)
-    assert _ort_run(m, {"x": np.ones(x, np.float32)}) is None
+    feeds = {"x": np.ones(x, np.float32)}
+    if op == "MaxUnpool":   # (X and its indices)
+        m.graph.node[0].input.append("i")
+        m.graph.input.append(V("i", T.INT64, list(x)))
+        feeds["i"] = np.zeros(x, np.int64)
+    assert _ort_run(m, feeds) is None
     with pytest.raises(GraphError, match=rf"node 'win' \({op}\): .*{says}.*onnxruntime refuses to load it"):
         import_onnx(m)
 

@@ -698,14 +698,14 @@ def _check_shared_buffers(tensors: list[Tensor], tindex: dict[str, int], nodes: 
 CONV_ATTRIBUTE_OPS = {"": {"Conv", "ConvInteger", "QLinearConv"}, "ai.onnx": {"Conv", "ConvInteger", "QLinearConv"},
                       "com.microsoft": {"FusedConv"}}
 #: pooling ops onnxruntime builds with its ``PoolAttributes`` (which refuse a pad not smaller than the kernel)
-POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
+POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"})
 
 
 def _check_window_attributes(n, where: str) -> None:
     """Refuse, naming the node, what onnxruntime refuses in a convolution's or pool's attributes alone when it builds
     the kernel: a Conv (ConvInteger, QLinearConv, ``com.microsoft:FusedConv``) with both ``auto_pad`` (other than
     ``NOTSET``) and ``pads``, even all zero ("A Conv/ConvTranspose node has both 'auto_pad' and 'pads' attributes");
-    a MaxPool, AveragePool or LpPool with a pad not smaller than its kernel along that axis ("Pad should be smaller
+    a MaxPool, AveragePool, LpPool or MaxUnpool with a pad not smaller than its kernel along that axis ("Pad should be smaller
     than kernel"), whatever its ``auto_pad``.
 
     Why: ONNX's inference allows both (Conv takes ``auto_pad`` and ignores ``pads``; a pool pads by them), so they were
