@@ -249,3 +249,94 @@ def test_window_attributes_onnxruntime_loads_are_planned_at_its_size(op, x, attr
     m = _window(op, x, attrs, w)
     real = ort_sizes(m, {"x": np.ones(x, np.float32)}, strict=True)
     assert _size(import_onnx(m), "y") == real["y"]
+
+
+# ---------------------------------------------------------------------------------------------- whole exported models
+def _export(name: str):
+    """A tiny model built in code with random weights, exported by torch.onnx.export (TorchScript exporter) with
+    dynamic batch (and sequence / spatial) axes: (model, dims to import it at)."""
+    import io
+    import warnings
+
+    torch = need("torch")
+    nn, fn = torch.nn, torch.nn.functional
+    torch.manual_seed(0)
+    if name in ("llama", "gpt2", "bert"):
+        need("transformers")
+        import transformers as tf
+
+        cfg = {"llama": lambda: tf.LlamaForCausalLM(tf.LlamaConfig(
+                   vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+                   num_key_value_heads=2, max_position_embeddings=32, use_cache=False)),
+               "gpt2": lambda: tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=64, n_embd=32, n_layer=1, n_head=4,
+                                                                 n_positions=32, use_cache=False)),
+               "bert": lambda: tf.BertModel(tf.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1,
+                                                           num_attention_heads=4, intermediate_size=64,
+                                                           max_position_embeddings=32))}
+        inner = cfg[name]()
+
+        class Wrap(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = inner
+
+            def forward(self, ids, mask):
+                out = self.m(input_ids=ids, attention_mask=mask)
+                return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+        model, args = Wrap(), (torch.randint(0, 64, (2, 6)), torch.ones(2, 6, dtype=torch.long))
+        names, axes, dims = ["ids", "mask"], {"ids": {0: "b", 1: "s"}, "mask": {0: "b", 1: "s"}}, {"b": 3, "s": 5}
+    else:
+        class UNet(nn.Module):   # a ConvTranspose back to the skip connection's size, then a Concat with it
+            def __init__(self):
+                super().__init__()
+                self.down = nn.Conv2d(3, 8, 3, 2, 1)
+                self.norm = nn.BatchNorm2d(8)
+                self.up = nn.ConvTranspose2d(8, 4, 3, 2, 1)
+                self.pool = nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+                self.attn = nn.TransformerEncoderLayer(7, 1, 16, batch_first=True)
+                self.head = nn.Conv2d(7, 2, 1)
+
+            def forward(self, x):
+                h = fn.relu(self.norm(self.down(x)))
+                u = torch.cat([self.up(h, output_size=x.shape[-2:]), x], 1)
+                p = self.pool(u)
+                t = self.attn(p.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(p.shape)
+                return self.head(fn.interpolate(t, scale_factor=2.0, mode="nearest"))
+
+        torch.backends.mha.set_fastpath_enabled(False)
+        model, args = UNet(), (torch.randn(1, 3, 9, 10),)
+        names, axes, dims = ["x"], {"x": {0: "b"}}, {"b": 2}
+    f = io.BytesIO()
+    model.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, args, f, dynamo=False, input_names=names, opset_version=17, dynamic_axes=axes)
+    return onnx.load_from_string(f.getvalue()), dims
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2", "bert", "unet"])
+def test_exported_models_are_planned_at_the_sizes_onnxruntime_makes(name):
+    """import -> plan(streams="auto") -> verify, and every value's planned bytes, shape and dtype are what onnxruntime
+    makes of it (every node output exposed), at dimensions other than the export's example."""
+    from onnx_oracle import exposed, feeds_for
+
+    m, dims = _export(name)
+    feeds = feeds_for(m, dims)
+    g = import_onnx(m, dims=dims)
+    memplan.verify(g, memplan.plan(g, streams="auto"))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.log_severity_level = 4
+    s = ort.InferenceSession(exposed(m).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    real = {o.name: np.asarray(v) for o, v in zip(s.get_outputs(), s.run(None, feeds))}
+    compared = 0
+    for t in g.tensors:
+        if t.id in real and t.kind != "input":
+            a = real[t.id]
+            assert (t.size, t.attrs["shape"]) == (a.nbytes, list(a.shape)), t.id
+            elem = helper.np_dtype_to_tensor_dtype(a.dtype)
+            assert t.attrs["dtype"] == helper.tensor_dtype_to_string(elem).removeprefix("TensorProto.").lower() or (
+                t.attrs["dtype"], a.dtype) == ("float", np.float32), t.id
+            compared += 1
+    assert compared >= len(m.graph.node) // 2
