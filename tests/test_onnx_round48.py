@@ -340,3 +340,35 @@ def test_exported_models_are_planned_at_the_sizes_onnxruntime_makes(name):
                 t.attrs["dtype"], a.dtype) == ("float", np.float32), t.id
             compared += 1
     assert compared >= len(m.graph.node) // 2
+
+
+# ---------------------------------------------------------------------------------------------- Squeeze of empty axes
+def _squeeze(opset: int, how: str):
+    """Squeeze of x [1, 3, 1] by empty axes (an initializer, an attribute before opset 13, or Shape(x)[3:]), plus a
+    [3, 1]: onnxruntime squeezes every 1 ([3]), so the sum is [3, 3] (36 bytes)."""
+    nodes, inits = [], []
+    if how == "attribute":
+        sq = helper.make_node("Squeeze", ["x"], ["y"], name="sq")
+        sq.attribute.append(helper.make_attribute("axes", [], attr_type=onnx.AttributeProto.INTS))
+    else:
+        sq = helper.make_node("Squeeze", ["x", "ax"], ["y"], name="sq")
+        if how == "initializer":
+            inits.append(numpy_helper.from_array(np.zeros(0, np.int64), "ax"))
+        else:
+            nodes += [helper.make_node("Shape", ["x"], ["sh"]), helper.make_node("Slice", ["sh", "st", "en"], ["ax"])]
+            inits += [numpy_helper.from_array(np.array([3], np.int64), "st"),
+                      numpy_helper.from_array(np.array([9], np.int64), "en")]
+    nodes += [sq, helper.make_node("Add", ["y", "w"], ["z"], name="add")]
+    return _model(nodes, [V("x", T.FLOAT, [1, 3, 1]), V("w", T.FLOAT, [3, 1])], [_out("y"), _out("z")], inits,
+                  opset=opset)
+
+
+@pytest.mark.parametrize("opset, how", [(11, "attribute"), (13, "initializer"), (21, "initializer"), (13, "computed"),
+                                        (18, "computed")])
+def test_a_squeeze_of_empty_axes_squeezes_every_1_as_onnxruntime_does(opset, how):
+    m = _squeeze(opset, how)
+    m.ir_version = 7 if opset < 13 else 8
+    real = ort_sizes(m, {"x": np.ones((1, 3, 1), np.float32), "w": np.ones((3, 1), np.float32)}, strict=True)
+    g = import_onnx(m)
+    assert _size(g, "z") == real["z"] == 36
+    assert next(t for t in g.tensors if t.id == "y").attrs["shape"] == [3]

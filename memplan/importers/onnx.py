@@ -2968,6 +2968,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _exact_float_ranges(onnx, g2)
     if _default_opset(model) >= 10:
         _conv_transpose_output_shapes(onnx, g2)
+    if any(n.op_type == "Squeeze" for n in g2.node):
+        _squeeze_all_of_empty_axes(g2, _initializer_or_constant_values(
+            onnx, g2, {n.input[1] for n in g2.node if n.op_type == "Squeeze" and len(n.input) > 1}))
     _standard_slice_ends(onnx, m2)
 
     # which names exist, to catch typos in --dim
@@ -3065,6 +3068,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
         pooled = _squeezed_split_pieces(onnx, m2, inferred) or pooled   # (onnxruntime drops the axis, ONNX keeps it)
+        if any(n.op_type == "Squeeze" and len(n.input) > 1 for n in m2.graph.node):   # (axes folded only now)
+            pooled = _squeeze_all_of_empty_axes(m2.graph, _known_values(onnx, m2)) or pooled
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -5175,6 +5180,41 @@ def _scalar_split_keepdims0(n, values: dict):
         return None
     v = values.get(n.input[1])
     return int(v) if v is not None and v.ndim == 0 and v.dtype.kind in "iu" else None
+
+
+def _squeeze_all_of_empty_axes(g2, values: dict) -> bool:
+    """Make each Squeeze of the inference copy ``g2`` whose ``axes`` are known and empty (an attribute of no value up
+    to opset 12, an input of no element from 13; ``values``: the known ones) one without ``axes``, which squeezes every
+    dimension of length 1, as onnxruntime's kernel does with them; True when any was. The declared shapes of what
+    follows are dropped (``_forget_declared_after``).
+
+    Why: ONNX's inference reads empty ``axes`` as "squeeze nothing" and kept ``[1, 3, 1]``, while onnxruntime makes
+    ``[3]``: what followed was sized for the wrong rank (plus a ``[3, 1]``: planned ``[1, 3, 1]``, 12 bytes, and
+    onnxruntime writes ``[3, 3]``, 36)."""
+    changed: set[str] = set()
+    for n in g2.node:
+        if n.op_type != "Squeeze" or n.domain not in ("", "ai.onnx") or not n.output or not n.output[0]:
+            continue
+        empty_attr = [k for k, a in enumerate(n.attribute) if a.name == "axes" and not a.ints]
+        if empty_attr:
+            del n.attribute[empty_attr[0]]
+            changed.add(n.output[0])
+        elif len(n.input) > 1 and n.input[1] and n.input[1] in values and values[n.input[1]].size == 0:
+            del n.input[1:]
+            changed.add(n.output[0])
+    if changed:
+        _forget_declared_after(g2, changed)
+    return bool(changed)
+
+
+def _initializer_or_constant_values(onnx, g2, wanted: set[str]) -> dict:
+    """``{name: numpy value}`` of the initializers and Constant outputs of ``g2`` named in ``wanted`` (small ones)."""
+    values = {t.name: r[0] for t in g2.initializer if t.name in wanted and math.prod(t.dims) <= MAX_FOLD_ELEMENTS
+              for r in [_to_array(t)] if r is not None}
+    values.update((n.output[0], r[0]) for n in g2.node
+                  if n.op_type == "Constant" and n.output and n.output[0] in wanted and len(n.attribute) == 1
+                  and n.attribute[0].name == "value" for r in [_to_array(n.attribute[0].t)] if r is not None)
+    return values
 
 
 def _check_split_keepdims(n, where: str, shapes: dict, values: dict) -> None:
