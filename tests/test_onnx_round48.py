@@ -372,3 +372,15 @@ def test_a_squeeze_of_empty_axes_squeezes_every_1_as_onnxruntime_does(opset, how
     g = import_onnx(m)
     assert _size(g, "z") == real["z"] == 36
     assert next(t for t in g.tensors if t.id == "y").attrs["shape"] == [3]
+
+
+@pytest.mark.parametrize("shape", [[2, 3], [1, 3, 1]])
+def test_a_transpose_of_an_empty_perm_is_refused(shape):
+    node = helper.make_node("Transpose", ["x"], ["y"], name="tr")
+    node.attribute.append(helper.make_attribute("perm", [], attr_type=onnx.AttributeProto.INTS))
+    m = _model([node], [V("x", T.FLOAT, shape)], [_out("y")])
+    assert _ort_run(m, {"x": np.ones(shape, np.float32)}) is None
+    with pytest.raises(GraphError, match=r"node 'tr' \(Transpose\): its perm is empty"):
+        import_onnx(m)
+    del m.graph.node[0].attribute[:]   # (no perm: reversed, as both run it)
+    assert _size(import_onnx(m), "y") == ort_sizes(m, {"x": np.ones(shape, np.float32)}, strict=True)["y"]

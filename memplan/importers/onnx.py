@@ -564,6 +564,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_resize_mode(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
+        _check_transpose_perm(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_conv_transpose(n, where, shapes)
         _check_op_attributes(n, where, shapes, facts["values"])
@@ -699,6 +700,20 @@ CONV_ATTRIBUTE_OPS = {"": {"Conv", "ConvInteger", "QLinearConv"}, "ai.onnx": {"C
                       "com.microsoft": {"FusedConv"}}
 #: pooling ops onnxruntime builds with its ``PoolAttributes`` (which refuse a pad not smaller than the kernel)
 POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"})
+
+
+def _check_transpose_perm(n, where: str, shapes: dict) -> None:
+    """Refuse, naming the node, a Transpose whose ``perm`` attribute is given empty for an input of some dimensions:
+    ONNX's inference reads it as absent (reverse the dimensions) and it was planned, while onnxruntime refuses to run it
+    ("perm size: 0 does not match input rank")."""
+    if n.op_type != "Transpose" or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    perm = next((a for a in n.attribute if a.name == "perm"), None)
+    x = shapes.get(n.input[0], (0, None))[1]
+    if perm is not None and not perm.ints and x:
+        raise GraphError(f"{where}: its perm is empty, for an input {n.input[0]!r} of {len(x)} dimensions; onnxruntime "
+                         "refuses to run it (\"perm size: 0 does not match input rank\"): give the permutation, or no "
+                         "perm to reverse the dimensions")
 
 
 def _check_window_attributes(n, where: str) -> None:
