@@ -384,3 +384,21 @@ def test_a_transpose_of_an_empty_perm_is_refused(shape):
         import_onnx(m)
     del m.graph.node[0].attribute[:]   # (no perm: reversed, as both run it)
     assert _size(import_onnx(m), "y") == ort_sizes(m, {"x": np.ones(shape, np.float32)}, strict=True)["y"]
+
+
+def test_a_dimension_named_with_an_equals_sign_can_be_fixed_on_the_command_line(tmp_path):
+    """``--dim N=2=3`` fixes dimension ``N=2`` (the value is digits, split at the last '='); it was refused as the
+    value '2=3' of ``N``, and no spelling named that dimension."""
+    import subprocess
+    import sys
+
+    from memplan.importers.onnx import parse_dims
+
+    assert parse_dims(["N=2=3", "b = 4"]) == {"N=2": 3, "b": 4}
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [V("x", T.FLOAT, ["N=2", 2])], [_out("y")])
+    onnx.save(m, tmp_path / "m.onnx")
+    r = subprocess.run([sys.executable, "-m", "memplan", "import", str(tmp_path / "m.onnx"), "-o",
+                        str(tmp_path / "g.json"), "--dim", "N=2=3"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with pytest.raises(GraphError, match=r"--dim 'N=2=x': value 'x' is not an integer"):
+        parse_dims(["N=2=x"])

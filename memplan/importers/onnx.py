@@ -1540,7 +1540,9 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
     """``["batch=4", "seq=128"]`` -> ``{"batch": 4, "seq": 128}`` (the CLI's ``--dim`` values)."""
     out: dict[str, int] = {}
     for item in items or ():
-        key, sep, val = item.partition("=")
+        # (split at the last '=': the value is digits, while an exporter's dimension name may hold '=' itself, as
+        # ``N=2``, which the first '=' made unnameable: "--dim 'N=2=3': value '2=3' is not an integer")
+        key, sep, val = item.rpartition("=")
         key, val = key.strip(), val.strip(" ")   # (spaces around '=' are the syntax's; the value's digits are ASCII)
         if not sep or not key:
             raise GraphError(f"--dim {item!r}: expected NAME=VALUE")
