@@ -402,3 +402,24 @@ def test_a_dimension_named_with_an_equals_sign_can_be_fixed_on_the_command_line(
     assert r.returncode == 0, r.stderr
     with pytest.raises(GraphError, match=r"--dim 'N=2=x': value 'x' is not an integer"):
         parse_dims(["N=2=x"])
+
+
+@pytest.mark.parametrize("tail, says", [
+    ("insert", r"node 'ins' \(SequenceInsert\): its position 'p' is -3"),
+    ("at", r"node 'at' \(SequenceAt\): its position 'p' is 1, outside sequence 's' of 1 tensors"),
+])
+def test_the_pieces_of_a_squeezing_split_are_followed_to_refuse_positions_outside(tail, says):
+    """x [4, 1, 2] split by 1 along axis 1 with keepdims=0 is one [4, 2] piece: a position outside it is refused as
+    onnxruntime refuses it (the pieces were left unknown, and the model planned)."""
+    nodes = [helper.make_node("SplitToSequence", ["x", "sp"], ["s"], name="sts", axis=-2, keepdims=0)]
+    if tail == "insert":
+        nodes += [helper.make_node("SequenceInsert", ["s", "x2", "p"], ["s2"], name="ins"),
+                  helper.make_node("SequenceLength", ["s2"], ["y"], name="len")]
+    else:
+        nodes += [helper.make_node("SequenceAt", ["s", "p"], ["y"], name="at")]
+    inits = [numpy_helper.from_array(np.array(1, np.int64), "sp"),
+             numpy_helper.from_array(np.array(-3 if tail == "insert" else 1, np.int64), "p")]
+    m = _model(nodes, [V("x", T.FLOAT, [4, 1, 2]), V("x2", T.FLOAT, [4, 2])], [_out("y")], inits)
+    assert _ort_run(m, {"x": np.ones((4, 1, 2), np.float32), "x2": np.ones((4, 2), np.float32)}) is None
+    with pytest.raises(GraphError, match=says):
+        import_onnx(m)

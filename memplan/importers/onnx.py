@@ -5353,7 +5353,7 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
             raise GraphError(f"{where}: value {o!r} is declared {list(static[o])} in the model, but {n.op_type} makes "
                              f"it {list(shape)} from its inputs (as onnxruntime writes it): a plan of the declared "
                              "size would not hold it; correct or remove the declaration")
-    _track_sequence(n, static, elems, values, seqs)
+    _track_sequence(n, static, elems, values, seqs, as_run=True)
 
 
 def _check_range(n, where: str, values: dict) -> None:
@@ -5852,9 +5852,11 @@ def _compress_shape(n, out: str, shape: tuple[int, ...], elem: int, condition) -
     return {out: (shape[:axis] + (kept,) + shape[axis + 1:], elem)}
 
 
-def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> None:
+def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict, as_run: bool = False) -> None:
     """Record in ``seqs`` the tensors (shape, elem type) the sequence node ``n`` makes, in order, where all of
-    them are known: so that SequenceAt and ConcatFromSequence of it are sized (``_spec_shapes``)."""
+    them are known: so that SequenceAt and ConcatFromSequence of it are sized (``_spec_shapes``). ``as_run``: ``n`` is
+    the model's own node, not the inference copy's (where ``_squeezed_split_pieces`` rewrites a SplitToSequence of a
+    scalar split and keepdims=0, which ONNX sizes otherwise until it has)."""
     op, ins = n.op_type, [v for v in n.input]
     out = n.output[0] if n.output else ""
     if not out:
@@ -5893,12 +5895,12 @@ def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> N
             del held[at]
     elif op == "SplitToSequence" and ins and tensor(ins[0]):
         held = _split_pieces(n, *tensor(ins[0]), values.get(ins[1]) if len(ins) > 1 and ins[1] else None,
-                             len(ins) > 1 and bool(ins[1]))
+                             len(ins) > 1 and bool(ins[1]), as_run)
     if held is not None:
         seqs[out] = held
 
 
-def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool):
+def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool, as_run: bool = False):
     """The tensors SplitToSequence makes of a ``shape`` tensor: ``split`` (its value; None when ``given``
     but unknown) a scalar chunk length (the last chunk shorter) or 1-D lengths; absent, pieces of length 1,
     the axis dropped unless ``keepdims``. None when unknown or invalid."""
@@ -5917,7 +5919,10 @@ def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool):
             return None
         lengths = [min(step, length - i) for i in range(0, length, step)]
         if not keepdims:   # (onnxruntime drops the axis of pieces of length 1 and refuses longer ones, where ONNX
-            return None    # keeps it: _squeezed_split_pieces makes the inference copy's node one of no split)
+            # keeps it: _squeezed_split_pieces makes the inference copy's node one of no split; until it has, unknown)
+            if not as_run or any(d != 1 for d in lengths):
+                return None
+            return [(shape[:axis] + shape[axis + 1:], elem)] * len(lengths)
     elif split.ndim == 1 and (split >= 0).all() and int(split.sum()) == length:
         lengths = [int(d) for d in split]
     else:
