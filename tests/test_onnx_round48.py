@@ -423,3 +423,29 @@ def test_the_pieces_of_a_squeezing_split_are_followed_to_refuse_positions_outsid
     assert _ort_run(m, {"x": np.ones((4, 1, 2), np.float32), "x2": np.ones((4, 2), np.float32)}) is None
     with pytest.raises(GraphError, match=says):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("split", [None, "constant", "input"])
+def test_a_sequence_length_of_a_sequence_of_known_tensors_sizes_what_follows(split):
+    """SequenceLength of SplitToSequence(x [3, 2]) is 3 whatever x holds: a ConstantOfShape of it was refused as
+    depending on "values computed at run time from what the graph inputs hold"; a split fed at run time still is."""
+    ins, inits = [V("x", T.FLOAT, [3, 2])], [numpy_helper.from_array(np.array([0], np.int64), "ax")]
+    feeds = {"x": np.ones((3, 2), np.float32)}
+    if split == "constant":
+        inits.append(numpy_helper.from_array(np.array([1, 2], np.int64), "sp"))
+    elif split == "input":
+        ins.append(V("sp", T.INT64, []))
+        feeds["sp"] = np.array(1, np.int64)
+    nodes = [helper.make_node("SplitToSequence", ["x"] + (["sp"] if split else []), ["s"], name="sts"),
+             helper.make_node("SequenceLength", ["s"], ["n"], name="len"),
+             helper.make_node("Unsqueeze", ["n", "ax"], ["n1"], name="unsq"),
+             helper.make_node("ConstantOfShape", ["n1"], ["y"], name="cos")]
+    m = _model(nodes, ins, [_out("y")], inits)
+    if split == "input":
+        with pytest.raises(GraphError, match=r"node 'cos' \(ConstantOfShape\): value 'y' dimension 0 is unknown .* "
+                                             r"depends on values computed at run time"):
+            import_onnx(m)
+        return
+    real = ort_sizes(m, feeds, strict=True)
+    g = import_onnx(m)
+    assert _size(g, "y") == real["y"] == 4 * (3 if split is None else 2)

@@ -83,8 +83,9 @@ RUN_TIME = ("it depends on values computed at run time from what the graph input
 #: ops whose shape inputs moved between opsets: (first opset of the layout, its SHAPE_INPUTS), newest first
 #: (Resize-10's scales are input 1, where Resize-11 put the roi, which sizes nothing)
 SHAPE_INPUTS_BEFORE = {"Resize": ((11, (2, 3)), (10, (1,)))}
-#: ops whose output values depend only on their input's shape
-SHAPE_OF_OPS = frozenset({"Shape", "Size"})
+#: ops whose output values depend only on their input's shape (a SequenceLength: on how many tensors its sequence
+#: holds, which only a data-dependent ``split`` or position changes, and those mark the sequence sized)
+SHAPE_OF_OPS = frozenset({"Shape", "Size", "SequenceLength"})
 #: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
 #: its bytes are exactly theirs: op -> how many of its first inputs it holds (None: all of them). Others
 #: (SequenceErase) hold the tensors the importer followed into them where it knows them all
@@ -5541,6 +5542,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])
+        elif n.op_type == "SequenceLength" and n.domain in ("", "ai.onnx"):
+            if n.input and n.input[0] in seqs:   # (a sequence whose tensors are followed: how many it holds)
+                result = [np.array(len(seqs[n.input[0]]), dtype=np.int64)]
         elif n.op_type == "Slice" and n.domain in ("", "ai.onnx") and opsets[""] >= 10 and len(n.input) >= 3:
             if all(not v or v in values for v in n.input):   # (not onnx's evaluator: numpy's clamping, ``_ort_slice``)
                 result = _ort_slice([values[v] if v else None for v in n.input])
