@@ -380,7 +380,7 @@ def test_a_transpose_of_an_empty_perm_is_refused(shape):
     node.attribute.append(helper.make_attribute("perm", [], attr_type=onnx.AttributeProto.INTS))
     m = _model([node], [V("x", T.FLOAT, shape)], [_out("y")])
     assert _ort_run(m, {"x": np.ones(shape, np.float32)}) is None
-    with pytest.raises(GraphError, match=r"node 'tr' \(Transpose\): its perm is empty"):
+    with pytest.raises(GraphError, match=r"node 'tr' \(Transpose\): its perm \[\] does not name each of the"):
         import_onnx(m)
     del m.graph.node[0].attribute[:]   # (no perm: reversed, as both run it)
     assert _size(import_onnx(m), "y") == ort_sizes(m, {"x": np.ones(shape, np.float32)}, strict=True)["y"]
@@ -449,3 +449,14 @@ def test_a_sequence_length_of_a_sequence_of_known_tensors_sizes_what_follows(spl
     real = ort_sizes(m, feeds, strict=True)
     g = import_onnx(m)
     assert _size(g, "y") == real["y"] == 4 * (3 if split is None else 2)
+
+
+@pytest.mark.parametrize("shape, perm", [([2, 1, 1, 1], [2, 0, 1]), ([2, 3], [0]), ([1, 2, 3], [1, 0])])
+def test_a_transpose_whose_perm_is_not_of_its_inputs_rank_is_refused(shape, perm):
+    """ONNX's inference sized a [2, 1, 1, 1] by perm [2, 0, 1] as [1, 2, 1]; onnxruntime refuses to run it."""
+    m = _model([helper.make_node("Relu", ["x"], ["r"], name="relu"),
+                helper.make_node("Transpose", ["r"], ["y"], name="tr", perm=perm)], [V("x", T.FLOAT, shape)], [_out("y")])
+    assert _ort_run(m, {"x": np.ones(shape, np.float32)}) is None
+    with pytest.raises(GraphError, match=rf"node 'tr' \(Transpose\): its perm \{perm}\ does not name each"
+                                         rf".*perm size: {len(perm)} does not match input rank: {len(shape)}"):
+        import_onnx(m)

@@ -704,17 +704,19 @@ POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"}
 
 
 def _check_transpose_perm(n, where: str, shapes: dict) -> None:
-    """Refuse, naming the node, a Transpose whose ``perm`` attribute is given empty for an input of some dimensions:
-    ONNX's inference reads it as absent (reverse the dimensions) and it was planned, while onnxruntime refuses to run it
-    ("perm size: 0 does not match input rank")."""
+    """Refuse, naming the node, a Transpose whose ``perm`` attribute does not name each of its input's dimensions
+    (empty, or of another length than the input's rank): onnxruntime refuses to run it ("perm size: 3 does not match
+    input rank: 4"), while ONNX's inference reads an empty perm as absent (reverse the dimensions) and sizes a short
+    one by the dimensions it names (a ``[2, 1, 1, 1]`` by ``perm=[2, 0, 1]`` was planned ``[1, 2, 1]``)."""
     if n.op_type != "Transpose" or n.domain not in ("", "ai.onnx") or not n.input:
         return
     perm = next((a for a in n.attribute if a.name == "perm"), None)
     x = shapes.get(n.input[0], (0, None))[1]
-    if perm is not None and not perm.ints and x:
-        raise GraphError(f"{where}: its perm is empty, for an input {n.input[0]!r} of {len(x)} dimensions; onnxruntime "
-                         "refuses to run it (\"perm size: 0 does not match input rank\"): give the permutation, or no "
-                         "perm to reverse the dimensions")
+    if perm is None or x is None or len(perm.ints) == len(x):
+        return
+    raise GraphError(f"{where}: its perm {list(perm.ints)} does not name each of the {len(x)} dimensions of its input "
+                     f"{n.input[0]!r}; onnxruntime refuses to run it (\"perm size: {len(perm.ints)} does not match "
+                     f"input rank: {len(x)}\"): give a permutation of all of them, or no perm to reverse them")
 
 
 def _check_window_attributes(n, where: str) -> None:
