@@ -460,3 +460,20 @@ def test_a_transpose_whose_perm_is_not_of_its_inputs_rank_is_refused(shape, perm
     with pytest.raises(GraphError, match=rf"node 'tr' \(Transpose\): its perm \{perm}\ does not name each"
                                          rf".*perm size: {len(perm)} does not match input rank: {len(shape)}"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"strides": [2], "output_shape": [3]},
+    {"strides": [2], "output_shape": [11]},
+    {"strides": [2], "dilations": [3], "output_padding": [1], "auto_pad": "SAME_LOWER"},
+    {"strides": [3], "output_padding": [2], "auto_pad": "SAME_UPPER"},
+])
+@pytest.mark.parametrize("opset", [7, 9])
+def test_a_conv_transpose_before_opset_10_is_sized_as_onnxruntime_writes_it(attrs, opset):
+    """Before opset 10 Slice takes attributes: the Slice sizing a ConvTranspose to onnxruntime's output (SAME_* with
+    output_padding, output_shape) was written with inputs, and inference refused the model ("Incorrect or missing
+    attribute value for starts and ends"); an output_shape below the input's size was refused."""
+    m = _convt((1, 1, 5), (2,), cout=2, **attrs)
+    m.opset_import[0].version, m.ir_version = opset, 6
+    real = ort_sizes(m, {"x": np.ones((1, 1, 5), np.float32)}, strict=True)
+    assert _size(import_onnx(m), "y") == real["y"]

@@ -2986,8 +2986,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
-    if _default_opset(model) >= 10:
-        _conv_transpose_output_shapes(onnx, g2)
+    _conv_transpose_output_shapes(onnx, g2, _default_opset(model))
     if any(n.op_type == "Squeeze" for n in g2.node):
         _squeeze_all_of_empty_axes(g2, _initializer_or_constant_values(
             onnx, g2, {n.input[1] for n in g2.node if n.op_type == "Squeeze" and len(n.input) > 1}))
@@ -3672,9 +3671,9 @@ def _exact_float_ranges(onnx, g2) -> None:
         g2.node.extend(nodes)
 
 
-def _conv_transpose_output_shapes(onnx, g2) -> None:
-    """Each ConvTranspose of the inference copy ``g2`` with an ``output_shape`` attribute (default domain, opset 10
-    and later) replaced by one without it, no ``pads`` or ``auto_pad`` and ``output_padding`` grown by ``stride - 1``,
+def _conv_transpose_output_shapes(onnx, g2, opset: int) -> None:
+    """Each ConvTranspose of the inference copy ``g2`` with an ``output_shape`` attribute (default domain) replaced
+    by one without it, no ``pads`` or ``auto_pad`` and ``output_padding`` grown by ``stride - 1``,
     whose output a Slice cuts to ``output_shape`` along the last ``len(output_shape)`` axes: the size onnxruntime's
     kernel writes (``output_shape`` itself, the padding computed from it), wherever onnxruntime runs the node at all
     (an ``output_shape`` at most ``stride - 1`` past the unpadded size; ``_check_conv_transpose`` refuses the rest).
@@ -3714,8 +3713,12 @@ def _conv_transpose_output_shapes(onnx, g2) -> None:
         wide.attribute.extend(a for a in n.attribute if a.name not in ("output_shape", "pads", "auto_pad",
                                                                           "output_padding"))
         wide.attribute.append(onnx.helper.make_attribute("output_padding", [a + s - 1 for a, s in zip(adj, strides)]))
-        cut = [_fresh_name(f"{y}::{what}", taken) for what in ("starts", "ends", "axes")]
         nodes.append(wide)
+        if opset < 10:   # (Slice-1 takes attributes; its negative axes are sized by _slice1_shape)
+            nodes.append(onnx.helper.make_node("Slice", [full], [y], name=n.name, starts=[0] * k, ends=out,
+                                               axes=list(range(-k, 0))))
+            continue
+        cut = [_fresh_name(f"{y}::{what}", taken) for what in ("starts", "ends", "axes")]
         for name, value in zip(cut, ([0] * k, out, list(range(-k, 0)))):
             nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
                 np.array(value, np.int64), name)))
@@ -5067,9 +5070,15 @@ def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
             if not o:
                 continue
             full = next(f"{o}::windows{j or ''}" for j in range(len(taken) + 1) if f"{o}::windows{j or ''}" not in taken)
+            n.output[k] = full
+            if opset < 10:   # (Slice-1 takes attributes: a ConvTranspose's of opset 1-9, which inference refused)
+                taken.add(full)
+                nodes.append(onnx.helper.make_node("Slice", [full], [o], starts=[0] * len(axes),
+                                                   ends=[fewer[a] for a in axes], axes=axes))
+                sliced.add(o)
+                continue
             names = [f"{full}::{w}" for w in ("starts", "ends", "axes")]
             taken.update([full, *names])
-            n.output[k] = full
             for name, value in zip(names, ([0] * len(axes), [fewer[a] for a in axes], axes)):
                 nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
                     np.array(value, np.int64), name)))
