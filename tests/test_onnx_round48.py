@@ -477,3 +477,50 @@ def test_a_conv_transpose_before_opset_10_is_sized_as_onnxruntime_writes_it(attr
     m.opset_import[0].version, m.ir_version = opset, 6
     real = ort_sizes(m, {"x": np.ones((1, 1, 5), np.float32)}, strict=True)
     assert _size(import_onnx(m), "y") == real["y"]
+
+
+# ---------------------------------------------------------------------------------------------- opsets 7 and 8
+@pytest.mark.parametrize("opset", [7, 8])
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_a_torch_export_at_opset_7_or_8_is_planned(opset, dynamic):
+    """torch.onnx's exports at opsets 7 and 8 size ``view(x.size(0), -1)`` by a Shape -> Gather -> Concat chain; the
+    importer folded it into int64 Constants, which ONNX allows from opset 9 only, and the import failed in shape
+    inference ("(op_type:Constant): output has unsupported type tensor(int64)"), naming no node."""
+    import io
+    import warnings
+
+    torch = need("torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.act, self.fc = nn.Conv2d(3, 4, 3), nn.PReLU(4), nn.Linear(4 * 6 * 6, 5)
+
+        def forward(self, x):
+            y = self.act(self.conv(x))
+            return self.fc(y.view(y.size(0), -1))
+
+    f = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Net().eval(), (torch.randn(2, 3, 8, 8),), f, dynamo=False, input_names=["x"],
+                          opset_version=opset, dynamic_axes={"x": {0: "b"}} if dynamic else None)
+    m = onnx.load_from_string(f.getvalue())
+    batch = 3 if dynamic else 2
+    real = ort_sizes(m, {"x": np.ones((batch, 3, 8, 8), np.float32)}, strict=True)
+    g = import_onnx(m, dims={"b": batch} if dynamic else None)
+    memplan.verify(g, memplan.plan(g, streams="auto"))
+    assert all(t.size == real[t.id] for t in g.tensors if t.id in real and t.kind != "input")
+
+
+@pytest.mark.parametrize("opset", [7, 8])
+def test_a_prelu_growing_its_input_at_opset_7_or_8_is_planned(opset):
+    """The slope broadcasting X to a larger shape was sized through an Expand of an int64 Constant shape, neither of
+    which opset 7 has: the import failed in shape inference."""
+    m = _model([helper.make_node("PRelu", ["x", "s"], ["y"], name="pr")], [V("x", T.FLOAT, [2, 1])], [_out("y")],
+               [numpy_helper.from_array(np.ones(3, np.float32), "s")], opset=opset)
+    m.ir_version = 5
+    real = ort_sizes(m, {"x": np.ones((2, 1), np.float32)}, strict=True)
+    assert _size(import_onnx(m), "y") == real["y"] == 24

@@ -5191,9 +5191,14 @@ def _prelu_broadcasts(onnx, m2, inferred) -> bool:
                 taken = _value_names(m2.graph) if taken is None else taken
                 name = _fresh_name(f"{n.input[0]}::broadcast", taken)
                 target = _fresh_name(f"{name}::shape", taken)
-                nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
-                    np.array(wide, np.int64), target)))
-                nodes.append(onnx.helper.make_node("Expand", [n.input[0], target], [name]))
+                if _default_opset(m2) < 9:   # (no Expand before opset 8, no int64 Constant before 9: X plus the
+                    #   slope's zeros, broadcast both ways by Add since opset 7, is X at the wide shape)
+                    nodes.append(onnx.helper.make_node("Sub", [n.input[1], n.input[1]], [target]))
+                    nodes.append(onnx.helper.make_node("Add", [n.input[0], target], [name]))
+                else:
+                    nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
+                        np.array(wide, np.int64), target)))
+                    nodes.append(onnx.helper.make_node("Expand", [n.input[0], target], [name]))
                 n.input[0] = name
                 changed.update(o for o in n.output if o)
         nodes.append(n)
@@ -5576,8 +5581,17 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 shapes[o] = r.shape
         if n.op_type != "Constant":
             nodes.pop()  # the node's values, one Constant each, in its place
-            nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
-                         for o, r in zip(n.output, result) if o)
+            if opsets[""] < 9 and any(r.dtype.kind not in "f" for o, r in zip(n.output, result) if o):
+                # (a Constant holds floats only before opset 9, and onnx's inference refused the int64 one made of a
+                # folded Shape: "output has unsupported type tensor(int64)"; an initializer holds any type)
+                for o, r in zip(n.output, result):
+                    if o:   # (declared too: inference types no initializer, and the value's size is read from it)
+                        g2.initializer.append(numpy_helper.from_array(r, o))
+                        g2.value_info.append(onnx.helper.make_tensor_value_info(
+                            o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
+            else:
+                nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
+                             for o, r in zip(n.output, result) if o)
             changed = True
     if seq_bytes is not None:
         seq_bytes.clear()
