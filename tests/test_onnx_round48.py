@@ -524,3 +524,14 @@ def test_a_prelu_growing_its_input_at_opset_7_or_8_is_planned(opset):
     m.ir_version = 5
     real = ort_sizes(m, {"x": np.ones((2, 1), np.float32)}, strict=True)
     assert _size(import_onnx(m), "y") == real["y"] == 24
+
+
+@pytest.mark.parametrize("op, opset", [("ReduceSum", 9), ("ReduceMean", 10), ("ReduceMax", 7), ("ReduceL2", 1)])
+def test_a_reduce_of_an_axis_outside_its_input_at_an_old_opset_is_refused(op, opset):
+    m = _model([helper.make_node(op, ["x"], ["y"], name="red", axes=[3], keepdims=1)], [V("x", T.FLOAT, [1, 2, 1])],
+               [_out("y")], opset=opset)
+    m.ir_version = 3 if opset < 7 else 5
+    if opset >= 7:
+        assert _ort_run(m, {"x": np.ones((1, 2, 1), np.float32)}) is None
+    with pytest.raises(GraphError, match=rf"node 'red' \({op}\): its axes \[3\] name axis 3, outside the 3 dimensions"):
+        import_onnx(m)

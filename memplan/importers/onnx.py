@@ -566,6 +566,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
         _check_transpose_perm(n, where, shapes)
+        _check_reduce_axes(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_conv_transpose(n, where, shapes)
         _check_op_attributes(n, where, shapes, facts["values"])
@@ -701,6 +702,26 @@ CONV_ATTRIBUTE_OPS = {"": {"Conv", "ConvInteger", "QLinearConv"}, "ai.onnx": {"C
                       "com.microsoft": {"FusedConv"}}
 #: pooling ops onnxruntime builds with its ``PoolAttributes`` (which refuse a pad not smaller than the kernel)
 POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"})
+
+
+REDUCE_OPS = frozenset({"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
+
+
+def _check_reduce_axes(n, where: str, shapes: dict) -> None:
+    """Refuse, naming the node, a Reduce op whose ``axes`` attribute (before it became an input) names an axis outside
+    its input's rank: ONNX's inference of opsets 1-10 does not check it and sizes the output by the axes that are in
+    range, while onnxruntime refuses to run it ("IsAxisInRange(axis, tensor_rank) was false")."""
+    if n.op_type not in REDUCE_OPS or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), None)
+    x = shapes.get(n.input[0], (0, None))[1]
+    if not axes or x is None:
+        return
+    bad = next((a for a in axes if not -len(x) <= a < len(x)), None)
+    if bad is not None:
+        raise GraphError(f"{where}: its axes {axes} name axis {bad}, outside the {len(x)} dimensions of its input "
+                         f"{n.input[0]!r} ({list(x)}); onnxruntime refuses to run it")
 
 
 def _check_transpose_perm(n, where: str, shapes: dict) -> None:
