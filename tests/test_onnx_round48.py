@@ -535,3 +535,14 @@ def test_a_reduce_of_an_axis_outside_its_input_at_an_old_opset_is_refused(op, op
         assert _ort_run(m, {"x": np.ones((1, 2, 1), np.float32)}) is None
     with pytest.raises(GraphError, match=rf"node 'red' \({op}\): its axes \[3\] name axis 3, outside the 3 dimensions"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("op, axes, opset", [("Squeeze", [1], 7), ("Squeeze", [-2], 11), ("Unsqueeze", [3], 7)])
+def test_a_squeeze_or_unsqueeze_of_an_axis_out_of_range_at_an_old_opset_is_refused(op, axes, opset):
+    m = _model([helper.make_node("Relu", ["x"], ["r"], name="relu"),
+                helper.make_node(op, ["r"], ["y"], name="sq", axes=axes)], [V("x", T.FLOAT, [4])], [_out("y")],
+               opset=opset)
+    m.ir_version = 5
+    assert _ort_run(m, {"x": np.ones(4, np.float32)}) is None
+    with pytest.raises(GraphError, match=rf"node 'sq' \({op}\): its axes \[{axes[0]}\] name axis {axes[0]}, outside"):
+        import_onnx(m)

@@ -709,19 +709,22 @@ REDUCE_OPS = frozenset({"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "Re
 
 
 def _check_reduce_axes(n, where: str, shapes: dict) -> None:
-    """Refuse, naming the node, a Reduce op whose ``axes`` attribute (before it became an input) names an axis outside
-    its input's rank: ONNX's inference of opsets 1-10 does not check it and sizes the output by the axes that are in
-    range, while onnxruntime refuses to run it ("IsAxisInRange(axis, tensor_rank) was false")."""
-    if n.op_type not in REDUCE_OPS or n.domain not in ("", "ai.onnx") or not n.input:
+    """Refuse, naming the node, a Reduce op, Squeeze or Unsqueeze whose ``axes`` attribute (before it became an input)
+    names an axis outside the rank it counts in (its input's; an Unsqueeze's output's): ONNX's inference of those
+    opsets does not check it for all of them and sized the output by the axes in range, while onnxruntime refuses to run
+    it ("IsAxisInRange(axis, tensor_rank) was false")."""
+    if n.op_type not in REDUCE_OPS | {"Squeeze", "Unsqueeze"} or n.domain not in ("", "ai.onnx") or not n.input:
         return
     axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), None)
     x = shapes.get(n.input[0], (0, None))[1]
     if not axes or x is None:
         return
-    bad = next((a for a in axes if not -len(x) <= a < len(x)), None)
+    rank = len(x) + (len(axes) if n.op_type == "Unsqueeze" else 0)
+    bad = next((a for a in axes if not -rank <= a < rank), None)
     if bad is not None:
-        raise GraphError(f"{where}: its axes {axes} name axis {bad}, outside the {len(x)} dimensions of its input "
-                         f"{n.input[0]!r} ({list(x)}); onnxruntime refuses to run it")
+        counted = f"the {rank} dimensions of its output" if n.op_type == "Unsqueeze" else f"the {rank} dimensions of its input"
+        raise GraphError(f"{where}: its axes {axes} name axis {bad}, outside {counted} ({n.input[0]!r}: "
+                         f"{list(x)}); onnxruntime refuses to run it")
 
 
 def _check_transpose_perm(n, where: str, shapes: dict) -> None:
