@@ -546,3 +546,12 @@ def test_a_squeeze_or_unsqueeze_of_an_axis_out_of_range_at_an_old_opset_is_refus
     assert _ort_run(m, {"x": np.ones(4, np.float32)}) is None
     with pytest.raises(GraphError, match=rf"node 'sq' \({op}\): its axes \[{axes[0]}\] name axis {axes[0]}, outside"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("axes", [[0], [1], [-1]])
+def test_a_reduce_of_a_scalar_takes_any_axes_as_onnxruntime_does(axes):
+    m = _model([helper.make_node("Relu", ["x"], ["r"], name="relu"),
+                helper.make_node("ReduceSum", ["r"], ["y"], name="red", axes=axes, keepdims=0)], [V("x", T.FLOAT, [])],
+               [_out("y")], opset=8)
+    m.ir_version = 5
+    assert _size(import_onnx(m), "y") == ort_sizes(m, {"x": np.array(1, np.float32)}, strict=True)["y"] == 4

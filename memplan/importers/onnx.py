@@ -717,8 +717,8 @@ def _check_reduce_axes(n, where: str, shapes: dict) -> None:
         return
     axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), None)
     x = shapes.get(n.input[0], (0, None))[1]
-    if not axes or x is None:
-        return
+    if not axes or x is None or (not x and n.op_type in REDUCE_OPS):
+        return   # (onnxruntime reduces a scalar to itself, whatever axes it is given)
     rank = len(x) + (len(axes) if n.op_type == "Unsqueeze" else 0)
     bad = next((a for a in axes if not -rank <= a < rank), None)
     if bad is not None:
