@@ -83,8 +83,9 @@ RUN_TIME = ("it depends on values computed at run time from what the graph input
 #: ops whose shape inputs moved between opsets: (first opset of the layout, its SHAPE_INPUTS), newest first
 #: (Resize-10's scales are input 1, where Resize-11 put the roi, which sizes nothing)
 SHAPE_INPUTS_BEFORE = {"Resize": ((11, (2, 3)), (10, (1,)))}
-#: ops whose output values depend only on their input's shape
-SHAPE_OF_OPS = frozenset({"Shape", "Size"})
+#: ops whose output values depend only on their input's shape (a SequenceLength: on how many tensors its sequence
+#: holds, which only a data-dependent ``split`` or position changes, and those mark the sequence sized)
+SHAPE_OF_OPS = frozenset({"Shape", "Size", "SequenceLength"})
 #: ops whose output is a sequence or optional made of whole tensors (or containers) the node reads, so that
 #: its bytes are exactly theirs: op -> how many of its first inputs it holds (None: all of them). Others
 #: (SequenceErase) hold the tensors the importer followed into them where it knows them all
@@ -559,9 +560,13 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_spec_shape(n, where, shapes, facts["values"], seqs)
         _check_taken(n, where, shapes, facts["values"], seqs, unknown_why)
         _check_range(n, where, facts["values"])
+        _check_split_keepdims(n, where, shapes, facts["values"])
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_resize_mode(n, where, shapes, facts["values"], opset)
         _check_ml_node(n, where, shapes)
+        _check_window_attributes(n, where)
+        _check_transpose_perm(n, where, shapes)
+        _check_reduce_axes(n, where, shapes)
         _check_conv(n, where, shapes)
         _check_conv_transpose(n, where, shapes)
         _check_op_attributes(n, where, shapes, facts["values"])
@@ -692,6 +697,82 @@ def _check_shared_buffers(tensors: list[Tensor], tindex: dict[str, int], nodes: 
                                      "buffer: it would end holding the node's output")
 
 
+#: ops onnxruntime builds with its ``ConvAttributes`` (which refuse ``auto_pad`` with ``pads``), by domain
+CONV_ATTRIBUTE_OPS = {"": {"Conv", "ConvInteger", "QLinearConv"}, "ai.onnx": {"Conv", "ConvInteger", "QLinearConv"},
+                      "com.microsoft": {"FusedConv"}}
+#: pooling ops onnxruntime builds with its ``PoolAttributes`` (which refuse a pad not smaller than the kernel)
+POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"})
+
+
+REDUCE_OPS = frozenset({"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
+
+
+def _check_reduce_axes(n, where: str, shapes: dict) -> None:
+    """Refuse, naming the node, a Reduce op, Squeeze or Unsqueeze whose ``axes`` attribute (before it became an input)
+    names an axis outside the rank it counts in (its input's; an Unsqueeze's output's): ONNX's inference of those
+    opsets does not check it for all of them and sized the output by the axes in range, while onnxruntime refuses to run
+    it ("IsAxisInRange(axis, tensor_rank) was false")."""
+    if n.op_type not in REDUCE_OPS | {"Squeeze", "Unsqueeze"} or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), None)
+    x = shapes.get(n.input[0], (0, None))[1]
+    if not axes or x is None or (not x and n.op_type in REDUCE_OPS):
+        return   # (onnxruntime reduces a scalar to itself, whatever axes it is given)
+    rank = len(x) + (len(axes) if n.op_type == "Unsqueeze" else 0)
+    bad = next((a for a in axes if not -rank <= a < rank), None)
+    if bad is not None:
+        counted = f"the {rank} dimensions of its output" if n.op_type == "Unsqueeze" else f"the {rank} dimensions of its input"
+        raise GraphError(f"{where}: its axes {axes} name axis {bad}, outside {counted} ({n.input[0]!r}: "
+                         f"{list(x)}); onnxruntime refuses to run it")
+
+
+def _check_transpose_perm(n, where: str, shapes: dict) -> None:
+    """Refuse, naming the node, a Transpose whose ``perm`` attribute does not name each of its input's dimensions
+    (empty, or of another length than the input's rank): onnxruntime refuses to run it ("perm size: 3 does not match
+    input rank: 4"), while ONNX's inference reads an empty perm as absent (reverse the dimensions) and sizes a short
+    one by the dimensions it names (a ``[2, 1, 1, 1]`` by ``perm=[2, 0, 1]`` was planned ``[1, 2, 1]``)."""
+    if n.op_type != "Transpose" or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    perm = next((a for a in n.attribute if a.name == "perm"), None)
+    x = shapes.get(n.input[0], (0, None))[1]
+    if perm is None or x is None or len(perm.ints) == len(x):
+        return
+    raise GraphError(f"{where}: its perm {list(perm.ints)} does not name each of the {len(x)} dimensions of its input "
+                     f"{n.input[0]!r}; onnxruntime refuses to run it (\"perm size: {len(perm.ints)} does not match "
+                     f"input rank: {len(x)}\"): give a permutation of all of them, or no perm to reverse them")
+
+
+def _check_window_attributes(n, where: str) -> None:
+    """Refuse, naming the node, what onnxruntime refuses in a convolution's or pool's attributes alone when it builds
+    the kernel: a Conv (ConvInteger, QLinearConv, ``com.microsoft:FusedConv``) with both ``auto_pad`` (other than
+    ``NOTSET``) and ``pads``, even all zero ("A Conv/ConvTranspose node has both 'auto_pad' and 'pads' attributes");
+    a MaxPool, AveragePool, LpPool or MaxUnpool with a pad not smaller than its kernel along that axis ("Pad should be smaller
+    than kernel"), whatever its ``auto_pad``.
+
+    Why: ONNX's inference allows both (Conv takes ``auto_pad`` and ignores ``pads``; a pool pads by them), so they were
+    planned, and onnxruntime refuses to load the model."""
+    attrs = {a.name: a for a in n.attribute}
+    if "pads" not in attrs:
+        return
+    pads = list(attrs["pads"].ints)
+    if n.op_type in CONV_ATTRIBUTE_OPS.get(n.domain, ()):
+        auto_pad = attrs["auto_pad"].s.decode(errors="replace") if "auto_pad" in attrs else "NOTSET"
+        if auto_pad not in ("NOTSET", ""):
+            raise GraphError(f"{where}: it has both auto_pad {auto_pad} and pads {pads}; onnxruntime refuses to load "
+                             "it (\"A Conv/ConvTranspose node has both 'auto_pad' and 'pads' attributes\"): drop one")
+    elif n.op_type in POOL_ATTRIBUTE_OPS and n.domain in ("", "ai.onnx") and "kernel_shape" in attrs:
+        kernel = list(attrs["kernel_shape"].ints)
+        k = len(kernel)
+        if len(pads) != 2 * k:
+            return   # (ONNX's inference refuses it)
+        big = next((i for i in range(2 * k) if pads[i] >= kernel[i % k]), None)
+        if big is not None:
+            raise GraphError(f"{where}: its pad {pads[big]} (pads {pads}) is not smaller than its kernel's "
+                             f"{kernel[big % k]} along spatial axis {big % k}; onnxruntime refuses to load it (\"Pad "
+                             "should be smaller than kernel\")")
+
+
 def _check_conv(n, where: str, shapes: dict) -> None:
     """A Conv (or onnxruntime's FusedConv, sized as one) whose input, weight and attributes onnxruntime's kernel
     refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
@@ -772,8 +853,79 @@ def _check_conv_transpose(n, where: str, shapes: dict) -> None:
     elif _bias_shape(n, shapes) not in (None, (w[1] * group,)):
         why = (f"its bias {n.input[2]!r} ({list(_bias_shape(n, shapes))}) is not 1-D of its {w[1] * group} output "
                f"channels (weight {n.input[1]!r}: {list(w)}, group {group})")
+    else:
+        why = _conv_transpose_refused(attrs, list(x[2:]), kernel)
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+    y = shapes.get(n.output[0], (0, None))[1] if n.output and n.output[0] else None
+    ort = [x[0], w[1] * group, *_conv_transpose_dims(attrs, list(x[2:]), kernel)]
+    if y is not None and all(isinstance(d, int) for d in y) and (len(y) != len(ort) or math.prod(y) < math.prod(ort)):
+        raise GraphError(f"{where}: its output {n.output[0]!r} is sized {list(y)}, but onnxruntime writes {ort}: a "
+                         "plan of that size would not hold it")
+
+
+def _conv_transpose_attrs(attrs: dict, spatial: int) -> tuple[list[int], list[int], list[int], list[int], str]:
+    """(strides, dilations, output_padding, pads, auto_pad) of a ConvTranspose's ``attrs``, with their defaults."""
+    ints = (lambda k, default: list(attrs[k].ints) if k in attrs else default)   # noqa: E731
+    auto_pad = attrs["auto_pad"].s.decode(errors="replace") if "auto_pad" in attrs else "NOTSET"
+    return (ints("strides", [1] * spatial), ints("dilations", [1] * spatial), ints("output_padding", [0] * spatial),
+            ints("pads", [0] * 2 * spatial), auto_pad or "NOTSET")
+
+
+def _conv_transpose_dims(attrs: dict, x: list[int], kernel: list[int]) -> list[int]:
+    """The spatial dimensions onnxruntime's ConvTranspose kernel makes of spatial input dimensions ``x`` (its
+    ``ComputeTransposePadAndOutputShape``): ``output_shape`` where given (its padding computed from it, at least 0);
+    with ``SAME_*`` the smaller of ``in * stride`` and the unpadded size; with ``VALID`` the unpadded size; else the
+    unpadded size less ``pads``. The unpadded size is ``(in - 1) * stride + (kernel - 1) * dilation + 1 +
+    output_padding``. Checked against onnxruntime 1.32 on 3,000 random 1-D cases."""
+    spatial = len(x)
+    strides, dilations, adj, pads, auto_pad = _conv_transpose_attrs(attrs, spatial)
+    out = list(attrs["output_shape"].ints) if "output_shape" in attrs else []
+    if len(out) == spatial + 2:
+        out = out[2:]
+    dims = []
+    for i in range(spatial):
+        full = (x[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 + adj[i]
+        if out:
+            dims.append(out[i])
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            dims.append(min(x[i] * strides[i], full))
+        elif auto_pad == "VALID":
+            dims.append(full)
+        else:
+            dims.append(full - pads[i] - pads[i + spatial])
+    return dims
+
+
+def _conv_transpose_refused(attrs: dict, x: list[int], kernel: list[int]) -> str:
+    """Why onnxruntime's kernel refuses to run a ConvTranspose of ``attrs`` on spatial input dimensions ``x`` (an
+    ``output_padding`` not below the stride, or the dilation; an output dimension not positive; an ``output_shape`` or
+    ``output_padding`` from which its check computes back another input size); empty where it runs it. ONNX's
+    inference checks none of them, and sizes the output from the attributes alone."""
+    spatial = len(x)
+    strides, dilations, adj, pads, auto_pad = _conv_transpose_attrs(attrs, spatial)
+    out = list(attrs["output_shape"].ints) if "output_shape" in attrs else []
+    if not len(strides) == len(dilations) == len(adj) == len(kernel) == spatial or len(pads) != 2 * spatial \
+            or min(strides, default=1) < 1 or min(dilations, default=1) < 1:
+        return ""   # (ONNX's inference refuses them)
+    if out and len(out) != spatial:
+        return (f"its output_shape {out} does not give one size per spatial dimension ({spatial}) (onnxruntime's "
+                "shape inference: \"Attribute output_shape has incorrect size\")")
+    dims = _conv_transpose_dims(attrs, x, kernel)
+    for i in range(spatial):
+        if adj[i] >= max(strides[i], dilations[i]):
+            return (f"its output_padding {adj[i]} along spatial dimension {i} is not less than max(stride, dilation) "
+                    f"({max(strides[i], dilations[i])})")
+        reach = (kernel[i] - 1) * dilations[i] + 1
+        full = (x[i] - 1) * strides[i] + reach + adj[i]
+        if dims[i] <= 0:
+            return f"its output would be {dims[i]} long along spatial dimension {i} (input {x[i]})"
+        padding = max(0, full - dims[i]) if out or auto_pad != "NOTSET" else pads[i] + pads[i + spatial]
+        if (dims[i] + padding - reach) // strides[i] + 1 != x[i]:
+            given = f"output_shape {out}" if out else f"output_padding {adj}"
+            return (f"its {given} makes a spatial dimension {i} of {dims[i]}, from which onnxruntime computes back an "
+                    f"input of {(dims[i] + padding - reach) // strides[i] + 1}, not its input's {x[i]}")
+    return ""
 
 
 def _check_op_attributes(n, where: str, shapes: dict, values: dict) -> None:
@@ -1415,7 +1567,9 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
     """``["batch=4", "seq=128"]`` -> ``{"batch": 4, "seq": 128}`` (the CLI's ``--dim`` values)."""
     out: dict[str, int] = {}
     for item in items or ():
-        key, sep, val = item.partition("=")
+        # (split at the last '=': the value is digits, while an exporter's dimension name may hold '=' itself, as
+        # ``N=2``, which the first '=' made unnameable: "--dim 'N=2=3': value '2=3' is not an integer")
+        key, sep, val = item.rpartition("=")
         key, val = key.strip(), val.strip(" ")   # (spaces around '=' are the syntax's; the value's digits are ASCII)
         if not sep or not key:
             raise GraphError(f"--dim {item!r}: expected NAME=VALUE")
@@ -2856,6 +3010,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
 
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
+    _conv_transpose_output_shapes(onnx, g2, _default_opset(model))
+    if any(n.op_type == "Squeeze" for n in g2.node):
+        _squeeze_all_of_empty_axes(g2, _initializer_or_constant_values(
+            onnx, g2, {n.input[1] for n in g2.node if n.op_type == "Squeeze" and len(n.input) > 1}))
     _standard_slice_ends(onnx, m2)
 
     # which names exist, to catch typos in --dim
@@ -2952,6 +3110,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
+        pooled = _squeezed_split_pieces(onnx, m2, inferred) or pooled   # (onnxruntime drops the axis, ONNX keeps it)
+        if any(n.op_type == "Squeeze" and len(n.input) > 1 for n in m2.graph.node):   # (axes folded only now)
+            pooled = _squeeze_all_of_empty_axes(m2.graph, _known_values(onnx, m2)) or pooled
         if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
@@ -3532,6 +3693,62 @@ def _exact_float_ranges(onnx, g2) -> None:
     if changed:
         del g2.node[:]
         g2.node.extend(nodes)
+
+
+def _conv_transpose_output_shapes(onnx, g2, opset: int) -> None:
+    """Each ConvTranspose of the inference copy ``g2`` with an ``output_shape`` attribute (default domain) replaced
+    by one without it, no ``pads`` or ``auto_pad`` and ``output_padding`` grown by ``stride - 1``,
+    whose output a Slice cuts to ``output_shape`` along the last ``len(output_shape)`` axes: the size onnxruntime's
+    kernel writes (``output_shape`` itself, the padding computed from it), wherever onnxruntime runs the node at all
+    (an ``output_shape`` at most ``stride - 1`` past the unpadded size; ``_check_conv_transpose`` refuses the rest).
+
+    Why: ONNX's inference, meeting an ``output_shape`` smaller than the input's spatial size, gives up half-way and
+    leaves a shape of the batch and channel dimensions alone: a ConvTranspose of ``[1, 1, 5]`` to ``output_shape=[3]``
+    was planned ``[1, 1]`` (4 bytes) and onnxruntime writes ``[1, 1, 3]`` (12) into it; where the model declared
+    ``[1, 1, 3]`` (or a Concat of it with a skip connection followed) the import failed in shape inference."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    targets = {k for k, n in enumerate(g2.node) if n.op_type == "ConvTranspose" and n.domain in ("", "ai.onnx")
+               and n.output and n.output[0] and any(a.name == "output_shape" and a.ints for a in n.attribute)}
+    if not targets:
+        return
+    taken = _value_names(g2)
+    nodes = []
+    for i, n in enumerate(g2.node):
+        attrs = {a.name: a for a in n.attribute}
+        if i not in targets or ("pads" in attrs and attrs["auto_pad"].s not in (b"", b"NOTSET") if "auto_pad" in attrs
+                                else False):   # (ONNX's inference refuses the pair)
+            nodes.append(n)
+            continue
+        out = list(attrs["output_shape"].ints)
+        k = len(out)
+        strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * k
+        adj = list(attrs["output_padding"].ints) if "output_padding" in attrs else [0] * k
+        if len(strides) != k or len(adj) != k or min(strides) < 1 or min(out) < 1:
+            nodes.append(n)   # (left to ONNX's inference and _check_conv_transpose, which refuse them)
+            continue
+        y = n.output[0]
+        full = _fresh_name(f"{y}::full", taken)
+        wide = onnx.NodeProto()
+        wide.CopyFrom(n)
+        wide.output[0] = full
+        del wide.attribute[:]
+        wide.attribute.extend(a for a in n.attribute if a.name not in ("output_shape", "pads", "auto_pad",
+                                                                          "output_padding"))
+        wide.attribute.append(onnx.helper.make_attribute("output_padding", [a + s - 1 for a, s in zip(adj, strides)]))
+        nodes.append(wide)
+        if opset < 10:   # (Slice-1 takes attributes; its negative axes are sized by _slice1_shape)
+            nodes.append(onnx.helper.make_node("Slice", [full], [y], name=n.name, starts=[0] * k, ends=out,
+                                               axes=list(range(-k, 0))))
+            continue
+        cut = [_fresh_name(f"{y}::{what}", taken) for what in ("starts", "ends", "axes")]
+        for name, value in zip(cut, ([0] * k, out, list(range(-k, 0)))):
+            nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
+                np.array(value, np.int64), name)))
+        nodes.append(onnx.helper.make_node("Slice", [full, *cut], [y], name=n.name))
+    del g2.node[:]
+    g2.node.extend(nodes)
 
 
 #: the ends onnxruntime's Slice (10 and later) reads as "to the end of the dimension" whatever their step's sign
@@ -4877,9 +5094,15 @@ def _ort_smaller_outputs(onnx, m2, inferred) -> bool:
             if not o:
                 continue
             full = next(f"{o}::windows{j or ''}" for j in range(len(taken) + 1) if f"{o}::windows{j or ''}" not in taken)
+            n.output[k] = full
+            if opset < 10:   # (Slice-1 takes attributes: a ConvTranspose's of opset 1-9, which inference refused)
+                taken.add(full)
+                nodes.append(onnx.helper.make_node("Slice", [full], [o], starts=[0] * len(axes),
+                                                   ends=[fewer[a] for a in axes], axes=axes))
+                sliced.add(o)
+                continue
             names = [f"{full}::{w}" for w in ("starts", "ends", "axes")]
             taken.update([full, *names])
-            n.output[k] = full
             for name, value in zip(names, ([0] * len(axes), [fewer[a] for a in axes], axes)):
                 nodes.append(onnx.helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
                     np.array(value, np.int64), name)))
@@ -4992,13 +5215,114 @@ def _prelu_broadcasts(onnx, m2, inferred) -> bool:
                 taken = _value_names(m2.graph) if taken is None else taken
                 name = _fresh_name(f"{n.input[0]}::broadcast", taken)
                 target = _fresh_name(f"{name}::shape", taken)
-                nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
-                    np.array(wide, np.int64), target)))
-                nodes.append(onnx.helper.make_node("Expand", [n.input[0], target], [name]))
+                if _default_opset(m2) < 9:   # (no Expand before opset 8, no int64 Constant before 9: X plus the
+                    #   slope's zeros, broadcast both ways by Add since opset 7, is X at the wide shape)
+                    nodes.append(onnx.helper.make_node("Sub", [n.input[1], n.input[1]], [target]))
+                    nodes.append(onnx.helper.make_node("Add", [n.input[0], target], [name]))
+                else:
+                    nodes.append(onnx.helper.make_node("Constant", [], [target], value=numpy_helper.from_array(
+                        np.array(wide, np.int64), target)))
+                    nodes.append(onnx.helper.make_node("Expand", [n.input[0], target], [name]))
                 n.input[0] = name
                 changed.update(o for o in n.output if o)
         nodes.append(n)
     return _replace_nodes(m2.graph, nodes, changed)
+
+
+def _scalar_split_keepdims0(n, values: dict):
+    """The known scalar ``split`` of SplitToSequence ``n`` with ``keepdims=0``, as an int; None where ``n`` is none such.
+    onnxruntime honours ``keepdims=0`` with a scalar ``split`` (the spec ignores ``keepdims`` wherever ``split`` is
+    given, as onnxruntime does for a 1-D one)."""
+    if (n.op_type != "SplitToSequence" or n.domain not in ("", "ai.onnx") or len(n.input) < 2 or not n.input[1]
+            or not any(a.name == "keepdims" and a.i == 0 for a in n.attribute)):
+        return None
+    v = values.get(n.input[1])
+    return int(v) if v is not None and v.ndim == 0 and v.dtype.kind in "iu" else None
+
+
+def _squeeze_all_of_empty_axes(g2, values: dict) -> bool:
+    """Make each Squeeze of the inference copy ``g2`` whose ``axes`` are known and empty (an attribute of no value up
+    to opset 12, an input of no element from 13; ``values``: the known ones) one without ``axes``, which squeezes every
+    dimension of length 1, as onnxruntime's kernel does with them; True when any was. The declared shapes of what
+    follows are dropped (``_forget_declared_after``).
+
+    Why: ONNX's inference reads empty ``axes`` as "squeeze nothing" and kept ``[1, 3, 1]``, while onnxruntime makes
+    ``[3]``: what followed was sized for the wrong rank (plus a ``[3, 1]``: planned ``[1, 3, 1]``, 12 bytes, and
+    onnxruntime writes ``[3, 3]``, 36)."""
+    changed: set[str] = set()
+    for n in g2.node:
+        if n.op_type != "Squeeze" or n.domain not in ("", "ai.onnx") or not n.output or not n.output[0]:
+            continue
+        empty_attr = [k for k, a in enumerate(n.attribute) if a.name == "axes" and not a.ints]
+        if empty_attr:
+            del n.attribute[empty_attr[0]]
+            changed.add(n.output[0])
+        elif len(n.input) > 1 and n.input[1] and n.input[1] in values and values[n.input[1]].size == 0:
+            del n.input[1:]
+            changed.add(n.output[0])
+    if changed:
+        _forget_declared_after(g2, changed)
+    return bool(changed)
+
+
+def _initializer_or_constant_values(onnx, g2, wanted: set[str]) -> dict:
+    """``{name: numpy value}`` of the initializers and Constant outputs of ``g2`` named in ``wanted`` (small ones)."""
+    values = {t.name: r[0] for t in g2.initializer if t.name in wanted and math.prod(t.dims) <= MAX_FOLD_ELEMENTS
+              for r in [_to_array(t)] if r is not None}
+    values.update((n.output[0], r[0]) for n in g2.node
+                  if n.op_type == "Constant" and n.output and n.output[0] in wanted and len(n.attribute) == 1
+                  and n.attribute[0].name == "value" for r in [_to_array(n.attribute[0].t)] if r is not None)
+    return values
+
+
+def _check_split_keepdims(n, where: str, shapes: dict, values: dict) -> None:
+    """Refuse a SplitToSequence with ``keepdims=0`` and a scalar ``split`` whose value is not known, naming the node:
+    onnxruntime drops the axis of its pieces, or refuses to run it, as the value decides (``_squeezed_split_pieces``
+    sizes a known one), while ONNX's inference keeps the axis; what follows would be sized for another rank."""
+    if (n.op_type != "SplitToSequence" or n.domain not in ("", "ai.onnx") or len(n.input) < 2 or not n.input[1]
+            or not any(a.name == "keepdims" and a.i == 0 for a in n.attribute) or n.input[1] in values):
+        return
+    if shapes.get(n.input[1], (0, None))[1] == ():
+        raise GraphError(f"{where}: its scalar split {n.input[1]!r} with keepdims=0 is not a value the importer knows: "
+                         "onnxruntime drops the axis of pieces of length 1 (the spec ignores keepdims where a split is "
+                         "given) and refuses longer ones, so neither the rank nor the size of its pieces can be "
+                         "planned; give keepdims=1 or a 1-D split")
+
+
+def _squeezed_split_pieces(onnx, m2, inferred) -> bool:
+    """Make each SplitToSequence of the inference copy ``m2`` with ``keepdims=0`` and a known scalar ``split`` that
+    cuts its input into pieces of length 1 read no ``split`` (pieces of length 1, the axis dropped: what onnxruntime
+    makes of it); True when any did. Refuse, naming the node, one whose pieces are longer: onnxruntime drops the axis
+    of every piece by a reshape, which fails for them.
+
+    Why: ONNX's inference ignores ``keepdims`` where ``split`` is given and keeps the axis (``[3, 1]`` pieces of a
+    ``[3, 4]`` split by 1 on axis 1), onnxruntime's kernel makes ``[3]``: what follows was sized for the wrong rank
+    (an ``Add`` of a ``SequenceAt`` piece and a ``[3, 1]`` was planned ``[3, 1]``, 12 bytes, and onnxruntime writes
+    ``[3, 3]``, 36); a split of 2 was planned, and onnxruntime refuses to run it."""
+    if not any(n.op_type == "SplitToSequence" and len(n.input) > 1 and n.input[1] for n in m2.graph.node):
+        return False
+    values = _known_values(onnx, m2)
+    shapes = _static_shapes(inferred)
+    changed: set[str] = set()
+    for n in m2.graph.node:
+        step = _scalar_split_keepdims0(n, values)
+        x = shapes.get(n.input[0]) if step is not None else None
+        if x is None:
+            continue
+        axis = next((a.i for a in n.attribute if a.name == "axis"), 0)
+        if not -len(x) <= axis < len(x) or step <= 0:
+            continue   # (left to the inference and the checks, which refuse them)
+        length = x[axis + len(x) if axis < 0 else axis]
+        if length > 1 and step != 1:
+            raise GraphError(f"node {n.name or n.op_type!r} (SplitToSequence): its scalar split {n.input[1]!r} of "
+                             f"{step} with keepdims=0 cuts axis {axis} of its input {n.input[0]!r} ({list(x)}) into "
+                             "pieces longer than 1, whose axis onnxruntime drops (the spec ignores keepdims where a "
+                             "split is given): onnxruntime refuses to run it; give keepdims=1")
+        del n.input[1:]
+        changed.update(o for o in n.output if o)
+    if changed:
+        _forget_declared_after(m2.graph, changed)
+    return bool(changed)
 
 
 def _replace_nodes(g2, nodes: list, changed: set[str]) -> bool:
@@ -5070,7 +5394,7 @@ def _check_spec_shape(n, where: str, shapes: dict, values: dict, seqs: dict) -> 
             raise GraphError(f"{where}: value {o!r} is declared {list(static[o])} in the model, but {n.op_type} makes "
                              f"it {list(shape)} from its inputs (as onnxruntime writes it): a plan of the declared "
                              "size would not hold it; correct or remove the declaration")
-    _track_sequence(n, static, elems, values, seqs)
+    _track_sequence(n, static, elems, values, seqs, as_run=True)
 
 
 def _check_range(n, where: str, values: dict) -> None:
@@ -5258,6 +5582,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])
+        elif n.op_type == "SequenceLength" and n.domain in ("", "ai.onnx"):
+            if n.input and n.input[0] in seqs:   # (a sequence whose tensors are followed: how many it holds)
+                result = [np.array(len(seqs[n.input[0]]), dtype=np.int64)]
         elif n.op_type == "Slice" and n.domain in ("", "ai.onnx") and opsets[""] >= 10 and len(n.input) >= 3:
             if all(not v or v in values for v in n.input):   # (not onnx's evaluator: numpy's clamping, ``_ort_slice``)
                 result = _ort_slice([values[v] if v else None for v in n.input])
@@ -5278,8 +5605,17 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 shapes[o] = r.shape
         if n.op_type != "Constant":
             nodes.pop()  # the node's values, one Constant each, in its place
-            nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
-                         for o, r in zip(n.output, result) if o)
+            if opsets[""] < 9 and any(r.dtype.kind not in "f" for o, r in zip(n.output, result) if o):
+                # (a Constant holds floats only before opset 9, and onnx's inference refused the int64 one made of a
+                # folded Shape: "output has unsupported type tensor(int64)"; an initializer holds any type)
+                for o, r in zip(n.output, result):
+                    if o:   # (declared too: inference types no initializer, and the value's size is read from it)
+                        g2.initializer.append(numpy_helper.from_array(r, o))
+                        g2.value_info.append(onnx.helper.make_tensor_value_info(
+                            o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
+            else:
+                nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
+                             for o, r in zip(n.output, result) if o)
             changed = True
     if seq_bytes is not None:
         seq_bytes.clear()
@@ -5569,9 +5905,11 @@ def _compress_shape(n, out: str, shape: tuple[int, ...], elem: int, condition) -
     return {out: (shape[:axis] + (kept,) + shape[axis + 1:], elem)}
 
 
-def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> None:
+def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict, as_run: bool = False) -> None:
     """Record in ``seqs`` the tensors (shape, elem type) the sequence node ``n`` makes, in order, where all of
-    them are known: so that SequenceAt and ConcatFromSequence of it are sized (``_spec_shapes``)."""
+    them are known: so that SequenceAt and ConcatFromSequence of it are sized (``_spec_shapes``). ``as_run``: ``n`` is
+    the model's own node, not the inference copy's (where ``_squeezed_split_pieces`` rewrites a SplitToSequence of a
+    scalar split and keepdims=0, which ONNX sizes otherwise until it has)."""
     op, ins = n.op_type, [v for v in n.input]
     out = n.output[0] if n.output else ""
     if not out:
@@ -5610,12 +5948,12 @@ def _track_sequence(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> N
             del held[at]
     elif op == "SplitToSequence" and ins and tensor(ins[0]):
         held = _split_pieces(n, *tensor(ins[0]), values.get(ins[1]) if len(ins) > 1 and ins[1] else None,
-                             len(ins) > 1 and bool(ins[1]))
+                             len(ins) > 1 and bool(ins[1]), as_run)
     if held is not None:
         seqs[out] = held
 
 
-def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool):
+def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool, as_run: bool = False):
     """The tensors SplitToSequence makes of a ``shape`` tensor: ``split`` (its value; None when ``given``
     but unknown) a scalar chunk length (the last chunk shorter) or 1-D lengths; absent, pieces of length 1,
     the axis dropped unless ``keepdims``. None when unknown or invalid."""
@@ -5633,6 +5971,11 @@ def _split_pieces(n, shape: tuple[int, ...], elem: int, split, given: bool):
         if step <= 0:
             return None
         lengths = [min(step, length - i) for i in range(0, length, step)]
+        if not keepdims:   # (onnxruntime drops the axis of pieces of length 1 and refuses longer ones, where ONNX
+            # keeps it: _squeezed_split_pieces makes the inference copy's node one of no split; until it has, unknown)
+            if not as_run or any(d != 1 for d in lengths):
+                return None
+            return [(shape[:axis] + shape[axis + 1:], elem)] * len(lengths)
     elif split.ndim == 1 and (split >= 0).all() and int(split.sum()) == length:
         lengths = [int(d) for d in split]
     else:
