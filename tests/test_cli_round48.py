@@ -157,7 +157,7 @@ def _mutate(doc: dict, data) -> dict:
             data.draw(st.sampled_from(placed))["offset"] = data.draw(st.sampled_from(placed))["offset"]
         elif kind == "event" and doc["events"]:
             doc["events"].pop(data.draw(st.integers(0, len(doc["events"]) - 1)))
-        elif kind == "stream":
+        elif kind == "stream" and doc["order"]:
             data.draw(st.sampled_from(doc["order"]))["stream"] = data.draw(st.integers(0, doc["streams"] - 1))
         elif kind == "swap" and len(doc["order"]) > 1:
             i = data.draw(st.integers(0, len(doc["order"]) - 2))
