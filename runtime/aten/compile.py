@@ -48,6 +48,13 @@ from .sets import (
 )
 
 
+#: the refusal of a deep copy or a pickle of a compiled module (``CompiledModule.__deepcopy__``)
+NOT_COPIED = ("a compiled module cannot be {what}: its executor holds a planned arena, streams and launches bound to "
+              "that arena's views (device state), and its program reads and writes the module's own tensors by "
+              "identity; compile a copy of the module instead: runtime.aten.compile(copy.deepcopy(module), "
+              "example_inputs)")
+
+
 @dataclass
 class CompiledModule:
     """A callable over a planned arena: ``.graph``, ``.plan``, ``.arena_bytes``, ``.stats``.
@@ -125,6 +132,23 @@ class CompiledModule:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._hidden_call(self, *args, **kwargs)
+
+    def __copy__(self) -> CompiledModule:
+        """A shallow copy: the same executor, arena and module (a second name for this one, as before)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: dict) -> CompiledModule:
+        """Refused, naming what cannot be copied. Why: the copy failed in ``copy`` with a raw "cannot pickle 'module'
+        object" (round 48); and no copy could be the independent step a deep copy promises: the executor's arena,
+        streams and (captured) CUDA graph are device state, its launches are bound to that arena's views, and the
+        program reads and writes the module's own tensors by identity. Compile a copy of the module instead."""
+        raise AtenExecutorError(NOT_COPIED.format(what="deep-copied"))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refused like ``__deepcopy__`` (pickle, ``multiprocessing``): the same device state and ties cannot travel."""
+        raise AtenExecutorError(NOT_COPIED.format(what="pickled"))
 
     def _call(self, *args: Any, **kwargs: Any) -> Any:
         import torch

@@ -617,8 +617,11 @@ class Executor:
         lo, hi = byte_span(x)
         merged = {id(w) for j, _name, w in self.program.merged_weights if j == k}   # the input *is* it (export
         # merged the two: the program reads and writes the input alone)
-        return [wid for wid, a, b in index.get((x.device, x.untyped_storage().data_ptr()), ())
-                if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged]
+        # the byte spans only pick the candidates: two interleaved views (``base[:, ::2]`` passed beside a weight
+        # ``base[:, 1::2]`` the program writes) overlap in span with no element in common, and eager runs them
+        # (round 48: refused, where the input-vs-input check was already exact)
+        return [wid for wid, a, b, w in index.get((x.device, x.untyped_storage().data_ptr()), ())
+                if lo < b and a < hi and id(self.program.weights.get(wid)) not in merged and share_elements(w, x)]
 
     def written_weights(self) -> list:
         """The module tensors the program writes: in place where they stand, or by a functionalized update."""
@@ -1462,8 +1465,9 @@ def _copy_overlapping(slot: Any, x: Any, tid: str) -> None:
     slot.as_strided((n,), (1,)).copy_(x.as_strided((n,), (1,)))
 
 
-def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, list[tuple[str, int, int]]]:
-    """{(device, storage address): [(weight id, first byte, past last byte)]} of the non-empty tensors."""
+def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, list[tuple[str, int, int, Any]]]:
+    """{(device, storage address): [(weight id, first byte, past last byte, the tensor)]} of the non-empty tensors
+    (the tensor for ``share_elements``' exact test where the spans overlap)."""
     out: dict[tuple, list[tuple[str, int, int]]] = {}
     for wid, w in weights.items():
         if not isinstance(w, torch.Tensor) or w.numel() == 0:
@@ -1472,7 +1476,7 @@ def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, lis
             key = (w.device, w.untyped_storage().data_ptr())
         except (RuntimeError, NotImplementedError):   # no storage of its own (sparse): no input can share it
             continue
-        out.setdefault(key, []).append((wid, *byte_span(w)))
+        out.setdefault(key, []).append((wid, *byte_span(w), w))
     return out
 
 
