@@ -41,6 +41,7 @@ import re
 import sys
 import tempfile
 import warnings
+from collections import Counter
 from typing import Any
 
 from ..errors import GraphError, InputFormatError, MemplanError, report_progress
@@ -165,7 +166,9 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         default = type(module).__name__
     if decompose:
         try:
-            ep = _traced(torch, ep.run_decompositions)
+            ep = _decomposed(torch, ep, ep.run_decompositions)
+        except GraphError:
+            raise
         except Exception as exc:
             first = _export_failure(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
@@ -199,9 +202,51 @@ def lower_vmapped(torch, ep: Any, default: str) -> Any:
     else:
         return ep
     try:
-        return _traced(torch, lambda: ep.run_decompositions({}))
+        return _decomposed(torch, ep, lambda: ep.run_decompositions({}))
+    except GraphError:
+        raise
     except Exception as exc:
         raise GraphError(f"lowering {default}'s {what} to ATen ops failed: {_export_failure(exc)}") from None
+
+
+def _decomposed(torch, ep: Any, decompose: Any) -> Any:
+    """``decompose()`` (a ``run_decompositions`` of ``ep``, traced by ``_traced``) with every op of ``ep`` that runs
+    for its effect alone (``_effect_op``: ``torch._assert_async(cond)``, a custom op returning nothing that checks or
+    logs a tensor) kept; a GraphError naming the node where the decomposed program still lost one.
+
+    Why: the decomposition's dead-code elimination keeps only the ops torch lists as side-effectful
+    (``torch.fx.node._side_effectful_functions``: ``_assert_async.msg``, not ``_assert_async.default``), so a forward
+    that also used ``torch.vmap`` (lowered so) or was imported with ``decompose=True`` lost its
+    ``torch._assert_async``: a failing check ran on silently where eager raises (round 48). They are listed there
+    for the decomposition's time and their count checked after."""
+    effects = [n for n in ep.graph.nodes if _effect_op(torch, n)]
+    if not effects:
+        return _traced(torch, decompose)
+    listed = torch.fx.node._side_effectful_functions
+    added = {n.target for n in effects} - listed
+    listed.update(added)
+    try:
+        out = _traced(torch, decompose)
+    finally:
+        listed.difference_update(added)
+    left = Counter(_op_name(n.target) for n in out.graph.nodes if n.op == "call_function")
+    for name, count in Counter(_op_name(n.target) for n in effects).items():
+        if left[name] < count:
+            node = next(n for n in effects if _op_name(n.target) == name)
+            raise GraphError(f"node {node.name!r} ({name}): lowering the program to ATen ops dropped this op, which "
+                             "runs for its effect alone (a check that raises, a logging op): the program would run on "
+                             "where eager's check raises; export without torch.vmap / decompose=True")
+    return out
+
+
+def _effect_op(torch, n: Any) -> bool:
+    """Whether FX node ``n`` calls an op that returns nothing, writes no argument and reads a tensor (``_assert_async``,
+    a custom checking op): it runs for its effect alone, and dead-code elimination would drop it."""
+    schema = getattr(n.target, "_schema", None) if n.op == "call_function" else None
+    if schema is None or schema.returns or schema.is_mutable or _op_name(n.target).split(".")[0] in _METADATA_READS:
+        return False
+    return any(isinstance(a, torch.fx.Node) and isinstance(a.meta.get("val"), torch.Tensor)
+               for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs)))
 
 
 def _loose_offsets(torch, n: Any) -> bool:

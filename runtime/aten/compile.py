@@ -47,7 +47,6 @@ from .sets import (
     take_unread_draws,
 )
 
-
 #: the refusal of a deep copy or a pickle of a compiled module (``CompiledModule.__deepcopy__``)
 NOT_COPIED = ("a compiled module cannot be {what}: its executor holds a planned arena, streams and launches bound to "
               "that arena's views (device state), and its program reads and writes the module's own tensors by "
