@@ -913,6 +913,9 @@ def load_exported(path: str):
         refused = _refusal_within(exc) or _refusal_within(held.exc)
         if refused is not None:   # (ours, wrapped by torch's deserializer: "failed deserializing node ...")
             raise InputFormatError(str(refused)) from None
+        inverted = _inverted_range(path)   # (torch's "ValueRangeError: Invalid ranges [10:3]", logged as held.last)
+        if inverted:
+            raise InputFormatError(f"{path}: {inverted}") from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
         if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
             raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
@@ -933,6 +936,38 @@ def load_exported(path: str):
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+def _inverted_range(path: str) -> str | None:
+    """Words naming the first ``range_constraints`` entry of ``path``'s program whose ``min_val`` is above its
+    ``max_val``, with the input dimensions of that symbol (its ``model.json``, read again from the archive
+    ``check_archive`` passed); None where none is found.
+
+    Why: torch's deserializer refused such a file with "ValueRangeError: Invalid ranges [10:3]", naming no symbol
+    and no input (round 48)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("models/model.json")), None)
+            program = json.loads(archive.read(name)) if name else None
+        ranges = program["range_constraints"]
+        graph = program["graph_module"]["graph"]
+        for symbol, r in ranges.items():
+            lo, hi = r.get("min_val"), r.get("max_val")
+            if not (isinstance(lo, int) and isinstance(hi, int) and lo > hi):
+                continue
+            used = re.compile(rf"(?<![\w]){re.escape(symbol)}(?![\w])")
+            dims = [f"input {t['as_tensor']['name']!r} dimension {d}" for t in graph["inputs"] if "as_tensor" in t
+                    for d, size in enumerate(graph["tensor_values"].get(t["as_tensor"]["name"], {}).get("sizes", ()))
+                    if isinstance(size, dict) and used.search(str(size.get("as_expr", {}).get("expr_str", "")))]
+            where = f" ({', '.join(dims[:4])})" if dims else ""
+            return (f"range_constraints gives symbol {symbol!r}{where} the range [{lo}, {hi}]: its min_val is above "
+                    "its max_val (a corrupted or edited program: export and save it again)")
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    return None
 
 
 def _refusal_within(exc: BaseException | None) -> _PickledCode | None:
@@ -2543,8 +2578,10 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
         for k, (v, m) in enumerate(zip(outs, made)):
             if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or not _plain_layout(torch, m):
                 continue
-            # (a dtype of more bytes is no error: the default dtype at trace time promoted ``int_x * 1.5``)
-            smaller = v.element_size() < m.element_size() or (keeps_layout and _span(v) < _span(m))
+            # (a dtype of more bytes is no error: the default dtype at trace time promoted ``int_x * 1.5``; the
+            # elements spanned must agree both ways: a record spanning more planned a linear's [2, 4] result with
+            # strides edited to (2**40, 1) at 4 TiB, round 48)
+            smaller = v.element_size() < m.element_size() or (keeps_layout and _elements(v) != _elements(m))
             if tuple(v.shape) != tuple(m.shape) or smaller:
                 which = f"result {k}" if len(outs) > 1 else "result"
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
@@ -2664,11 +2701,12 @@ def _fake_of(torch, a: Any, owner: Any = None) -> Any:
     return torch.empty_strided(tuple(v.shape), tuple(v.stride()), dtype=v.dtype, device=v.device)
 
 
-def _span(v: Any) -> int:
-    """Bytes tensor ``v``'s elements span (0 for none)."""
+def _elements(v: Any) -> int:
+    """Elements tensor ``v``'s first to last element span (0 for none): ``_span`` in elements, so that a record in a
+    dtype of more bytes (promoted at trace time) compares with the op's own result."""
     if any(d == 0 for d in v.shape):
         return 0
-    return (sum((d - 1) * st for d, st in zip(v.shape, v.stride())) + 1) * v.element_size()
+    return sum((d - 1) * st for d, st in zip(v.shape, v.stride())) + 1
 
 
 def _layout_words(v: Any) -> str:
