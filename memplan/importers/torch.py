@@ -2582,6 +2582,9 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
             # elements spanned must agree both ways: a record spanning more planned a linear's [2, 4] result with
             # strides edited to (2**40, 1) at 4 TiB, round 48)
             smaller = v.element_size() < m.element_size() or (keeps_layout and _elements(v) != _elements(m))
+            # (nor may elements share memory where the op's own do not: a [2, 2] result edited to strides (3, 0)
+            # spans its 4 elements and writes 2 of them twice)
+            smaller = smaller or (keeps_layout and _overlapping(torch, v) and not _overlapping(torch, m))
             if tuple(v.shape) != tuple(m.shape) or smaller:
                 which = f"result {k}" if len(outs) > 1 else "result"
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
@@ -2707,6 +2710,14 @@ def _elements(v: Any) -> int:
     if any(d == 0 for d in v.shape):
         return 0
     return sum((d - 1) * st for d, st in zip(v.shape, v.stride())) + 1
+
+
+def _overlapping(torch, v: Any) -> bool:
+    """Whether elements of tensor ``v`` surely share memory (torch's internal-overlap test: an expand's zero stride)."""
+    try:
+        return torch._debug_has_internal_overlap(v) == 1
+    except Exception:  # noqa: BLE001 - no answer: not surely
+        return False
 
 
 def _layout_words(v: Any) -> str:
