@@ -136,6 +136,33 @@ def test_a_decomposed_import_keeps_the_assert():
     assert any("_assert_async" in n.op for n in g.nodes), [n.op for n in g.nodes]
 
 
+_LOGGED: list = []
+
+
+@torch.library.custom_op("left48a::log_sum", mutates_args=())
+def _log_sum(x: torch.Tensor) -> None:
+    _LOGGED.append(float(x.sum()))
+
+
+@_log_sum.register_fake
+def _(x):
+    return None
+
+
+class _LoggedVmap(torch.nn.Module):
+    def forward(self, x):
+        _log_sum(x)
+        return torch.vmap(torch.sin)(x) * 2
+
+
+def test_a_logging_custom_op_beside_a_vmap_runs_at_each_call():
+    step = aten_compile(_LoggedVmap(), (torch.ones(3, 4),))
+    _LOGGED.clear()
+    step(torch.ones(3, 4))
+    step(torch.full((3, 4), 2.0))
+    assert _LOGGED == [12.0, 24.0]
+
+
 # ---- 4. edited .pt2 records ----------------------------------------------------------------------------------------
 
 
