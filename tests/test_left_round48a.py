@@ -219,6 +219,38 @@ def test_a_record_spanning_more_than_the_op_writes_is_refused(tmp_path, saved, s
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["x", "p_lin_weight", "p_lin_bias"])
+def test_a_placeholder_record_spanning_other_elements_than_its_tensor_is_refused(tmp_path, saved, name, capsys):
+    """A weight's (or the input's) strides edited to ``2**40``: planned at 13 TB where the tensor spans 12 elements."""
+    def edit(program):
+        values = program["graph_module"]["graph"]["tensor_values"]
+        values[name]["strides"][0] = {"as_int": 2**40}
+    path = _edited(saved, tmp_path / "wide.pt2", edit)
+    with pytest.raises(GraphError, match=rf"node '{name}': the program records it as float32 .* strides \(1099511627776"):
+        from_torch(load_exported(str(path)))
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
+    assert_bad_input(code, err, f"node '{name}'")
+
+
+class _Strided(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        base = torch.randn(4, 8)
+        self.a = torch.nn.Parameter(torch.randn(3, 4).t())
+        self.register_buffer("b", base[:, ::2])
+        self.register_buffer("c", torch.randn(4, 1).expand(4, 3))
+
+    def forward(self, x):
+        return x @ self.a + self.b.sum() + self.c.sum()
+
+
+def test_strided_weights_and_inputs_still_import(tmp_path):
+    path = tmp_path / "strided.pt2"
+    torch.export.save(torch.export.export(_Strided(), (torch.randn(4, 2).t(),)), str(path))
+    g = from_torch(load_exported(str(path)))
+    assert {t.id: t.size for t in g.tensors}["x"] == 8 * 4
+
+
 def test_an_unedited_program_still_imports(saved):
     g = from_torch(load_exported(str(saved)))
     assert {t.id: t.size for t in g.tensors}["linear"] == 2 * 4 * 4

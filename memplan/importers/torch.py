@@ -2146,6 +2146,8 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
                              "supported)")
         if n.op == "placeholder" and n.name in weights:
             _check_saved_weight(torch, n.name, weights[n.name], fake, real)
+        if n.op == "placeholder":
+            _check_saved_span(torch, n.name, fake, real)
         if n.op != "placeholder" or not _same_tensor_type(torch, fake, real):
             continue
         try:
@@ -2220,6 +2222,25 @@ def _check_saved_weight(torch, name: str, target: str, fake: Any, real: Any) -> 
                          f"{str(fake.dtype).removeprefix('torch.')} {list(fake.shape)}, but holds a "
                          f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} tensor for it (a corrupted or "
                          "edited program: export and save it again)")
+
+
+def _check_saved_span(torch, name: str, fake: Any, real: Any) -> None:
+    """Refuse placeholder ``name`` whose recorded fake tensor spans other elements than the tensor the program holds
+    (a weight) or was exported with (a user input's saved example) for it, of one shape and dtype: more, fewer, or
+    elements sharing memory where the tensor's do not.
+
+    Why: the plan sizes a placeholder by its record's span: a ``.pt2`` whose ``model.json`` recorded ``[4, 3]``
+    weight ``lin.weight`` (or input ``x``) with strides edited to ``(2**40, 1)`` was planned at 13 TB (round 48a),
+    the tensor it runs on spanning 12 elements."""
+    if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
+        return
+    if real.layout != torch.strided or fake.layout != torch.strided or tuple(fake.shape) != tuple(real.shape) \
+            or fake.dtype != real.dtype or not all(isinstance(d, int) for d in (*fake.shape, *fake.stride())):
+        return
+    if _elements(fake) != _elements(real) or (_overlapping(torch, fake) and not _overlapping(torch, real)):
+        raise GraphError(f"node {name!r}: the program records it as {_layout_words(fake)}, but the tensor it holds "
+                         f"or was exported with is {_layout_words(real)}, spanning {_elements(real)} elements, not "
+                         f"{_elements(fake)} (a corrupted or edited program: export and save it again)")
 
 
 def _same_tensor_type(torch, fake: Any, real: Any) -> bool:
