@@ -42,10 +42,11 @@ def linear_step():
 
 
 @pytest.mark.parametrize("how", [copy.deepcopy, pickle.dumps, lambda s: copy.deepcopy({"step": [s]})])
-def test_a_deep_copy_or_pickle_of_a_step_is_a_named_refusal(linear_step, how):
+@pytest.mark.parametrize("part", [lambda s: s, lambda s: s.executor])
+def test_a_deep_copy_or_pickle_of_a_step_is_a_named_refusal(linear_step, how, part):
     _m, step = linear_step
     with pytest.raises(AtenExecutorError, match=r"cannot be (deep-copied|pickled).*arena.*compile a copy of the module"):
-        how(step)
+        how(part(step))
 
 
 def test_a_shallow_copy_is_the_same_step_and_a_compiled_module_copy_is_independent(linear_step):

@@ -26,7 +26,7 @@ from memplan.solvers.options import SolveOptions
 from . import ambient
 from . import guard as module_guard
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_export, takes
-from .errors import AtenExecutorError
+from .errors import NOT_COPIED, AtenExecutorError
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .program import Program, flatten_inputs, load_program
 from .sets import (
@@ -46,13 +46,6 @@ from .sets import (
     settle_hook_installs,
     take_unread_draws,
 )
-
-#: the refusal of a deep copy or a pickle of a compiled module (``CompiledModule.__deepcopy__``)
-NOT_COPIED = ("a compiled module cannot be {what}: its executor holds a planned arena, streams and launches bound to "
-              "that arena's views (device state), and its program reads and writes the module's own tensors by "
-              "identity; compile a copy of the module instead: runtime.aten.compile(copy.deepcopy(module), "
-              "example_inputs)")
-
 
 @dataclass
 class CompiledModule:
@@ -143,11 +136,11 @@ class CompiledModule:
         object" (round 48); and no copy could be the independent step a deep copy promises: the executor's arena,
         streams and (captured) CUDA graph are device state, its launches are bound to that arena's views, and the
         program reads and writes the module's own tensors by identity. Compile a copy of the module instead."""
-        raise AtenExecutorError(NOT_COPIED.format(what="deep-copied"))
+        raise AtenExecutorError(NOT_COPIED.format(what="deep-copied", thing="compiled module"))
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """Refused like ``__deepcopy__`` (pickle, ``multiprocessing``): the same device state and ties cannot travel."""
-        raise AtenExecutorError(NOT_COPIED.format(what="pickled"))
+        raise AtenExecutorError(NOT_COPIED.format(what="pickled", thing="compiled module"))
 
     def _call(self, *args: Any, **kwargs: Any) -> Any:
         import torch

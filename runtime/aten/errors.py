@@ -16,3 +16,9 @@ class AtenExecutorError(MemplanError):
         self.node, self.op = node, op
         where = f"node {node!r} ({op}): " if node is not None else ""
         super().__init__(where + message)
+
+
+#: the refusal of a deep copy or a pickle of a compiled module or its executor (``CompiledModule.__deepcopy__``)
+NOT_COPIED = ("a {thing} cannot be {what}: its executor holds a planned arena, streams and launches bound to that "
+              "arena's views (device state), and its program reads and writes the module's own tensors by identity; "
+              "compile a copy of the module instead: runtime.aten.compile(copy.deepcopy(module), example_inputs)")

@@ -23,7 +23,7 @@ from memplan.planfile import Plan
 from runtime.binding import bind
 
 from . import ambient, hostfold, subclass
-from .errors import AtenExecutorError
+from .errors import NOT_COPIED, AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import lower_program, storage_offset_readers
@@ -64,6 +64,14 @@ class Executor:
         # (no_grad again: leaving inference mode turns grad mode on, and the build tracks no gradients)
         with torch.inference_mode(False), torch.no_grad():
             self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
+
+    def __deepcopy__(self, memo: dict) -> Executor:
+        """Refused, naming what cannot be copied (``CompiledModule.__deepcopy__``): was a raw "cannot pickle"."""
+        raise AtenExecutorError(NOT_COPIED.format(what="deep-copied", thing="compiled module's executor"))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refused like ``__deepcopy__`` (pickle, ``multiprocessing``)."""
+        raise AtenExecutorError(NOT_COPIED.format(what="pickled", thing="compiled module's executor"))
 
     def _build(self, torch: Any, program: Program, plan: Plan, device: Any, cuda_graph: bool, return_views: bool,
                poison_arena: bool) -> None:
