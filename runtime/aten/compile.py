@@ -47,6 +47,7 @@ from .sets import (
     take_unread_draws,
 )
 
+
 @dataclass
 class CompiledModule:
     """A callable over a planned arena: ``.graph``, ``.plan``, ``.arena_bytes``, ``.stats``.
