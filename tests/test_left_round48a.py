@@ -272,3 +272,27 @@ def test_an_inverted_range_names_its_symbol_and_input_dim(tmp_path, dynamic, cap
 
 def test_errors_are_memplan_errors():
     assert issubclass(AtenExecutorError, MemplanError)
+
+
+@pytest.mark.parametrize(("lo", "hi", "words"), [
+    (10, 20, r"the range \[10, 20\], which leaves out the size 4 the program records for input 'x' dimension 0"),
+    (0, 3, r"the range \[0, 3\], which leaves out the size 4 the program records for input 'x' dimension 0"),
+    ("x", 3, r"\(input 'x' dimension 0\) the bound 'x', which is no integer"),
+])
+def test_a_range_torch_cannot_load_is_named(tmp_path, dynamic, lo, hi, words, capsys):
+    """Were torch's "AssertionError: 4 not in VR[10, 20]" and "invalid literal for int()", naming no symbol."""
+    def edit(program):
+        (symbol, r), = program["range_constraints"].items()
+        r["min_val"], r["max_val"] = lo, hi
+    path = _edited(dynamic, tmp_path / "range.pt2", edit)
+    with pytest.raises(InputFormatError, match=r"range_constraints gives symbol '\w+' .*" + words):
+        load_exported(str(path))
+    code, _, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q", "--batch", "4"])
+    assert_bad_input(code, err, "input 'x' dimension 0")
+
+
+def test_an_unbounded_range_still_loads(tmp_path):
+    path = tmp_path / "open.pt2"
+    ep = torch.export.export(_Small(), (torch.ones(4, 3),), dynamic_shapes={"x": {0: torch.export.Dim("b")}})
+    torch.export.save(ep, str(path))
+    load_exported(str(path))

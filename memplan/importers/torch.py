@@ -939,12 +939,13 @@ def load_exported(path: str):
 
 
 def _inverted_range(path: str) -> str | None:
-    """Words naming the first ``range_constraints`` entry of ``path``'s program whose ``min_val`` is above its
-    ``max_val``, with the input dimensions of that symbol (its ``model.json``, read again from the archive
+    """Words naming the first ``range_constraints`` entry of ``path``'s program that torch cannot load, with the input
+    dimensions of its symbol: a ``min_val`` above its ``max_val``, a bound that is no integer, or a range that leaves
+    out the example size the program records for that dimension (its ``model.json``, read again from the archive
     ``check_archive`` passed); None where none is found.
 
-    Why: torch's deserializer refused such a file with "ValueRangeError: Invalid ranges [10:3]", naming no symbol
-    and no input (round 48)."""
+    Why: torch's deserializer refused such a file with "ValueRangeError: Invalid ranges [10:3]", "AssertionError: 4
+    not in VR[10, 20]" or "invalid literal for int()", naming no symbol and no input (round 48)."""
     import json
     import zipfile
 
@@ -955,16 +956,28 @@ def _inverted_range(path: str) -> str | None:
         ranges = program["range_constraints"]
         graph = program["graph_module"]["graph"]
         for symbol, r in ranges.items():
-            lo, hi = r.get("min_val"), r.get("max_val")
-            if not (isinstance(lo, int) and isinstance(hi, int) and lo > hi):
-                continue
             used = re.compile(rf"(?<![\w]){re.escape(symbol)}(?![\w])")
-            dims = [f"input {t['as_tensor']['name']!r} dimension {d}" for t in graph["inputs"] if "as_tensor" in t
+            dims = [(f"input {t['as_tensor']['name']!r} dimension {d}", size["as_expr"].get("hint"))
+                    for t in graph["inputs"] if "as_tensor" in t
                     for d, size in enumerate(graph["tensor_values"].get(t["as_tensor"]["name"], {}).get("sizes", ()))
-                    if isinstance(size, dict) and used.search(str(size.get("as_expr", {}).get("expr_str", "")))]
-            where = f" ({', '.join(dims[:4])})" if dims else ""
-            return (f"range_constraints gives symbol {symbol!r}{where} the range [{lo}, {hi}]: its min_val is above "
-                    "its max_val (a corrupted or edited program: export and save it again)")
+                    if isinstance(size, dict) and isinstance(size.get("as_expr"), dict)
+                    and used.search(str(size["as_expr"].get("expr_str", "")))]
+            where = f" ({', '.join(w for w, _ in dims[:4])})" if dims else ""
+            lo, hi = r.get("min_val"), r.get("max_val")   # (None: unbounded, as torch saves a Dim with no max)
+            bad = [b for b in (lo, hi) if b is not None and (not isinstance(b, int) or isinstance(b, bool))]
+            if bad:
+                return (f"range_constraints gives symbol {symbol!r}{where} the bound {_short(bad[0])}, which is no "
+                        "integer (a corrupted or edited program: export and save it again)")
+            lo, hi = -math.inf if lo is None else lo, math.inf if hi is None else hi
+            if lo > hi:
+                return (f"range_constraints gives symbol {symbol!r}{where} the range [{lo}, {hi}]: its min_val is "
+                        "above its max_val (a corrupted or edited program: export and save it again)")
+            for w, hint in dims:
+                size = hint.get("as_int") if isinstance(hint, dict) else None
+                if isinstance(size, int) and not lo <= size <= hi:
+                    return (f"range_constraints gives symbol {symbol!r} the range [{lo}, {hi}], which leaves out the "
+                            f"size {size} the program records for {w} (a corrupted or edited program: export and "
+                            "save it again)")
     except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
         return None
     return None
