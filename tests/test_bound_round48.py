@@ -86,6 +86,8 @@ def test_reported_bound_never_exceeds_any_solvers_arena(data):
     for solver in ("greedy", "size", "auto"):
         p = memplan.plan(g, solver=solver, **opts)     # verified by plan(): safe, so its arena is a safe plan's
         assert p.lower_bound_bytes <= p.arena_bytes, (solver, opts)
+        for d in p.solver.get("per_device", ()):
+            assert d["lower_bound_bytes"] <= d["arena_bytes"], (solver, opts, d)
         if p.devices == 1:   # the reference checker reads single-device plans (a split adds COPY nodes)
             assert ref.check_plan(g, p.to_dict()) == set()
             o, ev = _lists(p)
