@@ -495,7 +495,8 @@ def _sweep(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, end: int, left_ou
            all_weights: np.ndarray) -> int:
     """The largest total ``weight`` of spans ``[lo, hi]`` (inclusive times ``0..end``) covering one time, less
     ``all_weights[a]`` at time ``t`` for each ``(a, t)`` of ``left_out`` (``sweep_lower_bound``)."""
-    diff = np.zeros(end + 2, dtype=np.int64 if int(weight.sum()) < 1 << 62 else object)
+    # int64 unless the weights together could pass it (summed in float64: an int64 sum wraps silently there)
+    diff = np.zeros(end + 2, dtype=np.int64 if float(weight.sum(dtype=np.float64)) < 2.0 ** 62 else object)
     np.add.at(diff, lo, weight)
     np.add.at(diff, hi + 1, -weight)
     for a, t in left_out:

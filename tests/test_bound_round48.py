@@ -9,6 +9,7 @@ views, in-place pairs, fusion groups, several streams and devices.
 
 from __future__ import annotations
 
+import numpy as np
 import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -99,3 +100,12 @@ def test_bound_is_deterministic():
     a = memplan.plan(g, streams="auto").to_dict()
     b = memplan.plan(g, streams="auto").to_dict()
     assert a == b
+
+
+def test_sweep_sums_past_int64_exactly():
+    # 40,000 tensors of 2**48 B (the largest a graph may hold) live together sum past 2**63: no silent wrap
+    from memplan.lifetimes import _sweep
+
+    w = np.full(40000, 2**48, dtype=np.int64)
+    lo, hi = np.zeros(40000, dtype=np.int64), np.full(40000, 3, dtype=np.int64)
+    assert _sweep(lo, hi, w, 3, [], w) == 40000 * 2**48
