@@ -156,3 +156,18 @@ def test_foreign_stream_past_the_rows(monkeypatch):
     assert got == (ref.events, ref.makespan) == (br.events, br.makespan) and br.pairs == ref.pairs
     with pytest.raises(ValueError, match="stream id"):
         win.rescore(3, len(order), {order[3]: len(order) + 5})
+
+
+def test_bench_scale_layered_shape():
+    """``memplan bench scale --layered N``: N nodes in layers of at most ``LAYER_WIDTH``, each node reading 1-3
+    outputs of the layer before (the last layer's are the graph's outputs); one case runs as the others do."""
+    from memplan.benchmarks import scale
+
+    g = scale.layered_graph(205)   # (layers of 11: 18 of them, then 7)
+    assert len(g.nodes) == 205 and len(g.tensors) == 205 + 11
+    outs = [t for t in g.tensors if t.kind == "output"]
+    assert len(outs) == 7 and all(1 <= len(g.node_inputs[i]) <= 3 for i in range(len(g.nodes)))
+    assert len(scale.layered_graph(30_000).nodes) == 30_000
+    row = scale.measure("layered", 200, "auto", streams=64)
+    assert row["graph"] == "layered" and row["tensors"] == 200 + 10
+    assert "layered" in scale.CASE_KINDS and "layered" in scale.FAMILIES
