@@ -36,6 +36,9 @@ NO_CAP = 1 << 63
 #: a clock then knows nearly every stream, and merging it entry by entry in a dict was O(streams) Python steps per
 #: event (a 2,000-node layered DAG on 1,024 streams under ``max_events``: 38 s of ``score_forks``)
 DENSE_STREAMS = 32
+#: ... unless its rows could take more than this many cells (a row for every node that takes an event: 1 GiB of
+#: int32), where the dict clocks (which hold only the streams a clock knows) stay
+DENSE_MAX_CELLS = 1 << 28
 
 
 def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
@@ -97,7 +100,7 @@ class Replay:
         self.seq = [0] * n_nodes
         #: dense clocks (``DENSE_STREAMS``): the row length (every stream id lies below it), else 0 (dict clocks)
         self.dense = _dense_width(streams)
-        self.empty = np.zeros(self.dense, dtype=np.int64) if self.dense else {}
+        self.empty = np.zeros(self.dense, dtype=np.int32) if self.dense else {}
         self.clock: list = [self.empty] * n_nodes
         self.end = [0.0] * n_nodes
         self.marks: dict[int, tuple] = {p: () for p in marks}
@@ -499,14 +502,15 @@ class Replay:
 
 def _dense_width(streams: Sequence[int]) -> int:
     """The row length of dense clocks for a run on ``streams`` (1 + the largest id), or 0 for dict clocks: fewer
-    than ``DENSE_STREAMS`` distinct streams (each clock a few entries), or ids that are not small non-negative ints."""
+    than ``DENSE_STREAMS`` distinct streams (each clock a few entries), ids that are not small non-negative ints, or
+    rows that could take more than ``DENSE_MAX_CELLS`` cells. (Counts fit int32: they are below ``len(streams)``.)"""
     ids = set(streams)
-    if len(ids) <= DENSE_STREAMS:
+    if len(ids) <= DENSE_STREAMS or len(streams) >= 1 << 31:
         return 0
     if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in ids):
         return 0
     top = int(max(ids)) + 1
-    return top if top <= 4 * len(ids) else 0
+    return top if top <= 4 * len(ids) and top * len(streams) <= DENSE_MAX_CELLS else 0
 
 
 @dataclass(frozen=True)
