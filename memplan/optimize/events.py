@@ -7,7 +7,9 @@ itself (topological by construction, streams numbered by first use), where those
 time. ``wait_pairs`` makes the same choices on indices with *sparse* clocks shared along a stream: a node
 that waits on no event has the clock of the node before it on its stream (plus its own count, which is
 its sequence number and is kept implicitly), so only an event copies a clock, and a copy holds only the
-streams it knows of. ``tests/test_optimize_fast.py`` checks it against ``schedule_with_events``.
+streams it knows of. Above ``DENSE_STREAMS`` streams a clock knows nearly all of them, and a copy is a numpy
+row instead (merged in one step, not one per stream). ``tests/test_optimize_fast.py`` checks it against
+``schedule_with_events``; ``tests/test_perf_round48.py`` checks the rows against the dicts.
 """
 
 from __future__ import annotations
