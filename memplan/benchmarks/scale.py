@@ -12,6 +12,9 @@ Graph families (one case per size, each in a process of its own):
   cost every stream per buffer pair and per unit (docs/benchmarks.md, "Many streams").
 - ``--random N ...``: random DAGs of N nodes, each reading 2-8 of the 64 tensors made last (1% of reads reach
   back up to 1,024), the shape of a network with local skip connections (``random_dag``);
+- ``--layered N ...``: layered random DAGs of N nodes, layers of ``LAYER_WIDTH`` (fewer below 20 layers' worth),
+  each node reading 1-3 outputs of the layer before (``layered_graph``): with ``--streams 1024`` nearly every unit
+  is a fork of its own and every clock knows hundreds of streams (``events.Replay``'s dense clocks);
 - ``--experts E ...``: a router fanning out to E independent three-node experts whose results are summed one
   by one (``memplan.examples.moe``, 4 E nodes): many small branches, every expert's result live until its sum;
 - ``--io N ...``: N nodes, each reading a graph input of its own and writing a graph output of its own (2 N
@@ -50,7 +53,7 @@ DEFAULT_NODES = (10_000, 100_000, 1_000_000)
 #: nodes per unit of the families counted in units (``argtypes.at_most_nodes`` caps them at ``MAX_NODES`` nodes):
 #: a ten-node chain, an expert of ``examples.moe`` (with its share of the router and sum), a transformer layer, a MoE block
 CHAIN_NODES, EXPERT_NODES, LAYER_NODES, MOE_BLOCK_NODES = 10, 4, 20, 770
-FAMILIES = ("wide", "chain", "chains", "random", "experts", "io", "inplace", "transformer", "moe_blocks")
+FAMILIES = ("wide", "chain", "chains", "random", "layered", "experts", "io", "inplace", "transformer", "moe_blocks")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--mode auto --streams 1024; each at most once)")
     p.add_argument("--random", type=nodes, nargs="*", default=[],
                    help="random DAGs of this many nodes, 2-8 inputs each (e.g. --random 10000 100000; each at most once)")
+    p.add_argument("--layered", type=nodes, nargs="*", default=[],
+                   help="layered random DAGs of this many nodes, 1-3 reads of the layer before each (e.g. --layered "
+                        "20000 --mode auto --streams 1024; each at most once)")
     p.add_argument("--experts", type=argtypes.at_most_nodes(EXPERT_NODES, "experts"), nargs="*", default=[],
                    help="MoE graphs of this many three-node experts (e.g. --experts 2500 25000; each at most once)")
     p.add_argument("--io", type=argtypes.at_most(argtypes.MAX_NODES, "triples (a node each)"), nargs="*", default=[],
@@ -203,6 +209,34 @@ def random_dag(n: int, *, window: int = 64, seed: int = 0):
         made.append(b.intermediate(f"t{i}", rng.choice(SIZES)))
         b.node(f"n{i}", "OP", sorted(ins), made[-1], cost=float(rng.randint(2, 40)))
     b.node("out", "OUT", [made[-1]], b.output("y", 4096), cost=2.0)
+    return b.build()
+
+
+#: ``layered_graph``'s layer width (narrower where ``n`` makes fewer than 20 layers of it)
+LAYER_WIDTH = 1000
+
+
+def layered_graph(n: int, *, seed: int = 0):
+    """``n`` nodes in layers of ``min(LAYER_WIDTH, ceil(n / 20))`` (the first reading graph inputs), each node reading
+    1-3 random outputs of the layer before; the last layer's outputs are graph outputs."""
+    from ..generators import SIZES
+    from ..graph import GraphBuilder
+
+    rng = random.Random(seed)
+    width = max(1, min(LAYER_WIDTH, -(-n // 20)))
+    b = GraphBuilder(f"layered-{n}")
+    prev = [b.input(f"x{i}", rng.choice(SIZES)) for i in range(min(width, n))]
+    made = 0
+    while made < n:
+        cur = []
+        last = made + width >= n
+        for _ in range(min(width, n - made)):
+            ins = sorted({rng.choice(prev) for _ in range(rng.randint(1, 3))})
+            t = (b.output if last else b.intermediate)(f"t{made}", rng.choice(SIZES))
+            b.node(f"n{made}", "OP", ins, t, cost=float(rng.randint(2, 40)))
+            cur.append(t)
+            made += 1
+        prev = cur
     return b.build()
 
 
@@ -343,6 +377,8 @@ def measure(kind: str, n: int, mode: str, solver: str = "auto", streams: int | s
         graph, natural = chains_graph(n), None
     elif kind == "random":
         graph, natural = random_dag(n), None
+    elif kind == "layered":
+        graph, natural = layered_graph(n), None
     elif kind == "experts":
         from ..examples import moe
 
@@ -412,7 +448,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     nodes = _nodes(args)
     cases = ([("fanout", n) for n in nodes] + [("wide", k) for k in args.wide]
              + [("chain", k) for k in args.chain] + [("chains", c) for c in args.chains]
-             + [("random", k) for k in args.random] + [("experts", k) for k in args.experts]
+             + [("random", k) for k in args.random] + [("layered", k) for k in args.layered]
+             + [("experts", k) for k in args.experts]
              + [("io", k) for k in args.io] + [("transformer", k) for k in args.transformer]
              + [("moe256", k) for k in args.moe_blocks]
              + [(f"inplace-{shape}", k) for k in args.inplace for shape in args.inplace_shape])
@@ -420,7 +457,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     if not runs:  # an empty table and exit 0 read as a run that passed
         from ..errors import MemplanError
 
-        raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains, --random, --experts, "
+        raise MemplanError("bench scale: nothing to measure: give --nodes, --wide, --chain, --chains, --random, --layered, --experts, "
                            "--io, --inplace, --transformer or --moe-blocks some sizes "
                            "(--mode natural measures only --nodes)")
     _check_options(args, bool(nodes))
@@ -456,7 +493,7 @@ def _run_case(cmd: list[str], case: str) -> str:
     raise MemplanError(f"bench scale: case {case} failed ({how}{': ' + why[-1] if why else ''})")
 
 
-CASE_KINDS = ("fanout", "wide", "chain", "chains", "random", "experts", "io", "transformer", "moe256",
+CASE_KINDS = ("fanout", "wide", "chain", "chains", "random", "layered", "experts", "io", "transformer", "moe256",
               *(f"inplace-{shape}" for shape in INPLACE_SHAPES))
 
 

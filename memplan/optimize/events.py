@@ -7,7 +7,9 @@ itself (topological by construction, streams numbered by first use), where those
 time. ``wait_pairs`` makes the same choices on indices with *sparse* clocks shared along a stream: a node
 that waits on no event has the clock of the node before it on its stream (plus its own count, which is
 its sequence number and is kept implicitly), so only an event copies a clock, and a copy holds only the
-streams it knows of. ``tests/test_optimize_fast.py`` checks it against ``schedule_with_events``.
+streams it knows of. Above ``DENSE_STREAMS`` streams a clock knows nearly all of them, and a copy is a numpy
+row instead (merged in one step, not one per stream). ``tests/test_optimize_fast.py`` checks it against
+``schedule_with_events``; ``tests/test_perf_round48.py`` checks the rows against the dicts.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ SEQUENTIAL_AT = 32
 SEQUENTIAL_SHARE = 4
 #: ``Replay``'s ``cap`` when none is given: more events than any run takes (``max_events`` lies below 2**63)
 NO_CAP = 1 << 63
+#: a ``Replay`` of more distinct streams than this keeps its clocks dense (a numpy row per clock, indexed by stream):
+#: a clock then knows nearly every stream, and merging it entry by entry in a dict was O(streams) Python steps per
+#: event (a 2,000-node layered DAG on 1,024 streams under ``max_events``: 38 s of ``score_forks``)
+DENSE_STREAMS = 32
+#: ... unless its rows could take more than this many cells (a row for every node that takes an event: 1 GiB of
+#: int32), where the dict clocks (which hold only the streams a clock knows) stay
+DENSE_MAX_CELLS = 1 << 28
 
 
 def wait_pairs(graph: Graph, order: Sequence[int], streams: Sequence[int]) -> list[tuple[int, int]]:
@@ -91,7 +100,10 @@ class Replay:
         for v, s in zip(order, streams):
             self.stream[v] = s
         self.seq = [0] * n_nodes
-        self.clock: list[dict[int, int]] = [{}] * n_nodes
+        #: dense clocks (``DENSE_STREAMS``): the row length (every stream id lies below it), else 0 (dict clocks)
+        self.dense = _dense_width(streams)
+        self.empty = np.zeros(self.dense, dtype=np.int32) if self.dense else {}
+        self.clock: list = [self.empty] * n_nodes
         self.end = [0.0] * n_nodes
         self.marks: dict[int, tuple] = {p: () for p in marks}
         #: with ``record``: the events taken, as (after, before) node-index pairs (``wait_pairs``)
@@ -103,6 +115,9 @@ class Replay:
         #: with ``cap``: the run stops once it has taken more than ``cap`` events (``over_cap``)
         self.cap = NO_CAP if cap is None else cap
         self.capped_at = NO_CAP
+        #: the Python steps of every clock merge this Replay made (``_run``, ``rescore``): an entry of a dict clock, a
+        #: row of a dense one (for tests: operation counts, not times)
+        self.merge_steps = 0
         self.events, self.makespan = self._run(0, self.stream, self.seq, self.clock, self.end, {}, {}, {}, 0, 0.0,
                                                self.marks, self.pairs)
         if self.windows:
@@ -110,6 +125,9 @@ class Replay:
             self.top_at.append(self.makespan)
 
     def rerun(self, p: int, streams: Sequence[int]) -> tuple[int, float]:
+        if not self._fits(streams[p:]):   # (a stream past this run's dense rows: a whole run, the same numbers)
+            full = Replay(self.graph, self.order, streams, self.cost, self.event_us)
+            return full.events, full.makespan
         counts, last, free, events, top = self.marks[p]
         stream = list(self.stream)
         order = self.order
@@ -126,11 +144,16 @@ class Replay:
         fork list, and a prefix differs from the one before it only from its new forks' first unit on, so a chain
         of branches replays each prefix from there, not from the start. Its ``pairs`` (when this run records them)
         are a full run's: this run's before ``p``, then its own."""
+        if not self._fits(streams[p:]):   # (a stream past this run's dense rows: a whole run, the same Replay)
+            return Replay(self.graph, self.order, streams, self.cost, self.event_us, marks, self.pairs is not None,
+                          self.windows, self.cap)
         counts, last, free, events, top = self.marks[p]
         new = object.__new__(Replay)
         new.graph, new.order, new.pos, new.cost, new.event_us = self.graph, self.order, self.pos, self.cost, self.event_us
         new.reach, new.windows = self.reach, self.windows   # (positions only: the same order)
+        new.dense, new.empty = self.dense, self.empty
         new.cap, new.capped_at = self.cap, NO_CAP
+        new.merge_steps = 0
         stream = new.stream = list(self.stream)
         order = self.order
         for q in range(p, len(order)):
@@ -166,6 +189,7 @@ class Replay:
         counts, last, free, events, top = self.marks[p]
         nodes = self.order[p:stop]
         stream, seq, clock, end = self.stream, self.seq, self.clock, self.end
+        self._check_width(streams)
         saved = [(stream[v], seq[v], clock[v], end[v]) for v in nodes]
         for v, s in zip(nodes, streams):
             stream[v] = s
@@ -204,6 +228,9 @@ class Replay:
         stream, seq, clock, end = self.stream, self.seq, self.clock, self.end
         events_at = self.events_at
         old = {v: stream[v] for v, s in moved.items() if s != stream[v]}
+        dense = self.dense
+        self._check_width([moved[v] for v in old])
+        merged = 0
         heap = [pos[v] for v in old]
         lo, hi = bisect_left(ix.viewed, p), bisect_left(ix.viewed, stop)
         heap += [q for q in ix.viewed[lo:hi] if ix.vreach[order[q]] >= p]   # (a view read with a writer from p on)
@@ -253,13 +280,20 @@ class Replay:
                 copied = False
                 for d in ds:
                     sd = stream[d]
-                    if cur.get(sd, 0) <= seq[d]:
+                    if (cur[sd] if dense else cur.get(sd, 0)) <= seq[d]:
                         taken += 1
                         if end[d] + event_us > start:
                             start = end[d] + event_us
                         if not copied:
-                            cur = dict(cur)
+                            cur = cur.copy() if dense else dict(cur)
                             copied = True
+                        if dense:   # (the same merge on a row: ``_run``'s)
+                            merged += 1
+                            np.maximum(cur, clock[d], out=cur)
+                            cur[sd] = seq[d] + 1
+                            cur[s] = 0
+                            continue
+                        merged += len(clock[d])
                         for x, k in clock[d].items():
                             if k > cur.get(x, 0):
                                 cur[x] = k
@@ -309,6 +343,7 @@ class Replay:
                 n_events, top = self._run(rest_from, stream, seq, clock, end, counts, last, free, n_events, top, None,
                                           None, stop, self._inherited(p))
         finally:
+            self.merge_steps += merged
             for v, sq, ck, en in saved:
                 seq[v], clock[v], end[v] = sq, ck, en
             for v, s in old.items():
@@ -317,12 +352,22 @@ class Replay:
             return n_events, top
         return (n_events + self.events - events_at[stop], self.makespan + max(0.0, top - self.top_at[stop]))
 
+    def _fits(self, streams: Iterable[int]) -> bool:
+        """Whether every stream of ``streams`` has a column in this run's dense clocks (always with dict clocks)."""
+        return not self.dense or all(0 <= s < self.dense for s in streams)
+
+    def _check_width(self, streams: Iterable[int]) -> None:
+        """ValueError unless ``_fits(streams)``: ``rerun_window`` and ``rescore`` write into this run's clocks, so a
+        window on a stream past its dense rows is refused (``rerun`` and ``branch`` make a whole run instead)."""
+        if not self._fits(streams):
+            raise ValueError(f"Replay: a stream id outside 0..{self.dense - 1}, the streams of this run's dense clocks")
+
     def _state_before(self, ix: _RescoreIndex, x: int, q: int) -> tuple[int, dict[int, int], float]:
         """Stream ``x``'s (count, clock, free) in this run before position ``q``: its last node's before ``q``."""
         at = ix.by_stream.get(x, ())
         i = bisect_left(at, q)
         if not i:
-            return 0, {}, 0.0
+            return 0, self.empty, 0.0
         w = self.order[at[i - 1]]
         return self.seq[w] + 1, self.clock[w], self.end[w]
 
@@ -384,7 +429,9 @@ class Replay:
         events_at, top_at = self.events_at, self.top_at
         windows = marks is not None and self.windows
         cap = self.cap if marks is not None else NO_CAP   # (a run of its own: ``rerun`` and windows never stop)
-        empty: dict[int, int] = {}   # (a stream's first clock: shared, as every clock is copied before it changes)
+        empty = self.empty   # (a stream's first clock: shared, as every clock is copied before it changes)
+        dense = self.dense
+        merged = 0
         hi = len(order) if stop is None else stop
         # the positions to keep the state at (before their node), each segment between them run without asking
         cuts = sorted(q for q in marks if p0 <= q < hi) if marks is not None else []
@@ -410,15 +457,22 @@ class Replay:
                     copied = False
                     for d in ds:
                         sd = stream[d]
-                        if cur.get(sd, 0) <= seq[d]:  # not yet implied by the events taken so far
+                        if (cur[sd] if dense else cur.get(sd, 0)) <= seq[d]:  # not yet implied by the events taken so far
                             events += 1
                             if pairs is not None:
                                 pairs.append((d, v))
                             if end[d] + event_us > start:
                                 start = end[d] + event_us
                             if not copied:
-                                cur = dict(cur)
+                                cur = cur.copy() if dense else dict(cur)
                                 copied = True
+                            if dense:   # (a row: the entry-wise max, d's count, v's own stream implicit, as below)
+                                merged += 1
+                                np.maximum(cur, clock[d], out=cur)
+                                cur[sd] = seq[d] + 1
+                                cur[s] = 0
+                                continue
+                            merged += len(clock[d])
                             for x, c in clock[d].items():
                                 if c > cur.get(x, 0):
                                     cur[x] = c
@@ -428,6 +482,7 @@ class Replay:
                         last[s] = cur
                     if events > cap:   # over the cap: the rest cannot bring the count back under it
                         self.capped_at = pos[v] + 1
+                        self.merge_steps += merged
                         return events, top
                 c = counts.get(s, 0)
                 seq[v] = c
@@ -443,7 +498,21 @@ class Replay:
             q0 = cut
         if marks is not None and stop is None and len(order) in marks:   # the end: a branch of the same streams
             marks[len(order)] = (dict(counts), dict(last), dict(free), events, top)
+        self.merge_steps += merged
         return events, top
+
+
+def _dense_width(streams: Sequence[int]) -> int:
+    """The row length of dense clocks for a run on ``streams`` (1 + the largest id), or 0 for dict clocks: fewer
+    than ``DENSE_STREAMS`` distinct streams (each clock a few entries), ids that are not small non-negative ints, or
+    rows that could take more than ``DENSE_MAX_CELLS`` cells. (Counts fit int32: they are below ``len(streams)``.)"""
+    ids = set(streams)
+    if len(ids) <= DENSE_STREAMS or len(streams) >= 1 << 31:
+        return 0
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in ids):
+        return 0
+    top = int(max(ids)) + 1
+    return top if top <= 4 * len(ids) and top * len(streams) <= DENSE_MAX_CELLS else 0
 
 
 @dataclass(frozen=True)
