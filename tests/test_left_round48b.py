@@ -91,3 +91,118 @@ def test_example_into_a_dangling_link_names_the_link():
     code, _, err = _run("example", "-o", os.path.join(inner, "sub"))
     assert code == 2 and "dangling symbolic link" in err and inner in err, err
     assert sorted(os.listdir(d)) == ["link", "x"] and os.listdir(os.path.join(d, "x")) == ["l2"]
+
+
+# ---- 2. the plan's alignment field ---------------------------------------------------------------------------------
+
+def _plan_doc():
+    g = _diamond()
+    return g, memplan.plan(g).to_dict()
+
+
+@pytest.mark.parametrize("align", [3, 100, 768])
+def test_a_plan_alignment_that_is_no_power_of_two_is_a_format_error_naming_the_field(align, tmp_path):
+    g, doc = _plan_doc()
+    doc["alignment"] = align
+    with pytest.raises(memplan.errors.PlanFormatError, match="field 'alignment'.*not a power of two"):
+        memplan.verify(g, doc)
+    import json
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(memplan.errors.PlanFormatError, match=f"{path}.*field 'alignment'"):
+        memplan.load_plan(str(path))
+
+
+def test_a_plan_alignment_below_the_graphs_is_unsafe_even_where_every_offset_is_aligned():
+    g, doc = _plan_doc()
+    assert all(e["offset"] % 256 == 0 for e in doc["tensors"] if e["offset"] is not None)
+    for align in (128, 1):
+        doc["alignment"] = align
+        with pytest.raises(memplan.errors.UnsafePlan, match=f"field 'alignment' \\({align}\\) is below the graph's "
+                                                            "alignment 256"):
+            memplan.verify(g, doc)
+    doc["alignment"] = 256
+    memplan.verify(g, doc)
+
+
+# ---- 4. ONNX nodes onnxruntime refuses, and empty inputs it runs ---------------------------------------------------
+
+def _onnx_cases():
+    np = pytest.importorskip("numpy")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as TP
+    from onnx import helper, numpy_helper
+
+    V = helper.make_tensor_value_info
+
+    def model(nodes, ins, outs, inits=(), opset=18):
+        g = helper.make_graph(nodes, "g", ins, [helper.ValueInfoProto(name=o) for o in outs], list(inits))
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+    def c(name, a):
+        return numpy_helper.from_array(np.array(a, np.int64), name)
+
+    f = np.float32
+    refused = {
+        "maxunpool": (model([helper.make_node("MaxUnpool", ["x", "i", "s"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+                            [V("x", TP.FLOAT, [1, 1, 2, 2]), V("i", TP.INT64, [1, 1, 2, 2])], ["y"],
+                            [c("s", [1, 1, 0, 4])]),
+                      {"x": np.ones((1, 1, 2, 2), f), "i": np.zeros((1, 1, 2, 2), np.int64)}, "output_shape"),
+        "stft": (model([helper.make_node("STFT", ["x", "st", "", "fl"], ["y"])], [V("x", TP.FLOAT, [1, 8, 1])], ["y"],
+                       [c("st", 2), c("fl", 9)], opset=17), {"x": np.ones((1, 8, 1), f)}, "longer than its signal"),
+        "col2im": (model([helper.make_node("Col2Im", ["x", "im", "bs"], ["y"])], [V("x", TP.FLOAT, [1, 4, 1])], ["y"],
+                         [c("im", [1, 1]), c("bs", [2, 2])]), {"x": np.ones((1, 4, 1), f)}, "padded image"),
+        "gap0": (model([helper.make_node("GlobalAveragePool", ["x"], ["y"])], [V("x", TP.FLOAT, [1, 0, 3, 3])], ["y"]),
+                 {"x": np.ones((1, 0, 3, 3), f)}, "empty along an axis"),
+        "gmp0": (model([helper.make_node("GlobalMaxPool", ["x"], ["y"])], [V("x", TP.FLOAT, [1, 0, 3])], ["y"]),
+                 {"x": np.ones((1, 0, 3), f)}, "empty along an axis"),
+        "pad0": (model([helper.make_node("Pad", ["x", "p"], ["y"])], [V("x", TP.FLOAT, [])], ["y"], [c("p", [])]),
+                 {"x": np.array(1, f)}, "scalar"),
+    }
+    run = {
+        "pad18": (model([helper.make_node("Pad", ["x", "p", "", "ax"], ["y"])], [V("x", TP.FLOAT, [2, 3])], ["y"],
+                        [c("p", []), c("ax", [])]), {"x": np.ones((2, 3), f)}),
+        "nonzero": (model([helper.make_node("NonZero", ["x"], ["y"])], [V("x", TP.FLOAT, [0, 3])], ["y"]),
+                    {"x": np.ones((0, 3), f)}),
+        "unique": (model([helper.make_node("Unique", ["x"], ["y", "i", "inv", "c"])], [V("x", TP.FLOAT, [0])],
+                         ["y", "i", "inv", "c"]), {"x": np.ones((0,), f)}),
+        "unique_axis": (model([helper.make_node("Unique", ["x"], ["y", "i", "inv", "c"], axis=0)],
+                              [V("x", TP.FLOAT, [0, 2])], ["y", "i", "inv", "c"]), {"x": np.ones((0, 2), f)}),
+    }
+    del onnx
+    return refused, run
+
+
+def _ort(model, feeds):
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    try:
+        s = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return {o.name: np.asarray(v).nbytes for o, v in zip(s.get_outputs(), s.run(None, feeds))}
+    except Exception:  # noqa: BLE001 - onnxruntime's refusal, whatever its type
+        return None
+
+
+@pytest.mark.parametrize("case", ["maxunpool", "stft", "col2im", "gap0", "gmp0", "pad0"])
+def test_onnx_nodes_onnxruntime_refuses_are_refused_naming_the_node(case):
+    from memplan.importers.onnx import import_onnx
+
+    model, feeds, says = _onnx_cases()[0][case]
+    assert _ort(model, feeds) is None   # onnxruntime refuses it too
+    with pytest.raises(memplan.errors.GraphError, match=f"node '.*_0' .*{says}"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("case", ["pad18", "nonzero", "unique", "unique_axis"])
+def test_onnx_nodes_onnxruntime_runs_are_planned_at_its_sizes(case):
+    from memplan.importers.onnx import import_onnx
+
+    model, feeds = _onnx_cases()[1][case]
+    real = _ort(model, feeds)
+    assert real is not None
+    g = import_onnx(model)
+    assert {t.id: t.size for t in g.tensors if t.id in real} == real
