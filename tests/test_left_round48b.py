@@ -149,6 +149,11 @@ def _onnx_cases():
                             [V("x", TP.FLOAT, [1, 1, 2, 2]), V("i", TP.INT64, [1, 1, 2, 2])], ["y"],
                             [c("s", [1, 1, 0, 4])]),
                       {"x": np.ones((1, 1, 2, 2), f), "i": np.zeros((1, 1, 2, 2), np.int64)}, "output_shape"),
+        "maxunpool_nc": (model([helper.make_node("MaxUnpool", ["x", "i", "s"], ["y"], kernel_shape=[2, 2],
+                                                 strides=[2, 2])],
+                               [V("x", TP.FLOAT, [1, 1, 2, 2]), V("i", TP.INT64, [1, 1, 2, 2])], ["y"],
+                               [c("s", [2, 1, 4, 4])]),
+                         {"x": np.ones((1, 1, 2, 2), f), "i": np.zeros((1, 1, 2, 2), np.int64)}, "batch and channels"),
         "stft": (model([helper.make_node("STFT", ["x", "st", "", "fl"], ["y"])], [V("x", TP.FLOAT, [1, 8, 1])], ["y"],
                        [c("st", 2), c("fl", 9)], opset=17), {"x": np.ones((1, 8, 1), f)}, "longer than its signal"),
         "col2im": (model([helper.make_node("Col2Im", ["x", "im", "bs"], ["y"])], [V("x", TP.FLOAT, [1, 4, 1])], ["y"],
@@ -187,7 +192,7 @@ def _ort(model, feeds):
         return None
 
 
-@pytest.mark.parametrize("case", ["maxunpool", "stft", "col2im", "gap0", "gmp0", "pad0"])
+@pytest.mark.parametrize("case", ["maxunpool", "maxunpool_nc", "stft", "col2im", "gap0", "gmp0", "pad0"])
 def test_onnx_nodes_onnxruntime_refuses_are_refused_naming_the_node(case):
     from memplan.importers.onnx import import_onnx
 

@@ -1392,7 +1392,7 @@ def _check_kernel_extents(n, where: str, shapes: dict, values: dict) -> None:
     """Refuse, naming the node, what onnxruntime's CPU kernel refuses to run although ONNX's inference sizes it (at
     0 bytes, or at the input's): a Pad of a rank-0 input ("data_rank > 0 was false"); a MaxUnpool whose known
     ``output_shape`` is smaller than the unpooled shape along some axis ("output_shape is smaller than minimum
-    required": a 0 there planned 0 bytes); a Col2Im whose padded image is smaller than its dilated block along some
+    required": a 0 there planned 0 bytes, or batch and channels not its input's); a Col2Im whose padded image is smaller than its dilated block along some
     axis ("Padded image extent is smaller than the dilated kernel"); an STFT whose frame is longer than its signal
     ("Ensure that the dft size is smaller than the signal"); a GlobalAveragePool or GlobalMaxPool of an input empty
     along an axis other than its batch (0 channels: "input_shape.Size() > 0 || input_shape[0] == 0"). Round 48b: each was planned."""
@@ -1419,7 +1419,10 @@ def _check_kernel_extents(n, where: str, shapes: dict, values: dict) -> None:
         if len(kernel) == r and len(strides) == r and len(pads) == 2 * r:
             least = list(x[:2]) + [(x[i + 2] - 1) * strides[i] - pads[i] - pads[i + r] + kernel[i] for i in range(r)]
             small = [i for i in range(len(x)) if target[i] < least[i]]
-            if small:
+            if target[:2] != least[:2]:
+                why = (f"its output_shape {target} has batch and channels {target[:2]}, not its input's {least[:2]} "
+                       "(onnxruntime: \"output_shape batch and channel dimensions must match input\")")
+            elif small:
                 why = (f"its output_shape {target} is smaller than the unpooled shape {least} along axis {small[0]} "
                        "(onnxruntime: \"output_shape is smaller than minimum required\")")
     elif op == "Col2Im" and known(1) is not None and known(2) is not None and len(known(1)) == len(known(2)):
