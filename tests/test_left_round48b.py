@@ -211,3 +211,33 @@ def test_onnx_nodes_onnxruntime_runs_are_planned_at_its_sizes(case):
     assert real is not None
     g = import_onnx(model)
     assert {t.id: t.size for t in g.tensors if t.id in real} == real
+
+
+def test_every_runtime_error_class_unpickles_as_itself():
+    """Each exception class of ``runtime`` (the modules that import here) survives a trip to another process, as
+    ``memplan.errors``' do: made with a message (and ``OutOfBounds``' address), pickled, unpickled, same type,
+    message and attributes."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import runtime
+
+    classes = set()
+    for info in pkgutil.walk_packages(runtime.__path__, "runtime."):
+        try:
+            mod = importlib.import_module(info.name)
+        except Exception:  # noqa: BLE001 - a GPU or optional stack this machine lacks
+            continue
+        classes |= {c for c in vars(mod).values() if isinstance(c, type) and issubclass(c, BaseException)
+                    and c.__module__ == mod.__name__}
+    from runtime.emulate import OutOfBounds
+
+    assert OutOfBounds in classes
+    for cls in classes:
+        params = [p for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        args = [0x40 if p.name == "addr" else "some message" for p in params] or ["some message"]
+        made = cls(*args)
+        back = pickle.loads(pickle.dumps(made))
+        assert type(back) is cls and str(back) == str(made) and vars(back) == vars(made), cls
