@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,7 +23,6 @@ from .errors import (
     GraphError,
     ScheduleError,
     SolverError,
-    UnusedOption,
     check_option_names,
     named_options,
     positional_checked,
@@ -126,6 +124,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     from .devices import check_devices
     from .devices.split import check_capacity_arg, device_capacities
     from .optimize.candidates import check_options as check_stream_options
+    from .optimize.candidates import warn_one_stream
 
     check_graph(graph, "plan")
     _check_schedule_arg(schedule)
@@ -136,7 +135,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     check_stream_options(streams, memory_budget, max_events, given=schedule is not None,   # before any work
                          split=isinstance(devices, int) and not isinstance(devices, bool) and devices > 1)
     check_capacity_arg(device_capacity)
-    _warn_one_stream(streams, max_events, schedule)
+    warn_one_stream(streams, max_events, schedule)
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)
@@ -275,7 +274,10 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.
     ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
     arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
+    from .optimize.candidates import warn_one_stream
+
     check_graph(graph, "plan_devices")
+    warn_one_stream(streams, max_events, None)
     given = graph
     graph = with_alignment(graph, _one_alignment(alignment, n))
     options = SolveOptions() if options is None else options
@@ -892,29 +894,6 @@ def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, seri
 
 
 # ---- several devices ---------------------------------------------------------------------------------
-
-def _warn_one_stream(streams, max_events, schedule: Schedule | None) -> None:
-    """Warn (``UnusedOption``) of ``max_events`` with ``streams=1`` and no schedule given: one stream (per device)
-    has no cross-stream event to cap, so the plan is the one without it. Why: ``max_events`` without ``streams`` is
-    refused (ScheduleError) for the same reason, while with ``streams=1`` it was taken silently, as if it had shaped
-    the plan; a warning and not a refusal, as ``memplan plan --streams 1 --max-events N`` warns, so that a sweep over
-    ``streams`` with one ``max_events`` runs its first case. A given schedule's events ``max_events`` does check."""
-    if streams == 1 and not isinstance(streams, bool) and max_events is not None and schedule is None:
-        warnings.warn(UnusedOption(f"max_events={max_events!r} has no effect with streams=1: it caps cross-stream "
-                                   "events, and one stream has none (the plan is serial on each device); give "
-                                   "streams=N (N > 1) or 'auto'; ignored"), stacklevel=_caller_level())
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` of the first caller outside memplan (``plan()`` reaches ``plan_graph`` through the option
-    checking wrappers of ``errors``), so a warning points at the user's call."""
-    import sys
-
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("memplan."):
-        frame, level = frame.f_back, level + 1
-    return level
-
 
 def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: float, *, streams, max_events,
                   cost_model, device_capacity) -> Planned:

@@ -241,3 +241,15 @@ def test_every_runtime_error_class_unpickles_as_itself():
         made = cls(*args)
         back = pickle.loads(pickle.dumps(made))
         assert type(back) is cls and str(back) == str(made) and vars(back) == vars(made), cls
+
+
+def test_the_device_entries_warn_of_max_events_with_one_stream_too():
+    g = _diamond()
+    for call in (lambda: memplan.plan_devices(g, 2, streams=1, max_events=3),
+                 lambda: memplan.split_devices(g, 2, streams=1, max_events=3),
+                 lambda: memplan.plan(g, devices=2, streams=1, max_events=3)):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            call()
+        ours = [x for x in w if issubclass(x.category, UnusedOption)]
+        assert len(ours) == 1 and ours[0].filename == __file__, [str(x.message) for x in w]
