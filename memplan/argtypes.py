@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 
+from .errors import UnusedOption as UnusedOption  # (held, as a FieldWarning is, for one ``memplan: warning:`` line)
 from .errors import counted as counted  # (the summary lines' "1 node": the errors' messages count things too)
 from .planfile import INT64, MAX_STREAMS
 from .show import printable
@@ -110,9 +111,6 @@ def idle(option: str, where: str, why: str) -> None:
     raise MemplanError(f"{option} has no effect {where}: {why}")
 
 
-class UnusedOption(UserWarning):
-    """An option the command's other options leave without effect (``unused``): held, as a ``FieldWarning`` is,
-    for one ``memplan: warning:`` line once the command is through."""
 
 
 def unused(option: str, where: str, why: str) -> None:

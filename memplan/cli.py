@@ -12,10 +12,11 @@ import contextlib
 import errno
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from . import argtypes
-from .errors import MemplanError
+from .errors import MemplanError, UnusedOption
 from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
 
@@ -68,8 +69,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
     _check_workers_alignment(args, args.alignment or graph.alignment)
-    planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
-                         workers=args.workers, progress=_progress(args), **_plan_extras(args))
+    with warnings.catch_warnings():
+        # ``--max-events`` with ``--streams 1``: ``_check_one_stream`` said so, in the command's words; the library's
+        # own warning of the same (``max_events=N has no effect with streams=1``) would be a second line
+        warnings.filterwarnings("ignore", message=r"max_events=\S+ has no effect with streams=1", category=UnusedOption)
+        planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
+                             workers=args.workers, progress=_progress(args), **_plan_extras(args))
     p = planned.plan
 
     def save_plan() -> None:
@@ -319,14 +324,31 @@ def _make_directory(path: str) -> list[str]:
             try:
                 os.mkdir(prefix)
             except FileExistsError:   # (there before; a file there fails the next mkdir, or the check below)
+                if _dangling(prefix):   # (named as such: the next mkdir says only "No such file or directory")
+                    raise
                 continue
             made.append(prefix)
         if not os.path.isdir(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
     except OSError as exc:
         _remove_directories(made)
-        raise MemplanError(f"cannot create directory {path}: {exc.strerror}") from None
+        raise MemplanError(f"cannot create directory {path}: {_mkdir_reason(exc)}") from None
     return made
+
+
+def _mkdir_reason(exc: OSError) -> str:
+    """Why ``mkdir`` failed, in words: a dangling symbolic link at the path (or at a directory on the way) is
+    named as one, with where it points; ``mkdir`` says only "File exists" there, and ``ls`` shows nothing that
+    explains it."""
+    where = exc.filename
+    if isinstance(where, str) and _dangling(where):
+        return f"{where} is a dangling symbolic link (to {os.readlink(where)!r}, which does not exist)"
+    return exc.strerror or str(exc)
+
+
+def _dangling(path: str) -> bool:
+    """Whether ``path`` is a symbolic link to nothing."""
+    return os.path.islink(path) and not os.path.exists(path)
 
 
 def _path_prefixes(path: str) -> list[str]:

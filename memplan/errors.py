@@ -27,6 +27,13 @@ class FieldWarning(UserWarning):
     ``view_of`` or ``inplace`` silently plans the user's alias or in-place pair as memory of its own."""
 
 
+class UnusedOption(UserWarning):
+    """An option the other options leave without effect: ``memplan.plan(g, streams=1, max_events=3)`` (one stream
+    has no cross-stream event to cap) plans as without it and says so with this warning, as ``memplan plan`` says so on
+    one ``memplan: warning:`` line (``argtypes.unused``). A warning, not a refusal: a sweep over ``streams`` 1, 2, 4
+    with one ``max_events`` still runs its first case."""
+
+
 class GraphError(MemplanError, ValueError):
     """The graph JSON or builder input breaks the graph contract."""
 

@@ -124,6 +124,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     from .devices import check_devices
     from .devices.split import check_capacity_arg, device_capacities
     from .optimize.candidates import check_options as check_stream_options
+    from .optimize.candidates import warn_one_stream
 
     check_graph(graph, "plan")
     _check_schedule_arg(schedule)
@@ -134,6 +135,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     check_stream_options(streams, memory_budget, max_events, given=schedule is not None,   # before any work
                          split=isinstance(devices, int) and not isinstance(devices, bool) and devices > 1)
     check_capacity_arg(device_capacity)
+    warn_one_stream(streams, max_events, schedule)
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)
@@ -272,7 +274,10 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.
     ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
     arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
+    from .optimize.candidates import warn_one_stream
+
     check_graph(graph, "plan_devices")
+    warn_one_stream(streams, max_events, None)
     given = graph
     graph = with_alignment(graph, _one_alignment(alignment, n))
     options = SolveOptions() if options is None else options

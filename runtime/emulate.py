@@ -65,6 +65,13 @@ class OutOfBounds(IndexError):
         super().__init__(message)
         self.addr = addr
 
+    def __reduce__(self):
+        """Pickled with ``addr`` as well as its message: ``Exception`` pickles ``args`` (the message alone) and calls
+        the class with it, so a refusal raised in a worker process (``ProcessPoolExecutor``, ``multiprocessing.Pool``)
+        failed to unpickle (a TypeError, "missing 1 required positional argument: 'message'") in place of itself.
+        Notes ride along (``__dict__``)."""
+        return type(self), (self.addr, str(self)), self.__dict__
+
 
 class Memory:
     """Allocations at fake device addresses, each a uint8 buffer. ``bounds``: when set, the only byte ranges

@@ -96,6 +96,9 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
     for every device, or a list of one per device (BudgetError naming the device otherwise). ``cost_model`` (default ``memplan.CostModel``) gives the node
     costs the stages are balanced by and the per-device schedules are made with.
     """
+    from ..optimize.candidates import warn_one_stream
+
+    warn_one_stream(streams, max_events, None)
     return split_with_serial(graph, n, cost_model=cost_model, device_capacity=device_capacity, streams=streams,
                              max_events=max_events)
 

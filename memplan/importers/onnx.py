@@ -573,6 +573,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_unique_axis(n, where, shapes)
         _check_block_rearrange(n, where, shapes)
         _check_pad_mode(n, where, shapes, facts["values"], opset)
+        _check_kernel_extents(n, where, shapes, facts["values"])
         _check_prelu_slope(n, where, shapes, opset)
         _check_known_indices(n, where, shapes, facts["values"])
         _check_operand_shapes(n, where, shapes, opset)
@@ -1383,6 +1384,65 @@ def _check_pad_mode(n, where: str, shapes: dict, values: dict, opset: int) -> No
                        f"has {kept} (at most {kept - 1} can be reflected)")
             if why:
                 break
+    if why:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _check_kernel_extents(n, where: str, shapes: dict, values: dict) -> None:
+    """Refuse, naming the node, what onnxruntime's CPU kernel refuses to run although ONNX's inference sizes it (at
+    0 bytes, or at the input's): a Pad of a rank-0 input ("data_rank > 0 was false"); a MaxUnpool whose known
+    ``output_shape`` is smaller than the unpooled shape along some axis ("output_shape is smaller than minimum
+    required": a 0 there planned 0 bytes, or batch and channels not its input's); a Col2Im whose padded image is smaller than its dilated block along some
+    axis ("Padded image extent is smaller than the dilated kernel"); an STFT whose frame is longer than its signal
+    ("Ensure that the dft size is smaller than the signal"); a GlobalAveragePool or GlobalMaxPool of an input empty
+    along an axis other than its batch (0 channels: "input_shape.Size() > 0 || input_shape[0] == 0"). Round 48b: each was planned."""
+    import numpy as np
+
+    if n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    op = n.op_type
+    x = shapes.get(n.input[0], (0, None))[1]
+    static = x is not None and all(isinstance(d, int) for d in x)
+    ints = {a.name: list(a.ints) for a in n.attribute if a.ints}
+
+    def known(k: int):
+        v = values.get(n.input[k]) if k < len(n.input) and n.input[k] else None
+        return None if v is None or np.asarray(v).dtype.kind not in "iu" else [int(d) for d in np.asarray(v).reshape(-1)]
+
+    why = ""
+    if op == "Pad" and x is not None and len(x) == 0:
+        why = f"its input {n.input[0]!r} is a scalar (rank 0), which onnxruntime cannot pad"
+    elif op == "MaxUnpool" and static and len(x) >= 3 and known(2) is not None and len(known(2)) == len(x):
+        target, r = known(2), len(x) - 2
+        kernel = ints.get("kernel_shape", [])
+        strides, pads = ints.get("strides", [1] * r), ints.get("pads", [0] * 2 * r)
+        if len(kernel) == r and len(strides) == r and len(pads) == 2 * r:
+            least = list(x[:2]) + [(x[i + 2] - 1) * strides[i] - pads[i] - pads[i + r] + kernel[i] for i in range(r)]
+            small = [i for i in range(len(x)) if target[i] < least[i]]
+            if target[:2] != least[:2]:
+                why = (f"its output_shape {target} has batch and channels {target[:2]}, not its input's {least[:2]} "
+                       "(onnxruntime: \"output_shape batch and channel dimensions must match input\")")
+            elif small:
+                why = (f"its output_shape {target} is smaller than the unpooled shape {least} along axis {small[0]} "
+                       "(onnxruntime: \"output_shape is smaller than minimum required\")")
+    elif op == "Col2Im" and known(1) is not None and known(2) is not None and len(known(1)) == len(known(2)):
+        image, block, r = known(1), known(2), len(known(1))
+        dil, pads = ints.get("dilations", [1] * r), ints.get("pads", [0] * 2 * r)
+        if len(dil) == r and len(pads) == 2 * r:
+            for i in range(r):
+                if image[i] + pads[i] + pads[i + r] < (block[i] - 1) * dil[i] + 1:
+                    why = (f"its padded image ({image[i]} + pads {pads[i]} + {pads[i + r]}) is smaller than its "
+                           f"dilated block ({(block[i] - 1) * dil[i] + 1}) along spatial axis {i}")
+                    break
+    elif op == "STFT" and static and len(x) >= 2:
+        frame = known(3)
+        window = shapes.get(n.input[2], (0, None))[1] if len(n.input) > 2 and n.input[2] else None
+        length = frame[0] if frame and len(frame) == 1 else (window[0] if window and isinstance(window[0], int) else None)
+        if length is not None and length > x[1]:
+            why = f"its frame of {length} samples is longer than its signal {n.input[0]!r} of {x[1]}"
+    elif op in ("GlobalAveragePool", "GlobalMaxPool") and static and x and x[0] != 0 and 0 in x:
+        why = (f"its input {n.input[0]!r} ({list(x)}) is empty along an axis other than the batch (onnxruntime: "
+               "\"input_shape.Size() > 0 || input_shape[0] == 0\", or \"invalid channel count\")")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
@@ -5648,7 +5708,7 @@ SAME_SHAPE_OPS = frozenset({
     "ThresholdedRelu", "Trilu"})
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
-SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
+SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Pad", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
@@ -5703,6 +5763,16 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         return _compress_shape(n, out, shapes[first], elems[first], values[ins[1]])
     if op in ("NonZero", "Unique") and first and ins[0] in values:
         return _nonzero_unique(n, shapes[first], elems[first], values[ins[0]])
+    if op in ("NonZero", "Unique") and first and 0 in shapes[first]:
+        # an empty input holds no value, so its count (0) is known whatever feeds it: onnxruntime runs it (NonZero
+        # ``[rank, 0]``, Unique's four outputs of no entry), and it was refused as depending on run-time values
+        return _nonzero_unique(n, shapes[first], elems[first], np.zeros(shapes[first], np.float32))
+    if op == "Pad" and first and shapes[first]:
+        amounts = _pad_amounts(n, len(shapes[first]), values, 11 if len(ins) > 1 else 1)
+        if amounts is not None and all(d + b + a >= 0 for d, (b, a) in zip(shapes[first], amounts)):
+            # each axis ``dim + before + after`` where ONNX's inference gives up (Pad-18 of empty ``pads`` and
+            # ``axes``: onnxruntime returns the input's shape; it was refused as "could not derive")
+            return {out: (tuple(d + b + a for d, (b, a) in zip(shapes[first], amounts)), elems[first])}
     held = seqs.get(ins[0]) if ins else None
     if held is None:
         return {}

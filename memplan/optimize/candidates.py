@@ -10,10 +10,12 @@ Nothing here solves offsets or touches a Plan: optimisation only proposes schedu
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetError, ScheduleError, counted
+from ..errors import BudgetError, ScheduleError, UnusedOption, counted
 from ..errors import short_repr as _short
 from ..graph import Graph
 from ..planfile import INT64, MAX_STREAMS
@@ -59,6 +61,28 @@ def check_options(streams: Any, memory_budget: Any, max_events: Any, *, given: b
     if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= MAX_STREAMS:
         raise ScheduleError(f"streams must be an integer in 1..{MAX_STREAMS} or 'auto', not {_short(streams)}")
     return streams
+
+
+def warn_one_stream(streams, max_events, schedule: Schedule | None) -> None:
+    """Warn (``UnusedOption``) of ``max_events`` with ``streams=1`` and no schedule given: one stream (per device)
+    has no cross-stream event to cap, so the plan is the one without it. Why: ``max_events`` without ``streams`` is
+    refused (ScheduleError) for the same reason, while with ``streams=1`` it was taken silently, as if it had shaped
+    the plan; a warning and not a refusal, as ``memplan plan --streams 1 --max-events N`` warns, so that a sweep over
+    ``streams`` with one ``max_events`` runs its first case. A given schedule's events ``max_events`` does check.
+    Called by the public entries (``plan``, ``plan_devices``, ``split_devices``), once each."""
+    if streams == 1 and not isinstance(streams, bool) and max_events is not None and schedule is None:
+        warnings.warn(UnusedOption(f"max_events={max_events!r} has no effect with streams=1: it caps cross-stream "
+                                   "events, and one stream has none (the plan is serial on each device); give "
+                                   "streams=N (N > 1) or 'auto'; ignored"), stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first caller outside memplan (``plan()`` reaches ``plan_graph`` through the option
+    checking wrappers of ``errors``), so a warning points at the user's call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("memplan."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @dataclass(frozen=True)
