@@ -150,8 +150,6 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], may_share: set[tuple[s
         if e["size"] != tensors[t]["size"]:
             out.add((4, "size", t))
     galign = graph.get("alignment", 256)
-    if plan["alignment"] < galign:   # a plan may raise the graph's alignment, never lower it
-        out.add((4, "plan_alignment", None))
     for t, td in tensors.items():
         if t not in entry:
             out.add((4, "missing", t))
