@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from typing import IO
 
@@ -114,6 +115,11 @@ def _check_members(infos: list[zipfile.ZipInfo], where: str, limit: int, total: 
     return total
 
 
+#: a Windows drive at the start of a member's name (``C:``, ``C:/``): a path outside the archive's directory there. Only
+#: a drive: ``torch.export.save`` names its directory after the file, and ``model:v2.pt2``'s members start "model:v2/"
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
 def _check_name(name: str, seen: set[str], where: str) -> None:
     """Refuse member ``name`` of the .pt2 given twice (``seen``: the names before it, which it joins), outside the
     archive's directory, or under ``AOTI_DIR``."""
@@ -122,10 +128,12 @@ def _check_name(name: str, seen: set[str], where: str) -> None:
                                "its own choice; torch.export.save writes each once)")
     seen.add(name)
     parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or ":" in parts[0]:
+    if name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or _DRIVE.match(name):
         raise InputFormatError(f"{where}: member {name!r} has a path that leaves the archive's directory "
                                "(torch.export.save writes every member under one directory of its own)")
-    if "/".join(parts[1:]).startswith(AOTI_DIR):
+    # torch's reader names a member by what follows the first "/" (its archive directory may hold a backslash: a
+    # member "a\\b/data/aotinductor/..." is compiled code to torch), and a Windows reader splits at "\\" as well
+    if any(rel.startswith(AOTI_DIR) for rel in (name.partition("/")[2], "/".join(parts[1:]))):
         raise InputFormatError(f"{where}: member {name!r} is AOTInductor compiled code, which torch.export.load "
                                "extracts and loads as a native library (it runs whatever the file holds): "
                                "memplan import reads only the exported program; save it with torch.export.save "
