@@ -71,3 +71,19 @@ def test_a_saved_program_whose_file_name_holds_a_colon_loads(tmp_path, stem):
         assert all(n.startswith(f"{stem}/") for n in z.namelist())   # the directory torch names after the file
     ep = load_exported(str(path))
     assert [n.op for n in ep.graph.nodes].count("call_function") >= 1
+
+
+def test_a_guard_that_repeats_a_sequence_or_multiplies_by_a_huge_constant_is_refused():
+    """Was: ``'a' * 100000000000 == 0``, ``(1,) * 10000000000 == 0`` and ``L['x'].size() * 10000000000 == 0`` passed
+    the saved-guard check, and ``ep.module()`` would build 100 GB running them (found by review48c; fixed by the lead).
+    Guards torch writes (``2*L['n']``, a size times a small coefficient) are still taken."""
+    import torch
+
+    from memplan.importers.torch import _guard_text_refusal
+
+    for guard in ["'a' * 100000000000 == 0", "(1,) * 10000000000 == 0", "L['x'].size() * 10000000000 == 0",
+                  "10000000000 * L['x'].stride() == 0", "L['n'] * 10000000000 == 0", "'ab' * L['x'].size()[0] == ''"]:
+        why = _guard_text_refusal(torch, guard)
+        assert why is not None and "repeats" in why, (guard, why)
+    for guard in ["2*L['n'] <= L['x'].size()[0]", "L['x'].size()[0] * 3 < 100", "(L['x'].size()[0] * 4096) > 2"]:
+        assert _guard_text_refusal(torch, guard) is None, guard

@@ -1248,6 +1248,22 @@ _GUARD_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare,
                 ast.boolop, ast.operator, ast.unaryop, ast.cmpop, ast.keyword)
 
 
+#: the largest constant a saved guard may multiply by (torch writes small coefficients: ``2*L['n']``)
+MAX_GUARD_FACTOR = 1 << 32
+
+
+def _repeats(side: ast.AST) -> bool:
+    """Whether ``side``, an operand of a guard's ``*``, could make Python repeat a sequence or build a huge number: a
+    string or tuple literal, an unindexed ``size()``/``stride()`` (a tuple), or a constant above ``MAX_GUARD_FACTOR``.
+    Why: ``'a' * 10**11 == 0`` or ``L['x'].size() * 10**10 == 0`` passes every name rule and, run by ``ep.module()``,
+    builds 100 GB before the comparison (a MemoryError or an out-of-memory kill, not a refusal)."""
+    if isinstance(side, ast.Constant):
+        return isinstance(side.value, str) or (type(side.value) is int and abs(side.value) > MAX_GUARD_FACTOR)
+    if isinstance(side, (ast.Tuple, ast.List)):
+        return True
+    return isinstance(side, ast.Call) and isinstance(side.func, ast.Attribute) and side.func.attr in ("size", "stride")
+
+
 def _guard_text_refusal(torch, text: Any) -> str | None:
     """Why ``text`` is not a guard torch.export writes (``(L['x'].size()[0] % 2) == 0``), or None: an expression of
     the inputs' sizes, strides and values, numbers and strings, ``math``'s functions and torch's ``sym_*`` ones.
@@ -1291,6 +1307,9 @@ def _guard_text_refusal(torch, text: Any) -> str | None:
             nested = any(isinstance(y, ast.BinOp) and isinstance(y.op, (ast.Pow, ast.LShift)) for y in ast.walk(x.left))
             if type(power) is not int or abs(power) > MAX_EXPONENT or nested:
                 return f"{_short(ast.unparse(x))} raises to a power other than a constant of at most {MAX_EXPONENT}"
+        if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult) and any(map(_repeats, (x.left, x.right))):
+            return (f"{_short(ast.unparse(x))} repeats a string, tuple or size list, or multiplies by more than "
+                    f"{MAX_GUARD_FACTOR}")
         if isinstance(x, (ast.Call, ast.Subscript)) or isinstance(x, _GUARD_NODES):
             stack.extend(ast.iter_child_nodes(x))
             continue
