@@ -249,3 +249,37 @@ def test_the_device_entries_warn_of_max_events_with_one_stream_too():
             call()
         ours = [x for x in w if issubclass(x.category, UnusedOption)]
         assert len(ours) == 1 and ours[0].filename == __file__, [str(x.message) for x in w]
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "LpPool", "GlobalLpPool", "GlobalMaxPool"])
+def test_a_pool_of_an_input_empty_off_the_batch_axis_is_refused_as_onnxruntime_refuses_it(op, tmp_path):
+    """Was (session 48, lead): MaxPool/AveragePool/LpPool/GlobalLpPool of ``[1, 0, 3, 3]`` or ``[1, 2, 0, 3]`` were
+    planned at 0 bytes where onnxruntime refuses to run them ("Only N can be zero"); an empty batch still runs."""
+    from needs import need
+
+    np, onnx, ort = need("numpy"), need("onnx"), need("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx import import_onnx
+
+    ort.set_default_logger_severity(4)
+    attrs = {} if op.startswith("Global") else {"kernel_shape": [1, 1]}
+    for shape in ([1, 0, 3, 3], [1, 2, 0, 3], [0, 2, 3, 3], [1, 2, 3, 3]):
+        graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], **attrs)], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        path = str(tmp_path / "m.onnx")
+        onnx.save(model, path)
+        try:
+            session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            session.run(None, {"x": np.zeros(shape, np.float32)})
+            ort_runs = True
+        except Exception as exc:   # onnxruntime's own error classes differ by build: the message says which
+            assert "Only N can be zero" in str(exc) or "invalid channel count" in str(exc).lower(), exc
+            ort_runs = False
+        if ort_runs:
+            import_onnx(path)
+        else:
+            with pytest.raises(memplan.errors.GraphError, match="onnxruntime refuses to run it"):
+                import_onnx(path)

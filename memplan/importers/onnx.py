@@ -1388,14 +1388,19 @@ def _check_pad_mode(n, where: str, shapes: dict, values: dict, opset: int) -> No
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+#: the pools onnxruntime's ``PoolAttributes::SetOutputSize`` checks: only the batch axis of their input may be empty
+_POOLS = ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "MaxPool", "AveragePool", "LpPool")
+
+
 def _check_kernel_extents(n, where: str, shapes: dict, values: dict) -> None:
     """Refuse, naming the node, what onnxruntime's CPU kernel refuses to run although ONNX's inference sizes it (at
     0 bytes, or at the input's): a Pad of a rank-0 input ("data_rank > 0 was false"); a MaxUnpool whose known
     ``output_shape`` is smaller than the unpooled shape along some axis ("output_shape is smaller than minimum
     required": a 0 there planned 0 bytes, or batch and channels not its input's); a Col2Im whose padded image is smaller than its dilated block along some
     axis ("Padded image extent is smaller than the dilated kernel"); an STFT whose frame is longer than its signal
-    ("Ensure that the dft size is smaller than the signal"); a GlobalAveragePool or GlobalMaxPool of an input empty
-    along an axis other than its batch (0 channels: "input_shape.Size() > 0 || input_shape[0] == 0"). Round 48b: each was planned."""
+    ("Ensure that the dft size is smaller than the signal"); a pool (``_POOLS``: global or not) of an input empty
+    along an axis other than its batch (0 channels: "input_shape.Size() > 0 || input_shape[0] == 0"). Round 48b: each
+    was planned (MaxPool/AveragePool/LpPool since session 48's lead fix)."""
     import numpy as np
 
     if n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
@@ -1440,7 +1445,7 @@ def _check_kernel_extents(n, where: str, shapes: dict, values: dict) -> None:
         length = frame[0] if frame and len(frame) == 1 else (window[0] if window and isinstance(window[0], int) else None)
         if length is not None and length > x[1]:
             why = f"its frame of {length} samples is longer than its signal {n.input[0]!r} of {x[1]}"
-    elif op in ("GlobalAveragePool", "GlobalMaxPool") and static and x and x[0] != 0 and 0 in x:
+    elif op in _POOLS and static and x and x[0] != 0 and 0 in x:
         why = (f"its input {n.input[0]!r} ({list(x)}) is empty along an axis other than the batch (onnxruntime: "
                "\"input_shape.Size() > 0 || input_shape[0] == 0\", or \"invalid channel count\")")
     if why:
