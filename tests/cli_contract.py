@@ -35,6 +35,20 @@ def run_memplan(capsys, argv):
     return code, out, err
 
 
+def run_captured(*argv):
+    """``memplan argv`` in-process with its output captured here, not by pytest's ``capsys`` (which a hypothesis test,
+    run many times in one test function, cannot read per example): (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from memplan.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = exit_code(main, argv)
+    return code, out.getvalue(), err.getvalue()
+
+
 def run_tool(capsys, tool, argv):
     """``python -m tool argv`` (a runtime tool) in-process: (exit code, stderr)."""
     import importlib

@@ -18,14 +18,13 @@ import os
 import warnings
 
 import pytest
-from cli_contract import assert_bad_input, leftovers
+from cli_contract import assert_bad_input, leftovers, run_captured
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from needs import need
 from strategies import graphs, view_chains
 
 import memplan
-from memplan.cli import main
 from memplan.examples import qkv_attention
 from memplan.io import graph_text, load_graph, save_graph
 
@@ -33,15 +32,7 @@ FAST = settings(max_examples=25, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
 
 
-def _run(*argv) -> tuple[int, str, str]:
-    """``memplan argv`` in-process: (exit code, stdout, stderr); argparse's SystemExit is its code."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_captured
 
 
 @st.composite

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from cli_contract import assert_bad_input, run_memplan
 from needs import need
+from torch_saved import small_module
 
 torch = need("torch")
 
@@ -25,20 +26,11 @@ from memplan.importers import pt2_archive  # noqa: E402
 from memplan.importers.torch import load_exported  # noqa: E402
 
 
-class _Small(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = torch.nn.Linear(3, 4)
-
-    def forward(self, x):
-        return self.lin(x).relu()
-
-
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> bytes:
     """The bytes of a real ``torch.export.save`` file (made once: each test writes its own variant)."""
     path = tmp_path_factory.mktemp("saved") / "small.pt2"
-    torch.export.save(torch.export.export(_Small(), (torch.ones(2, 3),)), str(path))
+    torch.export.save(torch.export.export(small_module(), (torch.ones(2, 3),)), str(path))
     return path.read_bytes()
 
 
@@ -208,9 +200,9 @@ def test_files_that_are_no_archive_are_named(tmp_path, capsys, what):
 
 @pytest.fixture(scope="module")
 def dynamic(tmp_path_factory) -> bytes:
-    """A ``.pt2`` of ``_Small`` with a dynamic batch ``b`` in [2, 64] (torch's ``s77``, or whatever it names it)."""
+    """A ``.pt2`` of ``small_module()`` with a dynamic batch ``b`` in [2, 64] (torch's ``s77``, or whatever it names it)."""
     path = tmp_path_factory.mktemp("dyn") / "dyn.pt2"
-    ep = torch.export.export(_Small(), (torch.ones(4, 3),),
+    ep = torch.export.export(small_module(), (torch.ones(4, 3),),
                              dynamic_shapes={"x": {0: torch.export.Dim("b", min=2, max=64)}})
     torch.export.save(ep, str(path))
     return path.read_bytes()

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from cli_contract import assert_bad_input, run_memplan
 from needs import need
+from torch_saved import small_module
 
 torch = need("torch")
 
@@ -167,15 +168,6 @@ def test_a_logging_custom_op_beside_a_vmap_runs_at_each_call():
 # ---- 4. edited .pt2 records ----------------------------------------------------------------------------------------
 
 
-class _Small(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = torch.nn.Linear(3, 4)
-
-    def forward(self, x):
-        return self.lin(x).relu()
-
-
 def _edited(src: Path, dst: Path, edit) -> Path:
     """``src`` with its ``models/model.json`` passed through ``edit(program)``."""
     with zipfile.ZipFile(io.BytesIO(src.read_bytes())) as zin, zipfile.ZipFile(dst, "w") as zout:
@@ -192,14 +184,14 @@ def _edited(src: Path, dst: Path, edit) -> Path:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("s") / "small.pt2"
-    torch.export.save(torch.export.export(_Small(), (torch.ones(2, 3),)), str(path))
+    torch.export.save(torch.export.export(small_module(), (torch.ones(2, 3),)), str(path))
     return path
 
 
 @pytest.fixture(scope="module")
 def dynamic(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("d") / "dyn.pt2"
-    ep = torch.export.export(_Small(), (torch.ones(4, 3),),
+    ep = torch.export.export(small_module(), (torch.ones(4, 3),),
                              dynamic_shapes={"x": {0: torch.export.Dim("b", min=2, max=64)}})
     torch.export.save(ep, str(path))
     return path
@@ -293,6 +285,6 @@ def test_a_range_torch_cannot_load_is_named(tmp_path, dynamic, lo, hi, words, ca
 
 def test_an_unbounded_range_still_loads(tmp_path):
     path = tmp_path / "open.pt2"
-    ep = torch.export.export(_Small(), (torch.ones(4, 3),), dynamic_shapes={"x": {0: torch.export.Dim("b")}})
+    ep = torch.export.export(small_module(), (torch.ones(4, 3),), dynamic_shapes={"x": {0: torch.export.Dim("b")}})
     torch.export.save(ep, str(path))
     load_exported(str(path))

@@ -11,29 +11,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import pickle
 import tempfile
 import warnings
 
 import pytest
+from cli_contract import run_captured
 
 import memplan
-from memplan.cli import main
 from memplan.errors import ScheduleError, UnusedOption
 from memplan.examples import bundled
 
-
-def _run(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_captured
 
 
 def _diamond():

@@ -20,3 +20,19 @@ def saved_and_loaded(ep: Any) -> Any:
 def rows(g: Any) -> list[tuple]:
     """A graph's tensors as (id, size, kind, view_of, view_offset), in its order: what a plan sizes and aliases."""
     return [(t.id, t.size, t.kind, t.view_of, t.view_offset) for t in g.tensors]
+
+
+def small_module() -> Any:
+    """A one-Linear module, ``relu(Linear(3, 4)(x))``: the smallest program whose ``.pt2`` holds a weight, a bias, an
+    input and two nodes, which the archive and record-editing tests save, edit and load."""
+    import torch
+
+    class Small(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 4)
+
+        def forward(self, x):
+            return self.lin(x).relu()
+
+    return Small()
