@@ -71,6 +71,28 @@ def _latest_writers(deps: dict[int, int], direct: Iterable[int], folded: Iterabl
     return ds
 
 
+Clock = dict[int, int] | np.ndarray   # a node's vector clock: a dict of the streams it knows, or a dense row
+
+
+def _merge_clock(cur: Clock, other: Clock, sd: int, count: int, s: int, dense: bool) -> int:
+    """Merge ``other`` (the clock of a node ``d`` on stream ``sd`` that the node being replayed, on stream ``s``, waits
+    for) into ``cur``, a clock that node owns: the entry-wise max, then ``d``'s own count (``count``: more than any
+    clock it is merged with held) and ``s``'s own count implicit (0 in a dense row, absent from a dict). Returns the
+    merge steps taken (``Replay.merge_steps``): one for a dense row, one per stream a dict clock knows.
+    Why one function: ``_run`` and the rescoring replay must make the very same clocks, or their scores differ."""
+    if dense:
+        np.maximum(cur, other, out=cur)
+        cur[sd] = count
+        cur[s] = 0
+        return 1
+    for x, k in other.items():
+        if k > cur.get(x, 0):
+            cur[x] = k
+    cur[sd] = count
+    cur.pop(s, None)
+    return len(other)
+
+
 class Replay:
     """``wait_pairs`` and the simulated run (``timeline.simulate_indices``) of one issue order, kept at
     marked positions, so that the same order with other streams from a marked position on is run from
@@ -287,18 +309,7 @@ class Replay:
                         if not copied:
                             cur = cur.copy() if dense else dict(cur)
                             copied = True
-                        if dense:   # (the same merge on a row: ``_run``'s)
-                            merged += 1
-                            np.maximum(cur, clock[d], out=cur)
-                            cur[sd] = seq[d] + 1
-                            cur[s] = 0
-                            continue
-                        merged += len(clock[d])
-                        for x, k in clock[d].items():
-                            if k > cur.get(x, 0):
-                                cur[x] = k
-                        cur[sd] = seq[d] + 1
-                        cur.pop(s, None)
+                        merged += _merge_clock(cur, clock[d], sd, seq[d] + 1, s, dense)   # (``_run``'s merge)
                 saved.append((v, seq[v], clock[v], end[v]))
                 e = start + cost[v]
                 seq[v], clock[v], end[v] = c, cur, e
@@ -466,18 +477,7 @@ class Replay:
                             if not copied:
                                 cur = cur.copy() if dense else dict(cur)
                                 copied = True
-                            if dense:   # (a row: the entry-wise max, d's count, v's own stream implicit, as below)
-                                merged += 1
-                                np.maximum(cur, clock[d], out=cur)
-                                cur[sd] = seq[d] + 1
-                                cur[s] = 0
-                                continue
-                            merged += len(clock[d])
-                            for x, c in clock[d].items():
-                                if c > cur.get(x, 0):
-                                    cur[x] = c
-                            cur[sd] = seq[d] + 1   # (d's own count: more than any clock it is merged with held)
-                            cur.pop(s, None)       # (v's own count is implicit)
+                            merged += _merge_clock(cur, clock[d], sd, seq[d] + 1, s, dense)
                     if copied:
                         last[s] = cur
                     if events > cap:   # over the cap: the rest cannot bring the count back under it
