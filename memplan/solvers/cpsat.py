@@ -32,6 +32,7 @@ such as asyncio's, the solve runs to its time limit). The result is never worse 
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import math
 import signal
@@ -597,6 +598,20 @@ def _stop_until(solver, done: threading.Event) -> None:
         solver.stop_search()
 
 
+#: how long the interpreter's exit waits for a solve left running in the background (it is being stopped)
+EXIT_WAIT_S = 30.0
+
+
+def _finish_at_exit(solver, done: threading.Event) -> None:
+    """Stop a background solve and wait for it before the interpreter exits. Why: the solve runs in a daemon thread
+    inside OR-Tools' C++; exiting while it runs destroyed its worker threads mid-search and aborted the process
+    ("terminate called without an active exception", exit status -6) after a second Ctrl-C under ``asyncio.run``
+    returned control and the program ended."""
+    if not done.is_set():
+        solver.stop_search()
+        done.wait(EXIT_WAIT_S)
+
+
 def _run(solver, model, callback, wall: float = math.inf) -> tuple[int, bool, bool]:
     """(status, whether a Ctrl-C stopped it, whether the wall-clock safety stop did) of ``solver.solve(model,
     callback)``, run in a worker thread while this one waits; ``wall`` seconds after it starts, the wait stops the
@@ -661,6 +676,7 @@ def _run(solver, model, callback, wall: float = math.inf) -> tuple[int, bool, bo
             # left by a second Ctrl-C (or another exception): the solve goes on in the background, and a stop asked
             # before it began is lost, so it is asked again until it ends (it ran out its whole wall-clock limit)
             threading.Thread(target=_stop_until, args=(solver, done), name="memplan-cpsat-stop", daemon=True).start()
+            atexit.register(_finish_at_exit, solver, done)
     if "error" in box:
         raise box["error"]
     return box["status"], bool(stops), bool(walled)
