@@ -40,6 +40,7 @@ import pickle
 import re
 import sys
 import tempfile
+import threading
 import warnings
 from collections import Counter
 from typing import Any
@@ -218,17 +219,13 @@ def _decomposed(torch, ep: Any, decompose: Any) -> Any:
     (``torch.fx.node._side_effectful_functions``: ``_assert_async.msg``, not ``_assert_async.default``), so a forward
     that also used ``torch.vmap`` (lowered so) or was imported with ``decompose=True`` lost its
     ``torch._assert_async``: a failing check ran on silently where eager raises (round 48). They are listed there
-    for the decomposition's time and their count checked after."""
+    for the decomposition's time (``_listed_as_effects``: torch reads that one process-wide set, so no decomposition
+    can be told otherwise) and their count checked after."""
     effects = [n for n in ep.graph.nodes if _effect_op(torch, n)]
     if not effects:
         return _traced(torch, decompose)
-    listed = torch.fx.node._side_effectful_functions
-    added = {n.target for n in effects} - listed
-    listed.update(added)
-    try:
+    with _listed_as_effects(torch, {n.target for n in effects}):
         out = _traced(torch, decompose)
-    finally:
-        listed.difference_update(added)
     left = Counter(_op_name(n.target) for n in out.graph.nodes if n.op == "call_function")
     for name, count in Counter(_op_name(n.target) for n in effects).items():
         if left[name] < count:
@@ -237,6 +234,38 @@ def _decomposed(torch, ep: Any, decompose: Any) -> Any:
                              "runs for its effect alone (a check that raises, a logging op): the program would run on "
                              "where eager's check raises; export without torch.vmap / decompose=True")
     return out
+
+
+#: (lock, {op: how many decompositions in flight listed it}) of ``_listed_as_effects``: torch's set is one per process
+_EFFECTS_LISTED: tuple[threading.Lock, Counter] = (threading.Lock(), Counter())
+
+
+@contextlib.contextmanager
+def _listed_as_effects(torch, ops: set):
+    """``ops`` in torch's set of side-effectful functions (``torch.fx.node._side_effectful_functions``, which
+    dead-code elimination keeps) while the block runs, in every thread that needs them so; put back after the last.
+
+    Why counted under a lock: the set is process-wide, and each decomposition added the ops it lacked and removed
+    them after. A second thread's decomposition of a program with the same op found it listed (the first's), added
+    nothing, and lost it when the first finished: its ``torch._assert_async`` was dropped and its import refused
+    ("lowering the program ... dropped this op") where it runs alone. Now an op is removed only when no decomposition
+    in flight needs it, and never one torch (or anyone before) listed."""
+    lock, count = _EFFECTS_LISTED
+    listed = torch.fx.node._side_effectful_functions
+    with lock:
+        ours = [op for op in ops if count[op] or op not in listed]
+        for op in ours:
+            count[op] += 1
+            listed.add(op)
+    try:
+        yield
+    finally:
+        with lock:
+            for op in ours:
+                count[op] -= 1
+                if not count[op]:
+                    del count[op]
+                    listed.discard(op)
 
 
 def _effect_op(torch, n: Any) -> bool:
