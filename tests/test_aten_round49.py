@@ -4,13 +4,16 @@ Bugs fixed (each test failed before):
 - the importer listed a program's effect ops (``torch._assert_async``, a custom check returning nothing) in torch's
   process-wide ``torch.fx.node._side_effectful_functions`` for a decomposition and removed them after: a second
   thread's decomposition of a program with the same op found it listed by the first, and lost it when the first
-  finished, so its check was dropped and its import refused. Now counted under a lock (``_listed_as_effects``).
+  finished, so its check was dropped and its import refused. Now counted under a lock (``_listed_as_effects``);
+- a custom op implemented in Python that returns nothing (a check, a logger) under ``cuda_graph=True`` on CUDA ran in
+  the first call's warm-ups and capture only, never in the replays; now refused at the build naming the node.
 """
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 from needs import need
 
 torch = need("torch")
@@ -71,3 +74,96 @@ def test_two_threads_decomposing_keep_each_others_effect_ops_listed():
         assert not isinstance(out, Exception), out
         assert any(n.target is op for n in out.graph.nodes)
     assert op not in listed   # put back after the last one
+
+
+_LOGGED: list[float] = []
+
+
+@torch.library.custom_op("aten49_test::log_sum", mutates_args=())
+def _log_sum(x: torch.Tensor) -> None:
+    _LOGGED.append(float(x.sum()))
+
+
+@_log_sum.register_fake
+def _(x):
+    return None
+
+
+@torch.library.custom_op("aten49_test::twice", mutates_args=())
+def _twice(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+@_twice.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+_LIB = torch.library.Library("aten49_lib", "DEF")
+_LIB.define("check(Tensor x) -> ()")
+_LIB.impl("check", lambda x: None, "CompositeExplicitAutograd")
+_LIB.impl("check", lambda x: None, "Meta")
+
+
+class _Logs(nn.Module):
+    def forward(self, x):
+        y = torch.ops.aten49_test.twice(x) + 1
+        torch.ops.aten49_test.log_sum(y)
+        torch.ops.aten49_lib.check(y)
+        torch._assert_async((y > 0).all())
+        return y * 3
+
+
+def test_python_effect_ops_are_refused_under_cuda_graphs_and_run_every_call_without():
+    """A custom op returning nothing runs for its Python alone: a CUDA graph's replays would skip it (before, it ran at
+    the first call's warm-ups and capture only). Refused at the build naming the node; without the graph (and on the
+    CPU, where no graph is captured) it runs at every call as eager's. ATen's ``_assert_async`` (a device kernel) and
+    a custom op returning a result are no such node."""
+    from runtime.aten import compile
+    from runtime.aten.capturable import python_effect_nodes
+    from runtime.aten.errors import AtenExecutorError
+    from runtime.aten.executor import Executor
+
+    m = _Logs()
+    step = compile(m, (torch.rand(3),), poison=True)   # (cuda_graph=True on the CPU: no graph)
+    found = python_effect_nodes(torch, step.program)
+    assert [op for _n, op in found] == ["aten49_test.log_sum.default", "aten49_lib.check.default"]
+    _LOGGED.clear()
+    for _ in range(3):
+        x = torch.rand(3)
+        assert torch.equal(step(x), m(x))
+    assert len(_LOGGED) == 6
+    with pytest.raises(AtenExecutorError, match=r"node '.*log_sum.*' \(aten49_test\.log_sum\.default\).*1 more such "
+                                                r"node.*cuda_graph=False"):
+        Executor(step.program, step.plan, "cuda", cuda_graph=True)
+
+
+class _Asserts2(nn.Module):
+    def forward(self, x):
+        y = torch.ops.aten49_test.twice(x)
+        torch._assert_async((y > 0).all())
+        return y
+
+
+def test_device_checks_and_custom_ops_with_results_stay_capturable():
+    from runtime.aten import compile
+    from runtime.aten.capturable import python_effect_nodes
+
+    step = compile(_Asserts2(), (torch.rand(3) + 1,), cuda_graph=False)
+    assert python_effect_nodes(torch, step.program) == []
+
+
+@pytest.mark.gpu(backend="torch")
+def test_python_effect_ops_on_cuda_refused_with_a_graph_and_run_every_call_without():
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    m = _Logs().cuda()
+    x = torch.rand(3, device="cuda")
+    with pytest.raises(AtenExecutorError, match="log_sum.*cuda_graph=False"):
+        compile(m, (x,))
+    step = compile(m, (x,), cuda_graph=False, streams=3)
+    _LOGGED.clear()
+    for _ in range(3):
+        assert torch.equal(step(x), m(x))
+    assert len(_LOGGED) == 6
