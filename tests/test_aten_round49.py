@@ -7,6 +7,9 @@ Bugs fixed (each test failed before):
   finished, so its check was dropped and its import refused. Now counted under a lock (``_listed_as_effects``);
 - a custom op implemented in Python that returns nothing (a check, a logger) under ``cuda_graph=True`` on CUDA ran in
   the first call's warm-ups and capture only, never in the replays; now refused at the build naming the node.
+- an export held ``sys.stderr`` by swapping in a buffer and putting back what it found, and torch's fake-tensor
+  logger was switched off the same way: two overlapping in two threads left ``sys.stderr`` a dead buffer and the
+  logger off for good (``memplan.importers.quiet``: counted under a lock, text held per thread).
 """
 
 from __future__ import annotations
@@ -167,3 +170,78 @@ def test_python_effect_ops_on_cuda_refused_with_a_graph_and_run_every_call_witho
     for _ in range(3):
         assert torch.equal(step(x), m(x))
     assert len(_LOGGED) == 6
+
+
+def _overlapping(block_a, block_b, inside_a=None, inside_b=None, before_b=None) -> None:
+    """Thread A enters ``block_a()``, then B enters ``block_b()``; A leaves, then B: two blocks overlapping."""
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def a():
+        try:
+            with block_a():
+                if inside_a:
+                    inside_a()
+                a_in.set()
+                assert b_in.wait(10)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            a_in.set()
+            a_out.set()
+
+    def b():
+        try:
+            assert a_in.wait(10)
+            if before_b:
+                before_b()
+            with block_b():
+                b_in.set()
+                assert a_out.wait(10)
+                if inside_b:
+                    inside_b()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            b_in.set()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+
+
+def test_exports_in_two_threads_leave_stderr_as_it_was_and_pass_their_text_on(monkeypatch):
+    """Before: A's block swapped in its buffer, B's saved that as the stream to put back, so after both
+    ``sys.stderr`` was A's dead buffer (every later warning or traceback of the process lost), and B's own text went
+    there; a third thread's text written meanwhile was held in A's buffer."""
+    import io
+    import sys
+
+    from memplan.importers import torch as imp
+
+    real = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", real)
+    _overlapping(lambda: imp._partial_graph_dropped(torch), lambda: imp._partial_graph_dropped(torch),
+                 inside_a=lambda: print("from a", file=sys.stderr),
+                 inside_b=lambda: print("from b", file=sys.stderr),
+                 before_b=lambda: print("outside", file=sys.stderr))
+    assert sys.stderr is real
+    text = real.getvalue()
+    assert "from a" in text and "from b" in text
+    assert text.index("outside") < text.index("from a")   # not held in A's buffer
+
+
+def test_a_logger_silenced_in_two_overlapping_threads_is_back_on_after_both():
+    import logging
+
+    from memplan.importers.torch import logger_off
+
+    name = "aten49.test.quiet"
+    log = logging.getLogger(name)
+    assert not log.disabled
+    _overlapping(lambda: logger_off(name), lambda: logger_off(name),
+                 inside_b=lambda: log.disabled or (_ for _ in ()).throw(AssertionError("on inside B's block")))
+    assert not log.disabled

@@ -51,6 +51,7 @@ from ..files import check_readable, open_input
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 from .pt2_archive import check_archive
+from .quiet import logger_off, stderr_held
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
 
@@ -1557,51 +1558,29 @@ def _partial_graph_dropped(torch):
     whole FX graph traced so far to ``sys.stderr`` (hundreds of lines) before it raises; our GraphError
     says what failed in one line, and a CLI or sweep over models drowned in the dump. Everything else
     export writes to ``sys.stderr`` (warnings) is passed on, only that one dump (the exception's own
-    ``partial_fx_graph``) is left out. What export writes is held until it returns (``sys.stderr`` is
-    swapped for the call: not thread-safe, like any redirect of it), and passing it on is best effort: a
-    closed stderr (``2>&-`` leaves ``sys.stderr`` None) or a full one must not fail an export that worked."""
-    import io
-    import sys
+    ``partial_fx_graph``) is left out. What export writes is held until it returns (``quiet.stderr_held``: this
+    thread's text alone; exports in two threads used to leave ``sys.stderr`` the first one's dead buffer), and
+    passing it on is best effort: a closed stderr (``2>&-`` leaves ``sys.stderr`` None) or a full one must not fail
+    an export that worked."""
 
-    real, buf = sys.stderr, io.StringIO()
-
-    def pass_on(text: str) -> None:
+    def pass_on(real: Any, text: str) -> None:
         if real is not None and text:
             try:
                 real.write(text)
             except (OSError, ValueError):   # a closed or full stream: the text is lost, the result is not
                 pass
 
-    sys.stderr = buf
-    try:
-        yield
-    except BaseException as exc:
-        sys.stderr = real
-        text, dump = buf.getvalue(), getattr(exc, "partial_fx_graph", None)
-        if isinstance(dump, str) and dump:
-            text = text.replace(dump + "\n", "")
-        pass_on(text)
-        raise
-    else:
-        sys.stderr = real
-        pass_on(buf.getvalue())
-    finally:
-        sys.stderr = real
-
-
-@contextlib.contextmanager
-def logger_off(name: str):
-    """Silence logger ``name`` for the block. Why: torch logs a whole traceback for failures its callers
-    handle (``torch.export.load`` before it raises on a file that is no archive, which our error says in one
-    line; the fake-tensor mode for a kernel that fails on fake tensors, which ``runtime.aten``'s layout probe
-    expects)."""
-    logger = logging.getLogger(name)
-    was = logger.disabled
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = was
+    with stderr_held() as (buf, real):   # (this thread's text alone; ``quiet``: threads export at once too)
+        try:
+            yield
+        except BaseException as exc:
+            text, dump = buf.getvalue(), getattr(exc, "partial_fx_graph", None)
+            if isinstance(dump, str) and dump:
+                text = text.replace(dump + "\n", "")
+            pass_on(real, text)
+            raise
+        else:
+            pass_on(real, buf.getvalue())
 
 
 class _Rec:
