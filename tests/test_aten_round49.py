@@ -10,6 +10,9 @@ Bugs fixed (each test failed before):
 - an export held ``sys.stderr`` by swapping in a buffer and putting back what it found, and torch's fake-tensor
   logger was switched off the same way: two overlapping in two threads left ``sys.stderr`` a dead buffer and the
   logger off for good (``memplan.importers.quiet``: counted under a lock, text held per thread).
+- two ``.pt2`` loads in two threads: the second's guards against code in the archive (the refusing ``pickle``
+  stand-in, ``torch.load`` forced weights-only) were gone once the first ended, and were left in place for good
+  after the second; now one load at a time (``_LOADS``).
 """
 
 from __future__ import annotations
@@ -245,3 +248,62 @@ def test_a_logger_silenced_in_two_overlapping_threads_is_back_on_after_both():
     _overlapping(lambda: logger_off(name), lambda: logger_off(name),
                  inside_b=lambda: log.disabled or (_ for _ in ()).throw(AssertionError("on inside B's block")))
     assert not log.disabled
+
+
+class _Tiny(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def test_pt2_loads_in_two_threads_stay_guarded_and_leave_torch_as_it_was(tmp_path, monkeypatch):
+    """Thread A's ``.pt2`` load is inside torch's reader when B's starts; A ends, then B reads. Before, B's guards
+    (the refusing ``pickle`` stand-in, ``torch.load`` forced weights-only) were gone once A put back what it had found,
+    so B read its archive unguarded, and B then put A's stand-ins back for good. Now one load at a time."""
+    import os
+    import pickle
+
+    from torch.export.pt2_archive import _package
+
+    from memplan.importers.torch import load_exported
+
+    path = str(tmp_path / "tiny.pt2")
+    torch.export.save(torch.export.export(_Tiny(), (torch.ones(2),)), path)
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    real_load = torch.export.load
+    names: dict[int, str] = {}
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def load(f, *args, **kwargs):
+        if names[threading.get_ident()] == "a":
+            a_in.set()
+            b_in.wait(1.5)   # (B, blocked until A is done, never comes)
+        else:
+            b_in.set()
+            assert a_out.wait(10)
+            seen["guarded"] = (type(_package.pickle).__name__, os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD"))
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch.export, "load", load)
+    results: dict[str, object] = {}
+
+    def run(name):
+        names[threading.get_ident()] = name
+        if name == "b":
+            assert a_in.wait(10)
+        try:
+            results[name] = load_exported(path)
+        except Exception as exc:
+            results[name] = exc
+        if name == "a":
+            a_out.set()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert seen["guarded"] == ("_RefusingPickle", "1")
+    assert all(not isinstance(results[n], Exception) for n in "ab"), results
+    assert _package.pickle is pickle
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ

@@ -931,7 +931,7 @@ def load_exported(path: str):
         raise
     held = _HeldErrors()
     try:
-        with _held_by(logging.getLogger("torch.export"), held), \
+        with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
                 _no_code_from(path):
             ep = torch.export.load(f)
@@ -1128,6 +1128,14 @@ def _torch_cache_dir(given: str | None) -> str:
         user = f"uid_{getuid()}" if callable(getuid) else "unknown_user"
     return os.path.join(tempfile.gettempdir(), "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
 
+
+#: one ``.pt2`` load at a time in the process (``load_exported``). Why: what guards a load is process-wide (torch's
+#: archive reader's ``pickle`` and deserializer's ``sympy`` swapped for refusing stand-ins, ``torch.load`` forced
+#: weights-only by its environment variable, warnings and two loggers held), and each guard put back what it had found
+#: at its end: a load in a second thread found the first's stand-ins, so when the first ended the second ran on
+#: unguarded (a pickled object in its archive unpickled, its code run) and then put the first's stand-ins back for
+#: good (every later ``torch.load`` of the process weights-only, the loggers' records lost, warnings off)
+_LOADS = threading.Lock()
 
 #: the environment variables by which ``torch.load`` takes ``weights_only`` whatever its caller passes
 _FORCE_WEIGHTS_ONLY, _FORCE_NO_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
