@@ -13,6 +13,9 @@ Bugs fixed (each test failed before):
 - two ``.pt2`` loads in two threads: the second's guards against code in the archive (the refusing ``pickle``
   stand-in, ``torch.load`` forced weights-only) were gone once the first ended, and were left in place for good
   after the second; now one load at a time (``_LOADS``).
+- two compiles in two threads: torch's export is not thread-safe (both failed inside torch), and its switching
+  cuDNN / NNPACK / oneDNN off around a trace made the other refuse its ``forward``; now one export at a time
+  (``EXPORT_LOCK``, held by ``load_program`` around its snapshots too).
 """
 
 from __future__ import annotations
@@ -307,3 +310,48 @@ def test_pt2_loads_in_two_threads_stay_guarded_and_leave_torch_as_it_was(tmp_pat
     assert all(not isinstance(results[n], Exception) for n in "ab"), results
     assert _package.pickle is pickle
     assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+
+
+_MEET: dict[str, threading.Event] = {}
+
+
+class _WaitsInExport(nn.Module):
+    """A ``forward`` that, while exported, waits (at most a moment) for the other thread's export to begin."""
+
+    def __init__(self, me: str, other: str) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.me, self.other = me, other
+
+    def forward(self, x):
+        _MEET[self.me].set()
+        _MEET[self.other].wait(1.0)
+        return torch.relu(self.lin(x)) * 2
+
+
+def test_two_threads_compiling_at_once_both_compile_and_run_as_eager():
+    """Two compiles whose exports would overlap. Before: torch's export is not thread-safe ("ProxyTorchDispatchMode
+    slot already occupied", "Trying to pop empty mode stack"), and its switching cuDNN / NNPACK / oneDNN off around
+    its trace made the other compile refuse its ``forward`` as one that "changes cuDNN ... and leaves it so". Now one
+    export at a time (``EXPORT_LOCK``), and both compile."""
+    from runtime.aten import compile
+
+    _MEET.clear()
+    _MEET.update(a=threading.Event(), b=threading.Event())
+    mods = {"a": _WaitsInExport("a", "b").eval(), "b": _WaitsInExport("b", "a").eval()}
+    results: dict[str, object] = {}
+
+    def run(name):
+        x = torch.randn(3, 4)
+        try:
+            step = compile(mods[name], (x,), cuda_graph=False)
+            results[name] = torch.equal(step(x), mods[name](x))
+        except Exception as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {"a": True, "b": True}

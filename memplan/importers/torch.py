@@ -1523,11 +1523,20 @@ def _traced(torch, trace):
     storage) took other elements than eager's. Only then (a ``*_scatter`` of an input at an offset or
     in a larger storage: where a rebuilt result can differ) is it traced again, uncached: tracing without
     the cache costs about a third more on a transformer, and most models have no such scatter."""
-    ep = trace()
-    if any(_rebuilt_may_differ(torch, n) for n in ep.graph.nodes):
-        with _fake_cache_off(torch):
-            ep = trace()
+    with EXPORT_LOCK:
+        ep = trace()
+        if any(_rebuilt_may_differ(torch, n) for n in ep.graph.nodes):
+            with _fake_cache_off(torch):
+                ep = trace()
     return ep
+
+
+#: one export (or decomposition) at a time in the process (``_traced``; ``runtime.aten.program.load_program`` holds it
+#: around its whole export, state snapshots included). Why: torch's export is not thread-safe (its module-hierarchy
+#: global, the proxy mode's slot), so two threads exporting at once (``runtime.aten.compile`` of two modules) failed in
+#: torch ("ProxyTorchDispatchMode slot already occupied", "_EXPORT_MODULE_HIERARCHY must not be None", "Trying to pop
+#: empty mode stack"), each naming its module as the failure. Reentrant: held by a caller around its own exports
+EXPORT_LOCK = threading.RLock()
 
 
 def _rebuilt_may_differ(torch, n) -> bool:
