@@ -16,10 +16,16 @@ Bugs fixed (each test failed before):
 - two compiles in two threads: torch's export is not thread-safe (both failed inside torch), and its switching
   cuDNN / NNPACK / oneDNN off around a trace made the other refuse its ``forward``; now one export at a time
   (``EXPORT_LOCK``, held by ``load_program`` around its snapshots too).
+- another thread drawing from torch's generator during an export (building a model) had the compile refused as a
+  ``forward`` that reseeds and its draws rewound; now only this thread's state-changing seeding calls, or moves no
+  draw makes, count (``memplan.importers.rng``);
+- a call while another thread exported went through torch's ``disable`` wrapper, which then annotated it through the
+  FX tracer's global metadata (a raw ``KeyError: 'custom'`` now and then); now only where Dynamo works in this thread.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 
 import pytest
@@ -52,7 +58,7 @@ def test_two_threads_decomposing_keep_each_others_effect_ops_listed():
 
     def decompose_a():
         a_in.set()
-        assert b_in.wait(10)
+        b_in.wait(1.0)   # (B waits for the export lock: it lists the op, then A's decomposition ends first)
         return ep.run_decompositions({})
 
     def decompose_b():
@@ -355,3 +361,101 @@ def test_two_threads_compiling_at_once_both_compile_and_run_as_eager():
     for t in threads:
         t.join(60)
     assert results == {"a": True, "b": True}
+
+
+def test_a_call_while_another_thread_exports_goes_through_no_export_annotation(monkeypatch):
+    """Another thread exporting makes ``torch.compiler.is_exporting()`` True for the whole process, and torch's
+    ``disable`` wrapper, which every call went through, then annotated the call through the FX tracer's global
+    ``current_meta`` that the export uses too: now and then a raw ``KeyError: 'custom'`` from torch (seen with a
+    thread calling a compiled module while three compiled). Now a call goes through the wrapper only where Dynamo is at
+    work in its own thread."""
+    import torch.fx.traceback as fx_traceback
+
+    from runtime.aten import compile
+
+    m = _Tiny()
+    step = compile(m, (torch.ones(3),), cuda_graph=False)
+
+    def annotate(*args, **kwargs):
+        raise AssertionError("annotated as if exported")
+
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    monkeypatch.setattr(fx_traceback, "annotate", annotate)
+    x = torch.randn(3)
+    assert torch.equal(step(x), m(x))
+
+
+def test_torch_compile_of_code_calling_the_module_still_breaks_its_graph_there():
+    from runtime.aten import compile
+
+    m = _Tiny()
+    step = compile(m, (torch.ones(3),), cuda_graph=False)
+    x = torch.randn(3)
+    got = torch.compile(lambda t: step(t.relu() + 1) * 2, backend="eager")(x)
+    assert torch.equal(got, m(x.relu() + 1) * 2)
+
+
+class _DrawsElsewhere(nn.Module):
+    """While exported, has another thread draw from torch's generator (a model built there, its weights drawn)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        t = threading.Thread(target=lambda: _DRAWN.put(torch.rand(4)))
+        t.start()
+        t.join()
+        return self.lin(x) + 1
+
+
+_DRAWN: queue.Queue = queue.Queue()   # (an object: compile puts back the plain containers forward changes)
+
+
+class _SetsState(nn.Module):
+    def __init__(self, state) -> None:
+        super().__init__()
+        self.state = state
+
+    def forward(self, x):
+        torch.set_rng_state(self.state)
+        return x + torch.rand(3)
+
+
+class _SameSeed(nn.Module):
+    def forward(self, x):
+        _manual_seed(7)   # (an alias bound at import: no patched attribute sees it)
+        return x + torch.rand(3)
+
+
+_manual_seed = torch.random.manual_seed
+
+
+def test_another_threads_draws_during_an_export_are_no_reseeding_and_are_kept():
+    """Before: any move of the generator across the export counted as ``forward`` reseeding it: a thread drawing
+    meanwhile had the compile refused ("forward sets torch's random state itself") and its draws rewound (the same
+    numbers drawn again next). Now told apart: its draws stand, and the compile goes on."""
+    from runtime.aten import compile
+
+    m = _DrawsElsewhere().eval()
+    torch.manual_seed(11)
+    step = compile(m, (torch.ones(2, 4),), cuda_graph=False)
+    after = torch.rand(4)
+    drawn = [_DRAWN.get_nowait() for _ in range(_DRAWN.qsize())]
+    assert drawn and not any(torch.equal(after, d) for d in drawn)   # (not rewound: no number drawn twice)
+    x = torch.randn(2, 4)
+    assert torch.equal(step(x), m(x))
+
+
+@pytest.mark.parametrize("make", [lambda: _SetsState(torch.get_rng_state()), lambda: _SameSeed()],
+                         ids=["set_rng_state", "manual_seed_of_its_seed"])
+def test_a_forward_setting_the_state_is_still_refused_and_the_state_put_back(make):
+    from runtime.aten import compile
+
+    torch.manual_seed(7)
+    m = make()
+    torch.rand(5)   # (moved on from the state ``_SetsState`` holds and from seed 7's fresh state)
+    state = torch.get_rng_state()
+    with pytest.raises(GraphError, match="sets torch's random state itself"):
+        compile(m, (torch.zeros(3),), cuda_graph=False)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -52,6 +52,7 @@ from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 from .pt2_archive import check_archive
 from .quiet import logger_off, stderr_held
+from .rng import rng_kept
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
 
@@ -153,8 +154,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         try:
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
-            with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
-                    _rng_kept(torch) as reseeded:
+            with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
+                    rng_kept(torch, watch=not strict) as reseeded:
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
@@ -292,32 +293,6 @@ def _loose_offsets(torch, n: Any) -> bool:
                 and not isinstance(v.storage_offset(), int)):
             return True
     return False
-
-
-@contextlib.contextmanager
-def _rng_kept(torch):
-    """Export with torch's CPU (and, where initialized, CUDA) random state put back as it was after; yields a
-    list that holds True afterwards where the export changed it.
-
-    Why: a non-strict export runs ``forward``'s Python for real on fake tensors, so a ``torch.manual_seed(0)``
-    there reseeded the caller's generator at import time, and is no op of the program: the program drew from
-    the caller's generator on every call where eager reseeds it each call (different numbers, silently). Its
-    random ops themselves run on fake tensors and draw nothing, so the state moves only by such calls."""
-    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
-    cpu_state = torch.random.get_rng_state()
-    cuda_states = torch.cuda.get_rng_state_all() if cuda else []
-    changed: list[bool] = []
-    try:
-        yield changed
-    finally:
-        now_cuda = torch.cuda.get_rng_state_all() if cuda else []
-        moved = not torch.equal(cpu_state, torch.random.get_rng_state()) or len(now_cuda) != len(cuda_states) \
-            or any(not torch.equal(a, b) for a, b in zip(cuda_states, now_cuda))
-        if moved:
-            torch.random.set_rng_state(cpu_state)
-            if cuda:
-                torch.cuda.set_rng_state_all(cuda_states)
-        changed.append(moved)
 
 
 #: fake-tensor exceptions whose message is the op's name alone, and what they mean
