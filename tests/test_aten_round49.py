@@ -380,6 +380,7 @@ def test_a_call_while_another_thread_exports_goes_through_no_export_annotation(m
         raise AssertionError("annotated as if exported")
 
     monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)   # (set by any thread's export too)
     monkeypatch.setattr(fx_traceback, "annotate", annotate)
     x = torch.randn(3)
     assert torch.equal(step(x), m(x))

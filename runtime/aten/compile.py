@@ -471,9 +471,10 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
 
 
 def _dynamo_at_work() -> bool:
-    """Whether Dynamo is at work in this thread: tracing the calling frame (``torch.compiler.is_compiling()``, which
-    Dynamo folds to True: nothing after it is traced) or set on the thread's eval frame (code it runs as it is inside a
-    compiled region). Only then does a call go through ``_hidden_call`` (``torch.compiler.disable``).
+    """Whether Dynamo is at work in this thread: tracing the calling frame (``torch.compiler.is_dynamo_compiling()``,
+    False when run, which Dynamo folds to True: nothing after it is traced; not ``is_compiling()``, a process-wide flag
+    that any thread's export sets) or set on the thread's eval frame (code it runs as it is inside a compiled region).
+    Only then does a call go through ``_hidden_call`` (``torch.compiler.disable``).
 
     Why not always: torch's ``disable`` wrapper annotates each call while *any* thread exports
     (``torch.compiler.is_exporting()`` is process-wide) through the FX tracer's global ``current_meta``, which that
@@ -481,7 +482,7 @@ def _dynamo_at_work() -> bool:
     then with a raw ``KeyError: 'custom'`` from torch, and wrote its annotation into the other's nodes (round 49)."""
     import torch
 
-    if torch.compiler.is_compiling():
+    if getattr(torch.compiler, "is_dynamo_compiling", torch.compiler.is_compiling)():
         return True
     getter = getattr(getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", None)
     return getter is None or getter() is not None   # (a torch without the getter: hidden, as before)
