@@ -460,3 +460,22 @@ def test_a_forward_setting_the_state_is_still_refused_and_the_state_put_back(mak
     with pytest.raises(GraphError, match="sets torch's random state itself"):
         compile(m, (torch.zeros(3),), cuda_graph=False)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class _SeedsInFork(nn.Module):
+    def forward(self, x):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return x + torch.rand(3)
+
+
+def test_a_seed_inside_fork_rng_is_refused_too():
+    """Eager draws seed 0's numbers at every call (the fork puts the caller's state back after); the program would
+    draw from the caller's generator. Before, the state was back as it was after the export and nothing was caught."""
+    from runtime.aten import compile
+
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    with pytest.raises(GraphError, match="sets torch's random state itself"):
+        compile(_SeedsInFork(), (torch.zeros(3),), cuda_graph=False)
+    assert torch.equal(torch.get_rng_state(), state)
