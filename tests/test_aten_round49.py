@@ -21,6 +21,7 @@ Bugs fixed (each test failed before):
   draw makes, count (``memplan.importers.rng``);
 - a call while another thread exported went through torch's ``disable`` wrapper, which then annotated it through the
   FX tracer's global metadata (a raw ``KeyError: 'custom'`` now and then); now only where Dynamo works in this thread.
+- ``torch.manual_seed`` inside ``torch.random.fork_rng()`` in ``forward`` left the state as it was and compiled; refused.
 """
 
 from __future__ import annotations
