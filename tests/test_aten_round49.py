@@ -22,6 +22,8 @@ Bugs fixed (each test failed before):
 - a call while another thread exported went through torch's ``disable`` wrapper, which then annotated it through the
   FX tracer's global metadata (a raw ``KeyError: 'custom'`` now and then); now only where Dynamo works in this thread.
 - ``torch.manual_seed`` inside ``torch.random.fork_rng()`` in ``forward`` left the state as it was and compiled; refused.
+- draws inside ``torch.random.fork_rng()`` in ``forward`` (the same numbers at every eager call) compiled drawing on
+  from the caller's generator; refused naming the line and node.
 """
 
 from __future__ import annotations
@@ -480,3 +482,44 @@ def test_a_seed_inside_fork_rng_is_refused_too():
     with pytest.raises(GraphError, match="sets torch's random state itself"):
         compile(_SeedsInFork(), (torch.zeros(3),), cuda_graph=False)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class _DrawsInFork(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    def forward(self, x):
+        with torch.random.fork_rng(enabled=self.how != "disabled"):
+            if self.how == "nothing":
+                return x * 2
+            if self.how == "dropout":
+                return torch.nn.functional.dropout(x, 0.5, training=True)
+            return x + torch.randn_like(x)
+
+
+@pytest.mark.parametrize("how", ["randn", "dropout"])
+def test_draws_inside_fork_rng_are_refused(how):
+    """Eager puts the generator back after the block, so its draws are the same numbers at every call; the program
+    drew on from the caller's generator (other numbers from the second call on, silently)."""
+    from runtime.aten import compile
+
+    m = _DrawsInFork(how)
+    x = torch.ones(4)
+    assert torch.equal(m(x), m(x))   # (eager: the same numbers every call)
+    with pytest.raises(GraphError, match="fork_rng"):
+        compile(m, (x,), cuda_graph=False)
+
+
+@pytest.mark.parametrize("how", ["nothing", "disabled"])
+def test_a_fork_rng_without_draws_or_disabled_still_compiles(how):
+    from runtime.aten import compile
+
+    m = _DrawsInFork(how)
+    x = torch.ones(4)
+    torch.manual_seed(0)
+    step = compile(m, (x,), cuda_graph=False)
+    torch.manual_seed(1)
+    got = step(x)
+    torch.manual_seed(1)
+    assert torch.equal(got, m(x))

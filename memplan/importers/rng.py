@@ -62,13 +62,32 @@ def _recording(torch: Any, fn: Callable, me: int, calls: list[str], name: str) -
     return seeding
 
 
+def _forks_recorded(fn: Callable, me: int, forks: list[str]) -> Callable:
+    """``torch.random.fork_rng`` recording, in ``forks``, each call of it by thread ``me`` from code outside torch
+    (``forward``'s own: torch's ``checkpoint`` and random prims fork too, around draws of their own)."""
+    import sys
+
+    def fork_rng(*args: Any, **kwargs: Any) -> Any:
+        enabled = kwargs.get("enabled", args[1] if len(args) > 1 else True)
+        if threading.get_ident() == me and enabled:
+            caller = sys._getframe(1)
+            name = caller.f_globals.get("__name__", "")
+            if name != "torch" and not name.startswith("torch."):
+                forks.append(f"{caller.f_code.co_filename}:{caller.f_lineno}")
+        return fn(*args, **kwargs)
+    fork_rng.__wrapped__ = fn   # type: ignore[attr-defined]
+    return fork_rng
+
+
 @contextlib.contextmanager
-def rng_kept(torch: Any, watch: bool = True) -> Iterator[list[bool]]:
+def rng_kept(torch: Any, watch: bool = True, forks: list[str] | None = None) -> Iterator[list[bool]]:
     """The block (an export) with torch's random states put back where it set them itself; yields a list that holds
     True afterwards where it did (a seeding function called in this thread, ``watch``; or a move no draw makes). A move
     by other threads' draws is theirs: left as it is. ``watch=False`` for a strict export (Dynamo would trace the
     recording wrappers): told by the states alone. Callers hold the importer's export lock, so that no two blocks
-    swap the functions at once."""
+    swap the functions at once. ``forks`` (with ``watch``): where ``forward``'s own code entered
+    ``torch.random.fork_rng()`` is appended to it (eager puts the state back after the block: draws inside it are the
+    same numbers at every call, where the program draws on; the caller refuses a program that draws)."""
     gens = _generators(torch)
     before = [_state(g) for g in gens]
     calls: list[str] = []
@@ -83,6 +102,10 @@ def rng_kept(torch: Any, watch: bool = True) -> Iterator[list[bool]]:
                 if callable(fn):
                     swaps.append((module, name, fn))
                     setattr(module, name, _recording(torch, fn, me, calls, f"{module.__name__}.{name}"))
+        fork = getattr(getattr(torch, "random", None), "fork_rng", None)
+        if forks is not None and callable(fork):
+            swaps.append((torch.random, "fork_rng", fork))
+            torch.random.fork_rng = _forks_recorded(fork, me, forks)
     changed: list[bool] = []
     try:
         yield changed

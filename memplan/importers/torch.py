@@ -151,11 +151,12 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+        forks: list[str] = []
         try:
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
             with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
-                    rng_kept(torch, watch=not strict) as reseeded:
+                    rng_kept(torch, watch=not strict, forks=forks) as reseeded:
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
@@ -166,6 +167,14 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                              "set_rng_state...), which torch.export does not record: the program would draw "
                              "from the caller's generator where eager reseeds it (seed outside forward, or pass "
                              "random values in as inputs)")
+        drawing = next((n for n in ep.graph.nodes if n.op == "call_function"
+                        and getattr(n.target, "_nondeterministic_seeded", False)), None)
+        if forks and drawing is not None:
+            raise GraphError(f"{type(module).__name__}'s forward enters torch.random.fork_rng() ({forks[0]}) and the "
+                             f"program draws random numbers (node {drawing.name!r}): eager puts the generator back after "
+                             "the block, so draws inside it are the same numbers at every call, where the program "
+                             "would draw on from the caller's generator (draw outside the block, or pass the random "
+                             "values in as inputs)")
         default = type(module).__name__
     if decompose:
         try:
