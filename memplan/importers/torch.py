@@ -40,6 +40,7 @@ import pickle
 import re
 import sys
 import tempfile
+import threading
 import warnings
 from collections import Counter
 from typing import Any
@@ -50,6 +51,8 @@ from ..files import check_readable, open_input
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 from .pt2_archive import check_archive
+from .quiet import logger_off, stderr_held
+from .rng import rng_kept
 from .torch_ops import flops as _flops
 from .torch_ops import side_results as _side_results
 
@@ -148,11 +151,12 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+        forks: list[str] = []
         try:
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
-            with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
-                    _rng_kept(torch) as reseeded:
+            with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
+                    rng_kept(torch, watch=not strict, forks=forks) as reseeded:
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
@@ -163,6 +167,14 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                              "set_rng_state...), which torch.export does not record: the program would draw "
                              "from the caller's generator where eager reseeds it (seed outside forward, or pass "
                              "random values in as inputs)")
+        drawing = next((n for n in ep.graph.nodes if n.op == "call_function"
+                        and getattr(n.target, "_nondeterministic_seeded", False)), None)
+        if forks and drawing is not None:
+            raise GraphError(f"{type(module).__name__}'s forward enters torch.random.fork_rng() ({forks[0]}) and the "
+                             f"program draws random numbers (node {drawing.name!r}): eager puts the generator back after "
+                             "the block, so draws inside it are the same numbers at every call, where the program "
+                             "would draw on from the caller's generator (draw outside the block, or pass the random "
+                             "values in as inputs)")
         default = type(module).__name__
     if decompose:
         try:
@@ -218,17 +230,13 @@ def _decomposed(torch, ep: Any, decompose: Any) -> Any:
     (``torch.fx.node._side_effectful_functions``: ``_assert_async.msg``, not ``_assert_async.default``), so a forward
     that also used ``torch.vmap`` (lowered so) or was imported with ``decompose=True`` lost its
     ``torch._assert_async``: a failing check ran on silently where eager raises (round 48). They are listed there
-    for the decomposition's time and their count checked after."""
+    for the decomposition's time (``_listed_as_effects``: torch reads that one process-wide set, so no decomposition
+    can be told otherwise) and their count checked after."""
     effects = [n for n in ep.graph.nodes if _effect_op(torch, n)]
     if not effects:
         return _traced(torch, decompose)
-    listed = torch.fx.node._side_effectful_functions
-    added = {n.target for n in effects} - listed
-    listed.update(added)
-    try:
+    with _listed_as_effects(torch, {n.target for n in effects}):
         out = _traced(torch, decompose)
-    finally:
-        listed.difference_update(added)
     left = Counter(_op_name(n.target) for n in out.graph.nodes if n.op == "call_function")
     for name, count in Counter(_op_name(n.target) for n in effects).items():
         if left[name] < count:
@@ -237,6 +245,38 @@ def _decomposed(torch, ep: Any, decompose: Any) -> Any:
                              "runs for its effect alone (a check that raises, a logging op): the program would run on "
                              "where eager's check raises; export without torch.vmap / decompose=True")
     return out
+
+
+#: (lock, {op: how many decompositions in flight listed it}) of ``_listed_as_effects``: torch's set is one per process
+_EFFECTS_LISTED: tuple[threading.Lock, Counter] = (threading.Lock(), Counter())
+
+
+@contextlib.contextmanager
+def _listed_as_effects(torch, ops: set):
+    """``ops`` in torch's set of side-effectful functions (``torch.fx.node._side_effectful_functions``, which
+    dead-code elimination keeps) while the block runs, in every thread that needs them so; put back after the last.
+
+    Why counted under a lock: the set is process-wide, and each decomposition added the ops it lacked and removed
+    them after. A second thread's decomposition of a program with the same op found it listed (the first's), added
+    nothing, and lost it when the first finished: its ``torch._assert_async`` was dropped and its import refused
+    ("lowering the program ... dropped this op") where it runs alone. Now an op is removed only when no decomposition
+    in flight needs it, and never one torch (or anyone before) listed."""
+    lock, count = _EFFECTS_LISTED
+    listed = torch.fx.node._side_effectful_functions
+    with lock:
+        ours = [op for op in ops if count[op] or op not in listed]
+        for op in ours:
+            count[op] += 1
+            listed.add(op)
+    try:
+        yield
+    finally:
+        with lock:
+            for op in ours:
+                count[op] -= 1
+                if not count[op]:
+                    del count[op]
+                    listed.discard(op)
 
 
 def _effect_op(torch, n: Any) -> bool:
@@ -262,32 +302,6 @@ def _loose_offsets(torch, n: Any) -> bool:
                 and not isinstance(v.storage_offset(), int)):
             return True
     return False
-
-
-@contextlib.contextmanager
-def _rng_kept(torch):
-    """Export with torch's CPU (and, where initialized, CUDA) random state put back as it was after; yields a
-    list that holds True afterwards where the export changed it.
-
-    Why: a non-strict export runs ``forward``'s Python for real on fake tensors, so a ``torch.manual_seed(0)``
-    there reseeded the caller's generator at import time, and is no op of the program: the program drew from
-    the caller's generator on every call where eager reseeds it each call (different numbers, silently). Its
-    random ops themselves run on fake tensors and draw nothing, so the state moves only by such calls."""
-    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
-    cpu_state = torch.random.get_rng_state()
-    cuda_states = torch.cuda.get_rng_state_all() if cuda else []
-    changed: list[bool] = []
-    try:
-        yield changed
-    finally:
-        now_cuda = torch.cuda.get_rng_state_all() if cuda else []
-        moved = not torch.equal(cpu_state, torch.random.get_rng_state()) or len(now_cuda) != len(cuda_states) \
-            or any(not torch.equal(a, b) for a, b in zip(cuda_states, now_cuda))
-        if moved:
-            torch.random.set_rng_state(cpu_state)
-            if cuda:
-                torch.cuda.set_rng_state_all(cuda_states)
-        changed.append(moved)
 
 
 #: fake-tensor exceptions whose message is the op's name alone, and what they mean
@@ -901,7 +915,7 @@ def load_exported(path: str):
         raise
     held = _HeldErrors()
     try:
-        with _held_by(logging.getLogger("torch.export"), held), \
+        with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
                 _no_code_from(path):
             ep = torch.export.load(f)
@@ -1098,6 +1112,14 @@ def _torch_cache_dir(given: str | None) -> str:
         user = f"uid_{getuid()}" if callable(getuid) else "unknown_user"
     return os.path.join(tempfile.gettempdir(), "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
 
+
+#: one ``.pt2`` load at a time in the process (``load_exported``). Why: what guards a load is process-wide (torch's
+#: archive reader's ``pickle`` and deserializer's ``sympy`` swapped for refusing stand-ins, ``torch.load`` forced
+#: weights-only by its environment variable, warnings and two loggers held), and each guard put back what it had found
+#: at its end: a load in a second thread found the first's stand-ins, so when the first ended the second ran on
+#: unguarded (a pickled object in its archive unpickled, its code run) and then put the first's stand-ins back for
+#: good (every later ``torch.load`` of the process weights-only, the loggers' records lost, warnings off)
+_LOADS = threading.Lock()
 
 #: the environment variables by which ``torch.load`` takes ``weights_only`` whatever its caller passes
 _FORCE_WEIGHTS_ONLY, _FORCE_NO_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
@@ -1485,11 +1507,20 @@ def _traced(torch, trace):
     storage) took other elements than eager's. Only then (a ``*_scatter`` of an input at an offset or
     in a larger storage: where a rebuilt result can differ) is it traced again, uncached: tracing without
     the cache costs about a third more on a transformer, and most models have no such scatter."""
-    ep = trace()
-    if any(_rebuilt_may_differ(torch, n) for n in ep.graph.nodes):
-        with _fake_cache_off(torch):
-            ep = trace()
+    with EXPORT_LOCK:
+        ep = trace()
+        if any(_rebuilt_may_differ(torch, n) for n in ep.graph.nodes):
+            with _fake_cache_off(torch):
+                ep = trace()
     return ep
+
+
+#: one export (or decomposition) at a time in the process (``_traced``; ``runtime.aten.program.load_program`` holds it
+#: around its whole export, state snapshots included). Why: torch's export is not thread-safe (its module-hierarchy
+#: global, the proxy mode's slot), so two threads exporting at once (``runtime.aten.compile`` of two modules) failed in
+#: torch ("ProxyTorchDispatchMode slot already occupied", "_EXPORT_MODULE_HIERARCHY must not be None", "Trying to pop
+#: empty mode stack"), each naming its module as the failure. Reentrant: held by a caller around its own exports
+EXPORT_LOCK = threading.RLock()
 
 
 def _rebuilt_may_differ(torch, n) -> bool:
@@ -1528,51 +1559,29 @@ def _partial_graph_dropped(torch):
     whole FX graph traced so far to ``sys.stderr`` (hundreds of lines) before it raises; our GraphError
     says what failed in one line, and a CLI or sweep over models drowned in the dump. Everything else
     export writes to ``sys.stderr`` (warnings) is passed on, only that one dump (the exception's own
-    ``partial_fx_graph``) is left out. What export writes is held until it returns (``sys.stderr`` is
-    swapped for the call: not thread-safe, like any redirect of it), and passing it on is best effort: a
-    closed stderr (``2>&-`` leaves ``sys.stderr`` None) or a full one must not fail an export that worked."""
-    import io
-    import sys
+    ``partial_fx_graph``) is left out. What export writes is held until it returns (``quiet.stderr_held``: this
+    thread's text alone; exports in two threads used to leave ``sys.stderr`` the first one's dead buffer), and
+    passing it on is best effort: a closed stderr (``2>&-`` leaves ``sys.stderr`` None) or a full one must not fail
+    an export that worked."""
 
-    real, buf = sys.stderr, io.StringIO()
-
-    def pass_on(text: str) -> None:
+    def pass_on(real: Any, text: str) -> None:
         if real is not None and text:
             try:
                 real.write(text)
             except (OSError, ValueError):   # a closed or full stream: the text is lost, the result is not
                 pass
 
-    sys.stderr = buf
-    try:
-        yield
-    except BaseException as exc:
-        sys.stderr = real
-        text, dump = buf.getvalue(), getattr(exc, "partial_fx_graph", None)
-        if isinstance(dump, str) and dump:
-            text = text.replace(dump + "\n", "")
-        pass_on(text)
-        raise
-    else:
-        sys.stderr = real
-        pass_on(buf.getvalue())
-    finally:
-        sys.stderr = real
-
-
-@contextlib.contextmanager
-def logger_off(name: str):
-    """Silence logger ``name`` for the block. Why: torch logs a whole traceback for failures its callers
-    handle (``torch.export.load`` before it raises on a file that is no archive, which our error says in one
-    line; the fake-tensor mode for a kernel that fails on fake tensors, which ``runtime.aten``'s layout probe
-    expects)."""
-    logger = logging.getLogger(name)
-    was = logger.disabled
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = was
+    with stderr_held() as (buf, real):   # (this thread's text alone; ``quiet``: threads export at once too)
+        try:
+            yield
+        except BaseException as exc:
+            text, dump = buf.getvalue(), getattr(exc, "partial_fx_graph", None)
+            if isinstance(dump, str) and dump:
+                text = text.replace(dump + "\n", "")
+            pass_on(real, text)
+            raise
+        else:
+            pass_on(real, buf.getvalue())
 
 
 class _Rec:

@@ -105,6 +105,41 @@ def _masked_put(torch, named: Mapping[str, Any], out) -> Lowering | None:
     return "exact", lambda: torch.where(where, value, x, out=out), 0
 
 
+#: dispatch keys whose kernel computes a call on a CUDA tensor (``Library.impl``'s "" is its library's default)
+_CUDA_COMPUTE_KEYS = ("CUDA", "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional",
+                      "CompositeImplicitAutograd", "")
+
+
+def python_effect_nodes(torch, program: Any) -> list[tuple[str, str]]:
+    """(node, op) of each planned node of ``program`` whose op returns nothing, writes no argument and computes a
+    CUDA call in Python (``torch.library.custom_op``, a ``Library.impl`` of a Python function): a check that raises,
+    a logger, a counter. Such an op runs for its Python alone, and a CUDA graph replays device work only.
+
+    Why refused under ``cuda_graph=True`` (``Executor``): its Python ran at the first call only (twice in the
+    warm-ups, once in the capture), and never in the replays, where eager's runs at every call: a failing check
+    passed silently from the second call on, a logger logged three times then never. An op that returns a result
+    (or writes an argument) is device work the graph replays; its Python runs at the capture alone (documented).
+    ATen's own ``_assert_async`` is a device kernel: captured, its assert fires in the replays as eager's does."""
+    impls = getattr(torch.library, "_impls", set())
+    try:
+        from torch._library.custom_ops import OPDEFS
+    except ImportError:   # (an older torch: ``Library.impl``'s record alone)
+        OPDEFS = {}
+    out: list[tuple[str, str]] = []
+    for n in program.exported.graph.nodes:
+        op = n.target
+        schema = getattr(op, "_schema", None)
+        if (n.op != "call_function" or n.name not in program.graph.node_index or schema is None or schema.returns
+                or schema.is_mutable or not isinstance(op, torch._ops.OpOverload)):
+            continue
+        over = op._overloadname
+        names = {op._opname, f"{op._opname}.{over}"} if over == "default" else {f"{op._opname}.{over}"}
+        if (f"{op.namespace}::{op._opname}" in OPDEFS
+                or any(f"{op.namespace}/{name}/{key}" in impls for name in names for key in _CUDA_COMPUTE_KEYS)):
+            out.append((n.name, str(op)))
+    return out
+
+
 def eager_kernels_take(torch, dtype) -> bool:
     """Whether eager's CUDA ``index_put`` and ``masked_fill`` kernels take ``dtype`` in every mode: the standard
     integer, floating and complex dtypes, bool, half and bfloat16. Why: ``where`` implements more (``uint16``,

@@ -124,7 +124,9 @@ class CompiledModule:
             cls._hidden_call = staticmethod(torch.compiler.disable(cls._call))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._hidden_call(self, *args, **kwargs)
+        if _dynamo_at_work():
+            return self._hidden_call(self, *args, **kwargs)
+        return self._call(*args, **kwargs)
 
     def __copy__(self) -> CompiledModule:
         """A shallow copy: the same executor, arena and module (a second name for this one, as before)."""
@@ -466,6 +468,24 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
                           attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
                           attr_slots=None if settable else slots or ())
 
+
+
+def _dynamo_at_work() -> bool:
+    """Whether Dynamo is at work in this thread: tracing the calling frame (``torch.compiler.is_dynamo_compiling()``,
+    False when run, which Dynamo folds to True: nothing after it is traced; not ``is_compiling()``, a process-wide flag
+    that any thread's export sets) or set on the thread's eval frame (code it runs as it is inside a compiled region).
+    Only then does a call go through ``_hidden_call`` (``torch.compiler.disable``).
+
+    Why not always: torch's ``disable`` wrapper annotates each call while *any* thread exports
+    (``torch.compiler.is_exporting()`` is process-wide) through the FX tracer's global ``current_meta``, which that
+    export uses too: a compiled module called in one thread while another compiled (exported) anything failed now and
+    then with a raw ``KeyError: 'custom'`` from torch, and wrote its annotation into the other's nodes (round 49)."""
+    import torch
+
+    if getattr(torch.compiler, "is_dynamo_compiling", torch.compiler.is_compiling)():
+        return True
+    getter = getattr(getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", None)
+    return getter is None or getter() is not None   # (a torch without the getter: hidden, as before)
 
 
 def _calls_state(calls: module_guard.Calls) -> tuple:

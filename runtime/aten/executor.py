@@ -23,6 +23,7 @@ from memplan.planfile import Plan
 from runtime.binding import bind
 
 from . import ambient, hostfold, subclass
+from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError
 from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
@@ -78,6 +79,8 @@ class Executor:
         self.torch = torch
         self.program, self.plan = program, plan
         self.device = torch.device(device)
+        if cuda_graph and self.device.type == "cuda":
+            _check_replayable(torch, program)
         self.binding = bind(program.graph, plan)
         with torch.no_grad():  # views of parameters, as eager makes them under no_grad (no requires_grad)
             self.layout = build_layout(program, self.binding, self.device)
@@ -1570,6 +1573,20 @@ def _export_layouts(program: Program, slots: list) -> tuple[tuple[tuple[int, ...
         out.append((tuple(fake.stride()), int(fake.storage_offset())) if hasattr(fake, "stride")
                    else (tuple(slot.stride()), slot.storage_offset()))
     return tuple(out)
+
+
+def _check_replayable(torch, program: Program) -> None:
+    """Refuse, naming the node, a program with an op that runs for its Python alone (``python_effect_nodes``: a
+    custom check or logger returning nothing) under ``cuda_graph=True``: the replays would skip it, where eager runs
+    it at every call (round 49: its Python ran at the first call's warm-ups and capture only)."""
+    found = python_effect_nodes(torch, program)
+    if found:
+        node, op = found[0]
+        more = f" ({len(found) - 1} more such node{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
+        raise AtenExecutorError(f"node {node!r} ({op}) is a custom op implemented in Python that returns nothing "
+                                f"(a check or logger: it runs for its Python alone){more}; a CUDA graph replays "
+                                "device work only, so it would run at the capture and never again, where eager's "
+                                "runs at every call: compile with cuda_graph=False")
 
 
 def _version(t: Any) -> int | None:

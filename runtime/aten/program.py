@@ -143,7 +143,24 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     ``module``), import it, and collect the program facts. ``container_outputs``: the tensors ``forward`` puts into
     its lists and dicts in place are returned too (``attr_outputs``: for ``sets.check_container_caches``' proof).
     ``plain_draws``: ``random``'s draws hand ``forward`` plain floats, not their read-marking stand-ins (for
-    ``sets.take_unread_draws``' second export)."""
+    ``sets.take_unread_draws``' second export).
+
+    One at a time in the process (the importer's ``EXPORT_LOCK``, held from the snapshots before the export to the
+    state put back after it). Why: what an export is judged by is process-wide state compared before and after it
+    (torch's backend flags and settings, the random states, the globals ``forward`` names), and torch's export itself
+    switches cuDNN, NNPACK and oneDNN off around its trace: a compile in another thread whose export ended meanwhile
+    was refused for a ``forward`` that "changes cuDNN ... and leaves it so", and two exports at once failed inside torch
+    (round 49)."""
+    from memplan.importers.torch import EXPORT_LOCK
+
+    with EXPORT_LOCK:
+        return _load_program(module, example_inputs, kwargs, strict=strict, name=name, exported=exported,
+                             container_outputs=container_outputs, plain_draws=plain_draws)
+
+
+def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, strict: bool, name: str | None,
+                  exported: Any, container_outputs: bool, plain_draws: bool) -> Program:
+    """``load_program`` under the export lock."""
     import torch
     from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 

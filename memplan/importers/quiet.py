@@ -1,0 +1,116 @@
+"""Process-wide output switches an import turns for its own time: a logger off, ``sys.stderr`` held.
+
+Why a module of its own: a logger's ``disabled`` and ``sys.stderr`` are one per process, and an import (or a
+``runtime.aten`` build) may run in several threads at once. Each switch used to save the value it found and put it
+back after: two blocks overlapping in two threads put back each other's values, so the second to end left the
+logger disabled for good, or ``sys.stderr`` a dead buffer of the first's (every later warning and traceback of the
+process lost). Here each switch is counted under a lock: the first block to begin turns it, the last to end puts
+back what the first found, and text held for one thread is that thread's alone (another thread's ``print`` to
+``sys.stderr`` goes to the real stream meanwhile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+_LOCK = threading.Lock()
+#: logger name -> blocks in flight that turned it off, and the ``disabled`` the first of them found
+_LOGGERS_OFF: Counter = Counter()
+_LOGGERS_WAS: dict[str, bool] = {}
+
+
+@contextlib.contextmanager
+def logger_off(name: str) -> Iterator[None]:
+    """Silence logger ``name`` for the block (in every thread: a logger has one switch), as it was after the last
+    overlapping block ends. Why: torch logs a whole traceback for failures its callers handle (``torch.export.load``
+    before it raises on a file that is no archive, which our error says in one line; the fake-tensor mode for a kernel
+    that fails on fake tensors, which ``runtime.aten``'s layout probe expects)."""
+    logger = logging.getLogger(name)
+    with _LOCK:
+        if not _LOGGERS_OFF[name]:
+            _LOGGERS_WAS[name] = logger.disabled
+        _LOGGERS_OFF[name] += 1
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _LOGGERS_OFF[name] -= 1
+            if not _LOGGERS_OFF[name]:
+                del _LOGGERS_OFF[name]
+                logger.disabled = _LOGGERS_WAS.pop(name)
+
+
+class HeldStderr:
+    """``sys.stderr`` while some threads hold what they write: each such thread's text goes to its own innermost
+    buffer, any other thread's to ``real``, the stream that stood there before (None: dropped, as ``print`` drops
+    it with ``sys.stderr`` None). Anything else (``fileno``, ``encoding``, ``isatty``) is ``real``'s."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.held: dict[int, list[io.StringIO]] = {}
+        self.blocks = 0
+
+    def _target(self) -> Any:
+        bufs = self.held.get(threading.get_ident())
+        return bufs[-1] if bufs else self.real
+
+    def write(self, text: str) -> int:
+        target = self._target()
+        return len(text) if target is None else target.write(text)
+
+    def flush(self) -> None:
+        target = self._target()
+        if target is not None and hasattr(target, "flush"):
+            target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "real":   # (not set yet: a half-built copy)
+            raise AttributeError(name)
+        return getattr(self.real, name)
+
+
+_STDERR: list[HeldStderr | None] = [None]
+
+
+@contextlib.contextmanager
+def stderr_held() -> Iterator[tuple[io.StringIO, Any]]:
+    """Hold what this thread writes to ``sys.stderr`` in the block; yields (the buffer, the stream it stood for),
+    for the caller to pass on what it keeps. Other threads' text goes to that stream meanwhile, and ``sys.stderr``
+    is that stream again once the last overlapping block ends (unless something else has replaced it since: then
+    that is left in place)."""
+    me = threading.get_ident()
+    buf = io.StringIO()
+    with _LOCK:
+        proxy = _STDERR[0]
+        if proxy is None or sys.stderr is not proxy:   # the first block, or sys.stderr replaced since
+            proxy = HeldStderr(sys.stderr)
+            _STDERR[0] = proxy
+            sys.stderr = proxy
+        proxy.blocks += 1
+        proxy.held.setdefault(me, []).append(buf)
+        real = proxy.real
+    try:
+        yield buf, real
+    finally:
+        with _LOCK:
+            bufs = proxy.held[me]
+            bufs.remove(buf)
+            if not bufs:
+                del proxy.held[me]
+            proxy.blocks -= 1
+            if not proxy.blocks:
+                back = proxy.real
+                while isinstance(back, HeldStderr) and not back.blocks:   # (an earlier one, wrapped, ended)
+                    back = back.real
+                if sys.stderr is proxy:
+                    sys.stderr = back
+                if _STDERR[0] is proxy:
+                    _STDERR[0] = back if isinstance(back, HeldStderr) else None
