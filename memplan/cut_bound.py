@@ -25,8 +25,8 @@ and raises the weight by moving one stream's threshold and bit at a time to the 
 (coordinate ascent; a move only when it adds weight, so it ends). Where each stream's work is independent of the
 others' (fan-outs, experts, heads), the weight is a sum of per-stream terms and one round finds the heaviest cut.
 It starts again from other issue prefixes (``QUANTILES``) and keeps the heaviest cut. Every cut it visits is a
-valid bound: stopping early (the ``rounds`` cap, the ``max_cells`` cap on the clock rows read) only costs
-strength.
+valid bound: stopping early (the ``rounds``, ``max_cells`` and ``max_moves`` caps, counts, never the clock: the bound
+repeats) only costs strength.
 """
 
 from __future__ import annotations
@@ -46,12 +46,15 @@ if TYPE_CHECKING:   # (lifetimes imports this module)
 MAX_CELLS = 1 << 27
 #: rounds of the coordinate ascent from one start (each moves every stream once, at most)
 ROUNDS = 6
+#: moves of one stream's threshold, over every start (each ~0.1 ms of numpy calls: at 1,024 streams a round is
+#: 1,024 of them, so there the first starts alone run)
+MAX_MOVES = 4096
 #: besides the heaviest issue-order cuts, the ascent also starts at the issue prefixes k/QUANTILES of the way
 QUANTILES = 8
 
 
 def cut_lower_bound(hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray, alignment: int = 1, *,
-                    rounds: int = ROUNDS, max_cells: int = MAX_CELLS) -> int:
+                    rounds: int = ROUNDS, max_cells: int = MAX_CELLS, max_moves: int = MAX_MOVES) -> int:
     """The heaviest cut the ascent finds (module docstring): a proven bound of every safe plan of ``hb``'s schedule,
     0 on one stream (where the sweep bound is this bound) or past ``max_cells``."""
     S = hb.num_streams
@@ -65,7 +68,8 @@ def cut_lower_bound(hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray, alignme
         return 0
     cut = _Cut(hb, lt, weight, lens)
     best = 0
-    left = max_cells // (int(lens.sum()) * S)   # rounds the clock reads allow, over every start
+    cells = max_cells // (int(lens.sum()) * S)   # rounds the clock reads allow, over every start
+    left = min(cells * S, max_moves)              # moves (each reads its stream's clock rows)
     n = len(hb.pos)
     starts = [(False, None), (True, None)] + [(False, n * k // QUANTILES) for k in range(1, QUANTILES)]
     for frontier, at in starts:
@@ -73,8 +77,13 @@ def cut_lower_bound(hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray, alignme
             break
         cut.start(frontier, at)
         for _ in range(rounds):
-            left -= 1
-            if not any([cut.move(s) for s in range(S - 1, -1, -1)]) or left <= 0:
+            moved = False
+            for s in range(S - 1, -1, -1):
+                if left <= 0:
+                    break
+                left -= 1
+                moved |= cut.move(s)
+            if not moved:
                 break
         best = max(best, _value(cut.straddling(), sizes, alignment, lt.compatible))
     return best
@@ -84,9 +93,10 @@ def _value(on: np.ndarray, sizes: np.ndarray, alignment: int, compatible) -> int
     """The bound the straddling roots ``on`` prove: in-place pairs that both straddle lose their smaller member (the
     rest pairwise conflict), then the larger of the raw sum and the aligned sum less the largest rounding."""
     on = on.copy()
-    for a, b, _n in sorted(compatible):
-        if on[a] and on[b]:
-            on[a if (sizes[a], a) <= (sizes[b], b) else b] = False
+    if compatible:   # (removing the smaller of each pair at once leaves more out than needed: still a clique)
+        a, b = np.array([(x, y) for x, y, _n in compatible], dtype=np.int64).T
+        both = on[a] & on[b]
+        on[np.where((sizes[a] < sizes[b]) | ((sizes[a] == sizes[b]) & (a < b)), a, b)[both]] = False
     if not on.any():
         return 0
     raw = sizes[on]
@@ -160,11 +170,18 @@ class _Cut:
         self._count()
 
     def _count(self) -> None:
+        self.ends = np.zeros(len(self.t), dtype=np.int64)
+        for s in range(len(self.t)):
+            self._end(s)
         self.inside = self.has_start.astype(np.int64)
         self.outside = self.has_end.astype(np.int64)
         for s, r in enumerate(self.rows):
             self.inside[r] += self.f[s] < self.t[s] + self.e[s]
             self.outside[r] += self.l[s] > self.t[s]
+
+    def _end(self, s: int) -> None:
+        k = int(self.t[s] + self.e[s])
+        self.ends[s] = int(self.hb.stream_nodes[s][k - 1]) if k > 0 else 0
 
     def straddling(self) -> np.ndarray:
         return (self.inside > 0) & (self.outside > 0)
@@ -174,8 +191,9 @@ class _Cut:
         (their frontier too) have seen of ``s``; its own nodes up to the frontier (``t + e``) no further than
         that, each seeing no more of another stream than that stream's threshold ``t`` (both stay ideals)."""
         hb, t, e = self.hb, self.t, self.e
-        ends = [int(hb.stream_nodes[o][t[o] + e[o] - 1]) for o in range(len(t)) if o != s and t[o] + e[o] > 0]
-        low = int(hb.clock[ends, s].max()) if ends else 0
+        ends = self.ends[t + e > 0]    # (the D' nodes last on each stream: clocks grow along a stream)
+        ends = ends[hb.stream[ends] != s]
+        low = int(hb.clock[ends, s].max()) if len(ends) else 0
         over = hb.clock[hb.stream_nodes[s]] > t[None, :]
         over[:, s] = False
         bad = np.flatnonzero(over.any(axis=1))
@@ -224,6 +242,7 @@ class _Cut:
         if at is None:
             return False
         self.t[s], self.e[s] = at
+        self._end(s)
         self.inside[r] += (f < at[0] + at[1]).astype(np.int64) - fin
         self.outside[r] += (last > at[0]).astype(np.int64) - lout
         return True
