@@ -126,12 +126,19 @@ def test_bound_below_every_verified_plan_and_optimal_only_at_the_bound(data):
     for solver in ("greedy", "size", "auto"):
         p = memplan.plan(g, solver=solver, **opts)   # verified by plan()
         assert p.lower_bound_bytes <= p.arena_bytes, (solver, opts)
-        if p.solver["status"] == "OPTIMAL":
-            assert p.arena_bytes == p.lower_bound_bytes or p.devices > 1, (solver, opts, p.solver)
+        # OPTIMAL: the arena meets the bound the solver block names (with fused_groups the stricter problem's, in
+        # its ``fused_groups`` block; an exact search may prove more than the plan's bound, as ``bound``)
+        claimed = p.solver.get("fused_groups", {}).get("lower_bound_bytes", p.lower_bound_bytes)
+        claimed = max(claimed, p.solver.get("bound", 0))
+        assert claimed <= p.arena_bytes, (solver, opts, p.solver)
+        if p.solver["status"] == "OPTIMAL" and p.devices == 1:
+            assert p.arena_bytes == claimed, (solver, opts, p.solver)
+        elif p.devices == 1:
+            assert p.arena_bytes > claimed and p.solver["gap"] > 0, (solver, opts, p.solver)
         for d in p.solver.get("per_device", ()):
             assert d["lower_bound_bytes"] <= d["arena_bytes"]
-            if d["status"] == "OPTIMAL":
-                assert d["arena_bytes"] == d["lower_bound_bytes"], d
+            if d["status"] != "OPTIMAL":
+                assert d["arena_bytes"] > d["lower_bound_bytes"] and d["gap"] > 0, d
         if p.devices == 1:
             o, ev = [tuple(x) for x in p.order], [tuple(e) for e in p.events]
             assert p.lower_bound_bytes <= max(ref.max_clique_bound(g, o, ev), ref.lower_bound(g, o, ev))
