@@ -142,3 +142,39 @@ def test_bound_below_every_verified_plan_and_optimal_only_at_the_bound(data):
         if p.devices == 1:
             o, ev = [tuple(x) for x in p.order], [tuple(e) for e in p.events]
             assert p.lower_bound_bytes <= max(ref.max_clique_bound(g, o, ev), ref.lower_bound(g, o, ev))
+
+
+def _inplace_at_frontier():
+    """``n`` overwrites ``t`` in place with ``u`` on stream 0 while ``z`` waits on stream 1: the cut ``{a, s}`` with
+    ``n`` at its frontier has ``t`` and ``u`` both straddling it, and they may share bytes."""
+    b = GraphBuilder("ip", alignment=1)
+    b.input("x", 100)
+    b.node("a", "U", ["x"], b.intermediate("t", 1000))
+    b.node("s", "U", ["x"], b.intermediate("z", 10))
+    b.node("n", "ADD", ["t"], b.intermediate("u", 1000), inplace={"u": "t"})
+    b.node("r", "U", ["u", "z"], b.output("y", 5))
+    g = b.build()
+    return g, memplan.schedule_with_events(g, ["a", "s", "n", "r"], {"a": 0, "s": 1, "n": 0, "r": 1})
+
+
+def test_inplace_pair_at_the_frontier_counts_once():
+    # summed, the pair made a bound of 2,110 B over the optimal arena of 1,110 B
+    g, sch = _inplace_at_frontier()
+    hb = memplan.build_happens_before(g, sch)
+    lt = compute_lifetimes(g, hb)
+    assert cut_lower_bound(hb, lt, buffer_problem(g, hb, lt).sizes, 1) == 1110
+    p = memplan.plan(g, sch)
+    assert p.arena_bytes == p.lower_bound_bytes == 1110 and p.solver["status"] == "OPTIMAL"
+
+
+def test_cut_bound_steps_aside_where_it_has_nothing_to_add():
+    g, sch = _inplace_at_frontier()
+    hb = memplan.build_happens_before(g, sch)
+    lt = compute_lifetimes(g, hb)
+    sizes = buffer_problem(g, hb, lt).sizes
+    serial = memplan.serial_schedule(g)
+    hb1 = memplan.build_happens_before(g, serial)
+    assert cut_lower_bound(hb1, compute_lifetimes(g, hb1), sizes, 1) == 0          # one stream: the sweep's bound
+    assert cut_lower_bound(hb, lt, sizes * 0 + (1 << 61), 1) == 0                    # sums past int64: left out
+    assert cut_lower_bound(hb, lt, sizes, 1, max_moves=0) == 0                      # no budget: no cut
+    assert cut_lower_bound(hb, lt, sizes, 1, max_cells=1) == 0
