@@ -31,15 +31,15 @@ repeats) only costs strength.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from .problem import align_up
 
-if TYPE_CHECKING:   # (lifetimes imports this module)
-    from .lifetimes import Lifetimes
-    from .schedule import HappensBefore
+#: ``schedule.HappensBefore`` and ``lifetimes.Lifetimes``, named here only: lifetimes imports this module, and the
+#: modules of memplan form no import circle (tests/test_walls.py)
+HappensBefore = Lifetimes = Any
 
 #: clock cells (nodes x streams) the ascent may read, each round reading them all once: past it (fewer starts and
 #: rounds; none at 100,000 nodes on 1,024 streams) the bound is left to the sweep and the clique search
