@@ -71,7 +71,7 @@ def _wide_clique(g, sch) -> int:
 
 def test_wide_fan_out_over_streams_gets_the_heaviest_clique_as_its_bound():
     # was: 2,000 branches on 8 streams, the bound 3-7 % below the heaviest clique (the dense clique search's pair
-    # budget ran out); wide_graph(20000) under streams="auto": 432,884,736 B, now 440,668,160 B (arena 444,750,848)
+    # budget ran out); wide_graph(20000) under streams="auto": 432,884,736 B, now 440,915,968 B (arena 444,750,848)
     g = _wide(2000, seed=1)
     sch = _wide_schedule(g, 2000, 8, seed=2)
     hb = memplan.build_happens_before(g, sch)
