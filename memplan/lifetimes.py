@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
+from .cut_bound import cut_lower_bound
 from .errors import ScheduleError, SolverError, named_options
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
@@ -439,7 +440,8 @@ def aligned_lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: n
         pad = int((rounded - sizes).max())
         if pad:
             bound = max(bound, lower_bound(graph, hb, lt, rounded) - pad)
-    return max(bound, _inputs_bound(sizes[lt.has_start], a), sweep_lower_bound(hb, lt, sizes, a))
+    return max(bound, _inputs_bound(sizes[lt.has_start], a), sweep_lower_bound(hb, lt, sizes, a),
+               cut_lower_bound(hb, lt, sizes, a))
 
 
 def sweep_lower_bound(hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray, alignment: int = 1) -> int:
