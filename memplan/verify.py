@@ -145,8 +145,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     # each distinct event once: a copy restates the same happens-before edge (harmless, as CONTRACT.md defines
     # safety by happens-before alone), and a bad one listed k times was k identical findings
     listed: dict[tuple[str, str], int] = {}
-    for e in plan.events:
-        listed[e] = listed.get(e, 0) + 1
+    for a_id, b_id in plan.events:   # (an entry may be a list: check_plan_fields takes both)
+        listed[a_id, b_id] = listed.get((a_id, b_id), 0) + 1
     for (a_id, b_id), times in listed.items():
         copies = f" (listed {times} times)" if times > 1 else ""
         a, b = graph.node_index.get(a_id), graph.node_index.get(b_id)
