@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import graphs, schedules, view_chains
 
@@ -414,7 +414,7 @@ def test_hostile_ids_round_trip_and_are_named_escaped(nid, tmp_path):
 # ---- 4. the hostile-plan fuzzer ----------------------------------------------------------------------------------
 
 MUTATIONS = ["shift", "shift_root", "drop_event", "move_wait", "move_record", "backwards", "stream", "swap",
-             "shrink", "alias", "size", "none"]
+             "move_node", "shrink", "alias", "size", "alignment", "none"]
 
 
 def mutate(g: memplan.Graph, doc: dict, kind: str, draw) -> dict | None:
@@ -457,6 +457,11 @@ def mutate(g: memplan.Graph, doc: dict, kind: str, draw) -> dict | None:
             return None
         i = draw(st.integers(0, len(order) - 2))
         d["order"][i], d["order"][i + 1] = d["order"][i + 1], d["order"][i]
+    elif kind == "move_node":   # one order entry moved anywhere
+        e = d["order"].pop(draw(st.integers(0, len(order) - 1)))
+        d["order"].insert(draw(st.integers(0, len(order) - 1)), e)
+    elif kind == "alignment":   # the plan's own alignment, which rule 4 holds its root offsets to
+        d["alignment"] = draw(st.sampled_from([1, 2, 3, 8, 256, 512, 4096]))
     elif kind == "shrink":
         d["arena_bytes"] -= draw(st.sampled_from([1, unit]))
         if d["arena_bytes"] < 0:
@@ -509,6 +514,7 @@ def _root(g: memplan.Graph, tid: str) -> str:
 @given(st.data())
 def test_mutated_plans_of_random_graphs_are_judged_as_the_oracle_judges(data):
     g = data.draw(st.one_of(graphs(max_nodes=8), view_chains(10)), label="graph")
+    assume(g.nodes)
     if data.draw(st.booleans()):
         g = regrouped(g, data.draw)
     order, stream_of = data.draw(schedules(g, 3), label="schedule")
@@ -572,6 +578,7 @@ def test_packed_plans_with_interleaved_groups_and_extra_events(data):
     out of and into any member, waited early or late) with offsets packed as tight as the oracle allows, then
     mutated: the verifier's verdict equals the oracle's on each, with fused groups and without."""
     g = data.draw(st.one_of(graphs(max_nodes=7), view_chains(8)), label="graph")
+    assume(g.nodes)
     if data.draw(st.booleans()):
         g = regrouped(g, data.draw)
     order, stream_of = data.draw(schedules(g, 3), label="schedule")
