@@ -523,12 +523,30 @@ def test_mutated_plans_of_random_graphs_are_judged_as_the_oracle_judges(data):
     doc = json.loads(p.to_json())
     assert agree(g, doc, fused) and agree(g, doc, not fused) in (True, False)
     for _ in range(3):
-        kind = data.draw(st.sampled_from(MUTATIONS), label="mutation")
-        bad = mutate(g, doc, kind, data.draw)
+        kind = data.draw(st.sampled_from(MUTATIONS + ["grow"]), label="mutation")
+        if kind == "grow":   # a root of the graph grown by one alignment unit, the plan's size with it
+            g, bad = grown(g, doc, data.draw)
+        else:
+            bad = mutate(g, doc, kind, data.draw)
         if bad is not None:
             agree(g, bad, fused)
             agree(g, bad, not fused)
             doc = bad if data.draw(st.booleans()) else doc   # sometimes mutate the mutant
+
+
+def grown(g: memplan.Graph, doc: dict, draw) -> tuple[memplan.Graph, dict | None]:
+    """``g`` with one arena root larger by an alignment unit (its views unchanged), and ``doc`` saying so: the same
+    offsets, so the root may now reach into its neighbour or past the arena."""
+    roots = [t.id for t in g.tensors if t.view_of is None and t.kind != "weight"]
+    if not roots:
+        return g, None
+    r = draw(st.sampled_from(roots))
+    unit = max(doc["alignment"], g.alignment)
+    gd = g.to_dict()
+    next(t for t in gd["tensors"] if t["id"] == r)["size"] += unit
+    d = copy.deepcopy(doc)
+    next(e for e in d["tensors"] if e["id"] == r)["size"] += unit
+    return memplan.graph_from_dict(gd), d
 
 
 def packed(g: memplan.Graph, doc: dict, fused: bool, draw) -> dict:
