@@ -628,6 +628,14 @@ def test_packed_plans_with_interleaved_groups_and_extra_events(data):
     doc = packed(g, base, fused, data.draw)
     assert agree(g, doc, fused)
     agree(g, doc, not fused)
+    # the groups judged node by node are the ones runtime/ runs node by node (a safe plan's)
+    from runtime.step import unfusable_groups
+
+    pos = {n: i for i, n in enumerate(ids)}
+    early = {n.group for n in g.nodes if n.group is not None for a, b in events if a == n.id
+             and pos[b] <= max(pos[m.id] for m in g.nodes if m.group == n.group) and a != max(
+                 (m.id for m in g.nodes if m.group == n.group), key=pos.__getitem__)}
+    assert unfusable_groups(g, memplan.plan_from_dict(doc)) == early or not verdict(g, doc)
     for _ in range(3):
         bad = mutate(g, doc, data.draw(st.sampled_from(MUTATIONS), label="mutation"), data.draw)
         if bad is not None:
