@@ -38,12 +38,20 @@ MAX_REPORTED = 200
 @named_options
 def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> None:
     """Raise ``UnsafePlan`` listing every rule the plan breaks; return None when it is safe.
-    ``fused_groups``: also prove the plan safe for a backend that runs each fusion group as one kernel
-    (rule 3 with every access by a member of a group counted as an access by all of it: its first and
-    last members bracket it), as ``plan(..., fused_groups=True)`` promises. The launch model it assumes:
-    the group's kernel is issued at its members' place in ``order`` and every event recorded after one of
-    its members is recorded after the kernel (an event cannot be recorded in the middle of a kernel), so a
-    waiter on such an event waits for the whole group; ``runtime/`` issues groups exactly so."""
+    ``fused_groups``: also prove the plan safe for a backend that runs a fusion group of several nodes as one
+    kernel, as ``runtime/`` issues it (``runtime.step``): at its last member's place in ``order``, after every
+    member's waits, with every member's records after it (an event cannot be recorded mid-kernel). Node by node
+    a plan must still be safe (such a backend runs a group it cannot fuse node by node), and the contract's
+    happens-before already orders the kernel as the plan orders its members: what waits for a member waits for
+    the kernel, since the member's record comes after it, and what a member waits for, the kernel waited for. So
+    the one thing fusing adds is inside the group: the kernel may read any of its members' inputs while it writes
+    any of their outputs, so no two roots the group touches may share bytes (an in-place pair inside a group of
+    several nodes neither). A group one of whose members' events is waited on by a node issued before the last
+    member (or by the last member) cannot run as one kernel (its record would come after that wait, which CUDA
+    then skips): it runs node by node, as ``runtime.step.unfusable_groups`` runs it, and is judged so. Why not
+    the group's first and last member for each member's access (as before): that refused safe plans, e.g. a
+    node waiting on the group's first member and then reusing bytes the group read (the record comes after the
+    whole kernel), or the last member reading what a node it waits for wrote over bytes freed before the first."""
     problems = check(graph, plan, fused_groups=fused_groups)
     if problems:
         raise UnsafePlan(problems)
@@ -134,15 +142,21 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                     bad(1, f"node {nm(nodes[ni].id)} is issued before {nm(nodes[w].id)}, which writes "
                            f"{nm(graph.tensors[t].id)} that it reads")
     waits: dict[int, list[int]] = {}  # a dict: a list per node costs 56 MB per million nodes
-    for a_id, b_id in plan.events:
+    # each distinct event once: a copy restates the same happens-before edge (harmless, as CONTRACT.md defines
+    # safety by happens-before alone), and a bad one listed k times was k identical findings
+    listed: dict[tuple[str, str], int] = {}
+    for a_id, b_id in plan.events:   # (an entry may be a list: check_plan_fields takes both)
+        listed[a_id, b_id] = listed.get((a_id, b_id), 0) + 1
+    for (a_id, b_id), times in listed.items():
+        copies = f" (listed {times} times)" if times > 1 else ""
         a, b = graph.node_index.get(a_id), graph.node_index.get(b_id)
         if a is None or b is None:
-            bad(1, f"event {a_id!r}->{b_id!r} names an unknown node{node_twin(a_id if a is None else b_id)}")
+            bad(1, f"event {a_id!r}->{b_id!r} names an unknown node{node_twin(a_id if a is None else b_id)}{copies}")
             continue
         if stream[a] == stream[b]:
-            bad(1, f"event {nm(a_id)}->{nm(b_id)} joins stream {stream[a]} to itself")
+            bad(1, f"event {nm(a_id)}->{nm(b_id)} joins stream {stream[a]} to itself{copies}")
         if pos[a] >= pos[b]:
-            bad(1, f"event {nm(a_id)}->{nm(b_id)}: the wait comes before the record in issue order")
+            bad(1, f"event {nm(a_id)}->{nm(b_id)}: the wait comes before the record in issue order{copies}")
             continue
         waits.setdefault(b, []).append(a)
     by_pos = sorted(range(N), key=pos.__getitem__)
@@ -279,14 +293,6 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                 lst = acc.setdefault(r, [])
                 if not lst or lst[-1] != ni:
                     lst.append(ni)
-    if fused_groups:   # each member's accesses also made by its group's first and last members
-        members: dict[str, list[int]] = {}
-        for ni, node in enumerate(nodes):
-            if node.group is not None:
-                members.setdefault(node.group, []).append(ni)
-        span = {ni: (m[0], m[-1]) for m in members.values() if len(m) > 1 for ni in m}
-        for r, lst in acc.items():
-            acc[r] = list(dict.fromkeys(lst + [e for ni in lst if ni in span for e in span[ni]]))
     starts = {r for r in range(T) if graph.tensors[r].kind == "input" and graph.root[r] == r}
     ends = {graph.root[t] for t in range(T) if graph.tensors[t].kind == "output"}
 
@@ -401,9 +407,58 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                 checked.add(a)
                 if not (before(a, b) or inplace_ok(a, b)) and kept[3] < MAX_REPORTED:
                     bad(3, f"tensors {nm(graph.tensors[a].id)} and {nm(graph.tensors[b].id)} overlap in "
-                           f"the arena but not every access of one happens-before every access of the other"
-                           + (" (fusion groups counted as one kernel)" if fused_groups else "") + ": "
+                           f"the arena but not every access of one happens-before every access of the other: "
                            + unordered(a, b))
+    if fused_groups:
+        for msg in _fused_overlaps(graph, plan, pos, offset, tdev, nm):
+            bad(3, msg)
+    return out
+
+
+def _fused_overlaps(graph: Graph, plan: Plan, pos: list[int], offset: list[int | None], tdev: list[int] | None,
+                    nm) -> list[str]:
+    """``verify(fused_groups=True)``'s own findings (see ``verify``): two roots that share bytes (on one device) and
+    are both touched by one fusion group of several nodes that can run as one kernel, each named with a member
+    touching it. A group can run as one kernel unless an event after a member other than its last is waited on by
+    a node issued no later than the last member (``runtime.step.unfusable_groups``' rule). The roots of each group
+    are swept in address order, each compared with the one reaching furthest before it: one finding per root that
+    overlaps an earlier one, O(r log r) per group of r roots."""
+    tensors, root = graph.tensors, graph.root
+    groups = {g: m for g, m in graph.groups().items() if len(m) > 1}
+    if not groups:
+        return []
+    last_of: dict[int, tuple[str, int]] = {}   # a member other than the last -> (its group, the last member)
+    for g, members in groups.items():
+        last = max(members, key=pos.__getitem__)
+        for m in members:
+            if m != last:
+                last_of[m] = (g, last)
+    unfused = set()
+    for a_id, b_id in plan.events:
+        a, b = graph.node_index.get(a_id), graph.node_index.get(b_id)
+        if a in last_of and b is not None and pos[b] <= pos[last_of[a][1]]:
+            unfused.add(last_of[a][0])
+    out = []
+    for g, members in groups.items():
+        if g in unfused:
+            continue
+        by: dict[int, int] = {}   # each root the group touches -> its first member touching it
+        for m in members:
+            for t in graph.node_inputs[m] + graph.node_outputs[m]:
+                r = root[t]
+                if tensors[r].kind != "weight" and tensors[r].size > 0 and offset[r] is not None:
+                    by.setdefault(r, m)
+        spans = sorted((0 if tdev is None else tdev[r], offset[r], offset[r] + tensors[r].size, r) for r in by)
+        reach: tuple[int, int, int] | None = None   # (device, end, root) of the furthest-reaching root so far
+        for dev, lo, hi, r in spans:
+            if reach is not None and reach[0] == dev and lo < reach[1]:
+                a = reach[2]
+                out.append(f"tensors {nm(tensors[a].id)} and {nm(tensors[r].id)} overlap in the arena and fusion group "
+                           f"{g!r} touches both ({nm(graph.nodes[by[a]].id)} accesses {nm(tensors[a].id)}, "
+                           f"{nm(graph.nodes[by[r]].id)} accesses {nm(tensors[r].id)}; fusion groups counted as one "
+                           "kernel, which may write one while it still reads the other)")
+            if reach is None or reach[0] != dev or hi > reach[1]:
+                reach = (dev, hi, r)
     return out
 
 

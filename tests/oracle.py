@@ -239,7 +239,11 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool 
                     out.append((4, f"{n} on device {m.node_device[n]} touches {t} of another device"))
 
     # ---- rule 3: overlapping roots are ordered by happens-before --------------------------------------
-    acc = {r: m.accesses(r, fused_groups) for r in arena_roots}
+    # (node by node also with fused_groups: a backend runs a group it cannot fuse node by node; the fused
+    # groups' kernels are judged apart below, by ``_fused_units``)
+    acc = {r: m.accesses(r, False) for r in arena_roots}
+    if fused_groups:
+        out += _fused_units(m, groups, arena_roots)
     for i, a in enumerate(arena_roots):
         for b in arena_roots[i + 1:]:
             oa, ob = m.offset[a], m.offset[b]
@@ -253,6 +257,57 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool 
             if _inplace_ok(m, a, b, acc) or _inplace_ok(m, b, a, acc):
                 continue
             out.append((3, f"roots {a} and {b} overlap without happens-before between their accesses"))
+    return out
+
+
+def _fused_units(m: _Model, groups: dict[str, list[str]], arena_roots: list[str]) -> list[tuple[int, str]]:
+    """Rule 3 of the plan with each fusion group of several nodes as one kernel (interp: ``fused_groups``, round 49,
+    as ``runtime.step`` issues it): the kernel is one unit at its last member's place, after every member's waits,
+    recording every member's events after it. A group whose member's event is waited on by a node issued no later
+    than its last member cannot run so (the wait would come before the record) and stays node by node. Units'
+    happens-before is its own closure (stream order of units, events between units); a unit is an access of every
+    root any of its members touches; the in-place exception holds only for a unit of one node."""
+    unit = {n: n for n in m.order}
+    last = {g: max(ms, key=m.pos.__getitem__) for g, ms in groups.items() if len(ms) > 1}
+    early = {g for g in last for a, b in m.events
+             if m.nodes[a].get("group") == g and a != last[g] and m.pos[b] <= m.pos[last[g]]}
+    for g, ms in groups.items():
+        if g in last and g not in early:
+            for n in ms:
+                unit[n] = "<group>" + g
+    succ: dict[str, set[str]] = {u: set() for u in unit.values()}
+    for seq in m.by_stream.values():
+        us = [unit[n] for n in seq]
+        for a, b in zip(us, us[1:]):
+            if a != b:
+                succ[a].add(b)
+    for a, b in m.events:
+        if unit[a] != unit[b] and m.pos[a] < m.pos[b]:
+            succ[unit[a]].add(unit[b])
+    reach = closure(succ)
+
+    def hb(x: str, y: str) -> bool:
+        if x == y or x == END or y == START:
+            return False
+        return x == START or y == END or y in reach[x]
+
+    acc = {r: {unit.get(x, x) for x in m.accesses(r, False)} for r in arena_roots}
+    out = []
+    for i, a in enumerate(arena_roots):
+        for b in arena_roots[i + 1:]:
+            oa, ob = m.offset[a], m.offset[b]
+            if oa is None or ob is None or m.tensor_device[a] != m.tensor_device[b]:
+                continue
+            sa, sb = m.tensors[a]["size"], m.tensors[b]["size"]
+            if not (sa > 0 and sb > 0 and oa < ob + sb and ob < oa + sa):
+                continue
+            if all(hb(x, y) for x in acc[a] for y in acc[b]) or all(hb(y, x) for x in acc[a] for y in acc[b]):
+                continue
+            if any(all(hb(x, y) or x == y == n for x in acc[p] for y in acc[q])
+                   for p, q in ((a, b), (b, a)) for n in m.inplace_nodes(p, q) if unit[n] == n):
+                continue
+            out.append((3, f"roots {a} and {b} overlap without happens-before between their accesses, fusion "
+                           "groups run as one kernel each"))
     return out
 
 
