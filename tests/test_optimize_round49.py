@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import graphs, schedules
 
 import memplan
 from memplan.errors import UnusedOption
 from memplan.examples import qkv_attention
+from memplan.lifetimes import buffer_problem, compute_lifetimes, issue_order_bound
+from memplan.schedule import build_happens_before, schedule_with_events
+
+plan_module = importlib.import_module("memplan.plan")
 
 
 def test_graph_optimize_one_stream_warns_of_max_events():
@@ -46,3 +54,107 @@ def test_graph_optimize_one_stream_bad_max_events_refused_first(bad):
         warnings.simplefilter("error")
         with pytest.raises(memplan.errors.ScheduleError, match="max_events"):
             memplan.graph_optimize(qkv_attention(), 1, max_events=bad)
+
+
+# ---- a memory budget rejects candidates by their issue order's bound, before happens-before and lifetimes ----
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_issue_order_bound_never_above_the_problems_bound(data):
+    """The bound from the issue order alone is at most the lower bound of the problem of any schedule with that
+    order (any streams, any events the streams need; node-by-node or fused lifetimes), so rejecting a candidate by
+    it rejects only what ``solve_schedule(over=...)`` rejects anyway."""
+    g = data.draw(graphs(max_nodes=9))
+    order, stream_of = data.draw(schedules(g, max_streams=3))
+    sched = schedule_with_events(g, order, stream_of)
+    hb = build_happens_before(g, sched)
+    bound = issue_order_bound(g, sched.order)
+    for fused in (False, True):
+        lt = compute_lifetimes(g, hb, fused_groups=fused)
+        assert bound <= int(buffer_problem(g, hb, lt).lower_bound or 0)
+    made = memplan.plan(g, sched)
+    assert bound <= made.lower_bound_bytes <= made.arena_bytes
+
+
+def fan(width: int) -> memplan.Graph:
+    """A fan-out of ``width`` two-node branches and a join: concurrency keeps every branch's tensors live at once."""
+    b = memplan.GraphBuilder(f"fan{width}")
+    b.input("x", 4096)
+    outs = []
+    for i in range(width):
+        b.node(f"a{i}", "OP", ["x"], b.intermediate(f"t{i}", 8192), cost=10.0)
+        b.node(f"b{i}", "OP", [f"t{i}"], b.intermediate(f"u{i}", 4096), cost=10.0)
+        outs.append(f"u{i}")
+    b.node("join", "OP", outs, b.output("y", 4096), cost=1.0)
+    return b.build()
+
+
+def test_budget_rejects_candidates_over_their_issue_order_bound_without_lifetimes(monkeypatch):
+    """A budget of the serial arena on a wide fan: every multi-stream candidate's issue order already keeps more
+    bytes live than the budget, and each was rejected only after its happens-before and lifetimes were made. Now
+    only the schedules planned in full (the first, the one chosen) and those under their order's bound get them,
+    and the plan is the same."""
+    g = fan(24)
+    budget = memplan.plan(g).arena_bytes
+    expected = memplan.plan(g, streams=8, memory_budget=budget).to_json()
+    built: list = []
+    real = plan_module.build_happens_before
+
+    def counting(graph, schedule):
+        built.append(schedule)
+        return real(graph, schedule)
+
+    monkeypatch.setattr(plan_module, "build_happens_before", counting)
+    got = memplan.plan(g, streams=8, memory_budget=budget)
+    assert got.to_json() == expected
+    over = [s for s in built if issue_order_bound(g, s.order) > budget]
+    assert len(over) <= 1, f"{len(over)} schedules over their issue-order bound got happens-before"
+
+
+def test_budget_skips_give_backs_whose_one_issue_order_is_over_it(monkeypatch):
+    """Every fork give-back has one issue order (the fixed-stream order); where that order's bound is over the
+    memory budget, none can fit, and the forks were still scored and every prefix replayed. Now they are left out,
+    and the plan is the one the full pool gives."""
+    import memplan.optimize.budget as budget_module
+    import memplan.optimize.candidates as cand_module
+
+    g = fan(24)
+    budget = memplan.plan(g).arena_bytes
+    cands = cand_module.candidates(g, streams=8, memory_budget=budget)
+    assert issue_order_bound(g, budget_module.give_back_order(g, cands.optimized)) > budget
+    scored: list = []
+    real = budget_module.score_forks
+
+    def counting(*a, **kw):
+        scored.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(budget_module, "score_forks", counting)
+    got = memplan.plan(g, streams=8, memory_budget=budget).to_json()
+    assert not scored
+    monkeypatch.setattr(cand_module, "issue_order_bound", lambda graph, order: 0)   # the full pool, as before
+    assert memplan.plan(g, streams=8, memory_budget=budget).to_json() == got
+    assert scored
+
+
+@pytest.mark.parametrize("streams", [2, 8, "auto"])
+@pytest.mark.parametrize("share", [0.8, 1.0, 1.1, 1.5])
+def test_budget_plans_the_same_with_and_without_the_pruning(monkeypatch, streams, share):
+    """Byte-identical plans (or the same refusal) whether or not candidates are rejected by their issue order's
+    bound before lifetimes, on graphs where concurrency costs memory."""
+    import memplan.optimize.candidates as cand_module
+
+    for g in (fan(10), memplan.examples.moe(), memplan.examples.qkv_attention()):
+        budget = int(memplan.plan(g).arena_bytes * share)
+
+        def run(g=g, budget=budget) -> str:
+            try:
+                return memplan.plan(g, streams=streams, memory_budget=budget).to_json()
+            except memplan.errors.BudgetError as e:
+                return str(e)
+
+        got = run()
+        with monkeypatch.context() as m:
+            m.setattr(cand_module, "issue_order_bound", lambda graph, order: 0)
+            m.setattr(plan_module, "issue_order_bound", lambda graph, order: 0)
+            assert run() == got, g.name
