@@ -11,9 +11,12 @@ from hypothesis import strategies as st
 from strategies import graphs, schedules
 
 import memplan
+import memplan.optimize.streams as streams_module
+from memplan.benchmarks.scale import layered_graph, random_dag
 from memplan.errors import UnusedOption
 from memplan.examples import qkv_attention
 from memplan.lifetimes import buffer_problem, compute_lifetimes, issue_order_bound
+from memplan.optimize.cost import CostModel, node_costs
 from memplan.schedule import build_happens_before, schedule_with_events
 
 plan_module = importlib.import_module("memplan.plan")
@@ -158,3 +161,49 @@ def test_budget_plans_the_same_with_and_without_the_pruning(monkeypatch, streams
             m.setattr(cand_module, "issue_order_bound", lambda graph, order: 0)
             m.setattr(plan_module, "issue_order_bound", lambda graph, order: 0)
             assert run() == got, g.name
+
+
+# ---- list_schedule_twin: dense clocks at many streams ----
+
+
+def _units(g):
+    return streams_module.build_units(g, node_costs(g, CostModel()))
+
+
+def _runs(U, k):
+    pred = streams_module.chain_cover(U, streams_module.unit_succs(U, 10 ** 9))
+    out = []
+    for kw in (dict(mode="eft"), dict(mode="est"), dict(mode="eft", listed=True, twin=False),
+               dict(mode="eft", chain_pred=pred, twin=False)):
+        for ev in (2.0, 0.0):
+            out.append(streams_module.list_schedule_twin(U, k, ev, **kw))
+    return out
+
+
+@pytest.mark.parametrize("k", [33, 64, 1024])
+def test_list_schedule_dense_clocks_choose_as_dict_clocks(monkeypatch, k):
+    """Above ``DENSE_STREAMS`` the clocks are numpy rows; every family (eft/est, listed, chain-pinned, free events)
+    makes the very schedules (and twins) the dict clocks make."""
+    for g in (layered_graph(600), random_dag(500), memplan.examples.moe(), fan(80)):
+        U = _units(g)
+        dense = _runs(U, k)
+        with monkeypatch.context() as m:
+            m.setattr(streams_module, "DENSE_STREAMS", 1 << 30)
+            assert _runs(U, k) == dense, g.name
+
+
+def test_list_schedule_dense_clock_merge_is_one_step_per_event():
+    """A layered DAG on 1,024 streams: each event merged the writer's dict clock entry by entry (hundreds of streams
+    known: about 500 Python steps per event); a dense row merges in one numpy step."""
+    U = _units(layered_graph(3000))
+    stats: dict = {}
+    streams_module.list_schedule_twin(U, 1024, 2.0, stats=stats)
+    events = stats.get("merged", 0)
+    assert 0 < events <= len(U.members) * 3, stats   # (one per writer merged: at most the 1-3 inputs of each unit)
+
+
+def test_optimize_with_dense_clocks_plans_the_same(monkeypatch):
+    g = layered_graph(400)
+    got = memplan.plan(g, streams=64, max_events=40).to_json()
+    monkeypatch.setattr(streams_module, "DENSE_STREAMS", 1 << 30)
+    assert memplan.plan(g, streams=64, max_events=40).to_json() == got
