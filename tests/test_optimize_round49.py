@@ -273,3 +273,14 @@ def test_window_first_fit_merged_scan_is_the_leapfrogs_answer(data):
     meet = sorted((off, placement.align_up(off + s, alignment)) for lo, hi, off, s in blocks
                   if lo <= qlo < hi or qlo < lo < qhi)
     assert answers[0] == answers[1] == placement.first_fit(meet, size, 1)
+
+
+@pytest.mark.parametrize("cap", [2 ** 63, 10 ** 30])
+def test_graph_optimize_max_events_below_2_63_as_plan_takes_it(cap):
+    """``plan(streams=2, max_events=2**63)`` and ``--max-events`` refuse a cap past int64 (a plan file's integers fit
+    one); ``graph_optimize(g, 2, max_events=2**63)`` took it. Now both refuse it naming the option."""
+    g = qkv_attention()
+    for call in (lambda: memplan.graph_optimize(g, 2, max_events=cap), lambda: memplan.plan(g, streams=2, max_events=cap)):
+        with pytest.raises(memplan.errors.ScheduleError, match=r"max_events must be a non-negative integer below 2\*\*63"):
+            call()
+    assert memplan.graph_optimize(g, 2, max_events=2 ** 63 - 1) == memplan.graph_optimize(g, 2)

@@ -357,13 +357,16 @@ def _unit_sizes(U) -> np.ndarray:
 
 
 def check_max_events(max_events) -> None:
-    """ScheduleError naming ``max_events`` unless it is a non-negative integer (not a bool, a float or a string):
-    checked by ``graph_optimize`` before it schedules anything, and by ``limit_events`` for its other callers."""
+    """ScheduleError naming ``max_events`` unless it is a non-negative integer below 2**63 (not a bool, a float or a
+    string): checked by ``graph_optimize`` before it schedules anything, and by ``limit_events`` for its other
+    callers."""
     from ..errors import ScheduleError
+    from ..planfile import INT64
 
-    if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0:
-        raise ScheduleError(f"max_events must be a non-negative integer (the most events the schedule may have), "
-                            f"not {_short(max_events)}")
+    # below 2**63 as plan(max_events=...) and --max-events take it (graph_optimize took 2**63 where plan refused it)
+    if isinstance(max_events, bool) or not isinstance(max_events, int) or not 0 <= max_events < INT64:
+        raise ScheduleError(f"max_events must be a non-negative integer below 2**63 (the most events the schedule may "
+                            f"have), not {_short(max_events)}")
 
 
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
