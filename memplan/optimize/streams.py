@@ -274,9 +274,11 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                 for d in ds:
                     sd, sq = stream[d], seq[d]
                     rel.add(sd)
-                    found = np.flatnonzero(matrix[:used, sd] > sq).tolist()
+                    found = np.flatnonzero(matrix[:used, sd] > sq)
                     looked += 1 + len(found)
-                    rel.update(found)
+                    if len(found) > most:   # (before the set is made: every stream of a wide fork knows its source)
+                        return None
+                    rel.update(found.tolist())
                     if len(rel) > most:
                         return None
                 return rel
