@@ -29,7 +29,7 @@ from .errors import (
 )
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
-from .lifetimes import buffer_problem, compute_lifetimes, with_clique_bound
+from .lifetimes import buffer_problem, compute_lifetimes, issue_order_bound, with_clique_bound
 from .planfile import Plan
 from .problem import BufferProblem, Solution, Status, gap_of, same_problem
 from .schedule import Schedule, build_happens_before, serial_schedule
@@ -316,6 +316,10 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     if start is not None:
         return _solve_started(graph, schedule, solver, options, start, t0=t0, over=over)
     clock = _Phases(phases)
+    if over is not None and split is None and issue_order_bound(graph, schedule.order) > over:
+        # no schedule of this issue order fits: its bound alone, before happens-before and lifetimes (a memory
+        # budget's candidates on 1,024 streams were rejected by this very bound after 0.4-1 s of lifetimes each)
+        return None
     hb = build_happens_before(graph, schedule)
     clock.lap("happens_before")
     lt = compute_lifetimes(graph, hb, fused_groups=check_options(options).fused_groups)
@@ -651,7 +655,9 @@ def _heuristic_budget(graph: Graph, cands, solver: str, options: SolveOptions, t
                               f"over the memory budget of {memory_budget} B")
         # the last resorts are planned in full: a refusal quotes both arenas, a low-memory order's report the
         # serial one, so ``fits`` stopping at the budget would only make them be planned twice
-        tiers = budget_tiers(graph, cands, max_events)
+        # (``fits`` rejects a schedule over its issue order's bound unsolved: the give-backs, which share one order,
+        # are left out where it is over the budget)
+        tiers = budget_tiers(graph, cands, max_events, memory_budget=memory_budget)
         found = _select(tiers, fits, lambda s: planned(s).arena_bytes <= memory_budget)
         if found is None:
             raise _refuse(graph, cands, tiers[2], memory_budget, lambda s: planned(s).arena_bytes)

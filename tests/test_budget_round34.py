@@ -61,7 +61,8 @@ def test_budget_candidates_stop_their_clique_search_past_the_budget(monkeypatch)
     p = memplan.plan(g, streams="auto", memory_budget=budget)
     assert p.arena_bytes <= budget
     past = [c for c in calls if c[0] > budget]
-    assert len(past) > 10, "the graph no longer has candidates over the budget: the test tests nothing"
+    # (more than 10 before round 49: candidates over their issue order's bound are now rejected before any clique)
+    assert len(past) > 5, "the graph no longer has candidates over the budget: the test tests nothing"
     assert [stop for _, stop in past].count(None) <= 1, past
     assert all(stop in (None, budget) for _, stop in past), past
 

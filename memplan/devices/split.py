@@ -167,8 +167,10 @@ def split_with_serial(graph: Graph, n: int, *, cost_model=None, device_capacity:
             # holds at most MAX_STREAMS: a device gets no more than leaves one for each later device (2 devices
             # with streams=1024 and 600 branches each failed with "stream 1024 is not an integer in 0..1023")
             later = sum(1 for e in range(d + 1, n) if members[e])
-            sched = graph_optimize(device_subgraph(split, members[d]), min(cap, MAX_STREAMS - base - later),
-                                   cost_model=cost_model, max_events=max_events)
+            k = min(cap, MAX_STREAMS - base - later)
+            # (one stream has no event to cap: the caller warned of streams=1 once, and graph_optimize would warn again)
+            sched = graph_optimize(device_subgraph(split, members[d]), k, cost_model=cost_model,
+                                   max_events=max_events if k > 1 else None)
         for nid, s in zip(sched.order, sched.streams):
             order.append(nid)
             stream_of[nid] = base + int(s)

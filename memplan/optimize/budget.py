@@ -163,12 +163,15 @@ def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
     return out
 
 
-def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) -> list[Reduced]:
+def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, *, forks: bool = True
+                   ) -> list[Reduced]:
     """Every schedule worth trying, fastest first (ties: fewer events, fewer streams).
 
     The optimizer's candidates (each stream count and strategy, the serial order included: fewer
     streams is "merging streams") and, for the chosen schedule, every prefix of its forks given back
     in order of most memory per microsecond saved and in order of least time per event saved.
+    ``forks=False`` leaves the give-backs out (nothing is scored or replayed for them): every give-back has
+    the issue order ``give_back_order``, and a memory budget below that order's bound rejects them all.
     """
     pool: list[tuple[tuple, Reduced]] = []
     seen: set[tuple] = set()
@@ -186,6 +189,10 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
         add(c.schedule, c.makespan_us, 0, 0, c.name)
     for name, s, ms in fewer_streams(graph, opt):
         add(s, ms, 0, 0, name)
+    if not forks:
+        add(serial_schedule(graph), None, 0, 0, "serial")   # (as below: the optimizer's serial candidate already)
+        pool.sort(key=lambda x: x[0])
+        return [r for _, r in pool]
     forks = score_forks(graph, opt, opt.schedule)
     F = len(forks)
     prefixes = list(range(1, F + 1)) if F <= MAX_PREFIXES else sorted(
@@ -244,6 +251,13 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None) 
     add(serial_schedule(graph), None, F, F, "serial")
     pool.sort(key=lambda x: x[0])
     return [r for _, r in pool]
+
+
+def give_back_order(graph: Graph, opt: Optimized) -> tuple[str, ...]:
+    """The issue order (node ids) of every fork give-back of ``opt``: the list scheduler with every stream fixed
+    issues units in ``opt.units.fixed_order`` whatever the streams (``streams.fixed_order``)."""
+    ids = [nd.id for nd in graph.nodes]
+    return tuple(ids[m] for u in opt.units.fixed_order for m in opt.units.members[u])
 
 
 def fewer_streams(graph: Graph, opt: Optimized) -> list[tuple[str, Schedule, float]]:
@@ -343,13 +357,16 @@ def _unit_sizes(U) -> np.ndarray:
 
 
 def check_max_events(max_events) -> None:
-    """ScheduleError naming ``max_events`` unless it is a non-negative integer (not a bool, a float or a string):
-    checked by ``graph_optimize`` before it schedules anything, and by ``limit_events`` for its other callers."""
+    """ScheduleError naming ``max_events`` unless it is a non-negative integer below 2**63 (not a bool, a float or a
+    string): checked by ``graph_optimize`` before it schedules anything, and by ``limit_events`` for its other
+    callers."""
     from ..errors import ScheduleError
+    from ..planfile import INT64
 
-    if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0:
-        raise ScheduleError(f"max_events must be a non-negative integer (the most events the schedule may have), "
-                            f"not {_short(max_events)}")
+    # below 2**63 as plan(max_events=...) and --max-events take it (graph_optimize took 2**63 where plan refused it)
+    if isinstance(max_events, bool) or not isinstance(max_events, int) or not 0 <= max_events < INT64:
+        raise ScheduleError(f"max_events must be a non-negative integer below 2**63 (the most events the schedule may "
+                            f"have), not {_short(max_events)}")
 
 
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:

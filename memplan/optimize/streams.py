@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from .._gc import paused
 from ..errors import named_options
 from ..errors import short_repr as _short
@@ -60,6 +62,12 @@ SCAN_CANDIDATES = 16
 #: the scan is tried first, too, where the index would list every used stream (each one knows the unit's inputs:
 #: a wide fork's branches at 24 .. 48 streams, where the free-est stream wins at once and the index tried them all)
 SCAN_COVERED = True
+
+#: ``list_schedule_twin`` keeps dense clocks (an int32 numpy row per clock) above this many possible streams (fewer:
+#: dict clocks, which hold only the streams a clock knows) ...
+DENSE_STREAMS = 32
+#: ... while a row for every unit and the matrix of every stream's clock take at most this many cells (256 MiB)
+DENSE_CELLS = 1 << 26
 
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
 LARGE_UNITS = 20_000
@@ -202,7 +210,15 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
 
     ``stats`` (for tests: operation counts, not times): "scored" is increased by the streams tried, each
     one a unit's start computed on it; "looked" by the steps ``indexed_candidates`` took to find the streams that
-    know an input (a stream or a count looked at).
+    know an input (a stream or a count looked at; with dense clocks, each stream found and one per input); "merged" by
+    the Python steps of the clock merges (an entry of a dict clock, a row of a dense one).
+
+    Dense clocks (``DENSE_STREAMS``): above 32 possible streams a clock is an int32 numpy row indexed by stream
+    (its own stream's entry left 0: a unit's own count is its ``seq``), and the streams that know an input are one
+    column of the matrix of every stream's clock. Why: with dict clocks an event merged the writer's clock entry by
+    entry and filed each raised entry in the ``knowing`` index, and on a layered DAG at 1,024 streams a clock knows
+    hundreds of streams (20,000 nodes: 12.6M merge steps and 3.6M index updates per run, 4.4 s where 64 streams
+    take 0.5 s). The same comparisons on the same numbers: the same schedules.
     """
     n = len(U.members)
     eft = mode == "eft"
@@ -213,9 +229,14 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     heap = [(prio[u], u) for u in range(n) if indeg[u] == 0]
     heapq.heapify(heap)
     free = [0.0] * k
+    width = min(k, n)   # (stream ids lie below both: no more streams are used than units)
+    dense = width > DENSE_STREAMS and (n + width) * width <= DENSE_CELLS
     # know[s][x]: how many of stream x's units s has synchronised with (absent: none); sparse, so a unit's
-    # clock costs the streams it knows, not k
-    know: list[dict[int, int]] = [{} for _ in range(k)]
+    # clock costs the streams it knows, not k; with ``dense``, a row (never changed in place) and ``matrix[s]`` a copy
+    know: list = [{} for _ in range(k)]
+    if dense:
+        matrix = np.zeros((width, width), dtype=np.int32)
+        know = [matrix[0].copy()] * width
     knowers: list[list[int]] = [[] for _ in range(k)]   # x -> the other streams s with know[s][x] > 0
     # knowing[x][v]: the other streams s with know[s][x] == v (as a dict: a set in insertion order), so that those
     # with know[s][x] > q are found in count[x] - q lookups, not by scanning every knower of x (up to k: most of
@@ -248,6 +269,22 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         stream (``indexed_candidates``); None once more than ``most`` are found (then the scan is tried first)."""
         rel: set[int] = set()
         looked = 0
+        if dense:   # one column per input: the streams whose clock passes its sequence number
+            try:
+                for d in ds:
+                    sd, sq = stream[d], seq[d]
+                    rel.add(sd)
+                    found = np.flatnonzero(matrix[:used, sd] > sq)
+                    looked += 1 + len(found)
+                    if len(found) > most:   # (before the set is made: every stream of a wide fork knows its source)
+                        return None
+                    rel.update(found.tolist())
+                    if len(rel) > most:
+                        return None
+                return rel
+            finally:
+                if stats is not None:
+                    stats["looked"] = stats.get("looked", 0) + looked
         try:
             for d in ds:
                 sd, sq = stream[d], seq[d]
@@ -304,7 +341,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
             sd, e = stream[d], end[d]
             if e > t0:
                 t0 = e
-            if sd == s or ks.get(sd, 0) > seq[d]:
+            if sd == s or (ks[sd] if dense else ks.get(sd, 0)) > seq[d]:
                 if e > t:
                     t = e
                 continue
@@ -401,7 +438,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                 sd = stream[d]
                 if track_free and end[d] > t0:
                     t0 = end[d]
-                if sd == s or ks.get(sd, 0) > seq[d]:
+                if sd == s or (ks[sd] if dense else ks.get(sd, 0)) > seq[d]:
                     if end[d] > t:
                         t = end[d]
                     continue
@@ -432,35 +469,52 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
             twin_free = False
         if twin_free_est and (best_free_est[3] != s or t0 != t):  # type: ignore[index]
             twin_free_est = False
-        old = know[s]
-        newk = dict(old)
-        raised: dict[int, int] = {}   # the streams whose count s's clock raises, with their count before
-        for d in latest.values():
-            cd = clock[d]
-            assert cd is not None
-            for x, v in cd.items():
-                w = newk.get(x, 0)
-                if v > w:
-                    newk[x] = v
-                    if x not in raised:
-                        raised[x] = w
-        count[s] += 1
-        newk[s] = count[s]
-        raised.pop(s, None)
-        for x, w in raised.items():
-            at = knowing[x]
-            if not w:
-                knowers[x].append(s)
-            elif len(at[w]) == 1:
-                del at[w]
-            else:
-                del at[w][s]
-            v = newk[x]
-            if v in at:
-                at[v][s] = None
-            else:
-                at[v] = {s: None}
-        know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
+        if dense:
+            if latest:   # a new row: the entry-wise max, then each writer's own count (its seq + 1)
+                newk = know[s].copy()
+                for d in latest.values():
+                    np.maximum(newk, clock[d], out=newk)
+                    sd = stream[d]
+                    if newk[sd] <= seq[d]:
+                        newk[sd] = seq[d] + 1
+                newk[s] = 0
+                know[s] = matrix[s] = newk
+                if stats is not None:
+                    stats["merged"] = stats.get("merged", 0) + len(latest)
+            count[s] += 1
+            clock[u] = know[s]
+        else:
+            old = know[s]
+            newk = dict(old)
+            raised: dict[int, int] = {}   # the streams whose count s's clock raises, with their count before
+            for d in latest.values():
+                cd = clock[d]
+                assert cd is not None
+                for x, v in cd.items():
+                    w = newk.get(x, 0)
+                    if v > w:
+                        newk[x] = v
+                        if x not in raised:
+                            raised[x] = w
+            count[s] += 1
+            newk[s] = count[s]
+            raised.pop(s, None)
+            if stats is not None:
+                stats["merged"] = stats.get("merged", 0) + sum(len(clock[d]) for d in latest.values())
+            for x, w in raised.items():
+                at = knowing[x]
+                if not w:
+                    knowers[x].append(s)
+                elif len(at[w]) == 1:
+                    del at[w]
+                else:
+                    del at[w][s]
+                v = newk[x]
+                if v in at:
+                    at[v][s] = None
+                else:
+                    at[v] = {s: None}
+            know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
         used = max(used, s + 1)
         stream[u], seq[u] = s, count[s] - 1
         end[u] = t + U.cost[u]

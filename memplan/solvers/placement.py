@@ -466,6 +466,7 @@ class WindowFit:
         sets.sort(key=_span_key)  # the unions ending lowest first (measured: fewest passes on wide nodes)
         x = 0
         moved = True
+        budget = LEAPFROG_PASSES * len(sets)   # union checks before the merged scan takes over
         while moved:  # until one pass finds every union clear of [x, x + size)
             moved = False
             for starts, ends in sets:
@@ -474,6 +475,9 @@ class WindowFit:
                     x = ends[j]
                     moved = True
                     j = bisect_left(starts, x + size, j + 1) - 1
+            budget -= len(sets)
+            if moved and budget <= 0 and 0 < size and sets[-1][1][-1] + size < _BULK_MAX_END:   # (int64 in numpy)
+                return _merged_fit(sets, x, size)
         return x
 
     def _first_fit_without(self, lower: int, upper: int, size: int,
@@ -567,6 +571,53 @@ class WindowFit:
             if hs:
                 out[key] = (hs, he)
         return out
+
+
+#: ``WindowFit.first_fit`` leapfrogs over its unions at most this many passes before ``_merged_fit`` takes over
+LEAPFROG_PASSES = 2
+#: ``_merged_fit``'s first window past ``x + size``: this many times ``size`` (then four times the last)
+MERGED_WINDOW = 16
+
+
+def _merged_fit(sets: Sequence[tuple[list[int], list[int]]], x: int, size: int) -> int:
+    """The lowest ``y >= x`` with ``[y, y + size)`` clear of every range of the unions ``sets``, where every point
+    below ``x`` is not clear (``size > 0``): ``WindowFit.first_fit``'s answer, from the ranges of all unions merged in
+    numpy a window at a time, not by leapfrogging from union to union.
+
+    Why: where the unions' gaps interleave, each leapfrog moves ``x`` past one range of one union and the next pass
+    checks every union again: a 20,000-node layered DAG's plan on 1,024 streams took 142 passes per buffer on
+    average (3M passes, 6 s of the size solver). The same answer: both find the least clear point, which lies at
+    ``x`` or at a range's end (a lower one would be clear of the range whose end it skipped, whose start is below
+    it plus ``size``). A window ``[x, limit)`` reads the ranges starting below ``limit`` and ending after ``x``; a
+    gap between their running reach and the next start of at least ``size`` is clear (the ranges starting at or
+    past ``limit`` cannot meet it), and where none is, nothing below the reach is clear and the window grows."""
+    span = MERGED_WINDOW * size
+    while True:
+        limit = x + size + span
+        los: list[int] = []
+        his: list[int] = []
+        for starts, ends in sets:
+            j0 = bisect_right(ends, x)          # the first range ending after x
+            j1 = bisect_left(starts, limit, j0)  # past the last one starting below limit
+            if j0 < j1:
+                los += starts[j0:j1]
+                his += ends[j0:j1]
+        if not los:
+            return x
+        lo, hi = np.array(los, dtype=np.int64), np.array(his, dtype=np.int64)
+        o = np.argsort(lo, kind="stable")
+        lo, hi = lo[o], hi[o]
+        reach = np.maximum.accumulate(np.maximum(hi, x))
+        before = np.empty_like(reach)
+        before[0] = x
+        before[1:] = reach[:-1]
+        ok = np.flatnonzero(lo - before >= size)
+        if len(ok):
+            return int(before[ok[0]])
+        x = int(reach[-1])
+        if x + size <= limit:
+            return x
+        span *= 4
 
 
 def _span_key(u: tuple) -> int:
