@@ -280,11 +280,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """``show PLAN``: the plan's summary; with ``--graph GRAPH`` only once the plan is proven safe for that graph
+    (``io.load_safe_pair``, as ``verify``, ``simulate`` and ``draw`` do), and a line saying so. Why: a plan alone
+    cannot say whether it belongs to the graph beside it, and ``show`` printed the summary of a plan for another
+    graph (or an edited, unsafe one) as readily as of a sound one; ``--graph`` makes the summary one of a plan
+    checked against its graph, with one error line (exit 2) naming what does not match."""
     from . import load_plan
-    from .show import describe
+    from .show import describe, printable
 
-    _check_report_stdout("show", inputs={"plan": args.plan})
-    _out(describe(load_plan(args.plan), top=args.top, encoding=getattr(sys.stdout, "encoding", None)))
+    inputs = {"plan": args.plan} | ({"graph": args.graph} if args.graph is not None else {})
+    _check_report_stdout("show", inputs=inputs)
+    if args.graph is None:
+        plan = load_plan(args.plan)
+    else:
+        from .io import load_safe_pair
+
+        plan = load_safe_pair(args.graph, args.plan)[1]
+    text = describe(plan, top=args.top, encoding=getattr(sys.stdout, "encoding", None))
+    if args.graph is not None:   # (escaped as every path in a report: ``_out`` splits lines)
+        text += f"\nverified     safe for {printable(args.graph)}"
+    _out(text)
     return 0
 
 
@@ -498,6 +513,9 @@ def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
     sp.add_argument("plan", type=argtypes.path, help="plan JSON (memplan.plan/1)")
     sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list (default 10)")
+    sp.add_argument("--graph", type=argtypes.path, default=None, metavar="GRAPH",
+                    help="graph JSON the plan was made for (of a --devices plan: its split graph, --graph-out): "
+                         "show the plan only once it is proven safe for that graph (exit 2 naming what does not match)")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")
