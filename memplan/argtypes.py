@@ -135,9 +135,17 @@ def warning_line(message, category, filename, lineno, file=None, line=None, _def
     from .errors import FieldWarning
 
     if issubclass(category, (FieldWarning, UnusedOption)) and held is not None:
-        held.append((category, str(message)))
+        text = message.spelled(flag_spelling) if isinstance(message, UnusedOption) else str(message)
+        if (category, text) not in held:   # (each said once, though read or warned of twice)
+            held.append((category, text))
     elif _default is not None:
         _default(message, category, filename, lineno, file, line)
+
+
+def flag_spelling(name: str, text: str) -> str:
+    """A library keyword option as the command line writes it (``UnusedOption.spelled``): ``max_events`` given 3 is
+    ``--max-events 3``, ``streams`` of ``'auto'`` is ``--streams auto``."""
+    return f"--{name.replace('_', '-')} {text.strip(chr(39))}"
 
 
 def print_warning(text: str) -> None:

@@ -12,11 +12,10 @@ import contextlib
 import errno
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 
 from . import argtypes
-from .errors import MemplanError, UnusedOption
+from .errors import MemplanError
 from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
 
@@ -69,12 +68,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
     _check_workers_alignment(args, args.alignment or graph.alignment)
-    with warnings.catch_warnings():
-        # ``--max-events`` with ``--streams 1``: ``_check_one_stream`` said so, in the command's words; the library's
-        # own warning of the same (``max_events=N has no effect with streams=1``) would be a second line
-        warnings.filterwarnings("ignore", message=r"max_events=\S+ has no effect with streams=1", category=UnusedOption)
-        planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
-                             workers=args.workers, progress=_progress(args), **_plan_extras(args))
+    # (``--max-events`` with ``--streams 1``: the library's warning, in the command's words, ``argtypes.warning_line``)
+    planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
+                         workers=args.workers, progress=_progress(args), **_plan_extras(args))
     p = planned.plan
 
     def save_plan() -> None:
@@ -182,19 +178,15 @@ def _check_plan_options(args: argparse.Namespace) -> None:
 
 
 def _check_one_stream(args: argparse.Namespace) -> None:
-    """``plan --streams 1``: warn of ``--max-events`` and (on one device) ``--event-us`` (``argtypes.unused``), which
-    one stream leaves as much without effect as no ``--streams`` does: a single stream (per device) has no
-    cross-stream event to cap or to time, and a split's cross-device events are never capped. Why: without
-    ``--streams`` the first is refused and the second warned of, while ``--streams 1 --max-events 0 --event-us 50``
-    planned the serial plan and said nothing, as if both options had shaped it. A warning, not a refusal: a script
-    sweeping ``--streams 1,2,4`` with one ``--max-events`` still runs its first case."""
+    """``plan --streams 1``: warn of ``--event-us`` on one device (``argtypes.unused``), which one stream leaves as
+    much without effect as no ``--streams`` does: a single stream has no cross-stream event to time. Why: without
+    ``--streams`` it is warned of, while ``--streams 1 --event-us 50`` planned the serial plan and said nothing, as if
+    it had shaped it. A warning, not a refusal: a script sweeping ``--streams 1,2,4`` with one ``--event-us`` still
+    runs its first case. (``--max-events`` there is the library's ``UnusedOption``, said once in the command's
+    words: one source of that warning, not this command's and the library's, filtered by its text.)"""
     if args.streams != 1:
         return
     split = (args.devices or 1) > 1
-    if args.max_events is not None:
-        argtypes.unused(f"--max-events {args.max_events}", "with --streams 1", "it caps cross-stream events, and one "
-                        "stream" + (" per device has none (the split's cross-device events are never capped)" if split
-                                    else " has none: the plan is serial") + "; give --streams N (N > 1) or auto")
     if args.event_us is not None and not split:
         argtypes.unused(f"--event-us {args.event_us:g}", "with --streams 1", "it is the latency of a cross-stream event, "
                         "and one stream has none: the plan is serial; give --streams N (N > 1) or auto")

@@ -16,6 +16,7 @@ import tempfile
 import pytest
 from cli_contract import assert_bad_input, run_captured
 
+import memplan
 from memplan.examples import chain, qkv_attention
 from memplan.io import save_graph
 
@@ -84,3 +85,52 @@ def test_show_with_a_graph_that_is_no_graph_is_refused(d, graph, said) -> None:
     code, out, err = _run("show", _p(d, "p.json"), "--graph", _p(d, graph))
     assert_bad_input(code, err, f"{_p(d, graph)}: ", said)
     assert out == ""
+
+
+# ---- warnings: one source, each said once, on stderr --------------------------------------------------------
+
+def _warning_lines(err: str) -> list[str]:
+    return [ln for ln in err.splitlines() if ln.startswith("memplan: warning: ")]
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_max_events_with_one_stream_is_the_librarys_warning_in_the_commands_words(d, split) -> None:
+    """The command said this warning itself and filtered the library's out by its text; now the library's
+    ``UnusedOption`` is the one source, spelt with the command's flags, one line, the plan still written."""
+    from memplan.argtypes import flag_spelling
+    from memplan.errors import UnusedOption
+
+    extra = ["--devices", "2", "--graph-out", _p(d, "s.json")] if split else []
+    code, _out, err = _run("plan", _p(d, "g.json"), "-o", _p(d, "one.json"), "--streams", "1", "--max-events", "3",
+                           *extra)
+    assert code == 0, err
+    with pytest.warns(UnusedOption) as caught:
+        memplan.plan(qkv_attention(), streams=1, max_events=3, **({"devices": 2} if split else {}))
+    ours = [w.message for w in caught if isinstance(w.message, UnusedOption)]
+    assert len(ours) == 1
+    assert _warning_lines(err) == [f"memplan: warning: {ours[0].spelled(flag_spelling)}"]
+    assert _warning_lines(err)[0].startswith("memplan: warning: --max-events 3 has no effect with --streams 1: ")
+    assert "max_events=" not in err and "streams=" not in err
+
+
+def test_the_library_spells_the_same_warning_as_keywords() -> None:
+    from memplan.errors import UnusedOption
+
+    with pytest.warns(UnusedOption) as caught:
+        memplan.plan(chain(4), streams=1, max_events=0)
+    text = str(caught[0].message)
+    assert text.startswith("max_events=0 has no effect with streams=1: ") and "streams='auto'" in text
+    assert "--" not in text
+
+
+def test_a_warning_given_twice_is_one_line() -> None:
+    """``argtypes.warning_line`` holds each (category, text) once: a field warned of on each read, or an option
+    warned of by two entries, is one line."""
+    from memplan.argtypes import warning_line
+    from memplan.errors import FieldWarning, UnusedOption
+
+    held: list = []
+    for _ in range(2):
+        warning_line(FieldWarning("g.json: x"), FieldWarning, "f", 1, held=held)
+        warning_line(UnusedOption.of("{max_events} idle", max_events=2), UnusedOption, "f", 1, held=held)
+    assert held == [(FieldWarning, "g.json: x"), (UnusedOption, "--max-events 2 idle")]
