@@ -134,3 +134,55 @@ def test_a_warning_given_twice_is_one_line() -> None:
         warning_line(FieldWarning("g.json: x"), FieldWarning, "f", 1, held=held)
         warning_line(UnusedOption.of("{max_events} idle", max_events=2), UnusedOption, "f", 1, held=held)
     assert held == [(FieldWarning, "g.json: x"), (UnusedOption, "--max-events 2 idle")]
+
+
+# ---- byte counts: whole numbers, never rounded ------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["10.5", "1e3", "1000.0", '"12"', "-0.0", "1E3"])
+def test_a_graph_size_that_is_no_json_integer_is_refused_naming_tensor_and_field(d, value) -> None:
+    """CONTRACT.md: ``tensors[].size`` is bytes, an integer >= 0. Written as a fraction, an exponent or a string it
+    is refused (library and CLI alike) naming the file, the tensor and the field, never rounded."""
+    from memplan.errors import GraphError
+    from memplan.io import load_graph
+
+    doc = json.load(open(_p(d, "g.json")))
+    tid = doc["tensors"][1]["id"]
+    text = json.dumps(doc).replace(json.dumps(doc["tensors"][1])[:-1],
+                                   json.dumps(doc["tensors"][1])[:-1].replace(
+                                       f'"size": {doc["tensors"][1]["size"]}', f'"size": {value}'), 1)
+    assert f'"size": {value}' in text
+    with open(_p(d, "h.json"), "w") as f:
+        f.write(text)
+    with pytest.raises(GraphError, match=f"tensor '{tid}'.*'size'"):
+        load_graph(_p(d, "h.json"))
+    code, _out, err = _run("plan", _p(d, "h.json"), "-o", _p(d, "h.plan.json"))
+    assert_bad_input(code, err, "h.json", repr(tid), "'size'", "not an integer")
+    assert not os.path.exists(_p(d, "h.plan.json"))
+
+
+@pytest.mark.parametrize(("option", "value", "near"), [
+    ("--memory-budget", "10000.5", "10000 or 10001"), ("--memory-budget", "0.5", "0 or 1"),
+    ("--memory-budget", "1.0001K", "1024 or 1025"), ("--memory-budget", "1e-99999999999999999999", "0 or 1"),
+    ("--device-capacity", "1G,0.5", "0 or 1"), ("--device-capacity", "99.9", "99 or 100")])
+def test_a_fractional_byte_option_is_refused_not_rounded_down(d, option, value, near) -> None:
+    """``--memory-budget 0.5`` was a budget of 0 B, ``--capacity 99.9`` a capacity of 99 B, with nothing said; the
+    library refuses a budget of 1.5 outright. Now one error line naming the option, the value and the whole byte
+    counts around it; nothing written."""
+    extra = ["--devices", "2", "--graph-out", _p(d, "s.json")] if "," in value else []
+    code, _out, err = _run("plan", _p(d, "g.json"), "-o", _p(d, "x.json"), option, value, *extra)
+    assert_bad_input(code, err, option, repr(value.split(",")[-1]), "not a whole number of bytes", near)
+    assert not os.path.exists(_p(d, "x.json"))
+
+
+def test_csv_capacity_fractional_is_refused_and_whole_decimal_forms_are_taken(d) -> None:
+    from memplan.argtypes import size
+
+    with open(_p(d, "c.csv"), "w") as f:
+        f.write("id,lower,upper,size\na,0,2,16\nb,1,3,16\n")
+    code, _out, err = _run("csv", _p(d, "c.csv"), "-o", _p(d, "o.csv"), "--capacity", "31.5")
+    assert_bad_input(code, err, "--capacity", "'31.5'", "31 or 32")
+    assert not os.path.exists(_p(d, "o.csv"))
+    assert size("1.5K") == 1536 and size("1e3") == 1000 and size("32.0") == 32 and size("0.5K") == 512
+    assert size("9007199254740993.0") == 2 ** 53 + 1 and size("0e999") == 0
+    code, _out, err = _run("csv", _p(d, "c.csv"), "-o", _p(d, "o.csv"), "--capacity", "32.0", "-q")
+    assert code == 0 and err == "", err
