@@ -186,3 +186,53 @@ def test_csv_capacity_fractional_is_refused_and_whole_decimal_forms_are_taken(d)
     assert size("9007199254740993.0") == 2 ** 53 + 1 and size("0e999") == 0
     code, _out, err = _run("csv", _p(d, "c.csv"), "-o", _p(d, "o.csv"), "--capacity", "32.0", "-q")
     assert code == 0 and err == "", err
+
+
+# ---- a repeated key names where it is --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("before", "after", "said"), [
+    ('"kind": "input"', '"kind": "input", "attrs": {"s": 1, "s": 2}', "key 's' appears twice in one object at "
+                                                                        "['attrs'] of 'x'"),
+    ('"kind": "input"', '"kind": "input", "attrs": {"a": [{"b": {"s": 1, "s": 2}}]}', "at ['attrs']['a']['b'] of 'x'"),
+    ('"op": "MUL_MAT"', '"op": "MUL_MAT", "attrs": {"k": {"t": 1, "t": 2}}', "key 't' appears twice in one object at "
+                                                                           "['attrs']['k'] of 'mm_q'"),
+    ('"name"', '"meta": {"a": 1, "a": 2}, "name"', "key 'a' appears twice in one object at ['meta']"),
+])
+def test_a_key_repeated_inside_a_field_names_the_tensor_or_node_and_the_field(d, before, after, said) -> None:
+    """A key repeated in an object without an id of its own (a tensor's ``attrs``) was "key 's' appears twice in one
+    object", naming no tensor, node or field (an out-of-range number there named both); now the object around it
+    that has an id is named, with the keys down to the repeating object."""
+    from memplan.errors import GraphError
+    from memplan.io import load_graph
+
+    text = json.dumps(json.load(open(_p(d, "g.json"))))
+    assert before in text
+    with open(_p(d, "h.json"), "w") as f:
+        f.write(text.replace(before, after, 1))
+    with pytest.raises(GraphError) as exc:
+        load_graph(_p(d, "h.json"))
+    assert said in str(exc.value)
+    code, _out, err = _run("plan", _p(d, "h.json"), "-o", _p(d, "h.plan.json"))
+    assert_bad_input(code, err, said)
+
+
+@pytest.mark.parametrize(("before", "after", "said"), [
+    ('"name": "greedy"', '"name": "greedy", "name": "x"', "key 'name' appears twice in one object at ['solver']"),
+    ('"method"', '"method": 1, "method"', "at ['solver']['schedule']"),
+    ('"stream": 0', '"stream": 0, "x": {"a": 1, "a": 2}', "key 'a' appears twice in one object at ['x'] of order entry"),
+    ('"stream": 0', '"stream": 0, "x": 1e400', "key ['x'] of order entry"),
+])
+def test_a_repeated_key_or_huge_number_in_a_plan_names_where(d, before, after, said) -> None:
+    from memplan.errors import PlanFormatError
+    from memplan.io import load_plan
+
+    text = json.dumps(json.load(open(_p(d, "p.json"))))
+    assert before in text
+    with open(_p(d, "h.json"), "w") as f:
+        f.write(text.replace(before, after, 1))
+    with pytest.raises(PlanFormatError) as exc:
+        load_plan(_p(d, "h.json"))
+    assert said in str(exc.value)
+    code, out, err = _run("show", _p(d, "h.json"))
+    assert_bad_input(code, err, said)
+    assert out == ""
