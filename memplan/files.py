@@ -601,9 +601,12 @@ NO_WRITE_PERMISSION = "no permission to write the file (memplan does not replace
 
 
 def _mode_for(path: str) -> int:
-    """The replaced file's mode, or 0666 less the umask for a new file."""
+    """The replaced file's permission bits, or 0666 less the umask for a new file. Never its set-user-ID, set-group-ID
+    or sticky bit: the new file is another file, owned by whoever runs memplan (root, often, on a GPU box), and a
+    JSON document replacing ``-rwsr-xr-x user prog`` came out ``-rwsr-xr-x root prog`` (as ``cp`` without ``-p``, and
+    ``open(..., "w")`` on a file another user owns, drop them)."""
     try:
-        return os.stat(path).st_mode & 0o7777
+        return os.stat(path).st_mode & 0o777
     except OSError:
         return 0o666 & ~_umask()
 

@@ -236,3 +236,20 @@ def test_a_repeated_key_or_huge_number_in_a_plan_names_where(d, before, after, s
     code, out, err = _run("show", _p(d, "h.json"))
     assert_bad_input(code, err, said)
     assert out == ""
+
+
+# ---- outputs: atomic, never over an input, no privilege bits carried over -------------------------------------
+
+@pytest.mark.parametrize("mode", [0o4755, 0o2775, 0o6711, 0o1644])
+def test_a_replaced_output_keeps_its_permission_bits_but_not_setuid_setgid_or_sticky(d, mode) -> None:
+    """The new file replacing an output took the old file's whole mode, set-user-ID included: a plan written over
+    ``-rwsr-xr-x`` came out set-user-ID and owned by whoever ran memplan. Only the permission bits carry over."""
+    for argv, out in ((["plan", _p(d, "g.json"), "-o"], "o.json"), (["trace", _p(d, "g.json"), _p(d, "p.json"), "-o"],
+                                                                    "t.json")):
+        with open(_p(d, out), "w") as f:
+            f.write("old")
+        os.chmod(_p(d, out), mode)
+        code, _o, err = _run(*argv, _p(d, out), "-q")
+        assert code == 0, err
+        assert os.stat(_p(d, out)).st_mode & 0o7777 == mode & 0o777
+        assert open(_p(d, out)).read() != "old"
