@@ -142,9 +142,17 @@ def warning_line(message, category, filename, lineno, file=None, line=None, _def
         _default(message, category, filename, lineno, file, line)
 
 
+#: the library's keyword options that ``memplan plan`` takes as flags of the same meaning (``--max-events`` ...)
+PLAN_FLAGS = frozenset(("streams", "max_events", "memory_budget", "devices", "device_capacity", "alignment",
+                        "time_limit", "seed", "workers", "solver"))
+
+
 def flag_spelling(name: str, text: str) -> str:
     """A library keyword option as the command line writes it (``UnusedOption.spelled``): ``max_events`` given 3 is
-    ``--max-events 3``, ``streams`` of ``'auto'`` is ``--streams auto``."""
+    ``--max-events 3``, ``streams`` of ``'auto'`` is ``--streams auto``; one the command has no flag for
+    (``cost_model``) stays as the library spells it, rather than naming a flag that does not exist."""
+    if name not in PLAN_FLAGS:
+        return f"{name}={text}"
     return f"--{name.replace('_', '-')} {text.strip(chr(39))}"
 
 

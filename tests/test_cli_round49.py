@@ -134,6 +134,9 @@ def test_a_warning_given_twice_is_one_line() -> None:
         warning_line(FieldWarning("g.json: x"), FieldWarning, "f", 1, held=held)
         warning_line(UnusedOption.of("{max_events} idle", max_events=2), UnusedOption, "f", 1, held=held)
     assert held == [(FieldWarning, "g.json: x"), (UnusedOption, "--max-events 2 idle")]
+    # an option the command has no flag for keeps the library's spelling (no made-up --cost-model)
+    assert UnusedOption.of("{cost_model} with {streams}", cost_model=None, streams=1).spelled(
+        __import__("memplan.argtypes").argtypes.flag_spelling) == "cost_model=None with --streams 1"
 
 
 # ---- byte counts: whole numbers, never rounded ------------------------------------------------------------
