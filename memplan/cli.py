@@ -132,7 +132,7 @@ def _check_solver_options(args: argparse.Namespace) -> None:
                       f"with --time-limit); {heuristic if not exact else 'the search runs on one thread'}")
     if args.progress and args.quiet:
         argtypes.unused("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
-    if args.progress and not exact:
+    elif args.progress and not exact:   # (one warning an option: ``-q --progress`` with a heuristic was two lines)
         argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
 
 

@@ -256,3 +256,19 @@ def test_a_replaced_output_keeps_its_permission_bits_but_not_setuid_setgid_or_st
         assert code == 0, err
         assert os.stat(_p(d, out)).st_mode & 0o7777 == mode & 0o777
         assert open(_p(d, out)).read() != "old"
+
+
+@pytest.mark.parametrize("command", ["plan", "csv"])
+def test_progress_with_quiet_and_a_heuristic_is_one_warning_line(d, command) -> None:
+    """``-q --progress`` with a solver that reports no progress was warned of twice, once for each reason; an option
+    without effect is one line, the first reason (the user's own -q)."""
+    if command == "plan":
+        argv = ["plan", _p(d, "g.json"), "-o", _p(d, "x.json"), "--solver", "greedy"]
+    else:
+        with open(_p(d, "c.csv"), "w") as f:
+            f.write("id,lower,upper,size\na,0,2,16\nb,1,3,16\n")
+        argv = ["csv", _p(d, "c.csv"), "-o", _p(d, "x.csv"), "--solver", "greedy"]
+    code, _out, err = _run(*argv, "-q", "--progress")
+    assert code == 0, err
+    assert _warning_lines(err) == ["memplan: warning: --progress has no effect with -q/--quiet: -q drops all progress "
+                                   "and summary lines: give one of them; ignored"]
