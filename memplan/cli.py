@@ -325,9 +325,16 @@ def _make_directory(path: str) -> list[str]:
     counted first: counted on the path made absolute, ``a/../b/ex`` lost the ``a`` that ``os.makedirs`` makes (left
     behind, empty), and counted as given, ``a/..`` is no directory before ``a`` is made, so a ``b`` that was there
     would have been taken for one made; only a ``mkdir`` that succeeded made its directory."""
+    from .files import read_only_directory
+
     made: list[str] = []
     try:
         for prefix in _path_prefixes(path):
+            parent = os.path.dirname(prefix) or os.curdir
+            why = None if os.path.lexists(prefix) else read_only_directory(parent)
+            if why:   # (root's mkdir succeeds there; the files of ``example`` would then go into what it made)
+                _remove_directories(made)
+                raise MemplanError(f"cannot create directory {path}: {why} ({parent})")
             try:
                 os.mkdir(prefix)
             except FileExistsError:   # (there before; a file there fails the next mkdir, or the check below)

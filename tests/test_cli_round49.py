@@ -272,3 +272,28 @@ def test_progress_with_quiet_and_a_heuristic_is_one_warning_line(d, command) -> 
     assert code == 0, err
     assert _warning_lines(err) == ["memplan: warning: --progress has no effect with -q/--quiet: -q drops all progress "
                                    "and summary lines: give one of them; ignored"]
+
+
+def test_an_output_into_a_directory_without_write_bits_is_refused_for_root_too(d) -> None:
+    """A file without a write bit is refused as an output even for root; a folder without one (``chmod a-w``) took a
+    plan (``-o ro/p.json``), an example set (a directory made inside it) or ``save_graph`` as root, and failed for
+    every other user. Refused alike now, naming the folder, with nothing written."""
+    from memplan.errors import MemplanError
+
+    ro = _p(d, "ro")
+    os.mkdir(ro)
+    os.chmod(ro, 0o555)
+    try:
+        code, _out, err = _run("plan", _p(d, "g.json"), "-o", os.path.join(ro, "p.json"))
+        assert_bad_input(code, err, "-o", "the directory is read-only")
+        code, _out, err = _run("plan", _p(d, "g.json"), "-o", _p(d, "ok.json"), "--devices", "2", "--graph-out",
+                               os.path.join(ro, "s.json"))
+        assert_bad_input(code, err, "--graph-out", "read-only")
+        assert not os.path.exists(_p(d, "ok.json"))
+        code, out, err = _run("example", "-o", os.path.join(ro, "ex", "more"))
+        assert_bad_input(code, err, "cannot create directory", "read-only")
+        with pytest.raises(MemplanError, match="read-only"):
+            save_graph(chain(4), os.path.join(ro, "g.json"))
+        assert os.listdir(ro) == []
+    finally:
+        os.chmod(ro, 0o755)
