@@ -67,8 +67,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # before planning, both outputs writable: neither is written when the other cannot be
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
-    _check_workers_alignment(args, args.alignment or graph.alignment)
-    # (``--max-events`` with ``--streams 1``: the library's warning, in the command's words, ``argtypes.warning_line``)
+    # (``--workers`` where CP-SAT runs one thread, ``--max-events`` with ``--streams 1``: the library's warnings, in
+    # the command's words, ``argtypes.warning_line``)
     planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
                          workers=args.workers, progress=_progress(args), **_plan_extras(args))
     p = planned.plan
@@ -134,22 +134,6 @@ def _check_solver_options(args: argparse.Namespace) -> None:
         argtypes.unused("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
     elif args.progress and not exact:   # (one warning an option: ``-q --progress`` with a heuristic was two lines)
         argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
-
-
-def _check_workers_alignment(args: argparse.Namespace, alignment: int) -> None:
-    """``plan --workers N`` (N > 1) for CP-SAT where the run's ``alignment`` (``--alignment``, else the graph's) is above
-    ``solvers.cpsat.INTERLEAVE_MAX_ALIGNMENT``: warned of (``argtypes.unused``), as CP-SAT then runs one thread
-    whatever ``--workers`` says (several gave false optima at such alignments). Why: ``plan G --solver cpsat --workers
-    4 --alignment 2147483648`` ran one thread and said nothing, though a run "never silently ignores an option it was
-    given" (docs/format.md); the alignment is known only once the graph is read, so this comes after it."""
-    if args.workers <= 1 or not (args.solver == "cpsat" or (args.solver == "auto" and args.time_limit is not None)):
-        return   # (another solver: ``_check_solver_options`` said so already)
-    from .solvers.cpsat import INTERLEAVE_MAX_ALIGNMENT
-
-    if alignment > INTERLEAVE_MAX_ALIGNMENT:
-        where = "with --alignment" if args.alignment is not None else "on a graph of alignment"
-        argtypes.unused(f"--workers {args.workers}", f"{where} {alignment}", "CP-SAT runs one thread at an alignment "
-                        "above 2**30 B (several gave false optima there)")
 
 
 def _budget_instead(args: argparse.Namespace) -> str:

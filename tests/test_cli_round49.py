@@ -297,3 +297,33 @@ def test_an_output_into_a_directory_without_write_bits_is_refused_for_root_too(d
         assert os.listdir(ro) == []
     finally:
         os.chmod(ro, 0o755)
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_workers_where_cpsat_runs_one_thread_is_the_librarys_warning_too(d, given) -> None:
+    """``plan(g, solver="cpsat", workers=4, alignment=2**31)`` ran one CP-SAT thread in silence while the command warned
+    of ``--workers`` itself: the warning is the library's now, and the command prints it, once, in its flags."""
+    from memplan.errors import UnusedOption
+
+    big = 1 << 31
+    graph = chain(4)
+    if not given:
+        doc = json.loads(open(_p(d, "other.json")).read())
+        doc["alignment"] = big
+        graph = memplan.graph_from_dict(doc)
+    kw = {"alignment": big} if given else {}
+    with pytest.warns(UnusedOption) as caught:
+        memplan.plan(graph, solver="cpsat", time_limit=0.2, workers=4, **kw)
+    texts = [str(w.message) for w in caught if isinstance(w.message, UnusedOption)]
+    where = f"with alignment={big}" if given else f"on a graph of alignment {big}"
+    assert texts == [f"workers=4 has no effect {where}: CP-SAT runs one thread at an alignment above 2**30 B (several "
+                     "gave false optima there); ignored"]
+    with pytest.warns(UnusedOption):
+        memplan.plan_devices(graph, 2, solver="cpsat", options=memplan.solvers.SolveOptions(time_limit=0.2, workers=3),
+                             **kw)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnusedOption)
+        memplan.plan(graph, solver="greedy", workers=4, **kw)   # (a heuristic: the command says so, in its words)
+        memplan.plan(chain(4), solver="cpsat", time_limit=0.2, workers=4, alignment=1 << 30)
