@@ -113,6 +113,8 @@ def warn_workers_alignment(solver: str, options, alignment: int, given: bool) ->
     from .optimize.candidates import _caller_level
     from .solvers.cpsat import INTERLEAVE_MAX_ALIGNMENT
 
+    if not isinstance(options, SolveOptions):   # (refused, naming it, where the options are read)
+        return
     workers = options.workers
     cpsat = isinstance(solver, str) and (solver == "cpsat" or (solver == "auto" and options.time_limit is not None))
     if not (cpsat and isinstance(workers, int) and workers > 1 and alignment > INTERLEAVE_MAX_ALIGNMENT):
