@@ -135,9 +135,25 @@ def warning_line(message, category, filename, lineno, file=None, line=None, _def
     from .errors import FieldWarning
 
     if issubclass(category, (FieldWarning, UnusedOption)) and held is not None:
-        held.append((category, str(message)))
+        text = message.spelled(flag_spelling) if isinstance(message, UnusedOption) else str(message)
+        if (category, text) not in held:   # (each said once, though read or warned of twice)
+            held.append((category, text))
     elif _default is not None:
         _default(message, category, filename, lineno, file, line)
+
+
+#: the library's keyword options that ``memplan plan`` takes as flags of the same meaning (``--max-events`` ...)
+PLAN_FLAGS = frozenset(("streams", "max_events", "memory_budget", "devices", "device_capacity", "alignment",
+                        "time_limit", "seed", "workers", "solver"))
+
+
+def flag_spelling(name: str, text: str) -> str:
+    """A library keyword option as the command line writes it (``UnusedOption.spelled``): ``max_events`` given 3 is
+    ``--max-events 3``, ``streams`` of ``'auto'`` is ``--streams auto``; one the command has no flag for
+    (``cost_model``) stays as the library spells it, rather than naming a flag that does not exist."""
+    if name not in PLAN_FLAGS:
+        return f"{name}={text}"
+    return f"--{name.replace('_', '-')} {text.strip(chr(39))}"
 
 
 def print_warning(text: str) -> None:
@@ -353,7 +369,10 @@ def size(text: str) -> int:
 
     An integer is read as one, exactly: a float holds integers exactly only up to 2**53, and a capacity
     or budget of 2**53 + 1 bytes read as 2**53 refuses a packing that fits. A fraction or an exponent
-    (1.5M, 1e9, 9007199254740993.0) is read as a decimal, exactly too, and rounded down to whole bytes.
+    (1.5M, 1e9, 9007199254740993.0) is read as a decimal, exactly too, and must come to whole bytes: ``1.5``,
+    ``0.5`` or ``1.0001K`` is refused naming the value, as the library refuses a budget or capacity of 1.5 and a graph
+    a size of 10.5 (a byte count is a whole number). Why: they were rounded down silently, so ``--memory-budget
+    0.5`` planned against a budget of 0 B and ``--capacity 99.9`` packed into 99 B with nothing said.
     Digits are ASCII, as for counts."""
     m = _SIZE.fullmatch(text)
     if not m:   # the text as given: 'K' is no byte count ('' named nothing)
@@ -366,6 +385,9 @@ def size(text: str) -> int:
         v = integer(number, "a byte count") * mult
     else:   # exact: enough digits for the number times the unit
         v = _decimal_bytes(number, mult, text)
+        if v != v.to_integral_value(decimal.ROUND_FLOOR):
+            raise argparse.ArgumentTypeError(f"not a whole number of bytes: {text!r} is {_bytes_text(v)} B (a byte "
+                                             f"count is whole: give {_whole_bytes(v)})")
     if v < 0:
         raise argparse.ArgumentTypeError(f"negative byte count: {text!r}")
     if not v < MAX_BYTES:  # also inf and nan
@@ -406,10 +428,23 @@ def _decimal_bytes(number: str, mult: int, text: str) -> decimal.Decimal:
         return m
     if m.adjusted() + e > _SIZE_DIGITS:
         raise argparse.ArgumentTypeError(f"byte count {text!r} is not finite and below 2**63")
-    if m.adjusted() + e < -_SIZE_DIGITS:
-        return decimal.Decimal(0)   # below one byte: rounded down
+    if m.adjusted() + e < -_SIZE_DIGITS:   # below one byte whatever the unit: no whole number of bytes
+        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {text!r} is above 0 and below one byte (a byte "
+                                         "count is whole: give 0 or 1)")
     with decimal.localcontext(decimal.Context(prec=len(number) + 20, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)):
         return m.scaleb(e) * mult
+
+
+def _bytes_text(v: decimal.Decimal) -> str:
+    """A fractional byte count for a message: its digits as they are, or about 17 of them where there are more."""
+    text = f"{v:f}"
+    return text if len(text) <= 24 else f"about {v:.17g}"
+
+
+def _whole_bytes(v: decimal.Decimal) -> str:
+    """The two whole byte counts around the fractional ``v`` (>= 0), as the message suggests them."""
+    low = int(v.to_integral_value(decimal.ROUND_FLOOR))
+    return f"{low} or {low + 1}" if low + 1 < MAX_BYTES else str(low)
 
 
 def count(text: str) -> int:

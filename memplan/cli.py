@@ -12,11 +12,10 @@ import contextlib
 import errno
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 
 from . import argtypes
-from .errors import MemplanError, UnusedOption
+from .errors import MemplanError
 from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
 
@@ -68,13 +67,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # before planning, both outputs writable: neither is written when the other cannot be
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
     graph = load_graph(args.graph)
-    _check_workers_alignment(args, args.alignment or graph.alignment)
-    with warnings.catch_warnings():
-        # ``--max-events`` with ``--streams 1``: ``_check_one_stream`` said so, in the command's words; the library's
-        # own warning of the same (``max_events=N has no effect with streams=1``) would be a second line
-        warnings.filterwarnings("ignore", message=r"max_events=\S+ has no effect with streams=1", category=UnusedOption)
-        planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
-                             workers=args.workers, progress=_progress(args), **_plan_extras(args))
+    # (``--workers`` where CP-SAT runs one thread, ``--max-events`` with ``--streams 1``: the library's warnings, in
+    # the command's words, ``argtypes.warning_line``)
+    planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
+                         workers=args.workers, progress=_progress(args), **_plan_extras(args))
     p = planned.plan
 
     def save_plan() -> None:
@@ -136,24 +132,8 @@ def _check_solver_options(args: argparse.Namespace) -> None:
                       f"with --time-limit); {heuristic if not exact else 'the search runs on one thread'}")
     if args.progress and args.quiet:
         argtypes.unused("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
-    if args.progress and not exact:
+    elif args.progress and not exact:   # (one warning an option: ``-q --progress`` with a heuristic was two lines)
         argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
-
-
-def _check_workers_alignment(args: argparse.Namespace, alignment: int) -> None:
-    """``plan --workers N`` (N > 1) for CP-SAT where the run's ``alignment`` (``--alignment``, else the graph's) is above
-    ``solvers.cpsat.INTERLEAVE_MAX_ALIGNMENT``: warned of (``argtypes.unused``), as CP-SAT then runs one thread
-    whatever ``--workers`` says (several gave false optima at such alignments). Why: ``plan G --solver cpsat --workers
-    4 --alignment 2147483648`` ran one thread and said nothing, though a run "never silently ignores an option it was
-    given" (docs/format.md); the alignment is known only once the graph is read, so this comes after it."""
-    if args.workers <= 1 or not (args.solver == "cpsat" or (args.solver == "auto" and args.time_limit is not None)):
-        return   # (another solver: ``_check_solver_options`` said so already)
-    from .solvers.cpsat import INTERLEAVE_MAX_ALIGNMENT
-
-    if alignment > INTERLEAVE_MAX_ALIGNMENT:
-        where = "with --alignment" if args.alignment is not None else "on a graph of alignment"
-        argtypes.unused(f"--workers {args.workers}", f"{where} {alignment}", "CP-SAT runs one thread at an alignment "
-                        "above 2**30 B (several gave false optima there)")
 
 
 def _budget_instead(args: argparse.Namespace) -> str:
@@ -182,19 +162,15 @@ def _check_plan_options(args: argparse.Namespace) -> None:
 
 
 def _check_one_stream(args: argparse.Namespace) -> None:
-    """``plan --streams 1``: warn of ``--max-events`` and (on one device) ``--event-us`` (``argtypes.unused``), which
-    one stream leaves as much without effect as no ``--streams`` does: a single stream (per device) has no
-    cross-stream event to cap or to time, and a split's cross-device events are never capped. Why: without
-    ``--streams`` the first is refused and the second warned of, while ``--streams 1 --max-events 0 --event-us 50``
-    planned the serial plan and said nothing, as if both options had shaped it. A warning, not a refusal: a script
-    sweeping ``--streams 1,2,4`` with one ``--max-events`` still runs its first case."""
+    """``plan --streams 1``: warn of ``--event-us`` on one device (``argtypes.unused``), which one stream leaves as
+    much without effect as no ``--streams`` does: a single stream has no cross-stream event to time. Why: without
+    ``--streams`` it is warned of, while ``--streams 1 --event-us 50`` planned the serial plan and said nothing, as if
+    it had shaped it. A warning, not a refusal: a script sweeping ``--streams 1,2,4`` with one ``--event-us`` still
+    runs its first case. (``--max-events`` there is the library's ``UnusedOption``, said once in the command's
+    words: one source of that warning, not this command's and the library's, filtered by its text.)"""
     if args.streams != 1:
         return
     split = (args.devices or 1) > 1
-    if args.max_events is not None:
-        argtypes.unused(f"--max-events {args.max_events}", "with --streams 1", "it caps cross-stream events, and one "
-                        "stream" + (" per device has none (the split's cross-device events are never capped)" if split
-                                    else " has none: the plan is serial") + "; give --streams N (N > 1) or auto")
     if args.event_us is not None and not split:
         argtypes.unused(f"--event-us {args.event_us:g}", "with --streams 1", "it is the latency of a cross-stream event, "
                         "and one stream has none: the plan is serial; give --streams N (N > 1) or auto")
@@ -280,11 +256,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """``show PLAN``: the plan's summary; with ``--graph GRAPH`` only once the plan is proven safe for that graph
+    (``io.load_safe_pair``, as ``verify``, ``simulate`` and ``draw`` do), and a line saying so. Why: a plan alone
+    cannot say whether it belongs to the graph beside it, and ``show`` printed the summary of a plan for another
+    graph (or an edited, unsafe one) as readily as of a sound one; ``--graph`` makes the summary one of a plan
+    checked against its graph, with one error line (exit 2) naming what does not match."""
     from . import load_plan
-    from .show import describe
+    from .show import describe, printable
 
-    _check_report_stdout("show", inputs={"plan": args.plan})
-    _out(describe(load_plan(args.plan), top=args.top, encoding=getattr(sys.stdout, "encoding", None)))
+    inputs = {"plan": args.plan} | ({"graph": args.graph} if args.graph is not None else {})
+    _check_report_stdout("show", inputs=inputs)
+    if args.graph is None:
+        plan = load_plan(args.plan)
+    else:
+        from .io import load_safe_pair
+
+        plan = load_safe_pair(args.graph, args.plan)[1]
+    text = describe(plan, top=args.top, encoding=getattr(sys.stdout, "encoding", None))
+    if args.graph is not None:   # (escaped as every path in a report: ``_out`` splits lines)
+        text += f"\nverified     safe for {printable(args.graph)}"
+    _out(text)
     return 0
 
 
@@ -318,9 +309,16 @@ def _make_directory(path: str) -> list[str]:
     counted first: counted on the path made absolute, ``a/../b/ex`` lost the ``a`` that ``os.makedirs`` makes (left
     behind, empty), and counted as given, ``a/..`` is no directory before ``a`` is made, so a ``b`` that was there
     would have been taken for one made; only a ``mkdir`` that succeeded made its directory."""
+    from .files import read_only_directory
+
     made: list[str] = []
     try:
         for prefix in _path_prefixes(path):
+            parent = os.path.dirname(prefix) or os.curdir
+            why = None if os.path.lexists(prefix) else read_only_directory(parent)
+            if why:   # (root's mkdir succeeds there; the files of ``example`` would then go into what it made)
+                _remove_directories(made)
+                raise MemplanError(f"cannot create directory {path}: {why} ({parent})")
             try:
                 os.mkdir(prefix)
             except FileExistsError:   # (there before; a file there fails the next mkdir, or the check below)
@@ -498,6 +496,9 @@ def _register_verify_show_example(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("show", help="summarise a plan: arena, bound, streams, events, largest tensors")
     sp.add_argument("plan", type=argtypes.path, help="plan JSON (memplan.plan/1)")
     sp.add_argument("--top", type=argtypes.count, default=10, help="how many of the largest tensors to list (default 10)")
+    sp.add_argument("--graph", type=argtypes.path, default=None, metavar="GRAPH",
+                    help="graph JSON the plan was made for (of a --devices plan: its split graph, --graph-out): "
+                         "show the plan only once it is proven safe for that graph (exit 2 naming what does not match)")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("example", help="write the bundled example graphs into a directory")

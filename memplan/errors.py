@@ -31,7 +31,50 @@ class UnusedOption(UserWarning):
     """An option the other options leave without effect: ``memplan.plan(g, streams=1, max_events=3)`` (one stream
     has no cross-stream event to cap) plans as without it and says so with this warning, as ``memplan plan`` says so on
     one ``memplan: warning:`` line (``argtypes.unused``). A warning, not a refusal: a sweep over ``streams`` 1, 2, 4
-    with one ``max_events`` still runs its first case."""
+    with one ``max_events`` still runs its first case.
+
+    One the library raises is made with ``of(template, **values)``: its text names each option through the
+    ``template``'s fields (``{max_events}``: the option and the value given; ``{streams:N}``: the option with the
+    text after the colon), spelt as keywords (``max_events=3``); ``spelled`` spells them otherwise, as the ``memplan``
+    command does (``--max-events 3``). Why: the command warned of ``--streams 1 --max-events N`` itself and
+    filtered out the library's warning of the same by its text, two sources of one warning that a reworded
+    message would have printed twice; now the library's warning is the one source, in each caller's words."""
+
+    def __init__(self, message: str = "", *, template: str = "", values: dict[str, Any] | None = None) -> None:
+        self.template = template
+        self.values = dict(values or {})
+        super().__init__(spell_options(template, self.values, keyword_spelling) if template else message)
+
+    @classmethod
+    def of(cls, template: str, **values: Any) -> UnusedOption:
+        """The warning whose text is ``template`` with its option fields filled from ``values`` (see the class)."""
+        return cls(template=template, values=values)
+
+    def spelled(self, spell: Callable[[str, str], str]) -> str:
+        """The text with each option field spelt ``spell(name, value_text)`` (the text itself when made without a
+        template)."""
+        return spell_options(self.template, self.values, spell) if self.template else str(self)
+
+
+def keyword_spelling(name: str, text: str) -> str:
+    """An option as a Python caller writes it: ``max_events=3``."""
+    return f"{name}={text}"
+
+
+def spell_options(template: str, values: dict[str, Any], spell: Callable[[str, str], str]) -> str:
+    """``template`` with each field ``{name}`` made ``spell(name, repr(values[name]))`` and ``{name:text}`` made
+    ``spell(name, text)`` (``UnusedOption``)."""
+    import string
+
+    class Options(string.Formatter):
+        def get_value(self, key, args, kwargs):   # (the name kept beside its value, for ``spell``)
+            return key, kwargs.get(key)
+
+        def format_field(self, value, format_spec):
+            name, v = value
+            return spell(name, format_spec or repr(v))
+
+    return Options().vformat(template, (), values)
 
 
 class GraphError(MemplanError, ValueError):

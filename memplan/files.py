@@ -104,6 +104,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     if why:
         raise MemplanError(f"cannot write {path}: {why}")
     directory = directory_of(target)
+    why = read_only_directory(directory)
+    if why:
+        raise MemplanError(f"cannot write {path}: {why} (in {directory})")
     with sigterm_held():
         try:
             fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
@@ -457,6 +460,9 @@ def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
     removes its temporary file. The probe's name is as long as the output's (``name_bytes``), so that a name
     over the file system's limit is refused here too (``-o`` of 300 characters failed only at the write,
     after ``--graph-out`` had been written)."""
+    why = read_only_directory(directory)
+    if why:
+        return why
     suffix = ".tmp".rjust(max(4, name_bytes - len(".memplan-") - 8), "x")   # (mkstemp adds 8 characters)
     with sigterm_held():
         try:
@@ -470,6 +476,20 @@ def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
                 os.unlink(tmp)
             except OSError:
                 pass
+    return None
+
+
+def read_only_directory(directory: str) -> str | None:
+    """Why no output may be made in ``directory``: it has no write bit at all (``chmod a-w``), or None. Why, though
+    root may create files there: an existing output file without a write bit is refused for root too (``READ_ONLY``),
+    and a folder made read-only to keep its files as they are is the same wish; ``memplan plan G -o ro/p.json`` (``ro``
+    mode 0555) wrote ``p.json`` into it as root, and failed only for other users."""
+    try:
+        st = os.stat(directory)
+    except OSError:   # (missing: named by the caller; unreadable: the write names it)
+        return None
+    if stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o222:
+        return "the directory is read-only (no write permission for anyone: memplan does not write where it may not)"
     return None
 
 
@@ -601,9 +621,12 @@ NO_WRITE_PERMISSION = "no permission to write the file (memplan does not replace
 
 
 def _mode_for(path: str) -> int:
-    """The replaced file's mode, or 0666 less the umask for a new file."""
+    """The replaced file's permission bits, or 0666 less the umask for a new file. Never its set-user-ID, set-group-ID
+    or sticky bit: the new file is another file, owned by whoever runs memplan (root, often, on a GPU box), and a
+    JSON document replacing ``-rwsr-xr-x user prog`` came out ``-rwsr-xr-x root prog`` (as ``cp`` without ``-p``, and
+    ``open(..., "w")`` on a file another user owns, drop them)."""
     try:
-        return os.stat(path).st_mode & 0o7777
+        return os.stat(path).st_mode & 0o777
     except OSError:
         return 0o666 & ~_umask()
 

@@ -101,6 +101,30 @@ def _plan_options() -> list[str]:
     return [k for k, p in inspect.signature(plan_graph).parameters.items() if p.kind is p.KEYWORD_ONLY]
 
 
+def warn_workers_alignment(solver: str, options, alignment: int, given: bool) -> None:
+    """Warn (``UnusedOption``) of ``workers`` > 1 for CP-SAT (``solver="cpsat"``, or "auto" with a time limit) where
+    the run's ``alignment`` is above ``solvers.cpsat.INTERLEAVE_MAX_ALIGNMENT``: CP-SAT then runs one thread whatever
+    ``workers`` says (several gave false optima at such alignments). ``given``: the alignment is the caller's option
+    (``alignment=``), else the graph's own. Why here: the command warned of ``--workers`` there itself, while
+    ``plan(g, solver="cpsat", workers=4, alignment=2**31)`` ignored it in silence; one source for both now."""
+    import warnings
+
+    from .errors import UnusedOption
+    from .optimize.candidates import _caller_level
+    from .solvers.cpsat import INTERLEAVE_MAX_ALIGNMENT
+
+    if not isinstance(options, SolveOptions):   # (refused, naming it, where the options are read)
+        return
+    workers = options.workers
+    cpsat = isinstance(solver, str) and (solver == "cpsat" or (solver == "auto" and options.time_limit is not None))
+    if not (cpsat and isinstance(workers, int) and workers > 1 and alignment > INTERLEAVE_MAX_ALIGNMENT):
+        return
+    where = "with {alignment}" if given else f"on a graph of alignment {alignment}"
+    warnings.warn(UnusedOption.of("{workers} has no effect " + where + ": CP-SAT runs one thread at an alignment "
+                                  "above 2**30 B (several gave false optima there); ignored", workers=workers,
+                                  alignment=alignment), stacklevel=_caller_level())
+
+
 @named_options
 @paused
 def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *,
@@ -139,6 +163,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     t0 = time.perf_counter()
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)
+    warn_workers_alignment(solver, options, graph.alignment, alignment is not None)
     if devices is not None:
         check_devices(devices)
     device_capacities(device_capacity, devices or 1)   # one per device: said before any work
@@ -281,6 +306,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     given = graph
     graph = with_alignment(graph, _one_alignment(alignment, n))
     options = SolveOptions() if options is None else options
+    warn_workers_alignment(solver, options, graph.alignment, alignment is not None)
     planned = _plan_devices(graph, n, solver, options, time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
     planned = _given_alignment(planned, graph, given)

@@ -30,13 +30,16 @@ def test_a_byte_count_with_an_exponent_past_decimals_range_is_a_usage_error(tmp_
 
 
 @pytest.mark.parametrize("value", TINY_EXPONENTS)
-def test_a_byte_count_below_one_byte_by_any_exponent_rounds_down_to_zero(value):
+def test_a_byte_count_below_one_byte_by_any_exponent_is_no_whole_number_of_bytes(value):
+    import argparse
+
     from memplan.argtypes import size
 
-    assert size(value) == 0
+    with pytest.raises(argparse.ArgumentTypeError, match="not a whole number of bytes"):   # (round 49: was 0)
+        size(value)
     assert size("0e99999999999999999999") == 0
-    # within decimal's range nothing changed: exact, rounded down
-    assert size("1.5K") == 1536 and size("9007199254740993.0") == 9007199254740993 and size("1.5") == 1
+    # within decimal's range: exact, and whole (1.5 was rounded down to 1 before round 49)
+    assert size("1.5K") == 1536 and size("9007199254740993.0") == 9007199254740993
     assert size("9.223372036854775807e18") == 2 ** 63 - 1
 
 

@@ -71,7 +71,7 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         raise error(f"{path}: a number has too many digits (integers must lie below 2**63)") from None
     found = numbers.where(doc) if numbers.seen else None
     if found is not None:   # in a top-level field (an object without an id), or the document is an array
-        raise error(f"{path}: {_out_of_range_message(*found)}")
+        raise error(f"{path}: {_problem_message(*found)}")
     return doc
 
 
@@ -108,14 +108,27 @@ class _DuplicateKey(ValueError):
     pass
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's dict, or ``_DuplicateKey`` naming a key it repeats (and the object's id, if any)."""
-    d = dict(pairs)
+def _repeated_key(pairs: list[tuple[str, Any]], d: dict[str, Any]) -> str | None:
+    """The first key ``pairs`` repeat (``d`` is their dict), or None."""
     if len(d) == len(pairs):
-        return d
+        return None
     seen: set[str] = set()
-    key = next(k for k, _ in pairs if k in seen or seen.add(k))
-    raise _DuplicateKey(f"key {short_repr(key)} appears twice in one object{_of(d)} (a repeated key is ambiguous)")
+    return next(k for k, _ in pairs if k in seen or seen.add(k))
+
+
+class _Repeated:
+    """A key repeated in an object that names nothing itself (a tensor's ``attrs``, a plan's ``solver`` block), held
+    until an object around it that has an ``id`` is complete and can be named, as an ``_OutOfRange`` is."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _repeated_message(key: str, at: str = "", of: str = "") -> str:
+    """The message for ``key`` repeated in the object at the subscripts ``at`` (of an object ``of``)."""
+    return f"key {short_repr(key)} appears twice in one object{' at ' + at if at else ''}{of} (a repeated key is ambiguous)"
 
 
 def _of(d: dict[str, Any]) -> str:
@@ -150,15 +163,19 @@ class _OutOfRange:
 
 
 class _Numbers:
-    """The number hooks of one ``read_json`` call. ``parse`` reads a fraction or exponent as a float, or as an
-    ``_OutOfRange`` beyond a double; ``unique_keys`` is ``_unique_keys``, and once such a literal was seen it
-    finds where: an object holding one (in a field, an array or an object within) is refused when it has an
-    ``id`` (a tensor, a node), named with the keys down to the number; an object without one is remembered for
-    the object around it, and the document's top level is looked at once parsed (``where``)."""
+    """The number and object hooks of one ``read_json`` call. ``parse`` reads a fraction or exponent as a float, or
+    as an ``_OutOfRange`` beyond a double; ``unique_keys`` makes each object's dict, and a key it repeats is refused at
+    once where the object names itself (``_of``: a tensor, a node, an order entry, an event), else held as a
+    ``_Repeated``. Once either was seen it finds where: an object holding one (in a field, an array or an object
+    within) is refused when it has an ``id``, named with the keys down to it; an object without one is remembered
+    for the object around it, and the document's top level is looked at once parsed (``where``). Why a repeated key
+    too: one inside a tensor's ``attrs`` of a graph of 100,000 tensors was "key 's' appears twice in one object",
+    naming neither the tensor nor the field, where an out-of-range number there names both."""
 
     def __init__(self) -> None:
         self.seen = False
-        self.held: dict[int, tuple[str, str]] = {}   # id() of an object holding one -> (its subscripts, the text)
+        # id() of an object holding one -> (its subscripts, the number's text or the repeated key)
+        self.held: dict[int, tuple[str, _OutOfRange | _Repeated]] = {}
 
     def parse(self, text: str) -> float | _OutOfRange:
         v = float(text)
@@ -168,32 +185,47 @@ class _Numbers:
         return _OutOfRange(text)
 
     def unique_keys(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        d = _unique_keys(pairs)
+        d = dict(pairs)
+        repeated = _repeated_key(pairs, d)
+        if repeated is not None:
+            if _of(d):
+                raise _DuplicateKey(_repeated_message(repeated, "", _of(d)))
+            self.seen = True
+            self.held[id(d)] = ("", _Repeated(repeated))
+            return d
         if self.seen:
             for key, value in pairs:
                 found = self.where(value)
                 if found is not None:
-                    at, text = f"[{short_repr(key)}]{found[0]}", found[1]
-                    if isinstance(d.get("id"), str):
-                        raise _DuplicateKey(_out_of_range_message(at, text, _of(d)))
-                    self.held[id(d)] = (at, text)
+                    at, problem = f"[{short_repr(key)}]{found[0]}", found[1]
+                    if _of(d):   # (a tensor or node by its id, an order entry, an event)
+                        raise _DuplicateKey(_problem_message(at, problem, _of(d)))
+                    self.held[id(d)] = (at, problem)
                     break
         return d
 
-    def where(self, value: Any) -> tuple[str, str] | None:
-        """(the subscripts from ``value`` down to an out-of-range number in it, its text), or None. Arrays are
-        walked (their indices are left out); an object was looked at, and remembered, by its own hook."""
+    def where(self, value: Any) -> tuple[str, _OutOfRange | _Repeated] | None:
+        """(the subscripts from ``value`` down to an out-of-range number or an object repeating a key in it, that
+        number or key), or None. Arrays are walked (their indices are left out); an object was looked at, and
+        remembered, by its own hook."""
         stack = [value]
         while stack:
             v = stack.pop()
             if isinstance(v, _OutOfRange):
-                return "", v.text
+                return "", v
             if isinstance(v, dict):
                 if id(v) in self.held:
                     return self.held[id(v)]
             elif isinstance(v, list):
                 stack.extend(reversed(v))
         return None
+
+
+def _problem_message(at: str, problem: _OutOfRange | _Repeated, of: str = "") -> str:
+    """The message for what ``_Numbers`` found at the subscripts ``at`` (of an object ``of``)."""
+    if isinstance(problem, _Repeated):
+        return _repeated_message(problem.key, at, of)
+    return _out_of_range_message(at, problem.text, of)
 
 
 def _out_of_range_message(at: str, text: str, of: str = "") -> str:

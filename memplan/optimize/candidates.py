@@ -72,9 +72,11 @@ def warn_one_stream(streams, max_events, schedule: Schedule | None) -> None:
     ``streams`` with one ``max_events`` runs its first case. A given schedule's events ``max_events`` does check.
     Called by the public entries (``plan``, ``plan_devices``, ``split_devices``), once each."""
     if streams == 1 and not isinstance(streams, bool) and max_events is not None and schedule is None:
-        warnings.warn(UnusedOption(f"max_events={max_events!r} has no effect with streams=1: it caps cross-stream "
-                                   "events, and one stream has none (the plan is serial on each device); give "
-                                   "streams=N (N > 1) or 'auto'; ignored"), stacklevel=_caller_level())
+        warnings.warn(UnusedOption.of("{max_events} has no effect with {streams}: it caps cross-stream events, and "
+                                      "one stream has none (the plan is serial on each device; a split's cross-device "
+                                      "events are never capped); give {streams:N} (N > 1) or {streams:'auto'}; "
+                                      "ignored", max_events=max_events, streams=streams),
+                      stacklevel=_caller_level())
 
 
 def _caller_level() -> int:
