@@ -211,8 +211,8 @@ def _fan(k: int):
 
 def test_cpsat_refuses_more_overlapping_pairs_than_it_can_hold(monkeypatch):
     """10,000 outputs of one input on two streams (50M overlapping buffer pairs, the heuristic plan not proven
-    optimal: since round 48 the issue-order sweep bound proves this fan's plan optimal, so the test takes that bound
-    away to keep a problem CP-SAT must model): ``--solver cpsat`` (and ``auto`` with a time limit, which runs it) built conflict lists and
+    optimal: since round 48 the issue-order sweep bound, and since round 49 the cut bound, prove this fan's plan
+    optimal, so the test takes those bounds away to keep a problem CP-SAT must model): ``--solver cpsat`` (and ``auto`` with a time limit, which runs it) built conflict lists and
     cliques of Python objects per pair, past 8 GB before any model (at 32,000 the process was killed for
     memory). CP-SAT now refuses past ``cpsat.MAX_PAIRS`` pairs as the search does past its own limit: a
     SolverError naming the count, and ``auto`` keeps its heuristic plan, noting why in the solver block."""
@@ -225,6 +225,7 @@ def test_cpsat_refuses_more_overlapping_pairs_than_it_can_hold(monkeypatch):
     import memplan.lifetimes
 
     monkeypatch.setattr(memplan.lifetimes, "sweep_lower_bound", lambda *args, **kwargs: 0)
+    monkeypatch.setattr(memplan.lifetimes, "cut_lower_bound", lambda *args, **kwargs: 0)   # (round 49's, as strong)
     g = _fan(10_000)
     with no_hang(30), pytest.raises(memplan.SolverError, match=r"cpsat: 10001 buffers with \d+ overlapping pairs, "
                                                                rf"over CP-SAT's limit of {MAX_PAIRS}.*use greedy or size"):
