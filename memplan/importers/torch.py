@@ -1252,19 +1252,113 @@ _GUARD_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare,
 MAX_GUARD_FACTOR = 1 << 32
 
 
-def _repeats(side: ast.AST) -> bool:
-    """Whether ``side``, an operand of a guard's ``*``, could make Python repeat a sequence or build a huge number: a
-    string or tuple literal, an unindexed ``size()``/``stride()`` (a tuple), or a constant above ``MAX_GUARD_FACTOR``.
+#: the methods of an input whose result is a number (``size(0)`` and ``stride(0)`` too, given an index)
+_GUARD_NUMBER_METHODS = frozenset({"numel", "dim", "storage_offset"})
+#: the ``math`` names that are numbers, not functions
+_GUARD_MATH_NUMBERS = frozenset({"inf", "nan", "pi", "e"})
+
+
+def _repeats(side: ast.AST, sequence_inputs: frozenset[str] = frozenset()) -> bool:
+    """Whether ``side``, an operand of a guard's ``*`` (or the left one of its ``%``), could make Python repeat a
+    sequence (or format a string) or build a huge number: anything not surely a number (``_surely_number``), or a
+    constant above ``MAX_GUARD_FACTOR``. ``sequence_inputs``: the placeholder names of the program's user inputs
+    that are no tensor or number (a ``str`` one: ``_sequence_inputs``).
+
     Why: ``'a' * 10**11 == 0`` or ``L['x'].size() * 10**10 == 0`` passes every name rule and, run by ``ep.module()``,
-    builds 100 GB before the comparison (a MemoryError or an out-of-memory kill, not a refusal)."""
-    if isinstance(side, ast.Constant):
-        return isinstance(side.value, str) or (type(side.value) is int and abs(side.value) > MAX_GUARD_FACTOR)
-    if isinstance(side, (ast.Tuple, ast.List)):
+    builds 100 GB before the comparison (a MemoryError or an out-of-memory kill, not a refusal). The forms that did so
+    were listed one by one before, and ``L['x'].shape * 4000000000``, ``L['x'].size()[:] * 4000000000`` (tuples,
+    under the factor bound), ``torch.sym_max(L['x'].size(), (1,)) * ...``, a ``str`` input ``L['s'] * 4000000000``
+    and ``'%0999999999d' % 1`` (a 1 GB string, no ``*`` at all) still passed (round 49): now only what is surely a
+    number is taken."""
+    if isinstance(side, ast.Constant) and type(side.value) is int and abs(side.value) > MAX_GUARD_FACTOR:
         return True
-    return isinstance(side, ast.Call) and isinstance(side.func, ast.Attribute) and side.func.attr in ("size", "stride")
+    return not _surely_number(side, sequence_inputs)
 
 
-def _guard_text_refusal(torch, text: Any) -> str | None:
+def _surely_number(x: ast.AST, sequence_inputs: frozenset[str]) -> bool:
+    """Whether guard expression ``x`` is a number (or a tensor, or an error) whatever the inputs: a number constant, a
+    comparison, an indexed ``size()``/``stride()``/``shape``, ``numel()``/``dim()``/``storage_offset()``, a ``math``
+    function or constant, torch's ``sym_*`` functions and guard helpers of numbers, arithmetic and logic of numbers,
+    and an input (``L['n']``) that is a tensor or a number: not one in ``sequence_inputs``. A sequence or string
+    repeated by ``*`` (or formatted by ``%``) is what ``_repeats`` refuses. Iterative: a deep text is no recursion
+    error."""
+    stack = [x]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Constant):
+            if type(x.value) not in (int, float, bool, complex):
+                return False
+        elif isinstance(x, ast.Compare):
+            continue   # (a bool, whatever it compares)
+        elif isinstance(x, ast.Name):
+            if x.id != "inf":
+                return False
+        elif isinstance(x, ast.Attribute):
+            if not (isinstance(x.value, ast.Name) and x.value.id == "math" and x.attr in _GUARD_MATH_NUMBERS):
+                return False
+        elif isinstance(x, (ast.UnaryOp, ast.BinOp, ast.BoolOp)):
+            stack.extend(c for c in ast.iter_child_nodes(x) if isinstance(c, ast.expr))
+        elif isinstance(x, ast.Subscript):
+            if _input_key(x) is not None:
+                if _input_key(x) in sequence_inputs or any(n.startswith(_input_key(x) + "_") for n in sequence_inputs) \
+                        or sequence_inputs and _input_key(x) == "flat_args":
+                    return False
+                continue
+            index = x.slice.operand if isinstance(x.slice, ast.UnaryOp) else x.slice
+            indexed = isinstance(index, ast.Constant) and type(index.value) is int
+            of_sizes = isinstance(x.value, ast.Attribute) and x.value.attr == "shape" or (
+                isinstance(x.value, ast.Call) and isinstance(x.value.func, ast.Attribute)
+                and x.value.func.attr in ("size", "stride") and not x.value.args)
+            if not (indexed and of_sizes):
+                return False
+        elif isinstance(x, ast.Call) and isinstance(x.func, ast.Attribute):
+            owner = x.func.value.id if isinstance(x.func.value, ast.Name) else None
+            if owner == "math":
+                continue   # (a float, or math's own error)
+            if owner == "torch" and x.func.attr.startswith("sym_"):
+                stack.extend(x.args)   # (sym_max, sym_ite... return an argument: each must be a number)
+                stack.extend(k.value for k in x.keywords)
+                continue
+            method = x.func.attr in _GUARD_NUMBER_METHODS or (x.func.attr in ("size", "stride") and x.args)
+            if owner is not None or not method:
+                return False
+        elif isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in _GUARD_NAMES:
+            continue   # (IsNonOverlappingAndDenseIndicator, cast_symbool_to_symint_guardless: ints)
+        else:
+            return False
+    return True
+
+
+def _input_key(x: ast.Subscript) -> str | None:
+    """The first key of ``L['xs'][0]...`` (``'xs'``), the input a guard names; None where ``x`` is no such chain."""
+    while isinstance(x, ast.Subscript) and isinstance(x.value, ast.Subscript):
+        x = x.value
+    if isinstance(x, ast.Subscript) and isinstance(x.value, ast.Name) and x.value.id == "L" and \
+            isinstance(x.slice, ast.Constant) and isinstance(x.slice.value, str):
+        return x.slice.value
+    return None
+
+
+def _sequence_inputs(ep: Any) -> frozenset[str]:
+    """The placeholder names of ``ep``'s user inputs that are neither a tensor nor a number (a ``str`` constant input,
+    a script object), which a guard may not multiply (``_repeats``)."""
+    numeric = {"TensorArgument", "SymIntArgument", "SymFloatArgument", "SymBoolArgument"}
+    names = set()
+    for spec in getattr(getattr(ep, "graph_signature", None), "input_specs", ()):
+        if str(getattr(spec.kind, "name", spec.kind)) != "USER_INPUT":
+            continue
+        arg = spec.arg
+        kind = type(arg).__name__
+        if kind in numeric:
+            continue
+        if kind == "ConstantArgument" and (getattr(arg, "value", None) is None or
+                                           type(arg.value) in (int, float, bool, complex)):
+            continue
+        names.add(str(getattr(arg, "name", "")))
+    return frozenset(names)
+
+
+def _guard_text_refusal(torch, text: Any, sequence_inputs: frozenset[str] = frozenset()) -> str | None:
     """Why ``text`` is not a guard torch.export writes (``(L['x'].size()[0] % 2) == 0``), or None: an expression of
     the inputs' sizes, strides and values, numbers and strings, ``math``'s functions and torch's ``sym_*`` ones.
 
@@ -1307,9 +1401,12 @@ def _guard_text_refusal(torch, text: Any) -> str | None:
             nested = any(isinstance(y, ast.BinOp) and isinstance(y.op, (ast.Pow, ast.LShift)) for y in ast.walk(x.left))
             if type(power) is not int or abs(power) > MAX_EXPONENT or nested:
                 return f"{_short(ast.unparse(x))} raises to a power other than a constant of at most {MAX_EXPONENT}"
-        if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult) and any(map(_repeats, (x.left, x.right))):
-            return (f"{_short(ast.unparse(x))} repeats a string, tuple or size list, or multiplies by more than "
-                    f"{MAX_GUARD_FACTOR}")
+        if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult) and any(
+                _repeats(side, sequence_inputs) for side in (x.left, x.right)):
+            return (f"{_short(ast.unparse(x))} repeats a string, tuple or size list (multiplies what is not surely a "
+                    f"number), or multiplies by more than {MAX_GUARD_FACTOR}")
+        if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mod) and not _surely_number(x.left, sequence_inputs):
+            return f"{_short(ast.unparse(x))} formats a string (the % of what is not surely a number)"
         if isinstance(x, (ast.Call, ast.Subscript)) or isinstance(x, _GUARD_NODES):
             stack.extend(ast.iter_child_nodes(x))
             continue
@@ -1320,8 +1417,9 @@ def _guard_text_refusal(torch, text: Any) -> str | None:
 def _check_guards_code(torch, ep: Any, path: str) -> None:
     """Refuse a loaded program any saved guard of which is not one torch writes (``_guard_text_refusal``), naming the
     file and the guard, before anything builds ``ep.module()``, which would run it."""
+    sequences = _sequence_inputs(ep)
     for text in getattr(ep, "_guards_code", None) or ():
-        why = _guard_text_refusal(torch, text)
+        why = _guard_text_refusal(torch, text, sequences)
         if why is not None:
             raise InputFormatError(f"{path}: a guard in the program, {_short(text)}, is not one torch.export writes "
                                    f"({why}): memplan import does not run it (torch would run it as Python code "
@@ -2263,9 +2361,18 @@ def _check_saved_span(torch, name: str, fake: Any, real: Any) -> None:
 
     Why: the plan sizes a placeholder by its record's span: a ``.pt2`` whose ``model.json`` recorded ``[4, 3]``
     weight ``lin.weight`` (or input ``x``) with strides edited to ``(2**40, 1)`` was planned at 13 TB (round 48a),
-    the tensor it runs on spanning 12 elements."""
+    the tensor it runs on spanning 12 elements. Nor another dtype or shape (a weight's is ``_check_saved_weight``'s):
+    a ``.pt2`` whose float32 ``[2, 3]`` input ``x`` was recorded float64 (its readers' records edited to match) was
+    planned at twice its bytes and every result after it too (round 49). A dynamic record (symbolic sizes) is left
+    to the export that specializes it, which records the example inputs it is given."""
     if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
         return
+    if real.layout == torch.strided and fake.layout == torch.strided and (
+            fake.dtype != real.dtype or tuple(fake.shape) != tuple(real.shape)):
+        raise GraphError(f"node {name!r}: the program records it as {str(fake.dtype).removeprefix('torch.')} "
+                         f"{list(fake.shape)}, but the tensor it holds or was exported with is "
+                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} (a corrupted or edited program: "
+                         "export and save it again)")
     if real.layout != torch.strided or fake.layout != torch.strided or tuple(fake.shape) != tuple(real.shape) \
             or fake.dtype != real.dtype or not all(isinstance(d, int) for d in (*fake.shape, *fake.stride())):
         return
@@ -2631,10 +2738,11 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
         for k, (v, m) in enumerate(zip(outs, made)):
             if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or not _plain_layout(torch, m):
                 continue
-            # (a dtype of more bytes is no error: the default dtype at trace time promoted ``int_x * 1.5``; the
-            # elements spanned must agree both ways: a record spanning more planned a linear's [2, 4] result with
-            # strides edited to (2**40, 1) at 4 TiB, round 48)
-            smaller = v.element_size() < m.element_size() or (keeps_layout and _elements(v) != _elements(m))
+            # (the dtype must be the op's own: the trace's default dtype is taken from the record above, and a dtype
+            # of more bytes let through for it planned an edited float64 ``relu`` of a float32 program at twice its
+            # bytes, a complex128 one at four times, round 49; the elements spanned must agree both ways: a record
+            # spanning more planned a linear's [2, 4] result with strides edited to (2**40, 1) at 4 TiB, round 48)
+            smaller = v.dtype != m.dtype or (keeps_layout and _elements(v) != _elements(m))
             # (nor may elements share memory where the op's own do not: a [2, 2] result edited to strides (3, 0)
             # spans its 4 elements and writes 2 of them twice)
             smaller = smaller or (keeps_layout and _overlapping(torch, v) and not _overlapping(torch, m))
@@ -2660,12 +2768,25 @@ def _unread_write(torch, n: Any) -> bool:
     return any(a.op == "placeholder" and a.name in written for a in n.all_input_nodes)
 
 
+#: each complex dtype's real one: the default dtype under which type promotion makes that complex dtype
+_REAL_OF_COMPLEX = {"complex32": "float16", "complex64": "float32", "complex128": "float64"}
+
+
 def _default_promoted(torch, outs: list, made: list) -> Any:
-    """The recorded floating dtype of a result that the fake run made in this process's default dtype instead (so
-    possibly the trace's default, ``int_x / 4``: type promotion to the default dtype), or None."""
+    """The default dtype (floating) under which the fake run would make a result in its recorded dtype where it made
+    it in this process's default dtype instead (so possibly the trace's default, ``int_x / 4``: type promotion to the
+    default dtype), or that default's complex dtype (``int_x * 1j``: complex128 under a float64 default); else None."""
     default = torch.get_default_dtype()
-    return next((v.dtype for v, m in zip(outs, made) if isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)
-                 and v.dtype != m.dtype and m.dtype == default and v.dtype.is_floating_point), None)
+    default_complex = next((c for c, r in _REAL_OF_COMPLEX.items() if r == str(default).removeprefix("torch.")), None)
+    for v, m in zip(outs, made):
+        if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or v.dtype == m.dtype:
+            continue
+        if m.dtype == default and v.dtype.is_floating_point:
+            return v.dtype
+        real = _REAL_OF_COMPLEX.get(str(v.dtype).removeprefix("torch."))
+        if str(m.dtype).removeprefix("torch.") == default_complex and real is not None:
+            return getattr(torch, real)
+    return None
 
 
 def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
