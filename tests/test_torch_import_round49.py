@@ -188,3 +188,71 @@ def test_a_program_with_a_str_input_is_still_specialized(tmp_path, str_dynamic, 
     code, _, err = run_memplan(capsys, ["import", str_dynamic, "-o", out, "-q", "--batch", "4"])
     assert code == 0, err
     assert {t["id"]: t["size"] for t in json.loads(out.read_text())["tensors"]}["mul"] == 4 * 8 * 4
+
+
+# ---- 4. weight layouts in the payload config ----------------------------------------------------------------------
+
+
+def _rewritten(src: Path, dst: Path, rewrite) -> Path:
+    """``src`` with each member's bytes passed through ``rewrite(name, data)`` (None drops the member)."""
+    with zipfile.ZipFile(io.BytesIO(src.read_bytes())) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = rewrite(info.filename, zin.read(info.filename))
+            if data is not None:
+                zout.writestr(info.filename, data)
+    return dst
+
+
+def _weight_meta(edit, empty: bool = False):
+    """A ``_rewritten`` rewrite: ``edit(tensor_meta)`` on ``lin.weight``'s payload entry; ``empty``: its record emptied
+    (what torch.export.save writes for a fake weight)."""
+    def rewrite(name: str, data: bytes) -> bytes:
+        if name.endswith("data/weights/model_weights_config.json"):
+            config = json.loads(data)
+            edit(config["config"]["lin.weight"]["tensor_meta"])
+            return json.dumps(config).encode()
+        return b"" if empty and name.endswith("data/weights/weight_0") else data
+    return rewrite
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("sizes", [{"as_int": 8}, {"as_int": 3}], "reach byte 96 of a record holding 48"),
+    ("dtype", FLOAT64, "in 8-byte elements, which reach byte 96 of a record holding 48"),
+    ("storage_offset", {"as_int": 1}, "reach byte 52 of a record holding 48"),
+    ("storage_offset", {"as_int": -5}, "a negative size, stride or storage offset")])
+def test_a_weight_layout_its_record_cannot_hold_is_refused_naming_it(tmp_path, saved, capsys, field, value, words):
+    """Was: "not a torch.export program (RuntimeError: setStorage: sizes [8, 3] ... out of bounds)", naming no weight."""
+    path = _rewritten(saved, tmp_path / "w.pt2", _weight_meta(lambda tm: tm.__setitem__(field, value)))
+    with pytest.raises(InputFormatError, match=rf"weight 'lin\.weight' \(record 'weight_0'\) .*{re.escape(words)}"):
+        load_exported(str(path))
+    _refused(capsys, tmp_path, path, "'lin.weight'", "model_weights_config.json")
+
+
+def test_an_empty_record_declaring_more_than_memory_is_refused_before_torch_allocates(tmp_path, saved, capsys):
+    """Was: torch's reader filled it with ``torch.zeros`` of the declared size (16 GiB for ``[2**17, 2**15]``; here a
+    PiB, which failed to allocate as "not a torch.export program (RuntimeError: ...)", naming no weight)."""
+    sizes = [{"as_int": 2**24}, {"as_int": 2**24}]
+    path = _rewritten(saved, tmp_path / "zeros.pt2", _weight_meta(lambda tm: tm.__setitem__("sizes", sizes), True))
+    with pytest.raises(InputFormatError, match=r"weight 'lin\.weight' \(record 'weight_0'\) an empty record of declared "
+                                               r"size \[16777216, 16777216\], which torch's reader fills with zeros"):
+        load_exported(str(path))
+    _refused(capsys, tmp_path, path, "'lin.weight'", "fills with zeros")
+
+
+def test_empty_records_count_against_the_memory_limit(tmp_path, saved):
+    from memplan.importers.pt2_archive import check_archive
+
+    path = _rewritten(saved, tmp_path / "zeros.pt2", _weight_meta(
+        lambda tm: tm.__setitem__("sizes", [{"as_int": 100}, {"as_int": 100}]), True))
+    with open(path, "rb") as f:
+        check_archive(f, str(path), limit=10**6)
+        with pytest.raises(InputFormatError, match=r"40000 bytes, bringing what it holds to \d+, more than this "
+                                                   r"machine's 30000 bytes"):
+            check_archive(f, str(path), limit=30000)
+
+
+def test_a_fake_weight_saved_empty_still_loads_as_zeros(tmp_path, saved):
+    path = _rewritten(saved, tmp_path / "fake.pt2", _weight_meta(lambda tm: None, True))
+    ep = load_exported(str(path))
+    assert ep.state_dict["lin.weight"].shape == (4, 3)
+    assert {t.id: t.size for t in from_torch(ep).tensors}["p_lin_weight"] == 48
