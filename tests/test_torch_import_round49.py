@@ -256,3 +256,35 @@ def test_a_fake_weight_saved_empty_still_loads_as_zeros(tmp_path, saved):
     ep = load_exported(str(path))
     assert ep.state_dict["lin.weight"].shape == (4, 3)
     assert {t.id: t.size for t in from_torch(ep).tensors}["p_lin_weight"] == 48
+
+
+def test_an_integer_weight_requiring_gradients_is_refused_naming_it(tmp_path, saved, capsys):
+    """Was: "not a torch.export program (RuntimeError: Only Tensors of floating point and complex dtype can require
+    gradients)"."""
+    def rewrite(name: str, data: bytes) -> bytes:
+        if name.endswith("data/weights/model_weights_config.json"):
+            config = json.loads(data)
+            config["config"]["lin.bias"]["tensor_meta"]["dtype"] = INT32
+            return json.dumps(config).encode()
+        return data
+    path = _rewritten(saved, tmp_path / "w.pt2", rewrite)
+    with pytest.raises(InputFormatError, match=r"weight 'lin\.bias' \(record 'weight_1'\) requires_grad with a dtype"):
+        load_exported(str(path))
+    _refused(capsys, tmp_path, path, "'lin.bias'")
+
+
+# ---- 5. a tensor record torch cannot make -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "field", "value", "words"), [
+    ("relu", "sizes", [{"as_int": 2**62}, {"as_int": 4}], "sizes [4611686018427387904, 4], more elements than int64"),
+    ("relu", "sizes", [{"as_int": -1}, {"as_int": 4}], "the negative size -1"),
+    ("linear", "dtype", 99, "the dtype code 99, which is no torch dtype"),
+    ("p_lin_bias", "dtype", INT32, "requires_grad with a dtype that is neither floating nor complex")])
+def test_a_record_torch_cannot_make_is_named(tmp_path, saved, capsys, name, field, value, words):
+    """Was: "not a torch.export program (RuntimeError: numel: integer multiplication overflow)" (or "negative
+    dimension", "Only Tensors of floating point ..."): the file is one, and no tensor was named."""
+    path = _edited(saved, tmp_path / "bad.pt2", lambda p: _values(p)[name].__setitem__(field, value))
+    with pytest.raises(InputFormatError, match=rf"the program's record of .*'{name}' gives it {re.escape(words)}"):
+        load_exported(str(path))
+    _refused(capsys, tmp_path, path, f"'{name}'", words)

@@ -87,6 +87,8 @@ TENSOR_CONSTANT = "tensor_"
 #: bytes per element of each dtype by its serialized code (``torch._export.serde.schema.ScalarType``)
 ELEMENT_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 2, 7: 4, 8: 8, 9: 4, 10: 8, 11: 16, 12: 1, 13: 2, 28: 2, 29: 1, 30: 1,
                  31: 1, 32: 1, 33: 1, 34: 4, 35: 8}
+#: the floating and complex dtypes among them, which alone may require gradients
+GRAD_DTYPES = frozenset({6, 7, 8, 9, 10, 11, 13, 29, 30, 31, 32, 33})
 
 
 def _check_payloads(f: IO[bytes], path: str, limit: int, total: int) -> None:
@@ -147,6 +149,9 @@ def _check_config(entries: list, infos: dict, base: str, where: str, limit: int,
                                            "or edited archive)")
             flat[record] = (held, item)
         held, flat_item = flat[record]
+        if meta.get("tensor_meta", {}).get("requires_grad") is True and meta["tensor_meta"]["dtype"] not in GRAD_DTYPES:
+            raise InputFormatError(f"{where} gives {what} requires_grad with a dtype that is neither floating nor "
+                                   "complex (no gradient can be one): a corrupted or edited archive")
         if any(d < 0 for d in (*sizes, *strides, offset)):
             raise InputFormatError(f"{where} gives {what} a negative size, stride or storage offset ({sizes}, strides "
                                    f"{strides}, offset {offset}): a corrupted or edited archive")

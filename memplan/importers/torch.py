@@ -913,7 +913,9 @@ def load_exported(path: str):
         refused = _refusal_within(exc) or _refusal_within(held.exc)
         if refused is not None:   # (ours, wrapped by torch's deserializer: "failed deserializing node ...")
             raise InputFormatError(str(refused)) from None
-        inverted = _inverted_range(path)   # (torch's "ValueRangeError: Invalid ranges [10:3]", logged as held.last)
+        # (torch's "ValueRangeError: Invalid ranges [10:3]", or "RuntimeError: numel: integer multiplication
+        # overflow" from a record, logged as held.last)
+        inverted = _inverted_range(path) or _bad_tensor_record(path)
         if inverted:
             raise InputFormatError(f"{path}: {inverted}") from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
@@ -980,6 +982,58 @@ def _inverted_range(path: str) -> str | None:
                             "save it again)")
     except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
         return None
+    return None
+
+
+#: the dtype codes of a serialized tensor record (``torch._export.serde.schema.ScalarType``), and the floating and
+#: complex ones among them (which alone may require gradients)
+_DTYPE_CODES = frozenset({*range(1, 14), *range(28, 36)})
+_GRAD_DTYPE_CODES = frozenset({6, 7, 8, 9, 10, 11, 13, 29, 30, 31, 32, 33})
+#: the most elements a tensor may have (torch counts them in int64)
+_MAX_NUMEL = (1 << 63) - 1
+
+
+def _bad_tensor_record(path: str) -> str | None:
+    """Words naming the first tensor record of ``path``'s program (its ``model.json``'s ``tensor_values``, read again
+    from the archive ``check_archive`` passed) that torch cannot make a fake tensor of: a dtype code no dtype has, a
+    negative size, sizes whose product overflows int64, or a tensor of a dtype other than floating or complex that
+    requires gradients; None where none is found (or the program cannot be read so: torch's words stand).
+
+    Why: torch's deserializer refused such a file with "RuntimeError: numel: integer multiplication overflow",
+    "Trying to create tensor with negative dimension -1: [-1, 4]" or "Only Tensors of floating point and complex
+    dtype can require gradients", naming no tensor, and ``memplan import`` said the file was "not a torch.export
+    program", which it is (round 49)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("models/model.json")), None)
+            program = json.loads(archive.read(name)) if name else None
+        graph = program["graph_module"]["graph"]
+        inputs = {t["as_tensor"]["name"] for t in graph["inputs"] if "as_tensor" in t}
+        records = list(graph["tensor_values"].items())
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    for tensor, record in records:
+        if not isinstance(record, dict):
+            continue
+        what = f"{'graph input' if tensor in inputs else 'tensor'} {tensor!r}"
+        sizes = [d.get("as_int") if isinstance(d, dict) else None for d in record.get("sizes") or ()]
+        sizes = [d for d in sizes if type(d) is int]   # (a symbolic size: as_expr)
+        dtype = record.get("dtype")
+        if type(dtype) is not int or dtype not in _DTYPE_CODES:
+            why = f"the dtype code {_short(dtype)}, which is no torch dtype"
+        elif any(d < 0 for d in sizes):
+            why = f"the negative size {next(d for d in sizes if d < 0)}"
+        elif math.prod(sizes) > _MAX_NUMEL:
+            why = f"sizes {sizes}, more elements than int64 counts"
+        elif record.get("requires_grad") is True and dtype not in _GRAD_DTYPE_CODES:
+            why = "requires_grad with a dtype that is neither floating nor complex (no gradient can be one)"
+        else:
+            continue
+        return (f"the program's record of {what} gives it {why} (a corrupted or edited program: export and save it "
+                "again)")
     return None
 
 
