@@ -288,3 +288,28 @@ def test_a_record_torch_cannot_make_is_named(tmp_path, saved, capsys, name, fiel
     with pytest.raises(InputFormatError, match=rf"the program's record of .*'{name}' gives it {re.escape(words)}"):
         load_exported(str(path))
     _refused(capsys, tmp_path, path, f"'{name}'", words)
+
+
+# ---- 6. a record of another layout than strided -------------------------------------------------------------------
+
+
+class _ToDense(torch.nn.Module):
+    def forward(self, x):
+        return x.to_dense() * 2
+
+
+def test_a_saved_sparse_input_is_refused_as_sparse(tmp_path, capsys):
+    """Was: torch's deserializer drops the layout (a strided ``[3, 3]`` record of strides ``(0, 0)``), and the program
+    was refused as "corrupted or edited" (``to_dense`` run again on the strided record makes strides (0, 0))."""
+    path = tmp_path / "sparse.pt2"
+    torch.export.save(torch.export.export(_ToDense(), (torch.eye(3).to_sparse(),)), str(path))
+    with pytest.raises(InputFormatError, match=r"records tensor 'x' as a sparse_coo tensor \(only dense, strided"):
+        load_exported(str(path))
+    _refused(capsys, tmp_path, path, "'x'", "sparse_coo")
+
+
+@pytest.mark.parametrize("layout", [1, 6, 0])
+def test_an_edited_layout_is_refused_naming_the_tensor(tmp_path, saved, layout):
+    path = _edited(saved, tmp_path / "layout.pt2", lambda p: _values(p)["linear"].__setitem__("layout", layout))
+    with pytest.raises(InputFormatError, match=r"records tensor 'linear' as a \S+ tensor"):
+        load_exported(str(path))

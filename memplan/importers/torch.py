@@ -905,6 +905,7 @@ def load_exported(path: str):
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
                 _no_code_from(path):
             ep = torch.export.load(f)
+        _check_record_layouts(path)
         _check_guards_code(torch, ep, path)
         return ep
     except (_PickledCode, InputFormatError) as exc:
@@ -993,6 +994,55 @@ _GRAD_DTYPE_CODES = frozenset({6, 7, 8, 9, 10, 11, 13, 29, 30, 31, 32, 33})
 _MAX_NUMEL = (1 << 63) - 1
 
 
+def _program_json(path: str) -> Any:
+    """The parsed ``models/model.json`` of the ``.pt2`` archive at ``path`` (which ``check_archive`` passed); None where
+    it has none. Raises what zipfile and json raise (callers that only add words catch it)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        name = next((n for n in archive.namelist() if n.endswith("models/model.json")), None)
+        return json.loads(archive.read(name)) if name else None
+
+
+#: the serialized tensor layouts (``torch._export.serde.schema.Layout``) other than strided, by code
+_NOT_STRIDED = {0: "unknown-layout", 1: "sparse_coo", 2: "sparse_csr", 3: "sparse_csc", 4: "sparse_bsr",
+                5: "sparse_bsc", 6: "mkldnn"}
+#: the serialized strided layout
+_STRIDED = 7
+
+
+def _check_record_layouts(path: str) -> None:
+    """Refuse a loaded ``.pt2`` a tensor record of which (its ``model.json``'s ``tensor_values``, in the graph or a
+    subgraph) has a layout other than strided: an ``InputFormatError`` naming the tensor and its layout.
+
+    Why: torch's deserializer drops the layout: a sparse input saved with its serialized strides ``(0, 0)`` came back
+    as a *strided* ``[3, 3]`` fake tensor of overlapping elements, planned at 4 bytes, and a program reading it
+    (``x.to_dense() * 2``) was refused as "corrupted or edited" (its op runs again on the strided record and makes
+    strides ``(0, 0)``), where the same program in memory is refused as sparse (round 49). A program that cannot be
+    read so is left to the checks after it."""
+    try:
+        program = _program_json(path)
+    except Exception:  # noqa: BLE001 - torch read it; its records are checked as it loaded them
+        return
+    stack = [program]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, list):
+            stack.extend(x)
+            continue
+        if not isinstance(x, dict):
+            continue
+        values = x.get("tensor_values")
+        for tensor, record in (values.items() if isinstance(values, dict) else ()):
+            layout = record.get("layout", _STRIDED) if isinstance(record, dict) else _STRIDED
+            if layout != _STRIDED:
+                words = _NOT_STRIDED.get(layout, f"layout-code-{_short(layout)}")
+                raise InputFormatError(f"{path}: the program records tensor {tensor!r} as a {words} tensor (only "
+                                       "dense, strided tensors are supported)")
+        stack.extend(v for k, v in x.items() if k != "tensor_values" and isinstance(v, (dict, list)))
+
+
 def _bad_tensor_record(path: str) -> str | None:
     """Words naming the first tensor record of ``path``'s program (its ``model.json``'s ``tensor_values``, read again
     from the archive ``check_archive`` passed) that torch cannot make a fake tensor of: a dtype code no dtype has, a
@@ -1003,14 +1053,8 @@ def _bad_tensor_record(path: str) -> str | None:
     "Trying to create tensor with negative dimension -1: [-1, 4]" or "Only Tensors of floating point and complex
     dtype can require gradients", naming no tensor, and ``memplan import`` said the file was "not a torch.export
     program", which it is (round 49)."""
-    import json
-    import zipfile
-
     try:
-        with zipfile.ZipFile(path) as archive:
-            name = next((n for n in archive.namelist() if n.endswith("models/model.json")), None)
-            program = json.loads(archive.read(name)) if name else None
-        graph = program["graph_module"]["graph"]
+        graph = _program_json(path)["graph_module"]["graph"]
         inputs = {t["as_tensor"]["name"] for t in graph["inputs"] if "as_tensor" in t}
         records = list(graph["tensor_values"].items())
     except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
