@@ -313,3 +313,40 @@ def test_an_edited_layout_is_refused_naming_the_tensor(tmp_path, saved, layout):
     path = _edited(saved, tmp_path / "layout.pt2", lambda p: _values(p)["linear"].__setitem__("layout", layout))
     with pytest.raises(InputFormatError, match=r"records tensor 'linear' as a \S+ tensor"):
         load_exported(str(path))
+
+
+# ---- 7. an op that refuses the arguments its program records -----------------------------------------------------
+
+
+def _node_args(target: str, edit):
+    """An ``_edited`` edit: ``edit(inputs)`` on the serialized arguments of the node calling ``target``."""
+    def run(program):
+        node = next(n for n in program["graph_module"]["graph"]["nodes"] if target in n["target"])
+        edit(node["inputs"])
+    return run
+
+
+class _AsStrided(torch.nn.Module):
+    def forward(self, x):
+        return x.as_strided((2,), (1,), 1) * 2
+
+
+def test_an_op_refusing_its_recorded_arguments_is_refused(tmp_path, saved, capsys):
+    """Was: ``linear`` given the ``[4]`` bias as its weight (eager: an error) was planned from its records, 32 bytes."""
+    path = _edited(saved, tmp_path / "lw.pt2", _node_args(
+        "linear", lambda args: args[1].__setitem__("arg", {"as_tensor": {"name": "p_lin_bias"}})))
+    with pytest.raises(GraphError, match=r"node 'linear' \(aten\.linear\.default\): the op refuses the arguments the "
+                                         r"program records \(RuntimeError: "):
+        from_torch(load_exported(str(path)))
+    _refused(capsys, tmp_path, path, "node 'linear'", "refuses the arguments")
+
+
+def test_a_negative_as_strided_offset_is_refused(tmp_path):
+    """Was: planned as a view of the whole input (48 bytes) where eager raises "invalid storage offset -1"."""
+    src = tmp_path / "as.pt2"
+    torch.export.save(torch.export.export(_AsStrided(), (torch.ones(3, 4),)), str(src))
+    assert {t.id: t.size for t in from_torch(load_exported(str(src))).tensors}["as_strided"] == 8
+    path = _edited(src, tmp_path / "neg.pt2", _node_args(
+        "as_strided", lambda args: args[3].__setitem__("arg", {"as_int": -1})))
+    with pytest.raises(GraphError, match=r"node 'as_strided' .*refuses the arguments .*invalid storage offset -1"):
+        from_torch(load_exported(str(path)))

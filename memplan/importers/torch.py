@@ -2792,7 +2792,7 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
     its recorded arguments: another shape, a dtype of fewer bytes, or fewer bytes spanned than the op's own result; a
     GraphError naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data,
     no memory); a node the fake run cannot take (no fake kernel, symbolic sizes, a data-dependent op) is left as
-    recorded.
+    recorded, and one whose kernel refuses its recorded arguments is refused (``_refuses_its_arguments``).
 
     Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
     ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
@@ -2828,7 +2828,11 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
             promoted = _default_promoted(torch, outs, made)
             if promoted is not None:   # (made again under the trace's default dtype, as the record says it was)
                 made = _under_default_dtype(torch, promoted, run) or made
-        except Exception:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
+        except Exception as exc:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
+            if _refuses_its_arguments(torch, n, exc):
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op refuses the arguments the "
+                                 f"program records ({type(exc).__name__}: {_short(first_line(exc))}), so it cannot "
+                                 "run (a corrupted or edited program: export and save it again)") from None
             continue
         # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
         # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
@@ -2849,6 +2853,24 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
                                  f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+#: what a fake run raises where the kernel itself refuses its arguments (a shape, an index, a storage offset), as
+#: opposed to one that cannot tell (no fake kernel, a symbolic or data-dependent size: subclasses of these, and
+#: ``_fake_of``'s TypeError)
+_ARGUMENT_ERRORS = (RuntimeError, ValueError, IndexError)
+
+
+def _refuses_its_arguments(torch, n: Any, exc: BaseException) -> bool:
+    """Whether ``exc``, raised by ``_check_recorded_results``'s fake run of ATen op node ``n``, says the op refuses
+    the arguments its program records (exactly a RuntimeError, ValueError or IndexError from the kernel: not a
+    subclass such as torch's "no fake kernel" or data-dependent errors, nor a higher-order op's subgraph).
+
+    Why: such a node was "left as recorded": an edited ``.pt2`` whose ``linear`` took the ``[4]`` bias as its weight
+    (eager: "size mismatch"), or whose ``as_strided`` starts at storage offset -1, was planned from its records
+    (the linear at 32 bytes, the as_strided as the whole input) for a program that cannot run (round 49). Programs
+    torch exported never fail so: their records are the fake runs' own (no such error over ~120 models checked)."""
+    return isinstance(n.target, torch._ops.OpOverload) and type(exc) in _ARGUMENT_ERRORS
 
 
 def _unread_write(torch, n: Any) -> bool:
