@@ -350,3 +350,14 @@ def test_a_negative_as_strided_offset_is_refused(tmp_path):
         "as_strided", lambda args: args[3].__setitem__("arg", {"as_int": -1})))
     with pytest.raises(GraphError, match=r"node 'as_strided' .*refuses the arguments .*invalid storage offset -1"):
         from_torch(load_exported(str(path)))
+
+
+@pytest.mark.parametrize(("target", "reads"), [("linear", "relu"), ("relu", "nothere"), ("linear", "linear")])
+def test_a_node_reading_a_tensor_made_after_it_is_named(tmp_path, saved, capsys, target, reads):
+    """Was: "not a torch.export program (KeyError: 'relu')"."""
+    path = _edited(saved, tmp_path / "dangling.pt2", _node_args(
+        target, lambda args: args[0].__setitem__("arg", {"as_tensor": {"name": reads}})))
+    with pytest.raises(InputFormatError, match=rf"node '{target}' \('torch\.ops\.aten\.{target}\.default'\) reads tensor "
+                                               rf"'{reads}', which no input or earlier node makes"):
+        load_exported(str(path))
+    _refused(capsys, tmp_path, path, f"node '{target}'", f"'{reads}'")

@@ -916,7 +916,7 @@ def load_exported(path: str):
             raise InputFormatError(str(refused)) from None
         # (torch's "ValueRangeError: Invalid ranges [10:3]", or "RuntimeError: numel: integer multiplication
         # overflow" from a record, logged as held.last)
-        inverted = _inverted_range(path) or _bad_tensor_record(path)
+        inverted = _inverted_range(path) or _bad_tensor_record(path) or _dangling_read(path)
         if inverted:
             raise InputFormatError(f"{path}: {inverted}") from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
@@ -1078,6 +1078,46 @@ def _bad_tensor_record(path: str) -> str | None:
             continue
         return (f"the program's record of {what} gives it {why} (a corrupted or edited program: export and save it "
                 "again)")
+    return None
+
+
+def _tensor_names(x: Any) -> list[str]:
+    """The tensor names a serialized argument or output (``{"as_tensor": {"name": N}}``, ``{"as_tensors": [...]}``,
+    nested in lists and dicts) refers to, in order."""
+    names, stack = [], [x]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, list):
+            stack.extend(reversed(y))
+        elif isinstance(y, dict):
+            for k, v in y.items():
+                if k == "as_tensor" and isinstance(v, dict) and isinstance(v.get("name"), str):
+                    names.append(v["name"])
+                elif k == "as_tensors" and isinstance(v, list):
+                    names.extend(t["name"] for t in v if isinstance(t, dict) and isinstance(t.get("name"), str))
+                elif isinstance(v, (dict, list)) and k != "as_graph":
+                    stack.append(v)
+    return names
+
+
+def _dangling_read(path: str) -> str | None:
+    """Words naming the first node of ``path``'s program (its top graph, in order) that reads a tensor no input or
+    earlier node makes; None where none does (or the program cannot be read so).
+
+    Why: torch's deserializer refused such a file (an edited ``model.json`` whose ``gelu`` reads ``view``, made after
+    it, or ``linear`` reading itself) with a bare "KeyError: 'view'", and ``memplan import`` said it was "not a
+    torch.export program" (round 49)."""
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        made = set(_tensor_names(graph["inputs"]))
+        for node in graph["nodes"]:
+            read = next((t for t in _tensor_names(node.get("inputs")) if t not in made), None)
+            if read is not None:
+                return (f"node {node.get('name') or '?'!r} ({_short(node.get('target'))}) reads tensor {read!r}, which no "
+                        "input or earlier node makes (a corrupted or edited program: export and save it again)")
+            made.update(_tensor_names(node.get("outputs")))
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
     return None
 
 
