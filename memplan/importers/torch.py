@@ -1907,12 +1907,14 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         return r
 
     graph_nodes = list(ep.graph.nodes)
+    #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's); first,
+    #: as it refuses a weight or input record that disagrees with its tensor, which the record check would blame on
+    #: the op reading it ("linear refuses its arguments" for an edited ``lin.weight``)
+    restored = _saved_layouts(torch, ep, graph_nodes)
     if check_records:
         _check_no_stray_symbols(torch, ep, graph_nodes)
         _check_recorded_results(torch, graph_nodes, ep.graph_module)
     kept = _storages_kept(torch, graph_nodes)
-    #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
-    restored = _saved_layouts(torch, ep, graph_nodes)
 
     def val_of(a: Any) -> Any:
         """FX node ``a``'s fake tensor, in its saved tensor's layout where a loaded program lost it."""
