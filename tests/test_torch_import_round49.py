@@ -361,3 +361,12 @@ def test_a_node_reading_a_tensor_made_after_it_is_named(tmp_path, saved, capsys,
                                                rf"'{reads}', which no input or earlier node makes"):
         load_exported(str(path))
     _refused(capsys, tmp_path, path, f"node '{target}'", f"'{reads}'")
+
+
+def test_a_node_missing_an_argument_its_op_requires_is_named(tmp_path, saved, capsys):
+    """Was: "not a torch.export program (KeyError: 'self')" for ``relu`` whose argument was renamed ``input``."""
+    path = _edited(saved, tmp_path / "renamed.pt2", _node_args("relu", lambda args: args[0].__setitem__("name", "input")))
+    with pytest.raises(InputFormatError, match=r"node 'relu' \(torch\.ops\.aten\.relu\.default\) gives the op no "
+                                               r"argument 'self', which its schema requires \(it gives \['input'\]"):
+        load_exported(str(path))
+    _refused(capsys, tmp_path, path, "node 'relu'", "'self'")

@@ -916,7 +916,7 @@ def load_exported(path: str):
             raise InputFormatError(str(refused)) from None
         # (torch's "ValueRangeError: Invalid ranges [10:3]", or "RuntimeError: numel: integer multiplication
         # overflow" from a record, logged as held.last)
-        inverted = _inverted_range(path) or _bad_tensor_record(path) or _dangling_read(path)
+        inverted = _inverted_range(path) or _bad_tensor_record(path) or _dangling_read(path) or _schema_misfit(path)
         if inverted:
             raise InputFormatError(f"{path}: {inverted}") from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
@@ -1116,6 +1116,38 @@ def _dangling_read(path: str) -> str | None:
                 return (f"node {node.get('name') or '?'!r} ({_short(node.get('target'))}) reads tensor {read!r}, which no "
                         "input or earlier node makes (a corrupted or edited program: export and save it again)")
             made.update(_tensor_names(node.get("outputs")))
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    return None
+
+
+def _schema_misfit(path: str) -> str | None:
+    """Words naming the first node of ``path``'s program (its top graph) calling an ATen-style op (``torch.ops.NS.OP.
+    OVERLOAD``, looked up by name, nothing called) without an argument its schema requires; None where none does.
+
+    Why: torch's deserializer refused such a file (an edited ``model.json`` whose ``twice(x)`` became ``aten.relu``,
+    its argument still named ``x``, not ``self``) with a bare "KeyError: 'self'", and ``memplan import`` said it was
+    "not a torch.export program" (round 49)."""
+    import torch
+
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        for node in graph["nodes"]:
+            target = node.get("target")
+            if not isinstance(target, str) or not target.startswith("torch.ops."):
+                continue
+            op: Any = torch.ops
+            for part in target.split(".")[2:]:
+                op = getattr(op, part, None)
+            schema = getattr(op, "_schema", None)
+            if schema is None:
+                continue
+            given = {i.get("name") for i in node.get("inputs") or () if isinstance(i, dict)}
+            missing = next((a.name for a in schema.arguments if not a.has_default_value() and a.name not in given), None)
+            if missing is not None:
+                return (f"node {node.get('name') or '?'!r} ({target}) gives the op no argument {missing!r}, which its "
+                        f"schema requires (it gives {sorted(map(str, given))}; a corrupted or edited program: export and "
+                        "save it again)")
     except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
         return None
     return None
