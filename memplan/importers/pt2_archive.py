@@ -6,7 +6,10 @@ package): a crafted ``.pt2`` ran native code of its choice on ``memplan import``
 Its zip reader checks no CRC (a flipped byte in a weight, in the sample inputs or in ``byteorder`` loaded as if
 nothing had happened), takes two members of one name (a program read from one, another tool from the other),
 names outside the archive's directory (``../``), and allocates whatever size a member declares before it
-inflates it (a member of a few bytes declaring terabytes). None of that needs torch to see, so this module is
+inflates it (a member of a few bytes declaring terabytes). Its weights' and tensor constants' layouts come from the
+archive's payload configs (``_check_payloads``): an empty record it fills with zeros of the declared size (terabytes
+from a few bytes again), and a layout past its record's bytes it refused naming no weight. None of that needs torch
+to see, so this module is
 plain ``zipfile``: bounded memory (members are streamed in chunks; only a zip nested in a member, the sample inputs'
 torch.save archive, is read whole, as torch reads it, its size counted first), and every refusal an
 ``InputFormatError`` naming the file and the member.
@@ -19,6 +22,7 @@ which says what it is.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import zipfile
@@ -69,9 +73,117 @@ def check_archive(f: IO[bytes], path: str, limit: int | None = None) -> None:
     gigabytes a second); it is what ``unzip -t`` does, and the only way to know a weight is the one saved."""
     limit = memory_bytes() if limit is None else limit
     try:
-        _check_zip(f, limit, path)
+        total = _check_zip(f, limit, path)
+        f.seek(0)
+        _check_payloads(f, path, limit, total)
     finally:
         f.seek(0)
+
+
+#: the members that describe a program's weights and tensor constants (``torch.export.save``'s payload configs), under
+#: the archive's directory, and the prefix of a tensor constant's record among the constants'
+PAYLOAD_CONFIGS = re.compile(r"(data/weights/)[^/]*_weights_config\.json|(data/constants/)[^/]*_constants_config\.json")
+TENSOR_CONSTANT = "tensor_"
+#: bytes per element of each dtype by its serialized code (``torch._export.serde.schema.ScalarType``)
+ELEMENT_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 2, 7: 4, 8: 8, 9: 4, 10: 8, 11: 16, 12: 1, 13: 2, 28: 2, 29: 1, 30: 1,
+                 31: 1, 32: 1, 33: 1, 34: 4, 35: 8}
+#: the floating and complex dtypes among them, which alone may require gradients
+GRAD_DTYPES = frozenset({6, 7, 8, 9, 10, 11, 13, 29, 30, 31, 32, 33})
+
+
+def _check_payloads(f: IO[bytes], path: str, limit: int, total: int) -> None:
+    """Refuse a weight or tensor constant whose payload config (``data/weights/*_weights_config.json``,
+    ``data/constants/*_constants_config.json``) gives it a layout its record cannot hold, or an empty record whose
+    declared size would bring the bytes torch's reader holds (``total``: the members' declared sizes) above ``limit``;
+    an ``InputFormatError`` naming the file, the config member, the weight and its record.
+
+    Why: torch's reader takes each record's layout from that config. An empty record (what ``torch.export.save``
+    writes for a fake weight) it fills with ``torch.zeros`` of the declared size: a few-byte ``.pt2`` declaring a
+    ``[2**17, 2**15]`` weight had torch allocate and zero 16 GiB (an out-of-memory kill on a smaller machine, not a
+    refusal). A layout past its record's bytes (a ``[4, 3]`` weight edited to ``[8, 3]``, to float64, or to a storage
+    offset of -5) was "not a torch.export program (RuntimeError: setStorage: sizes [8, 3] ...)", naming no weight.
+    A config this check cannot read (no JSON, a symbolic size, a dtype it does not know) is left to torch's reader,
+    which says what fails."""
+    import json
+
+    with zipfile.ZipFile(f) as archive:
+        infos = {info.filename: info for info in archive.infolist() if not info.is_dir()}
+        for name in sorted(infos):
+            top, _, rel = name.partition("/")
+            found = PAYLOAD_CONFIGS.fullmatch(rel)
+            if not found:
+                continue
+            try:
+                config = json.loads(archive.read(infos[name]))["config"]
+                entries = list(config.items())
+            except Exception:  # noqa: BLE001 - torch's reader says what is wrong with it
+                continue
+            base = f"{top}/{found.group(1) or found.group(2)}"
+            total = _check_config(entries, infos, base, f"{path}: member {name!r}", limit, total,
+                                  constants=found.group(2) is not None)
+
+
+def _check_config(entries: list, infos: dict, base: str, where: str, limit: int, total: int, constants: bool) -> int:
+    """``_check_payloads`` of one config's ``entries`` (``(name, payload meta)``), whose records lie under ``base``;
+    returns ``total`` with the bytes of the zero tensors torch makes for its empty records added. Records are read as
+    torch reads them: one flat tensor per record, in the dtype of the first entry naming it, each entry a view of it."""
+    flat: dict[str, tuple[int, int]] = {}   # record -> (its bytes as torch holds them, element bytes)
+    for fqn, meta in entries:
+        layout = _declared_layout(meta, constants)
+        if layout is None:
+            continue
+        record, item, sizes, strides, offset = layout
+        what = f"{'constant' if constants else 'weight'} {fqn!r} (record {record!r})"
+        info = infos.get(base + record)
+        if info is None:
+            continue   # (torch's reader names the record it cannot find)
+        if record not in flat:
+            held = info.file_size
+            if held == 0:   # (torch.zeros of the declared size)
+                held = math.prod(sizes) * item if all(d >= 0 for d in sizes) else 0
+                total += held
+                if total > limit:
+                    raise InputFormatError(f"{where} gives {what} an empty record of declared size {sizes}, which "
+                                           f"torch's reader fills with zeros: {held} bytes, bringing what it holds to "
+                                           f"{total}, more than this machine's {limit} bytes of memory (a corrupted "
+                                           "or edited archive)")
+            flat[record] = (held, item)
+        held, flat_item = flat[record]
+        if meta.get("tensor_meta", {}).get("requires_grad") is True and meta["tensor_meta"]["dtype"] not in GRAD_DTYPES:
+            raise InputFormatError(f"{where} gives {what} requires_grad with a dtype that is neither floating nor "
+                                   "complex (no gradient can be one): a corrupted or edited archive")
+        if any(d < 0 for d in (*sizes, *strides, offset)):
+            raise InputFormatError(f"{where} gives {what} a negative size, stride or storage offset ({sizes}, strides "
+                                   f"{strides}, offset {offset}): a corrupted or edited archive")
+        span = 0 if 0 in sizes else offset + 1 + sum((d - 1) * st for d, st in zip(sizes, strides))
+        if span * flat_item > held:
+            raise InputFormatError(f"{where} gives {what} sizes {sizes}, strides {strides} and storage offset "
+                                   f"{offset} in {flat_item}-byte elements, which reach byte {span * flat_item} of a "
+                                   f"record holding {held} (a corrupted or edited archive)")
+    return total
+
+
+def _declared_layout(meta: object, constants: bool) -> tuple[str, int, list[int], list[int], int] | None:
+    """``(record, element bytes, sizes, strides, storage offset)`` of one payload config entry that torch reads as a
+    raw tensor record; None for a pickled one (refused elsewhere), a constant that is no tensor, or one whose layout
+    is not plain numbers (left to torch's reader)."""
+    if not isinstance(meta, dict) or meta.get("use_pickle"):
+        return None
+    record, tm = meta.get("path_name"), meta.get("tensor_meta")
+    if not isinstance(record, str) or not isinstance(tm, dict) or (constants and not record.startswith(TENSOR_CONSTANT)):
+        return None
+    item = ELEMENT_BYTES.get(tm.get("dtype")) if type(tm.get("dtype")) is int else None
+
+    def ints(values: object) -> list[int] | None:
+        if not isinstance(values, list):
+            return None
+        out = [v.get("as_int") if isinstance(v, dict) else None for v in values]
+        return out if all(type(v) is int for v in out) else None
+
+    sizes, strides, offset = ints(tm.get("sizes")), ints(tm.get("strides")), ints([tm.get("storage_offset")])
+    if item is None or sizes is None or strides is None or offset is None or len(sizes) != len(strides):
+        return None
+    return record, item, sizes, strides, offset[0]
 
 
 def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0, inner: bool = False) -> int:

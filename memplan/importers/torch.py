@@ -919,6 +919,7 @@ def load_exported(path: str):
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
                 _no_code_from(path):
             ep = torch.export.load(f)
+        _check_record_layouts(path)
         _check_guards_code(torch, ep, path)
         return ep
     except (_PickledCode, InputFormatError) as exc:
@@ -927,7 +928,9 @@ def load_exported(path: str):
         refused = _refusal_within(exc) or _refusal_within(held.exc)
         if refused is not None:   # (ours, wrapped by torch's deserializer: "failed deserializing node ...")
             raise InputFormatError(str(refused)) from None
-        inverted = _inverted_range(path)   # (torch's "ValueRangeError: Invalid ranges [10:3]", logged as held.last)
+        # (torch's "ValueRangeError: Invalid ranges [10:3]", or "RuntimeError: numel: integer multiplication
+        # overflow" from a record, logged as held.last)
+        inverted = _inverted_range(path) or _bad_tensor_record(path) or _dangling_read(path) or _schema_misfit(path)
         if inverted:
             raise InputFormatError(f"{path}: {inverted}") from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
@@ -992,6 +995,173 @@ def _inverted_range(path: str) -> str | None:
                     return (f"range_constraints gives symbol {symbol!r} the range [{lo}, {hi}], which leaves out the "
                             f"size {size} the program records for {w} (a corrupted or edited program: export and "
                             "save it again)")
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    return None
+
+
+#: the dtype codes of a serialized tensor record (``torch._export.serde.schema.ScalarType``), and the floating and
+#: complex ones among them (which alone may require gradients)
+_DTYPE_CODES = frozenset({*range(1, 14), *range(28, 36)})
+_GRAD_DTYPE_CODES = frozenset({6, 7, 8, 9, 10, 11, 13, 29, 30, 31, 32, 33})
+#: the most elements a tensor may have (torch counts them in int64)
+_MAX_NUMEL = (1 << 63) - 1
+
+
+def _program_json(path: str) -> Any:
+    """The parsed ``models/model.json`` of the ``.pt2`` archive at ``path`` (which ``check_archive`` passed); None where
+    it has none. Raises what zipfile and json raise (callers that only add words catch it)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        name = next((n for n in archive.namelist() if n.endswith("models/model.json")), None)
+        return json.loads(archive.read(name)) if name else None
+
+
+#: the serialized tensor layouts (``torch._export.serde.schema.Layout``) other than strided, by code
+_NOT_STRIDED = {0: "unknown-layout", 1: "sparse_coo", 2: "sparse_csr", 3: "sparse_csc", 4: "sparse_bsr",
+                5: "sparse_bsc", 6: "mkldnn"}
+#: the serialized strided layout
+_STRIDED = 7
+
+
+def _check_record_layouts(path: str) -> None:
+    """Refuse a loaded ``.pt2`` a tensor record of which (its ``model.json``'s ``tensor_values``, in the graph or a
+    subgraph) has a layout other than strided: an ``InputFormatError`` naming the tensor and its layout.
+
+    Why: torch's deserializer drops the layout: a sparse input saved with its serialized strides ``(0, 0)`` came back
+    as a *strided* ``[3, 3]`` fake tensor of overlapping elements, planned at 4 bytes, and a program reading it
+    (``x.to_dense() * 2``) was refused as "corrupted or edited" (its op runs again on the strided record and makes
+    strides ``(0, 0)``), where the same program in memory is refused as sparse (round 49). A program that cannot be
+    read so is left to the checks after it."""
+    try:
+        program = _program_json(path)
+    except Exception:  # noqa: BLE001 - torch read it; its records are checked as it loaded them
+        return
+    stack = [program]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, list):
+            stack.extend(x)
+            continue
+        if not isinstance(x, dict):
+            continue
+        values = x.get("tensor_values")
+        for tensor, record in (values.items() if isinstance(values, dict) else ()):
+            layout = record.get("layout", _STRIDED) if isinstance(record, dict) else _STRIDED
+            if layout != _STRIDED:
+                words = _NOT_STRIDED.get(layout, f"layout-code-{_short(layout)}")
+                raise InputFormatError(f"{path}: the program records tensor {tensor!r} as a {words} tensor (only "
+                                       "dense, strided tensors are supported)")
+        stack.extend(v for k, v in x.items() if k != "tensor_values" and isinstance(v, (dict, list)))
+
+
+def _bad_tensor_record(path: str) -> str | None:
+    """Words naming the first tensor record of ``path``'s program (its ``model.json``'s ``tensor_values``, read again
+    from the archive ``check_archive`` passed) that torch cannot make a fake tensor of: a dtype code no dtype has, a
+    negative size, sizes whose product overflows int64, or a tensor of a dtype other than floating or complex that
+    requires gradients; None where none is found (or the program cannot be read so: torch's words stand).
+
+    Why: torch's deserializer refused such a file with "RuntimeError: numel: integer multiplication overflow",
+    "Trying to create tensor with negative dimension -1: [-1, 4]" or "Only Tensors of floating point and complex
+    dtype can require gradients", naming no tensor, and ``memplan import`` said the file was "not a torch.export
+    program", which it is (round 49)."""
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        inputs = {t["as_tensor"]["name"] for t in graph["inputs"] if "as_tensor" in t}
+        records = list(graph["tensor_values"].items())
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    for tensor, record in records:
+        if not isinstance(record, dict):
+            continue
+        what = f"{'graph input' if tensor in inputs else 'tensor'} {tensor!r}"
+        sizes = [d.get("as_int") if isinstance(d, dict) else None for d in record.get("sizes") or ()]
+        sizes = [d for d in sizes if type(d) is int]   # (a symbolic size: as_expr)
+        dtype = record.get("dtype")
+        if type(dtype) is not int or dtype not in _DTYPE_CODES:
+            why = f"the dtype code {_short(dtype)}, which is no torch dtype"
+        elif any(d < 0 for d in sizes):
+            why = f"the negative size {next(d for d in sizes if d < 0)}"
+        elif math.prod(sizes) > _MAX_NUMEL:
+            why = f"sizes {sizes}, more elements than int64 counts"
+        elif record.get("requires_grad") is True and dtype not in _GRAD_DTYPE_CODES:
+            why = "requires_grad with a dtype that is neither floating nor complex (no gradient can be one)"
+        else:
+            continue
+        return (f"the program's record of {what} gives it {why} (a corrupted or edited program: export and save it "
+                "again)")
+    return None
+
+
+def _tensor_names(x: Any) -> list[str]:
+    """The tensor names a serialized argument or output (``{"as_tensor": {"name": N}}``, ``{"as_tensors": [...]}``,
+    nested in lists and dicts) refers to, in order."""
+    names, stack = [], [x]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, list):
+            stack.extend(reversed(y))
+        elif isinstance(y, dict):
+            for k, v in y.items():
+                if k == "as_tensor" and isinstance(v, dict) and isinstance(v.get("name"), str):
+                    names.append(v["name"])
+                elif k == "as_tensors" and isinstance(v, list):
+                    names.extend(t["name"] for t in v if isinstance(t, dict) and isinstance(t.get("name"), str))
+                elif isinstance(v, (dict, list)) and k != "as_graph":
+                    stack.append(v)
+    return names
+
+
+def _dangling_read(path: str) -> str | None:
+    """Words naming the first node of ``path``'s program (its top graph, in order) that reads a tensor no input or
+    earlier node makes; None where none does (or the program cannot be read so).
+
+    Why: torch's deserializer refused such a file (an edited ``model.json`` whose ``gelu`` reads ``view``, made after
+    it, or ``linear`` reading itself) with a bare "KeyError: 'view'", and ``memplan import`` said it was "not a
+    torch.export program" (round 49)."""
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        made = set(_tensor_names(graph["inputs"]))
+        for node in graph["nodes"]:
+            read = next((t for t in _tensor_names(node.get("inputs")) if t not in made), None)
+            if read is not None:
+                return (f"node {node.get('name') or '?'!r} ({_short(node.get('target'))}) reads tensor {read!r}, which no "
+                        "input or earlier node makes (a corrupted or edited program: export and save it again)")
+            made.update(_tensor_names(node.get("outputs")))
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    return None
+
+
+def _schema_misfit(path: str) -> str | None:
+    """Words naming the first node of ``path``'s program (its top graph) calling an ATen-style op (``torch.ops.NS.OP.
+    OVERLOAD``, looked up by name, nothing called) without an argument its schema requires; None where none does.
+
+    Why: torch's deserializer refused such a file (an edited ``model.json`` whose ``twice(x)`` became ``aten.relu``,
+    its argument still named ``x``, not ``self``) with a bare "KeyError: 'self'", and ``memplan import`` said it was
+    "not a torch.export program" (round 49)."""
+    import torch
+
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        for node in graph["nodes"]:
+            target = node.get("target")
+            if not isinstance(target, str) or not target.startswith("torch.ops."):
+                continue
+            op: Any = torch.ops
+            for part in target.split(".")[2:]:
+                op = getattr(op, part, None)
+            schema = getattr(op, "_schema", None)
+            if schema is None:
+                continue
+            given = {i.get("name") for i in node.get("inputs") or () if isinstance(i, dict)}
+            missing = next((a.name for a in schema.arguments if not a.has_default_value() and a.name not in given), None)
+            if missing is not None:
+                return (f"node {node.get('name') or '?'!r} ({target}) gives the op no argument {missing!r}, which its "
+                        f"schema requires (it gives {sorted(map(str, given))}; a corrupted or edited program: export and "
+                        "save it again)")
     except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
         return None
     return None
@@ -1274,19 +1444,113 @@ _GUARD_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare,
 MAX_GUARD_FACTOR = 1 << 32
 
 
-def _repeats(side: ast.AST) -> bool:
-    """Whether ``side``, an operand of a guard's ``*``, could make Python repeat a sequence or build a huge number: a
-    string or tuple literal, an unindexed ``size()``/``stride()`` (a tuple), or a constant above ``MAX_GUARD_FACTOR``.
+#: the methods of an input whose result is a number (``size(0)`` and ``stride(0)`` too, given an index)
+_GUARD_NUMBER_METHODS = frozenset({"numel", "dim", "storage_offset"})
+#: the ``math`` names that are numbers, not functions
+_GUARD_MATH_NUMBERS = frozenset({"inf", "nan", "pi", "e"})
+
+
+def _repeats(side: ast.AST, sequence_inputs: frozenset[str] = frozenset()) -> bool:
+    """Whether ``side``, an operand of a guard's ``*`` (or the left one of its ``%``), could make Python repeat a
+    sequence (or format a string) or build a huge number: anything not surely a number (``_surely_number``), or a
+    constant above ``MAX_GUARD_FACTOR``. ``sequence_inputs``: the placeholder names of the program's user inputs
+    that are no tensor or number (a ``str`` one: ``_sequence_inputs``).
+
     Why: ``'a' * 10**11 == 0`` or ``L['x'].size() * 10**10 == 0`` passes every name rule and, run by ``ep.module()``,
-    builds 100 GB before the comparison (a MemoryError or an out-of-memory kill, not a refusal)."""
-    if isinstance(side, ast.Constant):
-        return isinstance(side.value, str) or (type(side.value) is int and abs(side.value) > MAX_GUARD_FACTOR)
-    if isinstance(side, (ast.Tuple, ast.List)):
+    builds 100 GB before the comparison (a MemoryError or an out-of-memory kill, not a refusal). The forms that did so
+    were listed one by one before, and ``L['x'].shape * 4000000000``, ``L['x'].size()[:] * 4000000000`` (tuples,
+    under the factor bound), ``torch.sym_max(L['x'].size(), (1,)) * ...``, a ``str`` input ``L['s'] * 4000000000``
+    and ``'%0999999999d' % 1`` (a 1 GB string, no ``*`` at all) still passed (round 49): now only what is surely a
+    number is taken."""
+    if isinstance(side, ast.Constant) and type(side.value) is int and abs(side.value) > MAX_GUARD_FACTOR:
         return True
-    return isinstance(side, ast.Call) and isinstance(side.func, ast.Attribute) and side.func.attr in ("size", "stride")
+    return not _surely_number(side, sequence_inputs)
 
 
-def _guard_text_refusal(torch, text: Any) -> str | None:
+def _surely_number(x: ast.AST, sequence_inputs: frozenset[str]) -> bool:
+    """Whether guard expression ``x`` is a number (or a tensor, or an error) whatever the inputs: a number constant, a
+    comparison, an indexed ``size()``/``stride()``/``shape``, ``numel()``/``dim()``/``storage_offset()``, a ``math``
+    function or constant, torch's ``sym_*`` functions and guard helpers of numbers, arithmetic and logic of numbers,
+    and an input (``L['n']``) that is a tensor or a number: not one in ``sequence_inputs``. A sequence or string
+    repeated by ``*`` (or formatted by ``%``) is what ``_repeats`` refuses. Iterative: a deep text is no recursion
+    error."""
+    stack = [x]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Constant):
+            if type(x.value) not in (int, float, bool, complex):
+                return False
+        elif isinstance(x, ast.Compare):
+            continue   # (a bool, whatever it compares)
+        elif isinstance(x, ast.Name):
+            if x.id != "inf":
+                return False
+        elif isinstance(x, ast.Attribute):
+            if not (isinstance(x.value, ast.Name) and x.value.id == "math" and x.attr in _GUARD_MATH_NUMBERS):
+                return False
+        elif isinstance(x, (ast.UnaryOp, ast.BinOp, ast.BoolOp)):
+            stack.extend(c for c in ast.iter_child_nodes(x) if isinstance(c, ast.expr))
+        elif isinstance(x, ast.Subscript):
+            if _input_key(x) is not None:
+                if _input_key(x) in sequence_inputs or any(n.startswith(_input_key(x) + "_") for n in sequence_inputs) \
+                        or sequence_inputs and _input_key(x) == "flat_args":
+                    return False
+                continue
+            index = x.slice.operand if isinstance(x.slice, ast.UnaryOp) else x.slice
+            indexed = isinstance(index, ast.Constant) and type(index.value) is int
+            of_sizes = isinstance(x.value, ast.Attribute) and x.value.attr == "shape" or (
+                isinstance(x.value, ast.Call) and isinstance(x.value.func, ast.Attribute)
+                and x.value.func.attr in ("size", "stride") and not x.value.args)
+            if not (indexed and of_sizes):
+                return False
+        elif isinstance(x, ast.Call) and isinstance(x.func, ast.Attribute):
+            owner = x.func.value.id if isinstance(x.func.value, ast.Name) else None
+            if owner == "math":
+                continue   # (a float, or math's own error)
+            if owner == "torch" and x.func.attr.startswith("sym_"):
+                stack.extend(x.args)   # (sym_max, sym_ite... return an argument: each must be a number)
+                stack.extend(k.value for k in x.keywords)
+                continue
+            method = x.func.attr in _GUARD_NUMBER_METHODS or (x.func.attr in ("size", "stride") and x.args)
+            if owner is not None or not method:
+                return False
+        elif isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in _GUARD_NAMES:
+            continue   # (IsNonOverlappingAndDenseIndicator, cast_symbool_to_symint_guardless: ints)
+        else:
+            return False
+    return True
+
+
+def _input_key(x: ast.Subscript) -> str | None:
+    """The first key of ``L['xs'][0]...`` (``'xs'``), the input a guard names; None where ``x`` is no such chain."""
+    while isinstance(x, ast.Subscript) and isinstance(x.value, ast.Subscript):
+        x = x.value
+    if isinstance(x, ast.Subscript) and isinstance(x.value, ast.Name) and x.value.id == "L" and \
+            isinstance(x.slice, ast.Constant) and isinstance(x.slice.value, str):
+        return x.slice.value
+    return None
+
+
+def _sequence_inputs(ep: Any) -> frozenset[str]:
+    """The placeholder names of ``ep``'s user inputs that are neither a tensor nor a number (a ``str`` constant input,
+    a script object), which a guard may not multiply (``_repeats``)."""
+    numeric = {"TensorArgument", "SymIntArgument", "SymFloatArgument", "SymBoolArgument"}
+    names = set()
+    for spec in getattr(getattr(ep, "graph_signature", None), "input_specs", ()):
+        if str(getattr(spec.kind, "name", spec.kind)) != "USER_INPUT":
+            continue
+        arg = spec.arg
+        kind = type(arg).__name__
+        if kind in numeric:
+            continue
+        if kind == "ConstantArgument" and (getattr(arg, "value", None) is None or
+                                           type(arg.value) in (int, float, bool, complex)):
+            continue
+        names.add(str(getattr(arg, "name", "")))
+    return frozenset(names)
+
+
+def _guard_text_refusal(torch, text: Any, sequence_inputs: frozenset[str] = frozenset()) -> str | None:
     """Why ``text`` is not a guard torch.export writes (``(L['x'].size()[0] % 2) == 0``), or None: an expression of
     the inputs' sizes, strides and values, numbers and strings, ``math``'s functions and torch's ``sym_*`` ones.
 
@@ -1329,9 +1593,12 @@ def _guard_text_refusal(torch, text: Any) -> str | None:
             nested = any(isinstance(y, ast.BinOp) and isinstance(y.op, (ast.Pow, ast.LShift)) for y in ast.walk(x.left))
             if type(power) is not int or abs(power) > MAX_EXPONENT or nested:
                 return f"{_short(ast.unparse(x))} raises to a power other than a constant of at most {MAX_EXPONENT}"
-        if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult) and any(map(_repeats, (x.left, x.right))):
-            return (f"{_short(ast.unparse(x))} repeats a string, tuple or size list, or multiplies by more than "
-                    f"{MAX_GUARD_FACTOR}")
+        if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult) and any(
+                _repeats(side, sequence_inputs) for side in (x.left, x.right)):
+            return (f"{_short(ast.unparse(x))} repeats a string, tuple or size list (multiplies what is not surely a "
+                    f"number), or multiplies by more than {MAX_GUARD_FACTOR}")
+        if isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mod) and not _surely_number(x.left, sequence_inputs):
+            return f"{_short(ast.unparse(x))} formats a string (the % of what is not surely a number)"
         if isinstance(x, (ast.Call, ast.Subscript)) or isinstance(x, _GUARD_NODES):
             stack.extend(ast.iter_child_nodes(x))
             continue
@@ -1342,8 +1609,9 @@ def _guard_text_refusal(torch, text: Any) -> str | None:
 def _check_guards_code(torch, ep: Any, path: str) -> None:
     """Refuse a loaded program any saved guard of which is not one torch writes (``_guard_text_refusal``), naming the
     file and the guard, before anything builds ``ep.module()``, which would run it."""
+    sequences = _sequence_inputs(ep)
     for text in getattr(ep, "_guards_code", None) or ():
-        why = _guard_text_refusal(torch, text)
+        why = _guard_text_refusal(torch, text, sequences)
         if why is not None:
             raise InputFormatError(f"{path}: a guard in the program, {_short(text)}, is not one torch.export writes "
                                    f"({why}): memplan import does not run it (torch would run it as Python code "
@@ -1680,12 +1948,14 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         return r
 
     graph_nodes = list(ep.graph.nodes)
+    #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's); first,
+    #: as it refuses a weight or input record that disagrees with its tensor, which the record check would blame on
+    #: the op reading it ("linear refuses its arguments" for an edited ``lin.weight``)
+    restored = _saved_layouts(torch, ep, graph_nodes)
     if check_records:
         _check_no_stray_symbols(torch, ep, graph_nodes)
         _check_recorded_results(torch, graph_nodes, ep.graph_module)
     kept = _storages_kept(torch, graph_nodes)
-    #: placeholders whose fake tensor lost the layout of the tensor the program runs on (a loaded program's)
-    restored = _saved_layouts(torch, ep, graph_nodes)
 
     def val_of(a: Any) -> Any:
         """FX node ``a``'s fake tensor, in its saved tensor's layout where a loaded program lost it."""
@@ -2272,9 +2542,18 @@ def _check_saved_span(torch, name: str, fake: Any, real: Any) -> None:
 
     Why: the plan sizes a placeholder by its record's span: a ``.pt2`` whose ``model.json`` recorded ``[4, 3]``
     weight ``lin.weight`` (or input ``x``) with strides edited to ``(2**40, 1)`` was planned at 13 TB (round 48a),
-    the tensor it runs on spanning 12 elements."""
+    the tensor it runs on spanning 12 elements. Nor another dtype or shape (a weight's is ``_check_saved_weight``'s):
+    a ``.pt2`` whose float32 ``[2, 3]`` input ``x`` was recorded float64 (its readers' records edited to match) was
+    planned at twice its bytes and every result after it too (round 49). A dynamic record (symbolic sizes) is left
+    to the export that specializes it, which records the example inputs it is given."""
     if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
         return
+    if real.layout == torch.strided and fake.layout == torch.strided and (
+            fake.dtype != real.dtype or tuple(fake.shape) != tuple(real.shape)):
+        raise GraphError(f"node {name!r}: the program records it as {str(fake.dtype).removeprefix('torch.')} "
+                         f"{list(fake.shape)}, but the tensor it holds or was exported with is "
+                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} (a corrupted or edited program: "
+                         "export and save it again)")
     if real.layout != torch.strided or fake.layout != torch.strided or tuple(fake.shape) != tuple(real.shape) \
             or fake.dtype != real.dtype or not all(isinstance(d, int) for d in (*fake.shape, *fake.stride())):
         return
@@ -2596,7 +2875,7 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
     its recorded arguments: another shape, a dtype of fewer bytes, or fewer bytes spanned than the op's own result; a
     GraphError naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data,
     no memory); a node the fake run cannot take (no fake kernel, symbolic sizes, a data-dependent op) is left as
-    recorded.
+    recorded, and one whose kernel refuses its recorded arguments is refused (``_refuses_its_arguments``).
 
     Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
     ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
@@ -2632,7 +2911,11 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
             promoted = _default_promoted(torch, outs, made)
             if promoted is not None:   # (made again under the trace's default dtype, as the record says it was)
                 made = _under_default_dtype(torch, promoted, run) or made
-        except Exception:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
+        except Exception as exc:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
+            if _refuses_its_arguments(torch, n, exc):
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op refuses the arguments the "
+                                 f"program records ({type(exc).__name__}: {_short(first_line(exc))}), so it cannot "
+                                 "run (a corrupted or edited program: export and save it again)") from None
             continue
         # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
         # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
@@ -2640,10 +2923,11 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
         for k, (v, m) in enumerate(zip(outs, made)):
             if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or not _plain_layout(torch, m):
                 continue
-            # (a dtype of more bytes is no error: the default dtype at trace time promoted ``int_x * 1.5``; the
-            # elements spanned must agree both ways: a record spanning more planned a linear's [2, 4] result with
-            # strides edited to (2**40, 1) at 4 TiB, round 48)
-            smaller = v.element_size() < m.element_size() or (keeps_layout and _elements(v) != _elements(m))
+            # (the dtype must be the op's own: the trace's default dtype is taken from the record above, and a dtype
+            # of more bytes let through for it planned an edited float64 ``relu`` of a float32 program at twice its
+            # bytes, a complex128 one at four times, round 49; the elements spanned must agree both ways: a record
+            # spanning more planned a linear's [2, 4] result with strides edited to (2**40, 1) at 4 TiB, round 48)
+            smaller = v.dtype != m.dtype or (keeps_layout and _elements(v) != _elements(m))
             # (nor may elements share memory where the op's own do not: a [2, 2] result edited to strides (3, 0)
             # spans its 4 elements and writes 2 of them twice)
             smaller = smaller or (keeps_layout and _overlapping(torch, v) and not _overlapping(torch, m))
@@ -2652,6 +2936,24 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
                                  f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+#: what a fake run raises where the kernel itself refuses its arguments (a shape, an index, a storage offset), as
+#: opposed to one that cannot tell (no fake kernel, a symbolic or data-dependent size: subclasses of these, and
+#: ``_fake_of``'s TypeError)
+_ARGUMENT_ERRORS = (RuntimeError, ValueError, IndexError)
+
+
+def _refuses_its_arguments(torch, n: Any, exc: BaseException) -> bool:
+    """Whether ``exc``, raised by ``_check_recorded_results``'s fake run of ATen op node ``n``, says the op refuses
+    the arguments its program records (exactly a RuntimeError, ValueError or IndexError from the kernel: not a
+    subclass such as torch's "no fake kernel" or data-dependent errors, nor a higher-order op's subgraph).
+
+    Why: such a node was "left as recorded": an edited ``.pt2`` whose ``linear`` took the ``[4]`` bias as its weight
+    (eager: "size mismatch"), or whose ``as_strided`` starts at storage offset -1, was planned from its records
+    (the linear at 32 bytes, the as_strided as the whole input) for a program that cannot run (round 49). Programs
+    torch exported never fail so: their records are the fake runs' own (no such error over ~120 models checked)."""
+    return isinstance(n.target, torch._ops.OpOverload) and type(exc) in _ARGUMENT_ERRORS
 
 
 def _unread_write(torch, n: Any) -> bool:
@@ -2669,12 +2971,25 @@ def _unread_write(torch, n: Any) -> bool:
     return any(a.op == "placeholder" and a.name in written for a in n.all_input_nodes)
 
 
+#: each complex dtype's real one: the default dtype under which type promotion makes that complex dtype
+_REAL_OF_COMPLEX = {"complex32": "float16", "complex64": "float32", "complex128": "float64"}
+
+
 def _default_promoted(torch, outs: list, made: list) -> Any:
-    """The recorded floating dtype of a result that the fake run made in this process's default dtype instead (so
-    possibly the trace's default, ``int_x / 4``: type promotion to the default dtype), or None."""
+    """The default dtype (floating) under which the fake run would make a result in its recorded dtype where it made
+    it in this process's default dtype instead (so possibly the trace's default, ``int_x / 4``: type promotion to the
+    default dtype), or that default's complex dtype (``int_x * 1j``: complex128 under a float64 default); else None."""
     default = torch.get_default_dtype()
-    return next((v.dtype for v, m in zip(outs, made) if isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)
-                 and v.dtype != m.dtype and m.dtype == default and v.dtype.is_floating_point), None)
+    default_complex = next((c for c, r in _REAL_OF_COMPLEX.items() if r == str(default).removeprefix("torch.")), None)
+    for v, m in zip(outs, made):
+        if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or v.dtype == m.dtype:
+            continue
+        if m.dtype == default and v.dtype.is_floating_point:
+            return v.dtype
+        real = _REAL_OF_COMPLEX.get(str(v.dtype).removeprefix("torch."))
+        if str(m.dtype).removeprefix("torch.") == default_complex and real is not None:
+            return getattr(torch, real)
+    return None
 
 
 def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
