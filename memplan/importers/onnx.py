@@ -398,6 +398,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     _check_functions(onnx, model)
+    _check_node_names(model)
     model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
     model = _bind_function_bodies_to_model_opset(onnx, model)
@@ -2279,20 +2280,73 @@ def _name_by_ids(g2, ids: list[str]) -> None:
         n.name = nid
 
 
-def _node_ids(g) -> list[str]:
-    """ONNX node names made unique; an unnamed node is ``<op>_<index>``.
+def _is_constant(n) -> bool:
+    """Whether ``n`` is ONNX's ``Constant``, which runtimes fold into an initializer when they load the model (it
+    is no node there: its name may repeat another node's, and the importer plans its output as a weight)."""
+    return n.op_type == "Constant" and (getattr(n, "domain", "") or "") in ("", "ai.onnx")
 
-    A repeat of a name gets the first free suffix ``_1``, ``_2``...; the search resumes where the last
-    repeat of that name stopped (a suffix once refused stays refused), so 100k nodes of one name cost
-    100k tries, not 5 billion."""
+
+def _repeated_name(nodes) -> tuple[str, int, int] | None:
+    """``(name, first index, second index)`` of the first two of ``nodes`` that share a name, or None; unnamed nodes
+    and ``Constant`` nodes (folded away by runtimes) do not count."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        if not n.name or _is_constant(n):
+            continue
+        if n.name in seen:
+            return n.name, seen[n.name], i
+        seen[n.name] = i
+    return None
+
+
+def _check_node_names(model) -> None:
+    """Two nodes of one name in the graph, or in the body of a local function a node calls, are refused naming the
+    name, the nodes' positions and ops (and the function), as onnxruntime refuses the model ("two nodes with same
+    node name").
+
+    Why: the importer made the second ``n`` into ``n_1`` (and pushed a node really named ``n_1`` to ``n_2``), so
+    the graph and the plan named nodes the model does not have, with nothing saying which ONNX node each was,
+    while onnxruntime will not load the model at all. ``Constant`` nodes are exempt (onnxruntime folds them into
+    initializers before it checks the names, and runs such a model), and so are uncalled functions (never inlined,
+    never checked)."""
+    g = model.graph
+    hit = _repeated_name(g.node)
+    if hit is not None:
+        name, a, b = hit
+        raise GraphError(f"nodes #{a} ({g.node[a].op_type}) and #{b} ({g.node[b].op_type}) of the graph are both "
+                         f"named {name!r}: onnxruntime refuses the model (\"two nodes with same node name\"); give "
+                         "each node its own name")
+    for k, who in sorted(_called_functions(model).items()):
+        f = model.functions[k]
+        hit = _repeated_name(f.node)
+        if hit is not None:
+            name, a, b = hit
+            raise GraphError(f"nodes #{a} ({f.node[a].op_type}) and #{b} ({f.node[b].op_type}) of local function "
+                             f"{_function_name(f)} (called by {who}) are both named {name!r}: onnxruntime refuses "
+                             "the model once it inlines the call (\"two nodes with same node name\"); give each "
+                             "node of the body its own name")
+
+
+def _node_ids(g) -> list[str]:
+    """ONNX node names, kept as they are; an unnamed node is ``<op>_<index>``.
+
+    Two named nodes other than ``Constant``s never share a name here (``_check_node_names``); the first other
+    node of a name gets it. A generated name that is taken, and a ``Constant`` (folded away, never a node of the
+    graph) whose name another node has, get the first free suffix ``_1``, ``_2``...; the search resumes where the
+    last repeat of that name stopped (a suffix once refused stays refused), so 100k nodes of one name cost
+    100k tries, not 5 billion (the checks before ``_check_node_names`` name nodes by these ids too)."""
     taken = {n.name for n in g.node if n.name}
+    owner: dict[str, int] = {}   # a name -> the first node not a Constant that has it: that node's id is its name
+    for i, n in enumerate(g.node):
+        if n.name and not _is_constant(n):
+            owner.setdefault(n.name, i)
     seen: set[str] = set()
     next_k: dict[str, int] = {}
     ids = []
     for i, n in enumerate(g.node):
         base = n.name or f"{n.op_type}_{i}"
         nid = base
-        if nid in seen or (nid != n.name and nid in taken):
+        if nid in seen or owner.get(nid, i) != i or (nid != n.name and nid in taken):
             k = next_k.get(base, 1)
             nid = f"{base}_{k}"
             while nid in seen or nid in taken:  # never n.name itself: that is base
