@@ -17,8 +17,8 @@ onnx = need("onnx")
 ort = need("onnxruntime")
 
 from onnx import TensorProto as T  # noqa: E402
-from onnx import helper  # noqa: E402
-from onnx_oracle import ort_refuses  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+from onnx_oracle import ort_refuses, ort_sizes, size_mismatches  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
@@ -112,3 +112,97 @@ def test_function_callers_named_alike(callers, tail, refused):
     else:
         g = import_onnx(m)
         assert len({n.id for n in g.nodes}) == len(g.nodes) == 5
+
+
+# ------------------------------------------------------------------- kernels refusing what inference sizes
+def _i64(name, vals, shape=None):
+    a = np.array(vals, np.int64)
+    return numpy_helper.from_array(a if shape is None else a.reshape(shape), name)
+
+
+def _f32(name, vals):
+    return numpy_helper.from_array(np.asarray(vals, np.float32), name)
+
+
+X4 = V("x", T.FLOAT, [1, 2, 3, 5])
+
+
+def _resize(scales=None, sizes=None, opset=18):
+    ins, inits = ["x", "", "sc" if scales is not None else ""], []
+    if scales is not None:
+        inits.append(_f32("sc", scales))
+    if sizes is not None:
+        ins.append("sz")
+        inits.append(_i64("sz", sizes))
+    while ins[-1] == "":
+        ins.pop()
+    return _model([helper.make_node("Resize", ins, ["y"], name="rs")], [X4], [_out("y")], inits, opset=opset)
+
+
+def _out(name):
+    return helper.ValueInfoProto(name=name)
+
+
+def _upsample(scales, opset):
+    if opset < 9:
+        node, inits = helper.make_node("Upsample", ["x"], ["y"], name="up", scales=scales), []
+    else:
+        node, inits = helper.make_node("Upsample", ["x", "sc"], ["y"], name="up"), [_f32("sc", scales)]
+    m = _model([node], [X4], [_out("y")], inits, opset=opset)
+    m.ir_version = 3 if opset < 9 else 4
+    return m
+
+
+def _resize10(scales):
+    return _model([helper.make_node("Resize", ["x", "sc"], ["y"], name="rs")], [X4], [_out("y")], [_f32("sc", scales)],
+                  opset=10)
+
+
+def _topk1(k):
+    m = _model([helper.make_node("TopK", ["x"], ["v", "i"], name="tk", axis=3, k=k)], [X4], [_out("v"), _out("i")],
+               opset=1)
+    m.ir_version = 3
+    return m
+
+
+def _topk(k, opset=18):
+    return _model([helper.make_node("TopK", ["x", "k"], ["v", "i"], name="tk", axis=-1)], [X4], [_out("v"), _out("i")],
+                  [_i64("k", [k])], opset=opset)
+
+
+def _cos(value_dims, vals):
+    value = helper.make_tensor("v", T.INT8, value_dims, vals)
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"], name="cs", value=value)
+    return _model([node], [], [_out("y")], [_i64("s", [5])])
+
+
+REFUSED = [
+    ("resize scale 0", _resize([1, 1, 0, 1]), r"node 'rs' \(Resize\): its scales \[1.0, 1.0, 0.0, 1.0\].*greater than 0"),
+    ("resize sizes 0", _resize(sizes=[1, 2, 0, 9]), r"node 'rs' \(Resize\): its scales .* hold 0.0"),
+    ("resize10 scale 0", _resize10([1, 1, 0, 2]), r"node 'rs' \(Resize\): its scales"),
+    ("upsample9 0.5", _upsample([1, 1, 0.5, 1.5], 9), r"node 'up' \(Upsample\): its scales .* hold 0.5, .* at least 1"),
+    ("upsample7 0.5", _upsample([1.0, 1.0, 1.0, 0.5], 7), r"node 'up' \(Upsample\): its scales .* hold 0.5"),
+    ("topk-1 k past axis", _topk1(7), r"node 'tk' \(TopK\): its k 7 is more than the 5 elements along axis 3"),
+    ("topk k negative", _topk(-1), r"node 'tk' \(TopK\): its k -1 is negative"),
+    ("constantofshape value of 2", _cos([2], [3, 4]), r"node 'cs' \(ConstantOfShape\): its value attribute is a tensor of shape \[2\]"),
+    ("constantofshape value empty", _cos([0], []), r"node 'cs' \(ConstantOfShape\): its value attribute is a tensor of shape \[0\]"),
+]
+
+
+@pytest.mark.parametrize("label,m,match", REFUSED, ids=[r[0] for r in REFUSED])
+def test_refused_as_onnxruntime_refuses(label, m, match):
+    assert ort_refuses(m, {"x": np.ones([1, 2, 3, 5], np.float32)} if m.graph.input else {})
+    with pytest.raises(GraphError, match=match):
+        import_onnx(m)
+
+
+RUN = [("resize scale 0.1", _resize([1, 1, 0.1, 1])), ("resize10 scale 0.5", _resize10([1, 1, 0.5, 0.7])),
+       ("upsample9 1", _upsample([1, 1, 1, 2], 9)), ("upsample7 2", _upsample([1.0, 1.0, 2.0, 1.0], 7)),
+       ("topk-1 k=5", _topk1(5)), ("topk k=5", _topk(5)), ("cos [1]", _cos([1], [3]))]
+
+
+@pytest.mark.parametrize("label,m", RUN, ids=[r[0] for r in RUN])
+def test_near_misses_planned_at_onnxruntime_sizes(label, m):
+    real = ort_sizes(m, {"x": np.ones([1, 2, 3, 5], np.float32)} if m.graph.input else {}, strict=True)
+    compared, bad = size_mismatches(import_onnx(m), real)
+    assert compared and not bad

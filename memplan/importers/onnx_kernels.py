@@ -1,0 +1,108 @@
+"""What onnxruntime's CPU kernels refuse although ONNX's shape inference sizes the node (round 49).
+
+Why: the importer plans what ONNX's inference sizes, but a plan is only useful for a model some runtime runs. Each
+check here names a node whose known attributes or constant inputs onnxruntime's kernel refuses when it loads or runs
+the model, so memplan refuses it too, naming the node, instead of planning a model nothing can execute (or planning
+a size no kernel writes). Pure functions of one node, its inputs' static shapes (``shapes``: value -> ``(elem, dims)``)
+and the values the importer knows (``values``: value -> numpy array); no onnx import here.
+"""
+
+from __future__ import annotations
+
+from ..errors import GraphError
+
+
+def _default_domain(n) -> bool:
+    return (n.domain or "") in ("", "ai.onnx")
+
+
+def _attr(n, name: str):
+    return next((a for a in n.attribute if a.name == name), None)
+
+
+def check_constant_of_shape_value(n, where: str) -> None:
+    """A ConstantOfShape whose ``value`` attribute is not a 1-D tensor of exactly one element is refused.
+
+    Why: ONNX's inference reads only the element type of ``value`` (and that it is 1-D), so ``value`` of
+    ``[2]`` elements was planned as a fill of the first; onnxruntime refuses to load the model ("Must have a
+    single value" in constant_of_shape_base.h), as it does an empty ``value``."""
+    if n.op_type != "ConstantOfShape" or not _default_domain(n):
+        return
+    a = _attr(n, "value")
+    if a is None or not a.HasField("t"):
+        return
+    dims = list(a.t.dims)
+    if dims != [1]:
+        raise GraphError(f"{where}: its value attribute is a tensor of shape {dims}, not one element of shape [1]; "
+                         "onnxruntime refuses to load the model")
+
+
+def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float] | None:
+    """The scale per dimension onnxruntime validates for a Resize or Upsample ``n`` (``resize_scales`` is the
+    importer's ``_ort_resize_scales``; a Resize of opset 10 reads ``scales`` as input 1, which it does not)."""
+    import numpy as np
+
+    if n.op_type == "Resize" and opset < 11:
+        v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        if v is None or v.dtype.kind != "f":
+            return None
+        return [float(np.float32(e)) for e in v.reshape(-1)]
+    return resize_scales(n, x, values, opset)
+
+
+def check_resize_scale_range(n, where: str, shapes: dict, values: dict, opset: int, resize_scales) -> None:
+    """A Resize of a known scale that is not positive (0, or a ``sizes`` of 0 along an axis of elements), or an
+    Upsample of a known scale below 1, is refused naming the node and the scales.
+
+    Why: ONNX's inference sizes ``floor(dim * scale)`` for any scale, so a Resize by ``[1, 1, 0, 1]`` was planned
+    with an empty output and an Upsample by ``0.5`` at half its input, while onnxruntime's kernels refuse both
+    (upsamplebase.h's ScalesValidation: "Scale value should be greater than 0" for Resize, "greater than or equal
+    to 1" for Upsample, whatever the mode)."""
+    if n.op_type not in ("Resize", "Upsample") or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or not all(isinstance(d, int) for d in x):
+        return
+    sc = _scales(n, x, values, opset, resize_scales)
+    if sc is None:
+        return
+    if n.op_type == "Upsample":
+        bad = [s for s in sc if not s >= 1]
+        rule = "at least 1 (an Upsample never shrinks)"
+    else:
+        bad = [s for s in sc if not s > 0]
+        rule = "greater than 0"
+    if bad:
+        raise GraphError(f"{where}: its scales {sc} (as onnxruntime reads them) hold {bad[0]}, where onnxruntime "
+                         f"requires every scale to be {rule}; onnxruntime refuses to run it")
+
+
+def check_topk_k(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A TopK whose known ``k`` (the attribute before opset 10, the input from 10) is negative or exceeds the
+    static length of its axis is refused naming the node, ``k`` and the axis.
+
+    Why: ONNX's inference of TopK-1 takes the attribute as the output length unchecked (``k=7`` of an axis of 5:
+    planned 7 elements along it), and from opset 10 checks only a ``k`` it can read as a constant; onnxruntime
+    refuses to run either ("k argument [7] should not be greater than specified axis dim value [5]")."""
+    if n.op_type != "TopK" or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None:
+        return
+    if opset < 10:
+        a = _attr(n, "k")
+        k = a.i if a is not None else None
+    else:
+        v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        k = int(v.reshape(-1)[0]) if v is not None and v.dtype.kind in "iu" and v.size == 1 else None
+    ax = _attr(n, "axis")
+    axis = ax.i if ax is not None else -1
+    if k is None or not -len(x) <= axis < len(x):
+        return
+    d = x[axis]
+    if k < 0 or (isinstance(d, int) and k > d):
+        raise GraphError(f"{where}: its k {k} is {'negative' if k < 0 else f'more than the {d} elements'} along axis "
+                         f"{axis} of {n.input[0]!r} ({list(x)}); onnxruntime refuses to run it")
+
+
+__all__ = ["check_constant_of_shape_value", "check_resize_scale_range", "check_topk_k"]
