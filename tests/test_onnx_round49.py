@@ -206,3 +206,59 @@ def test_near_misses_planned_at_onnxruntime_sizes(label, m):
     real = ort_sizes(m, {"x": np.ones([1, 2, 3, 5], np.float32)} if m.graph.input else {}, strict=True)
     compared, bad = size_mismatches(import_onnx(m), real)
     assert compared and not bad
+
+
+# ------------------------------------------------------------------------- RNN / GRU / LSTM operand shapes
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+XS = V("x", T.FLOAT, [5, 2, 3])   # [seq, batch, input]
+
+
+def _recurrent(op, h, w, r, b=None, sl=None, ih=None, p=None, direction="forward"):
+    ins, inits = ["x", "w", "r"], [_f32("w", np.ones(w)), _f32("r", np.ones(r))]
+    for nm, shp in (("b", b), ("sl", sl), ("ih", ih), ("ic", None), ("p", p)):
+        if shp is None:
+            ins.append("")
+            continue
+        ins.append(nm)
+        inits.append(numpy_helper.from_array(np.full(shp, 5, np.int32), nm) if nm == "sl" else _f32(nm, np.zeros(shp)))
+    while ins[-1] == "":
+        ins.pop()
+    node = helper.make_node(op, ins, ["y", "yh"], name="rec", hidden_size=h, direction=direction)
+    return _model([node], [XS], [_out("y"), _out("yh")], inits)
+
+
+def _recurrent_cases():
+    bad, good = [], []
+    for op, g in GATES.items():
+        good.append((f"{op} forward", _recurrent(op, 4, (1, g * 4, 3), (1, g * 4, 4), b=(1, 2 * g * 4), sl=(2,),
+                                                 ih=(1, 2, 4))))
+        good.append((f"{op} bidirectional", _recurrent(op, 4, (2, g * 4, 3), (2, g * 4, 4), direction="bidirectional")))
+        bad += [(f"{op} W of another hidden size", _recurrent(op, 5, (1, g * 4, 3), (1, g * 5, 5)), "W 'w'"),
+                (f"{op} W of another input size", _recurrent(op, 4, (1, g * 4, 2), (1, g * 4, 4)), "W 'w'"),
+                (f"{op} R", _recurrent(op, 4, (1, g * 4, 3), (1, g * 4, 5)), "R 'r'"),
+                (f"{op} B", _recurrent(op, 4, (1, g * 4, 3), (1, g * 4, 4), b=(1, g * 4)), "B 'b'"),
+                (f"{op} sequence_lens", _recurrent(op, 4, (1, g * 4, 3), (1, g * 4, 4), sl=(3,)), "sequence_lens 'sl'"),
+                (f"{op} initial_h", _recurrent(op, 4, (1, g * 4, 3), (1, g * 4, 4), ih=(1, 3, 4)), "initial_h 'ih'"),
+                (f"{op} one direction's weights, bidirectional",
+                 _recurrent(op, 4, (1, g * 4, 3), (1, g * 4, 4), direction="bidirectional"), "W 'w'")]
+    good.append(("LSTM peepholes", _recurrent("LSTM", 4, (1, 16, 3), (1, 16, 4), p=(1, 12))))
+    bad.append(("LSTM peepholes", _recurrent("LSTM", 4, (1, 16, 3), (1, 16, 4), p=(1, 8)), "P 'p'"))
+    return bad, good
+
+
+BAD_REC, GOOD_REC = _recurrent_cases()
+
+
+@pytest.mark.parametrize("label,m,operand", BAD_REC, ids=[c[0] for c in BAD_REC])
+def test_recurrent_operand_of_another_shape_refused(label, m, operand):
+    feeds = {"x": np.ones([5, 2, 3], np.float32)}
+    assert ort_refuses(m, feeds)
+    with pytest.raises(GraphError, match=rf"node 'rec' \((RNN|GRU|LSTM)\): its {operand} is .* require .*onnxruntime refuses"):
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("label,m", GOOD_REC, ids=[c[0] for c in GOOD_REC])
+def test_recurrent_operands_of_their_shapes_planned_at_onnxruntime_sizes(label, m):
+    real = ort_sizes(m, {"x": np.ones([5, 2, 3], np.float32)}, strict=True)
+    compared, bad = size_mismatches(import_onnx(m), real)
+    assert compared == 2 and not bad

@@ -36,7 +36,12 @@ from ..errors import short_repr as _short
 from ..files import check_outputs, check_readable, directory_of
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
-from .onnx_kernels import check_constant_of_shape_value, check_resize_scale_range, check_topk_k
+from .onnx_kernels import (
+    check_constant_of_shape_value,
+    check_recurrent_operands,
+    check_resize_scale_range,
+    check_topk_k,
+)
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
@@ -568,6 +573,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         check_resize_scale_range(n, where, shapes, facts["values"], opset, _ort_resize_scales)
         check_topk_k(n, where, shapes, facts["values"], opset)
         check_constant_of_shape_value(n, where)
+        check_recurrent_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
         _check_transpose_perm(n, where, shapes)

@@ -105,4 +105,56 @@ def check_topk_k(n, where: str, shapes: dict, values: dict, opset: int) -> None:
                          f"{axis} of {n.input[0]!r} ({list(x)}); onnxruntime refuses to run it")
 
 
-__all__ = ["check_constant_of_shape_value", "check_resize_scale_range", "check_topk_k"]
+
+
+#: gates per recurrent op: the rows of ``W`` and ``R`` are ``gates * hidden_size`` per direction
+RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def _recurrent_expected(op: str, d: int, h: int, x: tuple) -> list[tuple[int, str, tuple]]:
+    """``(input index, name, shape)`` onnxruntime's kernel requires of each operand of a recurrent op of ``d``
+    directions and hidden size ``h`` over a ``[seq, batch, input]`` input ``x`` (None where a length is unknown)."""
+    g = RECURRENT_GATES[op]
+    seq_batch_input = [v if isinstance(v, int) else None for v in x]
+    batch, inp = seq_batch_input[1], seq_batch_input[2]
+    out = [(1, "W", (d, g * h, inp)), (2, "R", (d, g * h, h)), (3, "B", (d, 2 * g * h)), (4, "sequence_lens", (batch,)),
+           (5, "initial_h", (d, batch, h))]
+    if op == "LSTM":
+        out += [(6, "initial_c", (d, batch, h)), (7, "P", (d, 3 * h))]
+    return out
+
+
+def check_recurrent_operands(n, where: str, shapes: dict) -> None:
+    """An RNN, GRU or LSTM whose weight, bias, sequence lengths, initial state or peepholes are not of the shape
+    its ``hidden_size``, ``direction`` and input fix (``W`` ``[dirs, gates * hidden, input]``, ``R`` ``[dirs,
+    gates * hidden, hidden]``, ``B`` ``[dirs, 2 * gates * hidden]``, ``sequence_lens`` ``[batch]``, ``initial_h``/
+    ``initial_c`` ``[dirs, batch, hidden]``, ``P`` ``[dirs, 3 * hidden]``) is refused naming the node, the operand and
+    both shapes. Checked where the shapes are static (the batch-major ``layout=1`` is refused elsewhere).
+
+    Why: ONNX's inference sizes the outputs from ``hidden_size``, the input and ``direction`` alone and checks none
+    of the operands (an LSTM of ``hidden_size=5`` with a ``W`` for 4 was planned at hidden 5, a bidirectional one with
+    weights for one direction at two), while onnxruntime refuses to run each ("Input W must have shape {1,20,3}.
+    Actual:{1,16,3}")."""
+    if n.op_type not in RECURRENT_GATES or not _default_domain(n) or len(n.input) < 3:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    h_attr = _attr(n, "hidden_size")
+    layout = _attr(n, "layout")
+    if x is None or len(x) != 3 or h_attr is None or h_attr.i <= 0 or (layout is not None and layout.i != 0):
+        return
+    direction = _attr(n, "direction")
+    d = 2 if direction is not None and direction.s == b"bidirectional" else 1
+    for k, name, want in _recurrent_expected(n.op_type, d, h_attr.i, x):
+        if k >= len(n.input) or not n.input[k]:
+            continue
+        got = shapes.get(n.input[k], (0, None))[1]
+        if got is None or not all(isinstance(v, int) for v in got):
+            continue
+        if len(got) != len(want) or any(w is not None and w != v for w, v in zip(want, got)):
+            shown = [w if w is not None else "?" for w in want]
+            raise GraphError(f"{where}: its {name} {n.input[k]!r} is {list(got)}, where its hidden_size {h_attr.i}, "
+                             f"{d} direction(s) and input {n.input[0]!r} ({list(x)}) require {shown}; onnxruntime "
+                             "refuses to run it")
+
+
+__all__ = ["check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k"]
