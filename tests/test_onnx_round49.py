@@ -262,3 +262,58 @@ def test_recurrent_operands_of_their_shapes_planned_at_onnxruntime_sizes(label, 
     real = ort_sizes(m, {"x": np.ones([5, 2, 3], np.float32)}, strict=True)
     compared, bad = size_mismatches(import_onnx(m), real)
     assert compared == 2 and not bad
+
+
+# ------------------------------------------------- declared shapes the nodes contradict (onnxruntime runs them)
+X23 = V("x", T.FLOAT, [2, 3])
+
+
+def _declared(vi=(), out=None, extra=()):
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu"), helper.make_node("Neg", ["a"], ["b"], name="neg"),
+             *extra]
+    last = extra[-1].output[0] if extra else "b"
+    g = helper.make_graph(nodes, "g", [X23], [out if out is not None else _out(last)], list(extra and [_i64("s", [3, 2])]),
+                          value_info=list(vi))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+LENIENT = [
+    ("value_info of other dims", _declared([V("a", T.FLOAT, [3, 2])])),
+    ("value_info smaller", _declared([V("a", T.FLOAT, [1, 3])])),
+    ("value_info of another rank", _declared([V("a", T.FLOAT, [6])])),
+    ("value_info partly symbolic", _declared([V("a", T.FLOAT, ["n", 7])])),
+    ("graph output of other dims", _declared(out=V("b", T.FLOAT, [3, 3]))),
+    ("graph output smaller", _declared(out=V("b", T.FLOAT, [1]))),
+    ("two values, then a Reshape", _declared([V("a", T.FLOAT, [1, 1]), V("b", T.FLOAT, [9, 9])],
+                                             extra=[helper.make_node("Reshape", ["b", "s"], ["c"], name="rs")])),
+]
+
+
+@pytest.mark.parametrize("label,m", LENIENT, ids=[c[0] for c in LENIENT])
+def test_contradicted_shape_declarations_planned_at_the_sizes_onnxruntime_writes(label, m):
+    """onnxruntime merges a declared shape the nodes contradict leniently ("Falling back to lenient merge") and
+    runs the model at every opset, its kernels writing what the nodes make; ONNX's strict inference refused it
+    ("Inferred shape and existing shape differ"), and so did the import."""
+    real = ort_sizes(m, _x_feeds((2, 3)), strict=True)
+    compared, bad = size_mismatches(import_onnx(m), real)
+    assert compared >= 2 and not bad
+
+
+@pytest.mark.parametrize("vi,out", [([V("a", T.DOUBLE, [2, 3])], None), ([], V("b", T.INT64, [2, 3])),
+                                    ([V("a", T.DOUBLE, [3, 3])], None)])
+def test_contradicted_element_type_still_refused(vi, out):
+    m = _declared(vi, out)
+    assert ort_refuses(m, _x_feeds((2, 3)))
+    with pytest.raises(GraphError, match=r"Inferred elem type differs"):
+        import_onnx(m)
+
+
+def test_contradicted_shape_under_fixed_dims_still_explained():
+    """Where --dim/--batch fixed a dimension the declaration contradicts, the model most likely holds its
+    example's size inside (a torch.export specialization): still refused, with the hint to import at that size."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"), helper.make_node("Neg", ["r"], ["y"], name="neg")]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, ["N", 4])], [_out("y")],
+                          value_info=[V("r", T.FLOAT, [1, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    with pytest.raises(GraphError, match=r"which the dimensions fixed \(N=2\) contradict"):
+        import_onnx(m, dims={"N": 2})

@@ -3219,7 +3219,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _check_slice_data(onnx, m2, g, source, propagate)
     ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
     try:
-        inferred = _run_inference(onnx, m2, source, propagate=propagate)
+        # (not where --dim/--batch fixed a dimension: a declaration that contradicts them most likely marks a model
+        # exported at its example's size, whose own shapes hold at that size only; _contradicted_hint says so)
+        inferred = _run_inference(onnx, m2, source, propagate=propagate, lenient=not mapping)
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}"
                          f"{_contradicted_value(onnx, m2, g, str(exc), propagate)}"
@@ -3229,7 +3231,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if _slices_unsized(m2, inferred):   # (a fold may have made a negative dimension known: a Pad's pads)
             _check_slice_data(onnx, m2, g, source, propagate)
         try:
-            return _run_inference(onnx, m2, source, folded=True, propagate=propagate)
+            return _run_inference(onnx, m2, source, folded=True, propagate=propagate, lenient=not mapping)
         except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
             raise GraphError(f"{exc}{_incompatible_hint(str(exc), mapping)}") from None
 
@@ -4284,15 +4286,59 @@ def _propagates(onnx, m2) -> bool:
     return dims is None or not any(v in read and _is_long(d) for v, d in dims.items())
 
 
-def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool = True):
+def _merge_contradicted_shapes(onnx, m2, propagate: bool) -> bool:
+    """Where the shapes ``m2`` declares (``value_info``, graph outputs) contradict what its nodes make, and only
+    their shapes (no element type), rewrite each such declaration to the made shape, as onnxruntime merges them
+    ("Error merging shape info ... Falling back to lenient merge": its kernels then write the sizes the nodes
+    make); whether any was rewritten. A declaration whose element type is contradicted is left: onnxruntime
+    refuses that model ("Type Error").
+
+    Why: ONNX's strict inference refuses the model ("Inferred shape and existing shape differ in dimension 0:
+    (2) vs (3)") and the import failed, for a model onnxruntime loads and runs at every opset; the sizes its
+    kernels write are those of the nodes' inputs, which inference without the declarations finds."""
+    bare = onnx.ModelProto()
+    bare.CopyFrom(m2)
+    del bare.graph.value_info[:]
+    for vi in bare.graph.output:
+        vi.ClearField("type")
+    try:
+        made = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=propagate).graph
+    except Exception:  # noqa: BLE001 - inconsistent without the declarations too: not a contradicted declaration
+        return False
+    inferred = {vi.name: t for vi in list(made.value_info) + list(made.output) if (t := _declared_type(vi)) is not None}
+    fixes = []
+    for vi in list(m2.graph.value_info) + list(m2.graph.output):
+        declared = _declared_type(vi)
+        if declared is None or vi.name not in inferred or not _disagree(declared, inferred[vi.name]):
+            continue
+        (de, dd), (ie, idims) = declared, inferred[vi.name]
+        if de and ie and de != ie:
+            return False
+        fixes.append((vi, dd, idims))
+    for vi, dd, idims in fixes:
+        shape = vi.type.tensor_type.shape
+        if len(dd) != len(idims):
+            vi.type.tensor_type.ClearField("shape")
+            continue
+        for d, made_dim in zip(shape.dim, idims):
+            if made_dim is not None and d.HasField("dim_value") and d.dim_value != made_dim:
+                d.dim_value = made_dim
+    return bool(fixes)
+
+
+def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool = True, lenient: bool = False):
     """The inferred graph of ``m2``. After folding, a failure of ONNX's data propagation is retried
     without it: its Add/Sub/Mul propagators take every known value for a 1-D shape and refuse two
     folded values of other ranks that broadcast ((1, 1, 4, 1) + (2, 1, 1, 1): "Invalid rank").
-    ``propagate``: whether to run data propagation at all (``_propagates``)."""
+    ``propagate``: whether to run data propagation at all (``_propagates``). ``lenient``: a declared shape the
+    nodes contradict is merged into what they make (``_merge_contradicted_shapes``), as onnxruntime does, and
+    inference reruns (``m2`` is rewritten so)."""
     try:
         out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=propagate)
     except Exception as exc:  # InferenceError, ValidationError: the model is inconsistent
         msg = first_line(exc)
+        if lenient and _merge_contradicted_shapes(onnx, m2, propagate):
+            return _run_inference(onnx, m2, source, folded, propagate)
         if folded and propagate:
             try:
                 return onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True).graph
