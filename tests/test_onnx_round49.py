@@ -317,3 +317,17 @@ def test_contradicted_shape_under_fixed_dims_still_explained():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     with pytest.raises(GraphError, match=r"which the dimensions fixed \(N=2\) contradict"):
         import_onnx(m, dims={"N": 2})
+
+
+def test_a_contradicted_declaration_sizes_no_dimension_the_nodes_leave_open():
+    """A declaration found wrong in one dimension is not trusted for another the nodes leave open (onnxruntime's
+    merge makes both unknown; its kernel writes what it computes): ``a = Concat(x[2, 3], y[2, n])`` declared
+    ``[5, 9]`` is merged to ``[2, ?]``, not ``[2, 9]``."""
+    from memplan.importers.onnx import _merge_contradicted_shapes
+
+    g = helper.make_graph([helper.make_node("Concat", ["x", "y"], ["a"], axis=1)], "g",
+                          [X23, V("y", T.FLOAT, [2, "n"])], [_out("a")], value_info=[V("a", T.FLOAT, [5, 9])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    assert _merge_contradicted_shapes(onnx, m, True)
+    dims = m.graph.value_info[0].type.tensor_type.shape.dim
+    assert dims[0].dim_value == 2 and not dims[1].HasField("dim_value") and not dims[1].dim_param

@@ -4288,7 +4288,8 @@ def _propagates(onnx, m2) -> bool:
 
 def _merge_contradicted_shapes(onnx, m2, propagate: bool) -> bool:
     """Where the shapes ``m2`` declares (``value_info``, graph outputs) contradict what its nodes make, and only
-    their shapes (no element type), rewrite each such declaration to the made shape, as onnxruntime merges them
+    their shapes (no element type), rewrite each such declaration to the made shape (a dimension the nodes leave
+    open: unknown), as onnxruntime merges them
     ("Error merging shape info ... Falling back to lenient merge": its kernels then write the sizes the nodes
     make); whether any was rewritten. A declaration whose element type is contradicted is left: onnxruntime
     refuses that model ("Type Error").
@@ -4320,8 +4321,9 @@ def _merge_contradicted_shapes(onnx, m2, propagate: bool) -> bool:
         if len(dd) != len(idims):
             vi.type.tensor_type.ClearField("shape")
             continue
-        for d, made_dim in zip(shape.dim, idims):
-            if made_dim is not None and d.HasField("dim_value") and d.dim_value != made_dim:
+        for d, made_dim in zip(shape.dim, idims):   # (a dimension the nodes leave open is not taken from a
+            d.Clear()                                # declaration known wrong: onnxruntime's merge drops it too)
+            if made_dim is not None:
                 d.dim_value = made_dim
     return bool(fixes)
 
