@@ -3136,6 +3136,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         else:
             g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
     _densify_sparse_constants(onnx, g2)
+    if m2.ir_version < 4:
+        # IR 3 required every initializer among the graph inputs, and ONNX's inference of such a model types an
+        # initializer only through its input: one the model does not list (onnxruntime runs the model all the same)
+        # left every value it feeds unsized ("shape inference could not find its rank", "Input 0 expected to have
+        # type but instead is null"). Typed here by its own dims, as onnxruntime takes it.
+        listed = {vi.name for vi in g2.input}
+        g2.input.extend(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                        for t in g2.initializer if t.name not in listed)
 
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
