@@ -358,3 +358,20 @@ def test_ir3_initializer_not_listed_as_an_input_is_sized_as_onnxruntime_runs_it(
     real = ort_sizes(m, _x_feeds((2, 3)), strict=True)
     compared, bad = size_mismatches(import_onnx(m), real)
     assert compared and not bad
+
+
+# ----------------------------------------------- Sum / Mean / Max / Min before opset 8 take one shape for all
+@pytest.mark.parametrize("op", ["Sum", "Mean", "Max", "Min"])
+@pytest.mark.parametrize("b_shape,first", [((3,), "x"), ((1, 3), "x"), ((2, 1), "x"), ((3,), "b"), ((2, 3), "x")])
+def test_old_variadic_ops_of_other_shapes_refused_as_onnxruntime_refuses(op, b_shape, first):
+    ins = ["x", "b"] if first == "x" else ["b", "x"]
+    m = _ir3(helper.make_node(op, ins, ["y"], name="v"), [_f32("b", np.ones(b_shape))], 6)
+    feeds = _x_feeds((2, 3))
+    if b_shape == (2, 3):
+        compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, feeds, strict=True))
+        assert compared and not bad
+        return
+    assert ort_refuses(m, feeds)
+    with pytest.raises(GraphError, match=rf"node 'v' \({op}\): its inputs .* differ in shape, which {op} broadcasts "
+                                         r"only from opset 8"):
+        import_onnx(m)

@@ -41,6 +41,7 @@ from .onnx_kernels import (
     check_recurrent_operands,
     check_resize_scale_range,
     check_topk_k,
+    check_unbroadcast_variadic,
 )
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
@@ -574,6 +575,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         check_topk_k(n, where, shapes, facts["values"], opset)
         check_constant_of_shape_value(n, where)
         check_recurrent_operands(n, where, shapes)
+        check_unbroadcast_variadic(n, where, shapes, opset)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
         _check_transpose_perm(n, where, shapes)

@@ -157,4 +157,29 @@ def check_recurrent_operands(n, where: str, shapes: dict) -> None:
                              "refuses to run it")
 
 
-__all__ = ["check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k"]
+
+#: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
+UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
+
+
+def check_unbroadcast_variadic(n, where: str, shapes: dict, opset: int) -> None:
+    """A Sum, Mean, Max or Min of opset 7 or older whose inputs' static shapes differ is refused naming the node
+    and the two shapes.
+
+    Why: these ops broadcast from opset 8 only; before, every input has the first one's shape. ONNX's inference of
+    the old ops takes the first input's shape (a Sum-6 of ``[2, 3]`` and ``[3]`` was planned ``[2, 3]``; of ``[3]``
+    and ``[2, 3]``, ``[3]``: half of what a broadcasting kernel writes), while onnxruntime refuses to run it."""
+    if n.op_type not in UNBROADCAST_VARIADIC or not _default_domain(n) or opset >= 8:
+        return
+    ins = [v for v in n.input if v]
+    static = [(v, shapes.get(v, (0, None))[1]) for v in ins]
+    static = [(v, s) for v, s in static if s is not None and all(isinstance(d, int) for d in s)]
+    for v, s in static[1:]:
+        if s != static[0][1]:
+            raise GraphError(f"{where}: its inputs {static[0][0]!r} ({list(static[0][1])}) and {v!r} ({list(s)}) differ "
+                             f"in shape, which {n.op_type} broadcasts only from opset 8 (the model's is {opset}); "
+                             "onnxruntime refuses to run it")
+
+
+__all__ = ["check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
+           "check_unbroadcast_variadic"]
