@@ -375,3 +375,34 @@ def test_old_variadic_ops_of_other_shapes_refused_as_onnxruntime_refuses(op, b_s
     with pytest.raises(GraphError, match=rf"node 'v' \({op}\): its inputs .* differ in shape, which {op} broadcasts "
                                          r"only from opset 8"):
         import_onnx(m)
+
+
+# ------------------------------------------------------- outputs ONNX's inference leaves without a shape
+def _attention(shapes, outs=("y", "pk", "pv"), **attrs):
+    node = helper.make_node("Attention", ["q", "k", "v"], list(outs), name="att", **attrs)
+    m = _model([node], [V(k, T.FLOAT, list(s)) for k, s in shapes.items()], [_out(o) for o in outs], opset=23)
+    m.ir_version = 10
+    return m, {k: np.ones(s, np.float32) for k, s in shapes.items()}
+
+
+UNSHAPED = [
+    ("GatherND to a scalar", _model([helper.make_node("GatherND", ["x", "i"], ["y"])], [X23], [_out("y")],
+                                    [_i64("i", [1, 2])]), _x_feeds((2, 3))),
+    ("GatherND to a scalar per batch", _model([helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=1)], [X23],
+                                              [_out("y")], [_i64("i", [[1], [2]])]), _x_feeds((2, 3))),
+    ("Attention presents, 4-D", *_attention({"q": (1, 2, 3, 4), "k": (1, 2, 5, 4), "v": (1, 2, 5, 6)},
+                                            ("y", "pk", "pv", "qk"))),
+    ("Attention presents, 3-D", *_attention({"q": (1, 3, 8), "k": (1, 5, 8), "v": (1, 5, 12)}, q_num_heads=2,
+                                            kv_num_heads=2)),
+    ("Attention presents, grouped", *_attention({"q": (1, 3, 8), "k": (1, 5, 4), "v": (1, 5, 6)}, q_num_heads=4,
+                                                kv_num_heads=2)),
+]
+
+
+@pytest.mark.parametrize("label,m,feeds", UNSHAPED, ids=[c[0] for c in UNSHAPED])
+def test_outputs_onnx_leaves_unshaped_planned_at_onnxruntime_sizes(label, m, feeds):
+    """ONNX's inference sets no shape for a GatherND whose output is a scalar, nor for Attention-23's present key and
+    value without a past cache; both were refused as of no known rank, and onnxruntime runs them."""
+    real = ort_sizes(m, feeds, strict=True)
+    compared, bad = size_mismatches(import_onnx(m), real)
+    assert compared >= 1 and not bad

@@ -5836,6 +5836,7 @@ SAME_SHAPE_OPS = frozenset({
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
 SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Pad", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
+                                   "GatherND", "Attention",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
@@ -5886,6 +5887,15 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         start, limit, delta = (int(np.asarray(value(k)).reshape(-1)[0]) for k in range(3))
         if delta:
             return {out: ((max(-((start - limit) // delta), 0),), 5)}
+    if op == "GatherND" and first and len(ins) > 1 and ins[1] in shapes:
+        # ``indices.shape[:-1] + data.shape[batch_dims + indices.shape[-1]:]``: ONNX's inference sets no shape where
+        # that is a scalar (indices ``[2]`` into a ``[2, 3]``), and the output was refused as of no known rank
+        data, idx = shapes[first], shapes[ins[1]]
+        b = next((a.i for a in n.attribute if a.name == "batch_dims"), 0)
+        if idx and 0 <= b < len(idx) and b + idx[-1] <= len(data):
+            return {out: (tuple(idx[:-1]) + tuple(data[b + idx[-1]:]), elems[first])}
+    if op == "Attention" and len(ins) > 2 and len(n.output) > 2 and (len(ins) < 5 or not ins[4]):
+        return _attention_presents(n, shapes, elems)
     if op == "Compress" and first and len(ins) > 1 and ins[1] in values:
         return _compress_shape(n, out, shapes[first], elems[first], values[ins[1]])
     if op in ("NonZero", "Unique") and first and ins[0] in values:
@@ -5921,6 +5931,24 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
                 return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
         _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), new_axis)
     return {}
+
+
+def _attention_presents(n, shapes: dict, elems: dict) -> dict:
+    """``{present_key / present_value: (shape, elem)}`` of an Attention-23 ``n`` without a past cache: its K and V
+    as ``[batch, kv_heads, kv_sequence, head_size]`` (a 3-D ``[batch, kv_sequence, kv_heads * head_size]`` one split
+    by ``kv_num_heads``), as onnxruntime writes them. ONNX's inference sizes the presents only from a past, and a
+    model returning them without one was refused as of no known rank."""
+    kv = next((a.i for a in n.attribute if a.name == "kv_num_heads"), 0)
+    found = {}
+    for k in (1, 2):
+        o, s = n.output[k], shapes.get(n.input[k])
+        if not o or s is None or not elems.get(n.input[k]):
+            continue
+        if len(s) == 4:
+            found[o] = (tuple(s), elems[n.input[k]])
+        elif len(s) == 3 and kv > 0 and s[2] % kv == 0:
+            found[o] = ((s[0], kv, s[1], s[2] // kv), elems[n.input[k]])
+    return found
 
 
 def _refuse_unlike_concat(n, shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> None:
