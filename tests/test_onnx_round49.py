@@ -406,3 +406,65 @@ def test_outputs_onnx_leaves_unshaped_planned_at_onnxruntime_sizes(label, m, fee
     real = ort_sizes(m, feeds, strict=True)
     compared, bad = size_mismatches(import_onnx(m), real)
     assert compared >= 1 and not bad
+
+
+# ------------------------------------------------------------ inputs read as lists of integers, by rank
+X10 = V("x", T.FLOAT, [10])
+X110 = V("x", T.FLOAT, [1, 10])
+
+
+def _one(op, inputs, inits, x=X10, **attrs):
+    return _model([helper.make_node(op, inputs, ["y"], name="n", **attrs)], [x], [_out("y")], inits)
+
+
+def _i64s(name, value):
+    return numpy_helper.from_array(np.array(value, np.int64), name)
+
+
+NOT_VECTORS = [
+    ("Slice 0-D ends", _one("Slice", ["x", "s", "e"], [_i64s("s", [0]), _i64s("e", 5)]), "ends 'e' has shape \\[\\]"),
+    ("Slice 2-D starts", _one("Slice", ["x", "s", "e"], [_i64s("s", [[0]]), _i64s("e", [[5]])]), "starts 's'"),
+    ("Slice 0-D axes", _one("Slice", ["x", "s", "e", "a"], [_i64s("s", [1]), _i64s("e", [5]), _i64s("a", 0)]), "axes 'a'"),
+    ("Slice 0-D steps", _one("Slice", ["x", "s", "e", "a", "p"], [_i64s("s", [1]), _i64s("e", [5]), _i64s("a", [0]),
+                                                                  _i64s("p", 2)]), "steps 'p'"),
+    ("Reshape 0-D shape", _one("Reshape", ["x", "s"], [_i64s("s", 10)]), "shape 's'"),
+    ("Reshape 2-D shape", _one("Reshape", ["x", "s"], [_i64s("s", [[10]])]), "shape 's'"),
+    ("Squeeze 0-D axes", _one("Squeeze", ["x", "a"], [_i64s("a", 0)], X110), "axes 'a'"),
+    ("Unsqueeze 2-D axes", _one("Unsqueeze", ["x", "a"], [_i64s("a", [[0]])]), "axes 'a' .* only a 0-D or 1-D tensor"),
+    ("ReduceSum 0-D axes", _one("ReduceSum", ["x", "a"], [_i64s("a", 0)], X110), "axes 'a'"),
+    ("ReduceMax 2-D axes", _one("ReduceMax", ["x", "a"], [_i64s("a", [[0]])], X110), "axes 'a'"),
+    ("Split 0-D split", _one("Split", ["x", "s"], [_i64s("s", 10)]), "split 's'"),
+    ("Pad 0-D axes", _one("Pad", ["x", "p", "", "a"], [_i64s("p", [1, 1]), _i64s("a", 0)]), "axes 'a'"),
+    ("ConstantOfShape 0-D shape", _model([helper.make_node("ConstantOfShape", ["s"], ["y"], name="n")], [], [_out("y")],
+                                         [_i64s("s", 3)]), "shape 's' .* only a tensor of at least one dimension"),
+]
+
+
+@pytest.mark.parametrize("label,m,match", NOT_VECTORS, ids=[c[0] for c in NOT_VECTORS])
+def test_list_input_of_another_rank_refused_as_onnxruntime_refuses(label, m, match):
+    feeds = {"x": np.ones([d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim], np.float32)} \
+        if m.graph.input else {}
+    assert ort_refuses(m, feeds)
+    with pytest.raises(GraphError, match=rf"node 'n' \({m.graph.node[0].op_type}\): its {match}.*refuses to run"):
+        import_onnx(m)
+
+
+RESIZE_ANY_RANK = [
+    ("Unsqueeze 0-D axes", _one("Unsqueeze", ["x", "a"], [_i64s("a", 0)])),
+    ("ConstantOfShape 2-D shape", _model([helper.make_node("ConstantOfShape", ["s"], ["y"])], [], [_out("y")],
+                                         [_i64s("s", [[3, 2]])])),
+    ("Resize 0-D scales", _one("Resize", ["x", "", "s"], [_f32("s", 2.0)])),
+    ("Resize 2-D scales", _one("Resize", ["x", "", "s"], [_f32("s", [[2.0]])])),
+    ("Resize 0-D sizes", _one("Resize", ["x", "", "", "s"], [_i64s("s", 20)])),
+    ("Resize 2-D sizes", _one("Resize", ["x", "", "", "s"], [_i64s("s", [[20]])])),
+    ("Resize 2-D sizes kept", _one("Resize", ["x", "", "", "s"], [_i64s("s", [[20]])], keep_aspect_ratio_policy="not_larger")),
+]
+
+
+@pytest.mark.parametrize("label,m", RESIZE_ANY_RANK, ids=[c[0] for c in RESIZE_ANY_RANK])
+def test_inputs_onnxruntime_reads_in_any_rank_planned_at_its_sizes(label, m):
+    """A Resize's scales or sizes of 0 or 2 dimensions, which onnxruntime reads by their elements, failed the import
+    with a raw TypeError ("len() of unsized object", "only 0-dimensional arrays can be converted")."""
+    feeds = {"x": np.ones([10], np.float32)} if m.graph.input else {}
+    compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, feeds, strict=True))
+    assert compared and not bad

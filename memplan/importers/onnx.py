@@ -42,6 +42,7 @@ from .onnx_kernels import (
     check_resize_scale_range,
     check_topk_k,
     check_unbroadcast_variadic,
+    check_vector_operands,
 )
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
@@ -576,6 +577,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         check_constant_of_shape_value(n, where)
         check_recurrent_operands(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
+        check_vector_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
         _check_transpose_perm(n, where, shapes)
@@ -2780,6 +2782,16 @@ def _check_resize_axes(n, nid: str) -> None:
                          "them at the input's size): write the axes as non-negative")
 
 
+def _flat(v):
+    """A known value as the 1-D array onnxruntime reads it (None stays None).
+
+    Why: onnxruntime reads a Resize's ``scales`` or ``sizes`` of any rank by their elements (a 0-D ``2.0``, a
+    ``[[20]]``); ``len()`` of a 0-D one, and ``float()`` of a row of a 2-D one, failed with a raw TypeError."""
+    import numpy as np
+
+    return None if v is None else np.asarray(v).reshape(-1)
+
+
 def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, int], str] | None:
     """({axis: size} onnxruntime's kernel gives the output of Resize or Upsample ``n`` of an ``x``-shaped input,
     how it computes them), for the dimensions it computes in float32 arithmetic: ``int64(scale * dim)`` for
@@ -2796,7 +2808,7 @@ def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, i
     with np.errstate(all="ignore"):
         if sized:
             policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
-            sizes = values.get(n.input[3])
+            sizes = _flat(values.get(n.input[3]))
             if opset < 18 or policy not in (b"not_larger", b"not_smaller") or sizes is None or len(sizes) != len(axes):
                 return None
             pick = min if policy == b"not_larger" else max
@@ -2808,7 +2820,7 @@ def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, i
                 scales = np.asarray(list(attrs["scales"].floats) if "scales" in attrs else [], np.float32)
             else:
                 k = 2 if n.op_type == "Resize" and opset >= 11 else 1
-                scales = values.get(n.input[k]) if k < len(n.input) and n.input[k] else None
+                scales = _flat(values.get(n.input[k])) if k < len(n.input) and n.input[k] else None
                 if scales is None or scales.dtype.kind != "f":
                     return None
             if len(scales) != len(axes):
@@ -2844,7 +2856,7 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
         return None
     given = None
     if len(n.input) > 3 and n.input[3]:
-        sizes = values.get(n.input[3])
+        sizes = _flat(values.get(n.input[3]))
         if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or any(x[a] == 0 for a in axes):
             return None
         given = [float(np.float32(s) / np.float32(x[a])) for a, s in zip(axes, sizes)]
@@ -2852,7 +2864,7 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
         if policy in (b"not_larger", b"not_smaller"):
             given = [(min if policy == b"not_larger" else max)(given)] * len(axes)
     elif len(n.input) > 2 and n.input[2]:
-        scales = values.get(n.input[2])
+        scales = _flat(values.get(n.input[2]))
         if scales is None or scales.dtype.kind != "f" or len(scales) != len(axes):
             return None
         given = [float(np.float32(v)) for v in scales]

@@ -46,7 +46,7 @@ def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float]
         v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
         if v is None or v.dtype.kind != "f":
             return None
-        return [float(np.float32(e)) for e in v.reshape(-1)]
+        return [float(np.float32(e)) for e in np.asarray(v).reshape(-1)]
     return resize_scales(n, x, values, opset)
 
 
@@ -181,5 +181,49 @@ def check_unbroadcast_variadic(n, where: str, shapes: dict, opset: int) -> None:
                              "onnxruntime refuses to run it")
 
 
+
+_REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+           "ReduceLogSumExp", "ReduceSumSquare")
+#: op -> ((input index, its name, the ranks onnxruntime's kernel takes), ...): the inputs it reads as a list of
+#: integers, which it refuses in another rank (a 0-D ``axes`` of a Squeeze: "An axes tensor must be a vector tensor")
+VECTOR_INPUTS = {
+    "Reshape": ((1, "shape", (1,)),),
+    "Squeeze": ((1, "axes", (1,)),),
+    "Unsqueeze": ((1, "axes", (0, 1)),),
+    "Split": ((1, "split", (1,)),),
+    "Pad": ((3, "axes", (1,)),),
+    "Slice": ((1, "starts", (1,)), (2, "ends", (1,)), (3, "axes", (1,)), (4, "steps", (1,))),
+    **{op: ((1, "axes", (1,)),) for op in _REDUCE},
+}
+
+
+def check_vector_operands(n, where: str, shapes: dict) -> None:
+    """A node whose list-of-integers input (a Reshape's ``shape``, a Slice's ``starts``/``ends``/``axes``/``steps``,
+    a Squeeze's, Reduce's or Pad's ``axes``, a Split's ``split``; ``VECTOR_INPUTS``) is not 1-D (an Unsqueeze's axes:
+    0-D or 1-D), or a ConstantOfShape whose shape input is 0-D, is refused naming the node, the input and its shape.
+
+    Why: ONNX's inference reads such an input's values whatever its rank (a Slice of ``ends`` ``5``, a Squeeze of
+    ``axes`` ``0``, a Reshape of ``shape`` ``[[10]]`` were planned), while onnxruntime's kernels refuse to run them
+    ("Ends must be a 1-D array", "An axes tensor must be a vector tensor", "A shape tensor must be a vector tensor")."""
+    if not _default_domain(n):
+        return
+    wanted = VECTOR_INPUTS.get(n.op_type, ())
+    if n.op_type == "ConstantOfShape":
+        wanted = ((0, "shape", None),)
+    if n.op_type == "Slice" and len(n.input) == 1:   # (Slice-1: attributes)
+        return
+    for k, name, ranks in wanted:
+        if k >= len(n.input) or not n.input[k]:
+            continue
+        shape = shapes.get(n.input[k], (0, None))[1]
+        if shape is None:
+            continue
+        if (ranks is None and len(shape) == 0) or (ranks is not None and len(shape) not in ranks):
+            need = "a tensor of at least one dimension" if ranks is None else "a 0-D or 1-D tensor" if 0 in ranks \
+                else "a 1-D tensor"
+            raise GraphError(f"{where}: its {name} {n.input[k]!r} has shape {list(shape)}, where onnxruntime takes "
+                             f"only {need} and refuses to run it")
+
+
 __all__ = ["check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
-           "check_unbroadcast_variadic"]
+           "check_unbroadcast_variadic", "check_vector_operands"]
