@@ -468,3 +468,39 @@ def test_inputs_onnxruntime_reads_in_any_rank_planned_at_its_sizes(label, m):
     feeds = {"x": np.ones([10], np.float32)} if m.graph.input else {}
     compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, feeds, strict=True))
     assert compared and not bad
+
+
+# ------------------------------------------------------------- Split's num_outputs against its outputs
+def _split(num_outputs, outputs):
+    node = helper.make_node("Split", ["x"], [f"y{j}" for j in range(outputs)], name="sp", axis=1, num_outputs=num_outputs)
+    return _model([node], [V("x", T.FLOAT, [2, 5])], [_out(f"y{j}") for j in range(outputs)])
+
+
+def test_split_of_fewer_num_outputs_than_outputs_is_refused_not_a_crash(tmp_path):
+    """ONNX's shape inference aborts the process on it (a failed C++ assertion, SIGABRT: the import killed its
+    caller); run in a child so that a regression fails this test instead of killing the test run."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "split.onnx"
+    path.write_bytes(_split(1, 3).SerializeToString())
+    code = ("import sys\nfrom memplan.importers.onnx import import_onnx\nfrom memplan.errors import GraphError\n"
+            f"try:\n    import_onnx({str(path)!r})\nexcept GraphError as e:\n    print(e)\n    sys.exit(7)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 7, (done.returncode, done.stderr[-500:])
+    assert "node 'sp' (Split): its num_outputs is 1 but it has 3 output(s)" in done.stdout
+
+
+@pytest.mark.parametrize("num_outputs,outputs", [(3, 1), (3, 2), (4, 2)])
+def test_split_of_more_num_outputs_than_outputs_refused_as_onnxruntime_refuses(num_outputs, outputs):
+    m = _split(num_outputs, outputs)
+    assert ort_refuses(m, _x_feeds((2, 5)))
+    with pytest.raises(GraphError, match=rf"node 'sp' \(Split\): its num_outputs is {num_outputs} but it has {outputs}"):
+        import_onnx(m)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 6])
+def test_split_of_as_many_num_outputs_as_outputs_planned_at_onnxruntime_sizes(n):
+    m = _split(n, n)
+    compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, _x_feeds((2, 5)), strict=True))
+    assert compared == n and not bad

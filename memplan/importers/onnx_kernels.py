@@ -225,5 +225,24 @@ def check_vector_operands(n, where: str, shapes: dict) -> None:
                              f"only {need} and refuses to run it")
 
 
+
+def check_split_outputs(n, where: str) -> None:
+    """A Split (opset 18 on) whose ``num_outputs`` is not its count of outputs is refused naming the node and both
+    counts, before any shape inference runs.
+
+    Why: with fewer ``num_outputs`` than outputs (``num_outputs=1`` and outputs ``a, b``), ONNX's shape inference fails
+    an internal check and aborts the whole process (SIGABRT: the import killed its caller, the CLI died without a
+    message), and so does onnxruntime loading the model; with more, ONNX's inference sizes the first chunks and the
+    import planned them, while onnxruntime refuses to run it ("Number of outputs (2) does not match num_outputs")."""
+    if n.op_type != "Split" or not _default_domain(n):
+        return
+    a = _attr(n, "num_outputs")
+    if a is not None and a.type == a.INT and a.i != len(n.output):
+        raise GraphError(f"{where}: its num_outputs is {a.i} but it has {len(n.output)} output(s); onnxruntime "
+                         "refuses to run it (and ONNX's shape inference aborts the process on fewer num_outputs than "
+                         "outputs)")
+
+
 __all__ = ["check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
-           "check_unbroadcast_variadic", "check_vector_operands"]
+           "check_split_outputs", "check_unbroadcast_variadic",
+           "check_vector_operands"]
