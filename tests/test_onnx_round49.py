@@ -9,6 +9,8 @@ it checks names) may share a name, and the node that really has the name keeps i
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from needs import need
@@ -504,3 +506,24 @@ def test_split_of_as_many_num_outputs_as_outputs_planned_at_onnxruntime_sizes(n)
     m = _split(n, n)
     compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, _x_feeds((2, 5)), strict=True))
     assert compared == n and not bad
+
+
+# --------------------------------------------------------------- Range of start/limit/delta not scalars
+@pytest.mark.parametrize("dtype,opset", [(np.float16, 27), (np.int16, 21)])
+@pytest.mark.parametrize("shapes", [((4,), (), ()), ((), (2, 3), ()), ((1,), (1,), (1,)), ((), (), ())])
+def test_range_of_non_scalar_inputs_is_no_crash(dtype, opset, shapes):
+    """A float16 Range of a ``[4]`` start failed the import with numpy's broadcasting ValueError, and one of ``[1]``
+    inputs with a TypeError; an int16 one of a ``[4]`` start was planned from its first element. onnxruntime refuses
+    inputs of more than one element ("should be scalar like tensor") and runs scalar-like ones."""
+    vals = [np.zeros(shapes[0], dtype), np.full(shapes[1], 5, dtype), np.ones(shapes[2], dtype)]
+    m = _model([helper.make_node("Range", ["a", "b", "c"], ["y"], name="r")], [], [_out("y")],
+               [numpy_helper.from_array(v, k) for v, k in zip(vals, "abc")], opset=opset)
+    m.ir_version = 13 if opset > 23 else 10
+    if all(math.prod(s) == 1 for s in shapes):
+        assert import_onnx(m).tensor("y").size == 5 * np.dtype(dtype).itemsize
+        if dtype == np.int16:
+            compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, {}, strict=True))
+            assert compared and not bad
+    else:
+        with pytest.raises(GraphError, match="node 'r' \\(Range\\)"):
+            import_onnx(m)

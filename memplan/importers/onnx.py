@@ -5888,9 +5888,12 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         target = value(2)
         if target is not None and target.ndim == 1 and len(target) == len(shapes[first]) and (target >= 0).all():
             return {out: (tuple(int(d) for d in target), elems[first])}
+    if op == "Range" and (len(ins) != 3 or any(v in values and np.asarray(values[v]).size != 1 for v in ins)):
+        return {}   # (a start, limit or delta of other than one element: onnxruntime refuses it, "should be scalar
+        #            like tensor"; the rules below took its first element, or failed in numpy broadcasting)
     if op == "Range" and len(ins) == 3 and all(v in values for v in ins) and elems.get(ins[0]) in (10, 16):
         # Range-27's function body: the length in float32 arithmetic, max(ceil((limit - start) / delta), 0)
-        start, limit, delta = (np.float32(np.asarray(values[v]).astype(np.float32)) for v in ins)
+        start, limit, delta = (np.float32(np.asarray(values[v]).astype(np.float32).reshape(-1)[0]) for v in ins)
         with np.errstate(all="ignore"):
             count = np.ceil((limit - start) / delta)
         if np.isfinite(count):
