@@ -478,19 +478,34 @@ def _split(num_outputs, outputs):
     return _model([node], [V("x", T.FLOAT, [2, 5])], [_out(f"y{j}") for j in range(outputs)])
 
 
-def test_split_of_fewer_num_outputs_than_outputs_is_refused_not_a_crash(tmp_path):
-    """ONNX's shape inference aborts the process on it (a failed C++ assertion, SIGABRT: the import killed its
-    caller); run in a child so that a regression fails this test instead of killing the test run."""
+def _refused_in_a_child(tmp_path, model) -> str:
+    """The GraphError message of importing ``model`` in a child process: ONNX's shape inference kills the process on
+    such models (SIGABRT, SIGSEGV), so a regression fails the test instead of killing the test run."""
     import subprocess
     import sys
 
-    path = tmp_path / "split.onnx"
-    path.write_bytes(_split(1, 3).SerializeToString())
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
     code = ("import sys\nfrom memplan.importers.onnx import import_onnx\nfrom memplan.errors import GraphError\n"
             f"try:\n    import_onnx({str(path)!r})\nexcept GraphError as e:\n    print(e)\n    sys.exit(7)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 7, (done.returncode, done.stderr[-500:])
-    assert "node 'sp' (Split): its num_outputs is 1 but it has 3 output(s)" in done.stdout
+    return done.stdout
+
+
+def test_split_of_fewer_num_outputs_than_outputs_is_refused_not_a_crash(tmp_path):
+    """ONNX's shape inference aborts the process on it (a failed C++ assertion, SIGABRT: the import killed its
+    caller)."""
+    assert "node 'sp' (Split): its num_outputs is 1 but it has 3 output(s)" in _refused_in_a_child(tmp_path, _split(1, 3))
+
+
+@pytest.mark.parametrize("data,indices,batch_dims", [((2, 0), (2, 0), -1), ((4, 0, 3), (4, 1), -2), ((2, 3), (2, 1), -1)])
+def test_gather_nd_of_negative_batch_dims_is_refused_not_a_crash(tmp_path, data, indices, batch_dims):
+    """ONNX's shape inference crashed the process (a segmentation fault) on an empty input, and sized nonsense
+    otherwise (``[2, 2, 3]`` for a ``[2, 3]`` by ``[2, 1]``); onnxruntime's loader crashes alike."""
+    node = helper.make_node("GatherND", ["x", "i"], ["y"], name="g", batch_dims=batch_dims)
+    m = _model([node], [V("x", T.FLOAT, list(data))], [_out("y")], [_i64("i", np.zeros(indices, np.int64))])
+    assert f"node 'g' (GatherND): its batch_dims is {batch_dims}" in _refused_in_a_child(tmp_path, m)
 
 
 @pytest.mark.parametrize("num_outputs,outputs", [(3, 1), (3, 2), (4, 2)])

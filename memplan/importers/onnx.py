@@ -37,10 +37,10 @@ from ..files import check_outputs, check_readable, directory_of
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
 from .onnx_kernels import (
+    check_before_inference,
     check_constant_of_shape_value,
     check_recurrent_operands,
     check_resize_scale_range,
-    check_split_outputs,
     check_topk_k,
     check_unbroadcast_variadic,
     check_vector_operands,
@@ -2591,7 +2591,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
         _check_no_subgraph(n, f"node {node_ids[i]!r} ({n.op_type})")
-        check_split_outputs(n, f"node {node_ids[i]!r} ({n.op_type})")   # (before any inference: it may abort)
+        check_before_inference(n, f"node {node_ids[i]!r} ({n.op_type})")   # (inference may kill the process)
         _check_resize_axes(n, node_ids[i])
         _check_rnn_layout(n, node_ids[i])
         for o in n.output:

@@ -243,6 +243,29 @@ def check_split_outputs(n, where: str) -> None:
                          "outputs)")
 
 
-__all__ = ["check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
+
+def check_gather_nd_batch_dims(n, where: str) -> None:
+    """A GatherND of a negative ``batch_dims`` is refused naming the node, before any shape inference runs.
+
+    Why: ``batch_dims`` counts leading batch dimensions (the spec's "integer indicating the number of batch
+    dimensions"); ONNX's shape inference indexes with a negative one unchecked, sizing nonsense (``[2, 2, 3]`` for
+    ``batch_dims=-1`` of a ``[2, 3]`` by ``[2, 1]``) or crashing the process (a segmentation fault on an empty input),
+    as onnxruntime's loader does."""
+    if n.op_type != "GatherND" or not _default_domain(n):
+        return
+    a = _attr(n, "batch_dims")
+    if a is not None and a.type == a.INT and a.i < 0:
+        raise GraphError(f"{where}: its batch_dims is {a.i}, a negative count of batch dimensions (ONNX's shape "
+                         "inference and onnxruntime crash the process on it)")
+
+
+def check_before_inference(n, where: str) -> None:
+    """The checks of node ``n`` that must run before ONNX's shape inference sees the model, because inference (and
+    onnxruntime loading the model) kills the process on what they refuse instead of raising."""
+    check_split_outputs(n, where)
+    check_gather_nd_batch_dims(n, where)
+
+
+__all__ = ["check_before_inference", "check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
            "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
