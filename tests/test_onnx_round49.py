@@ -542,3 +542,29 @@ def test_range_of_non_scalar_inputs_is_no_crash(dtype, opset, shapes):
     else:
         with pytest.raises(GraphError, match="node 'r' \\(Range\\)"):
             import_onnx(m)
+
+
+# ------------------------------------------------- BatchNormalization's statistics outputs (opsets 7-13)
+def _batch_norm(opset, outputs, **attrs):
+    params = [_f32("s", [1, 1, 1]), _f32("b", [0, 0, 0]), _f32("m", [0, 0, 0]), _f32("v", [1, 1, 1])]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], list(outputs), name="bn", **attrs)
+    m = _model([node], [V("x", T.FLOAT, [2, 3, 4])], [_out(o) for o in outputs if o], params, opset=opset)
+    m.ir_version = 4 if opset < 10 else 8
+    return m
+
+
+@pytest.mark.parametrize("opset,outputs,attrs", [(7, "y rm rv sm sv", {}), (9, "y rm rv sm sv", {}),
+                                                  (14, "y rm rv", {"training_mode": 1}),
+                                                  (15, "y rm rv", {"training_mode": 1})])
+def test_batch_norm_statistics_planned_at_onnxruntime_sizes(opset, outputs, attrs):
+    """ONNX's inference leaves BatchNormalization-7/9's four statistics outputs unsized, and the model was refused
+    ("value 'rm' has no shape"); onnxruntime runs it, writing one value per channel for each."""
+    m = _batch_norm(opset, outputs.split(), **attrs)
+    compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, _x_feeds((2, 3, 4)), strict=True))
+    assert compared == len(outputs.split()) and not bad
+
+
+def test_batch_norm_of_an_omitted_statistic_in_between_stays_refused():
+    """onnxruntime 1.32 exits the process running one (outputs ``y, "", "", sm, sv``): nothing is planned for it."""
+    with pytest.raises(GraphError, match=r"node 'bn' \(BatchNormalization\): value 'sm' has no shape"):
+        import_onnx(_batch_norm(9, ["y", "", "", "sm", "sv"]))

@@ -5878,6 +5878,15 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
     if op == "PRelu" and first and len(ins) == 2 and ins[1] in shapes and _broadcast(
             [shapes[first], shapes[ins[1]]]) != shapes[first]:
         return {}   # (a slope that grows X, from opset 7 on: _prelu_broadcasts sizes it as onnxruntime does)
+    if op == "BatchNormalization" and first and len(shapes[first]) >= 2 and len(n.output) > 1 \
+            and all(n.output[1:]) and next((a.i for a in n.attribute if a.name == "spatial"), 1) == 1:
+        # Y as its input; every other output (running or saved mean and variance, opsets 7-13's five outputs
+        # included, which ONNX's inference leaves unsized) one value per channel, of the mean's type. (Not where
+        # an output in between is omitted: onnxruntime 1.32 exits the process running such a node.)
+        stats = elems.get(ins[3]) if len(ins) > 3 and ins[3] else None
+        found = {out: (shapes[first], elems[first])}
+        found.update((o, ((shapes[first][1],), stats or elems[first])) for o in n.output[1:5] if o)
+        return found
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
