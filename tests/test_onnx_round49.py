@@ -568,3 +568,50 @@ def test_batch_norm_of_an_omitted_statistic_in_between_stays_refused():
     """onnxruntime 1.32 exits the process running one (outputs ``y, "", "", sm, sv``): nothing is planned for it."""
     with pytest.raises(GraphError, match=r"node 'bn' \(BatchNormalization\): value 'sm' has no shape"):
         import_onnx(_batch_norm(9, ["y", "", "", "sm", "sv"]))
+
+
+# ------------------------------------------------------------- external data entries onnxruntime refuses
+def _external_model(tmp_path, extra):
+    t = numpy_helper.from_array(np.ones(100, np.float32), "w")
+    raw = t.raw_data
+    t.ClearField("raw_data")
+    t.data_location = T.EXTERNAL
+    for k, v in (("location", "w.bin"), *extra):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    (tmp_path / "w.bin").write_bytes(raw)
+    m = _model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [V("x", T.FLOAT, [100])], [_out("y")], [t])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    return str(path), m
+
+
+def _ort_loads(path) -> bool:
+    try:
+        ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - any refusal
+        return False
+    return True
+
+
+@pytest.mark.parametrize("extra,match", [
+    ((("location", "../x.bin"),), r"names 2 locations \('w.bin', '../x.bin'\)"),
+    ((("location", "w.bin"),), r"names 2 locations"),
+    ((("basepath", "."),), r"has an entry 'basepath'"),
+    ((("LOCATION", "w.bin"),), r"has an entry 'LOCATION'"),
+])
+def test_external_data_entries_onnxruntime_refuses_are_refused(tmp_path, extra, match):
+    path, m = _external_model(tmp_path, extra)
+    assert not _ort_loads(path)
+    with pytest.raises(GraphError, match=rf"initializer 'w': its external data {match}.*onnxruntime refuses"):
+        import_onnx(path)
+    with pytest.raises(GraphError, match=match):   # (a ModelProto without its folder too)
+        import_onnx(onnx.load(path, load_external_data=False))
+
+
+@pytest.mark.parametrize("extra", [(), (("offset", "0"), ("length", "400")), (("checksum", "x"),),
+                                   (("offset", "0"), ("offset", "0"))])
+def test_external_data_entries_onnxruntime_reads_are_planned(tmp_path, extra):
+    path, _ = _external_model(tmp_path, extra)
+    assert _ort_loads(path)
+    assert import_onnx(path).tensor("y").size == 400

@@ -266,7 +266,9 @@ def _check_external_data(onnx, model, base_dir: str | None, model_file: str | No
     (``../x.bin``, an absolute path, a link out of it), a directory, the model file itself or an offset that is no
     byte count was planned as if the data were there, a model onnxruntime refuses to load; small tensors were
     refused only where they sized something. ``base_dir`` None (a ModelProto without its folder): nothing to
-    check against."""
+    check against. Its entries are checked in any case (``_check_external_keys``)."""
+    for what, t in _external_tensors(onnx, model):
+        _check_external_keys(what, t)
     if base_dir is None:
         return
     checked: dict[str, DataProblem | None] = {}
@@ -278,6 +280,29 @@ def _check_external_data(onnx, model, base_dir: str | None, model_file: str | No
         if why is not None:
             ort = "; onnxruntime refuses to load such a model" if why.reason.onnxruntime_refuses else ""
             raise GraphError(f"{what}: its external data is not read: {why}{ort}")
+
+
+#: the keys of an external tensor's ``external_data`` entries onnxruntime reads; any other one makes it refuse the
+#: model ("model format error!"), as does a second ``location``
+EXTERNAL_DATA_KEYS = frozenset({"location", "offset", "length", "checksum"})
+
+
+def _check_external_keys(what: str, t) -> None:
+    """GraphError naming external tensor ``t`` (``what``) where its ``external_data`` holds a key onnxruntime does
+    not read (``EXTERNAL_DATA_KEYS``: ``basepath``, ``LOCATION``, ``""``) or a second ``location``.
+
+    Why: onnxruntime refuses to load such a model ("TensorProto external data has duplicate 'location' entries",
+    "model format error!"), and the importer read the first ``location`` alone (onnx's loader takes the last: a
+    second entry ``../x`` was never even looked at) and planned the model."""
+    keys = [e.key for e in t.external_data]
+    odd = next((k for k in keys if k not in EXTERNAL_DATA_KEYS), None)
+    if odd is not None:
+        raise GraphError(f"{what}: its external data has an entry {odd!r}, none of "
+                         f"{', '.join(sorted(EXTERNAL_DATA_KEYS))}; onnxruntime refuses to load such a model")
+    if keys.count("location") > 1:
+        places = [e.value for e in t.external_data if e.key == "location"]
+        raise GraphError(f"{what}: its external data names {len(places)} locations ({', '.join(map(repr, places))}); "
+                         "onnxruntime refuses to load such a model")
 
 
 def _check_has_graph(model, source: str) -> None:
