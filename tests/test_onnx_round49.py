@@ -615,3 +615,20 @@ def test_external_data_entries_onnxruntime_reads_are_planned(tmp_path, extra):
     path, _ = _external_model(tmp_path, extra)
     assert _ort_loads(path)
     assert import_onnx(path).tensor("y").size == 400
+
+
+@pytest.mark.parametrize("axis,refused", [(2, True), (-3, True), (1, False), (-2, False)])
+def test_layer_norm_axis_outside_its_input_refused_as_onnxruntime_refuses(axis, refused):
+    """ONNX's inference sizes Y as X whatever the axis, and the node was planned; onnxruntime refuses an axis outside
+    X's rank ("Unexpected axis value (2) rank of first input is 2")."""
+    m = _model([helper.make_node("LayerNormalization", ["x", "s"], ["y"], name="ln", axis=axis)], [X23], [_out("y")],
+               [_f32("s", np.ones((2, 3)[axis:] if axis >= 0 else (2, 3)[axis:]))])
+    feeds = _x_feeds((2, 3))
+    assert ort_refuses(m, feeds) == refused
+    if refused:
+        with pytest.raises(GraphError, match=rf"node 'ln' \(LayerNormalization\): its axis {axis} is outside|"
+                                             r"node name: ln\): .*Unexpected axis value"):   # (-3: ONNX's inference)
+            import_onnx(m)
+    else:
+        compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, feeds, strict=True))
+        assert compared and not bad

@@ -1243,6 +1243,11 @@ def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
     if n.op_type != "LayerNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
         return
     x = shapes.get(n.input[0], (0, None))[1]
+    axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
+    if x is not None and not -len(x) <= axis < len(x):
+        # (ONNX's function-body inference sizes Y as X whatever the axis; onnxruntime: "Unexpected axis value")
+        raise GraphError(f"{where}: its axis {axis} is outside its input {n.input[0]!r}'s {len(x)} dimensions "
+                         f"({list(x)}); onnxruntime refuses to run it")
     if x is None or not all(isinstance(d, int) for d in x):
         return
     for k, what in ((1, "scale"), (2, "bias")):
