@@ -632,3 +632,23 @@ def test_layer_norm_axis_outside_its_input_refused_as_onnxruntime_refuses(axis, 
     else:
         compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, feeds, strict=True))
         assert compared and not bad
+
+
+@pytest.mark.parametrize("through_identity", [False, True])
+def test_element_of_an_empty_optional_refused_as_onnxruntime_refuses(through_identity):
+    none = helper.make_node("Optional", [], ["o"], name="opt", type=helper.make_tensor_type_proto(T.FLOAT, [2]))
+    nodes = [none, *([helper.make_node("Identity", ["o"], ["o2"], name="id")] if through_identity else []),
+             helper.make_node("OptionalGetElement", ["o2" if through_identity else "o"], ["y"], name="get")]
+    m = _model(nodes, [X23], [_out("y")])
+    assert ort_refuses(m, _x_feeds((2, 3)))
+    with pytest.raises(GraphError, match=r"node 'get' \(OptionalGetElement\): it takes the element of optional .* holds none"):
+        import_onnx(m)
+
+
+def test_element_of_a_full_optional_and_the_emptiness_of_an_empty_one_are_planned():
+    none = helper.make_node("Optional", [], ["o"], type=helper.make_tensor_type_proto(T.FLOAT, [2]))
+    nodes = [none, helper.make_node("OptionalHasElement", ["o"], ["h"]), helper.make_node("Optional", ["x"], ["f"]),
+             helper.make_node("OptionalGetElement", ["f"], ["y"])]
+    m = _model(nodes, [X23], [_out("h"), _out("y")])
+    compared, bad = size_mismatches(import_onnx(m), ort_sizes(m, _x_feeds((2, 3)), strict=True))
+    assert compared and not bad

@@ -39,6 +39,7 @@ from . import Progress, check_progress, first_line, node_cost
 from .onnx_kernels import (
     check_before_inference,
     check_constant_of_shape_value,
+    check_empty_optional,
     check_recurrent_operands,
     check_resize_scale_range,
     check_topk_k,
@@ -576,6 +577,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     opset = _default_opset(model)
     nodes: list[Node] = []
     shared_at: list[tuple[int, str, dict[str, str]]] = []  # nodes whose outputs share an input's buffer
+    empty_optionals: set[str] = set()   # optionals known to hold nothing (check_empty_optional)
     total = len(g.node)
     for i, n in enumerate(g.node):
         nid = node_ids[i]
@@ -601,6 +603,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         check_resize_scale_range(n, where, shapes, facts["values"], opset, _ort_resize_scales)
         check_topk_k(n, where, shapes, facts["values"], opset)
         check_constant_of_shape_value(n, where)
+        check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)

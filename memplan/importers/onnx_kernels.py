@@ -266,6 +266,27 @@ def check_before_inference(n, where: str) -> None:
     check_gather_nd_batch_dims(n, where)
 
 
-__all__ = ["check_before_inference", "check_constant_of_shape_value", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
+
+def check_empty_optional(n, where: str, empty: set[str]) -> None:
+    """An OptionalGetElement of an optional that is known to hold nothing (made by an ``Optional`` node of no input,
+    or passed on from one by ``Identity``) is refused naming the node; ``empty`` collects those optionals, node by
+    node in graph order.
+
+    Why: ONNX's inference types the element from the Optional's ``type`` attribute, and the node was planned, while
+    onnxruntime refuses to run it ("Trying to use OptionalGetElement on an optional type OrtValue which contains no
+    data")."""
+    if not _default_domain(n):
+        return
+    ins = [v for v in n.input if v]
+    if n.op_type == "Optional" and not ins and n.output and n.output[0]:
+        empty.add(n.output[0])
+    elif n.op_type == "Identity" and ins and ins[0] in empty and n.output and n.output[0]:
+        empty.add(n.output[0])
+    elif n.op_type == "OptionalGetElement" and ins and ins[0] in empty:
+        raise GraphError(f"{where}: it takes the element of optional {ins[0]!r}, which holds none (an Optional of no "
+                         "input); onnxruntime refuses to run it")
+
+
+__all__ = ["check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
            "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
