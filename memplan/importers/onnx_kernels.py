@@ -9,6 +9,8 @@ and the values the importer knows (``values``: value -> numpy array); no onnx im
 
 from __future__ import annotations
 
+import re
+
 from ..errors import GraphError
 
 
@@ -259,11 +261,53 @@ def check_gather_nd_batch_dims(n, where: str) -> None:
                          "inference and onnxruntime crash the process on it)")
 
 
+_EINSUM_TERM = re.compile(r"[A-Za-z]*(\.\.\.)?[A-Za-z]*")
+
+
+def _einsum_problem(equation: str) -> str | None:
+    """Why an Einsum ``equation`` is not one onnxruntime runs, or None: spaces aside, input terms of letters with at
+    most one ``...`` each, separated by ``,``; at most one ``->``, followed by one such term of no repeated letter."""
+    eq = equation.replace(" ", "")
+    if eq.count("->") > 1:
+        return "it has more than one '->'"
+    lhs, arrow, rhs = eq.partition("->")
+    for term in lhs.split(","):
+        if not _EINSUM_TERM.fullmatch(term):
+            return f"its input term {term!r} is not letters with at most one '...'"
+    if arrow:
+        if not _EINSUM_TERM.fullmatch(rhs):
+            return f"its output term {rhs!r} is not letters with at most one '...'"
+        letters = rhs.replace("...", "")
+        if len(set(letters)) != len(letters):
+            return f"its output term {rhs!r} repeats a label"
+    return None
+
+
+def check_einsum_equation(n, where: str) -> None:
+    """An Einsum whose ``equation`` is malformed (``_einsum_problem``: a ``.`` outside ``...``, a ``-`` without ``>``, two
+    arrows, a ``,`` or a repeated label in the output) is refused naming the node, before any shape inference runs.
+
+    Why: on ``i.j->i`` or ``ij-`` ONNX's shape inference never returns (the import hung, as does onnxruntime loading
+    the model); ``ij->jj``, ``ij->i->j`` and ``ij->ij,`` it sizes, and the import planned them, while onnxruntime
+    refuses to run them."""
+    if n.op_type != "Einsum" or not _default_domain(n):
+        return
+    a = _attr(n, "equation")
+    if a is None or a.type != a.STRING:
+        return
+    equation = a.s.decode("utf-8", "replace")
+    why = _einsum_problem(equation)
+    if why is not None:
+        raise GraphError(f"{where}: its equation {equation!r} is malformed ({why}); onnxruntime refuses it, and ONNX's "
+                         "shape inference may never return on such an equation")
+
+
 def check_before_inference(n, where: str) -> None:
     """The checks of node ``n`` that must run before ONNX's shape inference sees the model, because inference (and
-    onnxruntime loading the model) kills the process on what they refuse instead of raising."""
+    onnxruntime loading the model) kills the process or never returns on what they refuse, instead of raising."""
     check_split_outputs(n, where)
     check_gather_nd_batch_dims(n, where)
+    check_einsum_equation(n, where)
 
 
 
