@@ -47,11 +47,11 @@ def test_a_model_proto_without_its_data_reads_it_from_the_folder_given(tmp_path)
 
 
 def test_a_wrong_declaration_is_caught_once_the_folder_is_given(tmp_path):
-    """The data read from the folder is checked as for a path: a declaration of half the size is refused, not
-    planned."""
+    """The data read from the folder is checked as for a path: a declaration of half the size is not planned. (It
+    was refused, ONNX's strict inference finding it contradicted; from round 49 the size the data gives is planned,
+    as onnxruntime merges the declaration leniently and its Expand writes 48 bytes.)"""
     proto = onnx.load(_expand_saved(tmp_path, declared=(2, 3)), load_external_data=False)
-    with pytest.raises(GraphError, match=r"node name: ex\): .*differ in dimension 0: \(4\) vs \(2\)"):
-        import_onnx(proto, external_data_dir=tmp_path)
+    assert _sizes(import_onnx(proto, external_data_dir=tmp_path))["E"] == 48
 
 
 def test_without_the_folder_the_refusal_names_the_option(tmp_path):

@@ -141,9 +141,11 @@ def test_ort_range_of_a_shape_computed_start_and_limit_without_delta():
     assert {t.id: t.size for t in g.tensors}["y"] == 7 * 8
 
 
-def test_ort_range_of_constants_declared_otherwise_is_refused():
-    with pytest.raises(GraphError, match=r"Range.*'y'.*declared int64 \[4\].*\[9\]"):
-        import_onnx(_ms_range([0, 9], np.int64, "init", declared=[4]))
+def test_ort_range_of_constants_declared_otherwise_is_planned_at_what_onnxruntime_writes():
+    """(Refused until round 49: onnxruntime merges the contradicted declaration leniently and writes 9 elements.)"""
+    model = _ms_range([0, 9], np.int64, "init", declared=[4])
+    compared, bad = size_mismatches(import_onnx(model), ort_sizes(model, {}, strict=True))
+    assert compared and not bad
 
 
 def test_ort_range_without_delta_of_a_run_time_limit_stays_refused():

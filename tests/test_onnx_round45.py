@@ -132,7 +132,9 @@ def test_inference_error_names_the_node_at_fault(names, blamed):
              helper.make_node("SequenceAt", ["s2", "zero"], ["Y"])]
     m = _model(nodes, [x, i], [V("Y", T.FLOAT, None)], [helper.make_tensor("zero", T.INT64, [], [0])])
     assert _ort_refuses(m)
-    with pytest.raises(GraphError, match=rf"node name: {blamed}\)"):
+    # two nodes named alike are refused for that before inference (round 49), as onnxruntime refuses them
+    at_fault = "both named 'ins'" if names == ("ins", "ins") else rf"node name: {blamed}\)"
+    with pytest.raises(GraphError, match=at_fault):
         import_onnx(m)
 
 

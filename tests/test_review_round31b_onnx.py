@@ -88,12 +88,12 @@ def test_a_size_missed_by_the_table_is_inferred_again_with_the_data(monkeypatch,
     assert {t["id"]: t["size"] for t in mo.import_onnx(_model(case)).to_dict()["tensors"]}["y"] == 2 * 8 * 4
 
 
-def test_a_wrong_declared_size_that_follows_a_large_constant_is_refused():
+def test_a_wrong_declared_size_that_follows_a_large_constant_is_planned_as_the_data_says():
+    """(Refused until round 49; onnxruntime merges the declaration leniently and writes [2, 8].)"""
     model = _model("slice_into_constant_of_shape")
     del model.graph.output[:]
     model.graph.output.append(helper.make_tensor_value_info("y", T.FLOAT, [1, 8]))   # the data says [2, 8]
-    with pytest.raises(mo.GraphError, match="ConstantOfShape"):
-        mo.import_onnx(model)
+    assert {t["id"]: t["size"] for t in mo.import_onnx(model).to_dict()["tensors"]}["y"] == 2 * 8 * 4
 
 
 def test_a_model_sized_without_the_data_infers_once(monkeypatch):

@@ -36,6 +36,16 @@ from ..errors import short_repr as _short
 from ..files import check_outputs, check_readable, directory_of
 from ..graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
 from . import Progress, check_progress, first_line, node_cost
+from .onnx_kernels import (
+    check_before_inference,
+    check_constant_of_shape_value,
+    check_empty_optional,
+    check_recurrent_operands,
+    check_resize_scale_range,
+    check_topk_k,
+    check_unbroadcast_variadic,
+    check_vector_operands,
+)
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
@@ -257,7 +267,9 @@ def _check_external_data(onnx, model, base_dir: str | None, model_file: str | No
     (``../x.bin``, an absolute path, a link out of it), a directory, the model file itself or an offset that is no
     byte count was planned as if the data were there, a model onnxruntime refuses to load; small tensors were
     refused only where they sized something. ``base_dir`` None (a ModelProto without its folder): nothing to
-    check against."""
+    check against. Its entries are checked in any case (``_check_external_keys``)."""
+    for what, t in _external_tensors(onnx, model):
+        _check_external_keys(what, t)
     if base_dir is None:
         return
     checked: dict[str, DataProblem | None] = {}
@@ -269,6 +281,29 @@ def _check_external_data(onnx, model, base_dir: str | None, model_file: str | No
         if why is not None:
             ort = "; onnxruntime refuses to load such a model" if why.reason.onnxruntime_refuses else ""
             raise GraphError(f"{what}: its external data is not read: {why}{ort}")
+
+
+#: the keys of an external tensor's ``external_data`` entries onnxruntime reads; any other one makes it refuse the
+#: model ("model format error!"), as does a second ``location``
+EXTERNAL_DATA_KEYS = frozenset({"location", "offset", "length", "checksum"})
+
+
+def _check_external_keys(what: str, t) -> None:
+    """GraphError naming external tensor ``t`` (``what``) where its ``external_data`` holds a key onnxruntime does
+    not read (``EXTERNAL_DATA_KEYS``: ``basepath``, ``LOCATION``, ``""``) or a second ``location``.
+
+    Why: onnxruntime refuses to load such a model ("TensorProto external data has duplicate 'location' entries",
+    "model format error!"), and the importer read the first ``location`` alone (onnx's loader takes the last: a
+    second entry ``../x`` was never even looked at) and planned the model."""
+    keys = [e.key for e in t.external_data]
+    odd = next((k for k in keys if k not in EXTERNAL_DATA_KEYS), None)
+    if odd is not None:
+        raise GraphError(f"{what}: its external data has an entry {odd!r}, none of "
+                         f"{', '.join(sorted(EXTERNAL_DATA_KEYS))}; onnxruntime refuses to load such a model")
+    if keys.count("location") > 1:
+        places = [e.value for e in t.external_data if e.key == "location"]
+        raise GraphError(f"{what}: its external data names {len(places)} locations ({', '.join(map(repr, places))}); "
+                         "onnxruntime refuses to load such a model")
 
 
 def _check_has_graph(model, source: str) -> None:
@@ -398,6 +433,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     _check_functions(onnx, model)
+    _check_node_names(model)
     model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
     model = _bind_function_bodies_to_model_opset(onnx, model)
@@ -541,6 +577,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     opset = _default_opset(model)
     nodes: list[Node] = []
     shared_at: list[tuple[int, str, dict[str, str]]] = []  # nodes whose outputs share an input's buffer
+    empty_optionals: set[str] = set()   # optionals known to hold nothing (check_empty_optional)
     total = len(g.node)
     for i, n in enumerate(g.node):
         nid = node_ids[i]
@@ -563,6 +600,13 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
         _check_split_keepdims(n, where, shapes, facts["values"])
         _check_resize_scales(n, where, shapes, facts["values"], opset)
         _check_resize_mode(n, where, shapes, facts["values"], opset)
+        check_resize_scale_range(n, where, shapes, facts["values"], opset, _ort_resize_scales)
+        check_topk_k(n, where, shapes, facts["values"], opset)
+        check_constant_of_shape_value(n, where)
+        check_empty_optional(n, where, empty_optionals)
+        check_recurrent_operands(n, where, shapes)
+        check_unbroadcast_variadic(n, where, shapes, opset)
+        check_vector_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
         _check_transpose_perm(n, where, shapes)
@@ -1202,6 +1246,11 @@ def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
     if n.op_type != "LayerNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
         return
     x = shapes.get(n.input[0], (0, None))[1]
+    axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
+    if x is not None and not -len(x) <= axis < len(x):
+        # (ONNX's function-body inference sizes Y as X whatever the axis; onnxruntime: "Unexpected axis value")
+        raise GraphError(f"{where}: its axis {axis} is outside its input {n.input[0]!r}'s {len(x)} dimensions "
+                         f"({list(x)}); onnxruntime refuses to run it")
     if x is None or not all(isinstance(d, int) for d in x):
         return
     for k, what in ((1, "scale"), (2, "bias")):
@@ -2279,20 +2328,73 @@ def _name_by_ids(g2, ids: list[str]) -> None:
         n.name = nid
 
 
-def _node_ids(g) -> list[str]:
-    """ONNX node names made unique; an unnamed node is ``<op>_<index>``.
+def _is_constant(n) -> bool:
+    """Whether ``n`` is ONNX's ``Constant``, which runtimes fold into an initializer when they load the model (it
+    is no node there: its name may repeat another node's, and the importer plans its output as a weight)."""
+    return n.op_type == "Constant" and (getattr(n, "domain", "") or "") in ("", "ai.onnx")
 
-    A repeat of a name gets the first free suffix ``_1``, ``_2``...; the search resumes where the last
-    repeat of that name stopped (a suffix once refused stays refused), so 100k nodes of one name cost
-    100k tries, not 5 billion."""
+
+def _repeated_name(nodes) -> tuple[str, int, int] | None:
+    """``(name, first index, second index)`` of the first two of ``nodes`` that share a name, or None; unnamed nodes
+    and ``Constant`` nodes (folded away by runtimes) do not count."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        if not n.name or _is_constant(n):
+            continue
+        if n.name in seen:
+            return n.name, seen[n.name], i
+        seen[n.name] = i
+    return None
+
+
+def _check_node_names(model) -> None:
+    """Two nodes of one name in the graph, or in the body of a local function a node calls, are refused naming the
+    name, the nodes' positions and ops (and the function), as onnxruntime refuses the model ("two nodes with same
+    node name").
+
+    Why: the importer made the second ``n`` into ``n_1`` (and pushed a node really named ``n_1`` to ``n_2``), so
+    the graph and the plan named nodes the model does not have, with nothing saying which ONNX node each was,
+    while onnxruntime will not load the model at all. ``Constant`` nodes are exempt (onnxruntime folds them into
+    initializers before it checks the names, and runs such a model), and so are uncalled functions (never inlined,
+    never checked)."""
+    g = model.graph
+    hit = _repeated_name(g.node)
+    if hit is not None:
+        name, a, b = hit
+        raise GraphError(f"nodes #{a} ({g.node[a].op_type}) and #{b} ({g.node[b].op_type}) of the graph are both "
+                         f"named {name!r}: onnxruntime refuses the model (\"two nodes with same node name\"); give "
+                         "each node its own name")
+    for k, who in sorted(_called_functions(model).items()):
+        f = model.functions[k]
+        hit = _repeated_name(f.node)
+        if hit is not None:
+            name, a, b = hit
+            raise GraphError(f"nodes #{a} ({f.node[a].op_type}) and #{b} ({f.node[b].op_type}) of local function "
+                             f"{_function_name(f)} (called by {who}) are both named {name!r}: onnxruntime refuses "
+                             "the model once it inlines the call (\"two nodes with same node name\"); give each "
+                             "node of the body its own name")
+
+
+def _node_ids(g) -> list[str]:
+    """ONNX node names, kept as they are; an unnamed node is ``<op>_<index>``.
+
+    Two named nodes other than ``Constant``s never share a name here (``_check_node_names``); the first other
+    node of a name gets it. A generated name that is taken, and a ``Constant`` (folded away, never a node of the
+    graph) whose name another node has, get the first free suffix ``_1``, ``_2``...; the search resumes where the
+    last repeat of that name stopped (a suffix once refused stays refused), so 100k nodes of one name cost
+    100k tries, not 5 billion (the checks before ``_check_node_names`` name nodes by these ids too)."""
     taken = {n.name for n in g.node if n.name}
+    owner: dict[str, int] = {}   # a name -> the first node not a Constant that has it: that node's id is its name
+    for i, n in enumerate(g.node):
+        if n.name and not _is_constant(n):
+            owner.setdefault(n.name, i)
     seen: set[str] = set()
     next_k: dict[str, int] = {}
     ids = []
     for i, n in enumerate(g.node):
         base = n.name or f"{n.op_type}_{i}"
         nid = base
-        if nid in seen or (nid != n.name and nid in taken):
+        if nid in seen or owner.get(nid, i) != i or (nid != n.name and nid in taken):
             k = next_k.get(base, 1)
             nid = f"{base}_{k}"
             while nid in seen or nid in taken:  # never n.name itself: that is base
@@ -2522,6 +2624,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
     inputs = {v.name for v in g.input}
     for i, n in enumerate(g.node):
         _check_no_subgraph(n, f"node {node_ids[i]!r} ({n.op_type})")
+        check_before_inference(n, f"node {node_ids[i]!r} ({n.op_type})")   # (inference may kill the process)
         _check_resize_axes(n, node_ids[i])
         _check_rnn_layout(n, node_ids[i])
         for o in n.output:
@@ -2714,6 +2817,16 @@ def _check_resize_axes(n, nid: str) -> None:
                          "them at the input's size): write the axes as non-negative")
 
 
+def _flat(v):
+    """A known value as the 1-D array onnxruntime reads it (None stays None).
+
+    Why: onnxruntime reads a Resize's ``scales`` or ``sizes`` of any rank by their elements (a 0-D ``2.0``, a
+    ``[[20]]``); ``len()`` of a 0-D one, and ``float()`` of a row of a 2-D one, failed with a raw TypeError."""
+    import numpy as np
+
+    return None if v is None else np.asarray(v).reshape(-1)
+
+
 def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, int], str] | None:
     """({axis: size} onnxruntime's kernel gives the output of Resize or Upsample ``n`` of an ``x``-shaped input,
     how it computes them), for the dimensions it computes in float32 arithmetic: ``int64(scale * dim)`` for
@@ -2730,7 +2843,7 @@ def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, i
     with np.errstate(all="ignore"):
         if sized:
             policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
-            sizes = values.get(n.input[3])
+            sizes = _flat(values.get(n.input[3]))
             if opset < 18 or policy not in (b"not_larger", b"not_smaller") or sizes is None or len(sizes) != len(axes):
                 return None
             pick = min if policy == b"not_larger" else max
@@ -2742,7 +2855,7 @@ def _ort_resize_dims(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, i
                 scales = np.asarray(list(attrs["scales"].floats) if "scales" in attrs else [], np.float32)
             else:
                 k = 2 if n.op_type == "Resize" and opset >= 11 else 1
-                scales = values.get(n.input[k]) if k < len(n.input) and n.input[k] else None
+                scales = _flat(values.get(n.input[k])) if k < len(n.input) and n.input[k] else None
                 if scales is None or scales.dtype.kind != "f":
                     return None
             if len(scales) != len(axes):
@@ -2778,7 +2891,7 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
         return None
     given = None
     if len(n.input) > 3 and n.input[3]:
-        sizes = values.get(n.input[3])
+        sizes = _flat(values.get(n.input[3]))
         if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or any(x[a] == 0 for a in axes):
             return None
         given = [float(np.float32(s) / np.float32(x[a])) for a, s in zip(axes, sizes)]
@@ -2786,7 +2899,7 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
         if policy in (b"not_larger", b"not_smaller"):
             given = [(min if policy == b"not_larger" else max)(given)] * len(axes)
     elif len(n.input) > 2 and n.input[2]:
-        scales = values.get(n.input[2])
+        scales = _flat(values.get(n.input[2]))
         if scales is None or scales.dtype.kind != "f" or len(scales) != len(axes):
             return None
         given = [float(np.float32(v)) for v in scales]
@@ -3072,6 +3185,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         else:
             g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
     _densify_sparse_constants(onnx, g2)
+    if m2.ir_version < 4:
+        # IR 3 required every initializer among the graph inputs, and ONNX's inference of such a model types an
+        # initializer only through its input: one the model does not list (onnxruntime runs the model all the same)
+        # left every value it feeds unsized ("shape inference could not find its rank", "Input 0 expected to have
+        # type but instead is null"). Typed here by its own dims, as onnxruntime takes it.
+        listed = {vi.name for vi in g2.input}
+        g2.input.extend(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                        for t in g2.initializer if t.name not in listed)
 
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
@@ -3155,7 +3276,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _check_slice_data(onnx, m2, g, source, propagate)
     ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
     try:
-        inferred = _run_inference(onnx, m2, source, propagate=propagate)
+        # (not where --dim/--batch fixed a dimension: a declaration that contradicts them most likely marks a model
+        # exported at its example's size, whose own shapes hold at that size only; _contradicted_hint says so)
+        inferred = _run_inference(onnx, m2, source, propagate=propagate, lenient=not mapping)
     except GraphError as exc:
         raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}"
                          f"{_contradicted_value(onnx, m2, g, str(exc), propagate)}"
@@ -3165,7 +3288,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if _slices_unsized(m2, inferred):   # (a fold may have made a negative dimension known: a Pad's pads)
             _check_slice_data(onnx, m2, g, source, propagate)
         try:
-            return _run_inference(onnx, m2, source, folded=True, propagate=propagate)
+            return _run_inference(onnx, m2, source, folded=True, propagate=propagate, lenient=not mapping)
         except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
             raise GraphError(f"{exc}{_incompatible_hint(str(exc), mapping)}") from None
 
@@ -4220,15 +4343,61 @@ def _propagates(onnx, m2) -> bool:
     return dims is None or not any(v in read and _is_long(d) for v, d in dims.items())
 
 
-def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool = True):
+def _merge_contradicted_shapes(onnx, m2, propagate: bool) -> bool:
+    """Where the shapes ``m2`` declares (``value_info``, graph outputs) contradict what its nodes make, and only
+    their shapes (no element type), rewrite each such declaration to the made shape (a dimension the nodes leave
+    open: unknown), as onnxruntime merges them
+    ("Error merging shape info ... Falling back to lenient merge": its kernels then write the sizes the nodes
+    make); whether any was rewritten. A declaration whose element type is contradicted is left: onnxruntime
+    refuses that model ("Type Error").
+
+    Why: ONNX's strict inference refuses the model ("Inferred shape and existing shape differ in dimension 0:
+    (2) vs (3)") and the import failed, for a model onnxruntime loads and runs at every opset; the sizes its
+    kernels write are those of the nodes' inputs, which inference without the declarations finds."""
+    bare = onnx.ModelProto()
+    bare.CopyFrom(m2)
+    del bare.graph.value_info[:]
+    for vi in bare.graph.output:
+        vi.ClearField("type")
+    try:
+        made = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=propagate).graph
+    except Exception:  # noqa: BLE001 - inconsistent without the declarations too: not a contradicted declaration
+        return False
+    inferred = {vi.name: t for vi in list(made.value_info) + list(made.output) if (t := _declared_type(vi)) is not None}
+    fixes = []
+    for vi in list(m2.graph.value_info) + list(m2.graph.output):
+        declared = _declared_type(vi)
+        if declared is None or vi.name not in inferred or not _disagree(declared, inferred[vi.name]):
+            continue
+        (de, dd), (ie, idims) = declared, inferred[vi.name]
+        if de and ie and de != ie:
+            return False
+        fixes.append((vi, dd, idims))
+    for vi, dd, idims in fixes:
+        shape = vi.type.tensor_type.shape
+        if len(dd) != len(idims):
+            vi.type.tensor_type.ClearField("shape")
+            continue
+        for d, made_dim in zip(shape.dim, idims):   # (a dimension the nodes leave open is not taken from a
+            d.Clear()                                # declaration known wrong: onnxruntime's merge drops it too)
+            if made_dim is not None:
+                d.dim_value = made_dim
+    return bool(fixes)
+
+
+def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool = True, lenient: bool = False):
     """The inferred graph of ``m2``. After folding, a failure of ONNX's data propagation is retried
     without it: its Add/Sub/Mul propagators take every known value for a 1-D shape and refuse two
     folded values of other ranks that broadcast ((1, 1, 4, 1) + (2, 1, 1, 1): "Invalid rank").
-    ``propagate``: whether to run data propagation at all (``_propagates``)."""
+    ``propagate``: whether to run data propagation at all (``_propagates``). ``lenient``: a declared shape the
+    nodes contradict is merged into what they make (``_merge_contradicted_shapes``), as onnxruntime does, and
+    inference reruns (``m2`` is rewritten so)."""
     try:
         out = onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True, data_prop=propagate)
     except Exception as exc:  # InferenceError, ValidationError: the model is inconsistent
         msg = first_line(exc)
+        if lenient and _merge_contradicted_shapes(onnx, m2, propagate):
+            return _run_inference(onnx, m2, source, folded, propagate)
         if folded and propagate:
             try:
                 return onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True).graph
@@ -5714,6 +5883,7 @@ SAME_SHAPE_OPS = frozenset({
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
 SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Pad", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
+                                   "GatherND", "Attention",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
@@ -5741,6 +5911,15 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
     if op == "PRelu" and first and len(ins) == 2 and ins[1] in shapes and _broadcast(
             [shapes[first], shapes[ins[1]]]) != shapes[first]:
         return {}   # (a slope that grows X, from opset 7 on: _prelu_broadcasts sizes it as onnxruntime does)
+    if op == "BatchNormalization" and first and len(shapes[first]) >= 2 and len(n.output) > 1 \
+            and all(n.output[1:]) and next((a.i for a in n.attribute if a.name == "spatial"), 1) == 1:
+        # Y as its input; every other output (running or saved mean and variance, opsets 7-13's five outputs
+        # included, which ONNX's inference leaves unsized) one value per channel, of the mean's type. (Not where
+        # an output in between is omitted: onnxruntime 1.32 exits the process running such a node.)
+        stats = elems.get(ins[3]) if len(ins) > 3 and ins[3] else None
+        found = {out: (shapes[first], elems[first])}
+        found.update((o, ((shapes[first][1],), stats or elems[first])) for o in n.output[1:5] if o)
+        return found
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
@@ -5751,9 +5930,12 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         target = value(2)
         if target is not None and target.ndim == 1 and len(target) == len(shapes[first]) and (target >= 0).all():
             return {out: (tuple(int(d) for d in target), elems[first])}
+    if op == "Range" and (len(ins) != 3 or any(v in values and np.asarray(values[v]).size != 1 for v in ins)):
+        return {}   # (a start, limit or delta of other than one element: onnxruntime refuses it, "should be scalar
+        #            like tensor"; the rules below took its first element, or failed in numpy broadcasting)
     if op == "Range" and len(ins) == 3 and all(v in values for v in ins) and elems.get(ins[0]) in (10, 16):
         # Range-27's function body: the length in float32 arithmetic, max(ceil((limit - start) / delta), 0)
-        start, limit, delta = (np.float32(np.asarray(values[v]).astype(np.float32)) for v in ins)
+        start, limit, delta = (np.float32(np.asarray(values[v]).astype(np.float32).reshape(-1)[0]) for v in ins)
         with np.errstate(all="ignore"):
             count = np.ceil((limit - start) / delta)
         if np.isfinite(count):
@@ -5764,6 +5946,15 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         start, limit, delta = (int(np.asarray(value(k)).reshape(-1)[0]) for k in range(3))
         if delta:
             return {out: ((max(-((start - limit) // delta), 0),), 5)}
+    if op == "GatherND" and first and len(ins) > 1 and ins[1] in shapes:
+        # ``indices.shape[:-1] + data.shape[batch_dims + indices.shape[-1]:]``: ONNX's inference sets no shape where
+        # that is a scalar (indices ``[2]`` into a ``[2, 3]``), and the output was refused as of no known rank
+        data, idx = shapes[first], shapes[ins[1]]
+        b = next((a.i for a in n.attribute if a.name == "batch_dims"), 0)
+        if idx and 0 <= b < len(idx) and b + idx[-1] <= len(data):
+            return {out: (tuple(idx[:-1]) + tuple(data[b + idx[-1]:]), elems[first])}
+    if op == "Attention" and len(ins) > 2 and len(n.output) > 2 and (len(ins) < 5 or not ins[4]):
+        return _attention_presents(n, shapes, elems)
     if op == "Compress" and first and len(ins) > 1 and ins[1] in values:
         return _compress_shape(n, out, shapes[first], elems[first], values[ins[1]])
     if op in ("NonZero", "Unique") and first and ins[0] in values:
@@ -5799,6 +5990,24 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
                 return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
         _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), new_axis)
     return {}
+
+
+def _attention_presents(n, shapes: dict, elems: dict) -> dict:
+    """``{present_key / present_value: (shape, elem)}`` of an Attention-23 ``n`` without a past cache: its K and V
+    as ``[batch, kv_heads, kv_sequence, head_size]`` (a 3-D ``[batch, kv_sequence, kv_heads * head_size]`` one split
+    by ``kv_num_heads``), as onnxruntime writes them. ONNX's inference sizes the presents only from a past, and a
+    model returning them without one was refused as of no known rank."""
+    kv = next((a.i for a in n.attribute if a.name == "kv_num_heads"), 0)
+    found = {}
+    for k in (1, 2):
+        o, s = n.output[k], shapes.get(n.input[k])
+        if not o or s is None or not elems.get(n.input[k]):
+            continue
+        if len(s) == 4:
+            found[o] = (tuple(s), elems[n.input[k]])
+        elif len(s) == 3 and kv > 0 and s[2] % kv == 0:
+            found[o] = ((s[0], kv, s[1], s[2] // kv), elems[n.input[k]])
+    return found
 
 
 def _refuse_unlike_concat(n, shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> None:

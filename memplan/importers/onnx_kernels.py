@@ -1,0 +1,336 @@
+"""What onnxruntime's CPU kernels refuse although ONNX's shape inference sizes the node (round 49).
+
+Why: the importer plans what ONNX's inference sizes, but a plan is only useful for a model some runtime runs. Each
+check here names a node whose known attributes or constant inputs onnxruntime's kernel refuses when it loads or runs
+the model, so memplan refuses it too, naming the node, instead of planning a model nothing can execute (or planning
+a size no kernel writes). Pure functions of one node, its inputs' static shapes (``shapes``: value -> ``(elem, dims)``)
+and the values the importer knows (``values``: value -> numpy array); no onnx import here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import GraphError
+
+
+def _default_domain(n) -> bool:
+    return (n.domain or "") in ("", "ai.onnx")
+
+
+def _attr(n, name: str):
+    return next((a for a in n.attribute if a.name == name), None)
+
+
+def check_constant_of_shape_value(n, where: str) -> None:
+    """A ConstantOfShape whose ``value`` attribute is not a 1-D tensor of exactly one element is refused.
+
+    Why: ONNX's inference reads only the element type of ``value`` (and that it is 1-D), so ``value`` of
+    ``[2]`` elements was planned as a fill of the first; onnxruntime refuses to load the model ("Must have a
+    single value" in constant_of_shape_base.h), as it does an empty ``value``."""
+    if n.op_type != "ConstantOfShape" or not _default_domain(n):
+        return
+    a = _attr(n, "value")
+    if a is None or not a.HasField("t"):
+        return
+    dims = list(a.t.dims)
+    if dims != [1]:
+        raise GraphError(f"{where}: its value attribute is a tensor of shape {dims}, not one element of shape [1]; "
+                         "onnxruntime refuses to load the model")
+
+
+def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float] | None:
+    """The scale per dimension onnxruntime validates for a Resize or Upsample ``n`` (``resize_scales`` is the
+    importer's ``_ort_resize_scales``; a Resize of opset 10 reads ``scales`` as input 1, which it does not)."""
+    import numpy as np
+
+    if n.op_type == "Resize" and opset < 11:
+        v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        if v is None or v.dtype.kind != "f":
+            return None
+        return [float(np.float32(e)) for e in np.asarray(v).reshape(-1)]
+    return resize_scales(n, x, values, opset)
+
+
+def check_resize_scale_range(n, where: str, shapes: dict, values: dict, opset: int, resize_scales) -> None:
+    """A Resize of a known scale that is not positive (0, or a ``sizes`` of 0 along an axis of elements), or an
+    Upsample of a known scale below 1, is refused naming the node and the scales.
+
+    Why: ONNX's inference sizes ``floor(dim * scale)`` for any scale, so a Resize by ``[1, 1, 0, 1]`` was planned
+    with an empty output and an Upsample by ``0.5`` at half its input, while onnxruntime's kernels refuse both
+    (upsamplebase.h's ScalesValidation: "Scale value should be greater than 0" for Resize, "greater than or equal
+    to 1" for Upsample, whatever the mode)."""
+    if n.op_type not in ("Resize", "Upsample") or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or not all(isinstance(d, int) for d in x):
+        return
+    sc = _scales(n, x, values, opset, resize_scales)
+    if sc is None:
+        return
+    if n.op_type == "Upsample":
+        bad = [s for s in sc if not s >= 1]
+        rule = "at least 1 (an Upsample never shrinks)"
+    else:
+        bad = [s for s in sc if not s > 0]
+        rule = "greater than 0"
+    if bad:
+        raise GraphError(f"{where}: its scales {sc} (as onnxruntime reads them) hold {bad[0]}, where onnxruntime "
+                         f"requires every scale to be {rule}; onnxruntime refuses to run it")
+
+
+def check_topk_k(n, where: str, shapes: dict, values: dict, opset: int) -> None:
+    """A TopK whose known ``k`` (the attribute before opset 10, the input from 10) is negative or exceeds the
+    static length of its axis is refused naming the node, ``k`` and the axis.
+
+    Why: ONNX's inference of TopK-1 takes the attribute as the output length unchecked (``k=7`` of an axis of 5:
+    planned 7 elements along it), and from opset 10 checks only a ``k`` it can read as a constant; onnxruntime
+    refuses to run either ("k argument [7] should not be greater than specified axis dim value [5]")."""
+    if n.op_type != "TopK" or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None:
+        return
+    if opset < 10:
+        a = _attr(n, "k")
+        k = a.i if a is not None else None
+    else:
+        v = values.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        k = int(v.reshape(-1)[0]) if v is not None and v.dtype.kind in "iu" and v.size == 1 else None
+    ax = _attr(n, "axis")
+    axis = ax.i if ax is not None else -1
+    if k is None or not -len(x) <= axis < len(x):
+        return
+    d = x[axis]
+    if k < 0 or (isinstance(d, int) and k > d):
+        raise GraphError(f"{where}: its k {k} is {'negative' if k < 0 else f'more than the {d} elements'} along axis "
+                         f"{axis} of {n.input[0]!r} ({list(x)}); onnxruntime refuses to run it")
+
+
+
+
+#: gates per recurrent op: the rows of ``W`` and ``R`` are ``gates * hidden_size`` per direction
+RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def _recurrent_expected(op: str, d: int, h: int, x: tuple) -> list[tuple[int, str, tuple]]:
+    """``(input index, name, shape)`` onnxruntime's kernel requires of each operand of a recurrent op of ``d``
+    directions and hidden size ``h`` over a ``[seq, batch, input]`` input ``x`` (None where a length is unknown)."""
+    g = RECURRENT_GATES[op]
+    seq_batch_input = [v if isinstance(v, int) else None for v in x]
+    batch, inp = seq_batch_input[1], seq_batch_input[2]
+    out = [(1, "W", (d, g * h, inp)), (2, "R", (d, g * h, h)), (3, "B", (d, 2 * g * h)), (4, "sequence_lens", (batch,)),
+           (5, "initial_h", (d, batch, h))]
+    if op == "LSTM":
+        out += [(6, "initial_c", (d, batch, h)), (7, "P", (d, 3 * h))]
+    return out
+
+
+def check_recurrent_operands(n, where: str, shapes: dict) -> None:
+    """An RNN, GRU or LSTM whose weight, bias, sequence lengths, initial state or peepholes are not of the shape
+    its ``hidden_size``, ``direction`` and input fix (``W`` ``[dirs, gates * hidden, input]``, ``R`` ``[dirs,
+    gates * hidden, hidden]``, ``B`` ``[dirs, 2 * gates * hidden]``, ``sequence_lens`` ``[batch]``, ``initial_h``/
+    ``initial_c`` ``[dirs, batch, hidden]``, ``P`` ``[dirs, 3 * hidden]``) is refused naming the node, the operand and
+    both shapes. Checked where the shapes are static (the batch-major ``layout=1`` is refused elsewhere).
+
+    Why: ONNX's inference sizes the outputs from ``hidden_size``, the input and ``direction`` alone and checks none
+    of the operands (an LSTM of ``hidden_size=5`` with a ``W`` for 4 was planned at hidden 5, a bidirectional one with
+    weights for one direction at two), while onnxruntime refuses to run each ("Input W must have shape {1,20,3}.
+    Actual:{1,16,3}")."""
+    if n.op_type not in RECURRENT_GATES or not _default_domain(n) or len(n.input) < 3:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    h_attr = _attr(n, "hidden_size")
+    layout = _attr(n, "layout")
+    if x is None or len(x) != 3 or h_attr is None or h_attr.i <= 0 or (layout is not None and layout.i != 0):
+        return
+    direction = _attr(n, "direction")
+    d = 2 if direction is not None and direction.s == b"bidirectional" else 1
+    for k, name, want in _recurrent_expected(n.op_type, d, h_attr.i, x):
+        if k >= len(n.input) or not n.input[k]:
+            continue
+        got = shapes.get(n.input[k], (0, None))[1]
+        if got is None or not all(isinstance(v, int) for v in got):
+            continue
+        if len(got) != len(want) or any(w is not None and w != v for w, v in zip(want, got)):
+            shown = [w if w is not None else "?" for w in want]
+            raise GraphError(f"{where}: its {name} {n.input[k]!r} is {list(got)}, where its hidden_size {h_attr.i}, "
+                             f"{d} direction(s) and input {n.input[0]!r} ({list(x)}) require {shown}; onnxruntime "
+                             "refuses to run it")
+
+
+
+#: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
+UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
+
+
+def check_unbroadcast_variadic(n, where: str, shapes: dict, opset: int) -> None:
+    """A Sum, Mean, Max or Min of opset 7 or older whose inputs' static shapes differ is refused naming the node
+    and the two shapes.
+
+    Why: these ops broadcast from opset 8 only; before, every input has the first one's shape. ONNX's inference of
+    the old ops takes the first input's shape (a Sum-6 of ``[2, 3]`` and ``[3]`` was planned ``[2, 3]``; of ``[3]``
+    and ``[2, 3]``, ``[3]``: half of what a broadcasting kernel writes), while onnxruntime refuses to run it."""
+    if n.op_type not in UNBROADCAST_VARIADIC or not _default_domain(n) or opset >= 8:
+        return
+    ins = [v for v in n.input if v]
+    static = [(v, shapes.get(v, (0, None))[1]) for v in ins]
+    static = [(v, s) for v, s in static if s is not None and all(isinstance(d, int) for d in s)]
+    for v, s in static[1:]:
+        if s != static[0][1]:
+            raise GraphError(f"{where}: its inputs {static[0][0]!r} ({list(static[0][1])}) and {v!r} ({list(s)}) differ "
+                             f"in shape, which {n.op_type} broadcasts only from opset 8 (the model's is {opset}); "
+                             "onnxruntime refuses to run it")
+
+
+
+_REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+           "ReduceLogSumExp", "ReduceSumSquare")
+#: op -> ((input index, its name, the ranks onnxruntime's kernel takes), ...): the inputs it reads as a list of
+#: integers, which it refuses in another rank (a 0-D ``axes`` of a Squeeze: "An axes tensor must be a vector tensor")
+VECTOR_INPUTS = {
+    "Reshape": ((1, "shape", (1,)),),
+    "Squeeze": ((1, "axes", (1,)),),
+    "Unsqueeze": ((1, "axes", (0, 1)),),
+    "Split": ((1, "split", (1,)),),
+    "Pad": ((3, "axes", (1,)),),
+    "Slice": ((1, "starts", (1,)), (2, "ends", (1,)), (3, "axes", (1,)), (4, "steps", (1,))),
+    **{op: ((1, "axes", (1,)),) for op in _REDUCE},
+}
+
+
+def check_vector_operands(n, where: str, shapes: dict) -> None:
+    """A node whose list-of-integers input (a Reshape's ``shape``, a Slice's ``starts``/``ends``/``axes``/``steps``,
+    a Squeeze's, Reduce's or Pad's ``axes``, a Split's ``split``; ``VECTOR_INPUTS``) is not 1-D (an Unsqueeze's axes:
+    0-D or 1-D), or a ConstantOfShape whose shape input is 0-D, is refused naming the node, the input and its shape.
+
+    Why: ONNX's inference reads such an input's values whatever its rank (a Slice of ``ends`` ``5``, a Squeeze of
+    ``axes`` ``0``, a Reshape of ``shape`` ``[[10]]`` were planned), while onnxruntime's kernels refuse to run them
+    ("Ends must be a 1-D array", "An axes tensor must be a vector tensor", "A shape tensor must be a vector tensor")."""
+    if not _default_domain(n):
+        return
+    wanted = VECTOR_INPUTS.get(n.op_type, ())
+    if n.op_type == "ConstantOfShape":
+        wanted = ((0, "shape", None),)
+    if n.op_type == "Slice" and len(n.input) == 1:   # (Slice-1: attributes)
+        return
+    for k, name, ranks in wanted:
+        if k >= len(n.input) or not n.input[k]:
+            continue
+        shape = shapes.get(n.input[k], (0, None))[1]
+        if shape is None:
+            continue
+        if (ranks is None and len(shape) == 0) or (ranks is not None and len(shape) not in ranks):
+            need = "a tensor of at least one dimension" if ranks is None else "a 0-D or 1-D tensor" if 0 in ranks \
+                else "a 1-D tensor"
+            raise GraphError(f"{where}: its {name} {n.input[k]!r} has shape {list(shape)}, where onnxruntime takes "
+                             f"only {need} and refuses to run it")
+
+
+
+def check_split_outputs(n, where: str) -> None:
+    """A Split (opset 18 on) whose ``num_outputs`` is not its count of outputs is refused naming the node and both
+    counts, before any shape inference runs.
+
+    Why: with fewer ``num_outputs`` than outputs (``num_outputs=1`` and outputs ``a, b``), ONNX's shape inference fails
+    an internal check and aborts the whole process (SIGABRT: the import killed its caller, the CLI died without a
+    message), and so does onnxruntime loading the model; with more, ONNX's inference sizes the first chunks and the
+    import planned them, while onnxruntime refuses to run it ("Number of outputs (2) does not match num_outputs")."""
+    if n.op_type != "Split" or not _default_domain(n):
+        return
+    a = _attr(n, "num_outputs")
+    if a is not None and a.type == a.INT and a.i != len(n.output):
+        raise GraphError(f"{where}: its num_outputs is {a.i} but it has {len(n.output)} output(s); onnxruntime "
+                         "refuses to run it (and ONNX's shape inference aborts the process on fewer num_outputs than "
+                         "outputs)")
+
+
+
+def check_gather_nd_batch_dims(n, where: str) -> None:
+    """A GatherND of a negative ``batch_dims`` is refused naming the node, before any shape inference runs.
+
+    Why: ``batch_dims`` counts leading batch dimensions (the spec's "integer indicating the number of batch
+    dimensions"); ONNX's shape inference indexes with a negative one unchecked, sizing nonsense (``[2, 2, 3]`` for
+    ``batch_dims=-1`` of a ``[2, 3]`` by ``[2, 1]``) or crashing the process (a segmentation fault on an empty input),
+    as onnxruntime's loader does."""
+    if n.op_type != "GatherND" or not _default_domain(n):
+        return
+    a = _attr(n, "batch_dims")
+    if a is not None and a.type == a.INT and a.i < 0:
+        raise GraphError(f"{where}: its batch_dims is {a.i}, a negative count of batch dimensions (ONNX's shape "
+                         "inference and onnxruntime crash the process on it)")
+
+
+_EINSUM_TERM = re.compile(r"[A-Za-z]*(\.\.\.)?[A-Za-z]*")
+
+
+def _einsum_problem(equation: str) -> str | None:
+    """Why an Einsum ``equation`` is not one onnxruntime runs, or None: spaces aside, input terms of letters with at
+    most one ``...`` each, separated by ``,``; at most one ``->``, followed by one such term of no repeated letter."""
+    eq = equation.replace(" ", "")
+    if eq.count("->") > 1:
+        return "it has more than one '->'"
+    lhs, arrow, rhs = eq.partition("->")
+    for term in lhs.split(","):
+        if not _EINSUM_TERM.fullmatch(term):
+            return f"its input term {term!r} is not letters with at most one '...'"
+    if arrow:
+        if not _EINSUM_TERM.fullmatch(rhs):
+            return f"its output term {rhs!r} is not letters with at most one '...'"
+        letters = rhs.replace("...", "")
+        if len(set(letters)) != len(letters):
+            return f"its output term {rhs!r} repeats a label"
+    return None
+
+
+def check_einsum_equation(n, where: str) -> None:
+    """An Einsum whose ``equation`` is malformed (``_einsum_problem``: a ``.`` outside ``...``, a ``-`` without ``>``, two
+    arrows, a ``,`` or a repeated label in the output) is refused naming the node, before any shape inference runs.
+
+    Why: on ``i.j->i`` or ``ij-`` ONNX's shape inference never returns (the import hung, as does onnxruntime loading
+    the model); ``ij->jj``, ``ij->i->j`` and ``ij->ij,`` it sizes, and the import planned them, while onnxruntime
+    refuses to run them."""
+    if n.op_type != "Einsum" or not _default_domain(n):
+        return
+    a = _attr(n, "equation")
+    if a is None or a.type != a.STRING:
+        return
+    equation = a.s.decode("utf-8", "replace")
+    why = _einsum_problem(equation)
+    if why is not None:
+        raise GraphError(f"{where}: its equation {equation!r} is malformed ({why}); onnxruntime refuses it, and ONNX's "
+                         "shape inference may never return on such an equation")
+
+
+def check_before_inference(n, where: str) -> None:
+    """The checks of node ``n`` that must run before ONNX's shape inference sees the model, because inference (and
+    onnxruntime loading the model) kills the process or never returns on what they refuse, instead of raising."""
+    check_split_outputs(n, where)
+    check_gather_nd_batch_dims(n, where)
+    check_einsum_equation(n, where)
+
+
+
+def check_empty_optional(n, where: str, empty: set[str]) -> None:
+    """An OptionalGetElement of an optional that is known to hold nothing (made by an ``Optional`` node of no input,
+    or passed on from one by ``Identity``) is refused naming the node; ``empty`` collects those optionals, node by
+    node in graph order.
+
+    Why: ONNX's inference types the element from the Optional's ``type`` attribute, and the node was planned, while
+    onnxruntime refuses to run it ("Trying to use OptionalGetElement on an optional type OrtValue which contains no
+    data")."""
+    if not _default_domain(n):
+        return
+    ins = [v for v in n.input if v]
+    if n.op_type == "Optional" and not ins and n.output and n.output[0]:
+        empty.add(n.output[0])
+    elif n.op_type == "Identity" and ins and ins[0] in empty and n.output and n.output[0]:
+        empty.add(n.output[0])
+    elif n.op_type == "OptionalGetElement" and ins and ins[0] in empty:
+        raise GraphError(f"{where}: it takes the element of optional {ins[0]!r}, which holds none (an Optional of no "
+                         "input); onnxruntime refuses to run it")
+
+
+__all__ = ["check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
+           "check_split_outputs", "check_unbroadcast_variadic",
+           "check_vector_operands"]
