@@ -266,7 +266,9 @@ def test_plan_with_one_unwritable_output_writes_neither(tmp_path, capsys, monkey
     split = tmp_path / "split.json"
     for argv in (["-o", ro / "p.json", "--graph-out", split], ["-o", tmp_path / "p.json", "--graph-out", ro / "s.json"]):
         code, _, err = run(capsys, ["plan", g, *argv, "-q"])
-        assert_bad_input(code, err, str(ro), "cannot write", "Permission denied")
+        # (root and /sys: since round 49 a directory without write bits is refused before any write is tried)
+        why = "read-only" if how == "real" and os.geteuid() == 0 else "Permission denied"
+        assert_bad_input(code, err, str(ro), "cannot write", why)
         assert sorted(os.listdir(tmp_path)) == ["g.json", "ro"]
         assert not (ro / "p.json").exists() and not (ro / "s.json").exists()
 

@@ -194,6 +194,33 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     return order, stream
 
 
+def _dense_clocks(know: list, clock: list, stream: list[int], width: int) -> tuple[np.ndarray, list]:
+    """``list_schedule_twin``'s dict clocks as dense rows: (the matrix of every stream's clock, the streams'
+    clocks), each unit's ``clock`` entry replaced in place. A dict clock holds its own stream's count, a dense row 0
+    there (a unit's own count is its ``seq``); dicts shared by several units stay one shared row."""
+    rows: dict[int, np.ndarray] = {}
+
+    def row(d: dict, own: int) -> np.ndarray:
+        r = rows.get(id(d))
+        if r is None:
+            r = np.zeros(width, dtype=np.int32)
+            for x, v in d.items():
+                if x != own:
+                    r[x] = v
+            rows[id(d)] = r
+        return r
+
+    for u, c in enumerate(clock):
+        if c is not None:
+            clock[u] = row(c, stream[u])
+    matrix = np.zeros((width, width), dtype=np.int32)
+    dense_know = []
+    for s in range(width):
+        matrix[s] = row(know[s], s)
+        dense_know.append(matrix[s].copy())
+    return matrix, dense_know
+
+
 def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                        fixed: Sequence[int] | None = None, chain_pred: Sequence[int] | None = None,
                        listed: bool = False, twin: bool = True, stats: dict[str, int] | None = None
@@ -230,13 +257,14 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     heapq.heapify(heap)
     free = [0.0] * k
     width = min(k, n)   # (stream ids lie below both: no more streams are used than units)
-    dense = width > DENSE_STREAMS and (n + width) * width <= DENSE_CELLS
+    # dense clocks once more than DENSE_STREAMS streams are in use (a chain at 1,024 streams keeps dict clocks: a
+    # width x width matrix for the one stream it uses was 4 MB per 1,000 units); the same schedules either way
+    may_dense = width > DENSE_STREAMS and (n + width) * width <= DENSE_CELLS
+    dense = False
+    matrix = np.zeros((0, 0), dtype=np.int32)
     # know[s][x]: how many of stream x's units s has synchronised with (absent: none); sparse, so a unit's
     # clock costs the streams it knows, not k; with ``dense``, a row (never changed in place) and ``matrix[s]`` a copy
     know: list = [{} for _ in range(k)]
-    if dense:
-        matrix = np.zeros((width, width), dtype=np.int32)
-        know = [matrix[0].copy()] * width
     knowers: list[list[int]] = [[] for _ in range(k)]   # x -> the other streams s with know[s][x] > 0
     # knowing[x][v]: the other streams s with know[s][x] == v (as a dict: a set in insertion order), so that those
     # with know[s][x] > q are found in count[x] - q lookups, not by scanning every knower of x (up to k: most of
@@ -517,6 +545,9 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
             know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
         used = max(used, s + 1)
         stream[u], seq[u] = s, count[s] - 1
+        if may_dense and not dense and used > DENSE_STREAMS:
+            matrix, know = _dense_clocks(know, clock, stream, width)
+            dense = True
         end[u] = t + U.cost[u]
         if end[u] > free[s] or count[s] == 1:   # an unchanged free[s] keeps its live entry: no duplicates
             heapq.heappush(by_free, (end[u], s))
