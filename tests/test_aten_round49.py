@@ -50,7 +50,7 @@ class _Asserts(nn.Module):
 def test_two_threads_decomposing_keep_each_others_effect_ops_listed():
     """Thread A lists ``_assert_async`` and decomposes; B enters its decomposition (finding it listed), A finishes,
     then B's decomposition runs: before, A's exit had removed the op and B's lost its check (a GraphError)."""
-    from memplan.importers import torch as imp
+    from memplan.importers.torch import trace as imp
 
     op = torch.ops.aten._assert_async.default
     listed = torch.fx.node._side_effectful_functions
@@ -235,7 +235,7 @@ def test_exports_in_two_threads_leave_stderr_as_it_was_and_pass_their_text_on(mo
     import io
     import sys
 
-    from memplan.importers import torch as imp
+    from memplan.importers.torch import translate as imp
 
     real = io.StringIO()
     monkeypatch.setattr(sys, "stderr", real)
@@ -252,7 +252,7 @@ def test_exports_in_two_threads_leave_stderr_as_it_was_and_pass_their_text_on(mo
 def test_a_logger_silenced_in_two_overlapping_threads_is_back_on_after_both():
     import logging
 
-    from memplan.importers.torch import logger_off
+    from memplan.importers.quiet import logger_off
 
     name = "aten49.test.quiet"
     log = logging.getLogger(name)

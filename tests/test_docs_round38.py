@@ -32,7 +32,8 @@ def test_architecture_module_table_names_every_module_of_memplan():
         folder, modules = (cell.strip() for cell in row.strip("|").split("|"))
         listed[folder.strip("`")] = set(re.findall(r"`(\w+\.py)`", modules))
     memplan = os.path.join(ROOT, "memplan")
-    folders = sorted(d for d in os.listdir(memplan) if os.path.isfile(os.path.join(memplan, d, "__init__.py")))
+    folders = sorted(os.path.relpath(d, memplan) for d, _, files in os.walk(memplan)
+                     if d != memplan and "__init__.py" in files)   # (nested packages are rows of their own)
     expected = {"memplan/": _py_files("memplan") - {"__init__.py"}}
     expected.update({f"{d}/": _py_files(os.path.join("memplan", d)) for d in folders})
     assert listed == expected

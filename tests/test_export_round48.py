@@ -377,7 +377,7 @@ def test_code_in_a_saved_guard_is_refused_and_never_runs(tmp_path, dynamic, caps
 
 
 def test_guards_torch_writes_are_taken():
-    from memplan.importers.torch import _guard_text_refusal
+    from memplan.importers.torch.untrusted import _guard_text_refusal
 
     for guard in ["(L['x'].size()[0] % 4) == 0", "L['y'].size()[0] + L['x'].size()[0] < 100",
                   "torch.sym_max(L['y'].size()[0], L['x'].size()[0]) > 2", "(L['y'].size()[0] // 2) >= 2",
@@ -456,7 +456,7 @@ def test_a_saved_size_that_computes_for_ever_is_refused_at_once(tmp_path, dynami
 
 
 def test_sizes_torch_writes_are_taken():
-    from memplan.importers.torch import _sympy_text_refusal
+    from memplan.importers.torch.untrusted import _sympy_text_refusal
 
     s = "Symbol('s0', positive=True, integer=True)"
     for text in [f"Pow({s}, Integer(2))", f"Mul(Integer(2), {s})", f"FloorDiv({s}, Integer(4))",

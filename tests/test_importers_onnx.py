@@ -504,7 +504,7 @@ def test_repeated_node_names_are_renamed_in_linear_time():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from memplan.importers.onnx import _node_ids
+    from memplan.importers.onnx.common import _node_ids
 
     class Name(str):
         formatted = 0
@@ -868,11 +868,12 @@ def test_ops_whose_work_no_size_bounds_are_not_folded(monkeypatch):
     in the reference evaluator, a RoiAlign with sampling_ratio 64 one minute (both ~K^2). Such ops (windows,
     samplers, recurrences) compute no shapes: inference sizes them, and they are never run."""
     import numpy as np
+    from onnx_patch import patch_importer
 
-    from memplan.importers import onnx as O
+    from memplan.importers.onnx import fold as O
 
     ran, evaluate = [], O._evaluate
-    monkeypatch.setattr(O, "_evaluate", lambda n, *a: ran.append(n.op_type) or evaluate(n, *a))
+    patch_importer(monkeypatch, "_evaluate", lambda n, *a: ran.append(n.op_type) or evaluate(n, *a))
     k = 3000
     nodes = [helper.make_node("MaxPool", ["c"], ["p"], name="pool", kernel_shape=[k, k],
                               pads=[k // 2, k // 2, k - k // 2 - 1, k - k // 2 - 1]),
@@ -897,8 +898,9 @@ def test_a_value_whose_shape_inference_contradicts_is_not_folded(monkeypatch):
     where inference says 8x8): a folded value of another shape than inferred would size everything after
     it. Such a value is not folded; the value stays unknown and the error says so."""
     import numpy as np
+    from onnx_patch import patch_importer
 
-    from memplan.importers import onnx as O
+    from memplan.importers.onnx import fold as O
 
     evaluate = O._evaluate
 
@@ -912,7 +914,7 @@ def test_a_value_whose_shape_inference_contradicts_is_not_folded(monkeypatch):
     m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, None)],
                [cf])
     assert import_onnx(m).tensor("y").attrs["shape"] == [2, 2]
-    monkeypatch.setattr(O, "_evaluate", lying)
+    patch_importer(monkeypatch, "_evaluate", lying)
     with pytest.raises(GraphError, match="'y' dimension 0 is unknown"):
         import_onnx(m)
 
@@ -1242,9 +1244,9 @@ def test_an_unsized_output_of_an_op_onnx_does_not_define_says_so(monkeypatch):
     in the default domain): a value they make without a declared shape was refused as having "no type or shape
     (shape inference could not find one)", or an unknown dimension blamed on "values computed at run time".
     (Here without onnxruntime, whose inference sizes them where it is installed: tests/test_onnx_round27b.py.)"""
-    import memplan.importers.onnx as importer
+    from onnx_patch import patch_importer
 
-    monkeypatch.setattr(importer, "_ort_symbolic", lambda: None)
+    patch_importer(monkeypatch, "_ort_symbolic", lambda: None)
     x = helper.make_tensor_value_info("x", F, [2, 4])
     for domain, op in (("com.microsoft", "QuickGelu"), ("", "SimplifiedLayerNormalization"), ("my.domain", "Mine")):
         nodes = [helper.make_node(op, ["x"], ["g"], name="fused", domain=domain),

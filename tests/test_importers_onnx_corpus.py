@@ -32,7 +32,9 @@ from onnx import numpy_helper  # noqa: E402
 from onnx_oracle import ort_sizes, size_mismatches  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
-from memplan.importers.onnx import _default_opset, _shape_inputs, import_onnx  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+from memplan.importers.onnx.common import _default_opset  # noqa: E402
+from memplan.importers.onnx.infer import _shape_inputs  # noqa: E402
 
 #: one node test case in STRIDE, by name order (deterministic; STRIDE = 1 runs all of them)
 STRIDE = 4

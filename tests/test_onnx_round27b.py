@@ -17,9 +17,9 @@ onnx = need("onnx")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
+from onnx_patch import patch_importer  # noqa: E402
 
 import memplan  # noqa: E402
-import memplan.importers.onnx as importer  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
@@ -235,7 +235,7 @@ def test_onnxruntime_ops_after_ops_its_inference_cannot_follow_are_still_sized()
 
 
 def test_without_onnxruntime_the_declaration_is_taken_and_a_missing_one_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(importer, "_ort_symbolic", lambda: None)
+    patch_importer(monkeypatch, "_ort_symbolic", lambda: None)
     m = _case("FusedMatMul")
     with pytest.raises(GraphError, match=r"value 'h' has no shape: com.microsoft:FusedMatMul is onnxruntime's op, "
                                          r"which onnx's shape inference cannot size \(with onnxruntime installed, "

@@ -11,10 +11,10 @@ onnx = need("onnx")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
+from onnx_patch import patch_importer  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
-from memplan.importers import onnx as onnx_importer  # noqa: E402
-from memplan.importers.onnx import import_onnx  # noqa: E402
+from memplan.importers.onnx import fold, import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
 
@@ -66,8 +66,8 @@ def test_the_value_names_are_gathered_once_however_many_constants_are_unread(tmp
     of them (a model saved with its attributes external, its data file missing) took 78 s to import, 1 s before
     round 29. The names are gathered once per import."""
     calls = []
-    real = onnx_importer._value_names
-    monkeypatch.setattr(onnx_importer, "_value_names", lambda g: calls.append(1) or real(g))
+    real = fold._value_names
+    patch_importer(monkeypatch, "_value_names", lambda g: calls.append(1) or real(g))
     graph = import_onnx(_saved(tmp_path, _chain_of_unread_constants(20)))
     assert {t.id: t.size for t in graph.tensors}["a19"] == 12
     assert len(calls) == 1

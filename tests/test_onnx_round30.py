@@ -13,8 +13,9 @@ onnx = need("onnx")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
+from onnx_patch import patch_importer  # noqa: E402
 
-import memplan.importers.onnx as onnx_importer  # noqa: E402
+import memplan.importers.onnx.infer as onnx_importer  # noqa: E402
 from memplan.errors import GraphError, MemplanError, OptionError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
@@ -111,7 +112,7 @@ def test_the_data_dependent_values_are_found_in_one_walk(tmp_path, monkeypatch, 
     """Found three times per import where small tensors were unread (twice otherwise), each a walk of every node."""
     calls = []
     real = onnx_importer._data_dependent_outputs
-    monkeypatch.setattr(onnx_importer, "_data_dependent_outputs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    patch_importer(monkeypatch, "_data_dependent_outputs", lambda *a, **k: calls.append(1) or real(*a, **k))
     model = _reshapes(6)
     if unread:
         path = str(tmp_path / "m.onnx")

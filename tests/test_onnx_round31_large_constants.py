@@ -12,8 +12,10 @@ onnx = need("onnx")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
+from onnx_patch import patch_importer  # noqa: E402
 
 import memplan.importers.onnx as mo  # noqa: E402
+from memplan.importers.onnx import infer  # noqa: E402
 
 
 def _model(n_big: int = 3):
@@ -36,7 +38,7 @@ def _model(n_big: int = 3):
 
 def test_only_large_constants_are_stood_in_for():
     model = _model()
-    stood = mo._large_constants(onnx, model.graph)
+    stood = infer._large_constants(onnx, model.graph)
     names = sorted(vi.name for vi in stood.values())
     assert names == ["w0", "w1", "w2"]   # 262144 elements each; not the 1-element shape constant
     assert all(model.graph.node[k].op_type == "Constant" for k in stood)
@@ -47,9 +49,9 @@ def test_the_graph_is_the_same_as_with_the_constants_copied_in(monkeypatch, batc
     model = _model()
     if batch is not None:   # a symbolic batch: the stand-ins are no graph inputs --batch applies to
         model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
-    monkeypatch.setattr(mo, "LARGE_CONSTANT", 1 << 12)
+    patch_importer(monkeypatch, "LARGE_CONSTANT", 1 << 12)
     stood = mo.import_onnx(model, batch=batch).to_dict()
-    monkeypatch.setattr(mo, "LARGE_CONSTANT", 1 << 40)
+    patch_importer(monkeypatch, "LARGE_CONSTANT", 1 << 40)
     copied = mo.import_onnx(model, batch=batch).to_dict()
     assert stood == copied
     assert {t["id"]: t["size"] for t in stood["tensors"]}["y"] == (batch or 4) * 512 * 4

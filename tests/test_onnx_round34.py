@@ -17,9 +17,9 @@ onnx = need("onnx")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
+from onnx_patch import patch_importer  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
-from memplan.importers import onnx as onnx_importer  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
@@ -104,7 +104,7 @@ def test_functions_inlining_to_millions_of_nodes_are_refused_before_inlining(mon
 
 
 def test_a_chain_under_the_limit_still_inlines_every_node(monkeypatch):
-    monkeypatch.setattr(onnx_importer, "MAX_INLINED_NODES", 64)
+    patch_importer(monkeypatch, "MAX_INLINED_NODES", 64)
     assert len(import_onnx(_doubling_chain(6)).nodes) == 64
     with pytest.raises(GraphError, match="inlines to 128 nodes"):
         import_onnx(_doubling_chain(7))

@@ -20,7 +20,7 @@ onnx = need("onnx")
 from test_onnx_round35_external import _reshape_saved, _saved  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
-from memplan.importers import onnx as onnx_importer  # noqa: E402
+from memplan.importers.onnx import files as onnx_importer  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 

@@ -26,7 +26,8 @@ from onnx import helper  # noqa: E402
 from onnx import numpy_helper as nh  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
-from memplan.importers.onnx import _nonzero_unique, _ort_unique, import_onnx  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+from memplan.importers.onnx.fold import _nonzero_unique, _ort_unique  # noqa: E402
 
 V = helper.make_tensor_value_info
 

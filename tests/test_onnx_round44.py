@@ -22,8 +22,9 @@ from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
 from onnx import numpy_helper as nh  # noqa: E402
 
-from memplan.importers import onnx as onnx_importer  # noqa: E402
-from memplan.importers.onnx import LONG_VECTOR, import_onnx  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+from memplan.importers.onnx import infer as onnx_importer  # noqa: E402
+from memplan.importers.onnx.infer import LONG_VECTOR  # noqa: E402
 
 V = helper.make_tensor_value_info
 N = LONG_VECTOR + 1

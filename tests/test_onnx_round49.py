@@ -325,7 +325,7 @@ def test_a_contradicted_declaration_sizes_no_dimension_the_nodes_leave_open():
     """A declaration found wrong in one dimension is not trusted for another the nodes leave open (onnxruntime's
     merge makes both unknown; its kernel writes what it computes): ``a = Concat(x[2, 3], y[2, n])`` declared
     ``[5, 9]`` is merged to ``[2, ?]``, not ``[2, 9]``."""
-    from memplan.importers.onnx import _merge_contradicted_shapes
+    from memplan.importers.onnx.infer import _merge_contradicted_shapes
 
     g = helper.make_graph([helper.make_node("Concat", ["x", "y"], ["a"], axis=1)], "g",
                           [X23, V("y", T.FLOAT, [2, "n"])], [_out("a")], value_info=[V("a", T.FLOAT, [5, 9])])

@@ -71,12 +71,13 @@ def test_exact_float_ranges_converts_only_scalars_and_only_beside_a_range(monkey
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+    from onnx_patch import patch_importer
 
-    import memplan.importers.onnx as imp
+    from memplan.importers.onnx import fold, infer
 
     converted: list[int] = []
-    real = imp._to_array
-    monkeypatch.setattr(imp, "_to_array", lambda t: converted.append(int(np.prod(t.dims))) or real(t))
+    real = fold._to_array
+    patch_importer(monkeypatch, "_to_array", lambda t: converted.append(int(np.prod(t.dims))) or real(t))
     big = helper.make_node("Constant", [], ["w"], value=numpy_helper.from_array(np.zeros(4096, np.float32), "w"))
     scalars = [helper.make_node("Constant", [], [v], value=numpy_helper.from_array(np.array(x, np.float32), v))
                for v, x in (("s", 0.3), ("l", 5.3), ("d", 0.2))]
@@ -85,6 +86,6 @@ def test_exact_float_ranges_converts_only_scalars_and_only_beside_a_range(monkey
         converted.clear()
         g = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT,
                                                                                None)])
-        imp._exact_float_ranges(onnx, g)
+        infer._exact_float_ranges(onnx, g)
         assert 4096 not in converted, (len(nodes), converted)
     assert [n.op_type for n in g.node][-1] != "Range"   # (the Range itself still corrected: 26 elements, a Constant)

@@ -20,8 +20,10 @@ onnx = need("onnx")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
+from onnx_patch import patch_importer  # noqa: E402
 
 import memplan.importers.onnx as mo  # noqa: E402
+from memplan.importers.onnx import infer  # noqa: E402
 
 ELEMENTS = (1 << 16) + 10   # above the default LARGE_CONSTANT
 
@@ -69,7 +71,7 @@ def _model(case):
 def test_a_size_that_follows_a_large_constant_is_sized_as_with_its_data(monkeypatch, case):
     model = _model(case)
     stood = mo.import_onnx(model).to_dict()
-    monkeypatch.setattr(mo, "LARGE_CONSTANT", 1 << 40)
+    patch_importer(monkeypatch, "LARGE_CONSTANT", 1 << 40)
     copied = mo.import_onnx(model).to_dict()
     assert stood == copied
     assert {t["id"]: t["size"] for t in stood["tensors"]}["y"] == 2 * 8 * 4
@@ -77,14 +79,14 @@ def test_a_size_that_follows_a_large_constant_is_sized_as_with_its_data(monkeypa
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_constant_feeding_a_size_keeps_its_data(case):
-    assert mo._large_constants(onnx, _model(case).graph) == {}
+    assert infer._large_constants(onnx, _model(case).graph) == {}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_size_missed_by_the_table_is_inferred_again_with_the_data(monkeypatch, case):
     """The backstop for a sizing input ``_feeds_sizes`` does not know: the stand-ins leave a size unknown."""
-    monkeypatch.setattr(mo, "_feeds_sizes", lambda g, functions: set())
-    assert mo._large_constants(onnx, _model(case).graph)
+    patch_importer(monkeypatch, "_feeds_sizes", lambda g, functions: set())
+    assert infer._large_constants(onnx, _model(case).graph)
     assert {t["id"]: t["size"] for t in mo.import_onnx(_model(case)).to_dict()["tensors"]}["y"] == 2 * 8 * 4
 
 
@@ -104,7 +106,7 @@ def test_a_model_sized_without_the_data_infers_once(monkeypatch):
                           [helper.make_tensor_value_info("y", T.FLOAT, None)])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     calls = []
-    infer = mo._infer
-    monkeypatch.setattr(mo, "_infer", lambda *a, **k: calls.append(k.get("stand_in", True)) or infer(*a, **k))
+    real_infer = infer._infer
+    patch_importer(monkeypatch, "_infer", lambda *a, **k: calls.append(k.get("stand_in", True)) or real_infer(*a, **k))
     assert {t["id"]: t["size"] for t in mo.import_onnx(model).to_dict()["tensors"]}["y"] == 4 * 256 * 4
     assert calls == [True]

@@ -12,7 +12,8 @@ torch = need("torch")
 from test_torch_round34 import _rewritten, _saved  # noqa: E402
 
 from memplan.errors import InputFormatError  # noqa: E402
-from memplan.importers.torch import _sympy_text_refusal, load_exported  # noqa: E402
+from memplan.importers.torch import load_exported  # noqa: E402
+from memplan.importers.torch.untrusted import _sympy_text_refusal  # noqa: E402
 
 
 def _code_in_a_string(marker):

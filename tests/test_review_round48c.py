@@ -79,7 +79,7 @@ def test_a_guard_that_repeats_a_sequence_or_multiplies_by_a_huge_constant_is_ref
     Guards torch writes (``2*L['n']``, a size times a small coefficient) are still taken."""
     import torch
 
-    from memplan.importers.torch import _guard_text_refusal
+    from memplan.importers.torch.untrusted import _guard_text_refusal
 
     for guard in ["'a' * 100000000000 == 0", "(1,) * 10000000000 == 0", "L['x'].size() * 10000000000 == 0",
                   "10000000000 * L['x'].stride() == 0", "L['n'] * 10000000000 == 0", "'ab' * L['x'].size()[0] == ''"]:

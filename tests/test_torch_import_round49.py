@@ -29,7 +29,8 @@ torch = need("torch")
 import memplan  # noqa: E402
 from memplan.errors import GraphError, InputFormatError  # noqa: E402
 from memplan.importers import from_torch  # noqa: E402
-from memplan.importers.torch import _guard_text_refusal, load_exported  # noqa: E402
+from memplan.importers.torch import load_exported  # noqa: E402
+from memplan.importers.torch.untrusted import _guard_text_refusal  # noqa: E402
 
 #: torch.export's serialized ScalarType codes (torch._export.serde.schema.ScalarType)
 FLOAT64, COMPLEX128, INT32 = 8, 11, 4

@@ -21,8 +21,9 @@ from needs import need
 torch = need("torch")
 
 from memplan.errors import InputFormatError  # noqa: E402
-from memplan.importers import torch as torch_importer  # noqa: E402
-from memplan.importers.torch import _sympy_text_refusal, load_exported  # noqa: E402
+from memplan.importers.torch import load_exported  # noqa: E402
+from memplan.importers.torch import untrusted as torch_importer  # noqa: E402
+from memplan.importers.torch.untrusted import _sympy_text_refusal  # noqa: E402
 
 
 class _Payload:

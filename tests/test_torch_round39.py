@@ -133,7 +133,7 @@ def test_a_dim_named_like_a_torch_symbol_is_the_users():
 
 
 def test_a_symbol_only_a_dim_of_another_spells_has_no_name():
-    from memplan.importers.torch import _name_of
+    from memplan.importers.torch.dims import _name_of
 
     assert _name_of("s17", {"s17": "s77", "x.0": "s77", "s77": "s77"}) is None
     assert _name_of("s17", {"s17": "s77", "y.0": "s17"}) == "y.0"

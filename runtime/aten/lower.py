@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from memplan.importers.torch import body_reach, logger_off, written_args
+from memplan.importers.quiet import logger_off
+from memplan.importers.torch import body_reach, written_args
 
 from .capturable import capturable_inplace, capturable_lowering
 from .errors import AtenExecutorError

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import GraphError
+from ...errors import GraphError
 
 
 def _default_domain(n) -> bool:

@@ -1,0 +1,1069 @@
+"""Checks of the model as a whole: IR and opset versions, domains, functions (inlined here), names,
+declared types, tensors and node schemas.
+
+Why: everything later assumes a well-formed graph: unique value names, nodes in topological order, tensors whose data
+matches their dims, ops that exist at the model's opset. A model breaking one of those is refused naming the node or
+value before any size is computed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+from ...errors import GraphError, MemplanError
+from .. import first_line
+from .common import (
+    _BITS,
+    MAX_DIM,
+    ORT_DOMAIN,
+    _declared_type,
+    _dtype_name,
+    _function_name,
+    _is_constant,
+    _nbytes,
+    _need_onnx,
+    _node_ids,
+    _show_type,
+)
+from .kernels import (
+    check_before_inference,
+)
+from .ort_ops import ORT_DEFAULT_DOMAIN_OPS, ORT_RULED_ONLY, ORT_RULES, ORT_UNSIZED, ORT_WRONG
+
+#: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
+SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+#: nodes a model's graph may grow to by inlining its local functions (``_check_inlined_size``): far above any real
+#: model's (the largest exports have a few hundred thousand nodes); importing as many takes minutes already
+MAX_INLINED_NODES = 1 << 20
+def _names(g):
+    """``(what, value)`` for every name field of the graph that memplan reads, copies or turns into an id."""
+    yield "graph name", g.name
+    for t in g.initializer:
+        yield "initializer name", t.name
+    for st in g.sparse_initializer:
+        yield "sparse initializer name", st.values.name
+    for i, n in enumerate(g.node):
+        yield f"node #{i} name", n.name
+        yield f"node #{i} op_type", n.op_type
+        yield f"node #{i} domain", n.domain
+        for v in list(n.input) + list(n.output):
+            yield f"node #{i} value name", v
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        yield "value name", vi.name
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                yield f"dimension name of value {vi.name!r}", d.dim_param
+
+
+def _check_text(g) -> None:
+    """Every name is text. protobuf (upb) hands back ``bytes`` for a string field that is not valid
+    UTF-8: copied into another message it raises ``UnicodeDecodeError``, and as an id it is no string."""
+    for what, v in _names(g):
+        if isinstance(v, bytes):
+            raise GraphError(f"{what} {v!r} is not valid UTF-8")
+
+
+def _check_ir_version(onnx, model) -> None:
+    """The model's IR version must be one this onnx release reads (1..``onnx.IR_VERSION``). The IR version
+    says how the file's fields are to be read (IR 4 let initializers stop being graph inputs, IR 10 added
+    per-value metadata, later ones new types and attributes): shape inference ran on a model stamped with a
+    future version as if it were today's, silently, and one without a version (0: the field is missing, as in
+    a hand-made or truncated model) is no valid model at all; onnx's own checker refuses both."""
+    v = model.ir_version
+    if v <= 0:
+        raise GraphError(f"the model has no valid IR version (ir_version {v}; an ONNX file always sets one): not a "
+                         "model onnx can read")
+    if v > onnx.IR_VERSION:
+        raise GraphError(f"the model's IR version {v} is newer than the installed onnx {onnx.__version__} reads "
+                         f"(IR 1..{onnx.IR_VERSION}): a newer onnx may know it")
+
+
+def _check_opset(onnx, model) -> None:
+    """Each domain is imported at one version, by the model and by each model-local function, and the default
+    domain's is one this onnx release defines.
+
+    Why: shapes are inferred with the newest schema at or below the imported version, so a model stamped with a
+    future opset (99) would be sized by today's ops, silently, where a later version may change them (as
+    Reshape, Squeeze, Split changed inputs to attributes and back); opset 0 is no opset. A domain listed twice
+    at two versions names no version at all: onnx.proto says a function "can rely on at most one version" of a
+    domain, and for a model the spec's "highest version" and onnxruntime (which takes the last one listed)
+    disagree, so which schema sizes its ops (``ai.onnx.ml``'s LabelEncoder-1 or -4...) is unknown. A local
+    function's body is inlined and sized like the graph's nodes, so its imports are checked the same way
+    (``_check_function_opsets`` checks them against the model's)."""
+    newest = onnx.defs.onnx_opset_version()
+    owners = [("the model", model.opset_import)]
+    owners += [(f"local function {_function_name(f)}", f.opset_import) for f in model.functions]
+    for owner, imports in owners:
+        seen: dict[str, int] = {}
+        for o in imports:
+            default = (o.domain or "") in ("", "ai.onnx")
+            domain = "" if default else o.domain
+            if domain in seen and seen[domain] != o.version:
+                what = "the default ONNX domain" if default else f"domain {domain!r}"
+                raise GraphError(f"{owner} imports {what} twice, at opsets {seen[domain]} and {o.version}: which "
+                                 "version its ops follow is unknown (ONNX allows one version of a domain)")
+            seen[domain] = o.version
+            if default and not 1 <= o.version <= newest:
+                raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
+                                 f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+            if domain in SINGLE_VERSION_DOMAINS and o.version != SINGLE_VERSION_DOMAINS[domain]:
+                # (sized at its one version, silently, where onnxruntime refuses the model: "Current official
+                # support for domain com.microsoft is till opset 1", or at 0 none of its ops registered)
+                raise GraphError(f"{owner} imports domain {domain!r} at opset {o.version}; onnxruntime defines only "
+                                 f"opset {SINGLE_VERSION_DOMAINS[domain]} of it and refuses the model")
+
+
+#: the training domains: their ops (Gradient, Adagrad, Adam, Momentum) compute gradients and updated weights, which no
+#: inference runtime runs and memplan cannot size (onnx's inference gives Gradient's outputs no shape)
+TRAINING_DOMAINS = frozenset({"ai.onnx.preview.training", "ai.onnx.training"})
+
+
+def _newest_opset(onnx, domain: str) -> int:
+    """The newest opset of ``domain`` the installed onnx defines (the newest version any op of it has)."""
+    return max((s.since_version for s in onnx.defs.get_all_schemas_with_history() if s.domain == domain), default=0)
+
+
+def _check_domain_versions(onnx, g, node_ids: list[str], opset_import) -> None:
+    """Refuse a node of ``ai.onnx.ml`` where the model imports that domain at an opset the installed onnx does not
+    define (past its newest, or below 1), and a node of a training domain, naming the node, domain and version.
+
+    Why: ``_check_opset`` checked the default domain's version alone, so a Normalizer of ``ai.onnx.ml`` opset 6
+    (or 99) was sized by opset 5's rules, which a later opset may change, and planned (onnxruntime refuses it); an
+    ``Adagrad`` of ``ai.onnx.preview.training`` was planned too, although no inference runtime runs it and
+    a Gradient's outputs have no shape at all: a plan of an op that cannot be sized is a silently wrong plan."""
+    versions = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in opset_import}
+    newest_ml = None
+    for nid, n in zip(node_ids, g.node):
+        if n.domain in TRAINING_DOMAINS:
+            raise GraphError(f"node {nid!r} ({n.domain}:{n.op_type}) is a training op (domain {n.domain!r}, opset "
+                             f"{versions.get(n.domain, '(not imported)')}): it computes gradients or weight "
+                             "updates, which memplan cannot size and onnxruntime's inference does not run "
+                             "(unsupported; plan the inference model)")
+        if n.domain == "ai.onnx.ml":
+            newest_ml = _newest_opset(onnx, "ai.onnx.ml") if newest_ml is None else newest_ml
+            v = versions.get("ai.onnx.ml", newest_ml)
+            if not 1 <= v <= newest_ml:
+                raise GraphError(f"node {nid!r} (ai.onnx.ml:{n.op_type}) is of domain 'ai.onnx.ml', which the model "
+                                 f"imports at opset {v}; the installed onnx {onnx.__version__} defines opsets "
+                                 f"1..{newest_ml} of it, so which rules size the node is unknown (a newer onnx may "
+                                 "know it; onnxruntime refuses an opset it does not know)")
+
+
+#: domains of which onnxruntime has one version only: a model that uses one without importing it runs at that
+#: version (onnxruntime fills a domain the model does not import with its newest version)
+SINGLE_VERSION_DOMAINS = {"com.microsoft": 1}
+
+
+def _check_node_domains(model):
+    """The model (a copy where an import is added) importing the domain of each of its graph's nodes: a node of a
+    domain it does not import is refused naming the node (a call of a model-local function too, as onnxruntime
+    refuses it), except ``com.microsoft``, imported at its one version.
+
+    Why: onnxruntime runs such a node at its own newest version of the domain; onnx's inference refused it with
+    "No opset import for domain com.microsoft" naming the node only by its ONNX name (or not at all, unnamed).
+    ``com.microsoft`` has one version, so the version onnxruntime runs is known; the default domain's and
+    ``ai.onnx.ml``'s newest differ between onnxruntime and onnx releases, so which rules size the node is not."""
+    imported = {"" if (o.domain or "") in ("", "ai.onnx") else o.domain for o in model.opset_import}
+    local = {f.domain for f in model.functions}
+    missing: dict[str, int] = {}
+    for nid, n in zip(_node_ids(model.graph), model.graph.node):
+        domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
+        if domain in imported or domain in missing:
+            continue
+        if domain in local:   # (inlined, it was planned; onnxruntime refuses: "No opset import for domain 'local'")
+            raise GraphError(f"node {nid!r} ({n.domain}:{n.op_type}) calls a model-local function of domain "
+                             f"{domain!r}, which the model does not import; onnxruntime refuses the model (import "
+                             "the domain)")
+        if domain not in SINGLE_VERSION_DOMAINS:
+            op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+            raise GraphError(f"node {nid!r} ({op}) is of domain {domain or 'ai.onnx'!r}, which the model does not "
+                             "import: which version of it sizes the node is unknown (onnxruntime takes its own newest, "
+                             "onnx has no rule); import the domain at the version the model was written for")
+        missing[domain] = SINGLE_VERSION_DOMAINS[domain]
+    if not missing:
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for d, version in sorted(missing.items()):
+        copy.opset_import.append(_need_onnx().helper.make_opsetid(d, version))
+    return copy
+
+
+def _runtime_op(onnx, domain: str, name: str, opsets) -> bool:
+    """Whether ``domain:name`` is an op a runtime has without the model's help: one onnx defines at the version
+    of its domain the caller imports (``opsets``: its ``opset_import``), or one of onnxruntime's own
+    (``_ort_op_names``). Why: a model-local function of that name does not replace it in onnxruntime, which
+    ran its Relu where memplan inlined and sized the model's function "Relu"."""
+    domain = "" if domain == "ai.onnx" else domain
+    version = next((o.version for o in opsets if ("" if o.domain == "ai.onnx" else o.domain) == domain), None)
+    if version is not None and onnx.defs.has(name, domain):
+        try:
+            onnx.defs.get_schema(name, version, domain)
+            return True
+        except onnx.defs.SchemaError:   # (defined from a later version on: the function is the op here)
+            pass
+    return name in ORT_DEFAULT_DOMAIN_OPS if domain == "" else domain == ORT_DOMAIN and name in _ort_op_names()
+
+
+@functools.cache
+def _ort_op_names() -> frozenset[str]:
+    """The ``com.microsoft`` ops onnxruntime has: from its schemas where it is installed, else the ones this
+    importer knows by name (its rules and refusals)."""
+    try:
+        from onnxruntime.capi import _pybind_state
+
+        return frozenset(s.name for s in _pybind_state.get_all_operator_schema() if s.domain == ORT_DOMAIN)
+    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: the names memplan knows
+        return frozenset(ORT_RULES) | ORT_RULED_ONLY | ORT_UNSIZED | frozenset(ORT_WRONG)
+
+
+def _check_function_opsets(onnx, model):
+    """A local function that imports a domain other than the default one at another version than the model
+    must bind each of its ops of that domain to the schema the model's version gives; the model returned (a
+    copy where any import changes) has such a function import the model's version, which onnx's inliner
+    needs to inline it (it converts only the default domain).
+
+    Why: inlined, the body's nodes are inferred (and run) at the model's version of their domain. onnx.proto
+    allows the two versions to differ only where "the operator schema returned for op_type, domain, version
+    combination for both the versions should be same": a body written for ``ai.onnx.ml`` 1 whose LabelEncoder
+    changed by the model's version 4 would be sized by rules it was not written for. (The default domain's
+    body is converted to the model's opset while inlining.) An op onnx defines no schema for (a runtime's
+    custom op) cannot be shown to agree, and is refused too. A function's ``ai.onnx.ml`` opset the installed onnx
+    does not define (6, 99) is refused where the body has a node of it: aligned to the model's 5, such a body was
+    planned, and onnxruntime refuses the model."""
+    model_v = {o.domain: o.version for o in model.opset_import if (o.domain or "") not in ("", "ai.onnx")}
+    local = {(f.domain, f.name) for f in model.functions}
+    aligned = None
+    for k, f in enumerate(model.functions):
+        own = {o.domain: o.version for o in f.opset_import if (o.domain or "") not in ("", "ai.onnx")}
+        for n in f.node:
+            d = n.domain
+            if d == "ai.onnx.ml" and d in own and not 1 <= own[d] <= _newest_opset(onnx, d):
+                # (as _check_domain_versions for the model's import: the inliner would take the model's version)
+                raise GraphError(f"local function {_function_name(f)} imports domain 'ai.onnx.ml' at opset {own[d]}, "
+                                 f"and its node {n.name or n.op_type!r} (ai.onnx.ml:{n.op_type}) is of it; the "
+                                 f"installed onnx {onnx.__version__} defines opsets 1..{_newest_opset(onnx, d)} of it, "
+                                 "so which rules size the node is unknown (a newer onnx may know it; onnxruntime "
+                                 "refuses an opset it does not know)")
+            if d not in own or d not in model_v or own[d] == model_v[d] or (d, n.op_type) in local:
+                continue
+            where = (f"local function {_function_name(f)} imports domain {d!r} at version {own[d]} and the model "
+                     f"at version {model_v[d]}, and its node {n.name or n.op_type!r} ({d}:{n.op_type})")
+            try:
+                a = onnx.defs.get_schema(n.op_type, own[d], d).since_version
+                b = onnx.defs.get_schema(n.op_type, model_v[d], d).since_version
+            except Exception:  # noqa: BLE001 - no schema at one of the versions
+                raise GraphError(f"{where} has no schema onnx defines at both versions, so whether they agree "
+                                 "is unknown; import the domain at one version") from None
+            if a != b:
+                raise GraphError(f"{where} follows {d}:{n.op_type}-{a} in the function but -{b} in the model: "
+                                 "import the domain at one version")
+        if any(d in model_v and v != model_v[d] for d, v in own.items()):
+            if aligned is None:
+                aligned = onnx.ModelProto()
+                aligned.CopyFrom(model)
+            for o in aligned.functions[k].opset_import:
+                if o.domain in model_v:
+                    o.version = model_v[o.domain]
+    return model if aligned is None else aligned
+
+
+def _called_functions(model) -> dict[int, str]:
+    """``{index in model.functions: who calls it first}`` for each local function a node of the graph calls,
+    directly or through the bodies of the functions it calls (a function nothing calls is never run, nor inlined).
+    (By index: protobuf gives a repeated field's element a new Python object on each access, so ``id`` is no key.)"""
+    funcs: dict[tuple[str, str], list[int]] = {}
+    for k, f in enumerate(model.functions):
+        funcs.setdefault((f.domain, f.name), []).append(k)
+    ids = _node_ids(model.graph)
+    todo = [(f"node {nid!r}", n) for nid, n in zip(ids, model.graph.node)]
+    called: dict[int, str] = {}
+    while todo:
+        who, n = todo.pop(0)
+        for k in funcs.get((n.domain, n.op_type), ()):
+            if k not in called:
+                called[k] = who
+                f = model.functions[k]
+                todo.extend((f"node {m.name or m.op_type!r} of local function {_function_name(f)}", m) for m in f.node)
+    return called
+
+
+def _bind_function_bodies_to_model_opset(onnx, model):
+    """The model (a copy where any import changes) whose called local functions import the default ONNX domain at
+    the model's version, each body node of that domain first checked against its schema at the model's version.
+
+    Why: onnxruntime binds a function body's default-domain ops to the *model's* opset, whatever the function
+    imports (a body written for opset 11 in an opset-17 model runs its ``Squeeze(axes=[0])`` as Squeeze-13, whose
+    ``axes`` is an input, and refuses the model: "Unrecognized attribute: axes"), and infers its shapes there (a
+    ``Split`` of no ``split`` written for opset 13 is refused at 18: "Neither 'split' input nor 'num_outputs'").
+    onnx's inliner instead converted such a body to the model's opset, so memplan planned models onnxruntime
+    refuses to load. Checking and inferring the body at the model's opset refuses what onnxruntime refuses and
+    sizes what it runs as it runs it. A function nothing calls is not checked (onnxruntime loads it unchecked)."""
+    model_v = next((o.version for o in model.opset_import if (o.domain or "") in ("", "ai.onnx")), None)
+    if model_v is None or not model.functions:
+        return model
+    called = _called_functions(model)
+    local = {(f.domain, f.name) for f in model.functions}
+    ctx = None
+    aligned = None
+    for k, f in enumerate(model.functions):
+        own = next((o.version for o in f.opset_import if (o.domain or "") in ("", "ai.onnx")), None)
+        if own is None or own == model_v or k not in called:
+            continue
+        if ctx is None:
+            ctx = onnx.checker.C.CheckerContext()
+            ctx.ir_version = model.ir_version
+            ctx.opset_imports = {("" if (o.domain or "") in ("", "ai.onnx") else o.domain): o.version
+                                 for o in model.opset_import}
+        for i, n in enumerate(f.node):
+            if (n.domain or "") not in ("", "ai.onnx") or ("", n.op_type) in local or (n.domain, n.op_type) in local:
+                continue
+            if n.op_type == "Constant" or _has_external_tensor(n) or any(a.type in (5, 10) for a in n.attribute):
+                continue   # (a Constant is folded, its data checked as an initializer's; a subgraph refused before)
+            node = onnx.NodeProto()
+            node.CopyFrom(n)
+            node.domain = ""
+            why = _checker_says(onnx, node, ctx)
+            if why is not None:
+                label = repr(n.name) if n.name else f"#{i}"
+                raise GraphError(f"local function {_function_name(f)} (called by {called[k]}) imports the default "
+                                 f"ONNX domain at opset {own} and the model at opset {model_v}: its node {label} "
+                                 f"({n.op_type}) runs as {n.op_type} of opset {model_v} (onnxruntime binds a "
+                                 f"function's ops to the model's opset), which refuses it: {why}; write the body "
+                                 "for the model's opset")
+        if aligned is None:
+            aligned = type(model)()
+            aligned.CopyFrom(model)
+        for o in aligned.functions[k].opset_import:
+            if (o.domain or "") in ("", "ai.onnx"):
+                o.version = model_v
+    return model if aligned is None else aligned
+
+
+def _check_functions(onnx, model) -> None:
+    """Every call of a model-local function names one the model defines, and every function the model defines
+    is well formed: each output made by a node of its body (not one of its inputs), each value its nodes read
+    an input of the function or an output of an earlier node of the body. Errors name the function and node.
+
+    Why: onnx's inliner checks none of this. A call of a function that does not exist (a typo, another
+    overload) was imported as an op nobody defines, sized by the model's declaration alone (onnxruntime fails:
+    "is not a registered function/op"); a function whose output is its input, or an output no body node makes,
+    was inlined to nothing, and the import failed with "graph output 'y' is produced by no node" naming
+    neither; a body that reads a name it does not define bound it to the caller's value of that name
+    (functions have no outer scope); a body node of a domain the function does not import (``com.microsoft``
+    the model does not import either) failed in onnx's inference with "No opset import for domain" naming neither,
+    and one the model imports was planned. onnxruntime refuses such functions, called or not."""
+    funcs: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in model.functions:
+        overloads = funcs.setdefault((f.domain, f.name), {})
+        overload = getattr(f, "overload", "")
+        if overload in overloads:
+            raise GraphError(f"local function {_function_name(f)} is defined twice")
+        overloads[overload] = f
+    if not funcs:
+        return
+    domains = {d for d, _ in funcs}
+    caller: dict[int, str] = {}   # id of a function -> the first graph node that calls it (for messages)
+    graph_ids = _node_ids(model.graph)
+    callers = [(f"node {nid!r}", n, model.opset_import) for nid, n in zip(graph_ids, model.graph.node)]
+    callers += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n, f.opset_import)
+                for f in model.functions for n in f.node]
+    for who, n, opsets in callers:
+        if n.domain not in domains:
+            continue
+        overloads = funcs.get((n.domain, n.op_type))
+        overload = getattr(n, "overload", "")
+        if overloads is None:
+            if onnx.defs.has(n.op_type, n.domain):
+                continue
+            names = ", ".join(sorted(name for d, name in funcs if d == n.domain))
+            raise GraphError(f"{who} calls {n.domain}:{n.op_type}, which is no local function of the model (its "
+                             f"functions in domain {n.domain!r}: {names}) and no op onnx defines")
+        if overload not in overloads:
+            have = ", ".join(repr(o) for o in sorted(overloads))
+            raise GraphError(f"{who} calls local function {n.domain}:{n.op_type} overload {overload!r}, which the "
+                             f"model does not define (its overloads: {have})")
+        f = overloads[overload]
+        caller.setdefault(id(f), who)
+        if _runtime_op(onnx, n.domain, n.op_type, opsets):
+            raise GraphError(f"{who} calls {_function_name(f)}, which is both a local function of the model and an "
+                             "op the runtime has: onnxruntime runs its op, onnx's inliner the function, so which one "
+                             "runs (and the sizes it makes) is not known; rename the function or its domain")
+        if len(n.input) > len(f.input) or len(n.output) > len(f.output):
+            raise GraphError(f"{who} calls local function {_function_name(f)} with {len(n.input)} inputs and "
+                             f"{len(n.output)} outputs; it takes {len(f.input)} and returns {len(f.output)}")
+    for f in model.functions:
+        name = f"local function {_function_name(f)}"
+        if id(f) in caller:
+            name += f" (called by {caller[id(f)]})"
+        defined = set(f.input)
+        imported = {"" if (o.domain or "") in ("", "ai.onnx") else o.domain for o in f.opset_import}
+        for i, n in enumerate(f.node):
+            label = repr(n.name) if n.name else f"#{i} ({n.op_type})"
+            domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
+            if domain not in imported:
+                op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+                raise GraphError(f"{name}: its node {repr(n.name) + f' ({op})' if n.name else f'#{i} ({op})'} is of "
+                                 f"domain {domain or 'ai.onnx'!r}, which the function does not import (a function "
+                                 "binds its ops by its own opset_import, not the model's; onnxruntime refuses it: "
+                                 "\"No opset registered for domain\")")
+            if id(f) in caller:
+                _check_no_subgraph(n, f"{name}: its node {n.name!r} ({n.op_type})" if n.name else f"{name}: its node {label}")
+            for v in n.input:
+                if v and v not in defined:
+                    raise GraphError(f"{name}: its node {label} reads {v!r}, which is "
+                                     "no input of the function and no output of an earlier node of its body "
+                                     "(a function sees no value of its caller's)")
+            for o in n.output:
+                if o and o in defined:
+                    raise GraphError(f"{name}: value {o!r} is produced twice in its body (or is one of its inputs)")
+                defined.add(o)
+        for o in f.output:
+            if not o:
+                raise GraphError(f"{name} has an output with an empty name")
+            if o in f.input:
+                raise GraphError(f"{name} returns its input {o!r} as its output, unsupported (onnxruntime refuses "
+                                 "it too): make the output with an Identity node in its body")
+            if o not in defined:
+                raise GraphError(f"{name}: its output {o!r} is made by no node of its body")
+
+
+def _inline_functions(model):
+    """The model with its model-local functions inlined (a new model; the one given is not modified).
+
+    A call of a local function is one node, but its body runs ops whose intermediates need memory: runtimes
+    inline such calls, so the importer does too, and the body's tensors are planned."""
+    local = {(f.domain, f.name) for f in model.functions}
+    if not any((n.domain, n.op_type) in local for n in model.graph.node):
+        return model
+    try:
+        from onnx import inliner
+    except ImportError:  # onnx < 1.16
+        raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
+    _check_inlined_size(model)
+    model = _import_function_domains(_with_attribute_defaults(model))
+    try:
+        try:   # a body written for another opset of the default domain is converted to the model's
+            inlined = inliner.inline_local_functions(model, convert_version=True)
+        except TypeError:   # an onnx without the option
+            inlined = inliner.inline_local_functions(model)
+    except Exception as exc:  # a malformed function body
+        msg = first_line(exc)
+        raise GraphError(f"inlining the model's local functions failed: {msg}") from None
+    # the inliner leaves a call it cannot inline (a body at another opset it could not convert) as one node,
+    # whose body's intermediates would then get no memory: refuse it by name
+    left = sorted({(n.domain, n.op_type) for n in inlined.graph.node if (n.domain, n.op_type) in local})
+    if left:
+        domain, name = left[0]
+        raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
+                         "model's and could not be converted); convert the model to one opset first")
+    return inlined
+
+
+def _call_key(n) -> tuple[str, str, str]:
+    """The local function a node calls, if any: (domain, name, overload), as ``FunctionProto`` keys it."""
+    return n.domain, n.op_type, getattr(n, "overload", "")
+
+
+def _inlined_sizes(model) -> dict[tuple[str, str, str], int]:
+    """``{function key: nodes its body becomes once every local call in it is inlined}``, without inlining.
+
+    Iterative (a chain of thousands of functions is no recursion); a function on a call cycle counts its call
+    to the cycle as one node (the inliner refuses the cycle by name)."""
+    bodies = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    counts: dict[tuple[str, str, str], int] = {}
+    opened: set[tuple[str, str, str]] = set()
+    for root in bodies:
+        stack = [root]
+        while stack:
+            key = stack[-1]
+            calls = [_call_key(n) for n in bodies[key].node]
+            if key not in opened:
+                opened.add(key)
+                stack.extend(c for c in calls if c in bodies and c not in opened)
+                continue
+            stack.pop()
+            counts.setdefault(key, sum(counts.get(c, 1) for c in calls))
+    return counts
+
+
+def _check_inlined_size(model) -> None:
+    """Refuse a model whose local-function calls would inline to more than ``MAX_INLINED_NODES`` nodes, naming
+    the call that inlines the most. Why: a function calling another twice, and so on 24 deep, is a 1 KB file that
+    inlines to 16 million nodes: the import ran out of time and memory instead of saying so."""
+    sizes = _inlined_sizes(model)
+    calls = [(sizes.get(_call_key(n), 1), k) for k, n in enumerate(model.graph.node)]
+    total = sum(size for size, _ in calls)
+    if total > max(MAX_INLINED_NODES, len(calls)):   # (a graph that large as written is no amplification)
+        size, k = max(calls)
+        n = model.graph.node[k]
+        raise GraphError(f"node {_node_ids(model.graph)[k]!r} calls local function {n.domain}:{n.op_type}, whose "
+                         f"body inlines to {size} nodes (the graph to {total}), over the importer's limit of "
+                         f"{MAX_INLINED_NODES}: its functions call each other too many times over")
+
+
+def _with_attribute_defaults(model):
+    """The model (a copy where any is added) with each call of a local function that omits an attribute the
+    function gives a default value (``FunctionProto.attribute_proto``, IR 9) given that default.
+
+    Why: onnx's inliner drops a body attribute that refers to one the call omits, default or not, so a body
+    ``Gather`` whose ``axis`` refers to an attribute defaulting to 1 was sized at Gather's own default (0: 32
+    bytes planned where onnxruntime writes 48), and a ``Concat``'s was refused ("Required attribute axis is
+    missing", naming no node of the model). A body's call passing on its function's attribute (a reference) to a
+    callee that defaults it takes the callee's default where the outer call omits it (``_implied_defaults``)."""
+    if not any(len(f.attribute_proto) for f in model.functions):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in copy.functions}
+    ambiguous = _implied_defaults(funcs)
+    for n in [*copy.graph.node, *(n for f in copy.functions for n in f.node)]:
+        f = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+        if f is None:
+            continue
+        given = {a.name for a in n.attribute}
+        n.attribute.extend(a for a in f.attribute_proto if a.name not in given)
+        left = sorted(ambiguous.get(id(f), set()) - given - {a.name for a in f.attribute_proto})
+        if left:
+            raise GraphError(f"node {n.name or n.op_type!r} calls local function {_function_name(f)} without its "
+                             f"attribute {left[0]!r}, which the function passes on to nodes that default it to "
+                             "different values: which value each takes is unknown to onnx's inliner; give it")
+    return copy
+
+
+def _implied_defaults(funcs: dict) -> dict[int, set[str]]:
+    """Give each function of ``funcs`` (key -> FunctionProto; modified) a default for each attribute ``r`` it has
+    none for whose every use in its body is an attribute of a call of a local function defaulting it to one same
+    value: a call omitting ``r`` must run each of those callees with that default, which onnx's inliner would
+    drop. Returns ``{id(function): {r}}`` where the uses would take different values (a callee's default, an
+    op's own), left to the callers to give (one a later round defaults is no longer undecided)."""
+    ambiguous: dict[int, set[str]] = {}
+    changed = True
+    while changed:   # (a default given to one function may settle the uses in the functions calling it)
+        changed = False
+        for f in funcs.values():
+            defaulted = {a.name for a in f.attribute_proto}
+            uses: dict[str, dict] = {}   # r -> {the value a use takes when r is omitted (bytes, None: dropped,
+            #                                   or "?": undecided): that value's AttributeProto}
+            for n in f.node:
+                callee = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+                own = {a.name: a for a in callee.attribute_proto} if callee is not None else {}
+                for a in n.attribute:
+                    if not a.ref_attr_name or a.ref_attr_name in defaulted:
+                        continue
+                    d = own.get(a.name)
+                    taken = d.SerializeToString() if d is not None else (
+                        "?" if callee is not None and a.name in ambiguous.get(id(callee), ()) else None)
+                    uses.setdefault(a.ref_attr_name, {})[taken] = d
+            for r, taken in uses.items():
+                if len(taken) == 1 and isinstance(next(iter(taken)), bytes):
+                    d = f.attribute_proto.add()
+                    d.CopyFrom(next(iter(taken.values())))
+                    d.name = r
+                    changed = True
+                elif (len(taken) > 1 or "?" in taken) and r not in ambiguous.get(id(f), ()):
+                    ambiguous.setdefault(id(f), set()).add(r)
+                    changed = True
+    return ambiguous
+
+
+def _import_function_domains(model):
+    """The model (a copy where any import is added) importing each domain a local function it calls imports
+    but the model does not, at the function's version; two called functions importing such a domain at two
+    versions are refused, naming both.
+
+    Why: a function's body may use a domain (``com.microsoft``) the model never imports; onnxruntime runs such
+    a model, but once inlined the body's nodes stand in the graph, whose inference then refused them with
+    onnx's "No opset import for domain ..." naming no node. The user's ModelProto is never modified."""
+    funcs: dict[tuple[str, str], list] = {}
+    for f in model.functions:
+        funcs.setdefault((f.domain, f.name), []).append(f)
+    have = {"" if (o.domain or "") in ("", "ai.onnx") else o.domain for o in model.opset_import}
+    todo = [(n.domain, n.op_type) for n in model.graph.node if (n.domain, n.op_type) in funcs]
+    seen: set[tuple[str, str]] = set()
+    added: dict[str, tuple[int, str]] = {}   # domain -> (version, the function importing it)
+    while todo:
+        key = todo.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        for f in funcs[key]:
+            todo.extend((n.domain, n.op_type) for n in f.node if (n.domain, n.op_type) in funcs)
+            for o in f.opset_import:
+                d = "" if (o.domain or "") in ("", "ai.onnx") else o.domain
+                if d in have or d in {fd for fd, _ in funcs}:
+                    continue
+                if d in added and added[d][0] != o.version:
+                    raise GraphError(f"local functions {added[d][1]} and {_function_name(f)} import domain "
+                                     f"{d or 'ai.onnx'!r} at versions {added[d][0]} and {o.version}, which the model "
+                                     "does not import: which version their ops follow is unknown; import it in the "
+                                     "model at one version")
+                added.setdefault(d, (o.version, _function_name(f)))
+    if not added:
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for d, (version, _) in sorted(added.items()):
+        o = copy.opset_import.add()
+        o.domain, o.version = d, version
+    return copy
+
+
+def _name_by_ids(g2, ids: list[str]) -> None:
+    """Name each node of the inference copy ``g2`` by its node id (``ids``, in order), as errors name it.
+
+    Why: onnx's inference errors name a node by its ONNX name ("node name: ins"), and where two nodes share a name
+    (or have none, or a nameless one is ``SequenceInsert_3`` in one count and another in the copy, whose stood-in
+    constants are left out) the node blamed was another than the one at fault: a SequenceInsert of an int64 tensor
+    into a float sequence, second of two nodes named ``ins``, was reported as ``ins``, the valid first one."""
+    for n, nid in zip(g2.node, ids):
+        n.name = nid
+
+
+def _repeated_name(nodes) -> tuple[str, int, int] | None:
+    """``(name, first index, second index)`` of the first two of ``nodes`` that share a name, or None; unnamed nodes
+    and ``Constant`` nodes (folded away by runtimes) do not count."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        if not n.name or _is_constant(n):
+            continue
+        if n.name in seen:
+            return n.name, seen[n.name], i
+        seen[n.name] = i
+    return None
+
+
+def _check_node_names(model) -> None:
+    """Two nodes of one name in the graph, or in the body of a local function a node calls, are refused naming the
+    name, the nodes' positions and ops (and the function), as onnxruntime refuses the model ("two nodes with same
+    node name").
+
+    Why: the importer made the second ``n`` into ``n_1`` (and pushed a node really named ``n_1`` to ``n_2``), so
+    the graph and the plan named nodes the model does not have, with nothing saying which ONNX node each was,
+    while onnxruntime will not load the model at all. ``Constant`` nodes are exempt (onnxruntime folds them into
+    initializers before it checks the names, and runs such a model), and so are uncalled functions (never inlined,
+    never checked)."""
+    g = model.graph
+    hit = _repeated_name(g.node)
+    if hit is not None:
+        name, a, b = hit
+        raise GraphError(f"nodes #{a} ({g.node[a].op_type}) and #{b} ({g.node[b].op_type}) of the graph are both "
+                         f"named {name!r}: onnxruntime refuses the model (\"two nodes with same node name\"); give "
+                         "each node its own name")
+    for k, who in sorted(_called_functions(model).items()):
+        f = model.functions[k]
+        hit = _repeated_name(f.node)
+        if hit is not None:
+            name, a, b = hit
+            raise GraphError(f"nodes #{a} ({f.node[a].op_type}) and #{b} ({f.node[b].op_type}) of local function "
+                             f"{_function_name(f)} (called by {who}) are both named {name!r}: onnxruntime refuses "
+                             "the model once it inlines the call (\"two nodes with same node name\"); give each "
+                             "node of the body its own name")
+
+
+def _check_declarations(g) -> None:
+    """A value declared more than once (graph input, graph output, ``value_info``) must not be declared with
+    two types or shapes. ONNX's inference checks a declaration against what it infers, but an op it does not
+    define (a custom or ``com.microsoft`` op) is sized by its declaration alone, and which of two conflicting
+    ones was taken depended on their order: ``[3]`` then ``[1000]`` planned 4,000 bytes, the reverse 12.
+    A negative declared dimension is refused here, before inference: a Slice of such a value aborted the process
+    (onnx's Slice inference clamps into ``[0, dim - 1]`` under a C++ assertion) before the importer could refuse it."""
+    seen: dict[str, tuple[int, list | None]] = {}
+    kinds = ["graph input"] * len(g.input) + ["graph output"] * len(g.output) + ["value_info"] * len(g.value_info)
+    for kind, vi in zip(kinds, list(g.input) + list(g.output) + list(g.value_info)):
+        this = _declared_type(vi)
+        if this is None:
+            continue
+        if vi.type.tensor_type.elem_type == 0:   # (onnxruntime: "Invalid tensor data type 0"; onnx's own text)
+            raise GraphError(f"{kind} {vi.name!r} has dtype undefined, which has no fixed byte size (it is declared "
+                             "a tensor of element type 0, UNDEFINED: onnxruntime refuses to load the model, \"Invalid "
+                             "tensor data type 0\")")
+        for i, d in enumerate(this[1] or ()):
+            if d is not None and d < 0:   # (before inference: onnx's Slice inference aborts the process on one)
+                raise GraphError(f"{kind} {vi.name!r}: value {vi.name!r} dimension {i} is negative ({d}), which no "
+                                 "tensor has")
+        first = seen.setdefault(vi.name, this)
+        (e1, d1), (e2, d2) = first, this
+        clash = (e1 and e2 and e1 != e2) or (d1 is not None and d2 is not None and (
+            len(d1) != len(d2) or any(a is not None and b is not None and a != b for a, b in zip(d1, d2))))
+        if clash:
+            raise GraphError(f"value {vi.name!r} is declared twice with different types or shapes "
+                             f"({_show_type(e1, d1)} and {_show_type(e2, d2)}): which one the runtime makes is unknown")
+        # (what the two say together: the first's where the second adds nothing)
+        seen[vi.name] = (e1 or e2, d2 if d1 is None else [a if a is not None else b for a, b in zip(d1, d2 or d1)])
+
+
+def _check_no_subgraph(n, who: str) -> None:
+    """Refuse a node with a subgraph (``If``, ``Loop``, ``Scan``...), ``who`` naming it as the user knows it.
+
+    Why a function body is checked before inlining: once inlined, an unnamed body node is ``<op>_<index>`` of the
+    inlined graph, a name the user's model does not have (a call's ``If`` was refused as ``'If_0'``)."""
+    for a in n.attribute:
+        if a.type in (5, 10) or a.g.ByteSize() or len(a.graphs):  # GRAPH, GRAPHS
+            raise GraphError(f"{who} has a subgraph (attribute {a.name!r}): control flow (If/Loop/Scan) is not "
+                             "supported; inline or unroll it first")
+    if n.op_type in SUBGRAPH_OPS:
+        raise GraphError(f"{who} is control flow: not supported")
+
+
+#: the typed field of a TensorProto that holds each dtype's values when it has no raw_data (onnx.proto), and how
+#: many of them one element takes (complex: 2) or how many elements one entry packs (2-bit: 4, 4-bit: 2)
+_TYPED_FIELD = {
+    1: ("float_data", 1, 1), 14: ("float_data", 2, 1), 11: ("double_data", 1, 1), 15: ("double_data", 2, 1),
+    7: ("int64_data", 1, 1), 12: ("uint64_data", 1, 1), 13: ("uint64_data", 1, 1), 8: ("string_data", 1, 1),
+    **{dt: ("int32_data", 1, 1) for dt in (2, 3, 4, 5, 6, 9, 10, 16, 17, 18, 19, 20, 24, 27, 28)},
+    **{dt: ("int32_data", 1, 2) for dt in (21, 22, 23)}, **{dt: ("int32_data", 1, 4) for dt in (25, 26)},
+}
+
+
+def _check_tensor_dims(dims, what: str) -> None:
+    """GraphError naming ``what`` (an initializer) when one of its dims is negative or their product, taken in
+    order as onnxruntime takes it, leaves int64: onnx.checker and onnxruntime refuse the model, and memplan planned
+    it (a product overflowing past a later 0 was planned as 0 bytes)."""
+    product = 1
+    for k, d in enumerate(dims):
+        if d < 0:
+            raise GraphError(f"{what} dimension {k} is negative ({d}, in its dims {list(dims)}; onnx.checker and "
+                             "onnxruntime refuse the model)")
+        product *= d
+        if product > MAX_DIM:
+            raise GraphError(f"{what}: the product of its dims {list(dims)} overflows int64 (onnx.checker and "
+                             "onnxruntime refuse the model)")
+
+
+def _check_tensor_data(onnx, t, what: str) -> None:
+    """GraphError naming ``what`` (an initializer) when the data it holds is not as long as its dims and dtype
+    make it: ``raw_data`` (where set, even empty) of another byte length, an external file's ``length`` (where given;
+    the file itself is not read), or else another count of values in the dtype's typed field (``float_data``,
+    ``int64_data``, ...). Why: memplan planned such a weight by its dims, while onnxruntime refuses the model
+    ("raw_data size (8 bytes) does not match expected size"): a plan for a model that never runs."""
+    _check_tensor_dims(t.dims, what)
+    bits = _BITS.get(t.data_type)
+    count = math.prod(t.dims)
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        length = next((e.value for e in t.external_data if e.key == "length"), None)
+        if length is not None and bits is not None and length.strip().isdigit() \
+                and int(length) != _nbytes(bits, tuple(t.dims)):
+            raise GraphError(f"{what}: its external data's length is {int(length)} bytes, but its dims "
+                             f"{list(t.dims)} and dtype {_dtype_name(onnx, t.data_type)} make "
+                             f"{_nbytes(bits, tuple(t.dims))} (onnxruntime refuses the model)")
+        return
+    if t.HasField("raw_data"):
+        if bits is not None and len(t.raw_data) != _nbytes(bits, tuple(t.dims)):
+            raise GraphError(f"{what}: its raw_data holds {len(t.raw_data)} bytes, but its dims {list(t.dims)} and "
+                             f"dtype {_dtype_name(onnx, t.data_type)} make {_nbytes(bits, tuple(t.dims))} "
+                             "(onnxruntime refuses the model)")
+        return
+    field = _TYPED_FIELD.get(t.data_type)
+    if field is None:
+        return
+    name, per_element, per_entry = field
+    want = -(-count * per_element // per_entry)
+    have = len(getattr(t, name))
+    if have != want:
+        raise GraphError(f"{what}: its {name} holds {have} values, but its dims {list(t.dims)} and dtype "
+                         f"{_dtype_name(onnx, t.data_type)} make {want} (onnxruntime refuses the model)")
+
+
+def _check_sparse(onnx, st, what: str) -> None:
+    """``_check_tensor_data``'s checks of a sparse tensor ``what`` (a sparse initializer, a Constant's
+    ``sparse_value``): its dense dims, its values and indices, and each index inside the dense shape."""
+    _check_tensor_dims(st.dims, what)
+    _check_tensor_data(onnx, st.values, f"{what}'s values")
+    _check_tensor_data(onnx, st.indices, f"{what}'s indices")
+    values, indices = list(st.values.dims), list(st.indices.dims)
+    if len(values) != 1 or indices not in (values, [*values, len(st.dims)]):
+        raise GraphError(f"{what}: its values' dims {values} and its indices' dims {indices} are not [NNZ] and [NNZ] "
+                         f"or [NNZ, {len(st.dims)}] (onnx.checker and onnxruntime refuse the model)")
+    if st.indices.data_type not in SPARSE_INDEX_TYPES:   # (a uint64 index was read as the int64 it wraps to)
+        raise GraphError(f"{what}: its indices {st.indices.name!r} are of dtype "
+                         f"{_dtype_name(onnx, st.indices.data_type)}; onnxruntime takes int8, int16, int32 or int64 "
+                         "and refuses the model")
+    _check_sparse_indices(st, what)
+
+
+#: the dtypes of a sparse tensor's indices that onnxruntime reads (TensorProto's INT8, INT16, INT32, INT64)
+SPARSE_INDEX_TYPES = frozenset({3, 5, 6, 7})
+
+
+#: the tensor attributes of the nodes that are data, not a description (folded into weights, or a fill value)
+_DATA_ATTRIBUTES = {"Constant": ("value", "sparse_value"), "ConstantOfShape": ("value",)}
+
+
+def _check_node_tensors(onnx, n, nid: str) -> None:
+    """``_check_tensor_data`` (``_check_sparse``) of the data a ``Constant`` or ``ConstantOfShape`` node holds, each
+    error naming the node and the attribute: a dense value was checked alone, so a ``sparse_value`` or a fill whose
+    data disagreed with its dims was planned, where onnxruntime refuses the model."""
+    names = _DATA_ATTRIBUTES.get(n.op_type, ()) if n.domain in ("", "ai.onnx") else ()
+    for a in n.attribute:
+        if a.name not in names:
+            continue
+        what = f"node {nid!r} ({n.op_type})'s {a.name}"
+        if a.HasField("t"):
+            _check_tensor_data(onnx, a.t, what)
+        if a.HasField("sparse_tensor"):
+            _check_sparse(onnx, a.sparse_tensor, what)
+
+
+def _check_sparse_indices(st, what: str) -> None:
+    """GraphError naming the sparse tensor ``what`` one of whose indices lies outside its dense shape: onnx.checker
+    and onnxruntime refuse such a model, and memplan planned it (as the dense weight its dims declare). The
+    indices are the linear ones (shape ``[NNZ]``, in ``0 .. prod(dims) - 1``) or coordinates (``[NNZ, rank]``,
+    column ``k`` in ``0 .. dims[k] - 1``). Indices in an external file are not read here (the weights never are)."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    if st.indices.data_location == TensorProto.EXTERNAL:
+        return
+    try:
+        idx = np.asarray(numpy_helper.to_array(st.indices))
+    except Exception:   # noqa: BLE001 - indices onnx itself cannot read: left to the rest of the import
+        return
+    dims = [int(d) for d in st.dims]
+    top = np.iinfo(np.int64).max   # (a larger dense size has no index past it)
+    if idx.ndim == 1:
+        limits = np.int64(min(math.prod(dims), top))
+    elif idx.ndim == 2 and idx.shape[1] == len(dims):
+        limits = np.asarray([min(d, top) for d in dims], dtype=np.int64)
+    else:
+        return
+    idx = idx.astype(np.int64, copy=False)
+    bad = np.flatnonzero(((idx < 0) | (idx >= limits)).ravel())
+    if bad.size:
+        at = np.unravel_index(int(bad[0]), idx.shape)
+        raise GraphError(f"{what}: index {int(idx[at])} at position {list(map(int, at))} "
+                         f"of its indices {st.indices.name!r} lies outside its dims {dims} (onnx.checker and "
+                         "onnxruntime refuse the model)")
+
+
+def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
+    """Subgraphs, topological order and single assignment, each error naming the node."""
+    for what, values in (("graph input", [v.name for v in g.input]), ("graph output", [v.name for v in g.output]),
+                         ("initializer", [t.name for t in g.initializer]),
+                         ("sparse initializer", [t.values.name for t in g.sparse_initializer])):
+        for i, v in enumerate(values):
+            if not v:  # else a tensor of id "" (an error naming no ONNX element) or an output nothing makes
+                raise GraphError(f"{what} #{i} has an empty name (ONNX names every {what})")
+        if what != "graph output" and len(set(values)) != len(values):   # (an output may be listed twice)
+            dup = next(v for i, v in enumerate(values) if v in values[:i])
+            raise GraphError(f"{what} {dup!r} is declared twice (ONNX names each value once)")
+    _check_declarations(g)
+    both = {t.name for t in g.initializer} & {t.values.name for t in g.sparse_initializer}
+    if both:   # two weights of one name: which one a reader means (and its size) is anyone's guess
+        raise GraphError(f"initializer {min(both)!r} is declared twice, as a dense and as a sparse initializer "
+                         "(ONNX names each value once)")
+    import onnx
+
+    for t in g.initializer:
+        _check_tensor_data(onnx, t, f"initializer {t.name!r}")
+    for st in g.sparse_initializer:
+        _check_sparse(onnx, st, f"sparse initializer {st.values.name!r}")
+    for i, n in enumerate(g.node):   # a Constant is an initializer the runtime folds in (planned as a weight)
+        _check_node_tensors(onnx, n, node_ids[i])
+    producer: dict[str, int] = {}
+    inputs = {v.name for v in g.input}
+    for i, n in enumerate(g.node):
+        _check_no_subgraph(n, f"node {node_ids[i]!r} ({n.op_type})")
+        check_before_inference(n, f"node {node_ids[i]!r} ({n.op_type})")   # (inference may kill the process)
+        _check_resize_axes(n, node_ids[i])
+        _check_rnn_layout(n, node_ids[i])
+        for o in n.output:
+            if not o:
+                continue
+            if o in producer:
+                raise GraphError(f"value {o!r} is produced twice (by nodes {node_ids[producer[o]]!r} and "
+                                 f"{node_ids[i]!r})")
+            if o in inits:
+                raise GraphError(f"node {node_ids[i]!r} writes initializer {o!r}")
+            if o in inputs:  # else one id for two tensors, an error that names no node
+                raise GraphError(f"node {node_ids[i]!r} writes graph input {o!r}")
+            producer[o] = i
+    defined = inputs | inits
+    for i, n in enumerate(g.node):
+        for v in n.input:
+            if not v or v in defined:
+                continue
+            p = producer.get(v)
+            if p is None:
+                raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) reads {v!r}, which is no graph input, "
+                                 "initializer or node output")
+            what = "a cycle" if p >= i else "nodes out of topological order"
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}) reads {v!r} before its producer "
+                             f"{node_ids[p]!r} runs ({what}; ONNX requires topological node order)")
+        defined.update(o for o in n.output if o)
+
+
+def _check_required_names(onnx, g, node_ids: list[str], opsets: dict[str, int]) -> None:
+    """An empty name marks an omitted *optional* input or output; one in the place of a required one (a formal
+    parameter the op's schema marks single) is refused, naming the node, the place and the parameter.
+
+    Why: ``Add(X, "")`` or a ``Relu`` whose one output is ``""`` was imported and planned (a node reading only
+    ``X``; a node writing nothing), while onnx's checker and onnxruntime refuse the model ("input 1 is marked
+    single but has an empty string"): a plan of a model no runtime runs. An empty name among a variadic
+    parameter's (a ``Split`` of outputs ``["a", "", "c"]``, a ``Concat`` or ``Sum`` reading ``""``) is refused
+    too: ONNX's IR lets an empty name stand only for an omitted *optional* one, a variadic parameter has none to
+    omit, and onnxruntime 1.32 crashes on such a Split (the process dies: a segmentation fault) where memplan
+    planned it. Ops onnx has no schema for (custom domains, onnxruntime's own) are left as they are: their own
+    runtime judges them."""
+    schemas: dict[tuple[str, str], Any] = {}
+    for i, n in enumerate(g.node):
+        if all(n.input) and all(n.output):
+            continue
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        key = (domain, n.op_type)
+        if key not in schemas:
+            try:
+                schemas[key] = onnx.defs.get_schema(n.op_type, opsets.get(domain, 0), domain)
+            except Exception:  # noqa: BLE001 - no schema at that version (a custom op): not ours to judge
+                schemas[key] = None
+        schema = schemas[key]
+        if schema is None:
+            continue
+        option = onnx.defs.OpSchema.FormalParameterOption
+        for what, names, params in (("input", n.input, schema.inputs), ("output", n.output, schema.outputs)):
+            for k, v in enumerate(names):
+                if v or not params:
+                    continue
+                param = params[min(k, len(params) - 1)]   # (only the last formal parameter may be variadic)
+                if k < len(params) and param.option == option.Single:
+                    raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {what} #{k} is empty, but {what} "
+                                     f"{param.name!r} of {n.op_type}-{schema.since_version} is required (an empty "
+                                     "name marks an omitted optional one; onnxruntime refuses the model too)")
+                if param.option == option.Variadic and (k >= len(params) - 1):
+                    raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {what} #{k} is empty, but it is one of "
+                                     f"the variadic {what}s {param.name!r} of {n.op_type}-{schema.since_version}, "
+                                     "which ONNX does not let one leave out (an empty name marks an omitted "
+                                     "optional one); onnxruntime 1.32 refuses such a model or crashes on it")
+
+
+#: domains whose ops onnx's checker judges by their schema (onnxruntime runs the same check on them)
+_SCHEMA_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+
+
+def _has_external_tensor(n) -> bool:
+    """Whether a tensor attribute of node ``n`` keeps its data in an external file (onnx's checker would look the
+    file up relative to the working directory: not the model's folder, and never read here)."""
+    external = 1   # TensorProto.EXTERNAL
+    return any(t.data_location == external
+               for a in n.attribute
+               for t in [a.t, *a.tensors, a.sparse_tensor.values, a.sparse_tensor.indices,
+                         *(s.values for s in a.sparse_tensors), *(s.indices for s in a.sparse_tensors)])
+
+
+#: ops onnx marks deprecated at an opset that onnxruntime still runs there (GroupNormalization-18, whose scale and bias
+#: are per group, superseded by -21's per channel): onnx's checker refuses them, onnxruntime does not
+ORT_RUNS_DEPRECATED = frozenset({("", "GroupNormalization")})
+
+
+def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
+    """Each node of an op onnx defines (the default and ``ai.onnx.ml`` domains) checked against its schema at the
+    model's opset, as ``onnx.checker.check_node`` does: an attribute given twice, of another type than the schema's
+    (or of none), one the op does not have, an op deprecated at that opset... refused naming the node and what the
+    checker says.
+
+    Why: such a node was planned by what onnx's shape inference reads of it (the last of two ``axis`` attributes,
+    the integer field of ``axis=1.0``: 0), a reading no runtime makes: onnxruntime runs this very check on every
+    node before it runs a model, and refuses it (a Gather of ``[3, 2]`` by 5 indices with ``axis`` 1 then 0 was
+    planned 40 bytes; taken by its first axis it writes 60). Left out: an op onnx has no schema for at that opset
+    (onnxruntime's own ops in the default domain, such as ``SimplifiedLayerNormalization``: their runtime judges
+    them), a ``Constant`` (folded into a weight; its data is checked as an initializer's), and a node with a tensor
+    attribute in an external file (the checker would look for it relative to the working directory) or a subgraph
+    (refused before: ``_check_no_subgraph``)."""
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    ctx = onnx.checker.C.CheckerContext()
+    ctx.ir_version = model.ir_version
+    ctx.opset_imports = opsets
+    known: dict[tuple[str, str], bool] = {}
+    for i, n in enumerate(g.node):
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        if (domain not in _SCHEMA_DOMAINS or (n.op_type == "Constant" and domain == "") or _has_external_tensor(n)
+                or any(a.type in (5, 10) for a in n.attribute)):   # (a subgraph: refused before, by name)
+            continue
+        key = (domain, n.op_type)
+        if key not in known:
+            known[key] = onnx.defs.has(n.op_type, domain) and domain in opsets and _schema_at(
+                onnx, n.op_type, opsets[domain], domain)
+        if not known[key]:
+            continue
+        names = [a.name for a in n.attribute]
+        twice = next((a for k, a in enumerate(names) if a in names[:k]), None)
+        if twice is not None:   # (onnx's inference reads the last, a runtime may read the first)
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): attribute {twice!r} is given twice (onnx's "
+                             "checker and onnxruntime refuse the model)")
+        untyped = next((a.name for a in n.attribute if not a.type), None)
+        if untyped is not None:
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): attribute {untyped!r} has no type (onnx's "
+                             "checker and onnxruntime refuse the model)")
+        why = _checker_says(onnx, n, ctx) if n.domain == domain else None
+        if n.domain != domain or why is not None:   # (a copy only then: copying every node doubles the time)
+            node = onnx.NodeProto()   # named as memplan names it, its domain as the checker knows the default one
+            node.CopyFrom(n)
+            node.name, node.domain = node_ids[i], domain
+            why = _checker_says(onnx, node, ctx)
+        if why is not None and (domain, n.op_type) in ORT_RUNS_DEPRECATED and "is deprecated" in why:
+            why = None   # (onnxruntime still runs it: sized by its schema, as onnxruntime runs it)
+        if why is not None:
+            raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {why} (onnx's checker refuses the node, and "
+                             "onnxruntime the model)")
+
+
+def _checker_says(onnx, n, ctx) -> str | None:
+    """The first line of what ``onnx.checker.check_node`` refuses node ``n`` for, or None where it passes."""
+    try:
+        onnx.checker.check_node(n, ctx)
+    except onnx.checker.ValidationError as exc:
+        return str(exc).split("\n")[0].strip().rstrip(".")
+    return None
+
+
+def _schema_at(onnx, op: str, version: int, domain: str) -> bool:
+    """Whether onnx defines ``op`` of ``domain`` at opset ``version`` (a schema that version resolves to)."""
+    try:
+        onnx.defs.get_schema(op, version, domain)
+    except Exception:  # noqa: BLE001 - onnx.defs.SchemaError: none at that version
+        return False
+    return True
+
+
+def _check_rnn_layout(n, nid: str) -> None:
+    """Refuse an LSTM, GRU or RNN with ``layout`` other than 0, naming the node.
+
+    Why: one with ``layout=1`` (batch-major, as ``torch.nn.LSTM(batch_first=True)`` means) was planned, sized by
+    ONNX's inference, while onnxruntime refuses to create the kernel ("Batchwise recurrent operations (layout ==
+    1) are not supported"): a plan for a model no runtime the importer sizes for can run."""
+    if n.domain not in ("", "ai.onnx") or n.op_type not in ("LSTM", "GRU", "RNN"):
+        return
+    layout = next((a.i for a in n.attribute if a.name == "layout"), 0)
+    if layout != 0:
+        raise GraphError(f"node {nid!r} ({n.op_type}) has layout={layout} (batch-major): onnxruntime refuses to run "
+                         "it (\"Batchwise recurrent operations (layout == 1) are not supported\"); export it "
+                         "sequence-major (layout=0)")
+
+
+def _check_resize_axes(n, nid: str) -> None:
+    """A Resize that keeps the aspect ratio (``keep_aspect_ratio_policy`` not ``stretch``) over negative ``axes``
+    is refused: its output's size is not one that runtimes agree on. ONNX's inference (and the spec) count the
+    axes from the end and scale them by one ratio; onnxruntime 1.32 leaves those dimensions at the input's size
+    (``[1, 1, 3, 5]`` to ``sizes=[7, 4], axes=[-2, -1]``, ``not_larger``: planned [1, 1, 2, 4], 32 bytes, where
+    onnxruntime writes 60); onnx's reference evaluator fails. Positive axes size the same everywhere."""
+    if n.op_type != "Resize" or n.domain not in ("", "ai.onnx"):
+        return
+    attrs = {a.name: a for a in n.attribute}
+    policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
+    policy = policy.decode("utf-8", "replace") if isinstance(policy, bytes) else str(policy)
+    if policy != "stretch" and "axes" in attrs and any(a < 0 for a in attrs["axes"].ints):
+        raise GraphError(f"node {nid!r} (Resize) keeps the aspect ratio ({policy!r}) over negative axes "
+                         f"{list(attrs['axes'].ints)}, whose output size runtimes disagree on (onnxruntime leaves "
+                         "them at the input's size): write the axes as non-negative")
+
+
+def _flat(v):
+    """A known value as the 1-D array onnxruntime reads it (None stays None).
+
+    Why: onnxruntime reads a Resize's ``scales`` or ``sizes`` of any rank by their elements (a 0-D ``2.0``, a
+    ``[[20]]``); ``len()`` of a 0-D one, and ``float()`` of a row of a 2-D one, failed with a raw TypeError."""
+    import numpy as np
+
+    return None if v is None else np.asarray(v).reshape(-1)

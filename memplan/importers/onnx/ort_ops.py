@@ -1,0 +1,783 @@
+"""onnxruntime's own (``com.microsoft``) ops: which ones memplan can size, and their output-shape rules.
+
+Why: ONNX shape inference knows nothing of contrib ops; onnxruntime's symbolic shape inference knows some and is
+wrong about a few (``ORT_WRONG``). Each op memplan plans has a rule here, checked against onnxruntime's kernels; an
+op without a rule is refused by name rather than planned at a guessed size.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Collection
+
+from ...errors import GraphError
+from .. import first_line
+from .common import _BITS, ORT_DOMAIN, SMALL_INITIALIZER, _broadcast, _dtype_name, _nbytes, _node_ids, _show_type
+
+ORT_DEFAULT_DOMAIN_OPS = frozenset({"SimplifiedLayerNormalization"})
+
+
+@functools.cache  # (looked for once per process: the answer is a fact about the installation)
+def _ort_symbolic():
+    """onnxruntime's ``SymbolicShapeInference`` class, or None where onnxruntime (or sympy, which it needs) is not
+    installed. Loaded lazily, never when ``memplan`` is imported, and as its own file: importing it as
+    ``onnxruntime.tools.symbolic_shape_infer`` runs ``onnxruntime.tools/__init__``, which imports torch where torch
+    is installed (1.5 s and its memory for a module that needs only onnx, numpy and sympy)."""
+    import importlib.util
+    import logging
+
+    found = None
+    try:
+        spec = importlib.util.find_spec("onnxruntime")   # (locates the package without importing it)
+    except (ImportError, ValueError):
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(folder, "tools", "symbolic_shape_infer.py")
+        if not os.path.isfile(path):
+            continue
+        try:
+            mspec = importlib.util.spec_from_file_location("memplan._onnxruntime_symbolic_shape_infer", path)
+            module = importlib.util.module_from_spec(mspec)
+            mspec.loader.exec_module(module)
+            found = module.SymbolicShapeInference
+            # its warnings ("unsupported broadcast...") are not the user's business: memplan's errors say what
+            # matters, and the CLI writes one line on stderr or none
+            quiet = logging.getLogger(module.__name__)
+            quiet.addHandler(logging.NullHandler())
+            quiet.propagate = False
+        except Exception:  # noqa: BLE001 - sympy missing, an onnxruntime whose file differs: not there
+            found = None
+        break
+    return found
+
+
+def _is_ort_op(onnx, n) -> bool:
+    """Whether node ``n`` is one of onnxruntime's own ops (``ORT_DOMAIN``'s, ``ORT_DEFAULT_DOMAIN_OPS``), not onnx's."""
+    if n.domain == ORT_DOMAIN:
+        return not onnx.defs.has(n.op_type, n.domain)
+    return n.domain in ("", "ai.onnx") and n.op_type in ORT_DEFAULT_DOMAIN_OPS and not onnx.defs.has(n.op_type, "")
+
+
+def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """``{value: (elem type, static dims)}`` of the outputs of onnxruntime's own ops in ``m2``, as onnxruntime's
+    symbolic shape inference makes them (the ones it leaves symbolic or untyped are absent).
+
+    It runs on a copy of ``m2`` cut to what it can follow: a node it has no rule for (an op of another domain)
+    is replaced by its outputs as graph inputs, typed as the model declares them (the nodes after one it does
+    not declare are left out), so that one such op does not end its pass. Its declared ``value_info`` is not
+    given to it (it would not be checked, but copied). ``known`` (value -> ValueInfoProto of static shape, from
+    onnx's inference): a standard node all of whose outputs are known is given as those outputs, typed, unless
+    one is a small integer tensor (a shape, an axis: a value the rules may read); onnxruntime's pass stops at
+    the first op its rules fail on (its Expand of a shape it cannot follow), which left every op of its own
+    after that one unsized, and the model refused, where onnxruntime runs it. Its private loop is driven here
+    rather than through its ``infer_shapes``, which saves the model to ``sym_shape_infer_temp.onnx`` in the working directory whenever
+    some value stays symbolic, as data-dependent ones do."""
+    g2 = m2.graph
+    inst = cls(2**31 - 1, False, False, 0)
+    inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also)}
+    known_ops = set(inst.dispatcher_)
+    declared = {vi.name: vi for vi in list(g2.value_info) + list(g2.output)}
+    cut = onnx.ModelProto()
+    cut.ir_version = m2.ir_version
+    cut.opset_import.extend(m2.opset_import)
+    cg = cut.graph
+    cg.name = g2.name
+    cg.input.extend(g2.input)
+    cg.initializer.extend(g2.initializer)
+    unknown: set[str] = set()
+    wanted: list[str] = []
+    for n in g2.node:
+        outs = [o for o in n.output if o]
+        if any(v in unknown for v in n.input if v):
+            unknown.update(outs)
+            continue
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        if known and outs and onnx.defs.has(n.op_type, domain) and all(_given_sized(known.get(o)) for o in outs):
+            cg.input.extend(known[o] for o in outs)
+            continue
+        if onnx.defs.has(n.op_type, domain) or (_is_ort_op(onnx, n) and n.op_type in known_ops):
+            cg.node.append(n)
+            if _is_ort_op(onnx, n):
+                wanted.extend(outs)
+            continue
+        for o in outs:   # an op it cannot size: its outputs as the model declares them
+            vi = declared.get(o)
+            if vi is not None and vi.type.WhichOneof("value"):
+                cg.input.append(vi)
+            else:
+                unknown.add(o)
+    if not wanted:
+        return {}
+    cg.output.extend(onnx.ValueInfoProto(name=o) for o in dict.fromkeys(wanted))
+    found: dict[str, tuple[int, tuple[int, ...]]] = {}
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inst._preprocess(cut)
+            for _ in range(4):   # (it repeats a pass only to merge symbols, which it is not asked to)
+                if not inst.run_ or inst._infer_impl():
+                    break
+    except Exception:  # noqa: BLE001 - an op its rules fail on: what it sized before that still stands
+        pass
+    for o in wanted:
+        vi = getattr(inst, "known_vi_", {}).get(o)
+        if vi is None or vi.type.WhichOneof("value") != "tensor_type":
+            continue
+        tt = vi.type.tensor_type
+        if tt.elem_type and tt.HasField("shape") and all(d.HasField("dim_value") and d.dim_value >= 0
+                                                         for d in tt.shape.dim):
+            found[o] = (tt.elem_type, tuple(d.dim_value for d in tt.shape.dim))
+    return found
+
+
+#: integer types: a small tensor of one may be a value onnxruntime's rules read (a shape, an axis)
+_INTEGER_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
+
+
+def _given_sized(vi) -> bool:
+    """Whether a value onnx's inference sized (``vi``; None: it did not) may be given to onnxruntime's inference as
+    a typed input in place of its node: not a small integer tensor, whose data its rules may need."""
+    if vi is None:
+        return False
+    tt = vi.type.tensor_type
+    return not (tt.elem_type in _INTEGER_TYPES and math.prod(d.dim_value for d in tt.shape.dim) <= SMALL_INITIALIZER)
+
+
+def _fused_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """FusedMatMul: MatMul of its inputs, each with its last two axes swapped where ``transA`` / ``transB`` say
+    (onnxruntime's inference has no rule for it). ``transBatchA`` / ``transBatchB`` have none here either. A 1-D
+    input has no axes to swap: onnxruntime's kernel ignores its flag (``[K]`` with ``transA`` is still the vector
+    ``[K]``), so it is sized as MatMul sizes it rather than refused as unsized."""
+    import numpy as np
+
+    if len(shapes) < 2 or shapes[0] is None or shapes[1] is None or attrs.get("transBatchA") or attrs.get("transBatchB"):
+        return {}
+    a, b = list(shapes[0]), list(shapes[1])
+    for s, t in ((a, attrs.get("transA")), (b, attrs.get("transB"))):
+        if t and len(s) >= 2:
+            s[-1], s[-2] = s[-2], s[-1]
+    if not a or not b:
+        return {}
+    one_a, one_b = len(a) == 1, len(b) == 1
+    a, b = ([1] + a if one_a else a), (b + [1] if one_b else b)
+    if a[-1] != b[-2]:
+        return {}
+    try:
+        batch = list(np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])))
+    except ValueError:
+        return {}
+    return {0: (elems[0], tuple(batch + ([] if one_a else [a[-2]]) + ([] if one_b else [b[-1]])))}
+
+
+def _skip_layer_norm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """(Skip)(Simplified)LayerNormalization's outputs: the input's shape, and its ``mean`` / ``inv_std_var`` float
+    of the input's shape with the last axis 1, as onnxruntime's kernels write them (its inference leaves those
+    two unsized)."""
+    x = shapes[0] if shapes else None
+    if not x:
+        return {}
+    stat = (1, tuple(x[:-1]) + (1,))   # (float: the kernels' type U, whatever the input's type)
+    return {0: (elems[0], tuple(x)), 1: stat, 2: stat, 3: (elems[0], tuple(x))}
+
+
+def _multi_head_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MultiHeadAttention: output ``[B, S, num_heads * v_head]``, present key / value ``[B, num_heads, P + L,
+    head]`` of the key's / value's own head size (onnxruntime's inference took the value's for both, and gave
+    none for a 4-D key), and the optional ``qk`` scores ``[B, num_heads, S, P + L]`` (its inference gave them
+    none: refused as unsized), in the query's type or the one the model declares (``ORT_DECLARED_TYPES``). Query ``[B, S, H]`` or packed ``[B, S, N, 3, h]``; key ``[B, L, H]``, ``[B, N, L, h]`` or
+    packed with the value ``[B, L, N, 2, h]``; past key / value (inputs 6, 7) ``[B, N, P, h]``."""
+    n = attrs.get("num_heads", 0)
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    q, k, v = get(0), get(1), get(2)
+    if n <= 0 or q is None:
+        return {}
+    if len(q) == 5 and k is None and v is None:
+        batch, seq, length, hk, hv = q[0], q[1], q[1], q[4], q[4]
+    elif len(q) == 3 and k is not None:
+        batch, seq = q[0], q[1]
+        if len(k) == 5 and v is None:
+            length, hk, hv = k[1], k[4], k[4]
+        elif len(k) == 4 and v is not None and len(v) == 4:
+            length, hk, hv = k[2], k[3], v[3]
+        elif len(k) == 3 and v is not None and len(v) == 3 and k[2] % n == 0 and v[2] % n == 0:
+            length, hk, hv = k[1], k[2] // n, v[2] // n
+        else:
+            return {}
+    else:
+        return {}
+    past = get(6)
+    total = length + (past[2] if past is not None and len(past) == 4 else 0)
+    return {0: (elems[0], (batch, seq, n * hv)), 1: (elems[0], (batch, n, total, hk)),
+            2: (elems[0], (batch, n, total, hv)), 3: (elems[0], (batch, n, seq, total))}
+
+
+def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GroupQueryAttention's present key / value ``[B, kv_num_heads, T, head]``: onnxruntime's kernels make ``T``
+    ``max(P, total_sequence_length)`` for a past of ``P``, where ``total_sequence_length`` must be ``P + L`` (a
+    cache that grows by the ``L`` new tokens) or at most ``P`` (a cache of fixed size). Its inference took ``P``:
+    a growing cache's present overran that by ``L`` tokens. Where ``total_sequence_length`` is a value known here
+    that is ``T``; where it is not (a graph input), ``P + L``, the largest onnxruntime accepts; a declared ``P``,
+    right for a cache of fixed size, is then accepted (``[..., "also"]``) but not planned."""
+    n, kv = attrs.get("num_heads", 0), attrs.get("kv_num_heads", 0)
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    q, k = get(0), get(1)
+    if n <= 0 or kv <= 0 or q is None or len(q) != 3:
+        return {}
+    if k is not None and len(k) == 3 and k[2] % kv == 0:
+        head, length = k[2] // kv, k[1]
+    elif k is None and q[2] % (n + 2 * kv) == 0:
+        head, length = q[2] // (n + 2 * kv), q[1]
+    else:
+        return {}
+    past = get(3)
+    p = past[2] if past is not None and len(past) == 4 else 0
+    total = value(6)
+    also: tuple = ()
+    if total is None:
+        t = p + length
+        also = ((q[0], kv, p, head),) if p > 0 else ()
+    elif total == p + length or length <= total <= p:
+        t = max(p, total)
+    else:
+        return {0: (elems[0], (q[0], q[1], n * head))}   # (onnxruntime refuses the node: its presents unsized)
+    present = (elems[0], (q[0], kv, t, head), also)
+    return {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
+
+
+def _gather_block_quantized(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GatherBlockQuantized: ``data`` gathered along ``gather_axis`` by ``indices``, in the scales' type. Data of
+    type uint8 packs ``8 // bits`` values per byte along its last axis, which the output has unpacked (a 4-bit
+    ``[V, K / 2]`` table gives ``[..., K]``); onnxruntime takes uint8 data only with ``gather_axis`` 0 and
+    ``quantize_axis`` its last. onnxruntime's inference sized it as a Gather of the packed bytes along ``axis``
+    (an attribute the op does not have): half the bytes its kernel writes for 4 bits, and the wrong axis."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    data, idx = get(0), get(1)
+    if data is None or idx is None or not data or len(elems) < 3 or not elems[2]:
+        return {}
+    rank = len(data)
+    gax, qax = attrs.get("gather_axis", 0), attrs.get("quantize_axis", 1)
+    gax, qax = (gax + rank if gax < 0 else gax), (qax + rank if qax < 0 else qax)
+    if not 0 <= gax < rank or not 0 <= qax < rank or gax == qax:
+        return {}
+    dims = list(data)
+    if elems[0] == 2:   # uint8: packed
+        bits = attrs.get("bits", 4)
+        if gax != 0 or qax != rank - 1 or not isinstance(bits, int) or bits not in (2, 4, 8):
+            return {}
+        dims[-1] *= 8 // bits
+    return {0: (elems[2], tuple(dims[:gax]) + tuple(idx) + tuple(dims[gax + 1:]))}
+
+
+def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """UnfoldTensor: the windows of ``size`` every ``step`` along axis ``dim`` (default -1, the last): that axis
+    becomes the count of windows, ``(d - size) // step + 1``, and a last axis of ``size`` is added. onnxruntime's
+    inference counted a negative ``dim`` other than -1 from the end of the output (one axis more): ``dim=-3``
+    of ``[3, 5, 4]`` was planned ``[3, 5, 1, 2]``, 192 bytes where the kernel writes ``[2, 5, 4, 2]``, 320."""
+    x = shapes[0] if shapes else None
+    size, step, dim = attrs.get("size"), attrs.get("step", 1), attrs.get("dim", -1)
+    if not x or not all(isinstance(a, int) for a in (size, step, dim)):
+        return {}
+    dim = dim + len(x) if dim < 0 else dim
+    if not 0 <= dim < len(x) or size <= 0 or step <= 0 or size > x[dim]:
+        return {}
+    dims = list(x)
+    dims[dim] = (x[dim] - size) // step + 1
+    return {0: (elems[0], tuple(dims) + (size,))}
+
+
+#: onnxruntime's fusions of a standard op with an activation: op -> (the standard op, its inputs that size it)
+AS_STANDARD = {"FusedConv": ("Conv", 2), "FusedGemm": ("Gemm", 2)}
+
+
+def _as_standard(op: str, inputs: int):
+    """A rule for onnxruntime's fusion of standard op ``op`` with an activation (FusedConv: Conv then Relu...;
+    FusedGemm): its output is ``op``'s, so ONNX's inference of ``op`` on the first ``inputs`` inputs sizes it, with
+    the attributes ``op`` has (the fused activation's are dropped). onnxruntime's inference has no rule for them:
+    every model its optimizer saved from a model of symbolic batch was refused at its first FusedConv, whose
+    declared output size (symbolic) cannot be fixed by a ``--batch``."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        if len(shapes) < inputs or any(s is None for s in shapes[:inputs]) or not all(elems[:inputs]):
+            return {}
+        dims = _standard_inference(op, attrs, shapes[:inputs], elems[:inputs])
+        return {} if dims is None else {0: (elems[0], dims)}
+    return rule
+
+
+def _standard_inference(op: str, attrs: dict, shapes: list, elems: list) -> tuple[int, ...] | None:
+    """The static output shape ONNX's inference of standard op ``op`` gives for these inputs and attributes (those
+    ``op`` has), None where it gives none; raises onnx's error where it refuses them (``pads`` of the wrong
+    length), as onnxruntime's own check of its fused op does."""
+    import onnx
+
+    schema = onnx.defs.get_schema(op, onnx.defs.onnx_opset_version(), "")
+    names = [f"in{k}" for k in range(len(shapes))]
+    node = onnx.helper.make_node(op, names, ["out"], **{k: v for k, v in attrs.items() if k in schema.attributes})
+    types = {v: onnx.helper.make_tensor_type_proto(elems[k], shapes[k]) for k, v in enumerate(names)}
+    tt = onnx.shape_inference.infer_node_outputs(schema, node, types)["out"].tensor_type
+    if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+        return None
+    return tuple(d.dim_value for d in tt.shape.dim)
+
+
+def _check_as_standard(n, where: str, shapes: dict) -> None:
+    """onnxruntime's fusion of a standard op (FusedConv, FusedGemm: ``AS_STANDARD``) whose attributes or inputs
+    ONNX's inference of that op refuses is refused naming the node, as a Conv or Gemm is: onnxruntime checks its
+    fused op by that inference when it loads it ("Attribute pads has incorrect size"). Sized by the same rule, it
+    was refused only as unsized, or, where the model declared its output, planned."""
+    if n.domain != ORT_DOMAIN or n.op_type not in AS_STANDARD:
+        return
+    op, inputs = AS_STANDARD[n.op_type]
+    if len(n.input) < inputs or not all(n.input[:inputs]):
+        return
+    given = [shapes.get(v, (0, None)) for v in n.input[:inputs]]
+    if not all(isinstance(s, tuple) and all(isinstance(d, int) for d in s) and e > 0 for e, s in given):
+        return
+    import onnx
+
+    try:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        _standard_inference(op, attrs, [s for _, s in given], [e for e, _ in given])
+    except Exception as exc:  # noqa: BLE001 - onnx's InferenceError (or an attribute of the wrong kind)
+        raise GraphError(f"{where}: ONNX's inference of the {op} it fuses refuses it: {first_line(exc)}; "
+                         "onnxruntime refuses it too") from None
+
+
+def _shape_of_input(k: int):
+    """A rule for onnxruntime's ops whose output has input ``k``'s shape and type: its elementwise ops
+    (QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, Inverse, its Trilu, GatedRMSNorm, GatedAdd, SampleOp,
+    MRotaryEmbedding: their first input's), NGramRepeatBlock (its scores', input 1). Its inference has no rule for
+    them: a declaration was planned as given (a QLinearSigmoid of ``[2, 3, 4]`` declared ``[2, 3, 2]`` was planned
+    12 bytes, the kernel writes 24; a SampleOp of ``[2, 3]`` declared ``[1, 1]`` 4 bytes of 24)."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x = shapes[k] if k < len(shapes) else None
+        return {} if x is None or not elems[k] else {0: (elems[k], tuple(x))}
+    return rule
+
+
+_same_shape = _shape_of_input(0)
+
+
+def _murmur_hash3(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MurmurHash3: one 32-bit hash per element of its input (of any type, strings too): uint32 where ``positive``
+    (its default, 1), int32 otherwise."""
+    x = shapes[0] if shapes else None
+    return {} if x is None else {0: (12 if attrs.get("positive", 1) else 6, tuple(x))}
+
+
+def _matmul_bnb4(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MatMulBnb4: ``A [..., K]`` times the 4-bit ``B`` of ``N`` columns (its attributes ``K`` and ``N``; B is a flat
+    byte array) gives ``[..., N]`` in A's type."""
+    a, k, n = (shapes[0] if shapes else None), attrs.get("K"), attrs.get("N")
+    if not a or not isinstance(n, int) or n < 0 or a[-1] != k:
+        return {}
+    return {0: (elems[0], tuple(a[:-1]) + (n,))}
+
+
+def _dynamic_quantize_lstm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """DynamicQuantizeLSTM: ONNX's LSTM of ``X [seq, batch, input]`` (its quantized weights transposed): ``Y
+    [seq, directions, batch, hidden_size]``, ``Y_h`` and ``Y_c`` ``[directions, batch, hidden_size]`` in X's type,
+    two directions where ``direction`` is ``bidirectional``."""
+    x, hidden = (shapes[0] if shapes else None), attrs.get("hidden_size")
+    if x is None or len(x) != 3 or not isinstance(hidden, int) or hidden <= 0:
+        return {}
+    dirs = 2 if attrs.get("direction", b"forward") in (b"bidirectional", "bidirectional") else 1
+    last = (elems[0], (dirs, x[1], hidden))
+    return {0: (elems[0], (x[0], dirs, x[1], hidden)), 1: last, 2: last}
+
+
+def _matmul_to(elem_input: int):
+    """onnxruntime's quantized MatMuls (DynamicQuantizeMatMul, MatMulIntegerToFloat): a MatMul of inputs 0 and 1
+    (ONNX's inference of MatMul), written in the type of input ``elem_input`` (the float input A; A's scale).
+    Its inference has no rule for them: a declaration was planned as given."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        if len(shapes) <= elem_input or shapes[0] is None or shapes[1] is None or not elems[elem_input]:
+            return {}
+        dims = _standard_inference("MatMul", {}, shapes[:2], [1, 1])   # (the shapes only: A may be uint8)
+        return {} if dims is None else {0: (elems[elem_input], dims)}
+    return rule
+
+
+def _cdist(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """CDist: the distances ``[M, N]`` between the rows of A ``[M, K]`` and B ``[N, K]``, in A's type."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    if a is None or b is None or len(a) != 2 or len(b) != 2 or a[1] != b[1]:
+        return {}
+    return {0: (elems[0], (a[0], b[0]))}
+
+
+def _expand_dims(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """ExpandDims: the input with a dimension of 1 inserted at ``axis`` (its scalar second input; negative from the
+    end of the output), where that value is known."""
+    x, axis = (shapes[0] if shapes else None), value(1)
+    if x is None or axis is None or not -len(x) - 1 <= axis <= len(x):
+        return {}
+    axis += len(x) + 1 if axis < 0 else 0
+    return {0: (elems[0], tuple(x[:axis]) + (1,) + tuple(x[axis:]))}
+
+
+def _channels_last_op(op: str, sized_by: tuple[int, ...], elem_input: int | None = None, nhwc: bool = False):
+    """onnxruntime's quantized / layout forms of a standard op whose output is ``op``'s (ONNX's inference of
+    ``op`` on inputs ``sized_by``, with the attributes ``op`` has): QLinearConv (x, w), QLinearAveragePool,
+    NhwcMaxPool, MaxpoolWithMask. Where ``channels_last`` is set (NhwcMaxPool: always) the first input and the
+    output are ``[N, spatial..., C]``: moved to ``[N, C, spatial...]`` for the inference and back. Written in the
+    type of input ``elem_input`` where it is given (QLinearConv: its ``y_zero_point``), else the first input's.
+    onnxruntime's inference has no rule for them: a declaration was planned as given (a QLinearConv declared a
+    row short of what its kernel writes overran its slot)."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        if len(shapes) <= max(sized_by) or any(shapes[k] is None for k in sized_by) or not elems[0]:
+            return {}
+        x = tuple(shapes[sized_by[0]])
+        last = nhwc or attrs.get("channels_last", 0) == 1
+        if last:
+            if len(x) < 3:
+                return {}
+            x = (x[0], x[-1]) + x[1:-1]
+        ins = [x] + [tuple(shapes[k]) for k in sized_by[1:]]
+        dims = _standard_inference(op, attrs, ins, [1] * len(ins))
+        if dims is None:
+            return {}
+        if last:
+            dims = (dims[0],) + tuple(dims[2:]) + (dims[1],)
+        e = elems[elem_input] if elem_input is not None and elem_input < len(elems) and elems[elem_input] else elems[0]
+        return {0: (e, dims)}
+    return rule
+
+
+def _qlinear_global_average_pool(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QLinearGlobalAveragePool: every spatial axis of the input becomes 1 (``[N, C, 1, 1]``; with
+    ``channels_last``, ``[N, 1, 1, C]``), in the input's type."""
+    x = shapes[0] if shapes else None
+    if x is None or len(x) < 3 or not elems[0]:
+        return {}
+    if attrs.get("channels_last", 0) == 1:
+        return {0: (elems[0], (x[0],) + (1,) * (len(x) - 2) + (x[-1],))}
+    return {0: (elems[0], (x[0], x[1]) + (1,) * (len(x) - 2))}
+
+
+def _qgemm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QGemm: Gemm of A (input 0) and B (input 3), ``transA`` / ``transB`` applied; quantized in its
+    ``y_zero_point``'s type where it has one (input 8), else float: onnxruntime's kernel writes float for a
+    ``y_scale`` (input 7) given alone, too."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 3))
+    if a is None or b is None or len(a) != 2 or len(b) != 2:
+        return {}
+    m = a[1] if attrs.get("transA", 0) else a[0]
+    ka = a[0] if attrs.get("transA", 0) else a[1]
+    kb, n = (b[1], b[0]) if attrs.get("transB", 0) else (b[0], b[1])
+    if ka != kb:
+        return {}
+    return {0: (elems[8] if len(elems) > 8 and elems[8] else 1, (m, n))}
+
+
+def _qlinear_concat(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QLinearConcat: inputs ``Y_scale, Y_zero_point`` then a ``(X, X_scale, X_zero_point)`` triple per tensor,
+    concatenated along ``axis``, written in ``Y_zero_point``'s type."""
+    xs = shapes[2::3]
+    axis = attrs.get("axis")
+    if not xs or any(x is None for x in xs) or len(elems) < 2 or not elems[1] or not isinstance(axis, int):
+        return {}
+    rank = len(xs[0])
+    axis += rank if axis < 0 else 0
+    if not 0 <= axis < rank or any(len(x) != rank or any(x[d] != xs[0][d] for d in range(rank) if d != axis)
+                                   for x in xs):
+        return {}
+    dims = list(xs[0])
+    dims[axis] = sum(x[axis] for x in xs)
+    return {0: (elems[1], tuple(dims))}
+
+
+def _qlinear_where(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QLinearWhere: the broadcast of ``condition`` (0), ``X`` (1) and ``Y`` (4), in ``z_zero_point``'s type (8)."""
+    if len(shapes) < 9 or any(shapes[k] is None for k in (0, 1, 4)) or not elems[8]:
+        return {}
+    dims = _broadcast([shapes[0], shapes[1], shapes[4]])
+    return {} if dims is None else {0: (elems[8], dims)}
+
+
+def _grid_sample(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """com.microsoft's GridSample: ``X [N, C, H, W]`` sampled at ``grid [N, H_out, W_out, 2]`` gives ``[N, C,
+    H_out, W_out]``, in X's type."""
+    x, grid = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    if x is None or grid is None or len(x) != 4 or len(grid) != 4 or grid[3] != 2 or grid[0] != x[0]:
+        return {}
+    return {0: (elems[0], (x[0], x[1], grid[1], grid[2]))}
+
+
+def _crop_and_resize(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """CropAndResize: ``[num_rois, C, crop_height, crop_width]`` for ``X [N, C, H, W]``, ``rois [num_rois, 4]``
+    and ``crop_size`` (input 3, two values), where those values are known."""
+    x, rois = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    crop = value(3, many=True)
+    if x is None or rois is None or len(x) != 4 or len(rois) != 2 or crop is None or len(crop) != 2:
+        return {}
+    return {0: (elems[0], (rois[0], x[1], crop[0], crop[1]))}
+
+
+def _qattention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QAttention: ``input [B, S, H]``, ``weight [H, 3 * H_out]``: output ``[B, S, H_out]`` in ``input_scale``'s
+    type (input 3, float); ``present`` ``[2, B, num_heads, P + S, H_out / num_heads]`` for a ``past`` (input 8)
+    ``[2, B, num_heads, P, head]``."""
+    heads = attrs.get("num_heads", 0)
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, w = get(0), get(1)
+    if heads <= 0 or x is None or w is None or len(x) != 3 or len(w) != 2 or w[1] % 3 or len(elems) < 4:
+        return {}
+    hidden = w[1] // 3
+    e = elems[3] or 1
+    out = {0: (e, (x[0], x[1], hidden))}
+    past = get(8)
+    if hidden % heads == 0:
+        p = past[3] if past is not None and len(past) == 5 else 0
+        out[1] = (e, (2, x[0], heads, p + x[1], hidden // heads))
+    return out
+
+
+def _qembed_layer_norm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QEmbedLayerNormalization: ``input_ids [B, S]`` and a word embedding ``[V, H]`` (input 2) give the layer
+    norm's ``[B, S, H]`` in the scales' float type (input 8) and the mask index ``[B]`` int32."""
+    ids, word = (shapes[k] if k < len(shapes) else None for k in (0, 2))
+    if ids is None or word is None or len(ids) != 2 or len(word) != 2:
+        return {}
+    e = elems[8] if len(elems) > 8 and elems[8] else 1
+    return {0: (e, (ids[0], ids[1], word[1])), 1: (6, (ids[0],))}
+
+
+def _unique_indices(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """com.microsoft's Unique of a 1-D ``x [N]``: its ``idx`` (output 1) is int64 ``[N]``; its ``y`` and ``counts``
+    (0, 2) have as many entries as ``x`` has distinct values, known only at run time (``ORT_DATA_DEPENDENT``)."""
+    x = shapes[0] if shapes else None
+    return {} if x is None or len(x) != 1 else {1: (7, tuple(x))}
+
+
+#: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
+#: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py, test_onnx_left28.py,
+#: test_onnx_left28c.py): op ->
+#: rule(attributes, static input shapes (None: absent or not static), input elem types, value(i) of a constant
+#: scalar input) -> {output index: (elem, dims) or (elem, dims, other dims a declaration may have)}
+ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer_norm,
+             "SkipSimplifiedLayerNormalization": _skip_layer_norm, "MultiHeadAttention": _multi_head_attention,
+             "GroupQueryAttention": _group_query_attention, "GatherBlockQuantized": _gather_block_quantized,
+             "UnfoldTensor": _unfold_tensor, "FusedConv": _as_standard(*AS_STANDARD["FusedConv"]),
+             "FusedGemm": _as_standard(*AS_STANDARD["FusedGemm"]), "QLinearSigmoid": _same_shape,
+             "QLinearLeakyRelu": _same_shape, "QLinearSoftmax": _same_shape, "Inverse": _same_shape,
+             "Trilu": _same_shape, "TransposeMatMul": _fused_matmul, "DynamicQuantizeMatMul": _matmul_to(0),
+             "MatMulIntegerToFloat": _matmul_to(2), "CDist": _cdist, "ExpandDims": _expand_dims,
+             "QLinearConv": _channels_last_op("Conv", (0, 3), 7), "QGemm": _qgemm,
+             "QLinearAveragePool": _channels_last_op("AveragePool", (0,)),
+             "QLinearGlobalAveragePool": _qlinear_global_average_pool, "QLinearConcat": _qlinear_concat,
+             "QLinearWhere": _qlinear_where, "NhwcMaxPool": _channels_last_op("MaxPool", (0,), nhwc=True),
+             "MaxpoolWithMask": _channels_last_op("MaxPool", (0,)), "GridSample": _grid_sample,
+             "CropAndResize": _crop_and_resize, "QAttention": _qattention,
+             "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices,
+             **{op: _shape_of_input(0) for op in ("GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding")},
+             "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
+             "DynamicQuantizeLSTM": _dynamic_quantize_lstm}
+#: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
+#: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
+#: not taken from a declaration nothing checks
+ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
+                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM"})
+#: onnxruntime's ops with a CPU kernel that no shape inference sizes and memplan has no rule for (each too
+#: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
+#: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
+#: (a declaration of half the size was planned at that, the kernel writing past it)
+ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
+                         "ConvTransposeWithDynamicPads", "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch",
+                         "LinearAttention", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
+                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
+                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding"})
+#: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
+#: size, attributes onnxruntime refuses), onnxruntime's is not taken either
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
+             "UnfoldTensor": (0,)}
+
+
+#: outputs of onnxruntime's ops whose type the kernel takes from the model, any of these: op -> {output index:
+#: elem types}. MultiHeadAttention's ``qk`` has its own type parameter (``QK``): a float16 model may declare it
+#: float, and the kernel then writes float (twice the bytes of the query's type that its rule gives). Its kernels
+#: take QK float or float16 only (CPU: float, or the query's float16; CUDA: either, for a query of either): a
+#: ``qk`` declared bfloat16 runs nowhere and is refused; float16 in a float model runs on CUDA (CPU refuses it,
+#: "Tensor type mismatch") and is planned as CUDA writes it
+ORT_DECLARED_TYPES = {"MultiHeadAttention": {3: (1, 10)}}
+
+
+def _ort_hooks(onnx, inst, also: dict) -> dict:
+    """``ORT_RULES`` as handlers for onnxruntime's inference ``inst`` (its ``dispatcher_``): each runs the
+    handler it replaces, if any, then writes the outputs its rule sizes; ``also`` receives the other
+    declarations a rule accepts."""
+    def handler(rule, original):
+        def run(node):
+            if original is not None:
+                try:
+                    original(node)
+                except Exception:  # noqa: BLE001 - its rule failed: ours may still size the outputs
+                    pass
+            shapes, elems = [], []
+            for name in node.input:
+                vi = inst.known_vi_.get(name) if name else None
+                tt = vi.type.tensor_type if vi is not None and vi.type.HasField("tensor_type") else None
+                static = (tt is not None and tt.HasField("shape")
+                          and all(d.HasField("dim_value") for d in tt.shape.dim))
+                shapes.append(tuple(d.dim_value for d in tt.shape.dim) if static else None)
+                elems.append(tt.elem_type if tt is not None else 0)
+
+            def value(i: int, many: bool = False):
+                """Input ``i``'s known constant: a scalar int, or (``many``) a tuple of ints; None where unknown."""
+                if i >= len(node.input) or not node.input[i]:
+                    return None
+                try:
+                    v = inst._try_get_value(node, i)
+                    if many:
+                        v = list(v.flatten()) if hasattr(v, "flatten") else v
+                        items = v if isinstance(v, list) else [v]
+                        return (tuple(int(x) for x in items)
+                                if v is not None and all(str(x).lstrip("-").isdigit() for x in items) else None)
+                    v = v[0] if isinstance(v, list) and len(v) == 1 else v
+                    return int(v) if v is not None and str(v).lstrip("-").isdigit() else None
+                except Exception:  # noqa: BLE001 - not a value it knows
+                    return None
+
+            try:
+                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+                sized = rule(attrs, shapes, elems, value)
+            except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
+                sized = {}
+            for k in ORT_WRONG.get(node.op_type, ()):
+                o = node.output[k] if k < len(node.output) else ""
+                vi = inst.known_vi_.get(o) if o else None
+                if vi is not None and k not in sized and vi.type.tensor_type.HasField("shape"):
+                    for j, d in enumerate(vi.type.tensor_type.shape.dim):   # unknown from here on, not wrong
+                        d.dim_param = f"memplan_unsized_{o}_{j}"
+            for k, found in sized.items():
+                o = node.output[k] if k < len(node.output) else ""
+                if o and o in inst.known_vi_ and found[0]:
+                    inst.known_vi_[o].CopyFrom(onnx.helper.make_tensor_value_info(o, found[0], list(found[1])))
+                    if len(found) > 2:
+                        also[o] = found[2]
+        return run
+
+    table = getattr(inst, "dispatcher_", {})
+    return {op: handler(rule, table.get(op)) for op, rule in ORT_RULES.items()}
+
+
+def _fits(declared: list, dims: tuple) -> bool:
+    """Whether a declared shape (None for a dimension it leaves open) admits ``dims``."""
+    return len(declared) == len(dims) and all(a is None or a == b for a, b in zip(declared, dims))
+
+
+def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
+    """Refuse the first node of ``ORT_UNSIZED`` among ``ort_nodes`` (``(index, node)`` of onnxruntime's ops in
+    ``g2``), naming it and its op, whether or not onnxruntime is installed: nothing sizes its outputs but the
+    model's declaration, which nothing checks."""
+    for i, n in ort_nodes:
+        if n.op_type in ORT_UNSIZED:
+            outs = [o for o in n.output if o]
+            raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): neither onnx's nor "
+                             f"onnxruntime's shape inference sizes onnxruntime's {n.op_type}, and memplan has no rule "
+                             f"for it checked against its kernel, so its output {outs[0] if outs else ''!r} could "
+                             "only be planned at the size the model declares, which nothing checks (unsupported)")
+
+
+def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependent: Collection[str]) -> None:
+    """Refuse an output of an ``ORT_RULED_ONLY`` op that its rule did not size (``found``: what onnxruntime's
+    inference and memplan's rules sized), naming the node, op and value: before round 30 such an output was
+    planned at its declaration, and the rule is the only check of one. A data-dependent value is left to
+    that refusal."""
+    for i, n in ort_nodes:
+        if n.op_type not in ORT_RULED_ONLY:
+            continue
+        for o in n.output:
+            if o and o not in found and o not in data_dependent:
+                raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): memplan's rule for "
+                                 f"{n.op_type} (checked against onnxruntime's kernel) cannot size its output {o!r} "
+                                 "from these inputs (one of unknown shape or type, or attributes the kernel "
+                                 "refuses), and a declared size is not checked (unsupported)")
+
+
+def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict | None = None) -> bool:
+    """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
+    shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
+    the model's that disagrees, naming the node and value. False where onnxruntime is not installed (the
+    model's declarations are then taken as before: the only size there is). A value whose size depends on what
+    the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it.
+    ``known``: values onnx's inference sized, handed to onnxruntime's as sized (``_ort_inferred``)."""
+    ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
+    if not ort_nodes:
+        return True
+    _refuse_unsized_ort_ops(m2.graph, ort_nodes, source)
+    cls = _ort_symbolic()
+    if cls is None:
+        return False
+    also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
+    found = _ort_inferred(onnx, cls, m2, also, known or {})
+    _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent)
+    if not found:
+        return True
+    g2 = m2.graph
+    ids = _node_ids(g2)
+    declared: dict[str, list] = {}
+    for vi in list(g2.value_info) + list(g2.output):
+        declared.setdefault(vi.name, []).append(vi)
+    for i, n in ort_nodes:
+        op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+        for o in n.output:
+            if not o or o not in found or o in data_dependent:
+                continue
+            elem, dims = found[o]
+            free = ORT_DECLARED_TYPES.get(n.op_type, {}).get(list(n.output).index(o), ())
+            for vi in declared.get(o, ()):
+                kind = vi.type.WhichOneof("value")
+                tt = vi.type.tensor_type
+                if kind == "tensor_type" and tt.elem_type in free:
+                    elem = tt.elem_type   # (the type the kernel writes: the model's, not the rule's)
+                elif kind == "tensor_type" and free and tt.elem_type and tt.elem_type != elem:
+                    takes = " or ".join(_dtype_name(onnx, e) for e in free)
+                    have_type = _dtype_name(onnx, tt.elem_type)
+                    raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {have_type}, but "
+                                     f"onnxruntime's {n.op_type} kernels write it only as {takes} (no provider has one "
+                                     f"writing {have_type} for an input of {_dtype_name(onnx, elem)}); declare it "
+                                     f"{takes}")
+                if kind is None or (kind == "tensor_type" and not tt.elem_type and not tt.HasField("shape")):
+                    continue
+                have = ([d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+                        if tt.HasField("shape") else None)
+                if (kind != "tensor_type" or (tt.elem_type and tt.elem_type != elem)
+                        or (have is not None and not any(_fits(have, s) for s in (dims, *also.get(o, ()))))):
+                    shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
+                    by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
+                          if n.op_type in ORT_RULES else "onnxruntime's shape inference")
+                    # (a declaration at least as large would hold it, but the nodes after it would be sized by a
+                    # shape that never occurs: refused as well, and said so)
+                    larger = (kind == "tensor_type" and have is not None and None not in have
+                              and (tt.elem_type or elem) in _BITS and elem in _BITS
+                              and _nbytes(_BITS[tt.elem_type or elem], have) >= _nbytes(_BITS[elem], dims))
+                    why = ("larger than onnxruntime writes, what follows it would be sized by a shape that never occurs"
+                           if larger else
+                           "a plan of the declared size would not hold what onnxruntime writes")
+                    raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {shown}, but {by} "
+                                     f"makes it {_show_type(elem, list(dims))}: {why}; correct or remove the "
+                                     "declaration")
+            tp = onnx.helper.make_tensor_type_proto(elem, list(dims))
+            if o in declared:
+                for vi in declared[o]:
+                    vi.type.CopyFrom(tp)
+            else:
+                g2.value_info.append(onnx.helper.make_value_info(o, tp))
+    return True
+
+
+# -- folding of shape computations --------------------------------------------------------------------
+#
+# ONNX's data propagation follows Shape -> Gather -> Concat -> Reshape, but not Div, Cast, Equal, Where,
+# ConstantOfShape, Range...: exporters (torch.onnx for torchvision's ViT, Swin, ShuffleNet) compute
+# shapes with them, so the tensors behind such a Reshape, Expand, Pad or Slice had unknown dimensions. As
+# the runtimes' constant folding does, nodes whose inputs are all known small values (constants, the
+# shape of a tensor whose shape is known) are evaluated (onnx's reference evaluator) and replaced by
+# Constants in the copy given to shape inference, and inference runs again, until nothing new folds.
+
+#: most rounds of fold-and-infer (each resolves shapes that depend on the shapes found by the last)
+MAX_FOLD_ROUNDS = 32

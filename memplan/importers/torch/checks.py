@@ -1,0 +1,508 @@
+"""Per-op checks of an exported graph: declared aliases and writes, strided and dense layouts, vmap and
+quantized ops, writes inside control-flow bodies.
+
+Why: memplan reads aliasing and writes off the schema and the fake tensors; an op whose schema hides a write or a view,
+or whose layout memplan cannot express, would be planned wrongly. Those are refused naming the node.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ...errors import GraphError
+from .. import first_line
+from .common import _op_name
+
+
+def _lazy_bits_of(torch, r: Any, t: Any) -> Any:
+    """``t`` (a fresh view) with the conjugate and negative bits of ``r`` (torch's result of the op on meta tensors,
+    or the tensor a meta argument stands for; None: neither bit).
+
+    Why: a loaded program's fake tensors carry neither bit (``torch.export.save`` keeps no ``is_conj``), and the view
+    laid out again (``_view_on_layouts``) was made with ``as_strided``, which kept the base's: ``z.conj()`` then read
+    as a plain view, and ``resolve_conj`` of it, which eager computes into a new tensor, was taken for the view it is
+    only where there is no bit to resolve (``_aliases_here``): its result was planned over ``z``'s bytes, and an
+    output at that (the program in memory: a tensor of its own)."""
+    conj, neg = (False, False) if r is None else (bool(r.is_conj()), bool(r.is_neg()))
+    if t.is_conj() != conj:
+        torch._C._set_conj(t, conj)
+    if t.is_neg() != neg:
+        torch._C._set_neg(t, neg)
+    return t
+
+
+def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
+    """FX argument ``a`` as a meta tensor of its layout (the corrected one, for a tensor in ``laid``), in a
+    storage of its own; a non-tensor value as it is.
+
+    Made with ``set_``, not ``as_strided``: an ``as_strided`` result is a view (``_is_view``), and ops that
+    refuse views ran on it as on none eager ever gave them. A loaded program's ``torch.tensor([...])``
+    literal is ``lift_fresh_copy`` then ``detach_``, and ``detach_`` of a view raises ("Can't detach views
+    in-place"), so its result, and every view of it (``[1:]``), claimed its whole parent at offset 0 where the
+    program in memory has it 4 bytes in, and the ATen executor refused the loaded program."""
+    t = current.get(a.name)
+    val = recs[t].val if isinstance(t, str) and t in laid else a.meta.get("val")
+    if not isinstance(val, torch.Tensor):
+        return val
+    n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
+    storage = torch.empty(n_el, dtype=val.dtype, device="meta").untyped_storage()
+    return _lazy_bits_of(torch, val, torch.empty(0, dtype=val.dtype, device="meta").set_(
+        storage, val.storage_offset(), tuple(val.shape), tuple(val.stride())))
+
+
+def _flat_nodes(torch, obj) -> list:
+    out: list = []
+    torch.fx.node.map_arg(obj, out.append)
+    return out
+
+
+def written_args(torch, n) -> set[str]:
+    """FX names of the arguments the op's schema writes (``Tensor(a!)``), each element of a written list too
+    (``_foreach_add_([x, y], 1)``: ``Tensor(a!)[]``). The ATen executor asks the same question of the same
+    nodes (which user inputs a program writes), so it uses this one definition."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return set()
+    out = set()
+    hidden = _hidden_writes(schema, n)
+    for k, arg in enumerate(schema.arguments):
+        info = arg.alias_info
+        if (info is None or not info.is_write) and arg.name not in hidden:
+            continue
+        v = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[k] if k < len(n.args) else None)
+        for a in _flat_nodes(torch, v) if v is not None else []:
+            out.add(a.name)
+    return out
+
+
+#: ATen ops that update their running statistics in place, in training mode, though their schemas declare
+#: no write (``Tensor? running_mean``, not ``Tensor(a!)``): op name -> the flag that turns the update on (None:
+#: always, ``batch_norm_update_stats``, which is the update)
+_UNDECLARED_STAT_WRITES = {"aten::batch_norm": "training", "aten::native_batch_norm": "training",
+                           "aten::_batch_norm_impl_index": "training", "aten::cudnn_batch_norm": "training",
+                           "aten::miopen_batch_norm": "training", "aten::instance_norm": "use_input_stats",
+                           "aten::batch_norm_update_stats": None}
+
+
+def _hidden_writes(schema: Any, n: Any) -> frozenset[str]:
+    """Names of the arguments node ``n``'s op writes although its schema does not say so: train-mode
+    ``batch_norm`` (and ``instance_norm`` with ``use_input_stats``) update ``running_mean``/``running_var``.
+
+    Why: read off the schema alone, the update was no write, so nothing ordered a later reader of the
+    statistics (``rm * 1`` after ``F.batch_norm(x, rm, rv, training=True)``, a module reading its
+    ``bn.running_mean``) after it: on more than one stream the reader ran first and got the old values,
+    silently (``batch_norm_update_stats``, which always updates them: statistics given as inputs were never
+    written back to the caller's tensors). Flags the node does not set are the schema's defaults (none: all are
+    required)."""
+    if schema.name not in _UNDECLARED_STAT_WRITES or schema.overload_name not in ("", "default"):
+        return frozenset()
+    flag = _UNDECLARED_STAT_WRITES[schema.name]
+    if flag is not None and _schema_arg(n, flag) is not True:
+        return frozenset()
+    return frozenset({"running_mean", "running_var"})
+
+
+#: ops whose schema says "aliases its input" but which copy when no view can express the result
+_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "contiguous", "to", "type_as", "_reshape_alias", "resolve_conj",
+              "resolve_neg"}
+
+
+def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
+    """Per output: the FX name of the argument the op's schema says it aliases (``Tensor(a)``), or None."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return [None] * n_out
+    source = _schema_arg(n, "source") if schema.name == "aten::set_" else None
+    if isinstance(source, torch.fx.Node):
+        # ``y.set_(w)`` returns ``y``, which from then on *is* ``w``'s memory: its schema's ``Tensor(a!)`` names
+        # ``y``, whose old storage it leaves. Taken at its word (a loaded program, whose fake storages say
+        # nothing), ``set_`` was an in-place result in ``y``'s slot, and a later ``y.add_(1)`` never reached ``w``
+        return [source.name] * n_out
+    sets: dict[str, str] = {}
+    wildcard = None
+    for k, arg in enumerate(schema.arguments):
+        info = arg.alias_info
+        if info is None:
+            continue
+        v = n.kwargs.get(arg.name) if arg.name in n.kwargs else (n.args[k] if k < len(n.args) else None)
+        found = _flat_nodes(torch, v) if v is not None else []
+        if len(found) != 1:
+            continue
+        for a in info.before_set:
+            sets[a] = found[0].name
+        if "*" in info.after_set:
+            wildcard = found[0].name  # "Tensor(a -> *)": list results (split, unbind) alias it
+    out: list[str | None] = []
+    for r in schema.returns:
+        info = r.alias_info
+        if info is None:
+            out.append(None)
+        elif info.before_set:
+            out.append(next((sets[a] for a in info.before_set if a in sets), None))
+        else:
+            out.extend([wildcard] * n_out)
+    return (out + [None] * n_out)[:n_out]
+
+
+def _plain_layout(torch, v: Any) -> bool:
+    """Whether tensor ``v`` is strided with every size, stride and storage offset a plain number."""
+    try:
+        return v.layout == torch.strided and all(isinstance(d, int) for d in (*v.shape, *v.stride(),
+                                                                               v.storage_offset()))
+    except Exception:
+        return False
+
+
+def _checked_target(torch, n: Any, owner: Any) -> bool:
+    """Whether ``_check_recorded_results`` runs FX node ``n`` again: an ATen op, or a higher-order op (``cond``,
+    ``map_impl``, ``while_loop``) whose subgraphs ``owner`` holds. Why the latter: an edited ``.pt2`` whose ``cond``
+    recorded ``[1, 3]`` for branches that make ``[4, 3]`` (and its reader ``* 3`` ``[1, 3]``) was planned at 12
+    bytes where eager writes 48; run again, the branches' ops make the result from the operands' records."""
+    if isinstance(n.target, torch._ops.OpOverload):
+        return True
+    return owner is not None and isinstance(n.target, torch._ops.HigherOrderOperator) and bool(
+        subgraphs(torch, owner, n))
+
+
+def _fake_of(torch, a: Any, owner: Any = None) -> Any:
+    """FX argument ``a``'s recorded value: a tensor as a fresh one of its layout (in the fake mode entered), a
+    subgraph (``get_attr`` of a higher-order op's branch or body) as ``owner``'s module, any other value as it is. A
+    recorded tensor of symbolic sizes raises (``_check_recorded_results`` skips that node)."""
+    if a.op == "get_attr" and owner is not None:
+        sub = owner
+        for part in str(a.target).split("."):
+            sub = getattr(sub, part, None)
+        if isinstance(sub, torch.fx.GraphModule):
+            return sub
+    v = a.meta.get("val")
+    if not isinstance(v, torch.Tensor):
+        return v
+    if not _plain_layout(torch, v):
+        raise TypeError("symbolic or not strided")
+    return torch.empty_strided(tuple(v.shape), tuple(v.stride()), dtype=v.dtype, device=v.device)
+
+
+def _elements(v: Any) -> int:
+    """Elements tensor ``v``'s first to last element span (0 for none): ``_span`` in elements, so that a record in a
+    dtype of more bytes (promoted at trace time) compares with the op's own result."""
+    if any(d == 0 for d in v.shape):
+        return 0
+    return sum((d - 1) * st for d, st in zip(v.shape, v.stride())) + 1
+
+
+def _overlapping(torch, v: Any) -> bool:
+    """Whether elements of tensor ``v`` surely share memory (torch's internal-overlap test: an expand's zero stride)."""
+    try:
+        return torch._debug_has_internal_overlap(v) == 1
+    except Exception:  # noqa: BLE001 - no answer: not surely
+        return False
+
+
+def _layout_words(v: Any) -> str:
+    """``float32 [4, 3] strides (3, 1)``, for ``_check_recorded_results``."""
+    return f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)} strides {tuple(v.stride())}"
+
+
+def _storages_kept(torch, graph_nodes: list) -> bool:
+    """Whether the program's fake tensors share storages as torch's do (an export in memory), judged by its
+    first view op (``view``, ``slice``...: the schema says its result aliases its input); False for a program
+    loaded from ``.pt2`` (each fake tensor has a storage of its own) and for one with no view op.
+
+    Why: only where storages are lost must aliases the schema does not declare be asked of torch
+    (``_probed_aliases``), which costs a meta run of the op; where they are kept, they say it already."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    for n in graph_nodes:
+        if n.op != "call_function" or _op_name(n.target).split(".")[0] in _MAY_ALIAS:
+            continue
+        val = n.meta.get("val")
+        declared = _declared_aliases(torch, n, 1) if isinstance(val, torch.Tensor) else [None]
+        src = next((a for a in n.all_input_nodes if a.name == declared[0]), None)
+        x = src.meta.get("val") if src is not None else None
+        if isinstance(x, torch.Tensor) and x.layout == torch.strided and val.layout == torch.strided:
+            try:
+                return StorageWeakRef(val.untyped_storage()) == StorageWeakRef(x.untyped_storage())
+            except (NotImplementedError, RuntimeError):   # no storage (a batched tensor): the next one
+                continue
+    return False
+
+
+#: ATen ops with kernels of their own (not composite) that return views of their input though their schemas
+#: declare no alias: the "unsafe" views autograd does not track (``_unsafe_view``: decomposed ``matmul``/
+#: ``linear``'s reshapes; ``unsafe_split``, ``unsafe_split_with_sizes``)
+_UNDECLARED_VIEWS = frozenset({"aten::_unsafe_view", "aten::unsafe_split", "aten::unsafe_split_with_sizes"})
+
+
+def _probed_aliases(torch, n: Any, n_out: int, current: dict, recs: dict, laid: set) -> list[str | None]:
+    """Per output of FX node ``n``: the FX name of the argument whose memory torch's op returns (the argument
+    itself or a view of it), run on meta tensors of its arguments; None for a new tensor.
+
+    Why: a composite ATen op may return its input, or a view of it, with no alias in its schema (eval
+    ``dropout`` and its kin return their input; ``einsum("ij->ji")`` a permute; ``broadcast_tensors`` and
+    ``meshgrid`` expands; ``type_as`` and ``sum_to_size`` their input where nothing changes). In memory
+    their fake results share storage with the input; loaded from ``.pt2`` they share nothing, and each was
+    imported as a new tensor: planned bytes of its own eager never allocates, and an in-place write through
+    the result (``F.dropout(x, training=False).add_(1)``) never reached ``x``. Only ATen ops with a composite
+    (decomposing) kernel and no alias in their schema are asked: other kernels return what their schema
+    says, but for ``_UNDECLARED_VIEWS`` (loaded, ``torch.unsafe_split(y, 2)[0].add_(1)`` never reached ``y``).
+    A failure on meta tensors (no meta kernel) leaves the result new, as before."""
+    none: list[str | None] = [None] * n_out
+    schema = getattr(n.target, "_schema", None)
+    if schema is None or not schema.name.startswith("aten::") or any(r.alias_info is not None
+                                                                       for r in schema.returns):
+        return none
+    full = schema.name + (f".{schema.overload_name}" if schema.overload_name else "")
+    if schema.name not in _UNDECLARED_VIEWS and not torch._C._dispatch_has_kernel_for_dispatch_key(
+            full, "CompositeImplicitAutograd"):
+        return none
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    owners: dict = {}
+
+    def meta(a):
+        t = _meta_arg(torch, a, current, recs, laid)
+        if isinstance(t, torch.Tensor):
+            owners.setdefault(StorageWeakRef(t.untyped_storage()), a.name)
+        return t
+
+    try:
+        args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), meta)
+        res = n.target(*args, **kwargs)
+        res = list(res) if isinstance(res, (list, tuple)) else [res]
+        return [owners.get(StorageWeakRef(r.untyped_storage())) if isinstance(r, torch.Tensor)
+                and r.layout == torch.strided else None for r in res[:n_out]] + none[len(res):]
+    except Exception:
+        return none
+
+
+def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
+    """Whether a schema-declared alias really is one (only in doubt for the may-copy ops). ``n``: the FX
+    node, whose ``copy=True`` makes ``to`` copy whatever the layouts (``.to(device, copy=True)``, as
+    VideoMAE copies its sinusoid table: taken for a view of it, the executor found torch's result at
+    another address than the plan's and refused the model)."""
+    base = op.split(".")[0]
+    if base not in _MAY_ALIAS:
+        return True
+    if inp.dtype != out.dtype or inp.device != out.device:
+        return False
+    if base == "to" and n is not None and _schema_arg(n, "copy") is True:
+        return False
+    if base == "contiguous":  # torch returns the input itself only if it is contiguous in the format asked
+        fmt = _schema_arg(n, "memory_format") if n is not None else None
+        return bool(inp.is_contiguous(memory_format=fmt if fmt is not None else torch.contiguous_format))
+    if base in ("resolve_conj", "resolve_neg"):  # a new tensor when there is a lazy bit to resolve
+        return not bool(inp.is_conj() if base == "resolve_conj" else inp.is_neg())
+    fmt = _schema_arg(n, "memory_format") if base == "to" and n is not None else None
+    if fmt is not None and fmt != torch.preserve_format:
+        # torch's ``to`` returns its input only where the input's *suggested* memory format is the one asked
+        # for (``to_will_alias``), which equal strides do not tell: a (N, 1, 1, 1) tensor's contiguous and
+        # channels-last strides are one, and ``to(memory_format=torch.channels_last)`` copies it. Asked of
+        # torch itself, on a meta tensor of the input's layout
+        probe = torch.empty_strided(tuple(inp.shape), tuple(inp.stride()), dtype=inp.dtype, device="meta")
+        return probe.to(memory_format=fmt) is probe
+    if base in ("to", "type_as"):
+        return tuple(inp.stride()) == tuple(out.stride())
+    try:  # reshape-like: a view exactly when .view() can express it
+        probe = torch.empty_strided(tuple(inp.shape), tuple(inp.stride()), dtype=inp.dtype, device="meta")
+        probe.view(tuple(out.shape))
+        return True
+    except RuntimeError:
+        return False
+
+
+def _schema_arg(n: Any, name: str) -> Any:
+    """The value FX node ``n`` passes for its op's argument ``name`` (keyword or by position), else None."""
+    if name in n.kwargs:
+        return n.kwargs[name]
+    schema = getattr(n.target, "_schema", None)
+    for k, arg in enumerate(schema.arguments if schema is not None else ()):
+        if arg.name == name:
+            return n.args[k] if k < len(n.args) else None
+    return None
+
+
+def _check_strided(torch, val, where: str) -> None:
+    """Only dense (strided) tensors have one storage whose bytes a plan can place: a sparse or other
+    layout's ``untyped_storage()`` raises ``NotImplementedError``, and so does a strided wrapper tensor that
+    has no storage of its own (a functorch batched tensor): both are GraphErrors naming the node, not a raw
+    ``NotImplementedError`` out of the importer."""
+    if val.layout != torch.strided:
+        raise GraphError(f"{where}: a {str(val.layout).removeprefix('torch.')} tensor (only dense, strided "
+                         "tensors are supported)")
+    try:
+        val.untyped_storage()
+    except (NotImplementedError, RuntimeError) as exc:
+        raise GraphError(f"{where}: a {type(val).__name__} with no storage of its own ({first_line(exc)}; "
+                         "only dense tensors with a storage can be planned)") from None
+
+
+#: functorch's pre-dispatch vmap ops (``torch._functorch.predispatch``) that turn a tensor into a batched one
+_VMAP_ENTRY = frozenset({"_add_batch_dim"})
+
+
+def _is_vmap_entry(target: Any) -> bool:
+    """Whether ``target`` is functorch's pre-dispatch op that makes a batched tensor (a vmap's entry)."""
+    return getattr(target, "__module__", "") == "torch._functorch.predispatch" and \
+        getattr(target, "__name__", "") in _VMAP_ENTRY
+
+
+def _check_not_vmapped(n: Any, where: str) -> None:
+    """Refuse ``torch.vmap`` inside the program (a user's ``vmap``, ``associative_scan``'s generic mode).
+
+    Why: export keeps vmap as pre-dispatch ops; between ``_add_batch_dim`` and ``_remove_batch_dim`` every
+    value is a functorch batched tensor, whose fake tensor is the *logical* per-example tensor, not the
+    memory its kernels write (a whole batch). In memory the fake tensors have no storage (the importer
+    raised a raw ``NotImplementedError``); loaded from a ``.pt2`` they read as small plain tensors, which a
+    plan would have placed too small. ``run_decompositions()`` removes the vmap (its ops become batched ATen
+    ops on plain tensors), and that program imports and runs."""
+    if _is_vmap_entry(n.target):
+        raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
+                         "its batched tensors have no plannable layout; import the decomposed program "
+                         "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
+
+
+def _check_not_quantized(torch, n: Any, where: str) -> None:
+    """Refuse an op that makes a quantized tensor (``quantize_per_tensor(x, s, z, torch.qint8)``,
+    ``quantize_per_channel``, ``_empty_affine_quantized``: a quantized dtype among its arguments).
+
+    Why: torch's fake kernels do not describe a quantized result: ``quantize_per_tensor``'s fake tensor is
+    a float32 tensor (4 bytes an element, not 1), and ``dequantize``'s shares that fake storage, so the
+    graph had the wrong dtype and size and planned ``dequantize``'s new tensor as a view of its input,
+    silently; the ATen executor then failed at the call ("Expected out tensor to have dtype c10::qint8").
+    Quantized tensors carry their scale and zero point outside their bytes; a plan cannot place them."""
+    quantized = {torch.qint8, torch.quint8, torch.qint32, torch.quint4x2, torch.quint2x4}
+    found = next((a for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs))
+                  if isinstance(a, torch.dtype) and a in quantized), None)
+    if found is not None:
+        raise GraphError(f"{where}: makes a quantized tensor ({str(found).removeprefix('torch.')}), whose bytes "
+                         "torch's fake tensors do not describe (quantized programs are not supported; "
+                         "plan the float program, or a fake-quantized one)")
+
+
+#: ATen op names of the ops that make or take tensors of another layout than strided (``to_sparse``,
+#: ``sparse_coo_tensor``, ``_sparse_mm``, ``to_mkldnn``...)
+_NOT_DENSE_OP = re.compile(r"sparse|to_mkldnn|mkldnn_reorder")
+
+
+def _check_dense_op(torch, n: Any, where: str) -> None:
+    """Refuse an op that makes or takes a sparse (or mkldnn) tensor, or is asked for one (``layout=torch.sparse_coo``).
+
+    Why: a program loaded from a ``.pt2`` keeps no layout in its fake tensors (every one reads strided), so
+    ``(x * 2).to_sparse()`` loaded was planned as a dense 36-byte tensor where eager's holds indices and values
+    (in memory its fake tensor says sparse, and ``_check_strided`` refuses it). Such ops all involve a tensor whose
+    bytes a plan cannot place."""
+    for v in torch.utils._pytree.tree_leaves(n.meta.get("val")):   # (where its fake tensor says: named so)
+        if isinstance(v, torch.Tensor):
+            _check_strided(torch, v, where)
+    layout = next((a for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs))
+                   if isinstance(a, torch.layout) and a != torch.strided), None)
+    base = _op_name(n.target).split(".")[0]
+    if layout is not None or (hasattr(n.target, "_schema") and _NOT_DENSE_OP.search(base)):
+        what = str(layout).removeprefix("torch.") if layout is not None else base
+        raise GraphError(f"{where}: makes or takes a tensor of another layout than strided ({what}; only dense, "
+                         "strided tensors are supported)")
+
+
+def _check_block_writes(torch, owner: Any, n: Any, where: str) -> None:
+    """Refuse a higher-order op whose subgraph writes one of its operands in place: a ``torch.no_grad()`` or
+    ``autocast`` block in ``forward`` (``with torch.no_grad(): self.w.add_(1)``) exports as
+    ``wrap_with_set_grad_enabled`` / ``wrap_with_autocast`` over a subgraph this importer does not look into.
+
+    Why: the write was invisible. Where the block returned a view of the written tensor, the node was taken for
+    a view, which the ATen executor runs once at build time: the parameter was written once, at ``compile``, and
+    never by a call (every call returned the first call's result, silently). Otherwise nothing ordered the
+    write against the written tensor's other readers. ``run_decompositions()`` inlines such blocks (their
+    writes become ordinary in-place ops, or state updates once functionalized), and that program imports."""
+    written = _block_write(torch, owner, n)
+    if written is not None:
+        raise GraphError(f"{where}: writes its operand in place inside a torch.no_grad()/autocast block (subgraph "
+                         f"node {written!r}), which cannot be planned as one op; import the decomposed program "
+                         "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
+
+
+def subgraphs(torch, owner: Any, n: Any) -> list:
+    """The subgraphs a higher-order op node ``n`` (``cond``, ``map``, ``while_loop``, ``wrap_with_*``) runs: its
+    ``get_attr`` operands resolved on ``owner`` (the module that holds them), in argument order; [] for any other
+    node. Shared by the importer and the ATen executor, which both look into them (writes, random draws)."""
+    if n.op != "call_function" or not isinstance(n.target, torch._ops.HigherOrderOperator):
+        return []
+    found = []
+    for arg in _flat_nodes(torch, (n.args, n.kwargs)):
+        if arg.op != "get_attr":
+            continue
+        sub = owner
+        for part in str(arg.target).split("."):
+            sub = getattr(sub, part, None)
+        if isinstance(sub, torch.fx.GraphModule):
+            found.append(sub)
+    return found
+
+
+def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
+    """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
+    memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to
+    tensors the subgraph makes itself are its own business."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    if depth > 32:
+        return None
+    for sub in subgraphs(torch, owner, n):
+        inputs = set()
+        for p in sub.graph.nodes:
+            val = p.meta.get("val")
+            if p.op == "placeholder" and isinstance(val, torch.Tensor):
+                try:
+                    inputs.add(StorageWeakRef(val.untyped_storage()))
+                except (NotImplementedError, RuntimeError):
+                    pass
+        nodes = {m.name: m for m in sub.graph.nodes}
+        for m in sub.graph.nodes:
+            for name in written_args(torch, m):
+                val = nodes[name].meta.get("val") if name in nodes else None
+                try:
+                    hit = not isinstance(val, torch.Tensor) or StorageWeakRef(val.untyped_storage()) in inputs
+                except (NotImplementedError, RuntimeError):
+                    hit = True
+                if hit:
+                    return m.name
+            inner = _block_write(torch, sub, m, depth + 1)
+            if inner is not None:
+                return inner
+    return None
+
+
+def _symbolic(d: Any) -> str:
+    """Why a symbolic size cannot be planned, in words that fit where it came from.
+
+    Export makes two kinds of symbols: backed ones (``s0``) for dimensions declared dynamic, which concrete
+    example inputs remove; and unbacked ones (``u0``) for sizes computed from a tensor's *values*
+    (``nonzero``, ``.tolist()`` split sizes, ``.item()``), which no example input removes: telling the user
+    to export with concrete inputs (they did) was wrong for those."""
+    try:
+        data_dependent = any(str(sym).startswith("u") for sym in d.node.expr.free_symbols)
+    except AttributeError:
+        data_dependent = False
+    if data_dependent:
+        return (f"data-dependent size {d} (computed from a tensor's values, e.g. nonzero, .tolist() or .item(); "
+                "a plan needs every size before the model runs)")
+    return (f"symbolic size {d} (dynamic shapes are not supported: export with concrete example inputs and no "
+            "dynamic_shapes, or give an ExportedProgram with dynamic shapes example inputs, whose sizes it then takes)")
+
+
+def _extent(val, where: str) -> tuple[int, int, int]:
+    """(storage bytes, byte offset in the storage, bytes spanned) of a fake tensor."""
+    shape = tuple(val.shape)
+    for d in list(shape) + [val.storage_offset()]:
+        if not isinstance(d, int):
+            raise GraphError(f"{where}: {_symbolic(d)}")
+    item = val.element_size()
+    off = val.storage_offset() * item
+    numel = math.prod(shape) if shape else 1
+    span = 0 if numel == 0 else (sum((s - 1) * st for s, st in zip(shape, val.stride())) + 1) * item
+    try:
+        storage = int(val.untyped_storage().nbytes())
+    except Exception:
+        storage = off + span
+    return storage, off, span

@@ -1,0 +1,437 @@
+"""Reading a saved ``.pt2`` (``load_exported``): the archive checked, torch's cache kept out of the way.
+
+Why: a saved program is an input file like any other: it may name several programs, another torch file, ranges that
+contradict themselves or a cache folder that cannot be written. Each case is refused by name before planning.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib
+import logging
+import math
+import os
+import pickle
+import re
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from ...errors import InputFormatError, MemplanError
+from ...errors import short_repr as _short
+from ...files import check_readable, open_input
+from .. import first_line
+from ..pt2_archive import check_archive
+from .common import _need_torch
+from .untrusted import (
+    _UNREGISTERED,
+    _check_guards_code,
+    _held_by,
+    _HeldErrors,
+    _no_code_from,
+    _pickled_code,
+    _PickledCode,
+    _unloadable_type,
+)
+
+
+def load_exported(path: str):
+    """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file): a regular file of any size
+    (a FIFO would block the reader), checked before torch is needed. Given to torch as an open file, not a
+    path: torch reads a path only if it ends in ``.pt2`` (``.PT2`` or another name logged a warning on a quiet
+    stderr, which torch says will become an error), and the file opened is the one that was checked. Both
+    ``torch.export`` and the deserializer's own logger (``torch._export.serde.serialize``, which torch gives a
+    stderr handler of its own) are held: a program with a runtime
+    check on a tensor's values (transformers' ``torch_compilable_check``, ``torch._check_tensor_all``) loads with
+    "Symbol u0 did not appear in the graph that was deserialized" logged at warning level, a line of torch's
+    internals on the quiet CLI's stderr for every such model (D-FINE, DEIMv2)."""
+    check_readable(path, InputFormatError, 1 << 62)
+    torch = _need_torch()
+    _archive_reader()
+    try:
+        f = open_input(path)   # (a FIFO put in its place: no wait)
+    except OSError as exc:
+        raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        check_archive(f, path)   # (AOTInductor code, member paths, sizes, CRCs: before torch reads any of it)
+    except BaseException:
+        f.close()
+        raise
+    held = _HeldErrors()
+    try:
+        with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
+                _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
+                _no_code_from(path):
+            ep = torch.export.load(f)
+        _check_record_layouts(path)
+        _check_guards_code(torch, ep, path)
+        return ep
+    except (_PickledCode, InputFormatError) as exc:
+        raise InputFormatError(str(exc)) from None
+    except Exception as exc:
+        refused = _refusal_within(exc) or _refusal_within(held.exc)
+        if refused is not None:   # (ours, wrapped by torch's deserializer: "failed deserializing node ...")
+            raise InputFormatError(str(refused)) from None
+        # (torch's "ValueRangeError: Invalid ranges [10:3]", or "RuntimeError: numel: integer multiplication
+        # overflow" from a record, logged as held.last)
+        inverted = _inverted_range(path) or _bad_tensor_record(path) or _dangling_read(path) or _schema_misfit(path)
+        if inverted:
+            raise InputFormatError(f"{path}: {inverted}") from None
+        why = f"{type(exc).__name__}: {first_line(exc)}"
+        if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
+            raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
+        if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
+            why = held.last or "no exported program in the archive (a zip file torch.export.save did not write)"
+        unloadable = _UNREGISTERED.search(why)
+        if unloadable:
+            raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
+        # (torch's C++ reader prefixes its messages with where it failed: "[enforce fail at inline_container.cc:180] .")
+        why = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", why)
+        kind = _other_torch_file(path) if "archive_format" in why else None
+        if kind:
+            raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
+                                   "the model with torch.export.export and save it with torch.export.save)") from None
+        others = _programs_named(path) if isinstance(exc, KeyError) else []
+        if others and "model" not in others:
+            raise InputFormatError(f"{path}: a .pt2 archive of exported program(s) {', '.join(map(repr, others))}, none "
+                                   "named 'model', the one torch.export.save writes and torch.export.load reads: "
+                                   "save the program to import with torch.export.save") from None
+        raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+def _inverted_range(path: str) -> str | None:
+    """Words naming the first ``range_constraints`` entry of ``path``'s program that torch cannot load, with the input
+    dimensions of its symbol: a ``min_val`` above its ``max_val``, a bound that is no integer, or a range that leaves
+    out the example size the program records for that dimension (its ``model.json``, read again from the archive
+    ``check_archive`` passed); None where none is found.
+
+    Why: torch's deserializer refused such a file with "ValueRangeError: Invalid ranges [10:3]", "AssertionError: 4
+    not in VR[10, 20]" or "invalid literal for int()", naming no symbol and no input (round 48)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("models/model.json")), None)
+            program = json.loads(archive.read(name)) if name else None
+        ranges = program["range_constraints"]
+        graph = program["graph_module"]["graph"]
+        for symbol, r in ranges.items():
+            used = re.compile(rf"(?<![\w]){re.escape(symbol)}(?![\w])")
+            dims = [(f"input {t['as_tensor']['name']!r} dimension {d}", size["as_expr"].get("hint"))
+                    for t in graph["inputs"] if "as_tensor" in t
+                    for d, size in enumerate(graph["tensor_values"].get(t["as_tensor"]["name"], {}).get("sizes", ()))
+                    if isinstance(size, dict) and isinstance(size.get("as_expr"), dict)
+                    and used.search(str(size["as_expr"].get("expr_str", "")))]
+            where = f" ({', '.join(w for w, _ in dims[:4])})" if dims else ""
+            lo, hi = r.get("min_val"), r.get("max_val")   # (None: unbounded, as torch saves a Dim with no max)
+            bad = [b for b in (lo, hi) if b is not None and (not isinstance(b, int) or isinstance(b, bool))]
+            if bad:
+                return (f"range_constraints gives symbol {symbol!r}{where} the bound {_short(bad[0])}, which is no "
+                        "integer (a corrupted or edited program: export and save it again)")
+            lo, hi = -math.inf if lo is None else lo, math.inf if hi is None else hi
+            if lo > hi:
+                return (f"range_constraints gives symbol {symbol!r}{where} the range [{lo}, {hi}]: its min_val is "
+                        "above its max_val (a corrupted or edited program: export and save it again)")
+            for w, hint in dims:
+                size = hint.get("as_int") if isinstance(hint, dict) else None
+                if isinstance(size, int) and not lo <= size <= hi:
+                    return (f"range_constraints gives symbol {symbol!r} the range [{lo}, {hi}], which leaves out the "
+                            f"size {size} the program records for {w} (a corrupted or edited program: export and "
+                            "save it again)")
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    return None
+
+
+#: the dtype codes of a serialized tensor record (``torch._export.serde.schema.ScalarType``), and the floating and
+#: complex ones among them (which alone may require gradients)
+_DTYPE_CODES = frozenset({*range(1, 14), *range(28, 36)})
+_GRAD_DTYPE_CODES = frozenset({6, 7, 8, 9, 10, 11, 13, 29, 30, 31, 32, 33})
+#: the most elements a tensor may have (torch counts them in int64)
+_MAX_NUMEL = (1 << 63) - 1
+
+
+def _program_json(path: str) -> Any:
+    """The parsed ``models/model.json`` of the ``.pt2`` archive at ``path`` (which ``check_archive`` passed); None where
+    it has none. Raises what zipfile and json raise (callers that only add words catch it)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        name = next((n for n in archive.namelist() if n.endswith("models/model.json")), None)
+        return json.loads(archive.read(name)) if name else None
+
+
+#: the serialized tensor layouts (``torch._export.serde.schema.Layout``) other than strided, by code
+_NOT_STRIDED = {0: "unknown-layout", 1: "sparse_coo", 2: "sparse_csr", 3: "sparse_csc", 4: "sparse_bsr",
+                5: "sparse_bsc", 6: "mkldnn"}
+#: the serialized strided layout
+_STRIDED = 7
+
+
+def _check_record_layouts(path: str) -> None:
+    """Refuse a loaded ``.pt2`` a tensor record of which (its ``model.json``'s ``tensor_values``, in the graph or a
+    subgraph) has a layout other than strided: an ``InputFormatError`` naming the tensor and its layout.
+
+    Why: torch's deserializer drops the layout: a sparse input saved with its serialized strides ``(0, 0)`` came back
+    as a *strided* ``[3, 3]`` fake tensor of overlapping elements, planned at 4 bytes, and a program reading it
+    (``x.to_dense() * 2``) was refused as "corrupted or edited" (its op runs again on the strided record and makes
+    strides ``(0, 0)``), where the same program in memory is refused as sparse (round 49). A program that cannot be
+    read so is left to the checks after it."""
+    try:
+        program = _program_json(path)
+    except Exception:  # noqa: BLE001 - torch read it; its records are checked as it loaded them
+        return
+    stack = [program]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, list):
+            stack.extend(x)
+            continue
+        if not isinstance(x, dict):
+            continue
+        values = x.get("tensor_values")
+        for tensor, record in (values.items() if isinstance(values, dict) else ()):
+            layout = record.get("layout", _STRIDED) if isinstance(record, dict) else _STRIDED
+            if layout != _STRIDED:
+                words = _NOT_STRIDED.get(layout, f"layout-code-{_short(layout)}")
+                raise InputFormatError(f"{path}: the program records tensor {tensor!r} as a {words} tensor (only "
+                                       "dense, strided tensors are supported)")
+        stack.extend(v for k, v in x.items() if k != "tensor_values" and isinstance(v, (dict, list)))
+
+
+def _bad_tensor_record(path: str) -> str | None:
+    """Words naming the first tensor record of ``path``'s program (its ``model.json``'s ``tensor_values``, read again
+    from the archive ``check_archive`` passed) that torch cannot make a fake tensor of: a dtype code no dtype has, a
+    negative size, sizes whose product overflows int64, or a tensor of a dtype other than floating or complex that
+    requires gradients; None where none is found (or the program cannot be read so: torch's words stand).
+
+    Why: torch's deserializer refused such a file with "RuntimeError: numel: integer multiplication overflow",
+    "Trying to create tensor with negative dimension -1: [-1, 4]" or "Only Tensors of floating point and complex
+    dtype can require gradients", naming no tensor, and ``memplan import`` said the file was "not a torch.export
+    program", which it is (round 49)."""
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        inputs = {t["as_tensor"]["name"] for t in graph["inputs"] if "as_tensor" in t}
+        records = list(graph["tensor_values"].items())
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    for tensor, record in records:
+        if not isinstance(record, dict):
+            continue
+        what = f"{'graph input' if tensor in inputs else 'tensor'} {tensor!r}"
+        sizes = [d.get("as_int") if isinstance(d, dict) else None for d in record.get("sizes") or ()]
+        sizes = [d for d in sizes if type(d) is int]   # (a symbolic size: as_expr)
+        dtype = record.get("dtype")
+        if type(dtype) is not int or dtype not in _DTYPE_CODES:
+            why = f"the dtype code {_short(dtype)}, which is no torch dtype"
+        elif any(d < 0 for d in sizes):
+            why = f"the negative size {next(d for d in sizes if d < 0)}"
+        elif math.prod(sizes) > _MAX_NUMEL:
+            why = f"sizes {sizes}, more elements than int64 counts"
+        elif record.get("requires_grad") is True and dtype not in _GRAD_DTYPE_CODES:
+            why = "requires_grad with a dtype that is neither floating nor complex (no gradient can be one)"
+        else:
+            continue
+        return (f"the program's record of {what} gives it {why} (a corrupted or edited program: export and save it "
+                "again)")
+    return None
+
+
+def _tensor_names(x: Any) -> list[str]:
+    """The tensor names a serialized argument or output (``{"as_tensor": {"name": N}}``, ``{"as_tensors": [...]}``,
+    nested in lists and dicts) refers to, in order."""
+    names, stack = [], [x]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, list):
+            stack.extend(reversed(y))
+        elif isinstance(y, dict):
+            for k, v in y.items():
+                if k == "as_tensor" and isinstance(v, dict) and isinstance(v.get("name"), str):
+                    names.append(v["name"])
+                elif k == "as_tensors" and isinstance(v, list):
+                    names.extend(t["name"] for t in v if isinstance(t, dict) and isinstance(t.get("name"), str))
+                elif isinstance(v, (dict, list)) and k != "as_graph":
+                    stack.append(v)
+    return names
+
+
+def _dangling_read(path: str) -> str | None:
+    """Words naming the first node of ``path``'s program (its top graph, in order) that reads a tensor no input or
+    earlier node makes; None where none does (or the program cannot be read so).
+
+    Why: torch's deserializer refused such a file (an edited ``model.json`` whose ``gelu`` reads ``view``, made after
+    it, or ``linear`` reading itself) with a bare "KeyError: 'view'", and ``memplan import`` said it was "not a
+    torch.export program" (round 49)."""
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        made = set(_tensor_names(graph["inputs"]))
+        for node in graph["nodes"]:
+            read = next((t for t in _tensor_names(node.get("inputs")) if t not in made), None)
+            if read is not None:
+                return (f"node {node.get('name') or '?'!r} ({_short(node.get('target'))}) reads tensor {read!r}, which no "
+                        "input or earlier node makes (a corrupted or edited program: export and save it again)")
+            made.update(_tensor_names(node.get("outputs")))
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    return None
+
+
+def _schema_misfit(path: str) -> str | None:
+    """Words naming the first node of ``path``'s program (its top graph) calling an ATen-style op (``torch.ops.NS.OP.
+    OVERLOAD``, looked up by name, nothing called) without an argument its schema requires; None where none does.
+
+    Why: torch's deserializer refused such a file (an edited ``model.json`` whose ``twice(x)`` became ``aten.relu``,
+    its argument still named ``x``, not ``self``) with a bare "KeyError: 'self'", and ``memplan import`` said it was
+    "not a torch.export program" (round 49)."""
+    import torch
+
+    try:
+        graph = _program_json(path)["graph_module"]["graph"]
+        for node in graph["nodes"]:
+            target = node.get("target")
+            if not isinstance(target, str) or not target.startswith("torch.ops."):
+                continue
+            op: Any = torch.ops
+            for part in target.split(".")[2:]:
+                op = getattr(op, part, None)
+            schema = getattr(op, "_schema", None)
+            if schema is None:
+                continue
+            given = {i.get("name") for i in node.get("inputs") or () if isinstance(i, dict)}
+            missing = next((a.name for a in schema.arguments if not a.has_default_value() and a.name not in given), None)
+            if missing is not None:
+                return (f"node {node.get('name') or '?'!r} ({target}) gives the op no argument {missing!r}, which its "
+                        f"schema requires (it gives {sorted(map(str, given))}; a corrupted or edited program: export and "
+                        "save it again)")
+    except Exception:  # noqa: BLE001 - a program we cannot read so: torch's own words stand
+        return None
+    return None
+
+
+def _refusal_within(exc: BaseException | None) -> _PickledCode | None:
+    """The ``_PickledCode`` refusal that ``exc`` wraps (its causes and contexts), or None. Why: torch's deserializer
+    re-raises what a stand-in raised inside it as its own error, and the file's refusal read "not a torch.export
+    program (_PickledCode: FILE: a symbolic size ...)", the file named twice in one line."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, _PickledCode):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _other_torch_file(path: str) -> str | None:
+    """What other torch archive ``path`` is (a TorchScript module, a ``torch.save`` file), from its members; None
+    where it is neither or cannot be read. Why: both were "not a torch.export program (RuntimeError:
+    PytorchStreamReader failed locating file archive_format: file not found.)", a reader's internals."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = [n.split("/", 1)[-1] for n in archive.namelist()]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    if "constants.pkl" in parts and any(p.startswith("code/") for p in parts):
+        return "a TorchScript module (torch.jit.save)"
+    if "data.pkl" in parts:
+        return "a torch.save file (a checkpoint or a pickled module)"
+    return None
+
+
+def _programs_named(path: str) -> list[str]:
+    """The names of the exported programs a ``.pt2`` archive holds (``*/models/NAME.json``); [] where it cannot be
+    read as a zip. Why: an archive ``package_pt2`` wrote with programs named ``first`` and ``second`` was "not a
+    torch.export program (KeyError: 'model')", which named neither what it is nor what is missing."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return []
+    found = (n.split("/") for n in names)
+    return sorted({p[-1][:-len(".json")] for p in found if len(p) == 3 and p[1] == "models" and p[-1].endswith(".json")})
+
+
+#: where torch keeps its compile caches, which importing its archive reader creates
+_CACHE_DIR_VAR = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def _archive_reader() -> None:
+    """Import torch's ``.pt2`` reader, which imports ``torch._dynamo``, which creates torch's cache directory
+    (``TORCHINDUCTOR_CACHE_DIR``, else ``torchinductor_USER`` in the temporary directory) as it loads.
+
+    Why here, before the file is opened: where that directory cannot be made (the variable names a path under a
+    file, or a read-only place), the import raised inside the load, and ``memplan import x.pt2`` said the file
+    was "not a torch.export program (NotADirectoryError: ...)": the file was blamed for the environment."""
+    _cache_dir_made("load")
+    try:
+        importlib.import_module("torch.export.pt2_archive._package")
+    except ImportError:
+        return   # (another torch layout: torch.export.load imports what it needs, and says what fails)
+    except OSError as exc:
+        raise _cache_dir_error(exc, os.environ.get(_CACHE_DIR_VAR), "load") from None
+
+
+def _cache_dir_made(verb: str) -> None:
+    """Make torch's cache directory (``_torch_cache_dir``) before torch imports ``torch._dynamo``, which makes it
+    as it loads; a MemplanError naming it (and the variable) where it cannot be made. ``verb``: what torch needs
+    it for ("load", "export"). Nothing where ``torch._dynamo`` is imported already (it no longer looks).
+
+    Why before torch: its import failing on the directory left ``torch._dynamo`` half-imported, and a second
+    ``load_exported`` (or ``from_torch``) in the process, the directory fixed or not, failed inside torch
+    ("Artifact of type=precompile already registered in mega-cache artifact factory") and blamed the file (the
+    module) again. Made here, the error is the same on every call, and the first call after the directory is
+    fixed works."""
+    if "torch._dynamo" in sys.modules:
+        return
+    given = os.environ.get(_CACHE_DIR_VAR)
+    try:
+        os.makedirs(_torch_cache_dir(given), exist_ok=True)   # (as torch's cache_dir() does on import)
+    except OSError as exc:
+        raise _cache_dir_error(exc, given, verb) from None
+
+
+def _cache_dir_error(exc: OSError, given: str | None, verb: str) -> MemplanError:
+    """The error for torch's cache directory that cannot be made (``exc``), with the variable put back as it was
+    (``given``: torch sets it to its absolute path before it tries)."""
+    if given is None:
+        os.environ.pop(_CACHE_DIR_VAR, None)
+        where = f"its default cache directory {exc.filename or '?'}"
+        fix = f"set {_CACHE_DIR_VAR} to a writable directory"
+    else:
+        os.environ[_CACHE_DIR_VAR] = given
+        where = f"the cache directory {_CACHE_DIR_VAR}={given}"
+        fix = f"point {_CACHE_DIR_VAR} at a writable directory"
+    why = exc.strerror or type(exc).__name__
+    at = f" ({exc.filename})" if exc.filename and given is not None and exc.filename != given else ""
+    needed = "load any torch.export program" if verb == "load" else "export any module"
+    return MemplanError(f"torch cannot create {where}{at}: {why}; {fix} (torch creates it to {needed})")
+
+
+def _torch_cache_dir(given: str | None) -> str:
+    """The directory torch's ``cache_dir()`` (``torch._inductor.runtime.cache_dir_utils``) makes as ``torch._dynamo``
+    is imported: ``given`` (``TORCHINDUCTOR_CACHE_DIR``), else ``torchinductor_USER`` in the temporary directory.
+    Computed here, not asked of torch: importing that module imports ``torch._dynamo``, which makes it."""
+    if given is not None:
+        return os.path.abspath(given)
+    try:
+        user = getpass.getuser()
+    except (KeyError, ModuleNotFoundError, OSError):
+        getuid = getattr(os, "getuid", None)
+        user = f"uid_{getuid()}" if callable(getuid) else "unknown_user"
+    return os.path.join(tempfile.gettempdir(), "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
+
+
+#: one ``.pt2`` load at a time in the process (``load_exported``). Why: what guards a load is process-wide (torch's
+#: archive reader's ``pickle`` and deserializer's ``sympy`` swapped for refusing stand-ins, ``torch.load`` forced
+#: weights-only by its environment variable, warnings and two loggers held), and each guard put back what it had found
+#: at its end: a load in a second thread found the first's stand-ins, so when the first ended the second ran on
+#: unguarded (a pickled object in its archive unpickled, its code run) and then put the first's stand-ins back for
+#: good (every later ``torch.load`` of the process weights-only, the loggers' records lost, warnings off)
+_LOADS = threading.Lock()

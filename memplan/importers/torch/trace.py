@@ -1,0 +1,264 @@
+"""The entry points: ``from_torch`` (a module or an ``ExportedProgram`` into a graph), ``trace_torch``
+(the program the runtimes execute) and the export itself.
+
+Why here and last: exporting calls into every step before it (dims, checks, translation), and the runtimes need the
+same traced program the plan was made from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from typing import Any
+
+from ...errors import GraphError
+from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
+from .. import Progress, check_progress
+from ..quiet import logger_off
+from ..rng import rng_kept
+from .checks import _block_write, _is_vmap_entry
+from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name
+from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
+from .layouts import _check_weights_held
+from .load import _cache_dir_made
+from .translate import _METADATA_READS, _from_exported, _partial_graph_dropped, _traced
+
+
+def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
+               alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
+               progress: Progress | None = None) -> Graph:
+    """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
+
+    ``module`` may also be an ``ExportedProgram``: ``example_inputs`` (and ``kwargs``) then only give the sizes of
+    its dynamic dimensions (``torch.export.Dim``); where it has none, any given must be its inputs as exported (a
+    GraphError names one that is not). ``decompose``
+    lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
+    ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
+    """
+    check_progress(progress, "from_torch")
+    check_alignment(alignment)  # before the export, not after
+    torch = _need_torch()
+    given = isinstance(module, torch.export.ExportedProgram)
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    # (the fake runs that check a given program's records, and the layout probes, fail on fake tensors by design where
+    # a record is wrong: torch's fake-tensor mode logged each failure's whole traceback on stderr, 30 lines above the
+    # one the CLI prints for a weight or record it refuses)
+    with logger_off("torch._subclasses.fake_tensor"):
+        return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
+                              check_records=given)
+
+
+def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
+                alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
+                lower_vmap: bool = False) -> tuple:
+    """``(exported_program, graph, trace)``: ``from_torch`` plus what an executor needs to run the graph.
+
+    ``trace`` maps every graph tensor to the fake tensor it came from (``trace["fake"]``: dtype, shape,
+    strides, storage offset), every graph node to the tensor id each of its FX arguments was bound to when
+    the node ran (``trace["env"]``: in-place writes rebind names), and every FX value to its final tensor
+    id(s) (``trace["values"]``, for the program's outputs), and every node whose kernel writes side
+    results nobody reads to those results' tensor ids by role (``trace["side"]``: ``{"indices": id}`` for
+    ``max_pool2d``, ``{"save_mean": id, "save_invstd": id}`` for eval ``batch_norm``). A user input
+    returned as it is (which ``from_torch`` refuses: no node produces it) is no graph output here; its FX
+    name is in ``trace["input_outputs"]``, for the executor to return the caller's tensor.
+    ``lower_vmap``: a program holding ``torch.vmap``, or a ``no_grad``/``autocast`` block writing its operand in
+    place (which ``from_torch`` refuses), is lowered first (``lower_vmapped``), every other program imported as
+    exported.
+    """
+    check_alignment(alignment)  # before the export, not after
+    torch = _need_torch()
+    given = isinstance(module, torch.export.ExportedProgram)
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    if lower_vmap and not decompose:
+        ep = lower_vmapped(torch, ep, default)
+    trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set()}
+    with logger_off("torch._subclasses.fake_tensor"):   # (as from_torch)
+        graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace,
+                               check_records=given)
+    return ep, graph, trace
+
+
+def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool):
+    """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module."""
+    _cache_dir_made("export")
+    if isinstance(module, torch.export.ExportedProgram):
+        ep = module
+        default = "exported"
+        if (example_inputs != () or kwargs) and not _has_dynamic_inputs(torch, ep):
+            # a fixed program takes no other sizes: examples that are not its inputs were ignored, and a caller
+            # giving a batch of 8 to a program exported at 4 had the plan for 4, silently
+            if not isinstance(example_inputs, tuple):
+                example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            _check_example_types(torch, ep, example_inputs, _in_spec_order(ep, kwargs))
+        elif example_inputs != () or kwargs:
+            # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
+            # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
+            # every size, and the caller named them
+            if not isinstance(example_inputs, tuple):
+                example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+            kwargs = _in_spec_order(ep, kwargs)
+            _check_example_types(torch, ep, example_inputs, kwargs)
+            given = _check_ranges(torch, ep, example_inputs, kwargs)
+            _check_weights_held(torch, ep)
+            try:
+                with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
+                    ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
+                                                                    kwargs=kwargs, strict=strict))
+            except Exception as exc:
+                raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
+                                 f"failed: {_export_failure(exc)}{_guard_context(exc, given)}") from None
+    else:
+        if not isinstance(example_inputs, tuple):
+            example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+        forks: list[str] = []
+        try:
+            # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
+            # lines, at error level before export raises what our GraphError says in one line)
+            with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
+                    rng_kept(torch, watch=not strict, forks=forks) as reseeded:
+                ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
+                                                                strict=strict))
+        except Exception as exc:  # export errors are many and deep; name the module and the first line
+            first = _export_failure(exc)
+            raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
+        if any(reseeded):
+            raise GraphError(f"{type(module).__name__}'s forward sets torch's random state itself (torch.manual_seed, "
+                             "set_rng_state...), which torch.export does not record: the program would draw "
+                             "from the caller's generator where eager reseeds it (seed outside forward, or pass "
+                             "random values in as inputs)")
+        drawing = next((n for n in ep.graph.nodes if n.op == "call_function"
+                        and getattr(n.target, "_nondeterministic_seeded", False)), None)
+        if forks and drawing is not None:
+            raise GraphError(f"{type(module).__name__}'s forward enters torch.random.fork_rng() ({forks[0]}) and the "
+                             f"program draws random numbers (node {drawing.name!r}): eager puts the generator back after "
+                             "the block, so draws inside it are the same numbers at every call, where the program "
+                             "would draw on from the caller's generator (draw outside the block, or pass the random "
+                             "values in as inputs)")
+        default = type(module).__name__
+    if decompose:
+        try:
+            ep = _decomposed(torch, ep, ep.run_decompositions)
+        except GraphError:
+            raise
+        except Exception as exc:
+            first = _export_failure(exc)
+            raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
+    return ep, default
+
+
+def lower_vmapped(torch, ep: Any, default: str) -> Any:
+    """``ep`` itself, or, where it holds ``torch.vmap`` (functorch's pre-dispatch ``_add_batch_dim``), ``ep``
+    lowered to the ATen dispatch level with no decomposition (``run_decompositions({})``).
+
+    Why: export keeps a vmap as pre-dispatch ops over batched tensors, which have no plannable layout
+    (``_check_not_vmapped``); ``flex_attention`` builds its default block mask under one, so every module
+    calling it was refused. The empty table lowers only what has to go (the vmap's ops become the batched ATen
+    ops its batching rules run), and ``linear``, ``scaled_dot_product_attention``... stay as exported. A
+    program with no vmap is returned as it is (not even traced again).
+
+    A program whose ``torch.no_grad()`` / ``autocast`` block writes one of its operands in place (an EMA buffer
+    or momentum teacher updated under ``no_grad``, ``spectral_norm``'s power iteration in training mode), which
+    ``_check_block_writes`` refuses as one op, is lowered the same way: the empty table inlines the block, its
+    writes become the functionalized program's state updates (or ordinary in-place ops on user inputs), which
+    the executor writes back after each call. Before, ``runtime.aten.compile`` refused every such module, naming
+    ``from_torch(..., decompose=True)``, an option ``compile`` does not have. So is one whose higher-order op has a
+    result at a symbolic storage offset (``_loose_offsets``: a ``while_loop`` over a module's parameters)."""
+    nodes = [n for n in ep.graph.nodes if n.op == "call_function"]
+    if any(_is_vmap_entry(n.target) for n in nodes):
+        what = "torch.vmap"
+    elif any(_block_write(torch, ep.graph_module, n) is not None for n in nodes):
+        what = "torch.no_grad()/autocast block that writes in place"
+    elif any(_loose_offsets(torch, n) for n in nodes):
+        what = "higher-order op traced under autograd"
+    else:
+        return ep
+    try:
+        return _decomposed(torch, ep, lambda: ep.run_decompositions({}))
+    except GraphError:
+        raise
+    except Exception as exc:
+        raise GraphError(f"lowering {default}'s {what} to ATen ops failed: {_export_failure(exc)}") from None
+
+
+def _decomposed(torch, ep: Any, decompose: Any) -> Any:
+    """``decompose()`` (a ``run_decompositions`` of ``ep``, traced by ``_traced``) with every op of ``ep`` that runs
+    for its effect alone (``_effect_op``: ``torch._assert_async(cond)``, a custom op returning nothing that checks or
+    logs a tensor) kept; a GraphError naming the node where the decomposed program still lost one.
+
+    Why: the decomposition's dead-code elimination keeps only the ops torch lists as side-effectful
+    (``torch.fx.node._side_effectful_functions``: ``_assert_async.msg``, not ``_assert_async.default``), so a forward
+    that also used ``torch.vmap`` (lowered so) or was imported with ``decompose=True`` lost its
+    ``torch._assert_async``: a failing check ran on silently where eager raises (round 48). They are listed there
+    for the decomposition's time (``_listed_as_effects``: torch reads that one process-wide set, so no decomposition
+    can be told otherwise) and their count checked after."""
+    effects = [n for n in ep.graph.nodes if _effect_op(torch, n)]
+    if not effects:
+        return _traced(torch, decompose)
+    with _listed_as_effects(torch, {n.target for n in effects}):
+        out = _traced(torch, decompose)
+    left = Counter(_op_name(n.target) for n in out.graph.nodes if n.op == "call_function")
+    for name, count in Counter(_op_name(n.target) for n in effects).items():
+        if left[name] < count:
+            node = next(n for n in effects if _op_name(n.target) == name)
+            raise GraphError(f"node {node.name!r} ({name}): lowering the program to ATen ops dropped this op, which "
+                             "runs for its effect alone (a check that raises, a logging op): the program would run on "
+                             "where eager's check raises; export without torch.vmap / decompose=True")
+    return out
+
+
+#: (lock, {op: how many decompositions in flight listed it}) of ``_listed_as_effects``: torch's set is one per process
+_EFFECTS_LISTED: tuple[threading.Lock, Counter] = (threading.Lock(), Counter())
+
+
+@contextlib.contextmanager
+def _listed_as_effects(torch, ops: set):
+    """``ops`` in torch's set of side-effectful functions (``torch.fx.node._side_effectful_functions``, which
+    dead-code elimination keeps) while the block runs, in every thread that needs them so; put back after the last.
+
+    Why counted under a lock: the set is process-wide, and each decomposition added the ops it lacked and removed
+    them after. A second thread's decomposition of a program with the same op found it listed (the first's), added
+    nothing, and lost it when the first finished: its ``torch._assert_async`` was dropped and its import refused
+    ("lowering the program ... dropped this op") where it runs alone. Now an op is removed only when no decomposition
+    in flight needs it, and never one torch (or anyone before) listed."""
+    lock, count = _EFFECTS_LISTED
+    listed = torch.fx.node._side_effectful_functions
+    with lock:
+        ours = [op for op in ops if count[op] or op not in listed]
+        for op in ours:
+            count[op] += 1
+            listed.add(op)
+    try:
+        yield
+    finally:
+        with lock:
+            for op in ours:
+                count[op] -= 1
+                if not count[op]:
+                    del count[op]
+                    listed.discard(op)
+
+
+def _effect_op(torch, n: Any) -> bool:
+    """Whether FX node ``n`` calls an op that returns nothing, writes no argument and reads a tensor (``_assert_async``,
+    a custom checking op): it runs for its effect alone, and dead-code elimination would drop it."""
+    schema = getattr(n.target, "_schema", None) if n.op == "call_function" else None
+    if schema is None or schema.returns or schema.is_mutable or _op_name(n.target).split(".")[0] in _METADATA_READS:
+        return False
+    return any(isinstance(a, torch.fx.Node) and isinstance(a.meta.get("val"), torch.Tensor)
+               for a in torch.utils._pytree.tree_leaves((n.args, n.kwargs)))
+
+
+def _loose_offsets(torch, n: Any) -> bool:
+    """Whether higher-order op node ``n`` (a ``while_loop`` whose body reads a parameter that requires grad) has a
+    result of static shape at a symbolic storage offset: traced under autograd, torch's ``while_loop`` keeps every
+    iteration's carry for the backward and returns the last one's slice (``storage_offset`` ``12*u0 - 12``), which no
+    plan can place ("data-dependent size u0 - 1"). The inference program ``run_decompositions({})`` traces again
+    returns fresh results (offset 0), as eager's under ``no_grad``."""
+    if n.op != "call_function" or not isinstance(n.target, torch._ops.HigherOrderOperator):
+        return False
+    for v in torch.utils._pytree.tree_leaves(n.meta.get("val")):
+        if (isinstance(v, torch.Tensor) and all(isinstance(d, int) for d in v.shape)
+                and not isinstance(v.storage_offset(), int)):
+            return True
+    return False
