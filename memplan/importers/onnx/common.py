@@ -156,6 +156,15 @@ def _show_type(elem: int, dims: list | None) -> str:
     return f"{_dtype_name(_need_onnx(), elem)} {shape}"
 
 
+# -- onnxruntime's own ops ------------------------------------------------------------------------------
+#
+# Models optimized by onnxruntime or optimum hold its fused ops (com.microsoft's Attention, SkipLayerNormalization,
+# MatMulNBits, RotaryEmbedding...; SimplifiedLayerNormalization in the default domain). onnx defines none of
+# them, so its inference leaves their outputs to what the model declares: a wrong declaration planned a slot of
+# the wrong size (too small: the kernel overruns it), a missing one was refused. onnxruntime ships a shape
+# inference that knows them; where onnxruntime is installed, it sizes them, and a declaration that disagrees
+# is refused by name.
+
 #: onnxruntime's ops: those of its domain, and the ones it defines in the default domain. Only these are sized
 #: by its inference, whose rules go by op name alone (another domain's "Attention" is no concern of theirs)
 ORT_DOMAIN = "com.microsoft"

@@ -161,6 +161,17 @@ def _external_attribute(onnx, n) -> bool:
                for a in n.attribute for t in ([a.t] if a.HasField("t") else list(a.tensors)))
 
 
+# -- folding of shape computations --------------------------------------------------------------------
+#
+# ONNX's data propagation follows Shape -> Gather -> Concat -> Reshape, but not Div, Cast, Equal, Where,
+# ConstantOfShape, Range...: exporters (torch.onnx for torchvision's ViT, Swin, ShuffleNet) compute
+# shapes with them, so the tensors behind such a Reshape, Expand, Pad or Slice had unknown dimensions. As
+# the runtimes' constant folding does, nodes whose inputs are all known small values (constants, the
+# shape of a tensor whose shape is known) are evaluated (onnx's reference evaluator) and replaced by
+# Constants in the copy given to shape inference, and inference runs again, until nothing new folds.
+
+#: most rounds of fold-and-infer (each resolves shapes that depend on the shapes found by the last)
+MAX_FOLD_ROUNDS = 32
 #: values up to this many elements are folded (shape computations are tiny; masks and weights are not)
 MAX_FOLD_ELEMENTS = 4096
 #: ops never folded: random, or not a pure function of their inputs; or whose work no size of theirs

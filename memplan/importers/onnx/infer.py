@@ -32,6 +32,7 @@ from .common import (
 from .files import _data_path, _data_root, _outside_folder
 from .fold import (
     MAX_FOLD_ELEMENTS,
+    MAX_FOLD_ROUNDS,
     _all_static,
     _einsum_broadcasts,
     _exact_range,
@@ -51,7 +52,7 @@ from .fold import (
 )
 from .model_checks import _flat, _name_by_ids
 from .node_checks import _dims_hint
-from .ort_ops import MAX_FOLD_ROUNDS, _is_ort_op, _size_ort_ops
+from .ort_ops import _is_ort_op, _size_ort_ops
 
 #: standard ops whose output length depends on the values of their input, not its shape: a size the model
 #: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
@@ -1420,13 +1421,3 @@ def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool 
                 pass
         raise GraphError(f"{source}: ONNX shape inference failed: {msg}") from None
     return out.graph
-
-
-# -- onnxruntime's own ops ------------------------------------------------------------------------------
-#
-# Models optimized by onnxruntime or optimum hold its fused ops (com.microsoft's Attention, SkipLayerNormalization,
-# MatMulNBits, RotaryEmbedding...; SimplifiedLayerNormalization in the default domain). onnx defines none of
-# them, so its inference leaves their outputs to what the model declares: a wrong declaration planned a slot of
-# the wrong size (too small: the kernel overruns it), a missing one was refused. onnxruntime ships a shape
-# inference that knows them; where onnxruntime is installed, it sizes them, and a declaration that disagrees
-# is refused by name.

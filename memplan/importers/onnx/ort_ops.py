@@ -768,16 +768,3 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
             else:
                 g2.value_info.append(onnx.helper.make_value_info(o, tp))
     return True
-
-
-# -- folding of shape computations --------------------------------------------------------------------
-#
-# ONNX's data propagation follows Shape -> Gather -> Concat -> Reshape, but not Div, Cast, Equal, Where,
-# ConstantOfShape, Range...: exporters (torch.onnx for torchvision's ViT, Swin, ShuffleNet) compute
-# shapes with them, so the tensors behind such a Reshape, Expand, Pad or Slice had unknown dimensions. As
-# the runtimes' constant folding does, nodes whose inputs are all known small values (constants, the
-# shape of a tensor whose shape is known) are evaluated (onnx's reference evaluator) and replaced by
-# Constants in the copy given to shape inference, and inference runs again, until nothing new folds.
-
-#: most rounds of fold-and-infer (each resolves shapes that depend on the shapes found by the last)
-MAX_FOLD_ROUNDS = 32
