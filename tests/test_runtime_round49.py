@@ -1,0 +1,89 @@
+"""Round 49 (runtime49): hostile plans given to the runtime's executors, refused before any allocation or launch.
+
+Bugs fixed (each test failed before):
+- ``runtime.aten.compile(m, x, plan=p)`` with ``p``'s ``arena_bytes`` of 2**60 (``verify`` takes any arena at least
+  its tensors') asked torch for the arena and failed with its raw "DefaultCPUAllocator: can't allocate memory"
+  RuntimeError; now ``ArenaOutOfMemory`` (an ``AtenExecutorError``, ``BudgetError`` and ``MemoryError``) naming the
+  bytes and the device, before asking the allocator for an arena larger than the device's memory, and for any
+  arena its allocator cannot give; ``runtime.oom.is_out_of_memory`` knows the CPU allocator's message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from needs import need
+
+from memplan.errors import BudgetError
+from runtime.oom import is_out_of_memory
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile as aten_compile  # noqa: E402
+from runtime.aten.errors import ArenaOutOfMemory, AtenExecutorError  # noqa: E402
+
+
+class _Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x):
+        a = self.lin(x).relu()
+        return a * 2 + a
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(0)
+    m = _Small()
+    x = torch.randn(4, 8)
+    return m, x, aten_compile(m, (x,))
+
+
+@pytest.mark.parametrize("arena", [1 << 60, 1 << 50])
+@pytest.mark.parametrize("verify", [True, False])
+def test_aten_refuses_an_arena_the_device_cannot_hold_before_allocating(small, monkeypatch, arena, verify):
+    """Failed before: torch's raw RuntimeError (2**60), or an allocation tried (2**50)."""
+    m, x, cm = small
+    calls = []
+    real = torch.empty
+
+    def watch(*a, **k):
+        calls.append(a)
+        return real(*a, **k)
+    big = replace(cm.plan, arena_bytes=arena)
+    monkeypatch.setattr(torch, "empty", watch)
+    with pytest.raises(ArenaOutOfMemory, match=rf"arena of {arena} B .* more than cpu holds") as info:
+        aten_compile(m, (x,), plan=big, verify=verify)
+    assert isinstance(info.value, (AtenExecutorError, BudgetError, MemoryError))
+    assert not any(a and isinstance(a[0], int) and a[0] >= arena for a in calls)
+
+
+def test_aten_maps_the_allocators_own_refusal(small, monkeypatch):
+    """An arena the device holds but its allocator cannot give now: the allocator's refusal, named (was raw)."""
+    m, x, cm = small
+    import runtime.aten.layout as lay
+
+    def refuse(*_a, **_k):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 1024 bytes. Error code 12 (Cannot allocate memory)")
+    monkeypatch.setattr(lay, "device_bytes", lambda *_a: None)
+    monkeypatch.setattr(torch, "empty", refuse)
+    with pytest.raises(ArenaOutOfMemory, match=r"cannot allocate the plan's arena of \d+ B .* on cpu: "):
+        aten_compile(m, (x,), plan=cm.plan)
+
+
+def test_the_cpu_allocators_refusal_is_out_of_memory():
+    exc = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes.")
+    assert is_out_of_memory(exc)
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_a_plan_with_a_fitting_oversized_arena_still_runs(small):
+    m, x, cm = small
+    c = aten_compile(m, (x,), plan=replace(cm.plan, arena_bytes=cm.plan.arena_bytes + 4096))
+    assert torch.allclose(c(x), m(x))
