@@ -6,6 +6,8 @@ Bugs fixed (each test failed before):
   RuntimeError; now ``ArenaOutOfMemory`` (an ``AtenExecutorError``, ``BudgetError`` and ``MemoryError``) naming the
   bytes and the device, before asking the allocator for an arena larger than the device's memory, and for any
   arena its allocator cannot give; ``runtime.oom.is_out_of_memory`` knows the CPU allocator's message.
+- an unverified plan split over 2 devices (nodes on device 1, tensors in device 1's arena) was laid out in device 0's
+  arena: torch's raw "setStorage: ... out of bounds"; now refused naming the node or tensor and the field.
 """
 
 from __future__ import annotations
@@ -86,4 +88,30 @@ def test_the_cpu_allocators_refusal_is_out_of_memory():
 def test_a_plan_with_a_fitting_oversized_arena_still_runs(small):
     m, x, cm = small
     c = aten_compile(m, (x,), plan=replace(cm.plan, arena_bytes=cm.plan.arena_bytes + 4096))
+    assert torch.allclose(c(x), m(x))
+
+
+def _split(plan, node_device: int, tensor_device: int):
+    """``plan`` as a plan of 2 devices with every node on ``node_device`` and every arena tensor on ``tensor_device``."""
+    tensors = tuple(tensor_device if off is not None else 0 for _t, off, _s in plan.tensors)
+    return replace(plan, devices=2, node_devices=(node_device,) * len(plan.order), tensor_devices=tensors,
+                   device_arena_bytes=(plan.arena_bytes, plan.arena_bytes))
+
+
+@pytest.mark.parametrize("nodes,tensors,match", [
+    (1, 1, r"runs node 'lin(ear)?' on device 1: the ATen executor runs a plan of one device"),
+    (0, 1, r"puts tensor 'x' in device 1's arena: the ATen executor runs a plan of one device")])
+def test_aten_refuses_a_plan_of_several_devices_unverified(small, nodes, tensors, match):
+    """Failed before: torch's raw "setStorage: ... out of bounds" (device 1's offsets in device 0's arena of 0 bytes),
+    or the device fields ignored."""
+    m, x, cm = small
+    q = _split(cm.plan, nodes, tensors)
+    q = replace(q, device_arena_bytes=(0 if nodes else q.arena_bytes, q.arena_bytes))
+    with pytest.raises(AtenExecutorError, match=r"field 'devices' 2\) " + match):
+        aten_compile(m, (x,), plan=q, verify=False)
+
+
+def test_aten_runs_a_split_plan_whose_every_node_and_tensor_is_on_device_0(small):
+    m, x, cm = small
+    c = aten_compile(m, (x,), plan=_split(cm.plan, 0, 0))
     assert torch.allclose(c(x), m(x))
