@@ -18,7 +18,7 @@ plan (a negative control) binds as faithfully as a safe one; safety is ``memplan
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,6 +186,25 @@ def check_views(graph: Graph, plan: Plan, binding: Binding) -> None:
         if p.offset != want:
             raise PlanFormatError(f"plan {plan.graph!r} puts view {t.id!r} at {p.offset}, not at {want} (its root "
                                   f"{p.root!r}'s offset + the view's offset in it): a view is its root's bytes")
+
+
+def waits_before_records(steps: Sequence[Step], plan: Plan, skip: frozenset[int] = frozenset()) -> str:
+    """The first plan event whose wait ``steps`` (a binding's, or a program's: a fused group records on its last
+    member) issue at or before its record, described, or "". Such a plan (run unverified) is an eager negative
+    control: the wait finds the event unrecorded and waits for nothing, as in CUDA. A capture of it waits on a
+    record made outside the graph (an earlier call's, or none), which CUDA refuses mid-capture: the pycuda
+    executors refuse it at ``capture``, the ATen executor with ``cuda_graph=True`` at its build. Events in ``skip``
+    (cross-device: no capture holds them) are left out."""
+    recorded: dict[int, int] = {}
+    for k, st in enumerate(steps):
+        recorded.update((i, k) for i in st.records)
+    for k, st in enumerate(steps):
+        for i in st.waits:
+            if i not in skip and (recorded.get(i, -1) >= k or i not in recorded):
+                a, b = plan.events[i]
+                return (f"waits on event {a!r}->{b!r} at {b!r} (stream {st.stream}) before {a!r} records it"
+                        if i in recorded else f"waits on event {a!r}->{b!r}, which no step records")
+    return ""
 
 
 #: the alignment of every device allocation's base: what cudaMalloc (cuMemAlloc) guarantees

@@ -38,7 +38,7 @@ import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 
-from .binding import bind, check_views, weight_copies, weight_source
+from .binding import bind, check_views, waits_before_records, weight_copies, weight_source
 from .cuda_util import (
     EVENT_DISABLE_TIMING,
     STREAM_NON_BLOCKING,
@@ -214,22 +214,8 @@ def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
         raise ExecutorError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
 
 
-def _waits_before_records(steps: Sequence, plan: Plan, skip: frozenset[int] = frozenset()) -> str:
-    """The first plan event whose wait ``steps`` (a program's: a fused group records on its last member) issue at or
-    before its record, described, or "". Such a plan (run unverified, ``check_plan=False``) is an eager negative
-    control: the wait finds the event unrecorded and waits for nothing, as in CUDA. A capture of it waited on the
-    record of the step before, outside the graph, which CUDA refuses mid-capture (the fake driver took it). Events
-    in ``skip`` (cross-device: no capture holds them) are left out."""
-    recorded: dict[int, int] = {}
-    for k, st in enumerate(steps):
-        recorded.update((i, k) for i in st.records)
-    for k, st in enumerate(steps):
-        for i in st.waits:
-            if i not in skip and (recorded.get(i, -1) >= k or i not in recorded):
-                a, b = plan.events[i]
-                return (f"waits on event {a!r}->{b!r} at {b!r} (stream {st.stream}) before {a!r} records it"
-                        if i in recorded else f"waits on event {a!r}->{b!r}, which no step records")
-    return ""
+#: (its old name, for callers that imported it from here)
+_waits_before_records = waits_before_records
 
 
 class CudaCore:
@@ -321,7 +307,7 @@ class CudaCore:
         #: whether a step has run (``read`` refuses an arena tensor before: its bytes are the allocation's old ones)
         self._stepped = False
         # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
-        self._backward = _waits_before_records(self.program.steps, plan, skip=self._cross)
+        self._backward = waits_before_records(self.program.steps, plan, skip=self._cross)
 
     def _make_streams_and_events(self) -> None:
         cuda, lay = self.cuda, self.layout

@@ -8,6 +8,9 @@ Bugs fixed (each test failed before):
   arena its allocator cannot give; ``runtime.oom.is_out_of_memory`` knows the CPU allocator's message.
 - an unverified plan split over 2 devices (nodes on device 1, tensors in device 1's arena) was laid out in device 0's
   arena: torch's raw "setStorage: ... out of bounds"; now refused naming the node or tensor and the field.
+- an unverified multi-stream plan waiting on an event before its record, under ``cuda_graph=True`` on CUDA: built (the
+  arena allocated), then its first call's capture waited on a warm-up's record (CUDA refuses it) and blamed the next
+  node; now refused where the plan is bound, naming the event, before the arena is laid out.
 """
 
 from __future__ import annotations
@@ -115,3 +118,82 @@ def test_aten_runs_a_split_plan_whose_every_node_and_tensor_is_on_device_0(small
     m, x, cm = small
     c = aten_compile(m, (x,), plan=_split(cm.plan, 0, 0))
     assert torch.allclose(c(x), m(x))
+
+
+class _TwoBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(16, 16), nn.Linear(16, 16)
+
+    def forward(self, x):
+        return self.a(x).relu() + self.b(x).sigmoid()
+
+
+def _backward_event_plan():
+    """A 2-stream plan of ``_TwoBranches`` (one event at least) with one event's wait moved before its record: its
+    ``before`` node issued first (an edited plan, unsafe)."""
+    from memplan import plan as make_plan
+
+    torch.manual_seed(0)
+    m, x = _TwoBranches(), torch.randn(4, 16)
+    cm = aten_compile(m, (x,), streams=2)
+    p = make_plan(cm.graph, streams=2)
+    assert p.events and len({s for _n, s in p.order}) == 2
+    a, b = p.events[0]
+    order = list(p.order)
+    ib = next(k for k, (n, _s) in enumerate(order) if n == b)
+    moved = order.pop(ib)
+    order.insert(0, moved)   # the waiting node first: it waits before ``a`` records
+    return m, x, cm, replace(p, order=tuple(order)), (a, b)
+
+
+def test_aten_cuda_graph_refuses_a_plan_waiting_before_the_record_before_allocating(monkeypatch):
+    """Failed before: built (the arena allocated on the device); its first call's capture waited on a warm-up's
+    record, which CUDA refuses, and blamed the node after it. Refused here where the binding is made, before the
+    layout (checked on a CPU machine by refusing any layout)."""
+    import runtime.aten.executor as ex
+
+    m, x, cm, q, (a, b) = _backward_event_plan()
+
+    def no_layout(*_a, **_k):
+        raise AssertionError("the arena was laid out")
+    monkeypatch.setattr(ex, "build_layout", no_layout)
+    with pytest.raises(AtenExecutorError, match=rf"waits on event '{a}'->'{b}' at '{b}' \(stream \d\) before "
+                                                rf"'{a}' records it: a CUDA graph cannot capture"):
+        ex.Executor(cm.executor.program, q, "cuda", cuda_graph=True)
+
+
+def test_aten_eager_takes_a_plan_waiting_before_the_record_as_a_negative_control(monkeypatch):
+    """Without a capture the wait waits for nothing, as in CUDA: not refused (the layout is reached)."""
+    import runtime.aten.executor as ex
+
+    _m, _x, cm, q, _ = _backward_event_plan()
+
+    def no_layout(*_a, **_k):
+        raise AssertionError("the arena was laid out")
+    monkeypatch.setattr(ex, "build_layout", no_layout)
+    with pytest.raises(AssertionError, match="laid out"):
+        ex.Executor(cm.executor.program, q, "cuda", cuda_graph=False)
+
+
+def test_waits_before_records_of_a_binding():
+    from runtime.binding import bind, waits_before_records
+
+    _m, _x, cm, q, (a, b) = _backward_event_plan()
+    assert waits_before_records(bind(cm.graph, cm.plan).steps, cm.plan) == ""
+    assert f"'{a}'->'{b}'" in waits_before_records(bind(cm.graph, q).steps, q)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_aten_cuda_graph_refuses_a_plan_waiting_before_the_record_on_the_gpu():
+    from memplan import plan as make_plan
+
+    torch.manual_seed(0)
+    m, x = _TwoBranches().cuda(), torch.randn(4, 16, device="cuda")
+    cm = aten_compile(m, (x,), streams=2)
+    p = make_plan(cm.graph, streams=2)
+    a, b = p.events[0]
+    order = list(p.order)
+    order.insert(0, order.pop(next(k for k, (n, _s) in enumerate(order) if n == b)))
+    with pytest.raises(AtenExecutorError, match=rf"waits on event '{a}'->'{b}'"):
+        aten_compile(m, (x,), plan=replace(p, order=tuple(order)), verify=False, cuda_graph=True)
