@@ -11,6 +11,8 @@ Bugs fixed (each test failed before):
 - an unverified multi-stream plan waiting on an event before its record, under ``cuda_graph=True`` on CUDA: built (the
   arena allocated), then its first call's capture waited on a warm-up's record (CUDA refuses it) and blamed the next
   node; now refused where the plan is bound, naming the event, before the arena is laid out.
+- ``python -m runtime.tools.compare_launches --config tiny --vocab 99999999999`` (a product whose grid is past CUDA's
+  limits, which only its launches tell) was a raw ``KernelError`` traceback; now one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -197,3 +199,14 @@ def test_aten_cuda_graph_refuses_a_plan_waiting_before_the_record_on_the_gpu():
     order.insert(0, order.pop(next(k for k, (n, _s) in enumerate(order) if n == b)))
     with pytest.raises(AtenExecutorError, match=rf"waits on event '{a}'->'{b}'"):
         aten_compile(m, (x,), plan=replace(p, order=tuple(order)), verify=False, cuda_graph=True)
+
+
+@pytest.mark.parametrize("emulate", [False, True])
+def test_compare_launches_a_config_no_kernel_launches_is_one_line_and_exit_2(capsys, emulate):
+    """Failed before: a raw KernelError traceback from ``compare_plans`` (the launch grid of ``lm_head``)."""
+    from runtime.tools import compare_launches
+
+    argv = ["--config", "tiny", "--batches", "1", "--fuse", "runtime", "--vocab", "99999999999"]
+    assert compare_launches.main(argv + (["--emulate"] if emulate else [])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("compare_launches: error: node 'lm_head' (MUL_MAT): no launch") and err.count("\n") == 1
