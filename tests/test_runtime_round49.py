@@ -11,6 +11,8 @@ Bugs fixed (each test failed before):
 - an unverified multi-stream plan waiting on an event before its record, under ``cuda_graph=True`` on CUDA: built (the
   arena allocated), then its first call's capture waited on a warm-up's record (CUDA refuses it) and blamed the next
   node; now refused where the plan is bound, naming the event, before the arena is laid out.
+- an unverified plan with an arena tensor off its elements' alignment (an f32 at byte 2) or a view moved off its
+  root's bytes was refused by the ATen executor only after its arena was allocated; now before.
 - ``python -m runtime.tools.compare_launches --config tiny --vocab 99999999999`` (a product whose grid is past CUDA's
   limits, which only its launches tell) was a raw ``KernelError`` traceback; now one line, exit status 2.
 """
@@ -210,3 +212,27 @@ def test_compare_launches_a_config_no_kernel_launches_is_one_line_and_exit_2(cap
     assert compare_launches.main(argv + (["--emulate"] if emulate else [])) == 2
     err = capsys.readouterr().err
     assert err.startswith("compare_launches: error: node 'lm_head' (MUL_MAT): no launch") and err.count("\n") == 1
+
+
+class _Viewed(nn.Module):
+    def forward(self, x):
+        return (x * 2).view(4, 16)[1:] + 1
+
+
+@pytest.mark.parametrize("tensor,delta,match", [
+    ("mul", -254, r"tensor 'mul' at arena byte 2 is not aligned to its torch.float32 elements"),
+    ("slice_1", -64, r"tensor 'slice_1' spans bytes \[320, 512\) of the arena, outside the \[256, 448\) planned")])
+def test_aten_refuses_a_misplaced_arena_tensor_before_allocating_the_arena(monkeypatch, tensor, delta, match):
+    """Failed before: the arena was allocated first (here: the stand-in allocator's AssertionError)."""
+    import runtime.aten.layout as lay
+
+    m, x = _Viewed(), torch.randn(64)
+    cm = aten_compile(m, (x,))
+    assert dict((t, o) for t, o, _s in cm.plan.tensors)["slice_1"] == 320   # (the layout this test edits)
+    tensors = tuple((t, o + delta if t == tensor else o, s) for t, o, s in cm.plan.tensors)
+
+    def no_arena(*_a, **_k):
+        raise AssertionError("the arena was allocated")
+    monkeypatch.setattr(lay, "aligned_arena", no_arena)
+    with pytest.raises(AtenExecutorError, match=match):
+        aten_compile(m, (x,), plan=replace(cm.plan, tensors=tensors), verify=False)

@@ -90,6 +90,7 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
     graph = program.graph
     plan_bytes = int(binding.arena_bytes[0])
     size = -(-plan_bytes // ARENA_ROUND) * ARENA_ROUND
+    addrs = arena_addresses(program, binding)   # (every arena tensor checked before the arena is allocated)
     arena = aligned_arena(torch, size, binding.alignment, device)
     typed: dict[Any, Any] = {}
     views: dict[str, Any] = {}
@@ -99,14 +100,7 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
         root_spec = program.specs[place.root]
         span = span_bytes(spec)
         if place.in_arena:
-            root_off = binding.places[place.root].offset
-            addr = root_off + spec.byte_offset  # the root's planned bytes are its storage's bytes 0..size
-            if span and not (place.offset <= addr and addr + span <= place.offset + t.size):
-                raise AtenExecutorError(f"tensor {t.id!r} spans bytes [{addr}, {addr + span}) of the arena, "
-                                        f"outside the [{place.offset}, {place.offset + t.size}) planned for it")
-            if addr % spec.itemsize:
-                raise AtenExecutorError(f"tensor {t.id!r} at arena byte {addr} is not aligned to its "
-                                        f"{spec.dtype} elements")
+            addr = addrs[t.id]
             if spec.dtype not in typed:
                 typed[spec.dtype] = arena.view(spec.dtype)
             views[t.id] = typed[spec.dtype].as_strided(spec.shape, spec.stride,
@@ -139,6 +133,29 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
                                     "out= that resizes it), which the executor cannot (unsupported)")
         views[t.id] = own.as_strided(spec.shape, spec.stride, start // spec.itemsize)
     return Layout(arena, views, plan_bytes)
+
+
+def arena_addresses(program: Program, binding: Binding) -> dict[str, int]:
+    """Each arena tensor's arena byte as torch lays it out (its root's planned offset + its fake storage offset),
+    or AtenExecutorError naming a tensor whose real bytes leave the range the plan reserved for it (a view moved in
+    an edited plan) or that is off its elements' alignment (an offset of 2 for an f32). Why apart from
+    ``build_layout``: such a plan (run unverified) was refused only after its arena was allocated on the device."""
+    addrs: dict[str, int] = {}
+    for t in program.graph.tensors:
+        place = binding.places[t.id]
+        if not place.in_arena:
+            continue
+        spec = program.specs[t.id]
+        span = span_bytes(spec)
+        addr = binding.places[place.root].offset + spec.byte_offset  # the root's planned bytes: its storage's 0..size
+        if span and not (place.offset <= addr and addr + span <= place.offset + t.size):
+            raise AtenExecutorError(f"tensor {t.id!r} spans bytes [{addr}, {addr + span}) of the arena, "
+                                    f"outside the [{place.offset}, {place.offset + t.size}) planned for it")
+        if addr % spec.itemsize:
+            raise AtenExecutorError(f"tensor {t.id!r} at arena byte {addr} is not aligned to its "
+                                    f"{spec.dtype} elements")
+        addrs[t.id] = addr
+    return addrs
 
 
 def poison(layout: Layout) -> None:
