@@ -13,6 +13,8 @@ Bugs fixed (each test failed before):
   node; now refused where the plan is bound, naming the event, before the arena is laid out.
 - an unverified plan with an arena tensor off its elements' alignment (an f32 at byte 2) or a view moved off its
   root's bytes was refused by the ATen executor only after its arena was allocated; now before.
+- the pycuda executors asked the driver for an arena past the device's whole memory (2**60), on several devices after
+  the others' arenas were allocated; now ``DeviceOutOfMemory`` naming the device before the first allocation.
 - ``python -m runtime.tools.compare_launches --config tiny --vocab 99999999999`` (a product whose grid is past CUDA's
   limits, which only its launches tell) was a raw ``KernelError`` traceback; now one line, exit status 2.
 """
@@ -236,3 +238,46 @@ def test_aten_refuses_a_misplaced_arena_tensor_before_allocating_the_arena(monke
     monkeypatch.setattr(lay, "aligned_arena", no_arena)
     with pytest.raises(AtenExecutorError, match=match):
         aten_compile(m, (x,), plan=replace(cm.plan, tensors=tensors), verify=False)
+
+
+def _fake_two_devices(monkeypatch, total: int):
+    """The fake driver on 2 devices, each holding ``total`` bytes; returns the list every allocation's size goes to."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch, devices=2)
+    import sys
+
+    drv = sys.modules["pycuda.driver"]
+    sizes: list[int] = []
+    real = drv.mem_alloc
+
+    def alloc(n):
+        sizes.append(int(n))
+        return real(n)
+    monkeypatch.setattr(drv, "mem_alloc", alloc)
+    monkeypatch.setattr(drv, "mem_get_info", lambda: (total, total), raising=False)
+    return sizes
+
+
+@pytest.mark.parametrize("arenas", [lambda a: (a, 1 << 60), lambda a: (1 << 40, a)])
+def test_pycuda_refuses_an_arena_past_the_devices_memory_before_any_allocation(monkeypatch, arenas):
+    """Failed before: device 0's arena (and every allocation before device 1's) was made, then device 1's 2**60 asked
+    of the driver; an arena past the device's whole memory is refused first, naming the device."""
+    import memplan
+    from runtime.device_memory import DeviceOutOfMemory
+    from runtime.models import llama as L
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    sizes = _fake_two_devices(monkeypatch, 1 << 34)
+    cfg = L.config("tiny", batch=1)
+    split = memplan.plan_graph(L.build_graph(cfg), devices=2)
+    p = split.plan
+    big = replace(p, device_arena_bytes=arenas(p.device_arena_bytes[0]))
+    dev = 1 if big.device_arena_bytes[1] > 1 << 34 else 0
+    with pytest.raises(DeviceOutOfMemory, match=rf"device {dev}: the plan's arena of {big.device_arena_bytes[dev]} B "
+                                                r"\(graph '.*'\) is more than the device's 17179869184 B: nothing"):
+        MultiGpuExecutor(split.graph, big, random_weights_seed=0, check_plan=False)
+    assert sizes == []
+    ex = MultiGpuExecutor(split.graph, p, random_weights_seed=0)   # (a plan that fits: allocated as before)
+    assert sizes
+    ex.free()
