@@ -15,6 +15,9 @@ Bugs fixed (each test failed before):
   root's bytes was refused by the ATen executor only after its arena was allocated; now before.
 - the pycuda executors asked the driver for an arena past the device's whole memory (2**60), on several devices after
   the others' arenas were allocated; now ``DeviceOutOfMemory`` naming the device before the first allocation.
+- ``runtime.aten.compile(m, x, plan=p)`` with a Plan built in code whose ``order`` holds a 1-tuple, a list stream id
+  or is an int, or (with ``memory_budget``) whose ``arena_bytes`` is a string: raw ValueError / TypeError from
+  ``check_given_plan``; now the plan's fields are checked first (``PlanFormatError`` naming the field), before export.
 - ``python -m runtime.tools.compare_launches --config tiny --vocab 99999999999`` (a product whose grid is past CUDA's
   limits, which only its launches tell) was a raw ``KernelError`` traceback; now one line, exit status 2.
 """
@@ -281,3 +284,26 @@ def test_pycuda_refuses_an_arena_past_the_devices_memory_before_any_allocation(m
     ex = MultiGpuExecutor(split.graph, p, random_weights_seed=0)   # (a plan that fits: allocated as before)
     assert sizes
     ex.free()
+
+
+@pytest.mark.parametrize("fields,budget,match", [
+    (dict(order=(("mul",), ("add",))), None, r"order\[0\] is not a \(node, stream\) tuple"),
+    (dict(order=5), None, r"field 'order' is not a tuple \(int\)"),
+    (dict(order=(("mul", [0]), ("add", 0))), None, r"order\[0\] \('mul'\): 'stream' is not an integer"),
+    (dict(arena_bytes="100"), 1 << 30, r"field 'arena_bytes' is not an integer"),
+    (dict(arena_bytes=None), 1 << 30, r"field 'arena_bytes' is not an integer")])
+def test_aten_refuses_a_malformed_plan_built_in_code_by_field(small, monkeypatch, fields, budget, match):
+    """Failed before: ValueError "not enough values to unpack", TypeError "unhashable type: 'list'" or "'>' not
+    supported" from ``check_given_plan``. Refused before the export."""
+    from memplan.errors import PlanFormatError
+
+    m, x, cm = small
+    import sys
+
+    comp = sys.modules["runtime.aten.compile"]   # (the package's ``compile`` is the function)
+
+    def no_export(*_a, **_k):
+        raise AssertionError("exported")
+    monkeypatch.setattr(comp, "load_program", no_export)
+    with pytest.raises(PlanFormatError, match=match):
+        aten_compile(m, (x,), plan=replace(cm.plan, **fields), memory_budget=budget)
