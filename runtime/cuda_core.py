@@ -37,6 +37,7 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
+from memplan.planfile import check_plan_fields
 
 from .binding import bind, check_views, waits_before_records, weight_copies, weight_source
 from .cuda_util import (
@@ -212,6 +213,9 @@ def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
         raise ExecutorError(f"graph {type(graph).__name__}: expected a memplan Graph")
     if not isinstance(plan, Plan):
         raise ExecutorError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
+    # its fields as a plan file's (a Plan built in code may hold anything): ``devices="2"`` or None was a raw
+    # TypeError from the executors' device count checks, which read it before ``bind`` checks the fields
+    check_plan_fields(plan)
 
 
 #: (its old name, for callers that imported it from here)

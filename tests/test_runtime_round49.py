@@ -18,6 +18,8 @@ Bugs fixed (each test failed before):
 - ``runtime.aten.compile(m, x, plan=p)`` with a Plan built in code whose ``order`` holds a 1-tuple, a list stream id
   or is an int, or (with ``memory_budget``) whose ``arena_bytes`` is a string: raw ValueError / TypeError from
   ``check_given_plan``; now the plan's fields are checked first (``PlanFormatError`` naming the field), before export.
+- the pycuda executors read a Plan's ``devices`` before its fields were checked: ``devices="2"``, None or ``[2]`` was a
+  raw TypeError from ``Executor`` and ``MultiGpuExecutor`` (2.0 "spans 2.0 devices"); now ``PlanFormatError`` naming it.
 - ``python -m runtime.tools.compare_launches --config tiny --vocab 99999999999`` (a product whose grid is past CUDA's
   limits, which only its launches tell) was a raw ``KernelError`` traceback; now one line, exit status 2.
 """
@@ -307,3 +309,22 @@ def test_aten_refuses_a_malformed_plan_built_in_code_by_field(small, monkeypatch
     monkeypatch.setattr(comp, "load_program", no_export)
     with pytest.raises(PlanFormatError, match=match):
         aten_compile(m, (x,), plan=replace(cm.plan, **fields), memory_budget=budget)
+
+
+@pytest.mark.parametrize("devices", ["2", None, 2.0, [2]])
+@pytest.mark.parametrize("multi", [False, True])
+def test_pycuda_executors_check_the_plans_fields_before_reading_its_devices(monkeypatch, devices, multi):
+    """Failed before: TypeError "'>' not supported ..." (or "'float' object cannot be interpreted as an integer")."""
+    import memplan
+    from memplan.errors import PlanFormatError
+    from runtime.models import llama as L
+
+    sizes = _fake_two_devices(monkeypatch, 1 << 34)
+    from runtime.executor import Executor
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    g = L.build_graph(L.config("tiny", batch=1))
+    cls = MultiGpuExecutor if multi else Executor
+    with pytest.raises(PlanFormatError, match=r"field 'devices' is not an integer in 1\.\.1024"):
+        cls(g, replace(memplan.plan(g), devices=devices), random_weights_seed=0)
+    assert sizes == []
