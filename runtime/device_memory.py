@@ -111,8 +111,9 @@ class DeviceMemory:
                 continue
             need = n if ALLOC_ALIGNMENT % align == 0 else n + align - 1
             if need > total:
-                raise DeviceOutOfMemory(f"device {d}: the plan's arena of {n} B (graph {self.graph.name!r}) is more "
-                                        f"than the device's {total} B: nothing allocated")
+                pad = f", {need - n} B more to align its base to {align}" if need > n else ""
+                raise DeviceOutOfMemory(f"device {d}: the plan's arena of {n} B (graph {self.graph.name!r}{pad}) is "
+                                        f"more than the device's {total} B: nothing allocated")
 
     def on(self, d: int):
         """A context manager with device ``d``'s context current (nothing to do on one device)."""

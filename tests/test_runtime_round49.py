@@ -328,3 +328,18 @@ def test_pycuda_executors_check_the_plans_fields_before_reading_its_devices(monk
     with pytest.raises(PlanFormatError, match=r"field 'devices' is not an integer in 1\.\.1024"):
         cls(g, replace(memplan.plan(g), devices=devices), random_weights_seed=0)
     assert sizes == []
+
+
+def test_pycuda_names_the_alignment_padding_that_takes_an_arena_past_the_device(monkeypatch):
+    import memplan
+    from runtime.device_memory import DeviceOutOfMemory
+    from runtime.executor import Executor
+    from runtime.models import llama as L
+
+    sizes = _fake_two_devices(monkeypatch, 1 << 34)
+    g = L.build_graph(L.config("tiny", batch=1))
+    p = memplan.plan(g)
+    with pytest.raises(DeviceOutOfMemory, match=rf"the plan's arena of {p.arena_bytes} B \(graph '.*', "
+                                                rf"{(1 << 35) - 1} B more to align its base to {1 << 35}\) is more"):
+        Executor(g, replace(p, alignment=1 << 35), random_weights_seed=0, check_plan=False)
+    assert sizes == []
