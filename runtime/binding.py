@@ -330,6 +330,22 @@ def check_weight_names(graph: Graph, binding: Binding, names) -> None:
             raise ExecutorError(f"weights {name!r}: not a weight or cache tensor of graph {graph.name!r}")
 
 
+def check_host_arrays(graph: Graph, binding: Binding, weights: Mapping | None, inputs: Mapping | None) -> None:
+    """ExecutorError naming the first of ``weights`` (names, then arrays: ``check_weight_names``, ``host_weight``)
+    and ``inputs`` (``host_input``) an executor would refuse, checked on the host alone. Why: the pycuda executors
+    checked each array as they copied it, after the arenas and every weight root had been allocated on the devices
+    and the weights before it copied (every byte of an 8B model's), so a wrong dtype on the last weight, or a
+    misshapen input, was refused only then."""
+    if weights:
+        check_weight_names(graph, binding, weights)
+        for rid, _size in binding.own_roots:
+            src = weight_source(graph, rid)
+            if src in weights:
+                host_weight(graph, rid, weights[src])
+    for tid, arr in (inputs or {}).items():
+        host_input(graph, binding, tid, arr)
+
+
 def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:
     """``arr`` as the contiguous host array every executor copies into input ``tid``'s bytes, or ExecutorError
     naming it: not an input of the graph, another dtype (same bytes, other bits: float positions ran as

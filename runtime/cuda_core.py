@@ -39,7 +39,14 @@ from memplan import Graph, Plan
 from memplan.errors import ExecutorError
 from memplan.planfile import check_plan_fields
 
-from .binding import bind, check_views, waits_before_records, weight_copies, weight_source
+from .binding import (
+    bind,
+    check_host_arrays,
+    check_views,
+    waits_before_records,
+    weight_copies,
+    weight_source,
+)
 from .cuda_util import (
     EVENT_DISABLE_TIMING,
     STREAM_NON_BLOCKING,
@@ -274,6 +281,9 @@ class CudaCore:
         wgmma = [all(lib.wgmma for lib in self.libs)] * len(self.libs)   # every device or none (``program`` below)
         check_program(graph, plan, b, num_sms=[lib.num_sms for lib in self.libs], wgmma=wgmma,
                       gemv_norm_min=gemv_norm_min)
+        # the host arrays too, before any allocation (they were checked as each was copied: after the arenas and
+        # weight roots were allocated and the weights before the bad one copied)
+        check_host_arrays(graph, b, weights if weights_from is None else None, inputs)
         if prepare is not None:
             prepare()
         self.mem = m = DeviceMemory(cuda, graph, b, self.libs, contexts, weights=weights,

@@ -20,6 +20,8 @@ Bugs fixed (each test failed before):
   ``check_given_plan``; now the plan's fields are checked first (``PlanFormatError`` naming the field), before export.
 - the pycuda executors read a Plan's ``devices`` before its fields were checked: ``devices="2"``, None or ``[2]`` was a
   raw TypeError from ``Executor`` and ``MultiGpuExecutor`` (2.0 "spans 2.0 devices"); now ``PlanFormatError`` naming it.
+- the pycuda executors checked each weight and input array as they copied it, after the arenas and weight roots were
+  allocated and earlier weights copied; now all are checked on the host before any allocation.
 - ``python -m runtime.tools.compare_launches --config tiny --vocab 99999999999`` (a product whose grid is past CUDA's
   limits, which only its launches tell) was a raw ``KernelError`` traceback; now one line, exit status 2.
 """
@@ -342,4 +344,34 @@ def test_pycuda_names_the_alignment_padding_that_takes_an_arena_past_the_device(
     with pytest.raises(DeviceOutOfMemory, match=rf"the plan's arena of {p.arena_bytes} B \(graph '.*', "
                                                 rf"{(1 << 35) - 1} B more to align its base to {1 << 35}\) is more"):
         Executor(g, replace(p, alignment=1 << 35), random_weights_seed=0, check_plan=False)
+    assert sizes == []
+
+
+@pytest.mark.parametrize("bad", ["weight dtype", "weight name", "input shape", "input name"])
+def test_pycuda_refuses_bad_host_arrays_before_any_allocation(monkeypatch, bad):
+    """Failed before: the arena and every weight root were allocated (and the weights before the bad one copied)
+    before the array was refused."""
+    import numpy as np
+
+    import memplan
+    from memplan.errors import ExecutorError
+    from runtime.executor import Executor
+    from runtime.models import llama as L
+
+    sizes = _fake_two_devices(monkeypatch, 1 << 34)
+    cfg = L.config("tiny", batch=1)
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=0), L.make_inputs(cfg, seed=1)
+    last = sorted(w, key=g.tensor_index.__getitem__)[-1]
+    if bad == "weight dtype":
+        w[last] = w[last].astype(np.float64)
+    elif bad == "weight name":
+        w["no_such_weight"] = w[last]
+    elif bad == "input shape":
+        inp["inp"] = np.zeros((2, 64), np.float32)
+    else:
+        inp["l0.attn_norm"] = np.zeros(64, np.float32)
+    with pytest.raises(ExecutorError, match=r"(weight|weights|input) '(" + "|".join(
+            [last, "no_such_weight", "inp", "l0.attn_norm"]).replace(".", r"\.") + ")'"):
+        Executor(g, memplan.plan(g), weights=w, inputs=inp)
     assert sizes == []
