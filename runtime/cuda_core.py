@@ -253,6 +253,12 @@ class CudaCore:
                 raise ExecutorError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")
         if weights_from is not None and not isinstance(weights_from, CudaCore):
             raise ExecutorError(f"weights_from {type(weights_from).__name__}: expected another executor or None")
+        if weights_from is not None and (weights or random_weights_seed is not None):
+            # (they were ignored without a word: the step computed with the other executor's weights)
+            given = "weights" if weights else f"random_weights_seed={random_weights_seed!r}"
+            raise ExecutorError(f"{given} with weights_from: an executor sharing another's weights and caches runs on "
+                                "that one's values, so these would be ignored; give one of them (write_weight changes "
+                                "the shared weights)")
         if weights_from is not None:
             weights_from._live()   # (a freed one's pointers were taken as they were: its weights freed memory)
         #: the executor whose allocations hold the weights and caches this one runs on (itself, or the one that

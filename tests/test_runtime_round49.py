@@ -22,6 +22,7 @@ Bugs fixed (each test failed before):
   raw TypeError from ``Executor`` and ``MultiGpuExecutor`` (2.0 "spans 2.0 devices"); now ``PlanFormatError`` naming it.
 - the pycuda executors checked each weight and input array as they copied it, after the arenas and weight roots were
   allocated and earlier weights copied; now all are checked on the host before any allocation.
+- ``Executor(g, p, weights=w, weights_from=other)`` (or a ``random_weights_seed``) ignored ``w`` silently; refused.
 - ``python -m runtime.tools.compare_launches --config tiny --vocab 99999999999`` (a product whose grid is past CUDA's
   limits, which only its launches tell) was a raw ``KernelError`` traceback; now one line, exit status 2.
 """
@@ -375,3 +376,23 @@ def test_pycuda_refuses_bad_host_arrays_before_any_allocation(monkeypatch, bad):
             [last, "no_such_weight", "inp", "l0.attn_norm"]).replace(".", r"\.") + ")'"):
         Executor(g, memplan.plan(g), weights=w, inputs=inp)
     assert sizes == []
+
+
+@pytest.mark.parametrize("given", ["weights", "seed"])
+def test_pycuda_refuses_weights_given_beside_weights_from(monkeypatch, given):
+    """Failed before: the arrays (or the seed) were ignored without a word, the step running on the other's weights."""
+    import memplan
+    from memplan.errors import ExecutorError
+    from runtime.executor import Executor
+    from runtime.models import llama as L
+
+    _fake_two_devices(monkeypatch, 1 << 34)
+    cfg = L.config("tiny", batch=1)
+    g = L.build_graph(cfg)
+    p, w, inp = memplan.plan(g), L.make_weights(g, cfg, seed=0), L.make_inputs(cfg, seed=1)
+    owner = Executor(g, p, weights=w, inputs=inp)
+    kw = {"weights": {k: v * 0 for k, v in w.items()}} if given == "weights" else {"random_weights_seed": 3}
+    with pytest.raises(ExecutorError, match=r"(weights|random_weights_seed=3) with weights_from: .* would be ignored"):
+        Executor(g, p, inputs=inp, weights_from=owner, **kw)
+    Executor(g, p, inputs=inp, weights_from=owner, weights={}).free()   # (nothing given: shared, as before)
+    owner.free()
