@@ -18,7 +18,7 @@ plan (a negative control) binds as faithfully as a safe one; safety is ``memplan
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,6 +188,25 @@ def check_views(graph: Graph, plan: Plan, binding: Binding) -> None:
                                   f"{p.root!r}'s offset + the view's offset in it): a view is its root's bytes")
 
 
+def waits_before_records(steps: Sequence[Step], plan: Plan, skip: frozenset[int] = frozenset()) -> str:
+    """The first plan event whose wait ``steps`` (a binding's, or a program's: a fused group records on its last
+    member) issue at or before its record, described, or "". Such a plan (run unverified) is an eager negative
+    control: the wait finds the event unrecorded and waits for nothing, as in CUDA. A capture of it waits on a
+    record made outside the graph (an earlier call's, or none), which CUDA refuses mid-capture: the pycuda
+    executors refuse it at ``capture``, the ATen executor with ``cuda_graph=True`` at its build. Events in ``skip``
+    (cross-device: no capture holds them) are left out."""
+    recorded: dict[int, int] = {}
+    for k, st in enumerate(steps):
+        recorded.update((i, k) for i in st.records)
+    for k, st in enumerate(steps):
+        for i in st.waits:
+            if i not in skip and (recorded.get(i, -1) >= k or i not in recorded):
+                a, b = plan.events[i]
+                return (f"waits on event {a!r}->{b!r} at {b!r} (stream {st.stream}) before {a!r} records it"
+                        if i in recorded else f"waits on event {a!r}->{b!r}, which no step records")
+    return ""
+
+
 #: the alignment of every device allocation's base: what cudaMalloc (cuMemAlloc) guarantees
 ALLOC_ALIGNMENT = 256
 
@@ -309,6 +328,22 @@ def check_weight_names(graph: Graph, binding: Binding, names) -> None:
                 raise ExecutorError(f"weights {name!r}: a view of {root!r} ({graph.tensor(name).size} bytes at byte "
                                     f"{graph.offset_in_root(graph.tensor_index[name])} of it): give {root!r}")
             raise ExecutorError(f"weights {name!r}: not a weight or cache tensor of graph {graph.name!r}")
+
+
+def check_host_arrays(graph: Graph, binding: Binding, weights: Mapping | None, inputs: Mapping | None) -> None:
+    """ExecutorError naming the first of ``weights`` (names, then arrays: ``check_weight_names``, ``host_weight``)
+    and ``inputs`` (``host_input``) an executor would refuse, checked on the host alone. Why: the pycuda executors
+    checked each array as they copied it, after the arenas and every weight root had been allocated on the devices
+    and the weights before it copied (every byte of an 8B model's), so a wrong dtype on the last weight, or a
+    misshapen input, was refused only then."""
+    if weights:
+        check_weight_names(graph, binding, weights)
+        for rid, _size in binding.own_roots:
+            src = weight_source(graph, rid)
+            if src in weights:
+                host_weight(graph, rid, weights[src])
+    for tid, arr in (inputs or {}).items():
+        host_input(graph, binding, tid, arr)
 
 
 def host_input(graph: Graph, binding: Binding, tid: str, arr) -> np.ndarray:

@@ -37,8 +37,16 @@ import numpy as np
 import memplan
 from memplan import Graph, Plan
 from memplan.errors import ExecutorError
+from memplan.planfile import check_plan_fields
 
-from .binding import bind, check_views, weight_copies, weight_source
+from .binding import (
+    bind,
+    check_host_arrays,
+    check_views,
+    waits_before_records,
+    weight_copies,
+    weight_source,
+)
 from .cuda_util import (
     EVENT_DISABLE_TIMING,
     STREAM_NON_BLOCKING,
@@ -212,24 +220,13 @@ def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
         raise ExecutorError(f"graph {type(graph).__name__}: expected a memplan Graph")
     if not isinstance(plan, Plan):
         raise ExecutorError(f"plan {type(plan).__name__}: expected a memplan Plan (memplan.plan, load_plan)")
+    # its fields as a plan file's (a Plan built in code may hold anything): ``devices="2"`` or None was a raw
+    # TypeError from the executors' device count checks, which read it before ``bind`` checks the fields
+    check_plan_fields(plan)
 
 
-def _waits_before_records(steps: Sequence, plan: Plan, skip: frozenset[int] = frozenset()) -> str:
-    """The first plan event whose wait ``steps`` (a program's: a fused group records on its last member) issue at or
-    before its record, described, or "". Such a plan (run unverified, ``check_plan=False``) is an eager negative
-    control: the wait finds the event unrecorded and waits for nothing, as in CUDA. A capture of it waited on the
-    record of the step before, outside the graph, which CUDA refuses mid-capture (the fake driver took it). Events
-    in ``skip`` (cross-device: no capture holds them) are left out."""
-    recorded: dict[int, int] = {}
-    for k, st in enumerate(steps):
-        recorded.update((i, k) for i in st.records)
-    for k, st in enumerate(steps):
-        for i in st.waits:
-            if i not in skip and (recorded.get(i, -1) >= k or i not in recorded):
-                a, b = plan.events[i]
-                return (f"waits on event {a!r}->{b!r} at {b!r} (stream {st.stream}) before {a!r} records it"
-                        if i in recorded else f"waits on event {a!r}->{b!r}, which no step records")
-    return ""
+#: (its old name, for callers that imported it from here)
+_waits_before_records = waits_before_records
 
 
 class CudaCore:
@@ -256,6 +253,12 @@ class CudaCore:
                 raise ExecutorError(f"{name} {type(arg).__name__}: expected a mapping of tensor id -> array, or None")
         if weights_from is not None and not isinstance(weights_from, CudaCore):
             raise ExecutorError(f"weights_from {type(weights_from).__name__}: expected another executor or None")
+        if weights_from is not None and (weights or random_weights_seed is not None):
+            # (they were ignored without a word: the step computed with the other executor's weights)
+            given = "weights" if weights else f"random_weights_seed={random_weights_seed!r}"
+            raise ExecutorError(f"{given} with weights_from: an executor sharing another's weights and caches runs on "
+                                "that one's values, so these would be ignored; give one of them (write_weight changes "
+                                "the shared weights)")
         if weights_from is not None:
             weights_from._live()   # (a freed one's pointers were taken as they were: its weights freed memory)
         #: the executor whose allocations hold the weights and caches this one runs on (itself, or the one that
@@ -284,6 +287,9 @@ class CudaCore:
         wgmma = [all(lib.wgmma for lib in self.libs)] * len(self.libs)   # every device or none (``program`` below)
         check_program(graph, plan, b, num_sms=[lib.num_sms for lib in self.libs], wgmma=wgmma,
                       gemv_norm_min=gemv_norm_min)
+        # the host arrays too, before any allocation (they were checked as each was copied: after the arenas and
+        # weight roots were allocated and the weights before the bad one copied)
+        check_host_arrays(graph, b, weights if weights_from is None else None, inputs)
         if prepare is not None:
             prepare()
         self.mem = m = DeviceMemory(cuda, graph, b, self.libs, contexts, weights=weights,
@@ -321,7 +327,7 @@ class CudaCore:
         #: whether a step has run (``read`` refuses an arena tensor before: its bytes are the allocation's old ones)
         self._stepped = False
         # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
-        self._backward = _waits_before_records(self.program.steps, plan, skip=self._cross)
+        self._backward = waits_before_records(self.program.steps, plan, skip=self._cross)
 
     def _make_streams_and_events(self) -> None:
         cuda, lay = self.cuda, self.layout

@@ -20,6 +20,7 @@ from memplan import Graph
 from memplan.errors import BudgetError, ExecutorError
 
 from .binding import (
+    ALLOC_ALIGNMENT,
     Binding,
     arena_base,
     check_weight_names,
@@ -68,6 +69,7 @@ class DeviceMemory:
         b = binding
         self._allocs: list = []
         self.arena_sizes = [max(n, 256) for n in b.arena_bytes]
+        self._check_arenas_fit()
         self.arenas = [arena_base(lambda k, d=d: self.alloc(k, d), n, b.alignment)
                        for d, n in enumerate(self.arena_sizes)]
         if weights_from is not None:
@@ -93,6 +95,25 @@ class DeviceMemory:
         self.unset = set(self.read_inputs)
         #: per weight root a poison range named: it and its replicas (``poison``)
         self._copies: dict[str, tuple[str, ...]] = {}
+
+    def _check_arenas_fit(self) -> None:
+        """DeviceOutOfMemory naming the device, before the first allocation, where a plan's arena (with its base's
+        alignment padding, ``arena_base``) is more than that device's whole memory: a hand-edited ``arena_bytes``
+        (2**60) or ``device_arena_bytes`` was asked of the driver, and on several devices the others' arenas were
+        allocated (gigabytes) before the one that could never fit was refused. A driver that cannot say what its
+        device holds (``mem_get_info``) leaves the allocation to refuse it."""
+        align = self.binding.alignment
+        for d, n in enumerate(self.arena_sizes):
+            try:
+                with self.on(d):
+                    total = int(self.cuda.mem_get_info()[1])
+            except Exception:   # (no answer: the allocation decides)
+                continue
+            need = n if ALLOC_ALIGNMENT % align == 0 else n + align - 1
+            if need > total:
+                pad = f", {need - n} B more to align its base to {align}" if need > n else ""
+                raise DeviceOutOfMemory(f"device {d}: the plan's arena of {n} B (graph {self.graph.name!r}{pad}) is "
+                                        f"more than the device's {total} B: nothing allocated")
 
     def on(self, d: int):
         """A context manager with device ``d``'s context current (nothing to do on one device)."""

@@ -42,7 +42,8 @@ class Executor(CudaCore):
         """``weights``: host arrays per weight tensor (others get random f16 / 1.0 f32 values on the
         device when ``random_weights_seed``, a non-negative integer, is given, else zeros). ``check_plan=False`` runs a plan that
         ``memplan.verify`` rejects (the negative controls do exactly that). ``weights_from`` shares
-        another executor's weights and cache (same graph) instead of allocating them again.
+        another executor's weights and cache (same graph) instead of allocating them again (with neither
+        ``weights`` nor ``random_weights_seed``, which it would ignore: refused).
         ``library``: the kernels (default: compiled here, launched with PDL where ``cuda.bindings`` is
         installed). ``pdl_policy`` (kernels of a PDL library, ``KernelLibrary(pdl=True)``, only): "chain"
         launches a kernel with programmatic serialization only when the previous operation on its stream

@@ -19,7 +19,7 @@ import memplan
 from memplan.errors import BudgetError
 from memplan.graph import Graph
 from memplan.optimize.candidates import check_options
-from memplan.planfile import Plan, check_plan_for
+from memplan.planfile import Plan, check_plan_fields, check_plan_for
 from memplan.solvers import check_solver_name
 from memplan.solvers.options import SolveOptions
 
@@ -540,6 +540,9 @@ def check_given_plan(plan: Any, streams: Any, memory_budget: int | None, solver:
         hint = (" (load a plan file with memplan.load_plan(path))" if isinstance(plan, (str, os.PathLike))
                 else "")
         raise AtenExecutorError(f"plan must be a memplan Plan, not {type(plan).__name__}{hint}")
+    # its fields first, as a plan file's are (a Plan built in code may hold anything): an order entry of one value, a
+    # list stream id or a string arena_bytes was a raw ValueError or TypeError from the comparisons below
+    check_plan_fields(plan)
     used = len({s for _n, s in plan.order})
     cap = 1 if streams is None else streams
     if isinstance(cap, int) and used > cap:

@@ -5,7 +5,7 @@ It derives from ``MemplanError`` so the CLI and callers handle it like any other
 
 from __future__ import annotations
 
-from memplan.errors import MemplanError
+from memplan.errors import BudgetError, MemplanError
 
 
 class AtenExecutorError(MemplanError):
@@ -16,6 +16,13 @@ class AtenExecutorError(MemplanError):
         self.node, self.op = node, op
         where = f"node {node!r} ({op}): " if node is not None else ""
         super().__init__(where + message)
+
+
+class ArenaOutOfMemory(AtenExecutorError, BudgetError, MemoryError):
+    """The device cannot hold the plan's arena (``runtime.aten.layout.aligned_arena``): the message names the
+    bytes, the device and what it holds. A ``BudgetError`` and a ``MemoryError``, as the pycuda executors'
+    ``DeviceOutOfMemory`` is. Why: a given plan's ``arena_bytes`` of 2**60 (verify takes any arena at least its
+    tensors') was torch's raw "DefaultCPUAllocator: can't allocate memory" RuntimeError from inside the build."""
 
 
 #: the refusal of a deep copy or a pickle of a compiled module or its executor (``CompiledModule.__deepcopy__``)

@@ -20,7 +20,7 @@ from typing import Any
 
 from memplan.importers.torch import written_args
 from memplan.planfile import Plan
-from runtime.binding import bind
+from runtime.binding import bind, waits_before_records
 
 from . import ambient, hostfold, subclass
 from .capturable import python_effect_nodes
@@ -82,6 +82,9 @@ class Executor:
         if cuda_graph and self.device.type == "cuda":
             _check_replayable(torch, program)
         self.binding = bind(program.graph, plan)
+        _check_one_device(plan, self.binding)
+        if cuda_graph and self.device.type == "cuda":
+            _check_capturable_events(plan, self.binding)
         with torch.no_grad():  # views of parameters, as eager makes them under no_grad (no requires_grad)
             self.layout = build_layout(program, self.binding, self.device)
         self.scratch = Scratch(torch, self.device)
@@ -1489,6 +1492,39 @@ def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, lis
             continue
         out.setdefault(key, []).append((wid, *byte_span(w), w))
     return out
+
+
+def _check_capturable_events(plan: Plan, binding: Any) -> None:
+    """AtenExecutorError, before the arena is allocated, for a plan (run unverified) an event of which is waited on
+    at or before its record (``waits_before_records``) under ``cuda_graph=True``: the capture waited on the record
+    of a warm-up call, outside the graph, which CUDA refuses mid-capture, and the node after that wait was blamed
+    for an invalidated capture at the first call. Eager (``cuda_graph=False``) runs it as the negative control it
+    is: the wait waits for nothing, as in CUDA."""
+    backward = waits_before_records(binding.steps, plan)
+    if backward:
+        raise AtenExecutorError(f"the plan (of graph {plan.graph!r}) {backward}: a CUDA graph cannot capture a wait "
+                                "on an event recorded outside it; compile with cuda_graph=False (the plan is unsafe: "
+                                "memplan.verify refuses it)")
+
+
+def _check_one_device(plan: Plan, binding: Any) -> None:
+    """AtenExecutorError where ``plan`` puts a node or an arena tensor on a device other than 0: the executor runs
+    every node on its one device over one arena (device 0's), so a split plan (``devices`` 2, its nodes on device
+    1 and their tensors in device 1's arena) was laid out in device 0's arena, which does not hold those offsets:
+    torch's raw "setStorage: ... out of bounds" from the build, unverified (``verify=False``); a split plan whose
+    every node and tensor is on device 0 runs as the one-device plan it is."""
+    if plan.devices <= 1:
+        return
+    step = next((s for s in binding.steps if s.device != 0), None)
+    if step is not None:
+        raise AtenExecutorError(f"the plan (of graph {plan.graph!r}, field 'devices' {plan.devices}) runs node "
+                                f"{step.node!r} on device {step.device}: the ATen executor runs a plan of one device "
+                                "(plan with devices=1)")
+    tid = next((t for t, p in binding.places.items() if p.in_arena and p.device != 0), None)
+    if tid is not None:
+        raise AtenExecutorError(f"the plan (of graph {plan.graph!r}, field 'devices' {plan.devices}) puts tensor "
+                                f"{tid!r} in device {binding.places[tid].device}'s arena: the ATen executor runs a "
+                                "plan of one device (plan with devices=1)")
 
 
 def _export_devices(program: Program) -> dict[str, Any]:

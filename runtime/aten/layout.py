@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from runtime.binding import Binding
+from runtime.oom import is_out_of_memory
 
-from .errors import AtenExecutorError
+from .errors import ArenaOutOfMemory, AtenExecutorError
 from .program import Program, TensorSpec
 
 #: the arena is allocated in multiples of this, so it can be viewed as any dtype; torch's allocations start on
@@ -47,11 +49,37 @@ def aligned_arena(torch: Any, size: int, alignment: int, device: Any) -> Any:
     as ``as_strided_scatter`` view the whole storage as the element dtype) and the arena the slice at the first
     aligned byte."""
     a = math.lcm(alignment, ARENA_ROUND)   # the slice starts on a whole ARENA_ROUND: viewable as any dtype
+    nbytes = size if a == ARENA_ROUND else size + a
+    held = device_bytes(torch, device)
+    if held is not None and nbytes > held:   # (refused before asking the allocator: it may take one lazily)
+        raise ArenaOutOfMemory(f"the plan's arena of {size} B (allocated as {nbytes}) is more than {device} holds "
+                               f"({held} B): give a plan whose arena_bytes fits the device")
+    try:
+        buf = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise ArenaOutOfMemory(f"cannot allocate the plan's arena of {size} B (as {nbytes}) on {device}: "
+                               f"{str(exc).splitlines()[0][:200]}") from None
     if a == ARENA_ROUND:
-        return torch.empty(size, dtype=torch.uint8, device=device)
-    buf = torch.empty(size + a, dtype=torch.uint8, device=device)
+        return buf
     skip = -buf.data_ptr() % a
     return buf[skip:skip + size]
+
+
+def device_bytes(torch: Any, device: Any) -> int | None:
+    """All the memory ``device`` has (a CUDA device's total, a CPU's physical memory), or None where that is not
+    known: no arena larger can ever be allocated there, so it is refused by size before any allocation (an
+    allocator that reserves lazily, as the CPU's does under overcommit, could take it and fail page by page)."""
+    device = torch.device(device)
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[1])
+        if device.type == "cpu":
+            return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (RuntimeError, ValueError, OSError, AttributeError):
+        return None
+    return None
 
 
 def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
@@ -62,6 +90,7 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
     graph = program.graph
     plan_bytes = int(binding.arena_bytes[0])
     size = -(-plan_bytes // ARENA_ROUND) * ARENA_ROUND
+    addrs = arena_addresses(program, binding)   # (every arena tensor checked before the arena is allocated)
     arena = aligned_arena(torch, size, binding.alignment, device)
     typed: dict[Any, Any] = {}
     views: dict[str, Any] = {}
@@ -71,14 +100,7 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
         root_spec = program.specs[place.root]
         span = span_bytes(spec)
         if place.in_arena:
-            root_off = binding.places[place.root].offset
-            addr = root_off + spec.byte_offset  # the root's planned bytes are its storage's bytes 0..size
-            if span and not (place.offset <= addr and addr + span <= place.offset + t.size):
-                raise AtenExecutorError(f"tensor {t.id!r} spans bytes [{addr}, {addr + span}) of the arena, "
-                                        f"outside the [{place.offset}, {place.offset + t.size}) planned for it")
-            if addr % spec.itemsize:
-                raise AtenExecutorError(f"tensor {t.id!r} at arena byte {addr} is not aligned to its "
-                                        f"{spec.dtype} elements")
+            addr = addrs[t.id]
             if spec.dtype not in typed:
                 typed[spec.dtype] = arena.view(spec.dtype)
             views[t.id] = typed[spec.dtype].as_strided(spec.shape, spec.stride,
@@ -111,6 +133,29 @@ def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
                                     "out= that resizes it), which the executor cannot (unsupported)")
         views[t.id] = own.as_strided(spec.shape, spec.stride, start // spec.itemsize)
     return Layout(arena, views, plan_bytes)
+
+
+def arena_addresses(program: Program, binding: Binding) -> dict[str, int]:
+    """Each arena tensor's arena byte as torch lays it out (its root's planned offset + its fake storage offset),
+    or AtenExecutorError naming a tensor whose real bytes leave the range the plan reserved for it (a view moved in
+    an edited plan) or that is off its elements' alignment (an offset of 2 for an f32). Why apart from
+    ``build_layout``: such a plan (run unverified) was refused only after its arena was allocated on the device."""
+    addrs: dict[str, int] = {}
+    for t in program.graph.tensors:
+        place = binding.places[t.id]
+        if not place.in_arena:
+            continue
+        spec = program.specs[t.id]
+        span = span_bytes(spec)
+        addr = binding.places[place.root].offset + spec.byte_offset  # the root's planned bytes: its storage's 0..size
+        if span and not (place.offset <= addr and addr + span <= place.offset + t.size):
+            raise AtenExecutorError(f"tensor {t.id!r} spans bytes [{addr}, {addr + span}) of the arena, "
+                                    f"outside the [{place.offset}, {place.offset + t.size}) planned for it")
+        if addr % spec.itemsize:
+            raise AtenExecutorError(f"tensor {t.id!r} at arena byte {addr} is not aligned to its "
+                                    f"{spec.dtype} elements")
+        addrs[t.id] = addr
+    return addrs
 
 
 def poison(layout: Layout) -> None:

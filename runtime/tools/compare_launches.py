@@ -320,19 +320,23 @@ def main(argv=None) -> int:
     report = []
     for fuse in fuses:
         for batch in batches:
-            try:   # what only the split can tell (--devices 1000: more stages than the graph has) is one line
+            # what only the split can tell (--devices 1000: more stages than the graph has) is one line, and so is
+            # what only the launches can (--vocab 10**11: a product whose grid is past CUDA's limits, a raw
+            # KernelError traceback from compare_plans, as from the emulator)
+            try:
                 cfg, g, single, split, multi = one_and_split(args.config, batch, args.devices, fuse, streams=streams,
                                                              **over)
+                c = compare_plans(g, single, split.graph, multi)
+                emulated = emulate_pair(cfg, g, single, split, multi) if args.emulate else None
             except memplan.MemplanError as exc:
                 return tool_error("compare_launches", exc)
-            c = compare_plans(g, single, split.graph, multi)
             r = {"config": args.config, **over, "batch": batch, "fuse": fuse, "devices": args.devices,
                  "same_launches": c.same, "differing_nodes": [d[0] for d in c.differing],
                  "launches": [len(c.a.rows), len(c.b.rows)], "fused_groups": [c.a.fused_groups, c.b.fused_groups],
                  "unfusable_groups": [list(c.a.unfusable), list(c.b.unfusable)],
                  "staging_copies": [c.a.staging, c.b.staging], "device_copies": [c.a.copies, c.b.copies]}
-            if args.emulate:
-                r["emulated"] = emulate_pair(cfg, g, single, split, multi)
+            if emulated is not None:
+                r["emulated"] = emulated
             print(json.dumps(r), flush=True)
             if args.list:
                 for nid, la, lb in c.differing:
