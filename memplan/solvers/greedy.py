@@ -467,7 +467,8 @@ class _Unseen:
     buffer of that stream is fitted among, and sorting them all for every buffer (``fit_arrays``) was quadratic: one
     node of 20,000 outputs on 8 streams spent 56 of 69 s there. The Occupancies hold at most ``cap`` blocks in all."""
 
-    __slots__ = ("sparse", "upper", "placed", "count", "ids", "seen", "taken", "block", "occ", "held", "cap")
+    __slots__ = ("sparse", "upper", "placed", "count", "ids", "seen", "length", "soon", "taken", "block", "occ",
+                 "held", "cap")
 
     def __init__(self, sparse: StreamTimes, upper: np.ndarray, n: int, block=None, cap: int = 0) -> None:
         self.sparse = sparse
@@ -476,6 +477,8 @@ class _Unseen:
         self.count = 0
         self.ids: dict[int, np.ndarray] = {}
         self.seen: dict[int, np.ndarray] = {}
+        self.length: dict[int, int] = {}            # how much of ``ids`` and ``seen`` is held (the rest is room)
+        self.soon: dict[int, int] = {}              # no held buffer is over before this time
         self.taken: dict[int, int] = {}             # how much of ``placed`` each stream has taken in
         self.block = block                          # j -> (offset, end) of placed j, for the Occupancies
         self.occ: dict[int, Occupancy] = {}         # the streams whose set is kept as an Occupancy too
@@ -488,36 +491,59 @@ class _Unseen:
 
     def at(self, s: int, now: int) -> tuple[np.ndarray, np.ndarray]:
         """Stream ``s``'s placed buffers live at ``now`` (``upper > now``) that it has not seen all of by ``now``,
-        with when it does (those held before first, in the order they entered)."""
+        with when it does (those held before first, in the order they entered). The arrays are read-only views,
+        good until the next call for ``s``.
+
+        Held buffers are tested again only once one of them may be over (``soon``: the least of their seen times
+        and interval ends), and those placed since are appended in place (room doubled when full). Why: testing and
+        copying every held buffer on every call was quadratic on a wide node (20,000 buffers held)."""
         new = self.placed[self.taken.get(s, 0):self.count]
         self.taken[s] = self.count
-        ids, seen = self.ids.get(s), self.seen.get(s)
         fresh = self.sparse.seen_col(new, s)
-        add = (fresh > now) & (self.upper[new] > now)
-        new, fresh = new[add], fresh[add]
+        up = self.upper[new]
+        add = (fresh > now) & (up > now)
+        if not add.all():
+            new, fresh, up = new[add], fresh[add], up[add]
         occ = self.occ.get(s)
-        if ids is None:
-            ids, seen = new, fresh
-        else:
+        ids, seen = self.ids.get(s), self.seen.get(s)
+        length = self.length.get(s, 0)
+        if ids is not None and self.soon[s] <= now:   # some held buffer may be over: keep the rest
+            ids, seen = ids[:length], seen[:length]
             keep = (seen > now) & (self.upper[ids] > now)
             if occ is not None:
                 gone = ids[~keep].tolist()
                 for j in gone:
                     occ.remove(*self.block(j))
                 self.held -= len(gone)
-            ids, seen = np.concatenate([ids[keep], new]), np.concatenate([seen[keep], fresh])
-        if occ is not None:
-            for j in new.tolist():
-                occ.add(*self.block(j))
-            self.held += len(new)
-        self.ids[s], self.seen[s] = ids, seen
-        return ids, seen
+            ids, seen = ids[keep], seen[keep]
+            length = len(ids)
+            self.soon[s] = min(int(seen.min(initial=INF)), int(self.upper[ids].min(initial=INF)))
+        if ids is None or length + len(new) > len(ids):   # (room for twice as many)
+            room = max(2 * (length + len(new)), 16)
+            grown_ids, grown_seen = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64)
+            if ids is not None:
+                grown_ids[:length], grown_seen[:length] = ids[:length], seen[:length]
+            ids, seen = grown_ids, grown_seen
+        if len(new):
+            ids[length:length + len(new)] = new
+            seen[length:length + len(new)] = fresh
+            length += len(new)
+            self.soon[s] = min(self.soon.get(s, INF), int(fresh.min()), int(up.min()))
+            if occ is not None:
+                for j in new.tolist():
+                    occ.add(*self.block(j))
+                self.held += len(new)
+        self.ids[s], self.seen[s], self.length[s] = ids, seen, length
+        self.soon.setdefault(s, INF)
+        out_ids, out_seen = ids[:length], seen[:length]
+        out_ids.flags.writeable = out_seen.flags.writeable = False
+        return out_ids, out_seen
 
     def occupancy(self, s: int) -> Occupancy | None:
         """Stream ``s``'s set (as ``at`` last left it) as an ``Occupancy``: kept from now on when the set has
         ``OCC_MIN`` blocks or more and the cap allows; None when it is small (``fit_arrays`` is cheap there)."""
         occ = self.occ.get(s)
-        size = len(self.ids.get(s, ()))
+        size = self.length.get(s, 0)
         if occ is not None:
             if size >= OCC_MIN // 4:
                 return occ
@@ -527,7 +553,7 @@ class _Unseen:
         if size < OCC_MIN or self.held + size > self.cap:
             return None
         occ = self.occ[s] = Occupancy(self.alignment_of())
-        for j in self.ids[s].tolist():
+        for j in self.ids[s][:size].tolist():
             occ.add(*self.block(j))
         self.held += size
         return occ
@@ -537,10 +563,12 @@ class _Unseen:
 
     def drop(self, s: int) -> None:
         """Stream ``s`` is asked no more."""
-        ids = self.ids.pop(s, None)
+        self.ids.pop(s, None)
         self.seen.pop(s, None)
+        self.soon.pop(s, None)
+        size = self.length.pop(s, 0)
         if self.occ.pop(s, None) is not None:
-            self.held -= len(ids)
+            self.held -= size
 
 
 class _Blocks:
