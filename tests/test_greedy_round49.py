@@ -244,3 +244,19 @@ def test_wide_stream_sweep_no_longer_sorts_every_conflicting_block(monkeypatch):
     assert before > 500 * len(p), before            # (the old sweep: quadratic)
     # now: the sets listed while every stream's is below OCC_MIN (the first few hundred buffers), then none
     assert handed[0] < greedy.OCC_MIN ** 2 + 2 * len(p), (handed[0], before)
+
+
+def test_stream_sweep_places_as_the_old_one_past_the_bulk_range(monkeypatch):
+    """A wide node's sizes scaled to add up to nearly 2^63 bytes: ends past ``fit_arrays``' int64 range, where the
+    old sweep fitted in Python; the Occupancies hold Python ints, with the same offsets."""
+    import dataclasses
+
+    p = _dealt(wide_graph(300, seed=5), 4, 5)
+    al = p.alignment
+    total = sum(-(-int(s) // al) * al for s in p.sizes.tolist())
+    factor = ((1 << 63) - 1) // total // al * al
+    q = dataclasses.replace(p, sizes=np.array([int(s) * factor for s in p.sizes.tolist()], dtype=np.int64))
+    monkeypatch.setattr(greedy, "OCC_MIN", 4)
+    got = _sweep(q, greedy._sweep_streams)
+    assert got == _sweep(q, _old_sweep_streams) == _pairwise(q)
+    assert max(o + int(s) for o, s in zip(got, q.sizes.tolist())) > 1 << 62
