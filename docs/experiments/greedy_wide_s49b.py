@@ -21,6 +21,7 @@ from memplan.solvers import greedy
 
 
 def load_before(base: str):
+    """``memplan/solvers/greedy.py`` of commit ``base``, as a module beside the current one."""
     src = subprocess.run(["git", "show", f"{base}:memplan/solvers/greedy.py"], check=True, capture_output=True,
                          text=True).stdout
     path = Path(tempfile.mkdtemp()) / "greedy_before.py"
@@ -33,8 +34,9 @@ def load_before(base: str):
 
 
 def run(g, sweep, **kw):
+    """``plan(g, **kw)`` with ``sweep`` as greedy's stream-by-stream sweep: the plan, plan() seconds, sweep seconds."""
     spent = [0.0]
-    real_solve, real_sweep = greedy.solve.__wrapped__ if hasattr(greedy.solve, "__wrapped__") else None, greedy._sweep_streams
+    real_sweep = greedy._sweep_streams
 
     def timed(*a, **k):
         t = time.perf_counter()
@@ -49,7 +51,6 @@ def run(g, sweep, **kw):
         total = time.perf_counter() - t
     finally:
         greedy._sweep_streams = real_sweep
-    del real_solve
     return p, total, spent[0]
 
 
