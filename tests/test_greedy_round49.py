@@ -213,7 +213,7 @@ def test_fit_occupied_is_the_listed_fit(blocks, data):
     if mine:
         js = js[~np.isin(js, mine)]
     want = _old_fit_listed(js, src, sizes[i], sizes, offsets, None, alignment)
-    got = greedy._fit_occupied(occ, home, extra, mine, src, sizes[i], sizes, offsets)
+    got = greedy._fit_occupied(occ, lambda a: np.isin(a, home), extra, mine, src, sizes[i], sizes, offsets)
     assert got == want
     assert (occ.pts, occ.cov, occ.gaps) == before   # the index is left as it was
 
@@ -260,3 +260,42 @@ def test_stream_sweep_places_as_the_old_one_past_the_bulk_range(monkeypatch):
     got = _sweep(q, greedy._sweep_streams)
     assert got == _sweep(q, _old_sweep_streams) == _pairwise(q)
     assert max(o + int(s) for o, s in zip(got, q.sizes.tolist())) > 1 << 62
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_unseen_sets_and_occupancies_follow_the_old_sets(monkeypatch, seed):
+    """``_Unseen`` against the old one, asked at random streams along a sweep: the same held set at every call,
+    and a stream's Occupancy (built, kept through heap-driven let-goes and compactions, given up when the set
+    shrinks below ``OCC_MIN // 4`` as the threshold moves) holds exactly the held set's blocks."""
+    rng = random.Random(seed)
+    p = _dealt(random_dag(250, seed=seed), rng.choice([2, 3, 5]), seed)
+    sparse = greedy._sparse_stream_times(p)
+    n, S = len(p), p.order.visible.shape[1]
+    sizes = p.sizes.tolist()
+    offsets = [rng.randrange(0, 64) * 8 for _ in range(n)]
+    new = greedy._Unseen(sparse, p.upper, n, greedy._Blocks(offsets, sizes, 8), 1 << 40)
+    old = _OldUnseen(sparse, p.upper, n)
+    lower = p.lower.tolist()
+    kinds = set()
+    for i in p.sweep_order().tolist():
+        if not sizes[i]:
+            continue
+        now = lower[i]
+        for s in rng.sample(range(S), rng.randint(1, S)):
+            monkeypatch.setattr(greedy, "OCC_MIN", rng.choice([1, 4, 40, 4000]))
+            had = s in new.occ
+            if rng.random() < 0.7:   # (else only ``at``: the set brought up to date without being fitted)
+                kinds.add((had, new.occupancy(s, now) is not None))
+            got, want = new.at(s, now), old.at(s, now)
+            assert sorted(got[0].tolist()) == sorted(want[0].tolist())
+            assert dict(zip(*[a.tolist() for a in got])) == dict(zip(*[a.tolist() for a in want]))
+            assert new.live(s) == len(want[0])
+            if s in new.occ:
+                ref = placement.Occupancy(8)
+                for j in want[0].tolist():
+                    ref.add(offsets[j], offsets[j] + sizes[j])
+                assert (new.occ[s].pts, new.occ[s].cov, sorted(new.occ[s].gaps)) == (ref.pts, ref.cov, sorted(ref.gaps))
+        new.place(i)
+        old.place(i)
+    assert new.held == sum(new.live(s) for s in new.occ)
+    assert {(False, True), (True, True), (True, False)} <= kinds   # built, kept, given up

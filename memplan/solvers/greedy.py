@@ -18,6 +18,7 @@ per buffer x stream), or, when many seen buffers stay live, a sweep stream by st
 from __future__ import annotations
 
 import heapq
+from functools import partial
 
 import numpy as np
 
@@ -468,7 +469,7 @@ class _Unseen:
     node of 20,000 outputs on 8 streams spent 56 of 69 s there. The Occupancies hold at most ``cap`` blocks in all."""
 
     __slots__ = ("sparse", "upper", "placed", "count", "ids", "seen", "length", "soon", "taken", "block", "occ",
-                 "held", "cap")
+                 "held", "cap", "alive", "dead", "over")
 
     def __init__(self, sparse: StreamTimes, upper: np.ndarray, n: int, block=None, cap: int = 0) -> None:
         self.sparse = sparse
@@ -484,6 +485,11 @@ class _Unseen:
         self.occ: dict[int, Occupancy] = {}         # the streams whose set is kept as an Occupancy too
         self.held = 0                               # blocks in those Occupancies, at most ``cap``
         self.cap = cap
+        # for the streams with an Occupancy: which held positions are live, how many are not, and a heap of
+        # (when each held buffer is over, its position)
+        self.alive: dict[int, np.ndarray] = {}
+        self.dead: dict[int, int] = {}
+        self.over: dict[int, list[tuple[int, int]]] = {}
 
     def place(self, i: int) -> None:
         self.placed[self.count] = i
@@ -491,12 +497,32 @@ class _Unseen:
 
     def at(self, s: int, now: int) -> tuple[np.ndarray, np.ndarray]:
         """Stream ``s``'s placed buffers live at ``now`` (``upper > now``) that it has not seen all of by ``now``,
-        with when it does (those held before first, in the order they entered). The arrays are read-only views,
-        good until the next call for ``s``.
+        with when it does. Read-only arrays, good until the next call for ``s``."""
+        self.update(s, now)
+        return self._held(s)
+
+    def _held(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        length = self.length[s]
+        ids, seen = self.ids[s][:length], self.seen[s][:length]
+        alive = self.alive.get(s)
+        if alive is not None and self.dead[s]:
+            ids, seen = ids[alive[:length]], seen[alive[:length]]
+        ids.flags.writeable = seen.flags.writeable = False
+        return ids, seen
+
+    def live(self, s: int) -> int:
+        """How many buffers stream ``s`` holds (as the last ``update`` left it)."""
+        return self.length.get(s, 0) - self.dead.get(s, 0)
+
+    def update(self, s: int, now: int) -> None:
+        """Bring stream ``s``'s set up to ``now``: take in the buffers placed since it was last asked (those it
+        has not seen and whose intervals are not over), let go of those now seen or over.
 
         Held buffers are tested again only once one of them may be over (``soon``: the least of their seen times
-        and interval ends), and those placed since are appended in place (room doubled when full). Why: testing and
-        copying every held buffer on every call was quadratic on a wide node (20,000 buffers held)."""
+        and interval ends), and those placed since are appended in place (room doubled when full). A stream kept
+        as an Occupancy lets go of its buffers one by one from a heap of when each is over, marking them dead in
+        place (compacted once half are). Why: testing and copying every held buffer at every call was quadratic on
+        a wide node (20,000 buffers held, one over at nearly every call)."""
         new = self.placed[self.taken.get(s, 0):self.count]
         self.taken[s] = self.count
         fresh = self.sparse.seen_col(new, s)
@@ -507,14 +533,28 @@ class _Unseen:
         occ = self.occ.get(s)
         ids, seen = self.ids.get(s), self.seen.get(s)
         length = self.length.get(s, 0)
-        if ids is not None and self.soon[s] <= now:   # some held buffer may be over: keep the rest
+        if occ is not None:   # the heap says which are over
+            over, alive = self.over[s], self.alive[s]
+            dead = self.dead[s]
+            block = self.block
+            while over and over[0][0] <= now:
+                k = heapq.heappop(over)[1]
+                alive[k] = False
+                dead += 1
+                occ.remove(*block(int(ids[k])))
+                self.held -= 1
+            if dead and 2 * dead >= length:   # compact: keep the live half, heap again
+                keep = alive[:length]
+                kept_ids, kept_seen = ids[:length][keep], seen[:length][keep]
+                length = len(kept_ids)
+                ids[:length], seen[:length] = kept_ids, kept_seen
+                alive[:length] = True
+                dead = 0
+                self.over[s] = over = self._heap(ids[:length], seen[:length], 0)
+            self.dead[s] = dead
+        elif ids is not None and self.soon[s] <= now:   # some held buffer may be over: keep the rest
             ids, seen = ids[:length], seen[:length]
             keep = (seen > now) & (self.upper[ids] > now)
-            if occ is not None:
-                gone = ids[~keep].tolist()
-                for j in gone:
-                    occ.remove(*self.block(j))
-                self.held -= len(gone)
             ids, seen = ids[keep], seen[keep]
             length = len(ids)
             self.soon[s] = min(int(seen.min(initial=INF)), int(self.upper[ids].min(initial=INF)))
@@ -524,49 +564,72 @@ class _Unseen:
             if ids is not None:
                 grown_ids[:length], grown_seen[:length] = ids[:length], seen[:length]
             ids, seen = grown_ids, grown_seen
+            if occ is not None:
+                grown = np.ones(room, dtype=bool)
+                grown[:length] = self.alive[s][:length]
+                self.alive[s] = grown
         if len(new):
             ids[length:length + len(new)] = new
             seen[length:length + len(new)] = fresh
-            length += len(new)
-            self.soon[s] = min(self.soon.get(s, INF), int(fresh.min()), int(up.min()))
             if occ is not None:
+                self.alive[s][length:length + len(new)] = True
+                over = self.over[s]
+                for k, t in enumerate(np.minimum(fresh, up).tolist(), start=length):
+                    heapq.heappush(over, (t, k))
                 for j in new.tolist():
                     occ.add(*self.block(j))
                 self.held += len(new)
+            else:
+                self.soon[s] = min(self.soon.get(s, INF), int(fresh.min()), int(up.min()))
+            length += len(new)
         self.ids[s], self.seen[s], self.length[s] = ids, seen, length
         self.soon.setdefault(s, INF)
-        out_ids, out_seen = ids[:length], seen[:length]
-        out_ids.flags.writeable = out_seen.flags.writeable = False
-        return out_ids, out_seen
 
-    def occupancy(self, s: int) -> Occupancy | None:
-        """Stream ``s``'s set (as ``at`` last left it) as an ``Occupancy``: kept from now on when the set has
-        ``OCC_MIN`` blocks or more and the cap allows; None when it is small (``fit_arrays`` is cheap there)."""
+    def _heap(self, ids: np.ndarray, seen: np.ndarray, base: int) -> list[tuple[int, int]]:
+        """(when it is over, position) of each held buffer, as a heap."""
+        over = list(zip(np.minimum(seen, self.upper[ids]).tolist(), range(base, base + len(ids))))
+        heapq.heapify(over)
+        return over
+
+    def holds(self, s: int, js: np.ndarray) -> np.ndarray:
+        """Which of ``js`` stream ``s`` holds (as the last ``update`` left it)."""
+        return np.isin(js, self._held(s)[0]) if s in self.ids else np.zeros(len(js), dtype=bool)
+
+    def occupancy(self, s: int, now: int) -> Occupancy | None:
+        """``update`` stream ``s``, then its set as an ``Occupancy``: kept from then on when the set has ``OCC_MIN``
+        blocks or more and the cap allows; None when it is small (``fit_arrays`` is cheap there)."""
+        self.update(s, now)
         occ = self.occ.get(s)
-        size = self.length.get(s, 0)
+        size = self.live(s)
         if occ is not None:
             if size >= OCC_MIN // 4:
                 return occ
-            del self.occ[s]   # shrunk: adding back and taking out each block costs more than fitting them
+            ids, seen = self._held(s)   # shrunk: adding back and taking out each block costs more than fitting
+            length = len(ids)
+            self.ids[s][:length], self.seen[s][:length] = ids, seen
+            self.length[s] = length
+            self.soon[s] = min(int(seen.min(initial=INF)), int(self.upper[ids].min(initial=INF)))
+            del self.occ[s], self.over[s], self.alive[s], self.dead[s]
             self.held -= size
             return None
         if size < OCC_MIN or self.held + size > self.cap:
             return None
-        occ = self.occ[s] = Occupancy(self.alignment_of())
-        for j in self.ids[s][:size].tolist():
+        occ = self.occ[s] = Occupancy(self.block.alignment)
+        length = self.length[s]
+        ids, seen = self.ids[s][:length], self.seen[s][:length]
+        for j in ids.tolist():
             occ.add(*self.block(j))
         self.held += size
+        self.alive[s] = np.ones(len(self.ids[s]), dtype=bool)
+        self.dead[s] = 0
+        self.over[s] = self._heap(ids, seen, 0)
         return occ
-
-    def alignment_of(self) -> int:
-        return self.block.alignment
 
     def drop(self, s: int) -> None:
         """Stream ``s`` is asked no more."""
-        self.ids.pop(s, None)
-        self.seen.pop(s, None)
-        self.soon.pop(s, None)
-        size = self.length.pop(s, 0)
+        size = self.live(s)
+        for table in (self.ids, self.seen, self.soon, self.length, self.alive, self.dead, self.over):
+            table.pop(s, None)
         if self.occ.pop(s, None) is not None:
             self.held -= size
 
@@ -625,23 +688,24 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
             offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
-            here = [unseen.at(h, now)[0]]
+            occ = unseen.occupancy(h, now)
+            here = [None]   # (the home stream's set: listed only when fitted without its Occupancy)
             for t, f in sorted(first[i].items()):
                 if t == h:
                     continue
                 ids, seen = unseen.at(t, now)
                 ids = ids[seen > f]
-                if len(ids):   # those the home stream has seen (the rest are in ``here`` already)
+                if len(ids):   # those the home stream has seen (the rest are in its set already)
                     here.append(ids[times.seen_col(ids, h) <= now])
             pieces = len(here)
             if pieces > 2:
-                here = [here[0], np.unique(np.concatenate(here[1:]))]
+                here = [None, np.unique(np.concatenate(here[1:]))]
             mine = partners.get(i)
-            occ = unseen.occupancy(h)
-            extra = here[1] if len(here) > 1 else here[0][:0]
-            if occ is not None and len(extra) * OCC_EXTRA <= len(here[0]):
-                offsets[i] = _fit_occupied(occ, here[0], extra, mine, src, size, sizes, offsets)
+            extra = here[1] if pieces > 1 else None
+            if occ is not None and (extra is None or len(extra) * OCC_EXTRA <= unseen.live(h)):
+                offsets[i] = _fit_occupied(occ, partial(unseen.holds, h), extra, mine, src, size, sizes, offsets)
             else:
+                here[0] = unseen.at(h, now)[0]
                 js = here[0] if pieces == 1 else np.concatenate(here if pieces == 2 else here[::-1])
                 if mine:
                     js = js[~np.isin(js, mine)]
@@ -658,15 +722,18 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
         unseen.place(i)
 
 
-def _fit_occupied(occ: Occupancy, home: np.ndarray, extra: np.ndarray, mine: list[int] | None, src: int | None,
+def _fit_occupied(occ: Occupancy, held, extra: np.ndarray | None, mine: list[int] | None, src: int | None,
                   size: int, sizes: list[int], offsets: list[int]) -> int:
-    """``_fit_listed`` over the blocks of ``home`` and ``extra`` less ``mine``, where ``occ`` holds exactly the blocks
-    of ``home``: the few ``extra`` blocks go in for the query and the in-place partners out, then back. The same
-    offset, since ``Occupancy`` answers ``best_fit`` and ``fits_at`` over the blocks it holds (offsets aligned)."""
+    """``_fit_listed`` over the blocks ``occ`` holds and those of ``extra``, less those of ``mine`` (``held(js)``: which
+    of ``js`` ``occ`` holds): the few ``extra`` blocks go in for the query and the in-place partners out, then back.
+    The same offset, since ``Occupancy`` answers ``best_fit`` and ``fits_at`` over the blocks it holds (offsets
+    aligned)."""
+    if extra is None:
+        extra = np.zeros(0, dtype=np.int64)
     if mine:
         mine_arr = np.asarray(mine, dtype=np.int64)
         extra = extra[~np.isin(extra, mine_arr)]
-        out = mine_arr[np.isin(mine_arr, home)].tolist()
+        out = mine_arr[held(mine_arr)].tolist()
     else:
         out = []
     put = [(offsets[j], offsets[j] + sizes[j]) for j in extra.tolist()]
