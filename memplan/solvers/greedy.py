@@ -464,7 +464,7 @@ class _Unseen:
     heap entries; a stream that synchronises holds only the few it has not seen yet.
 
     A stream whose set is large when its buffers are fitted (``OCC_MIN`` or more) also keeps the set's blocks as an
-    ``Occupancy`` (``occ``), updated with what ``at`` adds and drops. Why: those buffers are most of the blocks a
+    ``Occupancy`` (``occ``), updated with what ``update`` adds and drops. Why: those buffers are most of the blocks a
     buffer of that stream is fitted among, and sorting them all for every buffer (``fit_arrays``) was quadratic: one
     node of 20,000 outputs on 8 streams spent 56 of 69 s there. The Occupancies hold at most ``cap`` blocks in all."""
 
