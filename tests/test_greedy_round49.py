@@ -158,24 +158,25 @@ def test_stream_sweep_places_as_the_old_one_on_random_graphs(data, occ_min, extr
     if p.order is None or greedy._sparse_stream_times(p) is None:
         return
     want = _sweep(p, _old_sweep_streams)
-    saved = greedy.OCC_MIN, greedy.OCC_EXTRA
+    saved = greedy.OCC_MIN, greedy.OCC_EXTRA, greedy.OCC_PAYBACK
     try:
-        greedy.OCC_MIN, greedy.OCC_EXTRA = occ_min, extra
+        greedy.OCC_MIN, greedy.OCC_EXTRA, greedy.OCC_PAYBACK = occ_min, extra, 1
         got = _sweep(p, greedy._sweep_streams)
     finally:
-        greedy.OCC_MIN, greedy.OCC_EXTRA = saved
+        greedy.OCC_MIN, greedy.OCC_EXTRA, greedy.OCC_PAYBACK = saved
     assert got == want
     assert got == _pairwise(p)
 
 
 @pytest.mark.parametrize("n,streams,seed", [(400, 2, 0), (400, 4, 1), (300, 8, 2), (250, 64, 3)])
-@pytest.mark.parametrize("occ_min,cap", [(1, 4), (8, 4), (8, 0)])
-def test_stream_sweep_places_as_the_old_one_on_dealt_dags(monkeypatch, n, streams, seed, occ_min, cap):
+@pytest.mark.parametrize("occ_min,cap,payback", [(1, 4, 1), (8, 4, 1), (8, 8, 4), (8, 0, 1)])
+def test_stream_sweep_places_as_the_old_one_on_dealt_dags(monkeypatch, n, streams, seed, occ_min, cap, payback):
     """Random DAGs dealt over 2..64 streams, with small Occupancy thresholds (and none allowed: ``OCC_CAP`` 0)."""
     p = _dealt(random_dag(n, seed=seed), streams, seed)
     want = _sweep(p, _old_sweep_streams)
     monkeypatch.setattr(greedy, "OCC_MIN", occ_min)
     monkeypatch.setattr(greedy, "OCC_CAP", cap)
+    monkeypatch.setattr(greedy, "OCC_PAYBACK", payback)
     got = _sweep(p, greedy._sweep_streams)
     assert got == want == _pairwise(p)
     assert find_collision(p, got) is None
@@ -187,6 +188,7 @@ def test_wide_node_on_streams_places_as_the_old_sweep(monkeypatch):
     g = wide_graph(700, seed=3)
     p = _dealt(g, 8, 3)
     monkeypatch.setattr(greedy, "OCC_MIN", 16)
+    monkeypatch.setattr(greedy, "OCC_PAYBACK", 2)
     assert _sweep(p, greedy._sweep_streams) == _sweep(p, _old_sweep_streams) == _pairwise(p)
 
 
@@ -223,7 +225,8 @@ def test_fit_occupied_is_the_listed_fit(blocks, data):
 def test_wide_stream_sweep_no_longer_sorts_every_conflicting_block(monkeypatch):
     """Blocks handed to the listed fits (``fit_arrays``, ``best_fit``) by the stream sweep on a wide node of 1,500
     outputs dealt over 8 streams: the old sweep handed every live conflicting block for every buffer (quadratic,
-    ~2.3 M here); now a stream's large set lives in its Occupancy and only small sets are listed."""
+    ~2.3 M here); now a stream's large set lives in its Occupancy and only small sets (and a stream's first few large
+    ones) are listed."""
     p = _dealt(wide_graph(1500, seed=1), 8, 1)
     handed = [0]
 
@@ -242,8 +245,8 @@ def test_wide_stream_sweep_no_longer_sorts_every_conflicting_block(monkeypatch):
     new = _sweep(p, greedy._sweep_streams)
     assert new == old
     assert before > 500 * len(p), before            # (the old sweep: quadratic)
-    # now: the sets listed while every stream's is below OCC_MIN (the first few hundred buffers), then none
-    assert handed[0] < greedy.OCC_MIN ** 2 + 2 * len(p), (handed[0], before)
+    # now: the sets listed while a stream's is below OCC_MIN, then its first OCC_PAYBACK large ones: linear
+    assert handed[0] < 40 * len(p), (handed[0], before)
 
 
 def test_stream_sweep_places_as_the_old_one_past_the_bulk_range(monkeypatch):
@@ -257,6 +260,7 @@ def test_stream_sweep_places_as_the_old_one_past_the_bulk_range(monkeypatch):
     factor = ((1 << 63) - 1) // total // al * al
     q = dataclasses.replace(p, sizes=np.array([int(s) * factor for s in p.sizes.tolist()], dtype=np.int64))
     monkeypatch.setattr(greedy, "OCC_MIN", 4)
+    monkeypatch.setattr(greedy, "OCC_PAYBACK", 1)
     got = _sweep(q, greedy._sweep_streams)
     assert got == _sweep(q, _old_sweep_streams) == _pairwise(q)
     assert max(o + int(s) for o, s in zip(got, q.sizes.tolist())) > 1 << 62
