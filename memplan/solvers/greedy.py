@@ -56,8 +56,9 @@ SEEN_WORK = 16
 OCC_MIN = 256
 OCC_CAP = 8
 OCC_EXTRA = 4
-#: ... once it had this many sets that large fitted without one (a stream home to fewer buffers: not worth it)
-OCC_PAYBACK = 4
+#: ... once it had this many sets that large fitted without one: an index update costs some 30 times a block listed
+#: and fitted in numpy, so a stream home to fewer buffers (1,024 streams) would not pay its Occupancy back
+OCC_PAYBACK = 32
 
 
 @paused
@@ -604,7 +605,7 @@ class _Unseen:
         blocks or more, the stream had ``OCC_PAYBACK`` sets that large fitted without one, and the cap allows; None
         when it is small (``fit_arrays`` is cheap there). Why the second: every buffer placed enters (and leaves) the
         Occupancy of every stream that has not seen it, an index update each, which a stream home to a few buffers
-        only never pays back (``layered_graph(3000)`` on 1,024 streams: its sweep took 0.4 -> 0.7 s)."""
+        only never pays back (``layered_graph(3000)`` on 1,024 streams: its sweep took 0.4 -> 0.8 s at 4)."""
         self.update(s, now)
         occ = self.occ.get(s)
         size = self.live(s)
