@@ -18,6 +18,7 @@ per buffer x stream), or, when many seen buffers stay live, a sweep stream by st
 from __future__ import annotations
 
 import heapq
+from functools import partial
 
 import numpy as np
 
@@ -49,6 +50,15 @@ INF = 1 << 62
 #: per buffer and accessed (buffer, stream) pair: linear, since the stream sweep no longer costs buffers x streams
 #: (a budget of 4 x buffers x streams let the seen sweep queue 3.9 million pairs on 5,000 nodes over 1,024 streams)
 SEEN_WORK = 16
+#: ``_sweep_streams`` keeps a stream's unseen buffers as an ``Occupancy`` once this many are live (``_Unseen``), while
+#: all of them hold at most OCC_CAP blocks per buffer when one is built (8: every stream of ``streams="auto"``); a
+#: buffer is fitted there while its blocks from other streams are at most 1/OCC_EXTRA of its home stream's
+OCC_MIN = 256
+OCC_CAP = 8
+OCC_EXTRA = 4
+#: ... once it had this many sets that large fitted without one: an index update costs some 30 times a block listed
+#: and fitted in numpy, so a stream home to fewer buffers (1,024 streams) would not pay its Occupancy back
+OCC_PAYBACK = 32
 
 
 @paused
@@ -455,18 +465,36 @@ class _Unseen:
     time it was asked (``at``): arrays of buffer ids and of when the stream sees each. Brought up to date only
     when asked, from the buffers placed since: those it has seen by then never enter. Why: every buffer in the
     ``Occupancy`` of every stream (then out again as each stream saw it) was buffers x streams index updates and
-    heap entries; a stream that synchronises holds only the few it has not seen yet."""
+    heap entries; a stream that synchronises holds only the few it has not seen yet.
 
-    __slots__ = ("sparse", "upper", "placed", "count", "ids", "seen", "taken")
+    A stream whose set is large when its buffers are fitted (``OCC_MIN`` or more) also keeps the set's blocks as an
+    ``Occupancy`` (``occ``), updated with what ``update`` adds and drops. Why: those buffers are most of the blocks a
+    buffer of that stream is fitted among, and sorting them all for every buffer (``fit_arrays``) was quadratic: one
+    node of 20,000 outputs on 8 streams spent 56 of 69 s there. The Occupancies hold at most ``cap`` blocks in all."""
 
-    def __init__(self, sparse: StreamTimes, upper: np.ndarray, n: int) -> None:
+    __slots__ = ("sparse", "upper", "placed", "count", "ids", "seen", "length", "soon", "taken", "block", "occ",
+                 "held", "cap", "alive", "dead", "over", "listed")
+
+    def __init__(self, sparse: StreamTimes, upper: np.ndarray, n: int, block=None, cap: int = 0) -> None:
         self.sparse = sparse
         self.upper = upper
         self.placed = np.zeros(n, dtype=np.int64)   # buffers in placement order
         self.count = 0
         self.ids: dict[int, np.ndarray] = {}
         self.seen: dict[int, np.ndarray] = {}
+        self.length: dict[int, int] = {}            # how much of ``ids`` and ``seen`` is held (the rest is room)
+        self.soon: dict[int, int] = {}              # no held buffer is over before this time
         self.taken: dict[int, int] = {}             # how much of ``placed`` each stream has taken in
+        self.block = block                          # j -> (offset, end) of placed j, for the Occupancies
+        self.occ: dict[int, Occupancy] = {}         # the streams whose set is kept as an Occupancy too
+        self.held = 0                               # blocks in those Occupancies, at most ``cap``
+        self.cap = cap
+        # for the streams with an Occupancy: which held positions are live, how many are not, and a heap of
+        # (when each held buffer is over, its position)
+        self.alive: dict[int, np.ndarray] = {}
+        self.dead: dict[int, int] = {}
+        self.over: dict[int, list[tuple[int, int]]] = {}
+        self.listed: dict[int, int] = {}            # per stream, its large sets fitted without an Occupancy
 
     def place(self, i: int) -> None:
         self.placed[self.count] = i
@@ -474,23 +502,160 @@ class _Unseen:
 
     def at(self, s: int, now: int) -> tuple[np.ndarray, np.ndarray]:
         """Stream ``s``'s placed buffers live at ``now`` (``upper > now``) that it has not seen all of by ``now``,
-        with when it does."""
+        with when it does. Read-only arrays, good until the next call for ``s``."""
+        self.update(s, now)
+        return self._held(s)
+
+    def _held(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        length = self.length[s]
+        ids, seen = self.ids[s][:length], self.seen[s][:length]
+        alive = self.alive.get(s)
+        if alive is not None and self.dead[s]:
+            ids, seen = ids[alive[:length]], seen[alive[:length]]
+        ids.flags.writeable = seen.flags.writeable = False
+        return ids, seen
+
+    def live(self, s: int) -> int:
+        """How many buffers stream ``s`` holds (as the last ``update`` left it)."""
+        return self.length.get(s, 0) - self.dead.get(s, 0)
+
+    def update(self, s: int, now: int) -> None:
+        """Bring stream ``s``'s set up to ``now``: take in the buffers placed since it was last asked (those it
+        has not seen and whose intervals are not over), let go of those now seen or over.
+
+        Held buffers are tested again only once one of them may be over (``soon``: the least of their seen times
+        and interval ends), and those placed since are appended in place (room doubled when full). A stream kept
+        as an Occupancy lets go of its buffers one by one from a heap of when each is over, marking them dead in
+        place (compacted once half are). Why: testing and copying every held buffer at every call was quadratic on
+        a wide node (20,000 buffers held, one over at nearly every call)."""
         new = self.placed[self.taken.get(s, 0):self.count]
         self.taken[s] = self.count
+        fresh = self.sparse.seen_col(new, s)
+        up = self.upper[new]
+        add = (fresh > now) & (up > now)
+        if not add.all():
+            new, fresh, up = new[add], fresh[add], up[add]
+        occ = self.occ.get(s)
         ids, seen = self.ids.get(s), self.seen.get(s)
-        if ids is None:
-            ids, seen = new, self.sparse.seen_col(new, s)
-        elif len(new):
-            ids, seen = np.concatenate([ids, new]), np.concatenate([seen, self.sparse.seen_col(new, s)])
-        keep = (seen > now) & (self.upper[ids] > now)
-        ids, seen = ids[keep], seen[keep]
-        self.ids[s], self.seen[s] = ids, seen
-        return ids, seen
+        length = self.length.get(s, 0)
+        if occ is not None:   # the heap says which are over
+            over, alive = self.over[s], self.alive[s]
+            dead = self.dead[s]
+            block = self.block
+            while over and over[0][0] <= now:
+                k = heapq.heappop(over)[1]
+                alive[k] = False
+                dead += 1
+                occ.remove(*block(int(ids[k])))
+                self.held -= 1
+            if dead and 2 * dead >= length:   # compact: keep the live half, heap again
+                keep = alive[:length]
+                kept_ids, kept_seen = ids[:length][keep], seen[:length][keep]
+                length = len(kept_ids)
+                ids[:length], seen[:length] = kept_ids, kept_seen
+                alive[:length] = True
+                dead = 0
+                self.over[s] = over = self._heap(ids[:length], seen[:length], 0)
+            self.dead[s] = dead
+        elif ids is not None and self.soon[s] <= now:   # some held buffer may be over: keep the rest
+            ids, seen = ids[:length], seen[:length]
+            keep = (seen > now) & (self.upper[ids] > now)
+            ids, seen = ids[keep], seen[keep]
+            length = len(ids)
+            self.soon[s] = min(int(seen.min(initial=INF)), int(self.upper[ids].min(initial=INF)))
+        if ids is None or length + len(new) > len(ids):   # (room for twice as many)
+            room = max(2 * (length + len(new)), 16)
+            grown_ids, grown_seen = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64)
+            if ids is not None:
+                grown_ids[:length], grown_seen[:length] = ids[:length], seen[:length]
+            ids, seen = grown_ids, grown_seen
+            if occ is not None:
+                grown = np.ones(room, dtype=bool)
+                grown[:length] = self.alive[s][:length]
+                self.alive[s] = grown
+        if len(new):
+            ids[length:length + len(new)] = new
+            seen[length:length + len(new)] = fresh
+            if occ is not None:
+                self.alive[s][length:length + len(new)] = True
+                over = self.over[s]
+                for k, t in enumerate(np.minimum(fresh, up).tolist(), start=length):
+                    heapq.heappush(over, (t, k))
+                for j in new.tolist():
+                    occ.add(*self.block(j))
+                self.held += len(new)
+            else:
+                self.soon[s] = min(self.soon.get(s, INF), int(fresh.min()), int(up.min()))
+            length += len(new)
+        self.ids[s], self.seen[s], self.length[s] = ids, seen, length
+        self.soon.setdefault(s, INF)
+
+    def _heap(self, ids: np.ndarray, seen: np.ndarray, base: int) -> list[tuple[int, int]]:
+        """(when it is over, position) of each held buffer, as a heap."""
+        over = list(zip(np.minimum(seen, self.upper[ids]).tolist(), range(base, base + len(ids))))
+        heapq.heapify(over)
+        return over
+
+    def holds(self, s: int, js: np.ndarray) -> np.ndarray:
+        """Which of ``js`` stream ``s`` holds (as the last ``update`` left it)."""
+        return np.isin(js, self._held(s)[0]) if s in self.ids else np.zeros(len(js), dtype=bool)
+
+    def occupancy(self, s: int, now: int) -> Occupancy | None:
+        """``update`` stream ``s``, then its set as an ``Occupancy``: kept from then on when the set has ``OCC_MIN``
+        blocks or more, the stream had ``OCC_PAYBACK`` sets that large fitted without one, and the cap allows; None
+        when it is small (``fit_arrays`` is cheap there). Why the second: every buffer placed enters (and leaves) the
+        Occupancy of every stream that has not seen it, an index update each, which a stream home to a few buffers
+        only never pays back (``layered_graph(3000)`` on 1,024 streams: its sweep took 0.4 -> 0.8 s at 4)."""
+        self.update(s, now)
+        occ = self.occ.get(s)
+        size = self.live(s)
+        if occ is not None:
+            if size >= OCC_MIN // 4:
+                return occ
+            ids, seen = self._held(s)   # shrunk: adding back and taking out each block costs more than fitting
+            length = len(ids)
+            self.ids[s][:length], self.seen[s][:length] = ids, seen
+            self.length[s] = length
+            self.soon[s] = min(int(seen.min(initial=INF)), int(self.upper[ids].min(initial=INF)))
+            del self.occ[s], self.over[s], self.alive[s], self.dead[s]
+            self.held -= size
+            return None
+        if size < OCC_MIN:
+            return None
+        listed = self.listed[s] = self.listed.get(s, 0) + 1
+        if listed < OCC_PAYBACK or self.held + size > self.cap:
+            return None
+        occ = self.occ[s] = Occupancy(self.block.alignment)
+        length = self.length[s]
+        ids, seen = self.ids[s][:length], self.seen[s][:length]
+        for j in ids.tolist():
+            occ.add(*self.block(j))
+        self.held += size
+        self.alive[s] = np.ones(len(self.ids[s]), dtype=bool)
+        self.dead[s] = 0
+        self.over[s] = self._heap(ids, seen, 0)
+        return occ
 
     def drop(self, s: int) -> None:
         """Stream ``s`` is asked no more."""
-        self.ids.pop(s, None)
-        self.seen.pop(s, None)
+        size = self.live(s)
+        for table in (self.ids, self.seen, self.soon, self.length, self.alive, self.dead, self.over):
+            table.pop(s, None)
+        if self.occ.pop(s, None) is not None:
+            self.held -= size
+
+
+class _Blocks:
+    """``(offset, end)`` of each placed buffer, read from the sweep's offsets (never moved once placed)."""
+
+    __slots__ = ("offsets", "sizes", "alignment")
+
+    def __init__(self, offsets: list[int], sizes: list[int], alignment: int) -> None:
+        self.offsets, self.sizes, self.alignment = offsets, sizes, alignment
+
+    def __call__(self, j: int) -> tuple[int, int]:
+        off = self.offsets[j]
+        return off, off + self.sizes[j]
 
 
 def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int], sizes: list[int],
@@ -516,7 +681,7 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
         if sizes[i] and regular[i]:
             for s in first[i]:
                 last_use[s] = i
-    unseen = _Unseen(times, problem.upper, n)
+    unseen = _Unseen(times, problem.upper, n, _Blocks(offsets, sizes, problem.alignment), OCC_CAP * n + OCC_MIN)
     placed = np.zeros(n, dtype=bool)
     starts = o.has_start.tolist()
     inputs = Occupancy(problem.alignment)   # every placed buffer while all are inputs (see _sweep_seen)
@@ -534,21 +699,28 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
             offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
         else:
             h = home[i]
-            here = [unseen.at(h, now)[0]]
+            occ = unseen.occupancy(h, now)
+            here = [None]   # (the home stream's set: listed only when fitted without its Occupancy)
             for t, f in sorted(first[i].items()):
                 if t == h:
                     continue
                 ids, seen = unseen.at(t, now)
                 ids = ids[seen > f]
-                if len(ids):   # those the home stream has seen (the rest are in ``here`` already)
+                if len(ids):   # those the home stream has seen (the rest are in its set already)
                     here.append(ids[times.seen_col(ids, h) <= now])
-            if len(here) > 2:
-                here = [np.unique(np.concatenate(here[1:])), here[0]]
-            js = np.concatenate(here) if len(here) > 1 else here[0]
+            pieces = len(here)
+            if pieces > 2:
+                here = [None, np.unique(np.concatenate(here[1:]))]
             mine = partners.get(i)
-            if mine:
-                js = js[~np.isin(js, mine)]
-            offsets[i] = _fit_listed(js, src, size, sizes, offsets, bulk, problem.alignment)
+            extra = here[1] if pieces > 1 else None
+            if occ is not None and (extra is None or len(extra) * OCC_EXTRA <= unseen.live(h)):
+                offsets[i] = _fit_occupied(occ, partial(unseen.holds, h), extra, mine, src, size, sizes, offsets)
+            else:
+                here[0] = unseen.at(h, now)[0]
+                js = here[0] if pieces == 1 else np.concatenate(here if pieces == 2 else here[::-1])
+                if mine:
+                    js = js[~np.isin(js, mine)]
+                offsets[i] = _fit_listed(js, src, size, sizes, offsets, bulk, problem.alignment)
             for s in first[i]:
                 if last_use.get(s) == i:
                     unseen.drop(s)
@@ -559,6 +731,35 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
         if not past_inputs:
             inputs.add(offsets[i], offsets[i] + size)
         unseen.place(i)
+
+
+def _fit_occupied(occ: Occupancy, held, extra: np.ndarray | None, mine: list[int] | None, src: int | None,
+                  size: int, sizes: list[int], offsets: list[int]) -> int:
+    """``_fit_listed`` over the blocks ``occ`` holds and those of ``extra``, less those of ``mine`` (``held(js)``: which
+    of ``js`` ``occ`` holds): the few ``extra`` blocks go in for the query and the in-place partners out, then back.
+    The same offset, since ``Occupancy`` answers ``best_fit`` and ``fits_at`` over the blocks it holds (offsets
+    aligned)."""
+    if extra is None:
+        extra = np.zeros(0, dtype=np.int64)
+    if mine:
+        mine_arr = np.asarray(mine, dtype=np.int64)
+        extra = extra[~np.isin(extra, mine_arr)]
+        out = mine_arr[held(mine_arr)].tolist()
+    else:
+        out = []
+    put = [(offsets[j], offsets[j] + sizes[j]) for j in extra.tolist()]
+    took = [(offsets[j], offsets[j] + sizes[j]) for j in dict.fromkeys(out)]
+    for b in put:
+        occ.add(*b)
+    for b in took:
+        occ.remove(*b)
+    try:
+        return _place(occ, src, size, sizes, offsets)
+    finally:
+        for b in took:
+            occ.add(*b)
+        for b in put:
+            occ.remove(*b)
 
 
 def _fit_listed(js: np.ndarray, src: int | None, size: int, sizes: list[int], offsets: list[int],
