@@ -116,3 +116,29 @@ def test_switches_in_another_thread_leave_the_sigint_handler_alone():
     t.start()
     t.join()
     assert seen == [signal.default_int_handler] and not quiet._LOGGERS_OFF and quiet._STDERR[0] is None
+
+
+def test_rng_kept_failing_midway_through_its_swaps_puts_torch_back(monkeypatch):
+    # ``rng_kept`` wraps torch's seeding functions before the export; one failing (or a Ctrl-C) midway left those
+    # already wrapped in place for good (every later ``torch.manual_seed`` of the process went through a recorder)
+    from needs import need
+
+    from memplan.importers import rng
+
+    torch = need("torch")
+    originals = {(m, n): getattr(m, n) for m in (torch, torch.random) for n in rng._SEEDING if hasattr(m, n)}
+    fork = torch.random.fork_rng
+    real = rng._recording
+    made = []
+
+    def failing(*args, **kwargs):
+        if len(made) == 3:
+            raise KeyboardInterrupt
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rng, "_recording", failing)
+    with pytest.raises(KeyboardInterrupt):
+        with rng.rng_kept(torch, forks=[]):
+            pass
+    assert {k: getattr(*k) for k in originals} == originals and torch.random.fork_rng is fork
