@@ -45,13 +45,14 @@ def _interrupted_at(block, k: int) -> int:
                     signal.raise_signal(signal.SIGINT)
         return trace
 
+    outer = sys.gettrace()   # (a coverage tool's: put back after)
     sys.settrace(trace)
     try:
         block()
     except KeyboardInterrupt:
         pass
     finally:
-        sys.settrace(None)
+        sys.settrace(outer)
     return seen[0]
 
 
