@@ -21,6 +21,16 @@ from memplan.importers import quiet
 pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                                 reason="SIGINT's Python handler runs in the main thread")
 
+
+@pytest.fixture(autouse=True)
+def _python_sigint():
+    """Python's own SIGINT handler for each test (a test runner's worker may ignore SIGINT), put back after."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
 #: the functions whose every line a Ctrl-C may come at (the generators' own only before their block runs; the lines
 #: that take a Ctrl-C and put back after it, ``_put_back``'s loop and the generators' ``finally``, are Python's too)
 _STRICT = {"_switching", "_logger_on", "_release"}
