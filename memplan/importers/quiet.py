@@ -14,13 +14,55 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _switching() -> Iterator[None]:
+    """``_LOCK`` held, and a Ctrl-C (SIGINT) that comes meanwhile taken only after it is released, for a block that
+    turns a switch or puts it back. Why: a ``KeyboardInterrupt`` raised between a block's count going up and its
+    ``try`` (or halfway through putting a switch back) left the count up for good, so the logger stayed disabled, or
+    ``sys.stderr`` held this thread's text, for the rest of the process (its traceback lost). A handler is swapped only
+    in the main thread (the one a Python signal handler runs in) and only where it is Python's own or a callable."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            came: list[Any] = []
+            signal.signal(signal.SIGINT, lambda signum, frame: came.append(frame))
+            previous = handler
+    try:
+        with _LOCK:
+            yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+            if came:   # (the default handler raises KeyboardInterrupt: now, with every count consistent)
+                previous(signal.SIGINT, came[0])
+def _put_back(undo: Callable[[], None]) -> None:
+    """Run ``undo`` once under ``_switching``, again if a Ctrl-C came before the switch was held (the lines that swap
+    the handler are Python's, and the signal is taken between any two), then raise that Ctrl-C: ``undo`` never
+    skipped for it."""
+    done: list[bool] = []
+    interrupted: BaseException | None = None
+    while not done:
+        try:
+            with _switching():
+                undo()
+                done.append(True)
+        except KeyboardInterrupt as e:
+            interrupted = e
+    if interrupted is not None:
+        raise interrupted
+
+
 #: logger name -> blocks in flight that turned it off, and the ``disabled`` the first of them found
 _LOGGERS_OFF: Counter = Counter()
 _LOGGERS_WAS: dict[str, bool] = {}
@@ -33,19 +75,26 @@ def logger_off(name: str) -> Iterator[None]:
     before it raises on a file that is no archive, which our error says in one line; the fake-tensor mode for a kernel
     that fails on fake tensors, which ``runtime.aten``'s layout probe expects)."""
     logger = logging.getLogger(name)
-    with _LOCK:
-        if not _LOGGERS_OFF[name]:
-            _LOGGERS_WAS[name] = logger.disabled
-        _LOGGERS_OFF[name] += 1
-        logger.disabled = True
-    try:
+    turned = False
+    try:   # (turned inside the ``try``: a Ctrl-C right after it still puts it back)
+        with _switching():
+            if not _LOGGERS_OFF[name]:
+                _LOGGERS_WAS[name] = logger.disabled
+            _LOGGERS_OFF[name] += 1
+            logger.disabled = True
+            turned = True
         yield
     finally:
-        with _LOCK:
-            _LOGGERS_OFF[name] -= 1
-            if not _LOGGERS_OFF[name]:
-                del _LOGGERS_OFF[name]
-                logger.disabled = _LOGGERS_WAS.pop(name)
+        if turned:
+            _put_back(lambda: _logger_on(name, logger))
+
+
+def _logger_on(name: str, logger: logging.Logger) -> None:
+    """``logger_off``'s block has ended: the last to end puts back what the first found."""
+    _LOGGERS_OFF[name] -= 1
+    if not _LOGGERS_OFF[name]:
+        del _LOGGERS_OFF[name]
+        logger.disabled = _LOGGERS_WAS.pop(name)
 
 
 class HeldStderr:
@@ -88,29 +137,35 @@ def stderr_held() -> Iterator[tuple[io.StringIO, Any]]:
     that is left in place)."""
     me = threading.get_ident()
     buf = io.StringIO()
-    with _LOCK:
-        proxy = _STDERR[0]
-        if proxy is None or sys.stderr is not proxy:   # the first block, or sys.stderr replaced since
-            proxy = HeldStderr(sys.stderr)
-            _STDERR[0] = proxy
-            sys.stderr = proxy
-        proxy.blocks += 1
-        proxy.held.setdefault(me, []).append(buf)
-        real = proxy.real
-    try:
+    proxy = None
+    try:   # (held inside the ``try``: a Ctrl-C right after it still puts ``sys.stderr`` back)
+        with _switching():
+            proxy = _STDERR[0]
+            if proxy is None or sys.stderr is not proxy:   # the first block, or sys.stderr replaced since
+                proxy = HeldStderr(sys.stderr)
+                _STDERR[0] = proxy
+                sys.stderr = proxy
+            proxy.blocks += 1
+            proxy.held.setdefault(me, []).append(buf)
+            real = proxy.real
         yield buf, real
     finally:
-        with _LOCK:
-            bufs = proxy.held[me]
-            bufs.remove(buf)
-            if not bufs:
-                del proxy.held[me]
-            proxy.blocks -= 1
-            if not proxy.blocks:
-                back = proxy.real
-                while isinstance(back, HeldStderr) and not back.blocks:   # (an earlier one, wrapped, ended)
-                    back = back.real
-                if sys.stderr is proxy:
-                    sys.stderr = back
-                if _STDERR[0] is proxy:
-                    _STDERR[0] = back if isinstance(back, HeldStderr) else None
+        if proxy is not None and buf in proxy.held.get(me, ()):
+            _put_back(lambda: _release(proxy, me, buf))
+
+
+def _release(proxy: HeldStderr, me: int, buf: io.StringIO) -> None:
+    """``stderr_held``'s block (thread ``me``, buffer ``buf``) has ended: the last to end puts ``sys.stderr`` back."""
+    bufs = proxy.held[me]
+    bufs.remove(buf)
+    if not bufs:
+        del proxy.held[me]
+    proxy.blocks -= 1
+    if not proxy.blocks:
+        back = proxy.real
+        while isinstance(back, HeldStderr) and not back.blocks:   # (an earlier one, wrapped, ended)
+            back = back.real
+        if sys.stderr is proxy:
+            sys.stderr = back
+        if _STDERR[0] is proxy:
+            _STDERR[0] = back if isinstance(back, HeldStderr) else None

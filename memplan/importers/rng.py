@@ -92,22 +92,22 @@ def rng_kept(torch: Any, watch: bool = True, forks: list[str] | None = None) -> 
     before = [_state(g) for g in gens]
     calls: list[str] = []
     swaps: list[tuple[Any, str, Callable]] = []
-    if watch:
-        me = threading.get_ident()
-        modules = [torch, getattr(torch, "random", None), getattr(torch, "cuda", None),
-                   getattr(getattr(torch, "cuda", None), "random", None)]
-        for module in dict.fromkeys(m for m in modules if m is not None):
-            for name in _SEEDING:
-                fn = getattr(module, name, None)
-                if callable(fn):
-                    swaps.append((module, name, fn))
-                    setattr(module, name, _recording(torch, fn, me, calls, f"{module.__name__}.{name}"))
-        fork = getattr(getattr(torch, "random", None), "fork_rng", None)
-        if forks is not None and callable(fork):
-            swaps.append((torch.random, "fork_rng", fork))
-            torch.random.fork_rng = _forks_recorded(fork, me, forks)
     changed: list[bool] = []
-    try:
+    try:   # (the swaps inside: an exception or a Ctrl-C midway left torch's seeding functions wrapped for good)
+        if watch:
+            me = threading.get_ident()
+            modules = [torch, getattr(torch, "random", None), getattr(torch, "cuda", None),
+                       getattr(getattr(torch, "cuda", None), "random", None)]
+            for module in dict.fromkeys(m for m in modules if m is not None):
+                for name in _SEEDING:
+                    fn = getattr(module, name, None)
+                    if callable(fn):
+                        swaps.append((module, name, fn))
+                        setattr(module, name, _recording(torch, fn, me, calls, f"{module.__name__}.{name}"))
+            fork = getattr(getattr(torch, "random", None), "fork_rng", None)
+            if forks is not None and callable(fork):
+                swaps.append((torch.random, "fork_rng", fork))
+                torch.random.fork_rng = _forks_recorded(fork, me, forks)
         yield changed
     finally:
         for module, name, fn in reversed(swaps):

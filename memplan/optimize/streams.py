@@ -297,27 +297,17 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         stream (``indexed_candidates``); None once more than ``most`` are found (then the scan is tried first)."""
         rel: set[int] = set()
         looked = 0
-        if dense:   # one column per input: the streams whose clock passes its sequence number
-            try:
-                for d in ds:
-                    sd, sq = stream[d], seq[d]
-                    rel.add(sd)
+        try:
+            for d in ds:
+                sd, sq = stream[d], seq[d]
+                rel.add(sd)
+                if dense:   # one column per input: the streams whose clock passes its sequence number
                     found = np.flatnonzero(matrix[:used, sd] > sq)
                     looked += 1 + len(found)
                     if len(found) > most:   # (before the set is made: every stream of a wide fork knows its source)
                         return None
                     rel.update(found.tolist())
-                    if len(rel) > most:
-                        return None
-                return rel
-            finally:
-                if stats is not None:
-                    stats["looked"] = stats.get("looked", 0) + looked
-        try:
-            for d in ds:
-                sd, sq = stream[d], seq[d]
-                rel.add(sd)
-                if count[sd] - sq < len(knowers[sd]):   # (the cheaper of the two ways to the same streams)
+                elif count[sd] - sq < len(knowers[sd]):   # (the cheaper of the two ways to the same streams)
                     at = knowing[sd]
                     looked += count[sd] - sq
                     for v in range(sq + 1, count[sd] + 1):
