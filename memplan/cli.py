@@ -123,17 +123,28 @@ def _check_solver_options(args: argparse.Namespace) -> None:
     heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers a short search of a "
                  "fixed node budget and seed (auto adds the exact solvers search and cpsat with --time-limit)"
                  if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
-    if limit is not None and not exact:
-        argtypes.unused(f"--time-limit {limit:g}", where, f"it is the exact solvers' work budget; {heuristic}")
-    if argtypes.given(args, "seed") and not exact:
-        argtypes.unused(f"--seed {args.seed}", where, f"it seeds the exact solvers' random choices; {heuristic}")
-    if argtypes.given(args, "workers") and not (solver == "cpsat" or (solver == "auto" and limit is not None)):
-        argtypes.unused(f"--workers {args.workers}", where, "it is CP-SAT's thread count (--solver cpsat, or auto "
-                      f"with --time-limit); {heuristic if not exact else 'the search runs on one thread'}")
+    _warn_unread_defaults(args)
     if args.progress and args.quiet:
         argtypes.unused("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
     elif args.progress and not exact:   # (one warning an option: ``-q --progress`` with a heuristic was two lines)
         argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
+
+
+def _warn_unread_defaults(args: argparse.Namespace) -> None:
+    """``--seed 0`` or ``--workers 1`` given to a solver that never reads it: warned of here, in the library's words
+    (``solvers.unread``), since at its default value the library cannot tell it was given. Any other value of
+    ``--time-limit``, ``--seed`` and ``--workers`` the library warns of itself, the one source of that warning (the
+    command warned of them too, and the library said nothing to a Python caller)."""
+    import warnings
+
+    from .solvers import SolveOptions
+    from .solvers.unread import unread_options
+
+    default = SolveOptions()
+    typed = [k for k in ("seed", "workers") if argtypes.given(args, k) and getattr(args, k) == getattr(default, k)]
+    if typed:
+        for warning in unread_options(args.solver, default, given=typed):
+            warnings.warn(warning, stacklevel=2)
 
 
 def _budget_instead(args: argparse.Namespace) -> str:
@@ -200,8 +211,11 @@ def _plan_extras(args: argparse.Namespace) -> dict:
     if cap is not None:
         n = getattr(args, "devices", None) or 1
         if isinstance(cap, tuple) and len(cap) != n:   # before the graph is read
+            # (without --devices it said "(--devices 1)", an option never typed: the default named as its source)
+            given = (f"--devices {n}" if getattr(args, "devices", None) is not None
+                     else f"no --devices given: one device; give --devices {len(cap)} to plan {len(cap)}")
             raise MemplanError(f"--device-capacity lists {len(cap)} capacities for {n} device{'s' * (n != 1)} "
-                               f"(--devices {n}): give one per device, or one number for each device")
+                               f"({given}): give one per device, or one number for each device")
         extras["device_capacity"] = list(cap) if isinstance(cap, tuple) else cap
     return extras
 
@@ -438,6 +452,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
         if inputs:  # the files a suite reads: --json must not replace one
             check_outputs(inputs, {"--json": args.json})
+        _check_not_in_folders(args)
     if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
         import io
@@ -450,6 +465,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
     return 0
+
+
+def _check_not_in_folders(args: argparse.Namespace) -> None:
+    """Refuse ``bench --json FILE`` inside a folder the suite lists its inputs from (its ``input_folders``:
+    ``planners --minimalloc DIR``'s problems). Why: ``--json DIR/challenging/B.csv`` was written among the problems,
+    and the next run read it as one and failed (a ``.json`` there is ignored today, but is a result file among the
+    inputs all the same)."""
+    from .files import cwd_trouble, is_stdout, same_file
+
+    folders = getattr(args, "bench_folders", None)
+    if folders is None or is_stdout(args.json) or cwd_trouble(args.json):
+        return
+    parent = os.path.dirname(os.path.abspath(args.json))
+    for label, folder in folders(args).items():
+        if same_file(parent, folder):
+            raise MemplanError(f"--json {args.json} is inside the {label} {folder}: the next run would read what it "
+                               "writes as an input; write the results to another folder")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -532,7 +564,8 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
                          help=f"also write the results as JSON ('-': stdout, the tables then on stderr); "
                               f"{argtypes.REPLACES}")
         mod.add_arguments(ssp)
-        ssp.set_defaults(func=cmd_bench, bench_run=mod.run, bench_inputs=getattr(mod, "inputs", None))
+        ssp.set_defaults(func=cmd_bench, bench_run=mod.run, bench_inputs=getattr(mod, "inputs", None),
+                         bench_folders=getattr(mod, "input_folders", None))
 
 
 def add_plan_options(sp: argparse.ArgumentParser) -> None:

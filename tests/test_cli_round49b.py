@@ -1,0 +1,166 @@
+"""The command line and library, round 49b: leftovers of earlier rounds.
+
+Each test names the input, what memplan did with it, and what it does now.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from cli_contract import assert_bad_input, run_captured
+
+import memplan
+from memplan import examples
+from memplan.errors import InputFormatError, UnusedOption
+
+CSV = "id,lower,upper,size\n0,0,2,4\n1,1,3,4\n2,2,4,8\n"
+
+
+@pytest.fixture
+def graph_file(tmp_path):
+    g = tmp_path / "g.json"
+    memplan.save_graph(examples.bundled()["diamond"], str(g))
+    return g
+
+
+# ---- 1. --device-capacity's list without --devices -----------------------------------------------------------------
+
+def test_capacity_list_without_devices_does_not_name_an_option_never_given(tmp_path, graph_file):
+    """``plan G --device-capacity 1G,1G`` said "for 1 device (--devices 1)", an option the user never typed."""
+    code, _, err = run_captured("plan", graph_file, "-o", tmp_path / "p.json", "--device-capacity", "1G,1G")
+    assert_bad_input(code, err, "2 capacities for 1 device", "no --devices given", "--devices 2")
+    assert "(--devices 1)" not in err
+    code, _, err = run_captured("plan", graph_file, "-o", tmp_path / "p.json", "--devices", "1",
+                                "--device-capacity", "1G,1G")
+    assert_bad_input(code, err, "(--devices 1)")   # (given: named as given)
+
+
+# ---- 2. bench planners --json among the problems -------------------------------------------------------------------
+
+@pytest.fixture
+def problems(tmp_path):
+    chal = tmp_path / "mm" / "challenging"
+    chal.mkdir(parents=True)
+    (chal / "A.64.csv").write_text(CSV)
+    return tmp_path / "mm"
+
+
+@pytest.mark.parametrize("where", ["challenging/B.csv", "challenging/out.json"])
+def test_bench_json_inside_the_problem_folder_is_refused(problems, where):
+    """``bench planners --minimalloc D --json D/challenging/B.csv`` wrote the results among the problems, and the next
+    run failed reading them as a CSV problem."""
+    out = problems / where
+    code, _, err = run_captured("bench", "planners", "--minimalloc", problems, "--corpus", "minimalloc",
+                                "--solvers", "greedy", "--json", out)
+    assert_bad_input(code, err, "--json", "--minimalloc", "problem folder")
+    assert not out.exists()
+    code, _, err = run_captured("bench", "planners", "--minimalloc", problems, "--corpus", "minimalloc",
+                                "--solvers", "greedy", "--json", problems / "results.json")
+    assert code == 0, err   # (beside the problem folder: fine)
+    assert json.loads((problems / "results.json").read_text())
+
+
+def test_bench_json_inside_a_flat_problem_folder_is_refused(tmp_path):
+    """Without ``challenging/`` the problems are read from the folder itself."""
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "A.csv").write_text(CSV)
+    code, _, err = run_captured("bench", "planners", "--minimalloc", tmp_path / "flat", "--corpus", "minimalloc",
+                                "--solvers", "greedy", "--json", tmp_path / "flat" / "sub" / ".." / "B.csv")
+    assert code == 2, err
+    assert not (tmp_path / "flat" / "B.csv").exists()
+
+
+# ---- 3. a column named as the format's in other letter case --------------------------------------------------------
+
+@pytest.mark.parametrize("header", ["id,lower,upper,size,Offset", "ID,lower,upper,size", "id,Lower,upper,size,lower"])
+def test_csv_column_in_other_case_is_refused_naming_it(tmp_path, header):
+    """An input with ``Offset`` was written back with both ``Offset`` and ``offset``; ``ID`` was "missing column
+    'id'" with the column there."""
+    name = next(h for h in header.split(",") if h.lower() != h)
+    src = tmp_path / "c.csv"
+    rows = "\n".join(",".join(["a", "0", "2", "4", "0"][: len(header.split(","))]) for _ in range(1))
+    src.write_text(f"{header}\n{rows}\n")
+    code, _, err = run_captured("csv", src, "-o", tmp_path / "o.csv")
+    assert_bad_input(code, err, repr(name), "case")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_format_csv_refuses_a_table_built_with_such_a_header():
+    from dataclasses import replace
+
+    from memplan.io.minimalloc import format_csv, parse_csv
+
+    table = parse_csv(CSV + "", "t.csv")
+    table = replace(table, header=("id", "lower", "upper", "size"), rows=tuple(r for r in table.rows))
+    assert format_csv(table, [0, 4, 8]).splitlines()[0] == "id,lower,upper,size,offset"
+    bad = replace(table, header=("id", "lower", "upper", "Size"))
+    with pytest.raises(InputFormatError, match="'Size'"):
+        format_csv(bad, [0, 4, 8])
+
+
+def test_csv_lowercase_offset_is_still_replaced(tmp_path):
+    src = tmp_path / "c.csv"
+    src.write_text("id,lower,upper,size,offset,note\na,0,2,4,99,x\n")
+    code, _, err = run_captured("csv", src, "-o", tmp_path / "o.csv", "-q")
+    assert code == 0, err
+    assert (tmp_path / "o.csv").read_text() == "id,lower,upper,size,note,offset\na,0,2,4,x,0\n"
+
+
+# ---- 4. the library warns of solver options a heuristic never reads ------------------------------------------------
+
+@pytest.mark.parametrize("solver, options, named", [
+    ("greedy", {"time_limit": 5}, ["time_limit=5", "solver='greedy'"]),
+    ("size", {"seed": 3}, ["seed=3", "solver='size'"]),
+    ("ggml", {"workers": 2}, ["workers=2", "solver='ggml'"]),
+    ("auto", {"seed": 3}, ["seed=3", "solver='auto'"]),
+    ("search", {"workers": 2}, ["workers=2", "solver='search'"]),
+])
+def test_library_plan_warns_of_an_option_the_solver_never_reads(solver, options, named):
+    g = examples.bundled()["diamond"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = memplan.plan(g, solver=solver, **options)
+    texts = [str(w.message) for w in caught if issubclass(w.category, UnusedOption)]
+    assert len(texts) == 1 and all(n in texts[0] for n in named), texts
+    assert caught[0].filename == __file__   # (points at the caller's line)
+    assert p.to_json() == memplan.plan(g, solver=solver).to_json()
+
+
+@pytest.mark.parametrize("solver, options", [
+    ("search", {"time_limit": 0.1, "seed": 3}), ("cpsat", {"time_limit": 0.1, "seed": 3, "workers": 2}),
+    ("auto", {"time_limit": 0.1, "seed": 3, "workers": 2}), ("greedy", {}),
+])
+def test_library_plan_is_silent_where_the_options_are_read(solver, options):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        memplan.plan(examples.bundled()["diamond"], solver=solver, **options)
+    assert not [w for w in caught if issubclass(w.category, UnusedOption)]
+
+
+def test_solve_table_and_plan_devices_warn_too():
+    from memplan.io.minimalloc import parse_csv, solve_table
+    from memplan.solvers import SolveOptions
+
+    with pytest.warns(UnusedOption, match="time_limit=2 has no effect with solver='greedy'"):
+        solve_table(parse_csv(CSV), solver="greedy", options=SolveOptions(time_limit=2))
+    with pytest.warns(UnusedOption, match="seed=4 has no effect with solver='size'"):
+        memplan.plan_devices(examples.llama(examples.LLAMA_TINY), 2, solver="size", options=SolveOptions(seed=4))
+
+
+@pytest.mark.parametrize("command, extra, words", [
+    ("plan", ["--solver", "greedy", "--time-limit", "60", "--seed", "3"], ["--time-limit 60", "--seed 3"]),
+    ("plan", ["--solver", "greedy", "--seed", "0", "--workers", "1"], ["--seed 0", "--workers 1"]),
+    ("csv", ["--solver", "size", "--time-limit", "2", "--workers", "3"], ["--time-limit 2", "--workers 3"]),
+])
+def test_cli_prints_each_unused_solver_option_once(tmp_path, graph_file, command, extra, words):
+    src = graph_file if command == "plan" else tmp_path / "c.csv"
+    if command == "csv":
+        src.write_text(CSV)
+    code, _, err = run_captured(command, src, "-o", tmp_path / "out", "-q", *extra)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert len(lines) == len(words), err
+    for w in words:
+        assert sum(line.startswith(f"memplan: warning: {w} has no effect") for line in lines) == 1, err
