@@ -261,11 +261,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     _check_report_stdout("verify", "for the exit code alone, send stdout to /dev/null",
                          {"graph": args.graph, "plan": args.plan})
-    load_safe_pair(args.graph, args.plan, fused_groups=args.fused_groups)
+    plan = load_safe_pair(args.graph, args.plan, fused_groups=args.fused_groups)[1]
     from .show import printable
 
     # (the path escaped here: ``_out`` prints a report line by line, and a path with a newline became two lines)
     _out(f"{printable(args.plan)}: safe" + (" (fusion groups as one kernel each)" if args.fused_groups else ""))
+    from .show import solver_claim_warnings
+
+    for warning in solver_claim_warnings(plan):   # (safe all the same: the solver block is free-form, CONTRACT.md)
+        argtypes.print_warning(f"{printable(args.plan)}: {warning}")
     return 0
 
 

@@ -164,3 +164,121 @@ def test_cli_prints_each_unused_solver_option_once(tmp_path, graph_file, command
     assert len(lines) == len(words), err
     for w in words:
         assert sum(line.startswith(f"memplan: warning: {w} has no effect") for line in lines) == 1, err
+
+
+# ---- 5. show counts distinct events --------------------------------------------------------------------------------
+
+@pytest.fixture
+def two_stream(tmp_path, graph_file):
+    out = tmp_path / "p.json"
+    code, _, err = run_captured("plan", graph_file, "-o", out, "-q", "--streams", "2")
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert len(doc["events"]) == 2
+    return out, doc
+
+
+def test_show_counts_each_event_once_and_says_how_many_repeat(tmp_path, graph_file, two_stream):
+    """A plan listing its 2 events three times each read "events 6" in ``show`` while ``simulate`` said 2."""
+    out, doc = two_stream
+    doc["events"] = doc["events"] * 3
+    edited = tmp_path / "e.json"
+    edited.write_text(json.dumps(doc))
+    code, text, err = run_captured("show", edited)
+    assert code == 0, err
+    line = next(x for x in text.splitlines() if x.startswith("events"))
+    assert line.split()[1] == "2" and "4 duplicate entries" in line, line
+    code, sim, err = run_captured("simulate", graph_file, edited)
+    assert code == 0 and "2 event(s)" in sim, (sim, err)
+    code, plain, _ = run_captured("show", out)
+    assert next(x for x in plain.splitlines() if x.startswith("events")) == "events       2"
+
+
+# ---- 6. ids that print alike are escaped in show's table ------------------------------------------------------------
+
+def test_show_escapes_ids_that_differ_only_in_normalization(tmp_path):
+    """Two tensors ``'t\\u00e9'`` and ``'te\\u0301'`` printed both as ``té`` in the largest-tensors table."""
+    nfc, nfd = "t\u00e9", "te\u0301"
+    g = memplan.graph_from_dict({"format": "memplan.graph/1", "name": "twins", "alignment": 1, "tensors": [
+        {"id": "x", "size": 8, "kind": "input"}, {"id": nfc, "size": 16, "kind": "intermediate"},
+        {"id": nfd, "size": 32, "kind": "intermediate"},
+        {"id": "y", "size": 4, "kind": "output"}], "nodes": [
+        {"id": "a", "inputs": ["x"], "outputs": [nfc]}, {"id": "b", "inputs": [nfc], "outputs": [nfd]},
+        {"id": "c", "inputs": [nfd], "outputs": ["y"]}]})
+    p = memplan.plan(g)
+    from memplan.show import describe
+
+    text = describe(p)
+    rows = text.split("largest tensors")[1].splitlines()[2:]
+    names = [r.split()[0] for r in rows]
+    assert ascii(nfc) in names and ascii(nfd) in names, text
+    assert "x" in names and "y" in names   # (ids without a twin as they are)
+    path = tmp_path / "p.json"
+    p.save(str(path))
+    code, out, err = run_captured("show", path)
+    assert code == 0 and ascii(nfd) in out and ascii(nfc) in out, (out, err)
+
+
+# ---- 7. an OPTIMAL claim the plan's numbers contradict ---------------------------------------------------------------
+
+def test_show_and_verify_flag_an_optimal_claim_above_the_lower_bound(tmp_path, graph_file):
+    """A hand-edited plan claiming OPTIMAL with its arena above its lower bound was shown without comment."""
+    out = tmp_path / "p.json"
+    assert run_captured("plan", graph_file, "-o", out, "-q", "--solver", "greedy")[0] == 0
+    doc = json.loads(out.read_text())
+    assert doc["solver"]["status"] == "OPTIMAL"
+    code, text, err = run_captured("show", out)
+    assert code == 0 and "warning" not in text + err
+    code, text, err = run_captured("verify", graph_file, out)
+    assert code == 0 and "warning" not in err
+    # the arena made larger (every offset moved up: still safe), the claim left as it was
+    doc["tensors"] = [dict(t, offset=t["offset"] + 1024) if t["offset"] is not None else t for t in doc["tensors"]]
+    doc["arena_bytes"] += 1024
+    edited = tmp_path / "e.json"
+    edited.write_text(json.dumps(doc))
+    code, text, err = run_captured("show", edited)
+    assert code == 0, err
+    warn = [x for x in text.splitlines() if x.startswith("warning")]
+    assert len(warn) == 1 and "OPTIMAL" in warn[0] and str(doc["arena_bytes"]) in warn[0], text
+    code, text, err = run_captured("verify", graph_file, edited)
+    assert code == 0 and text.endswith(": safe\n"), (text, err)
+    assert err.count("memplan: warning: ") == 1 and "OPTIMAL" in err, err
+    # a proven bound equal to the arena supports the claim
+    doc["solver"]["bound"] = doc["arena_bytes"]
+    edited.write_text(json.dumps(doc))
+    code, text, err = run_captured("show", edited)
+    assert code == 0 and "warning" not in text, text
+
+
+def test_show_flags_a_bound_above_the_arena(tmp_path, graph_file):
+    out = tmp_path / "p.json"
+    assert run_captured("plan", graph_file, "-o", out, "-q", "--solver", "search", "--time-limit", "0.1")[0] == 0
+    doc = json.loads(out.read_text())
+    doc["solver"]["bound"] = doc["arena_bytes"] + 1
+    out.write_text(json.dumps(doc))
+    code, text, err = run_captured("show", out)
+    assert code == 0 and "bound" in next(x for x in text.splitlines() if x.startswith("warning")), text
+
+
+@pytest.mark.parametrize("kw", [{}, {"solver": "greedy", "fused_groups": True}, {"streams": 2},
+                                {"devices": 2, "solver": "size"}, {"solver": "cpsat", "time_limit": 0.1}])
+def test_library_plans_are_never_flagged(kw):
+    from memplan.show import solver_claim_warnings
+
+    for g in (examples.bundled()["llama-tiny"], examples.bundled()["moe"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert solver_claim_warnings(memplan.plan(g, **kw)) == []
+
+
+# ---- abbreviations of options --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, typed", [
+    (["--str", "2"], "--str"), (["--time", "1"], "--time"), (["--solv", "greedy"], "--solv"), (["--out", "{out}"], "--out"),
+])
+def test_option_abbreviations_are_refused(tmp_path, graph_file, argv, typed):
+    """``--str 2`` was taken as ``--streams 2`` (argparse's prefix matching)."""
+    argv = [a.replace("{out}", str(tmp_path / "q.json")) for a in argv]
+    code, _, err = run_captured("plan", graph_file, "-o", tmp_path / "p.json", *argv)
+    assert_bad_input(code, err, typed)
+    assert not (tmp_path / "p.json").exists() and not (tmp_path / "q.json").exists()
