@@ -456,7 +456,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
         if inputs:  # the files a suite reads: --json must not replace one
             check_outputs(inputs, {"--json": args.json})
-        _check_not_in_folders(args)
+    _check_not_in_folders(args)
     if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
         import io
@@ -472,20 +472,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _check_not_in_folders(args: argparse.Namespace) -> None:
-    """Refuse ``bench --json FILE`` inside a folder the suite lists its inputs from (its ``input_folders``:
-    ``planners --minimalloc DIR``'s problems). Why: ``--json DIR/challenging/B.csv`` was written among the problems,
-    and the next run read it as one and failed (a ``.json`` there is ignored today, but is a result file among the
-    inputs all the same)."""
+    """Refuse ``bench --json FILE``, or stdout redirected to a file, inside a folder the suite lists its inputs from
+    (its ``input_folders``: ``planners --minimalloc DIR``'s problems). Why: ``--json DIR/challenging/B.csv`` was
+    written among the problems, and the next run read it as one and failed (a ``.json`` there is ignored today, but
+    is a result file among the inputs all the same); ``> DIR/challenging/Z.csv`` made an empty file the run itself
+    then read as a problem ("empty file", naming no redirection)."""
     from .files import cwd_trouble, is_stdout, same_file
 
     folders = getattr(args, "bench_folders", None)
-    if folders is None or is_stdout(args.json) or cwd_trouble(args.json):
-        return
-    parent = os.path.dirname(os.path.abspath(args.json))
-    for label, folder in folders(args).items():
-        if same_file(parent, folder):
+    found = folders(args) if folders is not None else {}
+    json_file = args.json and not is_stdout(args.json) and not cwd_trouble(args.json)
+    parent = os.path.dirname(os.path.abspath(args.json)) if json_file else None
+    for label, folder in found.items():
+        if parent is not None and same_file(parent, folder):
             raise MemplanError(f"--json {args.json} is inside the {label} {folder}: the next run would read what it "
                                "writes as an input; write the results to another folder")
+        name = _stdout_file_in(folder)
+        if name is not None:
+            raise MemplanError(f"stdout is redirected to {name} inside the {label} {folder}: the results would be "
+                               "written among the inputs (and a .csv read as one); redirect it to another folder")
+
+
+def _stdout_file_in(folder: str) -> str | None:
+    """The name of the entry of ``folder`` that stdout is redirected to (a regular file: ``> DIR/x.csv``), or None."""
+    import stat
+
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):   # (closed, a StringIO: no file)
+        return None
+    if not stat.S_ISREG(out.st_mode):
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    st = entry.stat()
+                    if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+                        return entry.name
+    except OSError:
+        return None
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -282,3 +282,26 @@ def test_option_abbreviations_are_refused(tmp_path, graph_file, argv, typed):
     code, _, err = run_captured("plan", graph_file, "-o", tmp_path / "p.json", *argv)
     assert_bad_input(code, err, typed)
     assert not (tmp_path / "p.json").exists() and not (tmp_path / "q.json").exists()
+
+
+def test_bench_stdout_redirected_into_the_problem_folder_is_refused(problems, tmp_path, capsys):
+    """``bench planners --minimalloc D > D/challenging/Z.csv``: the shell's empty Z.csv was read as a problem ("empty
+    file", naming no redirection), and a report sent there lands among the inputs."""
+    import contextlib
+
+    from cli_contract import exit_code
+
+    from memplan.cli import main
+
+    argv = ["bench", "planners", "--minimalloc", str(problems), "--corpus", "minimalloc", "--solvers", "greedy"]
+    for target, extra in ((problems / "challenging" / "Z.csv", []), (problems / "challenging" / "Y.json",
+                                                                     ["--json", "-"]), (tmp_path / "ok.txt", [])):
+        with open(target, "w") as out, contextlib.redirect_stdout(out):
+            code = exit_code(main, argv + extra)
+        err = capsys.readouterr().err
+        if target.parent == tmp_path:
+            assert code == 0 and "greedy" in target.read_text(), err
+        else:
+            assert_bad_input(code, err, f"stdout is redirected to {target.name}", "problem folder")
+            assert target.read_text() == ""
+            target.unlink()
