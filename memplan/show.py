@@ -287,8 +287,9 @@ def _stream_table(plan: Plan) -> list[str]:
     # (a list: a plan of several streams and no nodes has no row, and ``max(7)`` was a raw TypeError)
     out = ["per stream:", f"  {'stream':>6}" + (f" {'device':>6}" if where else "")
            + f" {'nodes':>{w[0]}} {'records':>{w[1]}} {'waits':>{w[2]}}  first .. last"]
+    spell = _twins_escaped(nid for nid, _ in plan.order)   # (node ids that print alike: escaped, as tensor ids)
     for s in sorted(rows):
         n, rec, wait, first, last = rows[s]
         out.append(f"  {s:>6}" + (f" {device_of[first]:>6}" if where else "")
-                   + f" {n:>{w[0]}} {rec:>{w[1]}} {wait:>{w[2]}}  {first} .. {last}")
+                   + f" {n:>{w[0]}} {rec:>{w[1]}} {wait:>{w[2]}}  {spell(first)} .. {spell(last)}")
     return out

@@ -305,3 +305,12 @@ def test_bench_stdout_redirected_into_the_problem_folder_is_refused(problems, tm
             assert_bad_input(code, err, f"stdout is redirected to {target.name}", "problem folder")
             assert target.read_text() == ""
             target.unlink()
+
+
+def test_show_escapes_node_ids_that_print_alike_in_the_stream_table():
+    from memplan.show import describe
+
+    p = memplan.Plan(graph="g", alignment=1, arena_bytes=0, lower_bound_bytes=0, streams=2,
+                     order=(("n\u00e9", 0), ("ne\u0301", 1), ("z", 1)), events=(), tensors=())
+    table = describe(p).split("\nper stream:")[1]
+    assert ascii("n\u00e9") in table and ascii("ne\u0301") in table and " z" in table, table
