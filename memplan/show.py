@@ -138,19 +138,27 @@ def solver_claim_warnings(plan: Plan) -> list[str]:
     out = []
     if isinstance(low, int) and isinstance(arena, int) and low > arena:
         out.append(f"lower_bound_bytes {low} is above arena_bytes {arena}: no packing is smaller than its lower bound")
-    bounds = [b for b in _bounds(block) if isinstance(b, int) and not isinstance(b, bool)]
+    bounds = [b for b in map(_whole, _bounds(block)) if b is not None]
     above = [b for b in bounds if b > arena]
     if above:
         out.append(f"the solver block's bound {above[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
                    "an arena that was found")
     status = block.get("status")
-    proofs = bounds + [b for b in _nested_lower_bounds(block) if isinstance(b, int)]
+    proofs = bounds + [b for b in map(_whole, _nested_lower_bounds(block)) if b is not None]
     # (a split's OPTIMAL is each device's against its own problem, which records no proven bound: not checked here)
     if (isinstance(status, str) and status.upper() == "OPTIMAL" and plan.devices <= 1 and arena != low
             and arena not in proofs):
         out.append(f"the solver block claims status {status} but arena_bytes {arena} is not lower_bound_bytes {low} "
                    "and no proven bound equals it (an edited plan?): the optimality claim is unsupported")
     return out
+
+
+def _whole(value) -> int | None:
+    """A bound of the free-form block as an integer: an int, or a float of a whole number (``3072.0``, as a tool that
+    rewrites JSON numbers may write it); None for anything else (a string, a bool, NaN), which proves nothing."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return as_int(value)
 
 
 def _bounds(block: dict) -> list:

@@ -314,3 +314,13 @@ def test_show_escapes_node_ids_that_print_alike_in_the_stream_table():
                      order=(("n\u00e9", 0), ("ne\u0301", 1), ("z", 1)), events=(), tensors=())
     table = describe(p).split("\nper stream:")[1]
     assert ascii("n\u00e9") in table and ascii("ne\u0301") in table and " z" in table, table
+
+
+@pytest.mark.parametrize("bound, flagged", [(10, False), (10.0, False), ("10", True), (True, True), (None, True),
+                                            (11, True), (1e308, True)])
+def test_optimal_claim_against_a_bound_of_any_json_type(bound, flagged):
+    from memplan.show import solver_claim_warnings
+
+    p = memplan.Plan(graph="g", alignment=1, arena_bytes=10, lower_bound_bytes=8, streams=1, order=(), events=(),
+                     tensors=(), solver={"status": "OPTIMAL", "bound": bound})
+    assert bool(solver_claim_warnings(p)) == flagged
