@@ -215,7 +215,7 @@ class OneLineParser(argparse.ArgumentParser):
             name = token.partition("=")[0]
             if not name.startswith("-") or name == "-" or re.fullmatch(r"-[0-9.].*", name):
                 continue
-            if any(k.startswith(name) for k in known):   # (known, or an abbreviation argparse takes)
+            if name in known or (self.allow_abbrev and any(k.startswith(name) for k in known)):   # (or an abbreviation
                 continue
             dashed = "--" + name.lstrip("-").replace("_", "-")
             near = [dashed] if dashed in known else difflib.get_close_matches(name, known, n=1)
@@ -295,6 +295,13 @@ class CommandParser(OneLineParser):
     an option given twice, or a list option with a repeated value, is a usage mistake (``StoreOnce``)."""
 
     once = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        # no prefix matching: ``--str 2`` was taken as ``--streams 2`` (and ``--time 5`` as ``--time-limit``), and a
+        # script's abbreviation would change meaning the day an option sharing its prefix is added; the docs promise
+        # none (every subcommand's parser is of this class: argparse makes them with the parent's)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def _get_values(self, action, arg_strings):
         """argparse's, but a '--' before a subcommand's name is dropped: Python 3.11 hands it to the

@@ -123,17 +123,28 @@ def _check_solver_options(args: argparse.Namespace) -> None:
     heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers a short search of a "
                  "fixed node budget and seed (auto adds the exact solvers search and cpsat with --time-limit)"
                  if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
-    if limit is not None and not exact:
-        argtypes.unused(f"--time-limit {limit:g}", where, f"it is the exact solvers' work budget; {heuristic}")
-    if argtypes.given(args, "seed") and not exact:
-        argtypes.unused(f"--seed {args.seed}", where, f"it seeds the exact solvers' random choices; {heuristic}")
-    if argtypes.given(args, "workers") and not (solver == "cpsat" or (solver == "auto" and limit is not None)):
-        argtypes.unused(f"--workers {args.workers}", where, "it is CP-SAT's thread count (--solver cpsat, or auto "
-                      f"with --time-limit); {heuristic if not exact else 'the search runs on one thread'}")
+    _warn_unread_defaults(args)
     if args.progress and args.quiet:
         argtypes.unused("--progress", "with -q/--quiet", "-q drops all progress and summary lines: give one of them")
     elif args.progress and not exact:   # (one warning an option: ``-q --progress`` with a heuristic was two lines)
         argtypes.unused("--progress", where, f"only the exact solvers report progress; {heuristic}")
+
+
+def _warn_unread_defaults(args: argparse.Namespace) -> None:
+    """``--seed 0`` or ``--workers 1`` given to a solver that never reads it: warned of here, in the library's words
+    (``solvers.unread``), since at its default value the library cannot tell it was given. Any other value of
+    ``--time-limit``, ``--seed`` and ``--workers`` the library warns of itself, the one source of that warning (the
+    command warned of them too, and the library said nothing to a Python caller)."""
+    import warnings
+
+    from .solvers import SolveOptions
+    from .solvers.unread import unread_options
+
+    default = SolveOptions()
+    typed = [k for k in ("seed", "workers") if argtypes.given(args, k) and getattr(args, k) == getattr(default, k)]
+    if typed:
+        for warning in unread_options(args.solver, default, given=typed):
+            warnings.warn(warning, stacklevel=2)
 
 
 def _budget_instead(args: argparse.Namespace) -> str:
@@ -200,8 +211,11 @@ def _plan_extras(args: argparse.Namespace) -> dict:
     if cap is not None:
         n = getattr(args, "devices", None) or 1
         if isinstance(cap, tuple) and len(cap) != n:   # before the graph is read
+            # (without --devices it said "(--devices 1)", an option never typed: the default named as its source)
+            given = (f"--devices {n}" if getattr(args, "devices", None) is not None
+                     else f"no --devices given: one device; give --devices {len(cap)} to plan {len(cap)}")
             raise MemplanError(f"--device-capacity lists {len(cap)} capacities for {n} device{'s' * (n != 1)} "
-                               f"(--devices {n}): give one per device, or one number for each device")
+                               f"({given}): give one per device, or one number for each device")
         extras["device_capacity"] = list(cap) if isinstance(cap, tuple) else cap
     return extras
 
@@ -247,11 +261,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     _check_report_stdout("verify", "for the exit code alone, send stdout to /dev/null",
                          {"graph": args.graph, "plan": args.plan})
-    load_safe_pair(args.graph, args.plan, fused_groups=args.fused_groups)
+    plan = load_safe_pair(args.graph, args.plan, fused_groups=args.fused_groups)[1]
     from .show import printable
 
     # (the path escaped here: ``_out`` prints a report line by line, and a path with a newline became two lines)
     _out(f"{printable(args.plan)}: safe" + (" (fusion groups as one kernel each)" if args.fused_groups else ""))
+    from .show import solver_claim_warnings
+
+    for warning in solver_claim_warnings(plan):   # (safe all the same: the solver block is free-form, CONTRACT.md)
+        argtypes.print_warning(f"{printable(args.plan)}: {warning}")
     return 0
 
 
@@ -438,6 +456,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
         if inputs:  # the files a suite reads: --json must not replace one
             check_outputs(inputs, {"--json": args.json})
+    _check_not_in_folders(args)
     if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
         import io
@@ -450,6 +469,50 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
     return 0
+
+
+def _check_not_in_folders(args: argparse.Namespace) -> None:
+    """Refuse ``bench --json FILE``, or stdout redirected to a file, inside a folder the suite lists its inputs from
+    (its ``input_folders``: ``planners --minimalloc DIR``'s problems). Why: ``--json DIR/challenging/B.csv`` was
+    written among the problems, and the next run read it as one and failed (a ``.json`` there is ignored today, but
+    is a result file among the inputs all the same); ``> DIR/challenging/Z.csv`` made an empty file the run itself
+    then read as a problem ("empty file", naming no redirection)."""
+    from .files import cwd_trouble, is_stdout, same_file
+
+    folders = getattr(args, "bench_folders", None)
+    found = folders(args) if folders is not None else {}
+    json_file = args.json and not is_stdout(args.json) and not cwd_trouble(args.json)
+    parent = os.path.dirname(os.path.abspath(args.json)) if json_file else None
+    for label, folder in found.items():
+        if parent is not None and same_file(parent, folder):
+            raise MemplanError(f"--json {args.json} is inside the {label} {folder}: the next run would read what it "
+                               "writes as an input; write the results to another folder")
+        name = _stdout_file_in(folder)
+        if name is not None:
+            raise MemplanError(f"stdout is redirected to {name} inside the {label} {folder}: the results would be "
+                               "written among the inputs (and a .csv read as one); redirect it to another folder")
+
+
+def _stdout_file_in(folder: str) -> str | None:
+    """The name of the entry of ``folder`` that stdout is redirected to (a regular file: ``> DIR/x.csv``), or None."""
+    import stat
+
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):   # (closed, a StringIO: no file)
+        return None
+    if not stat.S_ISREG(out.st_mode):
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    st = entry.stat()
+                    if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+                        return entry.name
+    except OSError:
+        return None
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -532,7 +595,8 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
                          help=f"also write the results as JSON ('-': stdout, the tables then on stderr); "
                               f"{argtypes.REPLACES}")
         mod.add_arguments(ssp)
-        ssp.set_defaults(func=cmd_bench, bench_run=mod.run, bench_inputs=getattr(mod, "inputs", None))
+        ssp.set_defaults(func=cmd_bench, bench_run=mod.run, bench_inputs=getattr(mod, "inputs", None),
+                         bench_folders=getattr(mod, "input_folders", None))
 
 
 def add_plan_options(sp: argparse.ArgumentParser) -> None:

@@ -147,8 +147,9 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     larger alignment than the graph's (``with_alignment``); the plan's ``alignment`` field records it."""
     from .devices import check_devices
     from .devices.split import check_capacity_arg, device_capacities
+    from .optimize.candidates import _caller_level, warn_one_stream
     from .optimize.candidates import check_options as check_stream_options
-    from .optimize.candidates import warn_one_stream
+    from .solvers.unread import warn_unread
 
     check_graph(graph, "plan")
     _check_schedule_arg(schedule)
@@ -164,6 +165,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)
     warn_workers_alignment(solver, options, graph.alignment, alignment is not None)
+    warn_unread(solver, options, stacklevel=_caller_level())
     if devices is not None:
         check_devices(devices)
     device_capacities(device_capacity, devices or 1)   # one per device: said before any work
@@ -299,7 +301,8 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.
     ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
     arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
-    from .optimize.candidates import warn_one_stream
+    from .optimize.candidates import _caller_level, warn_one_stream
+    from .solvers.unread import warn_unread
 
     check_graph(graph, "plan_devices")
     warn_one_stream(streams, max_events, None)
@@ -307,6 +310,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     graph = with_alignment(graph, _one_alignment(alignment, n))
     options = SolveOptions() if options is None else options
     warn_workers_alignment(solver, options, graph.alignment, alignment is not None)
+    warn_unread(solver, options, stacklevel=_caller_level())
     planned = _plan_devices(graph, n, solver, options, time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
     planned = _given_alignment(planned, graph, given)

@@ -93,10 +93,11 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None) -> str:
         f"lower bound  {plan.lower_bound_bytes} B ({human(plan.lower_bound_bytes)})",
         f"ratio        {plan.ratio_text(4)}",
         f"streams      {plan.streams}  ({_per_stream_text(per_stream)})",
-        f"events       {len(plan.events)}",
+        f"events       {_events_text(plan.events)}",
         *_device_lines(plan),
         "solver       " + ", ".join(f"{k}={v}" for k, v in _in_order(plan.solver) if not isinstance(v, (dict, list))),
     ]
+    lines.extend(f"warning      {w}" for w in solver_claim_warnings(plan))
     for k, v in _in_order(plan.solver):
         if isinstance(v, dict) and k != "schedule":
             lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in _in_order(v)))
@@ -106,7 +107,9 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None) -> str:
     placed = sorted((t + (d,) for t, d in zip(plan.tensors, devices) if t[1] is not None),
                     key=lambda t: (-t[2], t[0]))
     if placed and top > 0:
-        lines.extend(_largest_table(placed[:top], len(placed), plan.devices > 1, shown))
+        spell = _twins_escaped(t[0] for t in plan.tensors)
+        rows = [(spell(tid), *rest) for tid, *rest in placed[:top]]
+        lines.extend(_largest_table(rows, len(placed), plan.devices > 1, shown))
     return "\n".join(map(shown, lines))
 
 
@@ -120,6 +123,78 @@ def _shown_in(encoding: str | None):
     except LookupError:
         return printable
     return lambda text: printable(text).encode(encoding, "backslashreplace").decode(encoding)
+
+
+def solver_claim_warnings(plan: Plan) -> list[str]:
+    """What in ``plan``'s solver block contradicts its own numbers: ``status`` OPTIMAL with ``arena_bytes`` other than
+    ``lower_bound_bytes`` and no proven ``bound`` (or ``fused_groups``' stricter lower bound) equal to the arena;
+    a proven ``bound`` above the arena; a ``lower_bound_bytes`` above the arena. Warnings, not refusals: the solver
+    block is free-form (CONTRACT.md: it says how the plan was made, not whether it is safe), so the plan is still
+    shown and verified; but a hand-edited "OPTIMAL" on an arena above its bound was shown as a proof, without a word.
+    (The library's own plans meet their bound or carry the proven one: an exact solver's optimum above the live
+    bytes is recorded as ``bound``.)"""
+    block = plan.solver if isinstance(plan.solver, dict) else {}
+    arena, low = plan.arena_bytes, plan.lower_bound_bytes
+    out = []
+    if isinstance(low, int) and isinstance(arena, int) and low > arena:
+        out.append(f"lower_bound_bytes {low} is above arena_bytes {arena}: no packing is smaller than its lower bound")
+    bounds = [b for b in map(_whole, _bounds(block)) if b is not None]
+    above = [b for b in bounds if b > arena]
+    if above:
+        out.append(f"the solver block's bound {above[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
+                   "an arena that was found")
+    status = block.get("status")
+    proofs = bounds + [b for b in map(_whole, _nested_lower_bounds(block)) if b is not None]
+    # (a split's OPTIMAL is each device's against its own problem, which records no proven bound: not checked here)
+    if (isinstance(status, str) and status.upper() == "OPTIMAL" and plan.devices <= 1 and arena != low
+            and arena not in proofs):
+        out.append(f"the solver block claims status {status} but arena_bytes {arena} is not lower_bound_bytes {low} "
+                   "and no proven bound equals it (an edited plan?): the optimality claim is unsupported")
+    return out
+
+
+def _whole(value) -> int | None:
+    """A bound of the free-form block as an integer: an int, or a float of a whole number (``3072.0``, as a tool that
+    rewrites JSON numbers may write it); None for anything else (a string, a bool, NaN), which proves nothing."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return as_int(value)
+
+
+def _bounds(block: dict) -> list:
+    """The solver block's proven ``bound``, if any."""
+    return [block["bound"]] if "bound" in block else []
+
+
+def _nested_lower_bounds(block: dict) -> list:
+    """The ``lower_bound_bytes`` of the blocks nested in a solver block: ``fused_groups``' bound of the stricter
+    problem the solvers were given (an arena OPTIMAL against it is above the plan's ``lower_bound_bytes``)."""
+    return [v["lower_bound_bytes"] for v in block.values() if isinstance(v, dict) and "lower_bound_bytes" in v]
+
+
+def _twins_escaped(ids):
+    """How a table names an id of ``ids``: as it is, but escaped and quoted as ``ascii`` writes it (``'t\\xe9'``,
+    ``'te\\u0301'``) where another id prints alike (the same text in another Unicode normalization form, look-alike
+    letters of other scripts: ``errors.twin_spelling``, as ``verify``'s findings name them). Why: such ids are distinct
+    tensors, and the largest-tensors table printed both as ``té``, two rows no reader could tell apart."""
+    from .errors import twin_spelling
+
+    spell = twin_spelling(list(ids))
+
+    def name(x):
+        said = spell(x)
+        return said if said != repr(x) else x   # (an ASCII twin, ``x`` beside a Cyrillic one, is itself)
+
+    return name
+
+
+def _events_text(events) -> str:
+    """The ``events`` line: the distinct events (``(after, before)`` pairs), and how many more entries repeat one. Why
+    distinct: a repeated event orders nothing more (the contract's happens-before is the same), ``simulate`` and the
+    schedule count it once, and a plan listing 2 events three times each read "events 6" beside "2 event(s)"."""
+    distinct = len(dict.fromkeys(map(tuple, events)))   # (a Plan built in code may hold lists)
+    extra = len(events) - distinct
+    return f"{distinct}" + (f"  ({extra} duplicate entr{'ies' if extra != 1 else 'y'} listed)" if extra else "")
 
 
 def _per_stream_text(per_stream: dict[int, int]) -> str:
@@ -207,7 +282,8 @@ def _stream_table(plan: Plan) -> list[str]:
         r = rows.setdefault(s, [0, 0, 0, nid, nid])
         r[0] += 1
         r[4] = nid
-    for a, b in plan.events:  # an event naming a node not in order is verify's finding, not a crash here
+    for a, b in plan.events:  # an event naming a node not in order is verify's finding, not a crash here (each entry
+        # listed is counted: a repeated one is said on the events line)
         if a in stream_of and b in stream_of:
             rows[stream_of[a]][1] += 1
             rows[stream_of[b]][2] += 1
@@ -219,8 +295,9 @@ def _stream_table(plan: Plan) -> list[str]:
     # (a list: a plan of several streams and no nodes has no row, and ``max(7)`` was a raw TypeError)
     out = ["per stream:", f"  {'stream':>6}" + (f" {'device':>6}" if where else "")
            + f" {'nodes':>{w[0]}} {'records':>{w[1]}} {'waits':>{w[2]}}  first .. last"]
+    spell = _twins_escaped(nid for nid, _ in plan.order)   # (node ids that print alike: escaped, as tensor ids)
     for s in sorted(rows):
         n, rec, wait, first, last = rows[s]
         out.append(f"  {s:>6}" + (f" {device_of[first]:>6}" if where else "")
-                   + f" {n:>{w[0]}} {rec:>{w[1]}} {wait:>{w[2]}}  {first} .. {last}")
+                   + f" {n:>{w[0]}} {rec:>{w[1]}} {wait:>{w[2]}}  {spell(first)} .. {spell(last)}")
     return out

@@ -138,7 +138,7 @@ def test_the_cli_takes_one_capacity_per_device(tmp_path, capsys):
     ("1G,,2G", ["--devices", "3"], ["argument --device-capacity: device 1: not a byte count: ''"]),
     ("1G,-5", ["--devices", "2"], ["device 1: negative byte count"]),
     ("1G,2G,3G", ["--devices", "2"], ["--device-capacity lists 3 capacities for 2 devices (--devices 2)"]),
-    ("1G,2G", [], ["--device-capacity lists 2 capacities for 1 device (--devices 1)"]),
+    ("1G,2G", [], ["--device-capacity lists 2 capacities for 1 device (no --devices given: one device; give --devices 2"]),
 ])
 def test_the_cli_refuses_a_bad_capacity_list_naming_the_device(tmp_path, capsys, value, extra, words):
     gpath, out = tmp_path / "g.json", tmp_path / "p.json"

@@ -66,6 +66,21 @@ def inputs(args: argparse.Namespace) -> dict[str, str]:
     return {**{f"minimalloc problem {os.path.basename(p)}": p for p in _minimalloc_files(args.minimalloc)}, **files}
 
 
+def input_folders(args: argparse.Namespace) -> dict[str, str]:
+    """The folders this run lists its problems from (label -> directory: ``--minimalloc DIR``'s, ``DIR/challenging``
+    where there is one), which ``--json`` must not write into. Why: ``--json DIR/challenging/B.csv`` wrote the results
+    among the problems, and the next run read them as a CSV problem and failed on them."""
+    if "minimalloc" not in _corpus(args) or not args.minimalloc or not os.path.isdir(args.minimalloc):
+        return {}
+    return {f"--minimalloc {args.minimalloc} problem folder": _problem_folder(args.minimalloc)}
+
+
+def _problem_folder(directory: str) -> str:
+    """Where ``--minimalloc DIR``'s problems are: ``DIR/challenging`` where it is a directory, else ``DIR``."""
+    chal = os.path.join(directory, "challenging")
+    return chal if os.path.isdir(chal) else directory
+
+
 def _corpus(args: argparse.Namespace) -> set[str]:
     """The parts of the corpus this run plans: ``--corpus``'s, none where only ``--graph`` files were asked for."""
     from .. import argtypes
@@ -221,9 +236,7 @@ def _minimalloc_files(directory: str) -> list[str]:
     if not os.path.isdir(directory):
         why = "not a directory" if os.path.exists(directory) else "no such directory"
         raise MemplanError(f"--minimalloc {directory}: {why}")
-    chal = os.path.join(directory, "challenging")
-    if not os.path.isdir(chal):
-        chal = directory
+    chal = _problem_folder(directory)
     try:
         names = sorted(f for f in os.listdir(chal) if f.endswith(".csv"))
     except OSError as exc:

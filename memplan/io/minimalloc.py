@@ -26,6 +26,7 @@ from ..files import atomic_write_text, not_utf8, read_input, text_trouble
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
+from ..solvers.unread import warn_unread
 
 REQUIRED = ("id", "lower", "upper", "size")
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
@@ -66,6 +67,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     _check_text(text, path)
     reader = csv.reader(io.StringIO(text, newline=""))   # \n, \r\n and old-Mac \r line ends, as csv wants
     header, at = _header(reader, path)
+    _check_reserved_case(header, f"{path}: line {at}")
     col = {}
     for name in REQUIRED:
         if name not in header:
@@ -149,6 +151,23 @@ def _header(reader, path: str) -> tuple[list[str], int]:
                            f"(expected a header {','.join(REQUIRED)})")
 
 
+#: the column names the format gives a meaning to: the problem's and the solution's ``offset``
+RESERVED = (*REQUIRED, "offset")
+
+
+def _check_reserved_case(header, where: str) -> None:
+    """InputFormatError naming a column spelt as one of the format's names in other letter case (``Offset``, ``ID``).
+    Column names are case-sensitive, as minimalloc's reader has them (``id,lower,upper,size``, ``offset``, all
+    lowercase), so such a column is none of them. Why refused, not kept: an input with ``Offset`` was written back
+    with both ``Offset`` and the solution's ``offset``, two columns that read as one; ``ID`` was "missing column 'id'"
+    with the column plainly there. Checked on reading (``parse_csv``) and writing (``format_csv``) alike."""
+    for h in header:
+        if isinstance(h, str) and h not in RESERVED and h.lower() in RESERVED:
+            raise InputFormatError(f"{where}: column {h[:40]!r} is the format's {h.lower()!r} in other letter case: "
+                                   f"column names are case-sensitive (minimalloc's are lowercase): rename it "
+                                   f"{h.lower()!r}, or to another name to keep it as a column of its own")
+
+
 def _delimiter_hint(header: list[str]) -> str:
     """What to add where a header that lacks a column is one field holding all of them separated by another
     character (``id;lower;upper;size``, a spreadsheet's export in a locale whose decimal mark is a comma, or a
@@ -229,6 +248,7 @@ def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
     if not isinstance(table, CsvTable):
         raise InputFormatError(f"format_csv needs a CsvTable (parse_csv or read_csv reads one), not "
                                f"{type(table).__name__}")
+    _check_reserved_case(table.header, table.path)   # (a table built by hand: parse_csv refuses these already)
     off = _offsets(table, offsets)
     problem = table.problem()
     clash = overlap(problem, off)
@@ -297,6 +317,7 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
         raise SolverError(f"solve_table needs a CsvTable (parse_csv or read_csv reads one), not "
                           f"{type(table).__name__} {_short(table)}")
     options = SolveOptions() if options is None else check_options(options)
+    warn_unread(solver, options)   # (greedy's one pass ignores time_limit, seed and workers: said, not silent)
     if minimize is not None and not isinstance(minimize, (bool, np.bool_)):
         raise SolverError(f"{table.path}: minimize must be True, False or None (None: minimise when there is "
                           f"no capacity), not {_short(minimize)}")

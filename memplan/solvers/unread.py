@@ -1,0 +1,63 @@
+"""The solver options a solver never reads, as ``UnusedOption`` warnings: one source for the library and the CLI.
+
+Only the exact solvers (``search``, ``cpsat``; ``auto`` runs both with a ``time_limit``) take a work budget and
+draw random numbers, and only CP-SAT runs threads; the heuristics (``greedy``, ``size``, ``ggml``, and ``auto``
+without a time limit) make one pass. Why here: ``memplan plan --solver greedy --seed 3`` warned, while
+``memplan.plan(g, solver="greedy", seed=3)`` (and ``solve_table``) ignored the option in silence; the command now
+prints the library's warning, spelt as flags (``UnusedOption.spelled``), and adds none of its own.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Collection
+
+from ..errors import UnusedOption
+from .options import SolveOptions
+
+#: the solvers that read ``time_limit`` and ``seed`` (``auto`` with a ``time_limit`` too)
+_EXACT = ("search", "cpsat")
+_KNOWN = ("auto", "greedy", "size", "cpsat", "ggml", "search")
+
+
+def unread_options(solver: object, options: object, given: Collection[str] | None = None) -> list[UnusedOption]:
+    """The warnings for ``options`` (a ``SolveOptions``) that ``solver`` never reads: ``time_limit``, ``seed`` and
+    ``workers``. ``given``: the names to warn of whatever their value (the command line's ``--seed 0`` was typed,
+    though 0 is the default); None warns of those that differ from ``SolveOptions()``'s default, all a library
+    caller's value can say. An unknown solver or options that are no ``SolveOptions`` give none (refused, naming
+    them, where they are read)."""
+    from .auto import POLISH_BUFFERS
+
+    if not isinstance(solver, str) or solver not in _KNOWN or not isinstance(options, SolveOptions):
+        return []
+    limit = options.time_limit
+    exact = solver in _EXACT or (solver == "auto" and limit is not None)
+    cpsat = solver == "cpsat" or (solver == "auto" and limit is not None)
+    where = "with {solver}" + (" without {time_limit:S}" if solver == "auto" else "")
+    heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers a short search of a "
+                 "fixed node budget and seed (auto adds the exact solvers search and cpsat with {time_limit:S})"
+                 if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
+    default = SolveOptions()
+
+    def asked(name: str) -> bool:
+        return name in given if given is not None else getattr(options, name) != getattr(default, name)
+
+    found = []
+    if asked("time_limit") and limit is not None and not exact:
+        found.append(("time_limit", "it is the exact solvers' work budget; " + heuristic))
+    if asked("seed") and not exact:
+        found.append(("seed", "it seeds the exact solvers' random choices; " + heuristic))
+    if asked("workers") and not cpsat:
+        found.append(("workers", "it is CP-SAT's thread count ({solver:cpsat}, or auto with {time_limit:S}); "
+                      + (heuristic if not exact else "the search runs on one thread")))
+    values = {"solver": solver, "time_limit": limit, "seed": options.seed, "workers": options.workers}
+    shown = {"time_limit": f"{limit:g}" if limit is not None else "None", "seed": str(options.seed),
+             "workers": str(options.workers)}   # (as typed: 60, not the float's 60.0)
+    return [UnusedOption.of("{" + name + ":" + shown[name] + "} has no effect " + where + ": " + why + "; ignored",
+                            **values) for name, why in found]
+
+
+def warn_unread(solver: object, options: object, stacklevel: int = 2) -> None:
+    """Warn (``UnusedOption``) of each option ``unread_options`` finds at a value other than its default."""
+    for warning in unread_options(solver, options):
+        warnings.warn(warning, stacklevel=stacklevel + 1)
