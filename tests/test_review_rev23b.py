@@ -206,13 +206,13 @@ def test_an_options_value_double_dash_is_named_by_the_option(tmp_path, capsys, g
 
 
 def test_an_options_value_double_dash_is_its_text(tmp_path, capsys, graph_file, monkeypatch):
-    """``--out=--`` names the file '--' (it was [], "cannot write to list []"), and that value is no '--'
-    argument: a '--' after it still ends the options (``plan G --out=-- --`` was "unrecognized arguments")."""
+    """``--output=--`` names the file '--' (it was [], "cannot write to list []"), and that value is no '--'
+    argument: a '--' after it still ends the options (``plan G --output=-- --`` was "unrecognized arguments")."""
     from cli_contract import run_memplan as run
 
     monkeypatch.chdir(tmp_path)
     for tail in ([], ["--"]):
-        code, _, err = run(capsys, ["plan", str(graph_file), "--out=--", *tail])
+        code, _, err = run(capsys, ["plan", str(graph_file), "--output=--", *tail])
         assert code == 0, err
         memplan.verify(memplan.load_graph(str(graph_file)), memplan.load_plan(str(tmp_path / "--")))
         (tmp_path / "--").unlink()
