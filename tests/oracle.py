@@ -244,19 +244,10 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool 
     acc = {r: m.accesses(r, False) for r in arena_roots}
     if fused_groups:
         out += _fused_units(m, groups, arena_roots)
-    for i, a in enumerate(arena_roots):
-        for b in arena_roots[i + 1:]:
-            oa, ob = m.offset[a], m.offset[b]
-            if oa is None or ob is None or m.tensor_device[a] != m.tensor_device[b]:
-                continue
-            sa, sb = m.tensors[a]["size"], m.tensors[b]["size"]
-            if not (sa > 0 and sb > 0 and oa < ob + sb and ob < oa + sa):   # empty ranges overlap nothing
-                continue
-            if all(hb(x, y) for x in acc[a] for y in acc[b]) or all(hb(y, x) for x in acc[a] for y in acc[b]):
-                continue
-            if _inplace_ok(m, a, b, acc) or _inplace_ok(m, b, a, acc):
-                continue
-            out.append((3, f"roots {a} and {b} overlap without happens-before between their accesses"))
+    for a, b in _unordered_overlaps(m, arena_roots, acc, hb):
+        if _inplace_ok(m, a, b, acc) or _inplace_ok(m, b, a, acc):
+            continue
+        out.append((3, f"roots {a} and {b} overlap without happens-before between their accesses"))
     return out
 
 
@@ -293,22 +284,28 @@ def _fused_units(m: _Model, groups: dict[str, list[str]], arena_roots: list[str]
 
     acc = {r: {unit.get(x, x) for x in m.accesses(r, False)} for r in arena_roots}
     out = []
+    for a, b in _unordered_overlaps(m, arena_roots, acc, hb):
+        if any(all(hb(x, y) or x == y == n for x in acc[p] for y in acc[q])
+               for p, q in ((a, b), (b, a)) for n in m.inplace_nodes(p, q) if unit[n] == n):
+            continue
+        out.append((3, f"roots {a} and {b} overlap without happens-before between their accesses, fusion "
+                       "groups run as one kernel each"))
+    return out
+
+
+def _unordered_overlaps(m, arena_roots, acc, hb):
+    """The pairs of arena roots on one device whose non-empty byte ranges overlap and whose accesses (``acc``) are
+    not all ordered one way by ``hb``: rule 3's candidates, before its in-place exception."""
     for i, a in enumerate(arena_roots):
         for b in arena_roots[i + 1:]:
             oa, ob = m.offset[a], m.offset[b]
             if oa is None or ob is None or m.tensor_device[a] != m.tensor_device[b]:
                 continue
             sa, sb = m.tensors[a]["size"], m.tensors[b]["size"]
-            if not (sa > 0 and sb > 0 and oa < ob + sb and ob < oa + sa):
+            if not (sa > 0 and sb > 0 and oa < ob + sb and ob < oa + sa):   # empty ranges overlap nothing
                 continue
-            if all(hb(x, y) for x in acc[a] for y in acc[b]) or all(hb(y, x) for x in acc[a] for y in acc[b]):
-                continue
-            if any(all(hb(x, y) or x == y == n for x in acc[p] for y in acc[q])
-                   for p, q in ((a, b), (b, a)) for n in m.inplace_nodes(p, q) if unit[n] == n):
-                continue
-            out.append((3, f"roots {a} and {b} overlap without happens-before between their accesses, fusion "
-                           "groups run as one kernel each"))
-    return out
+            if not (all(hb(x, y) for x in acc[a] for y in acc[b]) or all(hb(y, x) for x in acc[a] for y in acc[b])):
+                yield a, b
 
 
 def _inplace_ok(m: _Model, a: str, b: str, acc: dict[str, set[str]]) -> bool:
