@@ -13,15 +13,13 @@
 from __future__ import annotations
 
 import copy
-import io
-import json
 import pickle
-import zipfile
 from pathlib import Path
 
 import pytest
 from cli_contract import assert_bad_input, run_memplan
 from needs import need
+from torch_saved import edited_program as _edited
 from torch_saved import small_module
 
 torch = need("torch")
@@ -166,19 +164,6 @@ def test_a_logging_custom_op_beside_a_vmap_runs_at_each_call():
 
 
 # ---- 4. edited .pt2 records ----------------------------------------------------------------------------------------
-
-
-def _edited(src: Path, dst: Path, edit) -> Path:
-    """``src`` with its ``models/model.json`` passed through ``edit(program)``."""
-    with zipfile.ZipFile(io.BytesIO(src.read_bytes())) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename.endswith("models/model.json"):
-                program = json.loads(data)
-                edit(program)
-                data = json.dumps(program).encode()
-            zout.writestr(info.filename, data)
-    return dst
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from cli_contract import assert_bad_input, run_memplan
 from needs import need
+from torch_saved import edited_program as _edited
 from torch_saved import small_module
 
 torch = need("torch")
@@ -34,19 +35,6 @@ from memplan.importers.torch.untrusted import _guard_text_refusal  # noqa: E402
 
 #: torch.export's serialized ScalarType codes (torch._export.serde.schema.ScalarType)
 FLOAT64, COMPLEX128, INT32 = 8, 11, 4
-
-
-def _edited(src: Path, dst: Path, edit) -> Path:
-    """``src`` with its ``models/model.json`` passed through ``edit(program)``."""
-    with zipfile.ZipFile(io.BytesIO(src.read_bytes())) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename.endswith("models/model.json"):
-                program = json.loads(data)
-                edit(program)
-                data = json.dumps(program).encode()
-            zout.writestr(info.filename, data)
-    return dst
 
 
 def _values(program: dict) -> dict:

@@ -4,6 +4,9 @@ lie at storage offset 0 of storages of their own: the importer must plan it as t
 from __future__ import annotations
 
 import io
+import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
 
@@ -36,3 +39,17 @@ def small_module() -> Any:
             return self.lin(x).relu()
 
     return Small()
+
+
+def edited_program(src: Path, dst: Path, edit) -> Path:
+    """``src`` (a saved ``.pt2``) with its ``models/model.json`` passed through ``edit(program)``, written to ``dst``:
+    the hostile-archive tests' edited records."""
+    with zipfile.ZipFile(io.BytesIO(src.read_bytes())) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("models/model.json"):
+                program = json.loads(data)
+                edit(program)
+                data = json.dumps(program).encode()
+            zout.writestr(info.filename, data)
+    return dst
