@@ -28,6 +28,7 @@ import pytest
 from cli_contract import run_captured
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from reference import closure
 from strategies import graphs, schedules, view_chains
 
 import memplan
@@ -39,18 +40,7 @@ from memplan.verify import check
 START, END = "<start>", "<end>"
 
 
-def _reach(succ: dict[str, set[str]]) -> dict[str, set[str]]:
-    """Every unit's successors under the transitive closure (a DFS from each)."""
-    out = {}
-    for a in succ:
-        seen, todo = set(), list(succ[a])
-        while todo:
-            x = todo.pop()
-            if x not in seen:
-                seen.add(x)
-                todo.extend(succ[x])
-        out[a] = seen
-    return out
+
 
 
 def safe_oracle(g: memplan.Graph, doc: dict, fused: bool = False) -> bool:
@@ -164,7 +154,7 @@ def safe_oracle(g: memplan.Graph, doc: dict, fused: bool = False) -> bool:
                     succ[unit[a]].add(unit[b])
         for a, b in events:
             succ[unit[a]].add(unit[b])
-        reach = _reach(succ)
+        reach = closure(succ)
 
         def hb(x, y, reach=reach):
             if x == y or x == END or y == START:
