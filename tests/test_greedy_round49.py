@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import draw_scheduled
+from test_scale_round44 import _dealt
 
 import memplan
 from memplan.benchmarks.scale import random_dag, wide_graph
-from memplan.lifetimes import buffer_problem, compute_lifetimes
+from memplan.lifetimes import buffer_problem
 from memplan.problem import find_collision
-from memplan.schedule import build_happens_before, schedule_with_events
 from memplan.solvers import greedy, placement
 
 # ---- the reference: ``_sweep_streams`` and ``_Unseen`` as they were before round 49b (fit_arrays every buffer) ----
@@ -122,14 +122,6 @@ def _old_sweep_streams(problem, times, order, sizes, offsets, inplace_of):
 
 
 # ---- helpers ----
-
-def _dealt(g, streams: int, seed: int = 0):
-    rng = random.Random(seed)
-    order = [x.id for x in g.nodes]
-    s = schedule_with_events(g, order, {x: rng.randrange(streams) for x in order})
-    hb = build_happens_before(g, s)
-    return buffer_problem(g, hb, compute_lifetimes(g, hb), clique=False)
-
 
 def _sweep(p, sweep) -> list[int]:
     sparse = greedy._sparse_stream_times(p)
