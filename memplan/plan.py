@@ -500,9 +500,10 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
             d = split.tensor_device[t]
             dev_arena[d] = max(dev_arena[d], off + size)
     per_device = [{"device": d, "lower_bound_bytes": bound(d, p), **fused(p), "status": str(s.status),
-                   "gap": gap_of(s.arena, s.lower_bound), "arena_bytes": dev_arena[d], "weight_bytes": split.weight_bytes[d],
-                   "streams": list(split.stream_ranges[d]), "nodes": split.node_device.count(d),
-                   "stage_cost_us": split.stage_cost_us[d], **_stops([(p, s)])} for d, (p, s) in enumerate(parts)]
+                   "gap": gap_of(s.arena, s.lower_bound), **_proven(p, s), "arena_bytes": dev_arena[d],
+                   "weight_bytes": split.weight_bytes[d], "streams": list(split.stream_ranges[d]),
+                   "nodes": split.node_device.count(d), "stage_cost_us": split.stage_cost_us[d], **_stops([(p, s)])}
+                  for d, (p, s) in enumerate(parts)]
     names = sorted({s.solver for _, s in parts})
     # the status and gap hold for every device: the weakest device's claim (OPTIMAL with FEASIBLE is FEASIBLE, an
     # exact solver's bound on each; any mix was HEURISTIC, a claim of none) and the largest device's gap, each
@@ -516,6 +517,17 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
                 lower_bound_bytes=max((p["lower_bound_bytes"] for p in per_device), default=0), solver=block,
                 devices=split.devices, node_devices=tuple(node_dev[nid] for nid in schedule.order),
                 tensor_devices=tuple(split.tensor_device), device_arena_bytes=tuple(dev_arena), **common)
+
+
+def _proven(problem: BufferProblem, sol: Solution) -> dict[str, Any]:
+    """A device's ``bound``: the lower bound its solver proved, where it is above the bound of the problem it was given
+    (the status and gap are measured against it), as a one-device block carries its solver's ``bound``; nothing
+    where the two agree (such entries stay as they were). Why: an exact solver's search proves optima above the live
+    bytes (alignment, fragmentation), and a split plan's device said ``OPTIMAL``, gap 0, at an arena above its
+    ``lower_bound_bytes`` with no bound to show for it, so no reader could tell that claim from a hand edit
+    (``show.solver_claim_warnings`` checks each device's claim against the bounds its entry records)."""
+    proven = int(sol.lower_bound)
+    return {"bound": proven} if proven > int(problem.lower_bound or 0) else {}
 
 
 def _stops(parts: list[tuple[BufferProblem, Solution]]) -> dict[str, Any]:

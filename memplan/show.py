@@ -132,24 +132,88 @@ def solver_claim_warnings(plan: Plan) -> list[str]:
     block is free-form (CONTRACT.md: it says how the plan was made, not whether it is safe), so the plan is still
     shown and verified; but a hand-edited "OPTIMAL" on an arena above its bound was shown as a proof, without a word.
     (The library's own plans meet their bound or carry the proven one: an exact solver's optimum above the live
-    bytes is recorded as ``bound``.)"""
+    bytes is recorded as ``bound``.)
+
+    A split plan's claims are each device's (docs/format.md, "Multi-device plans"): every ``per_device`` entry is
+    checked as a one-device block is, against its own ``arena_bytes`` (which must be the plan's
+    ``device_arena_bytes`` of that device), ``lower_bound_bytes`` and ``bound``; and the block's ``status`` may be no
+    stronger than its weakest device's, its ``gap`` no smaller than a device's. Why: these went unchecked, so a split
+    plan edited to say OPTIMAL (or a device's entry edited so) was shown and verified as a proof."""
     block = plan.solver if isinstance(plan.solver, dict) else {}
     arena, low = plan.arena_bytes, plan.lower_bound_bytes
     out = []
     if isinstance(low, int) and isinstance(arena, int) and low > arena:
         out.append(f"lower_bound_bytes {low} is above arena_bytes {arena}: no packing is smaller than its lower bound")
+    if plan.devices > 1:
+        return out + _split_claim_warnings(plan, block)
+    return out + _claim_warnings("the solver block", block, arena, low)
+
+
+def _claim_warnings(where: str, block: dict, arena: Any, low: Any) -> list[str]:
+    """``solver_claim_warnings``' checks of one claim: ``block``'s status and proven bounds against ``arena`` (one
+    device's, or the plan's) and its lower bound ``low``; ``where`` names the block in the warnings."""
+    out = []
     bounds = [b for b in map(_whole, _bounds(block)) if b is not None]
-    above = [b for b in bounds if b > arena]
+    above = [b for b in bounds if isinstance(arena, int) and b > arena]
     if above:
-        out.append(f"the solver block's bound {above[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
+        out.append(f"{where}'s bound {above[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
                    "an arena that was found")
     status = block.get("status")
     proofs = bounds + [b for b in map(_whole, _nested_lower_bounds(block)) if b is not None]
-    # (a split's OPTIMAL is each device's against its own problem, which records no proven bound: not checked here)
-    if (isinstance(status, str) and status.upper() == "OPTIMAL" and plan.devices <= 1 and arena != low
-            and arena not in proofs):
-        out.append(f"the solver block claims status {status} but arena_bytes {arena} is not lower_bound_bytes {low} "
-                   "and no proven bound equals it (an edited plan?): the optimality claim is unsupported")
+    if isinstance(status, str) and status.upper() == "OPTIMAL" and arena != low and arena not in proofs:
+        out.append(f"{where} claims status {status} but arena_bytes {arena} is not lower_bound_bytes {low} and no "
+                   "proven bound equals it (an edited plan?): the optimality claim is unsupported")
+    return out
+
+
+def _split_claim_warnings(plan: Plan, block: dict) -> list[str]:
+    """``solver_claim_warnings`` of a split plan: each ``per_device`` entry's claim, and the block's status and gap
+    against theirs."""
+    entries = block.get("per_device")
+    status = block.get("status")
+    optimal = isinstance(status, str) and status.upper() == "OPTIMAL"
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return [f"the solver block claims status {status} of a plan split over {plan.devices} devices but has no "
+                "per_device entries to support it"] if optimal else []
+    out = []
+    rank = {"HEURISTIC": 0, "FEASIBLE": 1, "OPTIMAL": 2}
+    weakest: tuple[int, str] | None = None
+    gaps = []
+    for k, entry in enumerate(entries):
+        d = entry.get("device", k)
+        where = f"per_device[{k}] (device {_short(d)})"
+        own = entry.get("arena_bytes")
+        if isinstance(d, int) and not isinstance(d, bool) and 0 <= d < len(plan.device_arena_bytes) and \
+                own != plan.device_arena_bytes[d]:
+            out.append(f"{where} has arena_bytes {_short(own)} but the plan's device_arena_bytes of device {d} is "
+                       f"{plan.device_arena_bytes[d]}: its claims are about another arena")
+        dlow = entry.get("lower_bound_bytes")
+        if isinstance(dlow, int) and isinstance(own, int) and dlow > own:
+            out.append(f"{where}'s lower_bound_bytes {dlow} is above its arena_bytes {own}: no packing is smaller "
+                       "than its lower bound")
+        out.extend(_claim_warnings(where, entry, own, dlow))
+        s = entry.get("status")
+        r = rank.get(s.upper(), -1) if isinstance(s, str) else -1
+        if weakest is None or r < weakest[0]:
+            weakest = (r, f"{where} says {_short(s)}")
+        g = entry.get("gap")
+        if isinstance(g, (int, float)) and not isinstance(g, bool) and math.isfinite(g):
+            gaps.append((g, where))
+    if weakest is None:
+        if optimal:
+            out.append(f"the solver block claims status {status} of a plan split over {plan.devices} devices but its "
+                       "per_device list is empty")
+        return out
+    r = rank.get(status.upper(), -1) if isinstance(status, str) else -1
+    if r > weakest[0]:
+        out.append(f"the solver block claims status {status} but {weakest[1]}: a split plan's status is its weakest "
+                   "device's")
+    gap = block.get("gap")
+    if gaps and isinstance(gap, (int, float)) and not isinstance(gap, bool):
+        g, where = max(gaps)
+        if gap < g:
+            out.append(f"the solver block's gap {gap} is below {where}'s gap {g}: a split plan's gap is its largest "
+                       "device's")
     return out
 
 
