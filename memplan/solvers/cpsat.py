@@ -134,8 +134,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if pairs > MAX_PAIRS:
         raise SolverError(f"cpsat: {len(problem)} buffers with {pairs} overlapping pairs, over CP-SAT's limit of "
                           f"{MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy or size")
-    adj = problem.conflict_lists()
-    comps = components(problem, adj)
+    comps = components(problem)   # (from the conflict pairs in bulk: no lists of them, which took seconds)
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
     # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began
     # (``auto``'s one stop: restarted here, auto ran past it by this setup's time)

@@ -15,10 +15,19 @@ from ..problem import BufferProblem, HBOrder, interval_lower_bound
 
 def components(problem: BufferProblem, adj: list[list[int]] | None = None) -> list[np.ndarray]:
     """Index arrays of the conflict graph's connected components (zero-size buffers left out),
-    ordered by their smallest index."""
+    ordered by their smallest index, each ascending. From ``adj`` where a caller has the lists already, else from
+    the conflict pairs in bulk (``_labels``): a union-find in Python took 12 s of the 15.6M list entries of a
+    20,000-buffer problem, before ``cpsat`` with a time limit of 1 s began its model."""
     n = len(problem)
+    sizes = problem.sizes
     if adj is None:
-        adj = problem.conflict_lists()
+        a, b = problem.conflict_pairs()
+        label = _labels(n, a, b)
+        keep = np.flatnonzero(sizes > 0)
+        order = np.argsort(label[keep], kind="stable")   # by component (its smallest index), ascending within it
+        members = keep[order]
+        cuts = np.flatnonzero(np.diff(label[members])) + 1
+        return [np.asarray(g, dtype=np.int64) for g in np.split(members, cuts)] if len(members) else []
     parent = list(range(n))
 
     def find(x: int) -> int:
@@ -34,11 +43,36 @@ def components(problem: BufferProblem, adj: list[list[int]] | None = None) -> li
                 if a != b:
                     parent[max(a, b)] = min(a, b)
     groups: dict[int, list[int]] = {}
-    sizes = problem.sizes
     for i in range(n):
         if sizes[i] > 0:
             groups.setdefault(find(i), []).append(i)
     return [np.asarray(g, dtype=np.int64) for _, g in sorted(groups.items())]
+
+
+def _labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each of ``n`` nodes' component in the graph of edges ``(a[k], b[k])``, named by its smallest node: rounds of
+    hooking every root onto the smallest root an edge of its tree reaches, then pointer jumping until each node points
+    at its root (Shiloach-Vishkin), in numpy; a few dozen rounds on any graph (each at least halves the roots that
+    can still hook, for a tree of roots)."""
+    label = np.arange(n, dtype=np.int64)
+    if len(a) == 0:
+        return label
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    while True:
+        la, lb = label[a], label[b]
+        moved = la != lb
+        if not moved.any():
+            return label
+        la, lb = la[moved], lb[moved]
+        a, b = a[moved], b[moved]   # edges inside one tree stay inside it: never looked at again
+        low, high = np.minimum(la, lb), np.maximum(la, lb)
+        np.minimum.at(label, high, low)   # the larger root hooks onto the smallest root it meets
+        while True:
+            up = label[label]
+            if np.array_equal(up, label):
+                break
+            label = up
 
 
 def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
