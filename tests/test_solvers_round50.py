@@ -154,3 +154,34 @@ def test_cpsat_without_ortools_imports_and_names_what_to_install():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "auto " in out.stdout and "SolverError solver 'cpsat' needs OR-Tools" in out.stdout, out.stdout
+
+
+# ---- a problem too large for the search is refused before any work, with a true estimate ---------------------------
+
+def _all_live(n: int) -> BufferProblem:
+    """``n`` buffers live together (half of them one step longer): n (n - 1) / 2 overlapping pairs."""
+    return BufferProblem(sizes=np.arange(1, n + 1) * 8, lower=np.zeros(n, dtype=np.int64),
+                         upper=np.ones(n, dtype=np.int64) + np.arange(n) % 2)
+
+
+def test_search_refuses_an_oversized_problem_before_the_default_solve(monkeypatch):
+    """``plan(layered_graph(5000), streams=4, solver="search", time_limit=1)`` (5.7M pairs) ran the default solve it
+    starts from for seconds, then refused the problem, as it refuses it whatever its start."""
+    from memplan.solvers import named
+
+    ran = []
+    monkeypatch.setattr(named, "default_plan", lambda *a, **k: ran.append(1))
+    with pytest.raises(SolverError, match=r"search: 3500 buffers with 6123250 overlapping pairs.*about 0\.9 GiB"):
+        solve(_all_live(3500), "search", SolveOptions(time_limit=1))
+    assert ran == []
+
+
+def test_pair_limit_estimates_never_read_0_gib():
+    """5.7M pairs at ~150 B each said "it would need about 0 GiB" (a floor division of 850 MB)."""
+    from memplan.solvers.cpsat import check_size as cpsat_size
+    from memplan.solvers.search import check_size
+
+    with pytest.raises(SolverError, match=r"about 0\.9 GiB\)"):
+        check_size(_all_live(3500))
+    with pytest.raises(SolverError, match=r"cpsat: 5000 buffers .* about 1\.7 GiB\); use greedy or size"):
+        cpsat_size(_all_live(5000))

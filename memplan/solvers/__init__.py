@@ -53,9 +53,9 @@ def get_solver(name: str) -> Solver:
     elif name == "ggml":
         from .ggml import solve
     else:
-        from .search import solve
+        from .search import check_size, solve
 
-        return partial(started, solve)
+        return partial(started, solve, check=check_size)
     return solve
 
 

@@ -113,6 +113,18 @@ def _cp_model():
     return cp_model
 
 
+def check_size(problem: BufferProblem) -> None:
+    """SolverError naming the pairs and the limit where ``problem`` has more overlapping pairs than CP-SAT takes on
+    (``MAX_PAIRS``); cheap (no pairs built: the conflict lists cost memory per pair), so that a caller refuses before
+    any work (``named.started``)."""
+    pairs = problem.overlap_count()
+    if pairs > MAX_PAIRS:
+        from .search import PAIR_BYTES, gib
+
+        raise SolverError(f"cpsat: {len(problem)} buffers with {pairs} overlapping pairs, over CP-SAT's limit of "
+                          f"{MAX_PAIRS} (it would need about {gib(pairs * PAIR_BYTES)}); use greedy or size")
+
+
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
           heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
     cp_model = _cp_model()   # lazily: memplan works without ortools until cpsat runs
@@ -130,10 +142,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         info["stopped"] = "wall_clock"
     if arena <= lb or len(problem) == 0:
         return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
-    pairs = problem.overlap_count()   # (no pairs built: the conflict lists below cost memory per pair)
-    if pairs > MAX_PAIRS:
-        raise SolverError(f"cpsat: {len(problem)} buffers with {pairs} overlapping pairs, over CP-SAT's limit of "
-                          f"{MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy or size")
+    check_size(problem)
     comps = components(problem)   # (from the conflict pairs in bulk: no lists of them, which took seconds)
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
     # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began

@@ -31,14 +31,20 @@ def default_plan(problem: BufferProblem, options: SolveOptions) -> Solution:
 
 
 def started(exact: Callable[..., Solution], problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-            heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
+            heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None,
+            check: Callable[[BufferProblem], None] | None = None) -> Solution:
     """``exact(problem, options, ...)`` with the default's plan as ``options.default_start`` where the caller handed
     no plans (neither ``heuristics`` nor a ``default_start`` of this problem's size: a memory budget's cheap solve
     passes the plan it already made, ``plan._exact_budget``). The bound that run proved goes on as ``proven``: its
     small search (``auto.polish``) may prove its arena optimal, and from the problem's own bound alone ``cpsat`` with a
     short time limit called FEASIBLE (gap > 0) the very arena ``auto`` had proven OPTIMAL (26 of 72 small interval
     problems the polish solved). Only a run made here counts: a caller's ``default_start`` or warm start is a plan,
-    and its ``info["bound"]`` a claim (``start.best_start``)."""
+    and its ``info["bound"]`` a claim (``start.best_start``).
+    ``check``: ``exact``'s refusal of a problem too large for it whatever its start (``search.check_size``), run
+    before the default solve: ``plan(g, solver="search", time_limit=1)`` of 5,250 buffers on 4 streams (5.7M
+    overlapping pairs) spent seconds on the default's plan and then refused the problem anyway."""
+    if check is not None:
+        check(problem)
     if heuristics is None and not sized_for(problem, options.default_start):
         default = default_plan(problem, options)
         options = replace(options, default_start=default)

@@ -59,19 +59,35 @@ DEFAULT_TIME_LIMIT = 60.0
 MAX_PAIRS = 5_000_000
 
 
-def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-          heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
-    """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``). ``heuristics``:
-    greedy's and size's solutions of this problem, where the caller has them (``best_start``). ``deadline``: a
-    ``time.perf_counter`` instant the wall-clock safety stop never passes, counted before the setup
-    (``WorkBudget.start_clock``; ``auto``'s one stop for its exact solvers)."""
+def check_size(problem: BufferProblem) -> None:
+    """SolverError naming the pairs and the limit where ``problem`` has more overlapping pairs than the search takes
+    on (``MAX_PAIRS``); cheap (no pairs built), so that a caller refuses before any work (``named.started``: the
+    default solve it starts from took seconds on such a problem, then the search refused it)."""
     pairs = problem.overlap_count()
     if pairs > MAX_PAIRS:
         from .cpsat import MAX_PAIRS as CPSAT_PAIRS  # (no ortools import: cpsat loads it when it solves)
 
         also = " or cpsat" if pairs <= CPSAT_PAIRS else ""   # (past its own limit cpsat refuses too)
         raise SolverError(f"search: {len(problem)} buffers with {pairs} overlapping pairs, over the search's limit "
-                          f"of {MAX_PAIRS} (it would need about {pairs * 150 >> 30} GiB); use greedy, size{also}")
+                          f"of {MAX_PAIRS} (it would need about {gib(pairs * PAIR_BYTES)}); use greedy, size{also}")
+
+
+#: the memory the exact solvers keep per overlapping pair (Python lists and sets), for the refusals' estimate
+PAIR_BYTES = 150
+
+
+def gib(nbytes: int) -> str:
+    """``nbytes`` in GiB to one decimal (never "0 GiB" for 850 MB, as a floor division said of 5.7M pairs)."""
+    return f"{nbytes / (1 << 30):.1f} GiB"
+
+
+def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
+          heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
+    """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``). ``heuristics``:
+    greedy's and size's solutions of this problem, where the caller has them (``best_start``). ``deadline``: a
+    ``time.perf_counter`` instant the wall-clock safety stop never passes, counted before the setup
+    (``WorkBudget.start_clock``; ``auto``'s one stop for its exact solvers)."""
+    check_size(problem)
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     params = options.search
