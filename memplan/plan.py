@@ -510,8 +510,8 @@ def _assemble(graph: Graph, schedule: Schedule, parts: list[tuple[BufferProblem,
     # arena against its own bound, so that OPTIMAL goes with gap 0 (docs/format.md "Multi-device plans")
     weakest = min((s.status for _, s in parts), key=_STATUS_RANK.index, default=Status.OPTIMAL)
     block = {"name": names[0] if len(names) == 1 else "+".join(names), "status": str(weakest),
-             "gap": max(p["gap"] for p in per_device), "per_device": per_device, **_stops(parts),
-             "seconds": round(seconds, 4)}
+             "gap": max(p["gap"] for p in per_device), **_split_bound(per_device), "per_device": per_device,
+             **_stops(parts), "seconds": round(seconds, 4)}
     node_dev = {graph.nodes[i].id: d for i, d in enumerate(split.node_device)}
     return Plan(arena_bytes=max(dev_arena, default=0),
                 lower_bound_bytes=max((p["lower_bound_bytes"] for p in per_device), default=0), solver=block,
@@ -528,6 +528,18 @@ def _proven(problem: BufferProblem, sol: Solution) -> dict[str, Any]:
     (``show.solver_claim_warnings`` checks each device's claim against the bounds its entry records)."""
     proven = int(sol.lower_bound)
     return {"bound": proven} if proven > int(problem.lower_bound or 0) else {}
+
+
+def _split_bound(per_device: list[dict[str, Any]]) -> dict[str, Any]:
+    """A split plan's ``bound`` where a device records one (``_proven``): the largest of the devices' bounds, each the
+    highest it states, a proven bound on ``arena_bytes`` (the largest device's arena is at least each device's), and
+    the arena itself where every device is OPTIMAL. Why: the block said OPTIMAL beside a ``lower_bound_bytes`` below
+    its ``arena_bytes`` and, at the top, nothing that proved it (``memplan show`` prints the block's line only);
+    plans whose devices record none stay as they were."""
+    if not any("bound" in p for p in per_device):
+        return {}
+    return {"bound": max(max(p.get("bound", 0), p["lower_bound_bytes"],
+                             p.get("fused_groups", {}).get("lower_bound_bytes", 0)) for p in per_device)}
 
 
 def _stops(parts: list[tuple[BufferProblem, Solution]]) -> dict[str, Any]:

@@ -145,6 +145,11 @@ def solver_claim_warnings(plan: Plan) -> list[str]:
     if isinstance(low, int) and isinstance(arena, int) and low > arena:
         out.append(f"lower_bound_bytes {low} is above arena_bytes {arena}: no packing is smaller than its lower bound")
     if plan.devices > 1:
+        # (the block's own bound is checked against the arena; its status is each device's, checked there)
+        top = [b for b in map(_whole, _bounds(block)) if b is not None and isinstance(arena, int) and b > arena]
+        if top:
+            out.append(f"the solver block's bound {top[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
+                       "an arena that was found")
         return out + _split_claim_warnings(plan, block)
     return out + _claim_warnings("the solver block", block, arena, low)
 

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 
 import oracle
@@ -31,9 +32,10 @@ from strategies import fit_devices, graphs, schedules
 import memplan
 from memplan import GraphBuilder
 from memplan.problem import gap_of
-from memplan.show import solver_claim_warnings
+from memplan.show import describe, solver_claim_warnings
 from memplan.verify import check
 
+HAS_ORTOOLS = importlib.util.find_spec("ortools") is not None
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -79,7 +81,11 @@ def test_split_device_optimal_above_its_live_bytes_records_the_proven_bound():
     for d in dev:
         if d["arena_bytes"] == d["lower_bound_bytes"]:
             assert "bound" not in d   # entries that need no proof stay as they were
+    # the block states it too: the largest device's bound, here the arena (every device OPTIMAL)
+    assert planned.plan.solver["bound"] == planned.plan.arena_bytes == 851 > planned.plan.lower_bound_bytes
     assert solver_claim_warnings(planned.plan) == []
+    line = next(x for x in describe(planned.plan).splitlines() if x.startswith("solver"))
+    assert "status=OPTIMAL" in line and "bound=851" in line, line
 
 
 def _edited(plan: memplan.Plan, edit) -> memplan.Plan:
@@ -99,6 +105,7 @@ def _device_above(block: dict) -> dict:
     (lambda b: b["per_device"][0].update(gap=0.5), "its largest device's"),
     (lambda b: b["per_device"][1].update(arena_bytes=1), "device_arena_bytes"),
     (lambda b: b["per_device"][0].update(lower_bound_bytes=10**9), "above its arena_bytes"),
+    (lambda b: b.update(bound=10**9), "the solver block's bound 1000000000 is above arena_bytes"),
     (lambda b: b.pop("per_device"), "no per_device entries"),
     (lambda b: b.update(per_device=[]), "per_device list is empty"),
 ])
@@ -151,8 +158,9 @@ def test_claims_against_brute_force(data):
     opts = data.draw(st.sampled_from([{}, {"streams": 2}, {"devices": 2}, {"devices": 2, "streams": 2},
                                       {"devices": 3}]), label="opts")
     opts = fit_devices(g, opts)
-    solver = data.draw(st.sampled_from(["search", "auto", "greedy"]), label="solver")
-    planned = memplan.plan_graph(g, solver=solver, **opts)
+    solver = data.draw(st.sampled_from(["search", "auto", "greedy"] + (["cpsat"] * HAS_ORTOOLS)), label="solver")
+    limit = {"time_limit": 0.05} if solver == "cpsat" else {}
+    planned = memplan.plan_graph(g, solver=solver, **opts, **limit)
     plan = planned.plan
     assert solver_claim_warnings(plan) == [], plan.solver
     per = oracle.optimal_arenas(planned.graph.to_dict(), plan.to_dict(), max_roots=7)
@@ -165,7 +173,7 @@ def test_claims_against_brute_force(data):
         return
     for d in plan.solver["per_device"]:
         _assert_claims(f"device {d['device']}", d, d["arena_bytes"], d["lower_bound_bytes"], per.get(d["device"], 0))
-    assert plan.lower_bound_bytes <= max(per.values(), default=0) <= plan.arena_bytes
+    assert max(plan.lower_bound_bytes, plan.solver.get("bound", 0)) <= max(per.values(), default=0) <= plan.arena_bytes
     statuses = {d["status"] for d in plan.solver["per_device"]}
     assert (plan.solver["status"] == "OPTIMAL") == (statuses == {"OPTIMAL"})
     assert plan.solver["gap"] == max(d["gap"] for d in plan.solver["per_device"])
