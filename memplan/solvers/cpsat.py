@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
-from .options import Objective, SolveOptions
+from .options import PAIR_BYTES, Objective, SolveOptions, gib
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
@@ -119,8 +119,6 @@ def check_size(problem: BufferProblem) -> None:
     any work (``named.started``)."""
     pairs = problem.overlap_count()
     if pairs > MAX_PAIRS:
-        from .search import PAIR_BYTES, gib
-
         raise SolverError(f"cpsat: {len(problem)} buffers with {pairs} overlapping pairs, over CP-SAT's limit of "
                           f"{MAX_PAIRS} (it would need about {gib(pairs * PAIR_BYTES)}); use greedy or size")
 

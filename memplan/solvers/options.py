@@ -173,6 +173,15 @@ class SolveOptions:
         return self.wall_limit if self.wall_limit is not None else 4.0 * work_seconds + 10.0
 
 
+#: the memory the exact solvers keep per overlapping pair (Python lists and sets), for their refusals' estimate
+PAIR_BYTES = 150
+
+
+def gib(nbytes: int) -> str:
+    """``nbytes`` in GiB to one decimal (never "0 GiB" for 850 MB, as a floor division said of 5.7M pairs)."""
+    return f"{nbytes / (1 << 30):.1f} GiB"
+
+
 def share_seconds(work: float, parts: float) -> float:
     """One of ``parts`` equal shares of ``work`` seconds, never 0: a limit as small as floats allow (5e-324)
     divided by two rounds to 0.0, which ``SolveOptions`` refuses as a limit the caller never gave; the

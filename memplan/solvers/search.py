@@ -46,7 +46,7 @@ import numpy as np
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .capacity import OverCapacity, alone_over
-from .options import Objective, SearchParams, SolveOptions
+from .options import PAIR_BYTES, Objective, SearchParams, SolveOptions, gib
 from .search_tree import NO_CAPACITY, Abort, OutOfWork, PackingSearch, WorkBudget
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
@@ -70,15 +70,6 @@ def check_size(problem: BufferProblem) -> None:
         also = " or cpsat" if pairs <= CPSAT_PAIRS else ""   # (past its own limit cpsat refuses too)
         raise SolverError(f"search: {len(problem)} buffers with {pairs} overlapping pairs, over the search's limit "
                           f"of {MAX_PAIRS} (it would need about {gib(pairs * PAIR_BYTES)}); use greedy, size{also}")
-
-
-#: the memory the exact solvers keep per overlapping pair (Python lists and sets), for the refusals' estimate
-PAIR_BYTES = 150
-
-
-def gib(nbytes: int) -> str:
-    """``nbytes`` in GiB to one decimal (never "0 GiB" for 850 MB, as a floor division said of 5.7M pairs)."""
-    return f"{nbytes / (1 << 30):.1f} GiB"
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
