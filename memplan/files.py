@@ -349,15 +349,28 @@ def write_text(stream, text: str) -> int:
     (``memplan show`` said "cannot write to stdout: write could not complete without blocking", exit 2, its report
     cut), and under PYTHONUNBUFFERED each ``print`` was one raw write whose count Python drops (``bench``'s table
     lost its rows past the pipe's 4 KB, exit 0). Elsewhere (no file under the stream: a StringIO, pytest's capture;
-    Windows, whose text layer translates newlines) the stream's own ``write``."""
+    Windows, whose text layer translates newlines; an encoding that writes a mark first, ``_marked``) the stream's own
+    ``write``."""
     buffer = getattr(stream, "buffer", None)
     raw = getattr(buffer, "raw", buffer)   # (under PYTHONUNBUFFERED the buffer is the raw file itself)
-    if os.name != "posix" or not isinstance(raw, io.FileIO):
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    if os.name != "posix" or not isinstance(raw, io.FileIO) or _marked(encoding):
         return stream.write(text)
-    data = text.encode(getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict")
+    data = text.encode(encoding, getattr(stream, "errors", None) or "strict")
     _flushed(stream, buffer)   # text written before goes first
     write_whole(raw, data)
     return len(text)
+
+
+def _marked(encoding: str) -> bool:
+    """Whether ``encoding`` opens what it encodes with a byte-order mark (UTF-16, UTF-32, UTF-8-SIG), or is unknown
+    here. Why: ``write_text`` encoded each write on its own, so under ``PYTHONIOENCODING=utf-16`` (or ``utf-8-sig``)
+    every line memplan printed began with a mark of its own: ``memplan show``'s report and every error line held a
+    U+FEFF in the middle of the text after the first (Python's text layer writes the mark once, at most)."""
+    try:
+        return bool("".encode(encoding))
+    except (LookupError, ValueError):
+        return True
 
 
 def _flushed(stream, out) -> None:
