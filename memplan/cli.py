@@ -727,7 +727,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always", FieldWarning)   # one line per misspelt field, every time it is read
         warnings.simplefilter("always", argtypes.UnusedOption)
         warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning, held=held)
-        code = _main(argv, held)
+        try:
+            code = _main(argv, held)
+        except KeyboardInterrupt:   # (before ``_main``'s own handler: building the parser, reading the arguments;
+            # it was a KeyboardInterrupt traceback) not into an input stderr is redirected to (``_error_not_on_stderr``)
+            (_error_not_on_stderr if _names_stderr(argv) else argtypes.print_error)("interrupted")
+            code = 130
         if code not in (EXIT_BAD_INPUT, 130):
             for _category, text in held:
                 argtypes.print_warning(text)

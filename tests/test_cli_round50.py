@@ -56,3 +56,23 @@ def test_a_report_under_an_encoding_with_a_mark_has_no_mark_inside(planned, enco
     assert bad.returncode == 2
     err = bad.stderr.decode(encoding)
     assert "\ufeff" not in err and err.count("\n") == 1 and err.startswith("memplan: error: "), err
+
+
+# ---- Ctrl-C before the command runs ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["build_parser", "_stderr_into_input"])
+def test_a_ctrl_c_while_the_arguments_are_read_is_one_line(planned, monkeypatch, where):
+    """A Ctrl-C while ``main`` built its parser (importing the subcommands' modules) or read the arguments came
+    before ``_main``'s handler: a KeyboardInterrupt traceback. Now "interrupted", one line, exit 130, as later."""
+    from cli_contract import run_captured
+
+    from memplan import cli
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, where, ctrl_c)
+    g, p = planned
+    code, out, err = run_captured("plan", g, "-o", p.parent / "q.json")
+    assert code == 130 and out == "" and err == "memplan: error: interrupted\n", err
+    assert not (p.parent / "q.json").exists()
