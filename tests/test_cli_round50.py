@@ -76,3 +76,69 @@ def test_a_ctrl_c_while_the_arguments_are_read_is_one_line(planned, monkeypatch,
     code, out, err = run_captured("plan", g, "-o", p.parent / "q.json")
     assert code == 130 and out == "" and err == "memplan: error: interrupted\n", err
     assert not (p.parent / "q.json").exists()
+
+
+@pytest.fixture()
+def python_sigint(monkeypatch):
+    """Python's own SIGINT handler for the test (a runner's worker may ignore SIGINT), put back after."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@pytest.mark.skipif(__import__("threading").current_thread() is not __import__("threading").main_thread(),
+                    reason="Python runs signal handlers in the main thread")
+def test_a_ctrl_c_at_any_line_of_example_making_its_directories_leaves_none(tmp_path, monkeypatch, python_sigint):
+    """``memplan example -o a/b/ex`` makes ``a``, ``a/b`` and ``a/b/ex`` and takes them away when it fails; but a
+    Ctrl-C while it made them (between two ``mkdir`` calls, or between one and noting it) left those made so far
+    behind, empty: the list of what it made was returned only at the end. Now each is noted as it is made, and a
+    Ctrl-C at any line of the command (a real SIGINT, ``sys.settrace``) leaves the tree as it was, or the examples
+    whole."""
+    import shutil
+    import signal
+
+    from cli_contract import run_captured
+
+    from memplan import cli, files
+
+    def one_example(directory: str) -> None:   # (the directories are what is tested: one small file)
+        files.atomic_write_text(os.path.join(directory, "x.json"), "{}\n")
+
+    monkeypatch.setattr(cli, "_write_examples", one_example)
+    watched = {"cmd_example", "_make_directory", "_remove_directories"}
+
+    def once(k: int):
+        base = tmp_path / f"run{k}"
+        base.mkdir()
+        seen = [0]
+
+        def trace(frame, event, arg):
+            if frame.f_code.co_filename not in (cli.__file__, files.__file__):
+                return None
+            if event == "line" and frame.f_code.co_name in watched:
+                seen[0] += 1
+                if seen[0] == k:
+                    signal.raise_signal(signal.SIGINT)
+            return trace
+
+        outer = sys.gettrace()
+        sys.settrace(trace)
+        try:
+            code, _out, err = run_captured("example", "-o", base / "a" / "b" / "ex")
+        finally:
+            sys.settrace(outer)
+        tree = sorted(os.path.relpath(os.path.join(r, x), base) for r, ds, fs in os.walk(base) for x in ds + fs)
+        shutil.rmtree(base)
+        return seen[0], code, err, tree
+
+    lines = once(0)[0]
+    assert lines > 10
+    for k in range(1, lines + 1):
+        _, code, err, tree = once(k)
+        whole = ["a", os.path.join("a", "b"), os.path.join("a", "b", "ex"), os.path.join("a", "b", "ex", "x.json")]
+        # (130 with the examples: the Ctrl-C came once they were written, at the command's last line)
+        assert (code, tree) in ((0, whole), (130, whole), (130, [])), (k, code, err, tree)
