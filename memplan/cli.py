@@ -311,8 +311,9 @@ def cmd_example(args: argparse.Namespace) -> int:
     if os.path.exists(args.output) and not os.path.isdir(args.output):   # ("cannot create directory: File exists")
         raise MemplanError(f"example -o {args.output}: not a directory (a file of that name is there; the examples "
                            "are several files and need a directory)")
-    made = _make_directory(args.output)
-    try:
+    made: list[str] = []
+    try:   # (made inside the ``try``: a Ctrl-C between two of its ``mkdir`` calls took none of them away)
+        _make_directory(args.output, made)
         _write_examples(args.output)
     except BaseException:   # (a full disk, Ctrl-C: the directories this run made are not left behind, empty)
         _remove_directories(made)
@@ -320,16 +321,16 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_directory(path: str) -> list[str]:
-    """``mkdir -p path``, returning the directories this call's ``mkdir`` made, outermost first (``example`` takes
+def _make_directory(path: str, made: list[str]) -> list[str]:
+    """``mkdir -p path``, adding to ``made`` (and returning) the directories this call's ``mkdir`` made, outermost
+    first, each the moment it is made (a Ctrl-C is held between the two: ``signals_held``) (``example`` takes
     them away again when it fails: a full disk left an empty ``DIR`` a failed run had made), or MemplanError naming
     it (those it had made taken away). Why one ``mkdir`` at a time, and not ``os.makedirs`` with the missing ones
     counted first: counted on the path made absolute, ``a/../b/ex`` lost the ``a`` that ``os.makedirs`` makes (left
     behind, empty), and counted as given, ``a/..`` is no directory before ``a`` is made, so a ``b`` that was there
     would have been taken for one made; only a ``mkdir`` that succeeded made its directory."""
-    from .files import read_only_directory
+    from .files import read_only_directory, signals_held
 
-    made: list[str] = []
     try:
         for prefix in _path_prefixes(path):
             parent = os.path.dirname(prefix) or os.curdir
@@ -338,12 +339,13 @@ def _make_directory(path: str) -> list[str]:
                 _remove_directories(made)
                 raise MemplanError(f"cannot create directory {path}: {why} ({parent})")
             try:
-                os.mkdir(prefix)
+                with signals_held():
+                    os.mkdir(prefix)
+                    made.append(prefix)
             except FileExistsError:   # (there before; a file there fails the next mkdir, or the check below)
                 if _dangling(prefix):   # (named as such: the next mkdir says only "No such file or directory")
                     raise
                 continue
-            made.append(prefix)
         if not os.path.isdir(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
     except OSError as exc:
@@ -382,10 +384,12 @@ def _path_prefixes(path: str) -> list[str]:
 
 
 def _remove_directories(made: list[str]) -> None:
-    """Take away the (empty) directories ``_make_directory`` made, innermost first; one that is not empty stays."""
-    for directory in reversed(made):
+    """Take away the (empty) directories ``_make_directory`` made, innermost first; one that is not empty stays.
+    ``made`` is emptied: a second call (``example``'s, after ``_make_directory``'s own) takes nothing away."""
+    while made:
         with contextlib.suppress(OSError):
-            os.rmdir(directory)
+            os.rmdir(made[-1])
+        made.pop()
 
 
 def _write_examples(directory: str) -> None:
@@ -727,7 +731,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always", FieldWarning)   # one line per misspelt field, every time it is read
         warnings.simplefilter("always", argtypes.UnusedOption)
         warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning, held=held)
-        code = _main(argv, held)
+        try:
+            code = _main(argv, held)
+        except KeyboardInterrupt:   # (before ``_main``'s own handler: building the parser, reading the arguments;
+            # it was a KeyboardInterrupt traceback) not into an input stderr is redirected to (``_error_not_on_stderr``)
+            (_error_not_on_stderr if _names_stderr(argv) else argtypes.print_error)("interrupted")
+            code = 130
         if code not in (EXIT_BAD_INPUT, 130):
             for _category, text in held:
                 argtypes.print_warning(text)

@@ -8,8 +8,8 @@ every writer share one code path without import cycles. The JSON nesting limit (
 
 Guarantees: an output is written to a temporary file beside it, fsynced and renamed over it, so a
 failed or interrupted run never leaves a half-written file; an output that is a symlink has its target
-rewritten that way (the link stays, as with a shell redirection; a SIGTERM during the write takes effect
-right after it: ``sigterm_held``), and an output that is a FIFO, a device
+rewritten that way (the link stays, as with a shell redirection; a SIGTERM, SIGHUP or Ctrl-C during the write
+takes effect right after it: ``signals_held``), and an output that is a FIFO, a device
 or an existing read-only file is refused,
 never replaced by a file (the path ``-`` is standard output, as in
 ``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
@@ -62,27 +62,88 @@ def is_stdout(path) -> bool:
     return isinstance(path, str) and path == STDOUT
 
 
+#: the signals that end the process by default and that a write holds back while a temporary file of ours exists:
+#: ``kill``/``timeout`` (SIGTERM), a terminal or ssh session that closed (SIGHUP), Ctrl-\\ (SIGQUIT)
+HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+
+
+class Held:
+    """What ``signals_held`` yields: ``deliver`` takes a Ctrl-C that came meanwhile now (where a block wants it before
+    a point of no return: a rename), and ``let_through`` runs a part of the block in which a Ctrl-C acts at once."""
+
+    def __init__(self) -> None:
+        self.sigint = None   # the SIGINT handler put aside while Ctrl-C is deferred (None: it is not)
+        self.came_int: list = []   # the frames deferred Ctrl-Cs came in
+        self.came: list[int] = []   # the terminating signals held back, in the order they came
+
+    def _defer(self, signum, frame) -> None:
+        self.came_int.append(frame)
+
+    def _hold(self, signum, frame) -> None:
+        self.came.append(signum)
+
+    def deliver(self) -> None:
+        """A deferred Ctrl-C, now: its handler run (Python's raises KeyboardInterrupt); nothing where none came."""
+        if self.came_int and self.sigint is not None:
+            frame = self.came_int[0]
+            self.came_int.clear()
+            self.sigint(signal.SIGINT, frame)
+
+    @contextlib.contextmanager
+    def let_through(self) -> Iterator[None]:
+        """Ctrl-C as it was before the block (one that came while it was deferred taken first), for this part:
+        ``staged``'s writes, which an interrupted block discards whole. Deferred again after."""
+        if self.sigint is None:
+            yield
+            return
+        try:
+            signal.signal(signal.SIGINT, self.sigint)
+            self.deliver()
+            yield
+        finally:
+            signal.signal(signal.SIGINT, self._defer)
+
+
 @contextlib.contextmanager
-def sigterm_held() -> Iterator[None]:
-    """A SIGTERM that comes while a temporary file of ours exists takes effect the moment it is gone:
-    ``timeout`` or ``kill`` during a write then ends the process (by SIGTERM, as before) right after the
-    rename or the removal, never leaving ``.memplan-*.tmp`` beside the output. Only for these few system
-    calls, and only where SIGTERM has its default disposition in the main thread: a SIGTERM ignored by the
-    parent or handled by a caller stays theirs, and at any other time (a long C++ solve included, where a
-    Python handler would wait for the solve to return) SIGTERM ends the process at once."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
-        yield
+def signals_held() -> Iterator[Held]:
+    """The block runs to its end whatever signal comes, and the signal takes effect the moment it is over: a write's
+    temporary file is renamed or removed first, and the bookkeeping of ``staged`` is never left halfway.
+
+    - SIGTERM, SIGHUP and SIGQUIT (``HELD_SIGNALS``) where they have their default disposition: held, and once the
+      block is over the process dies of them as before (``timeout``/``kill``, a closed terminal, Ctrl-\\ during a write
+      left ``.memplan-*.tmp`` beside the output: SIGHUP and SIGQUIT were not held, only SIGTERM). One that is ignored
+      (``nohup``) or handled by a caller stays theirs.
+    - Ctrl-C (SIGINT, where its handler is a Python callable: Python's own raises KeyboardInterrupt) deferred, and its
+      handler run at the block's end (``Held.deliver`` runs it earlier). Why: a KeyboardInterrupt is raised between any
+      two lines, and one right after ``mkstemp`` left its file behind, one at the line that resets ``staged``'s stage
+      left the stage in place, so that every later write of the process (``Plan.save`` in a notebook) was appended to
+      a dead stage, never renamed, and returned as if written.
+
+    Only in the main thread (the only one a Python signal handler runs in), and only for these few system calls and
+    their bookkeeping: at any other time (a long C++ solve included, where a Python handler would wait for the solve
+    to return) a signal acts at once."""
+    held = Held()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
         return
-    came: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: came.append(signum))
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):   # (first: once it is deferred, no KeyboardInterrupt stops what follows midway)
+        held.sigint = handler
+        signal.signal(signal.SIGINT, held._defer)
+    terms = [s for s in HELD_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
     try:
-        yield
+        for s in terms:
+            signal.signal(s, held._hold)
+        yield held
     finally:
         _checkpoint()   # a signal caught during the last system call is handled here, before the default returns
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if came:
-            os.kill(os.getpid(), signal.SIGTERM)
+        for s in terms:
+            signal.signal(s, signal.SIG_DFL)
+        for s in dict.fromkeys(held.came):
+            os.kill(os.getpid(), s)
+        if held.sigint is not None:
+            signal.signal(signal.SIGINT, held.sigint)
+            held.deliver()
 
 
 def _checkpoint() -> None:
@@ -107,7 +168,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     why = read_only_directory(directory)
     if why:
         raise MemplanError(f"cannot write {path}: {why} (in {directory})")
-    with sigterm_held():
+    with signals_held() as held:
         try:
             fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
         except OSError as exc:
@@ -118,6 +179,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; give the file the mode a plain open would
+            held.deliver()   # (a Ctrl-C during the write: the file there stays as it was)
             stage = _STAGE.get()
             if stage is None:
                 os.replace(tmp, target)
@@ -144,7 +206,7 @@ def staged() -> Iterator[None]:
     without an exception, all of them then; otherwise none is, and their temporary files are removed. Why: a command
     with several outputs (``plan -o P --graph-out G``, ``example -o DIR``) checks them all before writing, but a disk
     that fills up meanwhile failed the second write after the first had replaced its file: the failed run left the
-    new split graph beside the old plan (or half the examples). Held against SIGTERM throughout (``sigterm_held``):
+    new split graph beside the old plan (or half the examples). Held against SIGTERM throughout (``signals_held``):
     the block holds only the writes, and a kill between two of them left temporary files behind."""
     outer = _STAGE.get()
     if outer is not None:   # (nested: the outer block renames; an exception here drops this block's files only)
@@ -157,15 +219,17 @@ def staged() -> Iterator[None]:
             raise
         return
     stage: list[tuple[str, str, str]] = []
-    with sigterm_held():
-        token = _STAGE.set(stage)
+    with signals_held() as held:   # (Ctrl-C deferred in the bookkeeping: ``signals_held``)
+        _STAGE.set(stage)
         try:
-            yield
+            with held.let_through():   # (in the writes a Ctrl-C stops the block at once, and nothing is renamed)
+                yield
+            held.deliver()   # (one that came since: nothing renamed either)
         except BaseException:
             _discard(stage)
             raise
         finally:
-            _STAGE.reset(token)
+            _STAGE.set(None)   # (what it was: ``outer`` is None)
         _rename_all(stage)
 
 
@@ -285,15 +349,28 @@ def write_text(stream, text: str) -> int:
     (``memplan show`` said "cannot write to stdout: write could not complete without blocking", exit 2, its report
     cut), and under PYTHONUNBUFFERED each ``print`` was one raw write whose count Python drops (``bench``'s table
     lost its rows past the pipe's 4 KB, exit 0). Elsewhere (no file under the stream: a StringIO, pytest's capture;
-    Windows, whose text layer translates newlines) the stream's own ``write``."""
+    Windows, whose text layer translates newlines; an encoding that writes a mark first, ``_marked``) the stream's own
+    ``write``."""
     buffer = getattr(stream, "buffer", None)
     raw = getattr(buffer, "raw", buffer)   # (under PYTHONUNBUFFERED the buffer is the raw file itself)
-    if os.name != "posix" or not isinstance(raw, io.FileIO):
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    if os.name != "posix" or not isinstance(raw, io.FileIO) or _marked(encoding):
         return stream.write(text)
-    data = text.encode(getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict")
+    data = text.encode(encoding, getattr(stream, "errors", None) or "strict")
     _flushed(stream, buffer)   # text written before goes first
     write_whole(raw, data)
     return len(text)
+
+
+def _marked(encoding: str) -> bool:
+    """Whether ``encoding`` opens what it encodes with a byte-order mark (UTF-16, UTF-32, UTF-8-SIG), or is unknown
+    here. Why: ``write_text`` encoded each write on its own, so under ``PYTHONIOENCODING=utf-16`` (or ``utf-8-sig``)
+    every line memplan printed began with a mark of its own: ``memplan show``'s report and every error line held a
+    U+FEFF in the middle of the text after the first (Python's text layer writes the mark once, at most)."""
+    try:
+        return bool("".encode(encoding))
+    except (LookupError, ValueError):
+        return True
 
 
 def _flushed(stream, out) -> None:
@@ -456,7 +533,7 @@ def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
     creating one and removing it. Permission bits do not tell (root passes ``os.access`` where sysfs or a
     read-only mount refuses), and a command with two outputs (``plan -o P --graph-out G``) wrote the one
     and then failed on the other, leaving half its result. The probe is removed whatever stops the check
-    (an exception, or a SIGTERM held back until it is gone: ``sigterm_held``), as ``atomic_write_bytes``
+    (an exception, or a signal held back until it is gone: ``signals_held``), as ``atomic_write_bytes``
     removes its temporary file. The probe's name is as long as the output's (``name_bytes``), so that a name
     over the file system's limit is refused here too (``-o`` of 300 characters failed only at the write,
     after ``--graph-out`` had been written)."""
@@ -464,7 +541,7 @@ def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
     if why:
         return why
     suffix = ".tmp".rjust(max(4, name_bytes - len(".memplan-") - 8), "x")   # (mkstemp adds 8 characters)
-    with sigterm_held():
+    with signals_held():
         try:
             fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=suffix, dir=directory)
         except OSError as exc:
