@@ -147,7 +147,7 @@ def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
     if isinstance(m.target, torch._ops.HigherOrderOperator):
         names = {a.name: a for a in _flat_nodes(torch, (m.args, m.kwargs))}
         return [(names[k], a, 0) for k, (a, _) in body_reach(torch, sub, m, depth + 1).items() if k in names]
-    if _op_name(m.target).split(".")[0] not in ("as_strided", "as_strided_copy", "as_strided_scatter"):
+    if _op_name(m.target).split(".")[0] not in _STRIDED_READS:
         return []
     x = m.args[0] if m.args else None
     val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
@@ -160,6 +160,24 @@ def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
     if offset is None:
         return [(x, 0, span * item)]
     return [(x, (offset + span) * item if span else 0, 0)]
+
+
+#: the ops that read or write their input's storage at an explicit storage offset (counted from its start)
+_STRIDED_READS = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter"})
+
+
+def storage_reach(torch, n: Any) -> dict[str, tuple[int, int]]:
+    """``{input FX name: (absolute, relative)}`` (as ``body_reach``'s) for an ``as_strided``-family node ``n`` of the
+    top level itself: the bytes it touches in its input's storage, from the storage's start (an explicit
+    ``storage_offset``) or from the input's first element (none given). Empty for any other node.
+
+    Why: the importer compares them with the storage the input lies in (``_from_exported``): torch refuses an
+    ``as_strided`` past its storage at run time ("setStorage: ... out of bounds for storage of size 8"), where its
+    fake and meta kernels check nothing, so such a program exported, and was planned with the input grown to what the
+    view reads (round 50)."""
+    if n.op != "call_function" or isinstance(n.target, torch._ops.HigherOrderOperator):
+        return {}
+    return {x.name: (absolute, relative) for x, absolute, relative in _touches(torch, None, n, 0)}
 
 
 def _slice_start(torch, holder: Any, outer: Any) -> int:
@@ -201,6 +219,21 @@ def _lone_weight_storages(torch, graph_nodes: list, weight_names: set, val_of: A
     return {ref for ref, count in seen.items() if count == 1}
 
 
+def _saved_examples(ep: Any) -> dict[str, Any]:
+    """``{user input placeholder name: its example}`` from ``ep.example_inputs`` (what ``torch.export.save`` keeps of
+    them), paired in the signature's order; empty where the program has none (saved without them) or they do not
+    pair. Why a function: a user input's storage is known exactly where its example is (``_saved_layouts`` lays the
+    input out as it; ``_storage_reach`` refuses a read past it), and only guessed where it is not."""
+    from torch.utils import _pytree as pytree
+
+    user = [n for n in ep.graph_signature.user_inputs if isinstance(n, str)]
+    try:
+        leaves = pytree.tree_leaves(getattr(ep, "example_inputs", None))
+    except Exception:   # (examples of a form pytree cannot flatten: none taken)
+        leaves = []
+    return dict(zip(user, leaves)) if len(leaves) == len(user) else {}
+
+
 def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     """Fake tensors in the layouts of the tensors a program runs on, by placeholder name, for the placeholders
     whose own fake tensor lost that layout: a weight (parameter, buffer, constant) of a program loaded from a
@@ -215,7 +248,6 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     planned as a view of the 16 bytes the loaded fake tensor had (the program in memory: its 40). A restored
     tensor has the fake tensor's shape, strides and dtype; a saved tensor of another one is not taken."""
     from torch.export.graph_signature import InputKind
-    from torch.utils import _pytree as pytree
 
     saved_of: dict[str, Any] = {}
     weights: dict[str, str] = {}   # placeholder -> the module's name for the weight
@@ -225,13 +257,7 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
             saved_of[name] = next((t[spec.target] for t in tables if spec.target in t), None)
             weights[name] = str(spec.target)
-    user = [n for n in ep.graph_signature.user_inputs if isinstance(n, str)]
-    try:
-        leaves = pytree.tree_leaves(getattr(ep, "example_inputs", None))
-    except Exception:   # (examples of a form pytree cannot flatten: none taken)
-        leaves = []
-    if len(leaves) == len(user):
-        saved_of.update(zip(user, leaves))
+    saved_of.update(_saved_examples(ep))
     groups: dict[tuple, list] = {}
     for n in graph_nodes:
         fake, real = n.meta.get("val"), saved_of.get(n.name)

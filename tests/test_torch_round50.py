@@ -1,0 +1,144 @@
+"""Round 50 of the torch.export importer: hostile and edited programs.
+
+- An ``as_strided``-family op past the storage its input lies in (eager: "setStorage: ... out of bounds for storage")
+  is refused naming the node and the tensor, where the storage is known (a weight, an intermediate, an input with its
+  example); a loaded input saved without its example grows to what the op reads, ``as_strided_copy`` too (it was
+  planned at its elements alone, under what the op reads).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch_saved import edited_program, rows, saved_and_loaded  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+
+
+def _sizes(g) -> dict[str, int]:
+    return {t.id: t.size for t in g.tensors}
+
+
+def _node(program: dict, name: str) -> dict:
+    return next(n for n in program["graph_module"]["graph"]["nodes"] if n["name"] == name)
+
+
+def _saved(tmp_path, module, example) -> tuple:
+    """``(path, ExportedProgram)``: ``module`` exported with ``example`` and saved to ``tmp_path/src.pt2``."""
+    ep = torch.export.export(module, example)
+    path = tmp_path / "src.pt2"
+    torch.export.save(ep, path)
+    return path, ep
+
+
+def _load(path):
+    from memplan.importers.torch import load_exported
+
+    return load_exported(str(path))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# as_strided past its input's storage
+
+
+class _Strided(torch.nn.Module):
+    def __init__(self, offset: int, fresh: bool = False, copy: bool = False) -> None:
+        super().__init__()
+        self.offset, self.fresh, self.copy = offset, fresh, copy
+
+    def forward(self, x):
+        y = x * 2 if self.fresh else x
+        op = torch.ops.aten.as_strided_copy if self.copy else torch.ops.aten.as_strided
+        return op(y, (2,), (1,), self.offset) * 3
+
+
+def _eager_refuses(module, x) -> None:
+    with pytest.raises(RuntimeError, match="out of bounds for storage"):
+        module(x)
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_as_strided_past_the_example_input_storage_is_refused(copy):
+    m, x = _Strided(6, copy=copy), torch.randn(2)
+    _eager_refuses(m, x)
+    ep = torch.export.export(m, (x,))
+    for program in (ep, saved_and_loaded(ep)):
+        with pytest.raises(GraphError, match=r"node 'as_strided(_copy)?' .*storage of 'x'.*holds 8 bytes.*example"):
+            memplan.from_torch(program)
+
+
+def test_as_strided_past_a_fresh_result_is_refused_in_memory_and_loaded():
+    # (in memory torch's fake as_strided grew the fake storage of ``mul`` to 32 bytes: it was planned so)
+    m, x = _Strided(6, fresh=True), torch.randn(4)
+    _eager_refuses(m, x)
+    ep = torch.export.export(m, (x,))
+    for program in (ep, saved_and_loaded(ep)):
+        with pytest.raises(GraphError, match=r"node 'as_strided' .*storage of 'mul'.*holds 16 bytes.*cannot run"):
+            memplan.from_torch(program)
+
+
+class _WeightSlice(torch.nn.Module):
+    def __init__(self, offset: int) -> None:
+        super().__init__()
+        self.offset = offset
+        self.p = torch.nn.Parameter(torch.arange(10.0)[2:6])
+
+    def forward(self, x):
+        return x + self.p.as_strided((2,), (1,), self.offset)
+
+
+def test_as_strided_past_a_weight_storage_is_refused():
+    m = _WeightSlice(9)
+    _eager_refuses(m, torch.randn(2))
+    ep = torch.export.export(m, (torch.randn(2),))
+    for program in (ep, saved_and_loaded(ep)):
+        with pytest.raises(GraphError, match=r"node 'as_strided' .*up to 44 of the storage of 'p_p'.*holds 40 bytes"):
+            memplan.from_torch(program)
+
+
+def test_an_edited_as_strided_offset_is_refused_not_grown(tmp_path):
+    src, _ = _saved(tmp_path, _Strided(1), (torch.randn(4),))
+    assert _sizes(memplan.from_torch(_load(src)))["x"] == 16
+
+    def edit(p):
+        _node(p, "as_strided")["inputs"][3]["arg"] = {"as_int": 1000}
+
+    bad = edited_program(src, tmp_path / "bad.pt2", edit)
+    # (before: planned, ``x`` grown to the 4008 bytes the edited offset reads, a program eager refuses)
+    with pytest.raises(GraphError, match=r"node 'as_strided' .*up to 4008 of the storage of 'x'.*holds 16 bytes"):
+        memplan.from_torch(_load(bad))
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_a_loaded_input_without_its_example_grows_to_what_as_strided_reads(copy):
+    example = torch.arange(20.0)[3:5]
+    ep = saved_and_loaded(torch.export.export(_Strided(6, copy=copy), (example,)))
+    ep._example_inputs = None
+    # (its storage is unknown: the caller's tensor may lie in a larger one; as_strided_copy's input was planned at
+    # its 8 bytes where the op reads 24..32)
+    assert _sizes(memplan.from_torch(ep))["x"] >= 32
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_as_strided_inside_its_storage_is_planned_as_eager_lays_it_out(fresh):
+    example = torch.arange(20.0)[3:5] if not fresh else torch.randn(4)
+    m = _Strided(6 if not fresh else 2, fresh=fresh)
+    m(example)   # (eager runs it)
+    ep = torch.export.export(m, (example,))
+    here, loaded = memplan.from_torch(ep), memplan.from_torch(saved_and_loaded(ep))
+    assert rows(here) == rows(loaded)
+    t = {r.id: r for r in here.tensors}
+    assert t["as_strided"].size == 8
+    root = "x" if not fresh else "mul"
+    assert t[root].size >= t["as_strided"].view_offset + 8
+    assert t["as_strided"].view_offset == (24 if not fresh else 8)
+    if not fresh:
+        assert t["x"].size == example.untyped_storage().nbytes() == 80
+    else:
+        assert t["mul"].size == math.prod(example.shape) * 4
