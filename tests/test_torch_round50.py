@@ -18,7 +18,7 @@ torch = need("torch")
 from torch_saved import edited_program, rows, saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
-from memplan.errors import GraphError  # noqa: E402
+from memplan.errors import GraphError, InputFormatError  # noqa: E402
 
 
 def _sizes(g) -> dict[str, int]:
@@ -142,3 +142,99 @@ def test_as_strided_inside_its_storage_is_planned_as_eager_lays_it_out(fresh):
         assert t["x"].size == example.untyped_storage().nbytes() == 80
     else:
         assert t["mul"].size == math.prod(example.shape) * 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# devices: a record on another device than the op makes, the tensor held, or the example
+
+
+def _small_saved(tmp_path):
+    from torch_saved import small_module
+
+    return _saved(tmp_path, small_module(), (torch.randn(2, 3),))[0]
+
+
+_CUDA = {"type": "cuda", "index": 0}
+
+
+@pytest.mark.parametrize("tensor, refused", [
+    ("relu", r"node 'relu' \(aten.relu.default\): the program records its result as float32 \[2, 4\] strides "
+             r"\(4, 1\) on cuda:0, but the op makes float32 \[2, 4\] strides \(4, 1\) on cpu"),
+    ("linear", r"node 'linear' .*on cuda:0, but the op makes .*on cpu"),
+    ("x", r"node 'x': the program records it as float32 \[2, 3\] on cuda:0, but the tensor it holds or was exported "
+          r"with is float32 \[2, 3\] on cpu"),
+    ("p_lin_weight", r"node 'p_lin_weight': the program records weight 'lin.weight' as float32 \[4, 3\] on cuda:0, "
+                     r"but holds a float32 \[4, 3\] on cpu tensor"),
+])
+def test_a_record_on_another_device_is_refused(tmp_path, tensor, refused):
+    src = _small_saved(tmp_path)
+
+    def edit(p):
+        p["graph_module"]["graph"]["tensor_values"][tensor]["device"] = dict(_CUDA)
+
+    bad = edited_program(src, tmp_path / "bad.pt2", edit)
+    with pytest.raises(GraphError, match=refused):   # (before: planned as the CPU program)
+        memplan.from_torch(_load(bad))
+
+
+class _Moved(torch.nn.Module):
+    def forward(self, x, y):
+        return (x * 2).to("cpu", copy=True) * y
+
+
+def test_an_op_reading_two_devices_is_refused(tmp_path):
+    src, ep = _saved(tmp_path, _Moved(), (torch.randn(3), torch.randn(3)))
+    assert rows(memplan.from_torch(_load(src))) == rows(memplan.from_torch(ep))
+
+    def edit(p):   # (the copy moved to cuda, consistently: its reader takes a CUDA and a CPU tensor)
+        p["graph_module"]["graph"]["tensor_values"]["to"]["device"] = dict(_CUDA)
+        next(a for a in _node(p, "to")["inputs"] if a["name"] == "device")["arg"] = {"as_device": dict(_CUDA)}
+
+    bad = edited_program(src, tmp_path / "bad.pt2", edit)
+    with pytest.raises(GraphError, match=r"node 'mul_1' .*refuses the arguments .*(same device|devices)"):
+        memplan.from_torch(_load(bad))
+
+
+class _MixedDevices(torch.nn.Module):
+    def forward(self, x):
+        return x * 2, x.to("meta") * 3, x.sum().to("meta") + torch.ones(3, device="meta")
+
+
+def test_a_program_on_two_devices_is_still_planned_loaded_as_in_memory():
+    ep = torch.export.export(_MixedDevices(), (torch.randn(3),))
+    here = memplan.from_torch(ep)
+    assert rows(memplan.from_torch(saved_and_loaded(ep))) == rows(here)
+    assert _sizes(here) == {"x": 12, "mul": 12, "to": 12, "mul_1": 12, "sum_1": 4, "to_1": 4, "ones": 12, "add": 12}
+
+
+def _on_cuda(value):
+    """``value`` (a parsed JSON member of a ``.pt2``) with every device record moved to ``cuda:0``."""
+    if isinstance(value, dict):
+        return {k: dict(_CUDA) if k == "device" and isinstance(v, dict) else _on_cuda(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_on_cuda(v) for v in value]
+    return value
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="torch loads a CUDA program where CUDA is")
+def test_a_program_saved_on_a_gpu_says_so_on_a_machine_without_one(tmp_path, capsys):
+    import io
+    import json
+    import zipfile
+
+    from cli_contract import assert_bad_input, run_memplan
+
+    src = _small_saved(tmp_path)
+    dst = tmp_path / "gpu.pt2"
+    with zipfile.ZipFile(io.BytesIO(src.read_bytes())) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith(".json"):
+                data = json.dumps(_on_cuda(json.loads(data))).encode()
+            zout.writestr(info.filename, data)
+    # (before: "not a torch.export program (RuntimeError: Found no NVIDIA driver ...)")
+    with pytest.raises(InputFormatError, match=r"weights are saved on cuda:0, which torch cannot use"):
+        _load(dst)
+    code, _, err = run_memplan(capsys, ["import", str(dst), "-o", str(tmp_path / "g.json")])
+    assert_bad_input(code, err, "saved on cuda:0")
+    assert not (tmp_path / "g.json").exists()

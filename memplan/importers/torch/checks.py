@@ -200,9 +200,17 @@ def _overlapping(torch, v: Any) -> bool:
         return False
 
 
-def _layout_words(v: Any) -> str:
-    """``float32 [4, 3] strides (3, 1)``, for ``_check_recorded_results``."""
-    return f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)} strides {tuple(v.stride())}"
+def _layout_words(v: Any, other: Any = None) -> str:
+    """``float32 [4, 3] strides (3, 1)`` (``... on cuda:0`` where ``other``, the tensor it is compared with, lies on
+    another device), for ``_check_recorded_results``."""
+    on = f" on {v.device}" if other is not None and _device_key(v.device) != _device_key(other.device) else ""
+    return f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)} strides {tuple(v.stride())}{on}"
+
+
+def _device_key(device: Any) -> tuple[str, int]:
+    """``device`` as ``(type, index)``, an index not given read as 0: torch's fake tensors say ``cuda:0`` where a record
+    may say ``cuda`` (and the CPU has no index), one device either way."""
+    return str(device.type), int(device.index or 0)
 
 
 def _storages_kept(torch, graph_nodes: list) -> bool:

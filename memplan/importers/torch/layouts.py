@@ -19,6 +19,7 @@ from .. import first_line
 from .checks import (
     _checked_target,
     _declared_aliases,
+    _device_key,
     _elements,
     _extent,
     _fake_of,
@@ -339,10 +340,10 @@ def _check_saved_weight(torch, name: str, target: str, fake: Any, real: Any) -> 
     48, silently (its ops' records broadcast it and agree with themselves, ``_check_recorded_results``)."""
     if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
         return
-    if tuple(fake.shape) != tuple(real.shape) or fake.dtype != real.dtype:
+    if tuple(fake.shape) != tuple(real.shape) or fake.dtype != real.dtype or \
+            _device_key(fake.device) != _device_key(real.device):
         raise GraphError(f"node {name!r}: the program records weight {target!r} as "
-                         f"{str(fake.dtype).removeprefix('torch.')} {list(fake.shape)}, but holds a "
-                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} tensor for it (a corrupted or "
+                         f"{_tensor_words(fake, real)}, but holds a {_tensor_words(real, fake)} tensor for it (a corrupted or "
                          "edited program: export and save it again)")
 
 
@@ -360,11 +361,11 @@ def _check_saved_span(torch, name: str, fake: Any, real: Any) -> None:
     if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
         return
     if real.layout == torch.strided and fake.layout == torch.strided and (
-            fake.dtype != real.dtype or tuple(fake.shape) != tuple(real.shape)):
-        raise GraphError(f"node {name!r}: the program records it as {str(fake.dtype).removeprefix('torch.')} "
-                         f"{list(fake.shape)}, but the tensor it holds or was exported with is "
-                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} (a corrupted or edited program: "
-                         "export and save it again)")
+            fake.dtype != real.dtype or tuple(fake.shape) != tuple(real.shape)
+            or _device_key(fake.device) != _device_key(real.device)):
+        raise GraphError(f"node {name!r}: the program records it as {_tensor_words(fake, real)}, but the tensor it holds or "
+                         f"was exported with is {_tensor_words(real, fake)} (a corrupted or edited program: export and save "
+                         "it again)")
     if real.layout != torch.strided or fake.layout != torch.strided or tuple(fake.shape) != tuple(real.shape) \
             or fake.dtype != real.dtype or not all(isinstance(d, int) for d in (*fake.shape, *fake.stride())):
         return
@@ -372,6 +373,13 @@ def _check_saved_span(torch, name: str, fake: Any, real: Any) -> None:
         raise GraphError(f"node {name!r}: the program records it as {_layout_words(fake)}, but the tensor it holds "
                          f"or was exported with is {_layout_words(real)}, spanning {_elements(real)} elements, not "
                          f"{_elements(fake)} (a corrupted or edited program: export and save it again)")
+
+
+def _tensor_words(t: Any, other: Any) -> str:
+    """``float32 [4, 3]`` (``float32 [4, 3] on cuda:0`` where ``other``, the tensor it is compared with, lies on
+    another device), for the weight and input record checks."""
+    on = f" on {t.device}" if _device_key(t.device) != _device_key(other.device) else ""
+    return f"{str(t.dtype).removeprefix('torch.')} {list(t.shape)}{on}"
 
 
 def _same_tensor_type(torch, fake: Any, real: Any) -> bool:
@@ -598,10 +606,13 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
             # (nor may elements share memory where the op's own do not: a [2, 2] result edited to strides (3, 0)
             # spans its 4 elements and writes 2 of them twice)
             smaller = smaller or (keeps_layout and _overlapping(torch, v) and not _overlapping(torch, m))
+            # (nor on another device than the op makes it: a plan is one device's memory, and the executor runs each
+            # node on its record's device; an edited ``relu`` of a CPU program recorded on ``cuda``, round 50)
+            smaller = smaller or _device_key(v.device) != _device_key(m.device)
             if tuple(v.shape) != tuple(m.shape) or smaller:
                 which = f"result {k}" if len(outs) > 1 else "result"
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
-                                 f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
+                                 f"{_layout_words(v, m)}, but the op makes {_layout_words(m, v)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
 
 
@@ -619,8 +630,12 @@ def _refuses_its_arguments(torch, n: Any, exc: BaseException) -> bool:
     Why: such a node was "left as recorded": an edited ``.pt2`` whose ``linear`` took the ``[4]`` bias as its weight
     (eager: "size mismatch"), or whose ``as_strided`` starts at storage offset -1, was planned from its records
     (the linear at 32 bytes, the as_strided as the whole input) for a program that cannot run (round 49). Programs
-    torch exported never fail so: their records are the fake runs' own (no such error over ~120 models checked)."""
-    return isinstance(n.target, torch._ops.OpOverload) and type(exc) in _ARGUMENT_ERRORS
+    torch exported never fail so: their records are the fake runs' own (no such error over ~120 models checked).
+    Arguments recorded on two devices where the kernel takes one (torch's fake ``FakeTensorDeviceMismatchError``, a
+    subclass: an edited ``.pt2`` whose input ``x`` was recorded on ``cuda`` and ``linear``'s weight on the CPU)
+    are refused too: eager raises "Expected all tensors to be on the same device" (round 50)."""
+    return isinstance(n.target, torch._ops.OpOverload) and (
+        type(exc) in _ARGUMENT_ERRORS or type(exc).__name__ == "FakeTensorDeviceMismatchError")
 
 
 def _unread_write(torch, n: Any) -> bool:
