@@ -238,3 +238,62 @@ def test_a_program_saved_on_a_gpu_says_so_on_a_machine_without_one(tmp_path, cap
     code, _, err = run_memplan(capsys, ["import", str(dst), "-o", str(tmp_path / "g.json")])
     assert_bad_input(code, err, "saved on cuda:0")
     assert not (tmp_path / "g.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# side results of a record whose size-1 dimension has another stride
+
+
+class _PoolNorm(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return torch.nn.functional.max_pool2d(self.bn(x), 2)
+
+
+def test_side_results_stay_when_a_size_1_stride_is_recorded_otherwise(tmp_path):
+    from memplan.importers.torch import trace_torch
+
+    src, ep = _saved(tmp_path, _PoolNorm().eval(), (torch.randn(1, 3, 4, 4),))
+    want = rows(memplan.from_torch(ep))
+    side = {"batch_norm.save_mean", "batch_norm.save_invstd", "max_pool2d.indices"}
+    assert side <= {r[0] for r in want}
+
+    def edit(p):   # (the batch dimension, of size 1, given another stride: the same elements)
+        for name in ("batch_norm", "max_pool2d"):
+            p["graph_module"]["graph"]["tensor_values"][name]["strides"][0] = {"as_int": 999}
+
+    odd = _load(edited_program(src, tmp_path / "odd.pt2", edit))
+    g = memplan.from_torch(odd)
+    # (before: the three side results were dropped, and the kernels wrote them outside the plan)
+    assert rows(g) == want
+    assert set(trace_torch(odd)[2]["side"]) == {"batch_norm", "max_pool2d"}
+    plan = memplan.plan(g)
+    real = torch.nn.functional.max_pool2d_with_indices(torch.randn(1, 3, 4, 4), 2)[1]
+    assert _sizes(g)["max_pool2d.indices"] == real.untyped_storage().nbytes() == 96
+    assert plan.arena_bytes >= 96
+
+
+def test_same_layout_is_where_every_element_lies_alike():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from memplan.importers.torch_ops import same_layout
+
+    dims = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 5)), min_size=0, max_size=3)
+
+    @settings(max_examples=300, deadline=None)
+    @given(dims)
+    def check(d):
+        shape = tuple(s for s, _, _ in d)
+        a = torch.empty_strided(shape, tuple(x for _, x, _ in d), device="meta")
+        b = torch.empty_strided(shape, tuple(y for _, _, y in d), device="meta")
+        import itertools
+
+        alike = all(sum(i * s for i, s in zip(idx, a.stride())) == sum(i * s for i, s in zip(idx, b.stride()))
+                    for idx in itertools.product(*(range(s) for s in shape)))
+        assert same_layout(a, b) == alike
+
+    check()
