@@ -297,3 +297,48 @@ def test_same_layout_is_where_every_element_lies_alike():
         assert same_layout(a, b) == alike
 
     check()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# guards of a program the caller loaded with torch.export.load
+
+
+class _EvenRows(torch.nn.Module):
+    def forward(self, x):
+        torch._check(x.shape[0] % 2 == 0)
+        return x.reshape(2, -1).relu()
+
+
+def _dynamic_saved(tmp_path):
+    ep = torch.export.export(_EvenRows(), (torch.randn(4, 3),), dynamic_shapes={"x": {0: torch.export.Dim.DYNAMIC}})
+    assert ep._guards_code   # (torch wrote guards: the check below must take them)
+    path = tmp_path / "dyn.pt2"
+    torch.export.save(ep, path)
+    return path, ep
+
+
+def test_a_hostile_guard_of_a_program_loaded_by_torch_is_not_run(tmp_path):
+    src, _ = _dynamic_saved(tmp_path)
+    marker = tmp_path / "ran"
+
+    def edit(p):
+        p["guards_code"] = p["guards_code"] + [f"__import__('pathlib').Path({str(marker)!r}).touch() is None"]
+
+    ep = torch.export.load(edited_program(src, tmp_path / "bad.pt2", edit))   # (torch runs no guard as it loads)
+    assert not marker.exists()
+    # (before: from_torch specialized it through ep.module(), which ran the guard: the file was made)
+    with pytest.raises(GraphError, match=r"a guard in the program, .*pathlib.*is not one torch.export writes"):
+        memplan.from_torch(ep, (torch.randn(8, 3),))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("loaded", [False, True])
+def test_the_guards_torch_writes_still_specialize_a_given_program(tmp_path, loaded):
+    src, ep = _dynamic_saved(tmp_path)
+    program = torch.export.load(src) if loaded else ep
+    x = torch.randn(6, 3)
+    g = memplan.from_torch(program, (x,))
+    assert _sizes(g) == {"x": 72, "reshape": 72, "relu": x.relu().nbytes}
+    memplan.plan(g)
+    with pytest.raises(GraphError, match=r"Guard failed.*% 2"):   # (torch's guards hold, as before)
+        memplan.from_torch(program, (torch.randn(5, 3),))
