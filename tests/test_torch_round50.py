@@ -342,3 +342,20 @@ def test_the_guards_torch_writes_still_specialize_a_given_program(tmp_path, load
     memplan.plan(g)
     with pytest.raises(GraphError, match=r"Guard failed.*% 2"):   # (torch's guards hold, as before)
         memplan.from_torch(program, (torch.randn(5, 3),))
+
+
+def test_a_program_breaking_torch_export_rules_is_named_corrupted(tmp_path, capsys):
+    from cli_contract import assert_bad_input, run_memplan
+
+    src = _small_saved(tmp_path)
+
+    def edit(p):   # (a parameter the state dict does not hold)
+        p["graph_module"]["signature"]["input_specs"][0]["parameter"]["parameter_name"] = "lin.nothing"
+
+    bad = edited_program(src, tmp_path / "bad.pt2", edit)
+    # (before: "not a torch.export program (SpecViolationError: ...)", a program it is)
+    with pytest.raises(InputFormatError, match=r"breaks torch.export's rules \(SpecViolationError: Parameter "
+                                               r"lin.nothing is not in the state dict.*corrupted or edited"):
+        _load(bad)
+    code, _, err = run_memplan(capsys, ["import", str(bad), "-o", str(tmp_path / "g.json")])
+    assert_bad_input(code, err, "lin.nothing")

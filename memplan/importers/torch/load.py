@@ -91,6 +91,9 @@ def load_exported(path: str):
         elsewhere = _device_elsewhere(path, why)
         if elsewhere:
             raise InputFormatError(f"{path}: {elsewhere}") from None
+        if why.startswith("SpecViolationError"):   # (torch's verifier: it read a program, one that breaks its rules)
+            raise InputFormatError(f"{path}: the program breaks torch.export's rules ({why}): a corrupted or edited "
+                                   "program, export and save it again") from None
         kind = _other_torch_file(path) if "archive_format" in why else None
         if kind:
             raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
