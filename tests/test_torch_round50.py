@@ -359,3 +359,106 @@ def test_a_program_breaking_torch_export_rules_is_named_corrupted(tmp_path, caps
         _load(bad)
     code, _, err = run_memplan(capsys, ["import", str(bad), "-o", str(tmp_path / "g.json")])
     assert_bad_input(code, err, "lin.nothing")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# accepted programs: verified plans whose sizes match the real tensors (the exported graph run on the CPU)
+
+
+def _real_values(ep, args: tuple) -> dict:
+    """Each FX node's value, the program's graph run on real tensors (its weights, ``args`` as its user inputs)."""
+    from torch.export.graph_signature import InputKind
+
+    user = iter(args)
+    flat = []
+    for spec in ep.graph_signature.input_specs:
+        if spec.kind == InputKind.USER_INPUT:
+            flat.append(next(user))
+        else:
+            flat.append(ep.state_dict[spec.target] if spec.target in ep.state_dict else ep.constants[spec.target])
+    values: dict = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            values[n.name] = out = super().run_node(n)
+            return out
+
+    Recorder(ep.graph_module).run(*flat)
+    return values
+
+
+def _assert_planned_as_run(g, values: dict) -> None:
+    """Every graph tensor that is an FX value covers the bytes the real tensor's elements take: a root from its
+    storage's start, a view at its offset from its root's start (where eager's shares that root's storage)."""
+    by_id = {t.id: t for t in g.tensors}
+    for t in g.tensors:
+        real = values.get(t.id)
+        if not isinstance(real, torch.Tensor):
+            continue
+        item = real.element_size()
+        span = 0 if real.numel() == 0 else (sum((s - 1) * st for s, st in zip(real.shape, real.stride())) + 1) * item
+        lo = real.storage_offset() * item
+        assert t.attrs["dtype"] == str(real.dtype).removeprefix("torch."), t.id
+        root, off = t, 0
+        while root.view_of is not None:
+            off += root.view_offset
+            root = by_id[root.view_of]
+        if t.view_of is None:
+            assert t.size >= lo + span, (t.id, t.size, lo + span)
+        elif span:
+            base = values.get(root.id)
+            assert isinstance(base, torch.Tensor) and \
+                base.untyped_storage().data_ptr() == real.untyped_storage().data_ptr(), t.id
+            assert off <= lo and off + t.size >= lo + span, (t.id, off, t.size, lo, span)
+
+
+def _resize_viewed(x):
+    y = x * 2
+    v = y[1:]
+    y.resize_(10)   # (grows a viewed result: an as_strided past its first 16 bytes is then in range)
+    return y.as_strided((2,), (1,), 6) * 1 + v.sum()
+
+
+def _out_grown(x):
+    y = torch.empty(0)
+    torch.add(x, 1, out=y)
+    return y.as_strided((2,), (1,), 1) * 1
+
+
+def _views_of_views(x):
+    return (x * 1)[1:][2:].view(2, 3)[1:].mul_(2), (x * 1)[::2][1:].add_(1)
+
+
+class _Call(torch.nn.Module):
+    def __init__(self, f) -> None:
+        super().__init__()
+        self.f = f
+
+    def forward(self, *args):
+        return self.f(*args)
+
+
+_ACCEPTED = {
+    "resize_viewed": (_resize_viewed, lambda: (torch.randn(4),)),
+    "out_grown": (_out_grown, lambda: (torch.randn(3),)),
+    "views_of_views": (_views_of_views, lambda: (torch.randn(9),)),
+    "inplace_input": (lambda x: (x.add_(1), x[1:].mul_(2), x * 2)[2], lambda: (torch.randn(3),)),
+    "out_input": (lambda a, o: torch.add(a, 1, out=o) * 2, lambda: (torch.randn(3), torch.empty(0))),
+    "zero_size": (lambda x: ((x * 1)[:, :0].add_(1), torch.cat([x[:0], x[:0]]), x.as_strided((0,), (1,), 100) + 1),
+                  lambda: (torch.randn(3, 2),)),
+    "complex_views": (lambda z: (torch.view_as_real((z * 1)[1:]).add_(1), z.conj() * 1, (z * 1).real * 2),
+                      lambda: (torch.randn(3, dtype=torch.complex64),)),
+    "dtype_views": (lambda x: ((x * 1)[1:].view(torch.int8) + 1, (x * 1)[2:].view(torch.float64) * 2),
+                    lambda: (torch.randn(6),)),
+    "aliasing_outputs": (lambda x: ((y := x * 2), y[1:], y.view(2, 3), x.view(3, 2)), lambda: (torch.randn(6),)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ACCEPTED))
+def test_accepted_programs_are_planned_as_they_run(name):
+    f, make = _ACCEPTED[name]
+    ep = torch.export.export(_Call(f), make())
+    here = memplan.from_torch(ep)
+    assert rows(memplan.from_torch(saved_and_loaded(ep))) == rows(here)
+    memplan.plan(here)   # (verified)
+    _assert_planned_as_run(here, _real_values(ep, make()))

@@ -424,6 +424,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     # planned at least at what it writes. A loaded program's ``torch.add(x, 1, out=y)`` into an
                     # ``empty(0)`` had a 0-byte ``y`` (in memory, its fake storage grew as the export ran: 16)
                     recs[alias].size = max(recs[alias].size, written.size)
+                    made.pop(alias, None)   # (its storage may have grown: a resize_, an out= write)
                     inplace.append((tid, alias))
                     redirect[in_vals[alias].name] = tid
                 else:
@@ -442,6 +443,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             for tid in (t if isinstance(t, list) else [t]):
                 if isinstance(tid, str) and fx_name not in redirect:
                     forced.add(root_of(tid))
+        for r in forced:   # (a write may grow its storage, resize_ of a viewed tensor: no longer what it was made)
+            made.pop(r, None)
         extra: list[str] = []
         for r in sorted(forced):  # write after read
             extra += [x for x in readers_since.pop(r, ()) if x not in outs]
