@@ -462,3 +462,118 @@ def test_accepted_programs_are_planned_as_they_run(name):
     assert rows(memplan.from_torch(saved_and_loaded(ep))) == rows(here)
     memplan.plan(here)   # (verified)
     _assert_planned_as_run(here, _real_values(ep, make()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sizes computed from values (unbacked symbols) that the program pins with a check
+
+
+class _PinnedNonzero(torch.nn.Module):
+    def forward(self, x):
+        y = x.nonzero()
+        torch._check(y.shape[0] == 2)
+        return y * 2, y[1:] + 1
+
+
+_FOUR = torch.tensor([0.0, 1.0, 0.0, 2.0])
+
+
+def test_a_pinned_data_dependent_size_is_planned_in_memory_as_loaded():
+    # (in memory its size is a symbol torch replaced by 2: refused as a "symbolic size 2", planned once loaded)
+    ep = torch.export.export(_PinnedNonzero(), (_FOUR,))
+    here = memplan.from_torch(_PinnedNonzero(), (_FOUR,))
+    assert rows(memplan.from_torch(ep)) == rows(here) == rows(memplan.from_torch(saved_and_loaded(ep)))
+    memplan.plan(here)
+    _assert_planned_as_run(here, _real_values(ep, (_FOUR,)))
+    assert _sizes(here)["nonzero"] == _PinnedNonzero()(_FOUR)[0].nbytes == 16
+
+
+def _pinned_saved(tmp_path):
+    ep = torch.export.export(_PinnedNonzero(), (_FOUR,))
+    path = tmp_path / "pinned.pt2"
+    torch.export.save(ep, path)
+    return path
+
+
+def _records(p) -> dict:
+    return p["graph_module"]["graph"]["tensor_values"]
+
+
+def test_a_data_dependent_size_recorded_otherwise_than_asserted_is_refused(tmp_path):
+    src = _pinned_saved(tmp_path)
+
+    def one_row(p):
+        for name in ("nonzero", "mul"):
+            _records(p)[name]["sizes"][0] = {"as_int": 1}
+
+    bad = edited_program(src, tmp_path / "one.pt2", one_row)
+    # (before: planned at 8 bytes where nonzero writes the 16 its check asserts)
+    with pytest.raises(GraphError, match=r"node 'nonzero' .*records its result's dimension 0 as 1, but asserts at run "
+                                         r"time that it is 2"):
+        memplan.from_torch(_load(bad))
+
+
+def test_a_data_dependent_size_nothing_asserts_is_refused(tmp_path):
+    src = _pinned_saved(tmp_path)
+
+    def unchecked(p):
+        graph = p["graph_module"]["graph"]
+        graph["nodes"] = [m for m in graph["nodes"] if "_assert_scalar" not in m["target"]]
+        for name in ("nonzero", "mul"):
+            _records(p)[name]["sizes"][0] = {"as_int": 1}
+
+    bad = edited_program(src, tmp_path / "unchecked.pt2", unchecked)
+    with pytest.raises(GraphError, match=r"node 'nonzero' .*computes its result's dimension 0 from its input's "
+                                         r"values, but the program records it as a fixed number and asserts nothing"):
+        memplan.from_torch(_load(bad))
+
+
+class _Abs(torch.nn.Module):
+    def forward(self, x):
+        return torch.ops.aten.abs(x).to(torch.int64).view(4, 1) * 2
+
+
+def test_an_op_edited_into_nonzero_with_a_fixed_record_is_refused(tmp_path):
+    src, _ = _saved(tmp_path, _Abs(), (torch.randn(4),))
+
+    def edit(p):
+        graph = p["graph_module"]["graph"]
+        graph["nodes"] = [m for m in graph["nodes"] if "_assert" not in m["target"]]
+        _node(p, "abs_1")["target"] = "torch.ops.aten.nonzero.default"
+        _node(p, "view")["inputs"][1]["arg"] = {"as_ints": [1, 1]}
+        for name in ("abs_1", "to", "view", "mul"):
+            _records(p)[name].update(dtype=5, sizes=[{"as_int": 1}] * 2, strides=[{"as_int": 1}] * 2)
+
+    bad = edited_program(src, tmp_path / "nz.pt2", edit)
+    # (before: planned at 8 bytes; eager's nonzero of 4 elements writes up to 32)
+    with pytest.raises(GraphError, match=r"node 'abs_1' \(aten.nonzero.default\): the op computes its result's "
+                                         r"dimension 0 from its input's values"):
+        memplan.from_torch(_load(bad))
+
+
+@pytest.mark.parametrize("name", ["masked_select", "unique", "view", "expression"])
+def test_pinned_data_dependent_sizes_torch_writes_are_planned(name):
+    def masked(x):
+        y = x.masked_select(x > 0)
+        torch._check(y.shape[0] == 2)
+        return y * 2
+
+    def unique(x):
+        u, c = torch.unique(x, return_counts=True)
+        torch._check(u.shape[0] == 3)
+        return u * 1, c * 1
+
+    def view(x):
+        return x.nonzero().view(2) * 1
+
+    def expression(x):
+        y = x.nonzero()
+        torch._check(2 * y.shape[0] == 4)
+        return y * 1
+
+    f, x = {"masked_select": (masked, torch.tensor([1.0, -1.0, 2.0])), "unique": (unique, torch.tensor([1.0, 2, 2, 3])),
+            "view": (view, _FOUR), "expression": (expression, _FOUR)}[name]
+    ep = torch.export.export(_Call(f), (x,))
+    loaded = memplan.from_torch(saved_and_loaded(ep))
+    memplan.plan(loaded)
+    _assert_planned_as_run(loaded, _real_values(ep, (x,)))

@@ -591,6 +591,8 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op refuses the arguments the "
                                  f"program records ({type(exc).__name__}: {_short(first_line(exc))}), so it cannot "
                                  "run (a corrupted or edited program: export and save it again)") from None
+            if type(exc).__name__ == "DynamicOutputShapeException":
+                _check_sizes_asserted(torch, n, owner)
             continue
         # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
         # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
@@ -614,6 +616,69 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
                                  f"{_layout_words(v, m)}, but the op makes {_layout_words(m, v)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+def _check_sizes_asserted(torch, n: Any, owner: Any) -> None:
+    """Refuse ATen op node ``n``, whose result's size depends on its input's values (``nonzero``, ``masked_select``:
+    the fake run without a shape environment cannot size it) and whose record gives it plain sizes, where the program
+    asserts nothing of such a size (no ``_assert_scalar`` reads a ``sym_size`` of it): a GraphError naming the node.
+
+    Why: export records such a size as an unbacked symbol (``u0``), refused as data-dependent; a plain number there
+    comes only from a check the program keeps (``torch._check(y.shape[0] == 2)``: ``sym_size``, ``eq`` and
+    ``_assert_scalar`` nodes). An edited ``.pt2`` whose ``abs`` became ``nonzero`` recording ``[1, 1]`` was planned at
+    8 bytes where eager's ``nonzero`` of 4 elements writes up to 32 (round 50)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    try:
+        with FakeTensorMode(shape_env=ShapeEnv()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
+            made = n.target(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - no answer: every dimension may be the op's choice
+        made = None
+    results = list(made) if isinstance(made, (list, tuple)) else [made]
+    #: each data-dependent size (a symbol, or None: unknown) -> the (result, dimension) pairs it sizes
+    by_size: dict[Any, list[tuple[int, int | None]]] = {}
+    for k, m in enumerate(results if made is not None else ()):
+        for d, size in enumerate(m.shape if isinstance(m, torch.Tensor) else ()):
+            if not isinstance(size, int):
+                by_size.setdefault(str(size), []).append((k, d))
+    if made is None:
+        by_size[None] = [(k, None) for k in range(len(results))]
+    holders = {0: n} if not isinstance(n.meta.get("val"), (list, tuple)) else {
+        u.args[1]: u for u in n.users if u.target is operator.getitem}
+    for pairs in by_size.values():
+        sizes = [u for k, d in pairs if k in holders for u in holders[k].users
+                 if _op_name(u.target).split(".")[0] == "sym_size" and (d is None or _schema_arg(u, "dim") == d)]
+        for u in sizes:   # (an asserted size other than the recorded one: the plan would hold the wrong size)
+            recorded = u.args[0].meta.get("val") if isinstance(u.args[0], torch.fx.Node) else None
+            dim = _schema_arg(u, "dim")
+            if not isinstance(recorded, torch.Tensor) or not isinstance(dim, int) or not -recorded.dim() <= dim < \
+                    recorded.dim():
+                continue
+            want = recorded.shape[dim]
+            for e in u.users:
+                other = [a for a in e.args if a is not u] if e.target is operator.eq else []
+                if len(other) == 1 and type(other[0]) is int and other[0] != want and _asserted(torch, e):
+                    raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its result's "
+                                     f"dimension {dim} as {want}, but asserts at run time that it is {other[0]} "
+                                     "(a corrupted or edited program: export and save it again)")
+        if not any(_asserted(torch, u) for u in sizes):
+            d = pairs[0][1]
+            what = f"dimension {d}" if d is not None else "sizes"
+            raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op computes its result's {what} from "
+                             "its input's values, but the program records it as a fixed number and asserts nothing "
+                             "of it (no runtime check of that size): a corrupted or edited program, export and save "
+                             "it again")
+
+
+def _asserted(torch, s: Any, depth: int = 0) -> bool:
+    """Whether a value computed from FX node ``s`` (a ``sym_size``) reaches an ``_assert_scalar`` of the program."""
+    if depth > 16:
+        return False
+    return any(_op_name(u.target).split(".")[0] == "_assert_scalar" or _asserted(torch, u, depth + 1)
+               for u in s.users if u.op == "call_function")
 
 
 #: what a fake run raises where the kernel itself refuses its arguments (a shape, an index, a storage offset), as
