@@ -577,3 +577,12 @@ def test_pinned_data_dependent_sizes_torch_writes_are_planned(name):
     loaded = memplan.from_torch(saved_and_loaded(ep))
     memplan.plan(loaded)
     _assert_planned_as_run(loaded, _real_values(ep, (x,)))
+
+
+def _scatter_over_expand(x):
+    # (its window lies in a dense clone of the expand, 44 bytes in: no read past the expand's 24-byte storage)
+    row = torch.relu(x[:1]).expand(4, 8)
+    return torch.as_strided_scatter(row, x[1, :6].reshape(2, 3) + 1, (2, 3), (3, 1), 1) * 1
+
+
+_ACCEPTED["scatter_over_expand"] = (_scatter_over_expand, lambda: (torch.randn(4, 8),))

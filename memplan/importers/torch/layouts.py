@@ -176,7 +176,10 @@ def storage_reach(torch, n: Any) -> dict[str, tuple[int, int]]:
     ``as_strided`` past its storage at run time ("setStorage: ... out of bounds for storage of size 8"), where its
     fake and meta kernels check nothing, so such a program exported, and was planned with the input grown to what the
     view reads (round 50)."""
-    if n.op != "call_function" or isinstance(n.target, torch._ops.HigherOrderOperator):
+    if n.op != "call_function" or isinstance(n.target, torch._ops.HigherOrderOperator) or \
+            _op_name(n.target).split(".")[0] == "as_strided_scatter":
+        # (``as_strided_scatter`` writes its window into a clone of its input, dense where the input overlaps (an
+        # expand): its offset counts in the result's storage, which ``_overlap_scatter_result`` lays out)
         return {}
     return {x.name: (absolute, relative) for x, absolute, relative in _touches(torch, None, n, 0)}
 

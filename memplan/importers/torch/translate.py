@@ -300,14 +300,14 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         _check_not_quantized(torch, n, where)
         _check_dense_op(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
-        for fx_name, (absolute, relative) in {**body_reach(torch, ep.graph_module, n),
-                                              **storage_reach(torch, n)}.items():
+        own = storage_reach(torch, n)   # (a body's reach only grows: a *_scatter there writes its own clone)
+        for fx_name, (absolute, relative) in {**body_reach(torch, ep.graph_module, n), **own}.items():
             tid = current.get(fx_name)
-            if isinstance(tid, str) and tid not in loose:   # (bytes from its storage's start: its root's 0..size)
+            if isinstance(tid, str):   # (bytes from its storage's start: its root's bytes 0..size are that storage)
                 need = max(absolute, recs[tid].off + relative if relative else 0)
                 root = recs[root_of(tid)]
                 holds = made.get(root.id, root.size)
-                if need > holds and root.id not in guessed:
+                if fx_name in own and tid not in loose and need > holds and root.id not in guessed:
                     raise GraphError(f"{where} reads or writes bytes up to {need} of the storage of {tid!r} (an "
                                      f"as_strided's storage offset counts from its start), which holds "
                                      f"{holds} bytes: torch refuses that at run time (out of bounds for the "
