@@ -429,6 +429,12 @@ def _views_of_views(x):
     return (x * 1)[1:][2:].view(2, 3)[1:].mul_(2), (x * 1)[::2][1:].add_(1)
 
 
+def _scatter_over_expand(x):
+    # (its window lies in a dense clone of the expand, 44 bytes in: no read past the expand's 24-byte storage)
+    row = torch.relu(x[:1]).expand(4, 8)
+    return torch.as_strided_scatter(row, x[1, :6].reshape(2, 3) + 1, (2, 3), (3, 1), 1) * 1
+
+
 class _Call(torch.nn.Module):
     def __init__(self, f) -> None:
         super().__init__()
@@ -451,6 +457,7 @@ _ACCEPTED = {
     "dtype_views": (lambda x: ((x * 1)[1:].view(torch.int8) + 1, (x * 1)[2:].view(torch.float64) * 2),
                     lambda: (torch.randn(6),)),
     "aliasing_outputs": (lambda x: ((y := x * 2), y[1:], y.view(2, 3), x.view(3, 2)), lambda: (torch.randn(6),)),
+    "scatter_over_expand": (_scatter_over_expand, lambda: (torch.randn(4, 8),)),
 }
 
 
@@ -577,12 +584,3 @@ def test_pinned_data_dependent_sizes_torch_writes_are_planned(name):
     loaded = memplan.from_torch(saved_and_loaded(ep))
     memplan.plan(loaded)
     _assert_planned_as_run(loaded, _real_values(ep, (x,)))
-
-
-def _scatter_over_expand(x):
-    # (its window lies in a dense clone of the expand, 44 bytes in: no read past the expand's 24-byte storage)
-    row = torch.relu(x[:1]).expand(4, 8)
-    return torch.as_strided_scatter(row, x[1, :6].reshape(2, 3) + 1, (2, 3), (3, 1), 1) * 1
-
-
-_ACCEPTED["scatter_over_expand"] = (_scatter_over_expand, lambda: (torch.randn(4, 8),))
