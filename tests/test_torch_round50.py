@@ -430,9 +430,9 @@ def _views_of_views(x):
 
 
 def _scatter_over_expand(x):
-    # (its window lies in a dense clone of the expand, 44 bytes in: no read past the expand's 24-byte storage)
-    row = torch.relu(x[:1]).expand(4, 8)
-    return torch.as_strided_scatter(row, x[1, :6].reshape(2, 3) + 1, (2, 3), (3, 1), 1) * 1
+    # (its window lies in a dense clone of the expand, up to 44 bytes in: no read past the expand's 24-byte storage)
+    col = torch.relu(x[:, :1]).expand(6, 5)
+    return torch.as_strided_scatter(col, x[2, :6].reshape(3, 2) - 1, (3, 2), (1, 6), 2) * 1
 
 
 class _Call(torch.nn.Module):
@@ -457,7 +457,7 @@ _ACCEPTED = {
     "dtype_views": (lambda x: ((x * 1)[1:].view(torch.int8) + 1, (x * 1)[2:].view(torch.float64) * 2),
                     lambda: (torch.randn(6),)),
     "aliasing_outputs": (lambda x: ((y := x * 2), y[1:], y.view(2, 3), x.view(3, 2)), lambda: (torch.randn(6),)),
-    "scatter_over_expand": (_scatter_over_expand, lambda: (torch.randn(4, 8),)),
+    "scatter_over_expand": (_scatter_over_expand, lambda: (torch.randn(6, 8),)),
 }
 
 
