@@ -594,7 +594,7 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op refuses the arguments the "
                                  f"program records ({type(exc).__name__}: {_short(first_line(exc))}), so it cannot "
                                  "run (a corrupted or edited program: export and save it again)") from None
-            if type(exc).__name__ == "DynamicOutputShapeException":
+            if type(exc).__name__ == "DynamicOutputShapeException" and isinstance(n.target, torch._ops.OpOverload):
                 _check_sizes_asserted(torch, n, owner)
             continue
         # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
