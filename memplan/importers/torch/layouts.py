@@ -676,12 +676,19 @@ def _check_sizes_asserted(torch, n: Any, owner: Any) -> None:
                              "it again")
 
 
-def _asserted(torch, s: Any, depth: int = 0) -> bool:
-    """Whether a value computed from FX node ``s`` (a ``sym_size``) reaches an ``_assert_scalar`` of the program."""
-    if depth > 16:
-        return False
-    return any(_op_name(u.target).split(".")[0] == "_assert_scalar" or _asserted(torch, u, depth + 1)
-               for u in s.users if u.op == "call_function")
+def _asserted(torch, s: Any) -> bool:
+    """Whether a value computed from FX node ``s`` (a ``sym_size``) reaches an ``_assert_scalar`` of the program. Each
+    node is visited once: a hostile program's diamonds of number arithmetic would make every path its own walk."""
+    seen, stack = {s}, [s]
+    while stack:
+        for u in stack.pop().users:
+            if u.op != "call_function" or u in seen:
+                continue
+            if _op_name(u.target).split(".")[0] == "_assert_scalar":
+                return True
+            seen.add(u)
+            stack.append(u)
+    return False
 
 
 #: what a fake run raises where the kernel itself refuses its arguments (a shape, an index, a storage offset), as
