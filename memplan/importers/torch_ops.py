@@ -29,7 +29,7 @@ def side_results(torch, op: str, n, val) -> list[tuple[str, Any]]:
     ``batch_norm`` with running statistics runs ``native_batch_norm`` (saved mean and inverse std, per
     channel). They become graph tensors no node reads, so the plan gives them a few bytes for an instant
     instead of the executor keeping them outside the arena. Empty for every other op, and whenever the
-    kernel's value would not be laid out like ``val`` (an executor then runs the op another way)."""
+    kernel's value would not be laid out like ``val`` (``same_layout``: an executor then runs the op another way)."""
     base = op.split(".")[0]
     if base not in ("max_pool2d", "batch_norm") or not isinstance(val, torch.Tensor):
         return []
@@ -57,9 +57,23 @@ def side_results(torch, op: str, n, val) -> list[tuple[str, Any]]:
             side = [("save_mean", mean), ("save_invstd", invstd)]
     except Exception:  # arguments the meta kernel refuses: no side results (the executor falls back)
         return []
-    if tuple(o.shape) != tuple(val.shape) or tuple(o.stride()) != tuple(val.stride()):
+    if not same_layout(o, val):
         return []
     return [(role, t) for role, t in side if t.numel() > 0]
+
+
+def same_layout(a, b) -> bool:
+    """Whether tensors ``a`` and ``b`` lay their elements out alike: one shape, and one stride in every dimension of
+    more than one element (none matters in a tensor of no element). Why not the strides themselves: a stride of a
+    size-1 dimension addresses nothing, and torch sets it freely (``x[:, None]``, a record saved or edited with
+    another); ``side_results`` compared them exactly, so an eval ``batch_norm`` / ``max_pool2d`` of a batch of one
+    whose record gave the batch dimension another stride lost its planned side results (the kernel wrote its saved
+    statistics and indices outside the plan, round 50)."""
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    if any(int(d) == 0 for d in a.shape):
+        return True
+    return all(int(d) == 1 or int(x) == int(y) for d, x, y in zip(a.shape, a.stride(), b.stride()))
 
 
 

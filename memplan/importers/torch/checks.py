@@ -200,9 +200,17 @@ def _overlapping(torch, v: Any) -> bool:
         return False
 
 
-def _layout_words(v: Any) -> str:
-    """``float32 [4, 3] strides (3, 1)``, for ``_check_recorded_results``."""
-    return f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)} strides {tuple(v.stride())}"
+def _layout_words(v: Any, other: Any = None) -> str:
+    """``float32 [4, 3] strides (3, 1)`` (``... on cuda:0`` where ``other``, the tensor it is compared with, lies on
+    another device), for ``_check_recorded_results``."""
+    on = f" on {v.device}" if other is not None and _device_key(v.device) != _device_key(other.device) else ""
+    return f"{str(v.dtype).removeprefix('torch.')} {list(v.shape)} strides {tuple(v.stride())}{on}"
+
+
+def _device_key(device: Any) -> tuple[str, int]:
+    """``device`` as ``(type, index)``, an index not given read as 0: torch's fake tensors say ``cuda:0`` where a record
+    may say ``cuda`` (and the CPU has no index), one device either way."""
+    return str(device.type), int(device.index or 0)
 
 
 def _storages_kept(torch, graph_nodes: list) -> bool:
@@ -491,16 +499,32 @@ def _symbolic(d: Any) -> str:
             "dynamic_shapes, or give an ExportedProgram with dynamic shapes example inputs, whose sizes it then takes)")
 
 
+def _concrete(d: Any) -> Any:
+    """``d`` as an int where it is one: a symbolic size export pinned to a number (``torch._check(y.shape[0] == 2)``
+    after a ``nonzero``: its symbol is replaced by 2), else ``d`` itself. Why: such a size was refused as a "symbolic
+    size 2" in memory, while the same program saved and loaded (plain numbers) was planned (round 50)."""
+    if isinstance(d, int):
+        return d
+    node = getattr(d, "node", None)
+    try:
+        value = node.maybe_as_int() if node is not None else None
+    except Exception:  # noqa: BLE001 - not a number torch can tell: symbolic
+        value = None
+    return value if isinstance(value, int) else d
+
+
 def _extent(val, where: str) -> tuple[int, int, int]:
     """(storage bytes, byte offset in the storage, bytes spanned) of a fake tensor."""
-    shape = tuple(val.shape)
-    for d in list(shape) + [val.storage_offset()]:
+    shape = tuple(_concrete(d) for d in val.shape)
+    offset = _concrete(val.storage_offset())
+    for d in list(shape) + [offset]:
         if not isinstance(d, int):
             raise GraphError(f"{where}: {_symbolic(d)}")
     item = val.element_size()
-    off = val.storage_offset() * item
+    off = offset * item
     numel = math.prod(shape) if shape else 1
-    span = 0 if numel == 0 else (sum((s - 1) * st for s, st in zip(shape, val.stride())) + 1) * item
+    strides = tuple(_concrete(st) for st in val.stride())
+    span = 0 if numel == 0 else (sum((s - 1) * st for s, st in zip(shape, strides)) + 1) * item
     try:
         storage = int(val.untyped_storage().nbytes())
     except Exception:

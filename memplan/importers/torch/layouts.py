@@ -19,6 +19,7 @@ from .. import first_line
 from .checks import (
     _checked_target,
     _declared_aliases,
+    _device_key,
     _elements,
     _extent,
     _fake_of,
@@ -147,7 +148,7 @@ def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
     if isinstance(m.target, torch._ops.HigherOrderOperator):
         names = {a.name: a for a in _flat_nodes(torch, (m.args, m.kwargs))}
         return [(names[k], a, 0) for k, (a, _) in body_reach(torch, sub, m, depth + 1).items() if k in names]
-    if _op_name(m.target).split(".")[0] not in ("as_strided", "as_strided_copy", "as_strided_scatter"):
+    if _op_name(m.target).split(".")[0] not in _STRIDED_READS:
         return []
     x = m.args[0] if m.args else None
     val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
@@ -160,6 +161,27 @@ def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
     if offset is None:
         return [(x, 0, span * item)]
     return [(x, (offset + span) * item if span else 0, 0)]
+
+
+#: the ops that read or write their input's storage at an explicit storage offset (counted from its start)
+_STRIDED_READS = frozenset({"as_strided", "as_strided_", "as_strided_copy", "as_strided_scatter"})
+
+
+def storage_reach(torch, n: Any) -> dict[str, tuple[int, int]]:
+    """``{input FX name: (absolute, relative)}`` (as ``body_reach``'s) for an ``as_strided``-family node ``n`` of the
+    top level itself: the bytes it touches in its input's storage, from the storage's start (an explicit
+    ``storage_offset``) or from the input's first element (none given). Empty for any other node.
+
+    Why: the importer compares them with the storage the input lies in (``_from_exported``): torch refuses an
+    ``as_strided`` past its storage at run time ("setStorage: ... out of bounds for storage of size 8"), where its
+    fake and meta kernels check nothing, so such a program exported, and was planned with the input grown to what the
+    view reads (round 50)."""
+    if n.op != "call_function" or isinstance(n.target, torch._ops.HigherOrderOperator) or \
+            _op_name(n.target).split(".")[0] == "as_strided_scatter":
+        # (``as_strided_scatter`` writes its window into a clone of its input, dense where the input overlaps (an
+        # expand): its offset counts in the result's storage, which ``_overlap_scatter_result`` lays out)
+        return {}
+    return {x.name: (absolute, relative) for x, absolute, relative in _touches(torch, None, n, 0)}
 
 
 def _slice_start(torch, holder: Any, outer: Any) -> int:
@@ -201,6 +223,21 @@ def _lone_weight_storages(torch, graph_nodes: list, weight_names: set, val_of: A
     return {ref for ref, count in seen.items() if count == 1}
 
 
+def _saved_examples(ep: Any) -> dict[str, Any]:
+    """``{user input placeholder name: its example}`` from ``ep.example_inputs`` (what ``torch.export.save`` keeps of
+    them), paired in the signature's order; empty where the program has none (saved without them) or they do not
+    pair. Why a function: a user input's storage is known exactly where its example is (``_saved_layouts`` lays the
+    input out as it; ``_storage_reach`` refuses a read past it), and only guessed where it is not."""
+    from torch.utils import _pytree as pytree
+
+    user = [n for n in ep.graph_signature.user_inputs if isinstance(n, str)]
+    try:
+        leaves = pytree.tree_leaves(getattr(ep, "example_inputs", None))
+    except Exception:   # (examples of a form pytree cannot flatten: none taken)
+        leaves = []
+    return dict(zip(user, leaves)) if len(leaves) == len(user) else {}
+
+
 def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     """Fake tensors in the layouts of the tensors a program runs on, by placeholder name, for the placeholders
     whose own fake tensor lost that layout: a weight (parameter, buffer, constant) of a program loaded from a
@@ -215,7 +252,6 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
     planned as a view of the 16 bytes the loaded fake tensor had (the program in memory: its 40). A restored
     tensor has the fake tensor's shape, strides and dtype; a saved tensor of another one is not taken."""
     from torch.export.graph_signature import InputKind
-    from torch.utils import _pytree as pytree
 
     saved_of: dict[str, Any] = {}
     weights: dict[str, str] = {}   # placeholder -> the module's name for the weight
@@ -225,13 +261,7 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
             saved_of[name] = next((t[spec.target] for t in tables if spec.target in t), None)
             weights[name] = str(spec.target)
-    user = [n for n in ep.graph_signature.user_inputs if isinstance(n, str)]
-    try:
-        leaves = pytree.tree_leaves(getattr(ep, "example_inputs", None))
-    except Exception:   # (examples of a form pytree cannot flatten: none taken)
-        leaves = []
-    if len(leaves) == len(user):
-        saved_of.update(zip(user, leaves))
+    saved_of.update(_saved_examples(ep))
     groups: dict[tuple, list] = {}
     for n in graph_nodes:
         fake, real = n.meta.get("val"), saved_of.get(n.name)
@@ -313,10 +343,10 @@ def _check_saved_weight(torch, name: str, target: str, fake: Any, real: Any) -> 
     48, silently (its ops' records broadcast it and agree with themselves, ``_check_recorded_results``)."""
     if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
         return
-    if tuple(fake.shape) != tuple(real.shape) or fake.dtype != real.dtype:
+    if tuple(fake.shape) != tuple(real.shape) or fake.dtype != real.dtype or \
+            _device_key(fake.device) != _device_key(real.device):
         raise GraphError(f"node {name!r}: the program records weight {target!r} as "
-                         f"{str(fake.dtype).removeprefix('torch.')} {list(fake.shape)}, but holds a "
-                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} tensor for it (a corrupted or "
+                         f"{_tensor_words(fake, real)}, but holds a {_tensor_words(real, fake)} tensor for it (a corrupted or "
                          "edited program: export and save it again)")
 
 
@@ -334,11 +364,11 @@ def _check_saved_span(torch, name: str, fake: Any, real: Any) -> None:
     if not (isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor)) or not _plain_layout(torch, fake):
         return
     if real.layout == torch.strided and fake.layout == torch.strided and (
-            fake.dtype != real.dtype or tuple(fake.shape) != tuple(real.shape)):
-        raise GraphError(f"node {name!r}: the program records it as {str(fake.dtype).removeprefix('torch.')} "
-                         f"{list(fake.shape)}, but the tensor it holds or was exported with is "
-                         f"{str(real.dtype).removeprefix('torch.')} {list(real.shape)} (a corrupted or edited program: "
-                         "export and save it again)")
+            fake.dtype != real.dtype or tuple(fake.shape) != tuple(real.shape)
+            or _device_key(fake.device) != _device_key(real.device)):
+        raise GraphError(f"node {name!r}: the program records it as {_tensor_words(fake, real)}, but the tensor it holds or "
+                         f"was exported with is {_tensor_words(real, fake)} (a corrupted or edited program: export and save "
+                         "it again)")
     if real.layout != torch.strided or fake.layout != torch.strided or tuple(fake.shape) != tuple(real.shape) \
             or fake.dtype != real.dtype or not all(isinstance(d, int) for d in (*fake.shape, *fake.stride())):
         return
@@ -346,6 +376,13 @@ def _check_saved_span(torch, name: str, fake: Any, real: Any) -> None:
         raise GraphError(f"node {name!r}: the program records it as {_layout_words(fake)}, but the tensor it holds "
                          f"or was exported with is {_layout_words(real)}, spanning {_elements(real)} elements, not "
                          f"{_elements(fake)} (a corrupted or edited program: export and save it again)")
+
+
+def _tensor_words(t: Any, other: Any) -> str:
+    """``float32 [4, 3]`` (``float32 [4, 3] on cuda:0`` where ``other``, the tensor it is compared with, lies on
+    another device), for the weight and input record checks."""
+    on = f" on {t.device}" if _device_key(t.device) != _device_key(other.device) else ""
+    return f"{str(t.dtype).removeprefix('torch.')} {list(t.shape)}{on}"
 
 
 def _same_tensor_type(torch, fake: Any, real: Any) -> bool:
@@ -557,6 +594,8 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op refuses the arguments the "
                                  f"program records ({type(exc).__name__}: {_short(first_line(exc))}), so it cannot "
                                  "run (a corrupted or edited program: export and save it again)") from None
+            if type(exc).__name__ == "DynamicOutputShapeException" and isinstance(n.target, torch._ops.OpOverload):
+                _check_sizes_asserted(torch, n, owner)
             continue
         # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
         # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
@@ -572,11 +611,84 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
             # (nor may elements share memory where the op's own do not: a [2, 2] result edited to strides (3, 0)
             # spans its 4 elements and writes 2 of them twice)
             smaller = smaller or (keeps_layout and _overlapping(torch, v) and not _overlapping(torch, m))
+            # (nor on another device than the op makes it: a plan is one device's memory, and the executor runs each
+            # node on its record's device; an edited ``relu`` of a CPU program recorded on ``cuda``, round 50)
+            smaller = smaller or _device_key(v.device) != _device_key(m.device)
             if tuple(v.shape) != tuple(m.shape) or smaller:
                 which = f"result {k}" if len(outs) > 1 else "result"
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its {which} as "
-                                 f"{_layout_words(v)}, but the op makes {_layout_words(m)} from the arguments it "
+                                 f"{_layout_words(v, m)}, but the op makes {_layout_words(m, v)} from the arguments it "
                                  "records (a corrupted or edited program: export and save it again)")
+
+
+def _check_sizes_asserted(torch, n: Any, owner: Any) -> None:
+    """Refuse ATen op node ``n``, whose result's size depends on its input's values (``nonzero``, ``masked_select``:
+    the fake run without a shape environment cannot size it) and whose record gives it plain sizes, where the program
+    asserts nothing of such a size (no ``_assert_scalar`` reads a ``sym_size`` of it): a GraphError naming the node.
+
+    Why: export records such a size as an unbacked symbol (``u0``), refused as data-dependent; a plain number there
+    comes only from a check the program keeps (``torch._check(y.shape[0] == 2)``: ``sym_size``, ``eq`` and
+    ``_assert_scalar`` nodes). An edited ``.pt2`` whose ``abs`` became ``nonzero`` recording ``[1, 1]`` was planned at
+    8 bytes where eager's ``nonzero`` of 4 elements writes up to 32 (round 50)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    try:
+        with FakeTensorMode(shape_env=ShapeEnv()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
+            made = n.target(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - no answer: every dimension may be the op's choice
+        made = None
+    results = list(made) if isinstance(made, (list, tuple)) else [made]
+    #: each data-dependent size (a symbol, or None: unknown) -> the (result, dimension) pairs it sizes
+    by_size: dict[Any, list[tuple[int, int | None]]] = {}
+    for k, m in enumerate(results if made is not None else ()):
+        for d, size in enumerate(m.shape if isinstance(m, torch.Tensor) else ()):
+            if not isinstance(size, int):
+                by_size.setdefault(str(size), []).append((k, d))
+    if made is None:
+        by_size[None] = [(k, None) for k in range(len(results))]
+    holders = {0: n} if not isinstance(n.meta.get("val"), (list, tuple)) else {
+        u.args[1]: u for u in n.users if u.target is operator.getitem}
+    for pairs in by_size.values():
+        sizes = [u for k, d in pairs if k in holders for u in holders[k].users
+                 if _op_name(u.target).split(".")[0] == "sym_size" and (d is None or _schema_arg(u, "dim") == d)]
+        for u in sizes:   # (an asserted size other than the recorded one: the plan would hold the wrong size)
+            recorded = u.args[0].meta.get("val") if isinstance(u.args[0], torch.fx.Node) else None
+            dim = _schema_arg(u, "dim")
+            if not isinstance(recorded, torch.Tensor) or not isinstance(dim, int) or not -recorded.dim() <= dim < \
+                    recorded.dim():
+                continue
+            want = recorded.shape[dim]
+            for e in u.users:
+                other = [a for a in e.args if a is not u] if e.target is operator.eq else []
+                if len(other) == 1 and type(other[0]) is int and other[0] != want and _asserted(torch, e):
+                    raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its result's "
+                                     f"dimension {dim} as {want}, but asserts at run time that it is {other[0]} "
+                                     "(a corrupted or edited program: export and save it again)")
+        if not any(_asserted(torch, u) for u in sizes):
+            d = pairs[0][1]
+            what = f"dimension {d}" if d is not None else "sizes"
+            raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op computes its result's {what} from "
+                             "its input's values, but the program records it as a fixed number and asserts nothing "
+                             "of it (no runtime check of that size): a corrupted or edited program, export and save "
+                             "it again")
+
+
+def _asserted(torch, s: Any) -> bool:
+    """Whether a value computed from FX node ``s`` (a ``sym_size``) reaches an ``_assert_scalar`` of the program. Each
+    node is visited once: a hostile program's diamonds of number arithmetic would make every path its own walk."""
+    seen, stack = {s}, [s]
+    while stack:
+        for u in stack.pop().users:
+            if u.op != "call_function" or u in seen:
+                continue
+            if _op_name(u.target).split(".")[0] == "_assert_scalar":
+                return True
+            seen.add(u)
+            stack.append(u)
+    return False
 
 
 #: what a fake run raises where the kernel itself refuses its arguments (a shape, an index, a storage offset), as
@@ -593,8 +705,12 @@ def _refuses_its_arguments(torch, n: Any, exc: BaseException) -> bool:
     Why: such a node was "left as recorded": an edited ``.pt2`` whose ``linear`` took the ``[4]`` bias as its weight
     (eager: "size mismatch"), or whose ``as_strided`` starts at storage offset -1, was planned from its records
     (the linear at 32 bytes, the as_strided as the whole input) for a program that cannot run (round 49). Programs
-    torch exported never fail so: their records are the fake runs' own (no such error over ~120 models checked)."""
-    return isinstance(n.target, torch._ops.OpOverload) and type(exc) in _ARGUMENT_ERRORS
+    torch exported never fail so: their records are the fake runs' own (no such error over ~120 models checked).
+    Arguments recorded on two devices where the kernel takes one (torch's fake ``FakeTensorDeviceMismatchError``, a
+    subclass: an edited ``.pt2`` whose input ``x`` was recorded on ``cuda`` and ``linear``'s weight on the CPU)
+    are refused too: eager raises "Expected all tensors to be on the same device" (round 50)."""
+    return isinstance(n.target, torch._ops.OpOverload) and (
+        type(exc) in _ARGUMENT_ERRORS or type(exc).__name__ == "FakeTensorDeviceMismatchError")
 
 
 def _unread_write(torch, n: Any) -> bool:

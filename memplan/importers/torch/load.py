@@ -88,6 +88,12 @@ def load_exported(path: str):
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         # (torch's C++ reader prefixes its messages with where it failed: "[enforce fail at inline_container.cc:180] .")
         why = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", why)
+        elsewhere = _device_elsewhere(path, why)
+        if elsewhere:
+            raise InputFormatError(f"{path}: {elsewhere}") from None
+        if why.startswith("SpecViolationError"):   # (torch's verifier: it read a program, one that breaks its rules)
+            raise InputFormatError(f"{path}: the program breaks torch.export's rules ({why}): a corrupted or edited "
+                                   "program, export and save it again") from None
         kind = _other_torch_file(path) if "archive_format" in why else None
         if kind:
             raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
@@ -323,6 +329,43 @@ def _refusal_within(exc: BaseException | None) -> _PickledCode | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+#: what torch says where a device a saved tensor names is not in this process (no driver, no such build, no such GPU)
+_NO_DEVICE = re.compile(r"NVIDIA driver|not compiled with|No CUDA GPUs|no (XPU|MPS|HIP)|invalid device ordinal|"
+                        r"CUDA error|device-side|is not available", re.IGNORECASE)
+
+
+def _device_elsewhere(path: str, why: str) -> str | None:
+    """Words saying that ``path``'s weights or constants are saved on a device this process lacks, where torch's
+    failure (``why``) is about a device and the archive's payload configs name one other than the CPU; else None.
+
+    Why: ``torch.export.load`` moves each saved tensor to its recorded device, so a program exported and saved on a GPU
+    failed on a machine without one as "not a torch.export program (RuntimeError: Found no NVIDIA driver on your
+    system...)", blaming a valid file for the machine (round 50)."""
+    import json
+    import zipfile
+
+    if not _NO_DEVICE.search(why):
+        return None
+    devices: set[str] = set()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(("_weights_config.json", "_constants_config.json")):
+                    config = json.loads(archive.read(name)).get("config") or {}
+                    for entry in config.values():
+                        device = ((entry or {}).get("tensor_meta") or {}).get("device") or {}
+                        if isinstance(device.get("type"), str) and device["type"] != "cpu":
+                            index = device.get("index")
+                            devices.add(device["type"] + (f":{index}" if isinstance(index, int) else ""))
+    except Exception:  # noqa: BLE001 - an archive we cannot read so: torch's own words stand
+        return None
+    if not devices:
+        return None
+    return (f"the program's weights are saved on {', '.join(sorted(devices))}, which torch cannot use in this process "
+            f"({why}): import it where that device is, or save the program from CPU weights "
+            "(torch.export.load moves each saved tensor to the device it was saved on)")
 
 
 def _other_torch_file(path: str) -> str | None:

@@ -23,6 +23,7 @@ from .dims import _check_example_types, _check_ranges, _guard_context, _has_dyna
 from .layouts import _check_weights_held
 from .load import _cache_dir_made
 from .translate import _METADATA_READS, _from_exported, _partial_graph_dropped, _traced
+from .untrusted import _check_guards_code
 
 
 def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
@@ -101,6 +102,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             _check_example_types(torch, ep, example_inputs, kwargs)
             given = _check_ranges(torch, ep, example_inputs, kwargs)
             _check_weights_held(torch, ep)
+            _check_guards_code(torch, ep, None, GraphError)   # (before ep.module(), which runs them)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
                     ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,

@@ -41,10 +41,12 @@ from .layouts import (
     _lone_weight_storages,
     _overlap_scatter_result,
     _own_layout,
+    _saved_examples,
     _saved_layouts,
     _shared_weight,
     _view_on_layouts,
     body_reach,
+    storage_reach,
 )
 
 
@@ -215,6 +217,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             # over a loaded program's input saved without its example): the root grows to what the view
             # touches. Claiming the root's bytes alone planned 32 bytes where the op read 172
             p.size = off + span
+            made.pop(p.id, None)   # (grown by a resize_ or an out= write: its storage is no longer what it was made)
         voff, vsize = off - start, span
         attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
         r = _Rec(tid, vsize, "intermediate", attrs, StorageWeakRef(val.untyped_storage()), off, span,
@@ -231,6 +234,14 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     #: as it refuses a weight or input record that disagrees with its tensor, which the record check would blame on
     #: the op reading it ("linear refuses its arguments" for an edited ``lin.weight``)
     restored = _saved_layouts(torch, ep, graph_nodes)
+    #: user inputs whose storage is not known (a loaded program saved without its example inputs: each fake tensor lies
+    #: in a storage of its own elements): an ``as_strided`` reading past one grows it, where any other is refused
+    examples = _saved_examples(ep)
+    guessed = {n.name for n in graph_nodes if n.op == "placeholder" and n.name not in weight_names
+               and not isinstance(examples.get(n.name), torch.Tensor)}
+    #: results of ops that make a fresh tensor, and the bytes it is made of: in memory, torch's fake ``as_strided``
+    #: past such a result's storage grows that fake storage (the plan's size) where eager refuses the view
+    made: dict[str, int] = {}
     if check_records:
         _check_no_stray_symbols(torch, ep, graph_nodes)
         _check_recorded_results(torch, graph_nodes, ep.graph_module)
@@ -289,11 +300,19 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         _check_not_quantized(torch, n, where)
         _check_dense_op(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
-        for fx_name, (absolute, relative) in body_reach(torch, ep.graph_module, n).items():
+        own = storage_reach(torch, n)   # (a body's reach only grows: a *_scatter there writes its own clone)
+        for fx_name, (absolute, relative) in {**body_reach(torch, ep.graph_module, n), **own}.items():
             tid = current.get(fx_name)
             if isinstance(tid, str):   # (bytes from its storage's start: its root's bytes 0..size are that storage)
+                need = max(absolute, recs[tid].off + relative if relative else 0)
                 root = recs[root_of(tid)]
-                root.size = max(root.size, absolute, recs[tid].off + relative if relative else 0)
+                holds = made.get(root.id, root.size)
+                if fx_name in own and tid not in loose and need > holds and root.id not in guessed:
+                    raise GraphError(f"{where} reads or writes bytes up to {need} of the storage of {tid!r} (an "
+                                     f"as_strided's storage offset counts from its start), which holds "
+                                     f"{holds} bytes: torch refuses that at run time (out of bounds for the "
+                                     f"storage){_past_words(root.kind)}")
+                root.size = max(root.size, need)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
             current[n.name] = src[n.args[1]] if isinstance(src, list) else None
@@ -405,6 +424,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     # planned at least at what it writes. A loaded program's ``torch.add(x, 1, out=y)`` into an
                     # ``empty(0)`` had a 0-byte ``y`` (in memory, its fake storage grew as the export ran: 16)
                     recs[alias].size = max(recs[alias].size, written.size)
+                    made.pop(alias, None)   # (its storage may have grown: a resize_, an out= write)
                     inplace.append((tid, alias))
                     redirect[in_vals[alias].name] = tid
                 else:
@@ -413,7 +433,9 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             elif alias is not None:
                 make_view(tid, v, alias, where, whole=whole)
             else:
-                new_rec(tid, v, "intermediate", where)
+                fresh = new_rec(tid, v, "intermediate", where)
+                if op.split(".")[0] not in _KEEPS_STORAGE and not mutated and tid not in relaid:
+                    made[tid] = fresh.off + fresh.span
             outs.append(tid)
             ids.append(tid)
         for fx_name in mutated:  # written arguments, returned or not
@@ -421,6 +443,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             for tid in (t if isinstance(t, list) else [t]):
                 if isinstance(tid, str) and fx_name not in redirect:
                     forced.add(root_of(tid))
+        for r in forced:   # (a write may grow its storage, resize_ of a viewed tensor: no longer what it was made)
+            made.pop(r, None)
         extra: list[str] = []
         for r in sorted(forced):  # write after read
             extra += [x for x in readers_since.pop(r, ()) if x not in outs]
@@ -484,6 +508,14 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         trace["fake"].update((t, recs[t].val) for t in order)
         trace["values"].update(current)
     return Graph(name, tensors, tuple(nodes), alignment)
+
+
+def _past_words(kind: str) -> str:
+    """What to do about an ``as_strided`` past the storage of a tensor of ``kind`` (``_from_exported``)."""
+    if kind == "input":
+        return ("; the example input the program was exported with lies in that storage: export with an example "
+                "in the storage the program reads (a view of a larger tensor)")
+    return ": a corrupted or edited program, or one that cannot run (eager raises too)"
 
 
 def _outputs_words(out_names: list) -> str:

@@ -336,16 +336,22 @@ def _guard_text_refusal(torch, text: Any, sequence_inputs: frozenset[str] = froz
     return None
 
 
-def _check_guards_code(torch, ep: Any, path: str) -> None:
+def _check_guards_code(torch, ep: Any, path: str | None, error: type[Exception] = InputFormatError) -> None:
     """Refuse a loaded program any saved guard of which is not one torch writes (``_guard_text_refusal``), naming the
-    file and the guard, before anything builds ``ep.module()``, which would run it."""
+    file (``path``; None: a program given in memory) and the guard, before anything builds ``ep.module()``, which
+    would run it; ``error``: the exception raised.
+
+    Why also for a program given in memory (``from_torch(ep, (x,))``, ``path`` None): ``torch.export.load`` itself
+    runs no guard, so a ``.pt2`` a caller loaded so, its guard ``__import__('os').system(...) == 0``, ran that code
+    when ``from_torch`` specialized it to the example inputs (round 50)."""
     sequences = _sequence_inputs(ep)
     for text in getattr(ep, "_guards_code", None) or ():
         why = _guard_text_refusal(torch, text, sequences)
         if why is not None:
-            raise InputFormatError(f"{path}: a guard in the program, {_short(text)}, is not one torch.export writes "
-                                   f"({why}): memplan import does not run it (torch would run it as Python code "
-                                   "when the program is specialized to a size)")
+            where, who = (f"{path}: ", "memplan import") if path is not None else ("", "memplan")
+            raise error(f"{where}a guard in the program, {_short(text)}, is not one torch.export writes "
+                        f"({why}): {who} does not run it (torch would run it as Python code "
+                        "when the program is specialized to a size)")
 
 
 def _sympy_class(sympy: Any, name: str) -> bool:
