@@ -19,7 +19,7 @@ from pathlib import Path
 
 import memplan
 from memplan import solvers
-from memplan.benchmarks.scale import wide_graph
+from memplan.benchmarks import scale
 from memplan.solvers import greedy, size
 
 
@@ -87,27 +87,35 @@ def main() -> None:
     ap.add_argument("--base", default="aa38f71")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--plan", action="store_true")
+    ap.add_argument("--solvers", nargs="+", default=["greedy", "size"], choices=("greedy", "size"))
+    ap.add_argument("--family", default="wide", choices=("wide", "layered", "io", "chains", "moe", "random"),
+                    help="the graphs: scale.wide_graph(K) (default), layered_graph, io_graph, chains_graph, "
+                         "moe_graph (K blocks) or random_dag")
     a = ap.parse_args()
     old_greedy, old_size = load_before(a.base, "greedy"), load_before(a.base, "size")
-    print("| case | problem | solver | before s | after s | ratio | same offsets |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | problem | solver | before s | after s | ratio | arena before | arena after | bound | same offsets |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for k in a.wide:
         for streams in a.streams:
             streams = streams if streams == "auto" else int(streams)
-            g = wide_graph(k)
+            g = getattr(scale, {"moe": "moe_graph", "random": "random_dag", "chains": "chains_graph"}.get(
+                a.family, a.family + "_graph"))(k)
             probs, _ = problems(g, streams)
             for p in probs:
                 what = "serial" if p.order is None else "streams"
                 for name, old, new in (("greedy", old_greedy, greedy), ("size", old_size, size)):
+                    if name not in a.solvers:
+                        continue
                     (so, sn), (to, tn) = side_by_side(old, new, p, a.repeat)
                     same = so.offsets.tolist() == sn.offsets.tolist() and so.arena == sn.arena
-                    print(f"| wide_graph({k}), streams {streams} | {what} | {name} | {to:.2f} | {tn:.2f} | "
-                          f"{to / max(tn, 1e-9):.1f}x | {same} |", flush=True)
+                    print(f"| {a.family}({k}), streams {streams} | {what} | {name} | {to:.2f} | {tn:.2f} | "
+                          f"{to / max(tn, 1e-9):.1f}x | {so.arena:,} | {sn.arena:,} | {int(p.lower_bound or 0):,} | "
+                          f"{same} |", flush=True)
             if a.plan:
                 jo, to = plan_with(g, streams, (old_greedy, old_size))
                 jn, tn = plan_with(g, streams, (greedy, size))
-                print(f"| wide_graph({k}), streams {streams} | whole plan() | auto | {to:.2f} | {tn:.2f} | "
-                      f"{to / max(tn, 1e-9):.1f}x | {jo == jn} (plan JSON) |", flush=True)
+                print(f"| {a.family}({k}), streams {streams} | whole plan() | auto | {to:.2f} | {tn:.2f} | "
+                      f"{to / max(tn, 1e-9):.1f}x | | | | {jo == jn} (plan JSON) |", flush=True)
 
 
 if __name__ == "__main__":
