@@ -30,6 +30,23 @@ def _thresholds(monkeypatch, cross_min: int, payback: int, cap: int) -> None:
     monkeypatch.setattr(greedy, "CROSS_CAP", cap)
 
 
+def _checked_extra(monkeypatch) -> list[int]:
+    """Every ``_Crossed.extra`` of the sweeps that follow checked against the brute-force set (``_brute``) of the
+    buffers placed so far; returns a counter of the non-empty answers."""
+    real = greedy._Crossed.extra
+    found = [0]
+
+    def checked(self, h, t, now, f):
+        got = real(self, h, t, now, f)
+        placed = self.unseen.placed[:self.unseen.count].tolist()
+        assert sorted(got.tolist()) == _brute(self.times, self.up, placed, h, t, now, f), (h, t, now, f)
+        found[0] += bool(len(got))
+        return got
+
+    monkeypatch.setattr(greedy._Crossed, "extra", checked)
+    return found
+
+
 # ---- the same offsets ----
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
@@ -62,6 +79,7 @@ def test_stream_sweep_places_as_round_49_on_dealt_dags(monkeypatch, n, streams, 
     p = _dealt(random_dag(n, seed=seed), streams, seed)
     want = _sweep(p, _old_sweep_streams)
     _thresholds(monkeypatch, cross_min, payback, cap)
+    _checked_extra(monkeypatch)
     got = _sweep(p, greedy._sweep_streams)
     assert got == want == _pairwise(p)
     assert find_collision(p, got) is None
@@ -119,6 +137,7 @@ def test_crossed_extra_is_the_brute_force_set(monkeypatch, seed, shrunk):
             assert sorted(got) == _brute(sparse, upper, placed, h, t, now, f), (h, t, now, f)
             asked += 1
         unseen.place(i)
+        crossed.place(i)
         placed.append(i)
         indexed = max(indexed, len(crossed.pairs))
     assert asked and indexed   # the index was made and asked

@@ -88,11 +88,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--plan", action="store_true")
     ap.add_argument("--solvers", nargs="+", default=["greedy", "size"], choices=("greedy", "size"))
+    ap.add_argument("--no-grouped", action="store_true",
+                    help="the new greedy without its second, grouped sweep (GROUPED_MOVED 0): the same offsets as before")
     ap.add_argument("--family", default="wide", choices=("wide", "layered", "io", "chains", "moe", "random"),
                     help="the graphs: scale.wide_graph(K) (default), layered_graph, io_graph, chains_graph, "
                          "moe_graph (K blocks) or random_dag")
     a = ap.parse_args()
     old_greedy, old_size = load_before(a.base, "greedy"), load_before(a.base, "size")
+    if a.no_grouped:
+        greedy.GROUPED_MOVED = 0
     print("| case | problem | solver | before s | after s | ratio | arena before | arena after | bound | same offsets |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for k in a.wide:

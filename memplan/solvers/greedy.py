@@ -729,17 +729,20 @@ class _Crossed:
 
     Found by listing ``t``'s set (``_Unseen.at``) and keeping those ``h`` has seen, until CROSS_PAYBACK queries of the
     pair (h, t) listed a set of CROSS_MIN or more; then from an index of the pair (``_Pair``) that holds only the
-    buffers ``h`` has seen and ``t`` has not (by now), ordered by when ``t`` sees them: the query reads those ``t``
-    sees after ``f``. Why: on a fan-out of 20,000 branches over 8 streams every branch result is read on the join's
-    stream, whose set holds nearly every placed buffer (it sees none before the join): listing it for each buffer
-    was 678 million entries read to find none. The same buffers either way (``tests/test_greedy_round50.py``)."""
+    buffers ``h`` sees before ``t`` does and before their intervals end, ordered by when ``t`` sees them: the query
+    reads those ``t`` sees after ``f``. Each buffer placed once a pair has an index is offered to the pairs of the
+    streams that see it before its interval ends (``place``: one row of seen times, usually none of them). Why: on a
+    fan-out of 20,000 branches over 8 streams every branch result is read on the join's stream, whose set holds
+    nearly every placed buffer (it sees none before the join): listing it for each buffer was 678 million entries
+    read to find none. The same buffers either way (``tests/test_greedy_round50.py``)."""
 
-    __slots__ = ("times", "upper", "up", "unseen", "pairs", "scans")
+    __slots__ = ("times", "upper", "up", "unseen", "pairs", "by_home", "scans")
 
     def __init__(self, times: StreamTimes, upper: np.ndarray, unseen: _Unseen) -> None:
         self.times, self.upper, self.unseen = times, upper, unseen
         self.up = upper.tolist()
         self.pairs: dict[tuple[int, int], _Pair] = {}
+        self.by_home: dict[int, list[_Pair]] = {}     # the indexed pairs of each home stream
         self.scans: dict[tuple[int, int], int] = {}   # per pair, its queries that listed a set of CROSS_MIN or more
 
     def extra(self, h: int, t: int, now: int, f: int) -> np.ndarray:
@@ -747,60 +750,60 @@ class _Crossed:
         ids, in no particular order."""
         pair = self.pairs.get((h, t))
         if pair is not None:
-            return pair.query(now, f)
+            return pair.query(now, f, self.up)
         ids, seen = self.unseen.at(t, now)
         if len(ids) >= CROSS_MIN:
             k = self.scans[h, t] = self.scans.get((h, t), 0) + 1
             if k >= CROSS_PAYBACK and len(self.pairs) < CROSS_CAP:
                 pair = self.pairs[h, t] = _Pair(self, h, t, now, ids, seen)
-                return pair.query(now, f)
+                self.by_home.setdefault(h, []).append(pair)
+                return pair.query(now, f, self.up)
         ids = ids[seen > f]
         return ids[self.times.seen_col(ids, h) <= now] if len(ids) else ids
+
+    def place(self, j: int) -> None:
+        """Buffer ``j`` was placed: into the index of each pair (h, t) whose ``h`` sees it before its interval ends
+        and before ``t`` does."""
+        if not self.pairs:
+            return
+        row = self.times.seen_row(j)
+        up = self.up[j]
+        for h in np.flatnonzero(row < up).tolist():
+            pairs = self.by_home.get(h)
+            if pairs:
+                seen_h = int(row[h])
+                for pair in pairs:
+                    seen_t = int(row[pair.t])
+                    if seen_h < seen_t:
+                        heapq.heappush(pair.later, (seen_h, seen_t, j))
 
     def drop(self, s: int) -> None:
         """Stream ``s`` is asked no more (as ``h`` or ``t``)."""
         for key in [key for key in self.pairs if s in key]:
-            del self.pairs[key]
+            pair = self.pairs.pop(key)
+            self.by_home[key[0]].remove(pair)
 
 
 class _Pair:
     """``_Crossed``'s index of one pair of streams (h, t): ``ready`` holds ``(when t sees j, j)`` of each placed ``j``
     that ``h`` has seen by now, ``t`` has not and whose interval is not over (some whose interval ended may linger:
     left out when read, dropped then); ``later`` the ``(when h sees j, when t does, j)`` of those ``h`` sees later,
-    before ``t`` does and before ``j``'s interval ends (the others never qualify). Each placed buffer is taken in once,
-    from ``_Unseen``'s placement order (``taken``)."""
+    before ``t`` does and before ``j``'s interval ends (the others never qualify): ``t``'s set when the index is made,
+    then every buffer placed (``_Crossed.place``)."""
 
-    __slots__ = ("crossed", "h", "t", "taken", "ready", "later")
+    __slots__ = ("t", "ready", "later")
 
-    def __init__(self, crossed: _Crossed, h: int, t: int, now: int, ids: np.ndarray, seen: np.ndarray) -> None:
-        self.crossed, self.h, self.t = crossed, h, t
+    def __init__(self, crossed: _Crossed, h: int, t: int, now: int, ids: np.ndarray, seen_t: np.ndarray) -> None:
+        self.t = t
         self.ready: SortedList = SortedList()
-        self.later: list[tuple[int, int, int]] = []
-        self.taken = crossed.unseen.count
-        self._take(ids, seen, now)   # ``t``'s set: every placed buffer ``t`` has not seen by now, not over
-
-    def _take(self, ids: np.ndarray, seen_t: np.ndarray, now: int) -> None:
-        if not len(ids):
-            return
-        up = self.crossed.upper[ids]
-        seen_h = self.crossed.times.seen_col(ids, self.h)
+        up = crossed.upper[ids]
+        seen_h = crossed.times.seen_col(ids, h)
         keep = (seen_t > now) & (up > now) & (seen_h < np.minimum(up, seen_t))
-        ids, seen_t, seen_h = ids[keep], seen_t[keep], seen_h[keep]
-        now_ = seen_h <= now
-        if now_.any():
-            self.ready.update(zip(seen_t[now_].tolist(), ids[now_].tolist()))
-        if not now_.all():
-            later = self.later
-            for a, b, j in zip(seen_h[~now_].tolist(), seen_t[~now_].tolist(), ids[~now_].tolist()):
-                heapq.heappush(later, (a, b, j))
+        self.later = list(zip(seen_h[keep].tolist(), seen_t[keep].tolist(), ids[keep].tolist()))
+        heapq.heapify(self.later)
 
-    def query(self, now: int, f: int) -> np.ndarray:
-        """``_Crossed.extra`` of this pair (``f >= now``)."""
-        unseen, up = self.crossed.unseen, self.crossed.up
-        if self.taken < unseen.count:   # the buffers placed since the last query
-            new = unseen.placed[self.taken:unseen.count]
-            self.taken = unseen.count
-            self._take(new, self.crossed.times.seen_col(new, self.t), now)
+    def query(self, now: int, f: int, up: list[int]) -> np.ndarray:
+        """``_Crossed.extra`` of this pair (``f >= now``; ``up``: each buffer's interval end)."""
         later, ready = self.later, self.ready
         while later and later[0][0] <= now:
             _, b, j = heapq.heappop(later)
@@ -898,6 +901,7 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
         if not past_inputs:
             inputs.add(offsets[i], offsets[i] + size)
         unseen.place(i)
+        crossed.place(i)
 
 
 def _fit_occupied(occ: Occupancy, held, extra: np.ndarray | None, mine: list[int] | None, src: int | None,
