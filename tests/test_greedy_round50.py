@@ -213,6 +213,14 @@ def test_dense_greedy_is_never_above_the_sweep_order_and_stays_safe(monkeypatch_
     if sol.arena == arena:
         assert sol.offsets.tolist() == want
     assert greedy.solve(p).offsets.tolist() == sol.offsets.tolist()   # deterministic
+    # the grouped order's second sweep goes stream by stream where the first did: the same placements either way
+    sparse = greedy._sparse_stream_times(p)
+    grouped = greedy._grouped_order(p, sparse, p.sweep_order().tolist())
+    if grouped is not None:
+        both = [[0] * len(p), [0] * len(p)]
+        for offsets, seen in zip(both, (True, False)):
+            greedy._sweep_dense(p, sparse, grouped, p.sizes.tolist(), offsets, {o: i for o, i in p.inplace}, seen)
+        assert both[0] == both[1]
 
 
 @pytest.fixture

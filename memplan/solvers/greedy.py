@@ -99,16 +99,18 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
 
 
 def _sweep_dense(problem: BufferProblem, sparse: StreamTimes, order: list[int], sizes: list[int], offsets: list[int],
-                 inplace_of: dict[int, int]) -> None:
+                 inplace_of: dict[int, int], seen: bool = True) -> bool:
     """The sweeps of a multi-stream problem too dense to list its pairs: ``_sweep_seen`` where its work stays within
-    budget, else ``_sweep_streams``."""
+    budget (and ``seen``), else ``_sweep_streams`` (the same placements); whether ``_sweep_seen`` placed them."""
     seen_offsets = [0] * len(sizes)   # (a plain list: this sweep may give up and start over, its partial offsets prove nothing)
     budget = SEEN_WORK * (len(sizes) + sparse.accessed)
-    if _seen_work_within(problem, sparse, order, sizes, budget) and _sweep_seen(
+    if seen and _seen_work_within(problem, sparse, order, sizes, budget) and _sweep_seen(
             problem, sparse, order, sizes, seen_offsets, inplace_of, budget):
         offsets[:] = seen_offsets
-    else:   # too many buffers seen and still live: the sweep stream by stream
-        _sweep_streams(problem, sparse, order, sizes, offsets, inplace_of)
+        return True
+    # too many buffers seen and still live: the sweep stream by stream
+    _sweep_streams(problem, sparse, order, sizes, offsets, inplace_of)
+    return False
 
 
 def _dense_best(problem: BufferProblem, sparse: StreamTimes, order: list[int], sizes: list[int],
@@ -125,6 +127,7 @@ def _dense_best(problem: BufferProblem, sparse: StreamTimes, order: list[int], s
     bound = int(problem.lower_bound or 0)
     best: list[int] | None = None
     best_arena = 0
+    seen = True   # (the second sweep goes stream by stream where the first did: its seen work is nearly the same)
     for k in range(2):
         if k:
             if best is not None and (over is not None or best_arena <= bound):
@@ -135,7 +138,7 @@ def _dense_best(problem: BufferProblem, sparse: StreamTimes, order: list[int], s
             order = grouped
         offsets = [0] * n if over is None else CappedOffsets(n, sizes, over)
         try:
-            _sweep_dense(problem, sparse, order, sizes, offsets, inplace_of)
+            seen = _sweep_dense(problem, sparse, order, sizes, offsets, inplace_of, seen)
         except ArenaOver:
             continue
         arena = arena_of(problem, np.asarray(offsets, dtype=np.int64))
