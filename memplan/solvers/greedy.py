@@ -62,8 +62,8 @@ OCC_EXTRA = 4
 OCC_PAYBACK = 32
 #: ``_sweep_streams`` finds the blocks a buffer gets from one of its other streams ``t`` (those its home stream ``h``
 #: has seen all of, ``t`` not) from a ``_Crossed`` index of the pair (h, t) once CROSS_PAYBACK queries of that pair
-#: listed a set of ``t`` of CROSS_MIN buffers or more; at most CROSS_CAP pairs get one (each takes in every buffer
-#: placed after it is made, a numpy step per query of the pair)
+#: listed a set of ``t`` of CROSS_MIN buffers or more; at most CROSS_CAP pairs get one (once any has one, every buffer
+#: placed reads its row of seen times, and is queued in the pairs of the streams that see it before its interval ends)
 CROSS_MIN = 256
 CROSS_PAYBACK = 8
 CROSS_CAP = 64
