@@ -278,3 +278,18 @@ def test_wide_plan_groups_the_fork_and_stays_verified():
     assert a.to_json() == b.to_json()
     memplan.verify(g, a)
     assert a.arena_bytes <= a.lower_bound_bytes * 1.005, (a.arena_bytes, a.lower_bound_bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12)), max_size=40), st.sampled_from([1, 4, 8]))
+def test_occupancy_of_blocks_is_the_one_adds_build(blocks, alignment):
+    """``Occupancy.of`` (the bulk build ``_Unseen.occupancy`` starts a stream's index with) leaves exactly the state
+    that adding each block leaves: boundaries, covers and gaps (blocks repeated, empty, touching, nested)."""
+    pairs = [(a * alignment, a * alignment + n) for a, n in blocks]
+    one = placement.Occupancy(alignment)
+    for b in pairs:
+        one.add(*b)
+    bulk = placement.Occupancy.of(pairs, alignment)
+    assert (bulk.pts, bulk.cov, bulk.gaps) == (one.pts, one.cov, one.gaps)
+    for size in (1, 3, 8, 100):
+        assert bulk.best_fit(size) == one.best_fit(size)

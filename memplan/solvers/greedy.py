@@ -704,11 +704,9 @@ class _Unseen:
         listed = self.listed[s] = self.listed.get(s, 0) + 1
         if listed < OCC_PAYBACK or self.held + size > self.cap:
             return None
-        occ = self.occ[s] = Occupancy(self.block.alignment)
         length = self.length[s]
         ids, seen = self.ids[s][:length], self.seen[s][:length]
-        for j in ids.tolist():
-            occ.add(*self.block(j))
+        occ = self.occ[s] = Occupancy.of([self.block(j) for j in ids.tolist()], self.block.alignment)
         self.held += size
         self.alive[s] = np.ones(len(self.ids[s]), dtype=bool)
         self.dead[s] = 0
