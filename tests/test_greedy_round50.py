@@ -3,7 +3,9 @@ stream has seen all of, the other stream not) from an index per pair of streams 
 listing the other stream's whole set for every buffer: on ``wide_graph(20000)`` over 8 streams every branch result
 is read on the join's stream, whose set holds nearly every placed buffer (678 million entries read, none kept).
 The offsets must stay exactly those of round 49's sweep (``test_greedy_round49._old_sweep_streams``, the reference)
-and of the pairwise sweep."""
+and of the pairwise sweep. Also: the dense route's second sweep with the buffers that start together grouped by
+stream (``greedy._dense_best``) is never above the first, is collision-free and deterministic, and keeps ``over``'s
+verdict; ``placement.Occupancy.of`` builds the state the adds build."""
 
 from __future__ import annotations
 
