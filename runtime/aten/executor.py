@@ -22,7 +22,7 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind, waits_before_records
 
-from . import ambient, hostfold, subclass
+from . import ambient, eager_views, hostfold, subclass
 from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError
 from .exact import Scratch
@@ -108,6 +108,9 @@ class Executor:
         self._export_layouts = _export_layouts(program, self._inputs)
         #: random ops whose draws would land elsewhere in eager for an input laid out otherwise (``relaid``)
         self._random_layouts = RandomLayoutCheck(torch, program, self._export_layouts)
+        #: per user input, the program's view ops of it, replayed on a caller's tensor laid out otherwise (eager's
+        #: ``view`` of a transposed ``x`` fails: ``eager_views``)
+        self._view_probes = eager_views.input_probes(torch, program, _is_view_op)
         #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
@@ -536,6 +539,8 @@ class Executor:
                                         "reads the caller's storage by strides (as_strided: eager's elements would "
                                         "be others): pass a tensor laid out as at export")
         self._random_layouts.check(tensors)
+        if self._view_probes:
+            eager_views.check_inputs(self.torch, self._view_probes, tensors, self._inputs)
         for k, (node, op, chain) in self._reshaped_writes.items():
             x, (strides, _offset) = tensors[k], self._export_layouts[k]
             if (x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))

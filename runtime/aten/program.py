@@ -134,6 +134,9 @@ class Program:
     #: itself (a write to such an input is refused where it is laid out otherwise than at export); None: not told,
     #: every input's (round 43)
     identity_inputs: frozenset[int] | None = None
+    #: whether the program is a lowering of the export (``run_decompositions({})`` of a vmap...: ``trace_torch``'s
+    #: ``lowered``): its views need not be eager's (``eager_views``)
+    lowered: bool = False
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -265,6 +268,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     sig = ep.graph_signature
     state = dict(ep.state_dict)
     consts = dict(getattr(ep, "constants", {}) or {})
+    _refuse_generators(torch, ep, consts, module)
     if isinstance(module, torch.nn.Module):  # the module's own tensors, non-persistent buffers too
         state.update(module.named_parameters(remove_duplicate=False))
         state.update(module.named_buffers(remove_duplicate=False))
@@ -371,7 +375,48 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
-                                    else frozenset(getattr(layouts, "identity_inputs", ()))))
+                                    else frozenset(getattr(layouts, "identity_inputs", ()))),
+                   lowered=bool(trace.get("lowered", False)))
+
+
+def _held_generators(torch: Any, module: Any) -> list[str]:
+    """The paths of the ``torch.Generator`` objects ``module``'s tree holds as attributes (``G.g``), or in a list,
+    tuple or dict attribute (``G.gens[0]``)."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    out = []
+    top = type(module).__name__
+    for prefix, sub in module.named_modules():
+        for name, v in vars(sub).items():
+            where = f"{top}.{prefix + '.' if prefix else ''}{name}"
+            items = (v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, (list, tuple))
+                     else [(None, v)])
+            out += [where if k is None else f"{where}[{k!r}]" for k, g in items if isinstance(g, torch.Generator)]
+    return out
+
+
+def _refuse_generators(torch: Any, ep: Any, consts: dict, module: Any) -> None:
+    """Refuse, before any plan or arena, a program that draws from a ``torch.Generator`` object of its own (a module's
+    ``self.g``: ``torch.rand(shape, generator=self.g)``), naming the node and the attribute. Why: torch.export lifts a
+    *copy* of the generator into the program's constants, so the program would draw from that copy, never advancing
+    the module's generator, where each eager call draws on from it (other numbers from the 2nd call on); the refusal
+    came at the build, after the arena was allocated, as "a CustomObjArgument the executor cannot reproduce"."""
+    from torch.export.graph_signature import InputKind
+
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    for spec in ep.graph_signature.input_specs:
+        if spec.kind != InputKind.CUSTOM_OBJ or not isinstance(consts.get(spec.target), torch.Generator):
+            continue
+        node = nodes.get(getattr(spec.arg, "name", None))
+        user = next(iter(node.users), None) if node is not None else None
+        held = _held_generators(torch, module)
+        where = (f" (the module holds {', '.join(held)})" if held else "")
+        raise AtenExecutorError(f"forward draws from a torch.Generator object of its own{where}: torch.export keeps "
+                                "a copy of it in the program, so every compiled call would draw from that copy, never "
+                                "advancing the generator the module holds, where each eager call draws on from it "
+                                "(draw from torch's default generator, seeded with torch.manual_seed, or pass the "
+                                "random values in as an input)",
+                                user.name if user is not None else None, str(user.target) if user is not None else None)
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:
