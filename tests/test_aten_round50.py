@@ -4,6 +4,14 @@ Bugs fixed (each test failed before):
 - every runtime tool (``python -m runtime.aten.sweep``, ``runtime.aten.bench``, ``runtime.bench``,
   ``runtime.tools.*``) took an abbreviated option (``--dev cpu`` as ``--device cpu``, ``--lis`` as ``--list``),
   which the ``memplan`` command refuses (round 49): now refused alike, one line naming it, exit status 2.
+- a call whose input makes a view op of ``forward`` fail in eager (``x.view(-1)`` of a transposed ``x``,
+  ``view_as_real`` of ``z.conj()``, ``detach_`` of a caller's view) returned numbers: now refused naming the node.
+- a module drawing from a ``torch.Generator`` it holds was refused after planning and allocating the arena, naming
+  only ``obj_lifted_custom_0``: now refused at load naming the attribute; likewise a program's own refusals
+  (``x * x.sum().item()``) come before planning and the arena (``lower.check_lowerable``).
+- a ``return_views`` output resized past the arena's end moved the arena's storage, and fed-back outputs were looked
+  for at the old address (NaN under ``poison``; a CUDA graph replayed into freed bytes).
+- a caller's ``t_()`` / ``set_()`` / ``as_strided_()`` of a ``return_views`` output changed the executor's own view.
 """
 
 from __future__ import annotations
@@ -208,3 +216,112 @@ def test_a_module_held_generator_is_refused_before_planning_naming_it(monkeypatc
     text = str(info.value)
     assert info.value.node == "randn" and "G.gens[0]" in text and "copy" in text, text
     assert torch.equal(m.gens[0].get_state(), state)   # (compile drew nothing from it)
+
+
+# ---- refusals before the arena -------------------------------------------------------------------------------------
+
+def test_a_program_refusal_comes_before_planning_and_the_arena(monkeypatch):
+    """``x * x.sum().item()``: a non-tensor value an op uses, which no plan can run. Was refused by ``lower_program``
+    on the arena's views, after planning and allocating the arena; now before either (``lower.check_lowerable``),
+    with the same message, and so for an ``Executor`` built from a given plan."""
+    torch = _torch()
+    import memplan
+    from runtime.aten import compile, executor
+    from runtime.aten.errors import AtenExecutorError
+    from runtime.aten.program import load_program
+
+    class Item(torch.nn.Module):
+        def forward(self, x):
+            return x * x.sum().item()
+
+    program = load_program(Item(), (torch.randn(4),))
+    plan = memplan.plan(program.graph)
+
+    def no_arena(*a, **k):
+        raise AssertionError("the arena was allocated before the refusal")
+
+    monkeypatch.setattr(executor, "build_layout", no_arena)
+    with pytest.raises(AtenExecutorError, match="non-tensor value") as info:
+        executor.Executor(program, plan, "cpu")
+    assert info.value.node == "item"
+    monkeypatch.setattr(memplan, "plan", no_arena)
+    with pytest.raises(AtenExecutorError, match="non-tensor value") as info:
+        compile(Item(), (torch.randn(4),))
+    assert info.value.node == "item"
+
+
+# ---- a return_views output resized past the arena ------------------------------------------------------------------
+
+def _tanh_and_sum():
+    torch = _torch()
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return torch.tanh(x * 2 + 1), (x * 3).sum(0)
+
+    return M()
+
+
+def _resize_then_feed_back(step, module, device: str) -> None:
+    torch = _torch()
+    for _ in range(3):
+        h, s = step(torch.randn(3, 4, device=device))
+        want = module(h.clone())
+        s.resize_(1 << 16)   # past the arena's end: torch reallocates the arena's one storage
+        got = step(h)        # ``h`` lies in the (moved) arena: copied off before its slot is written
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+def test_a_return_views_output_resized_past_the_arena_then_fed_back():
+    """``s.resize_(65536)`` of a ``return_views`` output reallocates the arena's storage (every view of it moves): the
+    executor still looked for fed-back outputs at the old address, so under ``poison`` the next call read NaN for
+    ``h``, and every later call too. Now the arena's address is taken anew at each call (``Executor._follow_arena``)."""
+    torch = _torch()
+    from runtime.aten import compile
+
+    m = _tanh_and_sum()
+    step = compile(m, (torch.randn(3, 4),), return_views=True, poison=True)
+    _resize_then_feed_back(step, m, "cpu")
+
+
+@pytest.mark.gpu(backend="torch")
+def test_a_return_views_output_resized_past_the_arena_under_a_cuda_graph():
+    """The same under a captured CUDA graph: the graph held the arena's old address (freed by the resize) and replayed
+    its kernels there; now captured again on the new one."""
+    torch = _torch()
+    from runtime.aten import compile
+
+    m = _tanh_and_sum().cuda()
+    step = compile(m, (torch.randn(3, 4, device="cuda"),), return_views=True, poison=True, cuda_graph=True)
+    _resize_then_feed_back(step, m, "cuda")
+    x = torch.randn(3, 4, device="cuda")
+    assert all(torch.equal(a, b) for a, b in zip(step(x), m(x)))
+
+
+@pytest.mark.parametrize("change", ["t_", "set_", "as_strided_", "resize_", "unsqueeze_"])
+def test_a_callers_metadata_change_to_a_return_views_output_leaves_the_program_alone(change):
+    """``y.t_()`` (``set_``, ``as_strided_``, ``resize_``) of a ``return_views`` output changed the executor's own view
+    object, which its launches write and read: every later call's ``y[0] * 3`` read ``y``'s bytes in the new strides
+    (or another tensor's), silently. Now each call hands out new tensor objects over the arena's bytes."""
+    torch = _torch()
+    from runtime.aten import compile
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            y = (x * 2).relu() + 1
+            return y, y[0] * 3, y
+
+    m = M()
+    step = compile(m, (torch.randn(4, 4),), return_views=True)
+    for _ in range(2):
+        y, _z, again = step(torch.randn(4, 4))
+        assert again is y   # (one tensor returned twice: one object, as eager's)
+        changes = {"t_": lambda t: t.t_(), "set_": lambda t: t.set_(torch.zeros(4, 4)), "resize_": lambda t: t.resize_(3),
+                   "as_strided_": lambda t: t.as_strided_((4, 4), (1, 4)), "unsqueeze_": lambda t: t.unsqueeze_(0)}
+        changes[change](y)
+        x = torch.randn(4, 4)
+        got, want = step(x), m(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    with torch.inference_mode():   # (made outside inference mode: the caller may write it outside)
+        y = step(torch.randn(4, 4))[0]
+    y.add_(1)

@@ -28,6 +28,7 @@ from . import guard as module_guard
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_export, takes
 from .errors import NOT_COPIED, AtenExecutorError
 from .executor import Executor, Stats, caller_capturing, check_not_traced
+from .lower import check_lowerable
 from .program import Program, flatten_inputs, load_program
 from .sets import (
     check_bypassing_writes,
@@ -423,6 +424,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)
+    check_lowerable(program)   # (before planning and the arena: refusals of the program alone)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)

@@ -136,6 +136,54 @@ def lower_program(program: Program, views: Mapping[str, Any], device_type: str, 
     return launches
 
 
+def check_lowerable(program: Program) -> None:
+    """The refusals of ``lower_program`` that depend on the program alone, made before any arena exists: a node
+    producing a tensor the graph has no node for, a non-tensor value (an ``item()``) that an op uses, an argument
+    the executor cannot reproduce (a script object the export lifted), a graph node with no FX node. Why:
+    ``lower_program`` runs on the arena's views, so these came after the arena was allocated (on a GPU, bytes the
+    caching allocator then kept reserved) for a program no plan could ever run."""
+    import torch
+
+    graph = program.graph
+    seen: set[str] = set()
+    for n in program.exported.graph.nodes:
+        if n.op != "call_function":
+            continue
+        if n.name in graph.node_index:
+            seen.add(n.name)
+            env = program.env.get(n.name, {})
+            used: list = []
+            torch.fx.node.map_arg((tuple(n.args), dict(n.kwargs)), used.append)
+            for a in used:
+                if isinstance(env.get(a.name), (str, list)) or a.op == "get_attr":
+                    continue
+                v = a.meta.get("val")
+                if not (isinstance(v, (bool, int, float)) or v is None):
+                    raise AtenExecutorError(f"argument {a.name!r} is a {type(v).__name__} the executor cannot "
+                                            "reproduce", n.name, str(n.target))
+            continue
+        _check_unplanned(torch, n)
+    missing = [nd.id for nd in graph.nodes if nd.id not in seen]
+    if missing:
+        raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
+
+
+def _check_unplanned(torch, n: Any) -> None:
+    """Refuse FX node ``n``, which no graph node stands for, where it makes a tensor, or a non-tensor value an op
+    uses; asserts and metadata checks (``_assert_tensor_metadata``, ``_assert_scalar``) run nothing."""
+    if getattr(n.target, "__name__", None) == "getitem":
+        return
+    val = n.meta.get("val")
+    if isinstance(val, torch.Tensor) or (isinstance(val, (list, tuple))
+                                         and any(isinstance(v, torch.Tensor) for v in val)):
+        raise AtenExecutorError("produces a tensor the graph has no node for", n.name, str(n.target))
+    users = [u for u in n.users if u.op != "output"]
+    if val is not None and users and not _only_asserted(torch, n):
+        raise AtenExecutorError(f"produces a non-tensor value ({type(val).__name__}) that "
+                                f"{users[0].name!r} uses: the executor runs only static-shape programs",
+                                n.name, str(n.target))
+
+
 def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Target) -> dict[str, Launch]:
     graph = program.graph
     launches: dict[str, Launch] = {}
@@ -148,18 +196,7 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
             _check_input_bytes(program, n)
             _check_body_offsets(torch, program, n)
             continue
-        val = n.meta.get("val")
-        if n.target.__name__ == "getitem" if hasattr(n.target, "__name__") else False:
-            continue
-        if isinstance(val, torch.Tensor) or (isinstance(val, (list, tuple))
-                                             and any(isinstance(v, torch.Tensor) for v in val)):
-            raise AtenExecutorError("produces a tensor the graph has no node for", n.name, str(n.target))
-        users = [u for u in n.users if u.op != "output"]
-        if val is not None and users and not _only_asserted(torch, n):
-            raise AtenExecutorError(f"produces a non-tensor value ({type(val).__name__}) that "
-                                    f"{users[0].name!r} uses: the executor runs only static-shape programs",
-                                    n.name, str(n.target))
-        # asserts and metadata checks (_assert_tensor_metadata, _assert_scalar): nothing to run
+        _check_unplanned(torch, n)
     missing = [nd.id for nd in graph.nodes if nd.id not in launches]
     if missing:
         raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
