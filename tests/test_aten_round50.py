@@ -7,8 +7,8 @@ Bugs fixed (each test failed before):
 - a call whose input makes a view op of ``forward`` fail in eager (``x.view(-1)`` of a transposed ``x``,
   ``view_as_real`` of ``z.conj()``, ``detach_`` of a caller's view) returned numbers: now refused naming the node.
 - a module drawing from a ``torch.Generator`` it holds was refused after planning and allocating the arena, naming
-  only ``obj_lifted_custom_0``: now refused at load naming the attribute; likewise a program's own refusals
-  (``x * x.sum().item()``) come before planning and the arena (``lower.check_lowerable``).
+  only ``obj_lifted_custom_0``: now it runs, drawing from the module's own generators (eager's bits); a program's
+  own refusals (``x * x.sum().item()``) come before planning and the arena (``lower.check_lowerable``).
 - a ``return_views`` output resized past the arena's end moved the arena's storage, and fed-back outputs were looked
   for at the old address (NaN under ``poison``; a CUDA graph replayed into freed bytes).
 - a caller's ``t_()`` / ``set_()`` / ``as_strided_()`` of a ``return_views`` output changed the executor's own view.
@@ -186,36 +186,113 @@ def test_detach_in_place_of_a_caller_view_raises_as_eager():
 
 # ---- a module's own torch.Generator -------------------------------------------------------------------------------
 
-def test_a_module_held_generator_is_refused_before_planning_naming_it(monkeypatch):
-    """``torch.rand(shape, generator=self.g)``: torch.export lifts a copy of ``self.g``, so the program could never
-    draw eager's numbers from the 2nd call on. Was refused at the build, after planning and the arena's allocation, as
-    "argument 'obj_lifted_custom_0' is a CustomObjArgument the executor cannot reproduce"; now at the program's load,
-    naming the node and the attribute, with no plan made."""
+class _Gens:
+    """A module drawing from two ``torch.Generator`` objects of its own (one in a list), beside the default one."""
+
+    def __new__(cls, seeds=(5, 7)):
+        torch = _torch()
+
+        class G(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = torch.nn.Linear(4, 4)
+                self.g = torch.Generator().manual_seed(seeds[0])
+                self.gens = [torch.Generator().manual_seed(seeds[1])]
+
+            def forward(self, x):
+                y = self.lin(x) + torch.rand(x.shape, generator=self.g)
+                y = torch.nn.functional.dropout(y, 0.5) * torch.randn(y.shape, generator=self.gens[0])
+                return y + torch.bernoulli(torch.full_like(y, 0.3), generator=self.g)
+
+        return G()
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_module_held_generator_draws_as_eager(streams):
+    """``torch.rand(shape, generator=self.g)``: torch.export lifts a *copy* of ``self.g``. Was refused, after planning
+    and allocating the arena, as "argument 'obj_lifted_custom_0' is a CustomObjArgument the executor cannot
+    reproduce"; now each call draws from the module's own generators (told from the copies by their state), the same
+    bits as eager at every call, and the generators left in eager's states; reseeding one in place is followed."""
+    torch = _torch()
+    import copy
+
+    from runtime.aten import compile
+
+    m = _Gens()
+    mc = copy.deepcopy(m)
+    step = compile(mc, (torch.ones(2, 4),), streams=streams)
+    for i in range(3):
+        if i == 2:
+            m.g.manual_seed(11)
+            mc.g.manual_seed(11)
+        x = torch.randn(2, 4)
+        torch.manual_seed(i)
+        want = m(x)
+        torch.manual_seed(i)
+        got = step(x)
+        assert torch.equal(got.view(torch.int32), want.view(torch.int32)), i
+        for a, b in ((m.g, mc.g), (m.gens[0], mc.gens[0])):
+            assert torch.equal(a.get_state(), b.get_state())
+
+
+def test_a_replaced_generator_is_refused_at_the_call():
+    """``m.g = torch.Generator()`` after compile: eager draws from the new one; the program would from the old."""
+    torch = _torch()
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    m = _Gens()
+    step = compile(m, (torch.ones(2, 4),))
+    step(torch.ones(2, 4))
+    m.gens[0] = torch.Generator().manual_seed(1)
+    with pytest.raises(AtenExecutorError, match=r"G\.gens\[0\] is another object"):
+        step(torch.ones(2, 4))
+
+
+def test_generators_seeded_alike_are_refused_before_planning_naming_them(monkeypatch):
+    """Two generators in one state: which one each op draws from the program does not tell. Refused at the program's
+    load, naming the node and both attributes, with no plan made and nothing drawn from them."""
     torch = _torch()
     import memplan
     from runtime.aten import compile
     from runtime.aten.errors import AtenExecutorError
 
-    class G(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = torch.nn.Linear(4, 4)
-            self.gens = [torch.Generator().manual_seed(0)]
-
-        def forward(self, x):
-            return self.lin(x) + torch.randn(x.shape, generator=self.gens[0])
-
     def no_plan(*a, **k):
         raise AssertionError("planned before the refusal")
 
     monkeypatch.setattr(memplan, "plan", no_plan)
-    m = G()
-    state = m.gens[0].get_state().clone()
+    m = _Gens(seeds=(3, 3))
+    state = m.g.get_state().clone()
     with pytest.raises(AtenExecutorError) as info:
         compile(m, (torch.ones(2, 4),))
     text = str(info.value)
-    assert info.value.node == "randn" and "G.gens[0]" in text and "copy" in text, text
-    assert torch.equal(m.gens[0].get_state(), state)   # (compile drew nothing from it)
+    assert info.value.node == "rand" and "G.g" in text and "G.gens[0]" in text and "same state" in text, text
+    assert torch.equal(m.g.get_state(), state)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_a_module_held_cuda_generator_on_the_gpu():
+    """On CUDA without a graph: eager's bits; under ``cuda_graph=True`` refused before the arena (a graph would replay
+    the capture's draws: the generator's state is not registered with it)."""
+    torch = _torch()
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    class C(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g = torch.Generator(device="cuda").manual_seed(5)
+
+        def forward(self, x):
+            return x + torch.rand(x.shape, generator=self.g, device=x.device)
+
+    m, mc = C(), C()   # (seeded alike)
+    x = torch.ones(4, device="cuda")
+    with pytest.raises(AtenExecutorError, match="cuda_graph=False"):
+        compile(C(), (x,), cuda_graph=True)
+    step = compile(mc, (x,), cuda_graph=False)
+    for _ in range(3):
+        assert torch.equal(step(x), m(x))
 
 
 # ---- refusals before the arena -------------------------------------------------------------------------------------

@@ -82,6 +82,10 @@ class Executor:
         self.device = torch.device(device)
         if cuda_graph and self.device.type == "cuda":
             _check_replayable(torch, program)
+            for _name, path, *_rest in program.generators:   # (before the arena)
+                raise AtenExecutorError(f"the program draws from the module's own torch.Generator {path}, which a "
+                                        "CUDA graph would replay the capture's draws of (its state is not registered "
+                                        "with the graph): compile with cuda_graph=False")
         self.binding = bind(program.graph, plan)
         _check_one_device(plan, self.binding)
         check_lowerable(program)   # (before the arena: these refusals need no plan)
@@ -453,6 +457,8 @@ class Executor:
                 entry[2] = now
 
     def _run_call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
+        if self.program.generators:
+            _check_generators(self.program)
         with self.torch.no_grad():
             self._follow_arena()
             self._refresh_moved()
@@ -864,6 +870,23 @@ class Executor:
                 if id(t) in own and id(t) not in made:
                     made[id(t)] = t.detach()
         return [made.get(id(t), t) for t in flat]
+
+
+def _check_generators(program: Program) -> None:
+    """Refuse a call where a ``torch.Generator`` the program draws from is no longer the one the module holds
+    (``m.g = torch.Generator()`` after compile): the launches draw from the object compile found, eager's call from
+    the new one."""
+    for _name, path, owner, attr, key, gen in program.generators:
+        now = getattr(owner, attr, None)
+        if key is not None:
+            try:
+                now = now[key]
+            except (LookupError, TypeError):
+                now = None
+        if now is not gen:
+            raise AtenExecutorError(f"{path} is another object than the torch.Generator the program was compiled to "
+                                    "draw from: compile again (or seed the generator in place: "
+                                    f"{path}.manual_seed(...))")
 
 
 def unflatten_outputs(torch: Any, flat: list, spec: Any, sizes: bool = True) -> Any:

@@ -145,6 +145,7 @@ def check_lowerable(program: Program) -> None:
     import torch
 
     graph = program.graph
+    gens = program.generator_args
     seen: set[str] = set()
     for n in program.exported.graph.nodes:
         if n.op != "call_function":
@@ -155,7 +156,7 @@ def check_lowerable(program: Program) -> None:
             used: list = []
             torch.fx.node.map_arg((tuple(n.args), dict(n.kwargs)), used.append)
             for a in used:
-                if isinstance(env.get(a.name), (str, list)) or a.op == "get_attr":
+                if isinstance(env.get(a.name), (str, list)) or a.op == "get_attr" or a.name in gens:
                     continue
                 v = a.meta.get("val")
                 if not (isinstance(v, (bool, int, float)) or v is None):
@@ -309,7 +310,8 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             ctx.adopted.add(o)
     # only the arguments read the moved copies: the later steps write ``views`` itself
     read = views if _base(op) in COPIES else _constants_moved_for(torch, program, env, gn, views, ctx, n)
-    args, kwargs = _bind(torch, n, env, read, root=program.exported.graph_module)
+    args, kwargs = _bind(torch, n, env, read, root=program.exported.graph_module,
+                       objects=program.generator_args)
     if _base(op) in _STORAGE_OFFSET_OPS:
         args, kwargs = _rebase_storage_offset(torch, n, program, env, views, args, kwargs)
     val = n.meta.get("val")
@@ -479,7 +481,8 @@ def _lower_folded(torch, program: Program, n, views: Mapping[str, Any], ctx: Tar
     is_view = graph.tensor(out).view_of is not None
     found = fold(torch, n, list(_tids(env)), out, views, ctx.host,
                  lambda tid: _is_fixed_constant(torch, program, tid, ctx),
-                 lambda values: _bind(torch, n, env, values, root=program.exported.graph_module), is_view)
+                 lambda values: _bind(torch, n, env, values, root=program.exported.graph_module,
+                                      objects=program.generator_args), is_view)
     if found is None:
         return None
     ctx.folds.append(found)
@@ -605,15 +608,18 @@ def _offset_in_a_copy(torch, base: str, x) -> bool:
 
 
 def _bind(torch, n, env: Mapping[str, Any], views: Mapping[str, Any], override: Mapping[str, str] | None = None,
-          root: Any = None):
+          root: Any = None, objects: Mapping[str, Any] | None = None):
     """The node's (args, kwargs) with every FX value replaced by its planned view (and a ``get_attr``
-    that is no graph tensor, such as the subgraph of a higher-order op, by the attribute of ``root``)."""
+    that is no graph tensor, such as the subgraph of a higher-order op, by the attribute of ``root``; a lifted
+    ``torch.Generator`` by the module's own, ``objects``: ``Program.generator_args``)."""
     def value(a):
         tid = (override or {}).get(a.name, env.get(a.name))
         if isinstance(tid, str):
             return views[tid]
         if isinstance(tid, list):
             return [views[t] if isinstance(t, str) else None for t in tid]
+        if objects and a.op == "placeholder" and a.name in objects:
+            return objects[a.name]
         if a.op == "get_attr" and root is not None:
             obj = root
             for part in str(a.target).split("."):
@@ -942,7 +948,8 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         if launch.kind != "copy":
             return launch
     if not overlap:  # move the input to the result's place, then write it there
-        a2, k2 = _bind(torch, n, env, views, {fx_in: o}, root=program.exported.graph_module)
+        a2, k2 = _bind(torch, n, env, views, {fx_in: o}, root=program.exported.graph_module,
+                       objects=program.generator_args)
 
         def run(vo=vo, vi=vi, a2=a2, k2=k2):
             vo.copy_(vi)
