@@ -402,3 +402,19 @@ def test_a_callers_metadata_change_to_a_return_views_output_leaves_the_program_a
     with torch.inference_mode():   # (made outside inference mode: the caller may write it outside)
         y = step(torch.randn(4, 4))[0]
     y.add_(1)
+
+
+def test_a_generator_passed_as_an_argument_is_refused_naming_the_node():
+    """``forward(x, g)``: export keeps the argument's generator as a constant (a copy); no module attribute holds it,
+    so a call could not draw from the caller's: refused before planning, naming the node."""
+    torch = _torch()
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    class H(torch.nn.Module):
+        def forward(self, x, g):
+            return x + torch.rand(x.shape, generator=g)
+
+    with pytest.raises(AtenExecutorError, match="passed as an argument") as info:
+        compile(H(), (torch.randn(3), torch.Generator().manual_seed(1)))
+    assert info.value.node == "rand"

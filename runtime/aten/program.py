@@ -436,8 +436,9 @@ def _module_generators(torch: Any, ep: Any, consts: dict, module: Any) -> tuple[
         why = (f"the module holds {', '.join(h[0] for h in held)}, and {' and '.join(h[0] for h in same)} are in the "
                "same state, so which one it draws from the program does not tell (seed them apart)" if same else
                f"no generator the module holds ({', '.join(h[0] for h in held) or 'none'}) is in its state (a "
-               "generator of a global, or an ExportedProgram given)")
-        raise AtenExecutorError(f"forward draws from a torch.Generator object of its own, and {why}: torch.export "
+               "generator passed as an argument, which export keeps as a constant; one of a global; an ExportedProgram "
+               "given)")
+        raise AtenExecutorError(f"forward draws from a torch.Generator object, and {why}: torch.export "
                                 "keeps a copy of it in the program, where each eager call draws on from the original "
                                 "(draw from the module's own generator attribute, or from torch's default "
                                 "generator, or pass the random values in as an input)",
