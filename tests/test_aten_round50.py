@@ -418,3 +418,25 @@ def test_a_generator_passed_as_an_argument_is_refused_naming_the_node():
     with pytest.raises(AtenExecutorError, match="passed as an argument") as info:
         compile(H(), (torch.randn(3), torch.Generator().manual_seed(1)))
     assert info.value.node == "rand"
+
+
+def test_a_view_after_an_in_place_write_of_a_transposed_input_raises_as_eager():
+    """``x.add_(1); return x.view(-1)``: the program's ``view`` reads the ``add_`` node, which returns ``x`` itself;
+    eager's view of the transposed caller's ``x`` fails after the write, so does the call (refused before it runs:
+    eager's call has written ``x`` by then, the refused one has not)."""
+    torch = _torch()
+
+    class AV(torch.nn.Module):
+        def forward(self, x):
+            x.add_(1)
+            return x.view(-1) * 2
+
+    class DetachAfter(torch.nn.Module):
+        def forward(self, x):
+            x.mul_(2).detach_()
+            return x + 1
+
+    err = _same_as_eager(AV(), (torch.randn(3, 4),), (torch.randn(4, 3).t(),))
+    assert err.node == "view"
+    err = _same_as_eager(DetachAfter(), (torch.randn(3),), (torch.randn(4, 3)[1],))
+    assert err.node == "detach_"

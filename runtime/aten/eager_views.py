@@ -57,8 +57,12 @@ def input_probes(torch: Any, program: Any, is_view_op: Any) -> dict[int, Probe]:
             for user in node.users:
                 if user.op != "call_function" or not user.args or user.args[0] is not node or user in index:
                     continue
-                if user.target is detach_op and node is root:
+                if user.target is detach_op and index[node] == -1:   # (the input, or an in-place op of it)
                     detach = user.name
+                    continue
+                if _writes_and_returns_first(user.target):   # (``x.add_(1).view(-1)``: the op returns ``x`` itself,
+                    index[user] = index[node]                 # the view runs on it; never replayed: a write)
+                    frontier.append(user)
                     continue
                 rest = (*user.args[1:], *user.kwargs.values())
                 if not is_view_op(user.target) or any(isinstance(a, torch.fx.Node) for a in rest):
@@ -69,6 +73,17 @@ def input_probes(torch: Any, program: Any, is_view_op: Any) -> dict[int, Probe]:
         if steps or detach:
             out[k] = Probe(tid, tuple(steps), detach)
     return out
+
+
+def _writes_and_returns_first(target: Any) -> bool:
+    """Whether ATen op ``target`` writes its first argument in place and returns that very tensor (``add_``,
+    ``mul_``, ``clamp_``): its result is the input itself, as the caller's tensor in eager."""
+    schema = getattr(target, "_schema", None)
+    if schema is None or len(schema.returns) != 1 or not schema.arguments:
+        return False
+    ret, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
+    return (ret is not None and first is not None and first.is_write and ret.is_write
+            and ret.before_set == first.before_set)
 
 
 def check_inputs(torch: Any, probes: dict[int, Probe], tensors: list, slots: list) -> None:
