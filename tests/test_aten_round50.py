@@ -440,3 +440,23 @@ def test_a_view_after_an_in_place_write_of_a_transposed_input_raises_as_eager():
     assert err.node == "view"
     err = _same_as_eager(DetachAfter(), (torch.randn(3),), (torch.randn(4, 3)[1],))
     assert err.node == "detach_"
+
+
+def test_a_view_of_a_chunk_of_a_transposed_input_raises_as_eager():
+    """``a, b = x.chunk(2); a.view(-1)``: the program's ``view`` reads a ``getitem`` of the multi-view op; eager's fails
+    on a transposed caller's ``x``, so does the call; ``split`` then ``reshape`` runs, eager's bits."""
+    torch = _torch()
+
+    class CV(torch.nn.Module):
+        def forward(self, x):
+            a, b = x.chunk(2, 0)
+            return a.view(-1) * 2 + b.sum()
+
+    class SR(torch.nn.Module):
+        def forward(self, x):
+            return x.split(2, 1)[1].reshape(-1) * 2
+
+    err = _same_as_eager(CV(), (torch.randn(4, 4),), (torch.randn(4, 4).t(),))
+    assert err.node.startswith("view")
+    assert _same_as_eager(CV(), (torch.randn(4, 4),), (torch.randn(4, 4),)) is None
+    assert _same_as_eager(SR(), (torch.randn(4, 4),), (torch.randn(4, 4).t(),)) is None

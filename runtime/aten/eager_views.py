@@ -15,6 +15,7 @@ decompositions may hold views where eager's composite ops copy (``reshape``)."""
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,9 @@ class Probe:
     detach: str | None
 
 
-def input_probes(torch: Any, program: Any, is_view_op: Any) -> dict[int, Probe]:
-    """{user input index: Probe} of each input some view op (``is_view_op``) or ``detach_`` of the program reads."""
+def input_probes(torch: Any, program: Any, is_view_op: Any, is_views_op: Any = None) -> dict[int, Probe]:
+    """{user input index: Probe} of each input some view op (``is_view_op``; a multi-view op, ``is_views_op``:
+    ``chunk``, ``split``, ``unbind``, and the views taken of its list) or ``detach_`` of the program reads."""
     if not program.layout_watched or any(m in ambient.LAYOUT_IDENTITIES for m, _w in program.layout_reads):
         return {}
     if getattr(program, "lowered", False):
@@ -51,6 +53,7 @@ def input_probes(torch: Any, program: Any, is_view_op: Any) -> dict[int, Probe]:
         steps: list[tuple[str, Any, int, tuple, dict]] = []
         index = {root: -1}
         detach = None
+        listed: set = set()   # the multi-view nodes among the steps (their value a list of views)
         frontier = [root]
         while frontier and len(steps) < MAX_PROBES:
             node = frontier.pop(0)
@@ -65,7 +68,17 @@ def input_probes(torch: Any, program: Any, is_view_op: Any) -> dict[int, Probe]:
                     frontier.append(user)
                     continue
                 rest = (*user.args[1:], *user.kwargs.values())
-                if not is_view_op(user.target) or any(isinstance(a, torch.fx.Node) for a in rest):
+                if any(isinstance(a, torch.fx.Node) for a in rest):
+                    continue
+                if user.target is operator.getitem:   # (one view of a multi-view op's list, which a step holds)
+                    if node in listed and isinstance(user.args[1], int):
+                        index[user] = len(steps)
+                        steps.append((user.name, operator.getitem, index[node], (user.args[1],), {}))
+                        frontier.append(user)
+                    continue
+                if is_views_op is not None and is_views_op(user.target):
+                    listed.add(user)
+                elif not is_view_op(user.target):
                     continue
                 index[user] = len(steps)
                 steps.append((user.name, user.target, index[node], tuple(user.args[1:]), dict(user.kwargs)))

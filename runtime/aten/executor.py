@@ -116,7 +116,7 @@ class Executor:
         self._random_layouts = RandomLayoutCheck(torch, program, self._export_layouts)
         #: per user input, the program's view ops of it, replayed on a caller's tensor laid out otherwise (eager's
         #: ``view`` of a transposed ``x`` fails: ``eager_views``)
-        self._view_probes = eager_views.input_probes(torch, program, _is_view_op)
+        self._view_probes = eager_views.input_probes(torch, program, _is_view_op, _is_views_op)
         #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
