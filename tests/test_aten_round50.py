@@ -460,3 +460,52 @@ def test_a_view_of_a_chunk_of_a_transposed_input_raises_as_eager():
     assert err.node.startswith("view")
     assert _same_as_eager(CV(), (torch.randn(4, 4),), (torch.randn(4, 4),)) is None
     assert _same_as_eager(SR(), (torch.randn(4, 4),), (torch.randn(4, 4).t(),)) is None
+
+
+def test_a_refused_build_keeps_no_arena_alive(monkeypatch):
+    """``x.t_()`` of a user input was refused by the lowering, after the arena was allocated; now before it
+    (``check_lowerable``, on the export's fake values). And a refusal the lowering still makes on the arena's views
+    (plan-dependent ones) held the arena in the exception's frames, so a caller keeping the exception (a notebook's
+    last error) kept the arena allocated; now the frames' locals are cleared on the way out (``release_frames``)."""
+    torch = _torch()
+    import gc
+    import weakref
+
+    from runtime.aten import compile, executor
+    from runtime.aten.errors import AtenExecutorError
+
+    made: list = []
+    build = executor.build_layout
+
+    def spy(*args, **kwargs):
+        layout = build(*args, **kwargs)
+        made.append(weakref.ref(layout.arena))
+        return layout
+
+    monkeypatch.setattr(executor, "build_layout", spy)
+
+    class T(torch.nn.Module):
+        def forward(self, x):
+            x.t_()
+            return x * 2
+
+    with pytest.raises(AtenExecutorError, match="t_ changes the shape") as info:
+        compile(T(), (torch.randn(30, 40),))
+    assert info.value.node == "t_" and made == []   # (no arena)
+
+    def refusing(program, views, *args, **kwargs):   # (as a refusal of the plan's placement, on the views)
+        held = list(views.values())
+        raise AtenExecutorError(f"refused over {len(held)} views", "mul", "aten.mul.Tensor")
+
+    monkeypatch.setattr(executor, "lower_program", refusing)
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    with pytest.raises(AtenExecutorError, match="refused over") as info:
+        compile(M(), (torch.randn(30, 40),))
+    kept = info.value   # (held, as a caller may)
+    gc.collect()
+    assert made and made[0]() is None, "the refused build's arena is still alive"
+    assert kept.__traceback__ is not None   # (its traceback still prints)

@@ -26,7 +26,7 @@ from memplan.solvers.options import SolveOptions
 from . import ambient
 from . import guard as module_guard
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_export, takes
-from .errors import NOT_COPIED, AtenExecutorError
+from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .lower import check_lowerable
 from .program import Program, flatten_inputs, load_program
@@ -385,7 +385,24 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     the check, for negative controls only); ``program`` reuses an earlier export. With ``plan``, the planning
     options must agree with it or be left out: ``streams`` (a cap, as for ``memplan.plan``) at least the streams
     its nodes run on, ``memory_budget`` at least its arena, no ``solver`` or ``time_limit`` (``check_given_plan``).
+
+    A refusal lets go of what the attempt allocated: the frames of its traceback are cleared (``release_frames``),
+    so an exception a caller keeps (a notebook's last error) does not hold the arena.
     """
+    try:
+        return _compile(module, example_inputs, kwargs=kwargs, streams=streams, memory_budget=memory_budget,
+                        solver=solver, cuda_graph=cuda_graph, device=device, return_views=return_views,
+                        poison=poison, plan=plan, verify=verify, program=program, time_limit=time_limit)
+    except BaseException as exc:
+        release_frames(exc)
+        raise
+
+
+def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: int | str,
+             memory_budget: int | None, solver: str, cuda_graph: bool, device: Any, return_views: bool,
+             poison: bool, plan: Plan | None, verify: bool, program: Program | None,
+             time_limit: float | None) -> CompiledModule:
+    """``compile``'s work (its docstring)."""
     import torch
 
     # options first, named, before the export (seconds to minutes): a typo must not cost a model's export

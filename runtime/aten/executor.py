@@ -25,7 +25,7 @@ from runtime.binding import bind, waits_before_records
 
 from . import ambient, eager_views, hostfold, subclass
 from .capturable import python_effect_nodes
-from .errors import NOT_COPIED, AtenExecutorError
+from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import check_lowerable, lower_program, storage_offset_readers
@@ -64,8 +64,13 @@ class Executor:
         # in a call there) refused every later call outside it ("Inplace update to inference tensor outside
         # InferenceMode") at its first input copy, where eager runs; a call inside works on normal tensors too.
         # (no_grad again: leaving inference mode turns grad mode on, and the build tracks no gradients)
-        with torch.inference_mode(False), torch.no_grad():
-            self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
+        try:
+            with torch.inference_mode(False), torch.no_grad():
+                self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
+        except BaseException as exc:   # (a refusal keeps no arena alive: its frames' views and this half-built
+            self.__dict__.clear()      # executor let go of it)
+            release_frames(exc)
+            raise
 
     def __deepcopy__(self, memo: dict) -> Executor:
         """Refused, naming what cannot be copied (``CompiledModule.__deepcopy__``): was a raw "cannot pickle"."""

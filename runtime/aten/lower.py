@@ -162,6 +162,14 @@ def check_lowerable(program: Program) -> None:
                 if not (isinstance(v, (bool, int, float)) or v is None):
                     raise AtenExecutorError(f"argument {a.name!r} is a {type(v).__name__} the executor cannot "
                                             "reproduce", n.name, str(n.target))
+            schema = getattr(n.target, "_schema", None)
+            if schema is not None:   # (out= resizing, or x.t_() of, the caller's tensor or a weight)
+                _refuse_caller_resize(torch, program, n, env, _mutated(torch, n, schema))
+            if _base(n.target) in _METADATA_ONLY and n.args:
+                root = _own_tensor(program, n.args[0], env)
+                x, r = getattr(n.args[0], "meta", {}).get("val"), n.meta.get("val")
+                if root is not None and isinstance(x, torch.Tensor) and isinstance(r, torch.Tensor):
+                    _refuse_metadata_change(program, n, root, x, r)
             continue
         _check_unplanned(torch, n)
     missing = [nd.id for nd in graph.nodes if nd.id not in seen]
@@ -1123,6 +1131,13 @@ def _refuse_caller_metadata(torch, program: Program, n, env, args, kwargs) -> No
         return
     x = args[0]
     r = getattr(torch.ops.aten, _base(n.target)[:-1])(*args, **kwargs)
+    _refuse_metadata_change(program, n, root, x, r)
+
+
+def _refuse_metadata_change(program: Program, n, root: Any, x: Any, r: Any) -> None:
+    """Refuse node ``n``, an in-place metadata op on user input or weight ``root`` (``x``), whose result ``r`` has
+    another shape, strides or storage offset (``_refuse_caller_metadata``; ``check_lowerable`` on the export's
+    fake values, before any arena)."""
     if (tuple(r.shape), tuple(r.stride()), r.storage_offset()) == (tuple(x.shape), tuple(x.stride()),
                                                                   x.storage_offset()):
         return
