@@ -509,3 +509,27 @@ def test_a_refused_build_keeps_no_arena_alive(monkeypatch):
     gc.collect()
     assert made and made[0]() is None, "the refused build's arena is still alive"
     assert kept.__traceback__ is not None   # (its traceback still prints)
+
+
+def test_a_program_reused_for_another_module_with_its_own_generator_is_refused():
+    """``compile(m2, program=load_program(m1, ...))`` with a parameter-free ``m1``: the launches would draw from
+    ``m1.g``, advancing it, where eager's ``m2`` draws from ``m2.g``."""
+    torch = _torch()
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+    from runtime.aten.program import load_program
+
+    class G(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g = torch.Generator().manual_seed(5)
+
+        def forward(self, x):
+            return x + torch.rand(x.shape, generator=self.g)
+
+    m1, m2 = G(), G()
+    program = load_program(m1, (torch.ones(3),))
+    with pytest.raises(AtenExecutorError, match="another module"):
+        compile(m2, (torch.ones(3),), program=program)
+    step = compile(m1, (torch.ones(3),), program=program)
+    assert torch.equal(step(torch.ones(3)), G()(torch.ones(3)))

@@ -632,6 +632,11 @@ def check_program(torch: Any, program: Program, module: Any, example_inputs: tup
         if other:
             raise AtenExecutorError(f"program is not an export of this {type(module).__name__}: its weight "
                                     f"{other[0]!r} is no parameter of the module (compile it without program=)")
+        mine = {id(m) for m in module.modules()}
+        for _name, path, owner, *_rest in program.generators:   # (the launches draw from the owner's generator)
+            if id(owner) not in mine:
+                raise AtenExecutorError(f"program is not an export of this {type(module).__name__}: it draws from "
+                                        f"the torch.Generator {path} of another module (compile it without program=)")
     if example_inputs or kwargs:
         tensors = flatten_inputs(program, example_inputs, kwargs)
         for (_pos, tid), x in zip(program.user_inputs, tensors):
