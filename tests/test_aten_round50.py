@@ -533,3 +533,38 @@ def test_a_program_reused_for_another_module_with_its_own_generator_is_refused()
         compile(m2, (torch.ones(3),), program=program)
     step = compile(m1, (torch.ones(3),), program=program)
     assert torch.equal(step(torch.ones(3)), G()(torch.ones(3)))
+
+
+def test_one_generator_shared_by_two_submodules_draws_as_eager():
+    """``m.b.rng = m.a.rng``: one object under two paths is no ambiguity (it was refused as two generators in one
+    state); submodules with generators of their own, on 3 streams, draw eager's numbers."""
+    torch = _torch()
+    import copy
+
+    from runtime.aten import compile
+
+    class Sub(torch.nn.Module):
+        def __init__(self, seed):
+            super().__init__()
+            self.rng = torch.Generator().manual_seed(seed)
+
+        def forward(self, x):
+            return x * torch.rand(x.shape, generator=self.rng)
+
+    class Top(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Sub(9), Sub(10)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x) + self.a(x)
+
+    for shared in (False, True):
+        m = Top()
+        if shared:
+            m.b.rng = m.a.rng
+        mc = copy.deepcopy(m)
+        step = compile(mc, (torch.ones(3),), streams=3)
+        for _ in range(3):
+            x = torch.randn(3)
+            assert torch.equal(step(x), m(x)), shared

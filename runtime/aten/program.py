@@ -430,7 +430,7 @@ def _module_generators(torch: Any, ep: Any, consts: dict, module: Any) -> tuple[
             held = _held_generators(torch, module)
         state = lifted.get_state()
         same = [h for h in held if h[4].device == lifted.device and torch.equal(h[4].get_state(), state)]
-        if len(same) == 1:
+        if len({id(h[4]) for h in same}) == 1:   # (one object, under one path or several: shared by submodules)
             out.append((name, *same[0]))
             continue
         why = (f"the module holds {', '.join(h[0] for h in held)}, and {' and '.join(h[0] for h in same)} are in the "
