@@ -568,3 +568,18 @@ def test_one_generator_shared_by_two_submodules_draws_as_eager():
         for _ in range(3):
             x = torch.randn(3)
             assert torch.equal(step(x), m(x)), shared
+
+
+def test_a_tool_whose_reader_goes_away_exits_quietly(tmp_path):
+    """``python -m runtime.aten.sweep --list | head -1`` printed a ``BrokenPipeError`` traceback (the memplan command
+    exits 0 quietly there)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.aten.sweep", "--list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    proc.stdout.close()   # (gone before the tool writes: it imports torch first)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
