@@ -187,6 +187,11 @@ class OneLineParser(argparse.ArgumentParser):
     once = False
 
     def __init__(self, *args, who: str = "memplan", **kwargs) -> None:
+        # no prefix matching, for the ``memplan`` command and every tool alike (``runtime.aten.sweep``,
+        # ``runtime.bench``, ``runtime.tools.*``): ``--dev cuda`` was taken as ``--device cuda`` by the tools
+        # while the command refused it, and a script's abbreviation would change meaning the day an option
+        # sharing its prefix is added; the docs promise none
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.who = who
         if self.once:
@@ -297,10 +302,8 @@ class CommandParser(OneLineParser):
     once = True
 
     def __init__(self, *args, **kwargs) -> None:
-        # no prefix matching: ``--str 2`` was taken as ``--streams 2`` (and ``--time 5`` as ``--time-limit``), and a
-        # script's abbreviation would change meaning the day an option sharing its prefix is added; the docs promise
-        # none (every subcommand's parser is of this class: argparse makes them with the parent's)
-        kwargs.setdefault("allow_abbrev", False)
+        # no prefix matching (``OneLineParser``'s default): ``--str 2`` was taken as ``--streams 2`` (and ``--time 5``
+        # as ``--time-limit``); every subcommand's parser is of this class: argparse makes them with the parent's
         super().__init__(*args, **kwargs)
 
     def _get_values(self, action, arg_strings):

@@ -212,8 +212,24 @@ def run_main(main, prog: str, argv=None) -> int:
 
     try:
         return main(argv)
+    except BrokenPipeError:   # (``--list | head``: the reader is gone, as the memplan command takes it: exit 0,
+        _drop_stdout()        # no traceback, and none from the interpreter's last flush either)
+        return 0
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
         return tool_error(prog, ToolArgError(f"out of memory: {exc} (try fewer or smaller --batches / --ctx / "
                                              "--layers)"))
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device: its reader is gone, and the interpreter's flush at exit would print
+    "Exception ignored ... BrokenPipeError" (Python's own advice for SIGPIPE-free programs)."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -791,6 +791,16 @@ def _fresh_like(x: torch.Tensor) -> torch.Tensor:
     return y
 
 
+def _eager_fails_on(module, xs: tuple) -> bool:
+    """Whether eager's call on copies of ``xs`` in their own layouts raises (a ``view`` of a transposed input)."""
+    try:
+        with torch.no_grad():
+            module(*(_fresh_like(x) for x in xs))
+    except RuntimeError:
+        return True
+    return False
+
+
 def _refused(exc: Exception) -> None:
     """A compile or capture refusal: a program ``torch.export`` rejects is no example; any other refusal
     must name a node (collected in ``REFUSALS``)."""
@@ -848,10 +858,19 @@ def test_random_programs_equal_eager_bitwise(capfd, prog, layouts):
         xs, eager_in = _fresh_inputs(module, shapes, layouts, "cpu")
         with torch.no_grad():
             ref = module(*eager_in)
+        fails = _eager_fails_on(module, xs)
         for c in compiled.values():
             run_in = tuple(_fresh_like(x) for x in xs)
             capfd.readouterr()
-            out = c(*run_in)
+            try:
+                out = c(*run_in)
+            except AtenExecutorError as exc:
+                # eager fails on the caller's layout (a view of a transposed input): so may the call (round 50,
+                # ``eager_views``), naming the node; where the program cannot tell (a contiguous() it recorded
+                # nothing for) it gives eager's results on the export's layout, as below
+                assert fails and exc.node is not None, exc
+                event("refused as eager fails on the caller's layout")
+                continue
             # an out= kernel resizing a planned view warns (C++, on fd 2) and will be an error in torch
             assert "resized" not in capfd.readouterr().err, "a launch resized its planned result"
             assert len(out) == len(ref)

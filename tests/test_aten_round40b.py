@@ -395,8 +395,8 @@ def test_views_of_an_input_are_the_callers_views_where_it_is_laid_out_as_at_expo
         assert a.data_ptr() == x.data_ptr() and b.data_ptr() == x[1:].data_ptr() and torch.equal(c, x * 2)
         a.zero_()   # (as in eager: the caller's tensor and the other view follow)
         assert not x.any() and not b.any()
-    t = torch.randn(3, 4).t()   # (laid out otherwise than at export: copies sharing one storage, as before)
-    a, b, c = step(t)
-    assert torch.equal(b, t[1:]) and b.data_ptr() != t[1:].data_ptr()
-    a.zero_()
-    assert not b.any() and t.any()
+    t = torch.randn(3, 4).t()   # (laid out otherwise than at export: eager's x.view(-1) fails, and so does the call:
+    with pytest.raises(RuntimeError):   # round 50; before, copies sharing one storage)
+        InputViews()(t)
+    with pytest.raises(AtenExecutorError, match="view size is not compatible"):
+        step(t)

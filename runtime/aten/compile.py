@@ -26,8 +26,9 @@ from memplan.solvers.options import SolveOptions
 from . import ambient
 from . import guard as module_guard
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_export, takes
-from .errors import NOT_COPIED, AtenExecutorError
+from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
+from .lower import check_lowerable
 from .program import Program, flatten_inputs, load_program
 from .sets import (
     check_bypassing_writes,
@@ -384,7 +385,24 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     the check, for negative controls only); ``program`` reuses an earlier export. With ``plan``, the planning
     options must agree with it or be left out: ``streams`` (a cap, as for ``memplan.plan``) at least the streams
     its nodes run on, ``memory_budget`` at least its arena, no ``solver`` or ``time_limit`` (``check_given_plan``).
+
+    A refusal lets go of what the attempt allocated: the frames of its traceback are cleared (``release_frames``),
+    so an exception a caller keeps (a notebook's last error) does not hold the arena.
     """
+    try:
+        return _compile(module, example_inputs, kwargs=kwargs, streams=streams, memory_budget=memory_budget,
+                        solver=solver, cuda_graph=cuda_graph, device=device, return_views=return_views,
+                        poison=poison, plan=plan, verify=verify, program=program, time_limit=time_limit)
+    except BaseException as exc:
+        release_frames(exc)
+        raise
+
+
+def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: int | str,
+             memory_budget: int | None, solver: str, cuda_graph: bool, device: Any, return_views: bool,
+             poison: bool, plan: Plan | None, verify: bool, program: Program | None,
+             time_limit: float | None) -> CompiledModule:
+    """``compile``'s work (its docstring)."""
     import torch
 
     # options first, named, before the export (seconds to minutes): a typo must not cost a model's export
@@ -423,6 +441,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)
+    check_lowerable(program)   # (before planning and the arena: refusals of the program alone)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())
                       if isinstance(x, torch.Tensor)), None)
@@ -613,6 +632,11 @@ def check_program(torch: Any, program: Program, module: Any, example_inputs: tup
         if other:
             raise AtenExecutorError(f"program is not an export of this {type(module).__name__}: its weight "
                                     f"{other[0]!r} is no parameter of the module (compile it without program=)")
+        mine = {id(m) for m in module.modules()}
+        for _name, path, owner, *_rest in program.generators:   # (the launches draw from the owner's generator)
+            if id(owner) not in mine:
+                raise AtenExecutorError(f"program is not an export of this {type(module).__name__}: it draws from "
+                                        f"the torch.Generator {path} of another module (compile it without program=)")
     if example_inputs or kwargs:
         tensors = flatten_inputs(program, example_inputs, kwargs)
         for (_pos, tid), x in zip(program.user_inputs, tensors):

@@ -29,3 +29,18 @@ class ArenaOutOfMemory(AtenExecutorError, BudgetError, MemoryError):
 NOT_COPIED = ("a {thing} cannot be {what}: its executor holds a planned arena, streams and launches bound to that "
               "arena's views (device state), and its program reads and writes the module's own tensors by identity; "
               "compile a copy of the module instead: runtime.aten.compile(copy.deepcopy(module), example_inputs)")
+
+
+def release_frames(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames in the tracebacks of ``exc`` and the exceptions it was
+    raised from or during (``traceback.clear_frames``: the file and line of each frame stay, for printing). Why: a
+    refused build's frames held the arena's views (``lower_program``'s ``views``, the half-built executor), so the
+    arena stayed allocated, on a GPU too, as long as the caller kept the exception (a notebook's last error)."""
+    import traceback
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if exc.__traceback__ is not None:
+            traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__

@@ -11,6 +11,7 @@ node wrote shows up in the output.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import threading
 from collections import Counter
@@ -22,12 +23,12 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind, waits_before_records
 
-from . import ambient, hostfold, subclass
+from . import ambient, eager_views, hostfold, subclass
 from .capturable import python_effect_nodes
-from .errors import NOT_COPIED, AtenExecutorError
+from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
-from .lower import lower_program, storage_offset_readers
+from .lower import check_lowerable, lower_program, storage_offset_readers
 from .program import Program, flatten_inputs
 from .relaid import RandomLayoutCheck
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
@@ -63,8 +64,13 @@ class Executor:
         # in a call there) refused every later call outside it ("Inplace update to inference tensor outside
         # InferenceMode") at its first input copy, where eager runs; a call inside works on normal tensors too.
         # (no_grad again: leaving inference mode turns grad mode on, and the build tracks no gradients)
-        with torch.inference_mode(False), torch.no_grad():
-            self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
+        try:
+            with torch.inference_mode(False), torch.no_grad():
+                self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
+        except BaseException as exc:   # (a refusal keeps no arena alive: its frames' views and this half-built
+            self.__dict__.clear()      # executor let go of it)
+            release_frames(exc)
+            raise
 
     def __deepcopy__(self, memo: dict) -> Executor:
         """Refused, naming what cannot be copied (``CompiledModule.__deepcopy__``): was a raw "cannot pickle"."""
@@ -81,8 +87,13 @@ class Executor:
         self.device = torch.device(device)
         if cuda_graph and self.device.type == "cuda":
             _check_replayable(torch, program)
+            for _name, path, *_rest in program.generators:   # (before the arena)
+                raise AtenExecutorError(f"the program draws from the module's own torch.Generator {path}, which a "
+                                        "CUDA graph would replay the capture's draws of (its state is not registered "
+                                        "with the graph): compile with cuda_graph=False")
         self.binding = bind(program.graph, plan)
         _check_one_device(plan, self.binding)
+        check_lowerable(program)   # (before the arena: these refusals need no plan)
         if cuda_graph and self.device.type == "cuda":
             _check_capturable_events(plan, self.binding)
         with torch.no_grad():  # views of parameters, as eager makes them under no_grad (no requires_grad)
@@ -108,6 +119,9 @@ class Executor:
         self._export_layouts = _export_layouts(program, self._inputs)
         #: random ops whose draws would land elsewhere in eager for an input laid out otherwise (``relaid``)
         self._random_layouts = RandomLayoutCheck(torch, program, self._export_layouts)
+        #: per user input, the program's view ops of it, replayed on a caller's tensor laid out otherwise (eager's
+        #: ``view`` of a transposed ``x`` fails: ``eager_views``)
+        self._view_probes = eager_views.input_probes(torch, program, _is_view_op, _is_views_op)
         #: per input index: (node reading its storage offset, the export's offset in elements): ``load_inputs``
         readers = storage_offset_readers(program)
         self._offset_read = {k: (readers[tid], program.specs[tid].byte_offset // program.specs[tid].itemsize)
@@ -168,6 +182,8 @@ class Executor:
         self._grouped_inputs = {program.user_outputs[i][1] for g in self._output_aliases[1] for i in g
                                 if program.user_outputs[i][0] == "input"}
         self._storage = self.layout.arena.untyped_storage().data_ptr()
+        #: ids of the executor's own view objects (``_fresh_aliases``), found at the first ``return_views`` call
+        self._own_views: frozenset[int] | None = None
         #: the outputs eager makes inside ``torch.inference_mode()`` in ``forward`` (inference tensors): copied out there
         self._inference = _inference_outputs(torch, program)
         itself = _outputs_that_are_inputs(torch, program)   # {output index: user input index}, written ones too
@@ -446,7 +462,10 @@ class Executor:
                 entry[2] = now
 
     def _run_call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
+        if self.program.generators:
+            _check_generators(self.program)
         with self.torch.no_grad():
+            self._follow_arena()
             self._refresh_moved()
             tensors = self.load_inputs(tensors)   # (an input in the arena: its copy, read, written and returned)
             if self.cuda_graph and delays is None:
@@ -467,6 +486,22 @@ class Executor:
         if self.calls == 1 and self.layout.arena.untyped_storage().data_ptr() != self._storage:
             raise AtenExecutorError("the arena's storage moved during a call: an out= op resized a view")
         return self.collect()
+
+    def _follow_arena(self) -> None:
+        """Take the arena's storage where it is now. Why: an output of a ``return_views`` call is a view of the arena's
+        one storage, and a caller's ``out.resize_(n)`` past that storage's end reallocates it, moving every view of
+        the arena (the launches' views follow, being views of the same storage): the executor still looked for a
+        fed-back output (``_off_arena``) at the old address, so such an input was read after the poison or another
+        input overwrote its slot (NaN under ``poison``, at every later call), and a CUDA graph captured on the old
+        address would replay its kernels into freed memory. Now the address is taken anew and the graph captured
+        again on it (this call: its warm-ups and capture, as the first call's)."""
+        ptr = self.layout.arena.untyped_storage().data_ptr()
+        if ptr == self._storage:
+            return
+        self._storage = ptr
+        if self._captured:
+            self._captured = False
+            self.issuer.graph = None
 
     def _capture(self, tensors: list, warmup: int = 2) -> None:
         """Warm up, capture, and leave the inputs loaded for the first replay. Every eager warm-up call
@@ -536,6 +571,8 @@ class Executor:
                                         "reads the caller's storage by strides (as_strided: eager's elements would "
                                         "be others): pass a tensor laid out as at export")
         self._random_layouts.check(tensors)
+        if self._view_probes:
+            eager_views.check_inputs(self.torch, self._view_probes, tensors, self._inputs)
         for k, (node, op, chain) in self._reshaped_writes.items():
             x, (strides, _offset) = tensors[k], self._export_layouts[k]
             if (x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
@@ -799,6 +836,8 @@ class Executor:
             flat = _copy_outputs_in_modes(self.torch, flat, *_unserved(*self._attribute_copies, served), None,
                                           self._inference)   # arena), and an output that is one of
             # them that copy too (``step(x) is m.last``, as eager's; before, the arena view beside the module's copy)
+        if self.return_views:
+            flat = self._fresh_aliases(flat)
         for i, k in self._inputs_kept_and_returned:   # ``self.last = x`` (``x.add_(1)`` before it too): eager's module
             flat[i] = self._caller_inputs[k]   # holds the caller's very tensor, and ``return x`` beside it returns
             # that tensor too (``step(x) is m.last``; a copy was returned where a copy was set before)
@@ -813,6 +852,46 @@ class Executor:
         if self.program.attr_outputs:   # ``(forward's output, the tensor attributes it set)``: the first is the call's
             out, self.attribute_values = out
         return out
+
+
+    def _fresh_aliases(self, flat: list) -> list:
+        """``flat`` with each of the executor's own views (an arena view, an input's slot) replaced by a new tensor
+        object over the same bytes, metadata and conjugate bits (one per object: ``return y, y`` stays ``a is b``).
+        Why: ``return_views`` handed the caller the very view objects the launches write and read, so a caller's
+        ``y.t_()``, ``y.set_(t)``, ``y.as_strided_(...)`` or ``y.resize_(n)`` on an output changed the program
+        itself: every later call computed other values (``y[0] * 3`` read ``y``'s bytes in the new strides) or
+        wrote into the caller's tensor, silently (round 50)."""
+        own = self._own_views
+        if own is None:
+            weights = {id(w) for w in self.program.weights.values()}
+            own = self._own_views = frozenset(id(v) for v in (*self.layout.views.values(), *self._inputs)
+                                              if id(v) not in weights)
+        if not any(id(t) in own for t in flat):
+            return flat
+        made: dict[int, Any] = {}
+        torch = self.torch
+        with torch.inference_mode(False) if torch.is_inference_mode_enabled() else contextlib.nullcontext():
+            for t in flat:   # (outside inference mode: a view made there could not be written outside it)
+                if id(t) in own and id(t) not in made:
+                    made[id(t)] = t.detach()
+        return [made.get(id(t), t) for t in flat]
+
+
+def _check_generators(program: Program) -> None:
+    """Refuse a call where a ``torch.Generator`` the program draws from is no longer the one the module holds
+    (``m.g = torch.Generator()`` after compile): the launches draw from the object compile found, eager's call from
+    the new one."""
+    for _name, path, owner, attr, key, gen in program.generators:
+        now = getattr(owner, attr, None)
+        if key is not None:
+            try:
+                now = now[key]
+            except (LookupError, TypeError):
+                now = None
+        if now is not gen:
+            raise AtenExecutorError(f"{path} is another object than the torch.Generator the program was compiled to "
+                                    "draw from: compile again (or seed the generator in place: "
+                                    f"{path}.manual_seed(...))")
 
 
 def unflatten_outputs(torch: Any, flat: list, spec: Any, sizes: bool = True) -> Any:

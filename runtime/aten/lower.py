@@ -136,6 +136,63 @@ def lower_program(program: Program, views: Mapping[str, Any], device_type: str, 
     return launches
 
 
+def check_lowerable(program: Program) -> None:
+    """The refusals of ``lower_program`` that depend on the program alone, made before any arena exists: a node
+    producing a tensor the graph has no node for, a non-tensor value (an ``item()``) that an op uses, an argument
+    the executor cannot reproduce (a script object the export lifted), a graph node with no FX node. Why:
+    ``lower_program`` runs on the arena's views, so these came after the arena was allocated (on a GPU, bytes the
+    caching allocator then kept reserved) for a program no plan could ever run."""
+    import torch
+
+    graph = program.graph
+    gens = program.generator_args
+    seen: set[str] = set()
+    for n in program.exported.graph.nodes:
+        if n.op != "call_function":
+            continue
+        if n.name in graph.node_index:
+            seen.add(n.name)
+            env = program.env.get(n.name, {})
+            used: list = []
+            torch.fx.node.map_arg((tuple(n.args), dict(n.kwargs)), used.append)
+            for a in used:
+                if isinstance(env.get(a.name), (str, list)) or a.op == "get_attr" or a.name in gens:
+                    continue
+                v = a.meta.get("val")
+                if not (isinstance(v, (bool, int, float)) or v is None):
+                    raise AtenExecutorError(f"argument {a.name!r} is a {type(v).__name__} the executor cannot "
+                                            "reproduce", n.name, str(n.target))
+            schema = getattr(n.target, "_schema", None)
+            if schema is not None:   # (out= resizing, or x.t_() of, the caller's tensor or a weight)
+                _refuse_caller_resize(torch, program, n, env, _mutated(torch, n, schema))
+            if _base(n.target) in _METADATA_ONLY and n.args:
+                root = _own_tensor(program, n.args[0], env)
+                x, r = getattr(n.args[0], "meta", {}).get("val"), n.meta.get("val")
+                if root is not None and isinstance(x, torch.Tensor) and isinstance(r, torch.Tensor):
+                    _refuse_metadata_change(program, n, root, x, r)
+            continue
+        _check_unplanned(torch, n)
+    missing = [nd.id for nd in graph.nodes if nd.id not in seen]
+    if missing:
+        raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
+
+
+def _check_unplanned(torch, n: Any) -> None:
+    """Refuse FX node ``n``, which no graph node stands for, where it makes a tensor, or a non-tensor value an op
+    uses; asserts and metadata checks (``_assert_tensor_metadata``, ``_assert_scalar``) run nothing."""
+    if getattr(n.target, "__name__", None) == "getitem":
+        return
+    val = n.meta.get("val")
+    if isinstance(val, torch.Tensor) or (isinstance(val, (list, tuple))
+                                         and any(isinstance(v, torch.Tensor) for v in val)):
+        raise AtenExecutorError("produces a tensor the graph has no node for", n.name, str(n.target))
+    users = [u for u in n.users if u.op != "output"]
+    if val is not None and users and not _only_asserted(torch, n):
+        raise AtenExecutorError(f"produces a non-tensor value ({type(val).__name__}) that "
+                                f"{users[0].name!r} uses: the executor runs only static-shape programs",
+                                n.name, str(n.target))
+
+
 def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Target) -> dict[str, Launch]:
     graph = program.graph
     launches: dict[str, Launch] = {}
@@ -148,18 +205,7 @@ def _lower_program(torch, program: Program, views: Mapping[str, Any], ctx: Targe
             _check_input_bytes(program, n)
             _check_body_offsets(torch, program, n)
             continue
-        val = n.meta.get("val")
-        if n.target.__name__ == "getitem" if hasattr(n.target, "__name__") else False:
-            continue
-        if isinstance(val, torch.Tensor) or (isinstance(val, (list, tuple))
-                                             and any(isinstance(v, torch.Tensor) for v in val)):
-            raise AtenExecutorError("produces a tensor the graph has no node for", n.name, str(n.target))
-        users = [u for u in n.users if u.op != "output"]
-        if val is not None and users and not _only_asserted(torch, n):
-            raise AtenExecutorError(f"produces a non-tensor value ({type(val).__name__}) that "
-                                    f"{users[0].name!r} uses: the executor runs only static-shape programs",
-                                    n.name, str(n.target))
-        # asserts and metadata checks (_assert_tensor_metadata, _assert_scalar): nothing to run
+        _check_unplanned(torch, n)
     missing = [nd.id for nd in graph.nodes if nd.id not in launches]
     if missing:
         raise AtenExecutorError(f"graph node {missing[0]!r} has no FX node in the program")
@@ -272,7 +318,8 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             ctx.adopted.add(o)
     # only the arguments read the moved copies: the later steps write ``views`` itself
     read = views if _base(op) in COPIES else _constants_moved_for(torch, program, env, gn, views, ctx, n)
-    args, kwargs = _bind(torch, n, env, read, root=program.exported.graph_module)
+    args, kwargs = _bind(torch, n, env, read, root=program.exported.graph_module,
+                       objects=program.generator_args)
     if _base(op) in _STORAGE_OFFSET_OPS:
         args, kwargs = _rebase_storage_offset(torch, n, program, env, views, args, kwargs)
     val = n.meta.get("val")
@@ -442,7 +489,8 @@ def _lower_folded(torch, program: Program, n, views: Mapping[str, Any], ctx: Tar
     is_view = graph.tensor(out).view_of is not None
     found = fold(torch, n, list(_tids(env)), out, views, ctx.host,
                  lambda tid: _is_fixed_constant(torch, program, tid, ctx),
-                 lambda values: _bind(torch, n, env, values, root=program.exported.graph_module), is_view)
+                 lambda values: _bind(torch, n, env, values, root=program.exported.graph_module,
+                                      objects=program.generator_args), is_view)
     if found is None:
         return None
     ctx.folds.append(found)
@@ -568,15 +616,18 @@ def _offset_in_a_copy(torch, base: str, x) -> bool:
 
 
 def _bind(torch, n, env: Mapping[str, Any], views: Mapping[str, Any], override: Mapping[str, str] | None = None,
-          root: Any = None):
+          root: Any = None, objects: Mapping[str, Any] | None = None):
     """The node's (args, kwargs) with every FX value replaced by its planned view (and a ``get_attr``
-    that is no graph tensor, such as the subgraph of a higher-order op, by the attribute of ``root``)."""
+    that is no graph tensor, such as the subgraph of a higher-order op, by the attribute of ``root``; a lifted
+    ``torch.Generator`` by the module's own, ``objects``: ``Program.generator_args``)."""
     def value(a):
         tid = (override or {}).get(a.name, env.get(a.name))
         if isinstance(tid, str):
             return views[tid]
         if isinstance(tid, list):
             return [views[t] if isinstance(t, str) else None for t in tid]
+        if objects and a.op == "placeholder" and a.name in objects:
+            return objects[a.name]
         if a.op == "get_attr" and root is not None:
             obj = root
             for part in str(a.target).split("."):
@@ -905,7 +956,8 @@ def _lower_mutating(torch, program, n, gn, env, views, args, kwargs, mutated, ct
         if launch.kind != "copy":
             return launch
     if not overlap:  # move the input to the result's place, then write it there
-        a2, k2 = _bind(torch, n, env, views, {fx_in: o}, root=program.exported.graph_module)
+        a2, k2 = _bind(torch, n, env, views, {fx_in: o}, root=program.exported.graph_module,
+                       objects=program.generator_args)
 
         def run(vo=vo, vi=vi, a2=a2, k2=k2):
             vo.copy_(vi)
@@ -1079,6 +1131,13 @@ def _refuse_caller_metadata(torch, program: Program, n, env, args, kwargs) -> No
         return
     x = args[0]
     r = getattr(torch.ops.aten, _base(n.target)[:-1])(*args, **kwargs)
+    _refuse_metadata_change(program, n, root, x, r)
+
+
+def _refuse_metadata_change(program: Program, n, root: Any, x: Any, r: Any) -> None:
+    """Refuse node ``n``, an in-place metadata op on user input or weight ``root`` (``x``), whose result ``r`` has
+    another shape, strides or storage offset (``_refuse_caller_metadata``; ``check_lowerable`` on the export's
+    fake values, before any arena)."""
     if (tuple(r.shape), tuple(r.stride()), r.storage_offset()) == (tuple(x.shape), tuple(x.stride()),
                                                                   x.storage_offset()):
         return

@@ -134,6 +134,17 @@ class Program:
     #: itself (a write to such an input is refused where it is laid out otherwise than at export); None: not told,
     #: every input's (round 43)
     identity_inputs: frozenset[int] | None = None
+    #: whether the program is a lowering of the export (``run_decompositions({})`` of a vmap...: ``trace_torch``'s
+    #: ``lowered``): its views need not be eager's (``eager_views``)
+    lowered: bool = False
+    #: (placeholder, path, owner module, attribute, key or None, generator) of each ``torch.Generator`` of the module
+    #: that the program draws from (``_module_generators``): the launches take the module's own object
+    generators: tuple[tuple[str, str, Any, str, Any, Any], ...] = ()
+
+    @property
+    def generator_args(self) -> dict[str, Any]:
+        """{placeholder name: the module's generator} (``lower._bind``)."""
+        return {g[0]: g[5] for g in self.generators}
 
 
 def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None, *, strict: bool = False,
@@ -265,6 +276,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     sig = ep.graph_signature
     state = dict(ep.state_dict)
     consts = dict(getattr(ep, "constants", {}) or {})
+    generators = _module_generators(torch, ep, consts, module)
     if isinstance(module, torch.nn.Module):  # the module's own tensors, non-persistent buffers too
         state.update(module.named_parameters(remove_duplicate=False))
         state.update(module.named_buffers(remove_duplicate=False))
@@ -371,7 +383,67 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
-                                    else frozenset(getattr(layouts, "identity_inputs", ()))))
+                                    else frozenset(getattr(layouts, "identity_inputs", ()))),
+                   lowered=bool(trace.get("lowered", False)), generators=generators)
+
+
+def _held_generators(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:
+    """(path, owner module, attribute, key or None, generator) of each ``torch.Generator`` ``module``'s tree holds as
+    an attribute (``G.g``) or in a list, tuple or dict attribute (``G.gens[0]``)."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    out = []
+    top = type(module).__name__
+    for prefix, sub in module.named_modules():
+        for name, v in vars(sub).items():
+            where = f"{top}.{prefix + '.' if prefix else ''}{name}"
+            items = (v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, (list, tuple))
+                     else [(None, v)])
+            out += [(where if k is None else f"{where}[{k!r}]", sub, name, k, g) for k, g in items
+                    if isinstance(g, torch.Generator)]
+    return out
+
+
+def _module_generators(torch: Any, ep: Any, consts: dict, module: Any) -> tuple[tuple[str, str, Any, str, Any, Any],
+                                                                                ...]:
+    """(placeholder, path, owner module, attribute, key, generator) of each ``torch.Generator`` the program draws from
+    (``torch.rand(shape, generator=self.g)``): the module's own generator, which each compiled call draws from as each
+    eager call does. Why: torch.export lifts a *copy* of the generator into the program's constants, so the program
+    drew from that copy (never advancing the module's generator: other numbers than eager's from the 2nd call on);
+    the executor could not run it at all ("a CustomObjArgument the executor cannot reproduce", after the arena was
+    allocated). The copy is told from the module's generators by its state, which the export copied: refused, naming
+    the node, where no generator the module holds has that state (a generator of a global, an ``ExportedProgram``
+    given) or more than one has (two seeded alike: which one each op draws from the program does not say)."""
+    from torch.export.graph_signature import InputKind
+
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    held = None
+    out = []
+    for spec in ep.graph_signature.input_specs:
+        lifted = consts.get(spec.target)
+        if spec.kind != InputKind.CUSTOM_OBJ or not isinstance(lifted, torch.Generator):
+            continue
+        name = getattr(spec.arg, "name", None)
+        node = nodes.get(name)
+        user = next(iter(node.users), None) if node is not None else None
+        if held is None:
+            held = _held_generators(torch, module)
+        state = lifted.get_state()
+        same = [h for h in held if h[4].device == lifted.device and torch.equal(h[4].get_state(), state)]
+        if len({id(h[4]) for h in same}) == 1:   # (one object, under one path or several: shared by submodules)
+            out.append((name, *same[0]))
+            continue
+        why = (f"the module holds {', '.join(h[0] for h in held)}, and {' and '.join(h[0] for h in same)} are in the "
+               "same state, so which one it draws from the program does not tell (seed them apart)" if same else
+               f"no generator the module holds ({', '.join(h[0] for h in held) or 'none'}) is in its state (a "
+               "generator passed as an argument, which export keeps as a constant; one of a global; an ExportedProgram "
+               "given)")
+        raise AtenExecutorError(f"forward draws from a torch.Generator object, and {why}: torch.export "
+                                "keeps a copy of it in the program, where each eager call draws on from the original "
+                                "(draw from the module's own generator attribute, or from torch's default "
+                                "generator, or pass the random values in as an input)",
+                                user.name if user is not None else None, str(user.target) if user is not None else None)
+    return tuple(out)
 
 
 def _undo_bypassing_writes(state: Any, writes: Any) -> None:

@@ -71,9 +71,13 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    exported = ep
     if lower_vmap and not decompose:
         ep = lower_vmapped(torch, ep, default)
-    trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set()}
+    # ("lowered": the program is no longer the export's own: its decompositions may hold a ``view`` where eager's
+    # composite op, a ``reshape``, copies; the ATen executor replays no view of it on a caller's tensor)
+    trace: dict = {"fake": {}, "env": {}, "values": {}, "side": {}, "input_outputs": set(),
+                   "lowered": decompose or ep is not exported}
     with logger_off("torch._subclasses.fake_tensor"):   # (as from_torch)
         graph = _from_exported(torch, ep, name if name is not None else default, alignment, None, trace,
                                check_records=given)
