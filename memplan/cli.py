@@ -532,6 +532,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_exact_solver_options(sp: argparse.ArgumentParser) -> None:
+    """``--time-limit``, ``--seed`` and ``--workers``: the options only the exact solvers read, spelt once so that
+    ``plan`` and ``csv`` parse and explain them alike."""
+    sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
+    sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
+    sp.add_argument("--workers", type=argtypes.workers, default=1,
+                    help="CP-SAT worker threads (default 1: deterministic)")
+
+
 def _register_plan(sub: argparse._SubParsersAction) -> None:
     from .solvers import SOLVER_NAMES
 
@@ -541,10 +550,7 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
                     help="offset solver (default auto: the heuristics, then a short search on a problem of at most 64 "
                          "buffers, and with --time-limit the exact solvers)")
-    sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
-    sp.add_argument("--workers", type=argtypes.workers, default=1,
-                    help="CP-SAT worker threads (default 1: deterministic)")
+    _add_exact_solver_options(sp)
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
@@ -704,10 +710,7 @@ def _register_csv(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--minimize", action="store_true", help="minimise the arena even with --capacity")
     sp.add_argument("--solver", default="search", choices=SOLVER_NAMES,
                     help="offset solver (default search: minimalloc's branch and bound)")
-    sp.add_argument("--time-limit", type=argtypes.seconds, default=None, metavar="S", help="solver time budget in seconds")
-    sp.add_argument("--seed", type=argtypes.seed, default=0, help=SEED_HELP)
-    sp.add_argument("--workers", type=argtypes.workers, default=1,
-                    help="CP-SAT worker threads (default 1: deterministic)")
+    _add_exact_solver_options(sp)
     sp.add_argument("--progress", action="store_true", help="print solver progress on stderr (default: if a TTY)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
     sp.set_defaults(func=cmd_csv)

@@ -13,7 +13,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,10 @@ from .solvers import (
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
+if TYPE_CHECKING:  # for the annotations only: devices/ and optimize/ load lazily, on a call that needs them
+    from .devices.split import DeviceSplit
+    from .optimize.cost import CostModelLike
+
 
 @dataclass(frozen=True)
 class Planned:
@@ -56,7 +60,7 @@ class Planned:
 
     graph: Graph
     plan: Plan
-    split: Any = None
+    split: DeviceSplit | None = None
 
 
 @positional_checked(lambda: _plan_options())
@@ -128,9 +132,10 @@ def warn_workers_alignment(solver: str, options, alignment: int, given: bool) ->
 @named_options
 @paused
 def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *,
-               time_limit: float | None = None, seed: int = 0, workers: int = 1, progress=None,
+               time_limit: float | None = None, seed: int = 0, workers: int = 1,
+               progress: Callable[[str], None] | None = None,
                check: bool = True, streams: int | str | None = None, memory_budget: int | None = None,
-               max_events: int | None = None, cost_model=None, devices: int | None = None,
+               max_events: int | None = None, cost_model: CostModelLike | None = None, devices: int | None = None,
                device_capacity: int | Sequence[int] | None = None, fused_groups: bool = False,
                alignment: int | None = None) -> Planned:
     """``plan()``, returning the graph the plan refers to as well (the split graph for ``devices`` > 1).
@@ -295,7 +300,8 @@ def _not_fully_checked(p: Plan) -> bool:
 @named_options
 def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOptions | None = None,
                  device_capacity: int | Sequence[int] | None = None, streams: int | str | None = None,
-                 max_events: int | None = None, cost_model=None, alignment: int | None = None):
+                 max_events: int | None = None, cost_model: CostModelLike | None = None,
+                 alignment: int | None = None) -> tuple[DeviceSplit, Plan]:
     """(split, plan) of ``graph`` over ``n`` devices; the plan refers to ``split.graph`` and is verified.
     (``split_devices`` validates ``n``.) ``solver`` and ``options`` (``SolveOptions``) plan each device's
     arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.

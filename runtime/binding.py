@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memplan.errors import ExecutorError, GraphError, PlanFormatError
+from memplan.errors import short_repr as _short
 from memplan.graph import MAX_TENSOR_BYTES, Graph
 from memplan.planfile import Plan, check_plan_for
 
@@ -70,9 +71,19 @@ class Binding:
     alignment: int = 1
 
     def address(self, tid: str, arena_base: Mapping[int, int] | list[int], root_base: Mapping[str, int]) -> int:
-        """The address of ``tid`` given each device's arena base and each own root's base."""
-        p = self.places[tid]
-        return (arena_base[p.device] if p.in_arena else root_base[p.root]) + p.offset
+        """The address of ``tid`` given each device's arena base and each own root's base. ExecutorError names a
+        tensor this binding has no place for, or the device or root whose base the caller left out (a bare
+        KeyError or IndexError from here did not say which of the three it was)."""
+        p = self.places.get(tid) if isinstance(tid, str) else None
+        if p is None:
+            raise ExecutorError(f"address: the bound graph has no tensor {_short(tid)}")
+        try:
+            base = arena_base[p.device] if p.in_arena else root_base[p.root]
+        except (KeyError, IndexError, TypeError):
+            where = (f"the arena of device {p.device}, which arena_base gives no base" if p.in_arena else
+                     f"root {p.root!r} outside the arena, which root_base gives no base")
+            raise ExecutorError(f"address: tensor {tid!r} lies in {where}") from None
+        return base + p.offset
 
 
 def bind(graph: Graph, plan: Plan) -> Binding:

@@ -7,6 +7,24 @@ import torch
 from torch import nn
 
 
+def twins(cls: type[nn.Module]) -> tuple[nn.Module, nn.Module]:
+    """Two instances of ``cls`` with the same weights: one to compile, one to run eagerly beside it (a module
+    whose call changes its own state cannot be compared against itself)."""
+    m, e = cls(), cls()
+    e.load_state_dict(m.state_dict())
+    for a, b in zip(m.parameters(), e.parameters()):
+        b.data.copy_(a.data)
+    return m, e
+
+
+def same_calls(step, e: nn.Module, n: int = 3, shape: tuple[int, ...] = (4,)) -> None:
+    """``n`` calls of the compiled ``step`` and of its eager twin ``e`` on the same random input, bit for bit equal:
+    a state the first call fills (a cache, a counter) must be read by the later calls as eager reads it."""
+    for _ in range(n):
+        x = torch.randn(*shape)
+        assert torch.equal(step(x), e(x))
+
+
 class MLP(nn.Module):
     def __init__(self, d: int = 32):
         super().__init__()

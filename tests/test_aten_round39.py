@@ -23,24 +23,11 @@ from needs import need
 
 torch = need("torch")
 
+from aten_models import same_calls, twins  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
-
-
-def _pair(cls):
-    m, e = cls(), cls()
-    e.load_state_dict(m.state_dict())
-    for (_n, a), (_k, b) in zip(m.named_parameters(), e.named_parameters()):
-        b.data.copy_(a.data)
-    return m, e
-
-
-def _same_calls(step, e, n=3, shape=(4,)):
-    for _ in range(n):
-        x = torch.randn(*shape)
-        assert torch.equal(step(x), e(x))
 
 
 class FillsFromWeight(nn.Module):
@@ -91,11 +78,11 @@ def test_a_constant_cache_read_by_another_path_is_refused_naming_it(cls, name):
 
 def test_a_constant_cache_filled_before_compile_runs_as_eager():
     """The way out the message gives: one eager call first, then the cache is a constant the program reads."""
-    m, e = _pair(FillsFromWeight)
+    m, e = twins(FillsFromWeight)
     m(torch.randn(4))
     e(torch.randn(4))
     step = compile(m, (torch.randn(4),), poison=True)
-    _same_calls(step, e)
+    same_calls(step, e)
 
 
 class SameResultCache(nn.Module):
@@ -114,10 +101,10 @@ class SameResultCache(nn.Module):
 
 @pytest.mark.parametrize("streams", [1, 3])
 def test_a_cache_read_as_the_first_call_used_it_is_taken(streams):
-    m, e = _pair(SameResultCache)
+    m, e = twins(SameResultCache)
     step = compile(m, (torch.randn(4),), streams=streams, poison=True)
     assert step.attrs == () and m.h is None
-    _same_calls(step, e)
+    same_calls(step, e)
 
 
 class ReplacesBufferFromWeight(nn.Module):
@@ -147,7 +134,7 @@ class NonPersistentReplaced(ReplacesBufferFromWeight):
 def test_a_buffer_replaced_by_a_constant_of_the_step_runs_as_eager(cls):
     """Failed before: refused "forward replaces buffer ... with a new tensor" though each call gives eager's result;
     the buffer holds eager's values after each call (the module's very tensor, written in place)."""
-    m, e = _pair(cls)
+    m, e = twins(cls)
     step = compile(m, (torch.randn(4),), poison=True)
     for _ in range(3):
         x = torch.randn(4)
@@ -348,7 +335,7 @@ class PrivateFlagAndTap(nn.Module):
 def test_private_values_that_change_nothing_are_taken():
     m, e = PrivateFlagAndTap(), PrivateFlagAndTap()
     step = compile(m, (torch.randn(4),), poison=True)
-    _same_calls(step, e)
+    same_calls(step, e)
 
 
 class PrivateSteps(nn.Module):

@@ -24,25 +24,11 @@ from needs import need
 
 torch = need("torch")
 
+from aten_models import same_calls, twins  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
-
-
-def _pair(cls):
-    m, e = cls(), cls()
-    e.load_state_dict(m.state_dict())
-    for a, b in zip(m.parameters(), e.parameters()):
-        b.data.copy_(a.data)
-    return m, e
-
-
-def _same_calls(step, e, n=3, shape=(4,)):
-    for _ in range(n):
-        x = torch.randn(*shape)
-        assert torch.equal(step(x), e(x))
-
 
 # --- 2: private attributes written without __setattr__ -------------------------------------------------------------
 
@@ -121,10 +107,10 @@ class ObjectSetSeen(nn.Module):
 
 def test_private_fixed_point_set_without_setattr_runs_and_is_set_as_eager_leaves_it():
     """A fixed point so set is taken, and each call sets it: eager's values after the calls."""
-    m, e = _pair(ObjectSetSeen)
+    m, e = twins(ObjectSetSeen)
     step = compile(m, (torch.randn(4),))
     assert m._seen is False and "_shape" not in vars(m)   # (compile runs no call)
-    _same_calls(step, e)
+    same_calls(step, e)
     assert m._seen is True and m._shape == e._shape == torch.Size([4])
 
 
@@ -156,9 +142,9 @@ class SubPrivateShape(nn.Module):
 def test_private_plain_and_fixed_values_taken_are_set_by_each_call():
     """Failed before: the compiled module kept ``_shape`` None and ``_seen`` False where eager's first call set them."""
     for cls in (PrivateShape, SubPrivateShape):
-        m, e = _pair(cls)
+        m, e = twins(cls)
         step = compile(m, (torch.randn(3, 4),))
-        _same_calls(step, e, shape=(3, 4))
+        same_calls(step, e, shape=(3, 4))
         mm, ee = (m.body, e.body) if cls is SubPrivateShape else (m, e)
         assert (mm._shape, mm._seen, mm._cfg) == (ee._shape, ee._seen, ee._cfg) == (torch.Size([3, 4]), True, {"rank": 2})
         mm._cfg["rank"] = 9   # (a dict of its own each call, as eager makes a new one)
@@ -286,9 +272,9 @@ class BiasCacheAndTap(BiasCache):
 def test_tensor_cache_whose_fallback_computes_the_same_still_compiles(cls):
     """A cache read where the first call used the value it computed (LeViT), or a tap no call reads: compiled, eager's
     results over three calls; the container stays as at compile (left to eager, docs/aten.md)."""
-    m, e = _pair(cls)
+    m, e = twins(cls)
     step = compile(m, (torch.randn(4),))
-    _same_calls(step, e)
+    same_calls(step, e)
     assert len(vars(m)["_cache" if cls is BiasCache else "feats"]) == 0
 
 

@@ -12,7 +12,7 @@ fusion groups issued whole on one stream and stream ids the plan may hold.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import data_deps, fit_devices, graphs, view_chains
 
@@ -113,9 +113,7 @@ def test_budgeted_plans_fit_and_give_exactly_the_reduction_events(g, k, frac):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(g=GRAPHS, k=st.sampled_from([2, 3]), cap=st.sampled_from([None, 0, 1]))
 def test_device_plans_give_exactly_the_reduction_events(g, k, cap):
-    opts = fit_devices(g, {"devices": 2})
-    if opts["devices"] < 2:
-        return
+    assume(fit_devices(g, {"devices": 2})["devices"] == 2)   # (a return passed 18 of 25 graphs without a plan)
     planned = memplan.plan_graph(g, streams=k, devices=2, max_events=cap, solver="greedy")
     assert_fewest_events_and_whole_groups(planned.graph, *_plan_schedule(planned.plan))
 

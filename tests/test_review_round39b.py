@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import graphs, schedules
 
@@ -78,8 +78,7 @@ def test_the_groups_called_not_one_piece_are_the_groups_rule_1_names(data):
     from runtime.step import unfusable_groups
 
     g = data.draw(graphs(max_nodes=9))
-    if not any(len(m) > 1 for m in g.groups().values()):
-        return
+    assume(any(len(m) > 1 for m in g.groups().values()))   # (a return passed 43 of 60 graphs untested)
     p = memplan.plan(g)
     rng = random.Random(data.draw(st.integers(0, 10 ** 6)))
     order = list(p.order)

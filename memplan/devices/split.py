@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from ..planfile import INT64, MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
 from .partition import partition
 from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, shared_weights, units_of
+
+if TYPE_CHECKING:  # for the annotations only: optimize/ loads on a call that needs it
+    from ..optimize.cost import CostModelLike
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ def check_devices(n: Any) -> int:
 
 
 @named_options
-def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int | Sequence[int] | None = None,
+def split_devices(graph: Graph, n: int, *, cost_model: CostModelLike | None = None,
+                  device_capacity: int | Sequence[int] | None = None,
                   streams: int | str | None = None, max_events: int | None = None) -> DeviceSplit:
     """Split ``graph`` into ``n`` pipeline stages, one per device, and schedule each device.
 
@@ -103,7 +107,8 @@ def split_devices(graph: Graph, n: int, *, cost_model=None, device_capacity: int
                              max_events=max_events)
 
 
-def split_with_serial(graph: Graph, n: int, *, cost_model=None, device_capacity: int | Sequence[int] | None = None,
+def split_with_serial(graph: Graph, n: int, *, cost_model: CostModelLike | None = None,
+                      device_capacity: int | Sequence[int] | None = None,
                       streams: int | str | None = None, max_events: int | None = None,
                       serial_devices: frozenset[int] = frozenset(),
                       low_memory_devices: frozenset[int] = frozenset()) -> DeviceSplit:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..errors import GraphError
 from ..graph import MAX_COST_US, Graph
@@ -77,7 +77,7 @@ def import_onnx(*args, **kwargs):
     return impl(*args, **kwargs)
 
 
-def from_torch(module, example_inputs=(), **kwargs) -> Graph:
+def from_torch(module: Any, example_inputs: Any = (), **kwargs: Any) -> Graph:
     """A torch module's forward pass as a Graph, via ``torch.export`` (``module`` may be an
     ``ExportedProgram``). The keyword options (``kwargs``, ``name``, ``alignment``, ``strict``,
     ``decompose``, ``progress``) are ``memplan.importers.torch.from_torch``'s, which is loaded only on

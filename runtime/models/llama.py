@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from memplan import Graph, Schedule, schedule_with_events
+from memplan import Graph, Schedule, graph_optimize, schedule_with_events
 from memplan.errors import ExecutorError
 from memplan.examples import LLAMA_8B, LLAMA_TINY, LlamaConfig, llama
 
@@ -149,28 +149,12 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
 
 def multi_stream_schedule(graph: Graph, method: str = "hand", max_streams: int = 3) -> Schedule:
     """A multi-stream schedule: "hand" (``stream_assignment`` + the fewest events) or "optimize"
-    (``memplan.graph_optimize`` where this memplan has it)."""
+    (``memplan.graph_optimize``)."""
     if method == "hand":
         return schedule_with_events(graph, [n.id for n in graph.nodes], stream_assignment(graph))
     if method == "optimize":
-        fn = graph_optimize_fn()
-        if fn is None:
-            raise RuntimeError("this memplan has no graph_optimize")
-        return fn(graph, max_streams=max_streams)
+        return graph_optimize(graph, max_streams=max_streams)
     raise ExecutorError(f"unknown schedule method {method!r}")
-
-
-def graph_optimize_fn():
-    """``memplan.graph_optimize`` (or ``memplan.optimize.graph_optimize``), or None."""
-    import memplan
-
-    fn = getattr(memplan, "graph_optimize", None)
-    if fn is None:
-        try:
-            from memplan.optimize import graph_optimize as fn
-        except ImportError:
-            return None
-    return fn
 
 
 def prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int], ...]:
