@@ -336,7 +336,7 @@ class Replay:
                     # every node left is timed as in this run (its predecessor and its events)
                     q = cut = heap[0]
                     if whole and not earlier:   # no end came out earlier, in exact arithmetic: the base run's tails
-                        m = ix.suffix_top[q]
+                        m = float(ix.suffix_top[q])
                         for v, _, _, was_end in saved:
                             if end[v] > was_end:
                                 m = max(m, end[v] + ix.tail_past(v, q, pos))
