@@ -5,9 +5,11 @@ vector clock per node: one row of every stream for each node, copied and maxed w
 calls it for every candidate it scores and for every fork ``budget`` gives back, on schedules it built
 itself (topological by construction, streams numbered by first use), where those costs were most of its
 time. ``wait_pairs`` makes the same choices on indices with *sparse* clocks shared along a stream: a node
-that waits on no event has the clock of the node before it on its stream (plus its own count, which is
-its sequence number and is kept implicitly), so only an event copies a clock, and a copy holds only the
-streams it knows of. Above ``DENSE_STREAMS`` streams a clock knows nearly all of them, and a copy is a numpy
+that waits on no event has the clock of the node before it on its stream (plus its own entry, kept
+implicitly), so only an event copies a clock, and a copy holds only the streams it knows of. A clock's entry for
+a stream is 1 + the issue position of the latest node of that stream it knows (not its count on that stream:
+the same comparisons, but a node's position stays put when ``Replay.rescore`` moves other nodes between streams,
+so a clock that comes out as it was stops the change there). Above ``DENSE_STREAMS`` streams a clock knows nearly all of them, and a copy is a numpy
 row instead (merged in one step, not one per stream). ``tests/test_optimize_fast.py`` checks it against
 ``schedule_with_events``; ``tests/test_perf_round48.py`` checks the rows against the dicts.
 """
@@ -15,6 +17,7 @@ row instead (merged in one step, not one per stream). ``tests/test_optimize_fast
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +35,10 @@ BIG_READER = 16
 #: after it is); its heap costs more per node than a plain replay
 SEQUENTIAL_AT = 32
 SEQUENTIAL_SHARE = 4
+#: ``Replay.rescore`` finds the readers of a changed writer's views from an index (``_RescoreIndex.vreaders``) while
+#: listing it takes at most this many times (nodes + inputs) steps; past that, it replays every view read with a
+#: writer from the first moved position on
+VIEW_READER_STEPS = 4
 #: ``Replay``'s ``cap`` when none is given: more events than any run takes (``max_events`` lies below 2**63)
 NO_CAP = 1 << 63
 #: a ``Replay`` of more distinct streams than this keeps its clocks dense (a numpy row per clock, indexed by stream):
@@ -76,8 +83,8 @@ Clock = dict[int, int] | np.ndarray   # a node's vector clock: a dict of the str
 
 def _merge_clock(cur: Clock, other: Clock, sd: int, count: int, s: int, dense: bool) -> int:
     """Merge ``other`` (the clock of a node ``d`` on stream ``sd`` that the node being replayed, on stream ``s``, waits
-    for) into ``cur``, a clock that node owns: the entry-wise max, then ``d``'s own count (``count``: more than any
-    clock it is merged with held) and ``s``'s own count implicit (0 in a dense row, absent from a dict). Returns the
+    for) into ``cur``, a clock that node owns: the entry-wise max, then ``d``'s own entry (``count``: 1 + its issue
+    position, more than any clock it is merged with held) and ``s``'s own entry implicit (0 in a dense row, absent from a dict). Returns the
     merge steps taken (``Replay.merge_steps``): one for a dense row, one per stream a dict clock knows.
     Why one function: ``_run`` and the rescoring replay must make the very same clocks, or their scores differ."""
     if dense:
@@ -235,54 +242,159 @@ class Replay:
         Why: a window replays every position in it, and a fork on one of 1,024 streams spans the whole issue order
         (its units are interleaved with every other stream's), so scoring each fork replayed every node
         (``fork_join(10000)`` under ``max_events``: 1,024 forks x 10,000 nodes, 50 s). Which nodes can differ: a
-        node's events, clock and end follow from its stream's state before it, its writers' results and, for a
-        view read, the fold of the chain's writers. So the nodes replayed are the moved ones, every later node of
-        a stream a replayed node left or joined, every reader of a replayed node, and every reader of a view with
-        a writer from ``p`` on; any other node repeats this run's node exactly (by induction in issue order), and
-        its events and end are this run's (``events_at``, the ends by position). A join of many writers finds its
-        latest writer per stream from this run's, corrected for the moved writers (``BIG_READER``), not from all.
-        ``stats`` (for tests: operation counts, not times): "replayed" is increased by the nodes replayed, "writers"
-        by the writers they looked at."""
+        node's events, clock and end follow from its stream predecessor's clock and end, its writers' streams,
+        clocks and ends and, for a view read, the fold of the chain's writers; its position, the number its clock
+        entries are made of (``_run``), never changes. So a node is replayed when it moved, when its predecessor
+        on its stream is another node than in this run (a node before it left or joined its stream), or when its
+        predecessor or a writer (along a view chain too) was replayed and came out *changed* (another stream,
+        clock or end): a node that comes out as it was stops the change there. Any other node repeats this run's
+        node exactly (by induction in issue order), and its events and end are this run's (``events_at``, the ends
+        by position). Round 41 replayed every later node of each stream a moved node left or joined and each of
+        their readers: the give-back of a fork onto the main stream replayed most of the rest of the order, fork
+        after fork (quadratic: 1,000 nodes replayed per fork of a 2,000-node fan-out/join). A join of many writers
+        finds its latest writer per stream from this run's, corrected for the moved writers (``BIG_READER``), not
+        from all. ``stats`` (for tests: operation counts, not times): "replayed" is increased by the nodes
+        replayed, "writers" by the writers they looked at."""
         assert self.windows, "rescore needs a Replay that keeps windows"
         ix = self._rescore_index()
         order, pos, cost, event_us = self.order, self.pos, self.cost, self.event_us
-        writers, readers = self.graph.input_writers, ix.readers
+        writers, readers, vreaders = self.graph.input_writers, ix.readers, ix.vreaders
         stream, seq, clock, end = self.stream, self.seq, self.clock, self.end
+        by_stream = ix.by_stream
         events_at = self.events_at
         old = {v: stream[v] for v, s in moved.items() if s != stream[v]}
         dense = self.dense
         self._check_width([moved[v] for v in old])
         merged = 0
+        joined: dict[int, list[int]] = {}   # stream -> the positions of the nodes moved onto it, ascending
+        for v in old:
+            joined.setdefault(moved[v], []).append(pos[v])
+        for at in joined.values():
+            at.sort()
         heap = [pos[v] for v in old]
-        lo, hi = bisect_left(ix.viewed, p), bisect_left(ix.viewed, stop)
-        heap += [q for q in ix.viewed[lo:hi] if ix.vreach[order[q]] >= p]   # (a view read with a writer from p on)
+        if vreaders is None:   # (no index of a view's readers by writer: every view read with a writer from p on)
+            lo, hi = bisect_left(ix.viewed, p), bisect_left(ix.viewed, stop)
+            heap += [q for q in ix.viewed[lo:hi] if ix.vreach[order[q]] >= p]
         queued = set(heap)
+        struct = set(heap)   # (the queued positions to replay in full; the others only for their end)
         heap = list(queued)   # (each once: a moved node may read a view too)
         heapq.heapify(heap)
-        state: dict[int, tuple[int, dict[int, int], float]] = {}   # stream -> (count, clock, free) once replayed on
         moved_in: dict[int, set[int]] = {}   # a big reader -> its moved writers
-        saved: list[tuple[int, int, dict[int, int], float]] = []
+        saved: list[tuple[int, int, Clock, float]] = []
         fold: WriterFold | None = None
         delta, top = 0, self.top_at[p]
         for v in old:
             stream[v] = moved[v]
+
+        def pred(x: int, q: int) -> int:
+            """The node before position ``q`` on stream ``x`` with the moved nodes on their new streams (-1: none)."""
+            at = by_stream.get(x, ())
+            i = bisect_left(at, q) - 1
+            while i >= 0 and stream[order[at[i]]] != x:   # (moved away)
+                i -= 1
+            best = at[i] if i >= 0 else -1
+            there = joined.get(x)
+            if there:
+                j = bisect_left(there, q) - 1
+                if j >= 0 and there[j] > best:
+                    best = there[j]
+            return order[best] if best >= 0 else -1
+
+        def push(q: int, structural: bool) -> None:
+            """Queue position ``q`` (before ``stop``): ``structural``, to be replayed in full (its events or clock may
+            differ), else for its end alone (its predecessor's or an event's writer's end changed)."""
+            if q < stop:
+                if structural:
+                    struct.add(q)
+                if q not in queued:
+                    queued.add(q)
+                    heapq.heappush(heap, q)
+
+        def push_next(x: int, q: int, structural: bool = True) -> None:
+            """Queue the node after position ``q`` on stream ``x`` (its predecessor changed)."""
+            at = by_stream.get(x, ())
+            i = bisect_right(at, q)
+            while i < len(at) and at[i] < stop and stream[order[at[i]]] != x:
+                i += 1
+            nxt = at[i] if i < len(at) else stop
+            there = joined.get(x)
+            if there:
+                j = bisect_right(there, q)
+                if j < len(there) and there[j] < nxt:
+                    nxt = there[j]
+            push(nxt, structural)
+
+        tpred, tev, tout, outmax = ix.tpred, ix.tev, ix.tout, ix.outmax
         rest_from = stop   # (where the run in order takes over, if it does)
+        cut = after = stop   # (the positions ``cut`` .. ``after`` - 1 were timed in order, if any)
+        whole = stop == len(order) and ix.exact
+        earlier = False   # (whether a replayed node ends earlier than in this run)
+        timed = 0
         try:
             while heap:
+                if not struct:
+                    # every node left is timed as in this run (its predecessor and its events)
+                    q = cut = heap[0]
+                    if whole and not earlier:   # no end came out earlier, in exact arithmetic: the base run's tails
+                        m = float(ix.suffix_top[q])
+                        for v, _, _, was_end in saved:
+                            if end[v] > was_end:
+                                m = max(m, end[v] + ix.tail_past(v, q, pos))
+                        if m > top:
+                            top = m
+                        after = stop
+                        break
+                    # else from the first one queued on, in order, while an end that changed can still reach one
+                    horizon = min(stop - 1, max(heap))
+                    while q <= horizon:
+                        v = order[q]
+                        w = tpred[v]
+                        start = end[w] if w >= 0 else 0.0
+                        for d in tev[v]:
+                            if end[d] + event_us > start:
+                                start = end[d] + event_us
+                        e = start + cost[v]
+                        timed += 1
+                        if e != end[v]:
+                            saved.append((v, seq[v], clock[v], end[v]))
+                            end[v] = e
+                            if e > top:
+                                top = e
+                            if outmax[v] > horizon:
+                                horizon = min(stop - 1, outmax[v])
+                        elif e > top:
+                            top = e
+                        q += 1
+                    after = q
+                    break
                 if len(heap) * SEQUENTIAL_SHARE > stop - heap[0] >= SEQUENTIAL_AT:
                     rest_from = heap[0]
                     break
                 q = heapq.heappop(heap)
                 v = order[q]
                 s = stream[v]
-                for x in (old.get(v, s), s):
-                    if x not in state:   # from here on this stream's nodes may differ: all of them are replayed
-                        state[x] = self._state_before(ix, x, q)
-                        at = ix.by_stream.get(x, ())
-                        for r in at[bisect_right(at, q):bisect_left(at, stop)]:
-                            if r not in queued:
-                                queued.add(r)
-                                heapq.heappush(heap, r)
+                v_moved = v in old
+                if q not in struct:   # only an end before it changed: its events and clock are this run's
+                    w = tpred[v]
+                    start = end[w] if w >= 0 else 0.0
+                    for d in tev[v]:
+                        if end[d] + event_us > start:
+                            start = end[d] + event_us
+                    e = start + cost[v]
+                    timed += 1
+                    if e != end[v]:
+                        earlier = earlier or e < end[v]
+                        saved.append((v, seq[v], clock[v], end[v]))
+                        end[v] = e
+                        push_next(s, q, False)
+                        for r in tout[v]:
+                            push(pos[r], False)
+                    if e > top:
+                        top = e
+                    continue
+                struct.discard(q)
+                if v_moved:   # the next node of the stream it left follows another node now
+                    push_next(old[v], q)
                 direct, viewed = writers[v]
                 if viewed or len(direct) > 1:   # (``_run``'s choice of writers, the same operations)
                     if not viewed and len(direct) > BIG_READER:
@@ -297,57 +409,72 @@ class Replay:
                     ds = direct
                 else:
                     ds = ()
-                c, cur, start = state[s]
+                w = pred(s, q)
+                cur, start = (clock[w], end[w]) if w >= 0 else (self.empty, 0.0)
                 taken = 0
                 copied = False
                 for d in ds:
                     sd = stream[d]
-                    if (cur[sd] if dense else cur.get(sd, 0)) <= seq[d]:
+                    if (cur[sd] if dense else cur.get(sd, 0)) <= pos[d]:
                         taken += 1
                         if end[d] + event_us > start:
                             start = end[d] + event_us
                         if not copied:
                             cur = cur.copy() if dense else dict(cur)
                             copied = True
-                        merged += _merge_clock(cur, clock[d], sd, seq[d] + 1, s, dense)   # (``_run``'s merge)
+                        merged += _merge_clock(cur, clock[d], sd, pos[d] + 1, s, dense)   # (``_run``'s merge)
                 saved.append((v, seq[v], clock[v], end[v]))
                 e = start + cost[v]
-                seq[v], clock[v], end[v] = c, cur, e
-                state[s] = (c + 1, cur, e)
+                was = clock[v]
+                changed = v_moved or not (cur is was or (np.array_equal(cur, was) if dense else cur == was))
+                later = e != end[v]
+                earlier = earlier or e < end[v]
+                clock[v], end[v] = cur, e
                 delta += taken - (events_at[q + 1] - events_at[q])
                 if e > top:
                     top = e
-                v_moved = v in old
-                for r in readers[v]:
-                    rq = pos[r]
-                    if rq < stop:
-                        if v_moved and len(writers[r][0]) > BIG_READER:
+                if changed:   # its stream's next node, its readers and its views' readers may differ too
+                    push_next(s, q)
+                    for r in readers[v]:
+                        rq = pos[r]
+                        if rq < stop and v_moved and len(writers[r][0]) > BIG_READER:
                             moved_in.setdefault(r, set()).add(v)
-                        if rq not in queued:
-                            queued.add(rq)
-                            heapq.heappush(heap, rq)
+                        push(rq, True)
+                    if vreaders is not None:
+                        for rq in vreaders.get(v, ()):
+                            push(rq, True)
+                elif later:   # the same events and clock, a later end: its stream's next node and its events' readers
+                    push_next(s, q, False)
+                    for r in tout[v]:
+                        push(pos[r], False)
                 if stats is not None:
                     stats["replayed"] = stats.get("replayed", 0) + 1
                     stats["writers"] = stats.get("writers", 0) + (len(ds) if len(direct) > BIG_READER and not viewed
                                                                   else len(direct) + len(viewed))
-            rest = ix.ends[p:rest_from]   # every other node before ``rest_from`` ends as in this run
-            if len(saved) and len(rest):
+            cut = min(cut, rest_from)
+            rest = ix.ends[p:cut]   # every other node before ``cut`` ends as in this run
+            mask = [pos[v] - p for v, *_ in saved if pos[v] < cut]
+            if mask and len(rest):
                 rest = rest.copy()
-                rest[np.fromiter((pos[v] for v, *_ in saved), dtype=np.int64, count=len(saved)) - p] = -np.inf
+                rest[mask] = -np.inf
             if len(rest):
                 m = float(rest.max())
+                if m > top:
+                    top = m
+            if after < rest_from:   # (past the timed positions: as in this run)
+                m = float(ix.ends[after:rest_from].max())
                 if m > top:
                     top = m
             n_events = events_at[rest_from] + delta   # (the window's events before ``rest_from``)
             if rest_from < stop:
                 # much of the rest is due: ``_run`` replays it all in order, from every stream's state there
                 counts: dict[int, int] = {}
-                last: dict[int, dict[int, int]] = {}
+                last: dict[int, Clock] = {}
                 free: dict[int, float] = {}
-                for x in set(ix.by_stream) | set(state):
-                    c, ck, f = state[x] if x in state else self._state_before(ix, x, rest_from)
-                    if c:
-                        counts[x], last[x], free[x] = c, ck, f
+                for x in {stream[v] for v in order[rest_from:stop]}:
+                    w = pred(x, rest_from)
+                    if w >= 0:   # (``_run`` numbers its nodes from ``counts``: positions, not counts, decide)
+                        counts[x], last[x], free[x] = seq[w] + 1, clock[w], end[w]
                 saved += [(v, seq[v], clock[v], end[v]) for v in order[rest_from:stop]]
                 if stats is not None:
                     stats["replayed"] = stats.get("replayed", 0) + stop - rest_from
@@ -355,7 +482,9 @@ class Replay:
                                           None, stop, self._inherited(p))
         finally:
             self.merge_steps += merged
-            for v, sq, ck, en in saved:
+            if stats is not None:
+                stats["timed"] = stats.get("timed", 0) + timed
+            for v, sq, ck, en in reversed(saved):
                 seq[v], clock[v], end[v] = sq, ck, en
             for v, s in old.items():
                 stream[v] = s
@@ -372,15 +501,6 @@ class Replay:
         window on a stream past its dense rows is refused (``rerun`` and ``branch`` make a whole run instead)."""
         if not self._fits(streams):
             raise ValueError(f"Replay: a stream id outside 0..{self.dense - 1}, the streams of this run's dense clocks")
-
-    def _state_before(self, ix: _RescoreIndex, x: int, q: int) -> tuple[int, dict[int, int], float]:
-        """Stream ``x``'s (count, clock, free) in this run before position ``q``: its last node's before ``q``."""
-        at = ix.by_stream.get(x, ())
-        i = bisect_left(at, q)
-        if not i:
-            return 0, self.empty, 0.0
-        w = self.order[at[i - 1]]
-        return self.seq[w] + 1, self.clock[w], self.end[w]
 
     def _latest_moved(self, ix: _RescoreIndex, v: int, moved: set[int] | None, old: dict[int, int]) -> dict[int, int]:
         """{stream: latest direct writer} of node ``v`` with ``moved`` (its writers that changed stream; ``old``: their
@@ -468,7 +588,7 @@ class Replay:
                     copied = False
                     for d in ds:
                         sd = stream[d]
-                        if (cur[sd] if dense else cur.get(sd, 0)) <= seq[d]:  # not yet implied by the events taken so far
+                        if (cur[sd] if dense else cur.get(sd, 0)) <= pos[d]:  # not yet implied by the events taken so far
                             events += 1
                             if pairs is not None:
                                 pairs.append((d, v))
@@ -477,7 +597,7 @@ class Replay:
                             if not copied:
                                 cur = cur.copy() if dense else dict(cur)
                                 copied = True
-                            merged += _merge_clock(cur, clock[d], sd, seq[d] + 1, s, dense)
+                            merged += _merge_clock(cur, clock[d], sd, pos[d] + 1, s, dense)
                     if copied:
                         last[s] = cur
                     if events > cap:   # over the cap: the rest cannot bring the count back under it
@@ -520,8 +640,11 @@ class _RescoreIndex:
     """What ``Replay.rescore`` looks up in the run it rescores: ``by_stream`` (stream -> the positions of its nodes,
     ascending), ``readers`` (node -> the nodes it is a direct writer of), ``viewed`` (the positions of nodes reading a
     view with a writer, ascending), ``vreach`` (node -> the latest position of a writer along the view chains it
-    reads, -1: none), ``ends`` (each position's end) and ``big`` (a node of more than ``BIG_READER`` direct writers
-    -> ({stream: its latest one}, {stream: its writers there, latest first}))."""
+    reads, -1: none), ``ends`` (each position's end), ``big`` (a node of more than ``BIG_READER`` direct writers
+    -> ({stream: its latest one}, {stream: its writers there, latest first})) and ``vreaders`` (node -> the
+    positions of the nodes reading a view it writes along the chain, or None where listing them would take more
+    than ``VIEW_READER_STEPS`` times the nodes and their inputs: a chain of k written views, each read, is k^2 / 2;
+    ``rescore`` then replays every view read with a writer from its first position on)."""
 
     by_stream: dict[int, list[int]]
     readers: list[list[int]]
@@ -529,6 +652,42 @@ class _RescoreIndex:
     vreach: list[int]
     ends: np.ndarray
     big: dict[int, tuple[dict[int, int], dict[int, list[int]]]]
+    vreaders: dict[int, list[int]] | None
+    #: the run's times as a graph: ``tpred[v]`` (the node before ``v`` on its stream, -1: none), ``tev[v]`` (the
+    #: writers it took an event from), ``tout[v]`` (the nodes that took an event from it) and ``outmax[v]`` (the last
+    #: position of those and of its stream's next node, -1: none): ``v`` starts at the latest of its predecessor's
+    #: end and each ``tev`` writer's end plus the event latency, as ``_run`` times it
+    tpred: list[int]
+    tev: list[tuple[int, ...]]
+    tout: list[list[int]]
+    outmax: list[int]
+    #: whether every sum of costs and event latencies is exact in floats (integers, totalling below 2**53): then a
+    #: longest path is the same number whatever the order of its additions, and ``rescore`` may use the tails below
+    exact: bool
+    #: ``suffix_top[q]``: the latest end of the positions from ``q`` on (-inf past the last)
+    suffix_top: np.ndarray
+    #: ``tnext[v]``: the node after ``v`` on its stream (-1: none); ``tail[v]``: the longest run of costs and event
+    #: latencies after ``v`` ends, along the run's times graph; ``tout_pos[v]``, ``tout_top[v]``: the positions of
+    #: ``tout[v]`` (ascending) and, from each one on, the longest event latency + cost + tail through one of them
+    tnext: list[int]
+    tail: list[float]
+    tout_pos: list[list[int]]
+    tout_top: list[list[float]]
+
+    def tail_past(self, v: int, q: int, pos: Sequence[int]) -> float:
+        """The longest path of the run's times graph after ``v`` ends through its edges into positions ``q`` and on
+        (-inf: none)."""
+        best = -math.inf
+        x = self.tnext[v]
+        if x >= 0 and pos[x] >= q:
+            best = self.cost[x] + self.tail[x]
+        at = self.tout_pos[v]
+        i = bisect_left(at, q)
+        if i < len(at) and self.tout_top[v][i] > best:
+            best = self.tout_top[v][i]
+        return best
+
+    cost: Sequence[float] = ()
 
     @staticmethod
     def of(run: Replay) -> _RescoreIndex:
@@ -556,4 +715,72 @@ class _RescoreIndex:
                     groups.setdefault(stream[w], []).append(w)
                 big[v] = ({x: ws[0] for x, ws in groups.items()}, groups)
         ends = np.array([run.end[v] for v in order], dtype=np.float64)
-        return _RescoreIndex(by_stream, readers, viewed, vreach, ends, big)
+        tpred = [-1] * len(pos)
+        outmax = [-1] * len(pos)
+        for at in by_stream.values():
+            for a, b in zip(at, at[1:]):
+                tpred[order[b]] = order[a]
+                outmax[order[a]] = b
+        pairs = run.pairs if run.pairs is not None else wait_pairs(graph, order, [stream[v] for v in order])
+        tev_l: list[list[int]] = [[] for _ in pos]
+        tout: list[list[int]] = [[] for _ in pos]
+        for d, v in pairs:
+            tev_l[v].append(d)
+            tout[d].append(v)
+            if pos[v] > outmax[d]:
+                outmax[d] = pos[v]
+        cost, ev = run.cost, run.event_us
+        total = math.fsum(cost[v] for v in order) + ev * len(order)
+        exact = (float(ev).is_integer() and ev >= 0 and all(float(cost[v]).is_integer() and cost[v] >= 0 for v in order)
+                 and total < 2.0 ** 53)
+        suffix_top = np.append(np.maximum.accumulate(ends[::-1])[::-1], -np.inf)
+        tnext = [-1] * len(pos)
+        for v, w in enumerate(tpred):
+            if w >= 0:
+                tnext[w] = v
+        tail = [0.0] * len(pos)
+        tout_pos: list[list[int]] = [[] for _ in pos]
+        tout_top: list[list[float]] = [[] for _ in pos]
+        if exact:
+            for v in reversed(order):
+                best = 0.0
+                x = tnext[v]
+                if x >= 0:
+                    best = cost[x] + tail[x]
+                tops = []
+                m = -math.inf
+                for r in reversed(tout[v]):   # (listed in issue order: positions ascending)
+                    c = ev + cost[r] + tail[r]
+                    if c > m:
+                        m = c
+                    tops.append(m)
+                if tops:
+                    tops.reverse()
+                    tout_pos[v] = [pos[r] for r in tout[v]]
+                    tout_top[v] = tops
+                    if tops[0] > best:
+                        best = tops[0]
+                tail[v] = best
+        return _RescoreIndex(by_stream, readers, viewed, vreach, ends, big, _view_readers(graph, order, viewed), tpred,
+                             [tuple(x) for x in tev_l], tout, outmax, exact, suffix_top, tnext, tail, tout_pos,
+                             tout_top, cost)
+
+
+def _view_readers(graph: Graph, order: Sequence[int], viewed: Sequence[int]) -> dict[int, list[int]] | None:
+    """``_RescoreIndex.vreaders``: writer -> the positions (``viewed``, ascending) of the nodes reading a view with it
+    along the chain (``Graph.writers``), or None past ``VIEW_READER_STEPS`` x (nodes + inputs) steps."""
+    limit = VIEW_READER_STEPS * (len(graph.nodes) + sum(map(len, graph.node_inputs)))
+    steps = 0
+    out: dict[int, list[int]] = {}
+    writers = graph.input_writers
+    for q in viewed:
+        found: set[int] = set()
+        for t in writers[order[q]][1]:
+            chain = graph.writers(t)
+            steps += len(chain)
+            if steps > limit:
+                return None
+            found.update(chain)
+        for w in found:
+            out.setdefault(w, []).append(q)
+    return out
