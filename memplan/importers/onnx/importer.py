@@ -19,6 +19,7 @@ from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
 from .fold import _check_range, _check_spec_shape, _check_split_keepdims, _check_taken, _flops, _shapes
 from .infer import (
+    _check_external_parsed,
     _check_resize_mode,
     _check_resize_scales,
     _infer,
@@ -203,6 +204,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
     inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden)
+    _check_external_parsed(onnx, model, node_ids, inferred, facts["overridable"])
     shapes = _shapes(g, inferred)
 
     input_names = [v.name for v in g.input if v.name not in inits]
