@@ -1419,10 +1419,24 @@ def _declarations_fill_gaps(onnx, m2, propagate: bool) -> bool:
     Where this holds the fold rounds run, and a declaration the folded values contradict is merged as onnxruntime
     merges it (``_merge_contradicted_shapes``) or refused."""
     g = m2.graph
-    standard = {o for n in g.node if onnx.defs.has(n.op_type, n.domain or "") for o in n.output if o}
+    opset = _default_opset(m2)
+    consts = {t.name for t in g.initializer} | {n.output[0] for n in g.node if n.op_type == "Constant" and n.output}
+    gaps = False   # (cheap first: a gap needs a size that follows a computed value, or an op without inference)
+    standard: set[str] = set()
+    inferring: dict[tuple[str, str], bool | None] = {}   # (domain, op) -> whether its schema infers shapes (None: no op)
+    for n in g.node:
+        key = (n.domain or "", n.op_type)
+        if key not in inferring:
+            inferring[key] = (onnx.defs.get_schema(n.op_type, key[0]).has_type_and_shape_inference_function
+                              if key[0] in ("", "ai.onnx.ml") and onnx.defs.has(n.op_type, key[0]) else None)
+        if inferring[key] is None:
+            continue
+        standard.update(o for o in n.output if o)
+        gaps = gaps or not inferring[key] or any(i < len(n.input) and n.input[i] and n.input[i] not in consts
+                                                 for i in _shape_inputs(n.op_type, opset))
     declared = [vi.name for vi in list(g.value_info) + list(g.output) if vi.name in standard
                 and (t := _declared_type(vi)) is not None and t[1] is not None and None not in t[1]]
-    if not declared:
+    if not gaps or not declared:
         return False
     bare = onnx.ModelProto()
     bare.CopyFrom(m2)
