@@ -209,3 +209,130 @@ def test_a_declared_shape_contradicted_where_dims_were_fixed_is_refused_naming_i
 
 def test_onnxruntime_refuses_nothing_here():
     assert not ort_refuses(_expand_through("Cast", "output"), {"x": np.ones((1, 3), np.float32)})
+
+
+# -- 3: names onnxruntime gives what it inlines -----------------------------------------------------------------
+
+def _fn(name: str, nodes, outs=("b",), domain="local"):
+    return helper.make_function(domain, name, ["a"], list(outs), nodes,
+                                [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+
+
+def _with_functions(nodes, functions, outputs=("z",), inputs=(), inits=()):
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3]), *inputs], [V(o, T.FLOAT, None) for o in outputs],
+                          list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+                             functions=functions, ir_version=8)
+
+
+F_BODY = [helper.make_node("Relu", ["a"], ["t"], name="r"), helper.make_node("Neg", ["t"], ["b"])]
+CALL = helper.make_node("F", ["x"], ["y"], domain="local", name="call")
+FEEDS = {"x": np.ones((2, 3), np.float32)}
+
+
+@pytest.mark.parametrize("case", ["value", "value before", "graph input", "initializer", "node", "nested",
+                                  "two functions", "omitted output"])
+def test_a_name_onnxruntime_gives_an_inlined_value_or_node_that_the_graph_has_is_refused(case):
+    """onnxruntime names the first inlined call of ``F``'s body value ``t`` ``_inlfunc_F_t`` and its node ``r``
+    ``_inlfunc_F_r``; onnx's inliner (the importer's) keeps clear of the graph's names, so these were planned."""
+    relu = helper.make_node("Relu", ["x"], ["_inlfunc_F_t"], name="other")
+    add = helper.make_node("Add", ["y", "_inlfunc_F_t"], ["z"], name="add")
+    functions, inputs, inits = [_fn("F", F_BODY)], [], []
+    if case == "value":
+        nodes, match = [CALL, relu, add], r"its value 't' as '_inlfunc_F_t', the name of value '_inlfunc_F_t' of node 'other'"
+    elif case == "value before":
+        nodes, match = [relu, CALL, add], r"value '_inlfunc_F_t' of node 'other'"
+    elif case == "graph input":
+        nodes, inputs, match = [CALL, add], [V("_inlfunc_F_t", T.FLOAT, [2, 3])], r"graph input '_inlfunc_F_t'"
+    elif case == "initializer":
+        nodes, match = [CALL, add], r"initializer '_inlfunc_F_t'"
+        inits = [numpy_helper.from_array(np.ones((2, 3), np.float32), "_inlfunc_F_t")]
+    elif case == "node":
+        nodes = [CALL, helper.make_node("Relu", ["y"], ["z"], name="_inlfunc_F_r")]
+        match = r"its node 'r' as '_inlfunc_F_r', the name of node '_inlfunc_F_r' of the graph"
+    elif case == "nested":   # (G's first call, inlined from F's body, is G's first: '_inlfunc_G')
+        functions = [_fn("F", [helper.make_node("G", ["a"], ["b"], domain="local")]), _fn("G", F_BODY)]
+        nodes = [CALL, helper.make_node("Relu", ["x"], ["_inlfunc_G_t"], name="other"),
+                 helper.make_node("Add", ["y", "_inlfunc_G_t"], ["z"], name="add")]
+        match = r"local function local:G \(called by node 'G' of local function local:F\): .*'_inlfunc_G_t'"
+    elif case == "two functions":   # (F 'a_b' makes 'c', F 'a' makes 'b_c': both '_inlfunc_a_b_c')
+        functions = [_fn("a_b", [helper.make_node("Relu", ["a"], ["c"]), helper.make_node("Neg", ["c"], ["b"])]),
+                     _fn("a", [helper.make_node("Relu", ["a"], ["b_c"]), helper.make_node("Neg", ["b_c"], ["b"])])]
+        nodes = [helper.make_node("a_b", ["x"], ["y"], domain="local"), helper.make_node("a", ["y"], ["z"], domain="local")]
+        match = r"as '_inlfunc_a_b_c', the name of value '(b_)?c' of local function local:a(_b)? as onnxruntime inlines"
+    else:   # an output every call omits: '_inlfunc_F_c'
+        functions = [_fn("F", [*F_BODY, helper.make_node("Abs", ["t"], ["c"])], outs=("b", "c"))]
+        nodes = [helper.make_node("F", ["x"], ["y", ""], domain="local", name="call"),
+                 helper.make_node("Relu", ["x"], ["_inlfunc_F_c"], name="other"),
+                 helper.make_node("Add", ["y", "_inlfunc_F_c"], ["z"], name="add")]
+        match = r"its value 'c' as '_inlfunc_F_c'"
+    model = _with_functions(nodes, functions, inputs=inputs, inits=inits)
+    assert ort_refuses(model, {**FEEDS, **({"_inlfunc_F_t": FEEDS["x"]} if inputs else {})})
+    with pytest.raises(GraphError, match=match):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("case", ["second call", "node named like the prefix", "two domains", "unused initializer",
+                                  "graph output only"])
+def test_names_onnxruntime_may_give_otherwise_are_not_refused(case):
+    """Only certain clashes are refused: a second call's prefix follows a counter (``_inlfunc_F_token_0``), a node
+    named ``_inlfunc_F`` moves the first one there too, two functions of one name are inlined in an order onnxruntime
+    picks, and an initializer nothing reads is dropped before inlining."""
+    functions = [_fn("F", F_BODY)]
+    relu = helper.make_node("Relu", ["x"], ["_inlfunc_F_t"], name="other")
+    add = helper.make_node("Add", ["y", "_inlfunc_F_t"], ["z"], name="add")
+    inits, outputs = [], ("z",)
+    if case == "second call":
+        nodes = [CALL, helper.make_node("F", ["y"], ["y2"], domain="local"),
+                 helper.make_node("Relu", ["y2"], ["z"], name="_inlfunc_F_token_7_r")]
+    elif case == "node named like the prefix":
+        nodes = [helper.make_node("Relu", ["x"], ["u"], name="_inlfunc_F"),
+                 helper.make_node("F", ["u"], ["y"], domain="local", name="call"), relu, add]
+    elif case == "two domains":
+        functions.append(_fn("F", [helper.make_node("Abs", ["a"], ["t"]), helper.make_node("Neg", ["t"], ["b"])],
+                             domain="other"))
+        nodes = [CALL, helper.make_node("F", ["y"], ["y2"], domain="other"), helper.make_node("Relu", ["y2"], ["z"])]
+    elif case == "unused initializer":
+        nodes, inits = [helper.make_node("F", ["x"], ["z"], domain="local")], [
+            numpy_helper.from_array(np.ones((2, 3), np.float32), "_inlfunc_F_t")]
+    else:
+        nodes, outputs = [CALL, helper.make_node("Relu", ["x"], ["_inlfunc_F_tt"])], ("y", "_inlfunc_F_tt")
+    model = _with_functions(nodes, functions, outputs=outputs, inits=inits)
+    if case == "two domains":
+        model.opset_import.append(helper.make_opsetid("other", 1))
+    graph = import_onnx(model)
+    memplan.plan(graph)
+    if case != "second call":   # (onnxruntime's counter: token_7 is no clash there)
+        compared, bad = size_mismatches(graph, ort_sizes(model, FEEDS, strict=True))
+        assert compared >= 1 and not bad, bad
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_call_listing_fewer_outputs_than_its_function_returns_is_refused(nested):
+    """onnxruntime refuses it ("output index 1 is out of range"); onnx's inliner named the missing output, and the
+    importer planned it (48 bytes nothing reads). An output named "" is an omitted optional one, and imports."""
+    g_fn = _fn("G", [helper.make_node("Relu", ["a"], ["b"]), helper.make_node("Concat", ["a", "a"], ["c"], axis=0)],
+               outs=("b", "c"))
+    if nested:
+        functions = [_fn("F", [helper.make_node("G", ["a"], ["b"], domain="local", name="inner")]), g_fn]
+        who = r"node 'inner' of local function local:F"
+    else:
+        functions, who = [g_fn], r"node 'call'"
+    nodes = [helper.make_node("F" if nested else "G", ["x"], ["z"], domain="local", name="call")]
+    model = _with_functions(nodes, functions)
+    assert ort_refuses(model, FEEDS)
+    with pytest.raises(GraphError, match=rf"{who} calls local function local:G with 1 outputs; it returns 2"):
+        import_onnx(model)
+    if not nested:
+        model.graph.node[0].output.append("")
+        assert not ort_refuses(model, FEEDS)
+        assert {t.id for t in import_onnx(model).tensors} >= {"x", "z"}
+
+
+def test_a_call_with_too_few_outputs_in_a_function_nothing_calls_is_not_refused():
+    functions = [_fn("F", [helper.make_node("G", ["a"], ["b"], domain="local")]),
+                 _fn("G", [helper.make_node("Relu", ["a"], ["b"]), helper.make_node("Relu", ["a"], ["c"])],
+                     outs=("b", "c"))]
+    model = _with_functions([helper.make_node("Relu", ["x"], ["z"])], functions)
+    assert not ort_refuses(model, FEEDS)
+    assert import_onnx(model).tensor("z").size == 24

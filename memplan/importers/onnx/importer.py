@@ -39,6 +39,7 @@ from .kernels import (
 )
 from .model_checks import (
     _bind_function_bodies_to_model_opset,
+    _check_call_outputs,
     _check_domain_versions,
     _check_function_opsets,
     _check_functions,
@@ -47,6 +48,7 @@ from .model_checks import (
     _check_node_names,
     _check_node_schemas,
     _check_opset,
+    _check_ort_inline_names,
     _check_required_names,
     _check_structure,
     _check_text,
@@ -180,6 +182,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_opset(onnx, model)
     _check_functions(onnx, model)
     _check_node_names(model)
+    _check_call_outputs(model)
+    _check_ort_inline_names(model)
     model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
     model = _bind_function_bodies_to_model_opset(onnx, model)
