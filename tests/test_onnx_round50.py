@@ -336,3 +336,21 @@ def test_a_call_with_too_few_outputs_in_a_function_nothing_calls_is_not_refused(
     model = _with_functions([helper.make_node("Relu", ["x"], ["z"])], functions)
     assert not ort_refuses(model, FEEDS)
     assert import_onnx(model).tensor("z").size == 24
+
+
+def test_an_offset_past_the_end_of_a_data_file_without_a_length_says_so(tmp_path):
+    """The message said "(offset 4096, length -4080)": a length the model never gave, computed from the offset."""
+    s = numpy_helper.from_array(np.array([6, 16], np.float64), "s")
+    nodes = [helper.make_node("Cast", ["s"], ["si"], name="c", to=T.INT64),
+             helper.make_node("Reshape", ["x", "si"], ["y"], name="r")]
+    path = _save_external(_model(nodes, [s]), tmp_path)
+    model = onnx.load(path, load_external_data=False)
+    entries = model.graph.initializer[0].external_data
+    kept = [(e.key, e.value) for e in entries if e.key == "location"]
+    del entries[:]
+    for key, value in [*kept, ("offset", "4096")]:
+        entries.add(key=key, value=value)
+    onnx.save_model(model, path)
+    with pytest.raises(GraphError, match=r"initializer 's', not read \(its data file 'data\.bin' ends at byte 16, "
+                                         r"before its offset 4096\)"):
+        import_onnx(path)

@@ -911,6 +911,8 @@ def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = N
         path = _data_path(base_dir, info.location)   # a link is followed (onnx's loader refuses links)
         size, offset = os.path.getsize(path), info.offset or 0
         length = size - offset if info.length is None else info.length   # (none: the rest of the file)
+        if info.length is None and offset > size:   # (no length: "length -4080" said nothing)
+            return f"its data file {info.location!r} ends at byte {size}, before its offset {offset}"
         if offset + max(length, 0) > size:
             return (f"its data file {info.location!r} ends at byte {size}, before its data does (offset {offset}, "
                     f"length {length})")
