@@ -354,3 +354,14 @@ def test_an_offset_past_the_end_of_a_data_file_without_a_length_says_so(tmp_path
     with pytest.raises(GraphError, match=r"initializer 's', not read \(its data file 'data\.bin' ends at byte 16, "
                                          r"before its offset 4096\)"):
         import_onnx(path)
+
+
+def test_a_slice_of_external_starts_and_constant_ends_is_refused_as_onnxruntime_refuses_it(tmp_path):
+    """ONNX's Slice inference parses its starts only where its ends are known too; onnxruntime knows a Constant's
+    ``value_ints`` (an initializer to it), so it parses the external starts, and refuses the model."""
+    nodes = [helper.make_node("Constant", [], ["e"], name="k", value_ints=[1]),
+             helper.make_node("Slice", ["x", "s", "e"], ["y"], name="sl")]
+    path = _save_external(_model(nodes, [numpy_helper.from_array(I64(0), "s")]), tmp_path)
+    assert not _ort_loads(path)
+    with pytest.raises(GraphError, match=r"node 'sl' \(Slice\) reads initializer 's' .*'data\.bin'"):
+        import_onnx(path)

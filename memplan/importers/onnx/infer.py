@@ -1504,10 +1504,15 @@ def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridab
             consts[t.name] = (t, f"initializer {t.name!r}")
     for k, n in enumerate(g.node):   # (onnxruntime makes each Constant an initializer before inference)
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output and n.attribute:
-            a = n.attribute[0]
+            a, what = n.attribute[0], f"the 'value' tensor of Constant {node_ids[k]!r}"
             if a.name == "value" and a.HasField("t") and (a.t.data_location == ext
                                                            or math.prod(a.t.dims) <= SMALL_INITIALIZER):
-                consts[n.output[0]] = (a.t, f"the 'value' tensor of Constant {node_ids[k]!r}")
+                consts[n.output[0]] = (a.t, what)
+            elif a.name in ("value_int", "value_ints") and len(a.ints) <= SMALL_INITIALIZER:
+                # (a Slice parses its starts only where its ends are known too: they are, to onnxruntime)
+                consts[n.output[0]] = (onnx.helper.make_tensor(n.output[0], onnx.TensorProto.INT64,
+                                                               [] if a.name == "value_int" else [len(a.ints)],
+                                                               [a.i] if a.name == "value_int" else list(a.ints)), what)
     external = {v for v, (t, _) in consts.items() if t.data_location == ext}
     if not external:
         return
