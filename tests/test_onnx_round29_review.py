@@ -38,9 +38,11 @@ def test_an_unread_constant_is_not_given_the_data_of_a_tensor_named_like_its_sta
     """The stand-in input for an unread Constant ``shp`` was named ``shp::unread`` clear of the names the nodes use
     only: an initializer of that name (read by no node) then gave it its data, [2, 3], and the Expand to the
     unread [4, 3] was planned at 24 bytes where it writes 48 (silently, not refused naming ``shp``)."""
-    shp = numpy_helper.from_array(np.array([4, 3], np.int64), "shp")
+    shp = numpy_helper.from_array(np.array([4, 3], np.float64), "shp")
+    # (through a Cast: onnxruntime cannot load an Expand whose shape itself is external data)
     nodes = [helper.make_node("Constant", [], ["shp"], name="c", value=shp),
-             helper.make_node("Expand", ["X", "shp"], ["E"], name="ex"), helper.make_node("Relu", ["E"], ["Y"], name="r")]
+             helper.make_node("Cast", ["shp"], ["shpi"], name="cast", to=T.INT64),
+             helper.make_node("Expand", ["X", "shpi"], ["E"], name="ex"), helper.make_node("Relu", ["E"], ["Y"], name="r")]
     decoy = numpy_helper.from_array(np.array([2, 3], np.int64), "shp::unread")
     g = helper.make_graph(nodes, "g", [V("X", T.FLOAT, [1, 3])], [V("Y", T.FLOAT, None)], [decoy])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
@@ -79,8 +81,9 @@ def test_a_model_proto_without_its_data_is_told_how_to_give_it(tmp_path):
     its Reshape shapes there) imported before, sized by the model's declarations, and is now refused. The message
     said only that the folder is unknown; it says what to pass instead."""
     model = _chain_of_unread_constants(0)
-    shp = numpy_helper.from_array(np.array([4, 3], np.int64), "shp")
-    model.graph.node.extend([helper.make_node("Expand", ["X", "shp"], ["E"], name="ex")])
+    shp = numpy_helper.from_array(np.array([4, 3], np.float64), "shp")
+    model.graph.node.extend([helper.make_node("Cast", ["shp"], ["shpi"], name="cast", to=T.INT64),
+                             helper.make_node("Expand", ["X", "shpi"], ["E"], name="ex")])
     model.graph.initializer.append(shp)
     model.graph.output[0].CopyFrom(V("E", T.FLOAT, [4, 3]))
     path = str(tmp_path / "m.onnx")

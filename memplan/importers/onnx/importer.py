@@ -19,6 +19,7 @@ from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
 from .fold import _check_range, _check_spec_shape, _check_split_keepdims, _check_taken, _flops, _shapes
 from .infer import (
+    _check_external_parsed,
     _check_resize_mode,
     _check_resize_scales,
     _infer,
@@ -38,6 +39,7 @@ from .kernels import (
 )
 from .model_checks import (
     _bind_function_bodies_to_model_opset,
+    _check_call_outputs,
     _check_domain_versions,
     _check_function_opsets,
     _check_functions,
@@ -46,6 +48,7 @@ from .model_checks import (
     _check_node_names,
     _check_node_schemas,
     _check_opset,
+    _check_ort_inline_names,
     _check_required_names,
     _check_structure,
     _check_text,
@@ -179,6 +182,8 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     _check_opset(onnx, model)
     _check_functions(onnx, model)
     _check_node_names(model)
+    _check_call_outputs(model)
+    _check_ort_inline_names(model)
     model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
     model = _bind_function_bodies_to_model_opset(onnx, model)
@@ -203,6 +208,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
     inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden)
+    _check_external_parsed(onnx, model, node_ids, inferred, facts["overridable"])
     shapes = _shapes(g, inferred)
 
     input_names = [v.name for v in g.input if v.name not in inits]

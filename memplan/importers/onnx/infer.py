@@ -563,9 +563,13 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             _check_slice_data(onnx, m2, g, source, propagate)
         try:
             return _run_inference(onnx, m2, source, folded=True, propagate=propagate, lenient=not mapping)
-        except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree)
-            raise GraphError(f"{exc}{_incompatible_hint(str(exc), mapping)}") from None
+        except GraphError as exc:   # (folded shape values may meet where the dimensions fixed disagree, or
+            #                         contradict a declaration that looked static before: _declarations_fill_gaps)
+            raise GraphError(f"{exc}{_contradicted_hint(g2, str(exc), mapping)}"
+                             f"{_contradicted_value(onnx, m2, g, str(exc), propagate)}"
+                             f"{_incompatible_hint(str(exc), mapping)}") from None
 
+    unconfirmed = None   # whether declarations alone make the shapes static (_declarations_fill_gaps), asked once
     for _ in range(MAX_FOLD_ROUNDS):
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
@@ -575,7 +579,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _squeezed_split_pieces(onnx, m2, inferred) or pooled   # (onnxruntime drops the axis, ONNX keeps it)
         if any(n.op_type == "Squeeze" and len(n.input) > 1 for n in m2.graph.node):   # (axes folded only now)
             pooled = _squeeze_all_of_empty_axes(m2.graph, _known_values(onnx, m2)) or pooled
-        if not pooled and (_all_static(inferred) or not _fold_round(onnx, m2, inferred, seq_bytes)):
+        static = _all_static(inferred)
+        if static and not pooled and unconfirmed is None:
+            unconfirmed = _declarations_fill_gaps(onnx, m2, propagate)
+        if not pooled and ((static and not unconfirmed) or not _fold_round(onnx, m2, inferred, seq_bytes)):
             break
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
@@ -904,6 +911,8 @@ def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = N
         path = _data_path(base_dir, info.location)   # a link is followed (onnx's loader refuses links)
         size, offset = os.path.getsize(path), info.offset or 0
         length = size - offset if info.length is None else info.length   # (none: the rest of the file)
+        if info.length is None and offset > size:   # (no length: "length -4080" said nothing)
+            return f"its data file {info.location!r} ends at byte {size}, before its offset {offset}"
         if offset + max(length, 0) > size:
             return (f"its data file {info.location!r} ends at byte {size}, before its data does (offset {offset}, "
                     f"length {length})")
@@ -1401,6 +1410,50 @@ def _merge_contradicted_shapes(onnx, m2, propagate: bool) -> bool:
     return bool(fixes)
 
 
+def _declarations_fill_gaps(onnx, m2, propagate: bool) -> bool:
+    """Whether a shape the model declares (``value_info``, a graph output) for a value a standard op makes is static
+    where the nodes alone leave it open: inference of ``m2`` without its declarations sizes it otherwise than fully.
+
+    Why: ONNX's inference merges such a declaration in where the op's own inference leaves the dimensions unknown,
+    so every shape looked static and no fold ran; the value the op's shape follows was never computed, and the
+    declaration was planned unchecked. An ``Expand`` to a shape passed through an ``Identity`` or a ``Cast`` and
+    declared ``[2, 3]`` was planned at 24 bytes where onnxruntime, which folds the Cast, writes its ``[4, 3]``: 48.
+    Where this holds the fold rounds run, and a declaration the folded values contradict is merged as onnxruntime
+    merges it (``_merge_contradicted_shapes``) or refused."""
+    g = m2.graph
+    opset = _default_opset(m2)
+    consts = {t.name for t in g.initializer} | {n.output[0] for n in g.node if n.op_type == "Constant" and n.output}
+    gaps = False   # (cheap first: a gap needs a size that follows a computed value, or an op without inference)
+    standard: set[str] = set()
+    inferring: dict[tuple[str, str], bool | None] = {}   # (domain, op) -> whether its schema infers shapes (None: no op)
+    for n in g.node:
+        key = (n.domain or "", n.op_type)
+        if key not in inferring:
+            inferring[key] = (onnx.defs.get_schema(n.op_type, key[0]).has_type_and_shape_inference_function
+                              if key[0] in ("", "ai.onnx.ml") and onnx.defs.has(n.op_type, key[0]) else None)
+        if inferring[key] is None:
+            continue
+        standard.update(o for o in n.output if o)
+        gaps = gaps or not inferring[key] or any(i < len(n.input) and n.input[i] and n.input[i] not in consts
+                                                 for i in _shape_inputs(n.op_type, opset))
+    declared = [vi.name for vi in list(g.value_info) + list(g.output) if vi.name in standard
+                and (t := _declared_type(vi)) is not None and t[1] is not None and None not in t[1]]
+    if not gaps or not declared:
+        return False
+    bare = onnx.ModelProto()
+    bare.CopyFrom(m2)
+    del bare.graph.value_info[:]
+    for vi in bare.graph.output:
+        vi.ClearField("type")
+    try:
+        made = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=propagate).graph
+    except Exception:  # noqa: BLE001 - inconsistent without the declarations: nothing to learn here
+        return False
+    sized = {vi.name for vi in list(made.value_info) + list(made.output)
+             if (t := _declared_type(vi)) is not None and t[1] is not None and None not in t[1]}
+    return any(v not in sized for v in declared)
+
+
 def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool = True, lenient: bool = False):
     """The inferred graph of ``m2``. After folding, a failure of ONNX's data propagation is retried
     without it: its Add/Sub/Mul propagators take every known value for a 1-D shape and refuse two
@@ -1421,3 +1474,75 @@ def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool 
                 pass
         raise GraphError(f"{source}: ONNX shape inference failed: {msg}") from None
     return out.graph
+
+
+#: the words of onnx's ``ParseData`` where a shape inference function reads a tensor whose data lies in an external
+#: file (onnxruntime's loader runs the same function on its initializers and fails the load with them)
+EXTERNAL_PARSE = "Cannot parse data from external tensors"
+
+
+def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridable: Collection[str]) -> None:
+    """Refuse a model onnxruntime cannot load because a node's shape inference reads the data of a tensor that
+    lies in an external file: a ``Reshape`` whose shape, a ``Slice`` whose starts, an ``Expand``, ``Tile``, ``Pad``,
+    ``Resize``, ``TopK``, ``Squeeze``/``Unsqueeze``/Reduce ``axes``, ``Split``... is an initializer (or a ``Constant``'s
+    ``value``) saved to external data (``onnx.save(..., size_threshold=0)``). Names the node, the tensor and its file.
+
+    Why: onnxruntime hands every constant initializer (not one the caller may override, ``overridable``) to the
+    op's ONNX inference function as its data, and onnx's ``ParseData`` refuses external data ("Cannot parse data from
+    external tensors"), whether the file is there or not: onnxruntime refuses to load the model, while the importer
+    read the small file itself and planned it. Each such node's inference runs here as onnxruntime runs it (its
+    schema at the model's opset, its inputs' inferred types, the data of the constants it reads), so only the ops
+    that parse that input are refused (a ``MatMul`` or ``Gather`` of an external weight is not: its inference reads
+    no data)."""
+    from onnx import shape_inference
+
+    g = model.graph
+    ext = onnx.TensorProto.EXTERNAL
+    consts: dict[str, tuple[object, str]] = {}   # value -> (its TensorProto as onnxruntime holds it, what it is)
+    for t in g.initializer:
+        if t.name not in overridable and (t.data_location == ext or math.prod(t.dims) <= SMALL_INITIALIZER):
+            consts[t.name] = (t, f"initializer {t.name!r}")
+    for k, n in enumerate(g.node):   # (onnxruntime makes each Constant an initializer before inference)
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output and n.attribute:
+            a, what = n.attribute[0], f"the 'value' tensor of Constant {node_ids[k]!r}"
+            if a.name == "value" and a.HasField("t") and (a.t.data_location == ext
+                                                           or math.prod(a.t.dims) <= SMALL_INITIALIZER):
+                consts[n.output[0]] = (a.t, what)
+            elif a.name in ("value_int", "value_ints") and len(a.ints) <= SMALL_INITIALIZER:
+                # (a Slice parses its starts only where its ends are known too: they are, to onnxruntime)
+                consts[n.output[0]] = (onnx.helper.make_tensor(n.output[0], onnx.TensorProto.INT64,
+                                                               [] if a.name == "value_int" else [len(a.ints)],
+                                                               [a.i] if a.name == "value_int" else list(a.ints)), what)
+    external = {v for v, (t, _) in consts.items() if t.data_location == ext}
+    if not external:
+        return
+    types = {vi.name: vi.type for vi in [*inferred.input, *inferred.value_info, *inferred.output]}
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    imports = [onnx.helper.make_opsetid(d, v) for d, v in opsets.items()]
+    for k, n in enumerate(g.node):
+        read = [v for v in n.input if v in external]
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        if not read or domain not in ("", "ai.onnx.ml") or domain not in opsets:
+            continue
+        try:
+            schema = onnx.defs.get_schema(n.op_type, opsets[domain], domain)
+        except Exception:   # noqa: BLE001 - an op onnx has no schema for: nothing of onnx's parses its inputs
+            continue
+        data = {v: consts[v][0] for v in n.input if v in consts}
+        given = {v: types[v] for v in n.input if v in types}
+        given.update((v, onnx.helper.make_tensor_type_proto(t.data_type, list(t.dims)))
+                     for v, t in data.items() if v not in given)
+        try:
+            shape_inference.infer_node_outputs(schema, n, given, data, {}, imports, model.ir_version)
+        except Exception as exc:  # noqa: BLE001 - any other failure is inference's own, reported where it runs
+            if EXTERNAL_PARSE not in str(exc):
+                continue
+            said = re.search(r"for tensor: (.*)$", first_line(exc))
+            v = said.group(1).strip() if said and said.group(1).strip() in read else read[0]
+            t, what = consts[v]
+            location = next((e.value for e in t.external_data if e.key == "location"), "")
+            raise GraphError(f"node {node_ids[k]!r} ({n.op_type}) reads {what} as data its shape follows, but that "
+                             f"tensor's data lies in external file {location!r}: onnxruntime's shape inference cannot "
+                             f"parse it (\"{EXTERNAL_PARSE}\") and refuses to load the model, whether the file is there "
+                             "or not; keep such small tensors inside the model (save it with onnx.save(..., "
+                             "save_as_external_data=True, size_threshold=1024), the default)") from None

@@ -430,6 +430,93 @@ def _check_functions(onnx, model) -> None:
                 raise GraphError(f"{name}: its output {o!r} is made by no node of its body")
 
 
+def _local_calls(model) -> list[tuple[str, Any, Any]]:
+    """``(who, call node, its function)`` for every call of a local function that runs: each by a node of the graph,
+    and each by a node of the body of a function the graph calls (directly or not; ``_called_functions``)."""
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    found = [(f"node {nid!r}", n) for nid, n in zip(_node_ids(model.graph), model.graph.node)]
+    for k in sorted(_called_functions(model)):
+        f = model.functions[k]
+        found += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n) for n in f.node]
+    return [(who, n, funcs[key]) for who, n in found if (key := (n.domain, n.op_type, getattr(n, "overload", "")))
+            in funcs]
+
+
+def _check_call_outputs(model) -> None:
+    """Refuse a call of a local function that lists fewer outputs than the function returns (an output left out at
+    the end, not named ``""``), in the graph or in the body of a function that runs: onnxruntime refuses the model
+    ("output index 1 is out of range; node has 1 outputs", "Output 1 is out of bounds").
+
+    Why: onnx's inliner gives the outputs left out names of their own, so the importer planned them (a 48-byte
+    ``c__1`` nothing reads) for a model onnxruntime will not load. An output named ``""`` is an omitted optional
+    one, which onnxruntime runs."""
+    for who, n, f in _local_calls(model):
+        if len(n.output) < len(f.output):
+            raise GraphError(f"{who} calls local function {_function_name(f)} with {len(n.output)} outputs; it "
+                             f"returns {len(f.output)} ({', '.join(map(repr, f.output))}): onnxruntime refuses the "
+                             "model (\"output index out of range\"); list every output, naming one the model does not "
+                             "use \"\"")
+
+
+#: how onnxruntime names what it inlines from a call of local function ``F``: each value of the body (and each named
+#: node) ``t`` of the first call inlined becomes ``_inlfunc_F_t`` (later calls: ``_inlfunc_F_token_<k>_t``, of a
+#: counter the importer cannot follow)
+ORT_INLINE_PREFIX = "_inlfunc_"
+
+
+def _check_ort_inline_names(model) -> None:
+    """Refuse a model whose local function onnxruntime inlines under a name the graph already has: a value of the
+    graph (or of another function's body inlined) named ``_inlfunc_F_t`` where ``F``'s body makes ``t``, or a node
+    named ``_inlfunc_F_r`` where its body has a node ``r``. onnxruntime refuses the model ("Duplicate definition of
+    name", "two nodes with same node name"); names the function, its caller, the body's value or node and the name.
+
+    Why: onnx's inliner, which the importer runs, keeps clear of the graph's names (``t__1``), so such a model was
+    planned, while onnxruntime, naming the first inlined call of ``F`` ``_inlfunc_F`` (unless a node already has
+    that name), cannot load it. Only names that certain are checked: a function name one local function has (in
+    one domain, one overload), the first call's prefix; later calls' prefixes follow a counter of onnxruntime's."""
+    calls = _local_calls(model)
+    if not calls:
+        return
+    g = model.graph
+    read = {v for n in g.node for v in n.input if v} | {o.name for o in g.output}
+    values: dict[str, str] = {}   # value name -> what the graph makes it (an unused initializer is dropped first)
+    for v in g.input:
+        values.setdefault(v.name, f"graph input {v.name!r}")
+    for t in [*g.initializer, *(st.values for st in g.sparse_initializer)]:
+        if t.name in read:
+            values.setdefault(t.name, f"initializer {t.name!r}")
+    for nid, n in zip(_node_ids(g), g.node):
+        values.update((o, f"value {o!r} of node {nid!r}") for o in n.output if o and o not in values)
+    nodes = {n.name for n in g.node if n.name and not _is_constant(n)}
+    by_name: dict[str, dict[tuple, tuple[str, Any]]] = {}   # op name -> {function key: (its first caller, function)}
+    given: dict[str, set[int]] = {}   # op name -> the places of the outputs some call of it names
+    for who, n, f in calls:
+        by_name.setdefault(n.op_type, {}).setdefault((f.domain, f.name, getattr(f, "overload", "")), (who, f))
+        given.setdefault(n.op_type, set()).update(k for k, o in enumerate(n.output) if o)
+    made: dict[tuple[str, str], str] = {}   # (kind, each name inlining makes) -> what it is, across functions
+    for name, fs in sorted(by_name.items()):
+        prefix = f"{ORT_INLINE_PREFIX}{name}"
+        if len(fs) != 1 or prefix in nodes:   # (which function, or which prefix, is onnxruntime's choice)
+            continue
+        (who, f), = fs.values()
+        formal = set(f.input) | set(f.output)
+        body = [("value", o) for m in f.node for o in m.output if o and o not in formal]
+        body += [("value", o) for k, o in enumerate(f.output) if k not in given[name]]   # (every call omits it)
+        body += [("node", m.name) for m in f.node if m.name and not _is_constant(m)]   # (a Constant: a value)
+        for kind, part in body:
+            full, what = f"{prefix}_{part}", f"{kind} {part!r}"
+            if kind == "value":
+                clash = values.get(full)
+            else:
+                clash = f"node {full!r} of the graph" if full in nodes else None
+            clash = clash or made.get((kind, full))
+            if clash:
+                raise GraphError(f"local function {_function_name(f)} (called by {who}): onnxruntime inlines its "
+                                 f"{what} as {full!r}, the name of {clash}: onnxruntime refuses the model (\"Duplicate "
+                                 "definition of name\", \"two nodes with same node name\"); rename one")
+            made[(kind, full)] = f"{what} of local function {_function_name(f)} as onnxruntime inlines it"
+
+
 def _inline_functions(model):
     """The model with its model-local functions inlined (a new model; the one given is not modified).
 
