@@ -232,7 +232,7 @@ def findings(graph: dict[str, Any], plan: dict[str, Any], *, fused_groups: bool 
         for n in m.order:
             # (session 41, docs/format.md: a COPY is a push, run on its source's device: it reads only tensors
             # of its own device, and its output may be on another)
-            touched = m.nodes[n]["inputs"] if m.nodes[n]["op"] == "COPY" else (
+            touched = m.nodes[n]["inputs"] if m.nodes[n].get("op") == "COPY" else (
                 list(m.nodes[n]["inputs"]) + list(m.nodes[n]["outputs"]))
             for t in touched:
                 if m.tensor_device[m.root(t)] != m.node_device[n]:
