@@ -145,7 +145,8 @@ def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
     for units, src in forks:
         target = ustream[src] if src not in units else 0
         moved.append((min((first[u] for u in units if ustream[u] != target), default=len(node_order)), target))
-    replay = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, windows=True)   # (``rescore``: no marks)
+    # (``rescore``: no marks; its index reads the run's events, recorded here rather than by a second whole run)
+    replay = Replay(graph, node_order, node_streams, opt.cost, opt.event_us, record=True, windows=True)
     N = len(node_order)
     exact = sum(N - p for p, _ in moved) <= MAX_REPLAY_STEPS
     out = []
