@@ -52,7 +52,9 @@ from .model_checks import (
     _check_required_names,
     _check_structure,
     _check_text,
+    _clear_negative_declarations,
     _inline_functions,
+    _merge_duplicate_initializers,
 )
 from .node_checks import (
     _check_block_rearrange,
@@ -188,6 +190,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     model = _check_function_opsets(onnx, model)
     model = _bind_function_bodies_to_model_opset(onnx, model)
     model = _inline_functions(model)
+    model = _merge_duplicate_initializers(_clear_negative_declarations(model))
     g = model.graph
 
     _check_text(g)

@@ -549,6 +549,59 @@ def _inline_functions(model):
     return inlined
 
 
+def _clear_negative_declarations(model):
+    """The model with the shape of each ``value_info`` or graph output declaration that has a negative dimension
+    cleared (a new model where one is; the one given is not modified).
+
+    Why: no tensor has a negative dimension, and onnxruntime does not refuse such a declaration: it drops it and sizes
+    the value by its node (``Relu`` of a [2, 3] declared [-1, 3] runs and writes [2, 3]); the importer refused the
+    model. Cleared before inference, the declaration can no longer reach onnx's Slice inference (which aborts the
+    process on a negative dimension). A graph input's is still refused (``_check_declarations``): its size is the
+    caller's, and no option names that dimension."""
+    def negative(vi) -> bool:
+        declared = _declared_type(vi)
+        return declared is not None and any(d is not None and d < 0 for d in declared[1] or ())
+
+    if not any(negative(vi) for vi in list(model.graph.output) + list(model.graph.value_info)):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for vi in list(copy.graph.output) + list(copy.graph.value_info):
+        if negative(vi):
+            vi.type.tensor_type.ClearField("shape")
+    return copy
+
+
+def _merge_duplicate_initializers(model):
+    """The model with each initializer listed more than once kept once, as its last listing (a new model where one
+    is; the one given is not modified); GraphError naming it where two listings differ in dtype or dims.
+
+    Why: onnxruntime loads a model that lists one initializer twice with one dtype and dims ("Duplicate initializer
+    ... the model will use the latest encountered initializer": a Reshape by ``s`` listed [3, 2] then [6, 1] writes
+    [6, 1]) and refuses one whose listings differ in dtype or dims ("Shape of initializer w does not match"); the
+    importer refused both."""
+    g = model.graph
+    last: dict[str, int] = {}
+    for i, t in enumerate(g.initializer):
+        j = last.get(t.name)
+        if j is not None:
+            a = g.initializer[j]
+            if a.data_type != t.data_type or list(a.dims) != list(t.dims):
+                raise GraphError(f"initializer {t.name!r} is listed twice with different types or shapes "
+                                 f"({_show_type(a.data_type, list(a.dims))} and {_show_type(t.data_type, list(t.dims))}"
+                                 "): onnxruntime refuses the model (\"Shape of initializer ... does not match\", "
+                                 "\"Data in initializer ... has element type\")")
+        last[t.name] = i
+    if len(last) == len(g.initializer):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    kept = [t for i, t in enumerate(copy.graph.initializer) if last[t.name] == i]
+    del copy.graph.initializer[:]
+    copy.graph.initializer.extend(kept)
+    return copy
+
+
 def _call_key(n) -> tuple[str, str, str]:
     """The local function a node calls, if any: (domain, name, overload), as ``FunctionProto`` keys it."""
     return n.domain, n.op_type, getattr(n, "overload", "")

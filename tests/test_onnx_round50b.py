@@ -1,0 +1,117 @@
+"""ONNX importer, round 50b: each case held against what onnxruntime does with the same model.
+
+1. A negative dimension in a ``value_info`` (or graph output) declaration: onnxruntime drops the declaration and runs
+   the model; the importer refused it. Now the declaration is cleared and the node's size planned.
+2. One initializer listed twice with one dtype and dims: onnxruntime loads it and uses the last listing; the importer
+   refused it. Listings of different dtype or dims stay refused, as onnxruntime refuses them.
+3. ``Reshape(x, Identity(s))`` with ``s`` in external data: onnxruntime's constant folding carries ``s`` to the
+   Reshape, whose inference cannot parse it, and refuses the model; the importer planned it. Now refused naming
+   both nodes.
+4. A com.microsoft op whose declared output contradicts the size onnxruntime writes: planned at onnxruntime's size,
+   as for a standard op (it was refused).
+5. An inlined function body node named in an external-data refusal: the function and its caller are named too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cli_contract import run_memplan
+from needs import need
+
+onnx = need("onnx")
+ort = need("onnxruntime")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+from onnx_oracle import ort_refuses, ort_sizes, size_mismatches  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+X = np.ones((2, 3), np.float32)
+
+
+def _model(nodes, inits=(), outputs=None, value_info=(), x=X, opsets=(("", 17),)):
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, list(x.shape))], outputs or [V("y", T.FLOAT, None)],
+                          list(inits), value_info=list(value_info))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets], ir_version=8)
+
+
+def _planned_as_ort_runs(model, feeds=None):
+    feeds = feeds or {"x": X}
+    assert not ort_refuses(model, feeds)
+    graph = import_onnx(model)
+    memplan.plan(graph)
+    compared, bad = size_mismatches(graph, ort_sizes(model, feeds, strict=True))
+    assert compared >= 1 and not bad, bad
+    return graph
+
+
+# -- 1: a negative declared dimension ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("declared", [[-1, 3], [2, -5], [-7]])
+@pytest.mark.parametrize("where", ["value_info", "output"])
+def test_a_negative_declared_dimension_is_dropped_as_onnxruntime_drops_it(declared, where):
+    # was: GraphError "dimension 0 is negative"; onnxruntime runs it and writes [2, 3]
+    nodes = [helper.make_node("Relu", ["x"], ["t"], name="a"), helper.make_node("Relu", ["t"], ["y"], name="b")]
+    vi = V("t", T.FLOAT, declared)
+    if where == "value_info":
+        model = _model(nodes, value_info=[vi])
+    else:
+        model = _model(nodes, outputs=[V("y", T.FLOAT, None), vi])
+    before = model.SerializeToString()
+    graph = _planned_as_ort_runs(model)
+    assert graph.tensor("t").size == 24
+    assert model.SerializeToString() == before   # (the caller's model is not modified)
+
+
+def test_a_negative_declared_dimension_before_a_slice_does_not_abort():
+    """onnx's Slice inference aborts the process on a negative input dimension: the declaration is cleared first."""
+    nodes = [helper.make_node("Relu", ["x"], ["t"], name="a"),
+             helper.make_node("Slice", ["t", "st", "en"], ["y"], name="s")]
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "st"), numpy_helper.from_array(np.array([1], np.int64), "en")]
+    graph = _planned_as_ort_runs(_model(nodes, inits, value_info=[V("t", T.FLOAT, [-4, 3])]))
+    assert graph.tensor("y").size == 12
+
+
+def test_a_negative_graph_input_dimension_is_still_refused_naming_it():
+    model = _model([helper.make_node("Relu", ["x"], ["y"], name="a")])
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -2
+    with pytest.raises(GraphError, match=r"graph input 'x'.*dimension 0 is negative"):
+        import_onnx(model)
+
+
+# -- 2: an initializer listed twice ------------------------------------------------------------------------------
+
+def test_an_initializer_listed_twice_alike_is_planned_once():
+    w = numpy_helper.from_array(np.ones((2, 3), np.float32), "w")
+    model = _model([helper.make_node("Add", ["x", "w"], ["y"], name="a")], [w, w])
+    graph = _planned_as_ort_runs(model)
+    assert [t.id for t in graph.tensors].count("w") == 1
+
+
+def test_the_last_listing_of_an_initializer_is_the_one_folded_as_onnxruntime_does():
+    # onnxruntime: "the model will use the latest encountered initializer": Reshape by [6, 1], not [3, 2]
+    s1, s2 = (numpy_helper.from_array(np.array(v, np.int64), "s") for v in ([3, 2], [6, 1]))
+    model = _model([helper.make_node("Reshape", ["x", "s"], ["y"], name="r")], [s1, s2])
+    graph = _planned_as_ort_runs(model)
+    assert graph.tensor("y").attrs["shape"] == [6, 1]
+    assert [t.name for t in model.graph.initializer] == ["s", "s"]
+
+
+@pytest.mark.parametrize("other", [np.ones((1, 2, 3), np.float32), np.ones((3,), np.float32),
+                                   np.ones((2, 3), np.float64)], ids=["rank", "dims", "dtype"])
+def test_an_initializer_listed_twice_unlike_is_refused_as_onnxruntime_refuses_it(tmp_path, capsys, other):
+    w1, w2 = numpy_helper.from_array(np.ones((2, 3), np.float32), "w"), numpy_helper.from_array(other, "w")
+    model = _model([helper.make_node("Add", ["x", "w"], ["y"], name="a")], [w1, w2])
+    assert ort_refuses(model, {"x": X})
+    with pytest.raises(GraphError, match=r"initializer 'w' is listed twice with different types or shapes"):
+        import_onnx(model)
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, str(path))
+    code, _, err = run_memplan(capsys, ["import", str(path), "-o", str(tmp_path / "g.json")])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "'w'" in err, err
+    assert not (tmp_path / "g.json").exists()
