@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from cli_contract import run_memplan
@@ -115,3 +117,83 @@ def test_an_initializer_listed_twice_unlike_is_refused_as_onnxruntime_refuses_it
     code, _, err = run_memplan(capsys, ["import", str(path), "-o", str(tmp_path / "g.json")])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "'w'" in err, err
     assert not (tmp_path / "g.json").exists()
+
+
+# -- 3: a shape read through nodes onnxruntime removes -------------------------------------------------------------
+
+X4 = np.ones((2, 3, 4, 4), np.float32)
+
+
+def _save_external(model, folder) -> str:
+    path = os.path.join(str(folder), "m.onnx")
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    onnx.save_model(copy, path, save_as_external_data=True, all_tensors_to_one_file=True, location="data.bin",
+                    size_threshold=0, convert_attribute=True)
+    return path
+
+
+def _ort_loads(path: str) -> bool:
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    try:
+        ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's refusal is what is compared
+        assert "Cannot parse data from external tensors" in str(exc), exc
+        return False
+    return True
+
+
+def _reshape_through(chain, outputs=("y",)):
+    """``y = Reshape(x, chain(s))`` with ``s = [6, 16]``: ``chain`` a list of (op, attrs), each reading the last."""
+    nodes, last = [], "s"
+    for i, (op, attrs) in enumerate(chain):
+        nodes.append(helper.make_node(op, [last], [f"t{i}"], name=f"via{i}", **attrs))
+        last = f"t{i}"
+    nodes.append(helper.make_node("Reshape", ["x", last], ["y"], name="r"))
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3, 4, 4])], [onnx.ValueInfoProto(name=o) for o in outputs],
+                          [numpy_helper.from_array(np.array([6, 16], np.int64), "s")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+ELIDED = {
+    "identity": [("Identity", {})],
+    "identity-twice": [("Identity", {}), ("Identity", {})],
+    "cast-to-own-dtype": [("Cast", {"to": T.INT64})],
+    "identity-then-cast": [("Identity", {}), ("Cast", {"to": T.INT64})],
+}
+
+
+@pytest.mark.parametrize("chain", list(ELIDED.values()), ids=list(ELIDED))
+def test_a_shape_read_through_nodes_onnxruntime_removes_is_refused_as_it_refuses_it(tmp_path, capsys, chain):
+    # was: planned; onnxruntime (default level) removes the Identity / no-op Cast, and the Reshape's inference then
+    # cannot parse 's' from its external file
+    path = _save_external(_reshape_through(chain), tmp_path)
+    assert not _ort_loads(path)
+    with pytest.raises(GraphError, match=r"node 'r' \(Reshape\) reads initializer 's' \(through "
+                                         rf"{chain[0][0]} 'via0'.*'data\.bin'"):
+        import_onnx(path)
+    code, _, err = run_memplan(capsys, ["import", path, "-o", str(tmp_path / "g.json")])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "'via0'" in err, err
+    assert not (tmp_path / "g.json").exists()
+
+
+KEPT = {
+    "cast-to-another-dtype": ([("Cast", {"to": T.INT32}), ("Cast", {"to": T.INT64})], ("y",)),
+    "abs": ([("Abs", {})], ("y",)),
+    "identity-writing-an-output": ([("Identity", {})], ("y", "t0")),
+}
+
+
+@pytest.mark.parametrize("chain, outputs", list(KEPT.values()), ids=list(KEPT))
+def test_a_shape_made_by_nodes_onnxruntime_keeps_still_imports(tmp_path, chain, outputs):
+    """A Cast to another dtype, an Abs, an Identity writing a graph output: onnxruntime keeps the node (its output
+    is folded in memory, or is the model's own) and loads the model; the importer plans it at onnxruntime's sizes."""
+    model = _reshape_through(chain, outputs)
+    path = _save_external(model, tmp_path)
+    assert _ort_loads(path)
+    graph = import_onnx(path)
+    memplan.plan(graph)
+    assert graph.tensor("y").attrs["shape"] == [6, 16]
+    compared, bad = size_mismatches(graph, ort_sizes(model, {"x": X4}, strict=True))
+    assert compared >= 2 and not bad, bad
