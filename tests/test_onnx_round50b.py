@@ -197,3 +197,40 @@ def test_a_shape_made_by_nodes_onnxruntime_keeps_still_imports(tmp_path, chain, 
     assert graph.tensor("y").attrs["shape"] == [6, 16]
     compared, bad = size_mismatches(graph, ort_sizes(model, {"x": X4}, strict=True))
     assert compared >= 2 and not bad, bad
+
+
+# -- 5: an inlined function's node named in a refusal -------------------------------------------------------------
+
+def _calling(body_name: str = "", nested: bool = False):
+    """``y = F(x, s)`` (node 'call'), F's body ``Relu``, ``Reshape(b, sh)``; ``nested``: F calls G, whose body it is."""
+    body = [helper.make_node("Relu", ["a"], ["b"]), helper.make_node("Reshape", ["b", "sh"], ["c"], name=body_name)]
+    inner = helper.make_function("loc", "G", ["a", "sh"], ["c"], body, [helper.make_opsetid("", 17)])
+    outer = helper.make_function("loc", "F", ["a", "sh"], ["c"], [helper.make_node("G", ["a", "sh"], ["c"], domain="loc")],
+                                 [helper.make_opsetid("", 17), helper.make_opsetid("loc", 1)])
+    f = helper.make_function("loc", "F", ["a", "sh"], ["c"], body, [helper.make_opsetid("", 17)])
+    g = helper.make_graph([helper.make_node("F", ["x", "s"], ["y"], domain="loc", name="call")], "g",
+                          [V("x", T.FLOAT, [2, 3, 4, 4])], [V("y", T.FLOAT, None)],
+                          [numpy_helper.from_array(np.array([6, 16], np.int64), "s")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("loc", 1)],
+                             ir_version=8, functions=[outer, inner] if nested else [f])
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["direct", "nested"])
+def test_an_inlined_node_refused_is_named_with_its_function_and_caller(tmp_path, capsys, nested):
+    # was: "node 'Reshape_1' (Reshape) reads initializer 's' ...", a name the model does not have
+    model = _calling(nested=nested)
+    path = _save_external(model, tmp_path)
+    assert ort_refuses(onnx.load(path, load_external_data=False)) or not _ort_loads(path)
+    where = ("node #1 (Reshape) of local function loc:G, called by node #0 (G) of local function loc:F, called by "
+             "node 'call'") if nested else "node #1 (Reshape) of local function loc:F, called by node 'call'"
+    with pytest.raises(GraphError, match=r"reads initializer 's' .*\(node 'Reshape_1' is " + where.replace("(", r"\(")
+                       .replace(")", r"\)") + r"\)$"):
+        import_onnx(path)
+    code, _, err = run_memplan(capsys, ["import", path, "-o", str(tmp_path / "g.json")])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "local function loc:F" in err, err
+
+
+def test_a_model_with_functions_still_imports_at_onnxruntime_s_sizes():
+    model = _calling()
+    graph = _planned_as_ort_runs(model, {"x": X4})
+    assert graph.tensor("y").attrs["shape"] == [6, 16]

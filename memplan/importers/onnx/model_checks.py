@@ -602,6 +602,31 @@ def _merge_duplicate_initializers(model):
     return copy
 
 
+def _inlined_origins(model) -> list[str | None]:
+    """For each node of ``model`` once its local functions are inlined, in the inlined graph's order: where it comes
+    from in the model as written (``"node #1 (Reshape) of local function loc:F, called by node 'call'"``), or None
+    for a node of the graph itself. Nested calls name each function down to the body node.
+
+    Why: an unnamed body node, inlined, is ``<op>_<index>`` of the inlined graph (``'Reshape_1'``), a name the user's
+    model does not have; an error naming it alone did not say which function, or which call of it, to fix. onnx's
+    inliner puts each call's body where the call was, in body order; the caller checks the count matches."""
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    out: list[str | None] = []
+
+    def expand(nodes, where: str | None, depth: int) -> None:
+        for j, n in enumerate(nodes):
+            f = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+            if f is None or depth > len(funcs):   # (deeper is recursion, which inlining refused already)
+                out.append(None if where is None else f"node #{j} ({n.op_type}) of {where}")
+                continue
+            call = f"node {ids[j]!r}" if where is None else f"node #{j} ({n.op_type}) of {where}"
+            expand(f.node, f"local function {_function_name(f)}, called by {call}", depth + 1)
+
+    ids = _node_ids(model.graph)
+    expand(model.graph.node, None, 0)
+    return out
+
+
 def _call_key(n) -> tuple[str, str, str]:
     """The local function a node calls, if any: (domain, name, overload), as ``FunctionProto`` keys it."""
     return n.domain, n.op_type, getattr(n, "overload", "")
