@@ -234,3 +234,36 @@ def test_a_model_with_functions_still_imports_at_onnxruntime_s_sizes():
     model = _calling()
     graph = _planned_as_ort_runs(model, {"x": X4})
     assert graph.tensor("y").attrs["shape"] == [6, 16]
+
+
+# -- 4: a com.microsoft op's declaration its kernel contradicts ---------------------------------------------------
+
+def _fast_gelu(declared, where: str, elem=T.FLOAT):
+    nodes = [helper.make_node("FastGelu", ["x"], ["t"], name="fg", domain="com.microsoft"),
+             helper.make_node("Relu", ["t"], ["y"], name="r")]
+    vi = V("t", elem, declared)
+    outs = [V("y", T.FLOAT, None)] + ([vi] if where == "output" else [])
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3, 8])], outs, value_info=[vi] if where == "value_info" else [])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+@pytest.mark.parametrize("declared", [[2, 3, 4], [2, 3], [2, 3, 8, 1], [6, 8], [2, 3, 16]])
+@pytest.mark.parametrize("where", ["value_info", "output"])
+def test_a_contrib_op_s_contradicted_shape_is_planned_at_onnxruntime_s_size(declared, where):
+    # was: GraphError "value 't' is declared float [2, 3, 4], but onnxruntime's shape inference makes it float
+    # [2, 3, 8]"; onnxruntime runs the model and writes [2, 3, 8], as the importer plans for a standard op
+    graph = _planned_as_ort_runs(_fast_gelu(declared, where), {"x": np.ones((2, 3, 8), np.float32)})
+    assert graph.tensor("t").size == graph.tensor("y").size == 192
+
+
+@pytest.mark.parametrize("elem", [T.FLOAT16, T.INT64])
+def test_a_contrib_op_s_contradicted_type_is_still_refused_as_onnxruntime_refuses_it(tmp_path, capsys, elem):
+    model = _fast_gelu([2, 3, 8], "value_info", elem)
+    assert ort_refuses(model, {"x": np.ones((2, 3, 8), np.float32)})
+    with pytest.raises(GraphError, match=r"node 'fg' \(com.microsoft:FastGelu\): value 't' is declared .*Type Error"):
+        import_onnx(model)
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, str(path))
+    code, _, err = run_memplan(capsys, ["import", str(path), "-o", str(tmp_path / "g.json")])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "'fg'" in err, err
