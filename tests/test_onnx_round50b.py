@@ -267,3 +267,53 @@ def test_a_contrib_op_s_contradicted_type_is_still_refused_as_onnxruntime_refuse
     onnx.save_model(model, str(path))
     code, _, err = run_memplan(capsys, ["import", str(path), "-o", str(tmp_path / "g.json")])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "'fg'" in err, err
+
+
+# -- 2b: one initializer given as dense, sparse and by a Constant node ---------------------------------------------
+
+def _sparse_w(dims=(2, 3), dtype=np.float32):
+    return helper.make_sparse_tensor(numpy_helper.from_array(np.array([5], dtype), "w"),
+                                     numpy_helper.from_array(np.array([1], np.int64), "wi"), list(dims))
+
+
+def _adding(inits=(), sparse=(), pre=()):
+    g = helper.make_graph([*pre, helper.make_node("Add", ["x", "w"], ["y"], name="a")], "g", [V("x", T.FLOAT, [2, 3])],
+                          [V("y", T.FLOAT, None)], list(inits), sparse_initializer=list(sparse))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+W = numpy_helper.from_array(np.full((2, 3), 2, np.float32), "w")
+
+
+def test_a_dense_and_a_sparse_initializer_alike_are_planned_once():
+    # was: "initializer 'w' is declared twice, as a dense and as a sparse initializer"; onnxruntime uses the sparse
+    graph = _planned_as_ort_runs(_adding([W], [_sparse_w()]))
+    assert [t.id for t in graph.tensors].count("w") == 1
+
+
+def test_a_constant_writing_an_initializer_s_name_is_what_its_readers_read_as_in_onnxruntime():
+    # was: "node 'Constant_0' writes initializer 's'"; onnxruntime uses the Constant's [6, 1], met last
+    nodes = [helper.make_node("Constant", [], ["s"], value=numpy_helper.from_array(np.array([6, 1], np.int64), "v")),
+             helper.make_node("Reshape", ["x", "s"], ["y"], name="r")]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3])], [V("y", T.FLOAT, None)],
+                          [numpy_helper.from_array(np.array([3, 2], np.int64), "s")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert _planned_as_ort_runs(model).tensor("y").attrs["shape"] == [6, 1]
+    k = helper.make_node("Constant", [], ["w"], value=numpy_helper.from_array(np.full((2, 3), 7, np.float32), "v"))
+    _planned_as_ort_runs(_adding([W], [], [k]))
+
+
+UNLIKE = {
+    "dense-sparse-dims": ([W], [_sparse_w((3,))], []),
+    "dense-sparse-dtype": ([W], [_sparse_w(dtype=np.float64)], []),
+    "dense-constant-dims": ([W], [], [helper.make_node("Constant", [], ["w"], value_floats=[1.0, 2.0, 3.0])]),
+    "sparse-twice": ([], [_sparse_w(), _sparse_w()], []),
+}
+
+
+@pytest.mark.parametrize("case", list(UNLIKE))
+def test_an_initializer_given_twice_as_onnxruntime_refuses_it_is_refused_naming_it(case):
+    model = _adding(*UNLIKE[case])
+    assert ort_refuses(model, {"x": X})
+    with pytest.raises(GraphError, match=r"initializer 'w' is (listed|declared) twice"):
+        import_onnx(model)

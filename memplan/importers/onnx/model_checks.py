@@ -572,33 +572,69 @@ def _clear_negative_declarations(model):
     return copy
 
 
-def _merge_duplicate_initializers(model):
-    """The model with each initializer listed more than once kept once, as its last listing (a new model where one
-    is; the one given is not modified); GraphError naming it where two listings differ in dtype or dims.
+def _constant_type(n) -> tuple[int, list[int]] | None:
+    """(dtype, dims) of the tensor a default-domain ``Constant`` node ``n`` holds, or None where it is not one such
+    node with one value attribute of a known form."""
+    if n.op_type != "Constant" or n.domain not in ("", "ai.onnx") or len(n.attribute) != 1 or len(n.output) != 1:
+        return None
+    a = n.attribute[0]
+    if a.name == "value" and a.HasField("t"):
+        return a.t.data_type, list(a.t.dims)
+    if a.name == "sparse_value" and a.HasField("sparse_tensor"):
+        return a.sparse_tensor.values.data_type, list(a.sparse_tensor.dims)
+    scalar = {"value_int": 7, "value_float": 1, "value_string": 8}
+    many = {"value_ints": (7, a.ints), "value_floats": (1, a.floats), "value_strings": (8, a.strings)}
+    if a.name in scalar:
+        return scalar[a.name], []
+    if a.name in many:
+        return many[a.name][0], [len(many[a.name][1])]
+    return None
 
-    Why: onnxruntime loads a model that lists one initializer twice with one dtype and dims ("Duplicate initializer
-    ... the model will use the latest encountered initializer": a Reshape by ``s`` listed [3, 2] then [6, 1] writes
-    [6, 1]) and refuses one whose listings differ in dtype or dims ("Shape of initializer w does not match"); the
-    importer refused both."""
+
+def _merge_duplicate_initializers(model):
+    """The model with each initializer given more than once kept once, as onnxruntime keeps it (a new model where one
+    is; the one given is not modified); GraphError naming it where two of them differ in dtype or dims.
+
+    Why: onnxruntime loads a model that gives one initializer twice with one dtype and dims and uses the latest it
+    meets ("Duplicate initializer (dense, sparse or ConstantNode) ... the model will use the latest encountered"):
+    the dense ones in order, then the sparse ones, then each ``Constant`` node writing that name (a Reshape by ``s``
+    listed [3, 2] then [6, 1] writes [6, 1]; by a dense ``s`` and a ``Constant`` writing ``s``, the Constant's). It
+    refuses two of another dtype or dims ("Shape of initializer w does not match"). The importer refused them all.
+    The dense or sparse listings a later one overrides are dropped (a Constant's value is what its readers read)."""
     g = model.graph
-    last: dict[str, int] = {}
-    for i, t in enumerate(g.initializer):
-        j = last.get(t.name)
-        if j is not None:
-            a = g.initializer[j]
-            if a.data_type != t.data_type or list(a.dims) != list(t.dims):
-                raise GraphError(f"initializer {t.name!r} is listed twice with different types or shapes "
-                                 f"({_show_type(a.data_type, list(a.dims))} and {_show_type(t.data_type, list(t.dims))}"
-                                 "): onnxruntime refuses the model (\"Shape of initializer ... does not match\", "
-                                 "\"Data in initializer ... has element type\")")
-        last[t.name] = i
-    if len(last) == len(g.initializer):
+    seen: dict[str, tuple[int, list[int], str]] = {}   # name -> (dtype, dims, what gave it) of the latest
+    given = ([(t.name, t.data_type, list(t.dims), "initializer") for t in g.initializer]
+             + [(t.values.name, t.values.data_type, list(t.dims), "sparse initializer") for t in g.sparse_initializer])
+    given += [(n.output[0], *typed, f"Constant node #{k}") for k, n in enumerate(g.node)
+              if n.output and n.output[0] in {v for v, *_ in given} and (typed := _constant_type(n)) is not None]
+    overridden: dict[str, str] = {}   # name -> the kind that wins ("initializer", "sparse initializer", "Constant")
+    for name, dtype, dims, what in given:
+        if name in seen:
+            e, d, first = seen[name]
+            if first == what == "sparse initializer":   # (onnxruntime fails its graph's construction on it)
+                raise GraphError(f"sparse initializer {name!r} is declared twice (ONNX names each value once; "
+                                 "onnxruntime refuses the model)")
+            if e != dtype or d != dims:
+                raise GraphError(f"initializer {name!r} is listed twice with different types or shapes "
+                                 f"({first}: {_show_type(e, d)}, {what}: {_show_type(dtype, dims)}): onnxruntime "
+                                 "refuses the model (\"Shape of initializer ... does not match\", \"Data in "
+                                 "initializer ... has element type\")")
+            overridden[name] = what.split(" node")[0]
+        seen[name] = (dtype, dims, what)
+    if not overridden:
         return model
     copy = type(model)()
     copy.CopyFrom(model)
-    kept = [t for i, t in enumerate(copy.graph.initializer) if last[t.name] == i]
-    del copy.graph.initializer[:]
-    copy.graph.initializer.extend(kept)
+    g = copy.graph
+    last = {t.name: i for i, t in enumerate(g.initializer)}
+    kept = [t for i, t in enumerate(g.initializer) if overridden.get(t.name) in (None, "initializer") and last[t.name] == i]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    last = {t.values.name: i for i, t in enumerate(g.sparse_initializer)}
+    kept = [t for i, t in enumerate(g.sparse_initializer)
+            if overridden.get(t.values.name) in (None, "sparse initializer") and last[t.values.name] == i]
+    del g.sparse_initializer[:]
+    g.sparse_initializer.extend(kept)
     return copy
 
 
