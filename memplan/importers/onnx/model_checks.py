@@ -605,8 +605,9 @@ def _merge_duplicate_initializers(model):
     seen: dict[str, tuple[int, list[int], str]] = {}   # name -> (dtype, dims, what gave it) of the latest
     given = ([(t.name, t.data_type, list(t.dims), "initializer") for t in g.initializer]
              + [(t.values.name, t.values.data_type, list(t.dims), "sparse initializer") for t in g.sparse_initializer])
+    names = {v for v, *_ in given}
     given += [(n.output[0], *typed, f"Constant node #{k}") for k, n in enumerate(g.node)
-              if n.output and n.output[0] in {v for v, *_ in given} and (typed := _constant_type(n)) is not None]
+              if n.output and n.output[0] in names and (typed := _constant_type(n)) is not None]
     overridden: dict[str, str] = {}   # name -> the kind that wins ("initializer", "sparse initializer", "Constant")
     for name, dtype, dims, what in given:
         if name in seen:
