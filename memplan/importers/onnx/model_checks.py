@@ -606,8 +606,10 @@ def _merge_duplicate_initializers(model):
     given = ([(t.name, t.data_type, list(t.dims), "initializer") for t in g.initializer]
              + [(t.values.name, t.values.data_type, list(t.dims), "sparse initializer") for t in g.sparse_initializer])
     names = {v for v, *_ in given}
-    given += [(n.output[0], *typed, f"Constant node #{k}") for k, n in enumerate(g.node)
-              if n.output and n.output[0] in names and (typed := _constant_type(n)) is not None]
+    constants = [(k, n.output[0], typed) for k, n in enumerate(g.node)
+                 if n.output and n.output[0] in names and (typed := _constant_type(n)) is not None]
+    ids = _node_ids(g) if constants else []
+    given += [(v, *typed, f"Constant node {ids[k]!r}") for k, v, typed in constants]
     overridden: dict[str, str] = {}   # name -> the kind that wins ("initializer", "sparse initializer", "Constant")
     for name, dtype, dims, what in given:
         if name in seen:
