@@ -317,3 +317,30 @@ def test_an_initializer_given_twice_as_onnxruntime_refuses_it_is_refused_naming_
     assert ort_refuses(model, {"x": X})
     with pytest.raises(GraphError, match=r"initializer 'w' is (listed|declared) twice"):
         import_onnx(model)
+
+
+# -- a shape passed through a Dropout in inference mode -----------------------------------------------------------
+
+@pytest.mark.parametrize("opset, mode, mask", [(12, None, False), (13, False, True), (13, None, True), (9, None, False), (7, None, False)])
+def test_a_shape_through_an_inference_dropout_is_folded_as_onnxruntime_folds_it(opset, mode, mask):
+    # was: "node 'r' (Reshape): value 'y' has no shape" (Dropout never folded); onnxruntime runs it at [6, 16]
+    ins = ["f"] if mode is None else ["f", "", "tm"]
+    nodes = [helper.make_node("Cast", ["s"], ["f"], to=T.FLOAT),
+             helper.make_node("Dropout", ins, ["d", "m"] if mask else ["d"], name="drop"),
+             helper.make_node("Cast", ["d"], ["t"], to=T.INT64), helper.make_node("Reshape", ["x", "t"], ["y"], name="r")]
+    inits = [numpy_helper.from_array(np.array([6, 16], np.int64), "s")]
+    if mode is not None:
+        inits.append(numpy_helper.from_array(np.array(mode), "tm"))
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3, 4, 4])], [V("y", T.FLOAT, None)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    assert _planned_as_ort_runs(model, {"x": X4}).tensor("y").attrs["shape"] == [6, 16]
+
+
+def test_a_shape_through_a_training_dropout_is_still_refused_as_unknown():
+    nodes = [helper.make_node("Cast", ["s"], ["f"], to=T.FLOAT), helper.make_node("Dropout", ["f", "", "tm"], ["d"]),
+             helper.make_node("Cast", ["d"], ["t"], to=T.INT64), helper.make_node("Reshape", ["x", "t"], ["y"], name="r")]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3, 4, 4])], [V("y", T.FLOAT, None)],
+                          [numpy_helper.from_array(np.array([6, 16], np.int64), "s"),
+                           numpy_helper.from_array(np.array(True), "tm")])
+    with pytest.raises(GraphError, match=r"'r'"):
+        import_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8))
