@@ -235,7 +235,7 @@ _ORT_OPS = [
 
 
 @pytest.mark.parametrize("op, ins, inits, attrs, shape, nbytes", _ORT_OPS, ids=[c[0] for c in _ORT_OPS])
-def test_onnxruntime_op_is_sized_and_a_smaller_declaration_refused(op, ins, inits, attrs, shape, nbytes):
+def test_onnxruntime_op_is_sized_whatever_its_declaration_says(op, ins, inits, attrs, shape, nbytes):
     # unsized without a declaration, and a wrong one was planned as given (QLinearSigmoid declared [2, 3, 2]: 12
     # bytes where the kernel writes 24)
     need("onnxruntime")
@@ -243,7 +243,7 @@ def test_onnxruntime_op_is_sized_and_a_smaller_declaration_refused(op, ins, init
     model = _model(op, MS, ins, [("Y", elem, None)], inits, **attrs)
     assert _planned(model)["Y"] == (shape, nbytes)
     assert _ort_run(model, ins) == [(shape, nbytes)]
-    wrong = shape[:-1] + [shape[-1] - 1]
-    with pytest.raises(GraphError, match=rf"node 'n' \(com.microsoft:{op}\): value 'Y' is declared .*{re.escape(str(wrong))}, "
-                                         rf"but memplan's rule for {op} .*makes it .*{re.escape(str(shape))}"):
-        import_onnx(_model(op, MS, ins, [("Y", elem, wrong)], inits, **attrs))
+    # (round 50b: a declaration one short is not refused; onnxruntime runs it at the kernel's size, planned so)
+    wrong = _model(op, MS, ins, [("Y", elem, shape[:-1] + [shape[-1] - 1])], inits, **attrs)
+    assert _planned(wrong)["Y"] == (shape, nbytes)
+    assert _ort_run(wrong, ins) == [(shape, nbytes)]

@@ -6,8 +6,6 @@ what onnxruntime 1.32 (CPU) writes for the same model, run here."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from needs import need
@@ -107,7 +105,7 @@ _CASES = {
 
 
 @pytest.mark.parametrize("case", list(_CASES))
-def test_onnxruntime_op_is_sized_as_its_kernel_writes_and_a_wrong_declaration_refused(case):
+def test_onnxruntime_op_is_sized_as_its_kernel_writes_whatever_the_declaration(case):
     # each was sized by its declaration alone: a declaration of one element less was planned, and the kernel wrote
     # past its slot (QLinearConv declared [1, 4, 4, 2] was planned 32 bytes; onnxruntime writes 48)
     need("onnxruntime")
@@ -118,11 +116,12 @@ def test_onnxruntime_op_is_sized_as_its_kernel_writes_and_a_wrong_declaration_re
     assert _ort_run(model, ins) == [(shape, nbytes)]
     planned = {t.id: (t.attrs.get("shape"), t.size) for t in import_onnx(model).tensors}
     assert planned["Y"] == (shape, nbytes)
-    wrong = shape[:-1] + [shape[-1] - 1]
-    with pytest.raises(GraphError, match=rf"node 'n' \(com.microsoft:{op}\): value 'Y' is declared .*"
-                                         rf"{re.escape(str(wrong))}, but memplan's rule for {op} .*makes it .*"
-                                         rf"{re.escape(str(shape))}: a plan of the declared size would not hold"):
-        import_onnx(_model(op, ins, [("Y", elem, wrong)], inits, inputs, **attrs))
+    # (round 50b: a declaration one element short is not refused, as onnxruntime runs it, its kernel writing its
+    # own size: planned at that size, as for a standard op)
+    wrong = _model(op, ins, [("Y", elem, shape[:-1] + [shape[-1] - 1])], inits, inputs, **attrs)
+    assert _ort_run(wrong, ins) == [(shape, nbytes)]
+    planned = {t.id: (t.attrs.get("shape"), t.size) for t in import_onnx(wrong).tensors}
+    assert planned["Y"] == (shape, nbytes)
 
 
 def _qattention(past: bool, present_shape=None):
@@ -146,12 +145,14 @@ def test_qattention_is_sized_as_its_kernel_writes(past):
     assert [planned[o] for o in ("Y", "Pr")[:len(expect)]] == expect
 
 
-def test_qattention_present_declared_without_the_new_tokens_is_refused():
+def test_qattention_present_declared_without_the_new_tokens_is_planned_as_written():
     need("onnxruntime")
-    model, _ = _qattention(True, [2, 2, 2, 5, 3])   # the past's length: 3 tokens short
-    with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:QAttention\): value 'Pr' is declared .*"
-                                         r"\[2, 2, 2, 5, 3\], but memplan's rule for QAttention .*\[2, 2, 2, 8, 3\]"):
-        import_onnx(model)
+    model, ins = _qattention(True, [2, 2, 2, 5, 3])   # the past's length: 3 tokens short
+    # (round 50b: onnxruntime runs it, its kernel writing [2, 2, 2, 8, 3]: planned at that, not refused)
+    real = _ort_run(model, ins)
+    assert real[1] == ([2, 2, 2, 8, 3], 768)
+    planned = {t.id: (t.attrs.get("shape"), t.size) for t in import_onnx(model).tensors}
+    assert [planned["Y"], planned["Pr"]] == real
 
 
 def _qembed(declared=None):
@@ -165,16 +166,17 @@ def _qembed(declared=None):
                   inputs, epsilon=1e-5), ins
 
 
-def test_qembed_layer_normalization_is_sized_as_its_kernel_writes_and_a_wrong_declaration_refused():
+def test_qembed_layer_normalization_is_sized_as_its_kernel_writes_whatever_the_declaration():
     need("onnxruntime")
     model, ins = _qembed()
     expect = [([2, 5, 4], 160), ([2], 8)]
     assert _ort_run(model, ins) == expect
     planned = {t.id: (t.attrs.get("shape"), t.size) for t in import_onnx(model).tensors}
     assert [planned["Y"], planned["M"]] == expect
-    with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:QEmbedLayerNormalization\): value 'Y' is "
-                                         r"declared .*\[2, 5, 3\], but memplan's rule .*\[2, 5, 4\]"):
-        import_onnx(_qembed([2, 5, 3])[0])
+    wrong = _qembed([2, 5, 3])[0]   # (round 50b: onnxruntime runs it at [2, 5, 4]: planned so, not refused)
+    assert _ort_run(wrong, ins) == expect
+    planned = {t.id: (t.attrs.get("shape"), t.size) for t in import_onnx(wrong).tensors}
+    assert [planned["Y"], planned["M"]] == expect
 
 
 def _unique(y_shape):
@@ -199,7 +201,7 @@ def test_unique_indices_are_sized_and_its_values_left_to_run_time():
 
 
 @pytest.mark.parametrize("op", ["QLinearAdd", "QLinearMul"])
-def test_qlinear_binary_op_declared_other_than_written_is_refused(op):
+def test_qlinear_binary_op_declared_other_than_written_is_planned_as_written(op):
     # sized by onnxruntime's own inference (a broadcast): a declaration that disagrees is refused all the same
     need("onnxruntime")
     ins = [("A", T.UINT8, [2, 1, 4]), ("B", T.UINT8, [3, 1])]
@@ -208,6 +210,6 @@ def test_qlinear_binary_op_declared_other_than_written_is_refused(op):
     model = _model(op, ins, [("Y", T.UINT8, None)], inits, inputs)
     assert _ort_run(model, ins) == [([2, 3, 4], 24)]
     assert {t.id: t.size for t in import_onnx(model).tensors}["Y"] == 24
-    with pytest.raises(GraphError, match=rf"node 'n' \(com.microsoft:{op}\): value 'Y' is declared .*\[2, 1, 4\], "
-                                         r"but onnxruntime's shape inference makes it .*\[2, 3, 4\]"):
-        import_onnx(_model(op, ins, [("Y", T.UINT8, [2, 1, 4])], inits, inputs))
+    wrong = _model(op, ins, [("Y", T.UINT8, [2, 1, 4])], inits, inputs)   # (round 50b: run by onnxruntime at
+    assert _ort_run(wrong, ins) == [([2, 3, 4], 24)]                         # its own size, planned so)
+    assert {t.id: t.size for t in import_onnx(wrong).tensors}["Y"] == 24

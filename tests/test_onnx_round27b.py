@@ -162,28 +162,26 @@ def test_onnxruntime_ops_are_sized_as_onnxruntime_writes_them(name):
     assert _sizes(g, real) == real
 
 
-def test_a_declaration_that_disagrees_is_refused_by_node_and_value():
+def test_a_declaration_that_disagrees_is_refused_by_type_and_overridden_by_shape():
     """Sized by the declaration alone, ``[2, 3, 6]`` planned 144 bytes where onnxruntime writes 168."""
     node = helper.make_node("FusedMatMul", ["a", "b"], ["h"], name="fmm", domain=MS, transA=1)
     relu = helper.make_node("Relu", ["h"], ["y"], name="relu")
     ins = [V("a", F, [2, 5, 3]), V("b", F, [2, 5, 7])]
-    for declared, shown in (((F, [2, 3, 6]), r"float \[2, 3, 6\]"), ((H16, [2, 3, 7]), r"float16 \[2, 3, 7\]"),
-                            ((F, [6, 7]), r"float \[6, 7\]")):
-        m = _model([node, relu], ins, [V("y", F, None)], value_info=[V("h", *declared)])
-        with pytest.raises(GraphError, match=rf"node 'fmm' \(com.microsoft:FusedMatMul\): value 'h' is declared {shown}, "
-                                             r"but memplan's rule for FusedMatMul .* makes it float \[2, 3, 7\]"):
-            import_onnx(m)
-    # right, or open where inference knows: planned as onnxruntime writes it, and what follows too
-    for declared in ([2, 3, 7], [2, None, 7], None):
+    # (a dtype onnxruntime refuses, "Type Error"; a shape it runs, its kernel writing its own: round 50b)
+    m = _model([node, relu], ins, [V("y", F, None)], value_info=[V("h", H16, [2, 3, 7])])
+    with pytest.raises(GraphError, match=r"node 'fmm' \(com.microsoft:FusedMatMul\): value 'h' is declared float16 "
+                                         r"\[2, 3, 7\], but memplan's rule for FusedMatMul .* makes it float \[2, 3, 7\]"):
+        import_onnx(m)
+    # right, open where inference knows, or a shape the kernel overrides: planned as onnxruntime writes it
+    for declared in ([2, 3, 7], [2, None, 7], None, [2, 3, 6], [6, 7]):
         m = _model([node, relu], ins, [V("y", F, None)], value_info=[V("h", F, declared)])
         g = import_onnx(m)
         assert _sizes(g, ["h", "y"]) == {"h": 168, "y": 168} == {"h": 168, **_run(m)}
     # onnxruntime's own inference (Attention's): a wrong batch on a graph output
     m = _case("Attention", {"present": (F, [2, 1, 2, 3, 4])})
-    with pytest.raises(GraphError, match=r"node 'Attention_0' \(com.microsoft:Attention\): value 'present' is "
-                                         r"declared float \[2, 1, 2, 3, 4\], but onnxruntime's shape inference makes "
-                                         r"it float \[2, 2, 2, 3, 4\]"):
-        import_onnx(m)
+    g = import_onnx(m)
+    assert g.tensor("present").attrs["shape"] == [2, 2, 2, 3, 4]
+    assert all(g.tensor(v).size == n for v, n in _run(m).items())
 
 
 def test_a_right_declaration_onnxruntimes_own_rule_would_refuse_imports():
@@ -212,8 +210,10 @@ def test_group_query_attention_with_a_run_time_total_length_plans_the_largest_ca
         for total in (7, 3):   # growing, fixed: never more than planned
             real = _run(m, {"total": np.array(total, np.int32), "seqlens": np.array([total - 1], np.int32)})
             assert all(real[v] <= g.tensor(v).size for v in real)
-    with pytest.raises(GraphError, match=r"node 'gqa' .*value 'pk_out' is declared float \[1, 2, 5, 8\]"):
-        import_onnx(_model([node], ins, outs, value_info=[V("pk_out", F, [1, 2, 5, 8])]))
+    # (another: onnxruntime runs it, writing at most P + L; planned so, round 50b)
+    m = _model([node], ins, outs, value_info=[V("pk_out", F, [1, 2, 5, 8])])
+    assert import_onnx(m).tensor("pk_out").size == 448
+    assert _run(m, {"total": np.array(7, np.int32), "seqlens": np.array([6], np.int32)})["pk_out"] == 448
 
 
 def test_onnxruntime_ops_after_ops_its_inference_cannot_follow_are_still_sized():

@@ -77,7 +77,7 @@ def test_the_rule_sizes_what_the_kernel_writes(op):
 
 
 @pytest.mark.parametrize("op", sorted(CASES))
-def test_a_declaration_smaller_than_the_kernel_writes_is_refused(op):
+def test_a_declaration_smaller_than_the_kernel_writes_is_planned_at_the_kernel_s_size(op):
     """Each output declared with its last dimension halved (rounded down): planned at that before."""
     inputs, feeds, outputs, attrs = CASES[op]
     model = _model(op, inputs, outputs, **attrs)
@@ -85,9 +85,8 @@ def test_a_declaration_smaller_than_the_kernel_writes_is_refused(op):
     shape = real.tensors[[t.id for t in real.tensors].index("y0")].attrs["shape"]
     elem = {"MurmurHash3": T.INT32}.get(op, T.FLOAT)
     bad = _model(op, inputs, outputs, declared={"y0": (elem, shape[:-1] + [shape[-1] // 2])}, **attrs)
-    with pytest.raises(GraphError, match=rf"node 'n' \(com.microsoft:{op}\): value 'y0' is declared .* but memplan's "
-                                         rf"rule for {op} .*would not hold what onnxruntime writes"):
-        import_onnx(bad)
+    # (round 50b: not refused; onnxruntime runs it, its kernel writing its own size, planned so)
+    assert import_onnx(bad).tensor("y0").attrs["shape"] == shape
 
 
 def test_an_output_the_rule_cannot_size_is_refused_not_taken_as_declared():

@@ -184,6 +184,19 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
                       "RNN", "LSTM", "GRU", "NonMaxSuppression", "STFT", "DFT"})
 
 
+def _inference_dropout(n, values: dict, opsets: dict[str, int]) -> bool:
+    """Whether ``n`` is a default-domain ``Dropout`` (opset 7 on) that runs in inference mode: no ``training_mode``
+    input, or one folded to false. Such a Dropout passes its data through, and onnxruntime removes it (its default
+    level) and folds what follows: a Reshape to a ``Cast(Dropout(Cast(shape)))`` runs there, and the importer refused
+    it unsized (Dropout is never folded otherwise: in training mode it is random)."""
+    if n.op_type != "Dropout" or n.domain not in ("", "ai.onnx") or opsets.get("", 0) < 7 or not n.input:
+        return False
+    if len(n.input) < 3 or not n.input[2]:
+        return True
+    mode = values.get(n.input[2])
+    return mode is not None and mode.size == 1 and not bool(mode.reshape(-1)[0])
+
+
 def _all_static(g) -> bool:
     """Every value a node makes has a static shape: a value inference left out of ``value_info`` (an op
     without an inference function: GroupNormalization-21) is not static, and is left to a fold round."""
@@ -747,7 +760,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                                      f"node makes it {shape} from its inputs")
                 shapes[o], elems[o] = shape, elem
         _track_sequence(n, shapes, elems, values, seqs)
-        if n.op_type in _NO_FOLD:
+        dropout = _inference_dropout(n, values, opsets)
+        if n.op_type in _NO_FOLD and not dropout:
             continue
         if evaluated and not all(not o or o in own for o in n.output):
             continue  # run only once sized from its inputs: a declared [1, 1] must not run a folded [10**6] * 2
@@ -758,6 +772,10 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         result = None
         if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
             result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
+        elif dropout:
+            if n.input[0] in values:   # (the data itself, and a mask that keeps all of it)
+                data = values[n.input[0]]   # (a mask of bool from opset 10, of the data's type before)
+                result = [data, np.ones(data.shape, bool if opsets[""] >= 10 else data.dtype)][:len(n.output)]
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])

@@ -52,7 +52,10 @@ from .model_checks import (
     _check_required_names,
     _check_structure,
     _check_text,
+    _clear_negative_declarations,
     _inline_functions,
+    _inlined_origins,
+    _merge_duplicate_initializers,
 )
 from .node_checks import (
     _check_block_rearrange,
@@ -187,7 +190,30 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     model = _check_node_domains(model)
     model = _check_function_opsets(onnx, model)
     model = _bind_function_bodies_to_model_opset(onnx, model)
+    origins = _inlined_origins(model) if model.functions else []
     model = _inline_functions(model)
+    model = _merge_duplicate_initializers(_clear_negative_declarations(model))
+    if len(origins) != len(model.graph.node):   # (not inlined as expected: the ids are then named as they are)
+        origins = []
+    try:
+        return _import_inlined(onnx, model, source, base_dir, default_name, batch, fixed, name, alignment, progress,
+                               spelling, real_dir)
+    except GraphError as exc:
+        raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
+
+
+def _name_inlined(msg: str, node_ids: list[str], origins: list[str | None]) -> str:
+    """``msg`` with the first node it names (``node 'Reshape_1'``) that an inlined function made followed by where
+    that node is in the model as written (``_inlined_origins``): the function, its body node and the call."""
+    for nid, where in zip(node_ids, origins):
+        if where is not None and f"node {nid!r}" in msg:
+            return f"{msg} (node {nid!r} is {where})"
+    return msg
+
+
+def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name: str, batch, fixed, name,
+                    alignment, progress, spelling: Spelling, real_dir: str | None) -> Graph:
+    """``_import`` of the model once its local functions are inlined (``fixed``: the checked ``dims``)."""
     g = model.graph
 
     _check_text(g)

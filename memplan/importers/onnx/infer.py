@@ -1481,6 +1481,37 @@ def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool 
 EXTERNAL_PARSE = "Cannot parse data from external tensors"
 
 
+#: ops onnxruntime's basic graph rewrites remove where they change nothing, so their reader reads their input itself:
+#: ``Identity`` (EliminateIdentity) and a ``Cast`` to its input's own dtype (CastElimination)
+_ELIDED = frozenset({"Identity", "Cast"})
+
+
+def _eliminated_aliases(g, node_ids: list[str], consts: dict) -> dict[str, tuple[str, str]]:
+    """``{value: (the constant it is, ' (through ...)' naming the nodes between)}`` for each value an ``Identity``,
+    or a ``Cast`` to the dtype it reads, makes of a constant (or of such a value), its output no graph output.
+
+    Why: onnxruntime's default optimization level removes those nodes before it resolves the graph again, so a
+    ``Reshape(x, Identity(s))`` reads ``s`` itself and its inference parses ``s``'s data; ``s`` in an external file,
+    onnxruntime refuses the model ("Cannot parse data from external tensors") while the importer, checking direct
+    readers only, planned it. An ``Identity`` writing a graph output is kept (its input is a constant), and so is
+    a ``Cast`` that changes the dtype (its output is a new tensor): neither is followed."""
+    outputs = {v.name for v in g.output}
+    same: dict[str, tuple[str, str]] = {}
+    dtype = {v: t.data_type for v, (t, _) in consts.items()}
+    for k, n in enumerate(g.node):
+        if n.op_type not in _ELIDED or n.domain not in ("", "ai.onnx") or len(n.input) != 1 or len(n.output) != 1:
+            continue
+        src, out = n.input[0], n.output[0]
+        root, via = same.get(src, (src, ""))
+        if root not in consts or not out or out in outputs:
+            continue
+        if n.op_type == "Cast" and next((a.i for a in n.attribute if a.name == "to"), None) != dtype[root]:
+            continue
+        step = f"{n.op_type} {node_ids[k]!r}"
+        same[out] = (root, f" (through {step})" if not via else via[:-1] + f", {step})")
+    return same
+
+
 def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridable: Collection[str]) -> None:
     """Refuse a model onnxruntime cannot load because a node's shape inference reads the data of a tensor that
     lies in an external file: a ``Reshape`` whose shape, a ``Slice`` whose starts, an ``Expand``, ``Tile``, ``Pad``,
@@ -1516,11 +1547,13 @@ def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridab
     external = {v for v, (t, _) in consts.items() if t.data_location == ext}
     if not external:
         return
+    same = _eliminated_aliases(g, node_ids, consts)
     types = {vi.name: vi.type for vi in [*inferred.input, *inferred.value_info, *inferred.output]}
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
     imports = [onnx.helper.make_opsetid(d, v) for d, v in opsets.items()]
     for k, n in enumerate(g.node):
-        read = [v for v in n.input if v in external]
+        source = {v: same.get(v, (v, ""))[0] for v in n.input}   # each input, or the constant it is once ORT elides
+        read = [v for v in n.input if source[v] in external]
         domain = "" if n.domain == "ai.onnx" else n.domain
         if not read or domain not in ("", "ai.onnx.ml") or domain not in opsets:
             continue
@@ -1528,7 +1561,7 @@ def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridab
             schema = onnx.defs.get_schema(n.op_type, opsets[domain], domain)
         except Exception:   # noqa: BLE001 - an op onnx has no schema for: nothing of onnx's parses its inputs
             continue
-        data = {v: consts[v][0] for v in n.input if v in consts}
+        data = {v: consts[source[v]][0] for v in n.input if source[v] in consts}
         given = {v: types[v] for v in n.input if v in types}
         given.update((v, onnx.helper.make_tensor_type_proto(t.data_type, list(t.dims)))
                      for v, t in data.items() if v not in given)
@@ -1538,8 +1571,10 @@ def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridab
             if EXTERNAL_PARSE not in str(exc):
                 continue
             said = re.search(r"for tensor: (.*)$", first_line(exc))
-            v = said.group(1).strip() if said and said.group(1).strip() in read else read[0]
-            t, what = consts[v]
+            named = said.group(1).strip() if said else ""
+            v = next((r for r in read if named in (r, source[r])), read[0])
+            t, what = consts[source[v]]
+            what += same.get(v, ("", ""))[1]
             location = next((e.value for e in t.external_data if e.key == "location"), "")
             raise GraphError(f"node {node_ids[k]!r} ({n.op_type}) reads {what} as data its shape follows, but that "
                              f"tensor's data lies in external file {location!r}: onnxruntime's shape inference cannot "

@@ -549,6 +549,123 @@ def _inline_functions(model):
     return inlined
 
 
+def _clear_negative_declarations(model):
+    """The model with the shape of each ``value_info`` or graph output declaration that has a negative dimension
+    cleared (a new model where one is; the one given is not modified).
+
+    Why: no tensor has a negative dimension, and onnxruntime does not refuse such a declaration: it drops it and sizes
+    the value by its node (``Relu`` of a [2, 3] declared [-1, 3] runs and writes [2, 3]); the importer refused the
+    model. Cleared before inference, the declaration can no longer reach onnx's Slice inference (which aborts the
+    process on a negative dimension). A graph input's is still refused (``_check_declarations``): its size is the
+    caller's, and no option names that dimension."""
+    def negative(vi) -> bool:
+        declared = _declared_type(vi)
+        return declared is not None and any(d is not None and d < 0 for d in declared[1] or ())
+
+    if not any(negative(vi) for vi in list(model.graph.output) + list(model.graph.value_info)):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for vi in list(copy.graph.output) + list(copy.graph.value_info):
+        if negative(vi):
+            vi.type.tensor_type.ClearField("shape")
+    return copy
+
+
+def _constant_type(n) -> tuple[int, list[int]] | None:
+    """(dtype, dims) of the tensor a default-domain ``Constant`` node ``n`` holds, or None where it is not one such
+    node with one value attribute of a known form."""
+    if n.op_type != "Constant" or n.domain not in ("", "ai.onnx") or len(n.attribute) != 1 or len(n.output) != 1:
+        return None
+    a = n.attribute[0]
+    if a.name == "value" and a.HasField("t"):
+        return a.t.data_type, list(a.t.dims)
+    if a.name == "sparse_value" and a.HasField("sparse_tensor"):
+        return a.sparse_tensor.values.data_type, list(a.sparse_tensor.dims)
+    scalar = {"value_int": 7, "value_float": 1, "value_string": 8}
+    many = {"value_ints": (7, a.ints), "value_floats": (1, a.floats), "value_strings": (8, a.strings)}
+    if a.name in scalar:
+        return scalar[a.name], []
+    if a.name in many:
+        return many[a.name][0], [len(many[a.name][1])]
+    return None
+
+
+def _merge_duplicate_initializers(model):
+    """The model with each initializer given more than once kept once, as onnxruntime keeps it (a new model where one
+    is; the one given is not modified); GraphError naming it where two of them differ in dtype or dims.
+
+    Why: onnxruntime loads a model that gives one initializer twice with one dtype and dims and uses the latest it
+    meets ("Duplicate initializer (dense, sparse or ConstantNode) ... the model will use the latest encountered"):
+    the dense ones in order, then the sparse ones, then each ``Constant`` node writing that name (a Reshape by ``s``
+    listed [3, 2] then [6, 1] writes [6, 1]; by a dense ``s`` and a ``Constant`` writing ``s``, the Constant's). It
+    refuses two of another dtype or dims ("Shape of initializer w does not match"). The importer refused them all.
+    The dense or sparse listings a later one overrides are dropped (a Constant's value is what its readers read)."""
+    g = model.graph
+    seen: dict[str, tuple[int, list[int], str]] = {}   # name -> (dtype, dims, what gave it) of the latest
+    given = ([(t.name, t.data_type, list(t.dims), "initializer") for t in g.initializer]
+             + [(t.values.name, t.values.data_type, list(t.dims), "sparse initializer") for t in g.sparse_initializer])
+    names = {v for v, *_ in given}
+    constants = [(k, n.output[0], typed) for k, n in enumerate(g.node)
+                 if n.output and n.output[0] in names and (typed := _constant_type(n)) is not None]
+    ids = _node_ids(g) if constants else []
+    given += [(v, *typed, f"Constant node {ids[k]!r}") for k, v, typed in constants]
+    overridden: dict[str, str] = {}   # name -> the kind that wins ("initializer", "sparse initializer", "Constant")
+    for name, dtype, dims, what in given:
+        if name in seen:
+            e, d, first = seen[name]
+            if first == what == "sparse initializer":   # (onnxruntime fails its graph's construction on it)
+                raise GraphError(f"sparse initializer {name!r} is declared twice (ONNX names each value once; "
+                                 "onnxruntime refuses the model)")
+            if e != dtype or d != dims:
+                raise GraphError(f"initializer {name!r} is listed twice with different types or shapes "
+                                 f"({first}: {_show_type(e, d)}, {what}: {_show_type(dtype, dims)}): onnxruntime "
+                                 "refuses the model (\"Shape of initializer ... does not match\", \"Data in "
+                                 "initializer ... has element type\")")
+            overridden[name] = what.split(" node")[0]
+        seen[name] = (dtype, dims, what)
+    if not overridden:
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    g = copy.graph
+    last = {t.name: i for i, t in enumerate(g.initializer)}
+    kept = [t for i, t in enumerate(g.initializer) if overridden.get(t.name) in (None, "initializer") and last[t.name] == i]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    last = {t.values.name: i for i, t in enumerate(g.sparse_initializer)}
+    kept = [t for i, t in enumerate(g.sparse_initializer)
+            if overridden.get(t.values.name) in (None, "sparse initializer") and last[t.values.name] == i]
+    del g.sparse_initializer[:]
+    g.sparse_initializer.extend(kept)
+    return copy
+
+
+def _inlined_origins(model) -> list[str | None]:
+    """For each node of ``model`` once its local functions are inlined, in the inlined graph's order: where it comes
+    from in the model as written (``"node #1 (Reshape) of local function loc:F, called by node 'call'"``), or None
+    for a node of the graph itself. Nested calls name each function down to the body node.
+
+    Why: an unnamed body node, inlined, is ``<op>_<index>`` of the inlined graph (``'Reshape_1'``), a name the user's
+    model does not have; an error naming it alone did not say which function, or which call of it, to fix. onnx's
+    inliner puts each call's body where the call was, in body order; the caller checks the count matches."""
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    out: list[str | None] = []
+
+    def expand(nodes, where: str | None, depth: int) -> None:
+        for j, n in enumerate(nodes):
+            f = funcs.get((n.domain, n.op_type, getattr(n, "overload", "")))
+            if f is None or depth > len(funcs):   # (deeper is recursion, which inlining refused already)
+                out.append(None if where is None else f"node #{j} ({n.op_type}) of {where}")
+                continue
+            call = f"node {ids[j]!r}" if where is None else f"node #{j} ({n.op_type}) of {where}"
+            expand(f.node, f"local function {_function_name(f)}, called by {call}", depth + 1)
+
+    ids = _node_ids(model.graph)
+    expand(model.graph.node, None, 0)
+    return out
+
+
 def _call_key(n) -> tuple[str, str, str]:
     """The local function a node calls, if any: (domain, name, overload), as ``FunctionProto`` keys it."""
     return n.domain, n.op_type, getattr(n, "overload", "")

@@ -14,7 +14,7 @@ from collections.abc import Collection
 
 from ...errors import GraphError
 from .. import first_line
-from .common import _BITS, ORT_DOMAIN, SMALL_INITIALIZER, _broadcast, _dtype_name, _nbytes, _node_ids, _show_type
+from .common import ORT_DOMAIN, SMALL_INITIALIZER, _broadcast, _dtype_name, _node_ids, _show_type
 
 ORT_DEFAULT_DOMAIN_OPS = frozenset({"SimplifiedLayerNormalization"})
 
@@ -664,11 +664,6 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
     return {op: handler(rule, table.get(op)) for op, rule in ORT_RULES.items()}
 
 
-def _fits(declared: list, dims: tuple) -> bool:
-    """Whether a declared shape (None for a dimension it leaves open) admits ``dims``."""
-    return len(declared) == len(dims) and all(a is None or a == b for a, b in zip(declared, dims))
-
-
 def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
     """Refuse the first node of ``ORT_UNSIZED`` among ``ort_nodes`` (``(index, node)`` of onnxruntime's ops in
     ``g2``), naming it and its op, whether or not onnxruntime is installed: nothing sizes its outputs but the
@@ -745,22 +740,15 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
                     continue
                 have = ([d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
                         if tt.HasField("shape") else None)
-                if (kind != "tensor_type" or (tt.elem_type and tt.elem_type != elem)
-                        or (have is not None and not any(_fits(have, s) for s in (dims, *also.get(o, ()))))):
+                # (a declared shape the kernel contradicts is replaced below, as for a standard op: onnxruntime
+                # runs such a model, its kernel writing its own size; a contradicted type it refuses: "Type Error")
+                if kind != "tensor_type" or (tt.elem_type and tt.elem_type != elem):
                     shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
                     by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
                           if n.op_type in ORT_RULES else "onnxruntime's shape inference")
-                    # (a declaration at least as large would hold it, but the nodes after it would be sized by a
-                    # shape that never occurs: refused as well, and said so)
-                    larger = (kind == "tensor_type" and have is not None and None not in have
-                              and (tt.elem_type or elem) in _BITS and elem in _BITS
-                              and _nbytes(_BITS[tt.elem_type or elem], have) >= _nbytes(_BITS[elem], dims))
-                    why = ("larger than onnxruntime writes, what follows it would be sized by a shape that never occurs"
-                           if larger else
-                           "a plan of the declared size would not hold what onnxruntime writes")
                     raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {shown}, but {by} "
-                                     f"makes it {_show_type(elem, list(dims))}: {why}; correct or remove the "
-                                     "declaration")
+                                     f"makes it {_show_type(elem, list(dims))}: onnxruntime refuses the model "
+                                     "(\"Type Error\"); correct or remove the declaration")
             tp = onnx.helper.make_tensor_type_proto(elem, list(dims))
             if o in declared:
                 for vi in declared[o]:
