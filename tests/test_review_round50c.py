@@ -55,3 +55,54 @@ def test_two_functions_of_one_name_that_both_make_the_clashing_value_are_refused
                                          r"'_inlfunc_F_t' of node 'other_relu'"):
         import_onnx(model)
 
+
+
+# ---- Replay.rescore with dense clocks (rows, not dicts), and with no index of the view readers ----
+
+def test_rescore_with_dense_clocks_and_no_view_reader_index_is_the_plain_replay(monkeypatch):
+    """``tests/test_optimize_round50.py`` draws at most 5 streams, so its runs keep dict clocks; here every run is
+    dense (``DENSE_STREAMS`` 1: a numpy row per clock, clock entries issue positions stored as int32) and the view
+    readers are found by the fallback (``VIEW_READER_STEPS`` 0), with integer (tails) and fractional costs: the
+    plain replay's numbers, the run left as it was."""
+    from hypothesis import HealthCheck, assume, given, settings
+    from hypothesis import strategies as st
+    from strategies import graphs, schedules, view_chains
+
+    from memplan.optimize import events
+    from memplan.optimize.events import Replay
+
+    monkeypatch.setattr(events, "DENSE_STREAMS", 1)
+    monkeypatch.setattr(events, "VIEW_READER_STEPS", 0)
+    ran = [0]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.data(), st.sampled_from([0.0, 1.0, 0.5]), st.booleans())
+    def check(data, ev, whole):
+        g = data.draw(st.one_of(graphs(max_nodes=14), view_chains(max_nodes=14)))
+        n = len(g.nodes)
+        cost = data.draw(st.lists(st.integers(0, 9) if whole else st.sampled_from([0.0, 0.1, 0.25, 1.0]),
+                                  min_size=n, max_size=n))
+        order, stream_of = data.draw(schedules(g, max_streams=6))
+        assume(len({stream_of[x] for x in order}) >= 2)   # (one stream: no dense clocks)
+        ran[0] += 1
+        o = [g.node_index[x] for x in order]
+        s = [stream_of[x] for x in order]
+        replay = Replay(g, o, s, cost, ev, range(len(o) + 1), record=data.draw(st.booleans()), windows=True)
+        assert replay.dense
+        base = (replay.events, replay.makespan, list(replay.end), [c.copy() for c in replay.clock])
+        for _ in range(3):
+            p = data.draw(st.integers(0, len(o) - 1))
+            stop = len(o) if data.draw(st.booleans()) else data.draw(st.integers(p, len(o)))
+            moved = {o[q]: data.draw(st.integers(0, replay.dense - 1))
+                     for q in data.draw(st.lists(st.integers(p, max(p, stop - 1)), max_size=5)) if q < stop}
+            window = [moved.get(v, s[q]) for q, v in enumerate(o)]
+            got = replay.rescore(p, stop, moved)
+            assert got == replay.rerun_window(p, stop, window[p:stop])
+            if stop == len(o):
+                full = Replay(g, o, window, cost, ev)
+                assert got == (full.events, full.makespan)
+            assert (replay.events, replay.makespan, list(replay.end)) == base[:3]
+            assert all(np.array_equal(a, b) for a, b in zip(base[3], replay.clock))
+
+    check()
+    assert ran[0] >= 30, ran
