@@ -496,14 +496,20 @@ def _check_ort_inline_names(model) -> None:
     made: dict[tuple[str, str], str] = {}   # (kind, each name inlining makes) -> what it is, across functions
     for name, fs in sorted(by_name.items()):
         prefix = f"{ORT_INLINE_PREFIX}{name}"
-        if len(fs) != 1 or prefix in nodes:   # (which function, or which prefix, is onnxruntime's choice)
+        if prefix in nodes:   # (the first call's prefix is then onnxruntime's choice)
             continue
-        (who, f), = fs.values()
-        formal = set(f.input) | set(f.output)
-        body = [("value", o) for m in f.node for o in m.output if o and o not in formal]
-        body += [("value", o) for k, o in enumerate(f.output) if k not in given[name]]   # (every call omits it)
-        body += [("node", m.name) for m in f.node if m.name and not _is_constant(m)]   # (a Constant: a value)
-        for kind, part in body:
+        # (several functions of one name, in other domains or overloads: which one's call onnxruntime inlines first
+        # is its choice, but that one's body is named with the prefix, so the names every one of them makes clash)
+        parts: list[tuple[str, str]] | None = None
+        for _who, f in fs.values():
+            formal = set(f.input) | set(f.output)
+            body = [("value", o) for m in f.node for o in m.output if o and o not in formal]
+            body += [("value", o) for k, o in enumerate(f.output) if k not in given[name]]   # (every call omits it)
+            body += [("node", m.name) for m in f.node if m.name and not _is_constant(m)]   # (a Constant: a value)
+            parts = body if parts is None else [x for x in parts if x in set(body)]
+        (who, f), *others = fs.values()
+        fname = _function_name(f) + "".join(f" (or {_function_name(g)})" for _, g in others)
+        for kind, part in dict.fromkeys(parts or ()):
             full, what = f"{prefix}_{part}", f"{kind} {part!r}"
             if kind == "value":
                 clash = values.get(full)
@@ -511,10 +517,10 @@ def _check_ort_inline_names(model) -> None:
                 clash = f"node {full!r} of the graph" if full in nodes else None
             clash = clash or made.get((kind, full))
             if clash:
-                raise GraphError(f"local function {_function_name(f)} (called by {who}): onnxruntime inlines its "
+                raise GraphError(f"local function {fname} (called by {who}): onnxruntime inlines its "
                                  f"{what} as {full!r}, the name of {clash}: onnxruntime refuses the model (\"Duplicate "
                                  "definition of name\", \"two nodes with same node name\"); rename one")
-            made[(kind, full)] = f"{what} of local function {_function_name(f)} as onnxruntime inlines it"
+            made[(kind, full)] = f"{what} of local function {fname} as onnxruntime inlines it"
 
 
 def _inline_functions(model):
