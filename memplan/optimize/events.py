@@ -325,6 +325,16 @@ class Replay:
             push(nxt, structural)
 
         tpred, tev, tout, outmax = ix.tpred, ix.tev, ix.tout, ix.outmax
+
+        def retimed(v: int) -> float:
+            """The end of ``v`` with this run's events and stream predecessor (``tpred``, ``tev``) at the ends now."""
+            w = tpred[v]
+            start = end[w] if w >= 0 else 0.0
+            for d in tev[v]:
+                if end[d] + event_us > start:
+                    start = end[d] + event_us
+            return start + cost[v]
+
         rest_from = stop   # (where the run in order takes over, if it does)
         cut = after = stop   # (the positions ``cut`` .. ``after`` - 1 were timed in order, if any)
         whole = stop == len(order) and ix.exact
@@ -348,12 +358,7 @@ class Replay:
                     horizon = min(stop - 1, max(heap))
                     while q <= horizon:
                         v = order[q]
-                        w = tpred[v]
-                        start = end[w] if w >= 0 else 0.0
-                        for d in tev[v]:
-                            if end[d] + event_us > start:
-                                start = end[d] + event_us
-                        e = start + cost[v]
+                        e = retimed(v)
                         timed += 1
                         if e != end[v]:
                             saved.append((v, seq[v], clock[v], end[v]))
@@ -375,12 +380,7 @@ class Replay:
                 s = stream[v]
                 v_moved = v in old
                 if q not in struct:   # only an end before it changed: its events and clock are this run's
-                    w = tpred[v]
-                    start = end[w] if w >= 0 else 0.0
-                    for d in tev[v]:
-                        if end[d] + event_us > start:
-                            start = end[d] + event_us
-                    e = start + cost[v]
+                    e = retimed(v)
                     timed += 1
                     if e != end[v]:
                         earlier = earlier or e < end[v]

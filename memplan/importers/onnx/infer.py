@@ -1368,6 +1368,21 @@ def _propagates(onnx, m2) -> bool:
     return dims is None or not any(v in read and _is_long(d) for v, d in dims.items())
 
 
+def _inferred_undeclared(onnx, m2, propagate: bool):
+    """The graph ONNX's strict inference makes of ``m2`` with its ``value_info`` and output types dropped (what the
+    nodes alone give), or None where that fails: how the declarations are judged against the nodes, by
+    ``_merge_contradicted_shapes`` and ``_declarations_fill_gaps``."""
+    bare = onnx.ModelProto()
+    bare.CopyFrom(m2)
+    del bare.graph.value_info[:]
+    for vi in bare.graph.output:
+        vi.ClearField("type")
+    try:
+        return onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=propagate).graph
+    except Exception:  # noqa: BLE001 - ONNX's inference raises many kinds; every one means "no answer" here
+        return None
+
+
 def _merge_contradicted_shapes(onnx, m2, propagate: bool) -> bool:
     """Where the shapes ``m2`` declares (``value_info``, graph outputs) contradict what its nodes make, and only
     their shapes (no element type), rewrite each such declaration to the made shape (a dimension the nodes leave
@@ -1379,14 +1394,8 @@ def _merge_contradicted_shapes(onnx, m2, propagate: bool) -> bool:
     Why: ONNX's strict inference refuses the model ("Inferred shape and existing shape differ in dimension 0:
     (2) vs (3)") and the import failed, for a model onnxruntime loads and runs at every opset; the sizes its
     kernels write are those of the nodes' inputs, which inference without the declarations finds."""
-    bare = onnx.ModelProto()
-    bare.CopyFrom(m2)
-    del bare.graph.value_info[:]
-    for vi in bare.graph.output:
-        vi.ClearField("type")
-    try:
-        made = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=propagate).graph
-    except Exception:  # noqa: BLE001 - inconsistent without the declarations too: not a contradicted declaration
+    made = _inferred_undeclared(onnx, m2, propagate)
+    if made is None:   # inconsistent without the declarations too: not a contradicted declaration
         return False
     inferred = {vi.name: t for vi in list(made.value_info) + list(made.output) if (t := _declared_type(vi)) is not None}
     fixes = []
@@ -1440,14 +1449,8 @@ def _declarations_fill_gaps(onnx, m2, propagate: bool) -> bool:
                 and (t := _declared_type(vi)) is not None and t[1] is not None and None not in t[1]]
     if not gaps or not declared:
         return False
-    bare = onnx.ModelProto()
-    bare.CopyFrom(m2)
-    del bare.graph.value_info[:]
-    for vi in bare.graph.output:
-        vi.ClearField("type")
-    try:
-        made = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=propagate).graph
-    except Exception:  # noqa: BLE001 - inconsistent without the declarations: nothing to learn here
+    made = _inferred_undeclared(onnx, m2, propagate)
+    if made is None:   # inconsistent without the declarations: nothing to learn here
         return False
     sized = {vi.name for vi in list(made.value_info) + list(made.output)
              if (t := _declared_type(vi)) is not None and t[1] is not None and None not in t[1]}
