@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from cli_contract import run_memplan
@@ -27,6 +25,7 @@ ort = need("onnxruntime")
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 from onnx_oracle import ort_refuses, ort_sizes, size_mismatches  # noqa: E402
+from test_onnx_round50 import _ort_loads, _save_external  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
@@ -122,26 +121,6 @@ def test_an_initializer_listed_twice_unlike_is_refused_as_onnxruntime_refuses_it
 # -- 3: a shape read through nodes onnxruntime removes -------------------------------------------------------------
 
 X4 = np.ones((2, 3, 4, 4), np.float32)
-
-
-def _save_external(model, folder) -> str:
-    path = os.path.join(str(folder), "m.onnx")
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    onnx.save_model(copy, path, save_as_external_data=True, all_tensors_to_one_file=True, location="data.bin",
-                    size_threshold=0, convert_attribute=True)
-    return path
-
-
-def _ort_loads(path: str) -> bool:
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    try:
-        ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime's refusal is what is compared
-        assert "Cannot parse data from external tensors" in str(exc), exc
-        return False
-    return True
 
 
 def _reshape_through(chain, outputs=("y",)):
