@@ -1,0 +1,61 @@
+"""Round 50b: the ATen runtime's exact lowerings and call forms.
+
+The exact lowerings compared strides exactly, so a tensor whose size-1 dimension has another stride (the same
+elements at the same addresses) left the fast path; keyword calls on modules holding a ``torch.Generator``."""
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from runtime.aten.exact import exact_lowering  # noqa: E402
+
+
+def _odd_size1(shape, dtype, stride0=999):
+    """A tensor of ``shape`` (batch of one) over a bigger buffer, its batch dimension given stride ``stride0``."""
+    n = 1
+    for d in shape[1:]:
+        n *= d
+    buf = torch.full((n + 8,), -7, dtype=dtype)
+    dense = torch.empty(shape, dtype=dtype).stride()
+    return buf, buf.as_strided(tuple(shape), (stride0,) + tuple(dense[1:]), 4)
+
+
+@pytest.mark.parametrize("odd", ["out", "indices", "both"])
+def test_max_pool2d_fast_path_with_another_size1_stride(odd):
+    """A max_pool2d output or planned indices whose batch-of-one dimension has another stride is laid out as the
+    kernel writes it: the exact lowering runs (it returned None for the output, so the generic path ran) and the
+    indices land in their planned bytes (they went to scratch); the bits are eager's."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 8, 8)
+    want, want_idx = torch.ops.aten.max_pool2d_with_indices.default(x, [2, 2], [2, 2])
+    shape = tuple(want.shape)
+    if odd in ("out", "both"):
+        obuf, out = _odd_size1(shape, torch.float32)
+    else:
+        obuf, out = None, torch.empty(shape)
+    if odd in ("indices", "both"):
+        ibuf, idx = _odd_size1(shape, torch.int64, stride0=5)
+    else:
+        ibuf, idx = None, torch.empty(shape, dtype=torch.int64)
+    named = {"self": x, "kernel_size": [2, 2], "stride": [2, 2], "padding": [0, 0], "dilation": [1, 1],
+             "ceil_mode": False}
+    got = exact_lowering(torch, "max_pool2d", named, [out], "cpu", side={"indices": idx})
+    assert got is not None and got[0] == "exact" and got[2] == 0
+    kw = got[1].keywords
+    assert kw["indices"].data_ptr() == idx.data_ptr() and kw["out"].data_ptr() == out.data_ptr()
+    got[1]()
+    assert torch.equal(out, want) and torch.equal(idx, want_idx)
+    for buf in (obuf, ibuf):
+        if buf is not None:   # nothing written outside the view's elements
+            assert (buf[:4] == -7).all() and (buf[4 + want.numel():] == -7).all()
+
+
+def test_max_pool2d_other_layout_still_refused():
+    """An output laid out otherwise (channels last, more than one element per dimension) keeps the refusal."""
+    x = torch.randn(2, 3, 8, 8)
+    out = torch.empty(2, 4, 4, 3).permute(0, 3, 1, 2)
+    named = {"self": x, "kernel_size": [2, 2], "stride": [2, 2], "padding": [0, 0], "dilation": [1, 1],
+             "ceil_mode": False}
+    assert exact_lowering(torch, "max_pool2d", named, [out], "cpu") is None
