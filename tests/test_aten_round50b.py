@@ -59,3 +59,54 @@ def test_max_pool2d_other_layout_still_refused():
     named = {"self": x, "kernel_size": [2, 2], "stride": [2, 2], "padding": [0, 0], "dilation": [1, 1],
              "ceil_mode": False}
     assert exact_lowering(torch, "max_pool2d", named, [out], "cpu") is None
+
+
+class _Drawing(torch.nn.Module):
+    """Draws from its own generators; ``extra`` and ``other`` are keywords of ``**kw`` (as transformers takes
+    ``return_dict``): ``extra=None`` leaves the program as it is, ``other=True`` draws from ``g2``."""
+
+    def __init__(self):
+        super().__init__()
+        self.g = torch.Generator().manual_seed(3)
+        self.g2 = torch.Generator().manual_seed(4)
+
+    def forward(self, x, **kw):
+        g = self.g2 if kw.get("other") else self.g
+        y = x + torch.rand(x.shape, generator=g)
+        if kw.get("extra") is not None:
+            y = y * kw["extra"]
+        return y
+
+
+def test_keyword_call_on_module_with_generator_is_eager():
+    """``cm(x, extra=None)`` after a compile without it: exported again, the program is compile's (the lifted
+    generator stands for the same ``self.g``), so the call runs and draws on as eager's does. It was refused
+    ("forward gave another program"): the lifted copies are new objects at each export, compared by identity,
+    and their input specs' text held each export's fake object address."""
+    from runtime.aten import compile
+
+    torch.manual_seed(0)
+    m, e = _Drawing(), _Drawing()
+    x = torch.randn(5)
+    cm = compile(m, (x,))
+    assert torch.equal(cm(x), e(x))
+    for kw in ({"extra": None}, {}, {"extra": None}, {}):
+        assert torch.equal(cm(x, **kw), e(x, **kw))
+    assert torch.equal(m.g.get_state(), e.g.get_state()) and torch.equal(m.g2.get_state(), e.g2.get_state())
+
+
+@pytest.mark.parametrize("kw", [{"other": True}, {"extra": 2.0}])
+def test_keyword_that_changes_generator_or_program_still_refused(kw):
+    """A keyword that makes forward draw from another generator (``other=True``: ``self.g2``) or changes a node
+    (``extra=2.0``) is another program: refused, and no generator advanced."""
+    from runtime.aten import compile
+    from runtime.aten.callform import ExtraArguments
+
+    m = _Drawing()
+    x = torch.randn(5)
+    cm = compile(m, (x,))
+    cm(x)
+    states = (m.g.get_state(), m.g2.get_state())
+    with pytest.raises(ExtraArguments, match="another program"):
+        cm(x, **kw)
+    assert torch.equal(states[0], m.g.get_state()) and torch.equal(states[1], m.g2.get_state())
