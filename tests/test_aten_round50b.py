@@ -110,3 +110,16 @@ def test_keyword_that_changes_generator_or_program_still_refused(kw):
     with pytest.raises(ExtraArguments, match="another program"):
         cm(x, **kw)
     assert torch.equal(states[0], m.g.get_state()) and torch.equal(states[1], m.g2.get_state())
+
+
+def test_lazy_clone_of_expanded_input_with_another_size1_stride():
+    """``_lazy_clone`` of an expanded input into a result laid out alike but for a size-1 dimension's stride: the
+    bytes the input spans are copied (it fell to ``out.copy_``, which refuses a destination whose elements share
+    memory: a RuntimeError)."""
+    x = torch.randn(1, 1, 4).expand(3, 1, 4)            # strides (0, 4, 1)
+    buf = torch.zeros(8)
+    out = buf.as_strided((3, 1, 4), (0, 1, 1), 2)       # the same elements, another stride in dimension 1
+    got = exact_lowering(torch, "_lazy_clone", {"self": x}, [out], "cpu")
+    assert got is not None and got[0] == "exact"
+    got[1]()
+    assert torch.equal(out, x) and (buf[:2] == 0).all() and (buf[6:] == 0).all()
