@@ -123,3 +123,32 @@ def test_lazy_clone_of_expanded_input_with_another_size1_stride():
     assert got is not None and got[0] == "exact"
     got[1]()
     assert torch.equal(out, x) and (buf[:2] == 0).all() and (buf[6:] == 0).all()
+
+
+class _DrawingLinear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.g = torch.Generator().manual_seed(3)
+        self.l = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.l(x) + torch.rand(x.shape, generator=self.g)
+
+
+def test_inert_hook_after_compile_on_module_with_generator_is_eager():
+    """An inert forward hook added after compile is proven by exporting again (``_prove_calls``, the same
+    ``same_program``): with a generator in the module, every call after it was refused ("the forward hooks of D.l
+    changed after compile"); now each gives eager's bits and draws on as eager's does."""
+    from runtime.aten import compile
+
+    torch.manual_seed(0)
+    m, e = _DrawingLinear(), _DrawingLinear()
+    e.load_state_dict(m.state_dict())
+    x = torch.randn(2, 4)
+    cm = compile(m, (x,))
+    assert torch.equal(cm(x), e(x))
+    for mod in (m, e):
+        mod.l.register_forward_hook(lambda mod, i, o: None)
+    for _ in range(2):
+        assert torch.equal(cm(x), e(x))
+    assert torch.equal(m.g.get_state(), e.g.get_state())
