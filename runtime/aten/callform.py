@@ -185,7 +185,8 @@ def takes(form: CallForm | None, name: str) -> bool:
     return named or name in form.keywords
 
 
-def same_export(compiled: Any, other: Any, extra: set[str], held: frozenset[int] | set[int] = frozenset()) -> bool:
+def same_export(compiled: Any, other: Any, extra: set[str], held: frozenset[int] | set[int] = frozenset(),
+                generators: tuple[Any, Any] = ((), ())) -> bool:
     """Whether ``other`` (forward exported again with the arguments ``extra`` too) is ``compiled``'s program: the
     same nodes, in order, with the same targets and arguments; the same inputs but for ``extra``'s (constant
     inputs no node reads); the same outputs, output structure and lifted constants. Why: transformers 5 takes
@@ -193,11 +194,12 @@ def same_export(compiled: Any, other: Any, extra: set[str], held: frozenset[int]
     compile without it, though ``None`` there means "as the config says", the very program; where exporting with
     the value gives the same program, the call is eager's. Anything else (another node, output or structure)
     keeps the refusal. ``held``: the ids of the module's own tensors (``guard.module_tensor_ids``), which a lifted
-    constant matches only as the very object (``_same_tensor``)."""
+    constant matches only as the very object (``_same_tensor``). ``generators``: the two programs'
+    ``Program.generators``, a lifted generator matching as the module generator it stands for (``same_program``)."""
     from torch.export.graph_signature import ConstantArgument, InputKind
 
     def inputs(ep: Any) -> list[str]:
-        return [repr(s) for s in ep.graph_signature.input_specs if not (
+        return [_spec_text(s) for s in ep.graph_signature.input_specs if not (
             s.kind == InputKind.USER_INPUT and isinstance(s.arg, ConstantArgument) and s.arg.name in extra)]
 
     constants = {s.arg.name for s in other.graph_signature.input_specs if s.kind == InputKind.USER_INPUT
@@ -208,8 +210,44 @@ def same_export(compiled: Any, other: Any, extra: set[str], held: frozenset[int]
     if (repr(compiled.graph_signature.output_specs) != repr(other.graph_signature.output_specs)
             or compiled.call_spec.out_spec != other.call_spec.out_spec):
         return False
-    return compiled.constants.keys() == other.constants.keys() and all(
-        _same_tensor(compiled.constants[k], other.constants[k], held) for k in compiled.constants)
+    if compiled.constants.keys() != other.constants.keys():
+        return False
+    ours, theirs = (_stands_for(ep, gens) for ep, gens in zip((compiled, other), generators))
+    return all(_same_generator(k, ours, theirs) if k in ours or k in theirs
+               else _same_tensor(compiled.constants[k], other.constants[k], held) for k in compiled.constants)
+
+
+def _spec_text(spec: Any) -> str:
+    """An input spec as text, a custom object's (a lifted ``torch.Generator``) without its fake value. Why: the
+    fake value is a new ``FakeScriptObject`` at each export, and its repr its address, so two exports of the very
+    program had other texts and a keyword call proven by exporting again was refused (round 50b)."""
+    from torch.export.graph_signature import CustomObjArgument
+
+    arg = spec.arg
+    if isinstance(arg, CustomObjArgument):
+        return repr((spec.kind, arg.name, arg.class_fqn, spec.target, spec.persistent))
+    return repr(spec)
+
+
+def same_program(compiled: Any, other: Any, extra: set[str], held: frozenset[int] | set[int] = frozenset()) -> bool:
+    """``same_export`` of two ``Program``s, their lifted generators matched by the module generator each stands for
+    (``Program.generators``)."""
+    return same_export(compiled.exported, other.exported, extra, held, (compiled.generators, other.generators))
+
+
+def _stands_for(ep: Any, generators: Any) -> dict[str, Any]:
+    """{constant key: the module's generator object} of each lifted ``torch.Generator`` of ``ep`` that
+    ``generators`` (``Program.generators``: placeholder first, the module's generator last) matched."""
+    by_placeholder = {g[0]: g[-1] for g in generators}
+    return {s.target: by_placeholder[s.arg.name] for s in ep.graph_signature.input_specs
+            if getattr(s.arg, "name", None) in by_placeholder and s.target is not None}
+
+
+def _same_generator(key: str, ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether constant ``key`` stands for the very module generator in both programs. Why: export lifts a *copy*
+    of a generator, a new object at each export (in the state the module's is in then), so compared as objects a
+    keyword call proven by exporting again (``step(x, extra=None)``) was refused though nothing differed."""
+    return key in ours and key in theirs and ours[key] is theirs[key]
 
 
 def _same_tensor(a: Any, b: Any, held: frozenset[int] | set[int] = frozenset()) -> bool:

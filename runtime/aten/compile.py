@@ -25,7 +25,7 @@ from memplan.solvers.options import SolveOptions
 
 from . import ambient
 from . import guard as module_guard
-from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_export, takes
+from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .lower import check_lowerable
@@ -248,7 +248,7 @@ class CompiledModule:
         except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
             why = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
         else:
-            why = None if same_export(self.program.exported, other.exported, set(extra),
+            why = None if same_program(self.program, other, set(extra),
                                       module_guard.module_tensor_ids(torch, self.guard)) else (
                 f"exported again with {names} as given, forward gave another program than compile's")
         if why is None:
@@ -304,8 +304,8 @@ class CompiledModule:
                 other = load_program(guard.root, tuple(example[0]), dict(example[1] or {}))
         except Exception:  # noqa: BLE001 - an export that fails proves nothing: the refusal stays
             other = None
-        if other is None or other.registry_changes or hooks_changed or not same_export(
-                self.program.exported, other.exported, set(), module_guard.module_tensor_ids(torch, guard)):
+        if other is None or other.registry_changes or hooks_changed or not same_program(
+                self.program, other, set(), module_guard.module_tensor_ids(torch, guard)):
             self.calls_refuted = state
             return False
         owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}

@@ -32,6 +32,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from memplan.importers.torch_ops import same_layout
+
 #: ops that copy their input unchanged (maybe cast, maybe to another layout): ``out.copy_(x)``. ``_lazy_clone``
 #: is a clone whose copy torch defers (copy-on-write): run as it is on an arena view it turned the arena's own
 #: storage copy-on-write, and the next write to the arena moved it (the call refused, "the arena's storage moved")
@@ -78,7 +80,19 @@ class Scratch:
 
 
 def _same_layout(a: Any, b: Any) -> bool:
-    return a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and tuple(a.stride()) == tuple(b.stride())
+    """One dtype and ``same_layout``'s rule: a stride of a size-1 dimension addresses nothing, so it does not count."""
+    return a.dtype == b.dtype and same_layout(a, b)
+
+
+def _as_kernel_lays(t: Any, meta: Any) -> Any:
+    """``t`` (laid out as ``meta`` by ``same_layout``) viewed with ``meta``'s very strides: the same elements at the
+    same addresses. Why: a structured ``.out`` kernel compares its ``out``'s strides exactly and writes a proxy of its
+    own (then copies it back) where they differ, even in a size-1 dimension; the exact lowerings compared them
+    exactly too, so a batch of one whose record gave the batch dimension another stride ran max_pool2d on the
+    generic path and left its planned ``indices`` bytes unused (round 50b)."""
+    if t.numel() == 0 or tuple(t.stride()) == tuple(meta.stride()):
+        return t
+    return t.as_strided(tuple(meta.shape), tuple(meta.stride()), t.storage_offset())
 
 
 def _spanned(t: Any) -> Any:
@@ -471,9 +485,8 @@ def _side(torch, meta, out, scratch: Scratch | None, stream: int, planned: Any =
     """Where a side result goes: ``(tensor, bytes outside the arena)``. Its planned view when it has one
     laid out as the kernel writes it (same dtype, shape, strides); else shared scratch when its layout is
     plain; else a tensor of its own."""
-    if (planned is not None and planned.dtype == meta.dtype and tuple(planned.shape) == tuple(meta.shape)
-            and tuple(planned.stride()) == tuple(meta.stride()) and planned.device == out.device):
-        return planned, 0
+    if planned is not None and _same_layout(planned, meta) and planned.device == out.device:
+        return _as_kernel_lays(planned, meta), 0
     if scratch is not None and meta.is_contiguous():
         return scratch.take(stream, tuple(meta.shape), meta.dtype), 0
     t = torch.empty_strided(meta.shape, meta.stride(), dtype=meta.dtype, device=out.device)
@@ -510,8 +523,9 @@ def _max_pool2d(torch, named, out, scratch: Scratch | None = None, stream: int =
     args = (x, list(named["kernel_size"]), list(named.get("stride") or []), list(named.get("padding", [0])),
             list(named.get("dilation", [1])), bool(named.get("ceil_mode", False)))
     _o, idx = torch.ops.aten.max_pool2d_with_indices.default(*(_meta(torch, a) for a in args))
-    if tuple(_o.stride()) != tuple(out.stride()):
+    if not same_layout(_o, out):
         return None
+    out = _as_kernel_lays(out, _o)
     indices, own = _side(torch, idx, out, scratch, stream, (side or {}).get("indices"))
     run = functools.partial(torch.ops.aten.max_pool2d_with_indices.out, *args, out=out, indices=indices)
     return "exact", run, own

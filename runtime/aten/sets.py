@@ -15,7 +15,7 @@ from typing import Any
 
 from . import ambient
 from . import guard as module_guard
-from .callform import same_export
+from .callform import same_program
 from .errors import AtenExecutorError
 from .program import Program, load_program
 from .settings import SCALARS, plain, same_value
@@ -51,7 +51,7 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
         other = _exported_from(module, args, kwargs, [(owner, key, after) for _n, owner, key, _b, after in kept])
     except Exception:  # noqa: BLE001 - no proof: refused as before
         other = None
-    if other is None or _bypassing(torch, other) or not same_export(program.exported, other.exported, set(), held):
+    if other is None or _bypassing(torch, other) or not same_program(program, other, set(), held):
         name, _o, key, before, after = kept[0]
         raise _bypass_error(name, key, before, after)
     return tuple(kept)
@@ -110,7 +110,7 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
         raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
                                 f"one call, {a!r} after the next): the program holds one call's values and a compiled "
                                 "call sets no private attribute (keep such state in a buffer the program updates)")
-    if not same_export(program.exported, other.exported, set(), held()):
+    if not same_program(program, other, set(), held()):
         raise AtenExecutorError(f"forward sets the private attribute(s) {names}, and exported again from the values it "
                                 "leaves, forward gives another program: a compiled call neither sets a private "
                                 "attribute nor follows it, so every call after the first would differ from eager "
@@ -258,7 +258,7 @@ def settle_hook_installs(torch: Any, module: Any, program: Program, again: Calla
     except Exception:  # noqa: BLE001 - the second export failing leaves the first program's refusal
         other = None
     held_ids = {id(t) for t in module.parameters()} | {id(t) for t in module.buffers()}
-    if other is not None and not other.registry_changes and same_export(program.exported, other.exported, set(),
+    if other is not None and not other.registry_changes and same_program(program, other, set(),
                                                                          frozenset(held_ids)):
         return other
     for store_dict, key in done:
@@ -299,7 +299,7 @@ def take_unread_draws(program: Program, load: Callable[[], Program]) -> Program:
     finally:
         random.setstate(saved)
     if (again.host_random != ("random",) or [c[:2] for c in again.host_draws] != [c[:2] for c in program.host_draws]
-            or not same_export(program.exported, again.exported, set()) or _call_effects(program) != _call_effects(again)):
+            or not same_program(program, again, set()) or _call_effects(program) != _call_effects(again)):
         return program
     from dataclasses import replace
 
@@ -405,7 +405,7 @@ def _python_changes_settle(program: Program, again: Callable[[], Program]) -> bo
     finally:
         ambient.put_python_values(changes, after=False)
     return (not any(plain_one for _l, _b, _a, plain_one, _p in other.python_changes)
-            and same_export(program.exported, other.exported, set()))
+            and same_program(program, other, set()))
 
 
 def check_container_caches(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
@@ -443,7 +443,7 @@ def check_container_caches(torch: Any, module: Any, program: Program, args: tupl
         contents.append((obj, now))
     try:
         other = _exported_with_contents(torch, module, args, kwargs, contents)
-        if same_export(program.exported, other.exported, set(), held()):
+        if same_program(program, other, set(), held()):
             return
         with hook_state_kept(torch, module):   # (no eager call: a hook's counter is not one up)
             returning = load_program(module, args, kwargs, container_outputs=True)
@@ -507,7 +507,7 @@ def check_forward_sets(torch: Any, module: Any, program: Program, sets: tuple, a
                                         f"({str(exc).splitlines()[0]})") from None
             other = None
         if (other is not None and not module_guard.forward_sets(torch, module, other)
-                and same_export(program.exported, other.exported, set(), held)):
+                and same_program(program, other, set(), held)):
             return True, None
         again = (other, tensors) if other is not None else None
         if not sets:
@@ -1023,7 +1023,7 @@ def _check_plain_sets(torch: Any, module: Any, program: Program, sets: tuple, ar
                                 f"after one call, {after!r} after the next): the program holds one call's values and "
                                 "cannot follow it (keep such state in a buffer the program updates, or compile for "
                                 "each value)")
-    if not same_export(program.exported, other.exported, set(), held):
+    if not same_program(program, other, set(), held):
         name, _o, _a, before, after = sets[0]
         raise AtenExecutorError(f"forward sets {name} from {_shown(before)} to {after!r}, and from {after!r} it runs "
                                 "another program: every call after the first would differ from eager (set it to "
