@@ -97,6 +97,25 @@ def too_costly(sub: BufferProblem, share: float) -> bool:
     return cost >= MODEL_COST_MIN_SECONDS and cost > share
 
 
+def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int) -> None:
+    """An ``UnusedOption`` warning that CP-SAT ran out of its work budget before any solution on ``empty`` of the
+    ``solved`` components it ran on, so they keep the heuristic start (the plan's status and gap say how far it is
+    from the bound): most often many ``workers`` splitting a short ``time_limit``."""
+    import warnings
+
+    from ..errors import UnusedOption
+
+    what = f"{empty} of {solved} components kept the heuristic start"
+    if int(options.workers) > 1:
+        warnings.warn(UnusedOption.of("{workers} with {time_limit} had no effect: CP-SAT stopped before any solution ("
+                                      + what + "; fewer workers or a longer time limit search)",
+                                      workers=options.workers, time_limit=options.time_limit), stacklevel=3)
+    else:
+        warnings.warn(UnusedOption.of("{time_limit} had no effect: CP-SAT stopped before any solution (" + what
+                                      + "; a longer time limit searches)", time_limit=options.time_limit),
+                      stacklevel=3)
+
+
 def _cp_model():
     """OR-Tools' ``cp_model`` module, or SolverError naming the solver and what to install. Why: without ortools (an
     install with ``--no-deps``, a Python it has no wheel for) ``solver="cpsat"`` raised a raw ModuleNotFoundError, a
@@ -154,7 +173,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > floor),
                                                      key=lambda k: -comp_arena[k])
     bound = lb
-    solved = skipped = 0
+    solved = skipped = empty = 0
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
@@ -195,6 +214,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         sub_off, sub_bound, used, stopped = res
         spent += used
         solved += 1
+        empty += sub_off is None and stopped != "interrupted"   # stopped before CP-SAT had any solution, the hint's too
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
             offsets[idx] = sub_off
@@ -211,6 +231,12 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                  "components": len(comps), "solved_components": solved})
     if skipped:
         info["skipped_components"] = skipped
+    if empty and status != Status.OPTIMAL:
+        # the solve of a component ended before CP-SAT had a solution: it kept its heuristic start, and the plan said
+        # ``solved_components`` as if CP-SAT had planned it (256 or 1,024 ``workers`` at ``time_limit=0.05``: each
+        # worker's share of the work budget ends before its first task does); said in the plan and as a warning
+        info["unsolved_components"] = empty
+        _warn_unsolved(options, limit, empty, solved)
     if interrupted or info.get("interrupted"):
         info["interrupted"] = True
     if wall_fired:

@@ -1,0 +1,43 @@
+"""Round 50b: CP-SAT with many ``workers`` at a short ``time_limit`` stops before any solution; the plan must say
+it kept the heuristic start (``unsolved_components``) and warn, not pass as a CP-SAT plan."""
+import warnings
+
+import pytest
+
+from memplan.errors import UnusedOption
+from memplan.io import minimalloc as mm
+from memplan.problem import Status
+from memplan.solvers import solve
+from memplan.solvers.options import SolveOptions
+
+pytest.importorskip("ortools")
+
+A = "/work/shared/data/minimalloc/challenging/A.1048576.csv"
+
+
+def _problem():
+    import os
+    if not os.path.exists(A):
+        pytest.skip("minimalloc data not here")
+    return mm.read_csv(A).problem()
+
+
+@pytest.mark.parametrize("workers", [256, 1024])
+def test_many_workers_short_limit_say_heuristic_start(workers):
+    p = _problem()
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        s = solve(p, "cpsat", SolveOptions(time_limit=0.05, workers=workers))
+    assert s.status == Status.FEASIBLE and s.info["gap"] > 0
+    assert s.info.get("unsolved_components") == 1
+    msgs = [w for w in ws if issubclass(w.category, UnusedOption)]
+    assert msgs and f"workers={workers}" in str(msgs[0].message) and "heuristic start" in str(msgs[0].message)
+
+
+def test_four_workers_unchanged():
+    p = _problem()
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        s = solve(p, "cpsat", SolveOptions(time_limit=0.05, workers=4))
+    assert "unsolved_components" not in s.info
+    assert not [w for w in ws if issubclass(w.category, UnusedOption)]
