@@ -17,6 +17,7 @@ import tempfile
 import threading
 
 import pytest
+from sigint_lines import interrupted_at
 
 import memplan
 from memplan import files
@@ -96,32 +97,6 @@ def _handlers() -> tuple:
     return tuple(signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)))
 
 
-def _interrupted_at(k: int, block) -> tuple[int, bool]:
-    """Run ``block`` with a real SIGINT raised at the ``k``-th line of ``memplan.files`` it runs (none for k 0):
-    (the lines traced, whether a KeyboardInterrupt came out of it)."""
-    seen = [0]
-
-    def trace(frame, event, arg):
-        if frame.f_code.co_filename != files.__file__:
-            return None
-        if event == "line":
-            seen[0] += 1
-            if seen[0] == k:
-                signal.raise_signal(signal.SIGINT)
-        return trace
-
-    outer = sys.gettrace()   # (a coverage tool's: put back after)
-    sys.settrace(trace)
-    interrupted = False
-    try:
-        block()
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        sys.settrace(outer)
-    return seen[0], interrupted
-
-
 def _each_line(write, names: tuple[str, ...]):
     """A Ctrl-C at each line ``write(folder)`` runs in ``memplan.files``, over files ``names`` that exist in a fresh
     folder each time: yields (k, the files' texts, the ``.memplan-*`` files left, interrupted)."""
@@ -131,7 +106,7 @@ def _each_line(write, names: tuple[str, ...]):
             for name in names:
                 with open(os.path.join(folder, name), "w") as f:
                     f.write("OLD")
-            lines, interrupted = _interrupted_at(k, lambda: write(folder))
+            lines, interrupted = interrupted_at(lambda: write(folder), k, files.__file__)
             texts = tuple(open(os.path.join(folder, n)).read() for n in names)
             left = [f for f in os.listdir(folder) if f.startswith(".memplan-")]
             return lines, texts, left, interrupted

@@ -15,6 +15,7 @@ import sys
 import threading
 
 import pytest
+from sigint_lines import interrupted_at
 
 from memplan.importers import quiet
 
@@ -37,33 +38,18 @@ _STRICT = {"_switching", "_logger_on", "_release"}
 
 
 def _interrupted_at(block, k: int) -> int:
-    """Run ``block`` raising SIGINT at the ``k``-th traced line of ``quiet`` (never, for k 0); the lines traced."""
-    seen = [0]
+    """Run ``block`` raising SIGINT at the ``k``-th counted line of ``quiet`` (never, for k 0); the lines counted:
+    every line of ``_STRICT``, and those of ``logger_off``/``stderr_held`` until their ``yield``."""
     entered = [False]
 
-    def trace(frame, event, arg):
+    def counts(frame) -> bool:
         code = frame.f_code
-        if code.co_filename != quiet.__file__:
-            return None
-        if event == "line":
-            if code.co_name in ("logger_off", "stderr_held") and frame.f_lineno > code.co_firstlineno and \
-                    "yield" in _line(code.co_filename, frame.f_lineno):
-                entered[0] = True
-            if code.co_name in _STRICT or (code.co_name in ("logger_off", "stderr_held") and not entered[0]):
-                seen[0] += 1
-                if seen[0] == k:
-                    signal.raise_signal(signal.SIGINT)
-        return trace
+        if code.co_name in ("logger_off", "stderr_held") and frame.f_lineno > code.co_firstlineno and \
+                "yield" in _line(code.co_filename, frame.f_lineno):
+            entered[0] = True
+        return code.co_name in _STRICT or (code.co_name in ("logger_off", "stderr_held") and not entered[0])
 
-    outer = sys.gettrace()   # (a coverage tool's: put back after)
-    sys.settrace(trace)
-    try:
-        block()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sys.settrace(outer)
-    return seen[0]
+    return interrupted_at(block, k, quiet.__file__, counts)[0]
 
 
 def _line(path: str, n: int) -> str:
