@@ -1,0 +1,437 @@
+// Session 51 experiment (issue 14): can one persistent launch stream a whole 1B-like decode step's weights
+// (16 layers x {qkv, o, gate/up, down} + LM head, 2.08 GB of f16) at the read bandwidth at batch 1, when every
+// product waits for the previous one through per-phase completion counters instead of kernel boundaries?
+//
+// Why this shape: session 21's persistent feed-forward launch used one grid-wide barrier per phase and lost
+// (each barrier cost what a PDL boundary costs). Here nothing is grid-wide: each block owns a fixed, monotone list
+// of weight tiles (global tile g goes to block g mod grid), a producer warp streams those tiles through a ring of
+// bulk copies from the first instruction and never looks at activations, and a consumer waits only for the
+// counter of the phase whose vector it reads. A block that has no tile left in a phase simply runs ahead into the
+// next phase's weights, so the weight stream should never restart. Attention and RoPE are left out (the o
+// product reads q directly): the question is the weight stream, not the attention kernel.
+//
+// Modes: 0 full (flags + math), 1 stream only (ring, no flags, no math), 2 flags only (no math), 3 math without
+// waiting for any phase,
+// plus a plain read kernel of the same bytes and a chain of simple kernels as the reference for the numbers.
+// Build and run on an H200: nvcc -O3 -arch=sm_90a -o /tmp/fc session51_flag_chain.cu && /tmp/fc
+#include <cuda_fp16.h>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("CUDA %s at %d: %s\n", #x, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
+
+constexpr int H = 2048, F = 8192, QKV = 3072, V = 32000, L = 16;
+constexpr int NCW = 8;                      // consumer warps
+constexpr int THREADS = (NCW + 3) * 32;     // + producer, loader and epilogue warps
+constexpr int MAXP = 4 * L + 1;
+enum { K_QKV, K_O, K_GU, K_D, K_LM };
+
+struct Phase {
+    const __half* w;
+    int rows, K, kind;
+    int in_vec, res_vec, out_vec;
+    int in_phase;       // phase whose completion makes in_vec (and res_vec, earlier) ready; -1: ready at start
+    int tiles, first_tile;
+    int norm;           // normalise the input (rms) on load
+};
+__constant__ Phase c_ph[MAXP];
+__constant__ int c_nph;
+__constant__ float* c_vec[4 * L + 2];
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
+    asm volatile(
+        "{\n .reg .pred p;\n W: mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n @!p bra W;\n}\n" ::"r"(bar),
+        "r"(parity) : "memory");
+}
+__device__ __forceinline__ int ld_acquire(const int* p) {
+    int v;
+    asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory"); }
+
+constexpr int PQ = 16;                          // partial-sum slots between the consumers and the epilogue warp
+
+template <int TILE, int S>
+__global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run, int mode) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    unsigned char* ring = sm;                                   // S x TILE weight stages
+    float* xs = (float*)(sm + S * TILE);                        // the next phase's input (normalised), up to F floats
+    float* rs = xs + F;                                         // 2 x H residual vectors (phase parity)
+    float* red = rs + 2 * H;                                    // PQ x NCW partial sums
+    float* rnorm = red + PQ * NCW;                              // the staged input's rms scale (1 if not normalised)
+    int* edone = (int*)(rnorm + 1);                             // phases the epilogue has finished
+    uint64_t* bars = (uint64_t*)(rnorm + 4);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int G = gridDim.x, c = blockIdx.x;
+    const bool math = mode == 0 || mode == 3;                   // mode 3: the math without waiting for any phase
+    const int total = c_ph[c_nph - 1].first_tile + c_ph[c_nph - 1].tiles;
+    const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
+    const uint32_t xready = smem_u32(bars + 2 * S), xfree = smem_u32(bars + 2 * S + 1), efree = smem_u32(bars + 2 * S + 2);
+    const uint32_t pready0 = smem_u32(bars + 2 * S + 3), pfree0 = smem_u32(bars + 2 * S + 3 + PQ);
+    const uint32_t xload = smem_u32(bars + 2 * S + 3 + 2 * PQ);
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full0 + 8 * s) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty0 + 8 * s), "r"(NCW) : "memory");
+        }
+        for (int q = 0; q < PQ; q++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(pready0 + 8 * q), "r"(NCW) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(pfree0 + 8 * q) : "memory");
+        }
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 32;" ::"r"(xready) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(xfree), "r"(NCW) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(efree) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(xload) : "memory");
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    if (threadIdx.x == 0) *edone = 0;
+    __syncthreads();
+    if (warp == NCW) {                                          // producer: the block's tiles, in order, never waiting on data
+        if (lane == 0) {
+            int pi = 0;
+            for (int g = c, j = 0; g < total; g += G, j++) {
+                while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+                const int s = j % S;
+                if (j >= S) mb_wait(empty0 + 8 * s, ((j / S) - 1) & 1);
+                const char* src = (const char*)c_ph[pi].w + (size_t)(g - c_ph[pi].first_tile) * TILE;
+                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full0 + 8 * s), "r"(TILE) : "memory");
+                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                                 smem_u32(ring + s * TILE)),
+                             "l"(src), "r"(TILE), "r"(full0 + 8 * s)
+                             : "memory");
+            }
+        }
+        return;
+    }
+    if (warp == NCW + 1) {                                      // loader: waits each phase's input and stages it ahead
+        if (mode == 1) return;
+        int pi = 0, k = 0;
+        for (int g = c; g < total; g += G) {
+            const int before = pi;
+            while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+            if (g != c && pi == before) continue;               // not this block's first tile of a phase
+            const Phase& P = c_ph[pi];
+            if (k > 0) mb_wait(xfree, (k - 1) & 1);             // the consumers hold the last phase's input in registers
+            if (k > 1 && lane == 0) {                           // the epilogue is done with rs[k & 1] (phase k - 2)
+                // a count, not an mbarrier parity: the epilogue may be two phases ahead of this wait
+                int d;
+                do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(edone)) : "memory");
+                while (d < k - 1);
+            }
+            __syncwarp();
+            if (P.in_phase >= 0 && lane == 0 && mode != 3) {
+                const int need = (run + 1) * min(c_ph[P.in_phase].tiles, G);
+                long long spins = 0;
+                while (ld_acquire(counters + P.in_phase) < need)
+                    if (++spins > (1ll << 25)) __trap();        // a hang would hold the device: fail loudly instead
+            }
+            if (math) {                                    // one bulk copy per vector (L2 -> smem), not a warp's loads
+                if (lane == 0) {
+                    const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
+                    asm volatile("fence.proxy.async.global;" ::: "memory");   // other blocks' generic stores -> the copy
+                    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(xload), "r"(bytes) : "memory");
+                    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                                     smem_u32(xs)), "l"(c_vec[P.in_vec]), "r"(P.K * 4), "r"(xload) : "memory");
+                    if (P.res_vec >= 0)
+                        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                                         smem_u32(rs + (k & 1) * H)), "l"(c_vec[P.res_vec]), "r"(P.rows * 4), "r"(xload) : "memory");
+                }
+                __syncwarp();
+                mb_wait(xload, k & 1);
+                float ss = 0.f;
+                if (P.norm) {
+#pragma unroll 8
+                    for (int i = lane; i < P.K / 4; i += 32) {
+                        const float4 v = ((const float4*)xs)[i];
+                        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+                    }
+                    for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+                }
+                if (lane == 0) rnorm[0] = P.norm ? rsqrtf(ss / P.K + 1e-5f) : 1.f;
+                __syncwarp();
+            } else {
+                __syncwarp();
+            }
+            asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(xready) : "memory");
+            k++;
+        }
+        return;
+    }
+    if (warp == NCW + 2) {                                      // epilogue: outputs and the phase counters, off the consumers' path
+        if (mode == 1) return;
+        int pi = 0, k = -1, loaded = -2;
+        for (int g = c, j = 0; g < total; g += G, j++) {
+            while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+            const Phase& P = c_ph[pi];
+            if (loaded != pi) { k++; loaded = pi; }
+            const int q = j % PQ;
+            mb_wait(pready0 + 8 * q, (j / PQ) & 1);
+            const float* rb = red + q * NCW;
+            const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+            const int r0 = (g - P.first_tile) * rpt;
+            if (math && lane < rpt) {
+                float v = 0.f;
+                for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
+                float* out = c_vec[P.out_vec];
+                if (P.kind == K_GU) {
+                    const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
+                    if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
+                } else if (P.res_vec >= 0) {
+                    out[r0 + lane] = rs[(k & 1) * H + r0 + lane] + v;
+                } else {
+                    out[r0 + lane] = v;
+                }
+            }
+            __syncwarp();
+            if (lane == 0) {
+                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
+                if (g + G >= P.first_tile + P.tiles) {          // this block's last tile of the phase: one fence, one count
+                    // a release reduction: orders this warp's output stores (after __syncwarp) before the count
+                    asm volatile("red.release.gpu.global.add.s32 [%0], %1;" ::"l"(counters + pi), "r"(1) : "memory");
+                    asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(edone)), "r"(k + 1) : "memory");
+                }
+            }
+        }
+        return;
+    }
+    constexpr int ITER = TILE / 4096;                           // a warp's share of a tile is TILE / 16 elements of one row
+    float xr[ITER * 8];                                         // this warp's slice of the input, in registers for the phase
+    int loaded = -2, pi = 0, k = -1;
+    for (int g = c, j = 0; g < total; g += G, j++) {
+        while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+        const Phase& P = c_ph[pi];
+        const int s = j % S;
+        if (mode != 1 && loaded != pi) {                        // the loader has staged this phase's input
+            k++;
+            mb_wait(xready, k & 1);
+            if (math) {
+                const int wpr = NCW / (TILE / (2 * P.K)), part = warp % wpr;
+                const float* xp = xs + part * (TILE / 16);
+                const float r = rnorm[0];
+#pragma unroll
+                for (int i = 0; i < ITER; i++) {
+                    const float4 a = *(const float4*)(xp + (lane + 32 * i) * 8), b = *(const float4*)(xp + (lane + 32 * i) * 8 + 4);
+                    xr[8 * i] = a.x * r; xr[8 * i + 1] = a.y * r; xr[8 * i + 2] = a.z * r; xr[8 * i + 3] = a.w * r;
+                    xr[8 * i + 4] = b.x * r; xr[8 * i + 5] = b.y * r; xr[8 * i + 6] = b.z * r; xr[8 * i + 7] = b.w * r;
+                }
+            }
+            __syncwarp();
+            if (lane == 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(xfree) : "memory");
+            loaded = pi;
+        }
+        mb_wait(full0 + 8 * s, (j / S) & 1);
+        float acc = 0.f;
+        if (math) {
+            const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+            const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
+            const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * len * 2);
+            float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+#pragma unroll
+            for (int i = 0; i < ITER; i++) {
+                const uint4 u = wr[lane + 32 * i];
+                const __half2* h2 = (const __half2*)&u;
+                const float* xv = xr + 8 * i;
+                const float2 f0 = __half22float2(h2[0]), f1 = __half22float2(h2[1]);
+                const float2 f2 = __half22float2(h2[2]), f3 = __half22float2(h2[3]);
+                a0 += f0.x * xv[0] + f0.y * xv[1];
+                a1 += f1.x * xv[2] + f1.y * xv[3];
+                a2 += f2.x * xv[4] + f2.y * xv[5];
+                a3 += f3.x * xv[6] + f3.y * xv[7];
+            }
+            acc = (a0 + a1) + (a2 + a3);
+            for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        }
+        __syncwarp();                                           // every lane is done with stage s
+        if (lane == 0) {
+            asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8 * s) : "memory");
+            if (mode != 1) {
+                const int q = j % PQ;
+                if (j >= PQ) mb_wait(pfree0 + 8 * q, ((j / PQ) - 1) & 1);
+                red[q * NCW + warp] = acc;
+                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pready0 + 8 * q) : "memory");
+            }
+        }
+    }
+}
+
+__global__ void read_all(const uint4* p, size_t n, float* sink) {   // the same bytes, read once (roofline)
+    float a = 0.f;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const uint4 u = __ldcs(p + i);
+        a += __uint_as_float(u.x ^ u.y ^ u.z ^ u.w);
+    }
+    if (a == 1.2345f) sink[0] = a;
+}
+
+__global__ void fill(__half* w, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint32_t x = (uint32_t)i * 2654435761u ^ seed;
+        x ^= x >> 15; x *= 2246822519u; x ^= x >> 13;
+        w[i] = __float2half(((x & 0xffff) / 65535.f - 0.5f) * 0.06f);
+    }
+}
+
+// reference: one simple kernel per phase (a warp per output row); same products, another summation order
+__global__ void ref_phase(Phase P, const float* in, const float* res, float* out) {
+    __shared__ float xs[F];
+    __shared__ float r;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < P.K; i += blockDim.x) { xs[i] = in[i]; ss += in[i] * in[i]; }
+    __shared__ float part[32];
+    for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = ss;
+    __syncthreads();
+    if (threadIdx.x == 0) { float t = 0; for (int w = 0; w < blockDim.x / 32; w++) t += part[w]; r = P.norm ? rsqrtf(t / P.K + 1e-5f) : 1.f; }
+    __syncthreads();
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int outs = P.kind == K_GU ? P.rows / 2 : P.rows;
+    if (row >= outs) return;
+    auto dot = [&](int rr) {
+        float a = 0.f;
+        for (int k = lane; k < P.K; k += 32) a += __half2float(P.w[(size_t)rr * P.K + k]) * xs[k] * r;
+        for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+        return a;
+    };
+    if (P.kind == K_GU) {
+        const float g = dot(2 * row), u = dot(2 * row + 1);
+        if (lane == 0) out[row] = g / (1.f + __expf(-g)) * u;
+    } else {
+        const float v = dot(row);
+        if (lane == 0) out[row] = (res ? res[row] : 0.f) + v;
+    }
+}
+
+template <int TILE, int S>
+float time_chain(int G, int* counters, int& run, int mode, int reps) {
+    const size_t smem = (size_t)S * TILE + F * 4 + 2 * H * 4 + PQ * NCW * 4 + 16 + (2 * S + 4 + 2 * PQ) * 8;
+    CK(cudaFuncSetAttribute(flag_chain<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+    std::vector<float> ts;
+    for (int i = 0; i < reps + 3; i++) {
+        CK(cudaEventRecord(a));
+        flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode);
+        CK(cudaEventRecord(b));
+        CK(cudaEventSynchronize(b));
+        CK(cudaGetLastError());
+        float ms; CK(cudaEventElapsedTime(&ms, a, b));
+        if (i >= 3) ts.push_back(ms);
+    }
+    std::sort(ts.begin(), ts.end());
+    return ts[ts.size() / 2];
+}
+
+int main() {
+    int dev = 0, sms = 0;
+    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    // vectors: x_l = 4l, qkv = 4l+1, x1 = 4l+2, h = 4l+3, x_{l+1} = 4(l+1); logits = 4L+1
+    std::vector<float*> vec(4 * L + 2);
+    for (auto& v : vec) { CK(cudaMalloc(&v, V * sizeof(float))); CK(cudaMemset(v, 0, V * sizeof(float))); }
+    std::vector<float> x0(H);
+    for (int i = 0; i < H; i++) x0[i] = std::sin(0.37 * i) * 0.5f + 0.1f;
+    CK(cudaMemcpy(vec[0], x0.data(), H * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpyToSymbol(c_vec, vec.data(), sizeof(float*) * vec.size()));
+
+    size_t wtotal = (size_t)L * (QKV * H + H * H + 2 * F * H + H * F) + (size_t)V * H;
+    __half* wall;
+    CK(cudaMalloc(&wall, wtotal * 2));
+    fill<<<4096, 256>>>(wall, wtotal, 12345u);
+    float* sink; CK(cudaMalloc(&sink, 4));
+    int* counters; CK(cudaMalloc(&counters, MAXP * 4));
+
+    auto build = [&](int TILE) {
+        std::vector<Phase> ph;
+        size_t off = 0;
+        int ft = 0;
+        auto add = [&](int rows, int K, int kind, int in, int res, int out, int inph, int norm) {
+            Phase p{wall + off, rows, K, kind, in, res, out, inph, (int)((size_t)rows * K * 2 / TILE), ft, norm};
+            off += (size_t)rows * K; ft += p.tiles; ph.push_back(p);
+        };
+        for (int l = 0; l < L; l++) {
+            const int prev = l == 0 ? -1 : (int)ph.size() - 1;
+            add(QKV, H, K_QKV, 4 * l, -1, 4 * l + 1, prev, 1);
+            add(H, H, K_O, 4 * l + 1, 4 * l, 4 * l + 2, (int)ph.size() - 1, 0);
+            add(2 * F, H, K_GU, 4 * l + 2, -1, 4 * l + 3, (int)ph.size() - 1, 1);
+            add(H, F, K_D, 4 * l + 3, 4 * l + 2, 4 * l + 4, (int)ph.size() - 1, 0);
+        }
+        add(V, H, K_LM, 4 * L, -1, 4 * L + 1, (int)ph.size() - 1, 1);
+        int n = (int)ph.size();
+        CK(cudaMemcpyToSymbol(c_ph, ph.data(), sizeof(Phase) * n));
+        CK(cudaMemcpyToSymbol(c_nph, &n, sizeof(int)));
+        return ph;
+    };
+
+    // reference logits
+    auto ph = build(32768);
+    for (auto& P : ph) {
+        const int outs = P.kind == K_GU ? P.rows / 2 : P.rows;
+        ref_phase<<<(outs + 7) / 8, 256>>>(P, vec[P.in_vec], P.res_vec >= 0 ? vec[P.res_vec] : nullptr, vec[P.out_vec]);
+    }
+    CK(cudaDeviceSynchronize());
+    std::vector<float> ref(V), got(V);
+    CK(cudaMemcpy(ref.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+    {   // time the reference chain too (65 plain launches, no graph: not a tuned baseline)
+        cudaEvent_t a, b; CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+        CK(cudaEventRecord(a));
+        for (int it = 0; it < 10; it++)
+            for (auto& P : ph) {
+                const int outs = P.kind == K_GU ? P.rows / 2 : P.rows;
+                ref_phase<<<(outs + 7) / 8, 256>>>(P, vec[P.in_vec], P.res_vec >= 0 ? vec[P.res_vec] : nullptr, vec[P.out_vec]);
+            }
+        CK(cudaEventRecord(b)); CK(cudaEventSynchronize(b));
+        float ms; CK(cudaEventElapsedTime(&ms, a, b));
+        printf("reference chain (65 simple launches): %.3f ms\n", ms / 10);
+    }
+    const double bytes = wtotal * 2.0;
+    {
+        cudaEvent_t a, b; CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+        std::vector<float> ts;
+        for (int i = 0; i < 13; i++) {
+            CK(cudaEventRecord(a));
+            read_all<<<sms * 8, 512>>>((const uint4*)wall, wtotal * 2 / 16, sink);
+            CK(cudaEventRecord(b)); CK(cudaEventSynchronize(b));
+            float ms; CK(cudaEventElapsedTime(&ms, a, b));
+            if (i >= 3) ts.push_back(ms);
+        }
+        std::sort(ts.begin(), ts.end());
+        printf("plain read of %.3f GB: %.4f ms (%.3f TB/s)\n", bytes / 1e9, ts[5], bytes / ts[5] / 1e9);
+    }
+    const char* names[4] = {"full", "stream only", "flags only", "math, no wait"};
+    auto run_cfg = [&](auto t_, auto s_) {
+        constexpr int T = decltype(t_)::value, SS = decltype(s_)::value;
+        const int TILE = T, S = SS;
+        build(T);
+        CK(cudaMemset(counters, 0, MAXP * 4));
+        int run = 0;
+        for (int mode = 0; mode < 4; mode++) {
+            CK(cudaMemset(counters, 0, MAXP * 4));
+            run = 0;
+            const float ms = time_chain<T, SS>(sms, counters, run, mode, 20);
+            printf("tile %d KB, %d stages, %-11s: %.4f ms (%.3f TB/s)\n", TILE / 1024, S, names[mode], ms, bytes / ms / 1e9);
+            if (mode == 0) {
+                CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                double md = 0, mr = 0;
+                for (int i = 0; i < V; i++) { md = std::max(md, (double)std::fabs(got[i] - ref[i])); mr = std::max(mr, (double)std::fabs(ref[i])); }
+                std::vector<float> again(V);
+                // run once more and compare bits: the chain is deterministic by construction
+                time_chain<T, SS>(sms, counters, run, 0, 1);
+                CK(cudaMemcpy(again.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                bool same = memcmp(again.data(), got.data(), V * 4) == 0;
+                printf("   logits max |diff| %.3g of max |ref| %.3g, bitwise repeatable: %s\n", md, mr, same ? "yes" : "NO");
+            }
+        }
+    };
+    using std::integral_constant;
+    run_cfg(integral_constant<int, 32768>{}, integral_constant<int, 5>{});
+    run_cfg(integral_constant<int, 16384>{}, integral_constant<int, 10>{});
+    run_cfg(integral_constant<int, 16384>{}, integral_constant<int, 6>{});
+    return 0;
+}
