@@ -59,8 +59,16 @@ __device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sy
 
 constexpr int PQ = 16;                          // partial-sum slots between the consumers and the epilogue warp
 
+__device__ __forceinline__ unsigned long long gtime() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+// stamps (optional): per block and phase, [0] the loader saw the input's counter, [1] the input was staged,
+// [2] the epilogue counted the block's last tile of the phase (globaltimer ns)
 template <int TILE, int S>
-__global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run, int mode) {
+__global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run, int mode, unsigned long long* stamps) {
     extern __shared__ __align__(128) unsigned char sm[];
     unsigned char* ring = sm;                                   // S x TILE weight stages
     float* xs = (float*)(sm + S * TILE);                        // the next phase's input (normalised), up to F floats
@@ -133,6 +141,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                 while (ld_acquire(counters + P.in_phase) < need)
                     if (++spins > (1ll << 25)) __trap();        // a hang would hold the device: fail loudly instead
             }
+            if (stamps && lane == 0) stamps[((size_t)c * MAXP + pi) * 3 + 0] = gtime();
             if (math) {                                    // one bulk copy per vector (L2 -> smem), not a warp's loads
                 if (lane == 0) {
                     const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
@@ -160,6 +169,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             } else {
                 __syncwarp();
             }
+            if (stamps && lane == 0) stamps[((size_t)c * MAXP + pi) * 3 + 1] = gtime();
             asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(xready) : "memory");
             k++;
         }
@@ -196,6 +206,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                 if (g + G >= P.first_tile + P.tiles) {          // this block's last tile of the phase: one fence, one count
                     // a release reduction: orders this warp's output stores (after __syncwarp) before the count
                     asm volatile("red.release.gpu.global.add.s32 [%0], %1;" ::"l"(counters + pi), "r"(1) : "memory");
+                    if (stamps) stamps[((size_t)c * MAXP + pi) * 3 + 2] = gtime();
                     asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(edone)), "r"(k + 1) : "memory");
                 }
             }
@@ -436,6 +447,195 @@ __global__ void __launch_bounds__((W + 2) * 32, 1) flag_chain_w(int* counters, i
     }
 }
 
+// Variant "dynamic tiles": the producers take tiles from one global counter in phase order (two at a time), so a
+// phase's tiles go to whichever blocks have ring space first instead of to fixed blocks, and a slow block no longer
+// holds a phase back by the tiles it was dealt. The consumers stage each phase's input themselves (one bulk copy);
+// the epilogue counts every tile (release reduction). The order of a block's tiles is still monotone in phase, so the
+// waits cannot deadlock. Same arithmetic per row as flag_chain (same bits).
+template <int TILE, int S>
+__global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int run, int* next_tile, unsigned long long* stamps) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    unsigned char* ring = sm;
+    float* xs = (float*)(sm + S * TILE);                        // the phase's input (raw), up to F floats
+    float* rs = xs + F;                                         // 2 x H residuals (transition parity)
+    float* red = rs + 2 * H;                                    // PQ x NCW partial sums
+    int* tid = (int*)(red + PQ * NCW);                          // [S] tile in each ring slot (-1: no more)
+    int* gq = tid + S;                                          // [PQ] tile of each partial-sum slot
+    int* kq = gq + PQ;                                          // [PQ] its phase transition number
+    int* edone = kq + PQ;                                       // transitions the epilogue has finished
+    uint64_t* bars = (uint64_t*)(sm + S * TILE + (F + 2 * H + PQ * NCW + S + 2 * PQ + 2) * 4 + 4);
+    bars = (uint64_t*)(((uintptr_t)bars + 7) & ~(uintptr_t)7);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int total = c_ph[c_nph - 1].first_tile + c_ph[c_nph - 1].tiles;
+    const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S), xload = smem_u32(bars + 2 * S);
+    const uint32_t pready0 = smem_u32(bars + 2 * S + 1), pfree0 = smem_u32(bars + 2 * S + 1 + PQ);
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full0 + 8 * s) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty0 + 8 * s), "r"(NCW) : "memory");
+        }
+        for (int q = 0; q < PQ; q++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(pready0 + 8 * q), "r"(NCW) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(pfree0 + 8 * q) : "memory");
+        }
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(xload) : "memory");
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        *edone = 0;
+    }
+    __syncthreads();
+    if (warp == NCW) {                                          // producer: tiles from the global counter, two at a time
+        if (lane == 0) {
+            int have = 0, g = 0;
+            for (int j = 0;; j++) {
+                const int s = j % S;
+                if (j >= S) mb_wait(empty0 + 8 * s, ((j / S) - 1) & 1);
+                if (have == 0) { g = atomicAdd(next_tile + run, 2); have = 2; }
+                if (g >= total) {
+                    tid[s] = -1;
+                    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(full0 + 8 * s) : "memory");
+                    break;
+                }
+                int pi = 0;
+                while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+                tid[s] = g;
+                const char* src = (const char*)c_ph[pi].w + (size_t)(g - c_ph[pi].first_tile) * TILE;
+                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full0 + 8 * s), "r"(TILE) : "memory");
+                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                                 smem_u32(ring + s * TILE)), "l"(src), "r"(TILE), "r"(full0 + 8 * s) : "memory");
+                g++; have--;
+            }
+        }
+        return;
+    }
+    if (warp == NCW + 1) return;                                // (no loader in this variant)
+    if (warp == NCW + 2) {                                      // epilogue
+        int cur = 0;
+        for (int j = 0;; j++) {
+            const int q = j % PQ;
+            mb_wait(pready0 + 8 * q, (j / PQ) & 1);
+            const int g = gq[q], k = kq[q];
+            if (k != cur && lane == 0)                          // every tile of transition cur is written
+                asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(edone)), "r"(k) : "memory");
+            cur = k;
+            if (g < 0) break;
+            int pi = 0;
+            while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+            const Phase& P = c_ph[pi];
+            const float* rb = red + q * NCW;
+            const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+            const int r0 = (g - P.first_tile) * rpt;
+            if (lane < rpt) {
+                float v = 0.f;
+                for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
+                float* out = c_vec[P.out_vec];
+                if (P.kind == K_GU) {
+                    const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
+                    if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
+                } else if (P.res_vec >= 0) {
+                    out[r0 + lane] = rs[(k & 1) * H + r0 + lane] + v;
+                } else {
+                    out[r0 + lane] = v;
+                }
+            }
+            __syncwarp();
+            if (lane == 0) {
+                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
+                asm volatile("red.release.gpu.global.add.s32 [%0], %1;" ::"l"(counters + pi), "r"(1) : "memory");
+            }
+        }
+        return;
+    }
+    const int NT = NCW * 32;
+    constexpr int ITER = TILE / 4096;
+    float xr[ITER * 8];
+    int loaded = -1, pi = 0, k = 0;
+    for (int j = 0;; j++) {
+        const int s = j % S;
+        mb_wait(full0 + 8 * s, (j / S) & 1);
+        const int g = tid[s];
+        if (g >= 0) while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+        const Phase& P = c_ph[pi];
+        if (g >= 0 && loaded != pi) {                           // a new phase: its input, staged by thread 0
+            named_sync(1, NT);                                  // every warp has its last phase's slice in registers
+            k++;
+            if (threadIdx.x == 0) {
+                long long spins = 0;
+                if (P.in_phase >= 0) {
+                    const int need = (run + 1) * c_ph[P.in_phase].tiles;
+                    while (ld_acquire(counters + P.in_phase) < need)
+                        if (++spins > (1ll << 25)) __trap();
+                }
+                if (stamps) stamps[((size_t)blockIdx.x * MAXP + pi) * 3 + 0] = gtime();
+                if (P.res_vec >= 0) {                           // the epilogue is done with rs[k & 1] (transition k - 2)
+                    while (ld_acq_cta(edone) < k - 1)
+                        if (++spins > (1ll << 25)) __trap();
+                }
+                const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
+                asm volatile("fence.proxy.async.global;" ::: "memory");
+                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(xload), "r"(bytes) : "memory");
+                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                                 smem_u32(xs)), "l"(c_vec[P.in_vec]), "r"(P.K * 4), "r"(xload) : "memory");
+                if (P.res_vec >= 0)
+                    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                                     smem_u32(rs + (k & 1) * H)), "l"(c_vec[P.res_vec]), "r"(P.rows * 4), "r"(xload) : "memory");
+            }
+            mb_wait(xload, (k - 1) & 1);
+            float r = 1.f;
+            if (P.norm) {                                       // every warp sums the squares itself: no block reduction
+                float ss = 0.f;
+#pragma unroll 8
+                for (int i = lane; i < P.K / 4; i += 32) {
+                    const float4 v = ((const float4*)xs)[i];
+                    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+                }
+                for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+                r = rsqrtf(ss / P.K + 1e-5f);
+            }
+            const int wpr = NCW / (TILE / (2 * P.K)), part = warp % wpr;
+            const float* xp = xs + part * (TILE / 16);
+#pragma unroll
+            for (int i = 0; i < ITER; i++) {
+                const float4 a = *(const float4*)(xp + (lane + 32 * i) * 8), b = *(const float4*)(xp + (lane + 32 * i) * 8 + 4);
+                xr[8 * i] = a.x * r; xr[8 * i + 1] = a.y * r; xr[8 * i + 2] = a.z * r; xr[8 * i + 3] = a.w * r;
+                xr[8 * i + 4] = b.x * r; xr[8 * i + 5] = b.y * r; xr[8 * i + 6] = b.z * r; xr[8 * i + 7] = b.w * r;
+            }
+            if (stamps && threadIdx.x == 0) stamps[((size_t)blockIdx.x * MAXP + pi) * 3 + 1] = gtime();
+            loaded = pi;
+        }
+        float acc = 0.f;
+        if (g >= 0) {
+            const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+            const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
+            const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * len * 2);
+            float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+#pragma unroll
+            for (int i = 0; i < ITER; i++) {
+                const uint4 u = wr[lane + 32 * i];
+                const __half2* h2 = (const __half2*)&u;
+                const float* xv = xr + 8 * i;
+                const float2 f0 = __half22float2(h2[0]), f1 = __half22float2(h2[1]);
+                const float2 f2 = __half22float2(h2[2]), f3 = __half22float2(h2[3]);
+                a0 += f0.x * xv[0] + f0.y * xv[1];
+                a1 += f1.x * xv[2] + f1.y * xv[3];
+                a2 += f2.x * xv[4] + f2.y * xv[5];
+                a3 += f3.x * xv[6] + f3.y * xv[7];
+            }
+            acc = (a0 + a1) + (a2 + a3);
+            for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        }
+        __syncwarp();
+        if (lane == 0) {
+            if (g >= 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8 * s) : "memory");
+            const int q = j % PQ;
+            if (j >= PQ) mb_wait(pfree0 + 8 * q, ((j / PQ) - 1) & 1);
+            red[q * NCW + warp] = acc;
+            if (warp == 0) { gq[q] = g; kq[q] = g >= 0 ? k : k + 1; }
+            asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pready0 + 8 * q) : "memory");
+        }
+        if (g < 0) break;
+    }
+}
+
 __global__ void read_all(const uint4* p, size_t n, float* sink) {   // the same bytes, read once (roofline)
     float a = 0.f;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -484,7 +684,7 @@ __global__ void ref_phase(Phase P, const float* in, const float* res, float* out
 }
 
 template <int TILE, int S>
-float time_chain(int G, int* counters, int& run, int mode, int reps) {
+float time_chain(int G, int* counters, int& run, int mode, int reps, unsigned long long* stamps = nullptr) {
     const size_t smem = (size_t)S * TILE + F * 4 + 2 * H * 4 + PQ * NCW * 4 + 16 + (2 * S + 4 + 2 * PQ) * 8;
     CK(cudaFuncSetAttribute(flag_chain<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaEvent_t a, b;
@@ -492,7 +692,7 @@ float time_chain(int G, int* counters, int& run, int mode, int reps) {
     std::vector<float> ts;
     for (int i = 0; i < reps + 3; i++) {
         CK(cudaEventRecord(a));
-        flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode);
+        flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode, stamps);
         CK(cudaEventRecord(b));
         CK(cudaEventSynchronize(b));
         CK(cudaGetLastError());
@@ -514,6 +714,26 @@ float time_w(int G, int* counters, int& run, int mode, int reps) {
     for (int i = 0; i < reps + 3; i++) {
         CK(cudaEventRecord(a));
         flag_chain_w<TILE, W, SPW><<<G, (W + 2) * 32, smem>>>(counters, run++, mode);
+        CK(cudaEventRecord(b));
+        CK(cudaEventSynchronize(b));
+        CK(cudaGetLastError());
+        float ms; CK(cudaEventElapsedTime(&ms, a, b));
+        if (i >= 3) ts.push_back(ms);
+    }
+    std::sort(ts.begin(), ts.end());
+    return ts[ts.size() / 2];
+}
+
+template <int TILE, int S>
+float time_d(int G, int* counters, int* next_tile, int& run, int reps, unsigned long long* stamps = nullptr) {
+    const size_t smem = (size_t)S * TILE + (F + 2 * H + PQ * NCW + S + 2 * PQ + 2) * 4 + 16 + (2 * S + 1 + 2 * PQ) * 8;
+    CK(cudaFuncSetAttribute(flag_chain_d<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+    std::vector<float> ts;
+    for (int i = 0; i < reps + 3; i++) {
+        CK(cudaEventRecord(a));
+        flag_chain_d<TILE, S><<<G, THREADS, smem>>>(counters, run++, next_tile, stamps);
         CK(cudaEventRecord(b));
         CK(cudaEventSynchronize(b));
         CK(cudaGetLastError());
@@ -621,10 +841,61 @@ int main() {
                 CK(cudaMemcpy(again.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
                 bool same = memcmp(again.data(), got.data(), V * 4) == 0;
                 printf("   logits max |diff| %.3g of max |ref| %.3g, bitwise repeatable: %s\n", md, mr, same ? "yes" : "NO");
+                if (TILE == 32768) {                            // one stamped run: where a phase's time goes
+                    unsigned long long* st;
+                    CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
+                    time_chain<T, SS>(sms, counters, run, 0, 1, st);
+                    std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
+                    CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
+                    auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
+                    double t0 = 1e300;
+                    for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
+                    printf("   phase: done(max over blocks) | next phase: counter seen min/med/max | staged med | done  (us from start)\n");
+                    auto phases = build(T);
+                    for (int p = 0; p + 1 < (int)phases.size(); p++) {
+                        if (!(p < 8 || p > 60)) continue;
+                        std::vector<double> seen, staged;
+                        double done = 0, done1 = 0;
+                        for (int b = 0; b < sms; b++) {
+                            done = std::max(done, at(b, p, 2));
+                            done1 = std::max(done1, at(b, p + 1, 2));
+                            seen.push_back(at(b, p + 1, 0));
+                            staged.push_back(at(b, p + 1, 1));
+                        }
+                        std::sort(seen.begin(), seen.end());
+                        std::sort(staged.begin(), staged.end());
+                        printf("   %2d (%5.1f MB): %8.2f | %8.2f %8.2f %8.2f | %8.2f | %8.2f\n", p + 1,
+                               phases[p + 1].rows * (double)phases[p + 1].K * 2 / 1e6, (done - t0) / 1e3,
+                               (seen[0] - t0) / 1e3, (seen[sms / 2] - t0) / 1e3, (seen[sms - 1] - t0) / 1e3,
+                               (staged[sms / 2] - t0) / 1e3, (done1 - t0) / 1e3);
+                    }
+                    CK(cudaFree(st));
+                }
             }
         }
     };
     using std::integral_constant;
+    int* next_tile;
+    CK(cudaMalloc(&next_tile, 4096 * 4));
+    auto run_d = [&](auto t_, auto s_) {
+        constexpr int T = decltype(t_)::value, SS = decltype(s_)::value;
+        auto phs = build(T);
+        CK(cudaMemset(counters, 0, MAXP * 4));
+        CK(cudaMemset(next_tile, 0, 4096 * 4));
+        int run = 0;
+        const float ms = time_d<T, SS>(sms, counters, next_tile, run, 20);
+        printf("dynamic tiles: %d KB, %d stages, full: %.4f ms (%.3f TB/s)\n", T / 1024, SS, ms, bytes / ms / 1e9);
+        CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+        double md = 0, mr = 0;
+        for (int i = 0; i < V; i++) { md = std::max(md, (double)std::fabs(got[i] - ref[i])); mr = std::max(mr, (double)std::fabs(ref[i])); }
+        std::vector<float> again(V);
+        time_d<T, SS>(sms, counters, next_tile, run, 1);
+        CK(cudaMemcpy(again.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+        printf("   logits max |diff| %.3g of max |ref| %.3g, bitwise repeatable: %s\n", md, mr,
+               memcmp(again.data(), got.data(), V * 4) == 0 ? "yes" : "NO");
+    };
+    run_d(integral_constant<int, 32768>{}, integral_constant<int, 5>{});
+    run_d(integral_constant<int, 16384>{}, integral_constant<int, 10>{});
     run_cfg(integral_constant<int, 32768>{}, integral_constant<int, 5>{});
     run_cfg(integral_constant<int, 16384>{}, integral_constant<int, 10>{});
     auto run_w = [&](auto t_, auto w_, auto spw_) {
