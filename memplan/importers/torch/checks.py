@@ -156,14 +156,15 @@ def _plain_layout(torch, v: Any) -> bool:
 
 
 def _checked_target(torch, n: Any, owner: Any) -> bool:
-    """Whether ``_check_recorded_results`` runs FX node ``n`` again: an ATen op, or a higher-order op (``cond``,
-    ``map_impl``, ``while_loop``) whose subgraphs ``owner`` holds. Why the latter: an edited ``.pt2`` whose ``cond``
-    recorded ``[1, 3]`` for branches that make ``[4, 3]`` (and its reader ``* 3`` ``[1, 3]``) was planned at 12
-    bytes where eager writes 48; run again, the branches' ops make the result from the operands' records."""
+    """Whether ``_check_recorded_results`` runs FX node ``n`` again: an ATen (or ``torch.library``) op, or any
+    higher-order op of a program whose module ``owner`` holds its subgraphs. Why the latter: an edited ``.pt2`` whose
+    ``cond`` recorded ``[1, 3]`` for branches that make ``[4, 3]`` (and its reader ``* 3`` ``[1, 3]``) was planned at
+    12 bytes where eager writes 48; run again, the branches' ops make the result from the operands' records. Those
+    with no subgraph too (round 51): a decomposed mutating custom op's ``auto_functionalized_v2`` recorded ``[1, 3]``
+    for its ``[4, 3]`` and ``[5, 3]`` results was planned at 12 bytes each."""
     if isinstance(n.target, torch._ops.OpOverload):
         return True
-    return owner is not None and isinstance(n.target, torch._ops.HigherOrderOperator) and bool(
-        subgraphs(torch, owner, n))
+    return owner is not None and isinstance(n.target, torch._ops.HigherOrderOperator)
 
 
 def _fake_of(torch, a: Any, owner: Any = None) -> Any:
