@@ -171,3 +171,101 @@ def test_a_cond_branch_op_without_a_fake_kernel_is_refused_naming_it():
                                          r"no fake \(meta\) kernel"):
         memplan.from_torch(loaded)
     del lib
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data-dependent sizes the program bounds: planned at the bound
+
+
+class _Bounded(torch.nn.Module):
+    """``nonzero`` of ``x`` asserted at most ``bound`` rows, a row count read from values and asserted in ``[0, 3]``
+    (``x[n:]``, a view at a data-dependent offset; ``zeros(n, 2)``; ``new_ones(10 - n)``, largest at the lower end),
+    and a boolean mask's selection (bounded by its element count alone)."""
+
+    def __init__(self, bound: int) -> None:
+        super().__init__()
+        self.bound = bound
+
+    def forward(self, x):
+        y = x.nonzero()
+        torch._check(y.shape[0] <= self.bound)
+        n = (x != 0).sum().clamp(max=3).item()
+        torch._check(n >= 0)
+        torch._check(n <= 3)
+        return y * 2, torch.cat([y, y]), x[n:] * 2, torch.zeros(n, 2) + 1, x.new_ones(10 - n), x[x > 0] + 1
+
+
+def _eager_bytes(module, x) -> dict[str, int]:
+    """Every FX value's bytes in an eager run of ``module``'s exported program on ``x``, by node name."""
+    gm = torch.export.export(module, (x,)).module()
+    seen: dict[str, int] = {}
+
+    class Watch(torch.fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            if isinstance(out, torch.Tensor):
+                seen[n.name] = out.untyped_storage().nbytes()
+            return out
+
+    Watch(gm).run(x)
+    return seen
+
+
+def test_bounded_data_dependent_sizes_are_planned_at_their_bounds():
+    # (before: refused, "data-dependent size u0"; torch._check's bound is the program's runtime assert)
+    m = _Bounded(5)
+    x = torch.tensor([[1., 0, 2], [0, 3, 0], [0, 0, 0], [4, 0, 0]])
+    g = memplan.from_torch(m, (x,))
+    sizes = _sizes(g)
+    assert sizes["nonzero"] == 5 * 2 * 8 and sizes["cat"] == 2 * 5 * 2 * 8
+    assert sizes["zeros"] == 3 * 2 * 4 and sizes["new_ones"] == 10 * 4   # (10 - n is largest at n = 0)
+    assert sizes["index"] == 12 * 4   # (a mask of 12 elements selects at most 12)
+    shapes = {t.id: dict(t.attrs) for t in g.tensors}
+    assert shapes["nonzero"]["shape"] == [5, 2] and shapes["nonzero"]["bound_of"] == "[u0, 2]"
+    x_view = next(t for t in g.tensors if t.view_of == "x")   # (x[n:]: at no one offset, the whole of x)
+    assert (x_view.view_offset, x_view.size) == (0, 48)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_planned_size_is_below_what_eager_writes(seed):
+    m = _Bounded(5)
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.tensor([[1., 0, 2], [0, 3, 0], [0, 0, 0], [4, 0, 0]])
+    sizes = _sizes(memplan.from_torch(m, (example,)))
+    x = torch.randn(4, 3, generator=gen)
+    keep = torch.randperm(12, generator=gen)[: int(torch.randint(0, 6, (1,), generator=gen))]
+    x = torch.zeros(12).index_put((keep,), x.flatten()[keep]).reshape(4, 3)   # (at most 5 nonzeros: the asserts hold)
+    for name, nbytes in _eager_bytes(m, x).items():
+        if name in sizes:
+            assert sizes[name] >= nbytes, (name, sizes[name], nbytes)
+
+
+def test_a_saved_program_is_bounded_by_its_asserts_not_its_file_ranges(tmp_path):
+    # (the range a .pt2 records for u0 is its file's word: edited to [0, 1] it would plan one row of five; the program
+    # is exported again here, its ranges torch's own from its asserts)
+    ep = torch.export.export(_Bounded(5), (torch.tensor([[1., 0, 2], [0, 3, 0], [0, 0, 0], [4, 0, 0]]),))
+    src = tmp_path / "b.pt2"
+    torch.export.save(ep, src)
+
+    def edit(program: dict) -> None:
+        for rc in program["range_constraints"].values():
+            rc["max_val"] = min(rc["max_val"], 1)
+
+    loaded = _load(edited_program(src, tmp_path / "b_edited.pt2", edit))
+    want = _sizes(memplan.from_torch(_Bounded(5), (torch.zeros(4, 3),)))
+    assert _sizes(memplan.from_torch(loaded)) == want
+    assert _sizes(memplan.from_torch(saved_and_loaded(ep))) == want
+    assert want["nonzero"] == 80
+
+
+def test_an_unbounded_data_dependent_size_is_still_refused_and_the_executor_trace_too():
+    from memplan.importers.torch import trace_torch
+
+    class Unbounded(torch.nn.Module):
+        def forward(self, x):
+            return torch.zeros(x.sum().long().item()) + 1
+
+    with pytest.raises(GraphError, match=r"node 'zeros' .*data-dependent size u0.*torch._check"):
+        memplan.from_torch(Unbounded(), (torch.ones(3),))
+    with pytest.raises(GraphError, match=r"data-dependent size"):   # (an executor needs each exact size)
+        trace_torch(_Bounded(5), (torch.ones(4, 3),))
