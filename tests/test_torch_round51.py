@@ -6,13 +6,18 @@
 - An op with no fake (meta) kernel in the importing process (a ``torch.library`` op whose fake implementation was
   registered where the program was saved only; one in a ``cond`` branch too) was taken at its record's word; it is
   refused naming the node and the op.
+- Bounded data-dependent sizes are planned at their bounds (they were refused).
+- ``memplan import --dim`` of a program whose ``as_strided`` reads past the input the options make: the refusal said
+  to export again with another example input; it names the options.
 """
 
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
+from cli_contract import assert_bad_input, run_memplan
 from needs import need
 
 torch = need("torch")
@@ -269,3 +274,34 @@ def test_an_unbounded_data_dependent_size_is_still_refused_and_the_executor_trac
         memplan.from_torch(Unbounded(), (torch.ones(3),))
     with pytest.raises(GraphError, match=r"data-dependent size"):   # (an executor needs each exact size)
         trace_torch(_Bounded(5), (torch.ones(4, 3),))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# memplan import --dim: an as_strided past the input the options make
+
+
+class _StridedAt6(torch.nn.Module):
+    def forward(self, x):
+        return torch.ops.aten.as_strided(x, (2,), (1,), 6) * 3
+
+
+def test_import_dim_names_the_options_where_as_strided_reads_past_the_made_input(tmp_path, capsys):
+    ep = torch.export.export(_StridedAt6(), (torch.randn(10),),
+                             dynamic_shapes={"x": {0: torch.export.Dim("n", min=2, max=64)}})
+    path = tmp_path / "strided.pt2"
+    torch.export.save(ep, path)
+    out = tmp_path / "g.json"
+    with pytest.raises(RuntimeError, match="out of bounds for storage"):
+        _StridedAt6()(torch.randn(3))   # (eager refuses a dense input of 3 elements too)
+    code, _, err = run_memplan(capsys, ["import", path, "-o", out, "-q", "--dim", "x.0=3"])
+    # (before: "...the example input the program was exported with lies in that storage: export with an example in
+    # the storage the program reads": no example was given, the input was made from --dim)
+    assert_bad_input(code, err, "node 'as_strided'", "up to 32", "holds 12 bytes", "made for --dim x.0=3",
+                     "give sizes")
+    assert "exported with" not in err and not out.exists()
+    code, _, err = run_memplan(capsys, ["import", path, "-o", out, "-q", "--batch", "7"])
+    assert_bad_input(code, err, "holds 28 bytes", "made for --batch 7")
+    code, _, err = run_memplan(capsys, ["import", path, "-o", out, "-q", "--dim", "x.0=9"])
+    assert code == 0, err
+    sizes = {t["id"]: t["size"] for t in json.loads(out.read_text())["tensors"]}
+    assert sizes["x"] == 36 and sizes["as_strided"] == 8

@@ -34,6 +34,7 @@ from .checks import (
     written_args,
 )
 from .common import _KEEPS_STORAGE, EXPORT_LOCK, _op_name, _target_name
+from .dims import MADE_BY
 from .layouts import (
     _FRESH,
     _check_no_stray_symbols,
@@ -329,7 +330,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     raise GraphError(f"{where} reads or writes bytes up to {need} of the storage of {tid!r} (an "
                                      f"as_strided's storage offset counts from its start), which holds "
                                      f"{holds} bytes: torch refuses that at run time (out of bounds for the "
-                                     f"storage){_past_words(root.kind)}")
+                                     f"storage){_past_words(root.kind, getattr(examples.get(root.id), MADE_BY, None))}")
                 root.size = max(root.size, need)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
@@ -544,8 +545,12 @@ def _bound_flops(recs: dict, in_ids: list, outs: list) -> float:
                       if recs[t].val is not None], default=0))
 
 
-def _past_words(kind: str) -> str:
-    """What to do about an ``as_strided`` past the storage of a tensor of ``kind`` (``_from_exported``)."""
+def _past_words(kind: str, made_by: str | None = None) -> str:
+    """What to do about an ``as_strided`` past the storage of a tensor of ``kind`` (``_from_exported``); ``made_by``:
+    the options a ``sized_inputs`` input was made for (``dims.MADE_BY``), where it was made so."""
+    if kind == "input" and made_by is not None:
+        return (f"; the input was made for {made_by}, in a storage of its own elements alone, as a call's dense input "
+                "of those sizes lies (eager refuses that too): give sizes for which it holds what the program reads")
     if kind == "input":
         return ("; the example input the program was exported with lies in that storage: export with an example "
                 "in the storage the program reads (a view of a larger tensor)")
