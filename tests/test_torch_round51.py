@@ -305,3 +305,22 @@ def test_import_dim_names_the_options_where_as_strided_reads_past_the_made_input
     assert code == 0, err
     sizes = {t["id"]: t["size"] for t in json.loads(out.read_text())["tensors"]}
     assert sizes["x"] == 36 and sizes["as_strided"] == 8
+
+
+def test_import_dim_bounds_a_data_dependent_size_at_the_sizes_given(tmp_path, capsys):
+    # (the dynamic program's own range for nonzero's rows is [0, 192], 64 x 3; specialized to x.0=5 it is 15)
+    class NonzeroRows(torch.nn.Module):
+        def forward(self, x):
+            return x.nonzero() * 2, x[x > 0] + 1
+
+    ep = torch.export.export(NonzeroRows(), (torch.randn(6, 3),),
+                             dynamic_shapes={"x": {0: torch.export.Dim("n", min=2, max=64)}})
+    path, out = tmp_path / "nz.pt2", tmp_path / "g.json"
+    torch.export.save(ep, path)
+    code, _, err = run_memplan(capsys, ["import", path, "-o", out, "-q", "--dim", "x.0=5"])
+    assert code == 0, err
+    tensors = {t["id"]: t for t in json.loads(out.read_text())["tensors"]}
+    assert tensors["nonzero"]["size"] == 15 * 2 * 8 and tensors["nonzero"]["attrs"]["shape"] == [15, 2]
+    assert tensors["index"]["size"] == 15 * 4
+    x = torch.ones(5, 3)
+    assert NonzeroRows()(x)[0].nbytes == tensors["nonzero"]["size"]   # (all nonzero: eager writes the bound)
