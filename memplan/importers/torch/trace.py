@@ -87,24 +87,24 @@ def _exported_again(torch, ep: Any) -> Any:
     from torch.export.graph_signature import InputKind
     from torch.utils import _pytree as pytree
 
-    examples = _saved_examples(ep)
-    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
-    leaves = []
-    for spec in (s for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT):
-        name = getattr(spec.arg, "name", None)
-        val = nodes[name].meta.get("val") if name in nodes else None
-        if type(spec.arg).__name__ == "ConstantArgument" or name not in nodes:
-            leaves.append(getattr(spec.arg, "value", None))
-        elif isinstance(examples.get(name), torch.Tensor):
-            leaves.append(examples[name])
-        elif isinstance(val, torch.Tensor):
-            leaves.append(torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
-                                              device=val.device))
-        else:
-            leaves.append(val)
     _check_weights_held(torch, ep)
     _check_guards_code(torch, ep, None, GraphError)   # (before ep.module(), which runs them)
+    examples = _saved_examples(ep)
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
     try:
+        leaves = []
+        for spec in (s for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT):
+            name = getattr(spec.arg, "name", None)
+            val = nodes[name].meta.get("val") if name in nodes else None
+            if type(spec.arg).__name__ == "ConstantArgument" or name not in nodes:
+                leaves.append(getattr(spec.arg, "value", None))
+            elif isinstance(examples.get(name), torch.Tensor):
+                leaves.append(examples[name])
+            elif isinstance(val, torch.Tensor):   # (uninitialized: the export reads no value, nor writes one)
+                leaves.append(torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
+                                                  device=val.device))
+            else:
+                leaves.append(val)
         args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
         with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
             return _traced(torch, lambda: torch.export.export(ep.module(), tuple(args), kwargs=dict(kwargs)))
