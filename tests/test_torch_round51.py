@@ -324,3 +324,53 @@ def test_import_dim_bounds_a_data_dependent_size_at_the_sizes_given(tmp_path, ca
     assert tensors["index"]["size"] == 15 * 4
     x = torch.ones(5, 3)
     assert NonzeroRows()(x)[0].nbytes == tensors["nonzero"]["size"]   # (all nonzero: eager writes the bound)
+
+
+def test_an_edited_bounded_size_recorded_as_a_plain_number_is_refused(tmp_path):
+    # (the program asserts u0 <= 5; the .pt2 edited to record nonzero (and its reader) as [1, 2] was planned at 16 bytes,
+    # where eager's nonzero of this x writes 4 rows, 64 bytes: any assert reaching the size was taken for a pin)
+    class AtMostFive(torch.nn.Module):
+        def forward(self, x):
+            y = x.nonzero()
+            torch._check(y.shape[0] <= 5)
+            return y * 2
+
+    x = torch.tensor([[1., 0, 2], [0, 3, 0], [0, 0, 0], [4, 0, 0]])
+    src = tmp_path / "five.pt2"
+    torch.export.save(torch.export.export(AtMostFive(), (x,)), src)
+
+    def edit(program: dict) -> None:
+        graph = program["graph_module"]["graph"]
+        for k in ("nonzero", "mul"):
+            graph["tensor_values"][k]["sizes"] = [{"as_int": 1}, {"as_int": 2}]
+            graph["tensor_values"][k]["strides"] = [{"as_int": 2}, {"as_int": 1}]
+        program["range_constraints"] = {}
+        for k in graph.get("sym_int_values", {}):
+            graph["sym_int_values"][k] = {"as_int": 1}
+        for k in graph.get("sym_bool_values", {}):
+            graph["sym_bool_values"][k] = {"as_bool": True}
+
+    loaded = _load(edited_program(src, tmp_path / "five_edited.pt2", edit))
+    assert AtMostFive()(x).nbytes == 64
+    with pytest.raises(GraphError, match=r"node 'nonzero' .*dimension 0 as 1, .*asserts do not fix it at 1 "
+                                         r"\(they allow \[0, 5\]\)"):
+        memplan.from_torch(loaded)
+
+
+@pytest.mark.parametrize("pin", ["eq", "two_sided", "derived"])
+def test_a_size_the_program_pins_still_imports_loaded(pin):
+    class Pinned(torch.nn.Module):
+        def forward(self, x):
+            y = x.nonzero()
+            if pin == "eq":
+                torch._check(y.shape[0] == 2)
+            elif pin == "two_sided":
+                torch._check(y.shape[0] <= 2)
+                torch._check(y.shape[0] >= 2)
+            else:
+                torch._check(y.shape[0] * 2 == x.shape[0])
+            return y * 2
+
+    x = torch.tensor([[1., 0, 2], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    ep = torch.export.export(Pinned(), (x,))
+    assert _sizes(memplan.from_torch(saved_and_loaded(ep)))["nonzero"] == 32

@@ -691,6 +691,55 @@ def _check_sizes_asserted(torch, n: Any, owner: Any) -> None:
                              "its input's values, but the program records it as a fixed number and asserts nothing "
                              "of it (no runtime check of that size): a corrupted or edited program, export and save "
                              "it again")
+        for u in sizes:   # (asserted, but pinned to the record? ``torch._check(n <= 5)`` lets the op write 5 rows)
+            recorded, dim = u.args[0].meta.get("val"), _schema_arg(u, "dim")
+            if not isinstance(recorded, torch.Tensor) or not isinstance(dim, int) or \
+                    not -recorded.dim() <= dim < recorded.dim():
+                continue
+            want = recorded.shape[dim]
+            lo, hi = _asserted_range(torch, u)
+            if not lo == hi == want:
+                allows = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its result's "
+                                 f"dimension {dim} as {want}, a size the op computes from its input's values, but its "
+                                 f"asserts do not fix it at {want} (they allow {allows}): the op may write more than "
+                                 "planned (a corrupted or edited program: export and save it again)")
+
+
+#: comparisons of a size with a number that an ``_assert_scalar`` asserts, as ``(lower, upper)`` offsets of the number
+#: they bound the size to (``size <= N``: at most N; ``size < N``: at most N - 1; ``N <= size``: at least N)
+_SIZE_BOUNDS = {operator.eq: (0, 0), operator.le: (None, 0), operator.lt: (None, -1), operator.ge: (0, None),
+                operator.gt: (1, None)}
+_SWAPPED = {operator.eq: operator.eq, operator.le: operator.ge, operator.lt: operator.gt, operator.ge: operator.le,
+            operator.gt: operator.lt}
+
+
+def _asserted_range(torch, u: Any) -> tuple[int | None, int | None]:
+    """``(lowest, highest)`` the value of FX node ``u`` (a ``sym_size`` of a data-dependent result) may take by the
+    program's runtime asserts that compare it with a number directly (``_assert_scalar(le(u, 5))``, the form export
+    writes ``torch._check(n <= 5)`` and a pinned ``torch._check(n == 2)`` in); None where none bounds that side.
+
+    Why: ``_check_sizes_asserted`` took any assert reaching the size for one pinning it, so an edited ``.pt2`` whose
+    ``nonzero`` (asserted ``u0 <= 5``) recorded ``[1, 2]`` was planned at 16 bytes where eager writes up to 5 rows
+    (round 51); only an assert of the size itself counts (``not_(eq(u, 2))`` asserts that it is *not* 2)."""
+    lo: int | None = None
+    hi: int | None = None
+    for e in u.users:
+        if e.op != "call_function" or e.target not in _SIZE_BOUNDS or len(e.args) != 2 or not any(
+                w.op == "call_function" and _op_name(w.target).split(".")[0] == "_assert_scalar" and w.args
+                and w.args[0] is e for w in e.users):
+            continue
+        op, (a, b) = e.target, e.args
+        if a is not u:
+            op, a, b = _SWAPPED[op], b, a
+        if a is not u or type(b) is not int:
+            continue
+        low, high = _SIZE_BOUNDS[op]
+        if low is not None:
+            lo = b + low if lo is None else max(lo, b + low)
+        if high is not None:
+            hi = b + high if hi is None else min(hi, b + high)
+    return lo, hi
 
 
 def _asserted(torch, s: Any) -> bool:
