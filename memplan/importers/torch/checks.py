@@ -565,4 +565,8 @@ def _extent(val, where: str, bounded: bool = False) -> tuple[int, int, int]:
 
 def _bounded(dims: tuple) -> tuple:
     """``dims`` with each data-dependent one at its upper bound where it has one (``_upper_bound``)."""
-    return tuple(d if isinstance(d, int) else (_upper_bound(d) if _upper_bound(d) is not None else d) for d in dims)
+    out = []
+    for d in dims:
+        upper = None if isinstance(d, int) else _upper_bound(d)
+        out.append(d if upper is None else upper)
+    return tuple(out)
