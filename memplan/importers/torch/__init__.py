@@ -21,7 +21,9 @@ Mapping:
 - ``cost``: roofline microseconds from a FLOP estimate (2*M*N*K for matmuls and convolutions).
 Dynamic (symbolic) shapes are refused with a GraphError: export with concrete example inputs; an ExportedProgram
 with dynamic dimensions is specialized to the example inputs given with it, which must be its inputs (structure,
-dtypes, ranks, fixed sizes) with other sizes. A given program's every ATen op's (and higher-order op's) recorded result
+dtypes, ranks, fixed sizes) with other sizes. A data-dependent size (``nonzero``, ``.item()``) is planned at the bound
+the program asserts (``torch._check(n <= 5)``, ``nonzero``'s element count), as torch derives it in this process (a
+given program of such sizes is exported again), and refused where there is none. A given program's every ATen op's (and higher-order op's) recorded result
 is checked against the op run on fake tensors of its recorded arguments, and every weight's record against its tensor:
 a ``.pt2`` is its JSON's word, and a plan sized from an edited record would be smaller than what the op writes.
 

@@ -156,14 +156,15 @@ def _plain_layout(torch, v: Any) -> bool:
 
 
 def _checked_target(torch, n: Any, owner: Any) -> bool:
-    """Whether ``_check_recorded_results`` runs FX node ``n`` again: an ATen op, or a higher-order op (``cond``,
-    ``map_impl``, ``while_loop``) whose subgraphs ``owner`` holds. Why the latter: an edited ``.pt2`` whose ``cond``
-    recorded ``[1, 3]`` for branches that make ``[4, 3]`` (and its reader ``* 3`` ``[1, 3]``) was planned at 12
-    bytes where eager writes 48; run again, the branches' ops make the result from the operands' records."""
+    """Whether ``_check_recorded_results`` runs FX node ``n`` again: an ATen (or ``torch.library``) op, or any
+    higher-order op of a program whose module ``owner`` holds its subgraphs. Why the latter: an edited ``.pt2`` whose
+    ``cond`` recorded ``[1, 3]`` for branches that make ``[4, 3]`` (and its reader ``* 3`` ``[1, 3]``) was planned at
+    12 bytes where eager writes 48; run again, the branches' ops make the result from the operands' records. Those
+    with no subgraph too (round 51): a decomposed mutating custom op's ``auto_functionalized_v2`` recorded ``[1, 3]``
+    for its ``[4, 3]`` and ``[5, 3]`` results was planned at 12 bytes each."""
     if isinstance(n.target, torch._ops.OpOverload):
         return True
-    return owner is not None and isinstance(n.target, torch._ops.HigherOrderOperator) and bool(
-        subgraphs(torch, owner, n))
+    return owner is not None and isinstance(n.target, torch._ops.HigherOrderOperator)
 
 
 def _fake_of(torch, a: Any, owner: Any = None) -> Any:
@@ -494,7 +495,8 @@ def _symbolic(d: Any) -> str:
         data_dependent = False
     if data_dependent:
         return (f"data-dependent size {d} (computed from a tensor's values, e.g. nonzero, .tolist() or .item(); "
-                "a plan needs every size before the model runs)")
+                "a plan needs every size before the model runs: from_torch plans a size the program bounds, "
+                "torch._check(size <= N), at N; an executor needs it exact)")
     return (f"symbolic size {d} (dynamic shapes are not supported: export with concrete example inputs and no "
             "dynamic_shapes, or give an ExportedProgram with dynamic shapes example inputs, whose sizes it then takes)")
 
@@ -513,20 +515,58 @@ def _concrete(d: Any) -> Any:
     return value if isinstance(value, int) else d
 
 
-def _extent(val, where: str) -> tuple[int, int, int]:
-    """(storage bytes, byte offset in the storage, bytes spanned) of a fake tensor."""
+def _upper_bound(d: Any) -> int | None:
+    """The largest value data-dependent size ``d`` (a SymInt of unbacked symbols only: ``u0`` of a ``nonzero``) takes
+    within the ranges its shape environment holds for its symbols, else None (a backed symbol, an unbounded range).
+
+    Why: such a size was refused outright, though the program asserts a bound at run time (``torch._check(n <= 5)``,
+    and ``nonzero``'s own ``u0 <= numel``, which export keeps as ``_assert_scalar`` nodes and as the symbol's range): a
+    buffer of the bound's bytes holds what any run that passes those asserts writes. Only ranges torch derived in this
+    process are asked (``_from_exported``'s ``bounded``: a program exported here), never a saved file's word."""
+    node = getattr(d, "node", None)
+    expr, env = getattr(node, "expr", None), getattr(node, "shape_env", None)
+    if expr is None or env is None or not expr.free_symbols or \
+            any(not str(sym).startswith("u") for sym in expr.free_symbols):
+        return None
+    try:
+        from torch.utils._sympy.value_ranges import bound_sympy
+
+        upper = bound_sympy(expr, dict(env.var_to_range)).upper
+        return int(upper) if upper.is_number and upper.is_finite and bool(upper >= 0) else None
+    except Exception:  # noqa: BLE001 - no answer: unbounded
+        return None
+
+
+def _extent(val, where: str, bounded: bool = False) -> tuple[int, int, int]:
+    """(storage bytes, byte offset in the storage, bytes spanned) of a fake tensor. ``bounded``: a data-dependent
+    size, stride or storage offset counts at its upper bound (``_upper_bound``), each alone: as sizes and strides are
+    never negative, ``sum((size - 1) * stride)`` at their bounds is at least the span at any of their values."""
     shape = tuple(_concrete(d) for d in val.shape)
     offset = _concrete(val.storage_offset())
+    strides = tuple(_concrete(st) for st in val.stride())
+    if bounded:
+        shape, strides = _bounded(shape), _bounded(strides)
+        offset = _bounded((offset,))[0]
     for d in list(shape) + [offset]:
         if not isinstance(d, int):
             raise GraphError(f"{where}: {_symbolic(d)}")
     item = val.element_size()
     off = offset * item
     numel = math.prod(shape) if shape else 1
-    strides = tuple(_concrete(st) for st in val.stride())
+    if bounded and numel and not all(isinstance(st, int) for st in strides):
+        raise GraphError(f"{where}: {_symbolic(next(st for st in strides if not isinstance(st, int)))}")
     span = 0 if numel == 0 else (sum((s - 1) * st for s, st in zip(shape, strides)) + 1) * item
     try:
         storage = int(val.untyped_storage().nbytes())
     except Exception:
         storage = off + span
     return storage, off, span
+
+
+def _bounded(dims: tuple) -> tuple:
+    """``dims`` with each data-dependent one at its upper bound where it has one (``_upper_bound``)."""
+    out = []
+    for d in dims:
+        upper = None if isinstance(d, int) else _upper_bound(d)
+        out.append(d if upper is None else upper)
+    return tuple(out)

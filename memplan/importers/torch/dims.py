@@ -323,7 +323,10 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
             continue
         val = n.meta.get("val")
         if isinstance(val, torch.Tensor):
-            leaves.append(_unread_tensor(torch, n.name, [size(d, n.name) for d in val.shape], val.dtype, known))
+            t = _unread_tensor(torch, n.name, [size(d, n.name) for d in val.shape], val.dtype, known)
+            # (the options it was made for, which the importer's refusals name: ``MADE_BY``)
+            setattr(t, MADE_BY, ", ".join(_option(k, v) for v, k in known.values()) or "the sizes given")
+            leaves.append(t)
         elif isinstance(val, torch.SymInt):
             leaves.append(size(val, n.name, "symbolic int"))
         else:
@@ -334,6 +337,13 @@ def sized_inputs(ep: Any, batch: int | None, dims: dict[str, int]) -> tuple[tupl
         raise GraphError(f"the program's {len(leaves)} user inputs do not fit its input structure "
                          f"({_export_failure(exc)}): a corrupted or edited program, export and save it again") from None
     return tuple(args), dict(kwargs)
+
+
+#: the attribute ``sized_inputs`` sets on each tensor it makes: the ``--batch`` / ``--dim`` options it was made for.
+#: Why: a refusal about such an input's storage (an ``as_strided`` reading past it) named "the example input the
+#: program was exported with", and advised exporting again with another one, where ``memplan import`` made the input
+#: from the options (dense, at offset 0) and the user had given no example: the options are what to change
+MADE_BY = "_memplan_made_by"
 
 
 def _batch_hint(torch, users: list, symbol: str) -> str:

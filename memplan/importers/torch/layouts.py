@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import operator
+import re
 import warnings
 from typing import Any
 
@@ -552,8 +553,9 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
     """Refuse an ATen op node whose recorded result (``meta["val"]``, what a plan sizes) is not what the op makes from
     its recorded arguments: another shape, a dtype of fewer bytes, or fewer bytes spanned than the op's own result; a
     GraphError naming the node. Each op runs once more on fake tensors of its arguments' recorded layouts (no data,
-    no memory); a node the fake run cannot take (no fake kernel, symbolic sizes, a data-dependent op) is left as
-    recorded, and one whose kernel refuses its recorded arguments is refused (``_refuses_its_arguments``).
+    no memory); a node the fake run cannot take (symbolic sizes, a data-dependent op) is left as recorded, one whose
+    kernel refuses its recorded arguments is refused (``_refuses_its_arguments``), and so is one with no fake kernel
+    in this process (``_missing_fake_kernel``: its record could be any size).
 
     Why: a program loaded from a ``.pt2`` is its JSON's word, and the importer trusted every size in it: a file whose
     ``x * 2`` recorded a ``[1, 3]`` result of a ``[4, 3]`` input (an edited or corrupted ``model.json``) was planned
@@ -563,8 +565,9 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
     reader ``* 3`` ``[1, 3]`` as well, planned that product at 12 bytes where eager writes 48), unless nothing reads
     its result (``_unread_write``)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
-    mode = None
+    modes: dict[bool, Any] = {}
     for n in graph_nodes:
         if n.op != "call_function" or not _checked_target(torch, n, owner) or _unread_write(torch, n):
             continue
@@ -573,7 +576,13 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
         if not any(isinstance(v, torch.Tensor) for v in outs) or not all(
                 _plain_layout(torch, v) for v in outs if isinstance(v, torch.Tensor)):
             continue
-        mode = mode or FakeTensorMode()
+        # (a higher-order op runs in a mode with a shape environment: ``while_loop``'s fake run asks for one, and
+        # without it raised, so its record stood unchecked; ATen ops run without, where a data-dependent one raises
+        # ``DynamicOutputShapeException``, which ``_check_sizes_asserted`` answers)
+        hop = isinstance(n.target, torch._ops.HigherOrderOperator)
+        if hop not in modes:
+            modes[hop] = FakeTensorMode(shape_env=ShapeEnv()) if hop else FakeTensorMode()
+        mode = modes[hop]
 
         def run(n: Any = n, outs: list = outs, mode: Any = mode) -> list:
             with mode, warnings.catch_warnings():
@@ -589,7 +598,15 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
             promoted = _default_promoted(torch, outs, made)
             if promoted is not None:   # (made again under the trace's default dtype, as the record says it was)
                 made = _under_default_dtype(torch, promoted, run) or made
-        except Exception as exc:   # (no fake kernel, a symbolic or data-dependent size: the record stands)
+        except Exception as exc:   # (a symbolic or data-dependent size: the record stands)
+            missing = _missing_fake_kernel(exc)
+            if missing is not None:
+                what = "its op" if missing == _target_name(n.target) else f"op {missing} in its subgraph"
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): {what} has no fake (meta) kernel in "
+                                 "this process, so the size the program records for its result cannot be checked "
+                                 "against the op (a saved program's record is only its file's word): register the "
+                                 "op's fake implementation (torch.library.register_fake) before importing the "
+                                 "program") from None
             if _refuses_its_arguments(torch, n, exc):
                 raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the op refuses the arguments the "
                                  f"program records ({type(exc).__name__}: {_short(first_line(exc))}), so it cannot "
@@ -674,6 +691,55 @@ def _check_sizes_asserted(torch, n: Any, owner: Any) -> None:
                              "its input's values, but the program records it as a fixed number and asserts nothing "
                              "of it (no runtime check of that size): a corrupted or edited program, export and save "
                              "it again")
+        for u in sizes:   # (asserted, but pinned to the record? ``torch._check(n <= 5)`` lets the op write 5 rows)
+            recorded, dim = u.args[0].meta.get("val"), _schema_arg(u, "dim")
+            if not isinstance(recorded, torch.Tensor) or not isinstance(dim, int) or \
+                    not -recorded.dim() <= dim < recorded.dim():
+                continue
+            want = recorded.shape[dim]
+            lo, hi = _asserted_range(torch, u)
+            if not lo == hi == want:
+                allows = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+                raise GraphError(f"node {n.name!r} ({_target_name(n.target)}): the program records its result's "
+                                 f"dimension {dim} as {want}, a size the op computes from its input's values, but its "
+                                 f"asserts do not fix it at {want} (they allow {allows}): the op may write more than "
+                                 "planned (a corrupted or edited program: export and save it again)")
+
+
+#: comparisons of a size with a number that an ``_assert_scalar`` asserts, as ``(lower, upper)`` offsets of the number
+#: they bound the size to (``size <= N``: at most N; ``size < N``: at most N - 1; ``N <= size``: at least N)
+_SIZE_BOUNDS = {operator.eq: (0, 0), operator.le: (None, 0), operator.lt: (None, -1), operator.ge: (0, None),
+                operator.gt: (1, None)}
+_SWAPPED = {operator.eq: operator.eq, operator.le: operator.ge, operator.lt: operator.gt, operator.ge: operator.le,
+            operator.gt: operator.lt}
+
+
+def _asserted_range(torch, u: Any) -> tuple[int | None, int | None]:
+    """``(lowest, highest)`` the value of FX node ``u`` (a ``sym_size`` of a data-dependent result) may take by the
+    program's runtime asserts that compare it with a number directly (``_assert_scalar(le(u, 5))``, the form export
+    writes ``torch._check(n <= 5)`` and a pinned ``torch._check(n == 2)`` in); None where none bounds that side.
+
+    Why: ``_check_sizes_asserted`` took any assert reaching the size for one pinning it, so an edited ``.pt2`` whose
+    ``nonzero`` (asserted ``u0 <= 5``) recorded ``[1, 2]`` was planned at 16 bytes where eager writes up to 5 rows
+    (round 51); only an assert of the size itself counts (``not_(eq(u, 2))`` asserts that it is *not* 2)."""
+    lo: int | None = None
+    hi: int | None = None
+    for e in u.users:
+        if e.op != "call_function" or e.target not in _SIZE_BOUNDS or len(e.args) != 2 or not any(
+                w.op == "call_function" and _op_name(w.target).split(".")[0] == "_assert_scalar" and w.args
+                and w.args[0] is e for w in e.users):
+            continue
+        op, (a, b) = e.target, e.args
+        if a is not u:
+            op, a, b = _SWAPPED[op], b, a
+        if a is not u or type(b) is not int:
+            continue
+        low, high = _SIZE_BOUNDS[op]
+        if low is not None:
+            lo = b + low if lo is None else max(lo, b + low)
+        if high is not None:
+            hi = b + high if hi is None else min(hi, b + high)
+    return lo, hi
 
 
 def _asserted(torch, s: Any) -> bool:
@@ -689,6 +755,29 @@ def _asserted(torch, s: Any) -> bool:
             seen.add(u)
             stack.append(u)
     return False
+
+
+def _missing_fake_kernel(exc: BaseException) -> str | None:
+    """The op that has no fake (meta) kernel in this process where ``exc`` (a fake run's failure, or one it chained,
+    as a higher-order op's subgraph raises it) says so, else None: torch's ``UnsupportedOperatorException`` (an op of
+    neither a meta kernel nor a fallback: a ``torch.library`` op with only a CPU or CUDA kernel) or a
+    ``torch.library.custom_op`` with no ``register_fake``.
+
+    Why: such a node's record was taken at its word (``_check_recorded_results`` left it as recorded), so a ``.pt2``
+    whose custom op's ``[8, 3]`` result was edited to ``[1, 3]`` was planned at 12 bytes where its kernel writes 96;
+    and a ``custom_op`` with no fake was refused as an op refusing its arguments, which it does not."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen and len(seen) < 32:
+        seen.add(id(e))
+        if type(e).__name__ == "UnsupportedOperatorException":
+            return str(e.args[0]) if e.args else "?"
+        text = str(e)
+        if "no fake impl registered for" in text:
+            found = re.search(r"CustomOpDef\(([^)]+)\)", text)
+            return found[1].replace("::", ".") + ".default" if found else "?"
+        e = e.__cause__ or e.__context__
+    return None
 
 
 #: what a fake run raises where the kernel itself refuses its arguments (a shape, an index, a storage offset), as

@@ -17,10 +17,10 @@ from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
-from .checks import _block_write, _is_vmap_entry
+from .checks import _block_write, _concrete, _is_vmap_entry
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
-from .layouts import _check_weights_held
+from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
 from .translate import _METADATA_READS, _from_exported, _partial_graph_dropped, _traced
 from .untrusted import _check_guards_code
@@ -42,12 +42,75 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
     ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    # (exported in this process: a module, or a dynamic program specialized to example inputs)
+    here = not given or ((example_inputs != () or bool(kwargs)) and _has_dynamic_inputs(torch, module))
+    if not here and _unpinned_sizes(torch, ep):
+        # (a given program of data-dependent sizes: exported again here, so their bounds are those torch derives from
+        # the program's asserts in this process, not its file's ranges, which the plan would trust)
+        ep = _exported_again(torch, module)
+        if decompose:
+            ep = _decomposed(torch, ep, ep.run_decompositions)
+        given, here = False, True
     # (the fake runs that check a given program's records, and the layout probes, fail on fake tensors by design where
     # a record is wrong: torch's fake-tensor mode logged each failure's whole traceback on stderr, 30 lines above the
     # one the CLI prints for a weight or record it refuses)
     with logger_off("torch._subclasses.fake_tensor"):
         return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
-                              check_records=given)
+                              check_records=given, bounded=here)
+
+
+def _unpinned_sizes(torch, ep: Any) -> bool:
+    """Whether a result the program records has a data-dependent size, stride or storage offset (an unbacked
+    ``u0``) no check pins to a number: one ``_from_exported`` plans at its bound, if the program asserts one."""
+    for n in ep.graph.nodes:
+        if n.op != "call_function":
+            continue
+        for v in torch.utils._pytree.tree_leaves(n.meta.get("val")):
+            if isinstance(v, torch.Tensor) and any(
+                    not isinstance(_concrete(d), int) and any(str(s).startswith("u") for s in d.node.expr.free_symbols)
+                    for d in (*v.shape, *v.stride(), v.storage_offset()) if hasattr(d, "node")):
+                return True
+    return False
+
+
+def _exported_again(torch, ep: Any) -> Any:
+    """Fixed-size program ``ep`` exported again from its module (``ep.module()``), on its saved example inputs (or
+    uninitialized tensors of its recorded input sizes where it has none): the same ATen ops, weights and asserts,
+    whose records and data-dependent ranges torch makes in this process.
+
+    Why: a data-dependent size (``nonzero``'s ``u0``) is planned at the bound its shape environment holds for it
+    (``checks._upper_bound``), which torch derives from the program's runtime asserts (``torch._check(n <= 5)``) and
+    the op's own fake kernel (``nonzero``: its input's element count); a loaded ``.pt2``'s ranges are its file's word
+    (``range_constraints``: an edited ``[0, 1]`` would plan one row where the op writes five). Exported again, the
+    ranges are torch's from the program's own asserts, as for a module exported here. Its guards and weight records
+    are checked first, as before a dynamic program is specialized."""
+    from torch.export.graph_signature import InputKind
+    from torch.utils import _pytree as pytree
+
+    _check_weights_held(torch, ep)
+    _check_guards_code(torch, ep, None, GraphError)   # (before ep.module(), which runs them)
+    examples = _saved_examples(ep)
+    nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    try:
+        leaves = []
+        for spec in (s for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT):
+            name = getattr(spec.arg, "name", None)
+            val = nodes[name].meta.get("val") if name in nodes else None
+            if type(spec.arg).__name__ == "ConstantArgument" or name not in nodes:
+                leaves.append(getattr(spec.arg, "value", None))
+            elif isinstance(examples.get(name), torch.Tensor):
+                leaves.append(examples[name])
+            elif isinstance(val, torch.Tensor):   # (uninitialized: the export reads no value, nor writes one)
+                leaves.append(torch.empty_strided(tuple(val.shape), tuple(val.stride()), dtype=val.dtype,
+                                                  device=val.device))
+            else:
+                leaves.append(val)
+        args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
+        with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
+            return _traced(torch, lambda: torch.export.export(ep.module(), tuple(args), kwargs=dict(kwargs)))
+    except Exception as exc:
+        raise GraphError(f"exporting the program again, to bound its data-dependent sizes by its own asserts, "
+                         f"failed: {_export_failure(exc)}") from None
 
 
 def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,

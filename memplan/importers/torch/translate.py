@@ -19,11 +19,13 @@ from ..torch_ops import flops as _flops
 from ..torch_ops import side_results as _side_results
 from .checks import (
     _aliases_here,
+    _bounded,
     _check_block_writes,
     _check_dense_op,
     _check_not_quantized,
     _check_not_vmapped,
     _check_strided,
+    _concrete,
     _declared_aliases,
     _extent,
     _flat_nodes,
@@ -32,6 +34,7 @@ from .checks import (
     written_args,
 )
 from .common import _KEEPS_STORAGE, EXPORT_LOCK, _op_name, _target_name
+from .dims import MADE_BY
 from .layouts import (
     _FRESH,
     _check_no_stray_symbols,
@@ -147,11 +150,13 @@ class _Rec:
 
 
 def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | None,
-                   trace: dict | None = None, *, check_records: bool = True) -> Graph:
+                   trace: dict | None = None, *, check_records: bool = True, bounded: bool = False) -> Graph:
     """``check_records``: check each op's recorded result against the op (``_check_recorded_results``), for a program
     given as an ``ExportedProgram`` (loaded from a file, perhaps edited); one exported here from a module is torch's
     own word made in this process, and on CUDA its fake re-run can differ from export's record where no size is
-    wrong (a Kosmos-2 text model's ``aten.dropout``, session 43), refusing a program that runs."""
+    wrong (a Kosmos-2 text model's ``aten.dropout``, session 43), refusing a program that runs. ``bounded``: the
+    program was exported in this process, so a data-dependent size is planned at the bound its shape environment
+    holds (``checks._upper_bound``); never for an executor's ``trace``, which runs each tensor at its exact size."""
     from torch.export.graph_signature import InputKind, OutputKind
     from torch.multiprocessing.reductions import StorageWeakRef
 
@@ -164,6 +169,10 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                                OutputKind.USER_INPUT_MUTATION)
                  and hasattr(s.arg, "name")]
 
+    #: data-dependent sizes planned at the bounds torch derived from the program's asserts (``_upper_bound``): only for
+    #: a program exported in this process (a given one's ranges are its file's word) and for a plan alone (``trace``:
+    #: an executor runs each tensor at its exact size, which a bound is not)
+    bounded = bounded and trace is None
     recs: dict[str, _Rec] = {}
     order: list[str] = []
     current: dict[str, Any] = {}  # FX node name -> tensor id, or list of ids / None for tuple results
@@ -185,10 +194,17 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     #: views of a loaded program that could not be laid out again (``_view_on_layouts``): whole-parent views
     loose: set[str] = set()
 
+    def shape_attrs(val) -> dict:
+        shape = _bounded(tuple(_concrete(d) for d in val.shape))
+        attrs = {"shape": [int(s) for s in shape], "dtype": str(val.dtype).removeprefix("torch.")}
+        if any(not isinstance(_concrete(d), int) for d in val.shape):   # (planned at its bound: what it is, in words)
+            attrs["bound_of"] = "[" + ", ".join(str(d) for d in val.shape) + "]"
+        return attrs
+
     def new_rec(tid: str, val, kind: str, where: str) -> _Rec:
         _check_strided(torch, val, where)
-        size, off, span = _extent(val, where)
-        attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
+        size, off, span = _extent(val, where, bounded)
+        attrs = shape_attrs(val)
         r = _Rec(tid, max(size, off + span), kind, attrs, StorageWeakRef(val.untyped_storage()), off, span)
         r.val = val
         recs[tid] = r
@@ -201,7 +217,10 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         return tid
 
     def make_view(tid: str, val, parent: str, where: str, whole: bool = False) -> _Rec:
-        _, off, span = _extent(val, where)
+        _, off, span = _extent(val, where, bounded)
+        # (a view at a data-dependent storage offset, ``x[n:]`` of an ``n`` read from values: no one place; it claims
+        # its whole parent, a true range, as a loaded view that cannot be laid out again does)
+        whole = whole or not isinstance(_concrete(val.storage_offset()), int)
         p = recs[parent]
         # a view's graph bytes are its own elements' range of the storage; a root's, the storage's bytes
         # 0..size (where its elements start at an offset: a *_scatter of a view, clone_preserve_strides)
@@ -219,7 +238,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             p.size = off + span
             made.pop(p.id, None)   # (grown by a resize_ or an out= write: its storage is no longer what it was made)
         voff, vsize = off - start, span
-        attrs = {"shape": [int(s) for s in val.shape], "dtype": str(val.dtype).removeprefix("torch.")}
+        attrs = shape_attrs(val)
         r = _Rec(tid, vsize, "intermediate", attrs, StorageWeakRef(val.untyped_storage()), off, span,
                  view_of=parent, view_offset=voff)
         r.val = val
@@ -311,7 +330,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                     raise GraphError(f"{where} reads or writes bytes up to {need} of the storage of {tid!r} (an "
                                      f"as_strided's storage offset counts from its start), which holds "
                                      f"{holds} bytes: torch refuses that at run time (out of bounds for the "
-                                     f"storage){_past_words(root.kind)}")
+                                     f"storage){_past_words(root.kind, getattr(examples.get(root.id), MADE_BY, None))}")
                 root.size = max(root.size, need)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
@@ -467,7 +486,11 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         current[n.name] = ids if isinstance(val, (list, tuple)) else ids[0]
         for fx_name, tid in redirect.items():
             current[fx_name] = tid
-        for role, meta in _side_results(torch, op, n, val):  # written by the op's kernel, read by nobody
+        # (a data-dependent size planned at its bound: the side results' meta run needs plain sizes, and the kernel
+        # that writes them is one ``runtime.aten`` does not run on such a program)
+        plain = not bounded or all(_plain(torch, v) for v in (*out_vals, *(a.meta.get("val") for a in n.all_input_nodes))
+                                   if isinstance(v, torch.Tensor))
+        for role, meta in _side_results(torch, op, n, val) if plain else ():  # written by the kernel, read by nobody
             tid = f"{n.name}.{role}"
             new_rec(tid, meta, "intermediate", where)
             outs.append(tid)
@@ -478,7 +501,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             cost = 0.0
         else:
             nbytes = sum(recs[t].size for t in in_ids) + sum(recs[o].size for o in outs)
-            cost = node_cost(_flops(torch, op, n, out_vals), nbytes)
+            cost = node_cost(_flops(torch, op, n, out_vals) if plain else _bound_flops(recs, in_ids, outs), nbytes)
         nodes.append(Node(n.name, op, tuple(in_ids), tuple(outs), cost, tuple(inplace)))
         if progress is not None:
             report_progress(progress, i + 1, total, caller="from_torch (nodes imported, of all)")
@@ -510,8 +533,24 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     return Graph(name, tensors, tuple(nodes), alignment)
 
 
-def _past_words(kind: str) -> str:
-    """What to do about an ``as_strided`` past the storage of a tensor of ``kind`` (``_from_exported``)."""
+def _plain(torch, v: Any) -> bool:
+    """Whether fake tensor ``v``'s sizes, strides and storage offset are all plain numbers (pinned ones too)."""
+    return all(isinstance(_concrete(d), int) for d in (*v.shape, *v.stride(), v.storage_offset()))
+
+
+def _bound_flops(recs: dict, in_ids: list, outs: list) -> float:
+    """One operation per element of the largest tensor a node reads or writes, at their planned (bounded) sizes: the
+    cost of a node whose data-dependent sizes ``_flops`` cannot count (it asks for exact sizes)."""
+    return float(max([recs[t].size // max(1, recs[t].val.element_size()) for t in (*in_ids, *outs)
+                      if recs[t].val is not None], default=0))
+
+
+def _past_words(kind: str, made_by: str | None = None) -> str:
+    """What to do about an ``as_strided`` past the storage of a tensor of ``kind`` (``_from_exported``); ``made_by``:
+    the options a ``sized_inputs`` input was made for (``dims.MADE_BY``), where it was made so."""
+    if kind == "input" and made_by is not None:
+        return (f"; the input was made for {made_by}, in a storage of its own elements alone, as a call's dense input "
+                "of those sizes lies (eager refuses that too): give sizes for which it holds what the program reads")
     if kind == "input":
         return ("; the example input the program was exported with lies in that storage: export with an example "
                 "in the storage the program reads (a view of a larger tensor)")
