@@ -11,6 +11,9 @@ Now a column every stream knows is remembered per stream (clocks only grow), and
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import graphs
 
 from memplan.benchmarks.scale import layered_graph, random_dag, wide_graph
 from memplan.optimize import streams as S
@@ -53,3 +56,22 @@ def test_the_block_index_chooses_as_dict_clocks_do(make, block, monkeypatch):
                             m.setattr(S, "SCAN_ABOVE", 1 << 30)
                         got = S.list_schedule_twin(U, k, ev, **kw)
                     assert got == want, (k, kw, ev, indexed)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs(max_nodes=14), st.integers(2, 40), st.sampled_from([0.0, 2.0]), st.booleans())
+def test_random_graphs_dense_blocks_and_dict_clocks_agree(g, k, ev, listed):
+    """On random graphs (views, groups, in-place), dense clocks from the second stream on, read by blocks of one
+    stream with the index alone, schedule as dict clocks do."""
+    U = units(g)
+    kw = dict(listed=True, twin=False) if listed else dict(mode="eft")
+    saved = S.DENSE_STREAMS, S.KNOW_BLOCK, S.INDEXED_CANDIDATES, S.SCAN_ABOVE
+    try:
+        S.DENSE_STREAMS = 1 << 30
+        want = S.list_schedule_twin(U, k, ev, **kw)
+        S.DENSE_STREAMS, S.KNOW_BLOCK, S.INDEXED_CANDIDATES = 1, 1, 0
+        for scan_above in (1 << 30, 3):
+            S.SCAN_ABOVE = scan_above
+            assert S.list_schedule_twin(U, k, ev, **kw) == want, scan_above
+    finally:
+        S.DENSE_STREAMS, S.KNOW_BLOCK, S.INDEXED_CANDIDATES, S.SCAN_ABOVE = saved
