@@ -68,6 +68,11 @@ SCAN_COVERED = True
 DENSE_STREAMS = 32
 #: ... while a row for every unit and the matrix of every stream's clock take at most this many cells (256 MiB)
 DENSE_CELLS = 1 << 26
+#: with dense clocks, ``related`` finds the streams that know an input through the most that each block of this many
+#: streams knows of the input's stream (``_block_max``): the blocks holding a knower, then their rows only. Why: a
+#: whole column of the clock matrix per input was O(streams) per unit (a 20,000-branch fork on 1,024 streams: every
+#: branch read 1,024 strided cells to learn that more than 62 streams know the fork's source; now 32 cells and 64)
+KNOW_BLOCK = 32
 
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
 LARGE_UNITS = 20_000
@@ -194,10 +199,11 @@ def list_schedule(U: Units, k: int, event_us: float, *, mode: str = "eft",
     return order, stream
 
 
-def _dense_clocks(know: list, clock: list, stream: list[int], width: int) -> tuple[np.ndarray, list]:
+def _dense_clocks(know: list, clock: list, stream: list[int], width: int) -> tuple[np.ndarray, list, np.ndarray]:
     """``list_schedule_twin``'s dict clocks as dense rows: (the matrix of every stream's clock, the streams'
-    clocks), each unit's ``clock`` entry replaced in place. A dict clock holds its own stream's count, a dense row 0
-    there (a unit's own count is its ``seq``); dicts shared by several units stay one shared row."""
+    clocks, their ``_block_max``), each unit's ``clock`` entry replaced in place. A dict clock holds its own stream's
+    count, a dense row 0 there (a unit's own count is its ``seq``); dicts shared by several units stay one shared row.
+    The matrix has a row for every stream and zero rows up to a whole number of ``KNOW_BLOCK`` blocks."""
     rows: dict[int, np.ndarray] = {}
 
     def row(d: dict, own: int) -> np.ndarray:
@@ -213,12 +219,22 @@ def _dense_clocks(know: list, clock: list, stream: list[int], width: int) -> tup
     for u, c in enumerate(clock):
         if c is not None:
             clock[u] = row(c, stream[u])
-    matrix = np.zeros((width, width), dtype=np.int32)
+    blocks = -(-width // KNOW_BLOCK)
+    matrix = np.zeros((blocks * KNOW_BLOCK, width), dtype=np.int32)
     dense_know = []
     for s in range(width):
         matrix[s] = row(know[s], s)
         dense_know.append(matrix[s].copy())
-    return matrix, dense_know
+    return matrix, dense_know, _block_max(matrix)
+
+
+def _block_max(matrix: np.ndarray) -> np.ndarray:
+    """``most[x, b]``: the highest count of stream x that a stream of block b (streams ``b * KNOW_BLOCK`` ..) knows,
+    for ``matrix`` of whole blocks of rows. A clock row only ever grows entry by entry (a new row is the old one's
+    entry-wise max with others), so ``list_schedule_twin`` keeps this exact with one ``np.maximum`` per new row, and
+    a block whose entry passes a count holds a stream whose own entry does."""
+    width = matrix.shape[1]
+    return np.ascontiguousarray(matrix.reshape(-1, KNOW_BLOCK, width).max(axis=1).T)
 
 
 def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
@@ -237,7 +253,8 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
 
     ``stats`` (for tests: operation counts, not times): "scored" is increased by the streams tried, each
     one a unit's start computed on it; "looked" by the steps ``indexed_candidates`` took to find the streams that
-    know an input (a stream or a count looked at; with dense clocks, each stream found and one per input); "merged" by
+    know an input (a stream or a count looked at; with dense clocks, each stream found and one per input: a column
+    given up on, or answered by ``over``, is one); "merged" by
     the Python steps of the clock merges (an entry of a dict clock, a row of a dense one).
 
     Dense clocks (``DENSE_STREAMS``): above 32 possible streams a clock is an int32 numpy row indexed by stream
@@ -261,7 +278,9 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     # width x width matrix for the one stream it uses was 4 MB per 1,000 units); the same schedules either way
     may_dense = width > DENSE_STREAMS and (n + width) * width <= DENSE_CELLS
     dense = False
-    matrix = np.zeros((0, 0), dtype=np.int32)
+    matrix = block_most = np.zeros((0, 0), dtype=np.int32)
+    block_rows = np.arange(-(-width // KNOW_BLOCK) * KNOW_BLOCK).reshape(-1, KNOW_BLOCK)   # a block's streams
+    over = [-1] * k   # with dense clocks: the highest count of stream x that more than SCAN_ABOVE - 2 streams knew
     # know[s][x]: how many of stream x's units s has synchronised with (absent: none); sparse, so a unit's
     # clock costs the streams it knows, not k; with ``dense``, a row (never changed in place) and ``matrix[s]`` a copy
     know: list = [{} for _ in range(k)]
@@ -301,12 +320,12 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
             for d in ds:
                 sd, sq = stream[d], seq[d]
                 rel.add(sd)
-                if dense:   # one column per input: the streams whose clock passes its sequence number
-                    found = np.flatnonzero(matrix[:used, sd] > sq)
-                    looked += 1 + len(found)
-                    if len(found) > most:   # (before the set is made: every stream of a wide fork knows its source)
+                if dense:   # the streams whose clock passes its sequence number, in the blocks where one does
+                    found = knowing_dense(sd, sq, most)
+                    looked += 1 + (0 if found is None else len(found))
+                    if found is None:   # (before the set is made: every stream of a wide fork knows its source)
                         return None
-                    rel.update(found.tolist())
+                    rel.update(found)
                 elif count[sd] - sq < len(knowers[sd]):   # (the cheaper of the two ways to the same streams)
                     at = knowing[sd]
                     looked += count[sd] - sq
@@ -327,6 +346,32 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         finally:
             if stats is not None:
                 stats["looked"] = stats.get("looked", 0) + looked
+
+    def knowing_dense(x: int, q: int, most: float) -> list[int] | None:
+        """The streams whose dense clock passes ``q`` at stream ``x`` (unused streams know nothing), or None if more
+        than ``most`` do: the rows of the blocks whose ``block_most`` passes it (the whole column if it is two blocks
+        at most), and no row at all where more than ``SCAN_ABOVE - 2`` streams were once found past ``q`` or a later
+        count of ``x`` (``over[x]``: clocks only grow, so they still are; each branch of a wide fork reads its
+        source, which every stream knows)."""
+        if most <= SCAN_ABOVE - 2 and q <= over[x]:
+            return None
+        if len(block_rows) <= 2:
+            found = (matrix[:used, x] > q).nonzero()[0]
+        else:
+            hit = (block_most[x] > q).nonzero()[0]
+            if len(hit) > most:   # (each block hit holds a stream that knows it)
+                found = hit
+            elif len(hit) == 1:
+                at = int(hit[0]) * KNOW_BLOCK
+                found = (matrix[at:at + KNOW_BLOCK, x] > q).nonzero()[0] + at
+            else:
+                rows = block_rows[hit].reshape(-1)
+                found = rows[matrix[rows, x] > q]
+        if len(found) <= most:
+            return found.tolist()
+        if q > over[x] and most >= SCAN_ABOVE - 2:
+            over[x] = q
+        return None
 
     def indexed_candidates(rel: set[int]) -> list[int]:
         """The streams ``related`` found (``rel``, added to), the free-est of the others (ties: the lowest) and the
@@ -497,6 +542,8 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                         newk[sd] = seq[d] + 1
                 newk[s] = 0
                 know[s] = matrix[s] = newk
+                b = s // KNOW_BLOCK
+                np.maximum(block_most[:, b], newk, out=block_most[:, b])
                 if stats is not None:
                     stats["merged"] = stats.get("merged", 0) + len(latest)
             count[s] += 1
@@ -536,7 +583,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         used = max(used, s + 1)
         stream[u], seq[u] = s, count[s] - 1
         if may_dense and not dense and used > DENSE_STREAMS:
-            matrix, know = _dense_clocks(know, clock, stream, width)
+            matrix, know, block_most = _dense_clocks(know, clock, stream, width)
             dense = True
         end[u] = t + U.cost[u]
         if end[u] > free[s] or count[s] == 1:   # an unchanged free[s] keeps its live entry: no duplicates
