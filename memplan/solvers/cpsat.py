@@ -97,21 +97,25 @@ def too_costly(sub: BufferProblem, share: float) -> bool:
     return cost >= MODEL_COST_MIN_SECONDS and cost > share
 
 
-def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int) -> None:
-    """An ``UnusedOption`` warning that CP-SAT ran out of its work budget before any solution on ``empty`` of the
-    ``solved`` components it ran on, so they keep the heuristic start (the plan's status and gap say how far it is
-    from the bound): most often many ``workers`` splitting a short ``time_limit``."""
+def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int, unsearched: int = 0) -> None:
+    """An ``UnusedOption`` warning that CP-SAT did not search ``empty + unsearched`` of the ``solved`` components it ran
+    on, so they keep the heuristic start (the plan's status and gap say how far it is from the bound): ``empty`` ran
+    out of the work budget before any solution, ``unsearched`` spent it starting up and answered with the hint itself
+    (``hint_unsearched``); most often many ``workers`` splitting a short ``time_limit``."""
     import warnings
 
     from ..errors import UnusedOption
 
-    what = f"{empty} of {solved} components kept the heuristic start"
+    why = "; ".join(x for x in (f"{empty} stopped before any solution" if empty else "",
+                                f"{unsearched} returned the start unsearched, the budget spent starting up"
+                                if unsearched else "") if x)
+    what = f"{empty + unsearched} of {solved} components kept the heuristic start: {why}"
     if int(options.workers) > 1:
-        warnings.warn(UnusedOption.of("{workers} with {time_limit} had no effect: CP-SAT stopped before any solution ("
-                                      + what + "; fewer workers or a longer time limit search)",
+        warnings.warn(UnusedOption.of("{workers} with {time_limit} had no effect: CP-SAT did not search (" + what
+                                      + "; fewer workers or a longer time limit search)",
                                       workers=options.workers, time_limit=options.time_limit), stacklevel=3)
     else:
-        warnings.warn(UnusedOption.of("{time_limit} had no effect: CP-SAT stopped before any solution (" + what
+        warnings.warn(UnusedOption.of("{time_limit} had no effect: CP-SAT did not search (" + what
                                       + "; a longer time limit searches)", time_limit=options.time_limit),
                       stacklevel=3)
 
@@ -173,7 +177,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > floor),
                                                      key=lambda k: -comp_arena[k])
     bound = lb
-    solved = skipped = empty = 0
+    solved = skipped = empty = unsearched = 0
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
@@ -215,6 +219,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         spent += used
         solved += 1
         empty += sub_off is None and stopped != "interrupted"   # stopped before CP-SAT had any solution, the hint's too
+        unsearched += stopped == "unsearched"   # its hint back, no search run (``hint_unsearched``)
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
             offsets[idx] = sub_off
@@ -231,12 +236,14 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                  "components": len(comps), "solved_components": solved})
     if skipped:
         info["skipped_components"] = skipped
-    if empty and status != Status.OPTIMAL:
+    if (empty or unsearched) and status != Status.OPTIMAL:
         # the solve of a component ended before CP-SAT had a solution: it kept its heuristic start, and the plan said
         # ``solved_components`` as if CP-SAT had planned it (256 or 1,024 ``workers`` at ``time_limit=0.05``: each
         # worker's share of the work budget ends before its first task does); said in the plan and as a warning
-        info["unsolved_components"] = empty
-        _warn_unsolved(options, limit, empty, solved)
+        # (and one whose workers spent the budget starting up returned its hint unsearched, read as "searched,
+        # nothing better": ``hint_unsearched``)
+        info["unsolved_components"] = empty + unsearched
+        _warn_unsolved(options, limit, empty, solved, unsearched)
     if interrupted or info.get("interrupted"):
         info["interrupted"] = True
     if wall_fired:
@@ -488,6 +495,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
 
     deadline = time.perf_counter() + max(wall, 0.01)
     det = 0.0   # deterministic time of all rounds
+    first_det, branches = None, 0   # the first round's deterministic time; search branches CP-SAT reported
     off, bound = None, lower
     for rnd in range(MAX_ROUNDS if workers > 1 else 1):
         limit = deterministic_limit(budget - det, workers)
@@ -506,6 +514,8 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                                wall=max(deadline - time.perf_counter(), 0.01))
         round_det = float(solver.deterministic_time)
         det += round_det
+        first_det = round_det if first_det is None else first_det
+        branches += int(solver.response_proto.num_branches)
         if status == cp_model.MODEL_INVALID:   # (``_may_overflow`` missed it: still no stop, the component kept)
             raise _ModelInvalid(m.validate() or "CP-SAT answered MODEL_INVALID")
         if "fit" in best:   # the first solution within the capacity (``enough``): the answer, the solve finished
@@ -539,12 +549,31 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         m.clear_hints()
         m.proto.solution_hint.vars.extend(range(len(solution)))
         m.proto.solution_hint.values.extend(solution)
+    if stopped is None and "fit" not in best and status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) and hint_unsearched(
+            workers=workers, first_round=first_det or 0.0, budget=budget, branches=branches,
+            improved=off is not None and int((off + sub.sizes).max()) < ub):
+        stopped = "unsearched"
     if stopped == "wall_clock" and options.progress is not None:
         report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
                         f"{det:.3g} of its {budget:.3g} deterministic seconds"
                         f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
                         caller="the cpsat solver")
     return off, max(bound, min(lower, ub)), det / DETERMINISTIC_PER_SECOND, stopped
+
+
+def hint_unsearched(*, workers: int, first_round: float, budget: float, branches: int, improved: bool) -> bool:
+    """Whether a component's CP-SAT solve that found nothing better than its hint ran no search to speak of, from
+    CP-SAT's own deterministic counts (no clock: the answer repeats). Several interleaved ``workers``: their first
+    round alone spent the whole work budget (``first_round`` deterministic seconds, ``budget`` of them), that is the
+    budget went to each worker's first task (loading the model, its first propagation), which no limit cuts
+    (``deterministic_limit``), and no round followed. One worker: CP-SAT reports no search branch (its presolve
+    spent the budget). Why: at 32 or 64 workers CP-SAT answered FEASIBLE with its hint itself (``solution_info``
+    "complete_hint", 0 branches, the first round 0.66-1.45 of 0.075 deterministic seconds on minimalloc's A at
+    ``time_limit=0.5``), and the plan read as a search that found nothing better; 4 workers at ``time_limit=0.05``
+    spend 0.006 of 0.0075 in their first round and go on (a search, however short)."""
+    if improved:
+        return False
+    return first_round >= budget if workers > 1 else branches == 0
 
 
 def deterministic_limit(budget: float, workers: int) -> float:
