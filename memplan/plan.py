@@ -42,9 +42,9 @@ from .solvers import (
     polishes,
     share_seconds,
     solve_from_default,
-    solve_marked,
     work_seconds,
 )
+from .solvers import solve_marked as solve  # (a stop is warned of once, by plan_graph: ``warn_stopped``)
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
@@ -403,7 +403,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         if before is not None and same_problem(before[0], problem):
             parts.append((problem, before[1]))
         else:
-            parts.append((problem, solve_marked(problem, solver, each)))   # (the stop warned of once: plan_graph)
+            parts.append((problem, solve(problem, solver, each)))
         if solved is not None:
             _keep_complete(solved, device, parts[-1], cut=(solver, each.time_limit) != asked)
         if parts[-1][1].info.get("interrupted"):
