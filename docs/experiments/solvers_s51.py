@@ -90,8 +90,10 @@ def checkout(base: str) -> str:
 
 def run(path: str, kind: str, n: int, limit: float, data: str) -> dict:
     env = {**os.environ, "PYTHONPATH": path}
+    # (run in ``path``: ``python -c`` puts the working directory first on sys.path, and a checkout's own memplan
+    # there would shadow the one asked for)
     out = subprocess.run([sys.executable, "-c", CHILD, kind, str(n), str(limit), data], env=env, check=True,
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, cwd=path).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -101,7 +103,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,3000")
     ap.add_argument("--kinds", default="tiled,dense,layered")
     ap.add_argument("--time-limit", type=float, default=1.0)
-    ap.add_argument("--data", default=os.path.join(os.getcwd(), "..", "shared", "data", "minimalloc"))
+    ap.add_argument("--data", default=os.path.abspath(os.path.join(os.getcwd(), "..", "shared", "data", "minimalloc")))
     args = ap.parse_args()
     before = checkout(args.base)
     after = os.getcwd()

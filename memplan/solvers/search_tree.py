@@ -30,6 +30,14 @@ UNPLACED_PER_NODE = 1000
 #: sections wide) ran 11 s of CPU at ``time_limit=0.3``. Measured here: ~10 us a test, ~0.3 us a section.
 FAILED_SECTION_WORK = 100
 FAILED_SECTION_WORK_PER_SECTION = 3
+#: a section test (``_search``'s window of sections near a candidate) reading more than ``WINDOW_FREE_ENTRIES`` section
+#: entries costs one of those units per ``WINDOW_ENTRIES_PER_UNIT`` entries beyond them. Why: a test reads every entry
+#: of its window (a gather and a ``reduceat``, ~2 ns an entry here), and where buffers live long the window is most of
+#: the problem: 3,000 buffers each live over half the timeline or more (2.8M entries, ~5 ms a test) made 28 nodes of
+#: a ``time_limit=1`` in 16 s, into the wall-clock stop (a plan that need not repeat). The floor leaves every window
+#: of the minimalloc set and of graphs of a few thousand short-lived buffers uncharged: their plans are as before.
+WINDOW_FREE_ENTRIES = 50_000
+WINDOW_ENTRIES_PER_UNIT = 50
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -389,6 +397,8 @@ class PackingSearch:
                     if not ok:
                         self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
                         self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
+                    if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``)
+                        self._charge((len(fl) - WINDOW_FREE_ENTRIES) // WINDOW_ENTRIES_PER_UNIT)
                 if ok:
                     found = yield self._decompose(lo, hi, bufs, ordering, o, p, b)
             floor[sec] = old_floor
