@@ -67,13 +67,17 @@ def stop_warning(solver: str, options: SolveOptions) -> WallClockStop:
     """The warning for a solve of ``solver`` with ``options`` that the wall-clock safety stop cut short
     (``info["stopped"] == "wall_clock"``), naming the budget it was cut short of and the stop."""
     limit = options.time_limit
-    budget = "{time_limit:" + f"{limit:g}" + "}" if limit is not None else "the default work budget of {solver}"
-    wall = "{wall_limit:" + f"{options.wall_limit:g}" + "}" if options.wall_limit is not None else \
-        "4 x the time limit + 10 s"
-    return WallClockStop.of(f"the wall-clock safety stop ({wall}) cut the solve short of {budget}: the plan is the "
-                            "best found by then, but where the stop fell depends on the machine's speed "
-                            "and load, so it may not repeat run to run", time_limit=limit,
-                            wall_limit=options.wall_limit, solver=solver)
+    if options.wall_limit is not None:
+        wall = "the wall-clock safety stop ({wall_limit:" + f"{options.wall_limit:g}" + "})"
+    elif limit is not None:
+        wall = "the wall-clock safety stop (4 x the time limit + 10 s)"
+    else:   # (a named exact solver's default budget, or auto's small search of a fixed node budget)
+        wall = "a wall-clock safety stop"
+    budget = ("{time_limit:" + f"{limit:g}" + "}" if limit is not None else
+              "the small search of the default solve" if solver == "auto" else "the default work budget of {solver}")
+    return WallClockStop.of(f"{wall} cut the solve short of {budget}: the plan is the best found by then, but where "
+                            "the stop fell depends on the machine's speed and load, so it may not repeat run to run",
+                            time_limit=limit, wall_limit=options.wall_limit, solver=solver)
 
 
 def warn_stopped(stopped: object, solver: str, options: SolveOptions, stacklevel: int = 2) -> None:
