@@ -31,13 +31,15 @@ UNPLACED_PER_NODE = 1000
 FAILED_SECTION_WORK = 100
 FAILED_SECTION_WORK_PER_SECTION = 3
 #: a section test (``_search``'s window of sections near a candidate) reading more than ``WINDOW_FREE_ENTRIES`` section
-#: entries costs one of those units per ``WINDOW_ENTRIES_PER_UNIT`` entries beyond them. Why: a test reads every entry
-#: of its window (a gather and a ``reduceat``, ~2 ns an entry here), and where buffers live long the window is most of
-#: the problem: 3,000 buffers each live over half the timeline or more (2.8M entries, ~5 ms a test) made 28 nodes of
-#: a ``time_limit=1`` in 16 s, into the wall-clock stop (a plan that need not repeat). The floor leaves every window
-#: of the minimalloc set and of graphs of a few thousand short-lived buffers uncharged: their plans are as before.
+#: entries costs one of those units per ``WINDOW_ENTRIES_PER_UNIT`` entries beyond them (twice that for a failed one,
+#: whose passing capacity reads them again: ``_sections_pass_at``). Why: a test reads every entry of its window (a
+#: gather, a ``reduceat`` and the bookkeeping around them: 2-4 ns an entry here), and where buffers live long the
+#: window is most of the problem: 3,000 buffers each live over half the timeline or more (2.8M entries a window) made
+#: 28 nodes of a ``time_limit=1`` in 6.5 s of CPU, into the wall-clock stop (a plan that need not repeat). The floor
+#: leaves every window of the minimalloc set (at most 14,515 entries) and of graphs of a few thousand short-lived
+#: buffers uncharged: their plans are as before.
 WINDOW_FREE_ENTRIES = 50_000
-WINDOW_ENTRIES_PER_UNIT = 50
+WINDOW_ENTRIES_PER_UNIT = 40
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -397,8 +399,9 @@ class PackingSearch:
                     if not ok:
                         self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
                         self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
-                    if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``)
-                        self._charge((len(fl) - WINDOW_FREE_ENTRIES) // WINDOW_ENTRIES_PER_UNIT)
+                    if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``,
+                        # twice where it failed: ``_sections_pass_at`` reads them again)
+                        self._charge((len(fl) - WINDOW_FREE_ENTRIES) * (1 if ok else 2) // WINDOW_ENTRIES_PER_UNIT)
                 if ok:
                     found = yield self._decompose(lo, hi, bufs, ordering, o, p, b)
             floor[sec] = old_floor
@@ -510,13 +513,17 @@ def _sections_pass_at(floor: np.ndarray, moeff: np.ndarray, placed: np.ndarray, 
     each section, ``least`` the section's lowest minimum offset, a placed buffer's counting as the capacity itself).
     A section with bytes left passes from ``max(floor, lowest unplaced minimum offset, o) + total`` on (while that
     offset is above the capacity, ``least`` is the capacity and ``cap + total`` fails); one with none left passes
-    from ``max(floor, o)`` on at the latest (a lower bound is all ``PackingSearch.above`` needs). In Python ints:
-    offsets near 2**63 plus a total wrap in int64."""
-    unplaced = np.minimum.reduceat(np.where(placed, NO_CAPACITY, moeff), starts).tolist()
-    need = 0
-    for f, u, t, in zip(floor.tolist(), unplaced, total.tolist()):
-        need = max(need, max(f, u, o) + t if t > 0 else max(f, o))
-    return need
+    from ``max(floor, o)`` on at the latest (a lower bound is all ``PackingSearch.above`` needs). In uint64: offsets
+    near 2**63 plus a total wrap in int64, and every term is below 2**63, so each sum is below 2**64.
+
+    Why in bulk: a Python loop over the window's sections took 7 ms a failed test on 3,000 buffers that each live over
+    half the timeline (3,000 sections), several times what the test is charged; the same values."""
+    unplaced = np.minimum.reduceat(np.where(placed, NO_CAPACITY, moeff), starts)
+    base = np.maximum(floor, o)
+    left = total > 0
+    top = np.maximum(base, unplaced).astype(np.uint64) + np.where(left, total, 0).astype(np.uint64)
+    need = np.where(left, top, base.astype(np.uint64))
+    return max(0, int(need.max())) if len(need) else 0
 
 
 def _rows_reduce(ufunc: np.ufunc, values: np.ndarray, bounds: np.ndarray, empty: int,
