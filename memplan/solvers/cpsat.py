@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import contextvars
+import itertools
 import math
 import signal
 import threading
@@ -45,6 +46,7 @@ from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
 from .options import PAIR_BYTES, Objective, SolveOptions, gib
+from .search_tree import CLIQUE_BITSET_BUFFERS, _neighbour_bits, _section_entries
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
@@ -292,14 +294,55 @@ def _exact_bound(solver, arena, *, optimal: bool) -> int:
 
 def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int, ...]]:
     """Cliques of the conflict graph, grown greedily (largest buffer first) within each time
-    section and within each buffer's neighbourhood; duplicates dropped; indices ascending."""
+    section and within each buffer's neighbourhood; duplicates dropped; indices ascending.
+
+    Up to ``search_tree.CLIQUE_BITSET_BUFFERS`` buffers each buffer's neighbours are the bits of one int, so a
+    candidate's test is one AND, and every list is ordered by one sort of all their entries. Why: grown with a set
+    lookup per clique member (the form kept above that size, the same cliques), the one component of
+    ``layered_graph(3000)`` on 4 streams (3,150 buffers, 2.1M pairs) took 70 s of CPU here before CP-SAT ran."""
     n = len(sub)
     if n == 0:
         return []
     ends = np.unique(sub.upper)
-    slo = np.searchsorted(ends, sub.lower, side="right").tolist()
-    shi = np.searchsorted(ends, sub.upper, side="right").tolist()
-    members: list[list[int]] = [[] for _ in range(len(ends))]
+    slo = np.searchsorted(ends, sub.lower, side="right")
+    shi = np.searchsorted(ends, sub.upper, side="right")
+    if n > CLIQUE_BITSET_BUFFERS:
+        return _section_cliques_sets(sub, adj, len(ends), slo.tolist(), shi.tolist())
+    sizes = sub.sizes
+    # every list's entries (list id, buffer): the sections' members, then each buffer with its neighbours
+    sec_buf, sec_of = _section_entries(np.arange(n, dtype=np.int64), slo, shi)
+    deg = np.fromiter((len(a) for a in adj), dtype=np.int64, count=n)
+    flat = np.fromiter(itertools.chain.from_iterable(adj), dtype=np.int64, count=int(deg.sum()))
+    bounds = np.concatenate([[0], np.cumsum(deg)])
+    own = np.arange(n, dtype=np.int64)
+    bufs = np.concatenate([sec_buf, own, flat])
+    lists = np.concatenate([sec_of, len(ends) + own, len(ends) + np.repeat(own, deg)])
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((own, -sizes))] = own   # (largest first, ties by index)
+    order = np.lexsort((rank[bufs], lists))
+    cand = bufs[order].tolist()
+    ptr = np.searchsorted(lists[order], np.arange(len(ends) + n + 1)).tolist()
+    nbr = _neighbour_bits(bounds, flat, n)
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for a, z in zip(ptr, ptr[1:]):
+        bits, clique = 0, []
+        for i in cand[a:z]:
+            if bits & nbr[i] == bits:
+                bits |= 1 << i
+                clique.append(i)
+        key = tuple(sorted(clique))
+        if len(key) >= 2 and key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def _section_cliques_sets(sub: BufferProblem, adj: list[list[int]], nsec: int, slo: list[int],
+                          shi: list[int]) -> list[tuple[int, ...]]:
+    """``_section_cliques`` with each buffer's neighbours as a set (past ``CLIQUE_BITSET_BUFFERS`` buffers)."""
+    n = len(sub)
+    members: list[list[int]] = [[] for _ in range(nsec)]
     for i in range(n):
         for k in range(slo[i], shi[i]):
             members[k].append(i)
