@@ -233,7 +233,7 @@ class PackingSearch:
         # section needs its rounded sizes less the largest rounding slack among them
         self.asize = asz = [align_up(x, al) for x in self.size]
         sec_ptr = np.searchsorted(sec_of, np.arange(nsec + 1))
-        self.total0 = _section_totals(sec_buf, sec_ptr, sizes, asz, al)
+        self.total0 = _section_totals(sec_buf, sec_ptr, sizes, asz)
         # members of every section, flattened (CSR): for the least minimum offset of unplaced ones
         self.flat = sec_buf
         self.ptr = sec_ptr.astype(np.int64)
@@ -617,7 +617,7 @@ def _neighbour_bits(bounds: np.ndarray, adj: np.ndarray, n: int) -> list[int]:
     return [int.from_bytes(raw[i * step:(i + 1) * step], "little") for i in range(n)]
 
 
-def _section_totals(sec_buf: np.ndarray, sec_ptr: np.ndarray, sizes: np.ndarray, asz: list[int], al: int) -> np.ndarray:
+def _section_totals(sec_buf: np.ndarray, sec_ptr: np.ndarray, sizes: np.ndarray, asz: list[int]) -> np.ndarray:
     """Each section's rounded sizes less the largest rounding slack among them (0 for an empty section), as int64."""
     nsec = len(sec_ptr) - 1
     if len(sec_buf) == 0:
