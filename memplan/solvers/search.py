@@ -139,7 +139,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     interrupted = started_interrupted(start, options, heuristics)   # a Ctrl-C in the default's run that made the start: no search
     # no tree when the start already meets the bound: it would search nothing, and its tables took seconds to
     # build on large problems (2 s at 10,000 buffers)
-    tree = bool(n) and not interrupted and not (best_off is not None and best <= lb)
+    # (nor when asked only to fit a capacity the start fits: the loop below would search nothing)
+    tree = bool(n) and not interrupted and not (best_off is not None and (best <= lb or feasible_only))
     # no tree either when its setup alone takes the whole limit (``search_seconds``): said, not spent
     no_time = tree and work <= 0
     s = PackingSearch(problem, params, budget) if tree and not no_time else None
