@@ -4,6 +4,7 @@ import io
 import os
 import warnings
 from contextlib import redirect_stderr
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -250,6 +251,18 @@ def test_sections_pass_at_in_bulk_is_the_former_loop(data):
     o = data.draw(ints)
     assert search_tree._sections_pass_at(floor, moeff, placed, starts, o, total) == \
         _former_pass_at(floor, moeff, placed, starts, o, total)
+
+
+def test_fit_with_a_fitting_start_builds_no_tables(monkeypatch):
+    """Asked only to fit a capacity its start fits, the search returned the start but built its tables first (seconds
+    on large problems, and a problem past ``MAX_SECTION_ENTRIES`` was refused though nothing was to be searched)."""
+    from memplan.solvers.options import Objective
+
+    p = replace(_a(), capacity=2_000_000)
+    built = []
+    monkeypatch.setattr(search, "PackingSearch", lambda *a: built.append(1) or search_tree.PackingSearch(*a))
+    s = solve(p, "search", SolveOptions(time_limit=0.2, objective=Objective.FIT))
+    assert built == [] and s.arena <= 2_000_000 and s.info["nodes"] == 0
 
 
 # ---- 2. CP-SAT's hint returned unsearched ------------------------------------------------------------------------
