@@ -335,6 +335,17 @@ def test_wall_clock_stop_warns_once_from_plan(monkeypatch):
     assert stops[0].filename == __file__
 
 
+def test_wall_clock_stop_warns_once_from_plan_devices(monkeypatch):
+    from memplan.benchmarks.scale import random_dag
+
+    _stopping(monkeypatch)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        _split, p = memplan.plan_devices(random_dag(200), 2, solver="search", options=SolveOptions(time_limit=5))
+    stops = [w for w in ws if issubclass(w.category, WallClockStop)]
+    assert p.solver.get("stopped") == "wall_clock" and len(stops) == 1 and stops[0].filename == __file__
+
+
 def test_wall_clock_stop_is_a_warning_line_of_the_command(monkeypatch, tmp_path):
     from memplan import cli
 
