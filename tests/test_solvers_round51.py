@@ -249,8 +249,14 @@ def test_sections_pass_at_in_bulk_is_the_former_loop(data):
     starts = np.array([0] + cuts, dtype=np.int64)
     total = np.array(data.draw(st.lists(st.integers(-big, big), min_size=sections, max_size=sections)), dtype=np.int64)
     o = data.draw(ints)
-    assert search_tree._sections_pass_at(floor, moeff, placed, starts, o, total) == \
-        _former_pass_at(floor, moeff, placed, starts, o, total)
+    want = _former_pass_at(floor, moeff, placed, starts, o, total)
+    assert search_tree._sections_pass_at(floor, moeff, placed, starts, o, total) == want
+    loop = search_tree.PASS_AT_LOOP_SECTIONS
+    try:   # (the bulk form, whatever the window's width)
+        search_tree.PASS_AT_LOOP_SECTIONS = 0
+        assert search_tree._sections_pass_at(floor, moeff, placed, starts, o, total) == want
+    finally:
+        search_tree.PASS_AT_LOOP_SECTIONS = loop
 
 
 def test_fit_with_a_fitting_start_builds_no_tables(monkeypatch):
