@@ -56,6 +56,14 @@ class UnusedOption(UserWarning):
         return spell_options(self.template, self.values, spell) if self.template else str(self)
 
 
+class WallClockStop(UnusedOption):
+    """The wall-clock safety stop cut a solve short of its work budget (``time_limit``): the plan is the best found by
+    then, still verified, but where the stop fell depends on the machine's speed and load, so the same input may give
+    another plan another time. The plan's solver block says ``"stopped": "wall_clock"``; this warning says it to a
+    caller who reads no block. An ``UnusedOption`` (the work budget given was not spent), so ``memplan`` prints it
+    as one ``memplan: warning:`` line with the options spelt as flags."""
+
+
 def keyword_spelling(name: str, text: str) -> str:
     """An option as a Python caller writes it: ``max_events=3``."""
     return f"{name}={text}"

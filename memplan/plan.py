@@ -41,10 +41,10 @@ from .solvers import (
     heuristics_over,
     polishes,
     share_seconds,
-    solve,
     solve_from_default,
     work_seconds,
 )
+from .solvers import solve_marked as solve  # (a stop is warned of once, by plan_graph: ``warn_stopped``)
 from .solvers.check import PAIRWISE_LIMIT
 from .verify import verify
 
@@ -154,7 +154,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     from .devices.split import check_capacity_arg, device_capacities
     from .optimize.candidates import _caller_level, warn_one_stream
     from .optimize.candidates import check_options as check_stream_options
-    from .solvers.unread import warn_unread
+    from .solvers.unread import warn_stopped, warn_unread
 
     check_graph(graph, "plan")
     _check_schedule_arg(schedule)
@@ -191,6 +191,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     planned = _given_alignment(planned, graph, given)
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
+    warn_stopped(planned.plan.solver.get("stopped"), solver, options, stacklevel=_caller_level())
     return planned
 
 
@@ -308,7 +309,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
     arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
     from .optimize.candidates import _caller_level, warn_one_stream
-    from .solvers.unread import warn_unread
+    from .solvers.unread import warn_stopped, warn_unread
 
     check_graph(graph, "plan_devices")
     warn_one_stream(streams, max_events, None)
@@ -321,6 +322,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
     planned = _given_alignment(planned, graph, given)
     verify(planned.graph, planned.plan, fused_groups=options.fused_groups)
+    warn_stopped(planned.plan.solver.get("stopped"), solver, options, stacklevel=_caller_level())
     return planned.split, planned.plan
 
 

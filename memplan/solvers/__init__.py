@@ -20,6 +20,7 @@ from .check import check_solution
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
+from .unread import warn_stopped
 
 Solver = Callable[[BufferProblem, SolveOptions], Solution]
 
@@ -73,6 +74,14 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
     packing within it from every solver, whichever the objective (``Objective.FIT``: the first found;
     ``MINIMIZE``: the smallest found), or a BudgetError (``OverCapacity`` where a packing was found above it)
     naming the capacity, the best arena and the lower bound (a heuristic proves nothing: its error says so)."""
+    sol = solve_marked(problem, solver, options)
+    warn_stopped(sol.info.get("stopped"), solver, options, stacklevel=3)
+    return sol
+
+
+def solve_marked(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
+    """``solve`` with a wall-clock stop only marked in the solution's ``info["stopped"]``, not warned of: for a
+    caller that gathers several solves into one result and warns of a stop once (``memplan.plan``)."""
     if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
@@ -213,4 +222,5 @@ def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOpti
 
 __all__ = ["EXACT", "Objective", "OverCapacity", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
            "check_options", "check_solution", "get_solver", "heuristics_of", "heuristics_over", "polishes", "solve",
+           "solve_marked",
            "share_seconds", "work_seconds"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import contextvars
+import itertools
 import math
 import signal
 import threading
@@ -45,6 +46,7 @@ from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
 from .options import PAIR_BYTES, Objective, SolveOptions, gib
+from .search_tree import CLIQUE_BITSET_BUFFERS, _neighbour_bits, _section_entries
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
@@ -97,21 +99,25 @@ def too_costly(sub: BufferProblem, share: float) -> bool:
     return cost >= MODEL_COST_MIN_SECONDS and cost > share
 
 
-def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int) -> None:
-    """An ``UnusedOption`` warning that CP-SAT ran out of its work budget before any solution on ``empty`` of the
-    ``solved`` components it ran on, so they keep the heuristic start (the plan's status and gap say how far it is
-    from the bound): most often many ``workers`` splitting a short ``time_limit``."""
+def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int, unsearched: int = 0) -> None:
+    """An ``UnusedOption`` warning that CP-SAT did not search ``empty + unsearched`` of the ``solved`` components it ran
+    on, so they keep the heuristic start (the plan's status and gap say how far it is from the bound): ``empty`` ran
+    out of the work budget before any solution, ``unsearched`` spent it starting up and answered with the hint itself
+    (``hint_unsearched``); most often many ``workers`` splitting a short ``time_limit``."""
     import warnings
 
     from ..errors import UnusedOption
 
-    what = f"{empty} of {solved} components kept the heuristic start"
+    why = "; ".join(x for x in (f"{empty} stopped before any solution" if empty else "",
+                                f"{unsearched} returned the start unsearched, the budget spent starting up"
+                                if unsearched else "") if x)
+    what = f"{empty + unsearched} of {solved} components kept the heuristic start: {why}"
     if int(options.workers) > 1:
-        warnings.warn(UnusedOption.of("{workers} with {time_limit} had no effect: CP-SAT stopped before any solution ("
-                                      + what + "; fewer workers or a longer time limit search)",
+        warnings.warn(UnusedOption.of("{workers} with {time_limit} had no effect: CP-SAT did not search (" + what
+                                      + "; fewer workers or a longer time limit search)",
                                       workers=options.workers, time_limit=options.time_limit), stacklevel=3)
     else:
-        warnings.warn(UnusedOption.of("{time_limit} had no effect: CP-SAT stopped before any solution (" + what
+        warnings.warn(UnusedOption.of("{time_limit} had no effect: CP-SAT did not search (" + what
                                       + "; a longer time limit searches)", time_limit=options.time_limit),
                       stacklevel=3)
 
@@ -173,7 +179,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > floor),
                                                      key=lambda k: -comp_arena[k])
     bound = lb
-    solved = skipped = empty = 0
+    solved = skipped = empty = unsearched = 0
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
@@ -215,6 +221,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         spent += used
         solved += 1
         empty += sub_off is None and stopped != "interrupted"   # stopped before CP-SAT had any solution, the hint's too
+        unsearched += stopped == "unsearched"   # its hint back, no search run (``hint_unsearched``)
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
             offsets[idx] = sub_off
@@ -231,12 +238,14 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                  "components": len(comps), "solved_components": solved})
     if skipped:
         info["skipped_components"] = skipped
-    if empty and status != Status.OPTIMAL:
+    if (empty or unsearched) and status != Status.OPTIMAL:
         # the solve of a component ended before CP-SAT had a solution: it kept its heuristic start, and the plan said
         # ``solved_components`` as if CP-SAT had planned it (256 or 1,024 ``workers`` at ``time_limit=0.05``: each
         # worker's share of the work budget ends before its first task does); said in the plan and as a warning
-        info["unsolved_components"] = empty
-        _warn_unsolved(options, limit, empty, solved)
+        # (and one whose workers spent the budget starting up returned its hint unsearched, read as "searched,
+        # nothing better": ``hint_unsearched``)
+        info["unsolved_components"] = empty + unsearched
+        _warn_unsolved(options, limit, empty, solved, unsearched)
     if interrupted or info.get("interrupted"):
         info["interrupted"] = True
     if wall_fired:
@@ -285,14 +294,55 @@ def _exact_bound(solver, arena, *, optimal: bool) -> int:
 
 def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int, ...]]:
     """Cliques of the conflict graph, grown greedily (largest buffer first) within each time
-    section and within each buffer's neighbourhood; duplicates dropped; indices ascending."""
+    section and within each buffer's neighbourhood; duplicates dropped; indices ascending.
+
+    Up to ``search_tree.CLIQUE_BITSET_BUFFERS`` buffers each buffer's neighbours are the bits of one int, so a
+    candidate's test is one AND, and every list is ordered by one sort of all their entries. Why: grown with a set
+    lookup per clique member (the form kept above that size, the same cliques), the one component of
+    ``layered_graph(3000)`` on 4 streams (3,150 buffers, 2.1M pairs) took 70 s of CPU here before CP-SAT ran."""
     n = len(sub)
     if n == 0:
         return []
     ends = np.unique(sub.upper)
-    slo = np.searchsorted(ends, sub.lower, side="right").tolist()
-    shi = np.searchsorted(ends, sub.upper, side="right").tolist()
-    members: list[list[int]] = [[] for _ in range(len(ends))]
+    slo = np.searchsorted(ends, sub.lower, side="right")
+    shi = np.searchsorted(ends, sub.upper, side="right")
+    if n > CLIQUE_BITSET_BUFFERS:
+        return _section_cliques_sets(sub, adj, len(ends), slo.tolist(), shi.tolist())
+    sizes = sub.sizes
+    # every list's entries (list id, buffer): the sections' members, then each buffer with its neighbours
+    sec_buf, sec_of = _section_entries(np.arange(n, dtype=np.int64), slo, shi)
+    deg = np.fromiter((len(a) for a in adj), dtype=np.int64, count=n)
+    flat = np.fromiter(itertools.chain.from_iterable(adj), dtype=np.int64, count=int(deg.sum()))
+    bounds = np.concatenate([[0], np.cumsum(deg)])
+    own = np.arange(n, dtype=np.int64)
+    bufs = np.concatenate([sec_buf, own, flat])
+    lists = np.concatenate([sec_of, len(ends) + own, len(ends) + np.repeat(own, deg)])
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((own, -sizes))] = own   # (largest first, ties by index)
+    order = np.lexsort((rank[bufs], lists))
+    cand = bufs[order].tolist()
+    ptr = np.searchsorted(lists[order], np.arange(len(ends) + n + 1)).tolist()
+    nbr = _neighbour_bits(bounds, flat, n)
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for a, z in zip(ptr, ptr[1:]):
+        bits, clique = 0, []
+        for i in cand[a:z]:
+            if bits & nbr[i] == bits:
+                bits |= 1 << i
+                clique.append(i)
+        key = tuple(sorted(clique))
+        if len(key) >= 2 and key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def _section_cliques_sets(sub: BufferProblem, adj: list[list[int]], nsec: int, slo: list[int],
+                          shi: list[int]) -> list[tuple[int, ...]]:
+    """``_section_cliques`` with each buffer's neighbours as a set (past ``CLIQUE_BITSET_BUFFERS`` buffers)."""
+    n = len(sub)
+    members: list[list[int]] = [[] for _ in range(nsec)]
     for i in range(n):
         for k in range(slo[i], shi[i]):
             members[k].append(i)
@@ -488,6 +538,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
 
     deadline = time.perf_counter() + max(wall, 0.01)
     det = 0.0   # deterministic time of all rounds
+    first_det, branches = None, 0   # the first round's deterministic time; search branches CP-SAT reported
     off, bound = None, lower
     for rnd in range(MAX_ROUNDS if workers > 1 else 1):
         limit = deterministic_limit(budget - det, workers)
@@ -506,6 +557,8 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                                wall=max(deadline - time.perf_counter(), 0.01))
         round_det = float(solver.deterministic_time)
         det += round_det
+        first_det = round_det if first_det is None else first_det
+        branches += int(solver.response_proto.num_branches)
         if status == cp_model.MODEL_INVALID:   # (``_may_overflow`` missed it: still no stop, the component kept)
             raise _ModelInvalid(m.validate() or "CP-SAT answered MODEL_INVALID")
         if "fit" in best:   # the first solution within the capacity (``enough``): the answer, the solve finished
@@ -539,12 +592,31 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         m.clear_hints()
         m.proto.solution_hint.vars.extend(range(len(solution)))
         m.proto.solution_hint.values.extend(solution)
+    if stopped is None and "fit" not in best and status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) and hint_unsearched(
+            workers=workers, first_round=first_det or 0.0, budget=budget, branches=branches,
+            improved=off is not None and int((off + sub.sizes).max()) < ub):
+        stopped = "unsearched"
     if stopped == "wall_clock" and options.progress is not None:
         report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
                         f"{det:.3g} of its {budget:.3g} deterministic seconds"
                         f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
                         caller="the cpsat solver")
     return off, max(bound, min(lower, ub)), det / DETERMINISTIC_PER_SECOND, stopped
+
+
+def hint_unsearched(*, workers: int, first_round: float, budget: float, branches: int, improved: bool) -> bool:
+    """Whether a component's CP-SAT solve that found nothing better than its hint ran no search to speak of, from
+    CP-SAT's own deterministic counts (no clock: the answer repeats). Several interleaved ``workers``: their first
+    round alone spent the whole work budget (``first_round`` deterministic seconds, ``budget`` of them), that is the
+    budget went to each worker's first task (loading the model, its first propagation), which no limit cuts
+    (``deterministic_limit``), and no round followed. One worker: CP-SAT reports no search branch (its presolve
+    spent the budget). Why: at 32 or 64 workers CP-SAT answered FEASIBLE with its hint itself (``solution_info``
+    "complete_hint", 0 branches, the first round 0.66-1.45 of 0.075 deterministic seconds on minimalloc's A at
+    ``time_limit=0.5``), and the plan read as a search that found nothing better; 4 workers at ``time_limit=0.05``
+    spend 0.006 of 0.0075 in their first round and go on (a search, however short)."""
+    if improved:
+        return False
+    return first_round >= budget if workers > 1 else branches == 0
 
 
 def deterministic_limit(budget: float, workers: int) -> float:

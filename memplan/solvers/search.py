@@ -59,6 +59,47 @@ DEFAULT_TIME_LIMIT = 60.0
 MAX_PAIRS = 5_000_000
 
 
+#: The estimated seconds of the search's setup (``PackingSearch``'s tables: the conflict graph, its sections and, on
+#: HB-filtered problems, their cliques) per buffer and per overlapping pair, fitted on the 2-core machine (process
+#: time, where ``SearchParams.nodes_per_second`` was calibrated) to interval problems of 1,000-20,000 buffers (tiled
+#: minimalloc, random, dense: up to 4.1M pairs, 1.3 s) and ``layered_graph`` / ``random_dag`` on 2 and 4 streams
+#: (up to 4.5M pairs, 1.4 s). A function of the problem's size alone: the budget it leaves repeats on any machine.
+SETUP_PER_BUFFER = 2e-6
+SETUP_PER_PAIR = 3e-7
+#: setup seconds the search takes on top of its time limit (its overrun stays below them); beyond, the setup is
+#: counted in the limit (``search_seconds``). Why a floor: the plans of every problem whose setup is estimated
+#: below it (up to 1.6M overlapping pairs: the minimalloc set, graphs of a few thousand buffers) stay what they were
+SETUP_FREE_SECONDS = 0.5
+
+
+def setup_seconds(problem: BufferProblem) -> float:
+    """The estimated seconds of the search's setup of ``problem`` (``SETUP_PER_BUFFER``, ``SETUP_PER_PAIR``); cheap
+    (the pairs are counted, not built) and read from the problem's size alone, so it repeats on any machine."""
+    return SETUP_PER_BUFFER * len(problem) + SETUP_PER_PAIR * problem.overlap_count()
+
+
+def search_seconds(problem: BufferProblem, limit: float) -> float:
+    """The seconds of ``limit`` left to the search's nodes once its setup is counted: the setup's estimate beyond
+    ``SETUP_FREE_SECONDS`` comes off the limit (at most 0 left: no search). Why: the setup ran outside the work
+    budget, 5 s of a ``time_limit=1`` on ``layered_graph(3000)`` on 4 streams (2.1M pairs) before its tables were
+    built in bulk, so a limit bounded the search alone, not the solve."""
+    return limit - max(0.0, setup_seconds(problem) - SETUP_FREE_SECONDS)
+
+
+def _warn_no_search(options: SolveOptions, limit: float, problem: BufferProblem) -> None:
+    """An ``UnusedOption`` warning that the search's setup of ``problem`` alone would take longer than its time limit,
+    so the start is returned unsearched (``info["skipped"] == "setup"``)."""
+    import warnings
+
+    from ..errors import UnusedOption
+
+    warnings.warn(UnusedOption.of("{time_limit:" + f"{limit:g}" + "} had no effect: the search's setup of "
+                                  f"{len(problem)} buffers with {problem.overlap_count()} overlapping pairs takes "
+                                  f"about {setup_seconds(problem):.2g}s, more than the time limit leaves; the start "
+                                  "(the default solve's plan) is returned unsearched (a longer time limit searches)",
+                                  time_limit=limit), stacklevel=4)
+
+
 def check_size(problem: BufferProblem) -> None:
     """SolverError naming the pairs and the limit where ``problem`` has more overlapping pairs than the search takes
     on (``MAX_PAIRS``); cheap (no pairs built), so that a caller refuses before any work (``named.started``: the
@@ -82,7 +123,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     params = options.search
-    budget = WorkBudget(int(limit * params.nodes_per_second), options.wall_seconds(limit))
+    work = search_seconds(problem, limit)   # (the setup counted in the limit: ``search_seconds``)
+    budget = WorkBudget(int(max(work, 0.0) * params.nodes_per_second), options.wall_seconds(limit))
     progress = options.progress
     n = len(problem)
     lb = known_bound(problem, proven)
@@ -97,8 +139,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     interrupted = started_interrupted(start, options, heuristics)   # a Ctrl-C in the default's run that made the start: no search
     # no tree when the start already meets the bound: it would search nothing, and its tables took seconds to
     # build on large problems (2 s at 10,000 buffers)
-    s = PackingSearch(problem, params, budget) if n and not interrupted and not (
-        best_off is not None and best <= lb) else None
+    # (nor when asked only to fit a capacity the start fits: the loop below would search nothing)
+    tree = bool(n) and not interrupted and not (best_off is not None and (best <= lb or feasible_only))
+    # no tree either when its setup alone takes the whole limit (``search_seconds``): said, not spent
+    no_time = tree and work <= 0
+    s = PackingSearch(problem, params, budget) if tree and not no_time else None
     budget.start_clock(deadline)
     searches = [s] + [copy.copy(s) for _ in params.preorders[1:]] if s is not None else []
     # one state for the whole solve, updated as soon as anything improves (Ctrl-C keeps it)
@@ -139,6 +184,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     proven, best, best_off = m.bound(), m.best, m.best_off
     if best_off is None and interrupted:   # Ctrl-C before anything fitted: the caller's stop, not "no packing found"
         raise KeyboardInterrupt            # (a BudgetError was caught as one by auto, and the Ctrl-C was lost)
+    if no_time:
+        _warn_no_search(options, limit, problem)
     if best_off is None:
         # the start (above the capacity) comes with the refusal, as every other solver's best does (``OverCapacity``):
         # a plain BudgetError left ``bench planners``' search rows without an arena ("-", status "BudgetError")
@@ -154,6 +201,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
             "nodes": sum(x.nodes for x in searches), "backtracks": sum(x.backtracks for x in searches)}
     if interrupted:
         info["interrupted"] = True
+    if no_time:
+        info["skipped"] = "setup"
     if budget.wall_fired or started_stopped(start, options, heuristics):
         info["stopped"] = "wall_clock"
     return Solution(best_off, best, "search", status, proven, info)

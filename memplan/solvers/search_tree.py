@@ -30,6 +30,16 @@ UNPLACED_PER_NODE = 1000
 #: sections wide) ran 11 s of CPU at ``time_limit=0.3``. Measured here: ~10 us a test, ~0.3 us a section.
 FAILED_SECTION_WORK = 100
 FAILED_SECTION_WORK_PER_SECTION = 3
+#: a section test (``_search``'s window of sections near a candidate) reading more than ``WINDOW_FREE_ENTRIES`` section
+#: entries costs one of those units per ``WINDOW_ENTRIES_PER_UNIT`` entries beyond them (twice that for a failed one,
+#: whose passing capacity reads them again: ``_sections_pass_at``). Why: a test reads every entry of its window (a
+#: gather, a ``reduceat`` and the bookkeeping around them: 2-4 ns an entry here), and where buffers live long the
+#: window is most of the problem: 3,000 buffers each live over half the timeline or more (2.8M entries a window) made
+#: 28 nodes of a ``time_limit=1`` in 6.5 s of CPU, into the wall-clock stop (a plan that need not repeat). The floor
+#: leaves every window of the minimalloc set (at most 14,515 entries) and of graphs of a few thousand short-lived
+#: buffers uncharged: their plans are as before.
+WINDOW_FREE_ENTRIES = 50_000
+WINDOW_ENTRIES_PER_UNIT = 40
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -144,18 +154,28 @@ class PackingSearch:
     """
 
     def __init__(self, problem: BufferProblem, params: SearchParams, budget: WorkBudget):
+        """The search's tables of ``problem``, built in bulk (numpy over the conflict graph's CSR arrays).
+
+        Why in bulk: built in Python (a list of every buffer's neighbours, copied again as arrays, their largest
+        sizes and section ranges one buffer at a time, and the cliques of HB-filtered sections grown with one set
+        lookup per pair tested) this setup took 5 s of ``layered_graph(3000)`` on 4 streams (3,150 buffers, 2.1M
+        overlapping pairs) before the first node, outside any budget. The tables are the same (``tests/
+        test_solvers_round51.py`` holds them against the former construction), so the search and its plans are too.
+        """
         self.params, self.budget = params, budget
         self.n = n = len(problem)
-        self.size = problem.sizes.tolist()
-        self.align = int(problem.alignment)
+        sizes = problem.sizes   # (an immutable problem's column: read, never written, so not copied)
+        self.sizes = sizes
+        self.size = sizes.tolist()
+        self.align = al = int(problem.alignment)
         lower, upper = problem.lower, problem.upper
         # a buffer with no bytes or an empty interval conflicts with nothing: it rests at offset 0 and spans
         # no section (one with lower == upper had an empty section range, a ValueError in ``_keys``)
-        self.active = [i for i in range(n) if self.size[i] > 0 and upper[i] > lower[i]]
+        act = np.flatnonzero((sizes > 0) & (upper > lower))
+        self.active = act.tolist()
         self.largest = max(self.size, default=0)   # every buffer's top counts in the arena, active or not
-        act = np.asarray(self.active, dtype=np.int64)
         ends = np.unique(upper[act]) if len(act) else np.zeros(0, dtype=np.int64)
-        self.nsec = len(ends)
+        self.nsec = nsec = len(ends)
         slo = np.zeros(n, dtype=np.int64)
         shi = np.zeros(n, dtype=np.int64)
         if len(act):
@@ -167,68 +187,56 @@ class PackingSearch:
         if members_total > MAX_SECTION_ENTRIES:
             raise SolverError(f"search: problem too large ({len(act)} buffers spanning {members_total} "
                               f"section entries, limit {MAX_SECTION_ENTRIES}); use greedy, size or cpsat")
-        cut = np.zeros(self.nsec + 1, dtype=np.int64)
+        cut = np.zeros(nsec + 1, dtype=np.int64)
         if len(act):
             # cut[k]: buffers spanning both section k and k + 1
             np.add.at(cut, slo[act], 1)
             np.add.at(cut, np.maximum(shi[act] - 1, slo[act]), -1)
-        self.cuts0 = np.cumsum(cut)[: max(self.nsec - 1, 0)]
-        self.adj = [list(a) for a in problem.conflict_lists()]
-        self.adjn = [np.asarray(a, dtype=np.int64) for a in self.adj]
-        self.maxnb = [max([self.size[j] for j in a], default=0) for a in self.adj]
+        self.cuts0 = np.cumsum(cut)[: max(nsec - 1, 0)]
+        # the conflict graph once, as CSR arrays: buffer i's neighbours are adj[bounds[i]:bounds[i + 1]]
+        bounds, adj = problem.conflict_csr(as_lists=False)
+        adj = adj.astype(np.int64, copy=False)
+        starts = bounds.tolist()
+        self.adjn = [adj[a:z] for a, z in zip(starts, starts[1:])]   # (views of one array)
+        self.maxnb = _rows_reduce(np.maximum, sizes[adj], bounds, 0, own=None).tolist()
         self.windows: dict[tuple[int, int, int], tuple] = {}  # (buffer, partition) -> sections to re-check
-        self.sizes = problem.sizes.copy()
         self.width = (upper - lower).tolist()
-        members: list[list[int]] = [[] for _ in range(self.nsec)]
-        for i in self.active:
-            for k in range(self.slo[i], self.shi[i]):
-                members[k].append(i)
+        # every section's buffers, flattened (CSR over sections, each in index order): section k holds
+        # ``sec_buf[sec_ptr[k]:sec_ptr[k + 1]]``
+        sec_buf, sec_of = _section_entries(act, slo[act], shi[act])
         # inference needs buffers that pairwise conflict: all of a section's for interval problems;
         # otherwise (HB order, in-place pairs) a clique grown greedily in it, largest buffer first
         self.interval = problem.is_interval
         if not self.interval:
-            nbr = [set(a) for a in self.adj]
-            size = self.size
-            cliques = []
-            for mem in members:
-                clique: list[int] = []
-                for i in sorted(mem, key=lambda x: (-size[x], x)):
-                    if all(j in nbr[i] for j in clique):
-                        clique.append(i)
-                cliques.append(sorted(clique))
-            members = cliques
-            secs_of: list[list[int]] = [[] for _ in range(n)]
-            for k, c in enumerate(members):
-                for i in c:
-                    secs_of[i].append(k)
-            self.ins = [np.asarray(x, dtype=np.int64) for x in secs_of]
-            first = [x[0] if x else -1 for x in secs_of]
-            last = [x[-1] + 1 if x else -1 for x in secs_of]
-            self.rlo, self.rhi = [], []
-            for i in range(n):
-                ks = [first[j] for j in [i] + self.adj[i] if first[j] >= 0]
-                ke = [last[j] for j in [i] + self.adj[i] if last[j] >= 0]
-                self.rlo.append(min(ks, default=0))
-                self.rhi.append(max(ke, default=0))
+            sec_buf, sec_of = _section_cliques(sec_buf, sec_of, nsec, sizes, bounds, adj)
+            # each buffer's sections (ascending), and the first and one past the last of them (-1: none)
+            by_buf = np.argsort(sec_buf, kind="stable")
+            owned = np.searchsorted(sec_buf[by_buf], np.arange(n + 1)).tolist()
+            secs = sec_of[by_buf]
+            self.ins = [secs[a:z] for a, z in zip(owned, owned[1:])]
+            at = np.asarray(owned, dtype=np.int64)
+            has = np.flatnonzero(at[1:] > at[:-1])
+            first = np.full(n, -1, dtype=np.int64)
+            last = np.full(n, -1, dtype=np.int64)
+            first[has] = secs[at[has]]
+            last[has] = secs[at[has + 1] - 1] + 1
+            never = np.iinfo(np.int64).max
+            lo_all = _rows_reduce(np.minimum, np.where(first >= 0, first, never)[adj], bounds, never,
+                                  own=np.where(first >= 0, first, never))
+            self.rlo = np.where(lo_all == never, 0, lo_all).tolist()
+            self.rhi = np.maximum(_rows_reduce(np.maximum, last[adj], bounds, -1, own=last), 0).tolist()
         else:
             self.ins = [slice(a, z) for a, z in zip(self.slo, self.shi)]
-            self.rlo = [min([self.slo[i]] + [self.slo[j] for j in self.adj[i]]) for i in range(n)]
-            self.rhi = [max([self.shi[i]] + [self.shi[j] for j in self.adj[i]]) for i in range(n)]
+            self.rlo = _rows_reduce(np.minimum, slo[adj], bounds, 0, own=slo).tolist()
+            self.rhi = _rows_reduce(np.maximum, shi[adj], bounds, 0, own=shi).tolist()
         # with alignment every buffer below the top of a stack takes its size rounded up, so a
         # section needs its rounded sizes less the largest rounding slack among them
-        al = self.align
-        self.asize = [align_up(x, al) for x in self.size]
-        asz = self.asize
-        self.total0 = np.asarray([sum(asz[i] for i in c) - max([asz[i] - self.size[i] for i in c], default=0)
-                                  for c in members], dtype=np.int64)
+        self.asize = asz = [align_up(x, al) for x in self.size]
+        sec_ptr = np.searchsorted(sec_of, np.arange(nsec + 1))
+        self.total0 = _section_totals(sec_buf, sec_ptr, sizes, asz)
         # members of every section, flattened (CSR): for the least minimum offset of unplaced ones
-        flat: list[int] = []
-        ptr = [0]
-        for m in members:
-            flat.extend(m)
-            ptr.append(len(flat))
-        self.flat = np.asarray(flat, dtype=np.int64)
-        self.ptr = np.asarray(ptr, dtype=np.int64)
+        self.flat = sec_buf
+        self.ptr = sec_ptr.astype(np.int64)
         self.nodes = 0
         self.backtracks = 0
         self.scanned = 0   # unplaced buffers the nodes since the last ``budget.spend`` sorted
@@ -391,6 +399,9 @@ class PackingSearch:
                     if not ok:
                         self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
                         self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
+                    if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``,
+                        # twice where it failed: ``_sections_pass_at`` reads them again)
+                        self._charge((len(fl) - WINDOW_FREE_ENTRIES) * (1 if ok else 2) // WINDOW_ENTRIES_PER_UNIT)
                 if ok:
                     found = yield self._decompose(lo, hi, bufs, ordering, o, p, b)
             floor[sec] = old_floor
@@ -496,16 +507,141 @@ class PackingSearch:
             cuts[a:z - 1] += 1
 
 
+#: ``_sections_pass_at`` loops over a window of at most this many sections in Python, in bulk above
+PASS_AT_LOOP_SECTIONS = 12
+
+
 def _sections_pass_at(floor: np.ndarray, moeff: np.ndarray, placed: np.ndarray, starts: np.ndarray, o: int,
                       total: np.ndarray) -> int:
     """A capacity below which ``_search``'s section test fails, as it did (``max(floor, least, o) + total <= cap`` on
     each section, ``least`` the section's lowest minimum offset, a placed buffer's counting as the capacity itself).
     A section with bytes left passes from ``max(floor, lowest unplaced minimum offset, o) + total`` on (while that
     offset is above the capacity, ``least`` is the capacity and ``cap + total`` fails); one with none left passes
-    from ``max(floor, o)`` on at the latest (a lower bound is all ``PackingSearch.above`` needs). In Python ints:
-    offsets near 2**63 plus a total wrap in int64."""
-    unplaced = np.minimum.reduceat(np.where(placed, NO_CAPACITY, moeff), starts).tolist()
-    need = 0
-    for f, u, t, in zip(floor.tolist(), unplaced, total.tolist()):
-        need = max(need, max(f, u, o) + t if t > 0 else max(f, o))
-    return need
+    from ``max(floor, o)`` on at the latest (a lower bound is all ``PackingSearch.above`` needs). In uint64: offsets
+    near 2**63 plus a total wrap in int64, and every term is below 2**63, so each sum is below 2**64.
+
+    Why in bulk past ``PASS_AT_LOOP_SECTIONS`` sections: a Python loop over the window's sections took 7 ms a failed
+    test on 3,000 buffers that each live over half the timeline (3,000 sections), several times what the test is
+    charged; below, the loop (in Python ints) is the quicker, the arrays' calls costing more than a few sections' steps
+    (measured: 11 us against 18 at 4 sections, 21 against 16 at 16). The same values either way."""
+    unplaced = np.minimum.reduceat(np.where(placed, NO_CAPACITY, moeff), starts)
+    if len(starts) <= PASS_AT_LOOP_SECTIONS:
+        need = 0
+        for f, u, t in zip(floor.tolist(), unplaced.tolist(), total.tolist()):
+            need = max(need, max(f, u, o) + t if t > 0 else max(f, o))
+        return need
+    base = np.maximum(floor, o)
+    left = total > 0
+    top = np.maximum(base, unplaced).astype(np.uint64) + np.where(left, total, 0).astype(np.uint64)
+    need = np.where(left, top, base.astype(np.uint64))
+    return max(0, int(need.max())) if len(need) else 0
+
+
+def _rows_reduce(ufunc: np.ufunc, values: np.ndarray, bounds: np.ndarray, empty: int,
+                 own: np.ndarray | None) -> np.ndarray:
+    """Per row of a CSR (``values[bounds[i]:bounds[i + 1]]``) its ``ufunc`` reduction, combined with ``own[i]`` where
+    given; ``empty`` for a row with no values and no ``own``."""
+    n = len(bounds) - 1
+    out = np.full(n, empty, dtype=np.int64) if own is None else np.asarray(own, dtype=np.int64).copy()
+    rows = np.flatnonzero(np.diff(bounds) > 0)
+    if len(rows):
+        red = ufunc.reduceat(values, bounds[:-1][rows])
+        out[rows] = red if own is None else ufunc(out[rows], red)
+    return out
+
+
+def _section_entries(act: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(buffers, sections)``: every (section, buffer) entry of the active buffers ``act`` (buffer ``act[j]`` spans
+    sections ``lo[j]..hi[j] - 1``), by section, each section's buffers in index order."""
+    cnt = hi - lo
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    run_start = np.cumsum(cnt) - cnt
+    bufs = np.repeat(act, cnt)
+    secs = np.arange(total, dtype=np.int64) - np.repeat(run_start, cnt) + np.repeat(lo, cnt)
+    order = np.argsort(secs, kind="stable")   # (``act`` ascending: each section's buffers stay in index order)
+    return bufs[order].astype(np.int64), secs[order]
+
+
+#: the search keeps each buffer's neighbours as the bits of one int (n^2 / 8 bytes) up to this many buffers, for the
+#: cliques of HB-filtered sections (``_section_cliques``); sets above it (the same cliques)
+CLIQUE_BITSET_BUFFERS = 16384
+
+
+def _section_cliques(sec_buf: np.ndarray, sec_of: np.ndarray, nsec: int, sizes: np.ndarray, bounds: np.ndarray,
+                     adj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each section's clique grown greedily (its buffers by size, largest first, ties by index; a buffer joins when it
+    conflicts with every member so far), as ``(buffers, sections)`` entries by section, each clique in index order."""
+    n = len(sizes)
+    if len(sec_buf) == 0:
+        return sec_buf, sec_of
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), -sizes))] = np.arange(n)
+    order = np.lexsort((rank[sec_buf], sec_of))
+    cand, ptr = sec_buf[order].tolist(), np.searchsorted(sec_of[order], np.arange(nsec + 1)).tolist()
+    out_b: list[int] = []
+    out_s: list[int] = []
+    if n <= CLIQUE_BITSET_BUFFERS:
+        nbr = _neighbour_bits(bounds, adj, n)
+        for k in range(nsec):
+            bits, clique = 0, []
+            for i in cand[ptr[k]:ptr[k + 1]]:
+                if bits & nbr[i] == bits:
+                    bits |= 1 << i
+                    clique.append(i)
+            clique.sort()
+            out_b.extend(clique)
+            out_s.extend([k] * len(clique))
+    else:
+        starts = bounds.tolist()
+        sets = {}
+        for k in range(nsec):
+            clique = []
+            for i in cand[ptr[k]:ptr[k + 1]]:
+                if clique:
+                    nb = sets.get(i)
+                    if nb is None:
+                        nb = sets[i] = set(adj[starts[i]:starts[i + 1]].tolist())
+                    if not all(j in nb for j in clique):
+                        continue
+                clique.append(i)
+            clique.sort()
+            out_b.extend(clique)
+            out_s.extend([k] * len(clique))
+    return np.asarray(out_b, dtype=np.int64), np.asarray(out_s, dtype=np.int64)
+
+
+def _neighbour_bits(bounds: np.ndarray, adj: np.ndarray, n: int) -> list[int]:
+    """Each buffer's neighbours as the set bits of one int (bit ``u`` for buffer ``u``), from the CSR arrays in bulk:
+    each row's 64-bit words OR-reduced (a row's neighbours are sorted, so a word's bits are consecutive entries)."""
+    words = (n + 63) >> 6
+    mat = np.zeros((n, words), dtype=np.uint64)
+    if len(adj):
+        src = np.repeat(np.arange(n, dtype=np.int64), np.diff(bounds))
+        key = src * words + (adj >> 6)
+        bits = np.left_shift(np.uint64(1), (adj & 63).astype(np.uint64))
+        heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        mat.reshape(-1)[key[heads]] = np.bitwise_or.reduceat(bits, heads)
+    raw = mat.astype("<u8", copy=False).tobytes()
+    step = words * 8
+    return [int.from_bytes(raw[i * step:(i + 1) * step], "little") for i in range(n)]
+
+
+def _section_totals(sec_buf: np.ndarray, sec_ptr: np.ndarray, sizes: np.ndarray, asz: list[int]) -> np.ndarray:
+    """Each section's rounded sizes less the largest rounding slack among them (0 for an empty section), as int64."""
+    nsec = len(sec_ptr) - 1
+    if len(sec_buf) == 0:
+        return np.zeros(nsec, dtype=np.int64)
+    if sum(asz) >= 1 << 63:   # (no int64 sum then: in Python ints, as the check below reads them)
+        flat = sec_buf.tolist()
+        ptr = sec_ptr.tolist()
+        size = sizes.tolist()
+        return np.asarray([sum(asz[i] for i in flat[a:z]) - max([asz[i] - size[i] for i in flat[a:z]], default=0)
+                           for a, z in zip(ptr, ptr[1:])], dtype=np.int64)
+    a = np.asarray(asz, dtype=np.int64)[sec_buf]
+    slack = a - sizes[sec_buf]
+    out = np.zeros(nsec, dtype=np.int64)
+    rows = np.flatnonzero(np.diff(sec_ptr) > 0)
+    out[rows] = np.add.reduceat(a, sec_ptr[:-1][rows]) - np.maximum.reduceat(slack, sec_ptr[:-1][rows])
+    return out

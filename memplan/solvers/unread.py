@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection
 
-from ..errors import UnusedOption
+from ..errors import UnusedOption, WallClockStop
 from .options import SolveOptions
 
 #: the solvers that read ``time_limit`` and ``seed`` (``auto`` with a ``time_limit`` too)
@@ -61,3 +61,28 @@ def warn_unread(solver: object, options: object, stacklevel: int = 2) -> None:
     """Warn (``UnusedOption``) of each option ``unread_options`` finds at a value other than its default."""
     for warning in unread_options(solver, options):
         warnings.warn(warning, stacklevel=stacklevel + 1)
+
+
+def stop_warning(solver: str, options: SolveOptions) -> WallClockStop:
+    """The warning for a solve of ``solver`` with ``options`` that the wall-clock safety stop cut short
+    (``info["stopped"] == "wall_clock"``), naming the budget it was cut short of and the stop."""
+    limit = options.time_limit
+    if options.wall_limit is not None:
+        wall = "the wall-clock safety stop ({wall_limit:" + f"{options.wall_limit:g}" + "})"
+    elif limit is not None:
+        wall = "the wall-clock safety stop (4 x the time limit + 10 s)"
+    else:   # (a named exact solver's default budget, or auto's small search of a fixed node budget)
+        wall = "a wall-clock safety stop"
+    budget = ("{time_limit:" + f"{limit:g}" + "}" if limit is not None else
+              "the small search of the default solve" if solver == "auto" else "the default work budget of {solver}")
+    return WallClockStop.of(f"{wall} cut the solve short of {budget}: the plan is the best found by then, but where "
+                            "the stop fell depends on the machine's speed and load, so it may not repeat run to run",
+                            time_limit=limit, wall_limit=options.wall_limit, solver=solver)
+
+
+def warn_stopped(stopped: object, solver: str, options: SolveOptions, stacklevel: int = 2) -> None:
+    """Warn (``WallClockStop``) where ``stopped`` (a solution's ``info["stopped"]`` or a plan's solver block's) says the
+    wall clock cut the solve. Why: the mark sat in the solver block alone, so a library caller (``memplan.plan``,
+    ``solvers.solve``, ``solve_table``) got a plan that may not repeat with no word of it."""
+    if stopped == "wall_clock":
+        warnings.warn(stop_warning(solver, options), stacklevel=stacklevel + 1)
