@@ -112,3 +112,40 @@ def test_ctrl_c_while_importing_keeps_the_line_out_of_an_input_stderr_is_appende
     assert r.returncode == 130
     assert open(graph).read() == "{}"
     assert r.stdout.strip() == INTERRUPTED   # (a pipe here: the line goes there instead)
+
+
+@pytest.mark.parametrize(("orig", "argv", "command"), [
+    (["python", "-m", "memplan", "plan"], ["-m", "plan"], True),
+    (["python", "-W", "ignore", "-X", "dev", "-m", "memplan"], ["-m"], True),
+    (["python", "-Bmmemplan", "show", "p.json"], ["-m", "show", "p.json"], True),
+    (["python", "-m", "memplan.cli", "-m"], ["-m", "-m"], True),
+    (["python", "-m", "pytest", "-q"], ["-m", "-q"], False),
+    (["python", "-m", "memplan.benchmarks.scale"], ["-m"], False),
+    (["python", "-c", "import memplan"], ["-c"], False),
+    (["python", "/venv/bin/memplan", "plan"], ["/venv/bin/memplan", "plan"], True),
+    (["memplan.exe", "plan"], ["memplan.exe", "plan"], True),
+    (["python", "x.py"], ["x.py"], False),
+    (["python"], [], False),
+])
+def test_only_the_commands_process_takes_ctrl_c_over(monkeypatch, orig, argv, command):
+    """Which processes ``_interrupt.hold`` sets its handler in: ``python -m memplan`` (any interpreter options before
+    ``-m``, the module also in ``-m``'s cluster) or ``memplan.cli``, and the ``memplan`` script; not a program
+    importing memplan (``pytest``, a benchmark module run with ``-m``, ``-c``)."""
+    from memplan import _interrupt
+
+    monkeypatch.setattr(sys, "orig_argv", orig)
+    monkeypatch.setattr(sys, "argv", argv)
+    assert _interrupt.command_process() is command
+
+
+def test_main_called_from_python_leaves_sigint_alone(monkeypatch, capsys):
+    """``cli.main`` from Python (a test, a notebook) never sets a SIGINT handler: ``rehold`` sets one only where
+    ``hold`` did in this process."""
+    import signal
+
+    from memplan import cli
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert signal.getsignal(signal.SIGINT) is before
