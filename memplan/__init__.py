@@ -1,9 +1,15 @@
-"""memplan: safe, small arenas for compute graphs that run on several CUDA streams.
+try: from ._interrupt import hold; hold()  # noqa: E701, I001 (on the ``try`` line: a line before it is not covered)
+except KeyboardInterrupt:   # (before the handler was set; ``_interrupt``'s docstring says why)
+    from ._interrupt import interrupted_before_hold
+
+    interrupted_before_hold()
+    raise
+
+# (the docstring after: the first line of the file is the ``try`` above, in the command's process)
+__doc__ = """memplan: safe, small arenas for compute graphs that run on several CUDA streams.
 
 ``memplan.plan(graph)`` returns a verified Plan; ``memplan.verify(graph, plan)`` checks any plan.
 """
-
-from __future__ import annotations
 
 from .devices import DeviceSplit, split_devices
 from .errors import (

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import argtypes
+from ._interrupt import rehold, release
 from .errors import MemplanError
 from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
@@ -734,8 +735,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always", FieldWarning)   # one line per misspelt field, every time it is read
         warnings.simplefilter("always", argtypes.UnusedOption)
         warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning, held=held)
-        try:
-            code = _main(argv, held)
+        try:   # (a Ctrl-C is ``_main``'s KeyboardInterrupt; before and after, one line from ``_interrupt``'s handler)
+            try:
+                release()
+                code = _main(argv, held)
+            finally:
+                rehold()
         except KeyboardInterrupt:   # (before ``_main``'s own handler: building the parser, reading the arguments;
             # it was a KeyboardInterrupt traceback) not into an input stderr is redirected to (``_error_not_on_stderr``)
             (_error_not_on_stderr if _names_stderr(argv) else argtypes.print_error)("interrupted")

@@ -1,0 +1,148 @@
+"""A Ctrl-C before the ``memplan`` command's ``main`` runs: one line and exit 130, as a Ctrl-C during the command.
+
+Why: ``python -m memplan`` and the ``memplan`` script import the whole package (its eager imports: numpy, ortools,
+the solvers; a second or more on a loaded machine) before ``cli.main`` is running to catch a KeyboardInterrupt, and a
+Ctrl-C there printed Python's traceback (through importlib's frames) and killed the process by SIGINT, where one
+during the command prints ``memplan: error: interrupted`` and exits 130. The package's ``__init__`` calls ``hold``
+first, which, in the command's process only, sets a SIGINT handler that says so and exits 130; ``cli.main`` puts
+Python's own handler back (``release``) once it can catch the KeyboardInterrupt itself. A Python caller's
+``import memplan`` keeps Python's handler: a KeyboardInterrupt is what a program importing a library expects.
+
+Standard library only, and imported first: nothing of memplan may run before the handler is in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import sys
+
+#: the exit code of a command stopped by Ctrl-C (``cli.main``'s, the shell's 128 + SIGINT)
+EXIT_INTERRUPTED = 130
+#: the line ``cli.main`` prints for a Ctrl-C (``argtypes.print_error("interrupted")``)
+LINE = "memplan: error: interrupted\n"
+#: the modules ``python -m`` runs as the command (``memplan/__main__.py``, ``cli.py``'s own ``__main__`` block)
+COMMAND_MODULES = ("memplan", "memplan.__main__", "memplan.cli")
+
+
+def command_process() -> bool:
+    """Whether this process runs the ``memplan`` command: the ``memplan`` script (``sys.argv[0]``), or ``python -m
+    memplan`` while Python locates the module (``sys.argv[0]`` is then ``-m``; the module named is the argument of
+    the interpreter's command line, ``sys.orig_argv``, just before the command's own ``sys.argv[1:]``)."""
+    argv = sys.argv
+    if not argv:
+        return False
+    script = os.path.basename(str(argv[0]))
+    for suffix in (".exe", "-script.py"):   # (the script's names on Windows)
+        script = script.removesuffix(suffix)
+    if script == "memplan":
+        return True
+    orig = getattr(sys, "orig_argv", None) or []
+    if argv[0] != "-m" or len(orig) < len(argv):
+        return False
+    token = str(orig[len(orig) - len(argv)])
+    if token.startswith("-"):   # (``-mmemplan``, ``-Bmmemplan``: the module written in the option's cluster)
+        token = token[1:].partition("m")[2]
+    return token in COMMAND_MODULES
+
+
+#: whether ``hold`` set the handler in this process (``rehold`` sets it again only then)
+_held: list[bool] = []
+
+
+def hold() -> None:
+    """In the command's process, where SIGINT still has Python's own handler (not ignored, as in a background job,
+    nor one of a program's own), set ``_interrupted`` in its place until ``release``."""
+    if command_process():
+        _set(signal.default_int_handler, _interrupted)
+
+
+def release() -> None:
+    """Python's own SIGINT handler back where ``hold`` set ``_interrupted`` (``cli.main``, as its command starts: from
+    there a Ctrl-C is a KeyboardInterrupt, which stops a solve at its best plan so far and removes what a half-done
+    command made)."""
+    _set(_interrupted, signal.default_int_handler)
+
+
+def rehold() -> None:
+    """``_interrupted`` again once the command is over (``cli.main``; only where ``hold`` set it before): a Ctrl-C
+    while ``main`` returns, or unwinds the SystemExit of ``--help`` or a usage error, is one line too."""
+    if _held:
+        _set(signal.default_int_handler, _interrupted)
+
+
+def _set(was, handler) -> None:
+    """SIGINT's handler to ``handler`` where it is ``was``."""
+    with contextlib.suppress(ValueError):   # (not the main thread: signals are not ours to set)
+        if signal.getsignal(signal.SIGINT) is was:
+            signal.signal(signal.SIGINT, handler)
+            if handler is _interrupted:
+                _held.append(True)
+
+
+def interrupted_before_hold() -> None:
+    """A KeyboardInterrupt that came before ``hold`` set the handler (the first lines of ``memplan/__init__.py``):
+    in the command's process, the line and exit 130 as ``_interrupted`` does; elsewhere nothing (it is re-raised)."""
+    if command_process():
+        _say_and_exit()
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """The SIGINT handler while the command's modules are imported."""
+    _say_and_exit()
+
+
+def _say_and_exit() -> None:
+    """``memplan: error: interrupted`` (where ``cli.main`` would put it) and SystemExit 130: no traceback (Python
+    prints none for a SystemExit), and the importing stops where it was."""
+    with contextlib.suppress(ValueError):   # a second Ctrl-C while the line is written is not a traceback either
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stream = _error_stream()
+    if stream is not None:
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(LINE)
+            stream.flush()
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _error_stream():
+    """stderr, unless it is redirected to a regular file the command line names (``plan G -o P 2>> G``), or standard
+    input's (``< G 2>> G``): then stdout where that is no regular file, else nowhere; as ``cli._error_not_on_stderr``
+    does, which keeps the error line out of the input it would be appended to."""
+    err = sys.stderr
+    if err is None:
+        return None
+    own = _regular_file(err)
+    if own is None or not _names_file(own):
+        return err
+    out = sys.stdout
+    return out if out is not None and _regular_file(out) is None else None
+
+
+def _regular_file(stream) -> tuple[int, int] | None:
+    """(device, inode) of the regular file ``stream`` writes to, or None (a terminal, a pipe, no descriptor)."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _names_file(file: tuple[int, int]) -> bool:
+    """Whether an argument of the command line (or an option's ``=VALUE``), or standard input, is the file ``file``."""
+    if sys.stdin is not None and _regular_file(sys.stdin) == file:
+        return True
+    for token in sys.argv[1:]:
+        token = str(token)
+        for path in (token, token.partition("=")[2] if token.startswith("-") else ""):
+            if not path or path == "-":
+                continue
+            try:
+                st = os.stat(path)
+            except (OSError, ValueError):
+                continue
+            if (st.st_dev, st.st_ino) == file:
+                return True
+    return False
