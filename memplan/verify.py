@@ -234,11 +234,22 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
 
     last_writers = _ChainFold(graph, written, lambda w: ((stream[w], idx[w], w),), latest)
 
+    as_arrays: dict[int, tuple[tuple, np.ndarray, np.ndarray]] = {}   # id of a wide ``lw`` -> it, its streams, indices
+
     def seen_by(ni: int, lw: tuple[tuple[int, int, int], ...]) -> bool:
         """Whether node ``ni``'s clock counts past each (stream, index, writer) of ``lw``: every writer it sums up
-        happens-before ``ni``."""
+        happens-before ``ni``. Writers latest on many streams (concurrent writes into one chain) are compared in one
+        array operation with ``ni``'s clock: a clock read per writer and read cost 20,000 readers of a view written
+        on 1,024 streams 20 million reads."""
         own = stream[ni]
-        return all(at(ni, s) - (s == own) >= i for s, i, _w in lw)
+        if len(lw) < _WIDE:
+            return all(at(ni, s) - (s == own) >= i for s, i, _w in lw)
+        kept = as_arrays.get(id(lw))
+        if kept is None:   # (``lw`` is kept with its arrays: its id stays its own)
+            kept = as_arrays[id(lw)] = (lw, np.array([e[0] for e in lw]), np.array([e[1] for e in lw]))
+        clock = _materialize(rep[ni])
+        clock[own] = idx[ni] - 1
+        return bool((clock[kept[1]] >= kept[2]).all())
 
     for ni in range(N):
         for t in graph.node_inputs[ni]:
