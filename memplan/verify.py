@@ -8,11 +8,12 @@ proves every overlapping pair.
 
 Rules 1 and 2 hold every read to every writer along its view chain, none left out, through two
 summaries kept per view, each made once from the view above it (``_ChainFold``): the latest issue
-position among the writers (the read must be issued after it), and each stream's last writer (the
-read's clock must count past it: a stream's nodes run in order, so what its last writer
-happens-before, its earlier ones do too). That is exact, and linear in a chain of k written views
-with a reader each, where listing every writer for every read is k^2 / 2 steps. The writers are
-listed only to name those a finding is about.
+position among the writers (the read must be issued after it), and the latest writers, those no other
+writer of the chain happens after (the read's clock must count past each: what happens-before a latest
+writer happens-before the read too; at most one per stream, as a stream's nodes run in order, and
+mostly one). That is exact, and linear in a chain of k written views with a reader each, where listing
+every writer for every read is k^2 / 2 steps. The writers are listed only to name those a finding is
+about, walking up only while a writer that fails remains above.
 """
 
 from __future__ import annotations
