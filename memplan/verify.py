@@ -8,11 +8,12 @@ proves every overlapping pair.
 
 Rules 1 and 2 hold every read to every writer along its view chain, none left out, through two
 summaries kept per view, each made once from the view above it (``_ChainFold``): the latest issue
-position among the writers (the read must be issued after it), and each stream's last writer (the
-read's clock must count past it: a stream's nodes run in order, so what its last writer
-happens-before, its earlier ones do too). That is exact, and linear in a chain of k written views
-with a reader each, where listing every writer for every read is k^2 / 2 steps. The writers are
-listed only to name those a finding is about.
+position among the writers (the read must be issued after it), and the latest writers, those no other
+writer of the chain happens after (the read's clock must count past each: what happens-before a latest
+writer happens-before the read too; at most one per stream, as a stream's nodes run in order, and
+mostly one). That is exact, and linear in a chain of k written views with a reader each, where listing
+every writer for every read is k^2 / 2 steps. The writers are listed only to name those a finding is
+about, walking up only while a writer that fails remains above.
 """
 
 from __future__ import annotations
@@ -114,20 +115,21 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
 
     written = _nearest_written(graph)
 
-    def writers(t: int):
-        """Producers along ``t``'s view chain (its own first), following ``written``: one step per
-        producer, not per view, so many readers of one deep view chain stay linear."""
+    def failing_writers(t: int, fold: _ChainFold, clear, fails):
+        """The producers along ``t``'s view chain (its own first, following ``written``: one step per producer, not
+        per view) for which ``fails(w)`` holds, up the chain only while ``clear(fold.of(j))`` says some writer at or
+        above ``j`` may still fail. Why the stop: a read that fails on one writer near it walked the whole chain to
+        name it, and the same for every such read (up to ``MAX_REPORTED``): 300 readers of the last of a 200,000-view
+        chain, its last writer not waited for, took 56 s instead of 3."""
         j = written[t]
-        if j < 0:
-            return ()
-        if tensors[j].view_of is None:
-            return (producer[j],)
-        out = []
         while j >= 0:
-            out.append(producer[j])
+            w = producer[j]
+            if fails(w):
+                yield w
             parent = tensors[j].view_of
             j = -1 if parent is None else written[graph.tensor_index[parent]]
-        return out
+            if j >= 0 and clear(fold.of(j)):
+                return
 
     # a read is in order when its chain's latest-issued writer is issued first (one number per view,
     # each from the view above it); the chain is walked only to name the writers that are not
@@ -137,10 +139,12 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
             j = written[t]
             if j < 0 or last_issued.of(j) < pos[ni] or kept[1] >= MAX_REPORTED:
                 continue
-            for w in writers(t):
-                if pos[w] > pos[ni]:
-                    bad(1, f"node {nm(nodes[ni].id)} is issued before {nm(nodes[w].id)}, which writes "
-                           f"{nm(graph.tensors[t].id)} that it reads")
+            p = pos[ni]
+            for w in failing_writers(t, last_issued, lambda last, p=p: last < p, lambda w, p=p: pos[w] > p):
+                bad(1, f"node {nm(nodes[ni].id)} is issued before {nm(nodes[w].id)}, which writes "
+                       f"{nm(graph.tensors[t].id)} that it reads")
+                if kept[1] >= MAX_REPORTED:
+                    break
     waits: dict[int, list[int]] = {}  # a dict: a list per node costs 56 MB per million nodes
     # each distinct event once: a copy restates the same happens-before edge (harmless, as CONTRACT.md defines
     # safety by happens-before alone), and a bad one listed k times was k identical findings
@@ -212,24 +216,61 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
 
     # ---- rule 2: every read sees its data -------------------------------------------------------
     # Every writer on t's chain (t's producer, its root's, and any view between) must happen-before
-    # the reader. A node happens-before everything its stream's later nodes do, so that holds
-    # exactly when, on each stream, the chain's last writer does: ``last_writers`` keeps, per view,
-    # each stream's highest writer index (a few pairs, each view's from the view above it), and the
-    # reader's clock must count past each (past: on its own stream the reader itself is counted).
-    # All writers are checked, none pruned; the chain is walked only to name those that fail.
-    last_writers = _ChainFold(graph, written, lambda w: ((stream[w], idx[w]),), _max_per_stream)
-    for ni in range(N):
+    # the reader. What happens-before a writer happens-before all the writer does, so that holds
+    # exactly when the chain's *latest* writers do, those no other writer of the chain comes after:
+    # ``last_writers`` keeps them per view (at most one per stream, mostly one: each view's from the
+    # view above it), and the reader's clock must count past each (past: on its own stream the reader
+    # itself is counted). All writers are checked, none pruned; the chain is walked only to name those
+    # that fail, and only as far up as the view above still sums up a writer that fails.
+    def latest(acc: tuple[tuple[int, int, int], ...], new: tuple[tuple[int, int, int], ...]):
+        """The latest writers of ``acc`` and the one writer of ``new``: those that happen-before it dropped, and it
+        left out where it happens-before one of them. Why not each stream's last writer (as before): a chain of
+        20,000 written views whose writers are dealt round-robin over 1,024 streams, each waiting for the one
+        before, kept up to 1,024 pairs per view: 1.5 GB and 8 s to verify, where one writer is the latest."""
+        w = new[0][2]
+        if len(acc) < _WIDE:
+            keep = tuple(e for e in acc if e[2] != w and not hb(e[2], w))
+        else:   # many concurrent writers: w's clock read once, as a list (a clock read per writer tripled the time)
+            clock = _materialize(rep[w])
+            clock[stream[w]] = idx[w]
+            seen = clock.tolist()
+            keep = tuple(e for e in acc if e[2] != w and seen[e[0]] < e[1])
+        if len(keep) < len(acc) or not any(hb(w, e[2]) for e in keep):
+            return keep + new   # (a writer that some kept one happens-before dropped none: acc is an antichain)
+        return keep
+
+    last_writers = _ChainFold(graph, written, lambda w: ((stream[w], idx[w], w),), latest)
+
+    as_arrays: dict[int, tuple[tuple, np.ndarray, np.ndarray]] = {}   # id of a wide ``lw`` -> it, its streams, indices
+
+    def seen_by(ni: int, lw: tuple[tuple[int, int, int], ...]) -> bool:
+        """Whether node ``ni``'s clock counts past each (stream, index, writer) of ``lw``: every writer it sums up
+        happens-before ``ni``. Writers latest on many streams (concurrent writes into one chain) are compared in one
+        array operation with ``ni``'s clock: a clock read per writer and read cost 20,000 readers of a view written
+        on 1,024 streams 20 million reads."""
         own = stream[ni]
+        if len(lw) < _WIDE:
+            return all(at(ni, s) - (s == own) >= i for s, i, _w in lw)
+        kept = as_arrays.get(id(lw))
+        if kept is None:   # (``lw`` is kept with its arrays: its id stays its own)
+            kept = as_arrays[id(lw)] = (lw, np.array([e[0] for e in lw]), np.array([e[1] for e in lw]))
+        clock = _materialize(rep[ni])
+        clock[own] = idx[ni] - 1
+        return bool((clock[kept[1]] >= kept[2]).all())
+
+    for ni in range(N):
         for t in graph.node_inputs[ni]:
             j = written[t]
             if j < 0 or kept[2] >= MAX_REPORTED:
                 continue
-            if all(at(ni, s) - (s == own) >= i for s, i in last_writers.of(j)):
+            if seen_by(ni, last_writers.of(j)):
                 continue
-            for w in writers(t):
-                if not hb(w, ni):
-                    bad(2, f"node {nm(nodes[ni].id)} reads {nm(graph.tensors[t].id)} but its writer "
-                           f"{nm(nodes[w].id)} does not happen-before it (missing event?)")
+            for w in failing_writers(t, last_writers, lambda lw, ni=ni: seen_by(ni, lw),
+                                     lambda w, ni=ni: not hb(w, ni)):
+                bad(2, f"node {nm(nodes[ni].id)} reads {nm(graph.tensors[t].id)} but its writer "
+                       f"{nm(nodes[w].id)} does not happen-before it (missing event?)")
+                if kept[2] >= MAX_REPORTED:
+                    break
 
     # ---- rule 4 and offsets -----------------------------------------------------------------------
     T = len(graph.tensors)
@@ -296,13 +337,16 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     starts = {r for r in range(T) if graph.tensors[r].kind == "input" and graph.root[r] == r}
     ends = {graph.root[t] for t in range(T) if graph.tensors[t].kind == "output"}
 
-    def last_per_stream(r: int) -> tuple[tuple[int, int], ...]:
-        """(stream, index of r's last access on it), for the streams r is accessed on (one or two, mostly)."""
+    def last_per_stream(r: int) -> tuple[tuple[int, int, int], ...]:
+        """(stream, index of r's last access on it, that access), for the streams r is accessed on (one or two,
+        mostly). The access itself is kept for ``unordered`` to name (it walked all of r's accesses again for each
+        finding: 200 findings of a root read by 200,000 nodes took 34 s)."""
         v: dict[int, int] = {}
         for a in acc.get(r, ()):
-            if idx[a] > v.get(stream[a], 0):
-                v[stream[a]] = idx[a]
-        return tuple(v.items())
+            b = v.get(stream[a])
+            if b is None or idx[a] > idx[b]:
+                v[stream[a]] = a
+        return tuple((s, idx[a], a) for s, a in v.items())
 
     def first_per_stream(b: int) -> tuple[int, ...]:
         """b's first access on each stream it is accessed on. Along a stream the clocks only grow, so an
@@ -318,6 +362,24 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     # verifier's memory flat on million-tensor graphs
     last_of = lru_cache(maxsize=1 << 14)(last_per_stream)
     first_of = lru_cache(maxsize=1 << 14)(first_per_stream)
+    floor_memo: dict[int, np.ndarray] = {}   # the root being painted -> its floor (one entry: see ``floor_of``)
+
+    def floor_of(b: int) -> np.ndarray:
+        """Per stream ``t``, how many of ``t``'s nodes happen-before every access of root ``b`` (``_floor`` of b's first
+        accesses), for the root now painted: it is compared with every root it covers, then never again."""
+        f = floor_memo.get(b)
+        if f is None:
+            floor_memo.clear()
+            f = floor_memo[b] = _floor(first_of(b), stream, idx, rep, S)
+        return f
+
+    def wide(a: int, b: int) -> bool:
+        """Whether ``before``/``unordered`` compare ``a`` with ``b`` by ``b``'s floor: either is accessed on many
+        streams (each access of b checked against each of a's last accesses was streams x streams clock reads per
+        pair: 20 fan-outs of 1,024 readers each on 1,024 streams, one root after another, took 9 of 10 s; and b's
+        1,024 first accesses for each of 10,000 roots it covers, each read on one stream: 10 million reads, 2.4 s),
+        or the floor is at hand already. The floor costs one array minimum per first access of b, once."""
+        return b in floor_memo or len(last_of(a)) >= _WIDE or len(first_of(b)) >= _WIDE
 
     def before(a: int, b: int) -> bool:
         """Every access of root a happens-before every access of root b: on each stream s that a is
@@ -329,8 +391,11 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         b read by 32,000 nodes.)"""
         if a in ends or b in starts:
             return False
+        if wide(a, b):
+            floor = floor_of(b)
+            return all(floor[s] >= last for s, last, _x in last_of(a))
         xs = first_of(b)
-        for s, last in last_of(a):
+        for s, last, _x in last_of(a):
             for x in xs:
                 if at(x, s) - (stream[x] == s) < last:
                     return False
@@ -348,12 +413,10 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
             return ("both are inputs, written before the run" if a in starts else
                     f"{tb} is an input, written before the run, and {ta} is accessed during the run")
         same = None
-        lasts: dict[int, int] = {}   # a's last access on each stream (one pass: ``last_of`` keeps only its index)
-        for x in acc[a]:
-            if stream[x] not in lasts or idx[x] > idx[lasts[stream[x]]]:
-                lasts[stream[x]] = x
-        for s, last in last_of(a):
-            x = lasts[s]
+        floor = floor_of(b) if wide(a, b) else None
+        for s, last, x in last_of(a):
+            if floor is not None and floor[s] >= last:
+                continue   # every access of b counts a's last one on s
             for y in first_of(b):
                 if at(y, s) - (stream[y] == s) < last:
                     if y != x:
@@ -384,7 +447,7 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
             return False
         for n in inplace_pairs.get((a, b), ()):
             sn, inn = stream[n], idx[n]
-            if all(at(n, s) >= last for s, last in last_of(a)) and all(
+            if all(at(n, s) >= last for s, last, _x in last_of(a)) and all(
                     x == n or at(x, sn) >= inn for x in first_of(b)):
                 return True
         return False
@@ -559,6 +622,28 @@ def _clocks(by_pos: list[int], stream: list[int], waits: dict[int, list[int]], p
             tip[s] = cur
         rep[ni] = cur
     return idx, rep
+
+
+#: ``before`` compares roots through the later one's floor (``_floor``) where either is accessed on this many streams
+_WIDE = 16
+
+
+def _floor(xs, stream: list[int], idx: list[int], rep: list[tuple[np.ndarray, dict[int, int] | None]],
+           S: int) -> np.ndarray:
+    """Per stream ``t``, the fewest nodes of ``t`` that happen-before a node of ``xs`` (its own stream's nodes before
+    it counted on its own stream): a root's accesses all count its stream-``t`` predecessors up to that many, so a
+    root accessed last on ``t`` at index ``i`` happens-before all of them exactly when ``floor[t] >= i``. One array
+    minimum per node of ``xs`` in C, where reading each clock at each stream of the other root was a Python call per
+    pair (streams x streams per pair of roots). No node in ``xs``: no bound on any stream."""
+    out: np.ndarray | None = None
+    for x in xs:
+        v = _materialize(rep[x])
+        v[stream[x]] = idx[x] - 1
+        if out is None:
+            out = v
+        else:
+            np.minimum(out, v, out=out)
+    return np.full(S, np.iinfo(np.int64).max, dtype=np.int64) if out is None else out
 
 
 def _component(r: tuple[np.ndarray, dict[int, int] | None], t: int) -> int:
@@ -771,15 +856,6 @@ class _ChainFold:
             acc = v if acc is None else self.join(acc, v)
             memo[c] = acc
         return acc
-
-
-def _max_per_stream(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
-    """Two sets of (stream, highest index on it) merged: each stream's highest."""
-    d = dict(a)
-    for s, i in b:
-        if d.get(s, 0) < i:
-            d[s] = i
-    return tuple(d.items())
 
 
 def _nearest_written(graph: Graph) -> list[int]:
