@@ -363,9 +363,9 @@ class Executor:
         tensors = flatten_inputs(self.program, args, kwargs)
         check_not_traced(self.torch, self.program, tensors)
         self._check_ambient(flags=flags)
-        if self._written and self.torch.is_grad_enabled():   # (the call itself runs under no_grad)
-            for k in self._written:
-                _check_no_grad_leaf(tensors[k], self.program.user_inputs[k][1])
+        for k in self._written:   # before anything runs: a refusal at the write-back came after the launches had
+            # written the module's buffers (a train-mode BatchNorm's running stats) and earlier inputs
+            _check_writable(self.torch, tensors[k], self.program.user_inputs[k][1])
         if self._owner == threading.get_ident():
             raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
                                     "program calling it?): calls run one at a time in its one arena")
@@ -1483,17 +1483,52 @@ def _holds_no_data(torch: Any, x: Any) -> bool:
     return is_fake(x) or torch._is_functional_tensor(x) or torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
-def _check_no_grad_leaf(x: Any, tid: str) -> None:
-    """Refuse, as eager's in-place op does under grad mode, to write a leaf tensor that requires grad (a trainable
-    tensor of the caller's) or a view of one: the program runs under ``no_grad`` and wrote it back silently."""
+def _check_writable(torch: Any, x: Any, tid: str) -> None:
+    """Refuse, before the call writes anything, a caller's tensor that eager's in-place op in ``forward`` could not
+    write as the program's write-back does: an inference tensor outside inference mode, and, under grad mode, a
+    tensor that requires grad or a view of one (a leaf or a view of a leaf, a view made under ``no_grad`` or by a
+    multi-view op such as ``unbind``: eager raises; a non-leaf: eager records the write in autograd, where the
+    program, run under ``no_grad``, would change its values behind its history, a silently wrong gradient).
+
+    Why up front: the write-back comes after the launches, which had already written the module's buffers in place
+    (a train-mode BatchNorm's running statistics) and the inputs written back before it, where eager's refused call
+    left them as they were (round 51); and under ``no_grad`` the write-back took the views eager refuses silently."""
+    if not isinstance(x, torch.Tensor):
+        return
+    if x.is_inference() and not torch.is_inference_mode_enabled():
+        raise AtenExecutorError(f"input {tid!r} is written in place by the program, and the caller's tensor is an "
+                                "inference tensor (made under torch.inference_mode()), which eager refuses to write "
+                                "outside inference mode (call inside torch.inference_mode(), or pass a clone)")
+    if not torch.is_grad_enabled():
+        return
     base = x._base if x._is_view() else None
-    leaf = x.is_leaf if base is None else base.is_leaf
-    if x.requires_grad and leaf:
-        what = "a leaf tensor" if base is None else "a view of a leaf tensor"
-        raise AtenExecutorError(f"input {tid!r} is written in place by the program, and the caller's tensor is {what} "
-                                "that requires grad: eager refuses that in-place write under grad mode (call inside "
-                                "torch.no_grad() or torch.inference_mode(), or pass a tensor that does not require "
-                                "grad)")
+    if not (x.requires_grad or (base is not None and base.requires_grad)):
+        return
+    if base is None and x.is_leaf:
+        what, why = "a leaf tensor that requires grad", "eager refuses that in-place write under grad mode"
+    elif base is not None and base.is_leaf:
+        what, why = "a view of a leaf tensor that requires grad", "eager refuses that in-place write under grad mode"
+    elif not x.requires_grad or _creation_meta(torch, x) not in (None, "DEFAULT"):
+        what, why = ("a view of a tensor that requires grad, made under no_grad or by a multi-view op (unbind, split, "
+                     "chunk)"), "eager refuses that in-place write under grad mode"
+    else:
+        what, why = ("a tensor that requires grad", "eager records the write in autograd, where the program runs "
+                     "under no_grad and would change its values behind its gradient history")
+    raise AtenExecutorError(f"input {tid!r} is written in place by the program, and the caller's tensor is {what}: "
+                            f"{why} (call inside torch.no_grad() or torch.inference_mode(), or pass a tensor that "
+                            "does not require grad)")
+
+
+def _creation_meta(torch: Any, x: Any) -> str | None:
+    """The autograd creation kind of view ``x`` (``DEFAULT``, ``NO_GRAD_MODE``, ``MULTI_OUTPUT_NODE``...), or None
+    where torch does not tell (no view, or a torch without the private getter)."""
+    get = getattr(getattr(torch._C, "_autograd", None), "_get_creation_meta", None)
+    if get is None or not x._is_view():
+        return None
+    try:
+        return str(get(x)).rsplit(".", 1)[-1]
+    except (RuntimeError, TypeError):
+        return None
 
 
 def _internal_overlap(torch: Any, t: Any) -> bool:

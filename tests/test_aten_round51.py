@@ -1,0 +1,112 @@
+"""Round 51: the ATen executor's refusals come before any write, and layouts compared as eager lays out elements.
+
+Bugs fixed (each test below failed before):
+- a program writing an input in place, called outside inference mode with an inference tensor: eager refuses the
+  write ("Inplace update to inference tensor outside InferenceMode") before it writes anything; the executor refused
+  only at the write-back, after its launches had updated a train-mode BatchNorm's running statistics (and
+  ``num_batches_tracked``). Now refused before the call runs, the module's buffers and every input as they were.
+- under grad mode, a written input that is a view made under ``no_grad`` of a tensor requiring grad, or a view of a
+  multi-view op (``unbind``): eager refuses the in-place write, the executor wrote it silently (the call runs under
+  ``no_grad``); and a non-leaf tensor that requires grad, which eager writes recording the op in autograd, was written
+  behind its gradient history (a silently wrong gradient). All three refused naming the input, before anything runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+
+class WritesAndNorms(nn.Module):
+    """Writes both inputs in place and normalizes in train mode (running statistics written every call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, x, y):
+        y.add_(1)
+        x.mul_(2)
+        return self.bn(x + y)
+
+
+@pytest.fixture(scope="module")
+def writes_and_norms():
+    m = WritesAndNorms().train()
+    return m, compile(m, (torch.randn(3, 4), torch.randn(3, 4)), poison=True)
+
+
+def _state(m: nn.Module) -> dict:
+    return {k: v.clone() for k, v in m.state_dict().items()}
+
+
+def test_inference_tensor_written_outside_inference_mode_is_refused_before_any_write(writes_and_norms):
+    m, step = writes_and_norms
+    with torch.inference_mode():
+        xi = torch.randn(3, 4)
+    y = torch.zeros(3, 4)
+    before = _state(m)
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
+        m(xi, torch.zeros(3, 4))   # eager's own refusal (at ``x.mul_``)
+    for k, v in _state(m).items():   # (eager's refusal came before the BatchNorm)
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(AtenExecutorError, match="input 'x' is written in place .* an inference tensor"):
+        step(xi, y)
+    for k, v in _state(m).items():   # running_mean, running_var, num_batches_tracked as they were
+        assert torch.equal(v, before[k]), k
+    assert torch.equal(y, torch.zeros(3, 4))
+    with torch.inference_mode():   # inside inference mode eager writes it, and so does the program
+        xe, xc = xi.clone(), xi.clone()
+        me = WritesAndNorms().train()
+        me.load_state_dict(m.state_dict())
+        ye, yc = torch.zeros(3, 4), torch.zeros(3, 4)
+        want = me(xe, ye)
+        got = step(xc, yc)
+    assert torch.equal(got, want) and torch.equal(xc, xe) and torch.equal(yc, ye)
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, me.state_dict()[k]), k
+
+
+def _no_grad_view():
+    b = torch.randn(2, 3, 4, requires_grad=True) * 1
+    with torch.no_grad():
+        return b[0]
+
+
+def _unbound():
+    return (torch.randn(2, 3, 4, requires_grad=True) * 1).unbind(0)[0]
+
+
+@pytest.mark.parametrize("make,eager_says,what", [
+    (_no_grad_view, "view was created in no_grad mode", "made under no_grad or by a multi-view op"),
+    (_unbound, "function that returns multiple views", "made under no_grad or by a multi-view op"),
+    (lambda: torch.randn(3, 4, requires_grad=True) * 1, None, "a tensor that requires grad: eager records"),
+])
+def test_written_input_eager_cannot_write_or_records_in_autograd_is_refused(writes_and_norms, make, eager_says, what):
+    m, step = writes_and_norms
+    x = make()
+    if eager_says is not None:
+        with pytest.raises(RuntimeError, match=eager_says):
+            WritesAndNorms().train()(make(), torch.zeros(3, 4))
+    before, state = x.detach().clone(), _state(m)
+    y = torch.zeros(3, 4)
+    with pytest.raises(AtenExecutorError, match=f"input 'x' is written in place .* {what}"):
+        step(x, y)
+    assert torch.equal(x.detach(), before) and torch.equal(y, torch.zeros(3, 4))
+    for k, v in _state(m).items():
+        assert torch.equal(v, state[k]), k
+    with torch.no_grad():   # outside grad mode eager writes each, and so does the program
+        xe = make()
+        xc = xe.clone()
+        me = WritesAndNorms().train()
+        me.load_state_dict(m.state_dict())
+        want = me(xe, torch.zeros(3, 4))
+        got = step(xc, torch.zeros(3, 4))
+    assert torch.equal(got, want) and torch.equal(xc, xe.detach())
