@@ -110,3 +110,58 @@ def test_written_input_eager_cannot_write_or_records_in_autograd_is_refused(writ
         want = me(xe, torch.zeros(3, 4))
         got = step(xc, torch.zeros(3, 4))
     assert torch.equal(got, want) and torch.equal(xc, xe.detach())
+
+
+# --- layouts: a size-1 dimension's stride (and any stride of a tensor of no element) addresses nothing ----------------
+
+
+class WritesInNoGrad(nn.Module):
+    """A ``no_grad`` block's write (functionalized: the new value is an output the executor copies back), then the
+    input and a view of it returned: eager returns the caller's tensor itself and a view of it."""
+
+    def forward(self, x):
+        with torch.no_grad():
+            x.mul_(2)
+        return x, x[:, 1:]
+
+
+def _one_row(strides_of_t: bool) -> torch.Tensor:
+    """A ``(1, 4)`` tensor at strides ``(1, 1)`` (a transposed column) or ``(4, 1)`` (contiguous): the same layout."""
+    return torch.randn(4, 1).t() if strides_of_t else torch.randn(1, 4)
+
+
+@pytest.mark.parametrize("export_t,call_t", [(True, True), (True, False), (False, True)])
+def test_size1_stride_does_not_turn_returned_input_and_its_views_into_copies(export_t, call_t):
+    step = compile(WritesInNoGrad(), (_one_row(export_t),))
+    x = _one_row(call_t)
+    want = x * 2
+    a, b = step(x)
+    assert a is x and torch.equal(x, want)   # eager's ``x.mul_(2); return x``: the caller's tensor
+    assert b.data_ptr() == x.data_ptr() + x.element_size() and torch.equal(b, want[:, 1:])
+    b.fill_(7)   # a view of the caller's tensor, as eager's: the write shows in ``x``
+    assert torch.equal(x[:, 1:], torch.full((1, 3), 7.0))
+
+
+def test_zero_size_input_of_other_strides_is_returned_itself():
+    """Strides of a tensor of no element address nothing: eager's ``x.mul_(2); return x`` is ``x`` whatever they are."""
+    step = compile(WritesInNoGrad(), (torch.randn(0, 4),))
+    x = torch.randn(4, 0).t()   # (0, 4) at strides (1, 4)
+    a, b = step(x)
+    assert a is x and b.shape == (0, 3)
+
+
+class AddsTwo(nn.Module):
+    def forward(self, x, y):
+        return x * 2 + y
+
+
+def test_merged_inputs_of_the_same_elements_with_another_size1_stride_run():
+    """``compile(m, (e, e))``: export merges the two inputs; a call passing one tensor and a view of its very elements
+    whose size-1 dimension has another stride computes what eager does (refused before, as "two different tensors")."""
+    e = torch.randn(1, 4)
+    m = AddsTwo()
+    step = compile(m, (e, e))
+    x = torch.randn(1, 4)
+    assert torch.equal(step(x, x.as_strided((1, 4), (1, 1))), m(x, x))
+    with pytest.raises(AtenExecutorError, match="one tensor in the export's example inputs"):
+        step(x, x.clone())

@@ -29,7 +29,7 @@ from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .exact import Scratch
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import check_lowerable, lower_program, storage_offset_readers
-from .program import Program, flatten_inputs
+from .program import Program, flatten_inputs, strides_agree
 from .relaid import RandomLayoutCheck
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
 
@@ -685,7 +685,7 @@ class Executor:
         returned input is the caller's tensor itself only then (round 42 review: ``x.contiguous()`` of a contiguous
         export, which returns the input, gave a transposed caller's ``x`` itself where eager gives a contiguous copy,
         so a write to the result changed the caller's tensor)."""
-        return all(n <= 1 or a == b for n, a, b in zip(x.shape, x.stride(), slot.stride()))
+        return strides_agree(tuple(x.shape), tuple(x.stride()), tuple(slot.stride()))
 
     def _replayed_views(self, fits: Any) -> dict[int, Any]:
         """{output index: eager's view} for each output that is a view of a caller's input laid out otherwise than at
@@ -751,7 +751,8 @@ class Executor:
             if k not in ok:
                 x, slot = self._caller_inputs[k], self._inputs[k]
                 ok[k] = (x.dtype == slot.dtype and x.device == slot.device and x.layout == self.torch.strided
-                         and tuple(x.stride()) == tuple(slot.stride()))
+                         and self._same_layout(x, slot))   # (round 51: strides compared exactly, so a size-1
+                # dimension's stride, ``(1, 4)`` at ``(1, 1)`` for the export's ``(4, 1)``, made eager's views copies)
             return ok[k]
 
         copies: dict[int, Any] = {}
@@ -1182,7 +1183,10 @@ def _updated_inputs(program: Program) -> dict[str, int]:
             continue
         spec, slot = program.specs[v], program.specs[gid]
         if (graph.tensors[graph.root[graph.tensor_index[v]]].id == v and spec.dtype == slot.dtype
-                and tuple(spec.shape) == tuple(slot.shape) and tuple(spec.stride) == tuple(slot.stride)):
+                and tuple(spec.shape) == tuple(slot.shape)
+                and strides_agree(tuple(spec.shape), tuple(spec.stride), tuple(slot.stride))):
+            # (not the strides themselves: ``x.mul_(2)`` in a ``no_grad`` block of an ``x`` exported ``(1, 4)`` at
+            # strides ``(1, 1)`` has a new value at ``(4, 1)``, the same elements, and came back a copy: round 51)
             out.setdefault(v, k)
     return out
 
@@ -1243,7 +1247,8 @@ def _written_weights_returned(torch: Any, program: Program, views: Mapping[str, 
 
 def _laid_out_alike_as(t: Any, stride: tuple) -> bool:
     """Whether ``t`` has ``stride`` in each dimension of more than one element (a size-1 dimension's stride is free)."""
-    return all(n <= 1 or a == b for n, a, b in zip(t.shape, t.stride(), stride))
+    return strides_agree(tuple(t.shape), tuple(t.stride()), tuple(stride))
+
 
 
 def _spec_is_layout(spec: Any, t: Any) -> bool:
