@@ -165,3 +165,35 @@ def test_merged_inputs_of_the_same_elements_with_another_size1_stride_run():
     assert torch.equal(step(x, x.as_strided((1, 4), (1, 1))), m(x, x))
     with pytest.raises(AtenExecutorError, match="one tensor in the export's example inputs"):
         step(x, x.clone())
+
+
+class ScalesByStride(nn.Module):
+    def forward(self, x):
+        return x * x.stride(0)
+
+
+class BranchesOnContiguity(nn.Module):
+    def forward(self, x):
+        return x * 2 if x.is_contiguous() else x * 3
+
+
+def test_stride_read_in_forward_counts_a_size1_dimensions_stride():
+    """``x.stride(0)`` of a ``(1, 4)`` input is 1 at strides ``(1, 1)`` and 4 at the export's ``(4, 1)``: the program
+    fixed ``x * 4``, and such a call returned it silently (the layout check ignored size-1 dimensions, as
+    ``is_contiguous()`` does, for every read)."""
+    m = ScalesByStride()
+    step = compile(m, (torch.randn(1, 4),))
+    x = torch.randn(4, 1).t()
+    assert not torch.equal(m(x), x * 4)   # eager's: x * 1
+    with pytest.raises(AtenExecutorError, match=r"input 'x' has strides \(1, 1\), the export's \(4, 1\), and forward "
+                                                r"read Tensor.stride\(\)"):
+        step(x)
+    y = torch.randn(1, 4)
+    assert torch.equal(step(y), m(y))
+
+
+def test_is_contiguous_read_still_ignores_a_size1_dimensions_stride():
+    m = BranchesOnContiguity()
+    step = compile(m, (torch.randn(1, 4),))
+    x = torch.randn(4, 1).t()   # contiguous to torch: eager takes the export's branch
+    assert torch.equal(step(x), m(x))

@@ -619,12 +619,18 @@ class Executor:
         offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
         # (``storage_offset()`` alone tells nothing of the strides: a transposed input was refused for it)
         strides_read = next(((m, w) for m, w in reads if m not in ("storage_offset", *ambient.LAYOUT_IDENTITIES)), None)
+        # ``stride()`` and ``dim_order()`` hand ``forward`` every stride, a size-1 dimension's too (``x * x.stride(0)``
+        # of a ``(1, 4)`` input is ``x * 1`` at strides ``(1, 1)``, ``x * 4`` at the export's ``(4, 1)``: round 51, such a
+        # call ran the export's ``x * 4`` silently); ``is_contiguous()`` ignores those, as the comparison below does
+        exact_read = next(((m, w) for m, w in reads if m in ("stride", "dim_order")), None)
         # (``x.contiguous()`` that returned its tensor: only a written input's identity depends on it)
         identity = next(((m, w) for m, w in reads if m in ambient.LAYOUT_IDENTITIES), None)
         for k, ((_pos, tid), x, (strides, offset)) in enumerate(zip(self.program.user_inputs, tensors,
                                                                      self._export_layouts)):
             other = x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
-            if strides_read is not None and other:
+            if exact_read is not None and tuple(x.stride()) != tuple(strides):
+                (method, where), what = exact_read, f"strides {tuple(x.stride())}, the export's {strides}"
+            elif strides_read is not None and other:
                 (method, where), what = strides_read, f"strides {tuple(x.stride())}, the export's {strides}"
             elif offset_read is not None and x.storage_offset() != offset:
                 (method, where), what = offset_read, f"storage offset {x.storage_offset()}, the export's {offset}"
