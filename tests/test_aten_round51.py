@@ -13,6 +13,8 @@ Bugs fixed (each test below failed before):
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from needs import need
 
@@ -197,3 +199,34 @@ def test_is_contiguous_read_still_ignores_a_size1_dimensions_stride():
     step = compile(m, (torch.randn(1, 4),))
     x = torch.randn(4, 1).t()   # contiguous to torch: eager takes the export's branch
     assert torch.equal(step(x), m(x))
+
+
+class DrawsLayerdrop(nn.Module):
+    """MusicGen's layerdrop: a draw from Python's ``random`` at every call, read only in training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        p = random.uniform(0, 1)
+        if self.training and p < 0.5:
+            return x
+        return self.lin(x)
+
+
+def test_refused_call_leaves_pythons_random_as_it_was():
+    """The compiled call repeats ``forward``'s unread draws before it runs; a call the executor then refused (an
+    input of another shape than the export's) had advanced ``random`` all the same."""
+    m = DrawsLayerdrop().eval()
+    step = compile(m, (torch.randn(2, 4),))
+    state = random.getstate()
+    with pytest.raises(AtenExecutorError, match="input 'x' is"):
+        step(torch.randn(3, 4))
+    assert random.getstate() == state
+    x = torch.randn(2, 4)
+    random.setstate(state)
+    want = m(x)
+    after = random.getstate()
+    random.setstate(state)
+    assert torch.equal(step(x), want) and random.getstate() == after   # a call that runs draws as eager's
