@@ -230,3 +230,22 @@ def test_refused_call_leaves_pythons_random_as_it_was():
     after = random.getstate()
     random.setstate(state)
     assert torch.equal(step(x), want) and random.getstate() == after   # a call that runs draws as eager's
+
+
+class ScalesAndSums(nn.Module):
+    def forward(self, w, x):
+        return w * 2 + x.sum()
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_refused_expanded_input_leaves_the_previous_return_views_outputs(streams):
+    """An input exported expanded (stride 0: its slot holds the few distinct elements) refuses a call passing a tensor
+    laid out otherwise; that refusal came while the inputs were being copied in, after the arena had been poisoned
+    (and earlier inputs' slots written), so the previous call's ``return_views`` outputs, the arena's bytes, read NaN."""
+    step = compile(ScalesAndSums(), (torch.randn(4, 4), torch.randn(4, 1).expand(4, 4)), streams=streams,
+                   return_views=True, poison=True)
+    y = step(torch.randn(4, 4), torch.randn(4, 1).expand(4, 4))
+    kept = y.clone()
+    with pytest.raises(AtenExecutorError, match="input 'x' was exported with strides \\(1, 0\\)"):
+        step(torch.randn(4, 4), torch.randn(4, 4))
+    assert torch.equal(y, kept)

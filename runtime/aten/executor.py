@@ -599,6 +599,9 @@ class Executor:
                 raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}, and the program "
                                         "writes one of them in place (eager's write would show in the other; "
                                         "the arena holds a copy): pass a separate tensor")
+        for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, tensors, self._overlapping):
+            if shared:   # (before the poison and the first slot's copy: a refusal there had already written the
+                _check_overlapping(slot, x, tid)   # arena, the previous call's ``return_views`` outputs: round 51)
         sources = self._off_arena(tensors)   # (checked dense and on the device above)
         if self.poison_arena:
             poison(self.layout)
@@ -1591,17 +1594,23 @@ def _copy_overlapping(slot: Any, x: Any, tid: str) -> None:
     stride 0) has a planned slot of the expanded layout's few bytes, and ``slot.copy_(x)`` raised torch's
     "more than one element of the written-to tensor refers to a single memory location" at every call. A
     caller's tensor with the same strides holds its elements at the same relative bytes: its span is copied
-    as it is. One laid out otherwise may hold more distinct values than the slot can: refused, naming it."""
-    same = all(a == b for n, a, b in zip(x.shape, x.stride(), slot.stride()) if n != 1)
-    if not same:
-        raise AtenExecutorError(f"input {tid!r} was exported with strides {tuple(slot.stride())}, whose elements "
-                                f"share memory (an expand), and its planned slot holds only those; this call's "
-                                f"tensor has strides {tuple(x.stride())}: pass one laid out alike (expand it the "
-                                "same way), or compile with an example input that owns its elements")
+    as it is. One laid out otherwise may hold more distinct values than the slot can: refused (``_check_overlapping``,
+    which the call asks first)."""
+    _check_overlapping(slot, x, tid)
     if slot.numel() == 0:
         return
     n = elements_spanned(x)
     slot.as_strided((n,), (1,)).copy_(x.as_strided((n,), (1,)))
+
+
+def _check_overlapping(slot: Any, x: Any, tid: str) -> None:
+    """Refuse a caller's tensor ``x`` for input ``tid`` whose slot's elements share memory where ``x`` is laid out
+    otherwise (strides of its dimensions of more than one element): it may hold more distinct values than the slot."""
+    if not strides_agree(tuple(x.shape), tuple(x.stride()), tuple(slot.stride())):
+        raise AtenExecutorError(f"input {tid!r} was exported with strides {tuple(slot.stride())}, whose elements "
+                                f"share memory (an expand), and its planned slot holds only those; this call's "
+                                f"tensor has strides {tuple(x.stride())}: pass one laid out alike (expand it the "
+                                "same way), or compile with an example input that owns its elements")
 
 
 def _spans_by_storage(torch: Any, weights: Mapping[str, Any]) -> dict[tuple, list[tuple[str, int, int, Any]]]:
