@@ -249,3 +249,30 @@ def test_refused_expanded_input_leaves_the_previous_return_views_outputs(streams
     with pytest.raises(AtenExecutorError, match="input 'x' was exported with strides \\(1, 0\\)"):
         step(torch.randn(4, 4), torch.randn(4, 4))
     assert torch.equal(y, kept)
+
+
+class Doubles(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def test_input_exported_with_overlapping_rows_is_not_squeezed_into_its_slot():
+    """``torch.randn(5).as_strided((3, 3), (1, 1))``: nine elements on five places, which torch's overlap test calls
+    "too hard" (not an expand). Its slot was loaded by a plain ``copy_``, so a contiguous caller's nine values were
+    squeezed into five places and the call returned other values than eager's, silently. Now such a slot is found
+    by listing its positions: a caller's tensor laid out alike is copied span for span, another refused."""
+    m = Doubles()
+    step = compile(m, (torch.randn(5).as_strided((3, 3), (1, 1)),), poison=True)
+    with pytest.raises(AtenExecutorError, match=r"input 'x' was exported with strides \(1, 1\), whose elements share"):
+        step(torch.randn(3, 3))
+    x = torch.randn(5).as_strided((3, 3), (1, 1))
+    assert torch.equal(step(x), m(x))
+
+
+def test_input_exported_interleaved_but_distinct_takes_any_layout():
+    """``(2, 3)`` at strides ``(3, 2)``: torch says "too hard", yet no two elements share memory: any caller's tensor
+    is copied in as before."""
+    m = Doubles()
+    step = compile(m, (torch.randn(8).as_strided((2, 3), (3, 2)),), poison=True)
+    for x in (torch.randn(2, 3), torch.randn(8).as_strided((2, 3), (3, 2)), torch.randn(3, 2).t()):
+        assert torch.equal(step(x), m(x))

@@ -26,7 +26,7 @@ from runtime.binding import bind, waits_before_records
 from . import ambient, eager_views, hostfold, subclass
 from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
-from .exact import Scratch
+from .exact import Scratch, distinct
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import check_lowerable, lower_program, storage_offset_readers
 from .program import Program, flatten_inputs, strides_agree
@@ -112,7 +112,7 @@ class Executor:
         self._inputs = [self.layout.views[tid] for _pos, tid in program.user_inputs]
         #: per input slot, whether its elements share memory (an input exported expanded: stride 0): copy_ refuses
         #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
-        self._overlapping = [_internal_overlap(torch, slot) for slot in self._inputs]
+        self._overlapping = [_shares_own_elements(torch, slot) for slot in self._inputs]
         self._export_devices = _export_devices(program)
         #: per user input, the (strides, storage offset) it had at export (``_check_layouts``; found once here: a call
         #: walked the export's graph for them)
@@ -1550,6 +1550,16 @@ def _internal_overlap(torch: Any, t: Any) -> bool:
     return getattr(torch, "_debug_has_internal_overlap", lambda _t: 0)(t) == 1
 
 
+def _shares_own_elements(torch: Any, slot: Any) -> bool:
+    """Whether elements of an input's arena slot share memory: torch's test where it can tell (an expand, stride 0),
+    else by listing the slot's element positions once at build time (``exact.distinct``). Why: a slot exported with
+    rows that overlap (``torch.randn(5).as_strided((3, 3), (1, 1))``: torch says "too hard") was loaded by a plain
+    ``copy_``, which squeezed a contiguous caller's nine values into its five places, and the call returned other
+    values than eager's, silently (round 51)."""
+    verdict = getattr(torch, "_debug_has_internal_overlap", lambda _t: 0)(slot)
+    return verdict == 1 or (verdict == 2 and not distinct(slot))
+
+
 def _copy_as(torch: Any, x: Any, slot: Any) -> Any:
     """A copy of the caller's input ``x`` laid out as its arena slot ``slot`` (the export's strides), for a user input
     the program returns as it is (``return x``, or ``x.contiguous()``: export records no op for either) where ``x`` is
@@ -1608,7 +1618,8 @@ def _check_overlapping(slot: Any, x: Any, tid: str) -> None:
     otherwise (strides of its dimensions of more than one element): it may hold more distinct values than the slot."""
     if not strides_agree(tuple(x.shape), tuple(x.stride()), tuple(slot.stride())):
         raise AtenExecutorError(f"input {tid!r} was exported with strides {tuple(slot.stride())}, whose elements "
-                                f"share memory (an expand), and its planned slot holds only those; this call's "
+                                f"share memory (an expand, or rows that overlap), and its planned slot holds only "
+                                f"those; this call's "
                                 f"tensor has strides {tuple(x.stride())}: pass one laid out alike (expand it the "
                                 "same way), or compile with an example input that owns its elements")
 
