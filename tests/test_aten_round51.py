@@ -276,3 +276,29 @@ def test_input_exported_interleaved_but_distinct_takes_any_layout():
     step = compile(m, (torch.randn(8).as_strided((2, 3), (3, 2)),), poison=True)
     for x in (torch.randn(2, 3), torch.randn(8).as_strided((2, 3), (3, 2)), torch.randn(3, 2).t()):
         assert torch.equal(step(x), m(x))
+
+
+class WritesAndAdds(nn.Module):
+    def forward(self, x):
+        x.mul_(2)
+        return x + 1
+
+
+def test_written_input_with_overlapping_rows_is_refused():
+    """Eager's ``x.mul_(2)`` of ``ones(5).as_strided((3, 3), (1, 1))`` multiplies a place once per element that shares
+    it (``[2, 4, 8, 4, 2]``); the program doubled each place once (``[2, 2, 2, 2, 2]``), silently: torch's overlap test
+    says "too hard" there, and only its certain answer (an expand) was refused."""
+    m = WritesAndAdds()
+    step = compile(m, (torch.randn(3, 3),))
+    base = torch.ones(5)
+    eager_base = torch.ones(5)
+    m(eager_base.as_strided((3, 3), (1, 1)))
+    assert eager_base.tolist() == [2, 4, 8, 4, 2]
+    with pytest.raises(AtenExecutorError, match="input 'x' is written in place .* share memory"):
+        step(base.as_strided((3, 3), (1, 1)))
+    assert torch.equal(base, torch.ones(5))
+    interleaved = torch.ones(8)   # distinct elements (``(2, 3)`` at ``(3, 2)``), also "too hard": written as eager
+    eager_il = torch.ones(8)
+    step_il = compile(m, (torch.randn(2, 3),))
+    assert torch.equal(step_il(interleaved.as_strided((2, 3), (3, 2))), m(eager_il.as_strided((2, 3), (3, 2))))
+    assert torch.equal(interleaved, eager_il)
