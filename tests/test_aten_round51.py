@@ -302,3 +302,25 @@ def test_written_input_with_overlapping_rows_is_refused():
     step_il = compile(m, (torch.randn(2, 3),))
     assert torch.equal(step_il(interleaved.as_strided((2, 3), (3, 2))), m(eager_il.as_strided((2, 3), (3, 2))))
     assert torch.equal(interleaved, eager_il)
+
+
+def test_module_built_under_inference_mode_written_outside_is_refused_before_any_write():
+    """A train-mode BatchNorm built under ``torch.inference_mode()`` (its buffers inference tensors), compiled there
+    and called outside: eager's running-statistics update refuses; the program failed at that node mid-run, after
+    the launches before it (another buffer written), and the caller's written input left unwritten. Now refused
+    before anything runs, naming the buffer."""
+    with torch.inference_mode():
+        m = WritesAndNorms().train()
+        step = compile(m, (torch.randn(3, 4), torch.randn(3, 4)))
+    before = _state(m)
+    y = torch.zeros(3, 4)
+    with pytest.raises(AtenExecutorError, match=r"writes module tensor 'bn\.(running_mean|running_var|num_batches_tracked)'"):
+        step(torch.randn(3, 4), y)
+    assert torch.equal(y, torch.zeros(3, 4))
+    for k, v in _state(m).items():
+        assert torch.equal(v, before[k]), k
+    with torch.inference_mode():   # inside it, as eager
+        x = torch.randn(3, 4)
+        me = WritesAndNorms().train()
+        me.load_state_dict(m.state_dict())
+        assert torch.equal(step(x.clone(), torch.zeros(3, 4)), me(x.clone(), torch.zeros(3, 4)))

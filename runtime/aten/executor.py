@@ -366,6 +366,8 @@ class Executor:
         for k in self._written:   # before anything runs: a refusal at the write-back came after the launches had
             # written the module's buffers (a train-mode BatchNorm's running stats) and earlier inputs
             _check_writable(self.torch, tensors[k], self.program.user_inputs[k][1])
+        if self._written_weights and not self.torch.is_inference_mode_enabled():
+            self._check_weights_writable()
         if self._owner == threading.get_ident():
             raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
                                     "program calling it?): calls run one at a time in its one arena")
@@ -375,6 +377,22 @@ class Executor:
                 return self._call(tensors, delays)
             finally:
                 self._owner = None
+
+    def _check_weights_writable(self) -> None:
+        """Refuse, before anything runs, a call outside inference mode where a module tensor the program writes (a
+        train-mode BatchNorm's running statistics) is an inference tensor (the module built or loaded under
+        ``torch.inference_mode()``): eager's in-place op refuses it. Why up front: that node failed mid-run, after the
+        launches before it had written other buffers, and with the caller's written inputs left as they were where
+        eager's ops before it had written them (round 51)."""
+        for name, w in self._written_weights.items():
+            if isinstance(w, self.torch.Tensor) and w.is_inference():
+                sig = getattr(self.program.exported, "graph_signature", None)
+                attr = {**getattr(sig, "inputs_to_buffers", {}), **getattr(sig, "inputs_to_parameters", {})}.get(
+                    name, name)
+                raise AtenExecutorError(f"the program writes module tensor {attr!r} in place, and it is an inference "
+                                        "tensor (made under torch.inference_mode()), which eager refuses to write "
+                                        "outside inference mode: call inside torch.inference_mode(), or give the "
+                                        "module normal tensors (build or load it outside inference mode)")
 
     def _check_ambient(self, flags: bool = True) -> None:
         """The caller's torch state that eager's ``forward`` would follow and the program cannot (``ambient``): an
