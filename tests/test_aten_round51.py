@@ -324,3 +324,19 @@ def test_module_built_under_inference_mode_written_outside_is_refused_before_any
         me = WritesAndNorms().train()
         me.load_state_dict(m.state_dict())
         assert torch.equal(step(x.clone(), torch.zeros(3, 4)), me(x.clone(), torch.zeros(3, 4)))
+
+
+class Branches(nn.Module):
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda a: a.abs() + 1, lambda a: a.abs() - 1, (x,))
+
+
+def test_torch_cond_guards_are_no_stride_read_of_forward():
+    """``torch.cond`` runs Dynamo over its branches while the module is exported, and Dynamo's guard code (compiled from
+    a string) reads every guarded tensor's ``stride()``: taken for ``forward``'s read at ``<string>:9``, so a
+    transposed input was refused ("forward read Tensor.stride()") though ``forward`` read no layout."""
+    m = Branches()
+    step = compile(m, (torch.randn(3, 4),))
+    assert not any(where.startswith("<string>") for _m, where in step.program.layout_reads)
+    x = torch.randn(4, 3).t()
+    assert torch.equal(step(x), m(x))
