@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -165,9 +166,16 @@ class CompiledModule:
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
-        if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers)
+        drawn_from = None
+        if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
+            drawn_from = random.getstate()   # Python op of the program could draw)
             ambient.repeat_draws(self.program.host_draws)
-        out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
+        try:
+            out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
+        except BaseException:
+            if drawn_from is not None:   # a refused call (an input of another shape) leaves ``random`` as it was
+                random.setstate(drawn_from)   # (round 51: it had advanced it)
+            raise
         values = self.executor.attribute_values
         if self.attr_slots is not None:
             values = tuple(values[i] for i in self.attr_slots)

@@ -259,7 +259,7 @@ def _scatter(torch, base: str, named, out, scratch: Scratch | None, stream: int)
         return None
     if x.device != out.device or src.device != out.device or tuple(x.shape) != tuple(out.shape):
         return None
-    if not (_distinct(x) and _distinct(out)):
+    if not (distinct(x) and distinct(out)):
         return None
     if base == "as_strided_scatter":
         return _as_strided_scatter(torch, named, x, src, out, scratch, stream)
@@ -295,7 +295,7 @@ def _as_strided_scatter(torch, named, x, src, out, scratch: Scratch | None, stre
         w = x.as_strided(size, stride, off)   # a view only: where the window lies in x's storage
     except Exception:
         return None
-    if tuple(w.shape) != tuple(src.shape) or not _distinct(w):
+    if tuple(w.shape) != tuple(src.shape) or not distinct(w):
         return None   # a window whose elements share memory: eager's copy_ into it refuses (its error)
     if w.numel() == 0:
         # nothing scattered: the result is the input's elements wherever the window lies (eager's clone of
@@ -361,11 +361,11 @@ def _apart(t) -> bool:
     return True
 
 
-#: most elements whose positions ``_distinct`` lists to decide a layout ``_apart`` cannot (build time only)
+#: most elements whose positions ``distinct`` lists to decide a layout ``_apart`` cannot (build time only)
 _LIST_AT_MOST = 1 << 22
 
 
-def _distinct(t) -> bool:
+def distinct(t) -> bool:
     """No two elements share memory, exactly where ``_apart``'s sufficient test cannot tell: an interleaved
     layout (``(2, 3)`` with strides ``(3, 2)``: positions 0 2 4 3 5 7, all distinct; torch's own test says
     "too hard" and eager's kernels take it as apart) is decided by listing its elements' positions, once

@@ -622,12 +622,24 @@ def _same_constant(x: Any, value: Any) -> bool:
 
 def _alike(a: Any, b: Any) -> bool:
     """Whether two tensors are one (or views of the same elements, laid out alike): a program that reads one
-    of them for both computes what eager computes with these two."""
+    of them for both computes what eager computes with these two. Laid out alike by ``strides_agree`` (round 51:
+    by the strides themselves, so ``x`` beside ``x.as_strided((1, 4), (1, 1))``, the very elements, was refused)."""
     if a is b:
         return True
     return (a.device == b.device and a.dtype == b.dtype and a.layout == b.layout and a.shape == b.shape
-            and a.stride() == b.stride() and (a.numel() == 0 or a.data_ptr() == b.data_ptr())
+            and strides_agree(tuple(a.shape), tuple(a.stride()), tuple(b.stride()))
+            and (a.numel() == 0 or a.data_ptr() == b.data_ptr())
             and a.is_conj() == b.is_conj() and a.is_neg() == b.is_neg())
+
+
+def strides_agree(shape: tuple, a: tuple, b: tuple) -> bool:
+    """Whether strides ``a`` and ``b`` of one ``shape`` address the same elements at the same places: equal in each
+    dimension of more than one element, and any strides of a tensor of no element (``memplan``'s ``same_layout`` on
+    bare tuples, for the export's specs). Why: a size-1 dimension's stride addresses nothing and torch sets it freely
+    (``x.t()`` of a ``(4, 1)`` tensor is ``(1, 4)`` at ``(1, 1)``, a fake kernel's result at ``(4, 1)``)."""
+    if any(n == 0 for n in shape):
+        return True
+    return all(n <= 1 or x == y for n, x, y in zip(shape, a, b))
 
 
 def _in_order(value: Any, template: Any) -> Any:
