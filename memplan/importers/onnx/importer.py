@@ -56,6 +56,7 @@ from .model_checks import (
     _inline_functions,
     _inlined_origins,
     _merge_duplicate_initializers,
+    _sorted_nodes,
 )
 from .node_checks import (
     _check_block_rearrange,
@@ -195,6 +196,9 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     model = _merge_duplicate_initializers(_clear_negative_declarations(model))
     if len(origins) != len(model.graph.node):   # (not inlined as expected: the ids are then named as they are)
         origins = []
+    model, order = _sorted_nodes(model)
+    if origins and order is not None:
+        origins = [origins[k] for k in order]
     try:
         return _import_inlined(onnx, model, source, base_dir, default_name, batch, fixed, name, alignment, progress,
                                spelling, real_dir)

@@ -557,24 +557,34 @@ def _inline_functions(model):
 
 def _clear_negative_declarations(model):
     """The model with the shape of each ``value_info`` or graph output declaration that has a negative dimension
-    cleared (a new model where one is; the one given is not modified).
+    cleared, and each negative dimension of a graph input made unknown (a new model where one is; the one given is
+    not modified).
 
     Why: no tensor has a negative dimension, and onnxruntime does not refuse such a declaration: it drops it and sizes
     the value by its node (``Relu`` of a [2, 3] declared [-1, 3] runs and writes [2, 3]); the importer refused the
     model. Cleared before inference, the declaration can no longer reach onnx's Slice inference (which aborts the
-    process on a negative dimension). A graph input's is still refused (``_check_declarations``): its size is the
-    caller's, and no option names that dimension."""
+    process on a negative dimension). A graph input's negative dimension is one onnxruntime takes as any length (a
+    ``[-1, 3]`` input is fed ``[5, 3]``), as it takes a dimension of no value: it is made one, so it is sized as such
+    (``batch=N`` for a leading one; an initializer listed as the input is its own dims at IR 3, and a default the
+    caller may override from IR 4, refused unless ``constant_initializers``). It was refused as negative, also where
+    onnxruntime runs the model as it stands (an IR-3 initializer declared ``[-1, 3]``)."""
     def negative(vi) -> bool:
         declared = _declared_type(vi)
         return declared is not None and any(d is not None and d < 0 for d in declared[1] or ())
 
-    if not any(negative(vi) for vi in list(model.graph.output) + list(model.graph.value_info)):
+    if not any(negative(vi) for vi in list(model.graph.input) + list(model.graph.output)
+               + list(model.graph.value_info)):
         return model
     copy = type(model)()
     copy.CopyFrom(model)
     for vi in list(copy.graph.output) + list(copy.graph.value_info):
         if negative(vi):
             vi.type.tensor_type.ClearField("shape")
+    for vi in copy.graph.input:
+        if negative(vi):
+            for d in vi.type.tensor_type.shape.dim:
+                if d.HasField("dim_value") and d.dim_value < 0:
+                    d.Clear()
     return copy
 
 
@@ -645,6 +655,64 @@ def _merge_duplicate_initializers(model):
     del g.sparse_initializer[:]
     g.sparse_initializer.extend(kept)
     return copy
+
+
+def _sorted_nodes(model) -> tuple[Any, list[int] | None]:
+    """The model with its graph's nodes in a topological order, and each sorted node's position in the model given
+    (a new model where a node reads a value made by a later one; ``(model, None)`` where none does, or where the
+    order cannot be fixed: a cycle, a value made twice, which ``_check_structure`` then refuses naming the node).
+
+    Why: onnxruntime sorts a graph's nodes itself and runs a model whose nodes are listed out of order (a ``Relu``
+    listed before the node making its input; a ``Constant`` listed after its reader, also one whose value overrides
+    an initializer of its name): the importer refused it. The order kept is the model's wherever the edges allow
+    (of the nodes ready, the first listed runs first), so an in-order graph is left as it is; every node of the
+    sorted graph is given its id in the model as written (an unnamed node's ``<op>_<index>`` is its position there),
+    so ids and errors name the nodes as the user lists them."""
+    import heapq
+
+    g = model.graph
+    available = ({v.name for v in g.input} | {t.name for t in g.initializer}
+                 | {t.values.name for t in g.sparse_initializer})
+    producer: dict[str, int] = {}
+    for i, n in enumerate(g.node):
+        for o in n.output:
+            if o and o not in available:
+                if o in producer:
+                    return model, None
+                producer[o] = i
+    needs = [sorted({producer[v] for v in n.input if v in producer}) for n in g.node]
+    if all(p < i for i, ps in enumerate(needs) for p in ps):
+        return model, None
+    waiting = [len(ps) for ps in needs]
+    readers: list[list[int]] = [[] for _ in g.node]
+    for i, ps in enumerate(needs):
+        for p in ps:
+            readers[p].append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for r in readers[i]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                heapq.heappush(ready, r)
+    if len(order) != len(g.node):   # a cycle: no order runs it
+        return model, None
+    ids = _node_ids(g)
+    copy = type(model)()
+    copy.CopyFrom(model)
+    nodes = [copy.graph.node[k] for k in order]
+    sorted_nodes = []
+    for k, n in zip(order, nodes):
+        m = type(n)()
+        m.CopyFrom(n)
+        m.name = ids[k]
+        sorted_nodes.append(m)
+    del copy.graph.node[:]
+    copy.graph.node.extend(sorted_nodes)
+    return copy, order
 
 
 def _inlined_origins(model) -> list[str | None]:

@@ -1,0 +1,143 @@
+"""ONNX importer, round 51: each case held against what onnxruntime does with the same model.
+
+1. A graph input declared with a negative dimension (``[-1, 3]``): onnxruntime takes it as a dimension of any length
+   (fed ``[5, 3]``, it runs); the importer refused it as negative, also for an initializer listed as that input at
+   IR 3, which onnxruntime runs as the initializer. Now the dimension is an unknown one: ``batch=N`` fixes a leading
+   one, an IR-3 initializer is its own dims, and an overridable one (IR 4 on) is refused as for ``[None, 3]`` unless
+   ``constant_initializers``.
+2. Nodes listed out of topological order (a ``Constant`` after its reader, also one overriding an initializer of its
+   name; any node after one it feeds): onnxruntime sorts the graph and runs it; the importer refused it. Now the nodes
+   are sorted (the model's order kept wherever the edges allow) and keep their ids as listed; a cycle is refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from needs import need
+
+onnx = need("onnx")
+ort = need("onnxruntime")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+from onnx_oracle import ort_refuses, ort_sizes, size_mismatches  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _model(nodes, inputs, inits=(), *, outputs=("y",), opset=17, ir_version=8, functions=(), extra_opsets=()):
+    outs = [onnx.ValueInfoProto(name=o) for o in outputs]
+    g = helper.make_graph(nodes, "g", inputs, outs, list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset), *extra_opsets],
+                             ir_version=ir_version, functions=list(functions))
+
+
+def _same_as_ort(model, feeds, **kw):
+    graph = import_onnx(model, **kw)
+    real = ort_sizes(model, feeds, strict=True)
+    compared, bad = size_mismatches(graph, real)
+    assert compared and not bad, bad
+    memplan.plan(graph)   # (verified)
+    return graph
+
+
+# --- 1. a graph input declared with a negative dimension ------------------------------------------------------------
+
+W = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3), "w")
+
+
+@pytest.mark.parametrize("dim", [-1, -5])
+def test_a_negative_input_dimension_is_one_of_any_length_as_onnxruntime_takes_it(dim):
+    m = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [V("x", T.FLOAT, [dim, 3])])
+    x = np.ones((4, 3), np.float32)
+    assert not ort_refuses(m, {"x": x})
+    with pytest.raises(GraphError, match="graph input 'x' dimension 0 is unknown: pass batch=N"):
+        import_onnx(m)
+    g = _same_as_ort(m, {"x": x}, batch=4)
+    assert g.tensor("x").size == g.tensor("y").size == 48
+
+
+def test_an_ir3_initializer_listed_as_an_input_of_a_negative_dimension_is_its_own_dims():
+    """IR 3 lists every initializer as a graph input; onnxruntime runs it as the constant (a feed is refused)."""
+    m = _model([helper.make_node("Relu", ["w"], ["y"], name="r")], [V("w", T.FLOAT, [-1, 3])], [W], opset=8,
+               ir_version=3)
+    assert not ort_refuses(m, {})
+    g = _same_as_ort(m, {})
+    assert g.tensor("w").kind == "weight" and g.tensor("y").size == 24
+
+
+def test_an_overridable_initializer_of_a_negative_dimension_is_an_open_one():
+    """From IR 4 the initializer is a default a feed of any ``[n, 3]`` replaces: refused, as ``[None, 3]`` is, with
+    the way out; taken as the constant it holds with ``constant_initializers``."""
+    m = _model([helper.make_node("Relu", ["w"], ["y"], name="r")], [V("w", T.FLOAT, [-1, 3])], [W])
+    assert not ort_refuses(m, {"w": np.ones((5, 3), np.float32)})
+    with pytest.raises(GraphError, match=r"graph input 'w' is declared with shape \['\?', 3\].*constant_initializers"):
+        import_onnx(m)
+    g = _same_as_ort(m, {}, constant_initializers=True)
+    assert g.tensor("w").kind == "weight" and g.tensor("y").size == 24
+
+
+# --- 2. nodes out of topological order --------------------------------------------------------------------------------
+
+def test_a_constant_after_its_reader_overriding_an_initializer_is_imported_as_onnxruntime_runs_it():
+    """onnxruntime folds every Constant into an initializer first (the latest given wins) and sorts the nodes."""
+    c = numpy_helper.from_array(np.full((2, 3), 7, np.float32), "c")
+    nodes = [helper.make_node("Add", ["x", "c"], ["y"], name="add"),
+             helper.make_node("Constant", [], ["c"], name="k", value=numpy_helper.from_array(np.ones((2, 3), np.float32)))]
+    for inits in ([c], []):
+        m = _model(nodes, [V("x", T.FLOAT, [2, 3])], inits)
+        g = _same_as_ort(m, {"x": np.ones((2, 3), np.float32)})
+        assert g.tensor("c").kind == "weight" and [n.id for n in g.nodes] == ["add"]
+
+
+def test_a_constant_of_other_dims_than_the_initializer_it_overrides_stays_refused():
+    c = numpy_helper.from_array(np.ones((2, 3), np.float32), "c")
+    nodes = [helper.make_node("Add", ["x", "c"], ["y"], name="add"),
+             helper.make_node("Constant", [], ["c"], name="k", value=numpy_helper.from_array(np.ones((4, 3), np.float32)))]
+    m = _model(nodes, [V("x", T.FLOAT, [2, 3])], [c])
+    assert ort_refuses(m)
+    with pytest.raises(GraphError, match=r"initializer 'c' is listed twice with different types or shapes"):
+        import_onnx(m)
+
+
+def test_nodes_out_of_order_are_sorted_and_keep_the_ids_they_are_listed_by():
+    nodes = [helper.make_node("Mul", ["b", "s"], ["y"]),                      # Mul_0
+             helper.make_node("Relu", ["a"], ["b"]),                          # Relu_1
+             helper.make_node("Shape", ["x"], ["s0"], name="shape"),
+             helper.make_node("Cast", ["s0"], ["s"], to=T.FLOAT),             # Cast_3
+             helper.make_node("Neg", ["x"], ["a"])]                           # Neg_4
+    m = _model(nodes, [V("x", T.FLOAT, [2, 2])])
+    feeds = {"x": np.ones((2, 2), np.float32)}
+    g = _same_as_ort(m, feeds)
+    assert [n.id for n in g.nodes] == ["shape", "Cast_3", "Neg_4", "Relu_1", "Mul_0"]
+    assert memplan.plan(g).arena_bytes > 0
+
+
+def test_an_error_in_a_sorted_graph_names_the_node_as_listed():
+    nodes = [helper.make_node("Transpose", ["a"], ["y"], perm=[0]),          # Transpose_0: perm too short
+             helper.make_node("Relu", ["x"], ["a"])]
+    m = _model(nodes, [V("x", T.FLOAT, [2, 3])])
+    assert ort_refuses(m, {"x": np.ones((2, 3), np.float32)})
+    with pytest.raises(GraphError, match="node 'Transpose_0'"):
+        import_onnx(m)
+
+
+def test_a_cycle_stays_refused_naming_the_node():
+    nodes = [helper.make_node("Add", ["x", "b"], ["a"], name="p"), helper.make_node("Relu", ["a"], ["b"], name="q"),
+             helper.make_node("Relu", ["b"], ["y"], name="r")]
+    m = _model(nodes, [V("x", T.FLOAT, [4])])
+    assert ort_refuses(m)
+    with pytest.raises(GraphError, match=r"node 'p' \(Add\) reads 'b' before its producer 'q' runs \(a cycle"):
+        import_onnx(m)
+
+
+def test_an_in_order_graph_imports_byte_identically():
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["y"])]
+    m = _model(nodes, [V("x", T.FLOAT, [2, 3])])
+    g = import_onnx(m)
+    assert [n.id for n in g.nodes] == ["Relu_0", "Neg_1"]
