@@ -141,3 +141,36 @@ def test_an_in_order_graph_imports_byte_identically():
     m = _model(nodes, [V("x", T.FLOAT, [2, 3])])
     g = import_onnx(m)
     assert [n.id for n in g.nodes] == ["Relu_0", "Neg_1"]
+
+
+# --- 3. the --dim contradiction rule for onnxruntime's own ops ------------------------------------------------------
+
+MS = helper.make_opsetid("com.microsoft", 1)
+BIAS = numpy_helper.from_array(np.ones((4,), np.float32), "b")
+
+
+def _contrib(op, declared):
+    ins = ["x", "b"] if op in ("BiasGelu", "FastGelu") else ["x"]
+    nodes = [helper.make_node(op, ins, ["h"], domain="com.microsoft", name="n"), helper.make_node("Relu", ["h"], ["y"])]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, ["n", 4])], [onnx.ValueInfoProto(name="y")],
+                          [BIAS] if len(ins) == 2 else [], value_info=[V("h", T.FLOAT, declared)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), MS], ir_version=8)
+
+
+@pytest.mark.parametrize("op", ["BiasGelu", "FastGelu", "Gelu"])
+def test_a_contrib_output_declared_at_the_example_size_is_refused_where_dims_contradict_it(op):
+    """As a standard op's is (``Relu`` declared ``[1, 4]`` of an ``['n', 4]`` input imported at n=3): the model was
+    exported at its example's size and its own shapes hold there only."""
+    m = _contrib(op, [1, 4])
+    for kw in ({"dims": {"n": 3}}, {"batch": 3}):
+        with pytest.raises(GraphError, match=rf"node 'n' \(com.microsoft:{op}\): its output 'h' is declared \[1, 4\], "
+                                             r"which the dimensions fixed \(n=3\) contradict"):
+            import_onnx(m, **kw)
+    g = _same_as_ort(m, {"x": np.ones((1, 4), np.float32)}, dims={"n": 1})   # (at the example's size it holds)
+    assert g.tensor("h").size == 16
+
+
+def test_a_contrib_output_declared_as_its_kernel_writes_it_is_imported_at_the_dims_fixed():
+    m = _contrib("BiasGelu", ["n", 4])
+    g = _same_as_ort(m, {"x": np.ones((3, 4), np.float32)}, dims={"n": 3})
+    assert g.tensor("h").size == 48

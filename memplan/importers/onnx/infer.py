@@ -548,7 +548,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
     propagate = _propagates(onnx, m2)
     _check_slice_data(onnx, m2, g, source, propagate)
-    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
+    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
     try:
         # (not where --dim/--batch fixed a dimension: a declaration that contradicts them most likely marks a model
         # exported at its example's size, whose own shapes hold at that size only; _contradicted_hint says so)
@@ -587,13 +587,13 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
-            _size_ort_ops(onnx, m2, source, data_dependent)
+            _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
         propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
         inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
         # once more, the standard ops onnx sized given to it as sized
-        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
+        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred), fixed=mapping)
         inferred = infer_folded(propagate and _long_vector(inferred) is None)
     if stood_in and not _all_static(inferred):
         # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):
