@@ -174,3 +174,19 @@ def test_a_contrib_output_declared_as_its_kernel_writes_it_is_imported_at_the_di
     m = _contrib("BiasGelu", ["n", 4])
     g = _same_as_ort(m, {"x": np.ones((3, 4), np.float32)}, dims={"n": 3})
     assert g.tensor("h").size == 48
+
+
+# --- 4. Dropout-7..9's mask read by another node ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("opset", [7, 8, 9, 10, 13])
+@pytest.mark.parametrize("reader", ["Mul", "Concat", "Shape-Reshape"])
+def test_a_dropout_mask_read_by_a_node_is_sized_as_onnxruntime_writes_it(opset, reader):
+    """ONNX's inference of Dropout-7..9 leaves the mask (of the data's type ``T``) untyped: a node reading it was
+    refused ("value 'z' has no shape"). From opset 10 it is bool."""
+    d = helper.make_node("Dropout", ["x"], ["y", "mask"], name="d")
+    tail = {"Mul": [helper.make_node("Mul", ["y", "mask"] if opset < 10 else ["y", "y"], ["z"])],
+            "Concat": [helper.make_node("Concat", ["mask", "mask"], ["z"], axis=0)],
+            "Shape-Reshape": [helper.make_node("Shape", ["mask"], ["s"]), helper.make_node("Reshape", ["x", "s"], ["z"])]}
+    m = _model([d, *tail[reader]], [V("x", T.DOUBLE, [2, 3])], outputs=("z", "mask"), opset=opset, ir_version=7)
+    g = _same_as_ort(m, {"x": np.ones((2, 3), np.float64)})
+    assert g.tensor("mask").size == (48 if opset < 10 else 6)

@@ -749,7 +749,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
         if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
             own = _infer_node(onnx, n, shapes, elems, values, opsets[""])
-            for o, found in _spec_shapes(n, shapes, elems, values, seqs).items():
+            for o, found in _spec_shapes(n, shapes, elems, values, seqs, opsets[""]).items():
                 if o not in own:   # where ONNX's inference gives none, the spec's rule for this op
                     own[o] = found
                     if o not in shapes:
@@ -851,14 +851,17 @@ SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Pad", "Range
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
 
-def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict:
+def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: int | None = None) -> dict:
     """``{output: (static shape, elem type)}`` of standard node ``n`` by the spec's own rule, for the ops whose
     outputs ONNX's inference leaves unsized although what sizes them is known: ``SAME_SHAPE_OPS``; MaxUnpool
     with an ``output_shape`` input of known value (its inference checks that input and returns); a
     float16/bfloat16 or int16 Range of known values (onnx computes lengths for the other types only); a Slice-1
     (``_slice1_shape``: ONNX's inference gives up on negative axes and clamped bounds); SequenceAt and
     ConcatFromSequence over a sequence whose tensors are known (``seqs``: ONNX merges its elements into one
-    shape, so a dimension they differ in, and the count of them, is lost). Empty when nothing applies."""
+    shape, so a dimension they differ in, and the count of them, is lost); a Dropout's mask (the data's shape, of
+    the data's type before opset 10 and bool from it: ONNX's inference of Dropout-7..9 leaves it untyped, and a node
+    reading it was refused unsized; ``opset``, the model's default one, tells which; None: bool). Empty when nothing
+    applies."""
     import numpy as np
 
     op, ins = n.op_type, list(n.input)
@@ -883,6 +886,9 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         found = {out: (shapes[first], elems[first])}
         found.update((o, ((shapes[first][1],), stats or elems[first])) for o in n.output[1:5] if o)
         return found
+    if op == "Dropout" and first and len(n.output) > 1 and n.output[1]:
+        mask = elems[first] if opset is not None and opset < 10 else 9   # (T before opset 10; T1/T2, bool, from it)
+        return {out: (shapes[first], elems[first]), n.output[1]: (shapes[first], mask)}
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
