@@ -190,3 +190,67 @@ def test_a_dropout_mask_read_by_a_node_is_sized_as_onnxruntime_writes_it(opset, 
     m = _model([d, *tail[reader]], [V("x", T.DOUBLE, [2, 3])], outputs=("z", "mask"), opset=opset, ir_version=7)
     g = _same_as_ort(m, {"x": np.ones((2, 3), np.float64)})
     assert g.tensor("mask").size == (48 if opset < 10 else 6)
+
+
+# --- 5. which of several functions of one name onnxruntime inlines first ------------------------------------------------
+
+def _named_f(domain, made):
+    return helper.make_function(domain, "F", ["i"], ["o"], [helper.make_node("Relu", ["i"], [made]),
+                                                            helper.make_node("Neg", [made], ["o"])],
+                                [helper.make_opsetid("", 17)])
+
+
+def _two_fs(nodes, extra=()):
+    opsets = [helper.make_opsetid(d, 1) for d in ("a", "b", "h")]
+    return _model(nodes, [V("x", T.FLOAT, [2, 3])], functions=[_named_f("a", "p"), _named_f("b", "q"), *extra],
+                  extra_opsets=opsets)
+
+
+CLASH = helper.make_node("Relu", ["x"], ["_inlfunc_F_p"], name="c")   # a:F's body value p, as the first call names it
+
+
+@pytest.mark.parametrize("order, refused", [
+    ("a-then-b", True), ("b-then-a", False),
+    ("b-listed-first-but-after-a", False),   # (listed order, not a topological one: b's call is inlined first)
+    ("a-listed-first-but-after-b", True),
+])
+def test_the_first_listed_call_of_a_name_gives_its_function_the_plain_prefix(order, refused):
+    """onnxruntime names the body of the first call it inlines of ``F`` (whichever domain) ``_inlfunc_F_...``: a graph
+    value ``_inlfunc_F_p`` clashes with ``a:F``'s ``p`` only where ``a:F``'s call is listed first. Only names both
+    functions make were checked: ``a:F``'s clash was planned, though onnxruntime refuses the model."""
+    ca = lambda i, o: helper.make_node("F", [i], [o], domain="a", name="ca")   # noqa: E731
+    cb = lambda i, o: helper.make_node("F", [i], [o], domain="b", name="cb")   # noqa: E731
+    nodes = {"a-then-b": [CLASH, ca("_inlfunc_F_p", "u"), cb("u", "y")],
+             "b-then-a": [CLASH, cb("_inlfunc_F_p", "u"), ca("u", "y")],
+             "b-listed-first-but-after-a": [CLASH, cb("u", "y"), ca("_inlfunc_F_p", "u")],
+             "a-listed-first-but-after-b": [CLASH, ca("u", "y"), cb("_inlfunc_F_p", "u")]}[order]
+    m = _two_fs(nodes)
+    feeds = {"x": np.ones((2, 3), np.float32)}
+    assert ort_refuses(m, feeds) == refused
+    if refused:
+        with pytest.raises(GraphError, match=r"local function a:F \(of the local functions named a:F, b:F, the one "
+                                             r"whose call onnxruntime inlines first\) \(called by node 'ca'\): "
+                                             r"onnxruntime inlines its value 'p' as '_inlfunc_F_p'"):
+            import_onnx(m)
+    else:
+        _same_as_ort(m, feeds)
+
+
+@pytest.mark.parametrize("clash, refused", [("_inlfunc_F_p", False), ("_inlfunc_F_q", True)])
+def test_a_call_in_a_body_is_inlined_a_pass_after_the_graphs_calls(clash, refused):
+    """``h:H``'s body calls ``a:F``; the graph calls ``H`` and then ``b:F``: onnxruntime inlines the graph's calls first
+    (``b:F`` gets the plain prefix), and ``a:F`` from ``H``'s body only in its next pass."""
+    fh = helper.make_function("h", "H", ["i"], ["o"], [helper.make_node("F", ["i"], ["o"], domain="a")],
+                              [helper.make_opsetid("", 17), helper.make_opsetid("a", 1)])
+    nodes = [helper.make_node("Relu", ["x"], [clash], name="c"),
+             helper.make_node("H", [clash], ["u"], domain="h", name="ch"),
+             helper.make_node("F", ["u"], ["y"], domain="b", name="cb")]
+    m = _two_fs(nodes, [fh])
+    feeds = {"x": np.ones((2, 3), np.float32)}
+    assert ort_refuses(m, feeds) == refused
+    if refused:
+        with pytest.raises(GraphError, match=r"local function b:F .*\(called by node 'cb'\): onnxruntime inlines its "
+                                             r"value 'q' as '_inlfunc_F_q'"):
+            import_onnx(m)
+    else:
+        _same_as_ort(m, feeds)

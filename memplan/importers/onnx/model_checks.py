@@ -464,6 +464,35 @@ def _check_call_outputs(model) -> None:
 ORT_INLINE_PREFIX = "_inlfunc_"
 
 
+def _ort_first_inlined(model) -> dict[str, tuple[str, Any, Any]]:
+    """``{function name: (who, call node, function)}`` of the call of each name onnxruntime inlines first, the one whose
+    body it names with the plain prefix ``_inlfunc_<name>``.
+
+    Why: onnxruntime inlines in passes: each pass the graph's calls in node order (the order listed, not a
+    topological one), the body nodes an inlined call adds going to the end, so their calls are inlined the next
+    pass. Where several local functions share a name (``F`` in domains ``a`` and ``b``, or overloads), the prefix is
+    the first inlined call's, whichever domain: a graph value ``_inlfunc_F_p`` clashes with ``a:F``'s body value
+    ``p`` where a call of ``a:F`` is listed first (onnxruntime refuses the model), not where ``b:F``'s is. Each
+    function's body is followed once: a later expansion adds its calls later still."""
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    first: dict[str, tuple[str, Any, Any]] = {}
+    expanded: set[tuple] = set()
+    todo = [(f"node {nid!r}", n) for nid, n in zip(_node_ids(model.graph), model.graph.node)]
+    while todo:
+        later = []
+        for who, n in todo:
+            key = (n.domain, n.op_type, getattr(n, "overload", ""))
+            f = funcs.get(key)
+            if f is None:
+                continue
+            first.setdefault(n.op_type, (who, n, f))
+            if key not in expanded:
+                expanded.add(key)
+                later += [(f"node {m.name or m.op_type!r} of local function {_function_name(f)}", m) for m in f.node]
+        todo = later
+    return first
+
+
 def _check_ort_inline_names(model) -> None:
     """Refuse a model whose local function onnxruntime inlines under a name the graph already has: a value of the
     graph (or of another function's body inlined) named ``_inlfunc_F_t`` where ``F``'s body makes ``t``, or a node
@@ -472,9 +501,11 @@ def _check_ort_inline_names(model) -> None:
 
     Why: onnx's inliner, which the importer runs, keeps clear of the graph's names (``t__1``), so such a model was
     planned, while onnxruntime, naming the first inlined call of ``F`` ``_inlfunc_F`` (unless a node already has
-    that name), cannot load it. Only names that certain are checked: a function name one local function has (in
-    one domain, one overload), the first call's prefix; later calls' prefixes follow a counter of onnxruntime's."""
-    calls = _local_calls(model)
+    that name), cannot load it. Only names that certain are checked: the first call's prefix, given to the body of
+    the function onnxruntime inlines first of that name (``_ort_first_inlined``; of several functions of one name,
+    in other domains or overloads, only the names every one makes were checked); later calls' prefixes follow a
+    counter of onnxruntime's."""
+    calls = _ort_first_inlined(model)
     if not calls:
         return
     g = model.graph
@@ -488,28 +519,25 @@ def _check_ort_inline_names(model) -> None:
     for nid, n in zip(_node_ids(g), g.node):
         values.update((o, f"value {o!r} of node {nid!r}") for o in n.output if o and o not in values)
     nodes = {n.name for n in g.node if n.name and not _is_constant(n)}
-    by_name: dict[str, dict[tuple, tuple[str, Any]]] = {}   # op name -> {function key: (its first caller, function)}
-    given: dict[str, set[int]] = {}   # op name -> the places of the outputs some call of it names
-    for who, n, f in calls:
-        by_name.setdefault(n.op_type, {}).setdefault((f.domain, f.name, getattr(f, "overload", "")), (who, f))
-        given.setdefault(n.op_type, set()).update(k for k, o in enumerate(n.output) if o)
+    by_name: dict[str, list] = {}   # op name -> the functions of that name the model calls
+    for _who, n, f in _local_calls(model):
+        if f not in by_name.setdefault(n.op_type, []):
+            by_name[n.op_type].append(f)
     made: dict[tuple[str, str], str] = {}   # (kind, each name inlining makes) -> what it is, across functions
-    for name, fs in sorted(by_name.items()):
+    for name, (who, call, f) in sorted(calls.items()):
         prefix = f"{ORT_INLINE_PREFIX}{name}"
         if prefix in nodes:   # (the first call's prefix is then onnxruntime's choice)
             continue
-        # (several functions of one name, in other domains or overloads: which one's call onnxruntime inlines first
-        # is its choice, but that one's body is named with the prefix, so the names every one of them makes clash)
-        parts: list[tuple[str, str]] | None = None
-        for _who, f in fs.values():
-            formal = set(f.input) | set(f.output)
-            body = [("value", o) for m in f.node for o in m.output if o and o not in formal]
-            body += [("value", o) for k, o in enumerate(f.output) if k not in given[name]]   # (every call omits it)
-            body += [("node", m.name) for m in f.node if m.name and not _is_constant(m)]   # (a Constant: a value)
-            parts = body if parts is None else [x for x in parts if x in set(body)]
-        (who, f), *others = fs.values()
-        fname = _function_name(f) + "".join(f" (or {_function_name(g)})" for _, g in others)
-        for kind, part in dict.fromkeys(parts or ()):
+        formal = set(f.input) | set(f.output)
+        given = {k for k, o in enumerate(call.output) if o}
+        parts = [("value", o) for m in f.node for o in m.output if o and o not in formal]
+        parts += [("value", o) for k, o in enumerate(f.output) if k not in given]   # (the call omits it)
+        parts += [("node", m.name) for m in f.node if m.name and not _is_constant(m)]   # (a Constant: a value)
+        others = [h for h in by_name.get(name, ()) if h is not f]
+        fname = _function_name(f) + (" (of the local functions named " + ", ".join(
+            _function_name(h) for h in [f, *others]) + ", the one whose call onnxruntime inlines first)" if others
+                                     else "")
+        for kind, part in dict.fromkeys(parts):
             full, what = f"{prefix}_{part}", f"{kind} {part!r}"
             if kind == "value":
                 clash = values.get(full)
@@ -520,7 +548,7 @@ def _check_ort_inline_names(model) -> None:
                 raise GraphError(f"local function {fname} (called by {who}): onnxruntime inlines its "
                                  f"{what} as {full!r}, the name of {clash}: onnxruntime refuses the model (\"Duplicate "
                                  "definition of name\", \"two nodes with same node name\"); rename one")
-            made[(kind, full)] = f"{what} of local function {fname} as onnxruntime inlines it"
+            made[(kind, full)] = f"{what} of local function {_function_name(f)} as onnxruntime inlines it"
 
 
 def _inline_functions(model):
