@@ -254,3 +254,21 @@ def test_a_call_in_a_body_is_inlined_a_pass_after_the_graphs_calls(clash, refuse
             import_onnx(m)
     else:
         _same_as_ort(m, feeds)
+
+
+# --- hunt: Mod-28 of floats without fmod ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_a_floating_mod_without_fmod_runs_from_opset_28(dtype):
+    """onnxruntime: "fmod attribute must be true for floating point types before opset 28"; Mod-28 floors floats."""
+    tt = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    feeds = {"a": np.array([-4, 7, 5], dtype), "b": np.array([3, -3, 2], dtype)}
+    for opset, runs in ((28, True), (17, False)):
+        m = _model([helper.make_node("Mod", ["a", "b"], ["y"], name="m")], [V("a", tt, [3]), V("b", tt, [3])],
+                   opset=opset)
+        assert ort_refuses(m, feeds) != runs
+        if runs:
+            assert _same_as_ort(m, feeds).tensor("y").size == 3 * np.dtype(dtype).itemsize
+        else:
+            with pytest.raises(GraphError, match=r"node 'm' \(Mod\): it takes the remainder of floating values"):
+                import_onnx(m)

@@ -434,7 +434,8 @@ def _check_element_operands(n, where: str, shapes: dict, opset: int) -> None:
     the shapes are static: a Clip (opset 11 on) whose ``min`` or ``max`` is neither a scalar nor of shape ``[1]``; a
     GatherElements or ScatterElements whose indices differ in rank from the data or exceed it in a dimension other
     than ``axis``, a ScatterElements whose updates are not the indices' shape; a ScatterND whose updates are not
-    ``indices.shape[:-1] + data.shape[k:]``; a floating Mod without ``fmod=1``.
+    ``indices.shape[:-1] + data.shape[k:]``; a floating Mod without ``fmod=1`` before opset 28 (Mod-28 takes the floored
+    remainder of floats, and onnxruntime 1.32 runs it).
 
     Why: ONNX's inference sizes each by its first input and memplan planned them, while onnxruntime refuses to run
     them ("min should be a scalar", "'indices' shape should have values within bounds of 'data' shape", "Indices vs
@@ -458,8 +459,8 @@ def _check_element_operands(n, where: str, shapes: dict, opset: int) -> None:
                 break
     elif op == "Mod":
         elem = shapes.get(n.input[0], (0, None))[0] if n.input and n.input[0] else 0
-        if elem in (1, 10, 11, 16) and not attrs.get("fmod", 0):
-            why = "it takes the remainder of floating values without fmod=1"
+        if elem in (1, 10, 11, 16) and not attrs.get("fmod", 0) and opset < 28:   # (Mod-28 floors floats too)
+            why = "it takes the remainder of floating values without fmod=1 (before opset 28)"
     elif op in ("GatherElements", "ScatterElements"):
         data, idx = static(0), static(1)
         if data is None or idx is None:
