@@ -272,3 +272,24 @@ def test_a_floating_mod_without_fmod_runs_from_opset_28(dtype):
         else:
             with pytest.raises(GraphError, match=r"node 'm' \(Mod\): it takes the remainder of floating values"):
                 import_onnx(m)
+
+
+# --- hunt: Reshape-1 (the target an attribute) --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target, made", [([3, -1], (3, 2)), ([0, -1], (2, 3)), ([-1], (6,)), ([2, 3, 1], (2, 3, 1)),
+                                          ([4, -1], None), ([0, 0, 0], None), ([-1, -1], None)])
+def test_a_reshape_1_is_sized_as_onnxruntime_runs_it(target, made):
+    """ONNX has no inference for Reshape-1 (opsets 1-4, ``shape`` an attribute): the model, which onnxruntime runs,
+    was refused ("could not find its rank"); targets onnxruntime refuses stay refused."""
+    nodes = [helper.make_node("Reshape", ["x"], ["t"], shape=target, name="r"),
+             helper.make_node("Transpose", ["t"], ["y"], name="tr")]
+    feeds = {"x": np.ones((2, 3), np.float32)}
+    for x, kw in ((V("x", T.FLOAT, [2, 3]), {}), (V("x", T.FLOAT, ["n", 3]), {"dims": {"n": 2}})):
+        m = _model(nodes, [x], opset=4, ir_version=3)
+        assert ort_refuses(m, feeds) == (made is None)
+        if made is None:
+            with pytest.raises(GraphError, match="'t'"):
+                import_onnx(m, **kw)
+        else:
+            g = _same_as_ort(m, feeds, **kw)
+            assert tuple(g.tensor("t").attrs["shape"]) == made and g.tensor("t").view_of == "x"
