@@ -293,3 +293,41 @@ def test_a_reshape_1_is_sized_as_onnxruntime_runs_it(target, made):
         else:
             g = _same_as_ort(m, feeds, **kw)
             assert tuple(g.tensor("t").attrs["shape"]) == made and g.tensor("t").view_of == "x"
+
+
+# --- hunt: TreeEnsembleRegressor of ai.onnx.ml opset 1 ------------------------------------------------------------------
+
+def _tree_regressor(shape, targets, ml_opset, dtype=T.DOUBLE):
+    k = max(targets, 1)
+    tree = helper.make_node("TreeEnsembleRegressor", ["x"], ["t"], domain="ai.onnx.ml", name="tree", n_targets=targets,
+                            nodes_featureids=[0], nodes_modes=["LEAF"], nodes_nodeids=[0], nodes_treeids=[0],
+                            nodes_values=[0.0], nodes_truenodeids=[0], nodes_falsenodeids=[0],
+                            target_ids=list(range(k)), target_nodeids=[0] * k, target_treeids=[0] * k,
+                            target_weights=[1.0] * k)
+    return _model([tree, helper.make_node("Relu", ["t"], ["y"])], [V("x", dtype, shape)],
+                  extra_opsets=[helper.make_opsetid("ai.onnx.ml", ml_opset)])
+
+
+@pytest.mark.parametrize("ml_opset", [1, 3])
+@pytest.mark.parametrize("shape, targets, made", [([4, 3], 3, (4, 3)), ([3], 2, (1, 2)), ([1, 3], 1, (1, 1))])
+def test_a_tree_ensemble_regressor_is_sized_as_onnxruntime_writes_it(ml_opset, shape, targets, made):
+    """ONNX has no inference for TreeEnsembleRegressor-1: the model was refused ("could not find its rank"); its
+    output is float ``[N, n_targets]`` (a 1-D input one row), whatever its input's type."""
+    m = _tree_regressor(shape, targets, ml_opset)
+    if ml_opset == 3 and len(shape) == 1:   # (ONNX's inference of TreeEnsembleRegressor-3 takes rank 2 only: so does
+        assert ort_refuses(m)                #  onnxruntime's loader, which runs it)
+        return
+    g = _same_as_ort(m, {"x": np.ones(shape, np.float64)})
+    assert tuple(g.tensor("t").attrs["shape"]) == made and g.tensor("t").attrs["dtype"] == "float"
+
+
+@pytest.mark.parametrize("ml_opset", [1, 3])
+def test_a_tree_ensemble_regressor_onnxruntime_refuses_stays_refused(ml_opset):
+    m = _tree_regressor([4, 3, 2], 1, ml_opset)
+    assert ort_refuses(m, {"x": np.ones((4, 3, 2), np.float64)})
+    with pytest.raises(GraphError, match=r"TreeEnsembleRegressor.*rank 3"):
+        import_onnx(m)
+    m = _tree_regressor([4, 3], 0, ml_opset)
+    assert ort_refuses(m, {"x": np.ones((4, 3), np.float64)})
+    with pytest.raises(GraphError, match=r"node 'tree' \(TreeEnsembleRegressor\): its attribute n_targets is 0"):
+        import_onnx(m)

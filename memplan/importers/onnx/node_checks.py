@@ -804,7 +804,8 @@ def _check_slice1(n, where: str, shapes: dict) -> None:
 #: ``ai.onnx.ml`` ops onnxruntime runs only on inputs of some ranks: op -> (lowest, highest or None), why
 _ML_RANKS = {"Normalizer": (1, 2, "[C] or [N, C]"), "LinearRegressor": (1, 2, "[C] or [N, C]"),
              "SVMRegressor": (1, 2, "[C] or [N, C]"), "SVMClassifier": (1, 2, "[C] or [N, C]"),
-             "Scaler": (1, None, "at least one dimension"), "Imputer": (1, None, "at least one dimension")}
+             "Scaler": (1, None, "at least one dimension"), "Imputer": (1, None, "at least one dimension"),
+             "TreeEnsembleRegressor": (1, 2, "[C] or [N, C]")}
 
 
 def _check_ml_node(n, where: str, shapes: dict) -> None:
@@ -833,6 +834,9 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
                          "onnxruntime's ai.onnx.ml ops are CPU ones); Cast it to float first")
     if op == "LinearRegressor" and "targets" in attrs and attrs["targets"].i < 1:
         raise GraphError(f"{where}: its attribute targets is {attrs['targets'].i}, but it must be at least 1 (one "
+                         "column of output per target); onnxruntime refuses the model")
+    if op == "TreeEnsembleRegressor" and "n_targets" in attrs and attrs["n_targets"].i < 1:
+        raise GraphError(f"{where}: its attribute n_targets is {attrs['n_targets'].i}, but it must be at least 1 (one "
                          "column of output per target); onnxruntime refuses the model")
     if op == "SVMClassifier":
         strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
@@ -1073,7 +1077,7 @@ _ML_SAME_SHAPE = {"Normalizer": (1, (1, 2)), "Scaler": (1, None), "Imputer": (No
 def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
     """``{output: (static shape, elem type)}`` of ``ai.onnx.ml`` node ``n`` by its spec's rule, for the ops
     ONNX's shape inference leaves unsized (Normalizer, Scaler, Imputer, LinearRegressor, SVMRegressor,
-    SVMClassifier, FeatureVectorizer: none of them has an inference function; ArrayFeatureExtractor of a vector or with a
+    SVMClassifier, FeatureVectorizer, TreeEnsembleRegressor-1: none of them has an inference function; ArrayFeatureExtractor of a vector or with a
     scalar index). Each rule was checked against onnxruntime's outputs: a regressor or feature vector of a
     1-D input ``[C]`` is one row, ``[1, ...]``, as is ArrayFeatureExtractor's of a vector. Empty where no rule
     applies (the value is then refused as unsized)."""
@@ -1089,8 +1093,10 @@ def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
         out_elem, ranks = _ML_SAME_SHAPE[op]
         if ranks is None or len(shape) in ranks:
             return {out: (shape, out_elem or elem)}
-    elif op in ("LinearRegressor", "SVMRegressor") and len(shape) in (1, 2):
+    elif op in ("LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor") and len(shape) in (1, 2):
         targets = attrs["targets"].i if op == "LinearRegressor" and "targets" in attrs else 1
+        if op == "TreeEnsembleRegressor":   # (float whatever its input's type; n_targets wide, no default)
+            targets = attrs["n_targets"].i if "n_targets" in attrs else 0
         if targets >= 1:
             return {out: (rows + (targets,), 1)}
     elif op == "SVMClassifier" and len(shape) in (1, 2) and len(n.output) >= 2 and n.output[1]:
