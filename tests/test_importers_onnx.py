@@ -976,8 +976,8 @@ def test_opset_outside_what_onnx_defines_is_refused(tmp_path, capsys):
     twice.opset_import.append(helper.make_opsetid("ai.onnx", 17))
     assert len(import_onnx(twice).nodes) == 1
     twice.opset_import.append(helper.make_opsetid("ai.onnx", 18))
-    with pytest.raises(GraphError, match="default ONNX domain twice, at opsets 17 and 18"):
-        import_onnx(twice)
+    # (round 51: at two versions, the last listed, as onnxruntime reads the imports and runs the model)
+    assert len(import_onnx(twice).nodes) == 1
     custom = _model(relu, *io, opset=17)
     custom.opset_import.append(helper.make_opsetid("my.domain", 99))
     assert len(import_onnx(custom).nodes) == 1

@@ -331,3 +331,36 @@ def test_a_tree_ensemble_regressor_onnxruntime_refuses_stays_refused(ml_opset):
     assert ort_refuses(m, {"x": np.ones((4, 3), np.float64)})
     with pytest.raises(GraphError, match=r"node 'tree' \(TreeEnsembleRegressor\): its attribute n_targets is 0"):
         import_onnx(m)
+
+
+# --- hunt: a domain imported twice by the model -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("imports, axes_input", [
+    ((("", 11), ("", 13)), True), ((("", 13), ("", 11)), False),
+    ((("", 11), ("ai.onnx", 13)), True), ((("ai.onnx", 13), ("", 11)), False),
+])
+@pytest.mark.parametrize("as_input", [True, False])
+def test_the_last_import_of_a_domain_is_the_one_its_ops_follow_as_onnxruntime_reads_them(imports, axes_input, as_input):
+    """onnxruntime reads ``opset_import`` in order, a later entry of a domain replacing an earlier one, and runs the
+    model: a Squeeze takes its axes as an input at the last one listed 13, as an attribute at 11. Refused before
+    ("imports the default ONNX domain twice")."""
+    node = (helper.make_node("Squeeze", ["x", "a"], ["y"], name="sq") if as_input
+            else helper.make_node("Squeeze", ["x"], ["y"], name="sq", axes=[0]))
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "a")] if as_input else []
+    g = helper.make_graph([node], "g", [V("x", T.FLOAT, [1, 3])], [onnx.ValueInfoProto(name="y")], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in imports], ir_version=8)
+    feeds = {"x": np.ones((1, 3), np.float32)}
+    assert ort_refuses(m, feeds) == (as_input != axes_input)
+    if as_input == axes_input:
+        assert _same_as_ort(m, feeds).tensor("y").attrs["shape"] == [3]
+    else:
+        with pytest.raises(GraphError, match="'sq'"):
+            import_onnx(m)
+
+
+def test_an_import_onnxruntime_refuses_stays_refused_where_a_later_one_replaces_it():
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [V("x", T.FLOAT, [2])])
+    m.opset_import.insert(0, helper.make_opsetid("", 99))
+    assert ort_refuses(m)
+    with pytest.raises(GraphError, match="opset 99 of the default ONNX domain"):
+        import_onnx(m)

@@ -55,6 +55,7 @@ from .model_checks import (
     _clear_negative_declarations,
     _inline_functions,
     _inlined_origins,
+    _last_opset_imports,
     _merge_duplicate_initializers,
     _sorted_nodes,
 )
@@ -184,6 +185,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     fixed = _check_dims_option(batch, dims)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
+    model = _last_opset_imports(model)
     _check_functions(onnx, model)
     _check_node_names(model)
     _check_call_outputs(model)

@@ -80,6 +80,28 @@ def _check_ir_version(onnx, model) -> None:
                          f"(IR 1..{onnx.IR_VERSION}): a newer onnx may know it")
 
 
+def _last_opset_imports(model):
+    """The model with each domain it imports listed once, at the version listed last (a new model where one is
+    listed twice; the one given is not modified). ``""`` and ``"ai.onnx"`` are one domain.
+
+    Why: onnxruntime reads a model's ``opset_import`` in order, a later entry of a domain replacing an earlier one
+    (``""`` at 11 then at 13: ``Squeeze`` takes its axes as an input; listed the other way, as an attribute), and
+    runs the model; the importer refused it as naming no version. The imports of a local function are left as
+    they are (``_check_opset`` still refuses a domain twice there)."""
+    last: dict[str, Any] = {}
+    for o in model.opset_import:
+        last[o.domain if o.domain not in ("", "ai.onnx") else ""] = o
+    if len(last) == len(model.opset_import):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    del copy.opset_import[:]
+    for o in model.opset_import:
+        if last[o.domain if o.domain not in ("", "ai.onnx") else ""] is o:
+            copy.opset_import.add(domain=o.domain, version=o.version)
+    return copy
+
+
 def _check_opset(onnx, model) -> None:
     """Each domain is imported at one version, by the model and by each model-local function, and the default
     domain's is one this onnx release defines.
@@ -89,7 +111,9 @@ def _check_opset(onnx, model) -> None:
     Reshape, Squeeze, Split changed inputs to attributes and back); opset 0 is no opset. A domain listed twice
     at two versions names no version at all: onnx.proto says a function "can rely on at most one version" of a
     domain, and for a model the spec's "highest version" and onnxruntime (which takes the last one listed)
-    disagree, so which schema sizes its ops (``ai.onnx.ml``'s LabelEncoder-1 or -4...) is unknown. A local
+    disagree, so which schema sizes its ops (``ai.onnx.ml``'s LabelEncoder-1 or -4...) is unknown (the model's own
+    imports are then reduced to the last of each domain, as onnxruntime reads them: ``_last_opset_imports``; each
+    checked first, as onnxruntime refuses an opset 99 listed before the one it uses). A local
     function's body is inlined and sized like the graph's nodes, so its imports are checked the same way
     (``_check_function_opsets`` checks them against the model's)."""
     newest = onnx.defs.onnx_opset_version()
@@ -100,7 +124,7 @@ def _check_opset(onnx, model) -> None:
         for o in imports:
             default = (o.domain or "") in ("", "ai.onnx")
             domain = "" if default else o.domain
-            if domain in seen and seen[domain] != o.version:
+            if domain in seen and seen[domain] != o.version and owner != "the model":   # (the model's: the last)
                 what = "the default ONNX domain" if default else f"domain {domain!r}"
                 raise GraphError(f"{owner} imports {what} twice, at opsets {seen[domain]} and {o.version}: which "
                                  "version its ops follow is unknown (ONNX allows one version of a domain)")
