@@ -364,3 +364,46 @@ def test_an_import_onnxruntime_refuses_stays_refused_where_a_later_one_replaces_
     assert ort_refuses(m)
     with pytest.raises(GraphError, match="opset 99 of the default ONNX domain"):
         import_onnx(m)
+
+
+# --- hunt: declarations onnxruntime ignores ---------------------------------------------------------------------------
+
+RELU2 = [helper.make_node("Relu", ["x"], ["h"], name="r1"), helper.make_node("Relu", ["h"], ["y"], name="r2")]
+
+
+def _declared(outputs=("y",), value_info=(), inits=()):
+    g = helper.make_graph(RELU2, "g", [V("x", T.FLOAT, [2, 3])],
+                          [o if isinstance(o, onnx.ValueInfoProto) else onnx.ValueInfoProto(name=o) for o in outputs],
+                          list(inits), value_info=list(value_info))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("case", ["input's shape", "input's rank", "input's dtype", "initializer's shape",
+                                  "initializer's dtype", "two shapes", "output and value_info", "output twice"])
+def test_a_declaration_onnxruntime_ignores_is_ignored(case):
+    """A value_info naming a graph input or an initializer (onnxruntime runs by the input's declaration, the
+    initializer's own type), and two shapes declared for a value an op onnx defines makes (onnxruntime merges each
+    into what the node makes): refused before ("declared twice with different types or shapes", or inference)."""
+    w = numpy_helper.from_array(np.ones((2, 3), np.float32), "w")
+    m = {"input's shape": lambda: _declared(value_info=[V("x", T.FLOAT, [3, 2])]),
+         "input's rank": lambda: _declared(value_info=[V("x", T.FLOAT, [6])]),
+         "input's dtype": lambda: _declared(value_info=[V("x", T.DOUBLE, [2, 3])]),
+         "initializer's shape": lambda: _declared(outputs=("y", "w"), value_info=[V("w", T.FLOAT, [3, 2])], inits=[w]),
+         "initializer's dtype": lambda: _declared(outputs=("y", "w"), value_info=[V("w", T.INT64, [2, 3])], inits=[w]),
+         "two shapes": lambda: _declared(value_info=[V("h", T.FLOAT, [3, 2]), V("h", T.FLOAT, [4, 4])]),
+         "output and value_info": lambda: _declared(outputs=("y", V("h", T.FLOAT, [4, 4])),
+                                                    value_info=[V("h", T.FLOAT, [3, 2])]),
+         "output twice": lambda: _declared(outputs=(V("y", T.FLOAT, [2, 3]), V("y", T.FLOAT, [6])))}[case]()
+    g = _same_as_ort(m, {"x": np.ones((2, 3), np.float32)})
+    assert g.tensor("h").size == g.tensor("y").size == 24
+
+
+def test_two_shapes_of_a_custom_op_s_value_stay_refused():
+    """Sized by its declaration alone, which of the two onnxruntime's registration of the op would take is unknown."""
+    nodes = [helper.make_node("MyOp", ["x"], ["h"], domain="my.dom", name="c"), RELU2[1]]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3])], [onnx.ValueInfoProto(name="y")],
+                          value_info=[V("h", T.FLOAT, [2, 3]), V("h", T.FLOAT, [6, 6])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.dom", 1)],
+                          ir_version=8)
+    with pytest.raises(GraphError, match=r"value 'h' is declared twice with different types or shapes"):
+        import_onnx(m)

@@ -53,6 +53,7 @@ from .model_checks import (
     _check_structure,
     _check_text,
     _clear_negative_declarations,
+    _drop_ignored_declarations,
     _inline_functions,
     _inlined_origins,
     _last_opset_imports,
@@ -195,7 +196,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     model = _bind_function_bodies_to_model_opset(onnx, model)
     origins = _inlined_origins(model) if model.functions else []
     model = _inline_functions(model)
-    model = _merge_duplicate_initializers(_clear_negative_declarations(model))
+    model = _drop_ignored_declarations(_merge_duplicate_initializers(_clear_negative_declarations(model)))
     if len(origins) != len(model.graph.node):   # (not inlined as expected: the ids are then named as they are)
         origins = []
     model, order = _sorted_nodes(model)

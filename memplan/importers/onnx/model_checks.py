@@ -640,6 +640,46 @@ def _clear_negative_declarations(model):
     return copy
 
 
+def _drop_ignored_declarations(model):
+    """The model without the declarations onnxruntime ignores (a new model where one is; the one given is not
+    modified): a ``value_info`` naming a graph input or an initializer (the input's declaration, the initializer's
+    own dims and type are what it runs by: a ``[5, 3]`` fed to an input declared ``['n', 3]`` with a ``value_info``
+    ``[2, 3]`` runs), and the shapes of a value an op onnx defines makes that two of its declarations (graph output,
+    ``value_info``) give differently with one element type (onnxruntime merges each into what the node makes, and
+    its kernel writes that). The importer refused each ("declared twice with different types or shapes"). Two
+    element types, and two shapes of a value an op onnx does not define makes (sized by its declaration alone), are
+    still refused (``_check_declarations``)."""
+    import onnx
+
+    g = model.graph
+    given = ({v.name for v in g.input} | {t.name for t in g.initializer}
+             | {t.values.name for t in g.sparse_initializer})
+    standard = {o for n in g.node if n.domain in ("", "ai.onnx", "ai.onnx.ml")
+                and onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
+    declared: dict[str, list] = {}
+    for vi in list(g.output) + list(g.value_info):
+        if vi.name in standard and (t := _declared_type(vi)) is not None:
+            declared.setdefault(vi.name, []).append(t)
+    unsure = set()
+    for name, types in declared.items():
+        elems = {e for e, _ in types if e}
+        shapes = [d for _, d in types if d is not None]
+        if len(elems) <= 1 and any(len(a) != len(b) or any(x is not None and y is not None and x != y
+                                                            for x, y in zip(a, b)) for a in shapes for b in shapes):
+            unsure.add(name)
+    if not unsure and not any(vi.name in given for vi in g.value_info):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    kept = [vi for vi in copy.graph.value_info if vi.name not in given]
+    del copy.graph.value_info[:]
+    copy.graph.value_info.extend(kept)
+    for vi in list(copy.graph.output) + list(copy.graph.value_info):
+        if vi.name in unsure and vi.type.HasField("tensor_type"):
+            vi.type.tensor_type.ClearField("shape")
+    return copy
+
+
 def _constant_type(n) -> tuple[int, list[int]] | None:
     """(dtype, dims) of the tensor a default-domain ``Constant`` node ``n`` holds, or None where it is not one such
     node with one value attribute of a known form."""
