@@ -407,3 +407,34 @@ def test_two_shapes_of_a_custom_op_s_value_stay_refused():
                           ir_version=8)
     with pytest.raises(GraphError, match=r"value 'h' is declared twice with different types or shapes"):
         import_onnx(m)
+
+
+# --- hunt: an Expand to a computed shape onnxruntime refuses ----------------------------------------------------------
+
+def _expanded_to(k, x_shape, via_float=False):
+    c = numpy_helper.from_array(np.array(k, np.float32 if via_float else np.int64), "k")
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Neg", ["s"], ["n"])]
+    if via_float:
+        nodes += [helper.make_node("Cast", ["n"], ["f"], to=T.FLOAT), helper.make_node("Mul", ["f", "k"], ["g"]),
+                  helper.make_node("Cast", ["g"], ["t"], to=T.INT64)]
+    else:
+        nodes += [helper.make_node("Mul", ["n", "k"], ["t"])]
+    nodes.append(helper.make_node("Expand", ["x", "t"], ["y"], name="ex"))
+    return _model(nodes, [V("x", T.FLOAT, x_shape)], [c])
+
+
+@pytest.mark.parametrize("k, via_float", [([2], False), ([1, -1], False), ([2.0], True)])
+def test_an_expand_to_a_computed_negative_shape_is_refused_as_onnxruntime_refuses_it(k, via_float):
+    """``[5, 3]`` expanded to ``Mul(Neg(Shape(x)), 2)`` = ``[-10, -6]``: ONNX's inference broadcast the negative
+    entries as if they fitted and the model was planned at ``[5, 3]``; onnxruntime: "invalid expand shape"."""
+    m = _expanded_to(k, [5, 3], via_float)
+    feeds = {"x": np.ones((5, 3), np.float32)}
+    assert ort_refuses(m, feeds)
+    with pytest.raises(GraphError, match=r"node 'ex' \(Expand\): its shape 't' is \[-\d+, -?\d+\].*invalid expand shape"):
+        import_onnx(m)
+
+
+def test_an_expand_to_a_computed_shape_that_fits_is_still_planned():
+    m = _expanded_to([-2, -1], [1, 1])    # (-[1, 1] * [-2, -1] = [2, 1])
+    g = _same_as_ort(m, {"x": np.ones((1, 1), np.float32)})
+    assert g.tensor("y").attrs["shape"] == [2, 1]

@@ -601,8 +601,31 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         # without that data, the usual one, never pays for this)
         return _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden, stand_in=False)
-    facts["values"] = _known_values(onnx, m2)
+    facts["values"] = _values_checked(onnx, m2, inferred, _known_values(onnx, m2), facts["data_dependent"].sized)
     return inferred
+
+
+def _values_checked(onnx, m2, inferred, values: dict, data_dependent) -> dict:
+    """``values`` (what the folded ``m2`` knows), with the values of the shapes Expand nodes read where those are
+    computed and not yet known: ONNX's data propagation followed them, so no fold round ran, and the checks that
+    read them (``check_expand_shape``) saw nothing. One fold round of a copy of ``m2`` computes them (``m2`` is
+    left as it is); where it cannot, ``values`` as given.
+
+    Why: a ``[5, 3]`` expanded to ``Mul(Neg(Shape(x)), 2)``, ``[-10, -6]``, was planned at ``[5, 3]`` (ONNX's
+    inference broadcasts a negative entry as if it fitted), while onnxruntime refuses to run it."""
+    produced = {o for n in m2.graph.node for o in n.output if o}
+    wanted = [n.input[1] for n in m2.graph.node if n.op_type == "Expand" and n.domain in ("", "ai.onnx")
+              and len(n.input) > 1 and n.input[1] in produced and n.input[1] not in values
+              and n.input[1] not in data_dependent]
+    if not wanted:
+        return values
+    copy = onnx.ModelProto()
+    copy.CopyFrom(m2)
+    try:
+        _fold_round(onnx, copy, inferred)
+    except GraphError:   # (what a fold refuses is refused, or not, by the checks of the import itself)
+        return values
+    return {**_known_values(onnx, copy), **values}
 
 
 def _read_sparse_external(onnx, st, base_dir: str | None, real_dir: str | None = None):

@@ -109,6 +109,31 @@ def check_topk_k(n, where: str, shapes: dict, values: dict, opset: int) -> None:
 
 
 
+def check_expand_shape(n, where: str, shapes: dict, values: dict) -> None:
+    """An Expand whose known target shape onnxruntime's kernel refuses is refused naming the node and the shape: an
+    entry that is negative, or that neither is 1 nor equals the input's static dimension it meets (aligned from the
+    right) where that is not 1.
+
+    Why: ONNX's inference broadcasts a negative target entry as if it fitted (a ``[5, 3]`` expanded to a computed
+    ``[-10, -6]`` was planned ``[5, 3]``), while onnxruntime refuses to run it ("invalid expand shape")."""
+    if n.op_type != "Expand" or not _default_domain(n) or len(n.input) < 2 or not n.input[1]:
+        return
+    v = values.get(n.input[1])
+    if v is None or v.dtype.kind not in "iu" or v.ndim != 1:
+        return
+    target = [int(e) for e in v]
+    x = shapes.get(n.input[0], (0, None))[1]
+    dims = list(x) if x is not None and all(isinstance(d, int) for d in x) else None
+    bad = any(e < 0 for e in target)
+    if not bad and dims is not None:
+        bad = any(d != e and d != 1 and e != 1 for d, e in zip(reversed(dims), reversed(target)))
+    if bad:
+        shown = f" {n.input[0]!r} ({dims})" if dims is not None else ""
+        raise GraphError(f"{where}: its shape {n.input[1]!r} is {target}, to which its input{shown} does not expand "
+                         "(a negative entry, or one neither 1 nor the input's dimension); onnxruntime refuses to run "
+                         "it (\"invalid expand shape\")")
+
+
 #: gates per recurrent op: the rows of ``W`` and ``R`` are ``gates * hidden_size`` per direction
 RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
