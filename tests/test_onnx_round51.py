@@ -438,3 +438,51 @@ def test_an_expand_to_a_computed_shape_that_fits_is_still_planned():
     m = _expanded_to([-2, -1], [1, 1])    # (-[1, 1] * [-2, -1] = [2, 1])
     g = _same_as_ort(m, {"x": np.ones((1, 1), np.float32)})
     assert g.tensor("y").attrs["shape"] == [2, 1]
+
+
+# --- hunt: Gather indices and OneHot depths computed from shapes ------------------------------------------------------
+
+def test_a_gather_by_indices_computed_from_shapes_past_its_data_is_refused():
+    """Indices ``Shape(x)`` = ``[4, 6]`` into a first axis of 4: ONNX's data propagation computed them, no fold ran,
+    and the indices check never saw them; onnxruntime: "indices element out of data bounds"."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["x", "s"], ["y"], axis=0, name="g")]
+    m = _model(nodes, [V("x", T.FLOAT, [4, 6])])
+    assert ort_refuses(m, {"x": np.ones((4, 6), np.float32)})
+    with pytest.raises(GraphError, match=r"node 'g' \(Gather\)"):
+        import_onnx(m)
+    ok = _model([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Sub", ["s", "c"], ["t"]),
+                 helper.make_node("Gather", ["x", "t"], ["y"], axis=0)], [V("x", T.FLOAT, [4, 6])],
+                [numpy_helper.from_array(np.array([1, 3], np.int64), "c")])   # ([3, 3]: inside)
+    _same_as_ort(ok, {"x": np.ones((4, 6), np.float32)})
+
+
+@pytest.mark.parametrize("depth, dtype, refused", [(0, np.int64, True), (0.5, np.float32, True), ([0], np.int64, True),
+                                                    (1, np.int64, False), (2.7, np.float32, False)])
+def test_a_onehot_of_a_depth_onnxruntime_refuses_is_refused(depth, dtype, refused):
+    """onnxruntime reads the depth as an integer (2.7 is 2) and refuses one below 1 ("Depth is negative", for 0 too);
+    ONNX's inference sized ``[2, 0]`` and the model was planned."""
+    inits = [numpy_helper.from_array(np.array(depth, dtype), "d"),
+             numpy_helper.from_array(np.array([0.0, 1.0], np.float32), "v")]
+    m = _model([helper.make_node("OneHot", ["i", "d", "v"], ["y"], name="oh")], [V("i", T.INT64, [2])], inits)
+    feeds = {"i": np.zeros(2, np.int64)}
+    assert ort_refuses(m, feeds) == refused
+    if refused:
+        with pytest.raises(GraphError, match=r"node 'oh' \(OneHot\): its depth 'd' is .*not a positive length"):
+            import_onnx(m)
+    else:
+        _same_as_ort(m, feeds)
+
+
+def test_a_onehot_depth_computed_to_0_is_refused():
+    """``Where(Less(Mod(Shape(x), -2), 1), ..)`` sliced: 0, which the fold computes (no data propagation through Where)."""
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)   # noqa: E731
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Mod", ["s", "m"], ["r"]),
+             helper.make_node("Less", ["r", "one"], ["lt"]), helper.make_node("Where", ["lt", "r", "one"], ["w"]),
+             helper.make_node("Slice", ["w", "z", "one"], ["d"]),
+             helper.make_node("OneHot", ["i", "d", "v"], ["y"], name="oh")]
+    inits = [c("m", [-2, -2]), c("one", [1]), c("z", [0]), c("i", [0, 1]),
+             numpy_helper.from_array(np.array([0.0, 1.0], np.float32), "v")]
+    m = _model(nodes, [V("x", T.FLOAT, [4, 6])], inits)
+    assert ort_refuses(m, {"x": np.ones((4, 6), np.float32)})
+    with pytest.raises(GraphError, match=r"node 'oh' \(OneHot\): its depth 'd' is \[?0\]?"):
+        import_onnx(m)

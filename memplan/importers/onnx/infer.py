@@ -605,16 +605,23 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     return inferred
 
 
+#: ops whose second input (a shape, indices, a count) a check of the import reads by value (``check_expand_shape``,
+#: ``_check_known_indices``, ``check_topk_k``, ``check_onehot_depth``)
+VALUE_CHECKED = frozenset({"Expand", "Gather", "GatherElements", "GatherND", "Scatter", "ScatterElements", "ScatterND",
+                           "TopK", "OneHot"})
+
+
 def _values_checked(onnx, m2, inferred, values: dict, data_dependent) -> dict:
-    """``values`` (what the folded ``m2`` knows), with the values of the shapes Expand nodes read where those are
-    computed and not yet known: ONNX's data propagation followed them, so no fold round ran, and the checks that
-    read them (``check_expand_shape``) saw nothing. One fold round of a copy of ``m2`` computes them (``m2`` is
+    """``values`` (what the folded ``m2`` knows), with the values of the second inputs of ``VALUE_CHECKED`` nodes where
+    those are computed and not yet known: ONNX's data propagation followed them, so no fold round ran, and the checks
+    that read them (an Expand's shape, a Gather's indices, a OneHot's depth) saw nothing. One fold round of a copy of ``m2`` computes them (``m2`` is
     left as it is); where it cannot, ``values`` as given.
 
     Why: a ``[5, 3]`` expanded to ``Mul(Neg(Shape(x)), 2)``, ``[-10, -6]``, was planned at ``[5, 3]`` (ONNX's
-    inference broadcasts a negative entry as if it fitted), while onnxruntime refuses to run it."""
+    inference broadcasts a negative entry as if it fitted), a Gather by indices ``Shape(x)`` past its data, and a
+    OneHot of a negative computed depth, while onnxruntime refuses to run each."""
     produced = {o for n in m2.graph.node for o in n.output if o}
-    wanted = [n.input[1] for n in m2.graph.node if n.op_type == "Expand" and n.domain in ("", "ai.onnx")
+    wanted = [n.input[1] for n in m2.graph.node if n.op_type in VALUE_CHECKED and n.domain in ("", "ai.onnx")
               and len(n.input) > 1 and n.input[1] in produced and n.input[1] not in values
               and n.input[1] not in data_dependent]
     if not wanted:

@@ -134,6 +134,21 @@ def check_expand_shape(n, where: str, shapes: dict, values: dict) -> None:
                          "it (\"invalid expand shape\")")
 
 
+def check_onehot_depth(n, where: str, values: dict) -> None:
+    """A OneHot whose known depth, as onnxruntime reads it (cast to an integer, a float truncated), is not positive
+    is refused naming the node: onnxruntime refuses to run it ("Depth is negative", also for 0 and 0.5), where ONNX's
+    inference sized it ``[..., 0]`` (or a depth computed from shapes as it took it) and the model was planned."""
+    if n.op_type != "OneHot" or not _default_domain(n) or len(n.input) < 2 or not n.input[1]:
+        return
+    v = values.get(n.input[1])
+    if v is None or v.size != 1 or v.dtype.kind not in "iuf":
+        return
+    depth = v.reshape(-1)[0]
+    if not depth >= 1:   # (NaN too)
+        raise GraphError(f"{where}: its depth {n.input[1]!r} is {depth}, not a positive length; onnxruntime refuses to "
+                         "run it (\"Depth is negative\")")
+
+
 #: gates per recurrent op: the rows of ``W`` and ``R`` are ``gates * hidden_size`` per direction
 RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
