@@ -486,3 +486,20 @@ def test_a_onehot_depth_computed_to_0_is_refused():
     assert ort_refuses(m, {"x": np.ones((4, 6), np.float32)})
     with pytest.raises(GraphError, match=r"node 'oh' \(OneHot\): its depth 'd' is \[?0\]?"):
         import_onnx(m)
+
+
+# --- hunt: an intermediate of more elements than a float holds ----------------------------------------------------------
+
+def test_an_intermediate_too_large_for_a_float_is_refused_as_absurd_not_a_raw_overflow(tmp_path, capsys):
+    """An Expand of ``[1] * 17`` to ``[2**62] * 17``: its element count (2**1054) overflowed the float of its node's
+    cost estimate ("OverflowError: int too large to convert to float", a raw traceback from the CLI)."""
+    s = numpy_helper.from_array(np.array([2**62] * 17, np.int64), "s")
+    m = _model([helper.make_node("Expand", ["x", "s"], ["y"], name="ex")], [V("x", T.FLOAT, [1] * 17)], [s])
+    with pytest.raises(GraphError, match=r"node 'ex' \(Expand\): tensor 'y': size \d+\.* is absurd"):
+        import_onnx(m)
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    from cli_contract import run_memplan
+    code, _out, err = run_memplan(capsys, ["import", str(path), "-o", str(tmp_path / "g.json")])
+    assert code == 2 and "is absurd" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "g.json").exists()

@@ -13,7 +13,7 @@ from typing import Any
 from ...errors import GraphError, InputFormatError, OptionError, named_options, report_progress
 from ...errors import short_repr as _short
 from ...files import check_outputs, directory_of
-from ...graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
+from ...graph import DEFAULT_ALIGNMENT, MAX_TENSOR_BYTES, Graph, Node, Tensor, check_alignment
 from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
@@ -331,7 +331,11 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
             if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
-        return _nbytes(bits, shape), shape, elem
+        size = _nbytes(bits, shape)
+        if size > MAX_TENSOR_BYTES:   # (here, before its node's cost: a float of its element count overflowed)
+            raise GraphError(f"{what}: tensor {vname!r}: size {_short(size)} is absurd (over {MAX_TENSOR_BYTES} "
+                             f"bytes: shape of {len(shape)} dimensions, {_short(list(shape))})")
+        return size, shape, elem
 
     def add(vname: str, kind: str, what: str, view_of: str | None = None) -> None:
         size, shape, elem = sized(vname, what)
