@@ -503,3 +503,20 @@ def test_an_intermediate_too_large_for_a_float_is_refused_as_absurd_not_a_raw_ov
     code, _out, err = run_memplan(capsys, ["import", str(path), "-o", str(tmp_path / "g.json")])
     assert code == 2 and "is absurd" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.json").exists()
+
+
+# --- hunt: an integer division by a known 0 -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("op", ["Div", "Mod"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_an_integer_division_by_a_known_zero_is_refused(op, dtype):
+    """onnxruntime refuses the model at session start ("Integer division by zero"); it was planned."""
+    tt = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    z = numpy_helper.from_array(np.array([0, 1], dtype), "z")
+    m = _model([helper.make_node(op, ["a", "z"], ["y"], name="d")], [V("a", tt, [2])], [z])
+    feeds = {"a": np.ones(2, dtype)}
+    assert ort_refuses(m, feeds)
+    with pytest.raises(GraphError, match=r"node 'd' \(" + op + r"\): its divisor 'z' holds 0"):
+        import_onnx(m)
+    m.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.array([3, 1], dtype), "z"))
+    _same_as_ort(m, feeds)

@@ -32,6 +32,7 @@ from .kernels import (
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
+    check_integer_divisor,
     check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
@@ -394,6 +395,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_topk_k(n, where, shapes, facts["values"], opset)
         check_expand_shape(n, where, shapes, facts["values"])
         check_onehot_depth(n, where, facts["values"])
+        check_integer_divisor(n, where, facts["values"])
         check_constant_of_shape_value(n, where)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)

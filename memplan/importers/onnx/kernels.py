@@ -149,6 +149,19 @@ def check_onehot_depth(n, where: str, values: dict) -> None:
                          "run it (\"Depth is negative\")")
 
 
+def check_integer_divisor(n, where: str, values: dict) -> None:
+    """An integer Div or Mod whose known divisor (a constant, or one folded from shapes) holds a 0 is refused naming
+    the node: onnxruntime refuses the model when that divisor is a constant ("Integer division by zero", at session
+    start) and the run otherwise, where ONNX's inference sized it (numpy's fold made the quotient 0) and the model
+    was planned."""
+    if n.op_type not in ("Div", "Mod") or not _default_domain(n) or len(n.input) < 2 or not n.input[1]:
+        return
+    v = values.get(n.input[1])
+    if v is not None and v.dtype.kind in "iu" and v.size and not v.all():
+        raise GraphError(f"{where}: its divisor {n.input[1]!r} holds 0 (integers); onnxruntime refuses to run it "
+                         "(\"Integer division by zero\")")
+
+
 #: gates per recurrent op: the rows of ``W`` and ``R`` are ``gates * hidden_size`` per direction
 RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
