@@ -194,8 +194,8 @@ def test_input_without_shape_is_an_error():
 def test_out_of_order_and_cycle_are_errors():
     nodes = [helper.make_node("Relu", ["a"], ["y"], name="second"), helper.make_node("Relu", ["x"], ["a"], name="first")]
     m = _model(nodes, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
-    with pytest.raises(GraphError, match="node 'second' .*reads 'a' before its producer 'first'.*topological"):
-        import_onnx(m)
+    # (out of order, not a cycle: onnxruntime sorts the nodes and runs it, and so is it imported since round 51)
+    assert [n.id for n in import_onnx(m).nodes] == ["first", "second"]
     cyc = [helper.make_node("Add", ["x", "b"], ["a"], name="p"), helper.make_node("Relu", ["a"], ["b"], name="q"),
            helper.make_node("Relu", ["b"], ["y"], name="r")]
     m2 = _model(cyc, [helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
@@ -402,7 +402,9 @@ def test_negative_dimensions_are_errors_even_when_their_product_is_positive(wher
                               value_info=[helper.make_tensor_value_info("h", F, [-3, -2])]),
             opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.domain", 1)], ir_version=8)
     # (a value_info's negative declaration is dropped, as onnxruntime drops it: the custom op is then unsized)
-    want = "value 'h' has no shape" if where == "value_info" else "'x' dimension 0 is negative"
+    # (a graph input's is a dimension onnxruntime takes as any length, as one of no value: the caller must fix it)
+    want = {"value_info": "value 'h' has no shape", "input": "graph input 'x' dimension 0 is unknown: pass batch=N",
+            "initializer": "'x' dimension 0 is negative"}[where]
     with pytest.raises(GraphError, match=want):
         import_onnx(m)
 
@@ -974,8 +976,8 @@ def test_opset_outside_what_onnx_defines_is_refused(tmp_path, capsys):
     twice.opset_import.append(helper.make_opsetid("ai.onnx", 17))
     assert len(import_onnx(twice).nodes) == 1
     twice.opset_import.append(helper.make_opsetid("ai.onnx", 18))
-    with pytest.raises(GraphError, match="default ONNX domain twice, at opsets 17 and 18"):
-        import_onnx(twice)
+    # (round 51: at two versions, the last listed, as onnxruntime reads the imports and runs the model)
+    assert len(import_onnx(twice).nodes) == 1
     custom = _model(relu, *io, opset=17)
     custom.opset_import.append(helper.make_opsetid("my.domain", 99))
     assert len(import_onnx(custom).nodes) == 1

@@ -105,8 +105,9 @@ def test_a_well_formed_identity_function_still_imports_as_a_view():
 def test_a_custom_domain_imported_twice_at_two_versions_is_refused():
     m = _model([helper.make_node("Relu", ["x"], ["y"])], [V("x", T.FLOAT, [4])], [V("y", T.FLOAT, [4])],
                opsets=(("", 17), ("ai.onnx.ml", 1), ("ai.onnx.ml", 3)))
-    with pytest.raises(GraphError, match=r"the model imports domain 'ai.onnx.ml' twice, at opsets 1 and 3"):
-        import_onnx(m)
+    # (round 51: the model's imports are read as onnxruntime reads them, the last of a domain: it runs the model;
+    # a local function's are still refused, below)
+    assert _sizes(import_onnx(m))["y"][0] == 16
     m.opset_import[2].version = 1   # the same version twice names one version
     assert _sizes(import_onnx(m))["y"][0] == 16
 

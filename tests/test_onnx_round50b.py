@@ -81,7 +81,8 @@ def test_a_negative_declared_dimension_before_a_slice_does_not_abort():
 def test_a_negative_graph_input_dimension_is_still_refused_naming_it():
     model = _model([helper.make_node("Relu", ["x"], ["y"], name="a")])
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -2
-    with pytest.raises(GraphError, match=r"graph input 'x'.*dimension 0 is negative"):
+    # (round 51: onnxruntime takes it as a dimension of any length, and so does the importer: batch=N fixes it)
+    with pytest.raises(GraphError, match=r"graph input 'x' dimension 0 is unknown: pass batch=N"):
         import_onnx(model)
 
 

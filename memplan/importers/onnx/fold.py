@@ -749,7 +749,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         evaluated = n.op_type not in ("Constant", "Shape", "Size") and all(not v or v in values for v in n.input)
         if evaluated or any(o and o not in shapes for o in n.output):  # sized by the values folded this round
             own = _infer_node(onnx, n, shapes, elems, values, opsets[""])
-            for o, found in _spec_shapes(n, shapes, elems, values, seqs).items():
+            for o, found in _spec_shapes(n, shapes, elems, values, seqs, opsets[""]).items():
                 if o not in own:   # where ONNX's inference gives none, the spec's rule for this op
                     own[o] = found
                     if o not in shapes:
@@ -845,20 +845,24 @@ SAME_SHAPE_OPS = frozenset({
     "ThresholdedRelu", "Trilu"})
 #: the ops ``_check_spec_shape`` has anything to do for: those ``_spec_shapes`` sizes, and the sequence ops
 #: ``_track_sequence`` follows (SequenceAt and ConcatFromSequence read what they hold)
-SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Concat", "MaxUnpool", "Pad", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
+SPEC_SHAPE_OPS = SAME_SHAPE_OPS | {"Slice", "Reshape", "Concat", "MaxUnpool", "Pad", "Range", "Compress", "NonZero", "Unique", "SequenceAt", "ConcatFromSequence",
                                    "GatherND", "Attention",
                                    "SequenceEmpty", "SequenceConstruct", "Identity", "Optional", "OptionalGetElement",
                                    "SequenceInsert", "SequenceErase", "SplitToSequence"}
 
 
-def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict:
+def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: int | None = None) -> dict:
     """``{output: (static shape, elem type)}`` of standard node ``n`` by the spec's own rule, for the ops whose
     outputs ONNX's inference leaves unsized although what sizes them is known: ``SAME_SHAPE_OPS``; MaxUnpool
     with an ``output_shape`` input of known value (its inference checks that input and returns); a
     float16/bfloat16 or int16 Range of known values (onnx computes lengths for the other types only); a Slice-1
-    (``_slice1_shape``: ONNX's inference gives up on negative axes and clamped bounds); SequenceAt and
+    (``_slice1_shape``: ONNX's inference gives up on negative axes and clamped bounds); a Reshape-1
+    (``_reshape1_shape``: ONNX has no inference for it); SequenceAt and
     ConcatFromSequence over a sequence whose tensors are known (``seqs``: ONNX merges its elements into one
-    shape, so a dimension they differ in, and the count of them, is lost). Empty when nothing applies."""
+    shape, so a dimension they differ in, and the count of them, is lost); a Dropout's mask (the data's shape, of
+    the data's type before opset 10 and bool from it: ONNX's inference of Dropout-7..9 leaves it untyped, and a node
+    reading it was refused unsized; ``opset``, the model's default one, tells which; None: bool). Empty when nothing
+    applies."""
     import numpy as np
 
     op, ins = n.op_type, list(n.input)
@@ -883,10 +887,15 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict) -> dict
         found = {out: (shapes[first], elems[first])}
         found.update((o, ((shapes[first][1],), stats or elems[first])) for o in n.output[1:5] if o)
         return found
+    if op == "Dropout" and first and len(n.output) > 1 and n.output[1]:
+        mask = elems[first] if opset is not None and opset < 10 else 9   # (T before opset 10; T1/T2, bool, from it)
+        return {out: (shapes[first], elems[first]), n.output[1]: (shapes[first], mask)}
     if op in SAME_SHAPE_OPS and first:
         return {out: (shapes[first], elems[first])}
     if op == "Slice" and first and len(ins) == 1:
         return _slice1_shape(n, out, shapes[first], elems[first])
+    if op == "Reshape" and first and len(ins) == 1:
+        return _reshape1_shape(n, out, shapes[first], elems[first])
     if op == "Concat" and ins and all(v in shapes and elems.get(v) for v in ins):
         return _concat_shape(n, out, [shapes[v] for v in ins], elems[ins[0]])
     if op == "MaxUnpool" and first:
@@ -971,6 +980,32 @@ def _attention_presents(n, shapes: dict, elems: dict) -> dict:
         elif len(s) == 3 and kv > 0 and s[2] % kv == 0:
             found[o] = ((s[0], kv, s[1], s[2] // kv), elems[n.input[k]])
     return found
+
+
+def _reshape1_shape(n, out: str, dims: tuple[int, ...], elem: int) -> dict:
+    """``{out: (shape, elem)}`` of a Reshape-1 (opsets 1-4: the target is the ``shape`` attribute) of an input of
+    ``dims``, as onnxruntime's Reshape-1 kernel makes it: a 0 copies the input's dimension there, one -1 takes what is
+    left; empty where onnxruntime refuses it (another count of elements, two -1s, a 0 past the input's rank, another
+    negative entry), which then stays unsized. ONNX has no inference for Reshape-1, and the model (which onnxruntime
+    runs) was refused ("could not find its rank")."""
+    target = next((list(a.ints) for a in n.attribute if a.name == "shape"), None)
+    if target is None or sum(d == -1 for d in target) > 1:
+        return {}
+    shape = []
+    for i, d in enumerate(target):
+        if d == 0:
+            if i >= len(dims):
+                return {}
+            d = dims[i]
+        elif d < -1:
+            return {}
+        shape.append(d)
+    total, known = math.prod(dims), math.prod(d for d in shape if d != -1)
+    if -1 in shape:
+        if known == 0 or total % known:
+            return {}
+        shape[shape.index(-1)] = total // known
+    return {out: (tuple(shape), elem)} if math.prod(shape) == total else {}
 
 
 def _refuse_unlike_concat(n, shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> None:

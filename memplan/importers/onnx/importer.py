@@ -13,7 +13,7 @@ from typing import Any
 from ...errors import GraphError, InputFormatError, OptionError, named_options, report_progress
 from ...errors import short_repr as _short
 from ...files import check_outputs, directory_of
-from ...graph import DEFAULT_ALIGNMENT, Graph, Node, Tensor, check_alignment
+from ...graph import DEFAULT_ALIGNMENT, MAX_TENSOR_BYTES, Graph, Node, Tensor, check_alignment
 from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
@@ -31,6 +31,9 @@ from .infer import (
 from .kernels import (
     check_constant_of_shape_value,
     check_empty_optional,
+    check_expand_shape,
+    check_integer_divisor,
+    check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
     check_topk_k,
@@ -53,9 +56,12 @@ from .model_checks import (
     _check_structure,
     _check_text,
     _clear_negative_declarations,
+    _drop_ignored_declarations,
     _inline_functions,
     _inlined_origins,
+    _last_opset_imports,
     _merge_duplicate_initializers,
+    _sorted_nodes,
 )
 from .node_checks import (
     _check_block_rearrange,
@@ -183,6 +189,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     fixed = _check_dims_option(batch, dims)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
+    model = _last_opset_imports(model)
     _check_functions(onnx, model)
     _check_node_names(model)
     _check_call_outputs(model)
@@ -192,9 +199,12 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     model = _bind_function_bodies_to_model_opset(onnx, model)
     origins = _inlined_origins(model) if model.functions else []
     model = _inline_functions(model)
-    model = _merge_duplicate_initializers(_clear_negative_declarations(model))
+    model = _drop_ignored_declarations(_merge_duplicate_initializers(_clear_negative_declarations(model)))
     if len(origins) != len(model.graph.node):   # (not inlined as expected: the ids are then named as they are)
         origins = []
+    model, order = _sorted_nodes(model)
+    if origins and order is not None:
+        origins = [origins[k] for k in order]
     try:
         return _import_inlined(onnx, model, source, base_dir, default_name, batch, fixed, name, alignment, progress,
                                spelling, real_dir)
@@ -322,7 +332,11 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is unknown after shape inference{hint}")
             if d < 0:  # checked per dimension: an even number of them multiplies to a plausible size
                 raise GraphError(f"{what}: value {vname!r} dimension {i} is negative ({d})")
-        return _nbytes(bits, shape), shape, elem
+        size = _nbytes(bits, shape)
+        if size > MAX_TENSOR_BYTES:   # (here, before its node's cost: a float of its element count overflowed)
+            raise GraphError(f"{what}: tensor {vname!r}: size {_short(size)} is absurd (over {MAX_TENSOR_BYTES} "
+                             f"bytes: shape of {len(shape)} dimensions, {_short(list(shape))})")
+        return size, shape, elem
 
     def add(vname: str, kind: str, what: str, view_of: str | None = None) -> None:
         size, shape, elem = sized(vname, what)
@@ -379,6 +393,9 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_resize_mode(n, where, shapes, facts["values"], opset)
         check_resize_scale_range(n, where, shapes, facts["values"], opset, _ort_resize_scales)
         check_topk_k(n, where, shapes, facts["values"], opset)
+        check_expand_shape(n, where, shapes, facts["values"])
+        check_onehot_depth(n, where, facts["values"])
+        check_integer_divisor(n, where, facts["values"])
         check_constant_of_shape_value(n, where)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)

@@ -548,7 +548,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
     propagate = _propagates(onnx, m2)
     _check_slice_data(onnx, m2, g, source, propagate)
-    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent)
+    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
     try:
         # (not where --dim/--batch fixed a dimension: a declaration that contradicts them most likely marks a model
         # exported at its example's size, whose own shapes hold at that size only; _contradicted_hint says so)
@@ -587,13 +587,13 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
-            _size_ort_ops(onnx, m2, source, data_dependent)
+            _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
         propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
         inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
         # once more, the standard ops onnx sized given to it as sized
-        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred))
+        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred), fixed=mapping)
         inferred = infer_folded(propagate and _long_vector(inferred) is None)
     if stood_in and not _all_static(inferred):
         # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):
@@ -601,8 +601,38 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         # without that data, the usual one, never pays for this)
         return _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden, stand_in=False)
-    facts["values"] = _known_values(onnx, m2)
+    facts["values"] = _values_checked(onnx, m2, inferred, _known_values(onnx, m2), facts["data_dependent"].sized)
     return inferred
+
+
+#: ops whose second input (a shape, indices, a count) a check of the import reads by value (``check_expand_shape``,
+#: ``_check_known_indices``, ``check_topk_k``, ``check_onehot_depth``)
+VALUE_CHECKED = frozenset({"Expand", "Gather", "GatherElements", "GatherND", "Scatter", "ScatterElements", "ScatterND",
+                           "TopK", "OneHot"})
+
+
+def _values_checked(onnx, m2, inferred, values: dict, data_dependent) -> dict:
+    """``values`` (what the folded ``m2`` knows), with the values of the second inputs of ``VALUE_CHECKED`` nodes where
+    those are computed and not yet known: ONNX's data propagation followed them, so no fold round ran, and the checks
+    that read them (an Expand's shape, a Gather's indices, a OneHot's depth) saw nothing. One fold round of a copy of ``m2`` computes them (``m2`` is
+    left as it is); where it cannot, ``values`` as given.
+
+    Why: a ``[5, 3]`` expanded to ``Mul(Neg(Shape(x)), 2)``, ``[-10, -6]``, was planned at ``[5, 3]`` (ONNX's
+    inference broadcasts a negative entry as if it fitted), a Gather by indices ``Shape(x)`` past its data, and a
+    OneHot of a negative computed depth, while onnxruntime refuses to run each."""
+    produced = {o for n in m2.graph.node for o in n.output if o}
+    wanted = [n.input[1] for n in m2.graph.node if n.op_type in VALUE_CHECKED and n.domain in ("", "ai.onnx")
+              and len(n.input) > 1 and n.input[1] in produced and n.input[1] not in values
+              and n.input[1] not in data_dependent]
+    if not wanted:
+        return values
+    copy = onnx.ModelProto()
+    copy.CopyFrom(m2)
+    try:
+        _fold_round(onnx, copy, inferred)
+    except GraphError:   # (what a fold refuses is refused, or not, by the checks of the import itself)
+        return values
+    return {**_known_values(onnx, copy), **values}
 
 
 def _read_sparse_external(onnx, st, base_dir: str | None, real_dir: str | None = None):

@@ -109,6 +109,59 @@ def check_topk_k(n, where: str, shapes: dict, values: dict, opset: int) -> None:
 
 
 
+def check_expand_shape(n, where: str, shapes: dict, values: dict) -> None:
+    """An Expand whose known target shape onnxruntime's kernel refuses is refused naming the node and the shape: an
+    entry that is negative, or that neither is 1 nor equals the input's static dimension it meets (aligned from the
+    right) where that is not 1.
+
+    Why: ONNX's inference broadcasts a negative target entry as if it fitted (a ``[5, 3]`` expanded to a computed
+    ``[-10, -6]`` was planned ``[5, 3]``), while onnxruntime refuses to run it ("invalid expand shape")."""
+    if n.op_type != "Expand" or not _default_domain(n) or len(n.input) < 2 or not n.input[1]:
+        return
+    v = values.get(n.input[1])
+    if v is None or v.dtype.kind not in "iu" or v.ndim != 1:
+        return
+    target = [int(e) for e in v]
+    x = shapes.get(n.input[0], (0, None))[1]
+    dims = list(x) if x is not None and all(isinstance(d, int) for d in x) else None
+    bad = any(e < 0 for e in target)
+    if not bad and dims is not None:
+        bad = any(d != e and d != 1 and e != 1 for d, e in zip(reversed(dims), reversed(target)))
+    if bad:
+        shown = f" {n.input[0]!r} ({dims})" if dims is not None else ""
+        raise GraphError(f"{where}: its shape {n.input[1]!r} is {target}, to which its input{shown} does not expand "
+                         "(a negative entry, or one neither 1 nor the input's dimension); onnxruntime refuses to run "
+                         "it (\"invalid expand shape\")")
+
+
+def check_onehot_depth(n, where: str, values: dict) -> None:
+    """A OneHot whose known depth, as onnxruntime reads it (cast to an integer, a float truncated), is not positive
+    is refused naming the node: onnxruntime refuses to run it ("Depth is negative", also for 0 and 0.5), where ONNX's
+    inference sized it ``[..., 0]`` (or a depth computed from shapes as it took it) and the model was planned."""
+    if n.op_type != "OneHot" or not _default_domain(n) or len(n.input) < 2 or not n.input[1]:
+        return
+    v = values.get(n.input[1])
+    if v is None or v.size != 1 or v.dtype.kind not in "iuf":
+        return
+    depth = v.reshape(-1)[0]
+    if not depth >= 1:   # (NaN too)
+        raise GraphError(f"{where}: its depth {n.input[1]!r} is {depth}, not a positive length; onnxruntime refuses to "
+                         "run it (\"Depth is negative\")")
+
+
+def check_integer_divisor(n, where: str, values: dict) -> None:
+    """An integer Div or Mod whose known divisor (a constant, or one folded from shapes) holds a 0 is refused naming
+    the node: onnxruntime refuses the model when that divisor is a constant ("Integer division by zero", at session
+    start) and the run otherwise, where ONNX's inference sized it (numpy's fold made the quotient 0) and the model
+    was planned."""
+    if n.op_type not in ("Div", "Mod") or not _default_domain(n) or len(n.input) < 2 or not n.input[1]:
+        return
+    v = values.get(n.input[1])
+    if v is not None and v.dtype.kind in "iu" and v.size and not v.all():
+        raise GraphError(f"{where}: its divisor {n.input[1]!r} holds 0 (integers); onnxruntime refuses to run it "
+                         "(\"Integer division by zero\")")
+
+
 #: gates per recurrent op: the rows of ``W`` and ``R`` are ``gates * hidden_size`` per direction
 RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 

@@ -80,6 +80,28 @@ def _check_ir_version(onnx, model) -> None:
                          f"(IR 1..{onnx.IR_VERSION}): a newer onnx may know it")
 
 
+def _last_opset_imports(model):
+    """The model with each domain it imports listed once, at the version listed last (a new model where one is
+    listed twice; the one given is not modified). ``""`` and ``"ai.onnx"`` are one domain.
+
+    Why: onnxruntime reads a model's ``opset_import`` in order, a later entry of a domain replacing an earlier one
+    (``""`` at 11 then at 13: ``Squeeze`` takes its axes as an input; listed the other way, as an attribute), and
+    runs the model; the importer refused it as naming no version. The imports of a local function are left as
+    they are (``_check_opset`` still refuses a domain twice there)."""
+    last: dict[str, Any] = {}
+    for o in model.opset_import:
+        last[o.domain if o.domain not in ("", "ai.onnx") else ""] = o
+    if len(last) == len(model.opset_import):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    del copy.opset_import[:]
+    for o in model.opset_import:
+        if last[o.domain if o.domain not in ("", "ai.onnx") else ""] is o:
+            copy.opset_import.add(domain=o.domain, version=o.version)
+    return copy
+
+
 def _check_opset(onnx, model) -> None:
     """Each domain is imported at one version, by the model and by each model-local function, and the default
     domain's is one this onnx release defines.
@@ -89,7 +111,9 @@ def _check_opset(onnx, model) -> None:
     Reshape, Squeeze, Split changed inputs to attributes and back); opset 0 is no opset. A domain listed twice
     at two versions names no version at all: onnx.proto says a function "can rely on at most one version" of a
     domain, and for a model the spec's "highest version" and onnxruntime (which takes the last one listed)
-    disagree, so which schema sizes its ops (``ai.onnx.ml``'s LabelEncoder-1 or -4...) is unknown. A local
+    disagree, so which schema sizes its ops (``ai.onnx.ml``'s LabelEncoder-1 or -4...) is unknown (the model's own
+    imports are then reduced to the last of each domain, as onnxruntime reads them: ``_last_opset_imports``; each
+    checked first, as onnxruntime refuses an opset 99 listed before the one it uses). A local
     function's body is inlined and sized like the graph's nodes, so its imports are checked the same way
     (``_check_function_opsets`` checks them against the model's)."""
     newest = onnx.defs.onnx_opset_version()
@@ -100,7 +124,7 @@ def _check_opset(onnx, model) -> None:
         for o in imports:
             default = (o.domain or "") in ("", "ai.onnx")
             domain = "" if default else o.domain
-            if domain in seen and seen[domain] != o.version:
+            if domain in seen and seen[domain] != o.version and owner != "the model":   # (the model's: the last)
                 what = "the default ONNX domain" if default else f"domain {domain!r}"
                 raise GraphError(f"{owner} imports {what} twice, at opsets {seen[domain]} and {o.version}: which "
                                  "version its ops follow is unknown (ONNX allows one version of a domain)")
@@ -464,6 +488,35 @@ def _check_call_outputs(model) -> None:
 ORT_INLINE_PREFIX = "_inlfunc_"
 
 
+def _ort_first_inlined(model) -> dict[str, tuple[str, Any, Any]]:
+    """``{function name: (who, call node, function)}`` of the call of each name onnxruntime inlines first, the one whose
+    body it names with the plain prefix ``_inlfunc_<name>``.
+
+    Why: onnxruntime inlines in passes: each pass the graph's calls in node order (the order listed, not a
+    topological one), the body nodes an inlined call adds going to the end, so their calls are inlined the next
+    pass. Where several local functions share a name (``F`` in domains ``a`` and ``b``, or overloads), the prefix is
+    the first inlined call's, whichever domain: a graph value ``_inlfunc_F_p`` clashes with ``a:F``'s body value
+    ``p`` where a call of ``a:F`` is listed first (onnxruntime refuses the model), not where ``b:F``'s is. Each
+    function's body is followed once: a later expansion adds its calls later still."""
+    funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
+    first: dict[str, tuple[str, Any, Any]] = {}
+    expanded: set[tuple] = set()
+    todo = [(f"node {nid!r}", n) for nid, n in zip(_node_ids(model.graph), model.graph.node)]
+    while todo:
+        later = []
+        for who, n in todo:
+            key = (n.domain, n.op_type, getattr(n, "overload", ""))
+            f = funcs.get(key)
+            if f is None:
+                continue
+            first.setdefault(n.op_type, (who, n, f))
+            if key not in expanded:
+                expanded.add(key)
+                later += [(f"node {m.name or m.op_type!r} of local function {_function_name(f)}", m) for m in f.node]
+        todo = later
+    return first
+
+
 def _check_ort_inline_names(model) -> None:
     """Refuse a model whose local function onnxruntime inlines under a name the graph already has: a value of the
     graph (or of another function's body inlined) named ``_inlfunc_F_t`` where ``F``'s body makes ``t``, or a node
@@ -472,9 +525,11 @@ def _check_ort_inline_names(model) -> None:
 
     Why: onnx's inliner, which the importer runs, keeps clear of the graph's names (``t__1``), so such a model was
     planned, while onnxruntime, naming the first inlined call of ``F`` ``_inlfunc_F`` (unless a node already has
-    that name), cannot load it. Only names that certain are checked: a function name one local function has (in
-    one domain, one overload), the first call's prefix; later calls' prefixes follow a counter of onnxruntime's."""
-    calls = _local_calls(model)
+    that name), cannot load it. Only names that certain are checked: the first call's prefix, given to the body of
+    the function onnxruntime inlines first of that name (``_ort_first_inlined``; of several functions of one name,
+    in other domains or overloads, only the names every one makes were checked); later calls' prefixes follow a
+    counter of onnxruntime's."""
+    calls = _ort_first_inlined(model)
     if not calls:
         return
     g = model.graph
@@ -488,28 +543,25 @@ def _check_ort_inline_names(model) -> None:
     for nid, n in zip(_node_ids(g), g.node):
         values.update((o, f"value {o!r} of node {nid!r}") for o in n.output if o and o not in values)
     nodes = {n.name for n in g.node if n.name and not _is_constant(n)}
-    by_name: dict[str, dict[tuple, tuple[str, Any]]] = {}   # op name -> {function key: (its first caller, function)}
-    given: dict[str, set[int]] = {}   # op name -> the places of the outputs some call of it names
-    for who, n, f in calls:
-        by_name.setdefault(n.op_type, {}).setdefault((f.domain, f.name, getattr(f, "overload", "")), (who, f))
-        given.setdefault(n.op_type, set()).update(k for k, o in enumerate(n.output) if o)
+    by_name: dict[str, list] = {}   # op name -> the functions of that name the model calls
+    for _who, n, f in _local_calls(model):
+        if f not in by_name.setdefault(n.op_type, []):
+            by_name[n.op_type].append(f)
     made: dict[tuple[str, str], str] = {}   # (kind, each name inlining makes) -> what it is, across functions
-    for name, fs in sorted(by_name.items()):
+    for name, (who, call, f) in sorted(calls.items()):
         prefix = f"{ORT_INLINE_PREFIX}{name}"
         if prefix in nodes:   # (the first call's prefix is then onnxruntime's choice)
             continue
-        # (several functions of one name, in other domains or overloads: which one's call onnxruntime inlines first
-        # is its choice, but that one's body is named with the prefix, so the names every one of them makes clash)
-        parts: list[tuple[str, str]] | None = None
-        for _who, f in fs.values():
-            formal = set(f.input) | set(f.output)
-            body = [("value", o) for m in f.node for o in m.output if o and o not in formal]
-            body += [("value", o) for k, o in enumerate(f.output) if k not in given[name]]   # (every call omits it)
-            body += [("node", m.name) for m in f.node if m.name and not _is_constant(m)]   # (a Constant: a value)
-            parts = body if parts is None else [x for x in parts if x in set(body)]
-        (who, f), *others = fs.values()
-        fname = _function_name(f) + "".join(f" (or {_function_name(g)})" for _, g in others)
-        for kind, part in dict.fromkeys(parts or ()):
+        formal = set(f.input) | set(f.output)
+        given = {k for k, o in enumerate(call.output) if o}
+        parts = [("value", o) for m in f.node for o in m.output if o and o not in formal]
+        parts += [("value", o) for k, o in enumerate(f.output) if k not in given]   # (the call omits it)
+        parts += [("node", m.name) for m in f.node if m.name and not _is_constant(m)]   # (a Constant: a value)
+        others = [h for h in by_name.get(name, ()) if h is not f]
+        fname = _function_name(f) + (" (of the local functions named " + ", ".join(
+            _function_name(h) for h in [f, *others]) + ", the one whose call onnxruntime inlines first)" if others
+                                     else "")
+        for kind, part in dict.fromkeys(parts):
             full, what = f"{prefix}_{part}", f"{kind} {part!r}"
             if kind == "value":
                 clash = values.get(full)
@@ -520,7 +572,7 @@ def _check_ort_inline_names(model) -> None:
                 raise GraphError(f"local function {fname} (called by {who}): onnxruntime inlines its "
                                  f"{what} as {full!r}, the name of {clash}: onnxruntime refuses the model (\"Duplicate "
                                  "definition of name\", \"two nodes with same node name\"); rename one")
-            made[(kind, full)] = f"{what} of local function {fname} as onnxruntime inlines it"
+            made[(kind, full)] = f"{what} of local function {_function_name(f)} as onnxruntime inlines it"
 
 
 def _inline_functions(model):
@@ -557,23 +609,73 @@ def _inline_functions(model):
 
 def _clear_negative_declarations(model):
     """The model with the shape of each ``value_info`` or graph output declaration that has a negative dimension
-    cleared (a new model where one is; the one given is not modified).
+    cleared, and each negative dimension of a graph input made unknown (a new model where one is; the one given is
+    not modified).
 
     Why: no tensor has a negative dimension, and onnxruntime does not refuse such a declaration: it drops it and sizes
     the value by its node (``Relu`` of a [2, 3] declared [-1, 3] runs and writes [2, 3]); the importer refused the
     model. Cleared before inference, the declaration can no longer reach onnx's Slice inference (which aborts the
-    process on a negative dimension). A graph input's is still refused (``_check_declarations``): its size is the
-    caller's, and no option names that dimension."""
+    process on a negative dimension). A graph input's negative dimension is one onnxruntime takes as any length (a
+    ``[-1, 3]`` input is fed ``[5, 3]``), as it takes a dimension of no value: it is made one, so it is sized as such
+    (``batch=N`` for a leading one; an initializer listed as the input is its own dims at IR 3, and a default the
+    caller may override from IR 4, refused unless ``constant_initializers``). It was refused as negative, also where
+    onnxruntime runs the model as it stands (an IR-3 initializer declared ``[-1, 3]``)."""
     def negative(vi) -> bool:
         declared = _declared_type(vi)
         return declared is not None and any(d is not None and d < 0 for d in declared[1] or ())
 
-    if not any(negative(vi) for vi in list(model.graph.output) + list(model.graph.value_info)):
+    if not any(negative(vi) for vi in list(model.graph.input) + list(model.graph.output)
+               + list(model.graph.value_info)):
         return model
     copy = type(model)()
     copy.CopyFrom(model)
     for vi in list(copy.graph.output) + list(copy.graph.value_info):
         if negative(vi):
+            vi.type.tensor_type.ClearField("shape")
+    for vi in copy.graph.input:
+        if negative(vi):
+            for d in vi.type.tensor_type.shape.dim:
+                if d.HasField("dim_value") and d.dim_value < 0:
+                    d.Clear()
+    return copy
+
+
+def _drop_ignored_declarations(model):
+    """The model without the declarations onnxruntime ignores (a new model where one is; the one given is not
+    modified): a ``value_info`` naming a graph input or an initializer (the input's declaration, the initializer's
+    own dims and type are what it runs by: a ``[5, 3]`` fed to an input declared ``['n', 3]`` with a ``value_info``
+    ``[2, 3]`` runs), and the shapes of a value an op onnx defines makes that two of its declarations (graph output,
+    ``value_info``) give differently with one element type (onnxruntime merges each into what the node makes, and
+    its kernel writes that). The importer refused each ("declared twice with different types or shapes"). Two
+    element types, and two shapes of a value an op onnx does not define makes (sized by its declaration alone), are
+    still refused (``_check_declarations``)."""
+    import onnx
+
+    g = model.graph
+    given = ({v.name for v in g.input} | {t.name for t in g.initializer}
+             | {t.values.name for t in g.sparse_initializer})
+    standard = {o for n in g.node if n.domain in ("", "ai.onnx", "ai.onnx.ml")
+                and onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
+    declared: dict[str, list] = {}
+    for vi in list(g.output) + list(g.value_info):
+        if vi.name in standard and (t := _declared_type(vi)) is not None:
+            declared.setdefault(vi.name, []).append(t)
+    unsure = set()
+    for name, types in declared.items():
+        elems = {e for e, _ in types if e}
+        shapes = [d for _, d in types if d is not None]
+        if len(elems) <= 1 and any(len(a) != len(b) or any(x is not None and y is not None and x != y
+                                                            for x, y in zip(a, b)) for a in shapes for b in shapes):
+            unsure.add(name)
+    if not unsure and not any(vi.name in given for vi in g.value_info):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    kept = [vi for vi in copy.graph.value_info if vi.name not in given]
+    del copy.graph.value_info[:]
+    copy.graph.value_info.extend(kept)
+    for vi in list(copy.graph.output) + list(copy.graph.value_info):
+        if vi.name in unsure and vi.type.HasField("tensor_type"):
             vi.type.tensor_type.ClearField("shape")
     return copy
 
@@ -645,6 +747,64 @@ def _merge_duplicate_initializers(model):
     del g.sparse_initializer[:]
     g.sparse_initializer.extend(kept)
     return copy
+
+
+def _sorted_nodes(model) -> tuple[Any, list[int] | None]:
+    """The model with its graph's nodes in a topological order, and each sorted node's position in the model given
+    (a new model where a node reads a value made by a later one; ``(model, None)`` where none does, or where the
+    order cannot be fixed: a cycle, a value made twice, which ``_check_structure`` then refuses naming the node).
+
+    Why: onnxruntime sorts a graph's nodes itself and runs a model whose nodes are listed out of order (a ``Relu``
+    listed before the node making its input; a ``Constant`` listed after its reader, also one whose value overrides
+    an initializer of its name): the importer refused it. The order kept is the model's wherever the edges allow
+    (of the nodes ready, the first listed runs first), so an in-order graph is left as it is; every node of the
+    sorted graph is given its id in the model as written (an unnamed node's ``<op>_<index>`` is its position there),
+    so ids and errors name the nodes as the user lists them."""
+    import heapq
+
+    g = model.graph
+    available = ({v.name for v in g.input} | {t.name for t in g.initializer}
+                 | {t.values.name for t in g.sparse_initializer})
+    producer: dict[str, int] = {}
+    for i, n in enumerate(g.node):
+        for o in n.output:
+            if o and o not in available:
+                if o in producer:
+                    return model, None
+                producer[o] = i
+    needs = [sorted({producer[v] for v in n.input if v in producer}) for n in g.node]
+    if all(p < i for i, ps in enumerate(needs) for p in ps):
+        return model, None
+    waiting = [len(ps) for ps in needs]
+    readers: list[list[int]] = [[] for _ in g.node]
+    for i, ps in enumerate(needs):
+        for p in ps:
+            readers[p].append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for r in readers[i]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                heapq.heappush(ready, r)
+    if len(order) != len(g.node):   # a cycle: no order runs it
+        return model, None
+    ids = _node_ids(g)
+    copy = type(model)()
+    copy.CopyFrom(model)
+    nodes = [copy.graph.node[k] for k in order]
+    sorted_nodes = []
+    for k, n in zip(order, nodes):
+        m = type(n)()
+        m.CopyFrom(n)
+        m.name = ids[k]
+        sorted_nodes.append(m)
+    del copy.graph.node[:]
+    copy.graph.node.extend(sorted_nodes)
+    return copy, order
 
 
 def _inlined_origins(model) -> list[str | None]:

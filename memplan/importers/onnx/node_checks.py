@@ -434,7 +434,8 @@ def _check_element_operands(n, where: str, shapes: dict, opset: int) -> None:
     the shapes are static: a Clip (opset 11 on) whose ``min`` or ``max`` is neither a scalar nor of shape ``[1]``; a
     GatherElements or ScatterElements whose indices differ in rank from the data or exceed it in a dimension other
     than ``axis``, a ScatterElements whose updates are not the indices' shape; a ScatterND whose updates are not
-    ``indices.shape[:-1] + data.shape[k:]``; a floating Mod without ``fmod=1``.
+    ``indices.shape[:-1] + data.shape[k:]``; a floating Mod without ``fmod=1`` before opset 28 (Mod-28 takes the floored
+    remainder of floats, and onnxruntime 1.32 runs it).
 
     Why: ONNX's inference sizes each by its first input and memplan planned them, while onnxruntime refuses to run
     them ("min should be a scalar", "'indices' shape should have values within bounds of 'data' shape", "Indices vs
@@ -458,8 +459,8 @@ def _check_element_operands(n, where: str, shapes: dict, opset: int) -> None:
                 break
     elif op == "Mod":
         elem = shapes.get(n.input[0], (0, None))[0] if n.input and n.input[0] else 0
-        if elem in (1, 10, 11, 16) and not attrs.get("fmod", 0):
-            why = "it takes the remainder of floating values without fmod=1"
+        if elem in (1, 10, 11, 16) and not attrs.get("fmod", 0) and opset < 28:   # (Mod-28 floors floats too)
+            why = "it takes the remainder of floating values without fmod=1 (before opset 28)"
     elif op in ("GatherElements", "ScatterElements"):
         data, idx = static(0), static(1)
         if data is None or idx is None:
@@ -803,7 +804,8 @@ def _check_slice1(n, where: str, shapes: dict) -> None:
 #: ``ai.onnx.ml`` ops onnxruntime runs only on inputs of some ranks: op -> (lowest, highest or None), why
 _ML_RANKS = {"Normalizer": (1, 2, "[C] or [N, C]"), "LinearRegressor": (1, 2, "[C] or [N, C]"),
              "SVMRegressor": (1, 2, "[C] or [N, C]"), "SVMClassifier": (1, 2, "[C] or [N, C]"),
-             "Scaler": (1, None, "at least one dimension"), "Imputer": (1, None, "at least one dimension")}
+             "Scaler": (1, None, "at least one dimension"), "Imputer": (1, None, "at least one dimension"),
+             "TreeEnsembleRegressor": (1, 2, "[C] or [N, C]")}
 
 
 def _check_ml_node(n, where: str, shapes: dict) -> None:
@@ -832,6 +834,9 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
                          "onnxruntime's ai.onnx.ml ops are CPU ones); Cast it to float first")
     if op == "LinearRegressor" and "targets" in attrs and attrs["targets"].i < 1:
         raise GraphError(f"{where}: its attribute targets is {attrs['targets'].i}, but it must be at least 1 (one "
+                         "column of output per target); onnxruntime refuses the model")
+    if op == "TreeEnsembleRegressor" and "n_targets" in attrs and attrs["n_targets"].i < 1:
+        raise GraphError(f"{where}: its attribute n_targets is {attrs['n_targets'].i}, but it must be at least 1 (one "
                          "column of output per target); onnxruntime refuses the model")
     if op == "SVMClassifier":
         strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
@@ -1072,7 +1077,7 @@ _ML_SAME_SHAPE = {"Normalizer": (1, (1, 2)), "Scaler": (1, None), "Imputer": (No
 def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
     """``{output: (static shape, elem type)}`` of ``ai.onnx.ml`` node ``n`` by its spec's rule, for the ops
     ONNX's shape inference leaves unsized (Normalizer, Scaler, Imputer, LinearRegressor, SVMRegressor,
-    SVMClassifier, FeatureVectorizer: none of them has an inference function; ArrayFeatureExtractor of a vector or with a
+    SVMClassifier, FeatureVectorizer, TreeEnsembleRegressor-1: none of them has an inference function; ArrayFeatureExtractor of a vector or with a
     scalar index). Each rule was checked against onnxruntime's outputs: a regressor or feature vector of a
     1-D input ``[C]`` is one row, ``[1, ...]``, as is ArrayFeatureExtractor's of a vector. Empty where no rule
     applies (the value is then refused as unsized)."""
@@ -1088,8 +1093,10 @@ def _ml_shapes(n, shapes: dict, elems: dict) -> dict:
         out_elem, ranks = _ML_SAME_SHAPE[op]
         if ranks is None or len(shape) in ranks:
             return {out: (shape, out_elem or elem)}
-    elif op in ("LinearRegressor", "SVMRegressor") and len(shape) in (1, 2):
+    elif op in ("LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor") and len(shape) in (1, 2):
         targets = attrs["targets"].i if op == "LinearRegressor" and "targets" in attrs else 1
+        if op == "TreeEnsembleRegressor":   # (float whatever its input's type; n_targets wide, no default)
+            targets = attrs["n_targets"].i if "n_targets" in attrs else 0
         if targets >= 1:
             return {out: (rows + (targets,), 1)}
     elif op == "SVMClassifier" and len(shape) in (1, 2) and len(n.output) >= 2 and n.output[1]:

@@ -693,13 +693,40 @@ def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependen
                                  "refuses), and a declared size is not checked (unsupported)")
 
 
-def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict | None = None) -> bool:
+def _check_fixed_contradiction(source: str, where: str, o: str, have: list | None, dims: tuple,
+                               others: tuple, fixed: dict[str, int]) -> None:
+    """Refuse a declared shape ``have`` of an onnxruntime op's output ``o`` that the shape its kernel writes
+    (``dims``; or one of ``others``, a declaration its rule accepts) contradicts, where ``--dim``/``--batch`` fixed
+    dimensions (``fixed``): the rule a standard op's output is held to (strict inference there).
+
+    Why: torch.export specializes a dimension whose example size is 1 inside the graph while the input stays
+    symbolic; imported at another size, such a model's own shapes (its Reshape targets) hold at the example's size
+    only, and the importer refuses it where a standard op's declaration says so. A ``com.microsoft`` op's
+    declaration (``BiasGelu`` declared ``[1, 4]``, imported at ``n=3``) was replaced by its kernel's size unseen
+    and the model planned."""
+    if have is None:
+        return
+    for want in (dims, *others):
+        if len(have) == len(want) and all(a is None or a == b for a, b in zip(have, want)):
+            return
+    shown = ["?" if d is None else d for d in have]
+    named = ", ".join(f"{k}={v}" for k, v in sorted(fixed.items()))
+    raise GraphError(f"{source}: {where}: its output {o!r} is declared {shown}, which the dimensions fixed ({named}) "
+                     f"contradict (onnxruntime's kernel writes {list(dims)}): the model was likely exported with that "
+                     "dimension fixed at its example's size (torch.export does so for a size of 1) and runs at that "
+                     "size only: import it at that size, or export it from a larger example")
+
+
+def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict | None = None,
+                  fixed: dict[str, int] | None = None) -> bool:
     """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
     shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
     the model's that disagrees, naming the node and value. False where onnxruntime is not installed (the
     model's declarations are then taken as before: the only size there is). A value whose size depends on what
     the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it.
-    ``known``: values onnx's inference sized, handed to onnxruntime's as sized (``_ort_inferred``)."""
+    ``known``: values onnx's inference sized, handed to onnxruntime's as sized (``_ort_inferred``). ``fixed``: the
+    dimensions ``--dim``/``--batch`` fixed (``{name: value}``); where any is, a declared shape the kernel's
+    contradicts is refused (``_check_fixed_contradiction``), as a standard op's is."""
     ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
     if not ort_nodes:
         return True
@@ -741,7 +768,11 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
                 have = ([d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
                         if tt.HasField("shape") else None)
                 # (a declared shape the kernel contradicts is replaced below, as for a standard op: onnxruntime
-                # runs such a model, its kernel writing its own size; a contradicted type it refuses: "Type Error")
+                # runs such a model, its kernel writing its own size; a contradicted type it refuses: "Type Error";
+                # where dimensions were fixed, a contradicted shape is refused, as a standard op's)
+                if fixed and kind == "tensor_type":
+                    _check_fixed_contradiction(source, f"node {ids[i]!r} ({op})", o, have, dims, also.get(o, ()),
+                                               fixed)
                 if kind != "tensor_type" or (tt.elem_type and tt.elem_type != elem):
                     shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
                     by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
