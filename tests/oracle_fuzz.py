@@ -389,11 +389,9 @@ def multistream_graph(rnd: random.Random, max_nodes: int = 30) -> dict[str, Any]
             "nodes": nodes}
 
 
-def multistream_plan(graph: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
-    """A plan for ``graph`` on up to 8 streams: a random list schedule issuing each fusion group as a unit on
-    one stream (mostly), other streams' nodes (rarely its own stream's) issued between its members; most cross-stream data
-    dependencies get an event, plus random forward events (from and to mid-group members too); roots at
-    random slots of a small arena (heavy reuse), views with them. Mostly unsafe, many safe."""
+def data_deps(graph: dict[str, Any]) -> dict[str, set[str]]:
+    """Each node's data dependencies: the producers of what it reads or writes and of those tensors' view parents
+    (a view's writer and its root's producer both come first)."""
     parent = {t["id"]: t.get("view_of") for t in graph["tensors"]}
     producer = {o: n["id"] for n in graph["nodes"] for o in n["outputs"]}
     deps: dict[str, set[str]] = {}
@@ -404,6 +402,15 @@ def multistream_plan(graph: dict[str, Any], rnd: random.Random) -> dict[str, Any
                 if producer.get(t, n["id"]) != n["id"]:
                     d.add(producer[t])
                 t = parent[t]
+    return deps
+
+
+def multistream_plan(graph: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
+    """A plan for ``graph`` on up to 8 streams: a random list schedule issuing each fusion group as a unit on
+    one stream (mostly), other streams' nodes (rarely its own stream's) issued between its members; most cross-stream data
+    dependencies get an event, plus random forward events (from and to mid-group members too); roots at
+    random slots of a small arena (heavy reuse), views with them. Mostly unsafe, many safe."""
+    deps = data_deps(graph)
     ids = [n["id"] for n in graph["nodes"]]
     group_of = {n["id"]: n.get("group") for n in graph["nodes"]}
     members: dict[str, list[str]] = {}

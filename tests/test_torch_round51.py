@@ -22,6 +22,7 @@ from needs import need
 
 torch = need("torch")
 
+from test_aten_round30 import RoutesByWhere  # noqa: E402  (top-2 expert routing by torch.where)
 from torch_saved import edited_program, rows, saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
@@ -390,28 +391,10 @@ def test_a_cond_whose_branches_differ_in_size_is_planned_at_the_larger():
         assert sizes["getitem_1"] == sizes["mul"] == eager == 96
 
 
-class _RoutesByWhere(torch.nn.Module):
-    """Top-2 expert routing by ``torch.where`` (a mixture of experts): each expert's token count is data-dependent,
-    bounded by the routing table's element count."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = torch.nn.Linear(8, 4)
-        self.experts = torch.nn.ModuleList(torch.nn.Linear(8, 8) for _ in range(4))
-
-    def forward(self, x):
-        w, sel = self.gate(x).softmax(-1).topk(2, -1)
-        out = torch.zeros_like(x)
-        for i, ex in enumerate(self.experts):
-            tok, slot = torch.where(sel == i)
-            out.index_add_(0, tok, ex(x[tok]) * w[tok, slot, None])
-        return out
-
-
 def test_expert_routing_by_where_plans_above_what_eager_writes():
     # (refused before: "node 'where' ...: data-dependent size")
     torch.manual_seed(0)
-    m = _RoutesByWhere().eval()
+    m = RoutesByWhere(8, 4).eval()   # top-2 of 4 experts: each expert's token count is data-dependent
     x = torch.randn(5, 8)
     g = memplan.from_torch(m, (x,))
     sizes = _sizes(g)

@@ -144,16 +144,7 @@ def _wide_schedule(gd: dict, rnd: random.Random) -> dict:
     """A plan of ``gd`` on 16-64 declared streams (node streams drawn from a random subset of them), a random
     topological issue order, an event for most cross-stream dependencies plus random forward ones; offsets
     zero (``_tight`` places them)."""
-    parent = {t["id"]: t.get("view_of") for t in gd["tensors"]}
-    producer = {o: n["id"] for n in gd["nodes"] for o in n["outputs"]}
-    deps: dict[str, set[str]] = {}
-    for n in gd["nodes"]:
-        d = deps[n["id"]] = set()
-        for t in n["inputs"] + n["outputs"]:
-            while t is not None:
-                if producer.get(t, n["id"]) != n["id"]:
-                    d.add(producer[t])
-                t = parent[t]
+    deps = oracle_fuzz.data_deps(gd)
     S = rnd.choice([16, 17, 33, 64])
     used = rnd.sample(range(S), rnd.randint(2, S))
     stream = {n["id"]: rnd.choice(used) for n in gd["nodes"]}

@@ -59,6 +59,42 @@ __device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sy
 
 constexpr int PQ = 16;                          // partial-sum slots between the consumers and the epilogue warp
 
+// the dot product of a warp's slice of one weight row (ITER uint4 per lane) with its input slice in registers
+template <int ITER>
+__device__ __forceinline__ float slice_dot(const uint4* wr, const float* xr, int lane) {
+    float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+#pragma unroll
+    for (int i = 0; i < ITER; i++) {
+        const uint4 u = wr[lane + 32 * i];
+        const __half2* h2 = (const __half2*)&u;
+        const float* xv = xr + 8 * i;
+        const float2 f0 = __half22float2(h2[0]), f1 = __half22float2(h2[1]);
+        const float2 f2 = __half22float2(h2[2]), f3 = __half22float2(h2[3]);
+        a0 += f0.x * xv[0] + f0.y * xv[1];
+        a1 += f1.x * xv[2] + f1.y * xv[3];
+        a2 += f2.x * xv[4] + f2.y * xv[5];
+        a3 += f3.x * xv[6] + f3.y * xv[7];
+    }
+    float acc = (a0 + a1) + (a2 + a3);
+    for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    return acc;
+}
+
+// the producer of a static deal: block c's tiles g = c, c + G, ... in order through the ring, never waiting on data
+template <int TILE, int S>
+__device__ __forceinline__ void produce_static(unsigned char* ring, uint32_t full0, uint32_t empty0, int c, int G, int total) {
+    int pi = 0;
+    for (int g = c, j = 0; g < total; g += G, j++) {
+        while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+        const int s = j % S;
+        if (j >= S) mb_wait(empty0 + 8 * s, ((j / S) - 1) & 1);
+        const char* src = (const char*)c_ph[pi].w + (size_t)(g - c_ph[pi].first_tile) * TILE;
+        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full0 + 8 * s), "r"(TILE) : "memory");
+        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                         smem_u32(ring + s * TILE)), "l"(src), "r"(TILE), "r"(full0 + 8 * s) : "memory");
+    }
+}
+
 __device__ __forceinline__ unsigned long long gtime() {
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
@@ -103,20 +139,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
     if (threadIdx.x == 0) *edone = 0;
     __syncthreads();
     if (warp == NCW) {                                          // producer: the block's tiles, in order, never waiting on data
-        if (lane == 0) {
-            int pi = 0;
-            for (int g = c, j = 0; g < total; g += G, j++) {
-                while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
-                const int s = j % S;
-                if (j >= S) mb_wait(empty0 + 8 * s, ((j / S) - 1) & 1);
-                const char* src = (const char*)c_ph[pi].w + (size_t)(g - c_ph[pi].first_tile) * TILE;
-                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full0 + 8 * s), "r"(TILE) : "memory");
-                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                 smem_u32(ring + s * TILE)),
-                             "l"(src), "r"(TILE), "r"(full0 + 8 * s)
-                             : "memory");
-            }
-        }
+        if (lane == 0) produce_static<TILE, S>(ring, full0, empty0, c, G, total);
         return;
     }
     if (warp == NCW + 1) {                                      // loader: waits each phase's input and stages it ahead
@@ -244,21 +267,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
             const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
             const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * len * 2);
-            float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
-#pragma unroll
-            for (int i = 0; i < ITER; i++) {
-                const uint4 u = wr[lane + 32 * i];
-                const __half2* h2 = (const __half2*)&u;
-                const float* xv = xr + 8 * i;
-                const float2 f0 = __half22float2(h2[0]), f1 = __half22float2(h2[1]);
-                const float2 f2 = __half22float2(h2[2]), f3 = __half22float2(h2[3]);
-                a0 += f0.x * xv[0] + f0.y * xv[1];
-                a1 += f1.x * xv[2] + f1.y * xv[3];
-                a2 += f2.x * xv[4] + f2.y * xv[5];
-                a3 += f3.x * xv[6] + f3.y * xv[7];
-            }
-            acc = (a0 + a1) + (a2 + a3);
-            for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+            acc = slice_dot<ITER>(wr, xr, lane);
         }
         __syncwarp();                                           // every lane is done with stage s
         if (lane == 0) {
@@ -338,18 +347,7 @@ __global__ void __launch_bounds__((W + 2) * 32, 1) flag_chain_w(int* counters, i
     }
     __syncthreads();
     if (warp == W) {                                            // producer, as in flag_chain
-        if (lane == 0) {
-            int pi = 0;
-            for (int g = c, j = 0; g < total; g += G, j++) {
-                while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
-                const int s = j % S;
-                if (j >= S) mb_wait(empty0 + 8 * s, ((j / S) - 1) & 1);
-                const char* src = (const char*)c_ph[pi].w + (size_t)(g - c_ph[pi].first_tile) * TILE;
-                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full0 + 8 * s), "r"(TILE) : "memory");
-                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                 smem_u32(ring + s * TILE)), "l"(src), "r"(TILE), "r"(full0 + 8 * s) : "memory");
-            }
-        }
+        if (lane == 0) produce_static<TILE, S>(ring, full0, empty0, c, G, total);
         return;
     }
     auto mine = [&](int pi) {                                   // this block's tiles in phase pi
@@ -607,21 +605,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
             const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
             const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
             const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * len * 2);
-            float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
-#pragma unroll
-            for (int i = 0; i < ITER; i++) {
-                const uint4 u = wr[lane + 32 * i];
-                const __half2* h2 = (const __half2*)&u;
-                const float* xv = xr + 8 * i;
-                const float2 f0 = __half22float2(h2[0]), f1 = __half22float2(h2[1]);
-                const float2 f2 = __half22float2(h2[2]), f3 = __half22float2(h2[3]);
-                a0 += f0.x * xv[0] + f0.y * xv[1];
-                a1 += f1.x * xv[2] + f1.y * xv[3];
-                a2 += f2.x * xv[4] + f2.y * xv[5];
-                a3 += f3.x * xv[6] + f3.y * xv[7];
-            }
-            acc = (a0 + a1) + (a2 + a3);
-            for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+            acc = slice_dot<ITER>(wr, xr, lane);
         }
         __syncwarp();
         if (lane == 0) {

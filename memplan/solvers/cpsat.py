@@ -331,11 +331,17 @@ def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int
             if bits & nbr[i] == bits:
                 bits |= 1 << i
                 clique.append(i)
-        key = tuple(sorted(clique))
-        if len(key) >= 2 and key not in seen:
-            seen.add(key)
-            out.append(key)
+        _keep_clique(clique, seen, out)
     return out
+
+
+def _keep_clique(clique: list[int], seen: set[tuple[int, ...]], out: list[tuple[int, ...]]) -> None:
+    """Appends ``clique`` (sorted) to ``out`` once, if it has two members or more: growth from many seeds finds
+    the same clique again."""
+    key = tuple(sorted(clique))
+    if len(key) >= 2 and key not in seen:
+        seen.add(key)
+        out.append(key)
 
 
 def _section_cliques_sets(sub: BufferProblem, adj: list[list[int]], nsec: int, slo: list[int],
@@ -359,10 +365,7 @@ def _section_cliques_sets(sub: BufferProblem, adj: list[list[int]], nsec: int, s
         for i in sorted(mem, key=lambda x: (-sizes[x], x)):
             if all(j in nbr[i] for j in clique):
                 clique.append(i)
-        key = tuple(sorted(clique))
-        if len(key) >= 2 and key not in seen:
-            seen.add(key)
-            out.append(key)
+        _keep_clique(clique, seen, out)
     return out
 
 
