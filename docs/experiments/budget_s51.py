@@ -51,8 +51,9 @@ QUICK = [("wide_graph", 5000, 1024, "5"), ("random_dag", 1000, 8, "-"), ("random
 
 def _run(root: str, case: tuple) -> dict:
     env = dict(os.environ, PYTHONPATH=root)
-    out = subprocess.run([sys.executable, "-c", CHILD, *map(str, case)], env=env, capture_output=True, text=True,
-                         check=False)
+    # (cwd: ``python -c`` puts the working directory first on sys.path, which would shadow ``root``'s memplan)
+    out = subprocess.run([sys.executable, "-c", CHILD, *map(str, case)], env=env, cwd=root, capture_output=True,
+                         text=True, check=False)
     if out.returncode:
         return {"s": None, "digest": "failed: " + out.stderr.strip().splitlines()[-1][:60]}
     return json.loads(out.stdout.strip().splitlines()[-1])
