@@ -18,7 +18,8 @@ fewest microseconds per event saved (for an event cap). Every prefix of those li
 next to the optimizer's own candidates for fewer streams ("merging streams") and the serial order.
 The candidates are tried fastest first (simulated makespan) and the first whose real plan fits wins,
 so the result is the fastest known schedule within the budget, and never slower than serial. If not
-even the serial plan fits, ``BudgetError`` names both numbers.
+even the serial plan fits, ``BudgetError`` names both numbers. Where an event cap leaves only the serial
+order, the fastest two-stream schedule is thinned to the cap (``thinned``) and taken where it is faster.
 """
 
 from __future__ import annotations
