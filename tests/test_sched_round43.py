@@ -87,7 +87,9 @@ def test_max_events_replays_a_few_positions_per_node_not_every_prefix(monkeypatc
     monkeypatch.setattr(Replay, "branch", counted_branch)
     best = budget.limit_events(g, opt, 3)
     assert len(best.schedule.events) <= 3
-    assert replayed[0] <= 5 * n, replayed[0]
+    # (+ round 51: where every candidate is over the cap, ``limit_events`` thins a two-stream schedule's forks, a
+    # galloping search of a few whole replays: 2.1 n before it, 6.2 n with it)
+    assert replayed[0] <= 8 * n, replayed[0]
 
 
 def _units(g) -> S.Units:

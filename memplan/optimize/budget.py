@@ -18,7 +18,8 @@ fewest microseconds per event saved (for an event cap). Every prefix of those li
 next to the optimizer's own candidates for fewer streams ("merging streams") and the serial order.
 The candidates are tried fastest first (simulated makespan) and the first whose real plan fits wins,
 so the result is the fastest known schedule within the budget, and never slower than serial. If not
-even the serial plan fits, ``BudgetError`` names both numbers.
+even the serial plan fits, ``BudgetError`` names both numbers. Where an event cap leaves only the serial
+order, the fastest two-stream schedule is thinned to the cap (``thinned``) and taken where it is faster.
 """
 
 from __future__ import annotations
@@ -254,6 +255,69 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, 
     return [r for _, r in pool]
 
 
+def thinned(graph: Graph, opt: Optimized, base: Schedule, max_events: int
+            ) -> tuple[Schedule, float, int, int] | None:
+    """(schedule, makespan, forks given back, forks) of ``base`` (a two-stream schedule) with the fewest of its
+    forks given back, least time saved per event first, that leave at most ``max_events`` events; None where it
+    has no forks or all of them given back are over the cap.
+
+    Why: the give-backs of ``candidate_pool`` start from the chosen schedule (up to 1,024 streams), whose forks given
+    back land on the side streams they forked from, and take prefixes of at most ``MAX_PREFIXES`` lengths: on
+    ``random_dag(3000)`` with ``streams=1024, max_events=50`` the last prefix short of all 2,515 forks kept 259
+    events, so the plan fell back to the serial order (63,040 us) where two streams with 46 events take 61,947 us.
+    Merging to two streams first, then thinning that schedule's forks (a galloping search down from all of them on
+    the prefix length, each probe a replay stopped at the cap) finds such a schedule. The number of events is not monotone in the prefix, so
+    this is a greedy answer, not the best one; the caller keeps it only where it is faster than every other."""
+    forks = score_forks(graph, opt, base)
+    F = len(forks)
+    if not F:
+        return None
+    by_events = sorted(forks, key=lambda f: (f.saves_us / f.events if f.events > 0 else float("inf"),
+                                             min(f.units)))
+    firsts = [min(f.units) for f in by_events]
+    U = opt.units
+    ustream = unit_streams(opt, base, graph)[1]
+    node_order = expand(U, U.fixed_order, ustream)[0]
+    sizes = _unit_sizes(U)
+
+    def forks_of(m: int) -> list[tuple[tuple[int, ...], int]]:
+        return [(by_events[k].units, by_events[k].source) for k in sorted(range(m), key=firsts.__getitem__)]
+
+    runs: dict[int, tuple[list[int], Replay]] = {}   # the runs that fit, by forks given back
+
+    def fits(m: int) -> bool:
+        streams = _node_streams(U, _assign(ustream, forks_of(m)), sizes).tolist()
+        if not any(streams):   # one stream: no events (not replayed)
+            return True
+        run = Replay(graph, node_order, streams, opt.cost, opt.event_us, record=True, cap=max_events)
+        if run.events > max_events:
+            return False
+        runs[m] = (streams, run)
+        return True
+
+    hi = F   # every fork given back: a two-stream schedule's forks all return to stream 0, no events
+    if not fits(hi):
+        return None
+    step = 1   # galloping down from F: a low cap fits only near F, and every probe that fits is a whole replay
+    while hi - step >= 0 and fits(hi - step):
+        hi -= step
+        step *= 2
+    lo = max(hi - step + 1, 0)   # hi - step did not fit (or is below 0)
+    while lo < hi:   # the fewest given back that fit between, were the count monotone
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    if hi not in runs:   # one stream: the serial order's own
+        return None
+    streams, run = runs[hi]   # (its schedule as ``candidate_pool`` makes a give-back's from its replay)
+    ids = [nd.id for nd in graph.nodes]
+    waits = np.array(run.pairs, dtype=np.int64).reshape(-1, 2)
+    key = (tuple(ids[m] for m in node_order), tuple(streams))
+    return _schedule_of(key, waits, ids, {}), run.makespan, hi, F
+
+
 def give_back_order(graph: Graph, opt: Optimized) -> tuple[str, ...]:
     """The issue order (node ids) of every fork give-back of ``opt``: the list scheduler with every stream fixed
     issues units in ``opt.units.fixed_order`` whatever the streams (``streams.fixed_order``)."""
@@ -375,4 +439,24 @@ def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
     check_max_events(max_events)
     if len(opt.schedule.events) <= max_events:
         return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
-    return candidate_pool(graph, opt, max_events)[0]
+    best = candidate_pool(graph, opt, max_events)[0]
+    if best.name == "serial":   # every candidate over the cap: thin a two-stream schedule's forks to it
+        return _thinned_two(graph, opt, max_events, best) or best
+    return best
+
+
+def _thinned_two(graph: Graph, opt: Optimized, max_events: int, serial: Reduced) -> Reduced | None:
+    """``thinned`` of the fastest two-stream schedule among the optimizer's candidates and ``fewer_streams``, where
+    it is strictly faster than the serial order ``serial`` (else None: the serial plan stays as it was)."""
+    two = [(c.makespan_us, c.name, c.schedule) for c in opt.pool if c.schedule.num_streams == 2]
+    two += [(ms, name, s) for name, s, ms in fewer_streams(graph, opt) if s.num_streams == 2]
+    if not two:
+        return None
+    base_ms, base_name, base = min(two, key=lambda x: (x[0], x[1]))
+    if base_ms >= serial.makespan_us:
+        return None
+    thin = thinned(graph, opt, base, max_events)
+    if thin is None or round(thin[1], 6) >= round(serial.makespan_us, 6) or len(thin[0].events) > max_events:
+        return None
+    s, ms, m, f = thin
+    return Reduced(s, ms, m, f, f"{base_name}-thinned-{m}")

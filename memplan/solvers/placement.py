@@ -604,6 +604,9 @@ class WindowFit:
 LEAPFROG_PASSES = 2
 #: ``_merged_fit``'s first window past ``x + size``: this many times ``size`` (then four times the last)
 MERGED_WINDOW = 16
+#: ``_merged_fit`` scans a window of at most this many ranges in Python: numpy's fixed cost per window (~40 us) was
+#: most of the size solver's time on wide nodes, whose windows hold about one range (wide_graph(20000), 1,024 streams)
+MERGED_SMALL = 64
 
 
 def _merged_fit(sets: Sequence[tuple[list[int], list[int]]], x: int, size: int) -> int:
@@ -631,6 +634,15 @@ def _merged_fit(sets: Sequence[tuple[list[int], list[int]]], x: int, size: int) 
                 his += ends[j0:j1]
         if not los:
             return x
+        if len(los) <= MERGED_SMALL:   # a few ranges (most windows): a Python scan, not numpy's fixed cost
+            y = _scan_window(sorted(zip(los, his)), x, size)
+            if y is not None:
+                return y
+            x = max(x, max(his))
+            if x + size <= limit:
+                return x
+            span *= 4
+            continue
         lo, hi = np.array(los, dtype=np.int64), np.array(his, dtype=np.int64)
         o = np.argsort(lo, kind="stable")
         lo, hi = lo[o], hi[o]
@@ -645,6 +657,18 @@ def _merged_fit(sets: Sequence[tuple[list[int], list[int]]], x: int, size: int) 
         if x + size <= limit:
             return x
         span *= 4
+
+
+def _scan_window(ranges: list[tuple[int, int]], x: int, size: int) -> int | None:
+    """``_merged_fit``'s numpy step over a few ``(start, end)`` ranges sorted by start: the first gap of at least
+    ``size`` between the running reach (from ``x``) and the next start, or None where there is none."""
+    reach = x
+    for lo, hi in ranges:
+        if lo - reach >= size:
+            return reach
+        if hi > reach:
+            reach = hi
+    return None
 
 
 def _span_key(u: tuple) -> int:
