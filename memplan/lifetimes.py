@@ -643,23 +643,35 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None
 def inexact_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
     """The in-place pairs ``(out_buffer, in_buffer)`` that joined roots would not make exact: the tensors sit at
     different offsets in their roots (a view at an offset on either side: the output lands beside or shifted over
-    its input) or differ in size (an ADD's output over its repeated operand, an f16 output over an f32 input).
-    A GPU runtime stages those (a copy per call) or refuses them, where a plan keeping them apart costs nothing,
-    so ``solvers.rejoin`` leaves them where the solver put them."""
+    its input), differ in size (an ADD's output over its repeated operand, an f16 output over an f32 input), or the
+    roots joined would share bytes beyond the input tensor (both tensors views of larger roots, so the bytes around
+    the output land on bytes around the input, which the node may still read). The solvers keep these apart
+    (``solvers.exact_pairs``: a conflict, not a partner): the contract lets ``out`` overlap any byte of ``in``'s
+    root, but a kernel writes ``out`` over ``in`` itself, element by element, and one that writes it over another
+    view of that root it reads (``n`` reads ``[xa, xb]``, ``inplace {y: xa}``, ``y`` planned over ``xb``), or
+    shifted over ``in``, races or is staged with a copy per call (``runtime.kernels.registry``) or refused."""
     if not lt.compatible:
         return frozenset()
     buf = {int(t): k for k, t in enumerate(lt.roots.tolist())}
-    root, ti = graph.root, graph.tensor_index
+    root, ti, tensors = graph.root, graph.tensor_index, graph.tensors
     legal = {(a, b) for a, b, _ in lt.compatible}
     out = set()
     for n in sorted({n for _, _, n in lt.compatible}):   # each node once: one may hold thousands of pairs
         for o_id, i_id in graph.nodes[n].inplace:
             o, i = ti[o_id], ti[i_id]
             pair = (buf.get(root[i]), buf.get(root[o]))
-            if pair in legal and (graph.offset_in_root(o) != graph.offset_in_root(i)
-                                  or graph.tensors[o].size != graph.tensors[i].size):
+            if pair in legal and not _joins_exactly(graph.offset_in_root(o), graph.offset_in_root(i),
+                                                    tensors[o].size, tensors[i].size,
+                                                    tensors[root[o]].size, tensors[root[i]].size):
                 out.add((pair[1], pair[0]))
     return frozenset(out)
+
+
+def _joins_exactly(off_o: int, off_i: int, size_o: int, size_i: int, root_o: int, root_i: int) -> bool:
+    """Whether roots at one offset put the output exactly over the input and share no byte beyond it: the same
+    offset in their roots, 0 (bytes before both would meet), the same size, and one of them its whole root (else
+    the bytes after both would meet)."""
+    return off_o == off_i == 0 and size_o == size_i and (root_o == size_o or root_i == size_i)
 
 
 @named_options
