@@ -109,6 +109,20 @@ def test_shifted_partners_are_solved_again_apart():
         assert not shifted_pairs(p, sol.offsets), solver
 
 
+@pytest.mark.parametrize("solver, sizes, lower, upper, pair", [
+    # found by a seeded hunt: size's packing put the 16-byte partners 5 and 7 at 32 and 24 (8 bytes over each other),
+    # auto's the partners 0 and 7 at 64 and 56
+    ("size", [8, 8, 24, 8, 8, 16, 8, 16, 32], [6, 5, 3, 2, 0, 1, 1, 4, 1], [10, 9, 6, 3, 4, 5, 3, 8, 2], (7, 5)),
+    ("auto", [16, 24, 32, 16, 32, 32, 16, 16, 32], [4, 1, 1, 5, 3, 3, 6, 3, 5], [7, 5, 3, 8, 7, 4, 9, 5, 9], (0, 7)),
+])
+def test_a_packing_that_shifts_an_exact_pair_is_solved_again(solver, sizes, lower, upper, pair):
+    o, i = pair
+    p = BufferProblem(sizes=np.array(sizes), lower=np.array(lower), upper=np.array(upper),
+                      compatible=frozenset({(min(pair), max(pair))}), inplace=((o, i),))
+    sol = solve(p, solver)
+    assert not shifted_pairs(p, sol.offsets), sol.offsets
+
+
 def test_inexact_pairs_become_conflicts_for_the_solvers():
     p = BufferProblem(sizes=np.array([16, 8]), lower=np.array([0, 1]), upper=np.array([2, 3]),
                       compatible=frozenset({(0, 1)}), inplace=((1, 0),), meta={"inplace_inexact": frozenset({(1, 0)})})
@@ -164,17 +178,14 @@ def views_inplace(draw) -> memplan.Graph:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(data=st.data())
-def test_every_plan_puts_in_place_outputs_exactly_over_their_inputs_or_apart(data):
-    g = data.draw(st.one_of(views_inplace(), graphs()))
-    solver = data.draw(st.sampled_from(SOLVERS))
-    streams = data.draw(st.sampled_from([None] if solver == "ggml" else [None, "auto"]))   # (ggml: serial only)
-    kw = {"time_limit": 0.5} if solver in ("search", "cpsat") else {}
-    if streams:
-        kw["streams"] = streams
-    p = memplan.plan(g, solver=solver, **kw)
-    assert not inplace_faults(g, p), p.offsets()
-    memplan.verify(g, p)
+@given(g=st.one_of(views_inplace(), graphs()))
+def test_every_plan_puts_in_place_outputs_exactly_over_their_inputs_or_apart(g):
+    for solver in SOLVERS:
+        for streams in [None] if solver == "ggml" else [None, "auto"]:   # (ggml: serial only)
+            kw = {"time_limit": 0.3} if solver in ("search", "cpsat") else {}
+            p = memplan.plan(g, solver=solver, streams=streams, **kw)
+            assert not inplace_faults(g, p), (solver, streams, p.offsets())
+            memplan.verify(g, p)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
