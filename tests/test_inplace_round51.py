@@ -21,6 +21,7 @@ from memplan.plan import plan_graph
 from memplan.problem import BufferProblem, Solution
 from memplan.solvers import SolveOptions, solve
 from memplan.solvers.exact_pairs import shifted_pairs, strict_pairs
+from memplan.solvers.rejoin import rejoin_inplace
 
 SOLVERS = ("auto", "greedy", "size", "ggml", "search", "cpsat")
 
@@ -196,3 +197,15 @@ def test_split_plans_keep_in_place_outputs_exact_too(g):
     except memplan.errors.ScheduleError:   # too few stages for two devices
         assume(False)
     assert not inplace_faults(planned.graph, planned.plan), planned.plan.offsets()
+
+
+def test_rejoin_does_not_shift_a_pair_over_another_partner():
+    # i -> o -> q in place, r beside q only; q sits at 8, o apart at 24: moving o onto i (0) put it 8 bytes under q,
+    # and q could not follow (r holds [0, 8))
+    p = BufferProblem(sizes=np.array([16, 16, 16, 8]), lower=np.array([0, 1, 2, 3]), upper=np.array([2, 3, 4, 4]),
+                      compatible=frozenset({(0, 1), (1, 2)}), inplace=((1, 0), (2, 1)))
+    sol = Solution(np.array([0, 24, 8, 0]), 40, "size")
+    assert not shifted_pairs(p, sol.offsets)
+    got = rejoin_inplace(p, sol)
+    assert got is not None and not shifted_pairs(p, got.offsets), got.offsets
+    assert got.offsets.tolist() == [0, 24, 24, 0]

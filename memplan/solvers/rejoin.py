@@ -54,8 +54,9 @@ def rejoin_inplace(problem: BufferProblem, sol: Solution) -> Solution | None:
             continue
         if any(offsets[p] == offsets[o] and p != i for p in partners[o]):
             continue   # o already shares its offset with another partner: moving it would split that pair
-        if blocked(o, target):
-            continue
+        if blocked(o, target) or any(p != i and offsets[p] != target and offsets[p] < target + int(sizes[o])
+                                     and target < offsets[p] + sizes[p] and sizes[p] > 0 for p in partners[o]):
+            continue   # (another partner there at another offset: the move would shift that pair over o)
         offsets[o] = target
         joined += 1
     if not joined:
