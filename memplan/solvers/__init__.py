@@ -21,6 +21,7 @@ from .exact_pairs import shifted_pairs, strict_pairs, without_pairs
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
+from .rejoin import rejoin_inplace
 from .unread import warn_stopped
 
 Solver = Callable[[BufferProblem, SolveOptions], Solution]
@@ -111,9 +112,14 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
         sol = run(strict, opts, proven=proven) if proven else run(strict, opts)
         check_solution(strict, sol)
         shifted = shifted_pairs(strict, sol.offsets)
+        moved = rejoin_inplace(strict, sol, only=shifted) if shifted else None
+        if moved is not None:   # outputs overlapped off their inputs: onto them, where those bytes are free
+            sol = moved
+            check_solution(strict, sol)
+            shifted = shifted_pairs(strict, sol.offsets)
         if not shifted:
             break
-        strict = without_pairs(strict, shifted)   # partners overlapped off their offset: apart, solved again
+        strict = without_pairs(strict, shifted)   # the rest apart: conflicts, solved again
     _check_fits(problem, solver, options, sol)
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)

@@ -9,9 +9,11 @@ refuses the op). So the solve step keeps the pairs a runtime can run in place an
 
 - ``strict_pairs``: the pairs ``meta["inplace_inexact"]`` lists (``lifetimes.inexact_inplace``: roots joined would
   not put the output exactly over the input alone) are conflicts, not partners;
-- ``shifted_pairs``: the partners a packing overlaps at different offsets; ``solvers._solve`` solves again with those
-  as conflicts until none is left (each round removes at least one pair, so it ends). The exact pairs are joined at one
-  offset or disjoint in every plan.
+- ``shifted_pairs``: the partners a packing overlaps anywhere but with the output exactly on its input (the same
+  offset, or ``meta["inplace_shift"]`` apart where the input is a view at an offset in its root: ``y`` over the second
+  half ``xa`` of ``X``); ``solvers._solve`` moves each such output onto its input where those bytes are free
+  (``rejoin``), else solves again with those pairs as conflicts, until none is left (each round removes at least one
+  pair, so it ends). Every partner is joined exactly or disjoint in every plan.
 
 The problem's ``lower_bound`` stays the contract's (a bound on every safe plan: fewer partners only raise the
 arena); the verifier keeps the contract's rule.
@@ -44,20 +46,40 @@ def without_pairs(problem: BufferProblem, pairs: Iterable[tuple[int, int]]) -> B
     if not drop:
         return problem
     meta = dict(problem.meta)
-    if "inplace_inexact" in meta:
-        meta["inplace_inexact"] = frozenset(p for p in meta["inplace_inexact"]
-                                            if (min(p), max(p)) not in drop)
+    for name in ("inplace_inexact", "inplace_resized"):
+        if name in meta:
+            meta[name] = frozenset(p for p in meta[name] if (min(p), max(p)) not in drop)
+    if "inplace_shift" in meta:
+        meta["inplace_shift"] = {p: d for p, d in meta["inplace_shift"].items() if (min(p), max(p)) not in drop}
     return replace(problem, compatible=frozenset(problem.compatible - drop),
                    inplace=tuple(p for p in problem.inplace if (min(p), max(p)) not in drop), meta=meta)
 
 
+def pair_shifts(problem: BufferProblem) -> dict[tuple[int, int], int]:
+    """Each ``compatible`` pair ``(a, b)`` (``a < b``) with the offset of ``b`` less ``a``'s that puts its output
+    exactly on its input: ``meta["inplace_shift"]`` (keyed ``(out, in)``: a view's first byte off its root's), else
+    0."""
+    shift = problem.meta.get("inplace_shift") or {}
+    out = {}
+    for o, i in problem.inplace:
+        key = (min(o, i), max(o, i))
+        if key in problem.compatible:
+            d = int(shift.get((o, i), 0))
+            out[key] = d if o == key[1] else -d
+    return out
+
+
 def shifted_pairs(problem: BufferProblem, offsets) -> list[tuple[int, int]]:
-    """The ``compatible`` pairs that ``offsets`` overlaps (a byte in common) at different offsets, sorted."""
+    """The ``compatible`` pairs that ``offsets`` overlaps (a byte in common) anywhere but with the output exactly on
+    its input (``pair_shifts``; the same offset for a pair listed without an in-place entry), sorted."""
     if not problem.compatible:
         return []
     off = np.asarray(offsets, dtype=np.int64)
     sizes = np.asarray(problem.sizes, dtype=np.int64)
-    a, b = np.array(sorted(problem.compatible), dtype=np.int64).reshape(-1, 2).T
-    bad = (off[a] != off[b]) & (off[a] < off[b] + sizes[b]) & (off[b] < off[a] + sizes[a]) & (sizes[a] > 0) & (
+    keys = sorted(problem.compatible)
+    shifts = pair_shifts(problem)
+    a, b = np.array(keys, dtype=np.int64).reshape(-1, 2).T
+    d = np.array([shifts.get(k, 0) for k in keys], dtype=np.int64)
+    bad = (off[b] - off[a] != d) & (off[a] < off[b] + sizes[b]) & (off[b] < off[a] + sizes[a]) & (sizes[a] > 0) & (
         sizes[b] > 0)
     return [(int(x), int(y)) for x, y in zip(a[bad], b[bad])]

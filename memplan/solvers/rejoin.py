@@ -9,13 +9,16 @@ the arena is settled, each pair left apart is tried once, in the problem's order
 ops is joined link by link): its output moves onto its input's offset when no buffer it conflicts with
 holds any of those bytes and it ends within the arena. A move that would split a pair already joined on
 that output is not made, so the number of joined pairs only grows; the arena never changes. A pair whose
-tensors sit at different offsets in their roots (``problem.meta["inplace_inexact"]``: a view at an offset)
-or of different sizes is left alone: the roots joined would put the output shifted over its input, or over
-a smaller or larger one, which a GPU runtime stages (a copy per call) or refuses (an f16 output over f32).
+tensors sit at different offsets in their roots (``problem.meta["inplace_shift"]``: a view at an offset)
+or differ in size (``inplace_resized``) is left alone by this pass: a GPU runtime may stage an output over a
+larger input (a copy per call) or refuse it (an f16 output over f32); the pairs no placement makes exact
+(``inplace_inexact``) are conflicts (``exact_pairs``). With ``only``, the pass is ``exact_pairs``' repair: it
+moves an output the solver put over its input's root off its place onto it, exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -29,51 +32,62 @@ from .size import dense_route
 #: typical: 0.1 s); by conflict lists (``_Neighbours``) the conflicts read, at most twice the conflicting pairs
 #: (``_blocked_test``).
 REJOIN_WORK = 50_000_000
+#: the same bound for ``exact_pairs``' repair (``only``): beyond it the pairs it would move are solved again apart
+REPAIR_WORK = 50_000_000
 
 
-def rejoin_inplace(problem: BufferProblem, sol: Solution) -> Solution | None:
-    """``sol`` with in-place pairs joined where their input's bytes are free for the output; None if none is."""
+def rejoin_inplace(problem: BufferProblem, sol: Solution,
+                   only: Iterable[tuple[int, int]] | None = None) -> Solution | None:
+    """``sol`` with in-place pairs joined where their input's bytes are free for the output; None if none is.
+    ``only``: just these ``compatible`` pairs (either order), whichever kind, each onto its input exactly (a view's
+    shift, ``meta["inplace_shift"]``, included): ``exact_pairs``' repair of a packing that overlaps them otherwise."""
     offsets = np.asarray(sol.offsets, dtype=np.int64).copy()
-    shifted = problem.meta.get("inplace_inexact", frozenset())
-    apart = [(o, i) for o, i in problem.inplace
-             if offsets[o] != offsets[i] and problem.sizes[o] > 0 and (o, i) not in shifted]
+    shift = problem.meta.get("inplace_shift") or {}
+    if only is None:
+        skip = problem.meta.get("inplace_inexact", frozenset()) | problem.meta.get("inplace_resized", frozenset())
+        pairs = [(o, i) for o, i in problem.inplace if (o, i) not in skip and not shift.get((o, i))]
+    else:
+        wanted = {(min(p), max(p)) for p in only}
+        pairs = [(o, i) for o, i in problem.inplace if (min(o, i), max(o, i)) in wanted]
+    apart = [(o, i) for o, i in pairs if offsets[o] != offsets[i] + shift.get((o, i), 0) and problem.sizes[o] > 0]
     if not apart:
         return None
     sizes = problem.sizes.astype(np.int64)
-    blocked = _blocked_test(problem, offsets, sizes, len(apart))
+    blocked = _blocked_test(problem, offsets, sizes, len(apart), REJOIN_WORK if only is None else REPAIR_WORK)
     if blocked is None:
         return None
-    partners: dict[int, list[int]] = {}
+    partners: dict[int, list[tuple[int, int]]] = {}   # buffer -> (partner, partner's offset less its own when joined)
     for o, i in problem.inplace:
-        partners.setdefault(o, []).append(i)
-        partners.setdefault(i, []).append(o)
+        d = int(shift.get((o, i), 0))
+        partners.setdefault(o, []).append((i, -d))
+        partners.setdefault(i, []).append((o, d))
     joined = 0
     for o, i in apart:
-        target = int(offsets[i])
-        if offsets[o] == target or target + int(sizes[o]) > sol.arena:
+        target = int(offsets[i]) + int(shift.get((o, i), 0))
+        if offsets[o] == target or target < 0 or target + int(sizes[o]) > sol.arena:
             continue
-        if any(offsets[p] == offsets[o] and p != i for p in partners[o]):
-            continue   # o already shares its offset with another partner: moving it would split that pair
-        if blocked(o, target) or any(p != i and offsets[p] != target and offsets[p] < target + int(sizes[o])
-                                     and target < offsets[p] + sizes[p] and sizes[p] > 0 for p in partners[o]):
-            continue   # (another partner there at another offset: the move would shift that pair over o)
+        if any(offsets[p] == offsets[o] + d and p != i for p, d in partners[o]):
+            continue   # o already joined with another partner: moving it would split that pair
+        if blocked(o, target) or any(p != i and offsets[p] != target + d and offsets[p] < target + int(sizes[o])
+                                     and target < offsets[p] + sizes[p] and sizes[p] > 0 for p, d in partners[o]):
+            continue   # (another partner there, not joined to it: the move would overlap that pair off its place)
         offsets[o] = target
         joined += 1
     if not joined:
         return None
-    return replace(sol, offsets=offsets, info={**sol.info, "rejoined": joined})
+    return replace(sol, offsets=offsets, info={**sol.info, "rejoined": int(sol.info.get("rejoined", 0)) + joined})
 
 
-def _blocked_test(problem: BufferProblem, offsets: np.ndarray, sizes: np.ndarray, apart: int):
+def _blocked_test(problem: BufferProblem, offsets: np.ndarray, sizes: np.ndarray, apart: int, work: int):
     """The conflict lists' test where its work is within ``REJOIN_WORK``, else the scan's where its work is, else None
     (the pass is skipped). By conflict
     lists (``_Neighbours``) the work is each conflict read at most twice, plus a look per pair apart, and only where
     they are listed anyway (``size`` lists them where it plans by pairs); the scan (``_Scan``) reads every buffer
     per pair apart. Both give the same answers, so the plan depends only on whether either fits: a 50,000-node
     transformer's 9,952 pairs apart were over the scan's bound, none was joined; by lists 2,410 are (0.5 s)."""
-    if dense_route(problem) == "pairs" and 2 * len(problem.conflict_pairs()[0]) + apart <= REJOIN_WORK:
+    if dense_route(problem) == "pairs" and 2 * len(problem.conflict_pairs()[0]) + apart <= work:
         return _Neighbours(problem, offsets, sizes)
-    if len(problem) * apart <= REJOIN_WORK:
+    if len(problem) * apart <= work:
         return _Scan(problem, offsets, sizes)
     return None
 
