@@ -17,7 +17,7 @@ from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
 from .capacity import OverCapacity, alone_over
 from .check import check_solution
-from .exact_pairs import shifted_pairs, strict_pairs, without_pairs
+from .exact_pairs import contract_claim, shifted_pairs, strict_pairs, without_pairs
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
@@ -120,6 +120,8 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
         if not shifted:
             break
         strict = without_pairs(strict, shifted)   # the rest apart: conflicts, solved again
+    if strict is not problem:
+        sol = contract_claim(problem, sol)
     _check_fits(problem, solver, options, sol)
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)

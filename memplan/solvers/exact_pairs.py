@@ -16,7 +16,8 @@ refuses the op). So the solve step keeps the pairs a runtime can run in place an
   pair, so it ends). Every partner is joined exactly or disjoint in every plan.
 
 The problem's ``lower_bound`` stays the contract's (a bound on every safe plan: fewer partners only raise the
-arena); the verifier keeps the contract's rule.
+arena); a bound a solver proved for the stricter problem is no bound on the contract's plans, so the solution claims
+only the problem's (``contract_claim``). The verifier keeps the contract's rule.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..problem import BufferProblem
+from ..problem import BufferProblem, Solution, Status, gap_of
 
 
 def strict_pairs(problem: BufferProblem) -> BufferProblem:
@@ -83,3 +84,19 @@ def shifted_pairs(problem: BufferProblem, offsets) -> list[tuple[int, int]]:
     bad = (off[b] - off[a] != d) & (off[a] < off[b] + sizes[b]) & (off[b] < off[a] + sizes[a]) & (sizes[a] > 0) & (
         sizes[b] > 0)
     return [(int(x), int(y)) for x, y in zip(a[bad], b[bad])]
+
+
+def contract_claim(problem: BufferProblem, sol: Solution) -> Solution:
+    """``sol`` of ``problem`` made stricter (``strict_pairs``, ``without_pairs``), claiming only what holds for
+    ``problem`` itself: a bound no higher than ``problem.lower_bound`` and OPTIMAL only where the arena meets it (else
+    FEASIBLE). Why: the oracle's optimum of the contract's plans was below the arena an exact solver called OPTIMAL,
+    having proved it for the stricter problem."""
+    lb = int(problem.lower_bound or 0)
+    if int(sol.lower_bound) <= lb and (sol.status != Status.OPTIMAL or sol.arena <= lb):
+        return sol
+    bound = min(int(sol.lower_bound), lb)
+    status = sol.status if sol.status == Status.HEURISTIC or sol.arena <= bound else Status.FEASIBLE
+    info = dict(sol.info)
+    if "bound" in info:
+        info.update({"bound": bound, "gap": gap_of(sol.arena, bound)})
+    return replace(sol, status=status, lower_bound=bound, info=info)
