@@ -17,7 +17,7 @@ from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
 from .capacity import OverCapacity, alone_over
 from .check import check_solution
-from .exact_pairs import contract_claim, shifted_pairs, strict_pairs, without_pairs
+from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
@@ -117,9 +117,14 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
             sol = moved
             check_solution(strict, sol)
             shifted = shifted_pairs(strict, sol.offsets)
+        apart = separate(strict, sol, shifted) if shifted else None
+        if apart is not None:   # the rest moved apart, into free bytes within the arena
+            sol = apart
+            check_solution(strict, sol)
+            break
         if not shifted:
             break
-        strict = without_pairs(strict, shifted)   # the rest apart: conflicts, solved again
+        strict = without_pairs(strict, shifted)   # else apart as conflicts, solved again
     if strict is not problem:
         sol = contract_claim(problem, sol)
     _check_fits(problem, solver, options, sol)

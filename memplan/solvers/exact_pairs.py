@@ -28,6 +28,11 @@ from dataclasses import replace
 import numpy as np
 
 from ..problem import BufferProblem, Solution, Status, gap_of
+from .placement import first_fit
+
+#: ``separate``'s work (pairs x buffers: each pair scans every buffer once, vectorised) above which the problem is
+#: solved again instead (the same bound as ``rejoin.REJOIN_WORK``: a few seconds)
+SEPARATE_WORK = 50_000_000
 
 
 def strict_pairs(problem: BufferProblem) -> BufferProblem:
@@ -100,3 +105,41 @@ def contract_claim(problem: BufferProblem, sol: Solution) -> Solution:
     if "bound" in info:
         info.update({"bound": bound, "gap": gap_of(sol.arena, bound)})
     return replace(sol, status=status, lower_bound=bound, info=info)
+
+
+def separate(problem: BufferProblem, sol: Solution, pairs: Iterable[tuple[int, int]]) -> Solution | None:
+    """``sol`` with each output of ``pairs`` (``compatible`` pairs it overlaps off their place: ``shifted_pairs``)
+    moved to the lowest free bytes within the arena, apart from every buffer it conflicts with and every partner;
+    None where one finds none (then the problem is solved again with them apart).
+    Why a move first: solved again, the whole packing changed (``auto`` chose another heuristic's plan for a llama
+    step whose one residual pair was shifted), moving the runtime's fused groups' overlaps about."""
+    pairs = list(pairs)
+    if len(pairs) * len(problem) > SEPARATE_WORK:
+        return None
+    off = np.asarray(sol.offsets, dtype=np.int64).copy()
+    sizes = np.asarray(problem.sizes, dtype=np.int64)
+    shifts = pair_shifts(problem)
+    outs = {min(o, i) * len(problem) + max(o, i): o for o, i in problem.inplace}
+    align = max(int(problem.alignment), 1)
+    moved = 0
+    for a, b in pairs:
+        o = outs.get(a * len(problem) + b, b)
+        d = shifts.get((a, b), 0)
+        if off[b] - off[a] == d or not (off[a] < off[b] + sizes[b] and off[b] < off[a] + sizes[a]):
+            continue   # (a move before put it right)
+        cand = np.nonzero((sizes > 0) & (problem.lower < problem.upper[o]) & (problem.lower[o] < problem.upper))[0]
+        cand = cand[cand != o]
+        hit = problem._conflict_mask(np.full(len(cand), o, dtype=np.int64), cand)
+        blocks = [(int(off[j]), int(off[j] + sizes[j])) for j in cand[hit]]
+        for j in cand[~hit]:
+            key = (min(o, j), max(o, j))
+            if key in problem.compatible:   # a partner: apart too
+                blocks.append((int(off[j]), int(off[j] + sizes[j])))
+        at = first_fit(sorted(blocks), int(sizes[o]), align)
+        if at + int(sizes[o]) > sol.arena:
+            return None
+        off[o] = at
+        moved += 1
+    if not moved or shifted_pairs(problem, off):
+        return None
+    return replace(sol, offsets=off, info={**sol.info, "separated": moved})
