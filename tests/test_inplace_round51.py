@@ -209,3 +209,14 @@ def test_rejoin_does_not_shift_a_pair_over_another_partner():
     got = rejoin_inplace(p, sol)
     assert got is not None and not shifted_pairs(p, got.offsets), got.offsets
     assert got.offsets.tolist() == [0, 24, 24, 0]
+
+
+def test_the_llama_8b_step_keeps_its_arena_with_its_residual_outputs_moved_off_their_inputs():
+    # size's packing put each layer's residual ADD output (``lN.out``) a few bytes into its input; 31 of them are
+    # moved into free bytes, the arena and every other offset stay (a re-solve gave another heuristic's packing)
+    from runtime.models import llama as L
+
+    g = L.build_graph(L.config("8b"), "runtime")
+    p = memplan.plan(g)
+    assert p.arena_bytes == 529408 and p.solver["name"] == "size" and p.solver["separated"] == 31
+    assert not inplace_faults(g, p)
