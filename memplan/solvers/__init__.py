@@ -21,7 +21,6 @@ from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, 
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
-from .rejoin import rejoin_inplace
 from .unread import warn_stopped
 
 Solver = Callable[[BufferProblem, SolveOptions], Solution]
@@ -112,17 +111,12 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
         sol = run(strict, opts, proven=proven) if proven else run(strict, opts)
         check_solution(strict, sol)
         shifted = shifted_pairs(strict, sol.offsets)
-        moved = rejoin_inplace(strict, sol, only=shifted) if shifted else None
-        if moved is not None:   # outputs overlapped off their inputs: onto them, where those bytes are free
+        if not shifted:
+            break
+        moved = separate(strict, sol, shifted)
+        if moved is not None:   # outputs overlapped off their inputs: onto them, or into free bytes, same arena
             sol = moved
             check_solution(strict, sol)
-            shifted = shifted_pairs(strict, sol.offsets)
-        apart = separate(strict, sol, shifted) if shifted else None
-        if apart is not None:   # the rest moved apart, into free bytes within the arena
-            sol = apart
-            check_solution(strict, sol)
-            break
-        if not shifted:
             break
         strict = without_pairs(strict, shifted)   # else apart as conflicts, solved again
     if strict is not problem:

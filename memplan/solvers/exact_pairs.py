@@ -108,38 +108,81 @@ def contract_claim(problem: BufferProblem, sol: Solution) -> Solution:
 
 
 def separate(problem: BufferProblem, sol: Solution, pairs: Iterable[tuple[int, int]]) -> Solution | None:
-    """``sol`` with each output of ``pairs`` (``compatible`` pairs it overlaps off their place: ``shifted_pairs``)
-    moved to the lowest free bytes within the arena, apart from every buffer it conflicts with and every partner;
-    None where one finds none (then the problem is solved again with them apart).
-    Why a move first: solved again, the whole packing changed (``auto`` chose another heuristic's plan for a llama
-    step whose one residual pair was shifted), moving the runtime's fused groups' overlaps about."""
+    """``sol`` with the output of each of ``pairs`` (``compatible`` pairs it overlaps off their place:
+    ``shifted_pairs``) put right within the arena: all of them lifted out, then each put exactly on its input where
+    those bytes hold no partner it would not lie exactly on (buffers it conflicts with there, with no partners of their
+    own, are moved into the lowest free bytes), the rest into the lowest free bytes; None where one finds no room
+    (then the problem is solved again with them apart).
+
+    Why lifted together: one node's outputs over the views of one root (a SPLIT, ``bench scale --inplace views``)
+    were packed over each other's views, so each one's place was held by a sibling still to move. Why a move before
+    solving again: solved again, the whole packing changed (``auto`` chose another heuristic's plan for a llama step
+    whose residual pairs were shifted, and one attention group stopped fusing)."""
     pairs = list(pairs)
-    if len(pairs) * len(problem) > SEPARATE_WORK:
+    n = len(problem)
+    if len(pairs) * n > SEPARATE_WORK:
         return None
     off = np.asarray(sol.offsets, dtype=np.int64).copy()
     sizes = np.asarray(problem.sizes, dtype=np.int64)
     shifts = pair_shifts(problem)
-    outs = {min(o, i) * len(problem) + max(o, i): o for o, i in problem.inplace}
+    outs = {(min(o, i), max(o, i)): (o, i) for o, i in problem.inplace}
+    partners: dict[int, list[tuple[int, int]]] = {}   # buffer -> (partner, partner's offset less its own, joined)
+    for (a, b), d in shifts.items():
+        partners.setdefault(a, []).append((b, d))
+        partners.setdefault(b, []).append((a, -d))
+    # the outputs of the shifted pairs and their siblings (every output over the same input: the views of one root)
+    ins = {outs.get(p, (p[1], p[0]))[1] for p in pairs}
+    lifted = sorted({outs.get(p, (p[1], p[0]))[0] for p in pairs} | {o for o, i in problem.inplace if i in ins})
+    away = int(sol.arena) + int(sizes.max(initial=0)) + 1   # past every byte: a lifted buffer holds none
+    off[lifted] = away
     align = max(int(problem.alignment), 1)
-    moved = 0
-    for a, b in pairs:
-        o = outs.get(a * len(problem) + b, b)
-        d = shifts.get((a, b), 0)
-        if off[b] - off[a] == d or not (off[a] < off[b] + sizes[b] and off[b] < off[a] + sizes[a]):
-            continue   # (a move before put it right)
-        cand = np.nonzero((sizes > 0) & (problem.lower < problem.upper[o]) & (problem.lower[o] < problem.upper))[0]
+
+    def near(o: int) -> tuple[np.ndarray, np.ndarray]:
+        """The placed buffers that conflict with ``o``, and its placed partners with their offset less ``o``'s
+        when joined."""
+        cand = np.nonzero((sizes > 0) & (off < away) & (problem.lower < problem.upper[o])
+                          & (problem.lower[o] < problem.upper))[0]
         cand = cand[cand != o]
-        hit = problem._conflict_mask(np.full(len(cand), o, dtype=np.int64), cand)
-        blocks = [(int(off[j]), int(off[j] + sizes[j])) for j in cand[hit]]
-        for j in cand[~hit]:
-            key = (min(o, j), max(o, j))
-            if key in problem.compatible:   # a partner: apart too
-                blocks.append((int(off[j]), int(off[j] + sizes[j])))
-        at = first_fit(sorted(blocks), int(sizes[o]), align)
+        hit = cand[problem._conflict_mask(np.full(len(cand), o, dtype=np.int64), cand)]
+        mates = [(p, d) for p, d in partners.get(o, ()) if off[p] < away and sizes[p] > 0]
+        return hit, np.array(mates, dtype=np.int64).reshape(-1, 2)
+
+    def free_at(o: int) -> int:
+        hit, mates = near(o)
+        spans = [(int(off[j]), int(off[j] + sizes[j])) for j in hit]
+        spans += [(int(off[p]), int(off[p] + sizes[p])) for p, _d in mates]
+        return first_fit(sorted(spans), int(sizes[o]), align)
+
+    left: list[int] = []
+    moved_too: list[int] = []
+    for o in lifted:
+        o_in = [(i, -d) for i, d in partners.get(o, ()) if outs.get((min(o, i), max(o, i)), (None,))[0] == o]
+        placed = False
+        for i, rel in o_in:   # rel: o's offset less i's when o lies exactly on i
+            if off[i] >= away:
+                continue
+            target = int(off[i]) + rel
+            end = target + int(sizes[o])
+            if target < 0 or end > sol.arena:
+                continue
+            hit, mates = near(o)
+            if any(off[p] < end and target < off[p] + sizes[p] and off[p] - target != d for p, d in mates):
+                continue
+            blockers = [int(j) for j in hit if off[j] < end and target < off[j] + sizes[j]]
+            if any(j in partners for j in blockers):
+                continue   # (a blocker with partners of its own stays: moving it could shift those)
+            off[blockers] = away   # plain buffers in the way: placed again below, into free bytes
+            moved_too.extend(blockers)
+            off[o] = target
+            placed = True
+            break
+        if not placed:
+            left.append(o)
+    for o in left + moved_too:
+        at = free_at(o)
         if at + int(sizes[o]) > sol.arena:
             return None
         off[o] = at
-        moved += 1
-    if not moved or shifted_pairs(problem, off):
+    if shifted_pairs(problem, off):
         return None
-    return replace(sol, offsets=off, info={**sol.info, "separated": moved})
+    return replace(sol, offsets=off, info={**sol.info, "separated": len(lifted)})

@@ -12,13 +12,12 @@ that output is not made, so the number of joined pairs only grows; the arena nev
 tensors sit at different offsets in their roots (``problem.meta["inplace_shift"]``: a view at an offset)
 or differ in size (``inplace_resized``) is left alone by this pass: a GPU runtime may stage an output over a
 larger input (a copy per call) or refuse it (an f16 output over f32); the pairs no placement makes exact
-(``inplace_inexact``) are conflicts (``exact_pairs``). With ``only``, the pass is ``exact_pairs``' repair: it
-moves an output the solver put over its input's root off its place onto it, exactly.
+(``inplace_inexact``) are conflicts, and a pair the solver overlapped off its place is put right by
+``exact_pairs.separate``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -32,28 +31,19 @@ from .size import dense_route
 #: typical: 0.1 s); by conflict lists (``_Neighbours``) the conflicts read, at most twice the conflicting pairs
 #: (``_blocked_test``).
 REJOIN_WORK = 50_000_000
-#: the same bound for ``exact_pairs``' repair (``only``): beyond it the pairs it would move are solved again apart
-REPAIR_WORK = 50_000_000
 
 
-def rejoin_inplace(problem: BufferProblem, sol: Solution,
-                   only: Iterable[tuple[int, int]] | None = None) -> Solution | None:
-    """``sol`` with in-place pairs joined where their input's bytes are free for the output; None if none is.
-    ``only``: just these ``compatible`` pairs (either order), whichever kind, each onto its input exactly (a view's
-    shift, ``meta["inplace_shift"]``, included): ``exact_pairs``' repair of a packing that overlaps them otherwise."""
+def rejoin_inplace(problem: BufferProblem, sol: Solution) -> Solution | None:
+    """``sol`` with in-place pairs joined where their input's bytes are free for the output; None if none is."""
     offsets = np.asarray(sol.offsets, dtype=np.int64).copy()
     shift = problem.meta.get("inplace_shift") or {}
-    if only is None:
-        skip = problem.meta.get("inplace_inexact", frozenset()) | problem.meta.get("inplace_resized", frozenset())
-        pairs = [(o, i) for o, i in problem.inplace if (o, i) not in skip and not shift.get((o, i))]
-    else:
-        wanted = {(min(p), max(p)) for p in only}
-        pairs = [(o, i) for o, i in problem.inplace if (min(o, i), max(o, i)) in wanted]
+    skip = problem.meta.get("inplace_inexact", frozenset()) | problem.meta.get("inplace_resized", frozenset())
+    pairs = [(o, i) for o, i in problem.inplace if (o, i) not in skip and not shift.get((o, i))]
     apart = [(o, i) for o, i in pairs if offsets[o] != offsets[i] + shift.get((o, i), 0) and problem.sizes[o] > 0]
     if not apart:
         return None
     sizes = problem.sizes.astype(np.int64)
-    blocked = _blocked_test(problem, offsets, sizes, len(apart), REJOIN_WORK if only is None else REPAIR_WORK)
+    blocked = _blocked_test(problem, offsets, sizes, len(apart))
     if blocked is None:
         return None
     partners: dict[int, list[tuple[int, int]]] = {}   # buffer -> (partner, partner's offset less its own when joined)
@@ -78,16 +68,16 @@ def rejoin_inplace(problem: BufferProblem, sol: Solution,
     return replace(sol, offsets=offsets, info={**sol.info, "rejoined": int(sol.info.get("rejoined", 0)) + joined})
 
 
-def _blocked_test(problem: BufferProblem, offsets: np.ndarray, sizes: np.ndarray, apart: int, work: int):
+def _blocked_test(problem: BufferProblem, offsets: np.ndarray, sizes: np.ndarray, apart: int):
     """The conflict lists' test where its work is within ``REJOIN_WORK``, else the scan's where its work is, else None
     (the pass is skipped). By conflict
     lists (``_Neighbours``) the work is each conflict read at most twice, plus a look per pair apart, and only where
     they are listed anyway (``size`` lists them where it plans by pairs); the scan (``_Scan``) reads every buffer
     per pair apart. Both give the same answers, so the plan depends only on whether either fits: a 50,000-node
     transformer's 9,952 pairs apart were over the scan's bound, none was joined; by lists 2,410 are (0.5 s)."""
-    if dense_route(problem) == "pairs" and 2 * len(problem.conflict_pairs()[0]) + apart <= work:
+    if dense_route(problem) == "pairs" and 2 * len(problem.conflict_pairs()[0]) + apart <= REJOIN_WORK:
         return _Neighbours(problem, offsets, sizes)
-    if len(problem) * apart <= work:
+    if len(problem) * apart <= REJOIN_WORK:
         return _Scan(problem, offsets, sizes)
     return None
 
