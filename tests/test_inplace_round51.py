@@ -220,3 +220,17 @@ def test_the_llama_8b_step_keeps_its_arena_with_its_residual_outputs_moved_off_t
     p = memplan.plan(g)
     assert p.arena_bytes == 529408 and p.solver["name"] == "size" and p.solver["separated"] == 31
     assert not inplace_faults(g, p)
+
+
+@pytest.mark.parametrize("solver", ["auto", "greedy", "size"])
+def test_a_split_over_views_of_one_root_puts_each_output_exactly_on_its_view(solver):
+    # ``bench scale --inplace views``: one node writes o_k in place over a_k = a[sum of sizes before k, ...); greedy
+    # and size packed o_k a few bytes off a_k (o2, 1 KiB, went into x's freed bytes and shifted every later one)
+    from memplan.benchmarks.scale import inplace_graph
+
+    g = inplace_graph(40, "views")
+    p = memplan.plan(g, solver=solver)
+    assert not inplace_faults(g, p)
+    off = p.offsets()
+    assert all(off[o] == off[i] for n in g.nodes for o, i in n.inplace)
+    assert p.arena_bytes == p.lower_bound_bytes

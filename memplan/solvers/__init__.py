@@ -114,9 +114,8 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
         if not shifted:
             break
         moved = separate(strict, sol, shifted)
-        if moved is not None:   # outputs overlapped off their inputs: onto them, or into free bytes, same arena
-            sol = moved
-            check_solution(strict, sol)
+        if moved is not None and _packs(strict, moved):   # outputs overlapped off their inputs: onto them, or
+            sol = moved                                      # into free bytes, the same arena
             break
         strict = without_pairs(strict, shifted)   # else apart as conflicts, solved again
     if strict is not problem:
