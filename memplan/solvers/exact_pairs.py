@@ -133,6 +133,8 @@ def separate(problem: BufferProblem, sol: Solution, pairs: Iterable[tuple[int, i
     # the outputs of the shifted pairs and their siblings (every output over the same input: the views of one root)
     ins = {outs.get(p, (p[1], p[0]))[1] for p in pairs}
     lifted = sorted({outs.get(p, (p[1], p[0]))[0] for p in pairs} | {o for o, i in problem.inplace if i in ins})
+    if len(lifted) * n > SEPARATE_WORK:
+        return None
     away = int(sol.arena) + int(sizes.max(initial=0)) + 1   # past every byte: a lifted buffer holds none
     off[lifted] = away
     align = max(int(problem.alignment), 1)
