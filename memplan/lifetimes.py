@@ -641,25 +641,56 @@ def restrict_lifetimes(lt: Lifetimes, keep: np.ndarray, hb: HappensBefore | None
 
 
 def inexact_inplace(graph: Graph, lt: Lifetimes) -> frozenset[tuple[int, int]]:
-    """The in-place pairs ``(out_buffer, in_buffer)`` that joined roots would not make exact: the tensors sit at
-    different offsets in their roots (a view at an offset on either side: the output lands beside or shifted over
-    its input) or differ in size (an ADD's output over its repeated operand, an f16 output over an f32 input).
-    A GPU runtime stages those (a copy per call) or refuses them, where a plan keeping them apart costs nothing,
-    so ``solvers.rejoin`` leaves them where the solver put them."""
+    """The in-place pairs ``(out_buffer, in_buffer)`` no placement of their roots puts right: ``out`` exactly at
+    ``in``'s first byte and within ``in`` (the same size, or smaller), with the roots sharing no byte beyond ``out``.
+    Not so: an output larger than its input (an ADD's output over its repeated operand), roots whose bytes around
+    the two tensors would meet (both views after bytes of their own), a shift off the alignment, or one node's
+    pairs over one root pair asking for two shifts. The solvers keep these apart (``solvers.exact_pairs``: a
+    conflict, not a partner): the contract lets ``out`` overlap any byte of ``in``'s root, but a kernel writes
+    ``out`` over ``in`` itself, and one that writes it over another view of that root it reads (``n`` reads
+    ``[xa, xb]``, ``inplace {y: xa}``, ``y`` planned over ``xb``), or shifted over ``in``, races, or a runtime
+    stages it with a copy per call (``runtime.kernels.registry``) or refuses it."""
+    return inplace_shifts(graph, lt)[1]
+
+
+def inplace_shifts(graph: Graph, lt: Lifetimes) -> tuple[dict[tuple[int, int], int], frozenset[tuple[int, int]],
+                                                         frozenset[tuple[int, int]]]:
+    """Per legal in-place pair ``(out_buffer, in_buffer)``: the offset of ``out``'s root less ``in``'s root's that
+    puts ``out`` at ``in``'s first byte (only those not 0); the pairs no such placement makes right
+    (``inexact_inplace``); and those whose tensors differ in size (``solvers.rejoin`` leaves them where they are)."""
     if not lt.compatible:
-        return frozenset()
+        return {}, frozenset(), frozenset()
     buf = {int(t): k for k, t in enumerate(lt.roots.tolist())}
-    root, ti = graph.root, graph.tensor_index
+    root, ti, tensors = graph.root, graph.tensor_index, graph.tensors
     legal = {(a, b) for a, b, _ in lt.compatible}
-    out = set()
+    shift: dict[tuple[int, int], int | None] = {}
+    resized: set[tuple[int, int]] = set()
     for n in sorted({n for _, _, n in lt.compatible}):   # each node once: one may hold thousands of pairs
         for o_id, i_id in graph.nodes[n].inplace:
             o, i = ti[o_id], ti[i_id]
             pair = (buf.get(root[i]), buf.get(root[o]))
-            if pair in legal and (graph.offset_in_root(o) != graph.offset_in_root(i)
-                                  or graph.tensors[o].size != graph.tensors[i].size):
-                out.add((pair[1], pair[0]))
-    return frozenset(out)
+            if pair not in legal:
+                continue
+            d = _exact_shift(graph.offset_in_root(o), graph.offset_in_root(i), tensors[o].size, tensors[i].size,
+                             tensors[root[o]].size, tensors[root[i]].size, graph.alignment)
+            key = (pair[1], pair[0])
+            shift[key] = d if shift.get(key, d) == d else None
+            if tensors[o].size != tensors[i].size:
+                resized.add(key)
+    return ({k: d for k, d in shift.items() if d}, frozenset(k for k, d in shift.items() if d is None),
+            frozenset(resized))
+
+
+def _exact_shift(off_o: int, off_i: int, size_o: int, size_i: int, root_o: int, root_i: int,
+                 alignment: int) -> int | None:
+    """The offset of ``out``'s root less ``in``'s that puts ``out`` at ``in``'s first byte, where the roots there
+    share ``out``'s bytes only (so bytes of ``in`` alone: the node writes nothing else of ``out``'s root over ``in``'s) (``in``'s root spans ``[0, root_i)``, ``out``'s ``[d, d + root_o)``) and ``out`` is
+    no larger than ``in``; None where there is no such offset, or it is off the alignment (no aligned roots reach)."""
+    d = off_i - off_o
+    if size_o > size_i or d % max(alignment, 1):
+        return None
+    lo, hi = max(0, d), min(root_i, d + root_o)
+    return d if lo >= hi or (off_i <= lo and hi <= off_i + size_o) else None
 
 
 @named_options
@@ -687,9 +718,17 @@ def buffer_problem(graph: Graph, hb: HappensBefore, lt: Lifetimes | None = None,
         sizes=sizes, lower=lt.lower, upper=lt.upper, alignment=graph.alignment,
         names=tuple(graph.tensors[t].id for t in lt.roots), order=order, compatible=compatible,
         inplace=inplace, lower_bound=aligned_lower_bound(graph, hb, lt, sizes),
-        meta={"inplace_inexact": inexact_inplace(graph, lt)},
+        meta=_inplace_meta(graph, lt),
     )
     return with_clique_bound(problem) if clique else problem
+
+
+def _inplace_meta(graph: Graph, lt: Lifetimes) -> dict[str, Any]:
+    """The problem's ``meta`` on in-place pairs: ``inplace_inexact`` always, ``inplace_shift`` where a pair's roots
+    sit apart in the arena when its output lies exactly on its input (``solvers.exact_pairs``)."""
+    shift, inexact, resized = inplace_shifts(graph, lt)
+    return {"inplace_inexact": inexact, **({"inplace_shift": shift} if shift else {}),
+            **({"inplace_resized": resized} if resized else {})}
 
 
 def with_clique_bound(problem: BufferProblem, stop_above: int | None = None) -> BufferProblem:

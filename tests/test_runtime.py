@@ -356,6 +356,14 @@ def test_fuse_option_keeps_default_graphs():
         llama(LLAMA_TINY, fuse="all")
 
 
+def _pre_round51_planner(monkeypatch) -> None:
+    """memplan's planner as it was before round 51: in-place outputs over any byte of their input's root, shifted
+    too (the contract allows such plans; the runtime must still run them, staging copies)."""
+    import memplan.solvers as solvers
+    monkeypatch.setattr(solvers, "shifted_pairs", lambda *_a: [])
+    monkeypatch.setattr(solvers, "strict_pairs", lambda problem: problem)
+
+
 @pytest.mark.parametrize("fuse", L.FUSE_MODES)
 def test_shifted_inplace_output_reads_a_staged_copy(fuse, monkeypatch):
     """The planner may start an in-place output inside its input at another address (tiny batch 16:
@@ -368,6 +376,7 @@ def test_shifted_inplace_output_reads_a_staged_copy(fuse, monkeypatch):
     # a plan the default solver made before it joined in-place pairs (``solvers.rejoin``) shifts this one
     import memplan.solvers.rejoin as rejoin
     monkeypatch.setattr(rejoin, "REJOIN_WORK", -1)
+    _pre_round51_planner(monkeypatch)
     plan = memplan.plan(g)
     addr = _addresses(g, plan)
     shifted = [n.id for n in g.nodes for o, i in n.inplace
@@ -401,12 +410,13 @@ def test_shifted_inplace_output_reads_a_staged_copy(fuse, monkeypatch):
 
 
 @pytest.mark.parametrize("f16_acts", [False, True])
-def test_overlapped_add_norm_group_reads_a_copied_residual(f16_acts):
+def test_overlapped_add_norm_group_reads_a_copied_residual(f16_acts, monkeypatch):
     """Tiny batch 32, 3-stream plan: an add+norm group whose output overlaps its residual input (another
     address) still fuses, reading a scratch copy of the residual made just before on its stream; the
     emulation gives the serial plan's bits, in the plan's order and in random orders, and the reference.
     With f16 activations (the runtime's graph at 17-64 tokens) the same, the norm writing f16."""
     cfg, g, w, inp = _tiny(32, seed=2, fuse="runtime", f16_acts=f16_acts)
+    _pre_round51_planner(monkeypatch)   # (memplan's plans overlap such pairs only exactly since round 51)
     multi = memplan.plan(g, L.multi_stream_schedule(g))
     addr = _addresses(g, multi)
     bufs = []
@@ -1569,13 +1579,14 @@ def test_product_groups_with_an_f16_output_write_f16(kind, M, gemv_norm, xdt):
 
 
 @pytest.mark.parametrize("xdt", ["f32", "f16"])
-def test_a_product_over_its_own_x_reads_a_copy(xdt):
+def test_a_product_over_its_own_x_reads_a_copy(xdt, monkeypatch):
     """A product the plan puts in place over its x (a user's in-place pair, here at the same address): every
     product kernel writes rows of y while other blocks still read x, so x is copied to scratch first and the
     product reads the copy (its group, product+add+norm, then runs node by node); the values are numpy's.
     (The emulator cannot race: the check is on the launches' arguments.)"""
     kind = "addnorm"
     g = _product_group(kind, 17, xdt, "f32", inplace=True)
+    _pre_round51_planner(monkeypatch)   # (an f16 x is smaller than y: kept apart since round 51)
     plan = memplan.plan(g)
     y = g.node("mm").outputs[0]
     for wgmma in (False, True):

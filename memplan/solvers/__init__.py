@@ -17,6 +17,7 @@ from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
 from .capacity import OverCapacity, alone_over
 from .check import check_solution
+from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
@@ -104,13 +105,47 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     """``solve``'s work, its arguments checked; ``proven``: a bound the library proved itself (exact solvers)."""
     check_options(options)
     run = get_solver(solver)
-    sol = run(problem, options, proven=proven) if proven else run(problem, options)
-    check_solution(problem, sol)
+    strict = strict_pairs(problem)   # in-place pairs a runtime cannot run in place: conflicts (``exact_pairs``)
+    while True:
+        opts = _starts_of(problem, strict, options) if strict is not problem else options
+        sol = run(strict, opts, proven=proven) if proven else run(strict, opts)
+        check_solution(strict, sol)
+        shifted = shifted_pairs(strict, sol.offsets)
+        if not shifted:
+            break
+        moved = separate(strict, sol, shifted)
+        if moved is not None and _packs(strict, moved):   # outputs overlapped off their inputs: onto them, or
+            sol = moved                                      # into free bytes, the same arena
+            break
+        strict = without_pairs(strict, shifted)   # else apart as conflicts, solved again
+    if strict is not problem:
+        sol = contract_claim(problem, sol)
     _check_fits(problem, solver, options, sol)
     if sol.status != Status.OPTIMAL and sol.arena <= int(problem.lower_bound or 0):
         # the arena meets a proven bound: optimal whoever found it (a heuristic said HEURISTIC with gap 0)
         sol = replace(sol, status=Status.OPTIMAL)
     return sol
+
+
+def _starts_of(problem: BufferProblem, strict: BufferProblem, options: SolveOptions) -> SolveOptions:
+    """``options`` less a warm or default start that packs ``problem`` but not ``strict`` (``problem`` with in-place
+    pairs turned into conflicts: ``exact_pairs``): the solve starts without it, as if none was given. A start that
+    packs neither is kept, for the solver to refuse or ignore as ever."""
+    kept = {}
+    for name in ("warm_start", "default_start"):
+        start = getattr(options, name)
+        if start is None or not _packs(problem, start) or _packs(strict, start):
+            continue
+        kept[name] = None
+    return replace(options, **kept) if kept else options
+
+
+def _packs(problem: BufferProblem, start: Solution) -> bool:
+    try:
+        check_solution(problem, start, blame="")
+    except (SolverError, TypeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _check_fits(problem: BufferProblem, solver: str, options: SolveOptions, sol: Solution) -> None:
@@ -183,6 +218,7 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     names = heuristics_of(solver, options)
     if names is None:
         return None
+    problem = strict_pairs(problem)   # as ``_solve`` solves it
     if not _all_over(problem, names, options, over):
         return False
     if names == HEURISTICS and polishes(problem, options):

@@ -94,9 +94,12 @@ def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
     inplace = tuple((pos[a], pos[b]) for a, b in problem.inplace if a in pos and b in pos)
     names = tuple(problem.names[i] for i in idx.tolist()) if problem.names is not None else None
     meta = dict(problem.meta)
-    if "inplace_inexact" in meta:   # buffer indices, like inplace's
-        meta["inplace_inexact"] = frozenset((pos[a], pos[b]) for a, b in meta["inplace_inexact"]
-                                            if a in pos and b in pos)
+    for name in ("inplace_inexact", "inplace_resized"):   # buffer indices, like inplace's
+        if name in meta:
+            meta[name] = frozenset((pos[a], pos[b]) for a, b in meta[name] if a in pos and b in pos)
+    if "inplace_shift" in meta:
+        meta["inplace_shift"] = {(pos[a], pos[b]): d for (a, b), d in meta["inplace_shift"].items()
+                                 if a in pos and b in pos}
     sizes, lower, upper = problem.sizes[idx], problem.lower[idx], problem.upper[idx]
     lb = interval_lower_bound(sizes, lower, upper) if order is None and not compatible else 0
     return BufferProblem(sizes=sizes, lower=lower, upper=upper, alignment=problem.alignment, names=names,

@@ -9,9 +9,11 @@ the arena is settled, each pair left apart is tried once, in the problem's order
 ops is joined link by link): its output moves onto its input's offset when no buffer it conflicts with
 holds any of those bytes and it ends within the arena. A move that would split a pair already joined on
 that output is not made, so the number of joined pairs only grows; the arena never changes. A pair whose
-tensors sit at different offsets in their roots (``problem.meta["inplace_inexact"]``: a view at an offset)
-or of different sizes is left alone: the roots joined would put the output shifted over its input, or over
-a smaller or larger one, which a GPU runtime stages (a copy per call) or refuses (an f16 output over f32).
+tensors sit at different offsets in their roots (``problem.meta["inplace_shift"]``: a view at an offset)
+or differ in size (``inplace_resized``) is left alone by this pass: a GPU runtime may stage an output over a
+larger input (a copy per call) or refuse it (an f16 output over f32); the pairs no placement makes exact
+(``inplace_inexact``) are conflicts, and a pair the solver overlapped off its place is put right by
+``exact_pairs.separate``.
 """
 
 from __future__ import annotations
@@ -34,33 +36,36 @@ REJOIN_WORK = 50_000_000
 def rejoin_inplace(problem: BufferProblem, sol: Solution) -> Solution | None:
     """``sol`` with in-place pairs joined where their input's bytes are free for the output; None if none is."""
     offsets = np.asarray(sol.offsets, dtype=np.int64).copy()
-    shifted = problem.meta.get("inplace_inexact", frozenset())
-    apart = [(o, i) for o, i in problem.inplace
-             if offsets[o] != offsets[i] and problem.sizes[o] > 0 and (o, i) not in shifted]
+    shift = problem.meta.get("inplace_shift") or {}
+    skip = problem.meta.get("inplace_inexact", frozenset()) | problem.meta.get("inplace_resized", frozenset())
+    pairs = [(o, i) for o, i in problem.inplace if (o, i) not in skip and not shift.get((o, i))]
+    apart = [(o, i) for o, i in pairs if offsets[o] != offsets[i] + shift.get((o, i), 0) and problem.sizes[o] > 0]
     if not apart:
         return None
     sizes = problem.sizes.astype(np.int64)
     blocked = _blocked_test(problem, offsets, sizes, len(apart))
     if blocked is None:
         return None
-    partners: dict[int, list[int]] = {}
+    partners: dict[int, list[tuple[int, int]]] = {}   # buffer -> (partner, partner's offset less its own when joined)
     for o, i in problem.inplace:
-        partners.setdefault(o, []).append(i)
-        partners.setdefault(i, []).append(o)
+        d = int(shift.get((o, i), 0))
+        partners.setdefault(o, []).append((i, -d))
+        partners.setdefault(i, []).append((o, d))
     joined = 0
     for o, i in apart:
-        target = int(offsets[i])
-        if offsets[o] == target or target + int(sizes[o]) > sol.arena:
+        target = int(offsets[i]) + int(shift.get((o, i), 0))
+        if offsets[o] == target or target < 0 or target + int(sizes[o]) > sol.arena:
             continue
-        if any(offsets[p] == offsets[o] and p != i for p in partners[o]):
-            continue   # o already shares its offset with another partner: moving it would split that pair
-        if blocked(o, target):
-            continue
+        if any(offsets[p] == offsets[o] + d and p != i for p, d in partners[o]):
+            continue   # o already joined with another partner: moving it would split that pair
+        if blocked(o, target) or any(p != i and offsets[p] != target + d and offsets[p] < target + int(sizes[o])
+                                     and target < offsets[p] + sizes[p] and sizes[p] > 0 for p, d in partners[o]):
+            continue   # (another partner there, not joined to it: the move would overlap that pair off its place)
         offsets[o] = target
         joined += 1
     if not joined:
         return None
-    return replace(sol, offsets=offsets, info={**sol.info, "rejoined": joined})
+    return replace(sol, offsets=offsets, info={**sol.info, "rejoined": int(sol.info.get("rejoined", 0)) + joined})
 
 
 def _blocked_test(problem: BufferProblem, offsets: np.ndarray, sizes: np.ndarray, apart: int):
