@@ -281,18 +281,26 @@ class UnsafePlan(MemplanError):
 
     ``violations`` holds every finding as ``(rule, message)`` so tools can show all of them;
     ``str()`` shows five: the first finding of each rule broken, then the earliest others (``_shown``).
+    ``total`` is how many findings the plan has (``violations`` keeps at most ``verify.MAX_REPORTED`` of each rule),
+    a lower bound where ``total_exact`` is False (counting every one would cost the verifier more than the check).
+    Why: "and N more" counted the kept findings alone, so a plan with 10,000 racy reads said "and 195 more".
     """
 
-    def __init__(self, violations: list[tuple[int, str]] | str, where: str | None = None):
+    def __init__(self, violations: list[tuple[int, str]] | str, where: str | None = None, total: int | None = None,
+                 total_exact: bool = True):
         # a plain message (``raise UnsafePlan("...")``, as any exception is raised; a checker of one's own) is one
         # finding of no rule: it was read as findings, one per character, and the class raised a bare ValueError
         # ("not enough values to unpack") in place of itself
         self.violations = [(0, violations)] if isinstance(violations, str) else list(violations)
         self.where = where
+        kept = len(self.violations)
+        # (a total below the findings kept is no total: the kept ones are counted)
+        self.total = kept if not isinstance(total, int) or isinstance(total, bool) or total < kept else total
+        self.total_exact = bool(total_exact) or self.total == kept
         shown = "; ".join(_finding(v) for v in _shown(self.violations))
-        more = len(self.violations) - 5
+        more = self.total - min(kept, 5)
         if more > 0:
-            shown += f"; and {more} more"
+            shown += f"; and {'' if self.total_exact else 'at least '}{more} more"
         super().__init__(f"{f'{where}: ' if where else ''}unsafe plan: {shown}")
 
     def __reduce__(self):
@@ -300,11 +308,11 @@ class UnsafePlan(MemplanError):
         the class with it, which ``__init__`` read as findings and failed. So a plan judged unsafe in a worker
         process broke a ``ProcessPoolExecutor`` (BrokenProcessPool, the finding lost) and hung a
         ``multiprocessing.Pool`` for good (its result thread died unpickling it). Notes ride along (``__dict__``)."""
-        return type(self), (self.violations, self.where), self.__dict__
+        return type(self), (self.violations, self.where, self.total, self.total_exact), self.__dict__
 
     def at(self, where: str) -> UnsafePlan:
         """The same finding, its message led by ``where`` (the plan file a command read), same type."""
-        return type(self)(self.violations, where)
+        return type(self)(self.violations, where, self.total, self.total_exact)
 
 
 def _finding(v) -> str:
