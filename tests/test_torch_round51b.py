@@ -79,3 +79,32 @@ def test_multi_result_ops_import_alike_in_memory_and_loaded(case):
     here = memplan.from_torch(ep)
     assert rows(here) == rows(memplan.from_torch(saved_and_loaded(ep)))
     assert rows(here) == rows(memplan.from_torch(_Fn(_MULTI[case]), (_X,)))
+
+
+class _PinnedWhere(torch.nn.Module):
+    """One-argument ``torch.where`` whose count a check pins: two index tensors in one fresh 32-byte storage."""
+
+    def forward(self, x):
+        a, b = torch.where(x > 0)
+        torch._check(a.shape[0] == 2)
+        return a * 3 + 1, b + 1
+
+
+def test_results_sharing_one_fresh_storage_import_alike_in_memory_and_loaded():
+    # (in memory each index tensor was a root of the whole 32-byte storage; loaded, 16 + 16)
+    x = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    ep = torch.export.export(_PinnedWhere(), (x,))
+    want = rows(memplan.from_torch(saved_and_loaded(ep)))
+    assert [r[1] for r in want if r[0].startswith("getitem")] == [16, 16]
+    assert rows(memplan.from_torch(_PinnedWhere(), (x,))) == want
+    assert rows(memplan.from_torch(ep)) == want
+
+
+def test_results_sharing_one_fresh_storage_replay_as_eager():
+    from runtime.aten import compile
+
+    x = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    want = _PinnedWhere()(x)
+    for program in (_PinnedWhere(), saved_and_loaded(torch.export.export(_PinnedWhere(), (x,)))):
+        got = compile(program, (x,), streams=2, poison=True)(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
