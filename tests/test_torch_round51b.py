@@ -108,3 +108,28 @@ def test_results_sharing_one_fresh_storage_replay_as_eager():
     for program in (_PinnedWhere(), saved_and_loaded(torch.export.export(_PinnedWhere(), (x,)))):
         got = compile(program, (x,), streams=2, poison=True)(x)
         assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+class _WhereViews(torch.nn.Module):
+    """Views of, and an in-place write to, index tensors laid out alone (``_layout_alone``)."""
+
+    def forward(self, x):
+        a, b = torch.where(x > 0)
+        torch._check(a.shape[0] == 3)
+        b.add_(5)
+        return a[1:] * 3, b[::2] + 1, b.view(3, 1).expand(3, 2).sum(1)
+
+
+def test_views_of_results_laid_out_alone_import_alike_and_replay_as_eager():
+    from runtime.aten import compile
+
+    x = torch.tensor([[1.0, -1.0, 2.0], [-1.0, 1.0, -3.0]])
+    ep = torch.export.export(_WhereViews(), (x,))
+    loaded = saved_and_loaded(ep)
+    here = rows(memplan.from_torch(_WhereViews(), (x,)))
+    assert here == rows(memplan.from_torch(loaded))
+    assert ("slice_1", 16, "intermediate", "getitem_2", 8) in here
+    want = _WhereViews()(x)
+    for program in (_WhereViews(), loaded):
+        got = compile(program, (x,), streams=2, poison=True)(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
