@@ -887,3 +887,37 @@ def _ambient_dtype(torch, n: Any, kwargs: dict, recorded: Any, made: Any) -> dic
     if str(recorded.dtype).removeprefix("torch.") not in allowed:
         return None
     return {**kwargs, "dtype": recorded.dtype}
+
+
+def _siblings_sharing(torch, out_vals: list, in_storages: set) -> set[int]:
+    """The indices of ``out_vals`` (one node's results) that share one storage with another of them, a storage no
+    input holds: ``torch.where(cond)``'s index tensors, the ``unbind`` of one fresh ``nonzero`` result.
+
+    Why: imported in memory, each became a root sized by the whole storage (32 + 32 bytes for two results of 2
+    indices, the second one's elements at offset 16), while the program saved and loaded, whose fake tensors each lie
+    at offset 0 of a storage of their own, imported them at 16 + 16: a program and its saved copy planned otherwise
+    (``_layout_alone`` lays each out as the loaded program does)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    seen: dict = {}
+    for k, v in enumerate(out_vals):
+        if isinstance(v, torch.Tensor):
+            try:
+                seen.setdefault(StorageWeakRef(v.untyped_storage()), []).append(k)
+            except Exception:
+                continue
+    return {k for s, ks in seen.items() if len(ks) > 1 and s not in in_storages for k in ks}
+
+
+def _layout_alone(torch, v: Any) -> Any:
+    """``v``'s shape and strides at storage offset 0 of a storage of its own elements (``_siblings_sharing``); ``v``
+    itself where a size, stride or offset is symbolic (the loaded program keeps those too)."""
+    try:
+        shape = tuple(int(s) for s in v.shape)
+        stride = tuple(int(s) for s in v.stride())
+        int(v.storage_offset())
+    except Exception:
+        return v
+    mode = getattr(v, "fake_mode", None)
+    with mode if mode is not None else contextlib.nullcontext():
+        return torch.empty_strided(shape, stride, dtype=v.dtype, device=v.device if mode is not None else "meta")

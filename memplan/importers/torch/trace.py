@@ -51,6 +51,12 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
         if decompose:
             ep = _decomposed(torch, ep, ep.run_decompositions)
         given, here = False, True
+    if not decompose and any(_loose_offsets(torch, n) for n in ep.graph.nodes):
+        # (a ``while_loop`` traced under autograd returns its last carry at a symbolic storage offset, ``12*u0 - 12``,
+        # in a storage holding every iteration's: no plan places it, and ``torch._check`` cannot pin it. The inference
+        # program traced again returns fresh results, as eager's under ``no_grad`` and as the program saved and
+        # loaded imports: lowered so, as ``trace_torch`` does)
+        ep = _lowered_loose(torch, ep, default)
     # (the fake runs that check a given program's records, and the layout probes, fail on fake tensors by design where
     # a record is wrong: torch's fake-tensor mode logged each failure's whole traceback on stderr, 30 lines above the
     # one the CLI prints for a weight or record it refuses)
@@ -248,6 +254,18 @@ def lower_vmapped(torch, ep: Any, default: str) -> Any:
         raise
     except Exception as exc:
         raise GraphError(f"lowering {default}'s {what} to ATen ops failed: {_export_failure(exc)}") from None
+
+
+def _lowered_loose(torch, ep: Any, default: str) -> Any:
+    """``ep`` traced again for inference (``run_decompositions({})``, which lowers nothing else): its higher-order ops'
+    results at symbolic storage offsets (``_loose_offsets``) become fresh ones at offset 0."""
+    try:
+        return _decomposed(torch, ep, lambda: ep.run_decompositions({}))
+    except GraphError:
+        raise
+    except Exception as exc:
+        raise GraphError(f"lowering {default}'s higher-order op traced under autograd to ATen ops failed: "
+                         f"{_export_failure(exc)}") from None
 
 
 def _decomposed(torch, ep: Any, decompose: Any) -> Any:

@@ -41,12 +41,14 @@ from .layouts import (
     _check_recorded_results,
     _covers_root,
     _keeps_input_layouts,
+    _layout_alone,
     _lone_weight_storages,
     _overlap_scatter_result,
     _own_layout,
     _saved_examples,
     _saved_layouts,
     _shared_weight,
+    _siblings_sharing,
     _view_on_layouts,
     body_reach,
     storage_reach,
@@ -370,6 +372,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         getitem_names = {u.args[1]: u.name for u in n.users if u.target is operator.getitem}
         declared = _declared_aliases(torch, n, len(out_vals))
         probed: list | None = None
+        siblings = _siblings_sharing(torch, out_vals, {recs[t].storage for t in in_ids}) if len(out_vals) > 1 else set()
         for k, v in enumerate(out_vals):
             if not isinstance(v, torch.Tensor):
                 ids.append(None)
@@ -379,6 +382,8 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
                 tid = f"{tid}.{k}"
             _check_strided(torch, v, where)
             fixed = _overlap_scatter_result(torch, op, n, v)
+            if k in siblings:
+                fixed = _layout_alone(torch, v)
             if fixed is not v:
                 v = fixed
                 relaid.add(tid)
