@@ -19,7 +19,7 @@ about, walking up only while a writer that fails remains above.
 from __future__ import annotations
 
 from bisect import bisect_right
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -151,23 +151,28 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
 
     # a read is in order when its chain's latest-issued writer is issued first (one number per view,
     # each from the view above it); the chain is walked only to name the writers that are not
+    def report_reads(rule: int, fold: _ChainFold, clear, fails, text) -> None:
+        """Rules 1 and 2 alike: every read whose chain ``fold`` does not show ``clear(ni, folded)`` names each writer
+        ``fails(ni, w)`` holds for (``text(ni, t, w)``), until the rule's cap; past it each read is only counted."""
+        for ni in range(N):
+            for t in graph.node_inputs[ni]:
+                j = written[t]
+                if j < 0 or clear(ni, fold.of(j)):
+                    continue
+                if kept[rule] >= MAX_REPORTED:
+                    past_cap(j)
+                    continue
+                for w in failing_writers(t, fold, partial(clear, ni), partial(fails, ni)):
+                    bad(rule, text(ni, t, w))
+                    if kept[rule] >= MAX_REPORTED:
+                        if graph.tensors[written[t]].view_of is not None:
+                            out.exact = False   # (this read's writers further up, if any, are not counted)
+                        break
+
     last_issued = _ChainFold(graph, written, pos.__getitem__, max)
-    for ni in range(N):
-        for t in graph.node_inputs[ni]:
-            j = written[t]
-            if j < 0 or last_issued.of(j) < pos[ni]:
-                continue
-            if kept[1] >= MAX_REPORTED:
-                past_cap(j)
-                continue
-            p = pos[ni]
-            for w in failing_writers(t, last_issued, lambda last, p=p: last < p, lambda w, p=p: pos[w] > p):
-                bad(1, f"node {nm(nodes[ni].id)} is issued before {nm(nodes[w].id)}, which writes "
-                       f"{nm(graph.tensors[t].id)} that it reads")
-                if kept[1] >= MAX_REPORTED:
-                    if graph.tensors[written[t]].view_of is not None:
-                        out.exact = False   # (this read's writers further up, if any, are not counted)
-                    break
+    report_reads(1, last_issued, lambda ni, last: last < pos[ni], lambda ni, w: pos[w] > pos[ni],
+                 lambda ni, t, w: f"node {nm(nodes[ni].id)} is issued before {nm(nodes[w].id)}, which writes "
+                                  f"{nm(graph.tensors[t].id)} that it reads")
     waits: dict[int, list[int]] = {}  # a dict: a list per node costs 56 MB per million nodes
     # each distinct event once: a copy restates the same happens-before edge (harmless, as CONTRACT.md defines
     # safety by happens-before alone), and a bad one listed k times was k identical findings
@@ -281,22 +286,9 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         clock[own] = idx[ni] - 1
         return bool((clock[kept[1]] >= kept[2]).all())
 
-    for ni in range(N):
-        for t in graph.node_inputs[ni]:
-            j = written[t]
-            if j < 0 or seen_by(ni, last_writers.of(j)):
-                continue
-            if kept[2] >= MAX_REPORTED:
-                past_cap(j)
-                continue
-            for w in failing_writers(t, last_writers, lambda lw, ni=ni: seen_by(ni, lw),
-                                     lambda w, ni=ni: not hb(w, ni)):
-                bad(2, f"node {nm(nodes[ni].id)} reads {nm(graph.tensors[t].id)} but its writer "
-                       f"{nm(nodes[w].id)} does not happen-before it (missing event?)")
-                if kept[2] >= MAX_REPORTED:
-                    if graph.tensors[written[t]].view_of is not None:
-                        out.exact = False   # (this read's writers further up, if any, are not counted)
-                    break
+    report_reads(2, last_writers, seen_by, lambda ni, w: not hb(w, ni),
+                 lambda ni, t, w: f"node {nm(nodes[ni].id)} reads {nm(graph.tensors[t].id)} but its writer "
+                                  f"{nm(nodes[w].id)} does not happen-before it (missing event?)")
 
     # ---- rule 4 and offsets -----------------------------------------------------------------------
     T = len(graph.tensors)

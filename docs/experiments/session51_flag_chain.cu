@@ -59,6 +59,47 @@ __device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sy
 
 constexpr int PQ = 16;                          // partial-sum slots between the consumers and the epilogue warp
 
+// stage a phase's input vector (and its residual, if any) into shared memory with one bulk copy each (lane 0)
+__device__ __forceinline__ void stage_input(const Phase& P, float* xs, float* rs_dst, uint32_t xload) {
+    const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
+    asm volatile("fence.proxy.async.global;" ::: "memory");   // other blocks' generic stores -> the copy
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(xload), "r"(bytes) : "memory");
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     smem_u32(xs)), "l"(c_vec[P.in_vec]), "r"(P.K * 4), "r"(xload) : "memory");
+    if (P.res_vec >= 0)
+        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                         smem_u32(rs_dst)), "l"(c_vec[P.res_vec]), "r"(P.rows * 4), "r"(xload) : "memory");
+}
+
+// a warp's sum of the squares of a staged vector (every lane gets it; one fixed order: same bits every run)
+__device__ __forceinline__ float sum_squares(const float* xs, int K, int lane) {
+    float ss = 0.f;
+#pragma unroll 8
+    for (int i = lane; i < K / 4; i += 32) {
+        const float4 v = ((const float4*)xs)[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    return ss;
+}
+
+// lane < rpt of an epilogue warp: row r0 + lane of the tile from its wpr partial sums, with the phase's epilogue
+// (SwiGLU of gate/up row pairs, a residual add, or plain); the lanes below rpt call it together (the shuffle)
+__device__ __forceinline__ void write_rows(const Phase& P, const float* rb, const float* rs, int r0, int rpt, int wpr,
+                                           int lane) {
+    float v = 0.f;
+    for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
+    float* out = c_vec[P.out_vec];
+    if (P.kind == K_GU) {
+        const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
+        if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
+    } else if (P.res_vec >= 0) {
+        out[r0 + lane] = rs[r0 + lane] + v;
+    } else {
+        out[r0 + lane] = v;
+    }
+}
+
 // the dot product of a warp's slice of one weight row (ITER uint4 per lane) with its input slice in registers
 template <int ITER>
 __device__ __forceinline__ float slice_dot(const uint4* wr, const float* xr, int lane) {
@@ -167,26 +208,11 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             if (stamps && lane == 0) stamps[((size_t)c * MAXP + pi) * 3 + 0] = gtime();
             if (math) {                                    // one bulk copy per vector (L2 -> smem), not a warp's loads
                 if (lane == 0) {
-                    const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
-                    asm volatile("fence.proxy.async.global;" ::: "memory");   // other blocks' generic stores -> the copy
-                    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(xload), "r"(bytes) : "memory");
-                    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                     smem_u32(xs)), "l"(c_vec[P.in_vec]), "r"(P.K * 4), "r"(xload) : "memory");
-                    if (P.res_vec >= 0)
-                        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                         smem_u32(rs + (k & 1) * H)), "l"(c_vec[P.res_vec]), "r"(P.rows * 4), "r"(xload) : "memory");
+                    stage_input(P, xs, rs + (k & 1) * H, xload);
                 }
                 __syncwarp();
                 mb_wait(xload, k & 1);
-                float ss = 0.f;
-                if (P.norm) {
-#pragma unroll 8
-                    for (int i = lane; i < P.K / 4; i += 32) {
-                        const float4 v = ((const float4*)xs)[i];
-                        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-                    }
-                    for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-                }
+                const float ss = P.norm ? sum_squares(xs, P.K, lane) : 0.f;
                 if (lane == 0) rnorm[0] = P.norm ? rsqrtf(ss / P.K + 1e-5f) : 1.f;
                 __syncwarp();
             } else {
@@ -210,19 +236,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             const float* rb = red + q * NCW;
             const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
             const int r0 = (g - P.first_tile) * rpt;
-            if (math && lane < rpt) {
-                float v = 0.f;
-                for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
-                float* out = c_vec[P.out_vec];
-                if (P.kind == K_GU) {
-                    const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
-                    if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
-                } else if (P.res_vec >= 0) {
-                    out[r0 + lane] = rs[(k & 1) * H + r0 + lane] + v;
-                } else {
-                    out[r0 + lane] = v;
-                }
-            }
+            if (math && lane < rpt) write_rows(P, rb, rs + (k & 1) * H, r0, rpt, wpr, lane);
             __syncwarp();
             if (lane == 0) {
                 asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
@@ -370,26 +384,11 @@ __global__ void __launch_bounds__((W + 2) * 32, 1) flag_chain_w(int* counters, i
                     while (ld_acquire(counters + P.in_phase) < need)
                         if (++spins > (1ll << 25)) __trap();
                 }
-                const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
-                asm volatile("fence.proxy.async.global;" ::: "memory");
-                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(xload), "r"(bytes) : "memory");
-                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                 smem_u32(xs)), "l"(c_vec[P.in_vec]), "r"(P.K * 4), "r"(xload) : "memory");
-                if (P.res_vec >= 0)
-                    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                     smem_u32(rs1)), "l"(c_vec[P.res_vec]), "r"(P.rows * 4), "r"(xload) : "memory");
+                stage_input(P, xs, rs1, xload);
             }
             __syncwarp();
             mb_wait(xload, pi & 1);
-            float ss = 0.f;
-            if (P.norm) {
-#pragma unroll 8
-                for (int i = lane; i < P.K / 4; i += 32) {
-                    const float4 v = ((const float4*)xs)[i];
-                    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-                }
-                for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-            }
+            const float ss = P.norm ? sum_squares(xs, P.K, lane) : 0.f;
             if (lane == 0) {
                 rnorm[b] = P.norm ? rsqrtf(ss / P.K + 1e-5f) : 1.f;
                 asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(filled)), "r"(pi + 1) : "memory");
@@ -522,19 +521,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
             const float* rb = red + q * NCW;
             const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
             const int r0 = (g - P.first_tile) * rpt;
-            if (lane < rpt) {
-                float v = 0.f;
-                for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
-                float* out = c_vec[P.out_vec];
-                if (P.kind == K_GU) {
-                    const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
-                    if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
-                } else if (P.res_vec >= 0) {
-                    out[r0 + lane] = rs[(k & 1) * H + r0 + lane] + v;
-                } else {
-                    out[r0 + lane] = v;
-                }
-            }
+            if (lane < rpt) write_rows(P, rb, rs + (k & 1) * H, r0, rpt, wpr, lane);
             __syncwarp();
             if (lane == 0) {
                 asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
@@ -568,27 +555,11 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
                     while (ld_acq_cta(edone) < k - 1)
                         if (++spins > (1ll << 25)) __trap();
                 }
-                const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
-                asm volatile("fence.proxy.async.global;" ::: "memory");
-                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(xload), "r"(bytes) : "memory");
-                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                 smem_u32(xs)), "l"(c_vec[P.in_vec]), "r"(P.K * 4), "r"(xload) : "memory");
-                if (P.res_vec >= 0)
-                    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                                     smem_u32(rs + (k & 1) * H)), "l"(c_vec[P.res_vec]), "r"(P.rows * 4), "r"(xload) : "memory");
+                stage_input(P, xs, rs + (k & 1) * H, xload);
             }
             mb_wait(xload, (k - 1) & 1);
-            float r = 1.f;
-            if (P.norm) {                                       // every warp sums the squares itself: no block reduction
-                float ss = 0.f;
-#pragma unroll 8
-                for (int i = lane; i < P.K / 4; i += 32) {
-                    const float4 v = ((const float4*)xs)[i];
-                    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-                }
-                for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-                r = rsqrtf(ss / P.K + 1e-5f);
-            }
+            // every warp sums the squares itself: no block reduction
+            const float r = P.norm ? rsqrtf(sum_squares(xs, P.K, lane) / P.K + 1e-5f) : 1.f;
             const int wpr = NCW / (TILE / (2 * P.K)), part = warp % wpr;
             const float* xp = xs + part * (TILE / 16);
 #pragma unroll
@@ -667,16 +638,15 @@ __global__ void ref_phase(Phase P, const float* in, const float* res, float* out
     }
 }
 
-template <int TILE, int S>
-float time_chain(int G, int* counters, int& run, int mode, int reps, unsigned long long* stamps = nullptr) {
-    const size_t smem = (size_t)S * TILE + F * 4 + 2 * H * 4 + PQ * NCW * 4 + 16 + (2 * S + 4 + 2 * PQ) * 8;
-    CK(cudaFuncSetAttribute(flag_chain<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+// median ms of `reps` launches after 3 warm-up ones (each timed alone between events)
+template <class Launch>
+float median_ms(Launch launch, int reps) {
     cudaEvent_t a, b;
     CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
     std::vector<float> ts;
     for (int i = 0; i < reps + 3; i++) {
         CK(cudaEventRecord(a));
-        flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode, stamps);
+        launch();
         CK(cudaEventRecord(b));
         CK(cudaEventSynchronize(b));
         CK(cudaGetLastError());
@@ -685,6 +655,13 @@ float time_chain(int G, int* counters, int& run, int mode, int reps, unsigned lo
     }
     std::sort(ts.begin(), ts.end());
     return ts[ts.size() / 2];
+}
+
+template <int TILE, int S>
+float time_chain(int G, int* counters, int& run, int mode, int reps, unsigned long long* stamps = nullptr) {
+    const size_t smem = (size_t)S * TILE + F * 4 + 2 * H * 4 + PQ * NCW * 4 + 16 + (2 * S + 4 + 2 * PQ) * 8;
+    CK(cudaFuncSetAttribute(flag_chain<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    return median_ms([&] { flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode, stamps); }, reps);
 }
 
 template <int TILE, int W, int SPW>
@@ -692,40 +669,14 @@ float time_w(int G, int* counters, int& run, int mode, int reps) {
     constexpr int S = W * SPW;
     const size_t smem = (size_t)S * TILE + (H + F + H + 8) * 4 + (2 * S + 1) * 8;
     CK(cudaFuncSetAttribute(flag_chain_w<TILE, W, SPW>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
-    std::vector<float> ts;
-    for (int i = 0; i < reps + 3; i++) {
-        CK(cudaEventRecord(a));
-        flag_chain_w<TILE, W, SPW><<<G, (W + 2) * 32, smem>>>(counters, run++, mode);
-        CK(cudaEventRecord(b));
-        CK(cudaEventSynchronize(b));
-        CK(cudaGetLastError());
-        float ms; CK(cudaEventElapsedTime(&ms, a, b));
-        if (i >= 3) ts.push_back(ms);
-    }
-    std::sort(ts.begin(), ts.end());
-    return ts[ts.size() / 2];
+    return median_ms([&] { flag_chain_w<TILE, W, SPW><<<G, (W + 2) * 32, smem>>>(counters, run++, mode); }, reps);
 }
 
 template <int TILE, int S>
 float time_d(int G, int* counters, int* next_tile, int& run, int reps, unsigned long long* stamps = nullptr) {
     const size_t smem = (size_t)S * TILE + (F + 2 * H + PQ * NCW + S + 2 * PQ + 2) * 4 + 16 + (2 * S + 1 + 2 * PQ) * 8;
     CK(cudaFuncSetAttribute(flag_chain_d<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
-    std::vector<float> ts;
-    for (int i = 0; i < reps + 3; i++) {
-        CK(cudaEventRecord(a));
-        flag_chain_d<TILE, S><<<G, THREADS, smem>>>(counters, run++, next_tile, stamps);
-        CK(cudaEventRecord(b));
-        CK(cudaEventSynchronize(b));
-        CK(cudaGetLastError());
-        float ms; CK(cudaEventElapsedTime(&ms, a, b));
-        if (i >= 3) ts.push_back(ms);
-    }
-    std::sort(ts.begin(), ts.end());
-    return ts[ts.size() / 2];
+    return median_ms([&] { flag_chain_d<TILE, S><<<G, THREADS, smem>>>(counters, run++, next_tile, stamps); }, reps);
 }
 
 int main() {
@@ -791,17 +742,8 @@ int main() {
     }
     const double bytes = wtotal * 2.0;
     {
-        cudaEvent_t a, b; CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
-        std::vector<float> ts;
-        for (int i = 0; i < 13; i++) {
-            CK(cudaEventRecord(a));
-            read_all<<<sms * 8, 512>>>((const uint4*)wall, wtotal * 2 / 16, sink);
-            CK(cudaEventRecord(b)); CK(cudaEventSynchronize(b));
-            float ms; CK(cudaEventElapsedTime(&ms, a, b));
-            if (i >= 3) ts.push_back(ms);
-        }
-        std::sort(ts.begin(), ts.end());
-        printf("plain read of %.3f GB: %.4f ms (%.3f TB/s)\n", bytes / 1e9, ts[5], bytes / ts[5] / 1e9);
+        const float ms = median_ms([&] { read_all<<<sms * 8, 512>>>((const uint4*)wall, wtotal * 2 / 16, sink); }, 10);
+        printf("plain read of %.3f GB: %.4f ms (%.3f TB/s)\n", bytes / 1e9, ms, bytes / ms / 1e9);
     }
     const char* names[4] = {"full", "stream only", "flags only", "math, no wait"};
     auto run_cfg = [&](auto t_, auto s_) {
