@@ -14,6 +14,7 @@
 // waiting for any phase,
 // plus a plain read kernel of the same bytes and a chain of simple kernels as the reference for the numbers.
 // Build and run on an H200: nvcc -O3 -arch=sm_90a -o /tmp/fc session51_flag_chain.cu && /tmp/fc
+// (`/tmp/fc quick`: only flag_chain with 32 KB tiles, its four modes in launches 0-24, 25-47, 48-70, 71-93: for ncu)
 #include <cuda_fp16.h>
 #include <cstdint>
 #include <cstdio>
@@ -86,9 +87,10 @@ __device__ __forceinline__ float sum_squares(const float* xs, int K, int lane) {
 // lane < rpt of an epilogue warp: row r0 + lane of the tile from its wpr partial sums, with the phase's epilogue
 // (SwiGLU of gate/up row pairs, a residual add, or plain); the lanes below rpt call it together (the shuffle)
 __device__ __forceinline__ void write_rows(const Phase& P, const float* rb, const float* rs, int r0, int rpt, int wpr,
-                                           int lane) {
+                                           int lane, float scale = 1.f) {
     float v = 0.f;
     for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
+    v *= scale;
     float* out = c_vec[P.out_vec];
     if (P.kind == K_GU) {
         const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
@@ -123,10 +125,19 @@ __device__ __forceinline__ float slice_dot(const uint4* wr, const float* xr, int
 
 // the producer of a static deal: block c's tiles g = c, c + G, ... in order through the ring, never waiting on data
 template <int TILE, int S>
-__device__ __forceinline__ void produce_static(unsigned char* ring, uint32_t full0, uint32_t empty0, int c, int G, int total) {
-    int pi = 0;
+// pf > 0 (session 52): with each tile it copies, it also asks L2 for the block's tile pf places further on
+// (cp.async.bulk.prefetch.L2), so HBM keeps streaming pf tiles past a full ring while the consumers wait for a phase
+__device__ __forceinline__ void produce_static(unsigned char* ring, uint32_t full0, uint32_t empty0, int c, int G, int total,
+                                               int pf = 0) {
+    int pi = 0, ppi = 0;
     for (int g = c, j = 0; g < total; g += G, j++) {
         while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+        const int gp = g + pf * G;
+        if (pf > 0 && gp < total) {
+            while (gp >= c_ph[ppi].first_tile + c_ph[ppi].tiles) ppi++;
+            const char* pre = (const char*)c_ph[ppi].w + (size_t)(gp - c_ph[ppi].first_tile) * TILE;
+            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(pre), "r"(TILE) : "memory");
+        }
         const int s = j % S;
         if (j >= S) mb_wait(empty0 + 8 * s, ((j / S) - 1) & 1);
         const char* src = (const char*)c_ph[pi].w + (size_t)(g - c_ph[pi].first_tile) * TILE;
@@ -145,7 +156,11 @@ __device__ __forceinline__ unsigned long long gtime() {
 // stamps (optional): per block and phase, [0] the loader saw the input's counter, [1] the input was staged,
 // [2] the epilogue counted the block's last tile of the phase (globaltimer ns)
 template <int TILE, int S>
-__global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run, int mode, unsigned long long* stamps) {
+// late (session 52): the consumers take the phase's input unnormalised as soon as it is staged and the epilogue
+// applies the rms scale to the finished dot products (W (x r) = r (W x)), so the loader's sum of squares is off the
+// consumers' path; the scale goes through rq[k % 4] and the count rdone (the epilogue runs at most 2 phases behind)
+__global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run, int mode, unsigned long long* stamps,
+                                                         int pf, int late) {
     extern __shared__ __align__(128) unsigned char sm[];
     unsigned char* ring = sm;                                   // S x TILE weight stages
     float* xs = (float*)(sm + S * TILE);                        // the next phase's input (normalised), up to F floats
@@ -153,7 +168,9 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
     float* red = rs + 2 * H;                                    // PQ x NCW partial sums
     float* rnorm = red + PQ * NCW;                              // the staged input's rms scale (1 if not normalised)
     int* edone = (int*)(rnorm + 1);                             // phases the epilogue has finished
-    uint64_t* bars = (uint64_t*)(rnorm + 4);
+    int* rdone = edone + 1;                                     // phases whose late rms scale is in rq
+    float* rq = (float*)(rdone + 1);                            // [4] late rms scales by phase ordinal % 4
+    uint64_t* bars = (uint64_t*)(rnorm + 8);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int G = gridDim.x, c = blockIdx.x;
     const bool math = mode == 0 || mode == 3;                   // mode 3: the math without waiting for any phase
@@ -177,10 +194,10 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
         asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(xload) : "memory");
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
-    if (threadIdx.x == 0) *edone = 0;
+    if (threadIdx.x == 0) { *edone = 0; *rdone = 0; }
     __syncthreads();
     if (warp == NCW) {                                          // producer: the block's tiles, in order, never waiting on data
-        if (lane == 0) produce_static<TILE, S>(ring, full0, empty0, c, G, total);
+        if (lane == 0) produce_static<TILE, S>(ring, full0, empty0, c, G, total, pf);
         return;
     }
     if (warp == NCW + 1) {                                      // loader: waits each phase's input and stages it ahead
@@ -212,6 +229,20 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                 }
                 __syncwarp();
                 mb_wait(xload, k & 1);
+                if (late & 1) {                                 // the consumers start now; the scale follows
+                    if (lane == 0) rnorm[0] = 1.f;
+                    __syncwarp();
+                    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(xready) : "memory");
+                    const float ss = P.norm ? sum_squares(xs, P.K, lane) : 0.f;
+                    if (lane == 0) {
+                        rq[k & 3] = P.norm ? rsqrtf(ss / P.K + 1e-5f) : 1.f;
+                        asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(rdone)), "r"(k + 1) : "memory");
+                    }
+                    __syncwarp();
+                    if (stamps && lane == 0) stamps[((size_t)c * MAXP + pi) * 3 + 1] = gtime();
+                    k++;
+                    continue;
+                }
                 const float ss = P.norm ? sum_squares(xs, P.K, lane) : 0.f;
                 if (lane == 0) rnorm[0] = P.norm ? rsqrtf(ss / P.K + 1e-5f) : 1.f;
                 __syncwarp();
@@ -236,7 +267,17 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             const float* rb = red + q * NCW;
             const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
             const int r0 = (g - P.first_tile) * rpt;
-            if (math && lane < rpt) write_rows(P, rb, rs + (k & 1) * H, r0, rpt, wpr, lane);
+            float scale = 1.f;
+            if (math && (late & 1)) {
+                if (lane == 0) {
+                    int d;
+                    do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(rdone)) : "memory");
+                    while (d < k + 1);
+                }
+                __syncwarp();
+                scale = rq[k & 3];
+            }
+            if (math && lane < rpt) write_rows(P, rb, rs + (k & 1) * H, r0, rpt, wpr, lane, scale);
             __syncwarp();
             if (lane == 0) {
                 asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
@@ -253,8 +294,17 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
     constexpr int ITER = TILE / 4096;                           // a warp's share of a tile is TILE / 16 elements of one row
     float xr[ITER * 8];                                         // this warp's slice of the input, in registers for the phase
     int loaded = -2, pi = 0, k = -1;
+    // hoist (late & 2, session 52): the phase's end tile and this warp's offset in a tile computed once a phase, not
+    // per tile (three integer divisions by the phase's K and dynamically indexed constant loads on every tile's path)
+    const bool hoist = late & 2;
+    int pend = c_ph[0].first_tile + c_ph[0].tiles;
+    size_t woff = 0;
     for (int g = c, j = 0; g < total; g += G, j++) {
-        while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+        if (hoist) {
+            while (g >= pend) { pi++; pend = c_ph[pi].first_tile + c_ph[pi].tiles; }
+        } else {
+            while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+        }
         const Phase& P = c_ph[pi];
         const int s = j % S;
         if (mode != 1 && loaded != pi) {                        // the loader has staged this phase's input
@@ -274,14 +324,21 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             __syncwarp();
             if (lane == 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(xfree) : "memory");
             loaded = pi;
+            if (hoist) {
+                const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+                woff = (size_t)(warp / wpr) * P.K * 2 + (size_t)(warp % wpr) * (TILE / 16) * 2;
+            }
         }
         mb_wait(full0 + 8 * s, (j / S) & 1);
         float acc = 0.f;
         if (math) {
-            const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
-            const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
-            const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * len * 2);
-            acc = slice_dot<ITER>(wr, xr, lane);
+            size_t off = woff;
+            if (!hoist) {
+                const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+                const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
+                off = (size_t)row * P.K * 2 + (size_t)part * len * 2;
+            }
+            acc = slice_dot<ITER>((const uint4*)(ring + s * TILE + off), xr, lane);
         }
         __syncwarp();                                           // every lane is done with stage s
         if (lane == 0) {
@@ -658,10 +715,11 @@ float median_ms(Launch launch, int reps) {
 }
 
 template <int TILE, int S>
-float time_chain(int G, int* counters, int& run, int mode, int reps, unsigned long long* stamps = nullptr) {
-    const size_t smem = (size_t)S * TILE + F * 4 + 2 * H * 4 + PQ * NCW * 4 + 16 + (2 * S + 4 + 2 * PQ) * 8;
+float time_chain(int G, int* counters, int& run, int mode, int reps, unsigned long long* stamps = nullptr, int pf = 0,
+                 int late = 0) {
+    const size_t smem = (size_t)S * TILE + F * 4 + 2 * H * 4 + PQ * NCW * 4 + 32 + (2 * S + 4 + 2 * PQ) * 8;
     CK(cudaFuncSetAttribute(flag_chain<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    return median_ms([&] { flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode, stamps); }, reps);
+    return median_ms([&] { flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode, stamps, pf, late); }, reps);
 }
 
 template <int TILE, int W, int SPW>
@@ -679,7 +737,8 @@ float time_d(int G, int* counters, int* next_tile, int& run, int reps, unsigned 
     return median_ms([&] { flag_chain_d<TILE, S><<<G, THREADS, smem>>>(counters, run++, next_tile, stamps); }, reps);
 }
 
-int main() {
+int main(int argc, char** argv) {
+    const bool quick = argc > 1 && (!strcmp(argv[1], "quick") || !strcmp(argv[1], "sweep"));   // only flag_chain, 32 KB tiles (for ncu)
     int dev = 0, sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     // vectors: x_l = 4l, qkv = 4l+1, x1 = 4l+2, h = 4l+3, x_{l+1} = 4(l+1); logits = 4L+1
@@ -820,6 +879,61 @@ int main() {
         printf("   logits max |diff| %.3g of max |ref| %.3g, bitwise repeatable: %s\n", md, mr,
                memcmp(again.data(), got.data(), V * 4) == 0 ? "yes" : "NO");
     };
+    if (quick && !strcmp(argv[1], "quick")) {
+        run_cfg(integral_constant<int, 32768>{}, integral_constant<int, 5>{});
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "sweep")) {               // session 52: L2 lookahead x late norm, 32 KB tiles
+        constexpr int T = 32768, SS = 5;
+        auto phs = build(T);
+        auto check = [&](const char* what, float ms) {
+            CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+            double md = 0;
+            for (int i = 0; i < V; i++) md = std::max(md, (double)std::fabs(got[i] - ref[i]));
+            printf("%-28s %.4f ms (%.3f TB/s)  max|diff| %.2g\n", what, ms, bytes / ms / 1e9, md);
+        };
+        for (int mode : {0, 3})
+            for (int late = 0; late < 4; late++)
+                for (int pf : {0, 2, 8}) {
+                    if ((mode == 3 || late > 1) && pf) continue;
+                    CK(cudaMemset(counters, 0, MAXP * 4));
+                    int run = 0;
+                    const float ms = time_chain<T, SS>(sms, counters, run, mode, 20, nullptr, pf, late);
+                    char name[64];
+                    snprintf(name, sizeof name, "%s late %d pf %2d", mode ? "math no wait" : "full", late, pf);
+                    if (mode == 0) {
+                        std::vector<float> first(V);
+                        CK(cudaMemcpy(first.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                        time_chain<T, SS>(sms, counters, run, 0, 1, nullptr, pf, late);
+                        CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                        if (memcmp(first.data(), got.data(), V * 4)) printf("NOT bitwise repeatable: ");
+                    }
+                    check(name, ms);
+                }
+        for (int pf : {0}) {                                     // where a phase's time goes, late norm + hoist
+            unsigned long long* st;
+            CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
+            CK(cudaMemset(counters, 0, MAXP * 4));
+            int run = 0;
+            time_chain<T, SS>(sms, counters, run, 0, 1, st, pf, 3);
+            std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
+            CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
+            auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
+            double t0 = 1e300;
+            for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
+            printf("late 3 pf %d: phase (MB): counter seen med | staged med | done min / med / max (us)\n", pf);
+            for (int p = 4; p < 12; p++) {
+                std::vector<double> seen, staged, done;
+                for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
+                std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
+                printf("   %2d (%5.1f): %8.2f | %8.2f | %8.2f %8.2f %8.2f\n", p, phs[p].rows * (double)phs[p].K * 2 / 1e6,
+                       (seen[sms / 2] - t0) / 1e3, (staged[sms / 2] - t0) / 1e3, (done[0] - t0) / 1e3,
+                       (done[sms / 2] - t0) / 1e3, (done[sms - 1] - t0) / 1e3);
+            }
+            CK(cudaFree(st));
+        }
+        return 0;
+    }
     run_d(integral_constant<int, 32768>{}, integral_constant<int, 5>{});
     run_d(integral_constant<int, 16384>{}, integral_constant<int, 10>{});
     run_cfg(integral_constant<int, 32768>{}, integral_constant<int, 5>{});
