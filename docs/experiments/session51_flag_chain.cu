@@ -14,7 +14,8 @@
 // waiting for any phase,
 // plus a plain read kernel of the same bytes and a chain of simple kernels as the reference for the numbers.
 // Build and run on an H200: nvcc -O3 -arch=sm_90a -o /tmp/fc session51_flag_chain.cu && /tmp/fc
-// (`/tmp/fc quick`: only flag_chain with 32 KB tiles, its four modes in launches 0-24, 25-47, 48-70, 71-93: for ncu)
+// (`/tmp/fc quick`: only flag_chain with 32 KB tiles, its four modes in launches 0-24, 25-47, 48-70, 71-93: for ncu;
+// `/tmp/fc sweep`: session 52's switches (late norm, hoisting, L2 lookahead) and the inputs-from-L2 kernel)
 #include <cuda_fp16.h>
 #include <cstdint>
 #include <cstdio>
@@ -155,10 +156,10 @@ __device__ __forceinline__ unsigned long long gtime() {
 
 // stamps (optional): per block and phase, [0] the loader saw the input's counter, [1] the input was staged,
 // [2] the epilogue counted the block's last tile of the phase (globaltimer ns)
-template <int TILE, int S>
 // late (session 52): the consumers take the phase's input unnormalised as soon as it is staged and the epilogue
 // applies the rms scale to the finished dot products (W (x r) = r (W x)), so the loader's sum of squares is off the
 // consumers' path; the scale goes through rq[k % 4] and the count rdone (the epilogue runs at most 2 phases behind)
+template <int TILE, int S>
 __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run, int mode, unsigned long long* stamps,
                                                          int pf, int late) {
     extern __shared__ __align__(128) unsigned char sm[];
@@ -648,6 +649,177 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
     }
 }
 
+// Session 52 variant "inputs from L2": nothing but the weight ring in shared memory, so the ring can hold 7 tiles of
+// 32 KB instead of 5. Each consumer warp waits for the counter of the phase whose vector it reads and loads its slice
+// of that vector straight from L2 (ld.global.cg) into registers; no staging, no loader hand-off. A scale warp sums the
+// squares of each normalised input (from L2) for the epilogue, which applies the scale after the dot products (as
+// `late & 1` above) and reads the residual rows from L2. Why: the ring's slots are both the stream's bytes in flight
+// and the only buffer that absorbs a phase's dependency wait; with 5 slots a consumer that waits takes bytes out of
+// flight, so every wait stalls the stream.
+__device__ __forceinline__ void wait_count(const int* counters, int ph, int run, int G) {
+    if (ph < 0) return;
+    const int need = (run + 1) * min(c_ph[ph].tiles, G);
+    long long spins = 0;
+    while (ld_acquire(counters + ph) < need)
+        if (++spins > (1ll << 25)) __trap();
+}
+__device__ __forceinline__ void acq_cta_at_least(const int* p, int v) {
+    int d;
+    do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(p)) : "memory");
+    while (d < v);
+}
+
+template <int TILE, int S>
+__global__ void __launch_bounds__(THREADS, 1) flag_chain_g(int* counters, int run, unsigned long long* stamps) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    unsigned char* ring = sm;
+    float* red = (float*)(sm + S * TILE);                       // PQ x NCW partial sums
+    int* edone = (int*)(red + PQ * NCW);                        // phases the epilogue has finished
+    int* rdone = edone + 1;                                     // phases whose scale is in rq
+    float* rq = (float*)(rdone + 1);                            // [4] by phase ordinal % 4
+    uint64_t* bars = (uint64_t*)(rq + 6);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int G = gridDim.x, c = blockIdx.x;
+    const int total = c_ph[c_nph - 1].first_tile + c_ph[c_nph - 1].tiles;
+    const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
+    const uint32_t pready0 = smem_u32(bars + 2 * S), pfree0 = smem_u32(bars + 2 * S + PQ);
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full0 + 8 * s) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty0 + 8 * s), "r"(NCW) : "memory");
+        }
+        for (int q = 0; q < PQ; q++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(pready0 + 8 * q), "r"(NCW) : "memory");
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(pfree0 + 8 * q) : "memory");
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        *edone = 0; *rdone = 0;
+    }
+    __syncthreads();
+    if (warp == NCW) {
+        if (lane == 0) produce_static<TILE, S>(ring, full0, empty0, c, G, total);
+        return;
+    }
+    if (warp == NCW + 1) {                                      // scale warp: each phase's rms scale, in order
+        int pi = 0, k = 0;
+        for (int g = c; g < total; g += G) {
+            const int before = pi;
+            while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+            if (g != c && pi == before) continue;
+            const Phase& P = c_ph[pi];
+            if (k >= 4 && lane == 0) acq_cta_at_least(edone, k - 3);   // the epilogue is done with rq[k & 3]
+            float r = 1.f;
+            if (P.norm) {
+                if (lane == 0) wait_count(counters, P.in_phase, run, G);
+                __syncwarp();
+                const float4* x = (const float4*)c_vec[P.in_vec];
+                float ss = 0.f;
+#pragma unroll 8
+                for (int i = lane; i < P.K / 4; i += 32) {
+                    const float4 v = __ldcg(x + i);
+                    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+                }
+                for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+                r = rsqrtf(ss / P.K + 1e-5f);
+            }
+            if (lane == 0) {
+                rq[k & 3] = r;
+                asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(rdone)), "r"(k + 1) : "memory");
+            }
+            __syncwarp();
+            k++;
+        }
+        return;
+    }
+    if (warp == NCW + 2) {                                      // epilogue: scale, residual (from L2), outputs, counts
+        int pi = 0, k = -1, loaded = -2;
+        float scale = 1.f;
+        for (int g = c, j = 0; g < total; g += G, j++) {
+            while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+            const Phase& P = c_ph[pi];
+            if (loaded != pi) {
+                k++; loaded = pi;
+                if (lane == 0) acq_cta_at_least(rdone, k + 1);
+                __syncwarp();
+                scale = rq[k & 3];
+            }
+            const int q = j % PQ;
+            mb_wait(pready0 + 8 * q, (j / PQ) & 1);
+            const float* rb = red + q * NCW;
+            const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+            const int r0 = (g - P.first_tile) * rpt;
+            if (lane < rpt) {
+                float v = 0.f;
+                for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
+                v *= scale;
+                float* out = c_vec[P.out_vec];
+                if (P.kind == K_GU) {
+                    const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
+                    if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
+                } else if (P.res_vec >= 0) {
+                    out[r0 + lane] = __ldcg(c_vec[P.res_vec] + r0 + lane) + v;
+                } else {
+                    out[r0 + lane] = v;
+                }
+            }
+            __syncwarp();
+            if (lane == 0) {
+                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
+                if (g + G >= P.first_tile + P.tiles) {
+                    asm volatile("red.release.gpu.global.add.s32 [%0], %1;" ::"l"(counters + pi), "r"(1) : "memory");
+                    if (stamps) stamps[((size_t)c * MAXP + pi) * 3 + 2] = gtime();
+                    asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(edone)), "r"(k + 1) : "memory");
+                }
+            }
+        }
+        return;
+    }
+    constexpr int ITER = TILE / 4096;
+    float xr[ITER * 8];
+    int loaded = -2, pi = 0;
+    for (int g = c, j = 0; g < total; g += G, j++) {
+        while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
+        const Phase& P = c_ph[pi];
+        const int s = j % S;
+        const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+        const int row = warp / wpr, part = warp % wpr;
+        if (loaded != pi) {                                     // this warp's slice of the phase's input, from L2
+            if (lane == 0) {
+                wait_count(counters, P.in_phase, run, G);
+                if (stamps && warp == 0) stamps[((size_t)c * MAXP + pi) * 3 + 0] = gtime();
+            }
+            __syncwarp();
+            const float4* xp = (const float4*)(c_vec[P.in_vec] + part * (TILE / 16));
+#pragma unroll
+            for (int i = 0; i < ITER; i++) {
+                const float4 a = __ldcg(xp + (lane + 32 * i) * 2), b = __ldcg(xp + (lane + 32 * i) * 2 + 1);
+                xr[8 * i] = a.x; xr[8 * i + 1] = a.y; xr[8 * i + 2] = a.z; xr[8 * i + 3] = a.w;
+                xr[8 * i + 4] = b.x; xr[8 * i + 5] = b.y; xr[8 * i + 6] = b.z; xr[8 * i + 7] = b.w;
+            }
+            if (stamps && warp == 0 && lane == 0) stamps[((size_t)c * MAXP + pi) * 3 + 1] = gtime();
+            loaded = pi;
+        }
+        mb_wait(full0 + 8 * s, (j / S) & 1);
+        const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * (TILE / 16) * 2);
+        const float acc = slice_dot<ITER>(wr, xr, lane);
+        __syncwarp();
+        if (lane == 0) {
+            asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8 * s) : "memory");
+            const int q = j % PQ;
+            if (j >= PQ) mb_wait(pfree0 + 8 * q, ((j / PQ) - 1) & 1);
+            red[q * NCW + warp] = acc;
+            asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pready0 + 8 * q) : "memory");
+        }
+    }
+}
+
+template <int TILE, int S>
+float time_g(int G, int* counters, int& run, int reps, unsigned long long* stamps = nullptr) {
+    const size_t smem = (size_t)S * TILE + PQ * NCW * 4 + 32 + (2 * S + 2 * PQ) * 8;
+    CK(cudaFuncSetAttribute(flag_chain_g<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    return median_ms([&] { flag_chain_g<TILE, S><<<G, THREADS, smem>>>(counters, run++, stamps); }, reps);
+}
+
 __global__ void read_all(const uint4* p, size_t n, float* sink) {   // the same bytes, read once (roofline)
     float a = 0.f;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -910,6 +1082,46 @@ int main(int argc, char** argv) {
                     }
                     check(name, ms);
                 }
+        auto run_g = [&](auto t_, auto s_, bool stamp) {        // inputs from L2, the ring in all of shared memory
+            constexpr int TT = decltype(t_)::value, S2 = decltype(s_)::value;
+            auto phg = build(TT);
+            CK(cudaMemset(counters, 0, MAXP * 4));
+            int run = 0;
+            const float ms = time_g<TT, S2>(sms, counters, run, 20);
+            std::vector<float> first(V);
+            CK(cudaMemcpy(first.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+            time_g<TT, S2>(sms, counters, run, 1);
+            CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+            if (memcmp(first.data(), got.data(), V * 4)) printf("NOT bitwise repeatable: ");
+            char name[64];
+            snprintf(name, sizeof name, "inputs from L2, %d KB x %d", TT / 1024, S2);
+            check(name, ms);
+            if (!stamp) return;
+            unsigned long long* st;
+            CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
+            time_g<TT, S2>(sms, counters, run, 1, st);
+            std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
+            CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
+            auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
+            double t0 = 1e300;
+            for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
+            printf("   phase (MB): counter seen med | input loaded med | done min / med / max (us)\n");
+            for (int p = 4; p < 12; p++) {
+                std::vector<double> seen, staged, done;
+                for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
+                std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
+                printf("   %2d (%5.1f): %8.2f | %8.2f | %8.2f %8.2f %8.2f\n", p, phg[p].rows * (double)phg[p].K * 2 / 1e6,
+                       (seen[sms / 2] - t0) / 1e3, (staged[sms / 2] - t0) / 1e3, (done[0] - t0) / 1e3,
+                       (done[sms / 2] - t0) / 1e3, (done[sms - 1] - t0) / 1e3);
+            }
+            CK(cudaFree(st));
+        };
+        run_g(std::integral_constant<int, 32768>{}, std::integral_constant<int, 5>{}, false);
+        run_g(std::integral_constant<int, 32768>{}, std::integral_constant<int, 6>{}, false);
+        run_g(std::integral_constant<int, 32768>{}, std::integral_constant<int, 7>{}, true);
+        run_g(std::integral_constant<int, 16384>{}, std::integral_constant<int, 10>{}, false);
+        run_g(std::integral_constant<int, 16384>{}, std::integral_constant<int, 13>{}, false);
+        build(T);
         for (int pf : {0}) {                                     // where a phase's time goes, late norm + hoist
             unsigned long long* st;
             CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
