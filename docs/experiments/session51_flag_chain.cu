@@ -29,7 +29,10 @@
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("CUDA %s at %d: %s\n", #x, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
 
 constexpr int H = 2048, F = 8192, QKV = 3072, V = 32000, L = 16;
-constexpr int NCW = 8;                      // consumer warps
+#ifndef NCW_
+#define NCW_ 8
+#endif
+constexpr int NCW = NCW_;                   // consumer warps (session 52: -DNCW_=16 builds 16)
 constexpr int THREADS = (NCW + 3) * 32;     // + producer, loader and epilogue warps
 constexpr int MAXP = 4 * L + 1;
 enum { K_QKV, K_O, K_GU, K_D, K_LM };
@@ -87,6 +90,17 @@ __device__ __forceinline__ float sum_squares(const float* xs, int K, int lane) {
 
 // lane < rpt of an epilogue warp: row r0 + lane of the tile from its wpr partial sums, with the phase's epilogue
 // (SwiGLU of gate/up row pairs, a residual add, or plain); the lanes below rpt call it together (the shuffle)
+__device__ __forceinline__ void write_row(const Phase& P, float v, const float* rs, int r0, int rpt, int lane) {
+    float* out = c_vec[P.out_vec];
+    if (P.kind == K_GU) {
+        const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
+        if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
+    } else if (P.res_vec >= 0) {
+        out[r0 + lane] = rs[r0 + lane] + v;
+    } else {
+        out[r0 + lane] = v;
+    }
+}
 __device__ __forceinline__ void write_rows(const Phase& P, const float* rb, const float* rs, int r0, int rpt, int wpr,
                                            int lane, float scale = 1.f) {
     float v = 0.f;
@@ -125,11 +139,11 @@ __device__ __forceinline__ float slice_dot(const uint4* wr, const float* xr, int
 }
 
 // the producer of a static deal: block c's tiles g = c, c + G, ... in order through the ring, never waiting on data
-template <int TILE, int S>
 // pf > 0 (session 52): with each tile it copies, it also asks L2 for the block's tile pf places further on
 // (cp.async.bulk.prefetch.L2), so HBM keeps streaming pf tiles past a full ring while the consumers wait for a phase
+template <int TILE, int S, bool ROWS = false>
 __device__ __forceinline__ void produce_static(unsigned char* ring, uint32_t full0, uint32_t empty0, int c, int G, int total,
-                                               int pf = 0) {
+                                               int pf = 0, bool nocopy = false) {
     int pi = 0, ppi = 0;
     for (int g = c, j = 0; g < total; g += G, j++) {
         while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
@@ -141,11 +155,55 @@ __device__ __forceinline__ void produce_static(unsigned char* ring, uint32_t ful
         }
         const int s = j % S;
         if (j >= S) mb_wait(empty0 + 8 * s, ((j / S) - 1) & 1);
+        if (nocopy) {                                           // modes 4 and 5: the slot as it is, no memory traffic
+            asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(full0 + 8 * s) : "memory");
+            continue;
+        }
         const char* src = (const char*)c_ph[pi].w + (size_t)(g - c_ph[pi].first_tile) * TILE;
         asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(full0 + 8 * s), "r"(TILE) : "memory");
+        if (ROWS) {                                             // 8 rows of TILE / 8 bytes, each 16 bytes further on
+            constexpr int VR = TILE / 8;
+            for (int v = 0; v < 8; v++)
+                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                                 smem_u32(ring + s * (TILE + 128) + v * (VR + 16))), "l"(src + v * VR), "r"(VR),
+                             "r"(full0 + 8 * s) : "memory");
+            continue;
+        }
         asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
                          smem_u32(ring + s * TILE)), "l"(src), "r"(TILE), "r"(full0 + 8 * s) : "memory");
     }
+}
+
+// Session 52, tensor cores for batch 1 (flag_chain<..., TC = true>): a tile is 8 "virtual rows" of TILE / 8 bytes
+// (2048 halves: one weight row at K = 2048, a quarter of one at K = 8192), copied 16 bytes apart so ldmatrix reads
+// them without bank conflicts. Consumer warp w takes halves [256 w, 256 w + 256) of every virtual row: 16 k-blocks,
+// two per ldmatrix.x4, one m16n8k16 MMA each with the virtual rows as its 8 columns and the input as rows of A
+// (row c holds the input's quarter c at K = 8192, so column v's result is row v % (K / 2048)). The products add up
+// in the tensor core's fixed order, the partials by the epilogue in warp then quarter order: same bits every run.
+// Why: measured without any weight copy, the FMA consumers ran no faster than the stream (325 instructions per tile
+// and warp); this is ~30.
+__device__ __forceinline__ void mma_tile(uint32_t base, int w, int lane, const uint32_t (&a0)[16], const uint32_t (&a2)[16],
+                                         float (&c)[4]) {
+    constexpr int VRB = 4096 + 16;                              // a virtual row's stride in the slot, bytes
+#pragma unroll
+    for (int kb2 = 0; kb2 < 8; kb2++) {
+        const uint32_t addr = base + (lane % 8) * VRB + (w * 256 + kb2 * 32 + (lane / 8) * 8) * 2;
+        uint32_t b0, b1, b2, b3;
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3) : "r"(addr));
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                     "{%0, %1, %2, %3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0[2 * kb2]), "r"(0u), "r"(a2[2 * kb2]), "r"(0u), "r"(b0), "r"(b1));
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                     "{%0, %1, %2, %3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0[2 * kb2 + 1]), "r"(0u), "r"(a2[2 * kb2 + 1]), "r"(0u), "r"(b2), "r"(b3));
+    }
+}
+__device__ __forceinline__ uint32_t pack_h2(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *(const uint32_t*)&h;
 }
 
 __device__ __forceinline__ unsigned long long gtime() {
@@ -159,22 +217,27 @@ __device__ __forceinline__ unsigned long long gtime() {
 // late (session 52): the consumers take the phase's input unnormalised as soon as it is staged and the epilogue
 // applies the rms scale to the finished dot products (W (x r) = r (W x)), so the loader's sum of squares is off the
 // consumers' path; the scale goes through rq[k % 4] and the count rdone (the epilogue runs at most 2 phases behind)
-template <int TILE, int S>
+template <int TILE, int S, bool TC = false>
 __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run, int mode, unsigned long long* stamps,
                                                          int pf, int late) {
+    static_assert(!TC || (TILE == 32768 && NCW == 8), "the tensor-core consumers assume 8 warps and 32 KB tiles");
+    constexpr int SLOT = TC ? TILE + 128 : TILE;                // TC: 8 virtual rows, 16 bytes apart
     extern __shared__ __align__(128) unsigned char sm[];
-    unsigned char* ring = sm;                                   // S x TILE weight stages
-    float* xs = (float*)(sm + S * TILE);                        // the next phase's input (normalised), up to F floats
+    unsigned char* ring = sm;                                   // S x SLOT weight stages
+    float* xs = (float*)(sm + S * SLOT);                        // the next phase's input (normalised), up to F floats
     float* rs = xs + F;                                         // 2 x H residual vectors (phase parity)
-    float* red = rs + 2 * H;                                    // PQ x NCW partial sums
-    float* rnorm = red + PQ * NCW;                              // the staged input's rms scale (1 if not normalised)
+    float* red = rs + 2 * H;                                    // PQ x NCW partial sums (TC: x 8 virtual rows)
+    float* rnorm = red + PQ * NCW * (TC ? 8 : 1);               // the staged input's rms scale (1 if not normalised)
     int* edone = (int*)(rnorm + 1);                             // phases the epilogue has finished
     int* rdone = edone + 1;                                     // phases whose late rms scale is in rq
     float* rq = (float*)(rdone + 1);                            // [4] late rms scales by phase ordinal % 4
     uint64_t* bars = (uint64_t*)(rnorm + 8);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int G = gridDim.x, c = blockIdx.x;
-    const bool math = mode == 0 || mode == 3;                   // mode 3: the math without waiting for any phase
+    // mode 3: the math without waiting for any phase; 4 (session 52): the whole chain over whatever the ring holds,
+    // no weight copies (the dependency chain and the arithmetic without the stream); 5: 4 without waiting
+    const bool math = mode == 0 || mode >= 3;
+    const bool nowait = mode == 3 || mode == 5;
     const int total = c_ph[c_nph - 1].first_tile + c_ph[c_nph - 1].tiles;
     const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
     const uint32_t xready = smem_u32(bars + 2 * S), xfree = smem_u32(bars + 2 * S + 1), efree = smem_u32(bars + 2 * S + 2);
@@ -198,7 +261,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
     if (threadIdx.x == 0) { *edone = 0; *rdone = 0; }
     __syncthreads();
     if (warp == NCW) {                                          // producer: the block's tiles, in order, never waiting on data
-        if (lane == 0) produce_static<TILE, S>(ring, full0, empty0, c, G, total, pf);
+        if (lane == 0) produce_static<TILE, S, TC>(ring, full0, empty0, c, G, total, pf, mode >= 4);
         return;
     }
     if (warp == NCW + 1) {                                      // loader: waits each phase's input and stages it ahead
@@ -217,7 +280,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                 while (d < k - 1);
             }
             __syncwarp();
-            if (P.in_phase >= 0 && lane == 0 && mode != 3) {
+            if (P.in_phase >= 0 && lane == 0 && !nowait) {
                 const int need = (run + 1) * min(c_ph[P.in_phase].tiles, G);
                 long long spins = 0;
                 while (ld_acquire(counters + P.in_phase) < need)
@@ -257,7 +320,62 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
         return;
     }
     if (warp == NCW + 2) {                                      // epilogue: outputs and the phase counters, off the consumers' path
-        if (mode == 1) return;
+        if (mode == 1 || (late & 4)) return;
+        if (!TC && (late & 8)) {
+            // late & 8 (session 52): the same epilogue with the phase's constants (rows per tile, partials per row,
+            // output and residual vectors, the rms scale) taken once a phase instead of on every tile: every variant
+            // that gave this one warp more work per tile (16 consumer warps: 2 partials a row; tensor-core partials:
+            // 8-32) ran slower, so its per-tile path is the chain's pace
+            int pi = -1, k = -1, pend = 0, first = 0, rpt = 0, wpr = 0, kind = 0;
+            float scale = 1.f;
+            float* out = nullptr;
+            const float* res = nullptr;
+            for (int g = c, j = 0; g < total; g += G, j++) {
+                if (g >= pend) {
+                    do { pi++; pend = c_ph[pi].first_tile + c_ph[pi].tiles; } while (g >= pend);
+                    const Phase& P = c_ph[pi];
+                    k++;
+                    first = P.first_tile; rpt = TILE / (2 * P.K); wpr = NCW / rpt; kind = P.kind;
+                    out = c_vec[P.out_vec];
+                    res = P.res_vec >= 0 ? rs + (k & 1) * H : nullptr;
+                    scale = 1.f;
+                    if (math && (late & 1)) {
+                        if (lane == 0) {
+                            int d;
+                            do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(rdone)) : "memory");
+                            while (d < k + 1);
+                        }
+                        __syncwarp();
+                        scale = rq[k & 3];
+                    }
+                }
+                const int q = j % PQ;
+                mb_wait(pready0 + 8 * q, (j / PQ) & 1);
+                const int r0 = (g - first) * rpt;
+                if (math && lane < rpt) {
+                    const float* rb = red + q * NCW;
+                    float v = 0.f;
+                    for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
+                    v *= scale;
+                    if (kind == K_GU) {
+                        const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
+                        if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
+                    } else {
+                        out[r0 + lane] = res ? res[r0 + lane] + v : v;
+                    }
+                }
+                __syncwarp();
+                if (lane == 0) {
+                    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
+                    if (g + G >= pend) {
+                        asm volatile("red.release.gpu.global.add.s32 [%0], %1;" ::"l"(counters + pi), "r"(1) : "memory");
+                        if (stamps) stamps[((size_t)c * MAXP + pi) * 3 + 2] = gtime();
+                        asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(edone)), "r"(k + 1) : "memory");
+                    }
+                }
+            }
+            return;
+        }
         int pi = 0, k = -1, loaded = -2;
         for (int g = c, j = 0; g < total; g += G, j++) {
             while (g >= c_ph[pi].first_tile + c_ph[pi].tiles) pi++;
@@ -265,7 +383,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             if (loaded != pi) { k++; loaded = pi; }
             const int q = j % PQ;
             mb_wait(pready0 + 8 * q, (j / PQ) & 1);
-            const float* rb = red + q * NCW;
+            const float* rb = red + q * NCW * (TC ? 8 : 1);
             const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
             const int r0 = (g - P.first_tile) * rpt;
             float scale = 1.f;
@@ -278,7 +396,15 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                 __syncwarp();
                 scale = rq[k & 3];
             }
-            if (math && lane < rpt) write_rows(P, rb, rs + (k & 1) * H, r0, rpt, wpr, lane, scale);
+            if (TC) {
+                if (math && lane < rpt) {                       // row lane: its vpr virtual rows, warps in order
+                    const int vpr = P.K / 2048;
+                    float v = 0.f;
+                    for (int w = 0; w < NCW; w++)
+                        for (int q2 = 0; q2 < vpr; q2++) v += rb[w * 8 + lane * vpr + q2];
+                    write_row(P, v * scale, rs + (k & 1) * H, r0, rpt, lane);
+                }
+            } else if (math && lane < rpt) write_rows(P, rb, rs + (k & 1) * H, r0, rpt, wpr, lane, scale);
             __syncwarp();
             if (lane == 0) {
                 asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pfree0 + 8 * q) : "memory");
@@ -292,8 +418,9 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
         }
         return;
     }
-    constexpr int ITER = TILE / 4096;                           // a warp's share of a tile is TILE / 16 elements of one row
-    float xr[ITER * 8];                                         // this warp's slice of the input, in registers for the phase
+    constexpr int ITER = TILE / (512 * NCW);                           // a warp's share of a tile is TILE / (2 NCW) elements of one row
+    float xr[TC ? 1 : ITER * 8];                                // this warp's slice of the input, in registers for the phase
+    uint32_t a0[16], a2[16];                                    // TC: the input as A fragments (f16), 16 k-blocks
     int loaded = -2, pi = 0, k = -1;
     // hoist (late & 2, session 52): the phase's end tile and this warp's offset in a tile computed once a phase, not
     // per tile (three integer divisions by the phase's K and dynamically indexed constant loads on every tile's path)
@@ -311,9 +438,19 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
         if (mode != 1 && loaded != pi) {                        // the loader has staged this phase's input
             k++;
             mb_wait(xready, k & 1);
-            if (math) {
+            if (math && TC) {                                   // rows of A: lane / 4 < K / 2048 holds quarter lane / 4
+                const int vpr = P.K / 2048, grp = lane / 4, tig = lane % 4;
+                const float r = rnorm[0];
+                const float* xp = xs + (grp < vpr ? grp : 0) * 2048 + warp * 256 + tig * 2;
+#pragma unroll
+                for (int kb = 0; kb < 16; kb++) {
+                    const float2 lo = *(const float2*)(xp + kb * 16), hi = *(const float2*)(xp + kb * 16 + 8);
+                    a0[kb] = grp < vpr ? pack_h2(lo.x * r, lo.y * r) : 0u;
+                    a2[kb] = grp < vpr ? pack_h2(hi.x * r, hi.y * r) : 0u;
+                }
+            } else if (math) {
                 const int wpr = NCW / (TILE / (2 * P.K)), part = warp % wpr;
-                const float* xp = xs + part * (TILE / 16);
+                const float* xp = xs + part * (TILE / (2 * NCW));
                 const float r = rnorm[0];
 #pragma unroll
                 for (int i = 0; i < ITER; i++) {
@@ -327,21 +464,90 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             loaded = pi;
             if (hoist) {
                 const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
-                woff = (size_t)(warp / wpr) * P.K * 2 + (size_t)(warp % wpr) * (TILE / 16) * 2;
+                woff = (size_t)(warp / wpr) * P.K * 2 + (size_t)(warp % wpr) * (TILE / (2 * NCW)) * 2;
             }
         }
         mb_wait(full0 + 8 * s, (j / S) & 1);
+        if (TC) {                                               // products on the tensor cores, partials per virtual row
+            float cf[4] = {0.f, 0.f, 0.f, 0.f};
+            if (math) mma_tile(smem_u32(ring + s * SLOT), warp, lane, a0, a2, cf);
+            __syncwarp();
+            const int q = j % PQ;
+            if (lane == 0) {
+                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8 * s) : "memory");
+                if (mode != 1 && j >= PQ) mb_wait(pfree0 + 8 * q, ((j / PQ) - 1) & 1);
+            }
+            __syncwarp();
+            if (mode == 1) continue;
+            // lane (grp, tig) holds C[grp][2 tig] and C[grp][2 tig + 1]; column v's result is in row v % vpr
+            const int vpr = P.K / 2048, grp = lane / 4, tig = lane % 4;
+            float* rb = red + (q * NCW + warp) * 8;
+            if (grp < vpr) {
+                if ((2 * tig) % vpr == grp) rb[2 * tig] = cf[0];
+                if ((2 * tig + 1) % vpr == grp) rb[2 * tig + 1] = cf[1];
+            }
+            __syncwarp();
+            if (lane == 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(pready0 + 8 * q) : "memory");
+            continue;
+        }
         float acc = 0.f;
         if (math) {
             size_t off = woff;
             if (!hoist) {
                 const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
-                const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
+                const int row = warp / wpr, part = warp % wpr, len = TILE / (2 * NCW);
                 off = (size_t)row * P.K * 2 + (size_t)part * len * 2;
             }
             acc = slice_dot<ITER>((const uint4*)(ring + s * TILE + off), xr, lane);
         }
         __syncwarp();                                           // every lane is done with stage s
+        if ((late & 4) && mode != 1) {
+            // inline epilogue (late & 4, session 52): no epilogue warp. Measured without any weight copy (mode 5),
+            // the consumers ran no faster than the stream and 16 of them slower than 8: the one epilogue warp,
+            // which takes every tile's partial sums in turn, was the chain's pace. Here the consumers meet at a
+            // named barrier per tile (partials double-buffered by tile parity) and warp r writes output row r
+            // (rows in gate/up pairs for SwiGLU), in the same order of additions as the epilogue warp's.
+            if (lane == 0) {
+                asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8 * s) : "memory");
+                red[(j & 1) * NCW + warp] = acc;
+            }
+            named_sync(1, NCW * 32);
+            const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
+            const int r0 = (g - P.first_tile) * rpt;
+            const bool gu = P.kind == K_GU;
+            if (math && lane == 0 && warp < (gu ? rpt / 2 : rpt)) {
+                float scale = 1.f;
+                if (late & 1) {
+                    int d;
+                    do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(rdone)) : "memory");
+                    while (d < k + 1);
+                    scale = rq[k & 3];
+                }
+                const float* rb = red + (j & 1) * NCW;
+                float* out = c_vec[P.out_vec];
+                if (gu) {
+                    float v = 0.f, up = 0.f;
+                    for (int w = 0; w < wpr; w++) v += rb[2 * warp * wpr + w];
+                    for (int w = 0; w < wpr; w++) up += rb[(2 * warp + 1) * wpr + w];
+                    v *= scale; up *= scale;
+                    out[r0 / 2 + warp] = v / (1.f + __expf(-v)) * up;
+                } else {
+                    float v = 0.f;
+                    for (int w = 0; w < wpr; w++) v += rb[warp * wpr + w];
+                    v *= scale;
+                    out[r0 + warp] = P.res_vec >= 0 ? rs[(k & 1) * H + r0 + warp] + v : v;
+                }
+            }
+            if (g + G >= P.first_tile + P.tiles) {              // this block's last tile of the phase: one count
+                named_sync(2, NCW * 32);
+                if (warp == 0 && lane == 0) {
+                    asm volatile("red.release.gpu.global.add.s32 [%0], %1;" ::"l"(counters + pi), "r"(1) : "memory");
+                    if (stamps) stamps[((size_t)c * MAXP + pi) * 3 + 2] = gtime();
+                    asm volatile("st.release.cta.shared::cta.s32 [%0], %1;" ::"r"(smem_u32(edone)), "r"(k + 1) : "memory");
+                }
+            }
+            continue;
+        }
         if (lane == 0) {
             asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(empty0 + 8 * s) : "memory");
             if (mode != 1) {
@@ -589,7 +795,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
         return;
     }
     const int NT = NCW * 32;
-    constexpr int ITER = TILE / 4096;
+    constexpr int ITER = TILE / (512 * NCW);
     float xr[ITER * 8];
     int loaded = -1, pi = 0, k = 0;
     for (int j = 0;; j++) {
@@ -619,7 +825,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
             // every warp sums the squares itself: no block reduction
             const float r = P.norm ? rsqrtf(sum_squares(xs, P.K, lane) / P.K + 1e-5f) : 1.f;
             const int wpr = NCW / (TILE / (2 * P.K)), part = warp % wpr;
-            const float* xp = xs + part * (TILE / 16);
+            const float* xp = xs + part * (TILE / (2 * NCW));
 #pragma unroll
             for (int i = 0; i < ITER; i++) {
                 const float4 a = *(const float4*)(xp + (lane + 32 * i) * 8), b = *(const float4*)(xp + (lane + 32 * i) * 8 + 4);
@@ -632,7 +838,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
         float acc = 0.f;
         if (g >= 0) {
             const int rpt = TILE / (2 * P.K), wpr = NCW / rpt;
-            const int row = warp / wpr, part = warp % wpr, len = TILE / 16;
+            const int row = warp / wpr, part = warp % wpr, len = TILE / (2 * NCW);
             const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * len * 2);
             acc = slice_dot<ITER>(wr, xr, lane);
         }
@@ -774,7 +980,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_g(int* counters, int ru
         }
         return;
     }
-    constexpr int ITER = TILE / 4096;
+    constexpr int ITER = TILE / (512 * NCW);
     float xr[ITER * 8];
     int loaded = -2, pi = 0;
     for (int g = c, j = 0; g < total; g += G, j++) {
@@ -789,7 +995,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_g(int* counters, int ru
                 if (stamps && warp == 0) stamps[((size_t)c * MAXP + pi) * 3 + 0] = gtime();
             }
             __syncwarp();
-            const float4* xp = (const float4*)(c_vec[P.in_vec] + part * (TILE / 16));
+            const float4* xp = (const float4*)(c_vec[P.in_vec] + part * (TILE / (2 * NCW)));
 #pragma unroll
             for (int i = 0; i < ITER; i++) {
                 const float4 a = __ldcg(xp + (lane + 32 * i) * 2), b = __ldcg(xp + (lane + 32 * i) * 2 + 1);
@@ -800,7 +1006,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_g(int* counters, int ru
             loaded = pi;
         }
         mb_wait(full0 + 8 * s, (j / S) & 1);
-        const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * (TILE / 16) * 2);
+        const uint4* wr = (const uint4*)(ring + s * TILE + (size_t)row * P.K * 2 + (size_t)part * (TILE / (2 * NCW)) * 2);
         const float acc = slice_dot<ITER>(wr, xr, lane);
         __syncwarp();
         if (lane == 0) {
@@ -886,12 +1092,13 @@ float median_ms(Launch launch, int reps) {
     return ts[ts.size() / 2];
 }
 
-template <int TILE, int S>
+template <int TILE, int S, bool TC = false>
 float time_chain(int G, int* counters, int& run, int mode, int reps, unsigned long long* stamps = nullptr, int pf = 0,
                  int late = 0) {
-    const size_t smem = (size_t)S * TILE + F * 4 + 2 * H * 4 + PQ * NCW * 4 + 32 + (2 * S + 4 + 2 * PQ) * 8;
-    CK(cudaFuncSetAttribute(flag_chain<TILE, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    return median_ms([&] { flag_chain<TILE, S><<<G, THREADS, smem>>>(counters, run++, mode, stamps, pf, late); }, reps);
+    const size_t smem = (size_t)S * (TC ? TILE + 128 : TILE) + F * 4 + 2 * H * 4 + PQ * NCW * 4 * (TC ? 8 : 1) + 32 +
+                        (2 * S + 4 + 2 * PQ) * 8;
+    CK(cudaFuncSetAttribute(flag_chain<TILE, S, TC>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    return median_ms([&] { flag_chain<TILE, S, TC><<<G, THREADS, smem>>>(counters, run++, mode, stamps, pf, late); }, reps);
 }
 
 template <int TILE, int W, int SPW>
@@ -1065,7 +1272,7 @@ int main(int argc, char** argv) {
             printf("%-28s %.4f ms (%.3f TB/s)  max|diff| %.2g\n", what, ms, bytes / ms / 1e9, md);
         };
         for (int mode : {0, 3})
-            for (int late = 0; late < 4; late++)
+            for (int late = 0; late < (argc > 2 ? 0 : 4); late++)
                 for (int pf : {0, 2, 8}) {
                     if ((mode == 3 || late > 1) && pf) continue;
                     CK(cudaMemset(counters, 0, MAXP * 4));
@@ -1116,6 +1323,110 @@ int main(int argc, char** argv) {
             }
             CK(cudaFree(st));
         };
+        auto run_s = [&](auto t_, auto s_) {                   // ring depth: stream only, and the whole chain (late)
+            constexpr int TT = decltype(t_)::value, S2 = decltype(s_)::value;
+            build(TT);
+            for (int mode : {1, 0}) {
+                CK(cudaMemset(counters, 0, MAXP * 4));
+                int run = 0;
+                const float ms = time_chain<TT, S2>(sms, counters, run, mode, 20, nullptr, 0, 1);
+                char name[64];
+                snprintf(name, sizeof name, "%s, %d KB x %d", mode ? "stream only" : "full late 1", TT / 1024, S2);
+                check(name, ms);
+            }
+        };
+        for (int lt : {1, 3, 9, 11})                            // the epilogue's constants once a phase
+            for (int mode : {0, 5}) {
+                build(T);
+                CK(cudaMemset(counters, 0, MAXP * 4));
+                int run = 0;
+                const float ms = time_chain<T, SS>(sms, counters, run, mode, 20, nullptr, 0, lt);
+                char name[64];
+                snprintf(name, sizeof name, "late %d %s", lt, mode == 0 ? "full" : "no copies, no wait");
+                if (mode == 0) {
+                    std::vector<float> first(V);
+                    CK(cudaMemcpy(first.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                    time_chain<T, SS>(sms, counters, run, 0, 1, nullptr, 0, lt);
+                    CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                    if (memcmp(first.data(), got.data(), V * 4)) printf("NOT bitwise repeatable: ");
+                    check(name, ms);
+                } else {
+                    printf("%-28s %.4f ms\n", name, ms);
+                }
+            }
+        if (argc > 3) return 0;                                 // `sweep depth epi`: the table above only
+        for (int lt : {1, 3})                                   // tensor-core consumers (TC)
+            for (int mode : {0, 1, 5}) {
+                build(T);
+                CK(cudaMemset(counters, 0, MAXP * 4));
+                int run = 0;
+                const float ms = time_chain<T, SS, true>(sms, counters, run, mode, 20, nullptr, 0, lt);
+                char name[64];
+                snprintf(name, sizeof name, "TC late %d %s", lt, mode == 0 ? "full" : mode == 1 ? "stream only" : "no copies, no wait");
+                if (mode == 0) {
+                    std::vector<float> first(V);
+                    CK(cudaMemcpy(first.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                    time_chain<T, SS, true>(sms, counters, run, 0, 1, nullptr, 0, lt);
+                    CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                    if (memcmp(first.data(), got.data(), V * 4)) printf("NOT bitwise repeatable: ");
+                    check(name, ms);
+                } else {
+                    printf("%-28s %.4f ms\n", name, ms);
+                }
+            }
+        run_s(std::integral_constant<int, 32768>{}, std::integral_constant<int, 2>{});
+        run_s(std::integral_constant<int, 32768>{}, std::integral_constant<int, 3>{});
+        run_s(std::integral_constant<int, 32768>{}, std::integral_constant<int, 4>{});
+        run_s(std::integral_constant<int, 32768>{}, std::integral_constant<int, 5>{});
+        run_s(std::integral_constant<int, 16384>{}, std::integral_constant<int, 4>{});
+        run_s(std::integral_constant<int, 16384>{}, std::integral_constant<int, 6>{});
+        run_s(std::integral_constant<int, 16384>{}, std::integral_constant<int, 8>{});
+        run_s(std::integral_constant<int, 16384>{}, std::integral_constant<int, 10>{});
+        {                                                       // no weight stream: the chain and the math alone
+            build(T);
+            for (int lt : {1, 5})
+                for (int mode : {4, 5}) {
+                    CK(cudaMemset(counters, 0, MAXP * 4));
+                    int run = 0;
+                    const float ms = time_chain<T, SS>(sms, counters, run, mode, 20, nullptr, 0, lt);
+                    printf("late %d %-28s %.4f ms\n", lt, mode == 4 ? "no copies, chain + math" : "no copies, math, no wait", ms);
+                }
+            std::vector<float> base(V);
+            for (int lt : {1, 5, 7})
+                for (int ss : {3, 5}) {
+                    CK(cudaMemset(counters, 0, MAXP * 4));
+                    int run = 0;
+                    const float ms = ss == 3 ? time_chain<T, 3>(sms, counters, run, 0, 20, nullptr, 0, lt)
+                                             : time_chain<T, 5>(sms, counters, run, 0, 20, nullptr, 0, lt);
+                    CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                    if (lt == 1 && ss == 3) base = got;
+                    const bool same = memcmp(base.data(), got.data(), V * 4) == 0;
+                    char name[64];
+                    snprintf(name, sizeof name, "full late %d, 32 KB x %d%s", lt, ss, same ? " (= late 1 bits)" : "");
+                    check(name, ms);
+                }
+            unsigned long long* st;
+            CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
+            CK(cudaMemset(counters, 0, MAXP * 4));
+            int run = 0;
+            time_chain<T, SS>(sms, counters, run, 0, 1, st, 0, 5);
+            std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
+            CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
+            auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
+            double t0 = 1e300;
+            for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
+            printf("late 5: phase (MB): counter seen med | staged med | done min / med / max (us)\n");
+            for (int p = 4; p < 12; p++) {
+                std::vector<double> seen, staged, done;
+                for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
+                std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
+                printf("   %2d: %8.2f | %8.2f | %8.2f %8.2f %8.2f\n", p, (seen[sms / 2] - t0) / 1e3,
+                       (staged[sms / 2] - t0) / 1e3, (done[0] - t0) / 1e3, (done[sms / 2] - t0) / 1e3,
+                       (done[sms - 1] - t0) / 1e3);
+            }
+            CK(cudaFree(st));
+        }
+        if (argc > 2) return 0;                                 // `sweep depth`: the ring-depth table only
         run_g(std::integral_constant<int, 32768>{}, std::integral_constant<int, 5>{}, false);
         run_g(std::integral_constant<int, 32768>{}, std::integral_constant<int, 6>{}, false);
         run_g(std::integral_constant<int, 32768>{}, std::integral_constant<int, 7>{}, true);
