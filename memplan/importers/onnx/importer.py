@@ -47,6 +47,7 @@ from .model_checks import (
     _check_function_opsets,
     _check_functions,
     _check_ir_version,
+    _check_kernel_versions,
     _check_node_domains,
     _check_node_names,
     _check_node_schemas,
@@ -235,6 +236,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
                                               for o in model.opset_import})
     _check_node_schemas(onnx, g, node_ids, model)
+    _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
