@@ -27,6 +27,7 @@ from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 from onnx_oracle import ort_refuses, ort_sizes, size_mismatches  # noqa: E402
 
+import memplan  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
@@ -123,3 +124,83 @@ def test_col2im_plans_what_onnxruntime_writes_or_refuses_what_it_refuses(n, bloc
     graph = import_onnx(m)
     compared, bad = size_mismatches(graph, ort_sizes(m, feeds, strict=True))
     assert compared and not bad, bad
+
+
+# --- 3. a graph input no node reads, of a dimension not fixed ------------------------------------------------------
+
+@pytest.mark.parametrize("dims,match", [
+    (["n", 4], r"graph input 'u' dimension 0 is symbolic \('n'\) and not fixed: pass dims=\{'n': VALUE\} or batch=N "
+               r"\(no node reads this input.*any value plans every other tensor alike"),
+    ([4, None], r"graph input 'u' dimension 1 is unknown: the model gives it neither a size nor a name \(no node "
+                r"reads this input.*declare one \(a name can then be fixed with dims=\{'NAME': VALUE\}\), or remove"),
+])
+def test_an_unread_input_of_a_dimension_not_fixed_says_how_to_size_it(dims, match):
+    m = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [X, V("u", T.FLOAT, dims)])
+    with pytest.raises(GraphError, match=match):
+        import_onnx(m)
+
+
+def test_an_unread_input_of_a_symbolic_dimension_plans_with_its_dim_as_onnxruntime_runs_it():
+    m = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [X, V("u", T.FLOAT, ["n", 4])])
+    feeds = {"x": np.ones((2, 3), np.float32), "u": np.ones((5, 4), np.float32)}
+    assert not ort_refuses(m, feeds)
+    g = import_onnx(m, dims={"n": 5})
+    assert g.tensor("u").size == 80 and g.tensor("u").kind == "input"
+    compared, bad = size_mismatches(g, ort_sizes(m, feeds, strict=True))
+    assert compared and not bad, bad
+    memplan.plan(g)
+
+
+# --- 4. a graph output that is a graph input ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("outputs", [("y", "x"), ("x",)])
+def test_a_graph_input_returned_as_an_output_is_an_output_view_of_it_as_onnxruntime_returns_it(outputs):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")] if "y" in outputs else []
+    m = _model(nodes, [X], outputs=outputs)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    back = dict(zip(outputs, sess.run(None, {"x": x})))
+    assert np.array_equal(back["x"], x)   # (onnxruntime returns the fed value itself)
+    g = import_onnx(m)
+    out = g.tensor("x::output")
+    assert (out.kind, out.view_of, out.view_offset, out.size) == ("output", "x", 0, 24)
+    assert out.attrs["graph_output"] == "x" and g.tensor("x").kind == "input"
+    plan = memplan.plan(g)   # (verified)
+    offs = plan.offsets()
+    assert offs["x::output"] == offs["x"]
+    if "y" in outputs:   # x lives to the end, as an output: y cannot take its bytes
+        assert abs(offs["y"] - offs["x"]) >= 24
+
+
+def test_the_output_view_of_a_returned_input_takes_a_name_no_value_has():
+    nodes = [helper.make_node("Relu", ["x"], ["x::output"], name="a"), helper.make_node("Relu", ["x::output"], ["y"],
+                                                                                       name="b")]
+    g = import_onnx(_model(nodes, [X], outputs=("y", "x")))
+    assert g.tensor("x::output").kind == "intermediate"
+    assert g.tensor("x::output1").view_of == "x" and g.tensor("x::output1").kind == "output"
+
+
+# --- 5. onnxruntime's shape inference of a huge int64 ConstantOfShape ----------------------------------------------
+
+def test_onnxruntimes_inference_never_materializes_a_large_constant_of_shape():
+    """An int64 ConstantOfShape of a known ``[2000, 2000]`` beside a ``com.microsoft`` op: onnxruntime's shape inference
+    built its 32 MB value (``[100000, 100000]``: 80 GB, the process killed); now sized from the shape alone."""
+    import tracemalloc
+
+    def model(n):
+        nodes = [helper.make_node("Gelu", ["x"], ["g"], domain="com.microsoft", name="gelu"),
+                 helper.make_node("ConstantOfShape", ["s"], ["c"], name="c",
+                                  value=helper.make_tensor("v", T.INT64, [1], [1])),
+                 helper.make_node("Shape", ["c"], ["y"], name="shape")]
+        return _model(nodes, [X], [_ints("s", [n, n])], outputs=("y", "g"),
+                      extra_opsets=[helper.make_opsetid("com.microsoft", 1)])
+
+    import_onnx(model(2))   # (the modules it loads, once)
+    tracemalloc.start()
+    try:
+        g = import_onnx(model(2000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert g.tensor("c").size == 2000 * 2000 * 8 and g.tensor("y").size == 16
+    assert peak < 8 << 20, peak
