@@ -204,3 +204,23 @@ def test_onnxruntimes_inference_never_materializes_a_large_constant_of_shape():
         tracemalloc.stop()
     assert g.tensor("c").size == 2000 * 2000 * 8 and g.tensor("y").size == 16
     assert peak < 8 << 20, peak
+
+
+# --- hunt: hostile files through ``memplan import`` ----------------------------------------------------------------
+
+def test_an_op_type_that_is_no_utf8_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    """A byte flipped in an op type (``Reshape`` -> ``b'Resha\\xb1e'``): protobuf hands the name back as bytes, and
+    a check reading op types before the names were checked passed them to onnx (a raw TypeError out of the CLI)."""
+    from memplan.cli import main
+
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")]
+    m = _model(nodes, [X], [_ints("s", [3, 2])])
+    data = m.SerializeToString()
+    assert data.count(b"Reshape") == 1
+    path = tmp_path / "flipped.onnx"
+    path.write_bytes(data.replace(b"Reshape", b"Resha\xb1e"))
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("memplan: error:") and "op_type b'Resha\\xb1e' is not valid UTF-8" in err[0]
+    with pytest.raises(GraphError, match="not valid UTF-8"):
+        import_onnx(str(path))

@@ -48,6 +48,7 @@ from .model_checks import (
     _check_functions,
     _check_ir_version,
     _check_kernel_versions,
+    _check_model_text,
     _check_node_domains,
     _check_node_names,
     _check_node_schemas,
@@ -188,6 +189,7 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
 def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
             progress, spelling: Spelling, real_dir: str | None = None) -> Graph:
     fixed = _check_dims_option(batch, dims)
+    _check_model_text(model)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     model = _last_opset_imports(model)

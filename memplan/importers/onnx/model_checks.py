@@ -65,6 +65,31 @@ def _check_text(g) -> None:
             raise GraphError(f"{what} {v!r} is not valid UTF-8")
 
 
+def _check_model_text(model) -> None:
+    """``_check_text`` of the model's graph, its imported domains and its local functions (names, domains, their
+    nodes' ops and values), before anything reads them.
+
+    Why: the graph's names were checked only once the model was checked, versioned and its functions inlined, and
+    several of those steps read them first: a byte flipped in an op type (``b'Resha\\xb1e'``) made
+    ``_drop_ignored_declarations`` hand ``bytes`` to onnx (a raw ``TypeError`` traceback out of ``memplan
+    import``) instead of the one-line error naming it."""
+    _check_text(model.graph)
+    for o in model.opset_import:
+        if isinstance(o.domain, bytes):
+            raise GraphError(f"imported domain {o.domain!r} is not valid UTF-8")
+    for k, f in enumerate(model.functions):
+        fields = [("local function name", f.name), ("local function domain", f.domain)]
+        fields += [(f"local function #{k} input", v) for v in (*f.input, *f.output)]
+        fields += [(f"local function #{k} imported domain", o.domain) for o in f.opset_import]
+        for i, n in enumerate(f.node):
+            fields += [(f"local function #{k} node #{i} {what}", v) for what, v in
+                       (("name", n.name), ("op_type", n.op_type), ("domain", n.domain))]
+            fields += [(f"local function #{k} node #{i} value name", v) for v in (*n.input, *n.output)]
+        for what, v in fields:
+            if isinstance(v, bytes):
+                raise GraphError(f"{what} {v!r} is not valid UTF-8")
+
+
 def _check_ir_version(onnx, model) -> None:
     """The model's IR version must be one this onnx release reads (1..``onnx.IR_VERSION``). The IR version
     says how the file's fields are to be read (IR 4 let initializers stop being graph inputs, IR 10 added
