@@ -296,7 +296,7 @@ def test_every_model_bundled_with_onnx_imports_or_fails_cleanly():
     root, files = _bundled_models()
     if not files:
         missing("the test models the onnx wheel ships")
-    ok = 0
+    ok = unrunnable = 0
     for f in files:
         try:
             try:
@@ -310,11 +310,14 @@ def test_every_model_bundled_with_onnx_imports_or_fails_cleanly():
             # (an Expand to a shape the graph takes as an input: its size follows that input's values)
             assert msg.startswith(f) and ("string" in msg or "sequence" in msg or "map" in msg
                                           or "values computed at run time" in msg
-                                          or "is a training op" in msg), msg   # (Gradient, Adagrad...: round 41)
+                                          or "is a training op" in msg   # (Gradient, Adagrad...: round 41)
+                                          or "no CPU kernel" in msg), msg   # (opset-6 exports' AveragePool-1...: 52)
+            unrunnable += "no CPU kernel" in msg
             continue
         memplan.verify(g, memplan.plan(g))
         ok += 1
-    assert ok >= len(files) * 3 // 4
+    # (round 52: the opset-6 pytorch-converted models onnxruntime refuses, an op of theirs without a kernel, aside)
+    assert ok >= (len(files) - unrunnable) * 3 // 4 and unrunnable < len(files) // 3
 
 
 def test_real_resnet50_structure_and_streams():
@@ -970,8 +973,11 @@ def test_opset_outside_what_onnx_defines_is_refused(tmp_path, capsys):
     for bad in (newest + 1, 99, 0, -3):
         with pytest.raises(GraphError, match=rf"opset {bad} of the default ONNX domain.*1\.\.{newest}"):
             import_onnx(_model(relu, *io, opset=bad))
-    for good in (1, 6, newest):
+    for good in (6, newest):
         assert import_onnx(_model(relu, *io, opset=good)).tensor("y").size == 24
+    # (opset 1: Relu-1, which onnxruntime has no kernel for (round 52); an op it runs at version 1 imports)
+    ident = [helper.make_node("Identity", ["x"], ["y"], name="id")]
+    assert import_onnx(_model(ident, *io, opset=1)).tensor("y").size == 24
     twice = _model(relu, *io, opset=17)
     twice.opset_import.append(helper.make_opsetid("ai.onnx", 17))
     assert len(import_onnx(twice).nodes) == 1
@@ -1132,6 +1138,10 @@ def test_a_shape_preserving_op_onnx_does_not_infer_is_sized_from_its_input(opset
         first = helper.make_node("Sigmoid", ["x"], ["g"], name="sig")
     nodes = [first, helper.make_node("Relu", ["g"], ["r"], name="relu"),
              helper.make_node("Transpose", ["r"], ["y"], name="t", perm=[3, 2, 1, 0])]
+    if opset == 5:   # (round 52: onnxruntime has no kernel for Sigmoid-1 and refuses the model; so is it refused)
+        with pytest.raises(GraphError, match=r"node 'sig' \(Sigmoid\) is Sigmoid-1 .*no CPU kernel"):
+            import_onnx(_unsized_model(nodes, [x], "y", opset, inits))
+        return
     g = import_onnx(_unsized_model(nodes, [x], "y", opset, inits))
     assert g.tensor("g").attrs["shape"] == [2, 4, 3, 3] and g.tensor("g").size == 72 * 4
     assert g.tensor("y").attrs["shape"] == [3, 3, 4, 2]

@@ -47,6 +47,8 @@ from .model_checks import (
     _check_function_opsets,
     _check_functions,
     _check_ir_version,
+    _check_kernel_versions,
+    _check_model_text,
     _check_node_domains,
     _check_node_names,
     _check_node_schemas,
@@ -187,6 +189,7 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
 def _import(onnx, model, source: str, base_dir: str | None, default_name: str, batch, dims, name, alignment,
             progress, spelling: Spelling, real_dir: str | None = None) -> Graph:
     fixed = _check_dims_option(batch, dims)
+    _check_model_text(model)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     model = _last_opset_imports(model)
@@ -235,6 +238,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
                                               for o in model.opset_import})
     _check_node_schemas(onnx, g, node_ids, model)
+    _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
@@ -349,8 +353,6 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
 
     for v in input_names:
         add(v, "input", f"graph input {v!r}")
-        if v in out_set:
-            raise GraphError(f"graph output {v!r} is also a graph input: no node produces it (unsupported)")
     read = {v for n in g.node for v in n.input if v} | out_set
     for v in init_names:
         if v not in read and _BITS.get(shapes.get(v, (None, None))[0]) is None:
@@ -450,8 +452,30 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     for v in output_names:
         if v not in tindex:
             raise GraphError(f"graph output {v!r} is produced by no node")
+    _return_inputs(tensors, tindex, [v for v in dict.fromkeys(output_names) if v in input_names],
+                   {v for n in g.node for v in (*n.input, *n.output)})
     _check_shared_buffers(tensors, tindex, nodes, shared_at)
     return Graph(name if name is not None else default_name, tuple(tensors), tuple(nodes), alignment)
+
+
+def _return_inputs(tensors: list[Tensor], tindex: dict[str, int], returned: list[str], names: set[str]) -> None:
+    """Append, for each graph input the model also returns as a graph output (``returned``: no node between, the
+    output is the input's own value), an ``output`` view of that input: id ``<input>::output`` (with a number where
+    that names another value), offset 0, no producing node, the same size, dtype and shape, and ``attrs``
+    ``graph_output`` naming the ONNX output it stands for.
+
+    Why: the contract gives an output exactly one producing node and an input none, so one tensor cannot be both,
+    and the model was refused; onnxruntime runs it (the output is the fed value). A view of kind output is the
+    contract's own way to say it: it has no memory of its own (it is the input's bytes), needs no producer, and
+    keeps its root alive to the end of the run as an output must, so no plan reuses the input's bytes for anything
+    after its last reader."""
+    taken = {t.id for t in tensors} | names
+    for v in returned:
+        base = tensors[tindex[v]]
+        vid = next(f"{v}::output{k or ''}" for k in range(len(taken) + 1) if f"{v}::output{k or ''}" not in taken)
+        taken.add(vid)
+        tindex[vid] = len(tensors)
+        tensors.append(Tensor(vid, base.size, "output", v, 0, {**base.attrs, "graph_output": v}))
 
 
 #: onnxruntime's ops whose kernel requires some outputs to share their input's buffer: op -> ((output index,

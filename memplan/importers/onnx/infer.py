@@ -54,6 +54,9 @@ from .model_checks import _flat, _name_by_ids
 from .node_checks import _dims_hint
 from .ort_ops import _is_ort_op, _size_ort_ops
 
+#: what an error about a graph input no node reads (and the model does not return) adds: why it still needs a size
+UNREAD_INPUT = (" (no node reads this input and the model does not return it, but the plan still holds the buffer "
+                "the caller feeds it into, as onnxruntime requires the feed)")
 #: standard ops whose output length depends on the values of their input, not its shape: a size the model
 #: declares for such an output (a traced example's, or a ``--dim`` the user gives its name) holds for one
 #: input only, so it is never planned (a longer result at run time would overrun its slot)
@@ -528,6 +531,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                     d.dim_value = mapping[d.dim_param]
                 elif vi.name not in declared:
                     d.Clear()  # let inference derive it from the fixed inputs
+    read = {v for n in g.node for v in n.input if v} | {o.name for o in g.output}
     for vi in real_inputs:
         if not vi.type.HasField("tensor_type"):
             has = f"has type {_type_text(onnx, vi.type)}" if vi.type.WhichOneof("value") else "has no type"
@@ -536,15 +540,20 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if tt.elem_type not in _BITS:
             raise GraphError(f"{source}: graph input {vi.name!r} has dtype {_dtype_name(onnx, tt.elem_type)}, "
                              "which has no fixed byte size (unsupported)")
+        unread = vi.name not in read
         if not tt.HasField("shape"):
-            raise GraphError(f"{source}: graph input {vi.name!r} has no shape")
+            raise GraphError(f"{source}: graph input {vi.name!r} has no shape"
+                             + (f"{UNREAD_INPUT}: declare its shape in the model, or remove the input" if unread else ""))
         for i, d in enumerate(tt.shape.dim):
             if not d.HasField("dim_value"):
                 if d.dim_param:
                     how = f"pass {spelling.dim(d.dim_param)}" + (f" or {spelling.batch()}" if i == 0 else "")
                     raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is symbolic "
-                                     f"({d.dim_param!r}) and not fixed: {how}")
-                how = f"pass {spelling.batch()}" if i == 0 else "the model must give it"
+                                     f"({d.dim_param!r}) and not fixed: {how}"
+                                     + (f"{UNREAD_INPUT}; any value plans every other tensor alike" if unread else ""))
+                how = (f"pass {spelling.batch()}{UNREAD_INPUT if unread else ''}" if i == 0 else
+                       f"the model gives it neither a size nor a name{UNREAD_INPUT}; declare one (a name can then be "
+                       f"fixed with {spelling.dim('NAME')}), or remove the input" if unread else "the model must give it")
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
     propagate = _propagates(onnx, m2)
     _check_slice_data(onnx, m2, g, source, propagate)

@@ -65,6 +65,31 @@ def _check_text(g) -> None:
             raise GraphError(f"{what} {v!r} is not valid UTF-8")
 
 
+def _check_model_text(model) -> None:
+    """``_check_text`` of the model's graph, its imported domains and its local functions (names, domains, their
+    nodes' ops and values), before anything reads them.
+
+    Why: the graph's names were checked only once the model was checked, versioned and its functions inlined, and
+    several of those steps read them first: a byte flipped in an op type (``b'Resha\\xb1e'``) made
+    ``_drop_ignored_declarations`` hand ``bytes`` to onnx (a raw ``TypeError`` traceback out of ``memplan
+    import``) instead of the one-line error naming it."""
+    _check_text(model.graph)
+    for o in model.opset_import:
+        if isinstance(o.domain, bytes):
+            raise GraphError(f"imported domain {o.domain!r} is not valid UTF-8")
+    for k, f in enumerate(model.functions):
+        fields = [("local function name", f.name), ("local function domain", f.domain)]
+        fields += [(f"local function #{k} input", v) for v in (*f.input, *f.output)]
+        fields += [(f"local function #{k} imported domain", o.domain) for o in f.opset_import]
+        for i, n in enumerate(f.node):
+            fields += [(f"local function #{k} node #{i} {what}", v) for what, v in
+                       (("name", n.name), ("op_type", n.op_type), ("domain", n.domain))]
+            fields += [(f"local function #{k} node #{i} value name", v) for v in (*n.input, *n.output)]
+        for what, v in fields:
+            if isinstance(v, bytes):
+                raise GraphError(f"{what} {v!r} is not valid UTF-8")
+
+
 def _check_ir_version(onnx, model) -> None:
     """The model's IR version must be one this onnx release reads (1..``onnx.IR_VERSION``). The IR version
     says how the file's fields are to be read (IR 4 let initializers stop being graph inputs, IR 10 added
@@ -132,11 +157,59 @@ def _check_opset(onnx, model) -> None:
             if default and not 1 <= o.version <= newest:
                 raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
                                  f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+            newest_ort = ORT_NEWEST_OPSETS.get(domain, newest if domain == "com.ms.internal.nhwc" else None)
+            if owner == "the model" and newest_ort is not None and o.version > newest_ort:
+                # (onnxruntime refuses to load the model whether or not a node uses the domain: "Current official
+                # support for domain ai.onnx.ml is till opset 5"; an unused import was planned)
+                raise GraphError(f"the model imports domain {domain!r} at opset {o.version}; onnxruntime supports "
+                                 f"opsets up to {newest_ort} of it and refuses to load the model (import the domain "
+                                 f"at opset {newest_ort} or below, or drop the import if no node uses it)")
             if domain in SINGLE_VERSION_DOMAINS and o.version != SINGLE_VERSION_DOMAINS[domain]:
                 # (sized at its one version, silently, where onnxruntime refuses the model: "Current official
                 # support for domain com.microsoft is till opset 1", or at 0 none of its ops registered)
                 raise GraphError(f"{owner} imports domain {domain!r} at opset {o.version}; onnxruntime defines only "
                                  f"opset {SINGLE_VERSION_DOMAINS[domain]} of it and refuses the model")
+
+
+#: the newest opset onnxruntime (1.32's CPU build) loads of each domain it registers besides the default one (whose
+#: newest, and ``com.ms.internal.nhwc``'s, is the installed onnx's): a model importing a later one is refused at load
+#: ("Current official support for domain com.microsoft.nchwc is till opset 1"), whether or not a node uses it
+ORT_NEWEST_OPSETS = {"ai.onnx.ml": 5, "com.microsoft": 1, "com.microsoft.nchwc": 1, "com.microsoft.experimental": 1,
+                     "ai.onnx.preview.training": 1, "ai.onnx.training": 1, "ai.onnx.preview": 1, "org.pytorch.aten": 1}
+
+#: onnxruntime's CPU kernels of the default domain begin at these versions of these ops (onnxruntime 1.32): an older
+#: version (that a model of opset 1 to 6 runs) has no kernel, and onnxruntime refuses the model ("Could not find an
+#: implementation for Relu(1)"); from opset 7 on every op resolves to a version with a kernel
+ORT_FIRST_KERNELS = {
+    "Abs": 6, "Add": 7, "And": 7, "AveragePool": 7, "BatchNormalization": 7, "Cast": 6, "Ceil": 6, "Clip": 6,
+    "Concat": 4, "Div": 7, "Dropout": 7, "Elu": 6, "Equal": 7, "Exp": 6, "Floor": 6, "GRU": 7, "Gemm": 7,
+    "GlobalLpPool": 2, "Greater": 7, "HardSigmoid": 6, "InstanceNormalization": 6, "LSTM": 7, "LeakyRelu": 6,
+    "Less": 7, "Log": 6, "LpPool": 2, "Max": 6, "Mean": 6, "Min": 6, "Mul": 7, "Neg": 6, "Or": 7, "PRelu": 7,
+    "Pad": 2, "Pow": 7, "RNN": 7, "Reciprocal": 6, "Relu": 6, "Selu": 6, "Sigmoid": 6, "Split": 2, "Sqrt": 6,
+    "Sub": 7, "Sum": 6, "Tanh": 6, "Tile": 6, "Upsample": 7, "Xor": 7}
+
+
+def _check_kernel_versions(onnx, g, node_ids: list[str], opset: int) -> None:
+    """Refuse a node of the default domain whose op, at the model's ``opset``, is a version onnxruntime has no CPU
+    kernel for (``ORT_FIRST_KERNELS``), naming the node, the op's version, the opset and the first version it runs.
+
+    Why: a model of opset 5 with a Relu was planned (onnx defines Relu-1 and sizes it) though onnxruntime refuses to
+    load it, as it refuses an op no runtime implements; a plan for a model nothing runs is no plan."""
+    if opset >= 7:
+        return
+    for nid, n in zip(node_ids, g.node):
+        first = ORT_FIRST_KERNELS.get(n.op_type) if (n.domain or "") in ("", "ai.onnx") else None
+        if first is None:
+            continue
+        try:
+            version = onnx.defs.get_schema(n.op_type, opset, "").since_version
+        except Exception:  # noqa: BLE001 - no schema at that opset: the schema check names it
+            continue
+        if version < first:
+            raise GraphError(f"node {nid!r} ({n.op_type}) is {n.op_type}-{version} at the model's opset {opset} of the "
+                             f"default domain; onnxruntime has no CPU kernel for it (its first is {n.op_type}-"
+                             f"{first}) and refuses to load the model (unsupported; convert the model to opset 7 or "
+                             "later)")
 
 
 #: the training domains: their ops (Gradient, Adagrad, Adam, Momentum) compute gradients and updated weights, which no

@@ -761,12 +761,14 @@ def _check_kernel_extents(n, where: str, shapes: dict, values: dict) -> None:
     elif op == "Col2Im" and known(1) is not None and known(2) is not None and len(known(1)) == len(known(2)):
         image, block, r = known(1), known(2), len(known(1))
         dil, pads = ints.get("dilations", [1] * r), ints.get("pads", [0] * 2 * r)
-        if len(dil) == r and len(pads) == 2 * r:
+        strides = ints.get("strides", [1] * r)
+        if len(dil) == r and len(pads) == 2 * r and len(strides) == r:
             for i in range(r):
                 if image[i] + pads[i] + pads[i + r] < (block[i] - 1) * dil[i] + 1:
                     why = (f"its padded image ({image[i]} + pads {pads[i]} + {pads[i + r]}) is smaller than its "
                            f"dilated block ({(block[i] - 1) * dil[i] + 1}) along spatial axis {i}")
                     break
+            why = why or _col2im_operand(n, x if static else None, image, block, dil, pads, strides)
     elif op == "STFT" and static and len(x) >= 2:
         frame = known(3)
         window = shapes.get(n.input[2], (0, None))[1] if len(n.input) > 2 and n.input[2] else None
@@ -778,6 +780,36 @@ def _check_kernel_extents(n, where: str, shapes: dict, values: dict) -> None:
                "\"input_shape.Size() > 0 || input_shape[0] == 0\", or \"invalid channel count\")")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _col2im_operand(n, x: tuple | None, image: list[int], block: list[int], dil: list[int], pads: list[int],
+                    strides: list[int]) -> str:
+    """Why onnxruntime's Col2Im kernel refuses a node of known ``image_shape``, ``block_shape`` and attributes on an
+    input of static shape ``x`` (None: only the attributes are checked), or "".
+
+    Why: ONNX's inference sizes the output ``[N, C // prod(block), *image]`` from the input's batch and channels
+    alone, so an input ``[1, 5, 5]`` by blocks ``[2, 2]`` (5 is no multiple of 4) was planned 100 bytes, and an
+    input whose column count is not the number of sliding blocks the attributes give (``[2, 12, 6]`` where 12 blocks
+    fit) was planned too; onnxruntime refuses to run both ("must be a positive multiple of prod(block_shape)", "does
+    not match the number of sliding blocks"), as it refuses a stride or dilation below 1 when it loads the model."""
+    r = len(image)
+    for name, vals in (("strides", strides), ("dilations", dil)):
+        if any(v < 1 for v in vals):
+            return f"its {name} {vals} are not all positive"
+    if any(b < 1 for b in block):
+        return f"its block_shape {block} is not all positive"
+    if x is None or len(x) != 3:
+        return ""
+    per = math.prod(block)
+    if x[1] <= 0 or x[1] % per:
+        return (f"its input {n.input[0]!r} has {x[1]} channels x block elements (dimension 1 of {list(x)}), not a "
+                f"positive multiple of prod(block_shape {block}) = {per}")
+    count = math.prod((image[i] + pads[i] + pads[i + r] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1
+                      for i in range(r))
+    if x[2] != count:
+        return (f"its input {n.input[0]!r} has {x[2]} columns (dimension 2 of {list(x)}), but image_shape {image}, "
+                f"block_shape {block}, pads {pads}, strides {strides} and dilations {dil} make {count} sliding blocks")
+    return ""
 
 
 def _check_slice1(n, where: str, shapes: dict) -> None:

@@ -60,6 +60,35 @@ def _is_ort_op(onnx, n) -> bool:
     return n.domain in ("", "ai.onnx") and n.op_type in ORT_DEFAULT_DOMAIN_OPS and not onnx.defs.has(n.op_type, "")
 
 
+#: the most elements of a ConstantOfShape onnxruntime's shape inference may compute the value of: the values its rules
+#: read are shapes, axes and counts (a few elements); a longer one is sized without its data (``_bounded_constant_of_shape``)
+ORT_DATA_ELEMENTS = 1 << 16
+
+
+def _bounded_constant_of_shape(onnx, inst, original):
+    """onnxruntime's ConstantOfShape rule (``original``) for its shape inference ``inst``, except that an output of
+    more than ``ORT_DATA_ELEMENTS`` elements of a known shape is only sized (static dims), its value not computed.
+
+    Why: onnxruntime's rule materializes an int64 ConstantOfShape of a known shape (``np.ones(shape)``), so a model
+    with one of ``[100000, 100000]`` (80 GB) and any ``com.microsoft`` op had the importer allocate 80 GB, or be
+    killed for it, before anything was sized; and its elementwise rules then loop in Python over such a value. No
+    rule reads a value that long as a shape, so its data is never needed, and its size is the shape's product."""
+    def run(node):
+        try:
+            shape = inst._get_int_or_float_values(node)[0]
+        except Exception:  # noqa: BLE001 - not a value it knows: its own rule decides
+            shape = None
+        dims = shape if isinstance(shape, list) else [shape] if shape is not None else None
+        if dims is not None and all(isinstance(d, int) or str(d).lstrip("-").isdigit() for d in dims):
+            dims = [int(d) for d in dims]
+            vi = inst.known_vi_.get(node.output[0]) if node.output and node.output[0] else None
+            if vi is not None and all(d >= 0 for d in dims) and math.prod(dims) > ORT_DATA_ELEMENTS:
+                vi.CopyFrom(onnx.helper.make_tensor_value_info(node.output[0], vi.type.tensor_type.elem_type, dims))
+                return
+        original(node)
+    return run
+
+
 def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
     """``{value: (elem type, static dims)}`` of the outputs of onnxruntime's own ops in ``m2``, as onnxruntime's
     symbolic shape inference makes them (the ones it leaves symbolic or untyped are absent).
@@ -77,6 +106,8 @@ def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[
     g2 = m2.graph
     inst = cls(2**31 - 1, False, False, 0)
     inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also)}
+    if "ConstantOfShape" in inst.dispatcher_:
+        inst.dispatcher_["ConstantOfShape"] = _bounded_constant_of_shape(onnx, inst, inst.dispatcher_["ConstantOfShape"])
     known_ops = set(inst.dispatcher_)
     declared = {vi.name: vi for vi in list(g2.value_info) + list(g2.output)}
     cut = onnx.ModelProto()
