@@ -5,6 +5,9 @@
   torch.export.save did not write"; a file saved where those classes have a serialization name (torch's later
   releases name them ``torch.return_types.max``) was refused on load. It now loads and plans as in memory, and the
   unfinished archive is named as such with the way out.
+- An ``as_strided`` in a ``cond`` branch reading past its operand's storage grew the user's input (an 8-float input
+  read at ``as_strided((4,), (1,), 6)`` planned at 40 bytes, where eager raises "out of bounds for storage of size
+  32"); it is refused as the same view at the top level is.
 """
 
 from __future__ import annotations
@@ -62,3 +65,22 @@ def test_an_archive_torch_export_save_gave_up_on_is_named_so(tmp_path, capsys):
         pytest.skip("this torch saves torch.return_types results")
     code, _out, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json"])
     assert_bad_input(code, err, "unfinished archive", "torch.return_types", "plain tuple")
+
+
+class ReadsPastInABranch(torch.nn.Module):
+    """A ``cond`` branch whose ``as_strided`` reads elements 6..10 of its operand's storage."""
+
+    def forward(self, x, p):
+        return torch.cond(p.sum() > 0, lambda x: x.as_strided((4,), (1,), 6) * 2, lambda x: x[:4] + 1, (x,))
+
+
+def test_an_as_strided_past_its_input_in_a_branch_is_refused_as_at_the_top_level():
+    p = torch.ones(2)
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        ReadsPastInABranch()(torch.randn(8), p)   # (eager)
+    with pytest.raises(memplan.errors.GraphError, match=r"node 'cond'.*up to 40 of the storage of 'x'.*in a subgraph"
+                                                         r".*holds 32 bytes"):
+        memplan.from_torch(ReadsPastInABranch(), (torch.randn(8), p))
+    # the input a view of a larger tensor, whose storage holds what the branch reads: planned at that storage
+    inside = memplan.from_torch(ReadsPastInABranch(), (torch.randn(20)[2:10], p))
+    assert _sizes(inside)["x"] == 80
