@@ -8,6 +8,10 @@
 - An ``as_strided`` in a ``cond`` branch reading past its operand's storage grew the user's input (an 8-float input
   read at ``as_strided((4,), (1,), 6)`` planned at 40 bytes, where eager raises "out of bounds for storage of size
   32"); it is refused as the same view at the top level is.
+- A custom op whose fake (meta) kernel under-reports its result (``register_fake`` returning ``[2, 3]`` where the
+  kernel returns ``[8, 3]``) was planned at the fake's 24 bytes for the kernel's 96. A module given with CPU example
+  inputs now has its program run once on them where it holds a custom op, and a fake that is not the kernel's result
+  there is refused naming the node, the op and both sizes.
 """
 
 from __future__ import annotations
@@ -84,3 +88,47 @@ def test_an_as_strided_past_its_input_in_a_branch_is_refused_as_at_the_top_level
     # the input a view of a larger tensor, whose storage holds what the branch reads: planned at that storage
     inside = memplan.from_torch(ReadsPastInABranch(), (torch.randn(20)[2:10], p))
     assert _sizes(inside)["x"] == 80
+
+
+@torch.library.custom_op("memplan_round52::rows4", mutates_args=())
+def _rows4(x: torch.Tensor) -> torch.Tensor:
+    return x.repeat(4, 1)
+
+
+@_rows4.register_fake
+def _rows4_fake(x):
+    return x.new_empty(x.shape)   # (a quarter of the rows the kernel returns)
+
+
+@torch.library.custom_op("memplan_round52::rows4_told", mutates_args=())
+def _rows4_told(x: torch.Tensor) -> torch.Tensor:
+    return x.repeat(4, 1)
+
+
+@_rows4_told.register_fake
+def _rows4_told_fake(x):
+    return x.new_empty(x.shape[0] * 4, x.shape[1])
+
+
+class CallsCustom(torch.nn.Module):
+    """``op(x * 2) + 1`` with a buffer it bumps in place: the check's run must leave the caller's buffer alone."""
+
+    def __init__(self, op):
+        super().__init__()
+        self.op = op
+        self.register_buffer("calls", torch.zeros(1))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.op(x * 2) + 1
+
+
+def test_a_custom_op_whose_fake_under_reports_its_result_is_refused():
+    m = CallsCustom(torch.ops.memplan_round52.rows4)
+    with pytest.raises(memplan.errors.GraphError, match=r"node 'rows4' \(memplan_round52\.rows4\.default\).*"
+                                                         r"\[8, 3\] float32 \(96 bytes\).*fake \(meta\) kernel says "
+                                                         r"\[2, 3\] float32 \(24 bytes\).*fewer bytes"):
+        memplan.from_torch(m, (torch.randn(2, 3),))
+    assert m.calls.item() == 0   # (run on a clone)
+    told = memplan.from_torch(CallsCustom(torch.ops.memplan_round52.rows4_told), (torch.randn(2, 3),))
+    assert _sizes(told)["rows4_told"] == 96

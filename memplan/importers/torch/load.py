@@ -131,7 +131,8 @@ def _unfinished(path: str) -> str | None:
     tails = {n.rsplit("/", 1)[-1] for n in names}
     if not all(t in tails for t in _SAVE_PREAMBLE) or any("/models/" in n or n.startswith("models/") for n in names):
         return None
-    return ("an unfinished archive: torch.export.save wrote its first members and no program (it stops so when it "
+    return ("no exported program in the archive, only the members torch.export.save writes first: an unfinished "
+            "archive (torch.export.save stops so when it "
             "cannot serialize the program, e.g. outputs of type torch.return_types from torch.max(x, dim=0), topk or "
             "sort, which some torch releases cannot save: return them as a plain tuple, tuple(torch.max(x, dim=0)), "
             "export and save again, or import the ExportedProgram in Python with memplan.from_torch)")

@@ -17,7 +17,7 @@ from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
-from .checks import _block_write, _concrete, _is_vmap_entry
+from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
@@ -211,6 +211,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                              "would draw on from the caller's generator (draw outside the block, or pass the random "
                              "values in as inputs)")
         default = type(module).__name__
+        # (a custom op's fake kernel is the user's word for its result's size: run against its kernel where it can be)
+        check_custom_fakes(torch, ep, example_inputs, kwargs)
     if decompose:
         try:
             ep = _decomposed(torch, ep, ep.run_decompositions)
