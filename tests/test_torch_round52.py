@@ -12,11 +12,17 @@
   kernel returns ``[8, 3]``) was planned at the fake's 24 bytes for the kernel's 96. A module given with CPU example
   inputs now has its program run once on them where it holds a custom op, and a fake that is not the kernel's result
   there is refused naming the node, the op and both sizes.
+- ``memplan import`` of a Mixtral or Qwen2-MoE saved from transformers 5 was refused ("failed to resolve
+  torch.ops.transformers.grouped_mm_fallback"): the CLI never imported the library that registers that op. A fixed
+  table of such libraries is imported where a program names their namespace.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from cli_contract import assert_bad_input, run_memplan
@@ -132,3 +138,30 @@ def test_a_custom_op_whose_fake_under_reports_its_result_is_refused():
     assert m.calls.item() == 0   # (run on a clone)
     told = memplan.from_torch(CallsCustom(torch.ops.memplan_round52.rows4_told), (torch.randn(2, 3),))
     assert _sizes(told)["rows4_told"] == 96
+
+
+class GroupedByExperts(torch.nn.Module):
+    """transformers 5's MoE expert matmul, ``torch.ops.transformers.grouped_mm_fallback`` (the op a Mixtral on CPU
+    exports with), over two experts' weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(2, 4, 6))
+
+    def forward(self, x):
+        return torch.ops.transformers.grouped_mm_fallback(x * 2, self.w, torch.tensor([3, 5])) + 1
+
+
+def test_a_program_of_transformers_moe_op_imports_in_a_fresh_cli(tmp_path):
+    need("transformers.integrations.moe")   # (registers the op in this process, where the program is saved)
+    m = GroupedByExperts()
+    ep = torch.export.export(m, (torch.randn(5, 4),))
+    torch.export.save(ep, tmp_path / "moe.pt2")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-m", "memplan", "import", str(tmp_path / "moe.pt2"), "-o",
+                           str(tmp_path / "g.json"), "-q"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr   # (was: "failed to resolve torch.ops.transformers.grouped_mm_fallback")
+    loaded = json.loads((tmp_path / "g.json").read_text())
+    in_memory = memplan.from_torch(m, (torch.randn(5, 4),))
+    assert {t["id"]: t["size"] for t in loaded["tensors"]} == _sizes(in_memory)
+    assert _sizes(in_memory)["grouped_mm_fallback"] == 5 * 6 * 4

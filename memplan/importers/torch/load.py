@@ -17,6 +17,7 @@ import re
 import sys
 import tempfile
 import threading
+import warnings
 from typing import Any
 
 from ...errors import InputFormatError, MemplanError
@@ -59,6 +60,7 @@ def load_exported(path: str):
     except BaseException:
         f.close()
         raise
+    _known_op_libraries(path)
     held = _HeldErrors()
     try:
         with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
@@ -106,6 +108,42 @@ def load_exported(path: str):
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: op namespaces that installed libraries register on import, and the module that registers them: a program saved from
+#: such a library's model names its ops (``torch.ops.transformers.grouped_mm_fallback``: every Mixtral, Qwen2-MoE... of
+#: transformers 5 on CPU) and loads only where they are registered. A fixed table: a file chooses no module to import
+_OP_LIBRARIES = {"transformers": "transformers.integrations.moe",
+                 "transformers_msa": "transformers.integrations.msa_attention"}
+_OP_NAMESPACE = re.compile(r'"torch\.ops\.([A-Za-z_][A-Za-z0-9_]*)\.')
+
+
+def _known_op_libraries(path: str) -> None:
+    """Import the module of each ``_OP_LIBRARIES`` namespace ``path``'s program names (where it is installed), so that
+    torch's deserializer resolves those ops and their fake kernels check the program's records.
+
+    Why: ``memplan import`` of a Mixtral or Qwen2-MoE saved from transformers 5 was refused: "failed to resolve
+    torch.ops.transformers.grouped_mm_fallback.default", an op that importing transformers registers, which the CLI
+    never did (round 52). The library is the caller's own installed one, and only the fixed table's modules are
+    imported; a namespace outside it stays refused as before."""
+    try:
+        import zipfile
+
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("models/model.json")]
+            text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
+    except Exception:  # noqa: BLE001 - an archive torch will refuse in its own words
+        return
+    for namespace in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys()):
+        module = _OP_LIBRARIES[namespace]
+        if module in sys.modules:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op
+            continue
 
 
 #: the members ``torch.export.save`` writes before it serializes the program (``archive_format``...)
