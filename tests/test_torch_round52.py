@@ -117,7 +117,8 @@ def _rows4_told_fake(x):
 
 
 class CallsCustom(torch.nn.Module):
-    """``op(x * 2) + 1`` with a buffer it bumps in place: the check's run must leave the caller's buffer alone."""
+    """``op(x * 2) + 1`` with a buffer it bumps in place and an input it writes through a view: the check's run must
+    leave the caller's buffer and example alone."""
 
     def __init__(self, op):
         super().__init__()
@@ -126,16 +127,18 @@ class CallsCustom(torch.nn.Module):
 
     def forward(self, x):
         self.calls.add_(1)
+        x[0].add_(1)
         return self.op(x * 2) + 1
 
 
 def test_a_custom_op_whose_fake_under_reports_its_result_is_refused():
     m = CallsCustom(torch.ops.memplan_round52.rows4)
+    x = torch.zeros(2, 3)
     with pytest.raises(memplan.errors.GraphError, match=r"node 'rows4' \(memplan_round52\.rows4\.default\).*"
                                                          r"\[8, 3\] float32 \(96 bytes\).*fake \(meta\) kernel says "
                                                          r"\[2, 3\] float32 \(24 bytes\).*fewer bytes"):
-        memplan.from_torch(m, (torch.randn(2, 3),))
-    assert m.calls.item() == 0   # (run on a clone)
+        memplan.from_torch(m, (x,))
+    assert m.calls.item() == 0 and not x.any()   # (run on clones)
     told = memplan.from_torch(CallsCustom(torch.ops.memplan_round52.rows4_told), (torch.randn(2, 3),))
     assert _sizes(told)["rows4_told"] == 96
 

@@ -629,7 +629,11 @@ def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | Non
     written = {a for n in ep.graph.nodes if n.op == "call_function" for a in written_args(torch, n)}
     if len(holders) != len(flat):
         return
-    flat = [x.clone() if isinstance(x, torch.Tensor) and (h.name in written or _mutated(ep, h.name)) else x
+    params = {getattr(spec.arg, "name", None) for spec in ep.graph_signature.input_specs
+              if str(getattr(spec.kind, "name", spec.kind)) == "PARAMETER"}
+    # (inputs and buffers on clones whatever writes them, through a view too: ``x[0].add_(1)`` writes the slice;
+    # parameters, the bulk of the bytes, only where a node writes one itself)
+    flat = [x.clone() if isinstance(x, torch.Tensor) and (h.name not in params or h.name in written) else x
             for h, x in zip(holders, flat)]
 
     class Checking(torch.fx.Interpreter):
@@ -649,15 +653,6 @@ def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | Non
         return
     finally:
         torch.set_rng_state(state)
-
-
-def _mutated(ep: Any, name: str) -> bool:
-    """Whether placeholder ``name`` is an input or buffer the program writes back (its signature's mutations)."""
-    sig = ep.graph_signature
-    for spec in sig.input_specs:
-        if getattr(spec.arg, "name", None) == name:
-            return spec.target in sig.buffers_to_mutate.values() or name in sig.user_inputs_to_mutate.values()
-    return False
 
 
 def _compare(torch, n: Any, out: Any) -> None:
