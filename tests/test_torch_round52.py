@@ -141,6 +141,11 @@ def test_a_custom_op_whose_fake_under_reports_its_result_is_refused():
     assert m.calls.item() == 0 and not x.any()   # (run on clones)
     told = memplan.from_torch(CallsCustom(torch.ops.memplan_round52.rows4_told), (torch.randn(2, 3),))
     assert _sizes(told)["rows4_told"] == 96
+    # opted out (a custom op with effects beyond its result): nothing runs, the fake's word stands, as before
+    trusted = memplan.from_torch(m, (x,), check_custom_ops=False)
+    assert _sizes(trusted)["rows4"] == 24
+    with pytest.raises(memplan.errors.OptionError, match="check_custom_ops"):
+        memplan.from_torch(m, (x,), check_custom_ops="no")
 
 
 class GroupedByExperts(torch.nn.Module):
