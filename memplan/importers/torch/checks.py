@@ -611,12 +611,15 @@ def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | Non
 
     Cheap where it cannot matter, and only where it can tell: programs without a custom op run nothing; otherwise the
     program's graph runs once on CPU (``torch.fx.Interpreter``, no gradients, the caller's random state put back,
-    mutated inputs and buffers on clones: the caller's tensors keep their values), only where every example input,
+    inputs, buffers and constants on clones, parameters where the program writes them: the caller's tensors keep their
+    values), only where a custom op's result has a fixed size to compare and where every example input,
     weight and buffer is a CPU tensor. A run that raises, for any reason (a CUDA-only kernel, an op eager refuses on
     these inputs), checks nothing: the import goes on as before. Data-dependent sizes (a fake's symbols) and ops inside
     a ``cond`` or loop body are not compared: the interpreter runs those bodies whole."""
-    customs = {n.name for n in _custom_ops(torch, ep)}
-    if not customs:
+    customs = {n.name for n in _custom_ops(torch, ep) if any(
+        isinstance(f, torch.Tensor) and all(isinstance(_concrete(d), int) for d in f.shape)
+        for f in torch.utils._pytree.tree_leaves(n.meta.get("val")))}
+    if not customs:   # (none, or only data-dependent results, which nothing here compares: no run for nothing)
         return
     try:
         flat = list(ep._graph_module_flat_inputs(tuple(example_inputs), dict(kwargs or {})))
