@@ -13,8 +13,10 @@
   inputs now has its program run once on them where it holds a custom op, and a fake that is not the kernel's result
   there is refused naming the node, the op and both sizes.
 - ``memplan import`` of a Mixtral or Qwen2-MoE saved from transformers 5 was refused ("failed to resolve
-  torch.ops.transformers.grouped_mm_fallback"): the CLI never imported the library that registers that op. A fixed
-  table of such libraries is imported where a program names their namespace.
+  torch.ops.transformers.grouped_mm_fallback"), and so was any transformers model saved as called by default
+  (``return_dict=True``: "a transformers.modeling_outputs.BaseModelOutput..., which torch cannot load back"): the CLI
+  never imported transformers, which registers that op and those classes. The installed transformers' modules are
+  imported where a program names its op namespace or classes.
 """
 
 from __future__ import annotations
@@ -160,16 +162,42 @@ class GroupedByExperts(torch.nn.Module):
         return torch.ops.transformers.grouped_mm_fallback(x * 2, self.w, torch.tensor([3, 5])) + 1
 
 
-def test_a_program_of_transformers_moe_op_imports_in_a_fresh_cli(tmp_path):
-    need("transformers.integrations.moe")   # (registers the op in this process, where the program is saved)
-    m = GroupedByExperts()
-    ep = torch.export.export(m, (torch.randn(5, 4),))
-    torch.export.save(ep, tmp_path / "moe.pt2")
+class ReturnsModelOutput(torch.nn.Module):
+    """Returns as a transformers model called by default (``return_dict=True``) does: a ``ModelOutput``."""
+
+    def forward(self, x):
+        from transformers.modeling_outputs import BaseModelOutput
+
+        return BaseModelOutput(last_hidden_state=x * 2)
+
+
+#: one fresh process imports the two programs, the ModelOutput one first (importing ``transformers.modeling_outputs``
+#: does not register the MoE op, so each import finds what it needs missing): their exit codes and errors
+_TWO_IMPORTS = """
+import contextlib, io, sys
+from memplan.cli import main
+for name in ("out", "moe"):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["import", sys.argv[1] + f"/{name}.pt2", "-o", sys.argv[1] + f"/{name}.json", "-q"])
+    print(name, code, err.getvalue().strip())
+"""
+
+
+def test_programs_of_transformers_ops_and_model_outputs_import_in_a_fresh_cli(tmp_path):
+    need("transformers.integrations.moe")   # (registers the op in this process, where the programs are saved)
+    x = torch.randn(5, 4)
+    moe, out = GroupedByExperts(), ReturnsModelOutput()
+    torch.export.save(torch.export.export(moe, (x,)), tmp_path / "moe.pt2")
+    torch.export.save(torch.export.export(out, (x,)), tmp_path / "out.pt2")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)}
-    done = subprocess.run([sys.executable, "-m", "memplan", "import", str(tmp_path / "moe.pt2"), "-o",
-                           str(tmp_path / "g.json"), "-q"], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr   # (was: "failed to resolve torch.ops.transformers.grouped_mm_fallback")
-    loaded = json.loads((tmp_path / "g.json").read_text())
-    in_memory = memplan.from_torch(m, (torch.randn(5, 4),))
-    assert {t["id"]: t["size"] for t in loaded["tensors"]} == _sizes(in_memory)
-    assert _sizes(in_memory)["grouped_mm_fallback"] == 5 * 6 * 4
+    done = subprocess.run([sys.executable, "-c", _TWO_IMPORTS, str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=300)
+    # (was: "...: a torch.export program whose inputs or outputs are a transformers.modeling_outputs.BaseModelOutput,
+    # which torch cannot load back" and "... failed to resolve torch.ops.transformers.grouped_mm_fallback.default")
+    assert [line.split(" ", 2)[:2] for line in done.stdout.splitlines()] == [["out", "0"], ["moe", "0"]], \
+        done.stdout + done.stderr
+    for name, m in (("moe", moe), ("out", out)):
+        loaded = json.loads((tmp_path / f"{name}.json").read_text())
+        assert {t["id"]: t["size"] for t in loaded["tensors"]} == _sizes(memplan.from_torch(m, (x,)))
+    assert _sizes(memplan.from_torch(moe, (x,)))["grouped_mm_fallback"] == 5 * 6 * 4

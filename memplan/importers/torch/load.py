@@ -60,7 +60,7 @@ def load_exported(path: str):
     except BaseException:
         f.close()
         raise
-    _known_op_libraries(path)
+    _known_libraries(torch, path)
     held = _HeldErrors()
     try:
         with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
@@ -112,20 +112,31 @@ def load_exported(path: str):
 
 #: op namespaces that installed libraries register on import, and the module that registers them: a program saved from
 #: such a library's model names its ops (``torch.ops.transformers.grouped_mm_fallback``: every Mixtral, Qwen2-MoE... of
-#: transformers 5 on CPU) and loads only where they are registered. A fixed table: a file chooses no module to import
+#: transformers 5 on CPU) and loads only where they are registered. A fixed table: a file chooses no package to import
 _OP_LIBRARIES = {"transformers": "transformers.integrations.moe",
                  "transformers_msa": "transformers.integrations.msa_attention"}
 _OP_NAMESPACE = re.compile(r'"torch\.ops\.([A-Za-z_][A-Za-z0-9_]*)\.')
+#: the packages whose classes a saved input or output structure may name (its pytree type, ``transformers.
+#: modeling_outputs.BaseModelOutputWithPoolingAndCrossAttentions``: a model called with ``return_dict=True``), whose
+#: module is imported so that the class registers itself (transformers' ``ModelOutput`` subclasses do as they are made)
+_TYPE_PACKAGES = ("transformers",)
+_TYPE_NAME = re.compile(r'\\?"type\\?": \\?"((?:' + "|".join(_TYPE_PACKAGES) +
+                        r')(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\.([A-Za-z_][A-Za-z0-9_]*)\\?"')
+#: at most this many modules are imported for one file
+_MAX_LIBRARY_MODULES = 16
 
 
-def _known_op_libraries(path: str) -> None:
-    """Import the module of each ``_OP_LIBRARIES`` namespace ``path``'s program names (where it is installed), so that
-    torch's deserializer resolves those ops and their fake kernels check the program's records.
+def _known_libraries(torch: Any, path: str) -> None:
+    """Import, where installed, the module of each ``_OP_LIBRARIES`` namespace ``path``'s program names, and the module
+    of each ``_TYPE_PACKAGES`` class its input or output structure names that torch's pytree does not know yet, so that
+    torch's deserializer resolves those ops (and their fake kernels check the program's records) and those classes.
 
-    Why: ``memplan import`` of a Mixtral or Qwen2-MoE saved from transformers 5 was refused: "failed to resolve
-    torch.ops.transformers.grouped_mm_fallback.default", an op that importing transformers registers, which the CLI
-    never did (round 52). The library is the caller's own installed one, and only the fixed table's modules are
-    imported; a namespace outside it stays refused as before."""
+    Why: ``memplan import`` refused a Mixtral or Qwen2-MoE saved from transformers 5 ("failed to resolve
+    torch.ops.transformers.grouped_mm_fallback.default") and any transformers model saved as called by default,
+    ``return_dict=True`` ("a transformers.modeling_outputs.BaseModelOutputWithPoolingAndCrossAttentions, which torch
+    cannot load back"): the op and the class register as transformers is imported, which the CLI never did (round 52).
+    Only the caller's installed packages named in these tables are imported (a module under them that is no such
+    module fails to import, and torch's refusal stands); nothing of the file runs."""
     try:
         import zipfile
 
@@ -134,15 +145,17 @@ def _known_op_libraries(path: str) -> None:
             text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
     except Exception:  # noqa: BLE001 - an archive torch will refuse in its own words
         return
-    for namespace in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys()):
-        module = _OP_LIBRARIES[namespace]
+    known = torch.utils._pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
+    modules = [_OP_LIBRARIES[ns] for ns in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys())]
+    modules += sorted({module for module, cls in _TYPE_NAME.findall(text) if f"{module}.{cls}" not in known})
+    for module in modules[:_MAX_LIBRARY_MODULES]:
         if module in sys.modules:
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op
+        except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op or class
             continue
 
 
