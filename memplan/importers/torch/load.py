@@ -60,7 +60,7 @@ def load_exported(path: str):
     except BaseException:
         f.close()
         raise
-    _known_libraries(torch, path)
+    _known_libraries(torch, f)
     held = _HeldErrors()
     try:
         with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
@@ -126,10 +126,11 @@ _TYPE_NAME = re.compile(r'\\?"type\\?": \\?"((?:' + "|".join(_TYPE_PACKAGES) +
 _MAX_LIBRARY_MODULES = 16
 
 
-def _known_libraries(torch: Any, path: str) -> None:
-    """Import, where installed, the module of each ``_OP_LIBRARIES`` namespace ``path``'s program names, and the module
+def _known_libraries(torch: Any, f: Any) -> None:
+    """Import, where installed, the module of each ``_OP_LIBRARIES`` namespace the program of ``f`` names, and the module
     of each ``_TYPE_PACKAGES`` class its input or output structure names that torch's pytree does not know yet, so that
     torch's deserializer resolves those ops (and their fake kernels check the program's records) and those classes.
+    ``f``: the ``.pt2`` file, open (left at its start).
 
     Why: ``memplan import`` refused a Mixtral or Qwen2-MoE saved from transformers 5 ("failed to resolve
     torch.ops.transformers.grouped_mm_fallback.default") and any transformers model saved as called by default,
@@ -140,11 +141,14 @@ def _known_libraries(torch: Any, path: str) -> None:
     try:
         import zipfile
 
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(f) as archive:   # (the file ``check_archive`` passed, open: not its path again)
             names = [n for n in archive.namelist() if n.endswith("models/model.json")]
             text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
     except Exception:  # noqa: BLE001 - an archive torch will refuse in its own words
         return
+    finally:
+        with contextlib.suppress(OSError, ValueError):   # (what cannot seek, torch refuses in its own words)
+            f.seek(0)
     known = torch.utils._pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
     modules = [_OP_LIBRARIES[ns] for ns in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys())]
     modules += sorted({module for module, cls in _TYPE_NAME.findall(text) if f"{module}.{cls}" not in known})
