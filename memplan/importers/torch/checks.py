@@ -578,10 +578,17 @@ _TORCH_NAMESPACES = frozenset({"aten", "prims", "rngprims", "quantized", "_quant
                                "mkldnn", "mkl", "onednn", "higher_order", "inductor", "debugprims"})
 
 
+#: the op namespaces of libraries whose fake kernels are written and tested with their kernels (transformers' MoE
+#: ``grouped_mm_fallback``, torchvision's ``roi_align``): not run. Why: every transformers MoE model on CPU calls one, and
+#: a real-size Mixtral's whole forward on CPU at import, to check a fake that mirrors its kernel, is minutes for nothing
+_TESTED_NAMESPACES = frozenset({"transformers", "transformers_msa", "torchvision", "torchaudio"})
+
+
 def _custom_ops(torch, ep: Any) -> list:
-    """The top-level FX nodes of ``ep`` that call an op from outside torch (``torch.library``: ``mylib.pad``)."""
+    """The top-level FX nodes of ``ep`` that call an op from outside torch and its tested libraries (``torch.library``:
+    ``mylib.pad``)."""
     return [n for n in ep.graph.nodes if n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload)
-            and n.target.namespace not in _TORCH_NAMESPACES]
+            and n.target.namespace not in _TORCH_NAMESPACES | _TESTED_NAMESPACES]
 
 
 def _described(torch, t: Any) -> str:
