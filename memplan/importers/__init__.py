@@ -80,7 +80,7 @@ def import_onnx(*args, **kwargs):
 def from_torch(module: Any, example_inputs: Any = (), **kwargs: Any) -> Graph:
     """A torch module's forward pass as a Graph, via ``torch.export`` (``module`` may be an
     ``ExportedProgram``). The keyword options (``kwargs``, ``name``, ``alignment``, ``strict``,
-    ``decompose``, ``progress``) are ``memplan.importers.torch.from_torch``'s, which is loaded only on
+    ``decompose``, ``progress``, ``check_custom_ops``) are ``memplan.importers.torch.from_torch``'s, which is loaded only on
     call so that ``import memplan`` needs no torch (the ``torch`` extra)."""
     import inspect
 

@@ -26,6 +26,10 @@ the program asserts (``torch._check(n <= 5)``, ``nonzero``'s element count), as 
 given program of such sizes is exported again), and refused where there is none. A given program's every ATen op's (and higher-order op's) recorded result
 is checked against the op run on fake tensors of its recorded arguments, and every weight's record against its tensor:
 a ``.pt2`` is its JSON's word, and a plan sized from an edited record would be smaller than what the op writes.
+A module's custom ops (``torch.library``) are the user's fake kernels' word: ``from_torch`` runs the program once on CPU
+example inputs where it holds one and refuses a fake that is not its kernel's result (``check_custom_ops``). A ``.pt2``
+naming transformers' ops or classes (its MoE op, a ``ModelOutput``) has the installed transformers' module imported
+first, as ``import transformers`` in Python would (``load._known_libraries``).
 
 The package, bottom up (each module imports only those before it): ``common`` (torch on call, op names), ``untrusted``
 (code an archive must not run), ``load`` (``.pt2`` files), ``dims`` (dynamic sizes), ``checks`` (per-op checks),

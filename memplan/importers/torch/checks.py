@@ -570,3 +570,118 @@ def _bounded(dims: tuple) -> tuple:
         upper = None if isinstance(d, int) else _upper_bound(d)
         out.append(d if upper is None else upper)
     return tuple(out)
+
+
+#: the op namespaces torch itself defines: their fake kernels are torch's own, checked by torch's own tests
+_TORCH_NAMESPACES = frozenset({"aten", "prims", "rngprims", "quantized", "_quantized", "quantized_decomposed",
+                               "profiler", "c10d", "_c10d_functional", "_c10d_functional_autograd", "_dtensor",
+                               "mkldnn", "mkl", "onednn", "higher_order", "inductor", "debugprims"})
+
+
+#: the op namespaces of libraries whose fake kernels are written and tested with their kernels (transformers' MoE
+#: ``grouped_mm_fallback``, torchvision's ``roi_align``): not run. Why: every transformers MoE model on CPU calls one, and
+#: a real-size Mixtral's whole forward on CPU at import, to check a fake that mirrors its kernel, is minutes for nothing
+_TESTED_NAMESPACES = frozenset({"transformers", "transformers_msa", "torchvision", "torchaudio"})
+
+
+def _custom_ops(torch, ep: Any) -> list:
+    """The top-level FX nodes of ``ep`` that call an op from outside torch and its tested libraries (``torch.library``:
+    ``mylib.pad``)."""
+    return [n for n in ep.graph.nodes if n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload)
+            and n.target.namespace not in _TORCH_NAMESPACES | _TESTED_NAMESPACES]
+
+
+def _described(torch, t: Any) -> str:
+    """``[8, 3] float32 (96 bytes)``: a tensor's shape, dtype and element bytes, as a refusal names them."""
+    shape = [_concrete(d) for d in t.shape]
+    nbytes = math.prod(shape) * t.element_size() if all(isinstance(d, int) for d in shape) else None
+    return f"{shape} {str(t.dtype).removeprefix('torch.')}" + (f" ({nbytes} bytes)" if nbytes is not None else "")
+
+
+class _FakeMisfit(Exception):
+    """A custom op whose real result on the example inputs is not what its fake kernel recorded (``check_custom_fakes``);
+    ``words``: the refusal (the interpreter appends its own lines to the exception's text)."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(words)
+        self.words = words
+
+
+def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | None) -> None:
+    """Refuse a program exported here from a module whose custom op (one from outside torch: ``torch.library``'s
+    ``custom_op`` or ``Library.define``) returns, run for real on the example inputs, a result of another shape or
+    dtype than its fake (meta) kernel recorded for the export: a GraphError naming the node, the op and both.
+
+    Why: every size of a plan is the fake kernels' word. torch's own are checked against their real kernels by torch;
+    a user's ``register_fake`` is not, and one returning ``[2, 3]`` where the kernel writes ``[8, 3]`` was planned at
+    24 bytes for 96 written: the kernel wrote past its slot into its neighbours' bytes, and nothing said so.
+
+    Cheap where it cannot matter, and only where it can tell: programs without a custom op run nothing; otherwise the
+    program's graph runs once on CPU (``torch.fx.Interpreter``, no gradients, the caller's random state put back,
+    inputs, buffers and constants on clones, parameters where the program writes them: the caller's tensors keep their
+    values), only where a custom op's result has a fixed size to compare and where every example input,
+    weight and buffer is a CPU tensor. A run that raises, for any reason (a CUDA-only kernel, an op eager refuses on
+    these inputs), checks nothing: the import goes on as before. Data-dependent sizes (a fake's symbols) and ops inside
+    a ``cond`` or loop body are not compared: the interpreter runs those bodies whole."""
+    customs = {n.name for n in _custom_ops(torch, ep) if any(
+        isinstance(f, torch.Tensor) and all(isinstance(_concrete(d), int) for d in f.shape)
+        for f in torch.utils._pytree.tree_leaves(n.meta.get("val")))}
+    if not customs:   # (none, or only data-dependent results, which nothing here compares: no run for nothing)
+        return
+    try:
+        flat = list(ep._graph_module_flat_inputs(tuple(example_inputs), dict(kwargs or {})))
+    except Exception:  # noqa: BLE001 - inputs torch cannot flatten so: nothing to run the program on
+        return
+    if not all(not isinstance(x, torch.Tensor) or (x.device.type == "cpu" and type(x) in (
+            torch.Tensor, torch.nn.Parameter) and x.layout == torch.strided) for x in flat):
+        return
+    holders = [n for n in ep.graph.nodes if n.op == "placeholder"]
+    written = {a for n in ep.graph.nodes if n.op == "call_function" for a in written_args(torch, n)}
+    if len(holders) != len(flat):
+        return
+    params = {getattr(spec.arg, "name", None) for spec in ep.graph_signature.input_specs
+              if str(getattr(spec.kind, "name", spec.kind)) == "PARAMETER"}
+    # (inputs and buffers on clones whatever writes them, through a view too: ``x[0].add_(1)`` writes the slice;
+    # parameters, the bulk of the bytes, only where a node writes one itself)
+    flat = [x.clone() if isinstance(x, torch.Tensor) and (h.name not in params or h.name in written) else x
+            for h, x in zip(holders, flat)]
+
+    class Checking(torch.fx.Interpreter):
+        def run_node(self, n: Any) -> Any:
+            out = super().run_node(n)
+            if n.name in customs:
+                _compare(torch, n, out)
+            return out
+
+    state = torch.get_rng_state()
+    try:
+        with torch.no_grad():
+            Checking(ep.graph_module).run(*flat)
+    except _FakeMisfit as exc:
+        raise GraphError(exc.words) from None
+    except Exception:  # noqa: BLE001 - a program that does not run here on CPU: nothing is compared
+        return
+    finally:
+        torch.set_rng_state(state)
+
+
+def _compare(torch, n: Any, out: Any) -> None:
+    """Raise ``_FakeMisfit`` where custom-op node ``n``'s real result ``out`` differs in shape or dtype from its
+    recorded fake result (``n.meta["val"]``), leaf by leaf; sizes the fake leaves symbolic are not compared."""
+    real = torch.utils._pytree.tree_leaves(out)
+    fake = torch.utils._pytree.tree_leaves(n.meta.get("val"))
+    for k, (r, f) in enumerate(zip(real, fake)):
+        if not (isinstance(r, torch.Tensor) and isinstance(f, torch.Tensor)):
+            continue
+        shape = [_concrete(d) for d in f.shape]
+        if not all(isinstance(d, int) for d in shape):
+            continue
+        if list(r.shape) != shape or r.dtype != f.dtype:
+            which = f" result {k}" if len(fake) > 1 else " result"
+            smaller = math.prod(r.shape) * r.element_size() > math.prod(shape) * f.element_size()
+            raise _FakeMisfit(
+                f"node {n.name!r} ({n.target}): the op's{which} on the example inputs is {_described(torch, r)}, where "
+                f"its fake (meta) kernel says {_described(torch, f)}" +
+                (": a plan sized from the fake kernel gives the op fewer bytes than its kernel writes"
+                 if smaller else ": every size after it would be planned from the fake kernel's") +
+                " (fix the op's torch.library.register_fake to return what the kernel returns)")

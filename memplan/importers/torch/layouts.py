@@ -107,7 +107,7 @@ def _alias_source(torch, m: Any) -> Any:
     return m
 
 
-def body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int, int]]:
+def body_reach(torch, owner: Any, n: Any, depth: int = 0, *, scatter: bool = True) -> dict[str, tuple[int, int]]:
     """``{operand FX name: (absolute, relative)}`` for higher-order op node ``n``: the bytes a ``_STORAGE_BOUND`` view
     in its subgraphs (``as_strided``, ``as_strided_copy``, ``as_strided_scatter``: at any depth) touches in that
     operand's storage, counted from the storage's start (an explicit ``storage_offset``) or from the operand's own
@@ -116,7 +116,8 @@ def body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int
     Why: the top level grows a root to what such a view touches (``make_view``); inside a body nothing did, so a
     loaded program's input (its example not saved: its fake tensor is its elements alone) read by a branch's
     ``as_strided((2,), (1,), 6)`` was planned at 8 bytes where the branch reads 24..32. Sizes that are not plain
-    numbers (a body's symbols) are left out."""
+    numbers (a body's symbols) are left out. ``scatter=False`` leaves out ``as_strided_scatter`` (whose window counts in
+    a clone of its input, dense where the input is not: no bound on the input's storage), as ``storage_reach`` does."""
     reach: dict[str, tuple[int, int]] = {}
     if depth > 32:
         return reach
@@ -127,7 +128,7 @@ def body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int
             continue
         by_holder = dict(zip((p.name for p in holders), operands))
         for m in sub.graph.nodes:
-            for src, absolute, relative in _touches(torch, sub, m, depth):
+            for src, absolute, relative in _touches(torch, sub, m, depth, scatter=scatter):
                 holder = _alias_source(torch, src)
                 outer = by_holder.get(holder.name) if holder.op == "placeholder" else None
                 if outer is None:
@@ -141,15 +142,17 @@ def body_reach(torch, owner: Any, n: Any, depth: int = 0) -> dict[str, tuple[int
     return reach
 
 
-def _touches(torch, sub: Any, m: Any, depth: int) -> list[tuple[Any, int, int]]:
+def _touches(torch, sub: Any, m: Any, depth: int, *, scatter: bool = True) -> list[tuple[Any, int, int]]:
     """``(input node, absolute, relative)`` bytes (``body_reach``) that subgraph node ``m`` touches in its inputs'
     storages: an ``as_strided``-like view's, or a nested higher-order op's, by its operands."""
     if m.op != "call_function":
         return []
     if isinstance(m.target, torch._ops.HigherOrderOperator):
         names = {a.name: a for a in _flat_nodes(torch, (m.args, m.kwargs))}
-        return [(names[k], a, 0) for k, (a, _) in body_reach(torch, sub, m, depth + 1).items() if k in names]
-    if _op_name(m.target).split(".")[0] not in _STRIDED_READS:
+        return [(names[k], a, 0) for k, (a, _) in body_reach(torch, sub, m, depth + 1, scatter=scatter).items()
+                if k in names]
+    op = _op_name(m.target).split(".")[0]
+    if op not in _STRIDED_READS or (not scatter and op == "as_strided_scatter"):
         return []
     x = m.args[0] if m.args else None
     val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None

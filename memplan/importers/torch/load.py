@@ -6,6 +6,7 @@ contradict themselves or a cache folder that cannot be written. Each case is ref
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import importlib
 import logging
@@ -16,6 +17,7 @@ import re
 import sys
 import tempfile
 import threading
+import warnings
 from typing import Any
 
 from ...errors import InputFormatError, MemplanError
@@ -58,11 +60,12 @@ def load_exported(path: str):
     except BaseException:
         f.close()
         raise
+    _known_libraries(torch, f)
     held = _HeldErrors()
     try:
         with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
-                _no_code_from(path):
+                _no_code_from(path), return_types_named(torch):
             ep = torch.export.load(f)
         _check_record_layouts(path)
         _check_guards_code(torch, ep, path)
@@ -82,7 +85,8 @@ def load_exported(path: str):
         if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
             raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
         if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
-            why = held.last or "no exported program in the archive (a zip file torch.export.save did not write)"
+            why = held.last or _unfinished(path) or \
+                "no exported program in the archive (a zip file torch.export.save did not write)"
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
@@ -104,6 +108,126 @@ def load_exported(path: str):
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: op namespaces that installed libraries register on import, and the module that registers them: a program saved from
+#: such a library's model names its ops (``torch.ops.transformers.grouped_mm_fallback``: every Mixtral, Qwen2-MoE... of
+#: transformers 5 on CPU) and loads only where they are registered. A fixed table: a file chooses no package to import
+_OP_LIBRARIES = {"transformers": "transformers.integrations.moe",
+                 "transformers_msa": "transformers.integrations.msa_attention"}
+_OP_NAMESPACE = re.compile(r'"torch\.ops\.([A-Za-z_][A-Za-z0-9_]*)\.')
+#: the packages whose classes a saved input or output structure may name (its pytree type, ``transformers.
+#: modeling_outputs.BaseModelOutputWithPoolingAndCrossAttentions``: a model called with ``return_dict=True``), whose
+#: module is imported so that the class registers itself (transformers' ``ModelOutput`` subclasses do as they are made)
+_TYPE_PACKAGES = ("transformers",)
+_TYPE_NAME = re.compile(r'\\?"type\\?": \\?"((?:' + "|".join(_TYPE_PACKAGES) +
+                        r')(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\.([A-Za-z_][A-Za-z0-9_]*)\\?"')
+#: at most this many modules are imported for one file
+_MAX_LIBRARY_MODULES = 16
+
+
+def _known_libraries(torch: Any, f: Any) -> None:
+    """Import, where installed, the module of each ``_OP_LIBRARIES`` namespace the program of ``f`` names, and the module
+    of each ``_TYPE_PACKAGES`` class its input or output structure names that torch's pytree does not know yet, so that
+    torch's deserializer resolves those ops (and their fake kernels check the program's records) and those classes.
+    ``f``: the ``.pt2`` file, open (left at its start).
+
+    Why: ``memplan import`` refused a Mixtral or Qwen2-MoE saved from transformers 5 ("failed to resolve
+    torch.ops.transformers.grouped_mm_fallback.default") and any transformers model saved as called by default,
+    ``return_dict=True`` ("a transformers.modeling_outputs.BaseModelOutputWithPoolingAndCrossAttentions, which torch
+    cannot load back"): the op and the class register as transformers is imported, which the CLI never did (round 52).
+    Only the caller's installed packages named in these tables are imported (a module under them that is no such
+    module fails to import, and torch's refusal stands); nothing of the file runs."""
+    try:
+        import zipfile
+
+        with zipfile.ZipFile(f) as archive:   # (the file ``check_archive`` passed, open: not its path again)
+            names = [n for n in archive.namelist() if n.endswith("models/model.json")]
+            text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
+    except Exception:  # noqa: BLE001 - an archive torch will refuse in its own words
+        return
+    finally:
+        with contextlib.suppress(OSError, ValueError):   # (what cannot seek, torch refuses in its own words)
+            f.seek(0)
+    known = torch.utils._pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
+    modules = [_OP_LIBRARIES[ns] for ns in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys())]
+    modules += sorted({module for module, cls in _TYPE_NAME.findall(text) if f"{module}.{cls}" not in known})
+    for module in modules[:_MAX_LIBRARY_MODULES]:
+        if module in sys.modules:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op or class
+            continue
+
+
+#: the members ``torch.export.save`` writes before it serializes the program (``archive_format``...)
+_SAVE_PREAMBLE = ("archive_format", "archive_version", "byteorder")
+
+
+def _unfinished(path: str) -> str | None:
+    """Words for an archive ``torch.export.save`` began and gave up on: its first members (``archive_format``...) and
+    no program; None for anything else.
+
+    Why: ``torch.export.save`` opens the file and writes those members before it serializes the program, and leaves
+    them behind when that raises: a program whose outputs are a ``torch.return_types`` (``torch.max(x, dim=0)``,
+    ``topk``, ``sort``) in a torch release that gives those no serialization name ("No registered serialization name
+    for <class 'torch.return_types.max'>"). Such a file was refused as "a zip file torch.export.save did not write",
+    which it did, in part (round 52)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except Exception:  # noqa: BLE001 - not a zip we can list: torch's own words stand
+        return None
+    tails = {n.rsplit("/", 1)[-1] for n in names}
+    if not all(t in tails for t in _SAVE_PREAMBLE) or any("/models/" in n or n.startswith("models/") for n in names):
+        return None
+    return ("no exported program in the archive, only the members torch.export.save writes first: an unfinished "
+            "archive (torch.export.save stops so when it "
+            "cannot serialize the program, e.g. outputs of type torch.return_types from torch.max(x, dim=0), topk or "
+            "sort, which some torch releases cannot save: return them as a plain tuple, tuple(torch.max(x, dim=0)), "
+            "export and save again, or import the ExportedProgram in Python with memplan.from_torch)")
+
+
+@contextlib.contextmanager
+def return_types_named(torch: Any):
+    """For the block, torch's pytree serializes and deserializes every ``torch.return_types`` class (a structseq:
+    ``torch.return_types.max``) under its qualified name, as torch releases that name them do; afterwards torch's
+    registry is as it was.
+
+    Why: the planner needs a program's output leaves, not the Python class around them, yet a ``.pt2`` whose outputs
+    are ``torch.max(x, dim=0)``'s was refused on load in a torch that does not name those classes ("Deserializing
+    torch.return_types.max in pytree is not registered"). The registration is the one torch's later releases make
+    (name ``torch.return_types.<name>``, context ``None``): structure only, no code is named by the file."""
+    pytree = torch.utils._pytree
+    added: list[tuple[type, Any, str]] = []
+    with _RETURN_TYPES:
+        try:
+            for cls in getattr(torch.return_types, "all_return_types", ()):
+                name = f"torch.return_types.{cls.__name__}"
+                old = pytree.SUPPORTED_SERIALIZED_TYPES.get(cls)
+                if cls not in pytree.SUPPORTED_NODES or name in pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE or (
+                        old is not None and old.serialized_type_name != pytree.NO_SERIALIZED_TYPE_NAME_FOUND):
+                    continue   # (named already: by this torch, or by the user)
+                pytree.SUPPORTED_SERIALIZED_TYPES[cls] = pytree._SerializeNodeDef(cls, name, None, None)
+                pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE[name] = cls
+                added.append((cls, old, name))
+            yield
+        finally:
+            for cls, old, name in added:
+                pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE.pop(name, None)
+                if old is None:
+                    pytree.SUPPORTED_SERIALIZED_TYPES.pop(cls, None)
+                else:
+                    pytree.SUPPORTED_SERIALIZED_TYPES[cls] = old
+
+
+#: held while ``return_types_named`` changes torch's registry (two loads at once would restore each other's)
+_RETURN_TYPES = threading.RLock()
 
 
 def _inverted_range(path: str) -> str | None:

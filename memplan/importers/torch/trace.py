@@ -12,12 +12,13 @@ import threading
 from collections import Counter
 from typing import Any
 
-from ...errors import GraphError
+from ...errors import GraphError, OptionError
+from ...errors import short_repr as _short
 from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
-from .checks import _block_write, _concrete, _is_vmap_entry
+from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
@@ -28,7 +29,7 @@ from .untrusted import _check_guards_code
 
 def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
                alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
-               progress: Progress | None = None) -> Graph:
+               progress: Progress | None = None, check_custom_ops: bool = True) -> Graph:
     """Export ``module(*example_inputs, **kwargs)`` and build a validated Graph of its forward pass.
 
     ``module`` may also be an ``ExportedProgram``: ``example_inputs`` (and ``kwargs``) then only give the sizes of
@@ -36,12 +37,18 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     GraphError names one that is not). ``decompose``
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
+    ``check_custom_ops``: where ``module`` is a module whose program calls a custom op (``torch.library``) and its
+    example inputs and weights are CPU tensors, the program runs once on them and a custom op whose result is not
+    what its fake kernel said is refused (``check_custom_fakes``: a plan sized from an under-reporting fake gives the
+    op fewer bytes than it writes); False runs nothing (a custom op with effects beyond its result, a log).
     """
     check_progress(progress, "from_torch")
+    if not isinstance(check_custom_ops, bool):
+        raise OptionError(f"from_torch: check_custom_ops must be True or False, not {_short(check_custom_ops)}")
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
-    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, check_custom_ops)
     # (exported in this process: a module, or a dynamic program specialized to example inputs)
     here = not given or ((example_inputs != () or bool(kwargs)) and _has_dynamic_inputs(torch, module))
     if not here and _unpinned_sizes(torch, ep):
@@ -153,8 +160,11 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     return ep, graph, trace
 
 
-def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool):
-    """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module."""
+def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool,
+            check_custom_ops: bool = False):
+    """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module.
+    ``check_custom_ops``: ``from_torch``'s. Not for ``trace_torch``: the executor builds without running a custom op
+    (it may have effects) and checks each of its results against the fake at every call."""
     _cache_dir_made("export")
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
@@ -211,6 +221,9 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                              "would draw on from the caller's generator (draw outside the block, or pass the random "
                              "values in as inputs)")
         default = type(module).__name__
+        # (a custom op's fake kernel is the user's word for its result's size: run against its kernel where it can be)
+        if check_custom_ops:
+            check_custom_fakes(torch, ep, example_inputs, kwargs)
     if decompose:
         try:
             ep = _decomposed(torch, ep, ep.run_decompositions)

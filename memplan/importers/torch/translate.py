@@ -322,17 +322,26 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
         _check_dense_op(torch, n, where)
         _check_block_writes(torch, ep.graph_module, n, where)
         own = storage_reach(torch, n)   # (a body's reach only grows: a *_scatter there writes its own clone)
+        # (what an as_strided in a subgraph (a cond branch, a map body) reads is bounded by its operand's storage as one
+        # at the top level is: a branch's as_strided((4,), (1,), 6) over an 8-float input grew the input to 40 bytes,
+        # where eager raises "out of bounds for storage of size 32" when the branch runs (round 52))
+        storage_bound = {**body_reach(torch, ep.graph_module, n, scatter=False), **own}
         for fx_name, (absolute, relative) in {**body_reach(torch, ep.graph_module, n), **own}.items():
             tid = current.get(fx_name)
             if isinstance(tid, str):   # (bytes from its storage's start: its root's bytes 0..size are that storage)
                 need = max(absolute, recs[tid].off + relative if relative else 0)
                 root = recs[root_of(tid)]
                 holds = made.get(root.id, root.size)
-                if fx_name in own and tid not in loose and need > holds and root.id not in guessed:
-                    raise GraphError(f"{where} reads or writes bytes up to {need} of the storage of {tid!r} (an "
-                                     f"as_strided's storage offset counts from its start), which holds "
-                                     f"{holds} bytes: torch refuses that at run time (out of bounds for the "
-                                     f"storage){_past_words(root.kind, getattr(examples.get(root.id), MADE_BY, None))}")
+                if fx_name in storage_bound and tid not in loose and root.id not in guessed:
+                    b_abs, b_rel = storage_bound[fx_name]
+                    reads = max(b_abs, recs[tid].off + b_rel if b_rel else 0)
+                    if reads > holds:
+                        inside = "" if fx_name in own else " (in a subgraph: a branch or body that reads past it when it runs)"
+                        raise GraphError(
+                            f"{where} reads or writes bytes up to {reads} of the storage of {tid!r}{inside} (an "
+                            f"as_strided's storage offset counts from its start), which holds {holds} bytes: torch "
+                            f"refuses that at run time (out of bounds for the storage)"
+                            f"{_past_words(root.kind, getattr(examples.get(root.id), MADE_BY, None))}")
                 root.size = max(root.size, need)
         if n.target is operator.getitem:
             src = current.get(n.args[0].name)
