@@ -472,7 +472,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         rows = args.bench_run(args)
     if args.json:
-        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
+        try:   # (a NaN or Infinity would make the file no JSON that a strict reader, jq or a browser, takes)
+            text = json.dumps(rows, indent=1, allow_nan=False) + "\n"
+        except ValueError as exc:
+            raise MemplanError(f"bench {args.suite}: a result is not finite ({exc}): no --json written") from None
+        atomic_write_text(args.json, text)
     return 0
 
 

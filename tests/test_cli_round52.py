@@ -321,3 +321,56 @@ def test_hostile_command_line(folder, monkeypatch, capsys, line, words):
         assert not new, f"a refused run wrote {new}"
     for name in new:   # (a good run's output: the next case starts from the same folder)
         os.remove(os.path.join(folder, name))
+
+
+# ---- bench --json: documented, plain JSON -------------------------------------------------------------------------
+
+
+def _documented_fields() -> dict[str, set[str]]:
+    """docs/benchmarks.md's table of ``--json`` fields: suite -> the field names of its third column."""
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "benchmarks.md")) as f:
+        text = f.read()
+    section = text.split("## The `--json` rows", 1)[1].split("\n## ", 1)[0]
+    found = {}
+    for line in section.splitlines():
+        cells = line.split(" | ")
+        if len(cells) == 3 and cells[0].startswith("| `"):
+            fields = re.sub(r"\([^()]*(\([^()]*\)[^()]*)*\)", "", cells[2])   # (the names inside parentheses are values)
+            found[cells[0].strip("| `")] = set(re.findall(r"`([a-z_]+)`", fields))
+    return found
+
+
+def test_every_suites_json_fields_are_the_documented_ones(tmp_path, capsys, minimalloc_dir):
+    """Each suite's rows hold exactly the fields docs/benchmarks.md lists for it (they were documented nowhere)."""
+    documented = _documented_fields()
+    runs = {"planners": [["--minimalloc", minimalloc_dir, "--corpus", "minimalloc,examples", "--only", "A,diamond",
+                          "--solvers", "ggml,size"]],
+            "schedule": [["--quick", "--layers", "1"]],
+            "scale": [["--nodes", "30", "--mode", "serial", "auto"]],
+            "devices": [["--models", "tiny", "--devices", "2"]]}
+    assert set(documented) == set(runs)
+    for suite, argvs in runs.items():
+        keys: set[str] = set()
+        for argv in argvs:
+            out = tmp_path / f"{suite}.json"
+            assert main(["bench", suite, *argv, "--json", str(out)]) == 0, capsys.readouterr().err
+            keys |= {k for row in json.loads(out.read_text()) for k in row}
+        assert keys == documented[suite], (suite, keys ^ documented[suite])
+    capsys.readouterr()
+
+
+def test_bench_json_with_a_nan_is_refused_not_written(tmp_path, capsys, monkeypatch):
+    """A suite row holding a NaN was written as ``NaN``, which is no JSON (``jq``, a browser refuse the file); now one
+    error line and no file (an old one stays as it was)."""
+    from memplan.benchmarks import devices
+
+    monkeypatch.setattr(devices, "run", lambda args: [{"model": "x", "balance": float("nan")}])
+    out = tmp_path / "d.json"
+    out.write_text("old")
+    code = main(["bench", "devices", "--models", "tiny", "--json", str(out)])
+    err = capsys.readouterr().err
+    assert (code, len(err.splitlines())) == (2, 1) and "not finite" in err, err
+    assert out.read_text() == "old"
