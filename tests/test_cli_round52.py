@@ -374,3 +374,16 @@ def test_bench_json_with_a_nan_is_refused_not_written(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert (code, len(err.splitlines())) == (2, 1) and "not finite" in err, err
     assert out.read_text() == "old"
+
+
+def test_hidden_files_in_the_minimalloc_folder_are_no_problems(tmp_path, capsys):
+    """``._A.1048576.csv`` (the AppleDouble file macOS writes beside a copied file: binary) failed the whole run as
+    "holds a NUL byte", and ``.csv`` ran as a problem named '' that ``--only`` cannot name; hidden files are left out,
+    as ``challenging/*.csv`` in a shell leaves them out."""
+    folder = tmp_path / "mm" / "challenging"
+    folder.mkdir(parents=True)
+    (folder / "A.1048576.csv").write_text(CSV)
+    (folder / "._A.1048576.csv").write_bytes(b"\x00\x05\x16\x07" * 20)
+    (folder / ".csv").write_text(CSV)
+    code, rows, err = _bench(capsys, "--minimalloc", str(tmp_path / "mm"), "--corpus", "minimalloc")
+    assert code == 0 and [r["problem"] for r in rows] == ["A"], err

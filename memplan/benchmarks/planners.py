@@ -258,8 +258,8 @@ def _check_only(only: set[str], names: list[str], corpus: set[str], files: bool 
 
 
 def _minimalloc_files(directory: str) -> list[str]:
-    """The CSV problems of ``--minimalloc DIR`` (in ``DIR/challenging``, else in ``DIR``), sorted; an
-    error naming the option when there are none."""
+    """The CSV problems of ``--minimalloc DIR`` (in ``DIR/challenging``, else in ``DIR``; hidden files left out),
+    sorted; an error naming the option when there are none."""
     from ..errors import MemplanError
 
     if not os.path.isdir(directory):
@@ -267,7 +267,9 @@ def _minimalloc_files(directory: str) -> list[str]:
         raise MemplanError(f"--minimalloc {directory}: {why}")
     chal = _problem_folder(directory)
     try:
-        names = sorted(f for f in os.listdir(chal) if f.endswith(".csv"))
+        # (a hidden file is none of the problems, as ``challenging/*.csv`` in a shell leaves it out: macOS's
+        # ``._A.1048576.csv`` beside a copied problem failed the run as binary data, and ``.csv`` was a row named '')
+        names = sorted(f for f in os.listdir(chal) if f.endswith(".csv") and not f.startswith("."))
     except OSError as exc:
         raise MemplanError(f"--minimalloc {directory}: {exc.strerror}") from None
     if not names:
