@@ -113,6 +113,12 @@ def folder(tmp_path_factory):
         os.symlink("nowhere", "dangling.json")
         os.link("g.json", "hg.json")
         shutil.copy("g.json", NONUTF)
+        os.symlink(".", "ldir")   # (a directory link: ldir/g.json is g.json)
+        with open("a.json", "w") as f:
+            f.write("{}")
+        os.link("a.json", "ha.json")
+        os.symlink("a.json", "sa.json")
+        os.mkfifo("fifo.json")   # (read, it would block: refused as no regular file)
     finally:
         os.chdir(cwd)
     return d
@@ -139,6 +145,11 @@ BAD_FILES = [
     ("plan types.json -o o.json", ["types.json", "tensors"]),
     ("plan dupkey.json -o o.json", ["dupkey.json", "'name'", "twice"]),
     ("plan trail.json -o o.json", ["trail.json"]),
+    ("plan fifo.json -o o.json", ["fifo.json", "regular file"]),
+    ("plan /dev/zero -o o.json", ["/dev/zero", "regular file"]),
+    ("plan - -o o.json", ["standard input"]),
+    ("csv fifo.json -o o.csv", ["fifo.json"]),
+    ("bench planners --solvers greedy --graph fifo.json", ["--graph fifo.json"]),
     ("verify g.json pnan.json", ["pnan.json", "NaN"]),
     ("verify g.json pneg.json", ["pneg.json", "arena_bytes"]),
     ("verify g.json phuge.json", ["phuge.json", "arena_bytes"]),
@@ -174,6 +185,19 @@ BAD_OUTPUTS = [
     ("plan g.json -o lg.json", ["-o lg.json", "input"]),        # (a symbolic link to the input)
     ("plan lg.json -o g.json", ["-o g.json", "input"]),
     ("plan g.json -o hg.json", ["-o hg.json", "input"]),        # (a hard link)
+    ("plan g.json -o ldir/g.json", ["-o ldir/g.json", "input"]),          # (through a directory link)
+    ("plan g.json -o ldir/ldir/./hg.json", ["input"]),
+    ("plan g.json -o g.json/x.json", ["not a directory"]),
+    ("plan g.json -o o.json/", ["slash"]),
+    ("plan g.json -o /dev/null", ["regular file"]),
+    ("plan g.json -o a.json --devices 2 --graph-out ha.json", ["same file"]),
+    ("plan g.json -o a.json --devices 2 --graph-out sa.json", ["same file"]),
+    ("plan g.json -o a.json --devices 2 --graph-out ./ldir/a.json", ["same file"]),
+    ("csv c.csv -o ldir/c.csv", ["input"]),
+    ("import g.json -o g.json", ["input"]),
+    ("bench planners --solvers greedy --graph ldir/g.json --json hg.json", ["--json hg.json", "input"]),
+    ("bench planners --solvers greedy --graph g.json --graph ldir/g.json", ["twice"]),
+    ("example -o g.json/ex", ["g.json/ex"]),
     ("plan g.json -o nodir/o.json", ["nodir"]),
     ("plan g.json -o ro/o.json", ["ro/o.json", "read-only"]),
     ("plan g.json -o adir", ["-o adir", "directory"]),
@@ -288,7 +312,7 @@ def _snapshot(root: str) -> dict[str, str]:
     for where, _dirs, files in os.walk(root):
         for name in files:
             path = os.path.join(where, name)
-            if not os.path.islink(path) and not path.endswith("/mem"):
+            if not os.path.islink(path) and os.path.isfile(path):
                 with open(path, "rb") as f:
                     found[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
     return found
