@@ -28,16 +28,13 @@ COMMAND_MODULES = ("memplan", "memplan.__main__", "memplan.cli")
 
 
 def command_process() -> bool:
-    """Whether this process runs the ``memplan`` command: the ``memplan`` script (``sys.argv[0]``), or ``python -m
+    """Whether this process runs the ``memplan`` command: the ``memplan`` script (``sys.argv[0]``, or a link to it), or ``python -m
     memplan`` while Python locates the module (``sys.argv[0]`` is then ``-m``; the module named is the argument of
     the interpreter's command line, ``sys.orig_argv``, just before the command's own ``sys.argv[1:]``)."""
     argv = sys.argv
     if not argv:
         return False
-    script = os.path.basename(str(argv[0]))
-    for suffix in (".exe", "-script.py"):   # (the script's names on Windows)
-        script = script.removesuffix(suffix)
-    if script == "memplan":
+    if _script_name(str(argv[0])) == "memplan":
         return True
     orig = getattr(sys, "orig_argv", None) or []
     if argv[0] != "-m" or len(orig) < len(argv):
@@ -46,6 +43,23 @@ def command_process() -> bool:
     if token.startswith("-"):   # (``-mmemplan``, ``-Bmmemplan``: the module written in the option's cluster)
         token = token[1:].partition("m")[2]
     return token in COMMAND_MODULES
+
+
+def _script_name(path: str) -> str:
+    """The name of the script ``path`` runs, less the suffixes of the script's names on Windows: its own name, else
+    (a symbolic link of another name: ``ln -s /venv/bin/memplan ~/bin/mp``) the name of the file it links to. Why
+    the link's target: run as ``mp``, the command's process was taken for a program importing memplan, and a Ctrl-C
+    while the package imported was Python's traceback."""
+    names = [os.path.basename(path)]
+    if path not in ("-c", "-m", "") and os.path.islink(path):
+        with contextlib.suppress(OSError, ValueError):
+            names.append(os.path.basename(os.path.realpath(path)))
+    for name in names:
+        for suffix in (".exe", "-script.py"):   # (the script's names on Windows)
+            name = name.removesuffix(suffix)
+        if name == "memplan":
+            return name
+    return names[0]
 
 
 #: whether ``hold`` set the handler in this process (``rehold`` sets it again only then)

@@ -411,3 +411,35 @@ def test_hidden_files_in_the_minimalloc_folder_are_no_problems(tmp_path, capsys)
     (folder / ".csv").write_text(CSV)
     code, rows, err = _bench(capsys, "--minimalloc", str(tmp_path / "mm"), "--corpus", "minimalloc")
     assert code == 0 and [r["problem"] for r in rows] == ["A"], err
+
+
+# ---- Ctrl-C while the command imports the package, run through a link of another name ------------------------------
+
+
+def test_ctrl_c_while_importing_through_a_link_to_the_script_is_one_line(tmp_path):
+    """``ln -s /venv/bin/memplan ~/bin/mp; mp plan ...``: the process was not taken for the command (its script's name
+    is ``mp``), so a Ctrl-C while the package imported was Python's KeyboardInterrupt traceback; the link's target
+    names the script now: one line, exit 130, as ``memplan`` itself."""
+    import sys
+
+    from test_cli_round51 import _SITE, INTERRUPTED, PKG, _run
+
+    (tmp_path / "sitecustomize.py").write_text(_SITE)
+    script = tmp_path / "memplan"   # (the console script pip writes, by its name)
+    script.write_text("import sys\nfrom memplan.cli import main\nsys.exit(main())\n")
+    link = tmp_path / "mp"
+    link.symlink_to(script)
+    r = _run(str(tmp_path), 9, os.path.join(PKG, "__init__.py"), [str(link), "--help"])
+    assert (r.returncode, r.stderr.strip()) == (130, INTERRUPTED), r.stderr
+    from memplan import _interrupt
+
+    other = tmp_path / "other.py"   # (a link to a program of another name stays a program importing memplan)
+    other.write_text("")
+    (tmp_path / "prog").symlink_to(other)
+    for argv0, command in ((str(link), True), (str(tmp_path / "prog"), False), ("-c", False)):
+        saved = sys.argv
+        sys.argv = [argv0]
+        try:
+            assert _interrupt.command_process() is command, argv0
+        finally:
+            sys.argv = saved
