@@ -103,9 +103,51 @@ def interrupted_before_hold() -> None:
         _say_and_exit()
 
 
+#: the codes ``cli.main`` returned in this process (``ended``): the last one is the command's exit code
+_ended: list[int] = []
+
+
+def ended(code: int) -> None:
+    """``cli.main`` is returning ``code``: a Ctrl-C from here to the process's end that comes while Python shuts down
+    says the line only where the command has not said it already (``_exit_now``)."""
+    _ended.append(code)
+
+
 def _interrupted(signum: int, frame: object) -> None:
-    """The SIGINT handler while the command's modules are imported."""
+    """The SIGINT handler while the command's modules are imported, and once the command is over."""
+    if _shutting_down(frame):
+        _exit_now()
     _say_and_exit()
+
+
+def _shutting_down(frame) -> bool:
+    """Whether the signal came while Python shuts down, the program's own code over: the outermost frame is not the
+    program's (the ``__main__`` module's code, or ``runpy``'s for ``python -m``) but one Python calls on its way out
+    (``threading._shutdown``, an ``atexit`` callback: ``cpsat``'s waits up to 30 s for a solve a second Ctrl-C left
+    running), or there is none. Why: the SystemExit ``_say_and_exit`` raises there cannot end the process; Python
+    printed "Exception ignored in: <module 'threading'>" and its traceback after the line, and exited 0."""
+    outer = frame
+    while outer is not None and getattr(outer, "f_back", None) is not None:
+        outer = outer.f_back
+    return outer is None or getattr(outer, "f_globals", {}).get("__name__") not in ("__main__", "runpy")
+
+
+def _exit_now() -> None:
+    """The process's end for a Ctrl-C while Python shuts down: the line (unless the command ended by saying it: exit
+    130 already), what stdout and stderr hold flushed, and exit 130 at once (``os._exit``: what Python had left to do
+    on its way out is cleanup; every output was renamed into place before the command returned)."""
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stream = _error_stream()
+    for out in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if out is not None:
+                out.flush()
+    if stream is not None and not (_ended and _ended[-1] == EXIT_INTERRUPTED):
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(LINE)
+            stream.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _say_and_exit() -> None:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import argtypes
-from ._interrupt import rehold, release
+from ._interrupt import ended, rehold, release
 from .errors import MemplanError
 from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
@@ -752,6 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code not in (EXIT_BAD_INPUT, 130):
             for _category, text in held:
                 argtypes.print_warning(text)
+        ended(code)
         return code
 
 

@@ -443,3 +443,26 @@ def test_ctrl_c_while_importing_through_a_link_to_the_script_is_one_line(tmp_pat
             assert _interrupt.command_process() is command, argv0
         finally:
             sys.argv = saved
+
+
+#: a ``sitecustomize`` that registers an ``atexit`` callback in a file of its own (``late.py``): Python calls it as the
+#: process ends, after the command is over; with SIG_FILE that file, a SIGINT comes there
+_LATE = "def late():\n    x = 1\n    return x\n"
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["--version"], 0), (["show", "missing.json"], 2)])
+def test_ctrl_c_while_python_shuts_down_is_one_line_and_130(tmp_path, argv, code):
+    """A Ctrl-C once the command is over, while Python shuts down (``threading._shutdown``, an ``atexit`` callback such
+    as ``cpsat``'s wait of up to 30 s for a solve a second Ctrl-C left running): the handler's SystemExit cannot end
+    the process there, and Python printed "Exception ignored in atexit callback", a traceback and "SystemExit: 130"
+    after the line, exit status still the command's. Now the line once and exit 130 at once."""
+    from test_cli_round51 import _SITE, INTERRUPTED, _run
+
+    (tmp_path / "late.py").write_text(_LATE)
+    (tmp_path / "sitecustomize.py").write_text(_SITE + "import atexit, late\natexit.register(late.late)\n")
+    r = _run(str(tmp_path), 2, str(tmp_path / "late.py"), ["-m", "memplan", *argv], cwd=str(tmp_path))   # (1: the def)
+    lines = r.stderr.strip().splitlines()
+    assert (r.returncode, lines[-1:]) == (130, [INTERRUPTED]) and "Traceback" not in r.stderr, r.stderr
+    assert len(lines) == (1 if code == 0 else 2), r.stderr   # (a failing command's own line, then this one)
+    r = _run(str(tmp_path), 0, "", ["-m", "memplan", *argv], cwd=str(tmp_path))   # (without the Ctrl-C)
+    assert r.returncode == code, r.stderr
