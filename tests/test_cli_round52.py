@@ -466,3 +466,18 @@ def test_ctrl_c_while_python_shuts_down_is_one_line_and_130(tmp_path, argv, code
     assert len(lines) == (1 if code == 0 else 2), r.stderr   # (a failing command's own line, then this one)
     r = _run(str(tmp_path), 0, "", ["-m", "memplan", *argv], cwd=str(tmp_path))   # (without the Ctrl-C)
     assert r.returncode == code, r.stderr
+
+
+def test_json_over_a_minimalloc_problem_names_the_file_once(tmp_path, capsys):
+    """``--json D/challenging/A.1048576.csv``: "is the minimalloc problem A.1048576.csv D/challenging/A.1048576.csv",
+    the file's name twice; now the problem's name and its path."""
+    folder = tmp_path / "mm" / "challenging"
+    folder.mkdir(parents=True)
+    (folder / "A.1048576.csv").write_text(CSV)
+    target = str(folder / "A.1048576.csv")
+    code = main(["bench", "planners", "--minimalloc", str(tmp_path / "mm"), "--corpus", "minimalloc", "--solvers",
+                 "greedy", "--json", target])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"is the minimalloc problem A {target}:" in err and err.count("A.1048576.csv") == 2, err   # (--json's, its)
+    assert (folder / "A.1048576.csv").read_text() == CSV

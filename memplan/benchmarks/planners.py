@@ -63,7 +63,13 @@ def inputs(args: argparse.Namespace) -> dict[str, str]:
     files = {"input graph" + (f" #{k + 1}" if len(paths) > 1 else ""): p for k, p in enumerate(paths)}
     if "minimalloc" not in _corpus(args) or not args.minimalloc:
         return files
-    return {**{f"minimalloc problem {os.path.basename(p)}": p for p in _minimalloc_files(args.minimalloc)}, **files}
+    # (labelled by the problem's name: a message prints the label and then the path, and the file's name in both read
+    # "the minimalloc problem A.1048576.csv D/challenging/A.1048576.csv"; the file's name only where two share one)
+    csvs = _minimalloc_files(args.minimalloc)
+    names = [_csv_name(p) for p in csvs]
+    labels = [f"minimalloc problem {name if names.count(name) == 1 else os.path.basename(p)}"
+              for name, p in zip(names, csvs)]
+    return {**dict(zip(labels, csvs)), **files}
 
 
 def input_folders(args: argparse.Namespace) -> dict[str, str]:
