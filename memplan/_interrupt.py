@@ -28,16 +28,13 @@ COMMAND_MODULES = ("memplan", "memplan.__main__", "memplan.cli")
 
 
 def command_process() -> bool:
-    """Whether this process runs the ``memplan`` command: the ``memplan`` script (``sys.argv[0]``), or ``python -m
+    """Whether this process runs the ``memplan`` command: the ``memplan`` script (``sys.argv[0]``, or a link to it), or ``python -m
     memplan`` while Python locates the module (``sys.argv[0]`` is then ``-m``; the module named is the argument of
     the interpreter's command line, ``sys.orig_argv``, just before the command's own ``sys.argv[1:]``)."""
     argv = sys.argv
     if not argv:
         return False
-    script = os.path.basename(str(argv[0]))
-    for suffix in (".exe", "-script.py"):   # (the script's names on Windows)
-        script = script.removesuffix(suffix)
-    if script == "memplan":
+    if _script_name(str(argv[0])) == "memplan":
         return True
     orig = getattr(sys, "orig_argv", None) or []
     if argv[0] != "-m" or len(orig) < len(argv):
@@ -46,6 +43,23 @@ def command_process() -> bool:
     if token.startswith("-"):   # (``-mmemplan``, ``-Bmmemplan``: the module written in the option's cluster)
         token = token[1:].partition("m")[2]
     return token in COMMAND_MODULES
+
+
+def _script_name(path: str) -> str:
+    """The name of the script ``path`` runs, less the suffixes of the script's names on Windows: its own name, else
+    (a symbolic link of another name: ``ln -s /venv/bin/memplan ~/bin/mp``) the name of the file it links to. Why
+    the link's target: run as ``mp``, the command's process was taken for a program importing memplan, and a Ctrl-C
+    while the package imported was Python's traceback."""
+    names = [os.path.basename(path)]
+    if path not in ("-c", "-m", "") and os.path.islink(path):
+        with contextlib.suppress(OSError, ValueError):
+            names.append(os.path.basename(os.path.realpath(path)))
+    for name in names:
+        for suffix in (".exe", "-script.py"):   # (the script's names on Windows)
+            name = name.removesuffix(suffix)
+        if name == "memplan":
+            return name
+    return names[0]
 
 
 #: whether ``hold`` set the handler in this process (``rehold`` sets it again only then)
@@ -89,9 +103,51 @@ def interrupted_before_hold() -> None:
         _say_and_exit()
 
 
+#: the codes ``cli.main`` returned in this process (``ended``): the last one is the command's exit code
+_ended: list[int] = []
+
+
+def ended(code: int) -> None:
+    """``cli.main`` is returning ``code``: a Ctrl-C from here to the process's end that comes while Python shuts down
+    says the line only where the command has not said it already (``_exit_now``)."""
+    _ended.append(code)
+
+
 def _interrupted(signum: int, frame: object) -> None:
-    """The SIGINT handler while the command's modules are imported."""
+    """The SIGINT handler while the command's modules are imported, and once the command is over."""
+    if _shutting_down(frame):
+        _exit_now()
     _say_and_exit()
+
+
+def _shutting_down(frame) -> bool:
+    """Whether the signal came while Python shuts down, the program's own code over: the outermost frame is not the
+    program's (the ``__main__`` module's code, or ``runpy``'s for ``python -m``) but one Python calls on its way out
+    (``threading._shutdown``, an ``atexit`` callback: ``cpsat``'s waits up to 30 s for a solve a second Ctrl-C left
+    running), or there is none. Why: the SystemExit ``_say_and_exit`` raises there cannot end the process; Python
+    printed "Exception ignored in: <module 'threading'>" and its traceback after the line, and exited 0."""
+    outer = frame
+    while outer is not None and getattr(outer, "f_back", None) is not None:
+        outer = outer.f_back
+    return outer is None or getattr(outer, "f_globals", {}).get("__name__") not in ("__main__", "runpy")
+
+
+def _exit_now() -> None:
+    """The process's end for a Ctrl-C while Python shuts down: the line (unless the command ended by saying it: exit
+    130 already), what stdout and stderr hold flushed, and exit 130 at once (``os._exit``: what Python had left to do
+    on its way out is cleanup; every output was renamed into place before the command returned)."""
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stream = _error_stream()
+    for out in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if out is not None:
+                out.flush()
+    if stream is not None and not (_ended and _ended[-1] == EXIT_INTERRUPTED):
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(LINE)
+            stream.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _say_and_exit() -> None:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import argtypes
-from ._interrupt import rehold, release
+from ._interrupt import ended, rehold, release
 from .errors import MemplanError
 from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
@@ -472,7 +472,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         rows = args.bench_run(args)
     if args.json:
-        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
+        try:   # (a NaN or Infinity would make the file no JSON that a strict reader, jq or a browser, takes)
+            text = json.dumps(rows, indent=1, allow_nan=False) + "\n"
+        except ValueError as exc:
+            raise MemplanError(f"bench {args.suite}: a result is not finite ({exc}): no --json written") from None
+        atomic_write_text(args.json, text)
     return 0
 
 
@@ -748,6 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code not in (EXIT_BAD_INPUT, 130):
             for _category, text in held:
                 argtypes.print_warning(text)
+        ended(code)
         return code
 
 

@@ -63,7 +63,13 @@ def inputs(args: argparse.Namespace) -> dict[str, str]:
     files = {"input graph" + (f" #{k + 1}" if len(paths) > 1 else ""): p for k, p in enumerate(paths)}
     if "minimalloc" not in _corpus(args) or not args.minimalloc:
         return files
-    return {**{f"minimalloc problem {os.path.basename(p)}": p for p in _minimalloc_files(args.minimalloc)}, **files}
+    # (labelled by the problem's name: a message prints the label and then the path, and the file's name in both read
+    # "the minimalloc problem A.1048576.csv D/challenging/A.1048576.csv"; the file's name only where two share one)
+    csvs = _minimalloc_files(args.minimalloc)
+    names = [_csv_name(p) for p in csvs]
+    labels = [f"minimalloc problem {name if names.count(name) == 1 else os.path.basename(p)}"
+              for name, p in zip(names, csvs)]
+    return {**dict(zip(labels, csvs)), **files}
 
 
 def input_folders(args: argparse.Namespace) -> dict[str, str]:
@@ -116,6 +122,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             g = fanout_join(n, max_width=6, streams=args.streams, seed=k + 1)[0]
             graphs.append(("random", g.name, g))
     graphs += user_graphs
+    _check_unique_names(csvs, graphs, args.graph_files or [], only)
     if only is not None:  # checked before a run that may take hours: a typo is not an empty table
         _check_only(only, [_csv_name(p) for p in csvs] + [name for _, name, _ in graphs], corpus,
                     files=bool(user_graphs))
@@ -180,8 +187,7 @@ def _user_graphs(paths: list[str]) -> list[tuple]:
         if real in seen:
             raise MemplanError(f"--graph {path}: given twice (each file at most once)")
         seen.add(real)
-        stem = os.path.basename(path)
-        name = stem[:-5] if stem.lower().endswith(".json") and len(stem) > 5 else stem
+        name = _file_name(path)
         if name in named:
             raise MemplanError(f"--graph {path}: its rows would be named {name!r}, as --graph {named[name]}'s are "
                                "(rows are named by file name): copy one to another name")
@@ -192,6 +198,35 @@ def _user_graphs(paths: list[str]) -> list[tuple]:
             raise GraphError(f"--graph {exc}") from None
         out.append(("file", name, g))
     return out
+
+
+def _file_name(path: str) -> str:
+    """A ``--graph`` file's problem name: its file name less ``.json`` (any case)."""
+    stem = os.path.basename(path)
+    return stem[:-5] if stem.lower().endswith(".json") and len(stem) > 5 else stem
+
+
+def _check_unique_names(csvs: list[str], graphs: list[tuple], files: list[str], only: set[str] | None) -> None:
+    """Refuse, before any solve, two problems this run would plan under one name: two minimalloc CSVs of one letter
+    (``A.1048576.csv`` and ``A.2097152.csv``, both ``A``), or a ``--graph`` file named as a problem of a corpus part
+    (``--corpus examples --graph mine/chain.json``) or as a CSV problem. Why: a row's key is (problem, streams,
+    solver), and the JSON then held two rows of one key told apart by nothing (the CSVs') or by ``corpus`` alone,
+    which ``--only`` cannot choose between (``--only A`` ran both). Only the problems that run count (``only``)."""
+    from ..errors import MemplanError
+
+    paths = {_file_name(path): path for path in files}
+    sources = [(_csv_name(path), f"the minimalloc problem {path}") for path in csvs]
+    sources += [(name, f"--graph {paths.get(name, name)}" if part == "file" else f"the {part} part's problem")
+                for part, name, _ in graphs]
+    seen: dict[str, str] = {}
+    for name, source in sources:
+        if only is not None and name not in only:
+            continue
+        if name in seen:
+            raise MemplanError(f"two problems named {name!r}: {seen[name]} and {source} (rows are keyed by problem, "
+                               "streams and solver: theirs would repeat one key, and --only picks by name alone); "
+                               "rename one, or leave one out")
+        seen[name] = source
 
 
 def _csv_name(path: str) -> str:
@@ -229,8 +264,8 @@ def _check_only(only: set[str], names: list[str], corpus: set[str], files: bool 
 
 
 def _minimalloc_files(directory: str) -> list[str]:
-    """The CSV problems of ``--minimalloc DIR`` (in ``DIR/challenging``, else in ``DIR``), sorted; an
-    error naming the option when there are none."""
+    """The CSV problems of ``--minimalloc DIR`` (in ``DIR/challenging``, else in ``DIR``; hidden files left out),
+    sorted; an error naming the option when there are none."""
     from ..errors import MemplanError
 
     if not os.path.isdir(directory):
@@ -238,7 +273,9 @@ def _minimalloc_files(directory: str) -> list[str]:
         raise MemplanError(f"--minimalloc {directory}: {why}")
     chal = _problem_folder(directory)
     try:
-        names = sorted(f for f in os.listdir(chal) if f.endswith(".csv"))
+        # (a hidden file is none of the problems, as ``challenging/*.csv`` in a shell leaves it out: macOS's
+        # ``._A.1048576.csv`` beside a copied problem failed the run as binary data, and ``.csv`` was a row named '')
+        names = sorted(f for f in os.listdir(chal) if f.endswith(".csv") and not f.startswith("."))
     except OSError as exc:
         raise MemplanError(f"--minimalloc {directory}: {exc.strerror}") from None
     if not names:
