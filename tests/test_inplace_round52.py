@@ -1,0 +1,119 @@
+"""Round 52: the greedy sweeps put an in-place output over a view at an offset in its root exactly on that view.
+
+Why: since round 51 an in-place output may share its input's root only exactly (``solvers.exact_pairs``): at
+``meta["inplace_shift"]`` from the root's offset when the input is a view at an offset. Greedy still tried every
+in-place output at its input root's own offset, so on one node writing ``k`` outputs over the ``k`` views of one
+root (``bench scale --inplace K --inplace-shape views``) only the first landed right; the others were moved
+afterwards (``exact_pairs.separate``: 16 s at ``k = 5000``) or, past ``SEPARATE_WORK``, solved again with every pair
+apart: an arena of twice the bound (859.9 MB over a 430 MB bound at ``k = 20000``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import memplan
+from memplan.benchmarks.scale import inplace_graph
+from memplan.lifetimes import buffer_problem
+from memplan.optimize.streams import optimize
+from memplan.solvers import greedy
+from memplan.solvers.exact_pairs import inplace_targets, over_input, pair_shifts, shifted_pairs, strict_pairs
+
+
+def two_view_updates(k: int) -> memplan.Graph:
+    """Two independent branches, each a SPLIT into ``k`` views of one root and an UPDATE writing ``k`` outputs in
+    place over them (the first output over the last view: no output lies at the root's first byte), joined at the
+    end: on two streams the branches run side by side."""
+    b = memplan.GraphBuilder("two-views")
+    b.input("x", 4096)
+    joined = []
+    for br in range(2):
+        sizes = [256 * (1 + (j * 7 + br) % 5) for j in range(k)]
+        root = b.intermediate(f"a{br}", sum(sizes))
+        ins, at = [], 0
+        for j, size in enumerate(sizes):
+            ins.append(b.view(f"a{br}_{j}", root, size, at))
+            at += size
+        b.node(f"split{br}", "SPLIT", ["x"], [root], cost=10.0)
+        outs = [b.intermediate(f"o{br}_{j}", size) for j, size in enumerate(reversed(sizes))]
+        b.node(f"update{br}", "UPDATE", ins, outs, cost=float(k), inplace=dict(zip(outs, reversed(ins))))
+        joined.append(b.intermediate(f"c{br}", 4096))
+        b.node(f"cat{br}", "CONCAT", outs, [joined[-1]], cost=10.0)
+    b.node("join", "ADD", joined, [b.output("y", 4096)], cost=1.0)
+    return b.build()
+
+
+def _problem(graph: memplan.Graph, streams: int):
+    sched = memplan.serial_schedule(graph) if streams == 1 else optimize(graph, streams).schedule
+    assert sched.num_streams == streams
+    return strict_pairs(buffer_problem(graph, memplan.build_happens_before(graph, sched)))
+
+
+def _exact_everywhere(problem, offsets) -> None:
+    shifts = pair_shifts(problem)
+    assert any(shifts.values())   # (the case under test: pairs over views at an offset)
+    assert shifted_pairs(problem, offsets) == []
+    for (a, b), d in shifts.items():
+        assert offsets[b] - offsets[a] == d, (problem.names[a], problem.names[b])
+
+
+@pytest.mark.parametrize("k", [6, 40])   # the live list (few buffers live at once), the Occupancy (many)
+def test_serial_greedy_puts_each_output_on_its_view(k):
+    g = inplace_graph(k, "views")
+    p = _problem(g, 1)
+    sol = greedy.solve(p)
+    _exact_everywhere(p, sol.offsets)
+    assert sol.arena == p.lower_bound
+
+
+@pytest.mark.parametrize("route", ["pairs", "seen", "streams"])
+def test_multi_stream_greedy_puts_each_output_on_its_view(monkeypatch, route):
+    """Each of greedy's multi-stream sweeps: the conflicting pairs listed, the seen sweep, the stream by stream one
+    (the last two forced by thresholds of 0)."""
+    if route != "pairs":
+        monkeypatch.setattr(greedy, "DENSE_HB_PAIRS", 0)
+        monkeypatch.setattr(greedy, "DENSE_HB_PER_BUFFER", 0)
+    if route == "streams":
+        monkeypatch.setattr(greedy, "SEEN_WORK", 0)
+    g = two_view_updates(12)
+    p = _problem(g, 2)
+    if route != "pairs":
+        assert greedy._sparse_stream_times(p) is not None
+    sol = greedy.solve(p)
+    _exact_everywhere(p, sol.offsets)
+
+
+def test_over_input_keeps_the_old_rule_without_a_shift():
+    sizes, offsets = [64, 32, 128], [256, 0, 512]
+    assert over_input(None, 8, sizes, offsets) is None
+    assert over_input((0, 0), 64, sizes, offsets) == 256 and over_input((0, 0), 65, sizes, offsets) is None
+    assert over_input((2, 64), 64, sizes, offsets) == 576 and over_input((2, 96), 64, sizes, offsets) is None
+    assert over_input((1, -8), 8, sizes, offsets) is None   # (before the arena's first byte)
+
+
+def test_inplace_targets_read_the_shift():
+    g = inplace_graph(3, "views")
+    p = _problem(g, 1)
+    got = {p.names[o]: (p.names[i], d) for o, (i, d) in inplace_targets(p).items()}
+    sizes = [g.tensors[g.tensor_index[f"a{j}"]].size for j in range(3)]
+    assert got == {"o0": ("a", 0), "o1": ("a", sizes[0]), "o2": ("a", sizes[0] + sizes[1])}
+
+
+@pytest.mark.parametrize("solver", ["greedy", "auto"])
+def test_views_plan_meets_its_bound_without_a_second_solve(monkeypatch, solver):
+    """Through ``memplan.plan``: every output on its view, the arena at the bound, and no repair run at all (the old
+    packing went through ``exact_pairs.separate`` or, past its work bound, a second solve at twice the arena)."""
+    import memplan.solvers as solvers
+
+    def refuse(*a, **k):
+        raise AssertionError("the packing needed a repair")
+
+    monkeypatch.setattr(solvers, "separate", refuse)
+    monkeypatch.setattr(solvers, "without_pairs", refuse)
+    g = inplace_graph(300, "views")
+    plan = memplan.plan(g, solver=solver)
+    off = plan.offsets()
+    for j in range(300):
+        assert off[f"o{j}"] == off[f"a{j}"]
+    assert plan.arena_bytes == plan.lower_bound_bytes
+    memplan.verify(g, plan)
