@@ -10,7 +10,13 @@ apart: an arena of twice the bound (859.9 MB over a 430 MB bound at ``k = 20000`
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import graphs, schedules
+from test_inplace_round51 import inplace_faults, views_inplace
 
 import memplan
 from memplan.benchmarks.scale import inplace_graph
@@ -117,3 +123,91 @@ def test_views_plan_meets_its_bound_without_a_second_solve(monkeypatch, solver):
         assert off[f"o{j}"] == off[f"a{j}"]
     assert plan.arena_bytes == plan.lower_bound_bytes
     memplan.verify(g, plan)
+
+
+# ---- the hunt: random graphs with in-place pairs over views, on 1 to 4 streams, every solver ----
+
+@st.composite
+def split_updates(draw, plain: bool = False) -> memplan.Graph:
+    """Roots split into views at offsets (inputs or intermediates), nodes writing outputs in place over some of the
+    views they read (the same size or smaller: an exact place at the view's offset in its root), outputs that are
+    views of larger roots too, and chains of such writes; plain nodes between. ``plain``: every output a root of its
+    input's size (each exact place lies within the input's root)."""
+    align = draw(st.sampled_from([1, 8, 64]))
+    b = memplan.GraphBuilder("g", alignment=align)
+    readable: list[tuple[str, int]] = [(b.input("x", 64), 64)]
+    for r in range(draw(st.integers(1, 3))):
+        parts = draw(st.lists(st.sampled_from([align, 2 * align, 64, 128]), min_size=1, max_size=5))
+        kind = "input" if draw(st.booleans()) else "intermediate"
+        root = b.tensor(f"R{r}", sum(parts), kind)
+        at = 0
+        views = []
+        for j, size in enumerate(parts):
+            views.append((b.view(f"R{r}v{j}", root, size, at, kind=kind), size))
+            at += size
+        if kind == "intermediate":
+            b.node(f"split{r}", "SPLIT", [draw(st.sampled_from(readable))[0]], [root])
+        readable += views
+    for n in range(draw(st.integers(1, 6))):
+        ins = sorted(set(draw(st.lists(st.sampled_from(readable), min_size=1, max_size=4))))
+        writes = draw(st.lists(st.sampled_from(ins), max_size=len(ins), unique=True))
+        outs, pairs = [], {}
+        for k, (t, size) in enumerate(writes):
+            osize = size if plain else draw(st.sampled_from([size, size, max(1, size // 2)]))
+            kind = "output" if draw(st.integers(0, 4)) == 0 else "intermediate"
+            if plain or draw(st.integers(0, 3)):
+                o = b.tensor(f"o{n}_{k}", osize, kind)
+                outs.append(o)
+            else:   # a view at an offset of a larger root the node produces whole
+                extra = draw(st.sampled_from([align, 64]))
+                b.tensor(f"O{n}_{k}", osize + extra, kind)
+                o = b.view(f"o{n}_{k}", f"O{n}_{k}", osize, draw(st.sampled_from([0, extra])), kind=kind)
+                outs += [f"O{n}_{k}", o]
+            pairs[o] = t
+            readable.append((o, osize))
+        if not outs:
+            size = draw(st.sampled_from([32, 64, 256]))
+            outs = [b.tensor(f"p{n}", size, "intermediate")]
+            readable.append((outs[0], size))
+        b.node(f"n{n}", "OP", [t for t, _ in ins], outs, inplace=pairs or None)
+    last = readable[-1][0]
+    b.node("end", "SUM", [last], [b.output("y", 8)])
+    return b.build()
+
+
+def _plans_of(g: memplan.Graph, sched: memplan.Schedule):
+    """(solver, plan) of every solver on ``sched``: the exact ones with small time limits, cpsat on tiny graphs."""
+    solvers = ["greedy", "size", "auto", "search"] + (["cpsat"] if len(g.tensors) <= 12 else [])
+    for solver in solvers:
+        kw = {"time_limit": 0.2} if solver in ("search", "cpsat") else {}
+        yield solver, kw, memplan.plan(g, sched, solver=solver, **kw)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_random_in_place_graphs_on_streams_plan_exactly_safely_and_deterministically(data):
+    g = data.draw(st.one_of(split_updates(), views_inplace(), graphs()), label="graph")
+    order, stream_of = data.draw(schedules(g, 4), label="schedule")
+    sched = memplan.schedule_with_events(g, order, stream_of)
+    for solver, kw, p in _plans_of(g, sched):
+        memplan.verify(g, p)
+        assert not inplace_faults(g, p), (solver, p.offsets())
+        if solver != "cpsat":   # (its wall clock decides how far it gets)
+            again = memplan.plan(g, sched, solver=solver, **kw)
+            assert json.dumps(again.to_dict()) == json.dumps(p.to_dict()), solver
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(g=split_updates(plain=True), streams=st.integers(1, 4))
+def test_greedy_alone_joins_every_pair_over_views_exactly(g, streams):
+    """Greedy's own packing, before any repair: where every output is a root of its input view's size, each exact
+    place is free when its output is placed (only the input root's last accessor has legal pairs over it, its outputs'
+    places are disjoint), so every pair lies exactly on its input (the old sweeps put all of them at the root's offset,
+    where only the first one fits)."""
+    sched = memplan.serial_schedule(g) if streams == 1 else optimize(g, streams).schedule
+    p = strict_pairs(buffer_problem(g, memplan.build_happens_before(g, sched)))
+    sol = greedy.solve(p)
+    assert shifted_pairs(p, sol.offsets) == []
+    for (a, b), d in pair_shifts(p).items():
+        if p.sizes[a] and p.sizes[b]:
+            assert sol.offsets[b] - sol.offsets[a] == d, (p.names[a], p.names[b], sol.offsets.tolist())
