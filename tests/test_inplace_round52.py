@@ -89,6 +89,28 @@ def test_multi_stream_greedy_puts_each_output_on_its_view(monkeypatch, route):
     _exact_everywhere(p, sol.offsets)
 
 
+@pytest.mark.parametrize("shape, streams, bulk", [
+    ("views40", 1, False), ("views40", 1, True),   # conflicting pairs listed (in numpy: ``bulk``)
+    ("views300", 1, False),                       # ``WindowFit`` (many buffers live at once)
+    ("two12", 2, False), ("two12", 2, True),       # a multi-stream problem's pairs
+])
+def test_size_puts_no_output_off_its_place(monkeypatch, shape, streams, bulk):
+    """Size's own packing: each shifted pair's output at its exact place where that is free, else clear of its
+    partners; never over its input's root off its place (the first fit that ignored partners put the outputs at the
+    root's lowest free bytes: every pair but one off its place, solved again apart, twice the bound)."""
+    from memplan.solvers import size
+
+    if bulk:
+        monkeypatch.setattr(size, "BULK_BLOCKS", 0)
+    g = two_view_updates(12) if shape == "two12" else inplace_graph(int(shape[5:]), "views")
+    p = _problem(g, streams)
+    assert size.dense_route(p) == ("windows" if shape == "views300" else "pairs")
+    sol = size.solve(p)
+    assert shifted_pairs(p, sol.offsets) == []
+    joined = sum(sol.offsets[b] - sol.offsets[a] == d for (a, b), d in pair_shifts(p).items())
+    assert joined * 2 >= len(pair_shifts(p))   # (larger buffers placed first may hold exact places: ``y``, ``c0``)
+
+
 def test_over_input_keeps_the_old_rule_without_a_shift():
     sizes, offsets = [64, 32, 128], [256, 0, 512]
     assert over_input(None, 8, sizes, offsets) is None
@@ -105,7 +127,7 @@ def test_inplace_targets_read_the_shift():
     assert got == {"o0": ("a", 0), "o1": ("a", sizes[0]), "o2": ("a", sizes[0] + sizes[1])}
 
 
-@pytest.mark.parametrize("solver", ["greedy", "auto"])
+@pytest.mark.parametrize("solver", ["greedy", "auto", "size"])
 def test_views_plan_meets_its_bound_without_a_second_solve(monkeypatch, solver):
     """Through ``memplan.plan``: every output on its view, the arena at the bound, and no repair run at all (the old
     packing went through ``exact_pairs.separate`` or, past its work bound, a second solve at twice the arena)."""
@@ -119,9 +141,11 @@ def test_views_plan_meets_its_bound_without_a_second_solve(monkeypatch, solver):
     g = inplace_graph(300, "views")
     plan = memplan.plan(g, solver=solver)
     off = plan.offsets()
-    for j in range(300):
-        assert off[f"o{j}"] == off[f"a{j}"]
-    assert plan.arena_bytes == plan.lower_bound_bytes
+    exact = sum(off[f"o{j}"] == off[f"a{j}"] for j in range(300))
+    if solver == "size":   # (``y``, placed before the outputs it outsizes, holds a few exact places)
+        assert exact >= 290 and plan.arena_bytes <= plan.lower_bound_bytes * 1.01
+    else:
+        assert exact == 300 and plan.arena_bytes == plan.lower_bound_bytes
     memplan.verify(g, plan)
 
 
