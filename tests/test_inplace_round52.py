@@ -235,3 +235,41 @@ def test_greedy_alone_joins_every_pair_over_views_exactly(g, streams):
     for (a, b), d in pair_shifts(p).items():
         if p.sizes[a] and p.sizes[b]:
             assert sol.offsets[b] - sol.offsets[a] == d, (p.names[a], p.names[b], sol.offsets.tolist())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_window_first_fit_from_a_start_is_the_lowest_clear_offset_from_there(data):
+    """``WindowFit.first_fit(..., start=s)`` (size's test of an exact place): the lowest aligned offset from ``s`` on
+    clear of the blocks meeting the window less those left out, by leapfrogging and by the merged scan alike."""
+    from memplan.solvers import placement
+
+    alignment = data.draw(st.sampled_from([1, 8, 64]))
+    blocks = []
+    for _ in range(data.draw(st.integers(1, 30))):
+        lo = data.draw(st.integers(0, 30))
+        hi = data.draw(st.integers(lo + 1, 32))
+        off = data.draw(st.integers(0, 40)) * alignment
+        blocks.append((lo, hi, off, data.draw(st.integers(1, 200))))
+    left_out = data.draw(st.lists(st.integers(0, len(blocks) - 1), unique=True, max_size=3))
+    qlo = data.draw(st.integers(0, 31))
+    qhi = data.draw(st.integers(qlo + 1, 32))
+    size = data.draw(st.integers(1, 300))
+    start = data.draw(st.integers(0, 60)) * alignment
+    times = [b[0] for b in blocks] + [b[1] for b in blocks] + [qlo, qhi]
+    without = [(lo, hi, off, off + s) for k, (lo, hi, off, s) in enumerate(blocks) if k in left_out]
+    meet = [(off, placement.align_up(off + s, alignment)) for k, (lo, hi, off, s) in enumerate(blocks)
+            if (lo <= qlo < hi or qlo < lo < qhi) and k not in left_out]
+    want = start
+    while any(a < want + size and want < b for a, b in meet):
+        want += alignment
+    for passes in (0, 10 ** 9):
+        fit = placement.WindowFit(times, alignment, counted=True)
+        for lo, hi, off, s in blocks:
+            fit.add(lo, hi, off, off + s)
+        old = placement.LEAPFROG_PASSES
+        placement.LEAPFROG_PASSES = passes
+        try:
+            assert fit.first_fit(qlo, qhi, size, without, start=start) == want
+        finally:
+            placement.LEAPFROG_PASSES = old
