@@ -207,7 +207,7 @@ def _plans_of(g: memplan.Graph, sched: memplan.Schedule):
         yield solver, kw, memplan.plan(g, sched, solver=solver, **kw)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_random_in_place_graphs_on_streams_plan_exactly_safely_and_deterministically(data):
     g = data.draw(st.one_of(split_updates(), views_inplace(), graphs()), label="graph")
@@ -237,7 +237,7 @@ def test_greedy_alone_joins_every_pair_over_views_exactly(g, streams):
             assert sol.offsets[b] - sol.offsets[a] == d, (p.names[a], p.names[b], sol.offsets.tolist())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_window_first_fit_from_a_start_is_the_lowest_clear_offset_from_there(data):
     """``WindowFit.first_fit(..., start=s)`` (size's test of an exact place): the lowest aligned offset from ``s`` on
