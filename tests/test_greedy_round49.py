@@ -18,6 +18,7 @@ from memplan.benchmarks.scale import random_dag, wide_graph
 from memplan.lifetimes import buffer_problem
 from memplan.problem import find_collision
 from memplan.solvers import greedy, placement
+from memplan.solvers.exact_pairs import inplace_targets, over_input
 
 # ---- the reference: ``_sweep_streams`` and ``_Unseen`` as they were before round 49b (fit_arrays every buffer) ----
 
@@ -51,17 +52,18 @@ class _OldUnseen:
 
 
 def _old_fit_listed(js, src, size, sizes, offsets, bulk, alignment):
+    at = over_input(src, size, sizes, offsets)   # (round 52: the in-place output's exact place, a shift from src's)
     if bulk is not None and len(js) >= placement.BULK_BLOCKS:
         off_arr, size_arr = bulk
         starts = off_arr[js]
         ends = starts + size_arr[js]
         if placement.bulk_ok(ends):
-            if src is not None and size <= sizes[src] and placement.fits_at_arrays(starts, ends, offsets[src], size):
-                return offsets[src]
+            if at is not None and placement.fits_at_arrays(starts, ends, at, size):
+                return at
             return placement.fit_arrays(starts, ends, size, alignment, best=True)
     blocks = [(offsets[j], offsets[j] + sizes[j]) for j in js.tolist()]
-    if src is not None and size <= sizes[src] and placement.fits_at(blocks, offsets[src], size):
-        return offsets[src]
+    if at is not None and placement.fits_at(blocks, at, size):
+        return at
     return placement.best_fit(blocks, size, alignment)
 
 
@@ -127,13 +129,13 @@ def _sweep(p, sweep) -> list[int]:
     sparse = greedy._sparse_stream_times(p)
     assert sparse is not None
     offsets = [0] * len(p)
-    sweep(p, sparse, p.sweep_order().tolist(), p.sizes.tolist(), offsets, {o: i for o, i in p.inplace})
+    sweep(p, sparse, p.sweep_order().tolist(), p.sizes.tolist(), offsets, inplace_targets(p))
     return offsets
 
 
 def _pairwise(p) -> list[int]:
     offsets = [0] * len(p)
-    greedy._sweep_conflicts(p, p.sweep_order().tolist(), p.sizes.tolist(), offsets, {o: i for o, i in p.inplace})
+    greedy._sweep_conflicts(p, p.sweep_order().tolist(), p.sizes.tolist(), offsets, inplace_targets(p))
     return offsets
 
 
@@ -199,6 +201,7 @@ def test_fit_occupied_is_the_listed_fit(blocks, data):
     extra = np.array([j for j in range(n - 1) if where[j] == "e"], dtype=np.int64)
     mine = data.draw(st.lists(st.integers(0, n - 1), max_size=4), label="partners") or None
     src = data.draw(st.one_of(st.none(), st.integers(0, n - 2)), label="src") if n > 1 else None
+    src = None if src is None else (src, 0)   # (round 52: the input with its shift)
     occ = placement.Occupancy(alignment)
     for j in home.tolist():
         occ.add(offsets[j], offsets[j] + sizes[j])

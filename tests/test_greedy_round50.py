@@ -24,6 +24,7 @@ from memplan.benchmarks.scale import random_dag, wide_graph
 from memplan.lifetimes import buffer_problem
 from memplan.problem import arena_of, find_collision
 from memplan.solvers import greedy, placement
+from memplan.solvers.exact_pairs import inplace_targets
 
 
 def _thresholds(monkeypatch, cross_min: int, payback: int, cap: int) -> None:
@@ -194,7 +195,7 @@ def _natural(p) -> tuple[list[int], int]:
     """The dense sweep in sweep order alone (round 49's greedy on the dense route): offsets and arena."""
     sparse = greedy._sparse_stream_times(p)
     offsets = [0] * len(p)
-    greedy._sweep_dense(p, sparse, p.sweep_order().tolist(), p.sizes.tolist(), offsets, {o: i for o, i in p.inplace})
+    greedy._sweep_dense(p, sparse, p.sweep_order().tolist(), p.sizes.tolist(), offsets, inplace_targets(p))
     return offsets, arena_of(p, np.asarray(offsets, dtype=np.int64))
 
 
@@ -221,7 +222,7 @@ def test_dense_greedy_is_never_above_the_sweep_order_and_stays_safe(monkeypatch_
     if grouped is not None:
         both = [[0] * len(p), [0] * len(p)]
         for offsets, seen in zip(both, (True, False)):
-            greedy._sweep_dense(p, sparse, grouped, p.sizes.tolist(), offsets, {o: i for o, i in p.inplace}, seen)
+            greedy._sweep_dense(p, sparse, grouped, p.sizes.tolist(), offsets, inplace_targets(p), seen)
         assert both[0] == both[1]
 
 

@@ -13,6 +13,7 @@ from strategies import graphs, schedules
 from memplan.lifetimes import buffer_problem
 from memplan.schedule import build_happens_before, schedule_with_events
 from memplan.solvers import greedy
+from memplan.solvers.exact_pairs import inplace_targets
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -28,7 +29,7 @@ def test_seen_work_is_counted_as_the_seen_sweep_counts_it(data):
         return
     sizes = problem.sizes.tolist()
     sweep = problem.sweep_order().tolist()
-    inplace_of = {out: inp for out, inp in problem.inplace}
+    inplace_of = inplace_targets(problem)
     def gives_up(budget: int) -> bool:
         return not greedy._sweep_seen(problem, sparse, sweep, sizes, [0] * len(sizes), inplace_of, budget)
 

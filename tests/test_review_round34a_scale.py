@@ -23,6 +23,7 @@ from memplan.benchmarks.scale import inplace_graph, moe_graph, random_dag, trans
 from memplan.lifetimes import buffer_problem, compute_lifetimes
 from memplan.schedule import build_happens_before, schedule_with_events
 from memplan.solvers import greedy, rejoin
+from memplan.solvers.exact_pairs import inplace_targets
 
 BEFORE = "7b5e87c"
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,9 @@ def _sweep(mod, p) -> list[int]:
     offsets = [0] * len(p)
     # (each module's sweep reads its own stream times: the old one's dense ``_stream_times``, this one's sparse)
     times = getattr(mod, "_stream_times", mod._sparse_stream_times)(p)
-    mod._sweep_streams(p, times, p.sweep_order().tolist(), p.sizes.tolist(), offsets, {o: i for o, i in p.inplace})
+    # (round 52: today's sweeps take each in-place output's input with its shift, the old one the input alone)
+    inplace_of = inplace_targets(p) if mod is greedy else {o: i for o, i in p.inplace}
+    mod._sweep_streams(p, times, p.sweep_order().tolist(), p.sizes.tolist(), offsets, inplace_of)
     return offsets
 
 

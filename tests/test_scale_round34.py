@@ -7,6 +7,7 @@ import numpy as np
 from problems import ordered_inplace_chain
 
 from memplan.problem import BufferProblem, find_collision
+from memplan.solvers.exact_pairs import inplace_targets
 from memplan.solvers.rejoin import rejoin_inplace
 
 
@@ -70,7 +71,7 @@ def test_greedy_stream_sweep_fills_only_the_heaps_it_reads(monkeypatch):
     assert times is not None
     offsets = [0] * len(p)
     greedy._sweep_streams(p, times, p.sweep_order().tolist(), p.sizes.tolist(), offsets,
-                          {o: i for o, i in p.inplace})
+                          inplace_targets(p))
     monkeypatch.undo()
     assert pushes["expiry"] <= len(p) * 32   # (one per buffer and stream that sees it before its end, or one at its end)
     assert pushes["later"] <= 9000, pushes

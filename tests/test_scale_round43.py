@@ -11,6 +11,7 @@ from memplan.lifetimes import buffer_problem, compute_lifetimes
 from memplan.problem import find_collision
 from memplan.schedule import build_happens_before, schedule_with_events
 from memplan.solvers import greedy
+from memplan.solvers.exact_pairs import inplace_targets
 
 
 def _dealt_problem(n: int, streams: int, seed: int = 0):
@@ -35,12 +36,12 @@ def test_stream_sweep_memory_is_not_buffers_times_streams():
     tracemalloc.start()
     try:
         greedy._sweep_streams(p, greedy._sparse_stream_times(p), order, p.sizes.tolist(), offsets,
-                              {o: i for o, i in p.inplace})
+                              inplace_targets(p))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 64 * cells, (peak, cells)   # (about 220 bytes a cell before, 23 now)
     pairwise = [0] * len(p)
-    greedy._sweep_conflicts(p, order, p.sizes.tolist(), pairwise, {o: i for o, i in p.inplace})
+    greedy._sweep_conflicts(p, order, p.sizes.tolist(), pairwise, inplace_targets(p))
     assert offsets == pairwise
     assert find_collision(p, offsets) is None

@@ -17,6 +17,7 @@ from memplan.lifetimes import buffer_problem, compute_lifetimes
 from memplan.problem import find_collision
 from memplan.schedule import build_happens_before, schedule_with_events
 from memplan.solvers import greedy
+from memplan.solvers.exact_pairs import inplace_targets
 
 
 def _dealt(g, streams: int, seed: int = 0):
@@ -30,7 +31,7 @@ def _dealt(g, streams: int, seed: int = 0):
 
 def _pairwise(p) -> list[int]:
     offsets = [0] * len(p)
-    greedy._sweep_conflicts(p, p.sweep_order().tolist(), p.sizes.tolist(), offsets, {o: i for o, i in p.inplace})
+    greedy._sweep_conflicts(p, p.sweep_order().tolist(), p.sizes.tolist(), offsets, inplace_targets(p))
     return offsets
 
 
@@ -73,6 +74,6 @@ def test_stream_sweep_places_as_the_pairwise_sweep(shape, streams, seed):
     assert sparse is not None
     offsets = [0] * len(p)
     greedy._sweep_streams(p, sparse, p.sweep_order().tolist(), p.sizes.tolist(), offsets,
-                          {o: i for o, i in p.inplace})
+                          inplace_targets(p))
     assert offsets == _pairwise(p)
     assert find_collision(p, offsets) is None

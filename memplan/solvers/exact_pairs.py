@@ -75,6 +75,30 @@ def pair_shifts(problem: BufferProblem) -> dict[tuple[int, int], int]:
     return out
 
 
+def inplace_targets(problem: BufferProblem) -> dict[int, tuple[int, int]]:
+    """Each in-place output buffer's input buffer (the last ``problem.inplace`` entry of the output, as the greedy
+    solvers always took it) and the offset of the output less the input's that puts the output exactly on its
+    input: ``meta["inplace_shift"]``, else 0.
+
+    Why the shift: a heuristic that put every in-place output at its input's own offset put the output of a pair
+    over a view at an offset in its root (``y`` over ``X[4096:]``) at ``X``'s first byte, off its place; the solve
+    moved it afterwards or, past ``SEPARATE_WORK``, solved again with every such pair apart (``bench scale --inplace
+    20000 --inplace-shape views``: an arena of twice the bound)."""
+    shift = problem.meta.get("inplace_shift") or {}
+    return {o: (i, int(shift.get((o, i), 0))) for o, i in problem.inplace}
+
+
+def over_input(src: tuple[int, int] | None, size: int, sizes, offsets) -> int | None:
+    """The offset that puts an in-place output of ``size`` bytes exactly on its placed input (``src``: the input and
+    the shift, ``inplace_targets``), where the output's bytes there start at 0 or after and end within the input's
+    (for a shift of 0: an output no larger than its input, the rule the greedy solvers always kept); else None."""
+    if src is None:
+        return None
+    j, d = src
+    at = offsets[j] + d
+    return at if at >= 0 and at + size <= offsets[j] + sizes[j] else None
+
+
 def shifted_pairs(problem: BufferProblem, offsets) -> list[tuple[int, int]]:
     """The ``compatible`` pairs that ``offsets`` overlaps (a byte in common) anywhere but with the output exactly on
     its input (``pair_shifts``; the same offset for a pair listed without an in-place entry), sorted."""

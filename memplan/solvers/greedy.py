@@ -4,7 +4,8 @@ ggml frees a block right after its last reader *in the serial order*. Here a blo
 pool for buffer ``i`` only if its owner does not conflict with ``i``: for multi-stream problems that
 means every access of the owner happens-before every access of ``i`` (the problem's HB order), so a
 reader still running on another stream keeps its bytes. In-place pairs (``problem.inplace``) take
-the input's offset when the input is free for them and large enough.
+the offset that puts the output exactly on its input (``exact_pairs.inplace_targets``: the input root's offset plus
+the pair's shift, where the input is a view at an offset) when those bytes are free and within the input's root.
 
 How each buffer's blocks are found follows the problem's density, with the same placements every
 way (tests/test_scale.py): the live list when few buffers are live at once; an incremental
@@ -25,6 +26,7 @@ from sortedcontainers import SortedList
 
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
+from .exact_pairs import inplace_targets, over_input
 from .options import SolveOptions
 from .placement import (
     BULK_BLOCKS,
@@ -79,7 +81,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
     n = len(problem)
     sizes = problem.sizes.tolist()
     offsets = [0] * n if over is None else CappedOffsets(n, sizes, over)
-    inplace_of = {out: inp for out, inp in problem.inplace}
+    inplace_of = inplace_targets(problem)
     order = problem.sweep_order().tolist()
     if problem.order is None:
         dense = problem.overlap_count() > DENSE_OVERLAPS * n
@@ -99,7 +101,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
 
 
 def _sweep_dense(problem: BufferProblem, sparse: StreamTimes, order: list[int], sizes: list[int], offsets: list[int],
-                 inplace_of: dict[int, int], seen: bool = True) -> bool:
+                 inplace_of: dict[int, tuple[int, int]], seen: bool = True) -> bool:
     """The sweeps of a multi-stream problem too dense to list its pairs: ``_sweep_seen`` where its work stays within
     budget (and ``seen``), else ``_sweep_streams`` (the same placements); whether ``_sweep_seen`` placed them."""
     seen_offsets = [0] * len(sizes)   # (a plain list: this sweep may give up and start over, its partial offsets prove nothing)
@@ -114,7 +116,7 @@ def _sweep_dense(problem: BufferProblem, sparse: StreamTimes, order: list[int], 
 
 
 def _dense_best(problem: BufferProblem, sparse: StreamTimes, order: list[int], sizes: list[int],
-                inplace_of: dict[int, int], over: int | None) -> list[int]:
+                inplace_of: dict[int, tuple[int, int]], over: int | None) -> list[int]:
     """``_sweep_dense`` in ``order``, then, where that arena is above the proven bound, in ``_grouped_order`` too: the
     offsets of the smaller arena (the first on a tie). With ``over``: the first sweep that ends within ``over`` bytes
     (``ArenaOver`` when none does: the smaller arena would be over too).
@@ -173,7 +175,7 @@ def _time_then_stream(item: tuple[int, int]) -> tuple[int, int]:
 
 
 def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],
-                inplace_of: dict[int, int]) -> None:
+                inplace_of: dict[int, tuple[int, int]]) -> None:
     """Interval conflicts with few buffers live at once: each buffer's blocks are the live ones (its
     in-place partners aside), listed; cheaper than an ``Occupancy`` when the lists are short."""
     compatible = problem.compatible
@@ -187,18 +189,21 @@ def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offs
             blocks = [(offsets[j], offsets[j] + sizes[j]) for j in live if (min(i, j), max(i, j)) not in compatible]
         else:
             blocks = [(offsets[j], offsets[j] + sizes[j]) for j in live]
-        src = inplace_of.get(i)
-        if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
-            offsets[i] = offsets[src]
+        at = over_input(inplace_of.get(i), size, sizes, offsets)
+        if at is not None and fits_at(blocks, at, size):
+            offsets[i] = at
         else:
             offsets[i] = best_fit(blocks, size, alignment)
         live[i] = None
 
 
-def _place(occ: Occupancy | Without, src: int | None, size: int, sizes: list[int], offsets: list[int]) -> int:
-    """Over its in-place input ``src`` when those bytes are free for it, else the best fit."""
-    if src is not None and size <= sizes[src] and occ.fits_at(offsets[src], size):
-        return offsets[src]
+def _place(occ: Occupancy | Without, src: tuple[int, int] | None, size: int, sizes: list[int],
+           offsets: list[int]) -> int:
+    """Exactly over its in-place input (``src``: ``inplace_targets``) when those bytes are free for it, else the best
+    fit."""
+    at = over_input(src, size, sizes, offsets)
+    if at is not None and occ.fits_at(at, size):
+        return at
     return occ.best_fit(size)
 
 
@@ -219,7 +224,7 @@ def _in_time_order(problem: BufferProblem, order: list[int], sizes: list[int]):
 
 
 def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],
-                     inplace_of: dict[int, int]) -> None:
+                     inplace_of: dict[int, tuple[int, int]]) -> None:
     """Interval conflicts: every live buffer blocks, so the live blocks are one ``Occupancy``.
 
     Blocks enter when placed and leave when their interval ends; an in-place partner (a compatible
@@ -247,7 +252,7 @@ def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int],
 
 
 def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int],
-                     inplace_of: dict[int, int]) -> None:
+                     inplace_of: dict[int, tuple[int, int]]) -> None:
     """HB-filtered conflicts: the blocks of each buffer are its conflicting buffers placed before it,
     which ``conflict_pairs`` lists in bulk (the live buffers its accesses are ordered with drop out)."""
     a, b = problem.conflict_pairs()  # a placed before b
@@ -261,7 +266,7 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
         size = sizes[i]
         if size == 0:
             continue
-        src = inplace_of.get(i)
+        at = over_input(inplace_of.get(i), size, sizes, offsets)
         lo, hi = bounds[i], bounds[i + 1]
         if bulk is not None and hi - lo >= BULK_BLOCKS:   # (the same offset, in numpy: ``fit_arrays``)
             off_arr, size_arr = bulk
@@ -269,14 +274,14 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
             starts = off_arr[js]
             ends = starts + size_arr[js]
             if bulk_ok(ends):
-                if src is not None and size <= sizes[src] and fits_at_arrays(starts, ends, offsets[src], size):
-                    offsets[i] = off_arr[i] = offsets[src]
+                if at is not None and fits_at_arrays(starts, ends, at, size):
+                    offsets[i] = off_arr[i] = at
                 else:
                     offsets[i] = off_arr[i] = fit_arrays(starts, ends, size, alignment, best=True)
                 continue
         blocks = [(offsets[j], offsets[j] + sizes[j]) for j in earlier[lo:hi]]
-        if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
-            offsets[i] = offsets[src]
+        if at is not None and fits_at(blocks, at, size):
+            offsets[i] = at
         else:
             offsets[i] = best_fit(blocks, size, alignment)
         if bulk is not None:
@@ -374,7 +379,7 @@ def _row_blocks(n: int, S: int, cells: int = 1 << 14):
 
 
 def _sweep_seen(problem: BufferProblem, sparse: StreamTimes, order: list[int], sizes: list[int], offsets: list[int],
-                inplace_of: dict[int, int], budget: int) -> bool:
+                inplace_of: dict[int, tuple[int, int]], budget: int) -> bool:
     """``_sweep_streams``'s blocks, from one ``Occupancy`` of every placed buffer whose interval is not over
     less the few that do not block: memory and time proportional to the (buffer, stream) pairs that are
     accessed or seen, not buffers x streams. Returns False (offsets partly written) once more than
@@ -525,7 +530,7 @@ def _partners(problem: BufferProblem) -> dict[int, list[int]]:
     return partners
 
 
-def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, src: int | None,
+def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, src: tuple[int, int] | None,
                   sizes: list[int], offsets: list[int]) -> int:
     """Buffer ``i``'s offset from the placed buffers it conflicts with, listed (the streams' sweeps take
     inputs and never-accessed buffers this way): its in-place source's offset if it fits there, else the
@@ -534,8 +539,9 @@ def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, 
     near = np.flatnonzero(placed & (problem.upper > now))
     near = near[problem._conflict_mask(np.full(len(near), i), near)].tolist()
     blocks = [(offsets[j], offsets[j] + sizes[j]) for j in near]
-    if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
-        return offsets[src]
+    at = over_input(src, size, sizes, offsets)
+    if at is not None and fits_at(blocks, at, size):
+        return at
     return best_fit(blocks, size, problem.alignment)
 
 
@@ -835,7 +841,7 @@ class _Blocks:
 
 
 def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int], sizes: list[int],
-                   offsets: list[int], inplace_of: dict[int, int]) -> None:
+                   offsets: list[int], inplace_of: dict[int, tuple[int, int]]) -> None:
     """HB-filtered conflicts when too many pairs overlap to list them (one node with thousands of
     outputs on several streams, or thousands of nodes dealt over many streams): the same blocks as
     ``_sweep_conflicts``, found stream by stream.
@@ -905,7 +911,7 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
         crossed.place(i)
 
 
-def _fit_occupied(occ: Occupancy, held, extra: np.ndarray | None, mine: list[int] | None, src: int | None,
+def _fit_occupied(occ: Occupancy, held, extra: np.ndarray | None, mine: list[int] | None, src: tuple[int, int] | None,
                   size: int, sizes: list[int], offsets: list[int]) -> int:
     """``_fit_listed`` over the blocks ``occ`` holds and those of ``extra``, less those of ``mine`` (``held(js)``: which
     of ``js`` ``occ`` holds): the few ``extra`` blocks go in for the query and the in-place partners out, then back.
@@ -934,19 +940,20 @@ def _fit_occupied(occ: Occupancy, held, extra: np.ndarray | None, mine: list[int
             occ.remove(*b)
 
 
-def _fit_listed(js: np.ndarray, src: int | None, size: int, sizes: list[int], offsets: list[int],
+def _fit_listed(js: np.ndarray, src: tuple[int, int] | None, size: int, sizes: list[int], offsets: list[int],
                 bulk: tuple[np.ndarray, np.ndarray] | None, alignment: int) -> int:
     """The offset among the placed blocks of ``js`` as ``_sweep_conflicts`` finds it: over the in-place source
     ``src`` when it fits there, else the best fit; in numpy (``bulk``: every placed offset and size) for many."""
+    at = over_input(src, size, sizes, offsets)
     if bulk is not None and len(js) >= BULK_BLOCKS:
         off_arr, size_arr = bulk
         starts = off_arr[js]
         ends = starts + size_arr[js]
         if bulk_ok(ends):
-            if src is not None and size <= sizes[src] and fits_at_arrays(starts, ends, offsets[src], size):
-                return offsets[src]
+            if at is not None and fits_at_arrays(starts, ends, at, size):
+                return at
             return fit_arrays(starts, ends, size, alignment, best=True)
     blocks = [(offsets[j], offsets[j] + sizes[j]) for j in js.tolist()]
-    if src is not None and size <= sizes[src] and fits_at(blocks, offsets[src], size):
-        return offsets[src]
+    if at is not None and fits_at(blocks, at, size):
+        return at
     return best_fit(blocks, size, alignment)

@@ -465,11 +465,11 @@ class WindowFit:
             v >>= 1
 
     def first_fit(self, lower: int, upper: int, size: int,
-                  without: Sequence[tuple[int, int, int, int]] = ()) -> int:
-        """Lowest aligned offset clear of every placed block meeting ``[lower, upper)`` except those in
-        ``without`` (``(lower, upper, start, end)`` of blocks added before; needs ``counted``)."""
+                  without: Sequence[tuple[int, int, int, int]] = (), start: int = 0) -> int:
+        """Lowest aligned offset from ``start`` on (aligned) clear of every placed block meeting ``[lower, upper)``
+        except those in ``without`` (``(lower, upper, start, end)`` of blocks added before; needs ``counted``)."""
         if without:
-            return self._first_fit_without(lower, upper, size, without)
+            return self._first_fit_without(lower, upper, size, without, start)
         cover, point = self.cover, self.point
         lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
         sets = []
@@ -491,7 +491,7 @@ class WindowFit:
             lo >>= 1
             hi >>= 1
         sets.sort(key=_span_key)  # the unions ending lowest first (measured: fewest passes on wide nodes)
-        x = 0
+        x = start
         moved = True
         budget = LEAPFROG_PASSES * len(sets)   # union checks before the merged scan takes over
         while moved:  # until one pass finds every union clear of [x, x + size)
@@ -508,7 +508,7 @@ class WindowFit:
         return x
 
     def _first_fit_without(self, lower: int, upper: int, size: int,
-                           without: Sequence[tuple[int, int, int, int]]) -> int:
+                           without: Sequence[tuple[int, int, int, int]], start: int = 0) -> int:
         """``first_fit`` with the unions that hold ``without`` blocks read less their holes."""
         cover, point = self.cover, self.point
         lo, hi = self.rank[lower] + self.leaves, self.rank[upper] + self.leaves
@@ -533,7 +533,7 @@ class WindowFit:
         holes = self._holes(lo, hi, keys, without)
         sets = [(point if p else cover)[v] + (holes.get((p, v)),) for p, v in keys]
         sets.sort(key=_span_key)
-        x = 0
+        x = start
         moved = True
         while moved:
             moved = False

@@ -15,8 +15,20 @@ import numpy as np
 
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
+from .exact_pairs import inplace_targets, over_input
 from .options import SolveOptions
-from .placement import BULK_BLOCKS, ArenaOver, CappedOffsets, WindowFit, bulk_arrays, bulk_ok, first_fit, fit_arrays
+from .placement import (
+    BULK_BLOCKS,
+    ArenaOver,
+    CappedOffsets,
+    WindowFit,
+    bulk_arrays,
+    bulk_ok,
+    first_fit,
+    fit_arrays,
+    fits_at,
+    fits_at_arrays,
+)
 
 #: interval problems with more overlapping pairs than this per buffer use ``WindowFit``
 DENSE_OVERLAPS = 64
@@ -63,6 +75,36 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, ove
     return Solution(off, arena, "size", Status.HEURISTIC, int(problem.lower_bound or 0))
 
 
+def shifted_targets(problem: BufferProblem) -> dict[int, tuple[int, int]]:
+    """The in-place outputs whose exact place lies off their input root's offset (``exact_pairs.inplace_targets``
+    with a shift: an output over a view at an offset in its root), with their input and shift. A first fit that
+    may overlap its partner anywhere put such an output at the lowest free bytes, over its input's root off its
+    place, for the solve to move it or solve again with the pair apart (``bench scale --inplace 20000
+    --inplace-shape views``: twice the bound), and ``rejoin`` never joins these pairs afterwards: each is tried at its
+    exact place first (once its input is placed), else placed clear of its partners; the others are placed as ever
+    (``rejoin`` joins them where the arena allows)."""
+    return {o: t for o, t in inplace_targets(problem).items() if t[1]}
+
+
+def _partners(problem: BufferProblem, targets: dict[int, tuple[int, int]]) -> dict[int, list[int]]:
+    """The ``compatible`` partners of each output of ``targets``."""
+    out: dict[int, list[int]] = {}
+    for a, b in sorted(problem.compatible):
+        if a in targets:
+            out.setdefault(a, []).append(b)
+        if b in targets:
+            out.setdefault(b, []).append(a)
+    return out
+
+
+def _exact_at(targets: dict[int, tuple[int, int]], i: int, placed, sizes: list[int], offsets: list[int]) -> int | None:
+    """``i``'s exact place over its placed input (``shifted_targets``), where it lies within that input's root."""
+    src = targets.get(i)
+    if src is None or not placed[src[0]]:
+        return None
+    return over_input(src, sizes[i], sizes, offsets)
+
+
 def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], offsets: list[int]) -> None:
     """First fit of each buffer among its placed conflicting buffers, listed from the conflict graph; a buffer with
     ``BULK_BLOCKS`` or more neighbours in numpy (``fit_arrays``: the same offset, without a Python step per
@@ -74,10 +116,13 @@ def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], off
     bulk = bulk_arrays(problem.sizes)
     placed = [False] * n
     placed_arr = np.zeros(n, dtype=bool)
+    targets = shifted_targets(problem)
+    mates = _partners(problem, targets)
     for i in order:
         if sizes[i] == 0:
             placed[i] = placed_arr[i] = True
             continue
+        at = _exact_at(targets, i, placed, sizes, offsets) if targets else None
         lo, hi = bounds[i], bounds[i + 1]
         if bulk is not None and hi - lo >= BULK_BLOCKS:
             off_arr, size_arr = bulk
@@ -86,12 +131,23 @@ def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], off
             starts = off_arr[nbrs]
             ends = starts + size_arr[nbrs]
             if bulk_ok(ends):
-                offsets[i] = off_arr[i] = fit_arrays(starts, ends, sizes[i], problem.alignment, best=False)
+                if at is not None and fits_at_arrays(starts, ends, at, sizes[i]):
+                    offsets[i] = off_arr[i] = at
+                else:
+                    if i in mates:   # (off its exact place its partners block it too)
+                        js = np.asarray([j for j in mates[i] if placed[j]], dtype=np.int64)
+                        starts = np.concatenate([starts, off_arr[js]])
+                        ends = np.concatenate([ends, off_arr[js] + size_arr[js]])
+                    offsets[i] = off_arr[i] = fit_arrays(starts, ends, sizes[i], problem.alignment, best=False)
                 placed[i] = placed_arr[i] = True
                 continue
         nbrs = flat[lo:hi]
         blocks = [(offsets[j], offsets[j] + sizes[j]) for j in (nbrs.tolist() if many else nbrs) if placed[j]]
-        offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
+        if at is not None and fits_at(blocks, at, sizes[i]):
+            offsets[i] = at
+        else:
+            blocks += [(offsets[j], offsets[j] + sizes[j]) for j in mates.get(i, ()) if placed[j]]
+            offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
         if bulk is not None:
             bulk[0][i] = offsets[i]
         placed[i] = placed_arr[i] = True
@@ -109,6 +165,7 @@ def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], o
         partners.setdefault(b, []).append(a)
     fit = WindowFit(lower + upper, problem.alignment, counted=bool(partners))
     placed = [False] * len(sizes)
+    targets = shifted_targets(problem)
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -116,7 +173,13 @@ def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], o
         li, ui = lower[i], upper[i]
         if i in partners:
             without = [(lower[j], upper[j], offsets[j], offsets[j] + sizes[j]) for j in partners[i] if placed[j]]
-            offsets[i] = fit.first_fit(li, ui, size, without)
+            at = _exact_at(targets, i, placed, sizes, offsets) if targets else None
+            if at is not None and fit.first_fit(li, ui, size, without, start=at) == at:   # (clear from ``at`` on)
+                offsets[i] = at
+            elif i in targets:   # off its exact place its partners block it (``shifted_targets``)
+                offsets[i] = fit.first_fit(li, ui, size)
+            else:
+                offsets[i] = fit.first_fit(li, ui, size, without)
         else:
             offsets[i] = fit.first_fit(li, ui, size)
         fit.add(li, ui, offsets[i], offsets[i] + size)
