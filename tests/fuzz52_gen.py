@@ -208,3 +208,52 @@ def mutated_docs(draw) -> Any:
                 if isinstance(reader, dict) and isinstance(reader.get("inputs"), list):
                     reader["inputs"].append(last["outputs"][0])
     return doc
+
+
+@st.composite
+def inplace_docs(draw) -> dict[str, Any]:
+    """A document built around in-place pairs a kernel may run over views: a root ``X`` (an input, or made by a
+    node), views of it at offsets (chains too), a node reading some of them that writes outputs in place of one or
+    two of them, a side branch the streams may run beside it, and readers after. Why: random pairs
+    (``graph_docs``) are seldom the last access of their input, so the planner rarely takes them, and its exactness
+    promise (an in-place output shares its input's root only exactly over the input) went unexercised."""
+    align = draw(st.sampled_from([1, 8, 256]))
+    sx = draw(st.integers(1, 64)) * 8
+    tensors: list[dict[str, Any]] = [{"id": "X", "size": sx, "kind": draw(st.sampled_from(["input", "intermediate"]))}]
+    nodes: list[dict[str, Any]] = []
+    if tensors[0]["kind"] == "intermediate":
+        tensors.append({"id": "a", "size": draw(st.sampled_from([0, 8, 64])), "kind": "input"})
+        nodes.append({"id": "mk", "op": "OP", "inputs": ["a"], "outputs": ["X"]})
+    views = ["X"]
+    for k in range(draw(st.integers(0, 4))):
+        parent = draw(st.sampled_from(views))
+        psize = next(t["size"] for t in tensors if t["id"] == parent)
+        size = draw(st.integers(0, psize))
+        off = draw(st.one_of(st.just(0), st.just(psize - size), st.integers(0, psize - size)))
+        tensors.append({"id": f"x{k}", "size": size, "kind": "intermediate", "view_of": parent, "view_offset": off})
+        views.append(f"x{k}")
+    if draw(st.booleans()):   # a side branch the scheduler may run beside the in-place node
+        tensors.append({"id": "s", "size": draw(st.sampled_from([8, 64, sx])), "kind": "intermediate"})
+        nodes.append({"id": "side", "op": "OP", "inputs": draw(st.lists(st.sampled_from(views), max_size=2)),
+                      "outputs": ["s"], "cost": 5.0})
+    reads = draw(st.lists(st.sampled_from(views), min_size=1, max_size=3))
+    outs, inplace = [], {}
+    for j in range(draw(st.integers(1, 2))):
+        src = draw(st.sampled_from(reads))
+        ssize = next(t["size"] for t in tensors if t["id"] == src)
+        size = draw(st.one_of(st.just(ssize), st.integers(0, ssize + 16)))
+        tensors.append({"id": f"y{j}", "size": size, "kind": "intermediate"})
+        outs.append(f"y{j}")
+        if draw(st.integers(0, 4)):
+            inplace[f"y{j}"] = src
+    node: dict[str, Any] = {"id": "ip", "op": "ADD", "inputs": reads, "outputs": outs, "inplace": inplace}
+    if draw(st.booleans()):
+        node["group"] = "g"
+    nodes.append(node)
+    later = outs + (["s"] if any(n["id"] == "side" for n in nodes) else [])
+    if draw(st.integers(0, 3)) == 0:   # a later read of X: the in-place node is then not its last access
+        later.append(draw(st.sampled_from(views)))
+    tensors.append({"id": "out", "size": draw(st.sampled_from([8, 64, sx])), "kind": "output"})
+    nodes.append({"id": "fin", "op": "OP", "inputs": later, "outputs": ["out"],
+                  **({"group": "g"} if node.get("group") and draw(st.booleans()) else {})})
+    return {"format": "memplan.graph/1", "name": "inplace52", "alignment": align, "tensors": tensors, "nodes": nodes}
