@@ -257,3 +257,36 @@ def inplace_docs(draw) -> dict[str, Any]:
     nodes.append({"id": "fin", "op": "OP", "inputs": later, "outputs": ["out"],
                   **({"group": "g"} if node.get("group") and draw(st.booleans()) else {})})
     return {"format": "memplan.graph/1", "name": "inplace52", "alignment": align, "tensors": tensors, "nodes": nodes}
+
+
+#: ids a hostile document uses: control characters, bidi overrides, lone surrogates, combining marks, the split's own
+#: suffix (``x@dev1``), format strings, the empty id, a long one (not the oracle's ``<start>`` / ``<end>``)
+ODD_NAMES = ["a\nb", "x@dev1", "in1@dev1", "", " ", "\u202e", "'", '"', "\\", "{}", "{0}", "%s", "e\u0301", "\u00e9",
+             "\x00", "\r", "a\tb", "\ud800", "\U0001f642", "COPY", "n0", "t5", "None", "x" * 300]
+
+
+@st.composite
+def odd_named(draw, docs) -> dict[str, Any]:
+    """A document of ``docs`` with some tensor, node, group and graph names replaced by ``ODD_NAMES`` (alone, which may
+    make two ids equal and the document refused, or as a prefix of the old name, which keeps them distinct)."""
+    doc = draw(docs)
+    names: dict[str, str] = {}
+    for t in [t["id"] for t in doc["tensors"]] + [n["id"] for n in doc["nodes"]]:
+        if draw(st.integers(0, 3)) == 0:
+            names[t] = draw(st.sampled_from(ODD_NAMES)) + draw(st.sampled_from(["", "_" + t]))
+    if draw(st.booleans()):
+        doc["name"] = draw(st.sampled_from(ODD_NAMES))
+
+    def r(x: str) -> str:
+        return names.get(x, x)
+    for t in doc["tensors"]:
+        t["id"] = r(t["id"])
+        if t.get("view_of") is not None:
+            t["view_of"] = r(t["view_of"])
+    for n in doc["nodes"]:
+        n["id"], n["inputs"], n["outputs"] = r(n["id"]), [r(x) for x in n["inputs"]], [r(x) for x in n["outputs"]]
+        if "inplace" in n:
+            n["inplace"] = {r(k): r(v) for k, v in n["inplace"].items()}
+        if "group" in n and draw(st.integers(0, 3)) == 0:
+            n["group"] = draw(st.sampled_from(ODD_NAMES))
+    return doc
