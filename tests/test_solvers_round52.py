@@ -62,3 +62,34 @@ def test_callers_error_filter_still_raises(monkeypatch):
         warnings.simplefilter("error", UnusedOption)
         with pytest.raises(UnusedOption, match=r"time_limit=0\.2 \(auto gave search"):
             solve(p, "auto", SolveOptions(time_limit=0.2))
+
+
+# ---- CP-SAT's clique model: the pairs its cliques cover, told by one AND -----------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from memplan.solvers import cpsat  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 90).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.sets(st.integers(0, n - 1), min_size=2, max_size=n).map(sorted).map(tuple),
+                         max_size=12))), st.booleans())
+def test_covered_pairs_are_the_cliques_pairs(case, as_sets):
+    """``_covered(i, j)`` is whether some clique holds both buffers, through the clique bits (up to
+    ``CLIQUE_BITSET_BUFFERS`` buffers) and the set of pairs above it alike (before, a set of every clique's pairs:
+    10.5M of them, 11.6 of the 14.8 s of ``layered_graph(1000)``'s model on 4 streams)."""
+    n, cliques = case
+    covered = cpsat._covered(cliques, n) if not as_sets else _covered_as_sets(cliques, n)
+    want = {(a, b) for c in cliques for k, a in enumerate(c) for b in c[k + 1:]}
+    assert {(i, j) for i in range(n) for j in range(i + 1, n) if covered(i, j)} == want
+
+
+def _covered_as_sets(cliques, n):
+    saved = cpsat.CLIQUE_BITSET_BUFFERS
+    cpsat.CLIQUE_BITSET_BUFFERS = 0
+    try:
+        return cpsat._covered(cliques, n)
+    finally:
+        cpsat.CLIQUE_BITSET_BUFFERS = saved
