@@ -1,6 +1,7 @@
 """Round 52: auto's inner solvers' warnings name the caller's time limit (and the share auto gave), not the share."""
 
 import os
+import sys
 import warnings
 
 import pytest
@@ -93,3 +94,39 @@ def _covered_as_sets(cliques, n):
         return cpsat._covered(cliques, n)
     finally:
         cpsat.CLIQUE_BITSET_BUFFERS = saved
+
+
+# ---- a memory budget's fitting candidate with in-place pairs is solved once --------------------------------------
+
+
+
+@pytest.mark.parametrize("streams,frac", [(2, 1.0), ("auto", 1.3)])
+def test_inplace_candidate_that_fits_is_solved_once(monkeypatch, streams, frac):
+    """``heuristics_over`` decides a problem with in-place pairs by its whole solve; the candidate that fit was then
+    solved in full again for its plan (the moe example under a budget: three auto solves, two of one problem). Now
+    that solve is the plan's: no problem is solved twice, and the plan is the same (its JSON checked against one
+    planned with every candidate's verdict solved apart: ``made`` dropped)."""
+    import memplan
+    from memplan import examples
+    from memplan.problem import same_problem
+    from memplan.solvers import auto
+
+    g = examples.moe()
+    budget = int(frac * memplan.plan(g).arena_bytes)
+    seen = []
+    orig = auto.solve
+
+    def counted(problem, *a, **k):
+        seen.append(problem)
+        return orig(problem, *a, **k)
+
+    monkeypatch.setattr(auto, "solve", counted)
+    plan = memplan.plan(g, streams=streams, memory_budget=budget)
+    assert any(p.inplace for p in seen)
+    twice = [(i, j) for i in range(len(seen)) for j in range(i) if same_problem(seen[i], seen[j])]
+    assert twice == [], f"{len(seen)} auto solves, the same problem twice: {twice}"
+    import memplan.solvers as solvers
+    real = solvers.heuristics_over
+    monkeypatch.setattr(sys.modules["memplan.plan"], "heuristics_over", lambda problem, solver, options, over, made=None:
+                        real(problem, solver, options, over))
+    assert memplan.plan(g, streams=streams, memory_budget=budget).to_json() == plan.to_json()
