@@ -56,7 +56,7 @@ def test_search_by_name_still_names_its_own_limit(monkeypatch):
 
 
 def test_callers_error_filter_still_raises(monkeypatch):
-    """A caller who turns UnusedOption into errors still gets it raised from auto (once the solver returned)."""
+    """A caller who turns UnusedOption into errors still gets it raised from auto, in the caller's words."""
     p = _a()
     monkeypatch.setattr(search, "SETUP_PER_PAIR", 1.0)
     with warnings.catch_warnings():

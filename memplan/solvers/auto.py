@@ -18,18 +18,14 @@ Whatever ran, in-place pairs the chosen plan left apart are joined last where th
 
 from __future__ import annotations
 
-import re
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
 
-from ..errors import BudgetError, SolverError, UnusedOption, from_callback
+from ..errors import BudgetError, SolverError, from_callback
 from ..problem import BufferProblem, Solution, Status, align_up, arena_of, gap_of
-from .options import MAX_SECONDS, Objective, SolveOptions, share_seconds
+from .options import MAX_SECONDS, Objective, SolveOptions, limit_share, share_seconds
 from .placement import first_fit
 from .rejoin import rejoin_inplace
 
@@ -131,7 +127,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
                 # the largest bound an exact solver proved so far goes on as ``proven`` (the library's own, passed
                 # beside the warm start: a warm start's bound is never read, it may be a caller's claim) -- also
                 # when that solver found no better plan (``best.info`` then had no bound, and 0 was handed on)
-                with _shared_limit_warnings(name, options.time_limit, share):
+                with limit_share(name, options.time_limit, share):
                     sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best,
                                                             wall_limit=wall),
                                            proven=int(bound), deadline=deadline, **handed)
@@ -157,36 +153,6 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     best = rejoin_inplace(problem, best) or best   # the arena is settled: join in-place pairs it left apart
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})
-
-
-#: an option field of a warning's template that names the time limit: ``{time_limit}`` or ``{time_limit:0.25}``
-_LIMIT_FIELD = re.compile(r"\{time_limit(?::[^{}]*)?\}")
-
-
-@contextmanager
-def _shared_limit_warnings(solver: str, limit: float, share: float) -> Iterator[None]:
-    """Re-issue the ``UnusedOption`` warnings (``WallClockStop`` too) that an exact solver run by ``auto`` raises
-    about its ``time_limit`` so that they name the caller's option and value, and say that auto gave ``solver`` a
-    share of it; any other warning passes on unchanged, from where it was raised.
-
-    Why: auto hands each exact solver a share of the limit as that solver's own ``time_limit``, and the solver's
-    warning named that: ``memplan plan --time-limit 0.2`` on a problem whose search setup outlasts its share
-    warned "time_limit=0.18 had no effect" (the CLI: "--time-limit 0.18"), a value the user never gave. The
-    caller's filters still decide: the warnings are recorded while the solver runs and issued after it, each at
-    the place the solver raised it (an ``error`` filter raises there as before, once the solver returns)."""
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:   # (also when the solver raises: said, then raised on)
-            warnings.simplefilter("always")
-            yield
-    finally:
-        for w in caught:
-            message = w.message
-            if isinstance(message, UnusedOption) and message.template and "time_limit" in message.values:
-                template = _LIMIT_FIELD.sub(lambda _: "{time_limit:" + f"{limit:g}" + "}"
-                                            + f" (auto gave {solver} {share:g}s of it)", message.template)
-                message = type(message).of(template, **{**message.values, "time_limit": limit})
-            warnings.warn_explicit(message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def wall_left(deadline: float) -> float | None:

@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
-from .options import PAIR_BYTES, Objective, SolveOptions, gib
+from .options import PAIR_BYTES, Objective, SolveOptions, gib, limit_field
 from .search_tree import CLIQUE_BITSET_BUFFERS, _neighbour_bits, _section_entries
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
@@ -119,13 +119,14 @@ def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int,
                                 f"{unsearched} returned the start unsearched, the budget spent starting up"
                                 if unsearched else "") if x)
     what = f"{empty + unsearched} of {solved} components kept the heuristic start: {why}"
+    named, value = limit_field(options.time_limit, "{time_limit}")   # (auto's share: the caller's limit named)
     if int(options.workers) > 1:
-        warnings.warn(UnusedOption.of("{workers} with {time_limit} had no effect: CP-SAT did not search (" + what
+        warnings.warn(UnusedOption.of("{workers} with " + named + " had no effect: CP-SAT did not search (" + what
                                       + "; fewer workers or a longer time limit search)",
-                                      workers=options.workers, time_limit=options.time_limit), stacklevel=3)
+                                      workers=options.workers, time_limit=value), stacklevel=3)
     else:
-        warnings.warn(UnusedOption.of("{time_limit} had no effect: CP-SAT did not search (" + what
-                                      + "; a longer time limit searches)", time_limit=options.time_limit),
+        warnings.warn(UnusedOption.of(named + " had no effect: CP-SAT did not search (" + what
+                                      + "; a longer time limit searches)", time_limit=value),
                       stacklevel=3)
 
 
