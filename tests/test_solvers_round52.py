@@ -130,3 +130,19 @@ def test_inplace_candidate_that_fits_is_solved_once(monkeypatch, streams, frac):
     monkeypatch.setattr(sys.modules["memplan.plan"], "heuristics_over", lambda problem, solver, options, over, made=None:
                         real(problem, solver, options, over))
     assert memplan.plan(g, streams=streams, memory_budget=budget).to_json() == plan.to_json()
+
+
+def test_cpsat_warning_names_the_callers_limit_under_auto():
+    """CP-SAT's "did not search" warning under auto's share names the caller's limit (and the share); called by
+    name, its own limit as before."""
+    from memplan.solvers.options import limit_share
+
+    opts = SolveOptions(time_limit=0.05, workers=32)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        with limit_share("cpsat", 0.5, 0.05):
+            cpsat._warn_unsolved(opts, 0.05, 1, 1)
+        cpsat._warn_unsolved(opts, 0.05, 1, 1)
+    shared, own = (str(m) for m in _unused(ws))
+    assert shared.startswith("workers=32 with time_limit=0.5 (auto gave cpsat 0.05s of it) had no effect"), shared
+    assert own.startswith("workers=32 with time_limit=0.05 had no effect"), own
