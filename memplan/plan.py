@@ -387,21 +387,27 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         problem = buffer_problem(graph, hb, lt, clique=over is None or split is not None, **kw)
         # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
         # with decides there, so ``heuristics_over``, which then solves it, must see that one too
-        late = deferred and not (solver == "auto" and polishes(problem, options))
+        # (nor one with in-place pairs: ``heuristics_over`` solves it in full, and that solve is the plan's where it
+        # fits, so it must be of the problem the plan is solved with; the bound decides nothing else there, as the
+        # arena cannot pass below it)
+        late = deferred and not (solver == "auto" and polishes(problem, options)) and not problem.inplace
         if over is not None and split is None and not late:
             # a bound past ``over`` rejects the schedule: its search may stop there (an exact solver's probe too: where
             # no clique passes ``over`` the search runs to the end, the same bound, and a memory budget's probes of
             # schedules rejected by their bound spent most of their time finding the heaviest clique past it)
             problem = with_clique_bound(problem, stop_above=over)
         clock.lap("problem")
+        made: list[Solution] = []   # (``heuristics_over``'s whole solve of ``problem``, where it ran one)
         if over is not None and split is None and (int(problem.lower_bound or 0) > over
-                                                   or heuristics_over(problem, solver, options, over)):
+                                                   or heuristics_over(problem, solver, options, over, made)):
             return None
         if late:
             problem = with_clique_bound(problem)
         before = solved.get(device) if solved is not None else None
         if before is not None and same_problem(before[0], problem):
             parts.append((problem, before[1]))
+        elif made and each == options:   # (the very problem, solver and options: that solve again would repeat it)
+            parts.append((problem, made[0]))
         else:
             parts.append((problem, solve(problem, solver, each)))
         if solved is not None:

@@ -206,7 +206,8 @@ def heuristics_of(solver: str, options: SolveOptions) -> tuple[str, ...] | None:
     return (solver,) if solver in ("greedy", "size") else None
 
 
-def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, over: int) -> bool | None:
+def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, over: int,
+                    made: list[Solution] | None = None) -> bool | None:
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
     which keeps the smaller of greedy's and size's arenas, then may lift a buffer or two to the top: ``auto.slack_on_top``,
@@ -216,7 +217,12 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     Why: a memory budget plans candidate schedules until one fits, and only the one that fits is kept. Each
     heuristic runs with ``over`` (``placement.CappedOffsets``) and stops at the first buffer it places past it,
     usually early: a candidate that does not fit costs a fraction of its solve. Nothing is returned to keep;
-    the schedule that fits is solved in full, as before, so the plan is the same."""
+    the schedule that fits is solved in full, as before, so the plan is the same.
+
+    ``made``: receives the solution where the verdict came from ``solve(problem, solver, options)`` itself (a problem
+    with in-place pairs), for a caller about to solve that very problem so with the same options to take instead of
+    solving it again (the same solution: the solve is deterministic). Why: a memory budget's fitting candidate with
+    in-place pairs was solved twice in full, once for the verdict and once for its plan."""
     check_options(options)
     names = heuristics_of(solver, options)
     if names is None:
@@ -224,7 +230,10 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     if problem.inplace:
         # ``_solve`` moves a packing's in-place output that sits off its input, or solves again with the pair apart,
         # and so may end above or below what the capped heuristics found: the whole solve decides
-        return _solve(problem, solver, options).arena > over
+        sol = _solve(problem, solver, options)
+        if made is not None:
+            made.append(sol)
+        return sol.arena > over
     if not _all_over(problem, names, options, over):
         return False
     if names == HEURISTICS and polishes(problem, options):

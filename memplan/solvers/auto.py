@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import BudgetError, SolverError, from_callback
 from ..problem import BufferProblem, Solution, Status, align_up, arena_of, gap_of
-from .options import MAX_SECONDS, Objective, SolveOptions, share_seconds
+from .options import MAX_SECONDS, Objective, SolveOptions, limit_share, share_seconds
 from .placement import first_fit
 from .rejoin import rejoin_inplace
 
@@ -127,8 +127,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
                 # the largest bound an exact solver proved so far goes on as ``proven`` (the library's own, passed
                 # beside the warm start: a warm start's bound is never read, it may be a caller's claim) -- also
                 # when that solver found no better plan (``best.info`` then had no bound, and 0 was handed on)
-                sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best, wall_limit=wall),
-                                       proven=int(bound), deadline=deadline, **handed)
+                with limit_share(name, options.time_limit, share):
+                    sol = get_solver(name)(problem, replace(options, time_limit=share, warm_start=best,
+                                                            wall_limit=wall),
+                                           proven=int(bound), deadline=deadline, **handed)
             except (BudgetError, SolverError) as exc:
                 if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
                     raise

@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
-from .options import PAIR_BYTES, Objective, SolveOptions, gib
+from .options import PAIR_BYTES, Objective, SolveOptions, gib, limit_field
 from .search_tree import CLIQUE_BITSET_BUFFERS, _neighbour_bits, _section_entries
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
@@ -73,7 +73,14 @@ MAX_PAIRS = 10_000_000
 #: hint); each returned the heuristic plan. Fitted on the 2-core machine at load 2-5 to 1,000-20,000-buffer
 #: components (tiled minimalloc problems, the same with in-place pairs, fan-out/join graphs on 3-4 streams, the
 #: tiny+huge chain); the cost per pair grows with the pairs, and the NoOverlap2D model's per buffer (its propagation
-#: along the hint) is the larger.
+#: along the hint) is the larger. Re-measured in session 52 (CPU seconds of the build, presolve and hint steps, as
+#: wall seconds on a loaded machine vary 1.5-5x for the same work; these coefficients read about twice the CPU):
+#: the bitset cliques of session 51 had left the clique model's build to its set of covered pairs (4.9 of 6.0 CPU
+#: seconds on ``layered_graph(1000)`` on 4 streams, 258k pairs, estimated 2.5: the estimate was low, not high);
+#: told by clique bits now (``_covered``: 1.1 of 2.5 s), the clique model's cost on fan-out/join, layered and
+#: tiled in-place minimalloc components of 500-3,700 buffers and 18k-910k pairs sits at 0.4-2x these estimates of
+#: twice its CPU (layered graphs the low end, dense in-place cliques the high), the NoOverlap2D model's on the
+#: minimalloc set and serial random DAGs of 3,000-10,000 buffers at 0.3-1.3x: both centred, so kept.
 MODEL_COST = {True: (5e-4, 1.5e-6, 3.7e-12), False: (1.5e-4, 7e-6, 8.5e-12)}
 #: components whose model is estimated below this many seconds are always solved, however short their share: the
 #: overrun stays below it, and the rule never touches the plans of such problems (the minimalloc set is at most
@@ -112,13 +119,14 @@ def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int,
                                 f"{unsearched} returned the start unsearched, the budget spent starting up"
                                 if unsearched else "") if x)
     what = f"{empty + unsearched} of {solved} components kept the heuristic start: {why}"
+    named, value = limit_field(options.time_limit, "{time_limit}")   # (auto's share: the caller's limit named)
     if int(options.workers) > 1:
-        warnings.warn(UnusedOption.of("{workers} with {time_limit} had no effect: CP-SAT did not search (" + what
+        warnings.warn(UnusedOption.of("{workers} with " + named + " had no effect: CP-SAT did not search (" + what
                                       + "; fewer workers or a longer time limit search)",
-                                      workers=options.workers, time_limit=options.time_limit), stacklevel=3)
+                                      workers=options.workers, time_limit=value), stacklevel=3)
     else:
-        warnings.warn(UnusedOption.of("{time_limit} had no effect: CP-SAT did not search (" + what
-                                      + "; a longer time limit searches)", time_limit=options.time_limit),
+        warnings.warn(UnusedOption.of(named + " had no effect: CP-SAT did not search (" + what
+                                      + "; a longer time limit searches)", time_limit=value),
                       stacklevel=3)
 
 
@@ -335,6 +343,51 @@ def _section_cliques(sub: BufferProblem, adj: list[list[int]]) -> list[tuple[int
     return out
 
 
+def _covered(cliques: list[tuple[int, ...]], n: int):
+    """``covered(i, j)`` for ``i < j``: whether a clique holds both buffers (a NoOverlap keeps them apart). Up to
+    ``CLIQUE_BITSET_BUFFERS`` buffers each buffer's cliques are the bits of one int (``_clique_bits``: one AND a
+    pair); above it the covered pairs are a set, as the cliques are grown there (``_section_cliques_sets``)."""
+    if n <= CLIQUE_BITSET_BUFFERS:
+        member = _clique_bits(cliques, n)
+        return lambda i, j: member[i] & member[j] != 0
+    pairs: set[tuple[int, int]] = set()
+    for clique in cliques:
+        pairs.update((a, b) for k, a in enumerate(clique) for b in clique[k + 1:])
+    return lambda i, j: (i, j) in pairs
+
+
+def _clique_bits(cliques: list[tuple[int, ...]], n: int) -> list[int]:
+    """Each buffer's cliques as the set bits of one int (bit ``k`` for ``cliques[k]``): two buffers share a clique,
+    so a NoOverlap already keeps them apart, where their ints AND to non-zero. Built in bulk as
+    ``search_tree._neighbour_bits`` builds neighbour bits.
+
+    Why: the pairs the cliques cover were listed in a set, every pair of every clique: the sections' cliques of
+    ``layered_graph(1000)`` on 4 streams (1,050 buffers, 258k conflicting pairs, 473 cliques) held 10.5M such pairs,
+    11.6 of the model's 14.8 s (profiled) once the cliques themselves took 0.4 s. The model is the same, built in
+    the same order."""
+    entries = np.fromiter((i for c in cliques for i in c), dtype=np.int64)
+    ids = np.repeat(np.arange(len(cliques), dtype=np.int64), [len(c) for c in cliques])
+    order = np.lexsort((ids, entries))   # by buffer, its cliques ascending
+    bounds = np.searchsorted(entries[order], np.arange(n + 1))
+    return _row_bits(bounds, ids[order], n, len(cliques))
+
+
+def _row_bits(bounds: np.ndarray, cols: np.ndarray, rows: int, width: int) -> list[int]:
+    """Each CSR row's entries (``cols[bounds[r]:bounds[r + 1]]``, ascending, below ``width``) as the set bits of one
+    int: each row's 64-bit words OR-reduced."""
+    words = max(1, (width + 63) >> 6)
+    mat = np.zeros((rows, words), dtype=np.uint64)
+    if len(cols):
+        src = np.repeat(np.arange(rows, dtype=np.int64), np.diff(bounds))
+        key = src * words + (cols >> 6)
+        bits = np.left_shift(np.uint64(1), (cols & 63).astype(np.uint64))
+        heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        mat.reshape(-1)[key[heads]] = np.bitwise_or.reduceat(bits, heads)
+    raw = mat.astype("<u8", copy=False).tobytes()
+    step = words * 8
+    return [int.from_bytes(raw[r * step:(r + 1) * step], "little") for r in range(rows)]
+
+
 def _keep_clique(clique: list[int], seen: set[tuple[int, ...]], out: list[tuple[int, ...]]) -> None:
     """Appends ``clique`` (sorted) to ``out`` once, if it has two members or more: growth from many seeds finds
     the same clique again."""
@@ -466,13 +519,13 @@ def _build_model(cp_model, sub: BufferProblem, hint: np.ndarray, lower: int, ub:
         # whose propagation is far stronger than pairwise disjunctions; pairs no clique covers
         # get a disjunction of their own
         ys = [m.new_fixed_size_interval_var(offs[i], sizes[i], f"y{i}") for i in range(n)]
-        covered: set[tuple[int, int]] = set()
-        for clique in _section_cliques(sub, adj):
+        cliques = _section_cliques(sub, adj)
+        for clique in cliques:
             m.add_no_overlap([ys[i] for i in clique])
-            covered.update((a, b) for k, a in enumerate(clique) for b in clique[k + 1:])
+        covered = _covered(cliques, n)
         for i in range(n):
             for j in adj[i]:
-                if j > i and (i, j) not in covered:
+                if j > i and not covered(i, j):
                     b = m.new_bool_var(f"b{i}_{j}")
                     m.add(offs[i] + sizes[i] <= offs[j]).only_enforce_if(b)
                     m.add(offs[j] + sizes[j] <= offs[i]).only_enforce_if(~b)

@@ -9,9 +9,11 @@ many seconds here; the wall clock (``wall_limit``) is only a safety stop, and a 
 
 from __future__ import annotations
 
+import contextvars
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -187,3 +189,35 @@ def share_seconds(work: float, parts: float) -> float:
     divided by two rounds to 0.0, which ``SolveOptions`` refuses as a limit the caller never gave; the
     smallest positive float stops a solver as promptly."""
     return max(work / parts, math.ulp(0.0))
+
+
+#: (solver, the caller's time limit, the share of it) while ``auto`` runs an exact solver on a share of the limit
+_SHARE: contextvars.ContextVar[tuple[str, float, float] | None] = contextvars.ContextVar("memplan_limit_share",
+                                                                                        default=None)
+
+
+@contextmanager
+def limit_share(solver: str, limit: float, share: float) -> Iterator[None]:
+    """While ``auto`` runs ``solver`` with ``share`` seconds of the caller's ``time_limit=limit`` as its own limit:
+    the solver's warnings about its time limit name the caller's (``limit_field``)."""
+    token = _SHARE.set((solver, limit, share))
+    try:
+        yield
+    finally:
+        _SHARE.reset(token)
+
+
+def limit_field(own: float, field: str | None = None) -> tuple[str, float]:
+    """``(template field, value)`` for an ``UnusedOption`` about a solver's time limit ``own``: ``field`` (default
+    ``{time_limit:<own>}``) and ``own``, or, where ``auto`` gave the solver a share of the caller's limit
+    (``limit_share``), the caller's limit and a word on the share.
+
+    Why: auto hands each exact solver a share of the limit as that solver's own ``time_limit``, and the solver's
+    warning named that: ``memplan plan --time-limit 0.2`` on a problem whose search setup outlasts its share warned
+    "--time-limit 0.18 had no effect", a value the user never gave. A context variable, not a warnings filter
+    caught and re-issued: the warning is raised where it was, once, under the caller's filters."""
+    shared = _SHARE.get()
+    if shared is None:
+        return (field if field is not None else "{time_limit:" + f"{own:g}" + "}"), own
+    solver, limit, share = shared
+    return "{time_limit:" + f"{limit:g}" + "}" + f" (auto gave {solver} {share:g}s of it)", limit

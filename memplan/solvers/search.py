@@ -92,12 +92,14 @@ def _warn_no_search(options: SolveOptions, limit: float, problem: BufferProblem)
     import warnings
 
     from ..errors import UnusedOption
+    from .options import limit_field
 
-    warnings.warn(UnusedOption.of("{time_limit:" + f"{limit:g}" + "} had no effect: the search's setup of "
+    named, value = limit_field(limit)
+    warnings.warn(UnusedOption.of(named + " had no effect: the search's setup of "
                                   f"{len(problem)} buffers with {problem.overlap_count()} overlapping pairs takes "
                                   f"about {setup_seconds(problem):.2g}s, more than the time limit leaves; the start "
                                   "(the default solve's plan) is returned unsearched (a longer time limit searches)",
-                                  time_limit=limit), stacklevel=4)
+                                  time_limit=value), stacklevel=4)
 
 
 def check_size(problem: BufferProblem) -> None:
