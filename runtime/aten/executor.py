@@ -496,7 +496,13 @@ class Executor:
                     self._captured = True
                 self.issuer.replay()
             else:
-                self.issuer.issue(delays)
+                kept = self._kept_for_failure()
+                try:
+                    self.issuer.issue(delays)
+                except BaseException:
+                    for w, before in kept:   # all or nothing: a failed call leaves the module as it found it
+                        w.copy_(before)
+                    raise
             updates = self._buffer_values(tensors)   # before the write-back: a source may be a written input
             self._write_back(tensors)
             self._update_buffers(updates)
@@ -535,6 +541,19 @@ class Executor:
                 w.copy_(before)
         self.issuer.capture()  # records only; runs nothing
         self.load_inputs(tensors)
+
+    def _kept_for_failure(self) -> list:
+        """(module tensor, its value before the call) for each module tensor a node writes where it stands, on a CPU
+        device. Why: a kernel failing mid-run (``embedding`` of an index out of range) raised after the launches
+        before it had written the module's buffers (a train-mode BatchNorm's running statistics and
+        ``num_batches_tracked``) while the caller's written inputs and a functionalized program's buffer updates,
+        copied back only after every launch, were left as they were: half a call. Restored, the failed call changes
+        nothing the caller sees. Only on the CPU: there a kernel's failure is an exception raised in the launch, with
+        the memory intact; a CUDA kernel's device-side failure leaves the context unusable (nothing to restore), and
+        its shape checks are the build's, so a clone there would cost every call for nothing."""
+        if self.device.type != "cpu" or not self._written_in_place:
+            return []
+        return [(w, w.clone()) for w in self._written_where_they_stand()]
 
     def _written_where_they_stand(self) -> list:
         """The module tensors some node writes where they stand (a custom op with ``mutates_args`` on a buffer),
