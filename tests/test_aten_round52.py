@@ -5,6 +5,8 @@ Bugs fixed (each test failed before):
   the module's buffers in place (a train-mode BatchNorm's running statistics, ``num_batches_tracked``), while the
   caller's written inputs were left as they were: half a call. Now a failed call changes nothing the caller sees
   and its error names the node.
+- guard._meta compared a module tensor's strides exactly: a replacement differing only in a size-1 dimension's stride
+  was refused ("compile again"); now rebound where forward read no module tensor's stride().
 """
 
 from __future__ import annotations
@@ -58,3 +60,56 @@ def test_kernel_failing_mid_run_leaves_module_and_inputs_as_they_were(streams):
         want = twin(xe, i)
         assert torch.equal(step(x, i), want) and torch.equal(x, xe)
         assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), twin.state_dict().values()))
+
+
+def _column_t() -> torch.Tensor:
+    """A ``(1, 4)`` tensor at strides ``(1, 1)`` (a transposed column): contiguous to torch, as ``torch.randn(1, 4)``."""
+    return torch.randn(4, 1).t()
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_module_tensor_replaced_with_another_size1_stride_is_rebound(streams):
+    """``m[0].weight = nn.Parameter(torch.randn(4, 1).t())`` of a ``Linear(4, 1)`` (its ``(1, 4)`` weight at ``(1, 1)``
+    for compile's ``(4, 1)``) was refused ("compile again"): now rebound, and eager's numbers, bit for bit."""
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Linear(4, 1), nn.BatchNorm1d(1)).eval()
+    step = compile(m, (torch.randn(3, 4),), streams=streams, poison=True)
+    x = torch.randn(3, 4)
+    assert torch.equal(step(x), m(x))
+    m[0].weight = nn.Parameter(_column_t())
+    assert m[0].weight.stride() == (1, 1) and torch.equal(step(x), m(x))
+    with torch.no_grad():
+        m[0].weight.data = _column_t()                  # the same object, another size-1 stride
+        m[1].running_mean = torch.randn(1, 1).t()[0]    # a (1,) buffer at another stride
+    assert torch.equal(step(x), m(x)) and torch.equal(step(x), m(x))
+    with torch.no_grad():
+        m[0].weight.data = torch.randn(1, 4)            # back to compile's strides
+    assert torch.equal(step(x), m(x))
+    # a change in a dimension of more than one element is still refused
+    m2 = nn.Linear(4, 2)
+    step2 = compile(m2, (torch.randn(3, 4),), streams=streams)
+    m2.weight = nn.Parameter(torch.randn(4, 2).t())
+    with pytest.raises(AtenExecutorError, match=r"attribute Linear.weight is \(2, 4\).*strides \(1, 2\).*compile again"):
+        step2(x)
+
+
+class ScalesByOwnStride(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(1, 4))
+
+    def forward(self, x):
+        return x * self.w * self.w.stride(0)
+
+
+def test_module_tensor_whose_stride_forward_read_keeps_every_stride():
+    """``x * self.w * self.w.stride(0)``: the program holds ``stride(0) == 4``; eager's with ``w`` at ``(1, 1)`` is
+    ``x * w * 1``, so such a replacement is refused, naming the read."""
+    m = ScalesByOwnStride()
+    step = compile(m, (torch.randn(3, 4),))
+    x = torch.randn(3, 4)
+    assert torch.equal(step(x), m(x))
+    m.w = nn.Parameter(_column_t())
+    with pytest.raises(AtenExecutorError, match=r"attribute ScalesByOwnStride.w is .*strides \(1, 1\).*forward read "
+                                                r"Tensor.stride\(\) of a module tensor at .*test_aten_round52.py"):
+        step(x)
