@@ -7,6 +7,7 @@ Bugs fixed (each test failed before):
   and its error names the node.
 - guard._meta compared a module tensor's strides exactly: a replacement differing only in a size-1 dimension's stride
   was refused ("compile again"); now rebound where forward read no module tensor's stride().
+- CPU ``lstm`` ran under the executor's ``no_grad`` (oneDNN's inference path): a grad-mode call was an ulp off eager.
 """
 
 from __future__ import annotations
@@ -113,3 +114,32 @@ def test_module_tensor_whose_stride_forward_read_keeps_every_stride():
     with pytest.raises(AtenExecutorError, match=r"attribute ScalesByOwnStride.w is .*strides \(1, 1\).*forward read "
                                                 r"Tensor.stride\(\) of a module tensor at .*test_aten_round52.py"):
         step(x)
+
+
+class Recurrent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(4, 6, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(12, 3)
+
+    def forward(self, x):
+        y, (h, c) = self.lstm(x)
+        z, g = self.gru(y)
+        return y, h, c, z, g
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_lstm_runs_under_the_callers_grad_mode(streams):
+    """CPU ``lstm``'s kernel rounds otherwise under ``no_grad`` (oneDNN's inference path) than under grad mode; the
+    executor ran it under its own ``no_grad``, so a call in grad mode was one ulp off eager's (2.98e-08 of
+    ``nn.LSTM(4, 6)``'s output). Now it runs under the caller's mode: eager's bits under grad, no_grad and
+    inference mode alike."""
+    torch.manual_seed(2)
+    m = Recurrent()
+    step = compile(m, (torch.randn(2, 5, 4),), streams=streams, poison=True)
+    x = torch.randn(2, 5, 4)
+    for mode in (torch.enable_grad, torch.no_grad, torch.inference_mode):
+        with mode():
+            want = m(x)
+            got = step(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want)), mode

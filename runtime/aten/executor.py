@@ -28,7 +28,7 @@ from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .exact import Scratch, distinct
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
-from .lower import check_lowerable, lower_program, storage_offset_readers
+from .lower import caller_grad, check_lowerable, lower_program, storage_offset_readers
 from .program import Program, flatten_inputs, strides_agree
 from .relaid import RandomLayoutCheck
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
@@ -373,10 +373,12 @@ class Executor:
                                     "program calling it?): calls run one at a time in its one arena")
         with self._lock:
             self._owner = threading.get_ident()
+            caller_grad.enabled = self.torch.is_grad_enabled()   # (``lower._GRAD_MODE_KERNELS`` run under it)
             try:
                 return self._call(tensors, delays)
             finally:
                 self._owner = None
+                caller_grad.enabled = False
 
     def _check_weights_writable(self) -> None:
         """Refuse, before anything runs, a call outside inference mode where a module tensor the program writes (a
