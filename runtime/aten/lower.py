@@ -59,7 +59,8 @@ _OUTS_APART = {"linalg_qr"}
 #: ops whose kernel follows the grad mode it runs under, not only its arguments: CPU ``lstm`` takes oneDNN's
 #: inference path under ``no_grad`` and its training one otherwise, which round differently (one ulp of
 #: ``nn.LSTM(4, 6)``'s output). The executor runs its launches under ``no_grad``; these run under the caller's mode
-#: (``caller_grad``), as eager's ``forward`` would (round 52)
+#: (``caller_grad``), as eager's ``forward`` would (round 52); on the CPU only: cuDNN's RNNs follow their
+#: ``train`` argument, not the grad mode, and a capture should record no autograd work
 _GRAD_MODE_KERNELS = {"lstm"}
 
 
@@ -1452,7 +1453,7 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         raise AtenExecutorError("is not callable", node, name)
 
     def run(op=op, args=args, kwargs=kwargs, pairs=tuple(zip(tensor_outs, out_views)),
-            graded=base in _GRAD_MODE_KERNELS):
+            graded=base in _GRAD_MODE_KERNELS and ctx.device_type == "cpu"):   # (cuDNN's follows ``train``)
         if graded:   # the kernel under eager's grad mode (its autograd record, if any, dropped with ``res``)
             with torch.set_grad_enabled(caller_grad.enabled):
                 res = op(*args, **kwargs)
