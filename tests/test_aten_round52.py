@@ -143,3 +143,32 @@ def test_lstm_runs_under_the_callers_grad_mode(streams):
             want = m(x)
             got = step(x)
         assert all(torch.equal(a, b) for a, b in zip(got, want)), mode
+
+
+class ViewsOwnTensors(nn.Module):
+    """Views of its weight (``t``, ``view``, ``expand``, ``reshape``) and a buffer written in place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(1, 4))
+        self.register_buffer("b", torch.randn(4, 1, 2))
+
+    def forward(self, x):
+        self.b.mul_(0.5)
+        return x @ self.w.t(), self.w.view(4) * x, self.w.expand(3, 4) + x, self.b.squeeze(1).sum(), self.w.reshape(2, 2)
+
+
+def test_rebound_size1_strides_serve_views_and_in_place_writes_as_eager():
+    import copy
+
+    m = ViewsOwnTensors()
+    step = compile(m, (torch.randn(3, 4),), poison=True)
+    e = copy.deepcopy(m)
+    m.w = nn.Parameter(_column_t())
+    e.w = nn.Parameter(m.w.detach().clone())
+    m.b = torch.randn(8).as_strided((4, 1, 2), (2, 7, 1))   # compile's (2, 2, 1) but in the size-1 dimension
+    e.b = m.b.clone()
+    for _ in range(2):
+        x = torch.randn(3, 4)
+        got, want = step(x), e(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want)) and torch.equal(m.b, e.b)
