@@ -654,6 +654,9 @@ class _LayoutReads(list):
     leaves: list | None = None
     identity_inputs: set
     identity_any: bool = False
+    #: (method, where) of each ``stride()`` / ``dim_order()`` read of ``module``'s own tensors (``Program.
+    #: module_stride_reads``)
+    module_strides: list
 
 
 @contextlib.contextmanager
@@ -674,6 +677,7 @@ def watch_layout_reads(torch: Any, module: Any = None) -> Iterator[list[tuple[st
     reads = _LayoutReads()
     reads.module = module if isinstance(module, torch.nn.Module) else None
     reads.identity_inputs = set()
+    reads.module_strides = []
     with contextlib.ExitStack() as stack:
         if reads.module is not None:
             stack.callback(reads.module.register_forward_pre_hook(_leaves_hook(torch, reads), with_kwargs=True).remove)
@@ -702,10 +706,14 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
                 module = str(frame.f_globals.get("__name__", ""))
                 if module.split(".")[0] not in _OWN_PACKAGES:
                     where = _reader(torch, frame) if name not in LAYOUT_IDENTITIES else _identity_reader(frame)
-                    if where is not None and not _module_tensor(getattr(reads, "module", None), args[:1]):
+                    if where is None:
+                        pass
+                    elif not _module_tensor(getattr(reads, "module", None), args[:1]):
                         reads.append((name, where))
                         if name in LAYOUT_IDENTITIES:
                             _note_identity(torch, reads, args[0])
+                    elif name in ("stride", "dim_order") and hasattr(reads, "module_strides"):
+                        reads.module_strides.append((name, where))
             return value
         return watched
     return wrap

@@ -275,12 +275,14 @@ class CompiledModule:
         reads = tuple(dict.fromkeys(self.program.default_dtype_reads + other.default_dtype_reads))
         modes = tuple(dict.fromkeys(self.program.mode_reads + other.mode_reads))
         layouts = tuple(dict.fromkeys(self.program.layout_reads + other.layout_reads))
+        strides = tuple(dict.fromkeys(self.program.module_stride_reads + other.module_stride_reads))
         if (reads != self.program.default_dtype_reads or modes != self.program.mode_reads
-                or layouts != self.program.layout_reads):
+                or layouts != self.program.layout_reads or strides != self.program.module_stride_reads):
             told = (None if self.program.identity_inputs is None or other.identity_inputs is None
                     else self.program.identity_inputs | other.identity_inputs)
             self.program = self.executor.program = replace(self.program, default_dtype_reads=reads, mode_reads=modes,
-                                                           layout_reads=layouts, identity_inputs=told)
+                                                           layout_reads=layouts, identity_inputs=told,
+                                                           module_stride_reads=strides)
             self.executor.ambient.dtype_nodes = None   # (found again at the next call under another default)
 
     def _prove_calls(self, torch: Any) -> bool:

@@ -28,7 +28,7 @@ from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .exact import Scratch, distinct
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
-from .lower import check_lowerable, lower_program, storage_offset_readers
+from .lower import caller_grad, check_lowerable, lower_program, storage_offset_readers
 from .program import Program, flatten_inputs, strides_agree
 from .relaid import RandomLayoutCheck
 from .streams import CAPTURE_NONE, Issuer, stream_capture_status
@@ -373,10 +373,12 @@ class Executor:
                                     "program calling it?): calls run one at a time in its one arena")
         with self._lock:
             self._owner = threading.get_ident()
+            caller_grad.enabled = self.torch.is_grad_enabled()   # (``lower._GRAD_MODE_KERNELS`` run under it)
             try:
                 return self._call(tensors, delays)
             finally:
                 self._owner = None
+                caller_grad.enabled = False
 
     def _check_weights_writable(self) -> None:
         """Refuse, before anything runs, a call outside inference mode where a module tensor the program writes (a
@@ -496,7 +498,13 @@ class Executor:
                     self._captured = True
                 self.issuer.replay()
             else:
-                self.issuer.issue(delays)
+                kept = self._kept_for_failure()
+                try:
+                    self.issuer.issue(delays)
+                except BaseException:
+                    for w, before in kept:   # all or nothing: a failed call leaves the module as it found it
+                        w.copy_(before)
+                    raise
             updates = self._buffer_values(tensors)   # before the write-back: a source may be a written input
             self._write_back(tensors)
             self._update_buffers(updates)
@@ -535,6 +543,19 @@ class Executor:
                 w.copy_(before)
         self.issuer.capture()  # records only; runs nothing
         self.load_inputs(tensors)
+
+    def _kept_for_failure(self) -> list:
+        """(module tensor, its value before the call) for each module tensor a node writes where it stands, on a CPU
+        device. Why: a kernel failing mid-run (``embedding`` of an index out of range) raised after the launches
+        before it had written the module's buffers (a train-mode BatchNorm's running statistics and
+        ``num_batches_tracked``) while the caller's written inputs and a functionalized program's buffer updates,
+        copied back only after every launch, were left as they were: half a call. Restored, the failed call changes
+        nothing the caller sees. Only on the CPU: there a kernel's failure is an exception raised in the launch, with
+        the memory intact; a CUDA kernel's device-side failure leaves the context unusable (nothing to restore), and
+        its shape checks are the build's, so a clone there would cost every call for nothing."""
+        if self.device.type != "cpu" or not self._written_in_place:
+            return []
+        return [(w, w.clone()) for w in self._written_where_they_stand()]
 
     def _written_where_they_stand(self) -> list:
         """The module tensors some node writes where they stand (a custom op with ``mutates_args`` on a buffer),

@@ -30,7 +30,7 @@ from operator import attrgetter, is_
 from typing import Any
 
 from .errors import AtenExecutorError
-from .program import Program
+from .program import Program, strides_agree
 from .settings import function_value as _function_value
 from .settings import plain as _plain
 from .settings import same_value as _same_value
@@ -452,6 +452,28 @@ def _layout(meta: tuple) -> tuple:
     return meta[:4] + meta[5:]
 
 
+def _strides_exact(program: Program | None) -> bool:
+    """Whether a module tensor's replacement must have the very strides of compile's, a size-1 dimension's too: where
+    ``forward`` read a module tensor's ``stride()`` or ``dim_order()`` while it was exported (the program holds the
+    answer: ``x * self.w.stride(0)``), or where its reads were not watched (a strict export, an ``ExportedProgram``
+    given, no program)."""
+    return program is None or not program.layout_watched or bool(program.module_stride_reads)
+
+
+def _alike(now: tuple, then: tuple, exact: bool) -> bool:
+    """Whether a module tensor of ``_meta`` ``now`` can stand for compile's ``then``: equal, or (not ``exact``)
+    equal but in the strides of size-1 dimensions (and any strides of a tensor of no element). Why: those address
+    nothing and torch sets them freely (``nn.Parameter(torch.randn(4, 1).t())`` is ``(1, 4)`` at strides ``(1, 1)``,
+    contiguous to ``is_contiguous()``), yet such a replacement of a ``Linear(4, 1)``'s ``(1, 4)`` weight at ``(4, 1)``
+    was refused ("compile again"), where eager's ``forward`` computes the same with either (round 52)."""
+    if now == then:
+        return True
+    if exact:
+        return False
+    return (now[:2] == then[:2] and now[3:] == then[3:]
+            and strides_agree(tuple(now[1]), tuple(now[2]), tuple(then[2])))
+
+
 def _describe(meta: tuple) -> str:
     dtype, shape, stride, device, requires_grad, layout = meta
     return f"{shape} {dtype} (strides {stride}, {str(layout).removeprefix('torch.')}) on {device}, " \
@@ -523,6 +545,7 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
                                     "reads the tensor that was there, a constant held in a list, tuple or dict "
                                     "attribute): compile again, or keep it in a buffer")
+    exact = _strides_exact(program)
     now: dict[str, list[tuple[Slot, Any]]] = {}   # per program tensor: each of its names, the tensor there now
     for s in guard.slots:
         t = _lookup(s.owner, s.attr)
@@ -540,10 +563,14 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
                                     "tensors it writes (the export's fake kernel keeps their sizes, and the plan "
                                     "follows it; eager's first call resizes them alike, a QAT observer's per-channel "
                                     "scale): compile again now, over the sizes the module's tensors have")
-        if _meta(t) != s.meta:
+        if not _alike(_meta(t), s.meta, exact):
+            read = program.module_stride_reads[0] if program is not None and program.module_stride_reads \
+                and _alike(_meta(t), s.meta, False) else None   # (only a size-1 dimension's stride differs)
+            why = (f", and forward read Tensor.{read[0]}() of a module tensor at {read[1]} while it was exported "
+                   "(its answer is fixed in the program)" if read is not None else "")
             raise AtenExecutorError(f"attribute {where} is {_describe(_meta(t))} now, the program was compiled for "
                                     f"{_describe(s.meta)} (a .to(), .half(), .data = or a new tensor laid out "
-                                    "otherwise): compile again")
+                                    f"otherwise){why}: compile again")
         now.setdefault(s.tid, []).append((s, t))
     out: dict[int, Any] = {}
     for tid, pairs in now.items():
@@ -552,7 +579,7 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
             names = ", ".join(f"{root}.{s.name}" for s, _t in pairs)
             raise AtenExecutorError(f"attributes {names} were one tensor at compile (tied weights, which the program "
                                     "reads as one) and are different tensors now: compile again")
-        if any(t is not s.tensor or t.data_ptr() != s.ptr or t.requires_grad is not s.meta[4] for s, t in pairs):
+        if any(t is not s.tensor or t.data_ptr() != s.ptr or _meta(t) != s.meta for s, t in pairs):
             # (the same tensor frozen or unfrozen in place too: built again, as the lowering chose kernels by its
             # flag); keyed by the tensor the program holds, which after a rebind of tied names is the first's
             held = program.weights[tid] if program is not None else pairs[0][0].tensor

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,20 @@ _STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy", "as_strid
 #: view shares the arena's storage. ``linalg_qr.out`` then triangularised R's old bytes (poison: NaN) and
 #: returned a wrong R, or failed an internal assert (a tall matrix). They run functionally, results copied.
 _OUTS_APART = {"linalg_qr"}
+#: ops whose kernel follows the grad mode it runs under, not only its arguments: CPU ``lstm`` takes oneDNN's
+#: inference path under ``no_grad`` and its training one otherwise, which round differently (one ulp of
+#: ``nn.LSTM(4, 6)``'s output). The executor runs its launches under ``no_grad``; these run under the caller's mode
+#: (``caller_grad``), as eager's ``forward`` would (round 52); on the CPU only: cuDNN's RNNs follow their
+#: ``train`` argument, not the grad mode, and a capture should record no autograd work
+_GRAD_MODE_KERNELS = {"lstm"}
+
+
+class _CallerGrad(threading.local):
+    #: the grad mode of the call being run in this thread (``Executor``'s caller's); False outside a call
+    enabled = False
+
+
+caller_grad = _CallerGrad()
 #: Python dunder ops without an out= overload, and the op that has one
 _ALIASES = {"__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor"}
 
@@ -1437,8 +1452,13 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
     if not callable(op):
         raise AtenExecutorError("is not callable", node, name)
 
-    def run(op=op, args=args, kwargs=kwargs, pairs=tuple(zip(tensor_outs, out_views))):
-        res = op(*args, **kwargs)
+    def run(op=op, args=args, kwargs=kwargs, pairs=tuple(zip(tensor_outs, out_views)),
+            graded=base in _GRAD_MODE_KERNELS and ctx.device_type == "cpu"):   # (cuDNN's follows ``train``)
+        if graded:   # the kernel under eager's grad mode (its autograd record, if any, dropped with ``res``)
+            with torch.set_grad_enabled(caller_grad.enabled):
+                res = op(*args, **kwargs)
+        else:
+            res = op(*args, **kwargs)
         res = list(res) if isinstance(res, (list, tuple)) else [res]
         for k, v in pairs:
             _check_result(torch, res[k], v, k, node, name)

@@ -130,6 +130,11 @@ class Program:
     #: export, nor an ``ExportedProgram`` given): only then does the absence of a ``contiguous()`` that returned its
     #: tensor say that a user input the program returns as it is is ``return x`` (``Executor._direct``)
     layout_watched: bool = False
+    #: each ``stride()`` / ``dim_order()`` read of a module's own parameter or buffer by ``forward`` while it was
+    #: exported (method, where): the strides of its size-1 dimensions are then in the program too, so the guard
+    #: compares a replacement's strides exactly (``guard.changes``); without one (and ``layout_watched``) a
+    #: replacement differing only there is rebound, as ``is_contiguous()`` and the kernels ignore them (round 52)
+    module_stride_reads: tuple[tuple[str, str], ...] = ()
     #: the flattened call positions of the user inputs whose memory a ``contiguous()`` of ``layout_reads`` returned
     #: itself (a write to such an input is refused where it is laid out otherwise than at export); None: not told,
     #: every input's (round 43)
@@ -381,6 +386,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    settings_left=tuple(call_state.settings) if call_state is not None else (),
                    inference_export=inference, python_changes=python_changes,
                    layout_reads=tuple(dict.fromkeys(layouts)),
+                   module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
