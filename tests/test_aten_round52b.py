@@ -112,7 +112,7 @@ def test_module_tensor_whose_stride_forward_read_keeps_every_stride():
     assert torch.equal(step(x), m(x))
     m.w = nn.Parameter(_column_t())
     with pytest.raises(AtenExecutorError, match=r"attribute ScalesByOwnStride.w is .*strides \(1, 1\).*forward read "
-                                                r"Tensor.stride\(\) of a module tensor at .*test_aten_round52.py"):
+                                                r"Tensor.stride\(\) of a module tensor at .*test_aten_round52b.py"):
         step(x)
 
 
