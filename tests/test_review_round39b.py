@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 import types
 from dataclasses import replace
@@ -256,10 +257,20 @@ def test_the_session39_sweep_entries_on_the_gpu(tmp_path):
     # returns (layers, batch, hidden) (H200, session 40; the CPU's trace is right): refused by the executor naming
     # the node, never planned at the wrong shape
     torch_lstm = ("nn_rnns", "ERROR(AtenExecutorError: node 'lstm' (aten.lstm.input): result 1 is (4, 3, 16)")
+    # an installed transformers older than the sweep's list (the H200 image's 5.17 has no MuseSparkTextConfig) is no
+    # verdict either: SKIP-MISSING names the library and the class; a few such models at most, the rest must run
+    missing = {x["model"] for x in results if re.match(r"SKIP-MISSING\(transformers \S+ has no \w+\)", x["verdict"])}
+    # and transformers 5.17's Siglip2 sizes its position-embedding resize from a tensor's values (5.25's does not:
+    # bitwise on the CPU): torch.export records a data-dependent size there, which the importer refuses naming the node
+    missing |= {x["model"] for x in results if x["model"] == "siglip2_vision" and x["mode"] == "export"
+                and x["verdict"].startswith("ERROR(GraphError: node '_upsample_bilinear2d_aa'")
+                and "data-dependent size" in x["verdict"]}
     bad = [(x["model"], x["mode"], x["verdict"]) for x in results
            if not x["verdict"].startswith(("bitwise", "close", "NOCAPTURE", "SKIP-EAGER"))
+           and x["model"] not in missing
            and not (x["model"] == torch_lstm[0] and x["verdict"].startswith(torch_lstm[1]))]
     assert bad == []
+    assert len(missing) <= 5, sorted(missing)
     assert sorted({x["model"] for x in results}) == sorted(_session39_names())
     ran = [x for x in results if x["verdict"].startswith(("bitwise", "close"))]
     assert {x["model"] for x in ran} >= DETECTION_HEADS   # (their anchor caches: refused on the H200 until 637b367)
