@@ -128,6 +128,10 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     missing = [nodes[i].id for i in range(N) if pos[i] < 0]
     if missing:
         bad(1, f"order is missing node {nm(missing[0])}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        # each missing node is a finding of its own, as the message counts them (and as a node listed twice or an
+        # unknown one is): one message for all of them, so "and N more" counts the rest (it said one finding for
+        # 1,000 missing nodes, a plan missing one of them counted alike)
+        out.total += len(missing) - 1
         return out  # nothing below is meaningful without a complete order
     tensors, producer = graph.tensors, graph.producer
 
