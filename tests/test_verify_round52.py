@@ -7,10 +7,18 @@
 from __future__ import annotations
 
 import copy
+import os
+import random
 
 import handgraphs as H
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import findings
+from oracle_fuzz import MUTATIONS, corrupt, dags
+from strategies import fit_devices, graphs, view_chains
 from test_verify import safe_doc
 
+import memplan
 from memplan.errors import UnsafePlan
 from memplan.verify import check
 
@@ -33,3 +41,126 @@ def test_missing_nodes_count_one_finding_each():
     odd["order"] = odd["order"][:-3] + [{"node": "ghost", "stream": 0}]
     found = check(g, odd)
     assert found[-1] == (1, "order is missing node 'op1' and 2 more") and len(found) == 3 and found.total == 5
+
+
+# ---- hostile plans: the verifier against the oracle on shapes the corruptions of test_oracle.py do not make ----------
+
+#: (name, edit) pairs, each editing a plan dict in place (or returning False where it does not apply); stacked 1-3 at a
+#: time on top of test_oracle's MUTATIONS, so an event waited on the same stream, a wait before its record and a
+#: reused event meet duplicated nodes, offsets at a view's edges, zero sizes and offsets near 2**63 in one plan
+def _h_record_wait_same_stream(g, p, rnd):   # an event from a node to a later node of its own stream, or to itself
+    same = [(x["node"], y["node"]) for k, x in enumerate(p["order"]) for y in p["order"][k:]
+            if x["stream"] == y["stream"]]
+    a, b = rnd.choice(same)
+    p["events"].append({"after": a, "before": b})
+
+
+def _h_wait_before_record(g, p, rnd):   # one event's wait moved to a node issued before its record
+    if not p["events"]:
+        return False
+    e = rnd.choice(p["events"])
+    names = [x["node"] for x in p["order"]]
+    e["before"] = rnd.choice(names[:names.index(e["after"]) + 1])
+
+
+def _h_reuse_event(g, p, rnd):   # one node's record waited on by many later nodes (every other one), or k copies
+    names = [x["node"] for x in p["order"]]
+    i = rnd.randrange(len(names))
+    if rnd.random() < 0.5:
+        p["events"] += [{"after": names[i], "before": b} for b in names[i + 1::2]]
+    else:
+        p["events"] += [{"after": names[i], "before": rnd.choice(names)}] * rnd.randint(2, 4)
+
+
+def _h_event_cycle(g, p, rnd):
+    names = [x["node"] for x in p["order"]]
+    a, b = rnd.sample(names, 2) if len(names) > 1 else (names[0], names[0])
+    p["events"] += [{"after": a, "before": b}, {"after": b, "before": a}]
+
+
+def _h_dup_node(g, p, rnd):   # a node listed twice: on its stream or another, before or after its first place
+    e = dict(rnd.choice(p["order"]))
+    if rnd.random() < 0.5:
+        e["stream"] = rnd.randrange(p["streams"])
+    p["order"].insert(rnd.randrange(len(p["order"]) + 1), e)
+
+
+def _h_drop_node(g, p, rnd):
+    del p["order"][rnd.randrange(len(p["order"]))]
+
+
+def _h_view_edge(g, p, rnd):   # a view moved to its parent's first or last byte edge (or one past it), plan only
+    parent = {t["id"]: t.get("view_of") for t in g["tensors"]}
+    offs = {e["id"]: e for e in p["tensors"]}
+    views = [e for e in p["tensors"] if parent[e["id"]] and e["offset"] is not None
+             and offs[parent[e["id"]]]["offset"] is not None]
+    if not views:
+        return False
+    e = rnd.choice(views)
+    par = offs[parent[e["id"]]]
+    e["offset"] = rnd.choice([par["offset"], par["offset"] + par["size"] - e["size"],
+                              par["offset"] + par["size"], par["offset"] - 1])
+
+
+def _h_zero_size(g, p, rnd):   # a tensor of size 0 in the plan, anywhere (even past the arena's end)
+    e = rnd.choice(p["tensors"])
+    e["size"] = 0
+    if e["offset"] is not None and rnd.random() < 0.5:
+        e["offset"] = p["arena_bytes"] + rnd.choice([0, 256])
+
+
+def _h_near_2_63(g, p, rnd):   # one root at the largest aligned offset below 2**63, arena grown to end there or past
+    placed = [e for e in p["tensors"] if e["offset"] is not None]
+    if not placed:
+        return False
+    e = rnd.choice(placed)
+    unit = max(p["alignment"], g.get("alignment", 256))
+    e["offset"] = ((1 << 63) - 1 - e["size"]) // unit * unit
+    p["arena_bytes"] = max(p["arena_bytes"], e["offset"] + e["size"])
+    if "device_arena_bytes" in p:
+        p["device_arena_bytes"] = [p["arena_bytes"]] * len(p["device_arena_bytes"])
+
+
+def _h_all_one_stream(g, p, rnd):   # every node on stream 0, the events kept (now all inside one stream)
+    for e in p["order"]:
+        e["stream"] = 0
+
+
+HOSTILE = [_h_record_wait_same_stream, _h_wait_before_record, _h_reuse_event, _h_event_cycle, _h_dup_node,
+           _h_drop_node, _h_view_edge, _h_zero_size, _h_near_2_63, _h_all_one_stream]
+
+#: plan options: one and several streams, event caps, two and three devices
+FUZZ_OPTIONS = [dict(), dict(streams=2), dict(streams=3, max_events=1), dict(streams="auto"), dict(devices=2),
+                dict(devices=3, streams=2), dict(streams=2, fused_groups=True)]
+
+
+@settings(max_examples=60 * int(os.environ.get("MEMPLAN_PROPERTY_SCALE", "1")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_verify_agrees_with_the_oracle_on_stacked_hostile_edits(data):
+    g = data.draw(st.one_of(dags(8), graphs(8), view_chains(8)), label="graph")
+    opts = fit_devices(g, dict(data.draw(st.sampled_from(FUZZ_OPTIONS), label="options")))
+    planned = memplan.plan_graph(g, **opts)
+    gd, pd = planned.graph.to_dict(), planned.plan.to_dict()
+    fused = opts.get("fused_groups", False)
+    rnd = random.Random(data.draw(st.integers(0, 2**32), label="seed"))
+    for _ in range(6):
+        q = copy.deepcopy(pd)
+        done = []
+        for _k in range(rnd.randint(1, 3)):
+            if rnd.random() < 0.3:
+                how = rnd.choice(MUTATIONS)
+                r = corrupt(gd, q, how, rnd)
+                if r is not None:
+                    q = r
+                    done.append(how)
+            else:
+                edit = rnd.choice(HOSTILE)
+                if q["order"] and q["tensors"] and edit(gd, q, rnd) is not False:
+                    done.append(edit.__name__)
+        want = findings(gd, q, fused_groups=fused) == []
+        try:
+            memplan.verify(planned.graph, q, fused_groups=fused)
+            got = True
+        except memplan.MemplanError:
+            got = False
+        assert got == want, (done, findings(gd, q, fused_groups=fused))
