@@ -7,10 +7,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 
 import handgraphs as H
+import pytest
+from cli_contract import assert_bad_input, run_captured
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import findings
@@ -19,6 +22,7 @@ from strategies import fit_devices, graphs, view_chains
 from test_verify import safe_doc
 
 import memplan
+from memplan import GraphBuilder
 from memplan.errors import UnsafePlan
 from memplan.verify import check
 
@@ -164,3 +168,71 @@ def test_verify_agrees_with_the_oracle_on_stacked_hostile_edits(data):
         except memplan.MemplanError:
             got = False
         assert got == want, (done, findings(gd, q, fused_groups=fused))
+
+
+# ---- memplan verify GRAPH PLAN: one line, exit 2, on each malformed plan ------------------------------------------
+
+def _o(p, key, value):
+    p["order"][0][key] = value
+
+
+def _t(p, tid, key, value):
+    next(e for e in p["tensors"] if e["id"] == tid)[key] = value
+
+
+#: (edit of a plan of the graph below, words its one line must hold)
+MALFORMED = {
+    "stream_true": (lambda p: _o(p, "stream", True), ["order[0]", "'stream'"]),
+    "stream_str": (lambda p: _o(p, "stream", "0"), ["order[0]", "'stream'"]),
+    "stream_float": (lambda p: _o(p, "stream", 1.5), ["order[0]", "'stream'"]),
+    "stream_negative": (lambda p: _o(p, "stream", -1), ["rule 1", "stream -1"]),
+    "stream_missing": (lambda p: p["order"][0].pop("stream"), ["order[0]", "'stream'"]),
+    "node_int": (lambda p: _o(p, "node", 7), ["order[0]", "'node'"]),
+    "order_dict": (lambda p: p.__setitem__("order", {}), ["'order'"]),
+    "order_entry_list": (lambda p: p["order"].__setitem__(0, ["a", 0, 1]), ["order[0]"]),
+    "node_twice": (lambda p: p["order"].append(dict(p["order"][0])), ["rule 1", "'a'", "twice"]),
+    "node_dropped": (lambda p: p["order"].pop(), ["rule 1", "node 'c'"]),
+    "offset_2_63": (lambda p: _t(p, "t", "offset", 2**63), ["tensors[1]", "'offset'"]),
+    "offset_below_2_63": (lambda p: (_t(p, "t", "offset", 2**63 - 512), _t(p, "tv", "offset", 2**63 - 256),
+                                     p.__setitem__("arena_bytes", 2**63 - 1)), ["rule 4", "'t'", "arena_bytes"]),
+    "offset_float": (lambda p: _t(p, "t", "offset", 256.0), ["tensors[1]", "'offset'"]),
+    "offset_below_minus_2_63": (lambda p: _t(p, "t", "offset", -2**63 - 1), ["tensors[1]", "'offset'"]),
+    "size_str": (lambda p: _t(p, "t", "size", "512"), ["tensors[1]", "'size'"]),
+    "size_zero": (lambda p: _t(p, "t", "size", 0), ["rule 4", "'t'", "size 0"]),
+    "arena_2_64": (lambda p: p.__setitem__("arena_bytes", 2**64), ["'arena_bytes'"]),
+    "streams_zero": (lambda p: p.__setitem__("streams", 0), ["'streams'"]),
+    "alignment_zero": (lambda p: p.__setitem__("alignment", 0), ["'alignment'"]),
+    "event_no_before": (lambda p: p["events"].append({"after": "a"}), ["events[0]", "'before'"]),
+    "event_int": (lambda p: p["events"].append({"after": 5, "before": "c"}), ["events[0]", "'after'"]),
+    "event_to_itself": (lambda p: p["events"].append({"after": "a", "before": "a"}), ["rule 1", "'a'->'a'"]),
+    "event_backward": (lambda p: p["events"].append({"after": "c", "before": "a"}), ["rule 1", "'c'->'a'"]),
+    "events_null": (lambda p: p.__setitem__("events", None), ["'events'"]),
+    "tensor_twice": (lambda p: p["tensors"].append(dict(p["tensors"][0])), ["rule 4", "'x'", "twice"]),
+    "devices_without_fields": (lambda p: p.__setitem__("devices", 2), ["'device_arena_bytes'"]),
+    "view_past_parent": (lambda p: _t(p, "tv", "offset", 768), ["rule 4", "'tv'"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_cli_verify_refuses_each_malformed_plan_in_one_line(tmp_path, name):
+    b = GraphBuilder("g2", alignment=256)
+    b.input("x", 256)
+    b.node("a", "OP", ["x"], b.intermediate("t", 512))
+    b.node("v", "VIEW", ["t"], b.view("tv", "t", 256, 256))
+    b.node("c", "OP", ["tv"], b.output("y", 256))
+    g = b.build()
+    plan = {"format": "memplan.plan/1", "graph": "g2", "alignment": 256, "arena_bytes": 1024,
+            "lower_bound_bytes": 0, "streams": 1, "events": [],
+            "order": [{"node": n, "stream": 0} for n in ("a", "v", "c")],
+            "tensors": [{"id": "x", "offset": 0, "size": 256}, {"id": "t", "offset": 256, "size": 512},
+                        {"id": "tv", "offset": 512, "size": 256}, {"id": "y", "offset": 768, "size": 256}]}
+    gp, pp = tmp_path / "g.json", tmp_path / "p.json"
+    gp.write_text(json.dumps(g.to_dict()))
+    pp.write_text(json.dumps(plan))
+    assert run_captured("verify", gp, pp)[0] == 0
+    edit, words = MALFORMED[name]
+    edit(plan)
+    pp.write_text(json.dumps(plan))
+    code, out, err = run_captured("verify", gp, pp)
+    assert out == ""
+    assert_bad_input(code, err, *words)
