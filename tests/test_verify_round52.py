@@ -67,6 +67,8 @@ def _h_wait_before_record(g, p, rnd):   # one event's wait moved to a node issue
         return False
     e = rnd.choice(p["events"])
     names = [x["node"] for x in p["order"]]
+    if e["after"] not in names:   # (its node dropped from order by an earlier edit)
+        return False
     e["before"] = rnd.choice(names[:names.index(e["after"]) + 1])
 
 
