@@ -46,7 +46,7 @@ from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
 from .options import PAIR_BYTES, Objective, SolveOptions, gib, limit_field
-from .search_tree import CLIQUE_BITSET_BUFFERS, _neighbour_bits, _section_entries
+from .search_tree import CLIQUE_BITSET_BUFFERS, _neighbour_bits, _row_bits, _section_entries
 from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
@@ -370,22 +370,6 @@ def _clique_bits(cliques: list[tuple[int, ...]], n: int) -> list[int]:
     order = np.lexsort((ids, entries))   # by buffer, its cliques ascending
     bounds = np.searchsorted(entries[order], np.arange(n + 1))
     return _row_bits(bounds, ids[order], n, len(cliques))
-
-
-def _row_bits(bounds: np.ndarray, cols: np.ndarray, rows: int, width: int) -> list[int]:
-    """Each CSR row's entries (``cols[bounds[r]:bounds[r + 1]]``, ascending, below ``width``) as the set bits of one
-    int: each row's 64-bit words OR-reduced."""
-    words = max(1, (width + 63) >> 6)
-    mat = np.zeros((rows, words), dtype=np.uint64)
-    if len(cols):
-        src = np.repeat(np.arange(rows, dtype=np.int64), np.diff(bounds))
-        key = src * words + (cols >> 6)
-        bits = np.left_shift(np.uint64(1), (cols & 63).astype(np.uint64))
-        heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        mat.reshape(-1)[key[heads]] = np.bitwise_or.reduceat(bits, heads)
-    raw = mat.astype("<u8", copy=False).tobytes()
-    step = words * 8
-    return [int.from_bytes(raw[r * step:(r + 1) * step], "little") for r in range(rows)]
 
 
 def _keep_clique(clique: list[int], seen: set[tuple[int, ...]], out: list[tuple[int, ...]]) -> None:

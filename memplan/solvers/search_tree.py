@@ -613,19 +613,24 @@ def _section_cliques(sec_buf: np.ndarray, sec_of: np.ndarray, nsec: int, sizes: 
 
 
 def _neighbour_bits(bounds: np.ndarray, adj: np.ndarray, n: int) -> list[int]:
-    """Each buffer's neighbours as the set bits of one int (bit ``u`` for buffer ``u``), from the CSR arrays in bulk:
-    each row's 64-bit words OR-reduced (a row's neighbours are sorted, so a word's bits are consecutive entries)."""
-    words = (n + 63) >> 6
-    mat = np.zeros((n, words), dtype=np.uint64)
-    if len(adj):
-        src = np.repeat(np.arange(n, dtype=np.int64), np.diff(bounds))
-        key = src * words + (adj >> 6)
-        bits = np.left_shift(np.uint64(1), (adj & 63).astype(np.uint64))
+    """Each buffer's neighbours as the set bits of one int (bit ``u`` for buffer ``u``), from the CSR arrays in bulk."""
+    return _row_bits(bounds, adj, n, n)
+
+
+def _row_bits(bounds: np.ndarray, cols: np.ndarray, rows: int, width: int) -> list[int]:
+    """Each CSR row's entries (``cols[bounds[r]:bounds[r + 1]]``, ascending, below ``width``) as the set bits of one
+    int: each row's 64-bit words OR-reduced (a row's entries are sorted, so a word's bits are consecutive entries)."""
+    words = max(1, (width + 63) >> 6)
+    mat = np.zeros((rows, words), dtype=np.uint64)
+    if len(cols):
+        src = np.repeat(np.arange(rows, dtype=np.int64), np.diff(bounds))
+        key = src * words + (cols >> 6)
+        bits = np.left_shift(np.uint64(1), (cols & 63).astype(np.uint64))
         heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         mat.reshape(-1)[key[heads]] = np.bitwise_or.reduceat(bits, heads)
     raw = mat.astype("<u8", copy=False).tobytes()
     step = words * 8
-    return [int.from_bytes(raw[i * step:(i + 1) * step], "little") for i in range(n)]
+    return [int.from_bytes(raw[r * step:(r + 1) * step], "little") for r in range(rows)]
 
 
 def _section_totals(sec_buf: np.ndarray, sec_ptr: np.ndarray, sizes: np.ndarray, asz: list[int]) -> np.ndarray:
