@@ -61,8 +61,27 @@ __device__ __forceinline__ int ld_acquire(const int* p) {
     return v;
 }
 __device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory"); }
+// spin until a count in shared memory (written with st.release) reaches v
+__device__ __forceinline__ void acq_cta_at_least(const int* p, int v) {
+    int d;
+    do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(p)) : "memory");
+    while (d < v);
+}
 
 constexpr int PQ = 16;                          // partial-sum slots between the consumers and the epilogue warp
+
+// the ring's full (one producer) and empty (NCW consumers) barriers, and the partial-sum slots' ready (NCW
+// consumers) and free (the epilogue) barriers
+__device__ __forceinline__ void init_ring_bars(int S, uint32_t full0, uint32_t empty0, uint32_t pready0, uint32_t pfree0) {
+    for (int s = 0; s < S; s++) {
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full0 + 8 * s) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty0 + 8 * s), "r"(NCW) : "memory");
+    }
+    for (int q = 0; q < PQ; q++) {
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(pready0 + 8 * q), "r"(NCW) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(pfree0 + 8 * q) : "memory");
+    }
+}
 
 // stage a phase's input vector (and its residual, if any) into shared memory with one bulk copy each (lane 0)
 __device__ __forceinline__ void stage_input(const Phase& P, float* xs, float* rs_dst, uint32_t xload) {
@@ -88,7 +107,7 @@ __device__ __forceinline__ float sum_squares(const float* xs, int K, int lane) {
     return ss;
 }
 
-// lane < rpt of an epilogue warp: row r0 + lane of the tile from its wpr partial sums, with the phase's epilogue
+// lane < rpt of an epilogue warp: row r0 + lane of the tile, its finished sum v, with the phase's epilogue
 // (SwiGLU of gate/up row pairs, a residual add, or plain); the lanes below rpt call it together (the shuffle)
 __device__ __forceinline__ void write_row(const Phase& P, float v, const float* rs, int r0, int rpt, int lane) {
     float* out = c_vec[P.out_vec];
@@ -101,20 +120,12 @@ __device__ __forceinline__ void write_row(const Phase& P, float v, const float* 
         out[r0 + lane] = v;
     }
 }
+// the same from the tile's wpr partial sums per row
 __device__ __forceinline__ void write_rows(const Phase& P, const float* rb, const float* rs, int r0, int rpt, int wpr,
                                            int lane, float scale = 1.f) {
     float v = 0.f;
     for (int w = 0; w < wpr; w++) v += rb[lane * wpr + w];
-    v *= scale;
-    float* out = c_vec[P.out_vec];
-    if (P.kind == K_GU) {
-        const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
-        if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
-    } else if (P.res_vec >= 0) {
-        out[r0 + lane] = rs[r0 + lane] + v;
-    } else {
-        out[r0 + lane] = v;
-    }
+    write_row(P, v * scale, rs, r0, rpt, lane);
 }
 
 // the dot product of a warp's slice of one weight row (ITER uint4 per lane) with its input slice in registers
@@ -244,14 +255,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
     const uint32_t pready0 = smem_u32(bars + 2 * S + 3), pfree0 = smem_u32(bars + 2 * S + 3 + PQ);
     const uint32_t xload = smem_u32(bars + 2 * S + 3 + 2 * PQ);
     if (threadIdx.x == 0) {
-        for (int s = 0; s < S; s++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full0 + 8 * s) : "memory");
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty0 + 8 * s), "r"(NCW) : "memory");
-        }
-        for (int q = 0; q < PQ; q++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(pready0 + 8 * q), "r"(NCW) : "memory");
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(pfree0 + 8 * q) : "memory");
-        }
+        init_ring_bars(S, full0, empty0, pready0, pfree0);
         asm volatile("mbarrier.init.shared::cta.b64 [%0], 32;" ::"r"(xready) : "memory");
         asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(xfree), "r"(NCW) : "memory");
         asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(efree) : "memory");
@@ -275,9 +279,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             if (k > 0) mb_wait(xfree, (k - 1) & 1);             // the consumers hold the last phase's input in registers
             if (k > 1 && lane == 0) {                           // the epilogue is done with rs[k & 1] (phase k - 2)
                 // a count, not an mbarrier parity: the epilogue may be two phases ahead of this wait
-                int d;
-                do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(edone)) : "memory");
-                while (d < k - 1);
+                acq_cta_at_least(edone, k - 1);
             }
             __syncwarp();
             if (P.in_phase >= 0 && lane == 0 && !nowait) {
@@ -341,9 +343,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                     scale = 1.f;
                     if (math && (late & 1)) {
                         if (lane == 0) {
-                            int d;
-                            do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(rdone)) : "memory");
-                            while (d < k + 1);
+                            acq_cta_at_least(rdone, k + 1);
                         }
                         __syncwarp();
                         scale = rq[k & 3];
@@ -389,9 +389,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             float scale = 1.f;
             if (math && (late & 1)) {
                 if (lane == 0) {
-                    int d;
-                    do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(rdone)) : "memory");
-                    while (d < k + 1);
+                    acq_cta_at_least(rdone, k + 1);
                 }
                 __syncwarp();
                 scale = rq[k & 3];
@@ -518,9 +516,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
             if (math && lane == 0 && warp < (gu ? rpt / 2 : rpt)) {
                 float scale = 1.f;
                 if (late & 1) {
-                    int d;
-                    do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(rdone)) : "memory");
-                    while (d < k + 1);
+                    acq_cta_at_least(rdone, k + 1);
                     scale = rq[k & 3];
                 }
                 const float* rb = red + (j & 1) * NCW;
@@ -731,14 +727,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_d(int* counters, int ru
     const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S), xload = smem_u32(bars + 2 * S);
     const uint32_t pready0 = smem_u32(bars + 2 * S + 1), pfree0 = smem_u32(bars + 2 * S + 1 + PQ);
     if (threadIdx.x == 0) {
-        for (int s = 0; s < S; s++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full0 + 8 * s) : "memory");
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty0 + 8 * s), "r"(NCW) : "memory");
-        }
-        for (int q = 0; q < PQ; q++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(pready0 + 8 * q), "r"(NCW) : "memory");
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(pfree0 + 8 * q) : "memory");
-        }
+        init_ring_bars(S, full0, empty0, pready0, pfree0);
         asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(xload) : "memory");
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         *edone = 0;
@@ -869,11 +858,6 @@ __device__ __forceinline__ void wait_count(const int* counters, int ph, int run,
     while (ld_acquire(counters + ph) < need)
         if (++spins > (1ll << 25)) __trap();
 }
-__device__ __forceinline__ void acq_cta_at_least(const int* p, int v) {
-    int d;
-    do asm volatile("ld.acquire.cta.shared::cta.s32 %0, [%1];" : "=r"(d) : "r"(smem_u32(p)) : "memory");
-    while (d < v);
-}
 
 template <int TILE, int S>
 __global__ void __launch_bounds__(THREADS, 1) flag_chain_g(int* counters, int run, unsigned long long* stamps) {
@@ -890,14 +874,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain_g(int* counters, int ru
     const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
     const uint32_t pready0 = smem_u32(bars + 2 * S), pfree0 = smem_u32(bars + 2 * S + PQ);
     if (threadIdx.x == 0) {
-        for (int s = 0; s < S; s++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(full0 + 8 * s) : "memory");
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(empty0 + 8 * s), "r"(NCW) : "memory");
-        }
-        for (int q = 0; q < PQ; q++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(pready0 + 8 * q), "r"(NCW) : "memory");
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(pfree0 + 8 * q) : "memory");
-        }
+        init_ring_bars(S, full0, empty0, pready0, pfree0);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         *edone = 0; *rdone = 0;
     }
@@ -1116,6 +1093,35 @@ float time_d(int G, int* counters, int* next_tile, int& run, int reps, unsigned 
     return median_ms([&] { flag_chain_d<TILE, S><<<G, THREADS, smem>>>(counters, run++, next_tile, stamps); }, reps);
 }
 
+// session 52's stamp tables: phases 4-11 (layer 1), us from the first block's first stamp of phase 0 — [0] the
+// counter seen (median over blocks), [1] the input staged or loaded (median), [2] the block's last count (min/med/max)
+void print_layer_stamps(const std::vector<unsigned long long>& h, int sms, const std::vector<Phase>& phs, const char* title) {
+    auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
+    double t0 = 1e300;
+    for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
+    printf("%s: phase (MB): counter seen med | staged med | done min / med / max (us)\n", title);
+    for (int p = 4; p < 12; p++) {
+        std::vector<double> seen, staged, done;
+        for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
+        std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
+        printf("   %2d (%5.1f): %8.2f | %8.2f | %8.2f %8.2f %8.2f\n", p, phs[p].rows * (double)phs[p].K * 2 / 1e6,
+               (seen[sms / 2] - t0) / 1e3, (staged[sms / 2] - t0) / 1e3, (done[0] - t0) / 1e3,
+               (done[sms / 2] - t0) / 1e3, (done[sms - 1] - t0) / 1e3);
+    }
+}
+
+// one launch with stamps: its per-block, per-phase globaltimer stamps
+template <class Launch>
+std::vector<unsigned long long> stamped(int sms, Launch launch) {
+    unsigned long long* st;
+    CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
+    launch(st);
+    std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
+    CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
+    CK(cudaFree(st));
+    return h;
+}
+
 int main(int argc, char** argv) {
     const bool quick = argc > 1 && (!strcmp(argv[1], "quick") || !strcmp(argv[1], "sweep"));   // only flag_chain, 32 KB tiles (for ncu)
     int dev = 0, sms = 0;
@@ -1304,24 +1310,8 @@ int main(int argc, char** argv) {
             snprintf(name, sizeof name, "inputs from L2, %d KB x %d", TT / 1024, S2);
             check(name, ms);
             if (!stamp) return;
-            unsigned long long* st;
-            CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
-            time_g<TT, S2>(sms, counters, run, 1, st);
-            std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
-            CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
-            auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
-            double t0 = 1e300;
-            for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
-            printf("   phase (MB): counter seen med | input loaded med | done min / med / max (us)\n");
-            for (int p = 4; p < 12; p++) {
-                std::vector<double> seen, staged, done;
-                for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
-                std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
-                printf("   %2d (%5.1f): %8.2f | %8.2f | %8.2f %8.2f %8.2f\n", p, phg[p].rows * (double)phg[p].K * 2 / 1e6,
-                       (seen[sms / 2] - t0) / 1e3, (staged[sms / 2] - t0) / 1e3, (done[0] - t0) / 1e3,
-                       (done[sms / 2] - t0) / 1e3, (done[sms - 1] - t0) / 1e3);
-            }
-            CK(cudaFree(st));
+            print_layer_stamps(stamped(sms, [&](unsigned long long* st) { time_g<TT, S2>(sms, counters, run, 1, st); }),
+                               sms, phg, "inputs from L2, 32 KB x 7");
         };
         auto run_s = [&](auto t_, auto s_) {                   // ring depth: stream only, and the whole chain (late)
             constexpr int TT = decltype(t_)::value, S2 = decltype(s_)::value;
@@ -1405,26 +1395,10 @@ int main(int argc, char** argv) {
                     snprintf(name, sizeof name, "full late %d, 32 KB x %d%s", lt, ss, same ? " (= late 1 bits)" : "");
                     check(name, ms);
                 }
-            unsigned long long* st;
-            CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
             CK(cudaMemset(counters, 0, MAXP * 4));
             int run = 0;
-            time_chain<T, SS>(sms, counters, run, 0, 1, st, 0, 5);
-            std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
-            CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
-            auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
-            double t0 = 1e300;
-            for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
-            printf("late 5: phase (MB): counter seen med | staged med | done min / med / max (us)\n");
-            for (int p = 4; p < 12; p++) {
-                std::vector<double> seen, staged, done;
-                for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
-                std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
-                printf("   %2d: %8.2f | %8.2f | %8.2f %8.2f %8.2f\n", p, (seen[sms / 2] - t0) / 1e3,
-                       (staged[sms / 2] - t0) / 1e3, (done[0] - t0) / 1e3, (done[sms / 2] - t0) / 1e3,
-                       (done[sms - 1] - t0) / 1e3);
-            }
-            CK(cudaFree(st));
+            print_layer_stamps(stamped(sms, [&](unsigned long long* st) { time_chain<T, SS>(sms, counters, run, 0, 1, st, 0, 5); }),
+                               sms, build(T), "late 5");
         }
         if (argc > 2) return 0;                                 // `sweep depth`: the ring-depth table only
         run_g(std::integral_constant<int, 32768>{}, std::integral_constant<int, 5>{}, false);
@@ -1433,27 +1407,11 @@ int main(int argc, char** argv) {
         run_g(std::integral_constant<int, 16384>{}, std::integral_constant<int, 10>{}, false);
         run_g(std::integral_constant<int, 16384>{}, std::integral_constant<int, 13>{}, false);
         build(T);
-        for (int pf : {0}) {                                     // where a phase's time goes, late norm + hoist
-            unsigned long long* st;
-            CK(cudaMalloc(&st, (size_t)sms * MAXP * 3 * 8));
+        {                                                       // where a phase's time goes, late norm + hoist
             CK(cudaMemset(counters, 0, MAXP * 4));
             int run = 0;
-            time_chain<T, SS>(sms, counters, run, 0, 1, st, pf, 3);
-            std::vector<unsigned long long> h((size_t)sms * MAXP * 3);
-            CK(cudaMemcpy(h.data(), st, h.size() * 8, cudaMemcpyDeviceToHost));
-            auto at = [&](int b, int p, int e) { return (double)h[((size_t)b * MAXP + p) * 3 + e]; };
-            double t0 = 1e300;
-            for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
-            printf("late 3 pf %d: phase (MB): counter seen med | staged med | done min / med / max (us)\n", pf);
-            for (int p = 4; p < 12; p++) {
-                std::vector<double> seen, staged, done;
-                for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
-                std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
-                printf("   %2d (%5.1f): %8.2f | %8.2f | %8.2f %8.2f %8.2f\n", p, phs[p].rows * (double)phs[p].K * 2 / 1e6,
-                       (seen[sms / 2] - t0) / 1e3, (staged[sms / 2] - t0) / 1e3, (done[0] - t0) / 1e3,
-                       (done[sms / 2] - t0) / 1e3, (done[sms - 1] - t0) / 1e3);
-            }
-            CK(cudaFree(st));
+            print_layer_stamps(stamped(sms, [&](unsigned long long* st) { time_chain<T, SS>(sms, counters, run, 0, 1, st, 0, 3); }),
+                               sms, phs, "late 3");
         }
         return 0;
     }
