@@ -1,0 +1,90 @@
+"""Round 52b (aten52b): eval ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` outside grad mode.
+
+Bug fixed (the tests failed before): under ``torch.no_grad()`` or ``torch.inference_mode()`` eager runs these
+layers through torch's fused fast path (``torch._native_multi_head_attention`` /
+``torch._transformer_encoder_layer_fwd``), while the export traces the standard path: the executor returned other
+numbers than eager's (6e-8, 2.4e-7 off) with no error. Now such a call is refused naming the layer and
+``torch.backends.mha.set_fastpath_enabled(False)``, under which eager's numbers and the executor's are the same
+bits; calls eager runs on the standard path (grad mode, cross-attention, ``batch_first=False``) are not refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+
+class Wrap(nn.Module):
+    """Calls its layer as self-attention (``q is k is v``) or, with ``cross``, on a query of its own."""
+
+    def __init__(self, layer: nn.Module, cross: bool = False) -> None:
+        super().__init__()
+        self.m, self.cross = layer, cross
+
+    def forward(self, x):
+        if isinstance(self.m, nn.MultiheadAttention):
+            return self.m(x * 2 if self.cross else x, x, x)[0]
+        return self.m(x)
+
+
+def _layer(kind: str, **kw) -> nn.Module:
+    torch.manual_seed(0)
+    if kind == "mha":
+        return nn.MultiheadAttention(12, 2, batch_first=kw.get("batch_first", True))   # (12: the fused path rounds
+    return nn.TransformerEncoderLayer(12, 2, 16, batch_first=True)   # otherwise on one thread too; 8 does not)
+
+
+@contextlib.contextmanager
+def _fastpath(on: bool):
+    was = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(on)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(was)
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+@pytest.mark.parametrize("kind", ["mha", "tel"])
+def test_fused_fast_path_call_is_refused_and_standard_path_is_bitwise(kind, streams):
+    w = Wrap(_layer(kind)).eval()
+    x = torch.randn(2, 6, 12)
+    c = compile(w, (x,), streams=streams)
+    with torch.enable_grad():   # grad mode, parameters requiring grad: eager's standard path, the same bits
+        assert torch.equal(c(x), w(x))
+    for mode in (torch.no_grad, torch.inference_mode):
+        with mode():
+            fused = w(x)
+            with pytest.raises(AtenExecutorError, match=r"'m' is in eval mode .*set_fastpath_enabled\(False\)"):
+                c(x)
+            with _fastpath(False):   # the way out the message names: eager's standard path, the same bits
+                assert torch.equal(c(x), w(x))
+    with torch.no_grad(), _fastpath(False):
+        assert not torch.equal(fused, w(x))   # (the case is real: the fused path rounds otherwise)
+    assert "forward" not in vars(type(w.m)) or type(w.m).forward.__qualname__.startswith(type(w.m).__name__)
+
+
+def test_frozen_parameters_under_grad_mode_are_refused_too():
+    w = Wrap(_layer("mha")).eval().requires_grad_(False)
+    x = torch.randn(2, 6, 12)
+    c = compile(w, (x,))
+    with pytest.raises(AtenExecutorError, match="parameters that require no grad"):
+        c(x)
+
+
+@pytest.mark.parametrize("cross, batch_first", [(True, True), (False, False)])
+def test_standard_path_calls_are_not_refused(cross, batch_first):
+    w = Wrap(_layer("mha", batch_first=batch_first), cross=cross).eval()
+    x = torch.randn(2, 6, 12)
+    with torch.no_grad():
+        c = compile(w, (x,), streams=2)
+        assert torch.equal(c(x), w(x))
