@@ -66,22 +66,25 @@ def _takes_fast_path(torch: Any, m: Any) -> bool:
     nn = torch.nn
     if m.training or torch.is_autocast_enabled():
         return False
-    if isinstance(m, nn.TransformerEncoderLayer):
-        attn = m.self_attn
-        if (not attn.batch_first or attn.in_proj_bias is None or not attn._qkv_same_embed_dim
-                or not m.activation_relu_or_gelu or m.norm1.eps != m.norm2.eps or attn.num_heads % 2 == 1
-                or any(len(getattr(x, "_forward_hooks", {})) + len(getattr(x, "_forward_pre_hooks", {}))
-                       for x in m.modules())):
+    layer = isinstance(m, nn.TransformerEncoderLayer)
+    attn = m.self_attn if layer else m
+    if torch.is_grad_enabled():
+        first = attn.in_proj_weight   # (the common grad-mode call is answered by it alone)
+        if first is not None and first.requires_grad:
             return False
-        params = (attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias, m.norm1.weight,
-                  m.norm1.bias, m.norm2.weight, m.norm2.bias, m.linear1.weight, m.linear1.bias, m.linear2.weight,
-                  m.linear2.bias)
-    else:
-        if (m.num_heads % 2 != 0 or not m.batch_first or m.bias_k is not None or m.bias_v is not None
-                or m.add_zero_attn or not m._qkv_same_embed_dim or m.in_proj_bias is None):
+        params = (attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias)
+        if layer:
+            params += (m.norm1.weight, m.norm1.bias, m.norm2.weight, m.norm2.bias, m.linear1.weight,
+                       m.linear1.bias, m.linear2.weight, m.linear2.bias)
+        if any(p is not None and p.requires_grad for p in params):
             return False
-        params = (m.in_proj_weight, m.in_proj_bias, m.out_proj.weight, m.out_proj.bias)
-    return not (torch.is_grad_enabled() and any(p is not None and p.requires_grad for p in params))
+    if (attn.num_heads % 2 != 0 or not attn.batch_first or attn.in_proj_bias is None
+            or not attn._qkv_same_embed_dim):
+        return False
+    if not layer:
+        return attn.bias_k is None and attn.bias_v is None and not attn.add_zero_attn
+    return (bool(m.activation_relu_or_gelu) and m.norm1.eps == m.norm2.eps
+            and not any(x._forward_hooks or x._forward_pre_hooks for x in m.modules()))
 
 
 def fused_layer(torch: Any, root: Any, calls: tuple) -> str | None:
