@@ -88,3 +88,17 @@ def test_standard_path_calls_are_not_refused(cross, batch_first):
     with torch.no_grad():
         c = compile(w, (x,), streams=2)
         assert torch.equal(c(x), w(x))
+
+
+def test_an_attention_compiled_on_three_tensors_and_called_on_one_is_refused():
+    """``forward(q, k, v)`` compiled with three tensors: eager's call ``m(x, x, x)`` under ``no_grad`` takes the
+    fused path (query is key is value), the program the standard one: refused; three tensors run bitwise."""
+    m = _layer("mha").eval()
+    q, k, v = (torch.randn(2, 6, 12) for _ in range(3))
+    c = compile(m, (q, k, v))
+    with torch.no_grad():
+        assert torch.equal(c(q, k, v)[0], m(q, k, v)[0])
+        with pytest.raises(AtenExecutorError, match="MultiheadAttention .*fused fast path"):
+            c(q, q, q)
+        with _fastpath(False):
+            assert torch.equal(c(q, q, q)[0], m(q, q, q)[0])

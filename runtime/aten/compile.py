@@ -90,8 +90,9 @@ class CompiledModule:
     #: the module's parameters ``forward`` writes in place outside a ``no_grad`` block, where compile exported without
     #: grad mode: found at the first call under grad mode (``_grad_mode_writes``); None until then
     grad_writes: tuple[str, ...] | None = None
-    #: the ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` layers compile's export called as eager's fused
-    #: fast path takes them (``fastpath.record``): a call where eager would take it is refused (``fastpath.fused_layer``)
+    #: (layer, whether only an aliased call reaches it) of the ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
+    #: layers compile's export called as eager's fused fast path takes them (``fastpath.record``): a call where eager
+    #: would take it is refused (``fastpath.fused_layer``)
     fused: tuple = ()
 
     @property
@@ -170,7 +171,7 @@ class CompiledModule:
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
         if self.fused and self.guard is not None:
-            why = fastpath.fused_layer(torch, self.guard.root, self.fused)
+            why = fastpath.fused_layer(torch, self.guard.root, self.fused, args, kwargs)
             if why is not None:
                 raise AtenExecutorError(why)
         drawn_from = None

@@ -30,25 +30,28 @@ FUSED = {"MultiheadAttention": "torch._native_multi_head_attention",
 
 @contextlib.contextmanager
 def record(torch: Any, calls: list) -> Iterator[None]:
-    """Append to ``calls`` each layer (``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``, subclasses too)
-    that the block's export called with arguments that let eager take the fast path. The classes' ``forward`` is
-    wrapped for the block only (put back after, whatever happens)."""
+    """Append to ``calls`` (layer, whether only an aliased call can take it) for each layer
+    (``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``, subclasses too) that the block's export called with
+    arguments that let eager take the fast path: an attention given distinct query, key and value there is one
+    where a call passing one tensor for several inputs can make them the same (``forward(q, k, v)`` compiled with
+    three tensors, called ``m(x, x, x)``: eager's fast path, round 52b). The classes' ``forward`` is wrapped for the
+    block only (put back after, whatever happens)."""
     nn = torch.nn
     originals = {cls: cls.__dict__["forward"] for cls in (nn.MultiheadAttention, nn.TransformerEncoderLayer)}
 
     def mha(self: Any, query: Any, key: Any, value: Any, key_padding_mask: Any = None, need_weights: bool = True,
             attn_mask: Any = None, *args: Any, **kwargs: Any) -> Any:
         floating = any(m is not None and torch.is_floating_point(m) for m in (attn_mask, key_padding_mask))
-        if (query.dim() == 3 and query is key and key is value and not floating and self.in_proj_weight is not None
-                and self.in_proj_bias is not None and query.dtype == self.in_proj_weight.dtype
-                and query.dtype == self.in_proj_bias.dtype):
-            calls.append(self)
+        if (query.dim() == 3 and not floating and self.in_proj_weight is not None and self.in_proj_bias is not None
+                and query.dtype == self.in_proj_weight.dtype and query.dtype == self.in_proj_bias.dtype
+                and query.shape == key.shape == value.shape and query.dtype == key.dtype == value.dtype):
+            calls.append((self, not (query is key and key is value)))
         return originals[nn.MultiheadAttention](self, query, key, value, key_padding_mask, need_weights, attn_mask,
                                                 *args, **kwargs)
 
     def layer(self: Any, src: Any, *args: Any, **kwargs: Any) -> Any:
         if src.dim() == 3:
-            calls.append(self)
+            calls.append((self, False))
         return originals[nn.TransformerEncoderLayer](self, src, *args, **kwargs)
 
     nn.MultiheadAttention.forward, nn.TransformerEncoderLayer.forward = mha, layer
@@ -87,12 +90,26 @@ def _takes_fast_path(torch: Any, m: Any) -> bool:
             and not any(x._forward_hooks or x._forward_pre_hooks for x in m.modules()))
 
 
-def fused_layer(torch: Any, root: Any, calls: tuple) -> str | None:
-    """The refusal of a call where eager takes the fused fast path of one of ``calls`` (``record``'s layers), naming
-    the first by its path in ``root``; None where none does (or ``torch.backends.mha``'s switch is off)."""
+def aliased(torch: Any, args: tuple, kwargs: dict) -> bool:
+    """Whether the call passes one tensor for two of its inputs (``m(x, x, x)``), containers' too."""
+    ids = [id(t) for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+    return len(set(ids)) < len(ids)
+
+
+def fused_layer(torch: Any, root: Any, calls: tuple, args: tuple = (), kwargs: dict | None = None) -> str | None:
+    """The refusal of a call (of ``args``, ``kwargs``) where eager takes the fused fast path of one of ``calls``
+    (``record``'s), naming the first layer by its path in ``root``; None where none does (or
+    ``torch.backends.mha``'s switch is off). A layer that only an aliased call can take it with counts where the call
+    is aliased (``aliased``): the safe side, as which inputs reach its query, key and value is not followed."""
     if not calls or not torch.backends.mha.get_fastpath_enabled():
         return None
-    for m in calls:
+    alias = None
+    for m, needs_alias in calls:
+        if needs_alias:
+            if alias is None:
+                alias = aliased(torch, args, kwargs or {})
+            if not alias:
+                continue
         if _takes_fast_path(torch, m):
             path = next((name for name, x in root.named_modules(remove_duplicate=False) if x is m), None)
             kind = next(c.__name__ for c in type(m).__mro__ if c.__name__ in FUSED
