@@ -102,3 +102,16 @@ def test_an_attention_compiled_on_three_tensors_and_called_on_one_is_refused():
             c(q, q, q)
         with _fastpath(False):
             assert torch.equal(c(q, q, q)[0], m(q, q, q)[0])
+
+
+def test_a_reused_program_keeps_the_check():
+    """``compile(m, x, program=step.program)`` (another plan of the same export): the layers the first compile's
+    export recorded travel with the program, so its calls under ``no_grad`` are refused too."""
+    w = Wrap(_layer("tel")).eval()
+    x = torch.randn(2, 6, 12)
+    again = compile(w, (x,), streams=2, program=compile(w, (x,)).program)
+    with torch.no_grad():
+        with pytest.raises(AtenExecutorError, match="TransformerEncoderLayer 'm'"):
+            again(x)
+        with _fastpath(False):
+            assert torch.equal(again(x), w(x))

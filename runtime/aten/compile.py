@@ -452,12 +452,15 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
             program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
+        fused = list(program.fast_calls)
     if isinstance(module, torch.nn.Module) and not given_program:
         program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):
         program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
                                                                           plain_draws=True))
+    if fused:   # (after the exports again above: kept with the program, for a compile reusing it)
+        program = replace(program, fast_calls=tuple(dict.fromkeys(fused)))
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)
@@ -503,7 +506,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                                lambda: held or module_guard.module_tensor_ids(torch, guard))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
-                          fused=tuple(dict.fromkeys(fused)) if guard is not None else (),
+                          fused=program.fast_calls if guard is not None else (),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
                           attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
                           attr_slots=None if settable else slots or ())
