@@ -20,6 +20,7 @@ gradients to give either way).
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,7 @@ def record(torch: Any, calls: list) -> Iterator[None]:
     nn = torch.nn
     originals = {cls: cls.__dict__["forward"] for cls in (nn.MultiheadAttention, nn.TransformerEncoderLayer)}
 
+    @functools.wraps(originals[nn.MultiheadAttention])   # (the signature export binds a root layer's call by)
     def mha(self: Any, query: Any, key: Any, value: Any, key_padding_mask: Any = None, need_weights: bool = True,
             attn_mask: Any = None, *args: Any, **kwargs: Any) -> Any:
         floating = any(m is not None and torch.is_floating_point(m) for m in (attn_mask, key_padding_mask))
@@ -49,6 +51,7 @@ def record(torch: Any, calls: list) -> Iterator[None]:
         return originals[nn.MultiheadAttention](self, query, key, value, key_padding_mask, need_weights, attn_mask,
                                                 *args, **kwargs)
 
+    @functools.wraps(originals[nn.TransformerEncoderLayer])
     def layer(self: Any, src: Any, *args: Any, **kwargs: Any) -> Any:
         if src.dim() == 3:
             calls.append((self, False))
@@ -116,7 +119,8 @@ def fused_layer(torch: Any, root: Any, calls: tuple, args: tuple = (), kwargs: d
                         and c.__module__.startswith("torch.nn"))
             mode = ("torch.inference_mode()" if torch.is_inference_mode_enabled() else "torch.no_grad()"
                     if not torch.is_grad_enabled() else "parameters that require no grad")
-            return (f"{kind} {path or type(m).__name__!r} is in eval mode and this call runs under {mode}, where "
+            where = repr(path) if path else "(the compiled module itself)" if path == "" else "(of the module)"
+            return (f"{kind} {where} is in eval mode and this call runs under {mode}, where "
                     f"eager takes torch's fused fast path ({FUSED[kind]}), which rounds otherwise than the exported "
                     "standard path: the results would differ from eager's; for eager's numbers of the standard path "
                     "call with torch.backends.mha.set_fastpath_enabled(False) (as eager then does), or under grad "
