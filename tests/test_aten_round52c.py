@@ -115,3 +115,12 @@ def test_a_reused_program_keeps_the_check():
             again(x)
         with _fastpath(False):
             assert torch.equal(again(x), w(x))
+
+
+def test_the_layers_forwards_are_put_back_after_a_failing_export():
+    """The export's recording wraps the classes' ``forward`` for the export only: a compile that fails inside the
+    layer (a wrong embedding size) leaves torch's own functions in place."""
+    before = (nn.MultiheadAttention.forward, nn.TransformerEncoderLayer.forward)
+    with pytest.raises(Exception):   # noqa: B017 - whatever torch raises for the bad shape
+        compile(Wrap(_layer("mha")).eval(), (torch.randn(2, 6, 5),))
+    assert (nn.MultiheadAttention.forward, nn.TransformerEncoderLayer.forward) == before

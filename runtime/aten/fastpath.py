@@ -36,7 +36,18 @@ def record(torch: Any, calls: list) -> Iterator[None]:
     arguments that let eager take the fast path: an attention given distinct query, key and value there is one
     where a call passing one tensor for several inputs can make them the same (``forward(q, k, v)`` compiled with
     three tensors, called ``m(x, x, x)``: eager's fast path, round 52b). The classes' ``forward`` is wrapped for the
-    block only (put back after, whatever happens)."""
+    block only (put back after, whatever happens), under the importer's export lock (a reentrant one: the export
+    inside takes it again): two compiles' wraps in two threads must not interleave, or the later one put the earlier
+    one's wrapper back for good. (Eager calls of these layers in another thread meanwhile are recorded too: refused
+    calls on the safe side, never other numbers.)"""
+    from memplan.importers.torch import EXPORT_LOCK
+
+    with EXPORT_LOCK:
+        yield from _recording(torch, calls)
+
+
+def _recording(torch: Any, calls: list) -> Iterator[None]:
+    """``record``'s body, under the lock."""
     nn = torch.nn
     originals = {cls: cls.__dict__["forward"] for cls in (nn.MultiheadAttention, nn.TransformerEncoderLayer)}
 
