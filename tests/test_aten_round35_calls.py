@@ -12,7 +12,8 @@ Documented behaviour pinned here (docs/aten.md "Limits"):
 - an input laid out otherwise than the export's example (transposed, channels-last, a strided slice) is copied into
   the export's layout: the result is eager's on the input in that layout, bitwise, on 1 and 3 streams.
 - ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` in eval: export always traces their slow path
-  (``has_torch_function`` under export), so the program is eager's with the fast path off, bitwise.
+  (``has_torch_function`` under export), so the program is eager's with the fast path off, bitwise; a call where
+  eager takes the fast path (eval, ``no_grad`` / ``inference_mode``) is refused (round 52b).
 """
 
 from __future__ import annotations
@@ -154,11 +155,14 @@ def test_attention_modules_run_eagers_slow_path_bitwise(streams, encoder):
         torch.backends.mha.set_fastpath_enabled(False)
         with torch.no_grad():
             slow = m(x)
+        with torch.inference_mode():
+            got = step(x)
     finally:
         torch.backends.mha.set_fastpath_enabled(old)
-    with torch.inference_mode():
-        got = step(x)
     assert torch.equal(got, slow)
+    assert torch.equal(step(x), m(x).detach())   # grad mode: eager's slow path too
+    with torch.inference_mode(), pytest.raises(AtenExecutorError, match="fused fast path"):
+        step(x)   # (round 52b: eager's fused path there, which the program is not: refused, not other numbers)
 
 
 class Embed(nn.Module):

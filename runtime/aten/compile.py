@@ -24,7 +24,7 @@ from memplan.planfile import Plan, check_plan_fields, check_plan_for
 from memplan.solvers import check_solver_name
 from memplan.solvers.options import SolveOptions
 
-from . import ambient
+from . import ambient, fastpath
 from . import guard as module_guard
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
@@ -90,6 +90,10 @@ class CompiledModule:
     #: the module's parameters ``forward`` writes in place outside a ``no_grad`` block, where compile exported without
     #: grad mode: found at the first call under grad mode (``_grad_mode_writes``); None until then
     grad_writes: tuple[str, ...] | None = None
+    #: (layer, whether only an aliased call reaches it) of the ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
+    #: layers compile's export called as eager's fused fast path takes them (``fastpath.record``): a call where eager
+    #: would take it is refused (``fastpath.fused_layer``)
+    fused: tuple = ()
 
     @property
     def proven(self) -> list:
@@ -166,6 +170,10 @@ class CompiledModule:
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
+        if self.fused and self.guard is not None:
+            why = fastpath.fused_layer(torch, self.guard.root, self.fused, args, kwargs)
+            if why is not None:
+                raise AtenExecutorError(why)
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
@@ -438,16 +446,21 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     check_no_autocast(torch)
     check_no_script_modules(torch, module)
     given_program = program is not None
+    fused: list = []   # (the layers eager may run fused: ``fastpath.record``)
     if program is None:
-        program = load_program(module, example_inputs, kwargs)
+        with fastpath.record(torch, fused) if isinstance(module, torch.nn.Module) else contextlib.nullcontext():
+            program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
+        fused = list(program.fast_calls)
     if isinstance(module, torch.nn.Module) and not given_program:
         program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):
         program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
                                                                           plain_draws=True))
+    if fused:   # (after the exports again above: kept with the program, for a compile reusing it)
+        program = replace(program, fast_calls=tuple(dict.fromkeys(fused)))
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)
@@ -493,6 +506,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                                lambda: held or module_guard.module_tensor_ids(torch, guard))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
+                          fused=program.fast_calls if guard is not None else (),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
                           attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
                           attr_slots=None if settable else slots or ())

@@ -145,6 +145,10 @@ class Program:
     #: (placeholder, path, owner module, attribute, key or None, generator) of each ``torch.Generator`` of the module
     #: that the program draws from (``_module_generators``): the launches take the module's own object
     generators: tuple[tuple[str, str, Any, str, Any, Any], ...] = ()
+    #: (layer, whether only an aliased call reaches it) of each ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
+    #: that compile's export called as eager's fused fast path takes it (``fastpath.record``; set by ``compile``, so a
+    #: program reused with ``program=`` keeps them): () where not recorded
+    fast_calls: tuple[tuple[Any, bool], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:
