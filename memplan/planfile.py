@@ -600,66 +600,96 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     )
 
 
-def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> list[tuple[int, str]]:
+class Mismatches(list):
+    """``plan_mismatches``' findings (a list of ``(rule, message)``, at most ``limit`` of each rule) with ``total``, how
+    many the plan has in all: each node or tensor a message names counts, "and N more" included, and so does each
+    finding past the limit (a missing node past ``limit`` unknown ones, every event that names an unknown node). Why:
+    "plan has no entry for graph node 'v' and 999 more" was one finding in ``PlanMismatch.total``, where the verifier
+    (``verify.Findings.total``) counts the same plan's 1,000 missing nodes as 1,000."""
+
+    total: int = 0
+
+
+def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
     """Whether ``plan`` was made for ``graph``, as findings ``(rule, message)``; empty when it was.
 
     The plan must name the graph (when it names one), list exactly the graph's nodes once each in
     ``order`` and only those in ``events`` (rule 1), and place exactly the graph's tensors once each
     with the graph's sizes (rule 4). Nothing else: safety is the verifier's job. At most ``limit``
-    findings of each rule are listed. Why of each: a plan whose order named ``limit`` unknown nodes was
-    refused for rule 1 alone, its tensors (unknown ones, other sizes) never looked at.
+    findings of each rule are listed; ``total`` counts them all (``Mismatches``). Why of each: a plan whose
+    order named ``limit`` unknown nodes was refused for rule 1 alone, its tensors (unknown ones, other sizes)
+    never looked at. A node or tensor the plan lacks is put down to another graph ("(wrong graph?)") only where
+    the plan names another graph or an id this graph does not have: a plan of this graph with one entry dropped
+    (an edited file) was told it was another graph's.
     """
-    out: list[tuple[int, str]] = []
+    out = Mismatches()
+    total = 0
+
+    def found(rule: int, msg: str, count: int = 1) -> None:
+        nonlocal total
+        total += count
+        out.append((rule, msg))
+
     split = split_graph_hint(graph, plan)
     if split:
-        out.append((1, split))
+        found(1, split)
     if plan.graph and plan.graph != graph.name:
-        out.append((1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)"))
+        found(1, f"plan was made for graph {_short(plan.graph)}, not {_short(graph.name)} (wrong graph?)")
     nindex, tindex = graph.node_index, graph.tensor_index
     node_twin, tensor_twin = unicode_twins(nindex), unicode_twins(tindex)
     spelled = twin_spelling(tindex, nindex)
+    foreign = bool(out) or any(nid not in nindex for nid, _ in plan.order) or any(
+        tid not in tindex for tid, _o, _s in plan.tensors)
+    guess = " (wrong graph?)" if foreign else ""
 
     def own(x: str) -> str:   # a graph's id, escaped where another of its ids prints alike (``twin_spelling``)
         text = spelled(x)
         return text if len(text) <= 60 else text[:57] + "..."
 
+    def missing(ids: list[str], present: set[str]) -> tuple[str, int]:
+        gone = [i for i in ids if i not in present]
+        return own(gone[0]) + (f" and {len(gone) - 1} more" if len(gone) > 1 else "") + guess, len(gone)
+
     seen: set[str] = set()
     for nid, _ in plan.order:
-        if nid not in nindex:
-            out.append((1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have"
-                           + (node_twin(nid) or " (wrong graph?)")))
+        if len(out) >= limit:   # (past the limit counted, not written)
+            total += nid not in nindex or nid in seen
+        elif nid not in nindex:
+            found(1, f"plan names node {_short(nid)}, which graph {_short(graph.name)} does not have"
+                     + (node_twin(nid) or " (wrong graph?)"))
         elif nid in seen:
-            out.append((1, f"node {own(nid)} appears twice in the plan's order"))
+            found(1, f"node {own(nid)} appears twice in the plan's order")
         seen.add(nid)
-        if len(out) >= limit:
-            break
-    else:   # (the order read to its end: a node it lacks, and the events)
-        if len(seen) < len(nindex):
-            out.append((1, "plan has no entry for graph node " + _missing([n.id for n in graph.nodes], seen, own)))
-        for a, b in plan.events:
-            if a not in nindex or b not in nindex:
-                out.append((1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
-                               + (node_twin(a if a not in nindex else b) or " (wrong graph?)")))
-                break
-    out = out[:limit]
+    if len(seen & nindex.keys()) < len(nindex):
+        text, n = missing([n.id for n in graph.nodes], seen)
+        found(1, "plan has no entry for graph node " + text, n)
+    bad_events = {(a, b) for a, b in plan.events if a not in nindex or b not in nindex}
+    if bad_events:
+        a, b = next((a, b) for a, b in plan.events if a not in nindex or b not in nindex)
+        found(1, f"event {_short(a)}->{_short(b)} names a node the graph does not have"
+                 + (node_twin(a if a not in nindex else b) or " (wrong graph?)"), len(bad_events))
+    del out[limit:]
     ordered = len(out)   # rule 1's findings: rule 4's have a limit of their own
     placed: set[str] = set()
     for tid, _off, size in plan.tensors:
         t = tindex.get(tid)
-        if t is None:
-            out.append((4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have"
-                           + (tensor_twin(tid) or " (wrong graph?)")))
+        if len(out) - ordered >= limit:   # (past the limit counted, not written)
+            total += t is None or tid in placed or size != graph.tensors[t].size
+        elif t is None:
+            found(4, f"plan places tensor {_short(tid)}, which graph {_short(graph.name)} does not have"
+                     + (tensor_twin(tid) or " (wrong graph?)"))
         elif tid in placed:
-            out.append((4, f"tensor {own(tid)} is placed twice"))
+            found(4, f"tensor {own(tid)} is placed twice")
         elif size != graph.tensors[t].size:
-            out.append((4, f"tensor {own(tid)} has size {size} in the plan but {graph.tensors[t].size} in the "
-                           "graph (wrong graph?)"))
+            found(4, f"tensor {own(tid)} has size {size} in the plan but {graph.tensors[t].size} in the "
+                     "graph (wrong graph?)")
         placed.add(tid)
-        if len(out) - ordered >= limit:
-            return out
-    if len(placed) < len(tindex):
-        out.append((4, "plan does not place graph tensor " + _missing([t.id for t in graph.tensors], placed, own)))
-    return out[:ordered + limit]
+    if len(placed & tindex.keys()) < len(tindex):
+        text, n = missing([t.id for t in graph.tensors], placed)
+        found(4, "plan does not place graph tensor " + text, n)
+    del out[ordered + limit:]
+    out.total = total
+    return out
 
 
 def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
@@ -677,12 +707,6 @@ def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
             f"wrote, or in Python memplan.plan_graph(graph, devices={plan.devices}).graph")
 
 
-def _missing(ids: list[str], present: set[str], spell=_short) -> str:
-    missing = [i for i in ids if i not in present]
-    return (f"{spell(missing[0])}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-            + " (wrong graph?)")
-
-
 def check_plan_for(graph: Graph, plan: Plan) -> None:
     """Raise ``PlanMismatch`` (a ``PlanFormatError`` and an ``UnsafePlan``) unless ``plan`` was made for
     ``graph``: the one pairing check of every command and function that takes both. A plan whose fields a
@@ -690,7 +714,7 @@ def check_plan_for(graph: Graph, plan: Plan) -> None:
     check_plan_fields(plan)
     found = plan_mismatches(graph, plan)
     if found:
-        raise PlanMismatch(found)
+        raise PlanMismatch(found, total=found.total)
 
 
 def _one_device_defaults(plan: Plan) -> dict[str, tuple]:
