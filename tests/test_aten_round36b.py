@@ -25,6 +25,7 @@ from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
+from runtime.aten.sweep import mha_fastpath  # noqa: E402
 
 STREAMS = [1, 3]
 compile_mod = importlib.import_module("runtime.aten.compile")   # (``runtime.aten.compile`` is the function)
@@ -125,14 +126,9 @@ def test_a_module_that_reads_no_mode_runs_under_every_mode(streams):
             assert torch.equal(got, want.detach())
 
 
-@contextlib.contextmanager
 def fastpath_off():
-    was = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(was)
+    """The sweep's switch off for a block, put back after."""
+    return mha_fastpath(False)
 
 
 class GradOnAKeywordsPath(nn.Module):

@@ -10,8 +10,6 @@ bits; calls eager runs on the standard path (grad mode, cross-attention, ``batch
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from needs import need
 
@@ -21,6 +19,7 @@ from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
+from runtime.aten.sweep import mha_fastpath  # noqa: E402
 
 
 class Wrap(nn.Module):
@@ -43,14 +42,7 @@ def _layer(kind: str, **kw) -> nn.Module:
     return nn.TransformerEncoderLayer(12, 2, 16, batch_first=True)   # otherwise on one thread too; 8 does not)
 
 
-@contextlib.contextmanager
-def _fastpath(on: bool):
-    was = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(on)
-    try:
-        yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(was)
+_fastpath = mha_fastpath   # the sweep's switch, put back after the block
 
 
 @pytest.mark.parametrize("streams", [1, 2])
