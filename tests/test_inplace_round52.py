@@ -111,11 +111,14 @@ def test_size_puts_no_output_off_its_place(monkeypatch, shape, streams, bulk):
     assert joined * 2 >= len(pair_shifts(p))   # (larger buffers placed first may hold exact places: ``y``, ``c0``)
 
 
-def test_over_input_keeps_the_old_rule_without_a_shift():
+def test_over_input_is_the_exact_place_from_the_arena_s_first_byte_on():
+    # (until round 53 also only within the input's root: an output root reaching past it was refused its exact place,
+    # ``test_inplace_round53.py``)
     sizes, offsets = [64, 32, 128], [256, 0, 512]
     assert over_input(None, 8, sizes, offsets) is None
-    assert over_input((0, 0), 64, sizes, offsets) == 256 and over_input((0, 0), 65, sizes, offsets) is None
-    assert over_input((2, 64), 64, sizes, offsets) == 576 and over_input((2, 96), 64, sizes, offsets) is None
+    assert over_input((0, 0), 64, sizes, offsets) == 256 and over_input((0, 0), 65, sizes, offsets) == 256
+    assert over_input((2, 64), 64, sizes, offsets) == 576 and over_input((2, 96), 64, sizes, offsets) == 608
+    assert over_input((0, -8), 72, sizes, offsets) == 248
     assert over_input((1, -8), 8, sizes, offsets) is None   # (before the arena's first byte)
 
 
