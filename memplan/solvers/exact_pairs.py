@@ -13,7 +13,9 @@ refuses the op). So the solve step keeps the pairs a runtime can run in place an
   offset, or ``meta["inplace_shift"]`` apart where the input is a view at an offset in its root: ``y`` over the second
   half ``xa`` of ``X``); ``solvers._solve`` moves each such output onto its input where those bytes are free
   (``rejoin``), else solves again with those pairs as conflicts, until none is left (each round removes at least one
-  pair, so it ends). Every partner is joined exactly or disjoint in every plan.
+  pair, so it ends). Every partner is joined exactly or disjoint in every plan;
+- ``ExactOrApart``: greedy's and size's packings (and auto's lift to the top) keep every pair exact or apart as they
+  place, so theirs need none of that repair.
 
 The problem's ``lower_bound`` stays the contract's (a bound on every safe plan: fewer partners only raise the
 arena); a bound a solver proved for the stricter problem is no bound on the contract's plans, so the solution claims
@@ -121,7 +123,7 @@ class ExactOrApart:
     placed buffers the buffer conflicts with itself (``BufferProblem._conflicts_of``), so every sweep of a solver
     gets the same offset however it finds its blocks."""
 
-    __slots__ = ("problem", "mates", "rank", "sizes", "best")
+    __slots__ = ("problem", "mates", "rank", "ranks", "sizes", "best")
 
     def __init__(self, problem: BufferProblem, order, *, best: bool) -> None:
         self.problem = problem
@@ -131,8 +133,9 @@ class ExactOrApart:
             d = shifts.get((a, b), 0)
             self.mates.setdefault(a, []).append((b, -d))
             self.mates.setdefault(b, []).append((a, d))
-        self.rank = np.full(len(problem), len(problem), dtype=np.int64)   # (a buffer not in ``order``: never placed)
-        self.rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        self.ranks = np.full(len(problem), len(problem), dtype=np.int64)   # (a buffer not in ``order``: never placed)
+        self.ranks[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        self.rank = self.ranks.tolist()   # (plain ints: the per-buffer test reads them one at a time)
         self.sizes = problem.sizes.tolist()
         self.best = best
 
@@ -143,15 +146,19 @@ class ExactOrApart:
         return cls(problem, order, best=best) if problem.inplace and problem.compatible else None
 
     def _placed(self, i: int) -> list[tuple[int, int]]:
-        rank = self.rank
-        return [(p, rel) for p, rel in self.mates[i] if rank[p] < rank[i] and self.sizes[p]]
+        rank, sizes, ri = self.rank, self.sizes, self.rank[i]
+        return [(p, rel) for p, rel in self.mates[i] if rank[p] < ri and sizes[p]]
 
     def clash(self, i: int, at: int, offsets) -> bool:
         """Whether buffer ``i`` at ``at`` overlaps a placed partner anywhere but exactly."""
-        sizes = self.sizes
+        rank, sizes, ri = self.rank, self.sizes, self.rank[i]
         end = at + sizes[i]
-        return any(offsets[p] < end and at < offsets[p] + sizes[p] and at - offsets[p] != rel
-                   for p, rel in self._placed(i))
+        for p, rel in self.mates[i]:
+            if rank[p] < ri and sizes[p]:
+                op = offsets[p]
+                if op < end and at < op + sizes[p] and at - op != rel:
+                    return True
+        return False
 
     def mend(self, i: int, at: int, offsets) -> int:
         """``at`` where ``i`` has no partner or clashes with none; else its exact place on a placed partner (in the
@@ -161,7 +168,7 @@ class ExactOrApart:
             return at
         p_ = self.problem
         size = self.sizes[i]
-        near = np.flatnonzero((self.rank < self.rank[i]) & (p_.sizes > 0) & (p_.lower < p_.upper[i])
+        near = np.flatnonzero((self.ranks < self.rank[i]) & (p_.sizes > 0) & (p_.lower < p_.upper[i])
                               & (p_.lower[i] < p_.upper))
         near = near[p_._conflicts_of(i, near)].tolist()
         blocks = [(int(offsets[j]), int(offsets[j]) + self.sizes[j]) for j in near]

@@ -5,7 +5,9 @@ pool for buffer ``i`` only if its owner does not conflict with ``i``: for multi-
 means every access of the owner happens-before every access of ``i`` (the problem's HB order), so a
 reader still running on another stream keeps its bytes. In-place pairs (``problem.inplace``) take
 the offset that puts the output exactly on its input (``exact_pairs.inplace_targets``: the input root's offset plus
-the pair's shift, where the input is a view at an offset) when those bytes are free and within the input's root.
+the pair's shift, where the input is a view at an offset) when those bytes are free (the output's root may reach past
+its input's); a place that lies over a partner off its place is moved exactly onto one, or clear of them all
+(``exact_pairs.ExactOrApart``), so the packing needs no repair.
 
 How each buffer's blocks are found follows the problem's density, with the same placements every
 way (tests/test_scale.py): the live list when few buffers are live at once; an incremental
