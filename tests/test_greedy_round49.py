@@ -84,6 +84,9 @@ def _old_sweep_streams(problem, times, order, sizes, offsets, inplace_of):
     inputs = placement.Occupancy(problem.alignment)
     past_inputs = False
     bulk = placement.bulk_arrays(problem.sizes)
+    # (round 53: every greedy sweep passes each place through the in-place guard, the same call everywhere; the
+    # reference does too, so that it stays the reference of how the blocks are found)
+    guard = greedy.ExactOrApart.of(problem, order, best=True)
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -91,9 +94,10 @@ def _old_sweep_streams(problem, times, order, sizes, offsets, inplace_of):
         now = lower[i]
         src = inplace_of.get(i)
         if not regular[i] and starts[i] and not past_inputs and not any(placed[j] for j in partners.get(i, ())):
-            offsets[i] = greedy._place(inputs, src, size, sizes, offsets)
+            offsets[i] = greedy._mended(guard, i, greedy._place(inputs, src, size, sizes, offsets), offsets)
         elif not regular[i]:
-            offsets[i] = greedy._place_listed(problem, i, placed, now, src, sizes, offsets)
+            offsets[i] = greedy._mended(guard, i, greedy._place_listed(problem, i, placed, now, src, sizes, offsets),
+                                        offsets)
         else:
             h = home[i]
             here = [unseen.at(h, now)[0]]
@@ -110,7 +114,8 @@ def _old_sweep_streams(problem, times, order, sizes, offsets, inplace_of):
             mine = partners.get(i)
             if mine:
                 js = js[~np.isin(js, mine)]
-            offsets[i] = _old_fit_listed(js, src, size, sizes, offsets, bulk, problem.alignment)
+            offsets[i] = greedy._mended(guard, i, _old_fit_listed(js, src, size, sizes, offsets, bulk,
+                                                                  problem.alignment), offsets)
             for s in first[i]:
                 if last_use.get(s) == i:
                     unseen.drop(s)

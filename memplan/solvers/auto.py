@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import BudgetError, SolverError, from_callback
 from ..problem import BufferProblem, Solution, Status, align_up, arena_of, gap_of
+from .exact_pairs import ExactOrApart
 from .options import MAX_SECONDS, Objective, SolveOptions, limit_share, share_seconds
 from .placement import first_fit
 from .rejoin import rejoin_inplace
@@ -205,7 +206,7 @@ def slack_on_top(problem: BufferProblem, sol: Solution, tries: int = 1) -> Solut
     size_list = sizes.tolist()
     best: tuple[int, np.ndarray] | None = None
     for lifted in lifts:
-        packed = _repack(by_offset, lifted, size_list, bounds, flat, align)
+        packed = _repack(by_offset, lifted, size_list, bounds, flat, align, problem)
         arena = arena_of(problem, packed)
         if arena < (best[0] if best else sol.arena) and align_up(arena, align) == top:
             best = (arena, packed)
@@ -225,15 +226,22 @@ def _lift_sets(ranked: list[int]) -> list[tuple[int, ...]]:
     return [(i,) for i in ranked] + [(i, j) for i in ranked for j in ranked if i != j]
 
 
-def _repack(by_offset: list[int], lifted: tuple[int, ...], sizes: list[int], bounds, flat, align: int) -> np.ndarray:
-    """Offsets packed first-fit: every buffer but ``lifted`` in ``by_offset`` order, then ``lifted`` in its order."""
+def _repack(by_offset: list[int], lifted: tuple[int, ...], sizes: list[int], bounds, flat, align: int,
+            problem: BufferProblem) -> np.ndarray:
+    """Offsets packed first-fit: every buffer but ``lifted`` in ``by_offset`` order, then ``lifted`` in its order; an
+    in-place partner exactly on its partner or clear of it (``exact_pairs.ExactOrApart``: the first fit among the
+    conflicting blocks alone put a lifted output over its input off its place, and the solve repaired it afterwards)."""
     # plain lists: indexing numpy arrays element by element in this loop cost several times the loop itself
     n = len(sizes)
     new = [0] * n
     placed = [False] * n
-    for i in [i for i in by_offset if i not in lifted and sizes[i] > 0] + list(lifted):
+    order = [i for i in by_offset if i not in lifted and sizes[i] > 0] + list(lifted)
+    guard = ExactOrApart.of(problem, order, best=False)
+    for i in order:
         blocks = [(new[j], new[j] + sizes[j]) for j in flat[bounds[i]:bounds[i + 1]] if placed[j]]
         new[i] = first_fit(blocks, sizes[i], align)
+        if guard is not None:
+            new[i] = guard.mend(i, new[i], new)
         placed[i] = True
     return np.asarray(new, dtype=np.int64)
 

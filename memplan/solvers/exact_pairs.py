@@ -13,7 +13,9 @@ refuses the op). So the solve step keeps the pairs a runtime can run in place an
   offset, or ``meta["inplace_shift"]`` apart where the input is a view at an offset in its root: ``y`` over the second
   half ``xa`` of ``X``); ``solvers._solve`` moves each such output onto its input where those bytes are free
   (``rejoin``), else solves again with those pairs as conflicts, until none is left (each round removes at least one
-  pair, so it ends). Every partner is joined exactly or disjoint in every plan.
+  pair, so it ends). Every partner is joined exactly or disjoint in every plan;
+- ``ExactOrApart``: greedy's and size's packings (and auto's lift to the top) keep every pair exact or apart as they
+  place, so theirs need none of that repair.
 
 The problem's ``lower_bound`` stays the contract's (a bound on every safe plan: fewer partners only raise the
 arena); a bound a solver proved for the stricter problem is no bound on the contract's plans, so the solution claims
@@ -28,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..problem import BufferProblem, Solution, Status, gap_of
-from .placement import first_fit
+from .placement import best_fit, first_fit, fits_at
 
 #: ``separate``'s work (pairs x buffers: each pair scans every buffer once, vectorised) above which the problem is
 #: solved again instead (the same bound as ``rejoin.REJOIN_WORK``: a few seconds)
@@ -89,14 +91,95 @@ def inplace_targets(problem: BufferProblem) -> dict[int, tuple[int, int]]:
 
 
 def over_input(src: tuple[int, int] | None, size: int, sizes, offsets) -> int | None:
-    """The offset that puts an in-place output of ``size`` bytes exactly on its placed input (``src``: the input and
-    the shift, ``inplace_targets``), where the output's bytes there start at 0 or after and end within the input's
-    (for a shift of 0: an output no larger than its input, the rule the greedy solvers always kept); else None."""
+    """The offset that puts an in-place output root of ``size`` bytes exactly on its placed input (``src``: the input
+    and the shift, ``inplace_targets``), where it starts at 0 or after; else None. The caller still tests those bytes
+    free.
+
+    Why not only within the input's root (the rule the greedy solvers kept until round 53): an output that is a view
+    of a larger root (``O[64:192]`` over a 128-byte input, or ``O[0:128]`` of 192 bytes over one) has a root reaching
+    past its input's on one side, and the pair is exact all the same (``lifetimes._exact_shift``: the roots share the
+    output's bytes only); refused its place, the output went to the best fit among every block but its input's, so
+    over its input off its place (``separate``, or a second solve with the pair apart) or, at best, apart."""
     if src is None:
         return None
     j, d = src
     at = offsets[j] + d
-    return at if at >= 0 and at + size <= offsets[j] + sizes[j] else None
+    return at if at >= 0 else None
+
+
+class ExactOrApart:
+    """A packing's guard, buffer by buffer, that every in-place partner lies exactly on its partner or apart.
+
+    Why: greedy and size take an in-place partner's bytes as free (``compatible``), and where the exact place was
+    taken (a buffer placed earlier holds it), lay before the arena's first byte, or was never tried (size's outputs
+    of shift 0, an input placed after its larger output), the fit among the other blocks put the output over its
+    input off its place: the solve then moved it afterwards (``separate``) or solved the whole problem again with the
+    pair apart (about 1 random in-place graph in 12 on 1-4 streams, ``tests/test_inplace_round53.py``). Here a place
+    that overlaps a placed partner off its place (``clash``) is replaced (``mend``) by the buffer's exact place on a
+    placed partner where those bytes are free, else by the fit with its placed partners blocking too. A place that
+    clashes with nothing is kept as it was: the packings (and plans) that never needed the repair stay the same.
+
+    ``order``: the sweep's placement order (a buffer is placed once every buffer before it is); the fallback lists the
+    placed buffers the buffer conflicts with itself (``BufferProblem._conflicts_of``), so every sweep of a solver
+    gets the same offset however it finds its blocks."""
+
+    __slots__ = ("problem", "mates", "rank", "ranks", "sizes", "best")
+
+    def __init__(self, problem: BufferProblem, order, *, best: bool) -> None:
+        self.problem = problem
+        shifts = pair_shifts(problem)
+        self.mates: dict[int, list[tuple[int, int]]] = {}   # buffer -> (partner, own offset less the partner's)
+        for a, b in sorted(problem.compatible):
+            d = shifts.get((a, b), 0)
+            self.mates.setdefault(a, []).append((b, -d))
+            self.mates.setdefault(b, []).append((a, d))
+        self.ranks = np.full(len(problem), len(problem), dtype=np.int64)   # (a buffer not in ``order``: never placed)
+        self.ranks[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        self.rank = self.ranks.tolist()   # (plain ints: the per-buffer test reads them one at a time)
+        self.sizes = problem.sizes.tolist()
+        self.best = best
+
+    @classmethod
+    def of(cls, problem: BufferProblem, order, *, best: bool) -> ExactOrApart | None:
+        """The guard of a problem with in-place pairs (``problem.inplace``: only they must be exact, as in
+        ``solvers._solve``); None for any other."""
+        return cls(problem, order, best=best) if problem.inplace and problem.compatible else None
+
+    def _placed(self, i: int) -> list[tuple[int, int]]:
+        rank, sizes, ri = self.rank, self.sizes, self.rank[i]
+        return [(p, rel) for p, rel in self.mates[i] if rank[p] < ri and sizes[p]]
+
+    def clash(self, i: int, at: int, offsets) -> bool:
+        """Whether buffer ``i`` at ``at`` overlaps a placed partner anywhere but exactly."""
+        rank, sizes, ri = self.rank, self.sizes, self.rank[i]
+        end = at + sizes[i]
+        for p, rel in self.mates[i]:
+            if rank[p] < ri and sizes[p]:
+                op = offsets[p]
+                if op < end and at < op + sizes[p] and at - op != rel:
+                    return True
+        return False
+
+    def mend(self, i: int, at: int, offsets) -> int:
+        """``at`` where ``i`` has no partner or clashes with none; else its exact place on a placed partner (in the
+        problem's pair order) where that is free, else the best (greedy) or first (size) fit clear of every placed
+        partner too."""
+        if i not in self.mates or not self.sizes[i] or not self.clash(i, at, offsets):
+            return at
+        p_ = self.problem
+        size = self.sizes[i]
+        near = np.flatnonzero((self.ranks < self.rank[i]) & (p_.sizes > 0) & (p_.lower < p_.upper[i])
+                              & (p_.lower[i] < p_.upper))
+        near = near[p_._conflicts_of(i, near)].tolist()
+        blocks = [(int(offsets[j]), int(offsets[j]) + self.sizes[j]) for j in near]
+        align = max(int(p_.alignment), 1)
+        placed = self._placed(i)
+        for p, rel in placed:
+            cand = int(offsets[p]) + rel
+            if cand >= 0 and cand % align == 0 and fits_at(blocks, cand, size) and not self.clash(i, cand, offsets):
+                return cand
+        blocks += [(int(offsets[p]), int(offsets[p]) + self.sizes[p]) for p, _rel in placed]
+        return (best_fit if self.best else first_fit)(blocks, size, align)
 
 
 def shifted_pairs(problem: BufferProblem, offsets) -> list[tuple[int, int]]:

@@ -5,7 +5,9 @@ pool for buffer ``i`` only if its owner does not conflict with ``i``: for multi-
 means every access of the owner happens-before every access of ``i`` (the problem's HB order), so a
 reader still running on another stream keeps its bytes. In-place pairs (``problem.inplace``) take
 the offset that puts the output exactly on its input (``exact_pairs.inplace_targets``: the input root's offset plus
-the pair's shift, where the input is a view at an offset) when those bytes are free and within the input's root.
+the pair's shift, where the input is a view at an offset) when those bytes are free (the output's root may reach past
+its input's); a place that lies over a partner off its place is moved exactly onto one, or clear of them all
+(``exact_pairs.ExactOrApart``), so the packing needs no repair.
 
 How each buffer's blocks are found follows the problem's density, with the same placements every
 way (tests/test_scale.py): the live list when few buffers are live at once; an incremental
@@ -26,7 +28,7 @@ from sortedcontainers import SortedList
 
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
-from .exact_pairs import inplace_targets, over_input
+from .exact_pairs import ExactOrApart, inplace_targets, over_input
 from .options import SolveOptions
 from .placement import (
     BULK_BLOCKS,
@@ -180,6 +182,7 @@ def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offs
     in-place partners aside), listed; cheaper than an ``Occupancy`` when the lists are short."""
     compatible = problem.compatible
     alignment = problem.alignment
+    guard = ExactOrApart.of(problem, order, best=True)
     live: dict[int, None] = {}
     for i, ended in _in_time_order(problem, order, sizes):
         for j in ended:
@@ -190,10 +193,9 @@ def _sweep_live(problem: BufferProblem, order: list[int], sizes: list[int], offs
         else:
             blocks = [(offsets[j], offsets[j] + sizes[j]) for j in live]
         at = over_input(inplace_of.get(i), size, sizes, offsets)
-        if at is not None and fits_at(blocks, at, size):
-            offsets[i] = at
-        else:
-            offsets[i] = best_fit(blocks, size, alignment)
+        if at is None or not fits_at(blocks, at, size):
+            at = best_fit(blocks, size, alignment)
+        offsets[i] = _mended(guard, i, at, offsets)
         live[i] = None
 
 
@@ -205,6 +207,12 @@ def _place(occ: Occupancy | Without, src: tuple[int, int] | None, size: int, siz
     if at is not None and occ.fits_at(at, size):
         return at
     return occ.best_fit(size)
+
+
+def _mended(guard: ExactOrApart | None, i: int, at: int, offsets: list[int]) -> int:
+    """``at``, or where ``guard`` moves it: exactly on a placed in-place partner or clear of them all, where ``at``
+    overlaps one off its place (``exact_pairs.ExactOrApart``)."""
+    return at if guard is None else guard.mend(i, at, offsets)
 
 
 def _in_time_order(problem: BufferProblem, order: list[int], sizes: list[int]):
@@ -235,6 +243,7 @@ def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int],
         partners.setdefault(a, []).append(b)
         partners.setdefault(b, []).append(a)
     occ = Occupancy(problem.alignment)
+    guard = ExactOrApart.of(problem, order, best=True)
     live: set[int] = set()
     for i, ended in _in_time_order(problem, order, sizes):
         for j in ended:
@@ -244,7 +253,7 @@ def _sweep_intervals(problem: BufferProblem, order: list[int], sizes: list[int],
         away = [j for j in partners.get(i, ()) if j in live]
         for j in away:
             occ.remove(offsets[j], offsets[j] + sizes[j])
-        offsets[i] = _place(occ, inplace_of.get(i), size, sizes, offsets)
+        offsets[i] = _mended(guard, i, _place(occ, inplace_of.get(i), size, sizes, offsets), offsets)
         for j in away:
             occ.add(offsets[j], offsets[j] + sizes[j])
         occ.add(offsets[i], offsets[i] + size)
@@ -262,6 +271,7 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
     earlier = a.tolist()
     alignment = problem.alignment
     bulk = bulk_arrays(problem.sizes)
+    guard = ExactOrApart.of(problem, order, best=True)
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -274,16 +284,14 @@ def _sweep_conflicts(problem: BufferProblem, order: list[int], sizes: list[int],
             starts = off_arr[js]
             ends = starts + size_arr[js]
             if bulk_ok(ends):
-                if at is not None and fits_at_arrays(starts, ends, at, size):
-                    offsets[i] = off_arr[i] = at
-                else:
-                    offsets[i] = off_arr[i] = fit_arrays(starts, ends, size, alignment, best=True)
+                if at is None or not fits_at_arrays(starts, ends, at, size):
+                    at = fit_arrays(starts, ends, size, alignment, best=True)
+                offsets[i] = off_arr[i] = _mended(guard, i, at, offsets)
                 continue
         blocks = [(offsets[j], offsets[j] + sizes[j]) for j in earlier[lo:hi]]
-        if at is not None and fits_at(blocks, at, size):
-            offsets[i] = at
-        else:
-            offsets[i] = best_fit(blocks, size, alignment)
+        if at is None or not fits_at(blocks, at, size):
+            at = best_fit(blocks, size, alignment)
+        offsets[i] = _mended(guard, i, at, offsets)
         if bulk is not None:
             bulk[0][i] = offsets[i]
 
@@ -407,6 +415,7 @@ def _sweep_seen(problem: BufferProblem, sparse: StreamTimes, order: list[int], s
     starts = problem.order.has_start.tolist()
     past_inputs = False   # a buffer that is not an input has been placed
     work = 0
+    guard = ExactOrApart.of(problem, order, best=True)
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -423,9 +432,9 @@ def _sweep_seen(problem: BufferProblem, sparse: StreamTimes, order: list[int], s
             # an input while only inputs are placed (the sweep takes buffers by lower, inputs at 0): nothing
             # precedes an input and it precedes no other input, so it conflicts with every placed buffer,
             # all of which ``occ`` holds: listing them (``_place_listed``) was quadratic in the inputs
-            offsets[i] = _place(occ, src, size, sizes, offsets)
+            offsets[i] = _mended(guard, i, _place(occ, src, size, sizes, offsets), offsets)
         elif not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
-            offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
+            offsets[i] = _mended(guard, i, _place_listed(problem, i, placed, now, src, sizes, offsets), offsets)
         else:
             h = home[i]
             others = [(t, f) for t, f in first[i].items() if t != h]
@@ -447,7 +456,8 @@ def _sweep_seen(problem: BufferProblem, sparse: StreamTimes, order: list[int], s
                     out.update(known)
             out.update(j for j in partners.get(i, ()) if placed[j] and upper[j] > now)
             # the query as if ``out`` were taken out of ``occ``, without taking it out and putting it back
-            offsets[i] = _place(Without(occ, [block[j] for j in out]) if out else occ, src, size, sizes, offsets)
+            at = _place(Without(occ, [block[j] for j in out]) if out else occ, src, size, sizes, offsets)
+            offsets[i] = _mended(guard, i, at, offsets)
         placed[i] = True
         past_inputs = past_inputs or not starts[i]
         block[i] = (offsets[i], offsets[i] + size)
@@ -870,6 +880,7 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
     inputs = Occupancy(problem.alignment)   # every placed buffer while all are inputs (see _sweep_seen)
     past_inputs = False
     bulk = bulk_arrays(problem.sizes)
+    guard = ExactOrApart.of(problem, order, best=True)
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -877,9 +888,9 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
         now = lower[i]
         src = inplace_of.get(i)
         if not regular[i] and starts[i] and not past_inputs and not any(placed[j] for j in partners.get(i, ())):
-            offsets[i] = _place(inputs, src, size, sizes, offsets)
+            offsets[i] = _mended(guard, i, _place(inputs, src, size, sizes, offsets), offsets)
         elif not regular[i]:  # inputs and never-accessed buffers: list the placed ones it conflicts with
-            offsets[i] = _place_listed(problem, i, placed, now, src, sizes, offsets)
+            offsets[i] = _mended(guard, i, _place_listed(problem, i, placed, now, src, sizes, offsets), offsets)
         else:
             h = home[i]
             occ = unseen.occupancy(h, now)
@@ -889,14 +900,16 @@ def _sweep_streams(problem: BufferProblem, times: StreamTimes, order: list[int],
             extra = None if not parts else parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
             mine = partners.get(i)
             if occ is not None and (extra is None or len(extra) * OCC_EXTRA <= unseen.live(h)):
-                offsets[i] = _fit_occupied(occ, partial(unseen.holds, h), extra, mine, src, size, sizes, offsets)
+                at = _fit_occupied(occ, partial(unseen.holds, h), extra, mine, src, size, sizes, offsets)
+                offsets[i] = _mended(guard, i, at, offsets)
             else:
                 js = unseen.at(h, now)[0]
                 if extra is not None:
                     js = np.concatenate([js, extra])
                 if mine:
                     js = js[~np.isin(js, mine)]
-                offsets[i] = _fit_listed(js, src, size, sizes, offsets, bulk, problem.alignment)
+                offsets[i] = _mended(guard, i, _fit_listed(js, src, size, sizes, offsets, bulk, problem.alignment),
+                                     offsets)
             for s in first[i]:
                 if last_use.get(s) == i:
                     unseen.drop(s)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
-from .exact_pairs import inplace_targets, over_input
+from .exact_pairs import ExactOrApart, inplace_targets, over_input
 from .options import SolveOptions
 from .placement import (
     BULK_BLOCKS,
@@ -118,6 +118,7 @@ def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], off
     placed_arr = np.zeros(n, dtype=bool)
     targets = shifted_targets(problem)
     mates = _partners(problem, targets)
+    guard = ExactOrApart.of(problem, order, best=False)
     for i in order:
         if sizes[i] == 0:
             placed[i] = placed_arr[i] = True
@@ -131,23 +132,21 @@ def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], off
             starts = off_arr[nbrs]
             ends = starts + size_arr[nbrs]
             if bulk_ok(ends):
-                if at is not None and fits_at_arrays(starts, ends, at, sizes[i]):
-                    offsets[i] = off_arr[i] = at
-                else:
+                if at is None or not fits_at_arrays(starts, ends, at, sizes[i]):
                     if i in mates:   # (off its exact place its partners block it too)
                         js = np.asarray([j for j in mates[i] if placed[j]], dtype=np.int64)
                         starts = np.concatenate([starts, off_arr[js]])
                         ends = np.concatenate([ends, off_arr[js] + size_arr[js]])
-                    offsets[i] = off_arr[i] = fit_arrays(starts, ends, sizes[i], problem.alignment, best=False)
+                    at = fit_arrays(starts, ends, sizes[i], problem.alignment, best=False)
+                offsets[i] = off_arr[i] = at if guard is None else guard.mend(i, at, offsets)
                 placed[i] = placed_arr[i] = True
                 continue
         nbrs = flat[lo:hi]
         blocks = [(offsets[j], offsets[j] + sizes[j]) for j in (nbrs.tolist() if many else nbrs) if placed[j]]
-        if at is not None and fits_at(blocks, at, sizes[i]):
-            offsets[i] = at
-        else:
+        if at is None or not fits_at(blocks, at, sizes[i]):
             blocks += [(offsets[j], offsets[j] + sizes[j]) for j in mates.get(i, ()) if placed[j]]
-            offsets[i] = first_fit(blocks, sizes[i], problem.alignment)
+            at = first_fit(blocks, sizes[i], problem.alignment)
+        offsets[i] = at if guard is None else guard.mend(i, at, offsets)
         if bulk is not None:
             bulk[0][i] = offsets[i]
         placed[i] = placed_arr[i] = True
@@ -166,6 +165,7 @@ def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], o
     fit = WindowFit(lower + upper, problem.alignment, counted=bool(partners))
     placed = [False] * len(sizes)
     targets = shifted_targets(problem)
+    guard = ExactOrApart.of(problem, order, best=False)
     for i in order:
         size = sizes[i]
         if size == 0:
@@ -182,5 +182,7 @@ def _place_windows(problem: BufferProblem, order: list[int], sizes: list[int], o
                 offsets[i] = fit.first_fit(li, ui, size, without)
         else:
             offsets[i] = fit.first_fit(li, ui, size)
+        if guard is not None:
+            offsets[i] = guard.mend(i, offsets[i], offsets)
         fit.add(li, ui, offsets[i], offsets[i] + size)
         placed[i] = True
