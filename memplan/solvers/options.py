@@ -73,7 +73,7 @@ class SearchParams:
     #: once no unplaced buffer spans a time cut, both sides are solved apart
     dynamic_decomposition: bool = True
     #: search nodes per second of ``time_limit`` (the deterministic work budget; calibrated here)
-    nodes_per_second: int = 10_000
+    nodes_per_second: int = 12_000
 
     def __post_init__(self) -> None:
         """Refuse, naming the field, a value the search would misuse: each switch is read deep inside a solve,
