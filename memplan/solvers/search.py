@@ -30,8 +30,9 @@ and rungs drawn from a seeded generator — each with a node budget that grows w
 (which capacity is quick to fill is erratic: heavy-tailed search times), then randomised restarts
 one below the best with perturbed preorder scores. An exhausted search at capacity ``c`` proves
 ``c + 1`` a lower bound. ``problem.capacity`` is a hard cap; ``options.objective == Objective.FIT`` stops at the first packing
-within it. The time limit is a node budget (``SearchParams.nodes_per_second``), so a solve is
-deterministic for a given seed; only the wall-clock safety stop, reported when it fires, is not.
+within it. The time limit is a work budget (``SearchParams.nodes_per_second`` units a second, each
+``search_tree.WORK_NS_PER_UNIT`` estimated nanoseconds, charged by what the search scans: ``search_tree.WORK_NODE`` ...),
+so a solve is deterministic for a given seed; only the wall-clock safety stop, reported when it fires, is not.
 """
 
 from __future__ import annotations

@@ -64,9 +64,10 @@ WORK_REJECT = 200
 #: section entry its window test reads
 WORK_TRY = 14_000
 WORK_TRY_PER_ENTRY = 2
-#: a failed window test (``_sections_pass_at``), plus per section of its window
+#: a failed window test (``_sections_pass_at``), plus per section of its window and per entry it reads again
 WORK_FAILED = 35_000
 WORK_FAILED_PER_SECTION = 200
+WORK_FAILED_PER_ENTRY = 2
 #: per buffer a dynamic decomposition sorts into one of its parts (``_decompose``)
 WORK_SPLIT_PER_BUFFER = 1_050
 #: a subproblem's preorder (``_sub_solve``: every buffer's key, 2.5-4.5 us each), plus per buffer
@@ -474,7 +475,7 @@ class PackingSearch:
                     if not ok:
                         self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
                         self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
-                        self.work += WORK_FAILED + WORK_FAILED_PER_SECTION * (rb - ra)
+                        self.work += WORK_FAILED + WORK_FAILED_PER_SECTION * (rb - ra) + WORK_FAILED_PER_ENTRY * len(fl)
                     if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``,
                         # twice where it failed: ``_sections_pass_at`` reads them again)
                         self._charge((len(fl) - WINDOW_FREE_ENTRIES) * (1 if ok else 2) // WINDOW_ENTRIES_PER_UNIT)
