@@ -19,6 +19,9 @@ from .options import SearchParams
 
 #: memory guard: buffers x sections they span (the section index is that big)
 MAX_SECTION_ENTRIES = 5_000_000
+#: (Since session 53 the three charges below count against a try's node limit, and against a ``WorkBudget.by_nodes``
+#: budget, as before; the solve's work budget is the estimate of ``WORK_NS_PER_UNIT``'s charges, which price the same
+#: scans from the first entry.)
 #: a node sorts its subproblem's unplaced buffers: each this many of them cost one more node of the solve's
 #: work budget. Why: a node's time grows with them (0.13 ms at 150, 1.1 ms at 8,000 here), so a budget of
 #: plain nodes ran 2 s of ``time_limit`` 18 s on 8,500 buffers, into the wall-clock stop (a plan that need not
@@ -95,9 +98,9 @@ def wide_keys(min_height: int, stride: int) -> bool:
 
 
 class WorkBudget:
-    """The search nodes a whole solve may spend, shared by all its trees, and the wall-clock safety
-    stop. Nodes are counted in the same steps whatever the machine, so a solve stopped by its node
-    budget repeats exactly; one stopped by the wall clock says so (``wall_fired``)."""
+    """The work a whole solve may spend (estimated nanoseconds, ``WORK_NS_PER_UNIT``; or nodes, ``by_nodes``), shared
+    by all its trees, and the wall-clock safety stop. The work is counted in the same steps whatever the machine, so a
+    solve stopped by its budget repeats exactly; one stopped by the wall clock says so (``wall_fired``)."""
 
     def __init__(self, units: int, wall_seconds: float, *, by_nodes: bool = False):
         """``units`` of ``WORK_NS_PER_UNIT`` estimated nanoseconds; with ``by_nodes``, ``units`` search nodes instead
