@@ -47,7 +47,8 @@ def test_search_charges_scans_so_a_budget_buys_fewer_dear_nodes(monkeypatch):
 def test_search_on_tiled_minimalloc_stays_near_its_time_limit_in_cpu_time(minimalloc_dir):
     """12 copies of minimalloc's A, each overlapping the next by half (1,848 buffers, one pair in place: the clique
     sections), at ``time_limit=1``: 6.2 CPU s when a node was charged ~100 us whatever it scanned (its nodes cost
-    ~1.4 ms), 1.5 s now. CPU time (``process_time``), with a wide margin (3 s), so the machine's load cannot fail it."""
+    ~1.4 ms), 1.3-1.5 s now. CPU time (``process_time``), with a wide margin (3.5 s), so the machine's load cannot fail
+    it."""
     a = read_csv(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv")).problem()
     k, half = 12, int(a.upper.max()) // 2
     lower = np.concatenate([a.lower + i * half for i in range(k)])
@@ -57,7 +58,7 @@ def test_search_on_tiled_minimalloc_stays_near_its_time_limit_in_cpu_time(minima
     p = BufferProblem(sizes=sizes, lower=lower, upper=upper, compatible=frozenset({(int(first[0]), int(second[0]))}))
     c0 = time.process_time()
     s = solve(p, "search", SolveOptions(time_limit=1))
-    assert time.process_time() - c0 < 3.0
+    assert time.process_time() - c0 < 3.5
     assert s.info["nodes"] > 0 and "stopped" not in s.info
 
 
