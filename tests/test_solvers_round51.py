@@ -209,7 +209,9 @@ def test_wide_section_windows_are_charged(monkeypatch):
     """A section test reads every entry of its window; where buffers live long that is most of the problem, and the
     tests were free: 3,000 buffers each live over half the timeline or more ran 6.5 s of CPU at ``time_limit=1`` (28
     nodes), into the wall-clock stop. Windows past ``WINDOW_FREE_ENTRIES`` now cost work units: fewer nodes for the
-    same budget here (the count is work, not time: deterministic)."""
+    same budget here (the count is work, not time: deterministic). Since session 53 every entry a test reads is charged
+    to the solve's work budget (``WORK_TRY_PER_ENTRY``, ``WORK_FAILED_PER_ENTRY``), the floor left to a try's node
+    limit."""
     n = 500
     rng = np.random.default_rng(0)
     lower = rng.integers(0, n, n)
@@ -219,7 +221,8 @@ def test_wide_section_windows_are_charged(monkeypatch):
     charged = solve(p, "search", SolveOptions(time_limit=0.1))
     again = solve(p, "search", SolveOptions(time_limit=0.1))
     assert charged.info == again.info and np.array_equal(charged.offsets, again.offsets)
-    monkeypatch.setattr(search_tree, "WINDOW_FREE_ENTRIES", 1 << 62)
+    monkeypatch.setattr(search_tree, "WORK_TRY_PER_ENTRY", 0)
+    monkeypatch.setattr(search_tree, "WORK_FAILED_PER_ENTRY", 0)
     free = solve(p, "search", SolveOptions(time_limit=0.1))
     assert charged.info["nodes"] < free.info["nodes"]
 

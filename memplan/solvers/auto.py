@@ -282,7 +282,9 @@ def polish(problem: BufferProblem, best: Solution, heuristics: tuple[Solution, S
     # warns that it has no effect), so this search draws the same rungs whatever it is
     opts = SolveOptions(time_limit=nodes / SearchParams().nodes_per_second, wall_limit=POLISH_WALL, warm_start=best)
     try:
-        sol = search(problem, opts, proven=lb, heuristics=heuristics)
+        # (a budget of nodes, not of the search's estimated work, which charges a node by what it scans: default
+        # plans stay the same whatever that estimate's calibration)
+        sol = search(problem, opts, proven=lb, heuristics=heuristics, nodes=nodes)
     except (BudgetError, SolverError):   # nothing within the problem's capacity: the heuristics' plan stands
         return None
     if sol.info.get("interrupted"):

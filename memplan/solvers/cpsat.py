@@ -51,11 +51,14 @@ from .start import best_start, known_bound, started_interrupted, started_stopped
 
 #: time limit used when the caller gives none
 DEFAULT_TIME_LIMIT = 10.0
-#: CP-SAT deterministic time per second of ``time_limit`` (as the search's ``nodes_per_second``). CP-SAT's
-#: deterministic "seconds" took 1.7 to 11 wall seconds each here (about 5 on most models: the minimalloc set,
-#: NoOverlap2D and clique models alike, and small multi-stream graphs), so a limit of 3 s ran 22 s, into the
-#: wall-clock safety stop, and the plan then depended on the clock. At 0.15 a limit runs 0.3 to 1.6 times
-#: its length (the search's ``nodes_per_second`` about 1.4 on the same problems).
+#: CP-SAT deterministic time per second of ``time_limit`` (as the search's ``SearchParams.nodes_per_second``, its
+#: work units a second). CP-SAT's deterministic "seconds" took 1.7 to 11 wall seconds each here (about 5 on most
+#: models: the minimalloc set, NoOverlap2D and clique models alike, and small multi-stream graphs), so a limit of 3 s
+#: ran 22 s, into the wall-clock safety stop, and the plan then depended on the clock. At 0.15 a limit runs 0.3 to 1.6
+#: times its length. (The search's work budget, estimated CPU charged by what it scans since session 53
+#: (``search_tree.WORK_NS_PER_UNIT``), runs its search 0.65-1.35 times the limit on the minimalloc set, tiled
+#: minimalloc problems and graphs of up to 6,000 buffers; it was a count of nodes that ran minimalloc's A-I 1.1-2.2
+#: times the limit and tiled ones of 1,800-6,400 buffers up to 6 times.)
 DETERMINISTIC_PER_SECOND = 0.15
 #: larger components keep their heuristic plan (building the model alone would outlast any limit)
 MAX_COMPONENT = 50_000

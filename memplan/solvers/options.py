@@ -72,8 +72,12 @@ class SearchParams:
     hatless_pruning: bool = True
     #: once no unplaced buffer spans a time cut, both sides are solved apart
     dynamic_decomposition: bool = True
-    #: search nodes per second of ``time_limit`` (the deterministic work budget; calibrated here)
-    nodes_per_second: int = 10_000
+    #: work units per second of ``time_limit`` (the deterministic work budget), each ``search_tree.WORK_NS_PER_UNIT``
+    #: estimated nanoseconds (a nominal node of 100 us; the name is from when a unit was one node). Why 12,000: the
+    #: estimate (``search_tree.WORK_NODE`` ...) reads ~0.8 of the CPU it measures on most problems here, so the search
+    #: lands at 0.8-1.35x its limit in CPU on the minimalloc set, tiled minimalloc problems, random interval problems and
+    #: layered / random graphs on 1-4 streams (it was 1.1-2.2x on minimalloc A-I, up to 6x on tiled ones)
+    nodes_per_second: int = 12_000
 
     def __post_init__(self) -> None:
         """Refuse, naming the field, a value the search would misuse: each switch is read deep inside a solve,

@@ -30,8 +30,9 @@ and rungs drawn from a seeded generator — each with a node budget that grows w
 (which capacity is quick to fill is erratic: heavy-tailed search times), then randomised restarts
 one below the best with perturbed preorder scores. An exhausted search at capacity ``c`` proves
 ``c + 1`` a lower bound. ``problem.capacity`` is a hard cap; ``options.objective == Objective.FIT`` stops at the first packing
-within it. The time limit is a node budget (``SearchParams.nodes_per_second``), so a solve is
-deterministic for a given seed; only the wall-clock safety stop, reported when it fires, is not.
+within it. The time limit is a work budget (``SearchParams.nodes_per_second`` units a second, each
+``search_tree.WORK_NS_PER_UNIT`` estimated nanoseconds, charged by what the search scans: ``search_tree.WORK_NODE`` ...),
+so a solve is deterministic for a given seed; only the wall-clock safety stop, reported when it fires, is not.
 """
 
 from __future__ import annotations
@@ -116,17 +117,20 @@ def check_size(problem: BufferProblem) -> None:
 
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, proven: int = 0,
-          heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None) -> Solution:
+          heuristics: tuple[Solution, Solution] | None = None, deadline: float | None = None,
+          nodes: int | None = None) -> Solution:
     """Minimise the arena (or, with ``options.objective == Objective.FIT``, fit ``capacity``). ``heuristics``:
     greedy's and size's solutions of this problem, where the caller has them (``best_start``). ``deadline``: a
     ``time.perf_counter`` instant the wall-clock safety stop never passes, counted before the setup
-    (``WorkBudget.start_clock``; ``auto``'s one stop for its exact solvers)."""
+    (``WorkBudget.start_clock``; ``auto``'s one stop for its exact solvers). ``nodes``: a budget of that many search
+    nodes instead of the time limit's estimated work (``WorkBudget.by_nodes``: ``auto.polish``'s fixed budget)."""
     check_size(problem)
     t0 = time.perf_counter()
     limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     params = options.search
     work = search_seconds(problem, limit)   # (the setup counted in the limit: ``search_seconds``)
-    budget = WorkBudget(int(max(work, 0.0) * params.nodes_per_second), options.wall_seconds(limit))
+    budget = (WorkBudget(nodes, options.wall_seconds(limit), by_nodes=True) if nodes is not None
+              else WorkBudget(int(max(work, 0.0) * params.nodes_per_second), options.wall_seconds(limit)))
     progress = options.progress
     n = len(problem)
     lb = known_bound(problem, proven)

@@ -19,6 +19,9 @@ from .options import SearchParams
 
 #: memory guard: buffers x sections they span (the section index is that big)
 MAX_SECTION_ENTRIES = 5_000_000
+#: (Since session 53 the three charges below count against a try's node limit, and against a ``WorkBudget.by_nodes``
+#: budget, as before; the solve's work budget is the estimate of ``WORK_NS_PER_UNIT``'s charges, which price the same
+#: scans from the first entry.)
 #: a node sorts its subproblem's unplaced buffers: each this many of them cost one more node of the solve's
 #: work budget. Why: a node's time grows with them (0.13 ms at 150, 1.1 ms at 8,000 here), so a budget of
 #: plain nodes ran 2 s of ``time_limit`` 18 s on 8,500 buffers, into the wall-clock stop (a plan that need not
@@ -40,6 +43,46 @@ FAILED_SECTION_WORK_PER_SECTION = 3
 #: buffers uncharged: their plans are as before.
 WINDOW_FREE_ENTRIES = 50_000
 WINDOW_ENTRIES_PER_UNIT = 40
+#: The solve's work budget counts estimated nanoseconds of this machine's CPU (process time, 2-core machine under the
+#: load of a shared CI box), charged where the search does the work, in proportion to what it scans: a budget of
+#: plain nodes (each ~100 us assumed) ran minimalloc's A at ``time_limit=0.5`` in 1.0-1.2 CPU s, as its nodes cost
+#: 200-500 us (more candidates tried, failing section tests, deeper windows) where ``rand300``'s cost 100 us. Fitted
+#: (least squares, non-negative) on the CPU time of 16-node stretches of searches over minimalloc A-K (fit and
+#: minimise, ``time_limit`` 0.5 and 2), tiled A/D/K (1,800-6,400 buffers, one with an in-place pair), random interval
+#: problems (300-6,000 buffers, some living over half the timeline) and ``layered_graph`` / ``random_dag`` on 1, 2 and
+#: 4 streams: the estimate of a whole solve within 0.65-1.3x of its CPU. Counts, never the clock: deterministic.
+#: ``SearchParams.nodes_per_second`` units of ``WORK_NS_PER_UNIT`` are one second of ``time_limit``.
+WORK_NS_PER_UNIT = 100_000
+#: a node: its frame, its fullest sections, its decomposition; plus per buffer of its subproblem (the placed mask)
+WORK_NODE = 37_000
+WORK_NODE_PER_BUFFER = 12
+#: a batch of candidates (``_candidates``), plus per buffer of the subproblem (its keys made and partitioned:
+#: 130-200 us a batch at 6,000 buffers, 45 at 150), plus per candidate listed; a candidate refused before placing
+#: it (its top or the fullest sections)
+WORK_BATCH = 37_000
+WORK_BATCH_PER_BUFFER = 10
+WORK_CANDIDATE = 800
+WORK_REJECT = 200
+#: a candidate placed and tested (its neighbours' minimum offsets, its sections' floors, undone after), plus per
+#: section entry its window test reads
+WORK_TRY = 14_000
+WORK_TRY_PER_ENTRY = 2
+#: a failed window test (``_sections_pass_at``), plus per section of its window and per entry it reads again
+WORK_FAILED = 35_000
+WORK_FAILED_PER_SECTION = 200
+WORK_FAILED_PER_ENTRY = 2
+#: per buffer a dynamic decomposition sorts into one of its parts (``_decompose``)
+WORK_SPLIT_PER_BUFFER = 1_050
+#: a subproblem's preorder (``_sub_solve``: every buffer's key, 2.5-4.5 us each), plus per buffer
+WORK_SUBPROBLEM = 100_000
+WORK_SUBPROBLEM_PER_BUFFER = 3_000
+#: a try at one capacity (``feasible_steps``: every mutable array rebuilt, the partitions found: 1.8-2.4 us a
+#: buffer), plus per buffer
+WORK_TRY_START = 400_000
+WORK_TRY_START_PER_ENTRY = 2_900
+#: pending work is handed to the solve's budget once it reaches this (and every 256 nodes): where the budget stops
+#: the search is a matter of counts only
+WORK_FLUSH = 1_000_000
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -55,12 +98,15 @@ def wide_keys(min_height: int, stride: int) -> bool:
 
 
 class WorkBudget:
-    """The search nodes a whole solve may spend, shared by all its trees, and the wall-clock safety
-    stop. Nodes are counted in the same steps whatever the machine, so a solve stopped by its node
-    budget repeats exactly; one stopped by the wall clock says so (``wall_fired``)."""
+    """The work a whole solve may spend (estimated nanoseconds, ``WORK_NS_PER_UNIT``; or nodes, ``by_nodes``), shared
+    by all its trees, and the wall-clock safety stop. The work is counted in the same steps whatever the machine, so a
+    solve stopped by its budget repeats exactly; one stopped by the wall clock says so (``wall_fired``)."""
 
-    def __init__(self, nodes: int, wall_seconds: float):
-        self.left = int(nodes)
+    def __init__(self, units: int, wall_seconds: float, *, by_nodes: bool = False):
+        """``units`` of ``WORK_NS_PER_UNIT`` estimated nanoseconds; with ``by_nodes``, ``units`` search nodes instead
+        (as every budget was counted up to session 53, its plans unchanged: ``auto.polish``'s fixed node budget)."""
+        self.by_nodes = by_nodes
+        self.left = int(units) if by_nodes else int(units) * WORK_NS_PER_UNIT
         self.wall_seconds = wall_seconds
         self.deadline = time.perf_counter() + wall_seconds
         self.wall_fired = False
@@ -79,13 +125,24 @@ class WorkBudget:
         if until is not None:
             self.deadline = min(self.deadline, until)
 
-    def spend(self, nodes: int) -> None:
-        self.left -= nodes
+    def spend(self, work: int) -> None:
+        """Take ``work`` estimated nanoseconds (``WORK_NS_PER_UNIT``) off the budget; OutOfWork once it is spent or
+        the wall-clock safety stop passed."""
+        if not self.by_nodes:
+            self.left -= work
         if self.left < 0:
             raise OutOfWork
         if time.perf_counter() > self.deadline:
             self.wall_fired = True
             raise OutOfWork
+
+    def spend_nodes(self, nodes: int) -> None:
+        """Take ``nodes`` search nodes (and the ``UNPLACED_PER_NODE``-ths of one charged for scans and failed tests)
+        off a ``by_nodes`` budget; nothing off one of estimated work."""
+        if self.by_nodes:
+            self.left -= nodes
+            if self.left < 0:
+                raise OutOfWork
 
     def exhausted(self) -> bool:
         if self.left < 0:
@@ -239,7 +296,8 @@ class PackingSearch:
         self.ptr = sec_ptr.astype(np.int64)
         self.nodes = 0
         self.backtracks = 0
-        self.scanned = 0   # unplaced buffers the nodes since the last ``budget.spend`` sorted
+        self.scanned = 0   # unplaced buffers the nodes since the last 256 sorted (``_charge``: a try's node limit)
+        self.work = 0      # estimated nanoseconds not yet handed to the budget (``WORK_NODE`` ...)
         #: per-buffer multipliers of the preorder scores (None: the static preorder)
         self.noise: list[float] | None = None
 
@@ -259,6 +317,7 @@ class PackingSearch:
         self.cap = cap
         self.order_key = preorder
         self.nodes_left = node_limit
+        self._work(WORK_TRY_START + WORK_TRY_START_PER_ENTRY * (n + self.nsec))
         self.asg = [-1] * n
         self.placed = np.zeros(n, dtype=bool)
         self.sol = [0] * n
@@ -315,7 +374,19 @@ class PackingSearch:
 
         return sorted(bufs, key=key)
 
+    def _work(self, ns: int) -> None:
+        """Count ``ns`` estimated nanoseconds of work, handed to the solve's budget ``WORK_FLUSH`` at a time (raises
+        OutOfWork once it is spent)."""
+        self.work += ns
+        if self.work >= WORK_FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        work, self.work = self.work, 0
+        self.budget.spend(work)
+
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
+        self._work(WORK_SUBPROBLEM + WORK_SUBPROBLEM_PER_BUFFER * len(bufs))
         pre = np.asarray(self._keys(bufs), dtype=np.int64)
         return (yield self._search(lo, hi, bufs, (pre, np.arange(len(pre), dtype=np.int64)), 0, 0))
 
@@ -330,10 +401,14 @@ class PackingSearch:
         left = ~self.placed[pre_b]
         un_b, un_p = pre_b[left], pre_p[left]
         self.scanned += len(un_b)
+        self.work += WORK_NODE + WORK_NODE_PER_BUFFER * len(pre_b)
         if (self.nodes & 255) == 0:
             extra, self.scanned = divmod(self.scanned, UNPLACED_PER_NODE)
-            self.budget.spend(256 + extra)
+            self.budget.spend_nodes(256 + extra)
+            self._flush()
             yield
+        elif self.work >= WORK_FLUSH:
+            self._flush()
         asg, size = self.asg, self.size
         moeff = self.moeff
         if len(un_b) == 0:
@@ -358,10 +433,12 @@ class PackingSearch:
             top = o + sb
             if top > cap:
                 self._over(top)
+                self.work += WORK_REJECT
                 continue
             spans_fullest = not interval or (slo[b] <= k_first and k_last < shi[b])
             if o + t1 > cap and not spans_fullest:
                 self._over(o + t1)
+                self.work += WORK_REJECT
                 continue
             asg[b] = o
             placed[b] = True
@@ -379,6 +456,7 @@ class PackingSearch:
             floor[sec] = h  # the next buffer of b's sections starts at an aligned offset above b
             total[sec] -= asb
             found = False
+            self._work(WORK_TRY)
             if hat and h + maxnb[b] > cap and (sizes[un].max() + h > cap):
                 self._over(min(h + maxnb[b], int(sizes[un].max()) + h))  # a neighbour no longer fits under the capacity
             elif spans_fullest and o + total[lo:hi].max() > cap:
@@ -394,11 +472,13 @@ class PackingSearch:
                 if rb <= ra:
                     ok = True
                 else:
+                    self.work += WORK_TRY_PER_ENTRY * len(fl)
                     least = np.minimum.reduceat(moeff[fl], st)
                     ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
                     if not ok:
                         self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
                         self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
+                        self.work += WORK_FAILED + WORK_FAILED_PER_SECTION * (rb - ra) + WORK_FAILED_PER_ENTRY * len(fl)
                     if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``,
                         # twice where it failed: ``_sections_pass_at`` reads them again)
                         self._charge((len(fl) - WINDOW_FREE_ENTRIES) * (1 if ok else 2) // WINDOW_ENTRIES_PER_UNIT)
@@ -427,7 +507,7 @@ class PackingSearch:
             self.nodes_left -= spent
             if self.nodes_left < 0:
                 raise Abort
-            self.budget.spend(spent)
+            self.budget.spend_nodes(spent)
 
     def _over(self, need: int) -> None:
         """Note a test that failed at ``self.cap`` and passes at ``need`` bytes and above (``above``: their least).
@@ -477,6 +557,7 @@ class PackingSearch:
                     at = at[np.argpartition(key[at], k - 1)[:k]]
                 at = at[np.argsort(key[at])]
             batch = list(zip(offs[at].tolist(), un_p[at].tolist(), un_b[at].tolist()))
+            self.work += WORK_BATCH + WORK_BATCH_PER_BUFFER * len(pre_b) + WORK_CANDIDATE * len(batch)
             if more:
                 last = (batch[-1][0], batch[-1][1]) if wide else int(key[at[-1]])
             del left, un_b, un_p, offs, canonical, key, at
@@ -498,6 +579,7 @@ class PackingSearch:
                 return (yield self._search(lo, hi, bufs, ordering, o, p))
             points = [lo] + (zeros + a + 1).tolist() + [hi]
             asg, slo, shi = self.asg, self.slo, self.shi
+            self.work += WORK_SPLIT_PER_BUFFER * len(bufs) * (len(points) - 1)
             for r_lo, r_hi in zip(points, points[1:]):
                 sub = [x for x in bufs if asg[x] < 0 and slo[x] < r_hi and r_lo < shi[x]]
                 if sub and not (yield self._sub_solve(r_lo, r_hi, sub)):
