@@ -173,7 +173,7 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
         _check_has_graph(model, source)
         default_name = model.graph.name or "onnx"
     if constant_initializers:
-        model = _initializers_not_inputs(model)
+        model = _initializers_not_inputs(onnx, model, source)
     if outputs and folder is not None:
         check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
                        for path, name in external_data_files(model, folder).items()}, dict(outputs))

@@ -337,12 +337,35 @@ def _computed_from(g, vname: str) -> list[str]:
     return list(seen)
 
 
-def _initializers_not_inputs(model):
+def _check_declared_as_initializer(onnx, vi, elem: int, dims, source: str) -> None:
+    """Refuse graph input ``vi`` whose declared dtype or fixed dimensions contradict its initializer's (``elem``,
+    ``dims``): onnxruntime refuses such a model at load ("Can't merge shape info"), whatever the IR version."""
+    tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+    if tt is not None and tt.elem_type and tt.elem_type != elem:
+        raise GraphError(f"{source}: graph input {vi.name!r} is declared {_dtype_name(onnx, tt.elem_type)} but "
+                         f"its initializer is {_dtype_name(onnx, elem)}")
+    if tt is not None and tt.HasField("shape"):   # (a negative dimension is an open one: ``_clear_negative_declarations``)
+        declared = [d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else d.dim_param or "?"
+                    for d in tt.shape.dim]
+        if len(declared) != len(dims) or any(isinstance(d, int) and d != k for d, k in zip(declared, dims)):
+            raise GraphError(f"{source}: graph input {vi.name!r} is declared with shape {declared} but its "
+                             f"initializer has dims {list(dims)}")
+
+
+def _initializers_not_inputs(onnx, model, source: str):
     """``model`` without the graph inputs that are also initializers (a copy; the caller's model is never changed):
-    each is then the constant it holds, as IR version 3 read it (``import_onnx(constant_initializers=True)``)."""
-    inits = {t.name for t in model.graph.initializer} | {t.values.name for t in model.graph.sparse_initializer}
+    each is then the constant it holds, as IR version 3 read it (``import_onnx(constant_initializers=True)``).
+
+    Why the declarations are checked first: dropping them also dropped their check against the initializer, so
+    an input declared ``[1, 4]`` (or double) over a float ``[2, 4]`` initializer, which onnxruntime refuses to
+    load, was planned at the initializer's size."""
+    inits = {t.name: (t.data_type, tuple(t.dims)) for t in model.graph.initializer}
+    inits.update((st.values.name, (st.values.data_type, tuple(st.dims))) for st in model.graph.sparse_initializer)
     if not any(v.name in inits for v in model.graph.input):
         return model
+    for v in model.graph.input:
+        if v.name in inits:
+            _check_declared_as_initializer(onnx, v, *inits[v.name], source)
     keep = [v for v in model.graph.input if v.name not in inits]
     copy = type(model)()
     copy.CopyFrom(model)
@@ -809,14 +832,7 @@ def _typed_by_initializers(onnx, g, source: str, overridable: Collection[str] = 
             continue
         elem, dims = inits[vi.name]
         tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
-        if tt is not None and tt.elem_type and tt.elem_type != elem:
-            raise GraphError(f"{source}: graph input {vi.name!r} is declared {_dtype_name(onnx, tt.elem_type)} but "
-                             f"its initializer is {_dtype_name(onnx, elem)}")
-        if tt is not None and tt.HasField("shape"):
-            declared = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in tt.shape.dim]
-            if len(declared) != len(dims) or any(isinstance(d, int) and d != k for d, k in zip(declared, dims)):
-                raise GraphError(f"{source}: graph input {vi.name!r} is declared with shape {declared} but its "
-                                 f"initializer has dims {list(dims)}")
+        _check_declared_as_initializer(onnx, vi, elem, dims, source)
         if vi.name in overridable and (tt is None or not tt.HasField("shape") or
                                        not all(d.HasField("dim_value") for d in tt.shape.dim)):
             what = (f"shape {[d.dim_value if d.HasField('dim_value') else d.dim_param or '?' for d in tt.shape.dim]}"
