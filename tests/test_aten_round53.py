@@ -176,3 +176,17 @@ def test_the_verdict_follows_the_switch_another_file_leaves_off():
             step(x)
     finally:
         torch.backends.mha.set_fastpath_enabled(was)
+
+
+def test_a_program_of_an_exported_program_takes_every_layer_as_fused_where_its_state_allows():
+    """No ``forward`` ran in ``load_program`` (an ``exported=`` program): nothing recorded, so each layer of the
+    module counts with unknown inputs (the safe side); a call eager runs on the standard path still runs."""
+    m = Encoder().eval()
+    x = _x(7)
+    program = load_program(m, (x,), exported=torch.export.export(m, (x,)))
+    assert not program.fast_recorded
+    step = compile(m, (x,), program=program)
+    with mha_fastpath(True), torch.inference_mode():
+        with pytest.raises(AtenExecutorError, match=r"'layer' is in eval mode .*fused fast path"):
+            step(x)
+    assert torch.equal(step(x), m(x))   # (grad mode, parameters that require grad: eager's standard path)

@@ -92,6 +92,16 @@ def _recording(torch: Any, calls: list) -> Iterator[None]:
         held.clear()
 
 
+def unrecorded(torch: Any, module: Any) -> tuple:
+    """``record``'s calls where no export of ``module`` was watched (a program of ``load_program`` from a strict export
+    or a given ``ExportedProgram``): every ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` of it, with
+    query, key and value unknown. The safe side: such a call is refused wherever the layer's own state and the modes
+    let eager take the fast path, though the program may call it otherwise (a 2-D input, a float mask)."""
+    kinds = (torch.nn.MultiheadAttention, torch.nn.TransformerEncoderLayer)
+    return tuple((m, (("unknown",),) * (3 if isinstance(m, torch.nn.MultiheadAttention) else 1))
+                 for m in dict.fromkeys(x for x in module.modules() if isinstance(x, kinds)))
+
+
 #: what a recorded input reference resolves to where the call's inputs cannot say (not found, another shape)
 UNKNOWN = object()
 
@@ -101,6 +111,9 @@ def _resolve(torch: Any, refs: tuple, leaves: list) -> list:
     for an intermediate one (eager computes one tensor for one token); ``UNKNOWN`` where the input is not found."""
     out = []
     for r in refs:
+        if r[0] == "unknown":
+            out.append(UNKNOWN)
+            continue
         if r[0] == "inner":
             out.append(("inner", r[1]))
             continue

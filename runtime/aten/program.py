@@ -151,6 +151,9 @@ class Program:
     #: by ``load_program``: a program reused with ``program=`` keeps them): () where not recorded (a strict export, an
     #: ``ExportedProgram``: no ``forward`` of the module ran)
     fast_calls: tuple[tuple[Any, tuple], ...] = ()
+    #: whether ``fast_calls`` was recorded (a module's ``forward`` ran in the export): where not, ``compile`` takes every
+    #: such layer of the module as one eager may run fused (``fastpath.unrecorded``)
+    fast_recorded: bool = False
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -399,7 +402,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
-                   fast_calls=tuple(dict.fromkeys(fused)),
+                   fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators)
