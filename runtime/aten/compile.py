@@ -30,7 +30,7 @@ from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_fo
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .lower import check_lowerable
-from .program import Program, flatten_inputs, load_program
+from .program import Program, call_leaves, flatten_inputs, load_program
 from .sets import (
     check_bypassing_writes,
     check_carried_state,
@@ -171,7 +171,8 @@ class CompiledModule:
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
         if self.fused and self.guard is not None:
-            why = fastpath.fused_layer(torch, self.guard.root, self.fused, args, kwargs)
+            why = fastpath.fused_layer(torch, self.guard.root, self.fused,
+                                      call_leaves(self.program, args, kwargs)[0])
             if why is not None:
                 raise AtenExecutorError(why)
         drawn_from = None

@@ -171,15 +171,14 @@ def _takes_fast_path(torch: Any, m: Any, inputs: list) -> bool:
     return True
 
 
-def fused_layer(torch: Any, root: Any, calls: tuple, args: tuple = (), kwargs: dict | None = None) -> str | None:
-    """The refusal of a call (of ``args``, ``kwargs``, in compile's form) where eager takes the fused fast path of
+def fused_layer(torch: Any, root: Any, calls: tuple, leaves: list) -> str | None:
+    """The refusal of a call (of the pytree ``leaves`` of its arguments, in the export's order) where eager takes the fused fast path of
     one of ``calls`` (``record``'s), naming the first layer by its path in ``root``; None where none does (or
     ``torch.backends.mha``'s switch is off: eager then takes none either). The layer's query, key and value are the
     call's inputs where the export passed it inputs (``m(x, x, x)`` compiled from three tensors, or the reverse:
     eager's fast path iff the call's are one tensor), else the export's intermediates."""
     if not calls or not torch.backends.mha.get_fastpath_enabled():
         return None
-    leaves = torch.utils._pytree.tree_leaves((args, kwargs or {}))
     for m, refs in calls:
         if _takes_fast_path(torch, m, _resolve(torch, refs, leaves)):
             path = next((name for name, x in root.named_modules(remove_duplicate=False) if x is m), None)

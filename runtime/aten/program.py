@@ -581,9 +581,9 @@ def _spec(torch, tid: str, val: Any) -> TensorSpec:
                       int(val.storage_offset()) * item)
 
 
-def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[Any]:
-    """The call's tensors in the order of ``program.user_inputs`` (pytree-flattened like the export)."""
-    import torch
+def call_leaves(program: Program, args: tuple, kwargs: dict | None) -> tuple[list[Any], Any]:
+    """The call's pytree leaves in the export's order, and their spec (another than ``program.in_spec`` where the call
+    does not match the export's: ``flatten_inputs`` refuses it)."""
     from torch.utils import _pytree as pytree
 
     leaves, spec = pytree.tree_flatten((tuple(args), dict(kwargs or {})))
@@ -591,6 +591,15 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
         # keywords (and dict inputs) in another order than the export's: the same call to Python, another spec
         template = pytree.tree_unflatten([None] * program.in_spec.num_leaves, program.in_spec)
         leaves, spec = pytree.tree_flatten(_in_order((tuple(args), dict(kwargs or {})), template))
+    return leaves, spec
+
+
+def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[Any]:
+    """The call's tensors in the order of ``program.user_inputs`` (pytree-flattened like the export)."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    leaves, spec = call_leaves(program, args, kwargs)
     if program.in_spec is not None and spec != program.in_spec:
         raise AtenExecutorError(f"call arguments {_shape_of(args, kwargs)} do not match the export's "
                                 f"{_shape_of(*pytree.tree_unflatten(['*'] * program.in_spec.num_leaves, program.in_spec))}"
