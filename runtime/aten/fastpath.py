@@ -9,12 +9,15 @@ executor returned other numbers than eager's with no error (round 52: 6e-8 on an
 2.4e-7 on an ``nn.TransformerEncoderLayer(8, 2, 16)``). Such a call is refused, naming the layer and how to get
 eager's numbers of the standard path.
 
-What decides the fast path is torch's own list (``MultiheadAttention.forward``, ``TransformerEncoderLayer.forward``):
-what the export's call passed (batched input, self-attention ``q is k is v``, no float mask, matching dtypes) is
-recorded while compile exports (``record``); what the module and the call's state hold (eval, flags, hooks, modes)
-is read at each call (``fused_layer``). Under grad mode with parameters that require no grad, eager still takes it
-where the query requires no grad; the check refuses there too (the program runs under ``no_grad`` and has no
-gradients to give either way).
+What decides the fast path is torch's own list (``MultiheadAttention.forward``, ``TransformerEncoderLayer.forward``),
+mirrored condition by condition (tests/test_aten_round53.py compares the verdict with eager's fused kernels being
+called). What the export's call passed (batched input, no float mask, matching dtypes) and where its query, key and
+value come from (an input of the call, by its place in the export's flattening, or an intermediate) is recorded while
+``load_program`` exports (``record``); at each call the inputs are the call's own (``q is k is v`` and the query's
+``requires_grad`` as eager's call sees them), and what the module and the state hold (eval, flags, hooks, modes) is
+read then (``fused_layer``). Where the export's tensors cannot be followed (an intermediate's ``requires_grad``, an
+input not found) the check takes the side that refuses (round 53: it refused ``m(x, y, y)`` of a program compiled from
+three tensors, and frozen parameters with a query that requires grad, which eager runs on the standard path).
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ FUSED = {"MultiheadAttention": "torch._native_multi_head_attention",
 
 @contextlib.contextmanager
 def record(torch: Any, calls: list) -> Iterator[None]:
-    """Append to ``calls`` (layer, whether only an aliased call can take it) for each layer
-    (``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``, subclasses too) that the block's export called with
-    arguments that let eager take the fast path: an attention given distinct query, key and value there is one
-    where a call passing one tensor for several inputs can make them the same (``forward(q, k, v)`` compiled with
-    three tensors, called ``m(x, x, x)``: eager's fast path, round 52b). The classes' ``forward`` is wrapped for the
+    """Append to ``calls`` (layer, where its inputs come from: ``ref``'s, one per query, key and value, or the source)
+    for each layer (``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``, subclasses too) that the block's
+    export called with arguments that let eager take the fast path; whether a call's query, key and value are one
+    tensor is decided per call from them (``forward(q, k, v)`` compiled with three tensors, called ``m(x, x, x)``:
+    eager's fast path, round 52b; ``m(x, y, y)``: not, round 53). The classes' ``forward`` is wrapped for the
     block only (put back after, whatever happens), under the importer's export lock (a reentrant one: the export
     inside takes it again): two compiles' wraps in two threads must not interleave, or the later one put the earlier
     one's wrapper back for good. (Eager calls of these layers in another thread meanwhile are recorded too: refused
