@@ -30,6 +30,7 @@ from torch import nn  # noqa: E402
 import memplan  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
+from runtime.aten.sweep import mha_fastpath  # noqa: E402
 
 STREAMS = [1, 3]
 
@@ -161,16 +162,13 @@ def test_attention_modules_run_eagers_slow_path_bitwise(streams, encoder):
         torch.backends.mha.set_fastpath_enabled(old)
     assert torch.equal(got, slow)
     assert torch.equal(step(x), m(x).detach())   # grad mode: eager's slow path too
-    # round 52b: where eager takes the fused path the call is refused, never other numbers than eager's (at this size
-    # on one thread both paths give the same bits, so a call let through must match eager's inference-mode result)
-    with torch.inference_mode():
-        want = m(x)
-        try:
-            got = step(x)
-        except AtenExecutorError as e:
-            assert "fused fast path" in str(e)
-        else:
-            assert torch.equal(got, want)
+    # round 52b: where eager takes the fused path the call is refused, never other numbers than eager's. The switch
+    # is set here (round 53): tests/test_onnx_round48.py's unet export leaves it off, and after it in one process
+    # (random order) eager took no fast path and the call was rightly let through, so a refusal seemed lost
+    with mha_fastpath(True), torch.inference_mode(), pytest.raises(AtenExecutorError, match="fused fast path"):
+        step(x)
+    with mha_fastpath(False), torch.inference_mode():   # (switched off, as that file leaves it: eager's bits)
+        assert torch.equal(step(x), m(x))
 
 
 class Embed(nn.Module):

@@ -30,7 +30,7 @@ from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_fo
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .lower import check_lowerable
-from .program import Program, flatten_inputs, load_program
+from .program import Program, call_leaves, flatten_inputs, load_program
 from .sets import (
     check_bypassing_writes,
     check_carried_state,
@@ -90,7 +90,7 @@ class CompiledModule:
     #: the module's parameters ``forward`` writes in place outside a ``no_grad`` block, where compile exported without
     #: grad mode: found at the first call under grad mode (``_grad_mode_writes``); None until then
     grad_writes: tuple[str, ...] | None = None
-    #: (layer, whether only an aliased call reaches it) of the ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
+    #: (layer, where its query, key and value come from) of the ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
     #: layers compile's export called as eager's fused fast path takes them (``fastpath.record``): a call where eager
     #: would take it is refused (``fastpath.fused_layer``)
     fused: tuple = ()
@@ -171,7 +171,8 @@ class CompiledModule:
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
         if self.fused and self.guard is not None:
-            why = fastpath.fused_layer(torch, self.guard.root, self.fused, args, kwargs)
+            why = fastpath.fused_layer(torch, self.guard.root, self.fused,
+                                      call_leaves(self.program, args, kwargs)[0])
             if why is not None:
                 raise AtenExecutorError(why)
         drawn_from = None
@@ -446,21 +447,21 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     check_no_autocast(torch)
     check_no_script_modules(torch, module)
     given_program = program is not None
-    fused: list = []   # (the layers eager may run fused: ``fastpath.record``)
     if program is None:
-        with fastpath.record(torch, fused) if isinstance(module, torch.nn.Module) else contextlib.nullcontext():
-            program = load_program(module, example_inputs, kwargs)
+        program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
-        fused = list(program.fast_calls)
+    fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
+    if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
+        fused = fastpath.unrecorded(torch, module)
     if isinstance(module, torch.nn.Module) and not given_program:
         program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):
         program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
                                                                           plain_draws=True))
-    if fused:   # (after the exports again above: kept with the program, for a compile reusing it)
-        program = replace(program, fast_calls=tuple(dict.fromkeys(fused)))
+    if program.fast_calls != fused:   # (the exports again above record their own layers' calls: the first kept)
+        program = replace(program, fast_calls=fused)
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)

@@ -9,12 +9,15 @@ executor returned other numbers than eager's with no error (round 52: 6e-8 on an
 2.4e-7 on an ``nn.TransformerEncoderLayer(8, 2, 16)``). Such a call is refused, naming the layer and how to get
 eager's numbers of the standard path.
 
-What decides the fast path is torch's own list (``MultiheadAttention.forward``, ``TransformerEncoderLayer.forward``):
-what the export's call passed (batched input, self-attention ``q is k is v``, no float mask, matching dtypes) is
-recorded while compile exports (``record``); what the module and the call's state hold (eval, flags, hooks, modes)
-is read at each call (``fused_layer``). Under grad mode with parameters that require no grad, eager still takes it
-where the query requires no grad; the check refuses there too (the program runs under ``no_grad`` and has no
-gradients to give either way).
+What decides the fast path is torch's own list (``MultiheadAttention.forward``, ``TransformerEncoderLayer.forward``),
+mirrored condition by condition (tests/test_aten_round53.py compares the verdict with eager's fused kernels being
+called). What the export's call passed (batched input, no float mask, matching dtypes) and where its query, key and
+value come from (an input of the call, by its place in the export's flattening, or an intermediate) is recorded while
+``load_program`` exports (``record``); at each call the inputs are the call's own (``q is k is v`` and the query's
+``requires_grad`` as eager's call sees them), and what the module and the state hold (eval, flags, hooks, modes) is
+read then (``fused_layer``). Where the export's tensors cannot be followed (an intermediate's ``requires_grad``, an
+input not found) the check takes the side that refuses (round 53: it refused ``m(x, y, y)`` of a program compiled from
+three tensors, and frozen parameters with a query that requires grad, which eager runs on the standard path).
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ FUSED = {"MultiheadAttention": "torch._native_multi_head_attention",
 
 @contextlib.contextmanager
 def record(torch: Any, calls: list) -> Iterator[None]:
-    """Append to ``calls`` (layer, whether only an aliased call can take it) for each layer
-    (``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``, subclasses too) that the block's export called with
-    arguments that let eager take the fast path: an attention given distinct query, key and value there is one
-    where a call passing one tensor for several inputs can make them the same (``forward(q, k, v)`` compiled with
-    three tensors, called ``m(x, x, x)``: eager's fast path, round 52b). The classes' ``forward`` is wrapped for the
+    """Append to ``calls`` (layer, where its inputs come from: ``ref``'s, one per query, key and value, or the source)
+    for each layer (``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``, subclasses too) that the block's
+    export called with arguments that let eager take the fast path; whether a call's query, key and value are one
+    tensor is decided per call from them (``forward(q, k, v)`` compiled with three tensors, called ``m(x, x, x)``:
+    eager's fast path, round 52b; ``m(x, y, y)``: not, round 53). The classes' ``forward`` is wrapped for the
     block only (put back after, whatever happens), under the importer's export lock (a reentrant one: the export
     inside takes it again): two compiles' wraps in two threads must not interleave, or the later one put the earlier
     one's wrapper back for good. (Eager calls of these layers in another thread meanwhile are recorded too: refused
@@ -50,6 +53,21 @@ def _recording(torch: Any, calls: list) -> Iterator[None]:
     """``record``'s body, under the lock."""
     nn = torch.nn
     originals = {cls: cls.__dict__["forward"] for cls in (nn.MultiheadAttention, nn.TransformerEncoderLayer)}
+    held: dict[int, tuple[Any, int]] = {}   # id -> (the export's tensor, its token): kept alive, so ids stay unique
+
+    def ref(t: Any) -> tuple:
+        """Where the export's tensor ``t`` comes from: ("in", place from the end of the inputs, shape) for an input
+        of the call itself (the trace's placeholder), else ("inner", token): one intermediate tensor of the export,
+        the same token for the same tensor."""
+        from torch.fx.experimental import proxy_tensor
+
+        mode = proxy_tensor.get_proxy_mode()
+        slot = proxy_tensor.get_proxy_slot(t, mode.tracer, None) if mode is not None else None
+        node = getattr(getattr(slot, "proxy", None), "node", None)
+        if node is not None and node.op == "placeholder":
+            places = [n for n in node.graph.nodes if n.op == "placeholder"]
+            return ("in", len(places) - 1 - places.index(node), tuple(t.shape))
+        return ("inner", held.setdefault(id(t), (t, len(held)))[1])
 
     @functools.wraps(originals[nn.MultiheadAttention])   # (the signature export binds a root layer's call by)
     def mha(self: Any, query: Any, key: Any, value: Any, key_padding_mask: Any = None, need_weights: bool = True,
@@ -58,14 +76,14 @@ def _recording(torch: Any, calls: list) -> Iterator[None]:
         if (query.dim() == 3 and not floating and self.in_proj_weight is not None and self.in_proj_bias is not None
                 and query.dtype == self.in_proj_weight.dtype and query.dtype == self.in_proj_bias.dtype
                 and query.shape == key.shape == value.shape and query.dtype == key.dtype == value.dtype):
-            calls.append((self, not (query is key and key is value)))
+            calls.append((self, (ref(query), ref(key), ref(value))))
         return originals[nn.MultiheadAttention](self, query, key, value, key_padding_mask, need_weights, attn_mask,
                                                 *args, **kwargs)
 
     @functools.wraps(originals[nn.TransformerEncoderLayer])
     def layer(self: Any, src: Any, *args: Any, **kwargs: Any) -> Any:
         if src.dim() == 3:
-            calls.append((self, False))
+            calls.append((self, (ref(src),)))
         return originals[nn.TransformerEncoderLayer](self, src, *args, **kwargs)
 
     nn.MultiheadAttention.forward, nn.TransformerEncoderLayer.forward = mha, layer
@@ -74,57 +92,98 @@ def _recording(torch: Any, calls: list) -> Iterator[None]:
     finally:
         for cls, forward in originals.items():
             cls.forward = forward
+        held.clear()
 
 
-def _takes_fast_path(torch: Any, m: Any) -> bool:
-    """Whether eager's call of ``m`` (whose export call's arguments allowed it) takes the fast path in the current
-    state: torch's conditions on the module and the modes (``MultiheadAttention.forward``,
-    ``TransformerEncoderLayer.forward``)."""
+def unrecorded(torch: Any, module: Any) -> tuple:
+    """``record``'s calls where no export of ``module`` was watched (a program of ``load_program`` from a strict export
+    or a given ``ExportedProgram``): every ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` of it, with
+    query, key and value unknown. The safe side: such a call is refused wherever the layer's own state and the modes
+    let eager take the fast path, though the program may call it otherwise (a 2-D input, a float mask)."""
+    kinds = (torch.nn.MultiheadAttention, torch.nn.TransformerEncoderLayer)
+    return tuple((m, (("unknown",),) * (3 if isinstance(m, torch.nn.MultiheadAttention) else 1))
+                 for m in dict.fromkeys(x for x in module.modules() if isinstance(x, kinds)))
+
+
+#: what a recorded input reference resolves to where the call's inputs cannot say (not found, another shape)
+UNKNOWN = object()
+
+
+def _resolve(torch: Any, refs: tuple, leaves: list) -> list:
+    """The call's tensor for each of ``refs`` (``record``'s): the call's input for an input reference; the token
+    for an intermediate one (eager computes one tensor for one token); ``UNKNOWN`` where the input is not found."""
+    out = []
+    for r in refs:
+        if r[0] == "unknown":
+            out.append(UNKNOWN)
+            continue
+        if r[0] == "inner":
+            out.append(("inner", r[1]))
+            continue
+        i = len(leaves) - 1 - r[1]
+        t = leaves[i] if 0 <= i < len(leaves) else None
+        out.append(t if isinstance(t, torch.Tensor) and tuple(t.shape) == r[2] else UNKNOWN)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether eager's call would pass one tensor object for both: unknown ones may (the safe side: refused)."""
+    if a is UNKNOWN or b is UNKNOWN:
+        return True
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return a == b   # (two intermediates' tokens; an intermediate is never a call's input)
+    return a is b
+
+
+def _requires_grad(x: Any) -> bool:
+    """Whether eager's query requires grad: an input's own flag; an intermediate's or an unknown one's is taken
+    as not (the safe side: refused where eager may take the fast path)."""
+    return not isinstance(x, tuple) and x is not UNKNOWN and bool(x.requires_grad)
+
+
+def _takes_fast_path(torch: Any, m: Any, inputs: list) -> bool:
+    """Whether eager's call of ``m`` (whose export call's arguments allowed it; its query, key and value, or its
+    source, the call's ``inputs``: ``_resolve``'s) takes the fast path in the current state: torch's conditions on
+    the module, the inputs and the modes, as ``MultiheadAttention.forward`` / ``TransformerEncoderLayer.forward``
+    check them (torch 2.x)."""
     nn = torch.nn
     if m.training or torch.is_autocast_enabled():
         return False
     layer = isinstance(m, nn.TransformerEncoderLayer)
     attn = m.self_attn if layer else m
-    if torch.is_grad_enabled():
-        first = attn.in_proj_weight   # (the common grad-mode call is answered by it alone)
-        if first is not None and first.requires_grad:
+    if not layer and not (_same(inputs[0], inputs[1]) and _same(inputs[1], inputs[2])):
+        return False   # "non-self attention was used"
+    if (attn.num_heads % 2 != 0 or not attn.batch_first or attn.in_proj_bias is None
+            or not attn._qkv_same_embed_dim):
+        return False
+    if layer:
+        if (not m.activation_relu_or_gelu or m.norm1.eps != m.norm2.eps
+                or any(x._forward_hooks or x._forward_pre_hooks for x in m.modules())):
             return False
-        params = (attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias)
+    elif attn.bias_k is not None or attn.bias_v is not None or attn.add_zero_attn:
+        return False
+    if torch.is_grad_enabled():
+        if _requires_grad(inputs[0]):
+            return False
+        params = (attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias)
         if layer:
             params += (m.norm1.weight, m.norm1.bias, m.norm2.weight, m.norm2.bias, m.linear1.weight,
                        m.linear1.bias, m.linear2.weight, m.linear2.bias)
         if any(p is not None and p.requires_grad for p in params):
             return False
-    if (attn.num_heads % 2 != 0 or not attn.batch_first or attn.in_proj_bias is None
-            or not attn._qkv_same_embed_dim):
-        return False
-    if not layer:
-        return attn.bias_k is None and attn.bias_v is None and not attn.add_zero_attn
-    return (bool(m.activation_relu_or_gelu) and m.norm1.eps == m.norm2.eps
-            and not any(x._forward_hooks or x._forward_pre_hooks for x in m.modules()))
+    return True
 
 
-def aliased(torch: Any, args: tuple, kwargs: dict) -> bool:
-    """Whether the call passes one tensor for two of its inputs (``m(x, x, x)``), containers' too."""
-    ids = [id(t) for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-    return len(set(ids)) < len(ids)
-
-
-def fused_layer(torch: Any, root: Any, calls: tuple, args: tuple = (), kwargs: dict | None = None) -> str | None:
-    """The refusal of a call (of ``args``, ``kwargs``) where eager takes the fused fast path of one of ``calls``
-    (``record``'s), naming the first layer by its path in ``root``; None where none does (or
-    ``torch.backends.mha``'s switch is off). A layer that only an aliased call can take it with counts where the call
-    is aliased (``aliased``): the safe side, as which inputs reach its query, key and value is not followed."""
+def fused_layer(torch: Any, root: Any, calls: tuple, leaves: list) -> str | None:
+    """The refusal of a call (of the pytree ``leaves`` of its arguments, in the export's order) where eager takes the fused fast path of
+    one of ``calls`` (``record``'s), naming the first layer by its path in ``root``; None where none does (or
+    ``torch.backends.mha``'s switch is off: eager then takes none either). The layer's query, key and value are the
+    call's inputs where the export passed it inputs (``m(x, x, x)`` compiled from three tensors, or the reverse:
+    eager's fast path iff the call's are one tensor), else the export's intermediates."""
     if not calls or not torch.backends.mha.get_fastpath_enabled():
         return None
-    alias = None
-    for m, needs_alias in calls:
-        if needs_alias:
-            if alias is None:
-                alias = aliased(torch, args, kwargs or {})
-            if not alias:
-                continue
-        if _takes_fast_path(torch, m):
+    for m, refs in calls:
+        if _takes_fast_path(torch, m, _resolve(torch, refs, leaves)):
             path = next((name for name, x in root.named_modules(remove_duplicate=False) if x is m), None)
             kind = next(c.__name__ for c in type(m).__mro__ if c.__name__ in FUSED
                         and c.__module__.startswith("torch.nn"))

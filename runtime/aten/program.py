@@ -19,6 +19,7 @@ from typing import Any
 from memplan.graph import Graph
 from memplan.importers.torch import subgraphs
 
+from . import fastpath
 from .errors import AtenExecutorError
 
 
@@ -145,10 +146,14 @@ class Program:
     #: (placeholder, path, owner module, attribute, key or None, generator) of each ``torch.Generator`` of the module
     #: that the program draws from (``_module_generators``): the launches take the module's own object
     generators: tuple[tuple[str, str, Any, str, Any, Any], ...] = ()
-    #: (layer, whether only an aliased call reaches it) of each ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
-    #: that compile's export called as eager's fused fast path takes it (``fastpath.record``; set by ``compile``, so a
-    #: program reused with ``program=`` keeps them): () where not recorded
-    fast_calls: tuple[tuple[Any, bool], ...] = ()
+    #: (layer, where its query, key and value come from) of each ``nn.MultiheadAttention`` /
+    #: ``nn.TransformerEncoderLayer`` that the export called as eager's fused fast path takes it (``fastpath.record``,
+    #: by ``load_program``: a program reused with ``program=`` keeps them): () where not recorded (a strict export, an
+    #: ``ExportedProgram``: no ``forward`` of the module ran)
+    fast_calls: tuple[tuple[Any, tuple], ...] = ()
+    #: whether ``fast_calls`` was recorded (a module's ``forward`` ran in the export): where not, ``compile`` takes every
+    #: such layer of the module as one eager may run fused (``fastpath.unrecorded``)
+    fast_recorded: bool = False
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -241,13 +246,18 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
     draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
                    or not isinstance(module, torch.nn.Module) else watch_host_draws(mark=not plain_draws))
+    # the attention layers eager may run fused (``fastpath.record``): here, so that a program of ``load_program``
+    # itself (the sweep's, a ``program=`` of one) is checked at its calls as compile's own (round 53: it was not)
+    fused: list = []
+    fast_watch = (fastpath.record(torch, fused) if not strict and exported is None
+                  and isinstance(module, torch.nn.Module) else contextlib.nullcontext())
     writes = ModuleWrites()
     call_state = None
     draws = HostDraws(read=True)
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
-              layout_watch as layouts):
+              layout_watch as layouts, fast_watch):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
     except Exception as exc:
@@ -392,6 +402,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
+                   fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators)
@@ -570,9 +581,9 @@ def _spec(torch, tid: str, val: Any) -> TensorSpec:
                       int(val.storage_offset()) * item)
 
 
-def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[Any]:
-    """The call's tensors in the order of ``program.user_inputs`` (pytree-flattened like the export)."""
-    import torch
+def call_leaves(program: Program, args: tuple, kwargs: dict | None) -> tuple[list[Any], Any]:
+    """The call's pytree leaves in the export's order, and their spec (another than ``program.in_spec`` where the call
+    does not match the export's: ``flatten_inputs`` refuses it)."""
     from torch.utils import _pytree as pytree
 
     leaves, spec = pytree.tree_flatten((tuple(args), dict(kwargs or {})))
@@ -580,6 +591,15 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
         # keywords (and dict inputs) in another order than the export's: the same call to Python, another spec
         template = pytree.tree_unflatten([None] * program.in_spec.num_leaves, program.in_spec)
         leaves, spec = pytree.tree_flatten(_in_order((tuple(args), dict(kwargs or {})), template))
+    return leaves, spec
+
+
+def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[Any]:
+    """The call's tensors in the order of ``program.user_inputs`` (pytree-flattened like the export)."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    leaves, spec = call_leaves(program, args, kwargs)
     if program.in_spec is not None and spec != program.in_spec:
         raise AtenExecutorError(f"call arguments {_shape_of(args, kwargs)} do not match the export's "
                                 f"{_shape_of(*pytree.tree_unflatten(['*'] * program.in_spec.num_leaves, program.in_spec))}"
