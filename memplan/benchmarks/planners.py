@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             graphs.append(("random", g.name, g))
     graphs += user_graphs
     _check_unique_names(csvs, graphs, args.graph_files or [], only)
+    _check_distinct_files(csvs, only)
     if only is not None:  # checked before a run that may take hours: a typo is not an empty table
         _check_only(only, [_csv_name(p) for p in csvs] + [name for _, name, _ in graphs], corpus,
                     files=bool(user_graphs))
@@ -227,6 +228,31 @@ def _check_unique_names(csvs: list[str], graphs: list[tuple], files: list[str], 
                                "streams and solver: theirs would repeat one key, and --only picks by name alone); "
                                "rename one, or leave one out")
         seen[name] = source
+
+
+def _check_distinct_files(csvs: list[str], only: set[str] | None) -> None:
+    """Refuse, before any solve, two CSV problems of the run that are one file under two names (a symlink or a
+    hard link beside its target: ``Z.1048576.csv -> A.1048576.csv``). Why: the folder's listing ran the one problem
+    twice, as rows ``A`` and ``Z``, each a full solve (up to an hour at ``--time-limit 60`` and five exact solvers),
+    and a table that counts it twice. Refused rather than deduplicated: which of the two names the rows should
+    carry is the user's call, and ``--only`` picks one (only the problems that run count). Files are told apart by
+    device and inode, so a link of any kind is caught; a file that cannot be stat'ed is left to ``read_csv``."""
+    from ..errors import MemplanError
+
+    seen: dict[tuple[int, int], str] = {}
+    for path in csvs:   # (sorted: the same pair is named on every run)
+        if only is not None and _csv_name(path) not in only:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            raise MemplanError(f"the minimalloc problems {seen[key]} and {path} are one file (a link to the other, "
+                               "or both to one): it would run twice under two names; remove the link, or pick one "
+                               "with --only")
+        seen[key] = path
 
 
 def _csv_name(path: str) -> str:
