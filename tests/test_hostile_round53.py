@@ -38,3 +38,34 @@ def test_bench_runs_one_name_of_a_linked_problem_picked_with_only(tmp_path, caps
     assert code == 0, err
     rows = [line.split()[1] for line in out.splitlines() if line.startswith("minimalloc ")]
     assert rows == ["Z"]
+
+
+def test_default_solve_is_never_above_greedy_or_size_on_in_place_pairs():
+    # the moe example's low-memory order: auto's polish packed 28,672 B with 4 in-place outputs shifted off their
+    # inputs, that could not be put right, so the whole problem was solved again with the pairs apart: 40,960 B,
+    # where greedy and size alone give 32,768 B
+    import time
+
+    from memplan.examples import moe
+    from memplan.optimize.memorder import memory_order
+    from memplan.plan import solve_schedule
+    from memplan.solvers import SolveOptions
+
+    g = moe()
+    low = memory_order(g)
+    arena = {s: solve_schedule(g, low, s, SolveOptions(), t0=time.perf_counter()).arena_bytes
+             for s in ("auto", "greedy", "size")}
+    assert arena["auto"] <= min(arena["greedy"], arena["size"]) == 32768, arena
+
+
+@pytest.mark.parametrize("solver,time_limit", [("auto", None), ("auto", 1.0), ("size", None)])
+def test_a_memory_budget_that_size_meets_is_met_by_the_default_too(solver, time_limit):
+    # `memplan plan moe.json --memory-budget 36000` was refused ("a low-memory serial order needs 40960 B"), while
+    # `--solver size` planned 32,768 B (with --time-limit 1 too: refused; now 28,672 B, optimal)
+    import memplan
+    from memplan.examples import moe
+
+    g = moe()
+    p = memplan.plan(g, solver=solver, memory_budget=36000, time_limit=time_limit)
+    memplan.verify(g, p)
+    assert p.arena_bytes <= 36000
