@@ -69,3 +69,18 @@ def test_a_memory_budget_that_size_meets_is_met_by_the_default_too(solver, time_
     p = memplan.plan(g, solver=solver, memory_budget=36000, time_limit=time_limit)
     memplan.verify(g, p)
     assert p.arena_bytes <= 36000
+
+
+def test_bench_refuses_one_graph_file_given_again_through_a_hard_link(tmp_path, capsys):
+    # `--graph m.json --graph n.json`, n.json a hard link of m.json, ran the one graph twice as rows m and n, exit 0
+    # (a symlink was refused as "given twice", by its real path; a hard link has its own)
+    import memplan
+    from memplan.examples import diamond
+
+    m = tmp_path / "m.json"
+    memplan.save_graph(diamond(), str(m))
+    os.link(m, tmp_path / "n.json")
+    code, out, err = run_memplan(capsys, ["bench", "planners", "--graph", str(m), "--graph", str(tmp_path / "n.json"),
+                                          "--solvers", "greedy"])
+    assert_bad_input(code, err, "n.json", "given twice", "m.json")
+    assert out == ""
