@@ -84,3 +84,15 @@ def test_bench_refuses_one_graph_file_given_again_through_a_hard_link(tmp_path, 
                                           "--solvers", "greedy"])
     assert_bad_input(code, err, "n.json", "given twice", "m.json")
     assert out == ""
+
+
+@pytest.mark.parametrize("experts,size", [(8, 5000), (8, 1000), (6, 5000)])
+def test_the_default_plan_of_in_place_experts_is_never_above_greedy_or_size(experts, size):
+    # plan(moe(8, 5000)) was 76,064 B (its polish shifted the experts' in-place pairs and the whole problem was solved
+    # again with them apart) where greedy and size plan 61,064 B
+    import memplan
+    from memplan.examples import moe
+
+    g = moe(experts, size)
+    arena = {s: memplan.plan(g, solver=s).arena_bytes for s in ("auto", "greedy", "size")}
+    assert arena["auto"] <= min(arena["greedy"], arena["size"]), arena
