@@ -78,12 +78,14 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
             continue
         sol = made[name] = get_solver(name)(problem, options)
         tried[name] = sol.arena
-        if best is None or sol.arena < best.arena:
+        if best is None or (sol.arena < best.arena and keeps_pairs(problem, best, sol)):
             best = sol
     assert best is not None
     lb = int(problem.lower_bound or 0)
     if best.arena > lb:
-        best = slack_on_top(problem, best, tries=LIFT_CANDIDATES ** 2) or best
+        lifted = slack_on_top(problem, best, tries=LIFT_CANDIDATES ** 2)
+        if lifted is not None and keeps_pairs(problem, best, lifted):
+            best = lifted
     bound = lb
     info: dict = {}
     cap = problem.capacity
@@ -158,8 +160,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
 def keeps_pairs(problem: BufferProblem, best: Solution, sol: Solution) -> bool:
     """Whether ``sol`` may replace ``best``, judged on in-place pairs alone: not where ``best`` puts every in-place
     output exactly on its input (or apart) while ``sol`` overlaps one off its place and no move puts it right
-    (``exact_pairs.separate``). Why: the exact solvers pack a compatible pair anywhere, so their smaller arena may
-    hold such a pair, and ``solvers.solve`` then solves the whole problem again with the pair apart, where every
+    (``exact_pairs.separate``). Why: the exact solvers pack a compatible pair anywhere, and a heuristic or
+    ``slack_on_top``'s first-fit re-pack may put an output beside its input, so a smaller arena may hold such a pair, and ``solvers.solve`` then solves the whole problem again with the pair apart, where every
     solver does worse: the ``moe`` example's low-memory order got 40,960 B from ``auto`` (its polish found 28,672 B
     with 4 pairs shifted) against 32,768 B from ``greedy`` or ``size`` alone, and ``memplan plan moe.json
     --memory-budget 36000`` was refused though ``--solver size`` met it. The bound ``sol`` proved stands either way
