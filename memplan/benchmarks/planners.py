@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             graphs.append(("random", g.name, g))
     graphs += user_graphs
     _check_unique_names(csvs, graphs, args.graph_files or [], only)
+    _check_distinct_files(csvs, only)
     if only is not None:  # checked before a run that may take hours: a typo is not an empty table
         _check_only(only, [_csv_name(p) for p in csvs] + [name for _, name, _ in graphs], corpus,
                     files=bool(user_graphs))
@@ -176,17 +177,18 @@ def _user_graphs(paths: list[str]) -> list[tuple]:
     from ..files import cwd_trouble
     from ..io import load_graph
 
-    seen: set[str] = set()
+    seen: dict = {}   # file (``_file_key``) -> the path given for it
     named: dict[str, str] = {}   # row name -> the path given for it
     out = []
     for path in paths:
         why = cwd_trouble(path)   # (realpath asks for it: a raw FileNotFoundError, "cannot write to stdout" in the CLI)
         if why:
             raise MemplanError(f"--graph {path}: {why}")
-        real = os.path.realpath(path)
+        real = _file_key(path)
         if real in seen:
-            raise MemplanError(f"--graph {path}: given twice (each file at most once)")
-        seen.add(real)
+            same = "" if seen[real] == path else f" (as --graph {seen[real]}, the same file)"
+            raise MemplanError(f"--graph {path}: given twice{same} (each file at most once)")
+        seen[real] = path
         name = _file_name(path)
         if name in named:
             raise MemplanError(f"--graph {path}: its rows would be named {name!r}, as --graph {named[name]}'s are "
@@ -198,6 +200,17 @@ def _user_graphs(paths: list[str]) -> list[tuple]:
             raise GraphError(f"--graph {exc}") from None
         out.append(("file", name, g))
     return out
+
+
+def _file_key(path: str):
+    """What tells two files apart: device and inode (a hard link is the file it links, as a symlink is: ``--graph
+    m.json --graph n.json`` with ``n.json`` a hard link of ``m.json`` ran the one graph twice, as rows ``m`` and
+    ``n``), else, for a path that cannot be stat'ed (left to ``load_graph`` to name), its real path."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return os.path.realpath(path)
+    return (st.st_dev, st.st_ino)
 
 
 def _file_name(path: str) -> str:
@@ -227,6 +240,27 @@ def _check_unique_names(csvs: list[str], graphs: list[tuple], files: list[str], 
                                "streams and solver: theirs would repeat one key, and --only picks by name alone); "
                                "rename one, or leave one out")
         seen[name] = source
+
+
+def _check_distinct_files(csvs: list[str], only: set[str] | None) -> None:
+    """Refuse, before any solve, two CSV problems of the run that are one file under two names (a symlink or a
+    hard link beside its target: ``Z.1048576.csv -> A.1048576.csv``). Why: the folder's listing ran the one problem
+    twice, as rows ``A`` and ``Z``, each a full solve (up to an hour at ``--time-limit 60`` and five exact solvers),
+    and a table that counts it twice. Refused rather than deduplicated: which of the two names the rows should
+    carry is the user's call, and ``--only`` picks one (only the problems that run count). Files are told apart by
+    device and inode (``_file_key``), so a link of any kind is caught."""
+    from ..errors import MemplanError
+
+    seen: dict = {}
+    for path in csvs:   # (sorted: the same pair is named on every run)
+        if only is not None and _csv_name(path) not in only:
+            continue
+        key = _file_key(path)
+        if key in seen:
+            raise MemplanError(f"the minimalloc problems {seen[key]} and {path} are one file (a link to the other, "
+                               "or both to one): it would run twice under two names; remove the link, or pick one "
+                               "with --only")
+        seen[key] = path
 
 
 def _csv_name(path: str) -> str:
