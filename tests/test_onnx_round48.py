@@ -259,6 +259,7 @@ def _export(name: str):
     import warnings
 
     torch = need("torch")
+    fastpath = torch.backends.mha.get_fastpath_enabled()   # (the unet turns it off for its export: put back)
     nn, fn = torch.nn, torch.nn.functional
     torch.manual_seed(0)
     if name in ("llama", "gpt2", "bert"):
@@ -309,9 +310,12 @@ def _export(name: str):
         names, axes, dims = ["x"], {"x": {0: "b"}}, {"b": 2}
     f = io.BytesIO()
     model.eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, args, f, dynamo=False, input_names=names, opset_version=17, dynamic_axes=axes)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, args, f, dynamo=False, input_names=names, opset_version=17, dynamic_axes=axes)
+    finally:   # (the unet's switch put back: left off, it changed what later files' attention calls did)
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return onnx.load_from_string(f.getvalue()), dims
 
 
