@@ -25,7 +25,7 @@ from ...errors import short_repr as _short
 from ...files import check_readable, open_input
 from .. import first_line
 from ..pt2_archive import check_archive
-from .common import _need_torch
+from .common import DYNAMIC_CACHE, _need_torch, transformers_cache_registered
 from .untrusted import (
     _UNREGISTERED,
     _check_guards_code,
@@ -151,7 +151,8 @@ def _known_libraries(torch: Any, f: Any) -> None:
             f.seek(0)
     known = torch.utils._pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
     modules = [_OP_LIBRARIES[ns] for ns in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys())]
-    modules += sorted({module for module, cls in _TYPE_NAME.findall(text) if f"{module}.{cls}" not in known})
+    named = {f"{module}.{cls}" for module, cls in _TYPE_NAME.findall(text)} - set(known)
+    modules += sorted({name.rsplit(".", 1)[0] for name in named})
     for module in modules[:_MAX_LIBRARY_MODULES]:
         if module in sys.modules:
             continue
@@ -161,6 +162,8 @@ def _known_libraries(torch: Any, f: Any) -> None:
                 importlib.import_module(module)
         except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op or class
             continue
+    if DYNAMIC_CACHE in named:   # (a decoder saved with its KV cache: the class does not register itself on import)
+        transformers_cache_registered(torch)
 
 
 #: the members ``torch.export.save`` writes before it serializes the program (``archive_format``...)

@@ -19,7 +19,7 @@ from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes
-from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name
+from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, transformers_cache_registered
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
@@ -166,6 +166,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     ``check_custom_ops``: ``from_torch``'s. Not for ``trace_torch``: the executor builds without running a custom op
     (it may have effects) and checks each of its results against the fake at every call."""
     _cache_dir_made("export")
+    transformers_cache_registered(torch)   # (a decoder's KV cache in or out: its tensors, not "not a known type")
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"

@@ -1,0 +1,90 @@
+"""Round 53 of the torch.export importer: transformers decoders with their KV cache.
+
+- A transformers decoder called with ``use_cache=True`` (its default) returns its KV cache as a ``DynamicCache``, and a
+  decode step takes one as ``past_key_values``: ``from_torch`` refused both ("not a known type ... pass use_cache=
+  False"), though decode graphs with a KV cache are what inference runtimes plan. The cache is flattened now with
+  transformers' own pytree registration (``register_dynamic_cache_export_support``): its key and value tensors are
+  graph inputs (decode) and outputs (prefill and decode), planned and verified on 1, 2 and "auto" streams.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+transformers = need("transformers")
+
+import memplan  # noqa: E402
+
+_TINY = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64}
+
+
+def _decoder(kind: str):
+    torch.manual_seed(0)
+    config, model = {"llama": ("LlamaConfig", "LlamaForCausalLM"), "qwen2": ("Qwen2Config", "Qwen2ForCausalLM")}[kind]
+    return getattr(transformers, model)(getattr(transformers, config)(**_TINY)).eval()
+
+
+def _kinds(g) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for t in g.tensors:
+        if t.view_of is None:
+            out.setdefault(t.kind, []).append(t.size)
+    return out
+
+
+def _planned_on_streams(g) -> None:
+    for streams in (1, 2, "auto"):
+        planned = memplan.plan_graph(g, streams=streams)
+        memplan.verify(planned.graph, planned.plan)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_a_decoder_with_its_kv_cache_imports_for_prefill_and_decode(kind):
+    # (refused before: "Found <class 'transformers.cache_utils.DynamicCache'> in output, which is not a known type")
+    m = _decoder(kind)
+    ids = torch.randint(0, 64, (1, 5), generator=torch.Generator().manual_seed(1))
+    head_dim = _TINY["hidden_size"] // _TINY["num_attention_heads"]
+    per_token = _TINY["num_key_value_heads"] * head_dim * 4   # (float32 bytes of one layer's keys, per token)
+
+    prefill = memplan.from_torch(m, (ids,), kwargs={"use_cache": True})
+    outs = sorted(_kinds(prefill)["output"])
+    # logits (5 x 64 floats) and, per layer, its keys and values of the 5 tokens
+    assert outs == sorted([5 * 64 * 4] + [5 * per_token] * 2 * _TINY["num_hidden_layers"])
+    _planned_on_streams(prefill)
+
+    with torch.no_grad():
+        cache = m(ids, use_cache=True).past_key_values
+    before = [(layer.keys.shape, layer.values.shape) for layer in cache.layers]
+    decode = memplan.from_torch(m, (ids[:, :1],), kwargs={"use_cache": True, "past_key_values": cache})
+    assert [(layer.keys.shape, layer.values.shape) for layer in cache.layers] == before   # (the caller's, untouched)
+    kinds = _kinds(decode)
+    assert sorted(kinds["output"]) == sorted([64 * 4] + [6 * per_token] * 2 * _TINY["num_hidden_layers"])
+    assert sorted(kinds["input"]).count(5 * per_token) == 2 * _TINY["num_hidden_layers"]
+    _planned_on_streams(decode)
+
+
+def test_memplan_import_of_a_decoder_saved_with_its_kv_cache(tmp_path, capsys):
+    # (refused before: "a transformers.cache_utils.DynamicCache, which torch cannot load back": the class registers
+    # with transformers' own function, which nothing called in a fresh `memplan import` process)
+    from cli_contract import run_memplan
+    from transformers.cache_utils import DynamicCache
+
+    pytree = torch.utils._pytree
+    m = _decoder("llama")
+    ids = torch.randint(0, 64, (1, 5), generator=torch.Generator().manual_seed(1))
+    from transformers.integrations.executorch import register_dynamic_cache_export_support
+
+    register_dynamic_cache_export_support()   # (as the user who saved it did)
+    ep = torch.export.export(m, (ids,))   # (use_cache: the config's default, True)
+    in_memory = memplan.from_torch(ep)
+    torch.export.save(ep, tmp_path / "prefill.pt2")
+    pytree._deregister_pytree_node(DynamicCache)   # as in a fresh `memplan import` process
+    code, _out, err = run_memplan(capsys, ["import", tmp_path / "prefill.pt2", "-o", tmp_path / "g.json", "-q"])
+    assert code == 0, err
+    assert DynamicCache in pytree.SUPPORTED_NODES
+    loaded = memplan.load_graph(str(tmp_path / "g.json"))
+    assert sorted(t.size for t in loaded.tensors if t.kind == "output") == \
+        sorted(t.size for t in in_memory.tensors if t.kind == "output")
