@@ -4,7 +4,9 @@
   decode step takes one as ``past_key_values``: ``from_torch`` refused both ("not a known type ... pass use_cache=
   False"), though decode graphs with a KV cache are what inference runtimes plan. The cache is flattened now with
   transformers' own pytree registration (``register_dynamic_cache_export_support``): its key and value tensors are
-  graph inputs (decode) and outputs (prefill and decode), planned and verified on 1, 2 and "auto" streams.
+  graph inputs (decode) and outputs (prefill and decode), planned and verified on 1, 2 and "auto" streams; so is
+  ``memplan import`` of a decoder saved with its cache. An encoder-decoder's ``EncoderDecoderCache`` (T5, BART) is
+  flattened with transformers' exporter's registration.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ transformers = need("transformers")
 
 import memplan  # noqa: E402
 
-_TINY = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+_TINY = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
          "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64}
 
 
@@ -29,9 +31,8 @@ def _decoder(kind: str):
 
 def _kinds(g) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
-    for t in g.tensors:
-        if t.view_of is None:
-            out.setdefault(t.kind, []).append(t.size)
+    for t in g.tensors:   # (views too: T5's encoder state is returned as a view of its last ``mul``)
+        out.setdefault(t.kind, []).append(t.size)
     return out
 
 
@@ -88,3 +89,16 @@ def test_memplan_import_of_a_decoder_saved_with_its_kv_cache(tmp_path, capsys):
     loaded = memplan.load_graph(str(tmp_path / "g.json"))
     assert sorted(t.size for t in loaded.tensors if t.kind == "output") == \
         sorted(t.size for t in in_memory.tensors if t.kind == "output")
+
+
+def test_an_encoder_decoder_with_its_cache_imports():
+    # (refused before: "Found <class 'transformers.cache_utils.EncoderDecoderCache'> in output")
+    torch.manual_seed(0)
+    m = transformers.T5ForConditionalGeneration(transformers.T5Config(
+        vocab_size=64, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4)).eval()
+    ids = torch.randint(0, 64, (1, 5), generator=torch.Generator().manual_seed(1))
+    g = memplan.from_torch(m, (ids,), kwargs={"decoder_input_ids": ids[:, :2]})
+    # logits (2 x 64 floats), the encoder's last state (5 x 32), the decoder's self-attention keys and values
+    # (4 heads x 2 tokens x 8) and its cross-attention keys and values (4 x 5 x 8)
+    assert sorted(_kinds(g)["output"]) == sorted([2 * 64 * 4, 5 * 32 * 4] + [4 * 2 * 8 * 4] * 2 + [4 * 5 * 8 * 4] * 2)
+    _planned_on_streams(g)

@@ -61,9 +61,8 @@ def _output_advice(type_name: str) -> str:
     ``DynamicCache`` is flattened (``transformers_cache_registered``); its other caches are not."""
     if type_name.startswith("transformers.") and type_name.rsplit(".", 1)[-1].endswith("Cache"):
         return (f"the forward returns its KV cache as a {type_name.rsplit('.', 1)[-1]}, which memplan cannot flatten "
-                "(it flattens transformers' DynamicCache only, with transformers' own "
-                "register_dynamic_cache_export_support); pass a DynamicCache as past_key_values, "
-                "or kwargs={'use_cache': False}")
+                "(it flattens transformers' DynamicCache and EncoderDecoderCache, with transformers' own pytree "
+                "registrations); pass kwargs={'use_cache': False}, or a DynamicCache as past_key_values")
     if type_name.rsplit(".", 1)[-1].endswith("Cache"):
         return "the forward returns its KV cache; pass kwargs={'use_cache': False} (or a cache the export takes)"
     return "make the forward return tensors, tuples, lists or dicts"
@@ -84,18 +83,29 @@ def transformers_cache_registered(torch) -> None:
     inputs and outputs. Why for good, not for the call: the program's input and output structure names the class,
     and ``ep.module()``, ``torch.export.save`` and the runtime that runs the program unflatten through it after the
     call; it is the registration transformers makes for its own exports (which then find it made). Not where
-    transformers is not imported: no module of this process can hold a cache then, and importing it costs seconds."""
+    transformers is not imported: no module of this process can hold a cache then, and importing it costs seconds.
+    An encoder-decoder's ``EncoderDecoderCache`` (T5, BART) is registered with transformers 5's generic exporter
+    registration, for programs exported here only: its unflattening builds whatever class its context names, so a
+    ``.pt2`` naming one is not loaded through it (``load._known_libraries`` registers ``DynamicCache`` alone)."""
     if "transformers" not in sys.modules:
         return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from transformers.cache_utils import DynamicCache
-            if DynamicCache in torch.utils._pytree.SUPPORTED_NODES:
-                return   # (by transformers' exporter, the user, or an earlier call)
-            from transformers.integrations.executorch import register_dynamic_cache_export_support
-            register_dynamic_cache_export_support()
+            if DynamicCache not in torch.utils._pytree.SUPPORTED_NODES:   # (else by transformers' exporter, the user...)
+                from transformers.integrations.executorch import register_dynamic_cache_export_support
+                register_dynamic_cache_export_support()
     except Exception:  # noqa: BLE001 - a transformers without it: torch's refusal names the class, and the advice stands
+        return
+    try:   # (an encoder-decoder's: T5, BART. Its exporter's generic registration, in transformers 5 only)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from transformers.cache_utils import EncoderDecoderCache
+            if EncoderDecoderCache not in torch.utils._pytree.SUPPORTED_NODES:
+                from transformers.exporters.exporter_dynamo import register_pytree_node
+                register_pytree_node(EncoderDecoderCache)
+    except Exception:  # noqa: BLE001 - as above
         return
 
 
