@@ -6,7 +6,7 @@
   transformers' own pytree registration (``register_dynamic_cache_export_support``): its key and value tensors are
   graph inputs (decode) and outputs (prefill and decode), planned and verified on 1, 2 and "auto" streams; so is
   ``memplan import`` of a decoder saved with its cache. An encoder-decoder's ``EncoderDecoderCache`` (T5, BART) is
-  flattened with transformers' exporter's registration.
+  flattened into its two ``DynamicCache``s (a registration of ours whose context names no class).
 """
 
 from __future__ import annotations
@@ -91,14 +91,27 @@ def test_memplan_import_of_a_decoder_saved_with_its_kv_cache(tmp_path, capsys):
         sorted(t.size for t in in_memory.tensors if t.kind == "output")
 
 
-def test_an_encoder_decoder_with_its_cache_imports():
+def test_an_encoder_decoder_with_its_cache_imports(tmp_path, capsys):
     # (refused before: "Found <class 'transformers.cache_utils.EncoderDecoderCache'> in output")
+    from cli_contract import run_memplan
+    from transformers.cache_utils import EncoderDecoderCache
+
+    from memplan.importers.torch import trace_torch
+
     torch.manual_seed(0)
     m = transformers.T5ForConditionalGeneration(transformers.T5Config(
         vocab_size=64, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4)).eval()
     ids = torch.randint(0, 64, (1, 5), generator=torch.Generator().manual_seed(1))
-    g = memplan.from_torch(m, (ids,), kwargs={"decoder_input_ids": ids[:, :2]})
+    # (trace_torch: from_torch's export, and the program too, to save)
+    ep, g, _trace = trace_torch(m, (ids,), kwargs={"decoder_input_ids": ids[:, :2]})
     # logits (2 x 64 floats), the encoder's last state (5 x 32), the decoder's self-attention keys and values
     # (4 heads x 2 tokens x 8) and its cross-attention keys and values (4 x 5 x 8)
     assert sorted(_kinds(g)["output"]) == sorted([2 * 64 * 4, 5 * 32 * 4] + [4 * 2 * 8 * 4] * 2 + [4 * 5 * 8 * 4] * 2)
     _planned_on_streams(g)
+    assert ep.call_spec.out_spec.children_specs[1].context is None   # (its file names no class to build)
+    torch.export.save(ep, tmp_path / "t5.pt2")
+    torch.utils._pytree._deregister_pytree_node(EncoderDecoderCache)   # as in a fresh `memplan import` process
+    code, _out, err = run_memplan(capsys, ["import", tmp_path / "t5.pt2", "-o", tmp_path / "g.json", "-q"])
+    assert code == 0, err
+    loaded = memplan.load_graph(str(tmp_path / "g.json"))
+    assert sorted(t.size for t in loaded.tensors if t.kind == "output") == sorted(_kinds(g)["output"])

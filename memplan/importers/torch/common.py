@@ -68,8 +68,8 @@ def _output_advice(type_name: str) -> str:
     return "make the forward return tensors, tuples, lists or dicts"
 
 
-#: the serialized pytree name of transformers' ``DynamicCache`` (as ``register_dynamic_cache_export_support`` gives it)
-DYNAMIC_CACHE = "transformers.cache_utils.DynamicCache"
+#: the serialized pytree names of transformers' caches that ``transformers_cache_registered`` registers
+TRANSFORMERS_CACHES = frozenset({"transformers.cache_utils.DynamicCache", "transformers.cache_utils.EncoderDecoderCache"})
 
 
 def transformers_cache_registered(torch) -> None:
@@ -84,9 +84,7 @@ def transformers_cache_registered(torch) -> None:
     and ``ep.module()``, ``torch.export.save`` and the runtime that runs the program unflatten through it after the
     call; it is the registration transformers makes for its own exports (which then find it made). Not where
     transformers is not imported: no module of this process can hold a cache then, and importing it costs seconds.
-    An encoder-decoder's ``EncoderDecoderCache`` (T5, BART) is registered with transformers 5's generic exporter
-    registration, for programs exported here only: its unflattening builds whatever class its context names, so a
-    ``.pt2`` naming one is not loaded through it (``load._known_libraries`` registers ``DynamicCache`` alone)."""
+    An encoder-decoder's ``EncoderDecoderCache`` (T5, BART) is registered too (``_register_encoder_decoder_cache``)."""
     if "transformers" not in sys.modules:
         return
     try:
@@ -98,15 +96,36 @@ def transformers_cache_registered(torch) -> None:
                 register_dynamic_cache_export_support()
     except Exception:  # noqa: BLE001 - a transformers without it: torch's refusal names the class, and the advice stands
         return
-    try:   # (an encoder-decoder's: T5, BART. Its exporter's generic registration, in transformers 5 only)
+    try:   # (an encoder-decoder's, T5's or BART's: its two DynamicCaches)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from transformers.cache_utils import EncoderDecoderCache
-            if EncoderDecoderCache not in torch.utils._pytree.SUPPORTED_NODES:
-                from transformers.exporters.exporter_dynamo import register_pytree_node
-                register_pytree_node(EncoderDecoderCache)
-    except Exception:  # noqa: BLE001 - as above
+        if EncoderDecoderCache not in torch.utils._pytree.SUPPORTED_NODES:
+            _register_encoder_decoder_cache(torch, EncoderDecoderCache)
+    except Exception:  # noqa: BLE001 - a transformers without it, or one whose class takes no (self, cross) caches
         return
+
+
+def _register_encoder_decoder_cache(torch, cls: type) -> None:
+    """Register transformers' ``EncoderDecoderCache`` as a pytree node of two children, its self-attention and
+    cross-attention caches (``DynamicCache``s, flattened by their own registration), rebuilt as ``cls(self, cross)``.
+
+    Why ours, not transformers 5's exporter's generic registration (``exporters.exporter_dynamo.register_pytree_node``):
+    that one's context names the classes to rebuild (``transformers.cache_utils:DynamicLayer``) and its unflattening
+    imports and calls whatever a context names; a ``.pt2``'s context is the file's word, and a program loaded in this
+    process unflattens through the registration. This one's context is None: the file names no class."""
+    pytree = torch.utils._pytree
+    try:
+        pytree.register_pytree_node(
+            cls, lambda c: ([c.self_attention_cache, c.cross_attention_cache], None),
+            lambda children, _context: cls(*children),
+            serialized_type_name=f"{cls.__module__}.{cls.__name__}",
+            flatten_with_keys_fn=lambda c: ([(pytree.GetAttrKey("self_attention_cache"), c.self_attention_cache),
+                                             (pytree.GetAttrKey("cross_attention_cache"), c.cross_attention_cache)],
+                                            None))
+    except ValueError as exc:   # (registered since, by another thread)
+        if "already registered" not in str(exc):
+            raise
 
 
 #: non-view ops whose result keeps its input's storage offset, in a storage like the input's (torch's

@@ -25,7 +25,7 @@ from ...errors import short_repr as _short
 from ...files import check_readable, open_input
 from .. import first_line
 from ..pt2_archive import check_archive
-from .common import DYNAMIC_CACHE, _need_torch, transformers_cache_registered
+from .common import TRANSFORMERS_CACHES, _need_torch, transformers_cache_registered
 from .untrusted import (
     _UNREGISTERED,
     _check_guards_code,
@@ -162,7 +162,7 @@ def _known_libraries(torch: Any, f: Any) -> None:
                 importlib.import_module(module)
         except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op or class
             continue
-    if DYNAMIC_CACHE in named:   # (a decoder saved with its KV cache: the class does not register itself on import)
+    if named & TRANSFORMERS_CACHES:   # (a model saved with its KV cache: the class does not register itself on import)
         transformers_cache_registered(torch)
 
 
