@@ -115,3 +115,72 @@ def test_an_encoder_decoder_with_its_cache_imports(tmp_path, capsys):
     assert code == 0, err
     loaded = memplan.load_graph(str(tmp_path / "g.json"))
     assert sorted(t.size for t in loaded.tensors if t.kind == "output") == sorted(_kinds(g)["output"])
+
+
+@torch.library.custom_op("memplan_round53::rows4", mutates_args=())
+def _rows4(x: torch.Tensor) -> torch.Tensor:
+    return x.repeat(4, 1)
+
+
+@_rows4.register_fake
+def _rows4_fake(x):
+    return x.new_empty(x.shape)   # (a quarter of the rows the kernel returns)
+
+
+class Rows4InABranch(torch.nn.Module):
+    """The under-reporting op in ``cond``'s true branch (``p.sum() > 0``), through a parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, 3))
+
+    def forward(self, x, p):
+        return torch.cond(p.sum() > 0, lambda x: torch.ops.memplan_round53.rows4(x @ self.w).sum(0, keepdim=True),
+                          lambda x: x[:1] + 1, (x,))
+
+
+class Rows4InAMapBody(torch.nn.Module):
+    def forward(self, xs):
+        from torch._higher_order_ops.map import map as map_
+
+        return map_(lambda x: torch.ops.memplan_round53.rows4(x).sum(0), xs)
+
+
+_MISFIT = r"\[8, 3\] float32 \(96 bytes\).*fake \(meta\) kernel says \[2, 3\] float32 \(24 bytes\)"
+
+
+@pytest.mark.parametrize("module, args", [(Rows4InABranch, (torch.randn(2, 3), torch.ones(2))),
+                                          (Rows4InAMapBody, (torch.randn(3, 2, 3),))])
+def test_a_custom_op_under_reporting_in_a_body_is_refused(module, args):
+    # (planned before at the fake's 24 bytes for the kernel's 96: the check skipped every body)
+    hop = "cond" if module is Rows4InABranch else "map_impl"
+    with pytest.raises(memplan.errors.GraphError, match=rf"node 'rows4' in a body of node '{hop}' "
+                                                         rf"\(memplan_round53\.rows4\.default\).*{_MISFIT}"):
+        memplan.from_torch(module(), args)
+    memplan.from_torch(module(), args, check_custom_ops=False)   # (opted out: the fake's word, as before)
+
+
+def test_a_branch_the_example_inputs_do_not_take_is_not_checked():
+    # documented: the check runs the program once, on the example inputs; the untaken branch's op never runs
+    g = memplan.from_torch(Rows4InABranch(), (torch.randn(2, 3), -torch.ones(2)))
+    assert g.tensors
+
+
+def test_a_given_program_is_checked_on_its_own_or_the_given_examples(tmp_path):
+    # (from_torch(ep) ran nothing before: the fake's 24 bytes were planned)
+    m = CallsRows4()
+    x = torch.randn(2, 3)
+    ep = torch.export.export(m, (x,))
+    with pytest.raises(memplan.errors.GraphError, match=rf"node 'rows4' \(memplan_round53.rows4.default\).*{_MISFIT}"):
+        memplan.from_torch(ep)   # (on ep.example_inputs)
+    with pytest.raises(memplan.errors.GraphError, match=_MISFIT):
+        memplan.from_torch(ep, (torch.zeros(2, 3),))
+    assert memplan.from_torch(ep, check_custom_ops=False).tensors
+    torch.export.save(ep, tmp_path / "m.pt2")   # (and saved: its examples are saved with it)
+    with pytest.raises(memplan.errors.GraphError, match=_MISFIT):
+        memplan.from_torch(memplan.importers.torch.load_exported(str(tmp_path / "m.pt2")))
+
+
+class CallsRows4(torch.nn.Module):
+    def forward(self, x):
+        return torch.ops.memplan_round53.rows4(x * 2) + 1

@@ -37,10 +37,13 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     GraphError names one that is not). ``decompose``
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
-    ``check_custom_ops``: where ``module`` is a module whose program calls a custom op (``torch.library``) and its
-    example inputs and weights are CPU tensors, the program runs once on them and a custom op whose result is not
-    what its fake kernel said is refused (``check_custom_fakes``: a plan sized from an under-reporting fake gives the
-    op fewer bytes than it writes); False runs nothing (a custom op with effects beyond its result, a log).
+    ``check_custom_ops``: where the program calls a custom op (``torch.library``), at the top level or in a ``cond`` /
+    ``map`` / ``while_loop`` body, and its example inputs and weights are CPU tensors, the program runs once on them and
+    a custom op whose result is not what its fake kernel said is refused (``check_custom_fakes``: a plan sized from an
+    under-reporting fake gives the op fewer bytes than it writes); False runs nothing (a custom op with effects beyond
+    its result, a log). A given ``ExportedProgram`` runs on the example inputs given, else on those it was exported
+    with (``ep.example_inputs``, which ``torch.export.save`` keeps); one with neither, or with dynamic dimensions and
+    none given, is not checked.
     """
     check_progress(progress, "from_torch")
     if not isinstance(check_custom_ops, bool):
@@ -176,6 +179,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
             _check_example_types(torch, ep, example_inputs, _in_spec_order(ep, kwargs))
+            if check_custom_ops:   # (a given program's custom ops: its kernels' word on the inputs given with it)
+                check_custom_fakes(torch, ep, example_inputs, kwargs)
         elif example_inputs != () or kwargs:
             # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
             # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
@@ -194,6 +199,13 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             except Exception as exc:
                 raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
                                  f"failed: {_export_failure(exc)}{_guard_context(exc, given)}") from None
+            if check_custom_ops:
+                check_custom_fakes(torch, ep, example_inputs, kwargs)
+        elif check_custom_ops and isinstance(getattr(ep, "example_inputs", None), tuple) and \
+                len(ep.example_inputs) == 2 and not _has_dynamic_inputs(torch, ep):
+            # (none given: the examples it was exported with, which torch.export keeps and saves with it)
+            args, saved = ep.example_inputs
+            check_custom_fakes(torch, ep, tuple(args), dict(saved or {}))
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
