@@ -83,7 +83,8 @@ def load_exported(path: str):
             raise InputFormatError(f"{path}: {inverted}") from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
         if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
-            raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
+            raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses" +
+                                                 _refused_global(str(exc)))) from None
         if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
             why = held.last or _unfinished(path) or \
                 "no exported program in the archive (a zip file torch.export.save did not write)"
@@ -108,6 +109,24 @@ def load_exported(path: str):
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: the class torch's weights-only unpickler names where it refuses one ("Unsupported global: GLOBAL a.b.C was not ...")
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
+
+
+def _refused_global(message: str) -> str:
+    """Words naming the class a weights-only unpickling ``message`` refused, for the refusal; "" where it names none.
+    Why: a decode step exported with ``past_key_values`` saves its example ``DynamicCache`` pickled among the sample
+    inputs, and the refusal said "an object" without saying which, or where it came from."""
+    found = _REFUSED_GLOBAL.search(message)
+    if found is None:
+        return ""
+    name = found[1].rstrip(".")
+    if name.startswith("transformers.") and name.endswith("Cache"):
+        return (f" ({name}: the KV cache given as past_key_values when it was exported, saved pickled among its example "
+                "inputs)")
+    return f" ({name})"
 
 
 #: op namespaces that installed libraries register on import, and the module that registers them: a program saved from
