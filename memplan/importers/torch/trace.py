@@ -51,7 +51,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
-    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, check_custom_ops)
+    after: list = []   # (a given program's custom-op check: once its records are)
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, check_custom_ops, after)
     # (exported in this process: a module, or a dynamic program specialized to example inputs)
     here = not given or ((example_inputs != () or bool(kwargs)) and _has_dynamic_inputs(torch, module))
     if not here and _unpinned_sizes(torch, ep):
@@ -71,8 +72,11 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     # a record is wrong: torch's fake-tensor mode logged each failure's whole traceback on stderr, 30 lines above the
     # one the CLI prints for a weight or record it refuses)
     with logger_off("torch._subclasses.fake_tensor"):
-        return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
-                              check_records=given, bounded=here)
+        graph = _from_exported(torch, ep, name if name is not None else default, alignment, progress,
+                               check_records=given, bounded=here)
+    for check in after if given else ():   # (exported again here: its records are torch's, not checked, so neither)
+        check()
+    return graph
 
 
 def _unpinned_sizes(torch, ep: Any) -> bool:
@@ -164,10 +168,13 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
 
 
 def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool,
-            check_custom_ops: bool = False):
+            check_custom_ops: bool = False, after: list | None = None):
     """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module.
     ``check_custom_ops``: ``from_torch``'s. Not for ``trace_torch``: the executor builds without running a custom op
-    (it may have effects) and checks each of its results against the fake at every call."""
+    (it may have effects) and checks each of its results against the fake at every call. ``after``: where the check of
+    a given fixed program is appended, for the caller to run once the program's records are checked (an edited custom-op
+    record is the file's fault, not its fake kernel's: the record check names it so, and runs first)."""
+    after = [] if after is None else after
     _cache_dir_made("export")
     transformers_cache_registered(torch)   # (a decoder's KV cache in or out: its tensors, not "not a known type")
     if isinstance(module, torch.export.ExportedProgram):
@@ -180,7 +187,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
             _check_example_types(torch, ep, example_inputs, _in_spec_order(ep, kwargs))
             if check_custom_ops:   # (a given program's custom ops: its kernels' word on the inputs given with it)
-                check_custom_fakes(torch, ep, example_inputs, kwargs)
+                given_ep, given_args = ep, example_inputs
+                after.append(lambda: check_custom_fakes(torch, given_ep, given_args, kwargs))
         elif example_inputs != () or kwargs:
             # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
             # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
@@ -205,7 +213,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                 len(ep.example_inputs) == 2 and not _has_dynamic_inputs(torch, ep):
             # (none given: the examples it was exported with, which torch.export keeps and saves with it)
             args, saved = ep.example_inputs
-            check_custom_fakes(torch, ep, tuple(args), dict(saved or {}))
+            after.append(lambda: check_custom_fakes(torch, module, tuple(args), dict(saved or {})))
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
