@@ -152,14 +152,23 @@ class Rows4InAMapBody(torch.nn.Module):
         return map_(lambda x: torch.ops.memplan_round53.rows4(x).sum(0), xs)
 
 
+class Rows4InALoopBody(torch.nn.Module):
+    def forward(self, x):
+        from torch._higher_order_ops.while_loop import while_loop
+
+        return while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, torch.ops.memplan_round53.rows4(y)[:2] * 1),
+                          (torch.tensor(0), x))[1]
+
+
 _MISFIT = r"\[8, 3\] float32 \(96 bytes\).*fake \(meta\) kernel says \[2, 3\] float32 \(24 bytes\)"
 
 
 @pytest.mark.parametrize("module, args", [(Rows4InABranch, (torch.randn(2, 3), torch.ones(2))),
-                                          (Rows4InAMapBody, (torch.randn(3, 2, 3),))])
+                                          (Rows4InAMapBody, (torch.randn(3, 2, 3),)),
+                                          (Rows4InALoopBody, (torch.randn(2, 3),))])
 def test_a_custom_op_under_reporting_in_a_body_is_refused(module, args):
     # (planned before at the fake's 24 bytes for the kernel's 96: the check skipped every body)
-    hop = "cond" if module is Rows4InABranch else "map_impl"
+    hop = {Rows4InABranch: "cond", Rows4InAMapBody: "map_impl", Rows4InALoopBody: "while_loop"}[module]
     with pytest.raises(memplan.errors.GraphError, match=rf"node 'rows4' in a body of node '{hop}' "
                                                          rf"\(memplan_round53\.rows4\.default\).*{_MISFIT}"):
         memplan.from_torch(module(), args)
