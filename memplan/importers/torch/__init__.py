@@ -26,8 +26,10 @@ the program asserts (``torch._check(n <= 5)``, ``nonzero``'s element count), as 
 given program of such sizes is exported again), and refused where there is none. A given program's every ATen op's (and higher-order op's) recorded result
 is checked against the op run on fake tensors of its recorded arguments, and every weight's record against its tensor:
 a ``.pt2`` is its JSON's word, and a plan sized from an edited record would be smaller than what the op writes.
-A module's custom ops (``torch.library``) are the user's fake kernels' word: ``from_torch`` runs the program once on CPU
-example inputs where it holds one and refuses a fake that is not its kernel's result (``check_custom_ops``). A ``.pt2``
+A program's custom ops (``torch.library``) are the user's fake kernels' word: ``from_torch`` runs the program once on CPU
+example inputs where it holds one (in a ``cond``/``map``/``while_loop`` body too; a given program on its saved examples
+where none are given) and refuses a fake that is not its kernel's result (``check_custom_ops``). transformers'
+``DynamicCache`` and ``EncoderDecoderCache`` are flattened to their tensors (``common.transformers_cache_registered``). A ``.pt2``
 naming transformers' ops or classes (its MoE op, a ``ModelOutput``) has the installed transformers' module imported
 first, as ``import transformers`` in Python would (``load._known_libraries``).
 

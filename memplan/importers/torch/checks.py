@@ -584,11 +584,20 @@ _TORCH_NAMESPACES = frozenset({"aten", "prims", "rngprims", "quantized", "_quant
 _TESTED_NAMESPACES = frozenset({"transformers", "transformers_msa", "torchvision", "torchaudio"})
 
 
-def _custom_ops(torch, ep: Any) -> list:
-    """The top-level FX nodes of ``ep`` that call an op from outside torch and its tested libraries (``torch.library``:
-    ``mylib.pad``)."""
-    return [n for n in ep.graph.nodes if n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload)
-            and n.target.namespace not in _TORCH_NAMESPACES | _TESTED_NAMESPACES]
+def _custom_ops(torch, gm: Any, within: str = "", depth: int = 0) -> dict:
+    """``{node: how a message names it}`` for the FX nodes of graph module ``gm`` (an ``ExportedProgram``'s
+    ``graph_module``), and of the ``cond`` / ``map`` / ``while_loop`` bodies it runs at any depth, that call an op from
+    outside torch and its tested libraries (``torch.library``: ``mylib.pad``). ``within``: the words for ``gm``'s place
+    (a body's node is named with the top-level node that runs it: body nodes' names repeat across bodies)."""
+    found = {}
+    for n in gm.graph.nodes:
+        if n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload) and \
+                n.target.namespace not in _TORCH_NAMESPACES | _TESTED_NAMESPACES:
+            found[n] = f"node {n.name!r}{within}"
+        if depth < 32:
+            for sub in subgraphs(torch, gm, n):
+                found.update(_custom_ops(torch, sub, within or f" in a body of node {n.name!r}", depth + 1))
+    return found
 
 
 def _described(torch, t: Any) -> str:
@@ -621,9 +630,11 @@ def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | Non
     inputs, buffers and constants on clones, parameters where the program writes them: the caller's tensors keep their
     values), only where a custom op's result has a fixed size to compare and where every example input,
     weight and buffer is a CPU tensor. A run that raises, for any reason (a CUDA-only kernel, an op eager refuses on
-    these inputs), checks nothing: the import goes on as before. Data-dependent sizes (a fake's symbols) and ops inside
-    a ``cond`` or loop body are not compared: the interpreter runs those bodies whole."""
-    customs = {n.name for n in _custom_ops(torch, ep) if any(
+    these inputs), checks nothing: the import goes on as before. Data-dependent sizes (a fake's symbols) are not
+    compared. Ops inside a ``cond``, ``map`` or ``while_loop`` body are, wherever the run calls the body (a branch not
+    taken on the example inputs is not run, so not checked): torch's own higher-order ops call each body through a
+    checking interpreter. (They were skipped before: a fake under-reporting inside a branch was planned as its word.)"""
+    customs = {n: label for n, label in _custom_ops(torch, ep.graph_module).items() if any(
         isinstance(f, torch.Tensor) and all(isinstance(_concrete(d), int) for d in f.shape)
         for f in torch.utils._pytree.tree_leaves(n.meta.get("val")))}
     if not customs:   # (none, or only data-dependent results, which nothing here compares: no run for nothing)
@@ -641,6 +652,8 @@ def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | Non
         return
     params = {getattr(spec.arg, "name", None) for spec in ep.graph_signature.input_specs
               if str(getattr(spec.kind, "name", spec.kind)) == "PARAMETER"}
+    if any(_block_write(torch, ep.graph_module, n) is not None for n in ep.graph.nodes):
+        params = set()   # (a body writing its operands in place: every input on a clone, parameters too)
     # (inputs and buffers on clones whatever writes them, through a view too: ``x[0].add_(1)`` writes the slice;
     # parameters, the bulk of the bytes, only where a node writes one itself)
     flat = [x.clone() if isinstance(x, torch.Tensor) and (h.name not in params or h.name in written) else x
@@ -649,9 +662,23 @@ def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | Non
     class Checking(torch.fx.Interpreter):
         def run_node(self, n: Any) -> Any:
             out = super().run_node(n)
-            if n.name in customs:
-                _compare(torch, n, out)
+            if n in customs:
+                _compare(torch, n, out, customs[n])
             return out
+
+        def get_attr(self, target: Any, args: Any, kwargs: Any) -> Any:
+            # (a body the higher-order op calls, run by a checking interpreter of its own: torch's ``cond``, ``map``
+            # and ``while_loop`` call it as eager does, once per branch taken, slice or iteration)
+            sub = super().get_attr(target, args, kwargs)
+            return _Checked(sub) if isinstance(sub, torch.fx.GraphModule) else sub
+
+    class _Checked(torch.nn.Module):
+        def __init__(self, gm: Any) -> None:
+            super().__init__()
+            self.gm = gm
+
+        def forward(self, *args: Any) -> Any:
+            return Checking(self.gm).run(*args)
 
     state = torch.get_rng_state()
     try:
@@ -665,9 +692,10 @@ def check_custom_fakes(torch, ep: Any, example_inputs: tuple, kwargs: dict | Non
         torch.set_rng_state(state)
 
 
-def _compare(torch, n: Any, out: Any) -> None:
+def _compare(torch, n: Any, out: Any, label: str) -> None:
     """Raise ``_FakeMisfit`` where custom-op node ``n``'s real result ``out`` differs in shape or dtype from its
-    recorded fake result (``n.meta["val"]``), leaf by leaf; sizes the fake leaves symbolic are not compared."""
+    recorded fake result (``n.meta["val"]``), leaf by leaf; sizes the fake leaves symbolic are not compared.
+    ``label``: the node as the refusal names it (``node 'rows4'``, in a body: ``... in a body of node 'cond' ...``)."""
     real = torch.utils._pytree.tree_leaves(out)
     fake = torch.utils._pytree.tree_leaves(n.meta.get("val"))
     for k, (r, f) in enumerate(zip(real, fake)):
@@ -680,7 +708,7 @@ def _compare(torch, n: Any, out: Any) -> None:
             which = f" result {k}" if len(fake) > 1 else " result"
             smaller = math.prod(r.shape) * r.element_size() > math.prod(shape) * f.element_size()
             raise _FakeMisfit(
-                f"node {n.name!r} ({n.target}): the op's{which} on the example inputs is {_described(torch, r)}, where "
+                f"{label} ({n.target}): the op's{which} on the example inputs is {_described(torch, r)}, where "
                 f"its fake (meta) kernel says {_described(torch, f)}" +
                 (": a plan sized from the fake kernel gives the op fewer bytes than its kernel writes"
                  if smaller else ": every size after it would be planned from the fake kernel's") +

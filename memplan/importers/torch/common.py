@@ -7,7 +7,9 @@ spelling keeps their messages the same.
 from __future__ import annotations
 
 import re
+import sys
 import threading
+import warnings
 
 from ...errors import MemplanError
 from .. import first_line
@@ -40,20 +42,90 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_OUTPUT.search(first)
     if unknown:   # (torch's advice, registering a pytree, is not what a caller of a library model does)
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1])}"
+    unknown = _UNKNOWN_INPUT.search(first)
+    if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
+        return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
     return first
 
 
 #: torch.export's message for a forward returning an object it cannot flatten (transformers' ``DynamicCache``)
 _UNKNOWN_OUTPUT = re.compile(r"Found <class '([^']+)'> in output, which is not a known type")
+#: its message for an argument it cannot flatten (a transformers ``EncoderDecoderCache`` passed as ``past_key_values``)
+_UNKNOWN_INPUT = re.compile(r"Unsupported input type <class '([^']+)'>")
 
 
 def _output_advice(type_name: str) -> str:
     """What to pass for a forward that returns a ``type_name`` torch.export cannot flatten. Why: a tiny GPT-2
     built from a config (``from_torch(model, (ids,))``) failed with torch's advice to register a pytree for
-    ``DynamicCache``, where the KV cache is merely an option of the model's forward."""
+    ``DynamicCache``, where the KV cache is merely an option of the model's forward. transformers' own
+    ``DynamicCache`` is flattened (``transformers_cache_registered``); its other caches are not."""
+    if type_name.startswith("transformers.") and type_name.rsplit(".", 1)[-1].endswith("Cache"):
+        return (f"the forward returns its KV cache as a {type_name.rsplit('.', 1)[-1]}, which memplan cannot flatten "
+                "(it flattens transformers' DynamicCache and EncoderDecoderCache, with transformers' own pytree "
+                "registrations); pass kwargs={'use_cache': False}, or a DynamicCache as past_key_values")
     if type_name.rsplit(".", 1)[-1].endswith("Cache"):
         return "the forward returns its KV cache; pass kwargs={'use_cache': False} (or a cache the export takes)"
     return "make the forward return tensors, tuples, lists or dicts"
+
+
+#: the serialized pytree names of transformers' caches that ``transformers_cache_registered`` registers
+TRANSFORMERS_CACHES = frozenset({"transformers.cache_utils.DynamicCache", "transformers.cache_utils.EncoderDecoderCache"})
+
+
+def transformers_cache_registered(torch) -> None:
+    """Register transformers' ``DynamicCache`` as a pytree node with transformers' own function
+    (``transformers.integrations.executorch.register_dynamic_cache_export_support``: its key and value tensors, layer
+    by layer, are the leaves), where transformers is imported already and it is not registered yet; else nothing.
+
+    Why: a decoder called with ``use_cache=True`` (transformers' default) returns its KV cache as a ``DynamicCache``,
+    and a decode step takes one as ``past_key_values``: torch.export refused both ("not a known type"), though
+    decode graphs with a KV cache are what an inference runtime plans. Flattened, the cache's tensors are plain graph
+    inputs and outputs. Why for good, not for the call: the program's input and output structure names the class,
+    and ``ep.module()``, ``torch.export.save`` and the runtime that runs the program unflatten through it after the
+    call; it is the registration transformers makes for its own exports (which then find it made). Not where
+    transformers is not imported: no module of this process can hold a cache then, and importing it costs seconds.
+    An encoder-decoder's ``EncoderDecoderCache`` (T5, BART) is registered too (``_register_encoder_decoder_cache``)."""
+    if "transformers" not in sys.modules:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from transformers.cache_utils import DynamicCache
+            if DynamicCache not in torch.utils._pytree.SUPPORTED_NODES:   # (else by transformers' exporter, the user...)
+                from transformers.integrations.executorch import register_dynamic_cache_export_support
+                register_dynamic_cache_export_support()
+    except Exception:  # noqa: BLE001 - a transformers without it: torch's refusal names the class, and the advice stands
+        return
+    try:   # (an encoder-decoder's, T5's or BART's: its two DynamicCaches)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from transformers.cache_utils import EncoderDecoderCache
+        if EncoderDecoderCache not in torch.utils._pytree.SUPPORTED_NODES:
+            _register_encoder_decoder_cache(torch, EncoderDecoderCache)
+    except Exception:  # noqa: BLE001 - a transformers without it, or one whose class takes no (self, cross) caches
+        return
+
+
+def _register_encoder_decoder_cache(torch, cls: type) -> None:
+    """Register transformers' ``EncoderDecoderCache`` as a pytree node of two children, its self-attention and
+    cross-attention caches (``DynamicCache``s, flattened by their own registration), rebuilt as ``cls(self, cross)``.
+
+    Why ours, not transformers 5's exporter's generic registration (``exporters.exporter_dynamo.register_pytree_node``):
+    that one's context names the classes to rebuild (``transformers.cache_utils:DynamicLayer``) and its unflattening
+    imports and calls whatever a context names; a ``.pt2``'s context is the file's word, and a program loaded in this
+    process unflattens through the registration. This one's context is None: the file names no class."""
+    pytree = torch.utils._pytree
+    try:
+        pytree.register_pytree_node(
+            cls, lambda c: ([c.self_attention_cache, c.cross_attention_cache], None),
+            lambda children, _context: cls(*children),
+            serialized_type_name=f"{cls.__module__}.{cls.__name__}",
+            flatten_with_keys_fn=lambda c: ([(pytree.GetAttrKey("self_attention_cache"), c.self_attention_cache),
+                                             (pytree.GetAttrKey("cross_attention_cache"), c.cross_attention_cache)],
+                                            None))
+    except ValueError as exc:   # (registered since, by another thread)
+        if "already registered" not in str(exc):
+            raise
 
 
 #: non-view ops whose result keeps its input's storage offset, in a storage like the input's (torch's

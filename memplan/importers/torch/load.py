@@ -25,7 +25,7 @@ from ...errors import short_repr as _short
 from ...files import check_readable, open_input
 from .. import first_line
 from ..pt2_archive import check_archive
-from .common import _need_torch
+from .common import TRANSFORMERS_CACHES, _need_torch, transformers_cache_registered
 from .untrusted import (
     _UNREGISTERED,
     _check_guards_code,
@@ -83,7 +83,8 @@ def load_exported(path: str):
             raise InputFormatError(f"{path}: {inverted}") from None
         why = f"{type(exc).__name__}: {first_line(exc)}"
         if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__, pickle.UnpicklingError):
-            raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses")) from None
+            raise InputFormatError(_pickled_code(path, "an object torch's weights-only unpickler refuses" +
+                                                 _refused_global(str(exc)))) from None
         if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
             why = held.last or _unfinished(path) or \
                 "no exported program in the archive (a zip file torch.export.save did not write)"
@@ -108,6 +109,24 @@ def load_exported(path: str):
                                    "named 'model', the one torch.export.save writes and torch.export.load reads: "
                                    "save the program to import with torch.export.save") from None
         raise InputFormatError(f"{path}: not a torch.export program ({why})") from None
+
+
+#: the class torch's weights-only unpickler names where it refuses one ("Unsupported global: GLOBAL a.b.C was not ...")
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
+
+
+def _refused_global(message: str) -> str:
+    """Words naming the class a weights-only unpickling ``message`` refused, for the refusal; "" where it names none.
+    Why: a decode step exported with ``past_key_values`` saves its example ``DynamicCache`` pickled among the sample
+    inputs, and the refusal said "an object" without saying which, or where it came from."""
+    found = _REFUSED_GLOBAL.search(message)
+    if found is None:
+        return ""
+    name = found[1].rstrip(".")
+    if name.startswith("transformers.") and name.endswith("Cache"):
+        return (f" ({name}: the KV cache given as past_key_values when it was exported, saved pickled among its example "
+                "inputs)")
+    return f" ({name})"
 
 
 #: op namespaces that installed libraries register on import, and the module that registers them: a program saved from
@@ -151,7 +170,8 @@ def _known_libraries(torch: Any, f: Any) -> None:
             f.seek(0)
     known = torch.utils._pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
     modules = [_OP_LIBRARIES[ns] for ns in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys())]
-    modules += sorted({module for module, cls in _TYPE_NAME.findall(text) if f"{module}.{cls}" not in known})
+    named = {f"{module}.{cls}" for module, cls in _TYPE_NAME.findall(text)} - set(known)
+    modules += sorted({name.rsplit(".", 1)[0] for name in named})
     for module in modules[:_MAX_LIBRARY_MODULES]:
         if module in sys.modules:
             continue
@@ -161,6 +181,8 @@ def _known_libraries(torch: Any, f: Any) -> None:
                 importlib.import_module(module)
         except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op or class
             continue
+    if named & TRANSFORMERS_CACHES:   # (a model saved with its KV cache: the class does not register itself on import)
+        transformers_cache_registered(torch)
 
 
 #: the members ``torch.export.save`` writes before it serializes the program (``archive_format``...)

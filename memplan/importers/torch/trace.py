@@ -19,7 +19,7 @@ from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes
-from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name
+from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, transformers_cache_registered
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
@@ -37,10 +37,13 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     GraphError names one that is not). ``decompose``
     lowers the program to core ATen first (``run_decompositions``): composite ops such as ``linear`` or
     ``matmul`` become the kernels and copies they run, so their hidden temporaries get planned too.
-    ``check_custom_ops``: where ``module`` is a module whose program calls a custom op (``torch.library``) and its
-    example inputs and weights are CPU tensors, the program runs once on them and a custom op whose result is not
-    what its fake kernel said is refused (``check_custom_fakes``: a plan sized from an under-reporting fake gives the
-    op fewer bytes than it writes); False runs nothing (a custom op with effects beyond its result, a log).
+    ``check_custom_ops``: where the program calls a custom op (``torch.library``), at the top level or in a ``cond`` /
+    ``map`` / ``while_loop`` body, and its example inputs and weights are CPU tensors, the program runs once on them and
+    a custom op whose result is not what its fake kernel said is refused (``check_custom_fakes``: a plan sized from an
+    under-reporting fake gives the op fewer bytes than it writes); False runs nothing (a custom op with effects beyond
+    its result, a log). A given ``ExportedProgram`` runs on the example inputs given, else on those it was exported
+    with (``ep.example_inputs``, which ``torch.export.save`` keeps); one with neither, or with dynamic dimensions and
+    none given, is not checked.
     """
     check_progress(progress, "from_torch")
     if not isinstance(check_custom_ops, bool):
@@ -48,7 +51,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
-    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, check_custom_ops)
+    after: list = []   # (a given program's custom-op check: once its records are)
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, check_custom_ops, after)
     # (exported in this process: a module, or a dynamic program specialized to example inputs)
     here = not given or ((example_inputs != () or bool(kwargs)) and _has_dynamic_inputs(torch, module))
     if not here and _unpinned_sizes(torch, ep):
@@ -68,8 +72,11 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     # a record is wrong: torch's fake-tensor mode logged each failure's whole traceback on stderr, 30 lines above the
     # one the CLI prints for a weight or record it refuses)
     with logger_off("torch._subclasses.fake_tensor"):
-        return _from_exported(torch, ep, name if name is not None else default, alignment, progress,
-                              check_records=given, bounded=here)
+        graph = _from_exported(torch, ep, name if name is not None else default, alignment, progress,
+                               check_records=given, bounded=here)
+    for check in after if given else ():   # (exported again here: its records are torch's, not checked, so neither)
+        check()
+    return graph
 
 
 def _unpinned_sizes(torch, ep: Any) -> bool:
@@ -161,11 +168,15 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
 
 
 def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool,
-            check_custom_ops: bool = False):
+            check_custom_ops: bool = False, after: list | None = None):
     """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module.
     ``check_custom_ops``: ``from_torch``'s. Not for ``trace_torch``: the executor builds without running a custom op
-    (it may have effects) and checks each of its results against the fake at every call."""
+    (it may have effects) and checks each of its results against the fake at every call. ``after``: where the check of
+    a given fixed program is appended, for the caller to run once the program's records are checked (an edited custom-op
+    record is the file's fault, not its fake kernel's: the record check names it so, and runs first)."""
+    after = [] if after is None else after
     _cache_dir_made("export")
+    transformers_cache_registered(torch)   # (a decoder's KV cache in or out: its tensors, not "not a known type")
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
         default = "exported"
@@ -175,6 +186,9 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             if not isinstance(example_inputs, tuple):
                 example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
             _check_example_types(torch, ep, example_inputs, _in_spec_order(ep, kwargs))
+            if check_custom_ops:   # (a given program's custom ops: its kernels' word on the inputs given with it)
+                given_ep, given_args = ep, example_inputs
+                after.append(lambda: check_custom_fakes(torch, given_ep, given_args, kwargs))
         elif example_inputs != () or kwargs:
             # a program exported with dynamic shapes (Dim): specialized to the example inputs' sizes by
             # exporting its module again (the same ATen ops and the very same weight tensors); a plan needs
@@ -193,6 +207,13 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             except Exception as exc:
                 raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
                                  f"failed: {_export_failure(exc)}{_guard_context(exc, given)}") from None
+            if check_custom_ops:
+                check_custom_fakes(torch, ep, example_inputs, kwargs)
+        elif check_custom_ops and isinstance(getattr(ep, "example_inputs", None), tuple) and \
+                len(ep.example_inputs) == 2 and not _has_dynamic_inputs(torch, ep):
+            # (none given: the examples it was exported with, which torch.export keeps and saves with it)
+            args, saved = ep.example_inputs
+            after.append(lambda: check_custom_fakes(torch, module, tuple(args), dict(saved or {})))
     else:
         if not isinstance(example_inputs, tuple):
             example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
