@@ -985,6 +985,10 @@ class GraphBuilder:
         for key, name in (("view_of", "parent"), ("view_offset", "offset")):   # tensor()'s and the JSON's names:
             if key in attrs:   # Python's "got multiple values for keyword argument 'view_offset'" before
                 raise GraphError(f"view {id!r}: view() takes the {key} as {name}= (tensor() takes {key}=)")
+        if parent is None:   # (``parent=ids.get(name)`` missing its entry): it built a root of its own, silently,
+            # whose bytes the plan kept apart from the parent the caller meant the view to alias
+            raise GraphError(f"view {id!r}: parent (view_of) is None: a view lies in the tensor it names "
+                             "(GraphBuilder.tensor makes a root)")
         return self.tensor(id, size, kind, view_of=parent, view_offset=offset, **attrs)
 
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
