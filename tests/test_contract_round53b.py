@@ -27,3 +27,31 @@ def test_builder_view_with_a_parent_still_builds():
     b.node("m", "OP", ["v"], b.output("y", 256))
     g = b.build()
     assert (g.tensor("v").view_of, g.tensor("v").view_offset) == ("x", 128)
+
+
+def _branches(group):
+    """Two independent branches x -> a -> y1 and x -> b -> y2, every node given ``group``."""
+    doc = {"format": "memplan.graph/1", "name": "g", "tensors": [
+        {"id": "x", "size": 256, "kind": "input"},
+        {"id": "y1", "size": 256, "kind": "output"}, {"id": "y2", "size": 256, "kind": "output"}],
+        "nodes": [{"id": "a", "op": "A", "inputs": ["x"], "outputs": ["y1"], "cost": 100.0},
+                  {"id": "b", "op": "B", "inputs": ["x"], "outputs": ["y2"], "cost": 100.0}]}
+    for n in doc["nodes"]:
+        n["group"] = group
+    return doc
+
+
+def test_an_empty_group_is_refused_naming_the_node():
+    # "group": "" on every node (a writer's "no group") fused the whole graph: planned on 1 stream of 2, silently
+    with pytest.raises(memplan.GraphError, match=r"node 'a': group \"\" is empty"):
+        memplan.graph_from_dict(_branches(""))
+    b = memplan.GraphBuilder("g")
+    b.input("x", 256)
+    b.node("a", "A", ["x"], b.output("y", 256), group="")
+    with pytest.raises(memplan.GraphError, match=r"node 'a': group \"\" is empty"):
+        b.build()
+
+
+def test_no_group_spelt_null_still_runs_the_branches_apart():
+    p = memplan.plan(memplan.graph_from_dict(_branches(None)), streams=2)
+    assert {s for _, s in p.order} == {0, 1}
