@@ -590,8 +590,12 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             tj = g.tensors[j]
             if tj.view_of is None or state[j] == 2:
                 break
-            if state[j] == 1:
-                raise GraphError(f"view cycle through tensor {tj.id!r}")
+            if state[j] == 1:   # (it said "view cycle through tensor 'c1'" alone: which field, and which tensors)
+                loop = [g.tensors[c].id for c in chain[chain.index(j):]] + [tj.id]
+                how = ("its view_of names itself" if len(loop) == 2 else
+                       "view_of " + " -> ".join(_short(x) for x in loop[:8]) + (" -> ..." if len(loop) > 8 else ""))
+                raise GraphError(f"view cycle through tensor {tj.id!r}: {how} (a view lies in another tensor, "
+                                 "and the chain must end at a root)")
             state[j] = 1
             chain.append(j)
             p = tindex.get(tj.view_of)

@@ -55,3 +55,25 @@ def test_an_empty_group_is_refused_naming_the_node():
 def test_no_group_spelt_null_still_runs_the_branches_apart():
     p = memplan.plan(memplan.graph_from_dict(_branches(None)), streams=2)
     assert {s for _, s in p.order} == {0, 1}
+
+
+def _with_views(*views):
+    doc = {"format": "memplan.graph/1", "name": "g", "tensors": [{"id": "x", "size": 256, "kind": "input"}],
+           "nodes": [{"id": "n", "op": "OP", "inputs": ["x"], "outputs": ["y"]}]}
+    doc["tensors"] += [{"id": v, "size": 8, "kind": "intermediate", "view_of": p} for v, p in views]
+    doc["tensors"].append({"id": "y", "size": 256, "kind": "output"})
+    return doc
+
+
+def test_a_tensor_viewing_itself_names_the_field():
+    # it said "view cycle through tensor 'me'", naming no field
+    with pytest.raises(memplan.GraphError, match=r"tensor 'me': its view_of names itself"):
+        memplan.graph_from_dict(_with_views(("me", "me")))
+
+
+def test_a_view_cycle_names_its_tensors_in_view_of_order():
+    with pytest.raises(memplan.GraphError, match=r"tensor 'c1': view_of 'c1' -> 'c2' -> 'c3' -> 'c1' "):
+        memplan.graph_from_dict(_with_views(("c1", "c2"), ("c2", "c3"), ("c3", "c1")))
+    # a view hanging off the cycle: the cycle alone is named, not the way in
+    with pytest.raises(memplan.GraphError, match=r"tensor 'c2': view_of 'c2' -> 'c3' -> 'c2' "):
+        memplan.graph_from_dict(_with_views(("v", "c2"), ("c2", "c3"), ("c3", "c2")))
