@@ -6,7 +6,11 @@ meaning (a ``view_offset`` of 0 or null beside no ``view_of``: no offset, tests/
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import memplan
 
@@ -77,3 +81,26 @@ def test_a_view_cycle_names_its_tensors_in_view_of_order():
     # a view hanging off the cycle: the cycle alone is named, not the way in
     with pytest.raises(memplan.GraphError, match=r"tensor 'c2': view_of 'c2' -> 'c3' -> 'c2' "):
         memplan.graph_from_dict(_with_views(("v", "c2"), ("c2", "c3"), ("c3", "c2")))
+    # a long loop: its first 8 ids, then "..."
+    with pytest.raises(memplan.GraphError, match=r"view_of 't0' -> 't1' .* -> 't7' -> \.\.\. \("):
+        memplan.graph_from_dict(_with_views(*((f"t{i}", f"t{(i + 1) % 9}") for i in range(9))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 7), min_size=1, max_size=8))
+def test_a_view_cycle_message_is_a_real_loop_of_view_of_edges(parents):
+    """Tensor t{i} views t{parents[i]}: every such graph has a cycle (each tensor is a view), and the loop the message
+    names follows view_of edges of the graph and closes on the tensor it starts from."""
+    n = len(parents)
+    views = [(f"t{i}", f"t{p % n}") for i, p in enumerate(parents)]
+    with pytest.raises(memplan.GraphError) as exc:
+        memplan.graph_from_dict(_with_views(*views))
+    msg = str(exc.value)
+    edge = dict(views)
+    if "names itself" in msg:
+        tid = re.search(r"tensor '(t\d+)'", msg).group(1)
+        assert edge[tid] == tid, msg
+        return
+    loop = re.findall(r"'(t\d+)'", msg.split("view_of ", 1)[1].split(" (", 1)[0])
+    assert len(loop) >= 3 and (loop[0] == loop[-1] or (len(loop) == 8 and msg.count("-> ...") == 1)), msg
+    assert all(edge[a] == b for a, b in zip(loop, loop[1:])), msg
