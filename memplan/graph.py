@@ -590,8 +590,12 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             tj = g.tensors[j]
             if tj.view_of is None or state[j] == 2:
                 break
-            if state[j] == 1:
-                raise GraphError(f"view cycle through tensor {tj.id!r}")
+            if state[j] == 1:   # (it said "view cycle through tensor 'c1'" alone: which field, and which tensors)
+                loop = [g.tensors[c].id for c in chain[chain.index(j):]] + [tj.id]
+                how = ("its view_of names itself" if len(loop) == 2 else
+                       "view_of " + " -> ".join(_short(x) for x in loop[:8]) + (" -> ..." if len(loop) > 8 else ""))
+                raise GraphError(f"view cycle through tensor {tj.id!r}: {how} (a view lies in another tensor, "
+                                 "and the chain must end at a root)")
             state[j] = 1
             chain.append(j)
             p = tindex.get(tj.view_of)
@@ -704,6 +708,9 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             continue
         if not isinstance(n.group, str):
             raise GraphError(f"node {n.id!r}: group must be a string")
+        if not n.group:   # a writer's "no group" spelt "" on every node fused the whole graph onto one stream, silently
+            raise GraphError(f"node {n.id!r}: group \"\" is empty (a fusion group has a name; leave 'group' out, "
+                             "or null, for a node fused with none)")
         last = seen_groups.get(n.group)
         if last is not None and last != ni - 1:
             raise GraphError(
@@ -985,6 +992,10 @@ class GraphBuilder:
         for key, name in (("view_of", "parent"), ("view_offset", "offset")):   # tensor()'s and the JSON's names:
             if key in attrs:   # Python's "got multiple values for keyword argument 'view_offset'" before
                 raise GraphError(f"view {id!r}: view() takes the {key} as {name}= (tensor() takes {key}=)")
+        if parent is None:   # (``parent=ids.get(name)`` missing its entry): it built a root of its own, silently,
+            # whose bytes the plan kept apart from the parent the caller meant the view to alias
+            raise GraphError(f"view {id!r}: parent (view_of) is None: a view lies in the tensor it names "
+                             "(GraphBuilder.tensor makes a root)")
         return self.tensor(id, size, kind, view_of=parent, view_offset=offset, **attrs)
 
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
