@@ -708,9 +708,6 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             continue
         if not isinstance(n.group, str):
             raise GraphError(f"node {n.id!r}: group must be a string")
-        if not n.group:   # a writer's "no group" spelt "" on every node fused the whole graph onto one stream, silently
-            raise GraphError(f"node {n.id!r}: group \"\" is empty (a fusion group has a name; leave 'group' out, "
-                             "or null, for a node fused with none)")
         last = seen_groups.get(n.group)
         if last is not None and last != ni - 1:
             raise GraphError(

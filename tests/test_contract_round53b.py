@@ -45,15 +45,11 @@ def _branches(group):
     return doc
 
 
-def test_an_empty_group_is_refused_naming_the_node():
-    # "group": "" on every node (a writer's "no group") fused the whole graph: planned on 1 stream of 2, silently
-    with pytest.raises(memplan.GraphError, match=r"node 'a': group \"\" is empty"):
-        memplan.graph_from_dict(_branches(""))
-    b = memplan.GraphBuilder("g")
-    b.input("x", 256)
-    b.node("a", "A", ["x"], b.output("y", 256), group="")
-    with pytest.raises(memplan.GraphError, match=r"node 'a': group \"\" is empty"):
-        b.build()
+def test_an_empty_group_is_a_group_as_the_contract_words_it():
+    # CONTRACT.md: "group (optional string): nodes with the same group are fused" -- "" is a string like any other,
+    # so nodes all given "" are one fusion group, consecutive on one stream (not refused, not read as no group)
+    p = memplan.plan(memplan.graph_from_dict(_branches("")), streams=2)
+    assert {s for _, s in p.order} == {0} and memplan.verify(memplan.graph_from_dict(_branches("")), p) is None
 
 
 def test_no_group_spelt_null_still_runs_the_branches_apart():
