@@ -73,7 +73,13 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     for comparison only). ``time_limit`` is a deterministic work budget for the whole plan (shared out over
     a memory budget's candidate schedules and over devices): the same input and options give the same plan
     (a wall-clock safety stop, reported in the solver block, is the exception). It bounds the exact solvers'
-    search; the steps before it (schedules, bounds, heuristics) are extra (docs/architecture.md, "Budgets"). A memory
+    search; the steps around it (schedules, ``streams="auto"``'s candidates, happens-before, lifetimes, the clique
+    bound, the heuristics, the serial plan the report quotes, the verifier) are extra: a fixed cost F, what the same
+    plan costs without ``time_limit``, which no limit changes. Measured (session 53b, CPU): F + ``time_limit``, plus
+    up to ``search.SETUP_FREE_SECONDS`` (0.5 s) of the search's own setup (CP-SAT's overruns aside); F grows with
+    the graph and the streams (``layered_graph(3000)``: 0.3 s serial, 2.3 s on 2 streams, 3.2 s on 4, 4.6 s with
+    "auto", of it 2.1 s clique bound and 0.7 s candidates; so ``time_limit=0.5`` ran 1.6-9x 0.5 s in all; table:
+    docs/architecture.md, "Budgets"). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
