@@ -249,7 +249,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     # the attention layers eager may run fused (``fastpath.record``): here, so that a program of ``load_program``
     # itself (the sweep's, a ``program=`` of one) is checked at its calls as compile's own (round 53: it was not)
     fused: list = []
-    fast_watch = (fastpath.record(torch, fused) if not strict and exported is None
+    fast_watch = (fastpath.record(torch, fused, module) if not strict and exported is None
                   and isinstance(module, torch.nn.Module) else contextlib.nullcontext())
     writes = ModuleWrites()
     call_state = None
