@@ -13,6 +13,7 @@ torch = need("torch")
 transformers = need("transformers")
 
 from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 def _llama():
@@ -87,3 +88,32 @@ def test_a_decode_step_given_a_longer_cache_is_refused_and_leaves_it_as_passed()
     with pytest.raises(Exception, match=r"past_key_values_key_cache_0.* is \(2, 2, 7, 8\).*exported with \(2, 2, 6, 8\)"):
         step(_ids(4, 1), past_key_values=cache)
     assert all(torch.equal(a, b) for a, b in zip(_tensors(cache), held))
+
+
+def test_a_cache_of_sliding_window_layers_is_refused_never_grown_without_its_count():
+    """A ``DynamicSlidingWindowLayer`` counts the tokens it has seen (``cumulative_length``), which the flattened
+    cache does not carry: such a decode step stays refused (here at compile), never run with a cache that lost it."""
+    from memplan.errors import GraphError
+
+    torch.manual_seed(0)
+    cfg = transformers.MistralConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
+                                     sliding_window=4)
+    cfg._attn_implementation = "eager"
+    m = transformers.MistralForCausalLM(cfg).eval()
+    with torch.no_grad():
+        cache = m(_ids(0), use_cache=True).past_key_values
+    assert type(cache.layers[0]).__name__ == "DynamicSlidingWindowLayer"
+    with pytest.raises((AtenExecutorError, GraphError)):
+        compile(m, (_ids(0, 1),), kwargs={"past_key_values": cache}, cuda_graph=False)
+
+
+def test_a_call_with_a_cache_of_other_layers_is_refused_before_it_runs():
+    m = _llama()
+    e = copy.deepcopy(m)
+    step = compile(m, (_ids(0, 1),), kwargs={"past_key_values": _prefilled(e, 0)}, cuda_graph=False)
+    cache = _prefilled(e, 1)
+    cache.layers[0] = type("OtherLayer", (type(cache.layers[0]),), {})()
+    vars(cache.layers[0]).update(vars(_prefilled(e, 1).layers[0]))
+    with pytest.raises(AtenExecutorError, match="not a DynamicCache of plain DynamicLayers"):
+        step(_ids(3, 1), past_key_values=cache)

@@ -1027,9 +1027,13 @@ def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[
 
 
 def _is_dynamic_cache(value: Any) -> bool:
-    """transformers' ``DynamicCache`` itself (not a subclass: its pytree registration is the class's own)."""
+    """transformers' ``DynamicCache`` itself (not a subclass: its pytree registration is the class's own) of plain
+    ``DynamicLayer``s alone. Why the layers: the pytree holds only their keys and values, all a ``DynamicLayer``'s
+    state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen (``cumulative_length``), which the
+    program's rebuilt cache would not carry (a later step would then attend otherwise than eager's: refused)."""
     cls = type(value)
-    return cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"
+    return (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"
+            and all(type(x).__name__ == "DynamicLayer" for x in getattr(value, "layers", [None])))
 
 
 def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
@@ -1066,6 +1070,21 @@ def returned_caches(given: dict[str, Any], changed: list[tuple[str, str]], out: 
     return out_paths
 
 
+#: the refusal of a cache argument the compiled call cannot grow as eager's ``update`` does
+CACHE_NOT_ADOPTED = ("the cache passed in is not a DynamicCache of plain DynamicLayers laid out as the export's (its "
+                     "class, its layers' kinds or their count differ): the compiled call cannot grow it as eager's "
+                     "forward would; compile with a cache of this structure")
+
+
+def check_adoptable(caller: Any) -> None:
+    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow: nothing of the
+    call's (the caller's cache, the module's state) is changed then."""
+    if caller is not None and not _is_dynamic_cache(caller):
+        from .errors import AtenExecutorError
+
+        raise AtenExecutorError(CACHE_NOT_ADOPTED)
+
+
 def adopt_cache(caller: Any, new: Any) -> None:
     """Put the program's grown ``DynamicCache`` ``new`` into the caller's ``caller`` as eager's ``update`` leaves it:
     each layer object keeps its identity and takes ``new``'s layer's state (its tensors, its initialized flag); layers
@@ -1074,10 +1093,9 @@ def adopt_cache(caller: Any, new: Any) -> None:
     from .errors import AtenExecutorError
 
     mine, theirs = caller.layers, new.layers
-    if len(theirs) < len(mine) or any(type(a) is not type(b) for a, b in zip(mine, theirs)):
-        raise AtenExecutorError("the DynamicCache passed in is not laid out as the export's (its layers' kinds or "
-                                "count differ): the compiled call cannot grow it as eager would; compile with a cache "
-                                "of this structure")
+    if (not _is_dynamic_cache(caller) or not _is_dynamic_cache(new) or len(theirs) < len(mine)
+            or any(type(a) is not type(b) for a, b in zip(mine, theirs))):
+        raise AtenExecutorError(CACHE_NOT_ADOPTED)
     for a, b in zip(mine, theirs):
         vars(a).update(vars(b))
     mine.extend(theirs[len(mine):])

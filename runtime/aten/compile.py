@@ -175,6 +175,10 @@ class CompiledModule:
                                       call_leaves(self.program, args, kwargs)[0])
             if why is not None:
                 raise AtenExecutorError(why)
+        if self.program.returned_caches and self.guard is not None:
+            given = dict(ambient._argument_names(self.guard.root, args, kwargs))
+            for name, _path in self.program.returned_caches:
+                ambient.check_adoptable(given.get(name))
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
