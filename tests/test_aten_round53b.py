@@ -139,3 +139,30 @@ def test_a_layer_forward_runs_under_no_grad_is_refused_under_grad_mode():
     assert eager and refused
     with mha_fastpath(False):
         assert _verdicts(m, step, _x(), "grad") == (False, False)
+
+
+class Three(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.MultiheadAttention(12, 2, batch_first=True)
+
+    def forward(self, q, k, v):
+        return self.a(q, k, v)[0]
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference"])
+def test_a_call_with_two_tensors_for_merged_inputs_gets_the_merged_inputs_refusal(mode):
+    """Compiled from ``m(x, x, x)`` (export merges the three into one input), called ``m(x, y, y)`` where the fast
+    path is on: the accurate refusal is the merged inputs' (the program reads one tensor for all three), not the
+    fast path's (eager takes none there: not self-attention). Before, the fast path's message."""
+    m = Three().eval()
+    x = _x()
+    step = compile(m, (x, x, x))
+    y = torch.randn(2, 5, 12)
+    with mha_fastpath(True):
+        for args in ((x, y, y), (y, x, x), (x, x, y)):
+            with _mode(mode), pytest.raises(AtenExecutorError, match="torch.export merges into one input"):
+                step(*args)
+        with _mode(mode), pytest.raises(AtenExecutorError, match="fused fast path"):
+            step(y, y, y)

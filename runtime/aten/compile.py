@@ -171,6 +171,10 @@ class CompiledModule:
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
         if self.fused and self.guard is not None:
+            # the call's own refusals first (another structure, constant, or two tensors for inputs the export
+            # merged): the fast path's verdict reads the export's inputs, so a call that does not match them drew its
+            # refusal, not the accurate one (round 53b: m(x, y, y) of a program compiled from m(x, x, x))
+            flatten_inputs(self.program, args, kwargs)
             why = fastpath.fused_layer(torch, self.guard.root, self.fused,
                                       call_leaves(self.program, args, kwargs)[0])
             if why is not None:
