@@ -15,9 +15,12 @@ called). What the export's call passed (batched input, no float mask, matching d
 value come from (an input of the call, by its place in the export's flattening, or an intermediate) is recorded while
 ``load_program`` exports (``record``); at each call the inputs are the call's own (``q is k is v`` and the query's
 ``requires_grad`` as eager's call sees them), and what the module and the state hold (eval, flags, hooks, modes) is
-read then (``fused_layer``). Where the export's tensors cannot be followed (an intermediate's ``requires_grad``, an
-input not found) the check takes the side that refuses (round 53: it refused ``m(x, y, y)`` of a program compiled from
-three tensors, and frozen parameters with a query that requires grad, which eager runs on the standard path).
+read then (``fused_layer``). An intermediate query's ``requires_grad`` follows the leaves of its autograd graph in the
+export (``sources``: parameters by name, inputs of the call), read at each call (round 53b: a frozen attention fed by a
+trainable ``nn.Linear`` was refused under grad mode, eager's standard path). Where the export's tensors cannot be
+followed (a leaf that required no grad at the export, an input not found) the check takes the side that refuses
+(round 53: it refused ``m(x, y, y)`` of a program compiled from three tensors, and frozen parameters with a query
+that requires grad, which eager runs on the standard path).
 """
 
 from __future__ import annotations
