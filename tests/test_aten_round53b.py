@@ -166,3 +166,24 @@ def test_a_call_with_two_tensors_for_merged_inputs_gets_the_merged_inputs_refusa
                 step(*args)
         with _mode(mode), pytest.raises(AtenExecutorError, match="fused fast path"):
             step(y, y, y)
+
+
+@pytest.mark.parametrize("inner_no_grad", [True, False])
+def test_compiled_with_grad_off_a_call_under_grad_mode_is_refused_where_forward_may_turn_grad_off(inner_no_grad):
+    """Compiled under ``torch.no_grad()``, the export cannot tell whether ``forward`` runs the layer in a
+    ``no_grad`` block of its own; where it does, eager takes the fast path under grad mode too. Before, such a call
+    was let through and returned other numbers than eager's (the inner ``no_grad`` case); now refused, naming why
+    (the other case on the safe side); with the switch off, eager's bits."""
+    m = Fed("encoder", inner_no_grad=inner_no_grad).eval()
+    with torch.no_grad():
+        step = compile(m, (_x(),))
+    x = _x()
+    with mha_fastpath(True):
+        with _fused_calls() as seen:
+            m(x)
+        assert bool(seen) == inner_no_grad
+        with pytest.raises(AtenExecutorError, match="compiled with grad off.*no_grad\\(\\) block of its own"):
+            step(x)
+        assert _verdicts(m, step, x, "no_grad") == (True, True)
+    with mha_fastpath(False):
+        assert _verdicts(m, step, x, "grad") == (False, False)

@@ -100,8 +100,11 @@ def _recording(torch: Any, calls: list, module: Any) -> Iterator[None]:
         an input of the call, whose own flag is read at the call); None for them where ``forward`` ran this layer with
         grad off though the export ran under grad mode (a ``no_grad`` block in ``forward``): eager's call then checks
         no ``requires_grad`` at all, whatever the call's mode (before: a call under grad mode with parameters that
-        require grad was let through, and eager took the fast path)."""
-        if outer_grad and not torch.is_grad_enabled():
+        require grad was let through, and eager took the fast path). ``NO_GRAD_EXPORT`` where the export itself ran
+        with grad off: whether ``forward`` turns it off around the layer cannot be told then."""
+        if not outer_grad:
+            return (m, refs, NO_GRAD_EXPORT)
+        if not torch.is_grad_enabled():
             return (m, refs, None)
         return (m, refs, sources(query) if refs[0][0] == "inner" else ())
 
@@ -141,6 +144,12 @@ def unrecorded(torch: Any, module: Any) -> tuple:
     return tuple((m, (("unknown",),) * (3 if isinstance(m, torch.nn.MultiheadAttention) else 1), ())
                  for m in dict.fromkeys(x for x in module.modules() if isinstance(x, kinds)))
 
+
+#: ``record``'s grad sources of a layer the export called with grad off in the export's own mode (compiled under
+#: ``torch.no_grad()`` / ``torch.inference_mode()``): whether ``forward`` runs it with grad off whatever the caller's
+#: mode cannot be told, so a call under grad mode that eager would run fused if it did is refused (round 53b: one
+#: ``forward`` ran inside its own ``no_grad`` was let through, eager took the fast path, other numbers)
+NO_GRAD_EXPORT = "no_grad_export"
 
 #: what a recorded input reference resolves to where the call's inputs cannot say (not found, another shape)
 UNKNOWN = object()
@@ -236,13 +245,22 @@ def fused_layer(torch: Any, root: Any, calls: tuple, leaves: list) -> str | None
         return None
     for m, refs, grads in calls:
         inputs = _resolve(torch, refs, leaves)
-        if _takes_fast_path(torch, m, inputs, _query_grad(torch, root, inputs[0], grads, leaves)):
+        unsure = grads == NO_GRAD_EXPORT
+        fast = _takes_fast_path(torch, m, inputs, _query_grad(torch, root, inputs[0], () if unsure else grads, leaves))
+        unsure = unsure and not fast and torch.is_grad_enabled() and _takes_fast_path(torch, m, inputs, None)
+        if fast or unsure:
             path = next((name for name, x in root.named_modules(remove_duplicate=False) if x is m), None)
             kind = next(c.__name__ for c in type(m).__mro__ if c.__name__ in FUSED
                         and c.__module__.startswith("torch.nn"))
             mode = ("torch.inference_mode()" if torch.is_inference_mode_enabled() else "torch.no_grad()"
                     if not torch.is_grad_enabled() else "parameters that require no grad")
             where = repr(path) if path else "(the compiled module itself)" if path == "" else "(of the module)"
+            if unsure:
+                return (f"{kind} {where} is in eval mode and this program was compiled with grad off, from which it "
+                        "cannot be told whether forward runs the layer with grad off itself (a torch.no_grad() block "
+                        f"of its own): eager then takes torch's fused fast path ({FUSED[kind]}) even in this call "
+                        "under grad mode, which rounds otherwise than the exported standard path; compile under grad "
+                        "mode to call under grad mode, or call with torch.backends.mha.set_fastpath_enabled(False)")
             return (f"{kind} {where} is in eval mode and this call runs under {mode}, where "
                     f"eager takes torch's fused fast path ({FUSED[kind]}), which rounds otherwise than the exported "
                     "standard path: the results would differ from eager's; for eager's numbers of the standard path "
