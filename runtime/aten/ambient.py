@@ -963,6 +963,9 @@ class CallState:
     #: (argument's name, what happened to it) of each argument whose containers ``forward`` changed in place
     #: (``input_changes``): ``acc.append(y)``, ``d["k"] = t``, a ``DynamicCache`` passed in that grows
     inputs: list[tuple[str, str]] = field(default_factory=list)
+    #: (argument's name, path in the output) of each transformers ``DynamicCache`` argument the call changed and
+    #: returned as itself (``returned_caches``)
+    returned_caches: list[tuple[str, tuple]] = field(default_factory=list)
 
 
 def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
@@ -1021,6 +1024,81 @@ def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[
             kind = "tensor" if isinstance(leaves[k], torch.Tensor) else type(leaves[k]).__name__
             out.append((name, f"its leaf {k} (a {kind}) was replaced by another object"))
     return out
+
+
+def _is_dynamic_cache(value: Any) -> bool:
+    """transformers' ``DynamicCache`` itself (not a subclass: its pytree registration is the class's own) of plain
+    ``DynamicLayer``s alone. Why the layers: the pytree holds only their keys and values, all a ``DynamicLayer``'s
+    state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen (``cumulative_length``), which the
+    program's rebuilt cache would not carry (a later step would then attend otherwise than eager's: refused)."""
+    cls = type(value)
+    return (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"
+            and all(type(x).__name__ == "DynamicLayer" for x in getattr(value, "layers", [None])))
+
+
+def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
+    """The path (keys and indices) of ``target`` itself in ``out`` (through dicts, a transformers ``ModelOutput``
+    among them, lists and tuples), or None."""
+    if out is target:
+        return path
+    if depth > 8:
+        return None
+    items = (out.items() if isinstance(out, dict) else enumerate(out) if type(out) in (list, tuple) else ())
+    for k, v in items:
+        found = _path_of(v, target, (*path, k), depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def returned_caches(given: dict[str, Any], changed: list[tuple[str, str]], out: Any) -> list[tuple[str, tuple]]:
+    """(name, path in ``out``) of each changed argument that is a transformers ``DynamicCache`` and that ``forward``
+    returns as itself: a decode step's ``past_key_values``, grown by ``DynamicLayer.update`` (its tensors replaced
+    with longer ones) and returned as the output's ``past_key_values``.
+
+    Why: such a change is no silent loss where the compiled call writes it back: the program's output holds the
+    grown cache's tensors (the importer flattens ``DynamicCache``), so the call puts them into the caller's object
+    as eager's update left them, and returns that object (``adopt_cache``). Every other changed argument stays
+    refused (``input_changes``)."""
+    out_paths = []
+    for name, _what in changed:
+        value = given.get(name)
+        if _is_dynamic_cache(value):
+            path = _path_of(out, value)
+            if path is not None:
+                out_paths.append((name, path))
+    return out_paths
+
+
+#: the refusal of a cache argument the compiled call cannot grow as eager's ``update`` does
+CACHE_NOT_ADOPTED = ("the cache passed in is not a DynamicCache of plain DynamicLayers laid out as the export's (its "
+                     "class, its layers' kinds or their count differ): the compiled call cannot grow it as eager's "
+                     "forward would; compile with a cache of this structure")
+
+
+def check_adoptable(caller: Any) -> None:
+    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow: nothing of the
+    call's (the caller's cache, the module's state) is changed then."""
+    if caller is not None and not _is_dynamic_cache(caller):
+        from .errors import AtenExecutorError
+
+        raise AtenExecutorError(CACHE_NOT_ADOPTED)
+
+
+def adopt_cache(caller: Any, new: Any) -> None:
+    """Put the program's grown ``DynamicCache`` ``new`` into the caller's ``caller`` as eager's ``update`` leaves it:
+    each layer object keeps its identity and takes ``new``'s layer's state (its tensors, its initialized flag); layers
+    ``new`` has beyond the caller's (an empty cache passed in) are appended. Refused where the layers' kinds differ
+    (not one cache structure: nothing is changed then)."""
+    from .errors import AtenExecutorError
+
+    mine, theirs = caller.layers, new.layers
+    if (not _is_dynamic_cache(caller) or not _is_dynamic_cache(new) or len(theirs) < len(mine)
+            or any(type(a) is not type(b) for a, b in zip(mine, theirs))):
+        raise AtenExecutorError(CACHE_NOT_ADOPTED)
+    for a, b in zip(mine, theirs):
+        vars(a).update(vars(b))
+    mine.extend(theirs[len(mine):])
 
 
 def _spec_text(spec: Any, limit: int = 120) -> str:
@@ -1092,6 +1170,7 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
         given = [(name, value, *input_structure(torch, value)) for name, value in _argument_names(module, args, kwargs)]
         out = real(module, *args, **kwargs)
         state.inputs = input_changes(torch, given)
+        state.returned_caches = returned_caches(dict((n, v) for n, v, *_ in given), state.inputs, out)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)
         after = dict(process_settings(torch))

@@ -171,10 +171,18 @@ class CompiledModule:
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
         if self.fused and self.guard is not None:
+            # the call's own refusals first (another structure, constant, or two tensors for inputs the export
+            # merged): the fast path's verdict reads the export's inputs, so a call that does not match them drew its
+            # refusal, not the accurate one (round 53b: m(x, y, y) of a program compiled from m(x, x, x))
+            flatten_inputs(self.program, args, kwargs)
             why = fastpath.fused_layer(torch, self.guard.root, self.fused,
                                       call_leaves(self.program, args, kwargs)[0])
             if why is not None:
                 raise AtenExecutorError(why)
+        if self.program.returned_caches and self.guard is not None:
+            given = dict(ambient._argument_names(self.guard.root, args, kwargs))
+            for name, _path in self.program.returned_caches:
+                ambient.check_adoptable(given.get(name))
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
@@ -185,6 +193,8 @@ class CompiledModule:
             if drawn_from is not None:   # a refused call (an input of another shape) leaves ``random`` as it was
                 random.setstate(drawn_from)   # (round 51: it had advanced it)
             raise
+        if self.program.returned_caches and self.guard is not None:
+            out = _adopt_caches(self.guard.root, self.program.returned_caches, args, kwargs, out)
         values = self.executor.attribute_values
         if self.attr_slots is not None:
             values = tuple(values[i] for i in self.attr_slots)
@@ -386,6 +396,39 @@ class CompiledModule:
         if module_guard.needs_recapture(ex.cuda_graph, ex._captured, True):
             self.recaptures += 1
         self.program, self.executor = program, executor
+
+
+def _adopt_caches(root: Any, caches: tuple, args: tuple, kwargs: dict, out: Any) -> Any:
+    """``out`` with each of the call's ``DynamicCache`` arguments that eager's ``forward`` grows and returns as itself
+    (``Program.returned_caches``) grown as eager's: the program's cache's state put into the caller's object
+    (``ambient.adopt_cache``), which then stands in the output where eager's does. Why: a decode step's
+    ``past_key_values`` was refused before (round 53b: eager's ``out.past_key_values is cache``, longer by the new
+    tokens; a compiled call that left the caller's cache as passed would be a silently other state)."""
+    given = dict(ambient._argument_names(root, args, kwargs))
+    for name, path in caches:
+        caller = given.get(name)
+        if caller is None:
+            continue   # (not passed in this call: nothing of the caller's to grow)
+        ambient.adopt_cache(caller, _at(out, path))
+        out = _put(out, path, caller)
+    return out
+
+
+def _at(out: Any, path: tuple) -> Any:
+    for k in path:
+        out = out[k]
+    return out
+
+
+def _put(out: Any, path: tuple, value: Any) -> Any:
+    """``out`` with ``value`` at ``path`` (a dict's or list's item set in place; a tuple rebuilt)."""
+    if not path:
+        return value
+    inner = _put(out[path[0]], path[1:], value)
+    if type(out) is tuple:
+        return tuple(inner if i == path[0] else v for i, v in enumerate(out))
+    out[path[0]] = inner
+    return out
 
 
 def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, streams: int | str = "auto",  # noqa: A001

@@ -15,9 +15,12 @@ called). What the export's call passed (batched input, no float mask, matching d
 value come from (an input of the call, by its place in the export's flattening, or an intermediate) is recorded while
 ``load_program`` exports (``record``); at each call the inputs are the call's own (``q is k is v`` and the query's
 ``requires_grad`` as eager's call sees them), and what the module and the state hold (eval, flags, hooks, modes) is
-read then (``fused_layer``). Where the export's tensors cannot be followed (an intermediate's ``requires_grad``, an
-input not found) the check takes the side that refuses (round 53: it refused ``m(x, y, y)`` of a program compiled from
-three tensors, and frozen parameters with a query that requires grad, which eager runs on the standard path).
+read then (``fused_layer``). An intermediate query's ``requires_grad`` follows the leaves of its autograd graph in the
+export (``sources``: parameters by name, inputs of the call), read at each call (round 53b: a frozen attention fed by a
+trainable ``nn.Linear`` was refused under grad mode, eager's standard path). Where the export's tensors cannot be
+followed (a leaf that required no grad at the export, an input not found) the check takes the side that refuses
+(round 53: it refused ``m(x, y, y)`` of a program compiled from three tensors, and frozen parameters with a query
+that requires grad, which eager runs on the standard path).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ FUSED = {"MultiheadAttention": "torch._native_multi_head_attention",
 
 
 @contextlib.contextmanager
-def record(torch: Any, calls: list) -> Iterator[None]:
+def record(torch: Any, calls: list, module: Any = None) -> Iterator[None]:
     """Append to ``calls`` (layer, where its inputs come from: ``ref``'s, one per query, key and value, or the source)
     for each layer (``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``, subclasses too) that the block's
     export called with arguments that let eager take the fast path; whether a call's query, key and value are one
@@ -46,10 +49,10 @@ def record(torch: Any, calls: list) -> Iterator[None]:
     from memplan.importers.torch import EXPORT_LOCK
 
     with EXPORT_LOCK:
-        yield from _recording(torch, calls)
+        yield from _recording(torch, calls, module)
 
 
-def _recording(torch: Any, calls: list) -> Iterator[None]:
+def _recording(torch: Any, calls: list, module: Any) -> Iterator[None]:
     """``record``'s body, under the lock."""
     nn = torch.nn
     originals = {cls: cls.__dict__["forward"] for cls in (nn.MultiheadAttention, nn.TransformerEncoderLayer)}
@@ -69,6 +72,42 @@ def _recording(torch: Any, calls: list) -> Iterator[None]:
             return ("in", len(places) - 1 - places.index(node), tuple(t.shape))
         return ("inner", held.setdefault(id(t), (t, len(held)))[1])
 
+    def sources(t: Any) -> tuple | None:
+        """What eager's query ``t`` (an intermediate) requires grad through: the leaves of its autograd graph in the
+        export (a parameter of ``module`` by name, ("param", name); an input of the call, ``ref``'s), so that a call
+        under grad mode resolves them to its own parameters' and inputs' ``requires_grad`` (``_query_grad``). Leaves
+        that were not followed (a parameter or an input that required no grad at the export, a buffer) are left out:
+        the query then counts as requiring no grad (the safe side: refused where eager may take the fast path)."""
+        names = ({id(p): n for n, p in module.named_parameters(remove_duplicate=False)}
+                 if isinstance(module, nn.Module) else {})   # (the export's stand-ins: the names are the module's)
+        found: list = []
+        stack, seen = [t.grad_fn], set()
+        while stack:
+            fn = stack.pop()
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            leaf = getattr(fn, "variable", None)   # (AccumulateGrad: a leaf that requires grad)
+            if leaf is not None:
+                r = ("param", names[id(leaf)]) if id(leaf) in names else ref(leaf)
+                if r[0] != "inner":
+                    found.append(r)
+            stack.extend(f for f, _ in fn.next_functions)
+        return tuple(sorted(dict.fromkeys(found), key=repr))
+
+    def entry(m: Any, refs: tuple, query: Any) -> tuple:
+        """``calls``' entry: the layer, its inputs' references and its query's grad sources (``sources``; () for
+        an input of the call, whose own flag is read at the call); None for them where ``forward`` ran this layer with
+        grad off though the export ran under grad mode (a ``no_grad`` block in ``forward``): eager's call then checks
+        no ``requires_grad`` at all, whatever the call's mode (before: a call under grad mode with parameters that
+        require grad was let through, and eager took the fast path). ``NO_GRAD_EXPORT`` where the export itself ran
+        with grad off: whether ``forward`` turns it off around the layer cannot be told then."""
+        if not outer_grad:
+            return (m, refs, NO_GRAD_EXPORT)
+        if not torch.is_grad_enabled():
+            return (m, refs, None)
+        return (m, refs, sources(query) if refs[0][0] == "inner" else ())
+
     @functools.wraps(originals[nn.MultiheadAttention])   # (the signature export binds a root layer's call by)
     def mha(self: Any, query: Any, key: Any, value: Any, key_padding_mask: Any = None, need_weights: bool = True,
             attn_mask: Any = None, *args: Any, **kwargs: Any) -> Any:
@@ -76,16 +115,17 @@ def _recording(torch: Any, calls: list) -> Iterator[None]:
         if (query.dim() == 3 and not floating and self.in_proj_weight is not None and self.in_proj_bias is not None
                 and query.dtype == self.in_proj_weight.dtype and query.dtype == self.in_proj_bias.dtype
                 and query.shape == key.shape == value.shape and query.dtype == key.dtype == value.dtype):
-            calls.append((self, (ref(query), ref(key), ref(value))))
+            calls.append(entry(self, (ref(query), ref(key), ref(value)), query))
         return originals[nn.MultiheadAttention](self, query, key, value, key_padding_mask, need_weights, attn_mask,
                                                 *args, **kwargs)
 
     @functools.wraps(originals[nn.TransformerEncoderLayer])
     def layer(self: Any, src: Any, *args: Any, **kwargs: Any) -> Any:
         if src.dim() == 3:
-            calls.append((self, (ref(src),)))
+            calls.append(entry(self, (ref(src),), src))
         return originals[nn.TransformerEncoderLayer](self, src, *args, **kwargs)
 
+    outer_grad = torch.is_grad_enabled()   # (the export's own mode: a layer's call with grad off inside is forward's)
     nn.MultiheadAttention.forward, nn.TransformerEncoderLayer.forward = mha, layer
     try:
         yield
@@ -101,9 +141,15 @@ def unrecorded(torch: Any, module: Any) -> tuple:
     query, key and value unknown. The safe side: such a call is refused wherever the layer's own state and the modes
     let eager take the fast path, though the program may call it otherwise (a 2-D input, a float mask)."""
     kinds = (torch.nn.MultiheadAttention, torch.nn.TransformerEncoderLayer)
-    return tuple((m, (("unknown",),) * (3 if isinstance(m, torch.nn.MultiheadAttention) else 1))
+    return tuple((m, (("unknown",),) * (3 if isinstance(m, torch.nn.MultiheadAttention) else 1), ())
                  for m in dict.fromkeys(x for x in module.modules() if isinstance(x, kinds)))
 
+
+#: ``record``'s grad sources of a layer the export called with grad off in the export's own mode (compiled under
+#: ``torch.no_grad()`` / ``torch.inference_mode()``): whether ``forward`` runs it with grad off whatever the caller's
+#: mode cannot be told, so a call under grad mode that eager would run fused if it did is refused (round 53b: one
+#: ``forward`` ran inside its own ``no_grad`` was let through, eager took the fast path, other numbers)
+NO_GRAD_EXPORT = "no_grad_export"
 
 #: what a recorded input reference resolves to where the call's inputs cannot say (not found, another shape)
 UNKNOWN = object()
@@ -135,13 +181,28 @@ def _same(a: Any, b: Any) -> bool:
     return a is b
 
 
-def _requires_grad(x: Any) -> bool:
-    """Whether eager's query requires grad: an input's own flag; an intermediate's or an unknown one's is taken
-    as not (the safe side: refused where eager may take the fast path)."""
-    return not isinstance(x, tuple) and x is not UNKNOWN and bool(x.requires_grad)
+def _query_grad(torch: Any, root: Any, query: Any, grads: tuple | None, leaves: list) -> bool | None:
+    """Whether eager's query requires grad in this call (None: the layer runs with grad off, ``sources``' None): an
+    input's own flag; an intermediate's, whether any of its recorded grad sources (``sources``: parameters of
+    ``root`` by name, inputs of the call) requires grad now, where the call runs under grad mode (round 53b: a frozen
+    attention fed by a trainable ``nn.Linear`` was taken as fused and refused; eager runs it on the standard path).
+    An unknown query, or a source not found, counts as not (the safe side: refused where eager may take the fast
+    path)."""
+    if grads is None:
+        return None
+    if query is UNKNOWN:
+        return False
+    if not isinstance(query, tuple):
+        return bool(query.requires_grad)
+    params = dict(root.named_parameters(remove_duplicate=False)) if any(g[0] == "param" for g in grads) else {}
+    for g in grads:
+        t = params.get(g[1]) if g[0] == "param" else _resolve(torch, (g,), leaves)[0]
+        if isinstance(t, torch.Tensor) and t.requires_grad:
+            return True
+    return False
 
 
-def _takes_fast_path(torch: Any, m: Any, inputs: list) -> bool:
+def _takes_fast_path(torch: Any, m: Any, inputs: list, query_grad: bool | None) -> bool:
     """Whether eager's call of ``m`` (whose export call's arguments allowed it; its query, key and value, or its
     source, the call's ``inputs``: ``_resolve``'s) takes the fast path in the current state: torch's conditions on
     the module, the inputs and the modes, as ``MultiheadAttention.forward`` / ``TransformerEncoderLayer.forward``
@@ -162,8 +223,8 @@ def _takes_fast_path(torch: Any, m: Any, inputs: list) -> bool:
             return False
     elif attn.bias_k is not None or attn.bias_v is not None or attn.add_zero_attn:
         return False
-    if torch.is_grad_enabled():
-        if _requires_grad(inputs[0]):
+    if torch.is_grad_enabled() and query_grad is not None:
+        if query_grad:
             return False
         params = (attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias)
         if layer:
@@ -182,14 +243,24 @@ def fused_layer(torch: Any, root: Any, calls: tuple, leaves: list) -> str | None
     eager's fast path iff the call's are one tensor), else the export's intermediates."""
     if not calls or not torch.backends.mha.get_fastpath_enabled():
         return None
-    for m, refs in calls:
-        if _takes_fast_path(torch, m, _resolve(torch, refs, leaves)):
+    for m, refs, grads in calls:
+        inputs = _resolve(torch, refs, leaves)
+        unsure = grads == NO_GRAD_EXPORT
+        fast = _takes_fast_path(torch, m, inputs, _query_grad(torch, root, inputs[0], () if unsure else grads, leaves))
+        unsure = unsure and not fast and torch.is_grad_enabled() and _takes_fast_path(torch, m, inputs, None)
+        if fast or unsure:
             path = next((name for name, x in root.named_modules(remove_duplicate=False) if x is m), None)
             kind = next(c.__name__ for c in type(m).__mro__ if c.__name__ in FUSED
                         and c.__module__.startswith("torch.nn"))
             mode = ("torch.inference_mode()" if torch.is_inference_mode_enabled() else "torch.no_grad()"
                     if not torch.is_grad_enabled() else "parameters that require no grad")
             where = repr(path) if path else "(the compiled module itself)" if path == "" else "(of the module)"
+            if unsure:
+                return (f"{kind} {where} is in eval mode and this program was compiled with grad off, from which it "
+                        "cannot be told whether forward runs the layer with grad off itself (a torch.no_grad() block "
+                        f"of its own): eager then takes torch's fused fast path ({FUSED[kind]}) even in this call "
+                        "under grad mode, which rounds otherwise than the exported standard path; compile under grad "
+                        "mode to call under grad mode, or call with torch.backends.mha.set_fastpath_enabled(False)")
             return (f"{kind} {where} is in eval mode and this call runs under {mode}, where "
                     f"eager takes torch's fused fast path ({FUSED[kind]}), which rounds otherwise than the exported "
                     "standard path: the results would differ from eager's; for eager's numbers of the standard path "

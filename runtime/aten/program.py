@@ -146,14 +146,18 @@ class Program:
     #: (placeholder, path, owner module, attribute, key or None, generator) of each ``torch.Generator`` of the module
     #: that the program draws from (``_module_generators``): the launches take the module's own object
     generators: tuple[tuple[str, str, Any, str, Any, Any], ...] = ()
-    #: (layer, where its query, key and value come from) of each ``nn.MultiheadAttention`` /
+    #: (layer, where its query, key and value come from, what an intermediate query requires grad through) of each ``nn.MultiheadAttention`` /
     #: ``nn.TransformerEncoderLayer`` that the export called as eager's fused fast path takes it (``fastpath.record``,
     #: by ``load_program``: a program reused with ``program=`` keeps them): () where not recorded (a strict export, an
     #: ``ExportedProgram``: no ``forward`` of the module ran)
-    fast_calls: tuple[tuple[Any, tuple], ...] = ()
+    fast_calls: tuple[tuple[Any, tuple, tuple | None], ...] = ()
     #: whether ``fast_calls`` was recorded (a module's ``forward`` ran in the export): where not, ``compile`` takes every
     #: such layer of the module as one eager may run fused (``fastpath.unrecorded``)
     fast_recorded: bool = False
+    #: (argument's name, path of it in the output) of each transformers ``DynamicCache`` argument that ``forward``
+    #: grows in place and returns as itself (a decode step's ``past_key_values``): the compiled call writes the
+    #: program's cache into the caller's object and returns that object (``ambient.adopt_cache``)
+    returned_caches: tuple[tuple[str, tuple], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -249,7 +253,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     # the attention layers eager may run fused (``fastpath.record``): here, so that a program of ``load_program``
     # itself (the sweep's, a ``program=`` of one) is checked at its calls as compile's own (round 53: it was not)
     fused: list = []
-    fast_watch = (fastpath.record(torch, fused) if not strict and exported is None
+    fast_watch = (fastpath.record(torch, fused, module) if not strict and exported is None
                   and isinstance(module, torch.nn.Module) else contextlib.nullcontext())
     writes = ModuleWrites()
     call_state = None
@@ -284,7 +288,10 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                 "holds): torch.export ran forward once and keeps the value it took then, so every "
                                 "compiled call would reuse it where each eager call takes the next one (and this "
                                 "compile has consumed one): keep such a position in a buffer, or pass the value in")
+    returned_caches = tuple(call_state.returned_caches) if call_state is not None else ()
     for name, what in (call_state.inputs if call_state is not None else ()):
+        if name in dict(returned_caches):
+            continue
         raise AtenExecutorError(f"forward changes its argument {name!r} in place: {what}. A compiled call runs the "
                                 "program on the argument's tensors and never forward's Python on the caller's objects, "
                                 "so they would stay as passed where eager changes them (a list appended to, a dict "
@@ -402,7 +409,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
-                   fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
+                   returned_caches=returned_caches, fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators)
