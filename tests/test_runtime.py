@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from dataclasses import replace
@@ -360,8 +361,14 @@ def _pre_round51_planner(monkeypatch) -> None:
     """memplan's planner as it was before round 51: in-place outputs over any byte of their input's root, shifted
     too (the contract allows such plans; the runtime must still run them, staging copies)."""
     import memplan.solvers as solvers
+    from memplan.solvers import exact_pairs
+
     monkeypatch.setattr(solvers, "shifted_pairs", lambda *_a: [])
     monkeypatch.setattr(solvers, "strict_pairs", lambda problem: problem)
+    # and before round 53, whose greedy/size put an in-place partner exactly on its input or apart in the first pass
+    monkeypatch.setattr(exact_pairs.ExactOrApart, "of", classmethod(lambda cls, *_a, **_k: None))
+    # whose auto also kept a heuristic plan with every pair in place over a smaller one shifting a pair
+    monkeypatch.setattr(importlib.import_module("memplan.solvers.auto"), "keeps_pairs", lambda *_a: True)
 
 
 @pytest.mark.parametrize("fuse", L.FUSE_MODES)
