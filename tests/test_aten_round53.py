@@ -15,7 +15,6 @@ Bugs fixed (each test failed before):
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 
 import pytest
@@ -23,6 +22,7 @@ from needs import need
 
 torch = need("torch")
 
+from fastpath_probe import fused_calls, grad_mode  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
@@ -53,39 +53,13 @@ class Encoder(nn.Module):
         return self.layer(x)
 
 
-@contextlib.contextmanager
-def _fused_calls():
-    """Records eager's calls of torch's fused kernels (the fast path)."""
-    seen = []
-    names = ("_native_multi_head_attention", "_transformer_encoder_layer_fwd")
-    was = {n: getattr(torch, n) for n in names}
-
-    def wrap(n):
-        def f(*a, **k):
-            seen.append(n)
-            return was[n](*a, **k)
-        return f
-
-    for n in names:
-        setattr(torch, n, wrap(n))
-    try:
-        yield seen
-    finally:
-        for n in names:
-            setattr(torch, n, was[n])
-
-
-def _mode(name):
-    return {"grad": contextlib.nullcontext, "no_grad": torch.no_grad, "inference": torch.inference_mode}[name]()
-
-
 def _verdicts(m, step, args, mode):
     """(eager took the fast path, the executor refused the call as fused); None for the latter where the call is
     refused for another reason before it runs (a program of one input called with two tensors for it)."""
-    with _fused_calls() as seen, _mode(mode):
+    with fused_calls() as seen, grad_mode(mode):
         m(*args)
     try:
-        with _mode(mode):
+        with grad_mode(mode):
             step(*args)
     except AtenExecutorError as e:
         if "fused fast path" not in str(e):
@@ -211,7 +185,7 @@ def test_keyword_inputs_in_another_order_are_followed_as_the_export_flattens_the
     step = compile(m, (x,), kwargs={"k": y, "v": _x(3), "n": 3, "scale": 2.0})
     with mha_fastpath(True):
         for q, kv in ((x, x), (x, y), (y, y)):
-            with _fused_calls() as seen, torch.no_grad():
+            with fused_calls() as seen, torch.no_grad():
                 m(q, n=3, scale=2.0, k=kv, v=kv)
             try:
                 with torch.no_grad():

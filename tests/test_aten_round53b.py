@@ -19,6 +19,7 @@ from needs import need
 
 torch = need("torch")
 
+from fastpath_probe import fused_calls, grad_mode  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
@@ -44,39 +45,13 @@ class Fed(nn.Module):
             return self.a(q, q, q)[0] if self.kind == "mha" else self.a(q)
 
 
-@contextlib.contextmanager
-def _fused_calls():
-    """Records eager's calls of torch's fused kernels (the fast path), as tests/test_aten_round53.py does."""
-    seen = []
-    names = ("_native_multi_head_attention", "_transformer_encoder_layer_fwd")
-    was = {n: getattr(torch, n) for n in names}
-
-    def wrap(n):
-        def f(*a, **k):
-            seen.append(n)
-            return was[n](*a, **k)
-        return f
-
-    for n in names:
-        setattr(torch, n, wrap(n))
-    try:
-        yield seen
-    finally:
-        for n in names:
-            setattr(torch, n, was[n])
-
-
-def _mode(name):
-    return {"grad": contextlib.nullcontext, "no_grad": torch.no_grad, "inference": torch.inference_mode}[name]()
-
-
 def _verdicts(m, step, x, mode):
     """(eager took the fast path, the executor refused the call as fused; on a call let through, its result is
     eager's, bitwise)."""
-    with _fused_calls() as seen, _mode(mode):
+    with fused_calls() as seen, grad_mode(mode):
         want = m(x)
     try:
-        with _mode(mode):
+        with grad_mode(mode):
             got = step(x)
     except AtenExecutorError as e:
         assert "fused fast path" in str(e)
@@ -162,9 +137,9 @@ def test_a_call_with_two_tensors_for_merged_inputs_gets_the_merged_inputs_refusa
     y = torch.randn(2, 5, 12)
     with mha_fastpath(True):
         for args in ((x, y, y), (y, x, x), (x, x, y)):
-            with _mode(mode), pytest.raises(AtenExecutorError, match="torch.export merges into one input"):
+            with grad_mode(mode), pytest.raises(AtenExecutorError, match="torch.export merges into one input"):
                 step(*args)
-        with _mode(mode), pytest.raises(AtenExecutorError, match="fused fast path"):
+        with grad_mode(mode), pytest.raises(AtenExecutorError, match="fused fast path"):
             step(y, y, y)
 
 
@@ -179,7 +154,7 @@ def test_compiled_with_grad_off_a_call_under_grad_mode_is_refused_where_forward_
         step = compile(m, (_x(),))
     x = _x()
     with mha_fastpath(True):
-        with _fused_calls() as seen:
+        with fused_calls() as seen:
             m(x)
         assert bool(seen) == inner_no_grad
         with pytest.raises(AtenExecutorError, match="compiled with grad off.*no_grad\\(\\) block of its own"):
