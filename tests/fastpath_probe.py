@@ -39,3 +39,15 @@ def fused_calls():
 def grad_mode(name: str):
     """The context of a grad mode by name: ``"grad"``, ``"no_grad"`` or ``"inference"``."""
     return {"grad": contextlib.nullcontext, "no_grad": torch.no_grad, "inference": torch.inference_mode}[name]()
+
+
+class Three(torch.nn.Module):
+    """An eval-able attention given the root's three inputs as its query, key and value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = torch.nn.MultiheadAttention(12, 2, batch_first=True)
+
+    def forward(self, q, k, v):
+        return self.a(q, k, v)[0]

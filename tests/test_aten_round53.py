@@ -22,25 +22,13 @@ from needs import need
 
 torch = need("torch")
 
-from fastpath_probe import fused_calls, grad_mode  # noqa: E402
+from fastpath_probe import Three, fused_calls, grad_mode  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 from runtime.aten.program import load_program  # noqa: E402
 from runtime.aten.sweep import mha_fastpath  # noqa: E402
-
-
-class Three(nn.Module):
-    """An attention given the root's three inputs as its query, key and value."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.a = nn.MultiheadAttention(12, 2, batch_first=True)
-
-    def forward(self, q, k, v):
-        return self.a(q, k, v)[0]
 
 
 class Encoder(nn.Module):

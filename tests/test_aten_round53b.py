@@ -19,7 +19,7 @@ from needs import need
 
 torch = need("torch")
 
-from fastpath_probe import fused_calls, grad_mode  # noqa: E402
+from fastpath_probe import Three, fused_calls, grad_mode  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
@@ -114,16 +114,6 @@ def test_a_layer_forward_runs_under_no_grad_is_refused_under_grad_mode():
     assert eager and refused
     with mha_fastpath(False):
         assert _verdicts(m, step, _x(), "grad") == (False, False)
-
-
-class Three(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.a = nn.MultiheadAttention(12, 2, batch_first=True)
-
-    def forward(self, q, k, v):
-        return self.a(q, k, v)[0]
 
 
 @pytest.mark.parametrize("mode", ["no_grad", "inference"])

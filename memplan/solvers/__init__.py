@@ -16,7 +16,7 @@ from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes
 from .capacity import OverCapacity, alone_over
-from .check import check_solution
+from .check import check_solution, packs
 from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
 from .named import started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
@@ -118,7 +118,7 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
         if not shifted:
             break
         moved = separate(strict, sol, shifted)
-        if moved is not None and _packs(strict, moved):   # outputs overlapped off their inputs: onto them, or
+        if moved is not None and packs(strict, moved):   # outputs overlapped off their inputs: onto them, or
             sol = moved                                      # into free bytes, the same arena
             break
         if fallback is None:
@@ -148,7 +148,7 @@ def _in_place_default(problem: BufferProblem, solver: str, options: SolveOptions
     if solver not in EXACT and not (solver == "auto" and options.time_limit is not None):
         return None
     default = default_plan(problem, options)
-    if default.info.get("interrupted") or shifted_pairs(problem, default.offsets) or not _packs(problem, default):
+    if default.info.get("interrupted") or shifted_pairs(problem, default.offsets) or not packs(problem, default):
         return None
     return default
 
@@ -160,18 +160,10 @@ def _starts_of(problem: BufferProblem, strict: BufferProblem, options: SolveOpti
     kept = {}
     for name in ("warm_start", "default_start"):
         start = getattr(options, name)
-        if start is None or not _packs(problem, start) or _packs(strict, start):
+        if start is None or not packs(problem, start) or packs(strict, start):
             continue
         kept[name] = None
     return replace(options, **kept) if kept else options
-
-
-def _packs(problem: BufferProblem, start: Solution) -> bool:
-    try:
-        check_solution(problem, start, blame="")
-    except (SolverError, TypeError, ValueError, AttributeError):
-        return False
-    return True
 
 
 def _check_fits(problem: BufferProblem, solver: str, options: SolveOptions, sol: Solution) -> None:

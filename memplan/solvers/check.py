@@ -96,3 +96,13 @@ def _interval_collision(problem: BufferProblem, off: np.ndarray) -> tuple[int, i
         starts.add(o)
         owner[o] = i
     return None
+
+
+def packs(problem: BufferProblem, sol: Solution) -> bool:
+    """Whether ``sol`` is a packing of ``problem`` (``check_solution`` passes), as a yes or no: where a candidate
+    plan (a start given, a repaired packing, a fallback) is only weighed, not returned, its failure is no error."""
+    try:
+        check_solution(problem, sol, blame="")
+    except (SolverError, TypeError, ValueError, AttributeError):
+        return False
+    return True
