@@ -179,10 +179,11 @@ class CompiledModule:
                                       call_leaves(self.program, args, kwargs)[0])
             if why is not None:
                 raise AtenExecutorError(why)
+        caches = None   # (the call's arguments by name, where it passes a cache eager grows: read once)
         if self.program.returned_caches and self.guard is not None:
-            given = dict(ambient._argument_names(self.guard.root, args, kwargs))
+            caches = dict(ambient._argument_names(self.guard.root, args, kwargs))
             for name, _path in self.program.returned_caches:
-                ambient.check_adoptable(given.get(name))
+                ambient.check_adoptable(caches.get(name))
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
@@ -193,8 +194,8 @@ class CompiledModule:
             if drawn_from is not None:   # a refused call (an input of another shape) leaves ``random`` as it was
                 random.setstate(drawn_from)   # (round 51: it had advanced it)
             raise
-        if self.program.returned_caches and self.guard is not None:
-            out = _adopt_caches(self.guard.root, self.program.returned_caches, args, kwargs, out)
+        if caches is not None:
+            out = _adopt_caches(caches, self.program.returned_caches, out)
         values = self.executor.attribute_values
         if self.attr_slots is not None:
             values = tuple(values[i] for i in self.attr_slots)
@@ -398,13 +399,13 @@ class CompiledModule:
         self.program, self.executor = program, executor
 
 
-def _adopt_caches(root: Any, caches: tuple, args: tuple, kwargs: dict, out: Any) -> Any:
+def _adopt_caches(given: dict[str, Any], caches: tuple, out: Any) -> Any:
     """``out`` with each of the call's ``DynamicCache`` arguments that eager's ``forward`` grows and returns as itself
     (``Program.returned_caches``) grown as eager's: the program's cache's state put into the caller's object
     (``ambient.adopt_cache``), which then stands in the output where eager's does. Why: a decode step's
     ``past_key_values`` was refused before (round 53b: eager's ``out.past_key_values is cache``, longer by the new
-    tokens; a compiled call that left the caller's cache as passed would be a silently other state)."""
-    given = dict(ambient._argument_names(root, args, kwargs))
+    tokens; a compiled call that left the caller's cache as passed would be a silently other state). ``given``: the
+    call's arguments by name."""
     for name, path in caches:
         caller = given.get(name)
         if caller is None:
