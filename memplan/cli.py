@@ -286,7 +286,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     inputs = {"plan": args.plan} | ({"graph": args.graph} if args.graph is not None else {})
     _check_report_stdout("show", inputs=inputs)
     if args.graph is None:
+        from .planfile import check_plan_alone
+
         plan = load_plan(args.plan)
+        check_plan_alone(plan, args.plan)   # (alone, no verifier: what the file contradicts in itself)
     else:
         from .io import load_safe_pair
 

@@ -717,6 +717,97 @@ def check_plan_for(graph: Graph, plan: Plan) -> None:
         raise PlanMismatch(found, total=found.total)
 
 
+def plan_alone_problems(plan: Plan, limit: int = 1) -> tuple[list[str], int]:
+    """What a plan document contradicts in itself, without its graph: up to ``limit`` messages (each naming its node,
+    tensor or event) and how many there are in all. Every one of them the verifier (``verify.check``) refuses for any
+    graph, so a plan it calls safe has none. Checked: node and tensor ids listed once; each node on a stream in
+    ``0..streams-1``; each event between two listed nodes on different streams, its record issued before its wait;
+    each placed tensor at a non-negative offset with ``offset + size`` within ``arena_bytes`` (its device's arena in a
+    split plan), a size of at least 0; a lower bound no larger than the arena; a split plan's devices in range, each
+    stream on one device. Why: ``memplan show plan.json`` (no ``--graph``) summarised a plan with a node on stream 7 of
+    3, an event waited on before its record, a tensor placed past the arena or twice, as readily as a sound one (and
+    a tool that trusts the summary trusts the file). Linear in the plan's size."""
+    found: list[str] = []
+    total = 0
+
+    def bad(msg: str) -> None:
+        nonlocal total
+        total += 1
+        if len(found) < limit:
+            found.append(msg)
+
+    split = plan.devices > 1
+    place: dict[str, int] = {}
+    stream_of: dict[str, int] = {}
+    device_of_stream: dict[int, tuple[int, str]] = {}
+    for k, (nid, s) in enumerate(plan.order):
+        if nid in place:
+            bad(f"node {_short(nid)} appears twice in order (order[{place[nid]}] and order[{k}])")
+            continue
+        place[nid], stream_of[nid] = k, s
+        if not 0 <= s < plan.streams:
+            bad(f"node {_short(nid)} runs on stream {s}, outside 0..{plan.streams - 1} (the plan declares "
+                f"{counted(plan.streams, 'stream')})")
+        if split and k < len(plan.node_devices):
+            d = plan.node_devices[k]
+            if not 0 <= d < plan.devices:
+                bad(f"node {_short(nid)} runs on device {d}, outside 0..{plan.devices - 1}")
+            elif device_of_stream.setdefault(s, (d, nid))[0] != d:
+                other = device_of_stream[s]
+                bad(f"stream {s} runs node {_short(other[1])} on device {other[0]} and node {_short(nid)} on device "
+                    f"{d}: a stream belongs to one device")
+    for a, b in dict.fromkeys(plan.events):   # (an event listed twice restates one edge: harmless, as verify holds)
+        what = f"event {_short(a)}->{_short(b)}"
+        unknown = next((x for x in (a, b) if x not in place), None)
+        if unknown is not None:
+            bad(f"{what} names node {_short(unknown)}, which the plan's order does not list")
+        elif stream_of[a] == stream_of[b]:
+            bad(f"{what} joins stream {stream_of[a]} to itself (an event links two streams)")
+        elif place[a] >= place[b]:
+            bad(f"{what} is waited on before it is recorded: {_short(b)} is issued at order[{place[b]}], "
+                f"{_short(a)} at order[{place[a]}] (a wait on an event not yet recorded is a no-op: a race)")
+    arenas = plan.device_arena_bytes if split else ()
+    for d, a in enumerate(arenas):
+        if not 0 <= a <= plan.arena_bytes:
+            bad(f"device {d}'s arena of {a} bytes lies outside 0..arena_bytes {plan.arena_bytes}")
+    placed: dict[str, int] = {}
+    for k, (tid, off, size) in enumerate(plan.tensors):
+        if tid in placed:
+            bad(f"tensor {_short(tid)} is placed twice (tensors[{placed[tid]}] and tensors[{k}])")
+            continue
+        placed[tid] = k
+        if size < 0:
+            bad(f"tensor {_short(tid)} has size {size}, below 0")
+            continue
+        d = plan.tensor_devices[k] if split and k < len(plan.tensor_devices) else None
+        if d is not None and not 0 <= d < plan.devices:
+            bad(f"tensor {_short(tid)} lives on device {d}, outside 0..{plan.devices - 1}")
+            continue
+        if off is None:
+            continue
+        end, where = (plan.arena_bytes, "arena_bytes") if d is None or d >= len(arenas) else (
+            arenas[d], f"device {d}'s arena")
+        if off < 0:
+            bad(f"tensor {_short(tid)} has offset {off}, below 0")
+        elif off + size > end:
+            bad(f"tensor {_short(tid)} [{off}, {off + size}) ends past {where} of {end} bytes")
+    if plan.lower_bound_bytes > plan.arena_bytes:
+        bad(f"lower_bound_bytes {plan.lower_bound_bytes} exceeds arena_bytes {plan.arena_bytes}: no plan beats a "
+            "proven bound")
+    return found, total
+
+
+def check_plan_alone(plan: Plan, source: str = "plan") -> None:
+    """``PlanFormatError`` naming the first thing ``plan`` contradicts in itself (``plan_alone_problems``) and how
+    many more there are: the check of a command that reads a plan without its graph (``memplan show PLAN``)."""
+    check_plan_fields(plan, source)
+    _check_device_fields(plan)
+    found, total = plan_alone_problems(plan)
+    if found:
+        more = f" (and {counted(total - 1, 'more problem')})" if total > 1 else ""
+        raise PlanFormatError(f"{source}: {found[0]}{more}; no plan with this is safe for any graph")
+
+
 def _one_device_defaults(plan: Plan) -> dict[str, tuple]:
     """The device fields of one-device ``plan`` that merely restate its one device (every entry on device 0;
     ``device_arena_bytes`` of ``(arena_bytes,)``), each mapped to ``()``: what ``load_plan`` reads for them (a
