@@ -720,7 +720,7 @@ def check_plan_for(graph: Graph, plan: Plan) -> None:
 def plan_alone_problems(plan: Plan, limit: int = 1) -> tuple[list[str], int]:
     """What a plan document contradicts in itself, without its graph: up to ``limit`` messages (each naming its node,
     tensor or event) and how many there are in all. Every one of them the verifier (``verify.check``) refuses for any
-    graph, so a plan it calls safe has none. Checked: node and tensor ids listed once; each node on a stream in
+    graph, so a plan it calls safe has none. Checked: node and tensor ids non-empty and listed once; each node on a stream in
     ``0..streams-1``; each event between two listed nodes on different streams, its record issued before its wait;
     each placed tensor at a non-negative offset with ``offset + size`` within ``arena_bytes`` (its device's arena in a
     split plan), a size of at least 0; a lower bound no larger than the arena; a split plan's devices in range, each
@@ -741,6 +741,8 @@ def plan_alone_problems(plan: Plan, limit: int = 1) -> tuple[list[str], int]:
     stream_of: dict[str, int] = {}
     device_of_stream: dict[int, tuple[int, str]] = {}
     for k, (nid, s) in enumerate(plan.order):
+        if not nid:   # (a graph refuses an empty id: graph._register_id)
+            bad(f"order[{k}] names node '', an empty id (a node id is a non-empty string)")
         if nid in place:
             bad(f"node {_short(nid)} appears twice in order (order[{place[nid]}] and order[{k}])")
             continue
@@ -772,6 +774,8 @@ def plan_alone_problems(plan: Plan, limit: int = 1) -> tuple[list[str], int]:
             bad(f"device {d}'s arena of {a} bytes lies outside 0..arena_bytes {plan.arena_bytes}")
     placed: dict[str, int] = {}
     for k, (tid, off, size) in enumerate(plan.tensors):
+        if not tid:
+            bad(f"tensors[{k}] places tensor '', an empty id (a tensor id is a non-empty string)")
         if tid in placed:
             bad(f"tensor {_short(tid)} is placed twice (tensors[{placed[tid]}] and tensors[{k}])")
             continue

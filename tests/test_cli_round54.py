@@ -10,9 +10,12 @@ verifier: everything the verifier accepts passes, and everything it refuses alon
 from __future__ import annotations
 
 import copy
+import functools
 import json
 
 import pytest
+from cli_contract import assert_bad_input, run_memplan
+from corrupt import _slots, commands, corrupt_n, make_inputs, run_case, semantic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +24,6 @@ from memplan import examples
 from memplan.errors import PlanFormatError
 from memplan.planfile import check_plan_alone, plan_alone_problems, plan_from_dict
 from memplan.verify import check
-from tests.cli_contract import assert_bad_input, run_memplan
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,8 @@ EDITS = [
      ["->'src'", "waited on before it is recorded"]),
     ("event within one stream", lambda d: d["events"].append({"after": "src", "before": "src"}),
      ["event 'src'->'src'", "joins stream"]),
+    ("empty node id", lambda d: d["order"][2].update(node=""), ["order[2] names node ''"]),
+    ("empty tensor id", lambda d: d["tensors"][2].update(id=""), ["tensors[2] places tensor ''"]),
     ("bound above the arena", lambda d: d.update(lower_bound_bytes=d["arena_bytes"] + 1), ["lower_bound_bytes"]),
 ]
 
@@ -120,12 +124,16 @@ def test_many_problems_are_counted_in_the_one_line(fanout):
 _GRAPHS = ("chain", "diamond", "fanout15", "qkv", "views", "moe")
 
 
+@functools.cache
+def _planned(name: str, streams: int):
+    graph = examples.bundled()[name]
+    return graph, memplan.plan(graph, solver="greedy", streams=streams).to_dict()
+
+
 @st.composite
 def _edited_plans(draw):
-    name = draw(st.sampled_from(_GRAPHS))
-    graph = examples.bundled()[name]
-    plan = memplan.plan(graph, solver="greedy", streams=draw(st.integers(1, 3)))
-    doc = plan.to_dict()
+    graph, doc = _planned(draw(st.sampled_from(_GRAPHS)), draw(st.integers(1, 3)))
+    doc = copy.deepcopy(doc)
     for _ in range(draw(st.integers(0, 2))):
         part = draw(st.sampled_from(["order", "events", "tensors", "top"]))
         if part == "top":
@@ -155,3 +163,109 @@ def test_plan_alone_agrees_with_the_verifier(case):
         assert total == 0, problems   # a safe plan passes
     if total:
         assert findings, problems     # what the plan alone refuses, the verifier refuses
+
+
+# ---- hostile JSON: every reader and command --------------------------------------------------------------------------
+
+#: the mutations of the brief's list that tests/corrupt.py does not make: raw text put where a value was
+DEEP = 10_000
+RAW_VALUES = ["NaN", "Infinity", "-Infinity", "9" * 5000, str(2 ** 63), str(2 ** 64), str(-(2 ** 63) - 1), "1e400",
+              "[" * DEEP + "]" * DEEP, '{"a":' * DEEP + "1" + "}" * DEEP, "1.0", "-0", '"\\ud800"', '"\\u0000"']
+WRONG = [None, True, False, "x", "", [], {}, 1.5, -1, 0, [1, 2], {"a": 1}]
+MUTATIONS = ("drop", "wrong", "raw", "dupkey", "byte", "bom", "utf16", "truncate")
+_MARK = "__memplan_round54__"
+
+
+def mutate(data: bytes, how: str, pick) -> bytes:
+    """``data`` (a valid JSON document) mutated ``how``; ``pick(n)`` chooses an index below ``n`` (hypothesis's draws,
+    or a ``random.Random``'s in a fuzz run), so each choice shrinks."""
+    if how == "bom":
+        return b"\xef\xbb\xbf" + data
+    if how == "utf16":
+        return data.decode().encode(["utf-16", "utf-16-le", "utf-32"][pick(3)])
+    if how == "truncate":
+        return data[:pick(len(data))]
+    if how == "byte":
+        i = pick(len(data) + 1)
+        return data[:i] + bytes([0x80 + pick(128)]) + data[i:]
+    doc = json.loads(data)
+    slots = _slots(doc)
+    if how == "drop":
+        dicts = [(c, k) for c, k in slots if isinstance(c, dict)]
+        c, k = dicts[pick(len(dicts))]
+        del c[k]
+        return json.dumps(doc).encode()
+    c, k = slots[pick(len(slots))]
+    if how == "wrong":
+        c[k] = WRONG[pick(len(WRONG))]
+        return json.dumps(doc).encode()
+    if how == "raw":
+        c[k] = _MARK
+        return json.dumps(doc).replace(json.dumps(_MARK), RAW_VALUES[pick(len(RAW_VALUES))], 1).encode()
+    # dupkey: a key of an object written twice, the second time with a value from elsewhere in the document
+    dicts = [(c, k) for c, k in slots if isinstance(c, dict)]
+    c, k = dicts[pick(len(dicts))]
+    other = slots[pick(len(slots))]
+    old, c[k] = c[k], _MARK
+    text = json.dumps(doc)
+    twice = f"{json.dumps(old)}, {json.dumps(k)}: {json.dumps(other[0][other[1]]) if other[0] is not c else json.dumps(old)}"
+    return text.replace(json.dumps(_MARK), twice, 1).encode()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """tests/corrupt.py's valid graphs (views, in-place, groups, KV-cache writes), their serial, multi-stream and
+    split plans: each mutated in turn."""
+    return make_inputs(str(tmp_path_factory.mktemp("round54")))
+
+
+def _json_files(inputs) -> list[str]:
+    return sorted(n for n in inputs.files if n.endswith(".json"))
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_json_keeps_the_contract_of_readers_and_commands(inputs, data):
+    """Each mutation of the list (a field dropped, a wrong type, NaN, Infinity, 5,000 digits, 2**64, arrays or objects
+    nested 10,000 deep, a key written twice, a byte that is no UTF-8, a byte-order mark, UTF-16/32, a truncation) of
+    a valid graph or plan, read by ``load_graph``/``load_plan`` (a ``MemplanError`` or a value, nothing else) and by a
+    command that reads it (``corrupt.run_case``: exit 0, or exit 2 with one line and no output written; no input
+    changed, no temporary file left; a ``verify`` that passes is held to the oracle)."""
+    target = data.draw(st.sampled_from(_json_files(inputs)), "file")
+    how = data.draw(st.sampled_from(MUTATIONS), "mutation")
+    mutated = mutate(inputs.files[target], how, lambda n: data.draw(st.integers(0, max(n - 1, 0))))
+    lib = inputs.path("lib.json")
+    with open(lib, "wb") as f:
+        f.write(mutated)
+    load = memplan.load_graph if target == f"{target.split('.')[0]}.json" else memplan.load_plan
+    try:
+        load(lib)
+    except memplan.MemplanError:
+        pass
+    argv = data.draw(st.sampled_from(commands(inputs, target)), "command")
+    _code, problem = run_case(inputs, target, mutated, argv, timeout=60)
+    assert problem is None, f"{target} ({how}): memplan {' '.join(argv)}: {problem}"
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
+def test_show_alone_never_refuses_a_plan_verify_proves_safe(inputs, data, seed):
+    """A plan edited (tests/corrupt.py's corruptions, a hazard planted, the mutations above): where ``memplan verify
+    GRAPH PLAN`` passes it, ``memplan show PLAN`` (no graph) shows it; where ``show`` refuses it alone, so does
+    ``verify``."""
+    import random
+
+    rnd = random.Random(seed)
+    target = data.draw(st.sampled_from([n for n in _json_files(inputs) if n.count(".") == 2]), "plan")
+    edit = data.draw(st.sampled_from(["corrupt", "semantic", "semantic", "mutate"]), "edit")
+    made = (corrupt_n(inputs.files[target], rnd) if edit == "corrupt" else semantic(inputs, target, rnd)
+            if edit == "semantic" else ("mutate", mutate(inputs.files[target], rnd.choice(MUTATIONS), rnd.randrange)))
+    if made is None:
+        return
+    what, mutated = made
+    graph = inputs.path(f"{target.split('.')[0]}.json")
+    verified, problem = run_case(inputs, target, mutated, ["verify", graph, inputs.path(target)], timeout=60)
+    assert problem is None, (what, problem)
+    shown, problem = run_case(inputs, target, mutated, ["show", inputs.path(target)], timeout=60)
+    assert problem is None, (what, problem)
+    assert shown == 0 or verified == 2, f"{target} ({what}): show refused a plan verify passed"
