@@ -15,7 +15,7 @@ import json
 
 import pytest
 from cli_contract import assert_bad_input, run_memplan
-from corrupt import _slots, commands, corrupt_n, make_inputs, run_case, semantic
+from corrupt import _slots, bench_command, commands, corrupt_n, make_inputs, run_case, semantic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -242,7 +242,8 @@ def test_hostile_json_keeps_the_contract_of_readers_and_commands(inputs, data):
         load(lib)
     except memplan.MemplanError:
         pass
-    argv = data.draw(st.sampled_from(commands(inputs, target)), "command")
+    bench = bench_command(inputs, target)   # (a graph: ``bench planners --graph`` reads it too)
+    argv = data.draw(st.sampled_from(commands(inputs, target) + ([bench] if bench else [])), "command")
     _code, problem = run_case(inputs, target, mutated, argv, timeout=60)
     assert problem is None, f"{target} ({how}): memplan {' '.join(argv)}: {problem}"
 
