@@ -125,20 +125,28 @@ _GRAPHS = ("chain", "diamond", "fanout15", "qkv", "views", "moe")
 
 
 @functools.cache
-def _planned(name: str, streams: int):
-    graph = examples.bundled()[name]
-    return graph, memplan.plan(graph, solver="greedy", streams=streams).to_dict()
+def _planned(name: str, streams: int, devices: int):
+    """The graph a plan refers to (the split graph for 2 devices) and the plan's document."""
+    planned = memplan.plan_graph(examples.bundled()[name], solver="greedy", streams=streams, devices=devices)
+    return planned.graph, planned.plan.to_dict()
 
 
 @st.composite
 def _edited_plans(draw):
-    graph, doc = _planned(draw(st.sampled_from(_GRAPHS)), draw(st.integers(1, 3)))
+    devices = draw(st.sampled_from([1, 1, 2]))
+    name = draw(st.sampled_from(_GRAPHS if devices == 1 else ("chain", "fanout15", "moe", "views")))
+    graph, doc = _planned(name, draw(st.integers(1, 3)), devices)
     doc = copy.deepcopy(doc)
     for _ in range(draw(st.integers(0, 2))):
         part = draw(st.sampled_from(["order", "events", "tensors", "top"]))
         if part == "top":
-            key = draw(st.sampled_from(["streams", "arena_bytes", "lower_bound_bytes"]))
-            doc[key] = max(doc[key] + draw(st.integers(-2, 2)) * draw(st.sampled_from([1, 256])), 1)
+            key = draw(st.sampled_from(["streams", "arena_bytes", "lower_bound_bytes"]
+                                       + ["device_arena_bytes"] * (devices > 1)))
+            if key == "device_arena_bytes":
+                d = draw(st.integers(0, devices - 1))
+                doc[key][d] += draw(st.integers(-2, 2)) * draw(st.sampled_from([1, 256, 1024]))
+            else:
+                doc[key] = min(max(doc[key] + draw(st.integers(-2, 2)) * draw(st.sampled_from([1, 256])), 1), 1024)
         elif doc[part]:
             i = draw(st.integers(0, len(doc[part]) - 1))
             entry = doc[part][i]
