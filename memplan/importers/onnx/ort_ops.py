@@ -584,6 +584,78 @@ def _unique_indices(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {} if x is None or len(x) != 1 else {1: (7, tuple(x))}
 
 
+def _dropout_mask(bitmask: bool):
+    """BiasDropout / BitmaskDropout / BitmaskBiasDropout (CUDA kernels only): ``output`` has ``data``'s shape and
+    type; the optional ``mask`` is bool of ``data``'s shape, or, packed (``bitmask``), one uint32 word per 32 elements
+    (``[ceil(numel / 32)]``), as the op's documentation and CUDA kernel make it."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x = shapes[0] if shapes else None
+        if x is None or not elems[0]:
+            return {}
+        mask = (12, (-(-math.prod(x) // 32),)) if bitmask else (9, tuple(x))
+        return {0: (elems[0], tuple(x)), 1: mask}
+    return rule
+
+
+def _broadcast_of(a: int, b: int, elem: int | None = None):
+    """Elementwise binary ops with numpy broadcasting of inputs ``a`` and ``b`` (ComplexMul / ComplexMulConj: 0 and
+    1, the last axis holding the real and imaginary parts; MulInteger: 0 and 2, int32), in input ``a``'s type or
+    ``elem``."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x, y = (shapes[k] if k < len(shapes) else None for k in (a, b))
+        dims = None if x is None or y is None else _broadcast([x, y])
+        return {} if dims is None or not (elem or elems[a]) else {0: (elem or elems[a], dims)}
+    return rule
+
+
+def _typed_like_input(elem: int | None):
+    """QuantizeWithOrder (int8), DequantizeWithOrder (its ``to``: float or float16): the input's shape, its
+    elements converted; an ordering attribute moves elements, not the count."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x = shapes[0] if shapes else None
+        to = elem if elem is not None else attrs.get("to")
+        return {} if x is None or to not in (1, 3, 10) else {0: (to, tuple(x))}
+    return rule
+
+
+def _qordered_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QOrderedMatMul: ``A`` (input 0) times ``B`` (input 2) as MatMul sizes them, in int8; the orders (cuBLASLt
+    layouts) move elements, not the count."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 2))
+    dims = None if a is None or b is None else _standard_inference("MatMul", {}, [a, b], [1, 1])
+    return {} if dims is None else {0: (3, dims)}
+
+
+def _torch_embedding(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """TorchEmbedding: ``weight [V, D]`` looked up by ``indices [...]`` gives ``[..., D]`` in the weight's type."""
+    w, ids = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    return {} if w is None or ids is None or len(w) != 2 else {0: (elems[0], tuple(ids) + (w[1],))}
+
+
+def _is_all_finite(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """IsAllFinite: one bool (a scalar) for all its inputs."""
+    return {0: (9, ())}
+
+
+def _gemma_rotary(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GemmaRotaryEmbedding: ``output1 = q * cos + q_rot * sin`` of ``q``'s shape (input 1), ``output2`` likewise of
+    ``k``'s (input 3), both ``[B, N, S, D]`` float16."""
+    q, k = (shapes[i] if i < len(shapes) else None for i in (1, 3))
+    return {} if q is None or k is None else {0: (elems[1], tuple(q)), 1: (elems[3], tuple(k))}
+
+
+#: rules for onnxruntime ops with kernels for CUDA (or other GPU providers) only, that no shape inference sizes, each
+#: from the op's documentation (its schema's doc and type constraints; onnxruntime's CPU build has no kernel to
+#: check them against: tests/test_onnx_round54.py holds them to the documented shapes). Before round 54 a
+#: declaration of their outputs was planned as given (a BiasSoftmax of ``[2, 3, 4]`` float declared ``[1]``: 4
+#: bytes planned, 96 written)
+ORT_GPU_RULES = {"BiasSoftmax": _shape_of_input(0), "BiasDropout": _dropout_mask(False),
+                 "BitmaskDropout": _dropout_mask(True), "BitmaskBiasDropout": _dropout_mask(True),
+                 "ComplexMul": _broadcast_of(0, 1), "ComplexMulConj": _broadcast_of(0, 1),
+                 "MulInteger": _broadcast_of(0, 2, 6), "QOrderedGelu": _shape_of_input(0),
+                 "QuantizeWithOrder": _typed_like_input(3), "DequantizeWithOrder": _typed_like_input(None),
+                 "TorchEmbedding": _torch_embedding, "IsAllFinite": _is_all_finite, "QOrderedMatMul": _qordered_matmul,
+                 "FusedMatMulActivation": _fused_matmul, "GemmaRotaryEmbedding": _gemma_rotary}
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
 #: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py, test_onnx_left28.py,
 #: test_onnx_left28c.py): op ->
@@ -606,13 +678,14 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices,
              **{op: _shape_of_input(0) for op in ("GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding")},
              "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
-             "DynamicQuantizeLSTM": _dynamic_quantize_lstm}
+             "DynamicQuantizeLSTM": _dynamic_quantize_lstm, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
-                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM"})
-#: onnxruntime's ops with a CPU kernel that no shape inference sizes and memplan has no rule for (each too
+                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", *ORT_GPU_RULES})
+#: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
+#: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
@@ -620,7 +693,16 @@ ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "Causa
                          "ConvTransposeWithDynamicPads", "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch",
                          "LinearAttention", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
                          "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
-                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding"})
+                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding",
+                         # (with kernels for GPU providers only, round 54: a declaration was planned as given)
+                         "ConvStateReplay", "DecoderAttention", "DecoderMaskedSelfAttention", "DequantizeBFP",
+                         "EPContext", "GatedDeltaNetStateReplay", "Irfft", "Mamba2Verify",
+                         "MatMulBlockQuantizedFp4Weight", "MatMulBlockQuantizedFp8Weight", "MatMulNBitsMlp",
+                         "MatMulNBitsQLoRA", "MatMulNBitsQkv", "MatMulPacked", "MoEPacked", "NhwcFusedConv",
+                         "PackedSparseAttentionIndexerMerge", "QLinearReduceMean", "QOrderedAttention",
+                         "QOrderedLayerNormalization", "QOrderedLongformerAttention",
+                         "QuantizeBFP", "RMSNormRotary", "ReduceSumInteger", "Rfft", "RouterGateUpProj", "Snpe",
+                         "SpeculativePrefixCommit", "SwiGLU"})
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
@@ -695,6 +777,12 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
     return {op: handler(rule, table.get(op)) for op, rule in ORT_RULES.items()}
 
 
+def _ruled_by(op: str) -> str:
+    """What memplan's rule for onnxruntime's ``op`` was checked against, for its refusals."""
+    return ("from its documentation: onnxruntime's CPU build has no kernel of it" if op in ORT_GPU_RULES
+            else "checked against onnxruntime's kernels")
+
+
 def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
     """Refuse the first node of ``ORT_UNSIZED`` among ``ort_nodes`` (``(index, node)`` of onnxruntime's ops in
     ``g2``), naming it and its op, whether or not onnxruntime is installed: nothing sizes its outputs but the
@@ -719,7 +807,7 @@ def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependen
         for o in n.output:
             if o and o not in found and o not in data_dependent:
                 raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): memplan's rule for "
-                                 f"{n.op_type} (checked against onnxruntime's kernel) cannot size its output {o!r} "
+                                 f"{n.op_type} ({_ruled_by(n.op_type)}) cannot size its output {o!r} "
                                  "from these inputs (one of unknown shape or type, or attributes the kernel "
                                  "refuses), and a declared size is not checked (unsupported)")
 
@@ -806,7 +894,7 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
                                                fixed)
                 if kind != "tensor_type" or (tt.elem_type and tt.elem_type != elem):
                     shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
-                    by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
+                    by = (f"memplan's rule for {n.op_type} ({_ruled_by(n.op_type)})"
                           if n.op_type in ORT_RULES else "onnxruntime's shape inference")
                     raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {shown}, but {by} "
                                      f"makes it {_show_type(elem, list(dims))}: onnxruntime refuses the model "
