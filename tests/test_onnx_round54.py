@@ -172,3 +172,81 @@ def test_an_optimizer_op_is_sized_as_its_cpu_kernel_writes(name):
     real = ort_sizes(m, _feeds(inputs), strict=True)
     compared, bad = size_mismatches(import_onnx(m), real, f"{name}: ")
     assert compared == outputs and not bad, bad
+
+
+# --- 3. LinearAttention and ConvTransposeWithDynamicPads: sized as their CPU kernels write ----------------------------
+
+def _la(q, k, v, past=None, decl=None, **attrs):
+    ins = [("q", F, q), ("k", F, k), ("v", F, v)] + ([("ps", F, past)] if past else [])
+    return ins, _model("LinearAttention", ins, 2, decl, **attrs)
+
+
+@pytest.mark.parametrize("q,k,v,past,heads", [
+    ([2, 3, 8], [2, 3, 8], [2, 3, 12], None, (2, 2)),
+    ([2, 3, 16], [2, 3, 8], [2, 3, 12], None, (4, 2)),        # grouped: 4 query heads over 2
+    ([2, 3, 8], [2, 3, 8], [2, 3, 24], None, (2, 4)),         # inverse: output widened to 4 * d_v
+    ([2, 3, 8], [2, 3, 4], [2, 3, 12], None, (2, 2)),         # one key head for both
+    ([1, 1, 8], [1, 1, 8], [1, 1, 12], [1, 2, 4, 6], (2, 2)),  # a decode step on a past state
+])
+def test_linear_attention_is_sized_as_its_kernel_writes(q, k, v, past, heads):
+    """Was: refused by name whatever its inputs ("memplan has no rule for it")."""
+    ins, m = _la(q, k, v, past, q_num_heads=heads[0], kv_num_heads=heads[1], update_rule="linear")
+    real = ort_sizes(m, _feeds(ins), strict=True)
+    compared, bad = size_mismatches(import_onnx(m), real)
+    assert compared == 2 and not bad, bad
+    # a declaration of half the state is not planned
+    _, m = _la(q, k, v, past, {"y1": (F, [1, 1])}, q_num_heads=heads[0], kv_num_heads=heads[1], update_rule="linear")
+    assert _sizes(m)["y1"] == real["y1"]
+
+
+@pytest.mark.parametrize("q,v,past,attrs", [
+    ([2, 3, 12], [2, 3, 12], None, {"q_num_heads": 5, "kv_num_heads": 2}),     # 12 no multiple of 5 heads
+    ([2, 3, 8], [2, 3, 12], [2, 2, 4, 5], {"q_num_heads": 2, "kv_num_heads": 2}),  # past state of another shape
+    ([2, 3, 8], [2, 3, 12], None, {"q_num_heads": 2, "kv_num_heads": 2, "state_window": 2}),
+    ([2, 3, 8], [2, 3, 12], None, {"q_num_heads": 2, "kv_num_heads": 2, "update_rule": "bogus"}),
+])
+def test_linear_attention_its_kernel_refuses_is_refused_naming_the_node(q, v, past, attrs):
+    _, m = _la(q, [2, 3, 8], v, past, {"y0": (F, [2, 3, 12]), "y1": (F, [2, 2, 4, 6])}, **attrs)
+    with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:LinearAttention\): memplan's rule .* cannot size"):
+        import_onnx(m)
+
+
+def _ctdp(pads, pads_input: bool = False, decl=None, **attrs):
+    """ConvTransposeWithDynamicPads of x [1, 2, 5, 5] by a [2, 3, 3, 3] weight, its Pads an initializer (or
+    ``pads_input``: a graph input)."""
+    inits = [helper.make_tensor("w", F, [2, 3, 3, 3], np.ones(54, np.float32))]
+    ins = [V("x", F, [1, 2, 5, 5])]
+    if pads is not None and pads_input:
+        ins.append(V("p", T.INT64, [len(pads)]))
+    elif pads is not None:
+        inits.append(helper.make_tensor("p", T.INT64, [len(pads)], pads))
+    node = helper.make_node("ConvTransposeWithDynamicPads", ["x", "w"] + (["p"] if pads is not None else []), ["y0"],
+                            domain=MS, name="n", **attrs)
+    vis = [V(o, t, s) for o, (t, s) in (decl or {}).items()]
+    g = helper.make_graph([node], "g", ins, [helper.ValueInfoProto(name="y0")], inits, value_info=vis)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)], ir_version=8)
+
+
+@pytest.mark.parametrize("pads,attrs", [
+    ([1, 1, 1, 1], {}),
+    ([1, 0, 2, 1], {"strides": [2, 2]}),
+    ([1, 0, 2, 1], {"strides": [2, 2], "output_padding": [1, 1]}),
+    ([0, 0, 0, 0], {"strides": [2, 2], "dilations": [2, 2]}),
+    ([3, 3, 3, 3], {}),
+])
+def test_conv_transpose_with_dynamic_pads_of_constant_pads_is_sized_as_its_kernel_writes(pads, attrs):
+    """Was: refused by name whatever its pads; now ConvTranspose's shape with those pads, declared or not."""
+    m = _ctdp(pads, **attrs)
+    real = ort_sizes(m, {"x": np.ones((1, 2, 5, 5), np.float32)}, strict=True)
+    assert size_mismatches(import_onnx(m), real) == (1, [])
+    assert _sizes(_ctdp(pads, decl={"y0": (F, [1, 3, 2, 2])}, **attrs)) == {"y0": real["y0"]}
+
+
+def test_conv_transpose_with_dynamic_pads_from_a_graph_input_or_none_is_refused():
+    # pads fed at run time: the output's size follows their values
+    with pytest.raises(GraphError, match=r"node 'n' \(ConvTransposeWithDynamicPads\): value 'y0' .* depends on values "
+                                         r"computed at run time"):
+        import_onnx(_ctdp([1, 1, 1, 1], pads_input=True, decl={"y0": (F, [1, 3, 5, 5])}))
+    # no Pads: the kernel refuses to run ("Dynamic pads tensor is required")
+    with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:ConvTransposeWithDynamicPads\): memplan's rule"):
+        import_onnx(_ctdp(None, decl={"y0": (F, [1, 3, 7, 7])}))

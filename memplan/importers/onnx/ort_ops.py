@@ -644,6 +644,54 @@ def _gemma_rotary(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {} if q is None or k is None else {0: (elems[1], tuple(q)), 1: (elems[3], tuple(k))}
 
 
+def _linear_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """LinearAttention (query, key, value ``[B, T, heads * head]``): ``output [B, T, max(Hq, Hkv) * d_v]`` and
+    ``present_state [B, Hkv, d_k, d_v]``, with ``d_k = query hidden / q_num_heads`` and ``d_v = value hidden /
+    kv_num_heads``, as onnxruntime 1.32's CPU kernel writes them (its inverse-GQA case, fewer query heads than
+    key/value heads, widens the output to ``Hkv * d_v``). Inputs or attributes its kernel refuses (a hidden size no
+    multiple of its heads, a past state of another shape, ``state_window``, an unknown ``update_rule``) give no
+    size: the node is refused."""
+    hq, hkv = attrs.get("q_num_heads", 0), attrs.get("kv_num_heads", 0)
+    rule = attrs.get("update_rule", b"gated_delta")
+    rule = rule.decode() if isinstance(rule, bytes) else rule
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    q, k, v, past = get(0), get(1), get(2), get(3)
+    if (not isinstance(hq, int) or not isinstance(hkv, int) or hq <= 0 or hkv <= 0 or attrs.get("state_window", 0)
+            or rule not in ("linear", "gated", "delta", "gated_delta") or q is None or k is None or v is None
+            or not len(q) == len(k) == len(v) == 3 or not q[:2] == k[:2] == v[:2]):
+        return {}
+    d_k, d_v = q[2] // hq, v[2] // hkv
+    if q[2] != hq * d_k or v[2] != hkv * d_v or d_k == 0 or k[2] % d_k or (hq % hkv and hkv % hq):
+        return {}
+    if k[2] == 0 or hkv % (k[2] // d_k):   # (the kernel's key heads must divide kv_num_heads)
+        return {}
+    state = (q[0], hkv, d_k, d_v)
+    if len(elems) > 3 and elems[3] and (past is None or tuple(past) != state):
+        return {}
+    state_elem = elems[3] if len(elems) > 3 and elems[3] else elems[0]
+    return {0: (elems[0], (q[0], q[1], max(hq, hkv) * d_v)), 1: (state_elem, state)}
+
+
+#: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
+_DYNAMIC_PADS_ATTRS = ("group", "strides", "dilations", "output_padding", "kernel_shape")
+
+
+def _conv_transpose_dynamic_pads(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """ConvTransposeWithDynamicPads: ONNX's ConvTranspose of ``X`` and ``W`` with ``pads`` the values of its third
+    input, as onnxruntime 1.32's CPU kernel writes it. Sized only where those values are known here (an initializer
+    or a constant; from a graph input the output is data-dependent, ``ORT_SHAPE_INPUTS``); without ``Pads`` the
+    kernel refuses to run ("Dynamic pads tensor is required"), and with ``auto_pad`` it pads otherwise: no size."""
+    pads = value(2, many=True)
+    auto = attrs.get("auto_pad", b"NOTSET")
+    if pads is None or (auto.decode() if isinstance(auto, bytes) else auto) != "NOTSET" or len(shapes) < 2:
+        return {}
+    if shapes[0] is None or shapes[1] is None or not elems[0]:
+        return {}
+    given = {a: attrs[a] for a in _DYNAMIC_PADS_ATTRS if a in attrs}
+    dims = _standard_inference("ConvTranspose", {**given, "pads": list(pads)}, shapes[:2], elems[:2])
+    return {} if dims is None else {0: (elems[0], dims)}
+
+
 #: rules for onnxruntime ops with kernels for CUDA (or other GPU providers) only, that no shape inference sizes, each
 #: from the op's documentation (its schema's doc and type constraints; onnxruntime's CPU build has no kernel to
 #: check them against: tests/test_onnx_round54.py holds them to the documented shapes). Before round 54 a
@@ -678,20 +726,21 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices,
              **{op: _shape_of_input(0) for op in ("GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding")},
              "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
-             "DynamicQuantizeLSTM": _dynamic_quantize_lstm, **ORT_GPU_RULES}
+             "DynamicQuantizeLSTM": _dynamic_quantize_lstm, "LinearAttention": _linear_attention,
+             "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
-                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", *ORT_GPU_RULES})
+                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
+                            "ConvTransposeWithDynamicPads", *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
 ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
-                         "ConvTransposeWithDynamicPads", "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch",
-                         "LinearAttention", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
+                         "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
                          "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
                          "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
