@@ -70,6 +70,12 @@ GPU_CASES = {
     # weight [V, D] looked up by indices [...]: [..., D]
     "TorchEmbedding": ([("w", F, [10, 6]), ("i", T.INT64, [2, 3])], 1, {}, [144]),
     "IsAllFinite": ([("a", F, [2, 3]), ("b", H, [5])], 1, {}, [1]),
+    # Conv of x [N, H, W, C] by w [M, kH, kW, C] (channels last, as onnxruntime's NhwcConv fusion transposes them):
+    # (8 + 2 - 3) // 2 + 1 = 4 -> [1, 4, 4, 4] float16 (onnxruntime's rule took a declaration's spatial sizes)
+    "NhwcConv": ([("x", H, [1, 8, 8, 3]), ("w", H, [4, 3, 3, 3])], 1, {"strides": [2, 2], "pads": [1, 1, 1, 1]}, [128]),
+    # Gemm (transB=1, which its float8 kernels require) in its dtype: [4, 5] float16 (onnxruntime's: float8, MatMul's)
+    "GemmFloat8": ([("a", T.FLOAT8E4M3FN, [4, 8]), ("b", T.FLOAT8E4M3FN, [5, 8])], 1,
+                   {"transB": 1, "dtype": T.FLOAT16}, [40]),
     # A times B as MatMul sizes them, int8 (the orders are layouts)
     "QOrderedMatMul": ([("a", T.INT8, [4, 32]), ("sa", F, []), ("b", T.INT8, [32, 8]), ("sb", F, []), ("sy", F, [])],
                        1, {"order_A": 1, "order_B": 0, "order_Y": 1}, [32]),
@@ -86,9 +92,21 @@ def test_a_gpu_only_op_is_sized_by_its_documented_shape_whatever_it_declares(op)
     expect = {f"y{k}": b for k, b in enumerate(want)}
     assert _sizes(_model(op, inputs, outputs, **attrs)) == expect
     elem = {"MulInteger": T.INT32, "IsAllFinite": B, "GemmaRotaryEmbedding": H, "DequantizeWithOrder": H,
-            "QuantizeWithOrder": T.INT8}.get(op, inputs[0][1])
+            "QuantizeWithOrder": T.INT8, "GemmFloat8": H}.get(op, inputs[0][1])
     declared = {"y0": (elem, [1])}
     assert _sizes(_model(op, inputs, outputs, declared, **attrs)) == expect
+
+
+def test_gemm_float8_of_no_dtype_writes_float():
+    """dtype defaults to float (1): [4, 5] float is 80 bytes; onnxruntime's rule made it float8, 20."""
+    m = _model("GemmFloat8", [("a", T.FLOAT8E4M3FN, [4, 8]), ("b", T.FLOAT8E4M3FN, [8, 5])])
+    assert _sizes(m) == {"y0": 80}
+
+
+def test_nhwc_conv_declared_smaller_is_planned_at_what_its_kernel_writes():
+    """onnxruntime's rule took the declaration's spatial sizes: [1, 1, 1, 4] planned 8 bytes of the 288 written."""
+    m = _model("NhwcConv", [("x", H, [1, 8, 8, 3]), ("w", H, [4, 3, 3, 3])], 1, {"y0": (H, [1, 1, 1, 4])})
+    assert _sizes(m) == {"y0": 288}
 
 
 def test_a_rule_that_cannot_size_its_output_refuses_rather_than_take_the_declaration():

@@ -692,6 +692,35 @@ def _conv_transpose_dynamic_pads(attrs: dict, shapes: list, elems: list, value) 
     return {} if dims is None else {0: (elems[0], dims)}
 
 
+def _nhwc_conv(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """NhwcConv: ONNX's Conv of ``X [N, spatial..., C]`` by ``W [M, kernel..., C / group]`` (both channels last, as
+    onnxruntime's NhwcConv fusion transposes them, ``perm [0, 2, 3, 1]``), its output ``[N, spatial'..., M]`` in X's
+    type. onnxruntime's own rule takes the spatial sizes of a declared output where every input's is static (a
+    declaration ``[1, 1, 1, 4]`` of what its kernel writes ``[1, 6, 6, 4]`` was planned 8 bytes of 288), and sizes
+    nothing where none is declared."""
+    x, w = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    if x is None or w is None or len(x) < 3 or len(x) != len(w) or not elems[0]:
+        return {}
+    first = (tuple(x[:1]) + (x[-1],) + tuple(x[1:-1]), tuple(w[:1]) + (w[-1],) + tuple(w[1:-1]))
+    dims = _standard_inference("Conv", attrs, list(first), [1, 1])
+    return {} if dims is None else {0: (elems[0], (dims[0],) + tuple(dims[2:]) + (dims[1],))}
+
+
+def _gemm_float8(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GemmFloat8: ONNX's Gemm of A and B (``transA`` / ``transB`` applied), written in its ``dtype`` attribute's type
+    (float by default; its documentation: "Same definition as attribute 'to' for operator Cast"). onnxruntime's
+    rule is MatMul's in A's type: a float8 GemmFloat8 of ``dtype`` float16 was planned at one byte an element of
+    the two written (and its float16 declaration refused as a "Type Error"), and the ``transB=1`` its float8 kernels
+    require made it refuse or, declared, plan the declaration."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    dtype = attrs.get("dtype", 1)
+    if a is None or b is None or len(a) != 2 or len(b) != 2 or dtype not in (1, 10, 16, 17, 19):
+        return {}
+    given = {k: attrs[k] for k in ("transA", "transB") if k in attrs}
+    dims = _standard_inference("Gemm", given, [a, b], [1, 1])
+    return {} if dims is None else {0: (dtype, dims)}
+
+
 #: rules for onnxruntime ops with kernels for CUDA (or other GPU providers) only, that no shape inference sizes, each
 #: from the op's documentation (its schema's doc and type constraints; onnxruntime's CPU build has no kernel to
 #: check them against: tests/test_onnx_round54.py holds them to the documented shapes). Before round 54 a
@@ -703,7 +732,8 @@ ORT_GPU_RULES = {"BiasSoftmax": _shape_of_input(0), "BiasDropout": _dropout_mask
                  "MulInteger": _broadcast_of(0, 2, 6), "QOrderedGelu": _shape_of_input(0),
                  "QuantizeWithOrder": _typed_like_input(3), "DequantizeWithOrder": _typed_like_input(None),
                  "TorchEmbedding": _torch_embedding, "IsAllFinite": _is_all_finite, "QOrderedMatMul": _qordered_matmul,
-                 "FusedMatMulActivation": _fused_matmul, "GemmaRotaryEmbedding": _gemma_rotary}
+                 "FusedMatMulActivation": _fused_matmul, "GemmaRotaryEmbedding": _gemma_rotary,
+                 "NhwcConv": _nhwc_conv, "GemmFloat8": _gemm_float8}
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
 #: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py, test_onnx_left28.py,
 #: test_onnx_left28c.py): op ->
@@ -755,7 +785,7 @@ ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "Causa
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
-             "UnfoldTensor": (0,)}
+             "UnfoldTensor": (0,), "NhwcConv": (0,), "GemmFloat8": (0,)}
 
 
 #: outputs of onnxruntime's ops whose type the kernel takes from the model, any of these: op -> {output index:
