@@ -21,7 +21,7 @@ ort = need("onnxruntime")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
-from onnx_oracle import ort_sizes, size_mismatches  # noqa: E402
+from onnx_oracle import ort_refuses, ort_sizes, size_mismatches  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
@@ -268,3 +268,26 @@ def test_conv_transpose_with_dynamic_pads_from_a_graph_input_or_none_is_refused(
     # no Pads: the kernel refuses to run ("Dynamic pads tensor is required")
     with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:ConvTransposeWithDynamicPads\): memplan's rule"):
         import_onnx(_ctdp(None, decl={"y0": (F, [1, 3, 7, 7])}))
+
+
+# --- 4. a com.microsoft op onnxruntime does not have -----------------------------------------------------------------
+
+@pytest.mark.parametrize("declared", [None, {"y0": (F, [1])}])
+def test_a_com_microsoft_op_onnxruntime_lacks_is_refused_by_name(declared):
+    """Was: planned at its declaration (``[1]``: 4 bytes), unchecked, where onnxruntime refuses to load the model
+    ("is not a registered function/op"); refused as unsized where undeclared."""
+    m = _model("GemmFastGelu2d", [("x", F, [2, 3])], 1, declared)
+    assert ort_refuses(m)
+    with pytest.raises(GraphError, match=rf"^model: node 'n' \(com.microsoft:GemmFastGelu2d\): onnxruntime "
+                                         rf"{ort.__version__} has no op GemmFastGelu2d in domain com.microsoft"):
+        import_onnx(m)
+
+
+def test_a_local_function_of_that_domain_is_still_inlined():
+    f = helper.make_function(MS, "MyFn", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
+                             [helper.make_opsetid("", 17)])
+    g = helper.make_graph([helper.make_node("MyFn", ["x"], ["y"], domain=MS, name="f")], "g", [V("x", F, [2, 3])],
+                          [V("y", F, [2, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)], ir_version=8,
+                          functions=[f])
+    assert import_onnx(m).tensor("y").size == 24

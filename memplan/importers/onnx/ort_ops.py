@@ -862,6 +862,36 @@ def _ruled_by(op: str) -> str:
             else "checked against onnxruntime's kernels")
 
 
+@functools.cache  # (a fact about the installation)
+def _installed_ort_ops() -> tuple[str, frozenset[str]] | None:
+    """(onnxruntime's version, the names of its ``com.microsoft`` ops) where onnxruntime is installed, else None."""
+    try:
+        import onnxruntime
+        from onnxruntime.capi import _pybind_state
+
+        return onnxruntime.__version__, frozenset(s.name for s in _pybind_state.get_all_operator_schema()
+                                                   if s.domain == ORT_DOMAIN)
+    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: not known
+        return None
+
+
+def _refuse_unknown_ort_ops(g2, ort_nodes: list, source: str) -> None:
+    """Refuse a ``com.microsoft`` node of an op the installed onnxruntime does not have, naming the node and op.
+
+    Why: no rule, onnxruntime's or memplan's, sizes it, so a declared output was planned as declared, unchecked
+    (a ``com.microsoft:GemmFastGelu2d`` declared ``[1]``: 4 bytes), where onnxruntime refuses to load the model
+    ("is not a registered function/op"). Without onnxruntime the ops it has are not known: nothing is refused."""
+    installed = _installed_ort_ops()
+    if installed is None:
+        return
+    version, names = installed
+    for i, n in ort_nodes:
+        if n.domain == ORT_DOMAIN and n.op_type not in names:
+            raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): onnxruntime {version} has no "
+                             f"op {n.op_type} in domain {ORT_DOMAIN} (it refuses to load the model: \"is not a "
+                             "registered function/op\"), and no rule sizes its outputs; check the op's name")
+
+
 def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
     """Refuse the first node of ``ORT_UNSIZED`` among ``ort_nodes`` (``(index, node)`` of onnxruntime's ops in
     ``g2``), naming it and its op, whether or not onnxruntime is installed: nothing sizes its outputs but the
@@ -929,6 +959,7 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
     if not ort_nodes:
         return True
     _refuse_unsized_ort_ops(m2.graph, ort_nodes, source)
+    _refuse_unknown_ort_ops(m2.graph, ort_nodes, source)
     cls = _ort_symbolic()
     if cls is None:
         return False
