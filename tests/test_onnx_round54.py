@@ -291,3 +291,41 @@ def test_a_local_function_of_that_domain_is_still_inlined():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)], ir_version=8,
                           functions=[f])
     assert import_onnx(m).tensor("y").size == 24
+
+
+# --- 5. LinearAttentionGate and EngramGate: sized as their CPU kernels write ------------------------------------------
+
+#: name -> (op, inputs, outputs): calls onnxruntime's CPU kernel runs
+GATE_CASES = {
+    "LinearAttentionGate": ("LinearAttentionGate", [("a", F, [2, 3, 4]), ("dt", F, [4]), ("ds", F, [4]),
+                                                    ("b", F, [2, 3, 4])], 2),
+    "LinearAttentionGate-2d-no-b": ("LinearAttentionGate", [("a", F, [6, 4]), ("dt", F, [4]), ("ds", F, [4])], 1),
+    "EngramGate": ("EngramGate", [("k", F, [2, 3, 2, 8]), ("q", F, [2, 3, 2, 8]), ("v", F, [2, 3, 8]), ("ks", F, [2, 8]),
+                                  ("qs", F, [2, 8]), ("cs", F, [2, 8])], 2),
+    "EngramGate-one-output": ("EngramGate", [("k", F, [2, 3, 3, 8]), ("q", F, [2, 3, 3, 8]), ("v", F, [2, 3, 8]),
+                                             ("ks", F, [3, 8]), ("qs", F, [3, 8])], 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GATE_CASES))
+def test_a_gate_op_is_sized_as_its_kernel_writes_whatever_it_declares(name):
+    """Was: refused by name whatever its inputs ("memplan has no rule for it")."""
+    op, inputs, outputs = GATE_CASES[name]
+    real = ort_sizes(_model(op, inputs, outputs), _feeds(inputs), strict=True)
+    m = _model(op, inputs, outputs, {f"y{k}": (F, [1]) for k in range(outputs)})
+    assert size_mismatches(import_onnx(m), real) == (outputs, [])
+
+
+@pytest.mark.parametrize("op,inputs,outputs", [
+    ("LinearAttentionGate", [("a", F, [2, 3, 4]), ("dt", F, [5]), ("ds", F, [4])], 1),   # dt_bias of 5 heads, not 4
+    ("LinearAttentionGate", [("a", F, [2, 3, 4]), ("dt", F, [4]), ("ds", F, [4]), ("b", F, [2, 3, 2])], 2),
+    ("EngramGate", [("k", F, [2, 3, 2, 8]), ("q", F, [2, 3, 2, 8]), ("v", F, [2, 3, 8]), ("ks", F, [8]),
+                    ("qs", F, [8])], 1),                                                    # scales not [hc, H]
+    ("EngramGate", [("k", F, [2, 3, 2, 8]), ("q", F, [2, 3, 2, 8]), ("v", F, [2, 3, 8]), ("ks", F, [2, 8]),
+                    ("qs", F, [2, 8])], 2),                                                 # no conv_norm_scale
+])
+def test_a_gate_op_its_kernel_refuses_is_refused_naming_the_node(op, inputs, outputs):
+    m = _model(op, inputs, outputs, {f"y{k}": (F, [1]) for k in range(outputs)})
+    assert ort_refuses(m, _feeds(inputs))
+    with pytest.raises(GraphError, match=rf"node 'n' \(com.microsoft:{op}\): memplan's rule .* cannot size"):
+        import_onnx(m)

@@ -672,6 +672,37 @@ def _linear_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {0: (elems[0], (q[0], q[1], max(hq, hkv) * d_v)), 1: (state_elem, state)}
 
 
+def _linear_attention_gate(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """LinearAttentionGate: ``decay`` of ``a``'s shape and type, and ``beta`` (where ``b`` is given, which must have
+    ``a``'s shape) likewise; ``dt_bias`` and ``decay_scale`` hold one value per head (``a``'s last axis), as
+    onnxruntime 1.32's CPU kernel checks and writes them."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    a, dt, ds, b = get(0), get(1), get(2), get(3)
+    if not a or dt is None or ds is None or math.prod(dt) != a[-1] or math.prod(ds) != a[-1]:
+        return {}
+    out = {0: (elems[0], tuple(a))}
+    if b is not None and tuple(b) == tuple(a):
+        out[1] = (elems[0], tuple(a))
+    return out
+
+
+def _engram_gate(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """EngramGate: ``key`` and ``query`` ``[B, S, hc_mult, H]``, ``value`` ``[B, S, H]``, norm scales ``[hc_mult,
+    H]``: ``output`` and ``gated_value_normed`` (only with ``conv_norm_scale``, input 5, which its kernel requires
+    for it) of the key's shape and type, as onnxruntime 1.32's CPU kernel writes them."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    k, q, v = get(0), get(1), get(2)
+    if k is None or len(k) != 4 or q is None or tuple(q) != tuple(k) or v is None or tuple(v) != (k[0], k[1], k[3]):
+        return {}
+    scale = (k[2], k[3])
+    if any(get(i) is None or tuple(get(i)) != scale for i in (3, 4)):
+        return {}
+    out = {0: (elems[0], tuple(k))}
+    if get(5) is not None and tuple(get(5)) == scale:
+        out[1] = (elems[0], tuple(k))
+    return out
+
+
 #: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
 _DYNAMIC_PADS_ATTRS = ("group", "strides", "dilations", "output_padding", "kernel_shape")
 
@@ -757,20 +788,21 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              **{op: _shape_of_input(0) for op in ("GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding")},
              "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
              "DynamicQuantizeLSTM": _dynamic_quantize_lstm, "LinearAttention": _linear_attention,
-             "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, **ORT_GPU_RULES}
+             "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, "LinearAttentionGate": _linear_attention_gate,
+             "EngramGate": _engram_gate, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
-                            "ConvTransposeWithDynamicPads", *ORT_GPU_RULES})
+                            "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
 ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
-                         "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
+                         "GatedDeltaNet", "GatherPacked", "GreedySearch", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
                          "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
                          "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
