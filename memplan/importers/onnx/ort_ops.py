@@ -584,6 +584,187 @@ def _unique_indices(attrs: dict, shapes: list, elems: list, value) -> dict:
     return {} if x is None or len(x) != 1 else {1: (7, tuple(x))}
 
 
+def _dropout_mask(bitmask: bool):
+    """BiasDropout / BitmaskDropout / BitmaskBiasDropout (CUDA kernels only): ``output`` has ``data``'s shape and
+    type; the optional ``mask`` is bool of ``data``'s shape, or, packed (``bitmask``), one uint32 word per 32 elements
+    (``[ceil(numel / 32)]``), as the op's documentation and CUDA kernel make it."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x = shapes[0] if shapes else None
+        if x is None or not elems[0]:
+            return {}
+        mask = (12, (-(-math.prod(x) // 32),)) if bitmask else (9, tuple(x))
+        return {0: (elems[0], tuple(x)), 1: mask}
+    return rule
+
+
+def _broadcast_of(a: int, b: int, elem: int | None = None):
+    """Elementwise binary ops with numpy broadcasting of inputs ``a`` and ``b`` (ComplexMul / ComplexMulConj: 0 and
+    1, the last axis holding the real and imaginary parts; MulInteger: 0 and 2, int32), in input ``a``'s type or
+    ``elem``."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x, y = (shapes[k] if k < len(shapes) else None for k in (a, b))
+        dims = None if x is None or y is None else _broadcast([x, y])
+        return {} if dims is None or not (elem or elems[a]) else {0: (elem or elems[a], dims)}
+    return rule
+
+
+def _typed_like_input(elem: int | None):
+    """QuantizeWithOrder (int8), DequantizeWithOrder (its ``to``: float or float16): the input's shape, its
+    elements converted; an ordering attribute moves elements, not the count."""
+    def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
+        x = shapes[0] if shapes else None
+        to = elem if elem is not None else attrs.get("to")
+        return {} if x is None or to not in (1, 3, 10) else {0: (to, tuple(x))}
+    return rule
+
+
+def _qordered_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QOrderedMatMul: ``A`` (input 0) times ``B`` (input 2) as MatMul sizes them, in int8; the orders (cuBLASLt
+    layouts) move elements, not the count."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 2))
+    dims = None if a is None or b is None else _standard_inference("MatMul", {}, [a, b], [1, 1])
+    return {} if dims is None else {0: (3, dims)}
+
+
+def _torch_embedding(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """TorchEmbedding: ``weight [V, D]`` looked up by ``indices [...]`` gives ``[..., D]`` in the weight's type."""
+    w, ids = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    return {} if w is None or ids is None or len(w) != 2 else {0: (elems[0], tuple(ids) + (w[1],))}
+
+
+def _is_all_finite(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """IsAllFinite: one bool (a scalar) for all its inputs."""
+    return {0: (9, ())}
+
+
+def _gemma_rotary(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GemmaRotaryEmbedding: ``output1 = q * cos + q_rot * sin`` of ``q``'s shape (input 1), ``output2`` likewise of
+    ``k``'s (input 3), both ``[B, N, S, D]`` float16."""
+    q, k = (shapes[i] if i < len(shapes) else None for i in (1, 3))
+    return {} if q is None or k is None else {0: (elems[1], tuple(q)), 1: (elems[3], tuple(k))}
+
+
+def _linear_attention(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """LinearAttention (query, key, value ``[B, T, heads * head]``): ``output [B, T, max(Hq, Hkv) * d_v]`` and
+    ``present_state [B, Hkv, d_k, d_v]``, with ``d_k = query hidden / q_num_heads`` and ``d_v = value hidden /
+    kv_num_heads``, as onnxruntime 1.32's CPU kernel writes them (its inverse-GQA case, fewer query heads than
+    key/value heads, widens the output to ``Hkv * d_v``). Inputs or attributes its kernel refuses (a hidden size no
+    multiple of its heads, a past state of another shape, ``state_window``, an unknown ``update_rule``) give no
+    size: the node is refused."""
+    hq, hkv = attrs.get("q_num_heads", 0), attrs.get("kv_num_heads", 0)
+    rule = attrs.get("update_rule", b"gated_delta")
+    rule = rule.decode() if isinstance(rule, bytes) else rule
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    q, k, v, past = get(0), get(1), get(2), get(3)
+    if (not isinstance(hq, int) or not isinstance(hkv, int) or hq <= 0 or hkv <= 0 or attrs.get("state_window", 0)
+            or rule not in ("linear", "gated", "delta", "gated_delta") or q is None or k is None or v is None
+            or not len(q) == len(k) == len(v) == 3 or not q[:2] == k[:2] == v[:2]):
+        return {}
+    d_k, d_v = q[2] // hq, v[2] // hkv
+    if q[2] != hq * d_k or v[2] != hkv * d_v or d_k == 0 or k[2] % d_k or (hq % hkv and hkv % hq):
+        return {}
+    if k[2] == 0 or hkv % (k[2] // d_k):   # (the kernel's key heads must divide kv_num_heads)
+        return {}
+    state = (q[0], hkv, d_k, d_v)
+    if len(elems) > 3 and elems[3] and (past is None or tuple(past) != state):
+        return {}
+    state_elem = elems[3] if len(elems) > 3 and elems[3] else elems[0]
+    return {0: (elems[0], (q[0], q[1], max(hq, hkv) * d_v)), 1: (state_elem, state)}
+
+
+def _linear_attention_gate(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """LinearAttentionGate: ``decay`` of ``a``'s shape and type, and ``beta`` (where ``b`` is given, which must have
+    ``a``'s shape) likewise; ``dt_bias`` and ``decay_scale`` hold one value per head (``a``'s last axis), as
+    onnxruntime 1.32's CPU kernel checks and writes them."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    a, dt, ds, b = get(0), get(1), get(2), get(3)
+    if not a or dt is None or ds is None or math.prod(dt) != a[-1] or math.prod(ds) != a[-1]:
+        return {}
+    out = {0: (elems[0], tuple(a))}
+    if b is not None and tuple(b) == tuple(a):
+        out[1] = (elems[0], tuple(a))
+    return out
+
+
+def _engram_gate(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """EngramGate: ``key`` and ``query`` ``[B, S, hc_mult, H]``, ``value`` ``[B, S, H]``, norm scales ``[hc_mult,
+    H]``: ``output`` and ``gated_value_normed`` (only with ``conv_norm_scale``, input 5, which its kernel requires
+    for it) of the key's shape and type, as onnxruntime 1.32's CPU kernel writes them."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    k, q, v = get(0), get(1), get(2)
+    if k is None or len(k) != 4 or q is None or tuple(q) != tuple(k) or v is None or tuple(v) != (k[0], k[1], k[3]):
+        return {}
+    scale = (k[2], k[3])
+    if any(get(i) is None or tuple(get(i)) != scale for i in (3, 4)):
+        return {}
+    out = {0: (elems[0], tuple(k))}
+    if get(5) is not None and tuple(get(5)) == scale:
+        out[1] = (elems[0], tuple(k))
+    return out
+
+
+#: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
+_DYNAMIC_PADS_ATTRS = ("group", "strides", "dilations", "output_padding", "kernel_shape")
+
+
+def _conv_transpose_dynamic_pads(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """ConvTransposeWithDynamicPads: ONNX's ConvTranspose of ``X`` and ``W`` with ``pads`` the values of its third
+    input, as onnxruntime 1.32's CPU kernel writes it. Sized only where those values are known here (an initializer
+    or a constant; from a graph input the output is data-dependent, ``ORT_SHAPE_INPUTS``); without ``Pads`` the
+    kernel refuses to run ("Dynamic pads tensor is required"), and with ``auto_pad`` it pads otherwise: no size."""
+    pads = value(2, many=True)
+    auto = attrs.get("auto_pad", b"NOTSET")
+    if pads is None or (auto.decode() if isinstance(auto, bytes) else auto) != "NOTSET" or len(shapes) < 2:
+        return {}
+    if shapes[0] is None or shapes[1] is None or not elems[0]:
+        return {}
+    given = {a: attrs[a] for a in _DYNAMIC_PADS_ATTRS if a in attrs}
+    dims = _standard_inference("ConvTranspose", {**given, "pads": list(pads)}, shapes[:2], elems[:2])
+    return {} if dims is None else {0: (elems[0], dims)}
+
+
+def _nhwc_conv(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """NhwcConv: ONNX's Conv of ``X [N, spatial..., C]`` by ``W [M, kernel..., C / group]`` (both channels last, as
+    onnxruntime's NhwcConv fusion transposes them, ``perm [0, 2, 3, 1]``), its output ``[N, spatial'..., M]`` in X's
+    type. onnxruntime's own rule takes the spatial sizes of a declared output where every input's is static (a
+    declaration ``[1, 1, 1, 4]`` of what its kernel writes ``[1, 6, 6, 4]`` was planned 8 bytes of 288), and sizes
+    nothing where none is declared."""
+    x, w = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    if x is None or w is None or len(x) < 3 or len(x) != len(w) or not elems[0]:
+        return {}
+    first = (tuple(x[:1]) + (x[-1],) + tuple(x[1:-1]), tuple(w[:1]) + (w[-1],) + tuple(w[1:-1]))
+    dims = _standard_inference("Conv", attrs, list(first), [1, 1])
+    return {} if dims is None else {0: (elems[0], (dims[0],) + tuple(dims[2:]) + (dims[1],))}
+
+
+def _gemm_float8(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GemmFloat8: ONNX's Gemm of A and B (``transA`` / ``transB`` applied), written in its ``dtype`` attribute's type
+    (float by default; its documentation: "Same definition as attribute 'to' for operator Cast"). onnxruntime's
+    rule is MatMul's in A's type: a float8 GemmFloat8 of ``dtype`` float16 was planned at one byte an element of
+    the two written (and its float16 declaration refused as a "Type Error"), and the ``transB=1`` its float8 kernels
+    require made it refuse or, declared, plan the declaration."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    dtype = attrs.get("dtype", 1)
+    if a is None or b is None or len(a) != 2 or len(b) != 2 or dtype not in (1, 10, 16, 17, 19):
+        return {}
+    given = {k: attrs[k] for k in ("transA", "transB") if k in attrs}
+    dims = _standard_inference("Gemm", given, [a, b], [1, 1])
+    return {} if dims is None else {0: (dtype, dims)}
+
+
+#: rules for onnxruntime ops with kernels for CUDA (or other GPU providers) only, that no shape inference sizes, each
+#: from the op's documentation (its schema's doc and type constraints; onnxruntime's CPU build has no kernel to
+#: check them against: tests/test_onnx_round54.py holds them to the documented shapes). Before round 54 a
+#: declaration of their outputs was planned as given (a BiasSoftmax of ``[2, 3, 4]`` float declared ``[1]``: 4
+#: bytes planned, 96 written)
+ORT_GPU_RULES = {"BiasSoftmax": _shape_of_input(0), "BiasDropout": _dropout_mask(False),
+                 "BitmaskDropout": _dropout_mask(True), "BitmaskBiasDropout": _dropout_mask(True),
+                 "ComplexMul": _broadcast_of(0, 1), "ComplexMulConj": _broadcast_of(0, 1),
+                 "MulInteger": _broadcast_of(0, 2, 6), "QOrderedGelu": _shape_of_input(0),
+                 "QuantizeWithOrder": _typed_like_input(3), "DequantizeWithOrder": _typed_like_input(None),
+                 "TorchEmbedding": _torch_embedding, "IsAllFinite": _is_all_finite, "QOrderedMatMul": _qordered_matmul,
+                 "FusedMatMulActivation": _fused_matmul, "GemmaRotaryEmbedding": _gemma_rotary,
+                 "NhwcConv": _nhwc_conv, "GemmFloat8": _gemm_float8}
 #: memplan's own rules for onnxruntime ops whose outputs its inference sizes wrongly or not at all, each
 #: checked against what onnxruntime 1.32's kernels write (tests/test_onnx_round27b.py, test_onnx_left28.py,
 #: test_onnx_left28c.py): op ->
@@ -606,25 +787,37 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "QEmbedLayerNormalization": _qembed_layer_norm, "Unique": _unique_indices,
              **{op: _shape_of_input(0) for op in ("GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding")},
              "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
-             "DynamicQuantizeLSTM": _dynamic_quantize_lstm}
+             "DynamicQuantizeLSTM": _dynamic_quantize_lstm, "LinearAttention": _linear_attention,
+             "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, "LinearAttentionGate": _linear_attention_gate,
+             "EngramGate": _engram_gate, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
-                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM"})
-#: onnxruntime's ops with a CPU kernel that no shape inference sizes and memplan has no rule for (each too
+                            "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
+                            "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", *ORT_GPU_RULES})
+#: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
+#: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
 ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
-                         "ConvTransposeWithDynamicPads", "EngramGate", "GatedDeltaNet", "GatherPacked", "GreedySearch",
-                         "LinearAttention", "LinearAttentionGate", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
+                         "GatedDeltaNet", "GatherPacked", "GreedySearch", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
                          "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
-                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding"})
+                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding",
+                         # (with kernels for GPU providers only, round 54: a declaration was planned as given)
+                         "ConvStateReplay", "DecoderAttention", "DecoderMaskedSelfAttention", "DequantizeBFP",
+                         "EPContext", "GatedDeltaNetStateReplay", "Irfft", "Mamba2Verify",
+                         "MatMulBlockQuantizedFp4Weight", "MatMulBlockQuantizedFp8Weight", "MatMulNBitsMlp",
+                         "MatMulNBitsQLoRA", "MatMulNBitsQkv", "MatMulPacked", "MoEPacked", "NhwcFusedConv",
+                         "PackedSparseAttentionIndexerMerge", "QLinearReduceMean", "QOrderedAttention",
+                         "QOrderedLayerNormalization", "QOrderedLongformerAttention",
+                         "QuantizeBFP", "RMSNormRotary", "ReduceSumInteger", "Rfft", "RouterGateUpProj", "Snpe",
+                         "SpeculativePrefixCommit", "SwiGLU"})
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
 ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
-             "UnfoldTensor": (0,)}
+             "UnfoldTensor": (0,), "NhwcConv": (0,), "GemmFloat8": (0,)}
 
 
 #: outputs of onnxruntime's ops whose type the kernel takes from the model, any of these: op -> {output index:
@@ -695,6 +888,42 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
     return {op: handler(rule, table.get(op)) for op, rule in ORT_RULES.items()}
 
 
+def _ruled_by(op: str) -> str:
+    """What memplan's rule for onnxruntime's ``op`` was checked against, for its refusals."""
+    return ("from its documentation: onnxruntime's CPU build has no kernel of it" if op in ORT_GPU_RULES
+            else "checked against onnxruntime's kernels")
+
+
+@functools.cache  # (a fact about the installation)
+def _installed_ort_ops() -> tuple[str, frozenset[str]] | None:
+    """(onnxruntime's version, the names of its ``com.microsoft`` ops) where onnxruntime is installed, else None."""
+    try:
+        import onnxruntime
+        from onnxruntime.capi import _pybind_state
+
+        return onnxruntime.__version__, frozenset(s.name for s in _pybind_state.get_all_operator_schema()
+                                                   if s.domain == ORT_DOMAIN)
+    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: not known
+        return None
+
+
+def _refuse_unknown_ort_ops(g2, ort_nodes: list, source: str) -> None:
+    """Refuse a ``com.microsoft`` node of an op the installed onnxruntime does not have, naming the node and op.
+
+    Why: no rule, onnxruntime's or memplan's, sizes it, so a declared output was planned as declared, unchecked
+    (a ``com.microsoft:GemmFastGelu2d`` declared ``[1]``: 4 bytes), where onnxruntime refuses to load the model
+    ("is not a registered function/op"). Without onnxruntime the ops it has are not known: nothing is refused."""
+    installed = _installed_ort_ops()
+    if installed is None:
+        return
+    version, names = installed
+    for i, n in ort_nodes:
+        if n.domain == ORT_DOMAIN and n.op_type not in names:
+            raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): onnxruntime {version} has no "
+                             f"op {n.op_type} in domain {ORT_DOMAIN} (it refuses to load the model: \"is not a "
+                             "registered function/op\"), and no rule sizes its outputs; check the op's name")
+
+
 def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
     """Refuse the first node of ``ORT_UNSIZED`` among ``ort_nodes`` (``(index, node)`` of onnxruntime's ops in
     ``g2``), naming it and its op, whether or not onnxruntime is installed: nothing sizes its outputs but the
@@ -719,7 +948,7 @@ def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependen
         for o in n.output:
             if o and o not in found and o not in data_dependent:
                 raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): memplan's rule for "
-                                 f"{n.op_type} (checked against onnxruntime's kernel) cannot size its output {o!r} "
+                                 f"{n.op_type} ({_ruled_by(n.op_type)}) cannot size its output {o!r} "
                                  "from these inputs (one of unknown shape or type, or attributes the kernel "
                                  "refuses), and a declared size is not checked (unsupported)")
 
@@ -762,6 +991,7 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
     if not ort_nodes:
         return True
     _refuse_unsized_ort_ops(m2.graph, ort_nodes, source)
+    _refuse_unknown_ort_ops(m2.graph, ort_nodes, source)
     cls = _ort_symbolic()
     if cls is None:
         return False
@@ -806,7 +1036,7 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
                                                fixed)
                 if kind != "tensor_type" or (tt.elem_type and tt.elem_type != elem):
                     shown = f"a {kind.removesuffix('_type')}" if kind != "tensor_type" else _show_type(tt.elem_type, have)
-                    by = (f"memplan's rule for {n.op_type} (checked against onnxruntime's kernels)"
+                    by = (f"memplan's rule for {n.op_type} ({_ruled_by(n.op_type)})"
                           if n.op_type in ORT_RULES else "onnxruntime's shape inference")
                     raise GraphError(f"{source}: node {ids[i]!r} ({op}): value {o!r} is declared {shown}, but {by} "
                                      f"makes it {_show_type(elem, list(dims))}: onnxruntime refuses the model "
