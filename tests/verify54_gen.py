@@ -20,7 +20,7 @@ Pick = Callable[[int, int], int]
 SIZES = [0, 1, 255, 256, 300]
 
 
-def graph_doc(pick: Pick) -> dict[str, Any]:
+def graph_doc(pick: Pick, max_nodes: int = 6) -> dict[str, Any]:
     align = [1, 256][pick(0, 1)]
     tensors: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
@@ -47,7 +47,7 @@ def graph_doc(pick: Pick) -> dict[str, Any]:
         avail.append(w)
         roots.append(w)
     group: str | None = None
-    for k in range(pick(2, 6)):
+    for k in range(pick(2, max_nodes)):
         shape = ["op", "op", "inplace", "view", "setrows", "copy", "inplace_view", "inplace_into"][pick(0, 7)]
         ins = [avail[pick(0, len(avail) - 1)]]
         if shape in ("op", "inplace", "inplace_into") and pick(0, 1):
@@ -89,7 +89,7 @@ def graph_doc(pick: Pick) -> dict[str, Any]:
     return {"format": "memplan.graph/1", "name": "g54", "alignment": align, "tensors": tensors, "nodes": nodes}
 
 
-def plan_doc(graph: dict[str, Any], pick: Pick) -> dict[str, Any]:
+def plan_doc(graph: dict[str, Any], pick: Pick, max_streams: int = 4) -> dict[str, Any]:
     tensors = {t["id"]: t for t in graph["tensors"]}
     ids = [n["id"] for n in graph["nodes"]]
 
@@ -102,7 +102,7 @@ def plan_doc(graph: dict[str, Any], pick: Pick) -> dict[str, Any]:
     producer = {o: n["id"] for n in graph["nodes"] for o in n["outputs"]}
     deps = {n["id"]: {producer[v] for t in n["inputs"] for v in chain(t) if v in producer} for n in graph["nodes"]}
     devices = 1 + (pick(0, 3) == 0)
-    streams = pick(devices, 4)
+    streams = pick(devices, max_streams)
     stream_dev = [0 if devices == 1 or s < streams // 2 else 1 for s in range(streams)]
     group_of = {n["id"]: n.get("group") for n in graph["nodes"]}
     # devices: a node on its first input's device (a COPY's output on either), a tensor on its root's producer's

@@ -26,8 +26,11 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def reasons(graph: dict[str, Any], plan: dict[str, Any]) -> list[str]:
-    """Why ``plan`` is unsafe for ``graph`` (both as JSON documents); [] when it is safe."""
+def reasons(graph: dict[str, Any], plan: dict[str, Any], fused: bool = False) -> list[str]:
+    """Why ``plan`` is unsafe for ``graph`` (both as JSON documents); [] when it is safe. ``fused``: also for a
+    backend that runs each fusion group of several nodes as one kernel at its last member's place (``memplan.verify``'s
+    ``fused_groups``): unless an event after a member other than the last is waited on by a node issued no later than
+    the last member (then the group runs node by node), no two arena roots the group touches share a byte."""
     out: list[str] = []
     tensors = {t["id"]: t for t in graph["tensors"]}
     nodes = {n["id"]: n for n in graph["nodes"]}
@@ -222,4 +225,17 @@ def reasons(graph: dict[str, Any], plan: dict[str, Any]) -> list[str]:
                 continue
             if oa < ob + sb and ob < oa + sa and not (ordered(a, b) or ordered(b, a)):
                 out.append(f"3 {a} and {b} share bytes unordered")
+    if fused:
+        for g, members in groups.items():
+            last = max(members, key=pos.__getitem__)
+            if len(members) < 2 or any(e["after"] in members and e["after"] != last and e["before"] in pos
+                                       and pos[e["before"]] <= pos[last] for e in plan["events"]):
+                continue
+            touched = sorted({root(t) for m in members for t in nodes[m]["inputs"] + nodes[m]["outputs"]
+                              if root(t) in acc and tensors[root(t)]["size"] > 0})
+            for i, a in enumerate(touched):
+                for b in touched[i + 1:]:
+                    oa, ob, sa, sb = entry[a], entry[b], tensors[a]["size"], tensors[b]["size"]
+                    if tdev.get(a, 0) == tdev.get(b, 0) and oa < ob + sb and ob < oa + sa:
+                        out.append(f"3 {a} and {b} share bytes in fused group {g}")
     return out
