@@ -1,14 +1,17 @@
 """Tiny random graphs and possibly unsafe plans (session 54) for comparing ``memplan.verify`` with
-tests/verify54_ref.py, drawn through a ``pick(lo, hi)`` function so that hypothesis can shrink a counterexample.
+tests/verify54_ref.py, drawn through a ``pick(lo, hi)`` function (``random.Random.randint``, or a hypothesis draw).
 
-Graphs: 1-2 inputs (an input view now and then), a weight, 2-6 nodes that produce roots, overwrite an input in place,
-make views of what they read, write a slot (``SET_ROWS``) into any root including the weight and inputs, or ``COPY``;
-sizes 0, 1, 255, 256, 300 at alignment 1 or 256; fusion groups of consecutive nodes. Plans: 1-4 streams, one or two
-devices (streams split between them, tensors on their producer's device), a random topological issue order (or one
-swapped pair), the events a read needs (each left out now and then), or an event between every two consecutive
-nodes on different streams (issue order = happens-before), plus stray events (backwards, on one stream, onto the
-node itself); roots laid end to end, or at a few slots (a slot apart, on top of each other, one byte off), the
-arena at the end or a byte short, the lower bound at or above it.
+Graphs: 1-2 inputs (an input view now and then), a weight, 2-6 nodes (``max_nodes``) that produce roots, overwrite
+what they read in place (onto a root they produce, onto a view of another root, or while also writing a view into the
+input's own root: the last two are not the contract's exception), make views of what they read, write a slot
+(``SET_ROWS``) into any root including the weight and inputs, or ``COPY``; sizes 0, 1, 255, 256, 300 at alignment 1
+or 256; fusion groups of consecutive nodes. Plans: 1-4 streams (``max_streams``), one or two devices (streams split
+between them, a node on its first input's device, a COPY's output on either, now and then a tensor moved or a
+device's arena a byte short), a random topological issue order (or one swapped pair), the events a read needs (each
+left out now and then) or an event between every two consecutive nodes on different streams (issue order =
+happens-before), plus a stray event (backwards, on one stream, onto the node itself); roots laid end to end, or at a
+few slots (apart, on top of each other, one byte off), the arena at the end or a byte short, the lower bound at it
+or a byte above.
 """
 
 from __future__ import annotations
