@@ -60,13 +60,15 @@ def load_exported(path: str):
     except BaseException:
         f.close()
         raise
-    _known_libraries(torch, f)
+    caches = _known_libraries(torch, f)
     held = _HeldErrors()
     try:
         with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
-                _no_code_from(path), return_types_named(torch):
+                _no_code_from(path), return_types_named(torch), _cache_examples_read(torch, caches):
             ep = torch.export.load(f)
+        if caches:
+            _cache_examples_rebuilt(torch, ep, path)
         _check_record_layouts(path)
         _check_guards_code(torch, ep, path)
         return ep
@@ -145,7 +147,7 @@ _TYPE_NAME = re.compile(r'\\?"type\\?": \\?"((?:' + "|".join(_TYPE_PACKAGES) +
 _MAX_LIBRARY_MODULES = 16
 
 
-def _known_libraries(torch: Any, f: Any) -> None:
+def _known_libraries(torch: Any, f: Any) -> frozenset[str]:
     """Import, where installed, the module of each ``_OP_LIBRARIES`` namespace the program of ``f`` names, and the module
     of each ``_TYPE_PACKAGES`` class its input or output structure names that torch's pytree does not know yet, so that
     torch's deserializer resolves those ops (and their fake kernels check the program's records) and those classes.
@@ -156,7 +158,9 @@ def _known_libraries(torch: Any, f: Any) -> None:
     ``return_dict=True`` ("a transformers.modeling_outputs.BaseModelOutputWithPoolingAndCrossAttentions, which torch
     cannot load back"): the op and the class register as transformers is imported, which the CLI never did (round 52).
     Only the caller's installed packages named in these tables are imported (a module under them that is no such
-    module fails to import, and torch's refusal stands); nothing of the file runs."""
+    module fails to import, and torch's refusal stands); nothing of the file runs. Returns the transformers KV cache
+    classes (``TRANSFORMERS_CACHES``) the program's structure names and that are registered now: a decode step's, whose
+    example cache is pickled among its sample inputs (``_cache_examples_read``)."""
     try:
         import zipfile
 
@@ -164,7 +168,7 @@ def _known_libraries(torch: Any, f: Any) -> None:
             names = [n for n in archive.namelist() if n.endswith("models/model.json")]
             text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
     except Exception:  # noqa: BLE001 - an archive torch will refuse in its own words
-        return
+        return frozenset()
     finally:
         with contextlib.suppress(OSError, ValueError):   # (what cannot seek, torch refuses in its own words)
             f.seek(0)
@@ -183,6 +187,64 @@ def _known_libraries(torch: Any, f: Any) -> None:
             continue
     if named & TRANSFORMERS_CACHES:   # (a model saved with its KV cache: the class does not register itself on import)
         transformers_cache_registered(torch)
+    return frozenset(name for name in named & TRANSFORMERS_CACHES if name in known)
+
+
+#: the classes a transformers KV cache given as an example input pickles as (the cache, and the layers of a
+#: ``DynamicCache`` that transformers' pytree flattening takes), in ``transformers.cache_utils``
+_CACHE_PICKLED = ("DynamicCache", "EncoderDecoderCache", "DynamicLayer", "DynamicSlidingWindowLayer", "DummyLayer")
+
+
+@contextlib.contextmanager
+def _cache_examples_read(torch: Any, caches: frozenset[str]):
+    """For the block, torch's weights-only unpickler builds transformers' KV cache classes (``_CACHE_PICKLED``) where
+    ``caches`` (``_known_libraries``) is not empty; nothing otherwise.
+
+    Why: a decode step exported with ``past_key_values=DynamicCache`` saves that cache pickled among its sample inputs,
+    and the weights-only unpickler refused it ("Unsupported global: GLOBAL transformers.cache_utils.DynamicCache"):
+    ``memplan import`` refused every such ``.pt2`` (round 53). What the unpickler does with a class allowed so is
+    inert: ``cls.__new__`` and an update of the instance's ``__dict__`` with what the pickle holds (tensors, numbers,
+    lists, these classes: weights-only values); no ``__init__``, no method of the file's choice. The objects it builds
+    are thrown away after the load (``_cache_examples_rebuilt``). Process-wide while the block runs (torch keeps one
+    allow-list): a ``torch.load`` in another thread meanwhile may build these classes too, as inertly."""
+    if not caches:
+        yield
+        return
+    import transformers.cache_utils as cache_utils
+
+    classes = [(cls, f"transformers.cache_utils.{name}") for name in _CACHE_PICKLED
+               if isinstance(cls := getattr(cache_utils, name, None), type)]
+    with torch.serialization.safe_globals(classes):
+        yield
+
+
+def _cache_examples_rebuilt(torch: Any, ep: Any, path: str) -> None:
+    """Replace ``ep``'s example inputs by ones rebuilt from their leaves through the program's input structure
+    (``ep.call_spec.in_spec``): each KV cache a new one made by transformers' own unflattening from its tensors; an
+    ``InputFormatError`` naming the file and the input where a leaf is not a tensor where the program takes one, or not
+    a plain value where it takes a constant.
+
+    Why: the caches unpickled by ``_cache_examples_read`` hold whatever attributes the file gave them; only their
+    tensors (which torch checked against the program's structure as it loaded them) are kept, in caches transformers
+    builds as it does for a call of the program."""
+    pytree = torch.utils._pytree
+    examples = getattr(ep, "example_inputs", None)
+    if examples is None:
+        return
+    try:
+        leaves = pytree.tree_leaves(examples)
+    except Exception as exc:  # noqa: BLE001 - transformers' flattening of a cache the file made up
+        raise InputFormatError(f"{path}: the example inputs saved with the program (its sample inputs) hold a KV "
+                               f"cache its input structure cannot take ({type(exc).__name__}: {first_line(exc)}): a "
+                               "corrupted or edited archive") from None
+    user = [spec.arg for spec in ep.graph_signature.input_specs if str(getattr(spec.kind, "name", "")) == "USER_INPUT"]
+    for arg, leaf in zip(user, leaves):
+        tensor = type(arg).__name__ == "TensorArgument"
+        if (type(leaf) is not torch.Tensor) if tensor else not isinstance(leaf, (int, float, bool, str, type(None))):
+            raise InputFormatError(f"{path}: the example inputs saved with the program (its sample inputs) give its input "
+                                   f"{getattr(arg, 'name', '?')!r} a {type(leaf).__name__}, where the program takes "
+                                   f"{'a tensor' if tensor else 'a plain value'}: a corrupted or edited archive")
+    ep.example_inputs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
 
 
 #: the members ``torch.export.save`` writes before it serializes the program (``archive_format``...)

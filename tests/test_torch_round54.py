@@ -1,0 +1,119 @@
+"""Round 54 of the torch.export importer.
+
+- A decode step saved as ``.pt2`` (a transformers decoder exported with ``past_key_values=DynamicCache``) saves its
+  example cache pickled among its sample inputs, and ``memplan import`` refused every such file (torch's weights-only
+  unpickler: "Unsupported global: GLOBAL transformers.cache_utils.DynamicCache"). The cache's classes are built inertly
+  now (``cls.__new__`` and a ``__dict__`` update), and the caches are rebuilt from their tensors alone by transformers'
+  own unflattening; a cache the file made up is refused naming the input.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from needs import need
+
+torch = need("torch")
+transformers = need("transformers")
+
+import memplan  # noqa: E402
+from memplan.errors import InputFormatError  # noqa: E402
+
+#: a tiny Llama (hidden 32, 1 layer), as the brief asks
+_TINY = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+         "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 64}
+
+
+@pytest.fixture(scope="module")
+def decode(tmp_path_factory):
+    """``(path of the saved decode step, the program in memory, the example cache)``: 4 tokens in the cache, 1 new."""
+    from transformers.integrations.executorch import register_dynamic_cache_export_support
+
+    register_dynamic_cache_export_support()   # (as the user who exported it did)
+    torch.manual_seed(0)
+    m = transformers.LlamaForCausalLM(transformers.LlamaConfig(**_TINY)).eval()
+    ids = torch.randint(0, 64, (1, 4), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        cache = m(ids, use_cache=True).past_key_values
+    ep = torch.export.export(m, (ids[:, :1],), kwargs={"past_key_values": cache, "use_cache": True})
+    path = tmp_path_factory.mktemp("r54") / "decode.pt2"
+    torch.export.save(ep, path)
+    return path, ep, cache
+
+
+def _fresh_process():
+    """Undo the DynamicCache registration, as in a fresh ``memplan import`` process."""
+    from transformers.cache_utils import DynamicCache
+
+    torch.utils._pytree._deregister_pytree_node(DynamicCache)
+
+
+def test_memplan_import_of_a_decode_step_saved_with_its_kv_cache(decode, tmp_path, capsys):
+    # (refused before: "the archive holds an object torch's weights-only unpickler refuses
+    # (transformers.cache_utils.DynamicCache: the KV cache given as past_key_values ...)")
+    from cli_contract import run_memplan
+
+    path, ep, _cache = decode
+    in_memory = memplan.from_torch(ep)
+    _fresh_process()
+    code, _out, err = run_memplan(capsys, ["import", path, "-o", tmp_path / "g.json", "-q"])
+    assert code == 0, err
+    loaded = memplan.load_graph(str(tmp_path / "g.json"))
+    kinds = {k: sorted(t.size for t in loaded.tensors if t.kind == k) for k in ("input", "output")}
+    per_token = 2 * 16 * 4   # (2 heads of 16 float32s, per token, per keys or values)
+    # the new token's id (int64), and the cache's 4 tokens of keys and of values
+    assert kinds["input"] == sorted([8, 4 * per_token, 4 * per_token])
+    # the logits of the new token (64 float32s), and the grown cache's 5 tokens of keys and of values
+    assert kinds["output"] == sorted([64 * 4, 5 * per_token, 5 * per_token])
+    assert kinds == {k: sorted(t.size for t in in_memory.tensors if t.kind == k) for k in ("input", "output")}
+    for streams in (1, 2):
+        planned = memplan.plan_graph(loaded, streams=streams)
+        memplan.verify(planned.graph, planned.plan)
+
+
+def _with_examples(decode, out, edit) -> None:
+    """The saved decode step saved again as ``out`` with its sample inputs as ``edit(cache)`` left them (torch.save'd,
+    as torch.export.save does): a file edited by hand."""
+    import copy
+
+    path, ep, _cache = decode
+    args, kwargs = copy.deepcopy(ep.example_inputs)
+    edit(kwargs["past_key_values"])
+    buffer = io.BytesIO()
+    torch.save((args, kwargs), buffer)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = buffer.getvalue() if info.filename.endswith("data/sample_inputs/model.pt") else src.read(info)
+            dst.writestr(info, data)
+
+
+def test_the_loaded_cache_is_rebuilt_from_its_tensors_alone(decode, tmp_path):
+    from memplan.importers.torch import load_exported
+
+    path, _ep, cache = decode
+
+    def extra(c):   # (an attribute of the file's choice, shadowing a method)
+        c.get_seq_length = torch.zeros(1)
+    _with_examples(decode, tmp_path / "extra.pt2", extra)
+    _fresh_process()
+    loaded = load_exported(str(tmp_path / "extra.pt2"))
+    mine = loaded.example_inputs[1]["past_key_values"]
+    assert "get_seq_length" not in vars(mine) and mine.get_seq_length() == 4
+    assert torch.equal(mine.layers[0].keys, cache.layers[0].keys)
+    assert torch.equal(mine.layers[0].values, cache.layers[0].values)
+
+
+def test_a_cache_holding_no_tensor_is_refused_naming_the_input(decode, tmp_path):
+    from memplan.importers.torch import load_exported
+
+    path, _ep, _cache = decode
+
+    def text(c):
+        c.layers[0].keys = "not a tensor"
+    _with_examples(decode, tmp_path / "text.pt2", text)
+    _fresh_process()
+    with pytest.raises(InputFormatError, match=r"input 'past_key_values_key_cache_0' a str, where the program takes a "
+                                               r"tensor"):
+        load_exported(str(tmp_path / "text.pt2"))
