@@ -117,3 +117,40 @@ def test_a_cache_holding_no_tensor_is_refused_naming_the_input(decode, tmp_path)
     with pytest.raises(InputFormatError, match=r"input 'past_key_values_key_cache_0' a str, where the program takes a "
                                                r"tensor"):
         load_exported(str(tmp_path / "text.pt2"))
+
+
+class WritesItsInput(torch.nn.Module):
+    """Writes its input ``x`` in place (whole, or its first 10 elements) and returns something else: the caller's
+    ``x`` holds the written value after the call. 4 KiB temporaries follow the write."""
+
+    def __init__(self, part: bool):
+        super().__init__()
+        self.part = part
+
+    def forward(self, x, w):
+        (x[:10] if self.part else x).mul_(2)
+        return ((w * 2).relu() * 3).sum()
+
+
+def _overlap(a, b) -> bool:
+    """Whether two plan entries ``(id, offset, size)`` share a byte."""
+    return a[1] is not None and b[1] is not None and a[1] < b[1] + b[2] and b[1] < a[1] + a[2]
+
+
+@pytest.mark.parametrize("part", [False, True])
+def test_an_input_written_in_place_keeps_its_written_value_to_the_end(part):
+    # (before: the write was an intermediate view of the input, free after its last reader: the plan put the 4 KiB
+    # `mul` over x's bytes, and the caller's written x was lost; decompose=True planned it as an output already)
+    x, w = torch.randn(256), torch.randn(1024)
+    g = memplan.from_torch(WritesItsInput(part), (x, w))
+    written = [t for t in g.tensors if t.view_of is not None and t.size == 1024]
+    assert [t.kind for t in written] == ["output"]   # (the last write's whole view of x)
+    functional = memplan.from_torch(WritesItsInput(part), (x, w), decompose=True)
+    assert sorted(t.size for t in g.tensors if t.kind == "output") == \
+        sorted(t.size for t in functional.tensors if t.kind == "output")
+    for streams in (1, 2):
+        planned = memplan.plan_graph(g, streams=streams)
+        memplan.verify(planned.graph, planned.plan)
+        placed = {t[0]: t for t in planned.plan.tensors}
+        later = [t for t in g.tensors if t.kind != "weight" and t.view_of is None and t.id not in ("x", "w")]
+        assert later and not any(_overlap(placed["x"], placed[t.id]) for t in later)
