@@ -154,3 +154,76 @@ def test_an_input_written_in_place_keeps_its_written_value_to_the_end(part):
         placed = {t[0]: t for t in planned.plan.tensors}
         later = [t for t in g.tensors if t.kind != "weight" and t.view_of is None and t.id not in ("x", "w")]
         assert later and not any(_overlap(placed["x"], placed[t.id]) for t in later)
+
+
+class Small(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, 3))
+
+    def forward(self, x):
+        return (x @ self.w).relu()
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The bytes of a small saved program."""
+    path = tmp_path_factory.mktemp("r54s") / "small.pt2"
+    torch.export.save(torch.export.export(Small(), (torch.randn(4, 3),)), path)
+    return path.read_bytes()
+
+
+def test_a_pt2_cut_after_its_sample_inputs_is_refused_as_truncated_not_as_the_inner_zip(small, tmp_path):
+    # (before: zipfile read the cut file as the sample inputs' own zip, shifting its offsets, so the archive checks ran
+    # on that inner archive; torch's reader, which takes offsets as written, then failed: "not a torch.export program
+    # (RuntimeError: PytorchStreamReader failed reading zip archive: invalid header ...)")
+    from memplan.importers.torch import load_exported
+
+    with zipfile.ZipFile(io.BytesIO(small)) as z:
+        member = next(i for i in z.infolist() if i.filename.endswith("sample_inputs/model.pt"))
+    at = member.header_offset   # (its local header: 30 bytes, its name and its extra field, then its data)
+    end = at + 30 + int.from_bytes(small[at + 26:at + 28], "little") + int.from_bytes(small[at + 28:at + 30], "little") \
+        + member.compress_size   # (just past the inner zip's end record)
+    path = tmp_path / "cut.pt2"
+    path.write_bytes(small[:end])
+    with pytest.raises(InputFormatError, match=r"cut\.pt2: a zip archive whose directory lies \d+ bytes from where its "
+                                               r"end record says .*a truncated \.pt2"):
+        load_exported(str(path))
+    path.write_bytes(b"junk" * 25 + small)   # (a prefix: zipfile reads it shifted, torch's reader fails)
+    with pytest.raises(InputFormatError, match=r"directory lies 100 bytes from where its end record says"):
+        load_exported(str(path))
+    path.write_bytes(small[:len(small) - 10])   # (its end record cut)
+    with pytest.raises(InputFormatError, match=r"cut\.pt2: a truncated or damaged \.pt2: it begins as a zip archive"):
+        load_exported(str(path))
+
+
+def _edited(small, out, member, change) -> str:
+    with zipfile.ZipFile(io.BytesIO(small)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, change(data) if info.filename.endswith(member) else data)
+    return str(out)
+
+
+def test_a_pt2_of_another_schema_or_archive_version_is_named_so(small, tmp_path):
+    # (before: "not a torch.export program (SerializeError: Serialized schema version SchemaVersion(major=9, ...")" and
+    # "not a torch.export program (ValueError: Saved archive version 99 does not match ...)")
+    import json
+
+    from memplan.importers.torch import load_exported
+
+    def other_schema(data):
+        program = json.loads(data)
+        program["schema_version"]["major"] += 1
+        program["torch_version"] = "9.9.0"
+        return json.dumps(program).encode()
+    path = _edited(small, tmp_path / "schema.pt2", "models/model.json", other_schema)
+    with pytest.raises(InputFormatError, match=r"schema\.pt2: a torch\.export program saved by torch '9\.9\.0' in program "
+                                               r"schema version \d+\.\d+, which this torch \(.*\) cannot read .*export "
+                                               r"and save it again with this torch"):
+        load_exported(path)
+    path = _edited(small, tmp_path / "archive.pt2", "/archive_version", lambda data: b"99")
+    with pytest.raises(InputFormatError, match=r"archive\.pt2: a \.pt2 archive saved by torch .* in archive version 99, "
+                                               r"which this torch .* cannot read \(it reads version 0\), though it names "
+                                               r"this torch as its writer: a corrupted or edited file"):
+        load_exported(path)

@@ -95,6 +95,9 @@ def load_exported(path: str):
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         # (torch's C++ reader prefixes its messages with where it failed: "[enforce fail at inline_container.cc:180] .")
         why = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", why)
+        other = _other_release(torch, path, why)
+        if other:
+            raise InputFormatError(f"{path}: {other}") from None
         elsewhere = _device_elsewhere(path, why)
         if elsewhere:
             raise InputFormatError(f"{path}: {elsewhere}") from None
@@ -542,6 +545,40 @@ def _refusal_within(exc: BaseException | None) -> _PickledCode | None:
 #: what torch says where a device a saved tensor names is not in this process (no driver, no such build, no such GPU)
 _NO_DEVICE = re.compile(r"NVIDIA driver|not compiled with|No CUDA GPUs|no (XPU|MPS|HIP)|invalid device ordinal|"
                         r"CUDA error|device-side|is not available", re.IGNORECASE)
+
+
+#: torch's refusals of a ``.pt2`` written by another release: its program's schema version, its archive's version
+_OTHER_SCHEMA = re.compile(r"Serialized schema version SchemaVersion\(major=(-?\d+), minor=(-?\d+)\) does not match our "
+                           r"current schema version \((-?\d+), (-?\d+)\)")
+_OTHER_ARCHIVE = re.compile(r"Saved archive version (\S+) does not match our current archive version (\S+?)\.?$")
+
+
+def _other_release(torch: Any, path: str, why: str) -> str | None:
+    """Words saying that ``path`` was saved by a torch release whose ``.pt2`` this one cannot read (torch's failure:
+    ``why``), with the versions and the release named in the file where it names one; None for any other failure.
+
+    Why: such a file was "not a torch.export program (SerializeError: Serialized schema version SchemaVersion(major=9,
+    minor=20) does not match our current schema version (8, 20).)", and for an archive of another version "not a
+    torch.export program (ValueError: Saved archive version 99 ...)": it is one, from another release, and the way out
+    is to save it again with this one (or import it where it was saved), round 54."""
+    schema, archive = _OTHER_SCHEMA.search(why), _OTHER_ARCHIVE.search(why)
+    if schema is None and archive is None:
+        return None
+    try:
+        saved_by = (_program_json(path) or {}).get("torch_version")
+    except Exception:  # noqa: BLE001 - the release is words only
+        saved_by = None
+    by = f" by torch {_short(saved_by)}" if isinstance(saved_by, str) and saved_by else ""
+    if schema is not None:
+        what = (f"a torch.export program saved{by} in program schema version {schema[1]}.{schema[2]}, which this torch "
+                f"({torch.__version__}) cannot read (it reads schema major version {schema[3]})")
+    else:
+        what = (f"a .pt2 archive saved{by} in archive version {archive[1]}, which this torch ({torch.__version__}) "
+                f"cannot read (it reads version {archive[2]})")
+    if saved_by == torch.__version__:   # (this very release wrote another version: not what it writes)
+        return f"{what}, though it names this torch as its writer: a corrupted or edited file, export and save it again"
+    return (f"{what}: export and save it again with this torch, or import it with the torch release that saved it "
+            "(or a corrupted or edited file)")
 
 
 def _device_elsewhere(path: str, why: str) -> str | None:
