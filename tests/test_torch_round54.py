@@ -227,3 +227,32 @@ def test_a_pt2_of_another_schema_or_archive_version_is_named_so(small, tmp_path)
                                                r"which this torch .* cannot read \(it reads version 0\), though it names "
                                                r"this torch as its writer: a corrupted or edited file"):
         load_exported(path)
+
+
+def test_a_decode_step_with_a_dynamic_cache_length_specializes(decode, tmp_path, capsys):
+    # (before: "specializing the exported program's dynamic shapes to the example inputs failed: name 'L' is not
+    # defined": torch's guard function for a guard inside a keyword argument's pytree, which ep.module() fails on too)
+    from cli_contract import run_memplan
+    from torch.export import Dim
+
+    _path, _ep, cache = decode
+    torch.manual_seed(0)
+    m = transformers.LlamaForCausalLM(transformers.LlamaConfig(**_TINY)).eval()
+    past = Dim("past", min=1, max=32)
+    ids = torch.zeros(1, 1, dtype=torch.long)
+    dynamic = torch.export.export(m, (), kwargs={"input_ids": ids, "past_key_values": cache, "use_cache": True},
+                                  dynamic_shapes={"input_ids": None, "past_key_values": [[{2: past}], [{2: past}]],
+                                                  "use_cache": None})
+    per_token = 2 * 16 * 4
+    longer = transformers.cache_utils.DynamicCache()
+    longer.update(torch.randn(1, 2, 7, 16), torch.randn(1, 2, 7, 16), 0)
+    g = memplan.from_torch(dynamic, (), kwargs={"input_ids": ids, "past_key_values": longer, "use_cache": True})
+    assert sorted(t.size for t in g.tensors if t.kind == "input") == [8, 7 * per_token, 7 * per_token]
+    torch.export.save(dynamic, tmp_path / "dyn.pt2")
+    _fresh_process()
+    code, _out, err = run_memplan(capsys, ["import", tmp_path / "dyn.pt2", "-o", tmp_path / "g.json", "-q",
+                                           "--dim", "past_key_values_key_cache_0.2=7"])
+    assert code == 0, err
+    loaded = memplan.load_graph(str(tmp_path / "g.json"))
+    assert sorted(t.size for t in loaded.tensors if t.kind == "input") == [8, 7 * per_token, 7 * per_token]
+    assert sorted(t.size for t in loaded.tensors if t.kind == "output") == [64 * 4, 8 * per_token, 8 * per_token]
