@@ -256,3 +256,31 @@ def test_a_decode_step_with_a_dynamic_cache_length_specializes(decode, tmp_path,
     loaded = memplan.load_graph(str(tmp_path / "g.json"))
     assert sorted(t.size for t in loaded.tensors if t.kind == "input") == [8, 7 * per_token, 7 * per_token]
     assert sorted(t.size for t in loaded.tensors if t.kind == "output") == [64 * 4, 8 * per_token, 8 * per_token]
+
+
+class ReturnsAnInput(torch.nn.Module):
+    """Returns its first input as given (as a T5 or BART decode step returns its ``encoder_outputs``), after 4 KiB
+    temporaries."""
+
+    def forward(self, enc, w):
+        return enc, ((w * 2).relu() * 3).sum()
+
+
+def test_an_input_returned_as_given_is_kept_to_the_end(tmp_path, capsys):
+    # (refused before: "output 'enc' is the user input 'enc' itself: no node produces it (unsupported; return a copy)",
+    # which a caller of a library model cannot change)
+    from cli_contract import run_memplan
+
+    args = (torch.randn(256), torch.randn(1024))
+    g = memplan.from_torch(ReturnsAnInput(), args)
+    returned = g.tensor("enc.returned")
+    assert (returned.kind, returned.view_of, returned.view_offset, returned.size) == ("output", "enc", 0, 1024)
+    for streams in (1, 2):
+        planned = memplan.plan_graph(g, streams=streams)
+        memplan.verify(planned.graph, planned.plan)
+        placed = {t[0]: t for t in planned.plan.tensors}
+        assert not any(_overlap(placed["enc"], placed[t]) for t in ("mul", "relu", "mul_1", "sum_1"))
+    torch.export.save(torch.export.export(ReturnsAnInput(), args), tmp_path / "echo.pt2")
+    code, _out, err = run_memplan(capsys, ["import", tmp_path / "echo.pt2", "-o", tmp_path / "g.json", "-q"])
+    assert code == 0, err
+    assert memplan.load_graph(str(tmp_path / "g.json")).tensor("enc.returned").kind == "output"

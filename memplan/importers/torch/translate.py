@@ -531,8 +531,15 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             if trace is not None:  # an executor returns the caller's own tensor: nothing to plan
                 trace["input_outputs"].add(fx_name)
                 continue
-            raise GraphError(f"output {fx_name!r} is the user input {tid!r} itself: no node produces it "
-                             "(unsupported; return a copy)")
+            # Returned as given (a T5 or BART decode step returns its `encoder_outputs`): the input's bytes are an
+            # output, so they must survive the run. Was refused ("unsupported; return a copy"), which a caller of a
+            # library model cannot do (round 54). An output view of the whole input, produced by no node (a view
+            # may be), keeps its root to the end as any output view does; no bytes of its own.
+            returned = f"{tid}.returned"
+            while returned in recs:
+                returned += "_"
+            make_view(returned, r.val, tid, f"output {fx_name!r}", whole=True).kind = "output"
+            continue
         r.kind = "output"
     if trace is None:
         # A user input the program writes in place (``x.add_(1)``, ``x[:10].mul_(2)``, not returned): the caller's tensor
