@@ -284,3 +284,19 @@ def test_an_input_returned_as_given_is_kept_to_the_end(tmp_path, capsys):
     code, _out, err = run_memplan(capsys, ["import", tmp_path / "echo.pt2", "-o", tmp_path / "g.json", "-q"])
     assert code == 0, err
     assert memplan.load_graph(str(tmp_path / "g.json")).tensor("enc.returned").kind == "output"
+
+
+@pytest.mark.parametrize("member", ["data/weights/weight_0", "data/sample_inputs/model.pt"])
+def test_a_pt2_missing_a_member_names_it(small, tmp_path, member):
+    # (before: "not a torch.export program (RuntimeError: PytorchStreamReader failed locating file ...: file not
+    # found.)", of a file that holds one)
+    from memplan.importers.torch import load_exported
+
+    path = tmp_path / "missing.pt2"
+    with zipfile.ZipFile(io.BytesIO(small)) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            if not info.filename.endswith(member):
+                dst.writestr(info, src.read(info))
+    with pytest.raises(InputFormatError, match=rf"missing\.pt2: the archive holds an exported program but not its "
+                                               rf"member '{member}'.*an incomplete or edited \.pt2"):
+        load_exported(str(path))

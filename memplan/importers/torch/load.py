@@ -108,6 +108,11 @@ def load_exported(path: str):
         if kind:
             raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
                                    "the model with torch.export.export and save it with torch.export.save)") from None
+        missing = _MISSING_MEMBER.search(why)
+        if missing and _programs_named(path):
+            raise InputFormatError(f"{path}: the archive holds an exported program but not its member "
+                                   f"{missing[1]!r}, which torch's reader needs to load it (a weight, constant or the "
+                                   "sample inputs: an incomplete or edited .pt2; save it again)") from None
         others = _programs_named(path) if isinstance(exc, KeyError) else []
         if others and "model" not in others:
             raise InputFormatError(f"{path}: a .pt2 archive of exported program(s) {', '.join(map(repr, others))}, none "
@@ -611,6 +616,10 @@ def _device_elsewhere(path: str, why: str) -> str | None:
     return (f"the program's weights are saved on {', '.join(sorted(devices))}, which torch cannot use in this process "
             f"({why}): import it where that device is, or save the program from CPU weights "
             "(torch.export.load moves each saved tensor to the device it was saved on)")
+
+
+#: torch's reader's words for a member the archive lacks
+_MISSING_MEMBER = re.compile(r"failed locating file (\S+?): file not found")
 
 
 def _other_torch_file(path: str) -> str | None:
