@@ -300,3 +300,19 @@ def test_a_pt2_missing_a_member_names_it(small, tmp_path, member):
     with pytest.raises(InputFormatError, match=rf"missing\.pt2: the archive holds an exported program but not its "
                                                rf"member '{member}'.*an incomplete or edited \.pt2"):
         load_exported(str(path))
+
+
+class Flex(torch.nn.Module):
+    def forward(self, q, k, v):
+        from torch.nn.attention.flex_attention import flex_attention
+
+        return flex_attention(q, k, v)
+
+
+def test_flex_attentions_vmap_is_named_as_its_block_mask():
+    # (before: "torch.vmap inside the program (a vmap, or associative_scan's generic mode)", of a module with neither)
+    q = torch.randn(1, 2, 8, 16)
+    with pytest.raises(memplan.errors.GraphError, match=r"node '_add_batch_dim' .*torch\.vmap inside the program "
+                                                         r"\(flex_attention's default block mask.*decompose=True"):
+        memplan.from_torch(Flex(), (q, q.clone(), q.clone()))
+    assert memplan.from_torch(Flex(), (q, q.clone(), q.clone()), decompose=True).tensors   # (the advice holds)
