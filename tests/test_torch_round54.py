@@ -47,7 +47,8 @@ def _fresh_process():
     """Undo the DynamicCache registration, as in a fresh ``memplan import`` process."""
     from transformers.cache_utils import DynamicCache
 
-    torch.utils._pytree._deregister_pytree_node(DynamicCache)
+    if DynamicCache in torch.utils._pytree.SUPPORTED_NODES:
+        torch.utils._pytree._deregister_pytree_node(DynamicCache)
 
 
 def test_memplan_import_of_a_decode_step_saved_with_its_kv_cache(decode, tmp_path, capsys):
@@ -316,3 +317,29 @@ def test_flex_attentions_vmap_is_named_as_its_block_mask():
                                                          r"\(flex_attention's default block mask.*decompose=True"):
         memplan.from_torch(Flex(), (q, q.clone(), q.clone()))
     assert memplan.from_torch(Flex(), (q, q.clone(), q.clone()), decompose=True).tensors   # (the advice holds)
+
+
+def test_a_decode_step_loads_where_the_cache_is_registered_already(decode):
+    # (refused before this fix, as in round 53: the cache classes were allowed only where this load registered them,
+    # not where the caller or an earlier load had)
+    from transformers.integrations.executorch import register_dynamic_cache_export_support
+
+    from memplan.importers.torch import load_exported
+
+    path, _ep, cache = decode
+    register_dynamic_cache_export_support()
+    for _ in range(2):   # (the second load finds it registered by the first too)
+        loaded = load_exported(str(path))
+        assert torch.equal(loaded.example_inputs[1]["past_key_values"].layers[0].keys, cache.layers[0].keys)
+
+
+def test_a_cache_of_made_up_layers_is_refused_as_such(decode, tmp_path):
+    # (before: "not a torch.export program (RuntimeError: This pytree flattening function should be applied to ...)")
+    from memplan.importers.torch import load_exported
+
+    def junk(c):
+        c.layers = ["junk"]
+    _with_examples(decode, tmp_path / "junk.pt2", junk)
+    with pytest.raises(InputFormatError, match=r"junk\.pt2: the example inputs saved with the program \(its sample "
+                                               r"inputs, which hold a KV cache\) do not fit its input structure"):
+        load_exported(str(tmp_path / "junk.pt2"))

@@ -95,6 +95,10 @@ def load_exported(path: str):
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         # (torch's C++ reader prefixes its messages with where it failed: "[enforce fail at inline_container.cc:180] .")
         why = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", why)
+        if caches and (_raised_in(exc, _EXAMPLE_CHECKS) or _raised_in(held.exc, _EXAMPLE_CHECKS)):
+            raise InputFormatError(f"{path}: the example inputs saved with the program (its sample inputs, which hold "
+                                   f"a KV cache) do not fit its input structure ({why}): a corrupted or edited "
+                                   "archive") from None
         other = _other_release(torch, path, why)
         if other:
             raise InputFormatError(f"{path}: {other}") from None
@@ -182,7 +186,8 @@ def _known_libraries(torch: Any, f: Any) -> frozenset[str]:
             f.seek(0)
     known = torch.utils._pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
     modules = [_OP_LIBRARIES[ns] for ns in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys())]
-    named = {f"{module}.{cls}" for module, cls in _TYPE_NAME.findall(text)} - set(known)
+    found = {f"{module}.{cls}" for module, cls in _TYPE_NAME.findall(text)}
+    named = found - set(known)
     modules += sorted({name.rsplit(".", 1)[0] for name in named})
     for module in modules[:_MAX_LIBRARY_MODULES]:
         if module in sys.modules:
@@ -195,7 +200,8 @@ def _known_libraries(torch: Any, f: Any) -> frozenset[str]:
             continue
     if named & TRANSFORMERS_CACHES:   # (a model saved with its KV cache: the class does not register itself on import)
         transformers_cache_registered(torch)
-    return frozenset(name for name in named & TRANSFORMERS_CACHES if name in known)
+    # (registered before this call too: by the caller, or an earlier load in the process)
+    return frozenset(name for name in found & TRANSFORMERS_CACHES if name in known)
 
 
 #: the classes a transformers KV cache given as an example input pickles as (the cache, and the layers of a
@@ -550,6 +556,28 @@ def _refusal_within(exc: BaseException | None) -> _PickledCode | None:
 #: what torch says where a device a saved tensor names is not in this process (no driver, no such build, no such GPU)
 _NO_DEVICE = re.compile(r"NVIDIA driver|not compiled with|No CUDA GPUs|no (XPU|MPS|HIP)|invalid device ordinal|"
                         r"CUDA error|device-side|is not available", re.IGNORECASE)
+
+
+#: the functions of torch's deserializer that flatten the saved example inputs (their setter on the program, and the
+#: check for modules among them)
+_EXAMPLE_CHECKS = frozenset({"example_inputs", "_get_graph_inputs_of_type_nn_module"})
+
+
+def _raised_in(exc: BaseException | None, functions: frozenset[str]) -> bool:
+    """Whether ``exc`` (or what it wraps) was raised inside a function named in ``functions`` (its traceback's
+    frames). Why: torch flattens the saved example inputs as it builds the program (``_EXAMPLE_CHECKS``), and a cache the file made up failed there in transformers' words alone ("This pytree
+    flattening function should be applied to DynamicCache containing only ..."), refused as "not a torch.export
+    program" (round 54)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name in functions:
+                return True
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 #: torch's refusals of a ``.pt2`` written by another release: its program's schema version, its archive's version
