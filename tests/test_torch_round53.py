@@ -89,12 +89,13 @@ def test_memplan_import_of_a_decoder_saved_with_its_kv_cache(tmp_path, capsys):
     loaded = memplan.load_graph(str(tmp_path / "g.json"))
     assert sorted(t.size for t in loaded.tensors if t.kind == "output") == \
         sorted(t.size for t in in_memory.tensors if t.kind == "output")
-    # a decode step's program saves its example cache pickled: refused as any pickle, now naming it (before: "an object")
+    # a decode step's program saves its example cache pickled: imported since round 54 (tests/test_torch_round54.py)
     with torch.no_grad():
         cache = m(ids, use_cache=True).past_key_values
     torch.export.save(torch.export.export(m, (ids[:, :1],), kwargs={"past_key_values": cache}), tmp_path / "decode.pt2")
+    pytree._deregister_pytree_node(DynamicCache)
     code, _out, err = run_memplan(capsys, ["import", tmp_path / "decode.pt2", "-o", tmp_path / "d.json", "-q"])
-    assert code == 2 and "transformers.cache_utils.DynamicCache: the KV cache given as past_key_values" in err, err
+    assert code == 0, err
 
 
 def test_an_encoder_decoder_with_its_cache_imports(tmp_path, capsys):

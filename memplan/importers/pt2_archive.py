@@ -195,8 +195,20 @@ def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0, inner: bool
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, UnicodeDecodeError) as exc:
         if inner:   # (a member that only starts like a zip: a raw weight whose first int32 is 67324752)
             return total
+        if isinstance(exc, zipfile.BadZipFile) and _starts_as_zip(f):
+            raise InputFormatError(f"{where}: a truncated or damaged .pt2: it begins as a zip archive, but zipfile cannot "
+                                   f"read its directory ({exc}); an incomplete download or copy? Copy or save it "
+                                   "again") from None
         raise InputFormatError(f"{where}: not a torch.export program ({type(exc).__name__}: {exc})") from None
     with archive:
+        shift = _directory_shift(f, archive)
+        if shift:
+            raise InputFormatError(
+                f"{where}: {'a member that is ' if inner else ''}a zip archive whose directory lies {shift} bytes from "
+                "where its end record says (zipfile reads its members there, torch's reader where the record says: "
+                "they would read different members). torch.export.save writes no such archive: a truncated .pt2 that "
+                "ends inside a member that is itself a zip (its sample inputs), or a crafted one; copy or save it "
+                "again") from None
         infos = archive.infolist()
         total = _check_members(infos, where, limit, total, inner)
         for info in infos:   # (one level down only: torch unpacks a member's archive, never one inside that)
@@ -205,6 +217,34 @@ def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0, inner: bool
                 with nested:
                     total = _check_zip(nested, limit, f"{where}, member {info.filename!r}", total, inner=True)
     return total
+
+
+def _directory_shift(f: IO[bytes], archive: zipfile.ZipFile) -> int:
+    """How many bytes the central directory ``zipfile`` read (``archive.start_dir``) lies from the offset the zip's
+    end record gives (0 for any archive ``torch.export.save`` or ``torch.save`` writes; 0 where it cannot be told).
+
+    Why: ``zipfile`` takes a zip with bytes before it (a self-extractor) by shifting every offset by that much, where
+    torch's reader (miniz) takes the offsets as written. So the members this check passed were not those torch read:
+    a ``.pt2`` cut just after its sample inputs (a zip member ending in an end record of its own) was checked as that
+    inner archive and refused by torch as "not a torch.export program (... invalid header or archive is corrupted)";
+    a crafted file could show this check one directory and torch another (round 54)."""
+    end_record = getattr(zipfile, "_EndRecData", None)
+    try:
+        record = end_record(f) if end_record is not None else None
+        return int(archive.start_dir) - int(record[zipfile._ECD_OFFSET]) if record else 0
+    except (OSError, ValueError, TypeError, IndexError, AttributeError, zipfile.BadZipFile):
+        return 0
+
+
+def _starts_as_zip(f: IO[bytes]) -> bool:
+    """Whether the file ``f`` begins with a zip member's header (``ZIP_MAGIC``). Why: a zip whose end was cut off
+    (the central directory, which zipfile reads first, is at the end) was "not a torch.export program (BadZipFile:
+    File is not a zip file)", the words for a file that never was one (round 54)."""
+    try:
+        f.seek(0)
+        return f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+    except (OSError, ValueError):
+        return False
 
 
 def _check_members(infos: list[zipfile.ZipInfo], where: str, limit: int, total: int, inner: bool) -> int:

@@ -367,7 +367,12 @@ def _check_not_vmapped(n: Any, where: str) -> None:
     plan would have placed too small. ``run_decompositions()`` removes the vmap (its ops become batched ATen
     ops on plain tensors), and that program imports and runs."""
     if _is_vmap_entry(n.target):
-        raise GraphError(f"{where}: torch.vmap inside the program (a vmap, or associative_scan's generic mode): "
+        # (flex_attention builds its default block mask under a vmap: its caller wrote no vmap, and the refusal named
+        # only a vmap or associative_scan, round 54)
+        flex = any("flex_attention" in str(getattr(m, "target", "")) for m in n.graph.nodes)
+        whose = "flex_attention's default block mask, which torch builds under one" if flex else \
+            "a vmap, or associative_scan's generic mode"
+        raise GraphError(f"{where}: torch.vmap inside the program ({whose}): "
                          "its batched tensors have no plannable layout; import the decomposed program "
                          "(from_torch(..., decompose=True), or ExportedProgram.run_decompositions())")
 

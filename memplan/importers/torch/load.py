@@ -60,13 +60,15 @@ def load_exported(path: str):
     except BaseException:
         f.close()
         raise
-    _known_libraries(torch, f)
+    caches = _known_libraries(torch, f)
     held = _HeldErrors()
     try:
         with _LOADS, _held_by(logging.getLogger("torch.export"), held), \
                 _held_by(logging.getLogger("torch._export.serde.serialize"), held, logging.WARNING), f, \
-                _no_code_from(path), return_types_named(torch):
+                _no_code_from(path), return_types_named(torch), _cache_examples_read(torch, caches):
             ep = torch.export.load(f)
+        if caches:
+            _cache_examples_rebuilt(torch, ep, path)
         _check_record_layouts(path)
         _check_guards_code(torch, ep, path)
         return ep
@@ -93,6 +95,13 @@ def load_exported(path: str):
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
         # (torch's C++ reader prefixes its messages with where it failed: "[enforce fail at inline_container.cc:180] .")
         why = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", why)
+        if caches and (_raised_in(exc, _EXAMPLE_CHECKS) or _raised_in(held.exc, _EXAMPLE_CHECKS)):
+            raise InputFormatError(f"{path}: the example inputs saved with the program (its sample inputs, which hold "
+                                   f"a KV cache) do not fit its input structure ({why}): a corrupted or edited "
+                                   "archive") from None
+        other = _other_release(torch, path, why)
+        if other:
+            raise InputFormatError(f"{path}: {other}") from None
         elsewhere = _device_elsewhere(path, why)
         if elsewhere:
             raise InputFormatError(f"{path}: {elsewhere}") from None
@@ -103,6 +112,11 @@ def load_exported(path: str):
         if kind:
             raise InputFormatError(f"{path}: {kind}, not a torch.export program (which memplan import reads: export "
                                    "the model with torch.export.export and save it with torch.export.save)") from None
+        missing = _MISSING_MEMBER.search(why)
+        if missing and _programs_named(path):
+            raise InputFormatError(f"{path}: the archive holds an exported program but not its member "
+                                   f"{missing[1]!r}, which torch's reader needs to load it (a weight, constant or the "
+                                   "sample inputs: an incomplete or edited .pt2; save it again)") from None
         others = _programs_named(path) if isinstance(exc, KeyError) else []
         if others and "model" not in others:
             raise InputFormatError(f"{path}: a .pt2 archive of exported program(s) {', '.join(map(repr, others))}, none "
@@ -145,7 +159,7 @@ _TYPE_NAME = re.compile(r'\\?"type\\?": \\?"((?:' + "|".join(_TYPE_PACKAGES) +
 _MAX_LIBRARY_MODULES = 16
 
 
-def _known_libraries(torch: Any, f: Any) -> None:
+def _known_libraries(torch: Any, f: Any) -> frozenset[str]:
     """Import, where installed, the module of each ``_OP_LIBRARIES`` namespace the program of ``f`` names, and the module
     of each ``_TYPE_PACKAGES`` class its input or output structure names that torch's pytree does not know yet, so that
     torch's deserializer resolves those ops (and their fake kernels check the program's records) and those classes.
@@ -156,7 +170,9 @@ def _known_libraries(torch: Any, f: Any) -> None:
     ``return_dict=True`` ("a transformers.modeling_outputs.BaseModelOutputWithPoolingAndCrossAttentions, which torch
     cannot load back"): the op and the class register as transformers is imported, which the CLI never did (round 52).
     Only the caller's installed packages named in these tables are imported (a module under them that is no such
-    module fails to import, and torch's refusal stands); nothing of the file runs."""
+    module fails to import, and torch's refusal stands); nothing of the file runs. Returns the transformers KV cache
+    classes (``TRANSFORMERS_CACHES``) the program's structure names and that are registered now: a decode step's, whose
+    example cache is pickled among its sample inputs (``_cache_examples_read``)."""
     try:
         import zipfile
 
@@ -164,13 +180,14 @@ def _known_libraries(torch: Any, f: Any) -> None:
             names = [n for n in archive.namelist() if n.endswith("models/model.json")]
             text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
     except Exception:  # noqa: BLE001 - an archive torch will refuse in its own words
-        return
+        return frozenset()
     finally:
         with contextlib.suppress(OSError, ValueError):   # (what cannot seek, torch refuses in its own words)
             f.seek(0)
     known = torch.utils._pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
     modules = [_OP_LIBRARIES[ns] for ns in sorted(set(_OP_NAMESPACE.findall(text)) & _OP_LIBRARIES.keys())]
-    named = {f"{module}.{cls}" for module, cls in _TYPE_NAME.findall(text)} - set(known)
+    found = {f"{module}.{cls}" for module, cls in _TYPE_NAME.findall(text)}
+    named = found - set(known)
     modules += sorted({name.rsplit(".", 1)[0] for name in named})
     for module in modules[:_MAX_LIBRARY_MODULES]:
         if module in sys.modules:
@@ -183,6 +200,65 @@ def _known_libraries(torch: Any, f: Any) -> None:
             continue
     if named & TRANSFORMERS_CACHES:   # (a model saved with its KV cache: the class does not register itself on import)
         transformers_cache_registered(torch)
+    # (registered before this call too: by the caller, or an earlier load in the process)
+    return frozenset(name for name in found & TRANSFORMERS_CACHES if name in known)
+
+
+#: the classes a transformers KV cache given as an example input pickles as (the cache, and the layers of a
+#: ``DynamicCache`` that transformers' pytree flattening takes), in ``transformers.cache_utils``
+_CACHE_PICKLED = ("DynamicCache", "EncoderDecoderCache", "DynamicLayer", "DynamicSlidingWindowLayer", "DummyLayer")
+
+
+@contextlib.contextmanager
+def _cache_examples_read(torch: Any, caches: frozenset[str]):
+    """For the block, torch's weights-only unpickler builds transformers' KV cache classes (``_CACHE_PICKLED``) where
+    ``caches`` (``_known_libraries``) is not empty; nothing otherwise.
+
+    Why: a decode step exported with ``past_key_values=DynamicCache`` saves that cache pickled among its sample inputs,
+    and the weights-only unpickler refused it ("Unsupported global: GLOBAL transformers.cache_utils.DynamicCache"):
+    ``memplan import`` refused every such ``.pt2`` (round 53). What the unpickler does with a class allowed so is
+    inert: ``cls.__new__`` and an update of the instance's ``__dict__`` with what the pickle holds (tensors, numbers,
+    lists, these classes: weights-only values); no ``__init__``, no method of the file's choice. The objects it builds
+    are thrown away after the load (``_cache_examples_rebuilt``). Process-wide while the block runs (torch keeps one
+    allow-list): a ``torch.load`` in another thread meanwhile may build these classes too, as inertly."""
+    if not caches:
+        yield
+        return
+    import transformers.cache_utils as cache_utils
+
+    classes = [(cls, f"transformers.cache_utils.{name}") for name in _CACHE_PICKLED
+               if isinstance(cls := getattr(cache_utils, name, None), type)]
+    with torch.serialization.safe_globals(classes):
+        yield
+
+
+def _cache_examples_rebuilt(torch: Any, ep: Any, path: str) -> None:
+    """Replace ``ep``'s example inputs by ones rebuilt from their leaves through the program's input structure
+    (``ep.call_spec.in_spec``): each KV cache a new one made by transformers' own unflattening from its tensors; an
+    ``InputFormatError`` naming the file and the input where a leaf is not a tensor where the program takes one, or not
+    a plain value where it takes a constant.
+
+    Why: the caches unpickled by ``_cache_examples_read`` hold whatever attributes the file gave them; only their
+    tensors (which torch checked against the program's structure as it loaded them) are kept, in caches transformers
+    builds as it does for a call of the program."""
+    pytree = torch.utils._pytree
+    examples = getattr(ep, "example_inputs", None)
+    if examples is None:
+        return
+    try:
+        leaves = pytree.tree_leaves(examples)
+    except Exception as exc:  # noqa: BLE001 - transformers' flattening of a cache the file made up
+        raise InputFormatError(f"{path}: the example inputs saved with the program (its sample inputs) hold a KV "
+                               f"cache its input structure cannot take ({type(exc).__name__}: {first_line(exc)}): a "
+                               "corrupted or edited archive") from None
+    user = [spec.arg for spec in ep.graph_signature.input_specs if str(getattr(spec.kind, "name", "")) == "USER_INPUT"]
+    for arg, leaf in zip(user, leaves):
+        tensor = type(arg).__name__ == "TensorArgument"
+        if (type(leaf) is not torch.Tensor) if tensor else not isinstance(leaf, (int, float, bool, str, type(None))):
+            raise InputFormatError(f"{path}: the example inputs saved with the program (its sample inputs) give its input "
+                                   f"{getattr(arg, 'name', '?')!r} a {type(leaf).__name__}, where the program takes "
+                                   f"{'a tensor' if tensor else 'a plain value'}: a corrupted or edited archive")
+    ep.example_inputs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
 
 
 #: the members ``torch.export.save`` writes before it serializes the program (``archive_format``...)
@@ -482,6 +558,62 @@ _NO_DEVICE = re.compile(r"NVIDIA driver|not compiled with|No CUDA GPUs|no (XPU|M
                         r"CUDA error|device-side|is not available", re.IGNORECASE)
 
 
+#: the functions of torch's deserializer that flatten the saved example inputs (their setter on the program, and the
+#: check for modules among them)
+_EXAMPLE_CHECKS = frozenset({"example_inputs", "_get_graph_inputs_of_type_nn_module"})
+
+
+def _raised_in(exc: BaseException | None, functions: frozenset[str]) -> bool:
+    """Whether ``exc`` (or what it wraps) was raised inside a function named in ``functions`` (its traceback's
+    frames). Why: torch flattens the saved example inputs as it builds the program (``_EXAMPLE_CHECKS``), and a cache the file made up failed there in transformers' words alone ("This pytree
+    flattening function should be applied to DynamicCache containing only ..."), refused as "not a torch.export
+    program" (round 54)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name in functions:
+                return True
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+#: torch's refusals of a ``.pt2`` written by another release: its program's schema version, its archive's version
+_OTHER_SCHEMA = re.compile(r"Serialized schema version SchemaVersion\(major=(-?\d+), minor=(-?\d+)\) does not match our "
+                           r"current schema version \((-?\d+), (-?\d+)\)")
+_OTHER_ARCHIVE = re.compile(r"Saved archive version (\S+) does not match our current archive version (\S+?)\.?$")
+
+
+def _other_release(torch: Any, path: str, why: str) -> str | None:
+    """Words saying that ``path`` was saved by a torch release whose ``.pt2`` this one cannot read (torch's failure:
+    ``why``), with the versions and the release named in the file where it names one; None for any other failure.
+
+    Why: such a file was "not a torch.export program (SerializeError: Serialized schema version SchemaVersion(major=9,
+    minor=20) does not match our current schema version (8, 20).)", and for an archive of another version "not a
+    torch.export program (ValueError: Saved archive version 99 ...)": it is one, from another release, and the way out
+    is to save it again with this one (or import it where it was saved), round 54."""
+    schema, archive = _OTHER_SCHEMA.search(why), _OTHER_ARCHIVE.search(why)
+    if schema is None and archive is None:
+        return None
+    try:
+        saved_by = (_program_json(path) or {}).get("torch_version")
+    except Exception:  # noqa: BLE001 - the release is words only
+        saved_by = None
+    by = f" by torch {_short(saved_by)}" if isinstance(saved_by, str) and saved_by else ""
+    if schema is not None:
+        what = (f"a torch.export program saved{by} in program schema version {schema[1]}.{schema[2]}, which this torch "
+                f"({torch.__version__}) cannot read (it reads schema major version {schema[3]})")
+    else:
+        what = (f"a .pt2 archive saved{by} in archive version {archive[1]}, which this torch ({torch.__version__}) "
+                f"cannot read (it reads version {archive[2]})")
+    if saved_by == torch.__version__:   # (this very release wrote another version: not what it writes)
+        return f"{what}, though it names this torch as its writer: a corrupted or edited file, export and save it again"
+    return (f"{what}: export and save it again with this torch, or import it with the torch release that saved it "
+            "(or a corrupted or edited file)")
+
+
 def _device_elsewhere(path: str, why: str) -> str | None:
     """Words saying that ``path``'s weights or constants are saved on a device this process lacks, where torch's
     failure (``why``) is about a device and the archive's payload configs name one other than the CPU; else None.
@@ -512,6 +644,10 @@ def _device_elsewhere(path: str, why: str) -> str | None:
     return (f"the program's weights are saved on {', '.join(sorted(devices))}, which torch cannot use in this process "
             f"({why}): import it where that device is, or save the program from CPU weights "
             "(torch.export.load moves each saved tensor to the device it was saved on)")
+
+
+#: torch's reader's words for a member the archive lacks
+_MISSING_MEMBER = re.compile(r"failed locating file (\S+?): file not found")
 
 
 def _other_torch_file(path: str) -> str | None:

@@ -93,6 +93,25 @@ def _unpinned_sizes(torch, ep: Any) -> bool:
     return False
 
 
+def export_of_module(torch, ep: Any, args: tuple, kwargs: dict | None, strict: bool = False) -> Any:
+    """``torch.export.export(ep.module(), args, kwargs)``: ``ep`` exported again from its module, on other inputs.
+    Where the module's guard function fails as torch generated it (``NameError: name 'L' is not defined``), exported
+    from the module without it (``check_guards=False``): torch's check of the inputs against the program's symbols,
+    their ranges and equalities, still runs (a forward pre-hook), and ``memplan`` checks ranges itself first.
+
+    Why: torch writes a guard on an input inside a keyword argument's pytree (a decode step's ``past_key_values``
+    ``DynamicCache`` with a dynamic length: "L['kwargs']['past_key_values']['value_cache'][0].size()[2] == ...") into
+    a function that has no ``L``: every specialization of such a program failed, ``memplan import decode.pt2 --dim
+    ...`` with "specializing the exported program's dynamic shapes to the example inputs failed: name 'L' is not
+    defined", as ``ep.module()(...)`` itself does in torch (round 54)."""
+    try:
+        return torch.export.export(ep.module(), args, kwargs=kwargs, strict=strict)
+    except NameError as exc:
+        if "'L'" not in str(exc):
+            raise
+    return torch.export.export(ep.module(check_guards=False), args, kwargs=kwargs, strict=strict)
+
+
 def _exported_again(torch, ep: Any) -> Any:
     """Fixed-size program ``ep`` exported again from its module (``ep.module()``), on its saved example inputs (or
     uninitialized tensors of its recorded input sizes where it has none): the same ATen ops, weights and asserts,
@@ -127,7 +146,7 @@ def _exported_again(torch, ep: Any) -> Any:
                 leaves.append(val)
         args, kwargs = pytree.tree_unflatten(leaves, ep.call_spec.in_spec)
         with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
-            return _traced(torch, lambda: torch.export.export(ep.module(), tuple(args), kwargs=dict(kwargs)))
+            return _traced(torch, lambda: export_of_module(torch, ep, tuple(args), dict(kwargs)))
     except Exception as exc:
         raise GraphError(f"exporting the program again, to bound its data-dependent sizes by its own asserts, "
                          f"failed: {_export_failure(exc)}") from None
@@ -202,8 +221,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             _check_guards_code(torch, ep, None, GraphError)   # (before ep.module(), which runs them)
             try:
                 with _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"):
-                    ep = _traced(torch, lambda: torch.export.export(module.module(), example_inputs,
-                                                                    kwargs=kwargs, strict=strict))
+                    ep = _traced(torch, lambda: export_of_module(torch, module, example_inputs, kwargs, strict))
             except Exception as exc:
                 raise GraphError(f"specializing the exported program's dynamic shapes to the example inputs "
                                  f"failed: {_export_failure(exc)}{_guard_context(exc, given)}") from None

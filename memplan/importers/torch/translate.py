@@ -531,9 +531,25 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             if trace is not None:  # an executor returns the caller's own tensor: nothing to plan
                 trace["input_outputs"].add(fx_name)
                 continue
-            raise GraphError(f"output {fx_name!r} is the user input {tid!r} itself: no node produces it "
-                             "(unsupported; return a copy)")
+            # Returned as given (a T5 or BART decode step returns its `encoder_outputs`): the input's bytes are an
+            # output, so they must survive the run. Was refused ("unsupported; return a copy"), which a caller of a
+            # library model cannot do (round 54). An output view of the whole input, produced by no node (a view
+            # may be), keeps its root to the end as any output view does; no bytes of its own.
+            returned = f"{tid}.returned"
+            while returned in recs:
+                returned += "_"
+            make_view(returned, r.val, tid, f"output {fx_name!r}", whole=True).kind = "output"
+            continue
         r.kind = "output"
+    if trace is None:
+        # A user input the program writes in place (``x.add_(1)``, ``x[:10].mul_(2)``, not returned): the caller's tensor
+        # holds the written value after the call, so that value is an output of the run, as torch's functional form says
+        # (``USER_INPUT_MUTATION``: ``decompose=True`` planned it so). Planned as an ``input`` whose bytes are free after
+        # its last reader, other tensors were placed over the written value (round 54). The last write's whole-input view
+        # is that value. (An executor's trace copies it out itself: ``runtime.aten``'s write-back.)
+        for r, w in last_write.items():
+            if recs[r].kind == "input" and recs[w].kind == "intermediate":
+                recs[w].kind = "output"
     if not nodes and trace is None:
         # Why refused: a forward computing no tensor (``return None``, ``return 3``, a parameter returned) imported
         # as a graph of no node, and every command then "planned" it silently: nothing the model runs was planned.
