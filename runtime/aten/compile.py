@@ -497,7 +497,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
         check_program(torch, program, module, example_inputs, kwargs)
     fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
     if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
-        fused = fastpath.unrecorded(torch, module)
+        fused = fastpath.from_program(torch, module, program.exported)
     if isinstance(module, torch.nn.Module) and not given_program:
         program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)
