@@ -180,7 +180,8 @@ def from_program(torch: Any, module: Any, exported: Any) -> tuple:
     - one of self-attention with a floating input besides its query (a float mask): never fused;
     - any other: unknown, as ``unrecorded`` (the safe side).
 
-    A program without ``nn_module_stack`` on its nodes cannot say, and is taken as ``unrecorded``."""
+    A program without ``nn_module_stack`` on its nodes, or one naming a module path ``module`` has not, cannot say, and
+    is taken as ``unrecorded``."""
     nn = torch.nn
     kinds = (nn.MultiheadAttention, nn.TransformerEncoderLayer)
     layers = {path: m for path, m in module.named_modules(remove_duplicate=False) if isinstance(m, kinds)}
@@ -189,11 +190,14 @@ def from_program(torch: Any, module: Any, exported: Any) -> tuple:
     if not layers or not nodes or not any(n.meta.get("nn_module_stack") for n in nodes):
         return unrecorded(torch, module)
     params = dict(getattr(getattr(exported, "graph_signature", None), "inputs_to_parameters", {}) or {})
+    known = {path for path, _m in module.named_modules(remove_duplicate=False)}
     groups: dict[tuple[str, str], list] = {}
     for n in nodes:
         for key, entry in (n.meta.get("nn_module_stack") or {}).items():
             path = entry[0] if isinstance(entry, tuple) else None
             path = path.removeprefix("L['self'].") if isinstance(path, str) else path
+            if path not in known:   # (another spelling of the paths: a layer not found would pass as never called)
+                return unrecorded(torch, module)
             if path in layers:
                 groups.setdefault((path, key), []).append(n)
     unknown = {True: (("unknown",),) * 3, False: (("unknown",),)}
