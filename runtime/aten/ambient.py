@@ -1036,6 +1036,40 @@ def _is_dynamic_cache(value: Any) -> bool:
             and all(type(x).__name__ == "DynamicLayer" for x in getattr(value, "layers", [None])))
 
 
+def check_cache_layers(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> None:
+    """Refuse, before any export, an argument that is a transformers ``DynamicCache`` holding another layer than a
+    plain ``DynamicLayer``, naming the argument, the layer and what it carries that the program cannot.
+
+    Why: the cache's pytree (transformers' own registration) holds each layer's keys and values and rebuilds it from
+    them; a ``DynamicSlidingWindowLayer`` (Mistral's, Gemma2's: ``sliding_window`` in the config, 4096 by default)
+    also counts the tokens it has seen (``cumulative_length``), which the rebuilt layer takes from the tensors'
+    length: the export's step would attend at other positions than eager's once the window is full, and the compiled
+    call cannot grow the caller's layer as eager's ``update`` does. Round 54: a tiny Mistral's decode step was refused
+    with "a corrupted or edited program" (a full window's keys are a slice of the step's ``cat``) or "forward changes
+    its argument in place" (a window not yet full), neither of which said what is unsupported."""
+    from .errors import AtenExecutorError
+
+    for name, value in _argument_names(module, args, kwargs or {}):
+        cls = type(value)
+        if not (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"):
+            continue
+        for k, layer in enumerate(getattr(value, "layers", ())):
+            kind = type(layer).__name__
+            if kind == "DynamicLayer":
+                continue
+            window = getattr(layer, "sliding_window", None)
+            what = (f"a sliding-window layer (sliding_window={window}, the model config's): it counts the tokens it "
+                    f"has seen (cumulative_length={getattr(layer, 'cumulative_length', '?')}), which the cache's "
+                    "flattening for torch.export does not carry, so the program would rebuild the count from the "
+                    "tensors' length and the compiled call could not grow the caller's layer as eager's update does"
+                    if getattr(layer, "is_sliding", False) else
+                    "not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone")
+            raise AtenExecutorError(
+                f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with such a "
+                "cache is not supported; compile with a config without a sliding window (sliding_window=None) for "
+                "a DynamicCache of plain DynamicLayers, or pass a static cache's tensors written in place")
+
+
 def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
     """The path (keys and indices) of ``target`` itself in ``out`` (through dicts, a transformers ``ModelOutput``
     among them, lists and tuples), or None."""

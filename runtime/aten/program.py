@@ -200,6 +200,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         HostDraws,
         ModuleWrites,
         advanced_iterators,
+        check_cache_layers,
         container_snapshots,
         draws_account_for,
         held_iterators,
@@ -240,6 +241,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
+    if isinstance(module, torch.nn.Module):   # (a cache the program cannot carry: named before any export)
+        check_cache_layers(torch, module, example_inputs, kwargs)
     settle_lazy_defaults(torch)   # (before the settings are read: torch's own first-use changes are no forward's)
     settings = process_settings(torch)
     inference = torch.is_inference_mode_enabled()   # (before the modes' watch: no read of ``forward``'s)
