@@ -43,3 +43,29 @@ def test_a_decode_step_with_a_sliding_window_cache_is_refused_naming_it(window):
                        rf"DynamicSlidingWindowLayer, a sliding-window layer \(sliding_window={size}, .*cumulative_length=6"
                        r".* not supported"):
         compile(m, (_ids(0, 1),), kwargs={"past_key_values": cache}, cuda_graph=False)
+
+
+def _state(cache):
+    return [(type(x).__name__, x.cumulative_length, x.sliding_window, x.keys.shape) for x in cache.layers]
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_prefill_past_its_window_returns_the_cache_eager_does(streams):
+    """6 tokens through ``sliding_window=4``: eager's layers count 6 tokens and keep the last 3. The program's
+    cache, rebuilt from its tensors by transformers' unflattening, counted 3 (and its window was a tensor), so an
+    eager decode step given it attended at other positions (1.3e-3 off, no error); its counts are now eager's."""
+    import copy
+
+    m = _mistral(sliding_window=4)
+    e = copy.deepcopy(m)
+    step = compile(m, (_ids(0),), kwargs={"use_cache": True}, streams=streams, cuda_graph=False)
+    out = step(_ids(1), use_cache=True)
+    with torch.no_grad():
+        ref = e(_ids(1), use_cache=True)
+    assert _state(out.past_key_values) == _state(ref.past_key_values)
+    assert out.past_key_values.layers[0].cumulative_length == 6
+    assert torch.equal(out.logits, ref.logits)
+    with torch.no_grad():
+        a = e(_ids(5, 1), past_key_values=out.past_key_values).logits
+        b = e(_ids(5, 1), past_key_values=ref.past_key_values).logits
+    assert torch.equal(a, b)

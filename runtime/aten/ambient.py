@@ -966,6 +966,9 @@ class CallState:
     #: (argument's name, path in the output) of each transformers ``DynamicCache`` argument the call changed and
     #: returned as itself (``returned_caches``)
     returned_caches: list[tuple[str, tuple]] = field(default_factory=list)
+    #: (path in the output, ((layer index, tokens seen, window), ...)) of each transformers ``DynamicCache`` the call
+    #: returned with sliding-window layers (``window_counts``)
+    cache_counts: list[tuple[tuple, tuple]] = field(default_factory=list)
 
 
 def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
@@ -1068,6 +1071,44 @@ def check_cache_layers(torch: Any, module: Any, args: tuple, kwargs: dict | None
                 f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with such a "
                 "cache is not supported; compile with a config without a sliding window (sliding_window=None) for "
                 "a DynamicCache of plain DynamicLayers, or pass a static cache's tensors written in place")
+
+
+def window_counts(out: Any, path: tuple = (), depth: int = 0) -> list[tuple[tuple, tuple]]:
+    """(path in ``out``, ((layer index, tokens seen, window size), ...)) of each transformers ``DynamicCache`` in
+    ``out`` (through dicts, a ``ModelOutput`` among them, lists and tuples) with ``DynamicSlidingWindowLayer``s, as the
+    export's ``forward`` left them (``put_window_counts`` sets them on each call's output).
+
+    Why: the program's output cache is rebuilt by transformers' unflattening from its keys and values alone, which
+    takes a sliding layer's ``cumulative_length`` from the keys' length and its ``sliding_window`` as a 1-element
+    tensor; past a full window the keys hold the last ``window - 1`` tokens, so the count was wrong (round 54: a tiny
+    Mistral's prefill of 6 tokens with ``sliding_window=4`` returned a cache counting 3 where eager's counts 6, and an
+    eager decode step given it returned logits 1.3e-3 off, no error). A prefill's counts follow from the program's
+    fixed shapes: the export's are every call's."""
+    cls = type(out)
+    if cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils":
+        counts = tuple((k, int(x.cumulative_length), int(x.sliding_window)) for k, x in enumerate(out.layers)
+                       if getattr(x, "is_sliding", False) and isinstance(getattr(x, "cumulative_length", None), int)
+                       and isinstance(getattr(x, "sliding_window", None), int))
+        return [(path, counts)] if counts else []
+    if depth > 8:
+        return []
+    items = (out.items() if isinstance(out, dict) else enumerate(out) if type(out) in (list, tuple) else ())
+    return [c for k, v in items for c in window_counts(v, (*path, k), depth + 1)]
+
+
+def put_window_counts(torch: Any, out: Any, counts: tuple) -> None:
+    """Set each sliding-window layer of the ``DynamicCache``s in a call's output ``out`` as the export's ``forward``
+    left it (``window_counts``): its token count, its window as an int and the window's tensor as
+    ``DynamicSlidingWindowLayer.__init__`` makes it (on the keys' device)."""
+    for path, layers in counts:
+        cache = out
+        for k in path:
+            cache = cache[k]
+        for k, seen, window in layers:
+            layer = cache.layers[k]
+            layer.cumulative_length, layer.sliding_window = seen, window
+            device = layer.keys.device if isinstance(getattr(layer, "keys", None), torch.Tensor) else None
+            layer._sliding_window_tensor = torch.tensor(window, dtype=torch.long, device=device)
 
 
 def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
@@ -1205,6 +1246,7 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
         out = real(module, *args, **kwargs)
         state.inputs = input_changes(torch, given)
         state.returned_caches = returned_caches(dict((n, v) for n, v, *_ in given), state.inputs, out)
+        state.cache_counts = window_counts(out)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)
         after = dict(process_settings(torch))

@@ -196,6 +196,8 @@ class CompiledModule:
             raise
         if caches is not None:
             out = _adopt_caches(caches, self.program.returned_caches, out)
+        if self.program.cache_counts:   # (a returned sliding-window cache's token counts: the export's)
+            ambient.put_window_counts(torch, out, self.program.cache_counts)
         values = self.executor.attribute_values
         if self.attr_slots is not None:
             values = tuple(values[i] for i in self.attr_slots)

@@ -158,6 +158,10 @@ class Program:
     #: grows in place and returns as itself (a decode step's ``past_key_values``): the compiled call writes the
     #: program's cache into the caller's object and returns that object (``ambient.adopt_cache``)
     returned_caches: tuple[tuple[str, tuple], ...] = ()
+    #: (path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
+    #: layers that ``forward`` returns (a prefill's): the compiled call sets them on its output as the export's
+    #: ``forward`` left them (``ambient.window_counts``; the cache's unflattening takes the count from the keys' length)
+    cache_counts: tuple[tuple[tuple, tuple], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -412,7 +416,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
-                   returned_caches=returned_caches, fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
+                   returned_caches=returned_caches,
+                   cache_counts=tuple(call_state.cache_counts) if call_state is not None else (), fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators)
