@@ -2,9 +2,11 @@
 
 Bugs fixed (each test failed before):
 - a tiny Mistral's decode step given its ``DynamicCache`` (``DynamicSlidingWindowLayer``s: ``sliding_window`` is 4096
-  by default) was refused with "a corrupted or edited program" (a full window: the cached keys are a slice of the
-  step's ``cat``) or "forward changes its argument 'past_key_values' in place" (a window not yet full), neither naming
-  what is unsupported: the layer's token count (``cumulative_length``), which the cache's flattening does not carry.
+  by default) was refused with "forward changes its argument 'past_key_values' in place" (a window not yet full: it
+  now runs, bitwise) or "a corrupted or edited program" (a full window: the cached keys are a slice of the step's
+  ``cat``; still refused, now naming the layer's token count, ``cumulative_length``, which the cache's flattening
+  does not carry).
+- a compiled prefill past its window returned a cache counting the kept tokens, not the seen ones.
 """
 
 from __future__ import annotations
@@ -32,21 +34,55 @@ def _ids(seed, n=6):
     return torch.randint(0, 128, (2, n), generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("window", [{}, {"sliding_window": 4}], ids=["default_4096", "full_window_4"])
-def test_a_decode_step_with_a_sliding_window_cache_is_refused_naming_it(window):
-    m = _mistral(**window)
-    with torch.no_grad():
-        cache = m(_ids(0), use_cache=True).past_key_values
-    assert type(cache.layers[0]).__name__ == "DynamicSlidingWindowLayer"
-    size = cache.layers[0].sliding_window
-    with pytest.raises(AtenExecutorError, match=rf"argument 'past_key_values' is a DynamicCache whose layer 0 is a "
-                       rf"DynamicSlidingWindowLayer, a sliding-window layer \(sliding_window={size}, .*cumulative_length=6"
-                       r".* not supported"):
-        compile(m, (_ids(0, 1),), kwargs={"past_key_values": cache}, cuda_graph=False)
-
-
 def _state(cache):
-    return [(type(x).__name__, x.cumulative_length, x.sliding_window, x.keys.shape) for x in cache.layers]
+    return [(type(x).__name__, getattr(x, "cumulative_length", None), getattr(x, "sliding_window", None), x.keys.shape)
+            for x in cache.layers]
+
+
+def _prefilled(e, seed):
+    with torch.no_grad():
+        return e(_ids(seed), use_cache=True).past_key_values
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_decode_step_with_an_open_sliding_window_cache_grows_it_as_eager(streams):
+    """Window 7, 6 tokens cached (the window not full: the layers' whole state is their tensors): the step fills
+    the window, so eager keeps the last 6 tokens and counts 7. Refused before (round 53b's "forward changes its
+    argument in place"); now bitwise, logits, cache tensors and counts, and the next eager step on either cache too.
+    The full cache that step left is then refused naming the full window (the program would count otherwise)."""
+    import copy
+
+    m = _mistral(sliding_window=7)
+    e = copy.deepcopy(m)
+    example = _prefilled(e, 0)
+    step = compile(m, (_ids(0, 1),), kwargs={"past_key_values": example}, streams=streams, cuda_graph=False)
+    assert _state(example)[0][1] == 6   # (compile leaves its example as passed)
+    mine, theirs = _prefilled(e, 1), _prefilled(e, 1)
+    out = step(_ids(7, 1), past_key_values=mine)
+    with torch.no_grad():
+        ref = e(_ids(7, 1), past_key_values=theirs)
+    assert out.past_key_values is mine and torch.equal(out.logits, ref.logits)
+    assert _state(mine) == _state(theirs) and _state(mine)[0][1:] == (7, 7, (2, 2, 6, 8))
+    assert all(torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+               for a, b in zip(mine.layers, theirs.layers))
+    with torch.no_grad():
+        assert torch.equal(e(_ids(8, 1), past_key_values=mine).logits, e(_ids(8, 1), past_key_values=theirs).logits)
+    full = _prefilled(e, 2)
+    step(_ids(3, 1), past_key_values=full)
+    with pytest.raises(AtenExecutorError, match=r"layer 0 is a DynamicSlidingWindowLayer.* whose window is full: "
+                                                r"it has seen 7 tokens and keeps the last 6"):
+        step(_ids(4, 1), past_key_values=full)
+
+
+def test_a_decode_step_compiled_with_a_full_sliding_window_is_refused_naming_it():
+    """Window 4, 6 tokens: the layer counts 6 and keeps 3, a count the flattened cache loses. Refused before with
+    "a corrupted or edited program" (its keys are a slice of the prefill's ``cat``); now named."""
+    m = _mistral(sliding_window=4)
+    cache = _prefilled(m, 0)
+    with pytest.raises(AtenExecutorError, match=r"argument 'past_key_values' is a DynamicCache whose layer 0 is a "
+                       r"DynamicSlidingWindowLayer, a sliding-window layer \(sliding_window=4, .*whose window is full: "
+                       r"it has seen 6 tokens and keeps the last 3.* not supported"):
+        compile(m, (_ids(0, 1),), kwargs={"past_key_values": cache}, cuda_graph=False)
 
 
 @pytest.mark.parametrize("streams", [1, 3])

@@ -1031,46 +1031,71 @@ def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[
 
 def _is_dynamic_cache(value: Any) -> bool:
     """transformers' ``DynamicCache`` itself (not a subclass: its pytree registration is the class's own) of plain
-    ``DynamicLayer``s alone. Why the layers: the pytree holds only their keys and values, all a ``DynamicLayer``'s
-    state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen (``cumulative_length``), which the
-    program's rebuilt cache would not carry (a later step would then attend otherwise than eager's: refused)."""
+    ``DynamicLayer``s and ``DynamicSlidingWindowLayer``s alone. Why the layers: the pytree holds only their keys and
+    values, all a ``DynamicLayer``'s state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen
+    (``cumulative_length``), which the program's rebuilt cache takes from the keys' length: right while its window is
+    not full (``window_open``, checked where a call passes one), set from the export's after the call
+    (``put_window_counts``)."""
     cls = type(value)
     return (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"
-            and all(type(x).__name__ == "DynamicLayer" for x in getattr(value, "layers", [None])))
+            and all(type(x).__name__ in ("DynamicLayer", "DynamicSlidingWindowLayer")
+                    for x in getattr(value, "layers", [None])))
+
+
+def window_open(torch: Any, layer: Any) -> bool:
+    """Whether a ``DynamicSlidingWindowLayer``'s whole state is its keys and values: it has not dropped a token yet
+    (its count is the keys' length, or it is empty) and records no past (``activate_past_recording``)."""
+    keys = getattr(layer, "keys", None)
+    seen = getattr(layer, "cumulative_length", None)
+    return (not getattr(layer, "record_past", False) and isinstance(seen, int)
+            and (seen == keys.shape[-2] if isinstance(keys, torch.Tensor) else seen == 0))
+
+
+def cache_refusal(torch: Any, name: str, value: Any) -> str | None:
+    """Why a transformers ``DynamicCache`` argument ``name`` cannot be carried by a program (None where it can): a
+    layer other than a plain ``DynamicLayer`` or a ``DynamicSlidingWindowLayer`` whose window is open
+    (``window_open``), named with what it carries that the cache's flattening does not."""
+    cls = type(value)
+    if not (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"):
+        return None
+    for k, layer in enumerate(getattr(value, "layers", ())):
+        kind = type(layer).__name__
+        if kind == "DynamicLayer" or (kind == "DynamicSlidingWindowLayer" and window_open(torch, layer)):
+            continue
+        if kind == "DynamicSlidingWindowLayer":
+            keys = getattr(layer, "keys", None)
+            held = keys.shape[-2] if isinstance(keys, torch.Tensor) else 0
+            what = (f"a sliding-window layer (sliding_window={layer.sliding_window}, the model config's) "
+                    + ("that records its past (activate_past_recording)" if getattr(layer, "record_past", False)
+                       else f"whose window is full: it has seen {layer.cumulative_length} tokens and keeps the last "
+                            f"{held}")
+                    + ", a count the cache's flattening for torch.export does not carry (the program rebuilds it from "
+                    "the keys' length, and would attend at other positions than eager)")
+        else:
+            what = "not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone"
+        return (f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with such "
+                "a cache is not supported; pass a cache whose sliding windows are not full yet (a step compiled and "
+                "called while every layer holds fewer tokens than its window), a config without a sliding window "
+                "(sliding_window=None), or a static cache's tensors written in place")
+    return None
 
 
 def check_cache_layers(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> None:
-    """Refuse, before any export, an argument that is a transformers ``DynamicCache`` holding another layer than a
-    plain ``DynamicLayer``, naming the argument, the layer and what it carries that the program cannot.
+    """Refuse, before any export, an argument that is a transformers ``DynamicCache`` the program cannot carry
+    (``cache_refusal``), naming the argument, the layer and what it carries that the program cannot.
 
     Why: the cache's pytree (transformers' own registration) holds each layer's keys and values and rebuilds it from
     them; a ``DynamicSlidingWindowLayer`` (Mistral's, Gemma2's: ``sliding_window`` in the config, 4096 by default)
-    also counts the tokens it has seen (``cumulative_length``), which the rebuilt layer takes from the tensors'
-    length: the export's step would attend at other positions than eager's once the window is full, and the compiled
-    call cannot grow the caller's layer as eager's ``update`` does. Round 54: a tiny Mistral's decode step was refused
-    with "a corrupted or edited program" (a full window's keys are a slice of the step's ``cat``) or "forward changes
-    its argument in place" (a window not yet full), neither of which said what is unsupported."""
+    also counts the tokens it has seen (``cumulative_length``), which the rebuilt layer takes from the keys' length:
+    right until the window is full, wrong after. Round 54: a tiny Mistral's decode step was refused with "a corrupted
+    or edited program" (a full window's keys are a slice of the step's ``cat``) or "forward changes its argument in
+    place" (a window not yet full, which now runs), neither of which said what is unsupported."""
     from .errors import AtenExecutorError
 
     for name, value in _argument_names(module, args, kwargs or {}):
-        cls = type(value)
-        if not (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"):
-            continue
-        for k, layer in enumerate(getattr(value, "layers", ())):
-            kind = type(layer).__name__
-            if kind == "DynamicLayer":
-                continue
-            window = getattr(layer, "sliding_window", None)
-            what = (f"a sliding-window layer (sliding_window={window}, the model config's): it counts the tokens it "
-                    f"has seen (cumulative_length={getattr(layer, 'cumulative_length', '?')}), which the cache's "
-                    "flattening for torch.export does not carry, so the program would rebuild the count from the "
-                    "tensors' length and the compiled call could not grow the caller's layer as eager's update does"
-                    if getattr(layer, "is_sliding", False) else
-                    "not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone")
-            raise AtenExecutorError(
-                f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with such a "
-                "cache is not supported; compile with a config without a sliding window (sliding_window=None) for "
-                "a DynamicCache of plain DynamicLayers, or pass a static cache's tensors written in place")
+        why = cache_refusal(torch, name, value)
+        if why is not None:
+            raise AtenExecutorError(why)
 
 
 def window_counts(out: Any, path: tuple = (), depth: int = 0) -> list[tuple[tuple, tuple]]:
@@ -1151,13 +1176,17 @@ CACHE_NOT_ADOPTED = ("the cache passed in is not a DynamicCache of plain Dynamic
                      "forward would; compile with a cache of this structure")
 
 
-def check_adoptable(caller: Any) -> None:
-    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow: nothing of the
-    call's (the caller's cache, the module's state) is changed then."""
-    if caller is not None and not _is_dynamic_cache(caller):
-        from .errors import AtenExecutorError
+def check_adoptable(torch: Any, name: str, caller: Any) -> None:
+    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow, or whose
+    sliding window is full (``cache_refusal``: the program's would count otherwise): nothing of the call's (the
+    caller's cache, the module's state) is changed then."""
+    from .errors import AtenExecutorError
 
+    if caller is not None and not _is_dynamic_cache(caller):
         raise AtenExecutorError(CACHE_NOT_ADOPTED)
+    why = cache_refusal(torch, name, caller) if caller is not None else None
+    if why is not None:
+        raise AtenExecutorError(why)
 
 
 def adopt_cache(caller: Any, new: Any) -> None:

@@ -183,7 +183,7 @@ class CompiledModule:
         if self.program.returned_caches and self.guard is not None:
             caches = dict(ambient._argument_names(self.guard.root, args, kwargs))
             for name, _path in self.program.returned_caches:
-                ambient.check_adoptable(caches.get(name))
+                ambient.check_adoptable(torch, name, caches.get(name))
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
