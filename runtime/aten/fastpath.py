@@ -223,8 +223,9 @@ def from_program(torch: Any, module: Any, exported: Any) -> tuple:
             if weight is not None and any(_op(u) in _SPLITS for u in weight.users if u in inside):
                 out.append((m, (("apart",),) * 3, ()))
                 continue
-            if weight is not None and sum(torch.is_floating_point(v) for v in vals) > 1:
-                continue   # (self-attention with a float mask besides its query: never fused)
+            if weight is not None and sum(torch.is_floating_point(v) and v.dim() >= 2 for v in vals) > 1:
+                continue   # (self-attention with a float mask besides its query: never fused; a lifted 0-d or
+                # 1-d constant is no mask)
         out.append((m, unknown[mha], ()))
     return tuple(dict.fromkeys(out))
 
