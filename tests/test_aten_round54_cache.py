@@ -105,3 +105,23 @@ def test_a_prefill_past_its_window_returns_the_cache_eager_does(streams):
         a = e(_ids(5, 1), past_key_values=out.past_key_values).logits
         b = e(_ids(5, 1), past_key_values=ref.past_key_values).logits
     assert torch.equal(a, b)
+
+
+def test_a_strict_export_of_a_decode_step_is_refused_naming_its_cache():
+    """No ``forward`` watch runs in a strict export, so whether it grows the cache passed in cannot be told: before,
+    the compiled call returned a new cache and left the caller's 6 tokens long where eager's grew to 7, no error."""
+    from runtime.aten.program import load_program
+
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
+    cfg._attn_implementation = "eager"
+    m = transformers.LlamaForCausalLM(cfg).eval()
+    with pytest.raises(AtenExecutorError, match=r"argument 'past_key_values' is a transformers DynamicCache and "
+                                                r"this program is a strict export"):
+        program = load_program(m, (_ids(0, 1),), {"past_key_values": _prefilled(m, 0)}, strict=True)
+        step = compile(m, (_ids(0, 1),), kwargs={"past_key_values": _prefilled(m, 0)}, program=program,
+                       cuda_graph=False)
+        cache = _prefilled(m, 1)
+        step(_ids(7, 1), past_key_values=cache)
+        assert cache.layers[0].keys.shape[-2] == 7, "the caller's cache was left as passed"

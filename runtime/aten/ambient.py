@@ -1136,6 +1136,27 @@ def put_window_counts(torch: Any, out: Any, counts: tuple) -> None:
             layer._sliding_window_tensor = torch.tensor(window, dtype=torch.long, device=device)
 
 
+def check_unwatched_caches(module: Any, args: tuple, kwargs: dict | None, how: str) -> None:
+    """Refuse a transformers cache argument (``DynamicCache``, ``EncoderDecoderCache``) of a program whose ``forward``
+    no watch ran (``how``: a strict export, a given ``ExportedProgram``), naming the argument.
+
+    Why: eager's decode step grows the cache passed in and returns that very object; the compiled call puts the
+    program's grown tensors into the caller's cache only where the watched export saw ``forward`` return it
+    (``returned_caches``). Unwatched, the call returned a new cache and left the caller's as passed (round 54: a
+    strict export of a tiny Llama's decode step, the caller's cache still 6 tokens long where eager's was 7, no
+    error)."""
+    from .errors import AtenExecutorError
+
+    for name, value in _argument_names(module, args, kwargs or {}):
+        cls = type(value)
+        if cls.__module__ == "transformers.cache_utils" and cls.__name__ in ("DynamicCache", "EncoderDecoderCache"):
+            raise AtenExecutorError(
+                f"argument {name!r} is a transformers {cls.__name__} and this program is {how}, whose forward no "
+                "watch ran: whether forward grows the cache passed in (as a decode step does, returning it) cannot "
+                "be told, and the compiled call would leave the caller's cache as passed where eager grows it; "
+                "compile without strict=True or exported= (the watched export grows the caller's cache as eager)")
+
+
 def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
     """The path (keys and indices) of ``target`` itself in ``out`` (through dicts, a transformers ``ModelOutput``
     among them, lists and tuples), or None."""

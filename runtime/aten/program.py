@@ -205,6 +205,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         ModuleWrites,
         advanced_iterators,
         check_cache_layers,
+        check_unwatched_caches,
         container_snapshots,
         draws_account_for,
         held_iterators,
@@ -247,6 +248,9 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
     if isinstance(module, torch.nn.Module):   # (a cache the program cannot carry: named before any export)
         check_cache_layers(torch, module, example_inputs, kwargs)
+        if strict or exported is not None:
+            check_unwatched_caches(module, example_inputs, kwargs,
+                                   "a strict export" if strict else "a given ExportedProgram")
     settle_lazy_defaults(torch)   # (before the settings are read: torch's own first-use changes are no forward's)
     settings = process_settings(torch)
     inference = torch.is_inference_mode_enabled()   # (before the modes' watch: no read of ``forward``'s)
