@@ -125,3 +125,26 @@ def test_a_strict_export_of_a_decode_step_is_refused_naming_its_cache():
         cache = _prefilled(m, 1)
         step(_ids(7, 1), past_key_values=cache)
         assert cache.layers[0].keys.shape[-2] == 7, "the caller's cache was left as passed"
+
+
+def test_a_gemma2_decode_step_of_sliding_and_full_layers_equals_eager():
+    """Gemma2 alternates sliding-window (4096 by default) and full layers: refused before as Mistral's; both kinds
+    are now grown in the caller's cache as eager grows them, bitwise (3 streams)."""
+    import copy
+
+    torch.manual_seed(0)
+    cfg = transformers.Gemma2Config(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                    num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                                    max_position_embeddings=32)
+    cfg._attn_implementation = "eager"
+    m = transformers.Gemma2ForCausalLM(cfg).eval()
+    e = copy.deepcopy(m)
+    step = compile(m, (_ids(0, 1),), kwargs={"past_key_values": _prefilled(e, 0)}, streams=3, cuda_graph=False)
+    mine, theirs = _prefilled(e, 1), _prefilled(e, 1)
+    assert [type(x).__name__ for x in mine.layers] == ["DynamicSlidingWindowLayer", "DynamicLayer"]
+    out = step(_ids(7, 1), past_key_values=mine)
+    with torch.no_grad():
+        ref = e(_ids(7, 1), past_key_values=theirs)
+    assert out.past_key_values is mine and torch.equal(out.logits, ref.logits) and _state(mine) == _state(theirs)
+    assert all(torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+               for a, b in zip(mine.layers, theirs.layers))
