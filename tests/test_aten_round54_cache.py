@@ -148,3 +148,17 @@ def test_a_gemma2_decode_step_of_sliding_and_full_layers_equals_eager():
     assert out.past_key_values is mine and torch.equal(out.logits, ref.logits) and _state(mine) == _state(theirs)
     assert all(torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
                for a, b in zip(mine.layers, theirs.layers))
+
+
+def test_a_strict_export_of_a_prefill_past_its_window_is_refused():
+    """Unwatched, the returned cache's counts cannot be set as eager's: a strict export's prefill of 6 tokens with
+    ``sliding_window=4`` returned a cache counting 3 where eager's counts 6 (an eager step given it: 1.3e-3 off)."""
+    from runtime.aten.program import load_program
+
+    m = _mistral(sliding_window=4)
+    with pytest.raises(AtenExecutorError, match=r"strict export and returns a DynamicCache whose layer 0 is a "
+                                                r"sliding-window layer \(sliding_window=4\) holding 3 tokens"):
+        program = load_program(m, (_ids(0),), {"use_cache": True}, strict=True)
+        step = compile(m, (_ids(0),), kwargs={"use_cache": True}, program=program, cuda_graph=False)
+        out = step(_ids(1), use_cache=True)
+        assert out.past_key_values.layers[0].cumulative_length == 6, "counted the kept tokens, not the seen ones"

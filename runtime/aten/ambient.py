@@ -1157,6 +1157,51 @@ def check_unwatched_caches(module: Any, args: tuple, kwargs: dict | None, how: s
                 "compile without strict=True or exported= (the watched export grows the caller's cache as eager)")
 
 
+def unwatched_window_refusal(torch: Any, spec: Any, outputs: list, how: str) -> str | None:
+    """Why a program whose ``forward`` no watch ran (``how``) cannot return its ``DynamicCache`` as eager's: a
+    sliding-window layer whose keys (``outputs``: the user outputs' graph nodes, in the order of the output pytree
+    ``spec``) hold ``window - 1`` tokens or more may have dropped some, and its count, rebuilt from the keys' length
+    by transformers' unflattening, would then be short of eager's (``window_counts`` sets it where the export was
+    watched). Round 54: a strict export's prefill of 6 tokens with ``sliding_window=4`` returned a cache counting 3
+    (eager's: 6), so an eager decode step given it was 1.3e-3 off, no error. None where no layer may have."""
+    leaf = 0
+
+    def children(s: Any) -> list:
+        return list(s.children()) if callable(getattr(s, "children", None)) else list(getattr(s, "children_specs", []))
+
+    def walk(s: Any) -> str | None:
+        nonlocal leaf
+        cls = getattr(s, "type", None)
+        if cls is None or not children(s):
+            leaf += getattr(s, "num_leaves", 1)
+            return None
+        if cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils":
+            try:
+                names, layout = s.context
+                start = leaf + sum(c.num_leaves for c in children(s)[:list(names).index("key_cache")])
+            except (TypeError, ValueError):
+                leaf += s.num_leaves
+                return None
+            leaf += s.num_leaves
+            for k, window in enumerate(layout):
+                node = outputs[start + k] if start + k < len(outputs) else None
+                val = getattr(node, "meta", {}).get("val")
+                if window is not None and isinstance(val, torch.Tensor) and val.shape[-2] >= int(window) - 1:
+                    return (f"this program is {how} and returns a DynamicCache whose layer {k} is a sliding-window "
+                            f"layer (sliding_window={window}) holding {val.shape[-2]} tokens: it may have seen more "
+                            "and dropped them, a count the cache's unflattening rebuilds from the keys' length, so "
+                            "the compiled call's cache would count fewer tokens than eager's; compile without "
+                            "strict=True or exported= (the watched export sets eager's counts)")
+            return None
+        for c in children(s):
+            why = walk(c)
+            if why is not None:
+                return why
+        return None
+
+    return walk(spec) if spec is not None else None
+
+
 def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
     """The path (keys and indices) of ``target`` itself in ``out`` (through dicts, a transformers ``ModelOutput``
     among them, lists and tuples), or None."""

@@ -222,6 +222,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         tensor_attribute_values,
         undo_container_changes,
         undo_python_changes,
+        unwatched_window_refusal,
         watch_call_state,
         watch_default_dtype_reads,
         watch_host_draws,
@@ -404,6 +405,12 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
             user_outputs.append(("const", a))
             continue
         user_outputs.append(source(a))
+    if strict or exported is not None:   # (unwatched: a returned sliding-window cache's counts cannot be set)
+        why = unwatched_window_refusal(torch, getattr(getattr(ep, "call_spec", None), "out_spec", None),
+                                       [a for s, a in zip(sig.output_specs, flat_out) if s.kind == OutputKind.USER_OUTPUT],
+                                       "a strict export" if strict else "a given ExportedProgram")
+        if why is not None:
+            raise AtenExecutorError(why)
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
                    dict(trace.get("side", {})), tuple(user_consts), tuple(mutations),
