@@ -116,3 +116,23 @@ def test_a_call_passing_one_tensor_twice_is_taken_as_fused_where_a_layer_is_cros
         assert seen
         with pytest.raises(AtenExecutorError, match="fused fast path"):
             step(x, x)
+
+
+class Branches(nn.Module):
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda a: a.abs() + 1, lambda a: a.abs() - 1, (x,))
+
+
+def test_a_strict_export_after_compiling_a_torch_cond_still_traces_attention():
+    """``torch.cond`` runs Dynamo inside compile's watched export, where ``torch.is_grad_enabled`` is the watch's
+    wrapper: Dynamo's once-per-process table of the torch functions it handles was keyed by it, and every later strict
+    export of an attention layer failed ("torch.* op returned non-Tensor": this file after tests/test_aten_round51.py).
+    The table built during a watched export is now dropped after it."""
+    import torch._dynamo.variables.torch as dynamo_torch
+
+    dynamo_torch.TorchInGraphFunctionVariable._get_handlers.cache_clear()   # (a process whose first trace is below)
+    x = torch.randn(3, 4)
+    assert torch.equal(compile(Branches(), (x,))(x), Branches()(x))
+    m = Layers("mha_self").eval()
+    program = _program(m, (_x(1), _x(2)), "strict_no_grad")
+    assert not program.fast_recorded

@@ -1614,6 +1614,38 @@ def setting_change(what: str, before: Any, after: Any) -> str:
     return f"{what} from {before} to {after}"
 
 
+def _dynamo_handlers() -> Any:
+    """Dynamo's table of the torch functions it handles itself (``TorchInGraphFunctionVariable._get_handlers``, a
+    ``functools.cache``), or None where Dynamo is not imported or has none."""
+    import sys
+
+    module = sys.modules.get("torch._dynamo.variables.torch")
+    get = getattr(getattr(module, "TorchInGraphFunctionVariable", None), "_get_handlers", None)
+    return get if callable(getattr(get, "cache_info", None)) and callable(getattr(get, "cache_clear", None)) else None
+
+
+def dynamo_handlers_built() -> bool:
+    """Whether Dynamo has built its table of torch functions yet (``forget_dynamo_handlers``)."""
+    get = _dynamo_handlers()
+    return get is not None and get.cache_info().currsize > 0
+
+
+def forget_dynamo_handlers(built_before: bool) -> None:
+    """Drop Dynamo's table of the torch functions it handles itself where it was built during an export
+    (``built_before``: ``dynamo_handlers_built()`` before it), while the export's watches had ``torch.is_grad_enabled``
+    and the other getters patched (``watch_mode_reads``, ``watch_default_dtype_reads``): Dynamo builds it again from
+    torch's own functions at its next trace.
+
+    Why: the table is built once per process and keyed by the functions themselves; a ``forward`` that ran Dynamo
+    inside the watched export (``torch.cond`` traces its branches) built it with the watches' wrappers as keys, for
+    good, and every later strict export of a layer reading ``torch.is_grad_enabled()`` (``nn.MultiheadAttention``'s
+    fast-path check) failed in Dynamo: "torch.* op returned non-Tensor" (round 54: after tests/test_aten_round51.py's
+    ``torch.cond`` module). Importing Dynamo to build it before the watches would cost every compile seconds."""
+    get = _dynamo_handlers()
+    if get is not None and not built_before and get.cache_info().currsize > 0:
+        get.cache_clear()
+
+
 def settle_lazy_defaults(torch: Any) -> None:
     """Let torch make the process-setting changes it makes once, lazily, before they are read and compared.
 

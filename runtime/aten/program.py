@@ -208,6 +208,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         check_unwatched_caches,
         container_snapshots,
         draws_account_for,
+        dynamo_handlers_built,
+        forget_dynamo_handlers,
         held_iterators,
         host_random_states,
         kept_draws,
@@ -270,6 +272,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     writes = ModuleWrites()
     call_state = None
     draws = HostDraws(read=True)
+    handlers_built = dynamo_handlers_built()   # (Dynamo's table of torch functions: not to be keyed by the watches')
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
@@ -285,6 +288,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                     "at every call, or pass the number in as an input)") from exc
         raise
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
+        forget_dynamo_handlers(handlers_built)
         unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
         changed = undo_container_changes(snapshots)
