@@ -20,7 +20,10 @@ export (``sources``: parameters by name, inputs of the call), read at each call 
 trainable ``nn.Linear`` was refused under grad mode, eager's standard path). Where the export's tensors cannot be
 followed (a leaf that required no grad at the export, an input not found) the check takes the side that refuses
 (round 53: it refused ``m(x, y, y)`` of a program compiled from three tensors, and frozen parameters with a query
-that requires grad, which eager runs on the standard path).
+that requires grad, which eager runs on the standard path). A program no export watch recorded (a strict export, a
+given ``ExportedProgram``) is read from its own nodes instead (``from_program``, round 54): which layer calls it holds,
+whether one holds torch's fused kernel itself (a strict export under ``no_grad``: then refused where eager may not
+take the fast path), and what the call's form fixes (not batched, cross-attention, a float mask).
 """
 
 from __future__ import annotations
