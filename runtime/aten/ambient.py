@@ -966,6 +966,9 @@ class CallState:
     #: (argument's name, path in the output) of each transformers ``DynamicCache`` argument the call changed and
     #: returned as itself (``returned_caches``)
     returned_caches: list[tuple[str, tuple]] = field(default_factory=list)
+    #: (path in the output, ((layer index, tokens seen, window), ...)) of each transformers ``DynamicCache`` the call
+    #: returned with sliding-window layers (``window_counts``)
+    cache_counts: list[tuple[tuple, tuple]] = field(default_factory=list)
 
 
 def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
@@ -1028,12 +1031,175 @@ def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[
 
 def _is_dynamic_cache(value: Any) -> bool:
     """transformers' ``DynamicCache`` itself (not a subclass: its pytree registration is the class's own) of plain
-    ``DynamicLayer``s alone. Why the layers: the pytree holds only their keys and values, all a ``DynamicLayer``'s
-    state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen (``cumulative_length``), which the
-    program's rebuilt cache would not carry (a later step would then attend otherwise than eager's: refused)."""
+    ``DynamicLayer``s and ``DynamicSlidingWindowLayer``s alone. Why the layers: the pytree holds only their keys and
+    values, all a ``DynamicLayer``'s state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen
+    (``cumulative_length``), which the program's rebuilt cache takes from the keys' length: right while its window is
+    not full (``window_open``, checked where a call passes one), set from the export's after the call
+    (``put_window_counts``)."""
     cls = type(value)
     return (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"
-            and all(type(x).__name__ == "DynamicLayer" for x in getattr(value, "layers", [None])))
+            and all(type(x).__name__ in ("DynamicLayer", "DynamicSlidingWindowLayer")
+                    for x in getattr(value, "layers", [None])))
+
+
+def window_open(torch: Any, layer: Any) -> bool:
+    """Whether a ``DynamicSlidingWindowLayer``'s whole state is its keys and values: it has not dropped a token yet
+    (its count is the keys' length, or it is empty) and records no past (``activate_past_recording``)."""
+    keys = getattr(layer, "keys", None)
+    seen = getattr(layer, "cumulative_length", None)
+    return (not getattr(layer, "record_past", False) and isinstance(seen, int)
+            and (seen == keys.shape[-2] if isinstance(keys, torch.Tensor) else seen == 0))
+
+
+def cache_refusal(torch: Any, name: str, value: Any) -> str | None:
+    """Why a transformers ``DynamicCache`` argument ``name`` cannot be carried by a program (None where it can): a
+    layer other than a plain ``DynamicLayer`` or a ``DynamicSlidingWindowLayer`` whose window is open
+    (``window_open``), named with what it carries that the cache's flattening does not."""
+    cls = type(value)
+    if not (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"):
+        return None
+    for k, layer in enumerate(getattr(value, "layers", ())):
+        kind = type(layer).__name__
+        if kind == "DynamicLayer" or (kind == "DynamicSlidingWindowLayer" and window_open(torch, layer)):
+            continue
+        if kind == "DynamicSlidingWindowLayer":
+            keys = getattr(layer, "keys", None)
+            held = keys.shape[-2] if isinstance(keys, torch.Tensor) else 0
+            what = (f"a sliding-window layer (sliding_window={layer.sliding_window}, the model config's) "
+                    + ("that records its past (activate_past_recording)" if getattr(layer, "record_past", False)
+                       else f"whose window is full: it has seen {layer.cumulative_length} tokens and keeps the last "
+                            f"{held}")
+                    + ", a count the cache's flattening for torch.export does not carry (the program rebuilds it from "
+                    "the keys' length, and would attend at other positions than eager)")
+        else:
+            what = "not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone"
+        return (f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with such "
+                "a cache is not supported; pass a cache whose sliding windows are not full yet (a step compiled and "
+                "called while every layer holds fewer tokens than its window), a config without a sliding window "
+                "(sliding_window=None), or a static cache's tensors written in place")
+    return None
+
+
+def check_cache_layers(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> None:
+    """Refuse, before any export, an argument that is a transformers ``DynamicCache`` the program cannot carry
+    (``cache_refusal``), naming the argument, the layer and what it carries that the program cannot.
+
+    Why: the cache's pytree (transformers' own registration) holds each layer's keys and values and rebuilds it from
+    them; a ``DynamicSlidingWindowLayer`` (Mistral's, Gemma2's: ``sliding_window`` in the config, 4096 by default)
+    also counts the tokens it has seen (``cumulative_length``), which the rebuilt layer takes from the keys' length:
+    right until the window is full, wrong after. Round 54: a tiny Mistral's decode step was refused with "a corrupted
+    or edited program" (a full window's keys are a slice of the step's ``cat``) or "forward changes its argument in
+    place" (a window not yet full, which now runs), neither of which said what is unsupported."""
+    from .errors import AtenExecutorError
+
+    for name, value in _argument_names(module, args, kwargs or {}):
+        why = cache_refusal(torch, name, value)
+        if why is not None:
+            raise AtenExecutorError(why)
+
+
+def window_counts(out: Any, path: tuple = (), depth: int = 0) -> list[tuple[tuple, tuple]]:
+    """(path in ``out``, ((layer index, tokens seen, window size), ...)) of each transformers ``DynamicCache`` in
+    ``out`` (through dicts, a ``ModelOutput`` among them, lists and tuples) with ``DynamicSlidingWindowLayer``s, as the
+    export's ``forward`` left them (``put_window_counts`` sets them on each call's output).
+
+    Why: the program's output cache is rebuilt by transformers' unflattening from its keys and values alone, which
+    takes a sliding layer's ``cumulative_length`` from the keys' length and its ``sliding_window`` as a 1-element
+    tensor; past a full window the keys hold the last ``window - 1`` tokens, so the count was wrong (round 54: a tiny
+    Mistral's prefill of 6 tokens with ``sliding_window=4`` returned a cache counting 3 where eager's counts 6, and an
+    eager decode step given it returned logits 1.3e-3 off, no error). A prefill's counts follow from the program's
+    fixed shapes: the export's are every call's."""
+    cls = type(out)
+    if cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils":
+        counts = tuple((k, int(x.cumulative_length), int(x.sliding_window)) for k, x in enumerate(out.layers)
+                       if getattr(x, "is_sliding", False) and isinstance(getattr(x, "cumulative_length", None), int)
+                       and isinstance(getattr(x, "sliding_window", None), int))
+        return [(path, counts)] if counts else []
+    if depth > 8:
+        return []
+    items = (out.items() if isinstance(out, dict) else enumerate(out) if type(out) in (list, tuple) else ())
+    return [c for k, v in items for c in window_counts(v, (*path, k), depth + 1)]
+
+
+def put_window_counts(torch: Any, out: Any, counts: tuple) -> None:
+    """Set each sliding-window layer of the ``DynamicCache``s in a call's output ``out`` as the export's ``forward``
+    left it (``window_counts``): its token count, its window as an int and the window's tensor as
+    ``DynamicSlidingWindowLayer.__init__`` makes it (on the keys' device)."""
+    for path, layers in counts:
+        cache = out
+        for k in path:
+            cache = cache[k]
+        for k, seen, window in layers:
+            layer = cache.layers[k]
+            layer.cumulative_length, layer.sliding_window = seen, window
+            device = layer.keys.device if isinstance(getattr(layer, "keys", None), torch.Tensor) else None
+            layer._sliding_window_tensor = torch.tensor(window, dtype=torch.long, device=device)
+
+
+def check_unwatched_caches(module: Any, args: tuple, kwargs: dict | None, how: str) -> None:
+    """Refuse a transformers cache argument (``DynamicCache``, ``EncoderDecoderCache``) of a program whose ``forward``
+    no watch ran (``how``: a strict export, a given ``ExportedProgram``), naming the argument.
+
+    Why: eager's decode step grows the cache passed in and returns that very object; the compiled call puts the
+    program's grown tensors into the caller's cache only where the watched export saw ``forward`` return it
+    (``returned_caches``). Unwatched, the call returned a new cache and left the caller's as passed (round 54: a
+    strict export of a tiny Llama's decode step, the caller's cache still 6 tokens long where eager's was 7, no
+    error)."""
+    from .errors import AtenExecutorError
+
+    for name, value in _argument_names(module, args, kwargs or {}):
+        cls = type(value)
+        if cls.__module__ == "transformers.cache_utils" and cls.__name__ in ("DynamicCache", "EncoderDecoderCache"):
+            raise AtenExecutorError(
+                f"argument {name!r} is a transformers {cls.__name__} and this program is {how}, whose forward no "
+                "watch ran: whether forward grows the cache passed in (as a decode step does, returning it) cannot "
+                "be told, and the compiled call would leave the caller's cache as passed where eager grows it; "
+                "compile without strict=True or exported= (the watched export grows the caller's cache as eager)")
+
+
+def unwatched_window_refusal(torch: Any, spec: Any, outputs: list, how: str) -> str | None:
+    """Why a program whose ``forward`` no watch ran (``how``) cannot return its ``DynamicCache`` as eager's: a
+    sliding-window layer whose keys (``outputs``: the user outputs' graph nodes, in the order of the output pytree
+    ``spec``) hold ``window - 1`` tokens or more may have dropped some, and its count, rebuilt from the keys' length
+    by transformers' unflattening, would then be short of eager's (``window_counts`` sets it where the export was
+    watched). Round 54: a strict export's prefill of 6 tokens with ``sliding_window=4`` returned a cache counting 3
+    (eager's: 6), so an eager decode step given it was 1.3e-3 off, no error. None where no layer may have."""
+    leaf = 0
+
+    def children(s: Any) -> list:
+        return list(s.children()) if callable(getattr(s, "children", None)) else list(getattr(s, "children_specs", []))
+
+    def walk(s: Any) -> str | None:
+        nonlocal leaf
+        cls = getattr(s, "type", None)
+        if cls is None or not children(s):
+            leaf += getattr(s, "num_leaves", 1)
+            return None
+        if cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils":
+            try:
+                names, layout = s.context
+                start = leaf + sum(c.num_leaves for c in children(s)[:list(names).index("key_cache")])
+            except (TypeError, ValueError):
+                leaf += s.num_leaves
+                return None
+            leaf += s.num_leaves
+            for k, window in enumerate(layout):
+                node = outputs[start + k] if start + k < len(outputs) else None
+                val = getattr(node, "meta", {}).get("val")
+                if window is not None and isinstance(val, torch.Tensor) and val.shape[-2] >= int(window) - 1:
+                    return (f"this program is {how} and returns a DynamicCache whose layer {k} is a sliding-window "
+                            f"layer (sliding_window={window}) holding {val.shape[-2]} tokens: it may have seen more "
+                            "and dropped them, a count the cache's unflattening rebuilds from the keys' length, so "
+                            "the compiled call's cache would count fewer tokens than eager's; compile without "
+                            "strict=True or exported= (the watched export sets eager's counts)")
+            return None
+        for c in children(s):
+            why = walk(c)
+            if why is not None:
+                return why
+        return None
+
+    return walk(spec) if spec is not None else None
 
 
 def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
@@ -1076,13 +1242,17 @@ CACHE_NOT_ADOPTED = ("the cache passed in is not a DynamicCache of plain Dynamic
                      "forward would; compile with a cache of this structure")
 
 
-def check_adoptable(caller: Any) -> None:
-    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow: nothing of the
-    call's (the caller's cache, the module's state) is changed then."""
-    if caller is not None and not _is_dynamic_cache(caller):
-        from .errors import AtenExecutorError
+def check_adoptable(torch: Any, name: str, caller: Any) -> None:
+    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow, or whose
+    sliding window is full (``cache_refusal``: the program's would count otherwise): nothing of the call's (the
+    caller's cache, the module's state) is changed then."""
+    from .errors import AtenExecutorError
 
+    if caller is not None and not _is_dynamic_cache(caller):
         raise AtenExecutorError(CACHE_NOT_ADOPTED)
+    why = cache_refusal(torch, name, caller) if caller is not None else None
+    if why is not None:
+        raise AtenExecutorError(why)
 
 
 def adopt_cache(caller: Any, new: Any) -> None:
@@ -1171,6 +1341,7 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None) ->
         out = real(module, *args, **kwargs)
         state.inputs = input_changes(torch, given)
         state.returned_caches = returned_caches(dict((n, v) for n, v, *_ in given), state.inputs, out)
+        state.cache_counts = window_counts(out)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)
         after = dict(process_settings(torch))
@@ -1441,6 +1612,38 @@ def setting_change(what: str, before: Any, after: Any) -> str:
     if what == DEFAULT_DEVICE:
         before, after = (v if v is not None else "none set (the CPU)" for v in (before, after))
     return f"{what} from {before} to {after}"
+
+
+def _dynamo_handlers() -> Any:
+    """Dynamo's table of the torch functions it handles itself (``TorchInGraphFunctionVariable._get_handlers``, a
+    ``functools.cache``), or None where Dynamo is not imported or has none."""
+    import sys
+
+    module = sys.modules.get("torch._dynamo.variables.torch")
+    get = getattr(getattr(module, "TorchInGraphFunctionVariable", None), "_get_handlers", None)
+    return get if callable(getattr(get, "cache_info", None)) and callable(getattr(get, "cache_clear", None)) else None
+
+
+def dynamo_handlers_built() -> bool:
+    """Whether Dynamo has built its table of torch functions yet (``forget_dynamo_handlers``)."""
+    get = _dynamo_handlers()
+    return get is not None and get.cache_info().currsize > 0
+
+
+def forget_dynamo_handlers(built_before: bool) -> None:
+    """Drop Dynamo's table of the torch functions it handles itself where it was built during an export
+    (``built_before``: ``dynamo_handlers_built()`` before it), while the export's watches had ``torch.is_grad_enabled``
+    and the other getters patched (``watch_mode_reads``, ``watch_default_dtype_reads``): Dynamo builds it again from
+    torch's own functions at its next trace.
+
+    Why: the table is built once per process and keyed by the functions themselves; a ``forward`` that ran Dynamo
+    inside the watched export (``torch.cond`` traces its branches) built it with the watches' wrappers as keys, for
+    good, and every later strict export of a layer reading ``torch.is_grad_enabled()`` (``nn.MultiheadAttention``'s
+    fast-path check) failed in Dynamo: "torch.* op returned non-Tensor" (round 54: after tests/test_aten_round51.py's
+    ``torch.cond`` module). Importing Dynamo to build it before the watches would cost every compile seconds."""
+    get = _dynamo_handlers()
+    if get is not None and not built_before and get.cache_info().currsize > 0:
+        get.cache_clear()
 
 
 def settle_lazy_defaults(torch: Any) -> None:

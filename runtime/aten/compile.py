@@ -183,7 +183,7 @@ class CompiledModule:
         if self.program.returned_caches and self.guard is not None:
             caches = dict(ambient._argument_names(self.guard.root, args, kwargs))
             for name, _path in self.program.returned_caches:
-                ambient.check_adoptable(caches.get(name))
+                ambient.check_adoptable(torch, name, caches.get(name))
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
@@ -196,6 +196,8 @@ class CompiledModule:
             raise
         if caches is not None:
             out = _adopt_caches(caches, self.program.returned_caches, out)
+        if self.program.cache_counts:   # (a returned sliding-window cache's token counts: the export's)
+            ambient.put_window_counts(torch, out, self.program.cache_counts)
         values = self.executor.attribute_values
         if self.attr_slots is not None:
             values = tuple(values[i] for i in self.attr_slots)
@@ -497,7 +499,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
         check_program(torch, program, module, example_inputs, kwargs)
     fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
     if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
-        fused = fastpath.unrecorded(torch, module)
+        fused = fastpath.from_program(torch, module, program.exported)
     if isinstance(module, torch.nn.Module) and not given_program:
         program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)

@@ -20,7 +20,10 @@ export (``sources``: parameters by name, inputs of the call), read at each call 
 trainable ``nn.Linear`` was refused under grad mode, eager's standard path). Where the export's tensors cannot be
 followed (a leaf that required no grad at the export, an input not found) the check takes the side that refuses
 (round 53: it refused ``m(x, y, y)`` of a program compiled from three tensors, and frozen parameters with a query
-that requires grad, which eager runs on the standard path).
+that requires grad, which eager runs on the standard path). A program no export watch recorded (a strict export, a
+given ``ExportedProgram``) is read from its own nodes instead (``from_program``, round 54): which layer calls it holds,
+whether one holds torch's fused kernel itself (a strict export under ``no_grad``: then refused where eager may not
+take the fast path), and what the call's form fixes (not batched, cross-attention, a float mask).
 """
 
 from __future__ import annotations
@@ -145,6 +148,96 @@ def unrecorded(torch: Any, module: Any) -> tuple:
                  for m in dict.fromkeys(x for x in module.modules() if isinstance(x, kinds)))
 
 
+#: the ops that cut the in-projection weight into the query's, key's and value's parts (``_in_projection_packed``
+#: for a key or value other than the query), as the program spells them, decomposed or not
+_SPLITS = frozenset({"split", "split_with_sizes", "chunk", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk",
+                     "tensor_split", "slice", "narrow", "select", "unbind", "as_strided"})
+
+
+def _op(node: Any) -> str:
+    """The ATen name of a call node's op, without namespace and overload (``aten.split_with_sizes.default``:
+    ``split_with_sizes``)."""
+    name = getattr(node.target, "__name__", str(node.target))
+    return name.split(".")[0]
+
+
+def from_program(torch: Any, module: Any, exported: Any) -> tuple:
+    """``record``'s calls as the program ``exported`` shows them, where no export of ``module`` was watched (a strict
+    export, a given ``ExportedProgram``): each call of an ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
+    of ``module`` is the program's nodes whose ``nn_module_stack`` holds that call (its key: ``a``, ``a@1``...).
+
+    Why: taking every such layer as called in the fast path's form (``unrecorded``) refused calls eager runs on the
+    standard path (round 54: a 2-D query, a float mask, ``m.a(x, y, y)``, a layer the program never calls), and let
+    through calls of a strict export under ``no_grad``, whose program holds torch's fused kernel itself, where eager
+    runs the standard path (grad mode with parameters that require grad: 2.4e-7 off, no error). What the program
+    fixes is decided from it; what the call's state decides is left to ``fused_layer``:
+
+    - a call whose nodes hold the fused kernel (``_native_multi_head_attention`` / ``_transformer_encoder_layer_fwd``)
+      runs fused: ``PROGRAM_FUSED``, refused where eager may take the standard path;
+    - a call on the standard path whose inputs (the tensors its nodes read from outside it, its own parameters left
+      out) are none of more than two dimensions: not batched at export, and the shapes are the export's at every
+      call, so never fused;
+    - an ``nn.MultiheadAttention`` call whose in-projection weight is split (``_in_projection_packed`` of a key or
+      value other than the query): not self-attention, so eager's query, key and value are other tensors too, as long
+      as the call passes no tensor twice, nor one of the module's own (refs ``("apart",)``: unknown otherwise);
+    - one of self-attention with a floating input besides its query (a float mask): never fused;
+    - any other: unknown, as ``unrecorded`` (the safe side).
+
+    A program without ``nn_module_stack`` on its nodes, or one naming a module path ``module`` has not, cannot say, and
+    is taken as ``unrecorded``."""
+    nn = torch.nn
+    kinds = (nn.MultiheadAttention, nn.TransformerEncoderLayer)
+    layers = {path: m for path, m in module.named_modules(remove_duplicate=False) if isinstance(m, kinds)}
+    graph = getattr(exported, "graph", None)
+    nodes = [n for n in graph.nodes if n.op == "call_function"] if graph is not None else []
+    if not layers or not nodes or not any(n.meta.get("nn_module_stack") for n in nodes):
+        return unrecorded(torch, module)
+    params = dict(getattr(getattr(exported, "graph_signature", None), "inputs_to_parameters", {}) or {})
+    known = {path for path, _m in module.named_modules(remove_duplicate=False)}
+    groups: dict[tuple[str, str], list] = {}
+    for n in nodes:
+        for key, entry in (n.meta.get("nn_module_stack") or {}).items():
+            path = entry[0] if isinstance(entry, tuple) else None
+            path = path.removeprefix("L['self'].") if isinstance(path, str) else path
+            if path not in known:   # (another spelling of the paths: a layer not found would pass as never called)
+                return unrecorded(torch, module)
+            if path in layers:
+                groups.setdefault((path, key), []).append(n)
+    unknown = {True: (("unknown",),) * 3, False: (("unknown",),)}
+    out = []
+    for (path, _key), members in groups.items():
+        m = layers[path]
+        mha = isinstance(m, nn.MultiheadAttention)
+        if any(_op(n) in ("_native_multi_head_attention", "_transformer_encoder_layer_fwd") for n in members):
+            out.append((m, unknown[mha], PROGRAM_FUSED))
+            continue
+        inside = set(members)
+        own = {name for name, fqn in params.items() if fqn.startswith(path + ".") or not path}
+        ext = {a: None for n in members for a in n.all_input_nodes
+               if a not in inside and a.name not in own
+               and isinstance(a.meta.get("val"), torch.Tensor)}
+        vals = [a.meta["val"] for a in ext]
+        if vals and all(v.dim() <= 2 for v in vals):
+            continue   # (not batched: never fused)
+        if mha:
+            fqn = f"{path}.in_proj_weight" if path else "in_proj_weight"
+            name = next((k for k, v in params.items() if v == fqn), None)
+            weight = next((a for a in graph.nodes if a.op == "placeholder" and a.name == name), None)
+            if weight is not None and any(_op(u) in _SPLITS for u in weight.users if u in inside):
+                out.append((m, (("apart",),) * 3, ()))
+                continue
+            if weight is not None and sum(torch.is_floating_point(v) and v.dim() >= 2 for v in vals) > 1:
+                continue   # (self-attention with a float mask besides its query: never fused; a lifted 0-d or
+                # 1-d constant is no mask)
+        out.append((m, unknown[mha], ()))
+    return tuple(dict.fromkeys(out))
+
+
+#: ``from_program``'s grad sources of a layer whose program holds torch's fused kernel (a strict export under
+#: ``no_grad``): the program equals eager only where eager takes the fast path too, so a call is refused wherever it
+#: may not (round 54: under grad mode with parameters that require grad it returned other numbers, no error)
+PROGRAM_FUSED = "program_fused"
+
 #: ``record``'s grad sources of a layer the export called with grad off in the export's own mode (compiled under
 #: ``torch.no_grad()`` / ``torch.inference_mode()``): whether ``forward`` runs it with grad off whatever the caller's
 #: mode cannot be told, so a call under grad mode that eager would run fused if it did is refused (round 53b: one
@@ -155,9 +248,11 @@ NO_GRAD_EXPORT = "no_grad_export"
 UNKNOWN = object()
 
 
-def _resolve(torch: Any, refs: tuple, leaves: list) -> list:
+def _resolve(torch: Any, refs: tuple, leaves: list, aliased: bool = True) -> list:
     """The call's tensor for each of ``refs`` (``record``'s): the call's input for an input reference; the token
-    for an intermediate one (eager computes one tensor for one token); ``UNKNOWN`` where the input is not found."""
+    for an intermediate one (eager computes one tensor for one token); ``UNKNOWN`` where the input is not found.
+    ``aliased``: whether the call passes one tensor object twice, or one of the module's own (``_aliased``): an
+    ``("apart",)`` reference is then ``UNKNOWN``, else a token of its own (another tensor than the others')."""
     out = []
     for r in refs:
         if r[0] == "unknown":
@@ -165,6 +260,9 @@ def _resolve(torch: Any, refs: tuple, leaves: list) -> list:
             continue
         if r[0] == "inner":
             out.append(("inner", r[1]))
+            continue
+        if r[0] == "apart":   # (``from_program``'s non-self call: other tensors where the call aliases none)
+            out.append(UNKNOWN if aliased else ("apart", len(out)))   # (a token of its own, as ``inner``'s)
             continue
         i = len(leaves) - 1 - r[1]
         t = leaves[i] if 0 <= i < len(leaves) else None
@@ -235,16 +333,67 @@ def _takes_fast_path(torch: Any, m: Any, inputs: list, query_grad: bool | None) 
     return True
 
 
+def _aliased(torch: Any, root: Any, leaves: list) -> bool:
+    """Whether the call's tensors hold one object twice, or one of ``root``'s own parameters and buffers: where
+    they do, eager's ``forward`` may pass one tensor as query, key and value where the export passed other ones."""
+    seen = {id(t) for t in root.parameters()} | {id(t) for t in root.buffers()} if isinstance(root, torch.nn.Module) else set()
+    for t in leaves:
+        if isinstance(t, torch.Tensor):
+            if id(t) in seen:
+                return True
+            seen.add(id(t))
+    return False
+
+
+def _may_require_grad(torch: Any, root: Any, leaves: list) -> bool:
+    """Whether a query of the program's may require grad in this call: under grad mode, where a tensor it may be
+    computed from does (a parameter or buffer of ``root``, a tensor of the call)."""
+    if not torch.is_grad_enabled():
+        return False
+    own = list(root.parameters()) + list(root.buffers()) if isinstance(root, torch.nn.Module) else []
+    return any(isinstance(t, torch.Tensor) and t.requires_grad for t in [*own, *leaves])
+
+
+def _layer_words(torch: Any, root: Any, m: Any) -> tuple[str, str]:
+    """(class name as torch's fused kernel knows it, the layer's path in ``root`` quoted) for a message."""
+    path = next((name for name, x in root.named_modules(remove_duplicate=False) if x is m), None)
+    kind = next(c.__name__ for c in type(m).__mro__ if c.__name__ in FUSED and c.__module__.startswith("torch.nn"))
+    return kind, repr(path) if path else "(the compiled module itself)" if path == "" else "(of the module)"
+
+
+def _program_fused(torch: Any, root: Any, m: Any, switch: bool) -> str:
+    """The refusal of a call whose program holds torch's fused kernel for ``m`` where eager may run the standard
+    path."""
+    kind, where = _layer_words(torch, root, m)
+    why = ("torch.backends.mha's fast path switch is off" if not switch else "the layer is in training mode"
+           if m.training else "the call runs under grad mode with tensors that require grad"
+           if torch.is_grad_enabled() else "the layer or the call is not one the fast path takes now")
+    return (f"{kind} {where}: this program holds torch's fused fast path ({FUSED[kind]}, a strict export under "
+            f"torch.no_grad() traces it) and {why}, where eager may run the standard path, which rounds otherwise: "
+            "the results would differ from eager's; call under torch.no_grad() with the fast path switch on, or "
+            "compile a program exported under grad mode (or without strict=True)")
+
+
 def fused_layer(torch: Any, root: Any, calls: tuple, leaves: list) -> str | None:
     """The refusal of a call (of the pytree ``leaves`` of its arguments, in the export's order) where eager takes the fused fast path of
     one of ``calls`` (``record``'s), naming the first layer by its path in ``root``; None where none does (or
     ``torch.backends.mha``'s switch is off: eager then takes none either). The layer's query, key and value are the
     call's inputs where the export passed it inputs (``m(x, x, x)`` compiled from three tensors, or the reverse:
     eager's fast path iff the call's are one tensor), else the export's intermediates."""
-    if not calls or not torch.backends.mha.get_fastpath_enabled():
+    if not calls:
         return None
+    switch = torch.backends.mha.get_fastpath_enabled()
+    aliased = _aliased(torch, root, leaves) if any(r == ("apart",) for _m, refs, _g in calls for r in refs) else True
     for m, refs, grads in calls:
-        inputs = _resolve(torch, refs, leaves)
+        inputs = _resolve(torch, refs, leaves, aliased)
+        if grads == PROGRAM_FUSED:
+            # the program runs torch's fused kernel: refused wherever eager may not (the switch off, the layer's
+            # state, or grad mode where the query or a parameter may require grad)
+            if not (switch and _takes_fast_path(torch, m, inputs, _may_require_grad(torch, root, leaves))):
+                return _program_fused(torch, root, m, switch)
+            continue
+        if not switch:
+            continue
         unsure = grads == NO_GRAD_EXPORT
         fast = _takes_fast_path(torch, m, inputs, _query_grad(torch, root, inputs[0], () if unsure else grads, leaves))
         unsure = unsure and not fast and torch.is_grad_enabled() and _takes_fast_path(torch, m, inputs, None)

@@ -158,6 +158,10 @@ class Program:
     #: grows in place and returns as itself (a decode step's ``past_key_values``): the compiled call writes the
     #: program's cache into the caller's object and returns that object (``ambient.adopt_cache``)
     returned_caches: tuple[tuple[str, tuple], ...] = ()
+    #: (path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
+    #: layers that ``forward`` returns (a prefill's): the compiled call sets them on its output as the export's
+    #: ``forward`` left them (``ambient.window_counts``; the cache's unflattening takes the count from the keys' length)
+    cache_counts: tuple[tuple[tuple, tuple], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -200,8 +204,12 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         HostDraws,
         ModuleWrites,
         advanced_iterators,
+        check_cache_layers,
+        check_unwatched_caches,
         container_snapshots,
         draws_account_for,
+        dynamo_handlers_built,
+        forget_dynamo_handlers,
         held_iterators,
         host_random_states,
         kept_draws,
@@ -216,6 +224,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         tensor_attribute_values,
         undo_container_changes,
         undo_python_changes,
+        unwatched_window_refusal,
         watch_call_state,
         watch_default_dtype_reads,
         watch_host_draws,
@@ -240,6 +249,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
+    if isinstance(module, torch.nn.Module):   # (a cache the program cannot carry: named before any export)
+        check_cache_layers(torch, module, example_inputs, kwargs)
+        if strict or exported is not None:
+            check_unwatched_caches(module, example_inputs, kwargs,
+                                   "a strict export" if strict else "a given ExportedProgram")
     settle_lazy_defaults(torch)   # (before the settings are read: torch's own first-use changes are no forward's)
     settings = process_settings(torch)
     inference = torch.is_inference_mode_enabled()   # (before the modes' watch: no read of ``forward``'s)
@@ -258,6 +272,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     writes = ModuleWrites()
     call_state = None
     draws = HostDraws(read=True)
+    handlers_built = dynamo_handlers_built()   # (Dynamo's table of torch functions: not to be keyed by the watches')
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
@@ -273,6 +288,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                     "at every call, or pass the number in as an input)") from exc
         raise
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
+        forget_dynamo_handlers(handlers_built)
         unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
         changed = undo_container_changes(snapshots)
@@ -393,6 +409,12 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
             user_outputs.append(("const", a))
             continue
         user_outputs.append(source(a))
+    if strict or exported is not None:   # (unwatched: a returned sliding-window cache's counts cannot be set)
+        why = unwatched_window_refusal(torch, getattr(getattr(ep, "call_spec", None), "out_spec", None),
+                                       [a for s, a in zip(sig.output_specs, flat_out) if s.kind == OutputKind.USER_OUTPUT],
+                                       "a strict export" if strict else "a given ExportedProgram")
+        if why is not None:
+            raise AtenExecutorError(why)
     return Program(ep, graph, specs, trace["env"], trace["values"], weights, tuple(user_inputs),
                    tuple(user_outputs), getattr(ep, "call_spec", None) and ep.call_spec.in_spec,
                    dict(trace.get("side", {})), tuple(user_consts), tuple(mutations),
@@ -409,7 +431,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
-                   returned_caches=returned_caches, fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
+                   returned_caches=returned_caches,
+                   cache_counts=tuple(call_state.cache_counts) if call_state is not None else (), fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators)
