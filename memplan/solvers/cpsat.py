@@ -16,7 +16,7 @@ The formulation is chosen to scale:
 - identical buffers (same size, interval and conflicts) are ordered by index (symmetry breaking);
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
   above by the best heuristic plan, which is also given as a hint (warm start);
-- the time limit is CP-SAT's *deterministic* time (``DETERMINISTIC_PER_SECOND`` of it per second), shared
+- the time limit is CP-SAT's *deterministic* time (``deterministic_per_second``: less for the clique model), shared
   out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved,
   in rounds within the same work: ``deterministic_limit``), so the same input gives the
   same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
@@ -60,6 +60,21 @@ DEFAULT_TIME_LIMIT = 10.0
 #: minimalloc problems and graphs of up to 6,000 buffers; it was a count of nodes that ran minimalloc's A-I 1.1-2.2
 #: times the limit and tiled ones of 1,800-6,400 buffers up to 6 times.)
 DETERMINISTIC_PER_SECOND = 0.15
+#: The same rate for the clique model (components that are not interval problems: several streams). CP-SAT reads its
+#: NoOverlap propagation and its presolve's probing far shorter there: at 0.15 per second one deterministic second
+#: took 50-90 CPU seconds (``time_limit=1``, ``cpsat``, ``streams="auto"``: ``wide_graph(100)`` 7.6 s,
+#: ``random_dag(300)`` 8.0 s into the wall-clock safety stop, ``random_dag(600)`` 10.2 s; ``random_dag(1000)``'s
+#: component 16 s for 0.18, its probing alone 0.088 in 8-15 s), so the plan depended on where the clock stopped it
+#: (session 54). At 0.012 (1/83 CPU seconds) those run 0.6-1.3 times their share. Interval components keep
+#: ``DETERMINISTIC_PER_SECOND`` (their plans are unchanged).
+CLIQUE_DETERMINISTIC_PER_SECOND = 0.012
+
+
+def deterministic_per_second(sub: BufferProblem) -> float:
+    """CP-SAT deterministic seconds per second of ``time_limit`` for component ``sub``'s model: the NoOverlap2D
+    model of an interval component or the clique model of the others (``CLIQUE_DETERMINISTIC_PER_SECOND``: CP-SAT
+    under-counts that one's work about 15-fold). A function of the kind of problem alone, so the budget repeats."""
+    return DETERMINISTIC_PER_SECOND if sub.is_interval else CLIQUE_DETERMINISTIC_PER_SECOND
 #: larger components keep their heuristic plan (building the model alone would outlast any limit)
 MAX_COMPONENT = 50_000
 #: the most overlapping buffer pairs CP-SAT takes on: its conflict lists and cliques keep Python lists and sets
@@ -231,7 +246,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         sub_off, sub_bound, used, stopped = res
         spent += used
         solved += 1
-        empty += sub_off is None and stopped != "interrupted"   # stopped before CP-SAT had any solution, the hint's too
+        # stopped before CP-SAT had any solution, the hint's too (one "unsearched" is counted there alone: both read
+        # 2 of 1 components unsolved, ``random_dag(1000)`` on its own streams at ``time_limit=2``, its presolve the budget)
+        empty += sub_off is None and stopped not in ("interrupted", "unsearched")
         unsearched += stopped == "unsearched"   # its hint back, no search run (``hint_unsearched``)
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
@@ -559,7 +576,8 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     # budget early (minimalloc's C, ``time_limit=1``, 4 workers: 0.21 of 0.15 deterministic seconds when CP-SAT's
     # clock stopped it at 4.2 s of a 5 s limit, 0.36 unstopped), so a plan the clock had cut, another arena than the
     # unstopped 1,415,168 B, was not marked "stopped"
-    budget = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
+    rate = deterministic_per_second(sub)
+    budget = max(time_limit * rate, 0.001)
     workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
     best: dict = {}
 
@@ -644,7 +662,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                         f"{det:.3g} of its {budget:.3g} deterministic seconds"
                         f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
                         caller="the cpsat solver")
-    return off, max(bound, min(lower, ub)), det / DETERMINISTIC_PER_SECOND, stopped
+    return off, max(bound, min(lower, ub)), det / rate, stopped
 
 
 def hint_unsearched(*, workers: int, first_round: float, budget: float, branches: int, improved: bool) -> bool:
