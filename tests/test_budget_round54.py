@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import warnings
 
+import numpy as np
 import pytest
 
 import memplan
@@ -72,3 +73,40 @@ def test_a_component_stopped_in_its_presolve_is_one_unsolved_component():
     p = _plan(random_dag(300), solver="cpsat", streams="auto", time_limit=0.2)
     block = p.solver
     assert block.get("unsolved_components", 0) <= block.get("solved_components", 0), block
+
+
+def _long_lived(n: int = 4000):
+    """``n`` buffers each live 400-1,000 of 2,000 steps: about 7M overlapping pairs at 4,000, an interval problem
+    whose heuristic start sits above its bound (so CP-SAT has something to do)."""
+    from memplan.problem import BufferProblem
+
+    rng = np.random.default_rng(5)
+    lower = rng.integers(0, 1000, n)
+    return BufferProblem(sizes=rng.integers(1, 64, n) * 64, lower=lower, upper=lower + rng.integers(400, 1000, n))
+
+
+def test_the_split_is_counted_in_the_limit():
+    """Below ``cpsat.SPLIT_FREE_SECONDS`` of estimated split the limit is the models' (plans as before); beyond, the
+    excess comes off it."""
+    small = _long_lived(300)
+    assert cpsat.model_limit(small, 1.0) == 1.0
+    big = _long_lived()
+    assert cpsat.split_seconds(big) > cpsat.SPLIT_FREE_SECONDS
+    assert cpsat.model_limit(big, 1.0) == pytest.approx(1.0 - (cpsat.split_seconds(big) - cpsat.SPLIT_FREE_SECONDS))
+
+
+def test_a_split_that_outlasts_the_limit_is_not_made(monkeypatch):
+    """4,000 long-lived buffers (7M pairs, a split estimated 0.85 s) at ``time_limit=0.2``: the split ran (uncounted)
+    and then its one component was kept as the heuristics left it; now no split, the start returned, said."""
+    from memplan.errors import UnusedOption
+    from memplan.solvers import solve
+    from memplan.solvers.options import SolveOptions
+
+    calls = []
+    real = cpsat.components
+    monkeypatch.setattr(cpsat, "components", lambda *a: calls.append(1) or real(*a))
+    p = _long_lived()
+    with pytest.warns(UnusedOption, match="split"):
+        sol = solve(p, "cpsat", SolveOptions(time_limit=0.2))
+    assert not calls
+    assert sol.info.get("skipped") == "setup" and sol.info["start"] == "size", sol.info

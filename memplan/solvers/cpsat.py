@@ -115,6 +115,48 @@ def model_seconds(sub: BufferProblem) -> float:
     return a * len(sub) + pairs * (b + c * pairs)
 
 
+#: The estimated seconds of splitting a problem into components (``decompose.components``: its conflict pairs, HB
+#: filtered on multi-stream problems, then their labels) per overlapping pair, for interval problems (``True``) and
+#: the others, and per buffer. Measured (CPU, the 2-core machine, session 54): ``layered_graph(10000)`` on 2 streams,
+#: 7.1M pairs, 1.66 s; ``wide_graph(1000)`` serial, 1.5M pairs, 0.18 s. A function of the problem's size alone.
+SPLIT_PER_PAIR = {True: 1.2e-7, False: 2.4e-7}
+SPLIT_PER_BUFFER = 2e-6
+#: split seconds CP-SAT takes on top of its time limit; beyond, the split is counted in the limit
+#: (``model_limit``). Why a floor: the plans of every problem whose split is estimated below it (up to about 2M
+#: overlapping pairs: the minimalloc set, the bundled examples, graphs of a few thousand buffers) stay what they were
+SPLIT_FREE_SECONDS = 0.5
+
+
+def split_seconds(problem: BufferProblem) -> float:
+    """The estimated seconds of ``problem``'s split into components (``SPLIT_PER_PAIR``); the pairs are counted, not
+    built, so it is cheap and repeats on any machine and whatever the problem has cached."""
+    return SPLIT_PER_BUFFER * len(problem) + SPLIT_PER_PAIR[bool(problem.is_interval)] * problem.overlap_count()
+
+
+def model_limit(problem: BufferProblem, limit: float) -> float:
+    """The seconds of ``limit`` left to the components' models once the split is counted: its estimate beyond
+    ``SPLIT_FREE_SECONDS`` comes off the limit. Why: the split ran outside the budget, 1.66 s CPU on
+    ``layered_graph(10000)``'s 7.1M pairs at ``time_limit=0.5``, before ``too_costly`` kept its one component as the
+    heuristics left it: the limit bounded the solve of the components alone (as the search's setup once did:
+    ``search.search_seconds``)."""
+    return limit - max(0.0, split_seconds(problem) - SPLIT_FREE_SECONDS)
+
+
+def _warn_no_split(options: SolveOptions, problem: BufferProblem) -> None:
+    """An ``UnusedOption`` warning that splitting ``problem`` into components alone would take longer than its time
+    limit, so the start is returned as it is (``info["skipped"] == "setup"``)."""
+    import warnings
+
+    from ..errors import UnusedOption
+
+    named, value = limit_field(options.time_limit, "{time_limit}")
+    warnings.warn(UnusedOption.of(named + " had no effect: CP-SAT's split of "
+                                  f"{len(problem)} buffers with {problem.overlap_count()} overlapping pairs into "
+                                  f"components takes about {split_seconds(problem):.2g}s, more than the time limit "
+                                  "leaves; the start (the default solve's plan) is returned unsolved (a longer time "
+                                  "limit solves)", time_limit=value), stacklevel=4)
+
+
 def too_costly(sub: BufferProblem, share: float) -> bool:
     """Whether the component ``sub`` keeps its heuristic offsets instead of a CP-SAT solve given ``share`` seconds of
     the time limit: when its model's estimated cost alone exceeds the share (and ``MODEL_COST_MIN_SECONDS``). The
@@ -192,11 +234,18 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if arena <= lb or len(problem) == 0:
         return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
     check_size(problem)
+    wall_limit, limit = limit, model_limit(problem, limit)   # (the split counted in the limit: ``model_limit``)
+    if limit <= 0.01 and not info.get("interrupted"):
+        # the split alone outlasts the limit: the start as it is, said (no component could get a share)
+        _warn_no_split(options, problem)
+        status = Status.OPTIMAL if arena <= lb else Status.FEASIBLE
+        return Solution(offsets, arena, "cpsat", status, lb,
+                        {**info, "bound": lb, "gap": gap_of(arena, lb), "skipped": "setup"})
     comps = components(problem)   # (from the conflict pairs in bulk: no lists of them, which took seconds)
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
     # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began
     # (``auto``'s one stop: restarted here, auto ran past it by this setup's time)
-    wall_deadline = time.perf_counter() + options.wall_seconds(limit)
+    wall_deadline = time.perf_counter() + options.wall_seconds(wall_limit)
     if deadline is not None:
         wall_deadline = min(wall_deadline, deadline)
     sizes = problem.sizes
