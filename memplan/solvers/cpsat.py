@@ -23,6 +23,8 @@ The formulation is chosen to scale:
 - a component whose model would take longer to build and presolve than its share of the limit (an estimate from
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
   heuristic offsets, counted in ``info["skipped_components"]``, so that large problems keep the limit too.
+- the split into components is counted too (``model_limit``: its estimate, ``split_seconds``, beyond
+  ``SPLIT_FREE_SECONDS``); where it alone outlasts the limit no split is made (``info["skipped"] == "setup"``).
 
 Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far (see ``_run`` for
 where: the main thread under Python's own SIGINT handler; off the main thread, or under a handler of the caller's
