@@ -16,13 +16,15 @@ The formulation is chosen to scale:
 - identical buffers (same size, interval and conflicts) are ordered by index (symmetry breaking);
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
   above by the best heuristic plan, which is also given as a hint (warm start);
-- the time limit is CP-SAT's *deterministic* time (``DETERMINISTIC_PER_SECOND`` of it per second), shared
+- the time limit is CP-SAT's *deterministic* time (``deterministic_per_second``: less for the clique model), shared
   out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved,
   in rounds within the same work: ``deterministic_limit``), so the same input gives the
   same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
 - a component whose model would take longer to build and presolve than its share of the limit (an estimate from
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
   heuristic offsets, counted in ``info["skipped_components"]``, so that large problems keep the limit too.
+- the split into components is counted too (``model_limit``: its estimate, ``split_seconds``, beyond
+  ``SPLIT_FREE_SECONDS``); where it alone outlasts the limit no split is made (``info["skipped"] == "setup"``).
 
 Progress goes to ``options.progress``; Ctrl-C during a solve keeps the best plan found so far (see ``_run`` for
 where: the main thread under Python's own SIGINT handler; off the main thread, or under a handler of the caller's
@@ -60,6 +62,21 @@ DEFAULT_TIME_LIMIT = 10.0
 #: minimalloc problems and graphs of up to 6,000 buffers; it was a count of nodes that ran minimalloc's A-I 1.1-2.2
 #: times the limit and tiled ones of 1,800-6,400 buffers up to 6 times.)
 DETERMINISTIC_PER_SECOND = 0.15
+#: The same rate for the clique model (components that are not interval problems: several streams). CP-SAT reads its
+#: NoOverlap propagation and its presolve's probing far shorter there: at 0.15 per second one deterministic second
+#: took 50-90 CPU seconds (``time_limit=1``, ``cpsat``, ``streams="auto"``: ``wide_graph(100)`` 7.6 s,
+#: ``random_dag(300)`` 8.0 s into the wall-clock safety stop, ``random_dag(600)`` 10.2 s; ``random_dag(1000)``'s
+#: component 16 s for 0.18, its probing alone 0.088 in 8-15 s), so the plan depended on where the clock stopped it
+#: (session 54). At 0.012 (1/83 CPU seconds) those run 0.6-1.3 times their share. Interval components keep
+#: ``DETERMINISTIC_PER_SECOND`` (their plans are unchanged).
+CLIQUE_DETERMINISTIC_PER_SECOND = 0.012
+
+
+def deterministic_per_second(sub: BufferProblem) -> float:
+    """CP-SAT deterministic seconds per second of ``time_limit`` for component ``sub``'s model: the NoOverlap2D
+    model of an interval component or the clique model of the others (``CLIQUE_DETERMINISTIC_PER_SECOND``: CP-SAT
+    under-counts that one's work about 15-fold). A function of the kind of problem alone, so the budget repeats."""
+    return DETERMINISTIC_PER_SECOND if sub.is_interval else CLIQUE_DETERMINISTIC_PER_SECOND
 #: larger components keep their heuristic plan (building the model alone would outlast any limit)
 MAX_COMPONENT = 50_000
 #: the most overlapping buffer pairs CP-SAT takes on: its conflict lists and cliques keep Python lists and sets
@@ -98,6 +115,48 @@ def model_seconds(sub: BufferProblem) -> float:
     a, b, c = MODEL_COST[bool(sub.is_interval)]
     pairs = sub.overlap_count()
     return a * len(sub) + pairs * (b + c * pairs)
+
+
+#: The estimated seconds of splitting a problem into components (``decompose.components``: its conflict pairs, HB
+#: filtered on multi-stream problems, then their labels) per overlapping pair, for interval problems (``True``) and
+#: the others, and per buffer. Measured (CPU, the 2-core machine, session 54): ``layered_graph(10000)`` on 2 streams,
+#: 7.1M pairs, 1.66 s; ``wide_graph(1000)`` serial, 1.5M pairs, 0.18 s. A function of the problem's size alone.
+SPLIT_PER_PAIR = {True: 1.2e-7, False: 2.4e-7}
+SPLIT_PER_BUFFER = 2e-6
+#: split seconds CP-SAT takes on top of its time limit; beyond, the split is counted in the limit
+#: (``model_limit``). Why a floor: the plans of every problem whose split is estimated below it (up to about 2M
+#: overlapping pairs: the minimalloc set, the bundled examples, graphs of a few thousand buffers) stay what they were
+SPLIT_FREE_SECONDS = 0.5
+
+
+def split_seconds(problem: BufferProblem) -> float:
+    """The estimated seconds of ``problem``'s split into components (``SPLIT_PER_PAIR``); the pairs are counted, not
+    built, so it is cheap and repeats on any machine and whatever the problem has cached."""
+    return SPLIT_PER_BUFFER * len(problem) + SPLIT_PER_PAIR[bool(problem.is_interval)] * problem.overlap_count()
+
+
+def model_limit(problem: BufferProblem, limit: float) -> float:
+    """The seconds of ``limit`` left to the components' models once the split is counted: its estimate beyond
+    ``SPLIT_FREE_SECONDS`` comes off the limit. Why: the split ran outside the budget, 1.66 s CPU on
+    ``layered_graph(10000)``'s 7.1M pairs at ``time_limit=0.5``, before ``too_costly`` kept its one component as the
+    heuristics left it: the limit bounded the solve of the components alone (as the search's setup once did:
+    ``search.search_seconds``)."""
+    return limit - max(0.0, split_seconds(problem) - SPLIT_FREE_SECONDS)
+
+
+def _warn_no_split(options: SolveOptions, problem: BufferProblem) -> None:
+    """An ``UnusedOption`` warning that splitting ``problem`` into components alone would take longer than its time
+    limit, so the start is returned as it is (``info["skipped"] == "setup"``)."""
+    import warnings
+
+    from ..errors import UnusedOption
+
+    named, value = limit_field(options.time_limit, "{time_limit}")
+    warnings.warn(UnusedOption.of(named + " had no effect: CP-SAT's split of "
+                                  f"{len(problem)} buffers with {problem.overlap_count()} overlapping pairs into "
+                                  f"components takes about {split_seconds(problem):.2g}s, more than the time limit "
+                                  "leaves; the start (the default solve's plan) is returned unsolved (a longer time "
+                                  "limit solves)", time_limit=value), stacklevel=4)
 
 
 def too_costly(sub: BufferProblem, share: float) -> bool:
@@ -177,11 +236,18 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if arena <= lb or len(problem) == 0:
         return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
     check_size(problem)
+    wall_limit, limit = limit, model_limit(problem, limit)   # (the split counted in the limit: ``model_limit``)
+    if limit <= 0.01 and not info.get("interrupted"):
+        # the split alone outlasts the limit: the start as it is, said (no component could get a share)
+        _warn_no_split(options, problem)
+        status = Status.OPTIMAL if arena <= lb else Status.FEASIBLE
+        return Solution(offsets, arena, "cpsat", status, lb,
+                        {**info, "bound": lb, "gap": gap_of(arena, lb), "skipped": "setup"})
     comps = components(problem)   # (from the conflict pairs in bulk: no lists of them, which took seconds)
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
     # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began
     # (``auto``'s one stop: restarted here, auto ran past it by this setup's time)
-    wall_deadline = time.perf_counter() + options.wall_seconds(limit)
+    wall_deadline = time.perf_counter() + options.wall_seconds(wall_limit)
     if deadline is not None:
         wall_deadline = min(wall_deadline, deadline)
     sizes = problem.sizes
@@ -231,7 +297,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         sub_off, sub_bound, used, stopped = res
         spent += used
         solved += 1
-        empty += sub_off is None and stopped != "interrupted"   # stopped before CP-SAT had any solution, the hint's too
+        # stopped before CP-SAT had any solution, the hint's too (one "unsearched" is counted there alone: both read
+        # 2 of 1 components unsolved, ``random_dag(1000)`` on its own streams at ``time_limit=2``, its presolve the budget)
+        empty += sub_off is None and stopped not in ("interrupted", "unsearched")
         unsearched += stopped == "unsearched"   # its hint back, no search run (``hint_unsearched``)
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
@@ -559,7 +627,8 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     # budget early (minimalloc's C, ``time_limit=1``, 4 workers: 0.21 of 0.15 deterministic seconds when CP-SAT's
     # clock stopped it at 4.2 s of a 5 s limit, 0.36 unstopped), so a plan the clock had cut, another arena than the
     # unstopped 1,415,168 B, was not marked "stopped"
-    budget = max(time_limit * DETERMINISTIC_PER_SECOND, 0.001)
+    rate = deterministic_per_second(sub)
+    budget = max(time_limit * rate, 0.001)
     workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
     best: dict = {}
 
@@ -644,7 +713,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                         f"{det:.3g} of its {budget:.3g} deterministic seconds"
                         f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
                         caller="the cpsat solver")
-    return off, max(bound, min(lower, ub)), det / DETERMINISTIC_PER_SECOND, stopped
+    return off, max(bound, min(lower, ub)), det / rate, stopped
 
 
 def hint_unsearched(*, workers: int, first_round: float, budget: float, branches: int, improved: bool) -> bool:
