@@ -7,6 +7,7 @@ contradict themselves or a cache folder that cannot be written. Each case is ref
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import importlib
 import logging
@@ -218,18 +219,40 @@ def _cache_examples_read(torch: Any, caches: frozenset[str]):
     and the weights-only unpickler refused it ("Unsupported global: GLOBAL transformers.cache_utils.DynamicCache"):
     ``memplan import`` refused every such ``.pt2`` (round 53). What the unpickler does with a class allowed so is
     inert: ``cls.__new__`` and an update of the instance's ``__dict__`` with what the pickle holds (tensors, numbers,
-    lists, these classes: weights-only values); no ``__init__``, no method of the file's choice. The objects it builds
-    are thrown away after the load (``_cache_examples_rebuilt``). Process-wide while the block runs (torch keeps one
-    allow-list): a ``torch.load`` in another thread meanwhile may build these classes too, as inertly."""
+    lists, these classes: weights-only values); no ``__init__``, no method of the file's choice. The name a pickle
+    gives resolves to a stand-in (``_cache_stand_in``), not the class: the unpickler also *calls* what a name gives it
+    (REDUCE), and with the class itself a file ran its constructor with arguments of its choice
+    (``DynamicCache(None, None, True)`` made a CUDA stream: "CUDA error: ...", raw; round 54 review). The classes
+    themselves are allowed under names no pickle can spell (with a newline), for the unpickler's check of what it
+    fills in (BUILD). The objects it builds are thrown away after the load (``_cache_examples_rebuilt``).
+    Process-wide while the block runs (torch keeps one allow-list): a ``torch.load`` in another thread meanwhile may
+    build these classes too, as inertly."""
     if not caches:
         yield
         return
     import transformers.cache_utils as cache_utils
 
-    classes = [(cls, f"transformers.cache_utils.{name}") for name in _CACHE_PICKLED
-               if isinstance(cls := getattr(cache_utils, name, None), type)]
-    with torch.serialization.safe_globals(classes):
+    real = [(name, cls) for name in _CACHE_PICKLED if isinstance(cls := getattr(cache_utils, name, None), type)]
+    allowed = [(_cache_stand_in(cls), f"transformers.cache_utils.{name}") for name, cls in real]
+    allowed += [(cls, f"memplan\nbuilt.{name}") for name, cls in real]
+    with torch.serialization.safe_globals(allowed):
         yield
+
+
+@functools.cache
+def _cache_stand_in(cls: type) -> type:
+    """What a pickle's name of the cache class ``cls`` gives torch's weights-only unpickler: a class whose ``__new__``
+    (NEWOBJ, and a call of it: REDUCE) makes a bare ``cls`` instance (``object.__new__``; Python does not run
+    ``__init__`` on an object of another class) and refuses arguments. Why: see ``_cache_examples_read``; made once
+    per class (``functools.cache``) so that torch's allow-list, a set, holds one stand-in however many loads."""
+
+    def __new__(stand_in: type, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            raise pickle.UnpicklingError(f"{cls.__module__}.{cls.__qualname__} is built by its constructor in this "
+                                         "pickle, with arguments; a KV cache torch.export.save writes is not")
+        return object.__new__(cls)
+
+    return type(f"_Pickled{cls.__name__}", (), {"__new__": __new__, "__module__": __name__})
 
 
 def _cache_examples_rebuilt(torch: Any, ep: Any, path: str) -> None:
