@@ -286,15 +286,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     inputs = {"plan": args.plan} | ({"graph": args.graph} if args.graph is not None else {})
     _check_report_stdout("show", inputs=inputs)
     if args.graph is None:
-        from .planfile import check_plan_alone
-
-        plan = load_plan(args.plan)
-        check_plan_alone(plan, args.plan)   # (alone, no verifier: what the file contradicts in itself)
+        plan = load_plan(args.plan)   # (describe checks what it contradicts in itself: check_plan_alone)
     else:
         from .io import load_safe_pair
 
         plan = load_safe_pair(args.graph, args.plan)[1]
-    text = describe(plan, top=args.top, encoding=getattr(sys.stdout, "encoding", None))
+    text = describe(plan, top=args.top, encoding=getattr(sys.stdout, "encoding", None), source=args.plan)
     if args.graph is not None:   # (escaped as every path in a report: ``_out`` splits lines)
         text += f"\nverified     safe for {printable(args.graph)}"
     _out(text)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import MemplanError, PlanFormatError, as_int
 from .errors import short_repr as _short
-from .planfile import Plan, check_plan_fields
+from .planfile import Plan, check_plan_alone, check_plan_fields
 
 
 def check_plan_arg(plan: object, what: str) -> Plan:
@@ -71,13 +71,17 @@ def _ljust(text: str, cells: int) -> str:
     return text + " " * max(0, cells - display_width(text))
 
 
-def describe(plan: Plan, top: int = 10, *, encoding: str | None = None) -> str:
+def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: str = "describe") -> str:
     """The summary ``memplan show`` prints, line by line ``printable`` (ids and names from the plan file),
     with the ``top`` largest arena tensors (an integer >= 0: None, a float or a string was a TypeError from a
     comparison deep inside, and a negative count listed nothing, silently). ``encoding``: that of the stream it is
     for; what it cannot encode is escaped here (``\u5f20`` on an ASCII or Latin-1 stdout), before the table's
-    columns are measured (escaped later, by the printer, an id of CJK grew and its row no longer lined up)."""
+    columns are measured (escaped later, by the printer, an id of CJK grew and its row no longer lined up).
+    A plan that contradicts itself (``planfile.check_plan_alone``: a node on stream 3 of 3, a tensor past the arena)
+    is a ``PlanFormatError`` naming ``source`` and the fault, as ``memplan show`` refuses it: summarised here (only
+    the CLI checked), the same plan read as sound from Python (round 54 review)."""
     check_plan_arg(plan, "describe")
+    check_plan_alone(plan, source)
     shown = _shown_in(encoding)
     count = as_int(top)
     if count is None or count < 0:
