@@ -475,12 +475,13 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
 
     inplace_pairs: dict[tuple[int, int], list[int]] = {}
     for ni, node in enumerate(nodes):
-        # the roots n writes, once per node (per pair it was quadratic on a node of thousands of pairs)
-        written = {graph.root[o] for o in graph.node_outputs[ni]} if node.inplace else set()
+        # the roots n writes, once per node (per pair it was quadratic on a node of thousands of pairs); not named
+        # ``written``, the per-tensor list the closures above read
+        roots_written = {graph.root[o] for o in graph.node_outputs[ni]} if node.inplace else set()
         for o_id, i_id in node.inplace:
             a, b = graph.root[graph.tensor_index[i_id]], graph.root[graph.tensor_index[o_id]]
             # n must produce out's root, and not write in's root too (a view output: it would land on out)
-            if graph.producer[b] == ni and a not in written:
+            if graph.producer[b] == ni and a not in roots_written:
                 inplace_pairs.setdefault((a, b), []).append(ni)
 
     def inplace_ok(a: int, b: int) -> bool:
