@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-START, END = "<start>", "<end>"
+from reference import END, HB, START, closure  # (the oracles' shared happens-before; no memplan import either)
 
 
 def _is_int(v: Any) -> bool:
@@ -97,29 +97,7 @@ def reasons(graph: dict[str, Any], plan: dict[str, Any], fused: bool = False) ->
         if len(ss) > 1 or on[k:k + len(members)] != members:
             out.append(f"1 group {g} not one consecutive piece")
 
-    reach: dict[str, set[str]] = {}
-
-    def below(a: str) -> set[str]:
-        """Every node a happens-before (depth-first over the edges)."""
-        if a not in reach:
-            seen: set[str] = set()
-            todo = list(edges[a])
-            while todo:
-                x = todo.pop()
-                if x not in seen:
-                    seen.add(x)
-                    todo.extend(edges[x])
-            reach[a] = seen
-        return reach[a]
-
-    def hb(a: str, b: str) -> bool:
-        if a == START:
-            return b != START
-        if b == END:
-            return a != END
-        if a == END or b == START:
-            return False
-        return b in below(a)
+    hb = HB(closure(edges))   # every node a happens-before, by a depth-first search from each (``reference.closure``)
 
     # ---- rule 2 ---------------------------------------------------------------------------------------------------
     for n in graph["nodes"]:
