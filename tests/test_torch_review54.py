@@ -18,6 +18,8 @@ from needs import need
 torch = need("torch")
 transformers = need("transformers")
 
+from test_torch_round54 import decode  # noqa: E402, F401 - the fixture, reused
+
 from memplan.importers.torch.load import _cache_examples_read  # noqa: E402
 
 _CACHES = frozenset({"transformers.cache_utils.DynamicCache"})
@@ -72,3 +74,30 @@ def test_a_cache_pickled_as_python_pickles_it_still_loads_without_its_constructo
     # (outside the block the classes are refused again)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(_saved(cache), weights_only=True)
+
+
+def test_a_pt2_whose_sample_inputs_call_a_cache_class_is_refused_unrun(decode, tmp_path, monkeypatch):  # noqa: F811
+    """The same through ``memplan import``'s loader: a decode step's sample inputs rewritten to build their
+    ``DynamicCache`` by a call with ``offloading=True`` ran its constructor (here: "not a torch.export program
+    (AcceleratorError: CUDA error ...)", a stream made where a GPU is); now the unpickler's refusal, nothing run."""
+    import zipfile
+
+    from transformers.cache_utils import DynamicCache
+
+    from memplan.errors import InputFormatError
+    from memplan.importers.torch.load import load_exported
+
+    path = decode[0]
+    src = zipfile.ZipFile(path)
+    hostile = _saved(((torch.zeros(1, 1, dtype=torch.long),),
+                      {"past_key_values": _Calls(DynamicCache, None, None, True), "use_cache": True}))
+    bad = tmp_path / "hostile.pt2"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as out:
+        for info in src.infolist():
+            out.writestr(info, hostile.getvalue() if "sample_inputs" in info.filename else src.read(info.filename))
+    ran = []
+    real_init = DynamicCache.__init__
+    monkeypatch.setattr(DynamicCache, "__init__", lambda self, *a, **k: (ran.append(a), real_init(self, *a, **k))[-1])
+    with pytest.raises(InputFormatError, match="weights-only unpickler refuses"):
+        load_exported(str(bad))
+    assert ran == []
