@@ -609,12 +609,13 @@ def _broadcast_of(a: int, b: int, elem: int | None = None):
 
 
 def _typed_like_input(elem: int | None):
-    """QuantizeWithOrder (int8), DequantizeWithOrder (its ``to``: float or float16): the input's shape, its
-    elements converted; an ordering attribute moves elements, not the count."""
+    """QuantizeWithOrder (int8), DequantizeWithOrder (its ``to``: float or float16, as its schema allows, no other):
+    the input's shape, its elements converted; an ordering attribute moves elements, not the count. Why not int8 for
+    ``to``: a ``to=3`` DequantizeWithOrder, which onnxruntime refuses to load, was planned at 1 byte an element."""
     def rule(attrs: dict, shapes: list, elems: list, value) -> dict:
         x = shapes[0] if shapes else None
         to = elem if elem is not None else attrs.get("to")
-        return {} if x is None or to not in (1, 3, 10) else {0: (to, tuple(x))}
+        return {} if x is None or to not in ((elem,) if elem is not None else (1, 10)) else {0: (to, tuple(x))}
     return rule
 
 
