@@ -1,0 +1,36 @@
+"""Round 54: under a budget of work the search's per-try limits are work too (``search_tree.TRY_NS_PER_NODE``), the
+first tries capped at shares of the budget (``search.TRY_SHARES``), so a large problem's budget is not one try's."""
+import numpy as np
+
+from memplan.problem import BufferProblem
+from memplan.solvers import SolveOptions, search, solve
+
+
+def _random_intervals(n: int) -> BufferProblem:
+    """``n`` short-lived buffers whose heuristic arena stays above the bound (the search builds its tree)."""
+    rng = np.random.default_rng(0)
+    lower = rng.integers(0, n, n)
+    return BufferProblem(rng.integers(1, 1 << 12, n) * 256, lower, lower + rng.integers(1, 50, n), alignment=256)
+
+
+def test_a_large_problem_gets_more_than_one_try(monkeypatch):
+    """3,000 buffers at ``time_limit=1``: the try at the bound (4 nodes a buffer, ~400 us each) took the whole budget
+    (one try, no ladder, no restart); in work units and capped at a quarter of it, another try runs (counted here
+    and in ``info["tries"]``)."""
+    caps = []
+    real = search._round_robin
+
+    def spy(searches, preorders, cap, node_limit):
+        caps.append(cap)
+        return real(searches, preorders, cap, node_limit)
+
+    monkeypatch.setattr(search, "_round_robin", spy)
+    s = solve(_random_intervals(3000), "search", SolveOptions(time_limit=1))
+    assert len(caps) > 1 and s.info["tries"] == len(caps)
+
+
+def test_tries_in_work_units_repeat_exactly():
+    """The tries' limits are counted in estimated work, never the clock: the same solve twice is the same plan."""
+    p = _random_intervals(3000)
+    a, b = (solve(p, "search", SolveOptions(time_limit=0.5)) for _ in range(2))
+    assert a.offsets.tolist() == b.offsets.tolist() and a.info == b.info
