@@ -14,9 +14,9 @@ def _random_intervals(n: int) -> BufferProblem:
 
 
 def test_a_large_problem_gets_more_than_one_try(monkeypatch):
-    """3,000 buffers at ``time_limit=1``: the try at the bound (4 nodes a buffer, ~400 us each) took the whole budget
-    (one try, no ladder, no restart); in work units and capped at a quarter of it, another try runs (counted here
-    and in ``info["tries"]``)."""
+    """3,000 buffers at ``time_limit=2``: the try at the bound (4 nodes a buffer, ~400 us each) took the whole budget
+    (one try, no ladder, no restart); in work units and capped (at a quarter of the budget, but never below one
+    descent: ``search.descent_units``), another try runs (counted here and in ``info["tries"]``)."""
     caps = []
     real = search._round_robin
 
@@ -25,8 +25,21 @@ def test_a_large_problem_gets_more_than_one_try(monkeypatch):
         return real(searches, preorders, cap, node_limit)
 
     monkeypatch.setattr(search, "_round_robin", spy)
-    s = solve(_random_intervals(3000), "search", SolveOptions(time_limit=1))
+    s = solve(_random_intervals(3000), "search", SolveOptions(time_limit=2))
     assert len(caps) > 1 and s.info["tries"] == len(caps)
+
+
+def test_a_small_budget_still_gets_one_whole_descent():
+    """``wide_graph(40)``'s fastest schedule under a memory budget (82 buffers, ``time_limit`` 1/90): capped at a
+    quarter of that budget, the try at the bound stopped before placing every buffer and the plan fell back to a
+    slower schedule; floored at one descent, the bound is found (as before the caps)."""
+    import memplan
+    from memplan.benchmarks.scale import wide_graph
+
+    g = wide_graph(40)
+    budget = memplan.plan(g, streams="auto", solver="search", time_limit=1).arena_bytes
+    free = memplan.plan(g, streams="auto", memory_budget=budget, solver="search", time_limit=1)
+    assert free.arena_bytes == budget and free.solver["schedule"]["candidate"] == "list-eft-k8"
 
 
 def test_tries_in_work_units_repeat_exactly():

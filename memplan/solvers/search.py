@@ -83,6 +83,17 @@ TRY_SHARES = (4, 8, 4)
 #: long try there finds a reachable bound (minimalloc G: 1,100 nodes of one preorder, ~330 us each); at one unit a
 #: node it fell short at ``time_limit=1`` (arena 1277952 for 1048576) where the ladder's many short tries gained
 PROOF_SCALE = 3
+#: a node's least estimated work in units (``descent_units``: a node's frame and a batch of candidates alone are
+#: ~0.75 of one; 82 buffers took 105 nodes in 92 units without a packing)
+DESCENT_UNITS_PER_NODE = 2
+
+
+def descent_units(s: PackingSearch) -> int:
+    """The least work units a try of ``s`` that places every buffer takes: ``DESCENT_UNITS_PER_NODE`` a node (one a
+    buffer, one the root) and the try's start (``search_tree.WORK_TRY_START``), the floor of the tries' capped
+    limits."""
+    start = search_tree.WORK_TRY_START + search_tree.WORK_TRY_START_PER_ENTRY * (s.n + s.nsec)
+    return DESCENT_UNITS_PER_NODE * (s.n + 1) + -(-start // search_tree.TRY_NS_PER_NODE)
 
 
 def setup_seconds(problem: BufferProblem) -> float:
@@ -173,7 +184,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if nodes is None:   # a budget of work: the tries' limits are work too (``TRY_NS_PER_NODE``), capped at its shares
         units = budget.left // search_tree.TRY_NS_PER_NODE   # (the whole budget, in a try's nodes)
         proof_budget *= PROOF_SCALE
-        proof_budget, ladder_budget, restart_nodes = (max(1, min(limit_, units // share)) for limit_, share in
+        # (never below one descent: a packing takes a node a buffer, and a try that cannot finish one is wasted; 82
+        # buffers at ``time_limit=0.011`` (one schedule's share of a memory budget's solve: ``wide_graph(40)``) found
+        # no packing at a quarter of their budget, where the whole of it found the bound in 83 nodes)
+        floor = descent_units(s) if s is not None else 1
+        proof_budget, ladder_budget, restart_nodes = (min(limit_, max(units // share, floor)) for limit_, share in
                                                       zip((proof_budget, ladder_budget, restart_nodes), TRY_SHARES))
     try:
         while searches and not m.done() and not (feasible_only and m.best_off is not None):
