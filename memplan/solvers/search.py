@@ -83,9 +83,10 @@ TRY_SHARES = (4, 8, 4)
 #: long try there finds a reachable bound (minimalloc G: 1,100 nodes of one preorder, ~330 us each); at one unit a
 #: node it fell short at ``time_limit=1`` (arena 1277952 for 1048576) where the ladder's many short tries gained
 PROOF_SCALE = 3
-#: a node's least estimated work in units (``descent_units``: a node's frame and a batch of candidates alone are
-#: ~0.75 of one; 82 buffers took 105 nodes in 92 units without a packing)
-DESCENT_UNITS_PER_NODE = 2
+#: a node's estimated work in units for ``descent_units``: 82 buffers took 105 nodes in 92 units without a packing,
+#: and 3,000 random intervals ~4 units a node (3,048 nodes, 12,000 units), which at 2 a node lost their bound at
+#: ``time_limit=2`` (arena 23,570,944 for 22,198,528: the try at the bound stopped halfway)
+DESCENT_UNITS_PER_NODE = 4
 
 
 def descent_units(s: PackingSearch) -> int:
