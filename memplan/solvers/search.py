@@ -46,6 +46,7 @@ import numpy as np
 
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
+from . import search_tree
 from .capacity import OverCapacity, alone_over
 from .options import PAIR_BYTES, Objective, SearchParams, SolveOptions, gib
 from .search_tree import NO_CAPACITY, Abort, OutOfWork, PackingSearch, WorkBudget
@@ -71,6 +72,29 @@ SETUP_PER_PAIR = 3e-7
 #: counted in the limit (``search_seconds``). Why a floor: the plans of every problem whose setup is estimated
 #: below it (up to 1.6M overlapping pairs: the minimalloc set, graphs of a few thousand buffers) stay what they were
 SETUP_FREE_SECONDS = 0.5
+#: under a budget of work, the first try at the bound, each ladder rung's first try and each restart get at most
+#: these shares of the solve's whole budget (per preorder; the bound's and the ladder's still grow from there). Why:
+#: the limits grow with the problem (4 nodes a buffer at the bound), so on 3,000 buffers one try at the bound took the
+#: whole of ``time_limit=1`` and the ladder and the restarts never ran; capped, every solve gets tries at several
+#: capacities (the preorders of a try share its share: more than 3 leaves room for another try). The minimalloc
+#: set's limits (150-455 buffers) are not capped from ``time_limit=1`` up (``docs/experiments/search_tries_s54.py``).
+TRY_SHARES = (4, 8, 4)
+#: under a budget of work, the try at the bound gets this many units a node of its limit (capped as above). Why: one
+#: long try there finds a reachable bound (minimalloc G: 1,100 nodes of one preorder, ~330 us each); at one unit a
+#: node it fell short at ``time_limit=1`` (arena 1277952 for 1048576) where the ladder's many short tries gained
+PROOF_SCALE = 3
+#: a node's estimated work in units for ``descent_units``: 82 buffers took 105 nodes in 92 units without a packing,
+#: and 3,000 random intervals ~4 units a node (3,048 nodes, 12,000 units), which at 2 a node lost their bound at
+#: ``time_limit=2`` (arena 23,570,944 for 22,198,528: the try at the bound stopped halfway)
+DESCENT_UNITS_PER_NODE = 4
+
+
+def descent_units(s: PackingSearch) -> int:
+    """The least work units a try of ``s`` that places every buffer takes: ``DESCENT_UNITS_PER_NODE`` a node (one a
+    buffer, one the root) and the try's start (``search_tree.WORK_TRY_START``), the floor of the tries' capped
+    limits."""
+    start = search_tree.WORK_TRY_START + search_tree.WORK_TRY_START_PER_ENTRY * (s.n + s.nsec)
+    return DESCENT_UNITS_PER_NODE * (s.n + 1) + -(-start // search_tree.TRY_NS_PER_NODE)
 
 
 def setup_seconds(problem: BufferProblem) -> float:
@@ -158,6 +182,15 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     # is the common case and is found by one long enough try), the ladder's when a round gained nothing
     proof_budget, ladder_budget = max(2000, 4 * n), max(500, 2 * n)
     restart_nodes = max(params.restart_nodes, 4 * n)
+    if nodes is None:   # a budget of work: the tries' limits are work too (``TRY_NS_PER_NODE``), capped at its shares
+        units = budget.left // search_tree.TRY_NS_PER_NODE   # (the whole budget, in a try's nodes)
+        proof_budget *= PROOF_SCALE
+        # (never below one descent: a packing takes a node a buffer, and a try that cannot finish one is wasted; 82
+        # buffers at ``time_limit=0.011`` (one schedule's share of a memory budget's solve: ``wide_graph(40)``) found
+        # no packing at a quarter of their budget, where the whole of it found the bound in 83 nodes)
+        floor = descent_units(s) if s is not None else 1
+        proof_budget, ladder_budget, restart_nodes = (min(limit_, max(units // share, floor)) for limit_, share in
+                                                      zip((proof_budget, ladder_budget, restart_nodes), TRY_SHARES))
     try:
         while searches and not m.done() and not (feasible_only and m.best_off is not None):
             if budget.exhausted():
@@ -205,6 +238,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     proven = min(proven, best)
     info = {"bound": proven, "gap": gap_of(best, proven),
             "nodes": sum(x.nodes for x in searches), "backtracks": sum(x.backtracks for x in searches)}
+    if m.tries:   # (said where the search tried: a plan whose start met the bound reads as it did)
+        info["tries"] = m.tries
     if interrupted:
         info["interrupted"] = True
     if no_time:
@@ -236,6 +271,7 @@ class _Minimiser:
         # tried, the rungs drawn), so that the packings found, and the plan returned, are those found without it
         self.proof = proven
         self.timed_out = False
+        self.tries = 0   # tries at one capacity (all preorders of one count once) and restarts: ``info["tries"]``
 
     def bound(self) -> int:
         return max(self.proven, self.proof)
@@ -254,6 +290,7 @@ class _Minimiser:
         """The three static preorders at ``cap``; True if that found a packing or a proof."""
         if self.done() or not self.proven <= cap < self.best:
             return False
+        self.tries += 1
         res = _round_robin(self.searches, self.params.preorders, cap, node_limit)
         if res is _Stop.OUT_OF_WORK:
             self.timed_out = True
@@ -292,6 +329,7 @@ class _Minimiser:
     def restart(self, node_limit: int) -> bool:
         """One randomised restart one below the best arena; False once the work budget is spent."""
         s = self.searches[0]
+        self.tries += 1
         s.noise = [1.0 + self.params.restart_jitter * self.rng.random() for _ in range(s.n)]
         try:
             res = s.feasible(self.best - 1, self.rng.choice(self.params.preorders), node_limit)

@@ -83,6 +83,14 @@ WORK_TRY_START_PER_ENTRY = 2_900
 #: pending work is handed to the solve's budget once it reaches this (and every 256 nodes): where the budget stops
 #: the search is a matter of counts only
 WORK_FLUSH = 1_000_000
+#: a try's node limit, where the solve's budget is estimated work (not ``WorkBudget.by_nodes``), is that many units of
+#: the budget (``WORK_NS_PER_UNIT`` estimated nanoseconds each: a nominal node), counted as the budget is (``_flush``).
+#: Why: the tries' limits (the bound's, the ladder's, the restarts') were set when a node was the budget's unit;
+#: counted in plain nodes under a budget of work, a try got 3.3x its share where nodes cost 330 us (minimalloc) and
+#: on 3,000 buffers (4 nodes a buffer at the bound, ~400 us each) one try outlasted a ``time_limit=1``: no ladder, no
+#: restart. In units, the tries are the share of the budget they were tuned as (the search also caps the first
+#: tries' limits at shares of the budget: ``search.TRY_SHARES``)
+TRY_NS_PER_NODE = WORK_NS_PER_UNIT
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -296,6 +304,7 @@ class PackingSearch:
         self.ptr = sec_ptr.astype(np.int64)
         self.nodes = 0
         self.backtracks = 0
+        self.work_left: int | None = None   # estimated ns left to this try, under a budget of work (``TRY_NS_PER_NODE``)
         self.scanned = 0   # unplaced buffers the nodes since the last 256 sorted (``_charge``: a try's node limit)
         self.work = 0      # estimated nanoseconds not yet handed to the budget (``WORK_NODE`` ...)
         #: per-buffer multipliers of the preorder scores (None: the static preorder)
@@ -316,7 +325,9 @@ class PackingSearch:
         n = self.n
         self.cap = cap
         self.order_key = preorder
-        self.nodes_left = node_limit
+        # a budget of work: the limit is work too (``TRY_NS_PER_NODE``, counted in ``_flush``), no node count
+        self.work_left = None if self.budget.by_nodes else node_limit * TRY_NS_PER_NODE
+        self.nodes_left = node_limit if self.budget.by_nodes else 1 << 62
         self._work(WORK_TRY_START + WORK_TRY_START_PER_ENTRY * (n + self.nsec))
         self.asg = [-1] * n
         self.placed = np.zeros(n, dtype=bool)
@@ -384,6 +395,10 @@ class PackingSearch:
     def _flush(self) -> None:
         work, self.work = self.work, 0
         self.budget.spend(work)
+        if self.work_left is not None:
+            self.work_left -= work
+            if self.work_left < 0:
+                raise Abort
 
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
         self._work(WORK_SUBPROBLEM + WORK_SUBPROBLEM_PER_BUFFER * len(bufs))
