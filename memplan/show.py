@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import MemplanError, PlanFormatError, as_int
 from .errors import short_repr as _short
-from .planfile import Plan, check_plan_alone, check_plan_fields
+from .planfile import Plan, check_plan_fields, refuse_self_contradiction
 
 
 def check_plan_arg(plan: object, what: str) -> Plan:
@@ -81,7 +81,7 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: 
     is a ``PlanFormatError`` naming ``source`` and the fault, as ``memplan show`` refuses it: summarised here (only
     the CLI checked), the same plan read as sound from Python (round 54 review)."""
     check_plan_arg(plan, "describe")
-    check_plan_alone(plan, source)
+    refuse_self_contradiction(plan, source)
     shown = _shown_in(encoding)
     count = as_int(top)
     if count is None or count < 0:
