@@ -241,9 +241,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         # the split alone outlasts the limit: the start as it is, said (no component could get a share). Only where
         # the split was counted: a limit of 0.01 s or less given for a split under ``SPLIT_FREE_SECONDS`` was skipped
         # too, warned that "the split ... takes about 0.00077s, more than the time limit leaves" (random_dag(120))
-        _warn_no_split(options, problem)
-        status = Status.OPTIMAL if arena <= lb else Status.FEASIBLE
-        return Solution(offsets, arena, "cpsat", status, lb,
+        _warn_no_split(options, problem)   # (FEASIBLE: an arena at the bound returned OPTIMAL above)
+        return Solution(offsets, arena, "cpsat", Status.FEASIBLE, lb,
                         {**info, "bound": lb, "gap": gap_of(arena, lb), "skipped": "setup"})
     comps = components(problem)   # (from the conflict pairs in bulk: no lists of them, which took seconds)
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
