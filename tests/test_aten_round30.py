@@ -157,3 +157,40 @@ def test_data_dependent_routing_is_refused_naming_the_node():
 
     with pytest.raises(GraphError, match=r"node 'where' \(aten\.where\.default\): data-dependent size"):
         compile(RoutesByWhere().eval(), (torch.randn(5, 8),), streams=1)
+
+
+class _OldKwarg(nn.Module):
+    def forward(self, input_ids, past_key_values=None, use_cache=False, **kwargs):
+        return input_ids
+
+
+class _NoCache(nn.Module):
+    def forward(self, input_ids, **kwargs):
+        return input_ids
+
+
+def test_the_serving_steps_hand_the_cache_under_the_models_own_keyword():
+    """transformers 5.2x renamed ``past_key_values`` to ``cache``; a model takes an unknown keyword into its ``**kwargs``
+    and may run without the cache, silently: the steps ask the model's signature."""
+    from runtime.aten.sweep import cache_keyword
+
+    assert cache_keyword(_OldKwarg()) == "past_key_values"
+    with pytest.raises(TypeError, match="_NoCache"):
+        cache_keyword(_NoCache())
+
+
+@pytest.mark.parametrize("name", ["llama_kv_decode", "llama_dyn_decode"])
+def test_the_serving_steps_read_their_caches(name):
+    """Other past keys and values give other logits: a step that drops its cache (above) would pass every
+    comparison with its own export, so this is the test that can see it."""
+    from runtime.aten.sweep import CASES
+
+    case = next(c for c in CASES if c.name == name)
+    model = case.make()
+    g = torch.Generator().manual_seed(0)
+    xs = case.inputs(g, torch.device("cpu"), torch.float32)
+    other = tuple(t if t.dtype != torch.float32 else t * 3 + 1 for t in xs)
+    logits = [i for i, t in enumerate(model(*xs)) if t.dtype == torch.float32][0]
+    with torch.no_grad():
+        a, b = model(*[t.clone() for t in xs])[logits], model(*[t.clone() for t in other])[logits]
+    assert not torch.equal(a, b)

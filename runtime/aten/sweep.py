@@ -411,6 +411,19 @@ MLA_AUTO = {**MLA, "num_key_value_heads": 4, "q_lora_rank": 16}
 
 # ---------------------------------------------------------------- inference-serving programs (session 30)
 
+def cache_keyword(model: nn.Module) -> str:
+    """The keyword that hands a cache to ``model``: transformers renamed ``past_key_values`` to ``cache`` (5.2x), and
+    its model outputs' ``cache`` field with it (the device image's 5.17 has neither: the DynamicCache steps failed
+    there reading ``out.cache``), so the steps ask the model's signature and read the cache object they built."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    name = "cache" if "cache" in params else "past_key_values"
+    if name not in params:
+        raise TypeError(f"{type(model).__name__}.forward takes neither 'cache' nor 'past_key_values'")
+    return name
+
+
 class KVStep(nn.Module):
     """One serving step over a static KV cache the caller owns: ``(ids, pos, k0, v0, k1, v1, ...)`` -> (last
     token's logits, the caches). Each layer's cache is a user input written in place (``index_copy_``; the
@@ -420,6 +433,7 @@ class KVStep(nn.Module):
     def __init__(self, m, cache_len: int, filled: int = 0):
         super().__init__()
         self.m, self.cache_len, self.filled = m, cache_len, filled
+        self.cache_kw = cache_keyword(m)
 
     def forward(self, input_ids, pos, *kv):
         tf = need("transformers")
@@ -431,7 +445,7 @@ class KVStep(nn.Module):
             layer.cumulative_length = pos.clone()
             layer.cumulative_length_int = self.filled
             layer.is_initialized = True
-        logits = self.m(input_ids=input_ids, cache=cache, use_cache=True).logits
+        logits = self.m(input_ids=input_ids, use_cache=True, **{self.cache_kw: cache}).logits
         return (logits[:, -1, :], *kv)
 
 
@@ -441,15 +455,15 @@ class DynStep(nn.Module):
 
     def __init__(self, m):
         super().__init__()
-        self.m = m
+        self.m, self.cache_kw = m, cache_keyword(m)
 
     def forward(self, input_ids, *past):
         tf = need("transformers")
         cache = tf.DynamicCache(config=self.m.config.get_text_config())
         for i in range(len(past) // 2):
             cache.update(past[2 * i], past[2 * i + 1], i)
-        out = self.m(input_ids=input_ids, cache=cache, use_cache=True)
-        grown = [t for layer in out.cache.layers for t in (layer.keys, layer.values)]
+        out = self.m(input_ids=input_ids, use_cache=True, **{self.cache_kw: cache})
+        grown = [t for layer in cache.layers for t in (layer.keys, layer.values)]
         return (out.logits[:, -1:].argmax(-1), out.logits[:, -1], *grown)
 
 
