@@ -92,7 +92,8 @@ def test_a_decode_step_given_a_longer_cache_is_refused_and_leaves_it_as_passed()
 
 def test_a_cache_of_sliding_window_layers_is_refused_never_grown_without_its_count():
     """A ``DynamicSlidingWindowLayer`` counts the tokens it has seen (``cumulative_length``), which the flattened
-    cache does not carry: such a decode step stays refused (here at compile), never run with a cache that lost it."""
+    cache does not carry: such a decode step is never run with a cache that lost it (round 55: the export's cache
+    counts as the example's, and a call whose cache counts otherwise is refused naming the layer)."""
     torch.manual_seed(0)
     cfg = transformers.MistralConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
@@ -102,8 +103,12 @@ def test_a_cache_of_sliding_window_layers_is_refused_never_grown_without_its_cou
     with torch.no_grad():
         cache = m(_ids(0), use_cache=True).past_key_values
     assert type(cache.layers[0]).__name__ == "DynamicSlidingWindowLayer"
-    with pytest.raises(AtenExecutorError, match="sliding-window layer"):   # (round 54: named, was a GraphError)
-        compile(m, (_ids(0, 1),), kwargs={"past_key_values": cache}, cuda_graph=False)
+    step = compile(m, (_ids(0, 1),), kwargs={"past_key_values": cache}, cuda_graph=False)
+    with torch.no_grad():
+        other = m(_ids(1), use_cache=True).past_key_values
+    other.layers[0].cumulative_length += 1
+    with pytest.raises(AtenExecutorError, match="DynamicSlidingWindowLayer .*where the program was exported"):
+        step(_ids(0, 1), past_key_values=other)
 
 
 def test_a_call_with_a_cache_of_other_layers_is_refused_before_it_runs():

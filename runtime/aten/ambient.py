@@ -1033,50 +1033,138 @@ def _is_dynamic_cache(value: Any) -> bool:
     """transformers' ``DynamicCache`` itself (not a subclass: its pytree registration is the class's own) of plain
     ``DynamicLayer``s and ``DynamicSlidingWindowLayer``s alone. Why the layers: the pytree holds only their keys and
     values, all a ``DynamicLayer``'s state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen
-    (``cumulative_length``), which the program's rebuilt cache takes from the keys' length: right while its window is
-    not full (``window_open``, checked where a call passes one), set from the export's after the call
-    (``put_window_counts``)."""
+    (``cumulative_length``), which the program's rebuilt cache takes from the keys' length: set on the export's
+    cache as the example's (``set_window_counts``), checked at each call (``window_mismatch``) and set from the
+    export's after it (``put_window_counts``)."""
     cls = type(value)
     return (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"
             and all(type(x).__name__ in ("DynamicLayer", "DynamicSlidingWindowLayer")
                     for x in getattr(value, "layers", [None])))
 
 
-def window_open(torch: Any, layer: Any) -> bool:
-    """Whether a ``DynamicSlidingWindowLayer``'s whole state is its keys and values: it has not dropped a token yet
-    (its count is the keys' length, or it is empty) and records no past (``activate_past_recording``)."""
+def _held(torch: Any, layer: Any) -> int:
+    """The tokens a cache layer's keys hold (0 where it has none yet)."""
     keys = getattr(layer, "keys", None)
-    seen = getattr(layer, "cumulative_length", None)
-    return (not getattr(layer, "record_past", False) and isinstance(seen, int)
-            and (seen == keys.shape[-2] if isinstance(keys, torch.Tensor) else seen == 0))
+    return int(keys.shape[-2]) if isinstance(keys, torch.Tensor) else 0
 
 
 def cache_refusal(torch: Any, name: str, value: Any) -> str | None:
     """Why a transformers ``DynamicCache`` argument ``name`` cannot be carried by a program (None where it can): a
-    layer other than a plain ``DynamicLayer`` or a ``DynamicSlidingWindowLayer`` whose window is open
-    (``window_open``), named with what it carries that the cache's flattening does not."""
+    layer other than a plain ``DynamicLayer`` or a ``DynamicSlidingWindowLayer`` counting its tokens in an int and
+    recording no past (``activate_past_recording``: its keys then hold more than the window, cut by a later ``crop``),
+    named with what it carries that the cache's flattening does not. A full window is carried: its count (tokens
+    seen, more than the keys hold) is set on the export's cache (``window_inputs``) and checked at each call
+    (``window_mismatch``)."""
     cls = type(value)
     if not (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"):
         return None
     for k, layer in enumerate(getattr(value, "layers", ())):
         kind = type(layer).__name__
-        if kind == "DynamicLayer" or (kind == "DynamicSlidingWindowLayer" and window_open(torch, layer)):
+        if kind == "DynamicLayer" or (kind == "DynamicSlidingWindowLayer" and not getattr(layer, "record_past", False)
+                                      and type(getattr(layer, "cumulative_length", None)) is int
+                                      and type(getattr(layer, "sliding_window", None)) is int):
             continue
         if kind == "DynamicSlidingWindowLayer":
-            keys = getattr(layer, "keys", None)
-            held = keys.shape[-2] if isinstance(keys, torch.Tensor) else 0
             what = (f"a sliding-window layer (sliding_window={layer.sliding_window}, the model config's) "
-                    + ("that records its past (activate_past_recording)" if getattr(layer, "record_past", False)
-                       else f"whose window is full: it has seen {layer.cumulative_length} tokens and keeps the last "
-                            f"{held}")
-                    + ", a count the cache's flattening for torch.export does not carry (the program rebuilds it from "
-                    "the keys' length, and would attend at other positions than eager)")
+                    + ("that records its past (activate_past_recording), keys a later crop cuts to the window"
+                       if getattr(layer, "record_past", False) else
+                       f"whose token count is a {type(layer.cumulative_length).__name__}, not an int")
+                    + ": a state the cache's flattening for torch.export does not carry")
         else:
             what = "not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone"
         return (f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with such "
-                "a cache is not supported; pass a cache whose sliding windows are not full yet (a step compiled and "
-                "called while every layer holds fewer tokens than its window), a config without a sliding window "
-                "(sliding_window=None), or a static cache's tensors written in place")
+                "a cache is not supported; pass a cache of plain layers (no activate_past_recording), a config "
+                "without a sliding window (sliding_window=None), or a static cache's tensors written in place")
+    return None
+
+
+def window_inputs(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> tuple[tuple[str, tuple], ...]:
+    """(argument's name, ((layer index, tokens seen, tokens its keys hold), ...)) of each transformers
+    ``DynamicCache`` argument of the call with ``DynamicSlidingWindowLayer``s: what the export's cache must count
+    (``watch_call_state`` sets it) and each call's must match (``window_mismatch``).
+
+    Why: the cache's pytree (transformers' registration) holds each layer's keys and values alone, and its
+    unflattening rebuilds a sliding layer counting the keys' length; past a full window (Mistral's 4, 6 tokens seen:
+    3 kept) the export's ``forward`` then ran at position 3 where eager's runs at 6 (its RoPE positions, its mask's
+    offset). Round 54 refused such a cache at compile; the count is a Python int, which the export specializes."""
+    out = []
+    for name, value in _argument_names(module, args, kwargs or {}):
+        if _is_dynamic_cache(value):
+            layers = tuple((k, int(x.cumulative_length), _held(torch, x)) for k, x in enumerate(value.layers)
+                           if type(x).__name__ == "DynamicSlidingWindowLayer")
+            if layers:
+                out.append((name, layers))
+    return tuple(out)
+
+
+def dense_cache_examples(torch: Any, args: tuple, kwargs: dict | None) -> tuple[tuple, dict | None]:
+    """``args`` and ``kwargs`` with each transformers ``DynamicCache`` argument whose keys or values are not
+    contiguous replaced by a copy (its layers copied, their count kept) holding contiguous copies of them; the same
+    objects where none is.
+
+    Why: the cache's unflattening (``DynamicCache(ddp_cache_data)``, whose ``update`` is a ``cat`` onto an empty
+    tensor) gives the export's ``forward`` contiguous tensors, so the program records its cache inputs contiguous;
+    a full sliding window's keys are a slice of the step's ``cat`` (a window of 4: 3 of the 4 rows, strides (96, 48,
+    8, 1) for (48, 24, 8, 1)), and the importer refused the example as "a corrupted or edited program". The values
+    are the same; a call's strided cache is copied into the program's slots as any input laid out otherwise."""
+    import copy as copying
+
+    def dense(value: Any) -> Any:
+        if not _is_dynamic_cache(value) or all(
+                not isinstance(t, torch.Tensor) or t.is_contiguous()
+                for x in value.layers for t in (getattr(x, "keys", None), getattr(x, "values", None))):
+            return value
+        new = copying.copy(value)
+        new.layers = [copying.copy(x) for x in value.layers]
+        for x in new.layers:
+            for attr in ("keys", "values"):
+                t = getattr(x, attr, None)
+                if isinstance(t, torch.Tensor) and not t.is_contiguous():
+                    setattr(x, attr, t.contiguous())
+        return new
+
+    return tuple(dense(a) for a in args), None if kwargs is None else {k: dense(v) for k, v in kwargs.items()}
+
+
+def set_window_counts(torch: Any, module: Any, args: tuple, kwargs: dict, windows: tuple) -> None:
+    """Set, on the caches ``forward`` is given inside the export (rebuilt by the unflattening, each sliding layer
+    counting its keys' length), each sliding layer's count as the example's (``window_inputs``). Refused where a
+    layer is not one the example had (not the example's cache: nothing to count from)."""
+    from .errors import AtenExecutorError
+
+    given = dict(_argument_names(module, args, kwargs))
+    for name, layers in windows:
+        cache = given.get(name)
+        for k, seen, held in layers:
+            layer = cache.layers[k] if _is_dynamic_cache(cache) and k < len(cache.layers) else None
+            if type(layer).__name__ != "DynamicSlidingWindowLayer" or _held(torch, layer) != held:
+                raise AtenExecutorError(f"argument {name!r}: the export's forward was given a cache whose layer {k} "
+                                        f"is not the example's sliding-window layer holding {held} tokens, so its "
+                                        "count cannot be set as the example's; compile with a DynamicCache the "
+                                        "model built")
+            layer.cumulative_length = seen
+
+
+def window_mismatch(torch: Any, name: str, value: Any, layers: tuple) -> str | None:
+    """Why a call's cache argument ``name`` is not one the program can step (None where it is): a sliding layer whose
+    count or held tokens differ from the export's (``window_inputs``), named with both."""
+    if not _is_dynamic_cache(value):
+        return None
+    for k, seen, held in layers:
+        layer = value.layers[k] if k < len(value.layers) else None
+        if type(layer).__name__ != "DynamicSlidingWindowLayer":
+            continue   # (another layout: the call's spec check refuses it)
+        now = (layer.cumulative_length, _held(torch, layer))
+        if now == (seen, held):
+            continue
+        state = (f"whose window is full: it has seen {now[0]} tokens and keeps the last {now[1]}" if now[0] > now[1]
+                 else f"that has seen {now[0]} tokens and keeps {now[1]}")
+        return (f"argument {name!r} is a DynamicCache whose layer {k} is a DynamicSlidingWindowLayer "
+                f"(sliding_window={layer.sliding_window}) {state}, where the program was exported from one that had "
+                f"seen {seen} tokens and kept {held}: the count is a Python int torch.export specializes (the step's "
+                "positions, its mask's window offset), so the program would run at the export's positions, not "
+                "eager's; compile a step with a cache of this count as its example (one program per count), or pass "
+                "a static cache's tensors written in place")
     return None
 
 
@@ -1087,9 +1175,9 @@ def check_cache_layers(torch: Any, module: Any, args: tuple, kwargs: dict | None
     Why: the cache's pytree (transformers' own registration) holds each layer's keys and values and rebuilds it from
     them; a ``DynamicSlidingWindowLayer`` (Mistral's, Gemma2's: ``sliding_window`` in the config, 4096 by default)
     also counts the tokens it has seen (``cumulative_length``), which the rebuilt layer takes from the keys' length:
-    right until the window is full, wrong after. Round 54: a tiny Mistral's decode step was refused with "a corrupted
-    or edited program" (a full window's keys are a slice of the step's ``cat``) or "forward changes its argument in
-    place" (a window not yet full, which now runs), neither of which said what is unsupported."""
+    right until the window is full, wrong after (``set_window_counts`` sets the example's on the export's cache).
+    Round 54: a tiny Mistral's decode step was refused with "a corrupted or edited program" (a full window's keys are
+    a slice of the step's ``cat``) or "forward changes its argument in place", neither of which said why."""
     from .errors import AtenExecutorError
 
     for name, value in _argument_names(module, args, kwargs or {}):
@@ -1243,9 +1331,8 @@ CACHE_NOT_ADOPTED = ("the cache passed in is not a DynamicCache of plain Dynamic
 
 
 def check_adoptable(torch: Any, name: str, caller: Any) -> None:
-    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow, or whose
-    sliding window is full (``cache_refusal``: the program's would count otherwise): nothing of the call's (the
-    caller's cache, the module's state) is changed then."""
+    """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow
+    (``cache_refusal``): nothing of the call's (the caller's cache, the module's state) is changed then."""
     from .errors import AtenExecutorError
 
     if caller is not None and not _is_dynamic_cache(caller):
@@ -1322,18 +1409,22 @@ def _state_changes(states: list[tuple[Any, str, dict]], internal: frozenset[str]
 
 
 @contextlib.contextmanager
-def watch_call_state(torch: Any, module: Any, containers: list | None = None) -> Iterator[CallState]:
+def watch_call_state(torch: Any, module: Any, containers: list | None = None,
+                     windows: tuple = ()) -> Iterator[CallState]:
     """``module``'s call inside the block (an export) recording its ``CallState``; where it set tensor attributes,
     the call returns ``(its output, (their values...))``. The root's ``_call_impl`` is replaced on the instance for
     the block (its hooks still run inside it, as in eager): ``nn.Module.__call__`` looks it up on the instance.
     A call that sets no tensor attribute returns its output as it is: the program of every other module is the one
     it was. ``containers`` (``container_snapshots``, for ``sets.check_container_caches``' proof alone): the tensors
-    the call put into them in place are returned too, each as (the container, its key, name) in ``returned``."""
+    the call put into them in place are returned too, each as (the container, its key, name) in ``returned``.
+    ``windows`` (``window_inputs``): the sliding layers' counts of the example's caches, set on the caches the call
+    is given (``set_window_counts``: the unflattening counted their keys)."""
     state = CallState()
     real = type(module)._call_impl
     internal = module_fields(torch) | {"_call_impl"}
 
     def call(*args: Any, **kwargs: Any) -> Any:
+        set_window_counts(torch, module, args, kwargs, windows)
         before = _public_state(module, internal)
         stores = registry_snapshots(torch, module)
         settings = process_settings(torch)

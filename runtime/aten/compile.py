@@ -180,10 +180,14 @@ class CompiledModule:
             if why is not None:
                 raise AtenExecutorError(why)
         caches = None   # (the call's arguments by name, where it passes a cache eager grows: read once)
-        if self.program.returned_caches and self.guard is not None:
+        if (self.program.returned_caches or self.program.window_inputs) and self.guard is not None:
             caches = dict(ambient._argument_names(self.guard.root, args, kwargs))
             for name, _path in self.program.returned_caches:
                 ambient.check_adoptable(torch, name, caches.get(name))
+            for name, layers in self.program.window_inputs:   # (the counts the export specialized on)
+                why = ambient.window_mismatch(torch, name, caches.get(name), layers)
+                if why is not None:
+                    raise AtenExecutorError(why)
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
@@ -194,7 +198,7 @@ class CompiledModule:
             if drawn_from is not None:   # a refused call (an input of another shape) leaves ``random`` as it was
                 random.setstate(drawn_from)   # (round 51: it had advanced it)
             raise
-        if caches is not None:
+        if caches is not None and self.program.returned_caches:
             out = _adopt_caches(caches, self.program.returned_caches, out)
         if self.program.cache_counts:   # (a returned sliding-window cache's token counts: the export's)
             ambient.put_window_counts(torch, out, self.program.cache_counts)

@@ -162,6 +162,10 @@ class Program:
     #: layers that ``forward`` returns (a prefill's): the compiled call sets them on its output as the export's
     #: ``forward`` left them (``ambient.window_counts``; the cache's unflattening takes the count from the keys' length)
     cache_counts: tuple[tuple[tuple, tuple], ...] = ()
+    #: (argument's name, ((layer index, tokens seen, tokens held), ...)) of each ``DynamicCache`` argument with
+    #: sliding-window layers, as the example's counted them (``ambient.window_inputs``): the export's cache was set to
+    #: count so, and a call's cache that counts otherwise is refused (``ambient.window_mismatch``)
+    window_inputs: tuple[tuple[str, tuple], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -207,6 +211,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         check_cache_layers,
         check_unwatched_caches,
         container_snapshots,
+        dense_cache_examples,
         draws_account_for,
         dynamo_handlers_built,
         forget_dynamo_handlers,
@@ -232,6 +237,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         watch_mode_reads,
         watch_module_writes,
         watch_object_reads,
+        window_inputs,
     )
     from .settings import settings_objects
 
@@ -249,8 +255,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
+    windows: tuple = ()
     if isinstance(module, torch.nn.Module):   # (a cache the program cannot carry: named before any export)
         check_cache_layers(torch, module, example_inputs, kwargs)
+        windows = window_inputs(torch, module, example_inputs, kwargs)
+        example_inputs, kwargs = dense_cache_examples(torch, example_inputs, kwargs)
         if strict or exported is not None:
             check_unwatched_caches(module, example_inputs, kwargs,
                                    "a strict export" if strict else "a given ExportedProgram")
@@ -259,7 +268,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     inference = torch.is_inference_mode_enabled()   # (before the modes' watch: no read of ``forward``'s)
     tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
-    state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None) if not strict and exported is None
+    state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None, windows)
+                   if not strict and exported is None
                    and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
     # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
     draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
@@ -432,7 +442,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
                    returned_caches=returned_caches,
-                   cache_counts=tuple(call_state.cache_counts) if call_state is not None else (), fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
+                   cache_counts=tuple(call_state.cache_counts) if call_state is not None else (),
+                   window_inputs=windows if call_state is not None else (), fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators)
