@@ -1132,6 +1132,8 @@ def set_window_counts(torch: Any, module: Any, args: tuple, kwargs: dict, window
     layer is not one the example had (not the example's cache: nothing to count from)."""
     from .errors import AtenExecutorError
 
+    if not windows:
+        return
     given = dict(_argument_names(module, args, kwargs))
     for name, layers in windows:
         cache = given.get(name)
