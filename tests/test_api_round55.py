@@ -219,8 +219,35 @@ def test_mutated_plan_documents_raise_only_memplan_errors_naming_the_source(doc)
             assert str(exc).startswith(f"{SOURCE}"), str(exc)
             return
         graph = memplan.graph_from_dict(BASES.get(plan.graph, BASES["diamond"]))
-        try:
+        try:   # read: judged (a refusal names what breaks), and a verified plan is simulated or refused by name
             memplan.verify(graph, plan)
+            memplan.simulate(graph, plan)
         except MemplanError:
-            return
-        memplan.simulate(graph, plan)   # verified: every reader of a plan takes it
+            pass
+
+
+CAPACITIES = st.one_of(
+    VALUES, st.integers(-1, 2**64), st.floats(allow_nan=True),
+    st.lists(st.one_of(st.integers(-1, 2**64), st.sampled_from([None, True, 1.5, float("nan"), "1", []])), max_size=4),
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(cap=CAPACITIES, n=st.integers(1, 3), streams=st.sampled_from([None, 2]))
+def test_hostile_device_capacities_are_refused_or_kept(cap, n, streams):
+    """Any ``device_capacity`` (a wrong type, a bad count, a number out of range or too small for the graph):
+    a BudgetError or ScheduleError, or a split whose every device fits its capacity (weights plus arena)."""
+    g = moe(experts=2)
+    try:
+        split, plan = memplan.plan_devices(g, n, device_capacity=cap, streams=streams)
+    except (memplan.BudgetError, memplan.ScheduleError):
+        return
+    if cap is None:   # (no capacity: nothing to keep)
+        return
+    caps = list(cap) if isinstance(cap, list) else [cap] * n
+    G = split.graph
+    for d in range(n):
+        weights = sum(t.size for i, t in enumerate(G.tensors)
+                      if t.kind == "weight" and G.root[i] == i and split.tensor_device[i] == d)
+        arena = plan.device_arena_bytes[d] if plan.device_arena_bytes else plan.arena_bytes
+        assert weights + arena <= caps[d], (d, weights, arena, caps[d])
