@@ -126,6 +126,44 @@ def _cli(argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+# ---- a tensor's ``shape`` attr, as the cost model reads it -------------------------------------------------------
+
+def _matmul(o_shape: Any, a_shape: Any = (4096, 4096)) -> memplan.Graph:
+    """A MUL_MAT whose output has the ``shape`` attr ``o_shape`` (its weight ``a_shape``): shapes are free-form."""
+    b = memplan.GraphBuilder("mm")
+    b.input("x", 8192, shape=[1, 4096])
+    b.weight("w", 4096 * 4096 * 2, shape=a_shape)
+    b.node("mm", "MUL_MAT", ["w", "x"], b.output("y", 8192, shape=o_shape))
+    return b.build()
+
+
+#: the estimate of ``_matmul``'s node without a shape the cost model knows: its bytes over the HBM rate
+BYTES_US = memplan.CostModel().node_us(_matmul(None), 0)
+
+
+@pytest.mark.parametrize("shape", [[-100000, -100000], [-8192, -4096], [8192.0, 4096], [8192.5, 4096],
+                                   [True, 4096], ["8192", "4096"], "8192", [None, 4096], [[8192], 4096]],
+                         ids=repr)
+def test_a_shape_that_is_no_list_of_dims_is_read_as_none(shape):
+    """``"shape": [-100000, -100000]`` on a MUL_MAT's output (two negative dims: a positive product) was an
+    estimated 204,800 us where its bytes say 11.19 us, in ``simulate`` and in the scheduler's balancing; floats,
+    bools and numeric strings went through ``int()`` too. Now only a list of non-negative integers is a shape."""
+    g = _matmul(shape)
+    assert memplan.CostModel().node_us(g, 0) == BYTES_US
+    assert memplan.simulate(g, memplan.plan(g)).makespan_us == BYTES_US
+
+
+def test_a_shape_of_dims_still_counts_its_flops():
+    """A real shape (a list, a tuple or a 1-D numpy array of integers) still gives 2*M*N*K flops."""
+    import numpy as np
+
+    want = 2.0 * 8192 * 4096 * 4096 / memplan.CostModel().flop_per_us
+    for shape in ([8192, 4096], (8192, 4096), np.array([8192, 4096]), [np.int64(8192), 4096]):
+        assert memplan.CostModel().node_us(_matmul(shape), 0) == pytest.approx(want)
+    assert memplan.CostModel().node_us(_matmul([8192, 4096], a_shape={4096, 1}), 0) == BYTES_US   # (no order)
+    assert memplan.CostModel().node_us(_matmul([10**200, 10**200]), 0) == BYTES_US   # (past a float)
+
+
 # ---- random nested mutations ---------------------------------------------------------------------------------
 
 #: values put in place of one at a random position: wrong types, edge numbers, odd strings, nested containers
