@@ -84,13 +84,15 @@ def test_graph_from_dict_without_a_source_says_what_it_said():
         memplan.graph_from_dict(d)
 
 
-def test_a_misspelt_field_warns_at_the_callers_line():
+def test_a_misspelt_field_warns_at_the_callers_line(tmp_path):
     """The FieldWarning of a close-to-a-field key still points at the caller (one frame more inside now)."""
     d = _doc(); d["nodes"][0]["in_place"] = {}
-    for kw in ({}, {"source": SOURCE}):
+    (tmp_path / "g.json").write_text(json.dumps(d))
+    for read in (lambda: memplan.graph_from_dict(d), lambda: memplan.graph_from_dict(d, source=SOURCE),
+                 lambda: memplan.load_graph(str(tmp_path / "g.json"))):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            memplan.graph_from_dict(d, **kw)
+            read()
         ours = [w for w in caught if issubclass(w.category, memplan.errors.FieldWarning)]
         assert len(ours) == 1 and ours[0].filename == __file__, [str(w.message) for w in caught]
 
