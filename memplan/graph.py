@@ -870,18 +870,36 @@ def missing_field_note(doc: dict, key: str, fields: Iterable[str], where: str = 
     return f"; note: {where} has {_short(near)} (did you mean {key!r}?)" if near is not None else ""
 
 
-def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
-    """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields (a ``GraphError``
-    whose message starts with ``source``: the file name, for a document read from one). The graph keeps
+def graph_from_dict(doc: Any, *, source: str | None = None) -> Graph:
+    """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields in a ``GraphError``.
+    ``source`` names the document (its file name, say): every message then starts with ``source: ``, as
+    ``plan_from_dict``'s do with its ``source``. Why every one: only the document-level messages (``'tensors'
+    must be a list``) started with it, and an entry's (a tensor's size, a duplicate id, a node reading an unknown
+    tensor: most of them) named the entry alone, so a caller reading several documents could not tell which was
+    wrong. Left out, the document-level messages say ``graph:`` and an entry's name the entry alone. The graph keeps
     copies of the ``attrs`` objects (nested lists included): the caller's later edits of ``doc`` do not reach it."""
+    if source is None:
+        return graph_from_doc(doc, source="graph", owned=False, name_all=False)
     return graph_from_doc(doc, source=source, owned=False)
 
 
-def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
+def graph_from_doc(doc: Any, *, source: str, owned: bool, name_all: bool = True) -> Graph:
     """``graph_from_dict``; ``owned``: ``doc`` was parsed for this call and nobody else holds it (``load_graph``),
-    so its ``attrs`` are kept as they are, not copied (a microsecond per tensor of a million-tensor file)."""
+    so its ``attrs`` are kept as they are, not copied (a microsecond per tensor of a million-tensor file).
+    ``name_all``: every GraphError's message starts with ``source: `` (``graph_from_dict``'s docstring)."""
     if not isinstance(source, str):   # the label every message starts with
         raise GraphError(f"source must be a string naming the document, not {type(source).__name__}")
+    try:
+        return _graph_of_checked_doc(doc, source, owned)
+    except GraphError as exc:
+        if not name_all or str(exc).startswith(f"{source}: "):
+            raise
+        raise GraphError(f"{source}: {exc}") from None
+
+
+def _graph_of_checked_doc(doc: Any, source: str, owned: bool) -> Graph:
+    """``graph_from_doc`` once ``source`` is known to be a string: the messages of the document as a whole start
+    with it, an entry's name the entry."""
     if not isinstance(doc, dict):
         raise GraphError(f"{source}: top level must be a JSON object")
     fmt = doc.get("format")
@@ -901,7 +919,7 @@ def graph_from_doc(doc: Any, *, source: str, owned: bool) -> Graph:
     from .errors import FieldWarning
 
     for hint in hints:
-        warnings.warn(FieldWarning(f"{source}: {hint}; ignored"), stacklevel=3)
+        warnings.warn(FieldWarning(f"{source}: {hint}; ignored"), stacklevel=4)
     return graph
 
 

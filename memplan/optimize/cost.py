@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ..errors import ScheduleError, add_note, mark_callers, named_fields
+from ..errors import ScheduleError, add_note, as_int, mark_callers, named_fields
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -96,19 +96,37 @@ def _matmul_flops(graph: Graph, n: int) -> float:
     outs = graph.node_outputs[n]
     if not ins or not outs:
         return 0.0
-    a_shape = graph.tensors[ins[0]].attrs.get("shape")
-    o_shape = graph.tensors[outs[0]].attrs.get("shape")
-    try:
-        # ``len``, not truth: a shape from code may be a numpy array, whose truth is a ValueError (plan() failed
-        # with "The truth value of an array ... is ambiguous")
-        if a_shape is None or o_shape is None or not len(a_shape) or not len(o_shape):
-            return 0.0
-        out_elems = 1
-        for s in o_shape:
-            out_elems *= int(s)
-        return 2.0 * out_elems * int(a_shape[-1])
-    except (TypeError, ValueError, OverflowError, LookupError):  # not a shape (an object: no [-1]), or too large
+    a_dims = _dims(graph.tensors[ins[0]].attrs.get("shape"))
+    o_dims = _dims(graph.tensors[outs[0]].attrs.get("shape"))
+    if not a_dims or not o_dims:
         return 0.0
+    try:
+        return 2.0 * float(math.prod(o_dims)) * a_dims[-1]
+    except OverflowError:   # (dims whose product no float holds: a shape no tensor has)
+        return 0.0
+
+
+def _dims(shape: object) -> list[int] | None:
+    """A ``shape`` attr's dimensions when it is a list of non-negative integers (a tuple or a 1-D numpy array of
+    them from code too), else None: a shape the cost model does not know. ``attrs`` are free-form (no graph is
+    refused for one), so what is no shape is read as none, not misread. Why: each dim went through ``int()``, so a
+    shape of ``[-100000, -100000]`` (a negative product squared positive) made a MUL_MAT an estimated 0.2 s where
+    its bytes say 2 us, ``[1.5, 4096]`` and ``[true, 4096]`` were read as 1 row, ``["64", "4096"]`` as numbers,
+    and the string ``"4096"`` as the dims 4, 0, 9, 6; the scheduler balanced streams and ``simulate`` reported
+    makespans by those misreadings without a word."""
+    if not isinstance(shape, (list, tuple)):
+        if getattr(shape, "ndim", None) != 1 or not callable(getattr(shape, "tolist", None)):
+            return None   # (a set has no order, a string's characters are no dims, a mapping's keys neither)
+        try:
+            shape = shape.tolist()   # a 1-D numpy array of dims
+        except Exception:   # (a hostile ``tolist`` of the caller's)
+            return None
+        if not isinstance(shape, list):
+            return None
+    dims = [as_int(d) for d in shape]
+    if any(d is None or d < 0 for d in dims):
+        return None
+    return dims
 
 
 _T = TypeVar("_T")
