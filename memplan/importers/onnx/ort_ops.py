@@ -704,6 +704,101 @@ def _engram_gate(attrs: dict, shapes: list, elems: list, value) -> dict:
     return out
 
 
+
+def _word_conv_embedding(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """WordConvEmbedding: int32 ``Sequence [words, word_len, ...]`` of char ids, float conv weight ``W [filters, 1,
+    window, char_embedding]``, bias ``B [filters]``, char table ``C [chars, char_embedding]``: one float
+    embedding ``[words, filters]`` per word, as onnxruntime 1.32's CPU kernel writes it. Inputs or attributes its
+    kernel refuses (a ``B`` of another length, a window wider than ``word_len``, ``embedding_size`` /
+    ``conv_window_size`` / ``char_embedding_size`` other than ``W``'s, a char table of another width, another
+    dtype) give no size: the node is refused."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    seq, w, b, c = get(0), get(1), get(2), get(3)
+    if seq is None or w is None or b is None or c is None or tuple(elems[:4]) != (6, 1, 1, 1):
+        return {}
+    if len(seq) < 2 or len(w) < 4 or len(c) < 2 or tuple(b) != (w[0],) or c[1] != w[3] or w[2] > seq[1]:
+        return {}
+    for name, k in (("embedding_size", 0), ("conv_window_size", 2), ("char_embedding_size", 3)):
+        if name in attrs and attrs[name] != w[k]:
+            return {}
+    return {0: (1, (seq[0], w[0]))}
+
+
+#: CausalConvWithState's attributes onnxruntime's CPU kernel takes only at these values (its CUDA extended path's)
+_CAUSAL_CONV_CPU_DEFAULTS = {"ndim": 1, "state_window": 0, "state_update_capacity": 0, "state_length": 0,
+                             "state_channels_last": -1, "input_channel_offset": 0, "input_channels": 0}
+
+
+def _causal_conv_with_state(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """CausalConvWithState (``ndim`` 1): ``output`` of the input's shape and type, ``present_state`` ``[B, C,
+    (k - 1) * dilation]`` (``channels_last``: ``[B, (k - 1) * dilation, d_1, ..., d_n]``, ``C`` the product of the
+    ``d``) for ``input [B, C, L]`` (``[B, L, d_1, ..., d_n]``) and a depthwise ``weight [C, 1, k]``, as onnxruntime
+    1.32's CPU kernel writes them. What it refuses gives no size (the node is refused): another ``ndim``, a
+    ``state_window``, the CUDA-only attributes and the ``state_update`` output they enable, a bias not ``[C]``, a
+    ``past_state`` not of the present's shape, an unknown ``activation``, inputs of mixed or other types."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, w, bias, past = get(0), get(1), get(2), get(3)
+    act = attrs.get("activation", b"none")
+    act = act.decode() if isinstance(act, bytes) else act
+    dilation, last = attrs.get("dilation", 1), attrs.get("channels_last", 0)
+    if (any(attrs.get(k, v) != v for k, v in _CAUSAL_CONV_CPU_DEFAULTS.items()) or act not in ("none", "silu", "swish")
+            or not isinstance(dilation, int) or dilation < 1 or last not in (0, 1) or x is None or w is None):
+        return {}
+    typed = [e for i, e in enumerate(elems[:4]) if get(i) is not None]
+    if elems[0] not in (1, 10, 16) or any(e != elems[0] for e in typed):
+        return {}
+    if len(x) < 3 or (not last and len(x) != 3) or len(w) != 3 or w[1] != 1 or w[2] < 1:
+        return {}
+    channels = math.prod(x[2:]) if last else x[1]
+    if w[0] != channels or (bias is not None and tuple(bias) != (channels,)):
+        return {}
+    span = (w[2] - 1) * dilation
+    state = (x[0], span) + tuple(x[2:]) if last else (x[0], channels, span)
+    if past is not None and tuple(past) != state:
+        return {}
+    return {0: (elems[0], tuple(x)), 1: (elems[0], state)}
+
+
+def _moe_group_router(attrs: dict, shapes: list, elems: list, value, outputs: tuple[bool, ...] = ()) -> dict:
+    """MoEGroupRouter: ``logits [..., E]`` (rank 2 at least) routed to ``E`` experts; the legacy ``router_probs``
+    ``[rows, E]`` (``rows`` the product of the leading axes) in the logits' type, or (``outputs``: which of the
+    three the node asks for) the paired full-score ``selection_scores`` and ``router_weights`` ``[rows, E]``
+    float. With ``projection_weight [E, width]`` the logits are ``[rows, width]`` activations. As onnxruntime
+    1.32's CPU kernel writes them; what it refuses gives no size (the node is refused): a ``top_k`` missing or
+    not in ``[1, E]``, ``E`` no multiple of ``n_group``, ``topk_group`` above ``n_group``, a bias not ``[E]``, the
+    full-score pair with ``router_probs``, alone, with several groups or more than 512 experts, a projection
+    without them or of a width no positive multiple of 256."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    logits, bias, proj = get(0), get(1), get(2)
+    top_k, n_group = attrs.get("top_k"), attrs.get("n_group", 1)
+    topk_group, group_topk = attrs.get("topk_group", 1), attrs.get("group_topk", 2)
+    if (not all(isinstance(a, int) for a in (top_k, n_group, topk_group, group_topk)) or min(n_group, group_topk) < 1
+            or not 1 <= topk_group <= n_group or logits is None or bias is None or len(logits) < 2
+            or elems[0] not in (1, 10, 16) or elems[1] != 1):
+        return {}
+    legacy = bool(outputs[0]) if outputs else True
+    full = tuple(bool(o) for o in outputs[1:3]) + (False,) * (2 - len(outputs[1:3]))
+    if full[0] != full[1] or legacy == full[0]:
+        return {}
+    if proj is not None:
+        if (not full[0] or elems[2] != elems[0] or len(logits) != 2 or len(proj) != 2 or proj[1] != logits[1]
+                or logits[1] <= 0 or logits[1] % 256):
+            return {}
+        experts = proj[0]
+    else:
+        experts = logits[-1]
+    if tuple(bias) != (experts,) or experts % n_group or not 1 <= top_k <= experts:
+        return {}
+    rows = math.prod(logits[:-1])
+    if legacy:
+        return {0: (elems[0], (rows, experts))}
+    if n_group != 1 or topk_group != 1 or experts > 512:
+        return {}
+    return {1: (1, (rows, experts)), 2: (1, (rows, experts))}
+
+
+_moe_group_router.takes_outputs = True   # (its rule depends on which outputs the node asks for)
+
 #: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
 _DYNAMIC_PADS_ATTRS = ("group", "strides", "dilations", "output_padding", "kernel_shape")
 
@@ -790,22 +885,24 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
              "DynamicQuantizeLSTM": _dynamic_quantize_lstm, "LinearAttention": _linear_attention,
              "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, "LinearAttentionGate": _linear_attention_gate,
-             "EngramGate": _engram_gate, **ORT_GPU_RULES}
+             "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
+             "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
-                            "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", *ORT_GPU_RULES})
+                            "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", "WordConvEmbedding",
+                            "CausalConvWithState", "MoEGroupRouter", *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
-ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
-                         "GatedDeltaNet", "GatherPacked", "GreedySearch", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
+ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
+                         "GatedDeltaNet", "GatherPacked", "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
                          "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
-                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding",
+                         "VarlenNGramHashMapping", "WhisperBeamSearch",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
                          "ConvStateReplay", "DecoderAttention", "DecoderMaskedSelfAttention", "DequantizeBFP",
                          "EPContext", "GatedDeltaNetStateReplay", "Irfft", "Mamba2Verify",
@@ -868,7 +965,10 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
 
             try:
                 attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-                sized = rule(attrs, shapes, elems, value)
+                if getattr(rule, "takes_outputs", False):
+                    sized = rule(attrs, shapes, elems, value, outputs=tuple(bool(o) for o in node.output))
+                else:
+                    sized = rule(attrs, shapes, elems, value)
             except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
                 sized = {}
             for k in ORT_WRONG.get(node.op_type, ()):
