@@ -4,6 +4,7 @@ writes (``tests/onnx_oracle.py``); inputs or attributes the kernel refuses are r
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from needs import need
 
@@ -197,10 +198,82 @@ def test_moe_group_router_that_onnxruntime_refuses_is_refused_naming_the_node(in
         import_onnx(model)
 
 
-def test_the_three_ops_are_ruled_not_refused_by_name():
+E = ("", 0, None)
+
+
+def _gdn(q=(6, 2, 4), k=(6, 2, 4), v=(6, 2, 3), cu=None, decay=(6, 2), beta=(6, 2), state=(2, 2, 3, 4), capture=None,
+         t=F):
+    """GatedDeltaNet's inputs (None: omitted)."""
+    ins = [("q", t, q), ("k", t, k), ("v", t, v), ("cu", T.INT32, cu), ("d", t, decay), ("b", t, beta),
+           ("s", F, state), E, E, ("cc", T.INT32, capture)]
+    ins = [(n, ty, list(s)) if s is not None else E for n, ty, s in ins]
+    while ins and not ins[-1][0]:
+        ins.pop()
+    return ins
+
+
+def _gdn_feeds(model, dims=None):
+    """``feeds_for``, with a ``cu_seqlens`` that starts at 0 and ends at the token count, as the kernel requires."""
+    feeds = feeds_for(model, dims)
+    if "cu" in feeds:
+        b, tokens = feeds["cu"].size - 1, feeds["q"].shape[0]
+        feeds["cu"] = np.linspace(0, tokens, b + 1).astype(np.int32)
+    return feeds
+
+
+@pytest.mark.parametrize("inputs, outputs, attrs", [
+    (_gdn(), 2, {}),
+    (_gdn(v=(6, 4, 3), decay=(6, 4), beta=(6, 4), state=(2, 4, 3, 4)), 2, {}),     # inverse GQA
+    (_gdn(q=(2, 3, 2, 4), k=(2, 3, 2, 4), v=(2, 3, 2, 3), decay=(2, 3, 2), beta=(2, 3, 2), state=None), 2, {}),
+    (_gdn(q=(6, 22), k=None, v=None), 2, {}),                                        # packed QKV
+    (_gdn(cu=(3,), state=None), 2, {}),                                              # batch from cu_seqlens
+    (_gdn(state=(3, 2, 3, 4)), 2, {}),
+    (_gdn(decay=None, beta=None), 1, {"update_rule": "linear"}),
+    (_gdn(decay=None), 1, {"update_rule": "delta"}),
+    (_gdn(beta=None), 1, {"update_rule": "gated"}),
+    (_gdn(capture=(2,)), 3, {"state_update_capacity": 2}),                          # [2, 2 * (2 + 8 + 6)]
+    (_gdn(decay=(6, 2, 4), capture=(2,)), 3, {"state_update_capacity": 2}),         # per-key decay: [2, 44]
+    (_gdn(decay=None, capture=(2,)), 3, {"state_update_capacity": 2, "update_rule": "delta"}),
+    (_gdn(q=(2, 3, 2, 4), k=(2, 3, 2, 4), v=(2, 3, 2, 3), decay=(2, 3, 2), beta=(2, 3, 2), capture=(2,)), 3,
+     {"state_update_capacity": 3}),
+    (_gdn(t=H), 2, {}),                                                              # output float16, state float
+    (_gdn(q=("T", 2, 4), k=("T", 2, 4), v=("T", 2, 3), decay=("T", 2), beta=("T", 2)), 2, {}),
+])
+def test_gated_delta_net_is_sized_as_onnxruntime_writes_it(inputs, outputs, attrs):
+    """Before: refused by name. 6 tokens of 2 heads (``Dk`` 4, ``Dv`` 3), batch 2, capacity 2: output ``[6, 2, 3]``
+    (72 bytes), final state ``[2, 2, 3, 4]`` (192), state update ``[2, 32]`` (256)."""
+    model = _model("GatedDeltaNet", inputs, outputs, **attrs)
+    dims = {"T": 6} if any(i[2] and "T" in i[2] for i in inputs) else None
+    real = ort_sizes(model, _gdn_feeds(model, dims), strict=True)
+    compared, bad = size_mismatches(import_onnx(model, dims=dims), real)
+    assert compared == outputs and not bad, bad
+
+
+@pytest.mark.parametrize("inputs, outputs, attrs", [
+    (_gdn(state=None), 2, {}),                                     # no batch: neither cu_seqlens nor a state
+    (_gdn(), 1, {"update_rule": "linear"}),                        # decay and beta where the rule forbids them
+    (_gdn(beta=None), 1, {}),                                      # gated_delta without beta
+    (_gdn(), 3, {"state_update_capacity": 2}),                     # capacity without capture_count
+    (_gdn(capture=(2,)), 2, {}),                                   # capture_count without capacity
+    (_gdn(capture=(2,)), 3, {"state_update_capacity": 9}),
+    (_gdn(state=(2, 2, 4, 3)), 2, {}),                             # state not V-major
+    (_gdn(q=(6, 4, 4), k=(6, 4, 4)), 2, {}),                       # Hv 2 no multiple of Hq 4
+    (_gdn(k=(6, 1, 4)), 2, {}),                                    # Hk != Hq
+    (_gdn(q=(6, 22), k=None, v=None, state=None), 2, {}),         # packed QKV without a state
+    (_gdn(v=None), 2, {}),                                         # key without value
+    (_gdn(), 2, {"update_rule": "other"}),
+])
+def test_gated_delta_net_that_onnxruntime_refuses_is_refused_naming_the_node(inputs, outputs, attrs):
+    model = _model("GatedDeltaNet", inputs, outputs, **attrs)
+    assert ort_refuses(model, _gdn_feeds(model))
+    with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:GatedDeltaNet\): memplan's rule for "
+                                         r"GatedDeltaNet .*cannot size its output 'y\d'"):
+        import_onnx(model)
+
+
+def test_the_four_ops_are_ruled_not_refused_by_name():
     """tests/test_onnx_round30_contrib.py held the name refusal; the op is now ruled, not refused by name."""
     from memplan.importers.onnx.ort_ops import ORT_RULED_ONLY, ORT_UNSIZED
 
-    ruled = {"WordConvEmbedding", "CausalConvWithState", "MoEGroupRouter"}
+    ruled = {"WordConvEmbedding", "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet"}
     assert ruled <= ORT_RULED_ONLY and not ruled & ORT_UNSIZED
-    assert "GatedDeltaNet" in ORT_UNSIZED

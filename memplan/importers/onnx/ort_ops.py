@@ -799,6 +799,74 @@ def _moe_group_router(attrs: dict, shapes: list, elems: list, value, outputs: tu
 
 _moe_group_router.takes_outputs = True   # (its rule depends on which outputs the node asks for)
 
+
+#: GatedDeltaNet's update rules: which of ``decay`` (input 4) and ``beta`` (input 5) each requires, which it forbids
+_DELTA_NET_RULES = {"linear": (False, False), "gated": (True, False), "delta": (False, True), "gated_delta": (True, True)}
+
+
+def _delta_net_heads(q, k, v, state) -> tuple | None:
+    """GatedDeltaNet's ``(leading axes, Hq, Dk, Hv, Dv)``: from ``q [..., Hq, Dk]``, ``k [..., Hq, Dk]``, ``v [...,
+    Hv, Dv]``, or, packed (``k`` and ``v`` absent), from ``q [T, 2 * Hq * Dk + Hv * Dv]`` and ``state [B, Hv, Dv,
+    Dk]``; None where onnxruntime's kernel refuses them (``Hv`` no positive multiple of ``Hq``)."""
+    if k is not None and v is not None:
+        if not len(q) == len(k) == len(v) or len(q) not in (3, 4) or not q[:-2] == k[:-2] == v[:-2] or q[-2:] != k[-2:]:
+            return None
+        lead, hq, dk, hv, dv = tuple(q[:-2]), q[-2], q[-1], v[-2], v[-1]
+    elif k is None and v is None and state is not None and len(q) == 2 and len(state) == 4:
+        hv, dv, dk = state[1], state[2], state[3]
+        rest = q[1] - hv * dv
+        if dk <= 0 or rest <= 0 or rest % (2 * dk):
+            return None
+        lead, hq = tuple(q[:1]), rest // (2 * dk)
+    else:
+        return None
+    return None if hq <= 0 or hv <= 0 or hv % hq else (lead, hq, dk, hv, dv)
+
+
+def _gated_delta_net(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GatedDeltaNet: ``output [..., Hv, Dv]`` in the query's type (the leading axes ``[T]`` or ``[B, S]`` of the
+    query), ``final_state [B, Hv, Dv, Dk]`` float, and with ``state_update_capacity`` C > 0 ``state_update [B, C *
+    (decay_width + Hq * Dk + Hv * Dv)]`` float (``decay_width`` ``Hv``, or ``Hv * Dk`` for a per-key decay), as
+    onnxruntime 1.32's CPU kernel writes them. The batch ``B`` is the query's first axis at rank 4, else one less
+    than ``cu_seqlens``' length, else ``initial_state``'s first axis. What the kernel refuses gives no size (the
+    node is refused): heads that do not divide, ``decay`` / ``beta`` present where the update rule forbids them
+    or absent where it needs them, ``capture_count`` without a capacity or a capacity outside ``[0, 8]``, a state
+    or decay of another shape, no way to tell the batch, mixed types."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    et = (lambda i: elems[i] if i < len(elems) else 0)   # noqa: E731
+    q, k, v, cu, decay, beta, state, capture = (get(i) for i in (0, 1, 2, 3, 4, 5, 6, 9))
+    rule = attrs.get("update_rule", b"gated_delta")
+    rule = rule.decode() if isinstance(rule, bytes) else rule
+    cap = attrs.get("state_update_capacity", 0)
+    if (q is None or rule not in _DELTA_NET_RULES or not isinstance(cap, int) or not 0 <= cap <= 8
+            or (capture is not None) != (cap > 0) or et(0) not in (1, 10, 16)
+            or any(get(i) is not None and et(i) != et(0) for i in (1, 2))
+            or any(get(i) is not None and et(i) != 1 for i in (6, 7, 8))
+            or any(get(i) is not None and et(i) != 6 for i in (3, 9, 10))
+            or _DELTA_NET_RULES[rule] != (decay is not None, beta is not None)):
+        return {}
+    heads = _delta_net_heads(q, k, v, state)
+    if heads is None:
+        return {}
+    lead, hq, dk, hv, dv = heads
+    if len(lead) == 2:
+        batch = None if cu is not None else lead[0]
+    else:
+        batch = cu[0] - 1 if cu is not None and len(cu) == 1 and cu[0] >= 1 else state[0] if state is not None else None
+    final = (batch, hv, dv, dk)
+    if batch is None or (state is not None and tuple(state) != final):
+        return {}
+    if decay is not None and tuple(decay) not in (lead + (hv,), lead + (hv, dk)):
+        return {}
+    if beta is not None and tuple(beta) != lead + (hv,):
+        return {}
+    out = {0: (et(0), lead + (hv, dv)), 1: (1, final)}
+    if cap > 0:
+        width = hv * dk if decay is not None and len(decay) == len(lead) + 2 else hv
+        out[2] = (1, (batch, cap * (width + hq * dk + hv * dv)))
+    return out
+
+
 #: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
 _DYNAMIC_PADS_ATTRS = ("group", "strides", "dilations", "output_padding", "kernel_shape")
 
@@ -886,21 +954,22 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "DynamicQuantizeLSTM": _dynamic_quantize_lstm, "LinearAttention": _linear_attention,
              "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, "LinearAttentionGate": _linear_attention_gate,
              "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
-             "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router, **ORT_GPU_RULES}
+             "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router,
+             "GatedDeltaNet": _gated_delta_net, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
                             "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", "WordConvEmbedding",
-                            "CausalConvWithState", "MoEGroupRouter", *ORT_GPU_RULES})
+                            "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet", *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
 ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
-                         "GatedDeltaNet", "GatherPacked", "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
+                         "GatherPacked", "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
                          "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
                          "VarlenNGramHashMapping", "WhisperBeamSearch",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
