@@ -271,9 +271,60 @@ def test_gated_delta_net_that_onnxruntime_refuses_is_refused_naming_the_node(inp
         import_onnx(model)
 
 
-def test_the_four_ops_are_ruled_not_refused_by_name():
+def _varlen(x=(6, 4), w=(4, 1, 3), cu=(3,), bias=None, init=(2, 4, 2), capture=None, t=F, extra=()):
+    """VarlenCausalConvWithState's inputs (None: omitted); ``extra``: kernel_delta / previous_mask."""
+    ins = [("x", t, x), ("w", t, w), ("cu", T.INT32, cu), ("b", t, bias), ("s", t, init), ("cc", T.INT32, capture)]
+    ins += [(f"e{k}", t, e) for k, e in enumerate(extra)]
+    ins = [(n, ty, list(s)) if s is not None else E for n, ty, s in ins]
+    while ins and not ins[-1][0]:
+        ins.pop()
+    return ins
+
+
+def _varlen_feeds(model, dims=None):
+    feeds = feeds_for(model, dims)
+    feeds["cu"] = np.linspace(0, feeds["x"].shape[0], feeds["cu"].size).astype(np.int32)
+    return feeds
+
+
+@pytest.mark.parametrize("inputs, outputs, attrs", [
+    (_varlen(), 2, {}),
+    (_varlen(init=(2, 4, 4)), 2, {"dilation": 2, "activation": "silu"}),
+    (_varlen(bias=(4,), capture=(2,)), 3, {"state_update_capacity": 3}),     # state_update [2, 3, 4]
+    (_varlen(), 3, {}),                                                       # state_update [2, 0, 4]: 0 bytes
+    (_varlen(t=H, init=(2, 4, 2)), 2, {}),
+    (_varlen(x=("T", 4)), 2, {}),
+])
+def test_varlen_causal_conv_with_state_is_sized_as_onnxruntime_writes_it(inputs, outputs, attrs):
+    """Before: refused by name. 6 tokens of 4 channels in 2 sequences, kernel 3 at dilation 2: output 96 bytes,
+    final state ``[2, 4, 4]`` 128."""
+    model = _model("VarlenCausalConvWithState", inputs, outputs, **attrs)
+    dims = {"T": 6} if any(i[2] and "T" in i[2] for i in inputs) else None
+    real = ort_sizes(model, _varlen_feeds(model, dims), strict=True)
+    compared, bad = size_mismatches(import_onnx(model, dims=dims), real)
+    assert compared == outputs and not bad, bad
+
+
+@pytest.mark.parametrize("inputs, outputs, attrs", [
+    (_varlen(), 2, {"dilation": 2}),                              # initial state [2, 4, 2], needs [2, 4, 4]
+    (_varlen(init=(3, 4, 2)), 2, {}),                             # batch 3, cu_seqlens says 2
+    (_varlen(x=(2, 3, 4)), 2, {}),
+    (_varlen(capture=(2,)), 3, {"state_update_capacity": 9}),
+    (_varlen(), 2, {"activation": "gelu"}),
+    (_varlen(), 2, {"group_size": 2}),                            # dynamic-delta mode without kernel_delta
+    (_varlen(extra=(None, (6, 2))), 2, {}),                       # previous_mask alone
+])
+def test_varlen_causal_conv_with_state_that_onnxruntime_refuses_is_refused_naming_the_node(inputs, outputs, attrs):
+    model = _model("VarlenCausalConvWithState", inputs, outputs, **attrs)
+    assert ort_refuses(model, _varlen_feeds(model))
+    with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:VarlenCausalConvWithState\): memplan's rule for "
+                                         r"VarlenCausalConvWithState .*cannot size its output 'y\d'"):
+        import_onnx(model)
+
+
+def test_the_five_ops_are_ruled_not_refused_by_name():
     """tests/test_onnx_round30_contrib.py held the name refusal; the op is now ruled, not refused by name."""
     from memplan.importers.onnx.ort_ops import ORT_RULED_ONLY, ORT_UNSIZED
 
-    ruled = {"WordConvEmbedding", "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet"}
+    ruled = {"WordConvEmbedding", "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet", "VarlenCausalConvWithState"}
     assert ruled <= ORT_RULED_ONLY and not ruled & ORT_UNSIZED

@@ -800,6 +800,35 @@ def _moe_group_router(attrs: dict, shapes: list, elems: list, value, outputs: tu
 _moe_group_router.takes_outputs = True   # (its rule depends on which outputs the node asks for)
 
 
+
+def _varlen_causal_conv_with_state(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """VarlenCausalConvWithState: ``output`` of ``input [T, C]``'s shape and type, ``final_state [B, C, (k - 1) *
+    dilation]`` (``initial_state``'s shape, which must be that; ``B`` one less than ``cumulative_sequence_length``'s
+    length), ``state_update [B, state_update_capacity, C]``, all in the input's type, as onnxruntime 1.32's CPU
+    kernel writes them (its documentation names CUDA and WebGPU only). What it refuses gives no size (the node is
+    refused), and so does its dynamic-delta mode (``kernel_delta``, ``previous_mask``, ``group_size``,
+    ``delta_offset``: CUDA's only)."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, w, cu, bias, init, capture = (get(i) for i in range(6))
+    act = attrs.get("activation", b"none")
+    act = act.decode() if isinstance(act, bytes) else act
+    dilation, cap = attrs.get("dilation", 1), attrs.get("state_update_capacity", 0)
+    if (x is None or w is None or cu is None or init is None or act not in ("none", "silu", "swish")
+            or not isinstance(dilation, int) or dilation < 1 or not isinstance(cap, int) or not 0 <= cap <= 8
+            or (capture is not None) != (cap > 0) or get(6) is not None or get(7) is not None
+            or attrs.get("group_size", 1) != 1 or attrs.get("delta_offset", 0) != 0):
+        return {}
+    if (elems[0] not in (1, 10, 16) or any(get(i) is not None and elems[i] != elems[0] for i in (1, 3, 4))
+            or elems[2] != 6 or (capture is not None and elems[5] != 6)):
+        return {}
+    if len(x) != 2 or len(w) != 3 or w[0] != x[1] or w[1] != 1 or w[2] < 1 or len(cu) != 1 or cu[0] < 1:
+        return {}
+    batch, channels = cu[0] - 1, x[1]
+    state = (batch, channels, (w[2] - 1) * dilation)
+    if tuple(init) != state or (bias is not None and tuple(bias) != (channels,)):
+        return {}
+    return {0: (elems[0], tuple(x)), 1: (elems[0], state), 2: (elems[0], (batch, cap, channels))}
+
 #: GatedDeltaNet's update rules: which of ``decay`` (input 4) and ``beta`` (input 5) each requires, which it forbids
 _DELTA_NET_RULES = {"linear": (False, False), "gated": (True, False), "delta": (False, True), "gated_delta": (True, True)}
 
@@ -955,14 +984,16 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, "LinearAttentionGate": _linear_attention_gate,
              "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
              "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router,
-             "GatedDeltaNet": _gated_delta_net, **ORT_GPU_RULES}
+             "GatedDeltaNet": _gated_delta_net, "VarlenCausalConvWithState": _varlen_causal_conv_with_state,
+             **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
                             "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", "WordConvEmbedding",
-                            "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet", *ORT_GPU_RULES})
+                            "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet",
+                            "VarlenCausalConvWithState", *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
@@ -970,7 +1001,7 @@ ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbe
 #: (a declaration of half the size was planned at that, the kernel writing past it)
 ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
                          "GatherPacked", "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
-                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
+                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer",
                          "VarlenNGramHashMapping", "WhisperBeamSearch",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
                          "ConvStateReplay", "DecoderAttention", "DecoderMaskedSelfAttention", "DequantizeBFP",
