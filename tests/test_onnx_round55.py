@@ -322,9 +322,50 @@ def test_varlen_causal_conv_with_state_that_onnxruntime_refuses_is_refused_namin
         import_onnx(model)
 
 
-def test_the_five_ops_are_ruled_not_refused_by_name():
+def _packed(rows=(10, 144), idx=(2, 3), it=T.INT64):
+    return [("d", T.UINT8, list(rows)), ("i", it, list(idx))]
+
+
+@pytest.mark.parametrize("inputs, attrs", [
+    (_packed(), {"packed_type": 2, "K": 256, "output_dtype": 1}),                 # Q4_0: [2, 3, 256] float
+    (_packed(rows=(10, 64)), {"packed_type": 1, "K": 32, "output_dtype": 10}),
+    (_packed(rows=(10, 64), idx=(5,), it=T.INT32), {"packed_type": 1, "K": 32}),  # bfloat16 by default
+    (_packed(rows=(10, 1024), idx=()), {"packed_type": 0, "K": 256, "output_dtype": 1}),
+    (_packed(rows=(10, 210), idx=("n", 2)), {"packed_type": 14, "K": 256, "output_dtype": 1}),
+])
+def test_gather_packed_is_sized_as_onnxruntime_writes_it(inputs, attrs):
+    """Before: refused by name. 6 indices of a Q4_0 table of ``K`` 256: ``[2, 3, 256]`` float, 6144 bytes."""
+    model = _model("GatherPacked", inputs, **attrs)
+    dims = {"n": 3} if any(i[2] and "n" in i[2] for i in inputs) else None
+    feeds = feeds_for(model, dims)
+    feeds["i"] = np.zeros_like(feeds["i"])
+    compared, bad = size_mismatches(import_onnx(model, dims=dims), ort_sizes(model, feeds, strict=True))
+    assert compared == 1 and not bad, bad
+
+
+@pytest.mark.parametrize("inputs, attrs", [
+    (_packed(), {"packed_type": 2}),                                       # K is required
+    (_packed(), {"packed_type": 2, "K": 0}),
+    (_packed(), {"packed_type": 2, "K": 256, "output_dtype": 7}),
+    (_packed(), {"packed_type": 3, "K": 256}),                             # a packed type the kernel lacks
+    (_packed(rows=(1440,)), {"packed_type": 2, "K": 256}),                 # table not 2-D
+    (_packed()[:1] + [("i", T.FLOAT, [2, 3])], {"packed_type": 2, "K": 256}),
+])
+def test_gather_packed_that_onnxruntime_refuses_is_refused_naming_the_node(inputs, attrs):
+    model = _model("GatherPacked", inputs, **attrs)
+    if inputs[1][1] != T.FLOAT:
+        feeds = feeds_for(model)
+        feeds["i"] = np.zeros_like(feeds["i"])
+        assert ort_refuses(model, feeds)
+    with pytest.raises(GraphError, match=r"node 'n' \(com.microsoft:GatherPacked\): memplan's rule for "
+                                         r"GatherPacked .*cannot size its output 'y0'"):
+        import_onnx(model)
+
+
+def test_the_six_ops_are_ruled_not_refused_by_name():
     """tests/test_onnx_round30_contrib.py held the name refusal; the op is now ruled, not refused by name."""
     from memplan.importers.onnx.ort_ops import ORT_RULED_ONLY, ORT_UNSIZED
 
-    ruled = {"WordConvEmbedding", "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet", "VarlenCausalConvWithState"}
+    ruled = {"WordConvEmbedding", "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet", "VarlenCausalConvWithState",
+             "GatherPacked"}
     assert ruled <= ORT_RULED_ONLY and not ruled & ORT_UNSIZED

@@ -829,6 +829,25 @@ def _varlen_causal_conv_with_state(attrs: dict, shapes: list, elems: list, value
         return {}
     return {0: (elems[0], tuple(x)), 1: (elems[0], state), 2: (elems[0], (batch, cap, channels))}
 
+
+#: GatherPacked's ``packed_type`` ids (ggml's types) onnxruntime 1.32's CPU kernel takes; others it refuses at load
+_GATHER_PACKED_TYPES = frozenset({0, 1, 2, 6, 8, 13, 14, 16, 17, 18, 20, 22, 23, 30, 42})
+
+
+def _gather_packed(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GatherPacked: rows of the packed table ``data [vocab, row_bytes]`` (uint8) gathered by ``indices`` (int32 or
+    int64) and dequantized to ``K`` values each: ``indices.shape + [K]`` in ``output_dtype`` (float, float16 or
+    bfloat16; bfloat16 by default), as onnxruntime 1.32's CPU kernel writes it. A missing or non-positive ``K``,
+    another output type, a ``packed_type`` it does not take or a table not 2-D give no size (the node is refused);
+    a ``row_bytes`` that does not fit ``K`` (which onnxruntime refuses at run time) is not checked here."""
+    data, idx = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    k, out = attrs.get("K"), attrs.get("output_dtype", 16)
+    if (data is None or idx is None or len(data) != 2 or elems[0] != 2 or elems[1] not in (6, 7)
+            or not isinstance(k, int) or k <= 0 or out not in (1, 10, 16)
+            or attrs.get("packed_type") not in _GATHER_PACKED_TYPES):
+        return {}
+    return {0: (out, tuple(idx) + (k,))}
+
 #: GatedDeltaNet's update rules: which of ``decay`` (input 4) and ``beta`` (input 5) each requires, which it forbids
 _DELTA_NET_RULES = {"linear": (False, False), "gated": (True, False), "delta": (False, True), "gated_delta": (True, True)}
 
@@ -985,7 +1004,7 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
              "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router,
              "GatedDeltaNet": _gated_delta_net, "VarlenCausalConvWithState": _varlen_causal_conv_with_state,
-             **ORT_GPU_RULES}
+             "GatherPacked": _gather_packed, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
@@ -993,14 +1012,14 @@ ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbe
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
                             "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", "WordConvEmbedding",
                             "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet",
-                            "VarlenCausalConvWithState", *ORT_GPU_RULES})
+                            "VarlenCausalConvWithState", "GatherPacked", *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
 ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
-                         "GatherPacked", "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
+                         "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
                          "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer",
                          "VarlenNGramHashMapping", "WhisperBeamSearch",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
