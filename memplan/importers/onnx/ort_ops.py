@@ -704,6 +704,217 @@ def _engram_gate(attrs: dict, shapes: list, elems: list, value) -> dict:
     return out
 
 
+
+def _word_conv_embedding(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """WordConvEmbedding: int32 ``Sequence [words, word_len, ...]`` of char ids, float conv weight ``W [filters, 1,
+    window, char_embedding]``, bias ``B [filters]``, char table ``C [chars, char_embedding]``: one float
+    embedding ``[words, filters]`` per word, as onnxruntime 1.32's CPU kernel writes it. Inputs or attributes its
+    kernel refuses (a ``B`` of another length, a window wider than ``word_len``, ``embedding_size`` /
+    ``conv_window_size`` / ``char_embedding_size`` other than ``W``'s, a char table of another width, another
+    dtype) give no size: the node is refused."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    seq, w, b, c = get(0), get(1), get(2), get(3)
+    if seq is None or w is None or b is None or c is None or tuple(elems[:4]) != (6, 1, 1, 1):
+        return {}
+    if len(seq) < 2 or len(w) < 4 or len(c) < 2 or tuple(b) != (w[0],) or c[1] != w[3] or w[2] > seq[1]:
+        return {}
+    for name, k in (("embedding_size", 0), ("conv_window_size", 2), ("char_embedding_size", 3)):
+        if name in attrs and attrs[name] != w[k]:
+            return {}
+    return {0: (1, (seq[0], w[0]))}
+
+
+#: CausalConvWithState's attributes onnxruntime's CPU kernel takes only at these values (its CUDA extended path's)
+_CAUSAL_CONV_CPU_DEFAULTS = {"ndim": 1, "state_window": 0, "state_update_capacity": 0, "state_length": 0,
+                             "state_channels_last": -1, "input_channel_offset": 0, "input_channels": 0}
+
+
+def _causal_conv_with_state(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """CausalConvWithState (``ndim`` 1): ``output`` of the input's shape and type, ``present_state`` ``[B, C,
+    (k - 1) * dilation]`` (``channels_last``: ``[B, (k - 1) * dilation, d_1, ..., d_n]``, ``C`` the product of the
+    ``d``) for ``input [B, C, L]`` (``[B, L, d_1, ..., d_n]``) and a depthwise ``weight [C, 1, k]``, as onnxruntime
+    1.32's CPU kernel writes them. What it refuses gives no size (the node is refused): another ``ndim``, a
+    ``state_window``, the CUDA-only attributes and the ``state_update`` output they enable, a bias not ``[C]``, a
+    ``past_state`` not of the present's shape, an unknown ``activation``, inputs of mixed or other types."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, w, bias, past = get(0), get(1), get(2), get(3)
+    act = attrs.get("activation", b"none")
+    act = act.decode() if isinstance(act, bytes) else act
+    dilation, last = attrs.get("dilation", 1), attrs.get("channels_last", 0)
+    if (any(attrs.get(k, v) != v for k, v in _CAUSAL_CONV_CPU_DEFAULTS.items()) or act not in ("none", "silu", "swish")
+            or not isinstance(dilation, int) or dilation < 1 or last not in (0, 1) or x is None or w is None):
+        return {}
+    typed = [e for i, e in enumerate(elems[:4]) if get(i) is not None]
+    if elems[0] not in (1, 10, 16) or any(e != elems[0] for e in typed):
+        return {}
+    if len(x) < 3 or (not last and len(x) != 3) or len(w) != 3 or w[1] != 1 or w[2] < 1:
+        return {}
+    channels = math.prod(x[2:]) if last else x[1]
+    if w[0] != channels or (bias is not None and tuple(bias) != (channels,)):
+        return {}
+    span = (w[2] - 1) * dilation
+    state = (x[0], span) + tuple(x[2:]) if last else (x[0], channels, span)
+    if past is not None and tuple(past) != state:
+        return {}
+    return {0: (elems[0], tuple(x)), 1: (elems[0], state)}
+
+
+def _moe_group_router(attrs: dict, shapes: list, elems: list, value, outputs: tuple[bool, ...] = ()) -> dict:
+    """MoEGroupRouter: ``logits [..., E]`` (rank 2 at least) routed to ``E`` experts; the legacy ``router_probs``
+    ``[rows, E]`` (``rows`` the product of the leading axes) in the logits' type, or (``outputs``: which of the
+    three the node asks for) the paired full-score ``selection_scores`` and ``router_weights`` ``[rows, E]``
+    float. With ``projection_weight [E, width]`` the logits are ``[rows, width]`` activations. As onnxruntime
+    1.32's CPU kernel writes them; what it refuses gives no size (the node is refused): a ``top_k`` missing or
+    not in ``[1, E]``, ``E`` no multiple of ``n_group``, ``topk_group`` above ``n_group``, a bias not ``[E]``, the
+    full-score pair with ``router_probs``, alone, with several groups or more than 512 experts, a projection
+    without them or of a width no positive multiple of 256."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    logits, bias, proj = get(0), get(1), get(2)
+    top_k, n_group = attrs.get("top_k"), attrs.get("n_group", 1)
+    topk_group, group_topk = attrs.get("topk_group", 1), attrs.get("group_topk", 2)
+    if (not all(isinstance(a, int) for a in (top_k, n_group, topk_group, group_topk)) or min(n_group, group_topk) < 1
+            or not 1 <= topk_group <= n_group or logits is None or bias is None or len(logits) < 2
+            or elems[0] not in (1, 10, 16) or elems[1] != 1):
+        return {}
+    legacy = bool(outputs[0]) if outputs else True
+    full = tuple(bool(o) for o in outputs[1:3]) + (False,) * (2 - len(outputs[1:3]))
+    if full[0] != full[1] or legacy == full[0]:
+        return {}
+    if proj is not None:
+        if (not full[0] or elems[2] != elems[0] or len(logits) != 2 or len(proj) != 2 or proj[1] != logits[1]
+                or logits[1] <= 0 or logits[1] % 256):
+            return {}
+        experts = proj[0]
+    else:
+        experts = logits[-1]
+    if tuple(bias) != (experts,) or experts % n_group or not 1 <= top_k <= experts:
+        return {}
+    rows = math.prod(logits[:-1])
+    if legacy:
+        return {0: (elems[0], (rows, experts))}
+    if n_group != 1 or topk_group != 1 or experts > 512:
+        return {}
+    return {1: (1, (rows, experts)), 2: (1, (rows, experts))}
+
+
+_moe_group_router.takes_outputs = True   # (its rule depends on which outputs the node asks for)
+
+
+
+def _varlen_causal_conv_with_state(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """VarlenCausalConvWithState: ``output`` of ``input [T, C]``'s shape and type, ``final_state [B, C, (k - 1) *
+    dilation]`` (``initial_state``'s shape, which must be that; ``B`` one less than ``cumulative_sequence_length``'s
+    length), ``state_update [B, state_update_capacity, C]``, all in the input's type, as onnxruntime 1.32's CPU
+    kernel writes them (its documentation names CUDA and WebGPU only). What it refuses gives no size (the node is
+    refused), and so does its dynamic-delta mode (``kernel_delta``, ``previous_mask``, ``group_size``,
+    ``delta_offset``: CUDA's only)."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, w, cu, bias, init, capture = (get(i) for i in range(6))
+    act = attrs.get("activation", b"none")
+    act = act.decode() if isinstance(act, bytes) else act
+    dilation, cap = attrs.get("dilation", 1), attrs.get("state_update_capacity", 0)
+    if (x is None or w is None or cu is None or init is None or act not in ("none", "silu", "swish")
+            or not isinstance(dilation, int) or dilation < 1 or not isinstance(cap, int) or not 0 <= cap <= 8
+            or (capture is not None) != (cap > 0) or get(6) is not None or get(7) is not None
+            or attrs.get("group_size", 1) != 1 or attrs.get("delta_offset", 0) != 0):
+        return {}
+    if (elems[0] not in (1, 10, 16) or any(get(i) is not None and elems[i] != elems[0] for i in (1, 3, 4))
+            or elems[2] != 6 or (capture is not None and elems[5] != 6)):
+        return {}
+    if len(x) != 2 or len(w) != 3 or w[0] != x[1] or w[1] != 1 or w[2] < 1 or len(cu) != 1 or cu[0] < 1:
+        return {}
+    batch, channels = cu[0] - 1, x[1]
+    state = (batch, channels, (w[2] - 1) * dilation)
+    if tuple(init) != state or (bias is not None and tuple(bias) != (channels,)):
+        return {}
+    return {0: (elems[0], tuple(x)), 1: (elems[0], state), 2: (elems[0], (batch, cap, channels))}
+
+
+#: GatherPacked's ``packed_type`` ids (ggml's types) onnxruntime 1.32's CPU kernel takes; others it refuses at load
+_GATHER_PACKED_TYPES = frozenset({0, 1, 2, 6, 8, 13, 14, 16, 17, 18, 20, 22, 23, 30, 42})
+
+
+def _gather_packed(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GatherPacked: rows of the packed table ``data [vocab, row_bytes]`` (uint8) gathered by ``indices`` (int32 or
+    int64) and dequantized to ``K`` values each: ``indices.shape + [K]`` in ``output_dtype`` (float, float16 or
+    bfloat16; bfloat16 by default), as onnxruntime 1.32's CPU kernel writes it. A missing or non-positive ``K``,
+    another output type, a ``packed_type`` it does not take or a table not 2-D give no size (the node is refused);
+    a ``row_bytes`` that does not fit ``K`` (which onnxruntime refuses at run time) is not checked here."""
+    data, idx = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    k, out = attrs.get("K"), attrs.get("output_dtype", 16)
+    if (data is None or idx is None or len(data) != 2 or elems[0] != 2 or elems[1] not in (6, 7)
+            or not isinstance(k, int) or k <= 0 or out not in (1, 10, 16)
+            or attrs.get("packed_type") not in _GATHER_PACKED_TYPES):
+        return {}
+    return {0: (out, tuple(idx) + (k,))}
+
+#: GatedDeltaNet's update rules: which of ``decay`` (input 4) and ``beta`` (input 5) each requires, which it forbids
+_DELTA_NET_RULES = {"linear": (False, False), "gated": (True, False), "delta": (False, True), "gated_delta": (True, True)}
+
+
+def _delta_net_heads(q, k, v, state) -> tuple | None:
+    """GatedDeltaNet's ``(leading axes, Hq, Dk, Hv, Dv)``: from ``q [..., Hq, Dk]``, ``k [..., Hq, Dk]``, ``v [...,
+    Hv, Dv]``, or, packed (``k`` and ``v`` absent), from ``q [T, 2 * Hq * Dk + Hv * Dv]`` and ``state [B, Hv, Dv,
+    Dk]``; None where onnxruntime's kernel refuses them (``Hv`` no positive multiple of ``Hq``)."""
+    if k is not None and v is not None:
+        if not len(q) == len(k) == len(v) or len(q) not in (3, 4) or not q[:-2] == k[:-2] == v[:-2] or q[-2:] != k[-2:]:
+            return None
+        lead, hq, dk, hv, dv = tuple(q[:-2]), q[-2], q[-1], v[-2], v[-1]
+    elif k is None and v is None and state is not None and len(q) == 2 and len(state) == 4:
+        hv, dv, dk = state[1], state[2], state[3]
+        rest = q[1] - hv * dv
+        if dk <= 0 or rest <= 0 or rest % (2 * dk):
+            return None
+        lead, hq = tuple(q[:1]), rest // (2 * dk)
+    else:
+        return None
+    return None if hq <= 0 or hv <= 0 or hv % hq else (lead, hq, dk, hv, dv)
+
+
+def _gated_delta_net(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """GatedDeltaNet: ``output [..., Hv, Dv]`` in the query's type (the leading axes ``[T]`` or ``[B, S]`` of the
+    query), ``final_state [B, Hv, Dv, Dk]`` float, and with ``state_update_capacity`` C > 0 ``state_update [B, C *
+    (decay_width + Hq * Dk + Hv * Dv)]`` float (``decay_width`` ``Hv``, or ``Hv * Dk`` for a per-key decay), as
+    onnxruntime 1.32's CPU kernel writes them. The batch ``B`` is the query's first axis at rank 4, else one less
+    than ``cu_seqlens``' length, else ``initial_state``'s first axis. What the kernel refuses gives no size (the
+    node is refused): heads that do not divide, ``decay`` / ``beta`` present where the update rule forbids them
+    or absent where it needs them, ``capture_count`` without a capacity or a capacity outside ``[0, 8]``, a state
+    or decay of another shape, no way to tell the batch, mixed types."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    et = (lambda i: elems[i] if i < len(elems) else 0)   # noqa: E731
+    q, k, v, cu, decay, beta, state, capture = (get(i) for i in (0, 1, 2, 3, 4, 5, 6, 9))
+    rule = attrs.get("update_rule", b"gated_delta")
+    rule = rule.decode() if isinstance(rule, bytes) else rule
+    cap = attrs.get("state_update_capacity", 0)
+    if (q is None or rule not in _DELTA_NET_RULES or not isinstance(cap, int) or not 0 <= cap <= 8
+            or (capture is not None) != (cap > 0) or et(0) not in (1, 10, 16)
+            or any(get(i) is not None and et(i) != et(0) for i in (1, 2))
+            or any(get(i) is not None and et(i) != 1 for i in (6, 7, 8))
+            or any(get(i) is not None and et(i) != 6 for i in (3, 9, 10))
+            or _DELTA_NET_RULES[rule] != (decay is not None, beta is not None)):
+        return {}
+    heads = _delta_net_heads(q, k, v, state)
+    if heads is None:
+        return {}
+    lead, hq, dk, hv, dv = heads
+    if len(lead) == 2:
+        batch = None if cu is not None else lead[0]
+    else:
+        batch = cu[0] - 1 if cu is not None and len(cu) == 1 and cu[0] >= 1 else state[0] if state is not None else None
+    final = (batch, hv, dv, dk)
+    if batch is None or (state is not None and tuple(state) != final):
+        return {}
+    if decay is not None and tuple(decay) not in (lead + (hv,), lead + (hv, dk)):
+        return {}
+    if beta is not None and tuple(beta) != lead + (hv,):
+        return {}
+    out = {0: (et(0), lead + (hv, dv)), 1: (1, final)}
+    if cap > 0:
+        width = hv * dk if decay is not None and len(decay) == len(lead) + 2 else hv
+        out[2] = (1, (batch, cap * (width + hq * dk + hv * dv)))
+    return out
+
+
 #: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
 _DYNAMIC_PADS_ATTRS = ("group", "strides", "dilations", "output_padding", "kernel_shape")
 
@@ -790,22 +1001,27 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "NGramRepeatBlock": _shape_of_input(1), "MurmurHash3": _murmur_hash3, "MatMulBnb4": _matmul_bnb4,
              "DynamicQuantizeLSTM": _dynamic_quantize_lstm, "LinearAttention": _linear_attention,
              "ConvTransposeWithDynamicPads": _conv_transpose_dynamic_pads, "LinearAttentionGate": _linear_attention_gate,
-             "EngramGate": _engram_gate, **ORT_GPU_RULES}
+             "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
+             "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router,
+             "GatedDeltaNet": _gated_delta_net, "VarlenCausalConvWithState": _varlen_causal_conv_with_state,
+             "GatherPacked": _gather_packed, **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
 ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbedding", "NGramRepeatBlock",
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
-                            "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", *ORT_GPU_RULES})
+                            "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", "WordConvEmbedding",
+                            "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet",
+                            "VarlenCausalConvWithState", "GatherPacked", *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
-ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector", "CausalConvWithState",
-                         "GatedDeltaNet", "GatherPacked", "GreedySearch", "MatMulFpQ4", "MoEGroupRouter", "NGramHashMapping",
-                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer", "VarlenCausalConvWithState",
-                         "VarlenNGramHashMapping", "WhisperBeamSearch", "WordConvEmbedding",
+ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
+                         "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
+                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer",
+                         "VarlenNGramHashMapping", "WhisperBeamSearch",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
                          "ConvStateReplay", "DecoderAttention", "DecoderMaskedSelfAttention", "DequantizeBFP",
                          "EPContext", "GatedDeltaNetStateReplay", "Irfft", "Mamba2Verify",
@@ -868,7 +1084,10 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
 
             try:
                 attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-                sized = rule(attrs, shapes, elems, value)
+                if getattr(rule, "takes_outputs", False):
+                    sized = rule(attrs, shapes, elems, value, outputs=tuple(bool(o) for o in node.output))
+                else:
+                    sized = rule(attrs, shapes, elems, value)
             except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
                 sized = {}
             for k in ORT_WRONG.get(node.op_type, ()):
