@@ -88,8 +88,9 @@ def test_max_events_replays_a_few_positions_per_node_not_every_prefix(monkeypatc
     best = budget.limit_events(g, opt, 3)
     assert len(best.schedule.events) <= 3
     # (+ round 51: where every candidate is over the cap, ``limit_events`` thins a two-stream schedule's forks, a
-    # galloping search of a few whole replays: 2.1 n before it, 6.2 n with it)
-    assert replayed[0] <= 8 * n, replayed[0]
+    # galloping search of a few whole replays: 2.1 n before it, 6.2 n with it; + round 55: the fastest 2-, 3- and
+    # 4-stream schedules are each thinned, ``capsearch.thin_streams``: 12.1 n)
+    assert replayed[0] <= 14 * n, replayed[0]
 
 
 def _units(g) -> S.Units:

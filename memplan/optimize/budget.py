@@ -18,8 +18,8 @@ fewest microseconds per event saved (for an event cap). Every prefix of those li
 next to the optimizer's own candidates for fewer streams ("merging streams") and the serial order.
 The candidates are tried fastest first (simulated makespan) and the first whose real plan fits wins,
 so the result is the fastest known schedule within the budget, and never slower than serial. If not
-even the serial plan fits, ``BudgetError`` names both numbers. Where an event cap leaves only the serial
-order, the fastest two-stream schedule is thinned to the cap (``thinned``) and taken where it is faster.
+even the serial plan fits, ``BudgetError`` names both numbers. Under an event cap, the fastest schedules at a few
+stream counts are thinned to the cap (``thinned``, ``capsearch.thin_streams``) and taken where they are faster.
 """
 
 from __future__ import annotations
@@ -165,8 +165,8 @@ def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
     return out
 
 
-def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, *, forks: bool = True
-                   ) -> list[Reduced]:
+def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, *, forks: bool = True,
+                   fewer: list[tuple[str, Schedule, float]] | None = None) -> list[Reduced]:
     """Every schedule worth trying, fastest first (ties: fewer events, fewer streams).
 
     The optimizer's candidates (each stream count and strategy, the serial order included: fewer
@@ -174,6 +174,7 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, 
     in order of most memory per microsecond saved and in order of least time per event saved.
     ``forks=False`` leaves the give-backs out (nothing is scored or replayed for them): every give-back has
     the issue order ``give_back_order``, and a memory budget below that order's bound rejects them all.
+    ``fewer``: ``fewer_streams(graph, opt)`` where the caller has it already (``limit_events``).
     """
     pool: list[tuple[tuple, Reduced]] = []
     seen: set[tuple] = set()
@@ -189,9 +190,11 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, 
 
     for c in opt.pool:
         add(c.schedule, c.makespan_us, 0, 0, c.name)
-    for name, s, ms in fewer_streams(graph, opt):
+    if fewer is None:
+        fewer = fewer_streams(graph, opt)
+    for name, s, ms in fewer:
         add(s, ms, 0, 0, name)
-    for name, s, ms in cap_streams(graph, opt, max_events):
+    for name, s, ms in cap_streams(graph, opt, max_events, fewer):
         add(s, ms, 0, 0, name)
     if not forks:
         add(serial_schedule(graph), None, 0, 0, "serial")   # (as below: the optimizer's serial candidate already)
@@ -351,26 +354,33 @@ def fewer_streams(graph: Graph, opt: Optimized) -> list[tuple[str, Schedule, flo
     return out
 
 
-def cap_streams(graph: Graph, opt: Optimized, max_events: int | None) -> list[tuple[str, Schedule, float]]:
+def cap_streams(graph: Graph, opt: Optimized, max_events: int | None,
+                fewer: list[tuple[str, Schedule, float]] = ()) -> list[tuple[str, Schedule, float]]:
     """(name, schedule, makespan) of the ``eft`` and ``listed`` schedulers at ``max_events // 2 + 1`` streams, where
-    the optimizer tried no such stream count (it tries 2..8, 12, 16, 24, 32, 48, 64 and ``max_streams``).
+    the optimizer tried no such stream count (it tries 2..8, 12, 16, 24, 32, 48, 64 and ``max_streams``), then at
+    the stream counts ``capsearch.bisect_streams`` probes for the most streams whose own schedule fits the cap.
 
     Why: a fork and join spends two events per side stream, so ``max_events`` pays for ``max_events // 2`` side
     streams; the nearest count tried below it left events unspent. ``wide_graph(5000)`` on 1,024 streams with
     ``event_us=0`` under ``max_events=100`` took the 48-stream schedule (94 events, 2,200 us simulated) while 51
-    streams fit the cap exactly (100 events, 2,072 us)."""
+    streams fit the cap exactly (100 events, 2,072 us). Other graphs pay otherwise (``b`` fork-joins in sequence pay
+    ``2 b`` per side stream), which the bisection on the events each count needs finds; ``fewer`` (``fewer_streams``)
+    are more known counts for it."""
+    from .capsearch import bisect_streams
+
     if max_events is None:
         return []
+    out = []
     k = max_events // 2 + 1
     tried = {c.schedule.num_streams for c in opt.pool}
-    if not 2 < k < opt.max_streams or k in tried or (opt.large and k in FEWER_STREAMS):
-        return []
-    out = []
-    for name, listed in ((f"list-eft-cap-k{k}", False), (f"listed-cap-k{k}", True)):
-        order, ustream = list_schedule(opt.units, k, opt.event_us, listed=listed)
-        s, ms = scored_schedule(graph, opt.units, order, ustream, opt.cost, opt.event_us)
-        out.append((name, s, ms))
-    return out
+    if 2 < k < opt.max_streams and k not in tried and not (opt.large and k in FEWER_STREAMS):
+        for name, listed in ((f"list-eft-cap-k{k}", False), (f"listed-cap-k{k}", True)):
+            order, ustream = list_schedule(opt.units, k, opt.event_us, listed=listed)
+            s, ms = scored_schedule(graph, opt.units, order, ustream, opt.cost, opt.event_us)
+            out.append((name, s, ms))
+    names_events = [(c.name, len(c.schedule.events)) for c in opt.pool]
+    names_events += [(name, len(s.events)) for name, s, _ in list(fewer) + out]
+    return out + bisect_streams(graph, opt, max_events, names_events)
 
 
 def _schedule_of(key: tuple[tuple[str, ...], tuple[int, ...]], waits: np.ndarray, ids: list[str],
@@ -459,28 +469,13 @@ def check_max_events(max_events) -> None:
 
 
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
-    """The fastest candidate with at most ``max_events`` events (the serial order has none)."""
+    """The fastest candidate with at most ``max_events`` events (the serial order has none), or the fastest schedule
+    at a few stream counts thinned to the cap where that is faster (``capsearch.thin_streams``)."""
+    from .capsearch import thin_streams
+
     check_max_events(max_events)
     if len(opt.schedule.events) <= max_events:
         return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
-    best = candidate_pool(graph, opt, max_events)[0]
-    if best.name == "serial":   # every candidate over the cap: thin a two-stream schedule's forks to it
-        return _thinned_two(graph, opt, max_events, best) or best
-    return best
-
-
-def _thinned_two(graph: Graph, opt: Optimized, max_events: int, serial: Reduced) -> Reduced | None:
-    """``thinned`` of the fastest two-stream schedule among the optimizer's candidates and ``fewer_streams``, where
-    it is strictly faster than the serial order ``serial`` (else None: the serial plan stays as it was)."""
-    two = [(c.makespan_us, c.name, c.schedule) for c in opt.pool if c.schedule.num_streams == 2]
-    two += [(ms, name, s) for name, s, ms in fewer_streams(graph, opt) if s.num_streams == 2]
-    if not two:
-        return None
-    base_ms, base_name, base = min(two, key=lambda x: (x[0], x[1]))
-    if base_ms >= serial.makespan_us:
-        return None
-    thin = thinned(graph, opt, base, max_events)
-    if thin is None or round(thin[1], 6) >= round(serial.makespan_us, 6) or len(thin[0].events) > max_events:
-        return None
-    s, ms, m, f = thin
-    return Reduced(s, ms, m, f, f"{base_name}-thinned-{m}")
+    fewer = fewer_streams(graph, opt)
+    best = candidate_pool(graph, opt, max_events, fewer=fewer)[0]
+    return thin_streams(graph, opt, max_events, best, fewer) or best

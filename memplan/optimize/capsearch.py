@@ -1,0 +1,117 @@
+"""Which stream count an event cap is spent on: a search over stream counts under ``max_events``.
+
+Why: the optimizer schedules at a fixed ladder of stream counts (2..8, 12, 16, 24, 32, 48, 64 and ``max_streams``),
+and ``cap_streams`` added ``max_events // 2 + 1``, which is the right count only for one fork-join (two events per
+side stream). Two things decide the best schedule under a cap on a general DAG:
+
+* ``E(k)``, the events the scheduler's own schedule at ``k`` streams needs, which grows with ``k`` (a fork-join pays
+  2 per side stream, ``b`` fork-joins in sequence ``2 b`` per side stream, a random DAG hundreds already at 2 streams).
+  The most streams whose own schedule fits the cap lie between the ladder's last count that fits and its first
+  that does not; ``bisect_streams`` finds it by bisection on ``k`` between them, per scheduler (``eft``,
+  ``listed``): at most ``ceil(log2(gap))`` schedules each, and only where the ladder left a gap above 8.
+* Where even 2 streams need more events than the cap (a random or layered DAG: 107 events on 2 streams for
+  ``random_dag(400)``), the cap is met by giving forks back. Giving back the forks of a many-stream schedule keeps
+  few streams busy (``random_dag(400)`` under ``max_events=60`` with ``event_us=0``: 10 streams, 50 events, 7,494 us),
+  while thinning a 2-stream schedule's forks to the cap keeps more of its concurrency (59 events, 6,349 us).
+  ``thin_streams`` thins the fastest schedule at each of ``THIN_STREAMS`` streams whose events are over the cap and
+  keeps the fastest, where it beats the pool's best.
+
+``E(k)`` is not monotone in general (a scheduler may leave streams unused, or place units differently): bisection is
+a heuristic that never drops a candidate the pool had, and every schedule is kept only when strictly faster, ties to
+the one found first, so the result is deterministic and never slower than the ladder's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .streams import Optimized, list_schedule, scored_schedule
+
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from ..schedule import Schedule
+    from .budget import Reduced
+
+#: the stream counts whose fastest schedule is thinned to the cap (``thin_streams``): fewer streams need fewer events
+#: per fork kept; on the session-55 benchmark the best thinned base was 2, 3 or 4 streams
+THIN_STREAMS = (2, 3, 4)
+#: the two schedulers ``cap_streams`` and ``bisect_streams`` run (name prefix, ``listed``)
+SCHEDULERS = (("list-eft", False), ("listed", True))
+
+_LADDER_NAME = re.compile(r"^(list-eft|listed)(?:-cap)?-k(\d+)$")
+
+
+def known_events(names_events: list[tuple[str, int]]) -> dict[str, dict[int, int]]:
+    """{scheduler: {k: events}} of the candidates named ``list-eft-k{k}`` / ``listed-k{k}`` (and ``-cap-``)."""
+    out: dict[str, dict[int, int]] = {}
+    for name, events in names_events:
+        m = _LADDER_NAME.match(name)
+        if m:
+            out.setdefault(m.group(1), {})[int(m.group(2))] = events
+    return out
+
+
+def bracket(known: dict[int, int], cap: int) -> tuple[int, int] | None:
+    """(lo, hi): the most streams known to fit ``cap`` and the fewest above it known not to, where a count lies
+    between them; None otherwise (no count fits, every count above fits, or they are neighbours)."""
+    fits = [k for k, e in known.items() if e <= cap]
+    if not fits:
+        return None
+    lo = max(fits)
+    over = [k for k, e in known.items() if k > lo and e > cap]
+    if not over:
+        return None
+    hi = min(over)
+    return (lo, hi) if hi - lo > 1 else None
+
+
+def bisect_streams(graph: Graph, opt: Optimized, max_events: int,
+                   names_events: list[tuple[str, int]]) -> list[tuple[str, Schedule, float]]:
+    """(name, schedule, makespan) of each scheduler's probes while bisecting ``k`` for the most streams whose own
+    schedule has at most ``max_events`` events, between the counts ``names_events`` (candidate names and events)
+    bracket it. Each probe is one list schedule and its events (``scored_schedule``)."""
+    known = known_events(names_events)
+    out: list[tuple[str, Schedule, float]] = []
+    for prefix, listed in SCHEDULERS:
+        ks = dict(known.get(prefix, {}))
+        b = bracket(ks, max_events)
+        if b is None:
+            continue
+        lo, hi = b
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            order, ustream = list_schedule(opt.units, mid, opt.event_us, listed=listed)
+            s, ms = scored_schedule(graph, opt.units, order, ustream, opt.cost, opt.event_us)
+            out.append((f"{prefix}-bisect-k{mid}", s, ms))
+            if len(s.events) <= max_events:
+                lo = mid
+            else:
+                hi = mid
+    return out
+
+
+def thin_streams(graph: Graph, opt: Optimized, max_events: int, best: Reduced,
+                 extra: list[tuple[str, Schedule, float]]) -> Reduced | None:
+    """The fastest of the fastest schedule at each of ``THIN_STREAMS`` streams (among the optimizer's candidates and
+    ``extra``) thinned to ``max_events`` (``budget.thinned``), where it is strictly faster than ``best``; else None.
+    A base within the cap is skipped (the pool had it as it is), and so is one no faster than ``best`` (thinning
+    only slows it)."""
+    from .budget import Reduced, thinned
+
+    cands = [(c.makespan_us, c.name, c.schedule) for c in opt.pool] + [(ms, name, s) for name, s, ms in extra]
+    found: Reduced | None = None
+    for k in THIN_STREAMS:
+        bases = [c for c in cands if c[2].num_streams == k and len(c[2].events) > max_events]
+        if not bases:
+            continue
+        base_ms, base_name, base = min(bases, key=lambda x: (round(x[0], 6), x[1]))
+        bar = found.makespan_us if found is not None else best.makespan_us
+        if round(base_ms, 6) >= round(bar, 6):
+            continue
+        thin = thinned(graph, opt, base, max_events)
+        if thin is None or len(thin[0].events) > max_events or round(thin[1], 6) >= round(bar, 6):
+            continue
+        s, ms, m, f = thin
+        found = Reduced(s, ms, m, f, f"{base_name}-thinned-{m}")
+    return found
