@@ -87,6 +87,15 @@ PROOF_SCALE = 3
 #: and 3,000 random intervals ~4 units a node (3,048 nodes, 12,000 units), which at 2 a node lost their bound at
 #: ``time_limit=2`` (arena 23,570,944 for 22,198,528: the try at the bound stopped halfway)
 DESCENT_UNITS_PER_NODE = 4
+#: under a budget of work that affords fewer than this many descents (``descent_units``), the solve opens with two tries
+#: of the first preorder alone, each of at most ``OPENING_DESCENTS`` descents' work (``_Minimiser.open``): at the bound
+#: (a reachable bound mostly packs without a backtrack), else one below the best arena; then the rounds as before. Why:
+#: there the three preorders' first try at the bound shared the whole budget, none finished its descent, and the start
+#: came back (3,000 random intervals at ``time_limit=1``: 5,205 nodes, ~1,700 a preorder, arena 23,570,944; opened, the
+#: bound 22,198,528 in 3,716 nodes). Opens minimalloc F-J at ``time_limit=0.5`` (3.6-5 descents: all five better, J
+#: 1,303,552 -> 1,137,664), none of A-J from ``time_limit=1`` up (``docs/experiments/search_s55.txt``).
+FEW_DESCENTS = 6
+OPENING_DESCENTS = 1
 
 
 def descent_units(s: PackingSearch) -> int:
@@ -191,7 +200,14 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         floor = descent_units(s) if s is not None else 1
         proof_budget, ladder_budget, restart_nodes = (min(limit_, max(units // share, floor)) for limit_, share in
                                                       zip((proof_budget, ladder_budget, restart_nodes), TRY_SHARES))
+    # a budget of few descents opens one below the best (``FEW_DESCENTS``): a packing first, then the bound
+    opening = (OPENING_DESCENTS * descent_units(s) if nodes is None and s is not None and not feasible_only
+               and budget.left // search_tree.TRY_NS_PER_NODE < FEW_DESCENTS * descent_units(s) else None)
     try:
+        if opening is not None and m.best_off is not None and not budget.exhausted():
+            # one descent at the bound (a reachable bound mostly packs without a backtrack), else one below the best
+            m.opened = ("bound" if m.open(m.proven, opening) else
+                        "gained" if m.open(m.best - 1, opening) else "none")
         while searches and not m.done() and not (feasible_only and m.best_off is not None):
             if budget.exhausted():
                 break
@@ -240,6 +256,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
             "nodes": sum(x.nodes for x in searches), "backtracks": sum(x.backtracks for x in searches)}
     if m.tries:   # (said where the search tried: a plan whose start met the bound reads as it did)
         info["tries"] = m.tries
+    if m.opened is not None:   # (only where the budget was few descents: ``FEW_DESCENTS``)
+        info["opening"] = m.opened
     if interrupted:
         info["interrupted"] = True
     if no_time:
@@ -272,6 +290,7 @@ class _Minimiser:
         self.proof = proven
         self.timed_out = False
         self.tries = 0   # tries at one capacity (all preorders of one count once) and restarts: ``info["tries"]``
+        self.opened: str | None = None   # the opening tries' outcome (``FEW_DESCENTS``), None where none was made
 
     def bound(self) -> int:
         return max(self.proven, self.proof)
@@ -325,6 +344,27 @@ class _Minimiser:
             if not self.restart(restart_nodes):
                 break
         return (self.proven, self.best) != before
+
+    def open(self, cap: int, node_limit: int) -> bool:
+        """One try at ``cap`` with the first static preorder alone (``FEW_DESCENTS``); True if it packed or proved.
+        Why one preorder: the three of ``try_capacity`` interleaved share its work, so each got a third of it, and
+        none finished its descent where the budget was a few descents (3,000 random intervals at ``time_limit=1``:
+        5,205 nodes, about 1,700 a preorder, for a descent of 3,000)."""
+        if self.done() or not self.proven <= cap < self.best:
+            return False
+        self.tries += 1
+        try:
+            res = self.searches[0].feasible(cap, self.params.preorders[0], node_limit)
+        except Abort:
+            return False
+        except OutOfWork:
+            self.timed_out = True
+            return False
+        if res is None:   # exhausted: nothing fits in ``cap`` (a complete tree, whatever the order)
+            self.proven = max(self.proven, cap + 1)
+        else:
+            self._found(res)
+        return True
 
     def restart(self, node_limit: int) -> bool:
         """One randomised restart one below the best arena; False once the work budget is spent."""
