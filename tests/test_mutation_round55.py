@@ -1,0 +1,146 @@
+"""Tests that kill mutants of the safety core that survived session 55's mutation run (docs/experiments/mutation_s55.py).
+
+Each test names, in its docstring, the mutant it kills (module, line at the time, operator): a check in the verifier,
+the lifetimes or the plan reader that the fast tests covering that module let a one-token slip through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import memplan
+from memplan import GraphBuilder, plan_devices
+from memplan.examples import LLAMA_TINY, llama
+from memplan.lifetimes import compute_lifetimes
+from memplan.schedule import build_happens_before, serial_schedule
+from memplan.verify import check
+
+
+@pytest.fixture(scope="module")
+def two_devices():
+    return plan_devices(llama(LLAMA_TINY), 2)
+
+
+def test_valid_two_device_plan_has_no_findings(two_devices):
+    """verify.py ``len(plan.device_arena_bytes) != D`` flipped to ``==``: every well-formed multi-device plan got a
+    rule-4 finding and its device checks were skipped."""
+    split, p = two_devices
+    assert check(split.graph, p) == []
+
+
+def test_negative_device_arena_is_its_own_finding(two_devices):
+    """verify.py ``elif a < 0: bad(4, ...)`` skipped: a device arena of -5 bytes was only caught through the tensors
+    it holds (a device holding none passed)."""
+    split, p = two_devices
+    bad = dataclasses.replace(p, device_arena_bytes=(p.device_arena_bytes[0], -5))
+    assert (4, "device 1's arena of -5 bytes is negative") in check(split.graph, bad)
+
+
+def test_node_on_device_past_the_last_is_a_finding_naming_the_range(two_devices):
+    """verify.py ``not 0 <= d < D`` as ``not 0 <= d <= D`` (a node on device 2 of 2 accepted), and the message's
+    ``D - 1`` as ``D`` ("outside 0..2")."""
+    split, p = two_devices
+    last = p.order[-1][0]
+    bad = dataclasses.replace(p, node_devices=p.node_devices[:-1] + (2,))
+    assert (1, f"node {last!r} runs on device 2, outside 0..1") in check(split.graph, bad)
+
+
+def _chain(k: int, streams: int, unsafe: bool):
+    """``v0`` produced by ``p``, views ``v1..v{k-1}`` each written by its own node dealt over ``streams`` streams with
+    no event between them (concurrent writers of one chain), read by ``r`` on stream 0 after waiting for the last
+    writer of every stream (or, ``unsafe``, not for stream 1's)."""
+    b = GraphBuilder("concurrent", alignment=1)
+    b.input("x", 8)
+    b.node("p", "OP", ["x"], b.intermediate("v0", 8))
+    for i in range(1, k):
+        b.node(f"n{i}", "SET", [], b.view(f"v{i}", f"v{i - 1}", 8, 0))
+    b.node("r", "OP", [f"v{k - 1}"], b.output("o", 8))
+    g = b.build()
+    order = ([{"node": "p", "stream": 0}] + [{"node": f"n{i}", "stream": i % streams} for i in range(1, k)]
+             + [{"node": "r", "stream": 0}])
+    last = {}
+    for e in order[:-1]:
+        last[e["stream"]] = e["node"]
+    events = [{"after": n, "before": "r"} for s, n in sorted(last.items()) if s != 0 and not (unsafe and s == 1)]
+    offsets = {t.id: 8 for t in g.tensors} | {"x": 0, "o": 16}
+    doc = {"format": "memplan.plan/1", "graph": "concurrent", "alignment": 1, "arena_bytes": 24,
+           "lower_bound_bytes": 0, "streams": streams, "order": order, "events": events,
+           "tensors": [{"id": t.id, "offset": offsets[t.id], "size": t.size} for t in g.tensors]}
+    return g, doc
+
+
+@pytest.mark.parametrize(("k", "streams"), [(7, 3), (300, 20)])
+def test_concurrent_writers_of_a_view_chain(k, streams):
+    """verify.py ``if c == asked or step % _CHECKPOINT == 0`` without ``c == asked``: the chain fold kept only every
+    256th view's latest writers, so asking for the last view of a chain crashed (KeyError) or read a stale set (the
+    array form, taken once a chain's latest writers span 16 streams or more)."""
+    g, doc = _chain(k, streams, unsafe=False)
+    assert check(g, doc) == []
+    g, doc = _chain(k, streams, unsafe=True)
+    found = check(g, doc)
+    stream1 = {f"n{i}" for i in range(1, k) if i % streams == 1}   # no event from stream 1: each of its writers fails
+    assert found and {r for r, _ in found} == {2}, found
+    assert {m.split("writer '")[1].split("'")[0] for _, m in found} <= stream1, found
+    assert found.total == len(stream1), (found.total, len(stream1))
+
+
+def test_lifetimes_of_another_graphs_happens_before_is_a_schedule_error():
+    """lifetimes.py ``check_happens_before``'s ``if len(hb.pos) != len(graph.nodes): raise`` skipped: a
+    happens-before built for another graph failed deep inside (or planned nonsense) instead of a ScheduleError."""
+    small = llama(LLAMA_TINY)
+    b = GraphBuilder("tiny")
+    b.input("x", 64)
+    b.node("a", "UNARY", ["x"], b.output("y", 64))
+    other = b.build()
+    hb = build_happens_before(other, serial_schedule(other))
+    with pytest.raises(memplan.ScheduleError, match="built for another graph"):
+        compute_lifetimes(small, hb)
+
+
+def test_a_plan_in_code_missing_a_node_device_is_a_finding(two_devices):
+    """verify.py ``if len(plan.node_devices) != len(plan.order) or ...: bad(4, ...)`` skipped: a Plan built in code
+    with one node device too few was judged on the shorter list (its last node on no device at all)."""
+    split, p = two_devices
+    bad = dataclasses.replace(p, node_devices=p.node_devices[:-1])
+    assert (4, "a multi-device plan needs a device for every order entry and every tensor") in check(split.graph, bad)
+
+
+def _random_graph(seed: int, n: int, streams: int):
+    """A random DAG of ``n`` UNARY/ADD nodes over earlier tensors, with a random stream per node (issue order: ids)."""
+    import random
+    rnd = random.Random(seed)
+    b = GraphBuilder(f"rand{seed}")
+    b.input("x", 64)
+    made = ["x"]
+    for i in range(n):
+        ins = rnd.sample(made, min(len(made), rnd.choice([1, 1, 2])))
+        out = b.output(f"t{i}", 64) if i == n - 1 else b.intermediate(f"t{i}", 64 * rnd.randint(1, 3))
+        b.node(f"n{i}", "ADD" if len(ins) == 2 else "UNARY", ins, out)
+        made.append(f"t{i}")
+    g = b.build()
+    return g, [f"n{i}" for i in range(n)], {f"n{i}": rnd.randrange(streams) for i in range(n)}
+
+
+@pytest.mark.parametrize("streams", [3, 40])
+@pytest.mark.parametrize("seed", range(6))
+def test_inserted_events_are_enough_and_each_is_needed(seed, streams):
+    """optimize/events.py (``wait_pairs``, the optimizer's pass that picks a schedule's events, and
+    ``schedule_with_events``): checked against the verifier, which shares none of their code. Every plan of the events it picks is safe, and dropping any one of them leaves a read that
+    does not see its data (rule 2): the events are enough and none is redundant. The mutants of its latest-writer
+    fold and clock merge that survived (an implied dependency given an event, a needed one left out) fail one of
+    the two; 40 streams take the dense-clock path, 3 the dict one."""
+    from memplan.optimize.events import wait_pairs
+    g, order, stream_of = _random_graph(seed, 40, streams)
+    sched = memplan.schedule_with_events(g, order, stream_of)
+    plan = memplan.plan(g, sched)   # verified before it is returned
+    doc = plan.to_dict()
+    assert check(g, doc) == []
+    ids = [g.node_index[n] for n in order]
+    pairs = wait_pairs(g, ids, [stream_of[n] for n in order])   # the optimizer's own pass: the same events
+    assert [{"after": g.nodes[a].id, "before": g.nodes[b].id} for a, b in pairs] == doc["events"]
+    assert doc["events"], "a random graph over several streams needs events"
+    for k in range(len(doc["events"])):
+        fewer = dict(doc, events=doc["events"][:k] + doc["events"][k + 1:])
+        assert any(r == 2 for r, _ in check(g, fewer)), ("redundant event", doc["events"][k])
