@@ -144,3 +144,40 @@ def test_inserted_events_are_enough_and_each_is_needed(seed, streams):
     for k in range(len(doc["events"])):
         fewer = dict(doc, events=doc["events"][:k] + doc["events"][k + 1:])
         assert any(r == 2 for r, _ in check(g, fewer)), ("redundant event", doc["events"][k])
+
+
+def test_plan_reader_tells_a_missing_field_from_a_wrong_one():
+    """planfile.py ``if key not in doc: raise ... is missing`` flipped to ``in``: a field that is there but not an
+    integer (``"streams": 2.0``) was reported as missing, and a missing one as ``None``."""
+    from memplan.planfile import plan_from_dict
+    doc = memplan.plan(llama(LLAMA_TINY)).to_dict()
+    with pytest.raises(memplan.PlanFormatError, match=r"field 'streams' is 2\.0, not an integer"):
+        plan_from_dict(dict(doc, streams=2.0))
+    with pytest.raises(memplan.PlanFormatError, match="field 'streams' is missing"):
+        plan_from_dict({k: v for k, v in doc.items() if k != "streams"})
+
+
+def test_plan_alone_checks_split_plan_devices_and_passes_a_one_device_plan(two_devices):
+    """planfile.py ``plan_alone_problems``: ``not 0 <= d < plan.devices`` as ``<= plan.devices`` (a node on device
+    2 of 2 passed ``memplan show``'s check); sound plans of one and two devices have no problem."""
+    from memplan.planfile import plan_alone_problems
+    _split, p = two_devices
+    last = p.order[-1][0]
+    found, total = plan_alone_problems(dataclasses.replace(p, node_devices=p.node_devices[:-1] + (2,)), limit=5)
+    assert any(f"node {last!r} runs on device 2, outside 0..1" in m for m in found), found
+    assert plan_alone_problems(p) == ([], 0)
+    assert plan_alone_problems(memplan.plan(llama(LLAMA_TINY), streams=2)) == ([], 0)
+
+
+def test_fused_group_may_place_an_empty_tensor_inside_another_root():
+    """verify.py ``_fused_overlaps``' ``tensors[r].size > 0`` as ``>= 0``: a zero-byte tensor of a fusion group, placed
+    inside another root the group touches, was reported as sharing bytes with it (it has none to share)."""
+    b = GraphBuilder("fz", alignment=1)
+    b.input("x", 64)
+    b.node("a", "UNARY", ["x"], [b.intermediate("t", 64), b.intermediate("z", 0)], group="g")
+    b.node("b", "ADD", ["t", "z"], b.output("y", 64), group="g")
+    g = b.build()
+    doc = memplan.plan(g, fused_groups=True).to_dict()
+    t = next(e for e in doc["tensors"] if e["id"] == "t")
+    next(e for e in doc["tensors"] if e["id"] == "z")["offset"] = t["offset"] + 8
+    assert check(g, doc, fused_groups=True) == []

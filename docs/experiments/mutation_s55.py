@@ -135,7 +135,7 @@ def main() -> None:
         for c in pick(candidates(tree), QUOTA[name]):
             plan.append((name, path, tests, tree, src, c))
     if a.list:
-        for k, (name, path, _, tree, _, c) in enumerate(plan):
+        for k, (name, _path, _, tree, _, c) in enumerate(plan):
             print(f"{k:3d} {name:9s} L{mutate(tree, c)[1]:<4d} {c[0]:4s} {c[3]}")
         return
     tmp = tempfile.mkdtemp(prefix="mut55_")
