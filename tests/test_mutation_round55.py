@@ -181,3 +181,29 @@ def test_fused_group_may_place_an_empty_tensor_inside_another_root():
     t = next(e for e in doc["tensors"] if e["id"] == "t")
     next(e for e in doc["tensors"] if e["id"] == "z")["offset"] = t["offset"] + 8
     assert check(g, doc, fused_groups=True) == []
+
+
+def test_wide_reuse_finding_names_the_access_that_is_not_ordered():
+    """verify.py ``unordered``'s ``if floor is not None and floor[s] >= last: continue`` without ``floor[s] >= last``:
+    for a root read on 16 streams or more (compared by its floor) every stream was skipped, and the rule-3 finding
+    said "their accesses are not ordered" instead of naming the reader on the stream no event comes from."""
+    S = 17
+    b = GraphBuilder("wide", alignment=1)
+    b.input("x", 8)
+    b.node("p", "UNARY", ["x"], b.intermediate("a", 8))
+    for i in range(S):
+        b.node(f"r{i}", "UNARY", ["a"], b.output(f"o{i}", 8))
+    b.node("q", "UNARY", ["x"], b.intermediate("c", 8))
+    b.node("z", "UNARY", ["c"], b.output("y", 8))
+    g = b.build()
+    order = ([{"node": "p", "stream": 0}] + [{"node": f"r{i}", "stream": i} for i in range(S)]
+             + [{"node": "q", "stream": 0}, {"node": "z", "stream": 0}])
+    events = ([{"after": "p", "before": f"r{i}"} for i in range(1, S)]
+              + [{"after": f"r{i}", "before": "q"} for i in range(1, S - 1)])   # none from r16's stream
+    offs = {"x": 0, "a": 8, "c": 8, "y": 16} | {f"o{i}": 24 + 8 * i for i in range(S)}
+    doc = {"format": "memplan.plan/1", "graph": "wide", "alignment": 1, "arena_bytes": 24 + 8 * S,
+           "lower_bound_bytes": 0, "streams": S, "order": order, "events": events,
+           "tensors": [{"id": t.id, "offset": offs[t.id], "size": t.size} for t in g.tensors]}
+    assert check(g, doc) == [(3, "tensors 'a' and 'c' overlap in the arena but not every access of one happens-before "
+                                 "every access of the other: node 'r16', which accesses 'a', does not happen-before "
+                                 "node 'q', which accesses 'c'")]
