@@ -86,9 +86,10 @@ def test_concurrent_writers_of_a_view_chain(k, streams):
     assert found.total == len(stream1), (found.total, len(stream1))
 
 
-def test_lifetimes_of_another_graphs_happens_before_is_a_schedule_error():
-    """lifetimes.py ``check_happens_before``'s ``if len(hb.pos) != len(graph.nodes): raise`` skipped: a
-    happens-before built for another graph failed deep inside (or planned nonsense) instead of a ScheduleError."""
+def test_lifetimes_of_a_wrong_happens_before_is_a_schedule_error():
+    """lifetimes.py ``check_happens_before``'s ``if not isinstance(hb, HappensBefore): raise`` skipped: None (or a
+    schedule passed where its happens-before belongs) failed deep inside with an AttributeError; and one built for
+    another graph is named as such."""
     small = llama(LLAMA_TINY)
     b = GraphBuilder("tiny")
     b.input("x", 64)
@@ -97,6 +98,9 @@ def test_lifetimes_of_another_graphs_happens_before_is_a_schedule_error():
     hb = build_happens_before(other, serial_schedule(other))
     with pytest.raises(memplan.ScheduleError, match="built for another graph"):
         compute_lifetimes(small, hb)
+    for wrong in (None, serial_schedule(small)):
+        with pytest.raises(memplan.ScheduleError, match="needs a memplan HappensBefore"):
+            compute_lifetimes(small, wrong)
 
 
 def test_a_plan_in_code_missing_a_node_device_is_a_finding(two_devices):
@@ -207,3 +211,22 @@ def test_wide_reuse_finding_names_the_access_that_is_not_ordered():
     assert check(g, doc) == [(3, "tensors 'a' and 'c' overlap in the arena but not every access of one happens-before "
                                  "every access of the other: node 'r16', which accesses 'a', does not happen-before "
                                  "node 'q', which accesses 'c'")]
+
+
+def test_two_device_plan_with_the_unsplit_graph_gets_the_split_hint(two_devices):
+    """planfile.py ``split_graph_hint``'s ``plan.devices < 2`` as ``<= 2``: a two-device plan paired with the graph it
+    was planned from lost the finding that names the split graph to use instead."""
+    from memplan.planfile import split_graph_hint
+    g = llama(LLAMA_TINY)
+    _split, p = two_devices
+    assert split_graph_hint(g, p).startswith("the plan is split over 2 devices")
+    assert check(g, p)[0][1].startswith("the plan is split over 2 devices")
+
+
+def test_a_plan_of_this_graph_has_no_mismatch():
+    """planfile.py ``plan_mismatches``' ``plan.graph and plan.graph != graph.name`` without its second half: every
+    plan naming its graph was told it "was made for graph ..., not ... (wrong graph?)"."""
+    from memplan.planfile import plan_mismatches
+    g = llama(LLAMA_TINY)
+    p = memplan.plan(g, streams=2)
+    assert p.graph == g.name and plan_mismatches(g, p) == []
