@@ -478,4 +478,8 @@ def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
         return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
     fewer = fewer_streams(graph, opt)
     best = candidate_pool(graph, opt, max_events, fewer=fewer)[0]
-    return thin_streams(graph, opt, max_events, best, fewer) or best
+    found = thin_streams(opt, max_events, best.makespan_us, lambda base: thinned(graph, opt, base, max_events), fewer)
+    if found is None:
+        return best
+    name, s, ms, m, f = found
+    return Reduced(s, ms, m, f, name)

@@ -24,6 +24,7 @@ the one found first, so the result is deterministic and never slower than the la
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .streams import Optimized, list_schedule, scored_schedule
@@ -31,7 +32,9 @@ from .streams import Optimized, list_schedule, scored_schedule
 if TYPE_CHECKING:
     from ..graph import Graph
     from ..schedule import Schedule
-    from .budget import Reduced
+
+#: ``budget.thinned``'s answer for one base schedule: (schedule, makespan, forks given back, forks), or None
+Thinner = Callable[["Schedule"], "tuple[Schedule, float, int, int] | None"]
 
 #: the stream counts whose fastest schedule is thinned to the cap (``thin_streams``): fewer streams need fewer events
 #: per fork kept; on the session-55 benchmark the best thinned base was 2, 3 or 4 streams
@@ -91,27 +94,26 @@ def bisect_streams(graph: Graph, opt: Optimized, max_events: int,
     return out
 
 
-def thin_streams(graph: Graph, opt: Optimized, max_events: int, best: Reduced,
-                 extra: list[tuple[str, Schedule, float]]) -> Reduced | None:
-    """The fastest of the fastest schedule at each of ``THIN_STREAMS`` streams (among the optimizer's candidates and
-    ``extra``) thinned to ``max_events`` (``budget.thinned``), where it is strictly faster than ``best``; else None.
-    A base within the cap is skipped (the pool had it as it is), and so is one no faster than ``best`` (thinning
-    only slows it)."""
-    from .budget import Reduced, thinned
-
+def thin_streams(opt: Optimized, max_events: int, bar_us: float, thin: Thinner,
+                 extra: list[tuple[str, Schedule, float]]) -> tuple[str, Schedule, float, int, int] | None:
+    """(name, schedule, makespan, forks given back, forks): the fastest of the fastest schedule at each of
+    ``THIN_STREAMS`` streams (among the optimizer's candidates and ``extra``) thinned to ``max_events`` by ``thin``
+    (``budget.thinned``, handed in so that this module never imports ``budget``, which calls it), where it is
+    strictly faster than ``bar_us``; else None. A base within the cap is skipped (the pool had it as it is), and so
+    is one no faster than the bar (thinning only slows it)."""
     cands = [(c.makespan_us, c.name, c.schedule) for c in opt.pool] + [(ms, name, s) for name, s, ms in extra]
-    found: Reduced | None = None
+    found: tuple[str, Schedule, float, int, int] | None = None
     for k in THIN_STREAMS:
         bases = [c for c in cands if c[2].num_streams == k and len(c[2].events) > max_events]
         if not bases:
             continue
         base_ms, base_name, base = min(bases, key=lambda x: (round(x[0], 6), x[1]))
-        bar = found.makespan_us if found is not None else best.makespan_us
+        bar = found[2] if found is not None else bar_us
         if round(base_ms, 6) >= round(bar, 6):
             continue
-        thin = thinned(graph, opt, base, max_events)
-        if thin is None or len(thin[0].events) > max_events or round(thin[1], 6) >= round(bar, 6):
+        got = thin(base)
+        if got is None or len(got[0].events) > max_events or round(got[1], 6) >= round(bar, 6):
             continue
-        s, ms, m, f = thin
-        found = Reduced(s, ms, m, f, f"{base_name}-thinned-{m}")
+        s, ms, m, f = got
+        found = (f"{base_name}-thinned-{m}", s, ms, m, f)
     return found
