@@ -18,6 +18,8 @@ from needs import need
 torch = need("torch")
 transformers = need("transformers")
 
+from test_aten_round54_cache import _ids, _state  # noqa: E402  (round 54's cache helpers)
+
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
@@ -34,18 +36,9 @@ def _model(kind="mistral", **window):
     return cls(cfg).eval()
 
 
-def _ids(seed, n=6):
-    return torch.randint(0, 128, (2, n), generator=torch.Generator().manual_seed(seed))
-
-
 def _prefilled(e, seed, n=6):
     with torch.no_grad():
         return e(_ids(seed, n), use_cache=True).past_key_values
-
-
-def _state(cache):
-    return [(type(x).__name__, getattr(x, "cumulative_length", None), getattr(x, "sliding_window", None), x.keys.shape)
-            for x in cache.layers]
 
 
 def _same_tensors(a, b):

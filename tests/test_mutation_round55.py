@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from test_verify_round52 import _concurrent_chain  # the concurrently written view chain of round 52
 
 import memplan
 from memplan import GraphBuilder, plan_devices
@@ -47,38 +48,14 @@ def test_node_on_device_past_the_last_is_a_finding_naming_the_range(two_devices)
     assert (1, f"node {last!r} runs on device 2, outside 0..1") in check(split.graph, bad)
 
 
-def _chain(k: int, streams: int, unsafe: bool):
-    """``v0`` produced by ``p``, views ``v1..v{k-1}`` each written by its own node dealt over ``streams`` streams with
-    no event between them (concurrent writers of one chain), read by ``r`` on stream 0 after waiting for the last
-    writer of every stream (or, ``unsafe``, not for stream 1's)."""
-    b = GraphBuilder("concurrent", alignment=1)
-    b.input("x", 8)
-    b.node("p", "OP", ["x"], b.intermediate("v0", 8))
-    for i in range(1, k):
-        b.node(f"n{i}", "SET", [], b.view(f"v{i}", f"v{i - 1}", 8, 0))
-    b.node("r", "OP", [f"v{k - 1}"], b.output("o", 8))
-    g = b.build()
-    order = ([{"node": "p", "stream": 0}] + [{"node": f"n{i}", "stream": i % streams} for i in range(1, k)]
-             + [{"node": "r", "stream": 0}])
-    last = {}
-    for e in order[:-1]:
-        last[e["stream"]] = e["node"]
-    events = [{"after": n, "before": "r"} for s, n in sorted(last.items()) if s != 0 and not (unsafe and s == 1)]
-    offsets = {t.id: 8 for t in g.tensors} | {"x": 0, "o": 16}
-    doc = {"format": "memplan.plan/1", "graph": "concurrent", "alignment": 1, "arena_bytes": 24,
-           "lower_bound_bytes": 0, "streams": streams, "order": order, "events": events,
-           "tensors": [{"id": t.id, "offset": offsets[t.id], "size": t.size} for t in g.tensors]}
-    return g, doc
-
-
 @pytest.mark.parametrize(("k", "streams"), [(7, 3), (300, 20)])
 def test_concurrent_writers_of_a_view_chain(k, streams):
     """verify.py ``if c == asked or step % _CHECKPOINT == 0`` without ``c == asked``: the chain fold kept only every
     256th view's latest writers, so asking for the last view of a chain crashed (KeyError) or read a stale set (the
     array form, taken once a chain's latest writers span 16 streams or more)."""
-    g, doc = _chain(k, streams, unsafe=False)
+    g, doc = _concurrent_chain(k, streams, missing=-1)   # every stream's last writer waited for
     assert check(g, doc) == []
-    g, doc = _chain(k, streams, unsafe=True)
+    g, doc = _concurrent_chain(k, streams, missing=1)
     found = check(g, doc)
     stream1 = {f"n{i}" for i in range(1, k) if i % streams == 1}   # no event from stream 1: each of its writers fails
     assert found and {r for r, _ in found} == {2}, found
