@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import short_repr as _short
 from ..graph import Graph
 from ..schedule import Event, Schedule, serial_schedule
+from .capsearch import bisect_streams, thin_streams
 from .events import Replay
 from .streams import Optimized, expand, list_schedule, schedule_makespan, scored_schedule
 
@@ -366,8 +367,6 @@ def cap_streams(graph: Graph, opt: Optimized, max_events: int | None,
     streams fit the cap exactly (100 events, 2,072 us). Other graphs pay otherwise (``b`` fork-joins in sequence pay
     ``2 b`` per side stream), which the bisection on the events each count needs finds; ``fewer`` (``fewer_streams``)
     are more known counts for it."""
-    from .capsearch import bisect_streams
-
     if max_events is None:
         return []
     out = []
@@ -471,8 +470,6 @@ def check_max_events(max_events) -> None:
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
     """The fastest candidate with at most ``max_events`` events (the serial order has none), or the fastest schedule
     at a few stream counts thinned to the cap where that is faster (``capsearch.thin_streams``)."""
-    from .capsearch import thin_streams
-
     check_max_events(max_events)
     if len(opt.schedule.events) <= max_events:
         return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)

@@ -200,7 +200,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         floor = descent_units(s) if s is not None else 1
         proof_budget, ladder_budget, restart_nodes = (min(limit_, max(units // share, floor)) for limit_, share in
                                                       zip((proof_budget, ladder_budget, restart_nodes), TRY_SHARES))
-    # a budget of few descents opens one below the best (``FEW_DESCENTS``): a packing first, then the bound
+    # a budget of few descents opens with one descent at the bound, then one below the best (``FEW_DESCENTS``)
     opening = (OPENING_DESCENTS * descent_units(s) if nodes is None and s is not None and not feasible_only
                and budget.left // search_tree.TRY_NS_PER_NODE < FEW_DESCENTS * descent_units(s) else None)
     try:
