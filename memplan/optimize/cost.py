@@ -98,7 +98,7 @@ def _matmul_flops(graph: Graph, n: int) -> float:
         return 0.0
     a_dims = _dims(graph.tensors[ins[0]].attrs.get("shape"))
     o_dims = _dims(graph.tensors[outs[0]].attrs.get("shape"))
-    if not a_dims or not o_dims:
+    if not a_dims or not o_dims or a_dims[-1] == 0:   # (K 0: no multiply-add; a huge M * N then made inf * 0, NaN)
         return 0.0
     try:
         return 2.0 * float(math.prod(o_dims)) * a_dims[-1]

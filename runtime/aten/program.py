@@ -642,9 +642,13 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
 
     leaves, spec = call_leaves(program, args, kwargs)
     if program.in_spec is not None and spec != program.in_spec:
-        raise AtenExecutorError(f"call arguments {_shape_of(args, kwargs)} do not match the export's "
-                                f"{_shape_of(*pytree.tree_unflatten(['*'] * program.in_spec.num_leaves, program.in_spec))}"
-                                " (same positional arguments, keywords and nesting; * is one value)")
+        # (None leaves: ``_shape_of`` shows every leaf as *, and transformers' DynamicCache unflattening skips a None
+        # layer where it ran ``update`` on a '*', a raw "'str' object has no attribute 'device'")
+        mine = _shape_of(args, kwargs)
+        theirs = _shape_of(*pytree.tree_unflatten([None] * program.in_spec.num_leaves, program.in_spec))
+        raise AtenExecutorError(f"call arguments {mine} do not match the export's {theirs}"
+                                " (same positional arguments, keywords and nesting; * is one value)"
+                                + (_node_difference(spec, program.in_spec) if mine == theirs else ""))
     for pos, name, value in program.user_consts:
         x = leaves[pos] if pos < len(leaves) else None
         if isinstance(x, torch.Tensor) or not _same_constant(x, value):
@@ -671,6 +675,19 @@ def flatten_inputs(program: Program, args: tuple, kwargs: dict | None) -> list[A
                                     "the input for both); this call passes another tensor: compile with a copy of "
                                     "it (.clone()) to call with other tensors")
     return out
+
+
+def _node_difference(call: Any, export: Any) -> str:
+    """Where a call's pytree spec first differs from the export's, for a refusal whose two structures read alike:
+    ``_shape_of`` shows a registered node as one value, and transformers' ``DynamicCache`` keeps its layers' sliding
+    windows in its spec's context (a plain model's cache passed to a sliding-window step: "(*, cache=*)" twice)."""
+    kids = tuple(list(s.children() if hasattr(s, "children") else s.children_specs) for s in (call, export))
+    if call.type is not export.type or call.context != export.context or len(kids[0]) != len(kids[1]):
+        def name(s: Any) -> str:
+            return "a value" if s.is_leaf() else f"a {getattr(s.type, '__name__', s.type)}"
+        return f"; the call passes {name(call)} with {call.context!r} where the export had {name(export)} with " \
+               f"{export.context!r}"
+    return next((d for a, b in zip(*kids) if (d := _node_difference(a, b))), "")
 
 
 def _same_constant(x: Any, value: Any) -> bool:
