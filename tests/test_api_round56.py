@@ -101,3 +101,24 @@ def test_the_cli_says_a_thousand_misspelt_fields_in_one_line(tmp_path):
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"memplan: warning: {src}: 1000 fields are not fields of "), lines
     assert lines[0].endswith(" and 997 more; ignored"), lines[0]
+
+
+# ---- Plan.offsets() / Plan.stream_of() of a Plan built in code -------------------------------------------------
+
+@pytest.mark.parametrize("field, value, words", [
+    ("order", None, r"field 'order' is not a tuple \(NoneType\)"),
+    ("order", "ab", r"field 'order' is not a tuple \(str\)"),
+    ("order", ("ab",), r"order\[0\] is not a \(node, stream\) tuple"),
+    ("order", (("mm_q", "1"),), r"order\[0\] \('mm_q'\): 'stream' is not an integer"),
+    ("tensors", 5, r"field 'tensors' is not a tuple \(int\)"),
+    ("tensors", (("x", 1.5, 4096),), r"tensors\[0\] \('x'\): 'offset' is not an integer"),
+])
+def test_offsets_and_stream_of_refuse_a_plan_from_code_with_malformed_entries(field, value, words):
+    """``Plan.offsets()`` and ``Plan.stream_of()`` (the README's executor view) of a Plan built in code with a
+    malformed ``order`` or ``tensors`` raised a raw TypeError/ValueError (``order=None``: "'NoneType' object is not
+    iterable"), or answered with what no plan file holds (``order=("ab",)``: node "a" on stream "b"; an offset 1.5);
+    they refuse it as ``to_dict``, ``save`` and ``verify`` do, naming the field."""
+    p = dataclasses.replace(memplan.plan(qkv_attention(), streams=2), **{field: value})
+    method = p.stream_of if field == "order" else p.offsets
+    with pytest.raises(memplan.PlanFormatError, match=words):
+        method()
