@@ -122,3 +122,35 @@ def test_offsets_and_stream_of_refuse_a_plan_from_code_with_malformed_entries(fi
     method = p.stream_of if field == "order" else p.offsets
     with pytest.raises(memplan.PlanFormatError, match=words):
         method()
+
+
+# ---- progress callbacks that cannot take the progress message ----------------------------------------------------
+
+def _no_args() -> None:
+    pass
+
+
+@pytest.mark.parametrize("progress", [_no_args, lambda a, b: None, lambda *, msg: None])
+def test_a_progress_callback_that_cannot_take_one_message_is_refused_on_entry(progress):
+    """``plan(g, solver="cpsat", time_limit=0.5, progress=lambda: None)`` was taken, and the solve failed at its first
+    message (0.1 s into ``random_dag(150)``, or minutes into a large one) with a TypeError from the call; it is
+    refused on entry now, as a progress that is no callable is."""
+    with pytest.raises(memplan.SolverError, match=r"progress must be a callable taking one message .*cannot be "
+                                                 r"called with one argument"):
+        memplan.plan(qkv_attention(), solver="cpsat", time_limit=0.5, progress=progress)
+
+
+@pytest.mark.parametrize("progress", [print, list().append, lambda m: None, lambda *a: None, lambda m, x=1: None])
+def test_progress_callbacks_that_take_one_message_still_run(progress):
+    memplan.plan(qkv_attention(), solver="cpsat", time_limit=0.5, progress=progress)
+
+
+def test_an_import_progress_that_cannot_take_done_and_total_is_refused_on_entry(tmp_path):
+    """``import_onnx(path, progress=f)`` calls ``f(done, total)``; a one-argument ``f`` failed after the model was
+    loaded and its shapes inferred; refused on entry now (before the file is read)."""
+    pytest.importorskip("onnx")
+    from memplan.importers.onnx import import_onnx
+
+    with pytest.raises(memplan.GraphError, match=r"progress must be a callable \(done, total\) .*cannot be called "
+                                                 r"with two arguments"):
+        import_onnx(str(tmp_path / "none.onnx"), progress=lambda done: None)
