@@ -452,6 +452,22 @@ def add_note(exc: BaseException, note: str) -> None:
         exc.__notes__ = [*getattr(exc, "__notes__", ()), note]   # type: ignore[attr-defined]
 
 
+def callable_with(fn: Any, n: int) -> bool:
+    """Whether ``fn`` is callable with ``n`` positional arguments, as far as its signature tells (a callable whose
+    signature cannot be read, a builtin's or a C extension's, counts as able: it is called and answers itself). Why:
+    a progress callback is first called deep inside a solve or an import, and ``progress=lambda: None`` failed
+    there, seconds or minutes in, with a TypeError from the call."""
+    if not callable(fn):
+        return False
+    try:
+        inspect.signature(fn).bind(*([None] * n))
+    except TypeError:   # the signature does not take n positional arguments
+        return False
+    except Exception:   # (ValueError: no signature; anything a hostile __signature__ raises)
+        return True
+    return True
+
+
 def report_progress(progress: Callable[..., Any], *args: Any, caller: str) -> None:
     """``progress(*args)``: a user's progress callback, called deep inside a solve or an import.
 

@@ -816,6 +816,9 @@ TENSOR_FIELDS = frozenset(("id", "size", "kind", "view_of", "view_offset", "attr
 NODE_FIELDS = frozenset(("id", "op", "inputs", "outputs", "cost", "inplace", "group", "attrs"))
 
 
+_NOT_A_FIELD = f" is not a field of {GRAPH_FORMAT}"   # (left out where one warning names several fields)
+
+
 def _misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, hints: list[str]) -> None:
     """Append to ``hints`` a note for each distinct unknown key of ``entries`` that is close to one of ``fields`` in
     an entry without that field. Unknown keys are ignored, as the contract says; close ones are far more often a
@@ -837,7 +840,7 @@ def _misspelt(entries: Iterable[dict], fields: frozenset[str], what: str, hints:
             if near is not None and near not in e:
                 misspelt[key] = near
     for key, near in misspelt.items():
-        hints.append(f"{what} field {_short(key)} is not a field of {GRAPH_FORMAT} (did you mean {near!r}?)")
+        hints.append(f"{what} field {_short(key)}{_NOT_A_FIELD} (did you mean {near!r}?)")
 
 
 def _near_field(key: Any, fields: Iterable[str], cutoff: float = 0.75) -> str | None:
@@ -918,9 +921,24 @@ def _graph_of_checked_doc(doc: Any, source: str, owned: bool) -> Graph:
 
     from .errors import FieldWarning
 
-    for hint in hints:
-        warnings.warn(FieldWarning(f"{source}: {hint}; ignored"), stacklevel=4)
+    if hints:
+        warnings.warn(FieldWarning(f"{source}: {_hints_text(hints)}; ignored"), stacklevel=4)
     return graph
+
+
+#: the misspelt fields one warning names; the rest are counted
+HINTS_NAMED = 3
+
+
+def _hints_text(hints: list[str]) -> str:
+    """The one warning's text for ``hints`` (``_misspelt``'s notes): a single note as it is, several as their count,
+    the first ``HINTS_NAMED`` (each "tensor field 'x' (did you mean 'y'?)") and how many more. Why one: a document
+    with 1,000 distinct misspelt keys gave 1,000 warnings (1,000 ``memplan: warning:`` lines in the CLI)."""
+    if len(hints) == 1:
+        return hints[0]
+    named = ", ".join(h.replace(_NOT_A_FIELD, "") for h in hints[:HINTS_NAMED])
+    more = f" and {len(hints) - HINTS_NAMED} more" if len(hints) > HINTS_NAMED else ""
+    return f"{len(hints)} fields are not fields of {GRAPH_FORMAT}: {named}{more}"
 
 
 def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Graph:

@@ -163,11 +163,16 @@ class Plan:
     def offsets(self) -> dict[str, int | None]:
         """Each tensor's byte offset in its device's arena, by id (views included: their root's offset plus
         ``view_offset``); None for weights and views of weights, which live outside the arena. An executor's
-        addresses: arena base + offset (``runtime.binding.bind`` adds the device and the root)."""
+        addresses: arena base + offset (``runtime.binding.bind`` adds the device and the root). A Plan built in code
+        is held to what a plan file holds first (``check_plan_fields``), as ``to_dict`` holds it: ``tensors=None`` was
+        a raw TypeError here, an offset 1.5 an answer."""
+        check_plan_fields(self)
         return {tid: off for tid, off, _ in self.tensors}
 
     def stream_of(self) -> dict[str, int]:
-        """Each node's stream, by id (global stream ids: a split plan's devices own contiguous ranges)."""
+        """Each node's stream, by id (global stream ids: a split plan's devices own contiguous ranges); a Plan built
+        in code checked as in ``offsets`` (``order=(("a", "1"),)`` answered stream "1")."""
+        check_plan_fields(self)
         return dict(self.order)
 
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:

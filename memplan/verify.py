@@ -29,7 +29,7 @@ from .errors import PlanFormatError, UnsafePlan, named_options, twin_spelling, u
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .ops import COPY_OP
-from .planfile import Plan, check_plan_fields, plan_from_dict, split_graph_hint
+from .planfile import Plan, check_plan_fields, check_plan_for, plan_from_dict, split_graph_hint
 
 #: the findings kept of each rule: one rule broken thousands of times (an event per node restated on its own
 #: stream) filled a cap shared by all rules, and the others' findings were dropped unsaid (see ``check``)
@@ -52,10 +52,29 @@ def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fa
     then skips): it runs node by node, as ``runtime.step.unfusable_groups`` runs it, and is judged so. Why not
     the group's first and last member for each member's access (as before): that refused safe plans, e.g. a
     node waiting on the group's first member and then reusing bytes the group read (the record comes after the
-    whole kernel), or the last member reading what a node it waits for wrote over bytes freed before the first."""
+    whole kernel), or the last member reading what a node it waits for wrote over bytes freed before the first.
+
+    A plan whose ``graph`` field names another graph is ``PlanMismatch`` (an ``UnsafePlan``), as ``simulate``,
+    ``ReuseIndex`` and ``memplan verify`` refuse it (``planfile.check_plan_for``). Why: with the same node and tensor
+    ids, ``verify(qkv, plan of 'other')`` returned None where each of them refused the pair; ``check`` (the
+    contract's rules alone, which say nothing of the name) still judges such a plan by its nodes and bytes."""
+    plan = _named_for(graph, plan)
     problems = check(graph, plan, fused_groups=fused_groups)
     if problems:
         raise UnsafePlan(problems, total=problems.total, total_exact=problems.exact)
+
+
+def _named_for(graph: Graph, plan: Any) -> Any:
+    """``plan`` (a dict read as a Plan), after ``PlanMismatch`` if it names a graph other than ``graph``; anything
+    else as it came, for ``check`` to refuse in its words (not a Plan, a graph that is none, a bad field)."""
+    check_graph(graph, "verify")
+    if isinstance(plan, dict):
+        plan = plan_from_dict(plan)
+    name = plan.graph if isinstance(plan, Plan) else None
+    # (str's own ``!=``: a str subclass's is the caller's code; a name that is no str is check_plan_fields' refusal)
+    if isinstance(name, str) and name and str.__ne__(name, graph.name):
+        check_plan_for(graph, plan)   # the name and every other mismatch, in the pairing check's words
+    return plan
 
 
 class Findings(list):
