@@ -3,12 +3,13 @@
     python docs/experiments/events_s56.py both /tmp/old /work/wt/optimize56 > events_s56.txt
 
 ``both OLD NEW`` runs every case of ``events_s55.py`` (10 graphs, caps 2..100, ``event_us`` 0 and 2, 1,024 streams),
-``wide_graph(21000)`` under ``max_events=1000`` and two memory-budget cases, each graph in a subprocess on ``OLD``'s
+``wide_graph(21000)`` under ``max_events=1000`` and three memory-budget cases, each graph in a subprocess on ``OLD``'s
 code, then on ``NEW``'s (interleaved, so that both see the same load of the shared machine), and prints the table.
 Per schedule: simulated makespan, events, streams, the capped optimizer's CPU seconds (``process_time``), the part
 of it in the search over stream counts (``bisect_streams`` and ``thin_streams``) and the uncapped optimizer's CPU
 (``graph_optimize(g, 1024)``, once per graph and ``event_us``). A budget row is ``plan(g, streams=1024,
-max_events=cap, memory_budget=<serial arena>)``: its arena, CPU and how often the candidate pool was built.
+max_events=cap, memory_budget=B)``, ``B`` halfway between the serial plan's arena and the capped plan's without a
+budget: its arena, CPU and how often the candidate pool was built.
 """
 import json
 import os
@@ -19,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAPS = (2, 4, 8, 16, 60, 100)
 BIG = {"wide(21000)": 1000}
-BUDGET = {"layered(400)": 60, "moe(4x16)": 8}
+BUDGET = {"budget:layered(400)": 60, "budget:moe(4x16)": 8, "budget:random_dag(400)": 60}
 
 
 def _graphs():
@@ -59,14 +60,16 @@ def run(label: str, names: list[str]) -> None:
     B.candidate_pool = C.candidate_pool = counted(B.candidate_pool)
     graphs = _graphs()
     for name in names:
-        g = graphs[name]()
-        if name in BUDGET:
+        g = graphs[name.removeprefix("budget:")]()
+        if name in BUDGET:   # (halfway between the serial arena and the first plan's: the pool is tried)
             model = CostModel(event_us=0.0)
             serial = memplan.plan(g).arena_bytes
+            first = memplan.plan(g, streams=1024, max_events=BUDGET[name], cost_model=model).arena_bytes
+            budget = max(serial, (serial + first) // 2)
             pools[0] = 0
             c0 = time.process_time()
-            p = memplan.plan(g, streams=1024, max_events=BUDGET[name], memory_budget=serial, cost_model=model)
-            print(json.dumps({"label": label, "graph": name, "budget": serial, "cap": BUDGET[name],
+            p = memplan.plan(g, streams=1024, max_events=BUDGET[name], memory_budget=budget, cost_model=model)
+            print(json.dumps({"label": label, "graph": name, "budget": budget, "first": first, "cap": BUDGET[name],
                               "arena": p.arena_bytes, "events": len(p.events), "streams": p.streams,
                               "cpu": round(time.process_time() - c0, 2), "pools": pools[0]}), flush=True)
             continue
@@ -119,12 +122,12 @@ def table(old_rows: list[dict], new_rows: list[dict], old: str, new: str) -> Non
               f"{o['streams']:>3} {o['cpu']:>5.2f} {o['search']:>5.2f} {o['uncapped']:>5.2f} | {n['makespan']:>9.1f} "
               f"{n['events']:>4} {n['streams']:>3} {n['cpu']:>5.2f} {n['search']:>5.2f} {n['uncapped']:>5.2f} | "
               f"{gain:>5.1f}%")
-    print("# memory budget: plan(g, streams=1024, max_events=cap, memory_budget=<serial arena>, event_us=0); "
-          "pools = candidate_pool builds")
+    print("# memory budget: plan(g, streams=1024, max_events=cap, memory_budget=B, event_us=0), B halfway between the "
+          "serial arena and the capped plan's (first); pools = candidate_pool builds")
     for o in old_rows:
         if "budget" in o:
             n = new_of[key(o)]
-            print(f"{o['graph']:>17} cap {o['cap']:>3} budget {o['budget']:>9} | old arena {o['arena']:>9} ev "
+            print(f"{o['graph']:>23} cap {o['cap']:>3} first {o['first']:>8} budget {o['budget']:>8} | old arena {o['arena']:>9} ev "
                   f"{o['events']:>3} st {o['streams']:>3} cpu {o['cpu']:>5.2f} pools {o['pools']} | new arena "
                   f"{n['arena']:>9} ev {n['events']:>3} st {n['streams']:>3} cpu {n['cpu']:>5.2f} pools {n['pools']}")
 
