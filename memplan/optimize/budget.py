@@ -470,13 +470,37 @@ def check_max_events(max_events) -> None:
 def limit_events(graph: Graph, opt: Optimized, max_events: int) -> Reduced:
     """The fastest candidate with at most ``max_events`` events (the serial order has none), or the fastest schedule
     at a few stream counts thinned to the cap where that is faster (``capsearch.thin_streams``)."""
+    return limit_events_pool(graph, opt, max_events)[0]
+
+
+def limit_events_pool(graph: Graph, opt: Optimized, max_events: int
+                      ) -> tuple[Reduced, tuple[Reduced, ...] | None]:
+    """``limit_events``' answer and the ``candidate_pool`` it chose from (``forks=True``; None where the chosen
+    schedule fits the cap and no pool was built). Why: a memory budget beside the cap (``plan(max_events=N,
+    memory_budget=B)``) tries that very pool when the first plan is over the budget (``budget_tiers``), which built
+    it again: every candidate's events found, every fork scored and every prefix replayed twice."""
     check_max_events(max_events)
     if len(opt.schedule.events) <= max_events:
-        return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen)
+        return Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen), None
     fewer = fewer_streams(graph, opt)
-    best = candidate_pool(graph, opt, max_events, fewer=fewer)[0]
+    pool = tuple(candidate_pool(graph, opt, max_events, fewer=fewer))
+    best = pool[0]
     found = thin_streams(opt, max_events, best.makespan_us, lambda base: thinned(graph, opt, base, max_events), fewer)
     if found is None:
-        return best
+        return best, pool
     name, s, ms, m, f = found
-    return Reduced(s, ms, m, f, name)
+    return Reduced(s, ms, m, f, name), pool
+
+
+def without_forks(graph: Graph, opt: Optimized, pool: tuple[Reduced, ...]) -> tuple[Reduced, ...]:
+    """``candidate_pool(graph, opt, max_events, forks=False)`` made from the same call's ``forks=True`` ``pool``: its
+    candidates without fork give-backs, and the serial order (as no give-back) where the pool had it only as the
+    last of the give-backs, or as a give-back of every fork: at the place the sort gives it, last among equals."""
+    own = [r for r in pool if r.forks_total == 0]
+    serial = serial_schedule(graph)
+    if any(r.schedule.order == serial.order and r.schedule.streams == serial.streams for r in own):
+        return tuple(own)
+    ms = schedule_makespan(graph, serial, opt.cost, opt.event_us)
+    key = (round(ms, 6), 0, serial.num_streams)
+    at = sum(1 for r in own if (round(r.makespan_us, 6), len(r.schedule.events), r.schedule.num_streams) <= key)
+    return tuple(own[:at]) + (Reduced(serial, ms, 0, 0, "serial"),) + tuple(own[at:])

@@ -21,7 +21,7 @@ from ..graph import Graph
 from ..lifetimes import issue_order_bound
 from ..planfile import INT64, MAX_STREAMS
 from ..schedule import Schedule, check_schedule, serial_schedule
-from .budget import Reduced, candidate_pool, give_back_order, limit_events
+from .budget import Reduced, candidate_pool, give_back_order, limit_events_pool, without_forks
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .memorder import LOW_MEMORY, memory_order
 from .streams import Optimized, optimize, schedule_makespan
@@ -103,6 +103,10 @@ class Candidates:
     optimized: Optimized | None
     cost: tuple[float, ...]
     event_us: float
+    #: ``candidate_pool(graph, optimized, max_events)`` where ``limit_events_pool`` built it for ``first``, with that
+    #: ``max_events``: ``budget_tiers`` takes it rather than building it again
+    pool: tuple[Reduced, ...] | None = None
+    pool_max_events: int | None = None
 
     @property
     def serial_us(self) -> float:
@@ -140,9 +144,11 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
         # not simulated here: a given schedule is simulated once planned (``Candidates.makespan``)
         return Candidates(method, Reduced(sched, math.nan, 0, 0, method), None, cost, event_us)
     opt = optimize(graph, cap or 1, cost_model=model)
-    first = Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen) if max_events is None else \
-        limit_events(graph, opt, max_events)
-    return Candidates("graph_optimize", first, opt, tuple(opt.cost), float(opt.event_us))
+    if max_events is None:
+        return Candidates("graph_optimize", Reduced(opt.schedule, opt.makespan_us, 0, 0, opt.chosen), opt,
+                          tuple(opt.cost), float(opt.event_us))
+    first, pool = limit_events_pool(graph, opt, max_events)
+    return Candidates("graph_optimize", first, opt, tuple(opt.cost), float(opt.event_us), pool, max_events)
 
 
 def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None, *,
@@ -168,7 +174,10 @@ def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None,
     if cands.optimized is None:
         return (), (), last
     forks = memory_budget is None or issue_order_bound(graph, give_back_order(graph, cands.optimized)) <= memory_budget
-    pool = candidate_pool(graph, cands.optimized, max_events, forks=forks)
+    if cands.pool is not None and cands.pool_max_events == max_events:   # (``limit_events_pool``'s: built once)
+        pool = cands.pool if forks else without_forks(graph, cands.optimized, cands.pool)
+    else:
+        pool = candidate_pool(graph, cands.optimized, max_events, forks=forks)
     own = tuple(r for r in pool if r.forks_total == 0)
     give_backs = tuple(r for r in pool if r.forks_total != 0 and r.name != "serial")
     return own, give_backs, last

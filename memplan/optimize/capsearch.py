@@ -7,8 +7,9 @@ side stream). Two things decide the best schedule under a cap on a general DAG:
 * ``E(k)``, the events the scheduler's own schedule at ``k`` streams needs, which grows with ``k`` (a fork-join pays
   2 per side stream, ``b`` fork-joins in sequence ``2 b`` per side stream, a random DAG hundreds already at 2 streams).
   The most streams whose own schedule fits the cap lie between the ladder's last count that fits and its first
-  that does not; ``bisect_streams`` finds it by bisection on ``k`` between them, per scheduler (``eft``,
-  ``listed``): at most ``ceil(log2(gap))`` schedules each, and only where the ladder left a gap above 8.
+  that does not; ``bisect_streams`` finds it by interpolation on ``k`` between them (bisection where a probe did
+  not halve the gap), per scheduler (``eft``, ``listed``): only where the ladder left a gap above 8 and an event to
+  spend, and at most ``PROBE_UNITS`` units scheduled in all (round 56: the search cost up to 2x the capped optimize).
 * Where even 2 streams need more events than the cap (a random or layered DAG: 107 events on 2 streams for
   ``random_dag(400)``), the cap is met by giving forks back. Giving back the forks of a many-stream schedule keeps
   few streams busy (``random_dag(400)`` under ``max_events=60`` with ``event_us=0``: 10 streams, 50 events, 7,494 us),
@@ -42,6 +43,11 @@ THIN_STREAMS = (2, 3, 4)
 #: the two schedulers ``cap_streams`` and ``bisect_streams`` run (name prefix, ``listed``)
 SCHEDULERS = (("list-eft", False), ("listed", True))
 
+#: ``bisect_streams``'s probes of both schedulers place at most this many units in all (and at least one probe each):
+#: a probe is a list schedule of every unit, as costly as the optimizer's own run at ``max_streams``, which alone is
+#: all it runs above ``streams.LARGE_UNITS`` units
+PROBE_UNITS = 200_000
+
 _LADDER_NAME = re.compile(r"^(list-eft|listed)(?:-cap)?-k(\d+)$")
 
 
@@ -69,28 +75,54 @@ def bracket(known: dict[int, int], cap: int) -> tuple[int, int] | None:
     return (lo, hi) if hi - lo > 1 else None
 
 
-def bisect_streams(graph: Graph, opt: Optimized, max_events: int,
-                   names_events: list[tuple[str, int]]) -> list[tuple[str, Schedule, float]]:
-    """(name, schedule, makespan) of each scheduler's probes while bisecting ``k`` for the most streams whose own
+def next_probe(lo: int, e_lo: int, hi: int, e_hi: int, cap: int, halve: bool) -> int:
+    """The stream count ``bisect_streams`` probes next between ``lo`` (``e_lo`` events, within ``cap``) and ``hi``
+    (``e_hi``, over it): where the cap falls on the line through the two (``E(k)`` grows about linearly in ``k``: two
+    events per side stream of a fork-join, ``2 b`` of ``b`` in sequence), or the middle where ``halve``; always
+    strictly between them."""
+    mid = (lo + hi) // 2 if halve else lo + (cap - e_lo) * (hi - lo) // (e_hi - e_lo)
+    return min(max(mid, lo + 1), hi - 1)
+
+
+def bisect_streams(graph: Graph, opt: Optimized, max_events: int, names_events: list[tuple[str, int]],
+                   stats: dict[str, int] | None = None) -> list[tuple[str, Schedule, float]]:
+    """(name, schedule, makespan) of each scheduler's probes while searching ``k`` for the most streams whose own
     schedule has at most ``max_events`` events, between the counts ``names_events`` (candidate names and events)
-    bracket it. Each probe is one list schedule and its events (``scored_schedule``)."""
+    bracket it. Each probe is one list schedule and its events (``scored_schedule``).
+
+    Each probe interpolates the cap between the bracket's two counts (``next_probe``), and bisects after a probe that
+    did not halve the bracket: plain bisection probed every count of ``ceil(log2(gap))`` halvings, each a list schedule
+    at hundreds of streams, where a line through the bracket lands on the answer at once (``wide_graph(21000)`` on
+    1,024 streams under ``max_events=1000``: 18 probes between 501 and 1,024 streams, all over the cap, 7 s of a
+    16 s search). No probe is made where the bracket's lower count spends the cap already (no event is left for
+    another stream), and a scheduler makes at most ``max(1, PROBE_UNITS // (2 * units))`` probes, so that their
+    work is bounded by the graph's size. ``stats`` (tests): "probes" is increased by the probes made."""
     known = known_events(names_events)
+    per_scheduler = max(1, PROBE_UNITS // (len(SCHEDULERS) * max(len(opt.units.members), 1)))
     out: list[tuple[str, Schedule, float]] = []
     for prefix, listed in SCHEDULERS:
-        ks = dict(known.get(prefix, {}))
+        ks = known.get(prefix, {})
         b = bracket(ks, max_events)
         if b is None:
             continue
         lo, hi = b
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
+        e_lo, e_hi = ks[lo], ks[hi]
+        halve = False
+        left = per_scheduler
+        while hi - lo > 1 and e_lo < max_events and left > 0:
+            mid = next_probe(lo, e_lo, hi, e_hi, max_events, halve)
+            left -= 1
             order, ustream = list_schedule(opt.units, mid, opt.event_us, listed=listed)
             s, ms = scored_schedule(graph, opt.units, order, ustream, opt.cost, opt.event_us)
+            if stats is not None:
+                stats["probes"] = stats.get("probes", 0) + 1
             out.append((f"{prefix}-bisect-k{mid}", s, ms))
+            width = hi - lo
             if len(s.events) <= max_events:
-                lo = mid
+                lo, e_lo = mid, len(s.events)
             else:
-                hi = mid
+                hi, e_hi = mid, len(s.events)
+            halve = not halve and 2 * (hi - lo) > width
     return out
 
 
