@@ -100,6 +100,13 @@ DESCENT_UNITS_PER_NODE = 4
 #: (``docs/experiments/search_s55.txt``, ``search_s56.txt``).
 FEW_DESCENTS = 6
 OPENING_DESCENTS = 1
+#: the opening shoots again at a bound its shot proved unreachable while that proof raised it by at least this share of
+#: the gap to the best arena (1 / ``PROOF_STEP``). Why: a proof mostly takes a node and raises the bound well above the
+#: capacity tried (``PackingSearch.above``): ``random_dag(3000)`` on 8 streams, its bound 3,766,272 raised to 3,923,968,
+#: 3,973,120 and 3,984,384 in 1 node each (the interleaved rounds' rungs had reached 3,988,480); but shots at bounds
+#: raised a few KB each (a weak ``lower_bound`` given: 26 proofs, 0.2-1% of the gap each) took the budget of the shot
+#: below the best that gained (300 intervals at ``time_limit=0.1``: 20,799,744 bytes for 20,423,168)
+PROOF_STEP = 8
 
 
 def descent_units(s: PackingSearch) -> int:
@@ -374,14 +381,21 @@ class _Minimiser:
             if stalled == len(self.searches):   # every preorder stopped short: the same shots would too
                 node_limit, stalled = node_limit * 2, 0
             gained = False
-            if self.params.bound_first and (k, self.bound(), node_limit) not in tried:
+            # at the bound, and again at the raised one while a proof raises it far (``PROOF_STEP``)
+            while self.params.bound_first and not self.done() and (k, self.bound(), node_limit) not in tried:
                 tried.add((k, self.bound(), node_limit))
-                out = self.shot(k, self.bound(), node_limit)
+                cap = self.bound()
+                out = self.shot(k, cap, node_limit)
                 if out == "packed":
                     seen.append("bound")
                     break
-                if out == "proved":
-                    seen.append("bound-unreachable")
+                if out != "proved":
+                    break
+                seen.append("bound-unreachable")
+                if (self.bound() - cap) * PROOF_STEP < self.best - cap:
+                    break
+            if seen and seen[-1] == "bound":
+                break
             while not self.done():
                 out = self.shot(k, self.best - 1, node_limit)
                 if out != "packed":
