@@ -394,8 +394,6 @@ class _Minimiser:
                 seen.append("bound-unreachable")
                 if (self.bound() - cap) * PROOF_STEP < self.best - cap:
                     break
-            if seen and seen[-1] == "bound":
-                break
             while not self.done():
                 out = self.shot(k, self.best - 1, node_limit)
                 if out != "packed":
