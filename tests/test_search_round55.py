@@ -1,6 +1,6 @@
 """Round 55: where the work budget affords only a few descents, the search opens with one descent of the first
 preorder alone at the bound, then one below the best arena, before its rounds (``search.FEW_DESCENTS``,
-``_Minimiser.open``): the three preorders' first try at the bound shared the whole budget and the start came back."""
+``_Minimiser.open``, since round 56 ``_Minimiser.opening``): the three preorders' first try at the bound shared the whole budget and the start came back."""
 import os
 
 import numpy as np

@@ -21,7 +21,10 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
 It works for any conflict relation (multi-stream HB-filtered problems, in-place pairs): canonical
 placement only needs the conflict lists, and inference uses a clique of each section.
 
-The arena is minimised in rounds. Each round first tries the proven bound itself with a node
+Where the work budget affords only a few descents (``FEW_DESCENTS``), the solve is instead a chain of shots of one
+preorder at a time (``_Minimiser.opening``): the rounds' interleaved tries could not finish one descent there.
+
+Otherwise the arena is minimised in rounds. Each round first tries the proven bound itself with a node
 budget that doubles every round: on real graphs and on most benchmark inputs the bound is reachable,
 and one long enough try there both finds the packing and proves it optimal (a ladder that only gave
 the bound an equal share kept finding slightly better packings and never reached it). The rest of the
@@ -87,15 +90,23 @@ PROOF_SCALE = 3
 #: and 3,000 random intervals ~4 units a node (3,048 nodes, 12,000 units), which at 2 a node lost their bound at
 #: ``time_limit=2`` (arena 23,570,944 for 22,198,528: the try at the bound stopped halfway)
 DESCENT_UNITS_PER_NODE = 4
-#: under a budget of work that affords fewer than this many descents (``descent_units``), the solve opens with two tries
-#: of the first preorder alone, each of at most ``OPENING_DESCENTS`` descents' work (``_Minimiser.open``): at the bound
-#: (a reachable bound mostly packs without a backtrack), else one below the best arena; then the rounds as before. Why:
-#: there the three preorders' first try at the bound shared the whole budget, none finished its descent, and the start
-#: came back (3,000 random intervals at ``time_limit=1``: 5,205 nodes, ~1,700 a preorder, arena 23,570,944; opened, the
-#: bound 22,198,528 in 3,716 nodes). Opens minimalloc F-J at ``time_limit=0.5`` (3.6-5 descents: all five better, J
-#: 1,303,552 -> 1,137,664), none of A-J from ``time_limit=1`` up (``docs/experiments/search_s55.txt``).
+#: under a budget of work that affords fewer than this many descents (``descent_units``), the solve opens with shots of
+#: one preorder at a time, each of at most ``OPENING_DESCENTS`` descents' work (``_Minimiser.opening``): at the bound
+#: (a reachable bound mostly packs without a backtrack), then one below the best arena for as long as they pack, then
+#: the next preorder; the limit doubles once every preorder stopped short. Why: there the three preorders' first try at
+#: the bound shared the whole budget, none finished its descent, and the start came back (3,000 random intervals at
+#: ``time_limit=1``: 5,205 nodes, ~1,700 a preorder, arena 23,570,944; opened, the bound 22,198,528 in 3,716 nodes).
+#: Opens minimalloc F-J at ``time_limit=0.5`` (3.6-5 descents), none of A-J from ``time_limit=1`` up
+#: (``docs/experiments/search_s55.txt``, ``search_s56.txt``).
 FEW_DESCENTS = 6
 OPENING_DESCENTS = 1
+#: the opening shoots again at a bound its shot proved unreachable while that proof raised it by at least this share of
+#: the gap to the best arena (1 / ``PROOF_STEP``). Why: a proof mostly takes a node and raises the bound well above the
+#: capacity tried (``PackingSearch.above``): ``random_dag(3000)`` on 8 streams, its bound 3,766,272 raised to 3,923,968,
+#: 3,973,120 and 3,984,384 in 1 node each (the interleaved rounds' rungs had reached 3,988,480); but shots at bounds
+#: raised a few KB each (a weak ``lower_bound`` given: 26 proofs, 0.2-1% of the gap each) took the budget of the shot
+#: below the best that gained (300 intervals at ``time_limit=0.1``: 20,799,744 bytes for 20,423,168)
+PROOF_STEP = 8
 
 
 def descent_units(s: PackingSearch) -> int:
@@ -200,14 +211,13 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         floor = descent_units(s) if s is not None else 1
         proof_budget, ladder_budget, restart_nodes = (min(limit_, max(units // share, floor)) for limit_, share in
                                                       zip((proof_budget, ladder_budget, restart_nodes), TRY_SHARES))
-    # a budget of few descents opens with one descent at the bound, then one below the best (``FEW_DESCENTS``)
+    # a budget of few descents opens with shots of one preorder at a time, each of one descent (``FEW_DESCENTS``)
     opening = (OPENING_DESCENTS * descent_units(s) if nodes is None and s is not None and not feasible_only
+               and params.opening
                and budget.left // search_tree.TRY_NS_PER_NODE < FEW_DESCENTS * descent_units(s) else None)
     try:
         if opening is not None and m.best_off is not None and not budget.exhausted():
-            # one descent at the bound (a reachable bound mostly packs without a backtrack), else one below the best
-            m.opened = ("bound" if m.open(m.proven, opening) else
-                        "gained" if m.open(m.best - 1, opening) else "none")
+            m.opened = m.opening(opening)
         while searches and not m.done() and not (feasible_only and m.best_off is not None):
             if budget.exhausted():
                 break
@@ -290,7 +300,7 @@ class _Minimiser:
         self.proof = proven
         self.timed_out = False
         self.tries = 0   # tries at one capacity (all preorders of one count once) and restarts: ``info["tries"]``
-        self.opened: str | None = None   # the opening tries' outcome (``FEW_DESCENTS``), None where none was made
+        self.opened: str | None = None   # what the opening's shots did (``opening``), None where none was made
 
     def bound(self) -> int:
         return max(self.proven, self.proof)
@@ -345,26 +355,81 @@ class _Minimiser:
                 break
         return (self.proven, self.best) != before
 
-    def open(self, cap: int, node_limit: int) -> bool:
-        """One try at ``cap`` with the first static preorder alone (``FEW_DESCENTS``); True if it packed or proved.
-        Why one preorder: the three of ``try_capacity`` interleaved share its work, so each got a third of it, and
-        none finished its descent where the budget was a few descents (3,000 random intervals at ``time_limit=1``:
-        5,205 nodes, about 1,700 a preorder, for a descent of 3,000)."""
+    def opening(self, node_limit: int) -> str:
+        """Shots of one preorder at a time (``shot``), each of at most ``node_limit``: with each preorder in turn, one
+        at the bound (``SearchParams.bound_first``; a reachable bound mostly packs without a backtrack), then one
+        below the best for as long as they pack; a preorder whose shot below the best stops short hands over to the
+        next. Once every preorder has stopped short with nothing gained since, the limit doubles (the same shots
+        again would search the same trees). Runs until the solve is done or out of work: the rounds' interleaved
+        tries are what failed here.
+
+        Why shots of several preorders: with one preorder's two shots (round 55), what was left went to the three
+        preorders' interleaved try at the bound, where none finished its descent: ``random_dag(1000)`` serial at
+        ``time_limit=1`` (2.9 descents) got the start, 2,085,888, where the second preorder alone packs its bound
+        2,057,216 in one descent. Why on below the best: a shot that packs there mostly takes a fraction of its limit
+        and lands far below (minimalloc J at ``time_limit=0.5``: 1,303,552 -> 1,137,664 in 0.4 of a descent), and
+        the rest of the budget went to that same interleaved try, which found nothing on F-J.
+
+        Returns what the shots did, for ``info["opening"]``: the outcomes among ``bound-unreachable`` (a shot
+        exhausted its tree: nothing fits in the capacity it tried, the bound is raised), ``gained`` (a shot packed
+        below the start, above the bound) and ``bound`` (a shot packed the bound: the plan is optimal), comma-joined
+        in the order they first happened, or ``none``."""
+        seen: list[str] = []
+        tried: set[tuple[int, int, int]] = set()   # (preorder, bound, limit) shots made: each searches one tree
+        k, stalled = 0, 0   # the preorder shooting; preorders in a row whose shots gained nothing
+        while not self.done():
+            if stalled == len(self.searches):   # every preorder stopped short: the same shots would too
+                node_limit, stalled = node_limit * 2, 0
+            gained = False
+            # at the bound, and again at the raised one while a proof raises it far (``PROOF_STEP``)
+            while self.params.bound_first and not self.done() and (k, self.bound(), node_limit) not in tried:
+                tried.add((k, self.bound(), node_limit))
+                cap = self.bound()
+                out = self.shot(k, cap, node_limit)
+                if out == "packed":
+                    seen.append("bound")
+                    break
+                if out != "proved":
+                    break
+                seen.append("bound-unreachable")
+                if (self.bound() - cap) * PROOF_STEP < self.best - cap:
+                    break
+            while not self.done():
+                out = self.shot(k, self.best - 1, node_limit)
+                if out != "packed":
+                    if out == "proved":   # (nothing fits below the best: it is optimal)
+                        seen.append("bound-unreachable")
+                    break
+                gained = True
+                seen.append("bound" if self.best <= self.bound() else "gained")
+            stalled = 0 if gained else stalled + 1
+            k = (k + 1) % len(self.searches)
+        return ",".join(dict.fromkeys(seen)) or "none"
+
+    def shot(self, k: int, cap: int, node_limit: int) -> str | None:
+        """One try at ``cap`` with the ``k``-th static preorder alone (``FEW_DESCENTS``): ``"packed"``, ``"proved"``
+        (its tree exhausted: nothing fits in ``cap``, nor below what its failed tests needed: ``PackingSearch.above``)
+        or None (it stopped short; ``timed_out`` once the solve's work is spent). Why one preorder: the three of
+        ``try_capacity`` interleaved share its work, so each got a third of it, and none finished its descent where
+        the budget was a few descents (3,000 random intervals at ``time_limit=1``: 5,205 nodes, about 1,700 a
+        preorder, for a descent of 3,000)."""
         if self.done() or not self.proven <= cap < self.best:
-            return False
+            return None
         self.tries += 1
+        s = self.searches[k]
         try:
-            res = self.searches[0].feasible(cap, self.params.preorders[0], node_limit)
+            res = s.feasible(cap, self.params.preorders[k], node_limit)
         except Abort:
-            return False
+            return None
         except OutOfWork:
             self.timed_out = True
-            return False
+            return None
         if res is None:   # exhausted: nothing fits in ``cap`` (a complete tree, whatever the order)
             self.proven = max(self.proven, cap + 1)
-        else:
-            self._found(res)
-        return True
+            self.proof = max(self.proof, s.above if s.above < NO_CAPACITY else cap + 1)
+            return "proved"
+        self._found(res)
+        return "packed"
 
     def restart(self, node_limit: int) -> bool:
         """One randomised restart one below the best arena; False once the work budget is spent."""
