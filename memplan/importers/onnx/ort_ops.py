@@ -89,7 +89,8 @@ def _bounded_constant_of_shape(onnx, inst, original):
     return run
 
 
-def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
+def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None,
+                  why: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
     """``{value: (elem type, static dims)}`` of the outputs of onnxruntime's own ops in ``m2``, as onnxruntime's
     symbolic shape inference makes them (the ones it leaves symbolic or untyped are absent).
 
@@ -105,7 +106,7 @@ def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[
     some value stays symbolic, as data-dependent ones do."""
     g2 = m2.graph
     inst = cls(2**31 - 1, False, False, 0)
-    inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also)}
+    inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also, why)}
     if "ConstantOfShape" in inst.dispatcher_:
         inst.dispatcher_["ConstantOfShape"] = _bounded_constant_of_shape(onnx, inst, inst.dispatcher_["ConstantOfShape"])
     known_ops = set(inst.dispatcher_)
@@ -830,8 +831,25 @@ def _varlen_causal_conv_with_state(attrs: dict, shapes: list, elems: list, value
     return {0: (elems[0], tuple(x)), 1: (elems[0], state), 2: (elems[0], (batch, cap, channels))}
 
 
-#: GatherPacked's ``packed_type`` ids (ggml's types) onnxruntime 1.32's CPU kernel takes; others it refuses at load
-_GATHER_PACKED_TYPES = frozenset({0, 1, 2, 6, 8, 13, 14, 16, 17, 18, 20, 22, 23, 30, 42})
+#: GatherPacked's ``packed_type`` ids (ggml's types) onnxruntime 1.32's CPU kernel takes, each as (values a block
+#: holds, bytes a block takes): a row of ``K`` values is ``K / values`` blocks (read off onnxruntime: the one row
+#: width it runs for each type and ``K``); other ids it refuses at load
+_GATHER_PACKED_BLOCKS = {0: (1, 4), 1: (1, 2), 2: (32, 18), 6: (32, 22), 8: (32, 34), 13: (256, 176),
+                         14: (256, 210), 16: (256, 66), 17: (256, 74), 18: (256, 98), 20: (32, 18), 22: (256, 82),
+                         23: (256, 136), 30: (1, 2), 42: (64, 18)}
+_GATHER_PACKED_TYPES = frozenset(_GATHER_PACKED_BLOCKS)
+
+
+class KernelRefuses(ValueError):
+    """Raised by a rule of ``ORT_RULES`` for inputs onnxruntime's kernel refuses, with what is wrong: the node's
+    refusal then says that rather than "cannot size" alone (``_refuse_unruled``)."""
+
+
+def _gather_packed_row_bytes(packed_type: int, k: int) -> int | None:
+    """Bytes of one row of ``k`` values of ggml type ``packed_type``; None where ``k`` is no whole number of its
+    blocks (onnxruntime refuses every row width then)."""
+    values, nbytes = _GATHER_PACKED_BLOCKS[packed_type]
+    return None if k % values else k // values * nbytes
 
 
 def _gather_packed(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -839,13 +857,22 @@ def _gather_packed(attrs: dict, shapes: list, elems: list, value) -> dict:
     int64) and dequantized to ``K`` values each: ``indices.shape + [K]`` in ``output_dtype`` (float, float16 or
     bfloat16; bfloat16 by default), as onnxruntime 1.32's CPU kernel writes it. A missing or non-positive ``K``,
     another output type, a ``packed_type`` it does not take or a table not 2-D give no size (the node is refused);
-    a ``row_bytes`` that does not fit ``K`` (which onnxruntime refuses at run time) is not checked here."""
+    so does a ``row_bytes`` other than ``K`` values of ``packed_type`` take (``_GATHER_PACKED_BLOCKS``), or a ``K``
+    no whole number of its blocks, which onnxruntime refuses: the kernel dequantizes ``K`` values from each row
+    whatever its width, so a model whose table rows are narrower describes other data than the kernel reads."""
     data, idx = (shapes[k] if k < len(shapes) else None for k in (0, 1))
-    k, out = attrs.get("K"), attrs.get("output_dtype", 16)
+    k, out, ptype = attrs.get("K"), attrs.get("output_dtype", 16), attrs.get("packed_type")
     if (data is None or idx is None or len(data) != 2 or elems[0] != 2 or elems[1] not in (6, 7)
-            or not isinstance(k, int) or k <= 0 or out not in (1, 10, 16)
-            or attrs.get("packed_type") not in _GATHER_PACKED_TYPES):
+            or not isinstance(k, int) or k <= 0 or out not in (1, 10, 16) or ptype not in _GATHER_PACKED_TYPES):
         return {}
+    row = _gather_packed_row_bytes(ptype, k)
+    values, nbytes = _GATHER_PACKED_BLOCKS[ptype]
+    if row is None:
+        raise KernelRefuses(f"K={k} is no whole number of packed_type {ptype}'s blocks of {values} values "
+                            "(onnxruntime refuses it)")
+    if data[1] != row:
+        raise KernelRefuses(f"its table 'data' has rows of {data[1]} bytes, but K={k} values of packed_type {ptype} "
+                            f"({nbytes} bytes per {values} values) take {row} (onnxruntime refuses it)")
     return {0: (out, tuple(idx) + (k,))}
 
 #: GatedDeltaNet's update rules: which of ``decay`` (input 4) and ``beta`` (input 5) each requires, which it forbids
@@ -1046,10 +1073,12 @@ ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), 
 ORT_DECLARED_TYPES = {"MultiHeadAttention": {3: (1, 10)}}
 
 
-def _ort_hooks(onnx, inst, also: dict) -> dict:
+def _ort_hooks(onnx, inst, also: dict, why: dict | None = None) -> dict:
     """``ORT_RULES`` as handlers for onnxruntime's inference ``inst`` (its ``dispatcher_``): each runs the
     handler it replaces, if any, then writes the outputs its rule sizes; ``also`` receives the other
-    declarations a rule accepts."""
+    declarations a rule accepts, ``why`` (output -> reason) what a rule found the kernel refuses (``KernelRefuses``)."""
+    why = {} if why is None else why
+
     def handler(rule, original):
         def run(node):
             if original is not None:
@@ -1088,6 +1117,11 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
                     sized = rule(attrs, shapes, elems, value, outputs=tuple(bool(o) for o in node.output))
                 else:
                     sized = rule(attrs, shapes, elems, value)
+            except KernelRefuses as exc:   # (what the kernel refuses: the node's refusal says it)
+                sized = {}
+                for o in node.output:
+                    if o:
+                        why[o] = str(exc)
             except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
                 sized = {}
             for k in ORT_WRONG.get(node.op_type, ()):
@@ -1157,20 +1191,21 @@ def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
                              "only be planned at the size the model declares, which nothing checks (unsupported)")
 
 
-def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependent: Collection[str]) -> None:
+def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependent: Collection[str],
+                    why: dict | None = None) -> None:
     """Refuse an output of an ``ORT_RULED_ONLY`` op that its rule did not size (``found``: what onnxruntime's
     inference and memplan's rules sized), naming the node, op and value: before round 30 such an output was
     planned at its declaration, and the rule is the only check of one. A data-dependent value is left to
-    that refusal."""
+    that refusal. ``why``: output -> what its rule found the kernel refuses, said in place of the generic cause."""
     for i, n in ort_nodes:
         if n.op_type not in ORT_RULED_ONLY:
             continue
         for o in n.output:
             if o and o not in found and o not in data_dependent:
+                cause = ((why or {}).get(o) or "one of unknown shape or type, or attributes the kernel refuses")
                 raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): memplan's rule for "
                                  f"{n.op_type} ({_ruled_by(n.op_type)}) cannot size its output {o!r} "
-                                 "from these inputs (one of unknown shape or type, or attributes the kernel "
-                                 "refuses), and a declared size is not checked (unsupported)")
+                                 f"from these inputs ({cause}), and a declared size is not checked (unsupported)")
 
 
 def _check_fixed_contradiction(source: str, where: str, o: str, have: list | None, dims: tuple,
@@ -1216,8 +1251,9 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
     if cls is None:
         return False
     also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
-    found = _ort_inferred(onnx, cls, m2, also, known or {})
-    _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent)
+    why: dict[str, str] = {}      # value -> what its rule found the kernel refuses
+    found = _ort_inferred(onnx, cls, m2, also, known or {}, why)
+    _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent, why)
     if not found:
         return True
     g2 = m2.graph
