@@ -83,3 +83,132 @@ def test_gather_packed_whose_rows_do_not_fit_k_is_refused_naming_the_node(row, p
     takes; onnxruntime refuses the model."""
     model, feeds = _packed(row, ptype, k)
     _refused(model, "cannot size its output 'y0' from these inputs \\(.*" + why, feeds)
+
+
+# --- MatMulFpQ4 -------------------------------------------------------------------------------------------------
+
+def _fpq4(a=(3, 64), k=64, n=8, blob=None, q=0):
+    blob = n * -(-k // 32) * (20 if q == 0 else 21) if blob is None else blob
+    return _model("MatMulFpQ4", [("a", F, list(a))], inits={"b": np.zeros(blob, np.uint8),
+                                                             "s": np.array([k, n], np.int64)}, blk_quant_type=q)
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"q": 1}, {"q": 2},                                        # 2 packs as 1 does (21 bytes a block)
+    {"a": (2, 5, 100), "k": 100, "n": 3},                         # K no multiple of 32: 4 blocks a column
+    {"a": (64,)}, {"a": (4, 1, 2, 64)},
+])
+def test_matmul_fpq4_is_sized_as_onnxruntime_writes_it(kw):
+    """Before: refused by name. ``[3, 64]`` times a ``[64, 8]`` 4-bit B: ``[3, 8]`` float, 96 bytes."""
+    _check_against_ort(_fpq4(**kw))
+
+
+@pytest.mark.parametrize("kw, why", [
+    ({"blob": 159}, "packed B has 159 bytes, but B_shape \\[64, 8\\] of blk_quant_type 0 takes 320"),
+    ({"blob": 320, "q": 1}, "packed B has 320 bytes, but .* takes 336"),
+    ({"a": (3, 63)}, "one of unknown shape"),                      # A's last axis is not K
+    ({"k": 0, "blob": 0, "a": (3, 0)}, "one of unknown shape"),
+])
+def test_matmul_fpq4_that_onnxruntime_refuses_is_refused_naming_the_node(kw, why):
+    _refused(_fpq4(**kw), "cannot size its output 'y0' from these inputs \\(.*" + why)
+
+
+def test_matmul_fpq4_of_a_b_shape_given_at_run_time_is_refused_as_data_dependent():
+    """Its B_shape fed at run time: the output's size follows its values. Undeclared, the refusal said only that
+    no shape inference "could size" the op's output (as if a rule were missing), not that it depends on a value."""
+    model = _model("MatMulFpQ4", [("a", F, [3, 64]), ("s", T.INT64, [2])], inits={"b": np.zeros(160, np.uint8)})
+    model.graph.node[0].input[:] = ["a", "b", "s"]
+    with pytest.raises(GraphError, match="value 'y0' has no type or shape \\(it depends on values computed at run time"):
+        import_onnx(model)
+
+
+# --- QMoE -----------------------------------------------------------------------------------------------------
+
+def _qmoe(x=(6, 64), experts=4, hidden=64, inter=64, bits=4, router=None, t=F, fc1_experts=None, **attrs):
+    dt = np.float16 if t == T.FLOAT16 else np.float32
+    pack = 8 // bits
+    rows = int(np.prod(x[:-1]))
+    inits = {"w1": np.zeros((fc1_experts or experts, inter, hidden // pack), np.uint8), "s1": np.ones((experts, inter), dt),
+             "": None, "w2": np.zeros((experts, hidden, inter // pack), np.uint8), "s2": np.ones((experts, hidden), dt)}
+    model = _model("QMoE", [("x", t, list(x)), ("r", t, list(router or (rows, experts)))],
+                   inits={k: v for k, v in inits.items() if k}, expert_weight_bits=bits, **attrs)
+    model.graph.node[0].input[:] = ["x", "r", "w1", "s1", "", "w2", "s2"]
+    return model
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"x": (2, 3, 64)}, {"bits": 8}, {"t": T.FLOAT16}, {"k": 2}, {"x": (5, 32), "hidden": 32, "inter": 16},
+])
+def test_qmoe_is_sized_as_onnxruntime_writes_it(kw):
+    """Before: refused by name. 6 tokens of 64 floats: ``[6, 64]``, 1536 bytes."""
+    _check_against_ort(_qmoe(**kw))
+
+
+@pytest.mark.parametrize("kw", [
+    {"router": (5, 4)},                  # a router row per token: 6
+    {"router": (6, 4, 1)},
+    {"x": (1, 2, 3, 64), "router": (6, 4)},
+    {"fc1_experts": 3},
+])
+def test_qmoe_that_onnxruntime_refuses_is_refused_naming_the_node(kw):
+    _refused(_qmoe(**kw), "cannot size its output 'y0'")
+
+
+# --- AttnLSTM -------------------------------------------------------------------------------------------------
+
+def _attn(seq=3, batch=2, inp=5, hidden=4, dirs=1, mem=(2, 6, 7), attn=3, aw=None, outputs=3, extra=(), **attrs):
+    shapes = {"X": (seq, batch, inp), "W": (dirs, 4 * hidden, inp + (aw or mem[2])), "R": (dirs, 4 * hidden, hidden),
+              "QW": (dirs, hidden, attn), "MW": (dirs, mem[2], attn), "V": (dirs, attn), "M": mem}
+    if aw:
+        shapes["AW"] = (dirs, mem[2] + hidden, aw)
+    shapes.update(dict(extra))
+    order = ["X", "W", "R", "B", "L", "H0", "C0", "P", "QW", "MW", "V", "M", "ML", "AW"]
+    names = [v if v in shapes else "" for v in order]
+    while not names[-1]:
+        names.pop()
+    types = {"L": T.INT32, "ML": T.INT32}
+    model = _model("AttnLSTM", [(v, types.get(v, F), list(shapes[v])) for v in names if v], outputs,
+                   hidden_size=hidden, **attrs)
+    model.graph.node[0].input[:] = names
+    return model
+
+
+def _attn_feeds(model):
+    feeds = feeds_for(model)
+    for k in ("L", "ML"):   # (sequence lengths: in [1, steps])
+        if k in feeds:
+            feeds[k] = np.ones_like(feeds[k])
+    return feeds
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"aw": 6}, {"dirs": 2, "direction": "bidirectional"}, {"direction": "reverse"}, {"outputs": (False, True)},
+    {"extra": {"B": (1, 32), "L": (2,), "H0": (1, 2, 4), "C0": (1, 2, 4), "P": (1, 12), "ML": (2,)}},
+])
+def test_attn_lstm_is_sized_as_onnxruntime_writes_it(kw):
+    """Before: refused by name. 3 steps, batch 2, hidden 4: ``Y [3, 1, 2, 4]`` float (96 bytes), ``Y_h``, ``Y_c``
+    ``[1, 2, 4]`` (32 bytes each); bidirectional: twice that."""
+    model = _attn(**kw)
+    _check_against_ort(model, _attn_feeds(model))
+
+
+@pytest.mark.parametrize("kw", [
+    {"mem": (3, 6, 7)},                                # memory of another batch
+    {"extra": {"W": (1, 16, 11)}},                     # W not [dirs, 4 * hidden, input + depth]
+    {"extra": {"QW": (1, 4, 2)}},
+    {"extra": {"V": (1, 4)}},
+    {"extra": {"H0": (1, 3, 4)}},
+    {"dirs": 2},                                       # weights of two directions, direction forward
+    {"aw": 6, "extra": {"AW": (1, 10, 6)}},
+    {"hidden": 4, "activations": ["sigmoid", "tanh"]},
+])
+def test_attn_lstm_that_onnxruntime_refuses_is_refused_naming_the_node(kw):
+    model = _attn(**kw)
+    _refused(model, "cannot size its output 'y0'", _attn_feeds(model))
+
+
+def test_the_three_ops_are_ruled_not_refused_by_name():
+    from memplan.importers.onnx.ort_ops import ORT_RULED_ONLY, ORT_UNSIZED
+
+    ruled = {"MatMulFpQ4", "QMoE", "AttnLSTM"}
+    assert ruled <= ORT_RULED_ONLY and not ruled & ORT_UNSIZED

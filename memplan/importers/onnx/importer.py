@@ -298,8 +298,9 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
 
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
-        if info is None:
-            why = (f"{unsized(vname)}, and the model declares none in value_info" if vname in custom
+        if info is None:   # (a data-dependent one: no declaration could size it, whatever the op)
+            why = (RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
+                   f"{unsized(vname)}, and the model declares none in value_info" if vname in custom
                    else "shape inference could not find one")
             raise GraphError(f"{what}: value {vname!r} has no type or shape ({why})")
         elem, shape = info

@@ -75,7 +75,7 @@ ORT_DATA_DEPENDENT = {"Unique": (0, 2), "DynamicTimeWarping": (0,), "RemovePaddi
 #: example's): a CropAndResize declared ``[2, 3, 4, 4]`` was planned 384 bytes, and onnxruntime wrote 600 into it
 #: for a crop_size of ``[5, 5]``
 ORT_SHAPE_INPUTS = {"Range": (0, 1, 2), "Pad": (1,), "CropAndResize": (3,), "ExpandDims": (1,),
-                    "RelativePositionBias": (1, 2), "ConvTransposeWithDynamicPads": (2,)}
+                    "RelativePositionBias": (1, 2), "ConvTransposeWithDynamicPads": (2,), "MatMulFpQ4": (2,)}
 #: standard ops whose output shape follows the *values* of these inputs (a Reshape's target shape, a Range's
 #: limit, a Slice's ends...): when such an input is computed from the values a graph input carries at run
 #: time (not from shapes alone, as ``Shape`` / ``Size`` give them), the output's size is data-dependent too

@@ -942,6 +942,85 @@ def _gated_delta_net(attrs: dict, shapes: list, elems: list, value) -> dict:
     return out
 
 
+#: MatMulFpQ4's bytes per block of 32 values of a column of B, by ``blk_quant_type``: onnxruntime's kernel packs 0
+#: as MLAS's ``BlkQ4Sym`` (16 bytes of values, a float scale), any other value as ``BlkQ4Zp8`` (and a zero point)
+_FPQ4_BLOCK_BYTES = {True: 20, False: 21}
+
+
+def _matmul_fpq4(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MatMulFpQ4: float ``A [..., K]`` times the 4-bit ``B`` of shape ``B_shape`` (input 2's value, ``[K, N]``;
+    B itself a flat blob of ``N * ceil(K / 32)`` blocks) gives MatMul's ``[..., N]`` float, as onnxruntime 1.32's
+    CPU kernel writes it. Sized only where ``B_shape`` is known here (from a graph input the output is
+    data-dependent, ``ORT_SHAPE_INPUTS``); a blob of another length, a zero ``K`` or ``N``, or an ``A`` whose last
+    axis is not ``K`` gives no size (onnxruntime refuses them: "Input q4 tensors of wrong size"). Where MLAS has
+    no 4-bit GEMM (onnxruntime: "not yet supported on this hardware platform") onnxruntime refuses every such model."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    kn = value(2, many=True)
+    q = attrs.get("blk_quant_type", 1)
+    if a is None or b is None or kn is None or len(kn) != 2 or not isinstance(q, int) or elems[0] != 1 or elems[1] != 2:
+        return {}
+    k, n = kn
+    if k <= 0 or n <= 0 or len(b) != 1:
+        return {}
+    blob = n * -(-k // 32) * _FPQ4_BLOCK_BYTES[q == 0]
+    if b[0] != blob:
+        raise KernelRefuses(f"its packed B has {b[0]} bytes, but B_shape [{k}, {n}] of blk_quant_type {q} takes "
+                            f"{blob} (onnxruntime refuses it: \"Input q4 tensors of wrong size\")")
+    dims = _standard_inference("MatMul", {}, [a, (k, n)], [1, 1])
+    return {} if dims is None else {0: (1, dims)}
+
+
+def _qmoe(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QMoE: ``output`` of ``input``'s shape and type (``[rows, hidden]`` or ``[batch, seq, hidden]``), as
+    onnxruntime 1.32's CPU kernel writes it: each token's row is the weighted sum of its experts' rows. What decides
+    the size is checked as the kernel checks it (inputs of other ranks or types, ``router_probs`` not ``[rows,
+    experts]``, expert weights not 3-D of ``experts`` each); the rest of its checks (the weights' packed widths,
+    scales, biases, ``k``) decide whether it runs, not how much it writes, and are left to onnxruntime."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, router, fc1, fc2 = get(0), get(1), get(2), get(5)
+    if (x is None or router is None or fc1 is None or fc2 is None or len(x) not in (2, 3) or len(router) != 2
+            or len(fc1) != 3 or len(fc2) != 3 or elems[0] not in (1, 10, 16) or elems[1] != elems[0]):
+        return {}
+    experts = router[1]
+    if router[0] != math.prod(x[:-1]) or fc1[0] != experts or fc2[0] != experts:
+        return {}
+    return {0: (elems[0], tuple(x))}
+
+
+def _attn_lstm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """AttnLSTM: an LSTM of ``X [seq, batch, input]`` with Bahdanau attention over ``M [batch, steps, depth]``:
+    ``Y [seq, directions, batch, hidden_size]``, ``Y_h`` and ``Y_c`` ``[directions, batch, hidden_size]``, float, as
+    onnxruntime 1.32's CPU kernel writes them (two directions where ``direction`` is ``bidirectional``). Inputs it
+    refuses give no size (the node is refused): a type other than float (its double kernel is not implemented), a
+    ``hidden_size`` missing or not positive, weights or memory of other shapes than its checks ask for, a number of
+    ``activations`` other than three per direction, a ``clip`` not positive."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    hidden, direction = attrs.get("hidden_size"), attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    dirs = {"forward": 1, "reverse": 1, "bidirectional": 2}.get(direction)
+    acts, clip = attrs.get("activations"), attrs.get("clip", 1.0)
+    x, w, r, qw, mw, v, mem = (get(i) for i in (0, 1, 2, 8, 9, 10, 11))
+    if (not isinstance(hidden, int) or hidden <= 0 or dirs is None or (acts is not None and len(acts) != 3 * dirs)
+            or not clip > 0 or any(s is None for s in (x, w, r, qw, mw, v, mem))
+            or any(get(i) is not None and elems[i] != 1 for i in (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 13))
+            or any(get(i) is not None and elems[i] != 6 for i in (4, 12))):
+        return {}
+    if len(x) != 3 or len(mem) != 3 or mem[0] != x[1] or len(mw) != 3 or tuple(mw[:2]) != (dirs, mem[2]):
+        return {}
+    seq, batch, depth, attn = x[0], x[1], mem[2], mw[2]
+    aw = get(13)
+    if aw is not None and (len(aw) != 3 or tuple(aw[:2]) != (dirs, depth + hidden)):
+        return {}
+    width = aw[2] if aw is not None else depth
+    want = {1: (dirs, 4 * hidden, x[2] + width), 2: (dirs, 4 * hidden, hidden), 3: (dirs, 8 * hidden), 4: (batch,),
+            5: (dirs, batch, hidden), 6: (dirs, batch, hidden), 7: (dirs, 3 * hidden), 8: (dirs, hidden, attn),
+            10: (dirs, attn), 12: (batch,)}
+    if any(get(i) is not None and tuple(get(i)) != s for i, s in want.items()):
+        return {}
+    state = (1, (dirs, batch, hidden))
+    return {0: (1, (seq, dirs, batch, hidden)), 1: state, 2: state}
+
+
 #: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
 _DYNAMIC_PADS_ATTRS = ("group", "strides", "dilations", "output_padding", "kernel_shape")
 
@@ -1031,7 +1110,8 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
              "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router,
              "GatedDeltaNet": _gated_delta_net, "VarlenCausalConvWithState": _varlen_causal_conv_with_state,
-             "GatherPacked": _gather_packed, **ORT_GPU_RULES}
+             "GatherPacked": _gather_packed, "MatMulFpQ4": _matmul_fpq4, "QMoE": _qmoe, "AttnLSTM": _attn_lstm,
+             **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
@@ -1039,15 +1119,15 @@ ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbe
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
                             "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", "WordConvEmbedding",
                             "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet",
-                            "VarlenCausalConvWithState", "GatherPacked", *ORT_GPU_RULES})
+                            "VarlenCausalConvWithState", "GatherPacked", "MatMulFpQ4", "QMoE", "AttnLSTM",
+                            *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
-ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
-                         "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
-                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer",
+ORT_UNSIZED = frozenset({"BeamSearch", "BifurcationDetector",
+                         "GreedySearch", "NGramHashMapping", "Sampling", "SparseToDenseMatMul", "Tokenizer",
                          "VarlenNGramHashMapping", "WhisperBeamSearch",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
                          "ConvStateReplay", "DecoderAttention", "DecoderMaskedSelfAttention", "DequantizeBFP",
