@@ -212,3 +212,38 @@ def test_the_three_ops_are_ruled_not_refused_by_name():
 
     ruled = {"MatMulFpQ4", "QMoE", "AttnLSTM"}
     assert ruled <= ORT_RULED_ONLY and not ruled & ORT_UNSIZED
+
+
+# --- a --dim hint where no symbolic dimension is the cause ----------------------------------------------------------
+
+def _expand_of_unread_shape(declared):
+    """``Expand(x [1, 4], Concat(ReduceSum(big), [4]))``: ``big``, 100,000 int64 ones, is past what the importer
+    evaluates, so the Expand's shape is unknown here; the output declared ``declared`` (an exporter's name)."""
+    big = numpy_helper.from_array(np.ones(100000, np.int64), "big")
+    four = numpy_helper.from_array(np.array([4], np.int64), "four")
+    nodes = [helper.make_node("ReduceSum", ["big"], ["s"], name="sum", keepdims=1),
+             helper.make_node("Concat", ["s", "four"], ["shp"], name="cat", axis=0),
+             helper.make_node("Expand", ["x", "shp"], ["y"], name="expand")]
+    g = helper.make_graph(nodes, "g", [V("x", F, [1, 4])], [V("y", F, declared)], initializer=[big, four])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+
+
+def test_an_output_sized_by_an_unknown_value_is_not_blamed_on_a_symbolic_dimension():
+    """Before: "dimension 0 is unknown after shape inference (symbolic 'Expand_dim_0': pass dims={'Expand_dim_0':
+    VALUE})", and given ``Expand_dim_0=10`` the output was planned ``[10, 4]``, 160 bytes, where onnxruntime writes
+    ``[100000, 4]``, 1.6 MB: the exporter's name is no free dimension, the Expand's shape input is what is missing."""
+    with pytest.raises(GraphError, match=r"node 'expand' \(Expand\): value 'y' dimension 0 is unknown after shape "
+                                         r"inference: its input 'shp' sizes it by its values, which the importer "
+                                         r"does not know") as err:
+        import_onnx(_expand_of_unread_shape(["Expand_dim_0", 4]))
+    assert "Expand_dim_0" not in str(err.value) and "dims=" not in str(err.value)
+
+
+def test_a_name_declared_for_a_custom_ops_output_is_still_offered():
+    """The declaration of an op no inference sizes is its only size: its name is still the dimension to fix."""
+    node = helper.make_node("MyOp", ["x"], ["y"], name="custom", domain="my.domain")
+    g = helper.make_graph([node], "g", [V("x", F, [4])], [V("y", F, [1, "count"])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("my.domain", 1)],
+                          ir_version=10)
+    with pytest.raises(GraphError, match=r"symbolic 'count': pass dims=\{'count': VALUE\}"):
+        import_onnx(m)
