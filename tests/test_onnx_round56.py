@@ -247,3 +247,47 @@ def test_a_name_declared_for_a_custom_ops_output_is_still_offered():
                           ir_version=10)
     with pytest.raises(GraphError, match=r"symbolic 'count': pass dims=\{'count': VALUE\}"):
         import_onnx(m)
+
+
+# --- found by tests/onnx_sweep_round56.py --------------------------------------------------------------------------
+
+def _gqa(total=10, past=8, qk_output=1, declared=None):
+    """GroupQueryAttention of 2 query heads, 1 key/value head of 8, 2 new tokens after ``past`` cached ones, its
+    ``total_sequence_length`` an initializer, ``output_qk`` asked for."""
+    rng = np.random.default_rng(0)
+    ins = [("q", F, [1, 2, 16]), ("k", F, [1, 2, 8]), ("v", F, [1, 2, 8]), ("pk", F, [1, 1, past, 8]),
+           ("pv", F, [1, 1, past, 8])]
+    inits = {"seqlens": np.full(1, total - 1, np.int32), "total": np.array(total, np.int32)}
+    model = _model("GroupQueryAttention", ins, 4, inits=inits, num_heads=2, kv_num_heads=1, qk_output=qk_output)
+    if declared is not None:
+        model.graph.value_info.append(V("y3", F, declared))
+    return model, {v[0]: rng.random(v[2], dtype=np.float32) for v in ins}
+
+
+@pytest.mark.parametrize("total, past", [(10, 8), (8, 8), (5, 8), (2, 0)])
+def test_group_query_attention_output_qk_is_sized_as_onnxruntime_writes_it(total, past):
+    """Before: refused (no rule sized ``output_qk``). ``[1, 2, 2, total]`` float: 160 bytes for 8 cached tokens and
+    2 new ones; 40 for a fixed cache of 8 holding 5 (the kernel's last axis is ``total_sequence_length``)."""
+    _check_against_ort(*_gqa(total, past))
+
+
+def test_group_query_attention_output_qk_declared_too_small_is_planned_at_the_kernels_size():
+    """Before: a declared ``[1, 2, 2, 1]`` (16 bytes) was planned where the kernel writes ``[1, 2, 2, 10]``, 160."""
+    model, _ = _gqa(declared=[1, 2, 2, 1])
+    assert {t.id: t.size for t in import_onnx(model).tensors}["y3"] == 160
+
+
+def test_com_microsoft_pad_of_pads_shaped_one_by_twice_the_rank_is_sized_as_onnxruntime_writes_it():
+    """Before: refused as unsized (onnxruntime's inference sizes a 1-D ``pads`` only); ``[3, 4]`` padded by ``[[2,
+    -1, -1, 2]]``: ``[4, 5]`` float, 80 bytes."""
+    model = _model("Pad", [("x", F, [3, 4])], inits={"p": np.array([[2, -1, -1, 2]], np.int64)}, mode="edge")
+    _check_against_ort(model)
+
+
+def test_group_query_attention_output_qk_of_a_total_given_at_run_time_is_planned_at_the_most_it_takes():
+    """``total_sequence_length`` a graph input: onnxruntime takes ``P + L`` (10) or at most ``P`` (8); ``[1, 2, 2,
+    10]`` is planned, a declared ``P`` accepted."""
+    model, _ = _gqa(declared=[1, 2, 2, 8])
+    model.graph.initializer.pop()   # (total, an initializer) -> a graph input
+    model.graph.input.append(V("total", T.INT32, []))
+    assert {t.id: t.size for t in import_onnx(model).tensors}["y3"] == 160

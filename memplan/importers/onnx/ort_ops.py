@@ -253,7 +253,11 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
     cache that grows by the ``L`` new tokens) or at most ``P`` (a cache of fixed size). Its inference took ``P``:
     a growing cache's present overran that by ``L`` tokens. Where ``total_sequence_length`` is a value known here
     that is ``T``; where it is not (a graph input), ``P + L``, the largest onnxruntime accepts; a declared ``P``,
-    right for a cache of fixed size, is then accepted (``[..., "also"]``) but not planned."""
+    right for a cache of fixed size, is then accepted (``[..., "also"]``) but not planned. Its ``output_qk`` (with
+    ``qk_output`` 1 or 2) is ``[B, num_heads, S, total_sequence_length]`` in the query's type, as onnxruntime 1.32's
+    CPU kernel writes it; where that value is not known here, ``P + L`` is planned and a declared ``P`` accepted, as
+    for the presents (before, no rule sized it: refused where onnxruntime runs it, or a declaration planned
+    unchecked)."""
     n, kv = attrs.get("num_heads", 0), attrs.get("kv_num_heads", 0)
     get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
     q, k = get(0), get(1)
@@ -270,14 +274,18 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
     total = value(6)
     also: tuple = ()
     if total is None:
-        t = p + length
+        t = seen = p + length
         also = ((q[0], kv, p, head),) if p > 0 else ()
+        qk_also = ((q[0], n, q[1], p),) if p > 0 else ()
     elif total == p + length or length <= total <= p:
-        t = max(p, total)
+        t, seen, qk_also = max(p, total), total, ()
     else:
         return {0: (elems[0], (q[0], q[1], n * head))}   # (onnxruntime refuses the node: its presents unsized)
     present = (elems[0], (q[0], kv, t, head), also)
-    return {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
+    out = {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
+    if attrs.get("qk_output", 0) in (1, 2):   # (0: onnxruntime refuses a node asking for output_qk)
+        out[3] = (elems[0], (q[0], n, q[1], seen), qk_also)
+    return out
 
 
 def _gather_block_quantized(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -302,6 +310,19 @@ def _gather_block_quantized(attrs: dict, shapes: list, elems: list, value) -> di
             return {}
         dims[-1] *= 8 // bits
     return {0: (elems[2], tuple(dims[:gax]) + tuple(idx) + tuple(dims[gax + 1:]))}
+
+
+def _ms_pad(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """com.microsoft's Pad: ONNX's Pad-11 of ``data`` by the values of ``pads`` (input 1), which it also takes
+    shaped ``[1, 2 * rank]``: ``data``'s dimension ``i`` grows by ``pads[i] + pads[rank + i]`` (negative values
+    crop). onnxruntime's inference sized only a 1-D ``pads``: a model of the 2-D form was refused as unsized where
+    onnxruntime runs it. Sized only where those values are known here (from a graph input the output is
+    data-dependent, ``ORT_SHAPE_INPUTS``)."""
+    x, pads = (shapes[0] if shapes else None), value(1, many=True)
+    if x is None or pads is None or len(pads) != 2 * len(x) or not elems[0]:
+        return {}
+    dims = tuple(d + a + b for d, a, b in zip(x, pads[:len(x)], pads[len(x):]))
+    return {} if any(d < 0 for d in dims) else {0: (elems[0], dims)}
 
 
 def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -1110,7 +1131,7 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
              "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router,
              "GatedDeltaNet": _gated_delta_net, "VarlenCausalConvWithState": _varlen_causal_conv_with_state,
-             "GatherPacked": _gather_packed, "MatMulFpQ4": _matmul_fpq4, "QMoE": _qmoe, "AttnLSTM": _attn_lstm,
+             "GatherPacked": _gather_packed, "Pad": _ms_pad, "MatMulFpQ4": _matmul_fpq4, "QMoE": _qmoe, "AttnLSTM": _attn_lstm,
              **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
@@ -1140,7 +1161,7 @@ ORT_UNSIZED = frozenset({"BeamSearch", "BifurcationDetector",
                          "SpeculativePrefixCommit", "SwiGLU"})
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
-ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2, 3), "GatherBlockQuantized": (0,),
              "UnfoldTensor": (0,), "NhwcConv": (0,), "GemmFloat8": (0,)}
 
 
