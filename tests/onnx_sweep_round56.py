@@ -4,8 +4,10 @@ and imported by memplan, printing each output planned SMALLER than onnxruntime w
 ``UNDER``), planned larger (``over``), or refused by memplan where onnxruntime runs it (``refused``). Not a test: a
 finder of cases for tests (round 56). Exit status 1 where any output is under-sized.
 
-Run: ``python tests/onnx_sweep_round56.py [TRIALS] [OP ...]`` from the repository root (``PYTHONPATH=$PWD``;
-default 6 trials an op, every op). Each op has a generator below (``CASES``) that draws its shapes and attributes
+Run: ``python tests/onnx_sweep_round56.py [--declared] [TRIALS] [OP ...]`` from the repository root
+(``PYTHONPATH=$PWD``; default 6 trials an op, every op). ``--declared`` declares every output ``[1]`` first (of the
+type onnxruntime gives it): an output sized by nothing but its declaration is then planned short (``UNDER``); a
+refusal of the declaration is right there and not reported. Each op has a generator below (``CASES``) that draws its shapes and attributes
 from a seeded generator; a draw onnxruntime refuses is counted (``ort refused``), not compared: an op whose every draw
 onnxruntime refuses is listed at the end, as are the ops of ``ORT_RULES`` with no generator (GPU-only kernels).
 """
@@ -761,7 +763,31 @@ def build(op: str, case: Case):
     return m, feeds
 
 
-def sweep(op: str, trials: int) -> tuple[list[str], int, int, int]:
+#: onnxruntime's output type names -> ONNX elem types (for declaring an output of the type it has)
+_ELEM = {"float": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7, "bool": 9, "float16": 10,
+         "double": 11, "uint32": 12, "uint64": 13, "bfloat16": 16, "int4": 22, "uint4": 21}
+
+
+def declared_small(model, feeds) -> onnx.ModelProto | None:
+    """A copy of ``model`` whose node outputs are each declared ``[1]`` of the type onnxruntime gives them: an
+    output no rule or inference sizes is planned at its declaration, so a declaration smaller than the kernel's
+    output finds it (``UNDER`` in declared mode). None where onnxruntime cannot run ``model``."""
+    from onnx_oracle import _session
+
+    try:
+        types = {o.name: o.type for o in _session(model, None).get_outputs()}
+    except Exception:  # noqa: BLE001 - onnxruntime refuses it: nothing to declare
+        return None
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for o in m.graph.output:
+        t = types.get(o.name, "")[len("tensor("):-1]
+        if t in _ELEM:
+            o.CopyFrom(helper.make_tensor_value_info(o.name, _ELEM[t], [1]))
+    return m
+
+
+def sweep(op: str, trials: int, declared: bool = False) -> tuple[list[str], int, int, int]:
     """(one line per finding, draws onnxruntime ran, draws it refused, outputs compared) of ``trials`` draws of
     ``op``."""
     found, ran, refused, compared = [], 0, 0, 0
@@ -769,6 +795,8 @@ def sweep(op: str, trials: int) -> tuple[list[str], int, int, int]:
         r = np.random.default_rng(seed)
         model, feeds = build(op, CASES[op](r))
         real = ort_sizes(model, feeds, strict=False)
+        if declared and real is not None:
+            model = declared_small(model, feeds) or model
         if real is None:
             refused += 1
             continue
@@ -778,8 +806,8 @@ def sweep(op: str, trials: int) -> tuple[list[str], int, int, int]:
         try:
             planned = {t.id: t.size for t in import_onnx(model).tensors}
         except MemplanError as exc:
-            if "depends on values computed at run time" in str(exc):
-                continue   # (a data-dependent output, refused as such: right, nothing to plan)
+            if "depends on values computed at run time" in str(exc) or declared:
+                continue   # (a data-dependent output, refused as such; a declaration refused: right)
             found.append(f"{op} seed {seed}: refused where onnxruntime runs it: {str(exc)[:300]} (inputs {given})")
             continue
         for o in (o for o in model.graph.node[0].output if o):
@@ -794,11 +822,13 @@ def sweep(op: str, trials: int) -> tuple[list[str], int, int, int]:
 def main(argv: list[str]) -> int:
     from memplan.importers.onnx import ort_ops
 
+    declared = "--declared" in argv
+    argv = [a for a in argv if a != "--declared"]
     trials = int(argv[0]) if argv and argv[0].isdigit() else 6
     ops = [a for a in argv if not a.isdigit()] or sorted(CASES)
     under, never = 0, []
     for op in ops:
-        found, ran, refused, compared = sweep(op, trials)
+        found, ran, refused, compared = sweep(op, trials, declared)
         under += sum(" UNDER:" in line for line in found)
         for line in found:
             print(line)

@@ -291,3 +291,10 @@ def test_group_query_attention_output_qk_of_a_total_given_at_run_time_is_planned
     model.graph.initializer.pop()   # (total, an initializer) -> a graph input
     model.graph.input.append(V("total", T.INT32, []))
     assert {t.id: t.size for t in import_onnx(model).tensors}["y3"] == 160
+
+
+def test_com_microsoft_pad_of_2d_pads_declared_too_small_is_planned_at_the_kernels_size():
+    """Before: declared ``[1]`` (4 bytes), it was planned at that where onnxruntime writes ``[4, 5]``, 80 bytes."""
+    model = _model("Pad", [("x", F, [3, 4])], inits={"p": np.array([[2, -1, -1, 2]], np.int64)}, mode="edge")
+    model.graph.output[0].CopyFrom(V("y0", F, [1]))
+    assert {t.id: t.size for t in import_onnx(model).tensors}["y0"] == 80
