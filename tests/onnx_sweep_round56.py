@@ -4,10 +4,11 @@ and imported by memplan, printing each output planned SMALLER than onnxruntime w
 ``UNDER``), planned larger (``over``), or refused by memplan where onnxruntime runs it (``refused``). Not a test: a
 finder of cases for tests (round 56). Exit status 1 where any output is under-sized.
 
-Run: ``python tests/onnx_sweep_round56.py [--declared] [TRIALS] [OP ...]`` from the repository root
+Run: ``python tests/onnx_sweep_round56.py [--declared] [--float16] [TRIALS] [OP ...]`` from the repository root
 (``PYTHONPATH=$PWD``; default 6 trials an op, every op). ``--declared`` declares every output ``[1]`` first (of the
 type onnxruntime gives it): an output sized by nothing but its declaration is then planned short (``UNDER``); a
-refusal of the declaration is right there and not reported. Each op has a generator below (``CASES``) that draws its shapes and attributes
+refusal of the declaration is right there and not reported. ``--float16`` makes every float input float16 (the ops
+whose CPU kernels take it). Each op has a generator below (``CASES``) that draws its shapes and attributes
 from a seeded generator; a draw onnxruntime refuses is counted (``ort refused``), not compared: an op whose every draw
 onnxruntime refuses is listed at the end, as are the ops of ``ORT_RULES`` with no generator (GPU-only kernels).
 """
@@ -787,13 +788,22 @@ def declared_small(model, feeds) -> onnx.ModelProto | None:
     return m
 
 
-def sweep(op: str, trials: int, declared: bool = False) -> tuple[list[str], int, int, int]:
+def as_float16(case: Case) -> Case:
+    """``case`` with every float32 input float16 (a rule that takes the output's type from the wrong input, or
+    writes float where the kernel writes its input's type, is found where onnxruntime has a float16 kernel)."""
+    ins, attrs, outs = case
+    return [(k, v.astype(np.float16) if isinstance(v, np.ndarray) and v.dtype == np.float32 else v, c)
+            for k, v, c in ins], attrs, outs
+
+
+def sweep(op: str, trials: int, declared: bool = False, f16: bool = False) -> tuple[list[str], int, int, int]:
     """(one line per finding, draws onnxruntime ran, draws it refused, outputs compared) of ``trials`` draws of
     ``op``."""
     found, ran, refused, compared = [], 0, 0, 0
     for seed in range(trials):
         r = np.random.default_rng(seed)
-        model, feeds = build(op, CASES[op](r))
+        case = CASES[op](r)
+        model, feeds = build(op, as_float16(case) if f16 else case)
         real = ort_sizes(model, feeds, strict=False)
         if declared and real is not None:
             model = declared_small(model, feeds) or model
@@ -822,13 +832,13 @@ def sweep(op: str, trials: int, declared: bool = False) -> tuple[list[str], int,
 def main(argv: list[str]) -> int:
     from memplan.importers.onnx import ort_ops
 
-    declared = "--declared" in argv
-    argv = [a for a in argv if a != "--declared"]
+    declared, f16 = "--declared" in argv, "--float16" in argv
+    argv = [a for a in argv if a not in ("--declared", "--float16")]
     trials = int(argv[0]) if argv and argv[0].isdigit() else 6
     ops = [a for a in argv if not a.isdigit()] or sorted(CASES)
     under, never = 0, []
     for op in ops:
-        found, ran, refused, compared = sweep(op, trials, declared)
+        found, ran, refused, compared = sweep(op, trials, declared, f16)
         under += sum(" UNDER:" in line for line in found)
         for line in found:
             print(line)
