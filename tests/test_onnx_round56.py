@@ -309,3 +309,26 @@ def test_the_sweep_plans_no_output_short_of_what_onnxruntime_writes(declared):
 
     under = [line for op in sorted(CASES) for line in sweep(op, 2, declared)[0] if " UNDER:" in line]
     assert not under, under
+
+
+def _ms_pad_of_unread_pads(declared):
+    """com.microsoft Pad of ``[3, 4]`` by ``ReduceMin(100,000 int64 ones) * [1, 1, 1, 1]``: pads the importer does
+    not evaluate (past its bound), onnxruntime does: ``[5, 6]`` float, 120 bytes."""
+    big = numpy_helper.from_array(np.ones(100000, np.int64), "big")
+    ones = numpy_helper.from_array(np.ones(4, np.int64), "ones4")
+    nodes = [helper.make_node("ReduceMin", ["big"], ["mn"], name="min", keepdims=1),
+             helper.make_node("Mul", ["mn", "ones4"], ["pads"], name="mul"),
+             helper.make_node("Pad", ["x", "pads"], ["y"], name="pad", domain=MS)]
+    g = helper.make_graph(nodes, "g", [V("x", F, [3, 4])], [V("y", F, declared)], initializer=[big, ones])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid(MS, 1)], ir_version=10)
+
+
+@pytest.mark.parametrize("declared", [[1], None])
+def test_an_onnxruntime_op_sized_by_values_the_importer_does_not_know_is_refused(declared):
+    """Before: declared ``[1]``, planned 4 bytes where onnxruntime writes ``[5, 6]`` float, 120 (its declaration
+    was all that sized it); undeclared, refused as if no inference had a rule for it."""
+    model = _ms_pad_of_unread_pads(declared)
+    assert ort_sizes(model, {"x": np.ones((3, 4), np.float32)}, strict=True)["y"] == 120
+    with pytest.raises(GraphError, match=r"node 'pad' \(Pad\): its output 'y' is sized by the values of its input "
+                                         r"'pads', which the importer does not know"):
+        import_onnx(model)

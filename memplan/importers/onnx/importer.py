@@ -28,6 +28,7 @@ from .infer import (
     _overridden_note,
     _shape_inputs,
     _unread_why,
+    check_declared_by_value,
 )
 from .kernels import (
     check_constant_of_shape_value,
@@ -456,6 +457,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_reverse_sequence(n, where, shapes, facts["values"])
         _check_einsum_lengths(n, where, shapes)
         _check_as_standard(n, where, shapes)
+        check_declared_by_value(n, where, facts)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "

@@ -268,6 +268,29 @@ def _shape_inputs(op: str, opset: int) -> tuple[int, ...]:
     return SHAPE_INPUTS.get(op, ())
 
 
+def check_declared_by_value(n, where: str, facts: dict) -> None:
+    """Refuse an output of onnxruntime's op ``n`` whose size follows the values of one of its inputs
+    (``ORT_SHAPE_INPUTS``: com.microsoft's Pad, Range, ExpandDims, CropAndResize...) where those values are not
+    known here and nothing but the model's declaration sized it, naming the node, the value and the input.
+
+    Why: such a declaration was planned unchecked: a com.microsoft Pad of ``[3, 4]`` whose ``pads`` follow a
+    100,000-entry initializer (past what the importer evaluates), declared ``[1]``, was planned 4 bytes where
+    onnxruntime writes 120. A value computed at run time is the data-dependent refusal's; without onnxruntime the
+    declarations are the only sizes there are (``facts["ort"]`` false) and are taken, as before."""
+    if n.domain != ORT_DOMAIN or n.op_type not in ORT_SHAPE_INPUTS or not facts.get("ort"):
+        return
+    sized, values = facts.get("ort_sized", set()), facts.get("values", {})
+    dependent = facts["data_dependent"].sized
+    unknown = [n.input[k] for k in ORT_SHAPE_INPUTS[n.op_type]
+               if k < len(n.input) and n.input[k] and values.get(n.input[k]) is None]
+    for o in (o for o in n.output if o):
+        if unknown and o not in sized and o not in dependent:
+            raise GraphError(f"{where}: its output {o!r} is sized by the values of its input {unknown[0]!r}, which "
+                             "the importer does not know (a large initializer, or one computed by an op it does not "
+                             "evaluate or from such an initializer), so its size is not known here (a declaration of it is not "
+                             "checked: unsupported)")
+
+
 @dataclass(frozen=True)
 class DataDependent:
     """The values whose size depends on run-time data (``sized``), and those of them only the unread small
@@ -581,7 +604,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
     propagate = _propagates(onnx, m2)
     _check_slice_data(onnx, m2, g, source, propagate)
-    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
+    ort_sized = facts.setdefault("ort_sized", set())   # (outputs of onnxruntime's ops a rule or its inference sized)
+    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
     try:
         # (not where --dim/--batch fixed a dimension: a declaration that contradicts them most likely marks a model
         # exported at its example's size, whose own shapes hold at that size only; _contradicted_hint says so)
@@ -620,13 +644,13 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
-            _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
+            _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
         propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
         inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
         # once more, the standard ops onnx sized given to it as sized
-        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred), fixed=mapping)
+        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred), fixed=mapping, sized=ort_sized)
         inferred = infer_folded(propagate and _long_vector(inferred) is None)
     if stood_in and not _all_static(inferred):
         # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):

@@ -1334,7 +1334,7 @@ def _check_fixed_contradiction(source: str, where: str, o: str, have: list | Non
 
 
 def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict | None = None,
-                  fixed: dict[str, int] | None = None) -> bool:
+                  fixed: dict[str, int] | None = None, sized: set[str] | None = None) -> bool:
     """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
     shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
     the model's that disagrees, naming the node and value. False where onnxruntime is not installed (the
@@ -1342,7 +1342,8 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
     the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it.
     ``known``: values onnx's inference sized, handed to onnxruntime's as sized (``_ort_inferred``). ``fixed``: the
     dimensions ``--dim``/``--batch`` fixed (``{name: value}``); where any is, a declared shape the kernel's
-    contradicts is refused (``_check_fixed_contradiction``), as a standard op's is."""
+    contradicts is refused (``_check_fixed_contradiction``), as a standard op's is. ``sized`` receives the outputs
+    onnxruntime's inference or memplan's rules sized (the others hold their declaration alone)."""
     ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
     if not ort_nodes:
         return True
@@ -1354,6 +1355,8 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
     also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
     why: dict[str, str] = {}      # value -> what its rule found the kernel refuses
     found = _ort_inferred(onnx, cls, m2, also, known or {}, why)
+    if sized is not None:
+        sized.update(found)
     _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent, why)
     if not found:
         return True
