@@ -332,3 +332,14 @@ def test_an_onnxruntime_op_sized_by_values_the_importer_does_not_know_is_refused
     with pytest.raises(GraphError, match=r"node 'pad' \(Pad\): its output 'y' is sized by the values of its input "
                                          r"'pads', which the importer does not know"):
         import_onnx(model)
+
+
+@pytest.mark.parametrize("declared, dims", [([10, 4], None), (["Expand_dim_0", 4], {"Expand_dim_0": 10})])
+def test_a_declared_size_that_follows_a_value_the_importer_does_not_know_is_refused(declared, dims):
+    """Before: planned ``[10, 4]``, 160 bytes (declared, or its exporter's name fixed at 10), where onnxruntime writes
+    the ``[100000, 4]`` of the Expand's shape, 1.6 MB: the declaration alone sized it, unchecked."""
+    model = _expand_of_unread_shape(declared)
+    assert ort_sizes(model, {"x": np.ones((1, 4), np.float32)}, strict=True)["y"] == 1_600_000
+    with pytest.raises(GraphError, match=r"node 'expand' \(Expand\): value 'y' is declared \[10, 4\], but its size "
+                                         r"follows the values of its input 'shp', which the importer does not know"):
+        import_onnx(model, dims=dims)

@@ -659,7 +659,45 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         return _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden, stand_in=False)
     facts["values"] = _values_checked(onnx, m2, inferred, _known_values(onnx, m2), facts["data_dependent"].sized)
+    _refuse_declared_by_unknown_values(onnx, m2, inferred, facts, source, propagate)
     return inferred
+
+
+def _refuse_declared_by_unknown_values(onnx, m2, inferred, facts: dict, source: str, propagate: bool) -> None:
+    """Refuse an output of a standard op that its declaration alone sizes where its size follows the values of an
+    input (``SHAPE_INPUTS``: an Expand's shape, a Tile's repeats...) that the importer does not know and that no
+    graph input's values decide, naming the node, the output and that input.
+
+    Why: a declaration fills a gap ONNX's inference leaves, and where the fold cannot compute the value the op
+    reads (past the bound of what it evaluates), nothing checked it: an Expand of ``[1, 4]`` to
+    ``Concat(ReduceSum(100,000 ones), [4])`` declared ``[10, 4]`` was planned 160 bytes where onnxruntime writes
+    ``[100000, 4]``, 1.6 MB. A data-dependent value is that refusal's; a shape inference without the declarations
+    finds (ONNX's data propagation) stands. Costs one inference, only where such an input exists."""
+    values, dependent = facts["values"], facts["data_dependent"].sized
+    static = _static_infos(inferred)
+    opset = _default_opset(m2)
+    found = []
+    for n in m2.graph.node:
+        if n.domain not in ("", "ai.onnx"):
+            continue
+        for k in _shape_inputs(n.op_type, opset):
+            v = n.input[k] if k < len(n.input) else ""
+            if v and values.get(v) is None and v not in dependent:
+                found.extend((n, o, v) for o in n.output if o and o in static and o not in dependent)
+    if not found:
+        return
+    made = _inferred_undeclared(onnx, m2, propagate)
+    if made is None:   # (inconsistent without the declarations: other checks judge that)
+        return
+    sized = _static_infos(made)
+    for n, o, v in found:
+        if o not in sized:
+            dims = [d.dim_value for d in static[o].type.tensor_type.shape.dim]
+            raise GraphError(f"{source}: node {n.name!r} ({n.op_type}): value {o!r} is declared {dims}, but its size "
+                             f"follows the values of its input {v!r}, which the importer does not know, although "
+                             "it does not depend on values the graph inputs carry at run time (a large initializer, "
+                             "or one computed by an op it does not evaluate or from such an initializer): the "
+                             "declaration is not checked (unsupported)")
 
 
 #: ops whose second input (a shape, indices, a count) a check of the import reads by value (``check_expand_shape``,
