@@ -824,8 +824,9 @@ def sweep(op: str, trials: int, declared: bool = False, f16: bool = False) -> tu
             compared += o in real and o in planned
             if o in real and o in planned and planned[o] != real[o]:
                 kind = "UNDER" if planned[o] < real[o] else "over"
+                attrs = {a.name: helper.get_attribute_value(a) for a in model.graph.node[0].attribute}
                 found.append(f"{op} seed {seed}: {kind}: {o!r} planned {planned[o]} B, onnxruntime wrote {real[o]} B "
-                             f"(inputs {given}, attrs {model.graph.node[0].attribute and {a.name: helper.get_attribute_value(a) for a in model.graph.node[0].attribute}})")
+                             f"(inputs {given}, attrs {attrs})")
     return found, ran, refused, compared
 
 

@@ -287,8 +287,8 @@ def check_declared_by_value(n, where: str, facts: dict) -> None:
         if unknown and o not in sized and o not in dependent:
             raise GraphError(f"{where}: its output {o!r} is sized by the values of its input {unknown[0]!r}, which "
                              "the importer does not know (a large initializer, or one computed by an op it does not "
-                             "evaluate or from such an initializer), so its size is not known here (a declaration of it is not "
-                             "checked: unsupported)")
+                             "evaluate or from such an initializer), so its size is not known here (a declaration "
+                             "of it is not checked: unsupported)")
 
 
 @dataclass(frozen=True)
