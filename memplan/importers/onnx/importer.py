@@ -26,7 +26,9 @@ from .infer import (
     _initializers_not_inputs,
     _ort_resize_scales,
     _overridden_note,
+    _shape_inputs,
     _unread_why,
+    check_declared_by_value,
 )
 from .kernels import (
     check_constant_of_shape_value,
@@ -271,6 +273,11 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     custom = {o: f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in g.node
               if not onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
     ort_ops = {o for n in g.node if _is_ort_op(onnx, n) for o in n.output if o}
+    # the names a --dim can truly fix: a graph input's dimensions, and those declared for the outputs of ops no
+    # inference sizes (their declaration is their only size); an exporter's name for a standard op's inner
+    # dimension (``Expand_dim_0``) is not one: the op's inputs decide it, and a value given for it is a guess
+    free_dims = ({d for v in g.input if v.name not in inits for d in declared_dims.get(v.name, ()) if d}
+                 | {d for o in custom for d in declared_dims.get(o, ()) if d})
 
     def unknown_why(vname: str) -> str:
         """How the input that alone sizes ``vname`` (``_check_taken``) is unknown, as the general message says it."""
@@ -296,10 +303,30 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         return (f"{custom[vname]} is onnxruntime's op, which onnx's shape inference cannot size (with onnxruntime "
                 "installed, memplan sizes it by onnxruntime's shape inference: pip install onnxruntime)")
 
+    def unsized_by_value(vname: str) -> str:
+        """Where standard op output ``vname`` is unsized because an input whose values size it (an Expand's shape,
+        a Reshape's) is not known here, the hint saying so, naming that input; "" otherwise.
+
+        Why: such an output declared with an exporter's name for the dimension (``Expand_dim_0``) was refused
+        with "pass --dim Expand_dim_0=VALUE", and given one, planned at that value, unchecked: an Expand to
+        ``[100000, 4]`` planned 160 bytes at ``Expand_dim_0=10``, onnxruntime writing 1.6 MB."""
+        n = next((m for m in g.node if vname in m.output), None)
+        if n is None or n.domain not in ("", "ai.onnx"):
+            return ""
+        for k in _shape_inputs(n.op_type, _default_opset(model)):
+            v = n.input[k] if k < len(n.input) else ""
+            if v and facts["values"].get(v) is None:
+                return (f": its input {v!r} sizes it by its values, which the importer does not know, although "
+                        "it does not depend on values the graph inputs carry at run time (a large initializer, or "
+                        "one computed by an op it does not evaluate or from such an initializer), so no size can "
+                        "be planned (fixing a dimension cannot give it)")
+        return ""
+
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
-        if info is None:
-            why = (f"{unsized(vname)}, and the model declares none in value_info" if vname in custom
+        if info is None:   # (a data-dependent one: no declaration could size it, whatever the op)
+            why = (RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
+                   f"{unsized(vname)}, and the model declares none in value_info" if vname in custom
                    else "shape inference could not find one")
             raise GraphError(f"{what}: value {vname!r} has no type or shape ({why})")
         elem, shape = info
@@ -325,11 +352,13 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                 d = d if d in dim_names else declared[i] if i < len(declared) else ""
                 if vname in data_dependent:  # a --dim would plan one input's length (see DATA_DEPENDENT_OPS)
                     d = ""
+                elif vname not in custom and d not in free_dims:   # (see free_dims: not the cause)
+                    d = ""
                 hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {_unread_why(g, vname, hidden, unread)}"
                         if vname in unread_sized else f": {RUN_TIME}, so no size can be "
                         f"planned{_overridden_note(g, vname, overridable)}" if vname in data_dependent else
                         f": {unsized(vname)}, and the model declares no size for this dimension" if vname in custom
-                        else
+                        else unsized_by_value(vname) or
                         ": ONNX's shape inference could not derive it from the node's inputs, although it does not "
                         "depend on values the graph inputs carry at run time (an op, dtype or attribute beyond what "
                         "onnx's inference and the importer's constant folding follow), so no size can be planned")
@@ -428,6 +457,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_reverse_sequence(n, where, shapes, facts["values"])
         _check_einsum_lengths(n, where, shapes)
         _check_as_standard(n, where, shapes)
+        check_declared_by_value(n, where, facts)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)
         if is_view and sized(outs[0], where)[0] != tensors[tindex[ins[0]]].size:
             raise GraphError(f"{where}: output {outs[0]!r} has {sized(outs[0], where)[0]} bytes but its input "

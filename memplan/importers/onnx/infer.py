@@ -75,7 +75,7 @@ ORT_DATA_DEPENDENT = {"Unique": (0, 2), "DynamicTimeWarping": (0,), "RemovePaddi
 #: example's): a CropAndResize declared ``[2, 3, 4, 4]`` was planned 384 bytes, and onnxruntime wrote 600 into it
 #: for a crop_size of ``[5, 5]``
 ORT_SHAPE_INPUTS = {"Range": (0, 1, 2), "Pad": (1,), "CropAndResize": (3,), "ExpandDims": (1,),
-                    "RelativePositionBias": (1, 2), "ConvTransposeWithDynamicPads": (2,)}
+                    "RelativePositionBias": (1, 2), "ConvTransposeWithDynamicPads": (2,), "MatMulFpQ4": (2,)}
 #: standard ops whose output shape follows the *values* of these inputs (a Reshape's target shape, a Range's
 #: limit, a Slice's ends...): when such an input is computed from the values a graph input carries at run
 #: time (not from shapes alone, as ``Shape`` / ``Size`` give them), the output's size is data-dependent too
@@ -266,6 +266,29 @@ def _shape_inputs(op: str, opset: int) -> tuple[int, ...]:
         if opset >= since:
             return controls
     return SHAPE_INPUTS.get(op, ())
+
+
+def check_declared_by_value(n, where: str, facts: dict) -> None:
+    """Refuse an output of onnxruntime's op ``n`` whose size follows the values of one of its inputs
+    (``ORT_SHAPE_INPUTS``: com.microsoft's Pad, Range, ExpandDims, CropAndResize...) where those values are not
+    known here and nothing but the model's declaration sized it, naming the node, the value and the input.
+
+    Why: such a declaration was planned unchecked: a com.microsoft Pad of ``[3, 4]`` whose ``pads`` follow a
+    100,000-entry initializer (past what the importer evaluates), declared ``[1]``, was planned 4 bytes where
+    onnxruntime writes 120. A value computed at run time is the data-dependent refusal's; without onnxruntime the
+    declarations are the only sizes there are (``facts["ort"]`` false) and are taken, as before."""
+    if n.domain != ORT_DOMAIN or n.op_type not in ORT_SHAPE_INPUTS or not facts.get("ort"):
+        return
+    sized, values = facts.get("ort_sized", set()), facts.get("values", {})
+    dependent = facts["data_dependent"].sized
+    unknown = [n.input[k] for k in ORT_SHAPE_INPUTS[n.op_type]
+               if k < len(n.input) and n.input[k] and values.get(n.input[k]) is None]
+    for o in (o for o in n.output if o):
+        if unknown and o not in sized and o not in dependent:
+            raise GraphError(f"{where}: its output {o!r} is sized by the values of its input {unknown[0]!r}, which "
+                             "the importer does not know (a large initializer, or one computed by an op it does not "
+                             "evaluate or from such an initializer), so its size is not known here (a declaration "
+                             "of it is not checked: unsupported)")
 
 
 @dataclass(frozen=True)
@@ -581,7 +604,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
     propagate = _propagates(onnx, m2)
     _check_slice_data(onnx, m2, g, source, propagate)
-    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
+    ort_sized = facts.setdefault("ort_sized", set())   # (outputs of onnxruntime's ops a rule or its inference sized)
+    ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
     try:
         # (not where --dim/--batch fixed a dimension: a declaration that contradicts them most likely marks a model
         # exported at its example's size, whose own shapes hold at that size only; _contradicted_hint says so)
@@ -620,13 +644,13 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         if ort and _ort_outputs_unsized(onnx, m2, inferred):
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
-            _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping)
+            _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
         propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
         inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
         # once more, the standard ops onnx sized given to it as sized
-        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred), fixed=mapping)
+        _size_ort_ops(onnx, m2, source, data_dependent, _static_infos(inferred), fixed=mapping, sized=ort_sized)
         inferred = infer_folded(propagate and _long_vector(inferred) is None)
     if stood_in and not _all_static(inferred):
         # a size left unknown may follow a large Constant's data (a Slice or Gather of it as a Reshape's shape):
@@ -635,7 +659,45 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         return _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden, stand_in=False)
     facts["values"] = _values_checked(onnx, m2, inferred, _known_values(onnx, m2), facts["data_dependent"].sized)
+    _refuse_declared_by_unknown_values(onnx, m2, inferred, facts, source, propagate)
     return inferred
+
+
+def _refuse_declared_by_unknown_values(onnx, m2, inferred, facts: dict, source: str, propagate: bool) -> None:
+    """Refuse an output of a standard op that its declaration alone sizes where its size follows the values of an
+    input (``SHAPE_INPUTS``: an Expand's shape, a Tile's repeats...) that the importer does not know and that no
+    graph input's values decide, naming the node, the output and that input.
+
+    Why: a declaration fills a gap ONNX's inference leaves, and where the fold cannot compute the value the op
+    reads (past the bound of what it evaluates), nothing checked it: an Expand of ``[1, 4]`` to
+    ``Concat(ReduceSum(100,000 ones), [4])`` declared ``[10, 4]`` was planned 160 bytes where onnxruntime writes
+    ``[100000, 4]``, 1.6 MB. A data-dependent value is that refusal's; a shape inference without the declarations
+    finds (ONNX's data propagation) stands. Costs one inference, only where such an input exists."""
+    values, dependent = facts["values"], facts["data_dependent"].sized
+    static = _static_infos(inferred)
+    opset = _default_opset(m2)
+    found = []
+    for n in m2.graph.node:
+        if n.domain not in ("", "ai.onnx"):
+            continue
+        for k in _shape_inputs(n.op_type, opset):
+            v = n.input[k] if k < len(n.input) else ""
+            if v and values.get(v) is None and v not in dependent:
+                found.extend((n, o, v) for o in n.output if o and o in static and o not in dependent)
+    if not found:
+        return
+    made = _inferred_undeclared(onnx, m2, propagate)
+    if made is None:   # (inconsistent without the declarations: other checks judge that)
+        return
+    sized = _static_infos(made)
+    for n, o, v in found:
+        if o not in sized:
+            dims = [d.dim_value for d in static[o].type.tensor_type.shape.dim]
+            raise GraphError(f"{source}: node {n.name!r} ({n.op_type}): value {o!r} is declared {dims}, but its size "
+                             f"follows the values of its input {v!r}, which the importer does not know, although "
+                             "it does not depend on values the graph inputs carry at run time (a large initializer, "
+                             "or one computed by an op it does not evaluate or from such an initializer): the "
+                             "declaration is not checked (unsupported)")
 
 
 #: ops whose second input (a shape, indices, a count) a check of the import reads by value (``check_expand_shape``,

@@ -89,7 +89,8 @@ def _bounded_constant_of_shape(onnx, inst, original):
     return run
 
 
-def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
+def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None,
+                  why: dict | None = None) -> dict[str, tuple[int, tuple[int, ...]]]:
     """``{value: (elem type, static dims)}`` of the outputs of onnxruntime's own ops in ``m2``, as onnxruntime's
     symbolic shape inference makes them (the ones it leaves symbolic or untyped are absent).
 
@@ -105,7 +106,7 @@ def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None) -> dict[
     some value stays symbolic, as data-dependent ones do."""
     g2 = m2.graph
     inst = cls(2**31 - 1, False, False, 0)
-    inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also)}
+    inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also, why)}
     if "ConstantOfShape" in inst.dispatcher_:
         inst.dispatcher_["ConstantOfShape"] = _bounded_constant_of_shape(onnx, inst, inst.dispatcher_["ConstantOfShape"])
     known_ops = set(inst.dispatcher_)
@@ -252,7 +253,11 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
     cache that grows by the ``L`` new tokens) or at most ``P`` (a cache of fixed size). Its inference took ``P``:
     a growing cache's present overran that by ``L`` tokens. Where ``total_sequence_length`` is a value known here
     that is ``T``; where it is not (a graph input), ``P + L``, the largest onnxruntime accepts; a declared ``P``,
-    right for a cache of fixed size, is then accepted (``[..., "also"]``) but not planned."""
+    right for a cache of fixed size, is then accepted (``[..., "also"]``) but not planned. Its ``output_qk`` (with
+    ``qk_output`` 1 or 2) is ``[B, num_heads, S, total_sequence_length]`` in the query's type, as onnxruntime 1.32's
+    CPU kernel writes it; where that value is not known here, ``P + L`` is planned and a declared ``P`` accepted, as
+    for the presents (before, no rule sized it: refused where onnxruntime runs it, or a declaration planned
+    unchecked)."""
     n, kv = attrs.get("num_heads", 0), attrs.get("kv_num_heads", 0)
     get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
     q, k = get(0), get(1)
@@ -269,14 +274,18 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
     total = value(6)
     also: tuple = ()
     if total is None:
-        t = p + length
+        t = seen = p + length
         also = ((q[0], kv, p, head),) if p > 0 else ()
+        qk_also = ((q[0], n, q[1], p),) if p > 0 else ()
     elif total == p + length or length <= total <= p:
-        t = max(p, total)
+        t, seen, qk_also = max(p, total), total, ()
     else:
         return {0: (elems[0], (q[0], q[1], n * head))}   # (onnxruntime refuses the node: its presents unsized)
     present = (elems[0], (q[0], kv, t, head), also)
-    return {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
+    out = {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
+    if attrs.get("qk_output", 0) in (1, 2):   # (0: onnxruntime refuses a node asking for output_qk)
+        out[3] = (elems[0], (q[0], n, q[1], seen), qk_also)
+    return out
 
 
 def _gather_block_quantized(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -301,6 +310,19 @@ def _gather_block_quantized(attrs: dict, shapes: list, elems: list, value) -> di
             return {}
         dims[-1] *= 8 // bits
     return {0: (elems[2], tuple(dims[:gax]) + tuple(idx) + tuple(dims[gax + 1:]))}
+
+
+def _ms_pad(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """com.microsoft's Pad: ONNX's Pad-11 of ``data`` by the values of ``pads`` (input 1), which it also takes
+    shaped ``[1, 2 * rank]``: ``data``'s dimension ``i`` grows by ``pads[i] + pads[rank + i]`` (negative values
+    crop). onnxruntime's inference sized only a 1-D ``pads``: a model of the 2-D form was refused as unsized where
+    onnxruntime runs it. Sized only where those values are known here (from a graph input the output is
+    data-dependent, ``ORT_SHAPE_INPUTS``)."""
+    x, pads = (shapes[0] if shapes else None), value(1, many=True)
+    if x is None or pads is None or len(pads) != 2 * len(x) or not elems[0]:
+        return {}
+    dims = tuple(d + a + b for d, a, b in zip(x, pads[:len(x)], pads[len(x):]))
+    return {} if any(d < 0 for d in dims) else {0: (elems[0], dims)}
 
 
 def _unfold_tensor(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -830,8 +852,25 @@ def _varlen_causal_conv_with_state(attrs: dict, shapes: list, elems: list, value
     return {0: (elems[0], tuple(x)), 1: (elems[0], state), 2: (elems[0], (batch, cap, channels))}
 
 
-#: GatherPacked's ``packed_type`` ids (ggml's types) onnxruntime 1.32's CPU kernel takes; others it refuses at load
-_GATHER_PACKED_TYPES = frozenset({0, 1, 2, 6, 8, 13, 14, 16, 17, 18, 20, 22, 23, 30, 42})
+#: GatherPacked's ``packed_type`` ids (ggml's types) onnxruntime 1.32's CPU kernel takes, each as (values a block
+#: holds, bytes a block takes): a row of ``K`` values is ``K / values`` blocks (read off onnxruntime: the one row
+#: width it runs for each type and ``K``); other ids it refuses at load
+_GATHER_PACKED_BLOCKS = {0: (1, 4), 1: (1, 2), 2: (32, 18), 6: (32, 22), 8: (32, 34), 13: (256, 176),
+                         14: (256, 210), 16: (256, 66), 17: (256, 74), 18: (256, 98), 20: (32, 18), 22: (256, 82),
+                         23: (256, 136), 30: (1, 2), 42: (64, 18)}
+_GATHER_PACKED_TYPES = frozenset(_GATHER_PACKED_BLOCKS)
+
+
+class KernelRefuses(ValueError):
+    """Raised by a rule of ``ORT_RULES`` for inputs onnxruntime's kernel refuses, with what is wrong: the node's
+    refusal then says that rather than "cannot size" alone (``_refuse_unruled``)."""
+
+
+def _gather_packed_row_bytes(packed_type: int, k: int) -> int | None:
+    """Bytes of one row of ``k`` values of ggml type ``packed_type``; None where ``k`` is no whole number of its
+    blocks (onnxruntime refuses every row width then)."""
+    values, nbytes = _GATHER_PACKED_BLOCKS[packed_type]
+    return None if k % values else k // values * nbytes
 
 
 def _gather_packed(attrs: dict, shapes: list, elems: list, value) -> dict:
@@ -839,13 +878,22 @@ def _gather_packed(attrs: dict, shapes: list, elems: list, value) -> dict:
     int64) and dequantized to ``K`` values each: ``indices.shape + [K]`` in ``output_dtype`` (float, float16 or
     bfloat16; bfloat16 by default), as onnxruntime 1.32's CPU kernel writes it. A missing or non-positive ``K``,
     another output type, a ``packed_type`` it does not take or a table not 2-D give no size (the node is refused);
-    a ``row_bytes`` that does not fit ``K`` (which onnxruntime refuses at run time) is not checked here."""
+    so does a ``row_bytes`` other than ``K`` values of ``packed_type`` take (``_GATHER_PACKED_BLOCKS``), or a ``K``
+    no whole number of its blocks, which onnxruntime refuses: the kernel dequantizes ``K`` values from each row
+    whatever its width, so a model whose table rows are narrower describes other data than the kernel reads."""
     data, idx = (shapes[k] if k < len(shapes) else None for k in (0, 1))
-    k, out = attrs.get("K"), attrs.get("output_dtype", 16)
+    k, out, ptype = attrs.get("K"), attrs.get("output_dtype", 16), attrs.get("packed_type")
     if (data is None or idx is None or len(data) != 2 or elems[0] != 2 or elems[1] not in (6, 7)
-            or not isinstance(k, int) or k <= 0 or out not in (1, 10, 16)
-            or attrs.get("packed_type") not in _GATHER_PACKED_TYPES):
+            or not isinstance(k, int) or k <= 0 or out not in (1, 10, 16) or ptype not in _GATHER_PACKED_TYPES):
         return {}
+    row = _gather_packed_row_bytes(ptype, k)
+    values, nbytes = _GATHER_PACKED_BLOCKS[ptype]
+    if row is None:
+        raise KernelRefuses(f"K={k} is no whole number of packed_type {ptype}'s blocks of {values} values "
+                            "(onnxruntime refuses it)")
+    if data[1] != row:
+        raise KernelRefuses(f"its table 'data' has rows of {data[1]} bytes, but K={k} values of packed_type {ptype} "
+                            f"({nbytes} bytes per {values} values) take {row} (onnxruntime refuses it)")
     return {0: (out, tuple(idx) + (k,))}
 
 #: GatedDeltaNet's update rules: which of ``decay`` (input 4) and ``beta`` (input 5) each requires, which it forbids
@@ -913,6 +961,85 @@ def _gated_delta_net(attrs: dict, shapes: list, elems: list, value) -> dict:
         width = hv * dk if decay is not None and len(decay) == len(lead) + 2 else hv
         out[2] = (1, (batch, cap * (width + hq * dk + hv * dv)))
     return out
+
+
+#: MatMulFpQ4's bytes per block of 32 values of a column of B, by ``blk_quant_type``: onnxruntime's kernel packs 0
+#: as MLAS's ``BlkQ4Sym`` (16 bytes of values, a float scale), any other value as ``BlkQ4Zp8`` (and a zero point)
+_FPQ4_BLOCK_BYTES = {True: 20, False: 21}
+
+
+def _matmul_fpq4(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """MatMulFpQ4: float ``A [..., K]`` times the 4-bit ``B`` of shape ``B_shape`` (input 2's value, ``[K, N]``;
+    B itself a flat blob of ``N * ceil(K / 32)`` blocks) gives MatMul's ``[..., N]`` float, as onnxruntime 1.32's
+    CPU kernel writes it. Sized only where ``B_shape`` is known here (from a graph input the output is
+    data-dependent, ``ORT_SHAPE_INPUTS``); a blob of another length, a zero ``K`` or ``N``, or an ``A`` whose last
+    axis is not ``K`` gives no size (onnxruntime refuses them: "Input q4 tensors of wrong size"). Where MLAS has
+    no 4-bit GEMM (onnxruntime: "not yet supported on this hardware platform") onnxruntime refuses every such model."""
+    a, b = (shapes[k] if k < len(shapes) else None for k in (0, 1))
+    kn = value(2, many=True)
+    q = attrs.get("blk_quant_type", 1)
+    if a is None or b is None or kn is None or len(kn) != 2 or not isinstance(q, int) or elems[0] != 1 or elems[1] != 2:
+        return {}
+    k, n = kn
+    if k <= 0 or n <= 0 or len(b) != 1:
+        return {}
+    blob = n * -(-k // 32) * _FPQ4_BLOCK_BYTES[q == 0]
+    if b[0] != blob:
+        raise KernelRefuses(f"its packed B has {b[0]} bytes, but B_shape [{k}, {n}] of blk_quant_type {q} takes "
+                            f"{blob} (onnxruntime refuses it: \"Input q4 tensors of wrong size\")")
+    dims = _standard_inference("MatMul", {}, [a, (k, n)], [1, 1])
+    return {} if dims is None else {0: (1, dims)}
+
+
+def _qmoe(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """QMoE: ``output`` of ``input``'s shape and type (``[rows, hidden]`` or ``[batch, seq, hidden]``), as
+    onnxruntime 1.32's CPU kernel writes it: each token's row is the weighted sum of its experts' rows. What decides
+    the size is checked as the kernel checks it (inputs of other ranks or types, ``router_probs`` not ``[rows,
+    experts]``, expert weights not 3-D of ``experts`` each); the rest of its checks (the weights' packed widths,
+    scales, biases, ``k``) decide whether it runs, not how much it writes, and are left to onnxruntime."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    x, router, fc1, fc2 = get(0), get(1), get(2), get(5)
+    if (x is None or router is None or fc1 is None or fc2 is None or len(x) not in (2, 3) or len(router) != 2
+            or len(fc1) != 3 or len(fc2) != 3 or elems[0] not in (1, 10, 16) or elems[1] != elems[0]):
+        return {}
+    experts = router[1]
+    if router[0] != math.prod(x[:-1]) or fc1[0] != experts or fc2[0] != experts:
+        return {}
+    return {0: (elems[0], tuple(x))}
+
+
+def _attn_lstm(attrs: dict, shapes: list, elems: list, value) -> dict:
+    """AttnLSTM: an LSTM of ``X [seq, batch, input]`` with Bahdanau attention over ``M [batch, steps, depth]``:
+    ``Y [seq, directions, batch, hidden_size]``, ``Y_h`` and ``Y_c`` ``[directions, batch, hidden_size]``, float, as
+    onnxruntime 1.32's CPU kernel writes them (two directions where ``direction`` is ``bidirectional``). Inputs it
+    refuses give no size (the node is refused): a type other than float (its double kernel is not implemented), a
+    ``hidden_size`` missing or not positive, weights or memory of other shapes than its checks ask for, a number of
+    ``activations`` other than three per direction, a ``clip`` not positive."""
+    get = (lambda i: shapes[i] if i < len(shapes) else None)   # noqa: E731
+    hidden, direction = attrs.get("hidden_size"), attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    dirs = {"forward": 1, "reverse": 1, "bidirectional": 2}.get(direction)
+    acts, clip = attrs.get("activations"), attrs.get("clip", 1.0)
+    x, w, r, qw, mw, v, mem = (get(i) for i in (0, 1, 2, 8, 9, 10, 11))
+    if (not isinstance(hidden, int) or hidden <= 0 or dirs is None or (acts is not None and len(acts) != 3 * dirs)
+            or not clip > 0 or any(s is None for s in (x, w, r, qw, mw, v, mem))
+            or any(get(i) is not None and elems[i] != 1 for i in (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 13))
+            or any(get(i) is not None and elems[i] != 6 for i in (4, 12))):
+        return {}
+    if len(x) != 3 or len(mem) != 3 or mem[0] != x[1] or len(mw) != 3 or tuple(mw[:2]) != (dirs, mem[2]):
+        return {}
+    seq, batch, depth, attn = x[0], x[1], mem[2], mw[2]
+    aw = get(13)
+    if aw is not None and (len(aw) != 3 or tuple(aw[:2]) != (dirs, depth + hidden)):
+        return {}
+    width = aw[2] if aw is not None else depth
+    want = {1: (dirs, 4 * hidden, x[2] + width), 2: (dirs, 4 * hidden, hidden), 3: (dirs, 8 * hidden), 4: (batch,),
+            5: (dirs, batch, hidden), 6: (dirs, batch, hidden), 7: (dirs, 3 * hidden), 8: (dirs, hidden, attn),
+            10: (dirs, attn), 12: (batch,)}
+    if any(get(i) is not None and tuple(get(i)) != s for i, s in want.items()):
+        return {}
+    state = (1, (dirs, batch, hidden))
+    return {0: (1, (seq, dirs, batch, hidden)), 1: state, 2: state}
 
 
 #: the attributes ConvTransposeWithDynamicPads has (its schema: no ``pads``, its input, and no ``output_shape``)
@@ -1004,7 +1131,8 @@ ORT_RULES = {"FusedMatMul": _fused_matmul, "SkipLayerNormalization": _skip_layer
              "EngramGate": _engram_gate, "WordConvEmbedding": _word_conv_embedding,
              "CausalConvWithState": _causal_conv_with_state, "MoEGroupRouter": _moe_group_router,
              "GatedDeltaNet": _gated_delta_net, "VarlenCausalConvWithState": _varlen_causal_conv_with_state,
-             "GatherPacked": _gather_packed, **ORT_GPU_RULES}
+             "GatherPacked": _gather_packed, "Pad": _ms_pad, "MatMulFpQ4": _matmul_fpq4, "QMoE": _qmoe, "AttnLSTM": _attn_lstm,
+             **ORT_GPU_RULES}
 #: the ops of ``ORT_RULES`` added in round 30, which no shape inference sized before (a declaration was planned as
 #: given): an output their rule cannot size (an input of unknown shape, attributes onnxruntime refuses) is refused,
 #: not taken from a declaration nothing checks
@@ -1012,15 +1140,15 @@ ORT_RULED_ONLY = frozenset({"GatedRMSNorm", "GatedAdd", "SampleOp", "MRotaryEmbe
                             "MurmurHash3", "MatMulBnb4", "DynamicQuantizeLSTM", "LinearAttention",
                             "ConvTransposeWithDynamicPads", "LinearAttentionGate", "EngramGate", "WordConvEmbedding",
                             "CausalConvWithState", "MoEGroupRouter", "GatedDeltaNet",
-                            "VarlenCausalConvWithState", "GatherPacked", *ORT_GPU_RULES})
+                            "VarlenCausalConvWithState", "GatherPacked", "MatMulFpQ4", "QMoE", "AttnLSTM",
+                            *ORT_GPU_RULES})
 #: onnxruntime's ops (with a CPU kernel; since round 54 also those of GPU providers only) that no shape inference
 #: sizes and memplan has no rule for (each too
 #: intricate to size without a check against its kernel: state caches, n-gram hashing, generation loops whose
 #: length is a value): refused by name, wherever they are, rather than planned at a declared size nothing checks
 #: (a declaration of half the size was planned at that, the kernel writing past it)
-ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
-                         "GreedySearch", "MatMulFpQ4", "NGramHashMapping",
-                         "QMoE", "Sampling", "SparseToDenseMatMul", "Tokenizer",
+ORT_UNSIZED = frozenset({"BeamSearch", "BifurcationDetector",
+                         "GreedySearch", "NGramHashMapping", "Sampling", "SparseToDenseMatMul", "Tokenizer",
                          "VarlenNGramHashMapping", "WhisperBeamSearch",
                          # (with kernels for GPU providers only, round 54: a declaration was planned as given)
                          "ConvStateReplay", "DecoderAttention", "DecoderMaskedSelfAttention", "DequantizeBFP",
@@ -1033,7 +1161,7 @@ ORT_UNSIZED = frozenset({"AttnLSTM", "BeamSearch", "BifurcationDetector",
                          "SpeculativePrefixCommit", "SwiGLU"})
 #: the outputs whose size onnxruntime's own rule gets wrong: where memplan's rule gives none (an input it cannot
 #: size, attributes onnxruntime refuses), onnxruntime's is not taken either
-ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), "GatherBlockQuantized": (0,),
+ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2, 3), "GatherBlockQuantized": (0,),
              "UnfoldTensor": (0,), "NhwcConv": (0,), "GemmFloat8": (0,)}
 
 
@@ -1046,10 +1174,12 @@ ORT_WRONG = {"MultiHeadAttention": (0, 1, 2, 3), "GroupQueryAttention": (1, 2), 
 ORT_DECLARED_TYPES = {"MultiHeadAttention": {3: (1, 10)}}
 
 
-def _ort_hooks(onnx, inst, also: dict) -> dict:
+def _ort_hooks(onnx, inst, also: dict, why: dict | None = None) -> dict:
     """``ORT_RULES`` as handlers for onnxruntime's inference ``inst`` (its ``dispatcher_``): each runs the
     handler it replaces, if any, then writes the outputs its rule sizes; ``also`` receives the other
-    declarations a rule accepts."""
+    declarations a rule accepts, ``why`` (output -> reason) what a rule found the kernel refuses (``KernelRefuses``)."""
+    why = {} if why is None else why
+
     def handler(rule, original):
         def run(node):
             if original is not None:
@@ -1088,6 +1218,11 @@ def _ort_hooks(onnx, inst, also: dict) -> dict:
                     sized = rule(attrs, shapes, elems, value, outputs=tuple(bool(o) for o in node.output))
                 else:
                     sized = rule(attrs, shapes, elems, value)
+            except KernelRefuses as exc:   # (what the kernel refuses: the node's refusal says it)
+                sized = {}
+                for o in node.output:
+                    if o:
+                        why[o] = str(exc)
             except Exception:  # noqa: BLE001 - attributes of the wrong type: no size from this rule
                 sized = {}
             for k in ORT_WRONG.get(node.op_type, ()):
@@ -1157,20 +1292,21 @@ def _refuse_unsized_ort_ops(g2, ort_nodes: list, source: str) -> None:
                              "only be planned at the size the model declares, which nothing checks (unsupported)")
 
 
-def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependent: Collection[str]) -> None:
+def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependent: Collection[str],
+                    why: dict | None = None) -> None:
     """Refuse an output of an ``ORT_RULED_ONLY`` op that its rule did not size (``found``: what onnxruntime's
     inference and memplan's rules sized), naming the node, op and value: before round 30 such an output was
     planned at its declaration, and the rule is the only check of one. A data-dependent value is left to
-    that refusal."""
+    that refusal. ``why``: output -> what its rule found the kernel refuses, said in place of the generic cause."""
     for i, n in ort_nodes:
         if n.op_type not in ORT_RULED_ONLY:
             continue
         for o in n.output:
             if o and o not in found and o not in data_dependent:
+                cause = ((why or {}).get(o) or "one of unknown shape or type, or attributes the kernel refuses")
                 raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): memplan's rule for "
                                  f"{n.op_type} ({_ruled_by(n.op_type)}) cannot size its output {o!r} "
-                                 "from these inputs (one of unknown shape or type, or attributes the kernel "
-                                 "refuses), and a declared size is not checked (unsupported)")
+                                 f"from these inputs ({cause}), and a declared size is not checked (unsupported)")
 
 
 def _check_fixed_contradiction(source: str, where: str, o: str, have: list | None, dims: tuple,
@@ -1198,7 +1334,7 @@ def _check_fixed_contradiction(source: str, where: str, o: str, have: list | Non
 
 
 def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict | None = None,
-                  fixed: dict[str, int] | None = None) -> bool:
+                  fixed: dict[str, int] | None = None, sized: set[str] | None = None) -> bool:
     """Declare in ``m2`` (the copy given to shape inference) the outputs of onnxruntime's own ops as onnxruntime's
     shape inference sizes them, so that onnx's inference sizes what follows from them; refuse a declaration of
     the model's that disagrees, naming the node and value. False where onnxruntime is not installed (the
@@ -1206,7 +1342,8 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
     the graph inputs hold (``data_dependent``) is left to that refusal, whatever onnxruntime makes of it.
     ``known``: values onnx's inference sized, handed to onnxruntime's as sized (``_ort_inferred``). ``fixed``: the
     dimensions ``--dim``/``--batch`` fixed (``{name: value}``); where any is, a declared shape the kernel's
-    contradicts is refused (``_check_fixed_contradiction``), as a standard op's is."""
+    contradicts is refused (``_check_fixed_contradiction``), as a standard op's is. ``sized`` receives the outputs
+    onnxruntime's inference or memplan's rules sized (the others hold their declaration alone)."""
     ort_nodes = [(i, n) for i, n in enumerate(m2.graph.node) if _is_ort_op(onnx, n)]
     if not ort_nodes:
         return True
@@ -1216,8 +1353,11 @@ def _size_ort_ops(onnx, m2, source: str, data_dependent: set[str], known: dict |
     if cls is None:
         return False
     also: dict[str, tuple] = {}   # value -> other shapes a declaration of it may have (a bound is planned)
-    found = _ort_inferred(onnx, cls, m2, also, known or {})
-    _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent)
+    why: dict[str, str] = {}      # value -> what its rule found the kernel refuses
+    found = _ort_inferred(onnx, cls, m2, also, known or {}, why)
+    if sized is not None:
+        sized.update(found)
+    _refuse_unruled(m2.graph, ort_nodes, source, found, data_dependent, why)
     if not found:
         return True
     g2 = m2.graph
