@@ -184,10 +184,10 @@ class CompiledModule:
             caches = dict(ambient._argument_names(self.guard.root, args, kwargs))
             for name, _path in self.program.returned_caches:
                 ambient.check_adoptable(torch, name, caches.get(name))
-            for name, layers in self.program.window_inputs:   # (the counts the export specialized on)
-                why = ambient.window_mismatch(torch, name, caches.get(name), layers)
-                if why is not None:
-                    raise AtenExecutorError(why)
+            # (the counts the export specialized on, of caches at any path: ``state['cache']``)
+            why = ambient.window_refusal(torch, self.guard.root, args, kwargs, self.program.window_inputs)
+            if why is not None:
+                raise AtenExecutorError(why)
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
