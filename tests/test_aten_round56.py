@@ -192,3 +192,32 @@ def test_a_t5_decode_step_grows_its_encoder_decoder_cache_as_eager():
         ref = e(encoder_outputs=enc, decoder_input_ids=_ids(7, 1), cache=theirs)
     assert out.cache is mine and torch.equal(out.logits, ref.logits)
     assert _state(mine) == _state(theirs) and _state(mine)[0][0][3] == (2, 4, 7, 8) and _same_tensors(mine, theirs)
+
+
+def test_a_strict_export_of_a_cache_inside_a_container_is_refused_naming_its_path():
+    """A strict export watches no ``forward``: a cache inside a dict was neither counted at the export nor checked
+    at the calls (a top-level one has been refused since round 54); now refused naming its path."""
+    from runtime.aten.program import load_program
+
+    m = AbsolutePositions(CONTAINERS["dict"][1]).eval()
+    with pytest.raises(AtenExecutorError, match=r"argument \"state\['cache'\]\" is a transformers DynamicCache and "
+                                                r"this program is a strict export"):
+        load_program(m, (_ids(0, 2), {"cache": _mistral_cache(0)}), strict=True)
+
+
+def test_an_encoder_decoder_cache_flagged_otherwise_than_its_keys_is_refused_naming_the_layer():
+    """``is_updated`` is no part of the flattening (the export's flags are rebuilt from the cross-attention keys):
+    a cache whose layer 0 holds keys but is flagged False (eager would append the encoder's keys again) is refused
+    before the program runs, left as passed."""
+    m = _t5gemma()
+    e = copy.deepcopy(m)
+    enc, example = _prefilled(e, 0)
+    step = compile(m, (), kwargs={"encoder_outputs": enc, "decoder_input_ids": _ids(0, 1), "cache": example},
+                   cuda_graph=False)
+    enc, mine = _prefilled(e, 1)
+    mine.is_updated[0] = False
+    held = copy.deepcopy(mine)
+    with pytest.raises(AtenExecutorError, match=r"argument 'cache' is an EncoderDecoderCache whose is_updated flag of "
+                                                r"layer 0 is False where its cross-attention cache holds keys"):
+        step(encoder_outputs=enc, decoder_input_ids=_ids(7, 1), cache=mine)
+    assert _state(mine) == _state(held) and _same_tensors(mine, held)

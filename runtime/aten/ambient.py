@@ -1277,17 +1277,23 @@ def check_unwatched_caches(module: Any, args: tuple, kwargs: dict | None, how: s
     program's grown tensors into the caller's cache only where the watched export saw ``forward`` return it
     (``returned_caches``). Unwatched, the call returned a new cache and left the caller's as passed (round 54: a
     strict export of a tiny Llama's decode step, the caller's cache still 6 tokens long where eager's was 7, no
-    error)."""
+    error). A ``DynamicCache`` inside a container (``state['cache']``: ``call_caches``) too (round 56: it was not;
+    unwatched, its sliding layers' counts are neither set at the export nor checked at the calls)."""
+    import torch
+
     from .errors import AtenExecutorError
 
-    for name, value in _argument_names(module, args, kwargs or {}):
+    named = _argument_names(module, args, kwargs or {})
+    nested = list(call_caches(torch, module, args, kwargs).items())
+    for name, value in named + nested:
         cls = type(value)
         if cls.__module__ == "transformers.cache_utils" and cls.__name__ in ("DynamicCache", "EncoderDecoderCache"):
             raise AtenExecutorError(
                 f"argument {name!r} is a transformers {cls.__name__} and this program is {how}, whose forward no "
                 "watch ran: whether forward grows the cache passed in (as a decode step does, returning it) cannot "
-                "be told, and the compiled call would leave the caller's cache as passed where eager grows it; "
-                "compile without strict=True or exported= (the watched export grows the caller's cache as eager)")
+                "be told, nor its sliding windows' counts set, and the compiled call would leave the caller's cache "
+                "as passed where eager grows it; compile without strict=True or exported= (the watched export grows "
+                "the caller's cache as eager)")
 
 
 def unwatched_window_refusal(torch: Any, spec: Any, outputs: list, how: str) -> str | None:
@@ -1403,6 +1409,35 @@ def check_adoptable(torch: Any, name: str, caller: Any) -> None:
         why = cache_refusal(torch, path, cache)
         if why is not None:
             raise AtenExecutorError(why)
+    why = cross_flags_refusal(name, caller)
+    if why is not None:
+        raise AtenExecutorError(why)
+
+
+def cross_flags_refusal(name: str, cache: Any) -> str | None:
+    """Why an ``EncoderDecoderCache`` argument ``name`` cannot be stepped by the program (None where it can): its
+    ``is_updated`` flags are not the ones its unflattening rebuilds (a layer flagged exactly where its
+    cross-attention cache holds keys), named with the layer.
+
+    Why: the flags are no part of the cache's flattening; the export's ``forward`` was given the rebuilt ones, so
+    the program took each cross-attention layer's branch from them (reuse the cached encoder keys, or compute and
+    append them). Eager takes it from the caller's flags: a cache flagged otherwise (a layer holding keys flagged
+    False) would have eager append the encoder's keys again where the program reuses them."""
+    from .cache_paths import is_encoder_decoder_cache
+
+    if not is_encoder_decoder_cache(cache):
+        return None
+    cross = cache.cross_attention_cache
+    rebuilt = {k: bool(cross.get_seq_length(k) > 0) for k in range(len(cross))}
+    if dict(cache.is_updated) == rebuilt:
+        return None
+    k = next((k for k in sorted(set(rebuilt) | set(cache.is_updated), key=str)
+              if cache.is_updated.get(k) != rebuilt.get(k)), None)
+    return (f"argument {name!r} is an EncoderDecoderCache whose is_updated flag of layer {k} is "
+            f"{cache.is_updated.get(k)!r} where its cross-attention cache {'holds' if rebuilt.get(k) else 'lacks'} "
+            "keys: the flags are no part of the cache's flattening, so the program took each cross-attention layer's "
+            "branch from flags rebuilt from the keys (set exactly where a layer holds some), and eager's would take "
+            "another; pass a cache whose flags are its keys' (as transformers' steps leave them)")
 
 
 def _pairs(caller: Any, new: Any) -> list[tuple[Any, Any]] | None:
