@@ -221,3 +221,43 @@ def test_an_encoder_decoder_cache_flagged_otherwise_than_its_keys_is_refused_nam
                                                 r"layer 0 is False where its cross-attention cache holds keys"):
         step(encoder_outputs=enc, decoder_input_ids=_ids(7, 1), cache=mine)
     assert _state(mine) == _state(held) and _same_tensors(mine, held)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_compile_per_count_steps_each_count_with_a_program_of_its_own(streams):
+    """A step compiled for one count refuses another (round 55); ``compile_per_count`` compiles one at the first call
+    of each new count, the least recently used let go past ``limit``: counts 6, 7, 6, 8 with ``limit=2`` compile 3
+    programs (6 reused; 7 let go), each step bitwise eager, logits and the caller's cache grown as eager's."""
+    from test_aten_round54_cache import _mistral, _state
+
+    from runtime.aten import compile_per_count
+
+    m = _mistral(sliding_window=4)
+    e = copy.deepcopy(m)
+
+    def prefilled(seed, n):
+        with torch.no_grad():
+            return e(_ids(seed, n), use_cache=True).past_key_values
+
+    steps = compile_per_count(m, (_ids(0, 1),), kwargs={"past_key_values": prefilled(0, 6)}, limit=2,
+                              streams=streams, cuda_graph=False)
+    for seed, n in [(1, 6), (2, 7), (3, 6), (4, 8)]:
+        mine, theirs = prefilled(seed, n), prefilled(seed, n)
+        out = steps(_ids(seed + 10, 1), past_key_values=mine)
+        with torch.no_grad():
+            ref = e(_ids(seed + 10, 1), past_key_values=theirs)
+        assert out.past_key_values is mine and torch.equal(out.logits, ref.logits)
+        assert _state(mine) == _state(theirs) and _state(mine)[0][1] == n + 1
+        assert torch.equal(mine.layers[0].keys, theirs.layers[0].keys)
+    assert steps.compiles == 3
+    assert [key[0][1][0][1] for key in steps.programs] == [6, 8]
+
+
+def test_compile_per_count_takes_a_positive_limit_and_no_one_count_plan():
+    from runtime.aten import compile_per_count
+
+    m = AbsolutePositions(CONTAINERS["dict"][1]).eval()
+    with pytest.raises(AtenExecutorError, match=r"compile_per_count: limit must be an int of at least 1"):
+        compile_per_count(m, (_ids(0, 2), {"cache": _mistral_cache(0)}), limit=0)
+    with pytest.raises(AtenExecutorError, match=r"compile_per_count: option 'program' is one count's"):
+        compile_per_count(m, (_ids(0, 2), {"cache": _mistral_cache(0)}), program=object())

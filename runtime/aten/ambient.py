@@ -1206,8 +1206,9 @@ def window_mismatch(torch: Any, name: str, value: Any, layers: tuple) -> str | N
                 f"(sliding_window={layer.sliding_window}) {state}, where the program was exported from one that had "
                 f"seen {seen} tokens and kept {held}: the count is a Python int torch.export specializes (the step's "
                 "positions, its mask's window offset), so the program would run at the export's positions, not "
-                "eager's; compile a step with a cache of this count as its example (one program per count), or pass "
-                "a static cache's tensors written in place")
+                "eager's; compile a step with a cache of this count as its example (one program per count; "
+                "runtime.aten.compile_per_count compiles one at each new count), or pass a static cache's tensors "
+                "written in place")
     return None
 
 
