@@ -261,3 +261,41 @@ def test_compile_per_count_takes_a_positive_limit_and_no_one_count_plan():
         compile_per_count(m, (_ids(0, 2), {"cache": _mistral_cache(0)}), limit=0)
     with pytest.raises(AtenExecutorError, match=r"compile_per_count: option 'program' is one count's"):
         compile_per_count(m, (_ids(0, 2), {"cache": _mistral_cache(0)}), program=object())
+
+
+class _Pair:
+    """A pytree node registered without keys (``flatten_with_keys_fn``): torch cannot name its children's paths."""
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+
+class _PrefillWithPair(torch.nn.Module):
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, ids):
+        out = self.lm(ids, use_cache=True)
+        return {"logits": out.logits, "cache": out.past_key_values, "pair": _Pair(out.logits, out.logits * 2)}
+
+
+def test_a_prefill_returning_a_node_without_keys_beside_its_cache_still_counts_as_eager():
+    """The output's caches are found by torch's key paths; an output holding a node registered without keys (which
+    torch cannot walk by keys) falls back to dicts, lists and tuples: the cache beside it still counts 6, as eager's,
+    not 3 (this round's first walk returned no cache there)."""
+    from test_aten_round54_cache import _mistral, _state
+
+    pytree = torch.utils._pytree
+    pytree.register_pytree_node(_Pair, lambda p: ([p.a, p.b], None), lambda c, _ctx: _Pair(*c))
+    try:
+        m = _PrefillWithPair(_mistral(sliding_window=4))
+        e = copy.deepcopy(m)
+        prefill = compile(m, (_ids(0),), cuda_graph=False)
+        out = prefill(_ids(1))
+        with torch.no_grad():
+            ref = e(_ids(1))
+        assert torch.equal(out["logits"], ref["logits"]) and torch.equal(out["pair"].b, ref["pair"].b)
+        assert _state(out["cache"]) == _state(ref["cache"]) and _state(out["cache"])[0][1] == 6
+    finally:
+        pytree._deregister_pytree_node(_Pair)

@@ -55,12 +55,33 @@ def output_caches(torch: Any, out: Any) -> list[tuple[tuple, Any]]:
         return [((), out)]
     if "transformers" not in sys.modules:
         return []
+    from memplan.importers.torch.common import transformers_cache_registered
+
+    transformers_cache_registered(torch)
     pytree = torch.utils._pytree
     try:
         pairs, _spec = pytree.tree_flatten_with_path(out, is_leaf=is_dynamic_cache_class)
-    except (ValueError, TypeError, RuntimeError):
-        return []
+    except (ValueError, TypeError, RuntimeError):   # (a node without keys: dicts, lists, tuples walked by hand)
+        return _walk(pytree, out, (), 0)
     return [(tuple(path), leaf) for path, leaf in pairs if is_dynamic_cache_class(leaf)]
+
+
+def _walk(pytree: Any, out: Any, path: tuple, depth: int) -> list[tuple[tuple, Any]]:
+    """``output_caches`` through dicts (a ``ModelOutput`` among them), lists, tuples and ``EncoderDecoderCache``s
+    alone, for an output holding a node torch cannot name the children of."""
+    if is_dynamic_cache_class(out):
+        return [(path, out)]
+    if depth > 8:
+        return []
+    if isinstance(out, dict):
+        items = [(pytree.MappingKey(k), v) for k, v in out.items()]
+    elif isinstance(out, (list, tuple)):
+        items = [(pytree.SequenceKey(k), v) for k, v in enumerate(out)]
+    elif is_encoder_decoder_cache(out):
+        items = [(pytree.GetAttrKey(a), getattr(out, a)) for a in ("self_attention_cache", "cross_attention_cache")]
+    else:
+        return []
+    return [c for key, v in items for c in _walk(pytree, v, (*path, key), depth + 1)]
 
 
 def at_path(out: Any, path: tuple) -> Any:
