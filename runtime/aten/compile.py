@@ -408,9 +408,9 @@ class CompiledModule:
 def _adopt_caches(given: dict[str, Any], caches: tuple, out: Any) -> Any:
     """``out`` with each of the call's ``DynamicCache`` (or ``EncoderDecoderCache``) arguments that eager's ``forward``
     grows and returns as itself (``Program.returned_caches``) grown as eager's: the program's cache's state put into
-    the caller's object (``ambient.adopt_cache``), which then stands in the output where eager's does. Why: a decode step's
-    ``past_key_values`` was refused before (round 53b: eager's ``out.past_key_values is cache``, longer by the new
-    tokens; a compiled call that left the caller's cache as passed would be a silently other state). ``given``: the
+    the caller's object (``ambient.adopt_cache``), which then stands in the output where eager's does. Why: a decode
+    step's ``past_key_values`` was refused before (round 53b: eager's ``out.past_key_values is cache``, longer by the
+    new tokens; a compiled call that left the caller's cache as passed would be a silently other state). ``given``: the
     call's arguments by name."""
     for name, path in caches:
         caller = given.get(name)
