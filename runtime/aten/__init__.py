@@ -12,6 +12,7 @@ Modules, one job each:
 - ``streams``: torch streams and events, fork/join, CUDA graph capture and replay;
 - ``executor``: a call: inputs in, launches, outputs out, stats;
 - ``compile``: the public ``compile()`` API;
+- ``per_count``: ``compile_per_count()``, a program per sliding-window cache count, compiled at its first call;
 - ``bench``: ``python -m runtime.aten.bench``.
 
 ``from runtime.aten import compile`` is the entry point.
@@ -20,5 +21,6 @@ Modules, one job each:
 from __future__ import annotations
 
 from .compile import CompiledModule, compile  # noqa: A004
+from .per_count import compile_per_count
 
-__all__ = ["CompiledModule", "compile"]
+__all__ = ["CompiledModule", "compile", "compile_per_count"]

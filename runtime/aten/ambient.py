@@ -1086,21 +1086,48 @@ def window_inputs(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> 
     Why: the cache's pytree (transformers' registration) holds each layer's keys and values alone, and its
     unflattening rebuilds a sliding layer counting the keys' length; past a full window (Mistral's 4, 6 tokens seen:
     3 kept) the export's ``forward`` then ran at position 3 where eager's runs at 6 (its RoPE positions, its mask's
-    offset). Round 54 refused such a cache at compile; the count is a Python int, which the export specializes."""
+    offset). Round 54 refused such a cache at compile; the count is a Python int, which the export specializes.
+    A cache inside a container the flattening takes (a dict, a list, an ``EncoderDecoderCache``) is named by its path
+    (``call_caches``; round 56: it was neither set nor checked, and a call counting otherwise ran silently)."""
     out = []
-    for name, value in _argument_names(module, args, kwargs or {}):
+    for path, value in call_caches(torch, module, args, kwargs).items():
         if _is_dynamic_cache(value):
             layers = tuple((k, int(x.cumulative_length), _held(torch, x)) for k, x in enumerate(value.layers)
                            if type(x).__name__ == "DynamicSlidingWindowLayer")
             if layers:
-                out.append((name, layers))
+                out.append((path, layers))
     return tuple(out)
 
 
+def call_caches(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> dict[str, Any]:
+    """{path: cache} of each transformers ``DynamicCache`` among a call's arguments, at any container path the
+    program's flattening takes (``cache_paths.nested_caches``: ``past_key_values``, ``state['cache']``,
+    ``cache.self_attention_cache``)."""
+    from .cache_paths import nested_caches
+
+    return {path: cache for name, value in _argument_names(module, args, kwargs or {})
+            for path, cache in nested_caches(torch, name, value)}
+
+
+def window_refusal(torch: Any, module: Any, args: tuple, kwargs: dict | None, windows: tuple) -> str | None:
+    """Why a call cannot run the program exported with sliding-window caches counting ``windows``
+    (``window_inputs``): the first cache, at any path, whose count differs (``window_mismatch``); None where none
+    does. A path the call lacks is another structure, which the call's flattening refuses."""
+    if not windows:
+        return None
+    found = call_caches(torch, module, args, kwargs)
+    for path, layers in windows:
+        why = window_mismatch(torch, path, found.get(path), layers)
+        if why is not None:
+            return why
+    return None
+
+
 def dense_cache_examples(torch: Any, args: tuple, kwargs: dict | None) -> tuple[tuple, dict | None]:
-    """``args`` and ``kwargs`` with each transformers ``DynamicCache`` argument whose keys or values are not
-    contiguous replaced by a copy (its layers copied, their count kept) holding contiguous copies of them; the same
-    objects where none is.
+    """``args`` and ``kwargs`` with each transformers ``DynamicCache`` whose keys or values are not contiguous, an
+    argument or inside one (a dict's, an ``EncoderDecoderCache``'s: ``cache_paths.nested_caches``), replaced by a
+    copy (its layers copied, their count kept) holding contiguous copies of them, the containers around it rebuilt
+    by their flattening; the same objects where none is.
 
     Why: the cache's unflattening (``DynamicCache(ddp_cache_data)``, whose ``update`` is a ``cat`` onto an empty
     tensor) gives the export's ``forward`` contiguous tensors, so the program records its cache inputs contiguous;
@@ -1109,10 +1136,15 @@ def dense_cache_examples(torch: Any, args: tuple, kwargs: dict | None) -> tuple[
     are the same; a call's strided cache is copied into the program's slots as any input laid out otherwise."""
     import copy as copying
 
+    from .cache_paths import is_dynamic_cache_class, nested_caches
+
+    def strided(value: Any) -> bool:
+        return _is_dynamic_cache(value) and any(
+            isinstance(t, torch.Tensor) and not t.is_contiguous()
+            for x in value.layers for t in (getattr(x, "keys", None), getattr(x, "values", None)))
+
     def dense(value: Any) -> Any:
-        if not _is_dynamic_cache(value) or all(
-                not isinstance(t, torch.Tensor) or t.is_contiguous()
-                for x in value.layers for t in (getattr(x, "keys", None), getattr(x, "values", None))):
+        if not strided(value):
             return value
         new = copying.copy(value)
         new.layers = [copying.copy(x) for x in value.layers]
@@ -1123,7 +1155,16 @@ def dense_cache_examples(torch: Any, args: tuple, kwargs: dict | None) -> tuple[
                     setattr(x, attr, t.contiguous())
         return new
 
-    return tuple(dense(a) for a in args), None if kwargs is None else {k: dense(v) for k, v in kwargs.items()}
+    def dense_in(value: Any) -> Any:
+        if not any(strided(c) for _p, c in nested_caches(torch, "", value)):
+            return value
+        if is_dynamic_cache_class(value):
+            return dense(value)
+        return torch.utils._pytree.tree_map(lambda x: dense(x) if is_dynamic_cache_class(x) else x, value,
+                                            is_leaf=is_dynamic_cache_class)
+
+    return (tuple(dense_in(a) for a in args),
+            None if kwargs is None else {k: dense_in(v) for k, v in kwargs.items()})
 
 
 def set_window_counts(torch: Any, module: Any, args: tuple, kwargs: dict, windows: tuple) -> None:
@@ -1134,7 +1175,7 @@ def set_window_counts(torch: Any, module: Any, args: tuple, kwargs: dict, window
 
     if not windows:
         return
-    given = dict(_argument_names(module, args, kwargs))
+    given = call_caches(torch, module, args, kwargs)
     for name, layers in windows:
         cache = given.get(name)
         for k, seen, held in layers:
@@ -1165,8 +1206,9 @@ def window_mismatch(torch: Any, name: str, value: Any, layers: tuple) -> str | N
                 f"(sliding_window={layer.sliding_window}) {state}, where the program was exported from one that had "
                 f"seen {seen} tokens and kept {held}: the count is a Python int torch.export specializes (the step's "
                 "positions, its mask's window offset), so the program would run at the export's positions, not "
-                "eager's; compile a step with a cache of this count as its example (one program per count), or pass "
-                "a static cache's tensors written in place")
+                "eager's; compile a step with a cache of this count as its example (one program per count; "
+                "runtime.aten.compile_per_count compiles one at each new count), or pass a static cache's tensors "
+                "written in place")
     return None
 
 
@@ -1182,43 +1224,45 @@ def check_cache_layers(torch: Any, module: Any, args: tuple, kwargs: dict | None
     a slice of the step's ``cat``) or "forward changes its argument in place", neither of which said why."""
     from .errors import AtenExecutorError
 
-    for name, value in _argument_names(module, args, kwargs or {}):
+    for name, value in call_caches(torch, module, args, kwargs).items():
         why = cache_refusal(torch, name, value)
         if why is not None:
             raise AtenExecutorError(why)
 
 
-def window_counts(out: Any, path: tuple = (), depth: int = 0) -> list[tuple[tuple, tuple]]:
-    """(path in ``out``, ((layer index, tokens seen, window size), ...)) of each transformers ``DynamicCache`` in
-    ``out`` (through dicts, a ``ModelOutput`` among them, lists and tuples) with ``DynamicSlidingWindowLayer``s, as the
-    export's ``forward`` left them (``put_window_counts`` sets them on each call's output).
+def window_counts(torch: Any, out: Any) -> list[tuple[tuple, tuple]]:
+    """(key path in ``out``, ((layer index, tokens seen, window size), ...)) of each transformers ``DynamicCache`` in
+    ``out`` (at any container path its flattening takes: dicts, a ``ModelOutput`` among them, lists, tuples, an
+    ``EncoderDecoderCache``: ``cache_paths.output_caches``) with ``DynamicSlidingWindowLayer``s, as the export's
+    ``forward`` left them (``put_window_counts`` sets them on each call's output).
 
     Why: the program's output cache is rebuilt by transformers' unflattening from its keys and values alone, which
     takes a sliding layer's ``cumulative_length`` from the keys' length and its ``sliding_window`` as a 1-element
     tensor; past a full window the keys hold the last ``window - 1`` tokens, so the count was wrong (round 54: a tiny
     Mistral's prefill of 6 tokens with ``sliding_window=4`` returned a cache counting 3 where eager's counts 6, and an
-    eager decode step given it returned logits 1.3e-3 off, no error). A prefill's counts follow from the program's
-    fixed shapes: the export's are every call's."""
-    cls = type(out)
-    if cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils":
-        counts = tuple((k, int(x.cumulative_length), int(x.sliding_window)) for k, x in enumerate(out.layers)
+    eager decode step given it returned logits 1.3e-3 off, no error; round 56: an ``EncoderDecoderCache``'s
+    self-attention cache, which round 54's walk through dicts, lists and tuples alone never reached). A prefill's
+    counts follow from the program's fixed shapes: the export's are every call's."""
+    from .cache_paths import output_caches
+
+    out_counts = []
+    for path, cache in output_caches(torch, out):
+        counts = tuple((k, int(x.cumulative_length), int(x.sliding_window)) for k, x in enumerate(cache.layers)
                        if getattr(x, "is_sliding", False) and isinstance(getattr(x, "cumulative_length", None), int)
                        and isinstance(getattr(x, "sliding_window", None), int))
-        return [(path, counts)] if counts else []
-    if depth > 8:
-        return []
-    items = (out.items() if isinstance(out, dict) else enumerate(out) if type(out) in (list, tuple) else ())
-    return [c for k, v in items for c in window_counts(v, (*path, k), depth + 1)]
+        if counts:
+            out_counts.append((path, counts))
+    return out_counts
 
 
 def put_window_counts(torch: Any, out: Any, counts: tuple) -> None:
     """Set each sliding-window layer of the ``DynamicCache``s in a call's output ``out`` as the export's ``forward``
     left it (``window_counts``): its token count, its window as an int and the window's tensor as
     ``DynamicSlidingWindowLayer.__init__`` makes it (on the keys' device)."""
+    from .cache_paths import at_path
+
     for path, layers in counts:
-        cache = out
-        for k in path:
-            cache = cache[k]
+        cache = at_path(out, path)
         for k, seen, window in layers:
             layer = cache.layers[k]
             layer.cumulative_length, layer.sliding_window = seen, window
@@ -1234,17 +1278,23 @@ def check_unwatched_caches(module: Any, args: tuple, kwargs: dict | None, how: s
     program's grown tensors into the caller's cache only where the watched export saw ``forward`` return it
     (``returned_caches``). Unwatched, the call returned a new cache and left the caller's as passed (round 54: a
     strict export of a tiny Llama's decode step, the caller's cache still 6 tokens long where eager's was 7, no
-    error)."""
+    error). A ``DynamicCache`` inside a container (``state['cache']``: ``call_caches``) too (round 56: it was not;
+    unwatched, its sliding layers' counts are neither set at the export nor checked at the calls)."""
+    import torch
+
     from .errors import AtenExecutorError
 
-    for name, value in _argument_names(module, args, kwargs or {}):
+    named = _argument_names(module, args, kwargs or {})
+    nested = list(call_caches(torch, module, args, kwargs).items())
+    for name, value in named + nested:
         cls = type(value)
         if cls.__module__ == "transformers.cache_utils" and cls.__name__ in ("DynamicCache", "EncoderDecoderCache"):
             raise AtenExecutorError(
                 f"argument {name!r} is a transformers {cls.__name__} and this program is {how}, whose forward no "
                 "watch ran: whether forward grows the cache passed in (as a decode step does, returning it) cannot "
-                "be told, and the compiled call would leave the caller's cache as passed where eager grows it; "
-                "compile without strict=True or exported= (the watched export grows the caller's cache as eager)")
+                "be told, nor its sliding windows' counts set, and the compiled call would leave the caller's cache "
+                "as passed where eager grows it; compile without strict=True or exported= (the watched export grows "
+                "the caller's cache as eager)")
 
 
 def unwatched_window_refusal(torch: Any, spec: Any, outputs: list, how: str) -> str | None:
@@ -1307,10 +1357,23 @@ def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple |
     return None
 
 
+def _is_adoptable(value: Any) -> bool:
+    """A cache the compiled call can grow as eager's: a ``DynamicCache`` of plain layers (``_is_dynamic_cache``), or
+    transformers' ``EncoderDecoderCache`` of two such (T5's, BART's, T5Gemma's decode step: its self-attention cache
+    grows, its cross-attention cache is filled at the first step)."""
+    from .cache_paths import is_encoder_decoder_cache
+
+    if is_encoder_decoder_cache(value):
+        return (_is_dynamic_cache(getattr(value, "self_attention_cache", None))
+                and _is_dynamic_cache(getattr(value, "cross_attention_cache", None)))
+    return _is_dynamic_cache(value)
+
+
 def returned_caches(given: dict[str, Any], changed: list[tuple[str, str]], out: Any) -> list[tuple[str, tuple]]:
-    """(name, path in ``out``) of each changed argument that is a transformers ``DynamicCache`` and that ``forward``
-    returns as itself: a decode step's ``past_key_values``, grown by ``DynamicLayer.update`` (its tensors replaced
-    with longer ones) and returned as the output's ``past_key_values``.
+    """(name, path in ``out``) of each changed argument that is a transformers ``DynamicCache`` (or an
+    ``EncoderDecoderCache`` of two: ``_is_adoptable``) and that ``forward`` returns as itself: a decode step's
+    ``past_key_values``, grown by ``DynamicLayer.update`` (its tensors replaced with longer ones) and returned as the
+    output's ``past_key_values``.
 
     Why: such a change is no silent loss where the compiled call writes it back: the program's output holds the
     grown cache's tensors (the importer flattens ``DynamicCache``), so the call puts them into the caller's object
@@ -1319,7 +1382,7 @@ def returned_caches(given: dict[str, Any], changed: list[tuple[str, str]], out: 
     out_paths = []
     for name, _what in changed:
         value = given.get(name)
-        if _is_dynamic_cache(value):
+        if _is_adoptable(value):
             path = _path_of(out, value)
             if path is not None:
                 out_paths.append((name, path))
@@ -1327,37 +1390,92 @@ def returned_caches(given: dict[str, Any], changed: list[tuple[str, str]], out: 
 
 
 #: the refusal of a cache argument the compiled call cannot grow as eager's ``update`` does
-CACHE_NOT_ADOPTED = ("the cache passed in is not a DynamicCache of plain DynamicLayers laid out as the export's (its "
-                     "class, its layers' kinds or their count differ): the compiled call cannot grow it as eager's "
-                     "forward would; compile with a cache of this structure")
+CACHE_NOT_ADOPTED = ("the cache passed in is not a DynamicCache of plain DynamicLayers (or an EncoderDecoderCache of "
+                     "two) laid out as the export's (its class, its layers' kinds or their count differ): the "
+                     "compiled call cannot grow it as eager's forward would; compile with a cache of this structure")
 
 
 def check_adoptable(torch: Any, name: str, caller: Any) -> None:
     """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow
-    (``cache_refusal``): nothing of the call's (the caller's cache, the module's state) is changed then."""
+    (``cache_refusal``, of each ``DynamicCache`` an ``EncoderDecoderCache`` holds too, named by its path): nothing of
+    the call's (the caller's cache, the module's state) is changed then."""
+    from .cache_paths import nested_caches
     from .errors import AtenExecutorError
 
-    if caller is not None and not _is_dynamic_cache(caller):
+    if caller is None:
+        return
+    if not _is_adoptable(caller):
         raise AtenExecutorError(CACHE_NOT_ADOPTED)
-    why = cache_refusal(torch, name, caller) if caller is not None else None
+    for path, cache in nested_caches(torch, name, caller):
+        why = cache_refusal(torch, path, cache)
+        if why is not None:
+            raise AtenExecutorError(why)
+    why = cross_flags_refusal(name, caller)
     if why is not None:
         raise AtenExecutorError(why)
+
+
+def cross_flags_refusal(name: str, cache: Any) -> str | None:
+    """Why an ``EncoderDecoderCache`` argument ``name`` cannot be stepped by the program (None where it can): its
+    ``is_updated`` flags are not the ones its unflattening rebuilds (a layer flagged exactly where its
+    cross-attention cache holds keys), named with the layer.
+
+    Why: the flags are no part of the cache's flattening; the export's ``forward`` was given the rebuilt ones, so
+    the program took each cross-attention layer's branch from them (reuse the cached encoder keys, or compute and
+    append them). Eager takes it from the caller's flags: a cache flagged otherwise (a layer holding keys flagged
+    False) would have eager append the encoder's keys again where the program reuses them."""
+    from .cache_paths import is_encoder_decoder_cache
+
+    if not is_encoder_decoder_cache(cache):
+        return None
+    cross = cache.cross_attention_cache
+    rebuilt = {k: bool(cross.get_seq_length(k) > 0) for k in range(len(cross))}
+    if dict(cache.is_updated) == rebuilt:
+        return None
+    k = next((k for k in sorted(set(rebuilt) | set(cache.is_updated), key=str)
+              if cache.is_updated.get(k) != rebuilt.get(k)), None)
+    return (f"argument {name!r} is an EncoderDecoderCache whose is_updated flag of layer {k} is "
+            f"{cache.is_updated.get(k)!r} where its cross-attention cache {'holds' if rebuilt.get(k) else 'lacks'} "
+            "keys: the flags are no part of the cache's flattening, so the program took each cross-attention layer's "
+            "branch from flags rebuilt from the keys (set exactly where a layer holds some), and eager's would take "
+            "another; pass a cache whose flags are its keys' (as transformers' steps leave them)")
+
+
+def _pairs(caller: Any, new: Any) -> list[tuple[Any, Any]] | None:
+    """(caller's, program's) ``DynamicCache`` pairs ``adopt_cache`` grows, or None where the two are not one cache
+    structure (another class, another layer kind, fewer layers in the program's)."""
+    from .cache_paths import is_encoder_decoder_cache
+
+    if not _is_adoptable(caller) or type(caller) is not type(new) or not _is_adoptable(new):
+        return None
+    pairs = ([(caller.self_attention_cache, new.self_attention_cache),
+              (caller.cross_attention_cache, new.cross_attention_cache)] if is_encoder_decoder_cache(caller)
+             else [(caller, new)])
+    for mine, theirs in pairs:
+        if len(theirs.layers) < len(mine.layers) or any(type(a) is not type(b)
+                                                        for a, b in zip(mine.layers, theirs.layers)):
+            return None
+    return pairs
 
 
 def adopt_cache(caller: Any, new: Any) -> None:
     """Put the program's grown ``DynamicCache`` ``new`` into the caller's ``caller`` as eager's ``update`` leaves it:
     each layer object keeps its identity and takes ``new``'s layer's state (its tensors, its initialized flag); layers
-    ``new`` has beyond the caller's (an empty cache passed in) are appended. Refused where the layers' kinds differ
-    (not one cache structure: nothing is changed then)."""
+    ``new`` has beyond the caller's (an empty cache passed in) are appended. An ``EncoderDecoderCache``: both of its
+    caches so, and its ``is_updated`` flags (which cross-attention layers hold the encoder's keys) as the program's
+    rebuilt cache counts them, each flag set on the caller's dict, as eager's layers set theirs. Refused where the
+    layers' kinds differ (not one cache structure: nothing is changed then)."""
     from .errors import AtenExecutorError
 
-    mine, theirs = caller.layers, new.layers
-    if (not _is_dynamic_cache(caller) or not _is_dynamic_cache(new) or len(theirs) < len(mine)
-            or any(type(a) is not type(b) for a, b in zip(mine, theirs))):
+    pairs = _pairs(caller, new)
+    if pairs is None:
         raise AtenExecutorError(CACHE_NOT_ADOPTED)
-    for a, b in zip(mine, theirs):
-        vars(a).update(vars(b))
-    mine.extend(theirs[len(mine):])
+    for mine, theirs in pairs:
+        for a, b in zip(mine.layers, theirs.layers):
+            vars(a).update(vars(b))
+        mine.layers.extend(theirs.layers[len(mine.layers):])
+    if len(pairs) == 2:
+        caller.is_updated.update(new.is_updated)
 
 
 def _spec_text(spec: Any, limit: int = 120) -> str:
@@ -1434,7 +1552,7 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
         out = real(module, *args, **kwargs)
         state.inputs = input_changes(torch, given)
         state.returned_caches = returned_caches(dict((n, v) for n, v, *_ in given), state.inputs, out)
-        state.cache_counts = window_counts(out)
+        state.cache_counts = window_counts(torch, out)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)
         after = dict(process_settings(torch))

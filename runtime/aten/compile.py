@@ -184,10 +184,10 @@ class CompiledModule:
             caches = dict(ambient._argument_names(self.guard.root, args, kwargs))
             for name, _path in self.program.returned_caches:
                 ambient.check_adoptable(torch, name, caches.get(name))
-            for name, layers in self.program.window_inputs:   # (the counts the export specialized on)
-                why = ambient.window_mismatch(torch, name, caches.get(name), layers)
-                if why is not None:
-                    raise AtenExecutorError(why)
+            # (the counts the export specialized on, of caches at any path: ``state['cache']``)
+            why = ambient.window_refusal(torch, self.guard.root, args, kwargs, self.program.window_inputs)
+            if why is not None:
+                raise AtenExecutorError(why)
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
@@ -406,11 +406,11 @@ class CompiledModule:
 
 
 def _adopt_caches(given: dict[str, Any], caches: tuple, out: Any) -> Any:
-    """``out`` with each of the call's ``DynamicCache`` arguments that eager's ``forward`` grows and returns as itself
-    (``Program.returned_caches``) grown as eager's: the program's cache's state put into the caller's object
-    (``ambient.adopt_cache``), which then stands in the output where eager's does. Why: a decode step's
-    ``past_key_values`` was refused before (round 53b: eager's ``out.past_key_values is cache``, longer by the new
-    tokens; a compiled call that left the caller's cache as passed would be a silently other state). ``given``: the
+    """``out`` with each of the call's ``DynamicCache`` (or ``EncoderDecoderCache``) arguments that eager's ``forward``
+    grows and returns as itself (``Program.returned_caches``) grown as eager's: the program's cache's state put into
+    the caller's object (``ambient.adopt_cache``), which then stands in the output where eager's does. Why: a decode
+    step's ``past_key_values`` was refused before (round 53b: eager's ``out.past_key_values is cache``, longer by the
+    new tokens; a compiled call that left the caller's cache as passed would be a silently other state). ``given``: the
     call's arguments by name."""
     for name, path in caches:
         caller = given.get(name)

@@ -154,17 +154,19 @@ class Program:
     #: whether ``fast_calls`` was recorded (a module's ``forward`` ran in the export): where not, ``compile`` takes every
     #: such layer of the module as one eager may run fused (``fastpath.unrecorded``)
     fast_recorded: bool = False
-    #: (argument's name, path of it in the output) of each transformers ``DynamicCache`` argument that ``forward``
-    #: grows in place and returns as itself (a decode step's ``past_key_values``): the compiled call writes the
-    #: program's cache into the caller's object and returns that object (``ambient.adopt_cache``)
+    #: (argument's name, path of it in the output) of each transformers ``DynamicCache`` (or ``EncoderDecoderCache``)
+    #: argument that ``forward`` grows in place and returns as itself (a decode step's cache): the compiled call writes
+    #: the program's cache into the caller's object and returns that object (``ambient.adopt_cache``)
     returned_caches: tuple[tuple[str, tuple], ...] = ()
-    #: (path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
-    #: layers that ``forward`` returns (a prefill's): the compiled call sets them on its output as the export's
-    #: ``forward`` left them (``ambient.window_counts``; the cache's unflattening takes the count from the keys' length)
+    #: (key path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
+    #: layers that ``forward`` returns (a prefill's, an ``EncoderDecoderCache``'s too): the compiled call sets them on
+    #: its output as the export's ``forward`` left them (``ambient.window_counts``; the cache's unflattening takes the
+    #: count from the keys' length)
     cache_counts: tuple[tuple[tuple, tuple], ...] = ()
-    #: (argument's name, ((layer index, tokens seen, tokens held), ...)) of each ``DynamicCache`` argument with
-    #: sliding-window layers, as the example's counted them (``ambient.window_inputs``): the export's cache was set to
-    #: count so, and a call's cache that counts otherwise is refused (``ambient.window_mismatch``)
+    #: (argument's path, ((layer index, tokens seen, tokens held), ...)) of each ``DynamicCache`` in the arguments
+    #: (``past_key_values``, ``state['cache']``, ``cache.self_attention_cache``: ``ambient.call_caches``) with sliding-
+    #: window layers, as the example's counted them (``ambient.window_inputs``): the export's cache was set to count so,
+    #: and a call's cache that counts otherwise is refused (``ambient.window_mismatch``)
     window_inputs: tuple[tuple[str, tuple], ...] = ()
 
     @property
