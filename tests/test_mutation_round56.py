@@ -167,7 +167,7 @@ def test_a_ctrl_c_before_the_search_fits_anything_is_the_callers_stop(monkeypatc
         raise KeyboardInterrupt
 
     monkeypatch.setattr(search._Minimiser, "try_capacity", interrupted)
-    monkeypatch.setattr(search._Minimiser, "open", interrupted)
+    monkeypatch.setattr(search._Minimiser, "shot", interrupted)
     p = _random_intervals(3, 120, long=True)
     assert solve(p, "size").arena > p.lower_bound == 16_424   # (the start is above the capacity: nothing fits yet)
     capped = _random_intervals(3, 120, long=True, capacity=p.lower_bound)
