@@ -452,20 +452,22 @@ def add_note(exc: BaseException, note: str) -> None:
         exc.__notes__ = [*getattr(exc, "__notes__", ()), note]   # type: ignore[attr-defined]
 
 
-def callable_with(fn: Any, n: int) -> bool:
-    """Whether ``fn`` is callable with ``n`` positional arguments, as far as its signature tells (a callable whose
-    signature cannot be read, a builtin's or a C extension's, counts as able: it is called and answers itself). Why:
-    a progress callback is first called deep inside a solve or an import, and ``progress=lambda: None`` failed
-    there, seconds or minutes in, with a TypeError from the call."""
-    if not callable(fn):
-        return False
+_ARGUMENTS = {1: "one argument", 2: "two arguments"}
+
+
+def uncallable_with(fn: Any, n: int) -> str | None:
+    """Why the callable ``fn`` cannot be called with ``n`` (1 or 2) positional arguments, as far as its signature
+    tells, naming it; None where it can (a callable whose signature cannot be read, a builtin's or a C extension's,
+    counts as able: it is called and answers itself). Why: a progress callback is first called deep inside a solve
+    or an import, and ``progress=lambda: None`` failed there, seconds or minutes in, with a TypeError from the call."""
     try:
         inspect.signature(fn).bind(*([None] * n))
     except TypeError:   # the signature does not take n positional arguments
-        return False
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        return f"{short_repr(name)} cannot be called with {_ARGUMENTS.get(n, f'{n} arguments')}"
     except Exception:   # (ValueError: no signature; anything a hostile __signature__ raises)
-        return True
-    return True
+        return None
+    return None
 
 
 def report_progress(progress: Callable[..., Any], *args: Any, caller: str) -> None:

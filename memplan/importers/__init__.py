@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ..errors import GraphError, callable_with, short_repr
+from ..errors import GraphError, uncallable_with
 from ..graph import MAX_COST_US, Graph
 from ..ops import roofline_us
 
@@ -35,10 +35,9 @@ def check_progress(progress: object, who: str) -> None:
     after the model is loaded and exported (a ``TypeError`` from deep inside, minutes later)."""
     if progress is not None and not callable(progress):
         raise GraphError(f"{who}: progress must be a callable (done, total) or None, not {type(progress).__name__}")
-    if progress is not None and not callable_with(progress, 2):   # (a one-argument one: a TypeError after the load)
-        name = getattr(progress, "__qualname__", None) or type(progress).__name__
-        raise GraphError(f"{who}: progress must be a callable (done, total) or None: {short_repr(name)} cannot be "
-                         "called with two arguments")
+    why = uncallable_with(progress, 2) if progress is not None else None
+    if why:   # (a one-argument one: a TypeError after the load)
+        raise GraphError(f"{who}: progress must be a callable (done, total) or None: {why}")
 
 __all__ = ["Progress", "node_cost", "tty_progress", "import_onnx", "from_torch"]
 

@@ -166,6 +166,12 @@ def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
     return out
 
 
+def pool_rank(makespan_us: float, s: Schedule) -> tuple[float, int, int]:
+    """A candidate's place in ``candidate_pool``'s order (before its arrival among equals): fastest first, then fewer
+    events, then fewer streams; one key for the pool and for ``without_forks``, which places the serial order in it."""
+    return round(makespan_us, 6), len(s.events), s.num_streams
+
+
 def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, *, forks: bool = True,
                    fewer: list[tuple[str, Schedule, float]] | None = None) -> list[Reduced]:
     """Every schedule worth trying, fastest first (ties: fewer events, fewer streams).
@@ -187,7 +193,7 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, 
         seen.add(key)
         if ms is None or math.isnan(ms):  # simulated only when kept
             ms = schedule_makespan(graph, s, opt.cost, opt.event_us)
-        pool.append(((round(ms, 6), len(s.events), s.num_streams, len(pool)), Reduced(s, ms, given_back, total, name)))
+        pool.append(((*pool_rank(ms, s), len(pool)), Reduced(s, ms, given_back, total, name)))
 
     for c in opt.pool:
         add(c.schedule, c.makespan_us, 0, 0, c.name)
@@ -501,6 +507,6 @@ def without_forks(graph: Graph, opt: Optimized, pool: tuple[Reduced, ...]) -> tu
     if any(r.schedule.order == serial.order and r.schedule.streams == serial.streams for r in own):
         return tuple(own)
     ms = schedule_makespan(graph, serial, opt.cost, opt.event_us)
-    key = (round(ms, 6), 0, serial.num_streams)
-    at = sum(1 for r in own if (round(r.makespan_us, 6), len(r.schedule.events), r.schedule.num_streams) <= key)
+    key = pool_rank(ms, serial)
+    at = sum(1 for r in own if pool_rank(r.makespan_us, r.schedule) <= key)
     return tuple(own[:at]) + (Reduced(serial, ms, 0, 0, "serial"),) + tuple(own[at:])

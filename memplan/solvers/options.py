@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import SolverError, as_int, callable_with, named_fields, plain_int
+from ..errors import SolverError, as_int, named_fields, plain_int, uncallable_with
 from ..errors import short_repr as _short
 from ..problem import Solution
 
@@ -177,10 +177,9 @@ class SolveOptions:
                 raise SolverError(f"{name} must be a memplan Solution or None, not {type(start).__name__}")
         if self.progress is not None and not callable(self.progress):   # first called deep in a solve
             raise SolverError(f"progress must be a callable taking one message or None, not {type(self.progress).__name__}")
-        if self.progress is not None and not callable_with(self.progress, 1):   # (lambda: None: a TypeError mid-solve)
-            name = getattr(self.progress, "__qualname__", None) or type(self.progress).__name__
-            raise SolverError(f"progress must be a callable taking one message or None: {_short(name)} cannot be "
-                              "called with one argument")
+        why = uncallable_with(self.progress, 1) if self.progress is not None else None
+        if why:   # (lambda: None: a TypeError mid-solve)
+            raise SolverError(f"progress must be a callable taking one message or None: {why}")
 
     def wall_seconds(self, work_seconds: float) -> float:
         """The wall-clock safety stop for a solve given ``work_seconds`` of work."""

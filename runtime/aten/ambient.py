@@ -42,6 +42,7 @@ from typing import Any
 import memplan as memplan_pkg
 from memplan.importers.torch import subgraphs
 
+from .cache_paths import at_path, is_dynamic_cache_class, is_encoder_decoder_cache, nested_caches, output_caches
 from .settings import SCALARS, plain, same_value
 
 #: the float defaults ``torch.set_default_dtype`` takes: a node whose result dtype differs among them follows it
@@ -1036,8 +1037,7 @@ def _is_dynamic_cache(value: Any) -> bool:
     (``cumulative_length``), which the program's rebuilt cache takes from the keys' length: set on the export's
     cache as the example's (``set_window_counts``), checked at each call (``window_mismatch``) and set from the
     export's after it (``put_window_counts``)."""
-    cls = type(value)
-    return (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"
+    return (is_dynamic_cache_class(value)
             and all(type(x).__name__ in ("DynamicLayer", "DynamicSlidingWindowLayer")
                     for x in getattr(value, "layers", [None])))
 
@@ -1055,8 +1055,7 @@ def cache_refusal(torch: Any, name: str, value: Any) -> str | None:
     named with what it carries that the cache's flattening does not. A full window is carried: its count (tokens
     seen, more than the keys hold) is set on the export's cache (``window_inputs``) and checked at each call
     (``window_mismatch``)."""
-    cls = type(value)
-    if not (cls.__name__ == "DynamicCache" and cls.__module__ == "transformers.cache_utils"):
+    if not is_dynamic_cache_class(value):
         return None
     for k, layer in enumerate(getattr(value, "layers", ())):
         kind = type(layer).__name__
@@ -1103,7 +1102,6 @@ def call_caches(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> di
     """{path: cache} of each transformers ``DynamicCache`` among a call's arguments, at any container path the
     program's flattening takes (``cache_paths.nested_caches``: ``past_key_values``, ``state['cache']``,
     ``cache.self_attention_cache``)."""
-    from .cache_paths import nested_caches
 
     return {path: cache for name, value in _argument_names(module, args, kwargs or {})
             for path, cache in nested_caches(torch, name, value)}
@@ -1136,7 +1134,6 @@ def dense_cache_examples(torch: Any, args: tuple, kwargs: dict | None) -> tuple[
     are the same; a call's strided cache is copied into the program's slots as any input laid out otherwise."""
     import copy as copying
 
-    from .cache_paths import is_dynamic_cache_class, nested_caches
 
     def strided(value: Any) -> bool:
         return _is_dynamic_cache(value) and any(
@@ -1243,7 +1240,6 @@ def window_counts(torch: Any, out: Any) -> list[tuple[tuple, tuple]]:
     eager decode step given it returned logits 1.3e-3 off, no error; round 56: an ``EncoderDecoderCache``'s
     self-attention cache, which round 54's walk through dicts, lists and tuples alone never reached). A prefill's
     counts follow from the program's fixed shapes: the export's are every call's."""
-    from .cache_paths import output_caches
 
     out_counts = []
     for path, cache in output_caches(torch, out):
@@ -1259,7 +1255,6 @@ def put_window_counts(torch: Any, out: Any, counts: tuple) -> None:
     """Set each sliding-window layer of the ``DynamicCache``s in a call's output ``out`` as the export's ``forward``
     left it (``window_counts``): its token count, its window as an int and the window's tensor as
     ``DynamicSlidingWindowLayer.__init__`` makes it (on the keys' device)."""
-    from .cache_paths import at_path
 
     for path, layers in counts:
         cache = at_path(out, path)
@@ -1287,10 +1282,9 @@ def check_unwatched_caches(module: Any, args: tuple, kwargs: dict | None, how: s
     named = _argument_names(module, args, kwargs or {})
     nested = list(call_caches(torch, module, args, kwargs).items())
     for name, value in named + nested:
-        cls = type(value)
-        if cls.__module__ == "transformers.cache_utils" and cls.__name__ in ("DynamicCache", "EncoderDecoderCache"):
+        if is_dynamic_cache_class(value) or is_encoder_decoder_cache(value):
             raise AtenExecutorError(
-                f"argument {name!r} is a transformers {cls.__name__} and this program is {how}, whose forward no "
+                f"argument {name!r} is a transformers {type(value).__name__} and this program is {how}, whose forward no "
                 "watch ran: whether forward grows the cache passed in (as a decode step does, returning it) cannot "
                 "be told, nor its sliding windows' counts set, and the compiled call would leave the caller's cache "
                 "as passed where eager grows it; compile without strict=True or exported= (the watched export grows "
@@ -1361,7 +1355,6 @@ def _is_adoptable(value: Any) -> bool:
     """A cache the compiled call can grow as eager's: a ``DynamicCache`` of plain layers (``_is_dynamic_cache``), or
     transformers' ``EncoderDecoderCache`` of two such (T5's, BART's, T5Gemma's decode step: its self-attention cache
     grows, its cross-attention cache is filled at the first step)."""
-    from .cache_paths import is_encoder_decoder_cache
 
     if is_encoder_decoder_cache(value):
         return (_is_dynamic_cache(getattr(value, "self_attention_cache", None))
@@ -1399,7 +1392,6 @@ def check_adoptable(torch: Any, name: str, caller: Any) -> None:
     """Refuse, before the program runs, a call whose cache argument ``adopt_cache`` could not grow
     (``cache_refusal``, of each ``DynamicCache`` an ``EncoderDecoderCache`` holds too, named by its path): nothing of
     the call's (the caller's cache, the module's state) is changed then."""
-    from .cache_paths import nested_caches
     from .errors import AtenExecutorError
 
     if caller is None:
@@ -1424,7 +1416,6 @@ def cross_flags_refusal(name: str, cache: Any) -> str | None:
     the program took each cross-attention layer's branch from them (reuse the cached encoder keys, or compute and
     append them). Eager takes it from the caller's flags: a cache flagged otherwise (a layer holding keys flagged
     False) would have eager append the encoder's keys again where the program reuses them."""
-    from .cache_paths import is_encoder_decoder_cache
 
     if not is_encoder_decoder_cache(cache):
         return None
@@ -1444,7 +1435,6 @@ def cross_flags_refusal(name: str, cache: Any) -> str | None:
 def _pairs(caller: Any, new: Any) -> list[tuple[Any, Any]] | None:
     """(caller's, program's) ``DynamicCache`` pairs ``adopt_cache`` grows, or None where the two are not one cache
     structure (another class, another layer kind, fewer layers in the program's)."""
-    from .cache_paths import is_encoder_decoder_cache
 
     if not _is_adoptable(caller) or type(caller) is not type(new) or not _is_adoptable(new):
         return None
