@@ -11,7 +11,8 @@ from memplan.problem import BufferProblem
 from memplan.solvers import Objective, SolveOptions, search, solve
 from memplan.solvers.named import default_plan
 
-DATA = os.environ.get("MINIMALLOC", "/work/shared/data/minimalloc/challenging")
+#: the bundled problems (tests/data/minimalloc, as a plain clone has them); MINIMALLOC names another copy
+DATA = os.environ.get("MINIMALLOC", os.path.join(os.path.dirname(__file__), "data", "minimalloc", "challenging"))
 
 
 def _minimalloc(name: str) -> BufferProblem:

@@ -12,7 +12,8 @@ from memplan.problem import BufferProblem, interval_lower_bound
 from memplan.solvers import SearchParams, SolveOptions, solve
 from memplan.solvers.search_tree import PackingSearch
 
-DATA = os.environ.get("MINIMALLOC", "/work/shared/data/minimalloc/challenging")
+#: the bundled problems (tests/data/minimalloc, as a plain clone has them); MINIMALLOC names another copy
+DATA = os.environ.get("MINIMALLOC", os.path.join(os.path.dirname(__file__), "data", "minimalloc", "challenging"))
 
 
 def _minimalloc(name: str) -> BufferProblem:

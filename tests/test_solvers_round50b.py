@@ -1,5 +1,6 @@
 """Round 50b: CP-SAT with many ``workers`` at a short ``time_limit`` stops before any solution; the plan must say
 it kept the heuristic start (``unsolved_components``) and warn, not pass as a CP-SAT plan."""
+import os
 import warnings
 
 import pytest
@@ -12,13 +13,10 @@ from memplan.solvers.options import SolveOptions
 
 pytest.importorskip("ortools")
 
-A = "/work/shared/data/minimalloc/challenging/A.1048576.csv"
+A = os.path.join(os.path.dirname(__file__), "data", "minimalloc", "challenging", "A.1048576.csv")   # (bundled)
 
 
 def _problem():
-    import os
-    if not os.path.exists(A):
-        pytest.skip("minimalloc data not here")
     return mm.read_csv(A).problem()
 
 
