@@ -680,6 +680,8 @@ def _refuse_declared_by_unknown_values(onnx, m2, inferred, facts: dict, source: 
     for n in m2.graph.node:
         if n.domain not in ("", "ai.onnx"):
             continue
+        if n.op_type == "Compress" and n.input and _has_static_shape(inferred, n.input[0]):
+            continue   # (the fold's own refusal names it: one slice of the data per true entry of the condition)
         for k in _shape_inputs(n.op_type, opset):
             v = n.input[k] if k < len(n.input) else ""
             if v and values.get(v) is None and v not in dependent:
@@ -791,6 +793,13 @@ def _densify_sparse_constants(onnx, g2) -> None:
         if dense is not None:
             del n.attribute[:]
             n.attribute.extend([onnx.helper.make_attribute("value", dense)])
+
+
+def _has_static_shape(g, name: str) -> bool:
+    """Whether value ``name`` has a dtype and static shape in graph ``g`` (an inferred one), a graph input's too."""
+    return name in _static_infos(g) or any(
+        vi.name == name and vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
+        and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim) for vi in g.input)
 
 
 def _static_infos(g) -> dict:
