@@ -42,6 +42,7 @@ from typing import Any
 import memplan as memplan_pkg
 from memplan.importers.torch import subgraphs
 
+from . import cache_growth
 from .cache_paths import at_path, is_dynamic_cache_class, is_encoder_decoder_cache, nested_caches, output_caches
 from .settings import SCALARS, plain, same_value
 
@@ -967,6 +968,12 @@ class CallState:
     #: (argument's name, path in the output) of each transformers ``DynamicCache`` argument the call changed and
     #: returned as itself (``returned_caches``)
     returned_caches: list[tuple[str, tuple]] = field(default_factory=list)
+    #: the arguments whose change lies wholly inside the caches they hold (``cache_growth.nested_growth``): the
+    #: caches grown and returned are in ``returned_caches`` by their paths (``state['cache']``)
+    grown_in: list[str] = field(default_factory=list)
+    #: (argument's name, why) of each argument holding a cache ``forward`` grows that the compiled call cannot
+    #: grow as eager's (not returned: ``cache_growth.nested_growth``), named by its path and layer
+    cache_refusals: list[tuple[str, str]] = field(default_factory=list)
     #: (path in the output, ((layer index, tokens seen, window), ...)) of each transformers ``DynamicCache`` the call
     #: returned with sliding-window layers (``window_counts``)
     cache_counts: list[tuple[tuple, tuple]] = field(default_factory=list)
@@ -1539,9 +1546,21 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
         stores = registry_snapshots(torch, module)
         settings = process_settings(torch)
         given = [(name, value, *input_structure(torch, value)) for name, value in _argument_names(module, args, kwargs)]
+        shells = [(name, value, cache_growth.snapshot(torch, name, value)) for name, value, *_ in given
+                  if not _is_adoptable(value)]
         out = real(module, *args, **kwargs)
         state.inputs = input_changes(torch, given)
         state.returned_caches = returned_caches(dict((n, v) for n, v, *_ in given), state.inputs, out)
+        changed = dict(state.inputs)
+        for name, value, shell in shells:
+            found = (cache_growth.nested_growth(torch, name, value, shell, out)
+                     if shell is not None and name in changed else None)
+            if found is not None:
+                state.returned_caches += found[0]
+                if found[1] is None:
+                    state.grown_in.append(name)
+                else:
+                    state.cache_refusals.append((name, found[1]))
         state.cache_counts = window_counts(torch, out)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)

@@ -89,3 +89,42 @@ def at_path(out: Any, path: tuple) -> Any:
     for key in path:
         out = key.get(out)
     return out
+
+
+def is_cache_object(value: Any) -> bool:
+    """A ``DynamicCache`` or an ``EncoderDecoderCache``: a cache the compiled call can grow as eager's (its layers
+    checked by ``ambient._is_adoptable``); where ``cache_shell`` stops."""
+    return is_dynamic_cache_class(value) or is_encoder_decoder_cache(value)
+
+
+def cache_shell(torch: Any, name: str, value: Any) -> tuple[Any, list, list[tuple[str, Any]]]:
+    """(pytree spec, leaves, (path, cache) of each cache) of the argument ``name``, its ``DynamicCache``s and
+    ``EncoderDecoderCache``s taken as leaves (``is_cache_object``): the containers around the caches, compared
+    before and after ``forward``'s call to tell a change inside a nested cache (a decode step's ``update``, which
+    ``ambient.nested_cache_growth`` adopts) from one of the containers (a key set, a cache replaced), which stays
+    refused. Paths are named as ``nested_caches`` names them (``state['cache']``); a node registered without keys
+    names its caches by their place (``name`` (cache k))."""
+    if is_cache_object(value):
+        return None, [value], [(name, value)]
+    if "transformers" not in sys.modules:
+        return None, [value], []
+    from memplan.importers.torch.common import transformers_cache_registered
+
+    transformers_cache_registered(torch)
+    pytree = torch.utils._pytree
+    leaves, spec = pytree.tree_flatten(value, is_leaf=is_cache_object)
+    try:
+        pairs, _spec = pytree.tree_flatten_with_path(value, is_leaf=is_cache_object)
+        caches = [(name + pytree.keystr(path), leaf) for path, leaf in pairs if is_cache_object(leaf)]
+    except (ValueError, TypeError, RuntimeError):   # (a node without ``flatten_with_keys_fn``)
+        caches = [(f"{name} (cache {k})", x) for k, x in enumerate(x for x in leaves if is_cache_object(x))]
+    return spec, leaves, caches
+
+
+def argument_caches(torch: Any, named: list[tuple[str, Any]]) -> dict[str, Any]:
+    """{path: cache} of each ``DynamicCache`` or ``EncoderDecoderCache`` among a call's arguments ``named`` ((name,
+    value) pairs), an argument itself (its name) or inside one (its path: ``cache_shell``), and every argument by its
+    name: where a compiled call finds the caller's caches it grows (``Program.returned_caches``)."""
+    out = {path: cache for name, value in named for path, cache in cache_shell(torch, name, value)[2]}
+    out.update(named)
+    return out

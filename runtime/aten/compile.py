@@ -26,9 +26,11 @@ from memplan.solvers.options import SolveOptions
 
 from . import ambient, fastpath
 from . import guard as module_guard
+from .cache_paths import argument_caches
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
+from .layout import SharedArena
 from .lower import check_lowerable
 from .program import Program, call_leaves, flatten_inputs, load_program
 from .sets import (
@@ -181,7 +183,8 @@ class CompiledModule:
                 raise AtenExecutorError(why)
         caches = None   # (the call's arguments by name, where it passes a cache eager grows: read once)
         if (self.program.returned_caches or self.program.window_inputs) and self.guard is not None:
-            caches = dict(ambient._argument_names(self.guard.root, args, kwargs))
+            caches = argument_caches(torch, ambient._argument_names(self.guard.root, args, kwargs))   # (by name, and
+            # by path those inside containers: ``state['cache']``, as ``Program.returned_caches`` names them)
             for name, _path in self.program.returned_caches:
                 ambient.check_adoptable(torch, name, caches.get(name))
             # (the counts the export specialized on, of caches at any path: ``state['cache']``)
@@ -441,8 +444,8 @@ def _put(out: Any, path: tuple, value: Any) -> Any:
 def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, streams: int | str = "auto",  # noqa: A001
             memory_budget: int | None = None, solver: str = "auto", cuda_graph: bool = True,
             device: Any = None, return_views: bool = False, poison: bool = False, plan: Plan | None = None,
-            verify: bool = True, program: Program | None = None, time_limit: float | None = None
-            ) -> CompiledModule:
+            verify: bool = True, program: Program | None = None, time_limit: float | None = None,
+            shared_arena: SharedArena | None = None) -> CompiledModule:
     """Plan and build ``module(*example_inputs, **kwargs)`` for repeated calls with same-shaped inputs.
 
     ``streams``: "auto" (memplan finds concurrency), an int, or 1 for the serial plan; on a CPU the plan's
@@ -451,7 +454,9 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     ``device`` defaults to the device of the first example input. ``return_views`` returns the arena's
     output views (valid until the next call) instead of copies. ``poison`` fills the arena with NaN bytes
     before every call (for tests). ``plan`` runs a given plan instead of planning (``verify=False`` skips
-    the check, for negative controls only); ``program`` reuses an earlier export. With ``plan``, the planning
+    the check, for negative controls only); ``program`` reuses an earlier export; ``shared_arena`` (a
+    ``layout.SharedArena``, ``compile_per_count``'s) builds the arena on that storage, grown to this plan's arena
+    where shorter, whose lock every call of a program on it must hold. With ``plan``, the planning
     options must agree with it or be left out: ``streams`` (a cap, as for ``memplan.plan``) at least the streams
     its nodes run on, ``memory_budget`` at least its arena, no ``solver`` or ``time_limit`` (``check_given_plan``).
 
@@ -461,7 +466,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     try:
         return _compile(module, example_inputs, kwargs=kwargs, streams=streams, memory_budget=memory_budget,
                         solver=solver, cuda_graph=cuda_graph, device=device, return_views=return_views,
-                        poison=poison, plan=plan, verify=verify, program=program, time_limit=time_limit)
+                        poison=poison, plan=plan, verify=verify, program=program, time_limit=time_limit,
+                        shared_arena=shared_arena)
     except BaseException as exc:
         release_frames(exc)
         raise
@@ -470,7 +476,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
 def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: int | str,
              memory_budget: int | None, solver: str, cuda_graph: bool, device: Any, return_views: bool,
              poison: bool, plan: Plan | None, verify: bool, program: Program | None,
-             time_limit: float | None) -> CompiledModule:
+             time_limit: float | None, shared_arena: SharedArena | None = None) -> CompiledModule:
     """``compile``'s work (its docstring)."""
     import torch
 
@@ -487,6 +493,9 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
         if not isinstance(value, bool):  # verify=None skipped the verifier of a given plan by accident
             raise AtenExecutorError(f"{flag} must be True or False, not {value!r}")
     check_given_plan(plan, streams, memory_budget, solver, time_limit)
+    if shared_arena is not None and not isinstance(shared_arena, SharedArena):
+        raise AtenExecutorError(f"shared_arena must be a runtime.aten.layout.SharedArena, not "
+                                f"{type(shared_arena).__name__}")
     if program is not None and not isinstance(program, Program):
         raise AtenExecutorError(f"program must be a Program from an earlier compile (.program), not "
                                 f"{type(program).__name__}")
@@ -529,7 +538,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     elif verify:   # (the pairing first: verify's own findings on a plan of another module named no module)
         check_plan_for(graph, plan)
         memplan.verify(graph, plan)
-    options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison}
+    options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison,
+               "shared_arena": shared_arena}
     executor = Executor(program, plan, device, **options)
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
     check_container_changes(program)

@@ -57,7 +57,7 @@ class Executor:
     """Runs ``program`` under ``plan`` on ``device`` (one stream and no events on a CPU)."""
 
     def __init__(self, program: Program, plan: Plan, device: Any, *, cuda_graph: bool = False,
-                 return_views: bool = False, poison_arena: bool = False):
+                 return_views: bool = False, poison_arena: bool = False, shared_arena: Any = None):
         import torch
 
         # never inference tensors: an arena made inside ``torch.inference_mode()`` (a compile there, or a rebuild
@@ -66,7 +66,7 @@ class Executor:
         # (no_grad again: leaving inference mode turns grad mode on, and the build tracks no gradients)
         try:
             with torch.inference_mode(False), torch.no_grad():
-                self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena)
+                self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena, shared_arena)
         except BaseException as exc:   # (a refusal keeps no arena alive: its frames' views and this half-built
             self.__dict__.clear()      # executor let go of it)
             release_frames(exc)
@@ -81,7 +81,7 @@ class Executor:
         raise AtenExecutorError(NOT_COPIED.format(what="pickled", thing="compiled module's executor"))
 
     def _build(self, torch: Any, program: Program, plan: Plan, device: Any, cuda_graph: bool, return_views: bool,
-               poison_arena: bool) -> None:
+               poison_arena: bool, shared_arena: Any = None) -> None:
         self.torch = torch
         self.program, self.plan = program, plan
         self.device = torch.device(device)
@@ -97,7 +97,7 @@ class Executor:
         if cuda_graph and self.device.type == "cuda":
             _check_capturable_events(plan, self.binding)
         with torch.no_grad():  # views of parameters, as eager makes them under no_grad (no requires_grad)
-            self.layout = build_layout(program, self.binding, self.device)
+            self.layout = build_layout(program, self.binding, self.device, shared_arena)   # (``layout.SharedArena``)
         self.scratch = Scratch(torch, self.device)
         stream_of = {s.node: s.stream for s in self.binding.steps}
         moved: list = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,53 @@ def aligned_arena(torch: Any, size: int, alignment: int, device: Any) -> Any:
     return buf[skip:skip + size]
 
 
+class SharedArena:
+    """One arena storage that several compiled programs build their layouts on (``compile_per_count``'s programs,
+    one per token count), as large as the largest program's arena.
+
+    Why: each compiled program held an arena of its own, so ``limit`` programs of one model held ``limit`` arenas
+    where one call runs at a time. Sharing costs: every call of a program on it must hold ``lock`` (its
+    intermediates are every program's bytes), so calls of two counts no longer overlap, and an output of a
+    ``return_views`` call is valid only until the next call of any program on it. A program larger than the arena
+    gets a new one (a new ``generation``, aligned as ``aligned_arena`` aligns); the programs built on an older one
+    keep it, which stays valid, until they are built again on the new one (``PerCountPrograms``: at once, so the old
+    storage is freed). Growing the storage in place (``UntypedStorage.resize_``) would move it under every view, and
+    an arena aligned above torch's own allocation alignment (the plans' 256 bytes on a CPU, whose allocations are
+    64-byte aligned) is a slice at an aligned byte of its buffer that a move can shift off its boundary. A program
+    of another device or alignment than the arena's gets an arena of its own (``generation_of``: None)."""
+
+    def __init__(self) -> None:
+        #: held by a call of any program on the arena, and while a program's arena is taken (never during a call)
+        self.lock = threading.RLock()
+        self.base: Any = None   # the uint8 tensor of the whole arena (None before the first program)
+        self.generation = 0
+        self._alignment = 0
+        self._generations: dict[int, int] = {}   # {data_ptr of a base's storage: its generation}
+
+    def take(self, torch: Any, size: int, alignment: int, device: Any) -> Any:
+        """The first ``size`` bytes of the shared arena (a new, larger one first where it is shorter), or an arena of
+        the program's own (``aligned_arena``) on another device or alignment than the arena's."""
+        with self.lock:
+            if self.base is not None and (self.base.device != torch.device(device) or alignment != self._alignment):
+                return aligned_arena(torch, size, alignment, device)
+            if self.base is None or self.base.numel() < size:
+                self.base = aligned_arena(torch, size, alignment, device)
+                self._alignment = alignment
+                self.generation += 1
+                self._generations[self.base.untyped_storage().data_ptr()] = self.generation
+            return self.base[:size]
+
+    def generation_of(self, arena: Any) -> int | None:
+        """The generation of the shared arena ``arena`` (a program's ``Layout.arena``) is on; None for an arena of its
+        own. (A storage's address names it: an older base is alive, so never reused, while an arena is on it.)"""
+        return self._generations.get(arena.untyped_storage().data_ptr())
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the arena now (0 before the first program): the largest program's, in whole 64-byte rounds."""
+        return 0 if self.base is None else int(self.base.numel())
+
+
 def device_bytes(torch: Any, device: Any) -> int | None:
     """All the memory ``device`` has (a CUDA device's total, a CPU's physical memory), or None where that is not
     known: no arena larger can ever be allocated there, so it is refused by size before any allocation (an
@@ -82,16 +130,17 @@ def device_bytes(torch: Any, device: Any) -> int | None:
     return None
 
 
-def build_layout(program: Program, binding: Binding, device: Any) -> Layout:
-    """The arena on ``device`` and a view per graph tensor; AtenExecutorError names a tensor whose
-    real layout leaves the bytes planned for it."""
+def build_layout(program: Program, binding: Binding, device: Any, shared: SharedArena | None = None) -> Layout:
+    """The arena on ``device`` (on ``shared``'s storage where given) and a view per graph tensor;
+    AtenExecutorError names a tensor whose real layout leaves the bytes planned for it."""
     import torch
 
     graph = program.graph
     plan_bytes = int(binding.arena_bytes[0])
     size = -(-plan_bytes // ARENA_ROUND) * ARENA_ROUND
     addrs = arena_addresses(program, binding)   # (every arena tensor checked before the arena is allocated)
-    arena = aligned_arena(torch, size, binding.alignment, device)
+    arena = (aligned_arena(torch, size, binding.alignment, device) if shared is None
+             else shared.take(torch, size, binding.alignment, device))
     typed: dict[Any, Any] = {}
     views: dict[str, Any] = {}
     for t in graph.tensors:

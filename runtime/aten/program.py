@@ -156,7 +156,8 @@ class Program:
     fast_recorded: bool = False
     #: (argument's name, path of it in the output) of each transformers ``DynamicCache`` (or ``EncoderDecoderCache``)
     #: argument that ``forward`` grows in place and returns as itself (a decode step's cache): the compiled call writes
-    #: the program's cache into the caller's object and returns that object (``ambient.adopt_cache``)
+    #: the program's cache into the caller's object and returns that object (``ambient.adopt_cache``); a cache inside
+    #: a container argument is named by its path (``state['cache']``: ``cache_growth.nested_growth``, round 57)
     returned_caches: tuple[tuple[str, tuple], ...] = ()
     #: (key path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
     #: layers that ``forward`` returns (a prefill's, an ``EncoderDecoderCache``'s too): the compiled call sets them on
@@ -317,8 +318,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                 "compiled call would reuse it where each eager call takes the next one (and this "
                                 "compile has consumed one): keep such a position in a buffer, or pass the value in")
     returned_caches = tuple(call_state.returned_caches) if call_state is not None else ()
+    grown_in = set(call_state.grown_in) if call_state is not None else set()
+    for _name, why in (call_state.cache_refusals if call_state is not None else ()):
+        raise AtenExecutorError(why)   # (a cache in a container grown and not returned: named by path and layer)
     for name, what in (call_state.inputs if call_state is not None else ()):
-        if name in dict(returned_caches):
+        if name in dict(returned_caches) or name in grown_in:
             continue
         raise AtenExecutorError(f"forward changes its argument {name!r} in place: {what}. A compiled call runs the "
                                 "program on the argument's tensors and never forward's Python on the caller's objects, "
