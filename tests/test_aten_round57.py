@@ -161,3 +161,38 @@ def test_compile_per_count_programs_share_one_arena_sized_to_the_largest():
                             cuda_graph=False, share_arena=False)
     own(_ids(11, 1), past_key_values=_prefilled(e, 1, 5))
     assert own.arena_bytes == sum(sizes)
+
+
+class StepsT5(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, enc, ids, state):
+        out = self.m(encoder_outputs=enc, decoder_input_ids=ids, cache=state["cache"])
+        return out.logits, out.cache
+
+
+def test_an_encoder_decoder_cache_inside_a_dict_grows_as_eager():
+    """T5's ``EncoderDecoderCache`` in a dict (refused before, as a ``DynamicCache`` there): the caller's very cache
+    grows as eager's (6 to 7 tokens), logits and tensors bitwise, 3 streams."""
+    from test_aten_round56 import _prefilled as _t5_prefilled
+    from test_aten_round56 import _same_tensors
+    from test_aten_round56 import _state as _t5_state
+
+    torch.manual_seed(0)
+    cfg = transformers.T5Config(vocab_size=128, d_model=32, d_ff=64, num_layers=2, num_heads=4, d_kv=8,
+                                decoder_start_token_id=0)
+    cfg._attn_implementation = "eager"
+    m = transformers.T5ForConditionalGeneration(cfg).eval()
+    e = copy.deepcopy(m)
+    enc, example = _t5_prefilled(e, 0)
+    step = compile(StepsT5(m), (enc, _ids(0, 1), {"cache": example}), streams=3, cuda_graph=False)
+    enc, mine = _t5_prefilled(e, 1)
+    theirs = copy.deepcopy(mine)
+    logits, cache = step(enc, _ids(7, 1), {"cache": mine})
+    with torch.no_grad():
+        ref, _ = StepsT5(e)(enc, _ids(7, 1), {"cache": theirs})
+    assert cache is mine and torch.equal(logits, ref)
+    assert _t5_state(mine) == _t5_state(theirs) and _t5_state(mine)[0][0][3] == (2, 4, 7, 8)
+    assert _same_tensors(mine, theirs)
