@@ -196,3 +196,44 @@ def test_an_encoder_decoder_cache_inside_a_dict_grows_as_eager():
     assert cache is mine and torch.equal(logits, ref)
     assert _t5_state(mine) == _t5_state(theirs) and _t5_state(mine)[0][0][3] == (2, 4, 7, 8)
     assert _same_tensors(mine, theirs)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("share_arena", [False])   # (calls overlap: the stronger case)
+def test_compile_per_count_from_four_threads_with_new_counts_compiles_one_at_a_time(share_arena):
+    """Four threads stepping counts 3-6 of a window of 7, the counts new to the program as they come (session 57, on
+    CUDA and the CPU): two compiles at once failed in torch.export ("expected an instance of Token"), and a call during
+    another count's compile was refused ("the forward pre-hooks of MistralForCausalLM changed after compile"), both
+    under torch.export patching the module. Now a compile runs alone; every step is eager's, bitwise."""
+    m = _mistral(sliding_window=7)
+    e = copy.deepcopy(m)
+
+    def prefilled(seed, n):
+        with torch.no_grad():
+            return e(_ids(seed, n), use_cache=True).past_key_values
+
+    steps = compile_per_count(m, (_ids(0, 1),), kwargs={"past_key_values": prefilled(0, 3)}, streams=1,
+                              cuda_graph=False, share_arena=share_arena)
+    jobs = {t: [(k, 3 + (t + k) % 4) for k in range(4)] for t in range(4)}
+    want = {}
+    for t, todo in jobs.items():
+        for k, n in todo:
+            with torch.no_grad():
+                want[t, k] = e(_ids(100 + 10 * t + k, 1), past_key_values=prefilled(10 * t + k, n)).logits
+    wrong, errors = [], []
+
+    def worker(t):
+        try:
+            for k, n in jobs[t]:
+                out = steps(_ids(100 + 10 * t + k, 1), past_key_values=prefilled(10 * t + k, n))
+                if not torch.equal(out.logits, want[t, k]):
+                    wrong.append((t, k, n))
+        except Exception as exc:   # (reported below)
+            errors.append(repr(exc)[:200])
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and not wrong and steps.compiles == 4

@@ -14,8 +14,11 @@ program must serve every position.
 
 Threads (round 57): the programs are found, compiled and let go under a lock, and a new count is compiled by one
 thread while the others asking for it wait on that count's own lock (two threads meeting a new count compiled it
-twice, and one's ``move_to_end`` could meet the other's eviction: a ``KeyError``); calls of counts already compiled go
-on while another count compiles. The programs share one arena (``share_arena=True``, the default:
+twice, and one's ``move_to_end`` could meet the other's eviction: a ``KeyError``). A compile excludes every call of
+these programs and every other compile (``_ExportGate``): torch.export patches the module's hooks while it traces, so
+two threads compiling counts 5 and 6 at once failed in torch.export ("expected an instance of Token"), and a call of
+count 3 during count 4's compile was refused ("the forward pre-hooks ... changed after compile"; session 57, on
+CUDA and the CPU). Calls of counts already compiled run side by side between compiles. The programs share one arena (``share_arena=True``, the default:
 ``layout.SharedArena``), as large as the largest program's: ``limit`` programs hold one arena, not ``limit``, at the
 cost of one call at a time across every count (each program's calls were one at a time already), an output of a
 ``return_views`` call valid only until the next call of any count, and, where a new count's arena is larger, every
@@ -31,6 +34,46 @@ from typing import Any
 
 from .errors import AtenExecutorError
 from .layout import SharedArena
+
+
+class _ExportGate:
+    """Many calls or one compile at a time: a compile waits for the calls under way and holds the next ones back."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._calls = 0
+        self._compiling = False
+
+    def call(self) -> _Held:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._compiling)
+            self._calls += 1
+        return _Held(self, False)
+
+    def compile(self) -> _Held:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._compiling and self._calls == 0)
+            self._compiling = True
+        return _Held(self, True)
+
+    def _release(self, compiling: bool) -> None:
+        with self._cond:
+            if compiling:
+                self._compiling = False
+            else:
+                self._calls -= 1
+            self._cond.notify_all()
+
+
+class _Held:
+    def __init__(self, gate: _ExportGate, compiling: bool) -> None:
+        self.gate, self.compiling = gate, compiling
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate._release(self.compiling)
 
 
 class PerCountPrograms:
@@ -51,6 +94,7 @@ class PerCountPrograms:
         self._lock = threading.Lock()   # (``programs``, ``compiles``, ``_compiling``: held for dict work alone)
         self._compiling: dict[tuple, threading.Lock] = {}   # (one lock per count being compiled)
         self._last_call: Any = None   # (CUDA: an event after the last call on the shared arena, any count's)
+        self._gate = _ExportGate()   # (a compile alone: torch.export patches the module while it traces)
         self._add(self.key(example_inputs, kwargs), example_inputs, kwargs)
 
     def key(self, args: tuple, kwargs: dict | None) -> tuple:
@@ -84,7 +128,8 @@ class PerCountPrograms:
                     return compiled
             try:
                 options = dict(self.options) if self.arena is None else {**self.options, "shared_arena": self.arena}
-                compiled = self._compile(self.module, tuple(args), kwargs=dict(kwargs or {}), **options)
+                with self._gate.compile():
+                    compiled = self._compile(self.module, tuple(args), kwargs=dict(kwargs or {}), **options)
                 with self._lock:
                     self.compiles += 1
                     self.programs[key] = compiled
@@ -132,6 +177,10 @@ class PerCountPrograms:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         compiled = self.program(args, kwargs)
+        with self._gate.call():
+            return self._run(compiled, args, kwargs)
+
+    def _run(self, compiled: Any, args: tuple, kwargs: dict) -> Any:
         if self.arena is None:
             return compiled(*args, **kwargs)
         with self.arena.lock:
