@@ -201,8 +201,8 @@ def test_an_encoder_decoder_cache_inside_a_dict_grows_as_eager():
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 @pytest.mark.parametrize("share_arena", [False])   # (calls overlap: the stronger case)
 def test_compile_per_count_from_four_threads_with_new_counts_compiles_one_at_a_time(share_arena):
-    """Four threads stepping counts 3-6 of a window of 7, the counts new to the program as they come (session 57, on
-    CUDA and the CPU): two compiles at once failed in torch.export ("expected an instance of Token"), and a call during
+    """Four threads stepping counts 3-6 of a window of 7, the counts new to the program as they come (session 57):
+    two compiles at once failed in torch.export ("expected an instance of Token"), and a call during
     another count's compile was refused ("the forward pre-hooks of MistralForCausalLM changed after compile"), both
     under torch.export patching the module. Now a compile runs alone; every step is eager's, bitwise."""
     m = _mistral(sliding_window=7)

@@ -34,7 +34,7 @@ constexpr int H = 2048, F = 8192, QKV = 3072, V = 32000, L = 16;
 #endif
 constexpr int NCW = NCW_;                   // consumer warps (session 52: -DNCW_=16 builds 16)
 constexpr int THREADS = (NCW + 3) * 32;     // + producer, loader and epilogue warps
-constexpr int MAXP = 4 * L + 1;
+constexpr int MAXP = 10 * L + 1;              // session 57's sliced table: 10 phases a layer
 enum { K_QKV, K_O, K_GU, K_D, K_LM };
 
 struct Phase {
@@ -44,10 +44,14 @@ struct Phase {
     int in_phase;       // phase whose completion makes in_vec (and res_vec, earlier) ready; -1: ready at start
     int tiles, first_tile;
     int norm;           // normalise the input (rms) on load
+    // session 57 (down on K-slices; all 0 in the older tables): the input starts in_off floats into in_vec, the
+    // output out_off floats into out_vec; nadd > 0: the input is in_vec + the nadd partial vectors add_vec ..
+    // add_vec + nadd - 1 (summed in that order), and the block writes its share of that sum to mat_vec
+    int in_off, out_off, nadd, add_vec, mat_vec;
 };
 __constant__ Phase c_ph[MAXP];
 __constant__ int c_nph;
-__constant__ float* c_vec[4 * L + 2];
+__constant__ float* c_vec[8 * L + 2];          // + session 57's 4 partial vectors a layer
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 __device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
@@ -85,14 +89,38 @@ __device__ __forceinline__ void init_ring_bars(int S, uint32_t full0, uint32_t e
 
 // stage a phase's input vector (and its residual, if any) into shared memory with one bulk copy each (lane 0)
 __device__ __forceinline__ void stage_input(const Phase& P, float* xs, float* rs_dst, uint32_t xload) {
-    const uint32_t bytes = P.K * 4 + (P.res_vec >= 0 ? P.rows * 4 : 0);
+    const uint32_t bytes = P.K * 4 * (1 + P.nadd) + (P.res_vec >= 0 ? P.rows * 4 : 0);
     asm volatile("fence.proxy.async.global;" ::: "memory");   // other blocks' generic stores -> the copy
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(xload), "r"(bytes) : "memory");
+    if (P.nadd) {   // session 57: the partials into xs, the base vector into the (unused) residual slot
+        for (int a = 0; a < P.nadd; a++)
+            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                             smem_u32(xs + a * P.K)), "l"(c_vec[P.add_vec + a]), "r"(P.K * 4), "r"(xload) : "memory");
+        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                         smem_u32(rs_dst)), "l"(c_vec[P.in_vec] + P.in_off), "r"(P.K * 4), "r"(xload) : "memory");
+        return;
+    }
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                     smem_u32(xs)), "l"(c_vec[P.in_vec]), "r"(P.K * 4), "r"(xload) : "memory");
+                     smem_u32(xs)), "l"(c_vec[P.in_vec] + P.in_off), "r"(P.K * 4), "r"(xload) : "memory");
     if (P.res_vec >= 0)
         asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
                          smem_u32(rs_dst)), "l"(c_vec[P.res_vec]), "r"(P.rows * 4), "r"(xload) : "memory");
+}
+
+// session 57: a loader warp turns the staged base (in rs_dst) and partials (in xs) into the phase's input in xs[0, K):
+// base + p0 + p1 + ... in that order in every block (same bits everywhere), and block c stores its share of it to
+// mat_vec for the later residual read; the fence orders those stores before the block's count of this phase
+__device__ __forceinline__ void sum_partials(const Phase& P, float* xs, const float* base, int c, int G, int lane) {
+    const int chunk = (P.K + G - 1) / G;
+    float* mat = c_vec[P.mat_vec];
+    for (int i = lane; i < P.K; i += 32) {
+        float v = base[i];
+        for (int a = 0; a < P.nadd; a++) v += xs[a * P.K + i];
+        xs[i] = v;
+        if (i >= c * chunk && i < (c + 1) * chunk) mat[i] = v;
+    }
+    __threadfence();
+    __syncwarp();
 }
 
 // a warp's sum of the squares of a staged vector (every lane gets it; one fixed order: same bits every run)
@@ -110,7 +138,7 @@ __device__ __forceinline__ float sum_squares(const float* xs, int K, int lane) {
 // lane < rpt of an epilogue warp: row r0 + lane of the tile, its finished sum v, with the phase's epilogue
 // (SwiGLU of gate/up row pairs, a residual add, or plain); the lanes below rpt call it together (the shuffle)
 __device__ __forceinline__ void write_row(const Phase& P, float v, const float* rs, int r0, int rpt, int lane) {
-    float* out = c_vec[P.out_vec];
+    float* out = c_vec[P.out_vec] + P.out_off;
     if (P.kind == K_GU) {
         const float up = __shfl_down_sync((1u << rpt) - 1, v, 1);
         if ((lane & 1) == 0) out[(r0 + lane) / 2] = v / (1.f + __expf(-v)) * up;
@@ -295,6 +323,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                 }
                 __syncwarp();
                 mb_wait(xload, k & 1);
+                if (P.nadd) sum_partials(P, xs, rs + (k & 1) * H, c, G, lane);
                 if (late & 1) {                                 // the consumers start now; the scale follows
                     if (lane == 0) rnorm[0] = 1.f;
                     __syncwarp();
@@ -338,7 +367,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                     const Phase& P = c_ph[pi];
                     k++;
                     first = P.first_tile; rpt = TILE / (2 * P.K); wpr = NCW / rpt; kind = P.kind;
-                    out = c_vec[P.out_vec];
+                    out = c_vec[P.out_vec] + P.out_off;
                     res = P.res_vec >= 0 ? rs + (k & 1) * H : nullptr;
                     scale = 1.f;
                     if (math && (late & 1)) {
@@ -520,7 +549,7 @@ __global__ void __launch_bounds__(THREADS, 1) flag_chain(int* counters, int run,
                     scale = rq[k & 3];
                 }
                 const float* rb = red + (j & 1) * NCW;
-                float* out = c_vec[P.out_vec];
+                float* out = c_vec[P.out_vec] + P.out_off;
                 if (gu) {
                     float v = 0.f, up = 0.f;
                     for (int w = 0; w < wpr; w++) v += rb[2 * warp * wpr + w];
@@ -1050,6 +1079,15 @@ __global__ void ref_phase(Phase P, const float* in, const float* res, float* out
     }
 }
 
+// session 57's reference for a phase whose input is a sum: mat_vec = base + p0 + p1 + ... (one thread an element)
+__global__ void ref_sum(Phase P) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < P.K; i += gridDim.x * blockDim.x) {
+        float v = c_vec[P.in_vec][P.in_off + i];
+        for (int a = 0; a < P.nadd; a++) v += c_vec[P.add_vec + a][i];
+        c_vec[P.mat_vec][i] = v;
+    }
+}
+
 // median ms of `reps` launches after 3 warm-up ones (each timed alone between events)
 template <class Launch>
 float median_ms(Launch launch, int reps) {
@@ -1100,7 +1138,8 @@ void print_layer_stamps(const std::vector<unsigned long long>& h, int sms, const
     double t0 = 1e300;
     for (int b = 0; b < sms; b++) t0 = std::min(t0, at(b, 0, 0));
     printf("%s: phase (MB): counter seen med | staged med | done min / med / max (us)\n", title);
-    for (int p = 4; p < 12; p++) {
+    const int per = phs.size() > 100 ? 10 : 4;                  // phases a layer (session 57's sliced table: 10)
+    for (int p = per; p < 3 * per; p++) {
         std::vector<double> seen, staged, done;
         for (int b = 0; b < sms; b++) { seen.push_back(at(b, p, 0)); staged.push_back(at(b, p, 1)); done.push_back(at(b, p, 2)); }
         std::sort(seen.begin(), seen.end()); std::sort(staged.begin(), staged.end()); std::sort(done.begin(), done.end());
@@ -1127,7 +1166,7 @@ int main(int argc, char** argv) {
     int dev = 0, sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     // vectors: x_l = 4l, qkv = 4l+1, x1 = 4l+2, h = 4l+3, x_{l+1} = 4(l+1); logits = 4L+1
-    std::vector<float*> vec(4 * L + 2);
+    std::vector<float*> vec(8 * L + 2);
     for (auto& v : vec) { CK(cudaMalloc(&v, V * sizeof(float))); CK(cudaMemset(v, 0, V * sizeof(float))); }
     std::vector<float> x0(H);
     for (int i = 0; i < H; i++) x0[i] = std::sin(0.37 * i) * 0.5f + 0.1f;
@@ -1158,6 +1197,41 @@ int main(int argc, char** argv) {
         }
         add(V, H, K_LM, 4 * L, -1, 4 * L + 1, (int)ph.size() - 1, 1);
         int n = (int)ph.size();
+        CK(cudaMemcpyToSymbol(c_ph, ph.data(), sizeof(Phase) * n));
+        CK(cudaMemcpyToSymbol(c_nph, &n, sizeof(int)));
+        return ph;
+    };
+    // session 57: the same bytes with the down product on 4 K-slices. gate/up becomes 4 phases of 4096 rows (outputs
+    // [2048 s, 2048 s + 2048) of the SwiGLU vector), down 4 phases of K = 2048 whose slice s waits only for gate/up's
+    // part s (the weights read as 4 matrices [2048][2048], i.e. W_down re-tiled by K-slice) and writes partial vector
+    // s; the next phase's loader adds the partials to h1 in a fixed order (same bits in every block) and stores its
+    // block's share of the sum (the residual stream) for the next o. Why: a block that finishes its gate/up tiles
+    // starts down at once instead of waiting for the slowest block's last gate/up tile (one of the 65 dependency
+    // waits of ~3.5 us a layer, session 52).
+    auto build_sliced = [&](int TILE) {
+        std::vector<Phase> ph;
+        size_t off = 0;
+        int ft = 0;
+        auto add = [&](int rows, int K, int kind, int in, int res, int out, int inph, int norm) -> Phase& {
+            Phase p{wall + off, rows, K, kind, in, res, out, inph, (int)((size_t)rows * K * 2 / TILE), ft, norm};
+            off += (size_t)rows * K; ft += p.tiles; ph.push_back(p);
+            return ph.back();
+        };
+        auto part = [&](int l, int s) { return 4 * L + 2 + 4 * l + s; };
+        constexpr int NS = 4, FS = F / NS;
+        for (int l = 0; l < L; l++) {
+            const int prev = l == 0 ? -1 : (int)ph.size() - 1;
+            Phase& q = add(QKV, H, K_QKV, l == 0 ? 0 : 4 * (l - 1) + 2, -1, 4 * l + 1, prev, 1);
+            if (l > 0) { q.nadd = NS; q.add_vec = part(l - 1, 0); q.mat_vec = 4 * l; }
+            add(H, H, K_O, 4 * l + 1, 4 * l, 4 * l + 2, (int)ph.size() - 1, 0);
+            const int o = (int)ph.size() - 1;
+            for (int s = 0; s < NS; s++) add(2 * FS, H, K_GU, 4 * l + 2, -1, 4 * l + 3, o, 1).out_off = s * FS;
+            for (int s = 0; s < NS; s++) add(H, FS, K_D, 4 * l + 3, -1, part(l, s), o + 1 + s, 0).in_off = s * FS;
+        }
+        Phase& lm = add(V, H, K_LM, 4 * (L - 1) + 2, -1, 4 * L + 1, (int)ph.size() - 1, 1);
+        lm.nadd = NS; lm.add_vec = part(L - 1, 0); lm.mat_vec = 4 * L;
+        int n = (int)ph.size();
+        if (n > MAXP) { printf("sliced table: %d phases > MAXP\n", n); exit(1); }
         CK(cudaMemcpyToSymbol(c_ph, ph.data(), sizeof(Phase) * n));
         CK(cudaMemcpyToSymbol(c_nph, &n, sizeof(int)));
         return ph;
@@ -1264,6 +1338,57 @@ int main(int argc, char** argv) {
         printf("   logits max |diff| %.3g of max |ref| %.3g, bitwise repeatable: %s\n", md, mr,
                memcmp(again.data(), got.data(), V * 4) == 0 ? "yes" : "NO");
     };
+    if (argc > 1 && !strcmp(argv[1], "slices")) {              // session 57: down on K-slices beside the 65-phase chain
+        constexpr int T = 32768, SS = 5;
+        std::vector<float> ref_s(V);
+        {   // the sliced table's own reference (same simple per-phase kernels)
+            auto phs = build_sliced(T);
+            for (auto& P : phs) {
+                const int outs = P.kind == K_GU ? P.rows / 2 : P.rows;
+                const float* in = vec[P.in_vec] + P.in_off;
+                if (P.nadd) { ref_sum<<<8, 256>>>(P); in = vec[P.mat_vec]; }
+                ref_phase<<<(outs + 7) / 8, 256>>>(P, in, P.res_vec >= 0 ? vec[P.res_vec] : nullptr, vec[P.out_vec] + P.out_off);
+            }
+            CK(cudaDeviceSynchronize());
+            CK(cudaMemcpy(ref_s.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+            double md = 0, mr = 0;
+            for (int i = 0; i < V; i++) { md = std::max(md, (double)std::fabs(ref_s[i] - ref[i])); mr = std::max(mr, (double)std::fabs(ref[i])); }
+            printf("sliced reference vs 65-phase reference (another weight layout): max|diff| %.3g of %.3g, %d phases\n", md, mr, (int)phs.size());
+        }
+        const int rounds = argc > 2 ? atoi(argv[2]) : 3;
+        for (int r = 0; r < rounds; r++)
+            for (int lt : {1, 3, 11})
+                for (int sliced : {0, 1})
+                    for (int mode : {0, 3}) {
+                        if (mode == 3 && (lt != 1 || r > 0)) continue;
+                        auto phs = sliced ? build_sliced(T) : build(T);
+                        const std::vector<float>& want = sliced ? ref_s : ref;
+                        CK(cudaMemset(counters, 0, MAXP * 4));
+                        int run = 0;
+                        const float ms = time_chain<T, SS>(sms, counters, run, mode, 20, nullptr, 0, lt);
+                        std::vector<float> first(V);
+                        CK(cudaMemcpy(first.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                        double md = 0;
+                        for (int i = 0; i < V; i++) md = std::max(md, (double)std::fabs(first[i] - want[i]));
+                        bool same = true;
+                        if (mode == 0) {
+                            time_chain<T, SS>(sms, counters, run, 0, 1, nullptr, 0, lt);
+                            CK(cudaMemcpy(got.data(), vec[4 * L + 1], V * 4, cudaMemcpyDeviceToHost));
+                            same = memcmp(first.data(), got.data(), V * 4) == 0;
+                        }
+                        printf("round %d late %2d %-22s %-13s %.4f ms (%.3f TB/s)  max|diff| %.2g%s\n", r, lt,
+                               sliced ? "down on 4 K-slices" : "65-phase chain", mode ? "math no wait" : "full", ms,
+                               bytes / ms / 1e9, md, mode == 0 ? (same ? "  bitwise repeatable" : "  NOT REPEATABLE") : "");
+                    }
+        for (int sliced : {0, 1}) {                             // where a layer's time goes (late 3)
+            auto phs = sliced ? build_sliced(T) : build(T);
+            CK(cudaMemset(counters, 0, MAXP * 4));
+            int run = 0;
+            print_layer_stamps(stamped(sms, [&](unsigned long long* st) { time_chain<T, SS>(sms, counters, run, 0, 1, st, 0, 3); }),
+                               sms, phs, sliced ? "down on K-slices, late 3" : "65-phase chain, late 3");
+        }
+        return 0;
+    }
     if (quick && !strcmp(argv[1], "quick")) {
         run_cfg(integral_constant<int, 32768>{}, integral_constant<int, 5>{});
         return 0;

@@ -17,8 +17,9 @@ thread while the others asking for it wait on that count's own lock (two threads
 twice, and one's ``move_to_end`` could meet the other's eviction: a ``KeyError``). A compile excludes every call of
 these programs and every other compile (``_ExportGate``): torch.export patches the module's hooks while it traces, so
 two threads compiling counts 5 and 6 at once failed in torch.export ("expected an instance of Token"), and a call of
-count 3 during count 4's compile was refused ("the forward pre-hooks ... changed after compile"; session 57, on
-CUDA and the CPU). Calls of counts already compiled run side by side between compiles. The programs share one arena (``share_arena=True``, the default:
+count 3 during count 4's compile was refused ("the forward pre-hooks ... changed after compile"; session 57).
+Calls of counts already compiled run side by side between compiles. The programs share one arena
+(``share_arena=True``, the default:
 ``layout.SharedArena``), as large as the largest program's: ``limit`` programs hold one arena, not ``limit``, at the
 cost of one call at a time across every count (each program's calls were one at a time already), an output of a
 ``return_views`` call valid only until the next call of any count, and, where a new count's arena is larger, every
