@@ -16,6 +16,8 @@
 // Build and run on an H200: nvcc -O3 -arch=sm_90a -o /tmp/fc session51_flag_chain.cu && /tmp/fc
 // (`/tmp/fc quick`: only flag_chain with 32 KB tiles, its four modes in launches 0-24, 25-47, 48-70, 71-93: for ncu;
 // `/tmp/fc sweep`: session 52's switches (late norm, hoisting, L2 lookahead) and the inputs-from-L2 kernel)
+// `/tmp/fc slices [rounds]` (session 57): down on 4 K-slices (161 phases) beside the 65-phase chain, interleaved;
+// measured slower at every setting on an H200 (0.891-0.979 ms against 0.691-0.701; runtime_log.md, session 57)
 #include <cuda_fp16.h>
 #include <cstdint>
 #include <cstdio>
