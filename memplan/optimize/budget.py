@@ -284,7 +284,9 @@ def thinned(graph: Graph, opt: Optimized, base: Schedule, max_events: int, stats
     Every fork given back (the first probe) does not depend on the forks' scores, so it is probed before they are
     made: where it is over the cap, so is the answer (None), and scoring the forks (a replay of the rest of the order
     per fork) was most of the thinning's time for nothing. On ``layered_graph(2000)`` the 3- and 4-stream bases
-    (267 and 393 forks) were scored then dropped so, under every cap of ``docs/experiments/events_s57.py``.
+    (267 and 393 forks) were scored then dropped so, under every cap of ``docs/experiments/events_s57.py``: ``forks_of``
+    gives forks back in order of their first unit's index, not in issue order, so a fork whose source's fork comes
+    later in it lands on that source's old side stream (377 of those units stay off stream 0 with all given back).
     ``stats`` (tests: operation counts): "bases" and "scored" (forks scored) are increased."""
     U = opt.units
     ustream = unit_streams(opt, base, graph)[1]
