@@ -388,7 +388,7 @@ def contract_unsafe(gdoc, pdoc) -> str | None:
     darena = pdoc.get("device_arena_bytes") or [pdoc["arena_bytes"]]
     for n in order:
         node = nodes[n]
-        for t in list(node["inputs"]) + ([] if node["op"] == "COPY" else list(node["outputs"])):
+        for t in list(node["inputs"]) + ([] if node.get("op") == "COPY" else list(node["outputs"])):
             if tdev[root(t)] != ndev[n] or tdev[t] != tdev[root(t)]:
                 return f"rule 4: {n} on device {ndev[n]} touches {t} on device {tdev[t]}"
     for tid, t in tensors.items():
@@ -485,6 +485,13 @@ def lib_graph_case(rec, case, gdoc, streams_too=True):
         memplan.simulate(g, p)
         p.offsets()
         gd = json.loads(json.dumps(gdoc))
+        tp = "/tmp/h57_rt.json"
+        p.save(tp)   # the plan written reads back, equal, and verifies against the graph read back from its own JSON
+        back = memplan.load_plan(tp)
+        if back != p:
+            rec.defect("graph-silent", case, "plan changed on a save/load round trip")
+        memplan.save_graph(g, tp)
+        memplan.verify(memplan.load_graph(tp), back)
         for pp in [p] + ([memplan.plan(g, streams=2), memplan.plan(g, streams="auto", memory_budget=p.arena_bytes)]
                          if streams_too and len(g.nodes) < 200 else []):
             memplan.verify(g, pp)
@@ -1066,8 +1073,9 @@ def fam_pt2(rec, tmp, rng, quick):
 
 
 def random_graph_doc(rng, n_nodes):
-    """A random valid graph document with views (of intermediates and weights), in-place pairs, zero sizes,
-    several inputs/outputs and fusion groups: the planner's harder corners, for the independent checker."""
+    """A random graph document with views (of views, of inputs, outputs and weights, written by nodes), in-place
+    pairs on any input/output (the loader refuses what the contract does not allow), zero sizes, several
+    inputs/outputs and fusion groups: the planner's harder corners, for the independent checker."""
     tensors, nodes, avail = [], [], []
     for i in range(rng.randint(1, 3)):
         tensors.append({"id": f"in{i}", "size": rng.choice([0, 1, 100, 256, 4096]), "kind": "input"}); avail.append(f"in{i}")
@@ -1078,27 +1086,24 @@ def random_graph_doc(rng, n_nodes):
     for k in range(n_nodes):
         ins = rng.sample(avail, min(len(avail), rng.randint(1, 3)))
         outs = []
-        node = {"id": f"n{k}", "op": "OP", "inputs": ins, "outputs": outs, "cost": float(rng.randint(1, 30))}
+        node = {"id": f"n{k}", "op": rng.choice(["OP", "OP", "VIEW", "SET_ROWS", "CPY"]), "inputs": ins,
+                "outputs": outs, "cost": float(rng.randint(1, 30))}
         for j in range(rng.randint(1, 2)):
             tid = f"t{k}_{j}"
             r = rng.random()
             parent = rng.choice(avail)
             psize = kinds[parent]["size"]
-            if r < 0.2 and psize > 0:
+            if r < 0.3 and psize > 0:
                 size = rng.randint(0, psize)
-                t = {"id": tid, "size": size, "kind": "intermediate", "view_of": parent,
-                     "view_offset": rng.randint(0, psize - size)}
+                t = {"id": tid, "size": size, "kind": rng.choice(["intermediate", "intermediate", "output"]),
+                     "view_of": parent, "view_offset": rng.randint(0, psize - size)}
             else:
                 t = {"id": tid, "size": rng.choice([0, 1, 255, 256, 1000, 4096, 65536]),
                      "kind": "output" if rng.random() < 0.15 else "intermediate"}
             tensors.append(t); kinds[tid] = t; outs.append(tid)
-        cand = [i for i in ins if kinds[i]["kind"] in ("input", "intermediate") and "view_of" not in kinds[i]]
-        own = [o for o in outs if "view_of" not in kinds[o]]
-        if cand and own and rng.random() < 0.3:
-            i_ = rng.choice(cand)
-            if all(i_ not in n["inputs"] for n in nodes[-0:]) or True:
-                node["inplace"] = {own[0]: i_}
-        if rng.random() < 0.15:
+        if rng.random() < 0.35:
+            node["inplace"] = {rng.choice(outs): rng.choice(ins)}
+        if rng.random() < 0.2:
             group = group or f"g{k}"
             node["group"] = group
         else:
@@ -1113,7 +1118,7 @@ def fam_random(rec, rng, quick):
     """Random graphs planned under many options, every plan checked by ``contract_unsafe``."""
     import memplan
     runs = 0
-    for k in range(60 if quick else 400):
+    for k in range(60 if quick else 1500):
         gdoc = random_graph_doc(rng, rng.randint(1, 25))
         g = guarded(rec, "random-load", f"graph {k}", lambda: memplan.graph_from_dict(gdoc))
         if g is None:
@@ -1128,9 +1133,11 @@ def fam_random(rec, rng, quick):
             runs += 1
 
             def run(kw=kw):
-                pp = memplan.plan(g, **kw)
-                memplan.verify(g, pp)
-                why = contract_unsafe(gdoc, pp.to_dict()) if "devices" not in kw else None
+                planned = memplan.plan_graph(g, **kw)
+                pp = planned.plan
+                memplan.verify(planned.graph, pp)
+                gd = gdoc if planned.graph is g else json.loads(memplan.io.graph_text(planned.graph))
+                why = contract_unsafe(gd, pp.to_dict())
                 if why:
                     rec.defect("random-silent", f"graph {k} {kw}: {json.dumps(gdoc)[:3000]}", why)
             guarded(rec, "random-plan", f"graph {k} {kw}", run, seconds=60)
@@ -1159,8 +1166,11 @@ def fam_names(rec, seeds, tmp, rng, quick):
     import memplan
     base = seeds["views"]
     targets = [("tensor", "m"), ("tensor", "x"), ("tensor", "y"), ("node", "act"), ("group", "f0"), ("graph", "views")]
+    only_names = os.environ.get("H57_NAMES")
     for (what, old) in targets:
         for new in NAMES:
+            if only_names is not None and new not in only_names.split("|"):
+                continue
             if what == "graph":
                 d = copy.deepcopy(base); d["name"] = new
             else:
@@ -1193,7 +1203,9 @@ def fam_names(rec, seeds, tmp, rng, quick):
                              ["simulate", gpath, ppath], ["trace", gpath, ppath, "-o", os.path.join(tmp, "n.trace.json"),
                                                           "-q"],
                              ["plan", gpath, "-o", "-", "-q"], ["plan", gpath, "-o", ppath + ".2", "--devices", "2",
-                                                                "--graph-out", gpath + ".split", "-q"]):
+                                                                "--graph-out", gpath + ".split", "-q"],
+                             ["draw", gpath, ppath, "-o", os.path.join(tmp, "n.png"), "--time", "--title", new, "-q"],
+                             ["draw", gpath, ppath, "-o", os.path.join(tmp, "n.svg"), "-q"]):
                     res = cli_case(rec, f"{label} {argv[0]}", argv, [gpath, ppath], family="names-cli")
                     if res and res[0] == 0 and argv[0] == "trace":
                         try:
@@ -1201,11 +1213,12 @@ def fam_names(rec, seeds, tmp, rng, quick):
                                 json.load(f)
                         except (ValueError, UnicodeDecodeError) as exc:
                             rec.defect("names-silent", label, f"trace written is not JSON: {exc}")
-                    if res and res[0] == 0 and argv[-2:] == ["-", "-q"]:
+                    if res and res[0] == 0 and argv[0] == "plan" and argv[-3:] == ["-o", "-", "-q"]:
                         try:
                             memplan.plan_from_dict(json.loads(res[1]))
                         except (ValueError, memplan.MemplanError) as exc:
-                            rec.defect("names-silent", label, f"plan -o - is not a plan: {exc}")
+                            rec.defect("names-silent", label, f"plan -o - is not a plan: {exc}: stdout {res[1][:200]!r} "
+                                                                      f"stderr {res[2][:200]!r}")
                 os.unlink(ppath)
 
 
@@ -1263,6 +1276,29 @@ def fam_objects(rec, seeds, plans, rng, quick):
                         rec.defect("objects-silent", f"{cls.__name__}({f.name}={v!r:.40})", "graph changed on a round trip")
                     return pl
                 guarded(rec, "objects", f"{cls.__name__}({f.name}={v!r:.40})", run)
+    import numpy as np
+    sched = memplan.schedule_with_events(g, [n.id for n in g.nodes], {n.id: i % 2 for i, n in enumerate(g.nodes)})
+    ids = [n.id for n in g.nodes]
+    for f in ("order", "streams", "events"):
+        for v in HOSTILE_VALUES + [np.array([0] * len(ids)), np.array(ids), np.zeros((2, 2)), tuple(range(len(ids))),
+                                   (memplan.Event(ids[0], ids[0]),), (memplan.Event(ids[-1], ids[0]),),
+                                   ((ids[0], ids[1]),), (memplan.Event(None, 3),), tuple(ids[::-1]),
+                                   tuple([2**70] * len(ids)), tuple([-1] * len(ids)), tuple([True] * len(ids)),
+                                   tuple([1.0] * len(ids))]:
+            def srun(f=f, v=v):
+                sc = dataclasses.replace(sched, **{f: v})
+                for fn in (lambda: memplan.plan(g, sc), lambda: memplan.build_happens_before(g, sc),
+                           lambda: memplan.simulate(g, sc), lambda: sc == sched, lambda: hash(sc),
+                           lambda: memplan.plan(g, sc, streams=2, memory_budget=1 << 30, max_events=1)):
+                    try:
+                        out = fn()
+                        if isinstance(out, memplan.Plan):
+                            why = contract_unsafe(seeds["qkv"], out.to_dict())
+                            if why:
+                                rec.defect("objects-silent", f"Schedule({f}={v!r:.40})", why)
+                    except memplan.MemplanError:
+                        pass
+            guarded(rec, "objects", f"Schedule({f}={v!r:.40})", srun)
     for v in HOSTILE_VALUES:
         guarded(rec, "objects", f"Graph(name={v!r:.30})", lambda: memplan.plan(memplan.Graph(v, g.tensors, g.nodes)))
         guarded(rec, "objects", f"Graph(alignment={v!r:.30})",
@@ -1271,10 +1307,160 @@ def fam_objects(rec, seeds, plans, rng, quick):
         guarded(rec, "objects", f"Graph(nodes={v!r:.30})", lambda: memplan.plan(memplan.Graph(g.name, g.tensors, v)))
 
 
+def fam_problem(rec, rng, quick):
+    """``BufferProblem`` + ``solve`` (minimalloc-style problems, the solvers' own entry) with hostile columns and
+    options; every packing returned is checked here: interval-overlapping buffers never share bytes, and the
+    arena covers every buffer (and the capacity, where given, covers the arena)."""
+    import numpy as np
+
+    import memplan
+    from memplan.solvers import SolveOptions, solve
+
+    def check(prob, sol, case):
+        off = np.asarray(sol.offsets, dtype=object)
+        n = len(prob.sizes)
+        for i in range(n):
+            if int(off[i]) < 0 or int(off[i]) + int(prob.sizes[i]) > int(sol.arena):
+                rec.defect("problem-silent", case, f"buffer {i} at {off[i]}+{prob.sizes[i]} outside arena {sol.arena}")
+                return
+            if prob.alignment > 1 and int(off[i]) % prob.alignment:
+                rec.defect("problem-silent", case, f"buffer {i} at {off[i]} not aligned to {prob.alignment}")
+                return
+        for i in range(n):
+            for j in range(i + 1, n):
+                if prob.sizes[i] == 0 or prob.sizes[j] == 0:
+                    continue
+                if prob.lower[i] < prob.upper[j] and prob.lower[j] < prob.upper[i] and prob.order is None and \
+                        not prob.compatible and not prob.inplace:
+                    if int(off[i]) < int(off[j]) + int(prob.sizes[j]) and int(off[j]) < int(off[i]) + int(prob.sizes[i]):
+                        rec.defect("problem-silent", case, f"buffers {i} and {j} overlap in time and bytes")
+                        return
+        if prob.capacity is not None and sol.arena > prob.capacity:
+            rec.defect("problem-silent", case, f"arena {sol.arena} over capacity {prob.capacity}")
+
+    base = dict(sizes=[4, 4, 8, 16], lower=[0, 1, 2, 0], upper=[2, 3, 4, 1])
+    variants = []
+    for col in ("sizes", "lower", "upper"):
+        for v in ([-1, 4, 8, 16], [2**62, 2**62, 2**62, 1], [2**63 - 1, 1, 1, 1], [1.5, 4, 8, 16], [True, 4, 8, 16],
+                  [float("nan"), 4, 8, 16], [None, 4, 8, 16], ["4", 4, 8, 16], [], [4], [[4], 4, 8, 16],
+                  np.array([4, 4, 8, 16], dtype=np.uint64), np.array([2**63 - 1] * 4, dtype=np.int64),
+                  np.array([4.0, 4, 8, 16]), np.array([4, 4, 8, 16], dtype=np.int8)):
+            variants.append((f"{col}={v!r:.40}", dict(base, **{col: v})))
+    variants.append(("upper<lower", dict(base, lower=[3, 1, 2, 0], upper=[2, 3, 4, 1])))
+    variants.append(("lower==upper", dict(base, lower=[2, 1, 2, 0], upper=[2, 3, 4, 1])))
+    variants.append(("negative times", dict(base, lower=[-5, -4, -3, -2], upper=[-1, -1, -1, -1])))
+    for k, v in (("alignment", [0, 3, -1, 2**62, True, 1.0, None, 256]), ("capacity", [0, -1, 7, 16, 2**70, 1.5, True,
+                 float("nan")]), ("lower_bound", [-1, 0, 10**9, 2**70, 1.5, True]),
+                 ("compatible", [frozenset({(0, 9)}), frozenset({(0, 0)}), frozenset({(0, 1)}), {(0, 1)}, [(0, 1)],
+                                 frozenset({("a", "b")})]), ("inplace", [((0, 9),), ((0, 0),), ((0, 1),), (("a", 1),)]),
+                 ("names", [("a",), ("a", "a", "b", "c"), (1, 2, 3, 4), "abcd"])):
+        for x in v:
+            variants.append((f"{k}={x!r:.40}", dict(base, **{k: x})))
+    for _ in range(20 if quick else 100):
+        n = rng.randint(1, 30)
+        lo = [rng.randint(0, 20) for _ in range(n)]
+        variants.append(("random", dict(sizes=[rng.choice([0, 1, 7, 256, 4096]) for _ in range(n)], lower=lo,
+                                          upper=[x + rng.randint(1, 10) for x in lo],
+                                          capacity=rng.choice([None, None, 4096, 10**6]))))
+    for label, kw in variants:
+        for solver in ("auto", "greedy", "size", "search", "cpsat", "ggml"):
+            def run(kw=kw, solver=solver, label=label):
+                prob = memplan.BufferProblem(**{k: (np.asarray(v) if k in ("sizes", "lower", "upper") and
+                                                    isinstance(v, list) and v and all(isinstance(e, int) for e in v)
+                                                    else v) for k, v in kw.items()})
+                opts = SolveOptions(time_limit=0.2) if solver in ("search", "cpsat") else SolveOptions()
+                sol = solve(prob, solver, opts)
+                if "lower_bound" not in kw:
+                    check(prob, sol, f"{label} {solver}")
+            guarded(rec, "problem", f"{label} {solver}", run, seconds=60)
+
+
+def fam_onnx_ops(rec, tmp, rng, quick):
+    """One-op ONNX models whose constant inputs and attributes are hostile (Reshape to -1/-1 or 2**62, Slice
+    steps of 0 and int64 extremes, Range of delta 0 or 10**12 entries, ConstantOfShape/Tile/Expand to 2**62,
+    Transpose perms, axes out of range, Split/Pad/Conv/MaxPool extremes, 2**40-sized inputs)."""
+    import itertools
+
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from memplan.importers import import_onnx
+    I64 = np.int64
+    cases = []
+
+    def model(op, inputs, consts, attrs=None, in_shape=(2, 3, 4), dtype=TensorProto.FLOAT, opset=17, domain=""):
+        x = helper.make_tensor_value_info("x", dtype, list(in_shape))
+        inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()]
+        n = helper.make_node(op, inputs, ["y"], name="n", domain=domain, **(attrs or {}))
+        n2 = helper.make_node("Identity", ["y"], ["z"], name="n2")
+        z = helper.make_tensor_value_info("z", dtype, None)
+        g = helper.make_graph([n, n2], "g", [x], [z], inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    for sh in ([-1, -1], [0, -1], [2**62, 2**62], [-2], [0], [], [24, 0], [5], [2**63 - 1], [-1, 0]):
+        cases.append((f"Reshape {sh}", model("Reshape", ["x", "s"], {"s": np.array(sh, I64)})))
+        cases.append((f"Reshape allowzero {sh}", model("Reshape", ["x", "s"], {"s": np.array(sh, I64)}, {"allowzero": 1})))
+    for st, en, ax, stp in itertools.product([0, -1, 2**62, -(2**62)], [0, 2**63 - 1, -(2**63)], [0, 5, -4], [0, 1, -1, -(2**63)]):
+        cases.append((f"Slice {st} {en} {ax} {stp}", model("Slice", ["x", "a", "b", "c", "d"], {"a": np.array([st], I64), "b": np.array([en], I64), "c": np.array([ax], I64), "d": np.array([stp], I64)})))
+    for start, limit, delta in ((0, 10, 0), (0, 10**12, 1), (0, 10, -1), (10, 0, -1), (0.0, 1.0, 1e-300), (0, float("nan"), 1), (0, float("inf"), 1)):
+        dt = np.float64 if any(isinstance(v, float) for v in (start, limit, delta)) else I64
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+        inits = [numpy_helper.from_array(np.array(v, dt), k) for k, v in (("a", start), ("b", limit), ("c", delta))]
+        n = helper.make_node("Range", ["a", "b", "c"], ["r"], name="n")
+        n2 = helper.make_node("Cast", ["r"], ["z"], name="n2", to=TensorProto.FLOAT)
+        n3 = helper.make_node("Add", ["x", "x"], ["w"], name="n3")
+        g = helper.make_graph([n, n2, n3], "g", [x], [helper.make_tensor_value_info("z", TensorProto.FLOAT, None), helper.make_tensor_value_info("w", TensorProto.FLOAT, None)], inits)
+        cases.append((f"Range {start} {limit} {delta}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])))
+    for shp in ([2**62], [-1], [0], [2**31, 2**31], [10**6, 10**6], []):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+        n = helper.make_node("ConstantOfShape", ["s"], ["z"], name="n")
+        g = helper.make_graph([n, helper.make_node("Add", ["x", "x"], ["w"], name="n3")], "g", [x], [helper.make_tensor_value_info("z", TensorProto.FLOAT, None), helper.make_tensor_value_info("w", TensorProto.FLOAT, None)], [numpy_helper.from_array(np.array(shp, I64), "s")])
+        cases.append((f"ConstantOfShape {shp}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])))
+    for rep in ([1, 1, 2**62], [-1, 1, 1], [0, 1, 1], [1, 1], [10**6, 10**6, 10**6]):
+        cases.append((f"Tile {rep}", model("Tile", ["x", "r"], {"r": np.array(rep, I64)})))
+    for shp in ([2**62, 3, 4], [-1, 3, 4], [0, 3, 4], [1], [5, 3, 4], [3, 1, 1, 1, 1, 1, 1, 1, 1, 1]):
+        cases.append((f"Expand {shp}", model("Expand", ["x", "s"], {"s": np.array(shp, I64)})))
+    for perm in ([0, 0, 1], [3, 1, 0], [0, 1], [-1, 0, 1], [2, 1, 0]):
+        cases.append((f"Transpose {perm}", model("Transpose", ["x"], {}, {"perm": perm})))
+    for axis in (3, -4, 2**40):
+        cases.append((f"Concat axis {axis}", model("Concat", ["x", "x"], {}, {"axis": axis})))
+        cases.append((f"Softmax axis {axis}", model("Softmax", ["x"], {}, {"axis": axis})))
+        cases.append((f"Gather axis {axis}", model("Gather", ["x", "i"], {"i": np.array([0], I64)}, {"axis": axis})))
+    for idx in ([5], [-3], [2**62], []):
+        cases.append((f"Gather idx {idx}", model("Gather", ["x", "i"], {"i": np.array(idx, I64)})))
+    for sp in ([1, 1], [3, -1], [0, 3], [2**62, -(2**62) + 3], [1, 1, 1, 1]):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])
+        n = helper.make_node("Split", ["x", "s"], ["a", "b"], name="n", axis=0)
+        g = helper.make_graph([n], "g", [x], [helper.make_tensor_value_info("a", TensorProto.FLOAT, None), helper.make_tensor_value_info("b", TensorProto.FLOAT, None)], [numpy_helper.from_array(np.array(sp, I64), "s")])
+        cases.append((f"Split {sp}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])))
+    for pads in ([0] * 6, [-5] * 6, [2**62] + [0] * 5, [1, 1], [-1, 0, 0, -1, 0, 0]):
+        cases.append((f"Pad {pads}", model("Pad", ["x", "p"], {"p": np.array(pads, I64)})))
+    for k, s_, d, p in ((3, 1, 1, 0), (0, 1, 1, 0), (3, 0, 1, 0), (3, 1, 0, 0), (100, 1, 1, 0), (3, 1, 1, -5), (3, 2**40, 1, 0), (3, 1, 2**40, 0)):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])
+        w = numpy_helper.from_array(np.zeros((4, 2, max(k, 1), max(k, 1)), np.float32), "w")
+        attrs = dict(kernel_shape=[k, k], strides=[s_, s_], dilations=[d, d], pads=[p] * 4)
+        n = helper.make_node("Conv", ["x", "w"], ["z"], name="n", **attrs)
+        g = helper.make_graph([n], "g", [x], [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [w])
+        cases.append((f"Conv {k} {s_} {d} {p}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])))
+        n = helper.make_node("MaxPool", ["x"], ["z"], name="n", **attrs)
+        g = helper.make_graph([n], "g", [x], [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [])
+        cases.append((f"MaxPool {k} {s_} {d} {p}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])))
+    for dims in ([2**40, 2**40], [2**31, 2**31, 2**31], [0, 5], [1] * 64):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)
+        g = helper.make_graph([helper.make_node("Relu", ["x"], ["z"], name="n")], "g", [x], [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [])
+        cases.append((f"Relu dims {dims}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])))
+    path = os.path.join(tmp, "ops.onnx")
+    for label, m in cases:
+        with open(path, "wb") as f:
+            f.write(m.SerializeToString())
+        guarded(rec, "onnx-ops", label, lambda: import_onnx(path), seconds=60)
+        cli_case(rec, label, ["import", path, "-o", os.path.join(tmp, "ops.json"), "-q"], [path], seconds=60,
+                 family="onnx-ops-cli")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="graph,text,plan,cli,csv,onnx,api,bench,pt2,random,names,objects")
+    ap.add_argument("--only", default="graph,text,plan,cli,csv,onnx,onnx_ops,api,bench,pt2,random,names,objects,problem")
     ap.add_argument("--seed", type=int, default=57)
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -1330,6 +1516,10 @@ def main():
         fam_names(rec, seeds, tmp, rng, args.quick)
     if "objects" in only:
         fam_objects(rec, seeds, plans, rng, args.quick)
+    if "problem" in only:
+        fam_problem(rec, rng, args.quick)
+    if "onnx_ops" in only:
+        fam_onnx_ops(rec, tmp, rng, args.quick)
     if "api" in only:
         fam_api(rec, seeds, plans, rng, args.quick)
     os.chmod(os.path.join(tmp, "ro"), stat.S_IRWXU) if os.path.exists(os.path.join(tmp, "ro")) else None
