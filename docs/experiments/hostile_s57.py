@@ -1060,8 +1060,8 @@ def fam_pt2(rec, tmp, rng, quick):
                 doc = json.loads(data)
             except ValueError:
                 continue
-            for label, d in rng.sample(point_mutants(doc, rng, values=[None, -1, 2**70, "x", [], {}, float("nan")],
-                                                     limit_items=2), 6 if quick else 25):
+            pool = point_mutants(doc, rng, values=[None, -1, 2**70, "x", [], {}, float("nan")], limit_items=2)
+            for label, d in rng.sample(pool, min(len(pool), 6 if quick else 25)):
                 rezip(f"{name}: {label}", lambda m, name=name, d=d: {**m, name: json.dumps(d).encode()})
         rezip(f"drop {name}", lambda m, name=name: {k: v for k, v in m.items() if k != name})
     out = os.path.join(tmp, "pt2.json")
@@ -1494,34 +1494,52 @@ def main():
     rec = Recorder()
     t0 = time.time()
     only = args.only.split(",")
+
+    def progress(family):
+        print(f"[{time.time() - t0:.0f}s] after {family}: tried " + ", ".join(f"{k} {v}" for k, v in
+              sorted(rec.tried.items())) + f"; defects {len(rec.defects)}", flush=True)
     if "graph" in only:
         fam_graph(rec, seeds, rng, args.quick)
+        progress("graph")
     if "text" in only:
         fam_text(rec, seeds, tmp, rng, args.quick)
+        progress("text")
     if "plan" in only:
         fam_plan(rec, seeds, plans, rng, args.quick)
+        progress("plan")
     if "cli" in only:
         fam_cli(rec, seeds, plans, tmp, rng, args.quick)
+        progress("cli")
     if "csv" in only:
         fam_csv(rec, tmp, rng, args.quick)
+        progress("csv")
     if "onnx" in only:
         fam_onnx(rec, tmp, rng, args.quick)
+        progress("onnx")
     if "bench" in only:
         fam_bench(rec, seeds, tmp, rng, args.quick)
+        progress("bench")
     if "pt2" in only:
         fam_pt2(rec, tmp, rng, args.quick)
+        progress("pt2")
     if "random" in only:
         fam_random(rec, rng, args.quick)
+        progress("random")
     if "names" in only:
         fam_names(rec, seeds, tmp, rng, args.quick)
+        progress("names")
     if "objects" in only:
         fam_objects(rec, seeds, plans, rng, args.quick)
+        progress("objects")
     if "problem" in only:
         fam_problem(rec, rng, args.quick)
+        progress("problem")
     if "onnx_ops" in only:
         fam_onnx_ops(rec, tmp, rng, args.quick)
+        progress("onnx_ops")
     if "api" in only:
         fam_api(rec, seeds, plans, rng, args.quick)
+        progress("api")
     os.chmod(os.path.join(tmp, "ro"), stat.S_IRWXU) if os.path.exists(os.path.join(tmp, "ro")) else None
     print(f"tried {sum(rec.tried.values())} inputs in {time.time() - t0:.0f}s: " +
           ", ".join(f"{k} {v}" for k, v in sorted(rec.tried.items())))
