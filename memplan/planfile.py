@@ -7,6 +7,7 @@ same input and options give byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -56,6 +57,22 @@ def _own_block(key: str, value: Any) -> Any:
         return own_json(dict(value.items()) if isinstance(value, Mapping) and type(value) is not dict else value)
     except Exception as exc:   # (the caller's own code: any exception; KeyboardInterrupt passes)
         raise PlanFormatError(f"plan: field {key!r} cannot be read as JSON ({_short(exc)})") from None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every numpy array (anything with ``tolist``) as its Python values and every list as a tuple,
+    for ``Plan.__eq__``. Why: a Plan built in code with an array for a field (``order=np.array(...)``, which
+    ``to_dict`` refuses naming the field) made ``plan == other`` a raw ValueError ("The truth value of an array
+    with more than one element is ambiguous") where it is just unequal to a plan of plain entries."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and type(value) not in (str, bytes, int, float, bool):   # (numpy scalars too)
+        with contextlib.suppress(Exception):
+            return _plain(tolist())
+    return value
 
 
 def _owned_entries(value: Any) -> Any:
@@ -117,10 +134,19 @@ class Plan:
         byte-identical plan files came from plans that compared unequal."""
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._compared() == other._compared()
+        if self is other:
+            return True
+        try:
+            return bool(self._compared() == other._compared())
+        except (TypeError, ValueError):   # (a field of a Plan built in code holding a numpy array: no truth value)
+            return _plain(self._compared()) == _plain(other._compared())
 
     def _compared(self) -> tuple:
-        untimed = {k: v for k, v in self.solver.items() if k not in TIMING_FIELDS}
+        """The compared values; a ``solver`` that is no mapping (a Plan built in code: ``to_dict`` names it) as it is.
+        Why: ``Plan(..., solver=None) == plan`` raised a raw AttributeError ("'NoneType' object has no attribute
+        'items'") where ``hash`` and every reader answer or name the field."""
+        block = self.solver
+        untimed = {k: v for k, v in block.items() if k not in TIMING_FIELDS} if isinstance(block, Mapping) else block
         return (*self._fields().values(), untimed)
 
     def _fields(self) -> dict[str, Any]:
