@@ -1467,6 +1467,7 @@ def main():
     import memplan
     from memplan import examples
     tmp = tempfile.mkdtemp(prefix="hostile57_")
+    os.chdir(tmp)   # (relative output targets land here, not in the checkout)
     ex = os.path.join(tmp, "ex")
     from memplan import cli
     with contextlib.redirect_stdout(io.StringIO()):
