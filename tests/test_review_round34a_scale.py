@@ -59,8 +59,13 @@ def _sweep(mod, p) -> list[int]:
 
 def _same(old, p) -> None:
     old_greedy, old_rejoin = old
-    want = _sweep(old_greedy, p)
-    assert _sweep(greedy, p) == want
+    # (problems with in-place pairs: since rounds 52-53 today's sweep puts an in-place output exactly over its
+    # placed input (its shift, and past its input's root: ``exact_pairs.over_input``) where 7b5e87c's took the
+    # input's own offset or none, so the two differ there by design; session 57 met such a draw under CI's fixed
+    # example stream (hypothesis 6.170.27: pair (10, 8), 256 against 0). Those problems are still compared through
+    # rejoin below, and the in-place placement has its own tests (test_inplace_round51/52, test_search_round53).)
+    if not p.inplace:
+        assert _sweep(greedy, p) == _sweep(old_greedy, p)
     sol = greedy.solve(p)
     a, b = old_rejoin.rejoin_inplace(p, sol), rejoin.rejoin_inplace(p, sol)
     assert (a is None) == (b is None) and (a is None or a.offsets.tolist() == b.offsets.tolist())
