@@ -1,17 +1,30 @@
 """Round 47: hostile plan files through the ``memplan`` CLI: a repeated key names the entry it sits in."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from memplan.cli import main
+
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memplan", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    """The command run in process in ``cwd`` (``cli.main``, what ``python -m memplan`` runs), as a CompletedProcess:
+    each subprocess spent a second or more of CI starting Python and importing memplan again for the same line and
+    exit status (tests/test_cli.py keeps the real entry point's tests)."""
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["memplan", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture()

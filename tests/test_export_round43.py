@@ -12,9 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 
 import pytest
@@ -28,11 +25,9 @@ from torch.export import Dim  # noqa: E402
 from torch_saved import saved_and_loaded as _saved_and_loaded  # noqa: E402
 
 import memplan  # noqa: E402
+from memplan.cli import main  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.torch import sized_inputs  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 
 @pytest.mark.parametrize("dims, named", [
@@ -50,15 +45,16 @@ def test_a_dim_out_of_range_names_the_option_given(dims, named):
     assert [tuple(a.shape) for a in args] == [(64, 3), (65, 3)]
 
 
-def test_the_cli_names_the_dim_option_out_of_range(tmp_path):
+def test_the_cli_names_the_dim_option_out_of_range(tmp_path, capsys):
+    """In process (``cli.main``, what ``python -m memplan`` runs): a subprocess spent 3-4 s of CI importing torch
+    again for the same line and exit status (tests/test_cli.py keeps the real entry point's tests)."""
     program = tmp_path / "m.pt2"
     torch.export.save(_cat_rows(), str(program))
-    r = subprocess.run([sys.executable, "-m", "memplan", "import", str(program), "-o", str(tmp_path / "g.json"),
-                        "--dim", "y.0=1", "-q"], env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True,
-                       text=True, timeout=180)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--dim y.0=1 (s" in lines[0] and "input 'x'" not in lines[0], r.stderr
+    code = main(["import", str(program), "-o", str(tmp_path / "g.json"), "--dim", "y.0=1", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--dim y.0=1 (s" in lines[0] and "input 'x'" not in lines[0], err
 
 
 class Double(nn.Module):
@@ -149,12 +145,12 @@ def test_a_loaded_result_recorded_smaller_than_its_op_makes_is_refused(tmp_path,
         memplan.from_torch(load_exported(path))
 
 
-def test_the_cli_refuses_an_edited_record_in_one_line(tmp_path):
+def test_the_cli_refuses_an_edited_record_in_one_line(tmp_path, capsys):
     path = _edited(tmp_path, lambda tv: tv["mul"].update(sizes=_sizes(1, 3)))
-    r = subprocess.run([sys.executable, "-m", "memplan", "import", path, "-o", str(tmp_path / "g.json"), "-q"],
-                       env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=180)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "node 'mul'" in r.stderr and not (tmp_path / "g.json").exists()
+    code = main(["import", path, "-o", str(tmp_path / "g.json"), "-q"])   # (in process, as above)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "node 'mul'" in err and not (tmp_path / "g.json").exists()
 
 
 def test_an_unedited_program_still_imports(tmp_path):

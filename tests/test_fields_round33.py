@@ -8,14 +8,22 @@ meant. The meaning is unchanged (the field is still ignored); only keys close to
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 
 import pytest
 
 import memplan
+from memplan.cli import main
 from memplan.errors import FieldWarning
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    """(exit status, stderr) of ``memplan argv`` run in process (``cli.main``, what ``python -m memplan`` runs): a
+    subprocess spent a second or more of CI starting Python and importing memplan again for the same lines and exit
+    status (tests/test_cli.py keeps the real entry point's tests)."""
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, capsys.readouterr().err
 
 
 def doc(**extra) -> dict:
@@ -54,19 +62,18 @@ def test_each_distinct_key_is_named_once_however_many_entries_hold_it():
     assert len([w for w in rec if issubclass(w.category, FieldWarning)]) == 1
 
 
-def test_the_cli_says_it_on_one_line_and_still_plans(tmp_path):
+def test_the_cli_says_it_on_one_line_and_still_plans(tmp_path, capsys):
     src = tmp_path / "g.json"
     src.write_text(json.dumps(doc(node=("in_place", {"z": "x"}))))
-    r = subprocess.run([sys.executable, "-m", "memplan", "plan", str(src), "-o", str(tmp_path / "p.json")],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    code, err = _cli(capsys, "plan", str(src), "-o", str(tmp_path / "p.json"))
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if "warning" in ln]
     assert lines == [f"memplan: warning: {src}: node field 'in_place' is not a field of memplan.graph/1 "
                      "(did you mean 'inplace'?); ignored"]
     assert (tmp_path / "p.json").exists()
 
 
-def test_a_document_its_misspelling_breaks_is_one_error_line_naming_the_field_meant(tmp_path):
+def test_a_document_its_misspelling_breaks_is_one_error_line_naming_the_field_meant(tmp_path, capsys):
     """``kinds`` for ``kind``: the tensor has no kind, an error; the CLI said it in two lines (a warning, then the
     error: found by tests/fuzz_cli.py), now in one, the note beside the error."""
     d = doc()
@@ -78,18 +85,17 @@ def test_a_document_its_misspelling_breaks_is_one_error_line_naming_the_field_me
         with pytest.raises(memplan.GraphError, match=r"tensor 'z' has no 'kind' .*; note: tensor field 'knd' is not "
                                                       r"a field of memplan.graph/1 \(did you mean 'kind'\?\)$"):
             memplan.load_graph(str(src))
-    r = subprocess.run([sys.executable, "-m", "memplan", "plan", str(src), "-o", str(tmp_path / "p.json")],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "did you mean 'kind'" in r.stderr
+    code, err = _cli(capsys, "plan", str(src), "-o", str(tmp_path / "p.json"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "did you mean 'kind'" in err
 
 
-def test_a_later_error_stays_one_line_with_the_misspelling_beside_it(tmp_path):
+def test_a_later_error_stays_one_line_with_the_misspelling_beside_it(tmp_path, capsys):
     """The graph reads (its ``costs`` ignored), then the plan file is bad: one line, exit 2, the field noted."""
     src, bad = tmp_path / "g.json", tmp_path / "p.json"
     src.write_text(json.dumps(doc(node=("costs", 3))))
     bad.write_text("{}")
-    r = subprocess.run([sys.executable, "-m", "memplan", "verify", str(src), str(bad)], capture_output=True, text=True)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
+    code, err = _cli(capsys, "verify", str(src), str(bad))
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("memplan: error:") and "; note: " in lines[0]
     assert "g.json: node field 'costs' is not a field of memplan.graph/1 (did you mean 'cost'?)" in lines[0]
