@@ -134,3 +134,23 @@ def test_small_problems_keep_their_plans():
     tree = search_tree.PackingSearch(p, SearchParams(), search_tree.WorkBudget(1, 1.0))
     start = search_tree.WORK_TRY_START + search_tree.WORK_TRY_START_PER_ENTRY * (tree.n + tree.nsec)
     assert search.descent_units(tree) == 4 * (len(p) + 1) + -(-start // search_tree.TRY_NS_PER_NODE)
+
+
+def test_the_front_searches_the_same_tree_on_a_multi_stream_graph(monkeypatch):
+    """The same on an HB-filtered problem (``random_dag(2200)`` on 4 streams: cliques for sections, neighbours of no
+    section that the front must skip), at its bound, a quarter of the way to the greedy arena and one below it."""
+    from memplan.benchmarks import scale
+    from memplan.lifetimes import buffer_problem
+    from memplan.optimize import graph_optimize
+    from memplan.schedule import build_happens_before
+
+    g = scale.random_dag(2200)
+    p = buffer_problem(g, build_happens_before(g, graph_optimize(g, 4)))
+    assert not p.is_interval and len(p) >= search_tree.FRONT_MIN_BUFFERS
+    lb, start = int(p.lower_bound), _greedy(p)
+    for cap in (lb, lb + (start - lb) // 4, start - 1):
+        new = _descent(p, cap, "TAW", nodes=3000)
+        monkeypatch.setattr(search_tree, "FRONT_MIN_BUFFERS", 10**9)
+        old = _descent(p, cap, "TAW", nodes=3000)
+        monkeypatch.undo()
+        assert new[:4] == old[:4]
