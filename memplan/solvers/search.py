@@ -22,7 +22,8 @@ It works for any conflict relation (multi-stream HB-filtered problems, in-place 
 placement only needs the conflict lists, and inference uses a clique of each section.
 
 Where the work budget affords only a few descents (``FEW_DESCENTS``), the solve is instead a chain of shots of one
-preorder at a time (``_Minimiser.opening``): the rounds' interleaved tries could not finish one descent there.
+preorder at a time (``_Minimiser.opening``): the rounds' interleaved tries could not finish one descent there. On large
+problems whose budget affords under ``BELOW_FIRST_DESCENTS`` descents, each shoots below the best arena before the bound.
 
 Otherwise the arena is minimised in rounds. Each round first tries the proven bound itself with a node
 budget that doubles every round: on real graphs and on most benchmark inputs the bound is reachable,
