@@ -22,7 +22,8 @@ It works for any conflict relation (multi-stream HB-filtered problems, in-place 
 placement only needs the conflict lists, and inference uses a clique of each section.
 
 Where the work budget affords only a few descents (``FEW_DESCENTS``), the solve is instead a chain of shots of one
-preorder at a time (``_Minimiser.opening``): the rounds' interleaved tries could not finish one descent there.
+preorder at a time (``_Minimiser.opening``): the rounds' interleaved tries could not finish one descent there. On large
+problems whose budget affords under ``BELOW_FIRST_DESCENTS`` descents, each shoots below the best arena before the bound.
 
 Otherwise the arena is minimised in rounds. Each round first tries the proven bound itself with a node
 budget that doubles every round: on real graphs and on most benchmark inputs the bound is reachable,
@@ -90,6 +91,12 @@ PROOF_SCALE = 3
 #: and 3,000 random intervals ~4 units a node (3,048 nodes, 12,000 units), which at 2 a node lost their bound at
 #: ``time_limit=2`` (arena 23,570,944 for 22,198,528: the try at the bound stopped halfway)
 DESCENT_UNITS_PER_NODE = 4
+#: a node's estimated work in units where the problem has ``search_tree.FRONT_MIN_BUFFERS`` buffers or more (a node
+#: reads its candidates off a ``search_tree._Front``: 5,000 random intervals 1.8 units a node in a descent without a
+#: backtrack, 2.5 with the rescans), for ``BELOW_FIRST_DESCENTS`` alone: the shots' limits and ``FEW_DESCENTS`` keep
+#: ``DESCENT_UNITS_PER_NODE`` (a shot's limit is a descent with its backtracks: 3,000 random intervals pack their bound
+#: in 3,716 nodes, past a limit of 2 units a node)
+DESCENT_UNITS_PER_FRONT_NODE = 2
 #: under a budget of work that affords fewer than this many descents (``descent_units``), the solve opens with shots of
 #: one preorder at a time, each of at most ``OPENING_DESCENTS`` descents' work (``_Minimiser.opening``): at the bound
 #: (a reachable bound mostly packs without a backtrack), then one below the best arena for as long as they pack, then
@@ -100,6 +107,14 @@ DESCENT_UNITS_PER_NODE = 4
 #: (``docs/experiments/search_s55.txt``, ``search_s56.txt``).
 FEW_DESCENTS = 6
 OPENING_DESCENTS = 1
+#: under a budget of fewer than this many descents (``descent_units`` at ``DESCENT_UNITS_PER_FRONT_NODE``), on problems of
+#: ``search_tree.FRONT_MIN_BUFFERS`` buffers or more, each preorder of the opening shoots below the best arena before it
+#: shoots at the bound. Why: there the shot at the bound took the whole budget and stopped short, and the start came
+#: back, where a shot below the best mostly packs in one descent without a backtrack (5,000 random intervals at
+#: ``time_limit=1``: 4,657 nodes at the bound, arena 25,297,664 as started). 3,000 random intervals at ``time_limit=1``
+#: (1.9 descents) still shoot at the bound first and pack it (in 1.2 descents). Smaller problems shoot as before (300
+#: random intervals at ``time_limit=0.1`` prove their weak bound unreachable in a node first: ``test_search_round56``).
+BELOW_FIRST_DESCENTS = 1.5
 #: the opening shoots again at a bound its shot proved unreachable while that proof raised it by at least this share of
 #: the gap to the best arena (1 / ``PROOF_STEP``). Why: a proof mostly takes a node and raises the bound well above the
 #: capacity tried (``PackingSearch.above``): ``random_dag(3000)`` on 8 streams, its bound 3,766,272 raised to 3,923,968,
@@ -109,12 +124,12 @@ OPENING_DESCENTS = 1
 PROOF_STEP = 8
 
 
-def descent_units(s: PackingSearch) -> int:
+def descent_units(s: PackingSearch, per_node: int = DESCENT_UNITS_PER_NODE) -> int:
     """The least work units a try of ``s`` that places every buffer takes: ``DESCENT_UNITS_PER_NODE`` a node (one a
     buffer, one the root) and the try's start (``search_tree.WORK_TRY_START``), the floor of the tries' capped
     limits."""
     start = search_tree.WORK_TRY_START + search_tree.WORK_TRY_START_PER_ENTRY * (s.n + s.nsec)
-    return DESCENT_UNITS_PER_NODE * (s.n + 1) + -(-start // search_tree.TRY_NS_PER_NODE)
+    return per_node * (s.n + 1) + -(-start // search_tree.TRY_NS_PER_NODE)
 
 
 def setup_seconds(problem: BufferProblem) -> float:
@@ -215,9 +230,12 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     opening = (OPENING_DESCENTS * descent_units(s) if nodes is None and s is not None and not feasible_only
                and params.opening
                and budget.left // search_tree.TRY_NS_PER_NODE < FEW_DESCENTS * descent_units(s) else None)
+    below_first = (opening is not None and s.n >= search_tree.FRONT_MIN_BUFFERS
+                   and budget.left // search_tree.TRY_NS_PER_NODE
+                   < BELOW_FIRST_DESCENTS * descent_units(s, DESCENT_UNITS_PER_FRONT_NODE))
     try:
         if opening is not None and m.best_off is not None and not budget.exhausted():
-            m.opened = m.opening(opening)
+            m.opened = m.opening(opening, below_first=below_first)
         while searches and not m.done() and not (feasible_only and m.best_off is not None):
             if budget.exhausted():
                 break
@@ -355,7 +373,7 @@ class _Minimiser:
                 break
         return (self.proven, self.best) != before
 
-    def opening(self, node_limit: int) -> str:
+    def opening(self, node_limit: int, *, below_first: bool = False) -> str:
         """Shots of one preorder at a time (``shot``), each of at most ``node_limit``: with each preorder in turn, one
         at the bound (``SearchParams.bound_first``; a reachable bound mostly packs without a backtrack), then one
         below the best for as long as they pack; a preorder whose shot below the best stops short hands over to the
@@ -380,31 +398,44 @@ class _Minimiser:
         while not self.done():
             if stalled == len(self.searches):   # every preorder stopped short: the same shots would too
                 node_limit, stalled = node_limit * 2, 0
-            gained = False
-            # at the bound, and again at the raised one while a proof raises it far (``PROOF_STEP``)
-            while self.params.bound_first and not self.done() and (k, self.bound(), node_limit) not in tried:
-                tried.add((k, self.bound(), node_limit))
-                cap = self.bound()
-                out = self.shot(k, cap, node_limit)
-                if out == "packed":
-                    seen.append("bound")
-                    break
-                if out != "proved":
-                    break
-                seen.append("bound-unreachable")
-                if (self.bound() - cap) * PROOF_STEP < self.best - cap:
-                    break
-            while not self.done():
-                out = self.shot(k, self.best - 1, node_limit)
-                if out != "packed":
-                    if out == "proved":   # (nothing fits below the best: it is optimal)
-                        seen.append("bound-unreachable")
-                    break
-                gained = True
-                seen.append("bound" if self.best <= self.bound() else "gained")
+            if below_first:   # (``BELOW_FIRST_DESCENTS``: a budget too short for both shots)
+                gained = self._shots_below(k, node_limit, seen)
+                self._shots_at_bound(k, node_limit, seen, tried)
+            else:
+                self._shots_at_bound(k, node_limit, seen, tried)
+                gained = self._shots_below(k, node_limit, seen)
             stalled = 0 if gained else stalled + 1
             k = (k + 1) % len(self.searches)
         return ",".join(dict.fromkeys(seen)) or "none"
+
+    def _shots_at_bound(self, k: int, node_limit: int, seen: list[str], tried: set[tuple[int, int, int]]) -> None:
+        """The opening's shots of preorder ``k`` at the bound, and again at the raised one while a proof raises it far
+        (``PROOF_STEP``), each (preorder, bound, limit) once."""
+        while self.params.bound_first and not self.done() and (k, self.bound(), node_limit) not in tried:
+            tried.add((k, self.bound(), node_limit))
+            cap = self.bound()
+            out = self.shot(k, cap, node_limit)
+            if out == "packed":
+                seen.append("bound")
+                break
+            if out != "proved":
+                break
+            seen.append("bound-unreachable")
+            if (self.bound() - cap) * PROOF_STEP < self.best - cap:
+                break
+
+    def _shots_below(self, k: int, node_limit: int, seen: list[str]) -> bool:
+        """The opening's shots of preorder ``k`` one below the best arena for as long as they pack; True if one did."""
+        gained = False
+        while not self.done():
+            out = self.shot(k, self.best - 1, node_limit)
+            if out != "packed":
+                if out == "proved":   # (nothing fits below the best: it is optimal)
+                    seen.append("bound-unreachable")
+                break
+            gained = True
+            seen.append("bound" if self.best <= self.bound() else "gained")
+        return gained
 
     def shot(self, k: int, cap: int, node_limit: int) -> str | None:
         """One try at ``cap`` with the ``k``-th static preorder alone (``FEW_DESCENTS``): ``"packed"``, ``"proved"``

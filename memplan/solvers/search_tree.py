@@ -61,6 +61,24 @@ WORK_NODE_PER_BUFFER = 12
 #: it (its top or the fullest sections)
 WORK_BATCH = 37_000
 WORK_BATCH_PER_BUFFER = 10
+#: a node's and a batch's work per buffer of the subproblem where it keeps a ``_Front`` (its unplaced buffers' candidate
+#: keys and tops, updated by each placement and its undo: ``WORK_FRONT_TRY``) instead of rescanning them (a gather, a
+#: mask and a compaction of every buffer, then the keys made again, each batch). Measured side by side on the loaded
+#: 2-core machine (where the rescans' batch took 117-215 ns a buffer, charged 10): a front's batch 10-16 ns a buffer,
+#: its lowest top 0.2-1; a try's updates and undo (six small gathers and scatters) a few us
+WORK_FRONT_NODE_PER_BUFFER = 1
+WORK_FRONT_BATCH_PER_BUFFER = 3
+WORK_FRONT_TRY = 5_000
+#: where a subproblem keeps a ``_Front``: its preorder's keys (``_keys``) and a decomposition's parts (``_decompose``)
+#: made in bulk, per buffer (the keys measured as above: 1.9-2.3 us a buffer against 10-25 us in Python, charged 3,000),
+#: and its candidates charged as they are taken, not as listed (a node mostly takes its first of a batch of 32: the
+#: rest cost a ``tolist``)
+WORK_FRONT_SUBPROBLEM_PER_BUFFER = 300
+WORK_FRONT_SPLIT_PER_BUFFER = 30
+#: the least buffers of a subproblem that keeps a ``_Front`` (and its bulk keys and parts). Why a floor: below it the
+#: rescans cost little (22 ns a buffer: 9 us of a ~150 us node at minimalloc's 409), and the plans of every problem
+#: whose subproblems are all smaller (the minimalloc set, ``random_dag(1000)``) stay byte-identical
+FRONT_MIN_BUFFERS = 2000
 WORK_CANDIDATE = 800
 WORK_REJECT = 200
 #: a candidate placed and tested (its neighbours' minimum offsets, its sections' floors, undone after), plus per
@@ -266,6 +284,10 @@ class PackingSearch:
         self.maxnb = _rows_reduce(np.maximum, sizes[adj], bounds, 0, own=None).tolist()
         self.windows: dict[tuple[int, int, int], tuple] = {}  # (buffer, partition) -> sections to re-check
         self.width = (upper - lower).tolist()
+        self.width_a = (upper - lower).astype(np.int64)
+        self.slo_a, self.shi_a = slo, shi
+        # every key column of ``_bulk_keys`` fits int64 (an area is the widest): else the Python keys
+        self.key_bulk = n == 0 or int(self.width_a.max(initial=0)) * int(sizes.max(initial=0)) < INT64_MAX
         # every section's buffers, flattened (CSR over sections, each in index order): section k holds
         # ``sec_buf[sec_ptr[k]:sec_ptr[k + 1]]``
         sec_buf, sec_of = _section_entries(act, slo[act], shi[act])
@@ -336,6 +358,7 @@ class PackingSearch:
         self.floor = np.zeros(self.nsec, dtype=np.int64)
         self.total = self.total0.copy()
         self.cuts = self.cuts0.copy()
+        self.pos_of = np.zeros(n, dtype=np.int64)   # each buffer's position in its subproblem (``_sub_solve``)
         # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
         self.above = NO_CAPACITY
         if self.largest > cap:
@@ -363,6 +386,8 @@ class PackingSearch:
         return [(bounds[p], bounds[p + 1], members[p]) for p in sorted(members)]
 
     def _keys(self, bufs: list[int]) -> list[int]:
+        if len(bufs) >= FRONT_MIN_BUFFERS and self.key_bulk:
+            return self._bulk_keys(bufs)
         total, slo, shi, size, width = self.total, self.slo, self.shi, self.size, self.width
         tmax = {b: int(total[slo[b]:shi[b]].max()) for b in bufs}
         noise = self.noise
@@ -385,6 +410,21 @@ class PackingSearch:
 
         return sorted(bufs, key=key)
 
+    def _bulk_keys(self, bufs: list[int]) -> list[int]:
+        """``_keys`` in numpy: the same tuples' columns (int64, each below 2**63: ``key_bulk``; floats with ``noise``,
+        each the same product as Python's ``int * float``) sorted by ``np.lexsort``, the buffer last. Why: a key per
+        buffer in Python (its sections' fullest total a slice's ``max``) took ~3 us a buffer, and a descent of 5,000
+        random intervals sorts ~10 times its buffers again (each decomposition's remainder)."""
+        b = np.asarray(bufs, dtype=np.int64)
+        tmax = _range_max(self.total, self.slo_a[b], self.shi_a[b])
+        width, size = self.width_a[b], self.sizes[b]
+        cols = {"W": -width, "A": -(width * size), "T": -tmax, "Z": -size}
+        keys = [cols[c] for c in self.order_key if c in cols]
+        if self.noise is not None:
+            nz = np.asarray(self.noise, dtype=np.float64)[b]
+            keys = [k * nz for k in keys]
+        return b[np.lexsort([b] + keys[::-1])].tolist()
+
     def _work(self, ns: int) -> None:
         """Count ``ns`` estimated nanoseconds of work, handed to the solve's budget ``WORK_FLUSH`` at a time (raises
         OutOfWork once it is spent)."""
@@ -403,7 +443,20 @@ class PackingSearch:
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
         self._work(WORK_SUBPROBLEM + WORK_SUBPROBLEM_PER_BUFFER * len(bufs))
         pre = np.asarray(self._keys(bufs), dtype=np.int64)
-        return (yield self._search(lo, hi, bufs, (pre, np.arange(len(pre), dtype=np.int64)), 0, 0))
+        pos = np.arange(len(pre), dtype=np.int64)
+        stride = len(bufs) + 1
+        if len(bufs) < FRONT_MIN_BUFFERS or wide_keys(self.cap + self.align + 1, stride):
+            # (small, or offsets near 2**63 / buffers: the scans, as ``_candidates`` makes pairs there)
+            return (yield self._search(lo, hi, bufs, (pre, pos, None), 0, 0))
+        # the subproblem's positions of its buffers (a part's own are set here and put back when it ends: a frame of
+        # the subproblem around it reads its own again)
+        pos_of = self.pos_of
+        saved = pos_of[pre]
+        pos_of[pre] = pos
+        try:
+            return (yield self._search(lo, hi, bufs, (pre, pos, _Front(self, pre, stride)), 0, 0))
+        finally:
+            pos_of[pre] = saved
 
     def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
         self.nodes += 1
@@ -412,11 +465,16 @@ class PackingSearch:
             raise Abort
         # the subproblem's buffers in preorder and their positions, shared by all its frames: the unplaced ones
         # are those not ``placed`` (a frame's own copy of them kept O(depth x buffers) memory on the stack)
-        pre_b, pre_p = ordering
-        left = ~self.placed[pre_b]
-        un_b, un_p = pre_b[left], pre_p[left]
-        self.scanned += len(un_b)
-        self.work += WORK_NODE + WORK_NODE_PER_BUFFER * len(pre_b)
+        pre_b, pre_p, front = ordering
+        if front is not None:   # (its keys and tops kept by every placement and undo: no rescan)
+            left_count = front.left
+            self.work += WORK_NODE + WORK_FRONT_NODE_PER_BUFFER * len(pre_b)
+        else:
+            left = ~self.placed[pre_b]
+            un_b, un_p = pre_b[left], pre_p[left]
+            left_count = len(un_b)
+            self.work += WORK_NODE + WORK_NODE_PER_BUFFER * len(pre_b)
+        self.scanned += left_count
         if (self.nodes & 255) == 0:
             extra, self.scanned = divmod(self.scanned, UNPLACED_PER_NODE)
             self.budget.spend_nodes(256 + extra)
@@ -426,12 +484,15 @@ class PackingSearch:
             self._flush()
         asg, size = self.asg, self.size
         moeff = self.moeff
-        if len(un_b) == 0:
+        if left_count == 0:
             for b in bufs:
                 self.sol[b] = asg[b]
             return True
-        min_height = int((moeff[un_b] + self.sizes[un_b]).min())
-        del left, un_b, un_p  # not kept in the frame while its children run
+        if front is not None:
+            min_height = int(front.top.min())
+        else:
+            min_height = int((moeff[un_b] + self.sizes[un_b]).min())
+            del left, un_b, un_p  # not kept in the frame while its children run
         cand = self._candidates(ordering, len(bufs) + 1, min_offset, min_p, min_height)
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
@@ -465,6 +526,19 @@ class PackingSearch:
             old = moeff[un]
             new = np.maximum(old, h)
             moeff[un] = new
+            if front is not None:
+                fkey, ftop, fs = front.key, front.top, front.stride
+                fkey[p] = ftop[p] = KEY_NONE
+                front.left -= 1
+                pu = self.pos_of[un]
+                mine = pre_b.take(pu, mode="clip") == un   # (a neighbour of no section is in no subproblem)
+                if mine.all():
+                    un_f, old_f, new_f = un, old, new
+                else:
+                    pu, un_f, old_f, new_f = pu[mine], un[mine], old[mine], new[mine]
+                fkey[pu] = new_f * fs + pu
+                ftop[pu] = new_f + sizes[un_f]
+                self.work += WORK_FRONT_TRY
             sec = ins[b]
             asb = asize[b]
             old_floor = floor[sec].copy()
@@ -502,6 +576,12 @@ class PackingSearch:
             floor[sec] = old_floor
             total[sec] += asb
             moeff[un] = old
+            if front is not None:
+                fkey[p] = o * fs + p
+                ftop[p] = top
+                front.left += 1
+                fkey[pu] = old_f * fs + pu
+                ftop[pu] = old_f + sizes[un_f]
             asg[b] = -1
             placed[b] = False
             moeff[b] = o
@@ -551,9 +631,12 @@ class PackingSearch:
         by ``(offset, position)`` pairs. Why: the keys wrapped around there, so candidates were skipped or tried out
         of order, and a capacity the search had not exhausted was "proven" infeasible: four buffers of 5-7 x 2**58
         bytes, two pairs of them in place, packed in 16 x 2**58 bytes, were called OPTIMAL at 18 x 2**58."""
-        pre_b, pre_p = ordering
+        pre_b, pre_p, front = ordering
         wide = wide_keys(min_height, stride)
         last, k = (-1, -1) if wide else -1, 32
+        if front is not None and not wide:
+            yield from self._front_candidates(front, pre_b, min_offset * stride + min_p, min_height * stride, k)
+            return
         while True:
             left = ~self.placed[pre_b]
             un_b, un_p = pre_b[left], pre_p[left]
@@ -581,6 +664,33 @@ class PackingSearch:
                 return
             k *= 2
 
+    def _front_candidates(self, front: _Front, pre_b: np.ndarray, first: int, below: int, k: int):
+        """``_candidates`` read off a ``_Front``: the keys at or above ``first`` (the node's offset and position) and
+        below ``below`` (its lowest top), in batches of the ``k``, ``2k``, ... smallest, the same candidates in the
+        same order. Why: each batch there masked and compacted every buffer of the subproblem and made its keys again
+        (with the node's own scan, ~100 us a node at 5,000 buffers, most of a node); the front's keys are those keys,
+        a placed buffer's above every bound."""
+        key, stride = front.key, front.stride
+        lo = first
+        while True:
+            at = np.flatnonzero((key >= lo) & (key < below))
+            more = len(at) > k
+            if more:
+                at = at[np.argpartition(key[at], k - 1)[:k]]
+            at = at[np.argsort(key[at])]
+            keys = key[at]
+            batch = list(zip((keys // stride).tolist(), at.tolist(), pre_b[at].tolist()))
+            self.work += WORK_BATCH + WORK_FRONT_BATCH_PER_BUFFER * len(key)
+            if more:
+                lo = int(keys[-1]) + 1
+            del at, keys
+            for c in batch:
+                self.work += WORK_CANDIDATE
+                yield c
+            if not more:
+                return
+            k *= 2
+
     def _decompose(self, lo, hi, bufs, ordering, o, p, b) -> bool:
         self.sol[b] = o
         a, z = self.slo[b], self.shi[b]
@@ -593,15 +703,45 @@ class PackingSearch:
             if len(zeros) == 0:
                 return (yield self._search(lo, hi, bufs, ordering, o, p))
             points = [lo] + (zeros + a + 1).tolist() + [hi]
-            asg, slo, shi = self.asg, self.slo, self.shi
-            self.work += WORK_SPLIT_PER_BUFFER * len(bufs) * (len(points) - 1)
-            for r_lo, r_hi in zip(points, points[1:]):
-                sub = [x for x in bufs if asg[x] < 0 and slo[x] < r_hi and r_lo < shi[x]]
+            if len(bufs) >= FRONT_MIN_BUFFERS:   # (in bulk: the same parts, each in ``bufs``' order)
+                self.work += WORK_FRONT_SPLIT_PER_BUFFER * len(bufs) * (len(points) - 1)
+                left = np.asarray(bufs, dtype=np.int64)
+                left = left[~self.placed[left]]
+                llo, lhi = self.slo_a[left], self.shi_a[left]
+                parts = ((r_lo, r_hi, left[(llo < r_hi) & (lhi > r_lo)].tolist()) for r_lo, r_hi in zip(points, points[1:]))
+            else:
+                asg, slo, shi = self.asg, self.slo, self.shi
+                self.work += WORK_SPLIT_PER_BUFFER * len(bufs) * (len(points) - 1)
+                parts = ((r_lo, r_hi, [x for x in bufs if asg[x] < 0 and slo[x] < r_hi and r_lo < shi[x]])
+                         for r_lo, r_hi in zip(points, points[1:]))
+            for r_lo, r_hi, sub in parts:
                 if sub and not (yield self._sub_solve(r_lo, r_hi, sub)):
                     return False
             return True
         finally:
             cuts[a:z - 1] += 1
+
+
+#: a ``_Front``'s key and top of a placed buffer: above every candidate's and every top
+KEY_NONE = INT64_MAX
+
+
+class _Front:
+    """A subproblem's unplaced buffers as ``_candidates`` orders them, by position in its preorder: ``key`` their
+    ``minimum offset x stride + position`` and ``top`` their minimum offset plus size (``KEY_NONE`` once placed),
+    ``left`` how many are unplaced. Each placement in the subproblem updates the buffer's and its unplaced
+    neighbours' entries and its undo puts them back (``PackingSearch._search``), so a node reads its candidates and
+    lowest top off two arrays instead of rescanning the subproblem. Only where every key fits int64 (``wide_keys``)."""
+
+    __slots__ = ("key", "top", "left", "stride")
+
+    def __init__(self, s: PackingSearch, pre: np.ndarray, stride: int):
+        moeff = s.moeff[pre]
+        unplaced = ~s.placed[pre]
+        self.stride = stride
+        self.key = np.where(unplaced, moeff * stride + np.arange(len(pre), dtype=np.int64), KEY_NONE)
+        self.top = np.where(unplaced, moeff + s.sizes[pre], KEY_NONE)
+        self.left = int(unplaced.sum())
 
 
 #: ``_sections_pass_at`` loops over a window of at most this many sections in Python, in bulk above
@@ -632,6 +772,28 @@ def _sections_pass_at(floor: np.ndarray, moeff: np.ndarray, placed: np.ndarray, 
     top = np.maximum(base, unplaced).astype(np.uint64) + np.where(left, total, 0).astype(np.uint64)
     need = np.where(left, top, base.astype(np.uint64))
     return max(0, int(need.max())) if len(need) else 0
+
+
+def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``values[lo[i]:hi[i]].max()`` for every ``i`` (each range non-empty), off a sparse table of ``values``: one
+    numpy step per power of two. Why not ``np.maximum.reduceat`` over the ranges' interleaved ends: between one range's
+    end and the next one's start it reduces the gap too, all of ``values`` a range where they come unsorted (5,000
+    buffers: 15 ms, as slow as a Python ``max`` a buffer)."""
+    levels = [values]
+    width = 1
+    while 2 * width <= int((hi - lo).max(initial=1)):
+        last = levels[-1]
+        levels.append(np.maximum(last[:-width], last[width:]))
+        width *= 2
+    span = hi - lo
+    k = np.zeros(len(lo), dtype=np.int64) if len(lo) == 0 else np.floor(np.log2(span)).astype(np.int64)
+    k = np.minimum(k, len(levels) - 1)
+    out = np.empty(len(lo), dtype=values.dtype)
+    for j in np.unique(k).tolist():
+        at = np.flatnonzero(k == j)
+        table = levels[j]
+        out[at] = np.maximum(table[lo[at]], table[hi[at] - (1 << j)])
+    return out
 
 
 def _rows_reduce(ufunc: np.ufunc, values: np.ndarray, bounds: np.ndarray, empty: int,
