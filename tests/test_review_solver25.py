@@ -134,7 +134,9 @@ def test_search_budget_counts_the_work_of_large_nodes(minimalloc_dir):
     t = time.process_time()   # CPU time: the wall clock of a loaded CI machine is not the code's
     sol = solve(p, "search", SolveOptions(time_limit=0.5))
     assert sol.status != Status.OPTIMAL and "stopped" not in sol.info
-    assert sol.info["nodes"] < 0.5 * 10_000 / 3   # plain nodes spent the whole 5,000
+    # (plain nodes spent the whole 5,000; round 57's incremental candidate keys for subproblems of 2,000+ buffers
+    # make a node here cheaper than the sort it was charged for (4,029 nodes; 1,666 before), still above a plain one)
+    assert sol.info["nodes"] < 0.5 * 10_000
     assert time.process_time() - t < 10
 
 
