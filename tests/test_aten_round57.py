@@ -207,11 +207,7 @@ def test_compile_per_count_from_four_threads_with_new_counts_compiles_one_at_a_t
     under torch.export patching the module. Now a compile runs alone; every step is eager's, bitwise."""
     m = _mistral(sliding_window=7)
     e = copy.deepcopy(m)
-
-    def prefilled(seed, n):
-        with torch.no_grad():
-            return e(_ids(seed, n), use_cache=True).past_key_values
-
+    prefilled = lambda seed, n: _prefilled(e, seed, n)   # noqa: E731  (the module's helper, this copy of the model)
     steps = compile_per_count(m, (_ids(0, 1),), kwargs={"past_key_values": prefilled(0, 3)}, streams=1,
                               cuda_graph=False, share_arena=share_arena)
     jobs = {t: [(k, 3 + (t + k) % 4) for k in range(4)] for t in range(4)}

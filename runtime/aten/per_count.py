@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import AtenExecutorError
@@ -45,36 +47,29 @@ class _ExportGate:
         self._calls = 0
         self._compiling = False
 
-    def call(self) -> _Held:
+    @contextmanager
+    def call(self) -> Iterator[None]:
         with self._cond:
             self._cond.wait_for(lambda: not self._compiling)
             self._calls += 1
-        return _Held(self, False)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._calls -= 1
+                self._cond.notify_all()
 
-    def compile(self) -> _Held:
+    @contextmanager
+    def compile(self) -> Iterator[None]:
         with self._cond:
             self._cond.wait_for(lambda: not self._compiling and self._calls == 0)
             self._compiling = True
-        return _Held(self, True)
-
-    def _release(self, compiling: bool) -> None:
-        with self._cond:
-            if compiling:
+        try:
+            yield
+        finally:
+            with self._cond:
                 self._compiling = False
-            else:
-                self._calls -= 1
-            self._cond.notify_all()
-
-
-class _Held:
-    def __init__(self, gate: _ExportGate, compiling: bool) -> None:
-        self.gate, self.compiling = gate, compiling
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        self.gate._release(self.compiling)
+                self._cond.notify_all()
 
 
 class PerCountPrograms:
