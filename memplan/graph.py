@@ -19,6 +19,7 @@ from typing import Any
 from .errors import GraphError, as_int, plain_str, swapped_hint, unicode_twins, unordered
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
+from .values import by_value
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -70,6 +71,7 @@ class _NoAttrs(Mapping):
 NO_ATTRS: Mapping[str, Any] = _NoAttrs()
 
 
+@by_value
 @dataclass(frozen=True, slots=True)
 class Tensor:
     """A named byte range: a root buffer, or a view into another tensor (``view_of``)."""
@@ -82,6 +84,7 @@ class Tensor:
     attrs: Mapping[str, Any] = field(default_factory=lambda: NO_ATTRS, compare=False)
 
 
+@by_value
 @dataclass(frozen=True, slots=True)
 class Node:
     """One operation; ``inplace`` pairs are ``(output_id, input_id)``."""

@@ -46,6 +46,7 @@ from .solvers import (
 )
 from .solvers import solve_marked as solve  # (a stop is warned of once, by plan_graph: ``warn_stopped``)
 from .solvers.check import PAIRWISE_LIMIT
+from .values import by_value
 from .verify import verify
 
 if TYPE_CHECKING:  # for the annotations only: devices/ and optimize/ load lazily, on a call that needs them
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # for the annotations only: devices/ and optimize/ load lazil
     from .optimize.cost import CostModelLike
 
 
+@by_value
 @dataclass(frozen=True)
 class Planned:
     """A verified plan and the graph it refers to: the input graph, or the split graph (COPY nodes,

@@ -29,6 +29,7 @@ from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
 from .jsoncopy import own_json
+from .values import frozen
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -163,15 +164,13 @@ class Plan:
         as dict keys, but the generated hash took the block, a dict, and ``hash(plan)`` was "unhashable type:
         'dict'". Equal plans have equal blocks, so leaving it out keeps the hash consistent with ``==`` (plans that
         differ only there share a hash and still compare unequal; two runs' ``seconds`` do not count for either). A field that holds
-        an unhashable value (a Plan built in code, whose entries ``to_dict`` would refuse) is a TypeError naming it."""
-        fields = self._fields()
+        an unhashable value (a Plan built in code, whose entries ``to_dict`` would refuse) hashes by its plain value
+        (``values.frozen``): it was a TypeError, so a set of plans built in code failed on one bad field."""
+        fields = tuple(self._fields().values())
         try:
-            return hash(tuple(fields.values()))
+            return hash(fields)
         except TypeError:
-            key = next(k for k, v in fields.items() if not _hashable(v))
-            why = f"field {key!r} holds an unhashable value ({_short(fields[key])})"
-            raise TypeError(f"unhashable Plan: {why}; a plan's entries are tuples of strings and integers "
-                            "(check_plan_fields names the entry)") from None
+            return hash(frozen(_plain(fields)))
 
     @property
     def ratio(self) -> float:
@@ -303,15 +302,6 @@ def _fixed(arena: int, bound: int, places: int, near: Fraction | None = None) ->
         scaled += 1
     whole, frac = divmod(scaled, 10 ** places)
     return f"{whole}.{frac:0{places}d}" if places else f"{whole}"
-
-
-def _hashable(value: Any) -> bool:
-    """Whether ``hash(value)`` succeeds."""
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def json_text(doc: Any) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SolverError, as_int, short_repr
+from .values import by_value
 
 
 def align_up(x, a: int):
@@ -46,6 +47,7 @@ def _expand(cnt: np.ndarray, chunk: int):
         start = stop
 
 
+@by_value
 @dataclass(frozen=True)
 class HBOrder:
     """Happens-before summary per buffer, for deciding exact cross-stream conflicts.
@@ -98,6 +100,7 @@ class HBOrder:
         return self.precedes(i, j) or self.precedes(j, i)
 
 
+@by_value
 @dataclass(frozen=True)
 class BufferProblem:
     """Sizes, time intervals and the conflict relation of a set of buffers.
@@ -778,6 +781,7 @@ class Status(str, Enum):
         return self.value
 
 
+@by_value
 @dataclass(frozen=True)
 class Solution:
     """Offsets for every buffer of a problem, with how they were found."""

@@ -16,8 +16,10 @@ from .graph import Graph, check_graph
 from .lifetimes import compute_lifetimes
 from .planfile import Plan, check_plan_for
 from .schedule import HappensBefore, build_happens_before, schedule_of
+from .values import by_value
 
 
+@by_value
 @dataclass(frozen=True)
 class Reuse:
     """When the bytes of ``tensor`` (its ``root``'s: a view has no bytes of its own) may be reused under a plan.

@@ -21,8 +21,10 @@ from .errors import ScheduleError, plain_int, plain_str, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
+from .values import by_value
 
 
+@by_value
 @dataclass(frozen=True, slots=True)
 class Event:
     """Recorded on ``after``'s stream right after ``after``; waited on before ``before``."""
@@ -31,6 +33,7 @@ class Event:
     before: str
 
 
+@by_value
 @dataclass(frozen=True)
 class Schedule:
     """Issue order with a stream per entry, plus cross-stream events (contract rule 1 shape)."""
@@ -96,6 +99,7 @@ def data_dependencies(graph: Graph, n: int) -> list[int]:
     return deps
 
 
+@by_value
 @dataclass(frozen=True)
 class HappensBefore:
     """Vector clocks of a schedule, indexed by graph node index.

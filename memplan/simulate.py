@@ -20,8 +20,10 @@ from .optimize.cost import EVENT_US_RULE, CostModelLike, is_event_us, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
 from .schedule import Schedule, check_schedule, schedule_of
+from .values import by_value
 
 
+@by_value
 @dataclass(frozen=True)
 class Simulation:
     """Per-node start/end times (microseconds, keyed by node id) and the totals."""

@@ -61,11 +61,12 @@ def test_a_multi_device_plan_hashes(split_plan):
     assert back == split_plan and hash(back) == hash(split_plan)
 
 
-def test_an_unhashable_plan_field_is_a_type_error_naming_it(plan):
-    """A Plan built in code whose entry is a dict: a TypeError (what hash() raises) naming the field."""
+def test_an_unhashable_plan_field_hashes_by_value(plan):
+    """A Plan built in code whose entry is a dict hashes by its plain value (round 58: it was a TypeError, which the
+    brief for public dataclasses rules out); equal such plans hash equal."""
     bad = dataclasses.replace(plan, tensors=({"id": "x"},))
-    with pytest.raises(TypeError, match="unhashable Plan: field 'tensors'"):
-        hash(bad)
+    again = dataclasses.replace(plan, tensors=({"id": "x"},))
+    assert bad == again and hash(bad) == hash(again)
 
 
 def test_graph_schedule_event_tensor_node_hash_consistently_with_equality():

@@ -13,6 +13,7 @@ from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..planfile import INT64, MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
+from ..values import by_value
 from .partition import partition
 from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, shared_weights, units_of
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # for the annotations only: optimize/ loads on a call that ne
     from ..optimize.cost import CostModelLike
 
 
+@by_value
 @dataclass(frozen=True)
 class DeviceSplit:
     """A graph split over ``devices`` GPUs, with COPY nodes and one merged schedule.

@@ -21,6 +21,7 @@ from ..errors import ScheduleError, add_note, as_int, mark_callers, named_fields
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
+from ..values import by_value
 
 #: the default latency of one cross-stream dependency (record + wait), microseconds
 DEFAULT_EVENT_US = 2.0
@@ -47,6 +48,7 @@ class CostModelLike(Protocol):
 
 
 @named_fields
+@by_value
 @dataclass(frozen=True)
 class CostModel:
     """The default model: graph ``cost`` when given, else an H100-like roofline estimate.

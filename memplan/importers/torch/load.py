@@ -50,14 +50,16 @@ def load_exported(path: str):
     "Symbol u0 did not appear in the graph that was deserialized" logged at warning level, a line of torch's
     internals on the quiet CLI's stderr for every such model (D-FINE, DEIMv2)."""
     check_readable(path, InputFormatError, 1 << 62)
-    torch = _need_torch()
-    _archive_reader()
     try:
         f = open_input(path)   # (a FIFO put in its place: no wait)
     except OSError as exc:
         raise InputFormatError(f"{path}: {exc.strerror or exc}") from None
     try:
-        check_archive(f, path)   # (AOTInductor code, member paths, sizes, CRCs: before torch reads any of it)
+        # (AOTInductor code, member paths, sizes, CRCs: before torch reads any of it, and before torch is imported:
+        # importing it took ~630 MB, so a 50 GB sparse file of zeros peaked at 664 MB RSS before it was refused)
+        check_archive(f, path)
+        torch = _need_torch()
+        _archive_reader()
     except BaseException:
         f.close()
         raise

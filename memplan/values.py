@@ -1,0 +1,98 @@
+"""Value semantics (``==`` and ``hash``) for memplan's public frozen dataclasses, whatever their fields hold.
+
+Why: the generated ``__eq__`` and ``__hash__`` of a frozen dataclass compare and hash the tuple of its fields, so a
+dataclass that holds numpy columns or dicts by design (``HappensBefore``, ``BufferProblem``, ``Solution``, ``Reuse``,
+``Simulation``) raised on ``hash`` ("unhashable type: 'numpy.ndarray'") and on ``==`` between two equal copies ("The
+truth value of an array with more than one element is ambiguous"), and one built in code with a wrong field type
+(``Schedule(order={})``, ``Event({}, "b")``, ``CostModel(event_us=[])``) raised a raw TypeError from ``hash``.
+``by_value`` gives each class an ``==`` that compares the fields by their plain values (an array as its list, a
+mapping as its items) and a ``hash`` consistent with it that never raises.
+
+Guarantee: ``a == b`` implies ``hash(a) == hash(b)``; ordinary fields (tuples of strings and integers) keep the
+generated fast path, so plans and schedules hash as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Set
+from typing import Any, TypeVar
+
+_T = TypeVar("_T", bound=type)
+
+#: what NaN stands for in a frozen value: ``float("nan")`` hashes by identity, so an array's NaN (a new float per
+#: ``tolist``) hashed differently on each call
+_NAN = ("memplan.values", "nan")
+#: what a value that is neither hashable nor a container stands for: every such value hashes alike (no ``repr``:
+#: two equal objects may print differently), which keeps ``hash`` consistent with ``==``
+_OPAQUE = ("memplan.values", "opaque")
+
+
+def frozen(value: Any, _depth: int = 0) -> Any:
+    """A hashable stand-in of ``value``: itself when hashable, a list or array as a tuple of frozen entries, a mapping
+    as the frozenset of its frozen items, a set as a frozenset; anything else as one shared marker. Nesting past
+    200 levels is the marker too (a self-referencing list must not recurse without end)."""
+    if _depth > 200:
+        return _OPAQUE
+    if isinstance(value, float) and math.isnan(value):
+        return _NAN
+    try:
+        hash(value)
+    except Exception:   # (any hash that fails: TypeError, or a class's own __hash__ raising something else)
+        pass
+    else:
+        return value
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, (list, tuple, Mapping)):   # numpy arrays
+        try:
+            value = tolist()
+        except Exception:
+            return _OPAQUE
+        if not isinstance(value, list):   # (a 0-d array: its scalar)
+            return frozen(value, _depth + 1)
+    if isinstance(value, (list, tuple)):
+        return tuple(frozen(v, _depth + 1) for v in value)
+    if isinstance(value, Mapping):
+        try:
+            return ("memplan.values", "mapping", frozenset((frozen(k, _depth + 1), frozen(v, _depth + 1))
+                                                           for k, v in value.items()))
+        except Exception:
+            return _OPAQUE
+    if isinstance(value, Set):
+        try:
+            return frozenset(frozen(v, _depth + 1) for v in value)
+        except Exception:
+            return _OPAQUE
+    return _OPAQUE
+
+
+def _compared(obj: Any) -> tuple:
+    return tuple(getattr(obj, f.name) for f in dataclasses.fields(obj) if f.compare)
+
+
+def _eq(self: Any, other: object) -> bool:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    if self is other:
+        return True
+    a, b = _compared(self), _compared(other)
+    try:
+        return bool(a == b)
+    except Exception:   # (an array field: no truth value; a field whose own == raises)
+        return frozen(a) == frozen(b)
+
+
+def _hash(self: Any) -> int:
+    fields = _compared(self)
+    try:
+        return hash(fields)
+    except Exception:
+        return hash(frozen(fields))
+
+
+def by_value(cls: _T) -> _T:
+    """``cls`` (a frozen dataclass) with the ``==`` and ``hash`` described in the module docstring."""
+    cls.__eq__ = _eq
+    cls.__hash__ = _hash
+    return cls

@@ -1,0 +1,115 @@
+"""Round 58 (hostile58): defects found by docs/experiments/hostile_s58.py, each pinned by a test that failed before."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import memplan
+from memplan.examples import qkv_attention
+from memplan.problem import BufferProblem
+from memplan.solvers import solve
+
+
+@pytest.fixture(scope="module")
+def objects():
+    """One good instance of every public frozen dataclass memplan exports (and the solver types under them)."""
+    g = qkv_attention()
+    p = memplan.plan(g, streams=2)
+    s = memplan.serial_schedule(g)
+    bp = BufferProblem(np.array([256, 512]), np.array([0, 1]), np.array([1, 3]), 256)
+    return {
+        "Event": memplan.Event("a", "b"), "Schedule": s, "HappensBefore": memplan.build_happens_before(g, s),
+        "Tensor": g.tensors[0], "Node": g.nodes[0], "Plan": p, "Simulation": memplan.simulate(g, p),
+        "CostModel": memplan.CostModel(), "DeviceSplit": memplan.split_devices(g, 2),
+        "Reuse": next(iter(memplan.reuse_table(g, p).values())), "BufferProblem": bp, "Solution": solve(bp, "greedy"),
+        "Planned": memplan.plan_graph(g),
+    }
+
+
+NAMES = ["Event", "Schedule", "HappensBefore", "Tensor", "Node", "Plan", "Simulation", "CostModel", "DeviceSplit",
+         "Reuse", "BufferProblem", "Solution", "Planned"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_public_dataclass_hashes_and_equals_a_deep_copy(objects, name):
+    """Failed before: hash raised "unhashable type: 'numpy.ndarray'" / "'dict'" for HappensBefore, Simulation, Reuse,
+    BufferProblem and Solution as plan() makes them, and ``==`` with a deep copy (or a pickled copy) raised "The truth
+    value of an array with more than one element is ambiguous" for HappensBefore, BufferProblem and Solution."""
+    obj = objects[name]
+    for other in (copy.deepcopy(obj), pickle.loads(pickle.dumps(obj)), copy.copy(obj)):
+        assert other == obj and hash(other) == hash(obj)
+    assert obj != 5 and repr(obj)
+
+
+HOSTILE = [None, {}, [], {"a": [1]}, "x", -1, float("nan"), np.zeros((2, 2)), [[1]], {1, 2}, 2**70]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_dataclass_built_with_wrong_field_types_hashes_or_is_refused(objects, name):
+    """Failed before: ``hash(Schedule(order={}))`` was a raw TypeError "unhashable type: 'dict'" (known from round 57),
+    as were Event, Tensor, Node, CostModel, DeviceSplit, Planned and Plan with a dict, list or array in a field. Now each
+    either refuses the value at construction (a memplan.errors exception) or hashes, consistently with ``==``."""
+    obj = objects[name]
+    for f in dataclasses.fields(obj):
+        if not f.init:
+            continue
+        for value in HOSTILE:
+            try:
+                bad = dataclasses.replace(obj, **{f.name: value})
+            except memplan.MemplanError:
+                continue
+            twin = copy.deepcopy(bad)
+            assert hash(bad) == hash(bad)
+            if bad == twin:
+                assert hash(bad) == hash(twin), (name, f.name, value)
+            repr(bad)
+            assert pickle.loads(pickle.dumps(bad)) is not None
+
+
+def test_schedule_of_a_dict_hashes():
+    """The case round 57 left: ``hash(Schedule(order={}))`` was TypeError "unhashable type: 'dict'"."""
+    assert hash(memplan.Schedule(order={}, streams=())) == hash(memplan.Schedule(order={}, streams=()))
+    assert memplan.Schedule(order={}, streams=()) == memplan.Schedule(order={}, streams=())
+
+
+def test_equal_values_hash_equal_across_arrays_and_tuples():
+    """An array field and the equal tuple field compare equal by value and hash alike (``a == b`` implies equal
+    hashes: a set of them must not hold both)."""
+    a = memplan.Schedule(order=("a", "b"), streams=(0, 1))
+    b = memplan.Schedule(order=np.array(["a", "b"]), streams=np.array([0, 1]))
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+def test_nan_in_an_array_field_hashes_the_same_twice(objects):
+    """A NaN of an array hashes by identity after ``tolist`` (a new float each time): the hash must not change."""
+    sim = dataclasses.replace(objects["Simulation"], start_us=np.array([np.nan, 1.0]))
+    assert hash(sim) == hash(sim) and sim == copy.deepcopy(sim)
+
+
+def test_a_sparse_non_zip_pt2_is_refused_before_torch_is_imported(tmp_path):
+    """Failed before: ``memplan import big.pt2`` of a 50 GB sparse file of zeros imported torch (peak RSS 664 MB,
+    9 s) before the archive check refused it; now the archive is checked first (peak 39 MB, torch never imported)."""
+    pytest.importorskip("torch")
+    big = tmp_path / "big.pt2"
+    with open(big, "wb") as f:
+        f.truncate(50 << 30)
+    code = textwrap.dedent(f"""
+        import sys
+        from memplan.importers.torch.load import load_exported
+        from memplan.errors import InputFormatError
+        try:
+            load_exported({str(big)!r})
+        except InputFormatError as exc:
+            print("refused:", exc)
+        print("torch imported:", "torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "refused:" in out.stdout and "not a torch.export program" in out.stdout, out.stderr
+    assert "torch imported: False" in out.stdout
