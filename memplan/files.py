@@ -726,8 +726,15 @@ def _umask() -> int:
 def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> int:
     """Raise ``error`` unless ``path`` is a regular file of at most ``limit`` bytes; return its size.
 
-    Checked before opening, so a FIFO (whose open would block) or a device is never opened.
+    Checked before opening, so a FIFO (whose open would block) or a device is never opened. A ``path`` that is no
+    str or ``os.PathLike`` of a str is ``error`` too: ``load_exported(None)`` (or 3, b"m.pt2", a list) was a raw
+    TypeError from the NUL check ("argument of type 'NoneType' is not iterable").
     """
+    if not isinstance(path, str):
+        if not isinstance(path, os.PathLike) or not isinstance(os.fspath(path), str):
+            raise error(f"expected an input file's path (a str or os.PathLike), not {type(path).__name__} "
+                        f"{short_repr(path, 40)}")
+        path = os.fspath(path)
     check_no_nul(path, error)
     if not path:   # (its message began with nothing: ": no such file")
         raise error("an empty path names no file: give the input file's path")

@@ -113,3 +113,87 @@ def test_a_sparse_non_zip_pt2_is_refused_before_torch_is_imported(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "refused:" in out.stdout and "not a torch.export program" in out.stdout, out.stderr
     assert "torch imported: False" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "t", [x], [y])
+    path = tmp_path_factory.mktemp("onnx") / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("outputs", [True, -1, 1.5, "x", [1], {"a": [1]}, {"N": 2**62}, {1: "g.json"},
+                                     {"-o": "g\x00.json"}, np.zeros((2, 2)), object()])
+def test_import_onnx_names_a_bad_outputs_option(onnx_path, outputs):
+    """Failed before: ``import_onnx(path, outputs=...)`` went unchecked to ``dict(outputs)`` and the file checks:
+    ``outputs="x"`` a raw ValueError ("dictionary update sequence element #0 has length 1; 2 is required"),
+    ``[1]``/``True`` a raw TypeError, ``{"a": [1]}`` "expected str, bytes or os.PathLike object, not list", an array
+    "The truth value of an array ... is ambiguous". Now an OptionError naming ``outputs``."""
+    from memplan.importers import import_onnx
+    with pytest.raises(memplan.errors.OptionError, match="outputs"):
+        import_onnx(onnx_path, outputs=outputs)
+
+
+def test_import_onnx_takes_path_like_outputs(onnx_path, tmp_path):
+    from memplan.importers import import_onnx
+    assert import_onnx(onnx_path, outputs={"-o": tmp_path / "g.json"}).nodes
+    assert import_onnx(onnx_path, outputs={}).nodes
+
+
+def _zip_of(members, compression):
+    import io
+    import zipfile
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    bio.seek(0)
+    return bio
+
+
+def test_a_deflated_zip_bomb_member_is_refused_before_torch_reads_it():
+    """Failed before: a 264 KB .pt2 with a deflated 256 MiB member of zeros passed the archive check (its declared
+    size is under the machine's memory) and torch's reader inflated it whole: peak RSS 1,180 MB (796 MB for the plain
+    program; 2,716 MB for a 1 MB file holding 1 GiB). Now refused, naming the member, before torch is imported."""
+    import zipfile
+
+    from memplan.importers.pt2_archive import check_archive
+    bomb = _zip_of({"m/extra/bomb.bin": b"\0" * (80 << 20), "m/version": b"1"}, zipfile.ZIP_DEFLATED)
+    with pytest.raises(memplan.errors.InputFormatError, match="'m/extra/bomb.bin' inflates .* zip bomb"):
+        check_archive(bomb, "b.pt2", limit=1 << 40)
+
+
+def test_a_compressed_member_under_the_bomb_bounds_passes():
+    """Real archives re-zipped with deflate still pass: a member that shrinks less than 100:1, or a small one."""
+    import random
+    import zipfile
+
+    from memplan.importers.pt2_archive import check_archive
+    rng = random.Random(58)
+    ok = _zip_of({"m/w.bin": rng.randbytes(1 << 20), "m/zeros.bin": b"\0" * (1 << 20)}, zipfile.ZIP_DEFLATED)
+    check_archive(ok, "ok.pt2", limit=1 << 40)
+
+
+@pytest.mark.parametrize("path", [None, 3, b"m.pt2", ["m.pt2"], 1.5])
+def test_load_exported_names_a_path_of_the_wrong_type(path):
+    """Failed before: a raw TypeError from the NUL check ("argument of type 'NoneType' is not iterable", "a
+    bytes-like object is required, not 'str'") or from os.stat ("expected str, bytes or os.PathLike object, not
+    list"). Now an InputFormatError saying what a path is."""
+    pytest.importorskip("torch")
+    from memplan.importers.torch.load import load_exported
+    with pytest.raises(memplan.errors.InputFormatError, match="expected an input file's path"):
+        load_exported(path)
+
+
+def test_load_exported_takes_a_pathlib_path(tmp_path):
+    """Failed before: ``load_exported(Path(...))`` was TypeError "argument of type 'PosixPath' is not iterable"."""
+    torch = pytest.importorskip("torch")
+    from memplan.importers.torch.load import load_exported
+    path = tmp_path / "m.pt2"
+    torch.export.save(torch.export.export(torch.nn.ReLU(), (torch.ones(2),)), str(path))
+    assert load_exported(path) is not None

@@ -34,6 +34,13 @@ from ..errors import InputFormatError
 AOTI_DIR = "data/aotinductor/"
 #: bytes read from a member at a time while its CRC is checked
 CHUNK = 1 << 20
+#: a compressed member inflating to more than ``BOMB_BYTES`` and more than ``BOMB_RATIO`` times its compressed size is
+#: refused as a zip bomb. Why: torch's reader inflates every member whole, even one it never uses, and held about 1.9
+#: bytes per inflated byte: a 1 MB .pt2 holding a deflated 1 GiB member of zeros imported with a 2.7 GB peak RSS
+#: (0.8 GB for a plain program), and one of 24 MB declaring less than the machine's memory was killed, not refused.
+#: ``torch.export.save`` stores its members, and model weights deflate by far less than 100:1.
+BOMB_BYTES = 64 << 20
+BOMB_RATIO = 100
 #: the first bytes of a zip archive (a nested one: sample inputs and pickled weights are torch.save archives)
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -259,6 +266,12 @@ def _check_members(infos: list[zipfile.ZipInfo], where: str, limit: int, total: 
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise InputFormatError(f"{where}: member {name!r} declares {info.file_size} bytes but stores "
                                    f"{info.compress_size} (a corrupt archive)")
+        if (info.compress_type != zipfile.ZIP_STORED and info.file_size > BOMB_BYTES
+                and info.file_size > BOMB_RATIO * max(info.compress_size, 1)):
+            raise InputFormatError(f"{where}: member {name!r} inflates {info.compress_size} compressed bytes to "
+                                   f"{info.file_size}, more than {BOMB_RATIO} times as many: a zip bomb (torch's "
+                                   "reader inflates every member whole in memory; torch.export.save stores members "
+                                   "uncompressed). If you trust the file, store it uncompressed (zip -0)")
         total += info.file_size
         if total > limit:
             raise InputFormatError(f"{where}: member {name!r} brings the bytes its archive's members declare to "

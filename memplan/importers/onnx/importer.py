@@ -134,6 +134,28 @@ def import_onnx(
                           constant_initializers=constant_initializers)
 
 
+def _outputs_option(outputs: Any) -> dict[str, str]:
+    """``import_onnx``'s ``outputs`` as a plain ``{label: path}`` dict (paths through ``os.fspath``), or an
+    OptionError naming the option. Why: it went unchecked to ``dict(outputs)`` and ``check_outputs``, so
+    ``outputs="x"`` was a raw ValueError ("dictionary update sequence element #0 has length 1"), ``outputs=[1]`` or
+    ``True`` a raw TypeError, ``{"-o": 5}`` "expected str, bytes or os.PathLike object, not int" from inside the
+    file checks, and a numpy array "The truth value of an array ... is ambiguous"."""
+    if outputs is None:
+        return {}
+    if not isinstance(outputs, Mapping):
+        raise OptionError(f"import_onnx: outputs must be a mapping of label to output path, not {_short(outputs)}")
+    plain: dict[str, str] = {}
+    for label, path in list(outputs.items()):
+        if not isinstance(label, str) or not isinstance(path, (str, os.PathLike)):
+            raise OptionError(f"import_onnx: outputs must map labels (strings) to output paths, not "
+                              f"{_short(label)} to {_short(path)}")
+        path = os.fspath(path)
+        if not isinstance(path, str) or "\x00" in path:
+            raise OptionError(f"import_onnx: outputs[{_short(label)}] is no path: {_short(path)}")
+        plain[str(label)] = path
+    return plain
+
+
 def _check_external_data_dir(model: Any, folder: Any) -> str:
     """``external_data_dir`` as a path (``os.fspath``): given only with a ModelProto (a model read from a path
     has its folder), naming an existing directory. Why: a misspelt folder read nothing, and every size that
@@ -160,6 +182,7 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
     if not isinstance(constant_initializers, bool):
         raise OptionError(f"import_onnx: constant_initializers must be True or False, not "
                           f"{_short(constant_initializers)}")
+    outputs = _outputs_option(outputs)
     onnx = _need_onnx()
     source = "model"
     folder = None if external_data_dir is None else _check_external_data_dir(model, external_data_dir)
@@ -178,7 +201,7 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
         model = _initializers_not_inputs(onnx, model, source)
     if outputs and folder is not None:
         check_outputs({f"file holding the external data of {source} (tensor {name!r})": path
-                       for path, name in external_data_files(model, folder).items()}, dict(outputs))
+                       for path, name in external_data_files(model, folder).items()}, outputs)
     try:
         model_file = None if source == "model" else source
         _check_external_data(onnx, model, base_dir, model_file)
