@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    OptionError,
     PlanFormatError,
     PlanMismatch,
     as_int,
@@ -29,7 +30,7 @@ from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
 from .jsoncopy import own_json
-from .values import frozen
+from .values import derived, frozen
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -173,6 +174,7 @@ class Plan:
             return hash(frozen(_plain(fields)))
 
     @property
+    @derived(PlanFormatError, "arena_bytes", "lower_bound_bytes")
     def ratio(self) -> float:
         """Arena over lower bound (1.0 is optimal for this schedule). A bound of 0 under a nonzero arena proves
         nothing about it: infinite (1.0 said such a plan, a hand-made one with ``lower_bound_bytes`` 0, was optimal)."""
@@ -180,6 +182,7 @@ class Plan:
             return 1.0 if not self.arena_bytes else math.inf
         return self.arena_bytes / self.lower_bound_bytes
 
+    @derived(PlanFormatError, "arena_bytes", "lower_bound_bytes")
     def ratio_text(self, decimals: int = 4) -> str:
         """``ratio`` as text for people (``memplan show``, the CLI's summary, the memory map's title): ``ratio_text``
         of the plan's own integers."""
@@ -260,6 +263,8 @@ _HASHED = ("graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", 
            "devices", "node_devices", "tensor_devices", "device_arena_bytes")
 
 
+#: the most decimals ``ratio_text`` writes (a ratio's digits past these say nothing about a plan)
+MAX_RATIO_DECIMALS = 100
 #: the significant digits of its excess over 1 that ``ratio_text`` prints where ``decimals`` would show none
 RATIO_DIGITS = 3
 
@@ -275,7 +280,13 @@ def ratio_text(arena: int, bound: int, decimals: int = 4) -> str:
     exactly. And a ratio past 2**53 printed the float's digits, not the plan's: an arena of ``2**63 - 1`` B over a
     bound of 1 B read ``9223372036854775808.0000``, one byte more than the arena. A ratio exactly halfway between two
     texts goes the way the float quotient lies, as ``format`` rounded it, so a ratio prints as before unless the
-    float's own rounding (about 1e-16 of it) had moved a digit."""
+    float's own rounding (about 1e-16 of it) had moved a digit.
+
+    ``decimals`` is an integer from 0 to ``MAX_RATIO_DECIMALS``, else an OptionError naming it: ``None`` or ``"x"``
+    was a raw TypeError or ValueError from the format, and ``2**40`` hung computing ``10**decimals``."""
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= MAX_RATIO_DECIMALS:
+        raise OptionError(f"ratio_text: decimals must be an integer from 0 to {MAX_RATIO_DECIMALS}, not "
+                          f"{_short(decimals)}")
     arena, bound = int(arena), int(bound)
     if not bound:
         return f"{1.0 if not arena else math.inf:.{decimals}f}"

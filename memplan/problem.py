@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SolverError, as_int, short_repr
-from .values import by_value
+from .values import by_value, derived
 
 
 def align_up(x, a: int):
@@ -794,6 +794,7 @@ class Solution:
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    @derived(SolverError, "arena", "lower_bound")
     def gap(self) -> float:
         """Relative distance to the lower bound (0.0 means proven optimal)."""
         return 0.0 if self.arena <= self.lower_bound else (self.arena - self.lower_bound) / max(self.arena, 1)

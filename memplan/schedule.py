@@ -21,7 +21,7 @@ from .errors import ScheduleError, plain_int, plain_str, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
-from .values import by_value
+from .values import by_value, derived
 
 
 @by_value
@@ -75,9 +75,11 @@ class Schedule:
                 object.__setattr__(self, "events", events)
 
     @property
+    @derived(ScheduleError, "streams")
     def num_streams(self) -> int:
         return (max(self.streams) + 1) if self.streams else 1
 
+    @derived(ScheduleError, "order", "streams")
     def stream_of(self) -> dict[str, int]:
         return dict(zip(self.order, self.streams))
 
@@ -116,6 +118,7 @@ class HappensBefore:
     stream_nodes: tuple[np.ndarray, ...]
 
     @property
+    @derived(ScheduleError, "clock")
     def num_streams(self) -> int:
         return self.clock.shape[1]
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PlanFormatError, named_options
+from .errors import PlanFormatError, ScheduleError, named_options
 from .graph import Graph, check_graph
 from .ops import COPY_OP
 from .optimize.cost import EVENT_US_RULE, CostModelLike, is_event_us, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
 from .schedule import Schedule, check_schedule, schedule_of
-from .values import by_value
+from .values import by_value, derived
 
 
 @by_value
@@ -37,6 +37,7 @@ class Simulation:
     event_us: float = 0.0
 
     @property
+    @derived(ScheduleError, "serial_us", "makespan_us")
     def speedup(self) -> float:
         """Serial makespan over this one (1.0 for a serial plan)."""
         return self.serial_us / self.makespan_us if self.makespan_us > 0 else 1.0

@@ -8,6 +8,11 @@ truth value of an array with more than one element is ambiguous"), and one built
 ``by_value`` gives each class an ``==`` that compares the fields by their plain values (an array as its list, a
 mapping as its items) and a ``hash`` consistent with it that never raises.
 
+``derived(error, *fields)`` does the same for a property or method computed from fields: one of a dataclass built
+in code with fields of the wrong type (``Schedule(order=None, streams=()).stream_of()``, ``Plan(...,
+arena_bytes=None).ratio``, ``Solution(..., arena=None).gap``) raised a raw TypeError from inside the arithmetic; it
+is ``error`` naming the fields and their values.
+
 Guarantee: ``a == b`` implies ``hash(a) == hash(b)``; ordinary fields (tuples of strings and integers) keep the
 generated fast path, so plans and schedules hash as before.
 """
@@ -15,11 +20,15 @@ generated fast path, so plans and schedules hash as before.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from typing import Any, TypeVar
 
+from .errors import MemplanError, short_repr
+
 _T = TypeVar("_T", bound=type)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: what NaN stands for in a frozen value: ``float("nan")`` hashes by identity, so an array's NaN (a new float per
 #: ``tolist``) hashed differently on each call
@@ -96,3 +105,23 @@ def by_value(cls: _T) -> _T:
     cls.__eq__ = _eq
     cls.__hash__ = _hash
     return cls
+
+
+def derived(error: type[MemplanError], *fields: str) -> Callable[[_F], _F]:
+    """Wrap a method (or a property's getter) computed from ``fields``: a raw TypeError, ValueError, AttributeError,
+    KeyError, IndexError or OverflowError it raises (fields of a dataclass built in code holding the wrong types) becomes ``error``
+    naming the class, the method and those fields' values. A ``MemplanError`` passes as it is."""
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except MemplanError:
+                raise
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+                held = ", ".join(f"{name}={short_repr(getattr(self, name, None), 40)}" for name in fields)
+                raise error(f"{type(self).__name__}.{fn.__name__}: cannot be computed from field(s) {held} "
+                            f"({type(exc).__name__}: {short_repr(str(exc), 80)}); a {type(self).__name__} built in "
+                            "code needs fields of the types memplan gives them") from None
+        return checked  # type: ignore[return-value]
+    return wrap

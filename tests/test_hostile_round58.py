@@ -197,3 +197,51 @@ def test_load_exported_takes_a_pathlib_path(tmp_path):
     path = tmp_path / "m.pt2"
     torch.export.save(torch.export.export(torch.nn.ReLU(), (torch.ones(2),)), str(path))
     assert load_exported(path) is not None
+
+
+@pytest.mark.parametrize("name, field, value, call", [
+    ("Schedule", "order", None, lambda o: o.stream_of()),
+    ("Schedule", "streams", "x", lambda o: o.num_streams),
+    ("HappensBefore", "clock", None, lambda o: o.num_streams),
+    ("Plan", "arena_bytes", None, lambda o: o.ratio),
+    ("Plan", "lower_bound_bytes", np.zeros((2, 2)), lambda o: o.ratio),
+    ("Plan", "arena_bytes", "x", lambda o: o.ratio_text()),
+    ("Simulation", "makespan_us", None, lambda o: o.speedup),
+    ("Solution", "arena", None, lambda o: o.gap),
+    ("DeviceSplit", "stage_cost_us", None, lambda o: o.balance),
+    ("DeviceSplit", "node_device", [], lambda o: o.cross_events),
+    ("DeviceSplit", "graph", None, lambda o: o.cross_events),
+])
+def test_a_derived_value_of_wrong_field_types_is_a_memplan_error_naming_the_field(objects, name, field, value, call):
+    """Failed before: raw TypeError / ValueError / AttributeError / IndexError from inside the arithmetic
+    (``Schedule(order=None, ...).stream_of()``: "'NoneType' object is not iterable"; ``Plan(arena_bytes=None).ratio``:
+    "unsupported operand type(s) for /"; ``Solution(arena=None).gap``: "'<=' not supported")."""
+    bad = dataclasses.replace(objects[name], **{field: value})
+    with pytest.raises(memplan.MemplanError, match=field):
+        call(bad)
+
+
+@pytest.mark.parametrize("decimals", [None, "x", -1, True, 1.5, 2**40])
+def test_ratio_text_names_bad_decimals(objects, decimals):
+    """Failed before: ``plan.ratio_text(None)`` a raw TypeError, ``("x")`` a ValueError, and ``(2**40)`` hung
+    computing ``10**decimals``; now an OptionError naming ``decimals`` at once."""
+    import signal
+
+    def hung(*_):
+        raise AssertionError("ratio_text hung (a guard against the old hang, not a timing)")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        with pytest.raises(memplan.errors.OptionError, match="decimals"):
+            objects["Plan"].ratio_text(decimals)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_ratio_text_of_an_infinite_arena_is_named(objects):
+    """Found by the driver: ``Plan(arena_bytes=inf).ratio_text()`` was a raw OverflowError ("cannot convert float
+    infinity to integer")."""
+    with pytest.raises(memplan.errors.PlanFormatError, match="arena_bytes"):
+        dataclasses.replace(objects["Plan"], arena_bytes=float("inf")).ratio_text()

@@ -13,7 +13,7 @@ from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..planfile import INT64, MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
-from ..values import by_value
+from ..values import by_value, derived
 from .partition import partition
 from .rewrite import crossing_bytes, cut_constraints, device_subgraph, insert_copies, shared_weights, units_of
 
@@ -47,12 +47,14 @@ class DeviceSplit:
     copy_bytes: int
 
     @property
+    @derived(ScheduleError, "stage_cost_us")
     def balance(self) -> float:
         """Largest stage cost over the mean stage cost (1.0 is perfect balance)."""
         mean = sum(self.stage_cost_us) / max(len(self.stage_cost_us), 1)
         return max(self.stage_cost_us, default=0.0) / mean if mean > 0 else 1.0
 
     @property
+    @derived(ScheduleError, "graph", "schedule", "node_device")
     def cross_events(self) -> tuple[Event, ...]:
         idx, dev = self.graph.node_index, self.node_device
         return tuple(e for e in self.schedule.events if dev[idx[e.after]] != dev[idx[e.before]])
