@@ -42,7 +42,7 @@ from typing import Any
 import memplan as memplan_pkg
 from memplan.importers.torch import subgraphs
 
-from . import cache_growth
+from . import cache_growth, returned_args
 from .cache_paths import at_path, is_dynamic_cache_class, is_encoder_decoder_cache, nested_caches, output_caches
 from .settings import SCALARS, plain, same_value
 
@@ -974,6 +974,9 @@ class CallState:
     #: (argument's name, why) of each argument holding a cache ``forward`` grows that the compiled call cannot
     #: grow as eager's (not returned: ``cache_growth.nested_growth``), named by its path and layer
     cache_refusals: list[tuple[str, str]] = field(default_factory=list)
+    #: (argument's name, path in the output) of each dict, list or tuple argument the call returned as itself, left
+    #: as it was or changed only by the caches it grows (``returned_args.returned_arguments``, round 58)
+    returned_arguments: list[tuple[str, tuple]] = field(default_factory=list)
     #: (path in the output, ((layer index, tokens seen, window), ...)) of each transformers ``DynamicCache`` the call
     #: returned with sliding-window layers (``window_counts``)
     cache_counts: list[tuple[tuple, tuple]] = field(default_factory=list)
@@ -1561,6 +1564,9 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
                     state.grown_in.append(name)
                 else:
                     state.cache_refusals.append((name, found[1]))
+        state.returned_arguments = returned_args.returned_arguments(
+            [(n, v) for n, v, *_ in given], set(changed), set(state.grown_in),
+            {n for n, _p in state.returned_caches}, out)
         state.cache_counts = window_counts(torch, out)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)

@@ -1,0 +1,153 @@
+"""Round 58 (aten58): a container argument ``forward`` returns as itself, a refused arena rebuild of
+``compile_per_count``, and round 58's new sweep entries (models and plain-PyTorch modules nobody hand-picked).
+
+Bugs fixed (each test failed before):
+- a dict, list or tuple argument that ``forward`` returns as itself (``return out.logits, state`` of a decode step
+  given its cache in ``state``; ``return x * cfg["s"], cfg``) came back as a new container holding the same leaves,
+  where eager returns the caller's very object: now the compiled call returns the caller's object there.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from needs import need
+
+torch = need("torch")
+transformers = need("transformers")
+
+from test_aten_round54_cache import _ids, _mistral, _state  # noqa: E402  (round 54's cache helpers)
+
+from runtime.aten import compile  # noqa: E402
+
+
+class ReturnsState(torch.nn.Module):
+    """A decode step given its cache inside ``state`` (``read(state)``) that returns ``state`` itself."""
+
+    def __init__(self, lm, read):
+        super().__init__()
+        self.lm, self.read = lm, read
+
+    def forward(self, ids, state):
+        out = self.lm(ids, past_key_values=self.read(state), use_cache=True)
+        return out.logits, state
+
+
+def _prefilled(e, seed, n=6):
+    with torch.no_grad():
+        return e(_ids(seed, n), use_cache=True).past_key_values
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("kind,streams", [("dict", 1), ("list", 3)])
+def test_a_container_holding_a_grown_cache_returned_as_itself_is_the_callers_object(kind, streams):
+    """Before: a new dict (list) around the caller's grown cache; eager returns ``state`` itself."""
+    wrap, read = {"dict": (lambda c: {"cache": c}, lambda s: s["cache"]),
+                  "list": (lambda c: [c], lambda s: s[0])}[kind]
+    lm = _mistral(sliding_window=None)
+    e = copy.deepcopy(lm)
+    step = compile(ReturnsState(lm, read), (_ids(0, 1), wrap(_prefilled(e, 0))), streams=streams, cuda_graph=False)
+    mine, theirs = wrap(_prefilled(e, 1)), wrap(_prefilled(e, 1))
+    cache = read(mine)
+    logits, got = step(_ids(5, 1), mine)
+    with torch.no_grad():
+        ref_logits, ref = ReturnsState(e, read)(_ids(5, 1), theirs)
+    assert ref is theirs                                   # (eager's)
+    assert got is mine and read(got) is cache
+    assert torch.equal(logits, ref_logits) and _state(cache) == _state(read(ref))
+    assert cache.get_seq_length() == read(ref).get_seq_length() == 7
+
+
+class ReturnsConfig(torch.nn.Module):
+    def forward(self, x, cfg):
+        return x * cfg["s"], cfg
+
+
+class ReturnsTuple(torch.nn.Module):
+    def forward(self, x, pair):
+        return {"y": x + pair[0], "pair": pair}
+
+
+def test_an_unchanged_container_argument_returned_as_itself_is_the_callers_object():
+    """``return y, cfg``: eager's second output is the caller's dict (a caller writing into it writes its own), and
+    a tuple returned inside a dict output is the caller's tuple; before, new containers."""
+    step = compile(ReturnsConfig(), (torch.randn(3), {"s": torch.ones(3)}), cuda_graph=False)
+    cfg = {"s": torch.full((3,), 2.0)}
+    x = torch.randn(3)
+    y, got = step(x, cfg)
+    assert got is cfg and got["s"] is cfg["s"] and torch.equal(y, x * 2)
+    step2 = compile(ReturnsTuple(), (torch.randn(3), (torch.ones(3), torch.ones(3))), streams=3, cuda_graph=False)
+    pair = (torch.randn(3), torch.randn(3))
+    out = step2(x, pair)
+    assert out["pair"] is pair and torch.equal(out["y"], x + pair[0])
+
+
+class ChangesAndReturns(torch.nn.Module):
+    def forward(self, x, acc):
+        acc.append(x)
+        return x * 2, acc
+
+
+def test_a_container_changed_and_returned_stays_refused():
+    """The compiled call runs no Python on the caller's list: a change of it stays refused, returned or not."""
+    from runtime.aten.errors import AtenExecutorError
+
+    with pytest.raises(AtenExecutorError, match="forward changes its argument 'acc' in place"):
+        compile(ChangesAndReturns(), (torch.randn(3), []), cuda_graph=False)
+
+
+class TimesOnes(torch.nn.Module):
+    """A decode step whose ``torch.ones(1)`` takes the default dtype: its program follows the default, so a rebuild
+    under another default is refused (``CompiledModule._check_rebuild``)."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, ids, past_key_values):
+        out = self.lm(ids, past_key_values=past_key_values, use_cache=True)
+        return out.logits * torch.ones(1), out.past_key_values
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_compile_per_count_a_refused_arena_rebuild_keeps_the_older_arena_correct():
+    """Round 57 left it unchecked: window 7, count 3 compiled under float32, count 5 (a larger arena) under float64,
+    where count 3's program cannot be built again (a node follows the default dtype): it keeps its older arena, and
+    calls of both counts, interleaved, stay bitwise eager's (logits and caches); the next new count (4, under
+    float32) settles count 3 onto the shared arena."""
+    from runtime.aten import compile_per_count
+
+    m = _mistral(sliding_window=7)
+    e = copy.deepcopy(m)
+    steps = compile_per_count(TimesOnes(m), (_ids(0, 1),), kwargs={"past_key_values": _prefilled(e, 0, 3)},
+                              streams=1, cuda_graph=False)
+    ref_step = TimesOnes(e)
+
+    def check(seed, n, dtype):
+        was = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            mine, theirs = _prefilled(e, seed, n), _prefilled(e, seed, n)
+            logits, cache = steps(_ids(seed + 10, 1), past_key_values=mine)
+            with torch.no_grad():
+                ref_logits, _ref = ref_step(_ids(seed + 10, 1), past_key_values=theirs)
+        finally:
+            torch.set_default_dtype(was)
+        assert cache is mine and logits.dtype == ref_logits.dtype and torch.equal(logits, ref_logits)
+        assert _state(mine) == _state(theirs)
+        assert all(torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+                   for a, b in zip(mine.layers, theirs.layers))
+
+    check(1, 3, torch.float32)
+    check(2, 5, torch.float64)
+    three, five = (steps.programs[k] for k in list(steps.programs))
+    def storage(p):
+        return p.executor.layout.arena.untyped_storage().data_ptr()
+
+    assert storage(three) != storage(five)              # (three kept its older arena: its rebuild was refused)
+    for seed, n, dtype in [(3, 3, torch.float32), (4, 5, torch.float64), (5, 3, torch.float32)]:
+        check(seed, n, dtype)
+    check(6, 4, torch.float32)                           # (a new count: three is settled onto the shared arena)
+    assert storage(three) == storage(five) == steps.arena.base.untyped_storage().data_ptr()
+    check(7, 3, torch.float32)
