@@ -10,6 +10,7 @@ Bugs fixed (each test failed before):
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from needs import need
@@ -151,3 +152,22 @@ def test_compile_per_count_a_refused_arena_rebuild_keeps_the_older_arena_correct
     check(6, 4, torch.float32)                           # (a new count: three is settled onto the shared arena)
     assert storage(three) == storage(five) == steps.arena.base.untyped_storage().data_ptr()
     check(7, 3, torch.float32)
+
+
+class UnsqueezesInput(torch.nn.Module):
+    def forward(self, x, y):
+        y.unsqueeze_(0)
+        return x * 2 + y
+
+
+def test_an_in_place_rank_change_of_an_argument_is_refused_naming_it():
+    """``y.unsqueeze_(0)`` on an argument: eager changes the caller's tensor's shape; torch.export fails on it deep in
+    its guards, and compile said only "torch.export failed for UnsqueezesInput: list index out of range". Now one
+    line naming the argument and its shapes (a ``t_`` of the same rank was refused at its node already)."""
+    from runtime.aten.errors import AtenExecutorError
+
+    with pytest.raises(AtenExecutorError, match=re.escape(
+            "forward changes the shape or strides of its tensor argument 'y' in place (it went from shape [3] "
+            "strides [1] to shape [1, 3] strides [3, 1]")) as info:
+        compile(UnsqueezesInput(), (torch.randn(3), torch.randn(3)), cuda_graph=False)
+    assert "\n" not in str(info.value)

@@ -303,6 +303,12 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                     "so every compiled call would reuse it where each eager call draws anew (draw "
                                     "with torch's random ops, torch.rand / torch.bernoulli, which the program runs "
                                     "at every call, or pass the number in as an input)") from exc
+        for name, what in (call_state.resized if call_state is not None else ()):   # (torch's own error says
+            # "list index out of range": round 58)
+            raise AtenExecutorError(f"forward changes the shape or strides of its tensor argument {name!r} in place "
+                                    f"({what}; an in-place view op: unsqueeze_, t_, resize_, as_strided_): eager "
+                                    "changes the caller's tensor itself, which a compiled call cannot; return the new "
+                                    "view instead (x = x.unsqueeze(0))") from exc
         raise
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         forget_dynamo_handlers(handlers_built)
