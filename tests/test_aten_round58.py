@@ -171,3 +171,24 @@ def test_an_in_place_rank_change_of_an_argument_is_refused_naming_it():
             "strides [1] to shape [1, 3] strides [3, 1]")) as info:
         compile(UnsqueezesInput(), (torch.randn(3), torch.randn(3)), cuda_graph=False)
     assert "\n" not in str(info.value)
+
+
+class BranchesOnValues(torch.nn.Module):
+    def forward(self, x):
+        y = x * 2
+        if not (y > 0).any():
+            return y - 1
+        return y + 1
+
+
+def test_an_export_failing_on_a_data_dependent_branch_names_the_line_and_its_code():
+    """torch.export refuses a Python branch on a tensor's values; the one-line refusal said only "Could not guard on
+    data-dependent expression Eq(u0, 1)" (FSMT's, LED's, Longformer's, ViLT's padding checks in the round 58 sweep),
+    torch's note of the user's line left in the pages after it. Now it names the file, line, function and code."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match=re.escape("(at test_aten_round58.py:") + r"\d+ in forward: "
+                       + re.escape("`if not (y > 0).any():`)")) as info:
+        compile(BranchesOnValues(), (torch.randn(3),), cuda_graph=False)
+    assert str(info.value).startswith("torch.export failed for BranchesOnValues: Could not guard on data-dependent")
+    assert "\n" not in str(info.value)

@@ -45,7 +45,28 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    return first
+    return first + _raising_call(str(exc))
+
+
+#: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it)
+_RAISING_CALL = re.compile(r"The following call raised this error:\n\s*File \"([^\"]+)\", line (\d+), in (\w+)\n"
+                           r"\s*([^\n]*)")
+
+#: its shorter note of the frame (``transformers/models/led/modeling_led.py:192 in forward``)
+_CAUSED_BY = re.compile(r"Caused by: \(([^()\n]+:\d+ in \w+)\)")
+
+
+def _raising_call(text: str) -> str:
+    """`` (at FILE:LINE in FN: `CODE`)`` where torch says which call raised a data-dependent guard, else "". Why:
+    the first line alone ("Could not guard on data-dependent expression Eq(u0, 1)") named neither the model's line
+    nor its condition (round 58: FSMT's ``if not padding_mask.any():``, LED's, Longformer's, ViLT's)."""
+    found = _RAISING_CALL.search(text)
+    if found is None:   # (torch's "Caused by:" names torch's own frame for a guard in ``__torch_function__``)
+        cause = _CAUSED_BY.search(text)
+        return f" (at {cause[1].rsplit('/', 1)[-1]})" if cause and not cause[1].startswith(("_", "torch/")) else ""
+    where = f"{found[1].rsplit('/', 1)[-1]}:{found[2]} in {found[3]}"
+    code = " ".join(found[4].split())[:120]
+    return f" (at {where}: `{code}`)" if code else f" (at {where})"
 
 
 #: torch.export's message for a forward returning an object it cannot flatten (transformers' ``DynamicCache``)
