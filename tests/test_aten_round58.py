@@ -192,3 +192,17 @@ def test_an_export_failing_on_a_data_dependent_branch_names_the_line_and_its_cod
         compile(BranchesOnValues(), (torch.randn(3),), cuda_graph=False)
     assert str(info.value).startswith("torch.export failed for BranchesOnValues: Could not guard on data-dependent")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name", ["inplace_view_chains", "where_scatter_index_put", "einsum_forms", "int8_bf16_cpu",
+                                  "nn_transformer_decoder", "blip_text"])
+def test_round58_sweep_entries_run_bitwise_on_1_and_3_streams(name):
+    """A few of round 58's sweep entries (the cheapest), run as the sweep runs them: export once, compile on 1 and 3
+    streams with the arena poisoned, two fresh calls each, bitwise eager's (coverage: these passed before too)."""
+    from runtime.aten import sweep
+
+    results = []
+    sweep.run_case(next(c for c in sweep.CASES if c.name == name), torch.device("cpu"),
+                   [("s1", 1, False), ("s3", 3, False)], lambda n, mode, verdict, t, **kw: results.append(verdict))
+    assert results == ["bitwise", "bitwise"], results
