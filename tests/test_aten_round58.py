@@ -41,12 +41,12 @@ def _prefilled(e, seed, n=6):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-@pytest.mark.parametrize("kind,streams", [("dict", 1), ("list", 3)])
-def test_a_container_holding_a_grown_cache_returned_as_itself_is_the_callers_object(kind, streams):
+@pytest.mark.parametrize("kind,window,streams", [("dict", None, 1), ("list", 4, 3)])   # (4: a full window)
+def test_a_container_holding_a_grown_cache_returned_as_itself_is_the_callers_object(kind, window, streams):
     """Before: a new dict (list) around the caller's grown cache; eager returns ``state`` itself."""
     wrap, read = {"dict": (lambda c: {"cache": c}, lambda s: s["cache"]),
                   "list": (lambda c: [c], lambda s: s[0])}[kind]
-    lm = _mistral(sliding_window=None)
+    lm = _mistral(sliding_window=window)
     e = copy.deepcopy(lm)
     step = compile(ReturnsState(lm, read), (_ids(0, 1), wrap(_prefilled(e, 0))), streams=streams, cuda_graph=False)
     mine, theirs = wrap(_prefilled(e, 1)), wrap(_prefilled(e, 1))
