@@ -206,3 +206,4 @@ def test_round58_sweep_entries_run_bitwise_on_1_and_3_streams(name):
     sweep.run_case(next(c for c in sweep.CASES if c.name == name), torch.device("cpu"),
                    [("s1", 1, False), ("s3", 3, False)], lambda n, mode, verdict, t, **kw: results.append(verdict))
     assert results == ["bitwise", "bitwise"], results
+

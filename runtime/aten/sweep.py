@@ -462,9 +462,26 @@ def tensors(*shapes):
     return lambda g, dev, dt: tuple(torch.randn(*s, generator=g, device=dev).to(dt) for s in shapes)
 
 
+def composite(kind, encoder, decoder, names):
+    """transformers' ``{kind}EncoderDecoderModel`` of two tiny configs (``(config class, kwargs)`` each; the decoder
+    cross-attends): the composites a user builds from two pretrained halves (BERT2BERT, ViT + GPT-2, wav2vec 2 +
+    BERT). Random weights, no cache."""
+    def make():
+        tf = need("transformers")
+        enc, dec = (getattr(tf, c)(**kw) for c, kw in (encoder, decoder))
+        cfg = getattr(tf, f"{kind}EncoderDecoderConfig").from_encoder_decoder_configs(enc, dec)
+        cfg.decoder_start_token_id, cfg.pad_token_id = 1, 0
+        cfg._attn_implementation = "eager"
+        return Out(getattr(tf, f"{kind}EncoderDecoderModel")(config=cfg).eval(), names, ("logits",), **NOCACHE)
+    return make
+
+
+BERT_DEC = ("BertConfig", dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                               vocab_size=128, max_position_embeddings=64, is_decoder=True, add_cross_attention=True))
+
+
 TXT58 = dict(max_position_embeddings=64)
 VIS58 = dict(image_size=32, patch_size=8, names=("pixel_values",))
-LM58 = dict(model_cls="AutoModelForCausalLM", fields=("logits",), fixed=NOCACHE)
 
 
 # ---------------------------------------------------------------- inference-serving programs (session 30)
@@ -1727,7 +1744,6 @@ CASES = [
     Case("ergo", auto_causal("ergo", **MOE_AUTO), ids(1, 6)),
     Case("minicpm5_moe", auto_causal("minicpm5_moe", **MOE_AUTO), ids(1, 6)),
     Case("param2moe", auto_causal("param2moe", **MOE_AUTO), ids(1, 6)),
-    Case("emu3", tiny("emu3", **LM58), ids(1, 6)),
     Case("granite_docling_text", tiny("granite_docling_text", layer_types=None), ids(1, 6)),
     Case("molmo2_text", tiny("molmo2_text", layer_types=None), ids(1, 6)),
     Case("lxmert", tiny("lxmert", names=("input_ids", "visual_feats", "visual_pos"), fields=("language_output",)),
@@ -1746,7 +1762,18 @@ CASES = [
     *[Case(name, tiny(mt, cls, **VIS58), img(1, 3, 32, 32)) for name, mt, cls in [
         ("idefics3_vision", "idefics3_vision", "AutoModel"), ("smolvlm_vision", "smolvlm_vision", "AutoModel"),
         ("instructblip_vision", "instructblip_vision_model", "InstructBlipVisionModel"),
-        ("janus_vision", "janus_vision_model", "JanusVisionModel"), ("flava_image", "flava_image_model", "FlavaImageModel")]],
+        ("janus_vision", "janus_vision_model", "JanusVisionModel")]],
+    Case("bert2bert", composite("", ("BertConfig", {**BERT_DEC[1], "is_decoder": False, "add_cross_attention": False}),
+                                BERT_DEC, ("input_ids", "decoder_input_ids")), ids(1, 7, 5)),
+    Case("vit2gpt2", composite("Vision", ("ViTConfig", V_SMALL),
+                               ("GPT2Config", dict(n_embd=64, n_layer=2, n_head=4, n_positions=64, vocab_size=128,
+                                                   add_cross_attention=True, is_decoder=True)),
+                               ("pixel_values", "decoder_input_ids")),
+         lambda g, dev, dt: (torch.randn(1, 3, 32, 32, generator=g, device=dev).to(dt),
+                             torch.randint(3, 128, (1, 5), generator=g, device=dev))),
+    Case("wav2vec2_to_bert", composite("Speech", ("Wav2Vec2Config", AUDIO), BERT_DEC, ("inputs", "decoder_input_ids")),
+         lambda g, dev, dt: (torch.randn(1, 400, generator=g, device=dev).to(dt),
+                             torch.randint(3, 128, (1, 5), generator=g, device=dev))),
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS58],
     *[Case(name, make, inputs, mha_slow_path=name in MHA_FUSED) for name, make, inputs in BLOCKS],
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS40],
