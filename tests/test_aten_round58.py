@@ -207,3 +207,27 @@ def test_round58_sweep_entries_run_bitwise_on_1_and_3_streams(name):
                    [("s1", 1, False), ("s3", 3, False)], lambda n, mode, verdict, t, **kw: results.append(verdict))
     assert results == ["bitwise", "bitwise"], results
 
+
+
+class PackedLSTM(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(6, 8, batch_first=True)
+
+    def forward(self, x):
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        packed = pack_padded_sequence(x, [5, 3, 2], batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.lstm(packed)[0], batch_first=True)[0]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_an_rnn_given_a_packed_sequence_is_refused_naming_the_module_and_the_packing():
+    """torch.export fails inside ``nn.LSTM``'s packed path; the refusal was torch's "zeros(): argument 'size' failed
+    to unpack the object at pos 2 ... FakeTensor", naming neither. Now it names the module and what to pass."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match=re.escape("(in LSTM.forward given a PackedSequence: torch.export cannot "
+                                                   "trace its per-step batch sizes; pass the padded batch")) as info:
+        compile(PackedLSTM(), (torch.randn(3, 5, 6),), cuda_graph=False)
+    assert "\n" not in str(info.value)

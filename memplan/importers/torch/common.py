@@ -45,8 +45,24 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    return first + _raising_call(str(exc))
+    return first + (_packed_rnn(exc) or _raising_call(str(exc)))
 
+
+def _packed_rnn(exc: BaseException) -> str:
+    """What failed where an RNN module's ``forward`` given a ``PackedSequence`` raised (a frame of its own with a
+    ``PackedSequence`` argument), else "". Why: torch.export traces the packed path's per-step batch sizes as a
+    tensor and fails inside it ("zeros(): argument 'size' failed to unpack ... FakeTensor"), which named neither the
+    module nor the packing (round 58: an LSTM over ``pack_padded_sequence``)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        given = (frame.f_locals.get("orig_input"), frame.f_locals.get("input"))   # (nn.LSTM's rebinds ``input``)
+        module = frame.f_locals.get("self")
+        if frame.f_code.co_name == "forward" and any(type(v).__name__ == "PackedSequence" for v in given):
+            return (f" (in {type(module).__name__}.forward given a PackedSequence: torch.export cannot trace its "
+                    "per-step batch sizes; pass the padded batch, and mask or gather the padded steps' outputs)")
+        tb = tb.tb_next
+    return ""
 
 #: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it)
 _RAISING_CALL = re.compile(r"The following call raised this error:\n\s*File \"([^\"]+)\", line (\d+), in (\w+)\n"
