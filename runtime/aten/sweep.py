@@ -1763,6 +1763,11 @@ CASES = [
         ("idefics3_vision", "idefics3_vision", "AutoModel"), ("smolvlm_vision", "smolvlm_vision", "AutoModel"),
         ("instructblip_vision", "instructblip_vision_model", "InstructBlipVisionModel"),
         ("janus_vision", "janus_vision_model", "JanusVisionModel")]],
+    Case("univnet", tiny("univnet", names=("input_features", "noise_sequence"), fields=("waveforms",),
+                         model_in_channels=8, model_hidden_channels=8, num_mel_bins=8, resblock_stride_sizes=[2, 2],
+                         resblock_kernel_sizes=[3, 3], resblock_dilation_sizes=[[1, 3], [1, 3]],
+                         kernel_predictor_hidden_channels=8, kernel_predictor_num_blocks=1),
+         tensors((1, 10, 8), (1, 10, 8))),   # (the noise an input: drawn inside, it is eager's only seeded alike)
     Case("bert2bert", composite("", ("BertConfig", {**BERT_DEC[1], "is_decoder": False, "add_cross_attention": False}),
                                 BERT_DEC, ("input_ids", "decoder_input_ids")), ids(1, 7, 5)),
     Case("vit2gpt2", composite("Vision", ("ViTConfig", V_SMALL),
