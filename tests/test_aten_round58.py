@@ -231,3 +231,25 @@ def test_an_rnn_given_a_packed_sequence_is_refused_naming_the_module_and_the_pac
                                                    "trace its per-step batch sizes; pass the padded batch")) as info:
         compile(PackedLSTM(), (torch.randn(3, 5, 6),), cuda_graph=False)
     assert "\n" not in str(info.value)
+
+
+class MovesItsLinear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.lin = self.lin.to(torch.float64)   # (Switch Transformers' router does so with its classifier)
+        return self.lin(x.double())
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_an_export_failure_names_the_models_deepest_line():
+    """torch's first line named no place of the model ("_apply(): Couldn't swap Linear.weight"); now the deepest
+    frame of the model's own code follows it."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match=re.escape("(at test_aten_round58.py:") + r"\d+"
+                       + re.escape(" in forward: `self.lin = self.lin.to(torch.float64) #")) as info:
+        compile(MovesItsLinear(), (torch.randn(2, 4),), cuda_graph=False)
+    assert "\n" not in str(info.value)

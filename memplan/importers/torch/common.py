@@ -45,7 +45,32 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    return first + (_packed_rnn(exc) or _raising_call(str(exc)))
+    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
+
+
+#: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)
+_NOT_MODEL = ("/torch/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
+
+
+def _model_frame(exc: BaseException) -> str:
+    """`` (at FILE:LINE in FN: `CODE`)`` of the deepest frame of the model's own code (the user's or a library's such
+    as transformers', not torch's) an export failure passed through, else "". Why: torch's first line names no place
+    of the model ("_apply(): Couldn't swap Linear.weight" for Switch Transformers' router calling ``.to()`` on its
+    classifier in ``forward``, round 58)."""
+    import linecache
+
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not any(part in name for part in _NOT_MODEL):
+            found = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    code = " ".join(linecache.getline(found[0], found[1]).split())[:120]
+    where = f"{found[0].rsplit('/', 1)[-1]}:{found[1]} in {found[2]}"
+    return f" (at {where}: `{code}`)" if code else f" (at {where})"
 
 
 def _packed_rnn(exc: BaseException) -> str:
