@@ -253,3 +253,32 @@ def test_an_export_failure_names_the_models_deepest_line():
                        + re.escape(" in forward: `self.lin = self.lin.to(torch.float64) #")) as info:
         compile(MovesItsLinear(), (torch.randn(2, 4),), cuda_graph=False)
     assert "\n" not in str(info.value)
+
+
+
+class ReturnsTwice(torch.nn.Module):
+    def forward(self, x, cfg, inner):
+        return {"y": x * cfg["s"] + inner[0], "cfg": cfg, "all": [cfg, inner]}
+
+
+class ReturnsNested(torch.nn.Module):
+    def forward(self, x, a, b):
+        return x + a["l"][0] + b[0], a, b
+
+
+def test_a_container_argument_returned_twice_and_one_inside_another_are_the_callers():
+    """Returned at two places, the caller's dict is at both (the first version put it at the first alone); an
+    argument the export saw inside another returned one (``b`` in ``a["l"]``) is left as the caller's ``a`` holds it:
+    never written into the caller's object (a call passing another list there keeps it)."""
+    step = compile(ReturnsTwice(), (torch.randn(3), {"s": torch.ones(3)}, [torch.ones(3)]), cuda_graph=False)
+    inner, cfg = [torch.full((3,), 5.0)], {"s": torch.full((3,), 2.0)}
+    out = step(torch.ones(3), cfg, inner)
+    assert out["cfg"] is cfg and out["all"][0] is cfg and out["all"][1] is inner
+    assert torch.equal(out["y"], torch.full((3,), 7.0))
+    shared = [torch.ones(3)]
+    step2 = compile(ReturnsNested(), (torch.randn(3), {"l": shared}, shared), cuda_graph=False)
+    t = torch.full((3,), 2.0)
+    l1, l2 = [t], [t]   # (two lists, one tensor: the export merged the example's into one input)
+    a = {"l": l1}
+    y, got_a, got_b = step2(torch.ones(3), a, l2)
+    assert got_a is a and got_b is l2 and a["l"] is l1 and torch.equal(y, torch.full((3,), 5.0))

@@ -18,23 +18,20 @@ from typing import Any
 CONTAINERS = (dict, list, tuple)
 
 
-def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
-    """The path (keys and indices) of ``target`` itself in ``out`` through dicts, lists and tuples, or None."""
+def _paths_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> list[tuple]:
+    """Every path (keys and indices) of ``target`` itself in ``out`` through dicts, lists and tuples (a container
+    returned twice, ``{"cfg": cfg, "all": [cfg]}``, is the caller's object at both)."""
     if out is target:
-        return path
+        return [path]
     if depth > 8:
-        return None
+        return []
     items = out.items() if isinstance(out, dict) else enumerate(out) if type(out) in (list, tuple) else ()
-    for k, v in items:
-        found = _path_of(v, target, (*path, k), depth + 1)
-        if found is not None:
-            return found
-    return None
+    return [found for k, v in items for found in _paths_of(v, target, (*path, k), depth + 1)]
 
 
 def returned_arguments(given: list[tuple[str, Any]], changed: set[str], grown_in: set[str], caches: set[str],
                        out: Any) -> list[tuple[str, tuple]]:
-    """(name, path in ``out``) of each container argument of ``given`` ((name, value) pairs of the export's watched
+    """(name, path in ``out``) of each place of each container argument of ``given`` ((name, value) pairs of the export's watched
     call) that ``forward`` returns as itself, unchanged (not in ``changed``) or changed only by the caches in it the
     compiled call grows (``grown_in``). ``caches``: the arguments that are themselves caches
     (``Program.returned_caches``' business). An empty tuple is left out: Python has one, so ``is`` finds it
@@ -45,9 +42,7 @@ def returned_arguments(given: list[tuple[str, Any]], changed: set[str], grown_in
             continue
         if name in changed and name not in grown_in:
             continue
-        path = _path_of(out, value)
-        if path is not None:
-            found.append((name, path))
+        found += [(name, path) for path in _paths_of(out, value)]
     return found
 
 
@@ -55,10 +50,13 @@ def put_arguments(named: dict[str, Any], returned: tuple[tuple[str, tuple], ...]
     """``out`` with the caller's argument at each path of ``returned`` (``Program.returned_arguments``) where the
     call passed one of the export's container type (a call may pass a list where compile's example had a tuple: the
     program's structure check refuses what differs); ``named``: the call's arguments by name."""
-    for name, path in returned:
+    put: list[tuple] = []
+    for name, path in sorted(returned, key=lambda r: len(r[1])):
         caller = named.get(name)
-        if isinstance(caller, CONTAINERS):
-            out = _put(out, path, caller)
+        if not isinstance(caller, CONTAINERS) or any(path[:len(p)] == p for p in put):
+            continue   # (inside a caller's container put already: eager's is what the caller's holds, unchanged)
+        out = _put(out, path, caller)
+        put.append(path)
     return out
 
 
