@@ -42,7 +42,7 @@ from typing import Any
 import memplan as memplan_pkg
 from memplan.importers.torch import subgraphs
 
-from . import cache_growth
+from . import cache_growth, returned_args
 from .cache_paths import at_path, is_dynamic_cache_class, is_encoder_decoder_cache, nested_caches, output_caches
 from .settings import SCALARS, plain, same_value
 
@@ -974,6 +974,12 @@ class CallState:
     #: (argument's name, why) of each argument holding a cache ``forward`` grows that the compiled call cannot
     #: grow as eager's (not returned: ``cache_growth.nested_growth``), named by its path and layer
     cache_refusals: list[tuple[str, str]] = field(default_factory=list)
+    #: (argument's name, path in the output) of each dict, list or tuple argument the call returned as itself, left
+    #: as it was or changed only by the caches it grows (``returned_args.returned_arguments``, round 58)
+    returned_arguments: list[tuple[str, tuple]] = field(default_factory=list)
+    #: (argument's name, what) of each tensor argument whose shape or strides ``forward`` changed in place
+    #: (``x.unsqueeze_(0)``: ``tensor_meta_changes``), which torch.export fails on without saying so (round 58)
+    resized: list[tuple[str, str]] = field(default_factory=list)
     #: (path in the output, ((layer index, tokens seen, window), ...)) of each transformers ``DynamicCache`` the call
     #: returned with sliding-window layers (``window_counts``)
     cache_counts: list[tuple[tuple, tuple]] = field(default_factory=list)
@@ -1012,6 +1018,31 @@ def input_structure(torch: Any, value: Any) -> tuple[Any, list]:
 
     leaves, spec = pytree.tree_flatten(value)
     return spec, leaves
+
+
+def tensor_metas(torch: Any, given: list[tuple]) -> list[tuple[str, int, Any, tuple, tuple]]:
+    """(argument's name, leaf index, the tensor, its shape, its strides) of each tensor leaf of the call's arguments
+    (``given``: (name, value, spec, leaves)), as the call begins: what ``tensor_meta_changes`` compares after it."""
+    return [(name, k, leaf, tuple(leaf.shape), tuple(leaf.stride())) for name, _value, _spec, leaves in given
+            for k, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor) and leaf.layout == torch.strided]
+
+
+def tensor_meta_changes(torch: Any, metas: list[tuple[str, int, Any, tuple, tuple]]) -> list[tuple[str, str]]:
+    """(name, what) of each tensor argument whose shape or strides the call changed in place
+    (``x.unsqueeze_(0)``, ``x.t_()``). Why: eager changes the caller's tensor itself, which a compiled call cannot;
+    an export that sees such a change of a dimension's count fails deep in torch ("list index out of range"), and
+    ``load_program`` names the argument instead (the program's own ``t_`` nodes are refused by ``lower``)."""
+    out = []
+    for name, k, leaf, shape, strides in metas:
+        try:
+            now = (tuple(leaf.shape), tuple(leaf.stride()))
+        except Exception:   # (a fake tensor the export let go: nothing to compare)
+            continue
+        if now != (shape, strides):
+            what = f"leaf {k} of it" if k else "it"
+            out.append((name, f"{what} went from shape {list(shape)} strides {list(strides)} to shape "
+                              f"{list(now[0])} strides {list(now[1])}"))
+    return out
 
 
 def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[tuple[str, str]]:
@@ -1548,7 +1579,9 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
         given = [(name, value, *input_structure(torch, value)) for name, value in _argument_names(module, args, kwargs)]
         shells = [(name, value, cache_growth.snapshot(torch, name, value)) for name, value, *_ in given
                   if not _is_adoptable(value)]
+        metas = tensor_metas(torch, given)
         out = real(module, *args, **kwargs)
+        state.resized = tensor_meta_changes(torch, metas)
         state.inputs = input_changes(torch, given)
         state.returned_caches = returned_caches(dict((n, v) for n, v, *_ in given), state.inputs, out)
         changed = dict(state.inputs)
@@ -1561,6 +1594,9 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
                     state.grown_in.append(name)
                 else:
                     state.cache_refusals.append((name, found[1]))
+        state.returned_arguments = returned_args.returned_arguments(
+            [(n, v) for n, v, *_ in given], set(changed), set(state.grown_in),
+            {n for n, _p in state.returned_caches}, out)
         state.cache_counts = window_counts(torch, out)
         state.changes = _state_changes(before, internal)
         state.registry = registry_changes(stores)

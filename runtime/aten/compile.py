@@ -24,7 +24,7 @@ from memplan.planfile import Plan, check_plan_fields, check_plan_for
 from memplan.solvers import check_solver_name
 from memplan.solvers.options import SolveOptions
 
-from . import ambient, fastpath
+from . import ambient, fastpath, returned_args
 from . import guard as module_guard
 from .cache_paths import argument_caches
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
@@ -203,6 +203,9 @@ class CompiledModule:
             raise
         if caches is not None and self.program.returned_caches:
             out = _adopt_caches(caches, self.program.returned_caches, out)
+        if self.program.returned_arguments and self.guard is not None:   # (after the caches they hold are grown)
+            out = returned_args.put_arguments(dict(ambient._argument_names(self.guard.root, args, kwargs)),
+                                              self.program.returned_arguments, out)
         if self.program.cache_counts:   # (a returned sliding-window cache's token counts: the export's)
             ambient.put_window_counts(torch, out, self.program.cache_counts)
         values = self.executor.attribute_values

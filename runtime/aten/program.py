@@ -159,6 +159,10 @@ class Program:
     #: the program's cache into the caller's object and returns that object (``ambient.adopt_cache``); a cache inside
     #: a container argument is named by its path (``state['cache']``: ``cache_growth.nested_growth``, round 57)
     returned_caches: tuple[tuple[str, tuple], ...] = ()
+    #: (argument's name, path of it in the output) of each dict, list or tuple argument ``forward`` returns as itself
+    #: (``return logits, state``), unchanged or grown only in its caches: the compiled call returns the caller's
+    #: object there, as eager does (``returned_args``, round 58: a new container before)
+    returned_arguments: tuple[tuple[str, tuple], ...] = ()
     #: (key path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
     #: layers that ``forward`` returns (a prefill's, an ``EncoderDecoderCache``'s too): the compiled call sets them on
     #: its output as the export's ``forward`` left them (``ambient.window_counts``; the cache's unflattening takes the
@@ -299,6 +303,12 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                     "so every compiled call would reuse it where each eager call draws anew (draw "
                                     "with torch's random ops, torch.rand / torch.bernoulli, which the program runs "
                                     "at every call, or pass the number in as an input)") from exc
+        for name, what in (call_state.resized if call_state is not None else ()):   # (torch's own error says
+            # "list index out of range": round 58)
+            raise AtenExecutorError(f"forward changes the shape or strides of its tensor argument {name!r} in place "
+                                    f"({what}; an in-place view op: unsqueeze_, t_, resize_, as_strided_): eager "
+                                    "changes the caller's tensor itself, which a compiled call cannot; return the new "
+                                    "view instead (x = x.unsqueeze(0))") from exc
         raise
     finally:   # a failed export (or ^C) too: its fake tensors are not left on the user's module
         forget_dynamo_handlers(handlers_built)
@@ -448,6 +458,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),
                    returned_caches=returned_caches,
+                   returned_arguments=tuple(call_state.returned_arguments) if call_state is not None else (),
                    cache_counts=tuple(call_state.cache_counts) if call_state is not None else (),
                    window_inputs=windows if call_state is not None else (), fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)

@@ -45,7 +45,69 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    return first
+    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
+
+
+#: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)
+_NOT_MODEL = ("/torch/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
+
+
+def _model_frame(exc: BaseException) -> str:
+    """`` (at FILE:LINE in FN: `CODE`)`` of the deepest frame of the model's own code (the user's or a library's such
+    as transformers', not torch's) an export failure passed through, else "". Why: torch's first line names no place
+    of the model ("_apply(): Couldn't swap Linear.weight" for Switch Transformers' router calling ``.to()`` on its
+    classifier in ``forward``, round 58)."""
+    import linecache
+
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not any(part in name for part in _NOT_MODEL):
+            found = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    code = " ".join(linecache.getline(found[0], found[1]).split())[:120]
+    where = f"{found[0].rsplit('/', 1)[-1]}:{found[1]} in {found[2]}"
+    return f" (at {where}: `{code}`)" if code else f" (at {where})"
+
+
+def _packed_rnn(exc: BaseException) -> str:
+    """What failed where an RNN module's ``forward`` given a ``PackedSequence`` raised (a frame of its own with a
+    ``PackedSequence`` argument), else "". Why: torch.export traces the packed path's per-step batch sizes as a
+    tensor and fails inside it ("zeros(): argument 'size' failed to unpack ... FakeTensor"), which named neither the
+    module nor the packing (round 58: an LSTM over ``pack_padded_sequence``)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        given = (frame.f_locals.get("orig_input"), frame.f_locals.get("input"))   # (nn.LSTM's rebinds ``input``)
+        module = frame.f_locals.get("self")
+        if frame.f_code.co_name == "forward" and any(type(v).__name__ == "PackedSequence" for v in given):
+            return (f" (in {type(module).__name__}.forward given a PackedSequence: torch.export cannot trace its "
+                    "per-step batch sizes; pass the padded batch, and mask or gather the padded steps' outputs)")
+        tb = tb.tb_next
+    return ""
+
+#: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it)
+_RAISING_CALL = re.compile(r"The following call raised this error:\n\s*File \"([^\"]+)\", line (\d+), in (\w+)\n"
+                           r"\s*([^\n]*)")
+
+#: its shorter note of the frame (``transformers/models/led/modeling_led.py:192 in forward``)
+_CAUSED_BY = re.compile(r"Caused by: \(([^()\n]+:\d+ in \w+)\)")
+
+
+def _raising_call(text: str) -> str:
+    """`` (at FILE:LINE in FN: `CODE`)`` where torch says which call raised a data-dependent guard, else "". Why:
+    the first line alone ("Could not guard on data-dependent expression Eq(u0, 1)") named neither the model's line
+    nor its condition (round 58: FSMT's ``if not padding_mask.any():``, LED's, Longformer's, ViLT's)."""
+    found = _RAISING_CALL.search(text)
+    if found is None:   # (torch's "Caused by:" names torch's own frame for a guard in ``__torch_function__``)
+        cause = _CAUSED_BY.search(text)
+        return f" (at {cause[1].rsplit('/', 1)[-1]})" if cause and not cause[1].startswith(("_", "torch/")) else ""
+    where = f"{found[1].rsplit('/', 1)[-1]}:{found[2]} in {found[3]}"
+    code = " ".join(found[4].split())[:120]
+    return f" (at {where}: `{code}`)" if code else f" (at {where})"
 
 
 #: torch.export's message for a forward returning an object it cannot flatten (transformers' ``DynamicCache``)
