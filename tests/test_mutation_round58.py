@@ -460,3 +460,72 @@ def test_torch_write_through_a_view_runs_after_earlier_readers():
     t = {t.id: t for t in g.tensors}
     assert (t["slice_1"].view_of, t["slice_1"].size) == ("add", 8)
     assert (t["add_.writes.add"].view_of, t["add_.writes.add"].size) == ("add", 16)
+
+
+def test_torch_elements_spanned():
+    """Kills torchck 22 (checks.py L193, ``+ 1`` dropped): the elements a tensor's first to last element span, as
+    the refusal of an edited program's record quotes them ("spanning N elements")."""
+    torch = need("torch")
+    from memplan.importers.torch.checks import _elements
+
+    t = torch.zeros(3, 4)
+    assert (_elements(t), _elements(t[:, ::2]), _elements(t.t()), _elements(t[:0])) == (12, 11, 12, 0)
+    assert _elements(torch.zeros(1)) == 1
+
+
+def test_torch_may_alias_op_with_another_dtype_is_no_alias():
+    """Kills torchck 24 (checks.py L297, ``inp.dtype != out.dtype`` -> ``==``): a ``to`` whose result has another
+    dtype (or device) is a copy, whatever the schema's ``Tensor(a)``; same dtype and strides, an alias."""
+    torch = need("torch")
+    from memplan.importers.torch.checks import _aliases_here
+
+    x = torch.zeros(2, 3)
+    assert not _aliases_here(torch, "to.dtype", x, x.half())
+    assert _aliases_here(torch, "to.dtype", x, x.view(2, 3))
+    assert not _aliases_here(torch, "to.dtype", x, x.t().contiguous().t())
+
+
+def _viewed_buffers_program():
+    """A module with a float buffer ``a`` and two views of it the program reads: ``b``, its bytes 8..24 as int32
+    (``register_buffer("b", self.a.view(torch.int32)[2:6])``), and ``c``, its first three floats (byte 0)."""
+    torch = need("torch")
+    from runtime.aten.program import load_program
+
+    class ViewedBuffers(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("a", torch.arange(8, dtype=torch.float32))
+            self.register_buffer("b", self.a.view(torch.int32)[2:6])
+            self.register_buffer("c", self.a[:3])
+
+        def forward(self, x):
+            return x + self.b, self.c * 2
+
+    m = ViewedBuffers()
+    return m, load_program(m, (torch.zeros(4, dtype=torch.int32),))
+
+
+def test_layout_views_of_weights_in_their_dtype_and_place():
+    """Kills layout 42 (L169, ``own.dtype != spec.dtype`` -> ``==``: a buffer that is another's bytes in another
+    dtype was viewed in the module tensor's dtype, float 2.0 where the program reads int32 0x40000000), 45 (L176,
+    ``start < 0`` -> ``<=``: a view at byte 0 of its weight refused) and 44 (L162, the shape test dropped: a weight
+    the module now holds in another shape than the export's was used as it is, where it is refused by name)."""
+    import dataclasses
+
+    import memplan
+    from runtime.aten.errors import AtenExecutorError
+    from runtime.aten.layout import build_layout
+    from runtime.binding import bind
+
+    m, prog = _viewed_buffers_program()
+    binding = bind(prog.graph, memplan.plan(prog.graph))
+    views = build_layout(prog, binding, "cpu").views
+    b = next(v for tid, v in views.items() if tid.endswith("b_b"))
+    c = next(v for tid, v in views.items() if tid.endswith("b_c"))
+    assert b.dtype == torch_dtype("int32") and b.tolist() == m.a.view(torch_dtype("int32"))[2:6].tolist()
+    assert b.data_ptr() == m.a.data_ptr() + 8
+    assert c.dtype == torch_dtype("float32") and c.data_ptr() == m.a.data_ptr() and c.tolist() == [0.0, 1.0, 2.0]
+    root = next(tid for tid in prog.weights)
+    grown = dataclasses.replace(prog, weights={**prog.weights, root: need("torch").zeros(9)})
+    with pytest.raises(AtenExecutorError, match=rf"weight {root!r} is \(9,\) torch.float32 in the module but \(8,\)"):
+        build_layout(grown, binding, "cpu")
