@@ -303,11 +303,12 @@ def test_onnx_overridable_initializer_refused_only_when_returned():
 
 def test_span_bytes_of_an_empty_tensor_is_zero():
     """Kills layout 38 (L40, the no-element return skipped): a tensor with a 0 dimension spans no bytes (the formula
-    alone gives (0 - 1) * 4 + 1 = -3 elements for shape (0, 4))."""
+    alone gives 4 * 1 + (0 - 1) * 1 + 1 = 4 elements, 16 bytes, for shape (5, 0) at strides (1, 1))."""
     need("torch")
     from runtime.aten.layout import span_bytes
     from runtime.aten.program import TensorSpec
 
+    assert span_bytes(TensorSpec(torch_dtype("float32"), (5, 0), (1, 1), 0)) == 0
     assert span_bytes(TensorSpec(torch_dtype("float32"), (0, 4), (4, 1), 0)) == 0
     assert span_bytes(TensorSpec(torch_dtype("float32"), (3, 4), (4, 1), 0)) == 48
     assert span_bytes(TensorSpec(torch_dtype("float16"), (3, 4), (1, 6), 0)) == 2 * (2 * 1 + 3 * 6 + 1)
@@ -392,12 +393,15 @@ def test_alike_needs_the_same_elements_and_takes_a_plain_view():
         flatten_inputs(merged, (a, b), None)
 
 
-def test_same_constant_floats():
-    """Kills program 57 (L712, a float's ``x == value`` -> ``!=``): a float constant equals itself, a signed zero
-    and NaN as documented, and another value or type is another constant."""
+def test_same_constant_values():
+    """Kills program 57 (L712, ``bool(x == value)`` -> ``!=``: a call passing 1000 where the export had 1000, another
+    int object, was refused, and 3 for 2 taken): a non-float constant is the same by ``==`` and type; a float as
+    documented (a signed zero counts, NaN is NaN)."""
     need("torch")
     from runtime.aten.program import _same_constant
 
+    assert _same_constant(int("1000"), 1000) and _same_constant(("a", int("700")), ("a", 700))
+    assert not _same_constant(3, 2) and not _same_constant("b", "a") and not _same_constant(True, 1)
     assert _same_constant(2.5, 2.5) and _same_constant(float("nan"), float("nan"))
     assert not _same_constant(2.5, 3.5) and not _same_constant(-0.0, 0.0) and not _same_constant(2.0, 2)
 
@@ -529,3 +533,39 @@ def test_layout_views_of_weights_in_their_dtype_and_place():
     grown = dataclasses.replace(prog, weights={**prog.weights, root: need("torch").zeros(9)})
     with pytest.raises(AtenExecutorError, match=rf"weight {root!r} is \(9,\) torch.float32 in the module but \(8,\)"):
         build_layout(grown, binding, "cpu")
+
+
+def test_torch_op_sharing_its_input_storage_without_a_schema_alias_is_a_view():
+    """Kills torchtr 18 (translate.py L402, ``op in _FRESH`` -> ``not in``: the storage test asked only of fresh
+    ops): ``aten._unsafe_view`` declares no alias in its schema, but its result is its input's storage; taken for a
+    new tensor, it was planned 120 bytes of its own, at another place than the bytes torch's kernel returns."""
+    torch = need("torch")
+    from memplan.importers.torch import from_torch
+
+    class UnsafeView(torch.nn.Module):
+        def forward(self, x, w):
+            return torch.ops.aten._unsafe_view(x @ w, (6, 5)) * 2
+
+    g = from_torch(UnsafeView(), (torch.zeros(2, 3, 4), torch.zeros(4, 5)))
+    t = {t.id: t for t in g.tensors}
+    assert (t["_unsafe_view"].view_of, t["_unsafe_view"].view_offset, t["_unsafe_view"].size) == ("matmul", 0, 120)
+
+
+def test_torch_loaded_scatter_of_a_slice_imports_as_in_memory():
+    """Kills torchtr 20 (translate.py L426, ``src not in relaid`` -> ``in``): a program saved to .pt2 and loaded
+    (its fake tensors share no storage, all at offset 0) whose ``slice_scatter`` takes a slice: the result keeps the
+    slice's storage offset, so its views count from there, as in the program in memory."""
+    torch = need("torch")
+    from torch_saved import saved_and_loaded
+
+    from memplan.importers.torch import from_torch
+
+    class ScatterOfSlice(torch.nn.Module):
+        def forward(self, x):
+            z = torch.slice_scatter((x * 2)[:, 2:], torch.ones(4, 3), 1, 0, 3)
+            return z[1:] * 1
+
+    ep = torch.export.export(ScatterOfSlice(), (torch.randn(4, 8),))
+    direct = from_torch(ep)
+    assert any(t.view_offset > 0 for t in direct.tensors)
+    assert from_torch(saved_and_loaded(ep)).to_dict() == direct.to_dict()
