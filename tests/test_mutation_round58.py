@@ -536,9 +536,10 @@ def test_layout_views_of_weights_in_their_dtype_and_place():
 
 
 def test_torch_op_sharing_its_input_storage_without_a_schema_alias_is_a_view():
-    """Kills torchtr 18 (translate.py L402, ``op in _FRESH`` -> ``not in``: the storage test asked only of fresh
-    ops): ``aten._unsafe_view`` declares no alias in its schema, but its result is its input's storage; taken for a
-    new tensor, it was planned 120 bytes of its own, at another place than the bytes torch's kernel returns."""
+    """Pins the alias of an op whose schema declares none: ``aten._unsafe_view``'s result is its input's storage,
+    so it is a view (offset 0), not 120 bytes of its own at another place than the bytes torch's kernel returns.
+    (Written for torchtr 18, translate.py L402 ``op in _FRESH`` -> ``not in``, which it does NOT kill: the importer's
+    probe of the op on meta tensors finds the same alias, see mutation_s58.txt.)"""
     torch = need("torch")
     from memplan.importers.torch import from_torch
 
