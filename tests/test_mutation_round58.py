@@ -95,8 +95,8 @@ ISSUED = [
 
 def test_issue_forks_waits_records_and_joins_in_plan_order():
     """Kills streams 46 (L92 ``self.fork.record`` dropped: the plan streams wait on an event never recorded, so
-    they do not wait for the caller's input copies), 47 (L94 ``s.wait_event(fork)`` dropped), 48-50 (L88/L106/L108:
-    a launch skipped, ``delays`` tested when None, a run dropped) and 51 (L119 a join ``record`` dropped: the caller
+    they do not wait for the caller's input copies), 47 (L94 ``s.wait_event(fork)`` dropped), 49-50 (L106/L108:
+    ``delays`` tested when None, a run dropped) and 51 (L119 a join ``record`` dropped: the caller
     would read outputs before a plan stream finished): the whole issue sequence of a two-stream plan, exactly."""
     issuer, log = _fake_issuer(STEPS, 2)
     issuer.issue()
