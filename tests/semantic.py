@@ -88,6 +88,10 @@ def _generate(seed: bytes, size: int) -> np.ndarray:
 #: (seed, size) -> pattern for patterns up to 256 KiB: at most 1024 of them (256 MiB at worst; one check of the
 #: bundled moe graph, 49 tensors, holds a few MiB), more than one check of any graph the tests plan writes
 _cached = functools.lru_cache(maxsize=1024)(_generate)
+#: (seed, size) -> pattern for patterns over 256 KiB up to 1 MiB: at most 128 of them (128 MiB), emptied at the end of
+#: each ``check``; one check of llama-1b-decode writes 100 such (36 host roots, 64 outputs of 513 KiB) in every run,
+#: where making them again in each of its 21 runs was 40% of test_semantic's llama-1b time
+_cached_mid = functools.lru_cache(maxsize=128)(_generate)
 
 
 def _pattern(seed: bytes, size: int) -> np.ndarray:
@@ -95,8 +99,11 @@ def _pattern(seed: bytes, size: int) -> np.ndarray:
     misplaced or partial write shows at any byte). Small ones are cached: ``check`` replays one plan under
     many interleavings, and every correct one writes the same (seed, size) patterns again (building the
     generator was a third of test_semantic's time); the array is read-only, so no caller can change a cached
-    one. Large ones (llama-1b's 131 MB tensors) are made each time, to keep the cache's memory small."""
-    return _cached(seed, size) if size <= 262144 else _generate(seed, size)
+    one. Up to 1 MiB they are cached until the check ends; larger ones (llama-1b's 131 MB tensors) are made
+    each time, to keep the cache's memory small."""
+    if size <= 262144:
+        return _cached(seed, size)
+    return _cached_mid(seed, size) if size <= 1 << 20 else _generate(seed, size)
 
 
 @dataclass
@@ -472,17 +479,20 @@ def check(graph: Graph, plan: Plan | dict, *, randoms: int = 4, holds: int | Non
     if isinstance(plan, dict):
         plan = plan_from_dict(plan)
     an = analysis or analyse(graph)
-    ref = reference(an, fused_groups)
-    found: list[str] = []
-    for name, pol in policies(plan, randoms, holds, seed):
-        try:   # each interleaving from other junk: a read before its write of a 1-byte tensor matched the one
-            got = run_plan(an, plan, pol, seed, fused_groups, junk=name)   # fill in every run 1 time in 256
-        except Deadlock as exc:
-            return [f"{name}: {exc}"]
-        found += [f"{name}: {d}" for d in differences(ref, got)]
-        if found:
-            break
-    return found
+    try:
+        ref = reference(an, fused_groups)
+        found: list[str] = []
+        for name, pol in policies(plan, randoms, holds, seed):
+            try:   # each interleaving from other junk: a read before its write of a 1-byte tensor matched the one
+                got = run_plan(an, plan, pol, seed, fused_groups, junk=name)   # fill in every run 1 time in 256
+            except Deadlock as exc:
+                return [f"{name}: {exc}"]
+            found += [f"{name}: {d}" for d in differences(ref, got)]
+            if found:
+                break
+        return found
+    finally:
+        _cached_mid.cache_clear()
 
 
 def iter_plans(graph: Graph, options: Iterable[dict]) -> Iterable[tuple[dict, Plan]]:

@@ -19,6 +19,8 @@ sweep's MHA fast-path switch and device-placed building blocks), on the fake dri
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -74,8 +76,14 @@ def _normalised(graph, binding, rec) -> tuple:
     return prog.steps, dict(prog.finished_by), prog.fused_groups, launches
 
 
-def _configs():
-    """(label, graph, plan, devices, weights seed config): what the runtime's tools build, at the tiny size."""
+@functools.cache
+def _configs() -> tuple:
+    """(label, graph, plan, devices, weights seed config): what the runtime's tools build, at the tiny size. Made
+    once for both wgmma cases (graphs and plans are immutable; each executor is built afresh from them)."""
+    return tuple(_make_configs())
+
+
+def _make_configs():
     from runtime.step import plan_step
 
     for fuse in L.FUSE_MODES:
