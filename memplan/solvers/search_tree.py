@@ -72,7 +72,9 @@ WORK_FRONT_TRY = 5_000
 #: where a subproblem keeps a ``_Front``: its preorder's keys (``_keys``) and a decomposition's parts (``_decompose``)
 #: made in bulk, per buffer (the keys measured as above: 1.9-2.3 us a buffer against 10-25 us in Python, charged 3,000),
 #: and its candidates charged as they are taken, not as listed (a node mostly takes its first of a batch of 32: the
-#: rest cost a ``tolist``)
+#: rest cost a ``tolist``). (Up to session 57 the keys were still charged ``WORK_SUBPROBLEM_PER_BUFFER``: 3,000 ns a
+#: buffer for bulk keys measured at 0.4 us a buffer on 3,000-5,000 buffers on the loaded machine, 22% of the work of
+#: 3,000 random intervals at ``time_limit=0.5``, whose every try sorts the whole problem first.)
 WORK_FRONT_SUBPROBLEM_PER_BUFFER = 300
 WORK_FRONT_SPLIT_PER_BUFFER = 30
 #: the least buffers of a subproblem that keeps a ``_Front`` (and its bulk keys and parts). Why a floor: below it the
@@ -499,7 +501,8 @@ class PackingSearch:
                 raise Abort
 
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
-        self._work(WORK_SUBPROBLEM + WORK_SUBPROBLEM_PER_BUFFER * len(bufs))
+        bulk = len(bufs) >= FRONT_MIN_BUFFERS and self.key_bulk   # (``_keys`` makes them in bulk: ``_bulk_keys``)
+        self._work(WORK_SUBPROBLEM + (WORK_FRONT_SUBPROBLEM_PER_BUFFER if bulk else WORK_SUBPROBLEM_PER_BUFFER) * len(bufs))
         pre = np.asarray(self._keys(bufs), dtype=np.int64)
         pos = np.arange(len(pre), dtype=np.int64)
         stride = len(bufs) + 1
