@@ -129,9 +129,12 @@ PROOF_STEP = 8
 #: the estimated work of ``search_repair.pushed_down`` (a Python step per buffer, a gather per conflicting pair)
 REPAIR_PER_BUFFER = 7_000
 REPAIR_PER_PAIR = 5
-#: and of ``search_repair.free_part``: per buffer taken (a heap step, a gather), per neighbour it reads (a push)
-REPAIR_PER_FREE = 3_000
-REPAIR_PER_SCANNED = 400
+#: and of ``search_repair.free_part``: per buffer taken (a heap step, a gather, its new neighbours pushed), per neighbour
+#: it reads (a mask). Measured on the loaded machine: 64-1,024 buffers taken in 0.7-12 ms (layered_graph(3000) serial,
+#: random_dag(3000) on 8 streams: 22,000-344,000 neighbours read), ~10 us a buffer and ~20 ns a neighbour. (3,000 and
+#: 400 at first: 4,526 of layered_graph(3000)'s 7,172 units at ``time_limit=0.5``, charged after the fact: 1,172 over)
+REPAIR_PER_FREE = 8_000
+REPAIR_PER_SCANNED = 20
 #: the buffers the first repair (``_Minimiser.repairs``) searches again; each that fails frees twice as many. Why 64:
 #: a repair's start (the try's arrays, the kept buffers placed) is a few hundred units on 3,000-5,000 buffers, so
 #: tries of a few nodes a buffer freed are what a budget of less than a descent affords several of; 32-256 measured
