@@ -38,9 +38,9 @@ def _caps_tried(monkeypatch) -> list[int]:
     caps: list[int] = []
     steps = PackingSearch.feasible_steps
 
-    def spy(self, cap, preorder, node_limit):
+    def spy(self, cap, preorder, node_limit, *rest):   # (round 58: ``fixed`` and ``nodes`` follow)
         caps.append(cap)
-        return steps(self, cap, preorder, node_limit)
+        return steps(self, cap, preorder, node_limit, *rest)
 
     monkeypatch.setattr(PackingSearch, "feasible_steps", spy)
     return caps

@@ -108,7 +108,8 @@ def test_5000_intervals_improve_on_their_start_at_time_limit_1():
         s = solve(p, "search", SolveOptions(time_limit=1))
         again = solve(p, "search", SolveOptions(time_limit=1))
     assert s.arena < 25_297_664
-    assert "gained" in s.info["opening"]
+    # (round 58: the opening repairs the start first, lower still: 24,505,088; ``docs/experiments/search_s58.txt``)
+    assert {"gained", "repaired"} & set(s.info["opening"].split(","))
     assert np.array_equal(np.asarray(s.offsets), np.asarray(again.offsets))   # deterministic: work, not the clock
 
 

@@ -66,6 +66,9 @@ class SearchParams:
     #: where the work budget affords only a few descents, the solve opens with shots of one preorder at a time, each of
     #: one descent's work, at the bound and one below the best (``search.FEW_DESCENTS``)
     opening: bool = True
+    #: on problems of ``search_tree.FRONT_MIN_BUFFERS`` buffers or more, the opening repairs the best packing (its top
+    #: buffers searched again, the rest kept: ``search_repair``) before its shots below the best
+    repair: bool = True
     #: random capacities tried per round of the ladder, besides one below the best
     ladder_rungs: int = 8
     #: randomised restarts with perturbed preorder scores (node budget each, at least 4 per buffer)
@@ -103,7 +106,7 @@ class SearchParams:
                                   f"{PREORDER_LETTERS!r}, each at most once: W width, A area, T section total, Z size)")
         if len(set(order)) != len(order):
             raise SolverError(f"SearchParams.preorders: {_short(order)} lists a preorder twice")
-        for name in ("bound_first", "opening", "restarts", "hatless_pruning", "dynamic_decomposition"):
+        for name in ("bound_first", "opening", "repair", "restarts", "hatless_pruning", "dynamic_decomposition"):
             if not isinstance(getattr(self, name), bool):
                 raise SolverError(f"SearchParams.{name} must be True or False, not {_short(getattr(self, name))}")
         for name, lo, hi in (("ladder_rungs", 0, MAX_RUNGS), ("restart_nodes", 1, MAX_NODES),

@@ -24,6 +24,8 @@ placement only needs the conflict lists, and inference uses a clique of each sec
 Where the work budget affords only a few descents (``FEW_DESCENTS``), the solve is instead a chain of shots of one
 preorder at a time (``_Minimiser.opening``): the rounds' interleaved tries could not finish one descent there. On large
 problems whose budget affords under ``BELOW_FIRST_DESCENTS`` descents, each shoots below the best arena before the bound.
+On large problems (``search_tree.FRONT_MIN_BUFFERS`` buffers) the opening first repairs the best packing: its buffers
+around the peak searched again, the rest kept (``search_repair``), tries of a fraction of a descent that prove nothing.
 
 Otherwise the arena is minimised in rounds. Each round first tries the proven bound itself with a node
 budget that doubles every round: on real graphs and on most benchmark inputs the bound is reachable,
@@ -50,7 +52,7 @@ import numpy as np
 
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
-from . import search_tree
+from . import search_repair, search_tree
 from .capacity import OverCapacity, alone_over
 from .options import PAIR_BYTES, Objective, SearchParams, SolveOptions, gib
 from .search_tree import NO_CAPACITY, Abort, OutOfWork, PackingSearch, WorkBudget
@@ -122,6 +124,39 @@ BELOW_FIRST_DESCENTS = 1.5
 #: raised a few KB each (a weak ``lower_bound`` given: 26 proofs, 0.2-1% of the gap each) took the budget of the shot
 #: below the best that gained (300 intervals at ``time_limit=0.1``: 20,799,744 bytes for 20,423,168)
 PROOF_STEP = 8
+
+
+#: the estimated work of ``search_repair.pushed_down`` (a Python step per buffer, a gather per conflicting pair)
+REPAIR_PER_BUFFER = 7_000
+REPAIR_PER_PAIR = 5
+#: and of ``search_repair.free_part``: per buffer taken (a heap step, a gather, its new neighbours pushed), per neighbour
+#: it reads (a mask). Measured on the loaded machine: 64-1,024 buffers taken in 0.7-12 ms (layered_graph(3000) serial,
+#: random_dag(3000) on 8 streams: 22,000-344,000 neighbours read), ~10 us a buffer and ~20 ns a neighbour. (3,000 and
+#: 400 at first: 4,526 of layered_graph(3000)'s 7,172 units at ``time_limit=0.5``, charged after the fact: 1,172 over)
+REPAIR_PER_FREE = 8_000
+REPAIR_PER_SCANNED = 20
+#: the buffers the first repair (``_Minimiser.repairs``) searches again; each that fails frees twice as many. Why 64:
+#: a repair's start (the try's arrays, the kept buffers placed) is a few hundred units on 3,000-5,000 buffers, so
+#: tries of a few nodes a buffer freed are what a budget of less than a descent affords several of; 32-256 measured
+#: alike on random intervals (3,000 and 5,000 at ``time_limit`` 0.25-1), 64 the best of them by a little
+REPAIR_MIN_FREE = 64
+
+
+#: the opening's first shots at the bound on a large problem, where the budget is under ``BELOW_FIRST_DESCENTS``
+#: descents, get at most this many nodes each (``PackingSearch.feasible_steps``' ``nodes``): a proof mostly takes one
+#: node, however much work its failed tests take (``random_dag(3000)`` on 8 streams: its bound raised from 3,766,272 to
+#: 3,984,384 in three shots of a node, 800-1,160 units each), and a bound the descent could pack is not reached in a
+#: fraction of the budget (5,000 random intervals at ``time_limit=0.5``: 274 nodes of the shot at the bound found nothing)
+PROBE_NODES = 16
+
+
+def repair_units(s: PackingSearch, free: int) -> int:
+    """A repair's limit in units: a descent of its ``free`` buffers (``DESCENT_UNITS_PER_NODE`` a node), the try's
+    start and the placement of the rest (``PackingSearch._place_fixed``)."""
+    st = search_tree
+    start = (st.WORK_TRY_START + st.WORK_TRY_START_PER_ENTRY * (s.n + s.nsec) + st.WORK_FIXED_PER_BUFFER * s.n
+             + st.WORK_FIXED_PER_ENTRY * len(s.flat) + st.WORK_FIXED_PER_PAIR * len(s.csr[1]))
+    return DESCENT_UNITS_PER_NODE * (free + 1) + -(-start // st.TRY_NS_PER_NODE)
 
 
 def descent_units(s: PackingSearch, per_node: int = DESCENT_UNITS_PER_NODE) -> int:
@@ -235,7 +270,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                    < BELOW_FIRST_DESCENTS * descent_units(s, DESCENT_UNITS_PER_FRONT_NODE))
     try:
         if opening is not None and m.best_off is not None and not budget.exhausted():
-            m.opened = m.opening(opening, below_first=below_first)
+            m.opened = m.opening(opening, below_first=below_first,
+                                 repair=params.repair and s.n >= search_tree.FRONT_MIN_BUFFERS)
         while searches and not m.done() and not (feasible_only and m.best_off is not None):
             if budget.exhausted():
                 break
@@ -319,6 +355,9 @@ class _Minimiser:
         self.timed_out = False
         self.tries = 0   # tries at one capacity (all preorders of one count once) and restarts: ``info["tries"]``
         self.opened: str | None = None   # what the opening's shots did (``opening``), None where none was made
+        # whether ``best_off`` is the search's own packing: each buffer then rests on 0 or on the aligned top of one it
+        # conflicts with (placed at its minimum offset), so ``search_repair.pushed_down`` would leave it as it is
+        self.settled = False
 
     def bound(self) -> int:
         return max(self.proven, self.proof)
@@ -332,6 +371,7 @@ class _Minimiser:
     def _found(self, res: list[int]) -> None:
         off = np.asarray(res, dtype=np.int64)
         self.best_off, self.best = off, arena_of(self.problem, off)
+        self.settled = True
 
     def try_capacity(self, cap: int, node_limit: int | None) -> bool:
         """The three static preorders at ``cap``; True if that found a packing or a proof."""
@@ -373,7 +413,7 @@ class _Minimiser:
                 break
         return (self.proven, self.best) != before
 
-    def opening(self, node_limit: int, *, below_first: bool = False) -> str:
+    def opening(self, node_limit: int, *, below_first: bool = False, repair: bool = False) -> str:
         """Shots of one preorder at a time (``shot``), each of at most ``node_limit``: with each preorder in turn, one
         at the bound (``SearchParams.bound_first``; a reachable bound mostly packs without a backtrack), then one
         below the best for as long as they pack; a preorder whose shot below the best stops short hands over to the
@@ -393,7 +433,13 @@ class _Minimiser:
         below the start, above the bound) and ``bound`` (a shot packed the bound: the plan is optimal), comma-joined
         in the order they first happened, or ``none``."""
         seen: list[str] = []
-        tried: set[tuple[int, int, int]] = set()   # (preorder, bound, limit) shots made: each searches one tree
+        tried: set[tuple] = set()   # (preorder, bound, limit, nodes) shots made: each searches one tree
+        if repair:   # (large problems: a descent is most of the budget)
+            s = self.searches[0]
+            # proofs first: a shot at the bound mostly proves it unreachable in a node or packs it in one descent
+            self._shots_at_bound(0, node_limit, seen, tried, PROBE_NODES if below_first else None)
+            free = min(len(s.active), REPAIR_MIN_FREE)
+            self.repairs(free, repair_units(s, free), seen)
         k, stalled = 0, 0   # the preorder shooting; preorders in a row whose shots gained nothing
         while not self.done():
             if stalled == len(self.searches):   # every preorder stopped short: the same shots would too
@@ -408,13 +454,13 @@ class _Minimiser:
             k = (k + 1) % len(self.searches)
         return ",".join(dict.fromkeys(seen)) or "none"
 
-    def _shots_at_bound(self, k: int, node_limit: int, seen: list[str], tried: set[tuple[int, int, int]]) -> None:
+    def _shots_at_bound(self, k: int, node_limit: int, seen: list[str], tried: set[tuple], nodes: int | None = None) -> None:
         """The opening's shots of preorder ``k`` at the bound, and again at the raised one while a proof raises it far
-        (``PROOF_STEP``), each (preorder, bound, limit) once."""
-        while self.params.bound_first and not self.done() and (k, self.bound(), node_limit) not in tried:
-            tried.add((k, self.bound(), node_limit))
+        (``PROOF_STEP``), each (preorder, bound, limit, nodes) once; ``nodes``: at most that many nodes each."""
+        while self.params.bound_first and not self.done() and (k, self.bound(), node_limit, nodes) not in tried:
+            tried.add((k, self.bound(), node_limit, nodes))
             cap = self.bound()
-            out = self.shot(k, cap, node_limit)
+            out = self.shot(k, cap, node_limit, nodes)
             if out == "packed":
                 seen.append("bound")
                 break
@@ -437,7 +483,7 @@ class _Minimiser:
             seen.append("bound" if self.best <= self.bound() else "gained")
         return gained
 
-    def shot(self, k: int, cap: int, node_limit: int) -> str | None:
+    def shot(self, k: int, cap: int, node_limit: int, nodes: int | None = None) -> str | None:
         """One try at ``cap`` with the ``k``-th static preorder alone (``FEW_DESCENTS``): ``"packed"``, ``"proved"``
         (its tree exhausted: nothing fits in ``cap``, nor below what its failed tests needed: ``PackingSearch.above``)
         or None (it stopped short; ``timed_out`` once the solve's work is spent). Why one preorder: the three of
@@ -449,7 +495,7 @@ class _Minimiser:
         self.tries += 1
         s = self.searches[k]
         try:
-            res = s.feasible(cap, self.params.preorders[k], node_limit)
+            res = s.feasible(cap, self.params.preorders[k], node_limit, nodes=nodes)
         except Abort:
             return None
         except OutOfWork:
@@ -459,6 +505,52 @@ class _Minimiser:
             self.proven = max(self.proven, cap + 1)
             self.proof = max(self.proof, s.above if s.above < NO_CAPACITY else cap + 1)
             return "proved"
+        self._found(res)
+        return "packed"
+
+    def repairs(self, free: int, node_limit: int, seen: list[str]) -> None:
+        """Repairs of the best packing (``repair``) one below it for as long as they pack; where one does not, with
+        twice the free buffers and twice the limit, until every active buffer would be free (a shot, not a repair)."""
+        s = self.searches[0]
+        active = len(s.active)
+        if search_tree.wide_keys(self.best + s.align + 1, s.n + 1):   # (offsets near 2**63 / buffers: int64 tops)
+            return
+        while not self.done() and free < active:
+            out = self.repair(free, node_limit)
+            if out == "packed":
+                seen.append("bound" if self.best <= self.bound() else "repaired")
+                continue
+            if self.timed_out:
+                break
+            free, node_limit = free * 2, node_limit * 2
+
+    def repair(self, free: int, node_limit: int) -> str | None:
+        """One try one below the best arena with the first preorder, its ``free`` highest buffers searched and the
+        rest kept where the best packing, pushed down, has them (``search_repair``): ``"packed"``, or None (it stopped
+        short, or searched its part of the tree without a packing: no proof; ``timed_out`` once the solve's work is
+        spent)."""
+        if self.done() or self.best_off is None:
+            return None
+        self.tries += 1
+        s = self.searches[0]
+        act = np.asarray(s.active, dtype=np.int64)
+        bounds, adj = s.csr
+        try:
+            down = self.best_off
+            if not self.settled:   # (a packing the search made rests as pushed down: the start may not)
+                s.budget.spend(REPAIR_PER_BUFFER * s.n + REPAIR_PER_PAIR * len(adj))   # (``pushed_down``'s work)
+                down = search_repair.pushed_down(bounds, adj, s.sizes, s.align, self.best_off, act)
+            taken, scanned = search_repair.free_part(down, s.sizes, s.adjn, act, free, self.best - 1)
+            s.budget.spend(REPAIR_PER_FREE * len(taken) + REPAIR_PER_SCANNED * scanned)
+            fixed = search_repair.fixed_part(down, act, taken)
+            res = s.feasible(self.best - 1, self.params.preorders[0], node_limit, fixed)
+        except Abort:
+            return None
+        except OutOfWork:
+            self.timed_out = True
+            return None
+        if res is None:   # (its part of the tree only: nothing proven)
+            return None
         self._found(res)
         return "packed"
 

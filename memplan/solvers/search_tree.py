@@ -72,7 +72,9 @@ WORK_FRONT_TRY = 5_000
 #: where a subproblem keeps a ``_Front``: its preorder's keys (``_keys``) and a decomposition's parts (``_decompose``)
 #: made in bulk, per buffer (the keys measured as above: 1.9-2.3 us a buffer against 10-25 us in Python, charged 3,000),
 #: and its candidates charged as they are taken, not as listed (a node mostly takes its first of a batch of 32: the
-#: rest cost a ``tolist``)
+#: rest cost a ``tolist``). (Up to session 57 the keys were still charged ``WORK_SUBPROBLEM_PER_BUFFER``: 3,000 ns a
+#: buffer for bulk keys measured at 0.4 us a buffer on 3,000-5,000 buffers on the loaded machine, 22% of the work of
+#: 3,000 random intervals at ``time_limit=0.5``, whose every try sorts the whole problem first.)
 WORK_FRONT_SUBPROBLEM_PER_BUFFER = 300
 WORK_FRONT_SPLIT_PER_BUFFER = 30
 #: the least buffers of a subproblem that keeps a ``_Front`` (and its bulk keys and parts). Why a floor: below it the
@@ -98,6 +100,11 @@ WORK_SUBPROBLEM_PER_BUFFER = 3_000
 #: buffer), plus per buffer
 WORK_TRY_START = 400_000
 WORK_TRY_START_PER_ENTRY = 2_900
+#: buffers placed at once before a repair's try (``PackingSearch._place_fixed``): per buffer, per conflicting pair of
+#: one and per section entry (a few numpy steps over each)
+WORK_FIXED_PER_BUFFER = 300
+WORK_FIXED_PER_PAIR = 15
+WORK_FIXED_PER_ENTRY = 20
 #: pending work is handed to the solve's budget once it reaches this (and every 256 nodes): where the budget stops
 #: the search is a matter of counts only
 WORK_FLUSH = 1_000_000
@@ -281,6 +288,7 @@ class PackingSearch:
         adj = adj.astype(np.int64, copy=False)
         starts = bounds.tolist()
         self.adjn = [adj[a:z] for a, z in zip(starts, starts[1:])]   # (views of one array)
+        self.csr = (bounds, adj)   # (the same arrays, for ``_place_fixed``'s bulk steps)
         self.maxnb = _rows_reduce(np.maximum, sizes[adj], bounds, 0, own=None).tolist()
         self.windows: dict[tuple[int, int, int], tuple] = {}  # (buffer, partition) -> sections to re-check
         self.width = (upper - lower).tolist()
@@ -326,6 +334,7 @@ class PackingSearch:
         self.ptr = sec_ptr.astype(np.int64)
         self.nodes = 0
         self.backtracks = 0
+        self.nodes_stop = INT64_MAX   # the node count a try stops at (``feasible_steps``' ``nodes``)
         self.work_left: int | None = None   # estimated ns left to this try, under a budget of work (``TRY_NS_PER_NODE``)
         self.scanned = 0   # unplaced buffers the nodes since the last 256 sorted (``_charge``: a try's node limit)
         self.work = 0      # estimated nanoseconds not yet handed to the budget (``WORK_NODE`` ...)
@@ -333,23 +342,33 @@ class PackingSearch:
         self.noise: list[float] | None = None
 
     # -- one capacity ---------------------------------------------------------------------------
-    def feasible(self, cap: int, preorder: str, node_limit: int) -> list[int] | None:
-        """A packing within ``cap`` (offsets), or None when none exists; raises Abort/OutOfWork."""
-        gen = self.feasible_steps(cap, preorder, node_limit)
+    def feasible(self, cap: int, preorder: str, node_limit: int,
+                 fixed: tuple[np.ndarray, np.ndarray] | None = None, nodes: int | None = None) -> list[int] | None:
+        """A packing within ``cap`` (offsets), or None when none exists; raises Abort/OutOfWork. ``fixed``: buffers
+        placed before the search starts; ``nodes``: at most that many nodes too (``feasible_steps``)."""
+        gen = self.feasible_steps(cap, preorder, node_limit, fixed, nodes)
         while True:
             try:
                 next(gen)
             except StopIteration as stop:
                 return stop.value
 
-    def feasible_steps(self, cap: int, preorder: str, node_limit: int):
-        """``feasible`` as a generator that yields every 256 nodes (to interleave several orders)."""
+    def feasible_steps(self, cap: int, preorder: str, node_limit: int,
+                       fixed: tuple[np.ndarray, np.ndarray] | None = None, nodes: int | None = None):
+        """``feasible`` as a generator that yields every 256 nodes (to interleave several orders).
+
+        ``fixed``: ``(buffers, offsets)`` placed first, all at once (``_place_fixed``), and never moved: the search
+        then places the others around them (``search_repair``). Such a try searches a part of the tree only, so
+        None from it proves nothing (nor does ``above``): the caller must not read a bound from it. ``nodes`` (under a
+        budget of work): Abort after that many nodes, whatever work they took (``search.PROBE_NODES``: a shot that
+        looks for a proof in its first nodes, however long their failed tests take)."""
         n = self.n
         self.cap = cap
         self.order_key = preorder
         # a budget of work: the limit is work too (``TRY_NS_PER_NODE``, counted in ``_flush``), no node count
         self.work_left = None if self.budget.by_nodes else node_limit * TRY_NS_PER_NODE
         self.nodes_left = node_limit if self.budget.by_nodes else 1 << 62
+        self.nodes_stop = self.nodes + nodes if nodes is not None else INT64_MAX   # (``nodes``: the node count to stop at)
         self._work(WORK_TRY_START + WORK_TRY_START_PER_ENTRY * (n + self.nsec))
         self.asg = [-1] * n
         self.placed = np.zeros(n, dtype=bool)
@@ -364,6 +383,8 @@ class PackingSearch:
         if self.largest > cap:
             self.above = self.largest
             return None
+        if fixed is not None:
+            self._place_fixed(*fixed)
         ok = True
         for lo, hi, bufs in self._partitions():
             if not (yield from trampoline(self._sub_solve(lo, hi, bufs))):
@@ -372,6 +393,45 @@ class PackingSearch:
         if not ok:
             return None
         return list(self.sol)
+
+    def _place_fixed(self, bufs: np.ndarray, offsets: np.ndarray) -> None:
+        """Place active ``bufs`` at ``offsets`` (aligned, pairwise clear of each other, tops within the capacity) in
+        bulk: the state ``_search``'s placements of them one by one in order of offset would leave (each unplaced
+        neighbour's minimum offset raised to their aligned tops, each of their sections' floor the highest aligned top
+        in it, its total less their rounded sizes, the cuts they span one fewer). Why in bulk: one placement is a few
+        numpy steps (~50 us), and a repair (``search_repair``) fixes most of a large problem's buffers every try."""
+        n, al = self.n, self.align
+        bufs = np.asarray(bufs, dtype=np.int64)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        self._work(WORK_FIXED_PER_BUFFER * len(bufs) + WORK_FIXED_PER_ENTRY * len(self.flat))
+        for b, o in zip(bufs.tolist(), offsets.tolist()):
+            self.asg[b] = o
+            self.sol[b] = o
+        self.placed[bufs] = True
+        h = np.zeros(n, dtype=np.int64)
+        h[bufs] = -(-(offsets + self.sizes[bufs]) // al) * al
+        bounds, adj = self.csr
+        lens = bounds[bufs + 1] - bounds[bufs]
+        self._work(WORK_FIXED_PER_PAIR * int(lens.sum()))
+        if len(bufs) and int(lens.sum()):
+            at = np.repeat(bounds[bufs] - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+            nb, hv = adj[at], np.repeat(h[bufs], lens)
+            keep = ~self.placed[nb]
+            np.maximum.at(self.moeff, nb[keep], hv[keep])
+        self.moeff[bufs] = self.cap
+        flat = self.flat
+        ent = np.flatnonzero(self.placed[flat])
+        if len(ent):
+            sec = np.searchsorted(self.ptr, ent, side="right") - 1
+            np.maximum.at(self.floor, sec, h[flat[ent]])
+            np.subtract.at(self.total, sec, np.asarray(self.asize, dtype=np.int64)[flat[ent]])
+        if self.params.dynamic_decomposition and self.nsec > 1:
+            a, z = self.slo_a[bufs], self.shi_a[bufs]
+            two = z - a >= 2
+            d = np.zeros(self.nsec, dtype=np.int64)
+            np.add.at(d, a[two], 1)
+            np.add.at(d, z[two] - 1, -1)
+            self.cuts -= np.cumsum(d)[: self.nsec - 1]
 
     def _partitions(self):
         """Initial partitions: runs of sections joined by at least one spanning buffer."""
@@ -441,7 +501,8 @@ class PackingSearch:
                 raise Abort
 
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
-        self._work(WORK_SUBPROBLEM + WORK_SUBPROBLEM_PER_BUFFER * len(bufs))
+        bulk = len(bufs) >= FRONT_MIN_BUFFERS and self.key_bulk   # (``_keys`` makes them in bulk: ``_bulk_keys``)
+        self._work(WORK_SUBPROBLEM + (WORK_FRONT_SUBPROBLEM_PER_BUFFER if bulk else WORK_SUBPROBLEM_PER_BUFFER) * len(bufs))
         pre = np.asarray(self._keys(bufs), dtype=np.int64)
         pos = np.arange(len(pre), dtype=np.int64)
         stride = len(bufs) + 1
@@ -461,7 +522,7 @@ class PackingSearch:
     def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
         self.nodes += 1
         self.nodes_left -= 1
-        if self.nodes_left < 0:
+        if self.nodes_left < 0 or self.nodes > self.nodes_stop:
             raise Abort
         # the subproblem's buffers in preorder and their positions, shared by all its frames: the unplaced ones
         # are those not ``placed`` (a frame's own copy of them kept O(depth x buffers) memory on the stack)
