@@ -423,24 +423,13 @@ def _adopt_caches(given: dict[str, Any], caches: tuple, out: Any) -> Any:
         if caller is None:
             continue   # (not passed in this call: nothing of the caller's to grow)
         ambient.adopt_cache(caller, _at(out, path))
-        out = _put(out, path, caller)
+        out = returned_args.put_at(out, path, caller)
     return out
 
 
 def _at(out: Any, path: tuple) -> Any:
     for k in path:
         out = out[k]
-    return out
-
-
-def _put(out: Any, path: tuple, value: Any) -> Any:
-    """``out`` with ``value`` at ``path`` (a dict's or list's item set in place; a tuple rebuilt)."""
-    if not path:
-        return value
-    inner = _put(out[path[0]], path[1:], value)
-    if type(out) is tuple:
-        return tuple(inner if i == path[0] else v for i, v in enumerate(out))
-    out[path[0]] = inner
     return out
 
 

@@ -55,16 +55,16 @@ def put_arguments(named: dict[str, Any], returned: tuple[tuple[str, tuple], ...]
         caller = named.get(name)
         if not isinstance(caller, CONTAINERS) or any(path[:len(p)] == p for p in put):
             continue   # (inside a caller's container put already: eager's is what the caller's holds, unchanged)
-        out = _put(out, path, caller)
+        out = put_at(out, path, caller)
         put.append(path)
     return out
 
 
-def _put(out: Any, path: tuple, value: Any) -> Any:
+def put_at(out: Any, path: tuple, value: Any) -> Any:
     """``out`` with ``value`` at ``path`` (a dict's or list's item set in place; a tuple rebuilt)."""
     if not path:
         return value
-    inner = _put(out[path[0]], path[1:], value)
+    inner = put_at(out[path[0]], path[1:], value)
     if type(out) is tuple:
         return tuple(inner if i == path[0] else v for i, v in enumerate(out))
     out[path[0]] = inner
