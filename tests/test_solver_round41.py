@@ -148,7 +148,8 @@ def test_only_several_workers_change_their_subsolvers(minimalloc_dir, monkeypatc
     p = _problem_a(minimalloc_dir)
     solve(p, "cpsat", SolveOptions(time_limit=0.05, workers=1))
     solve(p, "cpsat", SolveOptions(time_limit=0.05, workers=4))
-    assert seen[0] == (1, []) and seen[1:] and all(s == (4, ["default_lp"]) for s in seen[1:]), seen
+    # (round 57: several workers run the one worker's search first, as it is, ``cpsat.PORTFOLIO``)
+    assert seen[0] == seen[1] == (1, []) and seen[2:] and all(s == (4, ["default_lp"]) for s in seen[2:]), seen
 
 
 # ---- 2. one worker's budget: CP-SAT's last step, documented and held ----------------------------------------------

@@ -17,8 +17,9 @@ The formulation is chosen to scale:
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
   above by the best heuristic plan, which is also given as a hint (warm start);
 - the time limit is CP-SAT's *deterministic* time (``deterministic_per_second``: less for the clique model), shared
-  out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved,
-  in rounds within the same work: ``deterministic_limit``), so the same input gives the
+  out by what earlier components used, and one worker and a fixed seed by default (several workers first run that one
+  worker's search, then search interleaved from its best, in rounds within the budget again: ``PORTFOLIO``,
+  ``deterministic_limit``; so more workers never plan worse than one), so the same input gives the
   same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
 - a component whose model would take longer to build and presolve than its share of the limit (an estimate from
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
@@ -41,6 +42,7 @@ import math
 import signal
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -192,6 +194,22 @@ def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int,
                       stacklevel=3)
 
 
+def _warn_idle_workers(options: SolveOptions, idle: int, solved: int) -> None:
+    """An ``UnusedOption`` warning that several ``workers`` added no search to ``idle`` of the ``solved`` components:
+    the one worker's plan stands there (``PORTFOLIO``), the interleaved workers stopped before any solution or spent
+    their budget starting up (``hint_unsearched``)."""
+    import warnings
+
+    from ..errors import UnusedOption
+
+    named, value = limit_field(options.time_limit, "{time_limit}")
+    warnings.warn(UnusedOption.of("{workers} with " + named + " had no effect: in " + f"{idle} of {solved} "
+                                  "components the interleaved workers' search stopped before any solution or returned "
+                                  "the one worker's plan unsearched, the budget spent starting up; the one-worker plan "
+                                  "is kept (fewer workers or a longer time limit search)",
+                                  workers=options.workers, time_limit=value), stacklevel=3)
+
+
 def _cp_model():
     """OR-Tools' ``cp_model`` module, or SolverError naming the solver and what to install. Why: without ortools (an
     install with ``--no-deps``, a Python it has no wheel for) ``solver="cpsat"`` raised a raw ModuleNotFoundError, a
@@ -257,7 +275,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > floor),
                                                      key=lambda k: -comp_arena[k])
     bound = lb
-    solved = skipped = empty = unsearched = 0
+    solved = skipped = empty = unsearched = idle = 0
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
@@ -302,6 +320,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         # 2 of 1 components unsolved, ``random_dag(1000)`` on its own streams at ``time_limit=2``, its presolve the budget)
         empty += sub_off is None and stopped not in ("interrupted", "unsearched")
         unsearched += stopped == "unsearched"   # its hint back, no search run (``hint_unsearched``)
+        idle += stopped == "idle_workers"   # the one worker searched, the interleaved workers did not (``PORTFOLIO``)
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
             offsets[idx] = sub_off
@@ -326,6 +345,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         # nothing better": ``hint_unsearched``)
         info["unsolved_components"] = empty + unsearched
         _warn_unsolved(options, limit, empty, solved, unsearched)
+    if idle:
+        # the extra workers' search did not run (many workers, a short limit: their budget spent starting up); the
+        # plan is the one worker's, said in the plan and as a warning naming the workers
+        info["idle_worker_components"] = idle
+        _warn_idle_workers(options, idle, solved)
     if interrupted or info.get("interrupted"):
         info["interrupted"] = True
     if wall_fired:
@@ -631,6 +655,80 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     rate = deterministic_per_second(sub)
     budget = max(time_limit * rate, 0.001)
     workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
+    deadline = time.perf_counter() + max(wall, 0.01)
+    common = dict(lower=lower, ub=ub, budget=budget, deadline=deadline, options=options, label=label, t0=t0,
+                  enough=enough)
+    one = _search(cp_model, sub, m, arena, units, workers=1, hint=None, **common)
+    off, bound, stopped = one.off, one.bound, one.stopped
+    unsearched = (stopped is None and not one.finished
+                  and hint_unsearched(workers=1, first_round=one.first_det, budget=budget, branches=one.branches,
+                                      improved=_improves(sub, one.off, ub)))
+    if workers > 1 and stopped is None and not one.finished:
+        # the interleaved workers search on from the one worker's best (``PORTFOLIO``); they only ever add a plan
+        more = _search(cp_model, sub, m, arena, units, workers=workers, hint=one.solution or None, **common)
+        better = more.off is not None and (off is None or _arena(sub, more.off) < _arena(sub, off))
+        if better:
+            off = more.off
+        bound = max(bound, more.bound)
+        stopped = more.stopped
+        if better:
+            unsearched = False
+        elif stopped is None and not unsearched and off is not None and (more.off is None or hint_unsearched(
+                workers=workers, first_round=more.first_det, budget=budget, branches=more.branches, improved=False)):
+            stopped = "idle_workers"   # the one worker searched; the extra workers added nothing, not even a search
+    if stopped is None and unsearched:
+        stopped = "unsearched"
+    if stopped == "wall_clock" and options.progress is not None:
+        report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop",
+                        caller="the cpsat solver")
+    # the work charged is the one worker's (each worker has the budget): later components get the shares a one-worker
+    # solve leaves them, so every component's one-worker search is the one ``workers=1`` runs
+    return off, max(bound, min(lower, ub)), one.det / rate, stopped
+
+
+#: Why several ``workers`` first run the one-worker search and only then CP-SAT's interleaved workers, each search with
+#: the whole work budget (each worker is given the budget): interleaved workers that shared one worker's budget
+#: (``deterministic_limit``: default_lp got half of it with 2 workers, a presolve per round) did worse than one worker
+#: alone on most random interval problems, 4 of 4 here at ``time_limit=1``: seed 1 of ``cpsat_s57.py``'s problems
+#: 9,728 B with 2 workers where one worker proved 9,208 B optimal, and asked to fit a capacity one worker reached,
+#: 2 workers returned the heuristic start above it. Now the one worker's plan, byte for byte the plan of
+#: ``workers=1`` (its search, seed and shares of the limit are the same), is kept unless the interleaved search from
+#: it finds a smaller arena, so more workers never plan worse than one; the cost is a second budget of work (in
+#: parallel on ``workers`` cores) where the one worker neither proved its plan optimal nor fitted the capacity.
+PORTFOLIO = ("one worker, the budget", "interleaved workers from its best, the budget again")
+
+
+def _arena(sub: BufferProblem, off: np.ndarray) -> int:
+    return int((off + sub.sizes).max())
+
+
+def _improves(sub: BufferProblem, off: np.ndarray | None, ub: int) -> bool:
+    return off is not None and _arena(sub, off) < ub
+
+
+class _Searched(NamedTuple):
+    """What one ``_search`` of a component's model found: its best offsets (None: none), the bound it proved, the
+    deterministic seconds it spent (and its first round's), CP-SAT's search branches, why it stopped early
+    (``stop_reason``), CP-SAT's last solution (every variable, for a hint) and whether it finished (proved its answer
+    or fitted the capacity ``enough``)."""
+    off: np.ndarray | None
+    bound: int
+    det: float
+    first_det: float
+    branches: int
+    stopped: str | None
+    solution: list
+    finished: bool
+
+
+def _search(cp_model, sub: BufferProblem, m, arena, units, *, workers: int, hint: list | None, lower: int, ub: int,
+            budget: float, deadline: float, options: SolveOptions, label: str, t0: float,
+            enough: int | None) -> _Searched:
+    """One search of ``budget`` deterministic seconds of model ``m`` by ``workers`` workers (several: interleaved, in
+    rounds, ``deterministic_limit``), from ``hint`` (CP-SAT's solution values of every variable) or the model's own
+    hint. One worker asked to fit (``enough``) stops at its first solution within it; several stop at the end of the
+    first round whose best fits (a point that repeats)."""
+    align = int(sub.alignment)
     best: dict = {}
 
     class _Progress(cp_model.CpSolverSolutionCallback):
@@ -649,10 +747,13 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
                                 caller="the cpsat solver")
 
-    deadline = time.perf_counter() + max(wall, 0.01)
+    if hint:
+        m.clear_hints()
+        m.proto.solution_hint.vars.extend(range(len(hint)))
+        m.proto.solution_hint.values.extend(hint)
     det = 0.0   # deterministic time of all rounds
     first_det, branches = None, 0   # the first round's deterministic time; search branches CP-SAT reported
-    off, bound = None, lower
+    off, bound, solution, stopped, finished = None, lower, [], None, False
     for rnd in range(MAX_ROUNDS if workers > 1 else 1):
         limit = deterministic_limit(budget - det, workers)
         solver = cp_model.CpSolver()
@@ -678,7 +779,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
             # (the bound CP-SAT holds when the stop takes effect is not read: where the stop lands may vary, the plan
             # must not; the proven bound stays the one the solve began with)
             off = np.asarray(best["fit"], dtype=np.int64) * align
-            stopped = None
+            stopped, finished = None, True
             break
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             found = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
@@ -705,16 +806,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         m.clear_hints()
         m.proto.solution_hint.vars.extend(range(len(solution)))
         m.proto.solution_hint.values.extend(solution)
-    if stopped is None and "fit" not in best and status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) and hint_unsearched(
-            workers=workers, first_round=first_det or 0.0, budget=budget, branches=branches,
-            improved=off is not None and int((off + sub.sizes).max()) < ub):
-        stopped = "unsearched"
-    if stopped == "wall_clock" and options.progress is not None:
-        report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
-                        f"{det:.3g} of its {budget:.3g} deterministic seconds"
-                        f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
-                        caller="the cpsat solver")
-    return off, max(bound, min(lower, ub)), det / rate, stopped
+    return _Searched(off, bound, det, first_det or 0.0, branches, stopped, solution, finished)
 
 
 def hint_unsearched(*, workers: int, first_round: float, budget: float, branches: int, improved: bool) -> bool:
