@@ -621,7 +621,9 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                      wall: float, options: SolveOptions, label: str, t0: float, enough: int | None = None):
     """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
     of ``time_limit``),
-    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock"). ``enough``: an arena at or below which
+    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock"; or what did not search: "unsearched" (its hint
+    back, ``hint_unsearched``), "idle_workers" (the one worker searched, several ``workers`` added nothing:
+    ``PORTFOLIO``)). ``enough``: an arena at or below which
     the first solution found ends the solve (asked to fit a capacity, ``fit_floor``): that solution is the answer,
     a finished solve (not a stop), and no later one replaces it.
 
