@@ -118,7 +118,13 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
         # Shares of the work budget are fixed (not what the clock left), so the result repeats.
         exact = ("search", "cpsat") if problem.is_interval else ("cpsat", "search")
         first_share = 0.9 if problem.is_interval else 0.6
-        deadline = time.perf_counter() + options.wall_seconds(options.time_limit)
+        # (one stop for the work asked: several CP-SAT workers run two phases of work on cpsat's share,
+        # ``cpsat.work_phases``)
+        from .cpsat import work_phases
+
+        cpsat_part = first_share if exact[0] == "cpsat" else 1.0 - first_share
+        work = options.time_limit * (1.0 + cpsat_part * (work_phases(problem, options) - 1.0))
+        deadline = time.perf_counter() + options.wall_seconds(work)
         for k, name in enumerate(exact):
             if done():
                 break

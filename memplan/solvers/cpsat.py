@@ -266,7 +266,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
     # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began
     # (``auto``'s one stop: restarted here, auto ran past it by this setup's time)
-    wall_deadline = time.perf_counter() + options.wall_seconds(wall_limit)
+    # one stop for the one-worker phase, the one ``workers=1`` has (so that phase is cut where ``workers=1`` is), and
+    # for several workers one more of its own for the interleaved phase, counted from its start (``work_phases``)
+    wall_deadline = time.perf_counter() + options.wall_seconds(wall_limit * (PHASE_SHARES[0] if work_phases(
+        problem, options) > 1 else 1.0))
     if deadline is not None:
         wall_deadline = min(wall_deadline, deadline)
     sizes = problem.sizes
@@ -275,7 +278,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > floor),
                                                      key=lambda k: -comp_arena[k])
     bound = lb
-    solved = skipped = empty = unsearched = idle = 0
+    solved = skipped = 0
+    ends: dict[int, tuple[bool, str | None]] = {}   # per solved component: (no plan at all, why it stopped early)
+    then: list[_Then] = []   # components the interleaved workers search on (``PORTFOLIO``)
+    where: dict[int, tuple[int, np.ndarray]] = {}   # id(sub) of each: (its component, its buffers)
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
@@ -300,7 +306,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         try:
             res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, wall=wall_left,
                                    options=options, label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)",
-                                   t0=t0, enough=floor if floor > lb else None)
+                                   t0=t0, enough=floor if floor > lb else None, then=then)
         except KeyboardInterrupt:
             interrupted = True
             break
@@ -316,11 +322,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         sub_off, sub_bound, used, stopped = res
         spent += used
         solved += 1
-        # stopped before CP-SAT had any solution, the hint's too (one "unsearched" is counted there alone: both read
-        # 2 of 1 components unsolved, ``random_dag(1000)`` on its own streams at ``time_limit=2``, its presolve the budget)
-        empty += sub_off is None and stopped not in ("interrupted", "unsearched")
-        unsearched += stopped == "unsearched"   # its hint back, no search run (``hint_unsearched``)
-        idle += stopped == "idle_workers"   # the one worker searched, the interleaved workers did not (``PORTFOLIO``)
+        where[id(sub)] = (k, idx)
+        ends[k] = (sub_off is None, stopped)
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
             offsets[idx] = sub_off
@@ -329,6 +332,33 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         if stopped == "interrupted":
             interrupted = True
             break
+    if then and not interrupted and not wall_fired:
+        second = time.perf_counter() + options.wall_seconds(wall_limit * PHASE_SHARES[1])
+        found = _interleave(cp_model, then, second if deadline is None else min(second, deadline))
+        for t, more, stopped in found:
+            k, idx = where[id(t.sub)]
+            if stopped in ("wall_clock", "interrupted"):
+                wall_fired = wall_fired or stopped == "wall_clock"
+                interrupted = interrupted or stopped == "interrupted"
+            if more is None:   # (cut by the clock: the one worker's plan, as it is)
+                continue
+            better = more.off is not None and (t.one.off is None or _arena(t.sub, more.off) < _arena(t.sub, t.one.off))
+            if better and _arena(t.sub, more.off) <= comp_arena[k]:
+                offsets[idx] = more.off
+                comp_arena[k] = _arena(t.sub, more.off)
+            bound = max(bound, more.bound)
+            none, why = ends[k]
+            if better:
+                ends[k] = (False, stopped)
+            elif stopped is None and not t.unsearched and t.one.off is not None and (
+                    more.off is None or hint_unsearched(workers=t.workers, first_round=more.first_det,
+                                                        budget=t.budget, branches=more.branches, improved=False)):
+                ends[k] = (none, "idle_workers")   # the one worker searched; the extra workers added nothing
+            elif stopped is not None:
+                ends[k] = (none, stopped)
+    empty = sum(none and why not in ("interrupted", "unsearched") for none, why in ends.values())
+    unsearched = sum(why == "unsearched" for _, why in ends.values())   # its hint back, no search (``hint_unsearched``)
+    idle = sum(why == "idle_workers" for _, why in ends.values())   # the interleaved workers did not search
     arena = arena_of(problem, offsets)
     # components never touched keep their heuristic arena, which is <= lb
     bound = min(bound, arena)
@@ -618,12 +648,15 @@ def _build_model(cp_model, sub: BufferProblem, hint: np.ndarray, lower: int, ub:
 
 
 def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
-                     wall: float, options: SolveOptions, label: str, t0: float, enough: int | None = None):
+                     wall: float, options: SolveOptions, label: str, t0: float, enough: int | None = None,
+                     then: list | None = None):
     """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
     of ``time_limit``),
     why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock"; or what did not search: "unsearched" (its hint
     back, ``hint_unsearched``), "idle_workers" (the one worker searched, several ``workers`` added nothing:
-    ``PORTFOLIO``)). ``enough``: an arena at or below which
+    ``PORTFOLIO``)): the one-worker search's. Several ``workers``: where that search neither finished nor was
+    stopped, what the interleaved workers' search needs is appended to ``then`` (``_Then``), for ``_interleave`` once
+    every component has had its one-worker search; without ``then`` none follows. ``enough``: an arena at or below which
     the first solution found ends the solve (asked to fit a capacity, ``fit_floor``): that solution is the answer,
     a finished solve (not a stop), and no later one replaces it.
 
@@ -634,7 +667,6 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     deterministic order). Several interleaved workers find solutions side by side within a batch, in an order that
     varies run to run (stopped at the first, the same capacity gave other offsets in another process): they stop
     at the end of the first round whose best fits instead, a point that repeats."""
-    align = int(sub.alignment)
     hint = np.asarray(hint, dtype=np.int64)
     ub = int((hint + sub.sizes).max())
     lower = max(target, int(sub.lower_bound or 0))
@@ -655,37 +687,90 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     # clock stopped it at 4.2 s of a 5 s limit, 0.36 unstopped), so a plan the clock had cut, another arena than the
     # unstopped 1,415,168 B, was not marked "stopped"
     rate = deterministic_per_second(sub)
-    budget = max(time_limit * rate, 0.001)
-    workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
-    deadline = time.perf_counter() + max(wall, 0.01)
-    common = dict(lower=lower, ub=ub, budget=budget, deadline=deadline, options=options, label=label, t0=t0,
-                  enough=enough)
-    one = _search(cp_model, sub, m, arena, units, workers=1, hint=None, **common)
-    off, bound, stopped = one.off, one.bound, one.stopped
+    workers = interleaved_workers(sub, options)
+    budget = max(time_limit * rate * (PHASE_SHARES[0] if workers > 1 else 1.0), 0.001)
+    common = dict(lower=lower, ub=ub, options=options, label=label, t0=t0, enough=enough)
+    one = _search(cp_model, sub, m, arena, units, workers=1, hint=None, budget=budget,
+                  deadline=time.perf_counter() + max(wall, 0.01), **common)
+    stopped = one.stopped
     unsearched = (stopped is None and not one.finished
                   and hint_unsearched(workers=1, first_round=one.first_det, budget=budget, branches=one.branches,
                                       improved=_improves(sub, one.off, ub)))
-    if workers > 1 and stopped is None and not one.finished:
-        # the interleaved workers search on from the one worker's best (``PORTFOLIO``); they only ever add a plan
-        more = _search(cp_model, sub, m, arena, units, workers=workers, hint=one.solution or None, **common)
-        better = more.off is not None and (off is None or _arena(sub, more.off) < _arena(sub, off))
-        if better:
-            off = more.off
-        bound = max(bound, more.bound)
-        stopped = more.stopped
-        if better:
-            unsearched = False
-        elif stopped is None and not unsearched and off is not None and (more.off is None or hint_unsearched(
-                workers=workers, first_round=more.first_det, budget=budget, branches=more.branches, improved=False)):
-            stopped = "idle_workers"   # the one worker searched; the extra workers added nothing, not even a search
+    if workers > 1 and stopped is None and not one.finished and then is not None:
+        # the interleaved workers search on from the one worker's best after every component's one-worker search
+        # (``PORTFOLIO``, ``_interleave``): what they need is kept here
+        then.append(_Then(sub, m, arena, units, one, unsearched, max(time_limit * rate * PHASE_SHARES[1], 0.001),
+                          workers, common))
     if stopped is None and unsearched:
         stopped = "unsearched"
     if stopped == "wall_clock" and options.progress is not None:
         report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop",
                         caller="the cpsat solver")
-    # the work charged is the one worker's (each worker has the budget): later components get the shares a one-worker
-    # solve leaves them, so every component's one-worker search is the one ``workers=1`` runs
-    return off, max(bound, min(lower, ub)), one.det / rate, stopped
+    # the work charged is the one worker's (each phase has its own budget): later components get the shares a
+    # one-worker solve leaves them, so every component's one-worker search is the one ``workers=1`` runs
+    return one.off, max(one.bound, min(lower, ub)), one.det / rate / (PHASE_SHARES[0] if workers > 1 else 1.0), stopped
+
+
+class _Then(NamedTuple):
+    """A component whose one-worker search neither finished nor was stopped, kept for the interleaved workers'
+    search (``_interleave``): its model, that search, whether it was unsearched, the interleaved budget and workers,
+    and ``_search``'s other arguments."""
+    sub: BufferProblem
+    m: object
+    arena: object
+    units: list
+    one: _Searched
+    unsearched: bool
+    budget: float
+    workers: int
+    common: dict
+
+
+def interleaved_workers(sub: BufferProblem, options: SolveOptions) -> int:
+    """The interleaved workers of ``sub``'s second phase: ``options.workers``, or 1 (no second phase) at an alignment
+    above ``INTERLEAVE_MAX_ALIGNMENT`` (several gave false optima there)."""
+    return max(1, int(options.workers)) if int(sub.alignment) <= INTERLEAVE_MAX_ALIGNMENT else 1
+
+
+def work_phases(problem: BufferProblem, options: SolveOptions) -> float:
+    """The budgets of work ``options`` ask of CP-SAT on ``problem``, in time limits: 1 for one worker; for several,
+    the one-worker search and the interleaved workers' (``PHASE_SHARES``: 1 + 1 = 2). What the wall-clock safety stop
+    scales with (``SolveOptions.wall_seconds``): several workers took two budgets of work under one budget's stop, so
+    8 workers on minimalloc's A at ``time_limit=1`` ran into it on a loaded 2-core machine and the plan depended on
+    the load (round 57)."""
+    return sum(PHASE_SHARES) if interleaved_workers(problem, options) > 1 else 1.0
+
+
+def _interleave(cp_model, then: list[_Then], deadline: float) -> list[tuple[_Then, _Searched | None, str | None]]:
+    """The interleaved workers' search of each kept component (``_Then``), in turn, from its one-worker best, until
+    ``deadline`` (the second phase's own wall-clock safety stop); per component: what they found and why the
+    component ends where it does (None, "idle_workers", "interrupted" or "wall_clock"). A search the stop cut is
+    dropped (None) with every one after it: those components keep the one worker's plan, which repeats (only the
+    marks say the stop fired), where a plan found up to an arbitrary point of the clock would not."""
+    out: list[tuple[_Then, _Searched | None, str | None]] = []
+    for k, t in enumerate(then):
+        if deadline - time.perf_counter() <= 0.01:
+            out.extend((x, None, "wall_clock") for x in then[k:])
+            break
+        try:
+            more = _search(cp_model, t.sub, t.m, t.arena, t.units, workers=t.workers, hint=t.one.solution or None,
+                           budget=t.budget, deadline=deadline, **t.common)
+        except KeyboardInterrupt:   # (a second Ctrl-C: what the components before found is kept)
+            out.extend((x, None, "interrupted") for x in then[k:])
+            break
+        if more.stopped == "wall_clock":
+            out.extend((x, None, "wall_clock") for x in then[k:])
+            options = t.common["options"]
+            if options.progress is not None:
+                report_progress(options.progress, f"cpsat {t.common['label']}: the interleaved workers' search was "
+                                "stopped by the wall-clock safety stop; the one worker's plan is kept",
+                                caller="the cpsat solver")
+            break
+        out.append((t, more, more.stopped))
+        if more.stopped == "interrupted":
+            out.extend((x, None, "interrupted") for x in then[k + 1:])
+            break
+    return out
 
 
 #: Why several ``workers`` first run the one-worker search and only then CP-SAT's interleaved workers, each search with
@@ -698,6 +783,11 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
 #: it finds a smaller arena, so more workers never plan worse than one; the cost is a second budget of work (in
 #: parallel on ``workers`` cores) where the one worker neither proved its plan optimal nor fitted the capacity.
 PORTFOLIO = ("one worker, the budget", "interleaved workers from its best, the budget again")
+#: The parts of a component's budget that several workers' two phases get: the one-worker search and the interleaved
+#: workers' (``PORTFOLIO``). Each phase has a whole budget, so the one-worker phase is ``workers=1``'s solve byte for
+#: byte; splitting one budget (0.5, 0.5) keeps the total work but lost that (``docs/experiments/cpsat_s58.txt``:
+#: side by side on the same problems). The wall-clock safety stop scales with their sum (``work_phases``).
+PHASE_SHARES = (1.0, 1.0)
 
 
 def _arena(sub: BufferProblem, off: np.ndarray) -> int:
