@@ -26,6 +26,9 @@ from needs import need
 from memplan.problem import BufferProblem, Status, find_collision, gap_of
 from memplan.solvers import Objective, SolveOptions, solve
 
+#: a wall-clock safety stop no load reaches (round 58): these tests read the work budgets, never the clock
+NO_STOP = 600.0
+
 
 @pytest.fixture(autouse=True)
 def _ortools():
@@ -44,10 +47,10 @@ def test_more_workers_never_plan_a_larger_arena_than_one(seed, arena):
     """Before: seed 0, 9,720 B (2 workers) and 9,712 B (4) beside one worker's 9,600 B; seed 1, 9,728 B and 9,600 B
     beside one worker's proven 9,208 B."""
     p = problem(seed)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5))
+    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
     assert one.arena == arena
     for workers in (2, 4):
-        s = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=workers))
+        s = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=workers, wall_limit=NO_STOP))
         assert find_collision(p, s.offsets) is None
         assert s.arena <= one.arena, (workers, s.arena, one.arena)
         assert s.lower_bound >= one.lower_bound or s.status == Status.FEASIBLE
@@ -57,10 +60,10 @@ def test_an_optimal_one_worker_plan_is_the_plan_of_every_worker_count():
     """Seed 1: one worker proves 9,208 B optimal; 2 and 4 workers return that very plan (the same offsets, status
     and bound), not a search of their own."""
     p = problem(1)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5))
+    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
     assert one.status == Status.OPTIMAL
     for workers in (2, 4):
-        s = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=workers))
+        s = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=workers, wall_limit=NO_STOP))
         assert s.offsets.tolist() == one.offsets.tolist() and s.status == one.status and s.info == one.info
 
 
@@ -69,7 +72,7 @@ def test_several_workers_fit_what_one_worker_fits(seed):
     """Asked to fit 9,600 B (one worker's arena; the start is 10,216 B and 10,024 B): 2 and 4 workers raised
     OverCapacity ("no packing within capacity 9600 found") before; now they fit it."""
     p = dataclasses.replace(problem(seed), capacity=9600)
-    fit = dict(time_limit=0.5, objective=Objective.FIT)
+    fit = dict(time_limit=0.5, objective=Objective.FIT, wall_limit=NO_STOP)
     one = solve(p, "cpsat", SolveOptions(**fit))
     assert one.arena <= 9600
     for workers in (2, 4):
@@ -81,7 +84,9 @@ _PLAN = """
 import sys, warnings
 import memplan
 from memplan.benchmarks.scale import random_dag
+from memplan.solvers.options import SolveOptions
 warnings.simplefilter("ignore")
+SolveOptions.wall_seconds = lambda self, work: 600.0   # (``plan`` takes no wall limit: one no load reaches)
 g = random_dag(100, seed=1)
 for workers in (1, 2, 4):
     for streams in (1, 2):
