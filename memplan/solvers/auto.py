@@ -10,7 +10,8 @@ packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-p
 CP-SAT first (60%; it states HB-filtered conflicts as they are and proves bounds), then the search.
 So the result is never worse than the best heuristic, and the proven bound is the largest any of
 them proved. The wall-clock safety stop (``wall_limit``, default four times ``time_limit`` plus ten seconds) is
-one for the exact phase, shared by both solvers (``wall_left``), not one each. Asked only to fit a capacity
+one for the exact phase, shared by both solvers (``wall_left``), not one each (scaled to the work asked: several
+CP-SAT workers run two phases of cpsat's share, ``cpsat.work_phases``). Asked only to fit a capacity
 (``Objective.FIT``), it returns as soon as a packing fits.
 Whatever ran, in-place pairs the chosen plan left apart are joined last where their bytes are free
 (``rejoin.rejoin_inplace``: the arena stays, a runtime saves a copy per pair).

@@ -20,7 +20,8 @@ The formulation is chosen to scale:
   out by what earlier components used, and one worker and a fixed seed by default (several workers first run that one
   worker's search, then search interleaved from its best, in rounds within the budget again: ``PORTFOLIO``,
   ``deterministic_limit``; so more workers never plan worse than one), so the same input gives the
-  same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
+  same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires (several workers: one
+  for each phase, ``work_phases``; a stop in the interleaved phase keeps the one worker's plan, ``_interleave``).
 - a component whose model would take longer to build and presolve than its share of the limit (an estimate from
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
   heuristic offsets, counted in ``info["skipped_components"]``, so that large problems keep the limit too.
