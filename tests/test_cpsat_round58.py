@@ -28,6 +28,10 @@ import memplan.solvers as solvers_pkg
 from memplan.problem import BufferProblem, find_collision
 from memplan.solvers import SolveOptions, auto, cpsat, solve
 
+#: a wall-clock safety stop no load reaches, where a test reads the work budget and not the clock (a fake clock stands
+#: in where the stop itself is tested)
+NO_STOP = 600.0
+
 
 @pytest.fixture(autouse=True)
 def _ortools():
@@ -107,7 +111,7 @@ def test_a_stop_in_the_interleaved_phase_keeps_the_one_workers_plan_and_says_so(
     after one round, a plan of where the clock fell; now the one worker's plan is returned, offsets, arena and bound,
     and ``info["stopped"]`` says the stop fired (``memplan.plan`` warns of it: ``WallClockStop``)."""
     p = problem(0)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5))
+    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
     real = cpsat._run
 
     def clock_stops_the_workers(solver, model, callback, wall=float("inf")):
@@ -115,13 +119,13 @@ def test_a_stop_in_the_interleaved_phase_keeps_the_one_workers_plan_and_says_so(
         return status, interrupted, walled or solver.parameters.num_workers > 1
 
     monkeypatch.setattr(cpsat, "_run", clock_stops_the_workers)
-    cut = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=2))
+    cut = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=2, wall_limit=NO_STOP))
     assert cut.info.get("stopped") == "wall_clock"
     assert cut.offsets.tolist() == one.offsets.tolist() and cut.arena == one.arena == 9600
     assert cut.lower_bound == one.lower_bound and cut.status == one.status
     assert find_collision(p, cut.offsets) is None
     monkeypatch.setattr(cpsat, "_run", real)
-    unstopped = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=2))
+    unstopped = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=2, wall_limit=NO_STOP))
     assert unstopped.arena == 9592 and "stopped" not in unstopped.info
 
 
