@@ -148,7 +148,7 @@ n = 80
 lo = r.integers(0, 30, n); up = lo + r.integers(1, 12, n); sz = r.integers(1, 1000, n) * 8 + r.integers(0, 3, n)
 pairs = {(int(a), int(b)) for a, b in r.integers(0, n, (20, 2)) if a != b}
 p = BufferProblem(sizes=sz, lower=lo, upper=up, capacity=85370, compatible=frozenset(pairs), inplace=tuple(sorted(pairs)))
-s = solve(p, "cpsat", SolveOptions(objective=Objective.FIT, time_limit=0.5, workers=3))
+s = solve(p, "cpsat", SolveOptions(objective=Objective.FIT, time_limit=0.5, workers=3, wall_limit=600.0))
 print(s.arena, s.status, "stopped" in s.info, hashlib.sha256(s.offsets.tobytes()).hexdigest())
 """
 

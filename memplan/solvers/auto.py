@@ -10,7 +10,8 @@ packings that CP-SAT cannot) and CP-SAT on what is left; on multi-stream or in-p
 CP-SAT first (60%; it states HB-filtered conflicts as they are and proves bounds), then the search.
 So the result is never worse than the best heuristic, and the proven bound is the largest any of
 them proved. The wall-clock safety stop (``wall_limit``, default four times ``time_limit`` plus ten seconds) is
-one for the exact phase, shared by both solvers (``wall_left``), not one each. Asked only to fit a capacity
+one for the exact phase, shared by both solvers (``wall_left``), not one each (scaled to the work asked: several
+CP-SAT workers run two phases of cpsat's share, ``cpsat.work_phases``). Asked only to fit a capacity
 (``Objective.FIT``), it returns as soon as a packing fits.
 Whatever ran, in-place pairs the chosen plan left apart are joined last where their bytes are free
 (``rejoin.rejoin_inplace``: the arena stays, a runtime saves a copy per pair).
@@ -118,7 +119,13 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
         # Shares of the work budget are fixed (not what the clock left), so the result repeats.
         exact = ("search", "cpsat") if problem.is_interval else ("cpsat", "search")
         first_share = 0.9 if problem.is_interval else 0.6
-        deadline = time.perf_counter() + options.wall_seconds(options.time_limit)
+        # (one stop for the work asked: several CP-SAT workers run two phases of work on cpsat's share,
+        # ``cpsat.work_phases``)
+        from .cpsat import work_phases
+
+        cpsat_part = first_share if exact[0] == "cpsat" else 1.0 - first_share
+        work = options.time_limit * (1.0 + cpsat_part * (work_phases(problem, options) - 1.0))
+        deadline = time.perf_counter() + options.wall_seconds(work)
         for k, name in enumerate(exact):
             if done():
                 break

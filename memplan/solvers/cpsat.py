@@ -17,9 +17,11 @@ The formulation is chosen to scale:
 - each component's arena is bounded below by the global lower bound (reaching it is optimal) and
   above by the best heuristic plan, which is also given as a hint (warm start);
 - the time limit is CP-SAT's *deterministic* time (``deterministic_per_second``: less for the clique model), shared
-  out by what earlier components used, and one worker and a fixed seed by default (several workers search interleaved,
-  in rounds within the same work: ``deterministic_limit``), so the same input gives the
-  same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires.
+  out by what earlier components used, and one worker and a fixed seed by default (several workers first run that one
+  worker's search, then search interleaved from its best, in rounds within the budget again: ``PORTFOLIO``,
+  ``deterministic_limit``; so more workers never plan worse than one), so the same input gives the
+  same plan; the wall clock is only a safety stop, reported as ``info["stopped"]`` when it fires (several workers: one
+  for each phase, ``work_phases``; a stop in the interleaved phase keeps the one worker's plan, ``_interleave``).
 - a component whose model would take longer to build and presolve than its share of the limit (an estimate from
   its count of overlapping pairs, ``model_seconds``: neither step counts in CP-SAT's deterministic time) keeps its
   heuristic offsets, counted in ``info["skipped_components"]``, so that large problems keep the limit too.
@@ -41,6 +43,7 @@ import math
 import signal
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -192,6 +195,22 @@ def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int,
                       stacklevel=3)
 
 
+def _warn_idle_workers(options: SolveOptions, idle: int, solved: int) -> None:
+    """An ``UnusedOption`` warning that several ``workers`` added no search to ``idle`` of the ``solved`` components:
+    the one worker's plan stands there (``PORTFOLIO``), the interleaved workers stopped before any solution or spent
+    their budget starting up (``hint_unsearched``)."""
+    import warnings
+
+    from ..errors import UnusedOption
+
+    named, value = limit_field(options.time_limit, "{time_limit}")
+    warnings.warn(UnusedOption.of("{workers} with " + named + " had no effect: in " + f"{idle} of {solved} "
+                                  "components the interleaved workers' search stopped before any solution or returned "
+                                  "the one worker's plan unsearched, the budget spent starting up; the one-worker plan "
+                                  "is kept (fewer workers or a longer time limit search)",
+                                  workers=options.workers, time_limit=value), stacklevel=3)
+
+
 def _cp_model():
     """OR-Tools' ``cp_model`` module, or SolverError naming the solver and what to install. Why: without ortools (an
     install with ``--no-deps``, a Python it has no wheel for) ``solver="cpsat"`` raised a raw ModuleNotFoundError, a
@@ -248,7 +267,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
     # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began
     # (``auto``'s one stop: restarted here, auto ran past it by this setup's time)
-    wall_deadline = time.perf_counter() + options.wall_seconds(wall_limit)
+    # one stop for the one-worker phase, the one ``workers=1`` has (so that phase is cut where ``workers=1`` is), and
+    # for several workers one more of its own for the interleaved phase, counted from its start (``work_phases``)
+    wall_deadline = time.perf_counter() + options.wall_seconds(wall_limit * (PHASE_SHARES[0] if work_phases(
+        problem, options) > 1 else 1.0))
     if deadline is not None:
         wall_deadline = min(wall_deadline, deadline)
     sizes = problem.sizes
@@ -257,7 +279,10 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     todo = [] if info.get("interrupted") else sorted((k for k in range(len(comps)) if comp_arena[k] > floor),
                                                      key=lambda k: -comp_arena[k])
     bound = lb
-    solved = skipped = empty = unsearched = 0
+    solved = skipped = 0
+    ends: dict[int, tuple[bool, str | None]] = {}   # per solved component: (no plan at all, why it stopped early)
+    then: list[_Then] = []   # components the interleaved workers search on (``PORTFOLIO``)
+    where: dict[int, tuple[int, np.ndarray]] = {}   # id(sub) of each: (its component, its buffers)
     spent = 0.0  # deterministic time used so far, in seconds of the time limit
     interrupted = wall_fired = False
     for rank, k in enumerate(todo):
@@ -282,7 +307,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         try:
             res = _solve_component(cp_model, sub, offsets[idx], target=lb, time_limit=share, wall=wall_left,
                                    options=options, label=f"component {rank + 1}/{len(todo)} ({len(idx)} buffers)",
-                                   t0=t0, enough=floor if floor > lb else None)
+                                   t0=t0, enough=floor if floor > lb else None, then=then)
         except KeyboardInterrupt:
             interrupted = True
             break
@@ -298,10 +323,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         sub_off, sub_bound, used, stopped = res
         spent += used
         solved += 1
-        # stopped before CP-SAT had any solution, the hint's too (one "unsearched" is counted there alone: both read
-        # 2 of 1 components unsolved, ``random_dag(1000)`` on its own streams at ``time_limit=2``, its presolve the budget)
-        empty += sub_off is None and stopped not in ("interrupted", "unsearched")
-        unsearched += stopped == "unsearched"   # its hint back, no search run (``hint_unsearched``)
+        where[id(sub)] = (k, idx)
+        ends[k] = (sub_off is None, stopped)
         wall_fired = wall_fired or stopped == "wall_clock"
         if sub_off is not None and int((sub_off + sub.sizes).max()) <= comp_arena[k]:
             offsets[idx] = sub_off
@@ -310,6 +333,33 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         if stopped == "interrupted":
             interrupted = True
             break
+    if then and not interrupted and not wall_fired:
+        second = time.perf_counter() + options.wall_seconds(wall_limit * PHASE_SHARES[1])
+        found = _interleave(cp_model, then, second if deadline is None else min(second, deadline))
+        for t, more, stopped in found:
+            k, idx = where[id(t.sub)]
+            if stopped in ("wall_clock", "interrupted"):
+                wall_fired = wall_fired or stopped == "wall_clock"
+                interrupted = interrupted or stopped == "interrupted"
+            if more is None:   # (cut by the clock: the one worker's plan, as it is)
+                continue
+            better = more.off is not None and (t.one.off is None or _arena(t.sub, more.off) < _arena(t.sub, t.one.off))
+            if better and _arena(t.sub, more.off) <= comp_arena[k]:
+                offsets[idx] = more.off
+                comp_arena[k] = _arena(t.sub, more.off)
+            bound = max(bound, more.bound)
+            none, why = ends[k]
+            if better:
+                ends[k] = (False, stopped)
+            elif stopped is None and not t.unsearched and t.one.off is not None and (
+                    more.off is None or hint_unsearched(workers=t.workers, first_round=more.first_det,
+                                                        budget=t.budget, branches=more.branches, improved=False)):
+                ends[k] = (none, "idle_workers")   # the one worker searched; the extra workers added nothing
+            elif stopped is not None:
+                ends[k] = (none, stopped)
+    empty = sum(none and why not in ("interrupted", "unsearched") for none, why in ends.values())
+    unsearched = sum(why == "unsearched" for _, why in ends.values())   # its hint back, no search (``hint_unsearched``)
+    idle = sum(why == "idle_workers" for _, why in ends.values())   # the interleaved workers did not search
     arena = arena_of(problem, offsets)
     # components never touched keep their heuristic arena, which is <= lb
     bound = min(bound, arena)
@@ -326,6 +376,11 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         # nothing better": ``hint_unsearched``)
         info["unsolved_components"] = empty + unsearched
         _warn_unsolved(options, limit, empty, solved, unsearched)
+    if idle:
+        # the extra workers' search did not run (many workers, a short limit: their budget spent starting up); the
+        # plan is the one worker's, said in the plan and as a warning naming the workers
+        info["idle_worker_components"] = idle
+        _warn_idle_workers(options, idle, solved)
     if interrupted or info.get("interrupted"):
         info["interrupted"] = True
     if wall_fired:
@@ -594,10 +649,15 @@ def _build_model(cp_model, sub: BufferProblem, hint: np.ndarray, lower: int, ub:
 
 
 def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: int, time_limit: float,
-                     wall: float, options: SolveOptions, label: str, t0: float, enough: int | None = None):
+                     wall: float, options: SolveOptions, label: str, t0: float, enough: int | None = None,
+                     then: list | None = None):
     """(offsets or None, proven bound on the component's arena (>= target), deterministic time used (in seconds
     of ``time_limit``),
-    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock"). ``enough``: an arena at or below which
+    why it stopped early: None, "interrupted" (Ctrl-C) or "wall_clock"; or what did not search: "unsearched" (its hint
+    back, ``hint_unsearched``), "idle_workers" (the one worker searched, several ``workers`` added nothing:
+    ``PORTFOLIO``)): the one-worker search's. Several ``workers``: where that search neither finished nor was
+    stopped, what the interleaved workers' search needs is appended to ``then`` (``_Then``), for ``_interleave`` once
+    every component has had its one-worker search; without ``then`` none follows. ``enough``: an arena at or below which
     the first solution found ends the solve (asked to fit a capacity, ``fit_floor``): that solution is the answer,
     a finished solve (not a stop), and no later one replaces it.
 
@@ -608,7 +668,6 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     deterministic order). Several interleaved workers find solutions side by side within a batch, in an order that
     varies run to run (stopped at the first, the same capacity gave other offsets in another process): they stop
     at the end of the first round whose best fits instead, a point that repeats."""
-    align = int(sub.alignment)
     hint = np.asarray(hint, dtype=np.int64)
     ub = int((hint + sub.sizes).max())
     lower = max(target, int(sub.lower_bound or 0))
@@ -629,8 +688,143 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
     # clock stopped it at 4.2 s of a 5 s limit, 0.36 unstopped), so a plan the clock had cut, another arena than the
     # unstopped 1,415,168 B, was not marked "stopped"
     rate = deterministic_per_second(sub)
-    budget = max(time_limit * rate, 0.001)
-    workers = max(1, int(options.workers)) if align <= INTERLEAVE_MAX_ALIGNMENT else 1
+    workers = interleaved_workers(sub, options)
+    budget = max(time_limit * rate * (PHASE_SHARES[0] if workers > 1 else 1.0), 0.001)
+    common = dict(lower=lower, ub=ub, options=options, label=label, t0=t0, enough=enough)
+    one = _search(cp_model, sub, m, arena, units, workers=1, hint=None, budget=budget,
+                  deadline=time.perf_counter() + max(wall, 0.01), **common)
+    stopped = one.stopped
+    unsearched = (stopped is None and not one.finished
+                  and hint_unsearched(workers=1, first_round=one.first_det, budget=budget, branches=one.branches,
+                                      improved=_improves(sub, one.off, ub)))
+    if workers > 1 and stopped is None and not one.finished and then is not None:
+        # the interleaved workers search on from the one worker's best after every component's one-worker search
+        # (``PORTFOLIO``, ``_interleave``): what they need is kept here
+        then.append(_Then(sub, m, arena, units, one, unsearched, max(time_limit * rate * PHASE_SHARES[1], 0.001),
+                          workers, common))
+    if stopped is None and unsearched:
+        stopped = "unsearched"
+    if stopped == "wall_clock" and options.progress is not None:
+        report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop",
+                        caller="the cpsat solver")
+    # the work charged is the one worker's (each phase has its own budget): later components get the shares a
+    # one-worker solve leaves them, so every component's one-worker search is the one ``workers=1`` runs
+    return one.off, max(one.bound, min(lower, ub)), one.det / rate / (PHASE_SHARES[0] if workers > 1 else 1.0), stopped
+
+
+class _Then(NamedTuple):
+    """A component whose one-worker search neither finished nor was stopped, kept for the interleaved workers'
+    search (``_interleave``): its model, that search, whether it was unsearched, the interleaved budget and workers,
+    and ``_search``'s other arguments."""
+    sub: BufferProblem
+    m: object
+    arena: object
+    units: list
+    one: _Searched
+    unsearched: bool
+    budget: float
+    workers: int
+    common: dict
+
+
+def interleaved_workers(sub: BufferProblem, options: SolveOptions) -> int:
+    """The interleaved workers of ``sub``'s second phase: ``options.workers``, or 1 (no second phase) at an alignment
+    above ``INTERLEAVE_MAX_ALIGNMENT`` (several gave false optima there)."""
+    return max(1, int(options.workers)) if int(sub.alignment) <= INTERLEAVE_MAX_ALIGNMENT else 1
+
+
+def work_phases(problem: BufferProblem, options: SolveOptions) -> float:
+    """The budgets of work ``options`` ask of CP-SAT on ``problem``, in time limits: 1 for one worker; for several,
+    the one-worker search and the interleaved workers' (``PHASE_SHARES``: 1 + 1 = 2). What the wall-clock safety stop
+    scales with (``SolveOptions.wall_seconds``): several workers took two budgets of work under one budget's stop, so
+    8 workers on minimalloc's A at ``time_limit=1`` ran into it on a loaded 2-core machine and the plan depended on
+    the load (round 57)."""
+    return sum(PHASE_SHARES) if interleaved_workers(problem, options) > 1 else 1.0
+
+
+def _interleave(cp_model, then: list[_Then], deadline: float) -> list[tuple[_Then, _Searched | None, str | None]]:
+    """The interleaved workers' search of each kept component (``_Then``), in turn, from its one-worker best, until
+    ``deadline`` (the second phase's own wall-clock safety stop); per component: what they found and why the
+    component ends where it does (None, "idle_workers", "interrupted" or "wall_clock"). A search the stop cut is
+    dropped (None) with every one after it: those components keep the one worker's plan, which repeats (only the
+    marks say the stop fired), where a plan found up to an arbitrary point of the clock would not."""
+    out: list[tuple[_Then, _Searched | None, str | None]] = []
+    for k, t in enumerate(then):
+        if deadline - time.perf_counter() <= 0.01:
+            out.extend((x, None, "wall_clock") for x in then[k:])
+            break
+        try:
+            more = _search(cp_model, t.sub, t.m, t.arena, t.units, workers=t.workers, hint=t.one.solution or None,
+                           budget=t.budget, deadline=deadline, **t.common)
+        except KeyboardInterrupt:   # (a second Ctrl-C: what the components before found is kept)
+            out.extend((x, None, "interrupted") for x in then[k:])
+            break
+        if more.stopped == "wall_clock":
+            out.extend((x, None, "wall_clock") for x in then[k:])
+            options = t.common["options"]
+            if options.progress is not None:
+                report_progress(options.progress, f"cpsat {t.common['label']}: the interleaved workers' search was "
+                                "stopped by the wall-clock safety stop; the one worker's plan is kept",
+                                caller="the cpsat solver")
+            break
+        out.append((t, more, more.stopped))
+        if more.stopped == "interrupted":
+            out.extend((x, None, "interrupted") for x in then[k + 1:])
+            break
+    return out
+
+
+#: Why several ``workers`` first run the one-worker search and only then CP-SAT's interleaved workers, each search with
+#: the whole work budget (each worker is given the budget): interleaved workers that shared one worker's budget
+#: (``deterministic_limit``: default_lp got half of it with 2 workers, a presolve per round) did worse than one worker
+#: alone on most random interval problems, 4 of 4 here at ``time_limit=1``: seed 1 of ``cpsat_s57.py``'s problems
+#: 9,728 B with 2 workers where one worker proved 9,208 B optimal, and asked to fit a capacity one worker reached,
+#: 2 workers returned the heuristic start above it. Now the one worker's plan, byte for byte the plan of
+#: ``workers=1`` (its search, seed and shares of the limit are the same), is kept unless the interleaved search from
+#: it finds a smaller arena, so more workers never plan worse than one; the cost is a second budget of work (in
+#: parallel on ``workers`` cores) where the one worker neither proved its plan optimal nor fitted the capacity.
+PORTFOLIO = ("one worker, the budget", "interleaved workers from its best, the budget again")
+#: The parts of a component's budget that several workers' two phases get: the one-worker search and the interleaved
+#: workers' (``PORTFOLIO``). Each phase has a whole budget, so the one-worker phase is ``workers=1``'s solve byte for
+#: byte; splitting one budget (0.5, 0.5) keeps the total work but loses that: side by side on 20 random problems at
+#: ``time_limit`` 0.5 and 1 with 2 and 4 workers (``docs/experiments/cpsat_s58.txt``), two budgets planned a larger
+#: arena than one worker in 0 of 80 runs (smaller in 33) and fitted one worker's arena in 40 of 40, the split one
+#: larger in 30 (smaller in 20) and failed 14 of those fits, for 2.0x and 1.1x one worker's wall time. The
+#: wall-clock safety stop scales with their sum (``work_phases``).
+PHASE_SHARES = (1.0, 1.0)
+
+
+def _arena(sub: BufferProblem, off: np.ndarray) -> int:
+    return int((off + sub.sizes).max())
+
+
+def _improves(sub: BufferProblem, off: np.ndarray | None, ub: int) -> bool:
+    return off is not None and _arena(sub, off) < ub
+
+
+class _Searched(NamedTuple):
+    """What one ``_search`` of a component's model found: its best offsets (None: none), the bound it proved, the
+    deterministic seconds it spent (and its first round's), CP-SAT's search branches, why it stopped early
+    (``stop_reason``), CP-SAT's last solution (every variable, for a hint) and whether it finished (proved its answer
+    or fitted the capacity ``enough``)."""
+    off: np.ndarray | None
+    bound: int
+    det: float
+    first_det: float
+    branches: int
+    stopped: str | None
+    solution: list
+    finished: bool
+
+
+def _search(cp_model, sub: BufferProblem, m, arena, units, *, workers: int, hint: list | None, lower: int, ub: int,
+            budget: float, deadline: float, options: SolveOptions, label: str, t0: float,
+            enough: int | None) -> _Searched:
+    """One search of ``budget`` deterministic seconds of model ``m`` by ``workers`` workers (several: interleaved, in
+    rounds, ``deterministic_limit``), from ``hint`` (CP-SAT's solution values of every variable) or the model's own
+    hint. One worker asked to fit (``enough``) stops at its first solution within it; several stop at the end of the
+    first round whose best fits (a point that repeats)."""
+    align = int(sub.alignment)
     best: dict = {}
 
     class _Progress(cp_model.CpSolverSolutionCallback):
@@ -649,10 +843,13 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
                                 f"bound {_ceil(self.best_objective_bound)}, {time.perf_counter() - t0:.1f}s",
                                 caller="the cpsat solver")
 
-    deadline = time.perf_counter() + max(wall, 0.01)
+    if hint:
+        m.clear_hints()
+        m.proto.solution_hint.vars.extend(range(len(hint)))
+        m.proto.solution_hint.values.extend(hint)
     det = 0.0   # deterministic time of all rounds
     first_det, branches = None, 0   # the first round's deterministic time; search branches CP-SAT reported
-    off, bound = None, lower
+    off, bound, solution, stopped, finished = None, lower, [], None, False
     for rnd in range(MAX_ROUNDS if workers > 1 else 1):
         limit = deterministic_limit(budget - det, workers)
         solver = cp_model.CpSolver()
@@ -678,7 +875,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
             # (the bound CP-SAT holds when the stop takes effect is not read: where the stop lands may vary, the plan
             # must not; the proven bound stays the one the solve began with)
             off = np.asarray(best["fit"], dtype=np.int64) * align
-            stopped = None
+            stopped, finished = None, True
             break
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             found = np.asarray([solver.value(u) for u in units], dtype=np.int64) * align
@@ -705,16 +902,7 @@ def _solve_component(cp_model, sub: BufferProblem, hint: np.ndarray, *, target: 
         m.clear_hints()
         m.proto.solution_hint.vars.extend(range(len(solution)))
         m.proto.solution_hint.values.extend(solution)
-    if stopped is None and "fit" not in best and status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) and hint_unsearched(
-            workers=workers, first_round=first_det or 0.0, budget=budget, branches=branches,
-            improved=off is not None and int((off + sub.sizes).max()) < ub):
-        stopped = "unsearched"
-    if stopped == "wall_clock" and options.progress is not None:
-        report_progress(options.progress, f"cpsat {label}: stopped by the wall-clock safety stop after "
-                        f"{det:.3g} of its {budget:.3g} deterministic seconds"
-                        f"{' (in its presolve: no search ran)' if solver.num_booleans == 0 else ''}",
-                        caller="the cpsat solver")
-    return off, max(bound, min(lower, ub)), det / rate, stopped
+    return _Searched(off, bound, det, first_det or 0.0, branches, stopped, solution, finished)
 
 
 def hint_unsearched(*, workers: int, first_round: float, budget: float, branches: int, improved: bool) -> bool:

@@ -128,8 +128,10 @@ class SolveOptions:
     """``time_limit``: seconds of work for the exact solvers, as a deterministic budget (None: in ``auto`` the
     heuristics, and on a problem of at most 64 buffers they leave above its bound a short search of a fixed node
     budget; a default budget when an exact solver is asked for by name). ``wall_limit``:
-    the wall-clock safety stop (default: four times the time limit plus ten seconds). ``workers`` and
-    ``seed`` make CP-SAT deterministic; ``progress`` receives one-line progress messages. ``warm_start``: a packing
+    the wall-clock safety stop (default: four times the time limit plus ten seconds; several CP-SAT workers run two
+    phases of work, and each has this stop: ``cpsat.work_phases``). ``workers`` and
+    ``seed`` make CP-SAT deterministic (several workers: one worker's search, then the interleaved workers' from its
+    best, each with the budget: never a larger arena than one worker's); ``progress`` receives one-line progress messages. ``warm_start``: a packing
     of this problem for ``search`` / ``cpsat`` to start from; they start from the smaller of it and the default
     solve's plan (``solvers/start.py``), so the result is never above either (``auto`` ignores it).
     ``default_start``: that default solve's plan of this problem (``solve(problem, "auto")`` with these options less
