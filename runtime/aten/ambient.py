@@ -39,12 +39,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import memplan as memplan_pkg
 from memplan.importers.torch import subgraphs
 
 from . import cache_growth, returned_args
 from .cache_paths import at_path, is_dynamic_cache_class, is_encoder_decoder_cache, nested_caches, output_caches
 from .settings import SCALARS, plain, same_value
+from .torch_reads import _OWN_CODE, _dynamo_generated, _MethodPatch, _reader, _recording, _SharedPatch  # noqa: F401
 
 #: the float defaults ``torch.set_default_dtype`` takes: a node whose result dtype differs among them follows it
 _DEFAULTS = ("float32", "float64", "float16", "bfloat16")
@@ -152,46 +152,6 @@ def changed_flag(torch: Any, built: tuple[Any, ...], now: tuple[Any, ...]) -> st
         if old != new:
             return f"{name} was {old!r} when the executor was built and is {new!r} now"
     return None
-
-
-class _SharedPatch:
-    """One attribute of a process-wide object (``torch.get_default_dtype``, ``nn.Module.__setattr__``) replaced by a
-    recording wrapper while any block runs, in any thread, and put back by the last block to end; each thread's
-    calls record into its own innermost block. Why one for the process: swapping it per block and putting back the
-    function found left it wrapped for good when two exports overlapped (two threads compiling), and one thread's
-    records landed in the other's export."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._users = 0
-        self._real: Any = None
-
-    def innermost(self) -> Any:
-        """This thread's innermost block's record, or None outside every block."""
-        stack = getattr(self._local, "stack", None)
-        return stack[-1] if stack else None
-
-    @contextlib.contextmanager
-    def block(self, owner: Any, name: str, wrap: Callable[[Any], Any], record: Any) -> Iterator[Any]:
-        """``owner.name`` wrapped (``wrap(real)``) while any block runs; ``record`` is this block's."""
-        stack = getattr(self._local, "stack", None)
-        if stack is None:
-            stack = self._local.stack = []
-        with self._lock:
-            if self._users == 0:
-                self._real = real = getattr(owner, name)
-                setattr(owner, name, wrap(real))
-            self._users += 1
-        stack.append(record)
-        try:
-            yield record
-        finally:
-            stack.pop()
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    setattr(owner, name, self._real)
 
 
 #: the watch on ``torch.get_default_dtype`` (``watch_default_dtype_reads``)
@@ -570,22 +530,6 @@ def _reading(real: Any) -> Any:
     return reading
 
 
-def _recording(torch: Any, patch: _SharedPatch, real: Any, entry: Callable[[tuple, dict, Any, str], Any]) -> Any:
-    """``real`` (a torch getter) that also appends ``entry(args, kwargs, value, "file.py:123")`` to this thread's
-    innermost ``patch`` block where code outside torch called it (``_reader``): the default dtype's watch and the
-    modes' are one wrapper."""
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        value = real(*args, **kwargs)
-        reads = patch.innermost()
-        if reads is not None:
-            where = _reader(torch, sys._getframe(1))
-            if where is not None:
-                reads.append(entry(args, kwargs, value, where))
-        return value
-
-    return watched
-
-
 #: the caller's modes ``forward`` may branch on, each watched while it is exported (``watch_mode_reads``)
 MODE_GETTERS = ("is_grad_enabled", "is_inference_mode_enabled", "is_autocast_enabled")
 _MODE_READS = {name: _SharedPatch() for name in MODE_GETTERS}
@@ -615,22 +559,6 @@ def _mode_watched(torch: Any, name: str) -> Callable[[Any], Any]:
     value it gave, where)."""
     return lambda real: _recording(torch, _MODE_READS[name], real,
                                    lambda args, kwargs, value, where: (name, (args, tuple(kwargs.items())), value, where))
-
-
-class _MethodPatch(_SharedPatch):
-    """A ``_SharedPatch`` of a method that ``owner`` inherits (``torch.Tensor.stride``, from ``torch._C.TensorBase``):
-    the last block takes its wrapper away again rather than setting the inherited method on ``owner`` itself."""
-
-    @contextlib.contextmanager
-    def block(self, owner: Any, name: str, wrap: Callable[[Any], Any], record: Any) -> Iterator[Any]:
-        own = name in vars(owner)
-        try:
-            with super().block(owner, name, wrap, record) as out:
-                yield out
-        finally:
-            with self._lock:
-                if self._users == 0 and not own and name in vars(owner):
-                    delattr(owner, name)
 
 
 #: the tensor methods whose answer is the tensor's layout, not its values: ``forward`` branching on one (``if
@@ -794,45 +722,6 @@ def mode_reads_changed(torch: Any, reads: tuple[tuple[str, tuple, Any, str], ...
             return (f"forward read torch.{name}({shown}) at {where} while it was exported ({value!r}), it is "
                     f"{now!r} now")
     return None
-
-
-#: memplan's and the runtime's own source folders: their reads of the default dtype (the torch importer checks each
-#: recorded result under the trace's default) happen while ``forward`` is exported, but are not ``forward``'s
-_OWN_CODE = tuple(os.path.join(d, "") for d in (os.path.dirname(os.path.abspath(memplan_pkg.__file__)),
-                                                 os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def _dynamo_generated(frame: Any) -> bool:
-    """Whether ``frame`` runs code Dynamo generated and called itself (its guards, compiled from a string: file
-    ``<string>``, no module name), which reads every guarded tensor's ``stride()``. Why: ``torch.cond`` in ``forward``
-    runs Dynamo over its branches during the export, and those reads were taken for ``forward``'s at ``<string>:9``,
-    so a call whose input differed from the export's in any stride was refused though ``forward`` read none (round
-    51: found by the fuzzer once a ``stride()`` read counted size-1 dimensions too)."""
-    caller = frame.f_back
-    return (frame.f_code.co_filename.startswith("<") and caller is not None
-            and str(caller.f_globals.get("__name__", "")).startswith("torch._dynamo"))
-
-
-def _reader(torch: Any, frame: Any) -> str | None:
-    """"file.py:123" of the code outside torch that called ``torch.get_default_dtype()`` from ``frame`` (None for
-    torch's own calls). Under strict export Dynamo calls it for the code it traces (``assume_constant_result``): that
-    code's place is its instruction translator's (``tx``), or unknown ("forward, traced by Dynamo")."""
-    module = str(frame.f_globals.get("__name__", ""))
-    if module != "torch" and not module.startswith("torch."):
-        if os.path.abspath(frame.f_code.co_filename).startswith(_OWN_CODE):
-            return None   # (the importer's own record check reads it, beside forward, not in it)
-        if _dynamo_generated(frame):
-            return None
-        return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-    if frame.f_code.co_name != "invoke_and_store_as_constant":
-        return None
-    code = getattr(frame.f_locals.get("tx"), "f_code", None)
-    filename = getattr(code, "co_filename", None)
-    if filename is None:
-        return "forward, traced by Dynamo"
-    if filename.startswith(os.path.dirname(torch.__file__)):
-        return None
-    return f"{os.path.basename(filename)}:{getattr(frame.f_locals.get('tx'), 'lineno', '?')}"
 
 
 def default_dtype_nodes(torch: Any, program: Any, default: Any) -> list[tuple[str, str]]:
@@ -1997,6 +1886,7 @@ _DRAWS = ("random", "uniform", "randint", "randrange", "choice", "choices", "sam
           "paretovariate", "weibullvariate", "triangular", "getrandbits", "randbytes", "binomialvariate")
 #: arguments a draw can be repeated with at every compiled call
 _REPEATABLE = (int, float, str, bool, type(None))
+
 
 @dataclass
 class HostDraws:
