@@ -73,6 +73,7 @@ from .default_dtype import (  # noqa: F401
     watch_default_dtype_reads,
 )
 from .lazy_defaults import _dynamo_handlers, dynamo_handlers_built, forget_dynamo_handlers, settle_lazy_defaults  # noqa: F401
+from .mode_reads import _MODE_READS, MODE_GETTERS, _mode_watched, mode_reads_changed, watch_mode_reads  # noqa: F401
 from .process_settings import (  # noqa: F401
     _LABELLED_FLAGS,
     DEFAULT_DEVICE,
@@ -450,37 +451,6 @@ def _reading(real: Any) -> Any:
     return reading
 
 
-#: the caller's modes ``forward`` may branch on, each watched while it is exported (``watch_mode_reads``)
-MODE_GETTERS = ("is_grad_enabled", "is_inference_mode_enabled", "is_autocast_enabled")
-_MODE_READS = {name: _SharedPatch() for name in MODE_GETTERS}
-
-
-@contextlib.contextmanager
-def watch_mode_reads(torch: Any) -> Iterator[list[tuple[str, tuple, Any, str]]]:
-    """(getter, its arguments (positional, keyword items), the value it gave, "file.py:123") for each call of ``torch.is_grad_enabled()``,
-    ``torch.is_inference_mode_enabled()`` or ``torch.is_autocast_enabled(...)`` by code outside torch inside the
-    block (an export: ``forward``'s reads), in this thread.
-
-    Why: export runs ``forward``'s Python once, so ``if torch.is_grad_enabled(): y = y * 2`` fixes the branch of
-    the compile's mode in the program, where eager takes the branch of each call's; the executor refuses a call
-    under which such a read gives another value (``mode_reads_changed``). A mode no read was recorded of is not
-    watched: a module that does not branch on it runs under any. Each getter is patched as
-    ``watch_default_dtype_reads`` patches ``torch.get_default_dtype`` (``_SharedPatch``)."""
-    reads: list[tuple[str, tuple, Any, str]] = []   # (one list for the three getters' blocks)
-    with contextlib.ExitStack() as stack:
-        for name in MODE_GETTERS:
-            if hasattr(torch, name):
-                stack.enter_context(_MODE_READS[name].block(torch, name, _mode_watched(torch, name), reads))
-        yield reads
-
-
-def _mode_watched(torch: Any, name: str) -> Callable[[Any], Any]:
-    """The wrapper ``watch_mode_reads`` puts in place of ``torch.<name>``: each read as (getter, its arguments, the
-    value it gave, where)."""
-    return lambda real: _recording(torch, _MODE_READS[name], real,
-                                   lambda args, kwargs, value, where: (name, (args, tuple(kwargs.items())), value, where))
-
-
 #: the tensor methods whose answer is the tensor's layout, not its values: ``forward`` branching on one (``if
 #: x.is_contiguous():``) or computing with it takes the export's layout into the program (``watch_layout_reads``)
 #: (``dim_order()``, torch's own Python, reads the strides inside torch, where no read is recorded: round 42 review,
@@ -629,19 +599,6 @@ def _module_tensor(module: Any, args: tuple) -> bool:
     if module is None or not args:
         return False
     return any(t is args[0] for t in itertools.chain(module.parameters(), module.buffers()))
-
-
-def mode_reads_changed(torch: Any, reads: tuple[tuple[str, tuple, Any, str], ...]) -> str | None:
-    """Why a call now meets another mode than a read of ``reads`` (``Program.mode_reads``) gave at the export
-    ("forward read torch.is_grad_enabled() at m.py:12 while it was exported (True), it is False now"), or None where
-    every one gives its value again (nothing to do for a program without such reads: the common case)."""
-    for name, (args, kwargs), value, where in reads:
-        now = getattr(torch, name)(*args, **dict(kwargs))
-        if now != value:
-            shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs)])
-            return (f"forward read torch.{name}({shown}) at {where} while it was exported ({value!r}), it is "
-                    f"{now!r} now")
-    return None
 
 
 @dataclass
