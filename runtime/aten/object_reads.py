@@ -1,0 +1,80 @@
+"""The attributes of the settings objects a module holds (transformers' ``config``) that ``forward`` read while it was
+exported.
+
+Why: the guard watches the plain values of those objects (``guard.Settings``); a value ``forward`` did not read is
+no setting of the program, and a change of it (``config.problem_type``, set by an eager call with labels) must not
+refuse the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+_writes_lock = threading.Lock()
+
+
+_read_watch = threading.local()
+_patched_classes: dict[type, list[Any]] = {}   # class -> [blocks using it, its own __getattribute__ or None]
+
+
+@contextlib.contextmanager
+def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]], set[int]]]:
+    """(id of the object, attribute name) of each attribute of one of ``objects`` read inside the block (an export:
+    ``forward``'s ``self.config.output_hidden_states``), in this thread; and the ids of the objects watched (those
+    whose class could take a ``__getattribute__``: not a builtin type's).
+
+    Why: the guard watches the plain values of the settings objects a module holds (``guard.Settings``); a value
+    ``forward`` did not read is no setting of the program. transformers' ``*ForSequenceClassification`` sets
+    ``config.problem_type`` in an eager call with labels: a module compiled without labels refused its next call
+    though the program never read it. Each class is patched while any block uses it, as ``watch_module_writes``
+    patches ``nn.Module.__setattr__``; the objects' own classes are restored to what they were."""
+    reads: set[tuple[int, str]] = set()
+    watched: set[int] = set()
+    stack = getattr(_read_watch, "stack", None)
+    if stack is None:
+        stack = _read_watch.stack = []
+    classes = list(dict.fromkeys(map(type, objects)))
+    taken: list[type] = []
+    with _writes_lock:
+        for cls in classes:
+            if cls not in _patched_classes:
+                own = cls.__dict__.get("__getattribute__")
+                try:
+                    cls.__getattribute__ = _reading(cls.__getattribute__)
+                except Exception:  # noqa: BLE001 - a builtin or immutable type (TypeError), a metaclass that refuses
+                    continue       # it: its objects stay unwatched (all their values guarded)
+                _patched_classes[cls] = [0, own]
+            _patched_classes[cls][0] += 1
+            taken.append(cls)
+    watched.update(id(o) for o in objects if type(o) in taken)
+    stack.append((reads, watched))
+    try:
+        yield reads, watched
+    finally:
+        stack.pop()
+        with _writes_lock:
+            for cls in taken:
+                entry = _patched_classes[cls]
+                entry[0] -= 1
+                if entry[0] == 0:
+                    del _patched_classes[cls]
+                    with contextlib.suppress(Exception):   # (a metaclass refusing it: the wrapper records nothing
+                        if entry[1] is None:               # outside a block)
+                            del cls.__getattribute__
+                        else:
+                            cls.__getattribute__ = entry[1]
+
+
+def _reading(real: Any) -> Any:
+    """``real`` (a class's ``__getattribute__``) that also records the read into this thread's innermost block."""
+
+    def reading(self: Any, name: str) -> Any:
+        blocks = getattr(_read_watch, "stack", None)
+        if blocks and id(self) in blocks[-1][1]:
+            blocks[-1][0].add((id(self), name))
+        return real(self, name)
+
+    return reading
