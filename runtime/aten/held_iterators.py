@@ -1,0 +1,80 @@
+"""The iterators and generators a module tree holds (``self.it = iter(steps)``, ``itertools.count()``) and where each
+stands.
+
+Why: ``forward`` calling ``next(self.it)`` ran once, at the export, and the program holds the value it gave; every
+compiled call reused it where each eager call takes the next (and compile consumed one). An export that moved one
+is refused.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+from typing import Any
+
+#: how many entries of one list, tuple or dict attribute ``held_iterators`` looks at
+_ITERATORS_PER_CONTAINER = 512
+
+
+def held_iterators(torch: Any, module: Any) -> list[tuple[str, Any, Any]]:
+    """(label, iterator, its position: ``iterator_position``) of each iterator or generator a module of ``module``'s tree
+    holds as an attribute, or in a list, tuple or dict attribute (``self.it = iter(steps)``, ``self.g = gen()``,
+    ``itertools.count()``), whose position can be read. An iterator object of the user's own class (one with a
+    ``__dict__``) is a settings object, whose fields ``python_state`` watches."""
+    out: list[tuple[str, Any, Any]] = []
+    if not isinstance(module, torch.nn.Module):
+        return out
+    for mod in module.modules():
+        for name, value in vars(mod).items():
+            label = f"{type(mod).__name__}.{name}"
+            entries = [(label, value)]
+            if isinstance(value, (list, tuple)):
+                entries += [(f"{label}[{i}]", v) for i, v in enumerate(value[:_ITERATORS_PER_CONTAINER])]
+            elif isinstance(value, dict) and name not in ("_parameters", "_buffers", "_modules"):
+                entries += [(f"{label}[{k!r}]", v) for k, v in list(value.items())[:_ITERATORS_PER_CONTAINER]]
+            for where, v in entries:
+                if (isinstance(v, collections.abc.Iterator) and not isinstance(v, torch.Tensor)
+                        and (inspect.isgenerator(v) or not hasattr(v, "__dict__"))):
+                    position = iterator_position(v)
+                    if position is not None:
+                        out.append((where, v, position))
+    return out
+
+
+def iterator_position(it: Any, depth: int = 0) -> Any:
+    """What tells where iterator ``it`` stands, or None where nothing does: a generator's frame (the instruction it
+    waits at and its locals), a built-in iterator's ``__reduce__`` (a list iterator's index, ``itertools.count``'s
+    next number). Why: ``forward`` calling ``next(self.it)`` ran once, at the export, and the program holds the value
+    it gave: every compiled call reused it where each eager call takes the next (and compile consumed one)."""
+    if inspect.isgenerator(it):
+        frame = it.gi_frame
+        if frame is None:
+            return ("generator", "finished")
+        return ("generator", frame.f_lasti, tuple((k, _position_part(v, depth)) for k, v in frame.f_locals.items()))
+    try:
+        return _position_part(it.__reduce__(), depth)
+    except Exception:
+        return None
+
+
+def _position_part(v: Any, depth: int = 0) -> Any:
+    """A cheap stand-in of ``v`` for ``iterator_position``: plain values as they are, tuples item by item, a list by
+    its length (a dict iterator's ``__reduce__`` lists the keys left, a new list each time), anything else by
+    identity (no ``repr`` of a tensor a generator holds), and an iterator inside by its own position: ``map(float,
+    [0.5, 1.0])``'s ``__reduce__`` holds the list iterator it advances, the same object at every position (round 42
+    review: ``next()`` of a held ``map`` or ``filter`` compiled, and every call reused the export's value)."""
+    if v is None or isinstance(v, (bool, int, float, str, bytes)):
+        return v
+    if isinstance(v, tuple):   # (``__reduce__``'s tuples are new each time: deeper than 8, by length, never by id)
+        return tuple(_position_part(x, depth + 1) for x in v) if depth < 8 else ("tuple", len(v))
+    if isinstance(v, list):
+        return ("list", len(v))
+    if (depth < 4 and isinstance(v, collections.abc.Iterator) and not hasattr(v, "__dict__")) or (
+            depth < 4 and inspect.isgenerator(v)):
+        return ("iterator", iterator_position(v, depth + 1))
+    return ("object", id(v))
+
+
+def advanced_iterators(held: list[tuple[str, Any, Any]]) -> list[str]:
+    """The labels of ``held`` (``held_iterators``) whose iterator stands elsewhere now."""
+    return [label for label, it, position in held if iterator_position(it) != position]
