@@ -106,6 +106,7 @@ from .process_settings import (  # noqa: F401
     setting_change,
 )
 from .settings import SCALARS, plain, same_value
+from .tensor_attrs import _version, restore_tensor_attributes, tensor_attribute_values, tensor_value  # noqa: F401
 from .torch_reads import _OWN_CODE, _dynamo_generated, _MethodPatch, _reader, _recording, _SharedPatch  # noqa: F401
 
 
@@ -206,43 +207,6 @@ def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, An
             items = [(i, v) for i, v in enumerate(obj) if i >= len(before) or not _same_item(v, before[i])]
         out += [(obj, k, f"{name}[{k!r}]", v) for k, v in items if tensor_value(torch, v)]
     return out
-
-
-def tensor_attribute_values(torch: Any, module: Any) -> list[tuple[Any, int, Any]]:
-    """(tensor, its version, a copy of its values) of each plain tensor attribute of the module tree (in a module's
-    ``__dict__``, no parameter or buffer), once each; for ``restore_tensor_attributes`` after an export.
-
-    Why: a non-strict export runs ``forward`` on the module's own constants (``self.c.add_(1)`` on a plain tensor
-    attribute wrote the user's tensor), so compile counted as one eager call: the first compiled call returned
-    ``x + 2`` where eager's first returned ``x + 1``, and each later one was one step ahead, silently."""
-    if not isinstance(module, torch.nn.Module):
-        return []
-    out, seen = [], set()
-    for m in module.modules():
-        for v in vars(m).values():
-            if isinstance(v, torch.Tensor) and id(v) not in seen and not isinstance(v, torch.nn.Parameter):
-                seen.add(id(v))
-                version = _version(v)
-                if version is not None:
-                    out.append((v, version, v.detach().clone()))
-    return out
-
-
-def _version(t: Any) -> int | None:
-    """``t``'s version counter, or None for a tensor without one (an inference tensor, a fake one)."""
-    try:
-        return t._version
-    except (RuntimeError, AttributeError, NotImplementedError):
-        return None
-
-
-def restore_tensor_attributes(torch: Any, saved: list[tuple[Any, int, Any]]) -> None:
-    """Put back the values of the tensors ``tensor_attribute_values`` saved that were written since (their version
-    moved), in place: the very tensors, as they were."""
-    with torch.no_grad():
-        for t, version, copy in saved:
-            if _version(t) != version:
-                t.copy_(copy)
 
 
 def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]]
@@ -830,18 +794,6 @@ def _spec_text(spec: Any, limit: int = 120) -> str:
     """A pytree spec in one short line."""
     text = " ".join(str(spec).split())
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def tensor_value(torch: Any, v: Any) -> bool:
-    """A tensor, or a non-empty list, tuple or dict of tensors (``self.taps = [y]``): a value the program can
-    return (a pytree of tensors) for the compiled call to set. Other objects holding tensors are not."""
-    if isinstance(v, torch.Tensor):
-        return True
-    if type(v) in (list, tuple):
-        return bool(v) and all(isinstance(x, torch.Tensor) for x in v)
-    if type(v) is dict:
-        return bool(v) and all(isinstance(x, torch.Tensor) for x in v.values())
-    return False
 
 
 def _public_state(module: Any, internal: frozenset[str]) -> list[tuple[Any, str, dict]]:
