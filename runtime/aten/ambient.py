@@ -93,6 +93,18 @@ from .layout_reads import (  # noqa: F401
 )
 from .lazy_defaults import _dynamo_handlers, dynamo_handlers_built, forget_dynamo_handlers, settle_lazy_defaults  # noqa: F401
 from .mode_reads import _MODE_READS, MODE_GETTERS, _mode_watched, mode_reads_changed, watch_mode_reads  # noqa: F401
+from .module_containers import (  # noqa: F401
+    _CONTAINERS,
+    _is_container,
+    _same_item,
+    _set_key,
+    _snapshot,
+    _unchanged,
+    container_snapshots,
+    container_tensors,
+    plain_change,
+    undo_container_changes,
+)
 from .module_writes import _MODULE_WRITES, MISSING, ModuleWrites, held_before, module_fields, watch_module_writes  # noqa: F401
 from .object_reads import _patched_classes, _read_watch, _reading, _writes_lock, watch_object_reads  # noqa: F401
 from .process_settings import (  # noqa: F401
@@ -105,124 +117,9 @@ from .process_settings import (  # noqa: F401
     restore_process_settings,
     setting_change,
 )
-from .settings import SCALARS, plain, same_value
+from .settings import SCALARS, same_value
 from .tensor_attrs import _version, restore_tensor_attributes, tensor_attribute_values, tensor_value  # noqa: F401
 from .torch_reads import _OWN_CODE, _dynamo_generated, _MethodPatch, _reader, _recording, _SharedPatch  # noqa: F401
-
-
-def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | None, Any, Any]]:
-    """(name, module, attribute, object, shallow copy) of each public list, dict or deque attribute of ``module``'s
-    tree (``Net.feats``), and of the containers inside them (``Net.cfg['steps']``: module and attribute None).
-
-    Why: ``forward`` may change one in place (a feature tap's ``self.feats.append(y)``, ``self.stats["n"] += 1``),
-    which no ``__setattr__`` shows. torch's export puts a copy of the old contents on the module, and leaves the
-    user's own object changed (holding the export's fake tensors) and no longer the module's; the compiled calls,
-    which run no Python, never changed it where eager's calls do. Private ones too (``self._steps.append(1)``, a
-    ``self._cache["h"]`` filled once; session 39: they ran the export's call silently), torch's own fields aside. Subclasses (a ``defaultdict`` counter, an
-    ``OrderedDict``) and nested containers (a list in a dict, whose shallow copy holds the very list) count too."""
-    if not isinstance(module, torch.nn.Module):
-        return []
-    root = type(module).__name__
-    out: list[tuple[str, Any, str | None, Any, Any]] = []
-    seen: set[int] = set()
-    internal = module_fields(torch)
-    for path, m in module.named_modules():
-        for key, v in vars(m).items():
-            if key in internal or key.startswith("__"):
-                continue
-            name = f"{root}.{path}.{key}" if path else f"{root}.{key}"
-            if _is_container(v):
-                _snapshot(name, m, key, v, out, seen, 0)
-            elif type(v) is tuple:   # (the containers a tuple holds: ``self.t = ([0],)``, session 41)
-                for i, item in enumerate(v[:1024]):
-                    if _is_container(item):
-                        _snapshot(f"{name}[{i}]", None, None, item, out, seen, 1)
-    return out
-
-
-#: the containers watched: the builtin ones and the standard library's counters and queues (not other subclasses:
-#: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own); a ``set``
-#: and a ``Counter`` too (session 41: ``self.seen.add(n)``, ``self.stats["n"] += 1`` on a ``Counter`` compiled, and
-#: the compiled calls never changed them)
-_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set, collections.Counter)
-
-
-def _is_container(v: Any) -> bool:
-    return type(v) in _CONTAINERS
-
-
-def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen: set[int], depth: int) -> None:
-    """``obj``'s entry and, two levels down and for containers of at most 1024 items, its inner containers'."""
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    out.append((name, owner, key, obj, obj.copy()))
-    if depth >= 2 or len(obj) > 1024:
-        return
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-    for k, v in items:
-        if _is_container(v):
-            _snapshot(f"{name}[{k!r}]", None, None, v, out, seen, depth + 1)
-
-
-def _same_item(a: Any, b: Any) -> bool:
-    return a is b or (isinstance(a, SCALARS) and same_value(a, b))
-
-
-def _unchanged(now: Any, before: Any) -> bool:
-    if isinstance(now, set):
-        return {_set_key(x) for x in now} == {_set_key(x) for x in before}
-    if not isinstance(now, dict):
-        return len(now) == len(before) and all(map(_same_item, now, before))
-    return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
-
-
-def plain_change(before: Any, after: Any) -> bool:
-    """Whether a plain value (a number, string, None, a tuple of them) is among the items a list's or dict's change
-    added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
-    (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
-    a record the program's results do not follow."""
-    if isinstance(after, set):
-        return any(plain(x, depth=1) for x in after ^ before)
-    if not isinstance(after, dict):
-        items = [x for i, x in enumerate(after) if i >= len(before) or not _same_item(x, before[i])]
-        items += [x for i, x in enumerate(before) if i >= len(after) or not _same_item(x, after[i])]
-    else:
-        items = [d[k] for d, o in ((after, before), (before, after)) for k in d
-                 if k not in o or not _same_item(d[k], o[k])]
-    return any(plain(x, depth=1) for x in items)
-
-
-def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, Any, Any]]
-                      ) -> list[tuple[Any, Any, str, Any]]:
-    """(container, key or index, name, value) of each tensor (or list, tuple or dict of tensors) the containers of
-    ``snapshots`` hold now that they did not hold at the snapshot (added or replaced in place)."""
-    out = []
-    for name, _owner, _key, obj, before in snapshots:
-        if isinstance(obj, set) or _unchanged(obj, before):   # (a set's items have no key to return them by)
-            continue
-        if isinstance(obj, dict):
-            items = [(k, v) for k, v in obj.items() if k not in before or not _same_item(v, before[k])]
-        else:
-            items = [(i, v) for i, v in enumerate(obj) if i >= len(before) or not _same_item(v, before[i])]
-        out += [(obj, k, f"{name}[{k!r}]", v) for k, v in items if tensor_value(torch, v)]
-    return out
-
-
-def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]]
-                           ) -> tuple[tuple[str, Any, Any, Any], ...]:
-    """(name, contents before, contents after, the container itself) of each container of ``snapshots`` changed
-    since, each put back as it was: its contents, in place, and the object itself on its module (compile runs no
-    call)."""
-    changed = []
-    for name, owner, key, obj, before in snapshots:
-        if not _unchanged(obj, before):
-            changed.append((name, before, obj.copy(), obj))
-            obj.clear()
-            (obj.update if isinstance(obj, (dict, set)) else obj.extend)(before)
-        if owner is not None and vars(owner).get(key) is not obj:
-            vars(owner)[key] = obj
-    return tuple(changed)
 
 
 @dataclass
@@ -1472,10 +1369,6 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
                   f"the {type(obj).__name__} object the module holds")
     return places
-
-
-def _set_key(v: Any) -> Any:
-    return ("value", v) if isinstance(v, SCALARS) else ("id", id(v))
 
 
 def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any, bool, PythonPlace], ...]:
