@@ -54,6 +54,15 @@ from .backend_flags import (  # noqa: F401
     fp32_precisions,
 )
 from .cache_paths import at_path, is_dynamic_cache_class, is_encoder_decoder_cache, nested_caches, output_caches
+from .call_args import (  # noqa: F401
+    _argument_names,
+    _same_leaf,
+    _spec_text,
+    input_changes,
+    input_structure,
+    tensor_meta_changes,
+    tensor_metas,
+)
 from .default_dtype import (  # noqa: F401
     _DEFAULTS,
     _DTYPE_READS,
@@ -164,89 +173,6 @@ class CallState:
     #: (path in the output, ((layer index, tokens seen, window), ...)) of each transformers ``DynamicCache`` the call
     #: returned with sliding-window layers (``window_counts``)
     cache_counts: list[tuple[tuple, tuple]] = field(default_factory=list)
-
-
-def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
-    """(name, value) of each argument of a call of ``module``: positional ones named by ``forward``'s signature
-    where it names them (``argument k`` past them, a ``*args``), keyword ones by their keys."""
-    import inspect
-
-    try:
-        params = [p for p in inspect.signature(module.forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
-    named = [(params[k].name if k < len(params) else f"argument {k}", a) for k, a in enumerate(args)]
-    return named + [(str(k), v) for k, v in kwargs.items()]
-
-
-def _same_leaf(torch: Any, a: Any, b: Any) -> bool:
-    """Whether a pytree leaf of an argument is still the one the call was given: the same tensor object, or a value
-    of the same type equal to it (an int in a list is its value, not its object)."""
-    if a is b:
-        return True
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor) or type(a) is not type(b):
-        return False
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def input_structure(torch: Any, value: Any) -> tuple[Any, list]:
-    """(pytree spec, leaves) of one argument of the call: what ``input_changes`` compares after it."""
-    from torch.utils import _pytree as pytree
-
-    leaves, spec = pytree.tree_flatten(value)
-    return spec, leaves
-
-
-def tensor_metas(torch: Any, given: list[tuple]) -> list[tuple[str, int, Any, tuple, tuple]]:
-    """(argument's name, leaf index, the tensor, its shape, its strides) of each tensor leaf of the call's arguments
-    (``given``: (name, value, spec, leaves)), as the call begins: what ``tensor_meta_changes`` compares after it."""
-    return [(name, k, leaf, tuple(leaf.shape), tuple(leaf.stride())) for name, _value, _spec, leaves in given
-            for k, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor) and leaf.layout == torch.strided]
-
-
-def tensor_meta_changes(torch: Any, metas: list[tuple[str, int, Any, tuple, tuple]]) -> list[tuple[str, str]]:
-    """(name, what) of each tensor argument whose shape or strides the call changed in place
-    (``x.unsqueeze_(0)``, ``x.t_()``). Why: eager changes the caller's tensor itself, which a compiled call cannot;
-    an export that sees such a change of a dimension's count fails deep in torch ("list index out of range"), and
-    ``load_program`` names the argument instead (the program's own ``t_`` nodes are refused by ``lower``)."""
-    out = []
-    for name, k, leaf, shape, strides in metas:
-        try:
-            now = (tuple(leaf.shape), tuple(leaf.stride()))
-        except Exception:   # (a fake tensor the export let go: nothing to compare)
-            continue
-        if now != (shape, strides):
-            what = f"leaf {k} of it" if k else "it"
-            out.append((name, f"{what} went from shape {list(shape)} strides {list(strides)} to shape "
-                              f"{list(now[0])} strides {list(now[1])}"))
-    return out
-
-
-def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[tuple[str, str]]:
-    """(name, what) of each argument whose structure ``forward`` changed in place: ``before`` holds (name, value,
-    spec, leaves) taken as the call began.
-
-    Why: the compiled call hands the program the argument's tensors and never runs ``forward``'s Python on the
-    caller's objects, so a list ``forward`` appends to, a dict it sets a key of, a tensor it puts in a list's slot
-    or a KV-cache object (a registered pytree node: transformers' ``DynamicCache``) whose tensors it replaces with
-    longer ones stayed as the caller passed them, where eager changes them: a silently other state after the
-    call. An in-place write into one of the argument's tensors (``x.add_(1)``) keeps the same tensor: the program
-    writes that back itself."""
-    out = []
-    for name, value, spec, leaves in before:
-        spec_now, leaves_now = input_structure(torch, value)
-        if spec_now != spec or len(leaves_now) != len(leaves):
-            out.append((name, f"its structure changed ({_spec_text(spec)} before the call, {_spec_text(spec_now)} "
-                              "after)"))
-        elif not all(_same_leaf(torch, a, b) for a, b in zip(leaves, leaves_now)):
-            k = next(k for k, (a, b) in enumerate(zip(leaves, leaves_now)) if not _same_leaf(torch, a, b))
-            kind = "tensor" if isinstance(leaves[k], torch.Tensor) else type(leaves[k]).__name__
-            out.append((name, f"its leaf {k} (a {kind}) was replaced by another object"))
-    return out
 
 
 def _is_dynamic_cache(value: Any) -> bool:
@@ -685,12 +611,6 @@ def adopt_cache(caller: Any, new: Any) -> None:
         mine.layers.extend(theirs.layers[len(mine.layers):])
     if len(pairs) == 2:
         caller.is_updated.update(new.is_updated)
-
-
-def _spec_text(spec: Any, limit: int = 120) -> str:
-    """A pytree spec in one short line."""
-    text = " ".join(str(spec).split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _public_state(module: Any, internal: frozenset[str]) -> list[tuple[Any, str, dict]]:
