@@ -113,10 +113,10 @@ def test_the_second_export_refuses_a_draw_the_marks_missed(monkeypatch):
     plain float), ``x * math.exp(random.random())`` is still refused because exporting again under other draws gives
     another constant; and, as the negative control, without that comparison too it compiles and every call gives the
     export's number."""
-    from runtime.aten import ambient, sets
+    from runtime.aten import host_random, sets
 
     plain = type("Plain", (float,), {})   # (a float C reads unmarked, as the first version's subclass)
-    monkeypatch.setattr(ambient, "_UNREAD", {float: lambda value, draws: plain(value)})
+    monkeypatch.setattr(host_random, "_UNREAD", {float: lambda value, draws: plain(value)})
     with pytest.raises(AtenExecutorError, match="draws from random"):
         aten_compile(_Scaled().eval(), (torch.ones(2, 4),))
     monkeypatch.setattr(sets, "same_program", lambda *a, **k: True)
@@ -131,7 +131,7 @@ def test_a_draw_read_in_c_is_marked():
     only through its methods."""
     import math
 
-    from runtime.aten.ambient import _UNREAD, HostDraws
+    from runtime.aten.host_random import _UNREAD, HostDraws
 
     reads = (math.exp, lambda p: "%.0f" % p, lambda p: p > 0.5, lambda p: 0.5 < p, float,  # noqa: UP031
              lambda p: isinstance(p, float))
