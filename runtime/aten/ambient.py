@@ -25,12 +25,9 @@ of its compile. Each piece is either followed or refused, never run silently und
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import functools
 import inspect
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +108,7 @@ from .held_iterators import (  # noqa: F401
     held_iterators,
     iterator_position,
 )
+from .hook_state import _KEPT_CONTAINERS, _filled, _forward_hooks, _has_state, _hook_places, _kept, hook_state_kept  # noqa: F401
 from .host_random import (  # noqa: F401
     _DRAWS,
     _REPEATABLE,
@@ -184,123 +182,6 @@ from .registries import (  # noqa: F401
 from .settings import SCALARS, same_value
 from .tensor_attrs import _version, restore_tensor_attributes, tensor_attribute_values, tensor_value  # noqa: F401
 from .torch_reads import _OWN_CODE, _dynamo_generated, _MethodPatch, _reader, _recording, _SharedPatch  # noqa: F401
-
-#: the state a Python hook commonly changes, kept across an export that is no call (``hook_state_kept``)
-_KEPT_CONTAINERS = (list, dict, set, collections.deque, collections.defaultdict, collections.OrderedDict,
-                    collections.Counter)
-
-
-def _forward_hooks(torch: Any, module: Any) -> list[Any]:
-    """The forward hooks and pre-hooks of ``module``'s tree and torch's global ones: what an export runs."""
-    mod = sys.modules["torch.nn.modules.module"]
-    hooks = [*mod._global_forward_hooks.values(), *mod._global_forward_pre_hooks.values()]
-    for m in module.modules():
-        hooks += [*m._forward_hooks.values(), *m._forward_pre_hooks.values()]
-    return hooks
-
-
-def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
-    """("cell", cell, None), ("global", globals, name), ("object", obj, None) of what ``hook`` may change: its
-    closure's cells, the module globals its code names, the object it is bound to or is (a callable object), and
-    the function's own attributes, but never an ``nn.Module`` (the module's state is the export's business)."""
-    if isinstance(hook, functools.partial):   # ``partial(fn, store)``: the state is in its arguments (a list it
-        bound = [*hook.args, *hook.keywords.values()]   # appends to, an object it sets), and in ``fn``'s own places
-        places = [("value", v, None) for v in bound if _kept(v) is not None]
-        places += [("object", v, None) for v in bound if _kept(v) is None and _has_state(torch, v)]
-        return places + _hook_places(torch, hook.func)
-    fn = getattr(hook, "__func__", hook)
-    owner = getattr(hook, "__self__", None)
-    places: list[tuple[str, Any, Any]] = []
-    if not inspect.isfunction(fn):   # a callable object: its own ``__call__`` and state
-        owner, fn = hook, inspect.getattr_static(type(hook), "__call__", None)
-    if owner is not None and hasattr(owner, "__dict__") and not isinstance(owner, torch.nn.Module):
-        places.append(("object", owner, None))
-    if inspect.isfunction(fn):
-        if vars(fn):   # its own attributes (``hook.calls += 1``: the second export counted a call no eager call made)
-            places.append(("object", fn, None))
-        places += [("cell", c, None) for c in fn.__closure__ or ()]
-        places += [("global", fn.__globals__, n) for n in fn.__code__.co_names if n in fn.__globals__]
-    return places
-
-
-def _filled(cell: Any) -> bool:
-    """Whether a closure cell holds a value (an empty one raises on reading)."""
-    try:
-        _ = cell.cell_contents
-    except ValueError:
-        return False
-    return True
-
-
-def _has_state(torch: Any, value: Any) -> bool:
-    """Whether ``value`` is an object whose attributes a hook may change (not a module, class, function or tensor)."""
-    return (hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
-            and not callable(value))
-
-
-def _kept(value: Any) -> Any:
-    """What restoring needs of ``value``: a shallow copy of a container (restored in place), else None."""
-    return value.copy() if type(value) in _KEPT_CONTAINERS else None
-
-
-@contextlib.contextmanager
-def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
-    """The Python state the module tree's forward hooks (and torch's global ones) may change put back as it was
-    after the block: their closures' cells, the plain values and containers of the globals their code names, and
-    the attributes of the objects they are bound to (shallow).
-
-    Why: compile exports ``forward`` again to check the attributes it sets (``sets.check_forward_sets``), and a
-    call exports it with arguments compile left out (``CompiledModule._prove``): each export runs the hooks, so a
-    hook counting its calls (``calls += 1``, ``seen.append(...)``) saw an extra call that no eager call made. Not
-    covered: what a hook changes through other functions it calls or objects it reaches deeper.
-
-    Yields a list that, after the block, names each place a hook changed in it (before it is put back): a call's
-    proof that hooks added after compile leave the program as it is takes only hooks that changed nothing there
-    (``CompiledModule._prove_calls``: a hook appending to a list is work every eager call does and no compiled one)."""
-    changed: list[str] = []
-    if not isinstance(module, torch.nn.Module):
-        yield changed
-        return
-    saved: list[tuple[str, Any, Any, Any, Any]] = []
-    for hook in _forward_hooks(torch, module):
-        for kind, where, name in _hook_places(torch, hook):
-            if kind == "cell":
-                try:
-                    value = where.cell_contents
-                except ValueError:   # (an empty cell)
-                    continue
-            elif kind == "global":
-                value = where[name]
-                if not isinstance(value, SCALARS) and type(value) not in _KEPT_CONTAINERS:
-                    continue   # (a module, a function: no state of the hook's)
-            elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
-                saved.append(("item", where, None, where, _kept(where)))
-                continue
-            else:
-                value = dict(vars(where))
-                saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
-            saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
-    try:
-        yield changed
-    finally:
-        for kind, where, name, value, copy in saved:
-            now = (where.cell_contents if kind == "cell" and _filled(where) else where.get(name) if kind == "global"
-                   else vars(where) if kind == "object" else value)
-            if (copy is not None and not _unchanged(value, copy)) or (kind in ("cell", "global") and now is not value) \
-                    or (kind == "object" and (now.keys() != value.keys()
-                                              or any(now[k] is not v for k, v in value.items()))):
-                changed.append(name if kind == "global" else kind)
-        for kind, where, name, value, copy in reversed(saved):
-            if copy is not None:   # the same container, its contents as they were
-                value.clear()
-                (value.update if hasattr(value, "update") else value.extend)(copy)
-            if kind == "object":
-                vars(where).clear()
-                vars(where).update(value)
-            elif kind == "cell":
-                where.cell_contents = value
-            elif kind == "global":
-                where[name] = value
 
 
 @dataclass
