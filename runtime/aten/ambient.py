@@ -25,12 +25,6 @@ of its compile. Each piece is either followed or refused, never run silently und
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from .backend_flags import (  # noqa: F401
     _FLAGS,
     _FP32_LEGACY,
@@ -169,6 +163,18 @@ from .process_settings import (  # noqa: F401
     restore_process_settings,
     setting_change,
 )
+from .python_state import (  # noqa: F401
+    _NOT_USERS,
+    PythonPlace,
+    _code_names,
+    _functions,
+    _missing_ok,
+    _users,
+    _watched_value,
+    put_python_values,
+    python_state,
+    undo_python_changes,
+)
 from .registries import (  # noqa: F401
     _GRADS,
     GRAD_FLAGS,
@@ -179,200 +185,5 @@ from .registries import (  # noqa: F401
     registry_snapshots,
     restore_registries,
 )
-from .settings import SCALARS, same_value
 from .tensor_attrs import _version, restore_tensor_attributes, tensor_attribute_values, tensor_value  # noqa: F401
 from .torch_reads import _OWN_CODE, _dynamo_generated, _MethodPatch, _reader, _recording, _SharedPatch  # noqa: F401
-
-
-@dataclass
-class PythonPlace:
-    """One piece of Python state a ``forward`` may change beside its module (``python_state``): how an error names it,
-    how to read it now (``MISSING`` where it is gone) and put a value back, and its value (a container's shallow copy
-    in ``copy``) before the export."""
-
-    label: str
-    read: Callable[[], Any]
-    write: Callable[[Any], None]
-    value: Any
-    copy: Any = None
-
-
-#: packages whose classes and functions are no user's state: torch's own modules (``nn.Linear``) and the builtins
-_NOT_USERS = frozenset({"torch", "builtins", "functools", "typing", "abc"})
-
-
-def _users(obj: Any) -> bool:
-    return (getattr(obj, "__module__", None) or "builtins").partition(".")[0] not in _NOT_USERS
-
-
-def _code_names(code: Any) -> set[str]:
-    """The global names ``code`` and the functions and comprehensions inside it read or write."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if hasattr(const, "co_names"):
-            names |= _code_names(const)
-    return names
-
-
-def _functions(cls: type) -> list[Any]:
-    """The functions of ``cls``'s own namespace: methods, static and class methods, properties' getters and setters,
-    each with the functions it wraps (``@torch.no_grad()`` around ``forward``)."""
-    out = []
-    for v in vars(cls).values():
-        for f in (getattr(v, "__func__", None), getattr(v, "fget", None), getattr(v, "fset", None), v):
-            while f is not None and f not in out:
-                if inspect.isfunction(f):
-                    out.append(f)
-                f = getattr(f, "__wrapped__", None)
-    return out
-
-
-def _watched_value(v: Any) -> bool:
-    return isinstance(v, SCALARS) or type(v) in _KEPT_CONTAINERS
-
-
-def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
-    def get() -> Any:
-        try:
-            return read()
-        except (KeyError, ValueError, AttributeError):   # (a global deleted, a cell emptied)
-            return MISSING
-    return get
-
-
-def python_state(torch: Any, module: Any) -> list[PythonPlace]:
-    """The Python state a ``forward`` of ``module``'s tree may change beside the module: the globals the code of its
-    classes' functions names (plain values and containers), their closures' cells, the
-    functions' own attributes, one level into the user's functions these hold, the classes' own attributes (``calls =
-    0`` on the class, ``type(self).calls += 1``) and the attributes of the settings objects the tree holds
-    (``self.st.n += 1``). torch's own classes and functions left out.
-
-    Why: a compiled call runs no Python. ``global COUNTER; COUNTER += 1``, a closure's ``n[0] += 1``, a class counter
-    or a held object's field so changed compiled (the export changed it once, for good) and every compiled call
-    computed the export's value where eager's calls followed it, silently (session 41). Not covered: state reached
-    deeper (a helper's helper, an object inside a global), nor a global ``forward`` makes anew."""
-    if not isinstance(module, torch.nn.Module):
-        return []
-    from .settings import settings_objects
-
-    places: list[PythonPlace] = []
-    seen: set[Any] = set()
-
-    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
-        if key in seen:
-            return
-        seen.add(key)
-        get = _missing_ok(read)
-        value = get()
-        if value is MISSING or _watched_value(value):
-            places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in _KEPT_CONTAINERS else None))
-
-    def put_global(g: dict, name: str) -> Callable[[Any], None]:
-        return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
-
-    def put_attr(owner: Any, name: str) -> Callable[[Any], None]:
-        def put(v: Any) -> None:
-            if v is MISSING:
-                if name in vars(owner):
-                    (type.__delattr__ if isinstance(owner, type) else object.__delattr__)(owner, name)
-            else:
-                (type.__setattr__ if isinstance(owner, type) else object.__setattr__)(owner, name, v)
-        return put
-
-    def put_cell(cell: Any) -> Callable[[Any], None]:
-        def put(v: Any) -> None:
-            if v is MISSING:
-                del cell.cell_contents
-            else:
-                cell.cell_contents = v
-        return put
-
-    def attrs(owner: Any, label: str, holder: str) -> None:
-        if ("attrs", id(owner)) in seen:
-            return
-        seen.add(("attrs", id(owner)))
-        for name, v in list(vars(owner).items()):
-            if not name.startswith("__") and _watched_value(v):
-                add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
-                    put_attr(owner, name))
-        names = functools.partial(lambda o: tuple(sorted(n for n in vars(o) if not n.startswith("__"))), owner)
-
-        def drop_new(old: tuple[str, ...], owner: Any = owner) -> None:   # (``f.calls = 1`` made anew: deleted)
-            for n in set(names()) - set(old):
-                put_attr(owner, n)(MISSING)
-        places.append(PythonPlace(f"the attributes of {holder} (attributes made anew)", names, drop_new, names()))
-
-    def function(fn: Any, depth: int) -> None:
-        if ("fn", id(fn)) in seen or not _users(fn):
-            return
-        seen.add(("fn", id(fn)))
-        g, where = fn.__globals__, f"module {fn.__globals__.get('__name__', '?')}"
-        attrs(fn, f"the attribute {{name}} of the function {fn.__qualname__}", f"the function {fn.__qualname__}")
-        defaults = dict(zip(fn.__code__.co_varnames[fn.__code__.co_argcount - len(fn.__defaults__ or ()):],
-                            fn.__defaults__ or ()))
-        for arg, v in {**defaults, **(fn.__kwdefaults__ or {})}.items():   # (``acc=[]``: one list for every call)
-            if type(v) in _KEPT_CONTAINERS:
-                add(("default", id(v)), f"the default of argument {arg} of {fn.__qualname__}", lambda v=v: v,
-                    lambda _v: None)
-        for name in sorted(_code_names(fn.__code__)):
-            if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
-                continue
-            add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
-                put_global(g, name))
-            if depth and inspect.isfunction(g.get(name)):
-                function(g[name], depth - 1)
-        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
-            add(("cell", id(cell)), f"the closure variable {var} of {fn.__qualname__}",
-                functools.partial(lambda c: c.cell_contents, cell), put_cell(cell))
-            inner = _missing_ok(functools.partial(lambda c: c.cell_contents, cell))()
-            if depth and inspect.isfunction(inner):
-                function(inner, depth - 1)
-
-    classes: list[type] = []
-    for m in module.modules():
-        classes += [c for c in type(m).__mro__ if c not in classes and _users(c)]
-    for cls in classes:
-        attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
-        for fn in _functions(cls):
-            function(fn, 1)
-    for obj in settings_objects(torch, module):
-        if _users(type(obj)):
-            attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
-                  f"the {type(obj).__name__} object the module holds")
-    return places
-
-
-def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any, bool, PythonPlace], ...]:
-    """(label, value before, value after, whether a plain value is among the change, the place) of each place of
-    ``places`` changed since, each put back as it was (a container in place, the very object): compile runs no call.
-    The place comes along so that ``sets.check_python_state`` can put the value after back for a second export."""
-    out = []
-    for p in places:
-        now = p.read()
-        if p.copy is not None and now is p.value:   # (the same container: its contents)
-            if _unchanged(now, p.copy):
-                continue
-            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now), p))
-            now.clear()
-            (now.update if hasattr(now, "update") else now.extend)(p.copy)
-            continue
-        if type(now) is tuple and now == p.value:   # (the names of a holder's attributes: the same ones)
-            continue
-        if now is p.value or (isinstance(now, SCALARS) and isinstance(p.value, SCALARS)
-                              and type(now) is type(p.value) and same_value(now, p.value)):
-            continue
-        out.append((p.label, p.value, now, True, p))
-        p.write(p.value)
-    return tuple(out)
-
-
-def put_python_values(changes: tuple[tuple[str, Any, Any, bool, PythonPlace], ...], after: bool) -> None:
-    """Each place of ``changes`` (``undo_python_changes``) set to its value after the export's call (``after``) or
-    before it: a container's contents in place (the very object), anything else written."""
-    for _label, before, now, _plain, place in changes:
-        value = now if after else before
-        if place.copy is not None and place.read() is place.value:
-            place.value.clear()
-            (place.value.update if hasattr(place.value, "update") else place.value.extend)(value)
-        else:
-            place.write(value)
