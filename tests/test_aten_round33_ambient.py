@@ -1,4 +1,4 @@
-"""Round 33: the caller's process-global torch state at a call of a compiled program (``runtime.aten.ambient``).
+"""Round 33: the caller's process-global torch state at a call of a compiled program (``runtime.aten.default_dtype``, ``backend_flags``, ``mode_reads``; ``runtime.aten.ambient`` before round 59).
 
 - The default dtype: session 31 refused every call under another default than the compile's. What follows it was
   measured on torch's export output (``test_what_export_records``): export pins no dtype a factory takes from it
@@ -28,7 +28,8 @@ torch = need("torch")
 
 from torch import nn  # noqa: E402
 
-from runtime.aten import ambient, compile  # noqa: E402
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.default_dtype import default_dtype_nodes  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 from runtime.aten.executor import Executor  # noqa: E402
 
@@ -137,7 +138,7 @@ def test_what_export_records():
     assert "dtype" not in calls["zeros"].kwargs and calls["zeros_1"].kwargs["dtype"] == torch.float32
     assert calls["mul"].args[1] == 0.1 and calls["mul"].kwargs == {}
     assert ep.constants["lifted_tensor_0"].dtype == torch.float32
-    assert [k for k, _ in ambient.default_dtype_nodes(torch, _build(lambda x, i: torch.zeros(4))[1].program,
+    assert [k for k, _ in default_dtype_nodes(torch, _build(lambda x, i: torch.zeros(4))[1].program,
                                                       torch.float32)] == ["zeros"]
 
 

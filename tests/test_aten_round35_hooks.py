@@ -331,7 +331,7 @@ def test_the_write_watch_is_undone_and_sees_only_its_own_thread():
     """``nn.Module.__setattr__`` is torch's own again after the watch, and another thread's writes are not recorded."""
     import threading
 
-    from runtime.aten.ambient import watch_module_writes
+    from runtime.aten.module_writes import watch_module_writes
 
     real = nn.Module.__setattr__
     a, b = nn.Identity(), nn.Identity()

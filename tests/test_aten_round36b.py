@@ -4,7 +4,7 @@ Bugs fixed (each test marked "failed before" did):
 - a ``forward`` branching on ``torch.is_grad_enabled()``, ``torch.is_inference_mode_enabled()`` or
   ``torch.is_autocast_enabled(...)`` ran compile's branch whatever the caller's mode: compiled under ``no_grad``
   with ``if torch.is_grad_enabled(): y = y * 2``, a call in grad mode silently returned half of eager's result
-  (and the reverse). The export records the reads (``ambient.watch_mode_reads``), and a call under which one
+  (and the reverse). The export records the reads (``mode_reads.watch_mode_reads``), and a call under which one
   gives another value is refused naming it; a mode ``forward`` never read is not watched.
 - the keyword proofs (``CompiledModule._prove``) grew without end, one full export per new value: they are kept
   in a bounded LRU (``callform.Proofs``), and after 8 refuted value sets of the same names a new one is refused

@@ -224,7 +224,7 @@ class TapsWithHook(nn.Module):
 
 def test_hook_state_in_a_partial_is_restored_after_the_second_export():
     """Failed before: the store held two entries after compile (the export's and the second export's); now one, the
-    export's call, as for a hook's closure (``ambient.hook_state_kept``)."""
+    export's call, as for a hook's closure (``hook_state.hook_state_kept``)."""
     store = []
     m = TapsWithHook()
     m.lin.register_forward_hook(functools.partial(_record, store))

@@ -287,7 +287,7 @@ class SetsFlag(nn.Module):
                                              (_precision, "(torch.set_float32_matmul_precision|torch.backends.cuda.matmul.allow_tf32)")])
 def test_a_backend_flag_left_set_by_forward_is_refused_naming_it_and_put_back(set_flag, named):
     """Failed before: compiled, compile left the flag changed, and no compiled call set it where each eager call does."""
-    from runtime.aten.ambient import backend_flags
+    from runtime.aten.backend_flags import backend_flags
 
     before = backend_flags(torch)
     with pytest.raises(AtenExecutorError, match=rf"forward changes (\S.*\()?(?:{named})\)? from .* and leaves it so"):

@@ -28,7 +28,7 @@ torch = need("torch")
 
 from torch import nn  # noqa: E402
 
-from runtime.aten import ambient, compile  # noqa: E402
+from runtime.aten import backend_flags, compile, process_settings  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
@@ -39,9 +39,9 @@ def _compile(m, *inputs):
 @pytest.fixture
 def settings_kept():
     """Every process setting the tests touch put back after, whatever a test (or a bug) left."""
-    saved = ambient.process_settings(torch)
+    saved = process_settings.process_settings(torch)
     yield saved
-    ambient.restore_process_settings(torch, saved)
+    process_settings.restore_process_settings(torch, saved)
     torch.set_default_device(None)
 
 
@@ -56,7 +56,7 @@ def test_default_device_set_in_forward_is_refused_and_put_back(settings_kept):
     with pytest.raises(AtenExecutorError, match=r"default device \(torch.set_default_device\) from none set"):
         _compile(SetsDefaultDevice(), torch.randn(3))
     assert torch.get_default_device() == torch.device("cpu")
-    assert ambient._default_device(torch) is None
+    assert process_settings._default_device(torch) is None
 
 
 def test_default_device_set_before_compile_is_kept(settings_kept):
@@ -72,7 +72,7 @@ def test_default_device_set_before_compile_is_kept(settings_kept):
     x = torch.randn(3)
     c = _compile(SetsCpu(), x)
     assert torch.equal(c(x), x * 2)
-    assert ambient._default_device(torch) == torch.device("cpu")
+    assert process_settings._default_device(torch) == torch.device("cpu")
 
 
 _PRECISION_WRITES = {
@@ -98,18 +98,18 @@ class SetsPrecision(nn.Module):
 @pytest.mark.parametrize("which", sorted(_PRECISION_WRITES))
 def test_fp32_precision_set_in_forward_is_refused_and_put_back(settings_kept, which):
     """Failed before (the new-API writes): compiled, and compile left the precision set."""
-    before = ambient.fp32_precisions(torch)
+    before = backend_flags.fp32_precisions(torch)
     with pytest.raises(AtenExecutorError, match=r"fp32_precision|float32_matmul_precision"):
         _compile(SetsPrecision(_PRECISION_WRITES[which]), torch.randn(3, 3))
-    assert ambient.fp32_precisions(torch) == before
+    assert backend_flags.fp32_precisions(torch) == before
 
 
 def test_legacy_tf32_write_over_a_new_api_setting_is_put_back_exactly(settings_kept):
     """Failed before: the legacy getters raised before the export (a new-API setting), so the row was skipped and
     the forward's ``allow_tf32 = True`` compiled and stayed."""
     torch.backends.cuda.matmul.fp32_precision = "tf32"
-    before = ambient.fp32_precisions(torch)
-    assert dict(before)["torch.backends.cuda.matmul.allow_tf32"] == ambient.MIXED
+    before = backend_flags.fp32_precisions(torch)
+    assert dict(before)["torch.backends.cuda.matmul.allow_tf32"] == backend_flags.MIXED
 
     class SetsLegacy(nn.Module):
         def forward(self, x):
@@ -118,7 +118,7 @@ def test_legacy_tf32_write_over_a_new_api_setting_is_put_back_exactly(settings_k
 
     with pytest.raises(AtenExecutorError, match=r"allow_tf32 from mixed .* to True"):
         _compile(SetsLegacy(), torch.randn(3))
-    assert ambient.fp32_precisions(torch) == before
+    assert backend_flags.fp32_precisions(torch) == before
     with pytest.raises(RuntimeError):   # (still the caller's mix: the legacy getter raises as it did)
         torch._C._get_cublas_allow_tf32()
 
@@ -126,7 +126,7 @@ def test_legacy_tf32_write_over_a_new_api_setting_is_put_back_exactly(settings_k
 def test_fp32_precisions_put_back_after_any_mix():
     """The put-back makes every getter, old API and new, read as before from any mix of writes of both APIs (the
     legacy values torch keeps of its own, unreadable under a mix, are found by trying each)."""
-    keys = [key for key, _name in ambient._FP32_PRECISIONS]
+    keys = [key for key, _name in backend_flags._FP32_PRECISIONS]
     values = {"generic": ["none", "ieee", "tf32"], "cuda": ["none", "ieee", "tf32"],
               "mkldnn": ["none", "ieee", "tf32", "bf16"]}
     rng = random.Random(41)
@@ -144,18 +144,18 @@ def test_fp32_precisions_put_back_after_any_mix():
         else:
             c._set_cudnn_allow_tf32(rng.choice([True, False]))
 
-    original = ambient.fp32_precisions(torch)
+    original = backend_flags.fp32_precisions(torch)
     try:
         for _ in range(300):
             for _ in range(rng.randrange(4)):
                 write()
-            saved = ambient.fp32_precisions(torch)
+            saved = backend_flags.fp32_precisions(torch)
             for _ in range(1 + rng.randrange(4)):
                 write()
-            ambient._put_fp32_precisions(torch, saved)
-            assert ambient.fp32_precisions(torch) == saved
+            backend_flags._put_fp32_precisions(torch, saved)
+            assert backend_flags.fp32_precisions(torch) == saved
     finally:
-        ambient._put_fp32_precisions(torch, original)
+        backend_flags._put_fp32_precisions(torch, original)
 
 
 @pytest.mark.parametrize("attr", ["allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction"])
@@ -177,7 +177,7 @@ def test_reduced_precision_reduction_set_in_forward_is_refused_and_put_back(sett
 
 def test_every_watched_setting_is_put_back_through_its_setter(settings_kept):
     """Each row of the watch takes back what its getter reads (the reduced-precision pairs failed before)."""
-    for what, get, put in ambient._settings_table(torch):
+    for what, get, put in process_settings._settings_table(torch):
         value = get()
         put(value)
         assert get() == value, what

@@ -33,7 +33,7 @@ torch = need("torch")
 
 from torch import nn  # noqa: E402
 
-from runtime.aten import ambient, compile, exact  # noqa: E402
+from runtime.aten import compile, exact, process_settings  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
@@ -44,9 +44,9 @@ def _compile(m, *inputs, **kw):
 @pytest.fixture
 def settings_kept():
     """Every process setting the tests touch put back after, whatever a test (or a bug) left."""
-    saved = ambient.process_settings(torch)
+    saved = process_settings.process_settings(torch)
     yield saved
-    ambient.restore_process_settings(torch, saved)
+    process_settings.restore_process_settings(torch, saved)
 
 
 @pytest.mark.skipif(not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),

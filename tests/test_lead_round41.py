@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtime.aten import ambient  # noqa: E402
+from runtime.aten import lazy_defaults  # noqa: E402
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,16 +42,16 @@ def test_settle_makes_torchs_first_kernel_choice_only_where_cuda_is_up(monkeypat
     monkeypatch.setattr(torch, "zeros", zeros)
     monkeypatch.setattr(torch, "_fused_sdp_choice", lambda q, k, v: calls.append(tuple(q.shape)) or 1)
     monkeypatch.setattr(torch, "cuda", _FakeCuda(False))
-    ambient.settle_lazy_defaults(torch)
+    lazy_defaults.settle_lazy_defaults(torch)
     assert calls == [] and made == []
     monkeypatch.setattr(torch, "cuda", _FakeCuda(True))
-    ambient.settle_lazy_defaults(torch)
+    lazy_defaults.settle_lazy_defaults(torch)
     assert calls == [(1, 1, 1, 8)] and made == ["cuda"]
 
     def no_kernel(q, k, v):
         raise RuntimeError("No available kernel. Aborting execution.")
     monkeypatch.setattr(torch, "_fused_sdp_choice", no_kernel)
-    ambient.settle_lazy_defaults(torch)   # every SDP kernel turned off by the user: nothing to settle, no error
+    lazy_defaults.settle_lazy_defaults(torch)   # every SDP kernel turned off by the user: nothing to settle, no error
 
 
 def test_program_settles_before_it_reads_the_settings(monkeypatch):
@@ -78,7 +78,7 @@ def test_program_settles_before_it_reads_the_settings(monkeypatch):
         with pytest.raises(AtenExecutorError, match="set_sdp_priority_order"):
             aten_compile(Attn(), (q,), cuda_graph=False)
         torch._C._set_sdp_priority_order(order)
-        monkeypatch.setattr(ambient, "settle_lazy_defaults", lazily)
+        monkeypatch.setattr(lazy_defaults, "settle_lazy_defaults", lazily)
         c = aten_compile(Attn(), (q,), cuda_graph=False)
         assert torch.equal(c(q), torch.nn.functional.scaled_dot_product_attention(q, q, q))
     finally:

@@ -1,4 +1,4 @@
-"""Review round 33a: ``runtime.aten.ambient``'s per-call flag check and its watch on ``torch.get_default_dtype``.
+"""Review round 33a: ``runtime.aten.backend_flags``' per-call flag check and its watch on ``torch.get_default_dtype``.
 
 - A compiled call read the ~23 backend flags twice (``CompiledModule._follow_flags``, then the executor's own
   ``_check_ambient``), each read building (name, value) pairs and comparing them in a Python loop: ~15 us a call
@@ -19,7 +19,7 @@ torch = need("torch")
 
 from torch import nn  # noqa: E402
 
-from runtime.aten import ambient, compile  # noqa: E402
+from runtime.aten import backend_flags, compile, default_dtype  # noqa: E402
 
 
 class _Lin(nn.Module):
@@ -40,13 +40,13 @@ def test_a_compiled_call_reads_each_backend_flag_once(monkeypatch):
     real = getattr(torch._C, getter)
     calls = []
     monkeypatch.setattr(torch._C, getter, lambda: calls.append(1) or real())
-    ambient._getters.cache_clear()
+    backend_flags._getters.cache_clear()
     try:
         step(x)
         step(x)
     finally:
         monkeypatch.undo()
-        ambient._getters.cache_clear()
+        backend_flags._getters.cache_clear()
     assert len(calls) == 2   # once per call (it was twice)
 
 
@@ -73,8 +73,8 @@ def _read_default_dtype():
 
 def test_overlapping_watches_put_torch_getter_back():
     real = torch.get_default_dtype
-    a = ambient.watch_default_dtype_reads(torch)
-    b = ambient.watch_default_dtype_reads(torch)
+    a = default_dtype.watch_default_dtype_reads(torch)
+    b = default_dtype.watch_default_dtype_reads(torch)
     a.__enter__()
     b.__enter__()
     a.__exit__(None, None, None)   # the first export ends while the second still runs (another thread's)
@@ -86,7 +86,7 @@ def test_overlapping_watches_put_torch_getter_back():
 
 
 def test_another_threads_reads_are_not_this_exports():
-    with ambient.watch_default_dtype_reads(torch) as reads:
+    with default_dtype.watch_default_dtype_reads(torch) as reads:
         t = threading.Thread(target=_read_default_dtype)
         t.start()
         t.join()

@@ -187,7 +187,7 @@ class OwnGetattribute:
 
 
 def test_the_read_watch_restores_each_class_through_nesting_and_errors():
-    from runtime.aten.ambient import watch_object_reads
+    from runtime.aten.object_reads import watch_object_reads
 
     own = vars(OwnGetattribute)["__getattribute__"]
     o, p, ns = OwnGetattribute(), Options(), types.SimpleNamespace(c=3)

@@ -125,7 +125,7 @@ def test_layerdrop_in_eval_still_taken_with_randoms_state_as_eagers_after_n_call
 def test_compile_runs_where_the_caller_set_tf32_through_torchs_fp32_precision_api():
     """``torch.backends.cuda.matmul.fp32_precision = "tf32"`` (torch 2.9's recommended API) set before compile made
     every compile raise a raw RuntimeError ("mix of the legacy and new APIs") from the legacy getters
-    ``ambient.backend_flags`` read. Now those read the new API's precisions where the legacy getter raises."""
+    ``backend_flags.backend_flags`` read. Now those read the new API's precisions where the legacy getter raises."""
     matmul = torch.backends.cuda.matmul
     if not hasattr(matmul, "fp32_precision"):
         pytest.skip("torch without the fp32_precision API")

@@ -3,9 +3,9 @@ by a decode step's ``update``): told apart from a change of the containers, adop
 grown cache, refused naming the cache's path and layer where it does not.
 
 Why: a compiled call runs the program on the argument's tensors, never ``forward``'s Python on the caller's objects,
-so every argument ``forward`` changed in place was refused (``ambient.input_changes``), a ``DynamicCache`` passed
+so every argument ``forward`` changed in place was refused (``call_args.input_changes``), a ``DynamicCache`` passed
 itself and returned excepted (round 53b: the program's output holds the grown cache's tensors, put into the
-caller's object by ``ambient.adopt_cache``). A cache inside a dict, list or tuple argument was refused as "forward
+caller's object by ``cache_adopt.adopt_cache``). A cache inside a dict, list or tuple argument was refused as "forward
 changes its argument 'state' in place" (round 56), though the same adoption grows it: the containers around it
 are unchanged, the cache object is the caller's, and the output holds it. What cannot be grown stays refused: a
 cache ``forward`` grows but does not return (its new tensors are no output of the program), a container changed
@@ -54,7 +54,7 @@ def grown_layer(before: list[tuple[str, int, Any, int]], after: list[tuple[str, 
 def snapshot(torch: Any, name: str, value: Any) -> tuple | None:
     """What ``nested_growth`` compares after the call for the argument ``name``: its shell (``cache_shell``), and for
     each cache in it (path, its own pytree structure, its layers' states); None where the argument holds no cache
-    in a container (an argument that is a cache itself is ``ambient.returned_caches``' business)."""
+    in a container (an argument that is a cache itself is ``cache_adopt.returned_caches``' business)."""
     import torch.utils._pytree as pytree
 
     spec, leaves, caches = cache_shell(torch, name, value)
@@ -73,7 +73,8 @@ def nested_growth(torch: Any, name: str, value: Any, before: tuple, out: Any
     naming the cache's path and the layer."""
     import torch.utils._pytree as pytree
 
-    from .ambient import _is_adoptable, _path_of, _same_leaf
+    from .cache_adopt import _is_adoptable, _path_of
+    from .call_args import _same_leaf
 
     spec, leaves, caches, inner = before
     spec_now, leaves_now, _caches_now = cache_shell(torch, name, value)

@@ -3,7 +3,7 @@ flattening accepts, named as a caller reads them (``state['cache']``, ``caches[0
 
 Why a module of its own: the program takes every container torch's pytree flattens (dicts, lists, tuples,
 namedtuples, a transformers ``ModelOutput``, an ``EncoderDecoderCache``, any registered node), and a sliding-window
-cache anywhere in them carries a token count its flattening drops (``ambient.window_inputs``). Round 55 looked at
+cache anywhere in them carries a token count its flattening drops (``cache_windows.window_inputs``). Round 55 looked at
 the arguments themselves alone: a cache inside a dict, a list or an ``EncoderDecoderCache`` was neither given its
 count at the export nor checked at each call, so a call whose nested cache counted otherwise ran at the export's
 positions, silently. One walker, used by every check, sees what the flattening sees.
@@ -93,7 +93,7 @@ def at_path(out: Any, path: tuple) -> Any:
 
 def is_cache_object(value: Any) -> bool:
     """A ``DynamicCache`` or an ``EncoderDecoderCache``: a cache the compiled call can grow as eager's (its layers
-    checked by ``ambient._is_adoptable``); where ``cache_shell`` stops."""
+    checked by ``cache_adopt._is_adoptable``); where ``cache_shell`` stops."""
     return is_dynamic_cache_class(value) or is_encoder_decoder_cache(value)
 
 
@@ -101,7 +101,7 @@ def cache_shell(torch: Any, name: str, value: Any) -> tuple[Any, list, list[tupl
     """(pytree spec, leaves, (path, cache) of each cache) of the argument ``name``, its ``DynamicCache``s and
     ``EncoderDecoderCache``s taken as leaves (``is_cache_object``): the containers around the caches, compared
     before and after ``forward``'s call to tell a change inside a nested cache (a decode step's ``update``, which
-    ``ambient.nested_cache_growth`` adopts) from one of the containers (a key set, a cache replaced), which stays
+    ``cache_growth.nested_growth`` adopts) from one of the containers (a key set, a cache replaced), which stays
     refused. Paths are named as ``nested_caches`` names them (``state['cache']``); a node registered without keys
     names its caches by their place (``name`` (cache k))."""
     if is_cache_object(value):

@@ -24,7 +24,7 @@ from memplan.planfile import Plan, check_plan_fields, check_plan_for
 from memplan.solvers import check_solver_name
 from memplan.solvers.options import SolveOptions
 
-from . import ambient, fastpath, returned_args
+from . import backend_flags, cache_adopt, cache_windows, call_args, fastpath, hook_state, host_random, returned_args
 from . import guard as module_guard
 from .cache_paths import argument_caches
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
@@ -59,7 +59,7 @@ class CompiledModule:
     ``guard`` (None for an ``ExportedProgram``) watches the module's tensors and submodules between calls
     (``runtime.aten.guard``); ``rebinds`` counts the executor rebuilds a replaced tensor caused and
     ``recaptures`` those of them that drop a captured CUDA graph; ``flag_rebuilds`` counts the rebuilds a changed
-    backend flag caused (``runtime.aten.ambient``)."""
+    backend flag caused (``runtime.aten.backend_flags``)."""
 
     program: Program
     plan: Plan
@@ -183,18 +183,18 @@ class CompiledModule:
                 raise AtenExecutorError(why)
         caches = None   # (the call's arguments by name, where it passes a cache eager grows: read once)
         if (self.program.returned_caches or self.program.window_inputs) and self.guard is not None:
-            caches = argument_caches(torch, ambient._argument_names(self.guard.root, args, kwargs))   # (by name, and
+            caches = argument_caches(torch, call_args._argument_names(self.guard.root, args, kwargs))   # (by name, and
             # by path those inside containers: ``state['cache']``, as ``Program.returned_caches`` names them)
             for name, _path in self.program.returned_caches:
-                ambient.check_adoptable(torch, name, caches.get(name))
+                cache_adopt.check_adoptable(torch, name, caches.get(name))
             # (the counts the export specialized on, of caches at any path: ``state['cache']``)
-            why = ambient.window_refusal(torch, self.guard.root, args, kwargs, self.program.window_inputs)
+            why = cache_windows.window_refusal(torch, self.guard.root, args, kwargs, self.program.window_inputs)
             if why is not None:
                 raise AtenExecutorError(why)
         drawn_from = None
         if self.program.host_draws:   # (before the call: eager's forward draws as it starts its layers, before a
             drawn_from = random.getstate()   # Python op of the program could draw)
-            ambient.repeat_draws(self.program.host_draws)
+            host_random.repeat_draws(self.program.host_draws)
         try:
             out = self.executor.call(args, kwargs, delays, flags=False)   # the flags were just read: once a call
         except BaseException:
@@ -204,10 +204,10 @@ class CompiledModule:
         if caches is not None and self.program.returned_caches:
             out = _adopt_caches(caches, self.program.returned_caches, out)
         if self.program.returned_arguments and self.guard is not None:   # (after the caches they hold are grown)
-            out = returned_args.put_arguments(dict(ambient._argument_names(self.guard.root, args, kwargs)),
+            out = returned_args.put_arguments(dict(call_args._argument_names(self.guard.root, args, kwargs)),
                                               self.program.returned_arguments, out)
         if self.program.cache_counts:   # (a returned sliding-window cache's token counts: the export's)
-            ambient.put_window_counts(torch, out, self.program.cache_counts)
+            cache_windows.put_window_counts(torch, out, self.program.cache_counts)
         values = self.executor.attribute_values
         if self.attr_slots is not None:
             values = tuple(values[i] for i in self.attr_slots)
@@ -246,7 +246,7 @@ class CompiledModule:
         args, kwargs = _example_call(self.program, (), {})
         try:
             with (_as_at_compile(torch, self.executor.ambient.default_dtype, (True, False)),
-                  ambient.hook_state_kept(torch, self.guard.root)):
+                  hook_state.hook_state_kept(torch, self.guard.root)):
                 load_program(self.guard.root, args, kwargs)
         except Exception as exc:  # noqa: BLE001 - only eager's own refusal of the write tells
             if "leaf Variable that requires grad" in str(exc):
@@ -283,7 +283,7 @@ class CompiledModule:
         base_args, base_kwargs = _example_call(self.program, base_args, base_kwargs)
         try:
             with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
-                  ambient.hook_state_kept(torch, self.guard.root)):   # (a proof is no eager call of the hooks)
+                  hook_state.hook_state_kept(torch, self.guard.root)):   # (a proof is no eager call of the hooks)
                 other = load_program(self.guard.root, base_args, {**base_kwargs, **extra})
         except Exception as exc:  # noqa: BLE001 - an export that fails with the values proves nothing
             why = f"exporting forward again with {names} as given failed ({str(exc).splitlines()[0]})"
@@ -342,7 +342,7 @@ class CompiledModule:
         hooks_changed: list[str] = []
         try:
             with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
-                  ambient.hook_state_kept(torch, guard.root) as hooks_changed):
+                  hook_state.hook_state_kept(torch, guard.root) as hooks_changed):
                 other = load_program(guard.root, tuple(example[0]), dict(example[1] or {}))
         except Exception:  # noqa: BLE001 - an export that fails proves nothing: the refusal stays
             other = None
@@ -356,12 +356,12 @@ class CompiledModule:
         return True
 
     def _follow_flags(self) -> None:
-        """Build the executor again where a backend flag changed since it was built (``ambient.backend_flags``:
+        """Build the executor again where a backend flag changed since it was built (``backend_flags.backend_flags``:
         TF32, cuDNN, deterministic algorithms, ...): eager's next call follows the flag, the executor's lowering
         and captured CUDA graph hold the kernels chosen under the old one. Counted in ``flag_rebuilds``."""
         import torch
 
-        changed = ambient.changed_flag(torch, self.executor.ambient.flags, ambient.backend_flags(torch))
+        changed = backend_flags.changed_flag(torch, self.executor.ambient.flags, backend_flags.backend_flags(torch))
         if changed is None:
             return
         self._check_rebuild(torch, changed)
@@ -414,7 +414,7 @@ class CompiledModule:
 def _adopt_caches(given: dict[str, Any], caches: tuple, out: Any) -> Any:
     """``out`` with each of the call's ``DynamicCache`` (or ``EncoderDecoderCache``) arguments that eager's ``forward``
     grows and returns as itself (``Program.returned_caches``) grown as eager's: the program's cache's state put into
-    the caller's object (``ambient.adopt_cache``), which then stands in the output where eager's does. Why: a decode
+    the caller's object (``cache_adopt.adopt_cache``), which then stands in the output where eager's does. Why: a decode
     step's ``past_key_values`` was refused before (round 53b: eager's ``out.past_key_values is cache``, longer by the
     new tokens; a compiled call that left the caller's cache as passed would be a silently other state). ``given``: the
     call's arguments by name."""
@@ -422,7 +422,7 @@ def _adopt_caches(given: dict[str, Any], caches: tuple, out: Any) -> Any:
         caller = given.get(name)
         if caller is None:
             continue   # (not passed in this call: nothing of the caller's to grow)
-        ambient.adopt_cache(caller, _at(out, path))
+        cache_adopt.adopt_cache(caller, _at(out, path))
         out = returned_args.put_at(out, path, caller)
     return out
 

@@ -10,7 +10,7 @@ eager's does, and the call is refused naming the node, with eager's message.
 Faithful only where nothing eager ran between ``x`` and those ops is missing from the program: a ``contiguous()``
 that returned its tensor itself at export records no op (``x.contiguous().view(-1)`` is the program's ``view`` of
 ``x``), so the probes are made only where the export watched ``forward``'s Python and saw no such identity
-(``Program.layout_watched``, ``ambient.LAYOUT_IDENTITIES``), and not for a program lowered after the export, whose
+(``Program.layout_watched``, ``layout_reads.LAYOUT_IDENTITIES``), and not for a program lowered after the export, whose
 decompositions may hold views where eager's composite ops copy (``reshape``)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from . import ambient
+from . import layout_reads
 from .errors import AtenExecutorError
 
 #: at most this many view nodes replayed per input (a call's cost stays bounded on huge programs)
@@ -39,7 +39,7 @@ class Probe:
 def input_probes(torch: Any, program: Any, is_view_op: Any, is_views_op: Any = None) -> dict[int, Probe]:
     """{user input index: Probe} of each input some view op (``is_view_op``; a multi-view op, ``is_views_op``:
     ``chunk``, ``split``, ``unbind``, and the views taken of its list) or ``detach_`` of the program reads."""
-    if not program.layout_watched or any(m in ambient.LAYOUT_IDENTITIES for m, _w in program.layout_reads):
+    if not program.layout_watched or any(m in layout_reads.LAYOUT_IDENTITIES for m, _w in program.layout_reads):
         return {}
     if getattr(program, "lowered", False):
         return {}

@@ -392,7 +392,7 @@ def _deterministic_empty(torch: Any, out: Any) -> Exact:
     integer and bool ones): then the same fill, its value taken from torch's own ``empty`` of that dtype so the bits
     are eager's. Why: the program left the arena's bytes there (0xFF under ``poison``: -1 where eager's int64 is
     2**63 - 1, NaN of other bits), so ``o = torch.empty(4, 3); o[:2] = x; return o`` differed from eager's bit for
-    bit (round 48). The flags are read at build time; a change rebuilds the executor (``ambient.backend_flags``)."""
+    bit (round 48). The flags are read at build time; a change rebuilds the executor (``backend_flags.backend_flags``)."""
     if not (torch.are_deterministic_algorithms_enabled()
             and getattr(getattr(torch.utils, "deterministic", None), "fill_uninitialized_memory", False)):
         return "fill", None, 0

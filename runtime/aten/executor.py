@@ -23,7 +23,7 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind, waits_before_records
 
-from . import ambient, eager_views, hostfold, subclass
+from . import backend_flags, default_dtype, eager_views, hostfold, layout_reads, mode_reads, subclass
 from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, release_frames
 from .exact import Scratch, distinct
@@ -253,7 +253,7 @@ class Executor:
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._captured = False
         #: the default dtype of the compile and the backend flags of this build (``_check_ambient``)
-        self.ambient = ambient.record(torch)
+        self.ambient = default_dtype.record(torch)
 
     def _root_writes(self) -> list[tuple[str, str]]:
         """(node, root id) for every root a launched node writes in place, in program order: the user inputs
@@ -412,12 +412,12 @@ class Executor:
                                     "autocast inside forward)")
         self._check_default_dtype()
         if self.program.mode_reads:
-            why = ambient.mode_reads_changed(torch, self.program.mode_reads)
+            why = mode_reads.mode_reads_changed(torch, self.program.mode_reads)
             if why is not None:
                 raise AtenExecutorError(f"{why}: the branch forward took on it is fixed in the program, where eager's "
                                         "follows the mode of each call (call it under the compile's mode, or compile "
                                         "again under this one)")
-        changed = ambient.changed_flag(torch, self.ambient.flags, ambient.backend_flags(torch)) if flags else None
+        changed = backend_flags.changed_flag(torch, self.ambient.flags, backend_flags.backend_flags(torch)) if flags else None
         if changed is not None:
             raise AtenExecutorError(f"{changed}: the executor's kernels (and a captured CUDA graph) were chosen under "
                                     "the old value; build the executor again (a compiled module does so itself)")
@@ -430,7 +430,7 @@ class Executor:
         if now == seen.default_dtype:
             return
         if seen.dtype_nodes is None:
-            seen.dtype_nodes = ambient.default_dtype_nodes(torch, self.program, seen.default_dtype)
+            seen.dtype_nodes = default_dtype.default_dtype_nodes(torch, self.program, seen.default_dtype)
         if seen.dtype_nodes:
             more = len(seen.dtype_nodes) - 1
             raise AtenExecutorError(f"called with default dtype {now}, the program was compiled under "
@@ -664,13 +664,13 @@ class Executor:
         reads = self.program.layout_reads
         offset_read = next(((m, w) for m, w in reads if m == "storage_offset"), None)
         # (``storage_offset()`` alone tells nothing of the strides: a transposed input was refused for it)
-        strides_read = next(((m, w) for m, w in reads if m not in ("storage_offset", *ambient.LAYOUT_IDENTITIES)), None)
+        strides_read = next(((m, w) for m, w in reads if m not in ("storage_offset", *layout_reads.LAYOUT_IDENTITIES)), None)
         # ``stride()`` and ``dim_order()`` hand ``forward`` every stride, a size-1 dimension's too (``x * x.stride(0)``
         # of a ``(1, 4)`` input is ``x * 1`` at strides ``(1, 1)``, ``x * 4`` at the export's ``(4, 1)``: round 51, such a
         # call ran the export's ``x * 4`` silently); ``is_contiguous()`` ignores those, as the comparison below does
         exact_read = next(((m, w) for m, w in reads if m in ("stride", "dim_order")), None)
         # (``x.contiguous()`` that returned its tensor: only a written input's identity depends on it)
-        identity = next(((m, w) for m, w in reads if m in ambient.LAYOUT_IDENTITIES), None)
+        identity = next(((m, w) for m, w in reads if m in layout_reads.LAYOUT_IDENTITIES), None)
         for k, ((_pos, tid), x, (strides, offset)) in enumerate(zip(self.program.user_inputs, tensors,
                                                                      self._export_layouts)):
             other = x.numel() > 1 and any(n > 1 and a != b for n, a, b in zip(x.shape, x.stride(), strides))
@@ -773,12 +773,12 @@ class Executor:
     def _returned_as_it_is(self) -> bool:
         """Whether a user input the program returns as it is was returned so by ``forward`` whatever its layout: the
         export watched ``forward``'s Python (``Program.layout_watched``) and saw no ``contiguous()`` (or
-        ``to(memory_format=...)``) return its tensor itself (``ambient.LAYOUT_IDENTITIES``): then the program's
+        ``to(memory_format=...)``) return its tensor itself (``layout_reads.LAYOUT_IDENTITIES``): then the program's
         ``return x`` is eager's ``return x`` (or a ``to`` of its own dtype, ``nn.Identity``), the caller's tensor for
         any layout. Why: a transposed input came back a copy (round 42's rule, kept where such a call was seen), where
         eager returns the very tensor (round 43)."""
         program = self.program
-        return program.layout_watched and not any(m in ambient.LAYOUT_IDENTITIES for m, _w in program.layout_reads)
+        return program.layout_watched and not any(m in layout_reads.LAYOUT_IDENTITIES for m, _w in program.layout_reads)
 
     def _direct(self, flat: list) -> set[int]:
         """Put into ``flat`` eager's own view for each output that is one of a module tensor (``self.w[1:]``, the weight

@@ -190,7 +190,7 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     exported (``forward_writes``): each eager call sets them again. Of a settings object whose reads the export
     watched (``read_watched``), only the values it read (``object_reads``): one forward did not read baked nothing
     (a classifier's ``config.problem_type``, set by an eager call with labels, read only with labels)."""
-    from .ambient import module_fields
+    from .module_writes import module_fields
 
     internal = module_fields(torch)   # (training is guarded apart)
     names: list[str] = []
@@ -239,7 +239,7 @@ def forward_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, 
     ``self.mult = 2`` from None). Why: an eager call leaves that value behind, and the next eager call starts
     from it; the program ran once from the value before. Values that are no plain setting (a tensor, a list) and
     values set to what they were are left out, as before."""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
     return tuple((label, owner, name, before, after)
                  for label, owner, name, before, after in public_forward_values(torch, module, program)

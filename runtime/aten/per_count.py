@@ -2,8 +2,8 @@
 compiled at the first call with a new count.
 
 Why: a transformers ``DynamicSlidingWindowLayer`` counts the tokens it has seen in a Python int that torch.export
-specializes (the step's positions, its mask's window offset: ``ambient.window_inputs``), so one program steps one
-count and a call counting otherwise is refused (``ambient.window_mismatch``). Where the counts repeat (many prompts
+specializes (the step's positions, its mask's window offset: ``cache_windows.window_inputs``), so one program steps one
+count and a call counting otherwise is refused (``cache_windows.window_mismatch``). Where the counts repeat (many prompts
 of one length decoded step by step, a benchmark's loop, beam branches at one step), compiling a program per count by
 hand is what each caller did. Each program here is a plain ``compile`` of the module with the call's own arguments
 as its example, so each runs, checks and refuses as any compiled module; this only chooses among them.
@@ -73,7 +73,7 @@ class _ExportGate:
 
 
 class PerCountPrograms:
-    """Compiled modules of ``module`` by the window counts of the calls' caches (``ambient.window_inputs``: (path,
+    """Compiled modules of ``module`` by the window counts of the calls' caches (``cache_windows.window_inputs``: (path,
     ((layer, tokens seen, tokens kept), ...)) for each cache at any container path), at most ``limit`` kept, the
     least recently used let go first. A call whose caches have no sliding layer has the key ``()``."""
 
@@ -97,7 +97,7 @@ class PerCountPrograms:
         """The window counts of a call's caches: which program steps it."""
         import torch
 
-        from .ambient import window_inputs
+        from .cache_windows import window_inputs
 
         return window_inputs(torch, self.module, tuple(args), dict(kwargs or {}))
 

@@ -77,7 +77,7 @@ class Program:
     #: made of the value is baked into the program (``emb.to(torch.get_default_dtype())``), which no node shows
     default_dtype_reads: tuple[str, ...] = ()
     #: each read of the caller's grad, inference or autocast mode by ``forward`` while it was exported (getter, its
-    #: arguments, the value, "file.py:123": ``ambient.watch_mode_reads``): the branch it took is fixed in the program
+    #: arguments, the value, "file.py:123": ``mode_reads.watch_mode_reads``): the branch it took is fixed in the program
     mode_reads: tuple[tuple[str, tuple, Any, str], ...] = ()
     #: (id of the module, attribute) of each module attribute ``forward`` set while it was exported (``self.mult = 2``):
     #: every eager call sets it again, so the guard does not take it for a user's change of a setting
@@ -87,44 +87,44 @@ class Program:
     object_reads: frozenset[tuple[int, str]] = frozenset()
     read_watched: frozenset[int] = frozenset()
     #: of the attributes ``forward_writes`` names on the module's own tree: (the module, attribute, its value before
-    #: the export, the last value ``forward`` set), as ``ambient.ModuleWrites`` records them (the export puts the old
+    #: the export, the last value ``forward`` set), as ``module_writes.ModuleWrites`` records them (the export puts the old
     #: values back)
     forward_values: tuple[tuple[Any, str, Any, Any], ...] = ()
     #: (name, contents before, contents after, the container) of each list or dict attribute of the module's tree
-    #: that the export's ``forward`` changed in place (``ambient.undo_container_changes``, which put them back)
+    #: that the export's ``forward`` changed in place (``module_containers.undo_container_changes``, which put them back)
     container_changes: tuple[tuple[str, Any, Any, Any], ...] = ()
     #: (module, attribute, name) of each public attribute of the module's tree that ``forward`` set to a tensor (or a
-    #: list, tuple or dict of them: ``ambient.tensor_value``) while it was exported (``self.last = y``): the program
+    #: list, tuple or dict of them: ``tensor_attrs.tensor_value``) while it was exported (``self.last = y``): the program
     #: returns ``(forward's output, (their values...))``, the executor hands forward's output back and keeps the
-    #: values in ``Executor.attribute_values`` for the compiled call to set (``ambient.watch_call_state``)
+    #: values in ``Executor.attribute_values`` for the compiled call to set (``call_state.watch_call_state``)
     attr_outputs: tuple[tuple[Any, str, str], ...] = ()
     #: (module, attribute, name, value before, value after) of each attribute of the module's tree (private ones too,
-    #: torch's own fields aside) that the export's call changed (``ambient.CallState``; ``MISSING`` where it had none before or after): writes that
+    #: torch's own fields aside) that the export's call changed (``call_state.CallState``; ``MISSING`` where it had none before or after): writes that
     #: bypass ``nn.Module.__setattr__`` too (``object.__setattr__``, ``__dict__``, ``del``)
     call_changes: tuple[tuple[Any, str, str, Any, Any], ...] = ()
     #: (module, store, key, name, value before, value after; ``MISSING`` where none) of each entry of a module's ``_parameters``, ``_buffers`` or ``_modules`` that the export's call added, deleted or
-    #: replaced (``del self.sub``, ``self.register_buffer("b", ...)``: ``ambient.CallState.registry``; put back after
+    #: replaced (``del self.sub``, ``self.register_buffer("b", ...)``: ``call_state.CallState.registry``; put back after
     #: the export, which left a ``FakeTensor`` buffer registered or a deleted submodule gone)
     registry_changes: tuple[tuple[Any, str, str, str, Any, Any], ...] = ()
     #: the host random generators ``forward`` drew from while it was exported ("random", "numpy.random"): the
-    #: number drawn is baked into the program (``ambient.host_random_states``; their states put back after)
+    #: number drawn is baked into the program (``host_random.host_random_states``; their states put back after)
     host_random: tuple[str, ...] = ()
-    #: ``random``'s module-level draws ``forward`` made while exported and Python never read (``ambient.HostDraws``:
+    #: ``random``'s module-level draws ``forward`` made while exported and Python never read (``host_random.HostDraws``:
     #: MusicGen's layerdrop in eval), when they are all it drew: each compiled call repeats them (``repeat_draws``)
     #: once ``sets.take_unread_draws`` has proven the program the same under other draws
     host_draws: tuple[tuple[str, tuple, dict], ...] = ()
     #: (what, value before, value after) of each process-wide torch setting ``forward`` changed and left changed
-    #: while exported (``ambient.CallState.settings``; put back after the export)
+    #: while exported (``call_state.CallState.settings``; put back after the export)
     settings_left: tuple[tuple[str, Any, Any], ...] = ()
     #: whether the export ran inside ``torch.inference_mode()`` (every fake value an inference tensor then: which
     #: outputs ``forward`` made in a block of its own no fake tells; ``executor._inference_outputs``)
     inference_export: bool = False
     #: (label, value before, value after, whether a plain value changed, the place) of the Python state beside the module that
-    #: the export's ``forward`` changed (``ambient.python_state``: globals, closures, class attributes), put back after
+    #: the export's ``forward`` changed (``python_state.python_state``: globals, closures, class attributes), put back after
     python_changes: tuple[tuple[str, Any, Any, bool, Any], ...] = ()
     #: each read of a tensor's layout by ``forward`` while it was exported (method, "file.py:123":
-    #: ``ambient.watch_layout_reads``): what it made of the export's layout is fixed in the program; and each
-    #: ``contiguous()`` that returned its tensor itself (``ambient.LAYOUT_IDENTITIES``: a written input must keep the
+    #: ``layout_reads.watch_layout_reads``): what it made of the export's layout is fixed in the program; and each
+    #: ``contiguous()`` that returned its tensor itself (``layout_reads.LAYOUT_IDENTITIES``: a written input must keep the
     #: export's layout then)
     layout_reads: tuple[tuple[str, str], ...] = ()
     #: whether ``layout_reads`` watched ``forward``'s Python (a non-strict export of a module here; not a strict
@@ -156,7 +156,7 @@ class Program:
     fast_recorded: bool = False
     #: (argument's name, path of it in the output) of each transformers ``DynamicCache`` (or ``EncoderDecoderCache``)
     #: argument that ``forward`` grows in place and returns as itself (a decode step's cache): the compiled call writes
-    #: the program's cache into the caller's object and returns that object (``ambient.adopt_cache``); a cache inside
+    #: the program's cache into the caller's object and returns that object (``cache_adopt.adopt_cache``); a cache inside
     #: a container argument is named by its path (``state['cache']``: ``cache_growth.nested_growth``, round 57)
     returned_caches: tuple[tuple[str, tuple], ...] = ()
     #: (argument's name, path of it in the output) of each dict, list or tuple argument ``forward`` returns as itself
@@ -165,13 +165,13 @@ class Program:
     returned_arguments: tuple[tuple[str, tuple], ...] = ()
     #: (key path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
     #: layers that ``forward`` returns (a prefill's, an ``EncoderDecoderCache``'s too): the compiled call sets them on
-    #: its output as the export's ``forward`` left them (``ambient.window_counts``; the cache's unflattening takes the
+    #: its output as the export's ``forward`` left them (``cache_windows.window_counts``; the cache's unflattening takes the
     #: count from the keys' length)
     cache_counts: tuple[tuple[tuple, tuple], ...] = ()
     #: (argument's path, ((layer index, tokens seen, tokens held), ...)) of each ``DynamicCache`` in the arguments
-    #: (``past_key_values``, ``state['cache']``, ``cache.self_attention_cache``: ``ambient.call_caches``) with sliding-
-    #: window layers, as the example's counted them (``ambient.window_inputs``): the export's cache was set to count so,
-    #: and a call's cache that counts otherwise is refused (``ambient.window_mismatch``)
+    #: (``past_key_values``, ``state['cache']``, ``cache.self_attention_cache``: ``cache_args.call_caches``) with sliding-
+    #: window layers, as the example's counted them (``cache_windows.window_inputs``): the export's cache was set to count so,
+    #: and a call's cache that counts otherwise is refused (``cache_windows.window_mismatch``)
     window_inputs: tuple[tuple[str, tuple], ...] = ()
 
     @property
@@ -211,42 +211,30 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from memplan.importers.torch import trace_torch
 
     source = exported if exported is not None else module
-    from .ambient import (
+    from .cache_args import check_cache_layers, check_unwatched_caches, dense_cache_examples
+    from .cache_windows import unwatched_window_refusal, window_inputs
+    from .call_state import watch_call_state
+    from .default_dtype import watch_default_dtype_reads
+    from .held_iterators import advanced_iterators, held_iterators
+    from .host_random import (
         HostDraws,
-        ModuleWrites,
-        advanced_iterators,
-        check_cache_layers,
-        check_unwatched_caches,
-        container_snapshots,
-        dense_cache_examples,
         draws_account_for,
-        dynamo_handlers_built,
-        forget_dynamo_handlers,
-        held_iterators,
         host_random_states,
         kept_draws,
-        process_settings,
-        python_state,
-        registry_snapshots,
         restore_host_random,
-        restore_process_settings,
-        restore_registries,
-        restore_tensor_attributes,
-        settle_lazy_defaults,
-        tensor_attribute_values,
-        undo_container_changes,
-        undo_python_changes,
-        unwatched_window_refusal,
-        watch_call_state,
-        watch_default_dtype_reads,
         watch_host_draws,
-        watch_layout_reads,
-        watch_mode_reads,
-        watch_module_writes,
-        watch_object_reads,
-        window_inputs,
     )
+    from .layout_reads import watch_layout_reads
+    from .lazy_defaults import dynamo_handlers_built, forget_dynamo_handlers, settle_lazy_defaults
+    from .mode_reads import watch_mode_reads
+    from .module_containers import container_snapshots, undo_container_changes
+    from .module_writes import ModuleWrites, watch_module_writes
+    from .object_reads import watch_object_reads
+    from .process_settings import process_settings, restore_process_settings
+    from .python_state import python_state, undo_python_changes
+    from .registries import registry_snapshots, restore_registries
     from .settings import settings_objects
+    from .tensor_attrs import restore_tensor_attributes, tensor_attribute_values
 
     # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
     writes_watch = contextlib.nullcontext(ModuleWrites()) if strict else watch_module_writes(torch)
@@ -529,7 +517,7 @@ def _undo_bypassing_writes(state: Any, writes: Any) -> None:
     """Each attribute the export's call changed without ``nn.Module.__setattr__`` (``object.__setattr__``,
     ``self.__dict__[...]``, ``del``: not in ``writes``) put back as it was: compile runs no call. (torch's export
     puts back the attributes a module had; one made so was left holding the export's fake tensor.)"""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
     for owner, key, _name, before, _after in (state.changes if state is not None else ()):
         if (id(owner), key) in writes:
@@ -541,12 +529,12 @@ def _undo_bypassing_writes(state: Any, writes: Any) -> None:
 
 
 def _own_writes(torch: Any, module: Any, writes: Any) -> tuple[tuple[Any, str, Any, Any], ...]:
-    """``writes``' values (``ambient.ModuleWrites``) of the attributes of ``module``'s own submodules (the export's
+    """``writes``' values (``module_writes.ModuleWrites``) of the attributes of ``module``'s own submodules (the export's
     writes to torch's tracing objects are not the module's state), after taking away each plain attribute
     ``forward`` made. Why: torch's export puts back the attributes a module had, not those ``forward`` made
     (``self.cache = y``), which it left holding the export's fake tensors (a ``FakeTensor`` on the user's module, read
     by no call of the program); compile runs no call, so the module is left as it was."""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
     if not isinstance(module, torch.nn.Module):
         return ()

@@ -7,7 +7,7 @@ given ``state = {"cache": c}`` that returned ``state`` gave the caller a new dic
 eager's ``step(ids, state)[1] is state``), and a caller that kept writing into what it got back (``st["n"] = 1``)
 wrote into a copy. Only an argument ``forward`` left as it was is so returned, or one whose change lies wholly in the
 caches it holds that the compiled call grows in the caller's object (``cache_growth.nested_growth``): its leaves are
-then the caller's own, as eager's are. Any other change of an argument is refused before (``ambient.input_changes``).
+then the caller's own, as eager's are. Any other change of an argument is refused before (``call_args.input_changes``).
 """
 
 from __future__ import annotations

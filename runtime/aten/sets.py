@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import ambient
 from . import guard as module_guard
+from . import hook_state, module_containers, module_writes, process_settings, python_state, registries, tensor_attrs
 from .callform import same_program
 from .errors import AtenExecutorError
 from .program import Program, load_program
@@ -34,7 +34,7 @@ def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tupl
     another key order, was refused) so set where exporting ``forward`` again from them sets nothing more and gives
     this very program are taken, and returned (in ``guard.forward_sets``' form) for each call to set: a ``functools.cached_property``
     stores its value in ``__dict__`` at the first call, and every later call reads that value."""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
     returned = {(id(owner), key) for owner, key, _label in program.attr_outputs}
     kept = []
@@ -72,9 +72,9 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     Returns, in ``fixed_sets``' form, the taken plain and fixed values (``self._seen = True``, ``self._shape =
     x.shape``) for each call to set as eager's leaves them (session 39b: the module kept compile's value where eager's
     first call changed it); a tensor so taken is not set (the program does not return it: docs/aten.md)."""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
-    internal = ambient.module_fields(torch)
+    internal = module_writes.module_fields(torch)
     changed = []
     for owner, name, before, after in program.forward_values:
         if not name.startswith("_") or name.startswith("__") or name in internal or after is before or after is MISSING:
@@ -141,7 +141,7 @@ def _bypassing(torch: Any, program: Program) -> list[tuple[Any, str, str, Any, A
 
 
 def _bypass_error(name: str, key: str, before: Any, after: Any) -> AtenExecutorError:
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
     if after is MISSING:
         what = f"deletes {name} ({_shown(before)} at compile)"
@@ -158,9 +158,9 @@ def check_container_changes(program: Program) -> None:
     (``self.steps.append(1)``, ``self.stats["n"] += 1``): eager's every call changes it, and reads it changed next
     time; the program runs no Python, so its calls never did, silently (``len(self.steps)`` read as compile's 1 where
     eager's second call read 2). The error names the attribute and what the export's call did to it. A change of
-    tensors alone (LeViT's cache of a weight's gather, a feature tap) is left to eager (``ambient.plain_change``) where
+    tensors alone (LeViT's cache of a weight's gather, a feature tap) is left to eager (``module_containers.plain_change``) where
     the results do not follow it (``check_container_caches``)."""
-    changes = [c for c in program.container_changes if ambient.plain_change(c[1], c[2])]
+    changes = [c for c in program.container_changes if module_containers.plain_change(c[1], c[2])]
     if not changes:
         return
     name, before, after, _obj = changes[0]
@@ -187,19 +187,19 @@ def check_registry_changes(torch: Any, program: Program) -> None:
     or removes on a module of the tree and leaves so (session 40b: ``self.sub.register_forward_hook(...)`` in
     ``forward`` compiled, left the export's hook on the module, and the first compiled call differed from eager's,
     which ran two)."""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
-    kinds = dict(ambient.REGISTRIES)
+    kinds = dict(registries.REGISTRIES)
     for _m, store, _key, name, before, after in program.registry_changes:
         what = kinds.get(store, store)
-        if store in ambient.GRAD_FLAGS:
+        if store in registries.GRAD_FLAGS:
             of = "parameter" if store == "requires_grad" else "buffer"
             raise AtenExecutorError(f"forward sets requires_grad of {of} {name} from {before} to {after} while it "
                                     "runs: a compiled call runs no Python, so it would not, where eager's call leaves "
                                     "it so (set it outside forward)")
         if store == "_buffers" and before is not MISSING and after is not MISSING:
             continue   # (``self.t = value`` over a registered buffer: ``fixed_sets``)
-        if store in ambient.HOOK_FLAGS:
+        if store in registries.HOOK_FLAGS:
             continue   # (beside a hook dict's own change, named there)
         if "hook" in what:   # (keyed by the handle's id: the module is the name)
             owner = name.rpartition(".")[0]
@@ -223,7 +223,7 @@ def check_registry_changes(torch: Any, program: Program) -> None:
 
 
 #: the hook dicts of an ``nn.Module`` whose entries ``settle_hook_installs`` may keep (and the flags torch keeps beside)
-_HOOK_STORES = frozenset({"_forward_pre_hooks", "_forward_hooks", *ambient.HOOK_FLAGS})
+_HOOK_STORES = frozenset({"_forward_pre_hooks", "_forward_hooks", *registries.HOOK_FLAGS})
 
 
 def settle_hook_installs(torch: Any, module: Any, program: Program, again: Callable[[], Program]) -> Program:
@@ -237,7 +237,7 @@ def settle_hook_installs(torch: Any, module: Any, program: Program, again: Calla
     context variable. Taken only where the second export registers no hook (or anything else) and is the very first
     program (``same_export``: the hooks ran in the export's call as they run in every later one); otherwise the
     module is put back and the first program's changes are refused as before."""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
     regs = program.registry_changes
     if not regs or any(store not in _HOOK_STORES or before is not MISSING for _m, store, _k, _n, before, _a in regs):
@@ -337,7 +337,7 @@ def check_process_settings(program: Program) -> None:
     benchmark = True``, session 40b): eager's call leaves the caller's process
     so, a compiled call runs no Python and would not (and compile left the default dtype changed)."""
     if program.settings_left:   # (all of them: torch ties some together, TF32 in cuBLAS to the matmul precision)
-        what = ", ".join(ambient.setting_change(what, before, after) for what, before, after in program.settings_left)
+        what = ", ".join(process_settings.setting_change(what, before, after) for what, before, after in program.settings_left)
         raise AtenExecutorError(f"forward changes {what} and leaves it so: eager's call leaves "
                                 "the caller's process that way, a compiled call runs no Python and would not (use a "
                                 "with block inside forward, torch.no_grad() / an explicit dtype, or set it outside "
@@ -348,7 +348,7 @@ def check_python_state(program: Program, module: Any = None, args: tuple = (), k
     """Refuse a ``forward`` that changes Python state beside its module and leaves it so: a global (``global COUNTER;
     COUNTER += 1``, ``LOG.append(n)``), a closure's variable, a class attribute (``type(self).calls += 1``), a
     function's attribute or a field of a settings object the module holds (``self.st.n += 1``), where a plain value
-    is among the change (``ambient.python_state``). Why: a compiled call runs no Python, so it would neither change it
+    is among the change (``python_state.python_state``). Why: a compiled call runs no Python, so it would neither change it
     nor follow it, where each eager call does: every compiled call computed the export's value (``x * 1`` where eager's
     calls gave ``x * 2``, ``x * 3``), silently (session 41). The export's change is put back either way; a change of
     tensors alone in a container (a cache the program does not read) is not refused.
@@ -397,13 +397,13 @@ def _python_changes_settle(program: Program, again: Callable[[], Program]) -> bo
         if label.endswith("(attributes made anew)") or any(isinstance(leaf, torch.Tensor)
                                                              for leaf in pytree.tree_leaves(after)):
             return False
-    ambient.put_python_values(changes, after=True)
+    python_state.put_python_values(changes, after=True)
     try:
         other = again()
     except Exception:  # noqa: BLE001 - no proof: refused as before
         return False
     finally:
-        ambient.put_python_values(changes, after=False)
+        python_state.put_python_values(changes, after=False)
     return (not any(plain_one for _l, _b, _a, plain_one, _p in other.python_changes)
             and same_program(program, other, set()))
 
@@ -422,7 +422,7 @@ def check_container_caches(torch: Any, module: Any, program: Program, args: tupl
     second export whose stand-ins are keyed as the nodes that computed them): LeViT's ``attention_bias_cache``, a
     weight's gather read where the first call used the gather it computed. Runs only where ``forward`` changed a
     container in place (its plain changes refused before by ``check_container_changes``)."""
-    from .ambient import hook_state_kept
+    from .hook_state import hook_state_kept
 
     changes = program.container_changes
     if not changes:
@@ -437,7 +437,7 @@ def check_container_caches(torch: Any, module: Any, program: Program, args: tupl
         keys = now if isinstance(now, dict) else range(len(now))
         for k in keys:
             new = (k not in before) if isinstance(now, dict) else k >= len(before)
-            if (new or not ambient._same_item(now[k], before[k])) and ambient.tensor_value(torch, now[k]):
+            if (new or not module_containers._same_item(now[k], before[k])) and tensor_attrs.tensor_value(torch, now[k]):
                 now[k] = _stand_in(torch, now[k])
                 stand_ins.append((obj, k, now[k]))
         contents.append((obj, now))
@@ -460,7 +460,7 @@ def check_container_caches(torch: Any, module: Any, program: Program, args: tupl
 def _exported_with_contents(torch: Any, module: Any, args: tuple, kwargs: dict | None,
                             contents: list[tuple[Any, Any]]) -> Program:
     """``module`` exported again with each container of ``contents`` holding the given items, each put back after
-    (in place: the very objects), and what its hooks changed (``ambient.hook_state_kept``)."""
+    (in place: the very objects), and what its hooks changed (``hook_state.hook_state_kept``)."""
     def put(obj: Any, items: Any) -> None:
         obj.clear()
         (obj.update if isinstance(obj, dict) else obj.extend)(items)
@@ -469,7 +469,7 @@ def _exported_with_contents(torch: Any, module: Any, args: tuple, kwargs: dict |
     for obj, items in contents:
         put(obj, items)
     try:
-        with ambient.hook_state_kept(torch, module):
+        with hook_state.hook_state_kept(torch, module):
             return load_program(module, args, kwargs)
     finally:
         for obj, items in kept:
@@ -546,7 +546,7 @@ def fixed_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, An
                 "device, nor a tensor or a list, tuple or dict of tensors): a compiled call runs no Python, so it "
                 "could not set it as eager's call does (keep such state out of forward, or set a tensor or a plain "
                 "value)")
-        if before is ambient.MISSING or not same_value(before, after):   # (an equal one set again: nothing)
+        if before is module_writes.MISSING or not same_value(before, after):   # (an equal one set again: nothing)
             out.append((name, owner, key, before, after))
     return tuple(out)
 
@@ -1032,10 +1032,10 @@ def _check_plain_sets(torch: Any, module: Any, program: Program, sets: tuple, ar
 
 def _exported_from(module: Any, args: tuple, kwargs: dict | None, values: list[tuple[Any, str, Any]]) -> Program:
     """``module`` exported again with each (module, attribute, value) of ``values`` set; the attributes put back
-    after, as they were (``MISSING``: none), and what its hooks changed (``ambient.hook_state_kept``)."""
+    after, as they were (``MISSING``: none), and what its hooks changed (``hook_state.hook_state_kept``)."""
     import torch
 
-    from .ambient import MISSING, held_before
+    from .module_writes import MISSING, held_before
 
     def put(items: list[tuple[Any, str, Any]]) -> None:
         for owner, name, value in items:
@@ -1047,7 +1047,7 @@ def _exported_from(module: Any, args: tuple, kwargs: dict | None, values: list[t
     now = [(owner, name, held_before(owner, name)) for owner, name, _v in values]
     put(values)
     try:
-        with ambient.hook_state_kept(torch, module):   # (no eager call: a hook's counter is not one up)
+        with hook_state.hook_state_kept(torch, module):   # (no eager call: a hook's counter is not one up)
             return load_program(module, args, kwargs)
     finally:
         put(now)
@@ -1065,6 +1065,6 @@ def _stand_in(torch: Any, value: Any) -> Any:
 
 def _shown(value: Any) -> str:
     """An attribute's value for a message: ``repr``, or "unset" where ``forward`` made the attribute."""
-    from .ambient import MISSING
+    from .module_writes import MISSING
 
     return "unset" if value is MISSING else repr(value)
