@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cache_adopt import _is_adoptable, _path_of
 from .cache_paths import cache_shell, is_dynamic_cache_class, is_encoder_decoder_cache
+from .call_args import _same_leaf
 
 
 def _layers(cache: Any) -> list[tuple[str, Any]]:
@@ -72,9 +74,6 @@ def nested_growth(torch: Any, name: str, value: Any, before: tuple, out: Any
     call grows as eager's: ``Program.returned_caches``), and the refusal of one it cannot grow (None where none),
     naming the cache's path and the layer."""
     import torch.utils._pytree as pytree
-
-    from .cache_adopt import _is_adoptable, _path_of
-    from .call_args import _same_leaf
 
     spec, leaves, caches, inner = before
     spec_now, leaves_now, _caches_now = cache_shell(torch, name, value)

@@ -24,8 +24,7 @@ def module_fields(torch: Any) -> frozenset[str]:
     return frozenset(vars(torch.nn.Module()))
 
 
-#: the watch on ``nn.Module.__setattr__`` (``watch_module_writes``); ``_writes_lock`` guards the settings classes
-#: ``watch_object_reads`` patches
+#: the watch on ``nn.Module.__setattr__`` (``watch_module_writes``)
 _MODULE_WRITES = _SharedPatch()
 
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+#: guards the classes ``watch_object_reads`` patches (``_patched_classes``), across threads
 _writes_lock = threading.Lock()
 
 
