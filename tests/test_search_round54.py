@@ -56,8 +56,10 @@ def test_a_small_budget_still_gets_one_whole_descent():
 def test_tries_in_work_units_repeat_exactly_and_pack_minimalloc_a_tighter(minimalloc_dir):
     """minimalloc A at ``time_limit=1``: arena 1,352,704 when the tries counted plain nodes (each a 3.3x larger share
     of the budget than tuned, at ~330 us a node: one try at the bound and one rung); in work units four tries, arena
-    1,169,408. Counted in estimated work, never the clock: the same solve twice is the same plan."""
+    1,169,408 (1,183,744 since round 59: cheaper try starts and preorders move where its tries stop,
+    ``docs/experiments/search_s59.txt``). Counted in estimated work, never the clock: the same solve twice is the same
+    plan."""
     p = read_csv(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv")).problem()
     a, b = (solve(p, "search", SolveOptions(time_limit=1)) for _ in range(2))
-    assert a.arena <= 1169408 and a.info["tries"] > 2
+    assert a.arena <= 1183744 and a.info["tries"] > 2
     assert a.offsets.tolist() == b.offsets.tolist() and a.info == b.info

@@ -69,18 +69,22 @@ WORK_BATCH_PER_BUFFER = 10
 WORK_FRONT_NODE_PER_BUFFER = 1
 WORK_FRONT_BATCH_PER_BUFFER = 3
 WORK_FRONT_TRY = 5_000
-#: where a subproblem keeps a ``_Front``: its preorder's keys (``_keys``) and a decomposition's parts (``_decompose``)
-#: made in bulk, per buffer (the keys measured as above: 1.9-2.3 us a buffer against 10-25 us in Python, charged 3,000),
-#: and its candidates charged as they are taken, not as listed (a node mostly takes its first of a batch of 32: the
+#: where a subproblem's preorder keys (``_keys``) are made in bulk (``KEYS_BULK_BUFFERS``), per buffer (measured as
+#: above: 1.9-2.3 us a buffer against 10-25 us in Python, charged 3,000); where it keeps a ``_Front``, its candidates
+#: charged as they are taken, not as listed (a node mostly takes its first of a batch of 32: the
 #: rest cost a ``tolist``). (Up to session 57 the keys were still charged ``WORK_SUBPROBLEM_PER_BUFFER``: 3,000 ns a
 #: buffer for bulk keys measured at 0.4 us a buffer on 3,000-5,000 buffers on the loaded machine, 22% of the work of
 #: 3,000 random intervals at ``time_limit=0.5``, whose every try sorts the whole problem first.)
 WORK_FRONT_SUBPROBLEM_PER_BUFFER = 300
-WORK_FRONT_SPLIT_PER_BUFFER = 30
-#: the least buffers of a subproblem that keeps a ``_Front`` (and its bulk keys and parts). Why a floor: below it the
-#: rescans cost little (22 ns a buffer: 9 us of a ~150 us node at minimalloc's 409), and the plans of every problem
-#: whose subproblems are all smaller (the minimalloc set, ``random_dag(1000)``) stay byte-identical
+#: the least buffers of a subproblem that keeps a ``_Front``. Why a floor: below it the rescans cost little (22 ns a
+#: buffer: 9 us of a ~150 us node at minimalloc's 409), and the plans of every problem whose subproblems are all smaller
+#: (the minimalloc set, ``random_dag(1000)``) stayed byte-identical
 FRONT_MIN_BUFFERS = 2000
+#: the least buffers of a subproblem whose preorder's keys are made in bulk (``_bulk_keys``: the same order) and charged
+#: ``WORK_FRONT_SUBPROBLEM_PER_BUFFER``. (``FRONT_MIN_BUFFERS`` up to session 58: measured on the loaded 2-core machine,
+#: Python's keys take 2-2.7 us a buffer at any size, bulk keys 80-210 us at 128 buffers, 110-230 at 256 and 0.3-0.5 us a
+#: buffer from 1,000 on; a descent of ``random_dag(3000)`` on 8 streams sorts hundreds of parts of 100-2,000 buffers)
+KEYS_BULK_BUFFERS = 128
 WORK_CANDIDATE = 800
 WORK_REJECT = 200
 #: a candidate placed and tested (its neighbours' minimum offsets, its sections' floors, undone after), plus per
@@ -91,15 +95,26 @@ WORK_TRY_PER_ENTRY = 2
 WORK_FAILED = 35_000
 WORK_FAILED_PER_SECTION = 200
 WORK_FAILED_PER_ENTRY = 2
-#: per buffer a dynamic decomposition sorts into one of its parts (``_decompose``)
-WORK_SPLIT_PER_BUFFER = 1_050
+#: per buffer a dynamic decomposition sorts into one of its parts (``_decompose``), per part, in Python (below
+#: ``SPLIT_BULK_BUFFERS``). (1,050 up to session 58, a least-squares fit on the minimalloc set, where few nodes split:
+#: measured on the loaded 2-core machine 50-110 ns a buffer a part, and where splits are many, ``random_dag(3000)`` on 8
+#: streams, they were 20-32% of the work at ``time_limit`` 0.5 and 1, charged ~10 times what they took)
+WORK_SPLIT_PER_BUFFER = 150
+#: a decomposition of ``SPLIT_BULK_BUFFERS`` buffers or more sorts them into parts in bulk (``_split_parts``): a fixed
+#: charge and one per buffer, whatever the number of parts (measured: 25-30 us at 256 buffers, 145 at 2,000 in 10 parts,
+#: 435 at 5,000 in 20). Python's filter is the quicker below (64 buffers: ~55 ns a buffer a part against ~230 in bulk)
+SPLIT_BULK_BUFFERS = 256
+WORK_SPLIT_BULK = 30_000
+WORK_SPLIT_BULK_PER_BUFFER = 80
 #: a subproblem's preorder (``_sub_solve``: every buffer's key, 2.5-4.5 us each), plus per buffer
 WORK_SUBPROBLEM = 100_000
 WORK_SUBPROBLEM_PER_BUFFER = 3_000
-#: a try at one capacity (``feasible_steps``: every mutable array rebuilt, the partitions found: 1.8-2.4 us a
-#: buffer), plus per buffer
+#: a try at one capacity (``feasible_steps``: every mutable array rebuilt), plus per buffer and section. (2,900 a
+#: buffer and section up to session 58, when every try found the time partitions again, a ``searchsorted`` per buffer in
+#: Python: 1.7-2.6 us an entry measured, 10-14 ms a try on 3,000-5,000 buffers; made once now, ``_time_partitions``,
+#: the arrays take ~10 ns an entry)
 WORK_TRY_START = 400_000
-WORK_TRY_START_PER_ENTRY = 2_900
+WORK_TRY_START_PER_ENTRY = 40
 #: buffers placed at once before a repair's try (``PackingSearch._place_fixed``): per buffer, per conflicting pair of
 #: one and per section entry (a few numpy steps over each)
 WORK_FIXED_PER_BUFFER = 300
@@ -283,6 +298,7 @@ class PackingSearch:
             np.add.at(cut, slo[act], 1)
             np.add.at(cut, np.maximum(shi[act] - 1, slo[act]), -1)
         self.cuts0 = np.cumsum(cut)[: max(nsec - 1, 0)]
+        self.parts = _time_partitions(self.cuts0, act, slo, nsec)
         # the conflict graph once, as CSR arrays: buffer i's neighbours are adj[bounds[i]:bounds[i + 1]]
         bounds, adj = problem.conflict_csr(as_lists=False)
         adj = adj.astype(np.int64, copy=False)
@@ -433,20 +449,13 @@ class PackingSearch:
             np.add.at(d, z[two] - 1, -1)
             self.cuts -= np.cumsum(d)[: self.nsec - 1]
 
-    def _partitions(self):
-        """Initial partitions: runs of sections joined by at least one spanning buffer."""
-        if self.nsec == 0:
-            return []
-        bounds = [0] + [k + 1 for k in np.flatnonzero(self.cuts0 == 0).tolist()] + [self.nsec]
-        members: dict[int, list[int]] = {}
-        starts = np.asarray(bounds[:-1])
-        for i in self.active:
-            p = int(np.searchsorted(starts, self.slo[i], side="right")) - 1
-            members.setdefault(p, []).append(i)
-        return [(bounds[p], bounds[p + 1], members[p]) for p in sorted(members)]
+    def _partitions(self) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
+        """Initial partitions: runs of sections joined by at least one spanning buffer, each with its active buffers
+        in index order (``_time_partitions``, made once in ``__init__``: they depend on the problem alone)."""
+        return self.parts
 
     def _keys(self, bufs: list[int]) -> list[int]:
-        if len(bufs) >= FRONT_MIN_BUFFERS and self.key_bulk:
+        if len(bufs) >= KEYS_BULK_BUFFERS and self.key_bulk:
             return self._bulk_keys(bufs)
         total, slo, shi, size, width = self.total, self.slo, self.shi, self.size, self.width
         tmax = {b: int(total[slo[b]:shi[b]].max()) for b in bufs}
@@ -501,7 +510,7 @@ class PackingSearch:
                 raise Abort
 
     def _sub_solve(self, lo: int, hi: int, bufs: list[int]) -> bool:
-        bulk = len(bufs) >= FRONT_MIN_BUFFERS and self.key_bulk   # (``_keys`` makes them in bulk: ``_bulk_keys``)
+        bulk = len(bufs) >= KEYS_BULK_BUFFERS and self.key_bulk   # (``_keys`` makes them in bulk: ``_bulk_keys``)
         self._work(WORK_SUBPROBLEM + (WORK_FRONT_SUBPROBLEM_PER_BUFFER if bulk else WORK_SUBPROBLEM_PER_BUFFER) * len(bufs))
         pre = np.asarray(self._keys(bufs), dtype=np.int64)
         pos = np.arange(len(pre), dtype=np.int64)
@@ -764,12 +773,9 @@ class PackingSearch:
             if len(zeros) == 0:
                 return (yield self._search(lo, hi, bufs, ordering, o, p))
             points = [lo] + (zeros + a + 1).tolist() + [hi]
-            if len(bufs) >= FRONT_MIN_BUFFERS:   # (in bulk: the same parts, each in ``bufs``' order)
-                self.work += WORK_FRONT_SPLIT_PER_BUFFER * len(bufs) * (len(points) - 1)
-                left = np.asarray(bufs, dtype=np.int64)
-                left = left[~self.placed[left]]
-                llo, lhi = self.slo_a[left], self.shi_a[left]
-                parts = ((r_lo, r_hi, left[(llo < r_hi) & (lhi > r_lo)].tolist()) for r_lo, r_hi in zip(points, points[1:]))
+            if len(bufs) >= SPLIT_BULK_BUFFERS:   # (in bulk: the same parts, each in ``bufs``' order)
+                self.work += WORK_SPLIT_BULK + WORK_SPLIT_BULK_PER_BUFFER * len(bufs)
+                parts = _split_parts(np.asarray(bufs, dtype=np.int64), self.placed, self.slo_a, points)
             else:
                 asg, slo, shi = self.asg, self.slo, self.shi
                 self.work += WORK_SPLIT_PER_BUFFER * len(bufs) * (len(points) - 1)
@@ -803,6 +809,42 @@ class _Front:
         self.key = np.where(unplaced, moeff * stride + np.arange(len(pre), dtype=np.int64), KEY_NONE)
         self.top = np.where(unplaced, moeff + s.sizes[pre], KEY_NONE)
         self.left = int(unplaced.sum())
+
+
+def _split_parts(bufs: np.ndarray, placed: np.ndarray, slo: np.ndarray,
+                 points: list[int]) -> list[tuple[int, int, list[int]]]:
+    """``PackingSearch._decompose``'s parts in bulk: per run ``points[k]..points[k + 1] - 1`` of sections, the unplaced
+    ``bufs`` in it, in ``bufs``' order (an unplaced buffer spans no cut between runs, so its first section says its
+    run). Why: the Python filter read every buffer once a part (10 parts of 1,500 buffers: 15,000 steps, ~1.5 ms), and
+    the per-part masks of the former bulk path did the same in numpy; one ``searchsorted`` and a stable sort read each
+    buffer once (``WORK_SPLIT_BULK``)."""
+    left = bufs[~placed[bufs]]
+    run = np.searchsorted(np.asarray(points[1:-1], dtype=np.int64), slo[left], side="right")
+    order = np.argsort(run, kind="stable")
+    run, left = run[order], left[order]
+    cuts = np.searchsorted(run, np.arange(len(points), dtype=np.int64)).tolist()
+    left = left.tolist()
+    return [(points[k], points[k + 1], left[cuts[k]:cuts[k + 1]]) for k in range(len(points) - 1)]
+
+
+def _time_partitions(cuts0: np.ndarray, act: np.ndarray, slo: np.ndarray,
+                     nsec: int) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
+    """``(lo, hi, buffers)`` per run of sections ``lo..hi - 1`` joined by buffers spanning their cuts (``cuts0``: a
+    cut no buffer spans ends a run), each with the active buffers ``act`` (ascending) that start in it, in index
+    order; runs with none left out. Why once, in bulk: made again by every try (a ``searchsorted`` per buffer in
+    Python: 1.7-2.6 us a buffer, 10-14 ms a try on 3,000-5,000 buffers), they were most of a try's start, which a
+    repair (``search_repair``) of a large problem pays for a few nodes' search; they depend on the problem alone."""
+    if nsec == 0 or len(act) == 0:
+        return ()
+    bounds = np.concatenate(([0], np.flatnonzero(cuts0 == 0) + 1, [nsec])).astype(np.int64)
+    part = np.searchsorted(bounds[:-1], slo[act], side="right") - 1
+    order = np.argsort(part, kind="stable")   # (``act`` ascending: each run's buffers stay in index order)
+    part, members = part[order], act[order]
+    heads = np.flatnonzero(np.r_[True, part[1:] != part[:-1]])
+    ends = np.r_[heads[1:], len(part)]
+    lo, hi = bounds[part[heads]].tolist(), bounds[part[heads] + 1].tolist()
+    members = members.tolist()
+    return tuple((a, z, tuple(members[h:e])) for a, z, h, e in zip(lo, hi, heads.tolist(), ends.tolist()))
 
 
 #: ``_sections_pass_at`` loops over a window of at most this many sections in Python, in bulk above
