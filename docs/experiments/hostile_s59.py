@@ -64,8 +64,13 @@ def oracle_unsafe(gdoc: dict, pdoc: dict) -> str | None:
         return "field out of range"
     if pdoc["lower_bound_bytes"] > pdoc["arena_bytes"]:
         return "lower bound above the arena (a false bound)"
-    if pdoc.get("devices", 1) != 1:
+    D = pdoc.get("devices", 1)
+    if not _is_int(D) or not 1 <= D <= 1024:
         return "devices"
+    arenas = pdoc.get("device_arena_bytes", [pdoc["arena_bytes"]]) if D > 1 else [pdoc["arena_bytes"]]
+    if not isinstance(arenas, list) or len(arenas) != D or not all(_is_int(a) and 0 <= a <= pdoc["arena_bytes"]
+                                                                     for a in arenas):
+        return "device_arena_bytes"
     tens = {t["id"]: t for t in gdoc["tensors"]}
     nodes = gdoc["nodes"]
     nid = [n["id"] for n in nodes]
@@ -80,10 +85,17 @@ def oracle_unsafe(gdoc: dict, pdoc: dict) -> str | None:
             return f"order[{p}] malformed"
         if e["node"] in pos or e["node"] not in set(nid):
             return f"order[{p}] repeated/unknown"
+        if D > 1 and not (_is_int(e.get("device")) and 0 <= e["device"] < D):
+            return f"order[{p}] device"
         if not 0 <= e["stream"] < pdoc["streams"]:
             return f"order[{p}] stream out of range"
         pos[e["node"]], stream[e["node"]] = p, e["stream"]
     N = len(nodes)
+    ndev = {e["node"]: e.get("device", 0) if D > 1 else 0 for e in order}
+    sdev: dict[int, int] = {}
+    for e in order:
+        if sdev.setdefault(e["stream"], ndev[e["node"]]) != ndev[e["node"]]:
+            return f"stream {e['stream']} on two devices"
     by_pos = sorted(nid, key=pos.__getitem__)
     ix = {n: i for i, n in enumerate(by_pos)}    # nodes renumbered by issue position
     # ---- events
@@ -175,6 +187,7 @@ def oracle_unsafe(gdoc: dict, pdoc: dict) -> str | None:
     if not isinstance(placed, list):
         return "tensors"
     off: dict[str, int | None] = {}
+    tdev: dict[str, int] = {}
     for e in placed:
         if not isinstance(e, dict) or not isinstance(e.get("id"), str) or "offset" not in e or not _is_int(e.get("size")):
             return "tensor entry malformed"
@@ -184,9 +197,19 @@ def oracle_unsafe(gdoc: dict, pdoc: dict) -> str | None:
             return f"tensor {e['id']} offset not an int"
         if e["size"] != tens[e["id"]]["size"]:
             return f"tensor {e['id']} size differs"
+        if D > 1 and not (_is_int(e.get("device")) and 0 <= e["device"] < D):
+            return f"tensor {e['id']} device"
         off[e["id"]] = e["offset"]
+        tdev[e["id"]] = e.get("device", 0) if D > 1 else 0
     if set(off) != set(tens):
         return "a tensor missing"
+    for t in tens:   # a view on its root's device; a node touches its own device's roots, a COPY reads its own
+        if tdev[t] != tdev[root[t]]:
+            return f"view {t} on another device than its root"
+    for n in nodes:
+        touched = n["inputs"] + ([] if n["op"] == "COPY" else n["outputs"])
+        if any(tdev[root[t]] != ndev[n["id"]] for t in touched):
+            return f"node {n['id']} touches another device's tensor"
     for t, td in tens.items():
         if tens[root[t]]["kind"] == "weight":
             if off[t] is not None:
@@ -200,8 +223,8 @@ def oracle_unsafe(gdoc: dict, pdoc: dict) -> str | None:
             continue
         if off[t] < 0 or off[t] % galign or off[t] % pdoc["alignment"]:
             return f"{t} misaligned/negative"
-        if off[t] + td["size"] > pdoc["arena_bytes"]:
-            return f"{t} past the arena"
+        if off[t] + td["size"] > arenas[tdev[t]]:
+            return f"{t} past its device's arena"
     # ---- rule 3
     acc: dict[str, list[str]] = {}
     for t, td in tens.items():
@@ -239,7 +262,7 @@ def oracle_unsafe(gdoc: dict, pdoc: dict) -> str | None:
 
     for i, A in enumerate(roots):
         for B in roots[i + 1:]:
-            if off[A] < off[B] + tens[B]["size"] and off[B] < off[A] + tens[A]["size"]:
+            if off[A] < off[B] + tens[B]["size"] and off[B] < off[A] + tens[A]["size"] and tdev[A] == tdev[B]:
                 if not ordered(A, B) and not ordered(B, A):
                     return f"rule 3: {A} and {B} overlap, accesses unordered"
     return None
@@ -443,6 +466,7 @@ SEMANTIC = ["off_to_other", "off_overlap1", "off_plus_align", "off_random", "are
             "st_swap", "st_move", "st_relabel", "st_out", "st_decl", "ord_swap", "ord_move", "ord_drop", "ord_dup",
             "t_drop", "t_dup", "t_extra", "t_size", "t_weight_off", "t_null", "view_off", "align_plan",
             "lb_up", "lb_down", "graph_name", "ev_drop_all", "off_swap", "ev_weaken", "ev_weaken", "ev_drop", "multi"]
+DEVICE_KINDS = ["dev_node", "dev_tensor", "dev_arena", "dev_arena_len", "dev_root_move"]
 TYPES = ["off_float", "off_bool", "off_str", "off_2_63", "off_2_64", "off_neg", "off_neg_2_63", "st_float",
          "st_bool", "st_str", "st_neg", "st_huge", "streams_0", "streams_huge", "arena_float", "arena_2_64",
          "align_0", "align_neg", "size_neg", "ev_int", "order_obj", "devices_2"]
@@ -550,6 +574,31 @@ def mutate(rng: random.Random, gdoc: dict, pdoc: dict, kind: str) -> dict | None
             e["before"] = same[rng.randrange(k + 1, len(same))]
         else:
             return None
+        return d
+    if kind.startswith("dev_"):   # a split plan's device fields
+        D = d.get("devices", 1)
+        if D < 2:
+            return None
+        if kind == "dev_node":
+            rng.choice(order)["device"] = rng.randrange(D + 1)
+        elif kind == "dev_tensor":
+            rng.choice(d["tensors"])["device"] = rng.randrange(D + 1)
+        elif kind == "dev_arena":
+            k = rng.randrange(D)
+            d["device_arena_bytes"][k] = max(0, d["device_arena_bytes"][k] + rng.choice([-align, -1, 1, align]))
+        elif kind == "dev_arena_len":
+            d["device_arena_bytes"] = d["device_arena_bytes"][:-1] if rng.random() < 0.5 else d["device_arena_bytes"] + [0]
+        elif kind == "dev_root_move":   # a root and its views moved to another device, same offsets
+            r = rng.choice(roots) if roots else None
+            if r is None:
+                return None
+            new = rng.randrange(D)
+            for t in gdoc["tensors"]:
+                x = t["id"]
+                while tens[x].get("view_of") is not None:
+                    x = tens[x]["view_of"]
+                if x == r["id"]:
+                    next(e for e in d["tensors"] if e["id"] == t["id"])["device"] = new
         return d
     if kind == "ev_unknown":
         events.append({"after": rng.choice(nodes), "before": "ghost"} if rng.random() < 0.5 else
@@ -709,6 +758,14 @@ def fam_verifier(rec, rng, tmp, quick, mutants, max_nodes=14):
     stats = {"bases": 0, "mutants": 0, "accepted": 0, "refused": 0, "cli": 0, "kinds": {}}
     cli_every = 25
     jobs = [(name, g, gdoc, base_plans(rng, g, gdoc, quick)) for name, g, gdoc in seeds]
+    for name, g, _gdoc in seeds[: len(seeds) if not quick else 12]:   # split plans: their split graph
+        for devices, streams in ((2, 1), (2, 2), (3, 2)):
+            try:
+                pl = memplan.plan_graph(g, devices=devices, streams=streams)
+            except memplan.MemplanError:
+                continue
+            jobs.append((f"{name}@{devices}dev", pl.graph, pl.graph.to_dict(), [(f"d{devices}s{streams}",
+                                                                                  pl.plan.to_dict())]))
     jobs += [(name, g, gdoc, wide_plans(rng, g, width)) for name, g, gdoc, width in wide]
     for name, g, gdoc, plans in jobs:
         for label, pdoc in plans:
@@ -716,7 +773,8 @@ def fam_verifier(rec, rng, tmp, quick, mutants, max_nodes=14):
             why = oracle_unsafe(gdoc, pdoc)
             if why:
                 rec.defect("verifier-base", f"{name}/{label}", f"memplan's own plan fails the oracle: {why}")
-            kinds = [rng.choice(SEMANTIC) for _ in range(mutants)] + rng.sample(TYPES, 3)
+            pool = SEMANTIC + DEVICE_KINDS * 4 if pdoc.get("devices", 1) > 1 else SEMANTIC
+            kinds = [rng.choice(pool) for _ in range(mutants)] + rng.sample(TYPES, 3)
             for i, kind in enumerate(kinds):
                 d = mutate(rng, gdoc, pdoc, kind)
                 if d is None:
