@@ -139,7 +139,13 @@ class BufferProblem:
         return len(self.sizes)
 
     def name(self, i: int) -> str:
-        return self.names[i] if self.names is not None else str(i)
+        try:
+            if i >= 0:   # (a negative index would name another buffer: ``not_an_index``)
+                self.sizes[i]   # (numpy refuses a float and a past-the-end index)
+                return self.names[i] if self.names is not None else str(int(i))
+        except (TypeError, IndexError, ValueError):
+            pass
+        raise not_an_index(SolverError, "BufferProblem.name: buffer", i, len(self.sizes))
 
     def name_of(self, i: int) -> str:
         """``name(i)`` quoted for an error message, before ``names`` itself is known to be well formed."""

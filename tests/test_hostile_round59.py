@@ -94,3 +94,13 @@ def test_cost_model_node_us_refuses_what_is_no_node(bad):
         memplan.CostModel().node_us(g, bad)
     with pytest.raises(ScheduleError, match="needs a memplan Graph, not NoneType"):
         memplan.CostModel().node_us(None, 0)
+
+
+@pytest.mark.parametrize("names", [None, ("a", "b", "c")])
+@pytest.mark.parametrize("bad", [-1, 3, 1.5, "x", None])
+def test_buffer_problem_name_refuses_what_is_no_buffer(names, bad):
+    """``name(-1)`` named the last buffer and ``name("x")`` (no names given) answered "x"."""
+    prob = memplan.BufferProblem(np.array([8, 8, 8]), np.array([0, 1, 2]), np.array([2, 3, 4]), names=names)
+    with pytest.raises(SolverError, match=r"BufferProblem.name: buffer must be an integer index in 0..2"):
+        prob.name(bad)
+    assert prob.name(np.int64(1)) == ("1" if names is None else "b")
