@@ -1047,7 +1047,8 @@ def fam_index(rec):
     cm = memplan.CostModel()
     calls.update({"BufferProblem.conflicts(v, 0)": lambda v: prob.conflicts(v, 0),
                   "BufferProblem.conflicts(0, v)": lambda v: prob.conflicts(0, v),
-                  "CostModel.node_us(g, v)": lambda v: cm.node_us(g, v)})
+                  "CostModel.node_us(g, v)": lambda v: cm.node_us(g, v),
+                  "BufferProblem.name(v)": lambda v: prob.name(v)})
     sizes = {"BufferProblem": 3}
     results = []
     for v in bad + [0, 1.0, -5, "3"]:   # conflict_pairs(chunk): any chunk of at least 1
@@ -1071,11 +1072,14 @@ def fam_index(rec):
                 r = fn(v)
                 # a negative or past-the-end index must not answer for another node or tensor
                 count = N if ("Happens" in name or "node_us" in name) else sizes.get(name.split(".")[0], T)
+                silent = ""
                 if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v < count:
-                    rec.defect("index-silent", case, f"answered {r!r} for an index outside the graph")
+                    silent = f"answered {r!r} for an index outside the graph"
                 elif not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-                    rec.defect("index-silent", case, f"answered {r!r} for a non-integer")
-                results.append((case, f"answer {r!r}"[:60]))
+                    silent = f"answered {r!r} for a non-integer"
+                if silent:
+                    rec.defect("index-silent", case, silent)
+                results.append((case, f"{'SILENT ' if silent else ''}answer {r!r}"[:60]))
             except memplan.MemplanError as exc:
                 results.append((case, f"{type(exc).__name__}"))
             except Exception as exc:  # noqa: BLE001
@@ -1109,8 +1113,9 @@ def main():
                   f"{st['cli']} through the CLI; kinds: {st['kinds']}", flush=True)
         if "index" in only:
             res = fam_index(rec)
-            raw = [c for c, r in res if r.startswith("RAW") or r.startswith("answer")]
-            print(f"index: {len(res)} calls, {len(raw)} raw errors or silent answers", flush=True)
+            raw = [c for c, r in res if r.startswith("RAW")]
+            silent = [c for c, r in res if r.startswith("SILENT")]
+            print(f"index: {len(res)} calls, {len(raw)} raw errors, {len(silent)} silent answers", flush=True)
             for c, r in res:
                 print(f"  {c:70s} {r}")
         if "scale" in only:
