@@ -351,6 +351,16 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
 
 
+def not_an_index(error: type[MemplanError], what: str, value: Any, count: int) -> MemplanError:
+    """The error an index accessor raises for ``value``, no index of its ``count`` items (a non-integer, a negative or
+    a past-the-end one), naming the argument. Why: the accessors on hot paths (``HappensBefore.hb``,
+    ``Graph.in_arena``, ``BufferProblem.conflicts``, ...) index lists and arrays directly, so ``hb(-1, 0)`` wrapped
+    around and answered for the last node, and ``hb(1.5, 0)`` raised numpy's raw IndexError. They test only the sign
+    on the way in and catch what indexing raises, so an inner loop pays one comparison per index."""
+    return error(f"{what} must be an integer index in 0..{count - 1}, not {type(value).__name__} "
+                 f"{short_repr(value)}")
+
+
 def short_repr(x, limit: int = 60) -> str:
     """``repr(x)`` cut to ``limit`` characters, for error messages about hostile values. A value whose
     ``repr`` fails (a list nested thousands deep from Python: RecursionError, where the message was to

@@ -16,7 +16,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from .errors import GraphError, as_int, plain_str, swapped_hint, unicode_twins, unordered
+from .errors import GraphError, as_int, not_an_index, plain_str, swapped_hint, unicode_twins, unordered
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
 from .values import by_value
@@ -195,7 +195,12 @@ class Graph:
             raise GraphError(f"unknown node {nid!r}") from None
 
     def is_root(self, t: int) -> bool:
-        return self.root[t] == t
+        try:
+            if t >= 0:   # (a negative index would wrap around to another tensor: ``not_an_index``)
+                return self.root[t] == t
+        except (TypeError, IndexError, ValueError):
+            pass
+        raise not_an_index(GraphError, "Graph.is_root: tensor", t, len(self.tensors))
 
     def writers(self, t: int) -> list[int]:
         """The producers along ``t``'s view chain, ``t``'s own first and its root's last: the nodes
@@ -203,7 +208,12 @@ class Graph:
         producer, not one per view (walking a 100k-deep chain for each of 100k readers is quadratic)."""
         out = []
         written, tensors, tindex = self.written, self.tensors, self.tensor_index
-        j = written[t]
+        try:
+            if t < 0:
+                raise IndexError
+            j = written[t]
+        except (TypeError, IndexError, ValueError):
+            raise not_an_index(GraphError, "Graph.writers: tensor", t, len(tensors)) from None
         while j >= 0:
             out.append(self.producer[j])
             parent = tensors[j].view_of
@@ -242,7 +252,12 @@ class Graph:
         """Byte offset of tensor ``t`` inside its root: views of views add up their offsets (computed
         once per tensor with the roots: walking the chain for every tensor of a 100k-deep view chain
         took minutes)."""
-        return self.root_offset[t]
+        try:
+            if t >= 0:
+                return self.root_offset[t]
+        except (TypeError, IndexError, ValueError):
+            pass
+        raise not_an_index(GraphError, "Graph.offset_in_root: tensor", t, len(self.tensors))
 
     def units(self) -> list[list[int]]:
         """Node indices in listed order, a fusion group as one unit (it runs as one kernel, on one
@@ -260,7 +275,12 @@ class Graph:
 
     def in_arena(self, t: int) -> bool:
         """Whether tensor ``t``'s bytes live in the arena (its root is not a weight)."""
-        return self.tensors[self.root[t]].kind != "weight"
+        try:
+            if t >= 0:
+                return self.tensors[self.root[t]].kind != "weight"
+        except (TypeError, IndexError, ValueError):
+            pass
+        raise not_an_index(GraphError, "Graph.in_arena: tensor", t, len(self.tensors))
 
     def groups(self) -> dict[str, tuple[int, ...]]:
         """Fusion groups: group name -> node indices in listed order."""

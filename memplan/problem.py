@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SolverError, as_int, short_repr
+from .errors import SolverError, as_int, not_an_index, short_repr
 from .values import by_value, derived
 
 
@@ -139,7 +139,13 @@ class BufferProblem:
         return len(self.sizes)
 
     def name(self, i: int) -> str:
-        return self.names[i] if self.names is not None else str(i)
+        try:
+            if i >= 0:   # (a negative index would name another buffer: ``not_an_index``)
+                self.sizes[i]   # (numpy refuses a float and a past-the-end index)
+                return self.names[i] if self.names is not None else str(int(i))
+        except (TypeError, IndexError, ValueError):
+            pass
+        raise not_an_index(SolverError, "BufferProblem.name: buffer", i, len(self.sizes))
 
     def name_of(self, i: int) -> str:
         """``name(i)`` quoted for an error message, before ``names`` itself is known to be well formed."""
@@ -154,8 +160,15 @@ class BufferProblem:
 
     def conflicts(self, i: int, j: int) -> bool:
         """Whether buffers ``i`` and ``j`` must not share any byte."""
-        if i == j or self.sizes[i] == 0 or self.sizes[j] == 0:
-            return False
+        try:
+            if i < 0 or j < 0:   # (numpy would wrap it around to another buffer: ``not_an_index``)
+                raise IndexError
+            if i == j or self.sizes[i] == 0 or self.sizes[j] == 0:
+                return False
+        except (TypeError, IndexError, ValueError):
+            bad = j if type(i) is int and 0 <= i < len(self.sizes) else i
+            raise not_an_index(SolverError, f"BufferProblem.conflicts: buffer {'j' if bad is j and bad is not i else 'i'}",
+                               bad, len(self.sizes)) from None
         if self.lower[i] >= self.upper[j] or self.lower[j] >= self.upper[i]:
             return False
         if self.lower[i] == self.upper[i] or self.lower[j] == self.upper[j]:   # [t, t) is live at no time
@@ -240,11 +253,17 @@ class BufferProblem:
         pairs, in numpy, with no per-pair Python work; the same relation as ``conflicts``. Kept on
         the problem once computed (greedy and size both ask; a problem is immutable).
         """
-        cached = self.__dict__.get("_conflict_pairs")
+        if as_int(chunk) is None or chunk < 1:   # (a str or None raised deep in the sweep; 0 or less: no pieces)
+            raise SolverError(f"BufferProblem.conflict_pairs: chunk must be an integer of at least 1, not "
+                              f"{type(chunk).__name__} {short_repr(chunk)}")
+        chunk = as_int(chunk)
+        # (kept under a name of its own: stored as ``_conflict_pairs`` it hid that method, and asking again with another
+        # chunk raised "'tuple' object is not callable")
+        cached = self.__dict__.get("_pairs_cache")
         if cached is not None and cached[0] == chunk:
             return cached[1]
         pairs = self._conflict_pairs(chunk)
-        object.__setattr__(self, "_conflict_pairs", (chunk, pairs))
+        object.__setattr__(self, "_pairs_cache", (chunk, pairs))
         return pairs
 
     def _conflict_pairs(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:

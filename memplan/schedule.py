@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, plain_int, plain_str, unordered
+from .errors import ScheduleError, not_an_index, plain_int, plain_str, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
@@ -123,13 +123,28 @@ class HappensBefore:
         return self.clock.shape[1]
 
     def hb(self, a: int, b: int) -> bool:
-        """``a`` happens-before ``b`` (strict)."""
-        return a != b and bool(self.clock[b, self.stream[a]] > self.seq[a])
+        """``a`` happens-before ``b`` (strict). Node indices: anything else (a negative one too, which indexing
+        would wrap around to another node) is a ``ScheduleError`` naming it (``errors.not_an_index``)."""
+        try:
+            if a >= 0 and b >= 0:
+                return a != b and bool(self.clock[b, self.stream[a]] > self.seq[a])
+        except (TypeError, IndexError, ValueError):
+            pass
+        bad = b if type(a) is int and 0 <= a < len(self.stream) else a   # (the argument at fault, ``a`` first)
+        raise not_an_index(ScheduleError, f"HappensBefore.hb: node {'b' if bad is b and bad is not a else 'a'}",
+                           bad, len(self.stream))
 
     def first_at_least(self, s0: int, s: int, counts: np.ndarray) -> np.ndarray:
         """For each count c: the first seq on stream ``s0`` whose clock[s] >= c (len if none)."""
-        col = self.clock[self.stream_nodes[s0], s]
-        return np.searchsorted(col, counts, side="left")
+        try:
+            if s0 >= 0 and s >= 0:
+                col = self.clock[self.stream_nodes[s0], s]
+                return np.searchsorted(col, counts, side="left")
+        except (TypeError, IndexError, ValueError):
+            pass
+        bad = s if type(s0) is int and 0 <= s0 < len(self.stream_nodes) else s0
+        raise not_an_index(ScheduleError, f"HappensBefore.first_at_least: stream {'s' if bad is s and bad is not s0 else 's0'}",
+                           bad, len(self.stream_nodes))
 
 
 def build_happens_before(graph: Graph, schedule: Schedule) -> HappensBefore:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ..errors import ScheduleError, add_note, as_int, mark_callers, named_fields
+from ..errors import ScheduleError, add_note, as_int, mark_callers, named_fields, not_an_index
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -80,7 +80,14 @@ class CostModel:
             raise ScheduleError(f"CostModel: use_graph_costs must be True or False, not {_short(self.use_graph_costs)}")
 
     def node_us(self, graph: Graph, n: int) -> float:
-        node = graph.nodes[n]
+        try:
+            if n < 0:   # (it would wrap around to another node: ``errors.not_an_index``)
+                raise IndexError
+            node = graph.nodes[n]
+        except (TypeError, IndexError, ValueError, AttributeError):
+            if not isinstance(graph, Graph):
+                raise ScheduleError(f"CostModel.node_us needs a memplan Graph, not {type(graph).__name__}") from None
+            raise not_an_index(ScheduleError, "CostModel.node_us: node", n, len(graph.nodes)) from None
         if self.use_graph_costs and node.cost is not None:
             return float(node.cost)
         if node.op.upper() in VIEW_OPS:
