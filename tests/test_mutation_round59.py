@@ -12,7 +12,6 @@ import pytest
 import memplan
 from memplan.values import _OPAQUE, frozen
 
-
 # --- memplan/values.py ----------------------------------------------------------------------------------------------
 
 def _nested(value, levels: int):
