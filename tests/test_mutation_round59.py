@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from needs import need
 
 import memplan
 from memplan.values import _OPAQUE, frozen
@@ -174,6 +175,143 @@ def test_grown_layer_names_an_added_layer_and_a_count_that_went_missing():
     assert grown_layer(before, before) == "its layers were replaced"
 
 
+# --- runtime/aten/cache_growth.py, cache_paths.py: transformers caches built by hand (no model, no export) ----------
+
+def _cache(tokens: int = 3):
+    """A ``DynamicCache`` of one layer holding ``tokens`` tokens."""
+    torch = need("torch")
+    need("transformers")
+    from transformers.cache_utils import DynamicCache
+
+    c = DynamicCache()
+    c.update(torch.zeros(1, 2, tokens, 4), torch.zeros(1, 2, tokens, 4), 0)
+    return c
+
+
+def test_a_changed_container_around_an_untouched_cache_is_no_cache_growth():
+    """``state["n"]`` renamed ``state["m"]`` beside its cache (as many leaves, another structure): not a change
+    inside the cache, so ``nested_growth`` says None and ``input_changes``' refusal stands (kills growth 37: the
+    structure test dropped, the change taken for a cache read)."""
+    torch = need("torch")
+    from runtime.aten.cache_growth import nested_growth, snapshot
+
+    state = {"cache": _cache(), "n": 1}
+    before = snapshot(torch, "state", state)
+    assert nested_growth(torch, "state", state, before, (0, state["cache"])) == ([], None)
+    del state["n"]
+    state["m"] = 1
+    assert nested_growth(torch, "state", state, before, (0, state["cache"])) is None
+
+
+def test_an_encoder_decoder_caches_layers_are_both_caches_layers():
+    """The layers of an ``EncoderDecoderCache`` (it has none of its own) are its self-attention cache's and its
+    cross-attention cache's, labelled so (kills growth 36: the encoder-decoder branch skipped, no layer seen, so
+    no growth of one could be named); and an ``EncoderDecoderCache`` is no ``DynamicCache`` (kills paths 43: any
+    class of ``transformers.cache_utils`` taken for one)."""
+    torch = need("torch")
+    from transformers.cache_utils import EncoderDecoderCache
+
+    from runtime.aten.cache_growth import layer_states
+    from runtime.aten.cache_paths import is_dynamic_cache_class, is_encoder_decoder_cache
+
+    e = EncoderDecoderCache(_cache(3), _cache(5))
+    assert [s[:3] for s in layer_states(torch, e)] == [("self_attention_cache.layers[0]", 3, None),
+                                                      ("cross_attention_cache.layers[0]", 5, None)]
+    assert is_encoder_decoder_cache(e) and not is_dynamic_cache_class(e) and is_dynamic_cache_class(_cache())
+
+
+# --- runtime/executor.py, runtime/cuda_core.py on the fake driver (tests/fake_cuda.py) ------------------------------
+
+def _tiny_llama():
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg, "norms")
+    return L, g, L.make_weights(g, cfg, seed=5), L.make_inputs(cfg, seed=6)
+
+
+def test_the_one_gpu_executor_refuses_a_plan_over_two_devices(monkeypatch):
+    """A plan of two devices is refused by the one-GPU ``Executor`` naming the count and the executor to use (kills
+    executor 46: the check skipped)."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch, devices=2)
+    from memplan.errors import ExecutorError
+    from runtime.executor import Executor
+
+    _L, g, w, inp = _tiny_llama()
+    split, p = memplan.plan_devices(g, 2, streams=2)
+    with pytest.raises(ExecutorError, match=r"spans 2 devices: run it with runtime.multi_gpu"):
+        Executor(split.graph, p, weights=w, inputs=inp)
+
+
+def test_a_freed_executor_refuses_a_step(monkeypatch):
+    """``run`` of a freed executor is refused before anything is issued (kills core 49: ``_live`` dropped from the
+    step's checks, the step issued on freed memory)."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.cuda_core import ExecutorStateError
+    from runtime.executor import Executor
+
+    L, g, w, inp = _tiny_llama()
+    ex = Executor(g, memplan.plan(g, L.multi_stream_schedule(g)), weights=w, inputs=inp)
+    ex.free()
+    start = len(drv.trace)
+    with pytest.raises(ExecutorStateError, match="was freed: its device memory is gone"):
+        ex.run()
+    assert not [t for t in drv.trace[start:] if t[1] in ("launch", "launch_pdl", "wait", "record")]
+
+
+def test_a_capture_after_an_unsynchronized_step_begins_on_an_idle_device(monkeypatch):
+    """``capture`` after ``run(sync=False)`` synchronizes the device before the capture begins (kills core 50: the
+    synchronize dropped, the capture begun with the eager step's work still queued)."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    L, g, w, inp = _tiny_llama()
+    ex = Executor(g, memplan.plan(g, L.multi_stream_schedule(g)), weights=w, inputs=inp)
+    try:
+        ex.run(sync=False)
+        start = len(drv.trace)
+        ex.capture()
+        ops = [t[1] for t in drv.trace[start:]]
+        assert "ctx_sync" in ops and ops.index("ctx_sync") < ops.index("begin_capture"), ops[:20]
+    finally:
+        ex.free()
+
+
+def test_an_eager_step_over_two_devices_waits_every_event_and_forks_once_all_have_set_up(monkeypatch):
+    """A two-device plan run eagerly: every event the plan waits on is waited on, the cross-device ones too (kills
+    core 57: ``local and`` dropped, the cross-device waits skipped in the eager step: a reader on device 1 not
+    ordered after its writer on device 0); the step's first stream waits for device 1's fork event before it records
+    the fork all streams start from (kills core 53: that wait dropped, device 1's setup unordered)."""
+    import fake_cuda
+
+    drv = fake_cuda.install(monkeypatch, devices=2)
+    from runtime.multi_gpu import MultiGpuExecutor
+
+    _L, g, w, inp = _tiny_llama()
+    split, p = memplan.plan_devices(g, 2, streams=2)
+    ex = MultiGpuExecutor(split.graph, p, weights=w, inputs=inp)
+    try:
+        assert ex._cross
+        start = len(drv.trace)
+        ex.run()
+        trace = drv.trace[start:]
+        waited = {t[3] for t in trace if t[1] == "wait"}
+        assert {ex._events[i].id for i in range(len(p.events))} <= waited
+        main = ex.streams[ex.first[ex.stream_device[0]]].handle   # (``_issue``'s ``main``)
+        fork_all = [k for k, t in enumerate(trace) if t[1] == "record" and t[2] == ex._fork_all_event.id]
+        wait1 = [k for k, t in enumerate(trace) if t[1] == "wait" and t[3] == ex._fork[1].id and t[2] == main]
+        assert fork_all and wait1 and wait1[0] < fork_all[0], (main, fork_all, wait1)
+    finally:
+        ex.free()
+
+
+
 # --- memplan/solvers/cpsat.py: the worker phases and their wall-clock stops -----------------------------------------
 
 NO_STOP = 600.0   # (a wall-clock stop no load reaches, where a test reads the work budget and not the clock)
@@ -268,3 +406,47 @@ def test_a_solve_the_clock_never_stopped_reports_no_stop(monkeypatch):
                                                      progress=said.append))
     assert "stopped" not in sol.info and said
     assert not [m for m in said if "wall-clock" in m], said
+
+
+def test_a_one_worker_search_cpsat_reports_unsearched_is_counted_unsolved(monkeypatch):
+    """Where CP-SAT's counts say the one worker ran no search (``hint_unsearched``: no branch, nothing better than the
+    hint; forced here, as a presolve that spends the budget gives it), the component is counted in
+    ``unsolved_components`` and warned of (kills cpsat 16: ``stopped is not None and``, the unsearched one-worker
+    search taken for a search that found nothing better)."""
+    import warnings
+
+    from memplan.errors import UnusedOption
+    from memplan.solvers import SolveOptions, cpsat, solve
+
+    monkeypatch.setattr(cpsat, "hint_unsearched", lambda **kw: True)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        s = solve(_intervals(0), "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+    assert s.info.get("unsolved_components") == 1, s.info
+    assert [w for w in ws if issubclass(w.category, UnusedOption)]
+
+
+def test_a_ctrl_c_in_the_interleaved_search_is_an_interruption_not_idle_workers(monkeypatch):
+    """A Ctrl-C during the interleaved workers' search, before it found a solution: the solve says it was
+    interrupted and keeps the one worker's plan; it does not also call the workers idle (kills cpsat 20: ``stopped
+    is None and`` dropped, the interrupted search counted in ``idle_worker_components`` with an UnusedOption
+    saying the workers had no effect)."""
+    import warnings
+
+    from memplan.errors import UnusedOption
+    from memplan.solvers import SolveOptions, cpsat, solve
+
+    p = _intervals(0)
+    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+    real = cpsat._interleave
+
+    def ctrl_c(cp_model, then, deadline):
+        return [(t, more._replace(off=None), "interrupted") for t, more, _ in real(cp_model, then, deadline)]
+
+    monkeypatch.setattr(cpsat, "_interleave", ctrl_c)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        s = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=2, wall_limit=NO_STOP))
+    assert s.info.get("interrupted") is True and "idle_worker_components" not in s.info, s.info
+    assert not [w for w in ws if issubclass(w.category, UnusedOption) and "had no effect" in str(w.message)]
+    assert s.offsets.tolist() == one.offsets.tolist()
