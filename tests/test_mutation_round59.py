@@ -158,6 +158,42 @@ def test_compile_per_count_refuses_a_bad_share_arena_or_limit_type(kw, words):
         compile_per_count(object(), (), **kw)
 
 
+def test_a_new_count_rebuilds_only_the_programs_on_an_older_shared_arena():
+    """``_settle`` after a larger count's compile: a program on the older, smaller shared arena is built again on the
+    new one; a program already on the new arena, and one on an arena of its own (another device or alignment:
+    ``generation_of`` None), are left as they are (kills percount 33: the skip dropped, every kept program built
+    again at every new count, its CUDA graph captured again). Stand-ins for the compiled programs: no export."""
+    import threading
+    from collections import OrderedDict
+    from types import SimpleNamespace
+
+    torch = need("torch")
+    from runtime.aten.layout import SharedArena
+    from runtime.aten.per_count import PerCountPrograms
+
+    class Program:
+        def __init__(self, arena):
+            self.executor = SimpleNamespace(layout=SimpleNamespace(arena=arena))
+            self.program, self.rebuilt = object(), 0
+
+        def _check_rebuild(self, torch, why):
+            pass
+
+        def _rebuild(self, program):
+            self.rebuilt += 1
+
+    shared = SharedArena()
+    cpu = torch.device("cpu")
+    old = Program(shared.take(torch, 64, 64, cpu))
+    new = Program(shared.take(torch, 1 << 16, 64, cpu))
+    own = Program(torch.zeros(16))
+    assert shared.generation_of(old.executor.layout.arena) == 1 and shared.generation == 2
+    counts = PerCountPrograms.__new__(PerCountPrograms)
+    counts.arena, counts._lock, counts.programs = shared, threading.Lock(), OrderedDict(a=old, b=new, c=own)
+    counts._settle()
+    assert [old.rebuilt, new.rebuilt, own.rebuilt] == [1, 0, 0]
+
+
 # --- runtime/aten/cache_growth.py: the refusal's words -------------------------------------------------------------
 
 def test_grown_layer_names_an_added_layer_and_a_count_that_went_missing():
