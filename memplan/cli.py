@@ -116,12 +116,13 @@ def _check_solver_options(args: argparse.Namespace) -> None:
     exact solvers (search, cpsat; auto adds both with ``--time-limit``) take a work budget, draw random numbers
     and report progress, and only CP-SAT runs threads; the heuristics (greedy, size, ggml) make one pass."""
     from .solvers import EXACT
-    from .solvers.auto import POLISH_BUFFERS
+    from .solvers.auto import POLISH_BUFFERS, POLISH_WIDE_BUFFERS
 
     solver, limit = args.solver, args.time_limit
     exact = solver in EXACT or (solver == "auto" and limit is not None)
     where = f"with --solver {solver}" + (" without --time-limit" if solver == "auto" else "")
-    heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers a short search of a "
+    heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers "
+                 f"(up to {POLISH_WIDE_BUFFERS} where they end 5% or more above its bound) a short search of a "
                  "fixed node budget and seed (auto adds the exact solvers search and cpsat with --time-limit)"
                  if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
     _warn_unread_defaults(args)
@@ -554,7 +555,7 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help=f"plan JSON to write ('-': stdout); {argtypes.REPLACES}")
     sp.add_argument("--solver", default="auto", choices=SOLVER_NAMES,
                     help="offset solver (default auto: the heuristics, then a short search on a problem of at most 64 "
-                         "buffers, and with --time-limit the exact solvers)")
+                         "buffers, or 200 left 5%% or more above its bound, and with --time-limit the exact solvers)")
     _add_exact_solver_options(sp)
     sp.add_argument("--timings", action="store_true", help="include solver seconds in the JSON (breaks byte-identity)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no summary or progress on stderr")
@@ -676,29 +677,30 @@ def cmd_csv(args: argparse.Namespace) -> int:
 def _check_minimize(args: argparse.Namespace, buffers: int) -> None:
     """``csv --minimize``: warned of where it has no effect (``argtypes.unused``). It turns a capacity's first fit
     into a smallest arena, which only the solvers that stop at a fit do differently: search, cpsat, auto with
-    --time-limit, and auto without one on a problem of at most ``POLISH_BUFFERS`` buffers (``buffers``: the table's),
+    --time-limit, and auto without one on a problem of at most ``POLISH_WIDE_BUFFERS`` buffers (``buffers``: the table's;
+    above ``POLISH_BUFFERS`` only where the heuristics end 5% or more above the bound, known once they ran),
     whose short search stops at the first packing within the capacity and otherwise runs on from the heuristics'
     (``solvers.auto.polish``); without --capacity every solver minimises.
 
     Why the table's size: the short search of auto without --time-limit was missed, and ``csv P.csv --capacity 28
     --minimize`` on a 7-buffer problem said "--minimize has no effect with --solver auto without --time-limit ...;
     ignored" while it wrote an arena of 20 where leaving it out writes 21."""
-    from .solvers.auto import POLISH_BUFFERS
+    from .solvers.auto import POLISH_WIDE_BUFFERS
 
     if args.capacity is None:
         argtypes.unused("--minimize", "without --capacity", "without a capacity to fit the arena is always minimised")
     if args.solver in ("search", "cpsat") or (args.solver == "auto" and args.time_limit is not None):
         return
     if args.solver == "auto":
-        if 0 < buffers <= POLISH_BUFFERS:   # (its short search may run, and stops at the first fit)
+        if 0 < buffers <= POLISH_WIDE_BUFFERS:   # (its short search may run, and stops at the first fit)
             return
         argtypes.unused("--minimize", f"with --solver auto without --time-limit on {argtypes.counted(buffers, 'buffer')}",
                         f"auto stops at the first packing within --capacity only in the exact solvers of --time-limit "
-                        f"and in its short search of a problem of at most {POLISH_BUFFERS} buffers; on this one it runs "
+                        f"and in its short search of a problem of at most {POLISH_WIDE_BUFFERS} buffers; on this one it runs "
                         "the heuristics alone, which pack the same either way")
         return
     argtypes.unused("--minimize", f"with --solver {args.solver}", "only the exact solvers (search, cpsat, auto with "
-                    f"--time-limit, and auto on a problem of at most {POLISH_BUFFERS} buffers) stop at the first "
+                    f"--time-limit, and auto on a problem of at most {POLISH_WIDE_BUFFERS} buffers) stop at the first "
                     f"packing within --capacity; {args.solver} packs the same either way")
 
 

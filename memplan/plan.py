@@ -70,7 +70,7 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     """Plan arena offsets for ``graph`` under ``schedule`` (default: the serial schedule).
 
     ``solver``: "auto" (every heuristic, best kept; without ``time_limit``, on a problem of at most 64 buffers they
-    leave above its bound, a short "search" of a fixed node budget, named in the solver block only where it found the
+    leave above its bound (or of up to 200 they leave 5% or more above it), a short "search" of a fixed node budget, named in the solver block only where it found the
     smaller arena; the exact "search" and "cpsat" too when ``time_limit`` is given), "greedy", "size", "search", "cpsat" or "ggml" (the serial baseline,
     for comparison only). ``time_limit`` is a deterministic work budget for the whole plan (shared out over
     a memory budget's candidate schedules and over devices): the same input and options give the same plan

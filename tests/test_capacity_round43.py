@@ -10,6 +10,8 @@ from memplan.errors import BudgetError
 from memplan.problem import BufferProblem
 from memplan.solvers import Objective, SolveOptions, get_solver, solve
 
+pytestmark = pytest.mark.usefixtures("polish_limit_64")   # (conftest: problems sized for the old limit)
+
 FIT = SolveOptions(objective=Objective.FIT)
 HEURISTIC_SOLVERS = ("auto", "greedy", "size", "ggml")
 

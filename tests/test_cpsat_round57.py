@@ -26,6 +26,8 @@ from needs import need
 from memplan.problem import BufferProblem, Status, find_collision, gap_of
 from memplan.solvers import Objective, SolveOptions, solve
 
+pytestmark = pytest.mark.usefixtures("polish_limit_64")   # (conftest: problems sized for the old limit)
+
 #: a wall-clock safety stop no load reaches (round 58): these tests read the work budgets, never the clock
 NO_STOP = 600.0
 

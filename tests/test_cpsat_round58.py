@@ -28,6 +28,8 @@ import memplan.solvers as solvers_pkg
 from memplan.problem import BufferProblem, find_collision
 from memplan.solvers import SolveOptions, auto, cpsat, solve
 
+pytestmark = pytest.mark.usefixtures("polish_limit_64")   # (conftest: problems sized for the old limit)
+
 #: a wall-clock safety stop no load reaches, where a test reads the work budget and not the clock (a fake clock stands
 #: in where the stop itself is tested)
 NO_STOP = 600.0

@@ -216,6 +216,7 @@ def test_auto_does_not_swallow_a_progress_callbacks_memplan_error(kind, monkeypa
     from memplan.solvers import auto
 
     monkeypatch.setattr(auto, "POLISH_BUFFERS", 0)   # (the default's small search proves this graph: no exact solver)
+    monkeypatch.setattr(auto, "POLISH_WIDE_BUFFERS", 0)   # (round 59: its gap-gated tier too)
     g, _ = fanout_join(30, seed=1)
     err = getattr(memplan, kind)("the caller's own failure")
 

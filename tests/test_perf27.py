@@ -86,6 +86,7 @@ def test_a_budget_plans_fewer_candidates_in_full_and_the_same_plan(monkeypatch):
     # (round 33: a problem of at most ``auto.POLISH_BUFFERS`` buffers is searched a little by the default solve, and
     # then the first candidates fit: off here, where what is counted is the heuristics' quick check)
     monkeypatch.setattr(auto, "POLISH_BUFFERS", 0)
+    monkeypatch.setattr(auto, "POLISH_WIDE_BUFFERS", 0)   # (round 59: its gap-gated tier too)
     graph = fanout_join(30, max_width=8)[0]   # (its bound is below the budget: the heuristics decide)
     budget = int(memplan.plan(graph).arena_bytes * 1.05)
     made = []

@@ -40,6 +40,7 @@ def test_cpsat_progress_callback_sees_the_callers_context_vars(monkeypatch):
 
     # (a named exact solver starts from the default's plan, whose small search proves 60 buffers: round 34)
     monkeypatch.setattr(auto, "POLISH_BUFFERS", 0)
+    monkeypatch.setattr(auto, "POLISH_WIDE_BUFFERS", 0)   # (round 59: its gap-gated tier too)
     seen: list[str] = []
     token = _CALLER.set("caller")
     try:

@@ -172,6 +172,7 @@ def test_auto_hands_the_first_exact_solvers_bound_on(monkeypatch):
     monkeypatch.setattr(solvers, "get_solver", spy)
     monkeypatch.setattr(auto, "HEURISTICS", ("greedy",))
     monkeypatch.setattr(auto, "POLISH_BUFFERS", 0)   # (the default's small search would prove the optimum first)
+    monkeypatch.setattr(auto, "POLISH_WIDE_BUFFERS", 0)   # (round 59: its gap-gated tier too)
     sol = auto.solve(p, SolveOptions(time_limit=0.5))
     assert seen == {"cpsat": 0, "search": 5}
     assert sol.arena == brute_optimum(p) == 8 and sol.status == Status.OPTIMAL

@@ -182,6 +182,7 @@ def test_safety_stop_starts_after_the_setup(monkeypatch, name):
     monkeypatch.setattr(search_tree if name == "search" else module, "time", clock)
     # (a named exact solver starts from the default's plan, whose small search proves this problem: round 34)
     monkeypatch.setattr(memplan.solvers.auto, "POLISH_BUFFERS", 0)
+    monkeypatch.setattr(memplan.solvers.auto, "POLISH_WIDE_BUFFERS", 0)   # (round 59: its gap-gated tier too)
     p = _hard_interval_problem()
     sol = get_solver(name)(p, SolveOptions(time_limit=0.5, wall_limit=50))
     assert "stopped" not in sol.info, sol.info

@@ -14,6 +14,8 @@ from needs import need
 from memplan.problem import BufferProblem, Status
 from memplan.solvers import Objective, SolveOptions, solve
 
+pytestmark = pytest.mark.usefixtures("polish_limit_64")   # (conftest: problems sized for the old limit)
+
 
 def _dense(capacity: int | None) -> BufferProblem:
     """90 random buffers (above ``auto.POLISH_BUFFERS``: no polish): the default solve ends at 112,712 bytes, and

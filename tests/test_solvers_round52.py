@@ -25,7 +25,7 @@ def _unused(ws):
     return [w.message for w in ws if issubclass(w.category, UnusedOption)]
 
 
-def test_auto_names_the_callers_time_limit(monkeypatch):
+def test_auto_names_the_callers_time_limit(monkeypatch, polish_limit_64):
     """auto gives the search 90% of ``time_limit=0.2`` on an interval problem; a setup estimated past that share
     warned "time_limit=0.18 had no effect", a value never given. Now the warning names ``time_limit=0.2`` and says
     auto gave the search 0.18 s of it; spelt as flags (the CLI) it is ``--time-limit 0.2``."""
@@ -55,7 +55,7 @@ def test_search_by_name_still_names_its_own_limit(monkeypatch):
     assert "time_limit=0.2 had no effect" in text and "auto gave" not in text, text
 
 
-def test_callers_error_filter_still_raises(monkeypatch):
+def test_callers_error_filter_still_raises(monkeypatch, polish_limit_64):
     """A caller who turns UnusedOption into errors still gets it raised from auto, in the caller's words."""
     p = _a()
     monkeypatch.setattr(search, "SETUP_PER_PAIR", 1.0)

@@ -59,6 +59,14 @@ LIFT_CANDIDATES = 4
 #: machine); above ``POLISH_BUFFERS`` the default stays heuristic (a time limit buys the full search).
 POLISH_BUFFERS = 64
 POLISH_WORK = 1 << 14
+#: Above ``POLISH_BUFFERS``, up to ``POLISH_WIDE_BUFFERS`` buffers, ``polish`` runs only where the heuristics end at
+#: least ``POLISH_WIDE_GAP`` (1/20: 5%) above the bound, with the same ``POLISH_WORK // buffers`` nodes (81 at 200).
+#: Why: session 59's corpus (docs/experiments/quality_s59.txt) found NASNet-like cells of 76-114 buffers (each cell's
+#: output read by the next two) planned 11-14% above their bound, which that search reached in 40-150 nodes, and a
+#: layered graph of 80 nodes on 2 streams 9.4% above it; small gaps (1-3% on random graphs of that size) rarely
+#: repay the search's 0.1-0.3 s a solve on a loaded machine, so they stay the heuristics'.
+POLISH_WIDE_BUFFERS = 200
+POLISH_WIDE_GAP = (1, 20)
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)
 POLISH_WALL = 60.0
@@ -99,7 +107,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     # (greedy's twice where size was skipped): an exact solver handed none runs the default (``start.best_start``),
     # this very solve, again
     pair = (made["greedy"], made.get("size", made["greedy"]))
-    if small(problem) and best.arena > lb and not (fit and best.arena <= cap):
+    if worth_polish(problem, best.arena, lb) and not (fit and best.arena <= cap):
         polished = polish(problem, best, pair, lb, info,
                           keep_interrupt=options.time_limit is not None if keep_interrupt is None else keep_interrupt)
         if polished is not None:
@@ -278,13 +286,26 @@ def polishes(problem: BufferProblem, options: SolveOptions) -> bool:
     """Whether ``solve(problem, options)``, running no exact solver after it (no time limit), may end with ``polish``
     (its result then rests on the problem's lower bound, where the search stops, and may end more than one
     alignment below the heuristics'). With a time limit the polish runs too, but the exact solvers follow: no
-    caller asks this of such a solve (``heuristics_of`` is None for it)."""
-    return options.time_limit is None and small(problem)
+    caller asks this of such a solve (``heuristics_of`` is None for it). Up to ``POLISH_WIDE_BUFFERS``: whether the
+    polish runs there depends on the heuristics' gap, known only once they ran, so such a problem may polish."""
+    return options.time_limit is None and 0 < len(problem) <= POLISH_WIDE_BUFFERS
 
 
 def small(problem: BufferProblem) -> bool:
-    """Whether ``problem`` is small enough for ``polish`` (``POLISH_BUFFERS``)."""
+    """Whether ``problem`` is small enough for ``polish`` whatever the heuristics' gap (``POLISH_BUFFERS``)."""
     return 0 < len(problem) <= POLISH_BUFFERS
+
+
+def worth_polish(problem: BufferProblem, arena: int, lb: int) -> bool:
+    """Whether ``polish`` runs after heuristics that ended at ``arena`` over the bound ``lb``: above the bound, on a
+    ``small`` problem, or on one of up to ``POLISH_WIDE_BUFFERS`` buffers at least ``POLISH_WIDE_GAP`` above it
+    (integers: the same verdict on every machine)."""
+    if arena <= lb:
+        return False
+    if small(problem):
+        return True
+    num, den = POLISH_WIDE_GAP
+    return len(problem) <= POLISH_WIDE_BUFFERS and (arena - lb) * den >= lb * num
 
 
 def polish(problem: BufferProblem, best: Solution, heuristics: tuple[Solution, Solution] | None, lb: int,

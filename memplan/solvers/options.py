@@ -127,7 +127,7 @@ class SearchParams:
 class SolveOptions:
     """``time_limit``: seconds of work for the exact solvers, as a deterministic budget (None: in ``auto`` the
     heuristics, and on a problem of at most 64 buffers they leave above its bound a short search of a fixed node
-    budget; a default budget when an exact solver is asked for by name). ``wall_limit``:
+    budget (also on one of up to 200 buffers they leave 5% or more above it); a default budget when an exact solver is asked for by name). ``wall_limit``:
     the wall-clock safety stop (default: four times the time limit plus ten seconds; several CP-SAT workers run two
     phases of work, and each has this stop: ``cpsat.work_phases``). ``workers`` and
     ``seed`` make CP-SAT deterministic (several workers: one worker's search, then the interleaved workers' from its

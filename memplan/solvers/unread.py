@@ -26,7 +26,7 @@ def unread_options(solver: object, options: object, given: Collection[str] | Non
     though 0 is the default); None warns of those that differ from ``SolveOptions()``'s default, all a library
     caller's value can say. An unknown solver or options that are no ``SolveOptions`` give none (refused, naming
     them, where they are read)."""
-    from .auto import POLISH_BUFFERS
+    from .auto import POLISH_BUFFERS, POLISH_WIDE_BUFFERS
 
     if not isinstance(solver, str) or solver not in _KNOWN or not isinstance(options, SolveOptions):
         return []
@@ -34,7 +34,8 @@ def unread_options(solver: object, options: object, given: Collection[str] | Non
     exact = solver in _EXACT or (solver == "auto" and limit is not None)
     cpsat = solver == "cpsat" or (solver == "auto" and limit is not None)
     where = "with {solver}" + (" without {time_limit:S}" if solver == "auto" else "")
-    heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers a short search of a "
+    heuristic = (f"it runs the heuristics, then on a problem of at most {POLISH_BUFFERS} buffers "
+                 f"(up to {POLISH_WIDE_BUFFERS} where they end 5% or more above its bound) a short search of a "
                  "fixed node budget and seed (auto adds the exact solvers search and cpsat with {time_limit:S})"
                  if solver == "auto" else f"{solver} is a heuristic, one pass with no budget, randomness or progress")
     default = SolveOptions()
