@@ -48,7 +48,7 @@ from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
 from runtime.aten.sweep_blocks import BLOCKS, BLOCKS40
 from runtime.aten.sweep_blocks58 import BLOCKS58
-from runtime.aten.sweep_models59 import MODELS59
+from runtime.aten.sweep_models59 import MHA_SLOW, MODELS59
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -1793,7 +1793,7 @@ CASES = [
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS58],
     # session 59 (CPU, the first run of torchvision, timm and torchaudio there): timm families, torchvision
     # variants and torchaudio models the list lacked, tiny (sweep_models59.py)
-    *[Case(name, missing_as(make), inputs) for name, make, inputs in MODELS59],
+    *[Case(name, missing_as(make), inputs, mha_slow_path=name in MHA_SLOW) for name, make, inputs in MODELS59],
     *[Case(name, make, inputs, mha_slow_path=name in MHA_FUSED) for name, make, inputs in BLOCKS],
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS40],
 ]
