@@ -161,8 +161,9 @@ class Program:
     returned_caches: tuple[tuple[str, tuple], ...] = ()
     #: (argument's name, path of it in the output) of each dict, list or tuple argument ``forward`` returns as itself
     #: (``return logits, state``), unchanged or grown only in its caches: the compiled call returns the caller's
-    #: object there, as eager does (``returned_args``, round 58: a new container before)
-    returned_arguments: tuple[tuple[str, tuple], ...] = ()
+    #: object there, as eager does (``returned_args``, round 58: a new container before); (name, path in the output,
+    #: path in the argument) of a container held inside one and returned on its own (``state["inner"]``, round 59)
+    returned_arguments: tuple[tuple, ...] = ()
     #: (key path in the output, ((layer index, tokens seen, window), ...)) of each ``DynamicCache`` with sliding-window
     #: layers that ``forward`` returns (a prefill's, an ``EncoderDecoderCache``'s too): the compiled call sets them on
     #: its output as the export's ``forward`` left them (``cache_windows.window_counts``; the cache's unflattening takes the

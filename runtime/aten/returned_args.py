@@ -29,30 +29,56 @@ def _paths_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> list[t
     return [found for k, v in items for found in _paths_of(v, target, (*path, k), depth + 1)]
 
 
+def _containers_in(value: Any, path: tuple = (), depth: int = 0) -> list[tuple[tuple, Any]]:
+    """(path inside ``value``, container) of ``value`` itself and every dict, list or non-empty tuple it holds through
+    dicts, lists and tuples (a ``ModelOutput`` is a dict), ``value`` first."""
+    found = [(path, value)]
+    if depth > 8:
+        return found
+    items = value.items() if isinstance(value, dict) else enumerate(value) if type(value) in (list, tuple) else ()
+    for k, v in items:
+        if isinstance(v, CONTAINERS) and not (isinstance(v, tuple) and not v):
+            found += _containers_in(v, (*path, k), depth + 1)
+    return found
+
+
 def returned_arguments(given: list[tuple[str, Any]], changed: set[str], grown_in: set[str], caches: set[str],
-                       out: Any) -> list[tuple[str, tuple]]:
-    """(name, path in ``out``) of each place of each container argument of ``given`` ((name, value) pairs of the export's watched
-    call) that ``forward`` returns as itself, unchanged (not in ``changed``) or changed only by the caches in it the
-    compiled call grows (``grown_in``). ``caches``: the arguments that are themselves caches
-    (``Program.returned_caches``' business). An empty tuple is left out: Python has one, so ``is`` finds it
-    anywhere."""
-    found = []
+                       out: Any) -> list[tuple]:
+    """(name, path in ``out``) of each place of each container argument of ``given`` ((name, value) pairs of the
+    export's watched call) that ``forward`` returns as itself, unchanged (not in ``changed``) or changed only by the
+    caches in it the compiled call grows (``grown_in``); (name, path in ``out``, path in the argument) of each
+    container inside such an argument returned on its own (``return y, state["inner"]``). ``caches``: the arguments
+    that are themselves caches (``Program.returned_caches``' business). An empty tuple is left out: Python has one,
+    so ``is`` finds it anywhere."""
+    found: list[tuple] = []
     for name, value in given:
         if not isinstance(value, CONTAINERS) or name in caches or (isinstance(value, tuple) and not value):
             continue
         if name in changed and name not in grown_in:
             continue
-        found += [(name, path) for path in _paths_of(out, value)]
+        for inner, held in _containers_in(value):
+            found += [(name, path, inner) if inner else (name, path) for path in _paths_of(out, held)]
     return found
 
 
-def put_arguments(named: dict[str, Any], returned: tuple[tuple[str, tuple], ...], out: Any) -> Any:
-    """``out`` with the caller's argument at each path of ``returned`` (``Program.returned_arguments``) where the
-    call passed one of the export's container type (a call may pass a list where compile's example had a tuple: the
-    program's structure check refuses what differs); ``named``: the call's arguments by name."""
+def _held(value: Any, path: tuple) -> Any:
+    """What ``value`` holds at ``path`` (keys and indices), None where the call's argument has no container there."""
+    for k in path:
+        try:
+            value = value[k] if isinstance(value, CONTAINERS) else None
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def put_arguments(named: dict[str, Any], returned: tuple[tuple, ...], out: Any) -> Any:
+    """``out`` with the caller's argument (or the container it holds at the entry's third item, a path) at each path
+    of ``returned`` (``Program.returned_arguments``) where the call passed one of the export's container type (a call
+    may pass a list where compile's example had a tuple: the program's structure check refuses what differs);
+    ``named``: the call's arguments by name."""
     put: list[tuple] = []
-    for name, path in sorted(returned, key=lambda r: len(r[1])):
-        caller = named.get(name)
+    for name, path, *inner in sorted(returned, key=lambda r: len(r[1])):
+        caller = _held(named.get(name), inner[0]) if inner else named.get(name)
         if not isinstance(caller, CONTAINERS) or any(path[:len(p)] == p for p in put):
             continue   # (inside a caller's container put already: eager's is what the caller's holds, unchanged)
         out = put_at(out, path, caller)

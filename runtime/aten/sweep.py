@@ -3,9 +3,9 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~520 (torchvision, timm and tiny ``transformers`` architectures, serving steps over KV caches the
+few, this sweep ~650 (torchvision, timm, torchaudio and tiny ``transformers`` architectures, serving steps over KV caches the
 caller owns, half-precision variants),
-the measure docs/aten.md quotes. Models whose package (torchvision, timm) or config class is missing are
+the measure docs/aten.md quotes. Models whose package (torchvision, timm, torchaudio) or config class is missing are
 SKIP-MISSING.
 
 Per model: export once (runtime.aten.program.load_program), compile that program in each mode with the arena
@@ -48,6 +48,7 @@ from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
 from runtime.aten.sweep_blocks import BLOCKS, BLOCKS40
 from runtime.aten.sweep_blocks58 import BLOCKS58
+from runtime.aten.sweep_models59 import MHA_SLOW, MODELS59
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -130,6 +131,16 @@ class Call(nn.Module):
 
     def forward(self, *xs):
         return self.m(*xs, **self.fixed)
+
+
+def missing_as(make):
+    """``make`` with an ImportError (its package absent) raised as Missing: reported SKIP-MISSING."""
+    def built():
+        try:
+            return make()
+        except ImportError as exc:
+            raise Missing(str(exc)) from None
+    return built
 
 
 def timm_model(name, **kw):
@@ -1780,6 +1791,9 @@ CASES = [
          lambda g, dev, dt: (torch.randn(1, 400, generator=g, device=dev).to(dt),
                              torch.randint(3, 128, (1, 5), generator=g, device=dev))),
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS58],
+    # session 59 (CPU, the first run of torchvision, timm and torchaudio there): timm families, torchvision
+    # variants and torchaudio models the list lacked, tiny (sweep_models59.py)
+    *[Case(name, missing_as(make), inputs, mha_slow_path=name in MHA_SLOW) for name, make, inputs in MODELS59],
     *[Case(name, make, inputs, mha_slow_path=name in MHA_FUSED) for name, make, inputs in BLOCKS],
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS40],
 ]
