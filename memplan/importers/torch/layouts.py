@@ -441,6 +441,36 @@ def _shared_weight(torch, val: Any, roots: dict) -> str | None:
     return roots.get(ref)
 
 
+#: the ``*_scatter`` ops whose eager kernel starts from ``clone_preserve_strides(input)``
+_SCATTERS = frozenset({"slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter"})
+
+
+def _preserved_strides_result(torch, x: Any, v: Any) -> Any:
+    """``v``, a ``*_scatter`` result over the non-overlapping input ``x``, laid out as eager's
+    ``clone_preserve_strides(x)`` lays it: a storage of ``x``'s size, ``x``'s strides and storage offset.
+
+    Why: torch's fake kernel gives that layout, but its fake-tensor cache does not: a program exported a second
+    time in one process (session 59's CI: the same module exported twice) had ``slice_scatter`` over a view at
+    storage offset 2 (of 32 elements) recorded at offset 0 of 30 elements, so the same program imported to another
+    graph (the result 120 B instead of 128, its views 8 B lower) by what the process had exported before."""
+    try:
+        shape, stride, offset = tuple(int(d) for d in x.shape), tuple(int(d) for d in x.stride()), \
+            int(x.storage_offset())
+        nbytes = int(x.untyped_storage().nbytes())
+        if tuple(int(d) for d in v.shape) != shape or v.dtype != x.dtype:
+            return v
+        if (tuple(int(d) for d in v.stride()), int(v.storage_offset()), int(v.untyped_storage().nbytes())) == \
+                (stride, offset, nbytes):
+            return v    # (the fake kernel's own layout: eager's)
+    except Exception:   # symbolic: the fake kernel's layout stands
+        return v
+    mode = getattr(v, "fake_mode", None)
+    with mode if mode is not None else contextlib.nullcontext():
+        base = torch.empty(nbytes // v.element_size(), dtype=v.dtype,
+                           device=v.device if mode is not None else "meta")
+        return base.as_strided(shape, stride, offset)
+
+
 def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
     """The result of ``as_strided_scatter`` laid out as eager's kernel lays it out, where torch's fake kernel
     gives it another layout: over an input whose elements share memory (an ``expand``).
@@ -453,13 +483,15 @@ def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
     was refused by torch ("more than one element of the written-to tensor refers to a single memory
     location"), where eager computes. The views of the result and in-place writes to it, whose fake tensors
     were derived from the fake layout, are laid out again from the corrected one (``_view_on_layouts``)."""
-    if op.split(".")[0] != "as_strided_scatter" or not n.args:
+    if op.split(".")[0] not in _SCATTERS or not n.args:
         return v
     x = getattr(n.args[0], "meta", {}).get("val")
     if not isinstance(x, torch.Tensor):
         return v
     try:
         if torch._debug_has_internal_overlap(x) != 1:  # 1: MemOverlap::Yes
+            return _preserved_strides_result(torch, x, v)
+        if op.split(".")[0] != "as_strided_scatter":
             return v
         shape = tuple(int(s) for s in v.shape)
         stride = tuple(int(s) for s in x.stride())
