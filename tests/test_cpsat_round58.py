@@ -20,7 +20,6 @@ import subprocess
 import sys
 import types
 
-import numpy as np
 import pytest
 from needs import need
 
@@ -30,21 +29,14 @@ from memplan.solvers import SolveOptions, auto, cpsat, solve
 
 pytestmark = pytest.mark.usefixtures("polish_limit_64")   # (conftest: problems sized for the old limit)
 
-#: a wall-clock safety stop no load reaches, where a test reads the work budget and not the clock (a fake clock stands
-#: in where the stop itself is tested)
-NO_STOP = 600.0
+# round 57's random interval problems and its wall-clock stop no load reaches (a test reads the work budget and not
+# the clock; a fake clock stands in where the stop itself is tested)
+from test_cpsat_round57 import NO_STOP, problem  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _ortools():
     need("ortools")   # (a core dependency: skipped in a bare checkout without it, failed under CI)
-
-
-def problem(seed: int, n: int = 120) -> BufferProblem:
-    """``docs/experiments/cpsat_s57.py``'s random interval problems: 120 buffers over 100 steps, 8-504 B."""
-    r = np.random.default_rng(seed)
-    lo = r.integers(0, 100, n)
-    return BufferProblem(sizes=r.integers(1, 64, n) * 8, lower=lo, upper=lo + r.integers(1, 40, n))
 
 
 class FakeClock:

@@ -183,7 +183,7 @@ def storage_reach(torch, n: Any) -> dict[str, tuple[int, int]]:
     if n.op != "call_function" or isinstance(n.target, torch._ops.HigherOrderOperator) or \
             _op_name(n.target).split(".")[0] == "as_strided_scatter":
         # (``as_strided_scatter`` writes its window into a clone of its input, dense where the input overlaps (an
-        # expand): its offset counts in the result's storage, which ``_overlap_scatter_result`` lays out)
+        # expand): its offset counts in the result's storage, which ``_scatter_result_as_eager`` lays out)
         return {}
     return {x.name: (absolute, relative) for x, absolute, relative in _touches(torch, None, n, 0)}
 
@@ -441,10 +441,6 @@ def _shared_weight(torch, val: Any, roots: dict) -> str | None:
     return roots.get(ref)
 
 
-#: the ``*_scatter`` ops whose eager kernel starts from ``clone_preserve_strides(input)``
-_SCATTERS = frozenset({"slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter"})
-
-
 def _preserved_strides_result(torch, x: Any, v: Any) -> Any:
     """``v``, a ``*_scatter`` result over the non-overlapping input ``x``, laid out as eager's
     ``clone_preserve_strides(x)`` lays it: a storage of ``x``'s size, ``x``'s strides and storage offset.
@@ -452,7 +448,9 @@ def _preserved_strides_result(torch, x: Any, v: Any) -> Any:
     Why: torch's fake kernel gives that layout, but its fake-tensor cache does not: a program exported a second
     time in one process (session 59's CI: the same module exported twice) had ``slice_scatter`` over a view at
     storage offset 2 (of 32 elements) recorded at offset 0 of 30 elements, so the same program imported to another
-    graph (the result 120 B instead of 128, its views 8 B lower) by what the process had exported before."""
+    graph (the result 120 B instead of 128, its views 8 B lower) by what the process had exported before. A program
+    memplan exports itself is traced again without that cache (``translate._traced``); one the caller exported is
+    laid out here."""
     try:
         shape, stride, offset = tuple(int(d) for d in x.shape), tuple(int(d) for d in x.stride()), \
             int(x.storage_offset())
@@ -471,9 +469,10 @@ def _preserved_strides_result(torch, x: Any, v: Any) -> Any:
         return base.as_strided(shape, stride, offset)
 
 
-def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
-    """The result of ``as_strided_scatter`` laid out as eager's kernel lays it out, where torch's fake kernel
-    gives it another layout: over an input whose elements share memory (an ``expand``).
+def _scatter_result_as_eager(torch, op: str, n: Any, v: Any) -> Any:
+    """The result of a ``_KEEPS_STORAGE`` op laid out as eager's kernel lays it out, where its fake tensor gives it
+    another layout: rebuilt by torch's fake-tensor cache (``_preserved_strides_result``), or an ``as_strided_scatter``
+    over an input whose elements share memory (an ``expand``), below.
 
     Why: eager's kernel starts from ``clone_preserve_strides(input)``, which cannot keep an overlapping
     layout (a copy into it would write one element twice) and clones such an input into a dense tensor of
@@ -483,7 +482,7 @@ def _overlap_scatter_result(torch, op: str, n: Any, v: Any) -> Any:
     was refused by torch ("more than one element of the written-to tensor refers to a single memory
     location"), where eager computes. The views of the result and in-place writes to it, whose fake tensors
     were derived from the fake layout, are laid out again from the corrected one (``_view_on_layouts``)."""
-    if op.split(".")[0] not in _SCATTERS or not n.args:
+    if op.split(".")[0] not in _KEEPS_STORAGE or not n.args:
         return v
     x = getattr(n.args[0], "meta", {}).get("val")
     if not isinstance(x, torch.Tensor):
@@ -650,7 +649,7 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
                 _check_sizes_asserted(torch, n, owner)
             continue
         # (a *_scatter's fake kernel keeps an overlapping input's strides, which eager's does not: laid out again
-        # where it is imported, ``_overlap_scatter_result``, and its span is no record to check)
+        # where it is imported, ``_scatter_result_as_eager``, and its span is no record to check)
         keeps_layout = _op_name(n.target).split(".")[0] not in _KEEPS_STORAGE
         for k, (v, m) in enumerate(zip(outs, made)):
             if not (isinstance(v, torch.Tensor) and isinstance(m, torch.Tensor)) or not _plain_layout(torch, m):

@@ -43,10 +43,10 @@ from .layouts import (
     _keeps_input_layouts,
     _layout_alone,
     _lone_weight_storages,
-    _overlap_scatter_result,
     _own_layout,
     _saved_examples,
     _saved_layouts,
+    _scatter_result_as_eager,
     _shared_weight,
     _siblings_sharing,
     _view_on_layouts,
@@ -188,7 +188,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     #: tensor's root had had when it was read (``_value_reads``)
     value_reads: dict[str, tuple[tuple[str, str | None], ...]] = {}
     nodes: list[Node] = []
-    #: tensors laid out otherwise than their fake tensors (``_overlap_scatter_result``), and views of them
+    #: tensors laid out otherwise than their fake tensors (``_scatter_result_as_eager``), and views of them
     relaid: set[str] = set()
     #: tensors whose fake tensor is not their place in their storage: ``relaid`` ones, and the views of a
     #: loaded program laid out again (its fake tensors all lie at storage offset 0 of storages of their own)
@@ -390,7 +390,7 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
             if tid in recs:
                 tid = f"{tid}.{k}"
             _check_strided(torch, v, where)
-            fixed = _overlap_scatter_result(torch, op, n, v)
+            fixed = _scatter_result_as_eager(torch, op, n, v)
             if k in siblings:
                 fixed = _layout_alone(torch, v)
             if fixed is not v:
