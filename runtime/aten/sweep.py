@@ -3,7 +3,7 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~650 (torchvision, timm, torchaudio and tiny ``transformers`` architectures, serving steps over KV caches the
+few, this sweep ~710 (torchvision, timm, torchaudio and tiny ``transformers`` architectures, serving steps over KV caches the
 caller owns, half-precision variants),
 the measure docs/aten.md quotes. Models whose package (torchvision, timm, torchaudio) or config class is missing are
 SKIP-MISSING.
@@ -48,7 +48,9 @@ from runtime.aten.errors import AtenExecutorError
 from runtime.aten.program import load_program
 from runtime.aten.sweep_blocks import BLOCKS, BLOCKS40
 from runtime.aten.sweep_blocks58 import BLOCKS58
+from runtime.aten.sweep_blocks60 import BLOCKS60, BLOCKS60_BF16
 from runtime.aten.sweep_models59 import MHA_SLOW, MODELS59
+from runtime.aten.sweep_models60 import MODELS60
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -1794,6 +1796,11 @@ CASES = [
     # session 59 (CPU, the first run of torchvision, timm and torchaudio there): timm families, torchvision
     # variants and torchaudio models the list lacked, tiny (sweep_models59.py)
     *[Case(name, missing_as(make), inputs, mha_slow_path=name in MHA_SLOW) for name, make, inputs in MODELS59],
+    # round 60: transformers model types the list lacked, tiny from their own default configs (sweep_models60.py)
+    *[Case(name, make, inputs) for name, make, inputs in MODELS60],
+    # round 60: plain-PyTorch patterns (out= variants, where with scalars, int64 index math, ...; sweep_blocks60.py)
+    *[Case(name, make, inputs) for name, make, inputs in BLOCKS60],
+    *[Case(name, make, inputs, dtype=torch.bfloat16) for name, make, inputs in BLOCKS60_BF16],
     *[Case(name, make, inputs, mha_slow_path=name in MHA_FUSED) for name, make, inputs in BLOCKS],
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS40],
 ]

@@ -487,7 +487,7 @@ def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
     return None
 
 
-def _symbolic(d: Any) -> str:
+def _symbolic(d: Any, what: str = "size") -> str:
     """Why a symbolic size cannot be planned, in words that fit where it came from.
 
     Export makes two kinds of symbols: backed ones (``s0``) for dimensions declared dynamic, which concrete
@@ -498,6 +498,10 @@ def _symbolic(d: Any) -> str:
         data_dependent = any(str(sym).startswith("u") for sym in d.node.expr.free_symbols)
     except AttributeError:
         data_dependent = False
+    if data_dependent and what != "size":   # (round 60: a view at a slot read from values was "a size u1")
+        return (f"data-dependent {what} {d} (a view at a place computed from a tensor's values: an index that is a "
+                "0-dim tensor, hist[i], traced as select(hist, 0, i.item()); index with a tensor of one element, "
+                "hist[i.view(1)], or write with index_copy_/index_put_)")
     if data_dependent:
         return (f"data-dependent size {d} (computed from a tensor's values, e.g. nonzero, .tolist() or .item(); "
                 "a plan needs every size before the model runs: from_torch plans a size the program bounds, "
@@ -554,7 +558,7 @@ def _extent(val, where: str, bounded: bool = False) -> tuple[int, int, int]:
         offset = _bounded((offset,))[0]
     for d in list(shape) + [offset]:
         if not isinstance(d, int):
-            raise GraphError(f"{where}: {_symbolic(d)}")
+            raise GraphError(f"{where}: {_symbolic(d, 'size' if d is not offset else 'storage offset')}")
     item = val.element_size()
     off = offset * item
     numel = math.prod(shape) if shape else 1

@@ -50,6 +50,8 @@ def _export_failure(exc: BaseException) -> str:
 
 #: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)
 _NOT_MODEL = ("/torch/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
+#: one frame line of a traceback as FX records it in ``node.meta["stack_trace"]``
+_FRAME = re.compile(r'File "(.+)", line (\d+), in (.+)$')
 
 
 def _model_frame(exc: BaseException) -> str:
@@ -70,6 +72,28 @@ def _model_frame(exc: BaseException) -> str:
         return ""
     code = " ".join(linecache.getline(found[0], found[1]).split())[:120]
     where = f"{found[0].rsplit('/', 1)[-1]}:{found[1]} in {found[2]}"
+    return f" (at {where}: `{code}`)" if code else f" (at {where})"
+
+
+def node_source(n: object) -> str:
+    """`` (at FILE:LINE in FN: `CODE`)`` of the deepest frame of the model's own code (not torch's) in the stack trace
+    export recorded for FX node ``n``, else "". Why: a refusal of a node ("node 'split_with_sizes'
+    (aten.split_with_sizes.default): data-dependent size u0") named an ATen op a user never wrote, not the line of
+    the model that made it (JetMoE's ``split(counts.tolist())`` of its router, round 60)."""
+    trace = getattr(n, "meta", {}).get("stack_trace") if n is not None else None
+    if not isinstance(trace, str):
+        return ""
+    lines = trace.splitlines()
+    found = None
+    for k, line in enumerate(lines):
+        m = _FRAME.match(line.strip())
+        if m and not any(part in m.group(1) for part in _NOT_MODEL):
+            code = lines[k + 1].strip() if k + 1 < len(lines) and not _FRAME.match(lines[k + 1].strip()) else ""
+            found = (m.group(1), m.group(2), m.group(3), code)
+    if found is None:
+        return ""
+    where = f"{found[0].rsplit('/', 1)[-1]}:{found[1]} in {found[2]}"
+    code = " ".join(found[3].split())[:120]
     return f" (at {where}: `{code}`)" if code else f" (at {where})"
 
 

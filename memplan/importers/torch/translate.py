@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import re
 from typing import Any
 
 from ...errors import GraphError, report_progress
@@ -33,7 +34,7 @@ from .checks import (
     _storages_kept,
     written_args,
 )
-from .common import _KEEPS_STORAGE, EXPORT_LOCK, _op_name, _target_name
+from .common import _KEEPS_STORAGE, EXPORT_LOCK, _op_name, _target_name, node_source
 from .dims import MADE_BY
 from .layouts import (
     _FRESH,
@@ -153,6 +154,28 @@ class _Rec:
 
 def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | None,
                    trace: dict | None = None, *, check_records: bool = True, bounded: bool = False) -> Graph:
+    """``_graph_of`` (see it), a refusal of one node ("node 'split_with_sizes' (aten...): ...") given the model's
+    source line that made the node where export recorded one (``common.node_source``)."""
+    try:
+        return _graph_of(torch, ep, name, alignment, progress, trace, check_records=check_records, bounded=bounded)
+    except GraphError as exc:
+        raise _with_source(exc, ep) from exc
+
+
+def _with_source(exc: GraphError, ep: Any) -> GraphError:
+    """``exc`` with `` (at FILE:LINE in FN: `CODE`)`` appended where its message opens with a node of ``ep``'s graph
+    and names no place yet, else ``exc`` itself."""
+    text = str(exc)
+    m = re.match(r"node '([^']+)'", text)
+    if m is None or " (at " in text:
+        return exc
+    node = next((n for n in ep.graph.nodes if n.name == m.group(1)), None)
+    source = node_source(node)
+    return GraphError(text + source) if source else exc
+
+
+def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
+              trace: dict | None = None, *, check_records: bool = True, bounded: bool = False) -> Graph:
     """``check_records``: check each op's recorded result against the op (``_check_recorded_results``), for a program
     given as an ``ExportedProgram`` (loaded from a file, perhaps edited); one exported here from a module is torch's
     own word made in this process, and on CUDA its fake re-run can differ from export's record where no size is
