@@ -152,10 +152,10 @@ def test_fp32_precisions_put_back_after_any_mix():
             saved = backend_flags.fp32_precisions(torch)
             for _ in range(1 + rng.randrange(4)):
                 write()
-            backend_flags._put_fp32_precisions(torch, saved)
+            backend_flags.put_fp32_precisions(torch, saved)
             assert backend_flags.fp32_precisions(torch) == saved
     finally:
-        backend_flags._put_fp32_precisions(torch, original)
+        backend_flags.put_fp32_precisions(torch, original)
 
 
 @pytest.mark.parametrize("attr", ["allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction"])

@@ -16,7 +16,7 @@ from typing import Any
 
 #: torch's getters of the global switches that pick the kernels eager's ops run (or their precision), and the
 #: setting a user changes for each; a getter this torch lacks is left out
-_FLAGS = {
+FLAGS = {
     "_get_cublas_allow_tf32": "torch.backends.cuda.matmul.allow_tf32",
     "_get_float32_matmul_precision": "torch.set_float32_matmul_precision",
     "_get_cublas_allow_fp16_reduced_precision_reduction":
@@ -46,7 +46,7 @@ _FLAGS = {
 
 
 def backend_flags(torch: Any) -> tuple[Any, ...]:
-    """The value of every global switch in ``_FLAGS`` this torch has (``flag_names`` says which), read through
+    """The value of every global switch in ``FLAGS`` this torch has (``flag_names`` says which), read through
     ``torch._C``'s getters: a list comprehension of C calls, ~2 us for all (``torch.backends``' properties took
     ~35 us, (name, value) pairs ~6 us): this runs at every call. Values compare by value (the SDP priority order
     is a list, equal to an equal list)."""
@@ -59,7 +59,7 @@ def flag_names(torch: Any) -> tuple[str, ...]:
 
 
 #: the legacy TF32 getters that raise once ``fp32_precision`` (torch 2.9's API) is set apart from them
-_LEGACY_TF32 = frozenset({"_get_cublas_allow_tf32", "_get_float32_matmul_precision", "_get_cudnn_allow_tf32",
+LEGACY_TF32 = frozenset({"_get_cublas_allow_tf32", "_get_float32_matmul_precision", "_get_cudnn_allow_tf32",
                           "_get_onednn_allow_tf32"})
 
 
@@ -77,8 +77,8 @@ def _tolerant(torch: Any, get: Callable[[], Any]) -> Callable[[], Any]:
 
 @functools.cache
 def _getters(torch: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    pairs = [(name, getattr(torch._C, getter) if getter not in _LEGACY_TF32 else _tolerant(torch, getattr(torch._C, getter)))
-             for getter, name in _FLAGS.items() if hasattr(torch._C, getter)]
+    pairs = [(name, getattr(torch._C, getter) if getter not in LEGACY_TF32 else _tolerant(torch, getattr(torch._C, getter)))
+             for getter, name in FLAGS.items() if hasattr(torch._C, getter)]
     return tuple(n for n, _ in pairs), tuple(g for _, g in pairs)
 
 
@@ -97,7 +97,7 @@ def changed_flag(torch: Any, built: tuple[Any, ...], now: tuple[Any, ...]) -> st
 FP32_PRECISION = ("the float32 precision (torch.backends.*.fp32_precision, torch.backends.cuda.matmul.allow_tf32, "
                   "torch.backends.cudnn.allow_tf32, torch.set_float32_matmul_precision)")
 #: (backend, op) of each ``fp32_precision`` of torch 2.9's API and the setting a user writes for it, the backends'
-#: "all" first: ``_put_fp32_precisions`` sets them in this order, an op's own after the one it inherits
+#: "all" first: ``put_fp32_precisions`` sets them in this order, an op's own after the one it inherits
 _FP32_PRECISIONS = (
     (("generic", "all"), "torch.backends.fp32_precision"),
     (("cuda", "all"), "torch.backends.cudnn.fp32_precision"),
@@ -112,7 +112,7 @@ _FP32_PRECISIONS = (
 #: the legacy getters over the same state (first in ``fp32_precisions``: what a legacy write is named by); the last
 #: two also read a value of their own (``allow_tf32_cudnn``, the ``float32_matmul_precision`` enum), which only
 #: their setters write
-_FP32_LEGACY = (("_get_cublas_allow_tf32", "torch.backends.cuda.matmul.allow_tf32"),
+FP32_LEGACY = (("_get_cublas_allow_tf32", "torch.backends.cuda.matmul.allow_tf32"),
                 ("_get_cudnn_allow_tf32", "torch.backends.cudnn.allow_tf32"),
                 ("_get_float32_matmul_precision", "torch.get_float32_matmul_precision"))
 #: what ``fp32_precisions`` reads of a legacy getter that raises (a mix of the two APIs)
@@ -127,7 +127,7 @@ def fp32_precisions(torch: Any) -> tuple[tuple[str, Any], ...]:
     legacy write under a new-API setting was not put back (session 41)."""
     c = torch._C
     out: list[tuple[str, Any]] = []
-    for getter, name in _FP32_LEGACY:
+    for getter, name in FP32_LEGACY:
         try:
             out.append((name, getattr(c, getter)()))
         except RuntimeError:
@@ -135,7 +135,7 @@ def fp32_precisions(torch: Any) -> tuple[tuple[str, Any], ...]:
     return (*out, *((name, c._get_fp32_precision_getter(*key)) for key, name in _FP32_PRECISIONS))
 
 
-def _put_fp32_precisions(torch: Any, saved: tuple[tuple[str, Any], ...]) -> None:
+def put_fp32_precisions(torch: Any, saved: tuple[tuple[str, Any], ...]) -> None:
     """Make ``fp32_precisions`` read ``saved`` again. torch's own values behind the legacy getters (the matmul
     precision enum, cuDNN's ``allow_tf32``) are set first through their setters, which write some precisions too,
     then every precision of the new API is set as it read. Where a legacy getter read ``MIXED`` its own value is
@@ -157,15 +157,15 @@ def _put_fp32_precisions(torch: Any, saved: tuple[tuple[str, Any], ...]) -> None
             return
 
 
-def _set_flag(torch: Any, name: str, value: Any) -> None:
+def set_flag(torch: Any, name: str, value: Any) -> None:
     """Set backend flag ``name`` (a ``flag_names`` entry) to ``value`` through torch's C setter of its getter."""
-    getter = next(g for g, n in _FLAGS.items() if n == name)
+    getter = next(g for g, n in FLAGS.items() if n == name)
     if getter == "_get_deterministic_algorithms":
         torch._C._set_deterministic_algorithms(value, warn_only=torch._C._get_deterministic_algorithms_warn_only())
     elif getter == "_get_deterministic_algorithms_warn_only":
         torch._C._set_deterministic_algorithms(torch._C._get_deterministic_algorithms(), warn_only=value)
-    elif getter in _SDP_SETTERS:
-        getattr(torch._C, _SDP_SETTERS[getter])(value)
+    elif getter in SDP_SETTERS:
+        getattr(torch._C, SDP_SETTERS[getter])(value)
     elif isinstance(value, tuple):   # (cuBLAS' fp16 / bf16 reduced-precision reductions: (allowed, split-K),
         getattr(torch._C, "_set" + getter.removeprefix("_get"))(*value)   # its setter takes them apart: session 41)
     elif value is not None:   # (oneDNN's TF32 reads None until set; its setter takes a bool alone)
@@ -173,6 +173,6 @@ def _set_flag(torch: Any, name: str, value: Any) -> None:
 
 
 #: the setters of the flags whose name is not their getter's with ``_set``
-_SDP_SETTERS = {"_get_flash_sdp_enabled": "_set_sdp_use_flash", "_get_mem_efficient_sdp_enabled":
+SDP_SETTERS = {"_get_flash_sdp_enabled": "_set_sdp_use_flash", "_get_mem_efficient_sdp_enabled":
                 "_set_sdp_use_mem_efficient", "_get_math_sdp_enabled": "_set_sdp_use_math",
                 "_get_cudnn_sdp_enabled": "_set_sdp_use_cudnn", "_get_fa3_sdp_enabled": "_set_sdp_use_fa3"}

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cache_args import _is_dynamic_cache, cache_refusal
+from .cache_args import cache_refusal, is_dynamic_cache
 from .cache_paths import is_encoder_decoder_cache, nested_caches
 
 
-def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
+def path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple | None:
     """The path (keys and indices) of ``target`` itself in ``out`` (through dicts, a transformers ``ModelOutput``
     among them, lists and tuples), or None."""
     if out is target:
@@ -23,26 +23,26 @@ def _path_of(out: Any, target: Any, path: tuple = (), depth: int = 0) -> tuple |
         return None
     items = (out.items() if isinstance(out, dict) else enumerate(out) if type(out) in (list, tuple) else ())
     for k, v in items:
-        found = _path_of(v, target, (*path, k), depth + 1)
+        found = path_of(v, target, (*path, k), depth + 1)
         if found is not None:
             return found
     return None
 
 
-def _is_adoptable(value: Any) -> bool:
-    """A cache the compiled call can grow as eager's: a ``DynamicCache`` of plain layers (``_is_dynamic_cache``), or
+def is_adoptable(value: Any) -> bool:
+    """A cache the compiled call can grow as eager's: a ``DynamicCache`` of plain layers (``is_dynamic_cache``), or
     transformers' ``EncoderDecoderCache`` of two such (T5's, BART's, T5Gemma's decode step: its self-attention cache
     grows, its cross-attention cache is filled at the first step)."""
 
     if is_encoder_decoder_cache(value):
-        return (_is_dynamic_cache(getattr(value, "self_attention_cache", None))
-                and _is_dynamic_cache(getattr(value, "cross_attention_cache", None)))
-    return _is_dynamic_cache(value)
+        return (is_dynamic_cache(getattr(value, "self_attention_cache", None))
+                and is_dynamic_cache(getattr(value, "cross_attention_cache", None)))
+    return is_dynamic_cache(value)
 
 
 def returned_caches(given: dict[str, Any], changed: list[tuple[str, str]], out: Any) -> list[tuple[str, tuple]]:
     """(name, path in ``out``) of each changed argument that is a transformers ``DynamicCache`` (or an
-    ``EncoderDecoderCache`` of two: ``_is_adoptable``) and that ``forward`` returns as itself: a decode step's
+    ``EncoderDecoderCache`` of two: ``is_adoptable``) and that ``forward`` returns as itself: a decode step's
     ``past_key_values``, grown by ``DynamicLayer.update`` (its tensors replaced with longer ones) and returned as the
     output's ``past_key_values``.
 
@@ -53,8 +53,8 @@ def returned_caches(given: dict[str, Any], changed: list[tuple[str, str]], out: 
     out_paths = []
     for name, _what in changed:
         value = given.get(name)
-        if _is_adoptable(value):
-            path = _path_of(out, value)
+        if is_adoptable(value):
+            path = path_of(out, value)
             if path is not None:
                 out_paths.append((name, path))
     return out_paths
@@ -74,7 +74,7 @@ def check_adoptable(torch: Any, name: str, caller: Any) -> None:
 
     if caller is None:
         return
-    if not _is_adoptable(caller):
+    if not is_adoptable(caller):
         raise AtenExecutorError(CACHE_NOT_ADOPTED)
     for path, cache in nested_caches(torch, name, caller):
         why = cache_refusal(torch, path, cache)
@@ -114,7 +114,7 @@ def _pairs(caller: Any, new: Any) -> list[tuple[Any, Any]] | None:
     """(caller's, program's) ``DynamicCache`` pairs ``adopt_cache`` grows, or None where the two are not one cache
     structure (another class, another layer kind, fewer layers in the program's)."""
 
-    if not _is_adoptable(caller) or type(caller) is not type(new) or not _is_adoptable(new):
+    if not is_adoptable(caller) or type(caller) is not type(new) or not is_adoptable(new):
         return None
     pairs = ([(caller.self_attention_cache, new.self_attention_cache),
               (caller.cross_attention_cache, new.cross_attention_cache)] if is_encoder_decoder_cache(caller)

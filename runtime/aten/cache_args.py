@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from .cache_paths import is_dynamic_cache_class, is_encoder_decoder_cache, nested_caches
-from .call_args import _argument_names
+from .call_args import argument_names
 
 
-def _is_dynamic_cache(value: Any) -> bool:
+def is_dynamic_cache(value: Any) -> bool:
     """transformers' ``DynamicCache`` itself (not a subclass: its pytree registration is the class's own) of plain
     ``DynamicLayer``s and ``DynamicSlidingWindowLayer``s alone. Why the layers: the pytree holds only their keys and
     values, all a ``DynamicLayer``'s state is; a ``DynamicSlidingWindowLayer`` also counts the tokens it has seen
@@ -27,7 +27,7 @@ def _is_dynamic_cache(value: Any) -> bool:
                     for x in getattr(value, "layers", [None])))
 
 
-def _held(torch: Any, layer: Any) -> int:
+def held_tokens(torch: Any, layer: Any) -> int:
     """The tokens a cache layer's keys hold (0 where it has none yet)."""
     keys = getattr(layer, "keys", None)
     return int(keys.shape[-2]) if isinstance(keys, torch.Tensor) else 0
@@ -67,7 +67,7 @@ def call_caches(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> di
     program's flattening takes (``cache_paths.nested_caches``: ``past_key_values``, ``state['cache']``,
     ``cache.self_attention_cache``)."""
 
-    return {path: cache for name, value in _argument_names(module, args, kwargs or {})
+    return {path: cache for name, value in argument_names(module, args, kwargs or {})
             for path, cache in nested_caches(torch, name, value)}
 
 
@@ -86,7 +86,7 @@ def dense_cache_examples(torch: Any, args: tuple, kwargs: dict | None) -> tuple[
 
 
     def strided(value: Any) -> bool:
-        return _is_dynamic_cache(value) and any(
+        return is_dynamic_cache(value) and any(
             isinstance(t, torch.Tensor) and not t.is_contiguous()
             for x in value.layers for t in (getattr(x, "keys", None), getattr(x, "values", None)))
 
@@ -146,7 +146,7 @@ def check_unwatched_caches(module: Any, args: tuple, kwargs: dict | None, how: s
 
     from .errors import AtenExecutorError
 
-    named = _argument_names(module, args, kwargs or {})
+    named = argument_names(module, args, kwargs or {})
     nested = list(call_caches(torch, module, args, kwargs).items())
     for name, value in named + nested:
         if is_dynamic_cache_class(value) or is_encoder_decoder_cache(value):

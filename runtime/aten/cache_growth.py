@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cache_adopt import _is_adoptable, _path_of
+from .cache_adopt import is_adoptable, path_of
 from .cache_paths import cache_shell, is_dynamic_cache_class, is_encoder_decoder_cache
-from .call_args import _same_leaf
+from .call_args import same_leaf
 
 
 def _layers(cache: Any) -> list[tuple[str, Any]]:
@@ -80,17 +80,17 @@ def nested_growth(torch: Any, name: str, value: Any, before: tuple, out: Any
     if spec_now != spec or len(leaves_now) != len(leaves):
         return None
     for a, b in zip(leaves, leaves_now):
-        if not (a is b if is_dynamic_cache_class(a) or is_encoder_decoder_cache(a) else _same_leaf(torch, a, b)):
+        if not (a is b if is_dynamic_cache_class(a) or is_encoder_decoder_cache(a) else same_leaf(torch, a, b)):
             return None
     adopted: list[tuple[str, tuple]] = []
     for (path, cache), (_path, cache_spec, cache_leaves, states) in zip(caches, inner):
         leaves_after, spec_after = pytree.tree_flatten(cache)
         if spec_after == cache_spec and len(leaves_after) == len(cache_leaves) and all(
-                _same_leaf(torch, a, b) for a, b in zip(cache_leaves, leaves_after)):
+                same_leaf(torch, a, b) for a, b in zip(cache_leaves, leaves_after)):
             continue   # (read, not grown)
-        where = _path_of(out, cache)
+        where = path_of(out, cache)
         what = grown_layer(states, layer_states(torch, cache))
-        if not _is_adoptable(cache):
+        if not is_adoptable(cache):
             return [], (f"forward changes the {type(cache).__name__} at {path!r} in place ({what}), and it is not a "
                         "cache of plain DynamicLayers or DynamicSlidingWindowLayers the compiled call can grow as "
                         "eager's: pass a cache of plain layers, or a static cache's tensors written in place")

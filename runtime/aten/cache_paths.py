@@ -93,7 +93,7 @@ def at_path(out: Any, path: tuple) -> Any:
 
 def is_cache_object(value: Any) -> bool:
     """A ``DynamicCache`` or an ``EncoderDecoderCache``: a cache the compiled call can grow as eager's (its layers
-    checked by ``cache_adopt._is_adoptable``); where ``cache_shell`` stops."""
+    checked by ``cache_adopt.is_adoptable``); where ``cache_shell`` stops."""
     return is_dynamic_cache_class(value) or is_encoder_decoder_cache(value)
 
 

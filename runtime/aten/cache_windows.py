@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cache_args import _held, _is_dynamic_cache, call_caches
+from .cache_args import call_caches, held_tokens, is_dynamic_cache
 from .cache_paths import at_path, output_caches
 
 
@@ -28,8 +28,8 @@ def window_inputs(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> 
     (``call_caches``; round 56: it was neither set nor checked, and a call counting otherwise ran silently)."""
     out = []
     for path, value in call_caches(torch, module, args, kwargs).items():
-        if _is_dynamic_cache(value):
-            layers = tuple((k, int(x.cumulative_length), _held(torch, x)) for k, x in enumerate(value.layers)
+        if is_dynamic_cache(value):
+            layers = tuple((k, int(x.cumulative_length), held_tokens(torch, x)) for k, x in enumerate(value.layers)
                            if type(x).__name__ == "DynamicSlidingWindowLayer")
             if layers:
                 out.append((path, layers))
@@ -62,8 +62,8 @@ def set_window_counts(torch: Any, module: Any, args: tuple, kwargs: dict, window
     for name, layers in windows:
         cache = given.get(name)
         for k, seen, held in layers:
-            layer = cache.layers[k] if _is_dynamic_cache(cache) and k < len(cache.layers) else None
-            if type(layer).__name__ != "DynamicSlidingWindowLayer" or _held(torch, layer) != held:
+            layer = cache.layers[k] if is_dynamic_cache(cache) and k < len(cache.layers) else None
+            if type(layer).__name__ != "DynamicSlidingWindowLayer" or held_tokens(torch, layer) != held:
                 raise AtenExecutorError(f"argument {name!r}: the export's forward was given a cache whose layer {k} "
                                         f"is not the example's sliding-window layer holding {held} tokens, so its "
                                         "count cannot be set as the example's; compile with a DynamicCache the "
@@ -74,13 +74,13 @@ def set_window_counts(torch: Any, module: Any, args: tuple, kwargs: dict, window
 def window_mismatch(torch: Any, name: str, value: Any, layers: tuple) -> str | None:
     """Why a call's cache argument ``name`` is not one the program can step (None where it is): a sliding layer whose
     count or held tokens differ from the export's (``window_inputs``), named with both."""
-    if not _is_dynamic_cache(value):
+    if not is_dynamic_cache(value):
         return None
     for k, seen, held in layers:
         layer = value.layers[k] if k < len(value.layers) else None
         if type(layer).__name__ != "DynamicSlidingWindowLayer":
             continue   # (another layout: the call's spec check refuses it)
-        now = (layer.cumulative_length, _held(torch, layer))
+        now = (layer.cumulative_length, held_tokens(torch, layer))
         if now == (seen, held):
             continue
         state = (f"whose window is full: it has seen {now[0]} tokens and keeps the last {now[1]}" if now[0] > now[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+def argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
     """(name, value) of each argument of a call of ``module``: positional ones named by ``forward``'s signature
     where it names them (``argument k`` past them, a ``*args``), keyword ones by their keys."""
     import inspect
@@ -25,7 +25,7 @@ def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, A
     return named + [(str(k), v) for k, v in kwargs.items()]
 
 
-def _same_leaf(torch: Any, a: Any, b: Any) -> bool:
+def same_leaf(torch: Any, a: Any, b: Any) -> bool:
     """Whether a pytree leaf of an argument is still the one the call was given: the same tensor object, or a value
     of the same type equal to it (an int in a list is its value, not its object)."""
     if a is b:
@@ -87,8 +87,8 @@ def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[
         if spec_now != spec or len(leaves_now) != len(leaves):
             out.append((name, f"its structure changed ({_spec_text(spec)} before the call, {_spec_text(spec_now)} "
                               "after)"))
-        elif not all(_same_leaf(torch, a, b) for a, b in zip(leaves, leaves_now)):
-            k = next(k for k, (a, b) in enumerate(zip(leaves, leaves_now)) if not _same_leaf(torch, a, b))
+        elif not all(same_leaf(torch, a, b) for a, b in zip(leaves, leaves_now)):
+            k = next(k for k, (a, b) in enumerate(zip(leaves, leaves_now)) if not same_leaf(torch, a, b))
             kind = "tensor" if isinstance(leaves[k], torch.Tensor) else type(leaves[k]).__name__
             out.append((name, f"its leaf {k} (a {kind}) was replaced by another object"))
     return out

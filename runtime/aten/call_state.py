@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cache_growth, returned_args
-from .cache_adopt import _is_adoptable, returned_caches
+from .cache_adopt import is_adoptable, returned_caches
 from .cache_windows import set_window_counts, window_counts
-from .call_args import _argument_names, input_changes, input_structure, tensor_meta_changes, tensor_metas
-from .module_containers import _same_item, container_tensors
+from .call_args import argument_names, input_changes, input_structure, tensor_meta_changes, tensor_metas
+from .module_containers import container_tensors, same_item
 from .module_writes import MISSING, module_fields
 from .process_settings import process_settings
 from .registries import registry_changes, registry_snapshots
@@ -94,7 +94,7 @@ def _state_changes(states: list[tuple[Any, str, dict]], internal: frozenset[str]
         now = _own(m, internal)
         for key in list(before) + [k for k in now if k not in before]:
             old, new = before.get(key, MISSING), now.get(key, MISSING)
-            if _same_item(old, new):
+            if same_item(old, new):
                 continue
             out.append((m, key, f"{label}.{key}", old, new))
     return out
@@ -120,9 +120,9 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
         before = _public_state(module, internal)
         stores = registry_snapshots(torch, module)
         settings = process_settings(torch)
-        given = [(name, value, *input_structure(torch, value)) for name, value in _argument_names(module, args, kwargs)]
+        given = [(name, value, *input_structure(torch, value)) for name, value in argument_names(module, args, kwargs)]
         shells = [(name, value, cache_growth.snapshot(torch, name, value)) for name, value, *_ in given
-                  if not _is_adoptable(value)]
+                  if not is_adoptable(value)]
         metas = tensor_metas(torch, given)
         out = real(module, *args, **kwargs)
         state.resized = tensor_meta_changes(torch, metas)

@@ -183,7 +183,7 @@ class CompiledModule:
                 raise AtenExecutorError(why)
         caches = None   # (the call's arguments by name, where it passes a cache eager grows: read once)
         if (self.program.returned_caches or self.program.window_inputs) and self.guard is not None:
-            caches = argument_caches(torch, call_args._argument_names(self.guard.root, args, kwargs))   # (by name, and
+            caches = argument_caches(torch, call_args.argument_names(self.guard.root, args, kwargs))   # (by name, and
             # by path those inside containers: ``state['cache']``, as ``Program.returned_caches`` names them)
             for name, _path in self.program.returned_caches:
                 cache_adopt.check_adoptable(torch, name, caches.get(name))
@@ -204,7 +204,7 @@ class CompiledModule:
         if caches is not None and self.program.returned_caches:
             out = _adopt_caches(caches, self.program.returned_caches, out)
         if self.program.returned_arguments and self.guard is not None:   # (after the caches they hold are grown)
-            out = returned_args.put_arguments(dict(call_args._argument_names(self.guard.root, args, kwargs)),
+            out = returned_args.put_arguments(dict(call_args.argument_names(self.guard.root, args, kwargs)),
                                               self.program.returned_arguments, out)
         if self.program.cache_counts:   # (a returned sliding-window cache's token counts: the export's)
             cache_windows.put_window_counts(torch, out, self.program.cache_counts)

@@ -21,7 +21,7 @@ from typing import Any
 from memplan.importers.torch import subgraphs
 
 from .backend_flags import backend_flags
-from .torch_reads import _recording, _SharedPatch
+from .torch_reads import SharedPatch, recording
 
 #: the float defaults ``torch.set_default_dtype`` takes: a node whose result dtype differs among them follows it
 _DEFAULTS = ("float32", "float64", "float16", "bfloat16")
@@ -46,7 +46,7 @@ def record(torch: Any) -> Ambient:
 
 
 #: the watch on ``torch.get_default_dtype`` (``watch_default_dtype_reads``)
-_DTYPE_READS = _SharedPatch()
+_DTYPE_READS = SharedPatch()
 
 
 @contextlib.contextmanager
@@ -56,12 +56,12 @@ def watch_default_dtype_reads(torch: Any) -> Iterator[list[str]]:
     plain dtype (``emb.to(torch.get_default_dtype())`` in MusicGen, a ``torch.finfo`` of it in Grounding DINO), where
     eager follows the default; torch's own reads (its Python decompositions) are the export's business.
 
-    torch's getter is one for the process: ``_SharedPatch`` keeps one wrapper while any block runs."""
+    torch's getter is one for the process: ``SharedPatch`` keeps one wrapper while any block runs."""
     # strict export (Dynamo) refused to trace the frame inspection ("Attempted to call function marked as skipped"):
     # let it call the watcher once while tracing and take its result as a constant
     with _DTYPE_READS.block(torch, "get_default_dtype",
                             lambda real: torch._dynamo.assume_constant_result(
-                                _recording(torch, _DTYPE_READS, real, lambda a, k, v, where: where)), []) as reads:
+                                recording(torch, _DTYPE_READS, real, lambda a, k, v, where: where)), []) as reads:
         yield reads
 
 

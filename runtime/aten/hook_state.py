@@ -8,7 +8,6 @@ extra call that no eager call made.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import inspect
@@ -16,12 +15,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .module_containers import _unchanged
+from .module_containers import CONTAINERS, unchanged
 from .settings import SCALARS
-
-#: the state a Python hook commonly changes, kept across an export that is no call (``hook_state_kept``)
-_KEPT_CONTAINERS = (list, dict, set, collections.deque, collections.defaultdict, collections.OrderedDict,
-                    collections.Counter)
 
 
 def _forward_hooks(torch: Any, module: Any) -> list[Any]:
@@ -74,7 +69,7 @@ def _has_state(torch: Any, value: Any) -> bool:
 
 def _kept(value: Any) -> Any:
     """What restoring needs of ``value``: a shallow copy of a container (restored in place), else None."""
-    return value.copy() if type(value) in _KEPT_CONTAINERS else None
+    return value.copy() if type(value) in CONTAINERS else None
 
 
 @contextlib.contextmanager
@@ -105,7 +100,7 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                     continue
             elif kind == "global":
                 value = where[name]
-                if not isinstance(value, SCALARS) and type(value) not in _KEPT_CONTAINERS:
+                if not isinstance(value, SCALARS) and type(value) not in CONTAINERS:
                     continue   # (a module, a function: no state of the hook's)
             elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
                 saved.append(("item", where, None, where, _kept(where)))
@@ -120,7 +115,7 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
         for kind, where, name, value, copy in saved:
             now = (where.cell_contents if kind == "cell" and _filled(where) else where.get(name) if kind == "global"
                    else vars(where) if kind == "object" else value)
-            if (copy is not None and not _unchanged(value, copy)) or (kind in ("cell", "global") and now is not value) \
+            if (copy is not None and not unchanged(value, copy)) or (kind in ("cell", "global") and now is not value) \
                     or (kind == "object" and (now.keys() != value.keys()
                                               or any(now[k] is not v for k, v in value.items()))):
                 changed.append(name if kind == "global" else kind)

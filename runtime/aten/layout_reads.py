@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .torch_reads import _MethodPatch, _reader
+from .torch_reads import MethodPatch, reader
 
 #: the tensor methods whose answer is the tensor's layout, not its values: ``forward`` branching on one (``if
 #: x.is_contiguous():``) or computing with it takes the export's layout into the program (``watch_layout_reads``)
@@ -28,7 +28,7 @@ LAYOUT_GETTERS = ("stride", "is_contiguous", "storage_offset", "dim_order")
 #: no op, so a write through it is a write to ``x`` in the program, where eager's of a transposed ``x`` writes a copy;
 #: round 43)
 LAYOUT_IDENTITIES = ("contiguous", "to")
-_LAYOUT_READS = {name: _MethodPatch() for name in LAYOUT_GETTERS + LAYOUT_IDENTITIES}
+_LAYOUT_READS = {name: MethodPatch() for name in LAYOUT_GETTERS + LAYOUT_IDENTITIES}
 
 
 class _LayoutReads(list):
@@ -92,7 +92,7 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
                 frame = sys._getframe(1)
                 module = str(frame.f_globals.get("__name__", ""))
                 if module.split(".")[0] not in _OWN_PACKAGES:
-                    where = _reader(torch, frame) if name not in LAYOUT_IDENTITIES else _identity_reader(frame)
+                    where = reader(torch, frame) if name not in LAYOUT_IDENTITIES else _identity_reader(frame)
                     if where is None:
                         pass
                     elif not _module_tensor(getattr(reads, "module", None), args[:1]):

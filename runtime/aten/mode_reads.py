@@ -13,11 +13,11 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .torch_reads import _recording, _SharedPatch
+from .torch_reads import SharedPatch, recording
 
 #: the caller's modes ``forward`` may branch on, each watched while it is exported (``watch_mode_reads``)
 MODE_GETTERS = ("is_grad_enabled", "is_inference_mode_enabled", "is_autocast_enabled")
-_MODE_READS = {name: _SharedPatch() for name in MODE_GETTERS}
+_MODE_READS = {name: SharedPatch() for name in MODE_GETTERS}
 
 
 @contextlib.contextmanager
@@ -30,7 +30,7 @@ def watch_mode_reads(torch: Any) -> Iterator[list[tuple[str, tuple, Any, str]]]:
     the compile's mode in the program, where eager takes the branch of each call's; the executor refuses a call
     under which such a read gives another value (``mode_reads_changed``). A mode no read was recorded of is not
     watched: a module that does not branch on it runs under any. Each getter is patched as
-    ``watch_default_dtype_reads`` patches ``torch.get_default_dtype`` (``_SharedPatch``)."""
+    ``watch_default_dtype_reads`` patches ``torch.get_default_dtype`` (``SharedPatch``)."""
     reads: list[tuple[str, tuple, Any, str]] = []   # (one list for the three getters' blocks)
     with contextlib.ExitStack() as stack:
         for name in MODE_GETTERS:
@@ -42,7 +42,7 @@ def watch_mode_reads(torch: Any) -> Iterator[list[tuple[str, tuple, Any, str]]]:
 def _mode_watched(torch: Any, name: str) -> Callable[[Any], Any]:
     """The wrapper ``watch_mode_reads`` puts in place of ``torch.<name>``: each read as (getter, its arguments, the
     value it gave, where)."""
-    return lambda real: _recording(torch, _MODE_READS[name], real,
+    return lambda real: recording(torch, _MODE_READS[name], real,
                                    lambda args, kwargs, value, where: (name, (args, tuple(kwargs.items())), value, where))
 
 

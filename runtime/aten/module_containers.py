@@ -46,15 +46,16 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
     return out
 
 
-#: the containers watched: the builtin ones and the standard library's counters and queues (not other subclasses:
+#: the containers watched (and the Python state a hook commonly changes, which ``hook_state`` and ``python_state``
+#: keep copies of): the builtin ones and the standard library's counters and queues (not other subclasses:
 #: transformers' ``ModelOutput`` or torch.fx's immutable lists have copies and ``clear``s of their own); a ``set``
 #: and a ``Counter`` too (session 41: ``self.seen.add(n)``, ``self.stats["n"] += 1`` on a ``Counter`` compiled, and
 #: the compiled calls never changed them)
-_CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set, collections.Counter)
+CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set, collections.Counter)
 
 
 def _is_container(v: Any) -> bool:
-    return type(v) in _CONTAINERS
+    return type(v) in CONTAINERS
 
 
 def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen: set[int], depth: int) -> None:
@@ -71,16 +72,16 @@ def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen:
             _snapshot(f"{name}[{k!r}]", None, None, v, out, seen, depth + 1)
 
 
-def _same_item(a: Any, b: Any) -> bool:
+def same_item(a: Any, b: Any) -> bool:
     return a is b or (isinstance(a, SCALARS) and same_value(a, b))
 
 
-def _unchanged(now: Any, before: Any) -> bool:
+def unchanged(now: Any, before: Any) -> bool:
     if isinstance(now, set):
         return {_set_key(x) for x in now} == {_set_key(x) for x in before}
     if not isinstance(now, dict):
-        return len(now) == len(before) and all(map(_same_item, now, before))
-    return now.keys() == before.keys() and all(_same_item(now[k], before[k]) for k in now)
+        return len(now) == len(before) and all(map(same_item, now, before))
+    return now.keys() == before.keys() and all(same_item(now[k], before[k]) for k in now)
 
 
 def plain_change(before: Any, after: Any) -> bool:
@@ -91,11 +92,11 @@ def plain_change(before: Any, after: Any) -> bool:
     if isinstance(after, set):
         return any(plain(x, depth=1) for x in after ^ before)
     if not isinstance(after, dict):
-        items = [x for i, x in enumerate(after) if i >= len(before) or not _same_item(x, before[i])]
-        items += [x for i, x in enumerate(before) if i >= len(after) or not _same_item(x, after[i])]
+        items = [x for i, x in enumerate(after) if i >= len(before) or not same_item(x, before[i])]
+        items += [x for i, x in enumerate(before) if i >= len(after) or not same_item(x, after[i])]
     else:
         items = [d[k] for d, o in ((after, before), (before, after)) for k in d
-                 if k not in o or not _same_item(d[k], o[k])]
+                 if k not in o or not same_item(d[k], o[k])]
     return any(plain(x, depth=1) for x in items)
 
 
@@ -105,12 +106,12 @@ def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, An
     ``snapshots`` hold now that they did not hold at the snapshot (added or replaced in place)."""
     out = []
     for name, _owner, _key, obj, before in snapshots:
-        if isinstance(obj, set) or _unchanged(obj, before):   # (a set's items have no key to return them by)
+        if isinstance(obj, set) or unchanged(obj, before):   # (a set's items have no key to return them by)
             continue
         if isinstance(obj, dict):
-            items = [(k, v) for k, v in obj.items() if k not in before or not _same_item(v, before[k])]
+            items = [(k, v) for k, v in obj.items() if k not in before or not same_item(v, before[k])]
         else:
-            items = [(i, v) for i, v in enumerate(obj) if i >= len(before) or not _same_item(v, before[i])]
+            items = [(i, v) for i, v in enumerate(obj) if i >= len(before) or not same_item(v, before[i])]
         out += [(obj, k, f"{name}[{k!r}]", v) for k, v in items if tensor_value(torch, v)]
     return out
 
@@ -122,7 +123,7 @@ def undo_container_changes(snapshots: list[tuple[str, Any, str | None, Any, Any]
     call)."""
     changed = []
     for name, owner, key, obj, before in snapshots:
-        if not _unchanged(obj, before):
+        if not unchanged(obj, before):
             changed.append((name, before, obj.copy(), obj))
             obj.clear()
             (obj.update if isinstance(obj, (dict, set)) else obj.extend)(before)

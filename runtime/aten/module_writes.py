@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from .torch_reads import _SharedPatch
+from .torch_reads import SharedPatch
 
 
 def module_fields(torch: Any) -> frozenset[str]:
@@ -25,7 +25,7 @@ def module_fields(torch: Any) -> frozenset[str]:
 
 
 #: the watch on ``nn.Module.__setattr__`` (``watch_module_writes``)
-_MODULE_WRITES = _SharedPatch()
+_MODULE_WRITES = SharedPatch()
 
 
 #: the value ``ModuleWrites`` records for an attribute that was not there before the block's first write of it

@@ -15,15 +15,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .backend_flags import (
-    _FLAGS,
-    _FP32_LEGACY,
-    _LEGACY_TF32,
-    _SDP_SETTERS,
+    FLAGS,
+    FP32_LEGACY,
     FP32_PRECISION,
+    LEGACY_TF32,
     MIXED,
-    _put_fp32_precisions,
-    _set_flag,
+    SDP_SETTERS,
     fp32_precisions,
+    put_fp32_precisions,
+    set_flag,
 )
 
 #: the backend flags ``_settings_table`` names in words (review 40c), by their ``torch._C`` getter (setter: ``_set...``)
@@ -56,10 +56,10 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
         table.append((DEFAULT_DEVICE, functools.partial(_default_device, torch), torch.set_default_device))
     if callable(getattr(c, "_get_fp32_precision_getter", None)):   # (torch 2.9's API: one state under both APIs)
         table.append((FP32_PRECISION, functools.partial(fp32_precisions, torch),
-                      functools.partial(_put_fp32_precisions, torch)))
-        labelled = {g: label for g, label in _LABELLED_FLAGS.items() if g not in _LEGACY_TF32}
+                      functools.partial(put_fp32_precisions, torch)))
+        labelled = {g: label for g, label in _LABELLED_FLAGS.items() if g not in LEGACY_TF32}
         covered = {"_get_deterministic_algorithms", "_get_deterministic_algorithms_warn_only",
-                   *(getter for getter, _name in _FP32_LEGACY)}
+                   *(getter for getter, _name in FP32_LEGACY)}
     else:
         table.append(("the float32 matmul precision (torch.set_float32_matmul_precision)",
                       c._get_float32_matmul_precision, torch.set_float32_matmul_precision))
@@ -70,15 +70,15 @@ def _settings_table(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[
               for getter, label in labelled.items()]
     table += _cpu_rows(torch)
     covered |= set(_LABELLED_FLAGS)   # (the rows above)
-    for getter, name in _FLAGS.items():   # (session 40b: the other kernel switches, ``matmul.allow_fp16_...``)
-        setter = _SDP_SETTERS.get(getter, "_set" + getter.removeprefix("_get"))
+    for getter, name in FLAGS.items():   # (session 40b: the other kernel switches, ``matmul.allow_fp16_...``)
+        setter = SDP_SETTERS.get(getter, "_set" + getter.removeprefix("_get"))
         if getter not in covered and hasattr(c, getter) and hasattr(c, setter):
-            table.append((name, getattr(c, getter), functools.partial(_set_flag, torch, name)))
+            table.append((name, getattr(c, getter), functools.partial(set_flag, torch, name)))
     return [(what, get, put) for what, get, put in table if callable(get) and callable(put)]
 
 
 def _cpu_rows(torch: Any) -> list[tuple[str, Callable[[], Any], Callable[[Any], None]]]:
-    """The settings that pick how eager's CPU kernels compute, beside ``_FLAGS`` (read at compile and at a refusal
+    """The settings that pick how eager's CPU kernels compute, beside ``FLAGS`` (read at compile and at a refusal
     only, not at every call): the intra-op thread count (a reduction's order), NNPACK (a convolution's kernel) and
     ``opt_einsum`` (an einsum's contraction order). Session 41: ``torch.set_num_threads(1)``,
     ``torch.backends.nnpack.set_flags(False)`` or ``torch.backends.opt_einsum.enabled = False`` in ``forward``

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .hook_state import _KEPT_CONTAINERS
-from .module_containers import _unchanged, plain_change
+from .module_containers import CONTAINERS, plain_change, unchanged
 from .module_writes import MISSING
 from .settings import SCALARS, same_value
 
@@ -65,7 +64,7 @@ def _functions(cls: type) -> list[Any]:
 
 
 def _watched_value(v: Any) -> bool:
-    return isinstance(v, SCALARS) or type(v) in _KEPT_CONTAINERS
+    return isinstance(v, SCALARS) or type(v) in CONTAINERS
 
 
 def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
@@ -102,7 +101,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         get = _missing_ok(read)
         value = get()
         if value is MISSING or _watched_value(value):
-            places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in _KEPT_CONTAINERS else None))
+            places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None))
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
         return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
@@ -148,7 +147,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         defaults = dict(zip(fn.__code__.co_varnames[fn.__code__.co_argcount - len(fn.__defaults__ or ()):],
                             fn.__defaults__ or ()))
         for arg, v in {**defaults, **(fn.__kwdefaults__ or {})}.items():   # (``acc=[]``: one list for every call)
-            if type(v) in _KEPT_CONTAINERS:
+            if type(v) in CONTAINERS:
                 add(("default", id(v)), f"the default of argument {arg} of {fn.__qualname__}", lambda v=v: v,
                     lambda _v: None)
         for name in sorted(_code_names(fn.__code__)):
@@ -187,7 +186,7 @@ def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any,
     for p in places:
         now = p.read()
         if p.copy is not None and now is p.value:   # (the same container: its contents)
-            if _unchanged(now, p.copy):
+            if unchanged(now, p.copy):
                 continue
             out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now), p))
             now.clear()

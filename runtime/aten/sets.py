@@ -437,7 +437,7 @@ def check_container_caches(torch: Any, module: Any, program: Program, args: tupl
         keys = now if isinstance(now, dict) else range(len(now))
         for k in keys:
             new = (k not in before) if isinstance(now, dict) else k >= len(before)
-            if (new or not module_containers._same_item(now[k], before[k])) and tensor_attrs.tensor_value(torch, now[k]):
+            if (new or not module_containers.same_item(now[k], before[k])) and tensor_attrs.tensor_value(torch, now[k]):
                 now[k] = _stand_in(torch, now[k])
                 stand_ins.append((obj, k, now[k]))
         contents.append((obj, now))

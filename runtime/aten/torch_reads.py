@@ -20,7 +20,7 @@ from typing import Any
 import memplan as memplan_pkg
 
 
-class _SharedPatch:
+class SharedPatch:
     """One attribute of a process-wide object (``torch.get_default_dtype``, ``nn.Module.__setattr__``) replaced by a
     recording wrapper while any block runs, in any thread, and put back by the last block to end; each thread's
     calls record into its own innermost block. Why one for the process: swapping it per block and putting back the
@@ -60,15 +60,15 @@ class _SharedPatch:
                     setattr(owner, name, self._real)
 
 
-def _recording(torch: Any, patch: _SharedPatch, real: Any, entry: Callable[[tuple, dict, Any, str], Any]) -> Any:
+def recording(torch: Any, patch: SharedPatch, real: Any, entry: Callable[[tuple, dict, Any, str], Any]) -> Any:
     """``real`` (a torch getter) that also appends ``entry(args, kwargs, value, "file.py:123")`` to this thread's
-    innermost ``patch`` block where code outside torch called it (``_reader``): the default dtype's watch and the
+    innermost ``patch`` block where code outside torch called it (``reader``): the default dtype's watch and the
     modes' are one wrapper."""
     def watched(*args: Any, **kwargs: Any) -> Any:
         value = real(*args, **kwargs)
         reads = patch.innermost()
         if reads is not None:
-            where = _reader(torch, sys._getframe(1))
+            where = reader(torch, sys._getframe(1))
             if where is not None:
                 reads.append(entry(args, kwargs, value, where))
         return value
@@ -76,8 +76,8 @@ def _recording(torch: Any, patch: _SharedPatch, real: Any, entry: Callable[[tupl
     return watched
 
 
-class _MethodPatch(_SharedPatch):
-    """A ``_SharedPatch`` of a method that ``owner`` inherits (``torch.Tensor.stride``, from ``torch._C.TensorBase``):
+class MethodPatch(SharedPatch):
+    """A ``SharedPatch`` of a method that ``owner`` inherits (``torch.Tensor.stride``, from ``torch._C.TensorBase``):
     the last block takes its wrapper away again rather than setting the inherited method on ``owner`` itself."""
 
     @contextlib.contextmanager
@@ -109,7 +109,7 @@ def _dynamo_generated(frame: Any) -> bool:
             and str(caller.f_globals.get("__name__", "")).startswith("torch._dynamo"))
 
 
-def _reader(torch: Any, frame: Any) -> str | None:
+def reader(torch: Any, frame: Any) -> str | None:
     """"file.py:123" of the code outside torch that called ``torch.get_default_dtype()`` from ``frame`` (None for
     torch's own calls). Under strict export Dynamo calls it for the code it traces (``assume_constant_result``): that
     code's place is its instruction translator's (``tx``), or unknown ("forward, traced by Dynamo")."""
