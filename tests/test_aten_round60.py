@@ -1,4 +1,4 @@
-"""Round 60 (aten60): ~43 ``transformers`` model types the sweep lacked (tiny, from their default configs) and
+"""Round 60 (aten60): 43 ``transformers`` model types (46 entries) the sweep lacked (tiny, from their default configs) and
 plain-PyTorch patterns (``out=`` variants, ``torch.where`` with scalars, int64 index math, writes through views of
 inputs, ``torch.nn.functional`` corners, complex64, channels-last, bfloat16 on a CPU) run on the CPU, 1 and 3 streams.
 
@@ -6,6 +6,8 @@ Bugs fixed (each test failed before):
 - a node refused for a data-dependent size named only the ATen op ("node 'split_with_sizes'
   (aten.split_with_sizes.default): data-dependent size u0"), never the model's line that made it (JetMoE's router
   ``inputs.split(expert_size)``, V-JEPA 2's ``target.repeat(B, max_patch_num, 1)``, SuperPoint's keypoints);
+- the executor's own refusals of a node at compile (``torch.add(x, 1, out=self.buf)`` resizing a buffer,
+  ``x.set_(y)`` of an input) named the node alone, not the line of ``forward``;
 - a view at a data-dependent storage offset (``hist[i]`` of a 0-dim int64 tensor: ``select(hist, 0, i.item())``) was
   refused as a "data-dependent size u1 ... e.g. nonzero, .tolist()", a size it does not have.
 """
@@ -77,6 +79,35 @@ def test_the_suggested_one_element_index_runs_and_updates_the_buffer_as_eager(st
         x = torch.randn(5, 4, generator=torch.Generator().manual_seed(k))
         assert torch.equal(step(x), eager(x))
         assert torch.equal(mine.hist, eager.hist) and torch.equal(mine.steps, eager.steps)
+
+
+class OutResizesBuffer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("buf", torch.zeros(2))
+
+    def forward(self, x):
+        torch.add(x, 1, out=self.buf)
+        return self.buf * 2
+
+
+class SetsInput(torch.nn.Module):
+    def forward(self, x, y):
+        x.set_(y)
+        return x * 2
+
+
+@pytest.mark.parametrize("module, inputs, node, line", [
+    (OutResizesBuffer, (4,), "node 'add' (aten.add.out): out= resizes", "torch.add(x, 1, out=self.buf)"),
+    (SetsInput, (4, 3), "node 'set_' (aten.set_.source_Tensor): set_ makes user input 'x'", "x.set_(y)")])
+def test_an_executor_refusal_of_a_node_names_the_models_source_line(module, inputs, node, line):
+    from runtime.aten.errors import AtenExecutorError
+
+    with pytest.raises(AtenExecutorError) as err:
+        compile(module(), tuple(torch.randn(n) for n in inputs), streams=1)
+    text = str(err.value)
+    assert text.startswith(node) and "\n" not in text
+    assert text.endswith(f" in forward: `{line}`)") and "(at test_aten_round60.py:" in text, text
 
 
 def test_per_layer_lists_are_cut_to_the_tiny_layer_count():

@@ -28,7 +28,7 @@ from . import backend_flags, cache_adopt, cache_windows, call_args, fastpath, ho
 from . import guard as module_guard
 from .cache_paths import argument_caches
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
-from .errors import NOT_COPIED, AtenExecutorError, release_frames
+from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .layout import SharedArena
 from .lower import check_lowerable
@@ -455,12 +455,15 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     A refusal lets go of what the attempt allocated: the frames of its traceback are cleared (``release_frames``),
     so an exception a caller keeps (a notebook's last error) does not hold the arena.
     """
+    loaded: list[Program] = []   # (the program once loaded: a refusal of one of its nodes names its source line)
     try:
         return _compile(module, example_inputs, kwargs=kwargs, streams=streams, memory_budget=memory_budget,
                         solver=solver, cuda_graph=cuda_graph, device=device, return_views=return_views,
                         poison=poison, plan=plan, verify=verify, program=program, time_limit=time_limit,
-                        shared_arena=shared_arena)
+                        shared_arena=shared_arena, loaded=loaded)
     except BaseException as exc:
+        if isinstance(exc, AtenExecutorError) and loaded:
+            add_source(exc, loaded[0].exported)
         release_frames(exc)
         raise
 
@@ -468,8 +471,9 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
 def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: int | str,
              memory_budget: int | None, solver: str, cuda_graph: bool, device: Any, return_views: bool,
              poison: bool, plan: Plan | None, verify: bool, program: Program | None,
-             time_limit: float | None, shared_arena: SharedArena | None = None) -> CompiledModule:
-    """``compile``'s work (its docstring)."""
+             time_limit: float | None, shared_arena: SharedArena | None = None,
+             loaded: list | None = None) -> CompiledModule:
+    """``compile``'s work (its docstring); appends the program to ``loaded`` once it has one."""
     import torch
 
     # options first, named, before the export (seconds to minutes): a typo must not cost a model's export
@@ -502,6 +506,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
         program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
+    if loaded is not None:
+        loaded.append(program)
     fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
     if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
         fused = fastpath.from_program(torch, module, program.exported)

@@ -5,6 +5,8 @@ It derives from ``MemplanError`` so the CLI and callers handle it like any other
 
 from __future__ import annotations
 
+from typing import Any
+
 from memplan.errors import BudgetError, MemplanError
 
 
@@ -23,6 +25,24 @@ class ArenaOutOfMemory(AtenExecutorError, BudgetError, MemoryError):
     bytes, the device and what it holds. A ``BudgetError`` and a ``MemoryError``, as the pycuda executors'
     ``DeviceOutOfMemory`` is. Why: a given plan's ``arena_bytes`` of 2**60 (verify takes any arena at least its
     tensors') was torch's raw "DefaultCPUAllocator: can't allocate memory" RuntimeError from inside the build."""
+
+
+def add_source(exc: AtenExecutorError, exported: Any) -> None:
+    """Append `` (at FILE:LINE in FN: `CODE`)``, the model's line that made the node ``exc`` names, from the stack
+    trace the export recorded for it (``memplan.importers.torch.common.node_source``), to ``exc``'s message, in place
+    (its type and fields kept). Why: a refusal named the ATen node alone ("node 'randn' (aten.randn.generator): forward
+    draws from a torch.Generator object ..."), not the line of ``forward`` that drew (round 60)."""
+    if exc.node is None or exported is None or not exc.args or " (at " in str(exc.args[0]):
+        return
+    from memplan.importers.torch.common import node_source
+
+    try:
+        node = next((n for n in exported.graph.nodes if n.name == exc.node), None)
+    except AttributeError:   # (no FX graph: nothing to name)
+        return
+    source = node_source(node)
+    if source:
+        exc.args = (str(exc.args[0]) + source, *exc.args[1:])
 
 
 #: the refusal of a deep copy or a pickle of a compiled module or its executor (``CompiledModule.__deepcopy__``)

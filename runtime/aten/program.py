@@ -20,7 +20,7 @@ from memplan.graph import Graph
 from memplan.importers.torch import subgraphs
 
 from . import fastpath
-from .errors import AtenExecutorError
+from .errors import AtenExecutorError, add_source
 
 
 @dataclass(frozen=True)
@@ -198,14 +198,19 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     (round 49)."""
     from memplan.importers.torch import EXPORT_LOCK
 
+    traced: list = []   # (the ExportedProgram, once traced: a refusal of one of its nodes names its source line)
     with EXPORT_LOCK:
-        return _load_program(module, example_inputs, kwargs, strict=strict, name=name, exported=exported,
-                             container_outputs=container_outputs, plain_draws=plain_draws)
+        try:
+            return _load_program(module, example_inputs, kwargs, strict=strict, name=name, exported=exported,
+                                 container_outputs=container_outputs, plain_draws=plain_draws, traced=traced)
+        except AtenExecutorError as exc:
+            add_source(exc, traced[0] if traced else None)
+            raise
 
 
 def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, strict: bool, name: str | None,
-                  exported: Any, container_outputs: bool, plain_draws: bool) -> Program:
-    """``load_program`` under the export lock."""
+                  exported: Any, container_outputs: bool, plain_draws: bool, traced: list) -> Program:
+    """``load_program`` under the export lock; appends the ``ExportedProgram`` to ``traced`` once traced."""
     import torch
     from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
@@ -285,6 +290,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
               layout_watch as layouts, fast_watch):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
+            traced.append(ep)
     except Exception as exc:
         if draws.calls and draws.read:   # (torch took a drawn number's stand-in: ``x * random.random()``)
             raise AtenExecutorError("forward draws from random in Python while it runs, and the program reads the "

@@ -87,6 +87,16 @@ def ids_pixels(t, side):
                                torch.randn(1, 3, side, side, generator=g, device=dev).to(dt))
 
 
+def ids_mask(t, dec=0):
+    """(ids (2, t), their mask: the second row's last 2 positions padding[, decoder ids (2, dec)])."""
+    def f(g, dev, dt):
+        mask = torch.ones(2, t, dtype=torch.long, device=dev)
+        mask[1, t - 2:] = 0
+        out = (torch.randint(3, 128, (2, t), generator=g, device=dev), mask)
+        return out + (torch.randint(3, 128, (2, dec), generator=g, device=dev),) if dec else out
+    return f
+
+
 T = dict(max_position_embeddings=64)
 V32 = dict(image_size=32, patch_size=8, names=("pixel_values",))
 PIX = ("pixel_values",)
@@ -123,6 +133,12 @@ MODELS60 = [
      ids(1, 7, 5)),
     ("openai_privacy_filter", tiny60("openai_privacy_filter"), ids(1, 6)),
     ("ultravbert", tiny60("ultravbert", **T), ids(1, 6)),
+    # padded batches: the mask an input, one row shorter
+    ("fsmt_padded", tiny60("fsmt", names=("input_ids", "attention_mask", "decoder_input_ids"), src_vocab_size=128,
+                           tgt_vocab_size=128, langs=["en", "de"]), ids_mask(7, 5)),
+    ("ultravbert_padded", tiny60("ultravbert", names=("input_ids", "attention_mask"), **T), ids_mask(6)),
+    ("modernvbert_padded", tiny60("modernvbert", "AutoModelForSequenceClassification",
+                                  names=("input_ids", "attention_mask"), fields=("logits",)), ids_mask(6)),
     ("modernvbert_cls", tiny60("modernvbert", "AutoModelForSequenceClassification", fields=("logits",)),
      ids(1, 6)),
     ("clvp_encoder", tiny60("clvp_encoder", "ClvpEncoder", fields=("embeds",), use_rotary_embedding=False),

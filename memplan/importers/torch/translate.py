@@ -159,19 +159,20 @@ def _from_exported(torch, ep, name: str, alignment: int, progress: Progress | No
     try:
         return _graph_of(torch, ep, name, alignment, progress, trace, check_records=check_records, bounded=bounded)
     except GraphError as exc:
-        raise _with_source(exc, ep) from exc
+        _add_source(exc, ep)
+        raise
 
 
-def _with_source(exc: GraphError, ep: Any) -> GraphError:
-    """``exc`` with `` (at FILE:LINE in FN: `CODE`)`` appended where its message opens with a node of ``ep``'s graph
-    and names no place yet, else ``exc`` itself."""
-    text = str(exc)
+def _add_source(exc: GraphError, ep: Any) -> None:
+    """Append `` (at FILE:LINE in FN: `CODE`)`` to ``exc``'s message, in place, where it opens with a node of
+    ``ep``'s graph and names no place yet."""
+    text = str(exc.args[0]) if len(exc.args) == 1 else ""
     m = re.match(r"node '([^']+)'", text)
     if m is None or " (at " in text:
-        return exc
-    node = next((n for n in ep.graph.nodes if n.name == m.group(1)), None)
-    source = node_source(node)
-    return GraphError(text + source) if source else exc
+        return
+    source = node_source(next((n for n in ep.graph.nodes if n.name == m.group(1)), None))
+    if source:
+        exc.args = (text + source,)
 
 
 def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
