@@ -1,4 +1,4 @@
-"""Round 60 (aten60): 43 ``transformers`` model types (46 entries) the sweep lacked (tiny, from their default configs) and
+"""Round 60 (aten60): 46 ``transformers`` model types (49 entries) the sweep lacked (tiny, from their default configs) and
 plain-PyTorch patterns (``out=`` variants, ``torch.where`` with scalars, int64 index math, writes through views of
 inputs, ``torch.nn.functional`` corners, complex64, channels-last, bfloat16 on a CPU) run on the CPU, 1 and 3 streams.
 

@@ -114,6 +114,25 @@ def ids_audio(g, dev, dt):
             torch.randn(1, 1, 64, 16, generator=g, device=dev).to(dt))
 
 
+def udop_inputs(g, dev, dt):
+    """(ids (1, 6), their word boxes (x0, y0, x1, y1) in [0, 1], an image (1, 3, 32, 32), decoder ids (1, 4))."""
+    corner = torch.rand(1, 6, 2, generator=g, device=dev) * 0.5
+    boxes = torch.cat([corner, corner + 0.4], -1).to(dt)
+    return (torch.randint(3, 128, (1, 6), generator=g, device=dev), boxes,
+            torch.randn(1, 3, 32, 32, generator=g, device=dev).to(dt),
+            torch.randint(3, 128, (1, 4), generator=g, device=dev))
+
+
+def pix2struct_inputs(g, dev, dt):
+    """Pix2Struct's flattened patches: 16 of 8x8x3 on a 4x4 grid (row and column, from 1, in front), every one real,
+    and decoder ids (1, 5)."""
+    patches = torch.randn(1, 16, 2 + 3 * 8 * 8, generator=g, device=dev).to(dt)
+    k = torch.arange(16, device=dev)
+    patches[..., 0], patches[..., 1] = k.div(4, rounding_mode="floor") + 1, k % 4 + 1
+    return (patches, torch.ones(1, 16, dtype=torch.long, device=dev),
+            torch.randint(3, 128, (1, 5), generator=g, device=dev))
+
+
 MODELS60 = [
     # text: decoder-only LMs (MoE, hybrid linear/full attention), encoders with odd attention, encoder-decoders
     ("jetmoe", causal60("jetmoe"), ids(1, 6)),
@@ -161,6 +180,17 @@ MODELS60 = [
                                     extract_layers=[0, 1], reduce_dim=16), ids_pixels(6, 32)),
     ("blip_itm", tiny60("blip", "BlipForImageTextRetrieval", **{**DUAL, "fields": ("itm_score",)}),
      ids_pixels(6, 32)),
+    ("bridgetower", tiny60("bridgetower", names=("input_ids", "pixel_values"), fields=("pooler_output",),
+                           text_config={"max_position_embeddings": 64},
+                           vision_config={"image_size": 32, "patch_size": 8}), ids_pixels(6, 32)),
+    # document models: Pix2Struct's flattened patches into a T5-style decoder, UDOP's text, layout boxes and image
+    ("pix2struct", tiny60("pix2struct", "Pix2StructForConditionalGeneration",
+                          names=("flattened_patches", "attention_mask", "decoder_input_ids"), fields=("logits",),
+                          vision_config={"patch_embed_hidden_size": 192, "seq_len": 16, "d_kv": 16},
+                          text_config={"d_kv": 16}), pix2struct_inputs),
+    ("udop", tiny60("udop", names=("input_ids", "bbox", "pixel_values", "decoder_input_ids"), image_size=32,
+                    patch_size=8, relative_bias_args=[{"type": "1d"}, {"type": "horizontal"}, {"type": "vertical"}]),
+     udop_inputs),
     ("flava", tiny60("flava", names=("input_ids", "pixel_values"), fields=("multimodal_embeddings",),
                      text_config={"max_position_embeddings": 64}, image_config={"image_size": 32, "patch_size": 8}),
      ids_pixels(6, 32)),
