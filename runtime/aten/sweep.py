@@ -435,14 +435,14 @@ TINY = {"hidden_size": 64, "d_model": 64, "num_hidden_layers": 2, "num_layers": 
         "decoder_start_token_id": 0, "d_kv": 16, "max_position_embeddings": 128}
 
 
-def _tiny_dict(d: dict, over: dict) -> dict:
+def tiny_dict(d: dict, over: dict) -> dict:
     """``d`` (a config's ``to_dict()``) with ``over``'s values and ``TINY``'s sizes, nested configs too."""
     out = {}
     for k, v in d.items():
         if k in over and not isinstance(over[k], dict):
             out[k] = over[k]
         elif isinstance(v, dict):
-            out[k] = _tiny_dict(v, over[k] if isinstance(over.get(k), dict) else {})
+            out[k] = tiny_dict(v, over[k] if isinstance(over.get(k), dict) else {})
         elif k in TINY and isinstance(v, int) and not isinstance(v, bool):
             out[k] = TINY[k]
         else:
@@ -461,7 +461,7 @@ def tiny(model_type, model_cls="AutoModel", names=("input_ids",), fields=("last_
         if model_type not in CONFIG_MAPPING_NAMES or not hasattr(tf, model_cls):
             raise Missing(f"transformers {tf.__version__} has no {model_type} / {model_cls}")
         base = tf.AutoConfig.for_model(model_type)
-        cfg = type(base)(**{k: v for k, v in _tiny_dict(base.to_dict(), over).items()
+        cfg = type(base)(**{k: v for k, v in tiny_dict(base.to_dict(), over).items()
                             if k not in ("model_type", "transformers_version", "architectures")})
         cfg._attn_implementation = "eager"
         cls = getattr(tf, model_cls)

@@ -57,7 +57,7 @@ def tiny60(model_type, model_cls="AutoModel", names=("input_ids",), fields=("las
             raise sw.Missing(f"transformers {tf.__version__} has no {model_type} / {model_cls}")
         base = tf.AutoConfig.for_model(model_type)
         d0 = base.to_dict()
-        d = _per_layer(sw._tiny_dict(d0, over), d0) if shrink else {**d0, **over}
+        d = _per_layer(sw.tiny_dict(d0, over), d0) if shrink else {**d0, **over}
         cfg = type(base)(**{k: v for k, v in d.items()
                             if k not in ("model_type", "transformers_version", "architectures")})
         cfg._attn_implementation = "eager"
