@@ -142,7 +142,7 @@ def test_round60_sweep_entries_are_listed_once_and_missing_where_transformers_la
 
 
 @pytest.mark.parametrize("name", ["out_variants", "where_scalars", "int_index_math", "input_view_writes",
-                                  "complex_math", "bf16_block"])
+                                  "writes_after_reads", "complex_math", "bf16_block"])
 def test_round60_blocks_are_bitwise_on_one_and_three_streams(name):
     import runtime.aten.sweep as sweep
 

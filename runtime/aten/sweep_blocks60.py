@@ -214,6 +214,26 @@ def cl_inputs(g, dev, dt):
     return (torch.randn(2, 4, 5, 5, generator=g, device=dev).to(dt).contiguous(memory_format=torch.channels_last),)
 
 
+class WritesAfterReads(nn.Module):
+    """In-place writes through views of an intermediate after other nodes read it (a linear of the whole, a sum of
+    one half), then a write of the whole and a read of it again: the orders a multi-stream plan must keep."""
+
+    def __init__(self):
+        super().__init__()
+        self.l1, self.l2 = nn.Linear(16, 16), nn.Linear(16, 16)
+
+    def forward(self, x):
+        y = self.l1(x)
+        a, b = y.narrow(1, 0, 8), y.narrow(1, 8, 8)
+        r = self.l2(y).relu()
+        s = a.sum(1)
+        b.mul_(3)
+        a.add_(s[:, None])
+        t = torch.cat([a, b], 1)
+        y.sub_(1)
+        return t, y.t() @ r, r, s, y
+
+
 class Bf16Block(nn.Module):
     """A block the sweep runs in bfloat16 on any device (the module cast as a whole, inputs too): linear, layer
     norm, GELU, attention through ``scaled_dot_product_attention`` with a causal mask, a conv1d, a softmax."""
@@ -242,6 +262,7 @@ BLOCKS60 = [
     ("functional_corners", FunctionalCorners, corner_inputs),
     ("loss_corners", LossCorners, loss_inputs),
     ("complex_math", ComplexMath, complex_inputs),
+    ("writes_after_reads", WritesAfterReads, tup(rnd(8, 16))),
     ("channels_last_chain", lambda: ChannelsLastChain().to(memory_format=torch.channels_last), cl_inputs),
 ]
 
