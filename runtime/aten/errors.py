@@ -30,8 +30,8 @@ class ArenaOutOfMemory(AtenExecutorError, BudgetError, MemoryError):
 def add_source(exc: AtenExecutorError, exported: Any) -> None:
     """Append `` (at FILE:LINE in FN: `CODE`)``, the model's line that made the node ``exc`` names, from the stack
     trace the export recorded for it (``memplan.importers.torch.common.node_source``), to ``exc``'s message, in place
-    (its type and fields kept). Why: a refusal named the ATen node alone ("node 'randn' (aten.randn.generator): forward
-    draws from a torch.Generator object ..."), not the line of ``forward`` that drew (round 60)."""
+    (its type and fields kept); nothing where export recorded no trace. Why: a refusal named the ATen node alone
+    ("node 'add' (aten.add.out): out= resizes weight 'b_buf' ..."), not the line of ``forward`` that wrote (round 60)."""
     if exc.node is None or exported is None or not exc.args or " (at " in str(exc.args[0]):
         return
     from memplan.importers.torch.common import node_source
