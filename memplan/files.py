@@ -801,7 +801,27 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
     gives an error, never a hang."""
     check_readable(path, error, limit)
     with _input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
+        check_opened(f, path, error, limit)
         return read_limited(f, path, error, limit)
+
+
+def check_opened(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> None:
+    """Raise ``error`` unless the file ``f`` opened for ``path`` is what ``check_readable`` found there: a regular
+    file of at most ``limit`` bytes (checked on the open descriptor, ``fstat``). Why: ``check_readable`` stats the
+    path and the open comes after, so a path swapped between the two (a symlink turned to ``/dev/zero``, a file
+    replaced by a FIFO or a device) was read as it was: ``/dev/zero`` for a whole gigabyte (1 GiB of memory, then
+    "over the 1073741824-byte limit"), a FIFO or ``/dev/null`` as an empty file ("not valid JSON"), ``/dev/urandom``
+    as garbage. (A file object without a descriptor, a stand-in of a test, is taken as it is.)"""
+    try:
+        fd = f.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: not a regular file once opened (it was replaced while being opened; memplan reads "
+                    "only regular files)")
+    if st.st_size > limit:
+        raise error(f"{path}: {st.st_size} bytes, over the {limit}-byte limit on input files")
 
 
 @contextlib.contextmanager
@@ -826,6 +846,7 @@ def read_head(path: str, n: int, error: type[MemplanError], limit: int = MAX_FIL
     recognise a format by its content without reading a model of gigabytes."""
     check_readable(path, error, limit)
     with _input_errors(path, error), open_input(path) as f:
+        check_opened(f, path, error, limit)
         head = f.read(n)
     if head is None:
         raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only regular "

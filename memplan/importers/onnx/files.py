@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ...errors import GraphError, InputFormatError
-from ...files import check_readable
+from ...files import read_input
 from .common import _DECIMAL, _function_name, _need_onnx
 
 #: an ONNX file holds at most 2 GiB (protobuf's limit; larger weights live in external data files)
@@ -25,10 +25,15 @@ def load_model(path: str):
     Only a regular, non-empty file of at most ``MAX_ONNX_BYTES`` that holds a model with a graph is
     accepted: protobuf parses an empty file (and much else) as an empty model, which is no model."""
     onnx = _need_onnx()
-    if check_readable(path, InputFormatError, MAX_ONNX_BYTES) == 0:
+    # (read here, checked on the open file, then parsed: ``onnx.load(path)`` opened the path again after the check,
+    # so a model swapped for a FIFO in between blocked that open for ever, and ``/dev/zero`` was read without end)
+    data = read_input(path, InputFormatError, MAX_ONNX_BYTES)
+    if not data:
         raise InputFormatError(f"{path}: empty file, not an ONNX model")
     try:
-        model = onnx.load(path, load_external_data=False)
+        # (the format from the extension, as ``onnx.load(path)`` infers it: a text-format model still loads)
+        fmt = onnx.serialization.registry.get_format_from_file_extension(os.path.splitext(str(path))[1]) or "protobuf"
+        model = onnx.load_from_string(data, fmt)
     except Exception as exc:  # DecodeError, OSError: the file is not an ONNX model
         raise InputFormatError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     _check_has_graph(model, path)

@@ -1,0 +1,139 @@
+"""Round 60's hostile inputs (docs/experiments/hostile_s60.py): each test fails on the code before its fix."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+import memplan
+from memplan import files
+from memplan.errors import InputFormatError, OptionError
+from memplan.examples import qkv_attention
+
+
+def test_a_missing_or_doubled_argument_is_an_option_error_naming_it():
+    """``memplan.verify(graph)`` and ``verify(graph, plan, plan=plan)`` were Python's TypeErrors ("missing 1
+    required positional argument", "got multiple values for argument"), not memplan errors."""
+    g = qkv_attention()
+    p = memplan.plan(g)
+    with pytest.raises(OptionError, match=r"verify\(\) needs argument 'plan'"):
+        memplan.verify(g)
+    with pytest.raises(OptionError, match=r"verify\(\) got argument 'plan' twice"):
+        memplan.verify(g, p, plan=p)
+    with pytest.raises(OptionError, match=r"plan\(\) needs argument 'graph'"):
+        memplan.plan()
+    with pytest.raises(OptionError, match=r"graph_optimize\(\) got argument 'graph' twice"):
+        memplan.graph_optimize(g, graph=g)
+    with pytest.raises(OptionError, match=r"simulate\(\) needs argument 'plan'"):
+        memplan.simulate(g)
+    memplan.verify(graph=g, plan=p)   # by keyword, as before
+    memplan.verify(g, plan=p)
+
+
+def _swapped_after_check(monkeypatch, module, make):
+    """``module.check_readable`` checks the path as it is, then ``make(path)`` puts something else in its place:
+    the race between the check and the open, made deterministic."""
+    real = files.check_readable
+
+    def check_then_swap(path, *args, **kwargs):
+        size = real(path, *args, **kwargs)
+        make(path)
+        return size
+    monkeypatch.setattr(module, "check_readable", check_then_swap)
+
+
+def _to_fifo(path):
+    os.unlink(path)
+    os.mkfifo(path)
+
+
+def test_an_input_swapped_for_a_fifo_after_its_check_is_refused(tmp_path, monkeypatch):
+    """A graph file replaced by a FIFO (or ``/dev/null``) between ``check_readable``'s stat and the open was read
+    as an empty file; ``/dev/zero`` was read for a gigabyte. Now the open descriptor is checked (``fstat``)."""
+    g = qkv_attention()
+    path = str(tmp_path / "g.json")
+    memplan.save_graph(g, path)
+    _swapped_after_check(monkeypatch, files, _to_fifo)
+    with pytest.raises(InputFormatError, match="not a regular file once opened"):
+        files.read_input(path, InputFormatError)
+    os.unlink(path)
+    memplan.save_graph(g, path)
+
+    def to_dev_zero(p):
+        os.unlink(p)
+        os.symlink("/dev/zero", p)
+    _swapped_after_check(monkeypatch, files, to_dev_zero)
+    with pytest.raises(memplan.MemplanError, match="not a regular file once opened"):
+        memplan.load_graph(path)
+    os.unlink(path)
+    memplan.save_graph(g, path)
+    with pytest.raises(InputFormatError, match="not a regular file once opened"):
+        files.read_head(path, 10, InputFormatError)
+
+
+def test_an_onnx_model_swapped_for_a_fifo_after_its_check_is_not_read_from_it(tmp_path, monkeypatch):
+    """``onnx.load(path)`` opened the model's path again after ``check_readable``: a FIFO put there in between
+    was opened blocking (no writer: a hang) and read (a writer's bytes imported as the model); now the file is
+    read once, without blocking, and refused when it is no regular file."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx import files as onnx_files
+    from memplan.importers.onnx import import_onnx
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    data = model.SerializeToString()
+    path = str(tmp_path / "m.onnx")
+    with open(path, "wb") as f:
+        f.write(data)
+    assert [t.id for t in import_onnx(path).tensors] == ["x", "y"]
+
+    def writer():   # the FIFO's writer: the model's bytes, once a reader has it open (5 s at most)
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:   # (no reader yet, or not a FIFO yet)
+                time.sleep(0.01)
+                continue
+            try:
+                os.set_blocking(fd, True)
+                os.write(fd, data)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+            return
+    t = threading.Thread(target=writer, daemon=True)
+    _swapped_after_check(monkeypatch, files, _to_fifo)
+    if hasattr(onnx_files, "check_readable"):   # (the code before the fix checked here)
+        _swapped_after_check(monkeypatch, onnx_files, _to_fifo)
+    t.start()
+    try:
+        with pytest.raises(InputFormatError, match="not a regular file once opened"):
+            import_onnx(path)
+    finally:
+        t.join(6)
+
+
+def test_an_onnx_text_format_model_still_loads_by_its_extension(tmp_path):
+    """Reading the bytes first kept ``onnx.load``'s choice of format by extension (a ``.textproto`` model)."""
+    pytest.importorskip("onnx")
+    import onnx
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx import import_onnx
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "m.textproto")
+    onnx.save(model, path)
+    assert [t.size for t in import_onnx(path).tensors] == [32, 32]
