@@ -800,7 +800,7 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
     kernel interface such as ``/proc/kmsg``), or a FIFO put in the file's place after ``check_readable``,
     gives an error, never a hang."""
     check_readable(path, error, limit)
-    with _input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
+    with input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
         check_opened(f, path, error, limit)
         return read_limited(f, path, error, limit)
 
@@ -825,7 +825,7 @@ def check_opened(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_
 
 
 @contextlib.contextmanager
-def _input_errors(path: str, error: type[MemplanError]):
+def input_errors(path: str, error: type[MemplanError]):
     """Opening or reading input file ``path``: the OS's errors as ``error`` naming the path (memplan's own
     errors pass through)."""
     try:
@@ -845,7 +845,7 @@ def read_head(path: str, n: int, error: type[MemplanError], limit: int = MAX_FIL
     ``read_input`` does (a regular file of at most ``limit`` bytes, never a blocking open or read): enough to
     recognise a format by its content without reading a model of gigabytes."""
     check_readable(path, error, limit)
-    with _input_errors(path, error), open_input(path) as f:
+    with input_errors(path, error), open_input(path) as f:
         check_opened(f, path, error, limit)
         head = f.read(n)
     if head is None:

@@ -137,3 +137,72 @@ def test_an_onnx_text_format_model_still_loads_by_its_extension(tmp_path):
     path = str(tmp_path / "m.textproto")
     onnx.save(model, path)
     assert [t.size for t in import_onnx(path).tensors] == [32, 32]
+
+
+def test_a_large_file_that_is_no_onnx_model_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    """A 2 GB sparse file named ``.onnx`` (zeros, or a valid first field and then zeros) was read whole before
+    protobuf refused it: 2,005 MB peak RSS and 14 s. Now its top-level fields are walked first (a zero byte is
+    no tag): 52 MB. Checked here by what is read: at most a few bytes, never the 1.9 GB."""
+    pytest.importorskip("onnx")
+    from memplan import files
+    from memplan.importers.onnx import import_onnx
+
+    reads: list[int] = []
+    real_read_limited = files.read_limited
+
+    def counted(f, path, error, limit=files.MAX_FILE_BYTES):
+        data = real_read_limited(f, path, error, limit)
+        reads.append(len(data))
+        return data
+    monkeypatch.setattr(files, "read_limited", counted)
+    import memplan.importers.onnx.files as onnx_files
+    if hasattr(onnx_files, "read_limited"):
+        monkeypatch.setattr(onnx_files, "read_limited", counted)
+    import onnx
+    loaded: list[int] = []
+    real_load = onnx.load_model_from_string
+
+    def parse(s, *a, **k):
+        loaded.append(len(s))
+        return real_load(s, *a, **k)
+    monkeypatch.setattr(onnx, "load_model_from_string", parse)
+    monkeypatch.setattr(onnx, "load_from_string", parse)
+    real_onnx_load = onnx.load
+
+    def load(f, *a, **k):   # (the code before the fix: onnx.load read the file itself)
+        loaded.append(os.path.getsize(f))
+        return real_onnx_load(f, *a, **k)
+    monkeypatch.setattr(onnx, "load", load)
+    for head in (b"", b"\x08\x07", b"\x3a\xff\xff\xff\x07"):   # zeros; ir_version 7 then zeros; a graph past the end
+        path = tmp_path / "big.onnx"
+        with open(path, "wb") as f:
+            f.write(head)
+            f.truncate(1_900_000_000)
+        with pytest.raises(InputFormatError, match=r"not a readable ONNX model \(at byte"):
+            import_onnx(str(path))
+        assert not reads and not loaded, (head, reads, loaded)
+        path.unlink()
+
+
+def test_the_protobuf_walk_passes_real_models_and_names_truncations():
+    """Every field of a real model (varints, nested messages, floats) tiles the file; a cut one is named."""
+    import io
+
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx.protoscan import top_level_trouble
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    m = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m", [x], [y]),
+                          opset_imports=[helper.make_opsetid("", 17)], producer_name="p")
+    m.metadata_props.add(key="k", value="v")
+    data = m.SerializeToString()
+    assert top_level_trouble(io.BytesIO(data), len(data)) is None
+    for cut in range(1, len(data)):
+        why = top_level_trouble(io.BytesIO(data[:cut]), cut)
+        assert why is None or why.startswith("at byte"), why
+    assert "ends" in top_level_trouble(io.BytesIO(data[:-1]), len(data) - 1)
+    assert "wire type 3" in top_level_trouble(io.BytesIO(b"\x0b"), 1)
+    assert "field number 0" in top_level_trouble(io.BytesIO(b"\x00" * 8), 8)
