@@ -35,7 +35,7 @@ def load_model(path: str):
     with input_errors(path, InputFormatError), open_input(path) as f:
         check_opened(f, path, InputFormatError, MAX_ONNX_BYTES)
         why = top_level_trouble(f, size) if fmt == "protobuf" else None
-        if why and size:
+        if why:
             raise InputFormatError(f"{path}: not a readable ONNX model ({why})")
         f.seek(0)
         data = read_limited(f, path, InputFormatError, MAX_ONNX_BYTES)

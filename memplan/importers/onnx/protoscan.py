@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 #: protobuf's largest field number (2^29 - 1)
 _MAX_FIELD = (1 << 29) - 1
-#: (wire type: how many bytes its value takes, None where a varint or a length prefix says)
+#: wire type -> the bytes its value takes, for the two fixed-width ones (a varint and a length prefix say their own)
 _FIXED = {1: 8, 5: 4}
 
 
