@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -241,3 +242,40 @@ def test_a_large_text_input_that_is_no_text_is_refused_from_its_head(tmp_path, m
         with open(path, "ab") as f:
             f.write(b" " * pad)
         assert memplan.load_graph(str(path)) == g
+
+
+def _range_of_shorthand_constants(tmp_path, start, limit, delta, attr):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    elem = TensorProto.FLOAT if attr == "value_float" else TensorProto.INT64
+    y = helper.make_tensor_value_info("y", elem, None)
+    nodes = [helper.make_node("Constant", [], [n], name=f"k{n}", **{attr: v})
+             for n, v in (("a", start), ("b", limit), ("d", delta))]
+    nodes.append(helper.make_node("Range", ["a", "b", "d"], ["y"], name="r"))
+    model = helper.make_model(helper.make_graph(nodes, "m", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "range.onnx")
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    return path
+
+
+def test_a_range_of_value_float_constants_is_sized_as_onnxruntime_runs_it(tmp_path):
+    """The importer's Range corrections read a Constant's ``value`` tensor only: with ``value_float`` Constants,
+    ``Range(0.3, 5.3, 0.2)`` was planned 100 bytes (ONNX's inference, subtracting in float32) where onnxruntime
+    writes 26 floats, 104 bytes: an overrun of the arena. Range(0, 1e30, 1e-30), a delta of 0 (``value_float`` or
+    ``value_int``) and an infinite limit were planned 0 bytes where onnxruntime refuses to run the node."""
+    pytest.importorskip("onnx")
+    from memplan.importers.onnx import import_onnx
+
+    def size_of_y(path):
+        return next(t.size for t in import_onnx(path).tensors if t.id == "y")
+    assert size_of_y(_range_of_shorthand_constants(tmp_path, 0.3, 5.3, 0.2, "value_float")) == 104
+    assert size_of_y(_range_of_shorthand_constants(tmp_path, 1.0, 0.0, -0.1, "value_float")) == 40
+    assert size_of_y(_range_of_shorthand_constants(tmp_path, 0, 10, 3, "value_int")) == 32
+    for args, attr, words in (((0.0, 1e30, 1e-30), "value_float", "exceeds int64's range"),
+                              ((0.0, 10.0, 0.0), "value_float", "its delta 'd' is 0"),
+                              ((0.0, math.inf, 1.0), "value_float", "is not finite"),
+                              ((0, 10, 0), "value_int", "its delta 'd' is 0")):
+        with pytest.raises(memplan.GraphError, match=f"node 'r' \\(Range\\): .*{words}"):
+            import_onnx(_range_of_shorthand_constants(tmp_path, *args, attr))
