@@ -503,6 +503,34 @@ def fam_onnx(rec, tmp, quick):
         cli_case(rec, label, ["import", path, "-o", os.path.join(work, "out.json"), "-q"], [path], family="onnx-cli")
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(work, "out.json"))
+    # Ranges of Constants in each spelling, sized against onnxruntime (the plan must hold what it writes)
+    with contextlib.suppress(ImportError):
+        import onnxruntime as ort
+        for attr in ("value", "value_float", "value_int"):
+            for a, b, d in ((0.3, 5.3, 0.2), (0.0, 1e30, 1e-30), (0.0, 10.0, 0.0), (0.0, math.inf, 1.0), (1.0, 0.0, -0.1),
+                            (0, 10, 3), (-2**31, 2**31 - 1, 2**31 - 1)):
+                if attr == "value_int" and not all(isinstance(v, int) for v in (a, b, d)):
+                    continue
+                if attr != "value_int" and all(isinstance(v, int) for v in (a, b, d)):
+                    continue
+                elem = TensorProto.INT64 if attr == "value_int" else F
+                consts = [helper.make_node("Constant", [], [nm], name=f"k{nm}", **(
+                    {attr: v} if attr != "value" else {"value": numpy_helper.from_array(np.array(v, np.float32), nm)}))
+                    for nm, v in (("a", a), ("b", b), ("d", d))]
+                m = model(consts + [helper.make_node("Range", ["a", "b", "d"], ["y"], name="r")], [vi("x", [2])],
+                          [vi("y", None, elem)])
+                path = os.path.join(work, "range.onnx")
+                write(path, m.SerializeToString())
+                label = f"Range({a}, {b}, {d}) of {attr} Constants"
+                g = guarded(rec, "onnx-range", label, lambda: import_onnx(path))
+                try:
+                    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+                    wrote = sess.run(None, {"x": np.zeros(2, np.float32)})[0].nbytes
+                except Exception:  # noqa: BLE001 - onnxruntime refuses to run it
+                    wrote = None
+                planned = next((t.size for t in g.tensors if t.id == "y"), None) if g is not None else None
+                if planned != wrote:
+                    rec.defect("onnx-range", label, f"planned {planned} bytes, onnxruntime writes {wrote}")
     # a large graph (100k nodes; 1M with --big)
     n = 20_000 if quick else 100_000
     nodes = [relu(f"t{i}" if i else "x", f"t{i + 1}" if i + 1 < n else "y", f"n{i}") for i in range(n)]
