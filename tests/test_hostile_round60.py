@@ -279,3 +279,26 @@ def test_a_range_of_value_float_constants_is_sized_as_onnxruntime_runs_it(tmp_pa
                               ((0, 10, 0), "value_int", "its delta 'd' is 0")):
         with pytest.raises(memplan.GraphError, match=f"node 'r' \\(Range\\): .*{words}"):
             import_onnx(_range_of_shorthand_constants(tmp_path, *args, attr))
+
+
+def test_a_sequence_position_given_by_a_value_int_constant_is_checked(tmp_path):
+    """``_check_seq_position`` read the same known values: a SequenceInsert at a ``value_int`` position 5 into a
+    sequence of one tensor was planned (8 bytes for the SequenceAt after it), where onnxruntime refuses to run it;
+    with a ``value`` Constant it was refused."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx import import_onnx
+
+    nodes = [helper.make_node("SequenceConstruct", ["x"], ["s"], name="sc"),
+             helper.make_node("Constant", [], ["p"], name="kp", value_int=5),
+             helper.make_node("SequenceInsert", ["s", "x", "p"], ["s2"], name="si"),
+             helper.make_node("SequenceAt", ["s2", "p"], ["y"], name="sa")]
+    model = helper.make_model(helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "seq.onnx")
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    with pytest.raises(memplan.GraphError, match="node 'si' \\(SequenceInsert\\): its position 'p' is 5"):
+        import_onnx(path)
