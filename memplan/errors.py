@@ -12,7 +12,7 @@ import inspect
 import operator
 import reprlib
 import unicodedata
-from collections.abc import Callable, Iterable, KeysView, Sequence, Set
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence, Set
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -158,6 +158,7 @@ def named_options(func: _F) -> _F:
     def checked(*args: Any, **kwargs: Any) -> Any:
         check_positional(name, args, params)
         check_option_names(name, kwargs, known)
+        check_given(name, args, kwargs, params)
         return func(*plain_ints(args), **{k: plain_int(v) for k, v in kwargs.items()})
 
     return checked  # type: ignore[return-value]
@@ -183,6 +184,22 @@ def check_positional(name: str, args: Sequence[Any], params: Iterable[inspect.Pa
                       "after it must be given by keyword" + (f"; options: {', '.join(keywords)}" if keywords else ""))
 
 
+def check_given(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], params: Sequence[inspect.Parameter]) -> None:
+    """OptionError (a TypeError still) for a required argument left out, or one given both by position and by
+    keyword, naming it. Why: ``memplan.verify(graph)`` and ``verify(graph, plan, plan=plan)`` were Python's own
+    TypeErrors ("missing 1 required positional argument", "got multiple values"), no memplan error, while every
+    other mistake in a call of a public entry point is an OptionError naming the argument (round 60)."""
+    for i, p in enumerate(params):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        by_position = i < len(args) and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if by_position and p.kind is not p.POSITIONAL_ONLY and p.name in kwargs:
+            raise OptionError(f"{name}() got argument {p.name!r} twice: by position ({short_repr(args[i], 40)}) and "
+                              f"by keyword ({short_repr(kwargs[p.name], 40)})")
+        if not by_position and p.default is p.empty and p.name not in kwargs:
+            raise OptionError(f"{name}() needs argument {p.name!r}: it has no default")
+
+
 def positional_checked(keywords: Callable[[], Sequence[str]] | None = None) -> Callable[[_F], _F]:
     """A decorator: ``func`` with too many positional arguments refused by ``check_positional`` (its keyword options
     listed from ``keywords()``, for a function that takes ``**options``). ``inspect.signature`` and ``help`` still show
@@ -193,6 +210,7 @@ def positional_checked(keywords: Callable[[], Sequence[str]] | None = None) -> C
         @functools.wraps(func)
         def checked(*args: Any, **kwargs: Any) -> Any:
             check_positional(func.__name__, args, params, keywords() if keywords is not None else None)
+            check_given(func.__name__, args, kwargs, params)
             return func(*args, **kwargs)
 
         return checked  # type: ignore[return-value]

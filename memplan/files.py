@@ -800,12 +800,58 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
     kernel interface such as ``/proc/kmsg``), or a FIFO put in the file's place after ``check_readable``,
     gives an error, never a hang."""
     check_readable(path, error, limit)
-    with _input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
+    with input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
+        check_opened(f, path, error, limit)
         return read_limited(f, path, error, limit)
 
 
+def check_opened(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> None:
+    """Raise ``error`` unless the file ``f`` opened for ``path`` is what ``check_readable`` found there: a regular
+    file of at most ``limit`` bytes (checked on the open descriptor, ``fstat``). Why: ``check_readable`` stats the
+    path and the open comes after, so a path swapped between the two (a symlink turned to ``/dev/zero``, a file
+    replaced by a FIFO or a device) was read as it was: ``/dev/zero`` for a whole gigabyte (1 GiB of memory, then
+    "over the 1073741824-byte limit"), a FIFO or ``/dev/null`` as an empty file ("not valid JSON"), ``/dev/urandom``
+    as garbage. (A file object without a descriptor, a stand-in of a test, is taken as it is.)"""
+    try:
+        fd = f.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: not a regular file once opened (it was replaced while being opened; memplan reads "
+                    "only regular files)")
+    if st.st_size > limit:
+        raise error(f"{path}: {st.st_size} bytes, over the {limit}-byte limit on input files")
+
+
+#: how much of a text input is looked at (``text_trouble``) before the whole file is read
+TEXT_HEAD_BYTES = 1 << 16
+
+
+def read_text_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of text input ``path`` (graph or plan JSON, minimalloc CSV), as ``read_input`` reads them, but
+    with its first ``TEXT_HEAD_BYTES`` judged by ``text_trouble`` before the rest is read. Why: a file of a
+    gigabyte that is no text (a sparse file of zeros, a disk image named ``.json``) was read whole, 1,012 MB of
+    memory and 5-7 s, to be refused for the NUL byte at byte 0. The verdict is the one the whole file would
+    get: ``text_trouble`` judges the first bytes and the first NUL, and a NUL in the head is the file's first."""
+    check_readable(path, error, limit)
+    with input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
+        check_opened(f, path, error, limit)
+        head = f.read(min(TEXT_HEAD_BYTES, limit + 1))
+        if head is None:
+            raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only "
+                        "regular files)")
+        if len(head) > limit:
+            raise error(f"{path}: over the {limit}-byte limit on input files")
+        why = text_trouble(head)
+        if why:
+            raise error(f"{path}: {why}")
+        rest = read_limited(f, path, error, limit - len(head))
+        return head + rest if rest else head
+
+
 @contextlib.contextmanager
-def _input_errors(path: str, error: type[MemplanError]):
+def input_errors(path: str, error: type[MemplanError]):
     """Opening or reading input file ``path``: the OS's errors as ``error`` naming the path (memplan's own
     errors pass through)."""
     try:
@@ -825,7 +871,8 @@ def read_head(path: str, n: int, error: type[MemplanError], limit: int = MAX_FIL
     ``read_input`` does (a regular file of at most ``limit`` bytes, never a blocking open or read): enough to
     recognise a format by its content without reading a model of gigabytes."""
     check_readable(path, error, limit)
-    with _input_errors(path, error), open_input(path) as f:
+    with input_errors(path, error), open_input(path) as f:
+        check_opened(f, path, error, limit)
         head = f.read(n)
     if head is None:
         raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only regular "

@@ -22,7 +22,7 @@ from ..files import (
     is_stdout_file,
     json_depth,
     not_utf8,
-    read_input,
+    read_text_input,
     text_trouble,
 )
 from ..graph import Graph, check_graph, graph_from_doc
@@ -39,7 +39,7 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     deep, without ``NaN``/``Infinity`` (not JSON), numbers beyond a double's range (``1e400``: Python reads it
     as infinity, which no writer writes back), integers too long to parse, or a key repeated in one object
     (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
-    data = read_input(path, error)
+    data = read_text_input(path, error)
     if not data or data.isspace():   # (it was "not valid JSON (Expecting value at line 1 column 1)"; no copy)
         shell = " (stdout is redirected to it: the shell emptied it before memplan ran)" if is_stdout_file(path) else ""
         raise error(f"{path}: empty file, not JSON{shell}")

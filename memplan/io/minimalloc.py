@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback
 from ..errors import short_repr as _short
-from ..files import atomic_write_text, not_utf8, read_input, text_trouble
+from ..files import atomic_write_text, not_utf8, read_text_input, text_trouble
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
@@ -228,7 +228,7 @@ def read_csv(path: str) -> CsvTable:
     from . import _path
 
     path = _path(path, InputFormatError)   # a PathLike as its text (a TypeError from the file checks before)
-    data = read_input(path, InputFormatError)
+    data = read_text_input(path, InputFormatError)
     why = text_trouble(data)
     if why:
         raise InputFormatError(f"{path}: {why}")

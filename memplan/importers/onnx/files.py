@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 from ...errors import GraphError, InputFormatError
-from ...files import check_readable
+from ...files import check_opened, check_readable, input_errors, open_input, read_limited
 from .common import _DECIMAL, _function_name, _need_onnx
+from .protoscan import top_level_trouble
 
 #: an ONNX file holds at most 2 GiB (protobuf's limit; larger weights live in external data files)
 MAX_ONNX_BYTES = 1 << 31
@@ -25,10 +26,23 @@ def load_model(path: str):
     Only a regular, non-empty file of at most ``MAX_ONNX_BYTES`` that holds a model with a graph is
     accepted: protobuf parses an empty file (and much else) as an empty model, which is no model."""
     onnx = _need_onnx()
-    if check_readable(path, InputFormatError, MAX_ONNX_BYTES) == 0:
+    # (the format from the extension, as ``onnx.load(path)`` infers it: a text-format model still loads)
+    fmt = onnx.serialization.registry.get_format_from_file_extension(os.path.splitext(str(path))[1]) or "protobuf"
+    # (read here, checked on the open file, then parsed: ``onnx.load(path)`` opened the path again after the check,
+    # so a model swapped for a FIFO in between blocked that open for ever, and ``/dev/zero`` was read without end;
+    # a binary model's top-level fields are walked first, so a 2 GB file that is none is not read whole: protoscan)
+    size = check_readable(path, InputFormatError, MAX_ONNX_BYTES)
+    with input_errors(path, InputFormatError), open_input(path) as f:
+        check_opened(f, path, InputFormatError, MAX_ONNX_BYTES)
+        why = top_level_trouble(f, size) if fmt == "protobuf" else None
+        if why:
+            raise InputFormatError(f"{path}: not a readable ONNX model ({why})")
+        f.seek(0)
+        data = read_limited(f, path, InputFormatError, MAX_ONNX_BYTES)
+    if not data:
         raise InputFormatError(f"{path}: empty file, not an ONNX model")
     try:
-        model = onnx.load(path, load_external_data=False)
+        model = onnx.load_from_string(data, fmt)
     except Exception as exc:  # DecodeError, OSError: the file is not an ONNX model
         raise InputFormatError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     _check_has_graph(model, path)

@@ -509,6 +509,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         else:
             g2.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, list(st.dims)))
     _densify_sparse_constants(onnx, g2)
+    _tensor_constants(onnx, g2)
     if m2.ir_version < 4:
         # IR 3 required every initializer among the graph inputs, and ONNX's inference of such a model types an
         # initializer only through its input: one the model does not list (onnxruntime runs the model all the same)
@@ -793,6 +794,34 @@ def _densify_sparse_constants(onnx, g2) -> None:
         if dense is not None:
             del n.attribute[:]
             n.attribute.extend([onnx.helper.make_attribute("value", dense)])
+
+
+#: a Constant's numeric shorthand attributes -> (the tensor's element type, whether it is a list (1-D) or a scalar)
+_SHORTHAND = {"value_float": (1, False), "value_floats": (1, True), "value_int": (7, False), "value_ints": (7, True)}
+
+
+def _tensor_constants(onnx, g2) -> None:
+    """Give each ``Constant`` of ``g2`` (the copy shape inference and folding read) holding a numeric shorthand
+    (``value_float``, ``value_floats``, ``value_int``, ``value_ints``) the ``value`` tensor it stands for: a float32
+    or int64 scalar or 1-D tensor, as the spec defines it. Why: the importer's own readers of known values (the
+    Range corrections ``_exact_range`` and ``_check_range``, folding) read a Constant's ``value`` only, so a Range of
+    ``value_float`` Constants was sized by ONNX's inference alone: ``Range(0.3, 5.3, 0.2)`` planned 100 bytes where
+    onnxruntime writes 104 (an overrun), and ``Range(0, 1e30, 1e-30)``, a delta of 0 or an infinite limit planned 0
+    bytes where onnxruntime refuses to run (as they already were for Constants holding a ``value`` tensor)."""
+    for n in g2.node:
+        if n.op_type != "Constant" or n.domain not in ("", "ai.onnx") or len(n.attribute) != 1 or not n.output:
+            continue
+        a = n.attribute[0]
+        kind = _SHORTHAND.get(a.name)
+        if kind is None:
+            continue
+        elem, many = kind
+        vals = list(a.floats if elem == 1 else a.ints) if many else [a.f if elem == 1 else a.i]
+        if len(vals) > SMALL_INITIALIZER:
+            continue
+        t = onnx.helper.make_tensor(n.output[0], elem, [len(vals)] if many else [], vals)
+        del n.attribute[:]
+        n.attribute.extend([onnx.helper.make_attribute("value", t)])
 
 
 def _has_static_shape(g, name: str) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ...errors import InputFormatError, MemplanError
 from ...errors import short_repr as _short
-from ...files import check_readable, open_input
+from ...files import check_opened, check_readable, open_input
 from .. import first_line
 from ..pt2_archive import check_archive
 from .common import TRANSFORMERS_CACHES, _need_torch, transformers_cache_registered
@@ -57,6 +57,7 @@ def load_exported(path: str):
     try:
         # (AOTInductor code, member paths, sizes, CRCs: before torch reads any of it, and before torch is imported:
         # importing it took ~630 MB, so a 50 GB sparse file of zeros peaked at 664 MB RSS before it was refused)
+        check_opened(f, path, InputFormatError, 1 << 62)
         check_archive(f, path)
         torch = _need_torch()
         _archive_reader()
