@@ -170,3 +170,19 @@ def test_plans_repeat_across_hash_seeds():
 
     assert out.stdout.strip() == hashlib.sha256(memplan.plan(deep_skips(600), streams=2).to_json().encode()).hexdigest()
     assert np.array_equal(skyline.solve(strip(1)).offsets, skyline.solve(strip(1)).offsets)
+
+
+def test_a_ctrl_c_in_the_walks_keeps_the_heuristics_plan_where_asked(monkeypatch):
+    """As a Ctrl-C in ``polish``: raised on from a plain default solve; with ``keep_interrupt`` (a named exact solver's
+    start, ``named.default_plan``) the heuristics' plan comes back marked ``interrupted``, nothing run after it."""
+    p = strip(0)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(skyline, "walk", stop)
+    with pytest.raises(KeyboardInterrupt):
+        auto.solve(p)
+    sol = auto.solve(p, keep_interrupt=True)
+    assert sol.info["interrupted"] is True and "skyline" not in sol.info["tried"]
+    assert sol.arena == min(sol.info["tried"].values())

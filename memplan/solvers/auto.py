@@ -67,8 +67,8 @@ POLISH_WORK = 1 << 14
 #: repay the search's 0.1-0.3 s a solve on a loaded machine, so they stay the heuristics'.
 POLISH_WIDE_BUFFERS = 200
 POLISH_WIDE_GAP = (1, 20)
-#: ``skyline`` (lowest-floor walks, ``skyline.KEYS``) runs after greedy and size on problems of more than
-#: ``POLISH_BUFFERS`` and at most ``SKYLINE_BUFFERS`` buffers that they leave at least ``SKYLINE_GAP`` (1/100: 1%)
+#: ``skyline`` (lowest-floor walks, ``skyline.KEYS``) runs after greedy and size on problems of at least
+#: ``SKYLINE_MIN_BUFFERS`` (``POLISH_BUFFERS`` + 1: a constant of its own) and at most ``SKYLINE_BUFFERS`` buffers that they leave at least ``SKYLINE_GAP`` (1/100: 1%)
 #: above the bound, where its walks fit in ``SKYLINE_WORK`` overlapping pairs visited; its plan is kept where its
 #: arena is smaller. Why: on the public TelaMalloc/MiniMalloc inputs (154-454 buffers) greedy and size ended 23-41%
 #: above the bound and the default stayed there (above 200 buffers no polish runs); the walks end 2.5-17% above it
@@ -77,6 +77,7 @@ POLISH_WIDE_GAP = (1, 20)
 #: pairs on a loaded 2-core machine, and one that cannot beat greedy and size stops only once it passes them), so
 #: the default of large graphs stays what it was, and gaps under 1% (random DAGs of 1,000 nodes: 0.7%, which no walk
 #: closed) do not pay for it; small problems have ``polish``.
+SKYLINE_MIN_BUFFERS = 65
 SKYLINE_BUFFERS = 5000
 SKYLINE_GAP = (1, 100)
 #: the walks' work: every key (``len(skyline.KEYS)`` walks) within ``SKYLINE_WORK`` pairs visited, and then, where
@@ -92,7 +93,7 @@ POLISH_WALL = 60.0
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
           keep_interrupt: bool | None = None) -> Solution:
-    """``keep_interrupt``: whether a Ctrl-C in ``polish`` comes back as the plan so far, marked ``interrupted``
+    """``keep_interrupt``: whether a Ctrl-C in ``polish`` (or in ``skyline``'s walks) comes back as the plan so far, marked ``interrupted``
     (None: only with a time limit, as the exact solvers keep theirs). ``named.default_plan`` asks for it: the
     exact solver named by its caller starts from this plan, and a Ctrl-C there must end with a plan, as one in
     that solver's own search does."""
@@ -113,25 +114,31 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     lb = int(problem.lower_bound or 0)
     cap = problem.capacity
     fit = options.objective == Objective.FIT and cap is not None
+    keep = options.time_limit is not None if keep_interrupt is None else keep_interrupt
+    info: dict = {}
     if skyline_gap(best.arena, lb) and skyline_runs(problem) and not (fit and best.arena <= cap):
-        walked = skyline_below(problem, best.arena - 1)
+        try:
+            walked = skyline_below(problem, best.arena - 1)
+        except KeyboardInterrupt:
+            # as a Ctrl-C in ``polish``: raised on, or (``keep``) the heuristics' plan comes back marked, nothing after
+            if not keep:
+                raise
+            walked, info["interrupted"] = None, True
         if walked is not None and keeps_pairs(problem, best, walked):
             best, tried["skyline"] = walked, walked.arena
-    if best.arena > lb:
+    if best.arena > lb and not info.get("interrupted"):
         lifted = slack_on_top(problem, best, tries=LIFT_CANDIDATES ** 2)
         if lifted is not None and keeps_pairs(problem, best, lifted):
             best = lifted
     bound = lb
-    info: dict = {}
     # with a time limit too: the exact solvers then start from the default's plan, so more time never ends above it
     # (from round 32's one lift, a short limit left 7 of 20 small graphs up to 13% above the default's arena)
     # greedy's and size's plans go on to the searches, which start from them and made both again; always a pair
     # (greedy's twice where size was skipped): an exact solver handed none runs the default (``start.best_start``),
     # this very solve, again
     pair = (made["greedy"], made.get("size", made["greedy"]))
-    if worth_polish(problem, best.arena, lb) and not (fit and best.arena <= cap):
-        polished = polish(problem, best, pair, lb, info,
-                          keep_interrupt=options.time_limit is not None if keep_interrupt is None else keep_interrupt)
+    if worth_polish(problem, best.arena, lb) and not (fit and best.arena <= cap) and not info.get("interrupted"):
+        polished = polish(problem, best, pair, lb, info, keep_interrupt=keep)
         if polished is not None:
             # its bound holds whether or not it packed smaller: a search that proved the heuristics' arena optimal
             # made it OPTIMAL (the default said HEURISTIC, gap against the weaker bound, in 53 of 68 such solves)
@@ -201,7 +208,7 @@ def skyline_runs(problem: BufferProblem) -> bool:
     (sizes only: the same verdict on every machine)."""
     from .skyline import KEYS
 
-    return POLISH_BUFFERS < len(problem) <= SKYLINE_BUFFERS and _walk_work(problem) * len(KEYS) <= SKYLINE_WORK
+    return SKYLINE_MIN_BUFFERS <= len(problem) <= SKYLINE_BUFFERS and _walk_work(problem) * len(KEYS) <= SKYLINE_WORK
 
 
 def _walk_work(problem: BufferProblem) -> int:
