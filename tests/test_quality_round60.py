@@ -157,6 +157,10 @@ def test_gates():
     assert auto.skyline_runs(problem(5000)) is False or auto.skyline_runs(problem(5000))   # (work decides there)
     assert not auto.skyline_runs(problem(5001))
     assert auto.skyline_rounds(problem(100)) == 16
+    from memplan.errors import SolverError
+
+    with pytest.raises(SolverError, match="unknown tie-break key 'nope'"):
+        skyline.solve(problem(100), keys=("nope",))
 
 
 def test_plans_repeat_across_hash_seeds():

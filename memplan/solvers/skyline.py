@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import SolverError
 from ..problem import BufferProblem, Solution, Status, align_up, arena_of
 from .placement import ArenaOver
 
@@ -33,6 +34,7 @@ KEYS = ("start", "end", "start_life", "end_life", "start_end", "life")
 
 
 def _key(name: str, sizes: list[int], lower: list[int], upper: list[int]) -> Callable[[int], tuple[int, ...]]:
+    """The tie-break key ``name`` (one of ``KEYS``) as a function of a buffer's index: integers, the index last."""
     if name == "start":
         return lambda i: (lower[i], -sizes[i], i)
     if name == "end":
@@ -45,7 +47,7 @@ def _key(name: str, sizes: list[int], lower: list[int], upper: list[int]) -> Cal
         return lambda i: (lower[i], upper[i], i)
     if name == "life":
         return lambda i: (lower[i] - upper[i], -sizes[i], i)
-    raise ValueError(name)
+    raise SolverError(f"skyline: unknown tie-break key {name!r} (choose from {', '.join(KEYS)})")
 
 
 def neighbours(problem: BufferProblem) -> tuple[list[int], list[int]]:
