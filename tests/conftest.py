@@ -133,6 +133,17 @@ def tmp_cwd(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def no_skyline(monkeypatch):
+    """The default solve without ``skyline``'s walks (``auto.SKYLINE_BUFFERS`` 0), as before round 60: for tests whose
+    problems of 65-5,000 buffers were picked because greedy and size left them above their bound (a named exact
+    solver, a wall-clock stop or a memory budget then has work to do), or that pin what an exact solver does from
+    the heuristics' start, which those walks now often close or move."""
+    from memplan.solvers import auto
+
+    monkeypatch.setattr(auto, "SKYLINE_BUFFERS", 0)
+
+
+@pytest.fixture
 def polish_limit_64(monkeypatch):
     """The default solve's short search (``auto.polish``) on problems of at most 64 buffers only, as before round 59
     (which added problems of up to 200 buffers left 5% or more above their bound): for the modules whose problems of

@@ -56,9 +56,10 @@ def test_minimise_with_a_capacity_refuses_above_it(solver):
         solve(_three(200), solver, SolveOptions())
 
 
-def _interval(seed: int = 0, n: int = 80) -> BufferProblem:
-    """A random interval problem above ``auto.POLISH_BUFFERS``: the heuristics end above the bound (3,344 bytes
-    against 3,096 at seed 0) and ``auto`` with a time limit runs the search, which reaches the bound."""
+def _interval(seed: int = 7, n: int = 80) -> BufferProblem:
+    """A random interval problem above ``auto.POLISH_BUFFERS``: the heuristics end above the bound (3,752 bytes
+    against 3,720 at seed 7) and ``auto`` with a time limit runs the search, which reaches the bound. (Seed 0 until
+    round 60: the default's ``skyline`` walks now plan it at its bound, 3,024 B, and no search runs after them.)"""
     r = np.random.default_rng(seed)
     lower = r.integers(0, 60, n)
     return BufferProblem(sizes=r.integers(1, 50, n) * 8, lower=lower, upper=lower + r.integers(1, 15, n),

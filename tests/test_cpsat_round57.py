@@ -45,7 +45,7 @@ def problem(seed: int, n: int = 120) -> BufferProblem:
 
 
 @pytest.mark.parametrize("seed,arena", [(0, 9600), (1, 9208)])
-def test_more_workers_never_plan_a_larger_arena_than_one(seed, arena):
+def test_more_workers_never_plan_a_larger_arena_than_one(seed, arena, no_skyline):
     """Before: seed 0, 9,720 B (2 workers) and 9,712 B (4) beside one worker's 9,600 B; seed 1, 9,728 B and 9,600 B
     beside one worker's proven 9,208 B."""
     p = problem(seed)
@@ -58,7 +58,7 @@ def test_more_workers_never_plan_a_larger_arena_than_one(seed, arena):
         assert s.lower_bound >= one.lower_bound or s.status == Status.FEASIBLE
 
 
-def test_an_optimal_one_worker_plan_is_the_plan_of_every_worker_count():
+def test_an_optimal_one_worker_plan_is_the_plan_of_every_worker_count(no_skyline):
     """Seed 1: one worker proves 9,208 B optimal; 2 and 4 workers return that very plan (the same offsets, status
     and bound), not a search of their own."""
     p = problem(1)

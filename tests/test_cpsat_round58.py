@@ -82,7 +82,7 @@ def test_the_interleaved_phase_has_a_wall_stop_of_its_own(monkeypatch):
     assert "stopped" not in sol.info and find_collision(problem(0), sol.offsets) is None
 
 
-def test_one_worker_keeps_its_wall_stop(monkeypatch):
+def test_one_worker_keeps_its_wall_stop(monkeypatch, no_skyline):
     """``workers=1`` runs one phase: its stop is the one it always had (4 * 0.5 + 10 s), its plan unchanged."""
     seen = _walls(monkeypatch, FakeClock(), after_one=0.0)
     sol = solve(problem(0), "cpsat", SolveOptions(time_limit=0.5))
@@ -99,7 +99,7 @@ def test_work_phases_count_what_the_workers_are_asked():
     assert cpsat.work_phases(huge, SolveOptions(workers=8)) == 1.0
 
 
-def test_a_stop_in_the_interleaved_phase_keeps_the_one_workers_plan_and_says_so(monkeypatch):
+def test_a_stop_in_the_interleaved_phase_keeps_the_one_workers_plan_and_says_so(monkeypatch, no_skyline):
     """Seed 0 at ``time_limit=0.5``: one worker plans 9,600 B; 2 workers' interleaved search finds 9,592 B. Where
     the wall-clock stop cuts that search (here: every interleaved run reports the stop), its plan was kept, 9,592 B
     after one round, a plan of where the clock fell; now the one worker's plan is returned, offsets, arena and bound,

@@ -56,7 +56,8 @@ def test_nasnet_cells_default_plan_reaches_the_bound():
         p = memplan.plan(g)
         assert p.lower_bound_bytes == bound
         assert p.arena_bytes == bound, (cells, p.arena_bytes)
-        assert p.solver["name"] == "search" and p.solver["status"] == "OPTIMAL"
+        # (``search`` until round 60; the default's ``skyline`` walks reach the bound now, before any search)
+        assert p.solver["name"] in ("search", "skyline") and p.solver["status"] == "OPTIMAL"
         assert p.to_json() == memplan.plan(g).to_json()   # a node budget, not the clock: the same plan again
 
 

@@ -18,7 +18,7 @@ from memplan.generators import fanout_join
 plan_module = importlib.import_module("memplan.plan")
 
 
-def test_a_budget_at_the_exact_serial_arena_is_met_past_the_wall(monkeypatch, polish_limit_64):
+def test_a_budget_at_the_exact_serial_arena_is_met_past_the_wall(monkeypatch, polish_limit_64, no_skyline):
     g = fanout_join(100, seed=4, max_width=4)[0]
     budget = memplan.plan(g, solver="search", time_limit=0.3).arena_bytes
     assert budget < memplan.plan(g).arena_bytes   # only the exact solve reaches it

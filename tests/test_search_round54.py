@@ -16,7 +16,7 @@ def _random_intervals(n: int) -> BufferProblem:
     return BufferProblem(rng.integers(1, 1 << 12, n) * 256, lower, lower + rng.integers(1, 50, n), alignment=256)
 
 
-def test_minimalloc_a_gets_more_tries(minimalloc_dir, monkeypatch, polish_limit_64):
+def test_minimalloc_a_gets_more_tries(minimalloc_dir, monkeypatch, polish_limit_64, no_skyline):
     """minimalloc A at ``time_limit=1``: two tries at one capacity when their limits counted plain nodes (~330 us
     each: the try at the bound 3.3x its tuned share), three in work units, and one restart (``info["tries"]``)."""
     caps = []

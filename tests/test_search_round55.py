@@ -38,7 +38,7 @@ def test_few_descents_open_below_the_best_and_gain():
     assert s.arena < 1303552
 
 
-def test_opening_is_deterministic():
+def test_opening_is_deterministic(no_skyline):
     """Counts, not the clock: the same input and options give the same offsets and info, opening included."""
     p = _minimalloc("I")
     a = solve(p, "search", SolveOptions(time_limit=0.5))
@@ -47,7 +47,7 @@ def test_opening_is_deterministic():
     assert np.asarray(a.offsets).tobytes() == np.asarray(b.offsets).tobytes()
 
 
-def test_a_budget_of_many_descents_does_not_open():
+def test_a_budget_of_many_descents_does_not_open(no_skyline):
     """minimalloc A at ``time_limit=1`` affords ~19 descents: no opening, no ``info["opening"]``, its plan as before
     (arena 1,169,408 in 4 tries: ``docs/experiments/search_tries_s54.txt``; 1,183,744 since round 59, whose tries
     start and sort cheaper, so stop elsewhere: ``docs/experiments/search_s59.txt``)."""

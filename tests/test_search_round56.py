@@ -46,7 +46,7 @@ def _caps_tried(monkeypatch) -> list[int]:
     return caps
 
 
-def test_opening_says_when_its_shot_proved_the_bound_unreachable():
+def test_opening_says_when_its_shot_proved_the_bound_unreachable(no_skyline):
     """Round 55 said ``"bound"`` where its shot at the bound exhausted its tree (a proof that nothing fits there), and
     skipped its shot below the best: 20,799,744 bytes, the start. Now it says so, ``bound`` only where a shot packed
     the bound, and shoots on below the best."""
@@ -58,7 +58,7 @@ def test_opening_says_when_its_shot_proved_the_bound_unreachable():
     assert s.arena < 20799744
 
 
-def test_bound_first_off_makes_no_shot_at_the_bound(monkeypatch):
+def test_bound_first_off_makes_no_shot_at_the_bound(monkeypatch, no_skyline):
     """``bound_first=False`` turned off the rounds' try at the bound but not the opening's shot there."""
     p, weak = _weak_bound()
     caps = _caps_tried(monkeypatch)
@@ -70,7 +70,7 @@ def test_bound_first_off_makes_no_shot_at_the_bound(monkeypatch):
     assert caps[0] == weak   # (on, the opening shoots at the bound first)
 
 
-def test_opening_off_plans_as_before_the_opening():
+def test_opening_off_plans_as_before_the_opening(no_skyline):
     """``opening=False`` turns off the opening alone: minimalloc J at ``time_limit=0.5`` plans as before round 55
     (1,303,552 bytes in 2 tries: ``docs/experiments/search_s55.txt``), no ``info["opening"]``."""
     s = solve(_minimalloc("J"), "search", SolveOptions(time_limit=0.5, search=SearchParams(opening=False)))

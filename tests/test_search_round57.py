@@ -125,7 +125,7 @@ def test_3000_intervals_improve_at_half_a_second_and_keep_the_bound_at_1():
     assert one.arena == one.lower_bound == 22_198_528
 
 
-def test_small_problems_keep_their_plans():
+def test_small_problems_keep_their_plans(no_skyline):
     """Below ``FRONT_MIN_BUFFERS`` nothing changed: minimalloc I at ``time_limit=0.5`` packs as in round 56 (1,464,320
     bytes; 1,231,872 since round 59, whose tries start and sort cheaper: ``docs/experiments/search_s59.txt``)."""
     p = read_csv(os.path.join(DATA, "I.1048576.csv")).problem()

@@ -121,7 +121,7 @@ def test_cpsat_solves_problems_whose_times_are_huge(shift, scale):
     assert (sol.arena, sol.status, sol.info["bound"]) == (small.arena, small.status, small.info["bound"])
 
 
-def test_cpsat_keeps_the_start_of_a_model_past_int64_without_claiming_a_stop():
+def test_cpsat_keeps_the_start_of_a_model_past_int64_without_claiming_a_stop(no_skyline):
     """70 buffers of up to 2**55 B: the sum of the model's domains passes int64 and CP-SAT takes no such model. The
     component keeps its heuristic offsets, counted as skipped (the progress says why), with no ``stopped`` mark,
     which said the plan may not repeat; ``auto`` with a time limit carried that mark on too."""

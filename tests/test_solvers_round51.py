@@ -348,7 +348,7 @@ def test_wall_clock_stop_warns_once_from_plan(monkeypatch):
     assert stops[0].filename == __file__
 
 
-def test_wall_clock_stop_warns_once_from_plan_devices(monkeypatch):
+def test_wall_clock_stop_warns_once_from_plan_devices(monkeypatch, no_skyline):
     from memplan.benchmarks.scale import random_dag
 
     _stopping(monkeypatch)

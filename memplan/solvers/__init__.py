@@ -14,7 +14,7 @@ from functools import partial
 from ..errors import SolverError, as_int, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
-from .auto import HEURISTICS, polishes
+from .auto import HEURISTICS, polishes, skyline_below, skyline_runs
 from .capacity import OverCapacity, alone_over
 from .check import check_solution, packs
 from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
@@ -225,7 +225,7 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
                     made: list[Solution] | None = None) -> bool | None:
     """Whether ``solve(problem, solver, options)`` would return an arena above ``over`` bytes, found cheaply:
     True or False where ``solver`` runs heuristics only ("greedy", "size", or "auto" without a time limit,
-    which keeps the smaller of greedy's and size's arenas, then may lift a buffer or two to the top: ``auto.slack_on_top``,
+    which keeps the smaller of greedy's and size's arenas (or of ``skyline``'s walks: ``auto.skyline_runs``), then may lift a buffer or two to the top: ``auto.slack_on_top``,
     and on a small problem search a little: ``auto.polish``), None for any other (an exact solver may still fit)
     and where the wall clock cut auto's whole solve (``_whole_over``: no verdict, the schedule is solved in full).
 
@@ -283,7 +283,9 @@ def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOpti
         except ArenaOver:
             continue
         return False
-    return True
+    # auto walks ``skyline`` where both end above the bound: they do here (above ``over``, and a bound over it
+    # rejected the problem before), so its walks decide too
+    return not (names == HEURISTICS and skyline_runs(problem) and skyline_below(problem, over) is not None)
 
 
 __all__ = ["EXACT", "Objective", "OverCapacity", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",

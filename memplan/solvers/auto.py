@@ -1,7 +1,7 @@
 """The default: every fast heuristic first; with a time limit, the exact solvers after them.
 
 Without ``options.time_limit`` this is the heuristics (greedy, size; the smallest arena wins, ties to the first
-listed), then ``slack_on_top`` may lift a buffer or two to the top, then, on a problem of at most
+listed; on 65-5,000 buffers they leave 1% or more above the bound, ``skyline``'s walks too), then ``slack_on_top`` may lift a buffer or two to the top, then, on a problem of at most
 ``POLISH_BUFFERS`` buffers still above its bound, ``polish`` runs the ``search`` solver with a small node budget
 — fast and deterministic. With a time limit, and only while the best plan
 is above the proven bound, the exact solvers follow, each warm-started with the best plan so far:
@@ -29,7 +29,7 @@ from ..problem import BufferProblem, Solution, Status, align_up, arena_of, gap_o
 from .check import packs
 from .exact_pairs import ExactOrApart, separate, shifted_pairs
 from .options import MAX_SECONDS, Objective, SolveOptions, limit_share, share_seconds
-from .placement import first_fit
+from .placement import ArenaOver, first_fit
 from .rejoin import rejoin_inplace
 
 HEURISTICS = ("greedy", "size")
@@ -67,6 +67,25 @@ POLISH_WORK = 1 << 14
 #: repay the search's 0.1-0.3 s a solve on a loaded machine, so they stay the heuristics'.
 POLISH_WIDE_BUFFERS = 200
 POLISH_WIDE_GAP = (1, 20)
+#: ``skyline`` (lowest-floor walks, ``skyline.KEYS``) runs after greedy and size on problems of at least
+#: ``SKYLINE_MIN_BUFFERS`` (``POLISH_BUFFERS`` + 1: a constant of its own) and at most ``SKYLINE_BUFFERS`` buffers that they leave at least ``SKYLINE_GAP`` (1/100: 1%)
+#: above the bound, where its walks fit in ``SKYLINE_WORK`` overlapping pairs visited; its plan is kept where its
+#: arena is smaller. Why: on the public TelaMalloc/MiniMalloc inputs (154-454 buffers) greedy and size ended 23-41%
+#: above the bound and the default stayed there (above 200 buffers no polish runs); the walks end 2.5-17% above it
+#: (docs/experiments/quality_s60.txt), and they close NASNet-like cells on 2 streams (10% -> 0) and chains with long
+#: skips (7.7% -> 3.8%). Why the limits: a walk costs about a heap step per conflicting pair (some 75 ms for 60,000
+#: pairs on a loaded 2-core machine, and one that cannot beat greedy and size stops only once it passes them), so
+#: the default of large graphs stays what it was, and gaps under 1% (random DAGs of 1,000 nodes: 0.7%, which no walk
+#: closed) do not pay for it; small problems have ``polish``.
+SKYLINE_MIN_BUFFERS = 65
+SKYLINE_BUFFERS = 5000
+SKYLINE_GAP = (1, 100)
+#: the walks' work: every key (``len(skyline.KEYS)`` walks) within ``SKYLINE_WORK`` pairs visited, and then, where
+#: one beat greedy and size, up to ``SKYLINE_ROUNDS`` promotion walks more (``skyline.promoted``: buffers that ended
+#: on top go first) within what is left of it (16 up to 11,900 pairs, none from 37,500; keys alone up to 43,690).
+#: (At 1 << 19 the eleven public inputs ended the same, J in 1.0 s instead of 0.2 s on a loaded machine.)
+SKYLINE_WORK = 1 << 18
+SKYLINE_ROUNDS = 16
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)
 POLISH_WALL = 60.0
@@ -74,7 +93,7 @@ POLISH_WALL = 60.0
 
 def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
           keep_interrupt: bool | None = None) -> Solution:
-    """``keep_interrupt``: whether a Ctrl-C in ``polish`` comes back as the plan so far, marked ``interrupted``
+    """``keep_interrupt``: whether a Ctrl-C in ``polish`` (or in ``skyline``'s walks) comes back as the plan so far, marked ``interrupted``
     (None: only with a time limit, as the exact solvers keep theirs). ``named.default_plan`` asks for it: the
     exact solver named by its caller starts from this plan, and a Ctrl-C there must end with a plan, as one in
     that solver's own search does."""
@@ -93,23 +112,33 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
             best = sol
     assert best is not None
     lb = int(problem.lower_bound or 0)
-    if best.arena > lb:
+    cap = problem.capacity
+    fit = options.objective == Objective.FIT and cap is not None
+    keep = options.time_limit is not None if keep_interrupt is None else keep_interrupt
+    info: dict = {}
+    if skyline_gap(best.arena, lb) and skyline_runs(problem) and not (fit and best.arena <= cap):
+        try:
+            walked = skyline_below(problem, best.arena - 1)
+        except KeyboardInterrupt:
+            # as a Ctrl-C in ``polish``: raised on, or (``keep``) the heuristics' plan comes back marked, nothing after
+            if not keep:
+                raise
+            walked, info["interrupted"] = None, True
+        if walked is not None and keeps_pairs(problem, best, walked):
+            best, tried["skyline"] = walked, walked.arena
+    if best.arena > lb and not info.get("interrupted"):
         lifted = slack_on_top(problem, best, tries=LIFT_CANDIDATES ** 2)
         if lifted is not None and keeps_pairs(problem, best, lifted):
             best = lifted
     bound = lb
-    info: dict = {}
-    cap = problem.capacity
-    fit = options.objective == Objective.FIT and cap is not None
     # with a time limit too: the exact solvers then start from the default's plan, so more time never ends above it
     # (from round 32's one lift, a short limit left 7 of 20 small graphs up to 13% above the default's arena)
     # greedy's and size's plans go on to the searches, which start from them and made both again; always a pair
     # (greedy's twice where size was skipped): an exact solver handed none runs the default (``start.best_start``),
     # this very solve, again
     pair = (made["greedy"], made.get("size", made["greedy"]))
-    if worth_polish(problem, best.arena, lb) and not (fit and best.arena <= cap):
-        polished = polish(problem, best, pair, lb, info,
-                          keep_interrupt=options.time_limit is not None if keep_interrupt is None else keep_interrupt)
+    if worth_polish(problem, best.arena, lb) and not (fit and best.arena <= cap) and not info.get("interrupted"):
+        polished = polish(problem, best, pair, lb, info, keep_interrupt=keep)
         if polished is not None:
             # its bound holds whether or not it packed smaller: a search that proved the heuristics' arena optimal
             # made it OPTIMAL (the default said HEURISTIC, gap against the weaker bound, in 53 of 68 such solves)
@@ -172,6 +201,43 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     best = rejoin_inplace(problem, best) or best   # the arena is settled: join in-place pairs it left apart
     extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})
+
+
+def skyline_runs(problem: BufferProblem) -> bool:
+    """Whether ``solve`` walks ``skyline`` after greedy and size where they end ``SKYLINE_GAP`` or more above the bound
+    (sizes only: the same verdict on every machine)."""
+    from .skyline import KEYS
+
+    return SKYLINE_MIN_BUFFERS <= len(problem) <= SKYLINE_BUFFERS and _walk_work(problem) * len(KEYS) <= SKYLINE_WORK
+
+
+def _walk_work(problem: BufferProblem) -> int:
+    return max(problem.overlap_count(), len(problem), 1)
+
+
+def skyline_gap(arena: int, lb: int) -> bool:
+    """Whether greedy's and size's best ``arena`` is ``SKYLINE_GAP`` or more above the bound ``lb`` (integers)."""
+    num, den = SKYLINE_GAP
+    return arena > lb and (arena - lb) * den >= lb * num
+
+
+def skyline_rounds(problem: BufferProblem) -> int:
+    """How many promotion walks ``skyline`` adds after its keys (``skyline.promoted``): what ``SKYLINE_WORK`` has left
+    after them, at most ``SKYLINE_ROUNDS``."""
+    from .skyline import KEYS
+
+    work = _walk_work(problem)
+    return max(0, min(SKYLINE_ROUNDS, (SKYLINE_WORK - work * len(KEYS)) // work))
+
+
+def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
+    """``skyline``'s smallest walk where it ends within ``over`` bytes, else None."""
+    from . import skyline
+
+    try:
+        return skyline.solve(problem, over=over, rounds=skyline_rounds(problem))
+    except ArenaOver:
+        return None
 
 
 def keeps_pairs(problem: BufferProblem, best: Solution, sol: Solution) -> bool:
