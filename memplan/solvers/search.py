@@ -30,8 +30,10 @@ around the peak searched again, the rest kept (``search_repair``), tries of a fr
 Otherwise the arena is minimised in rounds. Each round first tries the proven bound itself with a node
 budget that doubles every round: on real graphs and on most benchmark inputs the bound is reachable,
 and one long enough try there both finds the packing and proves it optimal (a ladder that only gave
-the bound an equal share kept finding slightly better packings and never reached it). The rest of the
-round, twice the bound's nodes, improves the best arena: a ladder of capacities — one below the best
+the bound an equal share kept finding slightly better packings and never reached it). Under a budget of work the
+bound's trees are not begun again each round but go on where the last round paused them (``BoundTrees``), and the rest
+of the round gets as much work again (``IMPROVE_SHARE``); under a budget of nodes (``auto.polish``) as before. The rest
+of the round, twice the bound's nodes, improves the best arena: a ladder of capacities — one below the best
 and rungs drawn from a seeded generator — each with a node budget that grows while nothing improves
 (which capacity is quick to fill is erratic: heavy-tailed search times), then randomised restarts
 one below the best with perturbed preorder scores. An exhausted search at capacity ``c`` proves
