@@ -335,8 +335,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         bound_trees.close()
     every = searches + (bound_trees.searches if bound_trees is not None else [])
     info = {"bound": proven, "gap": gap_of(best, proven),
-            "nodes": sum(x.nodes for x in every), "backtracks": sum(x.backtracks for x in every),
-            "work": budget.taken // search_tree.WORK_NS_PER_UNIT}
+            "nodes": sum(x.nodes for x in every), "backtracks": sum(x.backtracks for x in every)}
+    if nodes is None:   # (under a budget of work: the units it took, never more than it had; a node budget's info as it was)
+        info["work"] = budget.taken // search_tree.WORK_NS_PER_UNIT
     if m.tries:   # (said where the search tried: a plan whose start met the bound reads as it did)
         info["tries"] = m.tries
     if m.opened is not None:   # (only where the budget was few descents: ``FEW_DESCENTS``)
