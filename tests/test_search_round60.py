@@ -60,9 +60,17 @@ def test_a_solve_reports_its_work_within_its_budget(limit):
 def test_a_repair_run_out_of_work_stays_within_its_budget(monkeypatch):
     """The repairs of a large problem (``search_repair``) charge ``pushed_down`` and ``free_part`` before they run; where
     that charge is more than the budget has left, the budget's work is still at most its cap."""
-    monkeypatch.setattr(search, "REPAIR_PER_BUFFER", 10**6)   # (a repair's charge: most of the budget)
+    monkeypatch.setattr(search, "REPAIR_PER_BUFFER", 10**6)   # (a repair's charge: more than the budget)
+    calls = [0]
+    repair = search._Minimiser.repair
+
+    def counted(self, free, node_limit):
+        calls[0] += 1
+        return repair(self, free, node_limit)
+    monkeypatch.setattr(search._Minimiser, "repair", counted)
     p = _intervals(2100, 3)
     s = _solve(p, 0.2)
+    assert calls[0] > 0
     assert s.info["work"] <= int(0.2 * SearchParams().nodes_per_second)
     check_solution(p, s)
 
