@@ -26,7 +26,14 @@ def test_minimalloc_a_gets_more_tries(minimalloc_dir, monkeypatch, polish_limit_
         caps.append(cap)
         return real(searches, preorders, cap, node_limit)
 
+    resume = search.BoundTrees.resume
+
+    def bound_spy(self, cap, units):   # (since round 60 the tries at the bound go on in ``BoundTrees``)
+        caps.append(cap)
+        return resume(self, cap, units)
+
     monkeypatch.setattr(search, "_round_robin", spy)
+    monkeypatch.setattr(search.BoundTrees, "resume", bound_spy)
     p = read_csv(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv")).problem()
     s = solve(p, "search", SolveOptions(time_limit=1))
     assert len(caps) > 2 and s.info["tries"] > len(caps)

@@ -30,8 +30,10 @@ around the peak searched again, the rest kept (``search_repair``), tries of a fr
 Otherwise the arena is minimised in rounds. Each round first tries the proven bound itself with a node
 budget that doubles every round: on real graphs and on most benchmark inputs the bound is reachable,
 and one long enough try there both finds the packing and proves it optimal (a ladder that only gave
-the bound an equal share kept finding slightly better packings and never reached it). The rest of the
-round, twice the bound's nodes, improves the best arena: a ladder of capacities — one below the best
+the bound an equal share kept finding slightly better packings and never reached it). Under a budget of work the
+bound's trees are not begun again each round but go on where the last round paused them (``BoundTrees``), and the rest
+of the round gets as much work again (``IMPROVE_SHARE``); under a budget of nodes (``auto.polish``) as before. The rest
+of the round, twice the bound's nodes, improves the best arena: a ladder of capacities — one below the best
 and rungs drawn from a seeded generator — each with a node budget that grows while nothing improves
 (which capacity is quick to fill is erratic: heavy-tailed search times), then randomised restarts
 one below the best with perturbed preorder scores. An exhausted search at capacity ``c`` proves
@@ -125,6 +127,14 @@ BELOW_FIRST_DESCENTS = 1.5
 #: below the best that gained (300 intervals at ``time_limit=0.1``: 20,799,744 bytes for 20,423,168)
 PROOF_STEP = 8
 
+
+#: the improvement phase of a round (ladder and restarts) gets this many times the nodes its try at the bound took
+IMPROVE_SHARE = 1
+
+#: the bound's trees (``BoundTrees``) take turns of at most this many units each. Why turns of work, not of 256 nodes:
+#: a tree's nodes cost 1-20 units (failed section tests), so where the budget ran out the trees had had 4-11k units of
+#: a round's 22k (minimalloc A at ``time_limit=5``: its TWA tree, which packs the bound at 11.1k, had 10.3k in all)
+BOUND_SLICE_UNITS = 200
 
 #: the estimated work of ``search_repair.pushed_down`` (a Python step per buffer, a gather per conflicting pair)
 REPAIR_PER_BUFFER = 7_000
@@ -268,6 +278,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     below_first = (opening is not None and s.n >= search_tree.FRONT_MIN_BUFFERS
                    and budget.left // search_tree.TRY_NS_PER_NODE
                    < BELOW_FIRST_DESCENTS * descent_units(s, DESCENT_UNITS_PER_FRONT_NODE))
+    # under a budget of work, the rounds' tries at the bound go on where the last round's stopped (``BoundTrees``)
+    bound_trees = BoundTrees(searches) if nodes is None and searches and params.bound_first else None
     try:
         if opening is not None and m.best_off is not None and not budget.exhausted():
             m.opened = m.opening(opening, below_first=below_first,
@@ -283,16 +295,19 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
             else:
                 # 1. the bound, with a budget that doubles every round: when the bound can be
                 #    reached (the common case) one long enough try there finds it and proves it
-                spent = m.nodes()
-                if params.bound_first and not m.try_capacity(m.proven, proof_budget):
+                spent, taken = m.nodes(), budget.taken
+                if params.bound_first and not (m.resume_bound(bound_trees, proof_budget) if bound_trees is not None
+                                               else m.try_capacity(m.proven, proof_budget)):
                     proof_budget *= 2
                 on_bound = max(m.nodes() - spent, proof_budget if not params.bound_first else 0)
-                # 2. passes of the improvement phase until it has had twice the bound's nodes
+                # 2. passes of the improvement phase until it has had twice the bound's nodes (under a budget of work
+                #    where the bound's trees go on: ``IMPROVE_SHARE`` times the bound's work, and no more)
                 spent = m.nodes()
+                until = (budget.taken + IMPROVE_SHARE * (budget.taken - taken) if bound_trees is not None else None)
                 while not m.done():
-                    if not m.improve(ladder_budget, restart_nodes):
+                    if not m.improve(ladder_budget, restart_nodes, until):
                         ladder_budget = ladder_budget * 3 // 2
-                    if m.nodes() - spent >= 2 * on_bound:
+                    if (m.nodes() - spent >= 2 * on_bound if until is None else budget.taken >= until):
                         break
             if progress is not None:
                 report_progress(progress, f"search: best arena {m.best if m.best_off is not None else '-'}, "
@@ -316,8 +331,13 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if best <= proven:
         status = Status.OPTIMAL
     proven = min(proven, best)
+    if bound_trees is not None:
+        bound_trees.close()
+    every = searches + (bound_trees.searches if bound_trees is not None else [])
     info = {"bound": proven, "gap": gap_of(best, proven),
-            "nodes": sum(x.nodes for x in searches), "backtracks": sum(x.backtracks for x in searches)}
+            "nodes": sum(x.nodes for x in every), "backtracks": sum(x.backtracks for x in every)}
+    if nodes is None:   # (under a budget of work: the units it took, never more than it had; a node budget's info as it was)
+        info["work"] = budget.taken // search_tree.WORK_NS_PER_UNIT
     if m.tries:   # (said where the search tried: a plan whose start met the bound reads as it did)
         info["tries"] = m.tries
     if m.opened is not None:   # (only where the budget was few descents: ``FEW_DESCENTS``)
@@ -362,6 +382,7 @@ class _Minimiser:
         # repair that found nothing pushed the same start down again (``REPAIR_PER_*``: ~300 units a time on
         # ``random_dag(3000)`` on 8 streams, 13% of ``time_limit=1``), then freed twice the buffers
         self.down: tuple[np.ndarray, np.ndarray] | None = None
+        self.bound_nodes = 0   # nodes of the bound's own trees (``resume_bound``)
 
     def bound(self) -> int:
         return max(self.proven, self.proof)
@@ -370,7 +391,29 @@ class _Minimiser:
         return self.timed_out or self.bound() >= self.best
 
     def nodes(self) -> int:
-        return sum(s.nodes for s in self.searches)
+        return sum(s.nodes for s in self.searches) + self.bound_nodes
+
+    def resume_bound(self, trees: BoundTrees, units: int) -> bool:
+        """The bound's trees (``BoundTrees``) at the bound, each given ``units`` more work; True if that found a
+        packing or a proof (as ``try_capacity``)."""
+        if self.done() or not self.proven < self.best:
+            return False
+        self.tries += 1
+        before = trees.nodes()
+        try:
+            res = trees.resume(self.proven, units)
+        finally:
+            self.bound_nodes += trees.nodes() - before
+        if res is _Stop.OUT_OF_WORK:
+            self.timed_out = True
+        elif isinstance(res, _Exhausted):
+            self.proven = max(self.proven, res.cap + 1)
+            self.proof = max(self.proof, res.above)
+            return True
+        elif res is not _Stop.ABORT:
+            self._found(res)
+            return True
+        return False
 
     def _found(self, res: list[int]) -> None:
         off = np.asarray(res, dtype=np.int64)
@@ -394,7 +437,7 @@ class _Minimiser:
             return True
         return False
 
-    def improve(self, ladder_budget: int, restart_nodes: int) -> bool:
+    def improve(self, ladder_budget: int, restart_nodes: int, until: int | None = None) -> bool:
         """One pass at capacities between the bound and the best arena; True if it gained.
 
         First a ladder of capacities (one below the best, the rest seeded random draws), each with
@@ -402,17 +445,25 @@ class _Minimiser:
         beat one long try at one, and which capacity is quick to fill is erratic. Then as many nodes
         again on randomised restarts one below the best: the static preorders tie-break alike every
         time and stall in the same corner of the tree; perturbing their scores samples others.
+
+        ``until``: no try starts once the solve's budget has taken that much (``WorkBudget.taken``).
         """
         before = (self.proven, self.best)
         spent = self.nodes()
+        work = self.searches[0].budget
+
+        def over() -> bool:
+            return until is not None and work.taken >= until
         rungs = sorted({self.best - 1} | {self.rng.randint(self.proven, max(self.proven, self.best - 1))
                                           for _ in range(self.params.ladder_rungs)})
         for c in rungs:
+            if over():
+                break
             if self.try_capacity(c, ladder_budget) and self.best <= c:
                 break  # a packing: the rungs above it are moot
         budget = self.nodes() - spent
         spent = self.nodes()
-        while self.params.restarts and not self.done() and self.nodes() - spent < budget:
+        while self.params.restarts and not self.done() and self.nodes() - spent < budget and not over():
             if not self.restart(restart_nodes):
                 break
         return (self.proven, self.best) != before
@@ -583,10 +634,86 @@ class _Minimiser:
 
 
 class _Exhausted:
-    """A try that searched its whole tree: nothing fits below ``above`` bytes (``PackingSearch.above``)."""
+    """A try that searched its whole tree: nothing fits below ``above`` bytes (``PackingSearch.above``); ``cap``:
+    the capacity it searched, where known."""
 
-    def __init__(self, above: int):
-        self.above = above
+    def __init__(self, above: int, cap: int = 0):
+        self.above, self.cap = above, cap
+
+
+class BoundTrees:
+    """The rounds' tries at the bound as trees that live across rounds: one per static preorder, each on its own copy
+    of the search's tables, suspended where its round's share of work ran out and resumed by the next round with more.
+
+    Why: each round tried the bound again from the root with twice the work, so its first half searched the very
+    nodes the round before had; and minimalloc's inputs pack their bound only deep in one preorder's tree (A: TWA's
+    4,920 nodes, 11,100 units; its other two preorders find nothing in 40,000), which a restart at each round's share
+    (6,000 units at ``time_limit=5``) never reached. A tree goes on while the bound it searches stays the bound; a
+    raised bound starts new ones. Interleaved 256 nodes at a time (``_round_robin``'s steps), each tree until it has
+    taken its share: deterministic (work counts, never the clock)."""
+
+    def __init__(self, searches: list[PackingSearch]):
+        """Trees for each of ``searches``' preorders (made at the first ``resume``)."""
+        self.base = searches
+        self.searches = [copy.copy(s) for s in searches]   # (each its own mutable state: ``feasible_steps``)
+        self.cap: int | None = None
+        self.gens: list = []
+        self.taken: list[int] = []   # work each tree took so far (budget units of ``WORK_NS_PER_UNIT``)
+        self.allowed = 0             # work each tree may take in all
+
+    def nodes(self) -> int:
+        return sum(s.nodes for s in self.searches)
+
+    def close(self) -> None:
+        for g in self.gens:
+            if g is not None:
+                g.close()
+        self.gens = []
+
+    def resume(self, cap: int, units: int):
+        """Offsets within ``cap``, ``_Exhausted`` (with ``cap``), or a ``_Stop``: the trees at ``cap`` (new ones where
+        ``cap`` is not the one they search) each run until it has taken ``units`` more work."""
+        if cap != self.cap:
+            self.close()
+            self.cap, self.allowed = cap, 0
+            params = self.base[0].params
+            # (no per-try limit that would end a tree: ``resume`` shares the work out itself)
+            self.gens = [s.feasible_steps(cap, key, 1 << 40) for s, key in zip(self.searches, params.preorders)]
+            self.taken = [0] * len(self.gens)
+        self.allowed += units
+        budget = self.searches[0].budget
+        try:
+            while True:
+                ran = False
+                for k, g in enumerate(self.gens):
+                    if g is None or self.taken[k] >= self.allowed:
+                        continue
+                    ran = True
+                    before = budget.taken
+                    share = min(self.allowed - self.taken[k], BOUND_SLICE_UNITS)
+                    self.searches[k].pause_at = before + share * search_tree.WORK_NS_PER_UNIT
+                    try:
+                        next(g)
+                    except StopIteration as stop:
+                        self.gens[k] = None
+                        if stop.value is None:
+                            s = self.searches[k]
+                            self.close()
+                            self.cap = None
+                            return _Exhausted(max(cap + 1, s.above) if s.above < NO_CAPACITY else cap + 1, cap)
+                        self.close()
+                        self.cap = None
+                        return stop.value
+                    except Abort:
+                        self.gens[k] = None
+                    finally:
+                        self.taken[k] += -(-(budget.taken - before) // search_tree.WORK_NS_PER_UNIT)
+                if not ran:
+                    return _Stop.ABORT
+        except OutOfWork:
+            self.close()
+            self.cap = None
+            return _Stop.OUT_OF_WORK
 
 
 class _Stop(Enum):
