@@ -1,0 +1,269 @@
+"""Round 60 (mutation60): tests that kill the mutants ``docs/experiments/mutation_s60.py`` found alive in the code
+round 59 added or changed (the default solve's wide polish tier, the search's bulk partitions, parts and preorder
+keys, the index accessors, the importer's scatter relayout, and the modules split out of ``runtime/aten/ambient.py``).
+Each test's docstring names the mutants (ids of ``docs/experiments/mutation_s60.txt``) it kills; each fails with its
+mutants applied and passes without. They test behaviour (verdicts, refusals, layouts, which path is taken), never the
+exact arena of a heuristic plan."""
+
+from __future__ import annotations
+
+import random
+import types
+
+import memplan
+from memplan.examples import chain, diamond
+from memplan.problem import BufferProblem
+from memplan.solvers import SolveOptions, auto, search_tree
+from memplan.solvers.options import SearchParams
+
+# --- memplan/solvers/auto.py: the wide polish tier ------------------------------------------------------------------
+
+
+def _chain(n: int) -> BufferProblem:
+    """``n`` buffers of 256 B live one after another: no two conflict (bound 256)."""
+    return BufferProblem(sizes=[256] * n, lower=list(range(n)), upper=[i + 1 for i in range(n)], alignment=1)
+
+
+def test_no_polish_at_the_bound_whatever_the_problems_size():
+    """Heuristics that ended at the bound leave the search nothing to find, on a small problem too (kills auto 0 and
+    2: ``arena <= lb`` skipped or made ``<``, so a small problem at its bound was polished), and one just above it is
+    (the small tier: any gap)."""
+    for n in (1, 10, 64):
+        assert not auto.worth_polish(_chain(n), 1000, 1000)
+        assert auto.worth_polish(_chain(n), 1001, 1000)
+    assert not auto.worth_polish(_chain(10), 999, 1000)
+
+
+def test_a_plan_at_its_bound_runs_no_search():
+    """A small graph whose heuristics reach the bound: the default plan names no search among the solvers it tried
+    (kills auto 0 and 2 through ``solve``)."""
+    p = memplan.plan(chain())
+    assert p.arena_bytes == p.lower_bound_bytes
+    assert "search" not in p.solver["tried"]
+
+
+def test_an_empty_problem_never_polishes():
+    """``polishes``: no buffer, no polish (kills auto 1 and 3: ``0 <`` dropped or made ``0 <=``), as ``small`` says;
+    up to ``POLISH_WIDE_BUFFERS`` without a time limit it may, above or with a time limit not."""
+    empty = BufferProblem(sizes=[], lower=[], upper=[])
+    assert not auto.small(empty) and not auto.polishes(empty, SolveOptions())
+    assert auto.polishes(_chain(1), SolveOptions()) and auto.polishes(_chain(200), SolveOptions())
+    assert not auto.polishes(_chain(201), SolveOptions())
+    assert not auto.polishes(_chain(10), SolveOptions(time_limit=1.0))
+
+
+# --- memplan/solvers/search_tree.py: preorder keys in bulk from KEYS_BULK_BUFFERS ------------------------------------
+
+
+def test_preorder_keys_are_made_in_bulk_from_exactly_128_buffers(monkeypatch):
+    """``KEYS_BULK_BUFFERS``: a subproblem of 127 buffers is keyed in Python, one of 128 in bulk (kills tree 7: every
+    subproblem keyed in bulk, and tree 9: ``>=`` made ``>``, 128 keyed in Python), the same order either way."""
+    rng = random.Random(7)
+    n = 300
+    lo = [rng.randint(0, n) for _ in range(n)]
+    p = BufferProblem(sizes=[rng.randint(1, 5000) for _ in range(n)], lower=lo,
+                      upper=[v + rng.randint(1, 30) for v in lo], alignment=1)
+    s = search_tree.PackingSearch(p, SearchParams(), search_tree.WorkBudget(10**9, 1e9))
+    s.total, s.noise, s.order_key = s.total0.copy(), None, SearchParams().preorders[0]
+    assert search_tree.KEYS_BULK_BUFFERS == 128 and s.key_bulk and len(s.active) >= 200
+    real, calls = search_tree.PackingSearch._bulk_keys, []
+
+    def spied(self, bufs):
+        calls.append(len(bufs))
+        return real(self, bufs)
+    monkeypatch.setattr(search_tree.PackingSearch, "_bulk_keys", spied)
+    small, edge = s.active[:127], s.active[:128]
+    keys_small = s._keys(small)
+    assert calls == []
+    keys_edge = s._keys(edge)
+    assert calls == [128]
+    assert keys_small == s._keys(small) and keys_edge == real(s, edge)
+
+
+# --- memplan/graph.py: index accessors --------------------------------------------------------------------------------
+
+
+def test_graph_writers_of_the_first_tensor():
+    """``Graph.writers(0)`` answers (kills graph 16: ``t < 0`` made ``t <= 0``, refusing index 0): the first tensor
+    of ``diamond`` is the input, written by no node; the output's writer is the last node."""
+    g = diamond()
+    assert g.writers(0) == []
+    assert g.writers(len(g.tensors) - 1) == [len(g.nodes) - 1]
+
+
+# --- memplan/problem.py: conflicts ------------------------------------------------------------------------------------
+
+
+def test_a_buffer_live_at_no_time_conflicts_with_none_either_way():
+    """A buffer of bytes over an empty interval ``[t, t)`` inside another's interval conflicts with it neither as
+    ``i`` nor as ``j`` (kills problem 19: only ``j``'s empty interval tested)."""
+    p = BufferProblem(sizes=[64, 64, 64], lower=[0, 3, 1], upper=[8, 3, 5], alignment=1)
+    assert not p.conflicts(1, 0) and not p.conflicts(0, 1)
+    assert p.conflicts(0, 2) and p.conflicts(2, 0)
+
+
+# --- memplan/importers/torch/layouts.py: the scatter relayout ---------------------------------------------------------
+
+
+def _scatter_node(x):
+    """A stand-in of a torch.fx node whose first argument's recorded value is ``x``."""
+    return types.SimpleNamespace(args=[types.SimpleNamespace(meta={"val": x})])
+
+
+def test_an_overlapping_inputs_scatter_result_off_its_storages_start_is_laid_out_again():
+    """``as_strided_scatter`` over an expanded (overlapping) input: eager's result is a dense clone at storage offset
+    0. A recorded result with that clone's strides but at another offset is laid out again (kills layouts 30: the
+    ``storage_offset() == 0`` test dropped, and 32: made ``!=``); one already laid out as eager's is kept itself."""
+    from needs import need
+
+    torch = need("torch")
+    from memplan.importers.torch import layouts
+
+    x = torch.empty(4, device="meta").expand(3, 4)
+    want = torch.empty_strided((3, 4), (0, 1), device="meta").clone().stride()
+    node = _scatter_node(x)
+    off = torch.empty(16, device="meta").as_strided((3, 4), want, 4)
+    got = layouts._scatter_result_as_eager(torch, "as_strided_scatter.default", node, off)
+    assert got is not off and (got.shape, got.stride(), got.storage_offset()) == ((3, 4), want, 0)
+    ok = torch.empty_strided((3, 4), want, device="meta")
+    assert layouts._scatter_result_as_eager(torch, "as_strided_scatter.default", node, ok) is ok
+
+
+def test_a_fake_scatter_result_laid_out_again_stays_on_its_device():
+    """A ``slice_scatter`` result the fake-tensor cache recorded at offset 0 of a smaller storage is laid out as
+    ``clone_preserve_strides(input)``: the input's strides, storage offset and storage size, on the result's own
+    device under its fake mode, not ``meta`` (kills layouts 31 and 33: the device's conditional swapped or flipped)."""
+    from needs import need
+
+    torch = need("torch")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from memplan.importers.torch import layouts
+
+    with FakeTensorMode():
+        x = torch.empty(4, 8)[:, 2:]
+        v = torch.empty(4, 6)
+    got = layouts._scatter_result_as_eager(torch, "slice_scatter.default", _scatter_node(x), v)
+    assert got is not v and got.device == v.device == torch.device("cpu")
+    assert (got.shape, got.stride(), got.storage_offset()) == ((4, 6), (8, 1), 2)
+    assert got.untyped_storage().nbytes() == 128
+    same = layouts._scatter_result_as_eager(torch, "slice_scatter.default", _scatter_node(x), got)
+    assert same is got
+
+
+# --- runtime/aten/call_args.py ----------------------------------------------------------------------------------------
+
+
+def test_an_arguments_structure_change_names_both_specs_cut_at_120_characters():
+    """``input_changes``' refusal of a dict argument given a key shows each pytree spec in one line of at most 120
+    characters and ``...`` (kills callargs 34: the limit's default 120 made 121)."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.call_args import input_changes, input_structure
+
+    arg = {f"key_number_{k}": torch.zeros(1) for k in range(20)}
+    before = [("state", arg, *input_structure(torch, arg))]
+    arg["one_more"] = torch.zeros(1)
+    ((name, what),) = input_changes(torch, before)
+    assert name == "state" and what.startswith("its structure changed (")
+    first, second = what[len("its structure changed ("):-len(" after)")].split(" before the call, ")
+    assert len(first) == len(second) == 123 and first.endswith("...") and second.endswith("...")
+
+
+# --- runtime/aten/held_iterators.py -----------------------------------------------------------------------------------
+
+
+def _holder(torch, it):
+    """A module holding ``it`` beside plain attributes (a count, a name, a list and a dict of ints)."""
+    m = torch.nn.Module()
+    m.it, m.n, m.name, m.steps, m.cfg = it, 3, "x", [1, 2], {"a": 1}
+    return m
+
+
+def _pulls(it):
+    """A generator that waits at one instruction and takes each item from ``it``: its position is ``it``'s alone."""
+    while True:
+        yield next(it)
+
+
+def test_held_iterators_list_the_iterators_alone():
+    """A module's ints, strings, lists and dicts of ints are no iterators (kills iters 42: the ``Iterator`` test
+    dropped, every value without a ``__dict__`` listed); its iterator is, under the attribute's name."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.held_iterators import held_iterators
+
+    assert [label for label, _, _ in held_iterators(torch, _holder(torch, iter([1, 2])))] == ["Module.it"]
+
+
+def test_a_generator_pulling_from_a_map_is_seen_to_advance():
+    """A generator waiting at one ``yield`` whose local is a ``map`` over a list iterator: its position reads that list
+    iterator's index four levels down, within the limits counted from the top (kills iters 39: ``iterator_position``'s
+    ``depth`` default 0 made 1, the index then one level past the limit and the advance unseen)."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.held_iterators import advanced_iterators, held_iterators
+
+    gen = _pulls(map(float, iter([1.0, 2.0, 3.0, 4.0])))
+    next(gen)   # (from now on it waits at the same instruction)
+    m = _holder(torch, gen)
+    held = held_iterators(torch, m)
+    assert advanced_iterators(held) == []
+    next(m.it)
+    assert advanced_iterators(held) == ["Module.it"]
+
+
+def test_a_count_past_the_small_ints_that_did_not_move_is_no_advance():
+    """``itertools.count(10**6)``: its position holds an int that ``__reduce__`` makes anew each time; an equal value
+    is the same position (kills iters 40: plain values taken by identity, so a count that did not move was seen to
+    advance), and one step is an advance."""
+    import itertools
+
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.held_iterators import advanced_iterators, held_iterators
+
+    m = _holder(torch, itertools.count(10**6))
+    held = held_iterators(torch, m)
+    assert advanced_iterators(held) == []
+    next(m.it)
+    assert advanced_iterators(held) == ["Module.it"]
+
+
+# --- runtime/aten/module_containers.py --------------------------------------------------------------------------------
+
+
+def test_container_snapshots_of_what_is_no_module_are_none():
+    """A callable that is no ``nn.Module`` holds no watched containers (kills contain 43: the check skipped, an
+    AttributeError from ``named_modules``)."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.module_containers import container_snapshots
+
+    assert container_snapshots(torch, lambda x: x) == []
+    assert container_snapshots(torch, None) == []
+
+
+def test_an_equal_number_put_back_into_a_container_is_no_change():
+    """``forward`` setting a dict entry to an equal number of another object (``self.cfg['scale'] = 1.0 * s``) changed
+    nothing eager's next call reads: no change to undo (kills contain 44: items compared by identity alone); another
+    value is one, put back."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.module_containers import container_snapshots, undo_container_changes
+
+    m = torch.nn.Module()
+    m.cfg = {"scale": 1.5, "steps": 10**6}
+    snaps = container_snapshots(torch, m)
+    m.cfg["scale"], m.cfg["steps"] = float("1.5"), int("1000000")
+    assert undo_container_changes(snaps) == ()
+    m.cfg["scale"] = 2.5
+    ((name, before, after, obj),) = undo_container_changes(snaps)
+    assert name == "Module.cfg" and before["scale"] == 1.5 and after["scale"] == 2.5 and obj is m.cfg
+    assert m.cfg == {"scale": 1.5, "steps": 10**6}
