@@ -132,23 +132,31 @@ def test_an_overlapping_inputs_scatter_result_off_its_storages_start_is_laid_out
 def test_a_fake_scatter_result_laid_out_again_stays_on_its_device():
     """A ``slice_scatter`` result the fake-tensor cache recorded at offset 0 of a smaller storage is laid out as
     ``clone_preserve_strides(input)``: the input's strides, storage offset and storage size, on the result's own
-    device under its fake mode, not ``meta`` (kills layouts 31 and 33: the device's conditional swapped or flipped)."""
+    device: a fake tensor of the result's own fake mode, never memory allocated for real (a model's activation of
+    gigabytes), and a meta one for a meta result (kills layouts 31 and 33: the fake mode's conditional swapped or
+    flipped, a real CPU tensor made outside the mode, and ``with None`` for a meta result)."""
     from needs import need
 
     torch = need("torch")
-    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
     from memplan.importers.torch import layouts
 
-    with FakeTensorMode():
+    mode = FakeTensorMode()
+    with mode:
         x = torch.empty(4, 8)[:, 2:]
         v = torch.empty(4, 6)
     got = layouts._scatter_result_as_eager(torch, "slice_scatter.default", _scatter_node(x), v)
     assert got is not v and got.device == v.device == torch.device("cpu")
+    assert isinstance(got, FakeTensor) and got.fake_mode is mode
     assert (got.shape, got.stride(), got.storage_offset()) == ((4, 6), (8, 1), 2)
     assert got.untyped_storage().nbytes() == 128
     same = layouts._scatter_result_as_eager(torch, "slice_scatter.default", _scatter_node(x), got)
     assert same is got
+    xm = torch.empty(4, 8, device="meta")[:, 2:]
+    meta = layouts._scatter_result_as_eager(torch, "slice_scatter.default", _scatter_node(xm),
+                                            torch.empty(4, 6, device="meta"))
+    assert meta.is_meta and (meta.stride(), meta.storage_offset(), meta.untyped_storage().nbytes()) == ((8, 1), 2, 128)
 
 
 # --- runtime/aten/call_args.py ----------------------------------------------------------------------------------------
@@ -249,21 +257,47 @@ def test_container_snapshots_of_what_is_no_module_are_none():
     assert container_snapshots(torch, None) == []
 
 
-def test_an_equal_number_put_back_into_a_container_is_no_change():
-    """``forward`` setting a dict entry to an equal number of another object (``self.cfg['scale'] = 1.0 * s``) changed
-    nothing eager's next call reads: no change to undo (kills contain 44: items compared by identity alone); another
-    value is one, put back."""
+def test_the_containers_inside_a_container_of_over_1024_items_are_not_snapshotted():
+    """``_snapshot``: the containers inside one of at most 1024 items are watched, those inside a longer one not (its
+    own entry alone: kills contain 44, the length limit dropped, 1025 more snapshots taken)."""
     from needs import need
 
     torch = need("torch")
-    from runtime.aten.module_containers import container_snapshots, undo_container_changes
+    from runtime.aten.module_containers import container_snapshots
 
     m = torch.nn.Module()
-    m.cfg = {"scale": 1.5, "steps": 10**6}
-    snaps = container_snapshots(torch, m)
-    m.cfg["scale"], m.cfg["steps"] = float("1.5"), int("1000000")
-    assert undo_container_changes(snaps) == ()
-    m.cfg["scale"] = 2.5
-    ((name, before, after, obj),) = undo_container_changes(snaps)
-    assert name == "Module.cfg" and before["scale"] == 1.5 and after["scale"] == 2.5 and obj is m.cfg
-    assert m.cfg == {"scale": 1.5, "steps": 10**6}
+    m.big, m.small = [[i] for i in range(1025)], [[i] for i in range(1024)]
+    names = [name for name, *_ in container_snapshots(torch, m)]
+    assert names[0] == "Module.big" and "Module.big[0]" not in names and len(names) == 2 + 1024
+    assert "Module.small[0]" in names and "Module.small[1023]" in names
+
+
+def test_a_tensor_slot_given_a_count_is_a_plain_change():
+    """``plain_change``: a list slot whose number a tensor replaced is a change the next eager call reads (kills
+    contain 47: the items of the list before the call that were replaced left out, only the tensor that replaced
+    it seen), as one whose tensor a number replaced; a tensor replacing a tensor is none."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.module_containers import plain_change
+
+    assert plain_change([5], [torch.zeros(1)])
+    assert plain_change([torch.zeros(1)], [5])
+    assert not plain_change([torch.zeros(1)], [torch.ones(1)])
+    assert plain_change([4], [5])
+    assert plain_change({"k": torch.zeros(1)}, {"k": 5})
+
+
+# --- runtime/aten/python_state.py -------------------------------------------------------------------------------------
+
+
+def test_python_state_of_what_is_no_module_is_none():
+    """A callable that is no ``nn.Module`` has no Python state watched (kills pystate 48: the check skipped, an
+    AttributeError from ``modules``)."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.python_state import python_state
+
+    assert python_state(torch, lambda x: x) == []
+    assert python_state(torch, None) == []
