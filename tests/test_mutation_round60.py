@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 import types
 
-import memplan
-from memplan.examples import chain, diamond
+from memplan.examples import diamond
 from memplan.problem import BufferProblem
 from memplan.solvers import SolveOptions, auto, search_tree
 from memplan.solvers.options import SearchParams
@@ -32,14 +31,6 @@ def test_no_polish_at_the_bound_whatever_the_problems_size():
         assert not auto.worth_polish(_chain(n), 1000, 1000)
         assert auto.worth_polish(_chain(n), 1001, 1000)
     assert not auto.worth_polish(_chain(10), 999, 1000)
-
-
-def test_a_plan_at_its_bound_runs_no_search():
-    """A small graph whose heuristics reach the bound: the default plan names no search among the solvers it tried
-    (kills auto 0 and 2 through ``solve``)."""
-    p = memplan.plan(chain())
-    assert p.arena_bytes == p.lower_bound_bytes
-    assert "search" not in p.solver["tried"]
 
 
 def test_an_empty_problem_never_polishes():

@@ -8,7 +8,7 @@ negative and non-integer indices (``graph.py``, ``problem.py`` with ``conflict_p
 ``HappensBefore``, ``optimize/cost.py``'s ``node_us``), the importer's scatter relayout
 (``importers/torch/layouts.py``: ``_preserved_strides_result``, ``_scatter_result_as_eager``) and a sample of the
 modules round 59 split out of ``runtime/aten/ambient.py`` (``call_args``, ``held_iterators``,
-``module_containers``, ``python_state``).
+``module_containers``, ``python_state``, ``hook_state``).
 
 Run from a checkout: ``PYTHONPATH=$PWD python docs/experiments/mutation_s60.py [--only auto,tree] [--list]
 [--ids 3,17] [--tests tests/x.py] [--without tests/test_mutation_round60.py] [--timeout 60] [--retry 180]``.
@@ -73,9 +73,14 @@ TARGETS: dict[str, tuple[str, list[str], tuple[str, ...] | None, tuple[tuple[int
     "pystate": ("runtime/aten/python_state.py",
                 [R60, A41 + "test_python_state_forward_changes_is_refused_and_put_back",
                  A41 + "test_closure_counter_is_put_back", "tests/test_review_round41c.py"], None, ()),
+    # (added after the first run: its ids follow the others')
+    "hooks": ("runtime/aten/hook_state.py",
+              [R60, "tests/test_aten_round39.py::test_hook_state_in_a_partial_is_restored_after_the_second_export",
+               "tests/test_aten_round39.py::test_hook_state_in_an_object_a_partial_holds_is_restored",
+               "tests/test_aten_round35_hooks.py::test_hooks_there_at_compile_run_as_eager_call_after_call"], None, ()),
 }
 QUOTA = {"auto": 5, "tree": 7, "down": 2, "graph": 4, "problem": 5, "hb": 3, "cost": 2, "layouts": 6,
-         "callargs": 5, "iters": 4, "contain": 5, "pystate": 4}
+         "callargs": 5, "iters": 4, "contain": 5, "pystate": 4, "hooks": 6}
 
 
 def _flip_default(v: ast.AST) -> ast.Constant | None:
