@@ -308,8 +308,8 @@ def _log_hook(mod, args, out):
 
 def test_hook_state_kept_names_and_puts_back_what_a_hook_changed():
     """Around a call (an export), a forward hook's closure list appended to in place, its module's global list and its
-    global count are put back, and the places it changed are named (kills hooks 57: a container changed in place
-    no longer named, only one replaced, and 56: a global number skipped, the count left one call ahead)."""
+    global count are put back, and the places it changed are named (kills hooks 56: a global number skipped, the
+    count left one call ahead)."""
     from needs import need
 
     torch = need("torch")
@@ -329,3 +329,28 @@ def test_hook_state_kept_names_and_puts_back_what_a_hook_changed():
         assert seen == [1] and _HOOK_LOG == [1] and _HOOK_CALLS == calls + 1
     assert seen == [] and _HOOK_LOG == [] and _HOOK_CALLS == calls
     assert sorted(changed) == ["_HOOK_CALLS", "_HOOK_LOG", "cell"]
+
+
+class _CountingHook:
+    """A callable object as a forward hook, marking its first call with an attribute it did not have."""
+
+    def __call__(self, mod, args, out):
+        self.called = True
+
+
+def test_hook_state_kept_names_an_attribute_a_hook_object_made_anew():
+    """A hook object that gives itself a new attribute changed its state (its attributes' names differ): named
+    ``object`` and the attribute removed after the block (kills hooks 57: only the attributes it had compared, a new
+    one unseen)."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.hook_state import hook_state_kept
+
+    hook = _CountingHook()
+    m = torch.nn.Linear(2, 2)
+    m.register_forward_hook(hook)
+    with hook_state_kept(torch, m) as changed:
+        m(torch.zeros(1, 2))
+        assert hook.called
+    assert changed == ["object"] and vars(hook) == {}
