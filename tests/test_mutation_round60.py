@@ -233,6 +233,42 @@ def test_a_count_past_the_small_ints_that_did_not_move_is_no_advance():
     assert advanced_iterators(held) == ["Module.it"]
 
 
+class _UsersIterator:
+    """An iterator of the user's own class (it has a ``__dict__``: a settings object ``python_state`` watches), whose
+    ``__reduce__`` records each call: user code the iterator watch must not run."""
+
+    def __init__(self):
+        self.i, self.reduced = 0, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.i += 1
+        return float(self.i)
+
+    def __reduce__(self):
+        self.reduced += 1
+        return (type(self), (), {"i": self.i})
+
+
+def test_the_iterator_watch_runs_no_reduce_of_the_users_own_iterator():
+    """A ``map`` over an iterator of the user's own class: the map is watched, the user's object inside it is taken
+    by identity, its ``__reduce__`` (user code, with effects of its own) never called (kills iters 41: the
+    ``__dict__`` test dropped at depth, the user's ``__reduce__`` called at every position read)."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.held_iterators import advanced_iterators, held_iterators
+
+    users = _UsersIterator()
+    m = _holder(torch, map(float, users))
+    held = held_iterators(torch, m)
+    assert [label for label, _, _ in held] == ["Module.it"]
+    advanced_iterators(held)
+    assert users.reduced == 0
+
+
 # --- runtime/aten/module_containers.py --------------------------------------------------------------------------------
 
 
