@@ -27,7 +27,7 @@ def test_no_polish_at_the_bound_whatever_the_problems_size():
     """Heuristics that ended at the bound leave the search nothing to find, on a small problem too (kills auto 0 and
     2: ``arena <= lb`` skipped or made ``<``, so a small problem at its bound was polished), and one just above it is
     (the small tier: any gap)."""
-    for n in (1, 10, 64):
+    for n in (1, 10, auto.POLISH_BUFFERS):   # (the small tier's sizes, whatever its limit)
         assert not auto.worth_polish(_chain(n), 1000, 1000)
         assert auto.worth_polish(_chain(n), 1001, 1000)
     assert not auto.worth_polish(_chain(10), 999, 1000)
@@ -38,36 +38,38 @@ def test_an_empty_problem_never_polishes():
     up to ``POLISH_WIDE_BUFFERS`` without a time limit it may, above or with a time limit not."""
     empty = BufferProblem(sizes=[], lower=[], upper=[])
     assert not auto.small(empty) and not auto.polishes(empty, SolveOptions())
-    assert auto.polishes(_chain(1), SolveOptions()) and auto.polishes(_chain(200), SolveOptions())
-    assert not auto.polishes(_chain(201), SolveOptions())
+    wide = auto.POLISH_WIDE_BUFFERS
+    assert auto.polishes(_chain(1), SolveOptions()) and auto.polishes(_chain(wide), SolveOptions())
+    assert not auto.polishes(_chain(wide + 1), SolveOptions())
     assert not auto.polishes(_chain(10), SolveOptions(time_limit=1.0))
 
 
 # --- memplan/solvers/search_tree.py: preorder keys in bulk from KEYS_BULK_BUFFERS ------------------------------------
 
 
-def test_preorder_keys_are_made_in_bulk_from_exactly_128_buffers(monkeypatch):
-    """``KEYS_BULK_BUFFERS``: a subproblem of 127 buffers is keyed in Python, one of 128 in bulk (kills tree 7: every
-    subproblem keyed in bulk, and tree 9: ``>=`` made ``>``, 128 keyed in Python), the same order either way."""
+def test_preorder_keys_are_made_in_bulk_from_exactly_keys_bulk_buffers(monkeypatch):
+    """``KEYS_BULK_BUFFERS`` (128): a subproblem of 127 buffers is keyed in Python, one of 128 in bulk (kills tree 7:
+    every subproblem keyed in bulk, and tree 9: ``>=`` made ``>``, 128 keyed in Python), the same order either way."""
+    k = search_tree.KEYS_BULK_BUFFERS
     rng = random.Random(7)
-    n = 300
+    n = max(300, 2 * k)
     lo = [rng.randint(0, n) for _ in range(n)]
     p = BufferProblem(sizes=[rng.randint(1, 5000) for _ in range(n)], lower=lo,
                       upper=[v + rng.randint(1, 30) for v in lo], alignment=1)
     s = search_tree.PackingSearch(p, SearchParams(), search_tree.WorkBudget(10**9, 1e9))
     s.total, s.noise, s.order_key = s.total0.copy(), None, SearchParams().preorders[0]
-    assert search_tree.KEYS_BULK_BUFFERS == 128 and s.key_bulk and len(s.active) >= 200
+    assert s.key_bulk and len(s.active) > k
     real, calls = search_tree.PackingSearch._bulk_keys, []
 
     def spied(self, bufs):
         calls.append(len(bufs))
         return real(self, bufs)
     monkeypatch.setattr(search_tree.PackingSearch, "_bulk_keys", spied)
-    small, edge = s.active[:127], s.active[:128]
+    small, edge = s.active[:k - 1], s.active[:k]
     keys_small = s._keys(small)
     assert calls == []
     keys_edge = s._keys(edge)
-    assert calls == [128]
+    assert calls == [k]
     assert keys_small == s._keys(small) and keys_edge == real(s, edge)
 
 
