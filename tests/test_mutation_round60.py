@@ -392,3 +392,42 @@ def test_hook_state_kept_names_an_attribute_a_hook_object_made_anew():
         m(torch.zeros(1, 2))
         assert hook.called
     assert changed == ["object"] and vars(hook) == {}
+
+
+# --- runtime/aten/cache_windows.py ------------------------------------------------------------------------------------
+
+
+def _sliding_cache(layers: int, seen: int):
+    """A transformers ``DynamicCache`` of ``layers`` sliding-window layers (window 4), each having seen ``seen`` tokens
+    (keeping the last 3 once past the window)."""
+    from needs import need
+
+    torch, transformers = need("torch"), need("transformers")
+    cfg = transformers.MistralConfig(num_hidden_layers=layers, sliding_window=4, vocab_size=128, hidden_size=32,
+                                     intermediate_size=64, num_attention_heads=4, num_key_value_heads=2)
+    cache = transformers.cache_utils.DynamicCache(config=cfg)
+    for k in range(layers):
+        cache.update(torch.zeros(1, 2, seen, 8), torch.zeros(1, 2, seen, 8), k)
+    return cache
+
+
+def test_a_cache_lacking_an_exported_layer_is_left_to_the_spec_check():
+    """``window_mismatch`` of a call's cache with fewer layers than the export's: the missing layer is another
+    layout, which the call's spec check refuses, not an IndexError here (kills windows 61: ``k < len(layers)`` made
+    ``<=``); a layer counting as the export's is no mismatch, one counting otherwise is named with both counts."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten.cache_windows import window_inputs, window_mismatch
+
+    class Step(torch.nn.Module):
+        def forward(self, past_key_values):
+            return past_key_values
+
+    two = _sliding_cache(2, 6)
+    ((path, layers),) = window_inputs(torch, Step(), (), {"past_key_values": two})
+    assert path == "past_key_values" and layers == ((0, 6, 3), (1, 6, 3))
+    assert window_mismatch(torch, path, _sliding_cache(1, 6), layers) is None
+    assert window_mismatch(torch, path, two, layers) is None
+    why = window_mismatch(torch, path, _sliding_cache(2, 2), layers)
+    assert "layer 0" in why and "that has seen 2 tokens and keeps 2" in why and "seen 6 tokens and kept 3" in why

@@ -8,7 +8,7 @@ negative and non-integer indices (``graph.py``, ``problem.py`` with ``conflict_p
 ``HappensBefore``, ``optimize/cost.py``'s ``node_us``), the importer's scatter relayout
 (``importers/torch/layouts.py``: ``_preserved_strides_result``, ``_scatter_result_as_eager``) and a sample of the
 modules round 59 split out of ``runtime/aten/ambient.py`` (``call_args``, ``held_iterators``,
-``module_containers``, ``python_state``, ``hook_state``).
+``module_containers``, ``python_state``, ``hook_state``, ``cache_windows``).
 
 Run from a checkout: ``PYTHONPATH=$PWD python docs/experiments/mutation_s60.py [--only auto,tree] [--list]
 [--ids 3,17] [--tests tests/x.py] [--without tests/test_mutation_round60.py] [--timeout 60] [--retry 180]``.
@@ -78,9 +78,12 @@ TARGETS: dict[str, tuple[str, list[str], tuple[str, ...] | None, tuple[tuple[int
               [R60, "tests/test_aten_round39.py::test_hook_state_in_a_partial_is_restored_after_the_second_export",
                "tests/test_aten_round39.py::test_hook_state_in_an_object_a_partial_holds_is_restored",
                "tests/test_aten_round35_hooks.py::test_hooks_there_at_compile_run_as_eager_call_after_call"], None, ()),
+    "windows": ("runtime/aten/cache_windows.py", [R60, "tests/test_aten_round55.py"],
+                ("window_inputs", "window_refusal", "set_window_counts", "window_mismatch", "window_counts",
+                 "put_window_counts"), ()),
 }
 QUOTA = {"auto": 5, "tree": 7, "down": 2, "graph": 4, "problem": 5, "hb": 3, "cost": 2, "layouts": 6,
-         "callargs": 5, "iters": 4, "contain": 5, "pystate": 4, "hooks": 6}
+         "callargs": 5, "iters": 4, "contain": 5, "pystate": 4, "hooks": 6, "windows": 5}
 
 
 def _flip_default(v: ast.AST) -> ast.Constant | None:
