@@ -81,7 +81,12 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     up to ``search.SETUP_FREE_SECONDS`` (0.5 s) of the search's own setup (CP-SAT's overruns aside); F grows with
     the graph and the streams (``layered_graph(3000)``: 0.3 s serial, 2.3 s on 2 streams, 3.2 s on 4, 4.6 s with
     "auto", of it 2.1 s clique bound and 0.7 s candidates; so ``time_limit=0.5`` ran 1.6-9x 0.5 s in all; table:
-    docs/architecture.md, "Budgets"). A memory
+    docs/architecture.md, "Budgets"). With a ``memory_budget`` F is more than that plan's without a limit, by what
+    the exact probes of the candidates need before their share of the limit: each rejected candidate's clique bound
+    (stopped at the budget), and the fork give-backs' scores (their number sets each probe's share, so they are
+    made even where their issue order is over the budget, which a plan without a limit skips): measured (session
+    60, CPU), a 64-expert MoE layer on ``streams="auto"`` at its serial arena 2.6 s without a limit, 3.6 s at
+    ``time_limit`` 0.1, 1 or 5; ``random_dag(10000)`` 8.7 s without, 18 s at 0.1 (docs/experiments/time_s60.txt). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
