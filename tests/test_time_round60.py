@@ -169,3 +169,33 @@ def test_budget_probe_takes_its_cheap_solves_problem(monkeypatch, solver):
     monkeypatch.setattr(plan_mod, "build_happens_before", real)
     again = memplan.plan(g, solver=solver, streams="auto", memory_budget=budget, time_limit=0.05)
     assert again.to_json() == p.to_json()
+
+
+def test_budget_probes_stop_at_the_plans_wall_clock_stop(monkeypatch):
+    """The documented bound of a budget's exact probes: once the plan's wall-clock stop (``plan._budget_wall``) has
+    passed, no candidate is solved exactly any more (a fake stop already passed: no solve with a time limit runs but
+    the listed serial schedule's last-resort one), the rest is the heuristics', and the plan says
+    ``stopped: wall_clock``."""
+    g = moe(12)
+    budget = memplan.plan(g).arena_bytes
+    exact_solves: list = []
+    real = plan_mod.solve_schedule
+
+    def spy(graph, schedule, solver="auto", options=None, **kw):
+        if options is not None and options.time_limit is not None:
+            exact_solves.append(schedule)
+        return real(graph, schedule, solver, options, **kw) if options is not None else real(graph, schedule, solver,
+                                                                                                **kw)
+
+    monkeypatch.setattr(plan_mod, "solve_schedule", spy)
+    monkeypatch.setattr(plan_mod, "_budget_wall", lambda t0, options, work: float("-inf"))
+    with pytest.warns(memplan.errors.WallClockStop):
+        p = memplan.plan(g, streams="auto", memory_budget=budget, time_limit=0.05)
+    assert p.arena_bytes <= budget and p.solver.get("stopped") == "wall_clock"
+    serial = memplan.serial_schedule(g)
+    assert all(s == serial for s in exact_solves), len(exact_solves)   # (the last resort alone may solve exactly)
+    # the same plan with a stop never reached probes candidates exactly
+    monkeypatch.setattr(plan_mod, "_budget_wall", lambda t0, options, work: float("inf"))
+    exact_solves.clear()
+    memplan.plan(g, streams="auto", memory_budget=budget, time_limit=0.05)
+    assert len(exact_solves) >= 3
