@@ -85,8 +85,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     the exact probes of the candidates need before their share of the limit: each rejected candidate's clique bound
     (stopped at the budget), and the fork give-backs' scores (their number sets each probe's share, so they are
     made even where their issue order is over the budget, which a plan without a limit skips): measured (session
-    60, CPU), a 64-expert MoE layer on ``streams="auto"`` at its serial arena 2.6 s without a limit, 3.6 s at
-    ``time_limit`` 0.1, 1 or 5; ``random_dag(10000)`` 8.7 s without, 18 s at 0.1 (docs/experiments/time_s60.txt). A memory
+    60, CPU), a 64-expert MoE layer on ``streams="auto"`` at its serial arena 2.6-3.1 s without a limit, 3.8 s at
+    ``time_limit=0.1``, 5.1 s at 1, 4.9 s at 5; ``random_dag(10000)`` 8.7 s without, 18-20 s at 0.1
+    (docs/experiments/time_s60.txt). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
