@@ -81,7 +81,13 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     up to ``search.SETUP_FREE_SECONDS`` (0.5 s) of the search's own setup (CP-SAT's overruns aside); F grows with
     the graph and the streams (``layered_graph(3000)``: 0.3 s serial, 2.3 s on 2 streams, 3.2 s on 4, 4.6 s with
     "auto", of it 2.1 s clique bound and 0.7 s candidates; so ``time_limit=0.5`` ran 1.6-9x 0.5 s in all; table:
-    docs/architecture.md, "Budgets"). A memory
+    docs/architecture.md, "Budgets"). With a ``memory_budget`` F is more than that plan's without a limit, by what
+    the exact probes of the candidates need before their share of the limit: each rejected candidate's clique bound
+    (stopped at the budget), and the fork give-backs' scores (their number sets each probe's share, so they are
+    made even where their issue order is over the budget, which a plan without a limit skips): measured (session
+    60, CPU), a 64-expert MoE layer on ``streams="auto"`` at its serial arena 2.6-3.1 s without a limit, 3.8 s at
+    ``time_limit=0.1``, 5.1 s at 1, 4.9 s at 5; ``random_dag(10000)`` 8.7 s without, 18-20 s at 0.1
+    (docs/experiments/time_s60.txt). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
@@ -341,7 +347,8 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
                    options: SolveOptions = SolveOptions(), *, split=None, t0: float | None = None,
                    phases: dict[str, float] | None = None, over: int | None = None,
                    start: Solved | None = None, keep: list[Solved] | None = None,
-                   solved: dict[int, tuple[BufferProblem, Solution]] | None = None) -> Plan | None:
+                   solved: dict[int, tuple[BufferProblem, Solution]] | None = None,
+                   built: dict[str, Any] | None = None) -> Plan | None:
     """The pipeline for one schedule: happens-before, lifetimes, one buffer problem per device, the
     checked solve, and the Plan (not yet verified). With ``split`` (a ``DeviceSplit`` whose graph and
     schedule these are) every device gets its own problem and arena. ``phases``, if given, receives
@@ -357,7 +364,12 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     without the happens-before, lifetimes, bounds and default solve made twice.
     ``solved`` (with ``split``): each device's problem and solution of an earlier call with the same options, kept
     up to date here; a device whose problem is the very same again takes its solution instead of a solve (see
-    ``_plan_devices``)."""
+    ``_plan_devices``).
+    ``built`` (one device): a dict this call leaves its happens-before, lifetimes and buffer problem (before the
+    clique bound) in, and takes them from where an earlier call of the same schedule and ``fused_groups`` left them
+    (the caller keys it by schedule): the same problem, not built again. Why: a memory budget's exact probe of a
+    candidate its cheap solve just rejected built all three again (a 64-expert MoE layer on ``streams="auto"`` with
+    ``time_limit=1``: 39 probes, a third of the plan's time)."""
     t0 = time.perf_counter() if t0 is None else t0
     if start is not None:
         return _solve_started(graph, schedule, solver, options, start, t0=t0, over=over)
@@ -366,10 +378,16 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         # no schedule of this issue order fits: its bound alone, before happens-before and lifetimes (a memory
         # budget's candidates on 1,024 streams were rejected by this very bound after 0.4-1 s of lifetimes each)
         return None
-    hb = build_happens_before(graph, schedule)
-    clock.lap("happens_before")
-    lt = compute_lifetimes(graph, hb, fused_groups=check_options(options).fused_groups)
-    clock.lap("lifetimes")
+    reuse = built if split is None and built is not None else None
+    if reuse is not None and "hb" in reuse:
+        hb, lt = reuse["hb"]
+    else:
+        hb = build_happens_before(graph, schedule)
+        clock.lap("happens_before")
+        lt = compute_lifetimes(graph, hb, fused_groups=check_options(options).fused_groups)
+        clock.lap("lifetimes")
+        if reuse is not None:
+            reuse["hb"] = hb, lt
     parts = []
     groups = [(None, None)] if split is None else [
         ([int(r) for r in lt.roots if split.tensor_device[int(r)] == d], range(*split.stream_ranges[d]))
@@ -392,7 +410,12 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     asked = (solver, each.time_limit)
     for device, (roots, streams) in enumerate(groups):
         kw = {} if roots is None else {"roots": roots, "streams": streams}
-        problem = buffer_problem(graph, hb, lt, clique=over is None or split is not None, **kw)
+        clique = over is None or split is not None
+        problem = reuse.get(("problem", clique)) if reuse is not None else None
+        if problem is None:
+            problem = buffer_problem(graph, hb, lt, clique=clique, **kw)
+            if reuse is not None:
+                reuse["problem", clique] = problem
         # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
         # with decides there, so ``heuristics_over``, which then solves it, must see that one too
         # (nor one with in-place pairs: ``heuristics_over`` solves it in full, and that solve is the plan's where it
@@ -776,13 +799,22 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     # each cheap plan's problem and default solve, where one was made: an exact solve of the same schedule starts from
     # it (``solve_schedule(start=...)``) instead of building the problem and running the default solve again
     solved: dict[tuple, Solved] = {}
+    # the happens-before, lifetimes and problem of the schedule tried last (``solve_schedule(built=...)``): its exact
+    # probe follows its cheap solve at once and takes them; one schedule's at a time (each holds clocks of the graph)
+    last_built: dict[str, Any] = {}
+
+    def built(key: tuple) -> dict[str, Any]:
+        if last_built.get("key") != key:
+            last_built.clear()
+            last_built["key"] = key
+        return last_built
 
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
         if key not in heuristic:
             kept: list[Solved] = []
             try:
-                made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget, keep=kept)
+                made = solve_schedule(graph, s, "auto", cheap, t0=t0, over=memory_budget, keep=kept, built=built(key))
             except KeyboardInterrupt:
                 # a Ctrl-C in the default's small search (``auto.polish``) of a candidate: a cut as in an exact probe,
                 # not the end of the plan (raised, it lost a candidate that already fitted, which a Ctrl-C a moment
@@ -831,7 +863,8 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
             return None   # (``fits_cheaply`` made this very solve: over the budget)
         if cut or (late and not last_resort):
             return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
-        made = solve_schedule(graph, s, solver, opts, t0=t0, over=over, start=solved.get(_key(s)))
+        made = solve_schedule(graph, s, solver, opts, t0=t0, over=over, start=solved.get(_key(s)),
+                              built=built(_key(s)))
         if made is not None and made.solver.get("interrupted"):
             cut.append(True)
         return made
