@@ -404,10 +404,15 @@ class _Minimiser:
             res = trees.resume(self.proven, units)
         finally:
             self.bound_nodes += trees.nodes() - before
+        return self._outcome(res)
+
+    def _outcome(self, res: object, cap: int | None = None) -> bool:
+        """What one try at ``cap`` (None: the capacity a resumed tree reports) gave, taken in: a stop, a proof that
+        nothing fits in it (nor below what the failed tests needed), or a packing; True for the last two."""
         if res is _Stop.OUT_OF_WORK:
             self.timed_out = True
         elif isinstance(res, _Exhausted):
-            self.proven = max(self.proven, res.cap + 1)
+            self.proven = max(self.proven, (res.cap if cap is None else cap) + 1)
             self.proof = max(self.proof, res.above)
             return True
         elif res is not _Stop.ABORT:
@@ -425,17 +430,7 @@ class _Minimiser:
         if self.done() or not self.proven <= cap < self.best:
             return False
         self.tries += 1
-        res = _round_robin(self.searches, self.params.preorders, cap, node_limit)
-        if res is _Stop.OUT_OF_WORK:
-            self.timed_out = True
-        elif isinstance(res, _Exhausted):  # nothing fits in cap, nor below what the failed tests needed
-            self.proven = max(self.proven, cap + 1)
-            self.proof = max(self.proof, res.above)
-            return True
-        elif res is not _Stop.ABORT:
-            self._found(res)
-            return True
-        return False
+        return self._outcome(_round_robin(self.searches, self.params.preorders, cap, node_limit), cap)
 
     def improve(self, ladder_budget: int, restart_nodes: int, until: int | None = None) -> bool:
         """One pass at capacities between the bound and the best arena; True if it gained.
