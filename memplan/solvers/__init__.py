@@ -14,7 +14,7 @@ from functools import partial
 from ..errors import SolverError, as_int, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
-from .auto import HEURISTICS, polishes, skyline_below, skyline_runs
+from .auto import HEURISTICS, polishes, skyline_runs, skyline_within
 from .capacity import OverCapacity, alone_over
 from .check import check_solution, packs
 from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
@@ -285,7 +285,7 @@ def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOpti
         return False
     # auto walks ``skyline`` where both end above the bound: they do here (above ``over``, and a bound over it
     # rejected the problem before), so its walks decide too
-    return not (names == HEURISTICS and skyline_runs(problem) and skyline_below(problem, over) is not None)
+    return not (names == HEURISTICS and skyline_runs(problem) and skyline_within(problem, over))
 
 
 __all__ = ["EXACT", "Objective", "OverCapacity", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",
