@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import random
 
+import pytest
+
 from memplan.problem import BufferProblem
 from memplan.solvers import heuristics_over, solve
 from memplan.solvers.options import SolveOptions
@@ -68,3 +70,21 @@ def test_protoscan_walks_a_bounded_number_of_fields():
     # (what it refuses it still refuses: a zero byte is no tag, a length past the end is a truncation)
     assert "field number 0" in protoscan.top_level_trouble(io.BytesIO(b"\x00" * 64), 64)
     assert "cut short" in protoscan.top_level_trouble(io.BytesIO(b"\x3a\x7f" + b"\x00" * 10), 12)
+
+
+def test_a_text_input_that_grew_past_the_limit_is_refused_naming_the_limit(tmp_path, monkeypatch):
+    """A graph or plan JSON that grew past the input limit after its checks (``check_readable``, ``check_opened``;
+    stood in for here) was refused naming what was left of the limit after the first 64 KiB read
+    (``read_text_input``): "over the 100-byte limit" for a limit of 65,636 bytes (1,073,676,288 for the 1 GiB one)."""
+    from memplan import files
+    from memplan.errors import InputFormatError
+
+    limit = files.TEXT_HEAD_BYTES + 100
+    path = tmp_path / "g.json"
+    path.write_bytes(b" " * (limit + 1))
+    monkeypatch.setattr(files, "check_readable", lambda *a, **k: limit + 1)
+    monkeypatch.setattr(files, "check_opened", lambda *a, **k: None)
+    with pytest.raises(InputFormatError, match=f"over the {limit}-byte limit"):
+        files.read_text_input(str(path), InputFormatError, limit)
+    path.write_bytes(b" " * limit)   # (at the limit: read whole)
+    assert files.read_text_input(str(path), InputFormatError, limit) == b" " * limit
