@@ -88,3 +88,32 @@ def test_a_text_input_that_grew_past_the_limit_is_refused_naming_the_limit(tmp_p
         files.read_text_input(str(path), InputFormatError, limit)
     path.write_bytes(b" " * limit)   # (at the limit: read whole)
     assert files.read_text_input(str(path), InputFormatError, limit) == b" " * limit
+
+
+def test_an_onnx_model_loads_with_an_onnx_without_its_serialization_registry(tmp_path, monkeypatch):
+    """``memplan[onnx]`` allows onnx 1.14, which has no ``onnx.serialization`` (1.15 added it with the text formats):
+    round 60's ``load_model`` read its format registry there, so every ONNX import was "AttributeError: module
+    'onnx' has no attribute 'serialization'" (a traceback; checked with onnx 1.14.1 installed apart). Now the format
+    is protobuf where onnx has no registry, as 1.14's own ``onnx.load`` reads it."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx import files
+
+    class Onnx114:
+        """onnx as 1.14 has it: no ``serialization`` module (the rest is today's onnx)."""
+
+        def __getattr__(self, name: str):
+            if name == "serialization":
+                raise AttributeError("module 'onnx' has no attribute 'serialization'")
+            return getattr(onnx, name)
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "relu.onnx"
+    onnx.save(model, str(path))
+    monkeypatch.setattr(files, "_need_onnx", Onnx114)
+    assert [n.name for n in files.load_model(str(path)).graph.node] == ["r"]
