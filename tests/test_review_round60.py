@@ -159,3 +159,19 @@ def test_narrow_clocks_across_a_byte_of_nodes_on_one_stream(k):
         else:
             with pytest.raises(UnsafePlan, match="rule 2" if z_offset == 32 else "rule 3"):
                 verify(g, plan)
+
+
+def test_sizes_whose_aligned_total_passes_2_63_are_refused():
+    """70 buffers of 2**63 // 70 bytes at alignment 2**20: the sizes alone add up to less than 2**63, rounded up to
+    the alignment to more, and the problem was taken: skyline's walks (round 60, in the default) came back with an
+    arena wrapped around int64, 9,091,609,579,197,645,268 B, below the problem's bound, and greedy's plan was refused
+    as "packed ... below the problem's proven lower bound". Now the problem is refused naming the total."""
+    from memplan.errors import SolverError
+
+    n = 70
+    with pytest.raises(SolverError, match="over the 2\\*\\*63-byte limit"):
+        BufferProblem(sizes=[(1 << 63) // n] * n, lower=[0] * n, upper=[1] * n, alignment=1 << 20)
+    # (just under the limit once rounded: taken, and packed exactly)
+    size = ((1 << 63) - (1 << 20) * n) // n
+    p = BufferProblem(sizes=[size] * n, lower=[0] * n, upper=[1] * n, alignment=1 << 20)
+    assert solve(p, "auto", SolveOptions()).arena == (n - 1) * (-(-size // (1 << 20)) << 20) + size
