@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from memplan.problem import BufferProblem
+from memplan.problem import BufferProblem, align_up
 from memplan.solvers import heuristics_over, solve
 from memplan.solvers.options import SolveOptions
 
@@ -175,3 +175,25 @@ def test_sizes_whose_aligned_total_passes_2_63_are_refused():
     size = ((1 << 63) - (1 << 20) * n) // n
     p = BufferProblem(sizes=[size] * n, lower=[0] * n, upper=[1] * n, alignment=1 << 20)
     assert solve(p, "auto", SolveOptions()).arena == (n - 1) * (-(-size // (1 << 20)) << 20) + size
+
+
+def test_heuristics_over_walks_skyline_once_for_both_of_its_verdicts(monkeypatch):
+    """The verdict at a budget off the alignment asks at the budget and at it rounded up (``ceiling``: a lift to the
+    top may end within it); skyline's walks to their end (``auto.skyline_within``) do not depend on the budget, so
+    they run once for both, not twice (22 walks each on a 240-buffer strip)."""
+    from memplan.solvers import skyline
+
+    base = strip(0)
+    p = BufferProblem(sizes=base.sizes * 2, lower=base.lower, upper=base.upper, alignment=4)
+    arena = solve(p, "auto", SolveOptions()).arena
+    calls: list[int] = []
+    real = skyline.solve
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(skyline, "solve", counted)
+    over = arena - 3   # (9,127: off the alignment, rounded up 9,128, still below the default's 9,130)
+    assert align_up(over, 4) < arena
+    assert heuristics_over(p, "auto", SolveOptions(), over) is True
+    assert len(calls) == 1, calls
