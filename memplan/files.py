@@ -846,7 +846,11 @@ def read_text_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_
         why = text_trouble(head)
         if why:
             raise error(f"{path}: {why}")
-        rest = read_limited(f, path, error, limit - len(head))
+        # (the rest within the whole limit, then the sum: a refusal names the file's limit, not what the head left
+        # of it, "over the 1073676288-byte limit" for a file that grew past the 1 GiB one after its checks)
+        rest = read_limited(f, path, error, limit)
+        if len(head) + len(rest) > limit:
+            raise error(f"{path}: over the {limit}-byte limit on input files")
         return head + rest if rest else head
 
 

@@ -686,7 +686,10 @@ def _check_fields(p: BufferProblem) -> None:
         k = int(bad[0])
         raise SolverError(f"buffer problem: buffer {k} ({p.name_of(k)}) ends at {int(p.upper[k])}, before its "
                           f"lower {int(p.lower[k])}")
-    if n and int(p.sizes.max()) > (((1 << 63) - 1) // n):   # the total might pass int64: add it up exactly
+    # the total might pass int64: add it up exactly (each size as rounded up to the alignment: 70 sizes of 2**63 // 70
+    # at alignment 2**20 passed a test of the sizes alone, and their packings wrapped around, e.g. skyline's to
+    # 9,091,609,579,197,645,268 B, below the bound)
+    if n and int(p.sizes.max()) + a - 1 > (((1 << 63) - 1) // n):
         total = sum(int(x) + (-int(x)) % p.alignment for x in p.sizes.tolist())
         if total >= 1 << 63:
             raise SolverError(f"buffer problem: the sizes add up to {total} bytes (rounded up to the alignment), "

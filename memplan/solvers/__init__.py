@@ -14,7 +14,7 @@ from functools import partial
 from ..errors import SolverError, as_int, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
-from .auto import HEURISTICS, polishes, skyline_below, skyline_runs
+from .auto import HEURISTICS, polishes, skyline_runs, skyline_within
 from .capacity import OverCapacity, alone_over
 from .check import check_solution, packs
 from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
@@ -249,7 +249,8 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
         if made is not None:
             made.append(sol)
         return sol.arena > over
-    if not _all_over(problem, names, options, over):
+    walked: dict[str, int] = {}   # (skyline's arena, for both verdicts: ``auto.skyline_within``)
+    if not _all_over(problem, names, options, over, walked):
         return False
     if names == HEURISTICS and polishes(problem, options):
         # a small problem's search (``auto.polish``) may end anywhere down to the bound: the whole solve decides
@@ -258,7 +259,7 @@ def heuristics_over(problem: BufferProblem, solver: str, options: SolveOptions, 
     # aligned top of the heuristics' best arena: only a best arena up to ``over`` rounded up to the alignment
     # can come back under ``over`` (never when ``over`` is aligned), and then the whole solve decides
     ceiling = align_up(over, problem.alignment)
-    if names == HEURISTICS and ceiling > over and not _all_over(problem, names, options, ceiling):
+    if names == HEURISTICS and ceiling > over and not _all_over(problem, names, options, ceiling, walked):
         return _whole_over(problem, options, over)
     return True
 
@@ -274,7 +275,8 @@ def _whole_over(problem: BufferProblem, options: SolveOptions, over: int) -> boo
     return sol.arena > over
 
 
-def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOptions, over: int) -> bool:
+def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOptions, over: int,
+              walked: dict[str, int] | None = None) -> bool:
     """Whether every one of the heuristics ``names`` ends above ``over`` bytes (each stopped at its first
     buffer past it)."""
     for name in names:
@@ -285,7 +287,7 @@ def _all_over(problem: BufferProblem, names: tuple[str, ...], options: SolveOpti
         return False
     # auto walks ``skyline`` where both end above the bound: they do here (above ``over``, and a bound over it
     # rejected the problem before), so its walks decide too
-    return not (names == HEURISTICS and skyline_runs(problem) and skyline_below(problem, over) is not None)
+    return not (names == HEURISTICS and skyline_runs(problem) and skyline_within(problem, over, walked))
 
 
 __all__ = ["EXACT", "Objective", "OverCapacity", "SOLVER_NAMES", "SearchParams", "SolveOptions", "Solver", "Status",

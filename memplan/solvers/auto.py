@@ -240,6 +240,31 @@ def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
         return None
 
 
+def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | None = None) -> bool:
+    """Whether ``solve``'s ``skyline`` walks may end within ``over`` bytes (False: they surely end above it, or do
+    not run). Why not ``skyline_below(problem, over)``: its key walks stop at ``over``, and where every one passes it
+    no promotion walk (``skyline.promoted``) runs, but ``solve`` walks the keys up to greedy's and size's arena and
+    then promotes from the best of them, which may end within ``over``: a 240-buffer cut strip's keys end at 4,758 B
+    and its promotions at 4,539 B, its default plan, yet ``heuristics_over`` said the default ends above 4,539 B.
+    So with promotion rounds the keys are walked to their end here (``solve`` runs no walk where that key's arena
+    is not below greedy's and size's: True then only costs the caller a whole solve, which it checks). ``walked``:
+    keeps that arena (it does not depend on ``over``) for a second verdict on the same problem."""
+    from . import skyline
+
+    rounds = skyline_rounds(problem)
+    if not rounds:
+        try:
+            return skyline.solve(problem, over=over).arena <= over
+        except ArenaOver:
+            return False
+    if walked is None or "arena" not in walked:
+        arena = skyline.solve(problem, rounds=rounds).arena
+        if walked is None:
+            return arena <= over
+        walked["arena"] = arena
+    return walked["arena"] <= over
+
+
 def keeps_pairs(problem: BufferProblem, best: Solution, sol: Solution) -> bool:
     """Whether ``sol`` may replace ``best``, judged on in-place pairs alone: not where ``best`` puts every in-place
     output exactly on its input (or apart) while ``sol`` overlaps one off its place and no move puts it right

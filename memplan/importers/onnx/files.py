@@ -20,14 +20,24 @@ from .protoscan import top_level_trouble
 
 #: an ONNX file holds at most 2 GiB (protobuf's limit; larger weights live in external data files)
 MAX_ONNX_BYTES = 1 << 31
+def _format_of(onnx, path: str) -> str:
+    """The serialization format of model file ``path`` from its extension, as ``onnx.load(path)`` infers it (a
+    text-format model still loads), "protobuf" where the extension names none. Why not
+    ``onnx.serialization.registry`` alone: onnx 1.14 (which ``memplan[onnx]`` allows) has no ``onnx.serialization``
+    and reads protobuf only, and every import there was an AttributeError traceback (round 60)."""
+    registry = getattr(getattr(onnx, "serialization", None), "registry", None)
+    if registry is None:
+        return "protobuf"
+    return registry.get_format_from_file_extension(os.path.splitext(str(path))[1]) or "protobuf"
+
+
 def load_model(path: str):
     """Read an ONNX file without its external weight data (only dims and dtypes are needed).
 
     Only a regular, non-empty file of at most ``MAX_ONNX_BYTES`` that holds a model with a graph is
     accepted: protobuf parses an empty file (and much else) as an empty model, which is no model."""
     onnx = _need_onnx()
-    # (the format from the extension, as ``onnx.load(path)`` infers it: a text-format model still loads)
-    fmt = onnx.serialization.registry.get_format_from_file_extension(os.path.splitext(str(path))[1]) or "protobuf"
+    fmt = _format_of(onnx, path)
     # (read here, checked on the open file, then parsed: ``onnx.load(path)`` opened the path again after the check,
     # so a model swapped for a FIFO in between blocked that open for ever, and ``/dev/zero`` was read without end;
     # a binary model's top-level fields are walked first, so a 2 GB file that is none is not read whole: protoscan)
