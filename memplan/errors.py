@@ -11,6 +11,7 @@ import functools
 import inspect
 import operator
 import reprlib
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence, Set
 from itertools import islice
@@ -139,6 +140,16 @@ def check_option_names(what: str, given: Iterable[str], known: Sequence[str]) ->
                 near = [how]
             hint = f" (did you mean {near[0]}?)" if near else ""
             raise OptionError(f"{what}() got an unknown option {short_repr(key)}{hint}; options: {', '.join(known)}")
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside memplan, for a warning raised by the function that calls this:
+    an entry point reaches the warning through the option-checking wrappers above (``named_options``,
+    ``positional_checked``) and its own helpers, so a fixed level pointed at one of those, not at the user's call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("memplan."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -942,10 +942,10 @@ def _graph_of_checked_doc(doc: Any, source: str, owned: bool) -> Graph:
         raise
     import warnings
 
-    from .errors import FieldWarning
+    from .errors import FieldWarning, caller_stacklevel
 
     if hints:
-        warnings.warn(FieldWarning(f"{source}: {_hints_text(hints)}; ignored"), stacklevel=4)
+        warnings.warn(FieldWarning(f"{source}: {_hints_text(hints)}; ignored"), stacklevel=caller_stacklevel())
     return graph
 
 

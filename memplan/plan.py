@@ -127,8 +127,7 @@ def warn_workers_alignment(solver: str, options, alignment: int, given: bool) ->
     ``plan(g, solver="cpsat", workers=4, alignment=2**31)`` ignored it in silence; one source for both now."""
     import warnings
 
-    from .errors import UnusedOption
-    from .optimize.candidates import _caller_level
+    from .errors import UnusedOption, caller_stacklevel
     from .solvers.cpsat import INTERLEAVE_MAX_ALIGNMENT
 
     if not isinstance(options, SolveOptions):   # (refused, naming it, where the options are read)
@@ -140,7 +139,7 @@ def warn_workers_alignment(solver: str, options, alignment: int, given: bool) ->
     where = "with {alignment}" if given else f"on a graph of alignment {alignment}"
     warnings.warn(UnusedOption.of("{workers} has no effect " + where + ": CP-SAT runs one thread at an alignment "
                                   "above 2**30 B (several gave false optima there); ignored", workers=workers,
-                                  alignment=alignment), stacklevel=_caller_level())
+                                  alignment=alignment), stacklevel=caller_stacklevel())
 
 
 @named_options
@@ -166,8 +165,9 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     larger alignment than the graph's (``with_alignment``); the plan's ``alignment`` field records it."""
     from .devices import check_devices
     from .devices.split import check_capacity_arg, device_capacities
-    from .optimize.candidates import _caller_level, warn_one_stream
+    from .errors import caller_stacklevel
     from .optimize.candidates import check_options as check_stream_options
+    from .optimize.candidates import warn_one_stream
     from .solvers.unread import warn_stopped, warn_unread
 
     check_graph(graph, "plan")
@@ -184,7 +184,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     options = SolveOptions(time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                            fused_groups=fused_groups)
     warn_workers_alignment(solver, options, graph.alignment, alignment is not None)
-    warn_unread(solver, options, stacklevel=_caller_level())
+    warn_unread(solver, options, stacklevel=caller_stacklevel())
     if devices is not None:
         check_devices(devices)
     device_capacities(device_capacity, devices or 1)   # one per device: said before any work
@@ -205,7 +205,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     planned = _given_alignment(planned, graph, given)
     if check or _not_fully_checked(planned.plan):   # (against the graph's alignment too: rule 4 holds both)
         verify(planned.graph, planned.plan, fused_groups=fused_groups)
-    warn_stopped(planned.plan.solver.get("stopped"), solver, options, stacklevel=_caller_level())
+    warn_stopped(planned.plan.solver.get("stopped"), solver, options, stacklevel=caller_stacklevel())
     return planned
 
 
@@ -322,7 +322,8 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.
     ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
     arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
-    from .optimize.candidates import _caller_level, warn_one_stream
+    from .errors import caller_stacklevel
+    from .optimize.candidates import warn_one_stream
     from .solvers.unread import warn_stopped, warn_unread
 
     check_graph(graph, "plan_devices")
@@ -331,12 +332,12 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     graph = with_alignment(graph, _one_alignment(alignment, n))
     options = SolveOptions() if options is None else options
     warn_workers_alignment(solver, options, graph.alignment, alignment is not None)
-    warn_unread(solver, options, stacklevel=_caller_level())
+    warn_unread(solver, options, stacklevel=caller_stacklevel())
     planned = _plan_devices(graph, n, solver, options, time.perf_counter(), streams=streams,
                             max_events=max_events, cost_model=cost_model, device_capacity=device_capacity)
     planned = _given_alignment(planned, graph, given)
     verify(planned.graph, planned.plan, fused_groups=options.fused_groups)
-    warn_stopped(planned.plan.solver.get("stopped"), solver, options, stacklevel=_caller_level())
+    warn_stopped(planned.plan.solver.get("stopped"), solver, options, stacklevel=caller_stacklevel())
     return planned.split, planned.plan
 
 

@@ -13,7 +13,7 @@ import math
 import os  # (also: tests patch os.replace through here; the writer lives in memplan.files)
 from typing import Any
 
-from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, short_repr
+from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, named_options, short_repr
 from ..files import (
     MAX_FILE_BYTES,
     MAX_JSON_DEPTH,
@@ -244,6 +244,7 @@ def _path(path, error) -> str:
     return p
 
 
+@named_options
 def load_graph(path: str) -> Graph:
     """Read and validate a ``memplan.graph/1`` file (docs/format.md): the file is anyone's input, so every
     reader limit applies and a ``GraphError`` names the file and the bad field, node or tensor."""
@@ -254,6 +255,7 @@ def load_graph(path: str) -> Graph:
     return graph_from_doc(doc, source=path, owned=True)
 
 
+@named_options
 def save_graph(graph: Graph, path: str) -> None:
     """Write ``graph`` as ``memplan.graph/1`` JSON, atomically: a graph whose ``attrs`` ``load_graph`` could
     not read back (NaN, numpy scalars, sets) is refused naming the entry, so every saved file loads."""
@@ -282,6 +284,7 @@ def _unwritable(doc: dict[str, Any]) -> str:
     return f"graph {doc['name']!r}"
 
 
+@named_options
 def load_plan(path: str) -> Plan:
     """Read a ``memplan.plan/1`` file, refusing a malformed one (``PlanFormatError``). Its safety is not
     judged here: a plan belongs to a graph, so ``verify(graph, plan)`` does that."""
@@ -289,6 +292,7 @@ def load_plan(path: str) -> Plan:
     return plan_from_dict(read_json(path, PlanFormatError), source=path)
 
 
+@named_options
 def load_safe_pair(graph_path: str, plan_path: str, *, fused_groups: bool = False) -> tuple[Graph, Plan]:
     """A graph and a plan made for it that ``verify`` proves safe, for every command that shows, draws
     or simulates a plan: a plan for another graph is ``PlanMismatch`` (``check_plan_for``), an unsafe one
@@ -306,6 +310,7 @@ def load_safe_pair(graph_path: str, plan_path: str, *, fused_groups: bool = Fals
     return graph, plan
 
 
+@named_options
 def save_plan(plan: Plan, path: str, *, timings: bool = False) -> None:
     """Write ``plan`` as ``memplan.plan/1`` JSON, atomically (``Plan.save``). Without ``timings`` the solver
     block leaves out wall-clock seconds, so the same graph and options give byte-identical files."""

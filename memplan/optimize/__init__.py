@@ -34,8 +34,8 @@ def graph_optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelL
     and ``memplan plan --streams 1 --max-events N`` warn. ``cost_model`` (default ``CostModel()``: graph
     costs, else a roofline, 2 us per event) is what "fastest" is simulated under.
     """
+    from ..errors import caller_stacklevel
     from .budget import check_max_events, limit_events
-    from .candidates import _caller_level
 
     if max_events is not None:   # before any work: a bad cap was refused only after every candidate was scheduled
         check_max_events(max_events)
@@ -45,7 +45,7 @@ def graph_optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelL
         # as if the cap had shaped the schedule, while ``plan(streams=1, max_events=N)`` warns
         warnings.warn(UnusedOption(f"max_events={max_events!r} has no effect with max_streams=1: it caps cross-stream "
                                    "events, and one stream has none (the schedule is serial); give max_streams=N "
-                                   "(N > 1); ignored"), stacklevel=_caller_level())
+                                   "(N > 1); ignored"), stacklevel=caller_stacklevel())
         return opt.schedule
     sched = opt.schedule
     if max_events is not None:

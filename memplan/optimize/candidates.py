@@ -10,12 +10,11 @@ Nothing here solves offsets or touches a Plan: optimisation only proposes schedu
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetError, ScheduleError, UnusedOption, counted
+from ..errors import BudgetError, ScheduleError, UnusedOption, caller_stacklevel, counted
 from ..errors import short_repr as _short
 from ..graph import Graph
 from ..lifetimes import issue_order_bound
@@ -76,16 +75,7 @@ def warn_one_stream(streams, max_events, schedule: Schedule | None) -> None:
                                       "one stream has none (the plan is serial on each device; a split's cross-device "
                                       "events are never capped); give {streams:N} (N > 1) or {streams:'auto'}; "
                                       "ignored", max_events=max_events, streams=streams),
-                      stacklevel=_caller_level())
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` of the first caller outside memplan (``plan()`` reaches ``plan_graph`` through the option
-    checking wrappers of ``errors``), so a warning points at the user's call."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("memplan."):
-        frame, level = frame.f_back, level + 1
-    return level
+                      stacklevel=caller_stacklevel())
 
 
 @dataclass(frozen=True)
