@@ -139,3 +139,32 @@ def test_clique_bound_once_per_schedule_and_budget(monkeypatch, solver):
     monkeypatch.setattr(plan_mod, "_clique_bounded", lambda problem, above, reuse: real(problem, stop_above=above))
     again = memplan.plan(g, solver=solver, streams="auto", memory_budget=budget, time_limit=0.05)
     assert again.to_json() == p.to_json()
+
+
+@pytest.mark.filterwarnings("ignore::memplan.errors.UnusedOption")   # (CP-SAT's few ms of the share: unsearched)
+def test_order_bound_once_per_schedule(monkeypatch):
+    """A candidate its issue order's bound rejects in the cheap solve was bounded again in its exact probe; now the
+    bound is computed once per schedule tried (``random_dag(300)`` at its serial arena: every own candidate's
+    order is bounded over the budget and probed)."""
+    g = random_dag(300)
+    budget = memplan.plan(g).arena_bytes
+    calls: list = []
+    real_bound = plan_mod.issue_order_bound
+
+    def bound(graph, order):
+        calls.append(order)
+        return real_bound(graph, order)
+
+    tried: set = set()
+    real_solve = plan_mod.solve_schedule
+
+    def solve(graph, schedule, *a, **kw):
+        if kw.get("over") is not None:
+            tried.add((schedule.order, schedule.streams, schedule.events))
+        return real_solve(graph, schedule, *a, **kw)
+
+    monkeypatch.setattr(plan_mod, "issue_order_bound", bound)
+    monkeypatch.setattr(plan_mod, "solve_schedule", solve)
+    p = memplan.plan(g, streams="auto", memory_budget=budget, time_limit=0.05)
+    assert p.arena_bytes <= budget
+    assert len(tried) >= 3 and len(calls) <= len(tried), (len(calls), len(tried))
