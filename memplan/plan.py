@@ -83,11 +83,12 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     "auto", of it 2.1 s clique bound and 0.7 s candidates; so ``time_limit=0.5`` ran 1.6-9x 0.5 s in all; table:
     docs/architecture.md, "Budgets"). With a ``memory_budget`` F is more than that plan's without a limit, by what
     the exact probes of the candidates need before their share of the limit: each rejected candidate's clique bound
-    (stopped at the budget), and the fork give-backs' scores (their number sets each probe's share, so they are
-    made even where their issue order is over the budget, which a plan without a limit skips): measured (session
-    60, CPU), a 64-expert MoE layer on ``streams="auto"`` at its serial arena 2.6-3.1 s without a limit, 3.8 s at
-    ``time_limit=0.1``, 5.1 s at 1, 4.9 s at 5; ``random_dag(10000)`` 8.7 s without, 18-20 s at 0.1
-    (docs/experiments/time_s60.txt). A memory
+    (stopped at the budget; one search per schedule), and the fork give-backs' scores (their number sets each
+    probe's share, so they are scored even where their issue order is over the budget, which a plan without a
+    limit skips; there they are counted, not replayed or tried): measured (session 60, CPU, main -> budget60 on
+    the loaded 2-core VM), ``random_dag(10000)`` on ``streams="auto"`` at its serial arena 7.2-7.6 s without a
+    limit, 19.8-24.2 -> 14.2-18.6 s at ``time_limit=0.1`` with the wall-clock stop kept off (the same plan), most
+    of what is left the forks' scores (docs/experiments/time_s60.txt). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
