@@ -83,11 +83,12 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     "auto", of it 2.1 s clique bound and 0.7 s candidates; so ``time_limit=0.5`` ran 1.6-9x 0.5 s in all; table:
     docs/architecture.md, "Budgets"). With a ``memory_budget`` F is more than that plan's without a limit, by what
     the exact probes of the candidates need before their share of the limit: each rejected candidate's clique bound
-    (stopped at the budget), and the fork give-backs' scores (their number sets each probe's share, so they are
-    made even where their issue order is over the budget, which a plan without a limit skips): measured (session
-    60, CPU), a 64-expert MoE layer on ``streams="auto"`` at its serial arena 2.6-3.1 s without a limit, 3.8 s at
-    ``time_limit=0.1``, 5.1 s at 1, 4.9 s at 5; ``random_dag(10000)`` 8.7 s without, 18-20 s at 0.1
-    (docs/experiments/time_s60.txt). A memory
+    (stopped at the budget; one search per schedule), and the fork give-backs' scores (their number sets each
+    probe's share, so they are scored even where their issue order is over the budget, which a plan without a
+    limit skips; there they are counted, not replayed or tried): measured (session 60, CPU, main -> budget60 on
+    the loaded 2-core VM), ``random_dag(10000)`` on ``streams="auto"`` at its serial arena 7.2-7.6 s without a
+    limit, 19.8-24.2 -> 14.2-18.6 s at ``time_limit=0.1`` with the wall-clock stop kept off (the same plan), most
+    of what is left the forks' scores (docs/experiments/time_s60.txt). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
@@ -375,11 +376,11 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     if start is not None:
         return _solve_started(graph, schedule, solver, options, start, t0=t0, over=over)
     clock = _Phases(phases)
-    if over is not None and split is None and issue_order_bound(graph, schedule.order) > over:
+    reuse = built if split is None and built is not None else None
+    if over is not None and split is None and _order_bound(graph, schedule, reuse) > over:
         # no schedule of this issue order fits: its bound alone, before happens-before and lifetimes (a memory
         # budget's candidates on 1,024 streams were rejected by this very bound after 0.4-1 s of lifetimes each)
         return None
-    reuse = built if split is None and built is not None else None
     if reuse is not None and "hb" in reuse:
         hb, lt = reuse["hb"]
     else:
@@ -427,14 +428,14 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
             # a bound past ``over`` rejects the schedule: its search may stop there (an exact solver's probe too: where
             # no clique passes ``over`` the search runs to the end, the same bound, and a memory budget's probes of
             # schedules rejected by their bound spent most of their time finding the heaviest clique past it)
-            problem = with_clique_bound(problem, stop_above=over)
+            problem = _clique_bounded(problem, over, reuse)
         clock.lap("problem")
         made: list[Solution] = []   # (``heuristics_over``'s whole solve of ``problem``, where it ran one)
         if over is not None and split is None and (int(problem.lower_bound or 0) > over
                                                    or heuristics_over(problem, solver, options, over, made)):
             return None
         if late:
-            problem = with_clique_bound(problem)
+            problem = _clique_bounded(problem, None, reuse)
         before = solved.get(device) if solved is not None else None
         if before is not None and same_problem(before[0], problem):
             parts.append((problem, before[1]))
@@ -456,6 +457,32 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     result = _assemble(graph, schedule, parts, split=split, seconds=time.perf_counter() - t0, bounds=bounds)
     clock.lap("assemble")
     return result
+
+
+def _order_bound(graph: Graph, schedule: Schedule, reuse: dict[str, Any] | None) -> int:
+    """``issue_order_bound(graph, schedule.order)``, kept in ``reuse`` (``solve_schedule(built=...)``): a memory
+    budget's exact probe of a candidate its cheap solve rejected by this bound computed it again (22 of 44 calls of a
+    budgeted ``random_dag(10000)``, 40 ms each)."""
+    if reuse is None:
+        return issue_order_bound(graph, schedule.order)
+    if "order_bound" not in reuse:
+        reuse["order_bound"] = issue_order_bound(graph, schedule.order)
+    return reuse["order_bound"]
+
+
+def _clique_bounded(problem: BufferProblem, stop_above: int | None, reuse: dict[str, Any] | None) -> BufferProblem:
+    """``with_clique_bound(problem, stop_above)``, kept in ``reuse`` (``solve_schedule(built=...)``) for the same
+    problem and ``stop_above``: a pure function of both, so the same bound. Why: a memory budget's exact probe of a
+    candidate its cheap solve just rejected searched the same conflict cliques again, stopped at the same budget
+    (``plan(moe_layer(64), streams="auto", memory_budget=<serial arena>, time_limit=0.1)``: 104 clique searches for
+    53 schedules, 2.3 of its 5 s)."""
+    if reuse is None:
+        return with_clique_bound(problem, stop_above=stop_above)
+    key = ("clique", stop_above)
+    kept = reuse.get(key)
+    if kept is None or kept[0] is not problem:
+        kept = reuse[key] = (problem, with_clique_bound(problem, stop_above=stop_above))
+    return kept[1]
 
 
 def _keep_complete(solved: dict[int, tuple[BufferProblem, Solution]], device: int,
@@ -791,7 +818,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     arena is met (the plan's exact work is then at most 1.5 limits). Every share is fixed in advance (by the
     number of candidates), so the plan repeats; a candidate that only a longer exact solve would fit may be passed
     over for a slower one (a budget that may cost makespan, never safety)."""
-    from .optimize.candidates import MAX_GIVE_BACK_PLANS, budget_tiers
+    from .optimize.candidates import MAX_GIVE_BACK_PLANS, exact_budget_tiers
 
     cheap = replace(options, time_limit=None)
     heuristic: dict[tuple, Plan | None] = {}   # None: over the budget (its bound, or its heuristics)
@@ -840,10 +867,11 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         first = _with_marks(first, tried)
         return cands.first, first, first, {key: first}
     work = work_seconds(solver, options)
-    tiers = budget_tiers(graph, cands, max_events)
-    own, give_backs, last = tiers
+    # (give-backs that cannot fit are counted, not listed: ``exact_budget_tiers``)
+    tiers, give_backs = exact_budget_tiers(graph, cands, max_events, memory_budget)
+    own, _, last = tiers
     probe = replace(options, time_limit=share_seconds(
-        work * PROBE_SHARE, 1 + len(own) + min(len(give_backs), MAX_GIVE_BACK_PLANS) + len(last)))
+        work * PROBE_SHARE, 1 + len(own) + min(give_backs, MAX_GIVE_BACK_PLANS) + len(last)))
     probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
     wall = _budget_wall(t0, options, work)   # past it, exact solves end: the default's heuristics plan the rest

@@ -183,37 +183,14 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, 
     the issue order ``give_back_order``, and a memory budget below that order's bound rejects them all.
     ``fewer``: ``fewer_streams(graph, opt)`` where the caller has it already (``limit_events``).
     """
-    pool: list[tuple[tuple, Reduced]] = []
-    seen: set[tuple] = set()
-
-    def add(s: Schedule, ms: float | None, given_back: int, total: int, name: str) -> None:
-        key = (s.order, s.streams)
-        if key in seen or (max_events is not None and len(s.events) > max_events):
-            return
-        seen.add(key)
-        if ms is None or math.isnan(ms):  # simulated only when kept
-            ms = schedule_makespan(graph, s, opt.cost, opt.event_us)
-        pool.append(((*pool_rank(ms, s), len(pool)), Reduced(s, ms, given_back, total, name)))
-
-    for c in opt.pool:
-        add(c.schedule, c.makespan_us, 0, 0, c.name)
-    if fewer is None:
-        fewer = fewer_streams(graph, opt)
-    for name, s, ms in fewer:
-        add(s, ms, 0, 0, name)
-    for name, s, ms in cap_streams(graph, opt, max_events, fewer):
-        add(s, ms, 0, 0, name)
+    pool, seen, add = _own_pool(graph, opt, max_events, fewer)
     if not forks:
         add(serial_schedule(graph), None, 0, 0, "serial")   # (as below: the optimizer's serial candidate already)
         pool.sort(key=lambda x: x[0])
         return [r for _, r in pool]
     forks = score_forks(graph, opt, opt.schedule)
     F = len(forks)
-    prefixes = list(range(1, F + 1)) if F <= MAX_PREFIXES else sorted(
-        {min(F, round(F * i / MAX_PREFIXES)) for i in range(1, MAX_PREFIXES + 1)} - {0})
-    by_memory = sorted(forks, key=lambda f: (-(f.bytes / max(f.saves_us, 1e-9)), min(f.units)))
-    by_events = sorted(forks, key=lambda f: (f.saves_us / f.events if f.events > 0 else float("inf"),
-                                             min(f.units)))
+    prefixes = _prefixes(F)
     ustream = unit_streams(opt, opt.schedule, graph)[1]
     made: dict = {}   # the give-backs' Event objects, shared (``scored_schedule``)
     U = opt.units
@@ -221,13 +198,11 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, 
     node_order = expand(U, U.fixed_order, ustream)[0]   # (the fixed-stream order: every give-back's)
     sizes = _unit_sizes(U)
     order_ids = tuple(ids[m] for m in node_order)
-    for tag, order in (("memory", by_memory), ("events", by_events)):
-        firsts = [min(f.units) for f in order]   # (forks are disjoint: each first unit is its own)
+    for tag, order in _fork_orders(forks):
         # each prefix scored by a Replay branched off the previous prefix's where their streams first differ
         # (``Replay.branch``), its Schedule made only if it is planned (``_LazyReduced``): making all of them
         # (96 at 50,000 nodes, each a full replay, 50,000 ids and 30,000 events) was most of the pool's time
-        forks_of = [[(f.units, f.source) for f in (order[k] for k in sorted(range(m), key=firsts.__getitem__))]
-                    for m in prefixes]   # (each prefix's forks in issue order)
+        forks_of = _prefix_forks(order, prefixes)
         streams_of = [_node_streams(U, _assign(ustream, fs), sizes) for fs in forks_of]
         # where each prefix's streams first differ from the next one's: every later branch starts at one of them
         starts = [_first_difference(a, b) for a, b in zip(streams_of, streams_of[1:])]
@@ -265,6 +240,87 @@ def candidate_pool(graph: Graph, opt: Optimized, max_events: int | None = None, 
     add(serial_schedule(graph), None, F, F, "serial")
     pool.sort(key=lambda x: x[0])
     return [r for _, r in pool]
+
+
+def _own_pool(graph: Graph, opt: Optimized, max_events: int | None,
+              fewer: list[tuple[str, Schedule, float]] | None) -> tuple[list[tuple[tuple, Reduced]], set[tuple], Callable]:
+    """``candidate_pool``'s start: the optimizer's candidates, ``fewer_streams``' and ``cap_streams``' (rank keys and
+    all), the keys seen, and the ``add`` that puts one more schedule in (where its key is new and within the cap)."""
+    pool: list[tuple[tuple, Reduced]] = []
+    seen: set[tuple] = set()
+
+    def add(s: Schedule, ms: float | None, given_back: int, total: int, name: str) -> None:
+        key = (s.order, s.streams)
+        if key in seen or (max_events is not None and len(s.events) > max_events):
+            return
+        seen.add(key)
+        if ms is None or math.isnan(ms):  # simulated only when kept
+            ms = schedule_makespan(graph, s, opt.cost, opt.event_us)
+        pool.append(((*pool_rank(ms, s), len(pool)), Reduced(s, ms, given_back, total, name)))
+
+    for c in opt.pool:
+        add(c.schedule, c.makespan_us, 0, 0, c.name)
+    if fewer is None:
+        fewer = fewer_streams(graph, opt)
+    for name, s, ms in fewer:
+        add(s, ms, 0, 0, name)
+    for name, s, ms in cap_streams(graph, opt, max_events, fewer):
+        add(s, ms, 0, 0, name)
+    return pool, seen, add
+
+
+def _prefixes(F: int) -> list[int]:
+    """The prefix lengths of a list of ``F`` forks that become candidates (at most ``MAX_PREFIXES``)."""
+    return list(range(1, F + 1)) if F <= MAX_PREFIXES else sorted(
+        {min(F, round(F * i / MAX_PREFIXES)) for i in range(1, MAX_PREFIXES + 1)} - {0})
+
+
+def _fork_orders(forks: list[Fork]) -> tuple[tuple[str, list[Fork]], tuple[str, list[Fork]]]:
+    """The two orders forks are given back in: most memory per microsecond saved, least time per event saved."""
+    by_memory = sorted(forks, key=lambda f: (-(f.bytes / max(f.saves_us, 1e-9)), min(f.units)))
+    by_events = sorted(forks, key=lambda f: (f.saves_us / f.events if f.events > 0 else float("inf"),
+                                             min(f.units)))
+    return ("memory", by_memory), ("events", by_events)
+
+
+def _prefix_forks(order: list[Fork], prefixes: list[int]) -> list[list[tuple[tuple[int, ...], int]]]:
+    """Each prefix's forks of ``order`` as (units, source), in the order ``_assign`` takes them (by first unit)."""
+    firsts = [min(f.units) for f in order]   # (forks are disjoint: each first unit is its own)
+    return [[(f.units, f.source) for f in (order[k] for k in sorted(range(m), key=firsts.__getitem__))]
+            for m in prefixes]
+
+
+def own_and_give_backs(graph: Graph, opt: Optimized) -> tuple[list[Reduced], int]:
+    """``candidate_pool(graph, opt)``'s own candidates (``forks_total == 0``, in its order) and the number of its fork
+    give-backs, without replaying any give-back (nor making its Schedule): the forks are scored (their order decides
+    which prefixes are the same schedule), each prefix's streams made and its key looked up as ``candidate_pool``
+    does. Why: a memory budget with an exact solver hands each probe an equal part of the limit by this number
+    (``plan.PROBE_SHARE``), while the give-backs themselves cannot fit where their one issue order's bound is over
+    the budget: replaying every prefix for a makespan nothing reads was half of the pool's time
+    (``random_dag(10000)``, ``streams="auto"``: 4 of 8.3 s CPU). No event cap (``max_events`` drops prefixes by
+    their replayed events)."""
+    pool, seen, _ = _own_pool(graph, opt, None, None)
+    own = [r for _, r in sorted(pool, key=lambda x: x[0])]
+    forks = score_forks(graph, opt, opt.schedule)
+    ustream = unit_streams(opt, opt.schedule, graph)[1]
+    U = opt.units
+    ids = [nd.id for nd in graph.nodes]
+    order_ids = tuple(ids[m] for m in expand(U, U.fixed_order, ustream)[0])
+    sizes = _unit_sizes(U)
+    count = 0
+    prefixes = _prefixes(len(forks))
+    for _, order in _fork_orders(forks):
+        for forks_m in _prefix_forks(order, prefixes):
+            node_streams = _node_streams(U, _assign(ustream, forks_m), sizes)
+            if not len(node_streams) or int(node_streams.max()) == 0:   # (``candidate_pool``'s ``add`` of its Schedule)
+                s = _give_back(graph, opt, ustream, forks_m, scored=False)[0]
+                key = (s.order, s.streams)
+            else:
+                key = (order_ids, tuple(node_streams.tolist()))
+            if key not in seen:
+                seen.add(key)
+                count += 1
+    return own, count
 
 
 def thinned(graph: Graph, opt: Optimized, base: Schedule, max_events: int, stats: dict[str, int] | None = None

@@ -20,7 +20,7 @@ from ..graph import Graph
 from ..lifetimes import issue_order_bound
 from ..planfile import INT64, MAX_STREAMS
 from ..schedule import Schedule, check_schedule, serial_schedule
-from .budget import Reduced, candidate_pool, give_back_order, limit_events_pool, without_forks
+from .budget import Reduced, candidate_pool, give_back_order, limit_events_pool, own_and_give_backs, without_forks
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs
 from .memorder import LOW_MEMORY, memory_order
 from .streams import Optimized, optimize, schedule_makespan
@@ -157,10 +157,7 @@ def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None,
     prefix of them (a 5,000-node layered DAG on 1,024 streams: 13 s of a 50 s plan) made candidates that were
     then each rejected by that bound.
     """
-    serial = serial_schedule(graph)
-    low = memory_order(graph)
-    last = (Reduced(serial, cands.serial_us, 0, 0, "serial"),) + (
-        (Reduced(low, cands.serial_us, 0, 0, LOW_MEMORY),) if low.order != serial.order else ())
+    last = _last_resorts(graph, cands)
     if cands.optimized is None:
         return (), (), last
     forks = memory_budget is None or issue_order_bound(graph, give_back_order(graph, cands.optimized)) <= memory_budget
@@ -171,3 +168,30 @@ def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None,
     own = tuple(r for r in pool if r.forks_total == 0)
     give_backs = tuple(r for r in pool if r.forks_total != 0 and r.name != "serial")
     return own, give_backs, last
+
+
+def exact_budget_tiers(graph: Graph, cands: Candidates, max_events: int | None, memory_budget: int
+                       ) -> tuple[tuple[tuple[Reduced, ...], tuple[Reduced, ...], tuple[Reduced, ...]], int]:
+    """``budget_tiers(graph, cands, max_events)`` for a memory budget's exact probes, and the number of its
+    give-backs (which sets each probe's share of the limit, ``plan.PROBE_SHARE``). Where the issue order every
+    give-back has (``budget.give_back_order``) is bounded over ``memory_budget`` (none of them can fit:
+    ``plan.solve_schedule(over=...)`` rejects each by that bound), and no event cap drops any, the give-backs are
+    counted (``budget.own_and_give_backs``) but neither replayed nor listed: the same own candidates, the same
+    count, the same choice. Why: ``random_dag(10000)`` on ``streams="auto"`` at its serial arena with
+    ``time_limit=0.1`` replayed 95 give-backs (4 s CPU) and made and bounded 24 schedules that its bound then
+    rejected, where the same plan without a limit skips them all (``budget_tiers(memory_budget=...)``)."""
+    opt = cands.optimized
+    if opt is None or max_events is not None or (
+            issue_order_bound(graph, give_back_order(graph, opt)) <= memory_budget):
+        tiers = budget_tiers(graph, cands, max_events)
+        return tiers, len(tiers[1])
+    own, count = own_and_give_backs(graph, opt)
+    return (tuple(own), (), _last_resorts(graph, cands)), count
+
+
+def _last_resorts(graph: Graph, cands: Candidates) -> tuple[Reduced, ...]:
+    """``budget_tiers``' last tier: the listed serial schedule, then a low-memory serial order where it differs."""
+    serial = serial_schedule(graph)
+    low = memory_order(graph)
+    return (Reduced(serial, cands.serial_us, 0, 0, "serial"),) + (
+        (Reduced(low, cands.serial_us, 0, 0, LOW_MEMORY),) if low.order != serial.order else ())
