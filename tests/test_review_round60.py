@@ -5,32 +5,15 @@ what was found correct (odd but legal inputs that must keep working)."""
 from __future__ import annotations
 
 import io
-import random
 
 import pytest
+
+# guillotine-cut strips (optimum = bound = their height): round 60's quality generator
+from test_quality_round60 import strip  # noqa: E402
 
 from memplan.problem import BufferProblem, align_up
 from memplan.solvers import heuristics_over, solve
 from memplan.solvers.options import SolveOptions
-
-
-def strip(seed: int, n: int = 240, width: int = 64, height: int = 1 << 12) -> BufferProblem:
-    """A ``width`` x ``height`` strip (time x bytes) cut into ``n`` rectangles by random guillotine cuts: optimum =
-    bound = ``height`` (test_quality_round60's generator)."""
-    rng = random.Random(seed)
-    rects = [(0, width, 0, height)]
-    while len(rects) < n:
-        k = max(range(len(rects)), key=lambda i: ((rects[i][1] - rects[i][0]) * (rects[i][3] - rects[i][2]), -i))
-        t0, t1, b0, b1 = rects.pop(k)
-        if (t1 - t0 >= 2 and rng.random() < 0.5) or b1 - b0 < 2:
-            c = rng.randint(t0 + 1, t1 - 1)
-            rects += [(t0, c, b0, b1), (c, t1, b0, b1)]
-        else:
-            c = rng.randint(b0 + 1, b1 - 1)
-            rects += [(t0, t1, b0, c), (t0, t1, c, b1)]
-    rects.sort()
-    return BufferProblem(sizes=[r[3] - r[2] for r in rects], lower=[r[0] for r in rects],
-                         upper=[r[1] for r in rects], alignment=1)
 
 
 def test_heuristics_over_agrees_with_the_default_where_skylines_promotions_fit():
