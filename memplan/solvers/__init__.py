@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from ..errors import SolverError, as_int, named_options
+from ..errors import SolverError, as_int, caller_stacklevel, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
 from .auto import HEURISTICS, polishes, skyline_runs, skyline_within
@@ -76,7 +76,7 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
     ``MINIMIZE``: the smallest found), or a BudgetError (``OverCapacity`` where a packing was found above it)
     naming the capacity, the best arena and the lower bound (a heuristic proves nothing: its error says so)."""
     sol = solve_marked(problem, solver, options)
-    warn_stopped(sol.info.get("stopped"), solver, options, stacklevel=3)
+    warn_stopped(sol.info.get("stopped"), solver, options, stacklevel=caller_stacklevel())
     return sol
 
 

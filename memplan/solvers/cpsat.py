@@ -152,14 +152,14 @@ def _warn_no_split(options: SolveOptions, problem: BufferProblem) -> None:
     limit, so the start is returned as it is (``info["skipped"] == "setup"``)."""
     import warnings
 
-    from ..errors import UnusedOption
+    from ..errors import UnusedOption, caller_stacklevel
 
     named, value = limit_field(options.time_limit, "{time_limit}")
     warnings.warn(UnusedOption.of(named + " had no effect: CP-SAT's split of "
                                   f"{len(problem)} buffers with {problem.overlap_count()} overlapping pairs into "
                                   f"components takes about {split_seconds(problem):.2g}s, more than the time limit "
                                   "leaves; the start (the default solve's plan) is returned unsolved (a longer time "
-                                  "limit solves)", time_limit=value), stacklevel=4)
+                                  "limit solves)", time_limit=value), stacklevel=caller_stacklevel())
 
 
 def too_costly(sub: BufferProblem, share: float) -> bool:
@@ -178,7 +178,7 @@ def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int,
     (``hint_unsearched``); most often many ``workers`` splitting a short ``time_limit``."""
     import warnings
 
-    from ..errors import UnusedOption
+    from ..errors import UnusedOption, caller_stacklevel
 
     why = "; ".join(x for x in (f"{empty} stopped before any solution" if empty else "",
                                 f"{unsearched} returned the start unsearched, the budget spent starting up"
@@ -188,11 +188,11 @@ def _warn_unsolved(options: SolveOptions, limit: float, empty: int, solved: int,
     if int(options.workers) > 1:
         warnings.warn(UnusedOption.of("{workers} with " + named + " had no effect: CP-SAT did not search (" + what
                                       + "; fewer workers or a longer time limit search)",
-                                      workers=options.workers, time_limit=value), stacklevel=3)
+                                      workers=options.workers, time_limit=value), stacklevel=caller_stacklevel())
     else:
         warnings.warn(UnusedOption.of(named + " had no effect: CP-SAT did not search (" + what
                                       + "; a longer time limit searches)", time_limit=value),
-                      stacklevel=3)
+                      stacklevel=caller_stacklevel())
 
 
 def _warn_idle_workers(options: SolveOptions, idle: int, solved: int) -> None:
@@ -201,14 +201,14 @@ def _warn_idle_workers(options: SolveOptions, idle: int, solved: int) -> None:
     their budget starting up (``hint_unsearched``)."""
     import warnings
 
-    from ..errors import UnusedOption
+    from ..errors import UnusedOption, caller_stacklevel
 
     named, value = limit_field(options.time_limit, "{time_limit}")
     warnings.warn(UnusedOption.of("{workers} with " + named + " had no effect: in " + f"{idle} of {solved} "
                                   "components the interleaved workers' search stopped before any solution or returned "
                                   "the one worker's plan unsearched, the budget spent starting up; the one-worker plan "
                                   "is kept (fewer workers or a longer time limit search)",
-                                  workers=options.workers, time_limit=value), stacklevel=3)
+                                  workers=options.workers, time_limit=value), stacklevel=caller_stacklevel())
 
 
 def _cp_model():

@@ -196,7 +196,7 @@ def _warn_no_search(options: SolveOptions, limit: float, problem: BufferProblem)
     so the start is returned unsearched (``info["skipped"] == "setup"``)."""
     import warnings
 
-    from ..errors import UnusedOption
+    from ..errors import UnusedOption, caller_stacklevel
     from .options import limit_field
 
     named, value = limit_field(limit)
@@ -204,7 +204,7 @@ def _warn_no_search(options: SolveOptions, limit: float, problem: BufferProblem)
                                   f"{len(problem)} buffers with {problem.overlap_count()} overlapping pairs takes "
                                   f"about {setup_seconds(problem):.2g}s, more than the time limit leaves; the start "
                                   "(the default solve's plan) is returned unsearched (a longer time limit searches)",
-                                  time_limit=value), stacklevel=4)
+                                  time_limit=value), stacklevel=caller_stacklevel())
 
 
 def check_size(problem: BufferProblem) -> None:
