@@ -628,6 +628,12 @@ class _Minimiser:
         return True
 
 
+def _exhausted(search: PackingSearch, cap: int) -> _Exhausted:
+    """The proof of ``search``'s whole tree at ``cap``: nothing fits below its failed tests' least need (``above``),
+    nor in ``cap`` (no failed test at all would be a complete tree at any capacity: only ``cap + 1`` is said)."""
+    return _Exhausted(max(cap + 1, search.above) if search.above < NO_CAPACITY else cap + 1, cap)
+
+
 class _Exhausted:
     """A try that searched its whole tree: nothing fits below ``above`` bytes (``PackingSearch.above``); ``cap``:
     the capacity it searched, where known."""
@@ -665,6 +671,12 @@ class BoundTrees:
                 g.close()
         self.gens = []
 
+    def reset(self) -> None:
+        """Closed, searching no capacity: the next ``resume`` starts new trees (after a packing, a proof or the end
+        of the budget)."""
+        self.close()
+        self.cap = None
+
     def resume(self, cap: int, units: int):
         """Offsets within ``cap``, ``_Exhausted`` (with ``cap``), or a ``_Stop``: the trees at ``cap`` (new ones where
         ``cap`` is not the one they search) each run until it has taken ``units`` more work."""
@@ -691,14 +703,8 @@ class BoundTrees:
                         next(g)
                     except StopIteration as stop:
                         self.gens[k] = None
-                        if stop.value is None:
-                            s = self.searches[k]
-                            self.close()
-                            self.cap = None
-                            return _Exhausted(max(cap + 1, s.above) if s.above < NO_CAPACITY else cap + 1, cap)
-                        self.close()
-                        self.cap = None
-                        return stop.value
+                        self.reset()
+                        return _exhausted(self.searches[k], cap) if stop.value is None else stop.value
                     except Abort:
                         self.gens[k] = None
                     finally:
@@ -706,8 +712,7 @@ class BoundTrees:
                 if not ran:
                     return _Stop.ABORT
         except OutOfWork:
-            self.close()
-            self.cap = None
+            self.reset()
             return _Stop.OUT_OF_WORK
 
 
@@ -733,9 +738,7 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
                     next(g)
                 except StopIteration as stop:
                     if stop.value is None:
-                        s = searches[gens.index(g)]
-                        # (no failed test at all would be a complete tree at any capacity: only cap + 1 is said)
-                        return _Exhausted(max(cap + 1, s.above) if s.above < NO_CAPACITY else cap + 1)
+                        return _exhausted(searches[gens.index(g)], cap)
                     return stop.value
                 except Abort:
                     live.remove(g)
