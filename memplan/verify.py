@@ -759,22 +759,12 @@ def _raise_to(merged: np.ndarray, diff: dict[int, int]) -> None:
 _DIFF_BYTES = 64
 
 
-def _narrow(clock: np.ndarray, width: int) -> np.ndarray:
-    """A clock (int64, every component >= 0) stored in the narrowest unsigned type that holds its largest count: one
-    byte a stream while no stream has run 256 nodes (a 100-layer mesh on 1,024 streams, 102,400 nodes: 1 KB a
-    node's clock, not 8 KB, which were 800 MB). Readers widen it (``_materialize``, ``int`` in ``at``): a narrow
-    scalar less one wraps around. ``width``: ``_width(clock)``."""
-    return clock if width == 8 else clock.astype(_NARROW[width])
-
-
-#: the unsigned type of each width below 8 bytes (``_narrow``)
-_NARROW = {1: np.uint8, 2: np.uint16, 4: np.uint32}
-
-
-def _width(clock: np.ndarray) -> int:
-    """The bytes a component of ``clock`` takes in ``_narrow``'s type: 1, 2, 4 or 8 (int64, as it is)."""
-    top = int(clock.max()) if len(clock) else 0
-    return 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4 if top < 1 << 32 else 8
+def _narrow(clock: np.ndarray) -> np.ndarray:
+    """A clock (int64, every component >= 0) stored in the narrowest unsigned type that holds its largest count
+    (``np.min_scalar_type``): one byte a stream while no stream has run 256 nodes (a 100-layer mesh on 1,024 streams,
+    102,400 nodes: 1 KB a node's clock, not 8 KB, which were 800 MB). Readers widen it (``_materialize``, ``int`` in
+    ``at``): a narrow scalar less one wraps around."""
+    return clock.astype(np.min_scalar_type(int(clock.max()) if len(clock) else 0), copy=False)
 
 
 def _shared_or_own(merged: np.ndarray, bases: list[np.ndarray], s: int,
@@ -787,9 +777,8 @@ def _shared_or_own(merged: np.ndarray, bases: list[np.ndarray], s: int,
     Differences are kept only while they take less memory than an array of its own in its narrow type (``_narrow``,
     ``_DIFF_BYTES`` a difference): 64 of them (a dict) took 5 KB where the array takes 1 KB (a 100-layer mesh on
     1,024 streams, each node waiting on its neighbours' columns)."""
-    width = _width(merged)
-    narrow = _narrow(merged, width)   # (compared in the stored clocks' own type: a mixed-type compare is 2x slower)
-    best, fewest = None, min(slack, len(merged) * width // _DIFF_BYTES) + 1
+    narrow = _narrow(merged)   # (compared in the stored clocks' own type: a mixed-type compare is 2x slower)
+    best, fewest = None, min(slack, narrow.nbytes // _DIFF_BYTES) + 1
     for base in (bases[-1], bases[0]) if len(bases) > 1 else bases:
         k = int(np.count_nonzero(narrow != base)) - bool(merged[s] != base[s])
         if k < fewest:

@@ -217,8 +217,14 @@ def _walk_work(problem: BufferProblem) -> int:
 
 def skyline_gap(arena: int, lb: int) -> bool:
     """Whether greedy's and size's best ``arena`` is ``SKYLINE_GAP`` or more above the bound ``lb`` (integers)."""
-    num, den = SKYLINE_GAP
-    return arena > lb and (arena - lb) * den >= lb * num
+    return arena > lb and _gap_at_least(arena, lb, SKYLINE_GAP)
+
+
+def _gap_at_least(arena: int, lb: int, fraction: tuple[int, int]) -> bool:
+    """Whether ``arena`` is at least ``fraction`` (numerator, denominator) of the bound ``lb`` above it: integers, so
+    the same verdict on every machine (the gates of ``skyline`` and of the wide ``polish``)."""
+    num, den = fraction
+    return (arena - lb) * den >= lb * num
 
 
 def skyline_rounds(problem: BufferProblem) -> int:
@@ -395,8 +401,7 @@ def worth_polish(problem: BufferProblem, arena: int, lb: int) -> bool:
         return False
     if small(problem):
         return True
-    num, den = POLISH_WIDE_GAP
-    return len(problem) <= POLISH_WIDE_BUFFERS and (arena - lb) * den >= lb * num
+    return len(problem) <= POLISH_WIDE_BUFFERS and _gap_at_least(arena, lb, POLISH_WIDE_GAP)
 
 
 def polish(problem: BufferProblem, best: Solution, heuristics: tuple[Solution, Solution] | None, lb: int,
