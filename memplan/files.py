@@ -799,10 +799,19 @@ def read_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES
     Opened with ``O_NONBLOCK``, which a regular file's data ignores: a "regular" file whose read waits (a
     kernel interface such as ``/proc/kmsg``), or a FIFO put in the file's place after ``check_readable``,
     gives an error, never a hang."""
-    check_readable(path, error, limit)
-    with input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
-        check_opened(f, path, error, limit)
+    with checked_input(path, error, limit) as f:
         return read_limited(f, path, error, limit)
+
+
+@contextlib.contextmanager
+def checked_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES):
+    """Input file ``path`` as every reader here opens it: checked (``check_readable``), opened without blocking
+    (``open_input``), checked again on the open descriptor (``check_opened``), the OS's errors while it is open
+    ``error`` naming it (``input_errors``). One place, so that no reader skips a step (round 60 added the last)."""
+    check_readable(path, error, limit)
+    with input_errors(path, error), open_input(path) as f:
+        check_opened(f, path, error, limit)
+        yield f
 
 
 def check_opened(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> None:
@@ -834,9 +843,7 @@ def read_text_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_
     gigabyte that is no text (a sparse file of zeros, a disk image named ``.json``) was read whole, 1,012 MB of
     memory and 5-7 s, to be refused for the NUL byte at byte 0. The verdict is the one the whole file would
     get: ``text_trouble`` judges the first bytes and the first NUL, and a NUL in the head is the file's first."""
-    check_readable(path, error, limit)
-    with input_errors(path, error), open(path, "rb", opener=_open_nonblocking) as f:
-        check_opened(f, path, error, limit)
+    with checked_input(path, error, limit) as f:
         head = f.read(min(TEXT_HEAD_BYTES, limit + 1))
         if head is None:
             raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only "
@@ -874,9 +881,7 @@ def read_head(path: str, n: int, error: type[MemplanError], limit: int = MAX_FIL
     """The first ``n`` bytes (fewer in a shorter file) of input file ``path``, checked and opened as
     ``read_input`` does (a regular file of at most ``limit`` bytes, never a blocking open or read): enough to
     recognise a format by its content without reading a model of gigabytes."""
-    check_readable(path, error, limit)
-    with input_errors(path, error), open_input(path) as f:
-        check_opened(f, path, error, limit)
+    with checked_input(path, error, limit) as f:
         head = f.read(n)
     if head is None:
         raise error(f"{path}: reading it would wait for data (not a file's contents: memplan reads only regular "

@@ -20,6 +20,8 @@ from .protoscan import top_level_trouble
 
 #: an ONNX file holds at most 2 GiB (protobuf's limit; larger weights live in external data files)
 MAX_ONNX_BYTES = 1 << 31
+
+
 def _format_of(onnx, path: str) -> str:
     """The serialization format of model file ``path`` from its extension, as ``onnx.load(path)`` infers it (a
     text-format model still loads), "protobuf" where the extension names none. Why not
