@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -350,7 +350,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
                    phases: dict[str, float] | None = None, over: int | None = None,
                    start: Solved | None = None, keep: list[Solved] | None = None,
                    solved: dict[int, tuple[BufferProblem, Solution]] | None = None,
-                   built: dict[str, Any] | None = None) -> Plan | None:
+                   built: Built | None = None) -> Plan | None:
     """The pipeline for one schedule: happens-before, lifetimes, one buffer problem per device, the
     checked solve, and the Plan (not yet verified). With ``split`` (a ``DeviceSplit`` whose graph and
     schedule these are) every device gets its own problem and arena. ``phases``, if given, receives
@@ -367,7 +367,7 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     ``solved`` (with ``split``): each device's problem and solution of an earlier call with the same options, kept
     up to date here; a device whose problem is the very same again takes its solution instead of a solve (see
     ``_plan_devices``).
-    ``built`` (one device): a dict this call leaves its happens-before, lifetimes and buffer problem (before the
+    ``built`` (one device): a ``Built`` this call leaves its happens-before, lifetimes and buffer problem (before the
     clique bound) in, and takes them from where an earlier call of the same schedule and ``fused_groups`` left them
     (the caller keys it by schedule): the same problem, not built again. Why: a memory budget's exact probe of a
     candidate its cheap solve just rejected built all three again (a 64-expert MoE layer on ``streams="auto"`` with
@@ -381,15 +381,15 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
         # no schedule of this issue order fits: its bound alone, before happens-before and lifetimes (a memory
         # budget's candidates on 1,024 streams were rejected by this very bound after 0.4-1 s of lifetimes each)
         return None
-    if reuse is not None and "hb" in reuse:
-        hb, lt = reuse["hb"]
+    if reuse is not None and reuse.hb is not None:
+        hb, lt = reuse.hb
     else:
         hb = build_happens_before(graph, schedule)
         clock.lap("happens_before")
         lt = compute_lifetimes(graph, hb, fused_groups=check_options(options).fused_groups)
         clock.lap("lifetimes")
         if reuse is not None:
-            reuse["hb"] = hb, lt
+            reuse.hb = hb, lt
     parts = []
     groups = [(None, None)] if split is None else [
         ([int(r) for r in lt.roots if split.tensor_device[int(r)] == d], range(*split.stream_ranges[d]))
@@ -413,11 +413,11 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     for device, (roots, streams) in enumerate(groups):
         kw = {} if roots is None else {"roots": roots, "streams": streams}
         clique = over is None or split is not None
-        problem = reuse.get(("problem", clique)) if reuse is not None else None
+        problem = reuse.problems.get(clique) if reuse is not None else None
         if problem is None:
             problem = buffer_problem(graph, hb, lt, clique=clique, **kw)
             if reuse is not None:
-                reuse["problem", clique] = problem
+                reuse.problems[clique] = problem
         # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
         # with decides there, so ``heuristics_over``, which then solves it, must see that one too
         # (nor one with in-place pairs: ``heuristics_over`` solves it in full, and that solve is the plan's where it
@@ -459,18 +459,18 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
     return result
 
 
-def _order_bound(graph: Graph, schedule: Schedule, reuse: dict[str, Any] | None) -> int:
+def _order_bound(graph: Graph, schedule: Schedule, reuse: Built | None) -> int:
     """``issue_order_bound(graph, schedule.order)``, kept in ``reuse`` (``solve_schedule(built=...)``): a memory
     budget's exact probe of a candidate its cheap solve rejected by this bound computed it again (22 of 44 calls of a
     budgeted ``random_dag(10000)``, 40 ms each)."""
     if reuse is None:
         return issue_order_bound(graph, schedule.order)
-    if "order_bound" not in reuse:
-        reuse["order_bound"] = issue_order_bound(graph, schedule.order)
-    return reuse["order_bound"]
+    if reuse.order_bound is None:
+        reuse.order_bound = issue_order_bound(graph, schedule.order)
+    return reuse.order_bound
 
 
-def _clique_bounded(problem: BufferProblem, stop_above: int | None, reuse: dict[str, Any] | None) -> BufferProblem:
+def _clique_bounded(problem: BufferProblem, stop_above: int | None, reuse: Built | None) -> BufferProblem:
     """``with_clique_bound(problem, stop_above)``, kept in ``reuse`` (``solve_schedule(built=...)``) for the same
     problem and ``stop_above``: a pure function of both, so the same bound. Why: a memory budget's exact probe of a
     candidate its cheap solve just rejected searched the same conflict cliques again, stopped at the same budget
@@ -478,10 +478,9 @@ def _clique_bounded(problem: BufferProblem, stop_above: int | None, reuse: dict[
     53 schedules, 2.3 of its 5 s)."""
     if reuse is None:
         return with_clique_bound(problem, stop_above=stop_above)
-    key = ("clique", stop_above)
-    kept = reuse.get(key)
+    kept = reuse.cliques.get(stop_above)
     if kept is None or kept[0] is not problem:
-        kept = reuse[key] = (problem, with_clique_bound(problem, stop_above=stop_above))
+        kept = reuse.cliques[stop_above] = (problem, with_clique_bound(problem, stop_above=stop_above))
     return kept[1]
 
 
@@ -498,6 +497,20 @@ def _keep_complete(solved: dict[int, tuple[BufferProblem, Solution]], device: in
         solved.pop(device, None)
     else:
         solved[device] = part
+
+
+@dataclass
+class Built:
+    """What ``solve_schedule(built=...)`` keeps of one schedule (``key``, the caller's) for its next call: the
+    happens-before and lifetimes, each clique flag's buffer problem, the issue order's bound, and each ``stop_above``'s
+    clique-bounded problem with the problem it was made from. Mutable on purpose: the calls fill it in as they go, and
+    a new schedule gets a new one, so nothing of another schedule's clocks is held."""
+
+    key: tuple
+    hb: tuple | None = None
+    problems: dict[bool, BufferProblem] = field(default_factory=dict)
+    order_bound: int | None = None
+    cliques: dict[int | None, tuple[BufferProblem, BufferProblem]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -829,13 +842,12 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     solved: dict[tuple, Solved] = {}
     # the happens-before, lifetimes and problem of the schedule tried last (``solve_schedule(built=...)``): its exact
     # probe follows its cheap solve at once and takes them; one schedule's at a time (each holds clocks of the graph)
-    last_built: dict[str, Any] = {}
+    last_built: list[Built] = []
 
-    def built(key: tuple) -> dict[str, Any]:
-        if last_built.get("key") != key:
-            last_built.clear()
-            last_built["key"] = key
-        return last_built
+    def built(key: tuple) -> Built:
+        if not last_built or last_built[0].key != key:
+            last_built[:] = [Built(key)]
+        return last_built[0]
 
     def fits_cheaply(s: Schedule) -> bool:
         key = _key(s)
