@@ -122,3 +122,36 @@ def test_a_solve_repeats_across_hash_seeds():
         outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                 check=True).stdout)
     assert len(outs) == 1
+
+
+def test_a_failed_tests_need_is_read_off_its_own_terms():
+    """A failed window test's need (``_need_of``) is ``_sections_pass_at``'s, read off the test's own per-section
+    terms instead of the window's entries again (or None where a section's unplaced buffers all reach the capacity)."""
+    rng = np.random.default_rng(7)
+    cap, seen = 1000, 0
+    for _ in range(500):
+        k = int(rng.integers(1, 20))
+        sizes = rng.integers(1, 6, k)
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
+        m = int(sizes.sum())
+        moeff = rng.integers(0, 1100, m)
+        placed = rng.random(m) < 0.4
+        moeff[placed] = cap
+        floor = rng.integers(0, 1000, k)
+        total = rng.integers(-8, 400, k)
+        o = int(rng.integers(0, 900))
+        least = np.minimum.reduceat(moeff, starts)
+        need = np.maximum(np.maximum(floor, least), o) + total
+        got = search_tree._need_of(need, least, floor, total, o, cap)
+        if got is not None:
+            seen += 1
+            assert got == search_tree._sections_pass_at(floor, moeff, placed, starts, o, total)
+    assert seen > 50
+
+
+def test_failed_tests_are_charged_what_they_read():
+    """minimalloc J at its bound (989,184, which nothing packs) with TWA: most candidates fail the window test, each
+    charged 35,000 ns and its entries read again (1,176 nodes in 10,000 units); read off the test's own terms, 1,826."""
+    p = _minimalloc("J")
+    res, s, units = _try(p, 989184, "TWA", 10000)
+    assert res == "abort" and s.nodes > 1700

@@ -95,8 +95,10 @@ WORK_REJECT = 200
 #: section entry its window test reads
 WORK_TRY = 14_000
 WORK_TRY_PER_ENTRY = 2
-#: a failed window test (``_sections_pass_at``), plus per section of its window and per entry it reads again
-WORK_FAILED = 35_000
+#: a failed window test (its need off its own terms: ``_need_of``), plus per section of its window, and per entry where
+#: ``_sections_pass_at`` reads them again. (35,000 up to session 61, when every failed test read its entries again:
+#: measured side by side on minimalloc A, D, H and J, the estimate of a search stays the same share of its CPU at 18,000)
+WORK_FAILED = 18_000
 WORK_FAILED_PER_SECTION = 200
 WORK_FAILED_PER_ENTRY = 2
 #: per buffer a dynamic decomposition sorts into one of its parts (``_decompose``), per part, in Python (below
@@ -687,11 +689,18 @@ class PackingSearch:
                 else:
                     self.work += WORK_TRY_PER_ENTRY * len(fl)
                     least = np.minimum.reduceat(moeff[fl], st)
-                    ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
+                    need = np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]
+                    ok = need.max() <= cap
                     if not ok:
-                        self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
+                        at = _need_of(need, least, floor[ra:rb], total[ra:rb], o, cap)
+                        if at is None:   # (a section whose unplaced buffers all reach the capacity: read again)
+                            self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
+                            self.work += WORK_FAILED_PER_ENTRY * len(fl)
+                        else:
+                            self._over(at)
                         self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
-                        self.work += WORK_FAILED + WORK_FAILED_PER_SECTION * (rb - ra) + WORK_FAILED_PER_ENTRY * len(fl)
+                        self.work += WORK_FAILED + WORK_FAILED_PER_SECTION * (rb - ra)
+                    del need
                     if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``,
                         # twice where it failed: ``_sections_pass_at`` reads them again)
                         self._charge((len(fl) - WINDOW_FREE_ENTRIES) * (1 if ok else 2) // WINDOW_ENTRIES_PER_UNIT)
@@ -929,6 +938,20 @@ def _time_partitions(cuts0: np.ndarray, act: np.ndarray, slo: np.ndarray,
     lo, hi = bounds[part[heads]].tolist(), bounds[part[heads] + 1].tolist()
     members = members.tolist()
     return tuple((a, z, tuple(members[h:e])) for a, z, h, e in zip(lo, hi, heads.tolist(), ends.tolist()))
+
+
+def _need_of(need: np.ndarray, least: np.ndarray, floor: np.ndarray, total: np.ndarray, o: int, cap: int) -> int | None:
+    """``_sections_pass_at``'s capacity off the failed window test's own terms (``need``: ``max(floor, least, o) +
+    total`` per section, ``least`` the section's lowest minimum offset, a placed buffer's the capacity): a section with
+    bytes left and an unplaced buffer below the capacity needs its term, one with none left ``max(floor, o)``; None
+    where a section with bytes left has every unplaced buffer at or above the capacity (its term there is the
+    capacity's, not theirs: ``_sections_pass_at`` reads its entries again). Why: that re-read (a gather of the window's
+    entries, a mask and a ``reduceat``, then a loop or eight array steps) was most of a failed test's cost, and failed
+    tests 40-52% of the work of minimalloc A and D at their bound."""
+    left = total > 0
+    if (left & (least >= cap)).any():
+        return None
+    return int(np.where(left, need, np.maximum(floor, o)).max())
 
 
 #: ``_sections_pass_at`` loops over a window of at most this many sections in Python, in bulk above
