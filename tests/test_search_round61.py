@@ -85,13 +85,17 @@ def test_the_table_finds_the_first_packing_and_proves_what_the_full_tree_proves(
 
 def test_the_table_keeps_to_aligned_capacities():
     """At a capacity that is not a multiple of the alignment, a section with nothing unplaced can fail on its floor
-    (an aligned top past the capacity), which the table's states leave out: there it is not kept."""
+    (an aligned top past the capacity), which the table's states leave out: there it is not kept (nor under a budget
+    of nodes)."""
     p = BufferProblem(np.array([256, 512, 256]), np.array([0, 0, 1]), np.array([2, 1, 3]), alignment=256)
     s = search_tree.PackingSearch(p, SearchParams(), search_tree.WorkBudget(10**6, 1e9))
     assert s.feasible(1024, "WAT", 1000) is not None and s.memo_on
     assert s.feasible(1023, "WAT", 1000) is not None and not s.memo_on
     assert s.feasible(1023, "WAT", 1000) is not None
     s = search_tree.PackingSearch(p, SearchParams(memo=False), search_tree.WorkBudget(10**6, 1e9))
+    assert s.feasible(1024, "WAT", 1000) is not None and not s.memo_on
+    # (nor under a budget of nodes, ``auto.polish``'s: the default plans stay what they were)
+    s = search_tree.PackingSearch(p, SearchParams(), search_tree.WorkBudget(10**6, 1e9, by_nodes=True))
     assert s.feasible(1024, "WAT", 1000) is not None and not s.memo_on
 
 

@@ -431,7 +431,8 @@ class PackingSearch:
         # only at an aligned capacity: there every aligned top is within it, so a section's floor (what a failed
         # subtree's states leave out) changes no test (``_search``); at an unaligned one, a section with nothing
         # unplaced fails while its highest aligned top, less its slack, passes the capacity
-        self.memo_on = self.params.memo and cap % max(self.align, 1) == 0
+        # (and under a budget of work: a budget of nodes, ``auto.polish``'s, keeps its plans as they were)
+        self.memo_on = self.params.memo and not self.budget.by_nodes and cap % max(self.align, 1) == 0
         # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
         self.above = NO_CAPACITY
         if self.largest > cap:
