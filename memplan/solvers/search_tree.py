@@ -142,7 +142,7 @@ TRY_NS_PER_NODE = WORK_NS_PER_UNIT
 #: buffers) and looked up, plus per buffer of the subproblem
 WORK_MEMO = 5_000
 WORK_MEMO_PER_BUFFER = 4
-#: the most bytes of keys a try's table of failed states keeps (then it stops adding: deterministic, a count). A key is
+#: the most bytes of keys a try's tables of failed states keep (then they stop adding: deterministic, a count). A key is
 #: 4 or 8 bytes a buffer of its subproblem: minimalloc's E fails ~20,000 states of 215 buffers (17 MB) to its packing
 MEMO_MAX_BYTES = 32 << 20
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
@@ -556,7 +556,7 @@ class PackingSearch:
         stride = len(bufs) + 1
         if len(bufs) < FRONT_MIN_BUFFERS or wide_keys(self.cap + self.align + 1, stride):
             # (small, or offsets near 2**63 / buffers: the scans, as ``_candidates`` makes pairs there)
-            table = self.memo.setdefault((pre.tobytes(), lo, hi), {}) if self.memo_on else None
+            table = self._table(pre, lo, hi) if self.memo_on else None
             return (yield self._search(lo, hi, bufs, (pre, pos, None, table), 0, 0))
         # the subproblem's positions of its buffers (a part's own are set here and put back when it ends: a frame of
         # the subproblem around it reads its own again)
@@ -567,6 +567,17 @@ class PackingSearch:
             return (yield self._search(lo, hi, bufs, (pre, pos, _Front(self, pre, stride), None), 0, 0))
         finally:
             pos_of[pre] = saved
+
+    def _table(self, pre: np.ndarray, lo: int, hi: int) -> dict[bytes, tuple[int, int]] | None:
+        """The failed states of the subproblem of ``pre`` (its preorder) over sections ``lo..hi - 1``, kept across its
+        every start in this try; None once the try's tables hold ``MEMO_MAX_BYTES`` (their subproblems' keys counted
+        too: a descent of a multi-stream graph starts hundreds of parts)."""
+        key = (pre.tobytes(), lo, hi)
+        table = self.memo.get(key)
+        if table is None and self.memo_bytes < MEMO_MAX_BYTES:
+            table = self.memo[key] = {}
+            self.memo_bytes += len(key[0])
+        return table
 
     def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
         self.nodes += 1
