@@ -787,8 +787,8 @@ class PackingSearch:
 
         ``thin`` (``(limit, k_first, k_last)``, interval problems): ``_search`` refuses a candidate above ``limit`` that
         does not span sections ``k_first..k_last`` (the fullest: its offset plus their total passes the capacity), each
-        (whose top is within the capacity) noting its offset plus that total as a need (``_over``); the scans list only the first of them (the least
-        need: the order is by offset), the same candidates tried in the same order. Why: minimalloc's H had 200,254
+        (whose top is within the capacity) noting its offset plus that total as a need (``_over``); the scans list
+        only the first of them (the least need: the order is by offset), the same candidates tried in the same order. Why: minimalloc's H had 200,254
         of its 206,070 candidates refused there to its packing (1,291 nodes), each batch of them listed and
         looped over in Python: 46% of its work units (D at its bound: 97,333 of 120,859)."""
         pre_b, pre_p, front, _ = ordering
@@ -959,9 +959,10 @@ def _need_of(need: np.ndarray, least: np.ndarray, floor: np.ndarray, total: np.n
     where a section with bytes left has every unplaced buffer at or above the capacity (its term there is the
     capacity's, not theirs: ``_sections_pass_at`` reads its entries again). Why: that re-read (a gather of the window's
     entries, a mask and a ``reduceat``, then a loop or eight array steps) was most of a failed test's cost, and failed
-    tests 40-52% of the work of minimalloc A and D at their bound."""
+    tests 40-52% of the work of minimalloc A and D at their bound. (None too at capacities from 2**62: there
+    ``_sections_pass_at`` sums in uint64, where an int64 term could wrap.)"""
     left = total > 0
-    if (left & (least >= cap)).any():
+    if cap >= 1 << 62 or (left & (least >= cap)).any():
         return None
     return int(np.where(left, need, np.maximum(floor, o)).max())
 
