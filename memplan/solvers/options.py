@@ -79,6 +79,9 @@ class SearchParams:
     hatless_pruning: bool = True
     #: once no unplaced buffer spans a time cut, both sides are solved apart
     dynamic_decomposition: bool = True
+    #: a node whose state (its subproblem's unplaced buffers and their minimum offsets) a failed subtree already
+    #: searched from the same or a lower (offset, position) fails at once (``search_tree.PackingSearch._search``)
+    memo: bool = True
     #: work units per second of ``time_limit`` (the deterministic work budget), each ``search_tree.WORK_NS_PER_UNIT``
     #: estimated nanoseconds (a nominal node of 100 us; the name is from when a unit was one node). Why 12,000: the
     #: estimate (``search_tree.WORK_NODE`` ...) reads ~0.8 of the CPU it measures on most problems here, so the search
@@ -106,7 +109,8 @@ class SearchParams:
                                   f"{PREORDER_LETTERS!r}, each at most once: W width, A area, T section total, Z size)")
         if len(set(order)) != len(order):
             raise SolverError(f"SearchParams.preorders: {_short(order)} lists a preorder twice")
-        for name in ("bound_first", "opening", "repair", "restarts", "hatless_pruning", "dynamic_decomposition"):
+        for name in ("bound_first", "opening", "repair", "restarts", "hatless_pruning", "dynamic_decomposition",
+                     "memo"):
             if not isinstance(getattr(self, name), bool):
                 raise SolverError(f"SearchParams.{name} must be True or False, not {_short(getattr(self, name))}")
         for name, lo, hi in (("ladder_rungs", 0, MAX_RUNGS), ("restart_nodes", 1, MAX_NODES),

@@ -15,6 +15,9 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
   unplaced sizes must stack above the section's floor within the capacity;
 - hatless pruning: if a buffer with no unplaced neighbour failed, no sibling can do better;
 - dynamic decomposition: once no unplaced buffer spans a time cut, both sides are solved apart;
+- failed states: a node whose state (its subproblem's unplaced buffers and their minimum offsets) a failed subtree
+  searched from the same or a lower (offset, position) fails at once (a try's table, ``SearchParams.memo``: different
+  placements below can leave the same state above, and minimalloc A's packing tree met 262 of them);
 - three static preorders searched side by side (interleaved deterministically), so one bad order
   cannot stall the others; the first to finish decides.
 

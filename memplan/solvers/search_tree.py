@@ -86,13 +86,19 @@ FRONT_MIN_BUFFERS = 2000
 #: buffer from 1,000 on; a descent of ``random_dag(3000)`` on 8 streams sorts hundreds of parts of 100-2,000 buffers)
 KEYS_BULK_BUFFERS = 128
 WORK_CANDIDATE = 800
+#: a batch's scan for the candidates the fullest sections refuse (``_candidates``' ``thin``: a mask and a compaction),
+#: and where it finds some (their least key kept: a few gathers and masks)
+WORK_THIN = 5_000
+WORK_THIN_REFUSED = 12_000
 WORK_REJECT = 200
 #: a candidate placed and tested (its neighbours' minimum offsets, its sections' floors, undone after), plus per
 #: section entry its window test reads
 WORK_TRY = 14_000
 WORK_TRY_PER_ENTRY = 2
-#: a failed window test (``_sections_pass_at``), plus per section of its window and per entry it reads again
-WORK_FAILED = 35_000
+#: a failed window test (its need off its own terms: ``_need_of``), plus per section of its window, and per entry where
+#: ``_sections_pass_at`` reads them again. (35,000 up to session 61, when every failed test read its entries again:
+#: measured side by side on minimalloc A, D, H and J, the estimate of a search stays the same share of its CPU at 18,000)
+WORK_FAILED = 18_000
 WORK_FAILED_PER_SECTION = 200
 WORK_FAILED_PER_ENTRY = 2
 #: per buffer a dynamic decomposition sorts into one of its parts (``_decompose``), per part, in Python (below
@@ -131,6 +137,14 @@ WORK_FLUSH = 1_000_000
 #: restart. In units, the tries are the share of the budget they were tuned as (the search also caps the first
 #: tries' limits at shares of the budget: ``search.TRY_SHARES``)
 TRY_NS_PER_NODE = WORK_NS_PER_UNIT
+#: a node of a subproblem searched without a ``_Front`` looks its state up among the states whose subtrees failed
+#: (``PackingSearch._search``: a transposition table): its key made (a mask, a gather, a copy: ~3-5 us at 150-450
+#: buffers) and looked up, plus per buffer of the subproblem
+WORK_MEMO = 5_000
+WORK_MEMO_PER_BUFFER = 4
+#: the most bytes of keys a try's tables of failed states keep (then they stop adding: deterministic, a count). A key is
+#: 4 or 8 bytes a buffer of its subproblem: minimalloc's E fails ~20,000 states of 215 buffers (17 MB) to its packing
+MEMO_MAX_BYTES = 32 << 20
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -358,6 +372,10 @@ class PackingSearch:
         self.ptr = sec_ptr.astype(np.int64)
         self.nodes = 0
         self.backtracks = 0
+        # a try's table of failed states (``feasible_steps`` makes it, ``_search`` reads and fills it)
+        self.memo: dict[tuple[bytes, int, int], dict[bytes, tuple[int, int]]] = {}
+        self.memo_bytes = self.memo_hits = 0
+        self.memo_on, self.memo_narrow = False, True
         self.nodes_stop = INT64_MAX   # the node count a try stops at (``feasible_steps``' ``nodes``)
         self.work_left: int | None = None   # estimated ns left to this try, under a budget of work (``TRY_NS_PER_NODE``)
         self.scanned = 0   # unplaced buffers the nodes since the last 256 sorted (``_charge``: a try's node limit)
@@ -404,6 +422,17 @@ class PackingSearch:
         self.total = self.total0.copy()
         self.cuts = self.cuts0.copy()
         self.pos_of = np.zeros(n, dtype=np.int64)   # each buffer's position in its subproblem (``_sub_solve``)
+        # the states whose subtrees failed, per subproblem (``_sub_solve``: its preorder and sections), each with the
+        # least (offset, position) it was searched from (``_search``); their keys' bytes (``MEMO_MAX_BYTES``)
+        self.memo = {}
+        self.memo_bytes = self.memo_hits = 0
+        # (keys of int32 offsets where they fit: an unplaced buffer's minimum offset is at most an aligned top)
+        self.memo_narrow = cap + self.align < (1 << 31)
+        # only at an aligned capacity: there every aligned top is within it, so a section's floor (what a failed
+        # subtree's states leave out) changes no test (``_search``); at an unaligned one, a section with nothing
+        # unplaced fails while its highest aligned top, less its slack, passes the capacity
+        # (and under a budget of work: a budget of nodes, ``auto.polish``'s, keeps its plans as they were)
+        self.memo_on = self.params.memo and not self.budget.by_nodes and cap % max(self.align, 1) == 0
         # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
         self.above = NO_CAPACITY
         if self.largest > cap:
@@ -527,16 +556,28 @@ class PackingSearch:
         stride = len(bufs) + 1
         if len(bufs) < FRONT_MIN_BUFFERS or wide_keys(self.cap + self.align + 1, stride):
             # (small, or offsets near 2**63 / buffers: the scans, as ``_candidates`` makes pairs there)
-            return (yield self._search(lo, hi, bufs, (pre, pos, None), 0, 0))
+            table = self._table(pre, lo, hi) if self.memo_on else None
+            return (yield self._search(lo, hi, bufs, (pre, pos, None, table), 0, 0))
         # the subproblem's positions of its buffers (a part's own are set here and put back when it ends: a frame of
         # the subproblem around it reads its own again)
         pos_of = self.pos_of
         saved = pos_of[pre]
         pos_of[pre] = pos
         try:
-            return (yield self._search(lo, hi, bufs, (pre, pos, _Front(self, pre, stride)), 0, 0))
+            return (yield self._search(lo, hi, bufs, (pre, pos, _Front(self, pre, stride), None), 0, 0))
         finally:
             pos_of[pre] = saved
+
+    def _table(self, pre: np.ndarray, lo: int, hi: int) -> dict[bytes, tuple[int, int]] | None:
+        """The failed states of the subproblem of ``pre`` (its preorder) over sections ``lo..hi - 1``, kept across its
+        every start in this try; None once the try's tables hold ``MEMO_MAX_BYTES`` (their subproblems' keys counted
+        too: a descent of a multi-stream graph starts hundreds of parts)."""
+        key = (pre.tobytes(), lo, hi)
+        table = self.memo.get(key)
+        if table is None and self.memo_bytes < MEMO_MAX_BYTES:
+            table = self.memo[key] = {}
+            self.memo_bytes += len(key[0])
+        return table
 
     def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
         self.nodes += 1
@@ -545,7 +586,7 @@ class PackingSearch:
             raise Abort
         # the subproblem's buffers in preorder and their positions, shared by all its frames: the unplaced ones
         # are those not ``placed`` (a frame's own copy of them kept O(depth x buffers) memory on the stack)
-        pre_b, pre_p, front = ordering
+        pre_b, pre_p, front, table = ordering
         if front is not None:   # (its keys and tops kept by every placement and undo: no rescan)
             left_count = front.left
             self.work += WORK_NODE + WORK_FRONT_NODE_PER_BUFFER * len(pre_b)
@@ -571,12 +612,23 @@ class PackingSearch:
             for b in bufs:
                 self.sol[b] = asg[b]
             return True
+        if table is not None:
+            # the state a subtree searches: which buffers are unplaced and their minimum offsets (a placed buffer's
+            # floors and tops reach the rest only through them), searched from (offset, position) on
+            state = np.where(left, moeff[pre_b], -1)
+            mkey = (state.astype(np.int32) if self.memo_narrow else state).tobytes()
+            del state
+            self.work += WORK_MEMO + WORK_MEMO_PER_BUFFER * len(pre_b)
+            seen = table.get(mkey)
+            if seen is not None and seen <= (min_offset, min_p):
+                self.memo_hits += 1
+                self.backtracks += 1
+                return False
         if front is not None:
             min_height = int(front.top.min())
         else:
             min_height = int((moeff[un_b] + self.sizes[un_b]).min())
             del left, un_b, un_p  # not kept in the frame while its children run
-        cand = self._candidates(ordering, len(bufs) + 1, min_offset, min_p, min_height)
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
@@ -587,6 +639,9 @@ class PackingSearch:
         if interval:
             fullest = np.flatnonzero(seg == t1)
             k_first, k_last = int(fullest[0]) + lo, int(fullest[-1]) + lo
+        # (the scans leave out the buffers the fullest sections' test below refuses, all but the first: ``_candidates``)
+        thin = (cap - t1, k_first, k_last) if interval and front is None and cap - t1 < min_height else None
+        cand = self._candidates(ordering, len(bufs) + 1, min_offset, min_p, min_height, thin)
         for o, p, b in cand:
             sb = size[b]
             top = o + sb
@@ -646,11 +701,18 @@ class PackingSearch:
                 else:
                     self.work += WORK_TRY_PER_ENTRY * len(fl)
                     least = np.minimum.reduceat(moeff[fl], st)
-                    ok = (np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]).max() <= cap
+                    need = np.maximum(np.maximum(floor[ra:rb], least), o) + total[ra:rb]
+                    ok = need.max() <= cap
                     if not ok:
-                        self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
+                        at = _need_of(need, least, floor[ra:rb], total[ra:rb], o, cap)
+                        if at is None:   # (a section whose unplaced buffers all reach the capacity: read again)
+                            self._over(_sections_pass_at(floor[ra:rb], moeff[fl], placed[fl], st, o, total[ra:rb]))
+                            self.work += WORK_FAILED_PER_ENTRY * len(fl)
+                        else:
+                            self._over(at)
                         self._charge(FAILED_SECTION_WORK + FAILED_SECTION_WORK_PER_SECTION * (rb - ra))
-                        self.work += WORK_FAILED + WORK_FAILED_PER_SECTION * (rb - ra) + WORK_FAILED_PER_ENTRY * len(fl)
+                        self.work += WORK_FAILED + WORK_FAILED_PER_SECTION * (rb - ra)
+                    del need
                     if len(fl) > WINDOW_FREE_ENTRIES:   # (a wide window's entries: ``WINDOW_ENTRIES_PER_UNIT``,
                         # twice where it failed: ``_sections_pass_at`` reads them again)
                         self._charge((len(fl) - WINDOW_FREE_ENTRIES) * (1 if ok else 2) // WINDOW_ENTRIES_PER_UNIT)
@@ -673,6 +735,13 @@ class PackingSearch:
             if not hat and self.params.hatless_pruning:
                 break
         self.backtracks += 1
+        if table is not None:
+            seen = table.get(mkey)
+            if seen is not None:
+                table[mkey] = min(seen, (min_offset, min_p))
+            elif self.memo_bytes < MEMO_MAX_BYTES:
+                table[mkey] = (min_offset, min_p)
+                self.memo_bytes += len(mkey)
         return False
 
     def _charge(self, units: int) -> None:
@@ -698,7 +767,8 @@ class PackingSearch:
         if need < self.above:
             self.above = need
 
-    def _candidates(self, ordering, stride: int, min_offset: int, min_p: int, min_height: int):
+    def _candidates(self, ordering, stride: int, min_offset: int, min_p: int, min_height: int,
+                    thin: tuple[int, int, int] | None = None):
         """The buffers ``_search`` tries at a node, ``(offset, position, buffer)`` by offset then preorder
         position: only those at or above the node's offset (canonical order) and below the lowest top (one
         at or above it leaves a gap), made in batches that double, each the next smallest keys.
@@ -713,8 +783,15 @@ class PackingSearch:
         fits (offsets below ``min_height``); past that (``wide_keys``: offsets near 2**63 / buffers) the same order
         by ``(offset, position)`` pairs. Why: the keys wrapped around there, so candidates were skipped or tried out
         of order, and a capacity the search had not exhausted was "proven" infeasible: four buffers of 5-7 x 2**58
-        bytes, two pairs of them in place, packed in 16 x 2**58 bytes, were called OPTIMAL at 18 x 2**58."""
-        pre_b, pre_p, front = ordering
+        bytes, two pairs of them in place, packed in 16 x 2**58 bytes, were called OPTIMAL at 18 x 2**58.
+
+        ``thin`` (``(limit, k_first, k_last)``, interval problems): ``_search`` refuses a candidate above ``limit`` that
+        does not span sections ``k_first..k_last`` (the fullest: its offset plus their total passes the capacity), each
+        (whose top is within the capacity) noting its offset plus that total as a need (``_over``); the scans list
+        only the first of them (the least need: the order is by offset), the same candidates tried in the same order. Why: minimalloc's H had 200,254
+        of its 206,070 candidates refused there to its packing (1,291 nodes), each batch of them listed and
+        looped over in Python: 46% of its work units (D at its bound: 97,333 of 120,859)."""
+        pre_b, pre_p, front, _ = ordering
         wide = wide_keys(min_height, stride)
         last, k = (-1, -1) if wide else -1, 32
         if front is not None and not wide:
@@ -725,6 +802,21 @@ class PackingSearch:
             un_b, un_p = pre_b[left], pre_p[left]
             offs = self.moeff[un_b]
             canonical = (offs < min_height) & ((offs > min_offset) | ((offs == min_offset) & (un_p >= min_p)))
+            if thin is not None and not wide:
+                limit, k_first, k_last = thin
+                over = np.flatnonzero(canonical & (offs > limit))
+                self.work += WORK_THIN
+                if len(over):
+                    ob = un_b[over]
+                    # (one whose top passes the capacity is refused before, its need its top: listed as ever)
+                    refused = over[((self.slo_a[ob] > k_first) | (self.shi_a[ob] <= k_last))
+                                   & (offs[over] + self.sizes[ob] <= self.cap)]
+                    if len(refused):   # (all but the least key: every batch the same, the node's state)
+                        rk = offs[refused] * stride + un_p[refused]
+                        canonical[refused] = rk == rk.min()
+                        self.work += WORK_THIN_REFUSED
+                    del ob, refused
+                del over
             if wide:
                 at = np.flatnonzero(canonical & ((offs > last[0]) | ((offs == last[0]) & (un_p > last[1]))))
                 at = at[np.lexsort((un_p[at], offs[at]))]
@@ -858,6 +950,21 @@ def _time_partitions(cuts0: np.ndarray, act: np.ndarray, slo: np.ndarray,
     lo, hi = bounds[part[heads]].tolist(), bounds[part[heads] + 1].tolist()
     members = members.tolist()
     return tuple((a, z, tuple(members[h:e])) for a, z, h, e in zip(lo, hi, heads.tolist(), ends.tolist()))
+
+
+def _need_of(need: np.ndarray, least: np.ndarray, floor: np.ndarray, total: np.ndarray, o: int, cap: int) -> int | None:
+    """``_sections_pass_at``'s capacity off the failed window test's own terms (``need``: ``max(floor, least, o) +
+    total`` per section, ``least`` the section's lowest minimum offset, a placed buffer's the capacity): a section with
+    bytes left and an unplaced buffer below the capacity needs its term, one with none left ``max(floor, o)``; None
+    where a section with bytes left has every unplaced buffer at or above the capacity (its term there is the
+    capacity's, not theirs: ``_sections_pass_at`` reads its entries again). Why: that re-read (a gather of the window's
+    entries, a mask and a ``reduceat``, then a loop or eight array steps) was most of a failed test's cost, and failed
+    tests 40-52% of the work of minimalloc A and D at their bound. (None too at capacities from 2**62: there
+    ``_sections_pass_at`` sums in uint64, where an int64 term could wrap.)"""
+    left = total > 0
+    if cap >= 1 << 62 or (left & (least >= cap)).any():
+        return None
+    return int(np.where(left, need, np.maximum(floor, o)).max())
 
 
 #: ``_sections_pass_at`` loops over a window of at most this many sections in Python, in bulk above
