@@ -1,0 +1,404 @@
+"""Round 61 (mutation61): tests that kill the mutants ``docs/experiments/mutation_s61.py`` found alive in the code
+round 60 added or changed (the lowest-floor walks and their gate in the default solve, the search's bound trees, a
+memory budget's probes taking what the cheap solve built, the verifier's narrow clocks, the checked opening of input
+files, the protobuf walk, ONNX Constants' shorthands, ``check_given`` and the file entry points' ``named_options``).
+Each test's docstring names the mutants (ids of ``docs/experiments/mutation_s61.txt``) it kills; each fails with its
+mutants applied and passes without. They test behaviour (verdicts, refusals, which path is taken, work counts),
+never the exact arena of a heuristic plan (other helpers tune the solvers this round)."""
+
+from __future__ import annotations
+
+import importlib
+import random
+
+import pytest
+
+from memplan.io import load_safe_pair
+from memplan.problem import BufferProblem
+from memplan.solvers import SolveOptions, auto, skyline
+from memplan.solvers.check import packs
+
+plan_mod = importlib.import_module("memplan.plan")   # (``memplan.plan`` the attribute is the function)
+
+
+def _chain(n: int, size: int = 256) -> BufferProblem:
+    """``n`` buffers of ``size`` B live one after another: no two conflict (bound ``size``)."""
+    return BufferProblem(sizes=[size] * n, lower=list(range(n)), upper=[i + 1 for i in range(n)], alignment=1)
+
+
+def _strip(seed: int, n: int, width: int = 64, height: int = 1 << 12) -> BufferProblem:
+    """A ``width`` x ``height`` strip cut at random into ``n`` rectangles by guillotine cuts (optimum = bound =
+    ``height``): round 60's generator (``test_quality_round60.strip``), where the walks' keys and promotions differ."""
+    from tests.test_quality_round60 import strip
+
+    return strip(seed, n=n, width=width, height=height)
+
+
+# --- memplan/solvers/skyline.py -------------------------------------------------------------------------------------
+
+
+def test_skyline_walks_no_promotion_unless_asked():
+    """``skyline.solve`` without ``rounds`` walks its keys alone (kills skyline 0: ``rounds=0`` made 1, every call
+    without ``rounds`` also walked a promotion): on a strip where one promotion walk is smaller, the plain call's
+    placement is the keys' own, with no ``skyline_rounds`` in its info."""
+    for seed in range(8):
+        p = _strip(seed, 80)
+        keys, one = skyline.solve(p, rounds=0), skyline.solve(p, rounds=1)
+        if one.arena < keys.arena:
+            break
+    else:
+        pytest.fail("no strip where a promotion walk beats the keys (the walks changed: pick another family)")
+    plain = skyline.solve(p)
+    assert packs(p, plain) and packs(p, one)
+    assert plain.offsets.tolist() == keys.offsets.tolist() and plain.arena == keys.arena
+    assert "skyline_rounds" not in plain.info and one.info["skyline_rounds"] == 1
+
+
+# --- memplan/solvers/auto.py: skyline's gate ------------------------------------------------------------------------
+
+
+def test_skyline_runs_up_to_skyline_buffers_inclusive():
+    """``SKYLINE_BUFFERS`` buffers still walk where their work fits (kills auto 13: ``<=`` made ``<``; round 60's
+    ``test_gates`` asked ``runs(5000) is False or runs(5000)``, which cannot fail)."""
+    n = auto.SKYLINE_BUFFERS
+    assert auto.skyline_runs(_chain(n))   # (no overlaps: its walks' work is n pairs a key, far within SKYLINE_WORK)
+    assert not auto.skyline_runs(_chain(n + 1))
+    assert auto.skyline_runs(_chain(auto.SKYLINE_MIN_BUFFERS)) and not auto.skyline_runs(
+        _chain(auto.SKYLINE_MIN_BUFFERS - 1))
+
+
+def test_no_skyline_gap_at_an_empty_bound():
+    """An arena at a bound of 0 (every buffer empty) is no gap (kills auto 11: ``arena > lb`` dropped, ``0 * 100 >=
+    0`` then said 1% above): the default solve of 100 empty buffers walks no skyline."""
+    assert not auto.skyline_gap(0, 0) and not auto.skyline_gap(1000, 1000) and auto.skyline_gap(1, 0)
+    p = BufferProblem(sizes=[0] * 100, lower=list(range(100)), upper=[i + 2 for i in range(100)], alignment=1)
+    sol = auto.solve(p)
+    assert sol.arena == 0 and "skyline" not in sol.info["tried"]
+
+
+def test_skyline_not_walked_where_the_heuristics_are_within_the_gap(monkeypatch):
+    """Greedy and size at the bound (or under ``SKYLINE_GAP`` above it) leave the walks out (kills auto 10:
+    ``skyline_gap`` dropped from ``solve``'s gate, so every problem of 65-5,000 buffers walked them, ~75 ms a solve
+    on 60,000 pairs): a chain at its bound walks none, a strip 10%+ above it does."""
+    calls = []
+    real = auto.skyline_below
+
+    def spy(problem, over):
+        calls.append(over)
+        return real(problem, over)
+
+    monkeypatch.setattr(auto, "skyline_below", spy)
+    sol = auto.solve(_chain(100))
+    assert sol.arena == 256 and calls == [] and "skyline" not in sol.info["tried"]
+    auto.solve(_strip(0, 240))
+    assert len(calls) == 1
+
+
+def test_skyline_within_without_a_kept_walk():
+    """``skyline_within(problem, over)`` without ``walked`` (its public form) answers from one whole walk (kills
+    auto 12: its ``return`` skipped, it stored into None: TypeError): the same verdicts as with a ``walked`` dict,
+    within at the walks' own arena, not one byte below it."""
+    p = _strip(0, 240)
+    assert auto.skyline_rounds(p) > 0
+    arena = skyline.solve(p, rounds=auto.skyline_rounds(p)).arena
+    kept: dict[str, int] = {}
+    for over in (arena, arena - 1):
+        assert auto.skyline_within(p, over) is (over >= arena)
+        assert auto.skyline_within(p, over, kept) is (over >= arena)
+    assert kept == {"arena": arena}
+
+
+# --- memplan/plan.py: solve_schedule(built=...) ---------------------------------------------------------------------
+
+
+def _fan_on_four_streams():
+    """``fanout_join15`` as the default plans it on 4 streams: its problem's plain bound is 4,096 B, its clique bound
+    5,120 B (a budget between them is refused by the clique bound alone)."""
+    import memplan
+    from memplan.examples import fanout_join15
+    from memplan.schedule import schedule_of
+
+    g = fanout_join15()
+    return g, schedule_of(memplan.plan(g, streams=4))
+
+
+def test_an_exact_solvers_schedule_is_refused_by_its_clique_bound_before_its_solve(monkeypatch):
+    """With ``over`` and an exact solver the clique bound, stopped at ``over``, is taken before the solve: a budget
+    under it refuses the schedule unsolved (kills plan 29: ``deferred`` dropped from ``late``, the exact solver's
+    problem kept its plain bound, 4,096 B, under the budget, and was solved and planned at 5,120 B)."""
+    from memplan.lifetimes import buffer_problem, compute_lifetimes
+    from memplan.schedule import build_happens_before
+
+    g, s = _fan_on_four_streams()
+    hb = build_happens_before(g, s)
+    lt = compute_lifetimes(g, hb)
+    plain = buffer_problem(g, hb, lt, clique=False).lower_bound
+    clique = buffer_problem(g, hb, lt, clique=True).lower_bound
+    assert plain < clique   # (the premise: a budget between the two bounds)
+    solved = []
+    real = plan_mod.solve
+
+    def spy(problem, solver, options):
+        solved.append(solver)
+        return real(problem, solver, options)
+
+    monkeypatch.setattr(plan_mod, "solve", spy)
+    for solver in ("search", "auto"):
+        assert plan_mod.solve_schedule(g, s, solver, SolveOptions(time_limit=0.05), over=clique - 1) is None
+    assert solved == []
+    made = plan_mod.solve_schedule(g, s, "search", SolveOptions(time_limit=0.05), over=clique)
+    assert made is not None and made.arena_bytes <= clique
+
+
+def test_solve_schedule_times_happens_before_and_lifetimes_apart():
+    """``phases`` (``memplan bench scale``) gets the happens-before's seconds apart from the lifetimes' (kills plan
+    27: the happens-before's lap dropped, its time counted as the lifetimes')."""
+    from memplan.plan import solve_schedule
+
+    g, s = _fan_on_four_streams()
+    for built in (None, {}):
+        phases: dict[str, float] = {}
+        solve_schedule(g, s, "auto", SolveOptions(), phases=phases, built=built)
+        assert {"happens_before", "lifetimes", "problem", "solve", "assemble"} <= set(phases)
+
+
+# --- memplan/verify.py: narrow clocks -------------------------------------------------------------------------------
+
+
+def test_a_joins_clock_keeps_differences_only_while_they_take_less_than_its_own_array():
+    """``_shared_or_own`` on 64 streams: a one-byte array of its own takes 64 B, a difference ``_DIFF_BYTES`` (64), so
+    a join's clock is kept as a stored clock plus differences only where it differs in none or one stream besides its
+    own (whose count is its index, never a difference), else as its own array. Kills verify 36 (its own stream
+    counted as a difference: one difference became an array) and verify 34 (``<`` made ``<=``: two differences kept,
+    128 B of dict entries for a 64 B array)."""
+    import numpy as np
+
+    v = importlib.import_module("memplan.verify")
+
+    S, s = 64, 3
+    assert np.zeros(S, dtype=np.uint8).nbytes // v._DIFF_BYTES == 1 and S // v._SHARE_SLACK >= 2
+    base = np.zeros(S, dtype=np.uint8)
+    for others, shared in (({}, True), ({10: 7}, True), ({10: 7, 20: 9}, False)):
+        merged = np.zeros(S, dtype=np.int64)
+        merged[s] = 5   # (the node's own count: differs from every stored clock)
+        for t, c in others.items():
+            merged[t] = c
+        kept, diff = v._shared_or_own(merged, [base], s, S // v._SHARE_SLACK)
+        if shared:
+            assert kept is base and (diff or {}) == others, others
+        else:
+            assert kept is not base and diff is None and kept.dtype == np.uint8
+            assert kept.tolist() == merged.tolist()
+
+
+# --- memplan/files.py: checked_input, read_text_input, read_head ----------------------------------------------------
+
+
+class _WouldWait:
+    """An opened input whose read would wait (``O_NONBLOCK`` on something that is no file's contents): ``read``
+    gives None; no ``fileno`` (``check_opened`` takes such a stand-in as it is)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, n=-1):
+        return None
+
+
+def test_an_input_whose_read_would_wait_is_refused_by_every_reader(tmp_path, monkeypatch):
+    """``read_text_input`` and ``read_head`` refuse a read that would wait, naming the file (kills files 38 and 39:
+    either refusal skipped, ``read_head`` gave None to its caller and ``read_text_input`` a TypeError from
+    ``len(None)``)."""
+    from memplan import files
+    from memplan.errors import InputFormatError
+
+    path = tmp_path / "g.json"
+    path.write_text("{}")
+    monkeypatch.setattr(files, "open_input", lambda p: _WouldWait())
+    for call in (lambda: files.read_text_input(str(path), InputFormatError),
+                 lambda: files.read_head(str(path), 4, InputFormatError),
+                 lambda: files.read_input(str(path), InputFormatError)):
+        with pytest.raises(InputFormatError, match="g.json: reading it would wait for data"):
+            call()
+
+
+def test_read_head_gives_the_first_bytes(tmp_path):
+    """``read_head``: the first ``n`` bytes, all of a shorter file, nothing of an empty one (kills files 41: its
+    ``is None`` made ``is not None``, every head refused)."""
+    from memplan import files
+    from memplan.errors import InputFormatError
+
+    path = tmp_path / "m.bin"
+    path.write_bytes(b"\x08\x07\x12\x03abc")
+    assert files.read_head(str(path), 2, InputFormatError) == b"\x08\x07"
+    assert files.read_head(str(path), 100, InputFormatError) == b"\x08\x07\x12\x03abc"
+    path.write_bytes(b"")
+    assert files.read_head(str(path), 4, InputFormatError) == b""
+
+
+def test_a_text_input_of_exactly_a_small_limit_is_read(tmp_path):
+    """A limit under ``TEXT_HEAD_BYTES``: a file of exactly ``limit`` bytes is read whole, one byte more refused
+    naming the limit (kills files 42: the head's ``len(head) > limit`` made ``>=``, the file at the limit refused)."""
+    from memplan import files
+    from memplan.errors import InputFormatError
+
+    path = tmp_path / "g.json"
+    text = b'{"a": ' + b" " * 88 + b"1}"
+    limit = len(text)
+    assert limit < files.TEXT_HEAD_BYTES
+    path.write_bytes(text)
+    assert files.read_text_input(str(path), InputFormatError, limit) == text
+    path.write_bytes(text + b" ")
+    with pytest.raises(InputFormatError, match=f"over the {limit}-byte limit"):
+        files.read_text_input(str(path), InputFormatError, limit)
+
+
+# --- memplan/importers/onnx/protoscan.py ----------------------------------------------------------------------------
+
+
+def test_protoscan_walks_from_the_files_start_whatever_its_position():
+    """The walk starts at byte 0 wherever the caller left the file (kills proto 44: the ``seek(0)`` dropped, a file
+    read to its end before the walk was "the file ends inside a field's tag")."""
+    import io
+
+    from memplan.importers.onnx.protoscan import top_level_trouble
+
+    data = b"\x08\x07" + b"\x12\x03abc"   # (ir_version 7, a 3-byte field 2)
+    f = io.BytesIO(data)
+    f.read()
+    assert top_level_trouble(f, len(data)) is None
+    f.seek(3)
+    assert top_level_trouble(f, len(data)) is None
+
+
+def test_protoscan_names_a_tag_cut_short_or_too_long():
+    """A tag whose varint runs to the file's end, or past 10 bytes, is named at its byte (kills proto 45: that
+    return skipped, ``None >> 3`` was a TypeError out of the importer)."""
+    import io
+
+    from memplan.importers.onnx.protoscan import top_level_trouble
+
+    for data, at in ((b"\x80", 0), (b"\x08\x01\x80\x80", 2), (b"\x80" * 11, 0)):
+        assert top_level_trouble(io.BytesIO(data), len(data)) == f"at byte {at}: the file ends inside a field's tag"
+
+
+def test_protoscan_skips_fixed_width_values():
+    """A fixed64 (wire type 1) or fixed32 (wire type 5) field's value is skipped by its width, zeros and all (kills
+    proto 50: the seek past it dropped, its zero bytes read as tags: "field number 0"); one cut short is named."""
+    import io
+
+    from memplan.importers.onnx.protoscan import top_level_trouble
+
+    ok = b"\x09" + b"\x00" * 8 + b"\x15" + b"\x00" * 4 + b"\x08\x01"
+    assert top_level_trouble(io.BytesIO(ok), len(ok)) is None
+    cut = b"\x09" + b"\x00" * 7
+    assert top_level_trouble(io.BytesIO(cut), len(cut)) == "at byte 0: the file ends inside field 1's value"
+
+
+# --- memplan/importers/onnx/infer.py: Constants' value_float / value_int shorthands ---------------------------------
+
+
+@pytest.mark.parametrize("attrs", [{}, {"value_float": 1.0, "value_int": 2}])
+def test_a_constant_without_exactly_one_attribute_is_refused_naming_it(tmp_path, attrs):
+    """A Constant with no attribute or two (ONNX: "one and only one", onnxruntime refuses the model) is refused by
+    the importer naming it (kills onnxc 52: ``len(n.attribute) != 1`` dropped from ``_tensor_constants``' filter,
+    the first attribute was read: an IndexError of none, and of two the first made the ``value``, the other
+    dropped, so a model onnxruntime does not run was imported)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    nodes = [helper.make_node("Constant", [], ["k"], name="konst", **attrs),
+             helper.make_node("Add", ["x", "k"], ["y"], name="add")]
+    model = helper.make_model(helper.make_graph(nodes, "m", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(GraphError, match="konst"):
+        import_onnx(str(path))
+
+
+# --- memplan/io: the file entry points' named_options; memplan/errors.py --------------------------------------------
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda d: load_safe_pair(str(d / "g.json")), "needs argument 'plan_path'"),
+    (lambda d: load_safe_pair(str(d / "g.json"), str(d / "p.json"), fused=True), "'fused'.*fused_groups"),
+    (lambda d: load_safe_pair(str(d / "g.json"), str(d / "p.json"), graph_path=str(d / "g.json")),
+     "'graph_path' twice"),
+])
+def test_load_safe_pair_names_a_wrong_call(tmp_path, call, names):
+    """``load_safe_pair`` refuses a call's mistakes as the other file entry points do (kills io 63: its
+    ``@named_options`` dropped, Python's TypeErrors again; round 60's test asked the other four only)."""
+    from memplan.errors import OptionError
+
+    with pytest.raises(OptionError, match=names):
+        call(tmp_path)
+
+
+def test_caller_stacklevel_on_a_stack_of_memplan_frames_alone():
+    """``caller_stacklevel`` stops at the stack's end where no frame is outside memplan (a memplan function run as
+    a raw thread's entry, ``_thread.start_new_thread``: no frame of the caller's below it), as one past the last
+    frame (kills errors 55: ``frame is not None`` dropped, AttributeError on ``None.f_globals``)."""
+    import _thread
+    import threading
+
+    from memplan.errors import caller_stacklevel
+
+    ns: dict = {"__name__": "memplan._round61_probe", "caller_stacklevel": caller_stacklevel}
+    exec("def entry(out, done):\n"
+         "    try:\n"
+         "        out.append(caller_stacklevel())\n"
+         "    except BaseException as exc:\n"
+         "        out.append(exc)\n"
+         "    done.set()\n", ns)
+    out: list = []
+    done = threading.Event()
+    _thread.start_new_thread(ns["entry"], (out, done))
+    assert done.wait(30)
+    assert out == [2]
+
+
+# --- memplan/solvers/search.py: the rounds under a node budget ------------------------------------------------------
+
+
+def test_a_node_budgets_round_improves_for_twice_the_bounds_nodes(monkeypatch):
+    """Under a budget of nodes (``auto.polish``: no bound trees) each round's improvement phase runs until it has
+    had twice the nodes the bound's try took (kills bound 22: ``m.nodes() - spent`` swapped, the phase stopped after
+    one pass whatever the bound took). Stood in for: a bound try of 100 nodes that finds nothing, improvement
+    passes of 30 that gain nothing, three rounds; so 7 passes a round (210 >= 200)."""
+    from memplan.solvers import get_solver, search
+
+    rng = random.Random(4)
+    lo = [rng.randint(0, 15) for _ in range(30)]
+    p = BufferProblem(sizes=[rng.choice((3, 5, 7, 11, 13)) for _ in range(30)], lower=lo,
+                      upper=[v + rng.randint(1, 6) for v in lo], alignment=1)
+    heur = (get_solver("greedy")(p, SolveOptions()), get_solver("size")(p, SolveOptions()))
+    start = min(heur, key=lambda s: s.arena)
+    assert start.arena > p.lower_bound   # (the premise: a tree to search)
+    rounds: list[int] = []
+
+    def bound_try(self, cap, node_limit):
+        if len(rounds) == 3:
+            self.timed_out = True
+            return False
+        self.searches[0].nodes += 100
+        rounds.append(0)
+        return False
+
+    def improve(self, ladder_budget, restart_nodes, until=None):
+        self.searches[0].nodes += 30
+        rounds[-1] += 1
+        return False
+
+    monkeypatch.setattr(search._Minimiser, "try_capacity", bound_try)
+    monkeypatch.setattr(search._Minimiser, "improve", improve)
+    search.solve(p, SolveOptions(time_limit=1, warm_start=start), proven=int(p.lower_bound), heuristics=heur,
+                 nodes=100_000)
+    assert rounds == [7, 7, 7]
