@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 import random
 
+import numpy as np
 import pytest
 
 from memplan.io import load_safe_pair
-from memplan.problem import BufferProblem
+from memplan.problem import BufferProblem, Solution, arena_of
 from memplan.solvers import SolveOptions, auto, skyline
 from memplan.solvers.check import packs
 
@@ -40,7 +41,8 @@ def _strip(seed: int, n: int, width: int = 64, height: int = 1 << 12) -> BufferP
 def test_skyline_walks_no_promotion_unless_asked():
     """``skyline.solve`` without ``rounds`` walks its keys alone (kills skyline 0: ``rounds=0`` made 1, every call
     without ``rounds`` also walked a promotion): on a strip where one promotion walk is smaller, the plain call's
-    placement is the keys' own, with no ``skyline_rounds`` in its info."""
+    placement is the keys' own, with no ``skyline_rounds`` in its info; ``rounds=1`` walks one (kills skyline 69:
+    ``range(1, rounds + 1)`` made ``range(1, rounds)``, no strip's promotion ever ran)."""
     for seed in range(8):
         p = _strip(seed, 80)
         keys, one = skyline.solve(p, rounds=0), skyline.solve(p, rounds=1)
@@ -52,6 +54,19 @@ def test_skyline_walks_no_promotion_unless_asked():
     assert packs(p, plain) and packs(p, one)
     assert plain.offsets.tolist() == keys.offsets.tolist() and plain.arena == keys.arena
     assert "skyline_rounds" not in plain.info and one.info["skyline_rounds"] == 1
+
+
+def test_a_walk_ending_exactly_at_over_is_within_it():
+    """``over`` is the largest arena taken: a walk that ends exactly there is kept (kills skyline 72: ``top > over``
+    made ``>=``, the walks' own arena refused as ``ArenaOver``), one byte below it every walk passes it."""
+    from memplan.solvers.placement import ArenaOver
+
+    for p in (_strip(0, 120), _strip(3, 240)):
+        plain = skyline.solve(p)
+        at = skyline.solve(p, over=plain.arena)
+        assert at.arena == plain.arena and at.offsets.tolist() == plain.offsets.tolist()
+        with pytest.raises(ArenaOver):
+            skyline.solve(p, over=plain.arena - 1)
 
 
 # --- memplan/solvers/auto.py: skyline's gate ------------------------------------------------------------------------
@@ -92,6 +107,14 @@ def test_skyline_not_walked_where_the_heuristics_are_within_the_gap(monkeypatch)
     assert sol.arena == 256 and calls == [] and "skyline" not in sol.info["tried"]
     auto.solve(_strip(0, 240))
     assert len(calls) == 1
+    # nor below SKYLINE_MIN_BUFFERS, whatever the gap (kills auto 73: ``skyline_runs`` dropped from the gate)
+    from memplan.solvers import get_solver
+
+    small = _strip(0, auto.SKYLINE_MIN_BUFFERS - 1)
+    heur = min(get_solver(name)(small, SolveOptions()).arena for name in ("greedy", "size"))
+    assert auto.skyline_gap(heur, int(small.lower_bound))   # (the premise: the gap alone would walk them)
+    auto.solve(small)
+    assert len(calls) == 1
 
 
 def test_skyline_within_without_a_kept_walk():
@@ -106,6 +129,19 @@ def test_skyline_within_without_a_kept_walk():
         assert auto.skyline_within(p, over) is (over >= arena)
         assert auto.skyline_within(p, over, kept) is (over >= arena)
     assert kept == {"arena": arena}
+
+
+def test_skyline_within_at_its_own_arena_without_promotion_rounds():
+    """Where the walks' work leaves no promotion round (``skyline_rounds`` 0: 280 buffers all live at once, 39,060
+    pairs a walk), the verdict comes from the key walks stopped at ``over``: within at their own arena (kills auto 77:
+    ``arena <= over`` made ``<``, a walk ending exactly at ``over`` said to end above it)."""
+    n = 280
+    rng = random.Random(5)
+    p = BufferProblem(sizes=[rng.randint(1, 64) * 16 for _ in range(n)], lower=[rng.randint(0, 3) for _ in range(n)],
+                      upper=[rng.randint(10, 13) for _ in range(n)], alignment=16)
+    assert auto.skyline_runs(p) and auto.skyline_rounds(p) == 0   # (the premise)
+    arena = skyline.solve(p).arena
+    assert auto.skyline_within(p, arena) and not auto.skyline_within(p, arena - 1)
 
 
 # --- memplan/plan.py: solve_schedule(built=...) ---------------------------------------------------------------------
@@ -402,3 +438,167 @@ def test_a_node_budgets_round_improves_for_twice_the_bounds_nodes(monkeypatch):
     search.solve(p, SolveOptions(time_limit=1, warm_start=start), proven=int(p.lower_bound), heuristics=heur,
                  nodes=100_000)
     assert rounds == [7, 7, 7]
+
+
+def test_bound_trees_search_each_capacity_asked_and_start_anew_at_another():
+    """``BoundTrees.resume`` at a capacity it does not search yet starts its trees there (kills bound 80: ``cap !=
+    self.cap`` made ``==``, no tree was ever made, every call said ABORT and minimalloc J's turns in
+    ``test_search_round60`` looped forever): a strip at its bound packs within it, one byte below it is proven
+    infeasible (``_Exhausted`` of that capacity), and the bound again packs."""
+    import copy
+
+    from memplan.solvers import search, search_tree
+    from memplan.solvers.options import SearchParams
+
+    p = _strip(0, 40)   # (its bound packs in some 50 nodes)
+    bound = int(p.lower_bound)
+    params = SearchParams()
+    s = search_tree.PackingSearch(p, params, search_tree.WorkBudget(10**7, 1e9))
+    trees = search.BoundTrees([s] + [copy.copy(s) for _ in params.preorders[1:]])
+    for cap in (bound, bound - 1, bound):
+        res = trees.resume(cap, 10**6)
+        if cap == bound:
+            assert isinstance(res, list), res
+            off = np.asarray(res, dtype=np.int64)
+            assert packs(p, Solution(off, arena_of(p, off), "search")) and arena_of(p, off) <= bound
+        else:
+            assert isinstance(res, search._Exhausted) and res.cap == cap and res.above >= bound, res
+        assert trees.cap is None   # (a packing or a proof closes the trees: ``reset``)
+
+
+def test_a_polished_default_solve_under_over_is_judged_on_its_clique_bound(monkeypatch):
+    """``solve_schedule(over=...)`` with the default solver on a problem ``auto.polish`` searches: the clique bound is
+    taken before ``heuristics_over`` solves it, since that solve searches down to its bound and is the plan's
+    (kills plan 89: the polish exception dropped from ``late``, the verdict's solve saw the plain bound, 4,096 B
+    where the plan's problem has 5,120 B); the plan is the one made without ``over``."""
+    g, s = _fan_on_four_streams()
+    seen = []
+    real = plan_mod.heuristics_over
+
+    def spy(problem, solver, options, over, made=None):
+        seen.append(int(problem.lower_bound))
+        return real(problem, solver, options, over, made)
+
+    monkeypatch.setattr(plan_mod, "heuristics_over", spy)
+    made = plan_mod.solve_schedule(g, s, "auto", SolveOptions(), over=10**9)
+    plain = plan_mod.solve_schedule(g, s, "auto", SolveOptions())
+    assert seen == [plain.lower_bound_bytes] and made.to_json() == plain.to_json()
+
+
+def test_a_joins_clock_is_shared_only_with_the_clock_it_joined_last_or_its_streams_own():
+    """``_shared_or_own`` compares a join's clock with two stored clocks only, the one it joined last and its own
+    stream's (``bases[-1]``, ``bases[0]``): comparing every clock it joined cost streams x waits per join (kills
+    verify 92: the conditional's branches swapped, every joined clock compared, a middle one shared)."""
+    import numpy as np
+
+    v = importlib.import_module("memplan.verify")
+    S, s = 64, 3
+    own, middle, last = (np.full(S, k, dtype=np.uint8) for k in (1, 2, 4))
+    merged = middle.astype(np.int64)
+    merged[s] = 9
+    kept, diff = v._shared_or_own(merged, [own, middle, last], s, S // v._SHARE_SLACK)
+    assert kept is not middle and diff is None and kept.tolist() == merged.tolist()
+    kept, diff = v._shared_or_own(merged, [middle, own, last], s, S // v._SHARE_SLACK)
+    assert kept is middle and diff is None
+
+
+def test_an_input_grown_past_the_limit_once_opened_is_refused_by_its_size(tmp_path, monkeypatch):
+    """``check_opened`` refuses a file the open finds over the limit (its stat before the open said otherwise),
+    naming its size, also for ``read_head``, which reads no further than its head (kills files 96: the size check
+    skipped, ``read_head`` read a file of any size and the others said only "over the limit" once they had read it);
+    a file of exactly the limit passes (kills files 97: ``>`` made ``>=``)."""
+    from memplan import files
+    from memplan.errors import InputFormatError
+
+    path = tmp_path / "g.json"
+    path.write_bytes(b"{}" + b" " * 98)
+    assert files.read_input(str(path), InputFormatError, 100) == b"{}" + b" " * 98
+    assert files.read_text_input(str(path), InputFormatError, 100) == b"{}" + b" " * 98
+    assert files.read_head(str(path), 2, InputFormatError, 100) == b"{}"
+    path.write_bytes(b"{}" + b" " * 99)
+    monkeypatch.setattr(files, "check_readable", lambda *a, **k: 100)   # (the stat before the open: within it)
+    for call in (lambda: files.read_input(str(path), InputFormatError, 100),
+                 lambda: files.read_text_input(str(path), InputFormatError, 100),
+                 lambda: files.read_head(str(path), 2, InputFormatError, 100)):
+        with pytest.raises(InputFormatError, match="g.json: 101 bytes, over the 100-byte limit"):
+            call()
+
+
+def test_protoscan_takes_the_largest_field_number():
+    """Field numbers run 1..2^29 - 1: the largest is a field, one past it is none (kills proto 102: ``<=`` made
+    ``<``, field 536,870,911 refused)."""
+    import io
+
+    from memplan.importers.onnx.protoscan import _MAX_FIELD, top_level_trouble
+
+    def varint(v: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+            v >>= 7
+            if not v:
+                return bytes(out)
+
+    for field, ok in ((_MAX_FIELD, True), (1, True), (_MAX_FIELD + 1, False)):
+        data = varint(field << 3) + b"\x01"
+        why = top_level_trouble(io.BytesIO(data), len(data))
+        assert (why is None) is ok, (field, why)
+        assert ok or f"field number {field}" in why
+
+
+def _onnx_model_file(tmp_path, nodes):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    model = helper.make_model(helper.make_graph(nodes, "m", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def test_a_constant_holding_a_value_tensor_is_left_as_it_is(tmp_path):
+    """Only the numeric shorthands are rewritten: a Constant's ``value`` tensor is kept as it is (kills
+    onnxc 105: the ``kind is None`` skip dropped, every such Constant a TypeError out of the importer)."""
+    pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from memplan.importers.onnx import import_onnx
+
+    k = numpy_helper.from_array(np.ones((2, 4), np.float32), "kv")
+    path = _onnx_model_file(tmp_path, [helper.make_node("Constant", [], ["k"], name="konst", value=k),
+                                       helper.make_node("Add", ["x", "k"], ["y"], name="add")])
+    g = import_onnx(path)
+    assert g.tensor("y").size == 32
+
+
+def test_a_constant_without_an_output_is_refused_naming_it(tmp_path):
+    """A shorthand Constant with no output is ONNX's refusal naming it (kills onnxc 106: ``not n.output`` dropped
+    from ``_tensor_constants``' filter, ``n.output[0]`` an IndexError)."""
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    path = _onnx_model_file(tmp_path, [helper.make_node("Constant", [], [], name="dangling", value_float=1.0),
+                                       helper.make_node("Relu", ["x"], ["y"], name="r")])
+    with pytest.raises(GraphError, match="dangling"):
+        import_onnx(path)
+
+
+def test_a_work_budget_spent_to_its_last_unit_stops_at_the_next_charge():
+    """``WorkBudget.spend``: a charge of exactly what is left is taken and the solve goes on; the next charge stops
+    it (kills spend 114: ``left < 0`` made ``<= 0``, the last unit's charge stopped the solve, a try charged its start
+    up front then never ran). ``taken`` never passes the budget."""
+    from memplan.solvers import search_tree
+
+    unit = search_tree.WORK_NS_PER_UNIT
+    b = search_tree.WorkBudget(3, 1e9)
+    b.spend(2 * unit)
+    b.spend(unit)
+    assert b.taken == 3 * unit and not b.exhausted()
+    with pytest.raises(search_tree.OutOfWork):
+        b.spend(1)
+    assert b.taken == 3 * unit and b.exhausted()
