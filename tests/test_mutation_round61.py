@@ -188,7 +188,8 @@ def test_an_exact_solvers_schedule_is_refused_by_its_clique_bound_before_its_sol
 
 def test_solve_schedule_times_happens_before_and_lifetimes_apart():
     """``phases`` (``memplan bench scale``) gets the happens-before's seconds apart from the lifetimes' (kills plan
-    27: the happens-before's lap dropped, its time counted as the lifetimes')."""
+    27: the happens-before's lap dropped, its time counted as the lifetimes'; plan 87: the lifetimes' lap dropped,
+    theirs counted as the problem's)."""
     from memplan.plan import solve_schedule
 
     g, s = _fan_on_four_streams()
@@ -323,7 +324,8 @@ def test_protoscan_names_a_tag_cut_short_or_too_long():
 
 def test_protoscan_skips_fixed_width_values():
     """A fixed64 (wire type 1) or fixed32 (wire type 5) field's value is skipped by its width, zeros and all (kills
-    proto 50: the seek past it dropped, its zero bytes read as tags: "field number 0"); one cut short is named."""
+    proto 50: the seek past it dropped, its zero bytes read as tags: "field number 0"); one cut short is named (kills
+    proto 104: that refusal skipped, the walk sought past the end and passed the file)."""
     import io
 
     from memplan.importers.onnx.protoscan import top_level_trouble
@@ -407,7 +409,8 @@ def test_caller_stacklevel_on_a_stack_of_memplan_frames_alone():
 def test_a_node_budgets_round_improves_for_twice_the_bounds_nodes(monkeypatch):
     """Under a budget of nodes (``auto.polish``: no bound trees) each round's improvement phase runs until it has
     had twice the nodes the bound's try took (kills bound 22: ``m.nodes() - spent`` swapped, the phase stopped after
-    one pass whatever the bound took). Stood in for: a bound try of 100 nodes that finds nothing, improvement
+    one pass whatever the bound took; and bound 84: the ``until is None`` test swapped, a node budget compared
+    ``budget.taken >= None``). Stood in for: a bound try of 100 nodes that finds nothing, improvement
     passes of 30 that gain nothing, three rounds; so 7 passes a round (210 >= 200)."""
     from memplan.solvers import get_solver, search
 
@@ -464,6 +467,10 @@ def test_bound_trees_search_each_capacity_asked_and_start_anew_at_another():
         else:
             assert isinstance(res, search._Exhausted) and res.cap == cap and res.above >= bound, res
         assert trees.cap is None   # (a packing or a proof closes the trees: ``reset``)
+
+
+
+# --- the second sample (ids 65 on): plan, verify, files, protoscan, ONNX Constants, WorkBudget.spend ----------------
 
 
 def test_a_polished_default_solve_under_over_is_judged_on_its_clique_bound(monkeypatch):
