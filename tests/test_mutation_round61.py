@@ -140,8 +140,9 @@ def test_skyline_within_without_a_kept_walk():
 
 def test_skyline_within_at_its_own_arena_without_promotion_rounds():
     """Where the walks' work leaves no promotion round (``skyline_rounds`` 0: 275 buffers all live at once, 37,675
-    pairs a walk, at round 60's limits), the verdict comes from the key walks stopped at ``over``: within at their own arena (kills auto 77:
-    ``arena <= over`` made ``<``, a walk ending exactly at ``over`` said to end above it)."""
+    pairs a walk, at round 60's limits), the verdict comes from the key walks stopped at ``over``: within at their
+    own arena (kills auto 77: ``arena <= over`` made ``<``, a walk ending exactly at ``over`` said to end above it)."""
+
     def overlapping(n: int) -> BufferProblem:
         rng = random.Random(5)
         return BufferProblem(sizes=[rng.randint(1, 64) * 16 for _ in range(n)],
