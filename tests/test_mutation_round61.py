@@ -208,10 +208,10 @@ def test_solve_schedule_times_happens_before_and_lifetimes_apart():
     """``phases`` (``memplan bench scale``) gets the happens-before's seconds apart from the lifetimes' (kills plan
     27: the happens-before's lap dropped, its time counted as the lifetimes'; plan 87: the lifetimes' lap dropped,
     theirs counted as the problem's)."""
-    from memplan.plan import solve_schedule
+    from memplan.plan import Built, solve_schedule
 
     g, s = _fan_on_four_streams()
-    for built in (None, {}):
+    for built in (None, Built(("fan",))):
         phases: dict[str, float] = {}
         solve_schedule(g, s, "auto", SolveOptions(), phases=phases, built=built)
         assert {"happens_before", "lifetimes", "problem", "solve", "assemble"} <= set(phases)
