@@ -27,8 +27,9 @@ def align_up(x, a: int):
     return -(-x // a) * a
 
 
-#: ``BufferProblem.conflict_csr`` keeps its arrays on the problem up to this many conflicting pairs (32 MiB)
-CSR_CACHE_PAIRS = 1 << 21
+#: ``BufferProblem.conflict_csr`` keeps its arrays on the problem up to this many conflicting pairs (16 MiB, as much
+#: as the pairs themselves, which ``conflict_pairs`` keeps; the most ``auto``'s wide skyline walks take, one walk each)
+CSR_CACHE_PAIRS = 1 << 20
 #: pair x stream tests per vectorised step of ``BufferProblem._precedes`` (bounds its temporary arrays)
 _PRECEDES_CHUNK = 1 << 22
 
