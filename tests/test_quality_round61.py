@@ -1,10 +1,9 @@
 """Round 61: ``skyline``'s walks in the default reach larger graphs (two keys up to 20,000 buffers), promote from
-their best key even where no key walk beats greedy and size, and walk faster (one heap entry a buffer, the
-conflict lists kept on the problem).
+their best key even where no key walk beats greedy and size, add a largest-first walk after the keys
+(``skyline.EXTRA_KEYS``), and walk faster (one heap entry a buffer, the conflict lists kept on the problem).
 
 Before (docs/experiments/quality_s61.txt): chains with long skips of 5,000 nodes 5.5% above the bound, a chain of
-10,000 tiny buffers 4.8%, a layered graph of 300 nodes 2.8% (its keys all ended above size's arena, so no promotion
-walk ran).
+10,000 tiny buffers 4.8%, layered graphs of 300 and 1,000 nodes 2.8% and 4.5%.
 """
 
 from __future__ import annotations
@@ -80,12 +79,36 @@ def test_chain_of_10000_tiny_buffers():
 
 
 def test_promotions_run_where_no_key_beats_greedy_and_size():
-    """A layered graph of 300 nodes: every key walk ended above size's 671,744 B (the best, ``end``, 699,392 B), each
-    stopped there, and no promotion walk ran; now the keys go to their end and the promotions from ``end`` reach
-    658,432 B (bound 653,312 B: 2.8% -> 0.8%)."""
-    p = _planned(scale.layered_graph(300))
-    assert p.lower_bound_bytes == 653_312
-    assert p.arena_bytes == 658_432
+    """A random DAG of 120 nodes: every key walk ended above size's 1,401,856 B (1.4% above the 1,382,400 B bound),
+    each stopped there, and no promotion walk ran; now the keys go to their end and the promotions from the best
+    (``start_life``) reach 1,397,760 B (1.1%)."""
+    p = _planned(scale.random_dag(120))
+    assert (p.arena_bytes, p.lower_bound_bytes) == (1_397_760, 1_382_400)
+
+
+@pytest.mark.parametrize("n, old, new", [(300, 671_744, 653_312), (1000, 1_653_760, 1_614_848)])
+def test_layered_graphs_largest_first_walk(n, old, new):
+    """Layered graphs of 300 / 1,000 nodes: size's 671,744 / 1,653,760 B (2.8% / 4.5% above the 653,312 /
+    1,582,080 B bound), no walk below it; the extra walk (largest first among buffers of one floor, then the latest
+    end: ``skyline.EXTRA_KEYS``) ends at 653,312 B, the bound, and 1,614,848 B (2.1%)."""
+    p = _planned(scale.layered_graph(n))
+    assert p.arena_bytes == new < old
+    assert p.solver["name"] == "skyline"
+
+
+def test_the_extra_walk_on_two_streams():
+    """A layered graph of 1,000 nodes on two streams: 6,433,792 B (1.1% above 6,364,160 B); now 6,394,880 B (0.5%)."""
+    p = _planned(scale.layered_graph(1000), streams=2)
+    assert (p.arena_bytes, p.lower_bound_bytes) == (6_394_880, 6_364_160)
+
+
+def test_extra_keys_never_move_a_plan_they_do_not_beat():
+    """The extra walks come after the keys' promotions and are kept only below them: a cut strip's plan is the same
+    with and without them (the six keys' promotions end at 4,539 B, the extra walk far above)."""
+    p = strip(0)
+    a = skyline.solve(p, rounds=16)
+    b = skyline.solve(p, rounds=16, extra=skyline.EXTRA_KEYS)
+    assert np.array_equal(a.offsets, b.offsets) and a.info == b.info and a.arena == 4539
 
 
 def test_skyline_with_rounds_answers_over_after_its_promotions():
@@ -156,8 +179,9 @@ def test_key_ranks_are_the_tuple_sort():
     s, lo, up = p.sizes.tolist(), p.lower.tolist(), p.upper.tolist()
     tuples = {"start": lambda i: (lo[i], -s[i], i), "end": lambda i: (-up[i], -s[i], i),
               "start_life": lambda i: (lo[i], lo[i] - up[i], i), "end_life": lambda i: (-up[i], lo[i] - up[i], i),
-              "start_end": lambda i: (lo[i], up[i], i), "life": lambda i: (lo[i] - up[i], -s[i], i)}
-    for key in skyline.KEYS:
+              "start_end": lambda i: (lo[i], up[i], i), "life": lambda i: (lo[i] - up[i], -s[i], i),
+              "size_end": lambda i: (-s[i], -up[i], i)}
+    for key in skyline.KEYS + skyline.EXTRA_KEYS:
         order = sorted(range(len(p)), key=tuples[key])
         ranks = skyline.key_ranks(key, p.sizes, p.lower, p.upper)
         assert [int(ranks[i]) for i in order] == list(range(len(p))), key
@@ -177,7 +201,8 @@ def test_conflict_csr_is_kept_on_the_problem():
 def test_gates():
     """Six keys (and promotions) within ``SKYLINE_WORK`` as before; above it the two wide keys within
     ``SKYLINE_WIDE_WORK``; nothing above that or 20,000 buffers."""
-    assert (auto.SKYLINE_BUFFERS, auto.SKYLINE_WIDE_KEYS, auto.SKYLINE_WIDE_WORK) == (20000, ("end", "life"), 1 << 21)
+    assert (auto.SKYLINE_BUFFERS, auto.SKYLINE_WIDE_KEYS, auto.SKYLINE_WIDE_WORK) == (20000, ("end", "life"), 3 << 20)
+    assert skyline.EXTRA_KEYS == ("size_end",)
 
     def chain(n: int, live: int) -> BufferProblem:   # every buffer overlaps the next ``live`` ones
         return BufferProblem(sizes=[256] * n, lower=list(range(n)), upper=[i + live + 1 for i in range(n)],

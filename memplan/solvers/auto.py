@@ -92,14 +92,15 @@ SKYLINE_GAP = (1, 100)
 #: (At 1 << 19 the eleven public inputs ended the same, J in 1.0 s instead of 0.2 s on a loaded machine.)
 SKYLINE_WORK = 1 << 18
 SKYLINE_ROUNDS = 16
-#: where the six keys do not fit in ``SKYLINE_WORK``: these two alone, where both fit in ``SKYLINE_WIDE_WORK`` pairs
-#: visited (1,048,576 pairs a walk; a random DAG of 50,000 nodes has 3.7 million). Why these two: on the graphs
+#: where the six keys do not fit in ``SKYLINE_WORK``: these two alone, where they and ``skyline.EXTRA_KEYS`` (walked
+#: after the keys in both cases, beyond ``SKYLINE_WORK``: one walk) fit in ``SKYLINE_WIDE_WORK`` pairs visited
+#: (1,048,576 pairs a walk; a random DAG of 50,000 nodes has 3.7 million). Why these two: on the graphs
 #: above (and chains with skips of 2,000 nodes, layered graphs of 300) ``end`` is the best of the six keys or within
 #: 0.3% of it, and ``life`` where it is not (10,000-node chain: 5.1% against ``end``'s 7.6%; layered 1,000: 11.6%
 #: against 16.1%); two walks, the second stopped once it passes the first or greedy's and size's arena, cost about
 #: a third of greedy's and size's time, six of them as much again (CPU, docs/experiments/quality_s61.txt)
 SKYLINE_WIDE_KEYS = ("end", "life")
-SKYLINE_WIDE_WORK = 1 << 21
+SKYLINE_WIDE_WORK = 3 << 20
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)
 POLISH_WALL = 60.0
@@ -225,13 +226,15 @@ def skyline_runs(problem: BufferProblem) -> bool:
 
 def skyline_keys(problem: BufferProblem) -> tuple[str, ...]:
     """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` within ``SKYLINE_WORK``, else
-    ``SKYLINE_WIDE_KEYS`` within ``SKYLINE_WIDE_WORK``, else none."""
-    from .skyline import KEYS
+    ``SKYLINE_WIDE_KEYS`` and ``skyline.EXTRA_KEYS`` within ``SKYLINE_WIDE_WORK``, else none (the extra keys are
+    walked after either: ``skyline_below``)."""
+    from .skyline import EXTRA_KEYS, KEYS
 
     work = _walk_work(problem)
     if work * len(KEYS) <= SKYLINE_WORK:
         return KEYS
-    return SKYLINE_WIDE_KEYS if work * len(SKYLINE_WIDE_KEYS) <= SKYLINE_WIDE_WORK else ()
+    wide = len(SKYLINE_WIDE_KEYS) + len(EXTRA_KEYS)   # (the extra walks follow: ``skyline_below``)
+    return SKYLINE_WIDE_KEYS if work * wide <= SKYLINE_WIDE_WORK else ()
 
 
 def _walk_work(problem: BufferProblem) -> int:
@@ -264,7 +267,8 @@ def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
     from . import skyline
 
     try:
-        return skyline.solve(problem, over=over, keys=skyline_keys(problem), rounds=skyline_rounds(problem))
+        return skyline.solve(problem, over=over, keys=skyline_keys(problem), rounds=skyline_rounds(problem),
+                             extra=skyline.EXTRA_KEYS)
     except ArenaOver:
         return None
 
@@ -281,7 +285,7 @@ def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | N
     if not rounds:
         return skyline_below(problem, over) is not None
     if walked is None or "arena" not in walked:
-        arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds).arena
+        arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds, extra=skyline.EXTRA_KEYS).arena
         if walked is None:
             return arena <= over
         walked["arena"] = arena
