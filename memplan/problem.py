@@ -27,6 +27,9 @@ def align_up(x, a: int):
     return -(-x // a) * a
 
 
+#: ``BufferProblem.conflict_csr`` keeps its arrays on the problem up to this many conflicting pairs (16 MiB, as much
+#: as the pairs themselves, which ``conflict_pairs`` keeps; the most ``auto``'s wide skyline walks take, one walk each)
+CSR_CACHE_PAIRS = 1 << 20
 #: pair x stream tests per vectorised step of ``BufferProblem._precedes`` (bounds its temporary arrays)
 _PRECEDES_CHUNK = 1 << 22
 
@@ -384,7 +387,18 @@ class BufferProblem:
     def conflict_csr(self, as_lists: bool = True):
         """The conflict graph as ``(bounds, flat)``: buffer ``i``'s neighbours, sorted, are
         ``flat[bounds[i]:bounds[i + 1]]`` (from ``conflict_pairs``); Python lists, or with
-        ``as_lists=False`` numpy arrays (a fifth of the memory when there are millions of pairs)."""
+        ``as_lists=False`` numpy arrays (a fifth of the memory when there are millions of pairs). The arrays are kept
+        on the problem up to ``CSR_CACHE_PAIRS`` conflicting pairs (why: size, skyline's walks, slack_on_top and
+        rejoin each built them again, a sort of every pair: 0.15 s of a 0.6 s default solve of 370,000 pairs)."""
+        cached = self.__dict__.get("_csr_cache")
+        if cached is None:
+            cached = self._conflict_csr()
+            if len(cached[1]) <= 2 * CSR_CACHE_PAIRS:
+                object.__setattr__(self, "_csr_cache", cached)
+        bounds, dst = cached
+        return (bounds.tolist(), dst.tolist()) if as_lists else (bounds, dst)
+
+    def _conflict_csr(self) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.conflict_pairs()
         src = np.concatenate([a, b])
         dst = np.concatenate([b, a])
@@ -398,7 +412,9 @@ class BufferProblem:
             o = np.lexsort((dst, src))
             src, dst = src[o], dst[o]
         bounds = np.searchsorted(src, np.arange(n + 1), side="left")
-        return (bounds.tolist(), dst.tolist()) if as_lists else (bounds, dst)
+        bounds.setflags(write=False)
+        dst.setflags(write=False)
+        return bounds, dst
 
     def conflict_lists(self) -> list[list[int]]:
         """Adjacency lists of the conflict graph, each sorted (from ``conflict_pairs``).

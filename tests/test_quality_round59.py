@@ -69,9 +69,10 @@ def test_layered_graph_of_80_nodes_on_2_streams_default_plan_is_smaller():
 
 def test_a_small_gap_above_64_buffers_stays_the_heuristics():
     """``scale.random_dag(120)``: the heuristics end 1.4% above the bound (1,401,856 B against 1,382,400), under
-    ``POLISH_WIDE_GAP``: no search runs (it would cost more than such gaps repay on average)."""
+    ``POLISH_WIDE_GAP``: no search runs (it would cost more than such gaps repay on average). (Round 61: skyline's
+    promotion walks, which now run where no key walk beats greedy and size, end at 1,397,760 B.)"""
     p = memplan.plan(scale.random_dag(120))
-    assert (p.arena_bytes, p.lower_bound_bytes) == (1401856, 1382400)
+    assert (p.arena_bytes, p.lower_bound_bytes) == (1397760, 1382400)
     assert "search" not in p.solver["tried"]
 
 

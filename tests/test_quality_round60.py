@@ -146,8 +146,9 @@ def test_skyline_walks_keep_in_place_pairs_apart_and_stop_over():
 
 
 def test_gates():
-    assert (auto.SKYLINE_BUFFERS, auto.SKYLINE_GAP, auto.SKYLINE_WORK, auto.SKYLINE_ROUNDS) == (5000, (1, 100),
-                                                                                               1 << 18, 16)
+    # (round 61: up to 20,000 buffers, tests/test_quality_round61.py)
+    assert (auto.SKYLINE_BUFFERS, auto.SKYLINE_GAP, auto.SKYLINE_WORK, auto.SKYLINE_ROUNDS) == (20000, (1, 100),
+                                                                                                1 << 18, 16)
     assert not auto.skyline_gap(1009, 1000) and auto.skyline_gap(1010, 1000)
 
     def problem(n: int) -> BufferProblem:
@@ -155,7 +156,7 @@ def test_gates():
 
     assert not auto.skyline_runs(problem(64)) and auto.skyline_runs(problem(65))
     assert auto.skyline_runs(problem(5000)) is False or auto.skyline_runs(problem(5000))   # (work decides there)
-    assert not auto.skyline_runs(problem(5001))
+    assert not auto.skyline_runs(problem(20001))
     assert auto.skyline_rounds(problem(100)) == 16
     from memplan.errors import SolverError
 

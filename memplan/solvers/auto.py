@@ -1,7 +1,7 @@
 """The default: every fast heuristic first; with a time limit, the exact solvers after them.
 
 Without ``options.time_limit`` this is the heuristics (greedy, size; the smallest arena wins, ties to the first
-listed; on 65-5,000 buffers they leave 1% or more above the bound, ``skyline``'s walks too), then ``slack_on_top`` may lift a buffer or two to the top, then, on a problem of at most
+listed; on 65-20,000 buffers they leave 1% or more above the bound, ``skyline``'s walks too), then ``slack_on_top`` may lift a buffer or two to the top, then, on a problem of at most
 ``POLISH_BUFFERS`` buffers still above its bound, ``polish`` runs the ``search`` solver with a small node budget
 — fast and deterministic. With a time limit, and only while the best plan
 is above the proven bound, the exact solvers follow, each warm-started with the best plan so far:
@@ -77,8 +77,14 @@ POLISH_WIDE_GAP = (1, 20)
 #: pairs on a loaded 2-core machine, and one that cannot beat greedy and size stops only once it passes them), so
 #: the default of large graphs stays what it was, and gaps under 1% (random DAGs of 1,000 nodes: 0.7%, which no walk
 #: closed) do not pay for it; small problems have ``polish``.
+#: (Round 61: up to ``SKYLINE_BUFFERS`` = 20,000 buffers; where the six keys do not fit in ``SKYLINE_WORK``, the two
+#: ``SKYLINE_WIDE_KEYS`` within ``SKYLINE_WIDE_WORK``, no promotion walk after them. Why: deep chains with long skips
+#: of 5,000 and 10,000 nodes (165,000 and 370,000 pairs) and a chain of 10,000 tiny buffers stayed 5.5%, 7.6% and
+#: 4.8% above the bound; those two walks end 3.7%, 5.1% and 2.9% above it (docs/experiments/quality_s61.txt). The
+#: graphs of 10,000-100,000 buffers of ``benchmarks.scale`` end within 1% of their bound, or above this work, and
+#: walk nothing.)
 SKYLINE_MIN_BUFFERS = 65
-SKYLINE_BUFFERS = 5000
+SKYLINE_BUFFERS = 20000
 SKYLINE_GAP = (1, 100)
 #: the walks' work: every key (``len(skyline.KEYS)`` walks) within ``SKYLINE_WORK`` pairs visited, and then, where
 #: one beat greedy and size, up to ``SKYLINE_ROUNDS`` promotion walks more (``skyline.promoted``: buffers that ended
@@ -86,6 +92,15 @@ SKYLINE_GAP = (1, 100)
 #: (At 1 << 19 the eleven public inputs ended the same, J in 1.0 s instead of 0.2 s on a loaded machine.)
 SKYLINE_WORK = 1 << 18
 SKYLINE_ROUNDS = 16
+#: where the six keys do not fit in ``SKYLINE_WORK``: these two alone, where they and ``skyline.EXTRA_KEYS`` (walked
+#: after the keys in both cases, beyond ``SKYLINE_WORK``: one walk) fit in ``SKYLINE_WIDE_WORK`` pairs visited
+#: (1,048,576 pairs a walk; a random DAG of 50,000 nodes has 3.7 million). Why these two: on the graphs
+#: above (and chains with skips of 2,000 nodes, layered graphs of 300) ``end`` is the best of the six keys or within
+#: 0.3% of it, and ``life`` where it is not (10,000-node chain: 5.1% against ``end``'s 7.6%; layered 1,000: 11.6%
+#: against 16.1%); two walks, the second stopped once it passes the first or greedy's and size's arena, cost about
+#: a third of greedy's and size's time, six of them as much again (CPU, docs/experiments/quality_s61.txt)
+SKYLINE_WIDE_KEYS = ("end", "life")
+SKYLINE_WIDE_WORK = 3 << 20
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)
 POLISH_WALL = 60.0
@@ -206,9 +221,20 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
 def skyline_runs(problem: BufferProblem) -> bool:
     """Whether ``solve`` walks ``skyline`` after greedy and size where they end ``SKYLINE_GAP`` or more above the bound
     (sizes only: the same verdict on every machine)."""
-    from .skyline import KEYS
+    return SKYLINE_MIN_BUFFERS <= len(problem) <= SKYLINE_BUFFERS and bool(skyline_keys(problem))
 
-    return SKYLINE_MIN_BUFFERS <= len(problem) <= SKYLINE_BUFFERS and _walk_work(problem) * len(KEYS) <= SKYLINE_WORK
+
+def skyline_keys(problem: BufferProblem) -> tuple[str, ...]:
+    """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` within ``SKYLINE_WORK``, else
+    ``SKYLINE_WIDE_KEYS`` and ``skyline.EXTRA_KEYS`` within ``SKYLINE_WIDE_WORK``, else none (the extra keys are
+    walked after either: ``skyline_below``)."""
+    from .skyline import EXTRA_KEYS, KEYS
+
+    work = _walk_work(problem)
+    if work * len(KEYS) <= SKYLINE_WORK:
+        return KEYS
+    wide = len(SKYLINE_WIDE_KEYS) + len(EXTRA_KEYS)   # (the extra walks follow: ``skyline_below``)
+    return SKYLINE_WIDE_KEYS if work * wide <= SKYLINE_WIDE_WORK else ()
 
 
 def _walk_work(problem: BufferProblem) -> int:
@@ -241,30 +267,25 @@ def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
     from . import skyline
 
     try:
-        return skyline.solve(problem, over=over, rounds=skyline_rounds(problem))
+        return skyline.solve(problem, over=over, keys=skyline_keys(problem), rounds=skyline_rounds(problem),
+                             extra=skyline.EXTRA_KEYS)
     except ArenaOver:
         return None
 
 
 def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | None = None) -> bool:
     """Whether ``solve``'s ``skyline`` walks may end within ``over`` bytes (False: they surely end above it, or do
-    not run). Why not ``skyline_below(problem, over)``: its key walks stop at ``over``, and where every one passes it
-    no promotion walk (``skyline.promoted``) runs, but ``solve`` walks the keys up to greedy's and size's arena and
-    then promotes from the best of them, which may end within ``over``: a 240-buffer cut strip's keys end at 4,758 B
-    and its promotions at 4,539 B, its default plan, yet ``heuristics_over`` said the default ends above 4,539 B.
-    So with promotion rounds the keys are walked to their end here (``solve`` runs no walk where that key's arena
-    is not below greedy's and size's: True then only costs the caller a whole solve, which it checks). ``walked``:
-    keeps that arena (it does not depend on ``over``) for a second verdict on the same problem."""
+    not run): ``skyline_below``, whose key walks go to their end where promotion walks follow (``skyline.solve``),
+    so its arena with rounds does not depend on ``over``. ``walked`` keeps that arena for a second verdict on the
+    same problem (``solve`` runs no walk where that key's arena is not below greedy's and size's: True then only
+    costs the caller a whole solve, which it checks)."""
     from . import skyline
 
     rounds = skyline_rounds(problem)
     if not rounds:
-        try:
-            return skyline.solve(problem, over=over).arena <= over
-        except ArenaOver:
-            return False
+        return skyline_below(problem, over) is not None
     if walked is None or "arena" not in walked:
-        arena = skyline.solve(problem, rounds=rounds).arena
+        arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds, extra=skyline.EXTRA_KEYS).arena
         if walked is None:
             return arena <= over
         walked["arena"] = arena

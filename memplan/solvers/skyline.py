@@ -18,12 +18,11 @@ buffers sit at 0.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 
 import numpy as np
 
 from ..errors import SolverError
-from ..problem import BufferProblem, Solution, Status, align_up, arena_of
+from ..problem import BufferProblem, Solution, Status, arena_of
 from .placement import ArenaOver
 
 #: the tie-break keys walked, in this order (the first of the smallest arena wins): among buffers of the same floor,
@@ -31,142 +30,181 @@ from .placement import ArenaOver
 #: time), or by start then end, or the longest-lived first. Why these: on the eleven public inputs each is the best on
 #: at least one, and seeded random tie-breaks (8 tried) were never better than the best of them
 KEYS = ("start", "end", "start_life", "end_life", "start_end", "life")
+#: keys walked after the promotion walks (``solve``'s ``extra``), never promoted from: the largest buffer first among
+#: those of one floor, then the latest end. Why: on graphs' own problems (random and layered DAGs) it orders as size
+#: does (largest first) but rests each buffer on its floor, the lowest first, rather than in the first gap, and ends
+#: below every other walk and below greedy and size: layered graphs of 300 / 1,000 / 3,000 nodes 0.0% / 2.1% / 0.3% above the bound (size 2.8% / 4.5% / 0.6%), a
+#: random DAG of 300 nodes 2.0% (5.2%); promotion walks from it found nothing smaller (16 rounds), and on the public
+#: inputs it ends 27-41% above the bound, where the six keys' promotions end 2.5-17%, so it comes after them
+EXTRA_KEYS = ("size_end",)
+#: a placed buffer's floor in ``walk``: above every aligned end (a problem's aligned total stays below 2**63)
+PLACED = 1 << 64
 
 
-def _key(name: str, sizes: list[int], lower: list[int], upper: list[int]) -> Callable[[int], tuple[int, ...]]:
-    """The tie-break key ``name`` (one of ``KEYS``) as a function of a buffer's index: integers, the index last."""
-    if name == "start":
-        return lambda i: (lower[i], -sizes[i], i)
-    if name == "end":
-        return lambda i: (-upper[i], -sizes[i], i)
-    if name == "start_life":
-        return lambda i: (lower[i], lower[i] - upper[i], i)
-    if name == "end_life":
-        return lambda i: (-upper[i], lower[i] - upper[i], i)
-    if name == "start_end":
-        return lambda i: (lower[i], upper[i], i)
-    if name == "life":
-        return lambda i: (lower[i] - upper[i], -sizes[i], i)
-    raise SolverError(f"skyline: unknown tie-break key {name!r} (choose from {', '.join(KEYS)})")
+def key_ranks(name: str, sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Each buffer's position in the order of the tie-break key ``name`` (one of ``KEYS``): integers, the index last
+    (unique). One ``np.lexsort`` (a Python sort by tuples of keys took a fifth of a walk on 10,000 buffers)."""
+    life = lower - upper
+    columns = {"start": (lower, -sizes), "end": (-upper, -sizes), "start_life": (lower, life),
+               "end_life": (-upper, life), "start_end": (lower, upper), "life": (life, -sizes),
+               "size_end": (-sizes, -upper)}.get(name)
+    if columns is None:
+        raise SolverError(f"skyline: unknown tie-break key {name!r} (choose from {', '.join(KEYS + EXTRA_KEYS)})")
+    return ranks_of(*columns)
 
 
-def neighbours(problem: BufferProblem) -> tuple[list[int], list[int]]:
-    """The conflict graph as CSR lists, with each in-place pair (``compatible``) a conflict too (kept apart)."""
-    bounds, flat = problem.conflict_csr()
-    if not problem.compatible:
-        return bounds, flat
-    n = len(problem)
-    lists = [flat[bounds[i]:bounds[i + 1]] for i in range(n)]
-    for a, b in sorted(problem.compatible):
-        lists[a].append(b)
-        lists[b].append(a)
-    out_bounds, out_flat = [0], []
-    for row in lists:
-        out_flat.extend(sorted(set(row)))
-        out_bounds.append(len(out_flat))
-    return out_bounds, out_flat
-
-
-def ranks(n: int, key: Callable[[int], tuple]) -> list[int]:
-    """Each buffer's position in the order of ``key`` (unique: keys end in the index)."""
-    rank = [0] * n
-    for r, i in enumerate(sorted(range(n), key=key)):
-        rank[i] = r
+def ranks_of(*columns: np.ndarray) -> np.ndarray:
+    """Each buffer's position in the order of ``columns`` (the first decides, then the next, ..., then the index)."""
+    n = len(columns[0])
+    order = np.lexsort((np.arange(n),) + tuple(reversed(columns)))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
     return rank
 
 
-def walk(sizes: list[int], bounds: list[int], flat: list[int], alignment: int, rank: list[int],
+def neighbours(problem: BufferProblem) -> list[list[int]]:
+    """The conflict graph as one list of neighbours a buffer, with each in-place pair (``compatible``) a conflict too
+    (kept apart). Lists, not CSR slices: a walk reads each buffer's once, and slicing them again in every walk cost a
+    third of a walk on 10,000 buffers (they are made once a solve)."""
+    bounds, flat = problem.conflict_csr()
+    lists = [flat[bounds[i]:bounds[i + 1]] for i in range(len(problem))]
+    if not problem.compatible:
+        return lists
+    sizes = problem.sizes
+    for a, b in sorted(problem.compatible):
+        if sizes[a] and sizes[b]:   # (a zero-size buffer conflicts with nothing: it sits at 0)
+            lists[a].append(b)
+            lists[b].append(a)
+    return [sorted(set(row)) for row in lists]
+
+
+def walk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[int],
          over: int | None = None) -> tuple[list[int], int]:
     """Offsets and arena (the highest end) of one lowest-floor walk: the unplaced buffer of the lowest floor (ties to
     the lowest ``rank``, a permutation) goes at its floor, and raises its unplaced neighbours' floors to its aligned
-    end. With ``over``: ``ArenaOver`` as soon as a buffer ends past it (the arena only grows). O(pairs log n): a heap
-    of single integers ``floor * n + rank`` (tuples of keys compared several times slower)."""
+    end. With ``over``: ``ArenaOver`` as soon as a buffer ends past it (the arena only grows).
+
+    A heap of single integers ``floor * n + rank`` (tuples of keys compared several times slower), one entry an
+    unplaced buffer, at most its floor: a raise only writes the floor, and an entry found below its buffer's floor
+    when it comes up is pushed again at that floor (an entry at its floor is the least of all buffers' floors and
+    ranks: every other entry is at most its own). Why: pushing an entry at every raise pushed once a conflicting
+    pair, and most of them came up stale (half the pops of a chain of 10,000 nodes with long skips). Every buffer
+    starts at floor 0 and a raised floor is at least the alignment, so the buffers still at floor 0 go first, in
+    rank order, with no heap (a scan). A placed buffer's floor is ``PLACED``, above every floor: one comparison skips
+    it as a neighbour. O(pairs + n log n) for the walk's raises and heap; deterministic."""
     n = len(sizes)
     floor = [0] * n
     off = [0] * n
-    done = [False] * n
     by_rank = [0] * n
     for i, r in enumerate(rank):
         by_rank[r] = i
-    heap = sorted(rank[i] for i in range(n) if sizes[i])   # (floor 0: the entry is the rank; sorted is a heap)
+    heap: list[int] = []
     top = 0
     pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        f, r = divmod(pop(heap), n)
-        i = by_rank[r]
-        if done[i] or f != floor[i]:
-            continue
+
+    def place(i: int, f: int) -> None:
+        nonlocal top
+        floor[i] = PLACED
         off[i] = f
-        done[i] = True
         end = f + sizes[i]
         if end > top:
             top = end
             if over is not None and top > over:
                 raise ArenaOver(i)
-        up = align_up(end, alignment)
-        base = up * n
-        for j in flat[bounds[i]:bounds[i + 1]]:
-            if floor[j] < up and not done[j]:
+        up = -(-end // alignment) * alignment
+        for j in nbrs[i]:
+            if floor[j] < up:
                 floor[j] = up
-                push(heap, base + rank[j])
+
+    for i in by_rank:   # (zero-size buffers conflict with nothing, ``neighbours``: they stay at 0)
+        if sizes[i]:
+            if floor[i]:
+                push(heap, floor[i] * n + rank[i])
+            else:
+                place(i, 0)
+    while heap:
+        f, r = divmod(pop(heap), n)
+        i = by_rank[r]
+        g = floor[i]
+        if f == g:
+            place(i, f)
+        else:
+            push(heap, g * n + r)
     return off, top
 
 
 def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, ...] = KEYS,
-          rounds: int = 0) -> Solution:
+          rounds: int = 0, extra: tuple[str, ...] = ()) -> Solution:
     """The smallest arena of the lowest-floor walks over ``keys`` (the first on ties), then of ``rounds`` walks more
     from the best key that each take first, among buffers of one floor, those that ended at the top of the walk
-    before (``promoted``). With ``over``: ``ArenaOver`` where every walk ends past it (as the heuristics' ``over``:
-    ``solvers.heuristics_over``)."""
+    before (``promoted``), then of the walks over ``extra`` (``EXTRA_KEYS``: not promoted from, so a plan of the
+    keys and their promotions stays what it was wherever these do not end lower). With ``over``: ``ArenaOver`` where
+    every walk ends past it (as the heuristics' ``over``: ``solvers.heuristics_over``).
+
+    With ``rounds`` the key walks go to their end whatever ``over`` is (each still stops once it passes the best
+    key so far), and the promotion walks follow from the best of them. Why: ``auto`` asks for a plan below
+    greedy's and size's arena, and a key walk stopped there left no walk to promote from: on a layered graph of 300
+    nodes (315 buffers) every key ended 7.1% or more above the bound, size at 2.8%, and the default stayed at size's
+    where the promotions from the best key end at 0.8% (docs/experiments/quality_s61.txt)."""
     sizes = problem.sizes.tolist()
-    lower, upper = problem.lower.tolist(), problem.upper.tolist()
-    bounds, flat = neighbours(problem)
+    columns = (problem.sizes.astype(np.int64), problem.lower.astype(np.int64), problem.upper.astype(np.int64))
+    nbrs = neighbours(problem)
+    stop = None if rounds else over   # (what the key walks stop at: with promotions to follow, only the best key)
     best: tuple[int, list[int], str] | None = None
     for name in keys:
         # (a walk that cannot beat the best so far stops where it passes it: a tie would not be kept either)
-        cap = over if best is None else best[0] - 1 if over is None else min(over, best[0] - 1)
+        cap = stop if best is None else best[0] - 1 if stop is None else min(stop, best[0] - 1)
         try:
-            off, top = walk(sizes, bounds, flat, problem.alignment, ranks(len(sizes), _key(name, sizes, lower, upper)),
-                            cap)
+            off, top = walk(sizes, nbrs, problem.alignment, key_ranks(name, *columns).tolist(), cap)
         except ArenaOver:
             continue
         if best is None or top < best[0]:
             best = (top, off, name)
-    if best is None:
+    if best is None and not extra:
         raise ArenaOver(-1)
-    info = {"skyline_key": best[2]}
-    if rounds:
-        found = promoted(sizes, bounds, flat, problem.alignment, _key(best[2], sizes, lower, upper), best[1], rounds)
-        if found is not None and found[0] < best[0]:
-            best = (found[0], found[1], best[2])
-            info["skyline_rounds"] = found[2]
+    info: dict = {}
+    if best is not None:
+        info["skyline_key"] = best[2]
+        if rounds:
+            found = promoted(sizes, nbrs, problem.alignment, key_ranks(best[2], *columns), best[1], rounds)
+            if found is not None and found[0] < best[0]:
+                best = (found[0], found[1], best[2])
+                info["skyline_rounds"] = found[2]
+    for name in extra:
+        cap = over if best is None else best[0] - 1 if over is None else min(over, best[0] - 1)
+        try:
+            off, top = walk(sizes, nbrs, problem.alignment, key_ranks(name, *columns).tolist(), cap)
+        except ArenaOver:
+            continue
+        best, info = (top, off, name), {"skyline_key": name}
+    if best is None or (over is not None and best[0] > over):
+        raise ArenaOver(-1)
     offsets = np.asarray(best[1], dtype=np.int64)
     return Solution(offsets, arena_of(problem, offsets), "skyline", Status.HEURISTIC, int(problem.lower_bound or 0),
                     info)
 
 
-def promoted(sizes: list[int], bounds: list[int], flat: list[int], alignment: int, key: Callable[[int], tuple],
+def promoted(sizes: list[int], nbrs: list[list[int]], alignment: int, base: np.ndarray,
              offsets: list[int], rounds: int) -> tuple[int, list[int], int] | None:
     """The smallest arena (first on ties), its offsets and the round that made it, of ``rounds`` walks, each after
     the buffers that ended at the top of the walk before (``offsets`` first) moved up one rank: a walk takes, among
-    buffers of one floor, the one of the lowest rank, then ``key``'s. None where none ends below ``offsets``' arena.
+    buffers of one floor, the one of the lowest rank, then of ``base`` (the key's ranks). None where none ends below
+    ``offsets``' arena.
 
     Why: a buffer that ends at the top was placed late, on a floor that others reached first; taken earlier it
     rests lower and those others go on top of it or elsewhere. On the public inputs this took the best key's walk
     from 16.0% to 7.2% above the bound on E, from 19.8% to 15.9% on K (16 rounds; none worse, it only keeps a
     smaller arena). A fixed number of walks: deterministic, and the caller bounds their work."""
     n = len(sizes)
-    promo = [0] * n
-    base = ranks(n, key)
+    promo = np.zeros(n, dtype=np.int64)
+    size = np.asarray(sizes, dtype=np.int64)
     best_top = max((offsets[i] + sizes[i] for i in range(n)), default=0)
     found = None
     off = offsets
     for r in range(1, rounds + 1):
-        top = max((off[i] + sizes[i] for i in range(n)), default=0)
-        for i in range(n):
-            if sizes[i] and off[i] + sizes[i] == top:
-                promo[i] -= 1
-        off, top = walk(sizes, bounds, flat, alignment, ranks(n, lambda i: (promo[i], base[i])))
+        ends = np.asarray(off, dtype=np.int64) + size
+        promo[(size > 0) & (ends == (ends.max() if n else 0))] -= 1
+        off, top = walk(sizes, nbrs, alignment, ranks_of(promo, base).tolist())
         if top < best_top:
             best_top, found = top, (top, off, r)
     return found
