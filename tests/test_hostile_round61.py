@@ -79,3 +79,24 @@ def test_function_walks_still_find_every_call():
                                                                          "node 'n3'"]
     g = import_onnx(model)
     assert len(g.nodes) == 4 and {n.op for n in g.nodes} == {"Relu"}
+
+
+def test_node_ids_of_nodes_named_apart_are_their_names_read_once(monkeypatch):
+    """``_node_ids`` (asked for several times an import) walked every node's fields five times even where each node
+    has a name no other has, as exporters write them: 0.25-0.33 s a call at 100,000 nodes against 0.03-0.06 s now. The
+    ids are the same as before, for named, unnamed and Constant nodes alike."""
+    need("onnx")
+    from onnx import helper
+
+    from memplan.importers.onnx import common
+
+    def no_walk(n):
+        raise AssertionError("walked the nodes one field at a time")
+    named = helper.make_graph([helper.make_node("Relu", [], [f"o{i}"], name=f"n{i}") for i in range(5)], "g", [], [])
+    monkeypatch.setattr(common, "_is_constant", no_walk)
+    assert common._node_ids(named) == [f"n{i}" for i in range(5)]
+    monkeypatch.undo()
+    mixed = helper.make_graph([helper.make_node(op, [], [f"o{i}"], name=nm) for i, (op, nm) in enumerate(
+        [("Relu", ""), ("Relu", "Relu_0"), ("Constant", "a"), ("Relu", "a"), ("Relu", "a_1"), ("Constant", "")])],
+        "g", [], [])
+    assert common._node_ids(mixed) == ["Relu_0_1", "Relu_0", "a_2", "a", "a_1", "Constant_5"]
