@@ -373,7 +373,7 @@ def _called_functions(model) -> dict[int, str]:
     directly or through the bodies of the functions it calls (a function nothing calls is never run, nor inlined).
     (By index: protobuf gives a repeated field's element a new Python object on each access, so ``id`` is no key.)
     Why a deque, and nothing walked without functions: ``todo.pop(0)`` moved the whole list at each node, quadratic
-    (a 100,000-node chain with no function at all: 1.7 s in each of the two checks that ask)."""
+    (a 100,000-node chain with no function at all: 1.1 s in each of the two checks that ask, 8.9 s at 300,000)."""
     if not model.functions:
         return {}
     funcs: dict[tuple[str, str], list[int]] = {}
