@@ -117,8 +117,15 @@ def _node_ids(g) -> list[str]:
     node of a name gets it. A generated name that is taken, and a ``Constant`` (folded away, never a node of the
     graph) whose name another node has, get the first free suffix ``_1``, ``_2``...; the search resumes where the
     last repeat of that name stopped (a suffix once refused stays refused), so 100k nodes of one name cost
-    100k tries, not 5 billion (the checks before ``_check_node_names`` name nodes by these ids too)."""
-    taken = {n.name for n in g.node if n.name}
+    100k tries, not 5 billion (the checks before ``_check_node_names`` name nodes by these ids too).
+    Where every node has a name of its own (as most exporters write them) the ids are the names, read once: the walk
+    below read each node's fields five times, and an import asks for the ids several times (a 100,000-node chain:
+    0.18-0.33 s a call, 0.03-0.06 s read once)."""
+    names = [n.name for n in g.node]
+    taken = set(names)
+    taken.discard("")
+    if len(taken) == len(names):   # (each named, no two alike: no suffix, no owner to settle)
+        return names
     owner: dict[str, int] = {}   # a name -> the first node not a Constant that has it: that node's id is its name
     for i, n in enumerate(g.node):
         if n.name and not _is_constant(n):

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..._gc import paused
 from ...errors import GraphError, InputFormatError, OptionError, named_options, report_progress
 from ...errors import short_repr as _short
 from ...files import check_outputs, directory_of
@@ -171,12 +172,16 @@ def _check_external_data_dir(model: Any, folder: Any) -> str:
     return path
 
 
+@paused
 def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | None, name: str | None,
                    alignment: int, progress: Progress | None, outputs: Mapping[str, str] | None,
                    spelling: Spelling, external_data_dir: str | os.PathLike | None = None,
                    constant_initializers: bool = False) -> Graph:
     """``import_onnx``, its messages naming the size options as ``spelling`` says (``CLI`` for ``memplan
-    import``, which has checked its own arguments; ``PYTHON`` for ``import_onnx``)."""
+    import``, which has checked its own arguments; ``PYTHON`` for ``import_onnx``).
+    With the cyclic garbage collector paused (``_gc.paused``): the import's passes make millions of short-lived
+    containers beside a model of live ones that no collection frees, and walking them was a quarter of a
+    100,000-node chain's import."""
     check_progress(progress, "import_onnx")
     check_alignment(alignment)  # before the model is read and inferred, not after
     if not isinstance(constant_initializers, bool):
