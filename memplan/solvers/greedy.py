@@ -338,17 +338,16 @@ class StreamTimes:
         """When stream ``s`` has seen all of each buffer in ``bs``."""
         cols = self._cols
         if cols is None:
-            cols = self._cols = _seen_columns(self._visible, self._lens)
-        out = self._times[self._base[s] + cols[s][bs]]
-        out[self._end[bs]] = INF
-        return out
+            cols = self._cols = _seen_columns(self._visible, self._lens, self._end)
+        return self._times[self._base[s] + cols[s][bs]]
 
 
-def _seen_columns(visible: np.ndarray, lens: np.ndarray, rows: int = 4096) -> np.ndarray:
-    """``min(visible[b, s], lens[s])`` stream by stream: one contiguous row a stream, in the narrowest integer type
-    that holds them (a byte a pair while no stream runs 256 nodes). Why: ``seen_col`` read a column of ``visible``
-    (a row a buffer) for each set of buffers a stream takes in, every entry a cache line of its own; on a 10-layer
-    mesh over 1,024 streams those 11 million scattered reads were a third of greedy's sweep."""
+def _seen_columns(visible: np.ndarray, lens: np.ndarray, end: np.ndarray | None = None, rows: int = 4096) -> np.ndarray:
+    """``min(visible[b, s], lens[s])`` stream by stream, ``lens[s]`` (where stream ``s``'s times hold INF: never seen)
+    for a buffer with ``end`` set: one contiguous row a stream, in the narrowest integer type that holds them (a byte a
+    pair while no stream runs 256 nodes). Why: ``seen_col`` read a column of ``visible`` (a row a buffer) for each set
+    of buffers a stream takes in, every entry a cache line of its own; on a 10-layer mesh over 1,024 streams those 11
+    million scattered reads were a third of greedy's sweep."""
     n, S = visible.shape
     lo = min(int(visible.min()), 0) if visible.size else 0
     hi = int(lens.max()) if len(lens) else 0
@@ -357,6 +356,8 @@ def _seen_columns(visible: np.ndarray, lens: np.ndarray, rows: int = 4096) -> np
     for a in range(0, n, rows):   # (in slices of rows: no whole-table temporary)
         part = visible[a:a + rows]
         cols[:, a:a + rows] = (np.minimum(part, cap) if cap is not None else np.minimum(part, lens)).T
+    if end is not None and end.any():
+        cols[:, end] = lens.astype(cols.dtype)[:, None]
     return cols
 
 
