@@ -88,7 +88,8 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     limit skips; there they are counted, not replayed or tried): measured (session 60, CPU, main -> budget60 on
     the loaded 2-core VM), ``random_dag(10000)`` on ``streams="auto"`` at its serial arena 7.2-7.6 s without a
     limit, 19.8-24.2 -> 14.2-18.6 s at ``time_limit=0.1`` with the wall-clock stop kept off (the same plan), most
-    of what is left the forks' scores (docs/experiments/time_s60.txt). A memory
+    of what is left the forks' scores (docs/experiments/time_s60.txt); session 61 cut those 3.3-4.6 -> 2.5-2.8 s,
+    the plan 12.9-15.6 -> 11.2-12.5 s, the same bytes (docs/experiments/forks_s61.txt). A memory
     budget's exact probes of candidate schedules stop at 4x the limit plus 10 s of wall clock (the rest by the
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the

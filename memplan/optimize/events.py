@@ -271,6 +271,11 @@ class Replay:
             joined.setdefault(moved[v], []).append(pos[v])
         for at in joined.values():
             at.sort()
+        # the nodes whose writers to wait for may differ from this run's (``waits_on``): the moved ones and their readers
+        dirty = set(old)
+        for v in old:
+            dirty.update(readers[v])
+        waits_on = ix.waits_on
         heap = [pos[v] for v in old]
         if vreaders is None:   # (no index of a view's readers by writer: every view read with a writer from p on)
             lo, hi = bisect_left(ix.viewed, p), bisect_left(ix.viewed, stop)
@@ -396,7 +401,10 @@ class Replay:
                 if v_moved:   # the next node of the stream it left follows another node now
                     push_next(old[v], q)
                 direct, viewed = writers[v]
-                if viewed or len(direct) > 1:   # (``_run``'s choice of writers, the same operations)
+                ds = waits_on[v] if v not in dirty else None
+                if ds is not None:   # (this run's: neither it nor a writer of it moved)
+                    pass
+                elif viewed or len(direct) > 1:   # (``_run``'s choice of writers, the same operations)
                     if not viewed and len(direct) > BIG_READER:
                         ds = _latest_writers(self._latest_moved(ix, v, moved_in.get(v), old), (), (), s, stream, pos)
                     else:
@@ -479,7 +487,7 @@ class Replay:
                 if stats is not None:
                     stats["replayed"] = stats.get("replayed", 0) + stop - rest_from
                 n_events, top = self._run(rest_from, stream, seq, clock, end, counts, last, free, n_events, top, None,
-                                          None, stop, self._inherited(p))
+                                          None, stop, self._inherited(p), (waits_on, dirty))
         finally:
             self.merge_steps += merged
             if stats is not None:
@@ -544,13 +552,15 @@ class Replay:
     def _run(self, p0: int, stream: list[int], seq: list[int], clock: list[dict[int, int]], end: list[float],
              counts: dict[int, int], last: dict[int, dict[int, int]], free: dict[int, float], events: int,
              top: float, marks: dict[int, tuple] | None, pairs: list[tuple[int, int]] | None,
-             stop: int | None = None, known: Callable[[int], dict[int, int] | None] | None = None
-             ) -> tuple[int, float]:
+             stop: int | None = None, known: Callable[[int], dict[int, int] | None] | None = None,
+             same: tuple[list[Sequence[int] | None], set[int]] | None = None) -> tuple[int, float]:
         """Issue ``order`` from position ``p0`` on: latest writer per other stream, an event for each one
         the stream's clock does not already imply (latest first), clocks shared along a stream and copied
         only when an event merges another's in; times as ``timeline.simulate_indices`` gives them. A run of
         this Replay's own (``marks`` given) keeps its writer fold (``fold``) for ``_inherited``; ``known`` is
-        one such fold's, for a window's run."""
+        one such fold's, for a window's run. ``same`` (``rescore``'s): (this run's writers to wait for per node,
+        ``_RescoreIndex.waits_on``; the nodes whose list may differ now), so that any other node takes its list as
+        it is, not made again."""
         graph, order, pos, cost, event_us = self.graph, self.order, self.pos, self.cost, self.event_us
         writers = graph.input_writers
         fold = writers_by_stream(graph, pos, stream)
@@ -563,6 +573,7 @@ class Replay:
         empty = self.empty   # (a stream's first clock: shared, as every clock is copied before it changes)
         dense = self.dense
         merged = 0
+        base_ds, dirty = same if same is not None else (None, set())
         hi = len(order) if stop is None else stop
         # the positions to keep the state at (before their node), each segment between them run without asking
         cuts = sorted(q for q in marks if p0 <= q < hi) if marks is not None else []
@@ -574,14 +585,16 @@ class Replay:
                     events_at.append(events)
                     top_at.append(top)
                 s = stream[v]
-                direct, viewed = writers[v]
-                if viewed or len(direct) > 1:
-                    # the latest writer per other stream (one writer on another stream, the common case, needs no dict)
-                    ds = _latest_writers({}, direct, (fold.of(t) for t in viewed), s, stream, pos)
-                elif direct and stream[direct[0]] != s:
-                    ds = direct
-                else:
-                    ds = ()
+                ds = base_ds[v] if base_ds is not None and v not in dirty else None
+                if ds is None:
+                    direct, viewed = writers[v]
+                    if viewed or len(direct) > 1:
+                        # the latest writer per other stream (one writer on another stream, the common case, needs no dict)
+                        ds = _latest_writers({}, direct, (fold.of(t) for t in viewed), s, stream, pos)
+                    elif direct and stream[direct[0]] != s:
+                        ds = direct
+                    else:
+                        ds = ()
                 cur = last.get(s, empty)
                 start = free.get(s, 0.0)
                 if ds:
@@ -597,8 +610,19 @@ class Replay:
                             if not copied:
                                 cur = cur.copy() if dense else dict(cur)
                                 copied = True
-                            merged += _merge_clock(cur, clock[d], sd, pos[d] + 1, s, dense)
+                            if dense:
+                                merged += _merge_clock(cur, clock[d], sd, pos[d] + 1, s, dense)
+                            else:   # (``_merge_clock``'s dict merge written out: a call per event was a fifth of a window)
+                                other = clock[d]
+                                get = cur.get
+                                for x, k in other.items():
+                                    if k > get(x, 0):
+                                        cur[x] = k
+                                cur[sd] = pos[d] + 1
+                                merged += len(other)
                     if copied:
+                        if not dense:
+                            cur.pop(s, None)
                         last[s] = cur
                     if events > cap:   # over the cap: the rest cannot bring the count back under it
                         self.capped_at = pos[v] + 1
@@ -673,6 +697,9 @@ class _RescoreIndex:
     tail: list[float]
     tout_pos: list[list[int]]
     tout_top: list[list[float]]
+    #: ``waits_on[v]``: the writers ``v`` waits for in this run, latest first (``_run``'s ``ds``; None for a view read,
+    #: whose fold ``rescore`` makes again); the same list wherever neither ``v`` nor a direct writer of it moved
+    waits_on: list[Sequence[int] | None]
 
     def tail_past(self, v: int, q: int, pos: Sequence[int]) -> float:
         """The longest path of the run's times graph after ``v`` ends through its edges into positions ``q`` and on
@@ -763,7 +790,24 @@ class _RescoreIndex:
                 tail[v] = best
         return _RescoreIndex(by_stream, readers, viewed, vreach, ends, big, _view_readers(graph, order, viewed), tpred,
                              [tuple(x) for x in tev_l], tout, outmax, exact, suffix_top, tnext, tail, tout_pos,
-                             tout_top, cost)
+                             tout_top, _waits_on(graph, stream, pos), cost)
+
+
+def _waits_on(graph: Graph, stream: Sequence[int], pos: Sequence[int]) -> list[Sequence[int] | None]:
+    """``_RescoreIndex.waits_on``: ``_run``'s choice of writers for every node on ``stream``, the same operations
+    (``_latest_writers`` of its direct writers); None for a node reading a view with writers."""
+    out: list[Sequence[int] | None] = []
+    for v, (direct, viewed) in enumerate(graph.input_writers):
+        s = stream[v]
+        if viewed:
+            out.append(None)
+        elif len(direct) > 1:
+            out.append(_latest_writers({}, direct, (), s, stream, pos))
+        elif direct and stream[direct[0]] != s:
+            out.append(direct)
+        else:
+            out.append(())
+    return out
 
 
 def _view_readers(graph: Graph, order: Sequence[int], viewed: Sequence[int]) -> dict[int, list[int]] | None:

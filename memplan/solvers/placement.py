@@ -82,8 +82,7 @@ def fit_arrays(starts: np.ndarray, ends: np.ndarray, size: int, alignment: int, 
     the solvers' pair caps) sorted and walked them in Python, ~1 us a pair: most of such a plan's time."""
     if not len(starts):
         return 0
-    o = np.argsort(starts, kind="stable")
-    s = starts[o]
+    o, s = _by_start(starts)
     reach = np.maximum.accumulate(align_up(ends[o], alignment))
     before = np.empty_like(reach)
     before[0] = 0
@@ -96,6 +95,22 @@ def fit_arrays(starts: np.ndarray, ends: np.ndarray, size: int, alignment: int, 
     if best:
         return int(gs[ok[np.argmin(length[ok])]])   # argmin: the first smallest, the lowest offset on ties
     return int(gs[ok[0]])
+
+
+def _by_start(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(an order of the blocks by start, the starts in it) for ``fit_arrays``. Not a stable argsort: blocks starting
+    together leave the same gaps in any order, and sorting (start, position) packed in one int64 is some 4 times
+    faster than a stable argsort (on a 1,024-stream mesh each buffer sorts the 5,600 blocks its stream has not
+    seen); numpy's default argsort where they do not fit one."""
+    starts = starts.astype(np.int64, copy=False)
+    k = len(starts)
+    bits = k.bit_length()
+    if int(starts.min()) >= 0 and int(starts.max()) < 1 << (62 - bits):
+        key = (starts << bits) | np.arange(k, dtype=np.int64)
+        key.sort()
+        return key & ((1 << bits) - 1), key >> bits
+    o = np.argsort(starts)
+    return o, starts[o]
 
 
 def bulk_arrays(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
