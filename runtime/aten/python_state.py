@@ -138,10 +138,14 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 put_attr(owner, n)(MISSING)
         places.append(PythonPlace(f"the attributes of {holder} (attributes made anew)", names, drop_new, names()))
 
+    walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
+
     def function(fn: Any, depth: int) -> None:
-        if ("fn", id(fn)) in seen or not _users(fn):
+        # (walked again where reached deeper: a helper first named as a global at depth 0, then held as a class's
+        # method at depth 1, had its own helpers' globals watched nowhere; round 61)
+        if walked.get(id(fn), -1) >= depth or not _users(fn):
             return
-        seen.add(("fn", id(fn)))
+        walked[id(fn)] = depth
         g, where = fn.__globals__, f"module {fn.__globals__.get('__name__', '?')}"
         attrs(fn, f"the attribute {{name}} of the function {fn.__qualname__}", f"the function {fn.__qualname__}")
         defaults = dict(zip(fn.__code__.co_varnames[fn.__code__.co_argcount - len(fn.__defaults__ or ()):],
