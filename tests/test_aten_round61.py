@@ -5,6 +5,9 @@ Bugs fixed (each test marked "failed before" did):
   one class's ``forward`` (walked at depth 0, its own helpers not entered) and held as another class's method
   (depth 1) was not walked again, so a global counter its helper bumped was watched nowhere: compiled, every compiled
   call left the counter where eager's calls advanced it, and compile left it advanced by the export.
+- a ``forward`` reading a tensor's ``.data`` (``x * self.w.data``, ``self.b.data.copy_(x[0])``) was refused with
+  torch.export's "We found a fake tensor in the exported program constant's list ... lifted_tensor_0. Please file an
+  issue on github": no line of the model, no word of ``.data``; now the read's line and what to write instead.
 """
 
 from __future__ import annotations
@@ -65,3 +68,44 @@ def test_a_helper_reached_first_as_a_global_is_walked_again_as_a_method():
     with pytest.raises(AtenExecutorError, match=r"the global BUMPS \(module .*test_aten_round61\)"):
         _compile(_Outer(), torch.ones(3))
     assert BUMPS == 0
+
+
+# --- a forward that reads ``.data``: torch.export's refusal named no line ------------------------------------------
+
+
+class _ScalesByData(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        return x * self.w.data   # (the line the refusal names)
+
+
+class _WritesBufferData(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.ones(4))
+
+    def forward(self, x):
+        y = x + self.b
+        self.b.data.copy_(x[0])
+        return y
+
+
+@pytest.mark.parametrize("make, line", [(_ScalesByData, "x \\* self.w.data"),
+                                        (_WritesBufferData, "self.b.data.copy_\\(x\\[0\\]\\)")])
+def test_a_data_read_is_refused_naming_its_line(make, line):
+    """Failed before: "torch.export failed for _ScalesByData: We found a fake tensor in the exported program
+    constant's list ... lifted_tensor_0. Please file an issue on github" (no line of the model, no word of
+    ``.data``); now one line naming the read, its source line and what to write instead."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError) as info:
+        _compile(make(), torch.randn(3, 4))
+    text = str(info.value)
+    assert "\n" not in text
+    assert "reads a tensor's `.data` (at test_aten_round61.py:" in text
+    import re
+    assert re.search(rf"in forward: `[^`]*{line}", text), text
+    assert "lifted_tensor_0" in text and "file an issue" not in text

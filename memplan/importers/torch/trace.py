@@ -20,6 +20,7 @@ from ..quiet import logger_off
 from ..rng import rng_kept
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, transformers_cache_registered
+from .data_reads import data_read_advice
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
@@ -245,6 +246,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = _export_failure(exc)
+            first = data_read_advice(module, first) or first
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         if any(reseeded):
             raise GraphError(f"{type(module).__name__}'s forward sets torch's random state itself (torch.manual_seed, "
