@@ -8,6 +8,7 @@ Bugs fixed (each test marked "failed before" did):
 - a ``forward`` reading a tensor's ``.data`` (``x * self.w.data``, ``self.b.data.copy_(x[0])``) was refused with
   torch.export's "We found a fake tensor in the exported program constant's list ... lifted_tensor_0. Please file an
   issue on github": no line of the model, no word of ``.data``; now the read's line and what to write instead.
+- a sparse buffer was refused as "node 'b_adj': ...", export's placeholder name; now "the module's buffer 'adj'".
 """
 
 from __future__ import annotations
@@ -109,3 +110,25 @@ def test_a_data_read_is_refused_naming_its_line(make, line):
     import re
     assert re.search(rf"in forward: `[^`]*{line}", text), text
     assert "lifted_tensor_0" in text and "file an issue" not in text
+
+
+# --- a sparse buffer: refused naming it as the module names it ------------------------------------------------------
+
+
+class _SparseBuffer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("adj", torch.eye(4).to_sparse())
+
+    def forward(self, x):
+        return torch.sparse.mm(self.adj, x)
+
+
+def test_a_sparse_buffer_is_refused_naming_the_buffer():
+    """Failed before: "node 'b_adj': its example (or saved) tensor is a sparse_coo tensor", export's placeholder
+    name, which no line of the model holds; now the buffer's own name first."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match=r"^the module's buffer 'adj' \(node 'b_adj'\): its example \(or saved\) "
+                                         r"tensor is a sparse_coo tensor \(only dense, strided"):
+        _compile(_SparseBuffer(), torch.randn(4, 3))
