@@ -8,7 +8,8 @@ Bugs fixed (each test marked "failed before" did):
 - a ``forward`` reading a tensor's ``.data`` (``x * self.w.data``, ``self.b.data.copy_(x[0])``) was refused with
   torch.export's "We found a fake tensor in the exported program constant's list ... lifted_tensor_0. Please file an
   issue on github": no line of the model, no word of ``.data``; now the read's line and what to write instead.
-- a sparse buffer was refused as "node 'b_adj': ...", export's placeholder name; now "the module's buffer 'adj'".
+- a sparse buffer was refused as "node 'b_adj': ...", export's placeholder name; now "the module's buffer 'adj'";
+  so was a call's input on a buffer the program writes ("shares memory with weight 'b_seen'"): now named too.
 """
 
 from __future__ import annotations
@@ -132,3 +133,23 @@ def test_a_sparse_buffer_is_refused_naming_the_buffer():
     with pytest.raises(GraphError, match=r"^the module's buffer 'adj' \(node 'b_adj'\): its example \(or saved\) "
                                          r"tensor is a sparse_coo tensor \(only dense, strided"):
         _compile(_SparseBuffer(), torch.randn(4, 3))
+
+
+class _CountsCalls(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("seen", torch.zeros(3, 4))
+
+    def forward(self, x):
+        self.seen.add_(1)
+        return x * 2
+
+
+def test_an_input_on_a_written_buffer_is_refused_naming_the_buffer():
+    """Failed before: "input 'x' shares memory with weight 'b_seen'", export's placeholder name alone; now the
+    module's own name for it too."""
+    m = _CountsCalls()
+    step = _compile(m, torch.zeros(4))
+    with pytest.raises(AtenExecutorError, match=r"input 'x' shares memory with weight 'b_seen' \(the module's buffer "
+                                                r"'seen'\), and the program writes"):
+        step(m.seen[0])
