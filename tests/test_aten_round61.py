@@ -153,3 +153,37 @@ def test_an_input_on_a_written_buffer_is_refused_naming_the_buffer():
     with pytest.raises(AtenExecutorError, match=r"input 'x' shares memory with weight 'b_seen' \(the module's buffer "
                                                 r"'seen'\), and the program writes"):
         step(m.seen[0])
+
+
+# --- the sweep's round 61 entries ------------------------------------------------------------------------------------
+
+
+def test_round61_sweep_entries_are_listed_once_and_missing_where_transformers_lacks_them():
+    """Every new name is in the sweep once (and no name of the whole list twice: a second ``siglip2_vision`` would
+    shadow the first in ``--only``); a model class this transformers lacks is SKIP-MISSING, never SKIP-BUILD."""
+    import runtime.aten.sweep as sweep
+    from runtime.aten.sweep_blocks61 import BLOCKS61
+    from runtime.aten.sweep_models61 import MODELS61, hf61
+
+    names = [n for n, _m, _i in MODELS61 + BLOCKS61]
+    listed = [c.name for c in sweep.CASES]
+    assert len(names) >= 29 and len(set(listed)) == len(listed) and all(listed.count(n) == 1 for n in names)
+    need("transformers")
+    seen = []
+    for make in (hf61("NoSuchConfig61", "NoSuchModel61", "eager"),):
+        case = sweep.Case("absent", make, lambda g, dev, dt: ())
+        sweep.run_case(case, torch.device("cpu"), [], lambda name, mode, verdict, t, **kw: seen.append(verdict))
+    assert len(seen) == 1 and seen[0].startswith("SKIP-MISSING"), seen
+
+
+@pytest.mark.parametrize("name", ["custom_ops_library", "while_loop_carry", "nested_cond", "duplicate_scatters",
+                                  "buffer_view_writes", "aliased_outputs", "reinterpret_writes",
+                                  "flat_index_writes", "shared_params_nested"])
+def test_round61_blocks_are_bitwise_on_one_and_three_streams(name):
+    import runtime.aten.sweep as sweep
+
+    case = next(c for c in sweep.CASES if c.name == name)
+    seen = []
+    modes = [("s1", 1, False), ("s3", 3, False)]
+    sweep.run_case(case, torch.device("cpu"), modes, lambda n, mode, verdict, t, **kw: seen.append((mode, verdict)))
+    assert seen == [("s1", "bitwise"), ("s3", "bitwise")], seen
