@@ -10,6 +10,8 @@ Bugs fixed (each test marked "failed before" did):
   issue on github": no line of the model, no word of ``.data``; now the read's line and what to write instead.
 - a sparse buffer was refused as "node 'b_adj': ...", export's placeholder name; now "the module's buffer 'adj'";
   so was a call's input on a buffer the program writes ("shares memory with weight 'b_seen'"): now named too.
+- a ``torch.cond`` branch writing a buffer in place was refused as "... Got graph break/error:" with torch's reason
+  cut off (it stands on the lines after the first); now the reason, Dynamo's explanation and the tensor written.
 """
 
 from __future__ import annotations
@@ -187,3 +189,33 @@ def test_round61_blocks_are_bitwise_on_one_and_three_streams(name):
     modes = [("s1", 1, False), ("s3", 3, False)]
     sweep.run_case(case, torch.device("cpu"), modes, lambda n, mode, verdict, t, **kw: seen.append((mode, verdict)))
     assert seen == [("s1", "bitwise"), ("s3", "bitwise")], seen
+
+
+# --- a torch.cond branch writing a buffer: torch's reason was cut off ---------------------------------------------
+
+
+class _CondWritesBuffer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.zeros(4))
+
+    def forward(self, x):
+        def bump(y):
+            self.b.add_(1)
+            return y + self.b
+
+        return torch.cond(x.sum() > 0, bump, lambda y: y - self.b, (x,))
+
+
+def test_a_cond_branch_writing_a_buffer_is_refused_with_torchs_reason():
+    """Failed before: "... captured completely with torch.compile. Got graph break/error: (at ...)", the reason on
+    torch's next lines cut off; now the reason, Dynamo's explanation and the tensor written, on one line."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError) as info:
+        _compile(_CondWritesBuffer(), torch.randn(3, 4))
+    text = str(info.value)
+    assert "\n" not in text
+    assert "Got graph break/error: Encountered input mutation during higher order op tracing (Higher order ops do " \
+           "not support input mutation; written: " in text and "buffers_b" in text, text
+    assert "(at test_aten_round61.py:" in text
