@@ -90,6 +90,14 @@ MODELS61 = [
     ("gpt2_token_types", hf61("GPT2Config", "GPT2Model", "eager", names=("input_ids", "token_type_ids"),
                               fields=("last_hidden_state",), fixed={"use_cache": False}, n_embd=64, n_layer=2,
                               n_head=4, vocab_size=128, n_positions=64), ids(2, 6, 6)),
+    # image matting: ViTMatte's ViTDet backbone (4 channels: the image and its trimap) fused with a conv stream
+    ("vitmatte", tiny60("vitmatte", "VitMatteForImageMatting", names=PIX, fields=("alphas",), hidden_size=64,
+                        convstream_hidden_sizes=[8, 16, 32], fusion_hidden_sizes=[32, 16, 8, 8],
+                        backbone_config={"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                         "image_size": 64, "patch_size": 16, "num_channels": 4, "mlp_ratio": 2,
+                                         "stage_names": ["stem", "stage1", "stage2"], "out_features": ["stage2"],
+                                         "out_indices": [2]}),
+     rand((1, 4, 64, 64))),
     # audio: Qwen3-ASR's encoder with its feature mask
     ("qwen3_asr_encoder", tiny60("qwen3_asr_encoder", names=("input_features", "input_features_mask")), asr_inputs),
 ]

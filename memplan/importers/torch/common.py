@@ -68,7 +68,9 @@ def _with_reason(first: str, text: str) -> str:
     written = _MUTATED.search(text)   # (Dynamo's name of the tensor written: ``..._buffers_b_`` for ``self.b``)
     why = "; ".join(([explained[1].rstrip(". ")] if explained else []) + ([f"written: {written[1]}"] if written else []))
     why = f" ({why})" if why else ""
-    return f"{first.rstrip()} {rest[0].rstrip('. ')}{why}"
+    reason = rest[0].rstrip(". ")
+    reason = reason if len(reason) <= 300 else reason[:297] + "..."   # (a line of fake tensors' reprs runs long)
+    return f"{first.rstrip()} {reason}{why}"
 
 
 #: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)
