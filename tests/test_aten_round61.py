@@ -12,6 +12,8 @@ Bugs fixed (each test marked "failed before" did):
   so was a call's input on a buffer the program writes ("shares memory with weight 'b_seen'"): now named too.
 - a ``torch.cond`` branch writing a buffer in place was refused as "... Got graph break/error:" with torch's reason
   cut off (it stands on the lines after the first); now the reason, Dynamo's explanation and the tensor written.
+- tied weights (an embedding and its output head) written in a ``no_grad`` block were refused with torch's own
+  assertion, "expected compiled_fn to be GraphModule, got <class 'function'>"; now the write's line and the names.
 """
 
 from __future__ import annotations
@@ -219,3 +221,33 @@ def test_a_cond_branch_writing_a_buffer_is_refused_with_torchs_reason():
     assert "Got graph break/error: Encountered input mutation during higher order op tracing (Higher order ops do " \
            "not support input mutation; written: " in text and "buffers_b" in text, text
     assert "(at test_aten_round61.py:" in text
+
+
+# --- tied weights written in a no_grad block: torch's assertion named neither -------------------------------------
+
+
+class _TiedWrittenInNoGrad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.emb.weight   # (tied: one tensor under two names)
+
+    def forward(self, ids):
+        with torch.no_grad():
+            self.emb.weight[0].zero_()   # (the padding row kept at zero)
+        return self.head(self.emb(ids))
+
+
+def test_tied_weights_written_in_a_no_grad_block_are_refused_naming_them():
+    """Failed before: "lowering ...'s torch.no_grad()/autocast block that writes in place to ATen ops failed: expected
+    compiled_fn to be GraphModule, got <class 'function'>" (torch's assertion: no name, no line); now the write's
+    line and the names tied."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError) as info:
+        _compile(_TiedWrittenInNoGrad(), torch.randint(0, 10, (2, 3)))
+    text = str(info.value)
+    assert "\n" not in text
+    assert "(at test_aten_round61.py:" in text and "`self.emb.weight[0].zero_()" in text, text
+    assert "one tensor under several names ('emb.weight' = 'head.weight')" in text, text
