@@ -5,7 +5,8 @@ inputs) with round 60's ``tiny60``.
 Why: the executor is checked on models nobody hand-picked; these reach code the sweep's models do not (Qwen3.5's
 hybrid gated-delta / full attention stack as a causal LM on a padded batch, Phi-4-multimodal's, GLM-5-Next's,
 Cosmos3-Edge's (M-RoPE) and TIPSv2's text paths, SAM 2's and SAM 3's image encoders with their necks, UVDoc's
-backbone, Qwen3-ASR's audio encoder).
+backbone, ViTMatte's matting head, Qwen3-ASR's audio encoder, and transformers models' call forms beyond ids: labels
+and their loss, every hidden state and attention map, input embeddings with position ids, token types).
 Each entry is ``(name, make, inputs)``: ``make`` raises the sweep's ``Missing`` where ``transformers`` or the model
 type is absent (the device image's 5.17 lacks some). Listed against transformers 5.25, where DBRX (its
 attention config lacks ``rope_theta``) and LongCat-Flash, GLM-OCR's and GLM-Image's text towers (their M-RoPE
