@@ -48,26 +48,33 @@ def _data_read(fn: Any) -> str:
     return f"{where}:{start + k} in {fn.__name__}: `{code}`"
 
 
+#: methods that run before or beside a call, never inside ``forward`` (``reset_parameters``' ``self.weight.data.
+#: uniform_(...)`` is the common ``.data`` of a custom layer): never named as the read
+_NOT_CALLED = frozenset({"__init__", "reset_parameters", "_reset_parameters", "init_weights", "_init_weights",
+                         "extra_repr", "__repr__", "__setstate__", "__getstate__", "_load_from_state_dict",
+                         "load_state_dict", "state_dict", "_apply", "to", "cuda", "cpu", "train", "eval"})
+
+
 def data_read_advice(module: Any, message: str) -> str:
-    """What to write instead, with the first ``.data`` read of ``module``'s tree's code (root module first), for
-    torch.export's ``LIFTED_FAKE`` refusal ``message``; "" where it is another or the code reads no ``.data``
-    (torch's message stands alone)."""
+    """What to write instead, with the first ``.data`` read of ``module``'s tree's code for torch.export's
+    ``LIFTED_FAKE`` refusal ``message``: a ``forward``'s first (root module first), else another method's that may run
+    inside it (a helper), never one of ``_NOT_CALLED``; "" where it is another refusal or no such read is found
+    (torch's message stands alone). Why this order: a custom layer's ``reset_parameters`` reads ``.data`` too, and
+    naming it would point at a line no call runs."""
     if LIFTED_FAKE not in message:
         return ""
     named = _ATTRIBUTE.search(message + " ")
     constant = f" {named[1]!r}" if named else ""
-    seen: set[type] = set()
-    modules = module.modules() if hasattr(module, "modules") else [module]
-    for m in modules:
-        for cls in type(m).__mro__:
-            if cls in seen or (cls.__module__ or "").partition(".")[0] in ("torch", "builtins"):
-                continue
-            seen.add(cls)
-            for fn in _functions(cls):
-                where = _data_read(fn)
-                if where:
-                    return (f"forward reads a tensor's `.data` (at {where}), a new tensor torch.export cannot trace "
-                            f"back to the parameter or buffer (it became the program's constant{constant}): "
-                            "use the tensor itself (`.detach()` for its value without grad; write a buffer in place "
-                            "under torch.no_grad())")
+    classes: list[type] = []
+    for m in (module.modules() if hasattr(module, "modules") else [module]):
+        classes += [c for c in type(m).__mro__ if c not in classes
+                    and (c.__module__ or "").partition(".")[0] not in ("torch", "builtins")]
+    functions = [f for c in classes for f in _functions(c) if f.__name__ not in _NOT_CALLED]
+    for fn in sorted(functions, key=lambda f: f.__name__ != "forward"):   # (stable: forwards first, in tree order)
+        where = _data_read(fn)
+        if where:
+            who = "forward reads" if fn.__name__ == "forward" else f"forward may read (through {fn.__qualname__})"
+            return (f"{who} a tensor's `.data` (at {where}), a new tensor torch.export cannot trace back to the "
+                    f"parameter or buffer (it became the program's constant{constant}): use the tensor itself "
+                    "(`.detach()` for its value without grad; write a buffer in place under torch.no_grad())")
     return ""
