@@ -14,6 +14,9 @@ Bugs fixed (each test marked "failed before" did):
   cut off (it stands on the lines after the first); now the reason, Dynamo's explanation and the tensor written.
 - tied weights (an embedding and its output head) written in a ``no_grad`` block were refused with torch's own
   assertion, "expected compiled_fn to be GraphModule, got <class 'function'>"; now the write's line and the names.
+- ``module_containers`` had the same depth issue as ``python_state``: a dict met first two levels inside another
+  attribute (``self.holder = {"h": {"h2": d}}``) and then as ``self.x = d`` kept its inner list unwatched, so
+  ``self.x["k"][0] += 1`` compiled and every compiled call returned the export's ``x * 1`` (eager: ``x * 2``, ...).
 """
 
 from __future__ import annotations
@@ -255,3 +258,30 @@ def test_tied_weights_written_in_a_no_grad_block_are_refused_naming_them():
     assert "\n" not in text
     assert "(at test_aten_round61.py:" in text and "`self.emb.weight[0].zero_()" in text, text
     assert "one tensor under several names ('emb.weight' = 'head.weight')" in text, text
+
+
+# --- module_containers: a container met first deep inside another attribute ------------------------------------------
+
+
+class _CountsInASharedDict(nn.Module):
+    """``self.x`` is also held two levels inside ``self.holder``, which comes first among the attributes."""
+
+    def __init__(self):
+        super().__init__()
+        shared = {"k": [0]}
+        self.holder = {"h": {"h2": shared}}
+        self.x = shared
+
+    def forward(self, x):
+        self.x["k"][0] += 1
+        return x * self.x["k"][0]
+
+
+def test_a_container_met_first_deep_is_walked_again_from_its_attribute():
+    """Failed before: compiled (the dict was met first at depth 2 inside ``holder``, its list never snapshotted), and
+    every compiled call returned ``x * 1`` where eager's calls return ``x * 1``, ``x * 2``, ...; now refused naming
+    ``M.x['k']``, the count put back."""
+    m = _CountsInASharedDict()
+    with pytest.raises(AtenExecutorError, match=r"forward changes _CountsInASharedDict.x\['k'\] in place"):
+        _compile(m, torch.ones(3))
+    assert m.x == {"k": [0]} and m.holder["h"]["h2"] is m.x
