@@ -16,7 +16,8 @@ Bugs fixed (each test marked "failed before" did):
   assertion, "expected compiled_fn to be GraphModule, got <class 'function'>"; now the write's line and the names.
 - ``module_containers`` had the same depth issue as ``python_state``: a dict met first two levels inside another
   attribute (``self.holder = {"h": {"h2": d}}``) and then as ``self.x = d`` kept its inner list unwatched, so
-  ``self.x["k"][0] += 1`` compiled and every compiled call returned the export's ``x * 1`` (eager: ``x * 2``, ...).
+  ``self.x["k"][0] += 1`` compiled and every compiled call returned the export's ``x * 1`` (eager: ``x * 2``, ...);
+  and a tuple inside a dict attribute was not looked into (``self.cfg = {"t": ([0],)}``): the same, silently.
 """
 
 from __future__ import annotations
@@ -285,3 +286,22 @@ def test_a_container_met_first_deep_is_walked_again_from_its_attribute():
     with pytest.raises(AtenExecutorError, match=r"forward changes _CountsInASharedDict.x\['k'\] in place"):
         _compile(m, torch.ones(3))
     assert m.x == {"k": [0]} and m.holder["h"]["h2"] is m.x
+
+
+class _CountsInATupleInADict(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = {"t": ([0],)}
+
+    def forward(self, x):
+        self.cfg["t"][0][0] += 1
+        return x * self.cfg["t"][0][0]
+
+
+def test_a_container_in_a_tuple_in_a_dict_is_watched():
+    """Failed before: compiled (a tuple inside a dict attribute was not looked into, where a tuple attribute's
+    containers were), every compiled call returned ``x * 1``; now refused naming ``cfg['t'][0]``, put back."""
+    m = _CountsInATupleInADict()
+    with pytest.raises(AtenExecutorError, match=r"forward changes _CountsInATupleInADict.cfg\['t'\]\[0\] in place"):
+        _compile(m, torch.ones(3))
+    assert m.cfg == {"t": ([0],)}

@@ -85,6 +85,10 @@ def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen:
     for k, v in items:
         if _is_container(v):
             _snapshot(f"{name}[{k!r}]", None, None, v, out, seen, depth + 1)
+        elif type(v) is tuple:   # (the containers a tuple item holds, as a tuple attribute's: ``{"t": ([0],)}``,
+            for i, item in enumerate(v[:1024]):   # round 61: unwatched, its count compiled silently)
+                if _is_container(item):
+                    _snapshot(f"{name}[{k!r}][{i}]", None, None, item, out, seen, depth + 1)
 
 
 def same_item(a: Any, b: Any) -> bool:
