@@ -18,6 +18,9 @@ Bugs fixed (each test marked "failed before" did):
   attribute (``self.holder = {"h": {"h2": d}}``) and then as ``self.x = d`` kept its inner list unwatched, so
   ``self.x["k"][0] += 1`` compiled and every compiled call returned the export's ``x * 1`` (eager: ``x * 2``, ...);
   and a tuple inside a dict attribute was not looked into (``self.cfg = {"t": ([0],)}``): the same, silently.
+- ``python_state`` kept a shallow copy of a watched global, class attribute, closure variable or settings object's
+  container: a count in a list inside it (``STATE["n"][0] += 1``) was no change, compiled silently and was left
+  advanced by the export.
 """
 
 from __future__ import annotations
@@ -305,3 +308,35 @@ def test_a_container_in_a_tuple_in_a_dict_is_watched():
     with pytest.raises(AtenExecutorError, match=r"forward changes _CountsInATupleInADict.cfg\['t'\]\[0\] in place"):
         _compile(m, torch.ones(3))
     assert m.cfg == {"t": ([0],)}
+
+
+# --- python_state: a container inside a watched global, class attribute, closure or settings object -------------------
+
+NESTED_STATE: dict = {"n": [0]}
+
+
+class _CountsInANestedGlobal(nn.Module):
+    def forward(self, x):
+        NESTED_STATE["n"][0] += 1
+        return x * NESTED_STATE["n"][0]
+
+
+class _CountsInANestedClassAttribute(nn.Module):
+    registry: dict = {"n": [0]}
+
+    def forward(self, x):
+        type(self).registry["n"][0] += 1
+        return x * type(self).registry["n"][0]
+
+
+@pytest.mark.parametrize("make, named", [
+    (_CountsInANestedGlobal, r"the global NESTED_STATE \(module .*test_aten_round61\) at \['n'\] in place \(\[0\] at "
+                             r"compile, \[1\] after"),
+    (_CountsInANestedClassAttribute, r"the class attribute _CountsInANestedClassAttribute.registry at \['n'\] in place"),
+])
+def test_a_count_in_a_container_inside_watched_python_state_is_refused_and_put_back(make, named):
+    """Failed before: compiled (the global's or class attribute's shallow copy holds the very inner list, so its
+    count's change was no change), every compiled call returned ``x * 1``, and compile left the count at 1."""
+    with pytest.raises(AtenExecutorError, match=named):
+        _compile(make(), torch.ones(3))
+    assert NESTED_STATE == {"n": [0]} and _CountsInANestedClassAttribute.registry == {"n": [0]}

@@ -94,7 +94,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     places: list[PythonPlace] = []
     seen: set[Any] = set()
 
-    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
+    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None], depth: int = 0) -> None:
         if key in seen:
             return
         seen.add(key)
@@ -102,6 +102,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         value = get()
         if value is MISSING or _watched_value(value):
             places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None))
+        if type(value) in CONTAINERS and depth < 2 and len(value) <= 1024:   # (its inner containers, two levels:
+            # a shallow copy holds the very inner list, so ``STATE["n"][0] += 1`` was no change; round 61)
+            items = list(value.items() if isinstance(value, dict) else enumerate(value))
+            for k, v in items:
+                if type(v) in CONTAINERS:
+                    add(("inner", id(v)), f"{label} at [{k!r}]", lambda v=v: v, lambda _v: None, depth + 1)
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
         return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
