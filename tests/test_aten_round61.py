@@ -20,7 +20,8 @@ Bugs fixed (each test marked "failed before" did):
   and a tuple inside a dict attribute was not looked into (``self.cfg = {"t": ([0],)}``): the same, silently.
 - ``python_state`` kept a shallow copy of a watched global, class attribute, closure variable or settings object's
   container: a count in a list inside it (``STATE["n"][0] += 1``) was no change, compiled silently and was left
-  advanced by the export.
+  advanced by the export; and a settings object held in a list or dict attribute (``self.trackers = [T()]``) was
+  looked for nowhere: ``self.trackers[0].n += 1`` the same.
 """
 
 from __future__ import annotations
@@ -340,3 +341,30 @@ def test_a_count_in_a_container_inside_watched_python_state_is_refused_and_put_b
     with pytest.raises(AtenExecutorError, match=named):
         _compile(make(), torch.ones(3))
     assert NESTED_STATE == {"n": [0]} and _CountsInANestedClassAttribute.registry == {"n": [0]}
+
+
+class _Tracker:
+    """A settings object of the user's (plain values in its ``__dict__``)."""
+
+    def __init__(self):
+        self.n = 0
+
+
+class _CountsOnAnObjectInAList(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trackers = [_Tracker()]
+
+    def forward(self, x):
+        self.trackers[0].n += 1
+        return x * self.trackers[0].n
+
+
+def test_a_count_on_an_object_held_in_a_list_attribute_is_refused_and_put_back():
+    """Failed before: compiled (settings objects were looked for among the modules' attributes and their own, not
+    inside a list or dict attribute), every compiled call returned ``x * 1``, compile left ``n`` at 1."""
+    m = _CountsOnAnObjectInAList()
+    with pytest.raises(AtenExecutorError, match=r"forward changes the attribute n of the _Tracker object the module "
+                                                r"holds \(0 at compile, 1 after"):
+        _compile(m, torch.ones(3))
+    assert m.trackers[0].n == 0
