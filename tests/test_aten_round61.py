@@ -22,6 +22,8 @@ Bugs fixed (each test marked "failed before" did):
   container: a count in a list inside it (``STATE["n"][0] += 1``) was no change, compiled silently and was left
   advanced by the export; and a settings object held in a list or dict attribute (``self.trackers = [T()]``) was
   looked for nowhere: ``self.trackers[0].n += 1`` the same.
+- a ``functools.cache``/``lru_cache`` helper ``forward`` calls kept the export's ``FakeTensor``: every eager call of
+  the module after compile returned a ``FakeTensor``.
 """
 
 from __future__ import annotations
@@ -368,3 +370,31 @@ def test_a_count_on_an_object_held_in_a_list_attribute_is_refused_and_put_back()
                                                 r"holds \(0 at compile, 1 after"):
         _compile(m, torch.ones(3))
     assert m.trackers[0].n == 0
+
+
+# --- a functools cache the export filled with its fake tensors --------------------------------------------------------
+
+
+@__import__("functools").lru_cache(maxsize=None)
+def _half_steps(n: int):
+    return torch.arange(n).float() * 0.5
+
+
+class _AddsACachedTable(nn.Module):
+    def forward(self, x):
+        return x + _half_steps(x.shape[-1])
+
+
+def test_a_cache_the_export_filled_is_emptied_so_eager_calls_stay_eager():
+    """Failed before: compile left the export's ``FakeTensor`` in ``_half_steps``' cache, and every later eager call
+    of the module returned a ``FakeTensor``; now the cache the export filled is cleared (an entry cached before by
+    an eager call is only hit, and stays)."""
+    _half_steps.cache_clear()
+    m = _AddsACachedTable()
+    step = _compile(m, torch.ones(2, 3))
+    x = torch.randn(2, 3)
+    assert torch.equal(step(x), x + torch.arange(3).float() * 0.5)
+    y = m(x)
+    assert type(y) is torch.Tensor and torch.equal(y, step(x))
+    assert type(_half_steps(3)) is torch.Tensor
+    _half_steps.cache_clear()
