@@ -398,3 +398,32 @@ def test_a_cache_the_export_filled_is_emptied_so_eager_calls_stay_eager():
     assert type(y) is torch.Tensor and torch.equal(y, step(x))
     assert type(_half_steps(3)) is torch.Tensor
     _half_steps.cache_clear()
+
+
+class _Rope:
+    def __init__(self, base: float):
+        self.base = base
+
+    @__import__("functools").lru_cache(maxsize=8)
+    def table(self, n: int):
+        return torch.arange(n).float() / self.base
+
+
+class _AddsAHelpersCachedTable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rope = _Rope(10.0)
+
+    def forward(self, x):
+        return x + self.rope.table(x.shape[-1])
+
+
+def test_a_helper_objects_cached_method_the_export_filled_is_emptied():
+    """Failed before (with the module-class scan alone too): the helper object's cached method kept the export's
+    ``FakeTensor``, and eager calls after compile returned one."""
+    m = _AddsAHelpersCachedTable()
+    step = _compile(m, torch.ones(2, 3))
+    x = torch.randn(2, 3)
+    y = m(x)
+    assert type(y) is torch.Tensor and torch.equal(y, step(x))
+    _Rope.table.cache_clear()

@@ -27,9 +27,10 @@ def _users(obj: Any) -> bool:
 
 
 def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any]]:
-    """(cached function, its ``cache_info()`` now) of each cache the code of ``module``'s tree's classes may call:
-    the globals their functions name, one level into the user's functions those name, and cached methods of the
-    classes themselves (``functools.cache`` on a method or static method)."""
+    """(cached function, its ``cache_info()`` now) of each cache the code of ``module``'s tree's classes, and of the
+    settings objects it holds (a helper object: ``self.rope.table(n)``), may call: the globals their functions name,
+    one level into the user's functions those name, and cached methods of the classes themselves
+    (``functools.cache`` on a method or static method)."""
     if not isinstance(module, torch.nn.Module):
         return []
     found: dict[int, Any] = {}
@@ -50,9 +51,11 @@ def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any]]:
             elif depth and inspect.isfunction(v):
                 function(v, depth - 1)
 
+    from .settings import settings_objects
+
     classes: list[type] = []
-    for m in module.modules():
-        classes += [c for c in type(m).__mro__ if c not in classes and _users(c)]
+    for obj in [*module.modules(), *settings_objects(torch, module)]:   # (a helper object's cached method too:
+        classes += [c for c in type(obj).__mro__ if c not in classes and _users(c)]   # ``self.rope.table(n)``)
     for cls in classes:
         for v in vars(cls).values():
             inner = getattr(v, "__func__", v)
