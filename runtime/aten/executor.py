@@ -380,6 +380,16 @@ class Executor:
                 self._owner = None
                 caller_grad.enabled = False
 
+    def _module_name(self, wid: str) -> str:
+        """`` (the module's buffer 'b')`` for the program's weight ``wid`` (export's placeholder ``b_b``), else "".
+        Why: a refusal naming ``'b_b'`` alone named what no line of the model holds (round 61)."""
+        sig = getattr(self.program.exported, "graph_signature", None)
+        for kind, table in (("buffer", "inputs_to_buffers"), ("parameter", "inputs_to_parameters")):
+            attr = (getattr(sig, table, None) or {}).get(wid)
+            if attr is not None:
+                return f" (the module's {kind} {attr!r})"
+        return ""
+
     def _check_weights_writable(self) -> None:
         """Refuse, before anything runs, a call outside inference mode where a module tensor the program writes (a
         train-mode BatchNorm's running statistics) is an inference tensor (the module built or loaded under
@@ -639,7 +649,8 @@ class Executor:
                                             "writes the first in place: pass separate tensors")
         for k, ((_pos, tid), x) in enumerate(zip(self.program.user_inputs, tensors)):
             for wid in self._weights_shared(k, x):
-                raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}, and the program "
+                raise AtenExecutorError(f"input {tid!r} shares memory with weight {wid!r}{self._module_name(wid)}, "
+                                        "and the program "
                                         "writes one of them in place (eager's write would show in the other; "
                                         "the arena holds a copy): pass a separate tensor")
         for (_pos, tid), slot, x, shared in zip(self.program.user_inputs, self._inputs, tensors, self._overlapping):

@@ -30,7 +30,7 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
         return []
     root = type(module).__name__
     out: list[tuple[str, Any, str | None, Any, Any]] = []
-    seen: set[int] = set()
+    seen: dict[int, tuple[int, int]] = {}
     internal = module_fields(torch)
     for path, m in module.named_modules():
         for key, v in vars(m).items():
@@ -58,18 +58,37 @@ def _is_container(v: Any) -> bool:
     return type(v) in CONTAINERS
 
 
-def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen: set[int], depth: int) -> None:
-    """``obj``'s entry and, two levels down and for containers of at most 1024 items, its inner containers'."""
-    if id(obj) in seen:
+def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen: dict[int, tuple[int, int]],
+              depth: int) -> None:
+    """``obj``'s entry and, two levels down and for containers of at most 1024 items, its inner containers'.
+
+    ``seen``: each container's (index in ``out``, shallowest depth walked). One met again shallower is walked again
+    from there (round 61: a dict first met two levels inside another attribute, ``self.holder = {"h": {"h2": d}}``,
+    then as ``self.x = d``, kept its inner list unwatched, so ``self.x["k"][0] += 1`` compiled and every compiled
+    call ran the export's count), and one met again as a module's attribute takes that name and owner."""
+    known = seen.get(id(obj))
+    if known is not None and known[1] <= depth and (owner is None or out[known[0]][1] is not None):
         return
-    seen.add(id(obj))
-    out.append((name, owner, key, obj, obj.copy()))
+    if known is None:
+        seen[id(obj)] = (len(out), depth)
+        out.append((name, owner, key, obj, obj.copy()))
+    else:
+        index, walked = known
+        seen[id(obj)] = (index, min(walked, depth))
+        if owner is not None and out[index][1] is None:   # (the copy stays the one taken first: nothing ran between)
+            out[index] = (name, owner, key, obj, out[index][4])
+        if walked <= depth:
+            return
     if depth >= 2 or len(obj) > 1024:
         return
     items = obj.items() if isinstance(obj, dict) else enumerate(obj)
     for k, v in items:
         if _is_container(v):
             _snapshot(f"{name}[{k!r}]", None, None, v, out, seen, depth + 1)
+        elif type(v) is tuple:   # (the containers a tuple item holds, as a tuple attribute's: ``{"t": ([0],)}``,
+            for i, item in enumerate(v[:1024]):   # round 61: unwatched, its count compiled silently)
+                if _is_container(item):
+                    _snapshot(f"{name}[{k!r}][{i}]", None, None, item, out, seen, depth + 1)
 
 
 def same_item(a: Any, b: Any) -> bool:

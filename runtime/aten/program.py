@@ -232,6 +232,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     )
     from .layout_reads import watch_layout_reads
     from .lazy_defaults import dynamo_handlers_built, forget_dynamo_handlers, settle_lazy_defaults
+    from .lru_caches import clear_filled, lru_caches
     from .mode_reads import watch_mode_reads
     from .module_containers import container_snapshots, undo_container_changes
     from .module_writes import ModuleWrites, watch_module_writes
@@ -255,6 +256,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     iterators = held_iterators(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
+    caches = lru_caches(torch, module) if exported is None else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
     windows: tuple = ()
     if isinstance(module, torch.nn.Module):   # (a cache the program cannot carry: named before any export)
@@ -311,6 +313,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
         changed = undo_container_changes(snapshots)
         python_changes = undo_python_changes(places)
+        clear_filled(caches)   # (a cached helper holding the export's fake tensors: round 61)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
         _undo_bypassing_writes(call_state, writes)

@@ -94,7 +94,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     places: list[PythonPlace] = []
     seen: set[Any] = set()
 
-    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
+    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None], depth: int = 0) -> None:
         if key in seen:
             return
         seen.add(key)
@@ -102,6 +102,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         value = get()
         if value is MISSING or _watched_value(value):
             places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None))
+        if type(value) in CONTAINERS and depth < 2 and len(value) <= 1024:   # (its inner containers, two levels:
+            # a shallow copy holds the very inner list, so ``STATE["n"][0] += 1`` was no change; round 61)
+            items = list(value.items() if isinstance(value, dict) else enumerate(value))
+            for k, v in items:
+                if type(v) in CONTAINERS:
+                    add(("inner", id(v)), f"{label} at [{k!r}]", lambda v=v: v, lambda _v: None, depth + 1)
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
         return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
@@ -138,10 +144,14 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 put_attr(owner, n)(MISSING)
         places.append(PythonPlace(f"the attributes of {holder} (attributes made anew)", names, drop_new, names()))
 
+    walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
+
     def function(fn: Any, depth: int) -> None:
-        if ("fn", id(fn)) in seen or not _users(fn):
+        # (walked again where reached deeper: a helper first named as a global at depth 0, then held as a class's
+        # method at depth 1, had its own helpers' globals watched nowhere; round 61)
+        if walked.get(id(fn), -1) >= depth or not _users(fn):
             return
-        seen.add(("fn", id(fn)))
+        walked[id(fn)] = depth
         g, where = fn.__globals__, f"module {fn.__globals__.get('__name__', '?')}"
         attrs(fn, f"the attribute {{name}} of the function {fn.__qualname__}", f"the function {fn.__qualname__}")
         defaults = dict(zip(fn.__code__.co_varnames[fn.__code__.co_argcount - len(fn.__defaults__ or ()):],

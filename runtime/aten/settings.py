@@ -17,11 +17,20 @@ def settings_objects(torch: Any, module: Any) -> list[Any]:
     guard may watch, found before the export so that it can watch which of their values ``forward`` reads."""
     found: dict[int, Any] = {}
 
+    def visit(v: Any, depth: int) -> None:
+        if id(v) in found:
+            return
+        if settings_object(torch, v):
+            found[id(v)] = v
+            walk(vars(v))
+        elif depth < 2 and type(v) in (list, tuple, dict) and len(v) <= 1024:   # (one held in a list or dict
+            for item in list(v.values() if isinstance(v, dict) else v):   # attribute, ``self.objs = [S()]``: round
+                visit(item, depth + 1)   # 61, its ``self.objs[0].n += 1`` compiled silently; two levels down)
+
     def walk(d: dict) -> None:
-        for key, v in d.items():
-            if not key.startswith("_") and id(v) not in found and settings_object(torch, v):
-                found[id(v)] = v
-                walk(vars(v))
+        for key, v in list(d.items()):
+            if not key.startswith("_"):
+                visit(v, 0)
 
     for m in module.modules():
         walk(vars(m))

@@ -49,8 +49,10 @@ from runtime.aten.program import load_program
 from runtime.aten.sweep_blocks import BLOCKS, BLOCKS40
 from runtime.aten.sweep_blocks58 import BLOCKS58
 from runtime.aten.sweep_blocks60 import BLOCKS60, BLOCKS60_BF16
+from runtime.aten.sweep_blocks61 import BLOCKS61
 from runtime.aten.sweep_models59 import MHA_SLOW, MODELS59
 from runtime.aten.sweep_models60 import MODELS60
+from runtime.aten.sweep_models61 import MODELS61
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -1798,9 +1800,14 @@ CASES = [
     *[Case(name, missing_as(make), inputs, mha_slow_path=name in MHA_SLOW) for name, make, inputs in MODELS59],
     # round 60: transformers model types the list lacked, tiny from their own default configs (sweep_models60.py)
     *[Case(name, make, inputs) for name, make, inputs in MODELS60],
+    # round 61: transformers model types the list lacked (Qwen3.5 LMs, Llama 4, Mllama's and other text towers,
+    # SAM 2 and SigLIP 2 vision; sweep_models61.py)
+    *[Case(name, make, inputs) for name, make, inputs in MODELS61],
     # round 60: plain-PyTorch patterns (out= variants, where with scalars, int64 index math, ...; sweep_blocks60.py)
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS60],
     *[Case(name, make, inputs, dtype=torch.bfloat16) for name, make, inputs in BLOCKS60_BF16],
+    # round 61: custom ops, while_loop, duplicate-index scatters, buffer-view writes, aliased outputs, ... (sweep_blocks61.py)
+    *[Case(name, make, inputs) for name, make, inputs in BLOCKS61],
     *[Case(name, make, inputs, mha_slow_path=name in MHA_FUSED) for name, make, inputs in BLOCKS],
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS40],
 ]

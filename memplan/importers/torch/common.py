@@ -35,7 +35,7 @@ def _export_failure(exc: BaseException) -> str:
     """An export failure in one line. Why not ``first_line`` alone: torch's fake-tensor exceptions carry only
     the op's name (``linalg_lstsq``: "torch.export failed for M: aten.linalg_lstsq.default"), which said
     neither what failed nor why."""
-    first = first_line(exc)
+    first = _with_reason(first_line(exc), str(exc))
     why = _FAKE_FAILURES.get(type(exc).__name__)
     if why is not None and " " not in first:
         return f"{first}: {why} ({type(exc).__name__})"
@@ -46,6 +46,31 @@ def _export_failure(exc: BaseException) -> str:
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
     return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
+
+
+#: Dynamo's line after a reason it gives on the next lines (``torch.cond`` whose branch writes a buffer in place)
+_EXPLANATION = re.compile(r"^\s*Explanation:\s*(.+?)(?: Found in <.*)?$", re.M)
+_MUTATED = re.compile(r"Input mutation detected at \[([\w.]+)\]")
+
+
+def _with_reason(first: str, text: str) -> str:
+    """``first`` with the reason torch gives on its next lines where ``first`` ends announcing one (``... Got graph
+    break/error:``), and Dynamo's explanation of it. Why: a ``torch.cond`` branch writing a buffer in place was
+    refused as "This higher order operator doesn't work unless it is captured completely with torch.compile. Got
+    graph break/error:", the reason ("Encountered input mutation during higher order op tracing") cut off with
+    every line after the first (round 61)."""
+    if not first.rstrip().endswith(":"):
+        return first
+    rest = [line.strip() for line in text.strip().splitlines()[1:] if line.strip()]
+    if not rest:
+        return first
+    explained = _EXPLANATION.search(text)
+    written = _MUTATED.search(text)   # (Dynamo's name of the tensor written: ``..._buffers_b_`` for ``self.b``)
+    why = "; ".join(([explained[1].rstrip(". ")] if explained else []) + ([f"written: {written[1]}"] if written else []))
+    why = f" ({why})" if why else ""
+    reason = rest[0].rstrip(". ")
+    reason = reason if len(reason) <= 300 else reason[:297] + "..."   # (a line of fake tensors' reprs runs long)
+    return f"{first.rstrip()} {reason}{why}"
 
 
 #: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)

@@ -259,19 +259,24 @@ def _saved_layouts(torch, ep: Any, graph_nodes: list) -> dict[str, Any]:
 
     saved_of: dict[str, Any] = {}
     weights: dict[str, str] = {}   # placeholder -> the module's name for the weight
+    kinds: dict[str, str] = {}   # placeholder -> "parameter", "buffer" or "constant"
     tables = (getattr(ep, "state_dict", None) or {}, getattr(ep, "constants", None) or {})
     for spec in ep.graph_signature.input_specs:
         name = getattr(spec.arg, "name", None)
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) and name is not None:
             saved_of[name] = next((t[spec.target] for t in tables if spec.target in t), None)
             weights[name] = str(spec.target)
+            kinds[name] = {InputKind.PARAMETER: "parameter", InputKind.BUFFER: "buffer"}.get(spec.kind, "constant")
     saved_of.update(_saved_examples(ep))
     groups: dict[tuple, list] = {}
     for n in graph_nodes:
         fake, real = n.meta.get("val"), saved_of.get(n.name)
         if n.op == "placeholder" and isinstance(real, torch.Tensor) and real.layout != torch.strided:
             # (a loaded program's fake tensors are all strided: only the saved tensor tells, where it was saved)
-            raise GraphError(f"node {n.name!r}: its example (or saved) tensor is a "
+            # (a weight named as the module names it: round 61, "node 'b_s'" was export's name for buffer 's')
+            what = f"the module's {kinds[n.name]} {weights[n.name]!r} (node {n.name!r})" if n.name in weights \
+                else f"node {n.name!r}"
+            raise GraphError(f"{what}: its example (or saved) tensor is a "
                              f"{str(real.layout).removeprefix('torch.')} tensor (only dense, strided tensors are "
                              "supported)")
         if n.op == "placeholder" and n.name in weights:

@@ -18,8 +18,9 @@ from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
-from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes
-from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, transformers_cache_registered
+from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes, subgraphs
+from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, node_source, transformers_cache_registered
+from .data_reads import data_read_advice
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
@@ -245,6 +246,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = _export_failure(exc)
+            first = data_read_advice(module, first) or first
             raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
         if any(reseeded):
             raise GraphError(f"{type(module).__name__}'s forward sets torch's random state itself (torch.manual_seed, "
@@ -305,7 +307,40 @@ def lower_vmapped(torch, ep: Any, default: str) -> Any:
     except GraphError:
         raise
     except Exception as exc:
+        tied = _tied_weights(ep) if what.startswith("torch.no_grad()") else []
+        if tied:   # (torch's own assertion names neither: "expected compiled_fn to be GraphModule, got function")
+            raise GraphError(f"lowering {default}'s {what}{_block_source(torch, ep)} to ATen ops failed inside torch "
+                             f"({_export_failure(exc)}): the module holds one tensor under several names "
+                             f"({' = '.join(repr(n) for n in tied)}), which torch's lowering of such a block cannot "
+                             "take: give each name its own tensor (untie them), or write the tensor outside "
+                             "forward") from None
         raise GraphError(f"lowering {default}'s {what} to ATen ops failed: {_export_failure(exc)}") from None
+
+
+def _tied_weights(ep: Any) -> list[str]:
+    """The names of the first parameter or buffer ``ep`` holds under several names (tied weights: an embedding and
+    its output head, ``b.weight = a.weight``), else []. Why: torch's lowering of a ``no_grad`` block that writes in
+    place (``run_decompositions``) fails on them with an assertion of its own that names neither (round 61)."""
+    state = getattr(ep, "state_dict", None) or {}
+    sig = ep.graph_signature
+    names: dict[int, list[str]] = {}
+    for name in (*getattr(sig, "parameters", ()), *getattr(sig, "buffers", ())):
+        if name in state:
+            names.setdefault(id(state[name]), []).append(str(name))
+    return next((group for group in names.values() if len(group) > 1), [])
+
+
+def _block_source(torch, ep: Any) -> str:
+    """`` (at FILE:LINE ...)`` of the first node with a model line inside ``ep``'s higher-order ops (a ``no_grad``
+    block's write), else ""."""
+    for n in ep.graph.nodes:
+        if n.op != "call_function":
+            continue
+        for sub in subgraphs(torch, ep.graph_module, n):
+            where = next((w for w in map(node_source, sub.graph.nodes) if w), "")
+            if where:
+                return where
+    return ""
 
 
 def _lowered_loose(torch, ep: Any, default: str) -> Any:
