@@ -29,14 +29,14 @@ class OutVariants(nn.Module):
         self.w = nn.Parameter(torch.randn(6, 4))
 
     def forward(self, x, y):
-        a = torch.empty(3, 6)
+        a = torch.empty(3, 6, device=x.device)
         torch.add(x, y, alpha=2, out=a)
-        b = torch.zeros(3, 8)
+        b = torch.zeros(3, 8, device=x.device)
         torch.matmul(a, self.w, out=b[:, 2:6])
         torch.mul(x, 3, out=x)
-        c = torch.empty(0)
+        c = torch.empty(0, device=x.device)
         torch.cat([a, y], dim=1, out=c)
-        s = torch.empty(6)
+        s = torch.empty(6, device=x.device)
         torch.sum(c[:, :6], 0, out=s)
         return a, b, x, c, s
 
@@ -79,7 +79,7 @@ class IntIndexMath(nn.Module):
         bk = torch.bucketize(x, self.bounds)
         ss = torch.searchsorted(self.bounds, x.contiguous(), right=True)
         cs = torch.cumsum(i.abs(), 0)
-        idx = torch.arange(4) * 3 + d[:4]
+        idx = torch.arange(4, device=i.device) * 3 + d[:4]
         g = self.table[(idx + i[:4].abs()) % 16]
         t = torch.true_divide(i, 2)
         return a, b, c, d, e, f, h, bk, ss, cs, g, t, i.pow(2), i.clamp(-3, 3), torch.argsort(i, stable=True)

@@ -118,20 +118,21 @@ class DuplicateScatters(nn.Module):
     ``accumulate`` whose duplicates write different rows."""
 
     def forward(self, x, idx, v, src):
-        a = torch.zeros(6, 4).index_put((idx,), v, accumulate=True)
+        a = torch.zeros(6, 4, device=x.device).index_put((idx,), v, accumulate=True)
         b = x.clone()
         b[idx] += 1.0
-        c = torch.zeros(6, 4).index_add(0, idx, v, alpha=0.5)
+        c = torch.zeros(6, 4, device=x.device).index_add(0, idx, v, alpha=0.5)
         sidx = idx.view(-1, 1).expand(-1, 4)
-        d = torch.zeros(6, 4).scatter_add(0, sidx, v)
+        d = torch.zeros(6, 4, device=x.device).scatter_add(0, sidx, v)
         e = x.scatter_reduce(0, sidx, v, reduce="amax", include_self=False)
         f = x.scatter_reduce(0, sidx, v, reduce="mean", include_self=True)
         g = x.scatter_reduce(0, sidx, src, reduce="prod", include_self=False)
-        h = torch.zeros(6, dtype=torch.int64).index_put((idx,), torch.ones_like(idx), accumulate=True)
+        h = torch.zeros(6, dtype=torch.int64, device=x.device).index_put((idx,), torch.ones_like(idx), accumulate=True)
         k = x.clone()
-        k.index_put_((idx, torch.zeros_like(idx)), torch.full((idx.numel(),), 9.0), accumulate=True)
+        k.index_put_((idx, torch.zeros_like(idx)), torch.full((idx.numel(),), 9.0, device=x.device), accumulate=True)
         w = x.clone()
-        w.index_put_((idx,), v)   # (duplicates, different rows: the last one written wins on a CPU)
+        if x.device.type == "cpu":   # (duplicates, different rows: the last one written wins on a CPU; on CUDA any)
+            w.index_put_((idx,), v)
         return a, b, c, d, e, f, g, h, k, w
 
 
@@ -202,7 +203,7 @@ class MHAOptions(nn.Module):
 
     def forward(self, q, k, v, m3, x, kpm):
         o1, w1 = self.a(q, k, v, attn_mask=m3, average_attn_weights=False)
-        causal = torch.triu(torch.ones(5, 5, dtype=torch.bool), 1)
+        causal = torch.triu(torch.ones(5, 5, dtype=torch.bool, device=x.device), 1)
         o2, w2 = self.b(x, x, x, attn_mask=causal, key_padding_mask=kpm)
         o3, _ = self.b(x, x, x, need_weights=False, attn_mask=causal, is_causal=True)
         return o1, w1, o2, w2, o3
@@ -313,14 +314,15 @@ class FlatIndexWrites(nn.Module):
         a = (x * 2).t()
         a.put_(flat, v, accumulate=True)
         b = (x + 1).t()
-        b.put_(flat[:3], v[:3])
+        # (duplicates of different values: the last one written wins on a CPU; on CUDA any, so distinct places there)
+        b.put_(flat[:3], v[:3]) if x.device.type == "cpu" else b.put_(flat[3:], v[3:])
         t = torch.take(a, flat)
         c = x.clone()
-        c[:, 1:].index_fill_(1, torch.tensor([0, 2]), -1.0)
+        c[:, 1:].index_fill_(1, torch.tensor([0, 2], device=x.device), -1.0)
         d = x.clone()
-        d.t().index_reduce_(0, torch.tensor([1, 1, 3]), x.t()[:3] + 2, "prod", include_self=False)
+        d.t().index_reduce_(0, torch.tensor([1, 1, 3], device=x.device), x.t()[:3] + 2, "prod", include_self=False)
         e = x.clone()
-        e.t().index_reduce_(0, torch.tensor([0, 0, 2]), x.t()[1:4], "amax")
+        e.t().index_reduce_(0, torch.tensor([0, 0, 2], device=x.device), x.t()[1:4], "amax")
         f = x.clone()
         f[::2].masked_scatter_(f[::2] > 0, v.repeat(2)[: f[::2].numel()].view(f[::2].shape))
         g = x.clone()
