@@ -414,3 +414,58 @@ def random_plan(graph: dict[str, Any], r, *, max_streams: int = 3) -> dict[str, 
             "order": [{"node": n, "stream": stream[n]} for n in order], "events": events,
             "tensors": [{"id": t, "offset": off(t), "size": tens[t]["size"]} for t in tens],
             "solver": {"name": "random"}}
+
+
+@st.composite
+def wide_graphs(draw, max_nodes: int = 40):
+    """Many nodes around one root, for plans on 16 streams and more (where ``memplan.verify`` switches to its
+    array paths, ``verify._WIDE``): a root ``r`` (input, weight or produced), a chain of views of it, some of them
+    written by nodes, and nodes each reading ``r`` or a view of it (or a tensor an earlier such node made) and
+    making a tensor of their own, some in place."""
+    b = GraphBuilder("wide", alignment=draw(st.sampled_from([1, 16, 256])))
+    kind = draw(st.sampled_from(["input", "weight", "intermediate"]))
+    size = 64
+    if kind == "intermediate":
+        b.input("x", 16)
+        b.node("p", "OP", ["x"], b.tensor("r", size))
+    else:
+        b.tensor("r", size, kind)
+    chain = ["r"]
+    sizes = {"r": size}
+    readable = ["r"]
+    k = 0
+    if draw(st.booleans()):   # a deep chain, every view written by a node of its own (concurrent writers)
+        b.input("src", 4)
+        for d in range(draw(st.integers(16, 24))):
+            vid = b.view(f"c{d}", chain[-1], 40 - d, 1)
+            sizes[vid] = 40 - d
+            chain.append(vid)
+            b.node(f"set{d}", "SET_ROWS", ["src"], [vid])
+        readable.append(chain[-1])
+    for _ in range(draw(st.integers(16, max_nodes))):
+        what = draw(st.sampled_from(["read", "read", "read", "view", "write", "reread"]))
+        k += 1
+        if what == "view":   # a view of the chain's last, written by this node or by none
+            psize = sizes[chain[-1]]
+            vid = b.view(f"v{k}", chain[-1], max(psize - 2, 0), min(psize, 1))
+            sizes[vid] = max(psize - 2, 0)
+            chain.append(vid)
+            readable.append(vid)
+            if draw(st.booleans()):
+                b.node(f"n{k}", "SET_ROWS", [draw(st.sampled_from(readable[:-1]))], [vid])
+                continue
+            what = "read"
+        if what == "write":   # a fresh view somewhere in the chain, written
+            parent = draw(st.sampled_from(chain))
+            vid = b.view(f"w{k}", parent, min(4, sizes[parent]), 0)
+            sizes[vid] = min(4, sizes[parent])
+            b.node(f"n{k}", "SET_ROWS", [draw(st.sampled_from(readable))], [vid])
+            readable.append(vid)
+            continue
+        src = draw(st.sampled_from(readable))
+        out = b.tensor(f"t{k}", draw(st.sampled_from([0, 8, 64])), draw(st.sampled_from(["intermediate", "output"])))
+        inplace = {out: src} if draw(st.integers(0, 5)) == 0 else None
+        b.node(f"n{k}", "OP", [src], [out], inplace=inplace)
+        if what == "reread":
+            readable.append(out)
+    return b.build()

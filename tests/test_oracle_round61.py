@@ -18,9 +18,10 @@ import importlib.util
 import json
 import random
 
+import oracle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle61 import MUTATIONS, gap_graphs, mutate, random_plan, safe
+from oracle61 import MUTATIONS, gap_graphs, mutate, random_plan, safe, wide_graphs
 from strategies import fit_devices
 
 import memplan
@@ -28,6 +29,7 @@ from memplan import GraphBuilder
 from memplan.verify import check
 
 FAST = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+WIDE = settings(FAST, max_examples=40)
 
 SOLVERS = [dict(solver="greedy"), dict(solver="size"), dict(), dict(solver="auto", time_limit=0.02),
            dict(solver="search", time_limit=0.02)]
@@ -149,3 +151,62 @@ def test_oracle_refuses_the_known_unsafe_shapes():
     plan["arena_bytes"] = 16
     assert any(f.startswith("rule 3") for f in safe(g.to_dict(), plan))
     _agree(g, plan, "hand-made")
+
+
+@WIDE
+@given(wide_graphs(), st.randoms(use_true_random=False))
+def test_wide_plans_verdicts_agree(graph, r):
+    """16 streams and more (``verify``'s array paths): random plans with sparse events, every node on a stream of
+    its own half the time; then the planner's plan of that schedule with each of its events dropped in turn."""
+    for _ in range(2):
+        plan = random_plan(graph.to_dict(), r, max_streams=40)
+        if r.random() < 0.5:
+            for i, e in enumerate(plan["order"]):
+                e["stream"] = i
+            plan["streams"] = len(plan["order"])
+        keep = r.choice([0.02, 0.1, 0.3])
+        plan["events"] = [e for e in plan["events"] if r.random() < keep]
+        _agree(graph, plan, "random plan")
+    try:
+        schedule = memplan.schedule_with_events(graph, [e["node"] for e in plan["order"]],
+                                                {e["node"]: e["stream"] for e in plan["order"]})
+    except memplan.errors.ScheduleError:
+        return
+    planned = memplan.plan(graph, schedule).to_dict()
+    _agree(graph, planned, "as planned")
+    for i in range(len(planned["events"])):
+        _agree(graph, dict(planned, events=planned["events"][:i] + planned["events"][i + 1:]), "event dropped")
+
+
+@FAST
+@given(gap_graphs(max_nodes=12), st.sampled_from(["greedy", "size", "auto"]), st.randoms(use_true_random=False))
+def test_serial_offsets_on_other_streams_verdicts_agree(graph, solver, r):
+    """A serial plan's offsets kept under the same order on random streams with the fewest events (ggml's
+    assumption, ``plan_mutators.plan_with_offsets_of``): rule 3 decided right at each lifetime's edge."""
+    plan = memplan.plan(graph, solver=solver).to_dict()
+    order = [e["node"] for e in plan["order"]]
+    k = r.randint(2, 4)
+    stream_of = {n: r.randint(0, k - 1) for n in order}
+    try:
+        schedule = memplan.schedule_with_events(graph, order, stream_of)
+    except memplan.errors.ScheduleError:
+        return
+    moved = dict(plan, order=[{"node": n, "stream": stream_of[n]} for n in order], streams=k, lower_bound_bytes=0,
+                 events=[{"after": e.after, "before": e.before} for e in schedule.events])
+    _agree(graph, moved, "serial offsets on several streams")
+
+
+@FAST
+@given(gap_graphs(max_nodes=6), st.sampled_from([dict(), dict(streams=2), dict(solver="search", time_limit=0.02),
+                                                 dict(streams=2, solver="greedy")]))
+def test_bounds_are_sound(graph, opts):
+    """``lower_bound_bytes`` (and a solver's ``bound``) never above the brute-force optimum of the plan's schedule
+    (``oracle.optimal_arena``), and OPTIMAL only at it."""
+    plan = memplan.plan(graph, **opts).to_dict()
+    best = oracle.optimal_arena(graph.to_dict(), plan, max_roots=6)
+    if best is None:
+        return
+    assert plan["lower_bound_bytes"] <= best <= plan["arena_bytes"]
+    assert plan["solver"].get("bound", 0) <= best
+    if plan["solver"].get("status") == "OPTIMAL":
+        assert plan["arena_bytes"] == best
