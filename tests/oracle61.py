@@ -263,7 +263,8 @@ def gap_graphs(draw, max_nodes: int = 8):
 
 
 MUTATIONS = ("shift", "shift_view", "onto", "drop_event", "swap", "restream", "shrink", "retarget", "event_back",
-             "alignment", "grow_view", "tensor_device", "node_device", "device_arena")
+             "alignment", "grow_view", "tensor_device", "node_device", "device_arena",
+             "add_event", "dup_node_stream")
 
 
 def mutate(graph: dict[str, Any], plan: dict[str, Any], how: str, r) -> dict[str, Any] | None:
@@ -336,6 +337,11 @@ def mutate(graph: dict[str, Any], plan: dict[str, Any], how: str, r) -> dict[str
         p["lower_bound_bytes"] = min(p["lower_bound_bytes"], p["arena_bytes"])
     elif how == "alignment":
         p["alignment"] = r.choice([1, 3, 2 * align, 3 * align, align // 2 or 1])
+    elif how == "add_event" and len(p["order"]) > 1:   # any pair: forward, backward or within one stream
+        a, b = r.choice(p["order"])["node"], r.choice(p["order"])["node"]
+        p["events"].append({"after": a, "before": b})
+    elif how == "dup_node_stream" and p["streams"] > 1:   # fewer streams declared than used
+        p["streams"] -= 1
     elif how == "tensor_device" and p.get("devices", 1) > 1:
         e = r.choice(p["tensors"])
         e["device"] = (e["device"] + 1) % p["devices"]
