@@ -163,12 +163,13 @@ def safe(graph: dict[str, Any], plan: dict[str, Any]) -> list[str]:
                 acc[root(t)].add(n)
 
     def exception(a: str, b: str) -> bool:
-        """interp: node n, inplace {b: i} with i's root a, n produces b itself and no view of a."""
+        """Node n, inplace {out: in}, in's root a, out's root b, n the producer of b (out itself or a view of b that
+        n writes along with it); interp: n writes no view of a (that write would land on out's bytes)."""
         for n in order:
             node = nodes[n]
-            if b not in node["outputs"] or any(root(o) == a for o in node["outputs"]):
+            if producer.get(b) != n or any(root(o) == a for o in node["outputs"]):
                 continue
-            if not any(o == b and root(i) == a for o, i in (node.get("inplace") or {}).items()):
+            if not any(root(o) == b and root(i) == a for o, i in (node.get("inplace") or {}).items()):
                 continue
             if all(hb(x, y) or x == y == n for x in acc[a] for y in acc[b]):
                 return True
@@ -253,9 +254,15 @@ def gap_graphs(draw, max_nodes: int = 8):
                 t = b.tensor(fresh("t"), s, kind)
                 add(t, s, kind, None)
                 outs.append(t)
+            if draw(st.integers(0, 4)) == 0:   # the node writes a view of its own new root too
+                s0 = dict(readable)[outs[0]]
+                vs = draw(st.integers(0, s0))
+                vid = b.view(fresh("v"), outs[0], vs, draw(st.integers(0, s0 - vs)))
+                add(vid, vs, "intermediate", outs[0])
+                outs.append(vid)
             cands = [t for t in ins if parent[t] is not None] if shape == "inplace_view" else ins
             if cands and (shape == "inplace_view" or draw(st.integers(0, 2)) == 0):
-                inplace[outs[0]] = draw(st.sampled_from(cands))
+                inplace[draw(st.sampled_from(outs))] = draw(st.sampled_from(cands))
         if group is None or draw(st.booleans()):   # fusion groups: runs of consecutive nodes
             group = fresh("g") if draw(st.integers(0, 4)) == 0 else None
         b.node(fresh("n"), "OP", ins, outs, inplace=inplace or None, cost=float(draw(st.integers(0, 5))), group=group)
