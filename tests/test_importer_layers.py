@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = {
     "memplan/importers/onnx": ["common", "kernels", "protoscan", "files", "node_checks", "ort_ops", "model_checks", "fold", "infer", "importer"],
-    "memplan/importers/torch": ["common", "untrusted", "load", "dims", "checks", "layouts", "translate", "trace"],
+    "memplan/importers/torch": ["common", "untrusted", "load", "dims", "checks", "layouts", "translate", "data_reads",
+                                "trace"],
 }
 
 

@@ -265,7 +265,8 @@ def _candidates(offsets: list[int], min_height: int, min_offset: int = 0, min_p:
     p = BufferProblem(np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64))
     s = PackingSearch(p, SearchParams(), WorkBudget(1 << 40, 60.0))
     s.placed, s.moeff = np.zeros(n, dtype=bool), np.array(offsets, dtype=np.int64)
-    ordering = (np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64), None)   # (round 57: no front)
+    # (round 57: no front; round 61: no failed-state table)
+    ordering = (np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64), None, None)
     return list(s._candidates(ordering, n + 1, min_offset, min_p, min_height))
 
 
