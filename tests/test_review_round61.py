@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -42,6 +43,11 @@ class _Table:
 _TABLE = _Table()
 
 
+@functools.cache
+def _real_cache(n):
+    return n
+
+
 def test_a_class_with_cache_method_names_is_no_cache_and_compiles():
     """Failed before: ``compile`` raised ``TypeError: _Table.cache_info() missing 1 required positional argument:
     'self'`` from ``lru_caches`` (the class ``forward`` names looked like a cache); now such an object is left alone,
@@ -66,31 +72,20 @@ def test_lru_caches_lists_real_caches_only():
     """The walk's list itself: a ``functools`` cache the code names is listed with its ``cache_info()``; a class with
     such method names, and an object whose ``cache_info()`` raises or has no ``misses``, are not."""
     torch = pytest.importorskip("torch")
-    import functools
-
     from torch import nn
 
     from runtime.aten.lru_caches import clear_filled, lru_caches
 
-    @functools.lru_cache(maxsize=None)
-    def real(n):
-        return n
-
-    g = globals()
-    g["_REAL_CACHE"] = real
-
     class _Names(nn.Module):
         def forward(self, x):
-            return x * _REAL_CACHE(2) + (1 if isinstance(_TABLE, _Table) else 0)
+            return x * _real_cache(2) + (1 if isinstance(_TABLE, _Table) else 0)
 
-    try:
-        found = lru_caches(torch, _Names())
-        assert [f for f, _ in found] == [real]
-        real(5)
-        clear_filled(found)
-        assert real.cache_info().currsize == 0
-    finally:
-        del g["_REAL_CACHE"]
+    _real_cache.cache_clear()
+    found = lru_caches(torch, _Names())
+    assert [f for f, _ in found] == [_real_cache]
+    _real_cache(5)
+    clear_filled(found)
+    assert _real_cache.cache_info().currsize == 0
 
 
 # --- search_tree: the table of failed states' bytes ----------------------------------------------------------------
