@@ -4,6 +4,10 @@
   ``functools`` cache and called its ``cache_info()`` before the export: a module whose ``forward`` names a user's
   class with such methods (``Table.cache_info(self)``) failed to compile with a raw ``TypeError`` ("missing 1 required
   positional argument: 'self'"), though it changes no state.
+- a settings object whose ``functools.cached_property`` ``forward`` read first at the export (``cfg.head_dim``, a
+  config's derived number) was refused as "forward changes the attributes of the Cfg object the module holds (made:
+  head_dim)", though it is computed once for good as eager's first call computes it; round 61's watch of objects
+  held in lists and dicts (``self.cfgs = [Cfg()]``) widened that refusal to modules that compiled before.
 - ``search_tree``'s table of failed states counted only its keys' bytes against ``MEMO_MAX_BYTES``: each entry holds
   some 200 bytes more (the bytes object, the (offset, position) tuple and its ints, the dict's slot), so on
   minimalloc E at its bound the tables held 1.6 times the bytes counted, and keys of small subproblems (8-40 bytes)
@@ -86,6 +90,75 @@ def test_lru_caches_lists_real_caches_only():
     _real_cache(5)
     clear_filled(found)
     assert _real_cache.cache_info().currsize == 0
+
+
+# --- python_state: a settings object's cached_property --------------------------------------------------------------
+
+
+class _Cfg:
+    def __init__(self):
+        self.dim, self.heads = 6, 2
+
+    @functools.cached_property
+    def head_dim(self):
+        return self.dim // self.heads
+
+
+class _Cfg2(_Cfg):
+    @functools.cached_property
+    def table(self):   # (a tensor: computed on the export's fake tensors, so still refused)
+        import torch
+        return torch.ones(3) * self.dim
+
+
+@pytest.mark.parametrize("held", ["direct", "in_list"])
+def test_a_settings_objects_cached_property_read_first_at_the_export_compiles(held):
+    """Failed before: refused as "forward changes the attributes of the _Cfg object the module holds (made:
+    head_dim)" (held in a list: compiled before round 61, refused after it). Now a cached_property's plain value is
+    no change: kept as eager's first call leaves it, and the compiled call computes eager's ``x * 3``."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from runtime.aten import compile
+
+    class _ReadsHeadDim(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if held == "direct":
+                self.cfg = _Cfg()
+            else:
+                self.cfgs = [_Cfg()]
+
+        def forward(self, x):
+            cfg = self.cfg if held == "direct" else self.cfgs[0]
+            return x * cfg.head_dim
+
+    m = _ReadsHeadDim()
+    step = compile(m, (torch.ones(2, 3),), streams=1, cuda_graph=False, poison=True, device="cpu")
+    x = torch.randn(2, 3)
+    assert torch.equal(step(x), x * 3) and torch.equal(m(x), x * 3)
+
+
+def test_a_settings_objects_cached_tensor_property_is_still_refused():
+    """A cached_property holding a tensor (the export's fake one) is made anew as before: refused, and dropped."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    class _ReadsTable(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cfg = _Cfg2()
+
+        def forward(self, x):
+            return x * self.cfg.table
+
+    m = _ReadsTable()
+    with pytest.raises(AtenExecutorError, match=r"attributes of the _Cfg2 object the module holds \(made: table\)"):
+        compile(m, (torch.ones(2, 3),), streams=1, cuda_graph=False, poison=True, device="cpu")
+    assert "table" not in vars(m.cfg)
 
 
 # --- search_tree: the table of failed states' bytes ----------------------------------------------------------------
