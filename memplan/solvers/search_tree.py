@@ -142,9 +142,16 @@ TRY_NS_PER_NODE = WORK_NS_PER_UNIT
 #: buffers) and looked up, plus per buffer of the subproblem
 WORK_MEMO = 5_000
 WORK_MEMO_PER_BUFFER = 4
-#: the most bytes of keys a try's tables of failed states keep (then they stop adding: deterministic, a count). A key is
-#: 4 or 8 bytes a buffer of its subproblem: minimalloc's E fails ~20,000 states of 215 buffers (17 MB) to its packing
+#: the most bytes a try's tables of failed states keep (then they stop adding: deterministic, a count): each entry's key,
+#: 4 or 8 bytes a buffer of its subproblem, plus ``MEMO_ENTRY_BYTES``: minimalloc's E fails ~20,000 states of 215
+#: buffers (17 MB of keys, 22 MB in all) to its packing
 MEMO_MAX_BYTES = 32 << 20
+#: what an entry of a table of failed states holds beside its key's bytes, counted against ``MEMO_MAX_BYTES``: the
+#: bytes object's header, the (offset, position) tuple and its two ints, the dict's slot (CPython, 64-bit; a
+#: table's own: its key tuple and empty dict). Why: only the keys' bytes were counted (round 61 review): on minimalloc
+#: E at its bound the tables held twice the bytes counted, and a small subproblem's 8-40 byte keys 6 to 27 times
+MEMO_ENTRY_BYTES = 224
+MEMO_TABLE_BYTES = 400
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -423,7 +430,7 @@ class PackingSearch:
         self.cuts = self.cuts0.copy()
         self.pos_of = np.zeros(n, dtype=np.int64)   # each buffer's position in its subproblem (``_sub_solve``)
         # the states whose subtrees failed, per subproblem (``_sub_solve``: its preorder and sections), each with the
-        # least (offset, position) it was searched from (``_search``); their keys' bytes (``MEMO_MAX_BYTES``)
+        # least (offset, position) it was searched from (``_search``); their bytes (``MEMO_MAX_BYTES``)
         self.memo = {}
         self.memo_bytes = self.memo_hits = 0
         # (keys of int32 offsets where they fit: an unplaced buffer's minimum offset is at most an aligned top)
@@ -576,7 +583,7 @@ class PackingSearch:
         table = self.memo.get(key)
         if table is None and self.memo_bytes < MEMO_MAX_BYTES:
             table = self.memo[key] = {}
-            self.memo_bytes += len(key[0])
+            self.memo_bytes += len(key[0]) + MEMO_TABLE_BYTES
         return table
 
     def _search(self, lo, hi, bufs, ordering, min_offset, min_p) -> bool:
@@ -741,7 +748,7 @@ class PackingSearch:
                 table[mkey] = min(seen, (min_offset, min_p))
             elif self.memo_bytes < MEMO_MAX_BYTES:
                 table[mkey] = (min_offset, min_p)
-                self.memo_bytes += len(mkey)
+                self.memo_bytes += len(mkey) + MEMO_ENTRY_BYTES
         return False
 
     def _charge(self, units: int) -> None:

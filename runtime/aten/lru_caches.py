@@ -19,7 +19,20 @@ _NOT_USERS = frozenset({"torch", "builtins", "functools", "typing", "abc"})
 
 
 def _is_cache(v: Any) -> bool:
-    return callable(v) and callable(getattr(v, "cache_info", None)) and callable(getattr(v, "cache_clear", None))
+    return (callable(v) and not isinstance(v, type) and callable(getattr(v, "cache_info", None))
+            and callable(getattr(v, "cache_clear", None)))
+
+
+def _info(f: Any) -> Any:
+    """``f.cache_info()`` where it gives ``functools``' counts (an int ``misses``), else None. Why: a user's class or
+    object with such method names only looks like a cache (``class Table: def cache_info(self)``, named by
+    ``forward``): its ``cache_info()`` raised out of compile (round 61 review: ``TypeError: missing 1 required
+    positional argument: 'self'``, a module that changes no state refused), or gave something else."""
+    try:
+        info = f.cache_info()
+    except Exception:   # noqa: BLE001 - a user's object that only looks like a cache: left alone
+        return None
+    return info if type(getattr(info, "misses", None)) is int else None
 
 
 def _users(obj: Any) -> bool:
@@ -64,7 +77,8 @@ def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any]]:
             while inner is not None:
                 function(inner, 1)
                 inner = getattr(inner, "__wrapped__", None)
-    return [(f, f.cache_info()) for f in found.values()]
+    infos = [(f, _info(f)) for f in found.values()]
+    return [(f, info) for f, info in infos if info is not None]
 
 
 def clear_filled(caches: list[tuple[Any, Any]]) -> None:

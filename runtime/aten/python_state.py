@@ -17,7 +17,7 @@ from typing import Any
 
 from .module_containers import CONTAINERS, plain_change, unchanged
 from .module_writes import MISSING
-from .settings import SCALARS, same_value
+from .settings import SCALARS, plain, same_value
 
 
 @dataclass
@@ -65,6 +65,22 @@ def _functions(cls: type) -> list[Any]:
 
 def _watched_value(v: Any) -> bool:
     return isinstance(v, SCALARS) or type(v) in CONTAINERS
+
+
+def _cached_properties(cls: type) -> frozenset[str]:
+    """The names of the ``functools.cached_property`` attributes of ``cls`` and its bases."""
+    return frozenset(n for c in cls.__mro__ for n, v in vars(c).items() if isinstance(v, functools.cached_property))
+
+
+def _attribute_names(owner: Any, cached: frozenset[str]) -> tuple[str, ...]:
+    """The names of ``owner``'s own attributes (``attrs``' "attributes made anew"), less those of its ``cached``
+    properties that hold a plain value. Why: a config's ``@cached_property def head_dim(self)`` that ``forward`` read
+    first at the export was refused as an attribute made anew (review61; and, round 61's watch of objects held in
+    lists, ``self.cfgs = [Cfg()]``, refused modules that compiled before), though it is computed once for good, as
+    eager's first call computes it: its value is kept. One holding anything else (a tensor: the export's fake one)
+    is still made anew, refused and dropped."""
+    d = vars(owner)
+    return tuple(sorted(n for n in d if not n.startswith("__") and not (n in cached and plain(d[n]))))
 
 
 def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
@@ -137,7 +153,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             if not name.startswith("__") and _watched_value(v):
                 add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
                     put_attr(owner, name))
-        names = functools.partial(lambda o: tuple(sorted(n for n in vars(o) if not n.startswith("__"))), owner)
+        cached = frozenset() if isinstance(owner, type) else _cached_properties(type(owner))
+        names = functools.partial(_attribute_names, owner, cached)
 
         def drop_new(old: tuple[str, ...], owner: Any = owner) -> None:   # (``f.calls = 1`` made anew: deleted)
             for n in set(names()) - set(old):
