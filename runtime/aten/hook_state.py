@@ -130,3 +130,87 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 where.cell_contents = value
             elif kind == "global":
                 where[name] = value
+
+
+def hook_objects(torch: Any, module: Any) -> list[Any]:
+    """The objects the forward hooks of ``module``'s tree (and torch's global ones) keep state in: a hook that is a
+    callable object, the object a hook method is bound to, the objects a ``functools.partial`` hook binds (never a
+    module). ``python_state`` watches the settings objects reached from them through ``hooks_tracked``."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    out: dict[int, Any] = {}
+    for hook in _forward_hooks(torch, module):
+        for kind, where, _name in _hook_places(torch, hook):
+            if kind == "object" and not inspect.isfunction(where):
+                out.setdefault(id(where), where)
+    return list(out.values())
+
+
+def _snap(place: Any) -> tuple[Any, Any]:
+    value = place.read()
+    return value, value.copy() if type(value) in CONTAINERS else None
+
+
+def _same(place: Any, snap: tuple[Any, Any]) -> bool:
+    from .settings import same_value
+
+    now, (value, copy) = place.read(), snap
+    if copy is not None:
+        return now is value and unchanged(now, copy)
+    return now is value or (type(now) is tuple and now == value) or (
+        isinstance(now, SCALARS) and isinstance(value, SCALARS) and same_value(now, value))
+
+
+@contextlib.contextmanager
+def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[int]]:
+    """Runs the block (an export) with the tree's forward hooks wrapped, and yields a set that, after it, holds the
+    index of each of ``places`` (``python_state``'s places of the objects hooks keep state in) changed only inside
+    hook calls. The hooks' reads of settings objects are not recorded for the guard (``object_reads``).
+
+    Why: a hook counting its calls in an object the module also holds (``self.counters = [c]``, ``c`` registered on
+    a submodule) was refused at compile as a change ``forward`` made (round 61 looked into list attributes for
+    settings objects), where the same hook held nowhere compiled and saw the export's one, as documented: a hook's
+    own Python side effects happen once, at export. A change ``forward`` itself makes there (between hook calls) is
+    still refused."""
+    from .object_reads import reads_unwatched
+
+    hooks_only: set[int] = set()
+    if not places or not isinstance(module, torch.nn.Module):
+        yield hooks_only
+        return
+    mod = sys.modules["torch.nn.modules.module"]
+    tables = [mod._global_forward_hooks, mod._global_forward_pre_hooks]
+    for m in module.modules():
+        tables += [m._forward_hooks, m._forward_pre_hooks]
+    last = [_snap(p) for p in places]
+    outside: set[int] = set()
+    inside: set[int] = set()
+
+    def wrap(hook: Any) -> Any:
+        def tracked(*args: Any, **kwargs: Any) -> Any:
+            for i, p in enumerate(places):
+                if not _same(p, last[i]):
+                    outside.add(i)
+            try:
+                with reads_unwatched():
+                    return hook(*args, **kwargs)
+            finally:
+                for i, p in enumerate(places):
+                    if not _same(p, last[i]):
+                        inside.add(i)
+                        last[i] = _snap(p)
+        return tracked
+
+    saved = [(table, key, hook) for table in tables for key, hook in list(table.items())]
+    for table, key, hook in saved:
+        table[key] = wrap(hook)
+    try:
+        yield hooks_only
+    finally:
+        for table, key, hook in saved:
+            if key in table:
+                table[key] = hook
+        for i, p in enumerate(places):
+            if not _same(p, last[i]):
+                outside.add(i)
+        hooks_only |= inside - outside

@@ -69,6 +69,20 @@ def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]
                             cls.__getattribute__ = entry[1]
 
 
+@contextlib.contextmanager
+def reads_unwatched() -> Iterator[None]:
+    """No read inside the block is recorded (a forward hook's: ``hook_state.hooks_tracked``). Why: a counting hook
+    reads its own ``n``; recorded, the guard watched it and refused the next compiled call after an eager one."""
+    stack = getattr(_read_watch, "stack", None)
+    if stack is None:
+        stack = _read_watch.stack = []
+    stack.append((set(), set()))
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
 def _reading(real: Any) -> Any:
     """``real`` (a class's ``__getattribute__``) that also records the read into this thread's innermost block."""
 

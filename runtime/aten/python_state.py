@@ -31,6 +31,9 @@ class PythonPlace:
     write: Callable[[Any], None]
     value: Any
     copy: Any = None
+    #: a place of an object a forward hook keeps state in (``hook_state.hooks_tracked``: changed by hooks alone, no
+    #: change of ``forward``'s)
+    hooked: bool = False
 
 
 #: packages whose classes and functions are no user's state: torch's own modules (``nn.Linear``) and the builtins
@@ -198,10 +201,16 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):
             function(fn, 1)
+    from .hook_state import hook_objects
+
+    hooked = {id(o) for o in settings_objects(torch, module, roots=hook_objects(torch, module))}
     for obj in settings_objects(torch, module):
+        start = len(places)
         if _users(type(obj)):
             attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
                   f"the {type(obj).__name__} object the module holds")
+        for p in places[start:] if id(obj) in hooked else ():
+            p.hooked = True
     return places
 
 

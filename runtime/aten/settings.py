@@ -12,9 +12,10 @@ import sys
 from typing import Any
 
 
-def settings_objects(torch: Any, module: Any) -> list[Any]:
+def settings_objects(torch: Any, module: Any, roots: list[Any] | None = None) -> list[Any]:
     """The settings objects in ``module``'s tree (``settings_object``, and those they hold) that the compiled call's
-    guard may watch, found before the export so that it can watch which of their values ``forward`` reads."""
+    guard may watch, found before the export so that it can watch which of their values ``forward`` reads. Given
+    ``roots`` (the hook objects ``hook_state.hook_objects`` names), those reached from them instead."""
     found: dict[int, Any] = {}
 
     def visit(v: Any, depth: int) -> None:
@@ -32,7 +33,9 @@ def settings_objects(torch: Any, module: Any) -> list[Any]:
             if not key.startswith("_"):
                 visit(v, 0)
 
-    for m in module.modules():
+    for root in roots if roots is not None else ():
+        visit(root, 0)
+    for m in module.modules() if roots is None else ():
         walk(vars(m))
     return list(found.values())
 
