@@ -5,12 +5,20 @@ Why: an export calls ``forward`` on fake tensors, so a cached helper it calls (`
 return torch.arange(n) * 0.5``, a rotary table or a mask built once per length) keeps the export's ``FakeTensor``
 as its result. Every later eager call of the module then read it from the cache: ``m(x)`` returned a ``FakeTensor``
 after ``compile(m, ...)`` (round 61). A cache's entries cannot be read or removed one by one (its C implementation
-has no such API), so one whose counts the export changed is cleared whole: a cache is a cache, its next eager call
-computes the values again (and those cached before compile: only their time is lost).
+has no such API), so one that was empty before the export and made an entry in it is cleared whole (no entry of
+the user's is lost). One that held entries before is not: a cache of stateful objects (a cached factory building an
+``nn.Linear`` lazily) rebuilt its entries after compile with new random weights, and the user's eager model changed
+silently (round 61b). An unbounded one (``functools.cache``) that held entries loses just the export's: its dict
+of results, read through CPython's garbage collector (``gc.get_referents``), has the keys the export added removed
+(the C wrapper reads and writes that dict alone, so it stays consistent). A bounded one (``lru_cache(maxsize=n)``)
+keeps its order in links that dict points to, which cannot be mended from Python: it is left holding what it held
+and compile is refused naming the function, unless each object the export's entries added is a plain value (a
+number, string, dtype, tuple of them: no fake state); where none of this can be read, refused too.
 """
 
 from __future__ import annotations
 
+import gc
 import inspect
 from typing import Any
 
@@ -39,7 +47,58 @@ def _users(obj: Any) -> bool:
     return (getattr(obj, "__module__", None) or "builtins").partition(".")[0] not in _NOT_USERS
 
 
-def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any]]:
+def _held(f: Any) -> list[Any] | None:
+    """The objects bounded cache ``f`` holds (its keys and results, which its traverse visits link by link, and its
+    own fields), from CPython's garbage collector; None where that cannot be read (no dict of links among them)."""
+    try:
+        own = vars(f)
+        out: list[Any] = []
+        found = False
+        for r in gc.get_referents(f):
+            if type(r) is dict and r is not own:
+                found = True   # (key -> its link, opaque: the keys and results are visited on their own)
+            else:
+                out.append(r)
+        return out if found else None
+    except Exception:   # noqa: BLE001 - another Python's cache: unreadable
+        return None
+
+
+def _results(f: Any) -> dict | None:
+    """An unbounded cache's own dict (key -> result), from CPython's garbage collector; None for a bounded one (its
+    values are links) or where it cannot be read."""
+    try:
+        if f.cache_parameters().get("maxsize", 0) is not None:
+            return None
+        own = vars(f)
+        dicts = [r for r in gc.get_referents(f) if type(r) is dict and r is not own]
+    except Exception:   # noqa: BLE001 - another Python's cache: unreadable
+        return None
+    return dicts[0] if len(dicts) == 1 else None
+
+
+def _snapshot(f: Any) -> Any:
+    """What ``clear_filled`` needs of a cache that holds entries: an unbounded one's keys (the dict, copied), else the
+    objects it holds (``_held``)."""
+    results = _results(f)
+    return ("keys", dict(results)) if results is not None else ("held", _held(f))
+
+
+def _harmless(torch: Any, v: Any, depth: int = 3) -> bool:
+    """A value an export's cache entry may hold without fake state: a scalar, a dtype or device, a type, ``functools``'
+    keyword marker, a (frozen) tuple of them (a bounded cache's keys, ``functools._HashedSeq``, are lists of the
+    arguments)."""
+    import functools
+
+    from .settings import SCALARS
+
+    if isinstance(v, (*SCALARS, torch.dtype, torch.device, type)) or type(v) is object:
+        return True
+    return depth > 0 and isinstance(v, (tuple, frozenset, functools._HashedSeq)) and all(
+        _harmless(torch, x, depth - 1) for x in v)
+
+
+def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any, Any]]:
     """(cached function, its ``cache_info()`` now) of each cache the code of ``module``'s tree's classes, and of the
     settings objects it holds (a helper object: ``self.rope.table(n)``), may call: the globals their functions name,
     one level into the user's functions those name, and cached methods of the classes themselves
@@ -78,16 +137,47 @@ def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any]]:
                 function(inner, 1)
                 inner = getattr(inner, "__wrapped__", None)
     infos = [(f, _info(f)) for f in found.values()]
-    return [(f, info) for f, info in infos if info is not None]
+    return [(f, info, _snapshot(f) if info.currsize else None) for f, info in infos if info is not None]
 
 
-def clear_filled(caches: list[tuple[Any, Any]]) -> None:
-    """Clear each cache of ``caches`` (``lru_caches``) that made an entry since (a miss: its result computed on the
-    export's fake tensors). A hit returned what an eager call cached before, and leaves it (transformers' cached
+def clear_filled(torch: Any, caches: list[tuple[Any, Any, Any]]) -> list[tuple[Any, int]]:
+    """Clear each cache of ``caches`` (``lru_caches``) that was empty and made an entry since (a miss: its result
+    computed on the export's fake tensors); of one that held entries, an unbounded one, remove just the keys the
+    export added; (function, entries before) of each other (bounded) that held entries before and to which the export
+    added an object that is no plain value (``_harmless``), left as it is: compile refuses it
+    (``program.load_program``). A hit returned what an eager call cached before, and leaves it (transformers' cached
     ``is_torch_available()`` and the like, hit at every export)."""
-    for f, before in caches:
+    kept: list[tuple[Any, int]] = []
+    for f, before, snap in caches:
         try:
-            if f.cache_info().misses != before.misses:
+            if f.cache_info().misses == before.misses:
+                continue
+            if not before.currsize:
                 f.cache_clear()
+                continue
+            kind, held = snap
+            results = _results(f) if kind == "keys" else None
+            if results is not None:   # (the user's entries, the very objects, stay; the export's go)
+                old_keys = {id(k) for k in held}
+                for k in [k for k in results if id(k) not in old_keys]:
+                    results.pop(k, None)
+                continue
+            now = _held(f)
+            old = {id(v) for v in held or ()}
+            if held is None or now is None or not all(_harmless(torch, v) for v in now if id(v) not in old):
+                kept.append((f, before.currsize))
         except Exception:   # noqa: BLE001 - a user's object that only looks like a cache: left alone
             continue
+    return kept
+
+
+def cache_refusal(f: Any, entries: int) -> str:
+    """The one line compile refuses a cache ``clear_filled`` kept with."""
+    name = f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))}"
+    return (f"forward's export added an entry to the functools cache {name} (computed on the export's fake "
+            f"tensors), which held {entries} entries of eager calls before: clearing it would drop them (a cached "
+            "factory would rebuild its objects, an nn.Linear with new random weights) and a bounded cache's entries "
+            "cannot be removed one by one, so it is left holding the export's entry too, which an eager call for "
+            f"these inputs would now return: call {getattr(f, '__qualname__', 'it')}.cache_clear(), call the module "
+            "eagerly once with these inputs (the export then only hits the cache) and compile again, or make the "
+            "cache unbounded (functools.cache), whose export entries compile removes")

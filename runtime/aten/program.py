@@ -222,6 +222,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .call_state import watch_call_state
     from .default_dtype import watch_default_dtype_reads
     from .held_iterators import advanced_iterators, held_iterators
+    from .hook_state import hooks_tracked
     from .host_random import (
         HostDraws,
         draws_account_for,
@@ -232,7 +233,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     )
     from .layout_reads import watch_layout_reads
     from .lazy_defaults import dynamo_handlers_built, forget_dynamo_handlers, settle_lazy_defaults
-    from .lru_caches import clear_filled, lru_caches
+    from .lru_caches import cache_refusal, clear_filled, lru_caches
     from .mode_reads import watch_mode_reads
     from .module_containers import container_snapshots, undo_container_changes
     from .module_writes import ModuleWrites, watch_module_writes
@@ -256,6 +257,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     iterators = held_iterators(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
+    hooked = [p for p in places if p.hooked]   # (a counting hook's object the module holds too: round 61b)
+    hooks_only: set[int] = set()
     caches = lru_caches(torch, module) if exported is None else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
     windows: tuple = ()
@@ -289,7 +292,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
-              layout_watch as layouts, fast_watch):
+              layout_watch as layouts, fast_watch, hooks_tracked(torch, module, hooked) as hooks_only):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
@@ -312,14 +315,17 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
         changed = undo_container_changes(snapshots)
-        python_changes = undo_python_changes(places)
-        clear_filled(caches)   # (a cached helper holding the export's fake tensors: round 61)
+        python_changes = undo_python_changes([p for p in places if not p.hooked]
+                                             + [p for i, p in enumerate(hooked) if i not in hooks_only])
+        kept_caches = clear_filled(torch, caches)   # (a cached helper holding the export's fake tensors: round 61)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
         _undo_bypassing_writes(call_state, writes)
         restore_registries(registries, call_state.registry if call_state is not None else ())
         drawn = restore_host_random(randoms)
         restore_process_settings(torch, settings)
+    for f, entries in kept_caches:   # (the user's entries kept: round 61b)
+        raise AtenExecutorError(cache_refusal(f, entries))
     for label in advanced_iterators(iterators):
         raise AtenExecutorError(f"forward advances the iterator {label} (next() on an iterator or generator the module "
                                 "holds): torch.export ran forward once and keeps the value it took then, so every "
