@@ -151,15 +151,19 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
     nbrs = neighbours(problem)
     stop = None if rounds else over   # (what the key walks stop at: with promotions to follow, only the best key)
     best: tuple[int, list[int], str] | None = None
-    for name in keys:
-        # (a walk that cannot beat the best so far stops where it passes it: a tie would not be kept either)
-        cap = stop if best is None else best[0] - 1 if stop is None else min(stop, best[0] - 1)
+
+    def lower(name: str, limit: int | None) -> tuple[int, list[int], str] | None:
+        """Walk ``name`` to a plan below the best so far (a walk that cannot beat it stops where it passes it: a
+        tie would not be kept either) and ``limit``; None where it passes them."""
+        cap = limit if best is None else best[0] - 1 if limit is None else min(limit, best[0] - 1)
         try:
             off, top = walk(sizes, nbrs, problem.alignment, key_ranks(name, *columns).tolist(), cap)
         except ArenaOver:
-            continue
-        if best is None or top < best[0]:
-            best = (top, off, name)
+            return None
+        return top, off, name
+
+    for name in keys:
+        best = lower(name, stop) or best
     if best is None and not extra:
         raise ArenaOver(-1)
     info: dict = {}
@@ -171,12 +175,9 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
                 best = (found[0], found[1], best[2])
                 info["skyline_rounds"] = found[2]
     for name in extra:
-        cap = over if best is None else best[0] - 1 if over is None else min(over, best[0] - 1)
-        try:
-            off, top = walk(sizes, nbrs, problem.alignment, key_ranks(name, *columns).tolist(), cap)
-        except ArenaOver:
-            continue
-        best, info = (top, off, name), {"skyline_key": name}
+        found = lower(name, over)
+        if found is not None:
+            best, info = found, {"skyline_key": name}
     if best is None or (over is not None and best[0] > over):
         raise ArenaOver(-1)
     offsets = np.asarray(best[1], dtype=np.int64)
