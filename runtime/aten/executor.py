@@ -114,6 +114,10 @@ class Executor:
         #: to write such a slot, so it is loaded byte span for byte span from a caller's tensor with its strides
         self._overlapping = [_shares_own_elements(torch, slot) for slot in self._inputs]
         self._export_devices = _export_devices(program)
+        #: user outputs eager returned on the CPU in a program that runs on a device (a loop counter made on the host,
+        #: ``torch.zeros((), dtype=torch.int64)`` carried through ``while_loop``): here every result lives in the
+        #: device arena, so ``collect`` returns them on the CPU, as eager does (they came back on the device)
+        self._host_outputs = _host_outputs(torch, program, self.device)
         #: per user input, the (strides, storage offset) it had at export (``_check_layouts``; found once here: a call
         #: walked the export's graph for them)
         self._export_layouts = _export_layouts(program, self._inputs)
@@ -902,6 +906,12 @@ class Executor:
             # them that copy too (``step(x) is m.last``, as eager's; before, the arena view beside the module's copy)
         if self.return_views:
             flat = self._fresh_aliases(flat)
+        if self._host_outputs:   # one host copy per object: ``return n, n`` stays ``a is b``, as eager's
+            on_host: dict[int, Any] = {}
+            for i in self._host_outputs:
+                x = flat[i]
+                if isinstance(x, self.torch.Tensor) and x.device.type != "cpu":
+                    flat[i] = on_host.get(id(x)) if id(x) in on_host else on_host.setdefault(id(x), x.cpu())
         for i, k in self._inputs_kept_and_returned:   # ``self.last = x`` (``x.add_(1)`` before it too): eager's module
             flat[i] = self._caller_inputs[k]   # holds the caller's very tensor, and ``return x`` beside it returns
             # that tensor too (``step(x) is m.last``; a copy was returned where a copy was set before)
@@ -1724,6 +1734,26 @@ def _check_one_device(plan: Plan, binding: Any) -> None:
         raise AtenExecutorError(f"the plan (of graph {plan.graph!r}, field 'devices' {plan.devices}) puts tensor "
                                 f"{tid!r} in device {binding.places[tid].device}'s arena: the ATen executor runs a "
                                 "plan of one device (plan with devices=1)")
+
+
+def _host_outputs(torch: Any, program: Program, device: Any) -> tuple[int, ...]:
+    """The indices of ``program.user_outputs`` held in the arena whose export value is a CPU tensor, where the
+    program runs on another device (none on the CPU)."""
+    if device.type == "cpu":
+        return ()
+    from torch.export.graph_signature import OutputKind
+
+    ep = program.exported
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    users = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
+    assert len(users) == len(program.user_outputs), "user outputs must pair with the export's"
+    found = []
+    for i, (a, (kind, _v)) in enumerate(zip(users, program.user_outputs)):
+        val = a.meta.get("val") if isinstance(a, torch.fx.Node) else None
+        if kind == "arena" and isinstance(val, torch.Tensor) and val.device.type == "cpu":
+            found.append(i)
+    return tuple(found)
 
 
 def _export_devices(program: Program) -> dict[str, Any]:
