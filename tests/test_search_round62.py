@@ -14,8 +14,9 @@ import os
 import numpy as np
 import pytest
 
-from memplan.problem import BufferProblem, Solution, arena_of
+from memplan.problem import BufferProblem, Solution, Status, arena_of
 from memplan.solvers import SolveOptions, search, search_tree, solve
+from memplan.solvers.capacity import OverCapacity
 from memplan.solvers.check import check_solution
 from memplan.solvers.options import SearchParams
 
@@ -75,6 +76,9 @@ def test_placed_area_is_the_deepest_partial_packing_and_resets_each_try():
     p = _minimalloc("B")
     budget = search_tree.WorkBudget(10**9, 1e9)
     s = search_tree.PackingSearch(p, SearchParams(), budget)
+    s.feasible(2 * CAP, "WAT", 5000)
+    assert s.packed_area == 0   # (kept only where asked: ``_round_robin``'s focus)
+    s.track_area = True
     with pytest.raises(search_tree.Abort):
         s.feasible(CAP, "WAT", 500)
     total = sum(s.area_of)
@@ -107,14 +111,22 @@ def _digest(sol: Solution) -> str:
     return hashlib.sha1(np.asarray(sol.offsets, dtype=np.int64).tobytes()).hexdigest()
 
 
-def test_a_focused_solve_repeats():
-    """minimalloc A with its capacity at ``time_limit=1``: the start does not fit, and the trees pass the focus's
-    nodes (930 each) before the budget ends; the same options give the same offsets every time (counts decide, never
-    the clock), with the switch on or off."""
+def test_a_focused_solve_packs_where_side_by_side_did_not_and_repeats():
+    """minimalloc A with its capacity 1,048,576 at ``time_limit=2`` (24,000 units): the start (1,075,200) does not
+    fit; TWA's tree packs it in 7,342 units and leads in area placed once the trees have searched the focus's 930 nodes
+    each. Side by side (strict rotation) it had ~6,400 units: nothing fit (``OverCapacity``); focused, the plan is
+    optimal. Either way the same options give the same offsets every time (counts decide, never the clock)."""
     p = _minimalloc("A", CAP)
-    for params in (SearchParams(), SearchParams(focus=False)):
-        runs = {_digest(solve(p, "search", SolveOptions(time_limit=1, search=params))) for _ in range(2)}
-        assert len(runs) == 1
+    runs = set()
+    for _ in range(2):
+        sol = solve(p, "search", SolveOptions(time_limit=2))
+        check_solution(p, sol)
+        assert sol.arena == CAP and sol.status == Status.OPTIMAL
+        runs.add(_digest(sol))
+    assert len(runs) == 1
+    for _ in range(2):
+        with pytest.raises(OverCapacity):
+            solve(p, "search", SolveOptions(time_limit=2, search=SearchParams(focus=False)))
 
 
 def test_focus_is_a_switch():

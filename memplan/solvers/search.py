@@ -749,6 +749,8 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
     ``time_limit=5`` is 20,000; its placed area led from the start, 0.42 of the problem's against 0.26).
     """
     limit = node_limit if node_limit is not None else 1 << 62
+    for s in searches:
+        s.track_area = focus is not None
     gens = [s.feasible_steps(cap, key, limit) for s, key in zip(searches, preorders)]
     first = [s.nodes for s in searches]
     live = list(range(len(gens)))
@@ -774,3 +776,5 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
     finally:
         for g in gens:
             g.close()
+        for s in searches:
+            s.track_area = False

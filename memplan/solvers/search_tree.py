@@ -383,8 +383,10 @@ class PackingSearch:
         #: buffers first, Z and A large ones)
         self.area_of = [int(x) for x in (sizes.astype(object) * (upper - lower).astype(object))]
         self.placed_area = 0
-        #: the most area a try had placed at once (``search._round_robin``'s focus: the tree furthest into a packing)
+        #: the most area a try had placed at once (``search._round_robin``'s focus: the tree furthest into a packing),
+        #: kept only while ``track_area`` (a solved part's sum is a Python step per buffer, not charged as work)
         self.packed_area = 0
+        self.track_area = False
         self.backtracks = 0
         # a try's table of failed states (``feasible_steps`` makes it, ``_search`` reads and fills it)
         self.memo: dict[tuple[bytes, int, int], dict[bytes, tuple[int, int]]] = {}
@@ -479,7 +481,8 @@ class PackingSearch:
             self.asg[b] = o
             self.sol[b] = o
         self.placed[bufs] = True
-        self.placed_area = self.packed_area = sum(self.area_of[b] for b in bufs.tolist())
+        if self.track_area:
+            self.placed_area = self.packed_area = sum(self.area_of[b] for b in bufs.tolist())
         h = np.zeros(n, dtype=np.int64)
         h[bufs] = -(-(offsets + self.sizes[bufs]) // al) * al
         bounds, adj = self.csr
@@ -649,7 +652,7 @@ class PackingSearch:
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
-        ins, interval, asize, area_of = self.ins, self.interval, self.asize, self.area_of
+        ins, interval, asize, area_of, track = self.ins, self.interval, self.asize, self.area_of, self.track_area
         # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
         seg = total[lo:hi]
         t1 = int(seg.max()) if hi > lo else 0
@@ -674,9 +677,10 @@ class PackingSearch:
             asg[b] = o
             placed[b] = True
             moeff[b] = cap
-            self.placed_area += area_of[b]
-            if self.placed_area > self.packed_area:
-                self.packed_area = self.placed_area
+            if track:
+                self.placed_area += area_of[b]
+                if self.placed_area > self.packed_area:
+                    self.packed_area = self.placed_area
             nb = adjn[b]
             un = nb[~placed[nb]]
             hat = len(un) > 0
@@ -750,7 +754,8 @@ class PackingSearch:
             asg[b] = -1
             placed[b] = False
             moeff[b] = o
-            self.placed_area -= area_of[b]
+            if track:
+                self.placed_area -= area_of[b]
             if found:
                 return True
             if not hat and self.params.hatless_pruning:
@@ -768,6 +773,8 @@ class PackingSearch:
     def _solved(self, bufs) -> None:
         """Count a solved part's buffers (``bufs``: each placed, then undone as its frames returned) as placed area
         until the frame that solved it returns (``packed_area``: how far into a packing the try got)."""
+        if not self.track_area:
+            return
         area_of = self.area_of
         self.placed_area += sum(area_of[b] for b in bufs)
         if self.placed_area > self.packed_area:
