@@ -83,6 +83,7 @@ def test_placed_area_is_the_deepest_partial_packing_and_resets_each_try():
         s.feasible(CAP, "WAT", 500)
     total = sum(s.area_of)
     assert s.placed_area <= s.packed_area and 0 < s.packed_area < total
+    assert s.feasible(1, "WAT", 5000) is None and s.packed_area == s.placed_area == 0   # (a new try: none placed)
     assert s.feasible(2 * CAP, "WAT", 5000) is not None   # (a packing: every buffer placed or in a part solved)
     assert s.packed_area == s.placed_area == sum(s.area_of[b] for b in s.active)
 
