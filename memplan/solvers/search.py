@@ -19,7 +19,8 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
   searched from the same or a lower (offset, position) fails at once (a try's table, ``SearchParams.memo``: different
   placements below can leave the same state above, and minimalloc A's packing tree met 262 of them);
 - three static preorders searched side by side (interleaved deterministically), so one bad order
-  cannot stall the others; the first to finish decides.
+  cannot stall the others; the first to finish decides. Where nothing fits the capacity yet, the tree with the most
+  area placed at once gets more turns once each has searched a few descents (``SearchParams.focus``).
 
 It works for any conflict relation (multi-stream HB-filtered problems, in-place pairs): canonical
 placement only needs the conflict lists, and inference uses a clique of each section.
@@ -135,8 +136,10 @@ PROOF_STEP = 8
 #: each (a node a buffer), then the tree furthest into a packing takes ``FOCUS_TURNS`` turns of 256 nodes to each other
 #: tree's one (``_round_robin``'s ``focus``; ``SearchParams.focus``). Why 6 descents: the trees that pack within them
 #: (minimalloc G-K: 410-1,938 nodes, at most 6 descents of H's 317 nodes) search as before, side by side; why 4 turns:
-#: B's TAW tree, 13,395 nodes to its packing, got 8,000 of ``time_limit=5``'s 60,000 units side by side, and needs
-#: half of the work after the 6 descents (its nodes the cheapest of the three: 4 turns give it 0.62 of the units)
+#: B's TAW tree, 28,440 units (13,395 nodes) to its packing, got ~17,000 of ``time_limit=5``'s 60,000 side by side (its
+#: nodes the cheapest of the three), and needs half of the work after the 6 descents (4 turns give it 0.62 of it). E's
+#: TWA tree (39,899 units) places the least area of the three and still does not get there (``docs/experiments/
+#: search_s62.txt``)
 FOCUS_AFTER_DESCENTS = 6
 FOCUS_TURNS = 4
 
