@@ -22,9 +22,9 @@ def test_minimalloc_a_gets_more_tries(minimalloc_dir, monkeypatch, polish_limit_
     caps = []
     real = search._round_robin
 
-    def spy(searches, preorders, cap, node_limit):
+    def spy(searches, preorders, cap, node_limit, focus=None):   # (``focus``: round 62)
         caps.append(cap)
-        return real(searches, preorders, cap, node_limit)
+        return real(searches, preorders, cap, node_limit, focus)
 
     resume = search.BoundTrees.resume
 

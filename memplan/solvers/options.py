@@ -82,6 +82,10 @@ class SearchParams:
     #: a node whose state (its subproblem's unplaced buffers and their minimum offsets) a failed subtree already
     #: searched from the same or a lower (offset, position) fails at once (``search_tree.PackingSearch._search``)
     memo: bool = True
+    #: where nothing fits the capacity yet (``SolveOptions`` with a capacity the start passes), once each preorder's tree
+    #: has searched ``search.FOCUS_AFTER_DESCENTS`` descents' nodes, the tree furthest into a packing (the most area
+    #: placed at once) takes ``search.FOCUS_TURNS`` turns to each other tree's one (``search._round_robin``)
+    focus: bool = True
     #: work units per second of ``time_limit`` (the deterministic work budget), each ``search_tree.WORK_NS_PER_UNIT``
     #: estimated nanoseconds (a nominal node of 100 us; the name is from when a unit was one node). Why 12,000: the
     #: estimate (``search_tree.WORK_NODE`` ...) reads ~0.8 of the CPU it measures on most problems here, so the search
@@ -110,7 +114,7 @@ class SearchParams:
         if len(set(order)) != len(order):
             raise SolverError(f"SearchParams.preorders: {_short(order)} lists a preorder twice")
         for name in ("bound_first", "opening", "repair", "restarts", "hatless_pruning", "dynamic_decomposition",
-                     "memo"):
+                     "memo", "focus"):
             if not isinstance(getattr(self, name), bool):
                 raise SolverError(f"SearchParams.{name} must be True or False, not {_short(getattr(self, name))}")
         for name, lo, hi in (("ladder_rungs", 0, MAX_RUNGS), ("restart_nodes", 1, MAX_NODES),

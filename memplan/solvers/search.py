@@ -19,7 +19,8 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
   searched from the same or a lower (offset, position) fails at once (a try's table, ``SearchParams.memo``: different
   placements below can leave the same state above, and minimalloc A's packing tree met 262 of them);
 - three static preorders searched side by side (interleaved deterministically), so one bad order
-  cannot stall the others; the first to finish decides.
+  cannot stall the others; the first to finish decides. Where nothing fits the capacity yet, the tree with the most
+  area placed at once gets more turns once each has searched a few descents (``SearchParams.focus``).
 
 It works for any conflict relation (multi-stream HB-filtered problems, in-place pairs): canonical
 placement only needs the conflict lists, and inference uses a clique of each section.
@@ -130,6 +131,17 @@ BELOW_FIRST_DESCENTS = 1.5
 #: below the best that gained (300 intervals at ``time_limit=0.1``: 20,799,744 bytes for 20,423,168)
 PROOF_STEP = 8
 
+
+#: where nothing fits the capacity yet, the three preorders' trees search it side by side for this many descents' nodes
+#: each (a node a buffer), then the tree furthest into a packing takes ``FOCUS_TURNS`` turns of 256 nodes to each other
+#: tree's one (``_round_robin``'s ``focus``; ``SearchParams.focus``). Why 6 descents: the trees that pack within them
+#: (minimalloc G-K: 410-1,938 nodes, at most 6 descents of H's 317 nodes) search as before, side by side; why 4 turns:
+#: B's TAW tree, 28,440 units (13,395 nodes) to its packing, got ~17,000 of ``time_limit=5``'s 60,000 side by side (its
+#: nodes the cheapest of the three), and needs half of the work after the 6 descents (4 turns give it 0.62 of it). E's
+#: TWA tree (39,899 units) places the least area of the three and still does not get there (``docs/experiments/
+#: search_s62.txt``)
+FOCUS_AFTER_DESCENTS = 6
+FOCUS_TURNS = 4
 
 #: the improvement phase of a round (ladder and restarts) gets this many times the nodes its try at the bound took
 IMPROVE_SHARE = 1
@@ -292,7 +304,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
                 break
             if m.best_off is None:
                 # nothing fits yet: first any packing within the capacity, with all the time left
-                m.try_capacity(cap, None)
+                m.try_capacity(cap, None, FOCUS_AFTER_DESCENTS * (s.n + 1) if nodes is None and params.focus else None)
                 if m.best_off is None:
                     break
             else:
@@ -428,12 +440,13 @@ class _Minimiser:
         self.best_off, self.best = off, arena_of(self.problem, off)
         self.settled = True
 
-    def try_capacity(self, cap: int, node_limit: int | None) -> bool:
-        """The three static preorders at ``cap``; True if that found a packing or a proof."""
+    def try_capacity(self, cap: int, node_limit: int | None, focus: int | None = None) -> bool:
+        """The three static preorders at ``cap``; True if that found a packing or a proof. ``focus``: as
+        ``_round_robin``'s."""
         if self.done() or not self.proven <= cap < self.best:
             return False
         self.tries += 1
-        return self._outcome(_round_robin(self.searches, self.params.preorders, cap, node_limit), cap)
+        return self._outcome(_round_robin(self.searches, self.params.preorders, cap, node_limit, focus), cap)
 
     def improve(self, ladder_budget: int, restart_nodes: int, until: int | None = None) -> bool:
         """One pass at capacities between the bound and the best arena; True if it gained.
@@ -724,30 +737,47 @@ class _Stop(Enum):
     OUT_OF_WORK = "the solve's work budget ran out"
 
 
-def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap: int, node_limit: int | None):
+def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap: int, node_limit: int | None,
+                 focus: int | None = None):
     """Offsets within ``cap``, ``_Exhausted`` (proven infeasible), or a ``_Stop``.
 
     One search per static preorder, interleaved 256 nodes at a time (deterministic: the switch
     points are node counts, not clock ticks); the first to finish decides — a packing, or a proof
     that none exists.
+
+    ``focus`` (nodes): once every live tree has searched that many, each round gives the tree that has placed the most
+    area at once (``PackingSearch.packed_area``; ties: the first preorder) ``FOCUS_TURNS`` turns, the others one each.
+    Why: a tree's work to its packing is heavy-tailed, one wrong early choice refuted at length, and an equal share
+    starves the one tree that gets there (minimalloc B at its capacity: TAW packs in 28,440 units, a third of
+    ``time_limit=5`` is 20,000; its placed area led from the start, 0.42 of the problem's against 0.26).
     """
     limit = node_limit if node_limit is not None else 1 << 62
+    for s in searches:
+        s.track_area = focus is not None
     gens = [s.feasible_steps(cap, key, limit) for s, key in zip(searches, preorders)]
-    live = list(gens)
+    first = [s.nodes for s in searches]
+    live = list(range(len(gens)))
     try:
         while live:
-            for g in list(live):
-                try:
-                    next(g)
-                except StopIteration as stop:
-                    if stop.value is None:
-                        return _exhausted(searches[gens.index(g)], cap)
-                    return stop.value
-                except Abort:
-                    live.remove(g)
+            lead = None
+            if focus is not None and len(live) > 1 and all(searches[k].nodes - first[k] >= focus for k in live):
+                lead = max(live, key=lambda k: (searches[k].packed_area, -k))
+            for k in list(live):
+                for _ in range(FOCUS_TURNS if k == lead else 1):
+                    try:
+                        next(gens[k])
+                    except StopIteration as stop:
+                        if stop.value is None:
+                            return _exhausted(searches[k], cap)
+                        return stop.value
+                    except Abort:
+                        live.remove(k)
+                        break
         return _Stop.ABORT
     except OutOfWork:
         return _Stop.OUT_OF_WORK
     finally:
         for g in gens:
             g.close()
+        for s in searches:
+            s.track_area = False

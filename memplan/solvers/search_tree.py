@@ -378,6 +378,15 @@ class PackingSearch:
         self.flat = sec_buf
         self.ptr = sec_ptr.astype(np.int64)
         self.nodes = 0
+        #: each buffer's area (size x lifetime), and a try's placed area now and at most (``packed_area``): how far
+        #: into its packing a try got, comparable between preorders (the buffers' count is not: W and T place long
+        #: buffers first, Z and A large ones)
+        self.area_of = [int(x) for x in (sizes.astype(object) * (upper - lower).astype(object))]
+        self.placed_area = 0
+        #: the most area a try had placed at once (``search._round_robin``'s focus: the tree furthest into a packing),
+        #: kept only while ``track_area`` (a solved part's sum is a Python step per buffer, not charged as work)
+        self.packed_area = 0
+        self.track_area = False
         self.backtracks = 0
         # a try's table of failed states (``feasible_steps`` makes it, ``_search`` reads and fills it)
         self.memo: dict[tuple[bytes, int, int], dict[bytes, tuple[int, int]]] = {}
@@ -442,6 +451,7 @@ class PackingSearch:
         self.memo_on = self.params.memo and not self.budget.by_nodes and cap % max(self.align, 1) == 0
         # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
         self.above = NO_CAPACITY
+        self.placed_area = self.packed_area = 0
         if self.largest > cap:
             self.above = self.largest
             return None
@@ -452,6 +462,7 @@ class PackingSearch:
             if not (yield from trampoline(self._sub_solve(lo, hi, bufs))):
                 ok = False
                 break
+            self._solved(bufs)
         if not ok:
             return None
         return list(self.sol)
@@ -470,6 +481,8 @@ class PackingSearch:
             self.asg[b] = o
             self.sol[b] = o
         self.placed[bufs] = True
+        if self.track_area:
+            self.placed_area = self.packed_area = sum(self.area_of[b] for b in bufs.tolist())
         h = np.zeros(n, dtype=np.int64)
         h[bufs] = -(-(offsets + self.sizes[bufs]) // al) * al
         bounds, adj = self.csr
@@ -639,7 +652,7 @@ class PackingSearch:
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
-        ins, interval, asize = self.ins, self.interval, self.asize
+        ins, interval, asize, area_of, track = self.ins, self.interval, self.asize, self.area_of, self.track_area
         # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
         seg = total[lo:hi]
         t1 = int(seg.max()) if hi > lo else 0
@@ -664,6 +677,10 @@ class PackingSearch:
             asg[b] = o
             placed[b] = True
             moeff[b] = cap
+            if track:
+                self.placed_area += area_of[b]
+                if self.placed_area > self.packed_area:
+                    self.packed_area = self.placed_area
             nb = adjn[b]
             un = nb[~placed[nb]]
             hat = len(un) > 0
@@ -737,6 +754,8 @@ class PackingSearch:
             asg[b] = -1
             placed[b] = False
             moeff[b] = o
+            if track:
+                self.placed_area -= area_of[b]
             if found:
                 return True
             if not hat and self.params.hatless_pruning:
@@ -750,6 +769,16 @@ class PackingSearch:
                 table[mkey] = (min_offset, min_p)
                 self.memo_bytes += len(mkey) + MEMO_ENTRY_BYTES
         return False
+
+    def _solved(self, bufs) -> None:
+        """Count a solved part's buffers (``bufs``: each placed, then undone as its frames returned) as placed area
+        until the frame that solved it returns (``packed_area``: how far into a packing the try got)."""
+        if not self.track_area:
+            return
+        area_of = self.area_of
+        self.placed_area += sum(area_of[b] for b in bufs)
+        if self.placed_area > self.packed_area:
+            self.packed_area = self.placed_area
 
     def _charge(self, units: int) -> None:
         """Count ``units`` of work that made no node (in ``UNPLACED_PER_NODE``-ths of a node) against the budget,
@@ -893,10 +922,15 @@ class PackingSearch:
                 self.work += WORK_SPLIT_PER_BUFFER * len(bufs) * (len(points) - 1)
                 parts = ((r_lo, r_hi, [x for x in bufs if asg[x] < 0 and slo[x] < r_hi and r_lo < shi[x]])
                          for r_lo, r_hi in zip(points, points[1:]))
-            for r_lo, r_hi, sub in parts:
-                if sub and not (yield self._sub_solve(r_lo, r_hi, sub)):
-                    return False
-            return True
+            solved = self.placed_area
+            try:
+                for r_lo, r_hi, sub in parts:
+                    if sub and not (yield self._sub_solve(r_lo, r_hi, sub)):
+                        return False
+                    self._solved(sub)
+                return True
+            finally:
+                self.placed_area = solved   # (the parts solved undone: their placements were, each as it returned)
         finally:
             cuts[a:z - 1] += 1
 
