@@ -65,10 +65,11 @@ def _planned(g: memplan.Graph, **opts) -> memplan.Plan:
 
 def test_deep_chain_of_5000_nodes_walks_two_keys():
     """A chain of 5,000 nodes with skips of 1,000 (165,000 pairs: six key walks were over the walks' work, so none
-    ran): 7,536,640 B (greedy), 5.5% above the 7,143,424 B bound; now the ``end`` key's walk, 7,405,568 B (3.7%)."""
+    ran): 7,536,640 B (greedy), 5.5% above the 7,143,424 B bound; now the ``end`` key's walk, 7,405,568 B (3.7%).
+    (Round 62: the runner-up walk, ``life``'s, with its top walked again, ``skyline.repaired``: 7,340,032 B, 2.75%.)"""
     p = _planned(deep_skips(5000, span=1000))
     assert p.lower_bound_bytes == 7_143_424
-    assert p.arena_bytes == 7_405_568
+    assert p.arena_bytes == 7_340_032
     assert p.solver["name"] == "skyline"
 
 

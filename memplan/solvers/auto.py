@@ -110,7 +110,7 @@ SKYLINE_WIDE_WALKS = 3
 #: nodes from 5.36% / 5.08% to 3.57% / 3.39% above the bound and a layered graph of 1,000 nodes from 2.07% to 0.32%,
 #: about two walks' worth on average (docs/experiments/quality_s62.txt); its plan does not depend on the ``over``
 #: it is asked for (``skyline.solve``), so ``skyline_within`` answers for any memory budget what ``solve`` ends at.
-SKYLINE_REPAIR = 4
+SKYLINE_REPAIR = 3
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)
 POLISH_WALL = 60.0

@@ -44,7 +44,7 @@ EXTRA_KEYS = ("size_end", "area")
 #: keys and three shares kept most of what all of them found (sum of gaps over 44 problems 107.5% -> 94.0%, all
 #: ten keys and six shares 90.5%) in a fifth of their work
 REPAIR_KEYS = ("start", "end")
-REPAIR_SHARES = ((1, 10), (1, 5), (7, 20))
+REPAIR_SHARES = ((1, 10), (1, 5), (7, 20), (7, 10))
 #: ``repaired``'s rounds at most: a round walks again from the plan the round before ended lower
 REPAIR_ROUNDS = 6
 #: a placed buffer's floor in ``walk``: above every aligned end (a problem's aligned total stays below 2**63)
@@ -165,41 +165,55 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
     nbrs = neighbours(problem)
     # (what the walks stop at: with promotions or a repair to follow, only the best so far)
     stop = None if rounds or repair else over
-    best: tuple[int, list[int], str] | None = None
+    best: tuple[int, list[int], dict] | None = None     # (arena, offsets, info)
+    runner: tuple[int, list[int], dict] | None = None   # with ``repair``: the smallest walk after ``best``
 
-    def lower(name: str, limit: int | None) -> tuple[int, list[int], str] | None:
-        """Walk ``name`` to a plan below the best so far (a walk that cannot beat it stops where it passes it: a
-        tie would not be kept either) and ``limit``; None where it passes them."""
-        cap = limit if best is None else best[0] - 1 if limit is None else min(limit, best[0] - 1)
+    def keep(found: tuple[int, list[int], dict]) -> None:
+        nonlocal best, runner
+        if best is None or found[0] < best[0]:
+            runner, best = (best if repair else None), found
+        elif repair and (runner is None or found[0] < runner[0]):
+            runner = found
+
+    def lower(name: str, limit: int | None) -> tuple[int, list[int], dict] | None:
+        """Walk ``name`` to a plan below the best so far (with ``repair``: below the runner-up, the second plan
+        repaired) and ``limit``; None where it passes them (a walk that cannot beat them stops there: a tie would
+        not be kept either)."""
+        bar = runner if repair else best
+        cap = limit if bar is None else bar[0] - 1 if limit is None else min(limit, bar[0] - 1)
         try:
             off, top = walk(sizes, nbrs, problem.alignment, key_ranks(name, *columns).tolist(), cap)
         except ArenaOver:
             return None
-        return top, off, name
+        return top, off, {"skyline_key": name}
 
     for name in keys:
-        best = lower(name, stop) or best
+        found = lower(name, stop)
+        if found is not None:
+            keep(found)
     if best is None and not extra:
         raise ArenaOver(-1)
-    info: dict = {}
-    if best is not None:
-        info["skyline_key"] = best[2]
-        if rounds:
-            found = promoted(sizes, nbrs, problem.alignment, key_ranks(best[2], *columns), best[1], rounds)
-            if found is not None and found[0] < best[0]:
-                best = (found[0], found[1], best[2])
-                info["skyline_rounds"] = found[2]
+    if best is not None and rounds:
+        key = best[2]["skyline_key"]
+        made = promoted(sizes, nbrs, problem.alignment, key_ranks(key, *columns), best[1], rounds)
+        if made is not None and made[0] < best[0]:
+            keep((made[0], made[1], {"skyline_key": key, "skyline_rounds": made[2]}))
     for name in extra:
         found = lower(name, None if repair else over)
         if found is not None:
-            best, info = found, {"skyline_key": name}
+            keep(found)
     if repair and best is not None:
-        mended = repaired(sizes, nbrs, problem.alignment, columns, best[1], best[0], repair)
-        if mended is not None:
-            best = (mended[0], mended[1], best[2])
-            info["skyline_repair"] = mended[2]
+        mended = best
+        for base in (best, runner):
+            if base is None:
+                continue
+            found = repaired(sizes, nbrs, problem.alignment, columns, base[1], base[0], repair)
+            if found is not None and found[0] < mended[0]:
+                mended = (found[0], found[1], {**base[2], "skyline_repair": found[2]})
+        best = mended
     if best is None or (over is not None and best[0] > over):
         raise ArenaOver(-1)
+    info = best[2]
     offsets = np.asarray(best[1], dtype=np.int64)
     return Solution(offsets, arena_of(problem, offsets), "skyline", Status.HEURISTIC, int(problem.lower_bound or 0),
                     info)
