@@ -330,7 +330,7 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
             cost = m + sum(degree[i] for i in free)
             for name in REPAIR_KEYS:
                 if used + cost > budget:
-                    return (best, off, made) if made else None
+                    return (best, off, made + (1 if lower else 0)) if best < top else None
                 used += cost
                 walked, walked_top = rewalk(sizes, nbrs, alignment, *ranks[name], off, free)
                 if walked_top < best:
@@ -340,4 +340,4 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
         if not lower:
             break
         made += 1
-    return (best, off, made) if made else None
+    return (best, off, made) if best < top else None
