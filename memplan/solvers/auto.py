@@ -105,11 +105,14 @@ SKYLINE_WIDE_WORK = 3 << 20
 #: second extra walk and ``SKYLINE_REPAIR``: counted here they would have taken the walks from problems of 786,432 to
 #: 1,048,576 pairs, whose plans would have grown back to greedy's and size's.)
 SKYLINE_WIDE_WALKS = 3
-#: ``skyline.repaired``'s work: this many walks' worth of neighbours visited walking the top of the best walk again
-#: (in both tiers, after every walk). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000
-#: nodes from 5.36% / 5.08% to 3.57% / 3.39% above the bound and a layered graph of 1,000 nodes from 2.07% to 0.32%,
-#: about two walks' worth on average (docs/experiments/quality_s62.txt); its plan does not depend on the ``over``
-#: it is asked for (``skyline.solve``), so ``skyline_within`` answers for any memory budget what ``solve`` ends at.
+#: ``skyline.repaired``'s work: this many walks' worth of neighbours visited walking again the top of the best walk,
+#: and as many for the runner-up's (in both tiers, after every walk; the walks then stop only once they pass the
+#: runner-up). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000 nodes from 3.85% / 5.08%
+#: to 1.92% / 3.39% above the bound, a layered graph of 1,000 nodes from 2.07% to 0.32%, a random DAG of 1,000 from
+#: 1.39% (size) to 0.50% (docs/experiments/quality_s62.txt: 18 of 104 plans smaller, none larger); the graphs it
+#: runs on plan in 10-70% more CPU (deep chain of 10,000 nodes 0.54 -> 0.84 s), ``benchmarks.scale``'s 10,000- and
+#: 50,000-node graphs walk nothing and plan as before. Its plan does not depend on the ``over`` it is asked for
+#: (``skyline.solve``), so ``skyline_within`` answers for any memory budget what ``solve`` ends at.
 SKYLINE_REPAIR = 3
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)

@@ -39,10 +39,10 @@ KEYS = ("start", "end", "start_life", "end_life", "start_end", "life")
 EXTRA_KEYS = ("size_end", "area")
 #: ``repaired``: the keys the top of a walk is walked again with, and the share of the buffers (those of the highest
 #: offsets, ``REPAIR_SHARES[k][0]`` / ``[1]`` of them) walked again, smallest first. Why: on session 62's corpus
-#: (docs/experiments/quality_s62.txt) a third of the walks the default keeps ended lower with their top walked again,
-#: ``start`` or ``end`` nearly always, a fifth of the buffers most often (tried: 2% to a half, ten keys); these two
-#: keys and three shares kept most of what all of them found (sum of gaps over 44 problems 107.5% -> 94.0%, all
-#: ten keys and six shares 90.5%) in a fifth of their work
+#: (44 problems the default walks, docs/experiments/quality_s62.txt) half of them ended lower with the top of the
+#: best or the runner-up walk walked again, ``start`` or ``end`` nearly always, a fifth of the buffers most often
+#: (tried: 1% to 90%, ten keys, the three best walks); these two keys and four shares kept most of what all of them
+#: found in a fifth of their work (sum of gaps 107.5% -> 79.4%)
 REPAIR_KEYS = ("start", "end")
 REPAIR_SHARES = ((1, 10), (1, 5), (7, 20), (7, 10))
 #: ``repaired``'s rounds at most: a round walks again from the plan the round before ended lower
@@ -303,10 +303,10 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
 
     Why: the arena is the top of the skyline, set by the buffers placed last, on floors that the earlier ones left:
     the walk's tail decides it and costs a fraction of a walk to try again. A promotion walk (``promoted``) walks the
-    whole problem again for one change of order; here the tail is walked with another key over the same base. On the
-    targets of session 62: chains with long skips of 10,000 nodes 5.08% -> 3.39% above the bound, layered graphs of
-    1,000 nodes 2.07% -> 0.32% (docs/experiments/quality_s62.txt). Only smaller arenas are kept, a fixed order of
-    tries and a budget of neighbours visited, not of time: deterministic."""
+    whole problem again for one change of order; here the tail is walked with another key over the same base. On
+    session 62's corpus: chains with long skips of 2,000 / 10,000 nodes 3.85% / 5.08% -> 1.92% / 3.39% above the
+    bound, a layered graph of 1,000 nodes 2.07% -> 0.32% (docs/experiments/quality_s62.txt). Only smaller arenas are
+    kept, a fixed order of tries and a budget of neighbours visited, not of time: deterministic."""
     n = len(sizes)
     degree = [len(row) for row in nbrs]
     budget = walks * max(sum(degree), 1)
