@@ -204,10 +204,11 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
             keep(found)
     if repair and best is not None:
         mended = best
+        bound = int(problem.lower_bound or 0)
         for base in (best, runner):
-            if base is None:
+            if base is None or mended[0] <= bound:   # (at the bound: nothing ends lower)
                 continue
-            found = repaired(sizes, nbrs, problem.alignment, columns, base[1], base[0], repair)
+            found = repaired(sizes, nbrs, problem.alignment, columns, base[1], base[0], repair, bound)
             if found is not None and found[0] < mended[0]:
                 mended = (found[0], found[1], {**base[2], "skyline_repair": found[2]})
         best = mended
@@ -294,12 +295,13 @@ def rewalk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[i
 
 
 def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: tuple[np.ndarray, ...],
-             offsets: list[int], top: int, walks: int) -> tuple[int, list[int], int] | None:
+             offsets: list[int], top: int, walks: int, bound: int = 0) -> tuple[int, list[int], int] | None:
     """A smaller arena (its offsets and the rounds that made it) from ``offsets`` (arena ``top``) with the buffers of
     the highest offsets walked again (``rewalk``) over the others, else None: in each round, for each share of the
     buffers (``REPAIR_SHARES``, smallest first) each of ``REPAIR_KEYS``; the first share that ends lower ends the
     round, which starts the next from there; a round that finds nothing, or ``walks`` walks' worth of neighbours
-    visited (the whole problem's once a walk), ends it all.
+    visited (the whole problem's once a walk), or a plan at ``bound`` (the problem's lower bound: no packing ends
+    below it, and a tie is not kept), ends it all.
 
     Why: the arena is the top of the skyline, set by the buffers placed last, on floors that the earlier ones left:
     the walk's tail decides it and costs a fraction of a walk to try again. A promotion walk (``promoted``) walks the
@@ -319,6 +321,8 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
         ranks[name] = (rank, by_rank)
     best, off, used, made = top, offsets, 0, 0
     for _round in range(REPAIR_ROUNDS):
+        if best <= bound:
+            break
         order = sorted(range(n), key=lambda i: (off[i], i))
         lower = False
         for num, den in REPAIR_SHARES:
