@@ -192,3 +192,19 @@ def test_a_repair_whose_work_ends_mid_round_keeps_what_it_found():
     then dropped the round's find (a first version of ``repaired``)."""
     p = _planned(scale.random_dag(1000, seed=0))
     assert (p.arena_bytes, p.lower_bound_bytes) == (2_067_456, 2_057_216)
+
+
+def test_area_key_does_not_wrap_on_huge_times():
+    """Times scaled by 2**56 (a CSV counting nanoseconds): bytes x time steps in int64 wrapped, and the ``area`` walk
+    ordered buffers by garbage (CP-SAT's huge-times test then solved a different warm start). The order is the exact
+    one (Python integers)."""
+    rng = np.random.default_rng(5)
+    n = 60
+    sizes = rng.integers(1, 1 << 12, n)
+    lower = rng.integers(0, 50, n)
+    upper = lower + rng.integers(1, 40, n)
+    for scale in (1, 1 << 44, 1 << 56):
+        lo, up = lower * scale, upper * scale
+        ranks = skyline.key_ranks("area", sizes, lo, up)
+        want = sorted(range(n), key=lambda i: (-int(sizes[i]) * (int(up[i]) - int(lo[i])), -int(up[i]), i))
+        assert np.argsort(ranks).tolist() == want, scale

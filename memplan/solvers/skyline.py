@@ -57,7 +57,10 @@ def key_ranks(name: str, sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray
     life = lower - upper
     columns = {"start": (lower, -sizes), "end": (-upper, -sizes), "start_life": (lower, life),
                "end_life": (-upper, life), "start_end": (lower, upper), "life": (life, -sizes),
-               "size_end": (-sizes, -upper), "area": (sizes * life, -upper)}.get(name)
+               "size_end": (-sizes, -upper),
+               # (the area in floats: bytes x time steps passes int64, and wrapped, on a CSV counting nanoseconds;
+               # exact below 2**53, as on every graph's own problem)
+               "area": (sizes.astype(np.float64) * life.astype(np.float64), -upper)}.get(name)
     if columns is None:
         raise SolverError(f"skyline: unknown tie-break key {name!r} (choose from {', '.join(KEYS + EXTRA_KEYS)})")
     return ranks_of(*columns)
