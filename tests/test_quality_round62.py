@@ -203,8 +203,8 @@ def test_area_key_does_not_wrap_on_huge_times():
     sizes = rng.integers(1, 1 << 12, n)
     lower = rng.integers(0, 50, n)
     upper = lower + rng.integers(1, 40, n)
-    for scale in (1, 1 << 44, 1 << 56):
-        lo, up = lower * scale, upper * scale
+    for factor in (1, 1 << 44, 1 << 56):
+        lo, up = lower * factor, upper * factor
         ranks = skyline.key_ranks("area", sizes, lo, up)
         want = sorted(range(n), key=lambda i: (-int(sizes[i]) * (int(up[i]) - int(lo[i])), -int(up[i]), i))
-        assert np.argsort(ranks).tolist() == want, scale
+        assert np.argsort(ranks).tolist() == want, factor
