@@ -3,6 +3,7 @@
     PYTHONPATH=OLD python docs/experiments/quality_s62.py table > old.txt   # one row a graph and option set:
     python docs/experiments/quality_s62.py table > new.txt                  # arena, bound, cpu, solver, verified
     python docs/experiments/quality_s62.py compare old.txt new.txt          # rows improved / worse, max / median gap
+    python docs/experiments/quality_s62.py budget                           # streams="auto" with a memory budget
 
 Every plan is verified again here (``ver``) and its JSON hashed (``sha``: the planset of a row). ``cpu``:
 ``time.process_time`` of one plan (a shared machine: compare only as rough ratios).
@@ -111,5 +112,22 @@ def compare(old: str, new: str) -> None:
               f"{sum(rows[k][3] for k in keys):.1f} s")
 
 
+def budget() -> None:
+    """``streams="auto"`` with a memory budget of greedy's serial arena x 1.0 / 0.98 (the budget's cheap verdicts walk
+    ``skyline``'s repair too: ``auto.skyline_within``)."""
+    gs = {"deepskips2000": lambda: deep_skips(2000), "layered300": lambda: scale.layered_graph(300),
+          "rdag300.1": lambda: scale.random_dag(300, seed=1), "rdag150.1": lambda: scale.random_dag(150, seed=1),
+          "layered1000": lambda: scale.layered_graph(1000)}
+    for name, make in gs.items():
+        g = make()
+        serial = memplan.plan(g, solver="greedy").arena_bytes
+        for share in (1.0, 0.98):
+            c = time.process_time()
+            p = memplan.plan(g, streams="auto", memory_budget=int(serial * share))
+            memplan.verify(g, p)
+            print(f"{name:14} {share:5} {int(serial * share):>8} {p.arena_bytes:>10} {time.process_time() - c:5.2f}s "
+                  f"streams {p.streams}", flush=True)
+
+
 if __name__ == "__main__":
-    {"table": table, "compare": lambda: compare(sys.argv[2], sys.argv[3])}[sys.argv[1]]()
+    {"table": table, "budget": budget, "compare": lambda: compare(sys.argv[2], sys.argv[3])}[sys.argv[1]]()
