@@ -65,10 +65,11 @@ def _planned(g: memplan.Graph, **opts) -> memplan.Plan:
 
 def test_deep_chain_of_5000_nodes_walks_two_keys():
     """A chain of 5,000 nodes with skips of 1,000 (165,000 pairs: six key walks were over the walks' work, so none
-    ran): 7,536,640 B (greedy), 5.5% above the 7,143,424 B bound; now the ``end`` key's walk, 7,405,568 B (3.7%)."""
+    ran): 7,536,640 B (greedy), 5.5% above the 7,143,424 B bound; now the ``end`` key's walk, 7,405,568 B (3.7%).
+    (Round 62: the runner-up walk, ``life``'s, with its top walked again, ``skyline.repaired``: 7,340,032 B, 2.75%.)"""
     p = _planned(deep_skips(5000, span=1000))
     assert p.lower_bound_bytes == 7_143_424
-    assert p.arena_bytes == 7_405_568
+    assert p.arena_bytes == 7_340_032
     assert p.solver["name"] == "skyline"
 
 
@@ -86,7 +87,8 @@ def test_promotions_run_where_no_key_beats_greedy_and_size():
     assert (p.arena_bytes, p.lower_bound_bytes) == (1_397_760, 1_382_400)
 
 
-@pytest.mark.parametrize("n, old, new", [(300, 671_744, 653_312), (1000, 1_653_760, 1_614_848)])
+# (round 62: the repair of the walk's top, ``skyline.repaired``, took layered 1,000 on to 1,587,200 B, 0.32%)
+@pytest.mark.parametrize("n, old, new", [(300, 671_744, 653_312), (1000, 1_653_760, 1_587_200)])
 def test_layered_graphs_largest_first_walk(n, old, new):
     """Layered graphs of 300 / 1,000 nodes: size's 671,744 / 1,653,760 B (2.8% / 4.5% above the 653,312 /
     1,582,080 B bound), no walk below it; the extra walk (largest first among buffers of one floor, then the latest
@@ -180,7 +182,7 @@ def test_key_ranks_are_the_tuple_sort():
     tuples = {"start": lambda i: (lo[i], -s[i], i), "end": lambda i: (-up[i], -s[i], i),
               "start_life": lambda i: (lo[i], lo[i] - up[i], i), "end_life": lambda i: (-up[i], lo[i] - up[i], i),
               "start_end": lambda i: (lo[i], up[i], i), "life": lambda i: (lo[i] - up[i], -s[i], i),
-              "size_end": lambda i: (-s[i], -up[i], i)}
+              "size_end": lambda i: (-s[i], -up[i], i), "area": lambda i: (s[i] * (lo[i] - up[i]), -up[i], i)}
     for key in skyline.KEYS + skyline.EXTRA_KEYS:
         order = sorted(range(len(p)), key=tuples[key])
         ranks = skyline.key_ranks(key, p.sizes, p.lower, p.upper)
@@ -202,7 +204,7 @@ def test_gates():
     """Six keys (and promotions) within ``SKYLINE_WORK`` as before; above it the two wide keys within
     ``SKYLINE_WIDE_WORK``; nothing above that or 20,000 buffers."""
     assert (auto.SKYLINE_BUFFERS, auto.SKYLINE_WIDE_KEYS, auto.SKYLINE_WIDE_WORK) == (20000, ("end", "life"), 3 << 20)
-    assert skyline.EXTRA_KEYS == ("size_end",)
+    assert skyline.EXTRA_KEYS == ("size_end", "area")   # (round 62: "area" added)
 
     def chain(n: int, live: int) -> BufferProblem:   # every buffer overlaps the next ``live`` ones
         return BufferProblem(sizes=[256] * n, lower=list(range(n)), upper=[i + live + 1 for i in range(n)],

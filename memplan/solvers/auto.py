@@ -101,6 +101,19 @@ SKYLINE_ROUNDS = 16
 #: a third of greedy's and size's time, six of them as much again (CPU, docs/experiments/quality_s61.txt)
 SKYLINE_WIDE_KEYS = ("end", "life")
 SKYLINE_WIDE_WORK = 3 << 20
+#: the walks ``SKYLINE_WIDE_WORK`` is counted for: the two keys and round 61's one extra walk. (Round 62 added a
+#: second extra walk and ``SKYLINE_REPAIR``: counted here they would have taken the walks from problems of 786,432 to
+#: 1,048,576 pairs, whose plans would have grown back to greedy's and size's.)
+SKYLINE_WIDE_WALKS = 3
+#: ``skyline.repaired``'s work: this many walks' worth of neighbours visited walking again the top of the best walk,
+#: and as many for the runner-up's (in both tiers, after every walk; the walks then stop only once they pass the
+#: runner-up). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000 nodes from 3.85% / 5.08%
+#: to 1.92% / 3.39% above the bound, a layered graph of 1,000 nodes from 2.07% to 0.32%, a random DAG of 1,000 from
+#: 1.39% (size) to 0.50% (docs/experiments/quality_s62.txt: 18 of 104 plans smaller, none larger); the graphs it
+#: runs on plan in 10-70% more CPU (deep chain of 10,000 nodes 0.54 -> 0.84 s), ``benchmarks.scale``'s 10,000- and
+#: 50,000-node graphs walk nothing and plan as before. Its plan does not depend on the ``over`` it is asked for
+#: (``skyline.solve``), so ``skyline_within`` answers for any memory budget what ``solve`` ends at.
+SKYLINE_REPAIR = 3
 #: the polish's wall-clock safety stop (seconds): far above what its node budget takes, so that it never decides
 #: the plan (a polish it stopped is dropped whole, the plan is the heuristics' and its ``info`` says ``stopped``)
 POLISH_WALL = 60.0
@@ -228,13 +241,12 @@ def skyline_keys(problem: BufferProblem) -> tuple[str, ...]:
     """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` within ``SKYLINE_WORK``, else
     ``SKYLINE_WIDE_KEYS`` and ``skyline.EXTRA_KEYS`` within ``SKYLINE_WIDE_WORK``, else none (the extra keys are
     walked after either: ``skyline_below``)."""
-    from .skyline import EXTRA_KEYS, KEYS
+    from .skyline import KEYS
 
     work = _walk_work(problem)
     if work * len(KEYS) <= SKYLINE_WORK:
         return KEYS
-    wide = len(SKYLINE_WIDE_KEYS) + len(EXTRA_KEYS)   # (the extra walks follow: ``skyline_below``)
-    return SKYLINE_WIDE_KEYS if work * wide <= SKYLINE_WIDE_WORK else ()
+    return SKYLINE_WIDE_KEYS if work * SKYLINE_WIDE_WALKS <= SKYLINE_WIDE_WORK else ()
 
 
 def _walk_work(problem: BufferProblem) -> int:
@@ -268,24 +280,23 @@ def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
 
     try:
         return skyline.solve(problem, over=over, keys=skyline_keys(problem), rounds=skyline_rounds(problem),
-                             extra=skyline.EXTRA_KEYS)
+                             extra=skyline.EXTRA_KEYS, repair=SKYLINE_REPAIR)
     except ArenaOver:
         return None
 
 
 def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | None = None) -> bool:
     """Whether ``solve``'s ``skyline`` walks may end within ``over`` bytes (False: they surely end above it, or do
-    not run): ``skyline_below``, whose key walks go to their end where promotion walks follow (``skyline.solve``),
-    so its arena with rounds does not depend on ``over``. ``walked`` keeps that arena for a second verdict on the
+    not run): ``skyline_below``, whose walks go to their end where a repair follows (``skyline.solve``, with
+    ``SKYLINE_REPAIR``), so its arena does not depend on ``over``. ``walked`` keeps that arena for a second verdict on the
     same problem (``solve`` runs no walk where that key's arena is not below greedy's and size's: True then only
     costs the caller a whole solve, which it checks)."""
     from . import skyline
 
     rounds = skyline_rounds(problem)
-    if not rounds:
-        return skyline_below(problem, over) is not None
     if walked is None or "arena" not in walked:
-        arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds, extra=skyline.EXTRA_KEYS).arena
+        arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds, extra=skyline.EXTRA_KEYS,
+                              repair=SKYLINE_REPAIR).arena
         if walked is None:
             return arena <= over
         walked["arena"] = arena

@@ -36,7 +36,17 @@ KEYS = ("start", "end", "start_life", "end_life", "start_end", "life")
 #: below every other walk and below greedy and size: layered graphs of 300 / 1,000 / 3,000 nodes 0.0% / 2.1% / 0.3% above the bound (size 2.8% / 4.5% / 0.6%), a
 #: random DAG of 300 nodes 2.0% (5.2%); promotion walks from it found nothing smaller (16 rounds), and on the public
 #: inputs it ends 27-41% above the bound, where the six keys' promotions end 2.5-17%, so it comes after them
-EXTRA_KEYS = ("size_end",)
+EXTRA_KEYS = ("size_end", "area")
+#: ``repaired``: the keys the top of a walk is walked again with, and the share of the buffers (those of the highest
+#: offsets, ``REPAIR_SHARES[k][0]`` / ``[1]`` of them) walked again, smallest first. Why: on session 62's corpus
+#: (44 problems the default walks, docs/experiments/quality_s62.txt) half of them ended lower with the top of the
+#: best or the runner-up walk walked again, ``start`` or ``end`` nearly always, a fifth of the buffers most often
+#: (tried: 1% to 90%, ten keys, the three best walks); these two keys and four shares kept most of what all of them
+#: found in a fifth of their work (sum of gaps 107.5% -> 79.4%)
+REPAIR_KEYS = ("start", "end")
+REPAIR_SHARES = ((1, 10), (1, 5), (7, 20), (7, 10))
+#: ``repaired``'s rounds at most: a round walks again from the plan the round before ended lower
+REPAIR_ROUNDS = 6
 #: a placed buffer's floor in ``walk``: above every aligned end (a problem's aligned total stays below 2**63)
 PLACED = 1 << 64
 
@@ -47,7 +57,10 @@ def key_ranks(name: str, sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray
     life = lower - upper
     columns = {"start": (lower, -sizes), "end": (-upper, -sizes), "start_life": (lower, life),
                "end_life": (-upper, life), "start_end": (lower, upper), "life": (life, -sizes),
-               "size_end": (-sizes, -upper)}.get(name)
+               "size_end": (-sizes, -upper),
+               # (the area in floats: bytes x time steps passes int64, and wrapped, on a CSV counting nanoseconds;
+               # exact below 2**53, as on every graph's own problem)
+               "area": (sizes.astype(np.float64) * life.astype(np.float64), -upper)}.get(name)
     if columns is None:
         raise SolverError(f"skyline: unknown tie-break key {name!r} (choose from {', '.join(KEYS + EXTRA_KEYS)})")
     return ranks_of(*columns)
@@ -134,7 +147,7 @@ def walk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[int
 
 
 def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, ...] = KEYS,
-          rounds: int = 0, extra: tuple[str, ...] = ()) -> Solution:
+          rounds: int = 0, extra: tuple[str, ...] = (), repair: int = 0) -> Solution:
     """The smallest arena of the lowest-floor walks over ``keys`` (the first on ties), then of ``rounds`` walks more
     from the best key that each take first, among buffers of one floor, those that ended at the top of the walk
     before (``promoted``), then of the walks over ``extra`` (``EXTRA_KEYS``: not promoted from, so a plan of the
@@ -145,41 +158,69 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
     key so far), and the promotion walks follow from the best of them. Why: ``auto`` asks for a plan below
     greedy's and size's arena, and a key walk stopped there left no walk to promote from: on a layered graph of 300
     nodes (315 buffers) every key ended 7.1% or more above the bound, size at 2.8%, and the default stayed at size's
-    where the promotions from the best key end at 0.8% (docs/experiments/quality_s61.txt)."""
+    where the promotions from the best key end at 0.8% (docs/experiments/quality_s61.txt).
+
+    With ``repair`` (walks' worth of work each, ``repaired``) the top of the best walk and of the runner-up (the
+    smallest walk after it) is walked again last, the smaller kept (the best's on ties). Every walk then goes to its
+    end whatever ``over`` is (each still stops once it passes the runner-up so far): the plan repaired does not
+    depend on ``over``, so ``auto.skyline_within`` answers for any budget what ``auto``'s solve ends at. Why the
+    runner-up: on a chain with long skips of 2,000 nodes the best walk (``end``, 3.85% above the bound) repaired
+    found nothing, the runner-up (``area``, a tie) repaired 1.92% (docs/experiments/quality_s62.txt)."""
     sizes = problem.sizes.tolist()
     columns = (problem.sizes.astype(np.int64), problem.lower.astype(np.int64), problem.upper.astype(np.int64))
     nbrs = neighbours(problem)
-    stop = None if rounds else over   # (what the key walks stop at: with promotions to follow, only the best key)
-    best: tuple[int, list[int], str] | None = None
+    # (what the walks stop at: with promotions or a repair to follow, only the best so far)
+    stop = None if rounds or repair else over
+    best: tuple[int, list[int], dict] | None = None     # (arena, offsets, info)
+    runner: tuple[int, list[int], dict] | None = None   # with ``repair``: the smallest walk after ``best``
 
-    def lower(name: str, limit: int | None) -> tuple[int, list[int], str] | None:
-        """Walk ``name`` to a plan below the best so far (a walk that cannot beat it stops where it passes it: a
-        tie would not be kept either) and ``limit``; None where it passes them."""
-        cap = limit if best is None else best[0] - 1 if limit is None else min(limit, best[0] - 1)
+    def keep(found: tuple[int, list[int], dict]) -> None:
+        nonlocal best, runner
+        if best is None or found[0] < best[0]:
+            runner, best = (best if repair else None), found
+        elif repair and (runner is None or found[0] < runner[0]):
+            runner = found
+
+    def lower(name: str, limit: int | None) -> tuple[int, list[int], dict] | None:
+        """Walk ``name`` to a plan below the best so far (with ``repair``: below the runner-up, the second plan
+        repaired) and ``limit``; None where it passes them (a walk that cannot beat them stops there: a tie would
+        not be kept either)."""
+        bar = runner if repair else best
+        cap = limit if bar is None else bar[0] - 1 if limit is None else min(limit, bar[0] - 1)
         try:
             off, top = walk(sizes, nbrs, problem.alignment, key_ranks(name, *columns).tolist(), cap)
         except ArenaOver:
             return None
-        return top, off, name
+        return top, off, {"skyline_key": name}
 
     for name in keys:
-        best = lower(name, stop) or best
+        found = lower(name, stop)
+        if found is not None:
+            keep(found)
     if best is None and not extra:
         raise ArenaOver(-1)
-    info: dict = {}
-    if best is not None:
-        info["skyline_key"] = best[2]
-        if rounds:
-            found = promoted(sizes, nbrs, problem.alignment, key_ranks(best[2], *columns), best[1], rounds)
-            if found is not None and found[0] < best[0]:
-                best = (found[0], found[1], best[2])
-                info["skyline_rounds"] = found[2]
+    if best is not None and rounds:
+        key = best[2]["skyline_key"]
+        made = promoted(sizes, nbrs, problem.alignment, key_ranks(key, *columns), best[1], rounds)
+        if made is not None and made[0] < best[0]:
+            keep((made[0], made[1], {"skyline_key": key, "skyline_rounds": made[2]}))
     for name in extra:
-        found = lower(name, over)
+        found = lower(name, None if repair else over)
         if found is not None:
-            best, info = found, {"skyline_key": name}
+            keep(found)
+    if repair and best is not None:
+        mended = best
+        bound = int(problem.lower_bound or 0)
+        for base in (best, runner):
+            if base is None or mended[0] <= bound:   # (at the bound: nothing ends lower)
+                continue
+            found = repaired(sizes, nbrs, problem.alignment, columns, base[1], base[0], repair, bound)
+            if found is not None and found[0] < mended[0]:
+                mended = (found[0], found[1], {**base[2], "skyline_repair": found[2]})
+        best = mended
     if best is None or (over is not None and best[0] > over):
         raise ArenaOver(-1)
+    info = best[2]
     offsets = np.asarray(best[1], dtype=np.int64)
     return Solution(offsets, arena_of(problem, offsets), "skyline", Status.HEURISTIC, int(problem.lower_bound or 0),
                     info)
@@ -209,3 +250,104 @@ def promoted(sizes: list[int], nbrs: list[list[int]], alignment: int, base: np.n
         if top < best_top:
             best_top, found = top, (top, off, r)
     return found
+
+
+def rewalk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[int], by_rank: list[int],
+           offsets: list[int], free: list[int]) -> tuple[list[int], int]:
+    """Offsets and arena of ``offsets`` with the buffers ``free`` walked again (lowest floor first, ties to the lowest
+    ``rank``; ``by_rank`` its inverse) over the others, which stay where they are.
+
+    Why it is a walk's tail: a walk places buffers in the order of their offsets (the floor it takes next is the
+    lowest, and floors only rise), so with ``free`` the buffers of the highest offsets, the others are a walk's state
+    once it reached them, and each free buffer's floor is the highest aligned end of its fixed neighbours, all below
+    it in ``offsets`` (two conflicting buffers never overlap: the lower one ends below the other). Any packing, a
+    walk's or not, stays legal: a buffer goes above every neighbour placed before it. Costs the free buffers'
+    neighbours, not the whole problem's pairs."""
+    n = len(sizes)
+    off = list(offsets)
+    floor = [PLACED] * n
+    for i in free:
+        floor[i] = 0
+    heap: list[int] = []
+    for i in free:
+        if not sizes[i]:
+            off[i] = 0
+            floor[i] = PLACED
+            continue
+        f = 0
+        for j in nbrs[i]:
+            if floor[j] == PLACED:
+                end = off[j] + sizes[j]
+                if end > f:
+                    f = end
+        f = floor[i] = -(-f // alignment) * alignment
+        heap.append(f * n + rank[i])
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        f, r = divmod(pop(heap), n)
+        i = by_rank[r]
+        g = floor[i]
+        if f != g:
+            push(heap, g * n + r)
+            continue
+        floor[i] = PLACED
+        off[i] = f
+        up = -(-(f + sizes[i]) // alignment) * alignment
+        for j in nbrs[i]:
+            if floor[j] < up:
+                floor[j] = up
+    return off, max((o + s for o, s in zip(off, sizes)), default=0)
+
+
+def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: tuple[np.ndarray, ...],
+             offsets: list[int], top: int, walks: int, bound: int = 0) -> tuple[int, list[int], int] | None:
+    """A smaller arena (its offsets and the rounds that made it) from ``offsets`` (arena ``top``) with the buffers of
+    the highest offsets walked again (``rewalk``) over the others, else None: in each round, for each share of the
+    buffers (``REPAIR_SHARES``, smallest first) each of ``REPAIR_KEYS``; the first share that ends lower ends the
+    round, which starts the next from there; a round that finds nothing, or ``walks`` walks' worth of neighbours
+    visited (the whole problem's once a walk), or a plan at ``bound`` (the problem's lower bound: no packing ends
+    below it, and a tie is not kept), ends it all.
+
+    Why: the arena is the top of the skyline, set by the buffers placed last, on floors that the earlier ones left:
+    the walk's tail decides it and costs a fraction of a walk to try again. A promotion walk (``promoted``) walks the
+    whole problem again for one change of order; here the tail is walked with another key over the same base. On
+    session 62's corpus: chains with long skips of 2,000 / 10,000 nodes 3.85% / 5.08% -> 1.92% / 3.39% above the
+    bound, a layered graph of 1,000 nodes 2.07% -> 0.32% (docs/experiments/quality_s62.txt). Only smaller arenas are
+    kept, a fixed order of tries and a budget of neighbours visited, not of time: deterministic."""
+    n = len(sizes)
+    degree = [len(row) for row in nbrs]
+    budget = walks * max(sum(degree), 1)
+    ranks = {}
+    for name in REPAIR_KEYS:
+        rank = key_ranks(name, *columns).tolist()
+        by_rank = [0] * n
+        for i, r in enumerate(rank):
+            by_rank[r] = i
+        ranks[name] = (rank, by_rank)
+    best, off, used, made = top, offsets, 0, 0
+    for _round in range(REPAIR_ROUNDS):
+        if best <= bound:
+            break
+        order = sorted(range(n), key=lambda i: (off[i], i))
+        lower = False
+        for num, den in REPAIR_SHARES:
+            m = max(1, n * num // den)
+            free = order[n - m:]
+            fixed_top = max((off[i] + sizes[i] for i in order[:n - m]), default=0)
+            if fixed_top >= best:   # (a buffer left where it is ends at the top: no walk of the rest ends lower)
+                continue
+            cost = m + sum(degree[i] for i in free)
+            for name in REPAIR_KEYS:
+                if used + cost > budget:
+                    return (best, off, made + (1 if lower else 0)) if best < top else None
+                used += cost
+                walked, walked_top = rewalk(sizes, nbrs, alignment, *ranks[name], off, free)
+                if walked_top < best:
+                    best, off, lower = walked_top, walked, True
+            if lower:
+                break
+        if not lower:
+            break
+        made += 1
+    return (best, off, made) if best < top else None
