@@ -73,9 +73,11 @@ def test_fork_scores_dense_are_dict_scores(seed, streams):
     """Every fork's score (time saved, events, bytes) on a random layered graph at many streams: the dense rows (as
     ``score_forks`` runs there) and the dict clocks give the same, exactly and with windows forced small."""
     rng = random.Random(seed)
-    g = layered(rng.randint(3, 8), rng.randint(8, 40), seed=seed)
+    g = layered(rng.randint(3, 6), rng.randint(40, 64), seed=seed)
     opt = optimize(g, streams)
+    assert opt.schedule.num_streams > E.DENSE_STREAMS   # (dense rows: what this checks)
     got = score_forks(g, opt, opt.schedule)
+    assert got
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(E, "DENSE_STREAMS", 1 << 30)
         assert score_forks(g, opt, opt.schedule) == got
