@@ -68,26 +68,26 @@ def test_fresh_merge_is_copy_then_merge(width, seed):
 
 
 @settings(max_examples=12, deadline=None)
-@given(st.integers(0, 10_000), st.sampled_from([40, 1024]))
+@given(st.integers(0, 10_000), st.sampled_from([8, 40, 1024]))
 def test_fork_scores_dense_are_dict_scores(seed, streams):
-    """Every fork's score (time saved, events, bytes) on a random layered graph at many streams: the dense rows (as
-    ``score_forks`` runs there) and the dict clocks give the same, exactly and with windows forced small."""
-    rng = random.Random(seed)
-    g = layered(rng.randint(3, 6), rng.randint(40, 64), seed=seed)
-    opt = optimize(g, streams)
-    assert opt.schedule.num_streams > E.DENSE_STREAMS   # (dense rows: what this checks)
-    got = score_forks(g, opt, opt.schedule)
-    assert got
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(E, "DENSE_STREAMS", 1 << 30)
-        assert score_forks(g, opt, opt.schedule) == got
+    """Every fork's score (time saved, events, bytes) on a random layered graph: dense rows (forced at any stream count,
+    ``DENSE_STREAMS=0``) and dict clocks give the same, exactly and with windows forced small."""
     from memplan.optimize import budget as B
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(B, "MAX_REPLAY_STEPS", 0)
-        mp.setattr(B, "REPLAY_WINDOW", 3)
-        small = score_forks(g, opt, opt.schedule)
-        mp.setattr(E, "DENSE_STREAMS", 1 << 30)
-        assert score_forks(g, opt, opt.schedule) == small
+
+    rng = random.Random(seed)
+    g = layered(rng.randint(3, 6), rng.randint(8, 48), seed=seed)
+    opt = optimize(g, streams)
+    scores = {}
+    for dense in (True, False):
+        for windows in (False, True):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(E, "DENSE_STREAMS", 0 if dense else 1 << 30)
+                if windows:
+                    mp.setattr(B, "MAX_REPLAY_STEPS", 0)
+                    mp.setattr(B, "REPLAY_WINDOW", 3)
+                scores[dense, windows] = score_forks(g, opt, opt.schedule)
+    assert scores[True, False] and scores[True, False] == scores[False, False]
+    assert scores[True, True] == scores[False, True]
 
 
 def _kept_bytes(problems) -> int:
