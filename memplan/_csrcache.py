@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-#: the most bytes of CSR arrays kept on all live problems together: two problems at ``CSR_CACHE_PAIRS`` (a problem and
-#: one made from it, such as its clique-bounded copy, solved one after the other)
-CSR_CACHE_BYTES = 32 << 20
+#: the most bytes of CSR arrays kept on all live problems together: two problems at ``CSR_CACHE_PAIRS`` (16 MiB of
+#: neighbours each, a problem and one made from it such as its clique-bounded copy, solved one after the other) with
+#: their bounds (8 bytes a buffer: 4 MiB each at 500,000 buffers)
+CSR_CACHE_BYTES = 40 << 20
 #: the attribute of a ``BufferProblem`` its arrays are kept in
 ATTR = "_csr_cache"
 
