@@ -152,3 +152,30 @@ def test_csr_cache_over_the_bound_alone_is_not_kept(ledger, monkeypatch):
     monkeypatch.setattr(_csrcache, "CSR_CACHE_BYTES", ledger.total + 8)
     big.conflict_csr()
     assert _csrcache.ATTR not in big.__dict__ and _csrcache.ATTR in small.__dict__
+
+
+def test_csr_cache_bound_under_threads(ledger, monkeypatch):
+    """Four threads asking eight problems for their CSR at once: the same arrays each time, and afterwards the ledger's
+    total is the bytes the problems hold, within the bound (solves may run in threads)."""
+    import threading
+
+    problems = [random_intervals(seed=k, n=150 + 10 * k) for k in range(8)]
+    want = [p._conflict_csr()[1] for p in problems]
+    limit = 3 * max(w.nbytes for w in want)
+    monkeypatch.setattr(_csrcache, "CSR_CACHE_BYTES", limit)
+    bad: list[int] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(300):
+            k = rng.randrange(len(problems))
+            if not np.array_equal(problems[k].conflict_csr(as_lists=False)[1], want[k]):
+                bad.append(k)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+    assert ledger.live_bytes() == _kept_bytes(problems) <= limit
