@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _csrcache
 from .errors import SolverError, as_int, not_an_index, short_repr
 from .values import by_value, derived
 
@@ -389,12 +390,16 @@ class BufferProblem:
         ``flat[bounds[i]:bounds[i + 1]]`` (from ``conflict_pairs``); Python lists, or with
         ``as_lists=False`` numpy arrays (a fifth of the memory when there are millions of pairs). The arrays are kept
         on the problem up to ``CSR_CACHE_PAIRS`` conflicting pairs (why: size, skyline's walks, slack_on_top and
-        rejoin each built them again, a sort of every pair: 0.15 s of a 0.6 s default solve of 370,000 pairs)."""
-        cached = self.__dict__.get("_csr_cache")
+        rejoin each built them again, a sort of every pair: 0.15 s of a 0.6 s default solve of 370,000 pairs), and on all
+        live problems together up to ``_csrcache.CSR_CACHE_BYTES``, the least recently used taken off first (why: a
+        caller holding many problems held every one's arrays)."""
+        cached = self.__dict__.get(_csrcache.ATTR)
         if cached is None:
             cached = self._conflict_csr()
             if len(cached[1]) <= 2 * CSR_CACHE_PAIRS:
-                object.__setattr__(self, "_csr_cache", cached)
+                _csrcache.LEDGER.keep(self, cached)
+        else:
+            _csrcache.LEDGER.used(self)
         bounds, dst = cached
         return (bounds.tolist(), dst.tolist()) if as_lists else (bounds, dst)
 

@@ -1,0 +1,91 @@
+"""The process-wide bound on the conflict arrays kept on buffer problems (``BufferProblem.conflict_csr``).
+
+Why: a problem keeps its CSR arrays (up to ``problem.CSR_CACHE_PAIRS`` pairs, 16 MiB) for as long as it lives, so
+a caller holding many problems held every one's: a memory budget's candidates kept for their exact probes, a device
+split's problem per device, a caller's own list of problems. ``LEDGER`` keeps the most recently made or used arrays up
+to ``CSR_CACHE_BYTES`` in all and takes the least recently used off their problems past it; a problem asked again
+builds them again (a pure function of the problem: the same arrays), so only time is at stake, never a plan.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+#: the most bytes of CSR arrays kept on all live problems together: two problems at ``CSR_CACHE_PAIRS`` (16 MiB of
+#: neighbours each, a problem and one made from it such as its clique-bounded copy, solved one after the other) with
+#: their bounds (8 bytes a buffer: 4 MiB each at 500,000 buffers)
+CSR_CACHE_BYTES = 40 << 20
+#: the attribute of a ``BufferProblem`` its arrays are kept in
+ATTR = "_csr_cache"
+
+
+class CsrLedger:
+    """Which problems keep their CSR arrays, least recently used first, and their bytes (``total``).
+
+    Entries are keyed by ``id`` and hold a weak reference: the ledger never keeps a problem alive, and a problem that
+    is collected is struck off (its weak reference's callback only notes it, ``_dead``: a callback can run inside the
+    ledger's own step, where the dict is changing). Thread-safe: solves may run in threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[int, tuple[weakref.ref, int]] = OrderedDict()
+        self._dead: list[tuple[int, weakref.ref]] = []
+        self.total = 0
+
+    def keep(self, owner: Any, arrays: tuple[np.ndarray, ...], limit: int | None = None) -> bool:
+        """Keep ``arrays`` on ``owner`` (as its ``ATTR``) where they fit ``limit`` (default ``CSR_CACHE_BYTES``) by
+        themselves, taking the least recently used arrays of other problems off them while the total is over it.
+        Returns whether they were kept."""
+        limit = CSR_CACHE_BYTES if limit is None else limit
+        nbytes = sum(int(a.nbytes) for a in arrays)
+        if nbytes > limit:
+            return False
+        key = id(owner)
+        with self._lock:
+            self._sweep()
+            self._forget(key)
+            ref = weakref.ref(owner, lambda r, key=key: self._dead.append((key, r)))
+            object.__setattr__(owner, ATTR, arrays)
+            self._kept[key] = (ref, nbytes)
+            self.total += nbytes
+            while self.total > limit:
+                old, (old_ref, _) = next(iter(self._kept.items()))
+                self._forget(old)
+                other = old_ref()
+                if other is not None:
+                    other.__dict__.pop(ATTR, None)
+        return True
+
+    def used(self, owner: Any) -> None:
+        """Mark ``owner``'s arrays the most recently used (the last to be taken off)."""
+        with self._lock:
+            if id(owner) in self._kept:
+                self._kept.move_to_end(id(owner))
+
+    def _forget(self, key: int) -> None:
+        entry = self._kept.pop(key, None)
+        if entry is not None:
+            self.total -= entry[1]
+
+    def _sweep(self) -> None:
+        """Strike off the problems collected since (only the entry that is still theirs: an id may be reused)."""
+        while self._dead:
+            key, ref = self._dead.pop()
+            entry = self._kept.get(key)
+            if entry is not None and entry[0] is ref:
+                self._forget(key)
+
+    def live_bytes(self) -> int:
+        """The bytes kept on problems still alive (for tests: ``total`` after striking off the collected ones)."""
+        with self._lock:
+            self._sweep()
+            return self.total
+
+
+#: the one ledger of the process (``BufferProblem.conflict_csr``)
+LEDGER = CsrLedger()
