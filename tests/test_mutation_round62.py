@@ -5,9 +5,14 @@ operators). Each test names, in its docstring, the mutant(s) it kills: id, modul
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from test_verify_round45 import _diamond, _plan
 
 import memplan
+from memplan import plan_devices
+from memplan.examples import LLAMA_TINY, llama
 from memplan.verify import check
 
 APART = {"x": 0, "a": 4, "b": 8, "y": 12}
@@ -64,3 +69,107 @@ def test_a_node_waiting_on_two_nodes_of_one_stream_counts_the_later():
     assert check(g, doc) == []
     doc["events"] = doc["events"][:1]   # (p1 -> r alone: the race is real)
     assert check(g, doc) == [(2, "node 'r' reads 'b' but its writer 'p2' does not happen-before it (missing event?)")]
+
+
+# ---- verify: rule 4 --------------------------------------------------------------------------------------------
+
+def test_a_tensor_placed_twice_at_the_same_place_is_a_finding():
+    """#20 verify ``if seen[t]: bad(4, ...)`` skipped: a plan listing one tensor twice, both entries alike, passed
+    (a plan file is one entry per tensor: docs/format.md)."""
+    g = memplan.graph_from_dict(_diamond())
+    doc = _plan(ORDER, [("q", "r")], APART)
+    doc["tensors"].append(dict(doc["tensors"][1]))
+    assert check(g, doc) == [(4, "tensor 'a' is placed twice")]
+
+
+# ---- verify: rule 3's in-place exception ----------------------------------------------------------------------
+
+def test_an_in_place_output_written_through_a_view_before_its_producer_is_a_finding():
+    """#26 verify ``inplace_ok`` without ``x == n or at(x, sn) >= inn for x in first_of(b)``: n overwrites a with b
+    in place, and w, on another stream with no event, writes a view of b: w may write a's bytes while n still reads
+    them, and only the check that n happens-before every other access of b finds it."""
+    gd = _doc([("x", 4, "input"), ("a", 4, "intermediate"), ("b", 4, "intermediate"), ("v", 2, "output", "b", 0),
+               ("y", 4, "output")],
+              [("p", ["x"], ["a"]), ("n", ["a"], ["b"], [("b", "a")]), ("w", ["x"], ["v"]), ("m", ["b"], ["y"])])
+    g = memplan.graph_from_dict(gd)
+    sizes = {"x": 4, "a": 4, "b": 4, "v": 2, "y": 4}
+    order, offsets = [("p", 0), ("n", 0), ("w", 1), ("m", 0)], {"x": 4, "a": 0, "b": 0, "v": 0, "y": 8}
+    assert check(g, _plan_of("g", order, [("n", "w")], offsets, sizes, 12)) == []
+    assert check(g, _plan_of("g", order, [], offsets, sizes, 12)) == [
+        (3, "tensors 'a' and 'b' overlap in the arena but not every access of one happens-before every access of the "
+            "other: node 'n', which accesses 'a', does not happen-before node 'w', which accesses 'b'")]
+
+
+def test_an_in_place_pair_of_a_node_that_also_writes_a_view_of_its_input_is_no_exception():
+    """#28 verify ``graph.producer[b] == ni and a not in roots_written`` without the second test: n overwrites a with
+    b in place and also writes va, a view of a: that write lands on b's bytes (CONTRACT.md: no in-place exception
+    then), and the plan placing b over a passed."""
+    gd = _doc([("x", 4, "input"), ("a", 4, "intermediate"), ("va", 2, "intermediate", "a", 0),
+               ("b", 4, "intermediate"), ("y", 4, "output")],
+              [("p", ["x"], ["a"]), ("n", ["a"], ["b", "va"], [("b", "a")]), ("c", ["b", "va"], ["y"])])
+    g = memplan.graph_from_dict(gd)
+    sizes = {"x": 4, "a": 4, "b": 4, "va": 2, "y": 4}
+    order = [("p", 0), ("n", 0), ("c", 0)]
+    assert check(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 8, "y": 12}, sizes, 16, streams=1)) == []
+    found = check(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 0, "y": 8}, sizes, 12, streams=1))
+    assert [r for r, _ in found] == [3] and "'a' and 'b' overlap" in found[0][1], found
+    # the planner itself never shares their bytes
+    p = memplan.plan(g)
+    offs, size = p.offsets(), dict(sizes)
+    assert offs["b"] + size["b"] <= offs["a"] or offs["a"] + size["a"] <= offs["b"], offs
+
+
+# ---- verify: multi-device plans -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_devices():
+    split, p = plan_devices(llama(LLAMA_TINY), 2)
+    assert check(split.graph, p) == []
+    return split.graph, p
+
+
+def test_a_copy_moved_onto_its_destinations_stream_is_a_finding(two_devices):
+    """#35 verify: a COPY's ``tdev[graph.root[t]] != ndev[ni]`` check skipped: a plan issuing the COPY of ``pos`` on
+    device 1's stream (a pull, which docs/format.md does not describe) passed."""
+    g, p = two_devices
+    i = [n for n, _ in p.order].index("copy:pos@dev1")
+    order, nd = list(p.order), list(p.node_devices)
+    order[i], nd[i] = ("copy:pos@dev1", 1), 1
+    assert check(g, dataclasses.replace(p, order=tuple(order), node_devices=tuple(nd))) == [
+        (4, "COPY node 'copy:pos@dev1' runs on device 1 but its source 'pos' is on device 0: a COPY runs on its "
+            "source's device (a push)")]
+
+
+def test_a_view_on_another_device_than_its_root_is_a_finding(two_devices):
+    """#37 verify ``tdev[t] != tdev[graph.root[t]]`` skipped: a view listed on device 1, its root on device 0, passed
+    (a view has no bytes of its own: they are its root's, on the root's device)."""
+    g, p = two_devices
+    j = [t for t, _, _ in p.tensors].index("l0.q3")
+    td = list(p.tensor_devices)
+    assert td[j] == 0
+    td[j] = 1
+    assert check(g, dataclasses.replace(p, tensor_devices=tuple(td))) == [
+        (4, "view 'l0.q3' is on device 1 but its root 'l0.q' is on device 0")]
+
+
+def test_a_tensor_one_byte_past_its_devices_arena_is_a_finding(two_devices):
+    """#38 verify ``off + size > device_arena_bytes[d]`` as ``> ... + 1``: a device arena one byte short of its top
+    tensor passed. Each device's arena is its tensors' top exactly (no slack to hide the byte)."""
+    g, p = two_devices
+    top = [0] * p.devices
+    for (_, off, size), d in zip(p.tensors, p.tensor_devices):
+        if off is not None:
+            top[d] = max(top[d], off + size)
+    assert list(p.device_arena_bytes) == top
+    short = (p.device_arena_bytes[0], p.device_arena_bytes[1] - 1)
+    assert check(g, dataclasses.replace(p, device_arena_bytes=short)) == [
+        (4, f"tensor 'kv_idx@dev1' [1792, 1796) ends past device 1's arena of {top[1] - 1} bytes")]
+
+
+def test_a_device_arena_above_the_plans_arena_is_a_finding(two_devices):
+    """#40 verify ``if a > plan.arena_bytes: bad(4, ...)`` skipped: ``arena_bytes`` is the largest device arena
+    (docs/format.md), and a plan whose device 1 claimed more passed (its tensors all fit either number)."""
+    g, p = two_devices
+    over = (p.device_arena_bytes[0], p.arena_bytes + 1)
+    assert check(g, dataclasses.replace(p, device_arena_bytes=over)) == [
+        (4, f"device 1's arena of {p.arena_bytes + 1} bytes exceeds arena_bytes {p.arena_bytes}")]
