@@ -13,6 +13,8 @@ from test_verify_round45 import _diamond, _plan
 import memplan
 from memplan import plan_devices
 from memplan.examples import LLAMA_TINY, llama
+from memplan.lifetimes import compute_lifetimes
+from memplan.schedule import build_happens_before, schedule_of
 from memplan.verify import check
 
 APART = {"x": 0, "a": 4, "b": 8, "y": 12}
@@ -84,20 +86,41 @@ def test_a_tensor_placed_twice_at_the_same_place_is_a_finding():
 
 # ---- verify: rule 3's in-place exception ----------------------------------------------------------------------
 
+def _view_writer() -> tuple[memplan.Graph, dict]:
+    """n overwrites a with b in place; w, on stream 1, writes v, a view of b (an output)."""
+    gd = _doc([("x", 4, "input"), ("a", 4, "intermediate"), ("b", 4, "intermediate"), ("v", 2, "output", "b", 0),
+               ("y", 4, "output")],
+              [("p", ["x"], ["a"]), ("n", ["a"], ["b"], [("b", "a")]), ("w", ["x"], ["v"]), ("m", ["b"], ["y"])])
+    return memplan.graph_from_dict(gd), {"x": 4, "a": 4, "b": 4, "v": 2, "y": 4}
+
+
+def _in_place_pairs(g: memplan.Graph, doc: dict) -> set[tuple[str, str, str]]:
+    """The (in, out, node) pairs ``compute_lifetimes`` lets share bytes under ``doc``'s schedule."""
+    lt = compute_lifetimes(g, build_happens_before(g, schedule_of(memplan.plan_from_dict(doc))))
+    ids = [g.tensors[int(r)].id for r in lt.roots]
+    return {(ids[a], ids[b], g.nodes[n].id) for a, b, n in lt.compatible}
+
+
 def test_an_in_place_output_written_through_a_view_before_its_producer_is_a_finding():
     """#26 verify ``inplace_ok`` without ``x == n or at(x, sn) >= inn for x in first_of(b)``: n overwrites a with b
     in place, and w, on another stream with no event, writes a view of b: w may write a's bytes while n still reads
     them, and only the check that n happens-before every other access of b finds it."""
-    gd = _doc([("x", 4, "input"), ("a", 4, "intermediate"), ("b", 4, "intermediate"), ("v", 2, "output", "b", 0),
-               ("y", 4, "output")],
-              [("p", ["x"], ["a"]), ("n", ["a"], ["b"], [("b", "a")]), ("w", ["x"], ["v"]), ("m", ["b"], ["y"])])
-    g = memplan.graph_from_dict(gd)
-    sizes = {"x": 4, "a": 4, "b": 4, "v": 2, "y": 4}
+    g, sizes = _view_writer()
     order, offsets = [("p", 0), ("n", 0), ("w", 1), ("m", 0)], {"x": 4, "a": 0, "b": 0, "v": 0, "y": 8}
     assert check(g, _plan_of("g", order, [("n", "w")], offsets, sizes, 12)) == []
     assert check(g, _plan_of("g", order, [], offsets, sizes, 12)) == [
         (3, "tensors 'a' and 'b' overlap in the arena but not every access of one happens-before every access of the "
             "other: node 'n', which accesses 'a', does not happen-before node 'w', which accesses 'b'")]
+
+
+def test_lifetimes_share_in_place_bytes_only_where_every_access_of_out_follows_the_node():
+    """#49 lifetimes ``all(x == n or hb.hb(n, int(x)) for x in acc_bb)`` as always true: the in-place pair (a, b, n)
+    was compatible though w writes a view of b on another stream with nothing ordering it after n (the solver may
+    then put b over a: the verifier's finding above, now the planner's own plan)."""
+    g, sizes = _view_writer()
+    order, offsets = [("p", 0), ("n", 0), ("w", 1), ("m", 0)], {"x": 4, "a": 0, "b": 0, "v": 0, "y": 8}
+    assert _in_place_pairs(g, _plan_of("g", order, [("n", "w")], offsets, sizes, 12)) == {("a", "b", "n")}
+    assert _in_place_pairs(g, _plan_of("g", order, [], offsets, sizes, 12)) == set()
 
 
 def test_an_in_place_pair_of_a_node_that_also_writes_a_view_of_its_input_is_no_exception():
@@ -113,7 +136,9 @@ def test_an_in_place_pair_of_a_node_that_also_writes_a_view_of_its_input_is_no_e
     assert check(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 8, "y": 12}, sizes, 16, streams=1)) == []
     found = check(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 0, "y": 8}, sizes, 12, streams=1))
     assert [r for r, _ in found] == [3] and "'a' and 'b' overlap" in found[0][1], found
-    # the planner itself never shares their bytes
+    # #47 lifetimes ``if root[...i_id] in written: continue`` skipped: the planner took the pair as compatible
+    assert _in_place_pairs(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 8, "y": 12}, sizes, 16,
+                                       streams=1)) == set()
     p = memplan.plan(g)
     offs, size = p.offsets(), dict(sizes)
     assert offs["b"] + size["b"] <= offs["a"] or offs["a"] + size["a"] <= offs["b"], offs
@@ -173,3 +198,17 @@ def test_a_device_arena_above_the_plans_arena_is_a_finding(two_devices):
     over = (p.device_arena_bytes[0], p.arena_bytes + 1)
     assert check(g, dataclasses.replace(p, device_arena_bytes=over)) == [
         (4, f"device 1's arena of {p.arena_bytes + 1} bytes exceeds arena_bytes {p.arena_bytes}")]
+
+
+# ---- lifetimes and reuse ---------------------------------------------------------------------------------------
+
+def test_an_input_no_node_reads_is_free_from_the_first_node():
+    """#54 lifetimes ``visible[np.bincount(pb, minlength=B) == 0] = 0`` dropped: a root no node accesses was never
+    visible, so ``reuse_after`` said no node of the stream may reuse an unread input's bytes (``free_from`` None)."""
+    gd = _doc([("x", 4, "input"), ("u", 4, "input"), ("a", 4, "intermediate"), ("y", 4, "output")],
+              [("p", ["x"], ["a"]), ("q", ["a"], ["y"])])
+    g = memplan.graph_from_dict(gd)
+    p = memplan.plan(g)
+    assert p.order == (("p", 0), ("q", 0))
+    assert memplan.reuse_after(g, p, "u") == memplan.Reuse("u", "u", True, {}, {0: "p"})
+    assert memplan.reuse_after(g, p, "x") == memplan.Reuse("x", "x", True, {0: "p"}, {0: "q"})
