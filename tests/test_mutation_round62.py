@@ -6,15 +6,22 @@ operators). Each test names, in its docstring, the mutant(s) it kills: id, modul
 from __future__ import annotations
 
 import dataclasses
+import random
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_verify_round45 import _diamond, _plan
 
 import memplan
 from memplan import plan_devices
 from memplan.examples import LLAMA_TINY, llama
 from memplan.lifetimes import compute_lifetimes
+from memplan.optimize.events import wait_pairs
+from memplan.problem import BufferProblem, Solution
 from memplan.schedule import build_happens_before, schedule_of
+from memplan.solvers.check import packs
 from memplan.verify import check
 
 APART = {"x": 0, "a": 4, "b": 8, "y": 12}
@@ -212,3 +219,98 @@ def test_an_input_no_node_reads_is_free_from_the_first_node():
     assert p.order == (("p", 0), ("q", 0))
     assert memplan.reuse_after(g, p, "u") == memplan.Reuse("u", "u", True, {}, {0: "p"})
     assert memplan.reuse_after(g, p, "x") == memplan.Reuse("x", "x", True, {0: "p"}, {0: "q"})
+
+
+# ---- the optimizer's events against schedule_with_events, and both against the verifier --------------------------
+
+def _random_dag(seed: int, n: int) -> memplan.Graph:
+    """n nodes, each reading one to three earlier tensors (or the input), some through views; one output."""
+    rnd = random.Random(seed)
+    b = memplan.GraphBuilder(f"dag{seed}")
+    b.alignment = 1
+    made = [b.input("x", 8)]
+    for i in range(n):
+        reads = sorted(set(rnd.sample(made, min(len(made), rnd.randint(1, 3)))))
+        out = b.output(f"t{i}", 8) if i == n - 1 else b.intermediate(f"t{i}", 8)
+        b.node(f"n{i}", "A", reads, out)
+        made.append(out)
+        if rnd.random() < 0.2 and i < n - 1:
+            made.append(b.view(f"v{i}", out, 4, 4))
+    return b.build()
+
+
+@pytest.mark.parametrize(("seed", "streams"), [(1, 3), (2, 5), (3, 40), (4, 48)])
+def test_wait_pairs_are_schedule_with_events_on_few_and_many_streams(seed, streams):
+    """#64-#68, #70 events and #71 schedule: ``wait_pairs`` (sparse clocks; dense rows past ``DENSE_STREAMS`` = 32
+    streams) and ``schedule_with_events`` give the same events, and those make every read safe: a clock one count
+    too high (``pos[d] + 2``, ``count + 1``), an event taken as implied one node early (``<`` for ``<=``), the earliest
+    writer of a stream waited for, a view's writers left out, or the one cross-stream writer's event dropped, each
+    in one of them alone, makes them differ or leaves a race the verifier finds. The tests of ``wait_pairs`` drew at
+    most 5 streams, so the dense rows were never compared."""
+    g = _random_dag(seed, 150)
+    rnd = random.Random(seed)
+    order = [nd.id for nd in g.nodes]
+    stream_of = {nid: rnd.randrange(streams) for nid in order}
+    want = memplan.schedule_with_events(g, order, stream_of)
+    idx = g.node_index
+    got = wait_pairs(g, [idx[n] for n in order], [stream_of[n] for n in order])
+    assert [(g.nodes[a].id, g.nodes[b].id) for a, b in got] == [(e.after, e.before) for e in want.events]
+    assert len(want.events) > 20
+    # the events are enough: the plan of this schedule with every tensor apart has no finding
+    sizes = {t.id: t.size for t in g.tensors}
+    offsets, top = {}, 0
+    for t in g.tensors:
+        if t.view_of is None:
+            offsets[t.id], top = top, top + t.size
+    for t in g.tensors:
+        if t.view_of is not None:
+            offsets[t.id] = offsets[t.view_of] + t.view_offset
+    doc = _plan_of(g.name, [(n, stream_of[n]) for n in order], [(e.after, e.before) for e in want.events], offsets,
+                   sizes, top, streams=streams)
+    assert check(g, doc) == []
+    # and each one is needed: without it some read races
+    for k in rnd.sample(range(len(want.events)), 5):
+        less = dict(doc, events=doc["events"][:k] + doc["events"][k + 1:])
+        assert any(r == 2 for r, _ in check(g, less)), k
+
+
+# ---- solvers/check: the solver's own check against the definition ------------------------------------------------
+
+def _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound) -> bool:
+    """A packing: offsets non-negative and aligned, ``arena`` the top byte (0 with no buffer), at or above the bound,
+    and no two buffers that are live at one time (half-open ``[lower, upper)``, both non-empty) share a byte."""
+    n = len(sizes)
+    if any(o < 0 or o % alignment for o in offs):
+        return False
+    if arena != max([0] + [o + s for o, s in zip(offs, sizes)]) or arena < bound:
+        return False
+    for i in range(n):
+        for j in range(i + 1, n):
+            if min(sizes[i], sizes[j]) == 0 or upper[i] <= lower[i] or upper[j] <= lower[j]:
+                continue
+            if lower[i] < upper[j] and lower[j] < upper[i] and offs[i] < offs[j] + sizes[j] and \
+                    offs[j] < offs[i] + sizes[i]:
+                return False
+    return True
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_check_solution_is_the_definition_of_a_packing(data):
+    """#73-#79, #81 solvers/check: ``check_solution`` on small interval problems with offsets drawn near each other
+    (one byte apart, touching, a step apart in time) accepts exactly the packings the definition accepts: a byte of
+    overlap above or below (``> o + 1``, ``< ends[i] - 1``), an interval of one step, intervals touching at an end
+    (half-open), an arena above the span (``>`` for ``!=``), an unaligned or negative offset, an arena below the
+    proven bound: each slip accepted a wrong packing or refused a right one here."""
+    n = data.draw(st.integers(2, 5))
+    alignment = data.draw(st.sampled_from([1, 2]))
+    sizes = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    lower = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    upper = [lo + data.draw(st.integers(0, 3)) for lo in lower]
+    offs = data.draw(st.lists(st.integers(-1, 9), min_size=n, max_size=n))
+    arena = max([0] + [o + s for o, s in zip(offs, sizes)]) + data.draw(st.sampled_from([0, 0, 0, 1, -1]))
+    bound = data.draw(st.sampled_from([0, 0, arena, arena + 1]))
+    problem = BufferProblem(sizes=np.array(sizes), lower=np.array(lower), upper=np.array(upper), alignment=alignment,
+                            lower_bound=bound)
+    want = _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound)
+    assert packs(problem, Solution(np.array(offs, dtype=np.int64), arena, "hand")) == want, (want, offs, arena)
