@@ -18,7 +18,7 @@ import memplan
 from memplan import plan_devices
 from memplan.examples import LLAMA_TINY, llama
 from memplan.lifetimes import compute_lifetimes
-from memplan.optimize.events import wait_pairs
+from memplan.optimize.events import Replay, wait_pairs
 from memplan.problem import BufferProblem, Solution
 from memplan.schedule import build_happens_before, schedule_of
 from memplan.solvers.check import packs
@@ -131,24 +131,24 @@ def test_lifetimes_share_in_place_bytes_only_where_every_access_of_out_follows_t
 
 
 def test_an_in_place_pair_of_a_node_that_also_writes_a_view_of_its_input_is_no_exception():
-    """#28 verify ``graph.producer[b] == ni and a not in roots_written`` without the second test: n overwrites a with
-    b in place and also writes va, a view of a: that write lands on b's bytes (CONTRACT.md: no in-place exception
-    then), and the plan placing b over a passed."""
+    """#28 verify ``graph.producer[b] == ni and a not in roots_written`` without the second test, #47 lifetimes
+    ``if root[...i_id] in written: continue`` skipped: n overwrites a with b in place and also writes va, a view of
+    a that nothing reads after (n is a's last access): that write lands on b's bytes (CONTRACT.md: no in-place
+    exception then), and a plan placing b over a passed, the planner's lifetimes calling the pair compatible."""
     gd = _doc([("x", 4, "input"), ("a", 4, "intermediate"), ("va", 2, "intermediate", "a", 0),
                ("b", 4, "intermediate"), ("y", 4, "output")],
-              [("p", ["x"], ["a"]), ("n", ["a"], ["b", "va"], [("b", "a")]), ("c", ["b", "va"], ["y"])])
+              [("p", ["x"], ["a"]), ("n", ["a"], ["b", "va"], [("b", "a")]), ("c", ["b"], ["y"])])
     g = memplan.graph_from_dict(gd)
     sizes = {"x": 4, "a": 4, "b": 4, "va": 2, "y": 4}
     order = [("p", 0), ("n", 0), ("c", 0)]
-    assert check(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 8, "y": 12}, sizes, 16, streams=1)) == []
-    found = check(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 0, "y": 8}, sizes, 12, streams=1))
-    assert [r for r, _ in found] == [3] and "'a' and 'b' overlap" in found[0][1], found
-    # #47 lifetimes ``if root[...i_id] in written: continue`` skipped: the planner took the pair as compatible
-    assert _in_place_pairs(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 8, "y": 12}, sizes, 16,
-                                       streams=1)) == set()
-    p = memplan.plan(g)
-    offs, size = p.offsets(), dict(sizes)
-    assert offs["b"] + size["b"] <= offs["a"] or offs["a"] + size["a"] <= offs["b"], offs
+    apart = _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 8, "y": 12}, sizes, 16, streams=1)
+    assert check(g, apart) == []
+    assert check(g, _plan_of("g", order, [], {"x": 4, "a": 0, "va": 0, "b": 0, "y": 8}, sizes, 12, streams=1)) == [
+        (3, "tensors 'a' and 'b' overlap in the arena but not every access of one happens-before every access of the "
+            "other: node 'n' accesses both (not as an in-place overwrite of 'a' by 'b' that the contract allows)")]
+    assert _in_place_pairs(g, apart) == set()
+    offs = memplan.plan(g).offsets()
+    assert offs["b"] + 4 <= offs["a"] or offs["a"] + 4 <= offs["b"], offs
 
 
 # ---- verify: multi-device plans -----------------------------------------------------------------------------------
@@ -224,17 +224,23 @@ def test_an_input_no_node_reads_is_free_from_the_first_node():
 # ---- the optimizer's events against schedule_with_events, and both against the verifier --------------------------
 
 def _random_dag(seed: int, n: int) -> memplan.Graph:
-    """n nodes, each reading one to three earlier tensors (or the input), some through views; one output."""
+    """n nodes, each reading one to three earlier tensors (or the input), some through views; some nodes write into
+    a view of an earlier tensor (a cache update: the view's chain then has writers of its own); one output."""
     rnd = random.Random(seed)
     b = memplan.GraphBuilder(f"dag{seed}")
     b.alignment = 1
     made = [b.input("x", 8)]
+    roots: list[str] = []
     for i in range(n):
         reads = sorted(set(rnd.sample(made, min(len(made), rnd.randint(1, 3)))))
-        out = b.output(f"t{i}", 8) if i == n - 1 else b.intermediate(f"t{i}", 8)
+        if roots and i < n - 1 and rnd.random() < 0.15:
+            out = b.view(f"w{i}", rnd.choice(roots), 4, 0)   # written into by this node
+        else:
+            out = b.output(f"t{i}", 8) if i == n - 1 else b.intermediate(f"t{i}", 8)
+            roots.append(out)
         b.node(f"n{i}", "A", reads, out)
         made.append(out)
-        if rnd.random() < 0.2 and i < n - 1:
+        if rnd.random() < 0.2 and i < n - 1 and out in roots:
             made.append(b.view(f"v{i}", out, 4, 4))
     return b.build()
 
@@ -250,7 +256,11 @@ def test_wait_pairs_are_schedule_with_events_on_few_and_many_streams(seed, strea
     g = _random_dag(seed, 150)
     rnd = random.Random(seed)
     order = [nd.id for nd in g.nodes]
-    stream_of = {nid: rnd.randrange(streams) for nid in order}
+    stream_of, run = {}, []
+    for nid in order:   # runs of one to three consecutive nodes on a stream (a clock one too high shows there)
+        if not run:
+            run = [rnd.randrange(streams)] * rnd.randint(1, 3)
+        stream_of[nid] = run.pop()
     want = memplan.schedule_with_events(g, order, stream_of)
     idx = g.node_index
     got = wait_pairs(g, [idx[n] for n in order], [stream_of[n] for n in order])
@@ -314,3 +324,22 @@ def test_check_solution_is_the_definition_of_a_packing(data):
                             lower_bound=bound)
     want = _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound)
     assert packs(problem, Solution(np.array(offs, dtype=np.int64), arena, "hand")) == want, (want, offs, arena)
+
+
+@pytest.mark.parametrize(("seed", "streams"), [(5, 3), (6, 40)])
+def test_rescore_is_the_whole_replay_on_few_and_many_streams(seed, streams):
+    """#62, #69 events: ``Replay.rescore`` (the fork scores' fast path) takes an event as implied one node early, or
+    reads no event for a node's one cross-stream writer from its index (``_waits_on``): its event count then differs
+    from a whole ``Replay`` of the same streams, which is what the optimizer's forks are scored by."""
+    g = _random_dag(seed, 120)
+    rnd = random.Random(seed)
+    o = list(range(len(g.nodes)))
+    s = [rnd.randrange(streams) for _ in o]
+    cost = [float(rnd.randint(1, 9)) for _ in o]
+    replay = Replay(g, o, s, cost, 1.0, range(len(o) + 1))
+    for _ in range(12):
+        p = rnd.randrange(len(o))
+        moved = {o[q]: rnd.randrange(streams) for q in rnd.sample(range(p, len(o)), min(4, len(o) - p))}
+        window = [moved.get(v, s[q]) for q, v in enumerate(o)]
+        full = Replay(g, o, window, cost, 1.0)
+        assert replay.rescore(p, len(o), moved) == (full.events, full.makespan), (p, moved)
