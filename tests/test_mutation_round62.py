@@ -6,6 +6,7 @@ operators). Each test names, in its docstring, the mutant(s) it kills: id, modul
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import numpy as np
@@ -17,6 +18,7 @@ from test_verify_round45 import _diamond, _plan
 import memplan
 from memplan import plan_devices
 from memplan.examples import LLAMA_TINY, llama
+from memplan.io import load_safe_pair
 from memplan.lifetimes import compute_lifetimes
 from memplan.optimize.events import Replay, wait_pairs
 from memplan.problem import BufferProblem, Solution
@@ -286,9 +288,10 @@ def test_wait_pairs_are_schedule_with_events_on_few_and_many_streams(seed, strea
 
 # ---- solvers/check: the solver's own check against the definition ------------------------------------------------
 
-def _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound) -> bool:
+def _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound, compatible) -> bool:
     """A packing: offsets non-negative and aligned, ``arena`` the top byte (0 with no buffer), at or above the bound,
-    and no two buffers that are live at one time (half-open ``[lower, upper)``, both non-empty) share a byte."""
+    and no two buffers that are live at one time (half-open ``[lower, upper)``, both non-empty) and not a
+    ``compatible`` pair share a byte."""
     n = len(sizes)
     if any(o < 0 or o % alignment for o in offs):
         return False
@@ -296,7 +299,7 @@ def _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound) -> 
         return False
     for i in range(n):
         for j in range(i + 1, n):
-            if min(sizes[i], sizes[j]) == 0 or upper[i] <= lower[i] or upper[j] <= lower[j]:
+            if min(sizes[i], sizes[j]) == 0 or upper[i] <= lower[i] or upper[j] <= lower[j] or (i, j) in compatible:
                 continue
             if lower[i] < upper[j] and lower[j] < upper[i] and offs[i] < offs[j] + sizes[j] and \
                     offs[j] < offs[i] + sizes[i]:
@@ -311,7 +314,8 @@ def test_check_solution_is_the_definition_of_a_packing(data):
     (one byte apart, touching, a step apart in time) accepts exactly the packings the definition accepts: a byte of
     overlap above or below (``> o + 1``, ``< ends[i] - 1``), an interval of one step, intervals touching at an end
     (half-open), an arena above the span (``>`` for ``!=``), an unaligned or negative offset, an arena below the
-    proven bound: each slip accepted a wrong packing or refused a right one here."""
+    proven bound: each slip accepted a wrong packing or refused a right one here. #80: with compatible (in-place)
+    pairs the problem is no interval problem, checked pair by pair (``find_collision``), which was never asked."""
     n = data.draw(st.integers(2, 5))
     alignment = data.draw(st.sampled_from([1, 2]))
     sizes = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
@@ -320,9 +324,12 @@ def test_check_solution_is_the_definition_of_a_packing(data):
     offs = data.draw(st.lists(st.integers(-1, 9), min_size=n, max_size=n))
     arena = max([0] + [o + s for o, s in zip(offs, sizes)]) + data.draw(st.sampled_from([0, 0, 0, 1, -1]))
     bound = data.draw(st.sampled_from([0, 0, arena, arena + 1]))
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    compatible = frozenset(data.draw(st.lists(st.sampled_from(pairs), max_size=2)))
     problem = BufferProblem(sizes=np.array(sizes), lower=np.array(lower), upper=np.array(upper), alignment=alignment,
-                            lower_bound=bound)
-    want = _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound)
+                            lower_bound=bound, compatible=compatible)
+    assert problem.is_interval == (not compatible)
+    want = _packs_by_definition(sizes, lower, upper, offs, arena, alignment, bound, compatible)
     assert packs(problem, Solution(np.array(offs, dtype=np.int64), arena, "hand")) == want, (want, offs, arena)
 
 
@@ -343,3 +350,51 @@ def test_rescore_is_the_whole_replay_on_few_and_many_streams(seed, streams):
         window = [moved.get(v, s[q]) for q, v in enumerate(o)]
         full = Replay(g, o, window, cost, 1.0)
         assert replay.rescore(p, len(o), moved) == (full.events, full.makespan), (p, moved)
+
+
+# ---- planfile: a Plan built in code is held to a file's ranges ------------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("alignment", 0, "field 'alignment' is not an integer in 1..9223372036854775807 (int 0)"),
+    ("streams", 0, "field 'streams' is not an integer in 1..1024 (int 0)"),
+    ("node_devices", (0, 1, 0), "field 'node_devices' puts node 'q' on device 1, outside 0..0 (the plan spans 1 "
+                                "device)"),
+    ("device_arena_bytes", (17,), "field 'device_arena_bytes' is (17,) in a plan of 1 device: it can only be "
+                                  "(arena_bytes,) or empty"),
+    ("tensors", (("x", 0.0, 4), ("a", 4, 4), ("b", 8, 4), ("y", 12, 4)),
+     "tensors[0] ('x'): 'offset' is not an integer in ±2**63 (float 0.0)"),
+])
+def test_a_plan_built_in_code_outside_a_files_ranges_is_refused_by_verify(field, value, message):
+    """#82-#86 planfile ``check_plan_fields``: alignment 0 or streams 0 taken (``low`` 0: then a raw
+    ZeroDivisionError, or every stream out of range), a one-device plan's device fields not checked (both the call
+    and the arena's test), a float offset kept as it is. ``verify`` of such a Plan is a PlanFormatError naming the
+    field, as ``load_plan`` of its file is."""
+    g = memplan.graph_from_dict(_diamond())
+    p = memplan.plan_from_dict(_plan(ORDER, [("q", "r")], APART))
+    assert check(g, p) == []
+    with pytest.raises(memplan.PlanFormatError) as info:
+        check(g, dataclasses.replace(p, **{field: value}))
+    assert str(info.value) == f"plan: {message}"
+
+
+# ---- io.load_safe_pair --------------------------------------------------------------------------------------------
+
+def test_load_safe_pair_verifies_the_pair_with_the_fused_groups_asked(tmp_path):
+    """#87, #88 io ``load_safe_pair``: without its ``verify`` call an unsafe pair was loaded for ``show``/``simulate``
+    (a race drawn as if safe); with ``fused_groups`` not passed on, a plan safe node by node but overlapping inside
+    a fusion group was loaded for a fused backend."""
+    g = llama(LLAMA_TINY, fuse="runtime")
+    plain = memplan.plan(g)
+    gp, pp = str(tmp_path / "g.json"), str(tmp_path / "p.json")
+    memplan.save_graph(g, gp)
+    memplan.save_plan(plain, pp)
+    assert load_safe_pair(gp, pp) == (g, plain)
+    with pytest.raises(memplan.UnsafePlan, match="fusion groups counted as one kernel") as info:
+        load_safe_pair(gp, pp, fused_groups=True)
+    assert pp in str(info.value)
+    dg = memplan.graph_from_dict(_diamond())
+    memplan.save_graph(dg, gp)
+    (tmp_path / "p.json").write_text(json.dumps(_plan(ORDER, [], APART)))   # r reads b, q's write not waited for
+    with pytest.raises(memplan.UnsafePlan, match="rule 2") as info:
+        load_safe_pair(gp, pp)
+    assert pp in str(info.value)
