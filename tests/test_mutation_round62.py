@@ -17,6 +17,8 @@ from test_verify_round45 import _diamond, _plan
 
 import memplan
 from memplan import plan_devices
+from memplan.devices.rewrite import insert_copies
+from memplan.devices.split import check_capacity, weight_bytes
 from memplan.examples import LLAMA_TINY, llama
 from memplan.io import load_safe_pair
 from memplan.lifetimes import compute_lifetimes
@@ -398,3 +400,51 @@ def test_load_safe_pair_verifies_the_pair_with_the_fused_groups_asked(tmp_path):
     with pytest.raises(memplan.UnsafePlan, match="rule 2") as info:
         load_safe_pair(gp, pp)
     assert pp in str(info.value)
+
+
+# ---- devices: the COPY nodes a split inserts ---------------------------------------------------------------------
+
+def test_a_split_sends_one_copy_per_tensor_in_producer_order_from_its_source():
+    """devices/rewrite ``insert_copies``: #90 the copies sorted by tensor index, not by their producer (``late``,
+    listed first, is made after ``early``: its copy went first, so device 1 waited for the later one to start);
+    #89 a copy issued on its destination; #91 its ``src_device``/``dst_device`` swapped; #92 an in-place pair on
+    device 1 still naming device 0's tensor, not its copy; #94 a copy per reading node (two of ``early``)."""
+    b = memplan.GraphBuilder("c")
+    b.input("x", 8)
+    b.intermediate("late", 8)
+    b.intermediate("early", 8)
+    b.intermediate("z", 8)
+    b.output("y", 8)
+    b.node("n1", "A", ["x"], ["early"])
+    b.node("n2", "A", ["early"], ["late"])
+    b.node("n3", "A", ["late", "early"], ["z"])
+    b.node("n4", "A", ["early", "z"], ["y"], inplace={"y": "early"})
+    split, ndev, tdev, copies = insert_copies(b.build(), [0, 0, 1, 1], 2)
+    assert [(n.id, n.inputs, n.inplace, dict(n.attrs)) for n in split.nodes] == [
+        ("n1", ("x",), (), {"device": 0}), ("n2", ("early",), (), {"device": 0}),
+        ("copy:early@dev1", ("early",), (), {"device": 0, "src_device": 0, "dst_device": 1}),
+        ("copy:late@dev1", ("late",), (), {"device": 0, "src_device": 0, "dst_device": 1}),
+        ("n3", ("late@dev1", "early@dev1"), (), {"device": 1}),
+        ("n4", ("early@dev1", "z"), (("y", "early@dev1"),), {"device": 1})]
+    assert ndev == [0, 0, 0, 0, 1, 1]
+    assert [split.tensors[i].id for i in copies] == ["early@dev1", "late@dev1"]
+    assert tdev == [0, 0, 0, 1, 1, 1, 1]
+
+
+def test_a_single_device_capacity_counts_each_weights_bytes_once():
+    """devices/split: #95 ``check_capacity`` without the weights (an arena alone under the capacity passed, the
+    weights over it); #96 ``weight_bytes`` counting a weight's view as bytes of its own (a plan that fits refused)."""
+    b = memplan.GraphBuilder("w")
+    b.input("x", 8)
+    b.weight("W", 16)
+    b.view("Wv", "W", 8, 8, kind="weight")
+    b.output("y", 8)
+    b.node("n", "A", ["x", "Wv"], ["y"])
+    g = b.build()
+    p = memplan.plan(g)
+    assert weight_bytes(g) == 16
+    check_capacity(g, p, 16 + p.arena_bytes)
+    with pytest.raises(memplan.BudgetError) as info:
+        check_capacity(g, p, 15 + p.arena_bytes)
+    assert str(info.value) == (f"device 0 needs 16 B of weights plus an arena of {p.arena_bytes} B = "
+                               f"{16 + p.arena_bytes} B, over the device_capacity of {15 + p.arena_bytes} B")
