@@ -324,7 +324,7 @@ def test_check_solution_is_the_definition_of_a_packing(data):
     lower = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
     upper = [lo + data.draw(st.integers(0, 3)) for lo in lower]
     offs = data.draw(st.lists(st.integers(-1, 9), min_size=n, max_size=n))
-    arena = max([0] + [o + s for o, s in zip(offs, sizes)]) + data.draw(st.sampled_from([0, 0, 0, 1, -1]))
+    arena = max(0, max([0] + [o + s for o, s in zip(offs, sizes)]) + data.draw(st.sampled_from([0, 0, 0, 1, -1])))
     bound = data.draw(st.sampled_from([0, 0, arena, arena + 1]))
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
     compatible = frozenset(data.draw(st.lists(st.sampled_from(pairs), max_size=2)))
