@@ -448,3 +448,19 @@ def test_a_single_device_capacity_counts_each_weights_bytes_once():
         check_capacity(g, p, 15 + p.arena_bytes)
     assert str(info.value) == (f"device 0 needs 16 B of weights plus an arena of {p.arena_bytes} B = "
                                f"{16 + p.arena_bytes} B, over the device_capacity of {15 + p.arena_bytes} B")
+
+
+def test_a_node_reading_from_a_later_device_is_refused_naming_both():
+    """#93 devices/rewrite ``if src > d: raise`` as ``src > d + 1``: stages run in device order and copies are pushes
+    to later devices, so a node on device 0 reading a tensor made on device 1 has no copy that could bring it; it
+    was given one (a COPY issued on device 1 after the node it feeds)."""
+    b = memplan.GraphBuilder("c")
+    b.input("x", 8)
+    b.intermediate("a", 8)
+    b.output("y", 8)
+    b.node("n1", "A", ["x"], ["a"])
+    b.node("n2", "A", ["a"], ["y"])
+    with pytest.raises(memplan.ScheduleError) as info:
+        insert_copies(b.build(), [1, 0], 2)
+    assert str(info.value) == ("node 'n2' on device 0 reads 'a' from the later device 1 (a stage cut splits a pinned "
+                               "tensor's accesses)")
