@@ -21,6 +21,7 @@ from memplan.devices.rewrite import insert_copies
 from memplan.devices.split import check_capacity, weight_bytes
 from memplan.examples import LLAMA_TINY, llama
 from memplan.io import load_safe_pair
+from memplan.io.minimalloc import format_csv, parse_csv
 from memplan.lifetimes import compute_lifetimes
 from memplan.optimize.events import Replay, wait_pairs
 from memplan.problem import BufferProblem, Solution
@@ -464,3 +465,24 @@ def test_a_node_reading_from_a_later_device_is_refused_naming_both():
         insert_copies(b.build(), [1, 0], 2)
     assert str(info.value) == ("node 'n2' on device 0 reads 'a' from the later device 1 (a stage cut splits a pinned "
                                "tensor's accesses)")
+
+
+# ---- io/minimalloc: the CSV problem's reader and solution writer ---------------------------------------------------
+
+def test_parse_csv_refuses_what_is_no_text_and_format_csv_offsets_past_the_limit_or_bools():
+    """io/minimalloc: #113 ``parse_csv``'s ``not isinstance(text, str)`` check skipped (bytes: a raw TypeError);
+    #115 ``_offsets`` without ``max(big) >= MAX_VALUE`` (an offset whose end passes 2**63 - 1 written as a
+    solution); #117 ``flags``' ``arr.ndim == 1`` as ``!=`` (True taken for offset 1)."""
+    with pytest.raises(memplan.InputFormatError, match=r"^parse_csv needs the CSV as text \(a str; read_csv reads a "
+                                                       r"file\), not bytes$"):
+        parse_csv(b"id,lower,upper,size\n")
+    one = parse_csv("id,lower,upper,size\na,0,2,4\n")
+    assert format_csv(one, [2**63 - 5]) == "id,lower,upper,size,offset\na,0,2,4,9223372036854775803\n"
+    with pytest.raises(memplan.SolverError) as info:
+        format_csv(one, [2**63 - 4])
+    assert str(info.value) == "<csv>: buffer 'a': offset 9223372036854775804 is not in 0..2**63-1 with its size"
+    two = parse_csv("id,lower,upper,size\na,0,2,4\nb,1,3,4\n")
+    assert format_csv(two, [0, 4]) == "id,lower,upper,size,offset\na,0,2,4,0\nb,1,3,4,4\n"
+    with pytest.raises(memplan.SolverError) as info:
+        format_csv(two, [True, 8])
+    assert str(info.value) == "<csv>: offsets must be 2 integers, one per row, not [True, 8]"
