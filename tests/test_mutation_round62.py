@@ -252,12 +252,13 @@ def _random_dag(seed: int, n: int) -> memplan.Graph:
 
 @pytest.mark.parametrize(("seed", "streams"), [(1, 3), (2, 5), (3, 40), (4, 48)])
 def test_wait_pairs_are_schedule_with_events_on_few_and_many_streams(seed, streams):
-    """#64-#68, #70 events and #71 schedule: ``wait_pairs`` (sparse clocks; dense rows past ``DENSE_STREAMS`` = 32
-    streams) and ``schedule_with_events`` give the same events, and those make every read safe: a clock one count
-    too high (``pos[d] + 2``, ``count + 1``), an event taken as implied one node early (``<`` for ``<=``), the earliest
-    writer of a stream waited for, a view's writers left out, or the one cross-stream writer's event dropped, each
-    in one of them alone, makes them differ or leaves a race the verifier finds. The tests of ``wait_pairs`` drew at
-    most 5 streams, so the dense rows were never compared."""
+    """#67 events (a dense clock one count too high, ``count + 1``) and #72 schedule (``schedule_with_events`` trying
+    the earliest dependency first: events the latest one implies) survived; #64-#66, #68, #70, #71 (a dict clock one
+    too high, an event taken as implied one node early, the earliest writer of a stream waited for, a view's writers
+    left out, the one cross-stream writer's event dropped) are killed here too. ``wait_pairs`` (sparse clocks; dense
+    rows past ``DENSE_STREAMS`` = 32 streams) and ``schedule_with_events`` must give the same events, and those must
+    make every read safe, each one needed. The tests of ``wait_pairs`` drew at most 5 streams: the dense rows were
+    never compared; and runs of consecutive nodes on one stream are where a clock one too high claims a node."""
     g = _random_dag(seed, 150)
     rnd = random.Random(seed)
     order = [nd.id for nd in g.nodes]
