@@ -472,8 +472,9 @@ def test_a_node_reading_from_a_later_device_is_refused_naming_both():
 
 def test_parse_csv_refuses_what_is_no_text_and_format_csv_offsets_past_the_limit_or_bools():
     """io/minimalloc: #113 ``parse_csv``'s ``not isinstance(text, str)`` check skipped (bytes: a raw TypeError);
-    #115 ``_offsets`` without ``max(big) >= MAX_VALUE`` (an offset whose end passes 2**63 - 1 written as a
-    solution); #117 ``flags``' ``arr.ndim == 1`` as ``!=`` (True taken for offset 1)."""
+    #117 ``flags``' ``arr.ndim == 1`` as ``!=`` (True taken for offset 1); #115 ``_offsets`` without
+    ``len(arr) != n`` (one offset for two rows broadcast over both, three written as two: a table cut short or
+    offsets dropped, silently). An offset whose end passes 2**63 - 1 is refused, the largest that fits written."""
     with pytest.raises(memplan.InputFormatError, match=r"^parse_csv needs the CSV as text \(a str; read_csv reads a "
                                                        r"file\), not bytes$"):
         parse_csv(b"id,lower,upper,size\n")
@@ -484,6 +485,7 @@ def test_parse_csv_refuses_what_is_no_text_and_format_csv_offsets_past_the_limit
     assert str(info.value) == "<csv>: buffer 'a': offset 9223372036854775804 is not in 0..2**63-1 with its size"
     two = parse_csv("id,lower,upper,size\na,0,2,4\nb,1,3,4\n")
     assert format_csv(two, [0, 4]) == "id,lower,upper,size,offset\na,0,2,4,0\nb,1,3,4,4\n"
-    with pytest.raises(memplan.SolverError) as info:
-        format_csv(two, [True, 8])
-    assert str(info.value) == "<csv>: offsets must be 2 integers, one per row, not [True, 8]"
+    for wrong in ([True, 8], [0], [0, 4, 8]):
+        with pytest.raises(memplan.SolverError) as info:
+            format_csv(two, wrong)
+        assert str(info.value) == f"<csv>: offsets must be 2 integers, one per row, not {wrong}"
