@@ -319,8 +319,9 @@ def test_check_solution_is_the_definition_of_a_packing(data):
     """#73, #74, #77, #79, #81 solvers/check: ``check_solution`` on small interval problems with offsets drawn near
     each other accepts exactly the packings the definition accepts: an interval of one step, an arena above the span
     (``>`` for ``!=``), an unaligned or negative offset, an arena below the proven bound each accepted a wrong
-    packing here (a byte of overlap above or below and touching intervals: the next test, drawn always). #80: with compatible (in-place)
-    pairs the problem is no interval problem, checked pair by pair (``find_collision``), which was never asked."""
+    packing here (a byte of overlap above or below and touching intervals: the next test, drawn always). With
+    compatible (in-place) pairs drawn the problem is no interval problem, checked pair by pair (``find_collision``;
+    #80: the test after next, drawn always)."""
     n = data.draw(st.integers(2, 5))
     alignment = data.draw(st.sampled_from([1, 2]))
     sizes = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
@@ -373,6 +374,17 @@ def test_check_solution_at_the_edges(lower, upper, offs, want):
     arena = max(o + 4 for o in offs)
     assert _packs_by_definition([4, 4], lower, upper, offs, arena, 1, 0, frozenset()) == want
     assert packs(problem, Solution(np.array(offs, dtype=np.int64), arena, "hand")) == want
+
+
+def test_check_solution_of_a_problem_with_compatible_pairs_checks_every_other_pair():
+    """#80 solvers/check ``overlap`` answering None for a problem that is no interval problem (an in-place pair makes
+    it one: ``find_collision``'s pairwise check): buffers 1 and 2, live together and not compatible, shared a byte."""
+    problem = BufferProblem(sizes=np.array([4, 4, 4]), lower=np.array([0, 1, 1]), upper=np.array([2, 3, 3]),
+                            compatible=frozenset({(0, 1)}), lower_bound=0)
+    assert not problem.is_interval
+    assert packs(problem, Solution(np.array([0, 0, 4], dtype=np.int64), 8, "hand"))   # 0 and 1: the in-place pair
+    assert not packs(problem, Solution(np.array([0, 0, 3], dtype=np.int64), 7, "hand"))
+    assert not packs(problem, Solution(np.array([0, 4, 0], dtype=np.int64), 8, "hand"))   # 0 and 2: no pair
 
 
 # ---- planfile: a Plan built in code is held to a file's ranges ------------------------------------------------------
