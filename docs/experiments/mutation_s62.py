@@ -248,6 +248,18 @@ HAND: list[tuple[str, str, str, str]] = [
      'return sum(t.size for i, t in enumerate(graph.tensors) if t.kind == "weight")', "a weight view's bytes counted"),
 ]
 
+#: stream ids swapped (added after the first run: ids after the sampled ones)
+LATE: list[tuple[str, str, str, str]] = [
+    ("verify", "return a != b and at(b, stream[a]) >= idx[a]", "return a != b and at(b, stream[b]) >= idx[a]",
+     "hb reads b's own stream, not a's"),
+    ("events", "                        sd = stream[d]\n", "                        sd = stream[v]\n",
+     "the waiting node's stream taken for its writer's"),
+    ("schedule", "if sd != s and cur[sd] <= seq[d]:", "if sd != s and cur[s] <= seq[d]:",
+     "schedule_with_events: the clock read on its own stream"),
+    ("lifetimes", "    cell = acc_b_a * S + a_stream", "    cell = acc_b_a * S + (S - 1 - a_stream)",
+     "accesses filed under the mirrored stream"),
+]
+
 #: targets sampled with rounds 55-61's operators (module's functions to mutate, None: all) and how many
 SAMPLED: dict[str, tuple[tuple[str, ...] | None, int]] = {
     "reuse": (None, 8),
@@ -261,14 +273,17 @@ def plan_all(root: str) -> list[tuple[int, str, str, str, str, int, str]]:
     """Every mutant as (id, target, module, mutated source, original source, line, description)."""
     srcs: dict[str, str] = {}
     out = []
-    for name, old, new, what in HAND:
-        path = TARGETS[name][0]
-        src = srcs.setdefault(path, open(os.path.join(root, path)).read())
-        n = src.count(old)
-        if n != 1:
-            raise SystemExit(f"hand mutant {what!r}: its text occurs {n} times in {path}")
-        line = src[:src.index(old)].count("\n") + 1 + (old[:1] == "\n")
-        out.append((len(out), name, path, src.replace(old, new), src, line, f"hand {what}"))
+    def hand(mutants: list[tuple[str, str, str, str]]) -> None:
+        for name, old, new, what in mutants:
+            path = TARGETS[name][0]
+            src = srcs.setdefault(path, open(os.path.join(root, path)).read())
+            n = src.count(old)
+            if n != 1:
+                raise SystemExit(f"hand mutant {what!r}: its text occurs {n} times in {path}")
+            line = src[:src.index(old)].count("\n") + 1 + (old[:1] == "\n")
+            out.append((len(out), name, path, src.replace(old, new), src, line, f"hand {what}"))
+
+    hand(HAND)
     for name, (funcs, quota) in SAMPLED.items():
         path = TARGETS[name][0]
         src = srcs.setdefault(path, open(os.path.join(root, path)).read())
@@ -276,6 +291,7 @@ def plan_all(root: str) -> list[tuple[int, str, str, str, str, int, str]]:
         for c in s55.pick(s61.candidates(tree, funcs, ()), quota):
             text, line = s61.mutate(tree, c)
             out.append((len(out), name, path, text, src, line, f"{c[0]:4s} {c[3]}"))
+    hand(LATE)
     return out
 
 
