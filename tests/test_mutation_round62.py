@@ -57,7 +57,7 @@ def _plan_of(name: str, order, events, offsets: dict, sizes: dict, arena: int, s
 
 def test_an_event_from_a_node_to_itself_is_both_findings():
     """#1 verify ``pos[a] >= pos[b]`` as ``>``: an event ``q -> q`` was reported as joining a stream to itself only,
-    not as a wait that does not come after its record (the oracle's reading: it is both)."""
+    not also as a wait that does not come after its record: each fault of an event is named, as for any other."""
     g = memplan.graph_from_dict(_diamond())
     found = check(g, _plan(ORDER, [("q", "r"), ("q", "q")], APART))
     assert found == [(1, "event 'q'->'q' joins stream 1 to itself"),
