@@ -134,7 +134,8 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
     tensors; the indices of the copy tensors.
 
     Stage ``d``'s nodes keep their listed order and are followed by the COPY nodes that send from
-    ``d`` (push design: issued on the source device), ordered by source tensor and destination.
+    ``d`` (push design: issued on the source device), in the order their tensors' roots are produced (then by
+    tensor and destination): the copy of the tensor made first is sent first, so the next device can start on it.
 
     A ``COPY`` of the graph's own runs within its device like any node: one from an earlier split (a split graph
     split again) gets its ``src_device`` / ``dst_device`` set to that device, which kept the earlier split's
