@@ -128,3 +128,112 @@ def test_a_long_vector_read_by_an_op_that_propagates_nothing_imports_the_same(mo
     assert infer._propagates(onnx, m2) is False   # (the old question's answer on it)
     old = json.dumps(import_onnx(model).to_dict())
     assert new == old
+
+
+def _conv_model(opset: int = 17, **attrs):
+    """A Conv of a ``[1, 3, 8, 8]`` float input by a ``[4, 3, 3, 3]`` weight, with ``attrs``."""
+    need("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    vi = helper.make_tensor_value_info
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "W")
+    return helper.make_model(helper.make_graph([helper.make_node("Conv", ["x", "W"], ["y"], name="conv", **attrs)], "g",
+                                               [vi("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                                               [vi("y", TensorProto.FLOAT, None)], [w]),
+                             opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _patched(model, old: bytes, new: bytes):
+    """``model`` with the bytes ``old`` of its serialization replaced by ``new`` (of the same length)."""
+    onnx = need("onnx")
+    return onnx.load_from_string(model.SerializeToString().replace(old, new))
+
+
+def test_an_attribute_name_that_is_not_utf8_is_one_line(tmp_path):
+    """A byte flipped in an attribute's name (``b'\\xf0ads'`` for ``pads``; found by flipping bits of a model file)
+    reached onnx's checker, whose message names the attribute it does not know: pybind11 could not decode it and
+    ``memplan import`` died with a ``UnicodeDecodeError`` traceback. Attribute names are checked as text now, with the
+    other names, before anything reads them; in a local function's nodes too."""
+    need("onnx")
+    from memplan import cli
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    model = _patched(_conv_model(pads=[1, 1, 1, 1]), b"pads", b"\xf0ads")
+    with pytest.raises(GraphError, match=r"node #0 attribute name b'\\xf0ads' is not valid UTF-8"):
+        import_onnx(model)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert cli.main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
+    assert not (tmp_path / "g.json").exists()
+
+
+def test_a_local_functions_attribute_name_that_is_not_utf8_is_refused():
+    """The same check on a model-local function's nodes (they are inlined, and checked, as the graph's)."""
+    onnx = need("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    vi = helper.make_tensor_value_info
+    body = [helper.make_node("LeakyRelu", ["a"], ["b"], alpha=0.5)]
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("f", ["x"], ["y"], name="call", domain="local")], "g",
+                          [vi("x", TensorProto.FLOAT, [2])], [vi("y", TensorProto.FLOAT, [2])]),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+        functions=[helper.make_function("local", "f", ["a"], ["b"], body, [helper.make_opsetid("", 17)])])
+    model = _patched(model, b"alpha", b"\xf0lpha")
+    assert onnx is not None
+    with pytest.raises(GraphError, match=r"local function #0 node #0 attribute name b'\\xf0lpha' is not valid UTF-8"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("auto_pad", [b"SAME_XPPER", b"same_upper", b"SAME", b"SAME_\xf0PPER"])
+def test_an_auto_pad_onnxruntime_does_not_know_is_refused(auto_pad):
+    """A Conv whose ``auto_pad`` is none of NOTSET, SAME_UPPER, SAME_LOWER, VALID (or empty) was planned as NOTSET by
+    ONNX's inference (``[1, 4, 6, 6]``, 576 bytes), while onnxruntime refuses to load the model ("Unknown AutoPadType
+    String"; checked with onnxruntime 1.32 for Conv, ConvTranspose, MaxPool, AveragePool and LpPool). Now refused,
+    naming the node and the value."""
+    need("onnx")
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    model = _patched(_conv_model(auto_pad="SAME_UPPER"), b"SAME_UPPER", auto_pad.ljust(10, b"_")[:10])
+    with pytest.raises(GraphError, match=r"node 'conv' \(Conv\): its auto_pad .* is none of NOTSET, SAME_UPPER, "
+                                         r"SAME_LOWER, VALID; onnxruntime refuses"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "LpPool", "ConvTranspose"])
+def test_pools_and_conv_transpose_refuse_an_unknown_auto_pad_and_keep_the_known_ones(op):
+    """The same for the other ops onnxruntime builds with ``ConvAttributes`` or ``PoolAttributes``; the four known
+    values and an empty one still import, at onnxruntime's sizes (``VALID``: ``[1, 3, 7, 7]`` for a 2x2 pool)."""
+    need("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    vi = helper.make_tensor_value_info
+
+    def model(auto_pad: str):
+        if op == "ConvTranspose":
+            inits = [numpy_helper.from_array(np.ones((3, 4, 3, 3), np.float32), "W")]
+            node = helper.make_node(op, ["x", "W"], ["y"], name="n", auto_pad=auto_pad, strides=[2, 2])
+        else:
+            inits = []
+            node = helper.make_node(op, ["x"], ["y"], name="n", auto_pad=auto_pad, kernel_shape=[2, 2])
+        return helper.make_model(helper.make_graph([node], "g", [vi("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                                                   [vi("y", TensorProto.FLOAT, None)], inits),
+                                 opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(GraphError, match=rf"node 'n' \({op}\): its auto_pad 'FOO' is none of"):
+        import_onnx(model("FOO"))
+    sizes = {ap: import_onnx(model(ap)).tensor("y").attrs["shape"] for ap in ("VALID", "SAME_LOWER", "NOTSET", "")}
+    if op == "ConvTranspose":
+        assert sizes == {"VALID": [1, 4, 17, 17], "SAME_LOWER": [1, 4, 16, 16], "NOTSET": [1, 4, 17, 17],
+                         "": [1, 4, 17, 17]}
+    else:
+        assert sizes == {"VALID": [1, 3, 7, 7], "SAME_LOWER": [1, 3, 8, 8], "NOTSET": [1, 3, 7, 7], "": [1, 3, 7, 7]}

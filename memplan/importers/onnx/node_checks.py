@@ -25,6 +25,8 @@ CONV_ATTRIBUTE_OPS = {"": {"Conv", "ConvInteger", "QLinearConv"}, "ai.onnx": {"C
                       "com.microsoft": {"FusedConv"}}
 #: pooling ops onnxruntime builds with its ``PoolAttributes`` (which refuse a pad not smaller than the kernel)
 POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"})
+#: the ``auto_pad`` values onnxruntime's ``StringToAutoPadType`` reads (empty: ``NOTSET``); any other it refuses
+AUTO_PADS = (b"NOTSET", b"SAME_UPPER", b"SAME_LOWER", b"VALID", b"")
 
 
 REDUCE_OPS = frozenset({"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
@@ -71,11 +73,18 @@ def _check_window_attributes(n, where: str) -> None:
     the kernel: a Conv (ConvInteger, QLinearConv, ``com.microsoft:FusedConv``) with both ``auto_pad`` (other than
     ``NOTSET``) and ``pads``, even all zero ("A Conv/ConvTranspose node has both 'auto_pad' and 'pads' attributes");
     a MaxPool, AveragePool, LpPool or MaxUnpool with a pad not smaller than its kernel along that axis ("Pad should be smaller
-    than kernel"), whatever its ``auto_pad``.
+    than kernel"), whatever its ``auto_pad``; any of them, or a ConvTranspose, with an ``auto_pad`` none of ``AUTO_PADS``
+    (``same_upper``, ``SAME``: "Unknown AutoPadType String"), which ONNX's inference read as ``NOTSET``.
 
     Why: ONNX's inference allows both (Conv takes ``auto_pad`` and ignores ``pads``; a pool pads by them), so they were
     planned, and onnxruntime refuses to load the model."""
     attrs = {a.name: a for a in n.attribute}
+    windowed = (n.op_type in CONV_ATTRIBUTE_OPS.get(n.domain, ()) or n.domain in ("", "ai.onnx")
+                and n.op_type in POOL_ATTRIBUTE_OPS | {"ConvTranspose"})
+    if windowed and "auto_pad" in attrs and attrs["auto_pad"].s not in AUTO_PADS:
+        raise GraphError(f"{where}: its auto_pad {attrs['auto_pad'].s.decode(errors='replace')!r} is none of "
+                         f"{', '.join(p.decode() for p in AUTO_PADS if p)}; onnxruntime refuses to load it (\"Unknown "
+                         "AutoPadType String\")")
     if "pads" not in attrs:
         return
     pads = list(attrs["pads"].ints)
