@@ -2,6 +2,13 @@
 command and the library's entry points, in process.
 
     python tests/hostile62_drive.py --runs 400 [--seed 0] [--timeout 60] [--cli 0.5]
+    python tests/hostile62_drive.py --onnx --runs 400 [--seed 0]
+
+``--onnx``: a small ONNX model (Conv, Relu, Shape, Gather, Concat, Reshape, MatMul, Softmax; a symbolic batch) with
+one to four of its bytes flipped or replaced, or cut short, through ``memplan import --batch 2``; a model imported is
+given to onnxruntime where it is installed: ``ort-refuses`` (it loads the model memplan planned: no runtime can use
+the plan) and ``undersized`` (an output onnxruntime writes larger than planned). Found in round 62: an attribute name
+flipped to invalid UTF-8 (a UnicodeDecodeError traceback), and from there the attribute values onnxruntime refuses.
 
 Each run takes a bundled example graph (or a small random multi-stream one) and memplan's plan of it, makes one to
 three hostile edits at a random place of the graph's or the plan's JSON (a value replaced by a bool, NaN text, 2**63,
@@ -269,13 +276,94 @@ def one(run: int, a, d: str, found: Counter, shown: Counter, hows: Counter) -> N
                 report("accepted-unsafe", f"cli plan: {sorted(broken)[:3]}")
 
 
+def onnx_model_bytes() -> bytes:
+    """The ``--onnx`` runs' model, serialized."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    vi = helper.make_tensor_value_info
+    inits = [numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "W"),
+             numpy_helper.from_array(np.array([0], np.int64), "idx"),
+             numpy_helper.from_array(np.array([-1], np.int64), "m1"),
+             numpy_helper.from_array(np.ones((4 * 8 * 8, 10), np.float32), "M")]
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Shape", ["r"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "idx"], ["b"], name="gather", axis=0),
+             helper.make_node("Concat", ["b", "m1"], ["ns"], name="concat", axis=0),
+             helper.make_node("Reshape", ["r", "ns"], ["flat"], name="reshape"),
+             helper.make_node("MatMul", ["flat", "M"], ["mm"], name="mm"),
+             helper.make_node("Softmax", ["mm"], ["y"], name="sm", axis=-1)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [vi("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                                                [vi("y", TensorProto.FLOAT, ["N", 10])], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def one_onnx(run: int, a, d: str, data: bytes, found: Counter, shown: Counter) -> None:
+    """Run ``run`` of ``--onnx``: the model's bytes edited, imported, and judged by onnxruntime where it imports."""
+    rnd = random.Random(a.seed * 1_000_003 + run)
+    b = bytearray(data)
+    how = rnd.choice(["flip", "flip", "trunc", "byte"])
+    if how == "trunc":
+        b = b[:rnd.randrange(len(b))]
+    else:   # (mostly in the graph's structure: the first 800 and last 400 bytes, not the initializers' floats)
+        for _ in range(rnd.choice([1, 2, 4])):
+            pos = (rnd.randrange(len(b)) if rnd.random() < 0.3 else
+                   rnd.choice([rnd.randrange(min(800, len(b))), len(b) - 1 - rnd.randrange(400)]))
+            b[pos] = rnd.randrange(256) if how == "byte" else b[pos] ^ (1 << rnd.randrange(8))
+    path, out = os.path.join(d, f"m{run}.onnx"), os.path.join(d, f"m{run}.json")
+    with open(path, "wb") as f:
+        f.write(bytes(b))
+
+    def report(kind, detail):
+        found[kind, how] += 1
+        if shown[kind, how] < 3:
+            shown[kind, how] += 1
+            print(f"== {kind} [{how}] run {run}: {detail}", flush=True)
+            with open(f"/tmp/h62_{kind}_{run}.onnx", "wb") as f:
+                f.write(bytes(b))
+    try:
+        code, _, se = run_cli(["import", path, "-o", out, "-q", "--batch", "2"])
+    except Hang:
+        raise
+    except Exception as exc:   # noqa: BLE001
+        report("crash", f"{type(exc).__name__}: {str(exc)[:100]} @ {traceback.extract_tb(exc.__traceback__)[-1]}")
+        return
+    if "Traceback" in se or code not in (0, 2) or (code == 2 and len(se.strip().splitlines()) != 1):
+        report("cli-exit", f"import exit {code}: {se.strip()[:300]!r}")
+    if code != 0:
+        return
+    try:
+        import numpy as np
+        import onnxruntime as ort
+    except ImportError:
+        return
+    ort.set_default_logger_severity(4)
+    planned = {t["id"]: t["size"] for t in json.load(open(out))["tensors"]}
+    try:
+        s = ort.InferenceSession(bytes(b), providers=["CPUExecutionProvider"])
+        feeds = {i.name: np.ones([d if isinstance(d, int) else 2 for d in i.shape], np.float32) for i in s.get_inputs()}
+        outs = s.run(None, feeds)
+    except Exception as exc:   # noqa: BLE001
+        report("ort-refuses", str(exc).split("\n")[0][-200:])
+        return
+    for o, v in zip(s.get_outputs(), outs):
+        if o.name in planned and planned[o.name] < v.nbytes:
+            report("undersized", f"{o.name}: planned {planned[o.name]} B, onnxruntime writes {v.nbytes} B {v.shape}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=60)
     ap.add_argument("--cli", type=float, default=0.5)
+    ap.add_argument("--onnx", action="store_true", help="bit-flipped ONNX models through memplan import")
     a = ap.parse_args()
+    data = onnx_model_bytes() if a.onnx else b""
     found: Counter = Counter()
     shown: Counter = Counter()
     hows: Counter = Counter()
@@ -288,7 +376,10 @@ def main() -> int:
         for run in range(a.runs):
             signal.alarm(a.timeout)
             try:
-                one(run, a, d, found, shown, hows)
+                if a.onnx:
+                    one_onnx(run, a, d, data, found, shown)
+                else:
+                    one(run, a, d, found, shown, hows)
             except Hang:
                 found["hang", "?"] += 1
                 print(f"== hang run {run} (seed {a.seed})", flush=True)

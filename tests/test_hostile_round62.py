@@ -237,3 +237,144 @@ def test_pools_and_conv_transpose_refuse_an_unknown_auto_pad_and_keep_the_known_
                          "": [1, 4, 17, 17]}
     else:
         assert sizes == {"VALID": [1, 3, 7, 7], "SAME_LOWER": [1, 3, 8, 8], "NOTSET": [1, 3, 7, 7], "": [1, 3, 7, 7]}
+
+
+def _one_node(op: str, opset: int, attrs: dict, inits: dict, x_shape: list[int], outputs: int = 1):
+    """A model of one ``op`` node ``n`` reading float input ``x`` then the initializers ``inits`` (name -> array)."""
+    need("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    vi = helper.make_tensor_value_info
+    outs = ["y"] + [f"y{k}" for k in range(1, outputs)]
+    node = helper.make_node(op, ["x", *inits], outs, name="n", **attrs)
+    return helper.make_model(
+        helper.make_graph([node], "g", [vi("x", TensorProto.FLOAT, x_shape)],
+                          [vi(o, TensorProto.FLOAT if k == 0 else TensorProto.INT64, None) for k, o in enumerate(outs)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()]),
+        opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _enum_cases():
+    """(op, opset, attribute, a value onnxruntime refuses, the values it takes, initializers, input shape), each
+    checked with onnxruntime 1.32 (session load and one run)."""
+    import numpy as np
+
+    scales = {"sc": np.array([1, 1, 2, 2], np.float32)}
+    none = ""
+    return [
+        ("Resize", 19, "coordinate_transformation_mode", "bogus",
+         ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric"],
+         {"r": None, "sc": scales["sc"]}, [1, 4, 4, 4]),
+        ("Resize", 19, "nearest_mode", "FLOOR", ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil", none],
+         {"r": None, "sc": scales["sc"]}, [1, 4, 4, 4]),
+        ("Pad", 18, "mode", "bogus", ["constant", "reflect", "edge", "wrap"],
+         {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)}, [1, 4, 4, 4]),
+        ("DepthToSpace", 13, "mode", "dcr", ["DCR", "CRD"], {}, [1, 4, 4, 4]),
+        ("Gelu", 20, "approximate", "NONE", ["none", "tanh"], {}, [1, 4, 4, 4]),
+        ("GridSample", 16, "mode", "Bilinear", ["bilinear", "nearest", "bicubic"],
+         {"gr": np.zeros((1, 3, 3, 2), np.float32)}, [1, 4, 4, 4]),
+        ("GridSample", 20, "padding_mode", "ZEROS", ["zeros", "border", "reflection"],
+         {"gr": np.zeros((1, 3, 3, 2), np.float32)}, [1, 4, 4, 4]),
+        ("RoiAlign", 16, "mode", "bogus", ["avg", "max", "AVG"],
+         {"rois": np.array([[0, 0, 1, 1]], np.float32), "bi": np.array([0], np.int64)}, [1, 4, 4, 4]),
+        ("CumSum", 14, "exclusive", 2, [0, 1], {"ax": np.array(0, np.int64)}, [5, 2, 3]),
+        ("CumSum", 14, "reverse", -1, [0, 1], {"ax": np.array(0, np.int64)}, [5, 2, 3]),
+        ("MaxPool", 12, "storage_order", 2, [0, 1], {}, [1, 4, 4, 4]),
+        ("Mod", 13, "fmod", 3, [1], {}, [5, 2, 3]),
+    ]
+
+
+def _enum_model(op, opset, attr, value, inits, shape):
+    attrs = {attr: value}
+    if op == "MaxPool":
+        attrs["kernel_shape"] = [2, 2]
+    if op == "Resize" and attr == "nearest_mode":
+        attrs["mode"] = "nearest"
+    if op == "DepthToSpace":
+        attrs["blocksize"] = 2
+    if op == "Mod":
+        import numpy as np
+        inits = {"x2": np.ones(shape, np.float32)}
+    model = _one_node(op, opset, attrs, {k: v for k, v in inits.items() if v is not None}, shape)
+    if op == "Resize":   # (its roi input left empty)
+        del model.graph.node[0].input[1:]
+        model.graph.node[0].input.extend(["", "sc"])
+    return model
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_an_enum_attribute_onnxruntime_refuses_is_refused_and_its_values_import(case):
+    """Pad ``mode='bogus'``, Resize ``coordinate_transformation_mode``/``nearest_mode``, DepthToSpace ``mode='dcr'``,
+    Gelu ``approximate='NONE'``, GridSample ``mode``/``padding_mode``, RoiAlign ``mode``, CumSum ``exclusive=2``,
+    MaxPool ``storage_order=2``, Mod ``fmod=3`` were planned (ONNX's inference does not read them) while onnxruntime
+    refuses to load the model; now refused naming the node, attribute and value. Each value onnxruntime takes still
+    imports (a case it folds, RoiAlign's ``AVG``, included)."""
+    need("onnx")
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    op, opset, attr, bad, good, inits, shape = _enum_cases()[case]
+    shown = repr(bad) if isinstance(bad, str) else str(bad)
+    with pytest.raises(GraphError, match=rf"node 'n' \({op}\): its {attr} {shown} is none of .*; onnxruntime refuses"):
+        import_onnx(_enum_model(op, opset, attr, bad, inits, shape))
+    for v in good:
+        import_onnx(_enum_model(op, opset, attr, v, inits, shape))
+
+
+def test_the_enum_cases_match_onnxruntime():
+    """The cases above as onnxruntime judges them (skipped without onnxruntime): the refused value fails to load or
+    run, each taken value loads and runs."""
+    need("onnx")
+    ort = need("onnxruntime")
+    import numpy as np
+
+    ort.set_default_logger_severity(4)
+
+    def runs(model, shape) -> bool:
+        try:
+            s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            s.run(None, {"x": np.ones(shape, np.float32)})
+        except Exception:   # noqa: BLE001 - any refusal
+            return False
+        return True
+    for op, opset, attr, bad, good, inits, shape in _enum_cases():
+        assert not runs(_enum_model(op, opset, attr, bad, inits, shape), shape), (op, attr, bad)
+        for v in good:
+            assert runs(_enum_model(op, opset, attr, v, inits, shape), shape), (op, attr, v)
+
+
+def _recurrent(op: str, activations: list[str]):
+    """An ``op`` (RNN, GRU, LSTM) of hidden size 4 over a ``[5, 2, 3]`` input with ``activations``."""
+    need("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    vi = helper.make_tensor_value_info
+    gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[op]
+    inits = [numpy_helper.from_array(np.ones((1, 4 * gates, 3), np.float32), "W"),
+             numpy_helper.from_array(np.ones((1, 4 * gates, 4), np.float32), "R")]
+    node = helper.make_node(op, ["x", "W", "R"], ["y"], name="n", hidden_size=4, activations=activations)
+    return helper.make_model(helper.make_graph([node], "g", [vi("x", TensorProto.FLOAT, [5, 2, 3])],
+                                               [vi("y", TensorProto.FLOAT, None)], inits),
+                             opset_imports=[helper.make_opsetid("", 14)])
+
+
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+def test_recurrent_activations_onnxruntime_does_not_know_are_refused(op):
+    """An RNN's, GRU's or LSTM's activation function onnxruntime does not know (``Bogus``) was planned; onnxruntime
+    refuses the model ("Invalid activation"). Its eleven names still import, and so do lower-case ones for GRU and
+    LSTM, which onnxruntime folds (RNN's it does not: ``tanh`` refused there), as onnxruntime 1.32 judges them."""
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    count = {"RNN": 1, "GRU": 2, "LSTM": 3}[op]
+    with pytest.raises(GraphError, match=rf"node 'n' \({op}\): its activations .*: 'Bogus' is none of"):
+        import_onnx(_recurrent(op, ["Bogus"] * count))
+    for name in ("Relu", "Tanh", "Sigmoid", "Affine", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid",
+                 "Elu", "Softsign", "Softplus"):
+        import_onnx(_recurrent(op, [name] * count))
+    if op == "RNN":
+        with pytest.raises(GraphError, match=r"its activations \['tanh'\]: 'tanh' is none of"):
+            import_onnx(_recurrent(op, ["tanh"]))
+    else:
+        import_onnx(_recurrent(op, ["TANH"] * count))

@@ -105,6 +105,71 @@ def _check_window_attributes(n, where: str) -> None:
                              "should be smaller than kernel\")")
 
 
+#: attributes onnxruntime's kernels (default domain) read as one of a few values, refusing any other as they are built
+#: (checked with onnxruntime 1.32): op -> {attribute: the values taken}. A union over the opsets (GridSample's
+#: ``bilinear`` became ``linear`` at 20) and case-folded where onnxruntime folds it (RoiAlign's ``AVG``), so that no
+#: model onnxruntime runs is refused; an empty string is left to the kernel's default
+ENUM_ATTRIBUTES: dict[str, dict[str, frozenset]] = {
+    "Resize": {"coordinate_transformation_mode": frozenset({
+        b"half_pixel", b"half_pixel_symmetric", b"pytorch_half_pixel", b"align_corners", b"asymmetric",
+        b"tf_half_pixel_for_nearest", b"tf_crop_and_resize"}),
+        "nearest_mode": frozenset({b"round_prefer_floor", b"round_prefer_ceil", b"floor", b"ceil"})},
+    "Pad": {"mode": frozenset({b"constant", b"reflect", b"edge", b"wrap"})},
+    "DepthToSpace": {"mode": frozenset({b"DCR", b"CRD"})},
+    "Gelu": {"approximate": frozenset({b"none", b"tanh"})},
+    "GridSample": {"mode": frozenset({b"bilinear", b"nearest", b"bicubic", b"linear", b"cubic"}),
+                   "padding_mode": frozenset({b"zeros", b"border", b"reflection"})},
+    "RoiAlign": {"mode": frozenset({b"avg", b"max"})},
+    "CumSum": {"exclusive": frozenset({0, 1}), "reverse": frozenset({0, 1})},
+    "MaxPool": {"storage_order": frozenset({0, 1})},
+    "Mod": {"fmod": frozenset({0, 1})},
+    "RNN": {"activations": frozenset({b"Relu", b"Tanh", b"Sigmoid", b"Affine", b"LeakyRelu", b"ThresholdedRelu",
+                                      b"ScaledTanh", b"HardSigmoid", b"Elu", b"Softsign", b"Softplus"})},
+}
+#: GRU's and LSTM's ``activations`` are RNN's, compared case-folded (RNN's are not: ``tanh`` is refused there)
+ENUM_ATTRIBUTES["GRU"] = ENUM_ATTRIBUTES["LSTM"] = {
+    "activations": frozenset(v.lower() for v in ENUM_ATTRIBUTES["RNN"]["activations"])}
+#: the ``ENUM_ATTRIBUTES`` onnxruntime compares case-folded
+_FOLDED = frozenset({("RoiAlign", "mode"), ("GRU", "activations"), ("LSTM", "activations")})
+
+
+def _check_enum_attributes(n, where: str) -> None:
+    """Refuse, naming the node, the attribute and its value, an attribute of ``ENUM_ATTRIBUTES`` that is none of the
+    values onnxruntime takes: a Pad of ``mode='bogus'``, a Resize of ``nearest_mode='FLOOR'``, a CumSum of
+    ``exclusive=2``, a Mod of ``fmod=3``, an LSTM activation ``Bogus``...
+
+    Why: ONNX's inference does not read them (the output has the input's shape, or the one its sizes give, whatever
+    the mode), so they were planned, while onnxruntime refuses to load the model ("Invalid mode", "fmod must have
+    value either 0 or 1"; Gelu's ``approximate`` when it runs)."""
+    table = ENUM_ATTRIBUTES.get(n.op_type)
+    if table is None or n.domain not in ("", "ai.onnx"):
+        return
+    for a in n.attribute:
+        allowed = table.get(a.name)
+        if allowed is None:
+            continue
+        if a.type == a.STRING:
+            value = a.s.lower() if (n.op_type, a.name) in _FOLDED else a.s
+            if not value or value in allowed:
+                continue
+            shown = repr(a.s.decode(errors="replace"))
+            choices = ", ".join(sorted(v.decode() for v in allowed))
+        elif a.type == a.INT:
+            if a.i in allowed:
+                continue
+            shown, choices = str(a.i), ", ".join(str(v) for v in sorted(allowed))
+        elif a.type == a.STRINGS:   # (each one of them: an RNN's activation functions)
+            folded = (n.op_type, a.name) in _FOLDED
+            bad = next((v for v in a.strings if (v.lower() if folded else v) not in allowed), None)
+            if bad is None:
+                continue
+            shown = f"{[v.decode(errors='replace') for v in a.strings]}: {bad.decode(errors='replace')!r}"
+            choices = ", ".join(sorted(v.decode() for v in allowed)) + (" (in any case)" if folded else "")
+        else:
+            continue   # (of another type: onnx's checker refuses it)
+        raise GraphError(f"{where}: its {a.name} {shown} is none of {choices}; onnxruntime refuses to load it")
+
+
 def _check_conv(n, where: str, shapes: dict) -> None:
     """A Conv (or onnxruntime's FusedConv, sized as one) whose input, weight and attributes onnxruntime's kernel
     refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
