@@ -281,6 +281,7 @@ def _enum_cases():
         ("CumSum", 14, "reverse", -1, [0, 1], {"ax": np.array(0, np.int64)}, [5, 2, 3]),
         ("MaxPool", 12, "storage_order", 2, [0, 1], {}, [1, 4, 4, 4]),
         ("Mod", 13, "fmod", 3, [1], {}, [5, 2, 3]),
+        ("LpNormalization", 13, "p", 3, [1, 2], {}, [5, 2, 3]),
     ]
 
 
@@ -302,11 +303,11 @@ def _enum_model(op, opset, attr, value, inits, shape):
     return model
 
 
-@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("case", range(13))
 def test_an_enum_attribute_onnxruntime_refuses_is_refused_and_its_values_import(case):
     """Pad ``mode='bogus'``, Resize ``coordinate_transformation_mode``/``nearest_mode``, DepthToSpace ``mode='dcr'``,
     Gelu ``approximate='NONE'``, GridSample ``mode``/``padding_mode``, RoiAlign ``mode``, CumSum ``exclusive=2``,
-    MaxPool ``storage_order=2``, Mod ``fmod=3`` were planned (ONNX's inference does not read them) while onnxruntime
+    MaxPool ``storage_order=2``, Mod ``fmod=3``, LpNormalization ``p=3`` were planned (ONNX's inference does not read them) while onnxruntime
     refuses to load the model; now refused naming the node, attribute and value. Each value onnxruntime takes still
     imports (a case it folds, RoiAlign's ``AVG``, included)."""
     need("onnx")
@@ -378,3 +379,36 @@ def test_recurrent_activations_onnxruntime_does_not_know_are_refused(op):
             import_onnx(_recurrent(op, ["tanh"]))
     else:
         import_onnx(_recurrent(op, ["TANH"] * count))
+
+
+@pytest.mark.parametrize("op", ["GatherElements", "ScatterElements"])
+def test_an_elements_axis_outside_the_rank_is_refused(op):
+    """A GatherElements or ScatterElements along ``axis=5`` of a ``[4, 6]`` input was planned (ONNX's inference does
+    not check it) while onnxruntime refuses to run it ("IsAxisInRange(axis, tensor_rank) was false"); ``axis=-2``
+    still imports."""
+    import numpy as np
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    inits = {"i": np.array([[0]], np.int64)}
+    if op == "ScatterElements":
+        inits["u"] = np.ones((1, 1), np.float32)
+    with pytest.raises(GraphError, match=rf"node 'n' \({op}\): its axis 5 is outside its input 'x''s 2 dimensions"):
+        import_onnx(_one_node(op, 13, {"axis": 5}, inits, [4, 6]))
+    import_onnx(_one_node(op, 13, {"axis": -2}, inits, [4, 6]))
+
+
+def test_a_reverse_sequence_of_one_batch_and_time_axis_is_refused():
+    """A ReverseSequence with ``batch_axis`` and ``time_axis`` both 1 was planned: the check before it took ONNX's
+    inference to refuse it, which it does not; onnxruntime refuses to load it ("time_axis and batch_axis must have
+    different values")."""
+    import numpy as np
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    lens = {"l": np.array([1, 1, 1, 1, 1, 1], np.int64)}
+    with pytest.raises(GraphError, match=r"node 'n' \(ReverseSequence\): its batch_axis and time_axis are both 1"):
+        import_onnx(_one_node("ReverseSequence", 13, {"batch_axis": 1, "time_axis": 1}, lens, [4, 6]))
+    import_onnx(_one_node("ReverseSequence", 13, {"batch_axis": 1, "time_axis": 0}, lens, [4, 6]))

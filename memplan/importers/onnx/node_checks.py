@@ -123,6 +123,7 @@ ENUM_ATTRIBUTES: dict[str, dict[str, frozenset]] = {
     "CumSum": {"exclusive": frozenset({0, 1}), "reverse": frozenset({0, 1})},
     "MaxPool": {"storage_order": frozenset({0, 1})},
     "Mod": {"fmod": frozenset({0, 1})},
+    "LpNormalization": {"p": frozenset({1, 2})},
     "RNN": {"activations": frozenset({b"Relu", b"Tanh", b"Sigmoid", b"Affine", b"LeakyRelu", b"ThresholdedRelu",
                                       b"ScaledTanh", b"HardSigmoid", b"Elu", b"Softsign", b"Softplus"})},
 }
@@ -326,7 +327,8 @@ def _conv_transpose_refused(attrs: dict, x: list[int], kernel: list[int]) -> str
 
 
 def _check_op_attributes(n, where: str, shapes: dict, values: dict) -> None:
-    """An ``axis`` outside its input's rank for LpNormalization (attribute) and CumSum (known input), an LRN whose
+    """An ``axis`` outside its input's rank for LpNormalization, GatherElements, ScatterElements (attribute) and
+    CumSum (known input), an LRN whose
     ``size`` is not odd and positive, and an ArgMax/ArgMin along an axis of no element (the others holding some)
     are refused naming the node.
 
@@ -338,7 +340,7 @@ def _check_op_attributes(n, where: str, shapes: dict, values: dict) -> None:
     if n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
         return
     op = n.op_type
-    if op not in ("LpNormalization", "CumSum", "LRN", "ArgMax", "ArgMin"):
+    if op not in ("LpNormalization", "CumSum", "LRN", "ArgMax", "ArgMin", "GatherElements", "ScatterElements"):
         return
     attrs = {a.name: a.i for a in n.attribute if a.type == 2}
     if op == "LRN":
@@ -474,7 +476,8 @@ def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
 
 def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
     """A ReverseSequence whose ``sequence_lens`` is not 1-D of its input's batch length (static shapes), or holds a
-    known length outside ``0..time`` (the input's length along ``time_axis``), is refused naming the node.
+    known length outside ``0..time`` (the input's length along ``time_axis``), or whose ``batch_axis`` and
+    ``time_axis`` are one axis, is refused naming the node.
 
     Why: ONNX's inference gives the output the input's shape and checks neither; memplan planned such nodes, and
     onnxruntime refuses to run them ("sequence_lens shape must be {batch_size}", "Invalid sequence length")."""
@@ -487,7 +490,10 @@ def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
         return
     attrs = {a.name: a.i for a in n.attribute if a.type == 2}
     batch, time = attrs.get("batch_axis", 1), attrs.get("time_axis", 0)
-    if {batch, time} - {0, 1} or batch == time:
+    if batch == time and batch in (0, 1):   # (ONNX's inference lets it through)
+        raise GraphError(f"{where}: its batch_axis and time_axis are both {batch}; onnxruntime refuses to load it "
+                         "(\"time_axis and batch_axis must have different values\")")
+    if {batch, time} - {0, 1}:
         return   # (ONNX's inference refuses them)
     why = ""
     if lens is not None and all(isinstance(d, int) for d in lens) and tuple(lens) != (x[batch],):
