@@ -282,6 +282,7 @@ def _enum_cases():
         ("MaxPool", 12, "storage_order", 2, [0, 1], {}, [1, 4, 4, 4]),
         ("Mod", 13, "fmod", 3, [1], {}, [5, 2, 3]),
         ("LpNormalization", 13, "p", 3, [1, 2], {}, [5, 2, 3]),
+        ("BitShift", 13, "direction", "left", ["RIGHT", "LEFT"], {}, [4]),
     ]
 
 
@@ -293,21 +294,25 @@ def _enum_model(op, opset, attr, value, inits, shape):
         attrs["mode"] = "nearest"
     if op == "DepthToSpace":
         attrs["blocksize"] = 2
-    if op == "Mod":
+    if op in ("Mod", "BitShift"):
         import numpy as np
-        inits = {"x2": np.ones(shape, np.float32)}
+        inits = {"x2": np.ones(shape, np.float32 if op == "Mod" else np.uint8)}
     model = _one_node(op, opset, attrs, {k: v for k, v in inits.items() if v is not None}, shape)
+    if op == "BitShift":   # (of unsigned integers)
+        from onnx import TensorProto
+        for vi in (*model.graph.input, *model.graph.output):
+            vi.type.tensor_type.elem_type = TensorProto.UINT8
     if op == "Resize":   # (its roi input left empty)
         del model.graph.node[0].input[1:]
         model.graph.node[0].input.extend(["", "sc"])
     return model
 
 
-@pytest.mark.parametrize("case", range(13))
+@pytest.mark.parametrize("case", range(14))
 def test_an_enum_attribute_onnxruntime_refuses_is_refused_and_its_values_import(case):
     """Pad ``mode='bogus'``, Resize ``coordinate_transformation_mode``/``nearest_mode``, DepthToSpace ``mode='dcr'``,
     Gelu ``approximate='NONE'``, GridSample ``mode``/``padding_mode``, RoiAlign ``mode``, CumSum ``exclusive=2``,
-    MaxPool ``storage_order=2``, Mod ``fmod=3``, LpNormalization ``p=3`` were planned (ONNX's inference does not read them) while onnxruntime
+    MaxPool ``storage_order=2``, Mod ``fmod=3``, LpNormalization ``p=3``, BitShift ``direction='left'`` were planned (ONNX's inference does not read them) while onnxruntime
     refuses to load the model; now refused naming the node, attribute and value. Each value onnxruntime takes still
     imports (a case it folds, RoiAlign's ``AVG``, included)."""
     need("onnx")
@@ -334,7 +339,7 @@ def test_the_enum_cases_match_onnxruntime():
     def runs(model, shape) -> bool:
         try:
             s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-            s.run(None, {"x": np.ones(shape, np.float32)})
+            s.run(None, {"x": np.ones(shape, np.uint8 if model.graph.node[0].op_type == "BitShift" else np.float32)})
         except Exception:   # noqa: BLE001 - any refusal
             return False
         return True

@@ -124,6 +124,7 @@ ENUM_ATTRIBUTES: dict[str, dict[str, frozenset]] = {
     "MaxPool": {"storage_order": frozenset({0, 1})},
     "Mod": {"fmod": frozenset({0, 1})},
     "LpNormalization": {"p": frozenset({1, 2})},
+    "BitShift": {"direction": frozenset({b"RIGHT", b"LEFT"})},
     "RNN": {"activations": frozenset({b"Relu", b"Tanh", b"Sigmoid", b"Affine", b"LeakyRelu", b"ThresholdedRelu",
                                       b"ScaledTanh", b"HardSigmoid", b"Elu", b"Softsign", b"Softplus"})},
 }
