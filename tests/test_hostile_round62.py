@@ -417,3 +417,30 @@ def test_a_reverse_sequence_of_one_batch_and_time_axis_is_refused():
     with pytest.raises(GraphError, match=r"node 'n' \(ReverseSequence\): its batch_axis and time_axis are both 1"):
         import_onnx(_one_node("ReverseSequence", 13, {"batch_axis": 1, "time_axis": 1}, lens, [4, 6]))
     import_onnx(_one_node("ReverseSequence", 13, {"batch_axis": 1, "time_axis": 0}, lens, [4, 6]))
+
+
+@pytest.mark.parametrize("op", ["QuantizeLinear", "DequantizeLinear"])
+@pytest.mark.parametrize("axis", [5, 2, -3])
+def test_a_per_axis_quantization_along_an_axis_outside_the_rank_is_refused(op, axis):
+    """A QuantizeLinear or DequantizeLinear of a ``[4, 6]`` input with a per-axis scale of ``[4]`` along ``axis`` 5, 2
+    or -3 was planned (the check of its scale returned early, taking ONNX's inference to refuse it, which it does not)
+    while onnxruntime refuses to run it ("IsAxisInRange(axis, tensor_rank) was false"); with a one-element scale
+    onnxruntime ignores the axis, and the model still imports, as does the per-axis one along -2."""
+    import numpy as np
+    from onnx import TensorProto
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    def model(scale, ax):
+        m = _one_node(op, 13, {"axis": ax}, {"s": np.array(scale, np.float32)}, [4, 6])
+        if op == "DequantizeLinear":
+            m.graph.input[0].type.tensor_type.elem_type = TensorProto.UINT8
+        else:
+            m.graph.output[0].type.tensor_type.elem_type = TensorProto.UINT8
+        return m
+    with pytest.raises(GraphError, match=rf"node 'n' \({op}\): its axis {axis} is outside its input 'x''s 2 "
+                                         r"dimensions \(\[4, 6\]\), where its scale 's' \(\[4\]\) is per axis"):
+        import_onnx(model([1, 1, 1, 1], axis))
+    import_onnx(model([1.0], axis))
+    import_onnx(model([1, 1, 1, 1], -2))

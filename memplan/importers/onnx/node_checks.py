@@ -632,7 +632,9 @@ def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
 
     Why: ONNX's inference sizes the output by the input alone and memplan planned such nodes (a per-axis scale of
     ``[3]`` for ``[2, 4]`` along axis 1, a blocked scale with a scalar zero point), while onnxruntime refuses to run
-    them ("scale must be 1D tensor with size 4", "x_zero_point must be null or 1D tensor with size 4")."""
+    them ("scale must be 1D tensor with size 4", "x_zero_point must be null or 1D tensor with size 4"); likewise a
+    per-axis or blocked one along an ``axis`` outside the input's rank ("IsAxisInRange"), which ONNX's inference does
+    not refuse either."""
     if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or n.domain not in ("", "ai.onnx") or opset < 13:
         return
     if len(n.input) < 2 or not n.input[0] or not n.input[1]:
@@ -647,8 +649,10 @@ def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
     one = (lambda d: len(d) == 0 or (len(d) == 1 and d[0] == 1))   # noqa: E731 - a scalar or one-element vector
     why = ""
     if block > 0 or not one(scale):
-        if not -len(x) <= axis < len(x):
-            return   # (ONNX's inference refuses it)
+        if not -len(x) <= axis < len(x):   # (ONNX's inference lets it through)
+            raise GraphError(f"{where}: its axis {axis} is outside its input {n.input[0]!r}'s {len(x)} dimensions "
+                             f"({list(x)}), where its scale {n.input[1]!r} ({list(scale)}) is "
+                             f"{'blocked' if block > 0 else 'per axis'}; onnxruntime refuses to run it")
         axis += len(x) if axis < 0 else 0
         want = (tuple(-(-d // block) if k == axis else d for k, d in enumerate(x)) if block > 0 else (x[axis],))
         how = f"blocked by {block} along axis {axis}" if block > 0 else f"per axis {axis}"
