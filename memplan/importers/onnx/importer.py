@@ -76,6 +76,7 @@ from .node_checks import (
     _check_dims_option,
     _check_einsum_lengths,
     _check_element_operands,
+    _check_enum_attributes,
     _check_group_norm,
     _check_kernel_extents,
     _check_known_indices,
@@ -466,6 +467,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_vector_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
+        _check_enum_attributes(n, where)
         _check_transpose_perm(n, where, shapes)
         _check_reduce_axes(n, where, shapes)
         _check_conv(n, where, shapes)

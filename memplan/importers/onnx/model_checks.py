@@ -51,6 +51,8 @@ def _names(g):
         yield f"node #{i} domain", n.domain
         for v in list(n.input) + list(n.output):
             yield f"node #{i} value name", v
+        for a in n.attribute:   # (onnx's checker names an attribute it does not know: its message was undecodable)
+            yield f"node #{i} attribute name", a.name
     for vi in list(g.input) + list(g.output) + list(g.value_info):
         yield "value name", vi.name
         if vi.type.HasField("tensor_type"):
@@ -86,6 +88,7 @@ def _check_model_text(model) -> None:
             fields += [(f"local function #{k} node #{i} {what}", v) for what, v in
                        (("name", n.name), ("op_type", n.op_type), ("domain", n.domain))]
             fields += [(f"local function #{k} node #{i} value name", v) for v in (*n.input, *n.output)]
+            fields += [(f"local function #{k} node #{i} attribute name", a.name) for a in n.attribute]
         for what, v in fields:
             if isinstance(v, bytes):
                 raise GraphError(f"{what} {v!r} is not valid UTF-8")

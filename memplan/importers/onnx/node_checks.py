@@ -25,6 +25,8 @@ CONV_ATTRIBUTE_OPS = {"": {"Conv", "ConvInteger", "QLinearConv"}, "ai.onnx": {"C
                       "com.microsoft": {"FusedConv"}}
 #: pooling ops onnxruntime builds with its ``PoolAttributes`` (which refuse a pad not smaller than the kernel)
 POOL_ATTRIBUTE_OPS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"})
+#: the ``auto_pad`` values onnxruntime's ``StringToAutoPadType`` reads (empty: ``NOTSET``); any other it refuses
+AUTO_PADS = (b"NOTSET", b"SAME_UPPER", b"SAME_LOWER", b"VALID", b"")
 
 
 REDUCE_OPS = frozenset({"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
@@ -71,11 +73,18 @@ def _check_window_attributes(n, where: str) -> None:
     the kernel: a Conv (ConvInteger, QLinearConv, ``com.microsoft:FusedConv``) with both ``auto_pad`` (other than
     ``NOTSET``) and ``pads``, even all zero ("A Conv/ConvTranspose node has both 'auto_pad' and 'pads' attributes");
     a MaxPool, AveragePool, LpPool or MaxUnpool with a pad not smaller than its kernel along that axis ("Pad should be smaller
-    than kernel"), whatever its ``auto_pad``.
+    than kernel"), whatever its ``auto_pad``; any of them, or a ConvTranspose, with an ``auto_pad`` none of ``AUTO_PADS``
+    (``same_upper``, ``SAME``: "Unknown AutoPadType String"), which ONNX's inference read as ``NOTSET``.
 
     Why: ONNX's inference allows both (Conv takes ``auto_pad`` and ignores ``pads``; a pool pads by them), so they were
     planned, and onnxruntime refuses to load the model."""
     attrs = {a.name: a for a in n.attribute}
+    windowed = (n.op_type in CONV_ATTRIBUTE_OPS.get(n.domain, ()) or n.domain in ("", "ai.onnx")
+                and n.op_type in POOL_ATTRIBUTE_OPS | {"ConvTranspose"})
+    if windowed and "auto_pad" in attrs and attrs["auto_pad"].s not in AUTO_PADS:
+        raise GraphError(f"{where}: its auto_pad {attrs['auto_pad'].s.decode(errors='replace')!r} is none of "
+                         f"{', '.join(p.decode() for p in AUTO_PADS if p)}; onnxruntime refuses to load it (\"Unknown "
+                         "AutoPadType String\")")
     if "pads" not in attrs:
         return
     pads = list(attrs["pads"].ints)
@@ -94,6 +103,73 @@ def _check_window_attributes(n, where: str) -> None:
             raise GraphError(f"{where}: its pad {pads[big]} (pads {pads}) is not smaller than its kernel's "
                              f"{kernel[big % k]} along spatial axis {big % k}; onnxruntime refuses to load it (\"Pad "
                              "should be smaller than kernel\")")
+
+
+#: attributes onnxruntime's kernels (default domain) read as one of a few values, refusing any other as they are built
+#: (checked with onnxruntime 1.32): op -> {attribute: the values taken}. A union over the opsets (GridSample's
+#: ``bilinear`` became ``linear`` at 20) and case-folded where onnxruntime folds it (RoiAlign's ``AVG``), so that no
+#: model onnxruntime runs is refused; an empty string is left to the kernel's default
+ENUM_ATTRIBUTES: dict[str, dict[str, frozenset]] = {
+    "Resize": {"coordinate_transformation_mode": frozenset({
+        b"half_pixel", b"half_pixel_symmetric", b"pytorch_half_pixel", b"align_corners", b"asymmetric",
+        b"tf_half_pixel_for_nearest", b"tf_crop_and_resize"}),
+        "nearest_mode": frozenset({b"round_prefer_floor", b"round_prefer_ceil", b"floor", b"ceil"})},
+    "Pad": {"mode": frozenset({b"constant", b"reflect", b"edge", b"wrap"})},
+    "DepthToSpace": {"mode": frozenset({b"DCR", b"CRD"})},
+    "Gelu": {"approximate": frozenset({b"none", b"tanh"})},
+    "GridSample": {"mode": frozenset({b"bilinear", b"nearest", b"bicubic", b"linear", b"cubic"}),
+                   "padding_mode": frozenset({b"zeros", b"border", b"reflection"})},
+    "RoiAlign": {"mode": frozenset({b"avg", b"max"})},
+    "CumSum": {"exclusive": frozenset({0, 1}), "reverse": frozenset({0, 1})},
+    "MaxPool": {"storage_order": frozenset({0, 1})},
+    "Mod": {"fmod": frozenset({0, 1})},
+    "LpNormalization": {"p": frozenset({1, 2})},
+    "BitShift": {"direction": frozenset({b"RIGHT", b"LEFT"})},
+    "RNN": {"activations": frozenset({b"Relu", b"Tanh", b"Sigmoid", b"Affine", b"LeakyRelu", b"ThresholdedRelu",
+                                      b"ScaledTanh", b"HardSigmoid", b"Elu", b"Softsign", b"Softplus"})},
+}
+#: GRU's and LSTM's ``activations`` are RNN's, compared case-folded (RNN's are not: ``tanh`` is refused there)
+ENUM_ATTRIBUTES["GRU"] = ENUM_ATTRIBUTES["LSTM"] = {
+    "activations": frozenset(v.lower() for v in ENUM_ATTRIBUTES["RNN"]["activations"])}
+#: the ``ENUM_ATTRIBUTES`` onnxruntime compares case-folded
+_FOLDED = frozenset({("RoiAlign", "mode"), ("GRU", "activations"), ("LSTM", "activations")})
+
+
+def _check_enum_attributes(n, where: str) -> None:
+    """Refuse, naming the node, the attribute and its value, an attribute of ``ENUM_ATTRIBUTES`` that is none of the
+    values onnxruntime takes: a Pad of ``mode='bogus'``, a Resize of ``nearest_mode='FLOOR'``, a CumSum of
+    ``exclusive=2``, a Mod of ``fmod=3``, an LSTM activation ``Bogus``...
+
+    Why: ONNX's inference does not read them (the output has the input's shape, or the one its sizes give, whatever
+    the mode), so they were planned, while onnxruntime refuses to load the model ("Invalid mode", "fmod must have
+    value either 0 or 1"; Gelu's ``approximate`` when it runs)."""
+    table = ENUM_ATTRIBUTES.get(n.op_type)
+    if table is None or n.domain not in ("", "ai.onnx"):
+        return
+    for a in n.attribute:
+        allowed = table.get(a.name)
+        if allowed is None:
+            continue
+        if a.type == a.STRING:
+            value = a.s.lower() if (n.op_type, a.name) in _FOLDED else a.s
+            if not value or value in allowed:
+                continue
+            shown = repr(a.s.decode(errors="replace"))
+            choices = ", ".join(sorted(v.decode() for v in allowed))
+        elif a.type == a.INT:
+            if a.i in allowed:
+                continue
+            shown, choices = str(a.i), ", ".join(str(v) for v in sorted(allowed))
+        elif a.type == a.STRINGS:   # (each one of them: an RNN's activation functions)
+            folded = (n.op_type, a.name) in _FOLDED
+            bad = next((v for v in a.strings if (v.lower() if folded else v) not in allowed), None)
+            if bad is None:
+                continue
+            shown = f"{[v.decode(errors='replace') for v in a.strings]}: {bad.decode(errors='replace')!r}"
+            choices = ", ".join(sorted(v.decode() for v in allowed)) + (" (in any case)" if folded else "")
+        else:
+            continue   # (of another type: onnx's checker refuses it)
+        raise GraphError(f"{where}: its {a.name} {shown} is none of {choices}; onnxruntime refuses to load it")
 
 
 def _check_conv(n, where: str, shapes: dict) -> None:
@@ -252,7 +328,8 @@ def _conv_transpose_refused(attrs: dict, x: list[int], kernel: list[int]) -> str
 
 
 def _check_op_attributes(n, where: str, shapes: dict, values: dict) -> None:
-    """An ``axis`` outside its input's rank for LpNormalization (attribute) and CumSum (known input), an LRN whose
+    """An ``axis`` outside its input's rank for LpNormalization, GatherElements, ScatterElements (attribute) and
+    CumSum (known input), an LRN whose
     ``size`` is not odd and positive, and an ArgMax/ArgMin along an axis of no element (the others holding some)
     are refused naming the node.
 
@@ -264,7 +341,7 @@ def _check_op_attributes(n, where: str, shapes: dict, values: dict) -> None:
     if n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
         return
     op = n.op_type
-    if op not in ("LpNormalization", "CumSum", "LRN", "ArgMax", "ArgMin"):
+    if op not in ("LpNormalization", "CumSum", "LRN", "ArgMax", "ArgMin", "GatherElements", "ScatterElements"):
         return
     attrs = {a.name: a.i for a in n.attribute if a.type == 2}
     if op == "LRN":
@@ -400,7 +477,8 @@ def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
 
 def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
     """A ReverseSequence whose ``sequence_lens`` is not 1-D of its input's batch length (static shapes), or holds a
-    known length outside ``0..time`` (the input's length along ``time_axis``), is refused naming the node.
+    known length outside ``0..time`` (the input's length along ``time_axis``), or whose ``batch_axis`` and
+    ``time_axis`` are one axis, is refused naming the node.
 
     Why: ONNX's inference gives the output the input's shape and checks neither; memplan planned such nodes, and
     onnxruntime refuses to run them ("sequence_lens shape must be {batch_size}", "Invalid sequence length")."""
@@ -413,7 +491,10 @@ def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
         return
     attrs = {a.name: a.i for a in n.attribute if a.type == 2}
     batch, time = attrs.get("batch_axis", 1), attrs.get("time_axis", 0)
-    if {batch, time} - {0, 1} or batch == time:
+    if batch == time and batch in (0, 1):   # (ONNX's inference lets it through)
+        raise GraphError(f"{where}: its batch_axis and time_axis are both {batch}; onnxruntime refuses to load it "
+                         "(\"time_axis and batch_axis must have different values\")")
+    if {batch, time} - {0, 1}:
         return   # (ONNX's inference refuses them)
     why = ""
     if lens is not None and all(isinstance(d, int) for d in lens) and tuple(lens) != (x[batch],):
@@ -551,7 +632,9 @@ def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
 
     Why: ONNX's inference sizes the output by the input alone and memplan planned such nodes (a per-axis scale of
     ``[3]`` for ``[2, 4]`` along axis 1, a blocked scale with a scalar zero point), while onnxruntime refuses to run
-    them ("scale must be 1D tensor with size 4", "x_zero_point must be null or 1D tensor with size 4")."""
+    them ("scale must be 1D tensor with size 4", "x_zero_point must be null or 1D tensor with size 4"); likewise a
+    per-axis or blocked one along an ``axis`` outside the input's rank ("IsAxisInRange"), which ONNX's inference does
+    not refuse either."""
     if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or n.domain not in ("", "ai.onnx") or opset < 13:
         return
     if len(n.input) < 2 or not n.input[0] or not n.input[1]:
@@ -566,8 +649,10 @@ def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
     one = (lambda d: len(d) == 0 or (len(d) == 1 and d[0] == 1))   # noqa: E731 - a scalar or one-element vector
     why = ""
     if block > 0 or not one(scale):
-        if not -len(x) <= axis < len(x):
-            return   # (ONNX's inference refuses it)
+        if not -len(x) <= axis < len(x):   # (ONNX's inference lets it through)
+            raise GraphError(f"{where}: its axis {axis} is outside its input {n.input[0]!r}'s {len(x)} dimensions "
+                             f"({list(x)}), where its scale {n.input[1]!r} ({list(scale)}) is "
+                             f"{'blocked' if block > 0 else 'per axis'}; onnxruntime refuses to run it")
         axis += len(x) if axis < 0 else 0
         want = (tuple(-(-d // block) if k == axis else d for k, d in enumerate(x)) if block > 0 else (x[axis],))
         how = f"blocked by {block} along axis {axis}" if block > 0 else f"per axis {axis}"
