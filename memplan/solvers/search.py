@@ -138,6 +138,11 @@ PROOF_STEP = 8
 #: preorder packs the bound 2,057,216 in one descent); a step that lands far below goes on (minimalloc J at
 #: ``time_limit=0.5``: 1,303,552 -> 1,137,664, 65% of the gap)
 SMALL_STEP = 8
+#: ... and only where the best arena before the step was within 1 / ``NEAR_BOUND`` of itself above the bound. Why: a
+#: bound that near mostly packs (random_dag(1000) 0.5% above, layered_graph(1000, seed=1) 0.9%: both pack it at
+#: ``time_limit=1``), where a bound far below (minimalloc A-K, 5-15%) mostly does not, and each preorder's shot at it
+#: then took a descent from the steps: minimalloc B, D, H, K at ``time_limit=0.25-0.5`` ended 0.3-1.4% higher
+NEAR_BOUND = 64
 
 
 #: where nothing fits the capacity yet, the three preorders' trees search it side by side for this many descents' nodes
@@ -550,8 +555,8 @@ class _Minimiser:
 
     def _shots_below(self, k: int, node_limit: int, seen: list[str], hand_over: bool = False) -> bool:
         """The opening's shots of preorder ``k`` one below the best arena for as long as they pack; True if one did.
-        ``hand_over``: stop after a shot that packed a small step (under 1 / ``SMALL_STEP`` of the gap to the bound),
-        for the next preorder's shot at the bound."""
+        ``hand_over``: stop after a shot that packed a small step (under 1 / ``SMALL_STEP`` of the gap to the bound) from
+        a best arena near the bound (``NEAR_BOUND``), for the next preorder's shot at the bound."""
         gained = False
         while not self.done():
             before = self.best
@@ -562,7 +567,8 @@ class _Minimiser:
                 break
             gained = True
             seen.append("bound" if self.best <= self.bound() else "gained")
-            if hand_over and (before - self.best) * SMALL_STEP < before - self.bound():
+            gap = before - self.bound()
+            if hand_over and (before - self.best) * SMALL_STEP < gap and gap * NEAR_BOUND < before:
                 break
         return gained
 
