@@ -496,8 +496,9 @@ class _Minimiser:
         """Shots of one preorder at a time (``shot``), each of at most ``node_limit``: with each preorder in turn, one
         at the bound (``SearchParams.bound_first``; a reachable bound mostly packs without a backtrack), then one
         below the best for as long as they pack; a preorder whose shot below the best stops short hands over to the
-        next. Once every preorder has stopped short with nothing gained since, the limit doubles (the same shots
-        again would search the same trees). Runs until the solve is done or out of work: the rounds' interleaved
+        next, as does one whose shot packed a small step near the bound while another preorder's shot at the bound is
+        to come (``SMALL_STEP``, ``NEAR_BOUND``). Once every preorder has stopped short with nothing gained since, the
+        limit doubles (the same shots again would search the same trees). Runs until the solve is done or out of work: the rounds' interleaved
         tries are what failed here.
 
         Why shots of several preorders: with one preorder's two shots (round 55), what was left went to the three
