@@ -88,7 +88,8 @@ def test_random_dag_1000_serial_reaches_its_bound_at_one_second(no_skyline):
     at the bound and below the best, the rest went to the interleaved try at the bound, and the start came back
     (2,085,888 bytes; 2,057,216 before round 55); the second preorder's shot packs the bound. (From size's start, as
     written: since round 62 the default starts it at 2,067,456, skyline's repaired walk, and the first preorder's
-    shots below the best then pack 2,064,384 and take the budget: docs/experiments/quality_s62.txt.)"""
+    shots below the best then packed 2,064,384 and took the budget: docs/experiments/quality_s62.txt; since
+    ``SearchParams.handover`` the bound again: tests/test_search_handover.py.)"""
     from memplan.benchmarks.scale import random_dag
     from memplan.lifetimes import buffer_problem
     from memplan.schedule import build_happens_before, serial_schedule

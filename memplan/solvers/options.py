@@ -86,6 +86,9 @@ class SearchParams:
     #: has searched ``search.FOCUS_AFTER_DESCENTS`` descents' nodes, the tree furthest into a packing (the most area
     #: placed at once) takes ``search.FOCUS_TURNS`` turns to each other tree's one (``search._round_robin``)
     focus: bool = True
+    #: in the opening (``search.FEW_DESCENTS``), a preorder's shot below the best that packed a small step
+    #: (``search.SMALL_STEP``) hands over to the next preorder while one has yet to shoot at the bound
+    handover: bool = True
     #: work units per second of ``time_limit`` (the deterministic work budget), each ``search_tree.WORK_NS_PER_UNIT``
     #: estimated nanoseconds (a nominal node of 100 us; the name is from when a unit was one node). Why 12,000: the
     #: estimate (``search_tree.WORK_NODE`` ...) reads ~0.8 of the CPU it measures on most problems here, so the search
@@ -114,7 +117,7 @@ class SearchParams:
         if len(set(order)) != len(order):
             raise SolverError(f"SearchParams.preorders: {_short(order)} lists a preorder twice")
         for name in ("bound_first", "opening", "repair", "restarts", "hatless_pruning", "dynamic_decomposition",
-                     "memo", "focus"):
+                     "memo", "focus", "handover"):
             if not isinstance(getattr(self, name), bool):
                 raise SolverError(f"SearchParams.{name} must be True or False, not {_short(getattr(self, name))}")
         for name, lo, hi in (("ladder_rungs", 0, MAX_RUNGS), ("restart_nodes", 1, MAX_NODES),

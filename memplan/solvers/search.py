@@ -130,6 +130,19 @@ BELOW_FIRST_DESCENTS = 1.5
 #: raised a few KB each (a weak ``lower_bound`` given: 26 proofs, 0.2-1% of the gap each) took the budget of the shot
 #: below the best that gained (300 intervals at ``time_limit=0.1``: 20,799,744 bytes for 20,423,168)
 PROOF_STEP = 8
+#: while some preorder has yet to make its opening shot at the bound, a preorder's shot below the best that packed less
+#: than 1 / ``SMALL_STEP`` of the gap to the bound hands over to the next preorder (``SearchParams.handover``). Why:
+#: from a start near the bound, the shots below the best pack small steps, each a descent, and take the budget before
+#: the next preorder's shot at the bound (``random_dag(1000)`` serial at ``time_limit=1`` from skyline's repaired start,
+#: 2,067,456: the first preorder's steps of 1,024 bytes, 10% of the gap each, ended at 2,064,384 where the second
+#: preorder packs the bound 2,057,216 in one descent); a step that lands far below goes on (minimalloc J at
+#: ``time_limit=0.5``: 1,303,552 -> 1,137,664, 65% of the gap)
+SMALL_STEP = 8
+#: ... and only where the best arena before the step was within 1 / ``NEAR_BOUND`` of itself above the bound. Why: a
+#: bound that near mostly packs (random_dag(1000) 0.5% above, layered_graph(1000, seed=1) 0.9%: both pack it at
+#: ``time_limit=1``), where a bound far below (minimalloc A-K, 5-15%) mostly does not, and each preorder's shot at it
+#: then took a descent from the steps: minimalloc B, D, H, K at ``time_limit=0.25-0.5`` ended 0.3-1.4% higher
+NEAR_BOUND = 64
 
 
 #: where nothing fits the capacity yet, the three preorders' trees search it side by side for this many descents' nodes
@@ -483,8 +496,9 @@ class _Minimiser:
         """Shots of one preorder at a time (``shot``), each of at most ``node_limit``: with each preorder in turn, one
         at the bound (``SearchParams.bound_first``; a reachable bound mostly packs without a backtrack), then one
         below the best for as long as they pack; a preorder whose shot below the best stops short hands over to the
-        next. Once every preorder has stopped short with nothing gained since, the limit doubles (the same shots
-        again would search the same trees). Runs until the solve is done or out of work: the rounds' interleaved
+        next, as does one whose shot packed a small step near the bound while another preorder's shot at the bound is
+        to come (``SMALL_STEP``, ``NEAR_BOUND``). Once every preorder has stopped short with nothing gained since, the
+        limit doubles (the same shots again would search the same trees). Runs until the solve is done or out of work: the rounds' interleaved
         tries are what failed here.
 
         Why shots of several preorders: with one preorder's two shots (round 55), what was left went to the three
@@ -510,12 +524,16 @@ class _Minimiser:
         while not self.done():
             if stalled == len(self.searches):   # every preorder stopped short: the same shots would too
                 node_limit, stalled = node_limit * 2, 0
+            # (a small step below the best hands over while another preorder has its shot at the bound to come:
+            # ``SMALL_STEP``; not where each preorder shoots below the best first)
+            waiting = (self.params.handover and self.params.bound_first and not below_first
+                       and len({j for j, *_ in tried} | {k}) < len(self.searches))
             if below_first:   # (``BELOW_FIRST_DESCENTS``: a budget too short for both shots)
                 gained = self._shots_below(k, node_limit, seen)
                 self._shots_at_bound(k, node_limit, seen, tried)
             else:
                 self._shots_at_bound(k, node_limit, seen, tried)
-                gained = self._shots_below(k, node_limit, seen)
+                gained = self._shots_below(k, node_limit, seen, waiting)
             stalled = 0 if gained else stalled + 1
             k = (k + 1) % len(self.searches)
         return ",".join(dict.fromkeys(seen)) or "none"
@@ -536,10 +554,13 @@ class _Minimiser:
             if (self.bound() - cap) * PROOF_STEP < self.best - cap:
                 break
 
-    def _shots_below(self, k: int, node_limit: int, seen: list[str]) -> bool:
-        """The opening's shots of preorder ``k`` one below the best arena for as long as they pack; True if one did."""
+    def _shots_below(self, k: int, node_limit: int, seen: list[str], hand_over: bool = False) -> bool:
+        """The opening's shots of preorder ``k`` one below the best arena for as long as they pack; True if one did.
+        ``hand_over``: stop after a shot that packed a small step (under 1 / ``SMALL_STEP`` of the gap to the bound) from
+        a best arena near the bound (``NEAR_BOUND``), for the next preorder's shot at the bound."""
         gained = False
         while not self.done():
+            before = self.best
             out = self.shot(k, self.best - 1, node_limit)
             if out != "packed":
                 if out == "proved":   # (nothing fits below the best: it is optimal)
@@ -547,6 +568,9 @@ class _Minimiser:
                 break
             gained = True
             seen.append("bound" if self.best <= self.bound() else "gained")
+            gap = before - self.bound()
+            if hand_over and (before - self.best) * SMALL_STEP < gap and gap * NEAR_BOUND < before:
+                break
         return gained
 
     def shot(self, k: int, cap: int, node_limit: int, nodes: int | None = None) -> str | None:
