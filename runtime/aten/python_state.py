@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .module_containers import CONTAINERS, plain_change, unchanged
+from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
 from .settings import SCALARS, plain, same_value
 
@@ -113,7 +113,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     places: list[PythonPlace] = []
     seen: set[Any] = set()
 
-    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None], depth: int = 0) -> None:
+    inner_seen: set[int] = set()
+    budget = [INNER_LIMIT]
+
+    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
         if key in seen:
             return
         seen.add(key)
@@ -121,12 +124,13 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         value = get()
         if value is MISSING or _watched_value(value):
             places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None))
-        if type(value) in CONTAINERS and depth < 2 and len(value) <= 1024:   # (its inner containers, two levels:
-            # a shallow copy holds the very inner list, so ``STATE["n"][0] += 1`` was no change; round 61)
-            items = list(value.items() if isinstance(value, dict) else enumerate(value))
-            for k, v in items:
-                if type(v) in CONTAINERS:
-                    add(("inner", id(v)), f"{label} at [{k!r}]", lambda v=v: v, lambda _v: None, depth + 1)
+        if type(value) in CONTAINERS or type(value) is tuple:   # (its inner containers, at any depth, bounded by
+            # size: a shallow copy holds the very inner list, so ``STATE["n"][0] += 1`` was no change, round 61, and
+            # one three levels down, ``STATE["x"][0][0][0] += 1``, until round 62; a tuple's too, ``G = ([0],)``)
+            if type(value) in CONTAINERS:
+                inner_seen.add(id(value))
+            for keys, v in inner_containers(value, inner_seen, budget):
+                add(("inner", id(v)), label + "".join(f" at [{k!r}]" for k in keys), lambda v=v: v, lambda _v: None)
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
         return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)

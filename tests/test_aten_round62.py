@@ -1,0 +1,112 @@
+"""Round 62: Python state the ATen executor's compile watches, at any depth and in hooks, lazily built modules and
+bounded ``functools.lru_cache`` helpers (CPU, tiny, torch only).
+
+Bugs fixed (each test marked "failed before" did):
+- ``module_containers`` and ``python_state`` looked two levels into a container: ``self.a = {"x": [[[0]]]}`` with
+  ``self.a["x"][0][0][0] += 1`` in ``forward`` (or a global so nested) compiled, and every compiled call ran the
+  export's count (eager's calls advance it). Now the walk is bounded by size (1024 items of a container, 10,000
+  inner containers), not depth, and safe on cycles.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+
+def _compile(m, *inputs, streams=1):
+    return compile(m, inputs, streams=streams, cuda_graph=False, poison=True, device="cpu")
+
+
+# --- containers nested at any depth -------------------------------------------------------------------------------
+
+
+def _nest(depth: int):
+    """``depth`` lists around a count: ``[[...[0]...]]``."""
+    v: object = [0]
+    for _ in range(depth - 1):
+        v = [v]
+    return v
+
+
+def _cell(v, depth):
+    for _ in range(depth - 1):
+        v = v[0]
+    return v
+
+
+class _DeepAttr(nn.Module):
+    def __init__(self, depth: int):
+        super().__init__()
+        self.depth = depth
+        self.a = {"x": _nest(depth)}
+
+    def forward(self, x):
+        cell = _cell(self.a["x"], self.depth)
+        cell[0] += 1
+        return x * cell[0]
+
+
+@pytest.mark.parametrize("depth", [2, 3, 6, 40])
+def test_a_count_nested_deep_in_a_module_attribute_is_refused_and_put_back(depth):
+    """Failed before for depth 3 and deeper (the count three levels inside ``self.a`` compiled: every compiled call
+    returned the export's ``x * 1``, eager's ``x * 2``, ``x * 3``)."""
+    m = _DeepAttr(depth)
+    with pytest.raises(AtenExecutorError, match=r"forward changes _DeepAttr\.a\['x'\](\[0\])* in place"):
+        _compile(m, torch.randn(2, 3))
+    assert _cell(m.a["x"], depth) == [0]   # (put back as it was)
+
+
+G_DEEP = {"x": [[[0]]]}
+
+
+class _DeepGlobal(nn.Module):
+    def forward(self, x):
+        G_DEEP["x"][0][0][0] += 1
+        return x * G_DEEP["x"][0][0][0]
+
+
+def test_a_count_nested_deep_in_a_global_is_refused_and_put_back():
+    """Failed before: compiled; every compiled call returned the export's ``x * 1``."""
+    with pytest.raises(AtenExecutorError, match=r"the global G_DEEP .* at \['x'\] at \[0\] at \[0\] in place"):
+        _compile(_DeepGlobal(), torch.randn(2, 3))
+    assert G_DEEP == {"x": [[[0]]]}
+
+
+class _Cyclic(nn.Module):
+    """A list holding itself, and a count beside it, three levels down; and a long chain of nested lists."""
+
+    def __init__(self, bump: bool):
+        super().__init__()
+        a = [0]
+        a.append(a)
+        chain: list = []
+        for _ in range(5000):
+            chain = [chain]
+        self.a = ({"x": [[a]]},)
+        self.chain = [chain]
+        self.bump = bump
+
+    def forward(self, x):
+        if self.bump:
+            self.a[0]["x"][0][0][0] += 1
+        return x * 2
+
+
+def test_the_walk_is_safe_on_cycles_and_long_chains():
+    """A cycle (``a.append(a)``) and a chain of 5,000 nested lists are walked without recursion: an unchanged one
+    compiles (torch's own export walks the attributes too: the cycle is taken where it is no attribute of a module);
+    a count inside it is refused."""
+    from runtime.aten.module_containers import container_snapshots
+
+    m = _Cyclic(bump=True)
+    snaps = container_snapshots(torch, m)
+    assert any(name == "_Cyclic.a[0]['x'][0][0]" for name, *_ in snaps)
+    assert len(snaps) < 5100
