@@ -110,3 +110,48 @@ def test_the_walk_is_safe_on_cycles_and_long_chains():
     snaps = container_snapshots(torch, m)
     assert any(name == "_Cyclic.a[0]['x'][0][0]" for name, *_ in snaps)
     assert len(snaps) < 5100
+
+
+# --- a hook's state: containers inside containers ------------------------------------------------------------------
+
+
+class _Tap(nn.Module):
+    """A feature tap (``self.feats.append(y)``): compile exports ``forward`` again to prove no call reads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.feats: list = []
+
+    def forward(self, x):
+        y = self.lin(x)
+        self.feats.append(y)
+        return y * 2
+
+
+def _hooked(nested: bool):
+    """A feature tap whose forward hook counts its calls in ``[0]`` or in ``[[0]]`` (the state it closes over)."""
+    torch.manual_seed(0)
+    m = _Tap()
+    state = [[0]] if nested else [0]
+
+    def count(mod, args, out):
+        if nested:
+            state[0][0] += 1
+        else:
+            state[0] += 1
+
+    m.register_forward_hook(count)
+    return m, (lambda: state[0][0] if nested else state[0])
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_hooks_count_in_a_list_of_lists_sees_the_exports_one_call(nested):
+    """Failed before for ``nested``: compile's second exports (of the attributes ``forward`` sets) ran the hook too,
+    and the state kept across them was a shallow copy holding the very inner list: the count stood at 2 after
+    compile (one export's call is documented; the flat list's count stood at 1)."""
+    m, count = _hooked(nested)
+    x = torch.randn(2, 4)
+    step = _compile(m, x)
+    assert count() == 1
+    assert torch.equal(step(x), m(x)) and count() == 2

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .module_containers import CONTAINERS, unchanged
+from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, unchanged
 from .settings import SCALARS
 
 
@@ -76,7 +76,7 @@ def _kept(value: Any) -> Any:
 def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
     """The Python state the module tree's forward hooks (and torch's global ones) may change put back as it was
     after the block: their closures' cells, the plain values and containers of the globals their code names, and
-    the attributes of the objects they are bound to (shallow).
+    the attributes of the objects they are bound to (shallow), and the containers inside each at any depth.
 
     Why: compile exports ``forward`` again to check the attributes it sets (``sets.check_forward_sets``), and a
     call exports it with arguments compile left out (``CompiledModule._prove``): each export runs the hooks, so a
@@ -100,7 +100,7 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                     continue
             elif kind == "global":
                 value = where[name]
-                if not isinstance(value, SCALARS) and type(value) not in CONTAINERS:
+                if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
                     continue   # (a module, a function: no state of the hook's)
             elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
                 saved.append(("item", where, None, where, _kept(where)))
@@ -109,6 +109,14 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 value = dict(vars(where))
                 saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
             saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
+    # (the containers inside them, at any depth, bounded by size: a shallow copy holds the very inner lists, so a
+    # hook's ``state[0][0] += 1`` was left counting each export, round 62)
+    seen = {id(entry[3]) for entry in saved if entry[4] is not None}
+    budget = [INNER_LIMIT]
+    for entry in list(saved):
+        value = entry[3]
+        if entry[4] is not None or (type(value) is tuple and entry[0] != "object"):
+            saved += [("item", c, None, c, c.copy()) for _keys, c in inner_containers(value, seen, budget)]
     try:
         yield changed
     finally:
