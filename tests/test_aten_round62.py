@@ -6,6 +6,12 @@ Bugs fixed (each test marked "failed before" did):
   ``self.a["x"][0][0][0] += 1`` in ``forward`` (or a global so nested) compiled, and every compiled call ran the
   export's count (eager's calls advance it). Now the walk is bounded by size (1024 items of a container, 10,000
   inner containers), not depth, and safe on cycles.
+- ``hook_state`` kept a shallow copy of a hook's containers across compile's second exports: a hook counting in
+  ``state[0][0]`` stood at 2 after compile (the export's one call is documented).
+- a layer built lazily in ``forward`` into a global dict, a class attribute's dict or a closure's list
+  (``if "p" not in PROJ: PROJ["p"] = nn.Linear(...)``) compiled: the program held the export's layer and its weights,
+  eager's first call built another, and every compiled call differed from eager (by 1.76 on a 2x4 input). Python
+  state holding a new object (no tensor, no plain value) is now refused as a count is.
 """
 
 from __future__ import annotations
@@ -155,3 +161,60 @@ def test_a_hooks_count_in_a_list_of_lists_sees_the_exports_one_call(nested):
     step = _compile(m, x)
     assert count() == 1
     assert torch.equal(step(x), m(x)) and count() == 2
+
+
+# --- a layer built lazily in forward, held beside the module ------------------------------------------------------
+
+LAZY: dict = {}
+
+
+class _LazyGlobal(nn.Module):
+    def forward(self, x):
+        if "p" not in LAZY:
+            LAZY["p"] = nn.Linear(x.shape[-1], 4)
+        return LAZY["p"](x)
+
+
+class _LazyClassDict(nn.Module):
+    store: dict = {}
+
+    def forward(self, x):
+        if "p" not in self.store:
+            self.store["p"] = nn.Linear(x.shape[-1], 4)
+        return self.store["p"](x)
+
+
+def _lazy_closure():
+    box: list = []
+
+    class _LazyClosure(nn.Module):
+        def forward(self, x):
+            if not box:
+                box.append(nn.Linear(x.shape[-1], 4))
+            return box[0](x)
+
+    return _LazyClosure(), box
+
+
+@pytest.mark.parametrize("where", ["global", "class", "closure"])
+def test_a_layer_built_lazily_beside_the_module_is_refused_and_left_unbuilt(where):
+    """Failed before: compiled, every compiled call used the export's layer (its weights drawn at export) where
+    eager's first call built another one: 1.76 off at the first call."""
+    LAZY.clear()
+    _LazyClassDict.store.clear()
+    m, held = ((_LazyGlobal(), LAZY) if where == "global" else (_LazyClassDict(), _LazyClassDict.store)
+               if where == "class" else _lazy_closure())
+    with pytest.raises(AtenExecutorError, match=r"forward changes the .* in place .*Linear\(in_features=4"):
+        _compile(m, torch.randn(2, 4))
+    assert len(held) == 0   # (left unbuilt: eager's first call builds it)
+
+
+def test_a_layer_built_by_an_eager_call_before_compile_is_the_programs():
+    """Built once by eager, the layer is read as it is: compiled and eager agree call after call."""
+    LAZY.clear()
+    m = _LazyGlobal()
+    x = torch.randn(2, 4)
+    m(x)
+    step = _compile(m, x)
+    for _ in range(3):
+        assert torch.equal(step(x), m(x))

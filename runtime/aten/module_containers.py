@@ -9,6 +9,7 @@ and torch's export leaves the user's object holding the export's fake tensors.
 from __future__ import annotations
 
 import collections
+import sys
 from typing import Any
 
 from .module_writes import module_fields
@@ -127,20 +128,35 @@ def unchanged(now: Any, before: Any) -> bool:
     return now.keys() == before.keys() and all(same_item(now[k], before[k]) for k in now)
 
 
-def plain_change(before: Any, after: Any) -> bool:
+def plain_change(before: Any, after: Any, objects: bool = False) -> bool:
     """Whether a plain value (a number, string, None, a tuple of them) is among the items a list's or dict's change
     added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
     (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
-    a record the program's results do not follow."""
+    a record the program's results do not follow. With ``objects``, any other object counts too (an ``nn.Linear``
+    built lazily into a global dict, ``PROJ["p"] = nn.Linear(...)``: eager's next call uses the one it built, the
+    program the export's; round 62), a tensor or a tuple, list or dict of tensors and plain values aside."""
     if isinstance(after, set):
-        return any(plain(x, depth=1) for x in after ^ before)
+        return any(plain(x, depth=1) or (objects and not _inert(x)) for x in after ^ before)
     if not isinstance(after, dict):
         items = [x for i, x in enumerate(after) if i >= len(before) or not same_item(x, before[i])]
         items += [x for i, x in enumerate(before) if i >= len(after) or not same_item(x, after[i])]
     else:
         items = [d[k] for d, o in ((after, before), (before, after)) for k in d
                  if k not in o or not same_item(d[k], o[k])]
-    return any(plain(x, depth=1) for x in items)
+    return any(plain(x, depth=1) or (objects and not _inert(x)) for x in items)
+
+
+def _inert(v: Any, depth: int = 3) -> bool:
+    """A tensor, plain value, or tuple, list or dict of them (``depth`` levels down): a record or cache of values, no
+    object whose own state eager's next call would use."""
+    torch = sys.modules.get("torch")
+    if plain(v) or (torch is not None and isinstance(v, torch.Tensor)):
+        return True
+    if depth <= 0:
+        return False
+    if type(v) in (tuple, list):
+        return all(_inert(x, depth - 1) for x in v)
+    return type(v) is dict and all(_inert(x, depth - 1) for x in v.values())
 
 
 def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, Any, Any]]

@@ -228,7 +228,7 @@ def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any,
         if p.copy is not None and now is p.value:   # (the same container: its contents)
             if unchanged(now, p.copy):
                 continue
-            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now), p))
+            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now, objects=True), p))
             now.clear()
             (now.update if hasattr(now, "update") else now.extend)(p.copy)
             continue
