@@ -12,9 +12,15 @@ Bugs fixed (each test marked "failed before" did):
   (``if "p" not in PROJ: PROJ["p"] = nn.Linear(...)``) compiled: the program held the export's layer and its weights,
   eager's first call built another, and every compiled call differed from eager (by 1.76 on a 2x4 input). Python
   state holding a new object (no tensor, no plain value) is now refused as a count is.
+- a bounded ``functools.lru_cache`` that held an eager entry and gained the export's was refused at compile where
+  the export's entry held nothing of the export: a cached method keyed by its module (``self``) returning split
+  sizes, a helper returning a list of ints. Now a module of the tree and lists, sets and dicts of plain values are
+  harmless too; an entry holding a tensor is still refused.
 """
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 from needs import need
@@ -218,3 +224,58 @@ def test_a_layer_built_by_an_eager_call_before_compile_is_the_programs():
     step = _compile(m, x)
     for _ in range(3):
         assert torch.equal(step(x), m(x))
+
+
+# --- bounded lru_cache entries of plain values -----------------------------------------------------------------------
+
+
+class _SplitByMethod(nn.Module):
+    """A cached method keyed by its module: the export's key holds ``self``, its result two ints."""
+
+    @functools.lru_cache(maxsize=4)  # noqa: B019 - the pattern under test
+    def split(self, n):
+        return (n // 2, n - n // 2)
+
+    def forward(self, x):
+        a, _b = self.split(x.shape[-1])
+        return torch.cat([x[..., :a] * 2, x[..., a:]], -1)
+
+
+@functools.lru_cache(maxsize=4)
+def _sizes(n):
+    return [n // 2, n - n // 2]
+
+
+class _SplitByList(nn.Module):
+    def forward(self, x):
+        return torch.cat([t * (i + 1) for i, t in enumerate(x.split(_sizes(x.shape[-1]), -1))], -1)
+
+
+@functools.lru_cache(maxsize=4)
+def _ramp_list(n):
+    return [torch.arange(n) * 0.5]
+
+
+class _RampList(nn.Module):
+    def forward(self, x):
+        return x + _ramp_list(x.shape[-1])[0]
+
+
+@pytest.mark.parametrize("cls", [_SplitByMethod, _SplitByList])
+def test_a_bounded_cache_of_plain_values_with_eager_entries_compiles(cls):
+    """Failed before: refused ("forward's export added an entry to the functools cache ... which held 1 entries of
+    eager calls before"), though the entry is the very module and plain numbers."""
+    m = cls()
+    m(torch.randn(2, 6))   # (an eager entry for another width)
+    x = torch.randn(2, 4)
+    step = _compile(m, x)
+    for _ in range(3):
+        assert torch.equal(step(x), m(x))
+
+
+def test_a_bounded_cache_entry_holding_a_tensor_is_still_refused():
+    m = _RampList()
+    m(torch.randn(2, 6))
+    with pytest.raises(AtenExecutorError, match="added an entry to the functools cache .*_ramp_list"):
+        _compile(m, torch.randn(2, 4))
+    assert type(m(torch.randn(2, 6))) is torch.Tensor

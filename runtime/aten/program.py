@@ -317,7 +317,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         changed = undo_container_changes(snapshots)
         python_changes = undo_python_changes([p for p in places if not p.hooked]
                                              + [p for i, p in enumerate(hooked) if i not in hooks_only])
-        kept_caches = clear_filled(torch, caches)   # (a cached helper holding the export's fake tensors: round 61)
+        kept_caches = clear_filled(torch, caches, module)   # (a cached helper holding the export's fake tensors: round 61)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
         _undo_bypassing_writes(call_state, writes)
