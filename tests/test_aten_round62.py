@@ -16,11 +16,21 @@ Bugs fixed (each test marked "failed before" did):
   the export's entry held nothing of the export: a cached method keyed by its module (``self``) returning split
   sizes, a helper returning a list of ints. Now a module of the tree and lists, sets and dicts of plain values are
   harmless too; an entry holding a tensor is still refused.
+- the hunt (20+ hostile modules, compiled against eager for 3 calls) found these compiling silently wrong, now
+  refused naming the state: a forward hook that changes its own state and returns a value from it (a closure's
+  ``n[0] += 1; return out * n[0]``, a callable object's field, a ``functools.partial``'s list); an iterator or
+  generator in a global or a closure variable (``next(CYCLE)``); the fields of the user's object in a global or in
+  a global list (``CFG.n += 1``); a function held as a module's attribute whose closure counts
+  (``self.step = make_counter()``); ``self.__class__ = Other`` in ``forward``; a new key of a ``defaultdict(list)``
+  holding a count (``STATS["k"].append(1)``: a new list of plain values was no plain change).
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import functools
+import itertools
 
 import pytest
 from needs import need
@@ -279,3 +289,216 @@ def test_a_bounded_cache_entry_holding_a_tensor_is_still_refused():
     with pytest.raises(AtenExecutorError, match="added an entry to the functools cache .*_ramp_list"):
         _compile(m, torch.randn(2, 4))
     assert type(m(torch.randn(2, 6))) is torch.Tensor
+
+
+# --- the hunt's silently wrong ones, now refused ---------------------------------------------------------------
+
+
+def _hook_flat():
+    m = nn.Linear(4, 4)
+    n = [0]
+
+    def hook(mod, args, out):
+        n[0] += 1
+        return out * n[0]
+
+    m.register_forward_hook(hook)
+    return m, lambda: n[0]
+
+
+class _ScaleHook:
+    def __init__(self):
+        self.d = {"a": {"n": 0}}
+
+    def __call__(self, mod, args, out):
+        self.d["a"]["n"] += 1
+        return out * self.d["a"]["n"]
+
+
+def _hook_object():
+    m = nn.Linear(4, 4)
+    h = _ScaleHook()
+    m.register_forward_hook(h)
+    return m, lambda: h.d["a"]["n"]
+
+
+def _pre_hook_partial():
+    def scale(store, mod, args):
+        store[0][0] += 1
+        return (args[0] * store[0][0],)
+
+    m = nn.Linear(4, 4)
+    store = [[0]]
+    m.register_forward_pre_hook(functools.partial(scale, store))
+    return m, lambda: store[0][0]
+
+
+@pytest.mark.parametrize("make", [_hook_flat, _hook_object, _pre_hook_partial])
+def test_a_hook_returning_a_value_from_state_it_changes_is_refused(make):
+    """Failed before: compiled, every compiled call returned the export's ``out * 1`` (eager's second call
+    ``out * 2``: 0.75 off)."""
+    m, count = make()
+    with pytest.raises(AtenExecutorError, match=r"a forward (pre-)?hook of Linear \(.*\) changes its own Python "
+                                                r"state .* and returns a value"):
+        _compile(m, torch.randn(2, 4))
+    assert count() == 1   # (the export's one call of the hook)
+
+
+def test_a_hook_returning_its_output_as_given_while_counting_compiles():
+    """A hook that counts and returns the very output it was given is a counter (the documented one call)."""
+    m = nn.Linear(4, 4)
+    n = [0]
+
+    def hook(mod, args, out):
+        n[0] += 1
+        return out
+
+    m.register_forward_hook(hook)
+    x = torch.randn(2, 4)
+    step = _compile(m, x)
+    assert torch.equal(step(x), m(x))
+
+
+CYCLE = itertools.cycle([1.0, 2.0, 3.0])
+
+
+class _GlobalIterator(nn.Module):
+    def forward(self, x):
+        return x * next(CYCLE)
+
+
+def _closure_generator():
+    def numbers():
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    it = numbers()
+
+    class _ClosureGenerator(nn.Module):
+        def forward(self, x):
+            return x * next(it)
+
+    return _ClosureGenerator()
+
+
+@pytest.mark.parametrize("make", [_GlobalIterator, _closure_generator])
+def test_an_iterator_in_a_global_or_closure_advanced_by_forward_is_refused(make):
+    """Failed before: compiled, every compiled call used the export's value (eager's calls take the next: 1.56 off
+    at the first call of the cycle's)."""
+    with pytest.raises(AtenExecutorError, match=r"forward advances the iterator in the (global CYCLE|closure "
+                                                r"variable it) .*\(next\(\) on it\)"):
+        _compile(make(), torch.randn(2, 4))
+
+
+@dataclasses.dataclass
+class _Counter:
+    n: int = 0
+
+
+COUNTER = _Counter()
+COUNTERS = [_Counter()]
+
+
+class _GlobalObject(nn.Module):
+    def forward(self, x):
+        COUNTER.n += 1
+        return x * COUNTER.n
+
+
+class _GlobalListObject(nn.Module):
+    def forward(self, x):
+        COUNTERS[0].n += 1
+        return x * COUNTERS[0].n
+
+
+@pytest.mark.parametrize("make,obj", [(_GlobalObject, lambda: COUNTER), (_GlobalListObject, lambda: COUNTERS[0])])
+def test_a_user_object_in_a_global_changed_by_forward_is_refused_and_put_back(make, obj):
+    """Failed before: compiled (an object inside a global was watched nowhere): every compiled call used the export's
+    count, and the export's change stayed (eager's first call after compile saw 2)."""
+    with pytest.raises(AtenExecutorError, match=r"forward changes the attribute n of the _Counter object in the "
+                                                r"global COUNTERS? .*\(0 at compile, 1 after the export's call\)"):
+        _compile(make(), torch.randn(2, 4))
+    assert obj().n == 0
+
+
+def _make_counter():
+    n = 0
+
+    def step():
+        nonlocal n
+        n += 1
+        return n
+
+    return step
+
+
+class _HeldCounter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.step = _make_counter()
+
+    def forward(self, x):
+        return x * self.step()
+
+
+def test_a_function_held_as_an_attribute_whose_closure_counts_is_refused():
+    """Failed before: compiled (functions held by a module's instance were not walked): the export's count at every
+    compiled call."""
+    m = _HeldCounter()
+    with pytest.raises(AtenExecutorError, match=r"the closure variable n of _make_counter.<locals>.step \(0 at "
+                                                r"compile, 1 after"):
+        _compile(m, torch.randn(2, 4))
+    assert m.step() == 1   # (put back: eager's first count is 1)
+
+
+class _SwapsClass(nn.Module):
+    def forward(self, x):
+        self.__class__ = _Swapped
+        return x * 2
+
+
+class _Swapped(_SwapsClass):
+    def forward(self, x):
+        return x * 3
+
+
+def test_forward_changing_its_modules_class_is_refused_and_put_back():
+    """Failed before: compiled, every compiled call returned ``x * 2`` (eager's second: ``x * 3``)."""
+    m = _SwapsClass()
+    with pytest.raises(AtenExecutorError, match=r"forward changes the class of _SwapsClass \(<class '.*_SwapsClass'> "
+                                                r"at compile, <class '.*_Swapped'> after"):
+        _compile(m, torch.randn(2, 4))
+    assert type(m) is _SwapsClass
+
+
+STATS: collections.defaultdict = collections.defaultdict(list)
+
+
+class _DefaultdictGlobal(nn.Module):
+    def forward(self, x):
+        STATS["k"].append(1)
+        return x * len(STATS["k"])
+
+
+class _DefaultdictAttribute(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stats = collections.defaultdict(list)
+
+    def forward(self, x):
+        self.stats["k"].append(1)
+        return x * len(self.stats["k"])
+
+
+@pytest.mark.parametrize("make", [_DefaultdictGlobal, _DefaultdictAttribute])
+def test_a_new_list_of_counts_in_a_defaultdict_is_refused(make):
+    """Failed before (both): ``STATS["k"]``'s new ``[1]`` was no plain change (a list, not a number): compiled, every
+    compiled call returned ``x * 1``."""
+    STATS.clear()
+    m = make()
+    with pytest.raises(AtenExecutorError, match=r"forward changes (the global STATS|_DefaultdictAttribute.stats) .*in "
+                                                r"place"):
+        _compile(m, torch.randn(2, 4))
+    assert not STATS and not getattr(m, "stats", None)

@@ -222,3 +222,98 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
             if not _same(p, last[i]):
                 outside.add(i)
         hooks_only |= inside - outside
+
+
+def _fingerprint(torch: Any, v: Any, depth: int = 6) -> Any:
+    """The plain values ``v`` holds (numbers, strings, the items of its containers, the fields of an object of the
+    user's), as a comparable value; tensors, modules and functions stand as their kind alone (their values are the
+    program's business)."""
+    if isinstance(v, SCALARS):
+        return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
+    if depth <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
+        return ("o", type(v).__name__)
+    if type(v) in (*CONTAINERS, tuple):
+        if len(v) > 1024:
+            return ("n", len(v))
+        if isinstance(v, dict):
+            return ("m", type(v).__name__, tuple((repr(k), _fingerprint(torch, x, depth - 1)) for k, x in v.items()))
+        items = sorted(v, key=repr) if isinstance(v, set) else list(v)
+        return ("c", type(v).__name__, tuple(_fingerprint(torch, x, depth - 1) for x in items))
+    if hasattr(v, "__dict__"):
+        return ("d", type(v).__name__, tuple((k, _fingerprint(torch, x, depth - 1)) for k, x in vars(v).items()))
+    return ("o", type(v).__name__)
+
+
+def _hook_state_now(torch: Any, hook: Any) -> tuple:
+    """The fingerprint of what ``hook`` may change (``_hook_places``): its closure's cells, the globals its code names,
+    the objects it is bound to or binds."""
+    out = []
+    for kind, where, name in _hook_places(torch, hook):
+        if kind == "cell":
+            value = where.cell_contents if _filled(where) else None
+        elif kind == "global":
+            value = where.get(name)
+        elif kind == "object":   # (a callable object's own fields: the object itself is callable)
+            value = dict(vars(where))
+        else:
+            value = where
+        out.append(_fingerprint(torch, value))
+    return tuple(out)
+
+
+@contextlib.contextmanager
+def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
+    """Runs the block (an export) with the tree's forward hooks and pre-hooks wrapped, and yields a list that, after
+    it, names each hook that changed a plain value of its own state (a count in its closure, a field of its object)
+    and returned a value (a new output, new arguments).
+
+    Why: a compiled call runs no hook's Python: the program holds what the hook returned at the export, computed from
+    its state then, where each eager call's hook computes from the state the calls before left (``n[0] += 1; return
+    out * n[0]``: every compiled call returned ``out * 1``, eager's second ``out * 2``, silently; round 62). A hook
+    that only counts (returns None, or the very output or arguments it was given: the documented one call seen at
+    export) or returns without changing its state is left as before. Not seen: a hook writing its output in place
+    from such state (``out.mul_(n[0])``, returning None)."""
+    found: list[str] = []
+    if not isinstance(module, torch.nn.Module):
+        yield found
+        return
+    mod = sys.modules["torch.nn.modules.module"]
+    tables = [("torch's global forward hooks", mod._global_forward_hooks),
+              ("torch's global forward pre-hooks", mod._global_forward_pre_hooks)]
+    for path, m in module.named_modules():
+        name = f"{type(module).__name__}.{path}" if path else type(module).__name__
+        tables += [(f"a forward hook of {name}", m._forward_hooks),
+                   (f"a forward pre-hook of {name}", m._forward_pre_hooks)]
+
+    def wrap(where: str, hook: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            before = _hook_state_now(torch, hook)
+            result = hook(*args, **kwargs)
+            given = args[-1] if args else None   # (a forward hook's output, a pre-hook's arguments)
+            same = result is given or (type(result) is tuple and type(given) is tuple and len(result) == len(given)
+                                       and all(a is b for a, b in zip(result, given)))
+            if result is not None and not same and _hook_state_now(torch, hook) != before:
+                label = f"{where} ({getattr(hook, '__qualname__', type(hook).__name__)})"
+                if label not in found:
+                    found.append(label)
+            return result
+        return watched
+
+    saved = [(table, key, hook) for where, table in tables for key, hook in list(table.items())]
+    for where, table in tables:
+        for key, hook in list(table.items()):
+            table[key] = wrap(where, hook)
+    try:
+        yield found
+    finally:
+        for table, key, hook in saved:
+            if key in table:
+                table[key] = hook
+
+
+def hook_refusal(label: str) -> str:
+    """The one line compile refuses a hook ``hook_results_watched`` named with."""
+    return (f"{label} changes its own Python state (a count, a field) at each call and returns a value computed at "
+            "that call: a compiled call runs no hook's Python, so the program holds the value the hook returned at "
+            "the export where each eager call's hook computes from the state the calls before left (keep such state "
+            "in a buffer of the module, or let the hook return None and only record)")

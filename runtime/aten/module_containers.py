@@ -136,14 +136,25 @@ def plain_change(before: Any, after: Any, objects: bool = False) -> bool:
     built lazily into a global dict, ``PROJ["p"] = nn.Linear(...)``: eager's next call uses the one it built, the
     program the export's; round 62), a tensor or a tuple, list or dict of tensors and plain values aside."""
     if isinstance(after, set):
-        return any(plain(x, depth=1) or (objects and not _inert(x)) for x in after ^ before)
+        return any(_counts(x, objects) for x in after ^ before)
     if not isinstance(after, dict):
         items = [x for i, x in enumerate(after) if i >= len(before) or not same_item(x, before[i])]
         items += [x for i, x in enumerate(before) if i >= len(after) or not same_item(x, after[i])]
     else:
         items = [d[k] for d, o in ((after, before), (before, after)) for k in d
                  if k not in o or not same_item(d[k], o[k])]
-    return any(plain(x, depth=1) or (objects and not _inert(x)) for x in items)
+    return any(_counts(x, objects) for x in items)
+
+
+def _counts(x: Any, objects: bool, depth: int = 3) -> bool:
+    """Whether item ``x`` of a change is state the next eager call reads (``plain_change``): a plain value, a
+    container holding one (a ``defaultdict(list)``'s new ``STATS["k"] = [1]``: round 62, compiled silently as no plain
+    value), with ``objects`` any object but a tensor."""
+    if plain(x, depth=1) or (objects and not _inert(x)):
+        return True
+    if depth <= 0 or type(x) not in CONTAINERS or len(x) > ITEM_LIMIT:
+        return False
+    return any(_counts(v, objects, depth - 1) for v in (x.values() if isinstance(x, dict) else x))
 
 
 def _inert(v: Any, depth: int = 3) -> bool:

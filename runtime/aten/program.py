@@ -222,7 +222,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .call_state import watch_call_state
     from .default_dtype import watch_default_dtype_reads
     from .held_iterators import advanced_iterators, held_iterators
-    from .hook_state import hooks_tracked
+    from .hook_state import hook_refusal, hook_results_watched, hooks_tracked
     from .host_random import (
         HostDraws,
         draws_account_for,
@@ -288,11 +288,13 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     writes = ModuleWrites()
     call_state = None
     draws = HostDraws(read=True)
+    hook_results = (hook_results_watched(torch, module) if exported is None else contextlib.nullcontext([]))
     handlers_built = dynamo_handlers_built()   # (Dynamo's table of torch functions: not to be keyed by the watches')
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
-              layout_watch as layouts, fast_watch, hooks_tracked(torch, module, hooked) as hooks_only):
+              layout_watch as layouts, fast_watch, hook_results as hook_changes,
+              hooks_tracked(torch, module, hooked) as hooks_only):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
@@ -326,6 +328,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         restore_process_settings(torch, settings)
     for f, entries in kept_caches:   # (the user's entries kept: round 61b)
         raise AtenExecutorError(cache_refusal(f, entries))
+    for label in hook_changes:   # (a hook's result computed from state it changes: round 62)
+        raise AtenExecutorError(hook_refusal(label))
     for label in advanced_iterators(iterators):
         raise AtenExecutorError(f"forward advances the iterator {label} (next() on an iterator or generator the module "
                                 "holds): torch.export ran forward once and keeps the value it took then, so every "

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, plain_change, unchanged
+from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
 from .settings import SCALARS, plain, same_value
 
@@ -35,6 +35,9 @@ class PythonPlace:
     #: change of ``forward``'s)
     hooked: bool = False
 
+
+#: how the place of an iterator's position begins (``sets.check_python_state`` words its refusal so)
+ITERATOR_LABEL = "where it stands (next() on it), the iterator in"
 
 #: packages whose classes and functions are no user's state: torch's own modules (``nn.Linear``) and the builtins
 _NOT_USERS = frozenset({"torch", "builtins", "functools", "typing", "abc"})
@@ -84,6 +87,15 @@ def _attribute_names(owner: Any, cached: frozenset[str]) -> tuple[str, ...]:
     is still made anew, refused and dropped."""
     d = vars(owner)
     return tuple(sorted(n for n in d if not n.startswith("__") and not (n in cached and plain(d[n]))))
+
+
+def _iterator(torch: Any, v: Any) -> bool:
+    """An iterator or generator whose position ``held_iterators.iterator_position`` may read (no object of the user's
+    own class: a settings object)."""
+    import collections.abc
+
+    return (isinstance(v, collections.abc.Iterator) and not isinstance(v, torch.Tensor)
+            and (inspect.isgenerator(v) or not hasattr(v, "__dict__")))
 
 
 def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
@@ -168,6 +180,33 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 put_attr(owner, n)(MISSING)
         places.append(PythonPlace(f"the attributes of {holder} (attributes made anew)", names, drop_new, names()))
 
+    def held_by(value: Any, label: str) -> None:
+        """The state held by a global's or closure variable's ``value`` beside its own: where an iterator in it stands
+        (``next(CYCLE)``), the attributes of the user's objects in it (``CFG.n += 1``, ``TRACKERS[0].n += 1``).
+        Why: both compiled silently (round 62): every compiled call used the export's value where eager's calls
+        advance it, and the export's change stayed."""
+        from .held_iterators import iterator_position
+        from .settings import settings_object
+
+        objs = [((), value)]
+        if type(value) in CONTAINERS or type(value) is tuple:
+            objs += [((k,), v) for k, v in (value.items() if isinstance(value, dict) else enumerate(value))
+                     ][:ITEM_LIMIT] if len(value) <= ITEM_LIMIT else []
+        for keys, v in objs:
+            where = label + "".join(f" at [{k!r}]" for k in keys)
+            if ("held", id(v)) in seen:
+                continue
+            if _iterator(torch, v):
+                position = iterator_position(v)
+                if position is not None:
+                    seen.add(("held", id(v)))
+                    places.append(PythonPlace(f"{ITERATOR_LABEL} {where}", functools.partial(
+                        iterator_position, v), lambda _v: None, position))
+            elif settings_object(torch, v) and _users(type(v)) and not callable(v):
+                seen.add(("held", id(v)))
+                attrs(v, f"the attribute {{name}} of the {type(v).__name__} object in {where}",
+                      f"the {type(v).__name__} object in {where}")
+
     walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
 
     def function(fn: Any, depth: int) -> None:
@@ -189,18 +228,28 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 continue
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
                 put_global(g, name))
+            held_by(g.get(name), f"the global {name} ({where})")
             if depth and inspect.isfunction(g.get(name)):
                 function(g[name], depth - 1)
         for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             add(("cell", id(cell)), f"the closure variable {var} of {fn.__qualname__}",
                 functools.partial(lambda c: c.cell_contents, cell), put_cell(cell))
             inner = _missing_ok(functools.partial(lambda c: c.cell_contents, cell))()
+            held_by(inner, f"the closure variable {var} of {fn.__qualname__}")
             if depth and inspect.isfunction(inner):
                 function(inner, depth - 1)
 
     classes: list[type] = []
-    for m in module.modules():
+    for path, m in module.named_modules():
         classes += [c for c in type(m).__mro__ if c not in classes and _users(c)]
+        name = f"{type(module).__name__}.{path}" if path else type(module).__name__
+        # (``self.__class__ = Other`` in forward: round 62, compiled, every compiled call ran the first class's code)
+        places.append(PythonPlace(f"the class of {name}", functools.partial(type, m),
+                                  functools.partial(object.__setattr__, m, "__class__"), type(m)))
+        for key, v in vars(m).items():   # (a function held as an attribute, ``self.step = make_counter()``: its
+            fn = getattr(v, "func", getattr(v, "__func__", v))   # closure's ``nonlocal n; n += 1`` compiled
+            if inspect.isfunction(fn) and not key.startswith("__"):   # silently, round 62)
+                function(fn, 1)
     for cls in classes:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):

@@ -369,6 +369,12 @@ def check_python_state(program: Program, module: Any = None, args: tuple = (), k
             what = (f"in place ({shown[0]} at compile, {shown[1]} after the export's call)"
                     if len(shown[0]) + len(shown[1]) < 120 else f"in place ({len(before)} items at compile, "
                     f"{len(after)} after the export's call)")
+        elif label.startswith(python_state.ITERATOR_LABEL):   # (a position cannot be put back: round 62)
+            raise AtenExecutorError(f"forward advances the iterator in{label.removeprefix(python_state.ITERATOR_LABEL)} "
+                                    "(next() on it): torch.export ran forward once and keeps the value it took then, "
+                                    "so every compiled call would reuse it where each eager call takes the next (and "
+                                    "compile consumed one; an iterator cannot be put back): take the values outside "
+                                    "forward and pass them in")
         elif label.endswith("(attributes made anew)"):
             made, gone = sorted(set(after) - set(before)), sorted(set(before) - set(after))
             label = label.removesuffix(" (attributes made anew)")
@@ -394,7 +400,7 @@ def _python_changes_settle(program: Program, again: Callable[[], Program]) -> bo
     if not any(plain_one for _l, _b, _a, plain_one, _p in changes):
         return True
     for label, _before, after, _plain, _place in changes:
-        if label.endswith("(attributes made anew)") or any(isinstance(leaf, torch.Tensor)
+        if label.endswith("(attributes made anew)") or label.startswith(python_state.ITERATOR_LABEL) or any(isinstance(leaf, torch.Tensor)
                                                              for leaf in pytree.tree_leaves(after)):
             return False
     python_state.put_python_values(changes, after=True)
