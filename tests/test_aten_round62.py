@@ -6,6 +6,8 @@ Bugs fixed (each test marked "failed before" did):
   ``self.a["x"][0][0][0] += 1`` in ``forward`` (or a global so nested) compiled, and every compiled call ran the
   export's count (eager's calls advance it). Now the walk is bounded by size (1024 items of a container, 10,000
   inner containers), not depth, and safe on cycles.
+- a module attribute holding itself (``a.append(a)`` inside ``self.a``) failed in torch's export after ~26 s with
+  "maximum recursion depth exceeded", naming nothing; now refused at once naming the attribute.
 - ``hook_state`` kept a shallow copy of a hook's containers across compile's second exports: a hook counting in
   ``state[0][0]`` stood at 2 after compile (the export's one call is documented).
 - a layer built lazily in ``forward`` into a global dict, a class attribute's dict or a closure's list
@@ -120,6 +122,13 @@ class _Cyclic(nn.Module):
         if self.bump:
             self.a[0]["x"][0][0][0] += 1
         return x * 2
+
+
+def test_a_module_attribute_holding_itself_is_refused_at_once_naming_it():
+    """Failed before: torch's export walked the attribute with its pytree and recursed without end: "torch.export
+    failed for _Cyclic: maximum recursion depth exceeded" (after ~26 s on a loaded machine), naming nothing."""
+    with pytest.raises(AtenExecutorError, match=r"_Cyclic\.a holds itself .*torch\.export walks every attribute"):
+        _compile(_Cyclic(bump=False), torch.randn(2, 3))
 
 
 def test_the_walk_is_safe_on_cycles_and_long_chains():

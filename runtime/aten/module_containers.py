@@ -116,6 +116,46 @@ def inner_containers(obj: Any, seen: set[int], budget: list[int] | None = None
     return out
 
 
+def cyclic_attribute(torch: Any, module: Any) -> str | None:
+    """The name of the first attribute of ``module``'s tree whose containers hold themselves (``a.append(a)``, a dict
+    inside a list that holds the list), found depth first without recursion and within ``INNER_LIMIT`` containers;
+    None where there is none.
+
+    Why: torch's non-strict export walks every attribute of every module with its pytree (to tell attributes
+    ``forward`` assigns), which recurses without end on such a cycle: compile failed after ~26 s with "torch.export
+    failed for Net: maximum recursion depth exceeded", naming nothing (round 62). Refused at once, naming it."""
+    if not isinstance(module, torch.nn.Module):
+        return None
+    internal = module_fields(torch)
+    root = type(module).__name__
+    budget = INNER_LIMIT
+    done: set[int] = set()
+    for path, m in module.named_modules():
+        for key, v in vars(m).items():
+            if key in internal or key.startswith("__") or (type(v) not in CONTAINERS and type(v) is not tuple):
+                continue
+            on_path: set[int] = {id(v)}
+            stack = [(v, iter(list(v.values() if isinstance(v, dict) else v)[:ITEM_LIMIT]))]
+            while stack:
+                node, items = stack[-1]
+                item = next(items, done)
+                if item is done:
+                    stack.pop()
+                    on_path.discard(id(node))
+                    done.add(id(node))
+                    continue
+                if type(item) not in CONTAINERS and type(item) is not tuple:
+                    continue
+                if id(item) in on_path:
+                    return f"{root}.{path}.{key}" if path else f"{root}.{key}"
+                budget -= 1
+                if id(item) in done or budget <= 0:
+                    continue
+                on_path.add(id(item))
+                stack.append((item, iter(list(item.values() if isinstance(item, dict) else item)[:ITEM_LIMIT])))
+    return None
+
+
 def same_item(a: Any, b: Any) -> bool:
     return a is b or (isinstance(a, SCALARS) and same_value(a, b))
 

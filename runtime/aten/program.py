@@ -235,7 +235,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .lazy_defaults import dynamo_handlers_built, forget_dynamo_handlers, settle_lazy_defaults
     from .lru_caches import cache_refusal, clear_filled, lru_caches
     from .mode_reads import watch_mode_reads
-    from .module_containers import container_snapshots, undo_container_changes
+    from .module_containers import container_snapshots, cyclic_attribute, undo_container_changes
     from .module_writes import ModuleWrites, watch_module_writes
     from .object_reads import watch_object_reads
     from .process_settings import process_settings, restore_process_settings
@@ -253,6 +253,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     layout_watch = (contextlib.nullcontext([]) if strict
                     else watch_layout_reads(torch, module if exported is None else None))
+    cyclic = cyclic_attribute(torch, module) if exported is None else None
+    if cyclic is not None:   # (torch's export recursed without end on it, naming nothing: round 62)
+        raise AtenExecutorError(f"{cyclic} holds itself (a list, dict or tuple inside it contains it): torch.export "
+                                "walks every attribute of the module's tree and recurses without end on such a cycle; "
+                                "break the cycle or keep the object outside the module")
     snapshots = container_snapshots(torch, module) if exported is None else []
     iterators = held_iterators(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
