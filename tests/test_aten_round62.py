@@ -511,3 +511,66 @@ def test_a_new_list_of_counts_in_a_defaultdict_is_refused(make):
                                                 r"place"):
         _compile(m, torch.randn(2, 4))
     assert not STATS and not getattr(m, "stats", None)
+
+
+# --- a hook counting in a container the module holds too ------------------------------------------------------------
+
+
+class _HookCountsInModuleList(nn.Module):
+    def __init__(self, forward_bumps: bool):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self._counts = [[0]]
+        self.forward_bumps = forward_bumps
+        counts = self._counts
+
+        def hook(mod, args, out):
+            counts[0][0] += 1
+
+        self.lin.register_forward_hook(hook)
+
+    def forward(self, x):
+        if self.forward_bumps:
+            self._counts[0][0] += 1
+        return self.lin(x) * 2
+
+
+def test_a_hook_counting_in_a_list_the_module_holds_compiles_seeing_one_call():
+    """Failed before: refused as "forward changes _HookCountsInModuleList._counts[0] in place", where the same hook
+    counting in a list held nowhere compiles (the export's one call, documented)."""
+    m = _HookCountsInModuleList(forward_bumps=False)
+    x = torch.randn(2, 4)
+    step = _compile(m, x)
+    assert m._counts == [[1]]
+    assert torch.equal(step(x), m(x))
+
+
+def test_forward_bumping_the_hooks_list_itself_is_still_refused():
+    with pytest.raises(AtenExecutorError, match=r"forward changes _HookCountsInModuleList\._counts\[0\] in place"):
+        _compile(_HookCountsInModuleList(forward_bumps=True), torch.randn(2, 4))
+
+
+# --- the sweep's round 62 entries ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["deep_config_read", "counting_hook_as_given", "cached_split_method",
+                                  "lazy_linear_built", "held_closure"])
+def test_round62_blocks_are_bitwise_on_one_and_three_streams(name):
+    """Each must compile (round 62's stricter watches refuse none of them) and equal eager bitwise; before this
+    round ``deep_config_read``'s five levels were partly unwatched, and ``counting_hook_as_given`` and
+    ``cached_split_method`` were refused."""
+    import runtime.aten.sweep as sweep
+
+    case = next(c for c in sweep.CASES if c.name == name)
+    seen = []
+    modes = [("s1", 1, False), ("s3", 3, False)]
+    sweep.run_case(case, torch.device("cpu"), modes, lambda n, mode, verdict, t, **kw: seen.append((mode, verdict)))
+    assert seen == [("s1", "bitwise"), ("s3", "bitwise")], seen
+
+
+def test_round62_sweep_entries_are_listed_once():
+    import runtime.aten.sweep as sweep
+    from runtime.aten.sweep_blocks62 import BLOCKS62
+
+    listed = [c.name for c in sweep.CASES]
+    assert len(BLOCKS62) >= 9 and all(listed.count(n) == 1 for n, _m, _i in BLOCKS62)

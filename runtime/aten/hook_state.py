@@ -317,3 +317,34 @@ def hook_refusal(label: str) -> str:
             "that call: a compiled call runs no hook's Python, so the program holds the value the hook returned at "
             "the export where each eager call's hook computes from the state the calls before left (keep such state "
             "in a buffer of the module, or let the hook return None and only record)")
+
+
+def hook_containers(torch: Any, module: Any) -> set[int]:
+    """The ids of the containers the forward hooks of ``module``'s tree (and torch's global ones) keep state in (their
+    closures' cells, the globals they name, the objects they are bound to or bind), and of those inside them.
+
+    Why: a hook counting its calls in a list the module holds too (``self._counts = [[0]]``, the hook closing over
+    it) was refused at compile as ``forward``'s change of the module's container (round 62), where the same count
+    held nowhere compiled, seeing the export's one call as documented: ``program.load_program`` tracks these
+    through ``hooks_tracked`` as it tracks the objects hooks keep state in (round 61b)."""
+    if not isinstance(module, torch.nn.Module):
+        return set()
+    roots: list[Any] = []
+    for hook in _forward_hooks(torch, module):
+        for kind, where, name in _hook_places(torch, hook):
+            if kind == "cell" and _filled(where):
+                roots.append(where.cell_contents)
+            elif kind == "global":
+                roots.append(where.get(name))
+            elif kind == "value":
+                roots.append(where)
+            elif kind == "object":
+                roots += list(vars(where).values())
+    seen: set[int] = set()
+    budget = [INNER_LIMIT]
+    for v in roots:
+        if type(v) in CONTAINERS:
+            seen.add(id(v))
+        if type(v) in CONTAINERS or type(v) is tuple:
+            inner_containers(v, seen, budget)
+    return seen

@@ -11,6 +11,7 @@ weights, buffers and constants (never copied: the program reads and writes them 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -222,7 +223,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .call_state import watch_call_state
     from .default_dtype import watch_default_dtype_reads
     from .held_iterators import advanced_iterators, held_iterators
-    from .hook_state import hook_refusal, hook_results_watched, hooks_tracked
+    from .hook_state import hook_containers, hook_refusal, hook_results_watched, hooks_tracked
     from .host_random import (
         HostDraws,
         draws_account_for,
@@ -239,7 +240,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .module_writes import ModuleWrites, watch_module_writes
     from .object_reads import watch_object_reads
     from .process_settings import process_settings, restore_process_settings
-    from .python_state import python_state, undo_python_changes
+    from .python_state import PythonPlace, python_state, undo_python_changes
     from .registries import registry_snapshots, restore_registries
     from .settings import settings_objects
     from .tensor_attrs import restore_tensor_attributes, tensor_attribute_values
@@ -263,6 +264,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
     hooked = [p for p in places if p.hooked]   # (a counting hook's object the module holds too: round 61b)
+    # (and a module's container a hook keeps its count in, ``self._counts = [[0]]``: round 62)
+    hook_held = hook_containers(torch, module) if snapshots else set()
+    held_snaps = [snap for snap in snapshots if id(snap[3]) in hook_held]
+    tracked = hooked + [PythonPlace(name, functools.partial(lambda o: o, obj), lambda _v: None, obj, copy, True)
+                        for name, _owner, _key, obj, copy in held_snaps]
     hooks_only: set[int] = set()
     caches = lru_caches(torch, module) if exported is None else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
@@ -299,7 +305,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
               layout_watch as layouts, fast_watch, hook_results as hook_changes,
-              hooks_tracked(torch, module, hooked) as hooks_only):
+              hooks_tracked(torch, module, tracked) as hooks_only):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
@@ -321,7 +327,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         forget_dynamo_handlers(handlers_built)
         unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
-        changed = undo_container_changes(snapshots)
+        hooks_own = {id(snap[3]) for i, snap in enumerate(held_snaps) if len(hooked) + i in hooks_only}
+        changed = undo_container_changes([snap for snap in snapshots if id(snap[3]) not in hooks_own])
         python_changes = undo_python_changes([p for p in places if not p.hooked]
                                              + [p for i, p in enumerate(hooked) if i not in hooks_only])
         kept_caches = clear_filled(torch, caches, module)   # (a cached helper holding the export's fake tensors: round 61)
