@@ -116,8 +116,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
 
     Why: a compiled call runs no Python. ``global COUNTER; COUNTER += 1``, a closure's ``n[0] += 1``, a class counter
     or a held object's field so changed compiled (the export changed it once, for good) and every compiled call
-    computed the export's value where eager's calls followed it, silently (session 41). Not covered: state reached
-    deeper (a helper's helper, an object inside a global), nor a global ``forward`` makes anew."""
+    computed the export's value where eager's calls followed it, silently (session 41). Round 62: the containers inside
+    each at any depth (bounded by size), iterators and the user's objects in globals and closure variables, the
+    closures of functions held as module attributes, and each module's class. Not covered: state reached deeper (a
+    helper's helper), nor a global ``forward`` makes anew."""
     if not isinstance(module, torch.nn.Module):
         return []
     from .settings import settings_objects
