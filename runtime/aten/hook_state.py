@@ -224,23 +224,31 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
         hooks_only |= inside - outside
 
 
-def _fingerprint(torch: Any, v: Any, depth: int = 6) -> Any:
-    """The plain values ``v`` holds (numbers, strings, the items of its containers, the fields of an object of the
-    user's), as a comparable value; tensors, modules and functions stand as their kind alone (their values are the
-    program's business)."""
+def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None) -> Any:
+    """The plain values ``v`` holds (numbers, strings, the items of its containers, the fields of a settings object
+    of the user's, ``settings.settings_object``), as a comparable value; tensors, modules, functions, Python modules
+    and the standard library's objects stand as their kind alone (their values are the program's business, or no
+    hook's state), and at most ``budget[0]`` (4096) values are looked at. Why the bounds: a global hook's code names
+    ``nn``, whose namespace walked six levels down never ended."""
+    from .settings import settings_object
+
+    budget = [4096] if budget is None else budget
+    budget[0] -= 1
     if isinstance(v, SCALARS):
         return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
-    if depth <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
+    if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
         return ("o", type(v).__name__)
     if type(v) in (*CONTAINERS, tuple):
         if len(v) > 1024:
             return ("n", len(v))
         if isinstance(v, dict):
-            return ("m", type(v).__name__, tuple((repr(k), _fingerprint(torch, x, depth - 1)) for k, x in v.items()))
+            return ("m", type(v).__name__, tuple((repr(k), _fingerprint(torch, x, depth - 1, budget))
+                                                 for k, x in v.items()))
         items = sorted(v, key=repr) if isinstance(v, set) else list(v)
-        return ("c", type(v).__name__, tuple(_fingerprint(torch, x, depth - 1) for x in items))
-    if hasattr(v, "__dict__"):
-        return ("d", type(v).__name__, tuple((k, _fingerprint(torch, x, depth - 1)) for k, x in vars(v).items()))
+        return ("c", type(v).__name__, tuple(_fingerprint(torch, x, depth - 1, budget) for x in items))
+    if settings_object(torch, v):
+        return ("d", type(v).__name__, tuple((k, _fingerprint(torch, x, depth - 1, budget))
+                                             for k, x in vars(v).items()))
     return ("o", type(v).__name__)
 
 
@@ -253,6 +261,8 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
             value = where.cell_contents if _filled(where) else None
         elif kind == "global":
             value = where.get(name)
+            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+                continue   # (a Python module, a function, a class: no state of the hook's)
         elif kind == "object":   # (a callable object's own fields: the object itself is callable)
             value = dict(vars(where))
         else:
