@@ -24,15 +24,21 @@ Bugs fixed (each test marked "failed before" did):
   generator in a global or a closure variable (``next(CYCLE)``); the fields of the user's object in a global or in
   a global list (``CFG.n += 1``); a function held as a module's attribute whose closure counts
   (``self.step = make_counter()``); ``self.__class__ = Other`` in ``forward``; a new key of a ``defaultdict(list)``
-  holding a count (``STATS["k"].append(1)``: a new list of plain values was no plain change).
+  holding a count (``STATS["k"].append(1)``: a new list of plain values was no plain change); a global bumped
+  through ``globals()["N"]``, a list bound by a ``functools.partial`` attribute, an iterator on a class, a
+  ``threading.local``'s field, a ``ContextVar``.
+- a forward hook counting in a list the module holds too was refused as ``forward``'s change (one held nowhere
+  compiles, seeing the export's one call).
 """
 
 from __future__ import annotations
 
 import collections
+import contextvars
 import dataclasses
 import functools
 import itertools
+import threading
 
 import pytest
 from needs import need
@@ -574,3 +580,68 @@ def test_round62_sweep_entries_are_listed_once():
 
     listed = [c.name for c in sweep.CASES]
     assert len(BLOCKS62) >= 9 and all(listed.count(n) == 1 for n, _m, _i in BLOCKS62)
+
+
+# --- the hunt's second batch: state reached through globals(), partials, classes, thread-locals, context vars -----
+
+N_VIA_GLOBALS = 0
+CLASS_ITER_START = 1
+TLOCAL = threading.local()
+CVAR = contextvars.ContextVar("cvar62", default=0)
+
+
+class _ViaGlobals(nn.Module):
+    def forward(self, x):
+        globals()["N_VIA_GLOBALS"] += 1
+        return x * globals()["N_VIA_GLOBALS"]
+
+
+def _bump_bound(store, t):
+    store[0][0] += 1
+    return t * store[0][0]
+
+
+class _PartialHeld(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = functools.partial(_bump_bound, [[0]])
+
+    def forward(self, x):
+        return self.f(x)
+
+
+class _ClassIterator(nn.Module):
+    it = itertools.count(1)
+
+    def forward(self, x):
+        return x * next(type(self).it)
+
+
+class _ThreadLocal(nn.Module):
+    def forward(self, x):
+        TLOCAL.n = getattr(TLOCAL, "n", 0) + 1
+        return x * TLOCAL.n
+
+
+class _ContextVar(nn.Module):
+    def forward(self, x):
+        CVAR.set(CVAR.get() + 1)
+        return x * CVAR.get()
+
+
+@pytest.mark.parametrize("make,message", [
+    (_ViaGlobals, r"forward changes the global N_VIA_GLOBALS .*\(0 at compile, 1 after"),
+    (_PartialHeld, r"forward changes the argument 0 bound by _PartialHeld\.f at \[0\] in place"),
+    (_ClassIterator, r"forward advances the iterator in the class attribute _ClassIterator\.it"),
+    (_ThreadLocal, r"forward changes the (attribute n of the _local object in the global TLOCAL|attributes of the "
+                   r"_local object in the global TLOCAL)"),
+    (_ContextVar, r"forward changes the context variable cvar62 in the global CVAR .*\(0 at compile, 1 after"),
+], ids=["globals()", "partial", "class iterator", "threading.local", "ContextVar"])
+def test_state_reached_through_globals_partials_classes_threads_and_contexts_is_refused(make, message):
+    """Failed before (each): compiled, every compiled call used the export's count (1.55 off at the first or second
+    call); ``globals()["N"]`` names no ``N`` in the code, a partial's bound list, an iterator on a class, a
+    ``threading.local``'s field and a ``ContextVar`` were watched nowhere."""
+    TLOCAL.__dict__.clear()
+    with pytest.raises(AtenExecutorError, match=message):
+        _compile(make(), torch.randn(2, 4))
+    assert N_VIA_GLOBALS == 0 and CVAR.get() == 0 and getattr(TLOCAL, "n", 0) == 0

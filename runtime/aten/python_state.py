@@ -9,8 +9,10 @@ eager's calls followed it, silently.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +100,19 @@ def _iterator(torch: Any, v: Any) -> bool:
             and (inspect.isgenerator(v) or not hasattr(v, "__dict__")))
 
 
+def _var_value(v: Any) -> Any:
+    """A ``contextvars.ContextVar``'s value (its default where unset), ``MISSING`` where it has none."""
+    try:
+        return v.get()
+    except LookupError:
+        return MISSING
+
+
+def _set_var(v: Any, value: Any) -> None:
+    if value is not MISSING:   # (one unset with no default cannot be unset again without the token: left)
+        v.set(value)
+
+
 def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
     def get() -> Any:
         try:
@@ -153,7 +168,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         def put(v: Any) -> None:
             if v is MISSING:
                 if name in vars(owner):
-                    (type.__delattr__ if isinstance(owner, type) else object.__delattr__)(owner, name)
+                    (delattr if isinstance(owner, threading.local) else type.__delattr__ if isinstance(owner, type)
+                     else object.__delattr__)(owner, name)
+            elif isinstance(owner, threading.local):   # (its own ``__setattr__``: the calling thread's value)
+                setattr(owner, name, v)
             else:
                 (type.__setattr__ if isinstance(owner, type) else object.__setattr__)(owner, name, v)
         return put
@@ -174,6 +192,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             if not name.startswith("__") and _watched_value(v):
                 add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
                     put_attr(owner, name))
+            elif not name.startswith("__") and _iterator(torch, v):   # (``it = itertools.count()`` on a class:
+                held_by(v, label.format(name=name))   # round 62, its ``next`` compiled silently)
         cached = frozenset() if isinstance(owner, type) else _cached_properties(type(owner))
         names = functools.partial(_attribute_names, owner, cached)
 
@@ -204,7 +224,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                     seen.add(("held", id(v)))
                     places.append(PythonPlace(f"{ITERATOR_LABEL} {where}", functools.partial(
                         iterator_position, v), lambda _v: None, position))
-            elif settings_object(torch, v) and _users(type(v)) and not callable(v):
+            elif isinstance(v, contextvars.ContextVar):   # (``CV.set(CV.get() + 1)``: round 62)
+                seen.add(("held", id(v)))
+                places.append(PythonPlace(f"the context variable {v.name} in {where}", functools.partial(_var_value, v),
+                                          functools.partial(_set_var, v), _var_value(v)))
+            elif isinstance(v, threading.local) or (settings_object(torch, v) and _users(type(v))
+                                                      and not callable(v)):   # (a thread's ``TL.n += 1`` too)
                 seen.add(("held", id(v)))
                 attrs(v, f"the attribute {{name}} of the {type(v).__name__} object in {where}",
                       f"the {type(v).__name__} object in {where}")
@@ -225,7 +250,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             if type(v) in CONTAINERS:
                 add(("default", id(v)), f"the default of argument {arg} of {fn.__qualname__}", lambda v=v: v,
                     lambda _v: None)
-        for name in sorted(_code_names(fn.__code__)):
+        names = _code_names(fn.__code__)
+        if "globals" in names and "globals" not in g:   # (``globals()["N"] += 1`` names no N: every plain global
+            names |= {n for n in list(g)[:ITEM_LIMIT] if not n.startswith("__")}   # of its module, round 62)
+        for name in sorted(names):
             if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
                 continue
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
@@ -252,6 +280,11 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             fn = getattr(v, "func", getattr(v, "__func__", v))   # closure's ``nonlocal n; n += 1`` compiled
             if inspect.isfunction(fn) and not key.startswith("__"):   # silently, round 62)
                 function(fn, 1)
+            if isinstance(v, functools.partial) and not key.startswith("__"):   # (its bound lists: ``partial(f,
+                for i, arg in enumerate([*v.args, *v.keywords.values()]):   # [[0]])``'s count, round 62)
+                    if type(arg) in CONTAINERS or type(arg) is tuple:
+                        add(("bound", id(arg)), f"the argument {i} bound by {name}.{key}", lambda a=arg: a,
+                            lambda _v: None)
     for cls in classes:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):
