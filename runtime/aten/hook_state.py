@@ -322,11 +322,12 @@ def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
 
 
 def hook_refusal(label: str) -> str:
-    """The one line compile refuses a hook ``hook_results_watched`` named with."""
-    return (f"{label} changes its own Python state (a count, a field) at each call and returns a value computed at "
-            "that call: a compiled call runs no hook's Python, so the program holds the value the hook returned at "
-            "the export where each eager call's hook computes from the state the calls before left (keep such state "
-            "in a buffer of the module, or let the hook return None and only record)")
+    """The one line compile refuses a hook ``hook_results_watched`` named with (``sets.check_hook_results``)."""
+    return (f"{label} changes its own Python state (a count, a field) at each call and returns a value that follows "
+            "it (exported again from the state the export's call left, forward gives another program): a compiled "
+            "call runs no hook's Python, so the program holds the value the hook returned at the export where each "
+            "eager call's hook computes from the state the calls before left (keep such state in a buffer of the "
+            "module, or let the hook return None and only record)")
 
 
 def hook_containers(torch: Any, module: Any) -> set[int]:

@@ -123,6 +123,10 @@ class Program:
     #: (label, value before, value after, whether a plain value changed, the place) of the Python state beside the module that
     #: the export's ``forward`` changed (``python_state.python_state``: globals, closures, class attributes), put back after
     python_changes: tuple[tuple[str, Any, Any, bool, Any], ...] = ()
+    #: the forward hooks that changed a plain value of their own state and returned a value other than what they were
+    #: given (``hook_state.hook_results_watched``): ``sets.check_hook_results`` exports again to tell whether the
+    #: program follows that state
+    hook_results: tuple[str, ...] = ()
     #: each read of a tensor's layout by ``forward`` while it was exported (method, "file.py:123":
     #: ``layout_reads.watch_layout_reads``): what it made of the export's layout is fixed in the program; and each
     #: ``contiguous()`` that returned its tensor itself (``layout_reads.LAYOUT_IDENTITIES``: a written input must keep the
@@ -223,7 +227,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .call_state import watch_call_state
     from .default_dtype import watch_default_dtype_reads
     from .held_iterators import advanced_iterators, held_iterators
-    from .hook_state import hook_containers, hook_refusal, hook_results_watched, hooks_tracked
+    from .hook_state import hook_containers, hook_results_watched, hooks_tracked
     from .host_random import (
         HostDraws,
         draws_account_for,
@@ -340,8 +344,6 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         restore_process_settings(torch, settings)
     for f, entries in kept_caches:   # (the user's entries kept: round 61b)
         raise AtenExecutorError(cache_refusal(f, entries))
-    for label in hook_changes:   # (a hook's result computed from state it changes: round 62)
-        raise AtenExecutorError(hook_refusal(label))
     for label in advanced_iterators(iterators):
         raise AtenExecutorError(f"forward advances the iterator {label} (next() on an iterator or generator the module "
                                 "holds): torch.export ran forward once and keeps the value it took then, so every "
@@ -473,7 +475,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
                    host_random=drawn, host_draws=tuple(draws.calls) if unread and drawn == ("random",) else (),
                    settings_left=tuple(call_state.settings) if call_state is not None else (),
-                   inference_export=inference, python_changes=python_changes,
+                   inference_export=inference, python_changes=python_changes, hook_results=tuple(hook_changes),
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),

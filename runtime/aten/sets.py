@@ -388,6 +388,28 @@ def check_python_state(program: Program, module: Any = None, args: tuple = (), k
                                 "forward)")
 
 
+def check_hook_results(program: Program, module: Any = None, args: tuple = (), kwargs: dict | None = None) -> None:
+    """Refuse a forward hook that changes a plain value of its own state and returns a value computed from it
+    (``Program.hook_results``), where exporting ``forward`` again from the state the export's hook call left gives
+    another program. Why: a compiled call runs no hook's Python, so the program holds what the hook returned at the
+    export: ``n[0] += 1; return out * n[0]`` compiled with ``out * 1`` at every call where eager's second gave
+    ``out * 2``, silently (round 62). Taken: the very program again (a hook counting its calls and returning
+    ``out + 1``: the count is the documented one call at export, the result no function of it)."""
+    if not program.hook_results:
+        return
+    if module is not None:
+        import torch
+
+        try:
+            with hook_state.hook_state_kept(torch, module):   # (no eager call: the hook's count is not one up)
+                other = load_program(module, args, kwargs)
+            if same_program(program, other, set()):
+                return
+        except Exception:  # noqa: BLE001 - no proof: refused
+            pass
+    raise AtenExecutorError(hook_state.hook_refusal(program.hook_results[0]))
+
+
 def _python_changes_settle(program: Program, again: Callable[[], Program]) -> bool:
     """Whether ``program``'s plain Python changes (``check_python_state``) are made once for good: with the values
     the export's call left put back, ``again()`` (the module exported anew) changes no more Python state and gives
