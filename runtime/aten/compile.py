@@ -40,6 +40,7 @@ from .sets import (
     check_container_changes,
     check_fallback_computes_the_same,
     check_forward_sets,
+    check_hook_results,
     check_host_random,
     check_private_sets,
     check_process_settings,
@@ -522,6 +523,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)
+    check_hook_results(program, module, example_inputs, kwargs)
     check_lowerable(program)   # (before planning and the arena: refusals of the program alone)
     if device is None:
         first = next((x for x in list(example_inputs) + list((kwargs or {}).values())

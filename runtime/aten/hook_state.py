@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .module_containers import CONTAINERS, unchanged
+from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, unchanged
 from .settings import SCALARS
 
 
@@ -76,7 +76,7 @@ def _kept(value: Any) -> Any:
 def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
     """The Python state the module tree's forward hooks (and torch's global ones) may change put back as it was
     after the block: their closures' cells, the plain values and containers of the globals their code names, and
-    the attributes of the objects they are bound to (shallow).
+    the attributes of the objects they are bound to (shallow), and the containers inside each at any depth.
 
     Why: compile exports ``forward`` again to check the attributes it sets (``sets.check_forward_sets``), and a
     call exports it with arguments compile left out (``CompiledModule._prove``): each export runs the hooks, so a
@@ -100,7 +100,7 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                     continue
             elif kind == "global":
                 value = where[name]
-                if not isinstance(value, SCALARS) and type(value) not in CONTAINERS:
+                if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
                     continue   # (a module, a function: no state of the hook's)
             elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
                 saved.append(("item", where, None, where, _kept(where)))
@@ -109,6 +109,14 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 value = dict(vars(where))
                 saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
             saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
+    # (the containers inside them, at any depth, bounded by size: a shallow copy holds the very inner lists, so a
+    # hook's ``state[0][0] += 1`` was left counting each export, round 62)
+    seen = {id(entry[3]) for entry in saved if entry[4] is not None}
+    budget = [INNER_LIMIT]
+    for entry in list(saved):
+        value = entry[3]
+        if entry[4] is not None or (type(value) is tuple and entry[0] != "object"):
+            saved += [("item", c, None, c, c.copy()) for _keys, c in inner_containers(value, seen, budget)]
     try:
         yield changed
     finally:
@@ -214,3 +222,140 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
             if not _same(p, last[i]):
                 outside.add(i)
         hooks_only |= inside - outside
+
+
+def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None) -> Any:
+    """The plain values ``v`` holds (numbers, strings, the items of its containers, the fields of a settings object
+    of the user's, ``settings.settings_object``), as a comparable value; tensors, modules, functions, Python modules
+    and the standard library's objects stand as their kind alone (their values are the program's business, or no
+    hook's state), and at most ``budget[0]`` (4096) values are looked at. Why the bounds: a global hook's code names
+    ``nn``, whose namespace walked six levels down never ended."""
+    from .settings import settings_object
+
+    budget = [4096] if budget is None else budget
+    budget[0] -= 1
+    if isinstance(v, SCALARS):
+        return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
+    if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
+        return ("o", type(v).__name__)
+    if type(v) in (*CONTAINERS, tuple):
+        if len(v) > 1024:
+            return ("n", len(v))
+        if isinstance(v, dict):
+            return ("m", type(v).__name__, tuple((repr(k), _fingerprint(torch, x, depth - 1, budget))
+                                                 for k, x in v.items()))
+        items = sorted(v, key=repr) if isinstance(v, set) else list(v)
+        return ("c", type(v).__name__, tuple(_fingerprint(torch, x, depth - 1, budget) for x in items))
+    if settings_object(torch, v):
+        return ("d", type(v).__name__, tuple((k, _fingerprint(torch, x, depth - 1, budget))
+                                             for k, x in vars(v).items()))
+    return ("o", type(v).__name__)
+
+
+def _hook_state_now(torch: Any, hook: Any) -> tuple:
+    """The fingerprint of what ``hook`` may change (``_hook_places``): its closure's cells, the globals its code names,
+    the objects it is bound to or binds."""
+    out = []
+    for kind, where, name in _hook_places(torch, hook):
+        if kind == "cell":
+            value = where.cell_contents if _filled(where) else None
+        elif kind == "global":
+            value = where.get(name)
+            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+                continue   # (a Python module, a function, a class: no state of the hook's)
+        elif kind == "object":   # (a callable object's own fields: the object itself is callable)
+            value = dict(vars(where))
+        else:
+            value = where
+        out.append(_fingerprint(torch, value))
+    return tuple(out)
+
+
+@contextlib.contextmanager
+def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
+    """Runs the block (an export) with the tree's forward hooks and pre-hooks wrapped, and yields a list that, after
+    it, names each hook that changed a plain value of its own state (a count in its closure, a field of its object)
+    and returned a value (a new output, new arguments).
+
+    Why: a compiled call runs no hook's Python: the program holds what the hook returned at the export, computed from
+    its state then, where each eager call's hook computes from the state the calls before left (``n[0] += 1; return
+    out * n[0]``: every compiled call returned ``out * 1``, eager's second ``out * 2``, silently; round 62). A hook
+    that only counts (returns None, or the very output or arguments it was given: the documented one call seen at
+    export) or returns without changing its state is left as before. Not seen: a hook writing its output in place
+    from such state (``out.mul_(n[0])``, returning None)."""
+    found: list[str] = []
+    if not isinstance(module, torch.nn.Module):
+        yield found
+        return
+    mod = sys.modules["torch.nn.modules.module"]
+    tables = [("torch's global forward hooks", mod._global_forward_hooks),
+              ("torch's global forward pre-hooks", mod._global_forward_pre_hooks)]
+    for path, m in module.named_modules():
+        name = f"{type(module).__name__}.{path}" if path else type(module).__name__
+        tables += [(f"a forward hook of {name}", m._forward_hooks),
+                   (f"a forward pre-hook of {name}", m._forward_pre_hooks)]
+
+    def wrap(where: str, hook: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            before = _hook_state_now(torch, hook)
+            result = hook(*args, **kwargs)
+            given = args[-1] if args else None   # (a forward hook's output, a pre-hook's arguments)
+            same = result is given or (type(result) is tuple and type(given) is tuple and len(result) == len(given)
+                                       and all(a is b for a, b in zip(result, given)))
+            if result is not None and not same and _hook_state_now(torch, hook) != before:
+                label = f"{where} ({getattr(hook, '__qualname__', type(hook).__name__)})"
+                if label not in found:
+                    found.append(label)
+            return result
+        return watched
+
+    saved = [(table, key, hook) for where, table in tables for key, hook in list(table.items())]
+    for where, table in tables:
+        for key, hook in list(table.items()):
+            table[key] = wrap(where, hook)
+    try:
+        yield found
+    finally:
+        for table, key, hook in saved:
+            if key in table:
+                table[key] = hook
+
+
+def hook_refusal(label: str) -> str:
+    """The one line compile refuses a hook ``hook_results_watched`` named with (``sets.check_hook_results``)."""
+    return (f"{label} changes its own Python state (a count, a field) at each call and returns a value that follows "
+            "it (exported again from the state the export's call left, forward gives another program): a compiled "
+            "call runs no hook's Python, so the program holds the value the hook returned at the export where each "
+            "eager call's hook computes from the state the calls before left (keep such state in a buffer of the "
+            "module, or let the hook return None and only record)")
+
+
+def hook_containers(torch: Any, module: Any) -> set[int]:
+    """The ids of the containers the forward hooks of ``module``'s tree (and torch's global ones) keep state in (their
+    closures' cells, the globals they name, the objects they are bound to or bind), and of those inside them.
+
+    Why: a hook counting its calls in a list the module holds too (``self._counts = [[0]]``, the hook closing over
+    it) was refused at compile as ``forward``'s change of the module's container (round 62), where the same count
+    held nowhere compiled, seeing the export's one call as documented: ``program.load_program`` tracks these
+    through ``hooks_tracked`` as it tracks the objects hooks keep state in (round 61b)."""
+    if not isinstance(module, torch.nn.Module):
+        return set()
+    roots: list[Any] = []
+    for hook in _forward_hooks(torch, module):
+        for kind, where, name in _hook_places(torch, hook):
+            if kind == "cell" and _filled(where):
+                roots.append(where.cell_contents)
+            elif kind == "global":
+                roots.append(where.get(name))
+            elif kind == "value":
+                roots.append(where)
+            elif kind == "object":
+                roots += list(vars(where).values())
+    seen: set[int] = set()
+    budget = [INNER_LIMIT]
+    for v in roots:
+        if type(v) in CONTAINERS:
+            seen.add(id(v))
+        if type(v) in CONTAINERS or type(v) is tuple:
+            inner_containers(v, seen, budget)
+    return seen

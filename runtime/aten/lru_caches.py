@@ -13,7 +13,7 @@ of results, read through CPython's garbage collector (``gc.get_referents``), has
 (the C wrapper reads and writes that dict alone, so it stays consistent). A bounded one (``lru_cache(maxsize=n)``)
 keeps its order in links that dict points to, which cannot be mended from Python: it is left holding what it held
 and compile is refused naming the function, unless each object the export's entries added is a plain value (a
-number, string, dtype, tuple of them: no fake state); where none of this can be read, refused too.
+number, string, dtype, tuple or list of them, a module of the tree: no fake state); where none of this can be read, refused too.
 """
 
 from __future__ import annotations
@@ -84,18 +84,27 @@ def _snapshot(f: Any) -> Any:
     return ("keys", dict(results)) if results is not None else ("held", _held(f))
 
 
-def _harmless(torch: Any, v: Any, depth: int = 3) -> bool:
+def _harmless(torch: Any, v: Any, depth: int = 3, known: frozenset[int] = frozenset()) -> bool:
     """A value an export's cache entry may hold without fake state: a scalar, a dtype or device, a type, ``functools``'
-    keyword marker, a (frozen) tuple of them (a bounded cache's keys, ``functools._HashedSeq``, are lists of the
-    arguments)."""
+    keyword marker, an object of ``known`` (the ids of the module tree's modules: a cached method's ``self`` in its
+    key), a (frozen) tuple, list, set or dict of them (a bounded cache's keys, ``functools._HashedSeq``, are lists of
+    the arguments; a cached ``[n // 2, n - n // 2]`` of split sizes is a list of ints).
+
+    Why lists and modules (round 62): ``@lru_cache(maxsize=4) def split(self, n): return (n // 2, n - n // 2)`` on a
+    module's class, or a helper returning a list of ints, was refused at compile once it held an eager entry, though
+    the export's entry holds nothing of the export (the very module, plain numbers) and an eager call for that key
+    returns the same."""
     import functools
 
     from .settings import SCALARS
 
-    if isinstance(v, (*SCALARS, torch.dtype, torch.device, type)) or type(v) is object:
+    if isinstance(v, (*SCALARS, torch.dtype, torch.device, type)) or type(v) is object or id(v) in known:
         return True
-    return depth > 0 and isinstance(v, (tuple, frozenset, functools._HashedSeq)) and all(
-        _harmless(torch, x, depth - 1) for x in v)
+    if depth <= 0:
+        return False
+    if isinstance(v, (tuple, frozenset, functools._HashedSeq)) or type(v) in (list, set):
+        return all(_harmless(torch, x, depth - 1, known) for x in v)
+    return type(v) is dict and all(_harmless(torch, x, depth - 1, known) for kv in v.items() for x in kv)
 
 
 def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any, Any]]:
@@ -140,7 +149,7 @@ def lru_caches(torch: Any, module: Any) -> list[tuple[Any, Any, Any]]:
     return [(f, info, _snapshot(f) if info.currsize else None) for f, info in infos if info is not None]
 
 
-def clear_filled(torch: Any, caches: list[tuple[Any, Any, Any]]) -> list[tuple[Any, int]]:
+def clear_filled(torch: Any, caches: list[tuple[Any, Any, Any]], module: Any = None) -> list[tuple[Any, int]]:
     """Clear each cache of ``caches`` (``lru_caches``) that was empty and made an entry since (a miss: its result
     computed on the export's fake tensors); of one that held entries, an unbounded one, remove just the keys the
     export added; (function, entries before) of each other (bounded) that held entries before and to which the export
@@ -148,6 +157,7 @@ def clear_filled(torch: Any, caches: list[tuple[Any, Any, Any]]) -> list[tuple[A
     (``program.load_program``). A hit returned what an eager call cached before, and leaves it (transformers' cached
     ``is_torch_available()`` and the like, hit at every export)."""
     kept: list[tuple[Any, int]] = []
+    known = frozenset(id(m) for m in module.modules()) if isinstance(module, torch.nn.Module) else frozenset()
     for f, before, snap in caches:
         try:
             if f.cache_info().misses == before.misses:
@@ -164,7 +174,7 @@ def clear_filled(torch: Any, caches: list[tuple[Any, Any, Any]]) -> list[tuple[A
                 continue
             now = _held(f)
             old = {id(v) for v in held or ()}
-            if held is None or now is None or not all(_harmless(torch, v) for v in now if id(v) not in old):
+            if held is None or now is None or not all(_harmless(torch, v, known=known) for v in now if id(v) not in old):
                 kept.append((f, before.currsize))
         except Exception:   # noqa: BLE001 - a user's object that only looks like a cache: left alone
             continue

@@ -9,6 +9,7 @@ and torch's export leaves the user's object holding the export's fake tensors.
 from __future__ import annotations
 
 import collections
+import sys
 from typing import Any
 
 from .module_writes import module_fields
@@ -30,19 +31,27 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
         return []
     root = type(module).__name__
     out: list[tuple[str, Any, str | None, Any, Any]] = []
-    seen: dict[int, tuple[int, int]] = {}
+    seen: set[int] = set()
     internal = module_fields(torch)
+    tops: list[tuple[str, Any]] = []
     for path, m in module.named_modules():
         for key, v in vars(m).items():
             if key in internal or key.startswith("__"):
                 continue
             name = f"{root}.{path}.{key}" if path else f"{root}.{key}"
             if _is_container(v):
-                _snapshot(name, m, key, v, out, seen, 0)
+                if id(v) not in seen:   # (a list two modules hold: the first one's name)
+                    seen.add(id(v))
+                    out.append((name, m, key, v, v.copy()))
+                    tops.append((name, v))
             elif type(v) is tuple:   # (the containers a tuple holds: ``self.t = ([0],)``, session 41)
-                for i, item in enumerate(v[:1024]):
-                    if _is_container(item):
-                        _snapshot(f"{name}[{i}]", None, None, item, out, seen, 1)
+                tops.append((name, v))
+    # (every module attribute first: a container held by one and met again inside another keeps its module and
+    # attribute, round 61's ``self.holder = {"h": {"h2": d}}`` with ``self.x = d``)
+    budget = [INNER_LIMIT]
+    for name, v in tops:
+        for keys, inner in inner_containers(v, seen, budget):
+            out.append((name + "".join(f"[{k!r}]" for k in keys), None, None, inner, inner.copy()))
     return out
 
 
@@ -53,42 +62,98 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
 #: the compiled calls never changed them)
 CONTAINERS = (list, dict, collections.deque, collections.defaultdict, collections.OrderedDict, set, collections.Counter)
 
+#: how many items of one container are looked into for inner containers, and how many inner containers (and tuples)
+#: one walk (a module tree's attributes, a Python place, a hook's state) takes at most: a bound by size, not depth
+#: (round 62: ``self.a = {"x": [[[0]]]}``, three levels down, was watched nowhere, and ``self.a["x"][0][0][0] += 1``
+#: compiled; every compiled call ran the export's count)
+ITEM_LIMIT = 1024
+INNER_LIMIT = 10_000
+
 
 def _is_container(v: Any) -> bool:
     return type(v) in CONTAINERS
 
 
-def _snapshot(name: str, owner: Any, key: str | None, obj: Any, out: list, seen: dict[int, tuple[int, int]],
-              depth: int) -> None:
-    """``obj``'s entry and, two levels down and for containers of at most 1024 items, its inner containers'.
+def inner_containers(obj: Any, seen: set[int], budget: list[int] | None = None
+                     ) -> list[tuple[tuple[Any, ...], Any]]:
+    """(keys from ``obj``, container) of each container reached from ``obj``'s items (``obj`` a container or a
+    tuple), at any depth, through containers and tuples, breadth first (each at its shallowest path from ``obj``),
+    each once: ``seen`` holds the ids of the containers already taken (``obj``'s own where the caller took it) and
+    gains those found. Bounded by size (the first ``ITEM_LIMIT`` items of a tuple; no look into a container of more;
+    ``budget[0]`` containers and tuples in all, decremented), never by depth, and safe on cycles (``a.append(a)``);
+    walked with a queue, so a chain of 100,000 nested lists is no recursion.
 
-    ``seen``: each container's (index in ``out``, shallowest depth walked). One met again shallower is walked again
-    from there (round 61: a dict first met two levels inside another attribute, ``self.holder = {"h": {"h2": d}}``,
-    then as ``self.x = d``, kept its inner list unwatched, so ``self.x["k"][0] += 1`` compiled and every compiled
-    call ran the export's count), and one met again as a module's attribute takes that name and owner."""
-    known = seen.get(id(obj))
-    if known is not None and known[1] <= depth and (owner is None or out[known[0]][1] is not None):
-        return
-    if known is None:
-        seen[id(obj)] = (len(out), depth)
-        out.append((name, owner, key, obj, obj.copy()))
-    else:
-        index, walked = known
-        seen[id(obj)] = (index, min(walked, depth))
-        if owner is not None and out[index][1] is None:   # (the copy stays the one taken first: nothing ran between)
-            out[index] = (name, owner, key, obj, out[index][4])
-        if walked <= depth:
-            return
-    if depth >= 2 or len(obj) > 1024:
-        return
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-    for k, v in items:
-        if _is_container(v):
-            _snapshot(f"{name}[{k!r}]", None, None, v, out, seen, depth + 1)
-        elif type(v) is tuple:   # (the containers a tuple item holds, as a tuple attribute's: ``{"t": ([0],)}``,
-            for i, item in enumerate(v[:1024]):   # round 61: unwatched, its count compiled silently)
-                if _is_container(item):
-                    _snapshot(f"{name}[{k!r}][{i}]", None, None, item, out, seen, depth + 1)
+    Why: a shallow copy of a container holds its very inner containers, so a change inside one
+    (``self.a["x"][0][0] += 1``, a hook's ``state[0][0] += 1``) is no change of the outer one; two levels were looked
+    into before round 62, and a count three levels down compiled silently."""
+    if budget is None:
+        budget = [INNER_LIMIT]
+    out: list[tuple[tuple[Any, ...], Any]] = []
+    tuples: set[int] = set()
+    queue: collections.deque[tuple[tuple[Any, ...], Any]] = collections.deque([((), obj)])
+    while queue:
+        keys, v = queue.popleft()
+        if type(v) is tuple:
+            if id(v) in tuples:
+                continue
+            tuples.add(id(v))
+            items: Any = enumerate(v[:ITEM_LIMIT])
+        elif len(v) > ITEM_LIMIT:
+            continue
+        else:
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+        for k, item in list(items):
+            if budget[0] <= 0:
+                return out
+            if _is_container(item) and id(item) not in seen:
+                seen.add(id(item))
+                budget[0] -= 1
+                out.append(((*keys, k), item))
+                queue.append(((*keys, k), item))
+            elif type(item) is tuple and id(item) not in tuples:
+                budget[0] -= 1
+                queue.append(((*keys, k), item))
+    return out
+
+
+def cyclic_attribute(torch: Any, module: Any) -> str | None:
+    """The name of the first attribute of ``module``'s tree whose containers hold themselves (``a.append(a)``, a dict
+    inside a list that holds the list), found depth first without recursion and within ``INNER_LIMIT`` containers;
+    None where there is none.
+
+    Why: torch's non-strict export walks every attribute of every module with its pytree (to tell attributes
+    ``forward`` assigns), which recurses without end on such a cycle: compile failed after ~26 s with "torch.export
+    failed for Net: maximum recursion depth exceeded", naming nothing (round 62). Refused at once, naming it."""
+    if not isinstance(module, torch.nn.Module):
+        return None
+    internal = module_fields(torch)
+    root = type(module).__name__
+    budget = INNER_LIMIT
+    done: set[int] = set()
+    for path, m in module.named_modules():
+        for key, v in vars(m).items():
+            if key in internal or key.startswith("__") or (type(v) not in CONTAINERS and type(v) is not tuple):
+                continue
+            on_path: set[int] = {id(v)}
+            stack = [(v, iter(list(v.values() if isinstance(v, dict) else v)[:ITEM_LIMIT]))]
+            while stack:
+                node, items = stack[-1]
+                item = next(items, done)
+                if item is done:
+                    stack.pop()
+                    on_path.discard(id(node))
+                    done.add(id(node))
+                    continue
+                if type(item) not in CONTAINERS and type(item) is not tuple:
+                    continue
+                if id(item) in on_path:
+                    return f"{root}.{path}.{key}" if path else f"{root}.{key}"
+                budget -= 1
+                if id(item) in done or budget <= 0:
+                    continue
+                on_path.add(id(item))
+                stack.append((item, iter(list(item.values() if isinstance(item, dict) else item)[:ITEM_LIMIT])))
+    return None
 
 
 def same_item(a: Any, b: Any) -> bool:
@@ -103,20 +168,46 @@ def unchanged(now: Any, before: Any) -> bool:
     return now.keys() == before.keys() and all(same_item(now[k], before[k]) for k in now)
 
 
-def plain_change(before: Any, after: Any) -> bool:
+def plain_change(before: Any, after: Any, objects: bool = False) -> bool:
     """Whether a plain value (a number, string, None, a tuple of them) is among the items a list's or dict's change
     added, removed or replaced: a count or setting the next eager call reads (``self.steps.append(1)``). Tensors alone
     (LeViT's ``attention_bias_cache`` of a weight's gather, a feature tap's ``self.feats.append(y)``) are a cache or
-    a record the program's results do not follow."""
+    a record the program's results do not follow. With ``objects``, any other object counts too (an ``nn.Linear``
+    built lazily into a global dict, ``PROJ["p"] = nn.Linear(...)``: eager's next call uses the one it built, the
+    program the export's; round 62), a tensor or a tuple, list or dict of tensors and plain values aside."""
     if isinstance(after, set):
-        return any(plain(x, depth=1) for x in after ^ before)
+        return any(_counts(x, objects) for x in after ^ before)
     if not isinstance(after, dict):
         items = [x for i, x in enumerate(after) if i >= len(before) or not same_item(x, before[i])]
         items += [x for i, x in enumerate(before) if i >= len(after) or not same_item(x, after[i])]
     else:
         items = [d[k] for d, o in ((after, before), (before, after)) for k in d
                  if k not in o or not same_item(d[k], o[k])]
-    return any(plain(x, depth=1) for x in items)
+    return any(_counts(x, objects) for x in items)
+
+
+def _counts(x: Any, objects: bool, depth: int = 3) -> bool:
+    """Whether item ``x`` of a change is state the next eager call reads (``plain_change``): a plain value, a
+    container holding one (a ``defaultdict(list)``'s new ``STATS["k"] = [1]``: round 62, compiled silently as no plain
+    value), with ``objects`` any object but a tensor."""
+    if plain(x, depth=1) or (objects and not _inert(x)):
+        return True
+    if depth <= 0 or type(x) not in CONTAINERS or len(x) > ITEM_LIMIT:
+        return False
+    return any(_counts(v, objects, depth - 1) for v in (x.values() if isinstance(x, dict) else x))
+
+
+def _inert(v: Any, depth: int = 3) -> bool:
+    """A tensor, plain value, or tuple, list or dict of them (``depth`` levels down): a record or cache of values, no
+    object whose own state eager's next call would use."""
+    torch = sys.modules.get("torch")
+    if plain(v) or (torch is not None and isinstance(v, torch.Tensor)):
+        return True
+    if depth <= 0:
+        return False
+    if type(v) in (tuple, list):
+        return all(_inert(x, depth - 1) for x in v)
+    return type(v) is dict and all(_inert(x, depth - 1) for x in v.values())
 
 
 def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, Any, Any]]

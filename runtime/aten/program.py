@@ -11,6 +11,7 @@ weights, buffers and constants (never copied: the program reads and writes them 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -122,6 +123,10 @@ class Program:
     #: (label, value before, value after, whether a plain value changed, the place) of the Python state beside the module that
     #: the export's ``forward`` changed (``python_state.python_state``: globals, closures, class attributes), put back after
     python_changes: tuple[tuple[str, Any, Any, bool, Any], ...] = ()
+    #: the forward hooks that changed a plain value of their own state and returned a value other than what they were
+    #: given (``hook_state.hook_results_watched``): ``sets.check_hook_results`` exports again to tell whether the
+    #: program follows that state
+    hook_results: tuple[str, ...] = ()
     #: each read of a tensor's layout by ``forward`` while it was exported (method, "file.py:123":
     #: ``layout_reads.watch_layout_reads``): what it made of the export's layout is fixed in the program; and each
     #: ``contiguous()`` that returned its tensor itself (``layout_reads.LAYOUT_IDENTITIES``: a written input must keep the
@@ -222,7 +227,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .call_state import watch_call_state
     from .default_dtype import watch_default_dtype_reads
     from .held_iterators import advanced_iterators, held_iterators
-    from .hook_state import hooks_tracked
+    from .hook_state import hook_containers, hook_results_watched, hooks_tracked
     from .host_random import (
         HostDraws,
         draws_account_for,
@@ -235,11 +240,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .lazy_defaults import dynamo_handlers_built, forget_dynamo_handlers, settle_lazy_defaults
     from .lru_caches import cache_refusal, clear_filled, lru_caches
     from .mode_reads import watch_mode_reads
-    from .module_containers import container_snapshots, undo_container_changes
+    from .module_containers import container_snapshots, cyclic_attribute, undo_container_changes
     from .module_writes import ModuleWrites, watch_module_writes
     from .object_reads import watch_object_reads
     from .process_settings import process_settings, restore_process_settings
-    from .python_state import python_state, undo_python_changes
+    from .python_state import PythonPlace, python_state, undo_python_changes
     from .registries import registry_snapshots, restore_registries
     from .settings import settings_objects
     from .tensor_attrs import restore_tensor_attributes, tensor_attribute_values
@@ -253,11 +258,21 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     layout_watch = (contextlib.nullcontext([]) if strict
                     else watch_layout_reads(torch, module if exported is None else None))
+    cyclic = cyclic_attribute(torch, module) if exported is None else None
+    if cyclic is not None:   # (torch's export recursed without end on it, naming nothing: round 62)
+        raise AtenExecutorError(f"{cyclic} holds itself (a list, dict or tuple inside it contains it): torch.export "
+                                "walks every attribute of the module's tree and recurses without end on such a cycle; "
+                                "break the cycle or keep the object outside the module")
     snapshots = container_snapshots(torch, module) if exported is None else []
     iterators = held_iterators(torch, module) if exported is None else []
     registries = registry_snapshots(torch, module) if exported is None else []
     places = python_state(torch, module) if exported is None and not strict else []
     hooked = [p for p in places if p.hooked]   # (a counting hook's object the module holds too: round 61b)
+    # (and a module's container a hook keeps its count in, ``self._counts = [[0]]``: round 62)
+    hook_held = hook_containers(torch, module) if snapshots else set()
+    held_snaps = [snap for snap in snapshots if id(snap[3]) in hook_held]
+    tracked = hooked + [PythonPlace(name, functools.partial(lambda o: o, obj), lambda _v: None, obj, copy, True)
+                        for name, _owner, _key, obj, copy in held_snaps]
     hooks_only: set[int] = set()
     caches = lru_caches(torch, module) if exported is None else []
     randoms = host_random_states(torch, module) if exported is None else host_random_states()
@@ -288,11 +303,13 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     writes = ModuleWrites()
     call_state = None
     draws = HostDraws(read=True)
+    hook_results = (hook_results_watched(torch, module) if exported is None else contextlib.nullcontext([]))
     handlers_built = dynamo_handlers_built()   # (Dynamo's table of torch functions: not to be keyed by the watches')
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
-              layout_watch as layouts, fast_watch, hooks_tracked(torch, module, hooked) as hooks_only):
+              layout_watch as layouts, fast_watch, hook_results as hook_changes,
+              hooks_tracked(torch, module, tracked) as hooks_only):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
@@ -314,10 +331,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         forget_dynamo_handlers(handlers_built)
         unread = (not draws.read and bool(draws.calls) and not kept_draws(draws)
                   and draws_account_for(draws.calls, randoms[0][2], randoms[0][1][0]()))
-        changed = undo_container_changes(snapshots)
+        hooks_own = {id(snap[3]) for i, snap in enumerate(held_snaps) if len(hooked) + i in hooks_only}
+        changed = undo_container_changes([snap for snap in snapshots if id(snap[3]) not in hooks_own])
         python_changes = undo_python_changes([p for p in places if not p.hooked]
                                              + [p for i, p in enumerate(hooked) if i not in hooks_only])
-        kept_caches = clear_filled(torch, caches)   # (a cached helper holding the export's fake tensors: round 61)
+        kept_caches = clear_filled(torch, caches, module)   # (a cached helper holding the export's fake tensors: round 61)
         restore_tensor_attributes(torch, tensors)   # (the export's call wrote the module's own constants)
         own_writes = _own_writes(torch, module, writes)
         _undo_bypassing_writes(call_state, writes)
@@ -457,7 +475,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
                    host_random=drawn, host_draws=tuple(draws.calls) if unread and drawn == ("random",) else (),
                    settings_left=tuple(call_state.settings) if call_state is not None else (),
-                   inference_export=inference, python_changes=python_changes,
+                   inference_export=inference, python_changes=python_changes, hook_results=tuple(hook_changes),
                    layout_reads=tuple(dict.fromkeys(layouts)),
                    module_stride_reads=tuple(dict.fromkeys(getattr(layouts, "module_strides", ()))),
                    layout_watched=not strict and exported is None and isinstance(module, torch.nn.Module),

@@ -9,13 +9,15 @@ eager's calls followed it, silently.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .module_containers import CONTAINERS, plain_change, unchanged
+from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
 from .settings import SCALARS, plain, same_value
 
@@ -35,6 +37,9 @@ class PythonPlace:
     #: change of ``forward``'s)
     hooked: bool = False
 
+
+#: how the place of an iterator's position begins (``sets.check_python_state`` words its refusal so)
+ITERATOR_LABEL = "where it stands (next() on it), the iterator in"
 
 #: packages whose classes and functions are no user's state: torch's own modules (``nn.Linear``) and the builtins
 _NOT_USERS = frozenset({"torch", "builtins", "functools", "typing", "abc"})
@@ -86,6 +91,28 @@ def _attribute_names(owner: Any, cached: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(n for n in d if not n.startswith("__") and not (n in cached and plain(d[n]))))
 
 
+def _iterator(torch: Any, v: Any) -> bool:
+    """An iterator or generator whose position ``held_iterators.iterator_position`` may read (no object of the user's
+    own class: a settings object)."""
+    import collections.abc
+
+    return (isinstance(v, collections.abc.Iterator) and not isinstance(v, torch.Tensor)
+            and (inspect.isgenerator(v) or not hasattr(v, "__dict__")))
+
+
+def _var_value(v: Any) -> Any:
+    """A ``contextvars.ContextVar``'s value (its default where unset), ``MISSING`` where it has none."""
+    try:
+        return v.get()
+    except LookupError:
+        return MISSING
+
+
+def _set_var(v: Any, value: Any) -> None:
+    if value is not MISSING:   # (one unset with no default cannot be unset again without the token: left)
+        v.set(value)
+
+
 def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
     def get() -> Any:
         try:
@@ -104,8 +131,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
 
     Why: a compiled call runs no Python. ``global COUNTER; COUNTER += 1``, a closure's ``n[0] += 1``, a class counter
     or a held object's field so changed compiled (the export changed it once, for good) and every compiled call
-    computed the export's value where eager's calls followed it, silently (session 41). Not covered: state reached
-    deeper (a helper's helper, an object inside a global), nor a global ``forward`` makes anew."""
+    computed the export's value where eager's calls followed it, silently (session 41). Round 62: the containers inside
+    each at any depth (bounded by size), iterators and the user's objects in globals and closure variables, the
+    closures of functions held as module attributes, and each module's class. Not covered: state reached deeper (a
+    helper's helper), nor a global ``forward`` makes anew."""
     if not isinstance(module, torch.nn.Module):
         return []
     from .settings import settings_objects
@@ -113,7 +142,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     places: list[PythonPlace] = []
     seen: set[Any] = set()
 
-    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None], depth: int = 0) -> None:
+    inner_seen: set[int] = set()
+    budget = [INNER_LIMIT]
+
+    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
         if key in seen:
             return
         seen.add(key)
@@ -121,12 +153,13 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         value = get()
         if value is MISSING or _watched_value(value):
             places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None))
-        if type(value) in CONTAINERS and depth < 2 and len(value) <= 1024:   # (its inner containers, two levels:
-            # a shallow copy holds the very inner list, so ``STATE["n"][0] += 1`` was no change; round 61)
-            items = list(value.items() if isinstance(value, dict) else enumerate(value))
-            for k, v in items:
-                if type(v) in CONTAINERS:
-                    add(("inner", id(v)), f"{label} at [{k!r}]", lambda v=v: v, lambda _v: None, depth + 1)
+        if type(value) in CONTAINERS or type(value) is tuple:   # (its inner containers, at any depth, bounded by
+            # size: a shallow copy holds the very inner list, so ``STATE["n"][0] += 1`` was no change, round 61, and
+            # one three levels down, ``STATE["x"][0][0][0] += 1``, until round 62; a tuple's too, ``G = ([0],)``)
+            if type(value) in CONTAINERS:
+                inner_seen.add(id(value))
+            for keys, v in inner_containers(value, inner_seen, budget):
+                add(("inner", id(v)), label + "".join(f" at [{k!r}]" for k in keys), lambda v=v: v, lambda _v: None)
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
         return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
@@ -135,7 +168,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         def put(v: Any) -> None:
             if v is MISSING:
                 if name in vars(owner):
-                    (type.__delattr__ if isinstance(owner, type) else object.__delattr__)(owner, name)
+                    (delattr if isinstance(owner, threading.local) else type.__delattr__ if isinstance(owner, type)
+                     else object.__delattr__)(owner, name)
+            elif isinstance(owner, threading.local):   # (its own ``__setattr__``: the calling thread's value)
+                setattr(owner, name, v)
             else:
                 (type.__setattr__ if isinstance(owner, type) else object.__setattr__)(owner, name, v)
         return put
@@ -156,6 +192,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             if not name.startswith("__") and _watched_value(v):
                 add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
                     put_attr(owner, name))
+            elif not name.startswith("__") and _iterator(torch, v):   # (``it = itertools.count()`` on a class:
+                held_by(v, label.format(name=name))   # round 62, its ``next`` compiled silently)
         cached = frozenset() if isinstance(owner, type) else _cached_properties(type(owner))
         names = functools.partial(_attribute_names, owner, cached)
 
@@ -163,6 +201,38 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             for n in set(names()) - set(old):
                 put_attr(owner, n)(MISSING)
         places.append(PythonPlace(f"the attributes of {holder} (attributes made anew)", names, drop_new, names()))
+
+    def held_by(value: Any, label: str) -> None:
+        """The state held by a global's or closure variable's ``value`` beside its own: where an iterator in it stands
+        (``next(CYCLE)``), the attributes of the user's objects in it (``CFG.n += 1``, ``TRACKERS[0].n += 1``).
+        Why: both compiled silently (round 62): every compiled call used the export's value where eager's calls
+        advance it, and the export's change stayed."""
+        from .held_iterators import iterator_position
+        from .settings import settings_object
+
+        objs = [((), value)]
+        if type(value) in CONTAINERS or type(value) is tuple:
+            objs += [((k,), v) for k, v in (value.items() if isinstance(value, dict) else enumerate(value))
+                     ][:ITEM_LIMIT] if len(value) <= ITEM_LIMIT else []
+        for keys, v in objs:
+            where = label + "".join(f" at [{k!r}]" for k in keys)
+            if ("held", id(v)) in seen:
+                continue
+            if _iterator(torch, v):
+                position = iterator_position(v)
+                if position is not None:
+                    seen.add(("held", id(v)))
+                    places.append(PythonPlace(f"{ITERATOR_LABEL} {where}", functools.partial(
+                        iterator_position, v), lambda _v: None, position))
+            elif isinstance(v, contextvars.ContextVar):   # (``CV.set(CV.get() + 1)``: round 62)
+                seen.add(("held", id(v)))
+                places.append(PythonPlace(f"the context variable {v.name} in {where}", functools.partial(_var_value, v),
+                                          functools.partial(_set_var, v), _var_value(v)))
+            elif isinstance(v, threading.local) or (settings_object(torch, v) and _users(type(v))
+                                                      and not callable(v)):   # (a thread's ``TL.n += 1`` too)
+                seen.add(("held", id(v)))
+                attrs(v, f"the attribute {{name}} of the {type(v).__name__} object in {where}",
+                      f"the {type(v).__name__} object in {where}")
 
     walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
 
@@ -180,23 +250,41 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             if type(v) in CONTAINERS:
                 add(("default", id(v)), f"the default of argument {arg} of {fn.__qualname__}", lambda v=v: v,
                     lambda _v: None)
-        for name in sorted(_code_names(fn.__code__)):
+        names = _code_names(fn.__code__)
+        if "globals" in names and "globals" not in g:   # (``globals()["N"] += 1`` names no N: every plain global
+            names |= {n for n in list(g)[:ITEM_LIMIT] if not n.startswith("__")}   # of its module, round 62)
+        for name in sorted(names):
             if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
                 continue
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
                 put_global(g, name))
+            held_by(g.get(name), f"the global {name} ({where})")
             if depth and inspect.isfunction(g.get(name)):
                 function(g[name], depth - 1)
         for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             add(("cell", id(cell)), f"the closure variable {var} of {fn.__qualname__}",
                 functools.partial(lambda c: c.cell_contents, cell), put_cell(cell))
             inner = _missing_ok(functools.partial(lambda c: c.cell_contents, cell))()
+            held_by(inner, f"the closure variable {var} of {fn.__qualname__}")
             if depth and inspect.isfunction(inner):
                 function(inner, depth - 1)
 
     classes: list[type] = []
-    for m in module.modules():
+    for path, m in module.named_modules():
         classes += [c for c in type(m).__mro__ if c not in classes and _users(c)]
+        name = f"{type(module).__name__}.{path}" if path else type(module).__name__
+        # (``self.__class__ = Other`` in forward: round 62, compiled, every compiled call ran the first class's code)
+        places.append(PythonPlace(f"the class of {name}", functools.partial(type, m),
+                                  functools.partial(object.__setattr__, m, "__class__"), type(m)))
+        for key, v in vars(m).items():   # (a function held as an attribute, ``self.step = make_counter()``: its
+            fn = getattr(v, "func", getattr(v, "__func__", v))   # closure's ``nonlocal n; n += 1`` compiled
+            if inspect.isfunction(fn) and not key.startswith("__"):   # silently, round 62)
+                function(fn, 1)
+            if isinstance(v, functools.partial) and not key.startswith("__"):   # (its bound lists: ``partial(f,
+                for i, arg in enumerate([*v.args, *v.keywords.values()]):   # [[0]])``'s count, round 62)
+                    if type(arg) in CONTAINERS or type(arg) is tuple:
+                        add(("bound", id(arg)), f"the argument {i} bound by {name}.{key}", lambda a=arg: a,
+                            lambda _v: None)
     for cls in classes:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):
@@ -224,7 +312,7 @@ def undo_python_changes(places: list[PythonPlace]) -> tuple[tuple[str, Any, Any,
         if p.copy is not None and now is p.value:   # (the same container: its contents)
             if unchanged(now, p.copy):
                 continue
-            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now), p))
+            out.append((p.label, p.copy, now.copy(), plain_change(p.copy, now, objects=True), p))
             now.clear()
             (now.update if hasattr(now, "update") else now.extend)(p.copy)
             continue

@@ -369,6 +369,12 @@ def check_python_state(program: Program, module: Any = None, args: tuple = (), k
             what = (f"in place ({shown[0]} at compile, {shown[1]} after the export's call)"
                     if len(shown[0]) + len(shown[1]) < 120 else f"in place ({len(before)} items at compile, "
                     f"{len(after)} after the export's call)")
+        elif label.startswith(python_state.ITERATOR_LABEL):   # (a position cannot be put back: round 62)
+            raise AtenExecutorError(f"forward advances the iterator in{label.removeprefix(python_state.ITERATOR_LABEL)} "
+                                    "(next() on it): torch.export ran forward once and keeps the value it took then, "
+                                    "so every compiled call would reuse it where each eager call takes the next (and "
+                                    "compile consumed one; an iterator cannot be put back): take the values outside "
+                                    "forward and pass them in")
         elif label.endswith("(attributes made anew)"):
             made, gone = sorted(set(after) - set(before)), sorted(set(before) - set(after))
             label = label.removesuffix(" (attributes made anew)")
@@ -380,6 +386,28 @@ def check_python_state(program: Program, module: Any = None, args: tuple = (), k
                                 "change it nor follow it as eager's calls do; it is left as it was at compile (keep "
                                 "such state in a buffer of the module, pass it in as an input, or change it outside "
                                 "forward)")
+
+
+def check_hook_results(program: Program, module: Any = None, args: tuple = (), kwargs: dict | None = None) -> None:
+    """Refuse a forward hook that changes a plain value of its own state and returns a value computed from it
+    (``Program.hook_results``), where exporting ``forward`` again from the state the export's hook call left gives
+    another program. Why: a compiled call runs no hook's Python, so the program holds what the hook returned at the
+    export: ``n[0] += 1; return out * n[0]`` compiled with ``out * 1`` at every call where eager's second gave
+    ``out * 2``, silently (round 62). Taken: the very program again (a hook counting its calls and returning
+    ``out + 1``: the count is the documented one call at export, the result no function of it)."""
+    if not program.hook_results:
+        return
+    if module is not None:
+        import torch
+
+        try:
+            with hook_state.hook_state_kept(torch, module):   # (no eager call: the hook's count is not one up)
+                other = load_program(module, args, kwargs)
+            if same_program(program, other, set()):
+                return
+        except Exception:  # noqa: BLE001 - no proof: refused
+            pass
+    raise AtenExecutorError(hook_state.hook_refusal(program.hook_results[0]))
 
 
 def _python_changes_settle(program: Program, again: Callable[[], Program]) -> bool:
@@ -394,7 +422,7 @@ def _python_changes_settle(program: Program, again: Callable[[], Program]) -> bo
     if not any(plain_one for _l, _b, _a, plain_one, _p in changes):
         return True
     for label, _before, after, _plain, _place in changes:
-        if label.endswith("(attributes made anew)") or any(isinstance(leaf, torch.Tensor)
+        if label.endswith("(attributes made anew)") or label.startswith(python_state.ITERATOR_LABEL) or any(isinstance(leaf, torch.Tensor)
                                                              for leaf in pytree.tree_leaves(after)):
             return False
     python_state.put_python_values(changes, after=True)

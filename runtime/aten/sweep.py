@@ -50,6 +50,7 @@ from runtime.aten.sweep_blocks import BLOCKS, BLOCKS40
 from runtime.aten.sweep_blocks58 import BLOCKS58
 from runtime.aten.sweep_blocks60 import BLOCKS60, BLOCKS60_BF16
 from runtime.aten.sweep_blocks61 import BLOCKS61
+from runtime.aten.sweep_blocks62 import BLOCKS62
 from runtime.aten.sweep_models59 import MHA_SLOW, MODELS59
 from runtime.aten.sweep_models60 import MODELS60
 from runtime.aten.sweep_models61 import MODELS61
@@ -1808,6 +1809,8 @@ CASES = [
     *[Case(name, make, inputs, dtype=torch.bfloat16) for name, make, inputs in BLOCKS60_BF16],
     # round 61: custom ops, while_loop, duplicate-index scatters, buffer-view writes, aliased outputs, ... (sweep_blocks61.py)
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS61],
+    # round 62: hostile Python around forward that must compile and replay as eager (sweep_blocks62.py)
+    *[Case(name, make, inputs) for name, make, inputs in BLOCKS62],
     *[Case(name, make, inputs, mha_slow_path=name in MHA_FUSED) for name, make, inputs in BLOCKS],
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS40],
 ]
