@@ -77,3 +77,26 @@ def test_copies_do_not_carry_the_kept_arrays(ledger, how):
     assert other == problem and _csrcache.ATTR in problem.__dict__
     assert other.conflict_csr() == want
     assert ledger.live_bytes() == 2 * sum(a.nbytes for a in problem.__dict__[_csrcache.ATTR])
+
+
+def test_host_outputs_refuses_a_program_unpaired_with_its_export():
+    """``_host_outputs`` pairs the export's user outputs with ``Program.user_outputs`` by position: a program listing
+    another number of them is refused with the executor's error naming both counts (before: an ``assert``, a bare
+    AssertionError, and nothing at all under ``python -O``, where ``zip`` then paired them wrongly)."""
+    from needs import need
+
+    torch = need("torch")
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+    from runtime.aten.executor import _host_outputs
+
+    class Two(torch.nn.Module):
+        def forward(self, x):
+            return x + 1, x * 2
+
+    program = compile(Two(), (torch.ones(3),), streams=1).executor.program
+    assert len(_host_outputs(torch, program, torch.device("cuda"))) == 2
+    short = copy.copy(program)
+    object.__setattr__(short, "user_outputs", program.user_outputs[:1])
+    with pytest.raises(AtenExecutorError, match="1 user outputs where its export has 2"):
+        _host_outputs(torch, short, torch.device("cuda"))
