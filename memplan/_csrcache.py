@@ -85,9 +85,10 @@ class CsrLedger:
         """In a forked child: a fresh lock, and the entries as they were. Why: a fork copies the lock as it was, held
         if another thread of the parent was inside ``keep`` or ``used`` then, and that thread does not exist in the
         child: its first ``conflict_csr`` waited for good (a ``multiprocessing`` pool forked beside solving threads).
-        The entries stay true in the child: its problems are the parent's, at the same ids (a ``keep`` cut short
-        leaves at most one entry's arrays set or unset early: ``total`` may be off by that entry, never a plan)."""
+        The entries stay true in the child: its problems are the parent's, at the same ids; ``total`` is counted
+        again from them (a ``keep`` or ``_forget`` cut short between its entry and its sum left them apart)."""
         self._lock = threading.Lock()
+        self.total = sum(nbytes for _ref, nbytes in self._kept.values())
 
     def live_bytes(self) -> int:
         """The bytes kept on problems still alive (for tests: ``total`` after striking off the collected ones)."""

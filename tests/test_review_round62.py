@@ -100,3 +100,14 @@ def test_host_outputs_refuses_a_program_unpaired_with_its_export():
     object.__setattr__(short, "user_outputs", program.user_outputs[:1])
     with pytest.raises(AtenExecutorError, match="1 user outputs where its export has 2"):
         _host_outputs(torch, short, torch.device("cuda"))
+
+
+def test_after_fork_counts_the_total_again(ledger):
+    """A fork cut a thread's ``_forget`` short between its entry and its sum: the child's total is the bytes its
+    entries hold (before: off by that entry for good)."""
+    problem = random_intervals(seed=3, n=200)
+    problem.conflict_csr()
+    kept = ledger.total
+    ledger.total += 12345   # (the state the cut leaves)
+    _csrcache._reset_after_fork()
+    assert ledger.total == kept and ledger.live_bytes() == kept
