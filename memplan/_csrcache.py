@@ -9,6 +9,7 @@ builds them again (a pure function of the problem: the same arrays), so only tim
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -80,6 +81,15 @@ class CsrLedger:
             if entry is not None and entry[0] is ref:
                 self._forget(key)
 
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock, and the entries as they were. Why: a fork copies the lock as it was, held
+        if another thread of the parent was inside ``keep`` or ``used`` then, and that thread does not exist in the
+        child: its first ``conflict_csr`` waited for good (a ``multiprocessing`` pool forked beside solving threads).
+        The entries stay true in the child: its problems are the parent's, at the same ids; ``total`` is counted
+        again from them (a ``keep`` or ``_forget`` cut short between its entry and its sum left them apart)."""
+        self._lock = threading.Lock()
+        self.total = sum(nbytes for _ref, nbytes in self._kept.values())
+
     def live_bytes(self) -> int:
         """The bytes kept on problems still alive (for tests: ``total`` after striking off the collected ones)."""
         with self._lock:
@@ -89,3 +99,11 @@ class CsrLedger:
 
 #: the one ledger of the process (``BufferProblem.conflict_csr``)
 LEDGER = CsrLedger()
+
+
+def _reset_after_fork() -> None:
+    LEDGER._after_fork()   # (looked up at fork time: a test may swap ``LEDGER``)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

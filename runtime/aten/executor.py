@@ -1747,7 +1747,9 @@ def _host_outputs(torch: Any, program: Program, device: Any) -> tuple[int, ...]:
     out_node = next(n for n in ep.graph.nodes if n.op == "output")
     flat = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
     users = [a for s, a in zip(ep.graph_signature.output_specs, flat) if s.kind == OutputKind.USER_OUTPUT]
-    assert len(users) == len(program.user_outputs), "user outputs must pair with the export's"
+    if len(users) != len(program.user_outputs):   # (not an assert: ``python -O`` drops those, then ``zip`` pairs wrongly)
+        raise AtenExecutorError(f"the program lists {len(program.user_outputs)} user outputs where its export has "
+                                f"{len(users)}: which of them to return on the host cannot be told")
     found = []
     for i, (a, (kind, _v)) in enumerate(zip(users, program.user_outputs)):
         val = a.meta.get("val") if isinstance(a, torch.fx.Node) else None
