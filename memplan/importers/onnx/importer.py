@@ -83,6 +83,7 @@ from .node_checks import (
     _check_known_indices,
     _check_layer_norm_params,
     _check_ml_node,
+    _check_mvn_axes,
     _check_op_attributes,
     _check_operand_shapes,
     _check_ort_ranges,
@@ -490,6 +491,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_reverse_sequence(n, where, shapes, facts["values"])
         _check_einsum_lengths(n, where, shapes)
         _check_ort_ranges(n, where, shapes, facts["values"])
+        _check_mvn_axes(n, where, shapes)
         _check_as_standard(n, where, shapes)
         check_declared_by_value(n, where, facts)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)

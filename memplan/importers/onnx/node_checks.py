@@ -226,6 +226,23 @@ def _check_ort_ranges(n, where: str, shapes: dict, values: dict) -> None:
                                  "end the output with '...' or name those dimensions")
 
 
+def _check_mvn_axes(n, where: str, shapes: dict) -> None:
+    """Refuse, naming the node, a MeanVarianceNormalization (default domain) none of whose ``axes`` (default
+    ``[0, 2, 3]``) is in range for its input's rank: onnxruntime's kernel normalizes over the axes in range (and
+    skips the others), and with none refuses to run it ("No valid axes are specified"). Those with some in range are
+    planned (the output has the input's shape): ``_mvn_axes_any_rank`` lets ONNX's inference size them."""
+    if n.op_type != "MeanVarianceNormalization" or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    if any(a.name != "axes" for a in n.attribute):
+        return   # (opset 1's attributes: another op)
+    axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), [0, 2, 3])
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or any(-len(x) <= a < len(x) for a in axes):
+        return
+    raise GraphError(f"{where}: none of its axes {axes} is one of the {len(x)} dimensions of its input "
+                     f"{n.input[0]!r} ({list(x)}); onnxruntime refuses to run it (\"No valid axes are specified\")")
+
+
 def _check_conv(n, where: str, shapes: dict) -> None:
     """A Conv (or onnxruntime's FusedConv, sized as one) whose input, weight and attributes onnxruntime's kernel
     refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
