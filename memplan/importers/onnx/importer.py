@@ -52,6 +52,7 @@ from .model_checks import (
     _check_inlined_size,
     _check_ir_version,
     _check_kernel_versions,
+    _check_known_ops,
     _check_model_text,
     _check_node_domains,
     _check_node_names,
@@ -82,8 +83,10 @@ from .node_checks import (
     _check_known_indices,
     _check_layer_norm_params,
     _check_ml_node,
+    _check_mvn_axes,
     _check_op_attributes,
     _check_operand_shapes,
+    _check_ort_ranges,
     _check_pad_mode,
     _check_prelu_slope,
     _check_quantize_params,
@@ -272,6 +275,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     _check_domain_versions(onnx, g, node_ids, model.opset_import)
     _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
                                               for o in model.opset_import})
+    _check_known_ops(onnx, g, node_ids)
     _check_node_schemas(onnx, g, node_ids, model)
     _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
 
@@ -486,6 +490,8 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_element_operands(n, where, shapes, opset)
         _check_reverse_sequence(n, where, shapes, facts["values"])
         _check_einsum_lengths(n, where, shapes)
+        _check_ort_ranges(n, where, shapes, facts["values"])
+        _check_mvn_axes(n, where, shapes)
         _check_as_standard(n, where, shapes)
         check_declared_by_value(n, where, facts)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)

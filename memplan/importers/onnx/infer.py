@@ -522,6 +522,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
     _conv_transpose_output_shapes(onnx, g2, _default_opset(model))
+    _mvn_axes_any_rank(onnx, g2)
     if any(n.op_type == "Squeeze" for n in g2.node):
         _squeeze_all_of_empty_axes(g2, _initializer_or_constant_values(
             onnx, g2, {n.input[1] for n in g2.node if n.op_type == "Squeeze" and len(n.input) > 1}))
@@ -1223,6 +1224,24 @@ def _exact_float_ranges(onnx, g2) -> None:
     if changed:
         del g2.node[:]
         g2.node.extend(nodes)
+
+
+def _mvn_axes_any_rank(onnx, g2) -> None:
+    """Each MeanVarianceNormalization of the inference copy ``g2`` (default domain, opset 9 on) given ``axes=[0]``
+    in place of its own (or of the default ``[0, 2, 3]``): its output has its input's shape and type whatever the
+    axes, and ``[0]`` is in range for any input of rank 1 or more.
+
+    Why: ONNX infers the op through its function body, whose ReduceMean refuses an axis outside the input's rank
+    ("axes=[0, 9]" on a rank-4 input: "Inference error(s)... ReduceMean"), so such a model was refused, while
+    onnxruntime's kernel normalizes over the axes in range and runs it, writing the input's shape (checked with
+    onnxruntime 1.32). One with no axis in range, which onnxruntime refuses to run, is refused by name
+    (``_check_mvn_axes``)."""
+    for n in g2.node:
+        if n.op_type != "MeanVarianceNormalization" or n.domain not in ("", "ai.onnx") or any(
+                a.name != "axes" for a in n.attribute):
+            continue
+        del n.attribute[:]
+        n.attribute.append(onnx.helper.make_attribute("axes", [0]))
 
 
 def _conv_transpose_output_shapes(onnx, g2, opset: int) -> None:

@@ -1412,6 +1412,38 @@ def _has_external_tensor(n) -> bool:
 ORT_RUNS_DEPRECATED = frozenset({("", "GroupNormalization")})
 
 
+#: the default-domain ops onnxruntime registers that onnx does not define (onnxruntime 1.32's schemas: its own, the
+#: experimental ops onnx dropped, TensorRT's plugins): an op of the default domain none of these nor onnx's is one no
+#: runtime knows
+ORT_DEFAULT_DOMAIN_SCHEMAS = frozenset({
+    "Affine", "Crop", "DisentangledAttention_TRT", "DynamicSlice", "EfficientNMS_TRT", "GRUUnit", "GivenTensorFill",
+    "ImageScaler", "MemcpyFromHost", "MemcpyToHost", "MultilevelCropAndResize_TRT", "ParametricSoftplus",
+    "PyramidROIAlign_TRT", "Scale", "ScaledTanh", "SimplifiedLayerNormalization"})
+
+
+def _check_known_ops(onnx, g, node_ids: list[str]) -> None:
+    """Refuse, naming the node and its op, a node of the default domain (``""``, ``ai.onnx``) whose op neither onnx
+    defines nor onnxruntime registers (``Softma|``, ``softmax``), with the nearest op names onnx defines as a hint.
+
+    Why: such a node was taken for a custom op and planned from the shapes the model declares for its outputs, while
+    onnxruntime refuses to load the model ("No Op registered for Softma| with domain_version of 17"): in the default
+    domain it is a misspelt or corrupt op type, not an extension. Custom domains stay accepted (their runtime
+    registers them)."""
+    import difflib
+
+    for i, n in enumerate(g.node):
+        if n.domain not in ("", "ai.onnx") or onnx.defs.has(n.op_type, "") or n.op_type in ORT_DEFAULT_DOMAIN_SCHEMAS:
+            continue
+        names = sorted({s.name for s in onnx.defs.get_all_schemas() if s.domain == ""})
+        near = difflib.get_close_matches(n.op_type, names, n=3) or difflib.get_close_matches(
+            n.op_type.lower(), [x.lower() for x in names], n=3)
+        near = [next(x for x in names if x.lower() == m) if m not in names else m for m in near]
+        hint = f" (did you mean {' or '.join(repr(x) for x in near)}?)" if near else ""
+        raise GraphError(f"node {node_ids[i]!r}: its op {n.op_type!r} is not an op of the default ONNX domain (onnx "
+                         f"defines none such, nor does onnxruntime register one: it refuses to load the model){hint}; a "
+                         "misspelt or corrupt op type, or a custom op that needs its own domain")
+
+
 def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
     """Each node of an op onnx defines (the default and ``ai.onnx.ml`` domains) checked against its schema at the
     model's opset, as ``onnx.checker.check_node`` does: an attribute given twice, of another type than the schema's

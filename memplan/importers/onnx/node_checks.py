@@ -172,6 +172,77 @@ def _check_enum_attributes(n, where: str) -> None:
         raise GraphError(f"{where}: its {a.name} {shown} is none of {choices}; onnxruntime refuses to load it")
 
 
+def _check_ort_ranges(n, where: str, shapes: dict, values: dict) -> None:
+    """Refuse, naming the node, what onnxruntime's kernels refuse in a default-domain op's attributes (or a known
+    input) that ONNX's inference never reads: a RoiAlign of ``sampling_ratio`` below 0 (refused at load: "Sampling
+    ratio should be >=0"); a Resize of ``exclude_outside`` other than 0 in a mode other than ``cubic`` (at load:
+    onnxruntime reads any non-zero value as 1, which it takes only with ``cubic``); a Dropout (opset 12 on) whose
+    ``ratio`` input is known and outside [0, 1) (at run, whatever its ``training_mode``: "ratio must be in the range
+    [0, 1)"); a Multinomial of ``sample_size`` below 1 (at run: "num_samples is < 1"); an Einsum whose explicit output
+    has no ellipsis while an input's ellipsis stands for at least one dimension (at run: "Inputs have ellipses in them
+    but the provided output subscript does not contain an ellipsis").
+
+    Why: the output has a size whatever the value (the input's shape; ``[N, 0]`` samples; a scalar), so each was
+    planned, while onnxruntime refuses the model."""
+    import numpy as np
+
+    if n.domain not in ("", "ai.onnx"):
+        return
+    op = n.op_type
+    attrs = {a.name: a for a in n.attribute}
+    if op == "RoiAlign" and "sampling_ratio" in attrs and attrs["sampling_ratio"].i < 0:
+        raise GraphError(f"{where}: its sampling_ratio {attrs['sampling_ratio'].i} is negative; onnxruntime refuses to "
+                         "load it (\"Sampling ratio should be >=0\"): give 0 (adaptive) or a positive count")
+    if op == "Resize" and "exclude_outside" in attrs and attrs["exclude_outside"].i != 0:
+        mode = attrs["mode"].s if "mode" in attrs else b"nearest"
+        if mode in (b"nearest", b"linear"):
+            raise GraphError(f"{where}: its exclude_outside {attrs['exclude_outside'].i} is taken only with mode "
+                             f"'cubic', not {mode.decode()!r}; onnxruntime refuses to load it (\"exclude_outside can be "
+                             "set to 1 only when mode is CUBIC\"): give exclude_outside 0")
+    if op == "Multinomial":
+        size = attrs["sample_size"].i if "sample_size" in attrs else 1
+        if size < 1:
+            raise GraphError(f"{where}: its sample_size {size} is not a positive count; onnxruntime refuses to run it "
+                             "(\"num_samples is < 1\")")
+    if op == "Dropout" and len(n.input) > 1 and n.input[1] and n.input[1] in values:
+        v = np.asarray(values[n.input[1]])
+        if v.size == 1 and v.dtype.kind == "f":
+            r = float(v.reshape(-1)[0])
+            if not 0.0 <= r < 1.0:
+                raise GraphError(f"{where}: its ratio {r:g} ({n.input[1]!r}) is outside [0, 1); onnxruntime refuses to "
+                                 "run it, in training mode or not (\"ratio must be in the range [0, 1)\")")
+    if op == "Einsum":
+        equation = attrs["equation"].s.decode("utf-8", "replace") if "equation" in attrs else ""
+        ins, arrow, out = equation.replace(" ", "").partition("->")
+        if not arrow or "..." in out:
+            return
+        for term, v in zip(ins.split(","), n.input):
+            x = shapes.get(v, (0, None))[1]
+            if "..." in term and x is not None and len(x) > len(term.replace("...", "", 1)):
+                raise GraphError(f"{where}: its equation {equation!r} gives an output with no ellipsis, while the "
+                                 f"ellipsis of {term!r} stands for {len(x) - len(term.replace('...', '', 1))} of the "
+                                 f"dimensions of {v!r} ({list(x)}); onnxruntime refuses to run it (\"Inputs have "
+                                 "ellipses in them but the provided output subscript does not contain an ellipsis\"): "
+                                 "end the output with '...' or name those dimensions")
+
+
+def _check_mvn_axes(n, where: str, shapes: dict) -> None:
+    """Refuse, naming the node, a MeanVarianceNormalization (default domain) none of whose ``axes`` (default
+    ``[0, 2, 3]``) is in range for its input's rank: onnxruntime's kernel normalizes over the axes in range (and
+    skips the others), and with none refuses to run it ("No valid axes are specified"). Those with some in range are
+    planned (the output has the input's shape): ``_mvn_axes_any_rank`` lets ONNX's inference size them."""
+    if n.op_type != "MeanVarianceNormalization" or n.domain not in ("", "ai.onnx") or not n.input:
+        return
+    if any(a.name != "axes" for a in n.attribute):
+        return   # (opset 1's attributes: another op)
+    axes = next((list(a.ints) for a in n.attribute if a.name == "axes"), [0, 2, 3])
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or any(-len(x) <= a < len(x) for a in axes):
+        return
+    raise GraphError(f"{where}: none of its axes {axes} is one of the {len(x)} dimensions of its input "
+                     f"{n.input[0]!r} ({list(x)}); onnxruntime refuses to run it (\"No valid axes are specified\")")
+
+
 def _check_conv(n, where: str, shapes: dict) -> None:
     """A Conv (or onnxruntime's FusedConv, sized as one) whose input, weight and attributes onnxruntime's kernel
     refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
