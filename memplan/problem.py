@@ -263,8 +263,8 @@ class BufferProblem:
         chunk = as_int(chunk)
         # (kept under a name of its own: stored as ``_conflict_pairs`` it hid that method, and asking again with another
         # chunk raised "'tuple' object is not callable")
-        # (counted by ``_csrcache.LEDGER`` with the CSR arrays: unbounded, 50 held problems of 700,000 pairs each kept
-        # 534 MiB of pairs beside the ledger's 40 MiB of CSR arrays)
+        # (counted by ``_csrcache.LEDGER`` with the CSR arrays: kept unbounded, 50 held problems of 706,241 pairs each
+        # kept 544 MiB of pairs beside the ledger's 33 MiB of CSR arrays)
         cached = self.__dict__.get(_csrcache.PAIRS_ATTR)
         if cached is not None and cached[0] == chunk:
             _csrcache.LEDGER.used(self, _csrcache.PAIRS_ATTR)
