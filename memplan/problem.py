@@ -279,7 +279,8 @@ class BufferProblem:
         """The fields alone, for ``copy.copy`` and ``pickle``: every other entry of ``__dict__`` is a cache, a pure
         function of the fields, built again on demand. Why: a copy carried the conflict arrays (tens of MiB) that
         ``_csrcache.LEDGER`` counts on the original only, so copies escaped its bound, and a pickle wrote them out."""
-        return {f.name: self.__dict__[f.name] for f in fields(self)}
+        names = {f.name for f in fields(self)}
+        return {k: v for k, v in self.__dict__.items() if k in names}   # (a half-made one copies as it is)
 
     def _conflict_pairs(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self._live_sweep()
