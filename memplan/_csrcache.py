@@ -1,10 +1,19 @@
-"""The process-wide bound on the conflict arrays kept on buffer problems (``BufferProblem.conflict_csr``).
+"""The process-wide bound on the conflict arrays kept on buffer problems (``BufferProblem.conflict_csr`` and
+``BufferProblem.conflict_pairs``).
 
-Why: a problem keeps its CSR arrays (up to ``problem.CSR_CACHE_PAIRS`` pairs, 16 MiB) for as long as it lives, so
-a caller holding many problems held every one's: a memory budget's candidates kept for their exact probes, a device
-split's problem per device, a caller's own list of problems. ``LEDGER`` keeps the most recently made or used arrays up
-to ``CSR_CACHE_BYTES`` in all and takes the least recently used off their problems past it; a problem asked again
-builds them again (a pure function of the problem: the same arrays), so only time is at stake, never a plan.
+Why: a problem keeps its CSR arrays (up to ``problem.CSR_CACHE_PAIRS`` pairs, 16 MiB) and its conflicting pairs (as
+large again) for as long as it lives, so a caller holding many problems held every one's: a memory budget's candidates
+kept for their exact probes, a device split's problem per device, a caller's own list of problems. ``LEDGER`` keeps
+the most recently made or used arrays up to ``CSR_CACHE_BYTES`` in all and takes the least recently used off their
+problems past it; a problem asked again builds them again (a pure function of the problem: the same arrays), so only
+time is at stake, never a plan.
+
+Why one ledger for the process and not one per plan: what it bounds is what outlives a plan. The problems a caller
+holds between plans (its own list, a cache of problems, a budget's candidates handed back) are owned by no single
+plan, and a ledger per plan would bound each plan's share while the sum over plans grew without bound, the leak this
+module exists for. So it is global, and made safe as global state must be: one lock for every step (solves may run in
+threads), a fresh lock in a forked child (``os.register_at_fork``: a fork taken while another thread held the lock
+would leave the child's copy held for ever), and ``LEDGER.clear()`` to take every kept array off its problem.
 """
 
 from __future__ import annotations
@@ -17,41 +26,47 @@ from typing import Any
 
 import numpy as np
 
-#: the most bytes of CSR arrays kept on all live problems together: two problems at ``CSR_CACHE_PAIRS`` (16 MiB of
-#: neighbours each, a problem and one made from it such as its clique-bounded copy, solved one after the other) with
-#: their bounds (8 bytes a buffer: 4 MiB each at 500,000 buffers)
-CSR_CACHE_BYTES = 40 << 20
-#: the attribute of a ``BufferProblem`` its arrays are kept in
+#: the most bytes of conflict arrays kept on all live problems together: two problems at ``CSR_CACHE_PAIRS`` (a
+#: problem and one made from it such as its clique-bounded copy, solved one after the other), each with its pairs
+#: (16 MiB) and its CSR arrays (16 MiB of neighbours, and bounds of 8 bytes a buffer: 4 MiB at 500,000 buffers)
+CSR_CACHE_BYTES = 80 << 20
+#: the attribute of a ``BufferProblem`` its CSR arrays are kept in
 ATTR = "_csr_cache"
+#: the attribute of a ``BufferProblem`` its conflicting pairs are kept in (``(chunk, (a, b))``)
+PAIRS_ATTR = "_pairs_cache"
+#: every attribute the ledger counts (what ``BufferProblem`` leaves out of a copy or a pickle)
+ATTRS = (ATTR, PAIRS_ATTR)
 
 
 class CsrLedger:
-    """Which problems keep their CSR arrays, least recently used first, and their bytes (``total``).
+    """Which problems keep which arrays (an attribute of ``ATTRS`` each), least recently used first, and their bytes
+    (``total``).
 
-    Entries are keyed by ``id`` and hold a weak reference: the ledger never keeps a problem alive, and a problem that
-    is collected is struck off (its weak reference's callback only notes it, ``_dead``: a callback can run inside the
-    ledger's own step, where the dict is changing). Thread-safe: solves may run in threads."""
+    Entries are keyed by ``(id, attribute)`` and hold a weak reference: the ledger never keeps a problem alive, and a
+    problem that is collected is struck off (its weak reference's callback only notes it, ``_dead``: a callback can
+    run inside the ledger's own step, where the dict is changing). Thread-safe: solves may run in threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: OrderedDict[int, tuple[weakref.ref, int]] = OrderedDict()
-        self._dead: list[tuple[int, weakref.ref]] = []
+        self._kept: OrderedDict[tuple[int, str], tuple[weakref.ref, int]] = OrderedDict()
+        self._dead: list[tuple[tuple[int, str], weakref.ref]] = []
         self.total = 0
 
-    def keep(self, owner: Any, arrays: tuple[np.ndarray, ...], limit: int | None = None) -> bool:
-        """Keep ``arrays`` on ``owner`` (as its ``ATTR``) where they fit ``limit`` (default ``CSR_CACHE_BYTES``) by
-        themselves, taking the least recently used arrays of other problems off them while the total is over it.
-        Returns whether they were kept."""
+    def keep(self, owner: Any, arrays: tuple[np.ndarray, ...], limit: int | None = None, attr: str = ATTR,
+             value: Any = None) -> bool:
+        """Keep ``value`` (default ``arrays``) on ``owner`` as its ``attr`` where ``arrays`` fit ``limit`` (default
+        ``CSR_CACHE_BYTES``) by themselves, taking the least recently used arrays of problems (this one's others too)
+        off them while the total is over it. Returns whether they were kept."""
         limit = CSR_CACHE_BYTES if limit is None else limit
         nbytes = sum(int(a.nbytes) for a in arrays)
         if nbytes > limit:
             return False
-        key = id(owner)
+        key = (id(owner), attr)
         with self._lock:
             self._sweep()
             self._forget(key)
             ref = weakref.ref(owner, lambda r, key=key: self._dead.append((key, r)))
-            object.__setattr__(owner, ATTR, arrays)
+            object.__setattr__(owner, attr, arrays if value is None else value)
             self._kept[key] = (ref, nbytes)
             self.total += nbytes
             while self.total > limit:
@@ -59,16 +74,29 @@ class CsrLedger:
                 self._forget(old)
                 other = old_ref()
                 if other is not None:
-                    other.__dict__.pop(ATTR, None)
+                    other.__dict__.pop(old[1], None)
         return True
 
-    def used(self, owner: Any) -> None:
-        """Mark ``owner``'s arrays the most recently used (the last to be taken off)."""
+    def used(self, owner: Any, attr: str = ATTR) -> None:
+        """Mark ``owner``'s ``attr`` the most recently used (the last to be taken off)."""
+        key = (id(owner), attr)
         with self._lock:
-            if id(owner) in self._kept:
-                self._kept.move_to_end(id(owner))
+            entry = self._kept.get(key)
+            if entry is not None and entry[0]() is owner:
+                self._kept.move_to_end(key)
 
-    def _forget(self, key: int) -> None:
+    def clear(self) -> None:
+        """Take every kept array off its problem and forget them all (a caller done with its problems, a test)."""
+        with self._lock:
+            for (_, attr), (ref, _) in self._kept.items():
+                owner = ref()
+                if owner is not None:
+                    owner.__dict__.pop(attr, None)
+            self._kept.clear()
+            self._dead.clear()
+            self.total = 0
+
+    def _forget(self, key: tuple[int, str]) -> None:
         entry = self._kept.pop(key, None)
         if entry is not None:
             self.total -= entry[1]

@@ -11,7 +11,7 @@ graph, which is what lets benchmark CSVs and graph plans share every solver.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -125,15 +125,6 @@ class BufferProblem:
     lower_bound: int | None = None
     capacity: int | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """What ``pickle`` and ``copy`` take of a problem: all but its kept CSR arrays (``_csrcache.ATTR``). Why:
-        those are on ``_csrcache.LEDGER``'s books for this problem only; a copy or an unpickled problem holding them
-        held up to 16 MiB the ledger never takes off (50 ``copy.copy`` of problems of 700,000 pairs kept all 50
-        arrays past ``CSR_CACHE_BYTES``), and a pickle sent them to another process. Asked again, they are rebuilt."""
-        state = dict(self.__dict__)
-        state.pop(_csrcache.ATTR, None)
-        return state
 
     def __post_init__(self) -> None:
         for name in ("sizes", "lower", "upper"):
@@ -272,12 +263,24 @@ class BufferProblem:
         chunk = as_int(chunk)
         # (kept under a name of its own: stored as ``_conflict_pairs`` it hid that method, and asking again with another
         # chunk raised "'tuple' object is not callable")
-        cached = self.__dict__.get("_pairs_cache")
+        # (counted by ``_csrcache.LEDGER`` with the CSR arrays: kept unbounded, 50 held problems of 706,241 pairs each
+        # kept 544 MiB of pairs beside the ledger's 33 MiB of CSR arrays)
+        cached = self.__dict__.get(_csrcache.PAIRS_ATTR)
         if cached is not None and cached[0] == chunk:
+            _csrcache.LEDGER.used(self, _csrcache.PAIRS_ATTR)
             return cached[1]
         pairs = self._conflict_pairs(chunk)
-        object.__setattr__(self, "_pairs_cache", (chunk, pairs))
+        for a in pairs:
+            a.setflags(write=False)   # (shared by every caller: one that wrote into them changed the next one's)
+        _csrcache.LEDGER.keep(self, pairs, attr=_csrcache.PAIRS_ATTR, value=(chunk, pairs))
         return pairs
+
+    def __getstate__(self) -> dict:
+        """The fields alone, for ``copy.copy`` and ``pickle``: every other entry of ``__dict__`` is a cache, a pure
+        function of the fields, built again on demand. Why: a copy carried the conflict arrays (tens of MiB) that
+        ``_csrcache.LEDGER`` counts on the original only, so copies escaped its bound, and a pickle wrote them out."""
+        names = {f.name for f in fields(self)}
+        return {k: v for k, v in self.__dict__.items() if k in names}   # (a half-made one copies as it is)
 
     def _conflict_pairs(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self._live_sweep()

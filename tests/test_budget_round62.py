@@ -91,8 +91,16 @@ def test_fork_scores_dense_are_dict_scores(seed, streams):
 
 
 def _kept_bytes(problems) -> int:
-    """The bytes of the CSR arrays the live ``problems`` keep now."""
-    return sum(sum(a.nbytes for a in p.__dict__[_csrcache.ATTR]) for p in problems if _csrcache.ATTR in p.__dict__)
+    """The bytes of the conflict arrays (CSR and pairs: the ledger counts both) the live ``problems`` keep now."""
+    return sum(sum(a.nbytes for a in _kept(p, attr)) for p in problems for attr in _csrcache.ATTRS)
+
+
+def _kept(p, attr: str) -> tuple:
+    """The arrays ``p`` keeps as ``attr`` (none if none): the pairs are kept as ``(chunk, (a, b))``."""
+    value = p.__dict__.get(attr)
+    if value is None:
+        return ()
+    return value[1] if attr == _csrcache.PAIRS_ATTR else value
 
 
 @pytest.fixture
@@ -127,9 +135,14 @@ def test_csr_cache_bound_is_honoured(calls, room):
 def test_csr_cache_least_recently_used_goes_first(ledger, monkeypatch):
     """Room for two: the one used least recently is taken off, not the one made first."""
     a, b, c = (random_intervals(seed=k, n=200) for k in range(3))
+
+    def both(p) -> int:   # (the ledger counts the pairs beside the CSR arrays)
+        return sum(x.nbytes for x in p._conflict_csr()) + sum(x.nbytes for x in p._conflict_pairs(1 << 20))
+
+    monkeypatch.setattr(_csrcache, "CSR_CACHE_BYTES", both(a) + both(c) + 1024)
     a.conflict_csr()
-    monkeypatch.setattr(_csrcache, "CSR_CACHE_BYTES", 2 * max(ledger.total, 1) + 1024)
     b.conflict_csr()
+    a.conflict_pairs()
     a.conflict_csr()   # (a used again: b is now the least recent)
     c.conflict_csr()
     assert _csrcache.ATTR in a.__dict__ and _csrcache.ATTR not in b.__dict__ and _csrcache.ATTR in c.__dict__

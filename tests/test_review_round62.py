@@ -76,7 +76,14 @@ def test_copies_do_not_carry_the_kept_arrays(ledger, how):
     assert _csrcache.ATTR not in other.__dict__
     assert other == problem and _csrcache.ATTR in problem.__dict__
     assert other.conflict_csr() == want
-    assert ledger.live_bytes() == 2 * sum(a.nbytes for a in problem.__dict__[_csrcache.ATTR])
+    assert ledger.live_bytes() == _kept_bytes(problem) + _kept_bytes(other) == 2 * _kept_bytes(problem)
+
+
+def _kept_bytes(problem) -> int:
+    """The bytes the ledger counts for ``problem``: its CSR arrays and, where kept, its conflicting pairs."""
+    n = sum(a.nbytes for a in problem.__dict__[_csrcache.ATTR])
+    pairs = problem.__dict__.get(_csrcache.PAIRS_ATTR)
+    return n + (sum(a.nbytes for a in pairs[1]) if pairs is not None else 0)
 
 
 def test_host_outputs_refuses_a_program_unpaired_with_its_export():
