@@ -86,7 +86,7 @@ def test_repair_does_not_depend_on_over(make):
     wide tier (two keys, no promotions: its key walks stopped at ``over`` before)."""
     p = _problem(make())
     keys, rounds = auto.skyline_keys(p), auto.skyline_rounds(p)
-    full = skyline.solve(p, keys=keys, rounds=rounds, extra=skyline.EXTRA_KEYS, repair=auto.SKYLINE_REPAIR)
+    full = skyline.solve(p, keys=keys, rounds=rounds, extra=skyline.EXTRA_KEYS, repair=auto.skyline_repair(p))
     plain = skyline.solve(p, keys=keys, rounds=rounds, extra=skyline.EXTRA_KEYS).arena
     assert full.info.get("skyline_repair") and full.arena < plain
     lb = int(p.lower_bound)

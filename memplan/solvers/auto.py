@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from fractions import Fraction
 
 import numpy as np
 
@@ -92,21 +93,28 @@ SKYLINE_GAP = (1, 100)
 #: (At 1 << 19 the eleven public inputs ended the same, J in 1.0 s instead of 0.2 s on a loaded machine.)
 SKYLINE_WORK = 1 << 18
 SKYLINE_ROUNDS = 16
-#: where the six keys do not fit in ``SKYLINE_WORK``: these two alone, where they and ``skyline.EXTRA_KEYS`` (walked
-#: after the keys in both cases, beyond ``SKYLINE_WORK``: one walk) fit in ``SKYLINE_WIDE_WORK`` pairs visited
-#: (1,048,576 pairs a walk; a random DAG of 50,000 nodes has 3.7 million). Why these two: on the graphs
+#: where the six keys do not fit in ``SKYLINE_WORK``: these two alone, and after them ``skyline.EXTRA_KEYS`` (walked
+#: after the keys in both tiers, beyond ``SKYLINE_WORK``) and the repair (``SKYLINE_REPAIR``), all of it within
+#: ``SKYLINE_WIDE_WORK`` pairs visited: the wide tier's one total cap. Why these two: on the graphs
 #: above (and chains with skips of 2,000 nodes, layered graphs of 300) ``end`` is the best of the six keys or within
 #: 0.3% of it, and ``life`` where it is not (10,000-node chain: 5.1% against ``end``'s 7.6%; layered 1,000: 11.6%
 #: against 16.1%); two walks, the second stopped once it passes the first or greedy's and size's arena, cost about
 #: a third of greedy's and size's time, six of them as much again (CPU, docs/experiments/quality_s61.txt)
 SKYLINE_WIDE_KEYS = ("end", "life")
-SKYLINE_WIDE_WORK = 3 << 20
-#: the walks ``SKYLINE_WIDE_WORK`` is counted for: the two keys and round 61's one extra walk. (Round 62 added a
-#: second extra walk and ``SKYLINE_REPAIR``: counted here they would have taken the walks from problems of 786,432 to
-#: 1,048,576 pairs, whose plans would have grown back to greedy's and size's.)
-SKYLINE_WIDE_WALKS = 3
+#: the wide tier's total work, in pairs visited (a walk visits each overlapping pair, ``_walk_work``): its
+#: ``SKYLINE_WIDE_WALKS`` walks, each counted whole (a walk stopped early costs less), and the repair of the best walk
+#: and of the runner-up, each ``SKYLINE_REPAIR`` walks' worth or what the walks left of this cap halved
+#: (``skyline_repair``), whichever is less. The tier runs where its walks fit (up to 1,048,576 pairs a walk, as in
+#: round 61; a random DAG of 50,000 nodes has 3.7 million); the repair runs whole up to 419,430 pairs a walk, less
+#: above, none at 1,048,576. Why one total: round 62 counted 3 walks against a cap of 3 << 20 but ran 4 walks and up
+#: to 6 walks' worth of repair, up to 10 walks in all: the cap bounded a third of the tier's time
+#: (docs/experiments/skyline_cap_s62.txt).
+SKYLINE_WIDE_WORK = 4 << 20
+#: the walks of the wide tier, counted whole against ``SKYLINE_WIDE_WORK``: the two keys and the two extra keys.
+SKYLINE_WIDE_WALKS = len(SKYLINE_WIDE_KEYS) + 2   # (+ len(skyline.EXTRA_KEYS): a test holds them equal)
 #: ``skyline.repaired``'s work: this many walks' worth of neighbours visited walking again the top of the best walk,
-#: and as many for the runner-up's (in both tiers, after every walk; the walks then stop only once they pass the
+#: and as many for the runner-up's (in both tiers, after every walk; in the wide tier at most what
+#: ``SKYLINE_WIDE_WORK`` leaves, ``skyline_repair``; the walks then stop only once they pass the
 #: runner-up). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000 nodes from 3.85% / 5.08%
 #: to 1.92% / 3.39% above the bound, a layered graph of 1,000 nodes from 2.07% to 0.32%, a random DAG of 1,000 from
 #: 1.39% (size) to 0.50% (docs/experiments/quality_s62.txt: 18 of 104 plans smaller, none larger); the graphs it
@@ -239,14 +247,27 @@ def skyline_runs(problem: BufferProblem) -> bool:
 
 def skyline_keys(problem: BufferProblem) -> tuple[str, ...]:
     """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` within ``SKYLINE_WORK``, else
-    ``SKYLINE_WIDE_KEYS`` and ``skyline.EXTRA_KEYS`` within ``SKYLINE_WIDE_WORK``, else none (the extra keys are
-    walked after either: ``skyline_below``)."""
+    ``SKYLINE_WIDE_KEYS`` where they and ``skyline.EXTRA_KEYS`` (``SKYLINE_WIDE_WALKS`` walks) fit in
+    ``SKYLINE_WIDE_WORK``, else none (the extra keys are walked after either: ``skyline_below``)."""
     from .skyline import KEYS
 
     work = _walk_work(problem)
     if work * len(KEYS) <= SKYLINE_WORK:
         return KEYS
     return SKYLINE_WIDE_KEYS if work * SKYLINE_WIDE_WALKS <= SKYLINE_WIDE_WORK else ()
+
+
+def skyline_repair(problem: BufferProblem) -> int | Fraction:
+    """The walks' worth of work ``skyline.repaired`` gets for each of its two bases: ``SKYLINE_REPAIR``, and in the wide
+    tier at most half of what ``SKYLINE_WIDE_WORK`` leaves after its walks (exact: a ``Fraction``, so the budget of
+    neighbours visited is the same on every machine). Why: the cap is the tier's whole time, repair included."""
+    from .skyline import KEYS
+
+    work = _walk_work(problem)
+    if work * len(KEYS) <= SKYLINE_WORK:
+        return SKYLINE_REPAIR
+    left = Fraction(max(0, SKYLINE_WIDE_WORK - work * SKYLINE_WIDE_WALKS), 2 * work)
+    return SKYLINE_REPAIR if left >= SKYLINE_REPAIR else left
 
 
 def _walk_work(problem: BufferProblem) -> int:
@@ -280,7 +301,7 @@ def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
 
     try:
         return skyline.solve(problem, over=over, keys=skyline_keys(problem), rounds=skyline_rounds(problem),
-                             extra=skyline.EXTRA_KEYS, repair=SKYLINE_REPAIR)
+                             extra=skyline.EXTRA_KEYS, repair=skyline_repair(problem))
     except ArenaOver:
         return None
 
@@ -288,7 +309,7 @@ def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
 def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | None = None) -> bool:
     """Whether ``solve``'s ``skyline`` walks may end within ``over`` bytes (False: they surely end above it, or do
     not run): ``skyline_below``, whose walks go to their end where a repair follows (``skyline.solve``, with
-    ``SKYLINE_REPAIR``), so its arena does not depend on ``over``. ``walked`` keeps that arena for a second verdict on the
+    ``skyline_repair``), so its arena does not depend on ``over``. ``walked`` keeps that arena for a second verdict on the
     same problem (``solve`` runs no walk where that key's arena is not below greedy's and size's: True then only
     costs the caller a whole solve, which it checks)."""
     from . import skyline
@@ -296,7 +317,7 @@ def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | N
     rounds = skyline_rounds(problem)
     if walked is None or "arena" not in walked:
         arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds, extra=skyline.EXTRA_KEYS,
-                              repair=SKYLINE_REPAIR).arena
+                              repair=skyline_repair(problem)).arena
         if walked is None:
             return arena <= over
         walked["arena"] = arena

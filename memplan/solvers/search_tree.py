@@ -378,10 +378,11 @@ class PackingSearch:
         self.flat = sec_buf
         self.ptr = sec_ptr.astype(np.int64)
         self.nodes = 0
-        #: each buffer's area (size x lifetime), and a try's placed area now and at most (``packed_area``): how far
-        #: into its packing a try got, comparable between preorders (the buffers' count is not: W and T place long
-        #: buffers first, Z and A large ones)
-        self.area_of = [int(x) for x in (sizes.astype(object) * (upper - lower).astype(object))]
+        #: a try's placed area now and at most (``packed_area``; each buffer's, ``area_of``): how far into its
+        #: packing a try got, comparable between preorders (the buffers' count is not: W and T place long buffers
+        #: first, Z and A large ones)
+        self._area_cols = (sizes, lower, upper)   # (the immutable problem's columns: ``area_of`` reads them)
+        self._area_of: list[int] | None = None
         self.placed_area = 0
         #: the most area a try had placed at once (``search._round_robin``'s focus: the tree furthest into a packing),
         #: kept only while ``track_area`` (a solved part's sum is a Python step per buffer, not charged as work)
@@ -652,7 +653,8 @@ class PackingSearch:
         cap, adjn, align, placed, sizes = self.cap, self.adjn, self.align, self.placed, self.sizes
         floor, total, flat, ptr = self.floor, self.total, self.flat, self.ptr
         rlo, rhi, slo, shi, maxnb, windows = self.rlo, self.rhi, self.slo, self.shi, self.maxnb, self.windows
-        ins, interval, asize, area_of, track = self.ins, self.interval, self.asize, self.area_of, self.track_area
+        ins, interval, asize, track = self.ins, self.interval, self.asize, self.track_area
+        area_of = self.area_of if track else None
         # the fullest sections: a buffer placed at o fails unless o + their total fits or it spans them all
         seg = total[lo:hi]
         t1 = int(seg.max()) if hi > lo else 0
@@ -769,6 +771,16 @@ class PackingSearch:
                 table[mkey] = (min_offset, min_p)
                 self.memo_bytes += len(mkey) + MEMO_ENTRY_BYTES
         return False
+
+    @property
+    def area_of(self) -> list[int]:
+        """Each buffer's area (size x lifetime, exact Python ints), built on first use. Why lazy: only a search with
+        ``focus`` tracks area (``track_area``), and the list is a Python step per buffer (an object multiply of the
+        columns) that every other ``PackingSearch`` of a large problem paid for nothing."""
+        if self._area_of is None:
+            sizes, lower, upper = self._area_cols
+            self._area_of = [int(x) for x in (sizes.astype(object) * (upper - lower).astype(object))]
+        return self._area_of
 
     def _solved(self, bufs) -> None:
         """Count a solved part's buffers (``bufs``: each placed, then undone as its frames returned) as placed area

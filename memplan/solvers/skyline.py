@@ -18,6 +18,7 @@ buffers sit at 0.
 from __future__ import annotations
 
 import heapq
+from fractions import Fraction
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def walk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[int
 
 
 def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, ...] = KEYS,
-          rounds: int = 0, extra: tuple[str, ...] = (), repair: int = 0) -> Solution:
+          rounds: int = 0, extra: tuple[str, ...] = (), repair: int | Fraction = 0) -> Solution:
     """The smallest arena of the lowest-floor walks over ``keys`` (the first on ties), then of ``rounds`` walks more
     from the best key that each take first, among buffers of one floor, those that ended at the top of the walk
     before (``promoted``), then of the walks over ``extra`` (``EXTRA_KEYS``: not promoted from, so a plan of the
@@ -160,7 +161,8 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
     nodes (315 buffers) every key ended 7.1% or more above the bound, size at 2.8%, and the default stayed at size's
     where the promotions from the best key end at 0.8% (docs/experiments/quality_s61.txt).
 
-    With ``repair`` (walks' worth of work each, ``repaired``) the top of the best walk and of the runner-up (the
+    With ``repair`` (walks' worth of work each, ``repaired``; a ``Fraction`` where the caller's total cap leaves less
+    than whole walks: ``auto.skyline_repair``) the top of the best walk and of the runner-up (the
     smallest walk after it) is walked again last, the smaller kept (the best's on ties). Every walk then goes to its
     end whatever ``over`` is (each still stops once it passes the runner-up so far): the plan repaired does not
     depend on ``over``, so ``auto.skyline_within`` answers for any budget what ``auto``'s solve ends at. Why the
@@ -301,7 +303,7 @@ def rewalk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[i
 
 
 def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: tuple[np.ndarray, ...],
-             offsets: list[int], top: int, walks: int, bound: int = 0) -> tuple[int, list[int], int] | None:
+             offsets: list[int], top: int, walks: int | Fraction, bound: int = 0) -> tuple[int, list[int], int] | None:
     """A smaller arena (its offsets and the rounds that made it) from ``offsets`` (arena ``top``) with the buffers of
     the highest offsets walked again (``rewalk``) over the others, else None: in each round, for each share of the
     buffers (``REPAIR_SHARES``, smallest first) each of ``REPAIR_KEYS``; the first share that ends lower ends the
@@ -317,7 +319,7 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
     kept, a fixed order of tries and a budget of neighbours visited, not of time: deterministic."""
     n = len(sizes)
     degree = [len(row) for row in nbrs]
-    budget = walks * max(sum(degree), 1)
+    budget = int(walks * max(sum(degree), 1))   # (a Fraction's floor: exact, the same on every machine)
     ranks = {}
     for name in REPAIR_KEYS:
         rank = key_ranks(name, *columns).tolist()
