@@ -141,7 +141,7 @@ def _cases():
         ("nested_global", lambda: (_NestedGlobal(), lambda v: NESTED["s"][0].__setitem__(0, v)), "the global NESTED"),
         ("global_object", lambda: (_GlobalObject(), lambda v: setattr(KNOB, "s", v)), "the attribute s of the _Knob"),
         ("nested_module_attribute", nested_attr, "the attribute _NestedAttr.cfg['a'][0]"),
-        ("object_in_list", object_in_list, "the attribute s of the _Obj object"),
+        ("object_in_list", object_in_list, "the attribute s of the _Obj object at _ObjectInList.objs[0]"),
     ]
 
 

@@ -11,6 +11,7 @@ export's writes; here the same places are watched for the caller's.
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass, replace
 from operator import is_
@@ -18,6 +19,7 @@ from typing import Any
 
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change
 from .module_containers import unchanged as _same_items
+from .module_writes import MISSING
 from .python_state import ITERATOR_LABEL, PythonPlace, python_state
 from .settings import SCALARS, same_value
 
@@ -30,22 +32,29 @@ def _watched(p: PythonPlace) -> bool:
     advancing one is refused at compile; the caller's ``next`` is no read of it), not a module's class (the module
     guard checks it), not the state a hook keeps (hooks change it at each call)."""
     return not (p.hooked or p.label.endswith("(attributes made anew)") or p.label.startswith(ITERATOR_LABEL)
-                or p.label.startswith("the class of "))
+                or p.label.startswith("the class of ") or p.label.endswith(_HELD))
+
+
+#: how ``python_state`` labels the fields of the settings objects the tree holds: left to the module guard's
+#: ``Settings``, which watches only the values ``forward`` read (a callable holder of counters a compiled step keeps
+#: on its module is no setting); those held in a module's list, tuple or dict, which ``Settings`` does not reach,
+#: are watched here (``_held_objects``)
+_HELD = " object the module holds"
 
 
 @dataclass(frozen=True)
 class PythonReads:
     """Each watched place's label, how to read it, its value after compile and (a list, dict or set) its shallow copy.
     ``unchanged`` is the per-call check: one read per place and an identity check (a container: its items by identity
-    against the copy), a few microseconds for tens of places."""
+    against the copy), a few microseconds for tens of places. A container changed by tensors alone (a global
+    ``CACHE["last"] = x``, a feature tap's ``self.feats.append(y)``) is a cache or a record, no value the program
+    baked (``module_containers.plain_change``, as compile judges ``forward``'s own changes): recorded anew, not
+    refused."""
 
     labels: tuple[str, ...]
     reads: tuple[Any, ...]
     values: list[Any]
     copies: tuple[tuple[int, Any], ...]   # (index into values, the copy) of the containers
-    #: indices of the module attributes' containers: a change of tensors alone there is a cache or a record
-    #: (``self.feats.append(y)``), refreshed, not refused (``module_containers.plain_change``)
-    caches: frozenset[int] = frozenset()
 
     def unchanged(self) -> bool:
         values = self.values
@@ -62,7 +71,7 @@ class PythonReads:
             if i in copies:
                 if now is not was:
                     return label, now, was
-                if not _same_items(now, copies[i]) and (i not in self.caches or plain_change(copies[i], now)):
+                if not _same_items(now, copies[i]) and plain_change(copies[i], now, objects=True):
                     return label, now.copy(), copies[i]
                 continue
             if now is was or (isinstance(now, SCALARS) and isinstance(was, SCALARS) and type(now) is type(was)
@@ -80,15 +89,13 @@ def record_reads(torch: Any, module: Any) -> PythonReads | None:
     """``PythonReads`` of ``module``'s tree now (after the export, whose own changes ``check_python_state`` settled):
     None where there is nothing to watch."""
     places = [p for p in python_state(torch, module) if _watched(p)]
-    first_own = len(places)
     places += _module_containers(torch, module)
     if not places:
         return None
     values = [p.read() for p in places]
     copies = tuple((i, v.copy()) for i, (p, v) in enumerate(zip(places, values)) if p.copy is not None
                    and v is p.value)
-    return PythonReads(tuple(p.label for p in places), tuple(p.read for p in places), values, copies,
-                       frozenset(range(first_own, len(places))))
+    return PythonReads(tuple(p.label for p in places), tuple(p.read for p in places), values, copies)
 
 
 def _module_containers(torch: Any, module: Any) -> list[PythonPlace]:
@@ -110,6 +117,29 @@ def _module_containers(torch: Any, module: Any) -> list[PythonPlace]:
                 out.append(_held(f"the attribute {where}.{name}", v))
             for keys, inner in inner_containers(v, seen, budget):
                 out.append(_held(f"the attribute {where}.{name}" + "".join(f"[{k!r}]" for k in keys), inner))
+            out += _held_objects(torch, f"{where}.{name}", v, seen)
+    return out
+
+
+def _held_objects(torch: Any, where: str, container: Any, seen: set[int]) -> list[PythonPlace]:
+    """A place for each public plain field of each object of the user's (no callable one: a counter's holder) that a
+    module's list, tuple or dict holds as an item (``self.objs = [Knob()]``, ``forward`` reading ``self.objs[0].s``:
+    silently the export's value after ``m.objs[0].s = 3.0``, round 62)."""
+    from .settings import plain, settings_object
+
+    if len(container) > ITEM_LIMIT:
+        return []
+    items = container.items() if isinstance(container, dict) else enumerate(container)
+    out: list[PythonPlace] = []
+    for key, obj in list(items):
+        if id(obj) in seen or callable(obj) or not settings_object(torch, obj) or not hasattr(obj, "__dict__"):
+            continue
+        seen.add(id(obj))
+        fields = vars(obj)
+        for name, v in list(fields.items())[:ITEM_LIMIT]:
+            if not name.startswith("_") and plain(v):
+                out.append(PythonPlace(f"the attribute {name} of the {type(obj).__name__} object at {where}[{key!r}]",
+                                       functools.partial(fields.get, name, MISSING), lambda _v: None, v))
     return out
 
 
@@ -123,8 +153,6 @@ def reads_refusal(reads: PythonReads | None) -> str | None:
     if first is None:
         return None
     label, now, was = first
-    from .module_writes import MISSING
-
     if now is MISSING:
         return f"{label} was deleted since compile: export baked the value forward read into the program: compile again"
     return (f"{label} changed since compile ({_short(was)} -> {_short(now)}): export baked the value forward read "
