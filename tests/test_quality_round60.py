@@ -2,8 +2,8 @@
 ``skyline`` (MiniMalloc's lowest-floor placement, a few tie-break keys, then promotion walks) and keeps a smaller
 arena.
 
-Before: the public TelaMalloc/MiniMalloc inputs (``/work/shared/data/minimalloc``, copied into no test: the inputs
-here are built in the test) ended 23-41% above their bound, NASNet-like cells on 2 streams 10%, chains with long
+Before: the public TelaMalloc/MiniMalloc inputs (bundled in ``tests/data/minimalloc``; the graphs
+are built in the test) ended 23-41% above their bound, NASNet-like cells on 2 streams 10%, chains with long
 skips 7.7-9.5% (docs/experiments/quality_s60.txt).
 """
 
@@ -24,8 +24,6 @@ from memplan.solvers import auto, heuristics_over, skyline, solve
 from memplan.solvers.check import packs
 from memplan.solvers.options import SolveOptions
 from memplan.solvers.placement import ArenaOver
-
-DATA = "/work/shared/data/minimalloc/challenging"
 
 
 def deep_skips(n: int, every: int = 25, span: int = 400, seed: int = 0) -> memplan.Graph:
@@ -78,15 +76,14 @@ def test_cut_strips_default_is_much_closer_to_the_bound():
         assert sol.info["tried"]["skyline"] == sol.arena
 
 
-@pytest.mark.skipif(not os.path.isdir(DATA), reason="the public minimalloc inputs are not on this machine")
 def test_public_minimalloc_inputs_d_e_k():
     """E: 1,435,648 B before (37% above its bound 1,048,576; ``search`` for 1 s found 1,180,672), now 1,124,352; D
     1,291,264 -> 1,156,096 (bound 986,112); K 1,352,704 -> 1,215,488 (round 62, the walk's top repaired: 1,207,296)."""
-    from memplan.io.minimalloc import read_csv
+    from minimalloc_data import challenging  # (here: the module is also imported as tests.test_quality_round60)
 
     want = {"D": 1156096, "E": 1124352, "K": 1207296}
     for c, arena in want.items():
-        p = read_csv(f"{DATA}/{c}.1048576.csv").problem()
+        p = challenging(c)
         sol = solve(p, "auto", SolveOptions())
         assert sol.arena == arena, (c, sol.arena)
         assert packs(p, sol)

@@ -17,10 +17,10 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 
 import pytest
+from minimalloc_data import challenging_path
 
 from memplan.solvers import search_tree
 from memplan.solvers.options import SearchParams
@@ -174,9 +174,7 @@ def _entry_bytes(table: dict) -> int:
 def test_failed_states_tables_keep_to_their_byte_cap(monkeypatch):
     """minimalloc E at its bound (WAT): with the cap at 400,000 bytes the tables held 1.6 times that before (only
     the keys' bytes counted); now what they hold stays within it (an entry's bytes counted as it is added)."""
-    path = "/work/shared/data/minimalloc/challenging/E.1048576.csv"
-    if not os.path.exists(path):
-        pytest.skip("minimalloc's benchmark is not here")
+    path = challenging_path("E")
     from memplan.io.minimalloc import read_csv
 
     cap = 400_000

@@ -7,10 +7,10 @@ steps of 1,024 bytes, a descent each, and took the budget before the second preo
 it in one descent."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
+from minimalloc_data import challenging
 
 from memplan.errors import SolverError
 from memplan.solvers import SearchParams, SolveOptions, search, solve
@@ -73,12 +73,7 @@ def test_no_handover_far_above_the_bound(monkeypatch):
 def test_minimalloc_h_far_above_its_bound_keeps_its_steps():
     """minimalloc H at ``time_limit=0.25`` from the default start (8% above its bound): 1,133,568 with or without the
     handover (1,136,640 with a handover that did not look at the gap)."""
-    from memplan.io.minimalloc import read_csv
-
-    path = "/work/shared/data/minimalloc/challenging/H.1048576.csv"
-    if not os.path.exists(path):
-        pytest.skip("minimalloc's benchmark is not here")
-    p = read_csv(path).problem()
+    p = challenging("H")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         on = solve(p, "search", SolveOptions(time_limit=0.25))

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from minimalloc_data import challenging
 
 from memplan.problem import BufferProblem, Solution, arena_of
 from memplan.solvers import SolveOptions, search, search_tree, solve
@@ -77,13 +78,7 @@ def test_a_repair_run_out_of_work_stays_within_its_budget(monkeypatch, no_skylin
 
 
 def _minimalloc(name: str) -> BufferProblem:
-    import os
-
-    from memplan.io.minimalloc import read_csv
-    path = f"/work/shared/data/minimalloc/challenging/{name}.1048576.csv"
-    if not os.path.exists(path):
-        pytest.skip("minimalloc's benchmark is not here")
-    return read_csv(path).problem()
+    return challenging(name)
 
 
 def test_a_tree_resumed_in_turns_finds_what_one_long_try_finds():

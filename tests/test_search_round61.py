@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
+from minimalloc_data import challenging, challenging_path
 
 from memplan.problem import BufferProblem, Solution, arena_of
 from memplan.solvers import search_tree
@@ -24,11 +24,7 @@ CAP = 1048576
 
 
 def _minimalloc(name: str) -> BufferProblem:
-    from memplan.io.minimalloc import read_csv
-    path = f"/work/shared/data/minimalloc/challenging/{name}.1048576.csv"
-    if not os.path.exists(path):
-        pytest.skip("minimalloc's benchmark is not here")
-    return read_csv(path).problem()
+    return challenging(name)
 
 
 def _try(p: BufferProblem, cap: int, preorder: str, units: int, memo: bool = True):
@@ -115,11 +111,9 @@ def test_a_solve_repeats_across_hash_seeds():
     """The table's keys are bytes looked up, never iterated: a solve gives the same plan whatever PYTHONHASHSEED."""
     code = ("import warnings, hashlib; from memplan.io.minimalloc import read_csv; from memplan.solvers import "
             "SolveOptions, solve; warnings.simplefilter('ignore'); "
-            "p = read_csv('/work/shared/data/minimalloc/challenging/C.1048576.csv').problem(); "
+            f"p = read_csv({challenging_path('C')!r}).problem(); "
             "s = solve(p, 'search', SolveOptions(time_limit=0.3)); "
             "print(s.arena, hashlib.sha1(s.offsets.astype('int64').tobytes()).hexdigest())")
-    if not os.path.exists("/work/shared/data/minimalloc/challenging/C.1048576.csv"):
-        pytest.skip("minimalloc's benchmark is not here")
     outs = set()
     for seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=seed)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 
 import numpy as np
 import pytest
+from minimalloc_data import challenging
 
 from memplan.errors import SolverError
 from memplan.problem import BufferProblem, Solution, Status, arena_of
@@ -25,11 +25,7 @@ CAP = 1048576
 
 
 def _minimalloc(name: str, capacity: int | None = None) -> BufferProblem:
-    from memplan.io.minimalloc import read_csv
-    path = f"/work/shared/data/minimalloc/challenging/{name}.1048576.csv"
-    if not os.path.exists(path):
-        pytest.skip("minimalloc's benchmark is not here")
-    return read_csv(path).problem(capacity)
+    return challenging(name, capacity)
 
 
 class _Tree:
