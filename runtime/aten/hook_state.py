@@ -186,10 +186,6 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
     if not places or not isinstance(module, torch.nn.Module):
         yield hooks_only
         return
-    mod = sys.modules["torch.nn.modules.module"]
-    tables = [mod._global_forward_hooks, mod._global_forward_pre_hooks]
-    for m in module.modules():
-        tables += [m._forward_hooks, m._forward_pre_hooks]
     last = [_snap(p) for p in places]
     outside: set[int] = set()
     inside: set[int] = set()
@@ -209,15 +205,10 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
                         last[i] = _snap(p)
         return tracked
 
-    saved = [(table, key, hook) for table in tables for key, hook in list(table.items())]
-    for table, key, hook in saved:
-        table[key] = wrap(hook)
     try:
-        yield hooks_only
+        with _hooks_wrapped(_hook_tables(module), lambda _where, hook: wrap(hook)):
+            yield hooks_only
     finally:
-        for table, key, hook in saved:
-            if key in table:
-                table[key] = hook
         for i, p in enumerate(places):
             if not _same(p, last[i]):
                 outside.add(i)
@@ -287,14 +278,6 @@ def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
     if not isinstance(module, torch.nn.Module):
         yield found
         return
-    mod = sys.modules["torch.nn.modules.module"]
-    tables = [("torch's global forward hooks", mod._global_forward_hooks),
-              ("torch's global forward pre-hooks", mod._global_forward_pre_hooks)]
-    for path, m in module.named_modules():
-        name = f"{type(module).__name__}.{path}" if path else type(module).__name__
-        tables += [(f"a forward hook of {name}", m._forward_hooks),
-                   (f"a forward pre-hook of {name}", m._forward_pre_hooks)]
-
     def wrap(where: str, hook: Any) -> Any:
         def watched(*args: Any, **kwargs: Any) -> Any:
             before = _hook_state_now(torch, hook)
@@ -309,12 +292,32 @@ def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
             return result
         return watched
 
-    saved = [(table, key, hook) for where, table in tables for key, hook in list(table.items())]
+    with _hooks_wrapped(_hook_tables(module), wrap):
+        yield found
+
+
+def _hook_tables(module: Any) -> list[tuple[str, dict]]:
+    """torch's global forward hook and pre-hook tables, then each module's of the tree, each with what names it."""
+    mod = sys.modules["torch.nn.modules.module"]
+    tables = [("torch's global forward hooks", mod._global_forward_hooks),
+              ("torch's global forward pre-hooks", mod._global_forward_pre_hooks)]
+    for path, m in module.named_modules():
+        name = f"{type(module).__name__}.{path}" if path else type(module).__name__
+        tables += [(f"a forward hook of {name}", m._forward_hooks),
+                   (f"a forward pre-hook of {name}", m._forward_pre_hooks)]
+    return tables
+
+
+@contextlib.contextmanager
+def _hooks_wrapped(tables: list[tuple[str, dict]], wrap: Any) -> Iterator[None]:
+    """Runs the block with each hook of ``tables`` replaced by ``wrap(where, hook)``, and puts every one still
+    registered back after it (a hook removed inside the block stays removed)."""
+    saved = [(table, key, hook) for _where, table in tables for key, hook in list(table.items())]
     for where, table in tables:
         for key, hook in list(table.items()):
             table[key] = wrap(where, hook)
     try:
-        yield found
+        yield
     finally:
         for table, key, hook in saved:
             if key in table:
