@@ -11,16 +11,11 @@ sweep's ``Missing`` where ``transformers`` or the model type is absent (the devi
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 
+from .sweep_kit import Missing, Out, need, tiny_dict
+
 NOCACHE = {"use_cache": False}
-
-
-def _sweep():
-    """``runtime.aten.sweep`` (imported when a model is built: it imports this module)."""
-    return importlib.import_module("runtime.aten.sweep")
 
 
 def _per_layer(d: dict, base: dict) -> dict:
@@ -50,14 +45,13 @@ def tiny60(model_type, model_cls="AutoModel", names=("input_ids",), fields=("las
     """The sweep's ``tiny`` with per-layer lists cut to the tiny layer count (``_per_layer``); ``shrink=False``
     keeps the default sizes (models whose sizes are tied to each other in ways ``TINY`` breaks: codecs)."""
     def make():
-        sw = _sweep()
-        tf = sw.need("transformers")
+        tf = need("transformers")
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
         if model_type not in CONFIG_MAPPING_NAMES or not hasattr(tf, model_cls):
-            raise sw.Missing(f"transformers {tf.__version__} has no {model_type} / {model_cls}")
+            raise Missing(f"transformers {tf.__version__} has no {model_type} / {model_cls}")
         base = tf.AutoConfig.for_model(model_type)
         d0 = base.to_dict()
-        d = _per_layer(sw.tiny_dict(d0, over), d0) if shrink else {**d0, **over}
+        d = _per_layer(tiny_dict(d0, over), d0) if shrink else {**d0, **over}
         cfg = type(base)(**{k: v for k, v in d.items()
                             if k not in ("model_type", "transformers_version", "architectures")})
         cfg._attn_implementation = "eager"
@@ -65,8 +59,8 @@ def tiny60(model_type, model_cls="AutoModel", names=("input_ids",), fields=("las
         try:
             m = cls.from_config(cfg) if model_cls.startswith("Auto") else cls._from_config(cfg)
         except ImportError as exc:   # (a backend it needs: timm_wrapper's timm)
-            raise sw.Missing(str(exc).strip().splitlines()[0]) from None
-        return sw.Out(m.eval(), names, fields, **(fixed or {}))
+            raise Missing(str(exc).strip().splitlines()[0]) from None
+        return Out(m.eval(), names, fields, **(fixed or {}))
     return make
 
 

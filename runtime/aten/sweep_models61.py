@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from .sweep_models60 import _sweep, causal60, ids, ids_mask, rand, tiny60
+from .sweep_kit import hf
+from .sweep_models60 import causal60, ids, ids_mask, rand, tiny60
 
 T = dict(max_position_embeddings=64)
 PIX = ("pixel_values",)
@@ -28,8 +29,8 @@ def asr_inputs(g, dev, dt):
 
 
 def hf61(cfg_cls, model_cls, attn, names=("input_ids",), fields=("logits",), fixed=None, **cfg):
-    """The sweep's ``hf`` (a ``transformers`` model from a config class), imported when the model is built."""
-    return lambda: _sweep().hf(cfg_cls, model_cls, attn, names=names, fields=fields, fixed=fixed, **cfg)()
+    """The sweep's ``hf`` (a ``transformers`` model from a config class), keyword arguments named."""
+    return lambda: hf(cfg_cls, model_cls, attn, names=names, fields=fields, fixed=fixed, **cfg)()
 
 
 LM = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=128,
