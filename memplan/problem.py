@@ -262,13 +262,18 @@ class BufferProblem:
         ends = np.searchsorted(starts, np.sort(self.upper[live]), side="left")
         return int(ends.sum()) - m * (m + 1) // 2
 
-    def conflict_count(self, stop_above: int | None = None) -> int:
+    def conflict_count(self, stop_above: int | None = None, chunk: int = 1 << 20) -> int:
         """``len(conflict_pairs()[0])`` without listing the pairs: read off the pairs or CSR arrays kept on the
-        problem, else counted by one pass of the same sweep and filter (``_conflict_mask``) in pieces of the same
-        size, keeping nothing. ``stop_above``: the count may stop once it passes it (the number returned is then
-        above ``stop_above``, not the count). Why: the solvers that ask only whether the pairs are few enough to
-        list (``size``, ``slack_on_top``, the in-place rejoin) listed them all to take their length, up to 16 bytes
-        a pair beside the bound's test, where a problem too large for the ledger listed them again each time."""
+        problem, else counted by one pass of the same sweep and filter (``_conflict_mask``) in pieces of ``chunk``
+        overlapping pairs, keeping nothing. ``stop_above``: the count may stop once it passes it (the number returned
+        is then above ``stop_above``, not the count; at or below it, it is the count). Why: the solvers that ask only
+        whether the pairs are few enough to list (``size``, ``slack_on_top``, the in-place rejoin) listed them all to
+        take their length, 16 bytes a pair, and a problem too large for the ledger listed them again each time."""
+        chunk = _chunk_arg(chunk, "conflict_count")
+        if stop_above is not None and as_int(stop_above) is None:
+            raise SolverError(f"BufferProblem.conflict_count: stop_above must be an integer or None, not "
+                              f"{type(stop_above).__name__} {short_repr(stop_above)}")
+        stop_above = None if stop_above is None else as_int(stop_above)
         cached = self.__dict__.get(_csrcache.PAIRS_ATTR)
         if cached is not None:
             _csrcache.LEDGER.used(self, _csrcache.PAIRS_ATTR)
@@ -278,7 +283,7 @@ class BufferProblem:
             _csrcache.LEDGER.used(self)
             return len(csr[1]) // 2   # (each pair listed from both ends)
         count = 0
-        for a, b in self._overlapping(1 << 20):
+        for a, b in self._overlapping(chunk):
             count += int(np.count_nonzero(self._conflict_mask(a, b)))
             if stop_above is not None and count > stop_above:
                 break
@@ -294,10 +299,7 @@ class BufferProblem:
         pairs, in numpy, with no per-pair Python work; the same relation as ``conflicts``. Kept on
         the problem once computed (greedy and size both ask; a problem is immutable).
         """
-        if as_int(chunk) is None or chunk < 1:   # (a str or None raised deep in the sweep; 0 or less: no pieces)
-            raise SolverError(f"BufferProblem.conflict_pairs: chunk must be an integer of at least 1, not "
-                              f"{type(chunk).__name__} {short_repr(chunk)}")
-        chunk = as_int(chunk)
+        chunk = _chunk_arg(chunk, "conflict_pairs")
         # (kept under a name of its own: stored as ``_conflict_pairs`` it hid that method, and asking again with another
         # chunk raised "'tuple' object is not callable")
         # (counted by ``_csrcache.LEDGER`` with the CSR arrays: kept unbounded, 50 held problems of 706,241 pairs each
@@ -485,6 +487,15 @@ class BufferProblem:
         """
         bounds, flat = self.conflict_csr()
         return [flat[bounds[i]:bounds[i + 1]] for i in range(len(self))]
+
+
+def _chunk_arg(chunk: Any, what: str) -> int:
+    """``chunk`` as an int of at least 1, or SolverError naming ``BufferProblem.<what>``'s argument (a str or None
+    raised deep in the sweep; 0 or less made no pieces)."""
+    if as_int(chunk) is None or as_int(chunk) < 1:
+        raise SolverError(f"BufferProblem.{what}: chunk must be an integer of at least 1, not "
+                          f"{type(chunk).__name__} {short_repr(chunk)}")
+    return as_int(chunk)
 
 
 def same_problem(a: BufferProblem, b: BufferProblem) -> bool:
