@@ -1,12 +1,15 @@
-"""The process-wide bound on the conflict arrays kept on buffer problems (``BufferProblem.conflict_csr`` and
-``BufferProblem.conflict_pairs``).
+"""The process-wide bound on the arrays kept on buffer problems and their orders: the conflict arrays
+(``BufferProblem.conflict_csr`` and ``BufferProblem.conflict_pairs``), the in-place pairs' sorted keys
+(``BufferProblem._compatible_keys``) and an order's precedence columns (``HBOrder.first_csr``).
 
 Why: a problem keeps its CSR arrays (up to ``problem.CSR_CACHE_PAIRS`` pairs, 16 MiB) and its conflicting pairs (as
 large again) for as long as it lives, so a caller holding many problems held every one's: a memory budget's candidates
 kept for their exact probes, a device split's problem per device, a caller's own list of problems. ``LEDGER`` keeps
 the most recently made or used arrays up to ``CSR_CACHE_BYTES`` in all and takes the least recently used off their
 problems past it; a problem asked again builds them again (a pure function of the problem: the same arrays), so only
-time is at stake, never a plan.
+time is at stake, never a plan. The in-place keys and the precedence columns are small beside the conflict arrays
+(the order's columns are at most twice its ``first`` array) but were kept outside any bound for as long as their
+owner lived; counted here, the bound is on everything these caches keep (round 63).
 
 Why one ledger for the process and not one per plan: what it bounds is what outlives a plan. The problems a caller
 holds between plans (its own list, a cache of problems, a budget's candidates handed back) are owned by no single
@@ -34,13 +37,17 @@ CSR_CACHE_BYTES = 80 << 20
 ATTR = "_csr_cache"
 #: the attribute of a ``BufferProblem`` its conflicting pairs are kept in (``(chunk, (a, b))``)
 PAIRS_ATTR = "_pairs_cache"
-#: every attribute the ledger counts (what ``BufferProblem`` leaves out of a copy or a pickle)
-ATTRS = (ATTR, PAIRS_ATTR)
+#: the attribute of a ``BufferProblem`` its in-place pairs' sorted keys are kept in (``(keys,)``)
+KEYS_ATTR = "_compatible_key_array"
+#: every attribute of a ``BufferProblem`` the ledger counts (what it leaves out of a copy or a pickle)
+ATTRS = (ATTR, PAIRS_ATTR, KEYS_ATTR)
+#: the attribute of an ``HBOrder`` its precedence columns are kept in (``(ptr, cols, vals)``; left out of its copies)
+FIRST_ATTR = "_first_csr"
 
 
 class CsrLedger:
-    """Which problems keep which arrays (an attribute of ``ATTRS`` each), least recently used first, and their bytes
-    (``total``).
+    """Which problems (and orders) keep which arrays (an attribute of ``ATTRS`` each, or ``FIRST_ATTR`` on an order),
+    least recently used first, and their bytes (``total``).
 
     Entries are keyed by ``(id, attribute)`` and hold a weak reference: the ledger never keeps a problem alive, and a
     problem that is collected is struck off (its weak reference's callback only notes it, ``_dead``: a callback can

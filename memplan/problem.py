@@ -83,9 +83,13 @@ class HBOrder:
         visible[i, s]`` for some ``i`` (below the column's largest ``visible``), as CSR rows. Why: a buffer is
         accessed on few streams and ``first`` is NEVER elsewhere, so testing only these columns makes a
         precedence test cost the streams ``j`` touches, not every stream (1024 streams: the whole plan's
-        time went to all-pass columns). Built once per order."""
-        cached = self.__dict__.get("_first_csr")
-        if cached is None:
+        time went to all-pass columns). Kept on the order under ``_csrcache.LEDGER``'s bound (why: every conflict
+        test asks for them, 1,700 times in a plan of ``layered_graph(3000)`` on 4 streams, and outside the bound an
+        order kept up to twice its ``first`` array for as long as it lived); taken off, they are built again."""
+        cached = self.__dict__.get(_csrcache.FIRST_ATTR)
+        if cached is not None:
+            _csrcache.LEDGER.used(self, _csrcache.FIRST_ATTR)
+        else:
             B, S = self.first.shape
             if B and S:
                 mask = self.first < self.visible.max(axis=0)
@@ -97,8 +101,16 @@ class HBOrder:
                 cols = vals = np.zeros(0, dtype=np.int64)
                 ptr = np.zeros(B + 1, dtype=np.int64)
             cached = (ptr, cols.astype(np.int64), vals.astype(np.int64))
-            object.__setattr__(self, "_first_csr", cached)
+            for a in cached:
+                a.setflags(write=False)   # (shared by every caller, as the conflict arrays are)
+            _csrcache.LEDGER.keep(self, cached, attr=_csrcache.FIRST_ATTR)
         return cached
+
+    def __getstate__(self) -> dict:
+        """The fields alone, for ``copy.copy`` and ``pickle`` (``BufferProblem.__getstate__``'s reason: the
+        precedence columns are counted by ``_csrcache.LEDGER`` on the original only)."""
+        names = {f.name for f in fields(self)}
+        return {k: v for k, v in self.__dict__.items() if k in names}
 
     def ordered(self, i: int, j: int) -> bool:
         return self.precedes(i, j) or self.precedes(j, i)
@@ -236,15 +248,45 @@ class BufferProblem:
         return idx[(self.sizes[idx] > 0) & (self.upper[idx] > self.lower[idx])]
 
     def overlap_count(self) -> int:
-        """How many pairs of non-empty buffers have overlapping intervals (O(n log n), no pairs built)."""
-        cached = self.__dict__.get("_overlap_count")
+        """How many pairs of non-empty buffers have overlapping intervals (O(n log n), no pairs built, nothing kept).
+
+        The sweep's count (``_conflict_pairs``' ``cnt`` summed) without its order: in sweep order buffer ``a`` at
+        position ``k`` overlaps the live buffers starting before it ends less the ``k + 1`` up to itself (all of
+        them start no later than ``a``, so before it ends), and those ``k`` sum to ``m (m - 1) / 2`` whatever the
+        order. So two sorts of plain columns, where the sweep's order is a lexsort by two keys: 0.08 s at a million
+        buffers where it took 0.34 s. Why not kept: at that cost it needs no cache (round 63 took the last caches
+        outside ``_csrcache.LEDGER`` off the problem), and a plan asks it about five times per problem."""
+        live = (self.sizes > 0) & (self.upper > self.lower)
+        starts = np.sort(self.lower[live])
+        m = len(starts)
+        ends = np.searchsorted(starts, np.sort(self.upper[live]), side="left")
+        return int(ends.sum()) - m * (m + 1) // 2
+
+    def conflict_count(self, stop_above: int | None = None, chunk: int = 1 << 20) -> int:
+        """``len(conflict_pairs()[0])`` without listing the pairs: read off the pairs or CSR arrays kept on the
+        problem, else counted by one pass of the same sweep and filter (``_conflict_mask``) in pieces of ``chunk``
+        overlapping pairs, keeping nothing. ``stop_above``: the count may stop once it passes it (the number returned
+        is then above ``stop_above``, not the count; at or below it, it is the count). Why: the solvers that ask only
+        whether the pairs are few enough to list (``size``, ``slack_on_top``, the in-place rejoin) listed them all to
+        take their length, 16 bytes a pair, and a problem too large for the ledger listed them again each time."""
+        chunk = _chunk_arg(chunk, "conflict_count")
+        if stop_above is not None and as_int(stop_above) is None:
+            raise SolverError(f"BufferProblem.conflict_count: stop_above must be an integer or None, not "
+                              f"{type(stop_above).__name__} {short_repr(stop_above)}")
+        stop_above = None if stop_above is None else as_int(stop_above)
+        cached = self.__dict__.get(_csrcache.PAIRS_ATTR)
         if cached is not None:
-            return cached
-        idx = self._live_sweep()
-        lo = self.lower[idx]
-        ends = np.searchsorted(lo, self.upper[idx], side="left")
-        count = int(np.maximum(ends - np.arange(len(idx)) - 1, 0).sum())
-        object.__setattr__(self, "_overlap_count", count)
+            _csrcache.LEDGER.used(self, _csrcache.PAIRS_ATTR)
+            return len(cached[1][0])
+        csr = self.__dict__.get(_csrcache.ATTR)
+        if csr is not None:
+            _csrcache.LEDGER.used(self)
+            return len(csr[1]) // 2   # (each pair listed from both ends)
+        count = 0
+        for a, b in self._overlapping(chunk):
+            count += int(np.count_nonzero(self._conflict_mask(a, b)))
+            if stop_above is not None and count > stop_above:
+                break
         return count
 
     def conflict_pairs(self, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
@@ -257,10 +299,7 @@ class BufferProblem:
         pairs, in numpy, with no per-pair Python work; the same relation as ``conflicts``. Kept on
         the problem once computed (greedy and size both ask; a problem is immutable).
         """
-        if as_int(chunk) is None or chunk < 1:   # (a str or None raised deep in the sweep; 0 or less: no pieces)
-            raise SolverError(f"BufferProblem.conflict_pairs: chunk must be an integer of at least 1, not "
-                              f"{type(chunk).__name__} {short_repr(chunk)}")
-        chunk = as_int(chunk)
+        chunk = _chunk_arg(chunk, "conflict_pairs")
         # (kept under a name of its own: stored as ``_conflict_pairs`` it hid that method, and asking again with another
         # chunk raised "'tuple' object is not callable")
         # (counted by ``_csrcache.LEDGER`` with the CSR arrays: kept unbounded, 50 held problems of 706,241 pairs each
@@ -282,17 +321,22 @@ class BufferProblem:
         names = {f.name for f in fields(self)}
         return {k: v for k, v in self.__dict__.items() if k in names}   # (a half-made one copies as it is)
 
-    def _conflict_pairs(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    def _overlapping(self, chunk: int):
+        """The pairs of non-empty buffers whose intervals overlap, as arrays ``(a, b)`` with ``a`` before ``b`` in
+        sweep order, in pieces of about ``chunk`` pairs: what ``_conflict_pairs`` filters and ``conflict_count``
+        counts (one sweep for both, so the count is the pairs' length)."""
         idx = self._live_sweep()
         m = len(idx)
         lo = self.lower[idx]
         ends = np.searchsorted(lo, self.upper[idx], side="left")
         cnt = np.maximum(ends - np.arange(m) - 1, 0)
+        for rows, offs in _expand(cnt, chunk):
+            yield idx[rows], idx[rows + 1 + offs]
+
+    def _conflict_pairs(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
         out_a: list[np.ndarray] = []
         out_b: list[np.ndarray] = []
-        for rows, offs in _expand(cnt, chunk):
-            a = idx[rows]
-            b = idx[rows + 1 + offs]
+        for a, b in self._overlapping(chunk):
             keep = self._conflict_mask(a, b)
             out_a.append(a[keep])
             out_b.append(b[keep])
@@ -368,14 +412,17 @@ class BufferProblem:
         return keep
 
     def _compatible_keys(self) -> np.ndarray:
-        """The in-place pairs as sorted keys ``x n + y`` (x < y), built once per problem: ``_conflict_mask``
-        runs per chunk, clique step and seed."""
-        cached = self.__dict__.get("_compatible_key_array")
-        if cached is None:
-            n = max(len(self), 1)
-            cached = np.array(sorted(x * n + y for x, y in self.compatible), dtype=np.int64)
-            object.__setattr__(self, "_compatible_key_array", cached)
-        return cached
+        """The in-place pairs as sorted keys ``x n + y`` (x < y), kept on the problem under ``_csrcache.LEDGER``'s
+        bound (taken off, built again): ``_conflict_mask`` runs per chunk, clique step, seed and placed buffer."""
+        cached = self.__dict__.get(_csrcache.KEYS_ATTR)
+        if cached is not None:
+            _csrcache.LEDGER.used(self, _csrcache.KEYS_ATTR)
+            return cached[0]
+        n = max(len(self), 1)
+        keys = np.array(sorted(x * n + y for x, y in self.compatible), dtype=np.int64)
+        keys.setflags(write=False)
+        _csrcache.LEDGER.keep(self, (keys,), attr=_csrcache.KEYS_ATTR)
+        return keys
 
     def _precedes(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``order.precedes`` over arrays (with ``ordered_test``'s last-access pre-filter)."""
@@ -440,6 +487,15 @@ class BufferProblem:
         """
         bounds, flat = self.conflict_csr()
         return [flat[bounds[i]:bounds[i + 1]] for i in range(len(self))]
+
+
+def _chunk_arg(chunk: Any, what: str) -> int:
+    """``chunk`` as an int of at least 1, or SolverError naming ``BufferProblem.<what>``'s argument (a str or None
+    raised deep in the sweep; 0 or less made no pieces)."""
+    if as_int(chunk) is None or as_int(chunk) < 1:
+        raise SolverError(f"BufferProblem.{what}: chunk must be an integer of at least 1, not "
+                          f"{type(chunk).__name__} {short_repr(chunk)}")
+    return as_int(chunk)
 
 
 def same_problem(a: BufferProblem, b: BufferProblem) -> bool:

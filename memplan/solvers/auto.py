@@ -380,7 +380,7 @@ def slack_on_top(problem: BufferProblem, sol: Solution, tries: int = 1) -> Solut
     top = align_up(sol.arena, align)
     if n == 0 or int(slack.max()) <= top - sol.arena or dense_route(problem) != "pairs":
         return None
-    pairs = len(problem.conflict_pairs()[0])
+    pairs = problem.conflict_count(stop_above=SLACK_PAIRS)   # (exact up to SLACK_PAIRS: not listed only to count)
     if pairs > SLACK_PAIRS:
         return None
     # only a buffer of more slack than the top one wastes can end the arena lower; most slack first, then index

@@ -110,8 +110,10 @@ def _place_pairs(problem: BufferProblem, order: list[int], sizes: list[int], off
     ``BULK_BLOCKS`` or more neighbours in numpy (``fit_arrays``: the same offset, without a Python step per
     neighbour, which made a dense multi-stream problem below the pair caps cost ~1 us a pair)."""
     n = len(sizes)
-    many = len(problem.conflict_pairs()[0]) > LIST_PAIRS
     bounds_arr, flat_arr = problem.conflict_csr(as_lists=False)   # (the lists from the arrays: not back again)
+    # (counted off the CSR, each pair in it twice: the pairs listed first to take their length were listed again for
+    # the CSR where the ledger could not keep them, over 5 million pairs)
+    many = len(flat_arr) > 2 * LIST_PAIRS
     bounds, flat = bounds_arr.tolist(), flat_arr if many else flat_arr.tolist()
     bulk = bulk_arrays(problem.sizes)
     placed = [False] * n
