@@ -100,7 +100,7 @@ from .node_checks import (
     _dims,
 )
 from .ort_ops import _check_as_standard, _is_ort_op
-from .type_rules import check_node_types, explain_type_error, value_types
+from .type_rules import INFERENCE_FAILED, check_node_types, explain_type_error, value_types
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
@@ -290,8 +290,9 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     try:
         inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                           hidden)
-    except GraphError:
-        explain_type_error(onnx, model, node_ids, opsets)   # (a node of a type its op does not take: named so)
+    except GraphError as exc:
+        if INFERENCE_FAILED in str(exc):   # (a node of a type its op does not take: named so)
+            explain_type_error(onnx, model, node_ids, opsets)
         raise
     _check_external_parsed(onnx, model, node_ids, inferred, facts["overridable"])
     shapes = _shapes(g, inferred)

@@ -97,8 +97,16 @@ def _formal(params: tuple[Param, ...], k: int) -> Param | None:
     return params[-1] if params and params[-1].variadic else None
 
 
-def _listed(types: frozenset[str]) -> str:
-    return ", ".join(sorted(types))
+#: the most allowed types a message lists (Identity's V has 61: the ones of the actual's kind are shown first)
+LISTED = 12
+
+
+def _listed(types: frozenset[str], actual: str) -> str:
+    """The allowed ``types``, those of ``actual``'s kind (``tensor``, ``seq``...) first, at most ``LISTED``."""
+    kind = actual.partition("(")[0]
+    ordered = sorted(types, key=lambda t: (t.partition("(")[0] != kind, t))
+    more = f" and {len(ordered) - LISTED} more" if len(ordered) > LISTED else ""
+    return ", ".join(ordered[:LISTED]) + more
 
 
 def check_node_types(n, where: str, types: Mapping[str, str], version: int | None) -> None:
@@ -126,7 +134,7 @@ def check_node_types(n, where: str, types: Mapping[str, str], version: int | Non
             else:
                 param = p.type_str
             if t not in allowed:
-                takes = f"its {param} is one of {_listed(allowed)}" if param else f"it must be {p.type_str}"
+                takes = f"its {param} is one of {_listed(allowed, t)}" if param else f"it must be {p.type_str}"
                 raise GraphError(f"{where}: {shown} is {t}, which {r.op}-{r.since} does not "
                                  f"{'take' if what == 'input' else 'make'} ({takes}); onnxruntime refuses to load "
                                  "the model")
@@ -149,8 +157,8 @@ def value_types(onnx, g, inferred) -> dict[str, str]:
             out[vi.name] = t
     for t in g.initializer:
         out[t.name] = f"tensor({onnx.TensorProto.DataType.Name(t.data_type).lower()})"
-    for st in g.sparse_initializer:
-        out[st.values.name] = f"sparse_tensor({onnx.TensorProto.DataType.Name(st.values.data_type).lower()})"
+    for st in g.sparse_initializer:   # (onnxruntime makes a sparse initializer a dense one as it loads the model)
+        out[st.values.name] = f"tensor({onnx.TensorProto.DataType.Name(st.values.data_type).lower()})"
     return out
 
 
@@ -158,6 +166,10 @@ def _known_type(onnx, tp) -> str | None:
     """``tp`` as the spec writes it, or None where it (or a type it holds) is unknown."""
     text = _type_text(onnx, tp)
     return None if "?" in text or "undefined" in text or "..." in text else text
+
+
+#: the words of the importer's error where ONNX's inference of the model failed (what ``explain_type_error`` explains)
+INFERENCE_FAILED = "ONNX shape inference failed"
 
 
 def explain_type_error(onnx, model, node_ids: list[str], opsets: Mapping[str, int]) -> None:
@@ -183,7 +195,7 @@ def explain_type_error(onnx, model, node_ids: list[str], opsets: Mapping[str, in
             bg.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, None))
     for st in g.sparse_initializer:
         if st.values.name not in listed:
-            bg.input.append(onnx.helper.make_sparse_tensor_value_info(st.values.name, st.values.data_type, None))
+            bg.input.append(onnx.helper.make_tensor_value_info(st.values.name, st.values.data_type, None))
     for n in g.node:
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output and n.output[0]:
             elem = _constant_elem(n)
