@@ -156,14 +156,23 @@ def value_types(onnx, g, inferred) -> dict[str, str]:
         if t is not None:
             out[vi.name] = t
     for t in g.initializer:
-        out[t.name] = f"tensor({onnx.TensorProto.DataType.Name(t.data_type).lower()})"
+        out[t.name] = _tensor_text(onnx, t.data_type)
     for st in g.sparse_initializer:   # (onnxruntime makes a sparse initializer a dense one as it loads the model)
-        out[st.values.name] = f"tensor({onnx.TensorProto.DataType.Name(st.values.data_type).lower()})"
-    return out
+        out[st.values.name] = _tensor_text(onnx, st.values.data_type)
+    return {v: t for v, t in out.items() if t is not None}
+
+
+@functools.cache
+def _tensor_text(onnx, elem: int) -> str | None:
+    """``tensor(ELEM)`` of element type ``elem`` as the spec writes it, or None where unknown (0, none such)."""
+    text = _type_text(onnx, onnx.helper.make_tensor_type_proto(elem, None)) if elem else "?"
+    return None if "?" in text or "undefined" in text or "#" in text else text
 
 
 def _known_type(onnx, tp) -> str | None:
     """``tp`` as the spec writes it, or None where it (or a type it holds) is unknown."""
+    if tp.HasField("tensor_type"):   # (the usual value: one cached text an element type, not one a value)
+        return _tensor_text(onnx, tp.tensor_type.elem_type)
     text = _type_text(onnx, tp)
     return None if "?" in text or "undefined" in text or "..." in text else text
 
