@@ -214,3 +214,18 @@ def test_the_type_rules_module_imports_without_onnx():
             "import memplan, memplan.importers.onnx.type_rules as t; print(t.LISTED)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "12", out.stderr
+
+
+def test_a_map_is_not_judged_by_a_schema_that_spells_it_apart():
+    """A ZipMap's output, a sequence of maps (``seq(map(int64, tensor(float)))`` in a model, ``seq(map(int64,
+    float))`` in its schema), is not refused by a type rule: onnxruntime loads the model, and the importer's own
+    refusal (no size for a sequence of maps) stands."""
+    lc = helper.make_node("LinearClassifier", ["x"], ["lab", "prob"], domain="ai.onnx.ml", name="lc",
+                          coefficients=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], intercepts=[0.0, 0.0], classlabels_ints=[0, 1])
+    zm = helper.make_node("ZipMap", ["prob"], ["z"], domain="ai.onnx.ml", name="zm", classlabels_int64s=[0, 1])
+    zt = helper.make_sequence_type_proto(helper.make_map_type_proto(T.INT64, helper.make_tensor_type_proto(T.FLOAT, None)))
+    g = helper.make_graph([lc, zm], "g", [V("x", T.FLOAT, [2, 3])], [V("lab", T.INT64, [2]), helper.make_value_info("z", zt)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    assert _ort_loads(model)
+    with pytest.raises(GraphError, match=r"node 'zm' \(ZipMap\): value 'z' is a sequence whose elements' sizes"):
+        import_onnx(model)

@@ -174,7 +174,8 @@ def _known_type(onnx, tp) -> str | None:
     if tp.HasField("tensor_type"):   # (the usual value: one cached text an element type, not one a value)
         return _tensor_text(onnx, tp.tensor_type.elem_type)
     text = _type_text(onnx, tp)
-    return None if "?" in text or "undefined" in text or "..." in text else text
+    # (a map, or anything holding one, is not judged: the schemas spell its value type apart, "map(string, float)")
+    return None if any(w in text for w in ("?", "undefined", "...", "#", "map(")) else text
 
 
 #: the words of the importer's error where ONNX's inference of the model failed (what ``explain_type_error`` explains)
