@@ -185,9 +185,11 @@ INFERENCE_FAILED = "ONNX shape inference failed"
 def explain_type_error(onnx, model, node_ids: list[str], opsets: Mapping[str, int]) -> None:
     """Where the model's inference failed, refuse it by the first node (in the graph's order) whose types break its
     schema (``check_node_types``), if one does: the types are those ONNX's lenient inference gives a copy of the
-    model stripped of every shape and every declaration but its inputs' types, so that no shape arithmetic runs
-    (onnx's Slice inference aborts the process on a negative dimension) and a wrong declaration is not taken as
-    the node's type. Returns where no node breaks its schema (the caller's error stands).
+    model stripped of every shape and every declaration but its inputs' types (its Constants too: stood in by
+    their types), so that a wrong declaration is not taken as the node's type, and the inference knows fewer
+    shapes than the one that failed (onnx's Slice inference aborts the process on a negative dimension: none can
+    arise here that the failed inference did not meet first). Runs only once an import has failed. Returns where
+    no node breaks its schema (the caller's error stands).
 
     Why: ONNX's message names the node by its ONNX name, and for an op inferred through its function body by an
     inner op of the body; the user needs the node, the value and the types the op takes."""
