@@ -69,7 +69,8 @@ GPU_CASES = {
                             {"to": T.FLOAT16, "order_input": 1, "order_output": 1}, [256]),
     # weight [V, D] looked up by indices [...]: [..., D]
     "TorchEmbedding": ([("w", F, [10, 6]), ("i", T.INT64, [2, 3])], 1, {}, [144]),
-    "IsAllFinite": ([("a", F, [2, 3]), ("b", H, [5])], 1, {}, [1]),
+    # (its inputs are one type V: a float with a float16 is refused by onnxruntime, and since round 63 by memplan)
+    "IsAllFinite": ([("a", F, [2, 3]), ("b", F, [5])], 1, {}, [1]),
     # Conv of x [N, H, W, C] by w [M, kH, kW, C] (channels last, as onnxruntime's NhwcConv fusion transposes them):
     # (8 + 2 - 3) // 2 + 1 = 4 -> [1, 4, 4, 4] float16 (onnxruntime's rule took a declaration's spatial sizes)
     "NhwcConv": ([("x", H, [1, 8, 8, 3]), ("w", H, [4, 3, 3, 3])], 1, {"strides": [2, 2], "pads": [1, 1, 1, 1]}, [128]),

@@ -100,6 +100,7 @@ from .node_checks import (
     _dims,
 )
 from .ort_ops import _check_as_standard, _is_ort_op
+from .type_rules import INFERENCE_FAILED, check_node_types, explain_type_error, value_types
 
 #: ops every runtime executes as a view of their first input (no kernel, no new memory)
 ONNX_VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"})
@@ -285,10 +286,17 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     #   inference was there to size its own ops), "data_dependent" (a DataDependent); and "real_dir", the model
     #   file's own folder, its links resolved (``_data_root``)
     seq_bytes: dict[str, list[int]] = {}   # sequence value -> the bytes of each tensor it holds, where known
-    inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
-                      hidden)
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    try:
+        inferred = _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
+                          hidden)
+    except GraphError as exc:
+        if INFERENCE_FAILED in str(exc):   # (a node of a type its op does not take: named so)
+            explain_type_error(onnx, model, node_ids, opsets)
+        raise
     _check_external_parsed(onnx, model, node_ids, inferred, facts["overridable"])
     shapes = _shapes(g, inferred)
+    types = value_types(onnx, g, inferred)
 
     input_names = [v.name for v in g.input if v.name not in inits]
     output_names = [v.name for v in g.output]
@@ -446,6 +454,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                 if o:   # a weight, also where the graph returns it (onnxruntime makes it an initializer)
                     add(o, "weight", where)
             continue
+        check_node_types(n, where, types, opsets.get("" if n.domain == "ai.onnx" else n.domain))
         ins = [v for v in n.input if v]
         outs = [v for v in n.output if v]
         for o in outs:

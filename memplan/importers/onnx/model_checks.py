@@ -32,6 +32,7 @@ from .kernels import (
     check_before_inference,
 )
 from .ort_ops import ORT_DEFAULT_DOMAIN_OPS, ORT_RULED_ONLY, ORT_RULES, ORT_UNSIZED, ORT_WRONG
+from .type_rules import ort_default_domain_ops
 
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
@@ -1414,7 +1415,8 @@ ORT_RUNS_DEPRECATED = frozenset({("", "GroupNormalization")})
 
 #: the default-domain ops onnxruntime registers that onnx does not define (onnxruntime 1.32's schemas: its own, the
 #: experimental ops onnx dropped, TensorRT's plugins): an op of the default domain none of these nor onnx's is one no
-#: runtime knows
+#: runtime knows. Where onnxruntime is installed its own schemas are read instead (``ort_default_domain_ops``), so a
+#: later onnxruntime's ops are known; this list stands in without it
 ORT_DEFAULT_DOMAIN_SCHEMAS = frozenset({
     "Affine", "Crop", "DisentangledAttention_TRT", "DynamicSlice", "EfficientNMS_TRT", "GRUUnit", "GivenTensorFill",
     "ImageScaler", "MemcpyFromHost", "MemcpyToHost", "MultilevelCropAndResize_TRT", "ParametricSoftplus",
@@ -1431,8 +1433,13 @@ def _check_known_ops(onnx, g, node_ids: list[str]) -> None:
     registers them)."""
     import difflib
 
+    ort_ops = None
     for i, n in enumerate(g.node):
-        if n.domain not in ("", "ai.onnx") or onnx.defs.has(n.op_type, "") or n.op_type in ORT_DEFAULT_DOMAIN_SCHEMAS:
+        if n.domain not in ("", "ai.onnx") or onnx.defs.has(n.op_type, ""):
+            continue
+        if ort_ops is None:   # (onnxruntime's own list where it is installed: one newer than 1.32 may add ops)
+            ort_ops = ort_default_domain_ops() or ORT_DEFAULT_DOMAIN_SCHEMAS
+        if n.op_type in ort_ops:
             continue
         names = sorted({s.name for s in onnx.defs.get_all_schemas() if s.domain == ""})
         near = difflib.get_close_matches(n.op_type, names, n=3) or difflib.get_close_matches(
