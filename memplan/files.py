@@ -28,7 +28,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -837,12 +837,15 @@ def check_opened(f, path: str, error: type[MemplanError], limit: int = MAX_FILE_
 TEXT_HEAD_BYTES = 1 << 16
 
 
-def read_text_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES) -> bytes:
+def read_text_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_BYTES,
+                    explain: Callable[[str, bytes], str | None] | None = None) -> bytes:
     """The bytes of text input ``path`` (graph or plan JSON, minimalloc CSV), as ``read_input`` reads them, but
     with its first ``TEXT_HEAD_BYTES`` judged by ``text_trouble`` before the rest is read. Why: a file of a
     gigabyte that is no text (a sparse file of zeros, a disk image named ``.json``) was read whole, 1,012 MB of
     memory and 5-7 s, to be refused for the NUL byte at byte 0. The verdict is the one the whole file would
-    get: ``text_trouble`` judges the first bytes and the first NUL, and a NUL in the head is the file's first."""
+    get: ``text_trouble`` judges the first bytes and the first NUL, and a NUL in the head is the file's first.
+    ``explain(path, head)``, where given, may say better what a file that is no text is (a model for another
+    command), its words then taking the place of ``text_trouble``'s."""
     with checked_input(path, error, limit) as f:
         head = f.read(min(TEXT_HEAD_BYTES, limit + 1))
         if head is None:
@@ -852,7 +855,7 @@ def read_text_input(path: str, error: type[MemplanError], limit: int = MAX_FILE_
             raise error(f"{path}: over the {limit}-byte limit on input files")
         why = text_trouble(head)
         if why:
-            raise error(f"{path}: {why}")
+            raise error(f"{path}: {(explain and explain(path, head)) or why}")
         # (the rest within the whole limit, then the sum: a refusal names the file's limit, not what the head left
         # of it, "over the 1073676288-byte limit" for a file that grew past the 1 GiB one after its checks)
         rest = read_limited(f, path, error, limit)

@@ -39,19 +39,19 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     deep, without ``NaN``/``Infinity`` (not JSON), numbers beyond a double's range (``1e400``: Python reads it
     as infinity, which no writer writes back), integers too long to parse, or a key repeated in one object
     (JSON leaves its meaning open: Python keeps the last value, other readers the first)."""
-    data = read_text_input(path, error)
+    data = read_text_input(path, error, explain=_model_kind)
     if not data or data.isspace():   # (it was "not valid JSON (Expecting value at line 1 column 1)"; no copy)
         shell = " (stdout is redirected to it: the shell emptied it before memplan ran)" if is_stdout_file(path) else ""
         raise error(f"{path}: empty file, not JSON{shell}")
     why = text_trouble(data)
     if why:
-        raise error(f"{path}: {why}")
+        raise error(f"{path}: {_model_kind(path, data) or why}")
     if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"{path}: {not_utf8(data, exc)}") from None
+        raise error(f"{path}: {_model_kind(path, data) or not_utf8(data, exc)}") from None
     del data  # the text alone while parsing: a large file is not held twice more
     if text.startswith("\ufeff"):  # refused as the CSV reader does; json said "decode using utf-8-sig"
         raise error(f"{path}: starts with a byte-order mark (U+FEFF); save it as UTF-8 without one")
@@ -60,7 +60,8 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
         doc = json.loads(text, parse_constant=_no_constant, parse_float=numbers.parse,
                          object_pairs_hook=numbers.unique_keys)
     except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON ({_decode_message(exc)}){_csv_hint(text)}") from None
+        model = _model_kind(path, text[:1].encode("utf-8")) if exc.pos == 0 else None
+        raise error(f"{path}: {model or f'not valid JSON ({_decode_message(exc)}){_csv_hint(text)}'}") from None
     except _NotJson as exc:
         raise error(f"{path}: not valid JSON ({exc.args[0]} is not a JSON number)") from None
     except _DuplicateKey as exc:
@@ -73,6 +74,40 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     if found is not None:   # in a top-level field (an object without an id), or the document is an array
         raise error(f"{path}: {_problem_message(*found)}")
     return doc
+
+
+#: the suffixes of a torch.export archive (``torch.export.save``'s ``.pt2``; ``.pt`` and ``.ep`` seen in the wild)
+_EXPORT_SUFFIXES = (".pt2", ".pt", ".ep")
+
+
+def _model_kind(path: str, data: bytes) -> str | None:
+    """What to say where a JSON input that is no JSON is a model ``memplan import`` reads: an ONNX model (a
+    protobuf: named ``.onnx``, or its first byte 0x08, the tag of ``ModelProto.ir_version``, which starts no text)
+    or a torch.export archive (a zip named ``.pt2`` or with an ``archive_format`` entry in its directory). ``data``:
+    the file's first bytes. Called only once the input failed as JSON at its first byte, so a JSON file named
+    ``.onnx``, broken or not, is judged as JSON. Why: ``memplan plan model.onnx`` was "not
+    valid JSON (Expecting value at line 1 column 1)" and a ``.pt2`` "a zip archive, not text (extract the file from
+    it first)", advice that leads nowhere: the command that reads either is ``memplan import``."""
+    low = path.lower()
+    if data.startswith(b"PK\x03\x04"):
+        if not low.endswith(_EXPORT_SUFFIXES):
+            import zipfile
+            try:   # (the directory alone is read, at the file's end; the input was checked a regular file)
+                with zipfile.ZipFile(path) as z:
+                    names = z.namelist()
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+                return None
+            if not any(n == "archive_format" or n.endswith("/archive_format") for n in names):
+                return None
+        kind = "a torch.export archive"
+    elif low.endswith(".onnx"):
+        kind = "an ONNX model (protobuf)"
+    elif data[:1] == b"\x08":   # (``memplan import`` takes an ONNX model by its name's suffix)
+        return ("an ONNX model (protobuf), by its first byte, not JSON: named *.onnx, 'memplan import MODEL.onnx "
+                "-o graph.json' makes graph JSON of it")
+    else:
+        return None
+    return f"{kind}, not JSON: 'memplan import {path} -o graph.json' makes graph JSON of it"
 
 
 def _csv_hint(text: str) -> str:

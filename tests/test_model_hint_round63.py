@@ -1,0 +1,104 @@
+"""A model given where graph or plan JSON is read is named as a model, with the command that reads it.
+
+Why: ``memplan plan model.onnx`` said "not valid JSON (Expecting value at line 1 column 1)" and ``memplan plan
+model.pt2`` "a zip archive, not text (extract the file from it first)", advice that leads nowhere; the command that
+reads either is ``memplan import``. Each case below failed before (the old messages are the negative controls'),
+and the JSON cases show the hint is given only to files that fail as JSON at their first byte.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+import memplan
+from memplan.cli import main
+from memplan.errors import GraphError, PlanFormatError
+
+# an ONNX ModelProto's first bytes: field 1 (ir_version, varint 8), then field 7 (graph) and more; what onnx.save
+# writes for a one-Relu model starts the same way (b"\x08\x0e:3\n...")
+ONNX_BYTES = b"\x08\x08:\x0c\n\x01x\x12\x01y\x1a\x04Relu" + b"\x00" * 4
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _zip(path, names):
+    with zipfile.ZipFile(path, "w") as z:
+        for n in names:
+            z.writestr(n, "0")
+    return path
+
+
+def test_an_onnx_model_given_to_plan_is_named_with_the_import_command(tmp_path, capsys):
+    m = tmp_path / "model.onnx"
+    m.write_bytes(ONNX_BYTES)
+    code, out, err = _cli(capsys, "plan", str(m), "-o", str(tmp_path / "p.json"))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "an ONNX model" in err and f"memplan import {m} -o graph.json" in err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_an_onnx_model_without_its_suffix_is_told_to_take_one(tmp_path):
+    m = tmp_path / "blob"
+    m.write_bytes(ONNX_BYTES)
+    with pytest.raises(GraphError, match=r"an ONNX model \(protobuf\), by its first byte.*named \*\.onnx"):
+        memplan.load_graph(str(m))
+
+
+def test_a_torch_export_archive_by_suffix_or_by_its_directory(tmp_path):
+    pt2 = _zip(tmp_path / "m.pt2", ["m/models/model.json"])
+    with pytest.raises(GraphError, match=r"a torch\.export archive, not JSON: 'memplan import .*m\.pt2 -o graph"):
+        memplan.load_graph(str(pt2))
+    # no suffix: the zip's directory names the archive (its entries after megabytes of weights, past the head)
+    bare = _zip(tmp_path / "bare", ["m/data/weights/w.pt", *[f"m/data/{i}" for i in range(50)], "m/archive_format"])
+    with pytest.raises(GraphError, match=r"a torch\.export archive"):
+        memplan.load_graph(str(bare))
+
+
+def test_a_plain_zip_keeps_the_zip_message(tmp_path):
+    z = _zip(tmp_path / "a.zip", ["x.json"])
+    with pytest.raises(GraphError, match=r"a zip archive, not text \(extract the file from it first\)"):
+        memplan.load_graph(str(z))
+
+
+def test_a_plan_path_that_is_a_model_is_named_so_too(tmp_path, diamond_files):
+    g, _ = diamond_files
+    m = tmp_path / "plan.onnx"
+    m.write_bytes(ONNX_BYTES)
+    with pytest.raises(PlanFormatError, match="an ONNX model"):
+        memplan.load_plan(str(m))
+
+
+def test_json_named_onnx_is_judged_as_json(tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_text('{"a": 1')
+    with pytest.raises(GraphError, match=r"not valid JSON \(Expecting") as e:
+        memplan.load_graph(str(broken))
+    assert "ONNX" not in str(e.value)
+    good = tmp_path / "graph.onnx"
+    memplan.save_graph(memplan.examples.diamond(), str(good))
+    assert memplan.load_graph(str(good)).name == memplan.examples.diamond().name
+
+
+def test_the_import_command_the_hint_names_reads_the_model(tmp_path, capsys):
+    """The hint's command works: ``memplan import`` of a real ONNX model writes graph JSON (onnx installed)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [2])],
+                              [helper.make_tensor_value_info("y", 1, [2])])
+    m = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph), str(m))
+    code, _, err = _cli(capsys, "plan", str(m), "-o", str(tmp_path / "p.json"))
+    assert code == 2 and "memplan import" in err
+    code, _, err = _cli(capsys, "import", str(m), "-o", str(tmp_path / "g.json"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "g.json").read_text())["format"].startswith("memplan.graph")
