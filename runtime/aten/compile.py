@@ -30,6 +30,7 @@ from . import (
     cache_windows,
     call_args,
     fastpath,
+    held_modules,
     hook_state,
     hook_values,
     host_random,
@@ -111,6 +112,9 @@ class CompiledModule:
     #: the Python values the tree's forward hooks read, as the program was made from them (``hook_values``): a call
     #: after they changed exports again, and is refused where that gives another program; None: no hooks
     hook_reads: hook_values.HookValues | None = None
+    #: the modules (and containers) the tree holds in list, tuple or dict attributes (``held_modules``): a call after
+    #: one changed lists them again, and is refused where they differ and that gives another program; None: none
+    held_modules: held_modules.HeldModules | None = None
 
     @property
     def proven(self) -> list:
@@ -175,6 +179,8 @@ class CompiledModule:
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
+        if self.held_modules is not None and not self.held_modules.unchanged():
+            self._follow_held_modules(torch)
         if self.hook_reads is not None and self.hook_reads.seen != (now := self.hook_reads.now(torch)):
             self._follow_hook_reads(torch, now)
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
@@ -379,22 +385,39 @@ class CompiledModule:
         naming the hook (``out.mul_(n[0])`` after ``n[0] = 2.0``: every compiled call scaled by the export's 1.0,
         round 63). A refuted state is refused at once when met again, without an export."""
         reads = self.hook_reads
-        if now != reads.refuted and self.guard is not None:
-            example = getattr(self.program.exported, "example_inputs", None)
-            other = None
-            if isinstance(example, tuple) and len(example) == 2:
-                try:
-                    with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
-                          hook_state.hook_state_kept(torch, self.guard.root)):
-                        other = load_program(self.guard.root, tuple(example[0]), dict(example[1] or {}))
-                except Exception:  # noqa: BLE001 - an export that fails proves nothing: refused
-                    other = None
-            if other is not None and not other.registry_changes and same_program(
-                    self.program, other, set(), module_guard.module_tensor_ids(torch, self.guard)):
-                self.hook_reads = replace(reads, seen=now)
-                return
+        if now != reads.refuted and self._exports_the_same(torch):
+            self.hook_reads = replace(reads, seen=now)
+            return
         reads.refuted = now
         raise AtenExecutorError(hook_values.refusal(reads.first_changed(now)))
+
+    def _follow_held_modules(self, torch: Any) -> None:
+        """Take the tree's container attributes as they are now (``held_modules``: one moved since compile) where they
+        reach the same modules and tensors (a list ``forward`` builds anew from the same layers), or where
+        ``forward`` exported again gives the very program; else refuse, naming the first difference
+        (``m.layers.append(nn.Linear(4, 4))``: every compiled call ran the export's one layer, round 63)."""
+        held = self.held_modules
+        now = held_modules.listed(torch, self.guard.root)
+        if now == held.listing or (now != held.refuted and self._exports_the_same(torch)):
+            self.held_modules = held_modules.record(torch, self.guard.root)
+            return
+        held.refuted = now
+        raise AtenExecutorError(held_modules.refusal(held_modules.first_difference(held.listing, now)))
+
+    def _exports_the_same(self, torch: Any) -> bool:
+        """Whether ``forward`` exported again as compile exported it (its example call, default dtype and modes; the
+        hooks' Python state put back after) gives compile's very program and registers nothing."""
+        example = getattr(self.program.exported, "example_inputs", None)
+        if self.guard is None or not (isinstance(example, tuple) and len(example) == 2):
+            return False
+        try:
+            with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
+                  hook_state.hook_state_kept(torch, self.guard.root)):
+                other = load_program(self.guard.root, tuple(example[0]), dict(example[1] or {}))
+        except Exception:  # noqa: BLE001 - an export that fails proves nothing: refused
+            return False
+        return not other.registry_changes and same_program(self.program, other, set(),
+                                                           module_guard.module_tensor_ids(torch, self.guard))
 
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``backend_flags.backend_flags``:
@@ -612,7 +635,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
                           attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
                           attr_slots=None if settable else slots or (),
-                          hook_reads=hook_values.record(torch, module) if guard is not None else None)
+                          hook_reads=hook_values.record(torch, module) if guard is not None else None,
+                          held_modules=held_modules.record(torch, module) if guard is not None else None)
 
 
 
