@@ -36,6 +36,7 @@ from . import (
     host_random,
     lazy_modules,
     returned_args,
+    walk_bounds,
 )
 from . import guard as module_guard
 from .cache_paths import argument_caches
@@ -566,6 +567,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     check_no_autocast(torch)
     check_no_script_modules(torch, module)
     lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
+    walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
     given_program = program is not None
     if program is None:
         program = load_program(module, example_inputs, kwargs)
