@@ -23,7 +23,7 @@ from typing import Any
 
 from .hook_state import _hook_places, _hook_tables
 from .module_containers import CONTAINERS
-from .settings import SCALARS
+from .settings import SCALARS, settings_object
 
 #: how many values one hook's fingerprint looks at, and how deep (as ``hook_state._fingerprint``)
 _BUDGET = 4096
@@ -97,8 +97,6 @@ def _state(torch: Any, places: tuple) -> tuple:
 def _fingerprint(torch: Any, v: Any, depth: int, budget: list[int]) -> Any:
     """The plain values ``v`` holds, comparable; tensors left out of containers (a record of tensors is no value a
     program is made from), any other object as its kind. Bounded as ``hook_state._fingerprint``."""
-    from .settings import settings_object
-
     budget[0] -= 1
     if isinstance(v, SCALARS):
         return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
