@@ -210,6 +210,20 @@ def test_a_layer_added_to_a_dict_attribute_is_refused_and_an_unread_one_taken():
         step(x)
 
 
+def test_a_held_layer_put_in_eval_mode_or_given_a_hook_is_refused():
+    """Failed before: the held layer's dropout (or its new hook) ran in eager only; the program ran the export's."""
+    for change, message in ((lambda m: m.layers[0].eval(), r"_InList.layers\[0\] was put in eval mode"),
+                            (lambda m: m.layers[0].register_forward_hook(lambda mod, a, out: out * 2),
+                             r"the forward hooks of _InList.layers\[0\] changed")):
+        m = _InList()
+        m.layers = [nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))]
+        x = torch.randn(2, 4)
+        step = _compile(m, x)
+        change(m)
+        with pytest.raises(AtenExecutorError, match=message):
+            step(x)
+
+
 def test_a_list_rebuilt_from_the_same_layers_is_taken():
     """A list built anew from the very layers (torchvision's ``cell_anchors`` pattern) is no change."""
     m = _InList()

@@ -17,7 +17,7 @@ containers and links per tree; past it, what is left is not watched.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import is_
+from operator import attrgetter, is_
 from typing import Any
 
 from .module_containers import CONTAINERS
@@ -41,11 +41,14 @@ class HeldModules:
     keys: list[Any]
     objects: list[Any]
     listing: dict[str, int]
+    modules: list[Any]      # the held modules and theirs (their training flags: ``flags``)
+    flags: list[bool]
     refuted: dict[str, int] | None = None
 
     def unchanged(self) -> bool:
         return (list(map(len, self.sized)) == self.lens
-                and all(map(is_, map(_item, self.holders, self.keys), self.objects)))
+                and all(map(is_, map(_item, self.holders, self.keys), self.objects))
+                and list(map(_training, self.modules)) == self.flags)
 
 
 def record(torch: Any, module: Any) -> HeldModules | None:
@@ -56,11 +59,13 @@ def record(torch: Any, module: Any) -> HeldModules | None:
     sized: list[Any] = []
     links: list[tuple[Any, Any, Any]] = []
     listing: dict[str, int] = {}
-    _walk(torch, module, sized, links, listing)
+    held_objects: list[tuple[str, Any]] = []
+    _walk(torch, module, sized, links, listing, held_objects)
     if not sized:
         return None
+    modules = [m for name, m in held_objects if isinstance(m, torch.nn.Module)]
     return HeldModules(sized, [len(c) for c in sized], [h for h, _k, _o in links], [k for _h, k, _o in links],
-                       [o for _h, _k, o in links], listing)
+                       [o for _h, _k, o in links], listing, modules, [m.training for m in modules])
 
 
 def listed(torch: Any, module: Any) -> dict[str, int]:
@@ -74,6 +79,10 @@ def first_difference(before: dict[str, int], now: dict[str, int]) -> str:
     """In words, the first name whose object differs between two listings."""
     for name in sorted(before.keys() | now.keys()):
         if before.get(name) != now.get(name):
+            if name.endswith(" (training)") and name in now:
+                return f"{name[:-11]} was put in {'train' if now[name] else 'eval'} mode after compile"
+            if name.endswith(" (forward hooks)") and name in now:
+                return f"the forward hooks of {name[:-16]} changed after compile"
             if name not in before:
                 return f"{name} holds an object it did not hold at compile"
             if name not in now:
@@ -88,9 +97,13 @@ def refusal(what: str) -> str:
             "(compile again after the change, or hold the layers in nn.ModuleList / nn.ModuleDict)")
 
 
-def _walk(torch: Any, module: Any, sized: list[Any], links: list[tuple[Any, Any, Any]], listing: dict[str, int]) -> None:
-    """Fill ``sized`` and ``links`` (the watch) and ``listing`` from the container attributes of ``module``'s tree:
-    breadth first, each container and module once, ``LIMIT`` of each at most."""
+def _walk(torch: Any, module: Any, sized: list[Any], links: list[tuple[Any, Any, Any]], listing: dict[str, int],
+          modules: list[tuple[str, Any]] | None = None) -> None:
+    """Fill ``sized`` and ``links`` (the watch), ``listing`` and ``modules`` (each held module's tree, by name) from
+    the container attributes of ``module``'s tree: breadth first, each container and module once, ``LIMIT`` of each
+    at most. A held module's hooks count as its contents (one added after compile ran in eager only), and its
+    training flag in ``listing`` (``m.layers[0].eval()``: the export's dropout)."""
+    modules = [] if modules is None else modules
     internal = module_fields(torch)
     root = type(module).__name__
     seen: set[int] = {id(m) for m in module.modules()}   # (the tree's own: the guard's business)
@@ -126,13 +139,21 @@ def _walk(torch: Any, module: Any, sized: list[Any], links: list[tuple[Any, Any,
         for path, sub in m.named_modules(remove_duplicate=False):
             where = f"{name}.{path}" if path else name
             listing[where] = id(sub)
-            for store in (sub._parameters, sub._buffers, sub._modules):
+            listing[f"{where} (training)"] = int(sub.training)
+            modules.append((where, sub))
+            hooks = (sub._forward_pre_hooks, sub._forward_hooks)
+            listing[f"{where} (forward hooks)"] = hash(tuple(k for d in hooks for k in d))
+            for store in (sub._parameters, sub._buffers, sub._modules, *hooks):
                 for k, t in store.items():
-                    listing[f"{where}.{k}"] = id(t)
+                    if store in (sub._parameters, sub._buffers, sub._modules):   # (a hook by its dict's keys)
+                        listing[f"{where}.{k}"] = id(t)
                     if len(links) < LIMIT:
                         links.append((store, k, t))
             if len(sized) < LIMIT:
-                sized += [sub._parameters, sub._buffers, sub._modules]
+                sized += [sub._parameters, sub._buffers, sub._modules, *hooks]
+
+
+_training = attrgetter("training")
 
 
 def _item(holder: Any, key: Any) -> Any:
