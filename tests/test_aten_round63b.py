@@ -224,6 +224,28 @@ def test_a_held_layer_put_in_eval_mode_or_given_a_hook_is_refused():
             step(x)
 
 
+class _Nested(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = {"enc": [nn.Linear(4, 4)]}
+        self.table = [[i] for i in range(2000)]   # (plain values: one length per call, no walk)
+
+    def forward(self, x):
+        for layer in self.blocks["enc"]:
+            x = layer(x)
+        return x
+
+
+def test_a_layer_appended_to_a_nested_list_is_refused():
+    m = _Nested()
+    x = torch.randn(2, 4)
+    step = _compile(m, x)
+    assert torch.equal(step(x), m(x))
+    m.blocks["enc"].append(nn.Linear(4, 4))
+    with pytest.raises(AtenExecutorError, match=r"_Nested.blocks\['enc'\]\[1\] holds an object it did not hold"):
+        step(x)
+
+
 def test_a_list_rebuilt_from_the_same_layers_is_taken():
     """A list built anew from the very layers (torchvision's ``cell_anchors`` pattern) is no change."""
     m = _InList()

@@ -37,9 +37,10 @@ class HeldModules:
 
     sized: list[Any]
     lens: list[int]
-    holders: list[Any]
+    holders: list[Any]   # the links held in a dict (read with ``dict.get``: no Python call each)
     keys: list[Any]
     objects: list[Any]
+    in_sequences: list[tuple[Any, Any, Any]]   # those held in a list, tuple or deque (few: the paths to a module)
     listing: dict[str, int]
     modules: list[Any]      # the held modules and theirs (their training flags: ``flags``)
     flags: list[bool]
@@ -47,7 +48,8 @@ class HeldModules:
 
     def unchanged(self) -> bool:
         return (list(map(len, self.sized)) == self.lens
-                and all(map(is_, map(_item, self.holders, self.keys), self.objects))
+                and all(map(is_, map(dict.get, self.holders, self.keys), self.objects))
+                and all(_item(h, k) is o for h, k, o in self.in_sequences)
                 and list(map(_training, self.modules)) == self.flags)
 
 
@@ -64,8 +66,10 @@ def record(torch: Any, module: Any) -> HeldModules | None:
     if not sized:
         return None
     modules = [m for name, m in held_objects if isinstance(m, torch.nn.Module)]
-    return HeldModules(sized, [len(c) for c in sized], [h for h, _k, _o in links], [k for _h, k, _o in links],
-                       [o for _h, _k, o in links], listing, modules, [m.training for m in modules])
+    mapped = [link for link in links if isinstance(link[0], dict)]
+    return HeldModules(sized, [len(c) for c in sized], [h for h, _k, _o in mapped], [k for _h, k, _o in mapped],
+                       [o for _h, _k, o in mapped], [link for link in links if not isinstance(link[0], dict)],
+                       listing, modules, [m.training for m in modules])
 
 
 def listed(torch: Any, module: Any) -> dict[str, int]:
@@ -117,23 +121,40 @@ def _walk(torch: Any, module: Any, sized: list[Any], links: list[tuple[Any, Any,
             seen.add(id(v))
             links.append((vars(m), key, v))
             queue.append((f"{root}.{path}.{key}" if path else f"{root}.{key}", v))
+    tops = len(queue)   # (the attributes' own containers: always watched, length and identity)
     held: list[tuple[str, Any]] = []
+    parent: dict[int, tuple[Any, Any, Any]] = {}   # id of an inner container -> (its holder, key, itself)
+    kept: set[int] = set()   # the containers on the path to a held module
+    inner: list[tuple[Any, Any, Any]] = []
+    walked = 0
     i = 0
-    while i < len(queue) and len(sized) < LIMIT:
+    while i < len(queue) and walked < LIMIT:
         name, c = queue[i]
         i += 1
-        sized.append(c)
+        walked += 1
+        if i <= tops:
+            sized.append(c)
         for k, item in list(c.items() if isinstance(c, dict) else enumerate(c))[:LIMIT]:
-            if len(links) >= LIMIT:
-                break
             if isinstance(item, torch.nn.Module) and id(item) not in seen:
                 seen.add(id(item))
-                links.append((c, k, item))
+                inner.append((c, k, item))
                 held.append((f"{name}[{k!r}]", item))
+                up: Any = c
+                while id(up) not in kept:   # (its holder and theirs, up to the attribute)
+                    kept.add(id(up))
+                    if id(up) not in parent:
+                        break
+                    up = parent[id(up)][0]
             elif type(item) in _LISTED and id(item) not in seen and len(item) <= LIMIT:
                 seen.add(id(item))
-                links.append((c, k, item))
+                parent[id(item)] = (c, k, item)
                 queue.append((f"{name}[{k!r}]", item))
+    # (inside, only the containers that lead to a held module, and the modules: a list of 1,000 lists of plain
+    # values costs its one length per call, not 1,000; what an inner container of no module gains is not seen)
+    sized += [link[2] for link in parent.values() if id(link[2]) in kept]
+    links += [link for link in parent.values() if id(link[2]) in kept]
+    links += [link for link in inner if id(link[0]) in kept]
+    del sized[LIMIT:], links[LIMIT:]
     for name, m in held:   # (each held module's tree: its layers, parameters and buffers, as eager reads them)
         listing[name] = id(m)
         for path, sub in m.named_modules(remove_duplicate=False):
@@ -143,12 +164,11 @@ def _walk(torch: Any, module: Any, sized: list[Any], links: list[tuple[Any, Any,
             modules.append((where, sub))
             hooks = (sub._forward_pre_hooks, sub._forward_hooks)
             listing[f"{where} (forward hooks)"] = hash(tuple(k for d in hooks for k in d))
-            for store in (sub._parameters, sub._buffers, sub._modules, *hooks):
+            for store in (sub._parameters, sub._buffers, sub._modules):
                 for k, t in store.items():
-                    if store in (sub._parameters, sub._buffers, sub._modules):   # (a hook by its dict's keys)
-                        listing[f"{where}.{k}"] = id(t)
-                    if len(links) < LIMIT:
-                        links.append((store, k, t))
+                    listing[f"{where}.{k}"] = id(t)
+            for store in (sub._parameters, sub._buffers, sub._modules, *hooks):   # (a hook by its dict's keys)
+                links += [(store, k, t) for k, t in store.items()][:max(0, LIMIT - len(links))]
             if len(sized) < LIMIT:
                 sized += [sub._parameters, sub._buffers, sub._modules, *hooks]
 
