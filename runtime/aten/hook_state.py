@@ -306,7 +306,8 @@ def _versions(torch: Any, value: Any) -> list[int]:
     an in-place write moves, in a fake tensor of the export too."""
     from torch.utils import _pytree as pytree
 
-    return [t._version for t in pytree.tree_leaves(value) if isinstance(t, torch.Tensor)]
+    return [t._version for t in pytree.tree_leaves(value)   # (an inference tensor keeps none: "Inference tensors
+            if isinstance(t, torch.Tensor) and not t.is_inference()]   # do not track version counter", round 51)
 
 
 def _hook_tables(module: Any) -> list[tuple[str, dict]]:
