@@ -24,7 +24,20 @@ from memplan.planfile import Plan, check_plan_fields, check_plan_for
 from memplan.solvers import check_solver_name
 from memplan.solvers.options import SolveOptions
 
-from . import backend_flags, cache_adopt, cache_windows, call_args, fastpath, hook_state, host_random, returned_args
+from . import (
+    backend_flags,
+    cache_adopt,
+    cache_windows,
+    call_args,
+    fastpath,
+    held_modules,
+    hook_state,
+    hook_values,
+    host_random,
+    lazy_modules,
+    returned_args,
+    walk_bounds,
+)
 from . import guard as module_guard
 from .cache_paths import argument_caches
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
@@ -97,6 +110,12 @@ class CompiledModule:
     #: layers compile's export called as eager's fused fast path takes them (``fastpath.record``): a call where eager
     #: would take it is refused (``fastpath.fused_layer``)
     fused: tuple = ()
+    #: the Python values the tree's forward hooks read, as the program was made from them (``hook_values``): a call
+    #: after they changed exports again, and is refused where that gives another program; None: no hooks
+    hook_reads: hook_values.HookValues | None = None
+    #: the modules (and containers) the tree holds in list, tuple or dict attributes (``held_modules``): a call after
+    #: one changed lists them again, and is refused where they differ and that gives another program; None: none
+    held_modules: held_modules.HeldModules | None = None
 
     @property
     def proven(self) -> list:
@@ -161,6 +180,10 @@ class CompiledModule:
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
+        if self.held_modules is not None and not self.held_modules.unchanged():
+            self._follow_held_modules(torch)
+        if self.hook_reads is not None and self.hook_reads.seen != (now := self.hook_reads.now(torch)):
+            self._follow_hook_reads(torch, now)
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
         try:
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
@@ -354,7 +377,48 @@ class CompiledModule:
         owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}
         self.guard = replace(guard, calls=module_guard.record_calls(torch, guard.root_cls.__name__, owners))
         self._watch_reads_of(other)
+        self.hook_reads = hook_values.record(torch, guard.root)   # (the hooks now, proven as their state is now)
         return True
+
+    def _follow_hook_reads(self, torch: Any, now: tuple) -> None:
+        """Take the hooks' Python state ``now`` (``hook_values``), changed since compile, where ``forward`` exported
+        again as compile exported it gives the very program (a counting hook advanced by eager calls); else refuse,
+        naming the hook (``out.mul_(n[0])`` after ``n[0] = 2.0``: every compiled call scaled by the export's 1.0,
+        round 63). A refuted state is refused at once when met again, without an export."""
+        reads = self.hook_reads
+        if now != reads.refuted and self._exports_the_same(torch):
+            self.hook_reads = replace(reads, seen=now)
+            return
+        reads.refuted = now
+        raise AtenExecutorError(hook_values.refusal(reads.first_changed(now)))
+
+    def _follow_held_modules(self, torch: Any) -> None:
+        """Take the tree's container attributes as they are now (``held_modules``: one moved since compile) where they
+        reach the same modules and tensors (a list ``forward`` builds anew from the same layers), or where
+        ``forward`` exported again gives the very program; else refuse, naming the first difference
+        (``m.layers.append(nn.Linear(4, 4))``: every compiled call ran the export's one layer, round 63)."""
+        held = self.held_modules
+        now = held_modules.listed(torch, self.guard.root)
+        if now == held.listing or (now != held.refuted and self._exports_the_same(torch)):
+            self.held_modules = held_modules.record(torch, self.guard.root)
+            return
+        held.refuted = now
+        raise AtenExecutorError(held_modules.refusal(held_modules.first_difference(held.listing, now)))
+
+    def _exports_the_same(self, torch: Any) -> bool:
+        """Whether ``forward`` exported again as compile exported it (its example call, default dtype and modes; the
+        hooks' Python state put back after) gives compile's very program and registers nothing."""
+        example = getattr(self.program.exported, "example_inputs", None)
+        if self.guard is None or not (isinstance(example, tuple) and len(example) == 2):
+            return False
+        try:
+            with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
+                  hook_state.hook_state_kept(torch, self.guard.root)):
+                other = load_program(self.guard.root, tuple(example[0]), dict(example[1] or {}))
+        except Exception:  # noqa: BLE001 - an export that fails proves nothing: refused
+            return False
+        return not other.registry_changes and same_program(self.program, other, set(),
+                                                           module_guard.module_tensor_ids(torch, self.guard))
 
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``backend_flags.backend_flags``:
@@ -502,6 +566,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     check_no_autocast(torch)
     check_no_script_modules(torch, module)
+    lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
+    walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
     given_program = program is not None
     if program is None:
         program = load_program(module, example_inputs, kwargs)
@@ -570,7 +636,9 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                           fused=program.fast_calls if guard is not None else (),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
                           attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
-                          attr_slots=None if settable else slots or ())
+                          attr_slots=None if settable else slots or (),
+                          hook_reads=hook_values.record(torch, module) if guard is not None else None,
+                          held_modules=held_modules.record(torch, module) if guard is not None else None)
 
 
 

@@ -272,8 +272,10 @@ def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
     its state then, where each eager call's hook computes from the state the calls before left (``n[0] += 1; return
     out * n[0]``: every compiled call returned ``out * 1``, eager's second ``out * 2``, silently; round 62). A hook
     that only counts (returns None, or the very output or arguments it was given: the documented one call seen at
-    export) or returns without changing its state is left as before. Not seen: a hook writing its output in place
-    from such state (``out.mul_(n[0])``, returning None)."""
+    export) or returns without changing its state is left as before. A hook that changes its state and writes a
+    tensor it was given in place (``n[0] += 1; out.mul_(n[0])``, returning None: the version counter of its output
+    or arguments moved) is named too (round 63: it compiled, every compiled call scaled by 1 where eager's second
+    scaled by 2). Not seen: a write to a tensor it was not given (a buffer, a tensor of its closure)."""
     found: list[str] = []
     if not isinstance(module, torch.nn.Module):
         yield found
@@ -281,12 +283,15 @@ def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
     def wrap(where: str, hook: Any) -> Any:
         def watched(*args: Any, **kwargs: Any) -> Any:
             before = _hook_state_now(torch, hook)
+            versions = _versions(torch, args[1:])
             result = hook(*args, **kwargs)
             given = args[-1] if args else None   # (a forward hook's output, a pre-hook's arguments)
             same = result is given or (type(result) is tuple and type(given) is tuple and len(result) == len(given)
                                        and all(a is b for a, b in zip(result, given)))
-            if result is not None and not same and _hook_state_now(torch, hook) != before:
+            wrote = versions != _versions(torch, args[1:])   # (``out.mul_(n[0])``: the result is the write)
+            if ((result is not None and not same) or wrote) and _hook_state_now(torch, hook) != before:
                 label = f"{where} ({getattr(hook, '__qualname__', type(hook).__name__)})"
+                label += ", writing what it was given in place," if wrote else ""
                 if label not in found:
                     found.append(label)
             return result
@@ -294,6 +299,15 @@ def hook_results_watched(torch: Any, module: Any) -> Iterator[list[str]]:
 
     with _hooks_wrapped(_hook_tables(module), wrap):
         yield found
+
+
+def _versions(torch: Any, value: Any) -> list[int]:
+    """The version counters of the tensors in ``value`` (a hook's arguments: the module's inputs, its output), which
+    an in-place write moves, in a fake tensor of the export too."""
+    from torch.utils import _pytree as pytree
+
+    return [t._version for t in pytree.tree_leaves(value)   # (an inference tensor keeps none: "Inference tensors
+            if isinstance(t, torch.Tensor) and not t.is_inference()]   # do not track version counter", round 51)
 
 
 def _hook_tables(module: Any) -> list[tuple[str, dict]]:
@@ -327,10 +341,10 @@ def _hooks_wrapped(tables: list[tuple[str, dict]], wrap: Any) -> Iterator[None]:
 def hook_refusal(label: str) -> str:
     """The one line compile refuses a hook ``hook_results_watched`` named with (``sets.check_hook_results``)."""
     return (f"{label} changes its own Python state (a count, a field) at each call and returns a value that follows "
-            "it (exported again from the state the export's call left, forward gives another program): a compiled "
-            "call runs no hook's Python, so the program holds the value the hook returned at the export where each "
-            "eager call's hook computes from the state the calls before left (keep such state in a buffer of the "
-            "module, or let the hook return None and only record)")
+            "it, or writes one in place (exported again from the state the export's call left, forward gives another "
+            "program): a compiled call runs no hook's Python, so the program holds the value the hook made at the "
+            "export where each eager call's hook computes from the state the calls before left (keep such state in a "
+            "buffer of the module, or let the hook only record and leave its tensors as given)")
 
 
 def hook_containers(torch: Any, module: Any) -> set[int]:

@@ -74,8 +74,8 @@ def _is_container(v: Any) -> bool:
     return type(v) in CONTAINERS
 
 
-def inner_containers(obj: Any, seen: set[int], budget: list[int] | None = None
-                     ) -> list[tuple[tuple[Any, ...], Any]]:
+def inner_containers(obj: Any, seen: set[int], budget: list[int] | None = None,
+                     cut: list[tuple[tuple[Any, ...], str]] | None = None) -> list[tuple[tuple[Any, ...], Any]]:
     """(keys from ``obj``, container) of each container reached from ``obj``'s items (``obj`` a container or a
     tuple), at any depth, through containers and tuples, breadth first (each at its shallowest path from ``obj``),
     each once: ``seen`` holds the ids of the containers already taken (``obj``'s own where the caller took it) and
@@ -85,7 +85,11 @@ def inner_containers(obj: Any, seen: set[int], budget: list[int] | None = None
 
     Why: a shallow copy of a container holds its very inner containers, so a change inside one
     (``self.a["x"][0][0] += 1``, a hook's ``state[0][0] += 1``) is no change of the outer one; two levels were looked
-    into before round 62, and a count three levels down compiled silently."""
+    into before round 62, and a count three levels down compiled silently.
+
+    ``cut`` (``walk_bounds``, at compile) gains (keys, why) of each place where a bound left containers unwalked:
+    a container of more than ``ITEM_LIMIT`` items (a tuple's items past it) that holds containers, or the budget
+    spent."""
     if budget is None:
         budget = [INNER_LIMIT]
     out: list[tuple[tuple[Any, ...], Any]] = []
@@ -98,12 +102,18 @@ def inner_containers(obj: Any, seen: set[int], budget: list[int] | None = None
                 continue
             tuples.add(id(v))
             items: Any = enumerate(v[:ITEM_LIMIT])
+            if cut is not None and len(v) > ITEM_LIMIT and _holds_containers(v[ITEM_LIMIT:]):
+                cut.append((keys, f"a tuple of {len(v)} items (past the first {ITEM_LIMIT})"))
         elif len(v) > ITEM_LIMIT:
+            if cut is not None and _holds_containers(v.values() if isinstance(v, dict) else v):
+                cut.append((keys, f"a {type(v).__name__} of {len(v)} items (more than {ITEM_LIMIT})"))
             continue
         else:
             items = v.items() if isinstance(v, dict) else enumerate(v)
         for k, item in list(items):
             if budget[0] <= 0:
+                if cut is not None:
+                    cut.append((keys, f"the walk's bound of {INNER_LIMIT} containers (reached here)"))
                 return out
             if _is_container(item) and id(item) not in seen:
                 seen.add(id(item))
@@ -114,6 +124,10 @@ def inner_containers(obj: Any, seen: set[int], budget: list[int] | None = None
                 budget[0] -= 1
                 queue.append(((*keys, k), item))
     return out
+
+
+def _holds_containers(items: Any) -> bool:
+    return any(_is_container(x) or type(x) is tuple for x in items)
 
 
 def cyclic_attribute(torch: Any, module: Any) -> str | None:

@@ -1,0 +1,116 @@
+"""The Python values the forward hooks of a compiled module tree read, watched between calls.
+
+Why: export runs each hook once and bakes what it made of its Python state into the program: a hook scaling its
+output by a value the caller changes (``n = [1.0]``, ``out.mul_(n[0])`` or ``return out * n[0]``, then
+``n[0] = 2.0``; a callable object's ``self.s``; a global ``SCALE``) ran every compiled call with the export's value
+where eager's followed the change, silently (round 62's hole). The guard watched which hooks are registered
+(``guard.Calls``), not what they read.
+
+Per call: one comparison of a fingerprint of each hook's state (``hook_state._hook_places``: its closure's cells,
+the globals its code names, the object it is bound to or is, a ``functools.partial``'s arguments) with the one taken
+at compile; nothing at all for a tree without hooks. Where it moved, ``forward`` is exported again as compile
+exported it (``CompiledModule._prove_hook_values``): the very program (a counting hook, advanced by eager calls
+between compiled ones) takes the new state; another program is refused, naming the hook, and the state is
+remembered so the refusal costs one export. A record of tensors (a feature tap's list, cleared by the caller)
+stands as one value whatever its length: no export each call for it. Not seen: what a hook reads through other
+functions it calls, or tensors it reads from its state (their values are the program's constants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .hook_state import _hook_places, _hook_tables
+from .module_containers import CONTAINERS
+from .settings import SCALARS, settings_object
+
+#: how many values one hook's fingerprint looks at, and how deep (as ``hook_state._fingerprint``)
+_BUDGET = 4096
+_DEPTH = 6
+
+
+@dataclass
+class HookValues:
+    """What each hook of a module tree (and torch's global ones) read as compile saw it: ``labels`` and ``places``
+    per hook, ``seen`` their fingerprints then (or at the last proof); ``refuted`` a state shown to give another
+    program (refused at once when met again)."""
+
+    labels: tuple[str, ...]
+    places: tuple[tuple[tuple[str, Any, Any], ...], ...]
+    seen: tuple
+    refuted: tuple | None = None
+
+    def now(self, torch: Any) -> tuple:
+        return tuple(_state(torch, p) for p in self.places)
+
+    def first_changed(self, now: tuple) -> str:
+        """The label of the first hook whose state differs from ``seen`` in ``now``."""
+        return next((label for label, a, b in zip(self.labels, now, self.seen) if a != b), self.labels[0])
+
+
+def record(torch: Any, module: Any) -> HookValues | None:
+    """``HookValues`` of ``module``'s tree now; None where it (and torch's global tables) holds no hook."""
+    if not isinstance(module, torch.nn.Module):
+        return None
+    labels: list[str] = []
+    places: list[tuple] = []
+    for where, table in _hook_tables(module):
+        for hook in table.values():
+            labels.append(f"{where} ({getattr(hook, '__qualname__', type(hook).__name__)})")
+            places.append(tuple(_hook_places(torch, hook)))
+    if not labels:
+        return None
+    return HookValues(tuple(labels), tuple(places), tuple(_state(torch, p) for p in places))
+
+
+def refusal(label: str) -> str:
+    """The one line a call is refused with where a hook's Python state changed since compile and ``forward`` exported
+    again from it gives another program."""
+    return (f"the Python state {label} reads changed since compile (a value in its closure, a global it names, a "
+            "field of its object), and forward exported again from it gives another program: a compiled call runs no "
+            "hook's Python, the program holds what the hook made at the export (compile again after the change, or "
+            "keep such a value in a buffer of the module)")
+
+
+def _state(torch: Any, places: tuple) -> tuple:
+    out = []
+    budget = [_BUDGET]
+    for kind, where, name in places:
+        if kind == "cell":
+            try:
+                value = where.cell_contents
+            except ValueError:   # (an empty cell)
+                value = None
+        elif kind == "global":
+            value = where.get(name)
+            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+                value = ("o", id(value))   # (a module, a function, a class: which one, no walk into it)
+        elif kind == "object":
+            value = dict(vars(where))
+        else:
+            value = where
+        out.append(_fingerprint(torch, value, _DEPTH, budget))
+    return tuple(out)
+
+
+def _fingerprint(torch: Any, v: Any, depth: int, budget: list[int]) -> Any:
+    """The plain values ``v`` holds, comparable; tensors left out of containers (a record of tensors is no value a
+    program is made from), any other object as its kind. Bounded as ``hook_state._fingerprint``."""
+    budget[0] -= 1
+    if isinstance(v, SCALARS):
+        return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
+    if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
+        return ("o", type(v).__name__)
+    if type(v) in (*CONTAINERS, tuple):
+        if len(v) > 1024:
+            return ("n", type(v).__name__)
+        if isinstance(v, dict):
+            return ("m", tuple((repr(k), _fingerprint(torch, x, depth - 1, budget)) for k, x in v.items()
+                               if not isinstance(x, torch.Tensor)))
+        items = sorted(v, key=repr) if isinstance(v, set) else list(v)
+        return ("c", tuple(_fingerprint(torch, x, depth - 1, budget) for x in items if not isinstance(x, torch.Tensor)))
+    if settings_object(torch, v):
+        return ("d", type(v).__name__, tuple((k, _fingerprint(torch, x, depth - 1, budget)) for k, x in vars(v).items()
+                                             if not isinstance(x, torch.Tensor)))
+    return ("o", type(v).__name__)
