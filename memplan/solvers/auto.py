@@ -70,7 +70,7 @@ POLISH_WIDE_BUFFERS = 200
 POLISH_WIDE_GAP = (1, 20)
 #: ``skyline`` (lowest-floor walks, ``skyline.KEYS``) runs after greedy and size on problems of at least
 #: ``SKYLINE_MIN_BUFFERS`` (``POLISH_BUFFERS`` + 1: a constant of its own) and at most ``SKYLINE_BUFFERS`` buffers that they leave at least ``SKYLINE_GAP`` (1/100: 1%)
-#: above the bound, where its walks fit in ``SKYLINE_WORK`` overlapping pairs visited; its plan is kept where its
+#: above the bound, where its walks fit in ``SKYLINE_NARROW_WORK`` overlapping pairs visited; its plan is kept where its
 #: arena is smaller. Why: on the public TelaMalloc/MiniMalloc inputs (154-454 buffers) greedy and size ended 23-41%
 #: above the bound and the default stayed there (above 200 buffers no polish runs); the walks end 2.5-17% above it
 #: (docs/experiments/quality_s60.txt), and they close NASNet-like cells on 2 streams (10% -> 0) and chains with long
@@ -78,8 +78,8 @@ POLISH_WIDE_GAP = (1, 20)
 #: pairs on a loaded 2-core machine, and one that cannot beat greedy and size stops only once it passes them), so
 #: the default of large graphs stays what it was, and gaps under 1% (random DAGs of 1,000 nodes: 0.7%, which no walk
 #: closed) do not pay for it; small problems have ``polish``.
-#: (Round 61: up to ``SKYLINE_BUFFERS`` = 20,000 buffers; where the six keys do not fit in ``SKYLINE_WORK``, the two
-#: ``SKYLINE_WIDE_KEYS`` within ``SKYLINE_WIDE_WORK``, no promotion walk after them. Why: deep chains with long skips
+#: (Round 61: up to ``SKYLINE_BUFFERS`` = 20,000 buffers; where the narrow tier's walks do not fit in ``SKYLINE_NARROW_WORK``,
+#: the two ``SKYLINE_WIDE_KEYS`` within ``SKYLINE_WIDE_WORK``, no promotion walk after them. Why: deep chains with long skips
 #: of 5,000 and 10,000 nodes (165,000 and 370,000 pairs) and a chain of 10,000 tiny buffers stayed 5.5%, 7.6% and
 #: 4.8% above the bound; those two walks end 3.7%, 5.1% and 2.9% above it (docs/experiments/quality_s61.txt). The
 #: graphs of 10,000-100,000 buffers of ``benchmarks.scale`` end within 1% of their bound, or above this work, and
@@ -87,14 +87,24 @@ POLISH_WIDE_GAP = (1, 20)
 SKYLINE_MIN_BUFFERS = 65
 SKYLINE_BUFFERS = 20000
 SKYLINE_GAP = (1, 100)
-#: the walks' work: every key (``len(skyline.KEYS)`` walks) within ``SKYLINE_WORK`` pairs visited, and then, where
-#: one beat greedy and size, up to ``SKYLINE_ROUNDS`` promotion walks more (``skyline.promoted``: buffers that ended
-#: on top go first) within what is left of it (16 up to 11,900 pairs, none from 37,500; keys alone up to 43,690).
-#: (At 1 << 19 the eleven public inputs ended the same, J in 1.0 s instead of 0.2 s on a loaded machine.)
-SKYLINE_WORK = 1 << 18
+#: the narrow tier's total work, in pairs visited (a walk visits each overlapping pair, ``_walk_work``): its
+#: ``SKYLINE_NARROW_WALKS`` walks (every key of ``skyline.KEYS``, then ``skyline.EXTRA_KEYS``), each counted whole, the
+#: repair of the best walk and of the runner-up, each ``SKYLINE_REPAIR`` walks' worth or what the walks leave of this
+#: cap halved (``skyline_repair``), whichever is less, and, where the keys' best beat greedy and size, up to
+#: ``SKYLINE_ROUNDS`` promotion walks (``skyline.promoted``: buffers that ended on top go first) with what the walks
+#: and the repair leave (``skyline_rounds``: 16 up to 11,650 pairs a walk, none from 23,302). The tier runs where its
+#: walks fit: up to 43,690 pairs a walk, as in rounds 60-62 (where the six keys fitted in 1 << 18); the repair runs
+#: whole up to 24,965 pairs, less above, none at 43,690. Why one total: rounds 60-62 counted the keys and promotions against 1 << 18
+#: but ran the extra walks and the repair beyond it, up to 14 walks' work (611,660 pairs at 43,690 a walk) against a
+#: cap that counted 6 (docs/experiments/skyline_narrow_s63.txt).
+#: (Round 60: at 1 << 19 for the keys and promotions the eleven public inputs ended the same, J in 1.0 s instead of
+#: 0.2 s on a loaded machine.)
+SKYLINE_NARROW_WORK = 8 * 43690
+#: the walks of the narrow tier, counted whole against ``SKYLINE_NARROW_WORK``: the six keys and the two extra keys.
+SKYLINE_NARROW_WALKS = 6 + 2   # (len(skyline.KEYS) + len(skyline.EXTRA_KEYS): a test holds them equal)
 SKYLINE_ROUNDS = 16
-#: where the six keys do not fit in ``SKYLINE_WORK``: these two alone, and after them ``skyline.EXTRA_KEYS`` (walked
-#: after the keys in both tiers, beyond ``SKYLINE_WORK``) and the repair (``SKYLINE_REPAIR``), all of it within
+#: where the narrow tier's walks do not fit in ``SKYLINE_NARROW_WORK``: these two alone, and after them
+#: ``skyline.EXTRA_KEYS`` (walked after the keys in both tiers) and the repair (``SKYLINE_REPAIR``), all of it within
 #: ``SKYLINE_WIDE_WORK`` pairs visited: the wide tier's one total cap. Why these two: on the graphs
 #: above (and chains with skips of 2,000 nodes, layered graphs of 300) ``end`` is the best of the six keys or within
 #: 0.3% of it, and ``life`` where it is not (10,000-node chain: 5.1% against ``end``'s 7.6%; layered 1,000: 11.6%
@@ -113,9 +123,9 @@ SKYLINE_WIDE_WORK = 4 << 20
 #: the walks of the wide tier, counted whole against ``SKYLINE_WIDE_WORK``: the two keys and the two extra keys.
 SKYLINE_WIDE_WALKS = len(SKYLINE_WIDE_KEYS) + 2   # (+ len(skyline.EXTRA_KEYS): a test holds them equal)
 #: ``skyline.repaired``'s work: this many walks' worth of neighbours visited walking again the top of the best walk,
-#: and as many for the runner-up's (in both tiers, after every walk; in the wide tier at most what
-#: ``SKYLINE_WIDE_WORK`` leaves, ``skyline_repair``; the walks then stop only once they pass the
-#: runner-up). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000 nodes from 3.85% / 5.08%
+#: and as many for the runner-up's (in both tiers, after every walk; at most half of what the tier's total cap,
+#: ``SKYLINE_NARROW_WORK`` or ``SKYLINE_WIDE_WORK``, leaves after its walks, ``skyline_repair``; the walks then stop
+#: only once they pass the runner-up). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000 nodes from 3.85% / 5.08%
 #: to 1.92% / 3.39% above the bound, a layered graph of 1,000 nodes from 2.07% to 0.32%, a random DAG of 1,000 from
 #: 1.39% (size) to 0.50% (docs/experiments/quality_s62.txt: 18 of 104 plans smaller, none larger); the graphs it
 #: runs on plan in 10-70% more CPU (deep chain of 10,000 nodes 0.54 -> 0.84 s), ``benchmarks.scale``'s 10,000- and
@@ -246,28 +256,32 @@ def skyline_runs(problem: BufferProblem) -> bool:
 
 
 def skyline_keys(problem: BufferProblem) -> tuple[str, ...]:
-    """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` within ``SKYLINE_WORK``, else
-    ``SKYLINE_WIDE_KEYS`` where they and ``skyline.EXTRA_KEYS`` (``SKYLINE_WIDE_WALKS`` walks) fit in
-    ``SKYLINE_WIDE_WORK``, else none (the extra keys are walked after either: ``skyline_below``)."""
+    """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` where they and ``skyline.EXTRA_KEYS``
+    (``SKYLINE_NARROW_WALKS`` walks) fit in ``SKYLINE_NARROW_WORK``, else ``SKYLINE_WIDE_KEYS`` where they and the
+    extra keys (``SKYLINE_WIDE_WALKS`` walks) fit in ``SKYLINE_WIDE_WORK``, else none (the extra keys are walked after
+    either: ``skyline_below``)."""
     from .skyline import KEYS
 
-    work = _walk_work(problem)
-    if work * len(KEYS) <= SKYLINE_WORK:
+    if _narrow(problem):
         return KEYS
-    return SKYLINE_WIDE_KEYS if work * SKYLINE_WIDE_WALKS <= SKYLINE_WIDE_WORK else ()
+    return SKYLINE_WIDE_KEYS if _walk_work(problem) * SKYLINE_WIDE_WALKS <= SKYLINE_WIDE_WORK else ()
 
 
 def skyline_repair(problem: BufferProblem) -> int | Fraction:
-    """The walks' worth of work ``skyline.repaired`` gets for each of its two bases: ``SKYLINE_REPAIR``, and in the wide
-    tier at most half of what ``SKYLINE_WIDE_WORK`` leaves after its walks (exact: a ``Fraction``, so the budget of
-    neighbours visited is the same on every machine). Why: the cap is the tier's whole time, repair included."""
-    from .skyline import KEYS
-
+    """The walks' worth of work ``skyline.repaired`` gets for each of its two bases: ``SKYLINE_REPAIR``, or half of
+    what the tier's total cap (``SKYLINE_NARROW_WORK``, ``SKYLINE_WIDE_WORK``) leaves after its walks where that is
+    less (exact: a ``Fraction``, so the budget of neighbours visited is the same on every machine). Why: each cap is
+    its tier's whole time, repair included."""
     work = _walk_work(problem)
-    if work * len(KEYS) <= SKYLINE_WORK:
-        return SKYLINE_REPAIR
-    left = Fraction(max(0, SKYLINE_WIDE_WORK - work * SKYLINE_WIDE_WALKS), 2 * work)
+    total, walks = ((SKYLINE_NARROW_WORK, SKYLINE_NARROW_WALKS) if _narrow(problem)
+                    else (SKYLINE_WIDE_WORK, SKYLINE_WIDE_WALKS))
+    left = Fraction(max(0, total - work * walks), 2 * work)
     return SKYLINE_REPAIR if left >= SKYLINE_REPAIR else left
+
+
+def _narrow(problem: BufferProblem) -> bool:
+    """Whether the narrow tier's walks (``SKYLINE_NARROW_WALKS``, each counted whole) fit in ``SKYLINE_NARROW_WORK``."""
+    return _walk_work(problem) * SKYLINE_NARROW_WALKS <= SKYLINE_NARROW_WORK
 
 
 def _walk_work(problem: BufferProblem) -> int:
@@ -287,12 +301,14 @@ def _gap_at_least(arena: int, lb: int, fraction: tuple[int, int]) -> bool:
 
 
 def skyline_rounds(problem: BufferProblem) -> int:
-    """How many promotion walks ``skyline`` adds after its keys (``skyline.promoted``): what ``SKYLINE_WORK`` has left
-    after them, at most ``SKYLINE_ROUNDS``."""
-    from .skyline import KEYS
-
+    """How many promotion walks ``skyline`` adds after its keys (``skyline.promoted``): in the narrow tier, what
+    ``SKYLINE_NARROW_WORK`` leaves after its walks and the repair of both bases (``skyline_repair``), whole walks, at
+    most ``SKYLINE_ROUNDS``; none in the wide tier."""
+    if not _narrow(problem):
+        return 0
     work = _walk_work(problem)
-    return max(0, min(SKYLINE_ROUNDS, (SKYLINE_WORK - work * len(KEYS)) // work))
+    left = SKYLINE_NARROW_WORK - work * SKYLINE_NARROW_WALKS - 2 * skyline_repair(problem) * work
+    return max(0, min(SKYLINE_ROUNDS, int(left // work)))
 
 
 def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
