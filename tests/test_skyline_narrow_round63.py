@@ -43,12 +43,12 @@ def test_the_tiers_gate_is_where_it_was(monkeypatch, work):
 
 
 @pytest.mark.parametrize("work, repair, rounds", [
-    (1, 3, 16), (11650, 3, 16), (11651, 3, 15), (19790, 3, 3), (23301, 3, 1), (23302, 3, 0), (24965, 3, 0),
-    (24966, Fraction(349520 - 8 * 24966, 2 * 24966), 0), (27536, Fraction(349520 - 8 * 27536, 2 * 27536), 0),
-    (GATE, 0, 0)])
+    (1, 3, 16), (11650, 3, 16), (11651, 3, 15), (18395, 3, 5), (18396, Fraction(27593, 9198), 5),
+    (28740, Fraction(1553, 1437), 2), (34952, Fraction(1, 2), 1), (34953, Fraction(34948, 34953), 0), (GATE, 0, 0)])
 def test_the_narrow_tiers_shares(monkeypatch, work, repair, rounds):
-    """The repair gets up to ``SKYLINE_REPAIR`` walks' worth a base of what the walks leave, the promotions what
-    the repair leaves (before: 3 walks' worth a base and up to 16 rounds whatever the walks had left)."""
+    """The promotions and the repair share what the walks leave: half to the promotions in whole walks, the rest to
+    the repair (at most ``SKYLINE_REPAIR`` walks' worth a base), what it leaves to the promotions (before: 3 walks'
+    worth a base and up to 16 rounds whatever the walks had left; 28,740 pairs a walk is the public input J)."""
     monkeypatch.setattr(auto, "_walk_work", lambda problem: work)
     assert (auto.skyline_repair(None), auto.skyline_rounds(None)) == (repair, rounds)
 
@@ -69,9 +69,12 @@ def test_the_narrow_tier_stays_within_its_cap(work):
         auto._walk_work = auto_work
     assert 0 <= repair <= auto.SKYLINE_REPAIR and 0 <= rounds <= auto.SKYLINE_ROUNDS
     assert work * (auto.SKYLINE_NARROW_WALKS + rounds) + 2 * repair * work <= auto.SKYLINE_NARROW_WORK
-    # (nothing left unused that a whole promotion walk would fit in, where the repair is whole)
+    # (nothing left unused: a whole promotion walk more would not fit, where the repair is whole; a repair less than
+    # whole takes all the promotions leave)
     if repair == auto.SKYLINE_REPAIR and rounds < auto.SKYLINE_ROUNDS:
         assert work * (auto.SKYLINE_NARROW_WALKS + rounds + 1 + 2 * repair) > auto.SKYLINE_NARROW_WORK
+    if repair < auto.SKYLINE_REPAIR:
+        assert work * (auto.SKYLINE_NARROW_WALKS + rounds) + 2 * repair * work == auto.SKYLINE_NARROW_WORK
 
 
 def _visits(monkeypatch) -> tuple[list[int], list[int]]:

@@ -88,15 +88,14 @@ SKYLINE_MIN_BUFFERS = 65
 SKYLINE_BUFFERS = 20000
 SKYLINE_GAP = (1, 100)
 #: the narrow tier's total work, in pairs visited (a walk visits each overlapping pair, ``_walk_work``): its
-#: ``SKYLINE_NARROW_WALKS`` walks (every key of ``skyline.KEYS``, then ``skyline.EXTRA_KEYS``), each counted whole, the
-#: repair of the best walk and of the runner-up, each ``SKYLINE_REPAIR`` walks' worth or what the walks leave of this
-#: cap halved (``skyline_repair``), whichever is less, and, where the keys' best beat greedy and size, up to
-#: ``SKYLINE_ROUNDS`` promotion walks (``skyline.promoted``: buffers that ended on top go first) with what the walks
-#: and the repair leave (``skyline_rounds``: 16 up to 11,650 pairs a walk, none from 23,302). The tier runs where its
-#: walks fit: up to 43,690 pairs a walk, as in rounds 60-62 (where the six keys fitted in 1 << 18); the repair runs
-#: whole up to 24,965 pairs, less above, none at 43,690. Why one total: rounds 60-62 counted the keys and promotions against 1 << 18
-#: but ran the extra walks and the repair beyond it, up to 14 walks' work (611,660 pairs at 43,690 a walk) against a
-#: cap that counted 6 (docs/experiments/skyline_narrow_s63.txt).
+#: ``SKYLINE_NARROW_WALKS`` walks (every key of ``skyline.KEYS``, then ``skyline.EXTRA_KEYS``), each counted whole, and
+#: what they leave shared (``_narrow_shares``) by up to ``SKYLINE_ROUNDS`` promotion walks (``skyline.promoted``,
+#: where the keys' best beat greedy and size: buffers that ended on top go first) and the repair of the best walk and
+#: of the runner-up, each up to ``SKYLINE_REPAIR`` walks' worth: 16 promotion walks up to 11,650 pairs a walk, none
+#: from 34,953; the repair whole up to 18,395 pairs, none at 43,690. The tier runs where its walks fit: up to 43,690
+#: pairs a walk, as in rounds 60-62 (where the six keys fitted in 1 << 18). Why one total: rounds 60-62 counted the
+#: keys and promotions against 1 << 18 but ran the extra walks and the repair beyond it, up to 14 walks' work
+#: (611,660 pairs at 43,690 a walk) against a cap that counted 6 (docs/experiments/skyline_narrow_s63.txt).
 #: (Round 60: at 1 << 19 for the keys and promotions the eleven public inputs ended the same, J in 1.0 s instead of
 #: 0.2 s on a loaded machine.)
 SKYLINE_NARROW_WORK = 8 * 43690
@@ -268,15 +267,32 @@ def skyline_keys(problem: BufferProblem) -> tuple[str, ...]:
 
 
 def skyline_repair(problem: BufferProblem) -> int | Fraction:
-    """The walks' worth of work ``skyline.repaired`` gets for each of its two bases: ``SKYLINE_REPAIR``, or half of
-    what the tier's total cap (``SKYLINE_NARROW_WORK``, ``SKYLINE_WIDE_WORK``) leaves after its walks where that is
-    less (exact: a ``Fraction``, so the budget of neighbours visited is the same on every machine). Why: each cap is
-    its tier's whole time, repair included."""
+    """The walks' worth of work ``skyline.repaired`` gets for each of its two bases: ``SKYLINE_REPAIR``, or less where
+    the tier's total cap leaves less (exact: a ``Fraction``, so the budget of neighbours visited is the same on every
+    machine): in the wide tier half of what ``SKYLINE_WIDE_WORK`` leaves after its walks, in the narrow tier its share
+    of what ``SKYLINE_NARROW_WORK`` leaves (``_narrow_shares``). Why: each cap is its tier's whole time, repair
+    included."""
+    if _narrow(problem):
+        return _narrow_shares(problem)[1]
     work = _walk_work(problem)
-    total, walks = ((SKYLINE_NARROW_WORK, SKYLINE_NARROW_WALKS) if _narrow(problem)
-                    else (SKYLINE_WIDE_WORK, SKYLINE_WIDE_WALKS))
-    left = Fraction(max(0, total - work * walks), 2 * work)
+    left = Fraction(max(0, SKYLINE_WIDE_WORK - work * SKYLINE_WIDE_WALKS), 2 * work)
     return SKYLINE_REPAIR if left >= SKYLINE_REPAIR else left
+
+
+def _narrow_shares(problem: BufferProblem) -> tuple[int, int | Fraction]:
+    """The narrow tier's promotion walks and repair (walks' worth a base) out of what ``SKYLINE_NARROW_WORK`` leaves
+    after its walks: half to the promotions (whole walks, at most ``SKYLINE_ROUNDS``), the rest to the repair of both
+    bases (at most ``SKYLINE_REPAIR`` each), then to the promotions what the repair leaves. Why shared: where the cap
+    is short (20,000-43,690 pairs a walk) both win plans: the repair first left the public input J (28,740 pairs a
+    walk) at 12.42% above its bound, which its second promotion walk and a repair take to 10.97%; the promotions
+    first lost the repair's wins (a chain with long skips of 2,000 nodes 1.92% -> 3.85%; 53 problems of 8,000-43,690
+    pairs: sum of gaps 143.8% as in round 62, 144.5% shared, 145.9% repair first, 153.6% promotions first;
+    docs/experiments/skyline_narrow_s63.txt)."""
+    work = _walk_work(problem)
+    left = Fraction(max(0, SKYLINE_NARROW_WORK - work * SKYLINE_NARROW_WALKS), work)
+    repair = min(Fraction(SKYLINE_REPAIR), (left - min(SKYLINE_ROUNDS, int(left / 2))) / 2)
+    rounds = min(SKYLINE_ROUNDS, int(left - 2 * repair))
+    return rounds, (SKYLINE_REPAIR if repair >= SKYLINE_REPAIR else repair)
 
 
 def _narrow(problem: BufferProblem) -> bool:
@@ -301,14 +317,10 @@ def _gap_at_least(arena: int, lb: int, fraction: tuple[int, int]) -> bool:
 
 
 def skyline_rounds(problem: BufferProblem) -> int:
-    """How many promotion walks ``skyline`` adds after its keys (``skyline.promoted``): in the narrow tier, what
-    ``SKYLINE_NARROW_WORK`` leaves after its walks and the repair of both bases (``skyline_repair``), whole walks, at
-    most ``SKYLINE_ROUNDS``; none in the wide tier."""
-    if not _narrow(problem):
-        return 0
-    work = _walk_work(problem)
-    left = SKYLINE_NARROW_WORK - work * SKYLINE_NARROW_WALKS - 2 * skyline_repair(problem) * work
-    return max(0, min(SKYLINE_ROUNDS, int(left // work)))
+    """How many promotion walks ``skyline`` adds after its keys (``skyline.promoted``): in the narrow tier their share
+    of what ``SKYLINE_NARROW_WORK`` leaves after its walks (``_narrow_shares``), at most ``SKYLINE_ROUNDS``; none in
+    the wide tier."""
+    return _narrow_shares(problem)[0] if _narrow(problem) else 0
 
 
 def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
