@@ -139,3 +139,63 @@ def test_the_default_repeats_under_the_cap():
     p = _problem(g)
     a, b = auto.skyline_below(p, 2 * int(p.lower_bound)), auto.skyline_below(p, 2 * int(p.lower_bound))
     assert a.offsets.tolist() == b.offsets.tolist() and a.info == b.info
+
+
+# --- the wide tier: size's packing repaired within what the cap leaves (``skyline.solve``'s ``start``) -------------
+
+
+def _widest(g: memplan.Graph, **opts):
+    """The problem of the most pairs a walk that ``auto`` solves planning ``g``."""
+    seen = []
+    real = auto.solve
+
+    def spy(problem, *args, **kwargs):
+        seen.append(problem)
+        return real(problem, *args, **kwargs)
+    try:
+        auto.solve = spy
+        memplan.plan(g, **opts)
+    finally:
+        auto.solve = real
+    return max(seen, key=auto._walk_work)
+
+
+def test_a_layered_graph_on_3_streams_below_size():
+    """A layered graph of 1,000 nodes on 3 streams (243,512 pairs a walk: the wide tier): every walk, repaired or
+    not, ended above size's 6,464,512 B (2.00% above the 6,337,536 B bound); size's packing with the buffers that end
+    highest walked again, largest first, ends at 6,453,248 B (1.83%). The plan verifies and repeats."""
+    g = memplan.benchmarks.scale.layered_graph(1000)
+    first = memplan.plan(g, streams=3)
+    memplan.verify(g, first)
+    assert (first.arena_bytes, first.lower_bound_bytes) == (6_453_248, 6_337_536)
+    assert first.to_json() == memplan.plan(g, streams=3).to_json()
+
+
+def test_the_start_repair_is_within_the_wide_cap_and_the_budget_verdict(monkeypatch):
+    """A random DAG of 1,000 nodes on ``streams="auto"`` (112,252 pairs a walk): the walks, both repairs and size's
+    repair visit at most ``SKYLINE_WIDE_WORK``; the size's repair is what ends lowest (2,694,144 B, size 2,713,600 B),
+    and a memory budget's verdict (``skyline_within``, which runs size in full for it) answers with that arena."""
+    p = _widest(memplan.benchmarks.scale.random_dag(1000, seed=0), streams="auto")
+    work = auto._walk_work(p)
+    assert not auto._narrow(p) and auto.skyline_start_repair(p) == auto.SKYLINE_REPAIR
+    size = memplan.solvers.get_solver("size")(p)
+    visits, per_walk = _visits(monkeypatch)
+    sol = auto.skyline_below(p, size.arena - 1, size)
+    assert sol is not None and packs(p, sol) and sol.info.get("skyline_start") == "size"
+    assert (sol.arena, size.arena) == (2_694_144, 2_713_600)
+    assert sum(visits) * work <= auto.SKYLINE_WIDE_WORK * per_walk[0]
+    monkeypatch.undo()
+    assert auto.skyline_within(p, sol.arena) and not auto.skyline_within(p, sol.arena - 1)
+    assert auto.solve(p).arena == sol.arena
+
+
+@pytest.mark.parametrize("walks, start", [(10, 0), (11, 1), (12, 2), (13, 3), (20, 3)])
+def test_the_start_repair_gets_what_the_wide_cap_leaves(monkeypatch, walks, start):
+    """After the 4 walks and the repair of both bases (3 walks' worth each), size's repair gets what
+    ``SKYLINE_WIDE_WORK`` leaves, at most ``SKYLINE_REPAIR``; none in the narrow tier."""
+    p = _problem(memplan.benchmarks.scale.random_dag(300, seed=1))
+    assert auto.skyline_start_repair(p) == 0   # (the narrow tier: its cap is shared out)
+    work = auto._walk_work(p)
+    monkeypatch.setattr(auto, "SKYLINE_NARROW_WORK", work)
+    monkeypatch.setattr(auto, "SKYLINE_WIDE_WORK", walks * work)
+    assert auto.skyline_keys(p) == auto.SKYLINE_WIDE_KEYS and auto.skyline_start_repair(p) == start

@@ -163,7 +163,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     info: dict = {}
     if skyline_gap(best.arena, lb) and skyline_runs(problem) and not (fit and best.arena <= cap):
         try:
-            walked = skyline_below(problem, best.arena - 1)
+            walked = skyline_below(problem, best.arena - 1, made.get("size"))
         except KeyboardInterrupt:
             # as a Ctrl-C in ``polish``: raised on, or (``keep``) the heuristics' plan comes back marked, nothing after
             if not keep:
@@ -323,15 +323,32 @@ def skyline_rounds(problem: BufferProblem) -> int:
     return _narrow_shares(problem)[0] if _narrow(problem) else 0
 
 
-def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
-    """``skyline``'s smallest walk where it ends within ``over`` bytes, else None."""
+def skyline_below(problem: BufferProblem, over: int, size: Solution | None = None) -> Solution | None:
+    """``skyline``'s smallest walk where it ends within ``over`` bytes, else None; with ``size`` (size's packing of
+    ``problem``), that packing's top walked again too where ``skyline_start_repair`` gives it work."""
     from . import skyline
 
+    start = skyline_start_repair(problem)
     try:
         return skyline.solve(problem, over=over, keys=skyline_keys(problem), rounds=skyline_rounds(problem),
-                             extra=skyline.EXTRA_KEYS, repair=skyline_repair(problem))
+                             extra=skyline.EXTRA_KEYS, repair=skyline_repair(problem),
+                             start=(size.offsets.tolist(), size.arena) if start and size is not None else None,
+                             start_repair=start)
     except ArenaOver:
         return None
+
+
+def skyline_start_repair(problem: BufferProblem) -> int | Fraction:
+    """The walks' worth of work ``skyline.solve`` repairs size's packing with (its ``start``): in the wide tier
+    what ``SKYLINE_WIDE_WORK`` leaves after the walks and the repair of both bases, at most ``SKYLINE_REPAIR``;
+    none in the narrow tier (its cap is shared out already: ``_narrow_shares``) nor on a problem with in-place
+    pairs (size may overlap a pair that the walks keep apart). Why the wide tier: there the walks of multi-stream
+    problems of 1,000-2,000 nodes ended above size's arena (``skyline.START_KEYS``), and the cap had room left."""
+    if _narrow(problem) or problem.compatible or problem.inplace or not skyline_keys(problem):
+        return 0
+    work = _walk_work(problem)
+    left = Fraction(max(0, SKYLINE_WIDE_WORK - work * SKYLINE_WIDE_WALKS - 2 * skyline_repair(problem) * work), work)
+    return SKYLINE_REPAIR if left >= SKYLINE_REPAIR else left
 
 
 def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | None = None) -> bool:
@@ -340,12 +357,16 @@ def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | N
     ``skyline_repair``), so its arena does not depend on ``over``. ``walked`` keeps that arena for a second verdict on the
     same problem (``solve`` runs no walk where that key's arena is not below greedy's and size's: True then only
     costs the caller a whole solve, which it checks)."""
-    from . import skyline
+    from . import get_solver, skyline
 
     rounds = skyline_rounds(problem)
     if walked is None or "arena" not in walked:
+        start = skyline_start_repair(problem)
+        size = get_solver("size")(problem) if start else None   # (its full packing: ``skyline_below``'s start)
         arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds, extra=skyline.EXTRA_KEYS,
-                              repair=skyline_repair(problem)).arena
+                              repair=skyline_repair(problem),
+                              start=(size.offsets.tolist(), size.arena) if size is not None else None,
+                              start_repair=start).arena
         if walked is None:
             return arena <= over
         walked["arena"] = arena
