@@ -113,11 +113,12 @@ SKYLINE_WIDE_KEYS = ("end", "life")
 #: the wide tier's total work, in pairs visited (a walk visits each overlapping pair, ``_walk_work``): its
 #: ``SKYLINE_WIDE_WALKS`` walks, each counted whole (a walk stopped early costs less), and the repair of the best walk
 #: and of the runner-up, each ``SKYLINE_REPAIR`` walks' worth or what the walks left of this cap halved
-#: (``skyline_repair``), whichever is less. The tier runs where its walks fit (up to 1,048,576 pairs a walk, as in
-#: round 61; a random DAG of 50,000 nodes has 3.7 million); the repair runs whole up to 419,430 pairs a walk, less
-#: above, none at 1,048,576. Why one total: round 62 counted 3 walks against a cap of 3 << 20 but ran 4 walks and up
-#: to 6 walks' worth of repair, up to 10 walks in all: the cap bounded a third of the tier's time
-#: (docs/experiments/skyline_cap_s62.txt).
+#: (``skyline_repair``), whichever is less, and then the repair of size's packing with what they leave, at most
+#: ``SKYLINE_REPAIR`` walks' worth (``skyline_start_repair``, round 63). The tier runs where its walks fit (up to
+#: 1,048,576 pairs a walk, as in round 61; a random DAG of 50,000 nodes has 3.7 million); the repair runs whole up to
+#: 419,430 pairs a walk, less above, none at 1,048,576; size's whole up to 322,638, none from 419,431. Why one
+#: total: round 62 counted 3 walks against a cap of 3 << 20 but ran 4 walks and up to 6 walks' worth of repair, up
+#: to 10 walks in all: the cap bounded a third of the tier's time (docs/experiments/skyline_cap_s62.txt).
 SKYLINE_WIDE_WORK = 4 << 20
 #: the walks of the wide tier, counted whole against ``SKYLINE_WIDE_WORK``: the two keys and the two extra keys.
 SKYLINE_WIDE_WALKS = len(SKYLINE_WIDE_KEYS) + 2   # (+ len(skyline.EXTRA_KEYS): a test holds them equal)
