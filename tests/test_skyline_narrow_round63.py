@@ -162,8 +162,9 @@ def _widest(g: memplan.Graph, **opts):
 
 def test_a_layered_graph_on_3_streams_below_size():
     """A layered graph of 1,000 nodes on 3 streams (243,512 pairs a walk: the wide tier): every walk, repaired or
-    not, ended above size's 6,464,512 B (2.00% above the 6,337,536 B bound); size's packing with the buffers that end
-    highest walked again, largest first, ends at 6,453,248 B (1.83%). The plan verifies and repeats."""
+    not, ended above size's 6,464,512 B (2.00% above the 6,337,536 B bound); size's packing with its top walked again
+    largest first (``skyline.START_KEYS``) ends at 6,453,248 B (1.83%; with ``REPAIR_KEYS`` nothing lower). The plan
+    verifies and repeats."""
     g = memplan.benchmarks.scale.layered_graph(1000)
     first = memplan.plan(g, streams=3)
     memplan.verify(g, first)

@@ -48,8 +48,8 @@ REPAIR_KEYS = ("start", "end")
 REPAIR_SHARES = ((1, 10), (1, 5), (7, 20), (7, 10))
 #: ``repaired``'s rounds at most: a round walks again from the plan the round before ended lower
 REPAIR_ROUNDS = 6
-#: ``solve``'s ``start`` (size's packing) is repaired with the buffers that end highest walked again with this key
-#: (``repaired``'s ``by_end``). Why: on multi-stream problems of 1,000-2,000 nodes every walk ended above size's arena
+#: ``solve``'s ``start`` (size's packing) is repaired with its top walked again with this key (``repaired``), not
+#: ``REPAIR_KEYS``. Why: on multi-stream problems of 1,000-2,000 nodes every walk ended above size's arena
 #: (layered 1,000 on 3 streams: ``size_end`` 3.26% above the bound, size 2.00%; random DAG 1,000 on
 #: ``streams="auto"``: 5.24%, size 3.68%), and neither the walks' repair nor their promotions reached it; size's
 #: packing with its top walked again largest first ends at 1.83% / 2.93% (``start``/``end`` keys: 2.00% / 3.68%,
@@ -178,8 +178,8 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
     found nothing, the runner-up (``area``, a tie) repaired 1.92% (docs/experiments/quality_s62.txt).
 
     With ``start`` (offsets and arena of a packing no walk made: ``auto`` hands size's) and ``start_repair`` (walks'
-    worth) that packing is repaired last too, the buffers that end highest walked again (``repaired``'s ``by_end``,
-    ``START_KEYS``), and kept where it ends below every walk (its info says ``skyline_start``). Why: where every
+    worth) that packing is repaired last too, its top walked again with ``START_KEYS`` (``repaired``), and kept
+    where it ends below every walk (its info says ``skyline_start``). Why: where every
     walk ends above size's arena nothing of the walks is kept; its top walked again is (``START_KEYS``)."""
     sizes = problem.sizes.tolist()
     columns = (problem.sizes.astype(np.int64), problem.lower.astype(np.int64), problem.upper.astype(np.int64))
@@ -235,7 +235,7 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
         best = mended
     if start is not None and start_repair and (best is None or best[0] > bound):
         found = repaired(sizes, nbrs, problem.alignment, columns, start[0], start[1], start_repair, bound,
-                         by_end=True, keys=START_KEYS)
+                         START_KEYS)
         if found is not None and (best is None or found[0] < best[0]):
             best = (found[0], found[1], {"skyline_start": "size", "skyline_repair": found[2]})
     if best is None or (over is not None and best[0] > over):
@@ -321,7 +321,7 @@ def rewalk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[i
 
 
 def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: tuple[np.ndarray, ...],
-             offsets: list[int], top: int, walks: int | Fraction, bound: int = 0, *, by_end: bool = False,
+             offsets: list[int], top: int, walks: int | Fraction, bound: int = 0,
              keys: tuple[str, ...] = REPAIR_KEYS) -> tuple[int, list[int], int] | None:
     """A smaller arena (its offsets and the rounds that made it) from ``offsets`` (arena ``top``) with the buffers of
     the highest offsets walked again (``rewalk``) over the others, else None: in each round, for each share of the
@@ -337,10 +337,8 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
     bound, a layered graph of 1,000 nodes 2.07% -> 0.32% (docs/experiments/quality_s62.txt). Only smaller arenas are
     kept, a fixed order of tries and a budget of neighbours visited, not of time: deterministic.
 
-    ``by_end``: the buffers that end highest are walked again, not those of the highest offsets, over ``keys``; for a
-    packing no walk made (``solve``'s ``start``: size's), whose top is set by large buffers placed early at low
-    offsets, which the highest offsets leave fixed (the packing stays legal either way: a free buffer goes above
-    every fixed neighbour)."""
+    ``keys``: the keys walked with (``solve``'s ``start``, size's packing: ``START_KEYS``). Any packing stays legal,
+    a walk's or not: a free buffer goes above every fixed neighbour."""
     n = len(sizes)
     degree = [len(row) for row in nbrs]
     budget = int(walks * max(sum(degree), 1))   # (a Fraction's floor: exact, the same on every machine)
@@ -355,8 +353,7 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
     for _round in range(REPAIR_ROUNDS):
         if best <= bound:
             break
-        place = [o + s for o, s in zip(off, sizes)] if by_end else off   # (what orders the buffers: end or offset)
-        order = sorted(range(n), key=lambda i: (place[i], i))
+        order = sorted(range(n), key=lambda i: (off[i], i))
         lower = False
         for num, den in REPAIR_SHARES:
             m = max(1, n * num // den)
