@@ -3,8 +3,12 @@ its promotion walks, its two extra walks and the repair of both bases, as ``SKYL
 
 Before, ``SKYLINE_WORK`` (1 << 18) counted the keys and the promotions only: the extra walks and a repair of up to
 ``SKYLINE_REPAIR`` walks' worth a base ran beyond it, up to 14 walks' work at the top of the tier where it counted 6
-(a chain with long skips of 2,000 nodes: 16.6 walks of 27,536 pairs, 456,572 pairs visited). Each test below failed
-with that accounting (``OLD`` reproduces it).
+(a chain with long skips of 2,000 nodes: 16.6 walks of 27,536 pairs, 456,572 pairs visited). Each test of the
+narrow tier failed with that accounting planted back (``_old_rounds`` and 3 walks' worth of repair a base: 10 of them).
+
+And the wide tier repairs size's packing with what its cap leaves (``skyline.solve``'s ``start``, ``START_KEYS``):
+those tests failed with ``START_KEYS = REPAIR_KEYS`` (no plan lower) and with ``skyline_within`` not handing size's
+packing (a memory budget's verdict above the solve's arena).
 """
 
 from __future__ import annotations
