@@ -83,7 +83,7 @@ def test_skyline_runs_up_to_skyline_buffers_inclusive():
     """``SKYLINE_BUFFERS`` buffers still walk where their work fits (kills auto 13: ``<=`` made ``<``; round 60's
     ``test_gates`` asked ``runs(5000) is False or runs(5000)``, which cannot fail)."""
     n = auto.SKYLINE_BUFFERS
-    assert auto.skyline_runs(_chain(n))   # (no overlaps: its walks' work is n pairs a key, far within SKYLINE_WORK)
+    assert auto.skyline_runs(_chain(n))   # (no overlaps: its walks' work is n pairs a key, far within SKYLINE_NARROW_WORK)
     assert not auto.skyline_runs(_chain(n + 1))
     assert auto.skyline_runs(_chain(auto.SKYLINE_MIN_BUFFERS)) and not auto.skyline_runs(
         _chain(auto.SKYLINE_MIN_BUFFERS - 1))
@@ -105,9 +105,9 @@ def test_skyline_not_walked_where_the_heuristics_are_within_the_gap(monkeypatch)
     calls = []
     real = auto.skyline_below
 
-    def spy(problem, over):
+    def spy(problem, over, *rest):   # (round 63: and size's packing, ``skyline_below``'s start)
         calls.append(over)
-        return real(problem, over)
+        return real(problem, over, *rest)
 
     monkeypatch.setattr(auto, "skyline_below", spy)
     sol = auto.solve(_chain(100))
@@ -140,7 +140,7 @@ def test_skyline_within_without_a_kept_walk():
 
 def test_skyline_within_at_its_own_arena_without_promotion_rounds():
     """Where the walks' work leaves no promotion round (``skyline_rounds`` 0: 275 buffers all live at once, 37,675
-    pairs a walk, at round 60's limits), the verdict comes from the key walks stopped at ``over``: within at their
+    pairs a walk, at round 60's limits; 217 buffers, 23,436 pairs, at round 63's), the verdict is within at the walks'
     own arena (kills auto 77: ``arena <= over`` made ``<``, a walk ending exactly at ``over`` said to end above it)."""
 
     def overlapping(n: int) -> BufferProblem:
@@ -151,8 +151,7 @@ def test_skyline_within_at_its_own_arena_without_promotion_rounds():
 
     # (n buffers all live at once: n (n - 1) / 2 pairs a walk; the first n whose walks run with no round left)
     n = next((n for n in range(auto.SKYLINE_MIN_BUFFERS, 1000)
-              if (n * (n - 1) // 2) * len(skyline.KEYS) <= auto.SKYLINE_WORK
-              and auto.SKYLINE_WORK - (n * (n - 1) // 2) * len(skyline.KEYS) < n * (n - 1) // 2), None)
+              if auto.skyline_runs(overlapping(n)) and auto.skyline_rounds(overlapping(n)) == 0), None)
     if n is None:
         pytest.skip("the walks' limits leave a promotion round to every problem they run on")
     p = overlapping(n)

@@ -144,8 +144,10 @@ def test_skyline_walks_keep_in_place_pairs_apart_and_stop_over():
 
 def test_gates():
     # (round 61: up to 20,000 buffers, tests/test_quality_round61.py)
-    assert (auto.SKYLINE_BUFFERS, auto.SKYLINE_GAP, auto.SKYLINE_WORK, auto.SKYLINE_ROUNDS) == (20000, (1, 100),
-                                                                                                1 << 18, 16)
+    # (round 63: one total cap over the narrow tier's keys, promotions, extra walks and repair; its walks' gate is
+    # where the six keys fitted in 1 << 18, tests/test_skyline_narrow_round63.py)
+    assert (auto.SKYLINE_BUFFERS, auto.SKYLINE_GAP, auto.SKYLINE_ROUNDS) == (20000, (1, 100), 16)
+    assert auto.SKYLINE_NARROW_WORK // auto.SKYLINE_NARROW_WALKS == (1 << 18) // 6
     assert not auto.skyline_gap(1009, 1000) and auto.skyline_gap(1010, 1000)
 
     def problem(n: int) -> BufferProblem:

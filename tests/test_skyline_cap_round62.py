@@ -27,7 +27,7 @@ def test_the_repair_gets_what_the_walks_leave_of_the_cap(monkeypatch, work, walk
     monkeypatch.setattr(auto, "_walk_work", lambda problem: work)
     got = auto.skyline_repair(None)
     assert got == walks
-    if work * len(skyline.KEYS) > auto.SKYLINE_WORK:   # (the wide tier: walks and both repairs within the cap)
+    if auto.skyline_keys(None) == auto.SKYLINE_WIDE_KEYS:   # (the wide tier: walks and both repairs within the cap)
         assert work * auto.SKYLINE_WIDE_WALKS + 2 * got * work <= auto.SKYLINE_WIDE_WORK
 
 
@@ -38,7 +38,7 @@ def test_the_wide_tiers_pairs_visited_stay_within_its_cap(monkeypatch):
     walks' worth: 9.8 walks in all.)"""
     p = _problem(scale.random_dag(300, seed=1))
     work = auto._walk_work(p)
-    monkeypatch.setattr(auto, "SKYLINE_WORK", work)
+    monkeypatch.setattr(auto, "SKYLINE_NARROW_WORK", work)
     monkeypatch.setattr(auto, "SKYLINE_WIDE_WORK", 5 * work)
     assert auto.skyline_keys(p) == auto.SKYLINE_WIDE_KEYS and auto.skyline_repair(p) == Fraction(1, 2)
     per_walk = sum(len(row) for row in skyline.neighbours(p))

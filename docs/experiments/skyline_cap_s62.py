@@ -22,10 +22,10 @@ def main(names: list[str]) -> None:
     log = []
     real = auto.skyline_below
 
-    def below(problem, over):
+    def below(problem, over, *rest):
         c = time.process_time()
         try:
-            return real(problem, over)
+            return real(problem, over, *rest)
         finally:
             log.append((len(problem), auto._walk_work(problem), len(auto.skyline_keys(problem)),
                         time.process_time() - c))

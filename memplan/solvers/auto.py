@@ -70,7 +70,7 @@ POLISH_WIDE_BUFFERS = 200
 POLISH_WIDE_GAP = (1, 20)
 #: ``skyline`` (lowest-floor walks, ``skyline.KEYS``) runs after greedy and size on problems of at least
 #: ``SKYLINE_MIN_BUFFERS`` (``POLISH_BUFFERS`` + 1: a constant of its own) and at most ``SKYLINE_BUFFERS`` buffers that they leave at least ``SKYLINE_GAP`` (1/100: 1%)
-#: above the bound, where its walks fit in ``SKYLINE_WORK`` overlapping pairs visited; its plan is kept where its
+#: above the bound, where its walks fit in ``SKYLINE_NARROW_WORK`` overlapping pairs visited; its plan is kept where its
 #: arena is smaller. Why: on the public TelaMalloc/MiniMalloc inputs (154-454 buffers) greedy and size ended 23-41%
 #: above the bound and the default stayed there (above 200 buffers no polish runs); the walks end 2.5-17% above it
 #: (docs/experiments/quality_s60.txt), and they close NASNet-like cells on 2 streams (10% -> 0) and chains with long
@@ -78,8 +78,8 @@ POLISH_WIDE_GAP = (1, 20)
 #: pairs on a loaded 2-core machine, and one that cannot beat greedy and size stops only once it passes them), so
 #: the default of large graphs stays what it was, and gaps under 1% (random DAGs of 1,000 nodes: 0.7%, which no walk
 #: closed) do not pay for it; small problems have ``polish``.
-#: (Round 61: up to ``SKYLINE_BUFFERS`` = 20,000 buffers; where the six keys do not fit in ``SKYLINE_WORK``, the two
-#: ``SKYLINE_WIDE_KEYS`` within ``SKYLINE_WIDE_WORK``, no promotion walk after them. Why: deep chains with long skips
+#: (Round 61: up to ``SKYLINE_BUFFERS`` = 20,000 buffers; where the narrow tier's walks do not fit in ``SKYLINE_NARROW_WORK``,
+#: the two ``SKYLINE_WIDE_KEYS`` within ``SKYLINE_WIDE_WORK``, no promotion walk after them. Why: deep chains with long skips
 #: of 5,000 and 10,000 nodes (165,000 and 370,000 pairs) and a chain of 10,000 tiny buffers stayed 5.5%, 7.6% and
 #: 4.8% above the bound; those two walks end 3.7%, 5.1% and 2.9% above it (docs/experiments/quality_s61.txt). The
 #: graphs of 10,000-100,000 buffers of ``benchmarks.scale`` end within 1% of their bound, or above this work, and
@@ -87,14 +87,23 @@ POLISH_WIDE_GAP = (1, 20)
 SKYLINE_MIN_BUFFERS = 65
 SKYLINE_BUFFERS = 20000
 SKYLINE_GAP = (1, 100)
-#: the walks' work: every key (``len(skyline.KEYS)`` walks) within ``SKYLINE_WORK`` pairs visited, and then, where
-#: one beat greedy and size, up to ``SKYLINE_ROUNDS`` promotion walks more (``skyline.promoted``: buffers that ended
-#: on top go first) within what is left of it (16 up to 11,900 pairs, none from 37,500; keys alone up to 43,690).
-#: (At 1 << 19 the eleven public inputs ended the same, J in 1.0 s instead of 0.2 s on a loaded machine.)
-SKYLINE_WORK = 1 << 18
+#: the narrow tier's total work, in pairs visited (a walk visits each overlapping pair, ``_walk_work``): its
+#: ``SKYLINE_NARROW_WALKS`` walks (every key of ``skyline.KEYS``, then ``skyline.EXTRA_KEYS``), each counted whole, and
+#: what they leave shared (``_narrow_shares``) by up to ``SKYLINE_ROUNDS`` promotion walks (``skyline.promoted``,
+#: where the keys' best beat greedy and size: buffers that ended on top go first) and the repair of the best walk and
+#: of the runner-up, each up to ``SKYLINE_REPAIR`` walks' worth: 16 promotion walks up to 11,650 pairs a walk, none
+#: from 34,953; the repair whole up to 18,395 pairs, none at 43,690. The tier runs where its walks fit: up to 43,690
+#: pairs a walk, as in rounds 60-62 (where the six keys fitted in 1 << 18). Why one total: rounds 60-62 counted the
+#: keys and promotions against 1 << 18 but ran the extra walks and the repair beyond it, up to 14 walks' work
+#: (611,660 pairs at 43,690 a walk) against a cap that counted 6 (docs/experiments/skyline_narrow_s63.txt).
+#: (Round 60: at 1 << 19 for the keys and promotions the eleven public inputs ended the same, J in 1.0 s instead of
+#: 0.2 s on a loaded machine.)
+SKYLINE_NARROW_WORK = 8 * 43690
+#: the walks of the narrow tier, counted whole against ``SKYLINE_NARROW_WORK``: the six keys and the two extra keys.
+SKYLINE_NARROW_WALKS = 6 + 2   # (len(skyline.KEYS) + len(skyline.EXTRA_KEYS): a test holds them equal)
 SKYLINE_ROUNDS = 16
-#: where the six keys do not fit in ``SKYLINE_WORK``: these two alone, and after them ``skyline.EXTRA_KEYS`` (walked
-#: after the keys in both tiers, beyond ``SKYLINE_WORK``) and the repair (``SKYLINE_REPAIR``), all of it within
+#: where the narrow tier's walks do not fit in ``SKYLINE_NARROW_WORK``: these two alone, and after them
+#: ``skyline.EXTRA_KEYS`` (walked after the keys in both tiers) and the repair (``SKYLINE_REPAIR``), all of it within
 #: ``SKYLINE_WIDE_WORK`` pairs visited: the wide tier's one total cap. Why these two: on the graphs
 #: above (and chains with skips of 2,000 nodes, layered graphs of 300) ``end`` is the best of the six keys or within
 #: 0.3% of it, and ``life`` where it is not (10,000-node chain: 5.1% against ``end``'s 7.6%; layered 1,000: 11.6%
@@ -104,18 +113,19 @@ SKYLINE_WIDE_KEYS = ("end", "life")
 #: the wide tier's total work, in pairs visited (a walk visits each overlapping pair, ``_walk_work``): its
 #: ``SKYLINE_WIDE_WALKS`` walks, each counted whole (a walk stopped early costs less), and the repair of the best walk
 #: and of the runner-up, each ``SKYLINE_REPAIR`` walks' worth or what the walks left of this cap halved
-#: (``skyline_repair``), whichever is less. The tier runs where its walks fit (up to 1,048,576 pairs a walk, as in
-#: round 61; a random DAG of 50,000 nodes has 3.7 million); the repair runs whole up to 419,430 pairs a walk, less
-#: above, none at 1,048,576. Why one total: round 62 counted 3 walks against a cap of 3 << 20 but ran 4 walks and up
-#: to 6 walks' worth of repair, up to 10 walks in all: the cap bounded a third of the tier's time
-#: (docs/experiments/skyline_cap_s62.txt).
+#: (``skyline_repair``), whichever is less, and then the repair of size's packing with what they leave, at most
+#: ``SKYLINE_REPAIR`` walks' worth (``skyline_start_repair``, round 63). The tier runs where its walks fit (up to
+#: 1,048,576 pairs a walk, as in round 61; a random DAG of 50,000 nodes has 3.7 million); the repair runs whole up to
+#: 419,430 pairs a walk, less above, none at 1,048,576; size's whole up to 322,638, none from 419,431. Why one
+#: total: round 62 counted 3 walks against a cap of 3 << 20 but ran 4 walks and up to 6 walks' worth of repair, up
+#: to 10 walks in all: the cap bounded a third of the tier's time (docs/experiments/skyline_cap_s62.txt).
 SKYLINE_WIDE_WORK = 4 << 20
 #: the walks of the wide tier, counted whole against ``SKYLINE_WIDE_WORK``: the two keys and the two extra keys.
 SKYLINE_WIDE_WALKS = len(SKYLINE_WIDE_KEYS) + 2   # (+ len(skyline.EXTRA_KEYS): a test holds them equal)
 #: ``skyline.repaired``'s work: this many walks' worth of neighbours visited walking again the top of the best walk,
-#: and as many for the runner-up's (in both tiers, after every walk; in the wide tier at most what
-#: ``SKYLINE_WIDE_WORK`` leaves, ``skyline_repair``; the walks then stop only once they pass the
-#: runner-up). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000 nodes from 3.85% / 5.08%
+#: and as many for the runner-up's (in both tiers, after every walk; at most half of what the tier's total cap,
+#: ``SKYLINE_NARROW_WORK`` or ``SKYLINE_WIDE_WORK``, leaves after its walks, ``skyline_repair``; the walks then stop
+#: only once they pass the runner-up). Why: on session 62's corpus it took chains with long skips of 2,000 / 10,000 nodes from 3.85% / 5.08%
 #: to 1.92% / 3.39% above the bound, a layered graph of 1,000 nodes from 2.07% to 0.32%, a random DAG of 1,000 from
 #: 1.39% (size) to 0.50% (docs/experiments/quality_s62.txt: 18 of 104 plans smaller, none larger); the graphs it
 #: runs on plan in 10-70% more CPU (deep chain of 10,000 nodes 0.54 -> 0.84 s), ``benchmarks.scale``'s 10,000- and
@@ -154,7 +164,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     info: dict = {}
     if skyline_gap(best.arena, lb) and skyline_runs(problem) and not (fit and best.arena <= cap):
         try:
-            walked = skyline_below(problem, best.arena - 1)
+            walked = skyline_below(problem, best.arena - 1, made.get("size"))
         except KeyboardInterrupt:
             # as a Ctrl-C in ``polish``: raised on, or (``keep``) the heuristics' plan comes back marked, nothing after
             if not keep:
@@ -246,28 +256,49 @@ def skyline_runs(problem: BufferProblem) -> bool:
 
 
 def skyline_keys(problem: BufferProblem) -> tuple[str, ...]:
-    """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` within ``SKYLINE_WORK``, else
-    ``SKYLINE_WIDE_KEYS`` where they and ``skyline.EXTRA_KEYS`` (``SKYLINE_WIDE_WALKS`` walks) fit in
-    ``SKYLINE_WIDE_WORK``, else none (the extra keys are walked after either: ``skyline_below``)."""
+    """The tie-break keys ``solve`` walks: all of ``skyline.KEYS`` where they and ``skyline.EXTRA_KEYS``
+    (``SKYLINE_NARROW_WALKS`` walks) fit in ``SKYLINE_NARROW_WORK``, else ``SKYLINE_WIDE_KEYS`` where they and the
+    extra keys (``SKYLINE_WIDE_WALKS`` walks) fit in ``SKYLINE_WIDE_WORK``, else none (the extra keys are walked after
+    either: ``skyline_below``)."""
     from .skyline import KEYS
 
-    work = _walk_work(problem)
-    if work * len(KEYS) <= SKYLINE_WORK:
+    if _narrow(problem):
         return KEYS
-    return SKYLINE_WIDE_KEYS if work * SKYLINE_WIDE_WALKS <= SKYLINE_WIDE_WORK else ()
+    return SKYLINE_WIDE_KEYS if _walk_work(problem) * SKYLINE_WIDE_WALKS <= SKYLINE_WIDE_WORK else ()
 
 
 def skyline_repair(problem: BufferProblem) -> int | Fraction:
-    """The walks' worth of work ``skyline.repaired`` gets for each of its two bases: ``SKYLINE_REPAIR``, and in the wide
-    tier at most half of what ``SKYLINE_WIDE_WORK`` leaves after its walks (exact: a ``Fraction``, so the budget of
-    neighbours visited is the same on every machine). Why: the cap is the tier's whole time, repair included."""
-    from .skyline import KEYS
-
+    """The walks' worth of work ``skyline.repaired`` gets for each of its two bases: ``SKYLINE_REPAIR``, or less where
+    the tier's total cap leaves less (exact: a ``Fraction``, so the budget of neighbours visited is the same on every
+    machine): in the wide tier half of what ``SKYLINE_WIDE_WORK`` leaves after its walks, in the narrow tier its share
+    of what ``SKYLINE_NARROW_WORK`` leaves (``_narrow_shares``). Why: each cap is its tier's whole time, repair
+    included."""
+    if _narrow(problem):
+        return _narrow_shares(problem)[1]
     work = _walk_work(problem)
-    if work * len(KEYS) <= SKYLINE_WORK:
-        return SKYLINE_REPAIR
     left = Fraction(max(0, SKYLINE_WIDE_WORK - work * SKYLINE_WIDE_WALKS), 2 * work)
     return SKYLINE_REPAIR if left >= SKYLINE_REPAIR else left
+
+
+def _narrow_shares(problem: BufferProblem) -> tuple[int, int | Fraction]:
+    """The narrow tier's promotion walks and repair (walks' worth a base) out of what ``SKYLINE_NARROW_WORK`` leaves
+    after its walks: half to the promotions (whole walks, at most ``SKYLINE_ROUNDS``), the rest to the repair of both
+    bases (at most ``SKYLINE_REPAIR`` each), then to the promotions what the repair leaves. Why shared: where the cap
+    is short (20,000-43,690 pairs a walk) both win plans: the repair first left the public input J (28,740 pairs a
+    walk) at 12.42% above its bound, which its second promotion walk and a repair take to 10.97%; the promotions
+    first lost the repair's wins (a chain with long skips of 2,000 nodes 1.92% -> 3.85%; 53 problems of 8,000-43,690
+    pairs: sum of gaps 143.8% as in round 62, 144.5% shared, 145.9% repair first, 153.6% promotions first;
+    docs/experiments/skyline_narrow_s63.txt)."""
+    work = _walk_work(problem)
+    left = Fraction(max(0, SKYLINE_NARROW_WORK - work * SKYLINE_NARROW_WALKS), work)
+    repair = min(Fraction(SKYLINE_REPAIR), (left - min(SKYLINE_ROUNDS, int(left / 2))) / 2)
+    rounds = min(SKYLINE_ROUNDS, int(left - 2 * repair))
+    return rounds, (SKYLINE_REPAIR if repair >= SKYLINE_REPAIR else repair)
+
+
+def _narrow(problem: BufferProblem) -> bool:
+    """Whether the narrow tier's walks (``SKYLINE_NARROW_WALKS``, each counted whole) fit in ``SKYLINE_NARROW_WORK``."""
+    return _walk_work(problem) * SKYLINE_NARROW_WALKS <= SKYLINE_NARROW_WORK
 
 
 def _walk_work(problem: BufferProblem) -> int:
@@ -287,23 +318,38 @@ def _gap_at_least(arena: int, lb: int, fraction: tuple[int, int]) -> bool:
 
 
 def skyline_rounds(problem: BufferProblem) -> int:
-    """How many promotion walks ``skyline`` adds after its keys (``skyline.promoted``): what ``SKYLINE_WORK`` has left
-    after them, at most ``SKYLINE_ROUNDS``."""
-    from .skyline import KEYS
-
-    work = _walk_work(problem)
-    return max(0, min(SKYLINE_ROUNDS, (SKYLINE_WORK - work * len(KEYS)) // work))
+    """How many promotion walks ``skyline`` adds after its keys (``skyline.promoted``): in the narrow tier their share
+    of what ``SKYLINE_NARROW_WORK`` leaves after its walks (``_narrow_shares``), at most ``SKYLINE_ROUNDS``; none in
+    the wide tier."""
+    return _narrow_shares(problem)[0] if _narrow(problem) else 0
 
 
-def skyline_below(problem: BufferProblem, over: int) -> Solution | None:
-    """``skyline``'s smallest walk where it ends within ``over`` bytes, else None."""
+def skyline_below(problem: BufferProblem, over: int, size: Solution | None = None) -> Solution | None:
+    """``skyline``'s smallest walk where it ends within ``over`` bytes, else None; with ``size`` (size's packing of
+    ``problem``), that packing's top walked again too where ``skyline_start_repair`` gives it work."""
     from . import skyline
 
+    start = skyline_start_repair(problem)
     try:
         return skyline.solve(problem, over=over, keys=skyline_keys(problem), rounds=skyline_rounds(problem),
-                             extra=skyline.EXTRA_KEYS, repair=skyline_repair(problem))
+                             extra=skyline.EXTRA_KEYS, repair=skyline_repair(problem),
+                             start=(size.offsets.tolist(), size.arena) if start and size is not None else None,
+                             start_repair=start)
     except ArenaOver:
         return None
+
+
+def skyline_start_repair(problem: BufferProblem) -> int | Fraction:
+    """The walks' worth of work ``skyline.solve`` repairs size's packing with (its ``start``): in the wide tier
+    what ``SKYLINE_WIDE_WORK`` leaves after the walks and the repair of both bases, at most ``SKYLINE_REPAIR``;
+    none in the narrow tier (its cap is shared out already: ``_narrow_shares``) nor on a problem with in-place
+    pairs (size may overlap a pair that the walks keep apart). Why the wide tier: there the walks of multi-stream
+    problems of 1,000-2,000 nodes ended above size's arena (``skyline.START_KEYS``), and the cap had room left."""
+    if _narrow(problem) or problem.compatible or problem.inplace or not skyline_keys(problem):
+        return 0
+    work = _walk_work(problem)
+    left = Fraction(max(0, SKYLINE_WIDE_WORK - work * SKYLINE_WIDE_WALKS - 2 * skyline_repair(problem) * work), work)
+    return SKYLINE_REPAIR if left >= SKYLINE_REPAIR else left
 
 
 def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | None = None) -> bool:
@@ -312,12 +358,16 @@ def skyline_within(problem: BufferProblem, over: int, walked: dict[str, int] | N
     ``skyline_repair``), so its arena does not depend on ``over``. ``walked`` keeps that arena for a second verdict on the
     same problem (``solve`` runs no walk where that key's arena is not below greedy's and size's: True then only
     costs the caller a whole solve, which it checks)."""
-    from . import skyline
+    from . import get_solver, skyline
 
     rounds = skyline_rounds(problem)
     if walked is None or "arena" not in walked:
+        start = skyline_start_repair(problem)
+        size = get_solver("size")(problem) if start else None   # (its full packing: ``skyline_below``'s start)
         arena = skyline.solve(problem, keys=skyline_keys(problem), rounds=rounds, extra=skyline.EXTRA_KEYS,
-                              repair=skyline_repair(problem)).arena
+                              repair=skyline_repair(problem),
+                              start=(size.offsets.tolist(), size.arena) if size is not None else None,
+                              start_repair=start).arena
         if walked is None:
             return arena <= over
         walked["arena"] = arena

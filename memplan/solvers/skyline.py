@@ -48,6 +48,13 @@ REPAIR_KEYS = ("start", "end")
 REPAIR_SHARES = ((1, 10), (1, 5), (7, 20), (7, 10))
 #: ``repaired``'s rounds at most: a round walks again from the plan the round before ended lower
 REPAIR_ROUNDS = 6
+#: ``solve``'s ``start`` (size's packing) is repaired with its top walked again with this key (``repaired``), not
+#: ``REPAIR_KEYS``. Why: on multi-stream problems of 1,000-2,000 nodes every walk ended above size's arena
+#: (layered 1,000 on 3 streams: ``size_end`` 3.26% above the bound, size 2.00%; random DAG 1,000 on
+#: ``streams="auto"``: 5.24%, size 3.68%), and neither the walks' repair nor their promotions reached it; size's
+#: packing with its top walked again largest first ends at 1.83% / 2.93% (``start``/``end`` keys: 2.00% / 3.68%,
+#: nothing; docs/experiments/skyline_narrow_s63.txt)
+START_KEYS = ("size_end",)
 #: a placed buffer's floor in ``walk``: above every aligned end (a problem's aligned total stays below 2**63)
 PLACED = 1 << 64
 
@@ -148,7 +155,8 @@ def walk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[int
 
 
 def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, ...] = KEYS,
-          rounds: int = 0, extra: tuple[str, ...] = (), repair: int | Fraction = 0) -> Solution:
+          rounds: int = 0, extra: tuple[str, ...] = (), repair: int | Fraction = 0,
+          start: tuple[list[int], int] | None = None, start_repair: int | Fraction = 0) -> Solution:
     """The smallest arena of the lowest-floor walks over ``keys`` (the first on ties), then of ``rounds`` walks more
     from the best key that each take first, among buffers of one floor, those that ended at the top of the walk
     before (``promoted``), then of the walks over ``extra`` (``EXTRA_KEYS``: not promoted from, so a plan of the
@@ -167,7 +175,12 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
     end whatever ``over`` is (each still stops once it passes the runner-up so far): the plan repaired does not
     depend on ``over``, so ``auto.skyline_within`` answers for any budget what ``auto``'s solve ends at. Why the
     runner-up: on a chain with long skips of 2,000 nodes the best walk (``end``, 3.85% above the bound) repaired
-    found nothing, the runner-up (``area``, a tie) repaired 1.92% (docs/experiments/quality_s62.txt)."""
+    found nothing, the runner-up (``area``, a tie) repaired 1.92% (docs/experiments/quality_s62.txt).
+
+    With ``start`` (offsets and arena of a packing no walk made: ``auto`` hands size's) and ``start_repair`` (walks'
+    worth) that packing is repaired last too, its top walked again with ``START_KEYS`` (``repaired``), and kept
+    where it ends below every walk (its info says ``skyline_start``). Why: where every
+    walk ends above size's arena nothing of the walks is kept; its top walked again is (``START_KEYS``)."""
     sizes = problem.sizes.tolist()
     columns = (problem.sizes.astype(np.int64), problem.lower.astype(np.int64), problem.upper.astype(np.int64))
     nbrs = neighbours(problem)
@@ -210,9 +223,9 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
         found = lower(name, None if repair else over)
         if found is not None:
             keep(found)
+    bound = int(problem.lower_bound or 0)
     if repair and best is not None:
         mended = best
-        bound = int(problem.lower_bound or 0)
         for base in (best, runner):
             if base is None or mended[0] <= bound:   # (at the bound: nothing ends lower)
                 continue
@@ -220,6 +233,11 @@ def solve(problem: BufferProblem, *, over: int | None = None, keys: tuple[str, .
             if found is not None and found[0] < mended[0]:
                 mended = (found[0], found[1], {**base[2], "skyline_repair": found[2]})
         best = mended
+    if start is not None and start_repair and (best is None or best[0] > bound):
+        found = repaired(sizes, nbrs, problem.alignment, columns, start[0], start[1], start_repair, bound,
+                         START_KEYS)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = (found[0], found[1], {"skyline_start": "size", "skyline_repair": found[2]})
     if best is None or (over is not None and best[0] > over):
         raise ArenaOver(-1)
     info = best[2]
@@ -303,7 +321,8 @@ def rewalk(sizes: list[int], nbrs: list[list[int]], alignment: int, rank: list[i
 
 
 def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: tuple[np.ndarray, ...],
-             offsets: list[int], top: int, walks: int | Fraction, bound: int = 0) -> tuple[int, list[int], int] | None:
+             offsets: list[int], top: int, walks: int | Fraction, bound: int = 0,
+             keys: tuple[str, ...] = REPAIR_KEYS) -> tuple[int, list[int], int] | None:
     """A smaller arena (its offsets and the rounds that made it) from ``offsets`` (arena ``top``) with the buffers of
     the highest offsets walked again (``rewalk``) over the others, else None: in each round, for each share of the
     buffers (``REPAIR_SHARES``, smallest first) each of ``REPAIR_KEYS``; the first share that ends lower ends the
@@ -316,12 +335,15 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
     whole problem again for one change of order; here the tail is walked with another key over the same base. On
     session 62's corpus: chains with long skips of 2,000 / 10,000 nodes 3.85% / 5.08% -> 1.92% / 3.39% above the
     bound, a layered graph of 1,000 nodes 2.07% -> 0.32% (docs/experiments/quality_s62.txt). Only smaller arenas are
-    kept, a fixed order of tries and a budget of neighbours visited, not of time: deterministic."""
+    kept, a fixed order of tries and a budget of neighbours visited, not of time: deterministic.
+
+    ``keys``: the keys walked with (``solve``'s ``start``, size's packing: ``START_KEYS``). Any packing stays legal,
+    a walk's or not: a free buffer goes above every fixed neighbour."""
     n = len(sizes)
     degree = [len(row) for row in nbrs]
     budget = int(walks * max(sum(degree), 1))   # (a Fraction's floor: exact, the same on every machine)
     ranks = {}
-    for name in REPAIR_KEYS:
+    for name in keys:
         rank = key_ranks(name, *columns).tolist()
         by_rank = [0] * n
         for i, r in enumerate(rank):
@@ -340,7 +362,7 @@ def repaired(sizes: list[int], nbrs: list[list[int]], alignment: int, columns: t
             if fixed_top >= best:   # (a buffer left where it is ends at the top: no walk of the rest ends lower)
                 continue
             cost = m + sum(degree[i] for i in free)
-            for name in REPAIR_KEYS:
+            for name in keys:
                 if used + cost > budget:
                     return (best, off, made + (1 if lower else 0)) if best < top else None
                 used += cost
