@@ -160,6 +160,11 @@ MEMO_TABLE_BYTES = 400
 #: 0-30 before each refutation; the side alone fails in 11 nodes). A probe costs up to a few descents of its side, so
 #: only subtrees that already took many nodes pay for one
 PROBE_AFTER_NODES = 256
+#: a try's side proofs take at most 1 / ``PROBE_SHARE`` of its work so far (asked while they have taken less). Why:
+#: where no side lacks a packing (minimalloc A, D, F at 1,048,576) the proofs only cost: F's TWA tree asked 41, 4,600
+#: units on its 11,300; held to a quarter, 3,500 (a tenth of E's work to its packing, 6,200 with the proofs against
+#: 39,900 without; an eighth held E's to 26,100: its first proofs, of a side of 67 of its 72 sections, prove nothing)
+PROBE_SHARE = 4
 #: a side proof's search gets this many work units a buffer it places (at least ``PROBE_MIN_UNITS``), then gives up
 #: (nothing proven): a side that packs takes about a descent, 1-3 units a node; one without a packing mostly fails
 #: in a few nodes (its section tests)
@@ -167,8 +172,8 @@ PROBE_UNITS_PER_BUFFER = 4
 PROBE_MIN_UNITS = 64
 #: a side proof's setup (its problem, cut to the side, and that problem's tables: ``PackingSearch.__init__``), plus per
 #: buffer of it
-WORK_PROBE = 400_000
-WORK_PROBE_PER_BUFFER = 20_000
+WORK_PROBE = 1_000_000
+WORK_PROBE_PER_BUFFER = 12_000
 #: the most side proofs a try keeps the answers of (``PackingSearch._side_proof``: the same side asked again, after a
 #: sibling placed a buffer elsewhere, is looked up)
 PROBE_CACHE_MAX = 4096
@@ -418,6 +423,8 @@ class PackingSearch:
         #: a try's side proofs: on (``feasible_steps``), their answers, the side a failed subtree's proof names (``_search``)
         self.probe_on = False
         self.probes: dict[tuple, bool] = {}
+        self.probe_work = 0   # estimated ns a try's side proofs took (``PROBE_SHARE``)
+        self.try_limit: int | None = None
         self.nogood: tuple[int, int] | None = None
         self.side_proofs = self.side_hits = 0
         self.work_left: int | None = None   # estimated ns left to this try, under a budget of work (``TRY_NS_PER_NODE``)
@@ -483,6 +490,8 @@ class PackingSearch:
         self.probes = {}
         self.nogood = None
         self.side_proofs = self.side_hits = 0
+        self.probe_work = 0
+        self.try_limit = self.work_left
         # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
         self.above = NO_CAPACITY
         self.placed_area = self.packed_area = 0
@@ -593,6 +602,12 @@ class PackingSearch:
         self.work += ns
         if self.work >= WORK_FLUSH:
             self._flush()
+
+    def try_work(self) -> int:
+        """The estimated ns of work this try took so far (under a budget of work; 0 under one of nodes)."""
+        if self.work_left is None or self.try_limit is None:
+            return 0
+        return self.try_limit - self.work_left + self.work
 
     def _flush(self) -> None:
         work, self.work = self.work, 0
@@ -801,7 +816,8 @@ class PackingSearch:
             if probe and side is not None and (shi[b] <= side[0] or side[1] <= slo[b]):
                 failed_side = side   # (``b`` lies outside the side: this node's side is its child's, without a packing)
                 break
-            if probe and not probed and (side is not None or grew >= PROBE_AFTER_NODES):
+            if (probe and not probed and (side is not None or grew >= PROBE_AFTER_NODES)
+                    and self.probe_work * PROBE_SHARE <= self.try_work()):
                 probed = True
                 failed_side = self._side_proofs_at(lo, hi, slo[b], shi[b], side)
                 if failed_side is not None:
@@ -872,7 +888,9 @@ class PackingSearch:
         units = max(PROBE_MIN_UNITS, PROBE_UNITS_PER_BUFFER * int(len(members) - len(fx)))
         budget = WorkBudget(2 * units, self.budget.wall_seconds)
         budget.deadline = self.budget.deadline
-        self._work(WORK_PROBE + WORK_PROBE_PER_BUFFER * len(members))
+        setup = WORK_PROBE + WORK_PROBE_PER_BUFFER * len(members)
+        self.probe_work += setup
+        self._work(setup)
         probe = PackingSearch(side, dataclasses.replace(self.params, side_proofs=False), budget)
         proven = False
         try:
@@ -883,6 +901,7 @@ class PackingSearch:
             self.budget.wall_fired = True
             raise
         finally:
+            self.probe_work += budget.taken + probe.work
             self._work(budget.taken + probe.work)
         if probe.above < NO_CAPACITY:
             self._over(probe.above)
