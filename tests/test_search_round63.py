@@ -96,14 +96,15 @@ def _small_problems(draw):
     return sizes, lower, upper, align
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(_small_problems(), st.sampled_from(["WAT", "TAW", "TWA", "ZW"]), st.integers(0, 6))
 def test_side_proofs_prune_only_subtrees_without_a_packing(monkeypatch, problem, preorder, extra):
-    """Side proofs asked at every node with a failed child (``PROBE_AFTER_NODES`` 0) on small interval problems, some
+    """Side proofs asked at every node with a failed child (``PROBE_AFTER_NODES`` 0, no ``PROBE_SHARE``) on small interval problems, some
     aligned: a try packs within the capacity exactly where some packing does (every order of placement tried), and an
     exhausted one's proof (``above``) holds: nothing packs below it."""
     sizes, lower, upper, align = problem
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
+    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)   # (no share: every failed child asks)
     p = BufferProblem(np.array(sizes), np.array(lower), np.array(upper), alignment=align)
     least = _brute(sizes, lower, upper, align)
     cap = max(max(sizes), least - 3 + extra)
@@ -118,35 +119,45 @@ def test_side_proofs_prune_only_subtrees_without_a_packing(monkeypatch, problem,
 
 
 def test_side_proofs_prune_on_harder_random_problems(monkeypatch):
-    """As above on problems of 12-20 buffers over up to 12 time steps (too many for every order): a try with side
-    proofs at every failed child packs exactly where the try without them does, and proves no more than it."""
+    """As above on aligned problems of 8-16 buffers over up to 10 time steps (too many for every order; aligned, most
+    have no packing at their interval bound, so the tries below their best search whole trees): with side proofs at
+    every failed child, a try packs exactly where the try without them does, and proves no more (``above``). Many
+    of the proofs find their side without a packing (163 of 622 here)."""
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
-    rng = np.random.default_rng(63)
-    proofs = 0
-    for seed in range(40):
-        n, horizon = int(rng.integers(12, 21)), int(rng.integers(5, 13))
+    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
+    proven = []
+    real = search_tree.PackingSearch._side_proof
+
+    def counted(self, a, z):
+        out = real(self, a, z)
+        proven.append(out)
+        return out
+
+    monkeypatch.setattr(search_tree.PackingSearch, "_side_proof", counted)
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        n, horizon = int(rng.integers(8, 17)), int(rng.integers(4, 11))
         lower = rng.integers(0, horizon, n)
-        upper = lower + rng.integers(1, 5, n)
-        sizes = rng.choice([1, 2, 2, 3, 4, 5, 8], n) * (2 if seed % 3 == 0 else 1)
-        p = BufferProblem(sizes, lower, upper, alignment=2 if seed % 3 == 0 else 1)
+        upper = np.maximum(np.minimum(lower + rng.integers(1, 5, n), horizon), lower + 1)
+        sizes = rng.integers(1, 9, n)
+        p = BufferProblem(sizes, lower, upper, alignment=int(rng.choice([2, 4])))
         lb = int(p.lower_bound)
         for preorder in ("WAT", "TWA"):
-            for cap in range(lb, lb + 4):
+            for cap in range(lb, lb + 6):
                 r1, s1, _ = _try(p, cap, preorder, 10**6)
                 r0, s0, _ = _try(p, cap, preorder, 10**6, side_proofs=False)
-                proofs += s1.side_proofs
-                assert (r1 is None) == (r0 is None)
+                assert (r1 is None) == (r0 is None), (sizes.tolist(), lower.tolist(), upper.tolist(), cap, preorder)
                 if r1 is not None:
                     _check(p, r1, cap)
                 elif s0.above < search_tree.NO_CAPACITY:
                     assert s1.above <= s0.above
-    assert proofs > 100
+    assert sum(proven) > 100
 
 
 def test_side_proofs_are_only_for_interval_problems_under_a_budget_of_work():
-    """A side's conflicts are its cut intervals' overlaps: HB-filtered or in-place problems never ask; nor does a budget
+    """A side's conflicts are its cut intervals' overlaps: problems with compatible pairs (or an HB order) never ask; nor does a budget
     of nodes (``auto.polish``'s plans stay as they were), nor a repair (its kept buffers may lie above the rest)."""
-    p = BufferProblem(np.array([4, 4, 4]), np.array([0, 1, 2]), np.array([3, 4, 5]), inplace=((0, 1),))
+    p = BufferProblem(np.array([4, 4, 4]), np.array([0, 1, 2]), np.array([3, 4, 5]), compatible=frozenset({(0, 1)}))
     s = search_tree.PackingSearch(p, SearchParams(), search_tree.WorkBudget(10**6, 1e9))
     assert s.feasible(100, "WAT", 1000) is not None and not s.probe_on
     q = BufferProblem(np.array([4, 4, 4]), np.array([0, 1, 2]), np.array([3, 4, 5]))
