@@ -162,9 +162,15 @@ MEMO_TABLE_BYTES = 400
 PROBE_AFTER_NODES = 256
 #: a try's side proofs take at most 1 / ``PROBE_SHARE`` of its work so far (asked while they have taken less). Why:
 #: where no side lacks a packing (minimalloc A, D, F at 1,048,576) the proofs only cost: F's TWA tree asked 41, 4,600
-#: units on its 11,300; held to a quarter, 3,500 (a tenth of E's work to its packing, 6,200 with the proofs against
-#: 39,900 without; an eighth held E's to 26,100: its first proofs, of a side of 67 of its 72 sections, prove nothing)
-PROBE_SHARE = 4
+#: units on its 11,300 (with ``PROBE_MOST_NUM``: at a quarter 3,400, at an eighth 1,600; E's TWA tree packs in 5,762
+#: either way, 39,895 without side proofs; at a sixteenth E's first proofs took the share: 27,880)
+PROBE_SHARE = 8
+#: a side of more than ``PROBE_MOST_NUM / PROBE_MOST_DEN`` of the subproblem's unplaced buffers is not asked (nothing
+#: proven). Why: such a side is nearly the subproblem itself, whose subtree just failed slowly, and its search mostly
+#: runs to its limit: minimalloc K's trees asked one of 43 of the subproblem's 45 sections, 205 units each time for
+#: nothing, and E's first proofs (67 of its 72 sections) proved nothing for 440 (E's TWA tree: 6,196 units to its
+#: packing, 5,762 with the rule; K's 3,447 and 3,037, 2,933 without side proofs; at 3/4, E's needed 11,400)
+PROBE_MOST_NUM, PROBE_MOST_DEN = 7, 8
 #: a side proof's search gets this many work units a buffer it places (at least ``PROBE_MIN_UNITS``), then gives up
 #: (nothing proven): a side that packs takes about a descent, 1-3 units a node; one without a packing mostly fails
 #: in a few nodes (its section tests)
@@ -819,7 +825,7 @@ class PackingSearch:
             if (probe and not probed and (side is not None or grew >= PROBE_AFTER_NODES)
                     and self.probe_work * PROBE_SHARE <= self.try_work()):
                 probed = True
-                failed_side = self._side_proofs_at(lo, hi, slo[b], shi[b], side)
+                failed_side = self._side_proofs_at(lo, hi, slo[b], shi[b], side, left_count)
                 if failed_side is not None:
                     break
             if not hat and self.params.hatless_pruning:
@@ -835,7 +841,8 @@ class PackingSearch:
                 self.memo_bytes += len(mkey) + MEMO_ENTRY_BYTES
         return False
 
-    def _side_proofs_at(self, lo: int, hi: int, b_lo: int, b_hi: int, side: tuple[int, int] | None) -> tuple[int, int] | None:
+    def _side_proofs_at(self, lo: int, hi: int, b_lo: int, b_hi: int, side: tuple[int, int] | None,
+                        unplaced: int) -> tuple[int, int] | None:
         """The side of sections ``lo..hi - 1`` beyond a failed child's buffer (its sections ``b_lo..b_hi - 1``) that this
         node's state leaves without a packing (``_side_proof``), or None. ``side``: the side the child's subtree failed
         on, which holds the buffer: only that side's part beyond it is asked (the same direction); else both parts, the
@@ -846,19 +853,20 @@ class PackingSearch:
         else:
             sides.sort(key=lambda s: s[1] - s[0])
         for a, z in sides:
-            if a < z and self._side_proof(a, z):
+            if a < z and self._side_proof(a, z, unplaced * PROBE_MOST_NUM // PROBE_MOST_DEN):
                 return (a, z)
         return None
 
-    def _side_proof(self, a: int, z: int) -> bool:
+    def _side_proof(self, a: int, z: int, most: int = INT64_MAX) -> bool:
         """Whether the buffers of sections ``a..z - 1``, each cut to them, have no packing within the capacity that keeps
         the placed ones where they are and the unplaced ones above their placed neighbours: then no packing extends this
         node's placements (interval problems; ``SearchParams.side_proofs``).
 
         Why sound: in a packing the search builds from here, every unplaced buffer lies above its placed neighbours (it
-        is placed after them, at or above their offsets, and overlaps none of them). Cut to the side, its buffers keep
-        those offsets, within the capacity, and overlap in time only where they did (a cut interval overlaps less): a
-        packing of the side problem. So a side problem without one (its own search exhausted: canonical packings
+        is placed after them, at or above their offsets, and overlaps none of them). The side's buffers keep those
+        offsets, within the capacity, and cut to the side they overlap in time exactly where they did (two intervals
+        that overlap and each meet the side's span overlap within it: Helly's theorem on a line; the cut only keeps the
+        side problem's sections to the side): a packing of the side problem. So a side problem without one (its own search exhausted: canonical packings
         around buffers fixed below the rest, ``feasible``'s ``fixed``) leaves this node none. It reads the placed
         buffers of the side and the unplaced ones alone, not the node's order (offset, position) nor the buffers
         outside it: an ancestor whose placement lies outside the side had the same side problem, so it fails too
@@ -872,6 +880,8 @@ class PackingSearch:
         if placed.all():
             return False   # (nothing left to place there: the placed buffers are a packing of it)
         fx = np.flatnonzero(placed)
+        if len(members) - len(fx) > most:
+            return False   # (nearly the whole subproblem: ``PROBE_MOST_NUM``)
         offs = np.asarray([self.asg[i] for i in members[fx].tolist()], dtype=np.int64)
         key = (a, z, members.tobytes(), placed.tobytes(), offs.tobytes())
         known = self.probes.get(key)
