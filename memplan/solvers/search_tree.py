@@ -171,6 +171,12 @@ PROBE_SHARE = 8
 #: nothing, and E's first proofs (67 of its 72 sections) proved nothing for 440 (E's TWA tree: 6,196 units to its
 #: packing, 5,762 with the rule; K's 3,447 and 3,037, 2,933 without side proofs; at 3/4, E's needed 11,400)
 PROBE_MOST_NUM, PROBE_MOST_DEN = 7, 8
+#: a try whose limit affords fewer than this many descents (``PROBE_DESCENT_UNITS`` units a buffer each: the search's
+#: ``DESCENT_UNITS_PER_NODE``) asks no side proofs. Why: a short try (the opening's shots of one descent, ``search.
+#: FEW_DESCENTS``; the ladder's first tries) has no work to spare for them, and stopped short where it packed: minimalloc
+#: J at ``time_limit=0.5``, whose opening shot below the start packed without them, ended 1 KB higher
+PROBE_MIN_DESCENTS = 2
+PROBE_DESCENT_UNITS = 4
 #: a side proof's search gets this many work units a buffer it places (at least ``PROBE_MIN_UNITS``), then gives up
 #: (nothing proven): a side that packs takes about a descent, 1-3 units a node; one without a packing mostly fails
 #: in a few nodes (its section tests)
@@ -492,7 +498,9 @@ class PackingSearch:
         # side proofs (``_side_proof``): interval problems (a side's conflicts are its cut intervals' overlaps), under a
         # budget of work (``auto.polish``'s budget of nodes keeps its plans), never in a repair (its kept buffers may lie
         # above the buffers searched around them: a side's relaxation assumes every placed buffer below)
-        self.probe_on = (self.params.side_proofs and self.interval and not self.budget.by_nodes and fixed is None)
+        # and in a try whose limit affords ``PROBE_MIN_DESCENTS`` descents (``PROBE_DESCENT_UNITS`` a buffer) or more
+        self.probe_on = (self.params.side_proofs and self.interval and not self.budget.by_nodes and fixed is None
+                         and node_limit >= PROBE_MIN_DESCENTS * PROBE_DESCENT_UNITS * (n + 1))
         self.probes = {}
         self.nogood = None
         self.side_proofs = self.side_hits = 0
