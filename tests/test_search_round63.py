@@ -162,7 +162,8 @@ def test_side_proofs_prune_on_harder_random_problems(monkeypatch):
 
 def test_side_proofs_are_only_for_interval_problems_under_a_budget_of_work():
     """A side's conflicts are its cut intervals' overlaps: problems with compatible pairs (or an HB order) never ask; nor does a budget
-    of nodes (``auto.polish``'s plans stay as they were), nor a repair (its kept buffers may lie above the rest)."""
+    of nodes (``auto.polish``'s plans stay as they were), nor a repair (its kept buffers may lie above the rest), nor
+    a short try."""
     p = BufferProblem(np.array([4, 4, 4]), np.array([0, 1, 2]), np.array([3, 4, 5]), compatible=frozenset({(0, 1)}))
     s = search_tree.PackingSearch(p, SearchParams(), search_tree.WorkBudget(10**6, 1e9))
     assert s.feasible(100, "WAT", 1000) is not None and not s.probe_on
@@ -176,6 +177,10 @@ def test_side_proofs_are_only_for_interval_problems_under_a_budget_of_work():
     s = search_tree.PackingSearch(q, SearchParams(), search_tree.WorkBudget(10**6, 1e9))
     fixed = (np.array([0]), np.array([0]))
     assert s.feasible(100, "WAT", 1000, fixed) is not None and not s.probe_on
+    # (nor a try whose limit affords fewer than two descents: the opening's shots, the ladder's first tries)
+    least = search_tree.PROBE_MIN_DESCENTS * search_tree.PROBE_DESCENT_UNITS * (len(q) + 1)
+    assert s.feasible(100, "WAT", least) is not None and s.probe_on
+    assert s.feasible(100, "WAT", least - 1) is not None and not s.probe_on
 
 
 def test_the_switch_is_checked():
