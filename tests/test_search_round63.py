@@ -133,8 +133,8 @@ def test_side_proofs_prune_on_harder_random_problems(monkeypatch):
     proven = []
     real = search_tree.PackingSearch._side_proof
 
-    def counted(self, a, z):
-        out = real(self, a, z)
+    def counted(self, a, z, *most):
+        out = real(self, a, z, *most)
         proven.append(out)
         return out
 
