@@ -58,7 +58,9 @@ def _checked_split(monkeypatch, searches: list):
 
     def checked(bufs, placed, slo, points):
         out = real(bufs, placed, slo, points)
-        s = next(x for x in searches if x.placed is placed)
+        s = next((x for x in searches if x.placed is placed), None)
+        if s is None:   # (a side proof's own search, ``PackingSearch._side_proof``: its state is not at hand here)
+            return out
         assert out == _python_parts(s, bufs.tolist(), points)
         calls[0] += 1
         return out

@@ -89,6 +89,11 @@ class SearchParams:
     #: in the opening (``search.FEW_DESCENTS``), a preorder's shot below the best that packed a small step
     #: (``search.SMALL_STEP``) hands over to the next preorder while one has yet to shoot at the bound
     handover: bool = True
+    #: on interval problems, a node whose child's subtree failed after ``search_tree.PROBE_AFTER_NODES`` nodes or more
+    #: searches the sections on either side of that child's buffer apart, its buffers cut to them (a relaxation: fewer
+    #: conflicts); where one side has no packing, the node fails, and so does each ancestor whose buffer lies outside
+    #: that side (``search_tree.PackingSearch._side_proof``)
+    side_proofs: bool = True
     #: work units per second of ``time_limit`` (the deterministic work budget), each ``search_tree.WORK_NS_PER_UNIT``
     #: estimated nanoseconds (a nominal node of 100 us; the name is from when a unit was one node). Why 12,000: the
     #: estimate (``search_tree.WORK_NODE`` ...) reads ~0.8 of the CPU it measures on most problems here, so the search
@@ -117,7 +122,7 @@ class SearchParams:
         if len(set(order)) != len(order):
             raise SolverError(f"SearchParams.preorders: {_short(order)} lists a preorder twice")
         for name in ("bound_first", "opening", "repair", "restarts", "hatless_pruning", "dynamic_decomposition",
-                     "memo", "focus", "handover"):
+                     "memo", "focus", "handover", "side_proofs"):
             if not isinstance(getattr(self, name), bool):
                 raise SolverError(f"SearchParams.{name} must be True or False, not {_short(getattr(self, name))}")
         for name, lo, hi in (("ladder_rungs", 0, MAX_RUNGS), ("restart_nodes", 1, MAX_NODES),

@@ -18,6 +18,10 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
 - failed states: a node whose state (its subproblem's unplaced buffers and their minimum offsets) a failed subtree
   searched from the same or a lower (offset, position) fails at once (a try's table, ``SearchParams.memo``: different
   placements below can leave the same state above, and minimalloc A's packing tree met 262 of them);
+- side proofs (interval problems): a node whose child's subtree failed at length searches the sections beyond that
+  child's buffer apart, with the placed buffers there fixed; a side without a packing fails the node, and each
+  ancestor whose own buffer lies outside that side (``SearchParams.side_proofs``, ``search_tree.PROBE_AFTER_NODES``:
+  a wrong placement on one side was refuted once per combination the search tried on the other);
 - three static preorders searched side by side (interleaved deterministically), so one bad order
   cannot stall the others; the first to finish decides. Where nothing fits the capacity yet, the tree with the most
   area placed at once gets more turns once each has searched a few descents (``SearchParams.focus``).

@@ -8,6 +8,7 @@ and several trees can be interleaved a few hundred nodes at a time, deterministi
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Generator
 
@@ -152,6 +153,42 @@ MEMO_MAX_BYTES = 32 << 20
 #: E at its bound the tables held twice the bytes counted, and a small subproblem's 8-40 byte keys 6 to 27 times
 MEMO_ENTRY_BYTES = 224
 MEMO_TABLE_BYTES = 400
+#: a node whose child's subtree failed after this many nodes or more looks for a side proof (``PackingSearch._side_proof``,
+#: ``SearchParams.side_proofs``), once per node. Why: a wrong placement on one side of the timeline is refuted only
+#: after the search has tried the other side's combinations below it, each again (minimalloc E's TWA tree at 1,048,576:
+#: a buffer at 117,760 leaves sections 31-48 without a packing, and the 17,664 nodes below it placed buffers of sections
+#: 0-30 before each refutation; the side alone fails in 11 nodes). A probe costs up to a few descents of its side, so
+#: only subtrees that already took many nodes pay for one
+PROBE_AFTER_NODES = 256
+#: a try's side proofs take at most 1 / ``PROBE_SHARE`` of its work so far (asked while they have taken less). Why:
+#: where no side lacks a packing (minimalloc A, D, F at 1,048,576) the proofs only cost: F's TWA tree asked 41, 4,600
+#: units on its 11,300 (with ``PROBE_MOST_NUM``: at a quarter 3,400, at an eighth 1,600; E's TWA tree packs in 5,762
+#: either way, 39,895 without side proofs; at a sixteenth E's first proofs took the share: 27,880)
+PROBE_SHARE = 8
+#: a side of more than ``PROBE_MOST_NUM / PROBE_MOST_DEN`` of the subproblem's unplaced buffers is not asked (nothing
+#: proven). Why: such a side is nearly the subproblem itself, whose subtree just failed slowly, and its search mostly
+#: runs to its limit: minimalloc K's trees asked one of 43 of the subproblem's 45 sections, 205 units each time for
+#: nothing, and E's first proofs (67 of its 72 sections) proved nothing for 440 (E's TWA tree: 6,196 units to its
+#: packing, 5,762 with the rule; K's 3,447 and 3,037, 2,933 without side proofs; at 3/4, E's needed 11,400)
+PROBE_MOST_NUM, PROBE_MOST_DEN = 7, 8
+#: a try whose limit affords fewer than this many descents (``PROBE_DESCENT_UNITS`` units a buffer each: the search's
+#: ``DESCENT_UNITS_PER_NODE``) asks no side proofs. Why: a short try (the opening's shots of one descent, ``search.
+#: FEW_DESCENTS``; the ladder's first tries) has no work to spare for them, and stopped short where it packed: minimalloc
+#: J at ``time_limit=0.5``, whose opening shot below the start packed without them, ended 1 KB higher
+PROBE_MIN_DESCENTS = 2
+PROBE_DESCENT_UNITS = 4
+#: a side proof's search gets this many work units a buffer it places (at least ``PROBE_MIN_UNITS``), then gives up
+#: (nothing proven): a side that packs takes about a descent, 1-3 units a node; one without a packing mostly fails
+#: in a few nodes (its section tests)
+PROBE_UNITS_PER_BUFFER = 4
+PROBE_MIN_UNITS = 64
+#: a side proof's setup (its problem, cut to the side, and that problem's tables: ``PackingSearch.__init__``), plus per
+#: buffer of it
+WORK_PROBE = 1_000_000
+WORK_PROBE_PER_BUFFER = 12_000
+#: the most side proofs a try keeps the answers of (``PackingSearch._side_proof``: the same side asked again, after a
+#: sibling placed a buffer elsewhere, is looked up)
+PROBE_CACHE_MAX = 4096
 #: ``PackingSearch.above`` before any test failed (no capacity reached yet)
 NO_CAPACITY = (1 << 63) - 1
 
@@ -309,6 +346,7 @@ class PackingSearch:
         self.active = act.tolist()
         self.largest = max(self.size, default=0)   # every buffer's top counts in the arena, active or not
         ends = np.unique(upper[act]) if len(act) else np.zeros(0, dtype=np.int64)
+        self.ends = ends   # (each section's end: a side proof cuts buffers to its sections, ``_side_proof``)
         self.nsec = nsec = len(ends)
         slo = np.zeros(n, dtype=np.int64)
         shi = np.zeros(n, dtype=np.int64)
@@ -394,6 +432,13 @@ class PackingSearch:
         self.memo_bytes = self.memo_hits = 0
         self.memo_on, self.memo_narrow = False, True
         self.nodes_stop = INT64_MAX   # the node count a try stops at (``feasible_steps``' ``nodes``)
+        #: a try's side proofs: on (``feasible_steps``), their answers, the side a failed subtree's proof names (``_search``)
+        self.probe_on = False
+        self.probes: dict[tuple, bool] = {}
+        self.probe_work = 0   # estimated ns a try's side proofs took (``PROBE_SHARE``)
+        self.try_limit: int | None = None
+        self.nogood: tuple[int, int] | None = None
+        self.side_proofs = self.side_hits = 0
         self.work_left: int | None = None   # estimated ns left to this try, under a budget of work (``TRY_NS_PER_NODE``)
         self.scanned = 0   # unplaced buffers the nodes since the last 256 sorted (``_charge``: a try's node limit)
         self.work = 0      # estimated nanoseconds not yet handed to the budget (``WORK_NODE`` ...)
@@ -450,6 +495,17 @@ class PackingSearch:
         # unplaced fails while its highest aligned top, less its slack, passes the capacity
         # (and under a budget of work: a budget of nodes, ``auto.polish``'s, keeps its plans as they were)
         self.memo_on = self.params.memo and not self.budget.by_nodes and cap % max(self.align, 1) == 0
+        # side proofs (``_side_proof``): interval problems (a side's conflicts are its cut intervals' overlaps), under a
+        # budget of work (``auto.polish``'s budget of nodes keeps its plans), never in a repair (its kept buffers may lie
+        # above the buffers searched around them: a side's relaxation assumes every placed buffer below)
+        # and in a try whose limit affords ``PROBE_MIN_DESCENTS`` descents (``PROBE_DESCENT_UNITS`` a buffer) or more
+        self.probe_on = (self.params.side_proofs and self.interval and not self.budget.by_nodes and fixed is None
+                         and node_limit >= PROBE_MIN_DESCENTS * PROBE_DESCENT_UNITS * (n + 1))
+        self.probes = {}
+        self.nogood = None
+        self.side_proofs = self.side_hits = 0
+        self.probe_work = 0
+        self.try_limit = self.work_left
         # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
         self.above = NO_CAPACITY
         self.placed_area = self.packed_area = 0
@@ -561,6 +617,12 @@ class PackingSearch:
         if self.work >= WORK_FLUSH:
             self._flush()
 
+    def try_work(self) -> int:
+        """The estimated ns of work this try took so far (under a budget of work; 0 under one of nodes)."""
+        if self.work_left is None or self.try_limit is None:
+            return 0
+        return self.try_limit - self.work_left + self.work
+
     def _flush(self) -> None:
         work, self.work = self.work, 0
         self.budget.spend(work)
@@ -664,6 +726,8 @@ class PackingSearch:
         # (the scans leave out the buffers the fullest sections' test below refuses, all but the first: ``_candidates``)
         thin = (cap - t1, k_first, k_last) if interval and front is None and cap - t1 < min_height else None
         cand = self._candidates(ordering, len(bufs) + 1, min_offset, min_p, min_height, thin)
+        probe = self.probe_on and front is None   # (side proofs: ``_side_proof``)
+        probed, failed_side = False, None
         for o, p, b in cand:
             sb = size[b]
             top = o + sb
@@ -708,7 +772,7 @@ class PackingSearch:
             old_floor = floor[sec].copy()
             floor[sec] = h  # the next buffer of b's sections starts at an aligned offset above b
             total[sec] -= asb
-            found = False
+            found, side, grew = False, None, 0
             self._work(WORK_TRY)
             if hat and h + maxnb[b] > cap and (sizes[un].max() + h > cap):
                 self._over(min(h + maxnb[b], int(sizes[un].max()) + h))  # a neighbour no longer fits under the capacity
@@ -743,7 +807,10 @@ class PackingSearch:
                         # twice where it failed: ``_sections_pass_at`` reads them again)
                         self._charge((len(fl) - WINDOW_FREE_ENTRIES) * (1 if ok else 2) // WINDOW_ENTRIES_PER_UNIT)
                 if ok:
+                    start = self.nodes
                     found = yield self._decompose(lo, hi, bufs, ordering, o, p, b)
+                    side, self.nogood = self.nogood, None   # (the side a proof found its subtree without a packing in)
+                    grew = self.nodes - start
             floor[sec] = old_floor
             total[sec] += asb
             moeff[un] = old
@@ -760,9 +827,19 @@ class PackingSearch:
                 self.placed_area -= area_of[b]
             if found:
                 return True
+            if probe and side is not None and (shi[b] <= side[0] or side[1] <= slo[b]):
+                failed_side = side   # (``b`` lies outside the side: this node's side is its child's, without a packing)
+                break
+            if (probe and not probed and (side is not None or grew >= PROBE_AFTER_NODES)
+                    and self.probe_work * PROBE_SHARE <= self.try_work()):
+                probed = True
+                failed_side = self._side_proofs_at(lo, hi, slo[b], shi[b], side, left_count)
+                if failed_side is not None:
+                    break
             if not hat and self.params.hatless_pruning:
                 break
         self.backtracks += 1
+        self.nogood = failed_side
         if table is not None:
             seen = table.get(mkey)
             if seen is not None:
@@ -771,6 +848,84 @@ class PackingSearch:
                 table[mkey] = (min_offset, min_p)
                 self.memo_bytes += len(mkey) + MEMO_ENTRY_BYTES
         return False
+
+    def _side_proofs_at(self, lo: int, hi: int, b_lo: int, b_hi: int, side: tuple[int, int] | None,
+                        unplaced: int) -> tuple[int, int] | None:
+        """The side of sections ``lo..hi - 1`` beyond a failed child's buffer (its sections ``b_lo..b_hi - 1``) that this
+        node's state leaves without a packing (``_side_proof``), or None. ``side``: the side the child's subtree failed
+        on, which holds the buffer: only that side's part beyond it is asked (the same direction); else both parts, the
+        one of fewer sections first."""
+        sides = [(b_hi, hi), (lo, b_lo)]
+        if side is not None:
+            sides = [sides[0] if side[1] == hi else sides[1]]
+        else:
+            sides.sort(key=lambda s: s[1] - s[0])
+        for a, z in sides:
+            if a < z and self._side_proof(a, z, unplaced * PROBE_MOST_NUM // PROBE_MOST_DEN):
+                return (a, z)
+        return None
+
+    def _side_proof(self, a: int, z: int, most: int = INT64_MAX) -> bool:
+        """Whether the buffers of sections ``a..z - 1``, each cut to them, have no packing within the capacity that keeps
+        the placed ones where they are and the unplaced ones above their placed neighbours: then no packing extends this
+        node's placements (interval problems; ``SearchParams.side_proofs``).
+
+        Why sound: in a packing the search builds from here, every unplaced buffer lies above its placed neighbours (it
+        is placed after them, at or above their offsets, and overlaps none of them). The side's buffers keep those
+        offsets, within the capacity, and cut to the side they overlap in time exactly where they did (two intervals
+        that overlap and each meet the side's span overlap within it: Helly's theorem on a line; the cut only keeps the
+        side problem's sections to the side): a packing of the side problem. So a side problem without one (its own search exhausted: canonical packings
+        around buffers fixed below the rest, ``feasible``'s ``fixed``) leaves this node none. It reads the placed
+        buffers of the side and the unplaced ones alone, not the node's order (offset, position) nor the buffers
+        outside it: an ancestor whose placement lies outside the side had the same side problem, so it fails too
+        (``_search``'s ``nogood``).
+
+        Deterministic: the side's search has a work limit (``PROBE_UNITS_PER_BUFFER``), charged to this try's work with
+        its setup (``WORK_PROBE``); its failed tests' needs count in ``above`` as this try's own do (a capacity below
+        them searches the same side tree)."""
+        members = np.unique(self.flat[self.ptr[a]:self.ptr[z]])
+        placed = self.placed[members]
+        if placed.all():
+            return False   # (nothing left to place there: the placed buffers are a packing of it)
+        fx = np.flatnonzero(placed)
+        if len(members) - len(fx) > most:
+            return False   # (nearly the whole subproblem: ``PROBE_MOST_NUM``)
+        offs = np.asarray([self.asg[i] for i in members[fx].tolist()], dtype=np.int64)
+        key = (a, z, members.tobytes(), placed.tobytes(), offs.tobytes())
+        known = self.probes.get(key)
+        if known is not None:
+            self.side_hits += 1
+            return known
+        self.side_proofs += 1
+        sizes, lower, upper = self._area_cols
+        lower, upper = lower[members], upper[members]
+        if a > 0:   # (section k is the slot just before ``ends[k]``: cut to sections a..z - 1)
+            lower = np.maximum(lower, self.ends[a - 1])
+        upper = np.minimum(upper, self.ends[z - 1])
+        side = BufferProblem(sizes[members], lower, upper, alignment=self.align)
+        units = max(PROBE_MIN_UNITS, PROBE_UNITS_PER_BUFFER * int(len(members) - len(fx)))
+        budget = WorkBudget(2 * units, self.budget.wall_seconds)
+        budget.deadline = self.budget.deadline
+        setup = WORK_PROBE + WORK_PROBE_PER_BUFFER * len(members)
+        self.probe_work += setup
+        self._work(setup)
+        probe = PackingSearch(side, dataclasses.replace(self.params, side_proofs=False), budget)
+        proven = False
+        try:
+            proven = probe.feasible(self.cap, self.order_key, units, (fx, offs)) is None
+        except Abort:
+            pass
+        except OutOfWork:   # (only the wall clock: its work budget is twice its limit)
+            self.budget.wall_fired = True
+            raise
+        finally:
+            self.probe_work += budget.taken + probe.work
+            self._work(budget.taken + probe.work)
+        if probe.above < NO_CAPACITY:
+            self._over(probe.above)
+        if len(self.probes) < PROBE_CACHE_MAX:
+            self.probes[key] = proven
+        return proven
 
     @property
     def area_of(self) -> list[int]:
@@ -938,6 +1093,7 @@ class PackingSearch:
             try:
                 for r_lo, r_hi, sub in parts:
                     if sub and not (yield self._sub_solve(r_lo, r_hi, sub)):
+                        self.nogood = None   # (a part's side: its buffers alone, not this subproblem's)
                         return False
                     self._solved(sub)
                 return True
