@@ -301,3 +301,46 @@ def test_a_compiled_call_is_eagers_or_refused_never_silently_other(values):
         else:
             assert SCALE == 2.0 and torch.equal(got, want)
     _set("SCALE", 2.0)
+
+
+class _Cfg(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = {"a": [[2.0]]}
+        self.hist = [0]
+
+    def forward(self, x):
+        self.hist = [1, 2]   # (set anew at every call: ``CompiledModule.sets``)
+        return x * self.cfg["a"][0][0]
+
+
+def test_a_module_container_attribute_replaced_by_the_caller_is_proven():
+    """Failed before (on main and in round 62b, which watched the dict compile saw, not the attribute):
+    ``m.cfg = {"a": [[3.0]]}`` ran the export's ``x * 2.0``. An equal replacement runs, and the new dict's inner
+    lists are watched from then on."""
+    m = _Cfg()
+    x = torch.randn(4, 8)
+    step = _compile(m, x)
+    m.cfg = {"a": [[2.0]]}
+    assert torch.equal(step(x), m(x))
+    m.cfg["a"][0][0] = 3.0   # (inside the new dict)
+    with pytest.raises(AtenExecutorError, match=r"the attribute _Cfg\.cfg\['a'\]\[0\] changed since compile"):
+        step(x)
+    m.cfg = {"a": [[3.0]]}
+    with pytest.raises(AtenExecutorError, match="another program than compile's"):
+        step(x)
+    m.cfg = {"a": [[2.0]]}
+    assert torch.equal(step(x), x * 2.0)
+
+
+def test_a_list_attribute_forward_sets_at_every_call_keeps_the_fast_path(monkeypatch):
+    """``self.hist = [1, 2]`` in ``forward``: each compiled call sets a new copy, as eager does; that is no change of
+    the caller's, and costs no proof and no new record of the places."""
+    m = _Cfg()
+    x = torch.randn(4, 8)
+    step = _compile(m, x)
+    exports = _Exports(monkeypatch)
+    for _ in range(3):
+        assert torch.equal(step(x), x * 2.0)
+        assert step.guard.reads.unchanged() and m.hist == [1, 2]
+    assert exports.n == 0

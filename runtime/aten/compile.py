@@ -34,7 +34,7 @@ from .executor import _check_generators as check_generators
 from .layout import SharedArena
 from .lower import check_lowerable
 from .program import Program, call_leaves, flatten_inputs, load_program
-from .python_reads import ReadProofs, reads_refusal
+from .python_reads import ReadProofs, reads_refusal, record_reads, without_sets
 from .sets import _python_changes_settle as python_changes_settle
 from .sets import (
     check_bypassing_writes,
@@ -380,6 +380,8 @@ class CompiledModule:
         guard = self.guard
         why = reads_refusal(guard.reads)
         if why is None:   # (equal values, other objects; a container changed by tensors alone: recorded anew)
+            if guard.reads.replaced():   # (``self.cfg = {...}`` equal to the old: its inner containers watched)
+                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip))
             return
         if self.program.generators:
             check_generators(self.program)
@@ -392,7 +394,8 @@ class CompiledModule:
             self.read_proofs.record(now, refusal)
         if refusal is not None:
             raise AtenExecutorError(refusal)
-        self.guard = replace(guard, reads=now)
+        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip) if guard.reads.replaced()
+                                   else now)
         if other is not None:
             self._watch_reads_of(other)
 
@@ -632,6 +635,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                                    lambda: held or module_guard.module_tensor_ids(torch, guard))
         check_container_caches(torch, module, program, example_inputs, kwargs,
                                lambda: held or module_guard.module_tensor_ids(torch, guard))
+    if guard is not None and settable and sets:   # (the lists and dicts each call sets anew: no caller's change)
+        guard = replace(guard, reads=without_sets(torch, module, guard.reads, [(o, n, a) for _n, o, n, _b, a in sets]))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           fused=program.fast_calls if guard is not None else (),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from operator import is_
 from typing import Any
 
-from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change
+from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, same_item
 from .module_containers import unchanged as _same_items
 from .module_writes import MISSING
 from .python_state import ITERATOR_LABEL, PythonPlace, python_state
@@ -70,6 +70,9 @@ class PythonReads:
     reads: tuple[Any, ...]
     values: list[Any]
     copies: tuple[tuple[int, Any], ...]   # (index into values, the copy) of the containers
+    #: (id of a module, attribute) of the containers each compiled call sets anew (``CompiledModule.sets``): not
+    #: watched (``record_reads``)
+    skip: frozenset[tuple[int, str]] = frozenset()
 
     def unchanged(self) -> bool:
         values = self.values
@@ -85,6 +88,8 @@ class PythonReads:
             now = read()
             if i in copies:
                 if now is not was:
+                    if _deep_same(now, copies[i]):   # (another object holding equal values: ``replaced``)
+                        continue
                     return label, now, was
                 if not _same_items(now, copies[i]) and plain_change(copies[i], now, objects=True):
                     return label, now.copy(), copies[i]
@@ -94,6 +99,12 @@ class PythonReads:
                 continue
             return label, now, was
         return None
+
+    def replaced(self) -> bool:
+        """Whether a watched container is another object now (a module's ``self.cfg = {...}``, a global's
+        ``NESTED = {...}``): its inner containers' places watch the old ones, so the places must be found anew
+        (``record_reads``), not only their values read again (``refreshed``)."""
+        return any(self.reads[i]() is not self.values[i] for i, _c in self.copies)
 
     def refreshed(self) -> PythonReads:
         values = [r() for r in self.reads]   # (a container deleted or replaced by another value: no copy kept)
@@ -113,20 +124,29 @@ def _same_objects(now: Any, copy: Any) -> bool:
     return len(now) == len(copy) and all(map(is_, now, copy))
 
 
-def record_reads(torch: Any, module: Any) -> PythonReads | None:
+def record_reads(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = frozenset()) -> PythonReads | None:
     """``PythonReads`` of ``module``'s tree now (after the export, whose own changes ``check_python_state`` settled):
-    None where there is nothing to watch."""
+    None where there is nothing to watch. ``skip``: ``PythonReads.skip``."""
     places = [p for p in python_state(torch, module) if _watched(p)]
-    places += _module_containers(torch, module)
+    places += _module_containers(torch, module, skip)
     if not places:
         return None
     values = [p.read() for p in places]
     copies = tuple((i, v.copy()) for i, (p, v) in enumerate(zip(places, values)) if p.copy is not None
                    and v is p.value)
-    return PythonReads(tuple(p.label for p in places), tuple(p.read for p in places), values, copies)
+    return PythonReads(tuple(p.label for p in places), tuple(p.read for p in places), values, copies, skip)
 
 
-def _module_containers(torch: Any, module: Any) -> list[PythonPlace]:
+def without_sets(torch: Any, module: Any, reads: PythonReads | None, sets: Any) -> PythonReads | None:
+    """``reads`` found anew leaving out the list and dict attributes ``forward`` sets (``sets``: (owner, name,
+    value) of ``CompiledModule.sets``), which each compiled call sets to a new copy, as eager's ``forward`` does.
+    Why: watched, each call found the attribute another object and paid the slow path (the places found anew: ~40 ms
+    for a small Llama), for a value no caller set."""
+    skip = frozenset((id(owner), name) for owner, name, value in sets if type(value) in (list, dict))
+    return reads if reads is None or not skip else record_reads(torch, module, skip)
+
+
+def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = frozenset()) -> list[PythonPlace]:
     """A place for each list, dict or set under a public attribute of each module of the tree and each one inside
     it, at any depth (bounded by size: ``inner_containers``). Why: ``self.cfg["a"][0][0]`` read by ``forward`` and
     set by the caller after compile compiled silently (round 62); ``Settings`` watches plain values alone."""
@@ -138,11 +158,11 @@ def _module_containers(torch: Any, module: Any) -> list[PythonPlace]:
     for path, m in module.named_modules():
         where = f"{type(module).__name__}.{path}" if path else type(module).__name__
         for name, v in list(vars(m).items()):
-            if name.startswith("_") or not (type(v) in CONTAINERS or type(v) is tuple):
+            if name.startswith("_") or not (type(v) in CONTAINERS or type(v) is tuple) or (id(m), name) in skip:
                 continue
             if type(v) in CONTAINERS and id(v) not in seen and len(v) <= ITEM_LIMIT:
                 seen.add(id(v))
-                out.append(_held(f"the attribute {where}.{name}", v))
+                out.append(_held(f"the attribute {where}.{name}", v, functools.partial(vars(m).get, name, MISSING)))
             for keys, inner in inner_containers(v, seen, budget):
                 out.append(_held(f"the attribute {where}.{name}" + "".join(f"[{k!r}]" for k in keys), inner))
             out += _held_objects(torch, f"{where}.{name}", v, seen)
@@ -171,8 +191,27 @@ def _held_objects(torch: Any, where: str, container: Any, seen: set[int]) -> lis
     return out
 
 
-def _held(label: str, v: Any) -> PythonPlace:
-    return PythonPlace(label, lambda: v, lambda _v: None, v, v.copy())
+def _held(label: str, v: Any, read: Any = None) -> PythonPlace:
+    """A container's place: read through ``read`` (a module attribute's: ``self.cfg = {...}`` replaced by the caller
+    is seen), else the very object (one inside another: a change of the outer one's items is that one's)."""
+    return PythonPlace(label, read or (lambda: v), lambda _v: None, v, v.copy())
+
+
+def _deep_same(now: Any, before: Any, depth: int = 8) -> bool:
+    """Whether ``now`` (a container that replaced the one whose shallow copy is ``before``) holds equal values at any
+    depth (``same_item`` at the leaves; the same types, lengths and keys in order), bounded by ``depth`` and
+    ``ITEM_LIMIT`` (beyond: not the same, so proven by an export)."""
+    if same_item(now, before):
+        return True
+    if type(now) is not type(before) or not (type(now) in CONTAINERS or type(now) is tuple) or depth <= 0:
+        return False
+    if len(now) != len(before) or len(now) > ITEM_LIMIT:
+        return False
+    if isinstance(now, set):
+        return _same_items(now, before)
+    if isinstance(now, dict):
+        return list(now) == list(before) and all(_deep_same(now[k], before[k], depth - 1) for k in now)
+    return all(_deep_same(a, b, depth - 1) for a, b in zip(now, before))
 
 
 #: how many states of the values ``ReadProofs`` keeps an answer for, of each kind (the latest)
@@ -227,4 +266,4 @@ def _short(v: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-__all__ = ["PROOFS_KEPT", "PythonReads", "ReadProofs", "record_reads", "reads_refusal"]
+__all__ = ["PROOFS_KEPT", "PythonReads", "ReadProofs", "record_reads", "reads_refusal", "without_sets"]
