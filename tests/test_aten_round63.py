@@ -344,3 +344,16 @@ def test_a_list_attribute_forward_sets_at_every_call_keeps_the_fast_path(monkeyp
         assert torch.equal(step(x), x * 2.0)
         assert step.guard.reads.unchanged() and m.hist == [1, 2]
     assert exports.n == 0
+
+
+def test_a_module_with_nothing_to_watch_follows_a_replaced_weight():
+    """``nn.Linear`` reads no Python value beside its module (``guard.reads`` is None): a replaced weight is rebound
+    as before (the proof's step is skipped; it raised AttributeError on None while this round was written)."""
+    m = nn.Linear(8, 4)
+    x = torch.randn(2, 8)
+    step = _compile(m, x)
+    assert step.guard.reads is None
+    m.weight = nn.Parameter(torch.randn(4, 8))
+    with torch.no_grad():
+        assert torch.equal(step(x), m(x))
+    assert step.rebinds == 1

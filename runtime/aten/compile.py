@@ -378,6 +378,8 @@ class CompiledModule:
         (round 50). Each state is proven once (``read_proofs``): the unchanged calls after pay the identity checks
         alone."""
         guard = self.guard
+        if guard.reads is None:
+            return
         why = reads_refusal(guard.reads)
         if why is None:   # (equal values, other objects; a container changed by tensors alone: recorded anew)
             if guard.reads.replaced():   # (``self.cfg = {...}`` equal to the old: its inner containers watched)
