@@ -43,9 +43,12 @@ from .cache_paths import argument_caches
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
 from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
+from .executor import _check_generators as check_generators
 from .layout import SharedArena
 from .lower import check_lowerable
 from .program import Program, call_leaves, flatten_inputs, load_program
+from .python_reads import ReadProofs, reads_refusal, record_reads, without_sets
+from .sets import _python_changes_settle as python_changes_settle
 from .sets import (
     check_bypassing_writes,
     check_carried_state,
@@ -103,6 +106,9 @@ class CompiledModule:
     #: the hooks and forwards (``_calls_state``) an export showed to give another program than compile's
     #: (``_prove_calls``): a call meeting them again is refused at once, without an export per call
     calls_refuted: tuple | None = None
+    #: the states of the Python values ``forward`` reads (``guard.reads``) an export showed to give compile's program,
+    #: and those it showed not to (``_prove_reads``): each state met again is answered without an export
+    read_proofs: ReadProofs = field(default_factory=ReadProofs)
     #: the module's parameters ``forward`` writes in place outside a ``no_grad`` block, where compile exported without
     #: grad mode: found at the first call under grad mode (``_grad_mode_writes``); None until then
     grad_writes: tuple[str, ...] | None = None
@@ -420,6 +426,71 @@ class CompiledModule:
         return not other.registry_changes and same_program(self.program, other, set(),
                                                            module_guard.module_tensor_ids(torch, self.guard))
 
+    def _prove_reads(self, torch: Any) -> None:
+        """Take or refuse the Python values ``forward`` reads beside its module (``python_reads``: a global, a closure
+        cell, a class attribute, a container inside a global or a module attribute, an object's field) where one is
+        no longer equal to its value at compile: taken where ``forward`` exported again from the values now, as
+        compile exported it (as ``_prove_calls`` does for hooks), gives the very program and settles (its own Python
+        changes made once for good: ``sets.check_python_state``'s rule); then they are the new baseline, and what
+        that export read is watched. Otherwise refused, naming the value, where it lives and both values.
+
+        Why: a compiled call runs no Python, so the program holds what the export read: ``x * SCALE`` after
+        ``SCALE = 3.0`` ran ``x * 2.0`` silently. A change alone is no proof of harm: a warn-once set, a logged-once
+        flag or a kernel bound lazily into a global, changed by an eager call of ``forward`` itself (round 41c), and a
+        flag read that changes nothing (``if VERBOSE: ...``), give the same program (round 62b refused them all).
+        A replaced ``torch.Generator`` in a module's list is left to the executor's refusal, which names it as such
+        (round 50). Each state is proven once (``read_proofs``): the unchanged calls after pay the identity checks
+        alone."""
+        guard = self.guard
+        if guard.reads is None:
+            return
+        why = reads_refusal(guard.reads)
+        if why is None:   # (equal values, other objects; a container changed by tensors alone: recorded anew)
+            if guard.reads.replaced():   # (``self.cfg = {...}`` equal to the old: its inner containers watched)
+                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip))
+            return
+        if self.program.generators:
+            check_generators(self.program)
+        now = guard.reads.refreshed()
+        seen, refusal = self.read_proofs.known()
+        other = None
+        if not seen:
+            other, proof = self._export_again(torch)
+            refusal = None if proof is None else reads_refusal(guard.reads, proof)
+            self.read_proofs.record(now, refusal)
+        if refusal is not None:
+            raise AtenExecutorError(refusal)
+        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip) if guard.reads.replaced()
+                                   else now)
+        if other is not None:
+            self._watch_reads_of(other)
+
+    def _export_again(self, torch: Any) -> tuple[Program | None, str | None]:
+        """(``forward`` exported again as compile exported it, from the Python state now, None where no program
+        came; None where it is compile's very program and settles, else why not, for ``_prove_reads``)."""
+        guard = self.guard
+        example = getattr(self.program.exported, "example_inputs", None)
+        if not (isinstance(example, tuple) and len(example) == 2):
+            return None, "compile's example inputs are not kept, so no export from the values now could prove it"
+        args, kwargs = tuple(example[0]), dict(example[1] or {})
+
+        def export() -> Program:
+            with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
+                  hook_state.hook_state_kept(torch, guard.root)):
+                return load_program(guard.root, args, kwargs)
+
+        try:
+            other = export()
+        except Exception as exc:  # noqa: BLE001 - an export that fails proves nothing: refused
+            return None, f"exporting forward again from the values now failed: {str(exc).splitlines()[0]}"
+        if other.registry_changes or not same_program(self.program, other, set(),
+                                                       module_guard.module_tensor_ids(torch, guard)):
+            return other, "exported again from the values now, forward gives another program than compile's"
+        if not python_changes_settle(other, export):
+            return other, ("exported again from the values now, forward changes Python state beside its module "
+                           "at every call")
+        return other, None
+
     def _follow_flags(self) -> None:
         """Build the executor again where a backend flag changed since it was built (``backend_flags.backend_flags``:
         TF32, cuDNN, deterministic algorithms, ...): eager's next call follows the flag, the executor's lowering
@@ -446,6 +517,7 @@ class CompiledModule:
             if not self._prove_calls(torch):
                 raise
             new = module_guard.changes(torch, self.guard, self.program)
+        self._prove_reads(torch)   # (after the module's own checks: those name what changed first)
         if new:
             self._check_rebuild(torch, "module tensors were replaced since the last call")
         else:   # nothing replaced (a tensor moved between its owner's dicts): record where it is now, so
@@ -631,6 +703,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                                    lambda: held or module_guard.module_tensor_ids(torch, guard))
         check_container_caches(torch, module, program, example_inputs, kwargs,
                                lambda: held or module_guard.module_tensor_ids(torch, guard))
+    if guard is not None and settable and sets:   # (the lists and dicts each call sets anew: no caller's change)
+        guard = replace(guard, reads=without_sets(torch, module, guard.reads, [(o, n, a) for _n, o, n, _b, a in sets]))
     return CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           fused=program.fast_calls if guard is not None else (),

@@ -31,6 +31,7 @@ from typing import Any
 
 from .errors import AtenExecutorError
 from .program import Program, strides_agree
+from .python_reads import record_reads
 from .settings import function_value as _function_value
 from .settings import plain as _plain
 from .settings import same_value as _same_value
@@ -312,6 +313,7 @@ class ModuleGuard:
     held: tuple[Held, ...] = ()   # module tensors the program reads inside a list, tuple or dict attribute
     calls: Calls | None = None    # the hooks and forwards the export traced
     settings: Settings | None = None   # the plain values forward read as constants
+    reads: Any = None   # ``python_reads.PythonReads``: globals, closures, class attributes, held objects' fields
     fast: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -336,7 +338,8 @@ class ModuleGuard:
                     list(map(_size, tensors)) == shapes and list(map(self.stride, tensors)) == strides
                     and list(map(_dtype, tensors)) == dtypes and list(map(_requires_grad, tensors)) == grads))
                 and all(map(Held.unchanged, self.held)) and (self.calls is None or self.calls.unchanged())
-                and (self.settings is None or self.settings.unchanged()))
+                and (self.settings is None or self.settings.unchanged())
+                and (self.reads is None or self.reads.unchanged()))
 
 
 _training = attrgetter("training")
@@ -393,7 +396,7 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
                        record_settings(torch, type(module).__name__, owners, program.forward_writes,
-                                       program.object_reads, program.read_watched))
+                                       program.object_reads, program.read_watched), record_reads(torch, module))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
@@ -638,7 +641,8 @@ def rebound_guard(guard: ModuleGuard, new: Mapping[int, Any]) -> ModuleGuard:
         t = t if t is not None else new.get(id(s.tensor), s.tensor)
         return replace(s, store=_store(s.owner, s.attr), tensor=t, ptr=t.data_ptr(), meta=_meta(t))
     slots = tuple(now(s) for s in guard.slots)
-    return replace(guard, slots=slots, settings=guard.settings and guard.settings.refreshed())
+    return replace(guard, slots=slots, settings=guard.settings and guard.settings.refreshed(),
+                   reads=guard.reads and guard.reads.refreshed())
 
 
 def needs_recapture(cuda_graph: bool, captured: bool, rebound: bool) -> bool:

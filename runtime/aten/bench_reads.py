@@ -1,0 +1,131 @@
+"""``python -m runtime.aten.bench_reads``: what the per-call check of the Python values ``forward`` reads
+(``python_reads``, ``ModuleGuard.reads``) costs a compiled call whose values did not change, side by side with the
+same compiled module without it (``reads=None``: main before round 63), and what the first call after a change costs
+(one export of ``forward``: ``CompiledModule._prove_reads``). CPU, ``cuda_graph=False``.
+
+Why a script: the check runs at every call, on the fast path; its price is a few identity checks per watched place,
+and must stay microseconds. Ratios, not absolute times: the machine may be loaded, so each variant is timed in
+alternating rounds and the median taken.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import replace
+from typing import Any
+
+SCALE = 2.0
+CFG = {"eps": [1e-5], "act": "gelu"}
+
+
+def small_model(torch: Any) -> Any:
+    """A 3-layer MLP reading a global, a nested global container and a class attribute."""
+
+    class MLP(torch.nn.Module):
+        bias = 0.5
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(64, 64) for _ in range(3))
+            self.cfg = {"depth": [3]}
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.layers:
+                x = torch.nn.functional.gelu(layer(x)) * SCALE + type(self).bias
+            return x + CFG["eps"][0]
+    return MLP().eval()
+
+
+def tiny_llama(torch: Any) -> Any:
+    """A small transformers Llama (2 layers, hidden 64), or None without transformers."""
+    try:
+        import transformers as tf
+    except ImportError:
+        return None
+    cfg = tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=128, max_position_embeddings=64)
+    return tf.LlamaForCausalLM(cfg).eval()
+
+
+def _time(fn: Any, n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+def bench(torch: Any, name: str, module: Any, example: tuple, rounds: int = 7, n: int = 200) -> None:
+    from runtime.aten import compile
+
+    with torch.no_grad():
+        step = compile(module, example, streams=1, cuda_graph=False, device="cpu")
+        step(*example)
+        with_reads = step.guard
+        without = replace(with_reads, reads=None)
+        places = len(with_reads.reads.labels) if with_reads.reads is not None else 0
+        call = {True: [], False: []}
+        check = {True: [], False: []}
+        for _ in range(rounds):
+            for on in (False, True):
+                step.guard = with_reads if on else without
+                call[on].append(_time(lambda: step(*example), n))
+                check[on].append(_time(step.guard.unchanged, n * 10))
+        step.guard = with_reads
+        us = {k: statistics.median(v) * 1e6 for k, v in call.items()}
+        cus = {k: statistics.median(v) * 1e6 for k, v in check.items()}
+        print(f"{name}: {places} places watched; call {us[False]:.1f} us without the reads check, {us[True]:.1f} us "
+              f"with it (x{us[True] / us[False]:.3f}); guard.unchanged() {cus[False]:.2f} -> {cus[True]:.2f} us")
+
+
+def bench_proof(torch: Any) -> None:
+    """The first call after a change (one export), then the calls after (the new baseline: fast path again)."""
+    from runtime.aten import compile
+
+    global SCALE
+    m = small_model(torch)
+    x = torch.randn(8, 64)
+    with torch.no_grad():
+        step = compile(m, (x,), streams=1, cuda_graph=False, device="cpu")
+        step(x)
+        fast = _time(lambda: step(x), 200)
+        CFG["act"] = "relu"   # (read by no forward path: the very program again)
+        t = time.perf_counter()
+        step(x)
+        first = time.perf_counter() - t
+        after = _time(lambda: step(x), 200)
+        CFG["act"] = "gelu"
+        SCALE = 3.0
+        t = time.perf_counter()
+        try:
+            step(x)
+        except Exception as exc:  # noqa: BLE001 - the refusal is the point
+            refused = f"refused ({type(exc).__name__})"
+        else:
+            refused = "taken"
+        first_refused = time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            step(x)
+        except Exception:  # noqa: BLE001 - remembered: no export
+            pass
+        again = time.perf_counter() - t
+        SCALE = 2.0
+    print(f"proof: unchanged call {fast * 1e6:.1f} us; first call after an inert change {first * 1e3:.1f} ms (one "
+          f"export), calls after {after * 1e6:.1f} us; SCALE 2.0 -> 3.0 {refused} in {first_refused * 1e3:.1f} ms, "
+          f"again {again * 1e3:.2f} ms (remembered)")
+
+
+def main() -> None:
+    import torch
+
+    torch.manual_seed(0)
+    bench(torch, "small MLP", small_model(torch), (torch.randn(8, 64),))
+    llama = tiny_llama(torch)
+    if llama is not None:
+        bench(torch, "tiny Llama", llama, (torch.randint(0, 128, (1, 16)),), n=50)
+    bench_proof(torch)
+
+
+if __name__ == "__main__":
+    main()
