@@ -183,11 +183,13 @@ class CompiledModule:
         import torch
 
         check_not_traced(torch, self.program, [])   # first: a trace's flags and fake mode must reach no rebuild
+        # (the modules held in list or dict attributes first: a layer appended there is named as such, where the
+        # reads check, which watches those containers too, could only say the container changed)
+        if self.held_modules is not None and not self.held_modules.unchanged():
+            self._follow_held_modules(torch)
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
-        if self.held_modules is not None and not self.held_modules.unchanged():
-            self._follow_held_modules(torch)
         if self.hook_reads is not None and self.hook_reads.seen != (now := self.hook_reads.now(torch)):
             self._follow_hook_reads(torch, now)
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
