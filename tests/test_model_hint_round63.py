@@ -102,3 +102,54 @@ def test_the_import_command_the_hint_names_reads_the_model(tmp_path, capsys):
     code, _, err = _cli(capsys, "import", str(m), "-o", str(tmp_path / "g.json"))
     assert code == 0, err
     assert json.loads((tmp_path / "g.json").read_text())["format"].startswith("memplan.graph")
+
+
+# --- review63: the hint's claim and its cost -------------------------------------------------------------------
+
+
+def test_a_torch_save_checkpoint_named_pt_is_not_called_a_torch_export_archive(tmp_path):
+    """``.pt`` is torch.save's checkpoint suffix as often as an export's: a zip of that name is called a torch.export
+    archive only where its directory holds ``archive_format`` (a checkpoint's does not: ``memplan import`` refuses it,
+    so the hint led to a refusal). Failed before: the suffix alone made the claim."""
+    ckpt = _zip(tmp_path / "ckpt.pt", ["ckpt/data.pkl", "ckpt/byteorder", "ckpt/data/0", "ckpt/version"])
+    with pytest.raises(GraphError, match=r"a zip archive, not text") as e:
+        memplan.load_graph(str(ckpt))
+    assert "torch.export" not in str(e.value)
+    export = _zip(tmp_path / "m.ep", ["m/models/model.json", "m/archive_format"])
+    with pytest.raises(GraphError, match=r"a torch\.export archive"):
+        memplan.load_graph(str(export))
+
+
+def test_a_huge_zip_directory_is_not_listed(tmp_path, monkeypatch):
+    """A zip whose central directory is over ``MAX_ZIP_DIRECTORY`` is not listed to look for ``archive_format`` (a
+    1 GiB input may hold 13 million entries: 300,000 took 7 s and 200 MB to list, for a hint): it keeps the zip
+    message. Failed before: the directory was read whatever its size (here the bound is lowered, not the file
+    grown; the listing is made to fail loudly)."""
+    import memplan.io as mio
+
+    z = _zip(tmp_path / "many", [f"m/data/{i}" for i in range(200)] + ["m/archive_format"])
+    monkeypatch.setattr(mio, "MAX_ZIP_DIRECTORY", 1000, raising=False)
+    monkeypatch.setattr(zipfile.ZipFile, "namelist", lambda self: pytest.fail("the huge directory was listed"))
+    with pytest.raises(GraphError, match=r"a zip archive, not text"):
+        memplan.load_graph(str(z))
+
+
+def test_a_fifo_in_the_zips_place_is_no_hang(tmp_path):
+    """The zip is opened again to list its directory: a FIFO there (a path swapped after the checks) is not waited
+    on. Failed before: ``zipfile.ZipFile(path)`` opened it blocking, waiting for a writer for good."""
+    import os
+    import threading
+
+    from memplan.io import _model_kind
+
+    fifo = tmp_path / "swapped"
+    os.mkfifo(fifo)
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(_model_kind(str(fifo), b"PK\x03\x04")), daemon=True)
+    t.start()
+    t.join(60)
+    if t.is_alive():   # (release the reader, then fail)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5)
+        pytest.fail("_model_kind waited on a FIFO")
+    assert got == [None]
