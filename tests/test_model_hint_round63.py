@@ -153,3 +153,21 @@ def test_a_fifo_in_the_zips_place_is_no_hang(tmp_path):
         t.join(5)
         pytest.fail("_model_kind waited on a FIFO")
     assert got == [None]
+
+
+def test_an_archive_with_a_zip64_end_record_is_still_read_by_its_directory(tmp_path):
+    """torch.export.save ends its archives with a zip64 end record (the plain one's sizes then 0xFFFF...): the bound on
+    the directory reads its size from there, as zipfile does, and the archive is still named by its directory."""
+    import struct
+
+    plain = _zip(tmp_path / "plain", ["m/models/model.json", "m/archive_format"]).read_bytes()
+    end = len(plain) - 22
+    _, _, _, _, n, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", plain[end:])
+    rec = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, cd_size, cd_offset)
+    loc = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    z64 = tmp_path / "exported"
+    z64.write_bytes(plain[:end] + rec + loc + eocd)
+    assert zipfile.ZipFile(z64).namelist() == ["m/models/model.json", "m/archive_format"]
+    with pytest.raises(GraphError, match=r"a torch\.export archive"):
+        memplan.load_graph(str(z64))
