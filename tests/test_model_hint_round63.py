@@ -171,3 +171,19 @@ def test_an_archive_with_a_zip64_end_record_is_still_read_by_its_directory(tmp_p
     assert zipfile.ZipFile(z64).namelist() == ["m/models/model.json", "m/archive_format"]
     with pytest.raises(GraphError, match=r"a torch\.export archive"):
         memplan.load_graph(str(z64))
+
+
+@pytest.mark.parametrize("bad,said", [(b"\xff", r"not UTF-8 text: byte 0xff"), (b"\x00", r"NUL")])
+def test_json_named_onnx_with_a_bad_byte_past_its_start_is_judged_as_text(tmp_path, bad, said):
+    """A JSON file named ``.onnx`` whose trouble is past its first byte (a Latin-1 byte, a NUL) is told what is wrong
+    with its text, not called an ONNX model: a protobuf never starts as JSON does (``{``, ``[`` or white space are no
+    ModelProto field's tag). Failed before: the suffix alone made the claim there, and the byte's place was lost."""
+    g = tmp_path / "graph.onnx"
+    g.write_bytes(b'{"format": "memplan.graph/1", "name": "a' + bad + b'"}')
+    with pytest.raises(GraphError, match=said) as e:
+        memplan.load_graph(str(g))
+    assert "ONNX" not in str(e.value)
+    spaced = tmp_path / "spaced.onnx"
+    spaced.write_bytes(b"\n  " + g.read_bytes())
+    with pytest.raises(GraphError, match=said):
+        memplan.load_graph(str(spaced))

@@ -98,7 +98,9 @@ def _model_kind(path: str, data: bytes) -> str | None:
         if not low.endswith(_EXPORT_SUFFIX) and not _lists_archive_format(path):
             return None
         kind = "a torch.export archive"
-    elif low.endswith(".onnx"):
+    elif low.endswith(".onnx") and data[:4096].lstrip()[:1] not in (b"{", b"[", b""):
+        # (a protobuf never starts as JSON does: ``{``, ``[`` and white space are no ModelProto field's tag; a JSON
+        # file named .onnx whose trouble is a byte past its start, 0xff or a NUL, was called an ONNX model)
         kind = "an ONNX model (protobuf)"
     elif data[:1] == b"\x08":   # (``memplan import`` takes an ONNX model by its name's suffix)
         return ("an ONNX model (protobuf), by its first byte, not JSON: named *.onnx, 'memplan import MODEL.onnx "
