@@ -102,3 +102,88 @@ def test_the_import_command_the_hint_names_reads_the_model(tmp_path, capsys):
     code, _, err = _cli(capsys, "import", str(m), "-o", str(tmp_path / "g.json"))
     assert code == 0, err
     assert json.loads((tmp_path / "g.json").read_text())["format"].startswith("memplan.graph")
+
+
+# --- review63: the hint's claim and its cost -------------------------------------------------------------------
+
+
+def test_a_torch_save_checkpoint_named_pt_is_not_called_a_torch_export_archive(tmp_path):
+    """``.pt`` is torch.save's checkpoint suffix as often as an export's: a zip of that name is called a torch.export
+    archive only where its directory holds ``archive_format`` (a checkpoint's does not: ``memplan import`` refuses it,
+    so the hint led to a refusal). Failed before: the suffix alone made the claim."""
+    ckpt = _zip(tmp_path / "ckpt.pt", ["ckpt/data.pkl", "ckpt/byteorder", "ckpt/data/0", "ckpt/version"])
+    with pytest.raises(GraphError, match=r"a zip archive, not text") as e:
+        memplan.load_graph(str(ckpt))
+    assert "torch.export" not in str(e.value)
+    export = _zip(tmp_path / "m.ep", ["m/models/model.json", "m/archive_format"])
+    with pytest.raises(GraphError, match=r"a torch\.export archive"):
+        memplan.load_graph(str(export))
+
+
+def test_a_huge_zip_directory_is_not_listed(tmp_path, monkeypatch):
+    """A zip whose central directory is over ``MAX_ZIP_DIRECTORY`` is not listed to look for ``archive_format`` (a
+    1 GiB input may hold 13 million entries: 300,000 took 7 s and 200 MB to list, for a hint): it keeps the zip
+    message. Failed before: the directory was read whatever its size (here the bound is lowered, not the file
+    grown; the listing is made to fail loudly)."""
+    import memplan.io as mio
+
+    z = _zip(tmp_path / "many", [f"m/data/{i}" for i in range(200)] + ["m/archive_format"])
+    monkeypatch.setattr(mio, "MAX_ZIP_DIRECTORY", 1000, raising=False)
+    monkeypatch.setattr(zipfile.ZipFile, "namelist", lambda self: pytest.fail("the huge directory was listed"))
+    with pytest.raises(GraphError, match=r"a zip archive, not text"):
+        memplan.load_graph(str(z))
+
+
+def test_a_fifo_in_the_zips_place_is_no_hang(tmp_path):
+    """The zip is opened again to list its directory: a FIFO there (a path swapped after the checks) is not waited
+    on. Failed before: ``zipfile.ZipFile(path)`` opened it blocking, waiting for a writer for good."""
+    import os
+    import threading
+
+    from memplan.io import _model_kind
+
+    fifo = tmp_path / "swapped"
+    os.mkfifo(fifo)
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(_model_kind(str(fifo), b"PK\x03\x04")), daemon=True)
+    t.start()
+    t.join(60)
+    if t.is_alive():   # (release the reader, then fail)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5)
+        pytest.fail("_model_kind waited on a FIFO")
+    assert got == [None]
+
+
+def test_an_archive_with_a_zip64_end_record_is_still_read_by_its_directory(tmp_path):
+    """torch.export.save ends its archives with a zip64 end record (the plain one's sizes then 0xFFFF...): the bound on
+    the directory reads its size from there, as zipfile does, and the archive is still named by its directory."""
+    import struct
+
+    plain = _zip(tmp_path / "plain", ["m/models/model.json", "m/archive_format"]).read_bytes()
+    end = len(plain) - 22
+    _, _, _, _, n, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", plain[end:])
+    rec = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, cd_size, cd_offset)
+    loc = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    z64 = tmp_path / "exported"
+    z64.write_bytes(plain[:end] + rec + loc + eocd)
+    assert zipfile.ZipFile(z64).namelist() == ["m/models/model.json", "m/archive_format"]
+    with pytest.raises(GraphError, match=r"a torch\.export archive"):
+        memplan.load_graph(str(z64))
+
+
+@pytest.mark.parametrize("bad,said", [(b"\xff", r"not UTF-8 text: byte 0xff"), (b"\x00", r"NUL")])
+def test_json_named_onnx_with_a_bad_byte_past_its_start_is_judged_as_text(tmp_path, bad, said):
+    """A JSON file named ``.onnx`` whose trouble is past its first byte (a Latin-1 byte, a NUL) is told what is wrong
+    with its text, not called an ONNX model: a protobuf never starts as JSON does (``{``, ``[`` or white space are no
+    ModelProto field's tag). Failed before: the suffix alone made the claim there, and the byte's place was lost."""
+    g = tmp_path / "graph.onnx"
+    g.write_bytes(b'{"format": "memplan.graph/1", "name": "a' + bad + b'"}')
+    with pytest.raises(GraphError, match=said) as e:
+        memplan.load_graph(str(g))
+    assert "ONNX" not in str(e.value)
+    spaced = tmp_path / "spaced.onnx"
+    spaced.write_bytes(b"\n  " + g.read_bytes())
+    with pytest.raises(GraphError, match=said):
+        memplan.load_graph(str(spaced))

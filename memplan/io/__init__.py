@@ -76,8 +76,13 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
     return doc
 
 
-#: the suffixes of a torch.export archive (``torch.export.save``'s ``.pt2``; ``.pt`` and ``.ep`` seen in the wild)
-_EXPORT_SUFFIXES = (".pt2", ".pt", ".ep")
+#: the suffix that makes a zip a torch.export archive by its name alone (``torch.export.save``'s ``.pt2``). Not
+#: ``.pt``: torch.save's checkpoints are zips of that name as often (a ``.pt`` or ``.ep`` is one by its directory)
+_EXPORT_SUFFIX = ".pt2"
+#: the most bytes of a zip's central directory read to find an ``archive_format`` entry (about 20,000 entries of
+#: torch.export's names). Why: listing costs ~25 us and ~600 bytes of memory an entry, and a 1 GiB input may hold
+#: 13 million: 300,000 took 7 s and 200 MB, for a hint; a larger directory keeps the plain zip message
+MAX_ZIP_DIRECTORY = 2 << 20
 
 
 def _model_kind(path: str, data: bytes) -> str | None:
@@ -90,17 +95,12 @@ def _model_kind(path: str, data: bytes) -> str | None:
     it first)", advice that leads nowhere: the command that reads either is ``memplan import``."""
     low = path.lower()
     if data.startswith(b"PK\x03\x04"):
-        if not low.endswith(_EXPORT_SUFFIXES):
-            import zipfile
-            try:   # (the directory alone is read, at the file's end; the input was checked a regular file)
-                with zipfile.ZipFile(path) as z:
-                    names = z.namelist()
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
-                return None
-            if not any(n == "archive_format" or n.endswith("/archive_format") for n in names):
-                return None
+        if not low.endswith(_EXPORT_SUFFIX) and not _lists_archive_format(path):
+            return None
         kind = "a torch.export archive"
-    elif low.endswith(".onnx"):
+    elif low.endswith(".onnx") and data[:4096].lstrip()[:1] not in (b"{", b"[", b""):
+        # (a protobuf never starts as JSON does: ``{``, ``[`` and white space are no ModelProto field's tag; a JSON
+        # file named .onnx whose trouble is a byte past its start, 0xff or a NUL, was called an ONNX model)
         kind = "an ONNX model (protobuf)"
     elif data[:1] == b"\x08":   # (``memplan import`` takes an ONNX model by its name's suffix)
         return ("an ONNX model (protobuf), by its first byte, not JSON: named *.onnx, 'memplan import MODEL.onnx "
@@ -108,6 +108,33 @@ def _model_kind(path: str, data: bytes) -> str | None:
     else:
         return None
     return f"{kind}, not JSON: 'memplan import {path} -o graph.json' makes graph JSON of it"
+
+
+def _lists_archive_format(path: str) -> bool:
+    """Whether the zip at ``path`` has an ``archive_format`` entry (torch.export.save's mark), its directory read
+    only where it is a regular file once opened (without blocking: the input was checked one, but a FIFO swapped in
+    since was waited on for good) and its directory at most ``MAX_ZIP_DIRECTORY`` bytes (by its end record, which
+    zipfile reads the same way, zip64's too); False where it cannot tell."""
+    import stat
+    import zipfile
+
+    from ..files import open_input
+
+    end_record = getattr(zipfile, "_EndRecData", None)   # (zipfile's own reader of the sizes it then reads by)
+    try:
+        with open_input(path) as f:
+            if end_record is None or not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return False
+            end = end_record(f)
+            if not end or not 0 <= end[zipfile._ECD_SIZE] <= MAX_ZIP_DIRECTORY:
+                return False
+            f.seek(0)
+            with zipfile.ZipFile(f) as z:
+                names = z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError, IndexError,
+            TypeError):
+        return False
+    return any(n == "archive_format" or n.endswith("/archive_format") for n in names)
 
 
 def _csv_hint(text: str) -> str:

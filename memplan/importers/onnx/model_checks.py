@@ -32,7 +32,7 @@ from .kernels import (
     check_before_inference,
 )
 from .ort_ops import ORT_DEFAULT_DOMAIN_OPS, ORT_RULED_ONLY, ORT_RULES, ORT_UNSIZED, ORT_WRONG
-from .type_rules import ort_default_domain_ops
+from .type_rules import ort_default_domain_ops, ort_registers
 
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
@@ -208,7 +208,8 @@ def _check_kernel_versions(onnx, g, node_ids: list[str], opset: int) -> None:
             continue
         try:
             version = onnx.defs.get_schema(n.op_type, opset, "").since_version
-        except Exception:  # noqa: BLE001 - no schema at that opset: the schema check names it
+        except Exception:  # noqa: BLE001 - no schema at that opset: the schema check refuses it
+            # (``_refuse_before_first``) or onnxruntime registers its own
             continue
         if version < first:
             raise GraphError(f"node {nid!r} ({n.op_type}) is {n.op_type}-{version} at the model's opset {opset} of the "
@@ -1477,8 +1478,10 @@ def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
             continue
         key = (domain, n.op_type)
         if key not in known:
-            known[key] = onnx.defs.has(n.op_type, domain) and domain in opsets and _schema_at(
-                onnx, n.op_type, opsets[domain], domain)
+            defined = onnx.defs.has(n.op_type, domain) and domain in opsets
+            known[key] = defined and _schema_at(onnx, n.op_type, opsets[domain], domain)
+            if defined and not known[key] and not ort_registers(domain, n.op_type, opsets[domain]):
+                _refuse_before_first(onnx, n.op_type, domain, opsets[domain], node_ids[i])
         if not known[key]:
             continue
         names = [a.name for a in n.attribute]
@@ -1501,6 +1504,20 @@ def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
         if why is not None:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {why} (onnx's checker refuses the node, and "
                              "onnxruntime the model)")
+
+
+def _refuse_before_first(onnx, op: str, domain: str, version: int, nid: str) -> None:
+    """Refuse node ``nid`` of ``domain:op``, which onnx defines only from a version after the model's ``version``
+    of its domain on. Why: ``Gelu`` at opset 17 (Gelu-20 is its first) was planned, sized by onnx's inference, while
+    onnxruntime refuses the model ("No Op registered for Gelu with domain_version of 17"): this check skipped an op
+    with no schema at the opset (for onnxruntime's own ops), and the kernel-version check and the type rules left it
+    to this one."""
+    first = min(s.since_version for s in onnx.defs.get_all_schemas_with_history()
+                if s.domain == domain and s.name == op)
+    where = "the default domain" if domain == "" else f"domain {domain!r}"
+    raise GraphError(f"node {nid!r} ({op}): onnx defines {op} from opset {first} of {where} on, and the model "
+                     f"imports opset {version} (onnxruntime refuses to load the model: no {op} is registered at "
+                     f"that version); convert the model to opset {first} or later")
 
 
 def _checker_says(onnx, n, ctx) -> str | None:

@@ -75,6 +75,21 @@ def ort_default_domain_ops() -> frozenset[str] | None:
     return frozenset(op for (d, op) in schemas if d == "") if schemas else None
 
 
+#: the ops of onnx's domains onnxruntime registers before onnx's first version of them (its own schemas, which it
+#: loads), by their first version there: what stands in for ``_ort_schemas`` where onnxruntime is not installed
+ORT_EARLIER_SCHEMAS = {("", "LayerNormalization"): 1, ("", "MeanVarianceNormalization"): 1, ("", "ThresholdedRelu"): 1}
+
+
+def ort_registers(domain: str, op: str, version: int) -> bool:
+    """Whether onnxruntime registers a schema of ``domain:op`` at opset ``version`` of its domain (one of that
+    version or before), read from its schemas where it is installed, else from ``ORT_EARLIER_SCHEMAS`` (asked only
+    of an op onnx defines from a later version on)."""
+    schemas = _ort_schemas()
+    if schemas:
+        return any(s.since_version <= version for s in schemas.get((domain, op), ()))
+    return ORT_EARLIER_SCHEMAS.get((domain, op), version + 1) <= version
+
+
 @functools.cache
 def rules(domain: str, op: str, version: int) -> Rules | None:
     """The type rules of ``domain:op`` at opset ``version`` of its domain: onnx's schema where onnx defines the op,
@@ -84,7 +99,8 @@ def rules(domain: str, op: str, version: int) -> Rules | None:
     if onnx.defs.has(op, domain):
         try:
             return _rules_of(onnx.defs.get_schema(op, version, domain), ort=False)
-        except Exception:  # noqa: BLE001 - SchemaError: not defined at that opset (the schema check refuses it)
+        except Exception:  # noqa: BLE001 - SchemaError: not defined at that opset (``_check_node_schemas``
+            # refuses it unless onnxruntime registers its own schema there, which is not judged here)
             return None
     found = [s for s in _ort_schemas().get((domain, op), []) if s.since_version <= version]
     return _rules_of(found[-1], ort=True) if found else None
