@@ -19,6 +19,7 @@ from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
 from .fold import _check_range, _check_spec_shape, _check_split_keepdims, _check_taken, _flops, _shapes
+from .function_body import check_mvn_type
 from .infer import (
     _check_external_parsed,
     _check_resize_mode,
@@ -501,6 +502,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_einsum_lengths(n, where, shapes)
         _check_ort_ranges(n, where, shapes, facts["values"])
         _check_mvn_axes(n, where, shapes)
+        check_mvn_type(n, where, types, opset)
         _check_as_standard(n, where, shapes)
         check_declared_by_value(n, where, facts)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)

@@ -522,7 +522,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
     _conv_transpose_output_shapes(onnx, g2, _default_opset(model))
-    _mvn_axes_any_rank(onnx, g2)
+    _mvn_as_identity(onnx, g2)
     if any(n.op_type == "Squeeze" for n in g2.node):
         _squeeze_all_of_empty_axes(g2, _initializer_or_constant_values(
             onnx, g2, {n.input[1] for n in g2.node if n.op_type == "Squeeze" and len(n.input) > 1}))
@@ -1226,22 +1226,26 @@ def _exact_float_ranges(onnx, g2) -> None:
         g2.node.extend(nodes)
 
 
-def _mvn_axes_any_rank(onnx, g2) -> None:
-    """Each MeanVarianceNormalization of the inference copy ``g2`` (default domain, opset 9 on) given ``axes=[0]``
-    in place of its own (or of the default ``[0, 2, 3]``): its output has its input's shape and type whatever the
-    axes, and ``[0]`` is in range for any input of rank 1 or more.
+def _mvn_as_identity(onnx, g2) -> None:
+    """Each MeanVarianceNormalization of the inference copy ``g2`` (default domain, opset 9 on) replaced by an
+    Identity of its input: its output has its input's shape and type whatever its axes and type.
 
-    Why: ONNX infers the op through its function body, whose ReduceMean refuses an axis outside the input's rank
-    ("axes=[0, 9]" on a rank-4 input: "Inference error(s)... ReduceMean"), so such a model was refused, while
-    onnxruntime's kernel normalizes over the axes in range and runs it, writing the input's shape (checked with
-    onnxruntime 1.32). One with no axis in range, which onnxruntime refuses to run, is refused by name
-    (``_check_mvn_axes``)."""
+    Why: ONNX infers the op through its function body, which fails where onnxruntime runs the node: its ReduceMean
+    refuses an axis outside the input's rank ("axes=[0, 9]" on a rank-4 input), while onnxruntime's kernel normalizes
+    over the axes in range; and its Add of a float32 epsilon refuses a float16 input ("(op_type:Add): B has
+    inconsistent type tensor(float)") at every opset, while onnxruntime 1.32 runs float16 at each opset where it
+    does not expand that body (casting it to its float kernel: opsets 11, 12, 14-17, 19 on). The rules onnxruntime
+    does apply are checked by name after inference: no axis in range (``_check_mvn_axes``), a type it has no kernel
+    for or whose function body it expands and cannot type (``check_mvn_type``)."""
     for n in g2.node:
         if n.op_type != "MeanVarianceNormalization" or n.domain not in ("", "ai.onnx") or any(
-                a.name != "axes" for a in n.attribute):
+                a.name != "axes" for a in n.attribute) or not n.input or not n.input[0] or not n.output:
             continue
+        n.op_type = "Identity"
+        n.domain = ""
         del n.attribute[:]
-        n.attribute.append(onnx.helper.make_attribute("axes", [0]))
+        del n.input[1:]
+        del n.output[1:]
 
 
 def _conv_transpose_output_shapes(onnx, g2, opset: int) -> None:
