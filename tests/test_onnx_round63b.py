@@ -135,3 +135,45 @@ def test_memplan_plans_exactly_what_onnxruntime_loads(opset, elem, rank, axes):
     except Exception:  # noqa: BLE001 - any refusal is the answer
         loads = False
     assert planned == loads, (opset, elem, shape, axes, planned, loads)
+
+
+# --- a refusal for sizes that depend on run-time values names the graph inputs they depend on ---------------------
+
+def _resize_by_input_scales():
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="nearest")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", T.FLOAT, [1, 1, 2, 2]),
+                                        helper.make_tensor_value_info("scales", T.FLOAT, [4])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)], ir_version=8)
+
+
+def _reshape_by_computed_shape():
+    """Reshape of ``x`` to ``Concat(k * 2, [-1])``: its size depends on what ``k`` holds (``x``'s values do not
+    matter, nor does ``w``, read by an Add whose values reach no shape)."""
+    nodes = [helper.make_node("Add", ["x", "w"], ["xw"], name="add"),
+             helper.make_node("Mul", ["k", "two"], ["k2"], name="mul"),
+             helper.make_node("Concat", ["k2", "minus1"], ["shape"], name="cat", axis=0),
+             helper.make_node("Reshape", ["xw", "shape"], ["y"], name="rs")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, [4, 6]),
+                                       helper.make_tensor_value_info("w", T.FLOAT, [4, 6]),
+                                       helper.make_tensor_value_info("k", T.INT64, [1])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, None)],
+                          [onnx.numpy_helper.from_array(np.array([2], np.int64), "two"),
+                           onnx.numpy_helper.from_array(np.array([-1], np.int64), "minus1")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("make, node, inputs, not_named", [
+    (_resize_by_input_scales, "node 'up' (Resize)", "graph input 'scales' holds", "'x'"),
+    (_reshape_by_computed_shape, "node 'rs' (Reshape)", "graph input 'k' holds", "'w'"),
+])
+def test_value_dependent_refusal_names_the_node_and_the_inputs(make, node, inputs, not_named):
+    """Failed before: the message said the size depends on "what the graph inputs hold" without naming any."""
+    model = make()
+    with pytest.raises(GraphError) as e:
+        import_onnx(model)
+    msg = str(e.value)
+    assert node in msg and "depends on values computed at run time" in msg and inputs in msg
+    assert f"graph input {not_named}" not in msg and f"graph inputs {not_named}" not in msg
+    assert _ort(model, run=False)   # (onnxruntime loads it: the size is known only once the input arrives)
+

@@ -31,6 +31,7 @@ from .infer import (
     _shape_inputs,
     _unread_why,
     check_declared_by_value,
+    run_time_inputs,
 )
 from .kernels import (
     check_constant_of_shape_value,
@@ -364,10 +365,18 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                         "be planned (fixing a dimension cannot give it)")
         return ""
 
+    def run_time(vname: str) -> str:
+        """``RUN_TIME``, naming the graph inputs whose values size ``vname`` (``run_time_inputs``)."""
+        names = run_time_inputs(g, _default_opset(model), vname, overridable)
+        if not names:
+            return RUN_TIME
+        shown = ", ".join(repr(v) for v in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        return f"{RUN_TIME}; here, on what graph input{'s' if len(names) > 1 else ''} {shown} hold{'' if len(names) > 1 else 's'}"
+
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
         if info is None:   # (a data-dependent one: no declaration could size it, whatever the op)
-            why = (RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
+            why = (run_time(vname) + _overridden_note(g, vname, overridable) if vname in data_dependent else
                    f"{unsized(vname)}, and the model declares none in value_info" if vname in custom
                    else "shape inference could not find one")
             raise GraphError(f"{what}: value {vname!r} has no type or shape ({why})")
@@ -383,7 +392,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                              "byte size (unsupported)")
         if shape is None:
             why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else
-                   RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
+                   run_time(vname) + _overridden_note(g, vname, overridable) if vname in data_dependent else
                    f"{unsized(vname)}, and the model declares none" if vname in custom else
                    "shape inference could not find its rank")
             raise GraphError(f"{what}: value {vname!r} has no shape: {why}")
@@ -397,7 +406,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                 elif vname not in custom and d not in free_dims:   # (see free_dims: not the cause)
                     d = ""
                 hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {_unread_why(g, vname, hidden, unread)}"
-                        if vname in unread_sized else f": {RUN_TIME}, so no size can be "
+                        if vname in unread_sized else f": {run_time(vname)}, so no size can be "
                         f"planned{_overridden_note(g, vname, overridable)}" if vname in data_dependent else
                         f": {unsized(vname)}, and the model declares no size for this dimension" if vname in custom
                         else unsized_by_value(vname) or

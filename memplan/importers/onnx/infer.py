@@ -348,6 +348,47 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = (),
     return DataDependent(frozenset(sized), frozenset(sized - tracks[1][1]) if hidden else frozenset())
 
 
+def run_time_inputs(g, opset: int, vname: str, overridable: Collection[str] = ()) -> list[str]:
+    """The graph inputs whose values the size of ``vname`` depends on, by the marks of ``_data_dependent_outputs``
+    carried as the sets of graph inputs they come from (sorted; empty where it depends on no input's values: a
+    NonZero of a constant). Run only where an import is refused for that value.
+
+    Why: the refusal said the size "depends on values computed at run time from what the graph inputs hold" and
+    left the user to find which: a Resize whose ``scales`` is a graph input, a Reshape whose shape is computed from
+    one, a TopK's ``K``; naming the input tells what to make a constant (an initializer) to have it planned."""
+    inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    valued: dict[str, frozenset[str]] = {v.name: frozenset({v.name}) for v in g.input if v.name not in inits}
+    valued.update((v, frozenset({v})) for v in overridable)
+    sized: dict[str, frozenset[str]] = {}
+    empty: frozenset[str] = frozenset()
+    for n in g.node:
+        ins = [i for i in n.input if i]
+        standard = n.domain in ("", "ai.onnx")
+        shape_of = standard and n.op_type in SHAPE_OF_OPS
+        controls = (() if shape_of else _shape_inputs(n.op_type, opset) if standard
+                    else ORT_SHAPE_INPUTS.get(n.op_type, ()) if n.domain == ORT_DOMAIN else ())
+        by_op = (standard and n.op_type in DATA_DEPENDENT_OPS and not shape_of) or (
+            n.domain == "com.microsoft" and bool(ORT_DATA_DEPENDENT.get(n.op_type)))
+        in_sized = empty.union(*(sized.get(i, empty) for i in ins))
+        in_valued = empty.union(*(valued.get(i, empty) for i in ins))
+        if shape_of:
+            out_valued, out_sized = in_sized, empty
+        else:
+            out_valued = in_sized | in_valued
+            out_sized = in_sized.union(*(valued.get(n.input[k], empty) for k in controls if k < len(n.input)))
+            if by_op:
+                out_sized |= in_valued
+        for o in n.output:
+            if o:
+                if out_valued:
+                    valued[o] = out_valued
+                if out_sized:
+                    sized[o] = out_sized
+        if vname in n.output:
+            break
+    return sorted(sized.get(vname, empty))
+
+
 def _computed_from(g, vname: str) -> list[str]:
     """Every value ``vname`` is computed from (itself included), back through the nodes of ``g`` that make them."""
     producer = {o: n for n in g.node for o in n.output if o}
