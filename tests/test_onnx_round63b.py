@@ -177,3 +177,33 @@ def test_value_dependent_refusal_names_the_node_and_the_inputs(make, node, input
     assert f"graph input {not_named}" not in msg and f"graph inputs {not_named}" not in msg
     assert _ort(model, run=False)   # (onnxruntime loads it: the size is known only once the input arrives)
 
+
+
+# --- a string or container graph input: why no plan can size it, and the node that reads it ------------------------
+
+def _string_input():
+    node = helper.make_node("StringNormalizer", ["x"], ["y"], name="norm", case_change_action="NONE")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", T.STRING, [3])],
+                          [helper.make_tensor_value_info("y", T.STRING, [3])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _sequence_input():
+    node = helper.make_node("SequenceLength", ["s"], ["n"], name="len")
+    g = helper.make_graph([node], "g", [helper.make_tensor_sequence_value_info("s", T.FLOAT, [2])],
+                          [helper.make_tensor_value_info("n", T.INT64, [])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("make, says", [
+    (_string_input, r"graph input 'x' has dtype string, which has no fixed byte size \(its bytes depend on the "
+                    r"strings it holds, known only at run time.*\), read by node 'norm' \(StringNormalizer\)"),
+    (_sequence_input, r"graph input 's' has type seq\(tensor\(float\)\), not a tensor \(.*how many tensors a "
+                      r"sequence holds is known only at run time\), read by node 'len' \(SequenceLength\)"),
+])
+def test_unsized_input_says_why_and_names_its_reader(make, says):
+    """Failed before: "(unsupported)" / "(only tensors are supported)", naming no node."""
+    model = make()
+    with pytest.raises(GraphError, match=says):
+        import_onnx(model)
+    assert _ort(model, run=False)

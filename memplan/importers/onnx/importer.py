@@ -21,6 +21,7 @@ from .files import _check_external_data, _check_has_graph, external_data_files, 
 from .fold import _check_range, _check_spec_shape, _check_split_keepdims, _check_taken, _flops, _shapes
 from .function_body import check_mvn_type
 from .infer import (
+    STRING_BYTES,
     _check_external_parsed,
     _check_resize_mode,
     _check_resize_scales,
@@ -389,7 +390,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         bits = _BITS.get(elem)
         if bits is None:
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
-                             "byte size (unsupported)")
+                             f"byte size ({STRING_BYTES if elem == onnx.TensorProto.STRING else 'unsupported'})")
         if shape is None:
             why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else
                    run_time(vname) + _overridden_note(g, vname, overridable) if vname in data_dependent else

@@ -348,6 +348,22 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = (),
     return DataDependent(frozenset(sized), frozenset(sized - tracks[1][1]) if hidden else frozenset())
 
 
+#: why a string tensor cannot be planned (its refusal says so)
+STRING_BYTES = ("its bytes depend on the strings it holds, known only at run time, so no plan can size it: "
+                "unsupported")
+#: why a graph input of a container type cannot be planned, by the kind of its type
+RUN_TIME_CONTAINERS = {"sequence_type": ": how many tensors a sequence holds is known only at run time",
+                       "optional_type": ": whether an optional holds a value is known only at run time"}
+
+
+def _first_reader(g, value: str) -> str:
+    """``", read by node 'id' (Op)"`` for the first node of ``g`` that reads ``value``, or ``""`` where none does."""
+    from .common import _node_ids
+
+    k = next((k for k, n in enumerate(g.node) if value in n.input), None)
+    return "" if k is None else f", read by node {_node_ids(g)[k]!r} ({g.node[k].op_type})"
+
+
 def run_time_inputs(g, opset: int, vname: str, overridable: Collection[str] = ()) -> list[str]:
     """The graph inputs whose values the size of ``vname`` depends on, by the marks of ``_data_dependent_outputs``
     carried as the sets of graph inputs they come from (sorted; empty where it depends on no input's values: a
@@ -625,11 +641,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for vi in real_inputs:
         if not vi.type.HasField("tensor_type"):
             has = f"has type {_type_text(onnx, vi.type)}" if vi.type.WhichOneof("value") else "has no type"
-            raise GraphError(f"{source}: graph input {vi.name!r} {has}, not a tensor (only tensors are supported)")
+            raise GraphError(f"{source}: graph input {vi.name!r} {has}, not a tensor (only tensors are supported"
+                             f"{RUN_TIME_CONTAINERS.get(vi.type.WhichOneof('value'), '')}){_first_reader(g, vi.name)}")
         tt = vi.type.tensor_type
         if tt.elem_type not in _BITS:
             raise GraphError(f"{source}: graph input {vi.name!r} has dtype {_dtype_name(onnx, tt.elem_type)}, "
-                             "which has no fixed byte size (unsupported)")
+                             "which has no fixed byte size ("
+                             f"{STRING_BYTES if tt.elem_type == onnx.TensorProto.STRING else 'unsupported'})"
+                             f"{_first_reader(g, vi.name)}")
         unread = vi.name not in read
         if not tt.HasField("shape"):
             raise GraphError(f"{source}: graph input {vi.name!r} has no shape"
