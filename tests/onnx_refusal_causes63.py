@@ -29,13 +29,15 @@ from onnx import numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import onnx_agreement63 as A  # noqa: E402 - the corpus is the agreement script's
 
+#: ops whose output's length is a count of what their input's values call for, whatever is constant
+COUNTING_OPS = frozenset({"NonZero", "Unique", "NonMaxSuppression", "Compress"})
 VALUE_WORDS = ("depends on values computed at run time", "is computed at run time from what the graph inputs hold")
 #: (cause, pattern of memplan's first line): the first that matches names the cause
 CAUSES = (
     ("sizes depend on input values", "|".join(re.escape(w) for w in VALUE_WORDS)),
     ("control flow (If/Loop/Scan/SequenceMap) not supported", r"control flow \(If/Loop/Scan\) is not supported"),
     ("string tensor: no fixed byte size", r"has dtype string, which has no fixed byte size"),
-    ("sequence/optional graph input not supported", r"not a tensor \(only tensors are supported\)"),
+    ("sequence/optional graph input not supported", r"not a tensor \(only tensors are supported"),
     ("onnxruntime refuses at run time (named by memplan)", r"onnxruntime refuses to run it"),
     ("ONNX shape inference failed", r"ONNX shape inference failed"),
     ("raw exception (a bug)", r"^RAW "),
@@ -119,7 +121,10 @@ def ort_runs(name: str, model) -> tuple[bool, str]:
 
 def classify(name: str, model, why: str) -> str:
     cause = next((c for c, pat in CAUSES if re.search(pat, why)), "other")
-    if cause == "sizes depend on input values":
+    op = re.search(r"node '[^']*' \((\w+)\)", why)
+    if cause == "sizes depend on input values" and op and op.group(1) in COUNTING_OPS:
+        cause += f" ({'/'.join(sorted(COUNTING_OPS))}: how many entries its input's values call for)"
+    elif cause == "sizes depend on input values":
         checked = value_dependence_checked(name, model)
         cause += {True: " (checked: planned once they are fixed)", None: " (no test values to check)",
                   False: " (NOT planned once they are fixed)"}[checked]
