@@ -19,7 +19,9 @@ from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
 from .fold import _check_range, _check_spec_shape, _check_split_keepdims, _check_taken, _flops, _shapes
+from .function_body import check_mvn_type
 from .infer import (
+    STRING_BYTES,
     _check_external_parsed,
     _check_resize_mode,
     _check_resize_scales,
@@ -30,6 +32,7 @@ from .infer import (
     _shape_inputs,
     _unread_why,
     check_declared_by_value,
+    run_time_inputs,
 )
 from .kernels import (
     check_constant_of_shape_value,
@@ -363,10 +366,18 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                         "be planned (fixing a dimension cannot give it)")
         return ""
 
+    def run_time(vname: str) -> str:
+        """``RUN_TIME``, naming the graph inputs whose values size ``vname`` (``run_time_inputs``)."""
+        names = run_time_inputs(g, _default_opset(model), vname, overridable)
+        if not names:
+            return RUN_TIME
+        shown = ", ".join(repr(v) for v in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        return f"{RUN_TIME}; here, on what graph input{'s' if len(names) > 1 else ''} {shown} hold{'' if len(names) > 1 else 's'}"
+
     def sized(vname: str, what: str) -> tuple[int, tuple[int, ...], int]:
         info = shapes.get(vname)
         if info is None:   # (a data-dependent one: no declaration could size it, whatever the op)
-            why = (RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
+            why = (run_time(vname) + _overridden_note(g, vname, overridable) if vname in data_dependent else
                    f"{unsized(vname)}, and the model declares none in value_info" if vname in custom
                    else "shape inference could not find one")
             raise GraphError(f"{what}: value {vname!r} has no type or shape ({why})")
@@ -379,10 +390,10 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         bits = _BITS.get(elem)
         if bits is None:
             raise GraphError(f"{what}: value {vname!r} has dtype {_dtype_name(onnx, elem)}, which has no fixed "
-                             "byte size (unsupported)")
+                             f"byte size ({STRING_BYTES if elem == onnx.TensorProto.STRING else 'unsupported'})")
         if shape is None:
             why = (_unread_why(g, vname, hidden, unread) if vname in unread_sized else
-                   RUN_TIME + _overridden_note(g, vname, overridable) if vname in data_dependent else
+                   run_time(vname) + _overridden_note(g, vname, overridable) if vname in data_dependent else
                    f"{unsized(vname)}, and the model declares none" if vname in custom else
                    "shape inference could not find its rank")
             raise GraphError(f"{what}: value {vname!r} has no shape: {why}")
@@ -396,7 +407,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                 elif vname not in custom and d not in free_dims:   # (see free_dims: not the cause)
                     d = ""
                 hint = (f" (symbolic {d!r}: pass {spelling.dim(d)})" if d else f": {_unread_why(g, vname, hidden, unread)}"
-                        if vname in unread_sized else f": {RUN_TIME}, so no size can be "
+                        if vname in unread_sized else f": {run_time(vname)}, so no size can be "
                         f"planned{_overridden_note(g, vname, overridable)}" if vname in data_dependent else
                         f": {unsized(vname)}, and the model declares no size for this dimension" if vname in custom
                         else unsized_by_value(vname) or
@@ -501,6 +512,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_einsum_lengths(n, where, shapes)
         _check_ort_ranges(n, where, shapes, facts["values"])
         _check_mvn_axes(n, where, shapes)
+        check_mvn_type(n, where, types, opset)
         _check_as_standard(n, where, shapes)
         check_declared_by_value(n, where, facts)
         is_view = (n.op_type in ONNX_VIEW_OPS and n.domain in ("", "ai.onnx") and ins and len(outs) == 1)

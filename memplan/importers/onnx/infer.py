@@ -348,6 +348,63 @@ def _data_dependent_outputs(g, opset: int, hidden: Collection[str] = (),
     return DataDependent(frozenset(sized), frozenset(sized - tracks[1][1]) if hidden else frozenset())
 
 
+#: why a string tensor cannot be planned (its refusal says so)
+STRING_BYTES = ("its bytes depend on the strings it holds, known only at run time, so no plan can size it: "
+                "unsupported")
+#: why a graph input of a container type cannot be planned, by the kind of its type
+RUN_TIME_CONTAINERS = {"sequence_type": ": how many tensors a sequence holds is known only at run time",
+                       "optional_type": ": whether an optional holds a value is known only at run time"}
+
+
+def _first_reader(g, value: str) -> str:
+    """``", read by node 'id' (Op)"`` for the first node of ``g`` that reads ``value``, or ``""`` where none does."""
+    from .common import _node_ids
+
+    k = next((k for k, n in enumerate(g.node) if value in n.input), None)
+    return "" if k is None else f", read by node {_node_ids(g)[k]!r} ({g.node[k].op_type})"
+
+
+def run_time_inputs(g, opset: int, vname: str, overridable: Collection[str] = ()) -> list[str]:
+    """The graph inputs whose values the size of ``vname`` depends on, by the marks of ``_data_dependent_outputs``
+    carried as the sets of graph inputs they come from (sorted; empty where it depends on no input's values: a
+    NonZero of a constant). Run only where an import is refused for that value.
+
+    Why: the refusal said the size "depends on values computed at run time from what the graph inputs hold" and
+    left the user to find which: a Resize whose ``scales`` is a graph input, a Reshape whose shape is computed from
+    one, a TopK's ``K``; naming the input tells what to make a constant (an initializer) to have it planned."""
+    inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    valued: dict[str, frozenset[str]] = {v.name: frozenset({v.name}) for v in g.input if v.name not in inits}
+    valued.update((v, frozenset({v})) for v in overridable)
+    sized: dict[str, frozenset[str]] = {}
+    empty: frozenset[str] = frozenset()
+    for n in g.node:
+        ins = [i for i in n.input if i]
+        standard = n.domain in ("", "ai.onnx")
+        shape_of = standard and n.op_type in SHAPE_OF_OPS
+        controls = (() if shape_of else _shape_inputs(n.op_type, opset) if standard
+                    else ORT_SHAPE_INPUTS.get(n.op_type, ()) if n.domain == ORT_DOMAIN else ())
+        by_op = (standard and n.op_type in DATA_DEPENDENT_OPS and not shape_of) or (
+            n.domain == "com.microsoft" and bool(ORT_DATA_DEPENDENT.get(n.op_type)))
+        in_sized = empty.union(*(sized.get(i, empty) for i in ins))
+        in_valued = empty.union(*(valued.get(i, empty) for i in ins))
+        if shape_of:
+            out_valued, out_sized = in_sized, empty
+        else:
+            out_valued = in_sized | in_valued
+            out_sized = in_sized.union(*(valued.get(n.input[k], empty) for k in controls if k < len(n.input)))
+            if by_op:
+                out_sized |= in_valued
+        for o in n.output:
+            if o:
+                if out_valued:
+                    valued[o] = out_valued
+                if out_sized:
+                    sized[o] = out_sized
+        if vname in n.output:
+            break
+    return sorted(sized.get(vname, empty))
+
+
 def _computed_from(g, vname: str) -> list[str]:
     """Every value ``vname`` is computed from (itself included), back through the nodes of ``g`` that make them."""
     producer = {o: n for n in g.node for o in n.output if o}
@@ -522,7 +579,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _standard_ort_ranges(onnx, g2, _default_opset(model))
     _exact_float_ranges(onnx, g2)
     _conv_transpose_output_shapes(onnx, g2, _default_opset(model))
-    _mvn_axes_any_rank(onnx, g2)
+    _mvn_as_identity(onnx, g2)
     if any(n.op_type == "Squeeze" for n in g2.node):
         _squeeze_all_of_empty_axes(g2, _initializer_or_constant_values(
             onnx, g2, {n.input[1] for n in g2.node if n.op_type == "Squeeze" and len(n.input) > 1}))
@@ -584,11 +641,14 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     for vi in real_inputs:
         if not vi.type.HasField("tensor_type"):
             has = f"has type {_type_text(onnx, vi.type)}" if vi.type.WhichOneof("value") else "has no type"
-            raise GraphError(f"{source}: graph input {vi.name!r} {has}, not a tensor (only tensors are supported)")
+            raise GraphError(f"{source}: graph input {vi.name!r} {has}, not a tensor (only tensors are supported"
+                             f"{RUN_TIME_CONTAINERS.get(vi.type.WhichOneof('value'), '')}){_first_reader(g, vi.name)}")
         tt = vi.type.tensor_type
         if tt.elem_type not in _BITS:
             raise GraphError(f"{source}: graph input {vi.name!r} has dtype {_dtype_name(onnx, tt.elem_type)}, "
-                             "which has no fixed byte size (unsupported)")
+                             "which has no fixed byte size ("
+                             f"{STRING_BYTES if tt.elem_type == onnx.TensorProto.STRING else 'unsupported'})"
+                             f"{_first_reader(g, vi.name)}")
         unread = vi.name not in read
         if not tt.HasField("shape"):
             raise GraphError(f"{source}: graph input {vi.name!r} has no shape"
@@ -1226,22 +1286,26 @@ def _exact_float_ranges(onnx, g2) -> None:
         g2.node.extend(nodes)
 
 
-def _mvn_axes_any_rank(onnx, g2) -> None:
-    """Each MeanVarianceNormalization of the inference copy ``g2`` (default domain, opset 9 on) given ``axes=[0]``
-    in place of its own (or of the default ``[0, 2, 3]``): its output has its input's shape and type whatever the
-    axes, and ``[0]`` is in range for any input of rank 1 or more.
+def _mvn_as_identity(onnx, g2) -> None:
+    """Each MeanVarianceNormalization of the inference copy ``g2`` (default domain, opset 9 on) replaced by an
+    Identity of its input: its output has its input's shape and type whatever its axes and type.
 
-    Why: ONNX infers the op through its function body, whose ReduceMean refuses an axis outside the input's rank
-    ("axes=[0, 9]" on a rank-4 input: "Inference error(s)... ReduceMean"), so such a model was refused, while
-    onnxruntime's kernel normalizes over the axes in range and runs it, writing the input's shape (checked with
-    onnxruntime 1.32). One with no axis in range, which onnxruntime refuses to run, is refused by name
-    (``_check_mvn_axes``)."""
+    Why: ONNX infers the op through its function body, which fails where onnxruntime runs the node: its ReduceMean
+    refuses an axis outside the input's rank ("axes=[0, 9]" on a rank-4 input), while onnxruntime's kernel normalizes
+    over the axes in range; and its Add of a float32 epsilon refuses a float16 input ("(op_type:Add): B has
+    inconsistent type tensor(float)") at every opset, while onnxruntime 1.32 runs float16 at each opset where it
+    does not expand that body (casting it to its float kernel: opsets 11, 12, 14-17, 19 on). The rules onnxruntime
+    does apply are checked by name after inference: no axis in range (``_check_mvn_axes``), a type it has no kernel
+    for or whose function body it expands and cannot type (``check_mvn_type``)."""
     for n in g2.node:
         if n.op_type != "MeanVarianceNormalization" or n.domain not in ("", "ai.onnx") or any(
-                a.name != "axes" for a in n.attribute):
+                a.name != "axes" for a in n.attribute) or not n.input or not n.input[0] or not n.output:
             continue
+        n.op_type = "Identity"
+        n.domain = ""
         del n.attribute[:]
-        n.attribute.append(onnx.helper.make_attribute("axes", [0]))
+        del n.input[1:]
+        del n.output[1:]
 
 
 def _conv_transpose_output_shapes(onnx, g2, opset: int) -> None:
