@@ -265,8 +265,11 @@ class BufferProblem:
     def conflict_count(self, stop_above: int | None = None, chunk: int = 1 << 20) -> int:
         """``len(conflict_pairs()[0])`` without listing the pairs: read off the pairs or CSR arrays kept on the
         problem, else counted by one pass of the same sweep and filter (``_conflict_mask``) in pieces of ``chunk``
-        overlapping pairs, keeping nothing. ``stop_above``: the count may stop once it passes it (the number returned
-        is then above ``stop_above``, not the count; at or below it, it is the count). Why: the solvers that ask only
+        overlapping pairs. ``stop_above``: the count may stop once it passes it (the number returned is then above
+        ``stop_above``, not the count, and nothing is kept); at or below it, it is the count, and the pairs it found
+        are kept as ``conflict_pairs(chunk)`` keeps them (the callers list them next where they are that few: the
+        in-place rejoin filtered every overlapping pair twice, once to count and once to list). Without a bound,
+        nothing is kept. Why: the solvers that ask only
         whether the pairs are few enough to list (``size``, ``slack_on_top``, the in-place rejoin) listed them all to
         take their length, 16 bytes a pair, and a problem too large for the ledger listed them again each time."""
         chunk = _chunk_arg(chunk, "conflict_count")
@@ -283,10 +286,24 @@ class BufferProblem:
             _csrcache.LEDGER.used(self)
             return len(csr[1]) // 2   # (each pair listed from both ends)
         count = 0
+        out_a: list[np.ndarray] = []
+        out_b: list[np.ndarray] = []
         for a, b in self._overlapping(chunk):
-            count += int(np.count_nonzero(self._conflict_mask(a, b)))
-            if stop_above is not None and count > stop_above:
-                break
+            keep = self._conflict_mask(a, b)
+            count += int(np.count_nonzero(keep))
+            if stop_above is not None:
+                if count > stop_above:
+                    return count
+                out_a.append(a[keep])
+                out_b.append(b[keep])
+        if stop_above is not None:
+            # (at or below the bound the caller lists them next, as ``conflict_pairs`` would: kept, so the listing is
+            # no second pass of the filter; the bound is the caller's own, so no more memory than that listing)
+            empty = np.zeros(0, dtype=np.int64)
+            pairs = (np.concatenate(out_a), np.concatenate(out_b)) if out_a else (empty, empty.copy())
+            for arr in pairs:
+                arr.setflags(write=False)
+            _csrcache.LEDGER.keep(self, pairs, attr=_csrcache.PAIRS_ATTR, value=(chunk, pairs))
         return count
 
     def conflict_pairs(self, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:

@@ -251,8 +251,9 @@ def test_overlap_count_is_the_sweeps_and_keeps_nothing(rows):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 50), st.integers(0, 400), st.booleans())
 def test_conflict_count_is_the_pairs_length_without_listing_them(seed, chunk, stop, ordered):
-    """The count is ``len(conflict_pairs()[0])`` for any chunk, lists no pair and keeps nothing; with ``stop_above``
-    it is the count when at most that, else some number above it."""
+    """The count is ``len(conflict_pairs()[0])`` for any chunk, lists no pair (``_conflict_pairs`` refused) and,
+    without a bound, keeps nothing; with ``stop_above`` it is the count when at most that, and the pairs are kept as
+    ``conflict_pairs(chunk)`` lists them, else some number above it, nothing kept."""
     p = _random(seed=seed, n=80)
     if not ordered:
         p = BufferProblem(sizes=p.sizes, lower=p.lower, upper=p.upper, compatible=p.compatible)
@@ -262,9 +263,19 @@ def test_conflict_count_is_the_pairs_length_without_listing_them(seed, chunk, st
         mp.setattr(_csrcache, "LEDGER", _csrcache.CsrLedger())
         mp.setattr(BufferProblem, "_conflict_pairs", _refused)
         assert p.conflict_count(chunk=chunk) == want
+        assert _csrcache.PAIRS_ATTR not in p.__dict__ and _csrcache.ATTR not in p.__dict__   # no bound: none kept
         got = p.conflict_count(stop_above=stop, chunk=chunk)
         assert got == want if want <= stop else got > stop
-        assert _csrcache.PAIRS_ATTR not in p.__dict__ and _csrcache.ATTR not in p.__dict__
+        assert _csrcache.ATTR not in p.__dict__
+        if want <= stop:   # (within the caller's bound the pairs it lists next are kept: the very listing)
+            kept_chunk, (a, b) = p.__dict__[_csrcache.PAIRS_ATTR]
+            mp.undo()
+            ref = BufferProblem(sizes=p.sizes, lower=p.lower, upper=p.upper, order=p.order,
+                                compatible=p.compatible)._conflict_pairs(chunk)
+            assert kept_chunk == chunk and a.tolist() == ref[0].tolist() and b.tolist() == ref[1].tolist()
+            assert not a.flags.writeable
+        else:
+            assert _csrcache.PAIRS_ATTR not in p.__dict__
 
 
 def _refused(self, chunk):
