@@ -386,7 +386,25 @@ class CompiledModule:
         self.guard = replace(guard, calls=module_guard.record_calls(torch, guard.root_cls.__name__, owners))
         self._watch_reads_of(other)
         self.hook_reads = hook_values.record(torch, guard.root)   # (the hooks now, proven as their state is now)
+        self._forget_proofs(reads=True)
         return True
+
+    def _forget_proofs(self, reads: bool) -> None:
+        """Drop the answers proven or refuted under the state just left: the argument proofs (``proofs``), the
+        refused hooks, hook values and held modules, and (``reads``: where what moved is no read value) the states of
+        the values ``forward`` reads (``read_proofs``). Why: each answer was an export from the whole state then; met
+        again after another part of it moved (a hook's value, a global ``forward`` reads), it answered for a program
+        never exported. A state of the reads proven under a hook's ``n[0] = 0`` was taken again, without an export,
+        after ``n[0] = 1`` was proven under other reads (1.0 off, silently); an argument proven inert under
+        ``S = 0`` (``flag and S``) ran the program without its branch after ``S = 1`` was proven (round 63b)."""
+        self.proofs = Proofs()
+        self.calls_refuted = None
+        if self.hook_reads is not None:
+            self.hook_reads.refuted = None
+        if self.held_modules is not None:
+            self.held_modules.refuted = None
+        if reads:
+            self.read_proofs = ReadProofs()
 
     def _follow_hook_reads(self, torch: Any, now: tuple) -> None:
         """Take the hooks' Python state ``now`` (``hook_values``), changed since compile, where ``forward`` exported
@@ -396,6 +414,7 @@ class CompiledModule:
         reads = self.hook_reads
         if now != reads.refuted and self._exports_the_same(torch):
             self.hook_reads = replace(reads, seen=now)
+            self._forget_proofs(reads=True)
             return
         reads.refuted = now
         raise AtenExecutorError(hook_values.refusal(reads.first_changed(now)))
@@ -407,8 +426,12 @@ class CompiledModule:
         (``m.layers.append(nn.Linear(4, 4))``: every compiled call ran the export's one layer, round 63)."""
         held = self.held_modules
         now = held_modules.listed(torch, self.guard.root)
-        if now == held.listing or (now != held.refuted and self._exports_the_same(torch)):
+        if now == held.listing:   # (the same modules and tensors in new containers: no other state)
             self.held_modules = held_modules.record(torch, self.guard.root)
+            return
+        if now != held.refuted and self._exports_the_same(torch):
+            self.held_modules = held_modules.record(torch, self.guard.root)
+            self._forget_proofs(reads=True)
             return
         held.refuted = now
         raise AtenExecutorError(held_modules.refusal(held_modules.first_difference(held.listing, now)))
@@ -462,6 +485,7 @@ class CompiledModule:
             self.read_proofs.record(now, refusal)
         if refusal is not None:
             raise AtenExecutorError(refusal)
+        self._forget_proofs(reads=False)   # (the reads' own answers stay: a flag toggled between two proven values)
         self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip) if guard.reads.replaced()
                                    else now)
         if other is not None:
