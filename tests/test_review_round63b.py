@@ -5,7 +5,9 @@ Bugs fixed (each test marked "failed before" did):
 - ``ReadProofs`` kept a state of the values ``forward`` reads proven under a hook's ``n[0] = 0``; after ``n[0] = 1``
   was proven under other reads, that state met again was taken without an export: 1.0 off, silently;
 - an argument compile left out (``flag=True``), proven inert under ``S = 0`` (``flag and S``), was taken without an
-  export after ``S = 1`` was proven: the program without the branch, 1.0 off, silently.
+  export after ``S = 1`` was proven: the program without the branch, 1.0 off, silently;
+- a hook of a layer held in a list attribute (``m.layers = [lin]``) reading a value the caller changed ran every
+  compiled call with the export's value (~2.6 off), silently: ``hook_values`` walked ``named_modules`` alone.
 """
 
 from __future__ import annotations
@@ -110,3 +112,47 @@ def test_a_flag_toggled_between_proven_values_still_costs_no_export_per_call(mon
     for v in (1, 0, 1, 0) if back else (1,):
         g["V"] = v
         assert _same_or_refused(m, c, x) == "same"
+
+
+class _Held(nn.Module):
+    """A layer held in a plain list attribute: no submodule, its hooks run in eager all the same."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = [nn.Linear(4, 4)]
+
+    def forward(self, x):
+        return self.layers[0](x)
+
+
+def test_a_held_layers_hook_reading_state_the_caller_changes_is_refused():   # failed before
+    m, n = _Held(), [1.0]
+    m.layers[0].register_forward_hook(lambda mod, args, out: out * n[0])
+    x = torch.randn(2, 4)
+    c = _compile(m, x)
+    assert _same_or_refused(m, c, x) == "same"
+    n[0] = 3.0   # (before: every compiled call scaled by the export's 1.0, ~2.6 off)
+    with pytest.raises(AtenExecutorError, match=r"a forward hook of _Held\.layers\[0\]"):
+        c(x)
+
+
+def test_a_held_layers_counting_hook_costs_no_export_per_call(monkeypatch):
+    """The proof exports put a held layer's hook state back, as the tree's: else each compiled call saw the count
+    its proof's export advanced and exported again (found with the fix above)."""
+    import sys
+
+    m, n = _Held(), [0]
+
+    def count(mod, args, out):
+        n[0] += 1
+
+    m.layers[0].register_forward_hook(count)
+    x = torch.randn(2, 4)
+    c = _compile(m, x)
+    m(x)   # (an eager call advances it: one proof export)
+    assert _same_or_refused(m, c, x) == "same"
+    compile_module = sys.modules["runtime.aten.compile"]
+    monkeypatch.setattr(compile_module, "load_program", lambda *a, **k: 1 / 0)   # (an export now fails the test)
+    for _ in range(3):
+        c(x)
+    assert n[0] == 3   # (compile's export and two eager calls; no compiled call nor proof left a count)

@@ -431,6 +431,7 @@ class CompiledModule:
             return
         if now != held.refuted and self._exports_the_same(torch):
             self.held_modules = held_modules.record(torch, self.guard.root)
+            self.hook_reads = hook_values.record(torch, self.guard.root)   # (a held layer's hook added: watched)
             self._forget_proofs(reads=True)
             return
         held.refuted = now

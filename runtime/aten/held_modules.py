@@ -79,6 +79,14 @@ def listed(torch: Any, module: Any) -> dict[str, int]:
     return listing
 
 
+def held_trees(torch: Any, module: Any) -> list[tuple[str, Any]]:
+    """(name, module) of each module reached through the tree's container attributes and each of its own submodules.
+    Why: their hooks run in eager as the tree's do, so ``hook_values`` watches what they read too."""
+    out: list[tuple[str, Any]] = []
+    _walk(torch, module, [], [], {}, out)
+    return out
+
+
 def first_difference(before: dict[str, int], now: dict[str, int]) -> str:
     """In words, the first name whose object differs between two listings."""
     for name in sorted(before.keys() | now.keys()):

@@ -20,10 +20,14 @@ from .settings import SCALARS
 
 
 def _forward_hooks(torch: Any, module: Any) -> list[Any]:
-    """The forward hooks and pre-hooks of ``module``'s tree and torch's global ones: what an export runs."""
+    """The forward hooks and pre-hooks of ``module``'s tree, of the layers it holds in list, tuple or dict attributes
+    (``held_modules``: a held layer's counting hook, run by a proof's export, was left advanced, so the next call
+    exported again, round 63b) and torch's global ones: what an export runs."""
+    from .held_modules import held_trees
+
     mod = sys.modules["torch.nn.modules.module"]
     hooks = [*mod._global_forward_hooks.values(), *mod._global_forward_pre_hooks.values()]
-    for m in module.modules():
+    for m in [*module.modules(), *(m for _name, m in held_trees(torch, module))]:
         hooks += [*m._forward_hooks.values(), *m._forward_pre_hooks.values()]
     return hooks
 

@@ -53,9 +53,13 @@ def record(torch: Any, module: Any) -> HookValues | None:
     """``HookValues`` of ``module``'s tree now; None where it (and torch's global tables) holds no hook."""
     if not isinstance(module, torch.nn.Module):
         return None
+    from .held_modules import held_trees
+
     labels: list[str] = []
     places: list[tuple] = []
-    for where, table in _hook_tables(module):
+    held = [(f"a forward {kind}hook of {name}", table) for name, m in held_trees(torch, module)
+            for kind, table in (("", m._forward_hooks), ("pre-", m._forward_pre_hooks))]
+    for where, table in _hook_tables(module) + held:   # (a held layer's hook: ``m.layers = [lin]``, round 63b)
         for hook in table.values():
             labels.append(f"{where} ({getattr(hook, '__qualname__', type(hook).__name__)})")
             places.append(tuple(_hook_places(torch, hook)))
