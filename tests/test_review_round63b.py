@@ -156,3 +156,35 @@ def test_a_held_layers_counting_hook_costs_no_export_per_call(monkeypatch):
     for _ in range(3):
         c(x)
     assert n[0] == 3   # (compile's export and two eager calls; no compiled call nor proof left a count)
+
+
+def test_a_call_from_another_thread_waits_for_a_proofs_export(monkeypatch):   # failed before
+    """A proof's export swaps the module's tensors for fake ones while it traces: another thread's compiled call
+    ran beside it (a raw "Cannot access data pointer of Tensor (e.g. FakeTensor ...)" now and then). Here the other
+    thread's call is made from inside the export, and must not finish before it (the bound on the wait only keeps a
+    regression from hanging the test)."""
+    import sys
+    import threading
+
+    g = globals()
+    monkeypatch.setitem(g, "S", 1)
+    monkeypatch.setitem(g, "V", 0)
+    m, x = _Branch(), torch.randn(2, 4)
+    c = _compile(m, x)
+    compile_module = sys.modules["runtime.aten.compile"]
+    export = compile_module.load_program
+    beside: list[str] = []
+
+    def exporting(*a, **k):
+        if not beside:
+            other = threading.Thread(target=lambda: beside.append(type(c(x)).__name__))
+            beside.append("started")
+            other.start()
+            other.join(timeout=2.0)
+            beside.append("still waiting" if other.is_alive() else "ran inside the export")
+        return export(*a, **k)
+
+    monkeypatch.setattr(compile_module, "load_program", exporting)
+    g["V"] = 1   # (a read that changes nothing: one proof export)
+    assert _same_or_refused(m, c, x) == "same"
+    assert beside[:2] == ["started", "still waiting"]

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import os
 import random
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -122,6 +123,8 @@ class CompiledModule:
     #: the modules (and containers) the tree holds in list, tuple or dict attributes (``held_modules``): a call after
     #: one changed lists them again, and is refused where they differ and that gives another program; None: none
     held_modules: held_modules.HeldModules | None = None
+    #: held through a whole call, its checks and proof exports too (``_locked_call``)
+    call_lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def proven(self) -> list:
@@ -155,12 +158,21 @@ class CompiledModule:
         if "_hidden_call" not in cls.__dict__:
             import torch
 
-            cls._hidden_call = staticmethod(torch.compiler.disable(cls._call))
+            cls._hidden_call = staticmethod(torch.compiler.disable(cls._locked_call))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _dynamo_at_work():
             return self._hidden_call(self, *args, **kwargs)
-        return self._call(*args, **kwargs)
+        return self._locked_call(*args, **kwargs)
+
+    def _locked_call(self, *args: Any, **kwargs: Any) -> Any:
+        """``_call`` holding ``call_lock`` (re-entrant: a call from inside one gets the executor's refusal). Why: the
+        executor's own lock covers its run alone, and a proof's export (``_prove_reads``, ``_follow_hook_reads``, ...)
+        swaps the module's tensors for fake ones while it traces: another thread's compiled call then read them, a raw
+        "Cannot access data pointer of Tensor (e.g. FakeTensor ...)" (round 63b: 2 in ~3,500 calls of 3 threads while
+        a global ``forward`` reads toggled), or checked the state half-way through a proof's bookkeeping."""
+        with self.call_lock:
+            return self._call(*args, **kwargs)
 
     def __copy__(self) -> CompiledModule:
         """A shallow copy: the same executor, arena and module (a second name for this one, as before)."""
