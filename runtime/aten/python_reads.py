@@ -134,10 +134,10 @@ class _FastReads:
     """The places of a ``PythonReads`` grouped by what they read, each group read in one C-level ``map`` and compared
     by identity with the values recorded: the globals and fields in their dicts (``dict.get``), the class attributes
     in their namespaces, the closure cells (``cell_contents``), and, read through their ``read``, the rest (a context
-    variable, a thread's local, an emptied cell). A place that reads a fixed object (an inner container, a
+    variable, a thread's local, an emptied cell). An object's field is read from ``vars(obj)`` each call, as its read
+    reads it (``obj.__dict__ = {...}`` replaces the dict). A place that reads a fixed object (an inner container, a
     function's default list, a partial's bound list: ``("const", obj)``) is not read at all: its read returns that
-    very object whatever happens, so only its items (``PythonReads.copies``) can change. An object's dict is looked
-    up again each call (``owners``): ``obj.__dict__ = {...}`` replaces it.
+    very object whatever happens, so only its items (``PythonReads.copies``) can change.
 
     Why: read through ``read`` each place cost three Python frames (``_missing_ok``, the partial, the lambda); a
     small transformers Llama's 163 places (closure cells of transformers' ``deprecate_kwarg`` wrappers, mostly) made
@@ -146,7 +146,7 @@ class _FastReads:
     dicts: tuple[list, list, tuple]     # (dicts, keys, values then)
     proxies: tuple[list, list, tuple]   # (class namespaces, keys, values then)
     cells: tuple[list, tuple]           # (cells, values then): filled then
-    owners: tuple[list, tuple]          # (objects whose fields are read, their ``__dict__`` then)
+    attrs: tuple[list, list, tuple]     # (the object of each field read, its name, its value then)
     slow: tuple[list, tuple]            # (reads, values then)
     #: the containers (``PythonReads.copies``): all of them and their lengths then; the lists and deques, and the
     #: items of their copies in one row; the dicts, and the keys and values of their copies in one row; the sets and
@@ -159,8 +159,7 @@ class _FastReads:
     @classmethod
     def of(cls, reads: tuple[Any, ...], values: list[Any], sources: tuple[tuple | None, ...],
            copies: tuple[tuple[int, Any], ...]) -> _FastReads:
-        groups: dict[str, list[tuple]] = {"map": [], "proxy": [], "cell": [], "slow": []}
-        owners: dict[int, tuple[Any, dict]] = {}
+        groups: dict[str, list[tuple]] = {"map": [], "proxy": [], "attr": [], "cell": [], "slow": []}
         for i, (read, value) in enumerate(zip(reads, values)):
             src = sources[i] if i < len(sources) else None
             kind = src[0] if src is not None else None
@@ -170,9 +169,8 @@ class _FastReads:
                 groups["map"].append((src[1], src[2], value))
             elif kind == "map" and type(src[1]) is types.MappingProxyType:
                 groups["proxy"].append((src[1], src[2], value))
-            elif kind == "attr" and type(d := vars(src[1])) is dict:
-                owners.setdefault(id(src[1]), (src[1], d))
-                groups["map"].append((owners[id(src[1])][1], src[2], value))
+            elif kind == "attr" and type(vars(src[1])) is dict:
+                groups["attr"].append((src[1], src[2], value))
             elif kind == "cell" and value is not MISSING:
                 groups["cell"].append((src[1], value))
             else:
@@ -180,13 +178,13 @@ class _FastReads:
 
         def columns(rows: list[tuple], n: int) -> tuple:
             return tuple(list(c) for c in zip(*rows)) if rows else tuple([] for _ in range(n))
-        m, p = columns(groups["map"], 3), columns(groups["proxy"], 3)
+        m, p, a = columns(groups["map"], 3), columns(groups["proxy"], 3), columns(groups["attr"], 3)
         c, s = columns(groups["cell"], 2), columns(groups["slow"], 2)
         held = [(values[i], copy) for i, copy in copies]
         seqs = [(v, copy) for v, copy in held if not isinstance(copy, (dict, set))]
         maps = [(v, copy) for v, copy in held if isinstance(copy, dict)]
         return cls((m[0], m[1], tuple(m[2])), (p[0], p[1], tuple(p[2])), (c[0], tuple(c[1])),
-                   ([o for o, _d in owners.values()], tuple(d for _o, d in owners.values())), (s[0], tuple(s[1])),
+                   (a[0], a[1], tuple(a[2])), (s[0], tuple(s[1])),
                    ([v for v, _c in held], [len(copy) for _v, copy in held]),
                    ([v for v, _c in seqs], tuple(chain.from_iterable(copy for _v, copy in seqs))),
                    ([v for v, _c in maps], tuple(chain.from_iterable(copy for _v, copy in maps)),
@@ -212,9 +210,13 @@ class _FastReads:
     def unchanged(self) -> bool:
         """Whether every place read holds the very object recorded (identity alone: equality is ``first_changed``'s)."""
         dicts, keys, values = self.dicts
-        owners, owned = self.owners
-        if not (all(map(is_, map(vars, owners), owned))
-                and all(map(is_, map(dict.get, dicts, keys, repeat(MISSING)), values))):
+        if not all(map(is_, map(dict.get, dicts, keys, repeat(MISSING)), values)):
+            return False
+        owners, keys, values = self.attrs
+        try:
+            if not all(map(is_, map(dict.get, map(vars, owners), keys, repeat(MISSING)), values)):
+                return False
+        except TypeError:   # (a ``__dict__`` that is no dict now)
             return False
         dicts, keys, values = self.proxies
         if not all(map(is_, map(_proxy_get, dicts, keys, repeat(MISSING)), values)):

@@ -130,8 +130,8 @@ def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
 
 def _attr_source(owner: Any, name: str) -> tuple | None:
     """``PythonPlace.source`` of ``vars(owner)[name]``: a class's namespace read as it is (a live view; a class's
-    ``__dict__`` cannot be replaced), an object's through ``vars(owner)`` (its ``__dict__`` may be replaced: the
-    per-call check looks that its dict is still the one read). None for a ``threading.local`` (``vars`` gives the
+    ``__dict__`` cannot be replaced), an object's through ``vars(owner)`` at each read (its ``__dict__`` may be
+    replaced). None for a ``threading.local`` (``vars`` gives the
     calling thread's dict: only ``read`` may say) or an owner whose ``vars`` is no plain dict."""
     if isinstance(owner, threading.local):
         return None
