@@ -154,7 +154,7 @@ class _FastReads:
     sized: tuple[list, list]
     sequences: tuple[list, tuple]
     mappings: tuple[list, tuple, tuple]
-    sets: tuple[tuple[Any, Any], ...]
+    sets: tuple[list, list]   # (the sets, the ids of their copies' items: the copies hold them, so no id is reused)
 
     @classmethod
     def of(cls, reads: tuple[Any, ...], values: list[Any], sources: tuple[tuple | None, ...],
@@ -189,12 +189,14 @@ class _FastReads:
                    ([v for v, _c in seqs], tuple(chain.from_iterable(copy for _v, copy in seqs))),
                    ([v for v, _c in maps], tuple(chain.from_iterable(copy for _v, copy in maps)),
                     tuple(chain.from_iterable(copy.values() for _v, copy in maps))),
-                   tuple((v, copy) for v, copy in held if isinstance(copy, set)))
+                   ([v for v, copy in held if isinstance(copy, set)],
+                    [frozenset(map(id, copy)) for _v, copy in held if isinstance(copy, set)]))
 
     def items_unchanged(self) -> bool:
         """Whether each container holds the very items of its copy (a dict: the very keys, in order, and values), in
         a few C-level ``map``s over all of them at once. False is no change by itself: a dict whose keys are equal
-        objects, not the same ones, is compared by ``_same_objects`` then."""
+        objects, not the same ones, or a set holding equal values, not the same ones, is compared by
+        ``_same_objects`` then."""
         sized, lens = self.sized
         if list(map(len, sized)) != lens:
             return False
@@ -205,7 +207,8 @@ class _FastReads:
         if not (all(map(is_, chain.from_iterable(maps), keys))
                 and all(map(is_, chain.from_iterable(map(dict.values, maps)), values))):
             return False
-        return all(_same_items(now, copy) for now, copy in self.sets)
+        sets, ids = self.sets
+        return list(map(frozenset, map(map, repeat(id), sets))) == ids
 
     def unchanged(self) -> bool:
         """Whether every place read holds the very object recorded (identity alone: equality is ``first_changed``'s)."""
