@@ -201,37 +201,37 @@ class _FastReads:
         if list(map(len, sized)) != lens:
             return False
         seqs, items = self.sequences
-        if not all(map(is_, chain.from_iterable(seqs), items)):
+        if items and not all(map(is_, chain.from_iterable(seqs), items)):
             return False
         maps, keys, values = self.mappings
-        if not (all(map(is_, chain.from_iterable(maps), keys))
+        if keys and not (all(map(is_, chain.from_iterable(maps), keys))
                 and all(map(is_, chain.from_iterable(map(dict.values, maps)), values))):
             return False
         sets, ids = self.sets
-        return list(map(frozenset, map(map, repeat(id), sets))) == ids
+        return not ids or list(map(frozenset, map(map, repeat(id), sets))) == ids
 
     def unchanged(self) -> bool:
         """Whether every place read holds the very object recorded (identity alone: equality is ``first_changed``'s)."""
         dicts, keys, values = self.dicts
-        if not all(map(is_, map(dict.get, dicts, keys, repeat(MISSING)), values)):
+        if values and not all(map(is_, map(dict.get, dicts, keys, repeat(MISSING)), values)):
             return False
-        owners, keys, values = self.attrs
+        owners, keys, values = self.attrs   # (each group skipped where empty: a small watch pays no empty maps)
         try:
-            if not all(map(is_, map(dict.get, map(vars, owners), keys, repeat(MISSING)), values)):
+            if values and not all(map(is_, map(dict.get, map(vars, owners), keys, repeat(MISSING)), values)):
                 return False
         except TypeError:   # (a ``__dict__`` that is no dict now)
             return False
         dicts, keys, values = self.proxies
-        if not all(map(is_, map(_proxy_get, dicts, keys, repeat(MISSING)), values)):
+        if values and not all(map(is_, map(_proxy_get, dicts, keys, repeat(MISSING)), values)):
             return False
         cells, values = self.cells
         try:
-            if not all(map(is_, map(_cell_contents, cells), values)):
+            if values and not all(map(is_, map(_cell_contents, cells), values)):
                 return False
         except ValueError:   # (a cell emptied since)
             return False
         reads, values = self.slow
-        return all(map(is_, map(_CALL, reads), values))
+        return not values or all(map(is_, map(_CALL, reads), values))
 
 
 def _same_objects(now: Any, copy: Any) -> bool:
