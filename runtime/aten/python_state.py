@@ -13,6 +13,7 @@ import contextvars
 import functools
 import inspect
 import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,11 @@ class PythonPlace:
     #: a place of an object a forward hook keeps state in (``hook_state.hooks_tracked``: changed by hooks alone, no
     #: change of ``forward``'s)
     hooked: bool = False
+    #: what ``read`` reads, for a per-call check that reads many places in one C-level ``map`` instead of calling
+    #: ``read`` (three Python frames each): ``("map", mapping, key)`` (``mapping.get(key, MISSING)``), ``("attr",
+    #: owner, name)`` (the same in ``vars(owner)``, whose ``__dict__`` may be replaced), ``("cell", cell)``
+    #: (``cell.cell_contents``), ``("const", obj)`` (always ``obj``); None: only ``read`` says (``python_reads``)
+    source: tuple | None = None
 
 
 #: how the place of an iterator's position begins (``sets.check_python_state`` words its refusal so)
@@ -122,6 +128,18 @@ def _missing_ok(read: Callable[[], Any]) -> Callable[[], Any]:
     return get
 
 
+def _attr_source(owner: Any, name: str) -> tuple | None:
+    """``PythonPlace.source`` of ``vars(owner)[name]``: a class's namespace read as it is (a live view; a class's
+    ``__dict__`` cannot be replaced), an object's through ``vars(owner)`` at each read (its ``__dict__`` may be
+    replaced). None for a ``threading.local`` (``vars`` gives the
+    calling thread's dict: only ``read`` may say) or an owner whose ``vars`` is no plain dict."""
+    if isinstance(owner, threading.local):
+        return None
+    if isinstance(owner, type):
+        return ("map", vars(owner), name) if type(vars(owner)) is types.MappingProxyType else None
+    return ("attr", owner, name) if type(vars(owner)) is dict else None
+
+
 def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     """The Python state a ``forward`` of ``module``'s tree may change beside the module: the globals the code of its
     classes' functions names (plain values and containers), their closures' cells, the
@@ -145,21 +163,24 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     inner_seen: set[int] = set()
     budget = [INNER_LIMIT]
 
-    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None]) -> None:
+    def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None],
+            source: tuple | None = None) -> None:
         if key in seen:
             return
         seen.add(key)
         get = _missing_ok(read)
         value = get()
         if value is MISSING or _watched_value(value):
-            places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None))
+            places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None,
+                                      source=source))
         if type(value) in CONTAINERS or type(value) is tuple:   # (its inner containers, at any depth, bounded by
             # size: a shallow copy holds the very inner list, so ``STATE["n"][0] += 1`` was no change, round 61, and
             # one three levels down, ``STATE["x"][0][0][0] += 1``, until round 62; a tuple's too, ``G = ([0],)``)
             if type(value) in CONTAINERS:
                 inner_seen.add(id(value))
             for keys, v in inner_containers(value, inner_seen, budget):
-                add(("inner", id(v)), label + "".join(f" at [{k!r}]" for k in keys), lambda v=v: v, lambda _v: None)
+                add(("inner", id(v)), label + "".join(f" at [{k!r}]" for k in keys), lambda v=v: v, lambda _v: None,
+                    ("const", v))
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
         return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
@@ -191,7 +212,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         for name, v in list(vars(owner).items()):
             if not name.startswith("__") and _watched_value(v):
                 add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
-                    put_attr(owner, name))
+                    put_attr(owner, name), _attr_source(owner, name))
             elif not name.startswith("__") and _iterator(torch, v):   # (``it = itertools.count()`` on a class:
                 held_by(v, label.format(name=name))   # round 62, its ``next`` compiled silently)
         cached = frozenset() if isinstance(owner, type) else _cached_properties(type(owner))
@@ -249,7 +270,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         for arg, v in {**defaults, **(fn.__kwdefaults__ or {})}.items():   # (``acc=[]``: one list for every call)
             if type(v) in CONTAINERS:
                 add(("default", id(v)), f"the default of argument {arg} of {fn.__qualname__}", lambda v=v: v,
-                    lambda _v: None)
+                    lambda _v: None, ("const", v))
         names = _code_names(fn.__code__)
         if "globals" in names and "globals" not in g:   # (``globals()["N"] += 1`` names no N: every plain global
             names |= {n for n in list(g)[:ITEM_LIMIT] if not n.startswith("__")}   # of its module, round 62)
@@ -257,13 +278,13 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
                 continue
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
-                put_global(g, name))
+                put_global(g, name), ("map", g, name) if type(g) is dict else None)
             held_by(g.get(name), f"the global {name} ({where})")
             if depth and inspect.isfunction(g.get(name)):
                 function(g[name], depth - 1)
         for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             add(("cell", id(cell)), f"the closure variable {var} of {fn.__qualname__}",
-                functools.partial(lambda c: c.cell_contents, cell), put_cell(cell))
+                functools.partial(lambda c: c.cell_contents, cell), put_cell(cell), ("cell", cell))
             inner = _missing_ok(functools.partial(lambda c: c.cell_contents, cell))()
             held_by(inner, f"the closure variable {var} of {fn.__qualname__}")
             if depth and inspect.isfunction(inner):
@@ -284,7 +305,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 for i, arg in enumerate([*v.args, *v.keywords.values()]):   # [[0]])``'s count, round 62)
                     if type(arg) in CONTAINERS or type(arg) is tuple:
                         add(("bound", id(arg)), f"the argument {i} bound by {name}.{key}", lambda a=arg: a,
-                            lambda _v: None)
+                            lambda _v: None, ("const", arg))
     for cls in classes:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):
