@@ -116,7 +116,11 @@ def bench_proof(torch: Any) -> None:
           f"again {again * 1e3:.2f} ms (remembered)")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    from ..tool_args import ToolParser
+
+    ap = ToolParser(prog="python -m runtime.aten.bench_reads", description=__doc__.splitlines()[0])
+    ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it
     import torch
 
     torch.manual_seed(0)
@@ -125,7 +129,10 @@ def main() -> None:
     if llama is not None:
         bench(torch, "tiny Llama", llama, (torch.randint(0, 128, (1, 16)),), n=50)
     bench_proof(torch)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from ..tool_args import run_main
+
+    raise SystemExit(run_main(main, "runtime.aten.bench_reads"))
