@@ -219,12 +219,14 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
         hooks_only |= inside - outside
 
 
-def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None) -> Any:
+def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None, tensors: bool = True) -> Any:
     """The plain values ``v`` holds (numbers, strings, the items of its containers, the fields of a settings object
     of the user's, ``settings.settings_object``), as a comparable value; tensors, modules, functions, Python modules
     and the standard library's objects stand as their kind alone (their values are the program's business, or no
     hook's state), and at most ``budget[0]`` (4096) values are looked at. Why the bounds: a global hook's code names
-    ``nn``, whose namespace walked six levels down never ended."""
+    ``nn``, whose namespace walked six levels down never ended. ``tensors=False`` (``hook_values``, what hooks read):
+    tensors are left out of containers and fields, and a container past the bound stands as its kind, not its
+    length: a record of tensors (a feature-tap list the caller clears or grows) is no value a program is made from."""
     from .settings import settings_object
 
     budget = [4096] if budget is None else budget
@@ -233,17 +235,22 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
         return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
     if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
         return ("o", type(v).__name__)
+
+    def kept(x: Any) -> bool:
+        return tensors or not isinstance(x, torch.Tensor)
+
+    def inner(x: Any) -> Any:
+        return _fingerprint(torch, x, depth - 1, budget, tensors)
+
     if type(v) in (*CONTAINERS, tuple):
         if len(v) > 1024:
-            return ("n", len(v))
+            return ("n", len(v) if tensors else type(v).__name__)
         if isinstance(v, dict):
-            return ("m", type(v).__name__, tuple((repr(k), _fingerprint(torch, x, depth - 1, budget))
-                                                 for k, x in v.items()))
+            return ("m", type(v).__name__, tuple((repr(k), inner(x)) for k, x in v.items() if kept(x)))
         items = sorted(v, key=repr) if isinstance(v, set) else list(v)
-        return ("c", type(v).__name__, tuple(_fingerprint(torch, x, depth - 1, budget) for x in items))
+        return ("c", type(v).__name__, tuple(inner(x) for x in items if kept(x)))
     if settings_object(torch, v):
-        return ("d", type(v).__name__, tuple((k, _fingerprint(torch, x, depth - 1, budget))
-                                             for k, x in vars(v).items()))
+        return ("d", type(v).__name__, tuple((k, inner(x)) for k, x in vars(v).items() if kept(x)))
     return ("o", type(v).__name__)
 
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .hook_state import _hook_places, _hook_tables
+from .hook_state import _fingerprint, _hook_places, _hook_tables
 from .module_containers import CONTAINERS
-from .settings import SCALARS, settings_object
+from .settings import SCALARS
 
 #: how many values one hook's fingerprint looks at, and how deep (as ``hook_state._fingerprint``)
 _BUDGET = 4096
@@ -94,27 +94,5 @@ def _state(torch: Any, places: tuple) -> tuple:
             value = dict(vars(where))
         else:
             value = where
-        out.append(_fingerprint(torch, value, _DEPTH, budget))
+        out.append(_fingerprint(torch, value, _DEPTH, budget, tensors=False))
     return tuple(out)
-
-
-def _fingerprint(torch: Any, v: Any, depth: int, budget: list[int]) -> Any:
-    """The plain values ``v`` holds, comparable; tensors left out of containers (a record of tensors is no value a
-    program is made from), any other object as its kind. Bounded as ``hook_state._fingerprint``."""
-    budget[0] -= 1
-    if isinstance(v, SCALARS):
-        return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
-    if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
-        return ("o", type(v).__name__)
-    if type(v) in (*CONTAINERS, tuple):
-        if len(v) > 1024:
-            return ("n", type(v).__name__)
-        if isinstance(v, dict):
-            return ("m", tuple((repr(k), _fingerprint(torch, x, depth - 1, budget)) for k, x in v.items()
-                               if not isinstance(x, torch.Tensor)))
-        items = sorted(v, key=repr) if isinstance(v, set) else list(v)
-        return ("c", tuple(_fingerprint(torch, x, depth - 1, budget) for x in items if not isinstance(x, torch.Tensor)))
-    if settings_object(torch, v):
-        return ("d", type(v).__name__, tuple((k, _fingerprint(torch, x, depth - 1, budget)) for k, x in vars(v).items()
-                                             if not isinstance(x, torch.Tensor)))
-    return ("o", type(v).__name__)
