@@ -451,18 +451,9 @@ class CompiledModule:
 
     def _exports_the_same(self, torch: Any) -> bool:
         """Whether ``forward`` exported again as compile exported it (its example call, default dtype and modes; the
-        hooks' Python state put back after) gives compile's very program and registers nothing."""
-        example = getattr(self.program.exported, "example_inputs", None)
-        if self.guard is None or not (isinstance(example, tuple) and len(example) == 2):
-            return False
-        try:
-            with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
-                  hook_state.hook_state_kept(torch, self.guard.root)):
-                other = load_program(self.guard.root, tuple(example[0]), dict(example[1] or {}))
-        except Exception:  # noqa: BLE001 - an export that fails proves nothing: refused
-            return False
-        return not other.registry_changes and same_program(self.program, other, set(),
-                                                           module_guard.module_tensor_ids(torch, self.guard))
+        hooks' Python state put back after) gives compile's very program and registers nothing (``_export_again``
+        without its settling test: the hooks' and held modules' proofs)."""
+        return self.guard is not None and self._export_again(torch, settle=False)[1] is None
 
     def _prove_reads(self, torch: Any) -> None:
         """Take or refuse the Python values ``forward`` reads beside its module (``python_reads``: a global, a closure
@@ -504,9 +495,10 @@ class CompiledModule:
         if other is not None:
             self._watch_reads_of(other)
 
-    def _export_again(self, torch: Any) -> tuple[Program | None, str | None]:
+    def _export_again(self, torch: Any, settle: bool = True) -> tuple[Program | None, str | None]:
         """(``forward`` exported again as compile exported it, from the Python state now, None where no program
-        came; None where it is compile's very program and settles, else why not, for ``_prove_reads``)."""
+        came; None where it is compile's very program and, with ``settle``, settles, else why not, for
+        ``_prove_reads`` and ``_exports_the_same``)."""
         guard = self.guard
         example = getattr(self.program.exported, "example_inputs", None)
         if not (isinstance(example, tuple) and len(example) == 2):
@@ -525,7 +517,7 @@ class CompiledModule:
         if other.registry_changes or not same_program(self.program, other, set(),
                                                        module_guard.module_tensor_ids(torch, guard)):
             return other, "exported again from the values now, forward gives another program than compile's"
-        if not python_changes_settle(other, export):
+        if settle and not python_changes_settle(other, export):
             return other, ("exported again from the values now, forward changes Python state beside its module "
                            "at every call")
         return other, None
