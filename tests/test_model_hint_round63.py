@@ -187,3 +187,17 @@ def test_json_named_onnx_with_a_bad_byte_past_its_start_is_judged_as_text(tmp_pa
     spaced.write_bytes(b"\n  " + g.read_bytes())
     with pytest.raises(GraphError, match=said):
         memplan.load_graph(str(spaced))
+
+
+def test_the_hint_quotes_a_path_with_spaces_so_it_pastes(tmp_path, capsys):
+    import shlex
+
+    d = tmp_path / "my models"
+    d.mkdir()
+    m = d / "it's.onnx"
+    m.write_bytes(ONNX_BYTES)
+    code, _, err = _cli(capsys, "plan", str(m), "-o", str(tmp_path / "p.json"))
+    assert code == 2
+    assert shlex.quote(str(m)) in err, err
+    cmd = err[err.index("memplan import "):err.index(" -o graph.json") + len(" -o graph.json")]
+    assert shlex.split(cmd) == ["memplan", "import", str(m), "-o", "graph.json"], cmd

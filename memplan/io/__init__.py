@@ -107,7 +107,10 @@ def _model_kind(path: str, data: bytes) -> str | None:
                 "-o graph.json' makes graph JSON of it")
     else:
         return None
-    return f"{kind}, not JSON: 'memplan import {path} -o graph.json' makes graph JSON of it"
+    import shlex
+
+    # (the hint is a command to paste: a path with a space or a quote was split by the shell or broke it)
+    return f"{kind}, not JSON: 'memplan import {shlex.quote(path)} -o graph.json' makes graph JSON of it"
 
 
 def _lists_archive_format(path: str) -> bool:
