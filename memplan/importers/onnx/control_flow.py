@@ -330,10 +330,16 @@ def _integer(value, who: str, name: str) -> int:
 
 
 def _check_condition_stays_true(ex: _Expander, body, who: str, outer: set[str]) -> None:
-    """Refuse a Loop whose body's condition output may turn false: only its condition input passed through, or a
+    """Refuse a Loop whose body's condition output may turn false: only its condition input passed through (as it
+    is, or through Identity nodes), or a
     constant true (a Constant node or initializer of the body, or of the main graph), keeps every iteration
     running; anything the body computes decides the count of iterations at run time."""
     cond_in, cond_out = body.input[1].name, body.output[0].name
+    made = {o: n for n in body.node for o in n.output if o}
+    seen: set[str] = set()
+    while cond_out in made and made[cond_out].op_type == "Identity" and cond_out not in seen:
+        seen.add(cond_out)   # (through Identity nodes: torch's exports pass the condition on so)
+        cond_out = made[cond_out].input[0] if made[cond_out].input else ""
     if cond_out == cond_in:
         return
     value = _constant_in(ex.onnx, body, cond_out)
