@@ -89,9 +89,25 @@ def _free_names(g) -> set[str]:
     return free
 
 
-def _count_nodes(g) -> int:
-    """Nodes of ``g`` and of all its subgraphs (what inlining it adds at most, per copy)."""
-    return sum(1 + sum(_count_nodes(sub) for _a, sub in _subgraphs(n)) for n in g.node)
+def _count_nodes(onnx, g, main) -> int:
+    """Nodes of ``g`` once its control flow is expanded, at most: each nested Loop's body times its trip count (a
+    constant of ``g`` or of the ``main`` graph; ``MAX_UNROLL`` where the count is computed), an If's larger branch.
+    Why multiplied: four nested Loops of 64 are 16.7 million copies of the innermost body, which a sum of the
+    bodies' sizes (a few dozen nodes) let through to be copied pass by pass for minutes before the bound caught it."""
+    total = 0
+    for n in g.node:
+        subs = [_count_nodes(onnx, sub, main) for _a, sub in _subgraphs(n)]
+        grown = max(subs, default=0)
+        if n.op_type == "Loop" and n.input and subs:
+            trip = _constant_in(onnx, g, n.input[0]) if n.input[0] else None
+            if trip is None and n.input[0]:
+                trip = _constant_in(onnx, main, n.input[0])
+            count = MAX_UNROLL
+            if trip is not None and _numpy().asarray(trip).size == 1:
+                count = min(max(0, int(_numpy().asarray(trip).reshape(-1)[0])), MAX_UNROLL)
+            grown *= count
+        total += 1 + grown
+    return total
 
 
 def _rename_refs(g, mapping: dict[str, str]) -> None:
@@ -418,6 +434,7 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
     g = model.graph
     if not has_control_flow(g):
         return model, None
+    _check_subgraph_names(g, _node_ids(g))
     copy = type(model)()
     copy.CopyFrom(model)
     g = copy.graph
@@ -431,7 +448,8 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
         control = [i for i, n in enumerate(nodes) if _subgraphs(n)]
         if not control:
             break
-        ready: list[int] = []
+        controls = set(control)
+        ready: set[int] = set()
         for i in control:
             n = nodes[i]
             who = f"node {n.name!r} ({n.op_type})"
@@ -439,8 +457,8 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
                 why = NOT_UNROLLED.get(n.op_type, "only If and Loop are expanded at import")
                 raise GraphError(f"{who} has a subgraph (attribute {_subgraphs(n)[0][0]!r}): control flow "
                                  f"(If/Loop/Scan) is not supported: {why}")
-            if not any(j in control for j in _ancestors(nodes, producer, _control_inputs(n))):
-                ready.append(i)
+            if not any(j in controls for j in _ancestors(nodes, producer, _control_inputs(n))):
+                ready.add(i)
         wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
         known = {v: c for v in wanted if (c := _constant_in(onnx, g, v)) is not None}
         rest = [v for v in wanted if v not in known and v in producer]
@@ -489,7 +507,7 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
                     raise GraphError(f"{who}: it has no trip count: it runs until its condition turns false, known "
                                      "only at run time (not supported)")
                 estimate = min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * _count_nodes(
-                    dict(_subgraphs(n)).get("body", g.__class__()))
+                    onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
                 if grown + estimate > MAX_EXPANDED_NODES:
                     raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_loop(n, who, trip, known.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None,
@@ -505,6 +523,38 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
         g.sparse_initializer.extend(ex.new_sparse)
         origin = new_origin
     return copy, origin
+
+
+def _check_subgraph_names(g, ids: list[str]) -> None:
+    """Refuse, naming the node and the value, a subgraph node that makes a value of a name a scope around it has
+    (an outer node's output, input or initializer), and a subgraph that returns an outer value as it is. Why:
+    onnxruntime refuses both models ("Graph must be in single static assignment (SSA) form, however 't' has been
+    used as output names multiple times"; "Subgraph output (x) is an outer scope value being returned directly");
+    inlined, each would have been planned (renamed apart, or through an Identity) though the model does not
+    load."""
+    def walk(graph, outer: set[str], who: str) -> None:
+        for n, nid in zip(graph.node, _node_ids(graph)):
+            subs = _subgraphs(n)
+            if not subs:
+                continue
+            where = f"{who}node {nid!r} ({n.op_type})"
+            scope = outer | _defined(graph)
+            for attr, sub in subs:
+                for inner in sub.node:
+                    taken = next((o for o in inner.output if o in scope), None)
+                    if taken is not None:
+                        raise GraphError(f"{where}: its {attr} makes {taken!r}, a name the graph around it has too "
+                                         "(ONNX requires each name to be assigned once, subgraphs included; "
+                                         "onnxruntime refuses the model)")
+                own = _defined(sub)
+                outer_value = next((o.name for o in sub.output if o.name not in own), None)
+                if outer_value is not None:
+                    raise GraphError(f"{where}: its {attr} returns {outer_value!r}, a value of the graph around it, "
+                                     "as it is (onnxruntime refuses the model: \"Subgraph output is an outer scope "
+                                     "value being returned directly\"; an Identity node between makes it valid)")
+                walk(sub, scope, f"{where}: its {attr}'s ")
+
+    walk(g, set(), "")
 
 
 def _role(n, v: str) -> str:
