@@ -40,6 +40,7 @@ def control_flow_ops(model) -> set[str]:
 def main(argv: list[str]) -> int:
     show = int(argv[argv.index("--show") + 1]) if "--show" in argv else 0
     table: Counter = Counter()
+    fixed: Counter = Counter()
     lines: list[str] = []
     for source in (A.backend_models(), C.node_models()):
         for name, model in source:
@@ -50,10 +51,17 @@ def main(argv: list[str]) -> int:
             cause = "planned" if planned else next((c for c, pat in C.CAUSES if re.search(pat, why)), "other")
             table[("/".join(sorted(ops)), cause)] += 1
             lines.append(f"{'PLANNED' if planned else 'refused'} {name}: {why[:200]}")
+            values = None if planned else C._test_inputs(name, model)
+            if values:   # the test's input values made constants: what the model is once they are known
+                fixed[A.memplan_plans(C._frozen(model, values, 0))[0]] += 1
     total = sum(table.values())
     planned = sum(k for (_, c), k in table.items() if c == "planned")
-    refused_cf = sum(k for (_, c), k in table.items() if c.startswith("control flow"))
-    print(f"control-flow models ort loads: {total}; memplan plans {planned}; refused as control flow {refused_cf}")
+    unsupported = sum(k for (_, c), k in table.items() if c.startswith("control flow (If/Loop/Scan/SequenceMap)"))
+    run_time = sum(k for (_, c), k in table.items() if c.startswith("control flow on run-time values"))
+    print(f"control-flow models ort loads: {total}; memplan plans {planned}; refused as control flow "
+          f"{unsupported + run_time} ({unsupported} as an op not expanded, {run_time} on run-time values)")
+    print(f"of those refused, with their inputs fixed to the test's values (initializers): {fixed[True]} planned, "
+          f"{fixed[False]} refused")
     for (ops, cause), k in sorted(table.items()):
         print(f"{k:5}  {ops:24} {cause}")
     for line in lines[:show] if show else ():

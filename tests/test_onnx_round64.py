@@ -60,7 +60,7 @@ def _session(model):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def _expanded_model(model, monkeypatch):
+def _expanded_model(model, monkeypatch, **options):
     """The model the import plans: ``model`` once its control flow is expanded (caught on its way through)."""
     seen = []
     real = onnx_importer._expanded
@@ -71,17 +71,17 @@ def _expanded_model(model, monkeypatch):
         return out
 
     monkeypatch.setattr(onnx_importer, "_expanded", spy)
-    import_onnx(model)
+    import_onnx(model, **options)
     monkeypatch.setattr(onnx_importer, "_expanded", real)
     assert seen, "the import expanded nothing"
     return seen[0]
 
 
-def _planned_as_onnxruntime_runs(model, monkeypatch, feeds=FX) -> memplan.Graph:
+def _planned_as_onnxruntime_runs(model, monkeypatch, feeds=FX, **options) -> memplan.Graph:
     """Import ``model`` and hold it against onnxruntime: the graph outputs' shapes and dtypes are those of the run
     of the model as written; the expanded model computes the same outputs, and every value of it is planned at the
     bytes onnxruntime makes; the plan verifies."""
-    g = import_onnx(model)
+    g = import_onnx(model, **options)
     s = _session(model)
     want = s.run(None, feeds)
     by_id = {t.id: t for t in g.tensors}
@@ -90,7 +90,7 @@ def _planned_as_onnxruntime_runs(model, monkeypatch, feeds=FX) -> memplan.Graph:
         assert tuple(t.attrs["shape"]) == value.shape, (o.name, t.attrs, value.shape)
         assert np.dtype(t.attrs["dtype"] if t.attrs["dtype"] != "float" else "float32") == value.dtype, o.name
         assert t.size == value.nbytes
-    expanded = _expanded_model(model, monkeypatch)
+    expanded = _expanded_model(model, monkeypatch, **options)
     assert not control_flow.has_control_flow(expanded.graph)
     got = _session(expanded).run([o.name for o in s.get_outputs()], feeds)
     for a, b in zip(want, got):
@@ -319,6 +319,36 @@ def test_the_same_model_imports_to_the_same_graph_json():
     first = json.dumps(import_onnx(m).to_dict(), sort_keys=True)
     assert first == json.dumps(import_onnx(m).to_dict(), sort_keys=True)
     assert "Loop_0/1/If_1/else/Add_0" in first
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_scripted_torch_export_of_shape_checks_and_a_shape_long_loop(batch, tmp_path, monkeypatch):
+    """What ``torch.onnx.export`` of scripted code writes for a dynamic batch: an If on ``x.shape[0] > 1`` and a Loop
+    of ``range(x.shape[0])``, both known once ``batch`` fixes the dimension."""
+    torch = need("torch")
+
+    class Checked(torch.nn.Module):
+        def forward(self, x):
+            if x.shape[0] > 1:
+                x = x.relu()
+            else:
+                x = -x
+            for _ in range(x.shape[0]):
+                x = x * 2 + 1
+            return x
+
+    path = str(tmp_path / "m.onnx")
+    torch.onnx.export(torch.jit.script(Checked()), (torch.ones(2, 3),), path, dynamo=False, opset_version=17,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    import onnx
+
+    model = onnx.load(path)
+    assert {"If", "Loop"} <= {n.op_type for n in model.graph.node}
+    feeds = {"x": np.linspace(-1, 1, batch * 3, dtype=np.float32).reshape(batch, 3)}
+    g = _planned_as_onnxruntime_runs(model, monkeypatch, feeds, batch=batch)
+    ops = [n.op for n in g.nodes]
+    assert ("Relu" in ops) == (batch > 1) and ("Neg" in ops) == (batch == 1)
+    assert ops.count("Mul") == batch
 
 
 # -- refusals ------------------------------------------------------------------------------------------------------
