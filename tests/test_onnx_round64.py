@@ -277,6 +277,19 @@ def test_a_loop_that_runs_no_iteration_returns_its_initial_values(how, monkeypat
     assert [n.op for n in g.nodes] == ["Identity"]
 
 
+def test_a_loop_body_s_constants_are_planned_once_not_per_iteration(monkeypatch):
+    body = _graph([helper.make_node("Constant", [], ["k"], value=nh.from_array(np.full((2, 3), 3, np.float32), "k")),
+                   helper.make_node("Add", ["v", "bias"], ["a"]), helper.make_node("Mul", ["a", "k"], ["v_out"])],
+                  [V("cond_in", T.BOOL, []), "v_out"],
+                  inputs=[V("i", T.INT64, []), V("cond_in", T.BOOL, []), V("v", T.FLOAT, [2, 3])],
+                  inits=[nh.from_array(np.ones((2, 3), np.float32), "bias")])
+    m = _model([helper.make_node("Loop", ["M", "", "x"], ["vf"], name="loop0", body=body)], ["vf"], [_i64(5, "M")])
+    g = _planned_as_onnxruntime_runs(m, monkeypatch)
+    weights = sorted(t.id for t in g.tensors if t.kind == "weight")
+    assert weights == ["M", "loop0/bias", "loop0/k"]
+    assert [n.op for n in g.nodes].count("Mul") == 5
+
+
 def test_if_inside_a_loop_body_folds_per_iteration(monkeypatch):
     """The body's If tests the iteration number: each copy of the body folds its own condition."""
     inner = dict(then_branch=_graph([helper.make_node("Neg", ["v"], ["n"])], ["n"], "first"),

@@ -194,17 +194,23 @@ class _Expander:
         for v in sorted(local - set(bind)):
             mapping[v] = direct.get(v) or self.fresh(f"{prefix}{v}")
         for t in body.initializer:
+            if t.name in bind:   # (hoisted: one copy for every iteration)
+                continue
             c = self.onnx.TensorProto()
             c.CopyFrom(t)
             c.name = mapping[t.name]
             self.new_initializers.append(c)
         for st in body.sparse_initializer:
+            if st.values.name in bind:
+                continue
             c = self.onnx.SparseTensorProto()
             c.CopyFrom(st)
             c.values.name = mapping[st.values.name]
             self.new_sparse.append(c)
         ids = _node_ids(body)
         for n, nid in zip(body.node, ids):
+            if n.output and all(not o or o in bind for o in n.output):
+                continue   # (a hoisted Constant)
             c = self.onnx.NodeProto()
             c.CopyFrom(n)
             c.name = self.fresh_node(f"{prefix}{nid}")
@@ -271,13 +277,14 @@ class _Expander:
                         "Identity", [n.input[2 + k]], [n.output[k]], name=self.fresh_node(f"{n.name}/output_{k}")))
             return
         iter_in, cond_in = body.input[0].name, body.input[1].name
+        hoisted = self.hoist(body, f"{n.name}/")
         reads = _read_in_body(body)
         np = _numpy()
         values = [n.input[2 + k] for k in range(carried)]
         scanned: list[list[str]] = [[] for _ in range(scans)]
         stem = n.name
         for i in range(steps):
-            bind = {body.input[2 + k].name: values[k] for k in range(carried)}
+            bind = {**hoisted, **{body.input[2 + k].name: values[k] for k in range(carried)}}
             if iter_in in reads:
                 bind[iter_in] = self.constant(f"{stem}/{i}/{iter_in}", np.array(i, dtype=np.int64))
             if cond_in in reads:
@@ -296,6 +303,31 @@ class _Expander:
             target = n.output[carried + j] if carried + j < len(n.output) else ""
             if target:
                 self.stack(scanned[j], target, f"{stem}/scan_{j}")
+
+    def hoist(self, body, prefix: str) -> dict[str, str]:
+        """Copy a Loop body's constants (initializers, Constant nodes) into the graph once, returning each one's new
+        name. Why: they hold the same value in every iteration; copied per iteration, a body's weight was planned
+        ``M`` times over."""
+        names: dict[str, str] = {}
+        for t in body.initializer:
+            c = self.onnx.TensorProto()
+            c.CopyFrom(t)
+            c.name = names[t.name] = self.fresh(f"{prefix}{t.name}")
+            self.new_initializers.append(c)
+        for st in body.sparse_initializer:
+            c = self.onnx.SparseTensorProto()
+            c.CopyFrom(st)
+            c.values.name = names[st.values.name] = self.fresh(f"{prefix}{st.values.name}")
+            self.new_sparse.append(c)
+        for n, nid in zip(body.node, _node_ids(body)):
+            if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and not n.input and len(n.output) == 1 \
+                    and n.output[0]:
+                c = self.onnx.NodeProto()
+                c.CopyFrom(n)
+                c.name = self.fresh_node(f"{prefix}{nid}")
+                c.output[0] = names[n.output[0]] = self.fresh(f"{prefix}{n.output[0]}")
+                self.new_nodes.append(c)
+        return names
 
     def stack(self, parts: list[str], target: str, stem: str) -> None:
         """``target`` = the ``parts`` stacked on a new leading axis (Unsqueeze each at axis 0, then Concat): a
