@@ -449,6 +449,22 @@ def test_a_subgraph_reading_an_undefined_name_is_refused_naming_it(where):
         import_onnx(m)
 
 
+def test_a_local_function_called_from_a_branch_is_refused_not_planned_as_one_node():
+    """Functions are inlined where the graph calls them, before control flow is expanded: a call inside a branch
+    would be planned as one opaque node, its body's values given no memory."""
+    fn = helper.make_function("loc", "F", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["r"]),
+                                                         helper.make_node("Add", ["r", "r"], ["b"])],
+                              [helper.make_opsetid("", 18)])
+    branches = _branches([helper.make_node("F", ["x"], ["t"], domain="loc", name="call")], "t",
+                         [helper.make_node("Neg", ["x"], ["e"])], "e")
+    m = _model([helper.make_node("If", ["c"], ["y"], name="if0", **branches)], ["y"], [_bool(True, "c")])
+    m.opset_import.append(helper.make_opsetid("loc", 1))
+    m.functions.append(fn)
+    with pytest.raises(GraphError, match=r"'if0' \(If\): its then_branch's node 'call' calls the model's local "
+                                         "function loc:F"):
+        import_onnx(m)
+
+
 def test_scan_and_sequence_map_are_refused_with_the_reason():
     body = _graph([helper.make_node("Add", ["s_in", "xi"], ["s_out"]), helper.make_node("Identity", ["s_out"], ["yo"])],
                   [V("s_out", T.FLOAT, [3]), V("yo", T.FLOAT, [3])],

@@ -144,6 +144,7 @@ class _Expander:
         self.taken = _all_names(self.g, set())
         self.node_names = set(_node_ids(self.g))
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.functions = {(f.domain, f.name) for f in model.functions}
         self.new_nodes: list = []
         self.new_initializers: list = []
         self.new_sparse: list = []
@@ -209,6 +210,11 @@ class _Expander:
             self.new_sparse.append(c)
         ids = _node_ids(body)
         for n, nid in zip(body.node, ids):
+            if (n.domain, n.op_type) in self.functions:
+                # (the model's local functions are inlined before control flow is expanded, and only where the graph
+                # itself calls them: planned as it is, the call's body would get no memory)
+                raise GraphError(f"{who}: its {what}'s node {nid!r} calls the model's local function "
+                                 f"{n.domain}:{n.op_type} (a local function called from a subgraph is not supported)")
             if n.output and all(not o or o in bind for o in n.output):
                 continue   # (a hoisted Constant)
             c = self.onnx.NodeProto()
