@@ -449,6 +449,50 @@ def test_a_subgraph_reading_an_undefined_name_is_refused_naming_it(where):
         import_onnx(m)
 
 
+def _function_with_a_rank_check(branch_reads="a", inner_call=False):
+    """Local function ``F(a)``: ``Relu(a)`` if ``a`` is 1-D (``Equal(Size(Shape(a)), 1)``), else ``Neg(a)``; called
+    twice by the graph."""
+    then_nodes = [helper.make_node("Relu", [branch_reads], ["t"])]
+    if inner_call:
+        then_nodes = [helper.make_node("G", [branch_reads], ["t"], domain="loc")]
+    branches = _branches(then_nodes, "t", [helper.make_node("Neg", ["a"], ["e"])], "e")
+    fn = helper.make_function("loc", "F", ["a"], ["b"], [
+        helper.make_node("Shape", ["a"], ["s"]), helper.make_node("Size", ["s"], ["r"]),
+        helper.make_node("Constant", [], ["one"], value=_i64(1, "one")), helper.make_node("Equal", ["r", "one"], ["c"]),
+        helper.make_node("If", ["c"], ["b"], name="rank", **branches)], [helper.make_opsetid("", 18)])
+    g_fn = helper.make_function("loc", "G", ["a"], ["b"], [helper.make_node("Abs", ["a"], ["b"])],
+                                [helper.make_opsetid("", 18)])
+    m = _model([helper.make_node("F", ["x"], ["y1"], domain="loc", name="call1"),
+                helper.make_node("F", ["y1"], ["y2"], domain="loc", name="call2")], ["y2"],
+               inputs=[V("x", T.FLOAT, [6])])
+    m.opset_import.append(helper.make_opsetid("loc", 1))
+    m.functions.extend([fn, g_fn])
+    return m
+
+
+def test_an_if_in_a_local_function_s_body_is_expanded_in_each_call(monkeypatch):
+    g = _planned_as_onnxruntime_runs(_function_with_a_rank_check(), monkeypatch,
+                                     {"x": np.linspace(-1, 1, 6, dtype=np.float32)})
+    assert [n.op for n in g.nodes if n.op in ("Relu", "Neg")] == ["Relu", "Relu"]
+
+
+@pytest.mark.parametrize("hazard", ["reads the caller's value", "calls a local function"])
+def test_a_local_function_s_if_whose_branch_escapes_the_function_is_refused(hazard):
+    """A function sees no value of its caller's (its branch reading ``x``, the graph's input, would be bound to it
+    once inlined), and a call inside its branch would not be inlined."""
+    from onnx_oracle import ort_refuses
+
+    m = (_function_with_a_rank_check(branch_reads="x") if hazard == "reads the caller's value"
+         else _function_with_a_rank_check(inner_call=True))
+    if hazard == "reads the caller's value":
+        assert ort_refuses(m)
+        match = r"local function loc:F \(called by node 'call1'\): its node 'rank' reads 'x', which is no input"
+    else:
+        match = r"its node 'rank' \(If\): a node of its subgraph calls the model's local function loc:G"
+    with pytest.raises(GraphError, match=match):
+        import_onnx(m)
+
+
 def test_a_local_function_called_from_a_branch_is_refused_not_planned_as_one_node():
     """Functions are inlined where the graph calls them, before control flow is expanded: a call inside a branch
     would be planned as one opaque node, its body's values given no memory."""

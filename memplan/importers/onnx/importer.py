@@ -261,7 +261,10 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     if origins and order is not None:
         origins = [origins[k] for k in order]
     if has_control_flow(model.graph):
-        model, origins = _expanded(onnx, model, origins, source, base_dir, batch, fixed, spelling, real_dir)
+        try:
+            model, origins = _expanded(onnx, model, origins, source, base_dir, batch, fixed, spelling, real_dir)
+        except GraphError as exc:   # (an If of a local function's body named where it is in the model as written)
+            raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
     try:
         return _import_inlined(onnx, model, source, base_dir, default_name, batch, fixed, name, alignment, progress,
                                spelling, real_dir)
