@@ -184,6 +184,51 @@ def test_branch_names_that_collide_with_the_main_graph_are_renamed(monkeypatch):
     assert len({t.id for t in g.tensors}) == len(g.tensors)
 
 
+#: the ops a random branch applies: each keeps 6 elements, in shapes the If's output may change
+BRANCH_OPS = (("Relu", {}), ("Neg", {}), ("Flatten", {"axis": 0}), ("Transpose", {}))
+
+
+@st.composite
+def _if_trees(draw, depth=0, counter=None):
+    """A random branch (a graph of a few ops on ``x``, and ``If`` nodes nested in it up to depth 3, each on a
+    constant condition of its own), returned as ``(nodes, output, initializers)``."""
+    counter = counter if counter is not None else [0]
+    counter[0] += 1
+    k = counter[0]
+    nodes, inits, value = [], [], "x"
+    for j in range(draw(st.integers(1, 3))):
+        if depth < 3 and draw(st.booleans()):
+            then_nodes, then_out, then_inits = draw(_if_trees(depth + 1, counter))
+            else_nodes, else_out, else_inits = draw(_if_trees(depth + 1, counter))
+            cond = f"c{k}_{j}"
+            inits += [_bool(draw(st.booleans()), cond)] + then_inits + else_inits
+            out = f"if{k}_{j}"
+            nodes.append(helper.make_node("If", [cond], [out], name=f"n{k}_{j}",
+                                          then_branch=_graph(then_nodes, [then_out], f"t{k}_{j}"),
+                                          else_branch=_graph(else_nodes, [else_out], f"e{k}_{j}")))
+            value = out
+        else:
+            op, attrs = draw(st.sampled_from(BRANCH_OPS))
+            out = f"v{k}_{j}"
+            nodes.append(helper.make_node(op, [value], [out], name=f"n{k}_{j}", **attrs))
+            value = out
+    return nodes, value, inits
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=_if_trees())
+def test_any_tree_of_ifs_on_constant_conditions_is_planned_as_onnxruntime_runs_it(tree, monkeypatch):
+    nodes, out, inits = tree
+    if not any(n.op_type == "If" for n in nodes):
+        nodes, out = nodes + [helper.make_node("If", ["c_top"], ["y_top"], name="top", **_branches(
+            [helper.make_node("Relu", [out], ["r_top"])], "r_top", [helper.make_node("Neg", [out], ["g_top"])],
+            "g_top"))], "y_top"
+        inits = inits + [_bool(True, "c_top")]
+    m = _model(nodes + [helper.make_node("Identity", [out], ["y"])], ["y"], inits)
+    g = _planned_as_onnxruntime_runs(m, monkeypatch)
+    assert all(n.op != "If" for n in g.nodes)
+
+
 @pytest.mark.parametrize("nested", [False, True])
 def test_a_branch_value_of_an_outer_name_is_refused_as_onnxruntime_refuses_it(nested):
     """ONNX's single assignment spans subgraphs: a branch making ``t`` where the graph around has ``t``."""
