@@ -284,7 +284,7 @@ def _loop_body(cond="pass", scans=1, extra=()):
         V("i", T.INT64, []), V("cond_in", T.BOOL, []), V("v", T.FLOAT, [2, 3])])
 
 
-def _loop_model(trip, body, cond_input="", cond_value=None, outputs=("vf", "ss")):
+def _loop_model(trip, body, cond_input="", cond_value=None, outputs=("vf", "ss"), opset=18):
     inits = [nh.from_array(np.array(2, np.float32), "two_f"), _i64(3, "three")]
     if isinstance(trip, int):
         inits.append(_i64(trip, "M"))
@@ -293,7 +293,7 @@ def _loop_model(trip, body, cond_input="", cond_value=None, outputs=("vf", "ss")
     nodes = [helper.make_node("Loop", ["M", cond_input, "x"], list(outputs), name="loop0", body=body)]
     if not isinstance(trip, int):
         nodes = trip + nodes
-    return _model(nodes, list(outputs), inits)
+    return _model(nodes, list(outputs), inits, opset=opset)
 
 
 @pytest.mark.parametrize("cond", ["pass", "identity", "constant"])
@@ -303,6 +303,12 @@ def test_loop_of_a_constant_trip_count_is_unrolled(cond, monkeypatch):
     assert shapes["vf"] == [2, 3] and shapes["ss"] == [4, 2, 3]
     assert sum(n.op == "Mul" for n in g.nodes) == 4
     assert "loop0/3/Mul_1" in {n.id for n in g.nodes}
+
+
+def test_scan_outputs_before_opset_13_stack_with_unsqueeze_s_axes_attribute(monkeypatch):
+    g = _planned_as_onnxruntime_runs(_loop_model(3, _loop_body(scans=2), outputs=("vf", "ss", "sums"), opset=11),
+                                     monkeypatch)
+    assert {t.id: t.attrs["shape"] for t in g.tensors}["sums"] == [3]
 
 
 def test_loop_trip_count_folded_from_a_shape_and_a_constant_true_condition_input(monkeypatch):
