@@ -36,6 +36,8 @@ VALUE_WORDS = ("depends on values computed at run time", "is computed at run tim
 CAUSES = (
     ("sizes depend on input values", "|".join(re.escape(w) for w in VALUE_WORDS)),
     ("control flow (If/Loop/Scan/SequenceMap) not supported", r"control flow \(If/Loop/Scan\) is not supported"),
+    ("control flow on run-time values (If condition / Loop trip count or condition not known at import)",
+     r"control flow on run-time values is not supported|known only at run time \(not supported\)"),
     ("string tensor: no fixed byte size", r"has dtype string, which has no fixed byte size"),
     ("sequence/optional graph input not supported", r"not a tensor \(only tensors are supported"),
     ("onnxruntime refuses at run time (named by memplan)", r"onnxruntime refuses to run it"),

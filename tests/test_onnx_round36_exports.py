@@ -98,15 +98,25 @@ def _sequence_map():
                    helper.make_node("ConcatFromSequence", ["sm"], ["y"], axis=0)], [X], ["y", seq("sm", T.FLOAT, None)])
 
 
-CONTROL = {"If": (_if, "if0"), "Loop": (_loop, "loop0"), "Scan": (_scan, "scan0"), "SequenceMap": (_sequence_map, "map0")}
+#: (round 64: an If on a run-time condition is refused as such; a Loop of a constant trip count is unrolled, below)
+CONTROL = {"If": (_if, "if0"), "Scan": (_scan, "scan0"), "SequenceMap": (_sequence_map, "map0")}
 
 
 @pytest.mark.parametrize("op", sorted(CONTROL))
 def test_control_flow_is_one_error_naming_the_node(op):
     build, name = CONTROL[op]
-    with pytest.raises(GraphError, match=rf"node {name!r} \({op}\) (has a subgraph|is control flow).*not supported"):
+    with pytest.raises(GraphError, match=rf"node {name!r} \({op}\)(:| has a subgraph| is control flow).*not supported"):
         import_onnx(build())
     assert ort_sizes(build(), FX) is not None   # (onnxruntime runs it: the refusal is memplan's limit, said so)
+
+
+def test_a_loop_of_a_constant_trip_count_is_planned_as_onnxruntime_runs_it():
+    """Round 64: unrolled at import (``control_flow``), each value sized as onnxruntime's run makes it."""
+    g = import_onnx(_loop())
+    real = ort_sizes(_loop(), FX, strict=True)
+    assert not size_mismatches(g, real)[1]
+    assert [n.op for n in g.nodes] == ["Identity", "Add"] * 3 or [n.op for n in g.nodes] == ["Add"] * 3
+    memplan.verify(g, memplan.plan(g))
 
 
 @pytest.mark.parametrize("kind", ["loop", "if"])
@@ -129,7 +139,8 @@ def test_a_scripted_torch_export_with_control_flow_is_refused_naming_the_node(tm
     path = str(tmp_path / "m.onnx")
     torch.onnx.export(torch.jit.script(module), args, path, dynamo=False, opset_version=17)
     op = "Loop" if kind == "loop" else "If"
-    with pytest.raises(GraphError, match=rf"node '/{op}' \({op}\) has a subgraph .*control flow"):
+    with pytest.raises(GraphError, match=rf"node '/{op}' \({op}\): its (trip count|condition) .* not a constant "
+                                         r"known at import.*control flow on run-time values"):
         import_onnx(path)
 
 

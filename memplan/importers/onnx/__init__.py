@@ -2,9 +2,9 @@
 
 Why: an arena plan is only as good as its sizes, and ONNX files carry every tensor's dtype and (after
 shape inference) shape. This module turns a model into the graph contract and refuses anything it cannot
-translate faithfully — a symbolic dimension left unknown, a dtype without a fixed byte size, a control-flow
-subgraph, nodes out of topological order — with a ``GraphError`` naming the input, value or node, rather
-than producing a graph that would plan the wrong sizes.
+translate faithfully — a symbolic dimension left unknown, a dtype without a fixed byte size, control flow
+known only at run time (``control_flow`` expands an If or Loop whose course folds to constants), nodes out of
+topological order — with a ``GraphError`` naming the input, value or node, rather than producing a graph that would plan the wrong sizes.
 
 Mapping:
 - initializers (and ``Constant`` nodes, which every runtime folds into initializers) -> ``weight``;

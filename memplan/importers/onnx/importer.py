@@ -17,8 +17,18 @@ from ...files import check_outputs, directory_of
 from ...graph import DEFAULT_ALIGNMENT, MAX_TENSOR_BYTES, Graph, Node, Tensor, check_alignment
 from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
+from .control_flow import expand_control_flow, has_control_flow
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
-from .fold import _check_range, _check_spec_shape, _check_split_keepdims, _check_taken, _flops, _shapes
+from .fold import (
+    _check_range,
+    _check_spec_shape,
+    _check_split_keepdims,
+    _check_taken,
+    _flops,
+    _fold_round,
+    _known_values,
+    _shapes,
+)
 from .function_body import check_mvn_type
 from .infer import (
     STRING_BYTES,
@@ -250,11 +260,72 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     model, order = _sorted_nodes(model)
     if origins and order is not None:
         origins = [origins[k] for k in order]
+    if has_control_flow(model.graph):
+        try:
+            model, origins = _expanded(onnx, model, origins, source, base_dir, batch, fixed, spelling, real_dir)
+        except GraphError as exc:   # (an If of a local function's body named where it is in the model as written)
+            raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
     try:
         return _import_inlined(onnx, model, source, base_dir, default_name, batch, fixed, name, alignment, progress,
                                spelling, real_dir)
     except GraphError as exc:
         raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
+
+
+def _expanded(onnx, model, origins: list, source: str, base_dir: str | None, batch, fixed, spelling: Spelling,
+              real_dir: str | None) -> tuple[Any, list]:
+    """``model`` with its If and Loop nodes of a course known at import expanded (``control_flow``), sorted again (a
+    branch may read a value the graph lists after the If), with ``origins`` following its nodes. The conditions and
+    trip counts that nodes compute are folded by the import's own inference of the nodes before them
+    (``_folded_values``), so a condition folds exactly where a size would."""
+    def resolve(sub, wanted: list[str]) -> dict[str, Any]:
+        return _folded_values(onnx, sub, wanted, source, base_dir, batch, fixed, spelling, real_dir)
+
+    model, came_from = expand_control_flow(onnx, model, resolve)
+    if came_from is None:
+        return model, origins
+    if origins:
+        origins = [origins[k] for k in came_from]
+    model, order = _sorted_nodes(model)
+    if origins and order is not None:
+        origins = [origins[k] for k in order]
+    return model, origins
+
+
+def _folded_values(onnx, sub, wanted: list[str], source: str, base_dir: str | None, batch, fixed,
+                   spelling: Spelling, real_dir: str | None) -> dict[str, Any]:
+    """The values among ``wanted`` that the import's checks and inference of model ``sub`` (the nodes a condition or
+    trip count is computed from, it the graph's outputs) fold to constants; one it cannot fold is left out."""
+    g = sub.graph
+    inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    node_ids = _node_ids(g)
+    _check_structure(g, node_ids, inits)
+    _check_domain_versions(onnx, g, node_ids, sub.opset_import)
+    _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
+                                              for o in sub.opset_import})
+    _check_known_ops(onnx, g, node_ids)
+    _check_node_schemas(onnx, g, node_ids, sub)
+    _check_kernel_versions(onnx, g, node_ids, _default_opset(sub))
+    facts: dict[str, Any] = {"real_dir": real_dir}
+    inferred = _infer(onnx, sub, batch, fixed, inits, source, base_dir, {}, spelling, facts, {}, {})
+    values = facts.get("values", {})
+    folded = facts.get("folded")
+    rounds = 0
+    # (the import folds only what sizes need; a condition sizes nothing, so its nodes are folded here, on the
+    # inference's own copy: each round folds every node whose inputs are known, in order)
+    while folded is not None and any(v not in values for v in wanted) and rounds < 4:
+        rounds += 1
+        copy = type(folded)()
+        copy.CopyFrom(folded)
+        try:
+            if not _fold_round(onnx, copy, inferred):
+                break
+        except GraphError:   # (what a fold refuses, the import itself refuses or not: the value stays unknown)
+            break
+        folded = copy
+        values = {**_known_values(onnx, copy), **values}
+    data_dependent = facts["data_dependent"].sized
+    return {v: values[v] for v in wanted if v in values and v not in data_dependent}
 
 
 def _name_inlined(msg: str, node_ids: list[str], origins: list[str | None]) -> str:

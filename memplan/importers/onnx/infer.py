@@ -721,6 +721,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         return _infer(onnx, model, batch, fixed, inits, source, base_dir, unread, spelling, facts, seq_bytes,
                       hidden, stand_in=False)
     facts["values"] = _values_checked(onnx, m2, inferred, _known_values(onnx, m2), facts["data_dependent"].sized)
+    facts["folded"] = m2   # (the inference copy as folded: ``control_flow`` folds on where it stopped)
     _refuse_declared_by_unknown_values(onnx, m2, inferred, facts, source, propagate)
     return inferred
 

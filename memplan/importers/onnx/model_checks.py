@@ -36,6 +36,8 @@ from .type_rules import ort_default_domain_ops, ort_registers
 
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+#: the ones the import expands where their course is known (``control_flow``), in a local function's body too
+EXPANDED_OPS = frozenset({"If", "Loop"})
 #: nodes a model's graph may grow to by inlining its local functions (``_check_inlined_size``): far above any real
 #: model's (the largest exports have a few hundred thousand nodes); importing as many takes minutes already
 MAX_INLINED_NODES = 1 << 20
@@ -516,9 +518,15 @@ def _check_functions(onnx, model) -> None:
                                  f"domain {domain or 'ai.onnx'!r}, which the function does not import (a function "
                                  "binds its ops by its own opset_import, not the model's; onnxruntime refuses it: "
                                  "\"No opset registered for domain\")")
-            if id(f) in caller:
-                _check_no_subgraph(n, f"{name}: its node {n.name!r} ({n.op_type})" if n.name else f"{name}: its node {label}")
-            for v in n.input:
+            who = f"{name}: its node {n.name!r} ({n.op_type})" if n.name else f"{name}: its node {label}"
+            if id(f) in caller and not (n.op_type in EXPANDED_OPS and domain == ""):
+                _check_no_subgraph(n, who)
+            reads = list(n.input)
+            if n.op_type in EXPANDED_OPS and domain == "" and id(f) in caller:
+                # (an If or Loop, expanded once inlined (``control_flow``): what its subgraphs read from around them
+                # must be the function's too, and they may call no local function, which nothing would inline)
+                reads += sorted(_subgraph_reads(n, who, {(g.domain, g.name) for g in model.functions}))
+            for v in reads:
                 if v and v not in defined:
                     raise GraphError(f"{name}: its node {label} reads {v!r}, which is "
                                      "no input of the function and no output of an earlier node of its body "
@@ -535,6 +543,26 @@ def _check_functions(onnx, model) -> None:
                                  "it too): make the output with an Identity node in its body")
             if o not in defined:
                 raise GraphError(f"{name}: its output {o!r} is made by no node of its body")
+
+
+def _subgraph_reads(n, who: str, functions: set[tuple[str, str]]) -> set[str]:
+    """The names the subgraphs of node ``n`` (of a local function's body) read from around them, refusing a call of
+    one of the model's local ``functions`` in them (``who`` names ``n``)."""
+    from .control_flow import _free_names, _subgraphs
+
+    def calls(g) -> None:
+        for m in g.node:
+            if (m.domain, m.op_type) in functions:
+                raise GraphError(f"{who}: a node of its subgraph calls the model's local function "
+                                 f"{m.domain}:{m.op_type} (a local function called from a subgraph is not supported)")
+            for _a, sub in _subgraphs(m):
+                calls(sub)
+
+    free: set[str] = set()
+    for _a, sub in _subgraphs(n):
+        calls(sub)
+        free |= _free_names(sub)
+    return free
 
 
 def _local_calls(model) -> list[tuple[str, Any, Any]]:

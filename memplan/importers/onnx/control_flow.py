@@ -1,0 +1,627 @@
+"""Control flow whose course is known at import: an ``If`` on a constant condition is its taken branch, a ``Loop`` of
+a constant trip count whose condition stays true is its body repeated; both become plain nodes of the main graph.
+
+Why: exporters write shape checks as ``If`` nodes whose condition folds to a constant once the inputs' shapes are
+fixed (``Equal(Size(Shape(size)), 4)`` in ONNX's own AffineGrid function), and short fixed loops as ``Loop`` nodes of a
+constant trip count. Each was refused ("control flow is not supported") though the nodes that run, and so every
+tensor and its size, are known before the run. Inlined here, before the checks and the inference, the rest of the
+import sees an ordinary graph, its errors naming the inlined nodes by ids that say where they came from
+(``If_3/then/Add_0``, ``Loop_0/2/MatMul_1``: the branch, or the iteration).
+
+What stays refused, each naming the node and why: an ``If`` whose condition depends on what the inputs hold (only the
+run knows the branch), a ``Loop`` without a trip count, of a trip count not known at import or over
+``MAX_UNROLL``, or whose body computes its condition (how many iterations run is then a run-time fact), a
+zero-iteration ``Loop`` with scan outputs (their element shape is the body's, which never runs), and ``Scan`` and
+``SequenceMap`` (whose bodies run over the values of their inputs: not unrolled here). The model passed in is never
+modified: each expansion works on a copy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ...errors import GraphError
+from ...errors import short_repr as _short
+from .common import _node_ids
+
+#: iterations a ``Loop`` is unrolled to at most: one of more is refused naming its trip count. Why a bound: each
+#: iteration is a copy of the body in the planned graph, and a trip count of 10**9 would copy the body a billion times
+#: (a hang, then out of memory). The loops this is for (fixed small repeats in exports) run a handful of times.
+MAX_UNROLL = 64
+#: nodes the graph may grow to by inlining control flow (as ``model_checks.MAX_INLINED_NODES`` bounds local functions:
+#: nested loops of 64 multiply)
+MAX_EXPANDED_NODES = 1 << 20
+#: ops whose subgraphs run over the values of their inputs: refused, with the reason
+NOT_UNROLLED = {
+    "Scan": "its body runs once per slice of its scan inputs, over what they hold (not unrolled at import)",
+    "SequenceMap": "its body runs once per element of its input sequences, a count known only at run time "
+                   "(not unrolled at import)",
+}
+
+#: ``(model, names) -> {name: numpy value}``: the values among ``names`` known at import (folded from constants and
+#: the inputs' fixed shapes), where the model's nodes before the control flow compute them
+Resolver = Callable[[Any, list[str]], dict[str, Any]]
+
+
+#: the standard ops that carry subgraphs: what ``has_control_flow`` looks for
+CONTROL_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+
+
+def has_control_flow(g) -> bool:
+    """Whether a node of graph ``g`` (its top level) is a standard control-flow op. Why by op type, not by walking
+    every node's attributes for a subgraph: that walk cost 0.5 s of a 100,000-node model's import, every model
+    paying for what few have; a node of another op with a subgraph is refused by the structure checks as before."""
+    return any(n.op_type in CONTROL_OPS for n in g.node)
+
+
+def _subgraphs(n) -> list[tuple[str, Any]]:
+    """``(attribute name, graph)`` of each subgraph node ``n`` carries."""
+    out = []
+    for a in n.attribute:
+        if a.HasField("g"):
+            out.append((a.name, a.g))
+        out.extend((a.name, sub) for sub in a.graphs)
+    return out
+
+
+def _defined(g) -> set[str]:
+    """The names graph ``g`` defines at its own level: inputs, initializers, node outputs."""
+    names = {v.name for v in g.input} | {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    names.update(o for n in g.node for o in n.output if o)
+    return names
+
+
+def _all_names(g, into: set[str]) -> set[str]:
+    """Every name ``g`` and its subgraphs define or read (what a fresh name must avoid)."""
+    into.update(_defined(g))
+    into.update(v.name for v in g.output)
+    for n in g.node:
+        into.update(v for v in n.input if v)
+        for _a, sub in _subgraphs(n):
+            _all_names(sub, into)
+    return into
+
+
+def _free_names(g) -> set[str]:
+    """The names ``g`` (and its subgraphs) read that it does not define: what it takes from the scopes around it."""
+    defined = _defined(g)
+    free = {v for n in g.node for v in n.input if v and v not in defined}
+    free.update(v.name for v in g.output if v.name not in defined)
+    for n in g.node:
+        for _a, sub in _subgraphs(n):
+            free.update(v for v in _free_names(sub) if v not in defined)
+    return free
+
+
+def _count_nodes(onnx, g, main) -> int:
+    """Nodes of ``g`` once its control flow is expanded, at most: each nested Loop's body times its trip count (a
+    constant of ``g`` or of the ``main`` graph; ``MAX_UNROLL`` where the count is computed), an If's larger branch.
+    Why multiplied: four nested Loops of 64 are 16.7 million copies of the innermost body, which a sum of the
+    bodies' sizes (a few dozen nodes) let through to be copied pass by pass for minutes before the bound caught it."""
+    total = 0
+    for n in g.node:
+        subs = [_count_nodes(onnx, sub, main) for _a, sub in _subgraphs(n)]
+        grown = max(subs, default=0)
+        if n.op_type == "Loop" and n.input and subs:
+            trip = _constant_in(onnx, g, n.input[0]) if n.input[0] else None
+            if trip is None and n.input[0]:
+                trip = _constant_in(onnx, main, n.input[0])
+            count = MAX_UNROLL
+            if trip is not None and _numpy().asarray(trip).size == 1:
+                count = min(max(0, int(_numpy().asarray(trip).reshape(-1)[0])), MAX_UNROLL)
+            grown *= count
+        total += 1 + grown
+    return total
+
+
+def _rename_refs(g, mapping: dict[str, str]) -> None:
+    """Rename in place what subgraph ``g`` reads from the scopes around it (``mapping``); a name ``g`` defines itself
+    shadows the outer one and is left alone, in ``g`` and below."""
+    local = _defined(g)
+    inner = {k: v for k, v in mapping.items() if k not in local}
+    if not inner:
+        return
+    for n in g.node:
+        for k, v in enumerate(n.input):
+            if v in inner:
+                n.input[k] = inner[v]
+        for _a, sub in _subgraphs(n):
+            _rename_refs(sub, inner)
+    for o in g.output:
+        if o.name in inner:
+            o.name = inner[o.name]
+
+
+class _Expander:
+    """One model's expansion: the names taken so far (so every new name is fresh) and the ids of its nodes."""
+
+    def __init__(self, onnx, model) -> None:
+        self.onnx = onnx
+        self.model = model
+        self.g = model.graph
+        self.taken = _all_names(self.g, set())
+        self.node_names = set(_node_ids(self.g))
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.functions = {(f.domain, f.name) for f in model.functions}
+        self.new_nodes: list = []
+        self.new_initializers: list = []
+        self.new_sparse: list = []
+
+    def fresh(self, stem: str) -> str:
+        name = stem
+        k = 0
+        while name in self.taken:
+            k += 1
+            name = f"{stem}_{k}"
+        self.taken.add(name)
+        return name
+
+    def fresh_node(self, stem: str) -> str:
+        name = stem
+        k = 0
+        while name in self.node_names:
+            k += 1
+            name = f"{stem}_{k}"
+        self.node_names.add(name)
+        return name
+
+    def constant(self, stem: str, value) -> str:
+        """A new initializer holding ``value`` (a numpy array), its fresh name returned."""
+        name = self.fresh(stem)
+        self.new_initializers.append(self.onnx.numpy_helper.from_array(value, name))
+        return name
+
+    def inline(self, body, prefix: str, bind: dict[str, str], out_names: list[str | None], outer: set[str],
+               who: str, what: str) -> list[str]:
+        """Append to ``self.new_nodes`` a copy of subgraph ``body`` whose inputs are the outer values ``bind`` names,
+        its own values renamed ``prefix`` + name (fresh), each output given the name ``out_names`` holds for it
+        (None: the renamed one); returns the outer name of each output. ``outer``: the names the scope around
+        defines (a name the body reads from neither is refused, naming ``who`` and its ``what``)."""
+        local = _defined(body)
+        for v in sorted(_free_names(body)):
+            if v not in outer and v not in bind:
+                raise GraphError(f"{who}: its {what} reads {v!r}, which neither the {what} nor the graph around it "
+                                 "defines (onnxruntime refuses the model)")
+        outputs = [o.name for o in body.output]
+        produced = {o for n in body.node for o in n.output if o}
+        mapping: dict[str, str] = dict(bind)
+        direct: dict[str, str] = {}   # body output made by a body node -> the outer name it is made as
+        for k, o in enumerate(outputs):
+            want = out_names[k]
+            if want is not None and o in produced and o not in direct and outputs.count(o) == 1:
+                direct[o] = want
+        for v in sorted(local - set(bind)):
+            mapping[v] = direct.get(v) or self.fresh(f"{prefix}{v}")
+        for t in body.initializer:
+            if t.name in bind:   # (hoisted: one copy for every iteration)
+                continue
+            c = self.onnx.TensorProto()
+            c.CopyFrom(t)
+            c.name = mapping[t.name]
+            self.new_initializers.append(c)
+        for st in body.sparse_initializer:
+            if st.values.name in bind:
+                continue
+            c = self.onnx.SparseTensorProto()
+            c.CopyFrom(st)
+            c.values.name = mapping[st.values.name]
+            self.new_sparse.append(c)
+        ids = _node_ids(body)
+        for n, nid in zip(body.node, ids):
+            if (n.domain, n.op_type) in self.functions:
+                # (the model's local functions are inlined before control flow is expanded, and only where the graph
+                # itself calls them: planned as it is, the call's body would get no memory)
+                raise GraphError(f"{who}: its {what}'s node {nid!r} calls the model's local function "
+                                 f"{n.domain}:{n.op_type} (a local function called from a subgraph is not supported)")
+            if n.output and all(not o or o in bind for o in n.output):
+                continue   # (a hoisted Constant)
+            c = self.onnx.NodeProto()
+            c.CopyFrom(n)
+            c.name = self.fresh_node(f"{prefix}{nid}")
+            for k, v in enumerate(c.input):
+                if v in mapping:
+                    c.input[k] = mapping[v]
+            for k, v in enumerate(c.output):
+                if v:
+                    c.output[k] = mapping[v]
+            for _a, sub in _subgraphs(c):
+                _rename_refs(sub, mapping)
+            self.new_nodes.append(c)
+        result = []
+        for k, o in enumerate(outputs):
+            inner = mapping.get(o, o)
+            want = out_names[k]
+            if want is not None and inner != want:
+                self.new_nodes.append(self.onnx.helper.make_node("Identity", [inner], [want],
+                                                                 name=self.fresh_node(f"{prefix}output_{k}")))
+                inner = want
+            result.append(inner)
+        return result
+
+    # -- the two ops ------------------------------------------------------------------------------------------------
+    def expand_if(self, n, who: str, cond, outer: set[str]) -> None:
+        branches = dict(_subgraphs(n))
+        name = "then_branch" if _truth(cond, who, "condition", n.input[0]) else "else_branch"
+        body = branches.get(name)
+        if body is None:
+            raise GraphError(f"{who}: it has no {name} (onnxruntime refuses the model)")
+        if len(body.output) != len(n.output):
+            raise GraphError(f"{who}: its {name} returns {len(body.output)} values, the node {len(n.output)}")
+        self.inline(body, f"{n.name}/{name[:-7]}/", {}, [o or None for o in n.output], outer, who, name)
+
+    def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
+        body = dict(_subgraphs(n)).get("body")
+        if body is None:
+            raise GraphError(f"{who}: it has no body (onnxruntime refuses the model)")
+        carried = len(n.input) - 2
+        if len(body.input) != carried + 2 or len(body.output) < carried + 1:
+            raise GraphError(f"{who}: its body takes {len(body.input)} inputs and returns {len(body.output)} values; "
+                             f"a Loop of {carried} loop-carried values needs {carried + 2} and at least {carried + 1}")
+        scans = len(body.output) - 1 - carried
+        if len(n.output) > carried + scans:
+            raise GraphError(f"{who}: it has {len(n.output)} outputs; its body makes {carried + scans}")
+        m = _integer(trip, who, n.input[0])
+        runs = cond is None or _truth(cond, who, "condition", n.input[1])
+        steps = max(0, m) if runs else 0
+        if steps > MAX_UNROLL:
+            raise GraphError(f"{who}: its trip count {n.input[0]!r} is {m}, over the {MAX_UNROLL} iterations a Loop is "
+                             "unrolled to at import (each is a copy of its body in the planned graph)")
+        _check_condition_stays_true(self, body, who, outer)
+        for k in range(carried):
+            if not n.input[2 + k]:
+                raise GraphError(f"{who}: its loop-carried value #{k} has no initial value (input {2 + k} is empty)")
+        if steps == 0:
+            if any(n.output[carried + j] for j in range(scans) if carried + j < len(n.output)):
+                raise GraphError(f"{who}: it runs no iteration (trip count {m}"
+                                 + ("" if runs else ", condition false") + ") and has scan outputs: their element "
+                                 "shape is the body's, which never runs (not supported)")
+            for k in range(carried):
+                if k < len(n.output) and n.output[k]:
+                    self.new_nodes.append(self.onnx.helper.make_node(
+                        "Identity", [n.input[2 + k]], [n.output[k]], name=self.fresh_node(f"{n.name}/output_{k}")))
+            return
+        iter_in, cond_in = body.input[0].name, body.input[1].name
+        hoisted = self.hoist(body, f"{n.name}/")
+        reads = _read_in_body(body)
+        np = _numpy()
+        values = [n.input[2 + k] for k in range(carried)]
+        scanned: list[list[str]] = [[] for _ in range(scans)]
+        stem = n.name
+        for i in range(steps):
+            bind = {**hoisted, **{body.input[2 + k].name: values[k] for k in range(carried)}}
+            if iter_in in reads:
+                bind[iter_in] = self.constant(f"{stem}/{i}/{iter_in}", np.array(i, dtype=np.int64))
+            if cond_in in reads:
+                bind[cond_in] = self.constant(f"{stem}/{i}/{cond_in}", np.array(True))
+            last = i == steps - 1
+            names: list[str | None] = [None] * len(body.output)
+            if last:
+                for k in range(carried):
+                    if k < len(n.output) and n.output[k]:
+                        names[1 + k] = n.output[k]
+            out = self.inline(body, f"{stem}/{i}/", bind, names, outer, who, "body")
+            values = out[1:1 + carried]
+            for j in range(scans):
+                scanned[j].append(out[1 + carried + j])
+        for j in range(scans):
+            target = n.output[carried + j] if carried + j < len(n.output) else ""
+            if target:
+                self.stack(scanned[j], target, f"{stem}/scan_{j}")
+
+    def hoist(self, body, prefix: str) -> dict[str, str]:
+        """Copy a Loop body's constants (initializers, Constant nodes) into the graph once, returning each one's new
+        name. Why: they hold the same value in every iteration; copied per iteration, a body's weight was planned
+        ``M`` times over."""
+        names: dict[str, str] = {}
+        for t in body.initializer:
+            c = self.onnx.TensorProto()
+            c.CopyFrom(t)
+            c.name = names[t.name] = self.fresh(f"{prefix}{t.name}")
+            self.new_initializers.append(c)
+        for st in body.sparse_initializer:
+            c = self.onnx.SparseTensorProto()
+            c.CopyFrom(st)
+            c.values.name = names[st.values.name] = self.fresh(f"{prefix}{st.values.name}")
+            self.new_sparse.append(c)
+        for n, nid in zip(body.node, _node_ids(body)):
+            if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and not n.input and len(n.output) == 1 \
+                    and n.output[0]:
+                c = self.onnx.NodeProto()
+                c.CopyFrom(n)
+                c.name = self.fresh_node(f"{prefix}{nid}")
+                c.output[0] = names[n.output[0]] = self.fresh(f"{prefix}{n.output[0]}")
+                self.new_nodes.append(c)
+        return names
+
+    def stack(self, parts: list[str], target: str, stem: str) -> None:
+        """``target`` = the ``parts`` stacked on a new leading axis (Unsqueeze each at axis 0, then Concat): a
+        Loop's scan output, each iteration's value one slice."""
+        helper = self.onnx.helper
+        axes = None
+        if self.opset >= 13:
+            axes = self.constant(f"{stem}/axes", _numpy().array([0], dtype=_numpy().int64))
+        pieces = []
+        for i, p in enumerate(parts):
+            piece = target if len(parts) == 1 else self.fresh(f"{stem}/{i}")
+            node_name = self.fresh_node(f"{stem}/unsqueeze_{i}")
+            if axes is None:
+                self.new_nodes.append(helper.make_node("Unsqueeze", [p], [piece], name=node_name, axes=[0]))
+            else:
+                self.new_nodes.append(helper.make_node("Unsqueeze", [p, axes], [piece], name=node_name))
+            pieces.append(piece)
+        if len(parts) > 1:
+            self.new_nodes.append(helper.make_node("Concat", pieces, [target], name=self.fresh_node(f"{stem}/concat"),
+                                                   axis=0))
+
+
+def _numpy():
+    import numpy
+
+    return numpy
+
+
+def _read_in_body(body) -> set[str]:
+    """Every name the nodes (and subgraphs) of a Loop's ``body`` read, and its outputs but the condition (a body
+    input only the condition passes through needs no value of its own)."""
+    names = {v for n in body.node for v in n.input if v} | {o.name for o in body.output[1:]}
+    for n in body.node:
+        for _a, sub in _subgraphs(n):
+            names.update(_free_names(sub))
+    return names
+
+
+def _truth(value, who: str, what: str, name: str) -> bool:
+    """The one boolean ``value`` holds (an If's or Loop's condition)."""
+    np = _numpy()
+    arr = np.asarray(value)
+    if arr.size != 1:
+        raise GraphError(f"{who}: its {what} {name!r} holds {arr.size} values, not one (onnxruntime refuses to run it)")
+    return bool(arr.reshape(-1)[0])
+
+
+def _integer(value, who: str, name: str) -> int:
+    np = _numpy()
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "iu":
+        raise GraphError(f"{who}: its trip count {name!r} is {_short(arr.tolist())}, not one integer")
+    return int(arr.reshape(-1)[0])
+
+
+def _check_condition_stays_true(ex: _Expander, body, who: str, outer: set[str]) -> None:
+    """Refuse a Loop whose body's condition output may turn false: only its condition input passed through (as it
+    is, or through Identity nodes), or a
+    constant true (a Constant node or initializer of the body, or of the main graph), keeps every iteration
+    running; anything the body computes decides the count of iterations at run time."""
+    cond_in, cond_out = body.input[1].name, body.output[0].name
+    made = {o: n for n in body.node for o in n.output if o}
+    seen: set[str] = set()
+    while cond_out in made and made[cond_out].op_type == "Identity" and cond_out not in seen:
+        seen.add(cond_out)   # (through Identity nodes: torch's exports pass the condition on so)
+        cond_out = made[cond_out].input[0] if made[cond_out].input else ""
+    if cond_out == cond_in:
+        return
+    value = _constant_in(ex.onnx, body, cond_out)
+    if value is None and cond_out not in _defined(body):
+        value = _constant_in(ex.onnx, ex.g, cond_out)
+    if value is not None and _numpy().asarray(value).size == 1 and bool(_numpy().asarray(value).reshape(-1)[0]):
+        return
+    raise GraphError(f"{who}: its body computes its condition {cond_out!r} (not its condition input passed through "
+                     "nor a constant true): how many iterations run is known only at run time (not supported)")
+
+
+def _constant_in(onnx, g, name: str):
+    """The value ``name`` holds where graph ``g`` makes it a constant: an initializer (not also a graph input, which
+    the caller may override) or the output of a Constant node; else None."""
+    if name in {v.name for v in g.input}:
+        return None
+    for t in g.initializer:
+        if t.name == name:
+            return _array(onnx, t)
+    for n in g.node:
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and list(n.output) == [name]:
+            if len(n.attribute) != 1:
+                return None
+            a = n.attribute[0]
+            if a.name == "value":
+                return _array(onnx, a.t)
+            if a.name in ("value_int", "value_ints", "value_float", "value_floats"):
+                return _numpy().array(onnx.helper.get_attribute_value(a))
+            return None
+    return None
+
+
+def _array(onnx, t):
+    if t.data_location == onnx.TensorProto.EXTERNAL or math.prod(t.dims) > 16:
+        return None
+    try:
+        return onnx.numpy_helper.to_array(t)
+    except Exception:  # noqa: BLE001 - a tensor numpy cannot hold: not a condition or count
+        return None
+
+
+def _control_inputs(n) -> list[str]:
+    """The inputs of control node ``n`` whose values decide its course: an If's condition, a Loop's trip count and
+    condition."""
+    if n.op_type == "If":
+        return [v for v in n.input[:1] if v]
+    if n.op_type == "Loop":
+        return [v for v in n.input[:2] if v]
+    return []
+
+
+def _ancestors(nodes, producer: dict[str, int], names: Iterable[str]) -> set[int]:
+    """Indices of the nodes (of ``nodes``) that the values ``names`` are computed from, implicit reads of
+    subgraphs included."""
+    seen: set[int] = set()
+    stack = [producer[v] for v in names if v in producer]
+    while stack:
+        i = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        n = nodes[i]
+        reads = [v for v in n.input if v]
+        for _a, sub in _subgraphs(n):
+            reads.extend(_free_names(sub))
+        stack.extend(producer[v] for v in reads if v in producer)
+    return seen
+
+
+def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] | None]:
+    """The model with each ``If`` and ``Loop`` of its graph (and of their branches and bodies, as they are inlined)
+    expanded as the module's docstring says, and for each node of the result the index of the node of ``model`` it
+    comes from (None where nothing was expanded: ``model`` itself is returned). ``resolve`` computes the values of
+    conditions and trip counts that the nodes before them fold to. Anything else with a subgraph is refused,
+    naming the node and why."""
+    g = model.graph
+    if not has_control_flow(g):
+        return model, None
+    _check_subgraph_names(g, _node_ids(g))
+    copy = type(model)()
+    copy.CopyFrom(model)
+    g = copy.graph
+    ids = _node_ids(g)
+    for n, nid in zip(g.node, ids):
+        n.name = nid   # (the ids the import names them by; the expansion's new nodes are then named after them)
+    origin = list(range(len(g.node)))
+    while True:
+        nodes = list(g.node)
+        producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+        control = [i for i, n in enumerate(nodes) if _subgraphs(n)]
+        if not control:
+            break
+        controls = set(control)
+        ready: set[int] = set()
+        for i in control:
+            n = nodes[i]
+            who = f"node {n.name!r} ({n.op_type})"
+            if n.op_type in NOT_UNROLLED or n.op_type not in ("If", "Loop") or n.domain not in ("", "ai.onnx"):
+                why = NOT_UNROLLED.get(n.op_type, "only If and Loop are expanded at import")
+                raise GraphError(f"{who} has a subgraph (attribute {_subgraphs(n)[0][0]!r}): control flow "
+                                 f"(If/Loop/Scan) is not supported: {why}")
+            if not any(j in controls for j in _ancestors(nodes, producer, _control_inputs(n))):
+                ready.add(i)
+        wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
+        known = {v: c for v in wanted if (c := _constant_in(onnx, g, v)) is not None}
+        rest = [v for v in wanted if v not in known and v in producer]
+        if rest:
+            sub = _sub_model(onnx, copy, [nodes[k] for k in sorted(_ancestors(nodes, producer, rest))], rest)
+            known.update({k: v for k, v in resolve(sub, rest).items() if k in rest})
+        ex = _Expander(onnx, copy)
+        outer = _defined(g)
+        inputs = {v.name for v in g.input}
+        weights = {t.name for t in g.initializer}
+        new_nodes: list = []
+        new_origin: list[int] = []
+        grown = len(nodes)
+        for i, n in enumerate(nodes):
+            if i not in ready:
+                new_nodes.append(n)
+                new_origin.append(origin[i])
+                continue
+            who = f"node {n.name!r} ({n.op_type})"
+            if n.op_type == "If" and not (n.input and n.input[0]) or n.op_type == "Loop" and len(n.input) < 2:
+                raise GraphError(f"{who}: it lacks its required inputs ({len(n.input)} given; onnxruntime refuses "
+                                 "the model)")
+            for v in _control_inputs(n):
+                if v not in known:
+                    if v in inputs:
+                        source = "a graph input" + (", an initializer the caller may override" if v in weights else "")
+                    else:
+                        source = "computed from what the graph inputs hold" if v in producer else "defined nowhere"
+                    raise GraphError(f"{who}: its {_role(n, v)} {v!r} is not a constant known at import ({source}): "
+                                     "which "
+                                     + ("branch runs" if n.op_type == "If" else "iterations run")
+                                     + " is known only at run time (control flow on run-time values is not "
+                                     "supported)")
+            ex.new_nodes = []
+            if n.op_type == "If":
+                ex.expand_if(n, who, known[n.input[0]], outer)
+            else:
+                trip = known.get(n.input[0]) if n.input[0] else None
+                if trip is None:
+                    raise GraphError(f"{who}: it has no trip count: it runs until its condition turns false, known "
+                                     "only at run time (not supported)")
+                estimate = min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * _count_nodes(
+                    onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
+                if grown + estimate > MAX_EXPANDED_NODES:
+                    raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+                ex.expand_loop(n, who, trip, known.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None,
+                               outer)
+            grown += len(ex.new_nodes)
+            if grown > MAX_EXPANDED_NODES:
+                raise GraphError(f"{who}: expanding control flow grows the graph past {MAX_EXPANDED_NODES} nodes")
+            new_nodes.extend(ex.new_nodes)
+            new_origin.extend([origin[i]] * len(ex.new_nodes))
+        del g.node[:]
+        g.node.extend(new_nodes)
+        g.initializer.extend(ex.new_initializers)
+        g.sparse_initializer.extend(ex.new_sparse)
+        origin = new_origin
+    return copy, origin
+
+
+def _sub_model(onnx, model, nodes: list, outputs: list[str]):
+    """A model of ``nodes`` (of ``model``'s graph) returning ``outputs``: the graph's inputs, the initializers the
+    nodes read (an input that is an initializer they do not read is left out with it), its declarations.
+    Why not a copy of the whole model: it held every weight, copied once per pass of the expansion (0.7 s a pass
+    for 400 MB of embedded weights, for a condition computed from three shape ops)."""
+    read = {v for n in nodes for v in n.input if v}
+    for n in nodes:
+        for _a, sub in _subgraphs(n):
+            read |= _free_names(sub)
+    g = model.graph
+    weights = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    out = onnx.ModelProto()
+    out.ir_version = model.ir_version
+    out.opset_import.extend(model.opset_import)
+    out.functions.extend(model.functions)
+    sg = out.graph
+    sg.name = g.name
+    sg.input.extend(vi for vi in g.input if vi.name not in weights or vi.name in read)
+    sg.initializer.extend(t for t in g.initializer if t.name in read)
+    sg.sparse_initializer.extend(t for t in g.sparse_initializer if t.values.name in read)
+    sg.value_info.extend(g.value_info)
+    sg.node.extend(nodes)
+    sg.output.extend(onnx.helper.make_empty_tensor_value_info(v) for v in outputs)
+    return out
+
+
+def _check_subgraph_names(g, ids: list[str]) -> None:
+    """Refuse, naming the node and the value, a subgraph node that makes a value of a name a scope around it has
+    (an outer node's output, input or initializer), and a subgraph that returns an outer value as it is. Why:
+    onnxruntime refuses both models ("Graph must be in single static assignment (SSA) form, however 't' has been
+    used as output names multiple times"; "Subgraph output (x) is an outer scope value being returned directly");
+    inlined, each would have been planned (renamed apart, or through an Identity) though the model does not
+    load."""
+    def walk(graph, outer: set[str], who: str) -> None:
+        for n, nid in zip(graph.node, _node_ids(graph)):
+            subs = _subgraphs(n)
+            if not subs:
+                continue
+            where = f"{who}node {nid!r} ({n.op_type})"
+            scope = outer | _defined(graph)
+            for attr, sub in subs:
+                for inner in sub.node:
+                    taken = next((o for o in inner.output if o in scope), None)
+                    if taken is not None:
+                        raise GraphError(f"{where}: its {attr} makes {taken!r}, a name the graph around it has too "
+                                         "(ONNX requires each name to be assigned once, subgraphs included; "
+                                         "onnxruntime refuses the model)")
+                own = _defined(sub)
+                outer_value = next((o.name for o in sub.output if o.name not in own), None)
+                if outer_value is not None:
+                    raise GraphError(f"{where}: its {attr} returns {outer_value!r}, a value of the graph around it, "
+                                     "as it is (onnxruntime refuses the model: \"Subgraph output is an outer scope "
+                                     "value being returned directly\"; an Identity node between makes it valid)")
+                walk(sub, scope, f"{where}: its {attr}'s ")
+
+    walk(g, set(), "")
+
+
+def _role(n, v: str) -> str:
+    if n.op_type == "If":
+        return "condition"
+    return "trip count" if n.input[0] == v else "condition"
