@@ -21,7 +21,10 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
 - side proofs (interval problems): a node whose child's subtree failed at length searches the sections beyond that
   child's buffer apart, with the placed buffers there fixed; a side without a packing fails the node, and each
   ancestor whose own buffer lies outside that side (``SearchParams.side_proofs``, ``search_tree.PROBE_AFTER_NODES``:
-  a wrong placement on one side was refuted once per combination the search tried on the other);
+  a wrong placement on one side was refuted once per combination the search tried on the other); on HB-filtered
+  problems too with ``SearchParams.hb_side_proofs`` (a side then keeps exactly its buffers' conflicts);
+- chases (``SearchParams.chase``): after a try of the three preorders packs, the preorder whose tree packed shoots alone
+  one below the new best with the work that packing took, for as long as it packs (``_Minimiser.chase``);
 - three static preorders searched side by side (interleaved deterministically), so one bad order
   cannot stall the others; the first to finish decides. Where nothing fits the capacity yet, the tree with the most
   area placed at once gets more turns once each has searched a few descents (``SearchParams.focus``).
