@@ -873,14 +873,17 @@ class PackingSearch:
     def _side_proof(self, a: int, z: int, most: int = INT64_MAX) -> bool:
         """Whether the buffers of sections ``a..z - 1``, each cut to them, have no packing within the capacity that keeps
         the placed ones where they are and the unplaced ones above their placed neighbours: then no packing extends this
-        node's placements (interval problems; ``SearchParams.side_proofs``).
+        node's placements (interval problems, ``SearchParams.side_proofs``; HB-filtered ones with ``hb_side_proofs``,
+        whose side holds every active buffer live in it, its pairs conflicting exactly as here: ``_side_compatible``).
 
         Why sound: in a packing the search builds from here, every unplaced buffer lies above its placed neighbours (it
         is placed after them, at or above their offsets, and overlaps none of them). The side's buffers keep those
         offsets, within the capacity, and cut to the side they overlap in time exactly where they did (two intervals
         that overlap and each meet the side's span overlap within it: Helly's theorem on a line; the cut only keeps the
-        side problem's sections to the side): a packing of the side problem. So a side problem without one (its own search exhausted: canonical packings
-        around buffers fixed below the rest, ``feasible``'s ``fixed``) leaves this node none. It reads the placed
+        side problem's sections to the side): a packing of the side problem. Nothing here needs conflicts to be
+        overlaps: on an HB-filtered problem the side problem's pairs conflict exactly where they do here, so the same
+        holds. So a side problem without one (its own search exhausted: canonical packings around buffers fixed below
+        the rest, ``feasible``'s ``fixed``) leaves this node none. It reads the placed
         buffers of the side and the unplaced ones alone, not the node's order (offset, position) nor the buffers
         outside it: an ancestor whose placement lies outside the side had the same side problem, so it fails too
         (``_search``'s ``nogood``).
