@@ -474,9 +474,9 @@ class _Minimiser:
             return False
         self.tries += 1
         work = self.searches[0].budget
-        taken, packer = work.taken, []
-        res = _round_robin(self.searches, self.params.preorders, cap, node_limit, focus, packer)
-        out = self._outcome(res, cap)
+        taken = work.taken
+        out = self._outcome(_round_robin(self.searches, self.params.preorders, cap, node_limit, focus), cap)
+        packer = [k for k, s in enumerate(self.searches) if s.packed]
         if packer and self.chasing:
             self.chase(packer[0], max(-(-(work.taken - taken) // search_tree.TRY_NS_PER_NODE), CHASE_MIN_UNITS))
         return out
@@ -798,12 +798,12 @@ class _Stop(Enum):
 
 
 def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap: int, node_limit: int | None,
-                 focus: int | None = None, packer: list[int] | None = None):
+                 focus: int | None = None):
     """Offsets within ``cap``, ``_Exhausted`` (proven infeasible), or a ``_Stop``.
 
     One search per static preorder, interleaved 256 nodes at a time (deterministic: the switch
-    points are node counts, not clock ticks); the first to finish decides — a packing, or a proof
-    that none exists.
+    points are node counts, not clock ticks); the first to finish decides — a packing (that search's ``packed`` set),
+    or a proof that none exists.
 
     ``focus`` (nodes): once every live tree has searched that many, each round gives the tree that has placed the most
     area at once (``PackingSearch.packed_area``; ties: the first preorder) ``FOCUS_TURNS`` turns, the others one each.
@@ -814,6 +814,7 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
     limit = node_limit if node_limit is not None else 1 << 62
     for s in searches:
         s.track_area = focus is not None
+        s.packed = False   # (the tree that packs says so: ``_Minimiser.chase`` shoots with its preorder)
     gens = [s.feasible_steps(cap, key, limit) for s, key in zip(searches, preorders)]
     first = [s.nodes for s in searches]
     live = list(range(len(gens)))
@@ -829,8 +830,7 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
                     except StopIteration as stop:
                         if stop.value is None:
                             return _exhausted(searches[k], cap)
-                        if packer is not None:
-                            packer.append(k)
+                        searches[k].packed = True
                         return stop.value
                     except Abort:
                         live.remove(k)

@@ -429,6 +429,8 @@ class PackingSearch:
         #: kept only while ``track_area`` (a solved part's sum is a Python step per buffer, not charged as work)
         self.packed_area = 0
         self.track_area = False
+        #: whether this search's tree found the packing of ``search._round_robin``'s last try (``_Minimiser.chase``)
+        self.packed = False
         self.backtracks = 0
         # a try's table of failed states (``feasible_steps`` makes it, ``_search`` reads and fills it)
         self.memo: dict[tuple[bytes, int, int], dict[bytes, tuple[int, int]]] = {}
