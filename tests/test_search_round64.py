@@ -62,11 +62,13 @@ def _check(p: BufferProblem, offsets, cap: int | None = None) -> None:
 
 def test_chase_packs_minimalloc_j_below_where_the_rounds_stopped():
     """J with its capacity at ``time_limit=5``: 1,044,480 without chases (the rung that packed it gave way to the
-    bound's trees), 1,043,456 with them (TWA's shots below); the plan fits and is checked."""
+    bound's trees), 1,043,456 with them (TWA's shots below); the plan fits, is checked and repeats (work counts)."""
     p = challenging("J", CAP)
     on = solve(p, "search", SolveOptions(time_limit=5))
+    again = solve(p, "search", SolveOptions(time_limit=5))
     off = solve(p, "search", SolveOptions(time_limit=5, search=SearchParams(chase=False)))
     check_solution(p, on)
+    assert np.asarray(on.offsets, dtype=np.int64).tobytes() == np.asarray(again.offsets, dtype=np.int64).tobytes()
     assert off.arena == 1044480
     assert on.arena <= 1043456 < off.arena
 
