@@ -94,6 +94,13 @@ class SearchParams:
     #: conflicts); where one side has no packing, the node fails, and so does each ancestor whose buffer lies outside
     #: that side (``search_tree.PackingSearch._side_proof``)
     side_proofs: bool = True
+    #: side proofs on HB-filtered problems too (multi-stream graphs, in-place pairs): a side's buffers keep exactly
+    #: their conflicts (``search_tree.PackingSearch._side_compatible``)
+    hb_side_proofs: bool = False
+    #: after a try of the three preorders packs (under a budget of work), the preorder whose tree packed shoots alone one
+    #: below the new best arena, with as much work as that try took, for as long as its shots pack
+    #: (``search._Minimiser.chase``)
+    chase: bool = True
     #: work units per second of ``time_limit`` (the deterministic work budget), each ``search_tree.WORK_NS_PER_UNIT``
     #: estimated nanoseconds (a nominal node of 100 us; the name is from when a unit was one node). Why 12,000: the
     #: estimate (``search_tree.WORK_NODE`` ...) reads ~0.8 of the CPU it measures on most problems here, so the search
@@ -122,7 +129,7 @@ class SearchParams:
         if len(set(order)) != len(order):
             raise SolverError(f"SearchParams.preorders: {_short(order)} lists a preorder twice")
         for name in ("bound_first", "opening", "repair", "restarts", "hatless_pruning", "dynamic_decomposition",
-                     "memo", "focus", "handover", "side_proofs"):
+                     "memo", "focus", "handover", "side_proofs", "hb_side_proofs", "chase"):
             if not isinstance(getattr(self, name), bool):
                 raise SolverError(f"SearchParams.{name} must be True or False, not {_short(getattr(self, name))}")
         for name, lo, hi in (("ladder_rungs", 0, MAX_RUNGS), ("restart_nodes", 1, MAX_NODES),

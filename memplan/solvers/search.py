@@ -21,7 +21,10 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
 - side proofs (interval problems): a node whose child's subtree failed at length searches the sections beyond that
   child's buffer apart, with the placed buffers there fixed; a side without a packing fails the node, and each
   ancestor whose own buffer lies outside that side (``SearchParams.side_proofs``, ``search_tree.PROBE_AFTER_NODES``:
-  a wrong placement on one side was refuted once per combination the search tried on the other);
+  a wrong placement on one side was refuted once per combination the search tried on the other); on HB-filtered
+  problems too with ``SearchParams.hb_side_proofs`` (a side then keeps exactly its buffers' conflicts);
+- chases (``SearchParams.chase``): after a try of the three preorders packs, the preorder whose tree packed shoots alone
+  one below the new best with the work that packing took, for as long as it packs (``_Minimiser.chase``);
 - three static preorders searched side by side (interleaved deterministically), so one bad order
   cannot stall the others; the first to finish decides. Where nothing fits the capacity yet, the tree with the most
   area placed at once gets more turns once each has searched a few descents (``SearchParams.focus``).
@@ -160,6 +163,9 @@ NEAR_BOUND = 64
 FOCUS_AFTER_DESCENTS = 6
 FOCUS_TURNS = 4
 
+#: the least limit of a chase's shots (``_Minimiser.chase``), in units: a packing try's share of the work
+CHASE_MIN_UNITS = 500
+
 #: the improvement phase of a round (ladder and restarts) gets this many times the nodes its try at the bound took
 IMPROVE_SHARE = 1
 
@@ -290,6 +296,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     searches = [s] + [copy.copy(s) for _ in params.preorders[1:]] if s is not None else []
     # one state for the whole solve, updated as soon as anything improves (Ctrl-C keeps it)
     m = _Minimiser(searches, problem, params, random.Random(options.seed), lb, best, best_off)
+    # (not under ``auto.polish``'s budget of nodes, nor where a packing within the capacity is all that is asked)
+    m.chasing = params.chase and nodes is None and not feasible_only
     # nodes per preorder per try, both growing: the bound's doubles every round (a reachable bound
     # is the common case and is found by one long enough try), the ladder's when a round gained nothing
     proof_budget, ladder_budget = max(2000, 4 * n), max(500, 2 * n)
@@ -415,6 +423,8 @@ class _Minimiser:
         # ``random_dag(3000)`` on 8 streams, 13% of ``time_limit=1``), then freed twice the buffers
         self.down: tuple[np.ndarray, np.ndarray] | None = None
         self.bound_nodes = 0   # nodes of the bound's own trees (``resume_bound``)
+        #: a packing try's preorder chases below it (``chase``): set by ``solve`` (under a budget of work, minimising)
+        self.chasing = False
 
     def bound(self) -> int:
         return max(self.proven, self.proof)
@@ -463,7 +473,29 @@ class _Minimiser:
         if self.done() or not self.proven <= cap < self.best:
             return False
         self.tries += 1
-        return self._outcome(_round_robin(self.searches, self.params.preorders, cap, node_limit, focus), cap)
+        work = self.searches[0].budget
+        taken = work.taken
+        out = self._outcome(_round_robin(self.searches, self.params.preorders, cap, node_limit, focus), cap)
+        packer = [k for k, s in enumerate(self.searches) if s.packed]
+        if packer and self.chasing:
+            self.chase(packer[0], max(-(-(work.taken - taken) // search_tree.TRY_NS_PER_NODE), CHASE_MIN_UNITS))
+        return out
+
+    def chase(self, k: int, units: int) -> None:
+        """Shots of preorder ``k`` (whose tree just packed) alone one below the best arena, each of at most ``units``
+        (the work the packing try took), for as long as they pack (``SearchParams.chase``).
+
+        Why: a tree that packed at ``c`` mostly packs a byte less in about as much work (the same tree, each test a
+        byte tighter), but the rounds never gave it that: minimalloc D's WAT tree packs 1,048,575 in 6,342 units, J's
+        TWA tree 1,044,479 in 858, where ``time_limit=5`` tried those capacities only as ladder rungs of 500 and 818
+        units a preorder and spent the rest (36,000 of 60,000 units) on the bound's trees at a bound 6% below, which
+        neither pack nor exhaust. Sound as every try is: a packing is checked as any, and an exhausted shot proves
+        its capacity as ``shot`` says (one preorder's tree is complete). Deterministic: limits are work counts."""
+        while not self.done():
+            before = self.best
+            out = self.shot(k, self.best - 1, units)
+            if out != "packed" or self.best >= before:
+                break
 
     def improve(self, ladder_budget: int, restart_nodes: int, until: int | None = None) -> bool:
         """One pass at capacities between the bound and the best arena; True if it gained.
@@ -770,8 +802,8 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
     """Offsets within ``cap``, ``_Exhausted`` (proven infeasible), or a ``_Stop``.
 
     One search per static preorder, interleaved 256 nodes at a time (deterministic: the switch
-    points are node counts, not clock ticks); the first to finish decides — a packing, or a proof
-    that none exists.
+    points are node counts, not clock ticks); the first to finish decides — a packing (that search's ``packed`` set),
+    or a proof that none exists.
 
     ``focus`` (nodes): once every live tree has searched that many, each round gives the tree that has placed the most
     area at once (``PackingSearch.packed_area``; ties: the first preorder) ``FOCUS_TURNS`` turns, the others one each.
@@ -782,6 +814,7 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
     limit = node_limit if node_limit is not None else 1 << 62
     for s in searches:
         s.track_area = focus is not None
+        s.packed = False   # (the tree that packs says so: ``_Minimiser.chase`` shoots with its preorder)
     gens = [s.feasible_steps(cap, key, limit) for s, key in zip(searches, preorders)]
     first = [s.nodes for s in searches]
     live = list(range(len(gens)))
@@ -797,6 +830,7 @@ def _round_robin(searches: list[PackingSearch], preorders: tuple[str, ...], cap:
                     except StopIteration as stop:
                         if stop.value is None:
                             return _exhausted(searches[k], cap)
+                        searches[k].packed = True
                         return stop.value
                     except Abort:
                         live.remove(k)

@@ -186,6 +186,9 @@ PROBE_MIN_UNITS = 64
 #: buffer of it
 WORK_PROBE = 1_000_000
 WORK_PROBE_PER_BUFFER = 12_000
+#: a side proof's setup per pair of its buffers that overlap in time, on an HB-filtered problem (``_side_compatible``:
+#: the pairs that do not conflict listed, then checked and indexed again by the side problem, in Python)
+WORK_PROBE_PER_PAIR = 3_000
 #: the most side proofs a try keeps the answers of (``PackingSearch._side_proof``: the same side asked again, after a
 #: sibling placed a buffer elsewhere, is looked up)
 PROBE_CACHE_MAX = 4096
@@ -426,6 +429,8 @@ class PackingSearch:
         #: kept only while ``track_area`` (a solved part's sum is a Python step per buffer, not charged as work)
         self.packed_area = 0
         self.track_area = False
+        #: whether this search's tree found the packing of ``search._round_robin``'s last try (``_Minimiser.chase``)
+        self.packed = False
         self.backtracks = 0
         # a try's table of failed states (``feasible_steps`` makes it, ``_search`` reads and fills it)
         self.memo: dict[tuple[bytes, int, int], dict[bytes, tuple[int, int]]] = {}
@@ -499,7 +504,9 @@ class PackingSearch:
         # budget of work (``auto.polish``'s budget of nodes keeps its plans), never in a repair (its kept buffers may lie
         # above the buffers searched around them: a side's relaxation assumes every placed buffer below)
         # and in a try whose limit affords ``PROBE_MIN_DESCENTS`` descents (``PROBE_DESCENT_UNITS`` a buffer) or more
-        self.probe_on = (self.params.side_proofs and self.interval and not self.budget.by_nodes and fixed is None
+        # (on HB-filtered problems too with ``SearchParams.hb_side_proofs``: a side then keeps its buffers' conflicts)
+        self.probe_on = (self.params.side_proofs and (self.interval or self.params.hb_side_proofs)
+                         and not self.budget.by_nodes and fixed is None
                          and node_limit >= PROBE_MIN_DESCENTS * PROBE_DESCENT_UNITS * (n + 1))
         self.probes = {}
         self.nogood = None
@@ -868,14 +875,17 @@ class PackingSearch:
     def _side_proof(self, a: int, z: int, most: int = INT64_MAX) -> bool:
         """Whether the buffers of sections ``a..z - 1``, each cut to them, have no packing within the capacity that keeps
         the placed ones where they are and the unplaced ones above their placed neighbours: then no packing extends this
-        node's placements (interval problems; ``SearchParams.side_proofs``).
+        node's placements (interval problems, ``SearchParams.side_proofs``; HB-filtered ones with ``hb_side_proofs``,
+        whose side holds every active buffer live in it, its pairs conflicting exactly as here: ``_side_compatible``).
 
         Why sound: in a packing the search builds from here, every unplaced buffer lies above its placed neighbours (it
         is placed after them, at or above their offsets, and overlaps none of them). The side's buffers keep those
         offsets, within the capacity, and cut to the side they overlap in time exactly where they did (two intervals
         that overlap and each meet the side's span overlap within it: Helly's theorem on a line; the cut only keeps the
-        side problem's sections to the side): a packing of the side problem. So a side problem without one (its own search exhausted: canonical packings
-        around buffers fixed below the rest, ``feasible``'s ``fixed``) leaves this node none. It reads the placed
+        side problem's sections to the side): a packing of the side problem. Nothing here needs conflicts to be
+        overlaps: on an HB-filtered problem the side problem's pairs conflict exactly where they do here, so the same
+        holds. So a side problem without one (its own search exhausted: canonical packings around buffers fixed below
+        the rest, ``feasible``'s ``fixed``) leaves this node none. It reads the placed
         buffers of the side and the unplaced ones alone, not the node's order (offset, position) nor the buffers
         outside it: an ancestor whose placement lies outside the side had the same side problem, so it fails too
         (``_search``'s ``nogood``).
@@ -883,7 +893,10 @@ class PackingSearch:
         Deterministic: the side's search has a work limit (``PROBE_UNITS_PER_BUFFER``), charged to this try's work with
         its setup (``WORK_PROBE``); its failed tests' needs count in ``above`` as this try's own do (a capacity below
         them searches the same side tree)."""
-        members = np.unique(self.flat[self.ptr[a]:self.ptr[z]])
+        if self.interval:
+            members = np.unique(self.flat[self.ptr[a]:self.ptr[z]])
+        else:   # (a section's entries are a clique of it: every active buffer live in the side instead)
+            members = np.flatnonzero((self.slo_a < z) & (self.shi_a > a))
         placed = self.placed[members]
         if placed.all():
             return False   # (nothing left to place there: the placed buffers are a packing of it)
@@ -902,11 +915,14 @@ class PackingSearch:
         if a > 0:   # (section k is the slot just before ``ends[k]``: cut to sections a..z - 1)
             lower = np.maximum(lower, self.ends[a - 1])
         upper = np.minimum(upper, self.ends[z - 1])
-        side = BufferProblem(sizes[members], lower, upper, alignment=self.align)
+        compatible, pairs = frozenset(), 0
+        if not self.interval:
+            compatible, pairs = self._side_compatible(members, lower, upper)
+        side = BufferProblem(sizes[members], lower, upper, alignment=self.align, compatible=compatible)
         units = max(PROBE_MIN_UNITS, PROBE_UNITS_PER_BUFFER * int(len(members) - len(fx)))
         budget = WorkBudget(2 * units, self.budget.wall_seconds)
         budget.deadline = self.budget.deadline
-        setup = WORK_PROBE + WORK_PROBE_PER_BUFFER * len(members)
+        setup = WORK_PROBE + WORK_PROBE_PER_BUFFER * len(members) + WORK_PROBE_PER_PAIR * pairs
         self.probe_work += setup
         self._work(setup)
         probe = PackingSearch(side, dataclasses.replace(self.params, side_proofs=False), budget)
@@ -926,6 +942,38 @@ class PackingSearch:
         if len(self.probes) < PROBE_CACHE_MAX:
             self.probes[key] = proven
         return proven
+
+    def _side_compatible(self, members: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[frozenset, int]:
+        """The side problem's pairs (its own indices ``i < j``) of ``members`` whose cut intervals ``lower..upper``
+        overlap but which do not conflict here (HB-ordered, in place): its ``compatible``, so that its conflicts are
+        exactly theirs here; and the overlapping pairs read (``WORK_PROBE_PER_PAIR``). Why exactly: two intervals that
+        overlap and each meet the side overlap within it (``_side_proof``), so the cut changes no pair's overlap, and
+        the pairs left out of ``compatible`` conflict in the side problem as here. A side problem with a conflict
+        this problem lacks would not be a relaxation (its failure would prove nothing)."""
+        m = len(members)
+        order = np.argsort(lower, kind="stable")
+        lo_s = lower[order]
+        ends = np.searchsorted(lo_s, upper[order], side="left")
+        cnt = np.maximum(ends - np.arange(m) - 1, 0)
+        total = int(cnt.sum())
+        if total == 0:
+            return frozenset(), 0
+        rows = np.repeat(np.arange(m, dtype=np.int64), cnt)
+        offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        x, y = order[rows], order[rows + 1 + offs]
+        over = np.minimum(x, y) * m + np.maximum(x, y)
+        # this problem's conflicts among the members, in the side's indices
+        loc = np.full(self.n, -1, dtype=np.int64)
+        loc[members] = np.arange(m, dtype=np.int64)
+        bounds, adj = self.csr
+        lens = bounds[members + 1] - bounds[members]
+        src = np.repeat(np.arange(m, dtype=np.int64), lens)
+        at = np.repeat(bounds[members] - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+        dst = loc[adj[at]]
+        keep = dst > src
+        conflict = src[keep] * m + dst[keep]
+        free = np.setdiff1d(over, conflict, assume_unique=False)
+        return frozenset(zip((free // m).tolist(), (free % m).tolist())), total
 
     @property
     def area_of(self) -> list[int]:
