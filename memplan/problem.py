@@ -85,7 +85,9 @@ class HBOrder:
         precedence test cost the streams ``j`` touches, not every stream (1024 streams: the whole plan's
         time went to all-pass columns). Kept on the order under ``_csrcache.LEDGER``'s bound (why: every conflict
         test asks for them, 1,700 times in a plan of ``layered_graph(3000)`` on 4 streams, and outside the bound an
-        order kept up to twice its ``first`` array for as long as it lived); taken off, they are built again."""
+        order kept up to twice its ``first`` array for as long as it lived); taken off, they are built again. Larger
+        than the whole cap they are kept alone, until anything else is kept (``CsrLedger.keep``'s ``alone``): built
+        again per test they cost a pass over ``first`` each, twice a buffer in greedy (round 64)."""
         cached = self.__dict__.get(_csrcache.FIRST_ATTR)
         if cached is not None:
             _csrcache.LEDGER.used(self, _csrcache.FIRST_ATTR)
@@ -103,7 +105,7 @@ class HBOrder:
             cached = (ptr, cols.astype(np.int64), vals.astype(np.int64))
             for a in cached:
                 a.setflags(write=False)   # (shared by every caller, as the conflict arrays are)
-            _csrcache.LEDGER.keep(self, cached, attr=_csrcache.FIRST_ATTR)
+            _csrcache.LEDGER.keep(self, cached, attr=_csrcache.FIRST_ATTR, alone=True)
         return cached
 
     def __getstate__(self) -> dict:
