@@ -302,7 +302,23 @@ def _narrow(problem: BufferProblem) -> bool:
 
 
 def _walk_work(problem: BufferProblem) -> int:
-    return max(problem.overlap_count(), len(problem), 1)
+    """What one walk visits, the unit of both tiers' caps: each conflicting pair (and in-place pair, kept apart by the
+    walks: ``skyline.neighbours``) once, read off the problem's conflicting pairs (``conflict_count``, up to the wide
+    tier's largest walk, ``SKYLINE_WIDE_WORK // SKYLINE_WIDE_WALKS``; past it no walk runs, and the count stops
+    there), at least a buffer's worth. Why: rounds 60-63 counted overlapping intervals, which on a multi-stream
+    problem are up to several times the conflicts a walk visits, so the caps cut those problems' promotions and repair
+    short for work their walks never did (round 63: 4 of 33 extra seeds' walks ended larger under the narrow cap,
+    all of them multi-stream). On an interval problem the two are one count (``overlap_count``, nothing listed);
+    where size plans against the intervals alone (``size.dense_route``: overlaps past the pairs it lists) they stay
+    the intervals', so no problem lists pairs here that no solver listed."""
+    from .size import dense_route
+
+    overlaps = problem.overlap_count()
+    if problem.is_interval or dense_route(problem) != "pairs":
+        return max(overlaps, len(problem), 1)
+    biggest = SKYLINE_WIDE_WORK // SKYLINE_WIDE_WALKS
+    pairs = problem.conflict_count(stop_above=biggest) + len(problem.compatible)
+    return max(min(pairs, overlaps + len(problem.compatible)), len(problem), 1)
 
 
 def skyline_gap(arena: int, lb: int) -> bool:
