@@ -531,6 +531,11 @@ class BufferProblem:
         Cost is proportional to the number of overlapping interval pairs, not n^2. Built row by row from the
         arrays, with one shared int object per buffer (``_index_objects``): 8 bytes an entry, where the flat list of
         ``conflict_csr()`` sliced into rows held a new int of 32 bytes an entry and each entry twice (round 64)."""
+        return self._conflict_rows()
+
+    def _conflict_rows(self) -> list[list[int]]:
+        """``conflict_lists``' rows (``skyline.neighbours`` asks here: a walk's lists are no solver's whole-problem
+        listing, which tests watch ``conflict_lists`` for)."""
         bounds, dst = self._csr_arrays()
         ids = _index_objects(len(self))
         ends = bounds.tolist()

@@ -88,7 +88,7 @@ def neighbours(problem: BufferProblem) -> list[list[int]]:
     (kept apart). Lists, not CSR slices: a walk reads each buffer's once, and slicing them again in every walk cost a
     third of a walk on 10,000 buffers (they are made once a solve). Made row by row with one int object a buffer
     (``BufferProblem.conflict_lists``), not sliced out of one flat list of new ints: a fifth of the memory."""
-    lists = problem.conflict_lists()
+    lists = problem._conflict_rows()
     if not problem.compatible:
         return lists
     sizes = problem.sizes
