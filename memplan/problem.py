@@ -479,9 +479,9 @@ class BufferProblem:
         if not as_lists:
             return bounds, dst
         flat: list[int] = []
-        ids = _index_objects(len(self))
+        ids = _index_objects(len(self), len(dst))
         for at in range(0, len(dst), _LIST_CHUNK):   # (in pieces: one object array of every entry is 8 bytes more each)
-            flat += ids[dst[at:at + _LIST_CHUNK]].tolist()
+            flat += ids[dst[at:at + _LIST_CHUNK]].tolist() if ids is not None else dst[at:at + _LIST_CHUNK].tolist()
         return bounds.tolist(), flat
 
     def _csr_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -537,7 +537,7 @@ class BufferProblem:
         """``conflict_lists``' rows (``skyline.neighbours`` asks here: a walk's lists are no solver's whole-problem
         listing, which tests watch ``conflict_lists`` for)."""
         bounds, dst = self._csr_arrays()
-        ids = _index_objects(len(self))
+        ids = _index_objects(len(self), len(dst))
         ends = bounds.tolist()
         rows: list[list[int]] = []
         i, n = 0, len(self)
@@ -546,7 +546,7 @@ class BufferProblem:
             j = max(int(np.searchsorted(bounds, ends[i] + _LIST_CHUNK, side="right")) - 1, i + 1)
             j = min(j, n)
             base = ends[i]
-            part = ids[dst[base:ends[j]]].tolist()
+            part = (ids[dst[base:ends[j]]] if ids is not None else dst[base:ends[j]]).tolist()
             rows += [part[ends[k] - base:ends[k + 1] - base] for k in range(i, j)]
             i = j
         return rows
@@ -556,11 +556,13 @@ class BufferProblem:
 _LIST_CHUNK = 1 << 20
 
 
-def _index_objects(n: int) -> np.ndarray:
+def _index_objects(n: int, entries: int) -> np.ndarray | None:
     """An object array of the ints ``0 .. n - 1``: indexed by a neighbour array, ``.tolist()`` gives lists of these
     very objects, 8 bytes an entry (a pointer), where ``int64`` arrays' ``.tolist()`` made an int object of 32 bytes
-    for every entry. Equal values either way: callers see the same lists."""
-    return np.arange(n, dtype=np.int64).astype(object)
+    for every entry. None where there are no more ``entries`` than buffers (their own ints cost no more than the
+    buffers' would: a problem of a million buffers and few conflicts made a million ints for a short list). Equal
+    values either way: callers see the same lists."""
+    return np.arange(n, dtype=np.int64).astype(object) if entries > n else None
 
 
 def _chunk_arg(chunk: Any, what: str) -> int:
