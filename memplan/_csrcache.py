@@ -60,14 +60,23 @@ class CsrLedger:
         self.total = 0
 
     def keep(self, owner: Any, arrays: tuple[np.ndarray, ...], limit: int | None = None, attr: str = ATTR,
-             value: Any = None) -> bool:
+             value: Any = None, alone: bool = False) -> bool:
         """Keep ``value`` (default ``arrays``) on ``owner`` as its ``attr`` where ``arrays`` fit ``limit`` (default
         ``CSR_CACHE_BYTES``) by themselves, taking the least recently used arrays of problems (this one's others too)
-        off them while the total is over it. Returns whether they were kept."""
+        off them while the total is over it. Returns whether they were kept.
+
+        ``alone``: arrays larger than ``limit`` by themselves are kept too, as the ledger's only entry (every other
+        taken off), unless ``limit`` is 0 (nothing is kept then); the next array kept takes them off in turn (the
+        total is then over the limit), so at most one such entry lives at a time, and only until anything else is
+        kept. Why: the precedence
+        columns are asked for by every conflict test (greedy asks twice a buffer), and above the cap they were built
+        again each time, a pass over the order's whole ``first`` array (round 64)."""
         limit = CSR_CACHE_BYTES if limit is None else limit
         nbytes = sum(int(a.nbytes) for a in arrays)
         if nbytes > limit:
-            return False
+            if not (alone and limit > 0):
+                return False
+            limit = nbytes
         key = (id(owner), attr)
         with self._lock:
             self._sweep()

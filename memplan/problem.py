@@ -85,7 +85,9 @@ class HBOrder:
         precedence test cost the streams ``j`` touches, not every stream (1024 streams: the whole plan's
         time went to all-pass columns). Kept on the order under ``_csrcache.LEDGER``'s bound (why: every conflict
         test asks for them, 1,700 times in a plan of ``layered_graph(3000)`` on 4 streams, and outside the bound an
-        order kept up to twice its ``first`` array for as long as it lived); taken off, they are built again."""
+        order kept up to twice its ``first`` array for as long as it lived); taken off, they are built again. Larger
+        than the whole cap they are kept alone, until anything else is kept (``CsrLedger.keep``'s ``alone``): built
+        again per test they cost a pass over ``first`` each, twice a buffer in greedy (round 64)."""
         cached = self.__dict__.get(_csrcache.FIRST_ATTR)
         if cached is not None:
             _csrcache.LEDGER.used(self, _csrcache.FIRST_ATTR)
@@ -103,7 +105,7 @@ class HBOrder:
             cached = (ptr, cols.astype(np.int64), vals.astype(np.int64))
             for a in cached:
                 a.setflags(write=False)   # (shared by every caller, as the conflict arrays are)
-            _csrcache.LEDGER.keep(self, cached, attr=_csrcache.FIRST_ATTR)
+            _csrcache.LEDGER.keep(self, cached, attr=_csrcache.FIRST_ATTR, alone=True)
         return cached
 
     def __getstate__(self) -> dict:
@@ -464,11 +466,26 @@ class BufferProblem:
     def conflict_csr(self, as_lists: bool = True):
         """The conflict graph as ``(bounds, flat)``: buffer ``i``'s neighbours, sorted, are
         ``flat[bounds[i]:bounds[i + 1]]`` (from ``conflict_pairs``); Python lists, or with
-        ``as_lists=False`` numpy arrays (a fifth of the memory when there are millions of pairs). The arrays are kept
+        ``as_lists=False`` numpy arrays. The arrays are kept
         on the problem up to ``CSR_CACHE_PAIRS`` conflicting pairs (why: size, skyline's walks, slack_on_top and
         rejoin each built them again, a sort of every pair: 0.15 s of a 0.6 s default solve of 370,000 pairs), and on all
         live problems together up to ``_csrcache.CSR_CACHE_BYTES``, the least recently used taken off first (why: a
-        caller holding many problems held every one's arrays)."""
+        caller holding many problems held every one's arrays).
+
+        The list ``flat`` holds one shared int object per buffer (``_index_objects``), 8 bytes an entry where
+        ``flat.tolist()`` made a new int of 32 bytes for every entry: 14.9M entries (100,000 buffers) peaked at
+        685 MiB, most of it those ints (round 64)."""
+        bounds, dst = self._csr_arrays()
+        if not as_lists:
+            return bounds, dst
+        flat: list[int] = []
+        ids = _index_objects(len(self), len(dst))
+        for at in range(0, len(dst), _LIST_CHUNK):   # (in pieces: one object array of every entry is 8 bytes more each)
+            flat += ids[dst[at:at + _LIST_CHUNK]].tolist() if ids is not None else dst[at:at + _LIST_CHUNK].tolist()
+        return bounds.tolist(), flat
+
+    def _csr_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``conflict_csr(as_lists=False)``: the kept arrays, else made (and kept where they are few enough)."""
         cached = self.__dict__.get(_csrcache.ATTR)
         if cached is None:
             cached = self._conflict_csr()
@@ -476,34 +493,76 @@ class BufferProblem:
                 _csrcache.LEDGER.keep(self, cached)
         else:
             _csrcache.LEDGER.used(self)
-        bounds, dst = cached
-        return (bounds.tolist(), dst.tolist()) if as_lists else (bounds, dst)
+        return cached
 
     def _conflict_csr(self) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.conflict_pairs()
-        src = np.concatenate([a, b])
-        dst = np.concatenate([b, a])
-        n = len(self)
-        if n * n < 1 << 62:
-            # one sort of ``src n + dst`` (each pair once: no ties), the same order as a lexsort by (src, dst) and a
-            # sixth of its time: 11.7 s of the 15.6M directed pairs of 20,000 buffers, where the key sort takes 1.8 s
-            key = np.sort(src * n + dst)
-            src, dst = key // n, key % n
+        n, h = len(self), len(a)
+        if n * (n + 1) < 1 << 62:
+            # one sort of the keys ``src n + dst`` (each pair once: no ties), the same order as a lexsort by (src, dst)
+            # and a sixth of its time: 11.7 s of the 15.6M directed pairs of 20,000 buffers, where the key sort takes
+            # 1.8 s. Made in one array, sorted in place and turned into ``dst`` in place, ``bounds`` searched on the
+            # keys themselves (``src < i`` iff ``key < i n``): the pairs and one array of keys at the peak, where the
+            # keys, ``src``, ``dst``, their sorted copies and quotients were up to six arrays of every entry at once
+            key = np.empty(2 * h, dtype=np.int64)
+            np.multiply(a, n, out=key[:h])
+            key[:h] += b
+            np.multiply(b, n, out=key[h:])
+            key[h:] += a
+            del a, b   # (the pairs go now unless the ledger keeps them: not beside the sort)
+            key.sort()
+            bounds = np.searchsorted(key, np.arange(n + 1, dtype=np.int64) * n, side="left")
+            np.remainder(key, n, out=key)
+            dst = key
         else:
+            src = np.concatenate([a, b])
+            dst = np.concatenate([b, a])
             o = np.lexsort((dst, src))
             src, dst = src[o], dst[o]
-        bounds = np.searchsorted(src, np.arange(n + 1), side="left")
+            bounds = np.searchsorted(src, np.arange(n + 1), side="left")
         bounds.setflags(write=False)
         dst.setflags(write=False)
         return bounds, dst
 
     def conflict_lists(self) -> list[list[int]]:
-        """Adjacency lists of the conflict graph, each sorted (from ``conflict_pairs``).
+        """Adjacency lists of the conflict graph, each sorted (from ``conflict_pairs``); new lists on every call (a
+        caller may change its own).
 
-        Cost is proportional to the number of overlapping interval pairs, not n^2.
-        """
-        bounds, flat = self.conflict_csr()
-        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(self))]
+        Cost is proportional to the number of overlapping interval pairs, not n^2. Built row by row from the
+        arrays, with one shared int object per buffer (``_index_objects``): 8 bytes an entry, where the flat list of
+        ``conflict_csr()`` sliced into rows held a new int of 32 bytes an entry and each entry twice (round 64)."""
+        return self._conflict_rows()
+
+    def _conflict_rows(self) -> list[list[int]]:
+        """``conflict_lists``' rows (``skyline.neighbours`` asks here: a walk's lists are no solver's whole-problem
+        listing, which tests watch ``conflict_lists`` for)."""
+        bounds, dst = self._csr_arrays()
+        ids = _index_objects(len(self), len(dst))
+        ends = bounds.tolist()
+        rows: list[list[int]] = []
+        i, n = 0, len(self)
+        while i < n:
+            # rows ``i .. j - 1``: about ``_LIST_CHUNK`` entries (at least one row), as one object array sliced
+            j = max(int(np.searchsorted(bounds, ends[i] + _LIST_CHUNK, side="right")) - 1, i + 1)
+            j = min(j, n)
+            base = ends[i]
+            part = (ids[dst[base:ends[j]]] if ids is not None else dst[base:ends[j]]).tolist()
+            rows += [part[ends[k] - base:ends[k + 1] - base] for k in range(i, j)]
+            i = j
+        return rows
+
+
+#: entries turned into Python lists per step (``conflict_csr``, ``conflict_lists``): bounds the temporary object array
+_LIST_CHUNK = 1 << 20
+
+
+def _index_objects(n: int, entries: int) -> np.ndarray | None:
+    """An object array of the ints ``0 .. n - 1``: indexed by a neighbour array, ``.tolist()`` gives lists of these
+    very objects, 8 bytes an entry (a pointer), where ``int64`` arrays' ``.tolist()`` made an int object of 32 bytes
+    for every entry. None where there are no more ``entries`` than buffers (their own ints cost no more than the
+    buffers' would: a problem of a million buffers and few conflicts made a million ints for a short list). Equal
+    values either way: callers see the same lists."""
+    return np.arange(n, dtype=np.int64).astype(object) if entries > n else None
 
 
 def _chunk_arg(chunk: Any, what: str) -> int:

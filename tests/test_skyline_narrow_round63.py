@@ -43,6 +43,7 @@ def test_the_tiers_gate_is_where_it_was(monkeypatch, work):
     """The narrow tier takes the same problems as before (its walks fit in its cap up to 43,690 pairs a walk, where
     the six keys fitted in 1 << 18), so no problem moves between the tiers."""
     monkeypatch.setattr(auto, "_walk_work", lambda problem: work)
+    monkeypatch.setattr(auto, "_tier_work", lambda problem: work)   # (round 64: the tiers' gates count it apart)
     assert auto.skyline_keys(None) == (skyline.KEYS if work <= GATE else auto.SKYLINE_WIDE_KEYS)
 
 
@@ -54,6 +55,7 @@ def test_the_narrow_tiers_shares(monkeypatch, work, repair, rounds):
     the repair (at most ``SKYLINE_REPAIR`` walks' worth a base), what it leaves to the promotions (before: 3 walks'
     worth a base and up to 16 rounds whatever the walks had left; 28,740 pairs a walk is the public input J)."""
     monkeypatch.setattr(auto, "_walk_work", lambda problem: work)
+    monkeypatch.setattr(auto, "_tier_work", lambda problem: work)   # (round 64: the tiers' gates count it apart)
     assert (auto.skyline_repair(None), auto.skyline_rounds(None)) == (repair, rounds)
 
 
@@ -62,15 +64,15 @@ def test_the_narrow_tiers_shares(monkeypatch, work, repair, rounds):
 def test_the_narrow_tier_stays_within_its_cap(work):
     """Every walk counted whole, the repair of both bases at what it is given: within ``SKYLINE_NARROW_WORK``
     wherever the tier runs (with round 62's shares: 14 walks' work, 611,660 pairs, at 43,690 pairs a walk)."""
-    auto_work = auto._walk_work
+    auto_work, tier_work = auto._walk_work, auto._tier_work
     try:
-        auto._walk_work = lambda problem: work
+        auto._walk_work = auto._tier_work = lambda problem: work   # (round 64: the tiers' gates count it apart)
         if auto.skyline_keys(None) != skyline.KEYS:
             assert work > GATE
             return
         repair, rounds = auto.skyline_repair(None), auto.skyline_rounds(None)
     finally:
-        auto._walk_work = auto_work
+        auto._walk_work, auto._tier_work = auto_work, tier_work
     assert 0 <= repair <= auto.SKYLINE_REPAIR and 0 <= rounds <= auto.SKYLINE_ROUNDS
     assert work * (auto.SKYLINE_NARROW_WALKS + rounds) + 2 * repair * work <= auto.SKYLINE_NARROW_WORK
     # (nothing left unused: a whole promotion walk more would not fit, where the repair is whole; a repair less than
