@@ -227,12 +227,12 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
     ``nn``, whose namespace walked six levels down never ended. ``tensors=False`` (``hook_values``, what hooks read):
     tensors are left out of containers and fields, and a container past the bound stands as its kind, not its
     length: a record of tensors (a feature-tap list the caller clears or grows) is no value a program is made from."""
-    from .settings import settings_object
+    from .settings import settings_object, value_text
 
     budget = [4096] if budget is None else budget
     budget[0] -= 1
     if isinstance(v, SCALARS):
-        return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
+        return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
     if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
         return ("o", type(v).__name__)
 

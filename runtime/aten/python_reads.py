@@ -29,7 +29,7 @@ from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_contai
 from .module_containers import unchanged as _same_items
 from .module_writes import MISSING
 from .python_state import ITERATOR_LABEL, PythonPlace, python_state
-from .settings import SCALARS, same_value
+from .settings import SCALARS, same_value, value_text
 
 _CALL = operator.call   # (any callable: a place reads through a function or a partial)
 
@@ -390,7 +390,7 @@ def reads_refusal(reads: PythonReads | None, proof: str = "") -> str | None:
 
 
 def _short(v: Any) -> str:
-    text = repr(v)
+    text = value_text(v)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
