@@ -27,6 +27,7 @@ from memplan.solvers.options import SolveOptions
 
 from . import (
     backend_flags,
+    byte_values,
     cache_adopt,
     cache_windows,
     call_args,
@@ -673,7 +674,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
     given_program = program is not None
     if program is None:
-        program = load_program(module, example_inputs, kwargs)
+        with byte_values.forward_writes_refused(torch, module):   # (a NumPy array forward changes in place)
+            program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
     if loaded is not None:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from .byte_values import CONTENT_LIMIT, contents, is_buffer, size
 from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, unchanged
 from .settings import SCALARS
 
@@ -233,6 +234,8 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
     budget[0] -= 1
     if isinstance(v, SCALARS):
         return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
+    if is_buffer(v):   # (a NumPy array the hook reads, changed in place by the caller: round 64)
+        return ("b", contents(v)) if size(v) <= CONTENT_LIMIT else ("o", type(v).__name__)
     if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
         return ("o", type(v).__name__)
 
@@ -263,7 +266,7 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
             value = where.cell_contents if _filled(where) else None
         elif kind == "global":
             value = where.get(name)
-            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and not is_buffer(value):
                 continue   # (a Python module, a function, a class: no state of the hook's)
         elif kind == "object":   # (a callable object's own fields: the object itself is callable)
             value = dict(vars(where))
