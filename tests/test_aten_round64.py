@@ -161,6 +161,8 @@ def _cases():
         "numpy in a dict attribute's list": lambda: (m := _Dict(), put(m.d["w"][0]), "the attribute _Dict.d['w'][0]"),
         "numpy field of a settings object": lambda: (m := _Field(), put(m.cfg.t), "the attribute _Field.cfg.t"),
         "numpy class attribute": lambda: (_ClassTable(), put(_ClassTable.table), "the class attribute _ClassTable.table"),
+        "numpy scalar attribute": lambda: (m := _Attr((np.float32(2.0),)),
+                                           lambda v: setattr(m, "b", (np.float32(v),)), "the attribute _Attr.b[0]"),
         "numpy closure variable": _closure,
         "numpy in a hook's closure": _hooked,
     }
@@ -257,6 +259,18 @@ def test_forward_changing_a_buffer_in_place_is_refused_at_compile_and_put_back()
     with pytest.raises(AtenExecutorError, match=r"forward changes the attribute Counts.n in place"):
         _compile(m, torch.ones(3))
     assert m.n[0] == 0.0
+
+
+def test_a_hook_counting_in_an_array_is_left_as_eager_left_it_by_the_proofs():
+    a = np.zeros(1)
+    lin, x = nn.Linear(3, 3), torch.randn(3)
+    lin.register_forward_hook(lambda _m, _i, _o: a.__setitem__(0, a[0] + 1))   # (returns None: a count)
+    cm = _compile(lin, x)
+    assert a[0] == 1.0   # (the export's one call, as documented for hooks)
+    for n in range(2, 5):
+        eager = lin(x)   # (eager's hook counts; the compiled call's proof exports again and puts the count back)
+        assert a[0] == n
+        assert torch.equal(cm(x), eager) and a[0] == n
 
 
 def test_a_plain_tensor_attribute_changed_in_place_follows_eager():

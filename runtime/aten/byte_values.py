@@ -30,7 +30,7 @@ from typing import Any
 from .errors import AtenExecutorError
 from .module_containers import CONTAINERS, ITEM_LIMIT
 from .module_writes import MISSING, module_fields
-from .settings import value_text
+from .settings import SCALARS, value_text
 
 #: the most bytes of one buffer compared at each call (64 KiB: a copy and a compare of a few microseconds)
 CONTENT_LIMIT = 1 << 16
@@ -42,11 +42,13 @@ _DEPTH = 3
 
 def is_buffer(v: Any) -> bool:
     """A mutable object whose bytes a ``forward`` may read: a NumPy array (numpy imported: an array exists only so),
-    a ``bytearray``, an ``array.array`` or a ``memoryview``. (``bytes`` is immutable: identity watches it.)"""
+    a ``bytearray``, an ``array.array`` or a ``memoryview``; and a NumPy scalar that is no Python number
+    (``np.float32(2.0)``: immutable, but no plain value either, so neither ``Settings`` nor the reads watched it, and
+    ``m.s = np.float32(3.0)`` ran the export's value silently). (``bytes`` is immutable: identity watches it.)"""
     if isinstance(v, (bytearray, array.array, memoryview)):
         return True
     np = sys.modules.get("numpy")
-    return np is not None and isinstance(v, np.ndarray)
+    return np is not None and isinstance(v, (np.ndarray, np.generic)) and not isinstance(v, SCALARS)
 
 
 def size(v: Any) -> int:
@@ -259,6 +261,30 @@ def _places(torch: Any, module: Any) -> list[Any]:
     from .python_reads import watched_places
 
     return watched_places(torch, module)
+
+
+def kept_buffers(torch: Any, module: Any) -> list[tuple[Any, Any]]:
+    """(buffer, a copy of its contents) of each buffer the forward hooks of ``module``'s tree keep in their state, for
+    ``hook_state.hook_state_kept`` to put back after an export (``put_back``). Why: an export runs each hook once,
+    and a hook counting its calls in a NumPy array (``a[0] += 1``) was left advanced by compile's and each proof's
+    export, where the container counts are put back (round 64)."""
+    out: dict[int, tuple[Any, Any]] = {}
+    for _label, buf in _hook_buffers(torch, module):
+        if id(buf) not in out and size(buf) <= TOTAL_LIMIT:
+            out[id(buf)] = (buf, _raw(buf))
+    return list(out.values())
+
+
+def put_back(buf: Any, raw: Any) -> bool:
+    """``buf``'s contents set back to ``raw`` (``_raw``'s copy); whether they were unchanged."""
+    try:
+        same = raw is None or (buf.tobytes() == raw.tobytes() if hasattr(buf, "dtype")
+                               else bytes(memoryview(buf).cast("B")) == raw)
+    except (ValueError, TypeError):
+        return True
+    if not same:
+        _put_back(buf, raw)
+    return same
 
 
 def _raw(buf: Any) -> Any:

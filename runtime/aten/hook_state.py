@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .byte_values import CONTENT_LIMIT, contents, is_buffer, size
+from .byte_values import CONTENT_LIMIT, contents, is_buffer, kept_buffers, put_back, size
 from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, unchanged
 from .settings import SCALARS
 
@@ -122,9 +122,12 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
         value = entry[3]
         if entry[4] is not None or (type(value) is tuple and entry[0] != "object"):
             saved += [("item", c, None, c, c.copy()) for _keys, c in inner_containers(value, seen, budget)]
+    buffers = kept_buffers(torch, module)   # (a NumPy array a hook changes in place: round 64)
     try:
         yield changed
     finally:
+        if not all(put_back(buf, raw) for buf, raw in buffers):
+            changed.append("buffer")
         for kind, where, name, value, copy in saved:
             now = (where.cell_contents if kind == "cell" and _filled(where) else where.get(name) if kind == "global"
                    else vars(where) if kind == "object" else value)
