@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import importlib
 import warnings
 
 import pytest
@@ -29,6 +30,8 @@ from runtime.aten import compile  # noqa: E402
 from runtime.aten import settings as aten_settings  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 from runtime.aten.walk_bounds import StateWalkWarning  # noqa: E402
+
+aten_compile = importlib.import_module("runtime.aten.compile")   # (the module: ``runtime.aten.compile`` is the function)
 
 NP = np.array([2.0])
 BA = bytearray([2])
@@ -58,8 +61,9 @@ def _compile(m, x):
 
 
 def _reset():
-    global SC
+    global SC, TENSOR
     NP[0], BA[0], AA[0], MV[0], ITEMS[0]["a"][0], SC = 2.0, 2, 2.0, 2, 2.0, 2.0
+    TENSOR = torch.tensor(2.0)
 
 
 class _Attr(nn.Module):
@@ -118,6 +122,15 @@ class _Field(nn.Module):
         return x * float(self.cfg.t[0])
 
 
+class _Private(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._t = np.array([2.0])
+
+    def forward(self, x):
+        return x * float(self._t[0])
+
+
 class _ClassTable(nn.Module):
     table = np.array([2.0])
 
@@ -161,6 +174,7 @@ def _cases():
         "numpy in a dict attribute's list": lambda: (m := _Dict(), put(m.d["w"][0]), "the attribute _Dict.d['w'][0]"),
         "numpy field of a settings object": lambda: (m := _Field(), put(m.cfg.t), "the attribute _Field.cfg.t"),
         "numpy class attribute": lambda: (_ClassTable(), put(_ClassTable.table), "the class attribute _ClassTable.table"),
+        "numpy private attribute": lambda: (m := _Private(), put(m._t), "the attribute _Private._t"),
         "numpy scalar attribute": lambda: (m := _Attr((np.float32(2.0),)),
                                            lambda v: setattr(m, "b", (np.float32(v),)), "the attribute _Attr.b[0]"),
         "numpy closure variable": _closure,
@@ -273,7 +287,7 @@ def test_a_hook_counting_in_an_array_is_left_as_eager_left_it_by_the_proofs():
         assert torch.equal(cm(x), eager) and a[0] == n
 
 
-def test_a_plain_tensor_attribute_changed_in_place_follows_eager():
+def test_a_plain_tensor_attribute_changed_in_place_follows_eager(monkeypatch):
     # (passed before too: the program reads the tensor object itself; kept as the hole's other half)
     class Plain(nn.Module):
         def __init__(self):
@@ -289,6 +303,60 @@ def test_a_plain_tensor_attribute_changed_in_place_follows_eager():
     m.t.mul_(1.5)
     m.ts[0].add_(1.0)
     assert torch.equal(cm(x), m(x))
+    m, x = _ByReference(), torch.randn(3)   # (a global tensor: read by the program as the same object too)
+    cm = _compile(m, x)
+    exports = [0]
+    real = aten_compile.load_program
+    monkeypatch.setattr(aten_compile, "load_program", lambda *a, **k: (exports.__setitem__(0, exports[0] + 1),
+                                                                        real(*a, **k))[1])
+    for _ in range(3):
+        TENSOR.mul_(1.5)
+        assert torch.equal(cm(x), m(x))
+    assert exports[0] == 0   # (no proof: the program reads the very tensor, its version is not watched)
+
+
+class _ByReference(nn.Module):
+    def forward(self, x):
+        return x * TENSOR
+
+
+@pytest.mark.parametrize("where", ["attribute", "global"])
+def test_a_plain_tensor_read_as_a_number_and_changed_in_place_is_refused(where):
+    # failed before: ``float(self.t)`` ran on the real tensor at export, the program held 2.0, eager's 3.0, silently
+    class AsNumber(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t = torch.tensor(2.0)
+
+        def forward(self, x):
+            return x * float(self.t if where == "attribute" else TENSOR)
+
+    m, x = AsNumber(), torch.randn(3)
+    cm = _compile(m, x)
+    (m.t if where == "attribute" else TENSOR).mul_(1.5)
+    with pytest.raises(AtenExecutorError, match="the attribute AsNumber.t|the global TENSOR"):
+        out = cm(x)
+        assert torch.equal(out, m(x)), "silently the export's value"
+    (m.t if where == "attribute" else TENSOR).fill_(2.0)
+    assert torch.equal(cm(x), m(x))
+
+
+def test_a_global_tensor_replaced_is_proven():
+    # failed before: the program kept reading the tensor compile saw (x * 2 where eager gave x * 3), silently
+    global TENSOR
+    m, x = _Global(_tensor), torch.randn(3)
+    cm = _compile(m, x)
+    TENSOR = torch.tensor(3.0)
+    with pytest.raises(AtenExecutorError, match="the global TENSOR"):
+        out = cm(x)
+        assert torch.equal(out, m(x)), "silently the old tensor's value"
+
+
+TENSOR = torch.tensor(2.0)
+
+
+def _tensor():
+    return TENSOR
 
 
 @pytest.mark.parametrize("old, new, same", [(_BadFloat(2.0), _BadFloat(3.0), False),

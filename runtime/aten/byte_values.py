@@ -51,6 +51,30 @@ def is_buffer(v: Any) -> bool:
     return np is not None and isinstance(v, (np.ndarray, np.generic)) and not isinstance(v, SCALARS)
 
 
+#: the most elements of a plain tensor watched by its version counter (``tensor_value``)
+TENSOR_LIMIT = 64
+
+
+def _tensor(v: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(v, torch.Tensor)
+
+
+def tensor_value(v: Any) -> bool:
+    """A small plain tensor (no parameter, at most ``TENSOR_LIMIT`` elements, one that keeps a version counter)
+    whose value ``forward`` may have read as a Python number (``float(self.t)``, ``x * T.item()``): export ran that
+    on the real tensor and baked the number into the program, so the caller's ``self.t.mul_(1.5)`` changed eager's
+    result and silently not the program's (round 64). Watched only where the program does not read the very tensor
+    (``find``'s ``live``): one it reads follows the write itself."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(v, torch.Tensor) or isinstance(v, torch.nn.Parameter):
+        return False
+    try:
+        return v.numel() <= TENSOR_LIMIT and not v.is_inference() and type(v._version) is int
+    except Exception:  # noqa: BLE001 - a fake or subclassed tensor: not watched
+        return False
+
+
 def size(v: Any) -> int:
     """The bytes ``contents`` copies of buffer ``v`` (0 for a released ``memoryview``)."""
     try:
@@ -65,6 +89,8 @@ def contents(v: Any) -> Any:
     sharing it), so an equal one put in its place is no same value until an export says so."""
     if v is MISSING:
         return MISSING
+    if _tensor(v):   # (its version counter: moved by every write in place, read without a copy)
+        return (id(v), "tensor", v._version)
     try:
         if isinstance(v, memoryview):
             return (id(v), "memoryview", v.format, v.shape, v.tobytes())
@@ -116,7 +142,8 @@ def _hook_buffers(torch: Any, module: Any) -> list[tuple[str, Any]]:
                 roots.append((f"an argument bound to hook {name}", where))
             elif kind == "object":
                 roots += [(f"{type(where).__name__}.{k} of hook {name}", v) for k, v in vars(where).items()]
-    return [(label, buf) for root, value in roots for label, _read, buf in _found(root, lambda: None, value)]
+    return [(label, buf) for root, value in roots for label, _read, buf in _found(root, lambda: None, value)
+            if not _tensor(buf)]
 
 
 class _Shown(str):
@@ -169,7 +196,7 @@ def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
            keyed: str = "[{!r}]") -> Iterator[tuple[str, Callable[[], Any], Any]]:
     """(label, read, buffer) of ``value`` if a buffer, else of each buffer in it (a list, tuple, dict or deque, up to
     ``depth`` levels and ``ITEM_LIMIT`` items each), each read through the containers there at each call."""
-    if is_buffer(value):
+    if is_buffer(value) or tensor_value(value):
         yield label, read, value
         return
     if depth <= 0 or not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
@@ -178,20 +205,22 @@ def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
         return
     items = list(value.items() if isinstance(value, dict) else enumerate(value))
     for key, v in items:
-        if is_buffer(v) or type(v) in CONTAINERS or type(v) is tuple:
+        if is_buffer(v) or tensor_value(v) or type(v) in CONTAINERS or type(v) is tuple:
             yield from _found(label + keyed.format(key), functools.partial(_item, read, key), v, depth - 1, keyed)
 
 
 def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], Any], Any]]:
-    """(label, read, value) of each public attribute of each module of the tree, and of each public field of the
-    settings objects they hold (``self.cfg.table``), as ``python_reads`` labels module attributes."""
+    """(label, read, value) of each attribute of each module of the tree (a private one too where it holds a buffer
+    itself: ``self._scale = np.array(...)`` is no library's flag), and of each public field of the settings objects
+    they hold (``self.cfg.table``), as ``python_reads`` labels module attributes."""
     from .settings import settings_object
 
     internal = module_fields(torch)
     for path, m in module.named_modules():
         where = f"{type(module).__name__}.{path}" if path else type(module).__name__
         for name, v in list(vars(m).items()):
-            if name.startswith("_") or name in internal:
+            if name.startswith("__") or name in internal or (name.startswith("_") and not is_buffer(v)) or (
+                    name.startswith("_") and tensor_value(v)):
                 continue
             yield f"the attribute {where}.{name}", functools.partial(vars(m).get, name, MISSING), v
             if settings_object(torch, v) and not is_buffer(v) and type(vars(v)) is dict:
@@ -201,9 +230,11 @@ def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], A
                                functools.partial(vars(v).get, field, MISSING), f)
 
 
-def find(torch: Any, module: Any, places: list[Any]) -> tuple[BufferReads | None, list[str]]:
+def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None = frozenset()
+         ) -> tuple[BufferReads | None, list[str]]:
     """(``BufferReads`` of the buffers ``module``'s tree and ``places`` (``python_state``'s places, already chosen
-    for watching) hold now, or None where none; the labels of those left unwatched for their size)."""
+    for watching) hold now, or None where none; the labels of those left unwatched for their size). ``live``: the
+    ids of the tensors the program reads itself (their small plain tensors are not watched); None: no tensors."""
     found: list[tuple[str, Callable[[], Any], Any]] = []
     roots: list[tuple[str, Callable[[], Any], Any, str]] = []
     if isinstance(module, torch.nn.Module):
@@ -216,10 +247,10 @@ def find(torch: Any, module: Any, places: list[Any]) -> tuple[BufferReads | None
     total = 0
     for label, read, value, keyed in roots:
         for where, get, buf in _found(label, read, value, keyed=keyed):
-            if id(buf) in seen:
+            if id(buf) in seen or (_tensor(buf) and (live is None or id(buf) in live)):
                 continue
             seen.add(id(buf))
-            n = size(buf)
+            n = 0 if _tensor(buf) else size(buf)
             if n > CONTENT_LIMIT or total + n > TOTAL_LIMIT:
                 too_big.append(f"{where} ({n:,} bytes)")
                 continue
@@ -241,7 +272,7 @@ def forward_writes_refused(torch: Any, module: Any) -> Iterator[None]:
     does; and the per-call watch (``BufferReads``) saw each eager call's change as the caller's, and its proof's export
     changed the buffer once more (round 64). A buffer filled once for good is refused too: fill it before compile."""
     try:
-        reads = find(torch, module, _places(torch, module))[0]
+        reads = find(torch, module, _places(torch, module), live=None)[0]
     except Exception:  # noqa: BLE001 - the watch is an extra: the export's own errors come first
         reads = None
     saved = [] if reads is None else [(b, _raw(b)) for b in reads.objects]

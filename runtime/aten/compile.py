@@ -477,7 +477,7 @@ class CompiledModule:
         why = reads_refusal(guard.reads)
         if why is None:   # (equal values, other objects; a container changed by tensors alone: recorded anew)
             if guard.reads.replaced():   # (``self.cfg = {...}`` equal to the old: its inner containers watched)
-                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip))
+                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live))
             return
         if self.program.generators:
             check_generators(self.program)
@@ -491,7 +491,7 @@ class CompiledModule:
         if refusal is not None:
             raise AtenExecutorError(refusal)
         self._forget_proofs(reads=False)   # (the reads' own answers stay: a flag toggled between two proven values)
-        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip) if guard.reads.replaced()
+        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live) if guard.reads.replaced()
                                    else now)
         if other is not None:
             self._watch_reads_of(other)

@@ -398,7 +398,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
                        record_settings(torch, type(module).__name__, owners, program.forward_writes,
-                                       program.object_reads, program.read_watched), record_reads(torch, module))
+                                       program.object_reads, program.read_watched),
+                       record_reads(torch, module, live=frozenset(by_id)))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
