@@ -37,6 +37,28 @@ def small_model(torch: Any) -> Any:
     return MLP().eval()
 
 
+def numpy_model(torch: Any) -> Any:
+    """The small MLP reading three NumPy arrays (a 4 KiB table, two scales: ``byte_values`` compares their bytes at
+    each call), or None without numpy."""
+    try:
+        import numpy as np
+    except ImportError:
+        return None
+
+    class TableMLP(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(64, 64) for _ in range(3))
+            self.table = np.linspace(0.0, 1.0, 512)
+            self.scales = [np.array([2.0]), np.array([0.5], dtype=np.float32)]
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.layers:
+                x = torch.nn.functional.gelu(layer(x)) * float(self.scales[0][0]) + float(self.table[3])
+            return x * float(self.scales[1][0])
+    return TableMLP().eval()
+
+
 def tiny_llama(torch: Any) -> Any:
     """A small transformers Llama (2 layers, hidden 64), or None without transformers."""
     try:
@@ -125,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(0)
     bench(torch, "small MLP", small_model(torch), (torch.randn(8, 64),))
+    table = numpy_model(torch)
+    if table is not None:
+        bench(torch, "small MLP + NumPy arrays", table, (torch.randn(8, 64),))
     llama = tiny_llama(torch)
     if llama is not None:
         bench(torch, "tiny Llama", llama, (torch.randint(0, 128, (1, 16)),), n=50)

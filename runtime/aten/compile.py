@@ -27,6 +27,7 @@ from memplan.solvers.options import SolveOptions
 
 from . import (
     backend_flags,
+    byte_values,
     cache_adopt,
     cache_windows,
     call_args,
@@ -476,7 +477,7 @@ class CompiledModule:
         why = reads_refusal(guard.reads)
         if why is None:   # (equal values, other objects; a container changed by tensors alone: recorded anew)
             if guard.reads.replaced():   # (``self.cfg = {...}`` equal to the old: its inner containers watched)
-                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip))
+                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live))
             return
         if self.program.generators:
             check_generators(self.program)
@@ -490,7 +491,7 @@ class CompiledModule:
         if refusal is not None:
             raise AtenExecutorError(refusal)
         self._forget_proofs(reads=False)   # (the reads' own answers stay: a flag toggled between two proven values)
-        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip) if guard.reads.replaced()
+        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live) if guard.reads.replaced()
                                    else now)
         if other is not None:
             self._watch_reads_of(other)
@@ -673,7 +674,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
     given_program = program is not None
     if program is None:
-        program = load_program(module, example_inputs, kwargs)
+        with byte_values.forward_writes_refused(torch, module):   # (a NumPy array forward changes in place)
+            program = load_program(module, example_inputs, kwargs)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
     if loaded is not None:

@@ -36,6 +36,7 @@ from .settings import function_value as _function_value
 from .settings import plain as _plain
 from .settings import same_value as _same_value
 from .settings import settings_object as _settings_object
+from .settings import value_text as _value_text
 
 _STORES = ("_parameters", "_buffers")
 
@@ -167,7 +168,8 @@ class Settings:
         if first is None:
             return None
         name, now, was = first
-        return f"{name} was deleted" if now is _MISSING else f"{name} is {now!r} now, {was!r} at compile"
+        return (f"{name} was deleted" if now is _MISSING
+                else f"{name} is {_value_text(now)} now, {_value_text(was)} at compile")
 
     def first_changed(self) -> tuple[str, Any, Any] | None:
         """(name, value now, value at compile) of the first value no longer equal to compile's."""
@@ -396,7 +398,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
                        record_settings(torch, type(module).__name__, owners, program.forward_writes,
-                                       program.object_reads, program.read_watched), record_reads(torch, module))
+                                       program.object_reads, program.read_watched),
+                       record_reads(torch, module, live=frozenset(by_id)))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
@@ -509,10 +512,11 @@ def _settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None
     if now is _MISSING:
         return f"{name} was deleted: export baked the value forward read into the program: compile again"
     where = holding_node(program, was)
-    held = (f"{was!r} is an argument of the program's {where}, where it may have gone" if where else
+    now, was = _value_text(now), _value_text(was)   # (a ``__repr__`` that raises: named as ours, round 64)
+    held = (f"{was} is an argument of the program's {where}, where it may have gone" if where else
             "export baked what forward made of it into the program")
-    return (f"{name} is {now!r} now, {was!r} at compile: {held}, eager reads it anew (the executor cannot tell "
-            f"whether a kernel ignores it): set it back to {was!r}, or compile again (or keep a value that changes "
+    return (f"{name} is {now} now, {was} at compile: {held}, eager reads it anew (the executor cannot tell "
+            f"whether a kernel ignores it): set it back to {was}, or compile again (or keep a value that changes "
             "between calls in a buffer)")
 
 

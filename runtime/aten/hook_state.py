@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from .byte_values import CONTENT_LIMIT, contents, is_buffer, kept_buffers, put_back, size
 from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, unchanged
 from .settings import SCALARS
 
@@ -121,9 +122,12 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
         value = entry[3]
         if entry[4] is not None or (type(value) is tuple and entry[0] != "object"):
             saved += [("item", c, None, c, c.copy()) for _keys, c in inner_containers(value, seen, budget)]
+    buffers = kept_buffers(torch, module)   # (a NumPy array a hook changes in place: round 64)
     try:
         yield changed
     finally:
+        if not all(put_back(buf, raw) for buf, raw in buffers):
+            changed.append("buffer")
         for kind, where, name, value, copy in saved:
             now = (where.cell_contents if kind == "cell" and _filled(where) else where.get(name) if kind == "global"
                    else vars(where) if kind == "object" else value)
@@ -227,12 +231,14 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
     ``nn``, whose namespace walked six levels down never ended. ``tensors=False`` (``hook_values``, what hooks read):
     tensors are left out of containers and fields, and a container past the bound stands as its kind, not its
     length: a record of tensors (a feature-tap list the caller clears or grows) is no value a program is made from."""
-    from .settings import settings_object
+    from .settings import settings_object, value_text
 
     budget = [4096] if budget is None else budget
     budget[0] -= 1
     if isinstance(v, SCALARS):
-        return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
+        return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
+    if is_buffer(v):   # (a NumPy array the hook reads, changed in place by the caller: round 64)
+        return ("b", contents(v)) if size(v) <= CONTENT_LIMIT else ("o", type(v).__name__)
     if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
         return ("o", type(v).__name__)
 
@@ -263,7 +269,7 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
             value = where.cell_contents if _filled(where) else None
         elif kind == "global":
             value = where.get(name)
-            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and not is_buffer(value):
                 continue   # (a Python module, a function, a class: no state of the hook's)
         elif kind == "object":   # (a callable object's own fields: the object itself is callable)
             value = dict(vars(where))

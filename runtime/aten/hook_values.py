@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .byte_values import is_buffer
 from .hook_state import _fingerprint, _hook_places, _hook_tables
 from .module_containers import CONTAINERS
 from .settings import SCALARS
@@ -88,7 +89,7 @@ def _state(torch: Any, places: tuple) -> tuple:
                 value = None
         elif kind == "global":
             value = where.get(name)
-            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and not is_buffer(value):
                 value = ("o", id(value))   # (a module, a function, a class: which one, no walk into it)
         elif kind == "object":
             value = dict(vars(where))

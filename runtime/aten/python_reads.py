@@ -25,11 +25,13 @@ from itertools import chain, repeat
 from operator import is_
 from typing import Any
 
+from . import byte_values
+from .byte_values import BufferReads
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, same_item
 from .module_containers import unchanged as _same_items
 from .module_writes import MISSING
 from .python_state import ITERATOR_LABEL, PythonPlace, python_state
-from .settings import SCALARS, same_value
+from .settings import SCALARS, same_value, value_text
 
 _CALL = operator.call   # (any callable: a place reads through a function or a partial)
 
@@ -77,6 +79,12 @@ class PythonReads:
     skip: frozenset[tuple[int, str]] = frozenset()
     #: each place's ``PythonPlace.source`` (what its read reads; None: only the read says)
     sources: tuple[tuple | None, ...] = ()
+    #: the byte buffers (NumPy arrays, ``bytearray``...) among the places and the module's attributes, compared by
+    #: their contents (``byte_values``: changed in place, no identity moves; round 64); None where there are none
+    buffers: BufferReads | None = None
+    #: the ids of the tensors the program reads itself (``byte_values.find``: a small plain tensor among them is no
+    #: value export baked), kept for the places found anew
+    live: frozenset[int] = frozenset()
     #: the per-call check's plan, made from ``sources`` and ``values`` (``_FastReads``)
     fast: _FastReads = field(init=False, repr=False, compare=False)
 
@@ -86,6 +94,8 @@ class PythonReads:
     def unchanged(self) -> bool:
         """Whether every place still holds the very object it held (a container: the very items). False is no
         refusal: ``first_changed`` then compares the values (``CompiledModule._prove_reads``)."""
+        if self.buffers is not None and not self.buffers.unchanged():
+            return False
         if not self.fast.unchanged():
             return False
         if self.fast.items_unchanged():
@@ -111,7 +121,7 @@ class PythonReads:
                               and same_value(now, was)):
                 continue
             return label, now, was
-        return None
+        return self.buffers.first_changed() if self.buffers is not None else None
 
     def replaced(self) -> bool:
         """Whether a watched container is another object now (a module's ``self.cfg = {...}``, a global's
@@ -122,7 +132,8 @@ class PythonReads:
     def refreshed(self) -> PythonReads:
         values = [r() for r in self.reads]   # (a container deleted or replaced by another value: no copy kept)
         return replace(self, values=values, copies=tuple((i, values[i].copy()) for i, _c in self.copies
-                                                         if type(values[i]) in CONTAINERS))
+                                                         if type(values[i]) in CONTAINERS),
+                       buffers=self.buffers.refreshed() if self.buffers is not None else None)
 
 
 _cell_contents = operator.attrgetter("cell_contents")
@@ -246,18 +257,25 @@ def _same_objects(now: Any, copy: Any) -> bool:
     return len(now) == len(copy) and all(map(is_, now, copy))
 
 
-def record_reads(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = frozenset()) -> PythonReads | None:
+def watched_places(torch: Any, module: Any) -> list[PythonPlace]:
+    """The places of ``python_state`` a caller's change of which changes what ``forward`` computes (``_watched``)."""
+    return [p for p in python_state(torch, module) if _watched(p)]
+
+
+def record_reads(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = frozenset(),
+                 live: frozenset[int] = frozenset()) -> PythonReads | None:
     """``PythonReads`` of ``module``'s tree now (after the export, whose own changes ``check_python_state`` settled):
     None where there is nothing to watch. ``skip``: ``PythonReads.skip``."""
-    places = [p for p in python_state(torch, module) if _watched(p)]
+    places = watched_places(torch, module)
+    buffers, _too_big = byte_values.find(torch, module, places, live)
     places += _module_containers(torch, module, skip)
-    if not places:
+    if not places and buffers is None:
         return None
     values = [p.read() for p in places]
     copies = tuple((i, v.copy()) for i, (p, v) in enumerate(zip(places, values)) if p.copy is not None
                    and v is p.value)
     return PythonReads(tuple(p.label for p in places), tuple(p.read for p in places), values, copies, skip,
-                       tuple(p.source for p in places))
+                       tuple(p.source for p in places), buffers, live)
 
 
 def without_sets(torch: Any, module: Any, reads: PythonReads | None, sets: Any) -> PythonReads | None:
@@ -266,7 +284,7 @@ def without_sets(torch: Any, module: Any, reads: PythonReads | None, sets: Any) 
     Why: watched, each call found the attribute another object and paid the slow path (the places found anew: ~40 ms
     for a small Llama), for a value no caller set."""
     skip = frozenset((id(owner), name) for owner, name, value in sets if type(value) in (list, dict))
-    return reads if reads is None or not skip else record_reads(torch, module, skip)
+    return reads if reads is None or not skip else record_reads(torch, module, skip, reads.live)
 
 
 def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = frozenset()) -> list[PythonPlace]:
@@ -390,7 +408,7 @@ def reads_refusal(reads: PythonReads | None, proof: str = "") -> str | None:
 
 
 def _short(v: Any) -> str:
-    text = repr(v)
+    text = value_text(v)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -18,7 +18,7 @@ from . import hook_state, module_containers, module_writes, process_settings, py
 from .callform import same_program
 from .errors import AtenExecutorError
 from .program import Program, load_program
-from .settings import SCALARS, plain, same_value
+from .settings import SCALARS, plain, same_value, value_text
 
 
 def check_bypassing_writes(torch: Any, module: Any, program: Program, args: tuple, kwargs: dict | None,
@@ -108,7 +108,7 @@ def check_private_sets(torch: Any, module: Any, program: Program, args: tuple, k
     if again:
         o, n, b, a = again[0]
         raise AtenExecutorError(f"forward changes the private attribute {label(o, n)} at every call ({_shown(b)} after "
-                                f"one call, {a!r} after the next): the program holds one call's values and a compiled "
+                                f"one call, {value_text(a)} after the next): the program holds one call's values and a compiled "
                                 "call sets no private attribute (keep such state in a buffer the program updates)")
     if not same_program(program, other, set(), held()):
         raise AtenExecutorError(f"forward sets the private attribute(s) {names}, and exported again from the values it "
@@ -147,7 +147,7 @@ def _bypass_error(name: str, key: str, before: Any, after: Any) -> AtenExecutorE
         what = f"deletes {name} ({_shown(before)} at compile)"
     else:
         what = f"sets {name} without nn.Module.__setattr__ (object.__setattr__ or __dict__: {_shown(before)} at " \
-               f"compile, {after!r} after the export's call)"
+               f"compile, {value_text(after)} after the export's call)"
     return AtenExecutorError(f"forward {what}: a compiled call runs no Python and holds the export's values, so it "
                              "would neither change it nor follow it as eager's calls do (set it with "
                              f"self.{key} = ..., keep such state in a buffer, or change it outside forward)")
@@ -365,7 +365,7 @@ def check_python_state(program: Program, module: Any = None, args: tuple = (), k
         if not plain_one:
             continue
         if type(before) is type(after) and type(before) is not tuple and hasattr(before, "clear"):   # (a container)
-            shown = (repr(before), repr(after))
+            shown = (value_text(before), value_text(after))
             what = (f"in place ({shown[0]} at compile, {shown[1]} after the export's call)"
                     if len(shown[0]) + len(shown[1]) < 120 else f"in place ({len(before)} items at compile, "
                     f"{len(after)} after the export's call)")
@@ -1048,14 +1048,14 @@ def _check_plain_sets(torch: Any, module: Any, program: Program, sets: tuple, ar
         name, _o, _a, before, after = again[0]
         was = {n: b for n, _o, _a, b, _x in sets}.get(name, before)
         raise AtenExecutorError(f"forward changes {name} at every call ({_shown(was)} at compile, {_shown(before)} "
-                                f"after one call, {after!r} after the next): the program holds one call's values and "
+                                f"after one call, {value_text(after)} after the next): the program holds one call's values and "
                                 "cannot follow it (keep such state in a buffer the program updates, or compile for "
                                 "each value)")
     if not same_program(program, other, set(), held):
         name, _o, _a, before, after = sets[0]
-        raise AtenExecutorError(f"forward sets {name} from {_shown(before)} to {after!r}, and from {after!r} it runs "
+        raise AtenExecutorError(f"forward sets {name} from {_shown(before)} to {value_text(after)}, and from {value_text(after)} it runs "
                                 "another program: every call after the first would differ from eager (set it to "
-                                f"{after!r} before compile, or keep such state in a buffer)")
+                                f"{value_text(after)} before compile, or keep such state in a buffer)")
 
 
 def _exported_from(module: Any, args: tuple, kwargs: dict | None, values: list[tuple[Any, str, Any]]) -> Program:
@@ -1095,4 +1095,4 @@ def _shown(value: Any) -> str:
     """An attribute's value for a message: ``repr``, or "unset" where ``forward`` made the attribute."""
     from .module_writes import MISSING
 
-    return "unset" if value is MISSING else repr(value)
+    return "unset" if value is MISSING else value_text(value)

@@ -80,5 +80,47 @@ def plain(v: Any, depth: int = 2) -> bool:
 
 def same_value(a: Any, b: Any) -> bool:
     """Equal as the program would use them: same type and ``repr`` (NaN is NaN, -0.0 is not 0.0). Written once for
-    the guard (a setting changed since compile) and the export's watch (a container ``forward`` changed)."""
-    return type(a) is type(b) and repr(a) == repr(b)
+    the guard (a setting changed since compile) and the export's watch (a container ``forward`` changed).
+
+    A value whose ``repr`` raises (a ``float`` subclass of the user's with a broken ``__repr__``) is compared by its
+    built-in base's ``repr`` (``float.__repr__``: what export made of it), or, being no plain value, by identity.
+    Why: the guard's check let the user's ``RuntimeError`` out of a compiled call raw, naming no setting (round 64)."""
+    if type(a) is not type(b):
+        return False
+    try:
+        return repr(a) == repr(b)
+    except Exception:  # noqa: BLE001 - the user's ``__repr__`` may raise anything
+        ta, tb = _base_text(a), _base_text(b)
+        if ta is None and tb is None:
+            return a is b
+        return ta is not None and ta == tb
+
+
+def value_text(v: Any) -> str:
+    """``repr(v)`` for a message, never raising: where the value's own ``__repr__`` raises, its built-in base's
+    (``float.__repr__`` of a ``float`` subclass, a tuple's items so shown) with its class named, else the class and
+    what the ``repr`` raised. Why: a refusal naming a changed setting must reach the caller as our error (round
+    64: a ``float`` subclass whose ``__repr__`` raises let the user's ``RuntimeError`` out raw)."""
+    try:
+        return repr(v)
+    except Exception as exc:  # noqa: BLE001 - the user's ``__repr__`` may raise anything
+        text = _base_text(v)
+        if text is not None:
+            return f"{text} (a {type(v).__name__})"
+        return f"<a {type(v).__name__} object whose repr raised {type(exc).__name__}>"
+
+
+def _base_text(v: Any, depth: int = 2) -> str | None:
+    """The ``repr`` of ``v`` as its built-in base type writes it (a scalar subclass; a tuple of them ``depth`` levels
+    down), None for any other value or where that raises too."""
+    try:
+        for base in SCALARS:
+            if isinstance(v, base) and base is not type(None):
+                return base.__repr__(v)
+        if isinstance(v, tuple) and depth > 0:
+            items = [_base_text(x, depth - 1) for x in v]
+            if all(t is not None for t in items):
+                return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    except Exception:  # noqa: BLE001
+        return None
+    return None

@@ -49,7 +49,25 @@ def warn_cut_walks(torch: Any, module: Any) -> list[str]:
             f"and its hooks may change looks into no container of more than 1,024 items and at most {INNER_LIMIT:,} "
             "containers, so a change forward makes inside them is not seen and every compiled call would run the "
             "export's value (keep such state in fewer or smaller containers, or in buffers)"), stacklevel=4)
-    return names
+    return names + warn_big_buffers(torch, module)
+
+
+def warn_big_buffers(torch: Any, module: Any) -> list[str]:
+    """Warn once (``StateWalkWarning``) naming the byte buffers (NumPy arrays, ``bytearray``...) ``forward`` may read
+    that are too big for ``byte_values`` to compare at each call; returns their labels. Why a warning, not a refusal:
+    a module may hold a big array it never reads in ``forward`` (a vocabulary table for its tokenizer)."""
+    from .byte_values import CONTENT_LIMIT, TOTAL_LIMIT, unwatched
+
+    big = unwatched(torch, module)
+    if big:
+        more = f" (and {len(big) - 1} more)" if len(big) > 1 else ""
+        warnings.warn(StateWalkWarning(
+            f"compile does not watch the contents of {big[0]}{more}: a compiled call compares the bytes of no buffer "
+            f"(NumPy array, bytearray, array.array, memoryview) of more than {CONTENT_LIMIT:,} bytes, nor past "
+            f"{TOTAL_LIMIT:,} bytes in all, so a change in place of one forward reads is not seen and every compiled "
+            "call would run the export's value (keep such a value in a buffer of the module, or compile again after "
+            "changing it)"), stacklevel=5)
+    return big
 
 
 def _attribute_roots(torch: Any, module: Any) -> list[tuple[str, Any]]:

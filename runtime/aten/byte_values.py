@@ -1,0 +1,339 @@
+"""The contents of the mutable byte buffers ``forward`` reads beside its tensors (a NumPy array, a ``bytearray``, an
+``array.array``, a ``memoryview``), watched at every compiled call.
+
+Why: a compiled call runs no Python, so export baked what ``forward`` made of such a value into the program
+(``x * float(self.a[0])``, ``x * BYTES[0]``). The caller changing it in place (``m.a[0] = 3.0``) keeps the very
+object, so the watches by identity (``guard.Settings``, ``python_reads``) saw nothing, and every compiled call ran
+the export's value where eager's followed the change, silently (round 64's hole: module attributes, globals,
+closure variables, items of containers). ``python_state`` already finds the globals and closure variables
+``forward``'s code names; here each buffer there (and under a public module attribute, in a container at any of a
+few levels, or in a field of a settings object the tree holds) is fingerprinted by its bytes, with its identity,
+type and shape. A changed fingerprint is proven as any changed read value is (``CompiledModule._prove_reads``:
+``forward`` exported again from the values now; compile's very program is taken, another one refused naming the
+buffer).
+
+Bounds: one buffer of more than ``CONTENT_LIMIT`` bytes, or past ``TOTAL_LIMIT`` bytes in all, is not compared at
+each call (its bytes are copied and compared per call); compile warns (``walk_bounds.StateWalkWarning``) naming it.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from operator import call
+from typing import Any
+
+from .errors import AtenExecutorError
+from .module_containers import CONTAINERS, ITEM_LIMIT
+from .module_writes import MISSING, module_fields
+from .settings import SCALARS, value_text
+
+#: the most bytes of one buffer compared at each call (64 KiB: a copy and a compare of a few microseconds)
+CONTENT_LIMIT = 1 << 16
+#: the most bytes of all the buffers one compiled module compares at each call
+TOTAL_LIMIT = 1 << 20
+#: how many containers deep a buffer is looked for (``self.d["a"][0]``)
+_DEPTH = 3
+
+
+def is_buffer(v: Any) -> bool:
+    """A mutable object whose bytes a ``forward`` may read: a NumPy array (numpy imported: an array exists only so),
+    a ``bytearray``, an ``array.array`` or a ``memoryview``; and a NumPy scalar that is no Python number
+    (``np.float32(2.0)``: immutable, but no plain value either, so neither ``Settings`` nor the reads watched it, and
+    ``m.s = np.float32(3.0)`` ran the export's value silently). (``bytes`` is immutable: identity watches it.)"""
+    if isinstance(v, (bytearray, array.array, memoryview)):
+        return True
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(v, (np.ndarray, np.generic)) and not isinstance(v, SCALARS)
+
+
+#: the most elements of a plain tensor watched by its version counter (``tensor_value``)
+TENSOR_LIMIT = 64
+
+
+def _tensor(v: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(v, torch.Tensor)
+
+
+def tensor_value(v: Any) -> bool:
+    """A small plain tensor (no parameter, at most ``TENSOR_LIMIT`` elements, one that keeps a version counter)
+    whose value ``forward`` may have read as a Python number (``float(self.t)``, ``x * T.item()``): export ran that
+    on the real tensor and baked the number into the program, so the caller's ``self.t.mul_(1.5)`` changed eager's
+    result and silently not the program's (round 64). Watched only where the program does not read the very tensor
+    (``find``'s ``live``): one it reads follows the write itself."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(v, torch.Tensor) or isinstance(v, torch.nn.Parameter):
+        return False
+    try:
+        return v.numel() <= TENSOR_LIMIT and not v.is_inference() and type(v._version) is int
+    except Exception:  # noqa: BLE001 - a fake or subclassed tensor: not watched
+        return False
+
+
+def size(v: Any) -> int:
+    """The bytes ``contents`` copies of buffer ``v`` (0 for a released ``memoryview``)."""
+    try:
+        return v.nbytes if hasattr(v, "nbytes") else len(v) * getattr(v, "itemsize", 1)
+    except ValueError:   # (a released memoryview)
+        return 0
+
+
+def contents(v: Any) -> Any:
+    """A comparable fingerprint of buffer ``v`` now: its identity, type, element format and shape, and its bytes.
+    Why the identity: a program may hold the buffer's memory itself (``torch.from_numpy(self.a)``, a constant
+    sharing it), so an equal one put in its place is no same value until an export says so."""
+    if v is MISSING:
+        return MISSING
+    if _tensor(v):   # (its version counter: moved by every write in place, read without a copy)
+        return (id(v), "tensor", v._version)
+    try:
+        if isinstance(v, memoryview):
+            return (id(v), "memoryview", v.format, v.shape, v.tobytes())
+        if isinstance(v, array.array):
+            return (id(v), "array", v.typecode, v.tobytes())
+        if isinstance(v, bytearray):
+            return (id(v), "bytearray", bytes(v))
+        return (id(v), type(v).__name__, v.dtype.str, v.shape, v.strides, v.tobytes())
+    except ValueError:   # (a released memoryview: "operation forbidden on released memoryview object")
+        return (id(v), "released")
+
+
+def text(v: Any) -> str:
+    """A buffer for a message: its ``repr``, and a ``memoryview``'s items (its ``repr`` is only its address)."""
+    if isinstance(v, memoryview):
+        try:
+            return f"memoryview({value_text(v.tolist())})"
+        except (ValueError, NotImplementedError, TypeError):   # (released; a format ``tolist`` cannot unpack)
+            return value_text(v)
+    return value_text(v)
+
+
+def unwatched(torch: Any, module: Any) -> list[str]:
+    """The labels of the buffers ``module``'s tree and the Python state ``forward``'s code names hold that are too big
+    to compare at each call (``walk_bounds`` warns naming them)."""
+    try:
+        big = find(torch, module, _places(torch, module))[1]
+        return big + [f"{label} ({size(buf):,} bytes)" for label, buf in _hook_buffers(torch, module)
+                      if size(buf) > CONTENT_LIMIT]
+    except Exception:  # noqa: BLE001 - a warning's walk must never fail a compile
+        return []
+
+
+def _hook_buffers(torch: Any, module: Any) -> list[tuple[str, Any]]:
+    """(label, buffer) of the buffers the forward hooks of ``module``'s tree read from their own state (their closures'
+    cells, the globals they name, a partial's arguments, their object's fields), which ``hook_values`` compares at
+    each call by their contents up to ``CONTENT_LIMIT`` bytes."""
+    from .hook_state import _filled, _forward_hooks, _hook_places
+
+    roots: list[tuple[str, Any]] = []
+    for hook in _forward_hooks(torch, module) if isinstance(module, torch.nn.Module) else ():
+        name = getattr(hook, "__qualname__", type(hook).__name__)
+        for kind, where, key in _hook_places(torch, hook):
+            if kind == "cell" and _filled(where):
+                roots.append((f"a closure variable of hook {name}", where.cell_contents))
+            elif kind == "global":
+                roots.append((f"the global {key} of hook {name}", where.get(key)))
+            elif kind == "value":
+                roots.append((f"an argument bound to hook {name}", where))
+            elif kind == "object":
+                roots += [(f"{type(where).__name__}.{k} of hook {name}", v) for k, v in vars(where).items()]
+    return [(label, buf) for root, value in roots for label, _read, buf in _found(root, lambda: None, value)
+            if not _tensor(buf)]
+
+
+class _Shown(str):
+    """A value recorded as its text (a buffer's contents at compile): a refusal writes it as it is."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True)
+class BufferReads:
+    """Each watched buffer's label, how to read it (``MISSING`` where gone; through the containers there now), the
+    buffer itself then (kept: its id is in the fingerprint), its fingerprint and its text then. ``unchanged`` is the
+    per-call check: each read and fingerprint compared in one ``==`` of two tuples (bytes compared by ``memcmp``)."""
+
+    labels: tuple[str, ...]
+    reads: tuple[Callable[[], Any], ...]
+    objects: tuple[Any, ...]
+    prints: tuple[Any, ...]
+    shown: tuple[str, ...]
+
+    def unchanged(self) -> bool:
+        return tuple(map(contents, map(call, self.reads))) == self.prints
+
+    def first_changed(self) -> tuple[str, Any, Any] | None:
+        """(label, the buffer now, its text at compile) of the first buffer changed since (None: none)."""
+        for label, read, was, shown in zip(self.labels, self.reads, self.prints, self.shown):
+            now = read()
+            if contents(now) != was:
+                return label, now if now is MISSING else _Shown(text(now)), _Shown(shown)
+        return None
+
+    def refreshed(self) -> BufferReads:
+        """The buffers there now as the new baseline (after a proof took them)."""
+        objects = tuple(r() for r in self.reads)
+        return replace(self, objects=objects, prints=tuple(map(contents, objects)),
+                       shown=tuple(map(text, objects)))
+
+
+def _item(read: Callable[[], Any], key: Any) -> Any:
+    """``read()[key]``, ``MISSING`` where no longer there."""
+    try:
+        container = read()
+        return container[key] if container is not MISSING else MISSING
+    except (KeyError, IndexError, TypeError):
+        return MISSING
+
+
+def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
+           keyed: str = "[{!r}]") -> Iterator[tuple[str, Callable[[], Any], Any]]:
+    """(label, read, buffer) of ``value`` if a buffer, else of each buffer in it (a list, tuple, dict or deque, up to
+    ``depth`` levels and ``ITEM_LIMIT`` items each), each read through the containers there at each call."""
+    if is_buffer(value) or tensor_value(value):
+        yield label, read, value
+        return
+    if depth <= 0 or not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
+        return
+    if len(value) > ITEM_LIMIT:
+        return
+    items = list(value.items() if isinstance(value, dict) else enumerate(value))
+    for key, v in items:
+        if is_buffer(v) or tensor_value(v) or type(v) in CONTAINERS or type(v) is tuple:
+            yield from _found(label + keyed.format(key), functools.partial(_item, read, key), v, depth - 1, keyed)
+
+
+def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], Any], Any]]:
+    """(label, read, value) of each attribute of each module of the tree (a private one too where it holds a buffer
+    itself: ``self._scale = np.array(...)`` is no library's flag), and of each public field of the settings objects
+    they hold (``self.cfg.table``), as ``python_reads`` labels module attributes."""
+    from .settings import settings_object
+
+    internal = module_fields(torch)
+    for path, m in module.named_modules():
+        where = f"{type(module).__name__}.{path}" if path else type(module).__name__
+        for name, v in list(vars(m).items()):
+            if name.startswith("__") or name in internal or (name.startswith("_") and not is_buffer(v)) or (
+                    name.startswith("_") and tensor_value(v)):
+                continue
+            yield f"the attribute {where}.{name}", functools.partial(vars(m).get, name, MISSING), v
+            if settings_object(torch, v) and not is_buffer(v) and type(vars(v)) is dict:
+                for field, f in list(vars(v).items())[:ITEM_LIMIT]:
+                    if not field.startswith("_"):
+                        yield (f"the attribute {where}.{name}.{field}",
+                               functools.partial(vars(v).get, field, MISSING), f)
+
+
+def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None = frozenset()
+         ) -> tuple[BufferReads | None, list[str]]:
+    """(``BufferReads`` of the buffers ``module``'s tree and ``places`` (``python_state``'s places, already chosen
+    for watching) hold now, or None where none; the labels of those left unwatched for their size). ``live``: the
+    ids of the tensors the program reads itself (their small plain tensors are not watched); None: no tensors."""
+    found: list[tuple[str, Callable[[], Any], Any]] = []
+    roots: list[tuple[str, Callable[[], Any], Any, str]] = []
+    if isinstance(module, torch.nn.Module):
+        roots += [(label, read, v, "[{!r}]") for label, read, v in _module_roots(torch, module)]
+    for p in places:
+        if p.source is None or p.source[0] != "const":   # (an inner container's place: its root walks it)
+            roots.append((p.label, p.read, p.value, " at [{!r}]"))
+    seen: set[int] = set()
+    too_big: list[str] = []
+    total = 0
+    for label, read, value, keyed in roots:
+        for where, get, buf in _found(label, read, value, keyed=keyed):
+            if id(buf) in seen or (_tensor(buf) and (live is None or id(buf) in live)):
+                continue
+            seen.add(id(buf))
+            n = 0 if _tensor(buf) else size(buf)
+            if n > CONTENT_LIMIT or total + n > TOTAL_LIMIT:
+                too_big.append(f"{where} ({n:,} bytes)")
+                continue
+            total += n
+            found.append((where, get, buf))
+    if not found:
+        return None, too_big
+    objects = tuple(b for _w, _g, b in found)
+    return BufferReads(tuple(w for w, _g, _b in found), tuple(g for _w, g, _b in found), objects,
+                       tuple(map(contents, objects)), tuple(map(text, objects))), too_big
+
+
+@contextlib.contextmanager
+def forward_writes_refused(torch: Any, module: Any) -> Iterator[None]:
+    """Runs the block (compile's export) and refuses, with ``AtenExecutorError`` naming it, a buffer ``forward``
+    changed in place (``self.n[0] += 1`` on a NumPy array), its bytes put back as they were.
+
+    Why: a compiled call runs no Python, so it neither changes such a buffer nor follows it, where each eager call
+    does; and the per-call watch (``BufferReads``) saw each eager call's change as the caller's, and its proof's export
+    changed the buffer once more (round 64). A buffer filled once for good is refused too: fill it before compile."""
+    try:
+        reads = find(torch, module, _places(torch, module), live=None)[0]
+    except Exception:  # noqa: BLE001 - the watch is an extra: the export's own errors come first
+        reads = None
+    saved = [] if reads is None else [(b, _raw(b)) for b in reads.objects]
+    yield
+    if reads is None or reads.unchanged():
+        return
+    label, now, was = reads.first_changed()
+    for buf, raw in saved:
+        _put_back(buf, raw)
+    raise AtenExecutorError(
+        f"forward changes {label} in place ({was} before the export's call, {now} after): a compiled call runs no "
+        "Python, so it would neither change it nor follow it as each eager call does (keep such state in a buffer "
+        "of the module, register_buffer, which the program updates, or change it outside forward)")
+
+
+def _places(torch: Any, module: Any) -> list[Any]:
+    from .python_reads import watched_places
+
+    return watched_places(torch, module)
+
+
+def kept_buffers(torch: Any, module: Any) -> list[tuple[Any, Any]]:
+    """(buffer, a copy of its contents) of each buffer the forward hooks of ``module``'s tree keep in their state, for
+    ``hook_state.hook_state_kept`` to put back after an export (``put_back``). Why: an export runs each hook once,
+    and a hook counting its calls in a NumPy array (``a[0] += 1``) was left advanced by compile's and each proof's
+    export, where the container counts are put back (round 64)."""
+    out: dict[int, tuple[Any, Any]] = {}
+    for _label, buf in _hook_buffers(torch, module):
+        if id(buf) not in out and size(buf) <= TOTAL_LIMIT:
+            out[id(buf)] = (buf, _raw(buf))
+    return list(out.values())
+
+
+def put_back(buf: Any, raw: Any) -> bool:
+    """``buf``'s contents set back to ``raw`` (``_raw``'s copy); whether they were unchanged."""
+    try:
+        same = raw is None or (buf.tobytes() == raw.tobytes() if hasattr(buf, "dtype")
+                               else bytes(memoryview(buf).cast("B")) == raw)
+    except (ValueError, TypeError):
+        return True
+    if not same:
+        _put_back(buf, raw)
+    return same
+
+
+def _raw(buf: Any) -> Any:
+    """A copy of ``buf``'s contents that ``_put_back`` writes back."""
+    try:
+        return buf.copy() if hasattr(buf, "dtype") else bytes(memoryview(buf).cast("B"))
+    except (ValueError, TypeError):   # (released, or no C-contiguous bytes)
+        return None
+
+
+def _put_back(buf: Any, raw: Any) -> None:
+    """``buf``'s contents as ``_raw`` copied them (best effort: a read-only one stays as it is)."""
+    if raw is None:
+        return
+    try:
+        if hasattr(buf, "dtype"):
+            buf[...] = raw
+        else:
+            memoryview(buf).cast("B")[:] = raw
+    except (ValueError, TypeError):
+        pass
