@@ -202,7 +202,7 @@ class CompiledModule:
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
-        if self.hook_reads is not None and self.hook_reads.seen != (now := self.hook_reads.now(torch)):
+        if self.hook_reads is not None and (now := self.hook_reads.changed(torch)) is not None:
             self._follow_hook_reads(torch, now)
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
         try:

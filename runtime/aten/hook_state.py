@@ -219,7 +219,8 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
         hooks_only |= inside - outside
 
 
-def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None, tensors: bool = True) -> Any:
+def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None, tensors: bool = True,
+                 visited: list[Any] | None = None) -> Any:
     """The plain values ``v`` holds (numbers, strings, the items of its containers, the fields of a settings object
     of the user's, ``settings.settings_object``), as a comparable value; tensors, modules, functions, Python modules
     and the standard library's objects stand as their kind alone (their values are the program's business, or no
@@ -231,6 +232,9 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
 
     budget = [4096] if budget is None else budget
     budget[0] -= 1
+    if visited is not None:   # (each value looked at: what ``hook_watch`` compares by identity at the next call)
+        visited.append(v)
+
     if isinstance(v, SCALARS):
         return ("v", type(v).__name__, repr(v) if isinstance(v, float) else v)
     if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
@@ -240,7 +244,7 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
         return tensors or not isinstance(x, torch.Tensor)
 
     def inner(x: Any) -> Any:
-        return _fingerprint(torch, x, depth - 1, budget, tensors)
+        return _fingerprint(torch, x, depth - 1, budget, tensors, visited)
 
     if type(v) in (*CONTAINERS, tuple):
         if len(v) > 1024:
