@@ -147,8 +147,8 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
                 if not contents(value):
                     return None
             value = list(value.values())   # (each field's object: walked below as the fingerprint's copy was)
-        elif kind == "value":
-            pass
+        elif kind == "value":   # (a container a ``functools.partial`` binds)
+            value = where
         else:
             return None
         for v in value if kind == "object" else (value,):
