@@ -118,14 +118,19 @@ def hooked(torch: Any, module: Any, layers: list[Any]) -> Any:
     return module
 
 
-def bench_hooks(torch: Any, name: str, module: Any, example: tuple, rounds: int = 7, n: int = 200) -> None:
+def bench_hooks(torch: Any, name: str, module: Any, example: tuple, rounds: int = 7, n: int = 200,
+                after_compile: Any = None) -> None:
     """A compiled call of a module with forward hooks, with round 63's check of their state (the fingerprint per
-    call) and round 64's (identities first), alternating; and each check alone."""
+    call) and round 64's (identities first), alternating; and each check alone. ``after_compile(module)`` adds hooks
+    after compile (an eager call that installs them), which the next call proves (``_prove_calls``)."""
     from runtime.aten import compile
 
     with torch.no_grad():
         step = compile(module, example, streams=1, cuda_graph=False, device="cpu")
         step(*example)
+        if after_compile is not None:
+            after_compile(module)
+            step(*example)
         reads = step.hook_reads
         full = _Fingerprinted(reads)
         call = {False: [], True: []}
@@ -199,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     if llama is not None:
         bench_hooks(torch, "tiny Llama", hooked(torch, llama, list(llama.model.layers)),
                     (torch.randint(0, 128, (1, 16)),), n=50)
+        ids = torch.randint(0, 128, (1, 16))   # (transformers 5's capturing hooks, installed by an eager call)
+        bench_hooks(torch, "tiny Llama (output_hidden_states=True once)", tiny_llama(torch), (ids,), n=50,
+                    after_compile=lambda m: m(ids, output_hidden_states=True))
     bench_proof(torch)
     return 0
 
