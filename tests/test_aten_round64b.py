@@ -257,14 +257,37 @@ def test_a_value_set_again_to_an_equal_one_takes_the_identity_check_again(monkey
                          ids=["bytearray", "list of tensors", "dict of tensors"])
 def test_state_identities_cannot_vouch_for_is_fingerprinted_every_call(value, monkeypatch):
     """A byte buffer's fingerprint may follow its bytes, changed in place with no identity moving (round 64's byte
-    values); a record of tensors would be kept alive by the watch: both are fingerprinted at every call, as before."""
+    values); a record of tensors would be kept alive by the watch: both are fingerprinted at every call, as before
+    (once for the one hook on both layers)."""
     hv = hook_values.record(torch, _on_two(lambda mod, args, out: out * len(value)))
-    assert hv.changed(torch) is None and hv.watch is None
+    assert hv.changed(torch) is None and hv.unwatched == (0,)
     taken = []
     state = hook_values._state
     monkeypatch.setattr(hook_values, "_state", lambda *a: taken.append(1) or state(*a))
     hv.changed(torch)
-    assert taken
+    assert len(taken) == 1
+
+
+def test_a_tensor_record_beside_a_config_leaves_only_its_own_hook_fingerprinted(monkeypatch):
+    """A feature tap's list of tensors beside a steering hook's config: the tap's hook is fingerprinted per call (its
+    non-tensor items too: a count appended there is seen), the config's compared by identity (its change seen)."""
+    feats, cfg = [torch.ones(2)], {"s": [1.0]}
+    m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    for layer in m:
+        layer.register_forward_hook(lambda mod, args, out: feats.append(out) and None)
+        layer.register_forward_hook(lambda mod, args, out: out * cfg["s"][0])
+    hv = hook_values.record(torch, m)
+    assert hv.changed(torch) is None and hv.unwatched == (0,)
+    taken = []
+    state = hook_values._state
+    monkeypatch.setattr(hook_values, "_state", lambda *a: taken.append(a[1]) or state(*a))
+    assert hv.changed(torch) is None and taken == [hv.places[0]]
+    cfg["s"][0] = 2.0
+    assert hv.changed(torch) == hv.now(torch) != hv.seen
+    cfg["s"][0] = 1.0
+    assert hv.changed(torch) is None
+    feats.append(1.0)
+    assert hv.changed(torch) == hv.now(torch) != hv.seen
 
 
 # (a state of nested lists, dicts and tuples of plain values; the changes one may undergo)

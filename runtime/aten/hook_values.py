@@ -42,8 +42,10 @@ class HookValues:
     seen: tuple
     refuted: tuple | None = None
     #: what the last fingerprint equal to ``seen`` read (``hook_watch``), compared by identity at each call; None: none
-    #: taken yet (a new ``seen``), or identities cannot vouch for it (a byte buffer: fingerprinted at every call)
+    #: taken yet (a new ``seen``)
     watch: hook_watch.Watch | None = field(default=None, init=False, repr=False, compare=False)
+    #: the hooks whose state identities cannot vouch for (a byte buffer, a record of tensors): fingerprinted per call
+    unwatched: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def now(self, torch: Any) -> tuple:
         return tuple(_state(torch, p) for p in self.places)
@@ -52,13 +54,14 @@ class HookValues:
         """The fingerprints of the hooks' state now (``now``) where they differ from ``seen``; None where they do
         not. The per-call check: identities first (``hook_watch``), the fingerprint only where one moved (round 64:
         ~74 us a call for nine hooks, the fingerprint taken at every call)."""
-        if self.watch is not None and self.watch.holds():
+        if self.watch is not None and self.watch.holds() and all(
+                _state(torch, self.places[i]) == self.seen[i] for i in self.unwatched):
             return None
-        visited: list[Any] = []
-        now = tuple(_state(torch, p, visited) for p in self.places)
+        visited: list[list[Any]] = [[] for _ in self.places]
+        now = tuple(_state(torch, p, v) for p, v in zip(self.places, visited))
         if now != self.seen:
             return now
-        self.watch = hook_watch.watch(torch, self.places, visited)
+        self.watch, self.unwatched = hook_watch.watch_hooks(torch, self.places, visited)
         return None
 
     def first_changed(self, now: tuple) -> str:

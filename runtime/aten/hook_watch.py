@@ -12,9 +12,9 @@ one (a float set to an equal float, a list rebuilt alike) takes the new objects 
 
 No detection is lost: the watch holds every object the walk visited (``hook_state._fingerprint``'s ``visited``), and a
 kind whose fingerprint may follow its contents without its identity moving (a byte buffer: a NumPy array, a
-``bytearray``; a container of more items than the watch takes, or holding a tensor, which it would keep alive) makes
-the whole watch ``None``: those hooks are fingerprinted at every call, as before. Held: strong references to what the
-state held at the last fingerprint (not its tensors), until the next one.
+``bytearray``; a container of more items than the watch takes, or holding a tensor, which it would keep alive) leaves
+its hook out of the watch (``watch_hooks``): that hook is fingerprinted at every call, as before. Held: strong
+references to what the state held at the last fingerprint (not its tensors), until the next one.
 """
 
 from __future__ import annotations
@@ -74,6 +74,20 @@ class Watch:
                 and all(map(is_, chain.from_iterable(self.sequences), self.items))
                 and all(map(is_, chain.from_iterable(self.maps), self.keys))
                 and all(map(is_, chain.from_iterable(map(dict.values, self.maps)), self.map_values)))
+
+
+def watch_hooks(torch: Any, places: tuple, visited: list[list[Any]]) -> tuple[Watch | None, tuple[int, ...]]:
+    """(one ``Watch`` of the hooks whose state identities can vouch for, the indices of the others), from each hook's
+    ``places`` and what its fingerprint just walked (``visited``, per hook). Why per hook: a feature tap's list of
+    tensors (no watch) beside a steering hook's config left every hook fingerprinted at every call; now the tap's
+    alone. None for the watch only where the vouched hooks together pass ``LIMIT`` items (then all are fingerprinted)."""
+    vouched = [i for i in range(len(places)) if watch(torch, (places[i],), visited[i]) is not None]
+    together = watch(torch, tuple(places[i] for i in vouched), [v for i in vouched for v in visited[i]])
+    others: dict[tuple, int] = {}   # (one hook on every layer: its places fingerprinted once, as its state is one)
+    for i in range(len(places)):
+        if together is None or i not in vouched:
+            others.setdefault(tuple((kind, id(where), name) for kind, where, name in places[i]), i)
+    return together, tuple(others.values())
 
 
 def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
