@@ -5,8 +5,6 @@ Changed (each test marked "failed before" did):
 - ``hook_values`` fingerprinted every hook's whole state at every compiled call (~74 us for nine hooks on a loaded
   2-core CPU); now it compares the objects the last fingerprint read by identity (``hook_watch``) and fingerprints
   only where one moved. Every change of a watched thing is still seen: each is made below and must be;
-- the executor read torch's ``ExportedProgram.call_spec`` at every call, which defines a ``NamedTuple`` class at
-  each read (~130 us a call); now read once at build;
 - ``CompiledModule._prove_calls`` proves through ``_export_again`` (its own copy of the re-export is gone);
 - the sweep's ``lazy_projection`` block built its layer on the CPU whatever the input's device (SKIP-EAGER on CUDA).
 """
@@ -388,23 +386,6 @@ def test_prove_calls_has_no_export_of_its_own():
 
     source = inspect.getsource(CompiledModule._prove_calls)
     assert "load_program" not in source and "_export_again" in source
-
-
-# --- the executor reads the export's output structure once --------------------------------------------------------
-
-def test_a_call_reads_no_call_spec(monkeypatch):
-    """Failed before: every call read ``ExportedProgram.call_spec``, whose getter defines a class (~130 us)."""
-    from torch.export import ExportedProgram
-
-    m = nn.Sequential(nn.Linear(2, 2))
-    x = torch.randn(3, 2)
-    step = _compile(m, x)
-    reads = []
-    spec = ExportedProgram.call_spec
-    monkeypatch.setattr(ExportedProgram, "call_spec", property(lambda ep: reads.append(1) or spec.fget(ep)))
-    for _ in range(3):
-        assert torch.equal(step(x), m(x))
-    assert not reads
 
 
 # --- the sweep's lazy_projection block builds on the input's device -----------------------------------------------
