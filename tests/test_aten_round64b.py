@@ -251,8 +251,14 @@ def test_a_value_set_again_to_an_equal_one_takes_the_identity_check_again(monkey
     assert not taken
 
 
-@pytest.mark.parametrize("value", [bytearray(b"ab"), [torch.ones(2)], {"t": torch.ones(2)}],
-                         ids=["bytearray", "list of tensors", "dict of tensors"])
+class _ArrayLike:   # (a NumPy-like array that exposes no buffer: an object-dtype array's ``memoryview`` fails)
+    def __array__(self, dtype=None, copy=None):
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("value", [bytearray(b"ab"), [bytearray(b"a")], _ArrayLike(), [torch.ones(2)],
+                                   {"t": torch.ones(2)}],
+                         ids=["bytearray", "bytearray in a list", "array-like", "list of tensors", "dict of tensors"])
 def test_state_identities_cannot_vouch_for_is_fingerprinted_every_call(value, monkeypatch):
     """A byte buffer's fingerprint may follow its bytes, changed in place with no identity moving (round 64's byte
     values); a record of tensors would be kept alive by the watch: both are fingerprinted at every call, as before

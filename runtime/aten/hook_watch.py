@@ -107,6 +107,8 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
         w.types.append(type(v))
         if isinstance(v, SCALARS) or isinstance(v, (torch.Tensor, torch.nn.Module, *_OPAQUE)):
             return True
+        if _buffer(v):   # (a byte buffer's fingerprint may follow its bytes: per call)
+            return False
         if type(v) in CONTAINERS:
             if any(isinstance(x, torch.Tensor) for x in (v.values() if isinstance(v, dict) else v)):
                 return False   # (a feature tap's record: watched here, it would keep the caller's tensors alive)
@@ -118,7 +120,7 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
             w.owners.append(v)
             w.owner_dicts.append(d)
             return contents(d)
-        return callable(v) or not _buffer(v)   # (a byte buffer's fingerprint may follow its bytes: per call)
+        return True   # (any other object: its kind or identity alone)
 
     def contents(c: Any) -> bool:
         w.sized.append(c)
@@ -174,8 +176,10 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
 
 
 def _buffer(v: Any) -> bool:
-    """Whether ``v`` exposes its bytes (a NumPy array, ``bytearray``, ``array.array``, ``memoryview``): contents that
-    change in place, which a fingerprint may read (round 64's byte values)."""
+    """Whether ``v`` exposes its bytes (a NumPy array, an object-dtype one too, ``bytearray``, ``array.array``,
+    ``memoryview``): contents that change in place, which a fingerprint may read (round 64's byte values)."""
+    if hasattr(type(v), "__array_interface__") or hasattr(type(v), "__array__"):
+        return True
     try:
         memoryview(v).release()
     except (TypeError, ValueError):
