@@ -8,7 +8,8 @@ where eager's followed the change, silently (round 62's hole). The guard watched
 
 Per call: one comparison of a fingerprint of each hook's state (``hook_state._hook_places``: its closure's cells,
 the globals its code names, the object it is bound to or is, a ``functools.partial``'s arguments) with the one taken
-at compile, made by identity first (``hook_watch``: the fingerprint taken only where an object it read moved); nothing at all for a tree without hooks. Where it moved, ``forward`` is exported again as compile
+at compile, made by identity first (``hook_watch``: the fingerprint taken only where an object it read moved);
+nothing at all for a tree without hooks. Where it moved, ``forward`` is exported again as compile
 exported it (``CompiledModule._prove_hook_values``): the very program (a counting hook, advanced by eager calls
 between compiled ones) takes the new state; another program is refused, naming the hook, and the state is
 remembered so the refusal costs one export. A record of tensors (a feature tap's list, cleared by the caller)
