@@ -120,6 +120,14 @@ def _global_deleted():
     return _on_two(hook), change
 
 
+def _global_object():
+    G_CFG.k = 1.0
+
+    def hook(mod, args, out):
+        return out * G_CFG.k
+    return _on_two(hook), lambda: setattr(G_CFG, "k", G_CFG.k + 1.0)
+
+
 def _global_item():
     def hook(mod, args, out):
         return out * G_LIST[1][0]
@@ -207,6 +215,7 @@ CHANGES = {
     "a settings object's container": lambda: _closure([_Cfg()], lambda s: s[0].inner["a"].append(2)),
     "a settings object's class": lambda: _closure([_Cfg()], lambda s: _set_class(s[0])),
     "a global rebound": _global_rebound,
+    "a field of a user's object in a global": lambda: _global_object(),
     "a global deleted": _global_deleted,
     "an item of a global's list": _global_item,
     "a callable object's field": lambda: _object(lambda h: setattr(h, "s", 2.0)),
@@ -357,6 +366,26 @@ def test_a_shared_hooks_nested_value_is_refused_after_a_change_and_unchanged_cal
     with pytest.raises(AtenExecutorError, match=r"the Python state a forward hook of Sequential\.0 .* reads changed"):
         step(x)
     cfg["scale"][0] = 1.0
+    assert torch.equal(step(x), m(x))
+
+
+G_CFG = _Cfg()
+
+
+def test_a_field_of_a_user_object_in_a_global_a_hook_reads_is_watched():
+    """Failed before: a hook reading ``G_CFG.k`` (a global holding a user's object) fingerprinted the object by its
+    identity alone, so ``G_CFG.k = 2.0`` after compile ran every compiled call with the export's 1.0 (0.96 off on a
+    2x2 Linear), silently; now its fields are fingerprinted as a closure's object's are, and the change refused."""
+    G_CFG.k = 1.0
+    m = nn.Sequential(nn.Linear(2, 2))
+    m[0].register_forward_hook(lambda mod, args, out: out * G_CFG.k)
+    x = torch.randn(3, 2)
+    step = _compile(m, x)
+    assert torch.equal(step(x), m(x))
+    G_CFG.k = 2.0
+    with pytest.raises(AtenExecutorError, match=r"the Python state a forward hook of Sequential\.0 .* reads changed"):
+        step(x)
+    G_CFG.k = 1.0
     assert torch.equal(step(x), m(x))
 
 

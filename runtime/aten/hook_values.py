@@ -25,7 +25,7 @@ from typing import Any
 from . import hook_watch
 from .hook_state import _fingerprint, _hook_places, _hook_tables
 from .module_containers import CONTAINERS
-from .settings import SCALARS
+from .settings import SCALARS, settings_object
 
 #: how many values one hook's fingerprint looks at, and how deep (as ``hook_state._fingerprint``)
 _BUDGET = 4096
@@ -109,7 +109,8 @@ def _state(torch: Any, places: tuple, visited: list[Any] | None = None) -> tuple
                 value = None
         elif kind == "global":
             value = where.get(name)
-            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) \
+                    and not settings_object(torch, value):   # (a user's object: its fields, as a closure's, round 64b)
                 value = ("o", id(value))   # (a module, a function, a class: which one, no walk into it)
         elif kind == "object":
             value = dict(vars(where))
