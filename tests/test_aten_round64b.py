@@ -389,6 +389,33 @@ def test_a_field_of_a_user_object_in_a_global_a_hook_reads_is_watched():
     assert torch.equal(step(x), m(x))
 
 
+def test_a_hook_counting_in_a_global_object_is_put_back_after_each_proof(monkeypatch):
+    """The global object's fields watched, a proof's export must put them back: a hook counting in it (``G_CFG.n +=
+    1``, returning None) advanced at each proof otherwise, and every compiled call saw a change and exported again
+    (one export per call, the count one ahead of eager's per call). Eager calls between compiled ones cost one export
+    each (the counting closures' rule); compiled calls alone none, and leave the count."""
+    G_CFG.n = 0
+
+    def hook(mod, args, out):
+        G_CFG.n += 1
+
+    m = nn.Sequential(nn.Linear(2, 2))
+    m[0].register_forward_hook(hook)
+    x = torch.randn(3, 2)
+    step = _compile(m, x)
+    start = G_CFG.n   # (the export's one call, as documented)
+    compile_module = sys.modules["runtime.aten.compile"]
+    exports = []
+    load = compile_module.load_program
+    monkeypatch.setattr(compile_module, "load_program", lambda *a, **k: exports.append(1) or load(*a, **k))
+    want = m(x)
+    assert torch.equal(step(x), want) and len(exports) == 1
+    assert G_CFG.n == start + 1   # (eager's one call; the proof's put back)
+    for _ in range(3):
+        step(x)
+    assert G_CFG.n == start + 1 and len(exports) == 1
+
+
 # --- the re-exports: _prove_calls through _export_again ----------------------------------------------------------
 
 def test_a_counting_hook_added_after_compile_is_refused_once_and_an_inert_one_taken(monkeypatch):

@@ -56,6 +56,15 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     return places
 
 
+def _global_object(torch: Any, value: Any) -> bool:
+    """Whether a global a hook names is a user's object whose fields ``hook_values`` fingerprints (round 64b): then a
+    proof's export must put its fields back, or a hook counting in it (``CFG.n += 1``) advanced at each proof, and the
+    next call saw a change and exported again."""
+    from .settings import settings_object
+
+    return not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and settings_object(torch, value)
+
+
 def _filled(cell: Any) -> bool:
     """Whether a closure cell holds a value (an empty one raises on reading)."""
     try:
@@ -104,7 +113,10 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                     continue
             elif kind == "global":
                 value = where[name]
-                if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+                if _global_object(torch, value):   # (a user's object a hook names: its fields, as a bound object's)
+                    kind, where, value = "object", value, dict(vars(value))
+                    saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
+                elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
                     continue   # (a module, a function: no state of the hook's)
             elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
                 saved.append(("item", where, None, where, _kept(where)))
