@@ -416,6 +416,22 @@ def test_a_hook_counting_in_a_global_object_is_put_back_after_each_proof(monkeyp
     assert G_CFG.n == start + 1 and len(exports) == 1
 
 
+def test_a_hook_returning_what_it_counts_in_a_global_object_is_refused_at_compile():
+    """Failed before: ``G_CFG.n += 1; return out * G_CFG.n`` compiled, and every compiled call returned the export's
+    ``out * 1`` where eager's advanced (0.85 off at the first call), silently: round 62's rule (a hook changing its
+    own state and returning a value that follows it) did not look into a global object's fields."""
+    G_CFG.n = 0
+
+    def hook(mod, args, out):
+        G_CFG.n += 1
+        return out * G_CFG.n
+
+    m = nn.Sequential(nn.Linear(2, 2))
+    m[0].register_forward_hook(hook)
+    with pytest.raises(AtenExecutorError, match=r"changes its own Python state .* returns a value that follows it"):
+        _compile(m, torch.randn(3, 2))
+
+
 # --- the re-exports: _prove_calls through _export_again ----------------------------------------------------------
 
 def test_a_counting_hook_added_after_compile_is_refused_once_and_an_inert_one_taken(monkeypatch):

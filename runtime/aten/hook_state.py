@@ -279,7 +279,9 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
             value = where.cell_contents if _filled(where) else None
         elif kind == "global":
             value = where.get(name)
-            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+            if _global_object(torch, value):   # (a user's object: its fields, ``CFG.n += 1``, round 64b)
+                value = dict(vars(value))
+            elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
                 continue   # (a Python module, a function, a class: no state of the hook's)
         elif kind == "object":   # (a callable object's own fields: the object itself is callable)
             value = dict(vars(where))
