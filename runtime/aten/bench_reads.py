@@ -1,7 +1,9 @@
 """``python -m runtime.aten.bench_reads``: what the per-call check of the Python values ``forward`` reads
 (``python_reads``, ``ModuleGuard.reads``) costs a compiled call whose values did not change, side by side with the
 same compiled module without it (``reads=None``: main before round 63), and what the first call after a change costs
-(one export of ``forward``: ``CompiledModule._prove_reads``). CPU, ``cuda_graph=False``.
+(one export of ``forward``: ``CompiledModule._prove_reads``); and, for modules with forward hooks, the per-call check
+of the hooks' state (``hook_values``) as round 63 made it (the full fingerprint) and as round 64 does (identities
+first). CPU, ``cuda_graph=False``.
 
 Why a script: the check runs at every call, on the fast path; its price is a few identity checks per watched place,
 and must stay microseconds. Ratios, not absolute times: the machine may be loaded, so each variant is timed in
@@ -96,8 +98,91 @@ def bench(torch: Any, name: str, module: Any, example: tuple, rounds: int = 7, n
         step.guard = with_reads
         us = {k: statistics.median(v) * 1e6 for k, v in call.items()}
         cus = {k: statistics.median(v) * 1e6 for k, v in check.items()}
+        ex = step.executor
+        now, before = type(ex), type("SpecPerCall", (type(ex),), {"_out_spec": property(_spec_per_call)})
+        spec: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(rounds):
+            for per_call in (True, False):
+                ex.__class__ = before if per_call else now
+                spec[per_call].append(_time(lambda: step(*example), n))
+        ex.__class__ = now
+        sus = {k: statistics.median(v) * 1e6 for k, v in spec.items()}
         print(f"{name}: {places} places watched; call {us[False]:.1f} us without the reads check, {us[True]:.1f} us "
-              f"with it (x{us[True] / us[False]:.3f}); guard.unchanged() {cus[False]:.2f} -> {cus[True]:.2f} us")
+              f"with it (x{us[True] / us[False]:.3f}); guard.unchanged() {cus[False]:.2f} -> {cus[True]:.2f} us; "
+              f"call {sus[True]:.1f} us reading ExportedProgram.call_spec per call (before round 64), {sus[False]:.1f} "
+              f"us reading it once (x{sus[False] / sus[True]:.3f})")
+
+
+def _spec_per_call(executor: Any) -> Any:
+    """The executor's output structure read from the export at each call, as ``Executor.collect`` did before round
+    64 (torch's ``call_spec`` getter defines a ``NamedTuple`` class at each read)."""
+    return getattr(getattr(executor.program.exported, "call_spec", None), "out_spec", None)
+
+
+class _Fingerprinted:
+    """Round 63's per-call check of the hooks' state (``hook_values``): the full fingerprint at every call, for the
+    side-by-side comparison with round 64's identities first (``HookValues.changed``)."""
+
+    def __init__(self, reads: Any) -> None:
+        self.reads = reads
+
+    def changed(self, torch: Any) -> tuple | None:
+        now = self.reads.now(torch)
+        return None if now == self.reads.seen else now
+
+
+def hooked(torch: Any, module: Any, layers: list[Any]) -> Any:
+    """``module`` with, on each of ``layers``, a steering hook reading a closure's nested config, a callable tap
+    object and a pre-hook: the same three hooks on every layer, as a model's hooks usually are."""
+    cfg = {"scale": [1.0], "mode": "add", "steps": (1, 2)}
+
+    class Tap:
+        def __init__(self) -> None:
+            self.k = 1.0
+            self.enabled = True
+
+        def __call__(self, mod: Any, args: Any, out: Any) -> None:
+            return None
+
+    def steer(mod: Any, args: Any, out: Any) -> Any:
+        return out * cfg["scale"][0] if isinstance(out, torch.Tensor) else out
+
+    tap = Tap()
+    for layer in layers:
+        layer.register_forward_hook(steer)
+        layer.register_forward_hook(tap)
+        layer.register_forward_pre_hook(lambda mod, args: None)
+    return module
+
+
+def bench_hooks(torch: Any, name: str, module: Any, example: tuple, rounds: int = 7, n: int = 200,
+                after_compile: Any = None) -> None:
+    """A compiled call of a module with forward hooks, with round 63's check of their state (the fingerprint per
+    call) and round 64's (identities first), alternating; and each check alone. ``after_compile(module)`` adds hooks
+    after compile (an eager call that installs them), which the next call proves (``_prove_calls``)."""
+    from runtime.aten import compile
+
+    with torch.no_grad():
+        step = compile(module, example, streams=1, cuda_graph=False, device="cpu")
+        step(*example)
+        if after_compile is not None:
+            after_compile(module)
+            step(*example)
+        reads = step.hook_reads
+        full = _Fingerprinted(reads)
+        call = {False: [], True: []}
+        check = {False: [], True: []}
+        for _ in range(rounds):
+            for new in (False, True):
+                step.hook_reads = reads if new else full
+                call[new].append(_time(lambda: step(*example), n))
+                check[new].append(_time(lambda: step.hook_reads.changed(torch), n * 10))
+        step.hook_reads = reads
+        us = {k: statistics.median(v) * 1e6 for k, v in call.items()}
+        cus = {k: statistics.median(v) * 1e6 for k, v in check.items()}
+        print(f"{name} with hooks: {len(reads.labels)} hooks; call {us[False]:.1f} us with the fingerprint per call, "
+              f"{us[True]:.1f} us identities first (x{us[True] / us[False]:.3f}); the check {cus[False]:.2f} -> "
+              f"{cus[True]:.2f} us (x{cus[True] / cus[False]:.3f})")
 
 
 def bench_proof(torch: Any) -> None:
@@ -153,6 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     llama = tiny_llama(torch)
     if llama is not None:
         bench(torch, "tiny Llama", llama, (torch.randint(0, 128, (1, 16)),), n=50)
+    small = small_model(torch)
+    bench_hooks(torch, "small MLP", hooked(torch, small, list(small.layers)), (torch.randn(8, 64),))
+    llama = tiny_llama(torch)
+    if llama is not None:
+        bench_hooks(torch, "tiny Llama", hooked(torch, llama, list(llama.model.layers)),
+                    (torch.randint(0, 128, (1, 16)),), n=50)
+        ids = torch.randint(0, 128, (1, 16))   # (transformers 5's capturing hooks, installed by an eager call)
+        bench_hooks(torch, "tiny Llama (output_hidden_states=True once)", tiny_llama(torch), (ids,), n=50,
+                    after_compile=lambda m: m(ids, output_hidden_states=True))
     bench_proof(torch)
     return 0
 

@@ -203,7 +203,7 @@ class CompiledModule:
         if self.guard is not None and not self.guard.unchanged():
             self._follow_module()
         self._follow_flags()
-        if self.hook_reads is not None and self.hook_reads.seen != (now := self.hook_reads.now(torch)):
+        if self.hook_reads is not None and (now := self.hook_reads.changed(torch)) is not None:
             self._follow_hook_reads(torch, now)
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
         try:
@@ -381,19 +381,10 @@ class CompiledModule:
         state = _calls_state(guard.calls)
         if state == self.calls_refuted:
             return False
-        example = getattr(self.program.exported, "example_inputs", None)
-        if not (isinstance(example, tuple) and len(example) == 2):
-            return False
         hooks_changed: list[str] = []
-        try:
-            with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
-                  hook_state.hook_state_kept(torch, guard.root) as hooks_changed):
-                other = load_program(guard.root, tuple(example[0]), dict(example[1] or {}))
-        except Exception:  # noqa: BLE001 - an export that fails proves nothing: the refusal stays
-            other = None
-        if other is None or other.registry_changes or hooks_changed or not same_program(
-                self.program, other, set(), module_guard.module_tensor_ids(torch, guard)):
-            self.calls_refuted = state
+        other, why = self._export_again(torch, settle=False, hooks_changed=hooks_changed)
+        if why is not None or hooks_changed:   # (no example kept, a failed export, another program: the refusal
+            self.calls_refuted = state          # stays, remembered for this state of the hooks)
             return False
         owners = {"": guard.root, **{path: child for path, _p, _a, child, _c, _t in guard.modules}}
         self.guard = replace(guard, calls=module_guard.record_calls(torch, guard.root_cls.__name__, owners))
@@ -496,10 +487,12 @@ class CompiledModule:
         if other is not None:
             self._watch_reads_of(other)
 
-    def _export_again(self, torch: Any, settle: bool = True) -> tuple[Program | None, str | None]:
+    def _export_again(self, torch: Any, settle: bool = True,
+                      hooks_changed: list[str] | None = None) -> tuple[Program | None, str | None]:
         """(``forward`` exported again as compile exported it, from the Python state now, None where no program
         came; None where it is compile's very program and, with ``settle``, settles, else why not, for
-        ``_prove_reads`` and ``_exports_the_same``)."""
+        ``_prove_reads``, ``_exports_the_same`` and ``_prove_calls``). ``hooks_changed`` gains each place of a hook's
+        Python state the export's run of the hooks changed (``hook_state.hook_state_kept``; put back after)."""
         guard = self.guard
         example = getattr(self.program.exported, "example_inputs", None)
         if not (isinstance(example, tuple) and len(example) == 2):
@@ -508,8 +501,11 @@ class CompiledModule:
 
         def export() -> Program:
             with (_as_at_compile(torch, self.executor.ambient.default_dtype, self.export_mode),
-                  hook_state.hook_state_kept(torch, guard.root)):
-                return load_program(guard.root, args, kwargs)
+                  hook_state.hook_state_kept(torch, guard.root) as changed):
+                program = load_program(guard.root, args, kwargs)
+            if hooks_changed is not None:   # (filled as the block above closed)
+                hooks_changed.extend(changed)
+            return program
 
         try:
             other = export()

@@ -57,6 +57,15 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     return places
 
 
+def _global_object(torch: Any, value: Any) -> bool:
+    """Whether a global a hook names is a user's object whose fields ``hook_values`` fingerprints (round 64b): then a
+    proof's export must put its fields back, or a hook counting in it (``CFG.n += 1``) advanced at each proof, and the
+    next call saw a change and exported again."""
+    from .settings import settings_object
+
+    return not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and settings_object(torch, value)
+
+
 def _filled(cell: Any) -> bool:
     """Whether a closure cell holds a value (an empty one raises on reading)."""
     try:
@@ -105,7 +114,10 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                     continue
             elif kind == "global":
                 value = where[name]
-                if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+                if _global_object(torch, value):   # (a user's object a hook names: its fields, as a bound object's)
+                    kind, where, value = "object", value, dict(vars(value))
+                    saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
+                elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
                     continue   # (a module, a function: no state of the hook's)
             elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
                 saved.append(("item", where, None, where, _kept(where)))
@@ -223,7 +235,8 @@ def hooks_tracked(torch: Any, module: Any, places: list[Any]) -> Iterator[set[in
         hooks_only |= inside - outside
 
 
-def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None, tensors: bool = True) -> Any:
+def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = None, tensors: bool = True,
+                 visited: list[Any] | None = None) -> Any:
     """The plain values ``v`` holds (numbers, strings, the items of its containers, the fields of a settings object
     of the user's, ``settings.settings_object``), as a comparable value; tensors, modules, functions, Python modules
     and the standard library's objects stand as their kind alone (their values are the program's business, or no
@@ -235,6 +248,9 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
 
     budget = [4096] if budget is None else budget
     budget[0] -= 1
+    if visited is not None:   # (each value looked at: what ``hook_watch`` compares by identity at the next call)
+        visited.append(v)
+
     if isinstance(v, SCALARS):
         return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
     if is_buffer(v):   # (a NumPy array the hook reads, changed in place by the caller: round 64)
@@ -246,7 +262,7 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
         return tensors or not isinstance(x, torch.Tensor)
 
     def inner(x: Any) -> Any:
-        return _fingerprint(torch, x, depth - 1, budget, tensors)
+        return _fingerprint(torch, x, depth - 1, budget, tensors, visited)
 
     if type(v) in (*CONTAINERS, tuple):
         if len(v) > 1024:
@@ -269,7 +285,11 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
             value = where.cell_contents if _filled(where) else None
         elif kind == "global":
             value = where.get(name)
-            if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and not is_buffer(value):
+            if is_buffer(value):
+                pass   # (a byte buffer: its bytes, ``_fingerprint``, round 64)
+            elif _global_object(torch, value):   # (a user's object: its fields, ``CFG.n += 1``, round 64b)
+                value = dict(vars(value))
+            elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
                 continue   # (a Python module, a function, a class: no state of the hook's)
         elif kind == "object":   # (a callable object's own fields: the object itself is callable)
             value = dict(vars(where))

@@ -121,7 +121,8 @@ class CachedBandList(nn.Module):
 
 class LazyProjection(nn.Module):
     """``if self.proj is None: self.proj = nn.Linear(...)``: built by eager's first call (the sweep's), then
-    compiled as the module it left."""
+    compiled as the module it left. Built on the input's device and in its dtype: the sweep moves the block before
+    that call, and a layer built on the CPU failed eager's call on the GPU (SKIP-EAGER, round 64)."""
 
     def __init__(self):
         super().__init__()
@@ -129,7 +130,7 @@ class LazyProjection(nn.Module):
 
     def forward(self, x):
         if self.proj is None:
-            self.proj = nn.Linear(x.shape[-1], 6)
+            self.proj = nn.Linear(x.shape[-1], 6, device=x.device, dtype=x.dtype)
         return self.proj(x).relu()
 
 
