@@ -597,12 +597,14 @@ def _check_subgraph_names(g, ids: list[str]) -> None:
     inlined, each would have been planned (renamed apart, or through an Identity) though the model does not
     load."""
     def walk(graph, outer: set[str], who: str) -> None:
+        scope: set[str] | None = None   # (once a graph, not once a node: 10,000 Ifs were 10,000 copies of it)
         for n, nid in zip(graph.node, _node_ids(graph)):
             subs = _subgraphs(n)
             if not subs:
                 continue
             where = f"{who}node {nid!r} ({n.op_type})"
-            scope = outer | _defined(graph)
+            if scope is None:
+                scope = outer | _defined(graph)
             for attr, sub in subs:
                 for inner in sub.node:
                     taken = next((o for o in inner.output if o in scope), None)
