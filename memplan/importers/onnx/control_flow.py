@@ -260,15 +260,21 @@ class _Expander:
             raise GraphError(f"{who}: its body takes {len(body.input)} inputs and returns {len(body.output)} values; "
                              f"a Loop of {carried} loop-carried values needs {carried + 2} and at least {carried + 1}")
         scans = len(body.output) - 1 - carried
-        if len(n.output) > carried + scans:
-            raise GraphError(f"{who}: it has {len(n.output)} outputs; its body makes {carried + scans}")
-        m = _integer(trip, who, n.input[0])
+        if len(n.output) != carried + scans:   # (fewer: onnxruntime refuses, "inferencing returned type
+            #   information for 3 outputs. Expected 2"; an output not wanted is named "")
+            raise GraphError(f"{who}: it has {len(n.output)} outputs; its body makes {carried + scans} "
+                             f"({carried} loop-carried, {scans} scan; onnxruntime refuses the model)")
         runs = cond is None or _truth(cond, who, "condition", n.input[1])
+        if trip is None and runs:
+            raise GraphError(f"{who}: it has no trip count: it runs until its condition turns false, known "
+                             "only at run time (not supported)")
+        m = 0 if trip is None else _integer(trip, who, n.input[0])
         steps = max(0, m) if runs else 0
         if steps > MAX_UNROLL:
             raise GraphError(f"{who}: its trip count {n.input[0]!r} is {m}, over the {MAX_UNROLL} iterations a Loop is "
                              "unrolled to at import (each is a copy of its body in the planned graph)")
-        _check_condition_stays_true(self, body, who, outer)
+        if steps:   # (a body that never runs decides nothing)
+            _check_condition_stays_true(self, body, who, outer)
         for k in range(carried):
             if not n.input[2 + k]:
                 raise GraphError(f"{who}: its loop-carried value #{k} has no initial value (input {2 + k} is empty)")
@@ -376,6 +382,11 @@ def _truth(value, who: str, what: str, name: str) -> bool:
     """The one boolean ``value`` holds (an If's or Loop's condition)."""
     np = _numpy()
     arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        # (the schema's B is tensor(bool): onnxruntime refuses the model as it loads; read as a truth value, a
+        # float or int condition was inlined as if it were one)
+        raise GraphError(f"{who}: its {what} {name!r} is of dtype {arr.dtype}, not bool (If and Loop take a "
+                         "tensor(bool) condition; onnxruntime refuses the model)")
     if arr.size != 1:
         raise GraphError(f"{who}: its {what} {name!r} holds {arr.size} values, not one (onnxruntime refuses to run it)")
     return bool(arr.reshape(-1)[0])
@@ -384,7 +395,10 @@ def _truth(value, who: str, what: str, name: str) -> bool:
 def _integer(value, who: str, name: str) -> int:
     np = _numpy()
     arr = np.asarray(value)
-    if arr.size != 1 or arr.dtype.kind not in "iu":
+    if arr.dtype != np.int64:   # (the schema's I is tensor(int64) only: onnxruntime refuses an int32 one)
+        raise GraphError(f"{who}: its trip count {name!r} is of dtype {arr.dtype}, not int64 (Loop takes a "
+                         "tensor(int64) trip count; onnxruntime refuses the model)")
+    if arr.size != 1:
         raise GraphError(f"{who}: its trip count {name!r} is {_short(arr.tolist())}, not one integer")
     return int(arr.reshape(-1)[0])
 
@@ -405,8 +419,9 @@ def _check_condition_stays_true(ex: _Expander, body, who: str, outer: set[str]) 
     value = _constant_in(ex.onnx, body, cond_out)
     if value is None and cond_out not in _defined(body):
         value = _constant_in(ex.onnx, ex.g, cond_out)
-    if value is not None and _numpy().asarray(value).size == 1 and bool(_numpy().asarray(value).reshape(-1)[0]):
-        return
+    arr = None if value is None else _numpy().asarray(value)
+    if arr is not None and arr.dtype == _numpy().bool_ and arr.size == 1 and bool(arr.reshape(-1)[0]):
+        return   # (a constant of another dtype is a type error onnxruntime refuses: not taken for true)
     raise GraphError(f"{who}: its body computes its condition {cond_out!r} (not its condition input passed through "
                      "nor a constant true): how many iterations run is known only at run time (not supported)")
 
@@ -540,12 +555,9 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
             if n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
-                trip = known.get(n.input[0]) if n.input[0] else None
-                if trip is None:
-                    raise GraphError(f"{who}: it has no trip count: it runs until its condition turns false, known "
-                                     "only at run time (not supported)")
-                estimate = min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * _count_nodes(
-                    onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
+                trip = known.get(n.input[0]) if n.input[0] else None   # (None with a false condition: no run)
+                estimate = 0 if trip is None else min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * \
+                    _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
                 if grown + estimate > MAX_EXPANDED_NODES:
                     raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_loop(n, who, trip, known.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None,
