@@ -22,9 +22,12 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from typing import NamedTuple
+
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .common import _node_ids
+from .type_rules import _known_type
 
 #: iterations a ``Loop`` is unrolled to at most: one of more is refused naming its trip count. Why a bound: each
 #: iteration is a copy of the body in the planned graph, and a trip count of 10**9 would copy the body a billion times
@@ -43,6 +46,29 @@ NOT_UNROLLED = {
 #: ``(model, names) -> {name: numpy value}``: the values among ``names`` known at import (folded from constants and
 #: the inputs' fixed shapes), where the model's nodes before the control flow compute them
 Resolver = Callable[[Any, list[str]], dict[str, Any]]
+
+
+class TypeCheck(NamedTuple):
+    """A type the expanded graph's value ``value`` must have once inferred: the type ``declared`` (as the spec writes
+    it, ``tensor(float)``) or that of the value ``like``; ``why`` is the error's text (naming the If or Loop), the two
+    types appended. Why after inference: onnxruntime infers an If's branches and a Loop's body as it loads the model
+    and refuses one whose values contradict what the subgraph declares or what the node feeds it (an else branch of
+    int64 beside a then branch of float, a carried value that turns from float to int64); expanded, the subgraphs'
+    declarations are gone and the graph was planned (at the bytes of the types that ran)."""
+    value: str
+    declared: str | None
+    like: str | None
+    why: str
+
+
+def check_types(checks: list[TypeCheck], types: dict[str, str]) -> None:
+    """Refuse the first of ``checks`` that the inferred ``types`` (value -> type text) contradict; a value of
+    unknown type is not judged."""
+    for c in checks:
+        got = types.get(c.value)
+        want = c.declared if c.like is None else types.get(c.like)
+        if got is not None and want is not None and got != want:
+            raise GraphError(f"{c.why}: it is {got}, not {want} (onnxruntime refuses the model)")
 
 
 #: the standard ops that carry subgraphs: what ``has_control_flow`` looks for
@@ -148,6 +174,11 @@ class _Expander:
         self.new_nodes: list = []
         self.new_initializers: list = []
         self.new_sparse: list = []
+        self.type_checks: list[TypeCheck] = []
+
+    def declared(self, vi) -> str | None:
+        """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
+        return _known_type(self.onnx, vi.type) if vi.HasField("type") else None
 
     def fresh(self, stem: str) -> str:
         name = stem
@@ -238,6 +269,15 @@ class _Expander:
                                                                  name=self.fresh_node(f"{prefix}output_{k}")))
                 inner = want
             result.append(inner)
+            declared = self.declared(body.output[k])
+            if declared is not None:
+                self.type_checks.append(TypeCheck(inner, declared, None, f"{who}: its {what}'s output #{k} {o!r} is "
+                                                  f"declared {declared}, but its value"))
+        for v in body.input:   # (a Loop body's inputs: what the node feeds them, against what the body declares)
+            declared = self.declared(v)
+            if declared is not None and v.name in bind and v.name in mapping:
+                self.type_checks.append(TypeCheck(mapping[v.name], declared, None, f"{who}: its {what}'s input "
+                                                  f"{v.name!r} is declared {declared}, but the value fed to it"))
         return result
 
     # -- the two ops ------------------------------------------------------------------------------------------------
@@ -249,7 +289,15 @@ class _Expander:
             raise GraphError(f"{who}: it has no {name} (onnxruntime refuses the model)")
         if len(body.output) != len(n.output):
             raise GraphError(f"{who}: its {name} returns {len(body.output)} values, the node {len(n.output)}")
-        self.inline(body, f"{n.name}/{name[:-7]}/", {}, [o or None for o in n.output], outer, who, name)
+        out = self.inline(body, f"{n.name}/{name[:-7]}/", {}, [o or None for o in n.output], outer, who, name)
+        other = "else_branch" if name == "then_branch" else "then_branch"
+        if other in branches and len(branches[other].output) == len(out):
+            # (onnxruntime infers both branches: the one not taken must return the types the taken one does)
+            for k, vi in enumerate(branches[other].output):
+                declared = self.declared(vi)
+                if declared is not None:
+                    self.type_checks.append(TypeCheck(out[k], declared, None, f"{who}: its {other}'s output #{k} "
+                                                      f"{vi.name!r} is declared {declared}, but its {name}'s"))
 
     def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
         body = dict(_subgraphs(n)).get("body")
@@ -273,6 +321,27 @@ class _Expander:
         if steps > MAX_UNROLL:
             raise GraphError(f"{who}: its trip count {n.input[0]!r} is {m}, over the {MAX_UNROLL} iterations a Loop is "
                              "unrolled to at import (each is a copy of its body in the planned graph)")
+        for k, want in ((0, "tensor(int64)"), (1, "tensor(bool)")):
+            declared = self.declared(body.input[k])
+            if declared is not None and declared != want:
+                raise GraphError(f"{who}: its body's {('iteration number', 'condition')[k]} input "
+                                 f"{body.input[k].name!r} is declared {declared}, not {want} (onnxruntime refuses "
+                                 "the model)")
+        cond_vi = body.input[1]
+        if cond is not None and cond_vi.type.tensor_type.HasField("shape") \
+                and len(cond_vi.type.tensor_type.shape.dim) != _numpy().asarray(cond).ndim:
+            # (onnxruntime's inference of the body gives its condition input the node's condition's type: "Mismatch
+            # between number of inferred and declared dimensions")
+            raise GraphError(f"{who}: its condition {n.input[1]!r} is of rank {_numpy().asarray(cond).ndim}, its "
+                             f"body's condition input {cond_vi.name!r} declared of rank "
+                             f"{len(cond_vi.type.tensor_type.shape.dim)} (onnxruntime refuses the model)")
+        if steps:
+            for k in (0, 1):   # (onnxruntime's Loop kernel: "Loop subgraph input 0 has unknown shape")
+                vi = body.input[k]
+                if not (vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")):
+                    raise GraphError(f"{who}: its body's {('iteration number', 'condition')[k]} input {vi.name!r} "
+                                     "declares no shape (onnxruntime refuses to run the Loop: \"Loop subgraph input "
+                                     f"{k} has unknown shape\")")
         if steps:   # (a body that never runs decides nothing)
             _check_condition_stays_true(self, body, who, outer)
         for k in range(carried):
@@ -309,6 +378,11 @@ class _Expander:
                         names[1 + k] = n.output[k]
             out = self.inline(body, f"{stem}/{i}/", bind, names, outer, who, "body")
             values = out[1:1 + carried]
+            if i == 0:   # (each iteration's value has the type of the one before: the first's is checked)
+                self.type_checks.extend(
+                    TypeCheck(values[k], None, n.input[2 + k], f"{who}: its loop-carried value #{k} "
+                              f"{n.input[2 + k]!r} turns, after an iteration of its body, into a value that")
+                    for k in range(carried))
             for j in range(scans):
                 scanned[j].append(out[1 + carried + j])
         for j in range(scans):
@@ -484,12 +558,14 @@ def _ancestors(nodes, producer: dict[str, int], names: Iterable[str]) -> set[int
     return seen
 
 
-def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] | None]:
+def expand_control_flow(onnx, model, resolve: Resolver,
+                        type_checks: list[TypeCheck] | None = None) -> tuple[Any, list[int] | None]:
     """The model with each ``If`` and ``Loop`` of its graph (and of their branches and bodies, as they are inlined)
     expanded as the module's docstring says, and for each node of the result the index of the node of ``model`` it
     comes from (None where nothing was expanded: ``model`` itself is returned). ``resolve`` computes the values of
     conditions and trip counts that the nodes before them fold to. Anything else with a subgraph is refused,
-    naming the node and why."""
+    naming the node and why. ``type_checks`` (where given) is extended with the types the expanded values must
+    have (``check_types``, once the import has inferred them)."""
     g = model.graph
     if not has_control_flow(g):
         return model, None
@@ -571,6 +647,8 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
         g.node.extend(new_nodes)
         g.initializer.extend(ex.new_initializers)
         g.sparse_initializer.extend(ex.new_sparse)
+        if type_checks is not None:
+            type_checks.extend(ex.type_checks)
         origin = new_origin
     return copy, origin
 
