@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
-
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ...errors import GraphError
 from ...errors import short_repr as _short
@@ -273,7 +271,8 @@ class _Expander:
             if declared is not None:
                 self.type_checks.append(TypeCheck(inner, declared, None, f"{who}: its {what}'s output #{k} {o!r} is "
                                                   f"declared {declared}, but its value"))
-        for v in body.input:   # (a Loop body's inputs: what the node feeds them, against what the body declares)
+        for v in body.input[2:]:   # (a Loop body's loop-carried inputs: what the node feeds them, against what the
+            #   body declares; its iteration number and condition are expand_loop's)
             declared = self.declared(v)
             if declared is not None and v.name in bind and v.name in mapping:
                 self.type_checks.append(TypeCheck(mapping[v.name], declared, None, f"{who}: its {what}'s input "
@@ -321,7 +320,9 @@ class _Expander:
         if steps > MAX_UNROLL:
             raise GraphError(f"{who}: its trip count {n.input[0]!r} is {m}, over the {MAX_UNROLL} iterations a Loop is "
                              "unrolled to at import (each is a copy of its body in the planned graph)")
-        for k, want in ((0, "tensor(int64)"), (1, "tensor(bool)")):
+        for k, want in ((0, "tensor(int64)"), (1, "tensor(bool)"))[:1 if cond is None else 2]:
+            # (onnxruntime's inference types the condition input only where the node has a condition: a body's
+            # int64 one runs without)
             declared = self.declared(body.input[k])
             if declared is not None and declared != want:
                 raise GraphError(f"{who}: its body's {('iteration number', 'condition')[k]} input "
