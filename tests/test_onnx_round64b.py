@@ -184,3 +184,61 @@ def test_the_subgraph_name_check_walks_the_graph_once_not_once_per_if(monkeypatc
     monkeypatch.setattr(control_flow, "_defined", counting)
     control_flow._check_subgraph_names(m.graph, [f"If_{j}" for j in range(k)])
     assert sum(walked) <= 4 * k, sum(walked)
+
+
+# -- local functions called from a subgraph: onnx's inliner inlines them, onnxruntime runs them ---------------------
+
+_OPS = [helper.make_opsetid("", 18), helper.make_opsetid("loc", 1)]
+
+
+def _calls_in_branches(where: str):
+    """``G`` (a Relu) called only from a branch: of an If in local function ``F``'s body (``"function"``), or of an If
+    of the graph calling ``F`` which calls ``G`` (``"graph"``)."""
+    g_fn = helper.make_function("loc", "G", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["r"]),
+                                                           helper.make_node("Add", ["r", "r"], ["b"])], _OPS)
+    if where == "function":
+        th = _graph([helper.make_node("G", ["a"], ["t"], domain="loc", name="callG")], ["t"], "then")
+        el = _graph([helper.make_node("Neg", ["a"], ["e"])], ["e"], "else")
+        f_fn = helper.make_function("loc", "F", ["a"], ["b"], [
+            helper.make_node("Constant", [], ["c"], value=_bool(True, "c")),
+            helper.make_node("If", ["c"], ["b"], name="inner", then_branch=th, else_branch=el)], _OPS)
+        nodes = [helper.make_node("F", ["x"], ["y"], domain="loc", name="callF")]
+        inits = []
+    else:
+        f_fn = helper.make_function("loc", "F", ["a"], ["b"], [helper.make_node("G", ["a"], ["b"], domain="loc")],
+                                    _OPS)
+        th = _graph([helper.make_node("F", ["x"], ["t"], domain="loc", name="callF")], ["t"], "then")
+        el = _graph([helper.make_node("Neg", ["x"], ["e"])], ["e"], "else")
+        nodes = [helper.make_node("If", ["c"], ["y"], name="if0", then_branch=th, else_branch=el)]
+        inits = [_bool(True, "c")]
+    m = _model(nodes, ["y"], inits)
+    m.opset_import.append(helper.make_opsetid("loc", 1))
+    m.functions.extend([g_fn, f_fn])
+    return m
+
+
+@pytest.mark.parametrize("where", ["function", "graph"])
+def test_a_local_function_called_only_from_a_branch_is_inlined_and_planned(where, monkeypatch):
+    """``_called_functions`` walked the top level only: ``G``, called from a branch, was taken for a function nothing
+    calls (its checks skipped) and the call refused; onnxruntime runs the model."""
+    g = _planned_as_onnxruntime_runs(_calls_in_branches(where), monkeypatch)
+    assert sorted(n.op for n in g.nodes) == ["Add", "Relu"]
+
+
+def test_calls_in_a_branch_count_toward_the_inlined_size_bound():
+    """A branch calling a function that calls the next twice, 24 deep, inlines to 16 million nodes: refused by the
+    bound before inlining, naming the call in the branch."""
+    fns = [helper.make_function("loc", "F0", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])], _OPS)]
+    for k in range(1, 25):
+        fns.append(helper.make_function("loc", f"F{k}", ["a"], ["b"], [
+            helper.make_node(f"F{k - 1}", ["a"], ["h"], domain="loc"),
+            helper.make_node(f"F{k - 1}", ["h"], ["b"], domain="loc")], _OPS))
+    th = _graph([helper.make_node("F24", ["x"], ["t"], domain="loc", name="deep")], ["t"], "then")
+    el = _graph([helper.make_node("Neg", ["x"], ["e"])], ["e"], "else")
+    m = _model([helper.make_node("If", ["c"], ["y"], name="if0", then_branch=th, else_branch=el)], ["y"],
+               [_bool(True, "c")])
+    m.opset_import.append(helper.make_opsetid("loc", 1))
+    m.functions.extend(fns)
+    with pytest.raises(GraphError, match=r"node 'deep' in a subgraph of node 'if0' calls local function loc:F24, whose "
+                                         "body inlines to 16777216 nodes"):
+        import_onnx(m)
