@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .common import _node_ids
+from .type_rules import _known_type
 
 #: iterations a ``Loop`` is unrolled to at most: one of more is refused naming its trip count. Why a bound: each
 #: iteration is a copy of the body in the planned graph, and a trip count of 10**9 would copy the body a billion times
@@ -43,6 +44,29 @@ NOT_UNROLLED = {
 #: ``(model, names) -> {name: numpy value}``: the values among ``names`` known at import (folded from constants and
 #: the inputs' fixed shapes), where the model's nodes before the control flow compute them
 Resolver = Callable[[Any, list[str]], dict[str, Any]]
+
+
+class TypeCheck(NamedTuple):
+    """A type the expanded graph's value ``value`` must have once inferred: the type ``declared`` (as the spec writes
+    it, ``tensor(float)``) or that of the value ``like``; ``why`` is the error's text (naming the If or Loop), the two
+    types appended. Why after inference: onnxruntime infers an If's branches and a Loop's body as it loads the model
+    and refuses one whose values contradict what the subgraph declares or what the node feeds it (an else branch of
+    int64 beside a then branch of float, a carried value that turns from float to int64); expanded, the subgraphs'
+    declarations are gone and the graph was planned (at the bytes of the types that ran)."""
+    value: str
+    declared: str | None
+    like: str | None
+    why: str
+
+
+def check_types(checks: list[TypeCheck], types: dict[str, str]) -> None:
+    """Refuse the first of ``checks`` that the inferred ``types`` (value -> type text) contradict; a value of
+    unknown type is not judged."""
+    for c in checks:
+        got = types.get(c.value)
+        want = c.declared if c.like is None else types.get(c.like)
+        if got is not None and want is not None and got != want:
+            raise GraphError(f"{c.why}: it is {got}, not {want} (onnxruntime refuses the model)")
 
 
 #: the standard ops that carry subgraphs: what ``has_control_flow`` looks for
@@ -148,6 +172,11 @@ class _Expander:
         self.new_nodes: list = []
         self.new_initializers: list = []
         self.new_sparse: list = []
+        self.type_checks: list[TypeCheck] = []
+
+    def declared(self, vi) -> str | None:
+        """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
+        return _known_type(self.onnx, vi.type) if vi.HasField("type") else None
 
     def fresh(self, stem: str) -> str:
         name = stem
@@ -238,6 +267,16 @@ class _Expander:
                                                                  name=self.fresh_node(f"{prefix}output_{k}")))
                 inner = want
             result.append(inner)
+            declared = self.declared(body.output[k])
+            if declared is not None:
+                self.type_checks.append(TypeCheck(inner, declared, None, f"{who}: its {what}'s output #{k} {o!r} is "
+                                                  f"declared {declared}, but its value"))
+        for v in body.input[2:]:   # (a Loop body's loop-carried inputs: what the node feeds them, against what the
+            #   body declares; its iteration number and condition are expand_loop's)
+            declared = self.declared(v)
+            if declared is not None and v.name in bind and v.name in mapping:
+                self.type_checks.append(TypeCheck(mapping[v.name], declared, None, f"{who}: its {what}'s input "
+                                                  f"{v.name!r} is declared {declared}, but the value fed to it"))
         return result
 
     # -- the two ops ------------------------------------------------------------------------------------------------
@@ -249,7 +288,15 @@ class _Expander:
             raise GraphError(f"{who}: it has no {name} (onnxruntime refuses the model)")
         if len(body.output) != len(n.output):
             raise GraphError(f"{who}: its {name} returns {len(body.output)} values, the node {len(n.output)}")
-        self.inline(body, f"{n.name}/{name[:-7]}/", {}, [o or None for o in n.output], outer, who, name)
+        out = self.inline(body, f"{n.name}/{name[:-7]}/", {}, [o or None for o in n.output], outer, who, name)
+        other = "else_branch" if name == "then_branch" else "then_branch"
+        if other in branches and len(branches[other].output) == len(out):
+            # (onnxruntime infers both branches: the one not taken must return the types the taken one does)
+            for k, vi in enumerate(branches[other].output):
+                declared = self.declared(vi)
+                if declared is not None:
+                    self.type_checks.append(TypeCheck(out[k], declared, None, f"{who}: its {other}'s output #{k} "
+                                                      f"{vi.name!r} is declared {declared}, but its {name}'s"))
 
     def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
         body = dict(_subgraphs(n)).get("body")
@@ -260,15 +307,44 @@ class _Expander:
             raise GraphError(f"{who}: its body takes {len(body.input)} inputs and returns {len(body.output)} values; "
                              f"a Loop of {carried} loop-carried values needs {carried + 2} and at least {carried + 1}")
         scans = len(body.output) - 1 - carried
-        if len(n.output) > carried + scans:
-            raise GraphError(f"{who}: it has {len(n.output)} outputs; its body makes {carried + scans}")
-        m = _integer(trip, who, n.input[0])
+        if len(n.output) != carried + scans:   # (fewer: onnxruntime refuses, "inferencing returned type
+            #   information for 3 outputs. Expected 2"; an output not wanted is named "")
+            raise GraphError(f"{who}: it has {len(n.output)} outputs; its body makes {carried + scans} "
+                             f"({carried} loop-carried, {scans} scan; onnxruntime refuses the model)")
         runs = cond is None or _truth(cond, who, "condition", n.input[1])
+        if trip is None and runs:
+            raise GraphError(f"{who}: it has no trip count: it runs until its condition turns false, known "
+                             "only at run time (not supported)")
+        m = 0 if trip is None else _integer(trip, who, n.input[0])
         steps = max(0, m) if runs else 0
         if steps > MAX_UNROLL:
             raise GraphError(f"{who}: its trip count {n.input[0]!r} is {m}, over the {MAX_UNROLL} iterations a Loop is "
                              "unrolled to at import (each is a copy of its body in the planned graph)")
-        _check_condition_stays_true(self, body, who, outer)
+        for k, want in ((0, "tensor(int64)"), (1, "tensor(bool)"))[:1 if cond is None else 2]:
+            # (onnxruntime's inference types the condition input only where the node has a condition: a body's
+            # int64 one runs without)
+            declared = self.declared(body.input[k])
+            if declared is not None and declared != want:
+                raise GraphError(f"{who}: its body's {('iteration number', 'condition')[k]} input "
+                                 f"{body.input[k].name!r} is declared {declared}, not {want} (onnxruntime refuses "
+                                 "the model)")
+        cond_vi = body.input[1]
+        if cond is not None and cond_vi.type.tensor_type.HasField("shape") \
+                and len(cond_vi.type.tensor_type.shape.dim) != _numpy().asarray(cond).ndim:
+            # (onnxruntime's inference of the body gives its condition input the node's condition's type: "Mismatch
+            # between number of inferred and declared dimensions")
+            raise GraphError(f"{who}: its condition {n.input[1]!r} is of rank {_numpy().asarray(cond).ndim}, its "
+                             f"body's condition input {cond_vi.name!r} declared of rank "
+                             f"{len(cond_vi.type.tensor_type.shape.dim)} (onnxruntime refuses the model)")
+        if steps:
+            for k in (0, 1):   # (onnxruntime's Loop kernel: "Loop subgraph input 0 has unknown shape")
+                vi = body.input[k]
+                if not (vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")):
+                    raise GraphError(f"{who}: its body's {('iteration number', 'condition')[k]} input {vi.name!r} "
+                                     "declares no shape (onnxruntime refuses to run the Loop: \"Loop subgraph input "
+                                     f"{k} has unknown shape\")")
+        if steps:   # (a body that never runs decides nothing)
+            _check_condition_stays_true(self, body, who, outer)
         for k in range(carried):
             if not n.input[2 + k]:
                 raise GraphError(f"{who}: its loop-carried value #{k} has no initial value (input {2 + k} is empty)")
@@ -303,6 +379,11 @@ class _Expander:
                         names[1 + k] = n.output[k]
             out = self.inline(body, f"{stem}/{i}/", bind, names, outer, who, "body")
             values = out[1:1 + carried]
+            if i == 0:   # (each iteration's value has the type of the one before: the first's is checked)
+                self.type_checks.extend(
+                    TypeCheck(values[k], None, n.input[2 + k], f"{who}: its loop-carried value #{k} "
+                              f"{n.input[2 + k]!r} turns, after an iteration of its body, into a value that")
+                    for k in range(carried))
             for j in range(scans):
                 scanned[j].append(out[1 + carried + j])
         for j in range(scans):
@@ -376,6 +457,11 @@ def _truth(value, who: str, what: str, name: str) -> bool:
     """The one boolean ``value`` holds (an If's or Loop's condition)."""
     np = _numpy()
     arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        # (the schema's B is tensor(bool): onnxruntime refuses the model as it loads; read as a truth value, a
+        # float or int condition was inlined as if it were one)
+        raise GraphError(f"{who}: its {what} {name!r} is of dtype {arr.dtype}, not bool (If and Loop take a "
+                         "tensor(bool) condition; onnxruntime refuses the model)")
     if arr.size != 1:
         raise GraphError(f"{who}: its {what} {name!r} holds {arr.size} values, not one (onnxruntime refuses to run it)")
     return bool(arr.reshape(-1)[0])
@@ -384,7 +470,10 @@ def _truth(value, who: str, what: str, name: str) -> bool:
 def _integer(value, who: str, name: str) -> int:
     np = _numpy()
     arr = np.asarray(value)
-    if arr.size != 1 or arr.dtype.kind not in "iu":
+    if arr.dtype != np.int64:   # (the schema's I is tensor(int64) only: onnxruntime refuses an int32 one)
+        raise GraphError(f"{who}: its trip count {name!r} is of dtype {arr.dtype}, not int64 (Loop takes a "
+                         "tensor(int64) trip count; onnxruntime refuses the model)")
+    if arr.size != 1:
         raise GraphError(f"{who}: its trip count {name!r} is {_short(arr.tolist())}, not one integer")
     return int(arr.reshape(-1)[0])
 
@@ -405,8 +494,9 @@ def _check_condition_stays_true(ex: _Expander, body, who: str, outer: set[str]) 
     value = _constant_in(ex.onnx, body, cond_out)
     if value is None and cond_out not in _defined(body):
         value = _constant_in(ex.onnx, ex.g, cond_out)
-    if value is not None and _numpy().asarray(value).size == 1 and bool(_numpy().asarray(value).reshape(-1)[0]):
-        return
+    arr = None if value is None else _numpy().asarray(value)
+    if arr is not None and arr.dtype == _numpy().bool_ and arr.size == 1 and bool(arr.reshape(-1)[0]):
+        return   # (a constant of another dtype is a type error onnxruntime refuses: not taken for true)
     raise GraphError(f"{who}: its body computes its condition {cond_out!r} (not its condition input passed through "
                      "nor a constant true): how many iterations run is known only at run time (not supported)")
 
@@ -469,12 +559,14 @@ def _ancestors(nodes, producer: dict[str, int], names: Iterable[str]) -> set[int
     return seen
 
 
-def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] | None]:
+def expand_control_flow(onnx, model, resolve: Resolver,
+                        type_checks: list[TypeCheck] | None = None) -> tuple[Any, list[int] | None]:
     """The model with each ``If`` and ``Loop`` of its graph (and of their branches and bodies, as they are inlined)
     expanded as the module's docstring says, and for each node of the result the index of the node of ``model`` it
     comes from (None where nothing was expanded: ``model`` itself is returned). ``resolve`` computes the values of
     conditions and trip counts that the nodes before them fold to. Anything else with a subgraph is refused,
-    naming the node and why."""
+    naming the node and why. ``type_checks`` (where given) is extended with the types the expanded values must
+    have (``check_types``, once the import has inferred them)."""
     g = model.graph
     if not has_control_flow(g):
         return model, None
@@ -540,12 +632,9 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
             if n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
-                trip = known.get(n.input[0]) if n.input[0] else None
-                if trip is None:
-                    raise GraphError(f"{who}: it has no trip count: it runs until its condition turns false, known "
-                                     "only at run time (not supported)")
-                estimate = min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * _count_nodes(
-                    onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
+                trip = known.get(n.input[0]) if n.input[0] else None   # (None with a false condition: no run)
+                estimate = 0 if trip is None else min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * \
+                    _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
                 if grown + estimate > MAX_EXPANDED_NODES:
                     raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_loop(n, who, trip, known.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None,
@@ -559,6 +648,8 @@ def expand_control_flow(onnx, model, resolve: Resolver) -> tuple[Any, list[int] 
         g.node.extend(new_nodes)
         g.initializer.extend(ex.new_initializers)
         g.sparse_initializer.extend(ex.new_sparse)
+        if type_checks is not None:
+            type_checks.extend(ex.type_checks)
         origin = new_origin
     return copy, origin
 
@@ -597,12 +688,14 @@ def _check_subgraph_names(g, ids: list[str]) -> None:
     inlined, each would have been planned (renamed apart, or through an Identity) though the model does not
     load."""
     def walk(graph, outer: set[str], who: str) -> None:
+        scope: set[str] | None = None   # (once a graph, not once a node: 10,000 Ifs were 10,000 copies of it)
         for n, nid in zip(graph.node, _node_ids(graph)):
             subs = _subgraphs(n)
             if not subs:
                 continue
             where = f"{who}node {nid!r} ({n.op_type})"
-            scope = outer | _defined(graph)
+            if scope is None:
+                scope = outer | _defined(graph)
             for attr, sub in subs:
                 for inner in sub.node:
                     taken = next((o for o in inner.output if o in scope), None)

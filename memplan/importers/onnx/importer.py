@@ -17,7 +17,7 @@ from ...files import check_outputs, directory_of
 from ...graph import DEFAULT_ALIGNMENT, MAX_TENSOR_BYTES, Graph, Node, Tensor, check_alignment
 from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
-from .control_flow import expand_control_flow, has_control_flow
+from .control_flow import TypeCheck, check_types, expand_control_flow, has_control_flow
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
 from .fold import (
     _check_range,
@@ -260,20 +260,22 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
     model, order = _sorted_nodes(model)
     if origins and order is not None:
         origins = [origins[k] for k in order]
+    type_checks: list[TypeCheck] = []   # (what the expanded subgraphs' values must be, once inferred)
     if has_control_flow(model.graph):
         try:
-            model, origins = _expanded(onnx, model, origins, source, base_dir, batch, fixed, spelling, real_dir)
+            model, origins = _expanded(onnx, model, origins, source, base_dir, batch, fixed, spelling, real_dir,
+                                       type_checks)
         except GraphError as exc:   # (an If of a local function's body named where it is in the model as written)
             raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
     try:
         return _import_inlined(onnx, model, source, base_dir, default_name, batch, fixed, name, alignment, progress,
-                               spelling, real_dir)
+                               spelling, real_dir, type_checks)
     except GraphError as exc:
         raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
 
 
 def _expanded(onnx, model, origins: list, source: str, base_dir: str | None, batch, fixed, spelling: Spelling,
-              real_dir: str | None) -> tuple[Any, list]:
+              real_dir: str | None, type_checks: list[TypeCheck] | None = None) -> tuple[Any, list]:
     """``model`` with its If and Loop nodes of a course known at import expanded (``control_flow``), sorted again (a
     branch may read a value the graph lists after the If), with ``origins`` following its nodes. The conditions and
     trip counts that nodes compute are folded by the import's own inference of the nodes before them
@@ -281,7 +283,7 @@ def _expanded(onnx, model, origins: list, source: str, base_dir: str | None, bat
     def resolve(sub, wanted: list[str]) -> dict[str, Any]:
         return _folded_values(onnx, sub, wanted, source, base_dir, batch, fixed, spelling, real_dir)
 
-    model, came_from = expand_control_flow(onnx, model, resolve)
+    model, came_from = expand_control_flow(onnx, model, resolve, type_checks)
     if came_from is None:
         return model, origins
     if origins:
@@ -338,8 +340,10 @@ def _name_inlined(msg: str, node_ids: list[str], origins: list[str | None]) -> s
 
 
 def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name: str, batch, fixed, name,
-                    alignment, progress, spelling: Spelling, real_dir: str | None) -> Graph:
-    """``_import`` of the model once its local functions are inlined (``fixed``: the checked ``dims``)."""
+                    alignment, progress, spelling: Spelling, real_dir: str | None,
+                    type_checks: list[TypeCheck] = ()) -> Graph:
+    """``_import`` of the model once its local functions are inlined (``fixed``: the checked ``dims``;
+    ``type_checks``: the types its expanded control flow's values must have, ``control_flow.check_types``)."""
     g = model.graph
 
     _check_text(g)
@@ -371,6 +375,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     _check_external_parsed(onnx, model, node_ids, inferred, facts["overridable"])
     shapes = _shapes(g, inferred)
     types = value_types(onnx, g, inferred)
+    check_types(list(type_checks), types)
 
     input_names = [v.name for v in g.input if v.name not in inits]
     output_names = [v.name for v in g.output]

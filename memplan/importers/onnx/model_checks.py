@@ -375,6 +375,37 @@ def _check_function_opsets(onnx, model):
     return model if aligned is None else aligned
 
 
+def _nested(who: str, nodes) -> list[tuple[str, Any]]:
+    """``(who, node)`` for each of ``nodes`` and, after each, every node of its subgraphs (an If's branches, a Loop's
+    body), at any depth, named as in a subgraph of the node ``who`` names. Why: onnx's inliner inlines a local
+    function called from a subgraph too, and onnxruntime runs it; a walk of the top level alone took such a function
+    for one nothing calls (its checks skipped) or refused the call."""
+    out: list[tuple[str, Any]] = []
+    stack = [(who, n, False) for n in reversed(list(nodes))]
+    while stack:
+        label, n, inner = stack.pop()
+        here = f"node {n.name or n.op_type!r} in a subgraph of {label}" if inner else label
+        out.append((here, n))
+        subs = [sub for a in n.attribute for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs)]
+        for sub in reversed(subs):
+            stack.extend((label if inner else here, m, True) for m in reversed(list(sub.node)))
+    return out
+
+
+def _graph_nodes(g) -> list[tuple[str, Any]]:
+    """``(who, node)`` for each node of graph ``g`` and of its subgraphs (``_nested``), a top-level one named by
+    its id."""
+    if not any(a.HasField("g") or len(a.graphs) for n in g.node for a in n.attribute):
+        return [(f"node {nid!r}", n) for nid, n in zip(_node_ids(g), g.node)]
+    return [x for nid, n in zip(_node_ids(g), g.node) for x in _nested(f"node {nid!r}", [n])]
+
+
+def _body_nodes(f) -> list[tuple[str, Any]]:
+    """``(who, node)`` for each node of local function ``f``'s body and of its subgraphs."""
+    return [x for n in f.node for x in _nested(f"node {n.name or n.op_type!r} of local function {_function_name(f)}",
+                                                [n])]
+
+
 def _called_functions(model) -> dict[int, str]:
     """``{index in model.functions: who calls it first}`` for each local function a node of the graph calls,
     directly or through the bodies of the functions it calls (a function nothing calls is never run, nor inlined).
@@ -386,16 +417,14 @@ def _called_functions(model) -> dict[int, str]:
     funcs: dict[tuple[str, str], list[int]] = {}
     for k, f in enumerate(model.functions):
         funcs.setdefault((f.domain, f.name), []).append(k)
-    ids = _node_ids(model.graph)
-    todo = deque((f"node {nid!r}", n) for nid, n in zip(ids, model.graph.node))
+    todo = deque(_graph_nodes(model.graph))   # (calls in subgraphs too: onnx's inliner inlines them)
     called: dict[int, str] = {}
     while todo:
         who, n = todo.popleft()
         for k in funcs.get((n.domain, n.op_type), ()):
             if k not in called:
                 called[k] = who
-                f = model.functions[k]
-                todo.extend((f"node {m.name or m.op_type!r} of local function {_function_name(f)}", m) for m in f.node)
+                todo.extend(_body_nodes(model.functions[k]))
     return called
 
 
@@ -475,10 +504,8 @@ def _check_functions(onnx, model) -> None:
         return
     domains = {d for d, _ in funcs}
     caller: dict[int, str] = {}   # id of a function -> the first graph node that calls it (for messages)
-    graph_ids = _node_ids(model.graph)
-    callers = [(f"node {nid!r}", n, model.opset_import) for nid, n in zip(graph_ids, model.graph.node)]
-    callers += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n, f.opset_import)
-                for f in model.functions for n in f.node]
+    callers = [(who, n, model.opset_import) for who, n in _graph_nodes(model.graph)]
+    callers += [(who, n, f.opset_import) for f in model.functions for who, n in _body_nodes(f)]
     for who, n, opsets in callers:
         if n.domain not in domains:
             continue
@@ -512,20 +539,26 @@ def _check_functions(onnx, model) -> None:
         for i, n in enumerate(f.node):
             label = repr(n.name) if n.name else f"#{i} ({n.op_type})"
             domain = "" if (n.domain or "") in ("", "ai.onnx") else n.domain
-            if domain not in imported:
+            inner = next((m for _w, m in _nested("", [n])[1:]
+                          if ("" if (m.domain or "") in ("", "ai.onnx") else m.domain) not in imported), None)
+            if domain not in imported or inner is not None:
+                # (a node of a branch of the body binds its ops by the function's opset_import too)
                 op = f"{n.domain}:{n.op_type}" if n.domain else n.op_type
-                raise GraphError(f"{name}: its node {repr(n.name) + f' ({op})' if n.name else f'#{i} ({op})'} is of "
-                                 f"domain {domain or 'ai.onnx'!r}, which the function does not import (a function "
-                                 "binds its ops by its own opset_import, not the model's; onnxruntime refuses it: "
-                                 "\"No opset registered for domain\")")
+                where = "" if inner is None else (f": its subgraph's node {inner.name or inner.op_type!r} "
+                                                  f"({inner.domain}:{inner.op_type})")
+                domain = domain if inner is None else inner.domain
+                raise GraphError(f"{name}: its node {repr(n.name) + f' ({op})' if n.name else f'#{i} ({op})'}{where} "
+                                 f"is of domain {domain or 'ai.onnx'!r}, which the function does not import (a "
+                                 "function binds its ops by its own opset_import, not the model's; onnxruntime "
+                                 "refuses it: \"No opset registered for domain\")")
             who = f"{name}: its node {n.name!r} ({n.op_type})" if n.name else f"{name}: its node {label}"
             if id(f) in caller and not (n.op_type in EXPANDED_OPS and domain == ""):
                 _check_no_subgraph(n, who)
             reads = list(n.input)
             if n.op_type in EXPANDED_OPS and domain == "" and id(f) in caller:
                 # (an If or Loop, expanded once inlined (``control_flow``): what its subgraphs read from around them
-                # must be the function's too, and they may call no local function, which nothing would inline)
-                reads += sorted(_subgraph_reads(n, who, {(g.domain, g.name) for g in model.functions}))
+                # must be the function's too)
+                reads += sorted(_subgraph_reads(n))
             for v in reads:
                 if v and v not in defined:
                     raise GraphError(f"{name}: its node {label} reads {v!r}, which is "
@@ -545,22 +578,13 @@ def _check_functions(onnx, model) -> None:
                 raise GraphError(f"{name}: its output {o!r} is made by no node of its body")
 
 
-def _subgraph_reads(n, who: str, functions: set[tuple[str, str]]) -> set[str]:
-    """The names the subgraphs of node ``n`` (of a local function's body) read from around them, refusing a call of
-    one of the model's local ``functions`` in them (``who`` names ``n``)."""
+def _subgraph_reads(n) -> set[str]:
+    """The names the subgraphs of node ``n`` (of a local function's body) read from around them. (A call of a local
+    function in them is inlined with the rest: ``_inline_functions``.)"""
     from .control_flow import _free_names, _subgraphs
-
-    def calls(g) -> None:
-        for m in g.node:
-            if (m.domain, m.op_type) in functions:
-                raise GraphError(f"{who}: a node of its subgraph calls the model's local function "
-                                 f"{m.domain}:{m.op_type} (a local function called from a subgraph is not supported)")
-            for _a, sub in _subgraphs(m):
-                calls(sub)
 
     free: set[str] = set()
     for _a, sub in _subgraphs(n):
-        calls(sub)
         free |= _free_names(sub)
     return free
 
@@ -571,10 +595,9 @@ def _local_calls(model) -> list[tuple[str, Any, Any]]:
     if not model.functions:   # (no call to find: the list of every node below was built to be filtered away)
         return []
     funcs = {(f.domain, f.name, getattr(f, "overload", "")): f for f in model.functions}
-    found = [(f"node {nid!r}", n) for nid, n in zip(_node_ids(model.graph), model.graph.node)]
+    found = _graph_nodes(model.graph)
     for k in sorted(_called_functions(model)):
-        f = model.functions[k]
-        found += [(f"node {n.name or n.op_type!r} of local function {_function_name(f)}", n) for n in f.node]
+        found += _body_nodes(model.functions[k])
     return [(who, n, funcs[key]) for who, n in found if (key := (n.domain, n.op_type, getattr(n, "overload", "")))
             in funcs]
 
@@ -696,7 +719,7 @@ def _inline_functions(model):
     A call of a local function is one node, but its body runs ops whose intermediates need memory: runtimes
     inline such calls, so the importer does too, and the body's tensors are planned."""
     local = {(f.domain, f.name) for f in model.functions}
-    if not any((n.domain, n.op_type) in local for n in model.graph.node):
+    if not any((n.domain, n.op_type) in local for _who, n in _graph_nodes(model.graph)):
         return model
     try:
         from onnx import inliner
@@ -714,7 +737,7 @@ def _inline_functions(model):
         raise GraphError(f"inlining the model's local functions failed: {msg}") from None
     # the inliner leaves a call it cannot inline (a body at another opset it could not convert) as one node,
     # whose body's intermediates would then get no memory: refuse it by name
-    left = sorted({(n.domain, n.op_type) for n in inlined.graph.node if (n.domain, n.op_type) in local})
+    left = sorted({(n.domain, n.op_type) for _who, n in _graph_nodes(inlined.graph) if (n.domain, n.op_type) in local})
     if left:
         domain, name = left[0]
         raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
@@ -964,7 +987,7 @@ def _inlined_sizes(model) -> dict[tuple[str, str, str], int]:
         stack = [root]
         while stack:
             key = stack[-1]
-            calls = [_call_key(n) for n in bodies[key].node]
+            calls = [_call_key(n) for _who, n in _body_nodes(bodies[key])]
             if key not in opened:
                 opened.add(key)
                 stack.extend(c for c in calls if c in bodies and c not in opened)
@@ -979,12 +1002,13 @@ def _check_inlined_size(model) -> None:
     the call that inlines the most. Why: a function calling another twice, and so on 24 deep, is a 1 KB file that
     inlines to 16 million nodes: the import ran out of time and memory instead of saying so."""
     sizes = _inlined_sizes(model)
-    calls = [(sizes.get(_call_key(n), 1), k) for k, n in enumerate(model.graph.node)]
+    nodes = _graph_nodes(model.graph)   # (a call in a branch is inlined too)
+    calls = [(sizes.get(_call_key(n), 1), k) for k, (_who, n) in enumerate(nodes)]
     total = sum(size for size, _ in calls)
     if total > max(MAX_INLINED_NODES, len(calls)):   # (a graph that large as written is no amplification)
         size, k = max(calls)
-        n = model.graph.node[k]
-        raise GraphError(f"node {_node_ids(model.graph)[k]!r} calls local function {n.domain}:{n.op_type}, whose "
+        who, n = nodes[k]
+        raise GraphError(f"{who} calls local function {n.domain}:{n.op_type}, whose "
                          f"body inlines to {size} nodes (the graph to {total}), over the importer's limit of "
                          f"{MAX_INLINED_NODES}: its functions call each other too many times over")
 
