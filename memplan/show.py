@@ -7,7 +7,7 @@ import math
 import unicodedata
 from typing import Any
 
-from .errors import MemplanError, PlanFormatError, as_int
+from .errors import MemplanError, OptionError, PlanFormatError, as_int
 from .errors import short_repr as _short
 from .planfile import Plan, check_plan_fields, refuse_self_contradiction
 
@@ -119,12 +119,18 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: 
 
 def _shown_in(encoding: str | None):
     """``printable``, and then (``encoding`` given) what that encoding cannot write escaped as ``\\u5f20``; plain
-    ``printable`` where the encoding is unknown to Python."""
+    ``printable`` where the encoding is unknown to Python, or is one that cannot escape (``idna``, ``undefined``:
+    their encoder refuses the ``backslashreplace`` handler or every character, and ``describe`` raised a raw
+    UnicodeError). Not a string: an OptionError naming it (``encoding=True`` was a TypeError from ``str.encode``,
+    ``"a\\x00b"`` a ValueError, ``"\\ud800"`` a UnicodeEncodeError)."""
     if encoding is None:
         return printable
+    if not isinstance(encoding, str):
+        raise OptionError(f"describe: encoding must be the name of an encoding (a string) or None, not "
+                          f"{type(encoding).__name__} {_short(encoding)}")
     try:
-        "".encode(encoding)
-    except LookupError:
+        "\u5f20\x1b".encode(encoding, "backslashreplace")   # (a character it may not hold: the handler is asked for)
+    except (LookupError, ValueError):   # (UnicodeError is a ValueError)
         return printable
     return lambda text: printable(text).encode(encoding, "backslashreplace").decode(encoding)
 

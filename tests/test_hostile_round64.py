@@ -1,0 +1,100 @@
+"""Round 64 hostile inputs against the less-travelled Python API: the trace writers, ``show.describe``'s encoding,
+the bundled example builders' counts and ``Plan.ratio_text``'s decimals. Each was a raw exception or a hang."""
+
+from __future__ import annotations
+
+import signal
+
+import numpy as np
+import pytest
+
+import memplan
+from memplan import examples, show
+from memplan.errors import GraphError, MemplanError, OptionError, PlanFormatError
+from memplan.viz import trace
+
+
+@pytest.fixture(scope="module")
+def qkv():
+    g = examples.qkv_attention()
+    return g, memplan.plan(g)
+
+
+@pytest.mark.parametrize("call", [trace.trace_events, trace.trace_json,
+                                  lambda g, s: trace.save_trace(g, s, "/nonexistent/never-written.json")])
+def test_a_trace_of_a_schedule_is_refused_naming_what_it_needs(qkv, call):
+    """``simulate`` takes a Plan or a Schedule, the trace a Plan only: a Schedule was an AttributeError
+    ('Schedule' object has no attribute 'graph') from inside ``trace_events``."""
+    g, _ = qkv
+    with pytest.raises(PlanFormatError, match="trace_events needs a memplan Plan.*not Schedule"):
+        call(g, memplan.serial_schedule(g))
+
+
+def test_a_trace_of_a_plan_is_as_before(qkv):
+    g, p = qkv
+    doc = trace.trace_events(g, p)
+    assert doc["otherData"]["arena_bytes"] == p.arena_bytes
+    assert sum(e["ph"] == "X" for e in doc["traceEvents"]) == len(g.nodes)
+
+
+@pytest.mark.parametrize("encoding", [True, 5, b"utf-8", ["ascii"]])
+def test_describe_names_an_encoding_that_is_no_string(qkv, encoding):
+    """``encoding=True`` was a TypeError from ``str.encode``."""
+    with pytest.raises(OptionError, match="describe: encoding must be the name of an encoding"):
+        show.describe(qkv[1], encoding=encoding)
+
+
+@pytest.mark.parametrize("encoding", ["idna", "undefined", "\ud800", "a\x00b", "no-such-codec"])
+def test_describe_in_an_encoding_that_cannot_escape_is_the_printable_text(encoding):
+    """``idna`` refuses the backslashreplace handler, ``undefined`` every character, a name with a NUL or a lone
+    surrogate is no codec name: UnicodeError and ValueError, raw, where an unknown name fell back to ``printable``."""
+    b = memplan.GraphBuilder("g\u5f20")
+    b.input("x\u5f20", 16)
+    b.output("y", 16)
+    b.node("n", "op", ["x\u5f20"], ["y"])
+    p = memplan.plan(b.build())
+    assert show.describe(p, encoding=encoding) == show.describe(p)
+    assert "\\u5f20" in show.describe(p, encoding="ascii")   # (an encoding that escapes still does)
+
+
+def _alarm(seconds: int):
+    def stop(signum, frame):
+        raise TimeoutError("still building")
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    return old
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: examples.chain(10 ** 12), "chain: n must be at most 10000000"),
+    (lambda: examples.chain(np.int64(2 ** 62)), "chain: n must be at most"),
+    (lambda: examples.moe(2 ** 40), "moe: experts must be at most 2500000"),
+])
+def test_a_bundled_builder_refuses_a_count_past_the_node_bound(build, words):
+    """``chain(10**12)`` and ``moe(2**40)`` built nodes until memory ran out (``LlamaConfig.layers`` was bounded,
+    these not); refused at once now (the alarm is only a guard against the hang coming back)."""
+    old = _alarm(20)
+    try:
+        with pytest.raises(GraphError, match=words):
+            build()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_the_bundled_builders_still_build_their_largest_counts_quickly():
+    assert len(examples.chain(examples.MAX_NODES // 1000).nodes) == examples.MAX_NODES // 1000
+    assert len(examples.moe(8).nodes) <= 8 * examples.MOE_NODES_PER_EXPERT
+
+
+@pytest.mark.parametrize("decimals", [np.int64(3), np.int8(3), np.array(3), np.uint16(3)])
+def test_ratio_text_takes_a_numpy_integer_as_the_int_it_equals(qkv, decimals):
+    """Every other integer option takes a numpy integer (``errors.as_int``); ``ratio_text(np.int64(3))`` was an
+    OptionError."""
+    assert qkv[1].ratio_text(decimals) == qkv[1].ratio_text(3)
+
+
+@pytest.mark.parametrize("decimals", [True, np.bool_(True), 2.0, "3", -1, 101, None])
+def test_ratio_text_still_refuses_what_is_no_count_of_decimals(qkv, decimals):
+    with pytest.raises(MemplanError, match="ratio_text: decimals must be an integer from 0 to 100"):
+        qkv[1].ratio_text(decimals)
