@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import MemplanError, OptionError, PlanFormatError, as_int
 from .errors import short_repr as _short
-from .planfile import Plan, check_plan_fields, refuse_self_contradiction
+from .planfile import Plan, check_plan_fields, json_trouble, refuse_self_contradiction
 
 
 def check_plan_arg(plan: object, what: str) -> Plan:
@@ -82,6 +82,7 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: 
     the CLI checked), the same plan read as sound from Python (round 54 review)."""
     check_plan_arg(plan, "describe")
     refuse_self_contradiction(plan, source)
+    _check_solver_block(plan, source)
     shown = _shown_in(encoding)
     count = as_int(top)
     if count is None or count < 0:
@@ -115,6 +116,16 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: 
         rows = [(spell(tid), *rest) for tid, *rest in placed[:top]]
         lines.extend(_largest_table(rows, len(placed), plan.devices > 1, shown))
     return "\n".join(map(shown, lines))
+
+
+def _check_solver_block(plan: Plan, source: str) -> None:
+    """PlanFormatError naming ``source`` where the plan's solver block (from code: a plan file's is JSON already) is
+    no JSON ``load_plan`` reads back, as ``to_json`` refuses it. Why: ``describe`` prints its values, and one nested
+    100,000 deep was a raw RecursionError from ``str``, an integer of 5,000 digits a raw ValueError (Python's limit
+    on integer text), where ``save_plan`` of the same plan names the field."""
+    why = json_trouble(plan.solver, depth=1)
+    if why:
+        raise PlanFormatError(f"{source}: plan field 'solver' is not JSON that load_plan reads back ({why})")
 
 
 def _shown_in(encoding: str | None):

@@ -98,3 +98,37 @@ def test_ratio_text_takes_a_numpy_integer_as_the_int_it_equals(qkv, decimals):
 def test_ratio_text_still_refuses_what_is_no_count_of_decimals(qkv, decimals):
     with pytest.raises(MemplanError, match="ratio_text: decimals must be an integer from 0 to 100"):
         qkv[1].ratio_text(decimals)
+
+
+def _deep(levels: int) -> dict:
+    root: dict = {}
+    d = root
+    for _ in range(levels):
+        d["a"] = {}
+        d = d["a"]
+    return root
+
+
+@pytest.mark.parametrize("value, words", [
+    (_deep(100_000), "nested more than 64 levels deep"),
+    (10 ** 5000, "integer string conversion"),
+    ({"inner": 10 ** 5000}, "integer string conversion"),
+    (float("nan"), "not JSON compliant"),
+], ids=["deep", "bigint", "inner-bigint", "nan"])
+def test_describe_names_a_solver_block_from_code_that_no_plan_file_holds(qkv, value, words):
+    """``describe`` printed the block's values: nested 100,000 deep a raw RecursionError, a 5,000-digit integer a raw
+    ValueError (Python's limit on integer text); now the PlanFormatError ``save_plan`` of the same plan gives."""
+    import dataclasses
+
+    p = dataclasses.replace(qkv[1], solver={**qkv[1].solver, "x": value})
+    with pytest.raises(PlanFormatError, match=f"describe: plan field 'solver' is not JSON that load_plan reads back.*{words}"):
+        show.describe(p)
+    with pytest.raises(PlanFormatError, match="field 'solver' is not JSON"):
+        p.to_json()
+
+
+def test_describe_of_a_solver_block_of_plain_json_is_as_before(qkv):
+    import dataclasses
+
+    p = dataclasses.replace(qkv[1], solver={**qkv[1].solver, "x": {"y": [1, 2]}, "n": np.int64(3)})
+    assert "  x: y=[1, 2]" in show.describe(p).splitlines()
