@@ -201,3 +201,39 @@ def _assert_packing(path: str, output: str, hostile: bytes) -> None:
             live = lo[i] < hi[j] and lo[j] < hi[i]
             apart = offs[i] + sizes[i] <= offs[j] or offs[j] + sizes[j] <= offs[i] or not sizes[i] or not sizes[j]
             assert not live or apart, (table.ids[i], table.ids[j], offs)
+
+
+def test_show_spells_a_hand_edited_solver_block_as_the_file_does(tmp_path):
+    """``show`` printed the free-form solver block in Python's words (``event None us``, ``xTrue``,
+    ``scheduler {'a': None}``) and a ``makespan_us`` list of 200,000 numbers as one line of 1.5 MB; now the file's
+    spelling (null, true, JSON), each value cut at ``show.MAX_VALUE_CHARS`` characters saying how long it was."""
+    from memplan import show
+
+    g = examples.qkv_attention()
+    doc = memplan.plan(g, streams=2).to_dict()
+    block = doc["solver"]["schedule"]
+    block.update(makespan_us=list(range(200_000)), event_us=None, speedup=True, method={"a": None})
+    doc["solver"].update(note=None, tried={"greedy": None, "x": False})
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = exit_code(memplan_main, ["show", str(path)])
+    assert code == 0, err.getvalue()
+    text = out.getvalue()
+    assert "event null us" in text and "xtrue;" in text and 'scheduler    {"a": null}' in text
+    assert "note=null" in text and "  tried: greedy=null, x=false" in text
+    assert "None" not in text and "True" not in text and "False" not in text
+    assert max(map(len, text.splitlines())) < show.MAX_VALUE_CHARS + 200
+    assert "(1488890 characters)" in text
+
+
+def test_show_of_the_librarys_own_plans_reads_as_before():
+    """The library's plans hold strings and numbers (and ``interrupted: true``): shown as before."""
+    from memplan import show
+
+    g = examples.qkv_attention()
+    p = memplan.plan(g, streams=2)
+    text = show.describe(p)
+    assert "makespan     72.0 us simulated (serial 92.0 us, x1.2778; event 2.0 us)" in text
+    assert "solver       name=greedy, status=OPTIMAL, gap=0.0, bound=10240" in text
