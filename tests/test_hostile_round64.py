@@ -132,3 +132,46 @@ def test_describe_of_a_solver_block_of_plain_json_is_as_before(qkv):
 
     p = dataclasses.replace(qkv[1], solver={**qkv[1].solver, "x": {"y": [1, 2]}, "n": np.int64(3)})
     assert "  x: y=[1, 2]" in show.describe(p).splitlines()
+
+
+def _intervals(n: int = 300, seed: int = 3):
+    """Random intervals whose heuristic start ends above the live-bytes bound (cpsat has something to search), with
+    the capacity given."""
+    import random
+
+    from memplan.problem import BufferProblem
+
+    r = random.Random(seed)
+    lo = [r.randrange(0, 200) for _ in range(n)]
+    hi = [a + r.randrange(1, 60) for a in lo]
+    sizes = [r.randrange(1, 100) for _ in range(n)]
+    return lambda cap: BufferProblem(sizes=np.array(sizes), lower=np.array(lo), upper=np.array(hi), alignment=1,
+                                     capacity=cap)
+
+
+def test_cpsat_asked_to_fit_below_the_bound_searches_nothing():
+    """``memplan csv --solver cpsat --capacity C`` with C below the problem's live-bytes bound (no packing can fit)
+    minimised for cpsat's whole budget before "none exists" (22 s at ``--capacity 1`` on 300 buffers, a minute at
+    2,000 under a bound of 2,944); now the start comes back unsearched (``skipped: capacity``) as the refusal's best."""
+    pytest.importorskip("ortools")
+    from memplan.solvers import Objective, OverCapacity, SolveOptions, solve
+
+    make = _intervals()
+    bound = int(make(None).lower_bound)
+    for cap in (1, bound - 1):
+        with pytest.raises(OverCapacity, match=rf"^cpsat: no packing within capacity {cap} found \(none exists\)") as e:
+            solve(make(cap), "cpsat", SolveOptions(objective=Objective.FIT))
+        assert e.value.best.info.get("skipped") == "capacity" and e.value.best.arena > bound
+
+
+def test_cpsat_still_searches_a_capacity_at_or_above_the_bound_and_when_minimising():
+    pytest.importorskip("ortools")
+    from memplan.solvers import Objective, OverCapacity, SolveOptions, solve
+
+    make = _intervals()
+    bound = int(make(None).lower_bound)
+    sol = solve(make(10 ** 9), "cpsat", SolveOptions(objective=Objective.FIT, time_limit=0.5))
+    assert "skipped" not in sol.info
+    with pytest.raises(OverCapacity) as e:   # (minimising under it: cpsat's best is what the refusal reports)
+        solve(make(bound - 1), "cpsat", SolveOptions(time_limit=0.5))
+    assert e.value.best.info.get("skipped") != "capacity"
