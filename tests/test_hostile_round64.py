@@ -175,3 +175,37 @@ def test_cpsat_still_searches_a_capacity_at_or_above_the_bound_and_when_minimisi
     with pytest.raises(OverCapacity) as e:   # (minimising under it: cpsat's best is what the refusal reports)
         solve(make(bound - 1), "cpsat", SolveOptions(time_limit=0.5))
     assert e.value.best.info.get("skipped") != "capacity"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"n_nodes": 10, "streams": 0}, "streams must be an integer from 1 to 1024, not 0"),
+    ({"n_nodes": 10, "max_width": 0}, "max_width must be an integer from 1"),
+    ({"n_nodes": 10, "chain": 0}, "chain must be an integer from 1"),
+    ({"n_nodes": None}, "n_nodes must be an integer from 1 to 10000000, not None"),
+    ({"n_nodes": 2.5}, "n_nodes must be an integer"),
+    ({"n_nodes": -5}, "n_nodes must be an integer"),
+    ({"n_nodes": 10 ** 12}, "n_nodes must be an integer from 1 to 10000000"),
+    ({"n_nodes": 10, "seed": None}, "seed must be an integer, not None"),
+    ({"n_nodes": 10, "seed": [1]}, "seed must be an integer"),
+])
+def test_fanout_join_names_an_argument_out_of_its_range(kwargs, words):
+    """``streams=0`` was a raw ZeroDivisionError, ``max_width=0``/``chain=0`` a ValueError from ``randrange``,
+    ``None`` a TypeError, ``2.5`` a 3-node graph, ``-5`` a 1-node one, ``10**12`` a build until memory ran out,
+    ``seed=None`` another graph each call."""
+    from memplan.generators import fanout_join
+
+    old = _alarm(20)
+    try:
+        with pytest.raises(GraphError, match=f"fanout_join: {words}"):
+            fanout_join(**kwargs)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_fanout_join_of_numpy_integers_is_the_graph_of_their_ints():
+    from memplan.generators import fanout_join
+
+    g, s = fanout_join(np.int64(40), streams=np.int8(3), seed=np.int64(-2))
+    h, t = fanout_join(40, streams=3, seed=-2)
+    assert g == h and s == t and g.name == "fanout-join-40-s-2"
