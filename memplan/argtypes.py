@@ -25,6 +25,7 @@ MAX_BYTES = INT64
 #: ``seconds``, ``microseconds``, ``workers`` and ``seed`` read them, and their wording, where it defines them.)
 MAX_FACTOR = 1e9
 #: nodes of a generated benchmark graph (``memplan bench``: the scale suite's largest is 10**6)
+#: (``examples.MAX_NODES``, the bound of ``examples.chain`` and ``moe``, is the same)
 MAX_NODES = 10 ** 7
 #: decoder layers of a generated Llama graph (real models have at most a few hundred): ``examples.MAX_LAYERS``,
 #: repeated here so that parsing options loads no graph code

@@ -29,7 +29,14 @@ def _fold(b: GraphBuilder, first: str, size: int, steps: list[tuple[str, str, tu
         prev = out
 
 
-def _whole(func: str, name: str, value: object, least: int) -> int:
+#: the most nodes ``chain`` and ``moe`` build (``argtypes.MAX_NODES``, the benchmarks' own bound): ``chain(10**12)``
+#: and ``moe(2**40)`` built nodes until memory ran out, where ``LlamaConfig.layers`` is bounded (``MAX_LAYERS``)
+MAX_NODES = 10 ** 7
+#: nodes ``moe`` builds per expert (up, act, down, and the sum that adds it)
+MOE_NODES_PER_EXPERT = 4
+
+
+def _whole(func: str, name: str, value: object, least: int, most: int | None = None, unit: str = "") -> int:
     """``value`` as a plain int if it is an integer >= ``least``, else GraphError naming the argument: a count or
     size of another type was a raw TypeError from ``range`` or arithmetic (``chain(2.5)``, ``views_inplace(None)``),
     ``moe(0)`` an IndexError, and ``chain(0)`` a graph without its output ``y``. A bad ``size`` was refused
@@ -37,11 +44,14 @@ def _whole(func: str, name: str, value: object, least: int) -> int:
     v = as_int(value)
     if v is None or v < least:
         raise GraphError(f"{func}: {name} must be an integer >= {least}, not {_short(value)}")
+    if most is not None and v > most:   # (``most``: the graph's node bound, ``unit`` what one counts)
+        raise GraphError(f"{func}: {name} must be at most {most} ({unit}; the graph is held to {MAX_NODES} nodes), "
+                         f"not {_short(v)}")
     return v
 
 
 def chain(n: int = 4, size: int = 1024) -> Graph:
-    n, size = _whole("chain", "n", n, 1), _whole("chain", "size", size, 0)
+    n, size = _whole("chain", "n", n, 1, MAX_NODES, "a node each"), _whole("chain", "size", size, 0)
     b = GraphBuilder(f"chain{n}")
     _fold(b, b.input("x", size), size, [(f"op{i}", "UNARY", (), f"t{i}", 10.0) for i in range(n)])
     return b.build()
@@ -89,7 +99,9 @@ def fanout_join15(size: int = 1024) -> Graph:
 
 def moe(experts: int = 8, size: int = 4096) -> Graph:
     """A router fanning out to independent experts whose outputs are summed."""
-    experts, size = _whole("moe", "experts", experts, 1), _whole("moe", "size", size, 0)
+    experts = _whole("moe", "experts", experts, 1, MAX_NODES // MOE_NODES_PER_EXPERT,
+                     f"{MOE_NODES_PER_EXPERT} nodes each")
+    size = _whole("moe", "size", size, 0)
     b = GraphBuilder(f"moe{experts}")
     b.input("x", size)
     b.node("router", "MUL_MAT", ["x"], b.intermediate("h", size), cost=5.0)

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import random
 
+from .errors import GraphError, as_int
+from .errors import short_repr as _short
+from .examples import MAX_NODES
 from .graph import Graph, GraphBuilder
+from .planfile import MAX_STREAMS
 from .schedule import Schedule, schedule_with_events
 
 SIZES = (1024, 4096, 16384, 65536)
+
+
+def _count(name: str, value: object, least: int, most: int) -> int:
+    """``value`` as a plain int in ``least .. most``, else GraphError naming ``fanout_join``'s argument."""
+    v = as_int(value)
+    if v is None or not least <= v <= most:
+        raise GraphError(f"fanout_join: {name} must be an integer from {least} to {most}, not {_short(value)}")
+    return v
 
 
 def fanout_join(n_nodes: int, *, max_width: int = 4, streams: int = 4, seed: int = 0,
@@ -21,7 +33,18 @@ def fanout_join(n_nodes: int, *, max_width: int = 4, streams: int = 4, seed: int
     Returns ``(graph, schedule)``: the schedule is the generator's own, each block's branches dealt out
     over ``streams`` streams with the fewest events, so benchmarks can plan a multi-stream schedule that
     ``graph_optimize`` did not choose (``bench scale --mode natural``); take ``[0]`` for the graph alone.
+
+    Each argument an integer in its range (``_count``), else a GraphError naming it: ``streams=0`` was a raw
+    ZeroDivisionError, ``max_width=0`` or ``chain=0`` a ValueError from ``randrange``, ``n_nodes=None`` a TypeError,
+    ``2.5`` a graph of 3 nodes, ``-5`` one of 1, ``10**12`` nodes built until memory ran out (``examples.MAX_NODES``),
+    and ``seed=None`` another graph every call.
     """
+    n_nodes = _count("n_nodes", n_nodes, 1, MAX_NODES)
+    max_width, chain = _count("max_width", max_width, 1, MAX_NODES), _count("chain", chain, 1, MAX_NODES)
+    streams, seed_int = _count("streams", streams, 1, MAX_STREAMS), as_int(seed)
+    if seed_int is None:
+        raise GraphError(f"fanout_join: seed must be an integer, not {_short(seed)}")
+    seed = seed_int
     rng = random.Random(seed)
     b = GraphBuilder(f"fanout-join-{n_nodes}-s{seed}")
     b.input("x", 4096)

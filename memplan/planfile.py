@@ -283,10 +283,13 @@ def ratio_text(arena: int, bound: int, decimals: int = 4) -> str:
     float's own rounding (about 1e-16 of it) had moved a digit.
 
     ``decimals`` is an integer from 0 to ``MAX_RATIO_DECIMALS``, else an OptionError naming it: ``None`` or ``"x"``
-    was a raw TypeError or ValueError from the format, and ``2**40`` hung computing ``10**decimals``."""
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= MAX_RATIO_DECIMALS:
+    was a raw TypeError or ValueError from the format, and ``2**40`` hung computing ``10**decimals``. A numpy integer
+    is the int it equals (``errors.as_int``, as every other integer option takes it: ``np.int64(3)`` was refused)."""
+    count = as_int(decimals)
+    if count is None or not 0 <= count <= MAX_RATIO_DECIMALS:
         raise OptionError(f"ratio_text: decimals must be an integer from 0 to {MAX_RATIO_DECIMALS}, not "
                           f"{_short(decimals)}")
+    decimals = count
     arena, bound = int(arena), int(bound)
     if not bound:
         return f"{1.0 if not arena else math.inf:.{decimals}f}"

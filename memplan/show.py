@@ -3,13 +3,14 @@ for a terminal or a font (the CLI's output and error lines, the memory map's lab
 
 from __future__ import annotations
 
+import json
 import math
 import unicodedata
 from typing import Any
 
-from .errors import MemplanError, PlanFormatError, as_int
+from .errors import MemplanError, OptionError, PlanFormatError, as_int
 from .errors import short_repr as _short
-from .planfile import Plan, check_plan_fields, refuse_self_contradiction
+from .planfile import Plan, check_plan_fields, json_trouble, refuse_self_contradiction
 
 
 def check_plan_arg(plan: object, what: str) -> Plan:
@@ -82,6 +83,7 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: 
     the CLI checked), the same plan read as sound from Python (round 54 review)."""
     check_plan_arg(plan, "describe")
     refuse_self_contradiction(plan, source)
+    _check_solver_block(plan, source)
     shown = _shown_in(encoding)
     count = as_int(top)
     if count is None or count < 0:
@@ -99,12 +101,12 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: 
         f"streams      {plan.streams}  ({_per_stream_text(per_stream)})",
         f"events       {_events_text(plan.events)}",
         *_device_lines(plan),
-        "solver       " + ", ".join(f"{k}={v}" for k, v in _in_order(plan.solver) if not isinstance(v, (dict, list))),
+        "solver       " + ", ".join(f"{k}={_text(v)}" for k, v in _in_order(plan.solver) if not isinstance(v, (dict, list))),
     ]
     lines.extend(f"warning      {w}" for w in solver_claim_warnings(plan))
     for k, v in _in_order(plan.solver):
         if isinstance(v, dict) and k != "schedule":
-            lines.append(f"  {k}: " + ", ".join(f"{a}={b}" for a, b in _in_order(v)))
+            lines.append(f"  {k}: " + ", ".join(f"{a}={_text(b)}" for a, b in _in_order(v)))
     lines.extend(_schedule_lines(plan.solver.get("schedule")))
     lines.extend(_stream_table(plan))
     devices = _tensor_devices(plan)
@@ -117,14 +119,30 @@ def describe(plan: Plan, top: int = 10, *, encoding: str | None = None, source: 
     return "\n".join(map(shown, lines))
 
 
+def _check_solver_block(plan: Plan, source: str) -> None:
+    """PlanFormatError naming ``source`` where the plan's solver block (from code: a plan file's is JSON already) is
+    no JSON ``load_plan`` reads back, as ``to_json`` refuses it. Why: ``describe`` prints its values, and one nested
+    100,000 deep was a raw RecursionError from ``str``, an integer of 5,000 digits a raw ValueError (Python's limit
+    on integer text), where ``save_plan`` of the same plan names the field."""
+    why = json_trouble(plan.solver, depth=1)
+    if why:
+        raise PlanFormatError(f"{source}: plan field 'solver' is not JSON that load_plan reads back ({why})")
+
+
 def _shown_in(encoding: str | None):
     """``printable``, and then (``encoding`` given) what that encoding cannot write escaped as ``\\u5f20``; plain
-    ``printable`` where the encoding is unknown to Python."""
+    ``printable`` where the encoding is unknown to Python, or is one that cannot escape (``idna``, ``undefined``:
+    their encoder refuses the ``backslashreplace`` handler or every character, and ``describe`` raised a raw
+    UnicodeError). Not a string: an OptionError naming it (``encoding=True`` was a TypeError from ``str.encode``,
+    ``"a\\x00b"`` a ValueError, ``"\\ud800"`` a UnicodeEncodeError)."""
     if encoding is None:
         return printable
+    if not isinstance(encoding, str):
+        raise OptionError(f"describe: encoding must be the name of an encoding (a string) or None, not "
+                          f"{type(encoding).__name__} {_short(encoding)}")
     try:
-        "".encode(encoding)
-    except LookupError:
+        "\u5f20\x1b".encode(encoding, "backslashreplace")   # (a character it may not hold: the handler is asked for)
+    except (LookupError, ValueError):   # (UnicodeError is a ValueError)
         return printable
     return lambda text: printable(text).encode(encoding, "backslashreplace").decode(encoding)
 
@@ -325,15 +343,40 @@ def _schedule_lines(block) -> list[str]:
     """Simulated makespans and serial vs concurrent arenas, when the plan's solver block has them."""
     if not isinstance(block, dict) or "makespan_us" not in block:
         return []
-    out = [f"makespan     {block['makespan_us']} us simulated (serial {block.get('serial_makespan_us')} us, "
-           f"x{block.get('speedup')}; event {block.get('event_us')} us)"]
+    v = {k: _text(x) for k, x in block.items()}   # (the block is free-form: each value as the file spells it)
+    v.setdefault("forks_given_back", "0")
+    out = [f"makespan     {v['makespan_us']} us simulated (serial {v.get('serial_makespan_us', 'null')} us, "
+           f"x{v.get('speedup', 'null')}; event {v.get('event_us', 'null')} us)"]
     if "serial_arena_bytes" in block:
-        out.append(f"arenas       serial {block['serial_arena_bytes']} B, concurrent "
-                   f"{block.get('concurrent_arena_bytes')} B at {block.get('concurrent_makespan_us')} us"
+        out.append(f"arenas       serial {v['serial_arena_bytes']} B, concurrent "
+                   f"{v.get('concurrent_arena_bytes', 'null')} B at {v.get('concurrent_makespan_us', 'null')} us"
                    + _budget_text(block))
-    out.append(f"scheduler    {block.get('method')} ({block.get('candidate')}), "
-               f"{block.get('forks_given_back', 0)} fork(s) given back")
+    out.append(f"scheduler    {v.get('method', 'null')} ({v.get('candidate', 'null')}), "
+               f"{v['forks_given_back']} fork(s) given back")
     return out
+
+
+#: the most characters ``show`` prints of one value of the free-form solver block (``_text``)
+MAX_VALUE_CHARS = 120
+
+
+def _text(value: Any) -> str:
+    """A value of the plan's free-form solver block as the plan file spells it, cut at ``MAX_VALUE_CHARS``: a string
+    as itself, a number as Python writes it (as before), ``null``/``true``/``false``, lists and objects as JSON. Why:
+    a hand-edited block was shown in Python's words (``event None us``, ``speedup xTrue``, ``scheduler {'a': None}``),
+    not the file's, and a list of 200,000 numbers for ``makespan_us`` printed a line of 1.5 MB."""
+    if isinstance(value, str):
+        text = value
+    elif value is None or isinstance(value, (bool, list, tuple, dict)):
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):   # (a block from code: ``_check_solver_block`` refused what json cannot write)
+            text = str(value)
+    else:
+        text = str(value)
+    if len(text) > MAX_VALUE_CHARS:
+        text = f"{text[:MAX_VALUE_CHARS]}... ({len(text)} characters)"
+    return text
 
 
 def _budget_text(block: dict) -> str:
@@ -342,7 +385,7 @@ def _budget_text(block: dict) -> str:
     if block.get("memory_budget") is None:
         return ""
     source = block.get("memory_budget_from")
-    return f", budget {block['memory_budget']} B" + (f" (from {source})" if source is not None else "")
+    return f", budget {_text(block['memory_budget'])} B" + (f" (from {_text(source)})" if source is not None else "")
 
 
 def _stream_table(plan: Plan) -> list[str]:

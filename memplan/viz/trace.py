@@ -19,6 +19,7 @@ from typing import Any
 
 from ..graph import Graph
 from ..planfile import Plan
+from ..show import check_plan_arg
 from ..simulate import simulate
 from . import root_spans
 
@@ -32,7 +33,10 @@ def _r(x: float) -> float:
 
 
 def trace_events(graph: Graph, plan: Plan) -> dict[str, Any]:
-    """The trace as a JSON-ready dict (deterministic for the same graph and plan)."""
+    """The trace as a JSON-ready dict (deterministic for the same graph and plan). A Plan only, refused first
+    (``check_plan_arg``): ``simulate`` also takes a Schedule, which then reached ``plan.graph`` below as a raw
+    AttributeError (``trace_json(g, memplan.serial_schedule(g))``)."""
+    check_plan_arg(plan, "trace_events")
     tm = simulate(graph, plan)   # refuses a plan made for another graph (check_plan_for)
     stream_of = plan.stream_of()
     ev: list[dict[str, Any]] = [
