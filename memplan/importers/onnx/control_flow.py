@@ -158,6 +158,17 @@ def _rename_refs(g, mapping: dict[str, str]) -> None:
             o.name = inner[o.name]
 
 
+
+def _unused(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem_1``, ``stem_2``... the first not in ``taken``, which it joins: names of copied values and
+    nodes stay unique and the same for the same model (deterministic graph JSON)."""
+    name, k = stem, 0
+    while name in taken:
+        k += 1
+        name = f"{stem}_{k}"
+    taken.add(name)
+    return name
+
 class _Expander:
     """One model's expansion: the names taken so far (so every new name is fresh) and the ids of its nodes."""
 
@@ -179,22 +190,10 @@ class _Expander:
         return _known_type(self.onnx, vi.type) if vi.HasField("type") else None
 
     def fresh(self, stem: str) -> str:
-        name = stem
-        k = 0
-        while name in self.taken:
-            k += 1
-            name = f"{stem}_{k}"
-        self.taken.add(name)
-        return name
+        return _unused(stem, self.taken)
 
     def fresh_node(self, stem: str) -> str:
-        name = stem
-        k = 0
-        while name in self.node_names:
-            k += 1
-            name = f"{stem}_{k}"
-        self.node_names.add(name)
-        return name
+        return _unused(stem, self.node_names)
 
     def constant(self, stem: str, value) -> str:
         """A new initializer holding ``value`` (a numpy array), its fresh name returned."""

@@ -294,20 +294,29 @@ def _expanded(onnx, model, origins: list, source: str, base_dir: str | None, bat
     return model, origins
 
 
+def _check_nodes(onnx, model, inits: set[str]) -> list[str]:
+    """The node-level checks every graph the import infers goes through, the model's and each folding model's
+    (``_folded_values``): structure, opset versions, required names, known ops, schemas, kernel versions. Returns the
+    nodes' ids. Written once so that a condition is folded only over nodes the import itself would accept."""
+    g = model.graph
+    node_ids = _node_ids(g)
+    _check_structure(g, node_ids, inits)
+    _check_domain_versions(onnx, g, node_ids, model.opset_import)
+    _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
+                                              for o in model.opset_import})
+    _check_known_ops(onnx, g, node_ids)
+    _check_node_schemas(onnx, g, node_ids, model)
+    _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
+    return node_ids
+
+
 def _folded_values(onnx, sub, wanted: list[str], source: str, base_dir: str | None, batch, fixed,
                    spelling: Spelling, real_dir: str | None) -> dict[str, Any]:
     """The values among ``wanted`` that the import's checks and inference of model ``sub`` (the nodes a condition or
     trip count is computed from, it the graph's outputs) fold to constants; one it cannot fold is left out."""
     g = sub.graph
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    node_ids = _node_ids(g)
-    _check_structure(g, node_ids, inits)
-    _check_domain_versions(onnx, g, node_ids, sub.opset_import)
-    _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
-                                              for o in sub.opset_import})
-    _check_known_ops(onnx, g, node_ids)
-    _check_node_schemas(onnx, g, node_ids, sub)
-    _check_kernel_versions(onnx, g, node_ids, _default_opset(sub))
+    _check_nodes(onnx, sub, inits)
     facts: dict[str, Any] = {"real_dir": real_dir}
     inferred = _infer(onnx, sub, batch, fixed, inits, source, base_dir, {}, spelling, facts, {}, {})
     values = facts.get("values", {})
@@ -349,14 +358,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     _check_text(g)
     init_names = [t.name for t in g.initializer] + [t.values.name for t in g.sparse_initializer]
     inits = set(init_names)
-    node_ids = _node_ids(g)
-    _check_structure(g, node_ids, inits)
-    _check_domain_versions(onnx, g, node_ids, model.opset_import)
-    _check_required_names(onnx, g, node_ids, {("" if o.domain == "ai.onnx" else o.domain): o.version
-                                              for o in model.opset_import})
-    _check_known_ops(onnx, g, node_ids)
-    _check_node_schemas(onnx, g, node_ids, model)
-    _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
+    node_ids = _check_nodes(onnx, model, inits)
 
     unread: dict[str, str] = {}  # small external tensors whose data was not read: which -> why
     hidden: dict[str, str] = {}   # the values those tensors are (initializers, Constant outputs) -> which
