@@ -774,7 +774,10 @@ class BoundTrees:
                     ran = True
                     before = budget.taken
                     share = min(self.allowed - self.taken[k], BOUND_SLICE_UNITS)
-                    self.searches[k].pause_at = before + share * search_tree.WORK_NS_PER_UNIT
+                    s = self.searches[k]
+                    s.pause_at = before + share * search_tree.WORK_NS_PER_UNIT
+                    # (no side proofs while the tree's work so far affords fewer than two descents: ``probe_hold``)
+                    s.probe_hold = self.allowed < search_tree.probe_min_units(s.n)
                     try:
                         next(g)
                     except StopIteration as stop:
