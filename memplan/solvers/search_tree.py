@@ -174,17 +174,21 @@ PROBE_MOST_NUM, PROBE_MOST_DEN = 7, 8
 #: a try whose limit affords fewer than this many descents (``PROBE_DESCENT_UNITS`` units a buffer each: the search's
 #: ``DESCENT_UNITS_PER_NODE``) asks no side proofs. Why: a short try (the opening's shots of one descent, ``search.
 #: FEW_DESCENTS``; the ladder's first tries) has no work to spare for them, and stopped short where it packed: minimalloc
-#: J at ``time_limit=0.5``, whose opening shot below the start packed without them, ended 1 KB higher
+#: J at ``time_limit=0.5``, whose opening shot below the start packed without them, ended 1 KB higher. Nor does a bound
+#: tree (``search.BoundTrees``, whose limit is its rounds' shares) while its shares so far afford fewer (``probe_hold``):
+#: minimalloc K without a capacity at ``time_limit=1`` gives its trees 3,000 units in the first round, two descents
+#: are 3,640, and K's TWA tree packs in 2,933 without side proofs, 3,037 with (two proofs, neither proving): the round
+#: ended without it and the solve at 1,207,296 for 1,048,576
 PROBE_MIN_DESCENTS = 2
 PROBE_DESCENT_UNITS = 4
 
 
 #: a node asks side proofs only while its try's proofs have proven a side without a packing or fewer than this many were
 #: asked. Why: proofs pay in a tree early or not at all; in minimalloc A-K's 33 trees at their bound (20,000 units each)
-#: every tree whose proofs proved one had its first among its first five asked, and the packing trees whose proofs
-#: never proved asked up to 16 for nothing (F's TWA tree 1,302 units on its 12,586, A's TWA 988 on 8,330): F without
-#: its capacity at ``time_limit=5`` ended at 1,107,968 where side proofs off pack 1,048,576 (``docs/experiments/
-#: search_s64b.txt``)
+#: every tree whose proofs proved one had its first among its first six asked, and the packing trees whose proofs
+#: never proved asked up to 18 for nothing (F's TWA tree 1,590 units on its 12,876, A's TWA 13 for 1,047 on 8,396): F
+#: without its capacity at ``time_limit=5`` ended at 1,107,968 where side proofs off pack 1,048,576 (``docs/
+#: experiments/search_s64b.txt``)
 PROBE_TRIAL = 8
 
 
@@ -456,7 +460,7 @@ class PackingSearch:
         #: a try's side proofs: on (``feasible_steps``), their answers, the side a failed subtree's proof names (``_search``)
         self.probe_on = False
         self.probes: dict[tuple, bool] = {}
-        #: side proofs held back for now (``search.BoundTrees``: a tree whose work so far affords fewer than
+        #: side proofs held back for now (``search.BoundTrees``: a tree whose shares so far afford fewer than
         #: ``PROBE_MIN_DESCENTS`` descents), read at each node
         self.probe_hold = False
         self.probe_work = 0   # estimated ns a try's side proofs took (``PROBE_SHARE``)
