@@ -87,26 +87,67 @@ def test_a_try_whose_first_proofs_prove_nothing_asks_no_more(monkeypatch):
     assert s.side_proofs > 2 * search_tree.PROBE_TRIAL and s.sides_proven > search_tree.PROBE_TRIAL
 
 
+@st.composite
+def _harder_problems(draw):
+    """8-16 aligned buffers over 4-10 time steps (as ``test_search_round63``'s harder problems: most have no packing at
+    their interval bound, so tries search whole trees and ask many proofs, most of them finding a packing)."""
+    n = draw(st.integers(8, 16))
+    horizon = draw(st.integers(4, 10))
+    lower = [draw(st.integers(0, horizon - 1)) for _ in range(n)]
+    upper = [min(horizon, a + draw(st.integers(1, 4))) for a in lower]
+    sizes = [draw(st.integers(1, 8)) for _ in range(n)]
+    return sizes, lower, upper, draw(st.sampled_from([2, 4]))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(_small_problems(), st.sampled_from(["WAT", "TAW", "TWA"]), st.integers(0, 6))
+@given(st.one_of(_small_problems(), _harder_problems()), st.sampled_from(["WAT", "TAW", "TWA"]), st.integers(0, 6))
 def test_skipped_proofs_change_no_packing(monkeypatch, problem, preorder, extra):
-    """Side proofs at every failed child, the trial cut to 2 (most small trees' proofs then stop): a try packs the very
-    offsets the try without side proofs packs, or none where none fits (every order of placement tried up to 7
-    buffers), and an exhausted try's proof holds."""
+    """Side proofs at every failed child, the trial cut to 2 (most trees' proofs then stop after two that proved
+    nothing): a try packs the very offsets the try without side proofs packs, or none where that finds none (every order
+    of placement tried up to 7 buffers: exactly where some packing fits), and an exhausted try's proof holds."""
     sizes, lower, upper, align = problem
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
     monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
     monkeypatch.setattr(search_tree, "PROBE_TRIAL", 2)
     p = BufferProblem(np.array(sizes), np.array(lower), np.array(upper), alignment=align)
     least = _brute(sizes, lower, upper, align) if len(sizes) <= 7 else None
-    cap = max(max(sizes), (least if least is not None else int(p.lower_bound) + 2) - 3 + extra)
+    cap = max(max(sizes), (least if least is not None else int(p.lower_bound)) - 3 + extra)
     budget = search_tree.WorkBudget(10**9, 1e9)
     s = search_tree.PackingSearch(p, SearchParams(), budget)
     res = s.feasible(cap, preorder, 10**6)
-    assert res == _try(p, cap, preorder, 10**6, side_proofs=False)[0]
+    r0, s0, _ = _try(p, cap, preorder, 10**6, side_proofs=False)
+    assert res == r0
     if res is not None:
         _check(p, res, cap)
+    elif s0.above < search_tree.NO_CAPACITY:
+        assert s.above <= s0.above
     if least is not None:
         assert (res is not None) == (least <= cap)
         if res is None:
             assert s.above <= least
+
+
+def test_skipped_proofs_change_no_packing_on_harder_random_problems(monkeypatch):
+    """As above on 60 seeded problems of 8-16 aligned buffers (``test_search_round63``'s harder ones), at six capacities
+    from their interval bound: the same packings as without side proofs, no more proven, and the trial ends proofs in
+    many of the tries (the cut is exercised)."""
+    monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
+    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
+    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 2)
+    rng = np.random.default_rng(5)
+    ended = 0
+    for _ in range(60):
+        n, horizon = int(rng.integers(8, 17)), int(rng.integers(4, 11))
+        lower = rng.integers(0, horizon, n)
+        upper = np.maximum(np.minimum(lower + rng.integers(1, 5, n), horizon), lower + 1)
+        p = BufferProblem(rng.integers(1, 9, n), lower, upper, alignment=int(rng.choice([2, 4])))
+        for cap in range(int(p.lower_bound), int(p.lower_bound) + 6):
+            r1, s1, _ = _try(p, cap, "WAT", 10**6)
+            r0, s0, _ = _try(p, cap, "WAT", 10**6, side_proofs=False)
+            assert r1 == r0, (p.sizes.tolist(), lower.tolist(), upper.tolist(), cap)
+            if r1 is not None:
+                _check(p, r1, cap)
+            elif s0.above < search_tree.NO_CAPACITY:
+                assert s1.above <= s0.above
+            ended += s1.sides_proven == 0 and s1.side_proofs >= search_tree.PROBE_TRIAL
+    assert ended > 10
