@@ -107,6 +107,7 @@ def test_side_proofs_prune_only_subtrees_without_a_packing(monkeypatch, problem,
     sizes, lower, upper, align = problem
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
     monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)   # (no share: every failed child asks)
+    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
     p = BufferProblem(np.array(sizes), np.array(lower), np.array(upper), alignment=align)
     least = _brute(sizes, lower, upper, align) if len(sizes) <= 7 else None
     base = least if least is not None else int(p.lower_bound) + 2
@@ -130,6 +131,7 @@ def test_side_proofs_prune_on_harder_random_problems(monkeypatch):
     of the proofs find their side without a packing (163 of 622 here)."""
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
     monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
+    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
     proven = []
     real = search_tree.PackingSearch._side_proof
 

@@ -192,6 +192,7 @@ def test_hb_side_proofs_prune_only_subtrees_without_a_packing(monkeypatch, probl
     placement tried), and an exhausted try's proof (``above``) holds: nothing packs below it."""
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
     monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
+    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
     p = problem
     assert not p.is_interval
     least = _brute(p)
@@ -212,6 +213,7 @@ def test_hb_side_proofs_prune_on_harder_random_problems(monkeypatch):
     without them packs nothing just below ``above``); many sides are found without a packing (so the rule was exercised, not only asked)."""
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
     monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
+    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
     proven = []
     real = search_tree.PackingSearch._side_proof
 
@@ -292,6 +294,7 @@ def test_hb_side_proofs_on_a_multi_stream_graph(monkeypatch):
 
     monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
     monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
+    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
     g = scale.random_dag(80, seed=0)
     p = buffer_problem(g, build_happens_before(g, graph_optimize(g, 2)))
     assert p.order is not None and not p.is_interval

@@ -2,6 +2,7 @@
 
     python docs/experiments/search_s64_trace.py D 5                      # with the capacity 1,048,576, time_limit=5
     SPARAMS="chase=False" python docs/experiments/search_s64_trace.py J 5   # as round 63 solved it
+    NOCAP=1 python docs/experiments/search_s64_trace.py K 1               # without the capacity (round 64b)
 
 Each row: the step (``trycap``: the three preorders interleaved at a capacity; ``bound``: the bound's trees resumed;
 ``shot``: one preorder alone; ``restart``), its arguments, the work units it took, the best arena and bound before and
@@ -36,7 +37,8 @@ def main() -> None:
     m.resume_bound, m.try_capacity = _wrap(m.resume_bound, "bound"), _wrap(m.try_capacity, "trycap")
     m.restart, m.shot = _wrap(m.restart, "restart"), _wrap(m.shot, "shot")
     params = SearchParams(**eval("dict(" + os.environ.get("SPARAMS", "") + ")"))
-    r = solve(challenging(name, 1048576), "search", SolveOptions(time_limit=limit, search=params))
+    cap = None if os.environ.get("NOCAP") else 1048576
+    r = solve(challenging(name, cap), "search", SolveOptions(time_limit=limit, search=params))
     print(name, limit, r.arena, r.status, r.lower_bound, r.info)
 
 

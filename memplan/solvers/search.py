@@ -22,7 +22,9 @@ conflicts with. The search only chooses *which* buffer comes next, and prunes wi
   child's buffer apart, with the placed buffers there fixed; a side without a packing fails the node, and each
   ancestor whose own buffer lies outside that side (``SearchParams.side_proofs``, ``search_tree.PROBE_AFTER_NODES``:
   a wrong placement on one side was refuted once per combination the search tried on the other); on HB-filtered
-  problems too with ``SearchParams.hb_side_proofs`` (a side then keeps exactly its buffers' conflicts);
+  problems too with ``SearchParams.hb_side_proofs`` (a side then keeps exactly its buffers' conflicts); none in a try
+  whose first ``search_tree.PROBE_TRIAL`` proved nothing, nor in a bound tree (``BoundTrees``) until its work affords
+  ``search_tree.PROBE_MIN_DESCENTS`` descents;
 - chases (``SearchParams.chase``): after a try of the three preorders packs, the preorder whose tree packed shoots alone
   one below the new best with the work that packing took, for as long as it packs (``_Minimiser.chase``);
 - three static preorders searched side by side (interleaved deterministically), so one bad order
@@ -774,7 +776,10 @@ class BoundTrees:
                     ran = True
                     before = budget.taken
                     share = min(self.allowed - self.taken[k], BOUND_SLICE_UNITS)
-                    self.searches[k].pause_at = before + share * search_tree.WORK_NS_PER_UNIT
+                    s = self.searches[k]
+                    s.pause_at = before + share * search_tree.WORK_NS_PER_UNIT
+                    # (no side proofs while the tree's shares so far afford fewer than two descents: ``probe_hold``)
+                    s.probe_hold = self.allowed < search_tree.probe_min_units(s.n)
                     try:
                         next(g)
                     except StopIteration as stop:

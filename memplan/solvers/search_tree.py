@@ -174,9 +174,29 @@ PROBE_MOST_NUM, PROBE_MOST_DEN = 7, 8
 #: a try whose limit affords fewer than this many descents (``PROBE_DESCENT_UNITS`` units a buffer each: the search's
 #: ``DESCENT_UNITS_PER_NODE``) asks no side proofs. Why: a short try (the opening's shots of one descent, ``search.
 #: FEW_DESCENTS``; the ladder's first tries) has no work to spare for them, and stopped short where it packed: minimalloc
-#: J at ``time_limit=0.5``, whose opening shot below the start packed without them, ended 1 KB higher
+#: J at ``time_limit=0.5``, whose opening shot below the start packed without them, ended 1 KB higher. Nor does a bound
+#: tree (``search.BoundTrees``, whose limit is its rounds' shares) while its shares so far afford fewer (``probe_hold``):
+#: minimalloc K without a capacity at ``time_limit=1`` gives its trees 3,000 units in the first round, two descents
+#: are 3,640, and K's TWA tree packs in 2,933 without side proofs, 3,037 with (two proofs, neither proving): the round
+#: ended without it and the solve at 1,207,296 for 1,048,576
 PROBE_MIN_DESCENTS = 2
 PROBE_DESCENT_UNITS = 4
+
+
+#: a node asks side proofs only while its try's proofs have proven a side without a packing or fewer than this many were
+#: asked. Why: proofs pay in a tree early or not at all; in minimalloc A-K's 33 trees at their bound (20,000 units each)
+#: every tree whose proofs proved one had its first among its first six asked, and the packing trees whose proofs
+#: never proved asked up to 18 for nothing (F's TWA tree 1,590 units on its 12,876, A's TWA 13 for 1,047 on 8,396): F
+#: without its capacity at ``time_limit=5`` ended at 1,107,968 where side proofs off pack 1,048,576 (``docs/
+#: experiments/search_s64b.txt``)
+PROBE_TRIAL = 8
+
+
+def probe_min_units(n: int) -> int:
+    """The least work (units) of a try of ``n`` buffers that asks side proofs: ``PROBE_MIN_DESCENTS`` descents."""
+    return PROBE_MIN_DESCENTS * PROBE_DESCENT_UNITS * (n + 1)
+
+
 #: a side proof's search gets this many work units a buffer it places (at least ``PROBE_MIN_UNITS``), then gives up
 #: (nothing proven): a side that packs takes about a descent, 1-3 units a node; one without a packing mostly fails
 #: in a few nodes (its section tests)
@@ -440,10 +460,13 @@ class PackingSearch:
         #: a try's side proofs: on (``feasible_steps``), their answers, the side a failed subtree's proof names (``_search``)
         self.probe_on = False
         self.probes: dict[tuple, bool] = {}
+        #: side proofs held back for now (``search.BoundTrees``: a tree whose shares so far afford fewer than
+        #: ``PROBE_MIN_DESCENTS`` descents), read at each node
+        self.probe_hold = False
         self.probe_work = 0   # estimated ns a try's side proofs took (``PROBE_SHARE``)
         self.try_limit: int | None = None
         self.nogood: tuple[int, int] | None = None
-        self.side_proofs = self.side_hits = 0
+        self.side_proofs = self.side_hits = self.sides_proven = 0
         self.work_left: int | None = None   # estimated ns left to this try, under a budget of work (``TRY_NS_PER_NODE``)
         self.scanned = 0   # unplaced buffers the nodes since the last 256 sorted (``_charge``: a try's node limit)
         self.work = 0      # estimated nanoseconds not yet handed to the budget (``WORK_NODE`` ...)
@@ -507,10 +530,10 @@ class PackingSearch:
         # (on HB-filtered problems too with ``SearchParams.hb_side_proofs``: a side then keeps its buffers' conflicts)
         self.probe_on = (self.params.side_proofs and (self.interval or self.params.hb_side_proofs)
                          and not self.budget.by_nodes and fixed is None
-                         and node_limit >= PROBE_MIN_DESCENTS * PROBE_DESCENT_UNITS * (n + 1))
+                         and node_limit >= probe_min_units(n))
         self.probes = {}
         self.nogood = None
-        self.side_proofs = self.side_hits = 0
+        self.side_proofs = self.side_hits = self.sides_proven = 0
         self.probe_work = 0
         self.try_limit = self.work_left
         # the least capacity above ``cap`` at which some test this try failed would pass (see ``_over``)
@@ -733,7 +756,7 @@ class PackingSearch:
         # (the scans leave out the buffers the fullest sections' test below refuses, all but the first: ``_candidates``)
         thin = (cap - t1, k_first, k_last) if interval and front is None and cap - t1 < min_height else None
         cand = self._candidates(ordering, len(bufs) + 1, min_offset, min_p, min_height, thin)
-        probe = self.probe_on and front is None   # (side proofs: ``_side_proof``)
+        probe = self.probe_on and not self.probe_hold and front is None   # (side proofs: ``_side_proof``)
         probed, failed_side = False, None
         for o, p, b in cand:
             sb = size[b]
@@ -838,7 +861,8 @@ class PackingSearch:
                 failed_side = side   # (``b`` lies outside the side: this node's side is its child's, without a packing)
                 break
             if (probe and not probed and (side is not None or grew >= PROBE_AFTER_NODES)
-                    and self.probe_work * PROBE_SHARE <= self.try_work()):
+                    and self.probe_work * PROBE_SHARE <= self.try_work()
+                    and (self.sides_proven or self.side_proofs < PROBE_TRIAL)):
                 probed = True
                 failed_side = self._side_proofs_at(lo, hi, slo[b], shi[b], side, left_count)
                 if failed_side is not None:
@@ -941,6 +965,7 @@ class PackingSearch:
             self._over(probe.above)
         if len(self.probes) < PROBE_CACHE_MAX:
             self.probes[key] = proven
+        self.sides_proven += proven
         return proven
 
     def _side_compatible(self, members: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[frozenset, int]:
