@@ -634,7 +634,8 @@ class _Unseen:
 
     def at(self, s: int, now: int) -> tuple[np.ndarray, np.ndarray]:
         """Stream ``s``'s placed buffers live at ``now`` (``upper > now``) that it has not seen all of by ``now``,
-        with when it does. Read-only arrays, good until the next call for ``s``."""
+        with when it does (``never`` for never: INF, or above every time where held in int32). Read-only arrays,
+        good until the next call for ``s``."""
         self.update(s, now)
         return self._held(s)
 
