@@ -582,6 +582,17 @@ def _place_listed(problem: BufferProblem, i: int, placed: np.ndarray, now: int, 
     return best_fit(blocks, size, problem.alignment)
 
 
+def _held_type(sparse: StreamTimes, n: int) -> tuple[type, int]:
+    """(dtype, never) of ``_Unseen``'s sets over ``n`` buffers: int32 with its largest value for INF where every id
+    and every time but INF fits with room to spare (times, and the ``now`` they are tested against, stay far below
+    it), else int64 and INF itself."""
+    times = sparse.stream_times()
+    top = int(times[times < INF].max(initial=0))
+    if n <= np.iinfo(np.int32).max and top < np.iinfo(np.int32).max // 2:
+        return np.int32, int(np.iinfo(np.int32).max)
+    return np.int64, INF
+
+
 class _Unseen:
     """Per stream, the placed buffers it has not seen all of and whose intervals are not over, as of the last
     time it was asked (``at``): arrays of buffer ids and of when the stream sees each. Brought up to date only
@@ -622,11 +633,7 @@ class _Unseen:
         # hold each placed buffer once per stream that has not seen it, O(streams x buffers) entries on a graph
         # whose streams rarely meet: layered_graph(20000) on 1,024 streams held 13.4 million, 400 MiB in int64 of
         # its 994 MiB peak (round 64)
-        times = sparse.stream_times()
-        top = int(times[times < INF].max(initial=0))
-        narrow = n <= np.iinfo(np.int32).max and top < np.iinfo(np.int32).max // 2
-        self.dtype = np.int32 if narrow else np.int64
-        self.never = int(np.iinfo(np.int32).max) if narrow else INF
+        self.dtype, self.never = _held_type(sparse, n)
 
     def place(self, i: int) -> None:
         self.placed[self.count] = i
