@@ -419,6 +419,12 @@ def solve_schedule(graph: Graph, schedule: Schedule, solver: str = "auto",
             problem = buffer_problem(graph, hb, lt, clique=clique, **kw)
             if reuse is not None:
                 reuse.problems[clique] = problem
+        if split is None and plain is None:
+            # one device, no second bound: nothing below reads the clocks or the lifetimes, and the problem holds
+            # what it needs of them (``first`` and ``visible``). Why let go: their other (buffer x stream) tables
+            # (``last``, ``live_from``, the clocks: 255 MiB for layered_graph(20000) on 1,024 streams) were held
+            # through the solve, under greedy's own sets: the plan's peak (round 64)
+            hb = lt = None
         # a small problem's default solve searches down to its bound (``auto.polish``): the bound it will be solved
         # with decides there, so ``heuristics_over``, which then solves it, must see that one too
         # (nor one with in-place pairs: ``heuristics_over`` solves it in full, and that solve is the plan's where it
