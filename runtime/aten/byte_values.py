@@ -212,14 +212,45 @@ def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
     if is_buffer(value) or plain_tensor(value):
         yield label, read, value
         return
-    if depth <= 0 or not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
+    if depth <= 0:
+        return
+    if depth < _DEPTH and _held_object(value):   # (``self.items[0].t``: a settings object in a container; round 64c)
+        for name, v in list(vars(value).items())[:ITEM_LIMIT]:
+            if not name.startswith("_") and _walked(v):
+                yield from _found(f"{label}.{name}", functools.partial(_field, read, name), v, depth - 1, keyed)
+        return
+    if not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
         return
     if len(value) > ITEM_LIMIT:
         return
     items = list(value.items() if isinstance(value, dict) else enumerate(value))
     for key, v in items:
-        if is_buffer(v) or plain_tensor(v) or type(v) in CONTAINERS or type(v) is tuple:
+        if _walked(v) or _held_object(v):
             yield from _found(label + keyed.format(key), functools.partial(_item, read, key), v, depth - 1, keyed)
+
+
+def _walked(v: Any) -> bool:
+    return is_buffer(v) or plain_tensor(v) or type(v) in CONTAINERS or type(v) is tuple
+
+
+def _held_object(v: Any) -> bool:
+    """A settings object (``settings.settings_object``: a dataclass of options, a config) with a plain ``__dict__``,
+    whose public fields ``_found`` walks where a container holds it. Why: ``self.items = [Cfg(t=np.array(...))]``
+    read as ``float(self.items[0].t[0])`` and changed in place after compile ran the export's value, silently
+    (round 64c; a global's such object was watched through ``python_state``'s places, a module attribute's not)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    from .settings import settings_object
+
+    return not is_buffer(v) and settings_object(torch, v) and type(getattr(v, "__dict__", None)) is dict
+
+
+def _field(read: Callable[[], Any], name: str) -> Any:
+    """``read().name`` (from its ``__dict__``), ``MISSING`` where no longer there."""
+    obj = read()
+    d = getattr(obj, "__dict__", None) if obj is not MISSING else None
+    return d.get(name, MISSING) if type(d) is dict else MISSING
 
 
 def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], Any], Any]]:

@@ -715,6 +715,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
     check_container_changes(program)
     guard = module_guard.record(torch, module, program)
+    if guard is not None:
+        value_reads.warn_unwatched(program, guard)   # (a tensor read as numbers no watch holds: named)
     sets = module_guard.forward_sets(torch, module, program)
     held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
             and (sets or program.attr_outputs or program.call_changes or program.forward_values)

@@ -180,10 +180,10 @@ class Program:
     #: and a call's cache that counts otherwise is refused (``cache_windows.window_mismatch``)
     window_inputs: tuple[tuple[str, tuple], ...] = ()
 
-    #: the ids of the real tensors (globals, closure variables, module attributes) ``forward`` read as Python numbers
-    #: while it was exported (``value_reads.watch_value_reads``: ``T.tolist()``, ``float(T)``): baked into the program,
-    #: so ``byte_values`` watches each by its version, whatever its size and whether the program reads it too
-    value_reads: frozenset[int] = frozenset()
+    #: (id, "file.py:123") of each real tensor (a global, closure variable, module attribute) ``forward`` read as Python
+    #: numbers while it was exported (``value_reads.watch_value_reads``: ``T.tolist()``, ``float(T)``): baked into the
+    #: program, so ``byte_values`` watches each by its version, whatever its size and whether the program reads it too
+    value_reads: tuple[tuple[int, str], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -264,7 +264,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     layout_watch = (contextlib.nullcontext([]) if strict
                     else watch_layout_reads(torch, module if exported is None else None))
-    values_watch = contextlib.nullcontext(set()) if strict else watch_value_reads(torch)
+    values_watch = contextlib.nullcontext({}) if strict else watch_value_reads(torch)
     cyclic = cyclic_attribute(torch, module) if exported is None else None
     if cyclic is not None:   # (torch's export recursed without end on it, naming nothing: round 62)
         raise AtenExecutorError(f"{cyclic} holds itself (a list, dict or tuple inside it contains it): torch.export "
@@ -493,7 +493,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators,
-                   value_reads=frozenset(value_reads))
+                   value_reads=tuple(value_reads.items()))
 
 
 def _held_generators(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:

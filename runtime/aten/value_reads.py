@@ -16,8 +16,10 @@ know: torch's raw "Could not guard on data-dependent expression" (a ``GraphError
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,14 +33,17 @@ _VALUE_READS = {name: MethodPatch() for name in VALUE_GETTERS}
 
 #: the packages whose reads are no ``forward``'s: the export and import around it
 _OWN_PACKAGES = ("memplan", "runtime")
+#: torch's private modules whose reads are ``forward``'s own (``Tensor.__format__`` calls ``item()``)
+_TORCH_PUBLIC = ("torch._tensor", "torch._jit_internal")
 
 
 @contextlib.contextmanager
-def watch_value_reads(torch: Any) -> Iterator[set[int]]:
-    """The ids of the real (not fake) tensors whose values code outside memplan and this runtime read as Python
-    numbers inside the block (an export: ``forward``'s reads, torch's public helpers it called too), in this thread.
-    Each getter is patched as ``layout_reads`` patches ``Tensor.stride`` (``MethodPatch``: one wrapper per process)."""
-    reads: set[int] = set()
+def watch_value_reads(torch: Any) -> Iterator[dict[int, str]]:
+    """{id: "file.py:123" of the first read} of the real (not fake) tensors whose values code outside memplan, this
+    runtime and torch's private machinery read as Python numbers inside the block (an export: ``forward``'s reads,
+    torch's public Python it called too), in this thread. Each getter is patched as ``layout_reads`` patches
+    ``Tensor.stride`` (``MethodPatch``: one wrapper per process)."""
+    reads: dict[int, str] = {}
     with contextlib.ExitStack() as stack:
         for name in VALUE_GETTERS:
             if hasattr(torch.Tensor, name):
@@ -47,44 +52,35 @@ def watch_value_reads(torch: Any) -> Iterator[set[int]]:
 
 
 def _watched(torch: Any, name: str) -> Callable[[Any], Any]:
-    """The wrapper ``watch_value_reads`` puts in place of ``torch.Tensor.<name>``."""
+    """The wrapper ``watch_value_reads`` puts in place of ``torch.Tensor.<name>``.
+
+    Its code is filed as torch's (``_torch_filed``). Why: torch.export names the user's line a
+    data-dependent guard came from by the first frame outside torch ("The following call raised this error"), which
+    was this wrapper's (``if T > 1:`` calls ``Tensor.__bool__``), so the refusal named ``value_reads.py`` and not
+    the model's line."""
     patch = _VALUE_READS[name]
 
     def wrap(real: Any) -> Any:
         def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
             reads = patch.innermost()
-            if reads is not None and _real(torch, self):
-                module = str(sys._getframe(1).f_globals.get("__name__", ""))
-                if module.split(".")[0] not in _OWN_PACKAGES:
-                    reads.add(id(self))
-            try:
-                return real(self, *args, **kwargs)
-            except Exception as exc:
-                _blame_caller(exc, sys._getframe(1))
-                raise
+            if reads is not None and id(self) not in reads and _real(torch, self):
+                frame = sys._getframe(1)
+                module = str(frame.f_globals.get("__name__", ""))
+                if module.split(".")[0] not in _OWN_PACKAGES and (
+                        not module.startswith("torch._") or module.startswith(_TORCH_PUBLIC)):
+                    reads[id(self)] = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+            return real(self, *args, **kwargs)
+        watched.__code__ = watched.__code__.replace(co_filename=_torch_filed(torch),
+                                                    co_name="watched_by_memplan_value_reads")
         return watched
     return wrap
 
 
-def _blame_caller(exc: Exception, frame: Any) -> None:
-    """torch's note of the user's line a data-dependent guard came from ("The following call raised this error:",
-    its first frame outside torch) set to ``frame``'s (the caller's ``if T > 1:``), not this module's wrapper."""
-    import traceback
-
-    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else None
-    if text is None or __file__ not in text:
-        return
-    import os
-
-    import torch
-
-    inside = os.path.dirname(torch.__file__) + os.sep
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(inside):   # (torch's function modes)
-        frame = frame.f_back
-    mine = re.compile(r'File "' + re.escape(__file__) + r'", line \d+, in \w+\n[^\n]*')
-    theirs = traceback.StackSummary.from_list([traceback.FrameSummary(
-        frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)]).format()[0].strip()
-    exc.args = (mine.sub(lambda _m: theirs, text, count=1), *exc.args[1:])
+def _torch_filed(torch: Any) -> str:
+    """The file name the wrappers' code carries: torch's own ``__init__.py``, which both of torch's searches for the
+    user's frame skip (the first frame outside torch's folder; the first outside ``uninteresting_files()``, for its
+    "Caused by:" note). A traceback through the wrapper names it ``watched_by_memplan_value_reads`` there."""
+    return torch.__file__
 
 
 def _real(torch: Any, t: Any) -> bool:
@@ -150,3 +146,23 @@ def _named_tensors(torch: Any, module: Any, code: str) -> list[str]:
                     where = f"{type(module).__name__}.{path}" if path else type(module).__name__
                     out.append(f"the tensor {where}.{name}")
     return list(dict.fromkeys(out))
+
+
+def warn_unwatched(program: Any, guard: Any) -> list[str]:
+    """Warn (``walk_bounds.StateWalkWarning``) naming the place of each read of a tensor's values as Python numbers
+    (``Program.value_reads``) whose tensor no per-call watch holds (deeper in containers or objects than
+    ``byte_values`` walks, in an object of a library's): a change of it in place runs the export's numbers, silently
+    (round 64c: compile said nothing of it). Returns the places (for tests)."""
+    from .walk_bounds import StateWalkWarning
+
+    buffers = getattr(getattr(guard, "reads", None), "buffers", None)
+    watched = {id(o) for o in (buffers.objects if buffers is not None else ())}
+    places = [where for i, where in program.value_reads if i not in watched]
+    if places:
+        warnings.warn(StateWalkWarning(
+            f"forward reads the values of a tensor as Python numbers (T.tolist(), T.item(), float(T)) at "
+            f"{', '.join(places[:3])}{' ...' if len(places) > 3 else ''} that compile cannot watch (not a global, "
+            "a closure variable or a module attribute, nor in a container or settings object of one within "
+            "3 levels): the program keeps the numbers of the export, so change it only by compiling again, or "
+            "pass the value in as an argument"), stacklevel=3)
+    return places
