@@ -85,12 +85,19 @@ def _torch_filed(torch: Any) -> str:
 
 def _real(torch: Any, t: Any) -> bool:
     """Whether ``t`` is a user's real tensor (export's stand-ins are fake or functional: their values are none)."""
-    try:
-        from torch._subclasses.fake_tensor import FakeTensor
-        from torch._subclasses.functional_tensor import FunctionalTensor
-    except ImportError:   # (an older torch: every tensor counts)
-        return True
-    return not isinstance(t, (FakeTensor, FunctionalTensor)) and not t.is_meta
+    global _STAND_INS
+    if _STAND_INS is None:
+        try:
+            from torch._subclasses.fake_tensor import FakeTensor
+            from torch._subclasses.functional_tensor import FunctionalTensor
+            _STAND_INS = (FakeTensor, FunctionalTensor)
+        except ImportError:   # (an older torch: every tensor not on the meta device counts)
+            _STAND_INS = ()
+    return not isinstance(t, _STAND_INS) and not t.is_meta
+
+
+#: export's stand-in tensor classes (``_real``), looked up once
+_STAND_INS: tuple[type, ...] | None = None
 
 
 #: torch.export's refusal of a Python branch on a tensor's value, and the importer's note of the line (``common``)
