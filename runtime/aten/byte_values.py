@@ -69,8 +69,20 @@ def tensor_value(v: Any) -> bool:
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(v, torch.Tensor) or isinstance(v, torch.nn.Parameter):
         return False
+    return plain_tensor(v) and v.numel() <= TENSOR_LIMIT
+
+
+def plain_tensor(v: Any) -> bool:
+    """A tensor of any size that keeps a version counter (no inference tensor, no fake or subclass that fails to
+    say). Why any size: one ``forward`` read as Python numbers (``Program.value_reads``: ``T.tolist()`` of 100
+    elements) is baked whatever its size, and a global one the program holds, replaced by the caller (``W = new``,
+    same shape), kept the old one in the program, silently (round 64c); its identity and version cost the same at
+    any size. ``find`` chooses which are watched."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(v, torch.Tensor):
+        return False
     try:
-        return v.numel() <= TENSOR_LIMIT and not v.is_inference() and type(v._version) is int
+        return not v.is_inference() and type(v._version) is int
     except Exception:  # noqa: BLE001 - a fake or subclassed tensor: not watched
         return False
 
@@ -89,8 +101,9 @@ def contents(v: Any) -> Any:
     sharing it), so an equal one put in its place is no same value until an export says so."""
     if v is MISSING:
         return MISSING
-    if _tensor(v):   # (its version counter: moved by every write in place, read without a copy)
-        return (id(v), "tensor", v._version)
+    if _tensor(v):   # (its version counter: moved by every write in place, read without a copy; its data pointer:
+        # ``t.data = other`` moves no version)
+        return (id(v), "tensor", v._version, v.data_ptr())
     try:
         if isinstance(v, memoryview):
             return (id(v), "memoryview", v.format, v.shape, v.tobytes())
@@ -196,17 +209,48 @@ def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
            keyed: str = "[{!r}]") -> Iterator[tuple[str, Callable[[], Any], Any]]:
     """(label, read, buffer) of ``value`` if a buffer, else of each buffer in it (a list, tuple, dict or deque, up to
     ``depth`` levels and ``ITEM_LIMIT`` items each), each read through the containers there at each call."""
-    if is_buffer(value) or tensor_value(value):
+    if is_buffer(value) or plain_tensor(value):
         yield label, read, value
         return
-    if depth <= 0 or not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
+    if depth <= 0:
+        return
+    if depth < _DEPTH and _held_object(value):   # (``self.items[0].t``: a settings object in a container; round 64c)
+        for name, v in list(vars(value).items())[:ITEM_LIMIT]:
+            if not name.startswith("_") and _walked(v):
+                yield from _found(f"{label}.{name}", functools.partial(_field, read, name), v, depth - 1, keyed)
+        return
+    if not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
         return
     if len(value) > ITEM_LIMIT:
         return
     items = list(value.items() if isinstance(value, dict) else enumerate(value))
     for key, v in items:
-        if is_buffer(v) or tensor_value(v) or type(v) in CONTAINERS or type(v) is tuple:
+        if _walked(v) or _held_object(v):
             yield from _found(label + keyed.format(key), functools.partial(_item, read, key), v, depth - 1, keyed)
+
+
+def _walked(v: Any) -> bool:
+    return is_buffer(v) or plain_tensor(v) or type(v) in CONTAINERS or type(v) is tuple
+
+
+def _held_object(v: Any) -> bool:
+    """A settings object (``settings.settings_object``: a dataclass of options, a config) with a plain ``__dict__``,
+    whose public fields ``_found`` walks where a container holds it. Why: ``self.items = [Cfg(t=np.array(...))]``
+    read as ``float(self.items[0].t[0])`` and changed in place after compile ran the export's value, silently
+    (round 64c; a global's such object was watched through ``python_state``'s places, a module attribute's not)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    from .settings import settings_object
+
+    return not is_buffer(v) and settings_object(torch, v) and type(getattr(v, "__dict__", None)) is dict
+
+
+def _field(read: Callable[[], Any], name: str) -> Any:
+    """``read().name`` (from its ``__dict__``), ``MISSING`` where no longer there."""
+    obj = read()
+    d = getattr(obj, "__dict__", None) if obj is not MISSING else None
+    return d.get(name, MISSING) if type(d) is dict else MISSING
 
 
 def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], Any], Any]]:
@@ -220,7 +264,7 @@ def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], A
         where = f"{type(module).__name__}.{path}" if path else type(module).__name__
         for name, v in list(vars(m).items()):
             if name.startswith("__") or name in internal or (name.startswith("_") and not is_buffer(v)) or (
-                    name.startswith("_") and tensor_value(v)):
+                    name.startswith("_") and plain_tensor(v)):
                 continue
             yield f"the attribute {where}.{name}", functools.partial(vars(m).get, name, MISSING), v
             if settings_object(torch, v) and not is_buffer(v) and type(vars(v)) is dict:
@@ -230,11 +274,13 @@ def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], A
                                functools.partial(vars(v).get, field, MISSING), f)
 
 
-def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None = frozenset()
-         ) -> tuple[BufferReads | None, list[str]]:
+def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None = frozenset(),
+         numbers: frozenset[int] = frozenset()) -> tuple[BufferReads | None, list[str]]:
     """(``BufferReads`` of the buffers ``module``'s tree and ``places`` (``python_state``'s places, already chosen
     for watching) hold now, or None where none; the labels of those left unwatched for their size). ``live``: the
-    ids of the tensors the program reads itself (their small plain tensors are not watched); None: no tensors."""
+    ids of the tensors the program reads itself (their small plain tensors are not watched); None: no tensors.
+    ``numbers``: the ids of the tensors ``forward`` read as Python numbers at export (``Program.value_reads``):
+    watched whatever their size, the program's own too (round 64c)."""
     found: list[tuple[str, Callable[[], Any], Any]] = []
     roots: list[tuple[str, Callable[[], Any], Any, str]] = []
     if isinstance(module, torch.nn.Module):
@@ -247,7 +293,7 @@ def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None
     total = 0
     for label, read, value, keyed in roots:
         for where, get, buf in _found(label, read, value, keyed=keyed):
-            if id(buf) in seen or (_tensor(buf) and (live is None or id(buf) in live)):
+            if id(buf) in seen or (_tensor(buf) and _not_watched(buf, live, numbers)):
                 continue
             seen.add(id(buf))
             n = 0 if _tensor(buf) else size(buf)
@@ -261,6 +307,15 @@ def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None
     objects = tuple(b for _w, _g, b in found)
     return BufferReads(tuple(w for w, _g, _b in found), tuple(g for _w, g, _b in found), objects,
                        tuple(map(contents, objects)), tuple(map(text, objects))), too_big
+
+
+def _not_watched(t: Any, live: frozenset[int] | None, numbers: frozenset[int]) -> bool:
+    """Whether tensor ``t`` found by ``find`` is left unwatched: every tensor where ``live`` is None; else one
+    ``forward`` read as numbers never is; else one the program reads itself (it follows the writes) or one of more
+    than ``TENSOR_LIMIT`` elements (no sign it was read as numbers: watched, a change would export again) is."""
+    if live is None:
+        return True
+    return id(t) not in numbers and (id(t) in live or not tensor_value(t))
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from . import (
     host_random,
     lazy_modules,
     returned_args,
+    value_reads,
     walk_bounds,
 )
 from . import guard as module_guard
@@ -468,7 +469,8 @@ class CompiledModule:
         why = reads_refusal(guard.reads)
         if why is None:   # (equal values, other objects; a container changed by tensors alone: recorded anew)
             if guard.reads.replaced():   # (``self.cfg = {...}`` equal to the old: its inner containers watched)
-                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live))
+                self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live,
+                                                                guard.reads.read))
             return
         if self.program.generators:
             check_generators(self.program)
@@ -482,7 +484,8 @@ class CompiledModule:
         if refusal is not None:
             raise AtenExecutorError(refusal)
         self._forget_proofs(reads=False)   # (the reads' own answers stay: a flag toggled between two proven values)
-        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live) if guard.reads.replaced()
+        self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live,
+                                                guard.reads.read) if guard.reads.replaced()
                                    else now)
         if other is not None:
             self._watch_reads_of(other)
@@ -670,8 +673,9 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
     given_program = program is not None
     if program is None:
-        with byte_values.forward_writes_refused(torch, module):   # (a NumPy array forward changes in place)
-            program = load_program(module, example_inputs, kwargs)
+        with byte_values.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
+            program = load_program(module, example_inputs, kwargs)   # (a NumPy array forward changes in place; a
+            # branch on a global tensor's value, ``if T > 1:``, named)
     else:
         check_program(torch, program, module, example_inputs, kwargs)
     if loaded is not None:
@@ -711,6 +715,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
     check_container_changes(program)
     guard = module_guard.record(torch, module, program)
+    if guard is not None:
+        value_reads.warn_unwatched(program, guard)   # (a tensor read as numbers no watch holds: named)
     sets = module_guard.forward_sets(torch, module, program)
     held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
             and (sets or program.attr_outputs or program.call_changes or program.forward_values)

@@ -399,7 +399,8 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
                        record_settings(torch, type(module).__name__, owners, program.forward_writes,
                                        program.object_reads, program.read_watched),
-                       record_reads(torch, module, live=frozenset(by_id)))
+                       record_reads(torch, module, live=frozenset(by_id),
+                                    read=frozenset(i for i, _where in program.value_reads)))
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})

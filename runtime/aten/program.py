@@ -180,6 +180,11 @@ class Program:
     #: and a call's cache that counts otherwise is refused (``cache_windows.window_mismatch``)
     window_inputs: tuple[tuple[str, tuple], ...] = ()
 
+    #: (id, "file.py:123") of each real tensor (a global, closure variable, module attribute) ``forward`` read as Python
+    #: numbers while it was exported (``value_reads.watch_value_reads``: ``T.tolist()``, ``float(T)``): baked into the
+    #: program, so ``byte_values`` watches each by its version, whatever its size and whether the program reads it too
+    value_reads: tuple[tuple[int, str], ...] = ()
+
     @property
     def generator_args(self) -> dict[str, Any]:
         """{placeholder name: the module's generator} (``lower._bind``)."""
@@ -248,6 +253,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .registries import registry_snapshots, restore_registries
     from .settings import settings_objects
     from .tensor_attrs import restore_tensor_attributes, tensor_attribute_values
+    from .value_reads import watch_value_reads
 
     # (a strict export traces through Dynamo, which would trace the patched ``__setattr__`` too: not watched)
     writes_watch = contextlib.nullcontext(ModuleWrites()) if strict else watch_module_writes(torch)
@@ -258,6 +264,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     layout_watch = (contextlib.nullcontext([]) if strict
                     else watch_layout_reads(torch, module if exported is None else None))
+    values_watch = contextlib.nullcontext({}) if strict else watch_value_reads(torch)
     cyclic = cyclic_attribute(torch, module) if exported is None else None
     if cyclic is not None:   # (torch's export recursed without end on it, naming nothing: round 62)
         raise AtenExecutorError(f"{cyclic} holds itself (a list, dict or tuple inside it contains it): torch.export "
@@ -309,7 +316,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
               layout_watch as layouts, fast_watch, hook_results as hook_changes,
-              hooks_tracked(torch, module, tracked) as hooks_only):
+              hooks_tracked(torch, module, tracked) as hooks_only, values_watch as value_reads):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
@@ -485,7 +492,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    window_inputs=windows if call_state is not None else (), fast_calls=tuple(dict.fromkeys(fused)), fast_recorded=not isinstance(fast_watch, contextlib.nullcontext),
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
-                   lowered=bool(trace.get("lowered", False)), generators=generators)
+                   lowered=bool(trace.get("lowered", False)), generators=generators,
+                   value_reads=tuple(value_reads.items()))
 
 
 def _held_generators(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .byte_values import is_buffer, tensor_value
+from .byte_values import is_buffer, plain_tensor
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
 from .settings import SCALARS, plain, same_value
@@ -80,8 +80,9 @@ def _functions(cls: type) -> list[Any]:
 
 def _watched_value(v: Any) -> bool:
     """A value whose place is kept: a scalar, a container, a byte buffer (a NumPy array: ``byte_values`` watches
-    its contents, which a caller changes in place; round 64) or a small plain tensor (``float(T)``: the same)."""
-    return isinstance(v, SCALARS) or type(v) in CONTAINERS or is_buffer(v) or tensor_value(v)
+    its contents, which a caller changes in place; round 64) or a plain tensor (``float(T)``: the same; and of any
+    size: a global ``W`` the program holds, replaced by the caller, kept the old one in the program; round 64c)."""
+    return isinstance(v, SCALARS) or type(v) in CONTAINERS or is_buffer(v) or plain_tensor(v)
 
 
 def _cached_properties(cls: type) -> frozenset[str]:

@@ -1,0 +1,175 @@
+"""The real tensors whose values ``forward`` read as Python numbers while it was exported (``T.tolist()``,
+``T.item()``, ``float(T)``, ``int(T)``, ``bool(T)``), and the refusal of a branch on a global tensor's value.
+
+Why: a compiled call runs no Python, so what ``forward`` made of such a number is baked into the program. A global
+tensor (or a module's plain tensor attribute) read so is a real tensor during a non-strict export, and when the
+program also reads it as a tensor (``x * T.tolist()[0] + T``; ``T.tolist()`` alone makes it one of the program's
+constants), ``byte_values`` left it unwatched ("the program follows its writes itself"): ``T.mul_(1.5)`` after
+compile changed eager's result and silently not the program's (round 64). The ids recorded here
+(``Program.value_reads``) are watched by their version counter whatever their size or use (``byte_values.find``).
+
+A branch on such a tensor (``if T > 1:``) is a comparison torch.export traces on a stand-in whose value it does not
+know: torch's raw "Could not guard on data-dependent expression" (a ``GraphError``) said nothing of what to do;
+``branch_refused`` names the tensor and the ways out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import AtenExecutorError
+from .torch_reads import MethodPatch
+
+#: the tensor methods that hand ``forward`` its values as Python numbers (``__format__`` and ``numpy`` go through
+#: ``item`` or fail on export's stand-ins)
+VALUE_GETTERS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "__complex__")
+_VALUE_READS = {name: MethodPatch() for name in VALUE_GETTERS}
+
+#: the packages whose reads are no ``forward``'s: the export and import around it
+_OWN_PACKAGES = ("memplan", "runtime")
+#: torch's private modules whose reads are ``forward``'s own (``Tensor.__format__`` calls ``item()``)
+_TORCH_PUBLIC = ("torch._tensor", "torch._jit_internal")
+
+
+@contextlib.contextmanager
+def watch_value_reads(torch: Any) -> Iterator[dict[int, str]]:
+    """{id: "file.py:123" of the first read} of the real (not fake) tensors whose values code outside memplan, this
+    runtime and torch's private machinery read as Python numbers inside the block (an export: ``forward``'s reads,
+    torch's public Python it called too), in this thread. Each getter is patched as ``layout_reads`` patches
+    ``Tensor.stride`` (``MethodPatch``: one wrapper per process)."""
+    reads: dict[int, str] = {}
+    with contextlib.ExitStack() as stack:
+        for name in VALUE_GETTERS:
+            if hasattr(torch.Tensor, name):
+                stack.enter_context(_VALUE_READS[name].block(torch.Tensor, name, _watched(torch, name), reads))
+        yield reads
+
+
+def _watched(torch: Any, name: str) -> Callable[[Any], Any]:
+    """The wrapper ``watch_value_reads`` puts in place of ``torch.Tensor.<name>``.
+
+    Its code is filed as torch's (``_torch_filed``). Why: torch.export names the user's line a
+    data-dependent guard came from by the first frame outside torch ("The following call raised this error"), which
+    was this wrapper's (``if T > 1:`` calls ``Tensor.__bool__``), so the refusal named ``value_reads.py`` and not
+    the model's line."""
+    patch = _VALUE_READS[name]
+
+    def wrap(real: Any) -> Any:
+        def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            reads = patch.innermost()
+            if reads is not None and id(self) not in reads and _real(torch, self):
+                frame = sys._getframe(1)
+                module = str(frame.f_globals.get("__name__", ""))
+                if module.split(".")[0] not in _OWN_PACKAGES and (
+                        not module.startswith("torch._") or module.startswith(_TORCH_PUBLIC)):
+                    reads[id(self)] = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+            return real(self, *args, **kwargs)
+        watched.__code__ = watched.__code__.replace(co_filename=_torch_filed(torch),
+                                                    co_name="watched_by_memplan_value_reads")
+        return watched
+    return wrap
+
+
+def _torch_filed(torch: Any) -> str:
+    """The file name the wrappers' code carries: torch's own ``__init__.py``, which both of torch's searches for the
+    user's frame skip (the first frame outside torch's folder; the first outside ``uninteresting_files()``, for its
+    "Caused by:" note). A traceback through the wrapper names it ``watched_by_memplan_value_reads`` there."""
+    return torch.__file__
+
+
+def _real(torch: Any, t: Any) -> bool:
+    """Whether ``t`` is a user's real tensor (export's stand-ins are fake or functional: their values are none)."""
+    global _STAND_INS
+    if _STAND_INS is None:
+        try:
+            from torch._subclasses.fake_tensor import FakeTensor
+            from torch._subclasses.functional_tensor import FunctionalTensor
+            _STAND_INS = (FakeTensor, FunctionalTensor)
+        except ImportError:   # (an older torch: every tensor not on the meta device counts)
+            _STAND_INS = ()
+    return not isinstance(t, _STAND_INS) and not t.is_meta
+
+
+#: export's stand-in tensor classes (``_real``), looked up once
+_STAND_INS: tuple[type, ...] | None = None
+
+
+#: torch.export's refusal of a Python branch on a tensor's value, and the importer's note of the line (``common``)
+_DATA_GUARD = "data-dependent expression"
+_AT_CODE = re.compile(r"\(at ([^():]+:\d+) in \w+: `(.*)`\)")
+_PLACE_NAME = re.compile(r"the (?:global|closure variable) (\w+)")
+
+
+@contextlib.contextmanager
+def branch_refused(torch: Any, module: Any) -> Iterator[None]:
+    """Runs the block (compile's export) and turns torch.export's "Could not guard on data-dependent expression"
+    (a ``GraphError``) into an ``AtenExecutorError`` naming the global, closure variable or module tensor that the
+    failing line reads (``if T > 1:``, ``float(T.sum())``), and what to write instead. Any other failure, and one on
+    a line naming no such tensor (a branch on an input's values), passes as it is."""
+    from memplan.errors import GraphError
+
+    try:
+        yield
+    except GraphError as exc:
+        found = _AT_CODE.search(str(exc)) if _DATA_GUARD in str(exc) else None
+        named = _named_tensors(torch, module, found[2]) if found else []
+        if not named:
+            raise
+        raise AtenExecutorError(
+            f"forward computes a Python value from the values of {', '.join(named)} at {found[1]} (`{found[2]}`), "
+            "which torch.export cannot trace: the program holds that tensor as a constant whose value it does not "
+            "know at export, and a compiled call runs no Python to take the branch each call's value chooses. "
+            "Compute both sides on tensors (torch.where(cond, a, b)), or read the value as Python numbers directly "
+            "on the tensor (T.tolist(), T.item(): compile watches the tensor and proves a changed one by exporting "
+            "again), or pass it in as an argument") from None
+
+
+def _named_tensors(torch: Any, module: Any, code: str) -> list[str]:
+    """The labels of the tensors in the globals and closure variables ``forward``'s code names, and the module tree's
+    plain tensor attributes, that the source line ``code`` names (``T``, ``self.t``)."""
+    from .python_state import python_state
+
+    words = set(re.findall(r"[A-Za-z_]\w*", code))
+    attrs = set(re.findall(r"\.([A-Za-z_]\w*)", code))
+    out: list[str] = []
+    try:
+        places = python_state(torch, module)
+    except Exception:  # noqa: BLE001 - naming is an extra: torch's own refusal stands where the walk fails
+        places = []
+    for p in places:
+        name = _PLACE_NAME.match(p.label)
+        if name is not None and name[1] in words and isinstance(p.value, torch.Tensor):
+            out.append(p.label)
+    if isinstance(module, torch.nn.Module):
+        for path, m in module.named_modules():
+            for name, v in list(vars(m).items()):   # (plain ones: a buffer is the export's input, no constant)
+                if name in attrs and isinstance(v, torch.Tensor):
+                    where = f"{type(module).__name__}.{path}" if path else type(module).__name__
+                    out.append(f"the tensor {where}.{name}")
+    return list(dict.fromkeys(out))
+
+
+def warn_unwatched(program: Any, guard: Any) -> list[str]:
+    """Warn (``walk_bounds.StateWalkWarning``) naming the place of each read of a tensor's values as Python numbers
+    (``Program.value_reads``) whose tensor no per-call watch holds (deeper in containers or objects than
+    ``byte_values`` walks, in an object of a library's): a change of it in place runs the export's numbers, silently
+    (round 64c: compile said nothing of it). Returns the places (for tests)."""
+    from .walk_bounds import StateWalkWarning
+
+    buffers = getattr(getattr(guard, "reads", None), "buffers", None)
+    watched = {id(o) for o in (buffers.objects if buffers is not None else ())}
+    places = [where for i, where in program.value_reads if i not in watched]
+    if places:
+        warnings.warn(StateWalkWarning(
+            f"forward reads the values of a tensor as Python numbers (T.tolist(), T.item(), float(T)) at "
+            f"{', '.join(places[:3])}{' ...' if len(places) > 3 else ''} that compile cannot watch (not a global, "
+            "a closure variable or a module attribute, nor in a container or settings object of one within "
+            "3 levels): the program keeps the numbers of the export, so change it only by compiling again, or "
+            "pass the value in as an argument"), stacklevel=3)
+    return places
