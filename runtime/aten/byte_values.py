@@ -36,8 +36,10 @@ from .settings import SCALARS, value_text
 CONTENT_LIMIT = 1 << 16
 #: the most bytes of all the buffers one compiled module compares at each call
 TOTAL_LIMIT = 1 << 20
-#: how many containers deep a buffer is looked for (``self.d["a"][0]``)
-_DEPTH = 3
+#: how many containers (and settings objects) deep a buffer is looked for (``self.d["a"][0]``), and how many of their
+#: items one walk looks at (a bound by size: a cycle or a wide tree ends there)
+_DEPTH = 6
+WALK_LIMIT = 10_000
 
 
 def is_buffer(v: Any) -> bool:
@@ -192,21 +194,55 @@ def _item(read: Callable[[], Any], key: Any) -> Any:
         return MISSING
 
 
+def _field(read: Callable[[], Any], name: str) -> Any:
+    """``read().name`` (a settings object's field, read from its ``__dict__``), ``MISSING`` where no longer there."""
+    obj = read()
+    d = getattr(obj, "__dict__", None) if obj is not MISSING else None
+    return d.get(name, MISSING) if type(d) is dict else MISSING
+
+
+def _settings(v: Any) -> bool:
+    """A settings object of the user's (``settings.settings_object``) whose fields are walked for buffers."""
+    from .settings import settings_object
+
+    torch = sys.modules.get("torch")
+    return torch is not None and not is_buffer(v) and settings_object(torch, v) and type(vars(v)) is dict
+
+
 def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
-           keyed: str = "[{!r}]") -> Iterator[tuple[str, Callable[[], Any], Any]]:
-    """(label, read, buffer) of ``value`` if a buffer, else of each buffer in it (a list, tuple, dict or deque, up to
-    ``depth`` levels and ``ITEM_LIMIT`` items each), each read through the containers there at each call."""
+           keyed: str = "[{!r}]", seen: set[int] | None = None, budget: list[int] | None = None
+           ) -> Iterator[tuple[str, Callable[[], Any], Any]]:
+    """(label, read, buffer) of ``value`` if a buffer, else of each buffer in it (a list, tuple, dict or deque, a
+    settings object's public fields, up to ``depth`` levels, ``ITEM_LIMIT`` items each and ``WALK_LIMIT`` items in
+    all), each read through the containers and objects there at each call. Why settings objects and six levels: a
+    buffer in a settings object held in a dict (``self.v = {"a": Cfg(t=np.array(...))}``), in a settings object's
+    settings object (``self.cfg.inner.t``) or four containers down ran the export's value silently (round 64d)."""
     if is_buffer(value) or tensor_value(value):
         yield label, read, value
         return
-    if depth <= 0 or not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
+    seen = set() if seen is None else seen
+    budget = [WALK_LIMIT] if budget is None else budget
+    if depth <= 0 or id(value) in seen:
         return
-    if len(value) > ITEM_LIMIT:
+    if type(value) in CONTAINERS or type(value) is tuple:
+        if isinstance(value, set) or len(value) > ITEM_LIMIT:
+            return
+        items = list(value.items() if isinstance(value, dict) else enumerate(value))
+        field = False
+    elif _settings(value):
+        items = [(k, v) for k, v in vars(value).items() if not str(k).startswith("_")][:ITEM_LIMIT]
+        field = True
+    else:
         return
-    items = list(value.items() if isinstance(value, dict) else enumerate(value))
+    seen.add(id(value))
     for key, v in items:
-        if is_buffer(v) or tensor_value(v) or type(v) in CONTAINERS or type(v) is tuple:
-            yield from _found(label + keyed.format(key), functools.partial(_item, read, key), v, depth - 1, keyed)
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        if is_buffer(v) or tensor_value(v) or type(v) in CONTAINERS or type(v) is tuple or _settings(v):
+            where = f"{label}.{key}" if field else label + keyed.format(key)
+            get = functools.partial(_field if field else _item, read, key)
+            yield from _found(where, get, v, depth - 1, keyed, seen, budget)
 
 
 def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], Any], Any]]:

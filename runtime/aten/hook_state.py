@@ -39,8 +39,10 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     the function's own attributes, but never an ``nn.Module`` (the module's state is the export's business)."""
     if isinstance(hook, functools.partial):   # ``partial(fn, store)``: the state is in its arguments (a list it
         bound = [*hook.args, *hook.keywords.values()]   # appends to, an object it sets), and in ``fn``'s own places
-        places = [("value", v, None) for v in bound if _kept(v) is not None]
-        places += [("object", v, None) for v in bound if _kept(v) is None and _has_state(torch, v)]
+        # (a byte buffer or a tuple bound is a value too: ``partial(h, np.array([2.0]))`` changed in place, or
+        # ``partial(h, ([2.0],))``'s inner list, ran the export's value silently, round 64d)
+        places = [("value", v, None) for v in bound if _bound_value(v)]
+        places += [("object", v, None) for v in bound if not _bound_value(v) and _has_state(torch, v)]
         return places + _hook_places(torch, hook.func)
     fn = getattr(hook, "__func__", hook)
     owner = getattr(hook, "__self__", None)
@@ -79,6 +81,12 @@ def _has_state(torch: Any, value: Any) -> bool:
     """Whether ``value`` is an object whose attributes a hook may change (not a module, class, function or tensor)."""
     return (hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
             and not callable(value))
+
+
+def _bound_value(value: Any) -> bool:
+    """Whether a value a ``functools.partial`` hook binds is watched as a value (its contents): a container, a tuple
+    (the containers in it), a byte buffer (its bytes)."""
+    return _kept(value) is not None or type(value) is tuple or is_buffer(value)
 
 
 def _kept(value: Any) -> Any:
