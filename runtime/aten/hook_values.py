@@ -24,7 +24,7 @@ from typing import Any
 
 from . import hook_watch
 from .byte_values import is_buffer
-from .hook_state import _fingerprint, _hook_places, _hook_tables
+from .hook_state import Same, _fingerprint, _hook_places, _hook_tables
 from .module_containers import CONTAINERS
 from .settings import SCALARS, settings_object
 
@@ -112,7 +112,10 @@ def _state(torch: Any, places: tuple, visited: list[Any] | None = None) -> tuple
             value = where.get(name)
             if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and not is_buffer(value) \
                     and not settings_object(torch, value):   # (a user's object: its fields, as a closure's, round 64b)
-                value = ("o", id(value))   # (a module, a function, a class: which one, no walk into it)
+                # (a module, a function, a class: which one, no walk into it; held, not by its id, which a new object
+                # at a freed one's address takes)
+                out.append(("o", Same(value)))
+                continue
         elif kind == "object":
             value = dict(vars(where))
         else:
