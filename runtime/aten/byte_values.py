@@ -93,6 +93,8 @@ def contents(v: Any) -> Any:
         return MISSING
     if _tensor(v):   # (its version counter: moved by every write in place, read without a copy)
         return (id(v), "tensor", v._version)
+    if not is_buffer(v):   # (another kind put in its place: ``m.b = [3.0]`` for a bytearray raised a raw
+        return (id(v), "other", type(v).__name__)   # AttributeError out of the call, round 64d; proven as a change)
     try:
         if isinstance(v, memoryview):
             return (id(v), "memoryview", v.format, v.shape, v.tobytes())
