@@ -299,6 +299,8 @@ def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]]
     for path, m in module.named_modules():
         where = f"{type(module).__name__}.{path}" if path else type(module).__name__
         for name, v in list(vars(m).items()):
+            if not name.startswith("_") and (id(m), name) not in skip:   # (a settings object's lists, round 64d)
+                out += _object_containers(torch, f"{where}.{name}", v, seen, budget)
             if name.startswith("_") or not (type(v) in CONTAINERS or type(v) is tuple) or (id(m), name) in skip:
                 continue
             if type(v) in CONTAINERS and id(v) not in seen and len(v) <= ITEM_LIMIT:
@@ -309,6 +311,34 @@ def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]]
                 out.append(_held(f"the attribute {where}.{name}" + "".join(f"[{k!r}]" for k in keys), inner))
             out += _held_objects(torch, f"{where}.{name}", v, seen)
     return out
+
+
+def _object_containers(torch: Any, where: str, obj: Any, seen: set[int], budget: list[int]) -> list[PythonPlace]:
+    """A place for each list, dict or set under a public field of a settings object a module holds
+    (``self.cfg = Cfg(steps=[2.0])``), read through ``vars(obj)`` at each call, and each one inside it. Why:
+    ``forward`` reading ``self.cfg.steps[0]`` compiled, and ``m.cfg.steps[0] = 3.0`` ran the export's 2.0 silently
+    (round 64d): ``Settings`` watches the plain fields alone, the containers here were those of modules only."""
+    from .settings import settings_object
+
+    if id(obj) in seen or callable(obj) or not settings_object(torch, obj) or type(vars(obj)) is not dict:
+        return []
+    seen.add(id(obj))
+    out: list[PythonPlace] = []
+    for name, v in list(vars(obj).items())[:ITEM_LIMIT]:
+        if name.startswith("_") or not (type(v) in CONTAINERS or type(v) is tuple):
+            continue
+        if type(v) in CONTAINERS and id(v) not in seen and len(v) <= ITEM_LIMIT:
+            seen.add(id(v))
+            out.append(_held(f"the attribute {where}.{name}", v, functools.partial(_field, obj, name),
+                             ("attr", obj, name)))
+        for keys, inner in inner_containers(v, seen, budget):
+            out.append(_held(f"the attribute {where}.{name}" + "".join(f"[{k!r}]" for k in keys), inner))
+    return out
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``vars(obj)[name]`` now (``MISSING`` where gone)."""
+    return vars(obj).get(name, MISSING)
 
 
 def _held_objects(torch: Any, where: str, container: Any, seen: set[int]) -> list[PythonPlace]:
