@@ -95,6 +95,18 @@ class _Attr(nn.Module):
         return x * float(self.read(self.v))
 
 
+class _Direct(nn.Module):
+    """``forward`` reading its settings object's field itself (a list's item where ``t`` is one)."""
+
+    def __init__(self, t=2.0):
+        super().__init__()
+        self.cfg = _Cfg(t=t)
+
+    def forward(self, x):
+        t = self.cfg.t
+        return x * (t[0] if isinstance(t, list) else t)
+
+
 class _FnField:
     def __init__(self):
         self.f = lambda o: o * 2.0
@@ -160,6 +172,11 @@ HOLES = {
     "numpy in a settings object's settings object": lambda: (
         m := _Attr(_Cfg(inner=_Cfg(t=np.array([2.0]))), lambda v: v.inner.t[0]),
         lambda: m.v.inner.t.__setitem__(0, 3.0)),
+    "settings object of a module replaced": lambda: (m := _Direct(), lambda: setattr(m, "cfg", _Cfg(t=3.0))),
+    "settings object's __dict__ replaced": lambda: (
+        m := _Direct(), lambda: setattr(m.cfg, "__dict__", {"t": 3.0, "inner": None})),
+    "list in a settings object's field changed in place": lambda: (
+        m := _Direct([2.0]), lambda: m.cfg.t.__setitem__(0, 3.0)),
     "function in a hook's closure replaced": _closure_fn,
     "function field of a hook's object replaced": _object_fn,
     "callable object in a hook's closure, field changed": _callable_object,
@@ -172,6 +189,17 @@ def test_a_value_changed_after_compile_matches_eager_or_is_refused(case):
     # failed before (every case): the compiled call ran the export's value, silently
     m, change = HOLES[case]()
     _matches_eager_or_refused(m, change)
+
+
+def test_a_settings_object_dict_replaced_by_an_equal_one_is_taken():
+    # no refusal for an equal ``__dict__`` (the guard reads the fields there now, and takes them as the baseline)
+    m, x = _Direct(), torch.ones(3)
+    cm = _compile(m, x)
+    m.cfg.__dict__ = {"t": 2.0, "inner": None}
+    assert torch.equal(cm(x), m(x)) and cm.guard.unchanged()
+    m.cfg.t = 3.0   # (the new dict is the one watched now)
+    with pytest.raises(AtenExecutorError, match="cfg.t is 3.0 now"):
+        cm(x)
 
 
 # ---- every (place, value, change) against eager -----------------------------------------------------------------

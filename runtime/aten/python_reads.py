@@ -359,8 +359,10 @@ def _held_objects(torch: Any, where: str, container: Any, seen: set[int]) -> lis
         for name, v in list(fields.items())[:ITEM_LIMIT]:
             if not name.startswith("_") and plain(v):
                 out.append(PythonPlace(f"the attribute {name} of the {type(obj).__name__} object at {where}[{key!r}]",
-                                       functools.partial(fields.get, name, MISSING), lambda _v: None, v,
-                                       source=("map", fields, name)))
+                                       functools.partial(_field, obj, name), lambda _v: None, v,
+                                       source=("attr", obj, name) if type(fields) is dict else None))
+                # (read through ``vars(obj)`` at each call: ``obj.__dict__ = {...}`` left the old dict's values
+                # watched, and the export's ran silently, round 64d)
     return out
 
 
