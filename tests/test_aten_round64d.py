@@ -202,6 +202,30 @@ def test_a_settings_object_dict_replaced_by_an_equal_one_is_taken():
         cm(x)
 
 
+class _Big:
+    pass
+
+
+def test_a_refused_hook_state_keeps_no_object_eager_freed():
+    # failed before: the per-call watch (hook_watch) held the objects the hook's state held at the last fingerprint,
+    # through every refused call after a change, so an object the caller dropped stayed alive with the compiled module
+    import gc
+    import weakref
+
+    state = {"k": 2.0, "obj": _Big()}
+    lin = _linear()
+    lin.register_forward_hook(lambda _m, _i, out: out * state["k"])
+    x = torch.ones(3)
+    cm = _compile(lin, x)
+    cm(x)
+    ref = weakref.ref(state["obj"])
+    state["obj"], state["k"] = None, 3.0
+    with pytest.raises(AtenExecutorError):
+        cm(x)
+    gc.collect()
+    assert ref() is None
+
+
 # ---- every (place, value, change) against eager -----------------------------------------------------------------
 
 def _make(kind, v):

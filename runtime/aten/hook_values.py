@@ -61,7 +61,8 @@ class HookValues:
             return None
         visited: list[list[Any]] = [[] for _ in self.places]
         now = tuple(_state(torch, p, v) for p, v in zip(self.places, visited))
-        if now != self.seen:
+        if now != self.seen:   # (the watch dropped: it held the objects the state held then, which eager has freed
+            self.watch = None   # since, through a refused state too, round 64d; a changed state costs this walk anyway)
             return now
         self.watch, self.unwatched = hook_watch.watch_hooks(torch, self.places, visited)
         return None
