@@ -177,6 +177,8 @@ HOLES = {
         m := _Direct(), lambda: setattr(m.cfg, "__dict__", {"t": 3.0, "inner": None})),
     "list in a settings object's field changed in place": lambda: (
         m := _Direct([2.0]), lambda: m.cfg.t.__setitem__(0, 3.0)),
+    "field of a settings object two containers down an attribute": lambda: (
+        m := _Attr({"a": [_Cfg(t=2.0)]}, lambda v: v["a"][0].t), lambda: setattr(m.v["a"][0], "t", 3.0)),
     "function in a hook's closure replaced": _closure_fn,
     "function field of a hook's object replaced": _object_fn,
     "callable object in a hook's closure, field changed": _callable_object,

@@ -308,7 +308,10 @@ def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]]
                 out.append(_held(f"the attribute {where}.{name}", v, functools.partial(vars(m).get, name, MISSING),
                                  ("map", vars(m), name)))
             for keys, inner in inner_containers(v, seen, budget):
-                out.append(_held(f"the attribute {where}.{name}" + "".join(f"[{k!r}]" for k in keys), inner))
+                label = f"{where}.{name}" + "".join(f"[{k!r}]" for k in keys)
+                out.append(_held(f"the attribute {label}", inner))
+                out += _held_objects(torch, label, inner, seen)   # (``self.v = {"a": [Cfg()]}``: a field of one
+                # two containers down, changed after compile, ran the export's value silently, round 64d)
             out += _held_objects(torch, f"{where}.{name}", v, seen)
     return out
 
