@@ -337,12 +337,29 @@ def _build(place, value):
         m = _Attr(box, lambda c: _read(functools.reduce(lambda c, k: c[k], path, c)))
         return m, lambda: functools.reduce(lambda c, k: c[k], path, m.v), \
             lambda new: functools.reduce(lambda c, k: c[k], path[:-1], m.v).__setitem__(path[-1], new)
+    if place == "global":
+        g = {"__name__": "user_net", "nn": nn, "_read": _read, "V": value}
+        exec("class Net(nn.Module):\n    def forward(self, x):\n        return x * _read(V)\n", g)
+        return g["Net"](), lambda: g["V"], lambda new: g.__setitem__("V", new)
+    if place == "closure":
+        v = value
+
+        class Net(nn.Module):
+            def forward(self, x):
+                return x * _read(v)
+        cell = Net.forward.__closure__[Net.forward.__code__.co_freevars.index("v")]
+        return Net(), lambda: cell.cell_contents, lambda new: setattr(cell, "cell_contents", new)
+    if place == "attribute partial":
+        bound = [value]
+        m = _Attr(None, None)
+        m.read = functools.partial(lambda b, _v: _read(b[0]), bound)
+        return m, lambda: bound[0], lambda new: bound.__setitem__(0, new)
     raise AssertionError(place)
 
 
 PLACES = ["hook cell", "hook global", "hook object", "hook settings field", "hook partial", "hook item 1",
           "hook item 2", "hook item 3", "attribute", "attribute settings field", "attribute item 1",
-          "attribute item 2", "attribute item 3"]
+          "attribute item 2", "attribute item 3", "global", "closure", "attribute partial"]
 KINDS = ["numpy", "bytearray", "array", "memoryview", "npscalar", "list", "dict", "settings"]
 
 

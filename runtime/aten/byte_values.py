@@ -280,6 +280,10 @@ def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None
     for p in places:
         if p.source is None or p.source[0] != "const":   # (an inner container's place: its root walks it)
             roots.append((p.label, p.read, p.value, " at [{!r}]"))
+    # (then the fixed objects' places, whose buffers no root reached: a ``functools.partial`` attribute's bound list
+    # or array, ``self.f = partial(g, [np.array([2.0])])``, changed in place ran silently, round 64d)
+    roots += [(p.label, p.read, p.value, " at [{!r}]") for p in places if p.source is not None
+              and p.source[0] == "const"]
     seen: set[int] = set()
     too_big: list[str] = []
     total = 0
