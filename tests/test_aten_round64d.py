@@ -179,6 +179,12 @@ HOLES = {
         m := _Direct([2.0]), lambda: m.cfg.t.__setitem__(0, 3.0)),
     "field of a settings object two containers down an attribute": lambda: (
         m := _Attr({"a": [_Cfg(t=2.0)]}, lambda v: v["a"][0].t), lambda: setattr(m.v["a"][0], "t", 3.0)),
+    "settings object in a global replaced": lambda: (
+        (b := _build("global", _Cfg(t=2.0)))[0], lambda: b[2](_Cfg(t=3.0))),
+    "settings object in a closure variable replaced": lambda: (
+        (b := _build("closure", _Cfg(t=2.0)))[0], lambda: b[2](_Cfg(t=3.0))),
+    "numpy array in a partial attribute's bound list": lambda: (
+        (b := _build("attribute partial", np.array([2.0])))[0], lambda: b[1]().__setitem__(0, 3.0)),
     "function in a hook's closure replaced": _closure_fn,
     "function field of a hook's object replaced": _object_fn,
     "callable object in a hook's closure, field changed": _callable_object,
