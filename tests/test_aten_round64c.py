@@ -270,10 +270,11 @@ def test_a_tensor_read_as_numbers_that_no_watch_holds_is_named_at_compile():
     class Deep(nn.Module):
         def __init__(self):
             super().__init__()
-            self.d = [[[[torch.full((3,), 2.0)]]]]   # (deeper than the walks go)
+            self.d = [[[[[[[[torch.full((3,), 2.0)]]]]]]]]   # (deeper than the walks go: eight lists, round 64d
+            # walks six; four deep, as this test first had it, is watched since)
 
         def forward(self, x):
-            return x * self.d[0][0][0][0].tolist()[0]
+            return x * self.d[0][0][0][0][0][0][0][0].tolist()[0]
 
     with pytest.warns(StateWalkWarning, match=r"test_aten_round64c.py:\d+ that compile cannot watch"):
         _compile(Deep(), torch.randn(3))

@@ -36,8 +36,10 @@ from .settings import SCALARS, value_text
 CONTENT_LIMIT = 1 << 16
 #: the most bytes of all the buffers one compiled module compares at each call
 TOTAL_LIMIT = 1 << 20
-#: how many containers deep a buffer is looked for (``self.d["a"][0]``)
-_DEPTH = 3
+#: how many containers (and settings objects) deep a buffer is looked for (``self.d["a"][0]``), and how many of their
+#: items one walk looks at (a bound by size: a cycle or a wide tree ends there)
+_DEPTH = 6
+WALK_LIMIT = 10_000
 
 
 def is_buffer(v: Any) -> bool:
@@ -104,6 +106,8 @@ def contents(v: Any) -> Any:
     if _tensor(v):   # (its version counter: moved by every write in place, read without a copy; its data pointer:
         # ``t.data = other`` moves no version)
         return (id(v), "tensor", v._version, v.data_ptr())
+    if not is_buffer(v):   # (another kind put in its place: ``m.b = [3.0]`` for a bytearray raised a raw
+        return (id(v), "other", type(v).__name__)   # AttributeError out of the call, round 64d; proven as a change)
     try:
         if isinstance(v, memoryview):
             return (id(v), "memoryview", v.format, v.shape, v.tobytes())
@@ -205,52 +209,55 @@ def _item(read: Callable[[], Any], key: Any) -> Any:
         return MISSING
 
 
-def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
-           keyed: str = "[{!r}]") -> Iterator[tuple[str, Callable[[], Any], Any]]:
-    """(label, read, buffer) of ``value`` if a buffer, else of each buffer in it (a list, tuple, dict or deque, up to
-    ``depth`` levels and ``ITEM_LIMIT`` items each), each read through the containers there at each call."""
-    if is_buffer(value) or plain_tensor(value):
-        yield label, read, value
-        return
-    if depth <= 0:
-        return
-    if depth < _DEPTH and _held_object(value):   # (``self.items[0].t``: a settings object in a container; round 64c)
-        for name, v in list(vars(value).items())[:ITEM_LIMIT]:
-            if not name.startswith("_") and _walked(v):
-                yield from _found(f"{label}.{name}", functools.partial(_field, read, name), v, depth - 1, keyed)
-        return
-    if not (type(value) in CONTAINERS or type(value) is tuple) or isinstance(value, set):
-        return
-    if len(value) > ITEM_LIMIT:
-        return
-    items = list(value.items() if isinstance(value, dict) else enumerate(value))
-    for key, v in items:
-        if _walked(v) or _held_object(v):
-            yield from _found(label + keyed.format(key), functools.partial(_item, read, key), v, depth - 1, keyed)
-
-
-def _walked(v: Any) -> bool:
-    return is_buffer(v) or plain_tensor(v) or type(v) in CONTAINERS or type(v) is tuple
-
-
-def _held_object(v: Any) -> bool:
-    """A settings object (``settings.settings_object``: a dataclass of options, a config) with a plain ``__dict__``,
-    whose public fields ``_found`` walks where a container holds it. Why: ``self.items = [Cfg(t=np.array(...))]``
-    read as ``float(self.items[0].t[0])`` and changed in place after compile ran the export's value, silently
-    (round 64c; a global's such object was watched through ``python_state``'s places, a module attribute's not)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return False
-    from .settings import settings_object
-
-    return not is_buffer(v) and settings_object(torch, v) and type(getattr(v, "__dict__", None)) is dict
-
-
 def _field(read: Callable[[], Any], name: str) -> Any:
-    """``read().name`` (from its ``__dict__``), ``MISSING`` where no longer there."""
+    """``read().name`` (a settings object's field, read from its ``__dict__``), ``MISSING`` where no longer there."""
     obj = read()
     d = getattr(obj, "__dict__", None) if obj is not MISSING else None
     return d.get(name, MISSING) if type(d) is dict else MISSING
+
+
+def _settings(v: Any) -> bool:
+    """A settings object of the user's (``settings.settings_object``) whose fields are walked for buffers."""
+    from .settings import settings_object
+
+    torch = sys.modules.get("torch")
+    return torch is not None and not is_buffer(v) and settings_object(torch, v) and type(vars(v)) is dict
+
+
+def _found(label: str, read: Callable[[], Any], value: Any, depth: int = _DEPTH,
+           keyed: str = "[{!r}]", seen: set[int] | None = None, budget: list[int] | None = None
+           ) -> Iterator[tuple[str, Callable[[], Any], Any]]:
+    """(label, read, buffer) of ``value`` if a buffer, else of each buffer in it (a list, tuple, dict or deque, a
+    settings object's public fields, up to ``depth`` levels, ``ITEM_LIMIT`` items each and ``WALK_LIMIT`` items in
+    all), each read through the containers and objects there at each call. Why settings objects and six levels: a
+    buffer in a settings object held in a dict (``self.v = {"a": Cfg(t=np.array(...))}``), in a settings object's
+    settings object (``self.cfg.inner.t``) or four containers down ran the export's value silently (round 64d)."""
+    if is_buffer(value) or plain_tensor(value):   # (any size: ``find`` chooses which are watched, round 64c)
+        yield label, read, value
+        return
+    seen = set() if seen is None else seen
+    budget = [WALK_LIMIT] if budget is None else budget
+    if depth <= 0 or id(value) in seen:
+        return
+    if type(value) in CONTAINERS or type(value) is tuple:
+        if isinstance(value, set) or len(value) > ITEM_LIMIT:
+            return
+        items = list(value.items() if isinstance(value, dict) else enumerate(value))
+        field = False
+    elif _settings(value):
+        items = [(k, v) for k, v in vars(value).items() if not str(k).startswith("_")][:ITEM_LIMIT]
+        field = True
+    else:
+        return
+    seen.add(id(value))
+    for key, v in items:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        if is_buffer(v) or plain_tensor(v) or type(v) in CONTAINERS or type(v) is tuple or _settings(v):
+            where = f"{label}.{key}" if field else label + keyed.format(key)
+            get = functools.partial(_field if field else _item, read, key)
+            yield from _found(where, get, v, depth - 1, keyed, seen, budget)
 
 
 def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], Any], Any]]:
@@ -288,6 +295,10 @@ def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None
     for p in places:
         if p.source is None or p.source[0] != "const":   # (an inner container's place: its root walks it)
             roots.append((p.label, p.read, p.value, " at [{!r}]"))
+    # (then the fixed objects' places, whose buffers no root reached: a ``functools.partial`` attribute's bound list
+    # or array, ``self.f = partial(g, [np.array([2.0])])``, changed in place ran silently, round 64d)
+    roots += [(p.label, p.read, p.value, " at [{!r}]") for p in places if p.source is not None
+              and p.source[0] == "const"]
     seen: set[int] = set()
     too_big: list[str] = []
     total = 0

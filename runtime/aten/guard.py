@@ -158,9 +158,25 @@ class Settings:
     dicts: list[dict]          # the owner's ``__dict__``
     keys: list[str]
     values: list[Any]
+    #: each settings object whose fields are watched, and its ``__dict__`` then: ``cfg.__dict__ = {"t": 3.0}``
+    #: replaced the dict the fields are read from, so the old one's values were compared, silently (round 64d)
+    owners: tuple[list[Any], list[dict]] = ([], [])
+    #: (names, dicts, keys, objects) of each place a watched settings object is held at (``self.cfg``): one put
+    #: there after compile (``m.cfg = Cfg(t=3.0)``) left the old one's fields watched, and the export's 2.0 ran
+    #: silently (round 64d); now refused, naming it, as the fields watched are another object's
+    held: tuple[list[str], list[dict], list[Any], list[Any]] = ([], [], [], [])
 
     def unchanged(self) -> bool:
-        return all(map(is_, map(dict.get, self.dicts, self.keys, repeat(_MISSING)), self.values))
+        return (all(map(is_, map(dict.get, self.dicts, self.keys, repeat(_MISSING)), self.values))
+                and all(map(is_, map(vars, self.owners[0]), self.owners[1]))
+                and all(map(is_, map(dict.get, self.held[1], self.held[2], repeat(_MISSING)), self.held[3])))
+
+    def _now(self) -> list[dict]:
+        """Each value's dict now: a settings object's ``__dict__`` as it is now (replaced since, maybe)."""
+        if all(map(is_, map(vars, self.owners[0]), self.owners[1])):
+            return self.dicts
+        moved = {id(d): vars(o) for o, d in zip(*self.owners)}
+        return [moved.get(id(d), d) for d in self.dicts]
 
     def changed(self) -> str | None:
         """The first value no longer equal to compile's, in words (None: all equal, maybe other objects)."""
@@ -173,14 +189,20 @@ class Settings:
 
     def first_changed(self) -> tuple[str, Any, Any] | None:
         """(name, value now, value at compile) of the first value no longer equal to compile's."""
-        for name, d, key, was in zip(self.names, self.dicts, self.keys, self.values):
+        for name, d, key, was in zip(self.names, self._now(), self.keys, self.values):
             now = d.get(key, _MISSING)
             if now is not was and not _same_value(now, was):
+                return name, now, was
+        for name, d, key, was in zip(*self.held):
+            now = d.get(key, _MISSING)
+            if now is not was:
                 return name, now, was
         return None
 
     def refreshed(self) -> Settings:
-        return replace(self, values=list(map(dict.get, self.dicts, self.keys, repeat(_MISSING))))
+        dicts = self._now()
+        return replace(self, dicts=dicts, values=list(map(dict.get, dicts, self.keys, repeat(_MISSING))),
+                       owners=(self.owners[0], list(map(vars, self.owners[0]))))
 
 
 def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
@@ -201,6 +223,8 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     keys: list[str] = []
     values: list[Any] = []
     seen: set[int] = set()
+    owned: tuple[list[Any], list[dict]] = ([], [])
+    held: tuple[list[str], list[dict], list[Any], list[Any]] = ([], [], [], [])
 
     def add(prefix: str, d: dict, key: str, v: Any, limit: int) -> bool:
         """Watch ``d[key]`` (``v``) unless ``limit`` values are watched already (then False)."""
@@ -229,11 +253,18 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                     take(f"{prefix}.{key}.keywords", v.keywords, frozenset(), len(keys) + _OBJECT_VALUES, id(v))
             elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
                 seen.add(id(v))
+                if type(vars(v)) is dict:
+                    owned[0].append(v)
+                    owned[1].append(vars(v))
+                before = len(keys)
                 take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))
+                if len(keys) > before:   # (one whose values forward read: replaced, the program may be another)
+                    for column, item in zip(held, (f"{prefix}.{key}", d, key, v)):
+                        column.append(item)
 
     for path, m in owners.items():
         take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
-    return Settings(tuple(names), dicts, keys, values)
+    return Settings(tuple(names), dicts, keys, values, owned, held)
 
 
 def forward_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, Any, str, Any, Any], ...]:

@@ -39,8 +39,10 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
     the function's own attributes, but never an ``nn.Module`` (the module's state is the export's business)."""
     if isinstance(hook, functools.partial):   # ``partial(fn, store)``: the state is in its arguments (a list it
         bound = [*hook.args, *hook.keywords.values()]   # appends to, an object it sets), and in ``fn``'s own places
-        places = [("value", v, None) for v in bound if _kept(v) is not None]
-        places += [("object", v, None) for v in bound if _kept(v) is None and _has_state(torch, v)]
+        # (a byte buffer or a tuple bound is a value too: ``partial(h, np.array([2.0]))`` changed in place, or
+        # ``partial(h, ([2.0],))``'s inner list, ran the export's value silently, round 64d)
+        places = [("value", v, None) for v in bound if _bound_value(v)]
+        places += [("object", v, None) for v in bound if not _bound_value(v) and _has_state(torch, v)]
         return places + _hook_places(torch, hook.func)
     fn = getattr(hook, "__func__", hook)
     owner = getattr(hook, "__self__", None)
@@ -79,6 +81,12 @@ def _has_state(torch: Any, value: Any) -> bool:
     """Whether ``value`` is an object whose attributes a hook may change (not a module, class, function or tensor)."""
     return (hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
             and not callable(value))
+
+
+def _bound_value(value: Any) -> bool:
+    """Whether a value a ``functools.partial`` hook binds is watched as a value (its contents): a container, a tuple
+    (the containers in it), a byte buffer (its bytes)."""
+    return _kept(value) is not None or type(value) is tuple or is_buffer(value)
 
 
 def _kept(value: Any) -> Any:
@@ -244,7 +252,7 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
     ``nn``, whose namespace walked six levels down never ended. ``tensors=False`` (``hook_values``, what hooks read):
     tensors are left out of containers and fields, and a container past the bound stands as its kind, not its
     length: a record of tensors (a feature-tap list the caller clears or grows) is no value a program is made from."""
-    from .settings import settings_object, value_text
+    from .settings import function_value, settings_object, value_text
 
     budget = [4096] if budget is None else budget
     budget[0] -= 1
@@ -255,8 +263,12 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
         return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
     if is_buffer(v):   # (a NumPy array the hook reads, changed in place by the caller: round 64)
         return ("b", contents(v)) if size(v) <= CONTENT_LIMIT else ("o", type(v).__name__)
-    if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)) or callable(v):
+    if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)):
         return ("o", type(v).__name__)
+    if callable(v) and (tensors or not settings_object(torch, v)):   # (``hook_values``: a callable object of the
+        # user's is a settings object, its fields walked; a function is which one it is: a hook calling ``act(out)``
+        # or ``self.f(out)`` ran the export's function after ``self.f = other``, silently, round 64d)
+        return ("f", Same(v)) if not tensors and function_value(v) else ("o", type(v).__name__)
 
     def kept(x: Any) -> bool:
         return tensors or not isinstance(x, torch.Tensor)
@@ -274,6 +286,26 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
     if settings_object(torch, v):
         return ("d", type(v).__name__, tuple((k, inner(x)) for k, x in vars(v).items() if kept(x)))
     return ("o", type(v).__name__)
+
+
+class Same:
+    """An object in a fingerprint, equal to another ``Same`` of the very object only. Why not its ``id``: the object is
+    held, so a new one freed and made at the same address is never taken for it (a global function deleted and
+    defined anew); why not the object itself: its own ``__eq__`` may answer anything (a DataFrame's, an array)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Same and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __repr__(self) -> str:
+        return f"<{type(self.obj).__name__} at {id(self.obj):#x}>"
 
 
 def _hook_state_now(torch: Any, hook: Any) -> tuple:

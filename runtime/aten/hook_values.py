@@ -24,7 +24,7 @@ from typing import Any
 
 from . import hook_watch
 from .byte_values import is_buffer
-from .hook_state import _fingerprint, _hook_places, _hook_tables
+from .hook_state import Same, _fingerprint, _hook_places, _hook_tables
 from .module_containers import CONTAINERS
 from .settings import SCALARS, settings_object
 
@@ -61,7 +61,8 @@ class HookValues:
             return None
         visited: list[list[Any]] = [[] for _ in self.places]
         now = tuple(_state(torch, p, v) for p, v in zip(self.places, visited))
-        if now != self.seen:
+        if now != self.seen:   # (the watch dropped: it held the objects the state held then, which eager has freed
+            self.watch = None   # since, through a refused state too, round 64d; a changed state costs this walk anyway)
             return now
         self.watch, self.unwatched = hook_watch.watch_hooks(torch, self.places, visited)
         return None
@@ -112,7 +113,10 @@ def _state(torch: Any, places: tuple, visited: list[Any] | None = None) -> tuple
             value = where.get(name)
             if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and not is_buffer(value) \
                     and not settings_object(torch, value):   # (a user's object: its fields, as a closure's, round 64b)
-                value = ("o", id(value))   # (a module, a function, a class: which one, no walk into it)
+                # (a module, a function, a class: which one, no walk into it; held, not by its id, which a new object
+                # at a freed one's address takes)
+                out.append(("o", Same(value)))
+                continue
         elif kind == "object":
             value = dict(vars(where))
         else:

@@ -302,6 +302,8 @@ def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]]
     for path, m in module.named_modules():
         where = f"{type(module).__name__}.{path}" if path else type(module).__name__
         for name, v in list(vars(m).items()):
+            if not name.startswith("_") and (id(m), name) not in skip:   # (a settings object's lists, round 64d)
+                out += _object_containers(torch, f"{where}.{name}", v, seen, budget)
             if name.startswith("_") or not (type(v) in CONTAINERS or type(v) is tuple) or (id(m), name) in skip:
                 continue
             if type(v) in CONTAINERS and id(v) not in seen and len(v) <= ITEM_LIMIT:
@@ -309,9 +311,40 @@ def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]]
                 out.append(_held(f"the attribute {where}.{name}", v, functools.partial(vars(m).get, name, MISSING),
                                  ("map", vars(m), name)))
             for keys, inner in inner_containers(v, seen, budget):
-                out.append(_held(f"the attribute {where}.{name}" + "".join(f"[{k!r}]" for k in keys), inner))
+                label = f"{where}.{name}" + "".join(f"[{k!r}]" for k in keys)
+                out.append(_held(f"the attribute {label}", inner))
+                out += _held_objects(torch, label, inner, seen)   # (``self.v = {"a": [Cfg()]}``: a field of one
+                # two containers down, changed after compile, ran the export's value silently, round 64d)
             out += _held_objects(torch, f"{where}.{name}", v, seen)
     return out
+
+
+def _object_containers(torch: Any, where: str, obj: Any, seen: set[int], budget: list[int]) -> list[PythonPlace]:
+    """A place for each list, dict or set under a public field of a settings object a module holds
+    (``self.cfg = Cfg(steps=[2.0])``), read through ``vars(obj)`` at each call, and each one inside it. Why:
+    ``forward`` reading ``self.cfg.steps[0]`` compiled, and ``m.cfg.steps[0] = 3.0`` ran the export's 2.0 silently
+    (round 64d): ``Settings`` watches the plain fields alone, the containers here were those of modules only."""
+    from .settings import settings_object
+
+    if id(obj) in seen or callable(obj) or not settings_object(torch, obj) or type(vars(obj)) is not dict:
+        return []
+    seen.add(id(obj))
+    out: list[PythonPlace] = []
+    for name, v in list(vars(obj).items())[:ITEM_LIMIT]:
+        if name.startswith("_") or not (type(v) in CONTAINERS or type(v) is tuple):
+            continue
+        if type(v) in CONTAINERS and id(v) not in seen and len(v) <= ITEM_LIMIT:
+            seen.add(id(v))
+            out.append(_held(f"the attribute {where}.{name}", v, functools.partial(_field, obj, name),
+                             ("attr", obj, name)))
+        for keys, inner in inner_containers(v, seen, budget):
+            out.append(_held(f"the attribute {where}.{name}" + "".join(f"[{k!r}]" for k in keys), inner))
+    return out
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``vars(obj)[name]`` now (``MISSING`` where gone)."""
+    return vars(obj).get(name, MISSING)
 
 
 def _held_objects(torch: Any, where: str, container: Any, seen: set[int]) -> list[PythonPlace]:
@@ -332,8 +365,10 @@ def _held_objects(torch: Any, where: str, container: Any, seen: set[int]) -> lis
         for name, v in list(fields.items())[:ITEM_LIMIT]:
             if not name.startswith("_") and plain(v):
                 out.append(PythonPlace(f"the attribute {name} of the {type(obj).__name__} object at {where}[{key!r}]",
-                                       functools.partial(fields.get, name, MISSING), lambda _v: None, v,
-                                       source=("map", fields, name)))
+                                       functools.partial(_field, obj, name), lambda _v: None, v,
+                                       source=("attr", obj, name) if type(fields) is dict else None))
+                # (read through ``vars(obj)`` at each call: ``obj.__dict__ = {...}`` left the old dict's values
+                # watched, and the export's ran silently, round 64d)
     return out
 
 

@@ -174,7 +174,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         seen.add(key)
         get = _missing_ok(read)
         value = get()
-        if value is MISSING or _watched_value(value):
+        if value is MISSING or _watched_value(value) or _users_object(value):
             places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None,
                                       source=source))
         if type(value) in CONTAINERS or type(value) is tuple:   # (its inner containers, at any depth, bounded by
@@ -185,6 +185,14 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
             for keys, v in inner_containers(value, inner_seen, budget):
                 add(("inner", id(v)), label + "".join(f" at [{k!r}]" for k in keys), lambda v=v: v, lambda _v: None,
                     ("const", v))
+
+    def _users_object(v: Any) -> bool:
+        """A settings object of the user's in a global or closure variable (``held_by`` watches its fields): its place
+        is kept too, so one put there after compile (``CFG = Cfg(t=3.0)``) is seen; the fields watched were the old
+        one's, and the export's 2.0 ran silently (round 64d)."""
+        from .settings import settings_object
+
+        return settings_object(torch, v) and _users(type(v)) and not callable(v)
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
         return lambda v: g.pop(name, None) if v is MISSING else g.__setitem__(name, v)
@@ -307,9 +315,11 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 function(fn, 1)
             if isinstance(v, functools.partial) and not key.startswith("__"):   # (its bound lists: ``partial(f,
                 for i, arg in enumerate([*v.args, *v.keywords.values()]):   # [[0]])``'s count, round 62)
-                    if type(arg) in CONTAINERS or type(arg) is tuple:
+                    if type(arg) in CONTAINERS or type(arg) is tuple or is_buffer(arg):   # (an array: its bytes)
                         add(("bound", id(arg)), f"the argument {i} bound by {name}.{key}", lambda a=arg: a,
                             lambda _v: None, ("const", arg))
+                    held_by(arg, f"the argument {i} bound by {name}.{key}")   # (the fields of a settings object
+                    # bound or in a bound list: ``partial(g, [Cfg()])``'s ``t`` changed ran silently, round 64d)
     for cls in classes:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):
