@@ -145,20 +145,9 @@ def _hook_buffers(torch: Any, module: Any) -> list[tuple[str, Any]]:
     """(label, buffer) of the buffers the forward hooks of ``module``'s tree read from their own state (their closures'
     cells, the globals they name, a partial's arguments, their object's fields), which ``hook_values`` compares at
     each call by their contents up to ``CONTENT_LIMIT`` bytes."""
-    from .hook_state import _filled, _forward_hooks, _hook_places
+    from .hook_state import hook_roots
 
-    roots: list[tuple[str, Any]] = []
-    for hook in _forward_hooks(torch, module) if isinstance(module, torch.nn.Module) else ():
-        name = getattr(hook, "__qualname__", type(hook).__name__)
-        for kind, where, key in _hook_places(torch, hook):
-            if kind == "cell" and _filled(where):
-                roots.append((f"a closure variable of hook {name}", where.cell_contents))
-            elif kind == "global":
-                roots.append((f"the global {key} of hook {name}", where.get(key)))
-            elif kind == "value":
-                roots.append((f"an argument bound to hook {name}", where))
-            elif kind == "object":
-                roots += [(f"{type(where).__name__}.{k} of hook {name}", v) for k, v in vars(where).items()]
+    roots = hook_roots(torch, module) if isinstance(module, torch.nn.Module) else []
     return [(label, buf) for root, value in roots for label, _read, buf in _found(root, lambda: None, value)
             if not _tensor(buf)]
 

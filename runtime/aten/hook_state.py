@@ -68,6 +68,25 @@ def _global_object(torch: Any, value: Any) -> bool:
     return not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and settings_object(torch, value)
 
 
+def hook_roots(torch: Any, module: Any) -> list[tuple[str, Any]]:
+    """(label, value) of each place the forward hooks of ``module``'s tree keep state in: their closures' filled cells,
+    the globals they name, a partial's bound arguments, their object's fields. Written once for the walks that look
+    for what a hook may read (``byte_values``' buffers, ``walk_bounds``' containers), so both name a place alike."""
+    out: list[tuple[str, Any]] = []
+    for hook in _forward_hooks(torch, module):
+        label = getattr(hook, "__qualname__", type(hook).__name__)
+        for kind, where, name in _hook_places(torch, hook):
+            if kind == "cell" and _filled(where):
+                out.append((f"a closure variable of hook {label}", where.cell_contents))
+            elif kind == "global":
+                out.append((f"the global {name} of hook {label}", where.get(name)))
+            elif kind == "value":
+                out.append((f"an argument bound to hook {label}", where))
+            elif kind == "object":
+                out += [(f"{type(where).__name__}.{k} of hook {label}", v) for k, v in vars(where).items()]
+    return out
+
+
 def _filled(cell: Any) -> bool:
     """Whether a closure cell holds a value (an empty one raises on reading)."""
     try:

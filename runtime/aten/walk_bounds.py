@@ -95,18 +95,7 @@ def _python_roots(torch: Any, module: Any) -> list[tuple[str, Any]]:
 
 
 def _hook_roots(torch: Any, module: Any) -> list[tuple[str, Any]]:
-    from .hook_state import _filled, _forward_hooks, _hook_places
+    from .hook_state import hook_roots
 
-    out = []
-    for hook in _forward_hooks(torch, module):
-        label = getattr(hook, "__qualname__", type(hook).__name__)
-        for kind, where, name in _hook_places(torch, hook):
-            if kind == "cell" and _filled(where):
-                out.append((f"a closure variable of hook {label}", where.cell_contents))
-            elif kind == "global":
-                out.append((f"the global {name} of hook {label}", where.get(name)))
-            elif kind == "value":
-                out.append((f"an argument bound to hook {label}", where))
-            elif kind == "object":
-                out += [(f"{type(where).__name__}.{k} of hook {label}", v) for k, v in vars(where).items()]
+    out = hook_roots(torch, module)
     return [(n, v) for n, v in out if type(v) in CONTAINERS or type(v) is tuple]
