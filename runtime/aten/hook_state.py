@@ -282,6 +282,10 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
         return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
     if is_buffer(v):   # (a NumPy array the hook reads, changed in place by the caller: round 64)
         return ("b", contents(v)) if size(v) <= CONTENT_LIMIT else ("o", type(v).__name__)
+    if isinstance(v, type) and not tensors and depth > 0:   # (a class a hook reads, ``K.s``: which one and its
+        # public plain attributes; by its kind alone, ``K.s = 3.0`` after compile ran the export's value, round 64e)
+        return ("k", Same(v), tuple((k, _fingerprint(torch, x, depth - 1, budget, tensors, visited))
+                                    for k, x in class_fields(torch, v)))
     if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)):
         return ("o", type(v).__name__)
     if callable(v) and (tensors or not settings_object(torch, v)):   # (``hook_values``: a callable object of the
@@ -305,6 +309,23 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
     if settings_object(torch, v):
         return ("d", type(v).__name__, tuple((k, inner(x)) for k, x in vars(v).items() if kept(x)))
     return ("o", type(v).__name__)
+
+
+#: how many of a class's attributes a hook's fingerprint takes at most (``class_fields``)
+CLASS_FIELDS = 64
+
+
+def class_fields(torch: Any, cls: type) -> list[tuple[str, Any]]:
+    """(name, value) of the public plain attributes (numbers, strings, containers) a class of the user's defines
+    itself, at most ``CLASS_FIELDS``: what a hook reading ``K.s`` reads. None of a library's class (torch's, the
+    standard library's: ``settings._MACHINERY``), whose attributes change through its own machinery, if at all."""
+    from .settings import _MACHINERY
+
+    if (getattr(cls, "__module__", None) or "builtins").partition(".")[0] in _MACHINERY:
+        return []
+    out = [(k, x) for k, x in vars(cls).items() if not k.startswith("_")
+           and (isinstance(x, SCALARS) or type(x) in (*CONTAINERS, tuple))]
+    return out[:CLASS_FIELDS]
 
 
 class Same:
