@@ -25,7 +25,7 @@ from itertools import chain, repeat
 from operator import attrgetter, is_
 from typing import Any
 
-from .hook_state import class_fields
+from .hook_state import class_fields, user_class
 from .module_containers import CONTAINERS
 from .settings import SCALARS, settings_object
 
@@ -110,8 +110,8 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
         done.add(id(v))
         w.objects.append(v)
         w.types.append(type(v))
-        if isinstance(v, type):   # (a class: the public plain attributes its fingerprint took, ``K.s``, round 64e)
-            fields = class_fields(torch, v)
+        if isinstance(v, type) and user_class(v):   # (a class: the public plain attributes its fingerprint took,
+            fields = class_fields(torch, v)   # ``K.s``, round 64e)
             w.classes += [v] * len(fields)
             w.class_names += [k for k, _x in fields]
             w.class_values += [x for _k, x in fields]
