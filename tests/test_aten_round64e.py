@@ -185,3 +185,22 @@ def test_shallow_hook_state_does_not_warn():
         warnings.simplefilter("error", StateWalkWarning)
         cm = compile(_deep_hook(5), (torch.ones(3),), streams=1, cuda_graph=False, poison=True, device="cpu")
     assert cm is not None
+
+
+class _Counter:
+    n = 0
+
+
+class _CountsInClass(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = _linear()
+
+    def forward(self, x):
+        _Counter.n += 1
+        return self.lin(x)
+
+
+def test_forward_counting_in_a_global_class_is_refused_at_compile():   # failed before: compiled, no call counted
+    with pytest.raises(AtenExecutorError, match=r"the class attribute _Counter\.n"):
+        _compile(_CountsInClass(), torch.ones(3))
