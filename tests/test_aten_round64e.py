@@ -204,3 +204,19 @@ class _CountsInClass(nn.Module):
 def test_forward_counting_in_a_global_class_is_refused_at_compile():   # failed before: compiled, no call counted
     with pytest.raises(AtenExecutorError, match=r"the class attribute _Counter\.n"):
         _compile(_CountsInClass(), torch.ones(3))
+
+
+class _HookCount:
+    n = 0
+
+
+def _counting_hook(_m, _i, out):
+    _HookCount.n += 1
+    return out * _HookCount.n
+
+
+def test_hook_counting_in_a_class_and_returning_it_is_refused_at_compile():   # failed before: every compiled call
+    lin = _linear()   # scaled by the export's count, eager's by 1, 2, 3...
+    lin.register_forward_hook(_counting_hook)
+    with pytest.raises(AtenExecutorError, match="changes its own Python state"):
+        _compile(lin, torch.ones(3))

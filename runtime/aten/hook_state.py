@@ -282,7 +282,7 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
         return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
     if is_buffer(v):   # (a NumPy array the hook reads, changed in place by the caller: round 64)
         return ("b", contents(v)) if size(v) <= CONTENT_LIMIT else ("o", type(v).__name__)
-    if isinstance(v, type) and not tensors and depth > 0:   # (a class a hook reads, ``K.s``: which one and its
+    if isinstance(v, type) and depth > 0:   # (a class a hook reads, ``K.s``: which one and its
         # public plain attributes; by its kind alone, ``K.s = 3.0`` after compile ran the export's value, round 64e)
         return ("k", Same(v), tuple((k, _fingerprint(torch, x, depth - 1, budget, tensors, visited))
                                     for k, x in class_fields(torch, v)))
@@ -366,8 +366,10 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
                 pass   # (a byte buffer: its bytes, ``_fingerprint``, round 64)
             elif _global_object(torch, value):   # (a user's object: its fields, ``CFG.n += 1``, round 64b)
                 value = dict(vars(value))
+            elif isinstance(value, type) and user_class(value):
+                pass   # (a class of the user's: its plain attributes, ``K.n += 1; return out * K.n``, round 64e)
             elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
-                continue   # (a Python module, a function, a class: no state of the hook's)
+                continue   # (a Python module, a function, a library's class: no state of the hook's)
         elif kind == "object":   # (a callable object's own fields: the object itself is callable)
             value = dict(vars(where))
         else:
