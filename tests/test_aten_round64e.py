@@ -220,3 +220,24 @@ def test_hook_counting_in_a_class_and_returning_it_is_refused_at_compile():   # 
     lin.register_forward_hook(_counting_hook)
     with pytest.raises(AtenExecutorError, match="changes its own Python state"):
         _compile(lin, torch.ones(3))
+
+
+class _Calls:
+    calls = 0
+
+
+def _count_only(_m, _i, _out):
+    _Calls.calls += 1
+
+
+def test_hook_counting_in_a_class_counts_as_eager_and_the_export():   # (fails without ``hook_state_kept``
+    lin = _linear()   # putting class attributes back: with the class watched, each proof's export counted one more)
+    lin.register_forward_hook(_count_only)
+    x = torch.ones(3)
+    _Calls.calls = 0
+    cm = _compile(lin, x)
+    assert _Calls.calls == 1   # (the export's one call, as documented)
+    lin(x)
+    for _ in range(3):
+        assert torch.allclose(cm(x), lin.forward(x))   # (``forward``: no hook, no count)
+    assert _Calls.calls == 2

@@ -144,7 +144,7 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 if _global_object(torch, value):   # (a user's object a hook names: its fields, as a bound object's)
                     kind, where, value = "object", value, dict(vars(value))
                     saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
-                elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+                elif not isinstance(value, (*SCALARS, type)) and type(value) not in (*CONTAINERS, tuple):
                     continue   # (a module, a function: no state of the hook's)
             elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
                 saved.append(("item", where, None, where, _kept(where)))
@@ -152,6 +152,10 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
             else:
                 value = dict(vars(where))
                 saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
+            if kind in ("cell", "global") and isinstance(value, type) and user_class(value):   # (a class of the
+                fields = dict(class_fields(torch, value))   # user's the hook counts in, ``K.calls += 1``: each
+                saved.append(("class", value, None, fields, None))   # export counted one more, round 64e)
+                saved += [("item", fields, k, v, _kept(v)) for k, v in fields.items() if _kept(v) is not None]
             saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
     # (the containers inside them, at any depth, bounded by size: a shallow copy holds the very inner lists, so a
     # hook's ``state[0][0] += 1`` was left counting each export, round 62)
@@ -174,17 +178,25 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                     or (kind == "object" and (now.keys() != value.keys()
                                               or any(now[k] is not v for k, v in value.items()))):
                 changed.append(name if kind == "global" else kind)
+            elif kind == "class" and any(where.__dict__.get(k, _GONE) is not v for k, v in value.items()):
+                changed.append(f"the class {where.__name__}")
         for kind, where, name, value, copy in reversed(saved):
             if copy is not None:   # the same container, its contents as they were
                 value.clear()
                 (value.update if hasattr(value, "update") else value.extend)(copy)
-            if kind == "object":
+            if kind == "class":
+                for k, v in value.items():
+                    type.__setattr__(where, k, v)
+            elif kind == "object":
                 vars(where).clear()
                 vars(where).update(value)
             elif kind == "cell":
                 where.cell_contents = value
             elif kind == "global":
                 where[name] = value
+
+
+_GONE = object()
 
 
 def hook_objects(torch: Any, module: Any) -> list[Any]:
