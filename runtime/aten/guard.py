@@ -223,6 +223,7 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     keys: list[str] = []
     values: list[Any] = []
     seen: set[int] = set()
+    watched_objects: set[int] = set()   # (the settings objects whose values are watched)
     owned: tuple[list[Any], list[dict]] = ([], [])
     held: tuple[list[str], list[dict], list[Any], list[Any]] = ([], [], [], [])
 
@@ -251,6 +252,9 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                 if isinstance(v, functools.partial) and type(v.keywords) is dict and id(v) not in seen:
                     seen.add(id(v))
                     take(f"{prefix}.{key}.keywords", v.keywords, frozenset(), len(keys) + _OBJECT_VALUES, id(v))
+            elif id(v) in watched_objects:   # (one held by a second module too, ``m.a.cfg is m.b.cfg``: its place
+                for column, item in zip(held, (f"{prefix}.{key}", d, key, v)):   # there watched as well;
+                    column.append(item)   # ``m.b.cfg = Cfg(3.0)`` ran the export's 2.0 silently, round 64e)
             elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
                 seen.add(id(v))
                 if type(vars(v)) is dict:
@@ -259,6 +263,7 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                 before = len(keys)
                 take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))
                 if len(keys) > before:   # (one whose values forward read: replaced, the program may be another)
+                    watched_objects.add(id(v))
                     for column, item in zip(held, (f"{prefix}.{key}", d, key, v)):
                         column.append(item)
 

@@ -144,7 +144,7 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 if _global_object(torch, value):   # (a user's object a hook names: its fields, as a bound object's)
                     kind, where, value = "object", value, dict(vars(value))
                     saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
-                elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
+                elif not isinstance(value, (*SCALARS, type)) and type(value) not in (*CONTAINERS, tuple):
                     continue   # (a module, a function: no state of the hook's)
             elif kind == "value":   # (a container a ``functools.partial`` holds: its contents, in place)
                 saved.append(("item", where, None, where, _kept(where)))
@@ -152,6 +152,10 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
             else:
                 value = dict(vars(where))
                 saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
+            if kind in ("cell", "global") and isinstance(value, type) and user_class(value):   # (a class of the
+                fields = dict(class_fields(torch, value))   # user's the hook counts in, ``K.calls += 1``: each
+                saved.append(("class", value, None, fields, None))   # export counted one more, round 64e)
+                saved += [("item", fields, k, v, _kept(v)) for k, v in fields.items() if _kept(v) is not None]
             saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
     # (the containers inside them, at any depth, bounded by size: a shallow copy holds the very inner lists, so a
     # hook's ``state[0][0] += 1`` was left counting each export, round 62)
@@ -174,17 +178,25 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                     or (kind == "object" and (now.keys() != value.keys()
                                               or any(now[k] is not v for k, v in value.items()))):
                 changed.append(name if kind == "global" else kind)
+            elif kind == "class" and any(where.__dict__.get(k, _GONE) is not v for k, v in value.items()):
+                changed.append(f"the class {where.__name__}")
         for kind, where, name, value, copy in reversed(saved):
             if copy is not None:   # the same container, its contents as they were
                 value.clear()
                 (value.update if hasattr(value, "update") else value.extend)(copy)
-            if kind == "object":
+            if kind == "class":
+                for k, v in value.items():
+                    type.__setattr__(where, k, v)
+            elif kind == "object":
                 vars(where).clear()
                 vars(where).update(value)
             elif kind == "cell":
                 where.cell_contents = value
             elif kind == "global":
                 where[name] = value
+
+
+_GONE = object()
 
 
 def hook_objects(torch: Any, module: Any) -> list[Any]:
@@ -282,6 +294,10 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
         return ("v", type(v).__name__, value_text(v) if isinstance(v, float) else v)
     if is_buffer(v):   # (a NumPy array the hook reads, changed in place by the caller: round 64)
         return ("b", contents(v)) if size(v) <= CONTENT_LIMIT else ("o", type(v).__name__)
+    if isinstance(v, type) and depth > 0:   # (a class a hook reads, ``K.s``: which one and its
+        # public plain attributes; by its kind alone, ``K.s = 3.0`` after compile ran the export's value, round 64e)
+        return ("k", Same(v), tuple((k, _fingerprint(torch, x, depth - 1, budget, tensors, visited))
+                                    for k, x in class_fields(torch, v)))
     if depth <= 0 or budget[0] <= 0 or isinstance(v, (torch.Tensor, torch.nn.Module, type)):
         return ("o", type(v).__name__)
     if callable(v) and (tensors or not settings_object(torch, v)):   # (``hook_values``: a callable object of the
@@ -305,6 +321,28 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
     if settings_object(torch, v):
         return ("d", type(v).__name__, tuple((k, inner(x)) for k, x in vars(v).items() if kept(x)))
     return ("o", type(v).__name__)
+
+
+#: how many of a class's attributes a hook's fingerprint takes at most (``class_fields``)
+CLASS_FIELDS = 64
+
+
+def user_class(cls: type) -> bool:
+    """Whether ``cls`` is a class of the user's: not torch's, the standard library's (``settings._MACHINERY``)."""
+    from .settings import _MACHINERY
+
+    return (getattr(cls, "__module__", None) or "builtins").partition(".")[0] not in _MACHINERY
+
+
+def class_fields(torch: Any, cls: type) -> list[tuple[str, Any]]:
+    """(name, value) of the public plain attributes (numbers, strings, containers) a class of the user's defines
+    itself, at most ``CLASS_FIELDS``: what a hook reading ``K.s`` reads. None of a library's class (torch's, the
+    standard library's: ``settings._MACHINERY``), whose attributes change through its own machinery, if at all."""
+    if not user_class(cls):
+        return []
+    out = [(k, x) for k, x in vars(cls).items() if not k.startswith("_")
+           and (isinstance(x, SCALARS) or type(x) in (*CONTAINERS, tuple))]
+    return out[:CLASS_FIELDS]
 
 
 class Same:
@@ -340,8 +378,10 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
                 pass   # (a byte buffer: its bytes, ``_fingerprint``, round 64)
             elif _global_object(torch, value):   # (a user's object: its fields, ``CFG.n += 1``, round 64b)
                 value = dict(vars(value))
+            elif isinstance(value, type) and user_class(value):
+                pass   # (a class of the user's: its plain attributes, ``K.n += 1; return out * K.n``, round 64e)
             elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):
-                continue   # (a Python module, a function, a class: no state of the hook's)
+                continue   # (a Python module, a function, a library's class: no state of the hook's)
         elif kind == "object":   # (a callable object's own fields: the object itself is callable)
             value = dict(vars(where))
         else:

@@ -112,8 +112,8 @@ def _state(torch: Any, places: tuple, visited: list[Any] | None = None) -> tuple
         elif kind == "global":
             value = where.get(name)
             if not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple) and not is_buffer(value) \
-                    and not settings_object(torch, value):   # (a user's object: its fields, as a closure's, round 64b)
-                # (a module, a function, a class: which one, no walk into it; held, not by its id, which a new object
+                    and not settings_object(torch, value) and not isinstance(value, type):   # (a user's object: its fields, as a closure's, round 64b)
+                # (a module, a function: which one, no walk into it (a class: its plain attributes, round 64e); held, not by its id, which a new object
                 # at a freed one's address takes)
                 out.append(("o", Same(value)))
                 continue
@@ -123,3 +123,66 @@ def _state(torch: Any, places: tuple, visited: list[Any] | None = None) -> tuple
             value = where
         out.append(_fingerprint(torch, value, _DEPTH, budget, tensors=False, visited=visited))
     return tuple(out)
+
+
+def too_deep(torch: Any, module: Any) -> list[str]:
+    """The places in the forward hooks' state (``_hook_places``) holding a container or an object of the user's
+    below the fingerprint's depth (``_DEPTH``), each named once (``a closure variable of hook h[0][0]...``), for
+    ``walk_bounds``' warning. Why: ``_state`` stands such a value as its kind alone, so a change inside it
+    (``deep[0][0][0][0][0][0][0][0] = 3.0`` read by a hook) ran the export's value silently and with no word (round
+    64e). Bounded as the fingerprint: at most ``_BUDGET`` values per hook."""
+    from .hook_state import _forward_hooks
+
+    if not isinstance(module, torch.nn.Module):
+        return []
+    out: list[str] = []
+    done: set[tuple] = set()
+    for hook in _forward_hooks(torch, module):
+        label = getattr(hook, "__qualname__", type(hook).__name__)
+        budget = [_BUDGET]
+        for kind, where, name in _hook_places(torch, hook):
+            if (kind, id(where), name) in done:
+                continue
+            done.add((kind, id(where), name))
+            if kind == "cell":
+                try:
+                    roots = [(f"a closure variable of hook {label}", where.cell_contents, _DEPTH)]
+                except ValueError:
+                    continue
+            elif kind == "global":
+                roots = [(f"the global {name} of hook {label}", where.get(name), _DEPTH)]
+            elif kind == "object":   # (its fields: one level below the place, as ``_state`` walks ``vars``)
+                roots = [(f"{type(where).__name__}.{k} of hook {label}", v, _DEPTH - 1) for k, v in vars(where).items()]
+            else:
+                roots = [(f"an argument bound to hook {label}", where, _DEPTH)]
+            for text, v, depth in roots:
+                path = _deep_path(torch, v, depth, budget)
+                if path is not None:
+                    out.append(text + path)
+    return out
+
+
+def _deep_path(torch: Any, v: Any, depth: int, budget: list[int]) -> str | None:
+    """The path (``[0][1]``, ``.field``) from ``v`` to the first container or settings object past ``depth`` levels,
+    as ``hook_state._fingerprint`` walks (tensors left out); None where there is none."""
+    budget[0] -= 1
+    if budget[0] <= 0 or isinstance(v, SCALARS) or isinstance(v, (torch.Tensor, torch.nn.Module, type)):
+        return None
+    if type(v) in (*CONTAINERS, tuple):
+        if not v or len(v) > 1024:
+            return None
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        parts = [(f"[{k!r}]", x) for k, x in items] if not isinstance(v, set) else [("[...]", x) for x in v]
+    elif settings_object(torch, v) and type(vars(v)) is dict:
+        if not vars(v):
+            return None
+        parts = [(f".{k}", x) for k, x in vars(v).items()]
+    else:
+        return None
+    if depth <= 0:
+        return ""
+    for step, x in parts:
+        path = _deep_path(torch, x, depth - 1, budget)
+        if path is not None:
+            return step + path
+    return None

@@ -25,6 +25,7 @@ from itertools import chain, repeat
 from operator import attrgetter, is_
 from typing import Any
 
+from .hook_state import class_fields, user_class
 from .module_containers import CONTAINERS
 from .settings import SCALARS, settings_object
 
@@ -59,6 +60,9 @@ class Watch:
     maps: list[dict]       # the dicts (and field dicts); their keys and values then, flat
     keys: list[Any]
     map_values: list[Any]
+    classes: list[type]   # each class walked, once per attribute its fingerprint took; the names and values then
+    class_names: list[str]
+    class_values: list[Any]
 
     def holds(self) -> bool:
         """Whether every object the fingerprint read is the very one it read (then the fingerprint is the same)."""
@@ -73,7 +77,8 @@ class Watch:
                 and list(map(len, self.sized)) == self.lens   # (so the flat lists below line up)
                 and all(map(is_, chain.from_iterable(self.sequences), self.items))
                 and all(map(is_, chain.from_iterable(self.maps), self.keys))
-                and all(map(is_, chain.from_iterable(map(dict.values, self.maps)), self.map_values)))
+                and all(map(is_, chain.from_iterable(map(dict.values, self.maps)), self.map_values))
+                and all(map(is_, map(_class_get, self.classes, self.class_names), self.class_values)))
 
 
 def watch_hooks(torch: Any, places: tuple, visited: list[list[Any]]) -> tuple[Watch | None, tuple[int, ...]]:
@@ -95,7 +100,7 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
     fingerprint just taken walked, ``hook_state._fingerprint``'s), or None where identities cannot vouch for it (a
     byte buffer, a container holding a tensor, an empty cell, a place of a kind unknown here, more than ``LIMIT``
     items)."""
-    w = Watch([], [], [], [], [], [], [], [], [], [], [], [], [], [], [], [])
+    w = Watch([], [], [], [], [], [], [], [], [], [], [], [], [], [], [], [], [], [], [])
     done: set[int] = set()
 
     def walked(v: Any) -> bool:
@@ -105,6 +110,14 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
         done.add(id(v))
         w.objects.append(v)
         w.types.append(type(v))
+        if isinstance(v, type) and user_class(v):   # (a class: the public plain attributes its fingerprint took,
+            fields = class_fields(torch, v)   # ``K.s``, round 64e)
+            w.classes += [v] * len(fields)
+            w.class_names += [k for k, _x in fields]
+            w.class_values += [x for _k, x in fields]
+            w.sized.append(v.__dict__)   # (a mappingproxy: the class's live namespace, its length a new attribute)
+            w.lens.append(len(v.__dict__))
+            return True
         if isinstance(v, SCALARS) or isinstance(v, (torch.Tensor, torch.nn.Module, *_OPAQUE)):
             return True
         if _buffer(v):   # (a byte buffer's fingerprint may follow its bytes: per call)
@@ -173,6 +186,11 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
     if not all(map(walked, visited)):
         return None
     return w
+
+
+def _class_get(cls: type, name: str) -> Any:
+    """The attribute ``name`` a class defines itself now (``_MISSING`` where deleted)."""
+    return cls.__dict__.get(name, _MISSING)
 
 
 def _buffer(v: Any) -> bool:

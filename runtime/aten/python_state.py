@@ -261,6 +261,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 seen.add(("held", id(v)))
                 places.append(PythonPlace(f"the context variable {v.name} in {where}", functools.partial(_var_value, v),
                                           functools.partial(_set_var, v), _var_value(v)))
+            elif isinstance(v, type) and _users(v) and not issubclass(v, torch.nn.Module):   # (a class of the
+                seen.add(("held", id(v)))   # user's forward names, ``K.s``: its attributes, as its module's class's;
+                attrs(v, f"the class attribute {v.__name__}.{{name}} (in {where})", f"the class {v.__name__}")
+                # unwatched, ``K.s = 3.0`` after compile ran the export's value silently, round 64e)
             elif isinstance(v, threading.local) or (settings_object(torch, v) and _users(type(v))
                                                       and not callable(v)):   # (a thread's ``TL.n += 1`` too)
                 seen.add(("held", id(v)))

@@ -49,7 +49,27 @@ def warn_cut_walks(torch: Any, module: Any) -> list[str]:
             f"and its hooks may change looks into no container of more than 1,024 items and at most {INNER_LIMIT:,} "
             "containers, so a change forward makes inside them is not seen and every compiled call would run the "
             "export's value (keep such state in fewer or smaller containers, or in buffers)"), stacklevel=4)
-    return names + warn_big_buffers(torch, module)
+    return names + warn_big_buffers(torch, module) + warn_deep_hook_state(torch, module)
+
+
+def warn_deep_hook_state(torch: Any, module: Any) -> list[str]:
+    """Warn once (``StateWalkWarning``) naming the places of the hooks' state that hold a container or an object below
+    the depth ``hook_values`` fingerprints (``hook_values.too_deep``); returns them. Why a warning: a hook may keep a
+    deep record it never reads back (a tree of stats), and the bound keeps the per-call check short (round 64e: a
+    change eight lists down ran the export's value with no word)."""
+    from .hook_values import _DEPTH, too_deep
+
+    try:
+        deep = too_deep(torch, module)
+    except Exception:  # noqa: BLE001 - a warning's walk must never fail a compile
+        return []
+    if deep:
+        more = f" (and {len(deep) - 1} more)" if len(deep) > 1 else ""
+        warnings.warn(StateWalkWarning(
+            f"compile does not watch what is inside {deep[0]}{more}: a compiled call compares the Python state a "
+            f"forward hook reads down to {_DEPTH} levels of containers and objects, so a change below is not seen and "
+            "every compiled call would run the export's value (keep such state flatter, or in buffers)"), stacklevel=5)
+    return deep
 
 
 def warn_big_buffers(torch: Any, module: Any) -> list[str]:
