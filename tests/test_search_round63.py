@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimalloc_data import challenging
+from side_proof_spy import ask_at_every_failed_child, record_side_proofs
 
 from memplan.errors import SolverError
 from memplan.problem import BufferProblem, Solution, align_up, arena_of
@@ -105,9 +106,7 @@ def test_side_proofs_prune_only_subtrees_without_a_packing(monkeypatch, problem,
     order: only subtrees without one are cut), or none where it finds none; up to 7 buffers, exactly where some packing
     fits (every order of placement tried), and an exhausted try's proof (``above``) holds: nothing packs below it."""
     sizes, lower, upper, align = problem
-    monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
-    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)   # (no share: every failed child asks)
-    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
+    ask_at_every_failed_child(monkeypatch)
     p = BufferProblem(np.array(sizes), np.array(lower), np.array(upper), alignment=align)
     least = _brute(sizes, lower, upper, align) if len(sizes) <= 7 else None
     base = least if least is not None else int(p.lower_bound) + 2
@@ -129,18 +128,8 @@ def test_side_proofs_prune_on_harder_random_problems(monkeypatch):
     every failed child, a try packs the very offsets the try without them does (the first packing in the tree's order:
     only subtrees without one are cut), or none where it finds none, and proves no more (``above``). Many
     of the proofs find their side without a packing (163 of 622 here)."""
-    monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
-    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
-    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
-    proven = []
-    real = search_tree.PackingSearch._side_proof
-
-    def counted(self, a, z, *most):
-        out = real(self, a, z, *most)
-        proven.append(out)
-        return out
-
-    monkeypatch.setattr(search_tree.PackingSearch, "_side_proof", counted)
+    ask_at_every_failed_child(monkeypatch)
+    proven = record_side_proofs(monkeypatch)
     rng = np.random.default_rng(5)
     for _ in range(60):
         n, horizon = int(rng.integers(8, 17)), int(rng.integers(4, 11))

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimalloc_data import challenging
+from side_proof_spy import ask_at_every_failed_child, record_side_proofs
 
 from memplan.errors import SolverError
 from memplan.problem import BufferProblem, Solution, align_up, arena_of
@@ -190,9 +191,7 @@ def test_hb_side_proofs_prune_only_subtrees_without_a_packing(monkeypatch, probl
     problems with compatible pairs: a try packs the very offsets the try without side proofs packs (the first packing
     in the tree's order: only subtrees without one are cut), or none exactly where no packing fits (every order of
     placement tried), and an exhausted try's proof (``above``) holds: nothing packs below it."""
-    monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
-    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
-    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
+    ask_at_every_failed_child(monkeypatch)
     p = problem
     assert not p.is_interval
     least = _brute(p)
@@ -211,18 +210,8 @@ def test_hb_side_proofs_prune_on_harder_random_problems(monkeypatch):
     """As above on 8-14 buffers with compatible pairs (too many for every order): with side proofs at every failed child
     a try packs the very offsets the try without them does, or none where it finds none, and its proof holds (the try
     without them packs nothing just below ``above``); many sides are found without a packing (so the rule was exercised, not only asked)."""
-    monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
-    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
-    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
-    proven = []
-    real = search_tree.PackingSearch._side_proof
-
-    def counted(self, a, z, *most):
-        out = real(self, a, z, *most)
-        proven.append(out)
-        return out
-
-    monkeypatch.setattr(search_tree.PackingSearch, "_side_proof", counted)
+    ask_at_every_failed_child(monkeypatch)
+    proven = record_side_proofs(monkeypatch)
     rng = np.random.default_rng(64)
     for _ in range(50):
         n, horizon = int(rng.integers(8, 15)), int(rng.integers(4, 10))
@@ -292,9 +281,7 @@ def test_hb_side_proofs_on_a_multi_stream_graph(monkeypatch):
     from memplan.optimize import graph_optimize
     from memplan.schedule import build_happens_before
 
-    monkeypatch.setattr(search_tree, "PROBE_AFTER_NODES", 0)
-    monkeypatch.setattr(search_tree, "PROBE_SHARE", 0)
-    monkeypatch.setattr(search_tree, "PROBE_TRIAL", 10**9)   # (nor a trial: every failed child asks)
+    ask_at_every_failed_child(monkeypatch)
     g = scale.random_dag(80, seed=0)
     p = buffer_problem(g, build_happens_before(g, graph_optimize(g, 2)))
     assert p.order is not None and not p.is_interval
