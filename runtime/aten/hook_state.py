@@ -17,7 +17,7 @@ from typing import Any
 
 from .byte_values import CONTENT_LIMIT, contents, is_buffer, kept_buffers, put_back, size
 from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, unchanged
-from .settings import SCALARS
+from .settings import SCALARS, user_class
 
 
 def _forward_hooks(torch: Any, module: Any) -> list[Any]:
@@ -327,17 +327,10 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
 CLASS_FIELDS = 64
 
 
-def user_class(cls: type) -> bool:
-    """Whether ``cls`` is a class of the user's: not torch's, the standard library's (``settings._MACHINERY``)."""
-    from .settings import _MACHINERY
-
-    return (getattr(cls, "__module__", None) or "builtins").partition(".")[0] not in _MACHINERY
-
-
 def class_fields(torch: Any, cls: type) -> list[tuple[str, Any]]:
     """(name, value) of the public plain attributes (numbers, strings, containers) a class of the user's defines
     itself, at most ``CLASS_FIELDS``: what a hook reading ``K.s`` reads. None of a library's class (torch's, the
-    standard library's: ``settings._MACHINERY``), whose attributes change through its own machinery, if at all."""
+    standard library's: ``settings.user_class``), whose attributes change through its own machinery, if at all."""
     if not user_class(cls):
         return []
     out = [(k, x) for k, x in vars(cls).items() if not k.startswith("_")

@@ -25,9 +25,9 @@ from itertools import chain, repeat
 from operator import attrgetter, is_
 from typing import Any
 
-from .hook_state import class_fields, user_class
+from .hook_state import class_fields
 from .module_containers import CONTAINERS
-from .settings import SCALARS, settings_object
+from .settings import SCALARS, settings_object, user_class
 
 #: the items (container items, fields) one watch compares at most; past it, the hooks are fingerprinted per call
 LIMIT = 16_384

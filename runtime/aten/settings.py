@@ -48,7 +48,14 @@ def settings_object(torch: Any, v: Any) -> bool:
     of counters it does not read (a compiled step stored on the module) is not refused after its calls. (Session 40b:
     callable objects were left out, and ``m.f.k = 9.0`` after compile changed eager's result silently.)"""
     return (hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) and not function_value(v)
-            and type(v).__module__.partition(".")[0] not in _MACHINERY)
+            and user_class(type(v)))
+
+
+def user_class(cls: type) -> bool:
+    """Whether ``cls`` is a class of the user's: not torch's nor the standard library's (``_MACHINERY``). What makes
+    an object a settings object (``settings_object``) and a class one whose attributes a hook's or ``forward``'s
+    reads are watched (``hook_state.class_fields``, round 64e)."""
+    return (getattr(cls, "__module__", None) or "builtins").partition(".")[0] not in _MACHINERY
 
 
 #: packages whose objects a module may hold are machinery, not its settings: their public values change through
