@@ -287,7 +287,7 @@ def test_one_node_and_empty_graphs():
 # ----------------------------------------------------------------------------------------------------------------
 
 @settings(max_examples=30, **SETTINGS)
-@given(g=st.one_of(any_dag, wide_dags()), k=st.sampled_from([1, 2, 3, 8, 33, "auto"]),
+@given(g=st.one_of(any_dag, wide_dags()), k=st.sampled_from([None, 1, 2, 3, 8, 33, "auto"]),
        frac=st.sampled_from([0.0, 0.5, 0.99, 1.0, 1.01, 1.5, 3.0]), delta=st.sampled_from([-1, 0, 1]),
        cap=st.one_of(st.none(), st.integers(0, 12)), solver=st.sampled_from(["auto", "greedy", "size"]),
        fused=st.booleans())
@@ -298,7 +298,7 @@ def test_budget_met_or_refused_by_name(g, k, frac, delta, cap, solver, fused):
     serial = memplan.plan(g, solver=solver, fused_groups=fused).arena_bytes
     budget = max(0, int(serial * frac) + delta)
     opts = dict(streams=k, memory_budget=budget, solver=solver, fused_groups=fused)
-    if cap is not None and k != 1:
+    if cap is not None and k not in (None, 1):
         opts["max_events"] = cap
     try:
         p = memplan.plan(g, **opts)
@@ -309,12 +309,29 @@ def test_budget_met_or_refused_by_name(g, k, frac, delta, cap, solver, fused):
     assert p.arena_bytes <= budget
     memplan.verify(g, p, fused_groups=fused)
     sched = plan_schedule(p)
-    assert schedule_problems(g, sched, 8 if k == "auto" else k) == []
+    assert schedule_problems(g, sched, {None: 1, "auto": 8}.get(k, k)) == []
     if "max_events" in opts:
         assert len(sched.events) <= cap
     sim = simulate(g, p)
     assert sim.makespan_us <= sim.serial_us + 1e-6 * max(1.0, sim.serial_us)
     assert memplan.plan(g, **opts).to_json() == p.to_json()
+
+
+@settings(max_examples=15, **SETTINGS)
+@given(g=any_dag, k=st.sampled_from([2, 3, 8]), frac=st.sampled_from([0.0, 0.9, 1.0, 1.5]))
+def test_budget_checks_a_given_schedule_never_changes_it(g, k, frac):
+    """A ``schedule`` given with a ``memory_budget``: planned as given, or a BudgetError naming the given schedule's
+    arena and the budget."""
+    sched = graph_optimize(g, k)
+    arena = memplan.plan(g, sched).arena_bytes
+    budget = int(arena * frac)
+    try:
+        p = memplan.plan(g, sched, memory_budget=budget)
+    except memplan.BudgetError as exc:
+        assert budget < arena
+        assert f"given schedule needs an arena of {arena} B" in str(exc) and f"{budget} B" in str(exc), str(exc)
+        return
+    assert p.arena_bytes <= budget and plan_schedule(p) == sched
 
 
 # ----------------------------------------------------------------------------------------------------------------
