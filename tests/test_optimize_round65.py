@@ -288,15 +288,17 @@ def test_one_node_and_empty_graphs():
 
 @settings(max_examples=30, **SETTINGS)
 @given(g=st.one_of(any_dag, wide_dags()), k=st.sampled_from([None, 1, 2, 3, 8, 33, "auto"]),
-       frac=st.sampled_from([0.0, 0.5, 0.99, 1.0, 1.01, 1.5, 3.0]), delta=st.sampled_from([-1, 0, 1]),
-       cap=st.one_of(st.none(), st.integers(0, 12)), solver=st.sampled_from(["auto", "greedy", "size"]),
-       fused=st.booleans())
-def test_budget_met_or_refused_by_name(g, k, frac, delta, cap, solver, fused):
-    """Budgets below, at and above the serial plan's arena (the same solver's): the arena within the budget and
-    every schedule promise kept, or a BudgetError quoting the budget and the serial arena -- only where the serial
-    plan is over the budget too (it is a candidate: a budget at its arena is always met)."""
-    serial = memplan.plan(g, solver=solver, fused_groups=fused).arena_bytes
-    budget = max(0, int(serial * frac) + delta)
+       base=st.sampled_from(["arena", "arena", "peak"]), frac=st.sampled_from([0.0, 0.5, 0.99, 1.0, 1.01, 1.5, 3.0]),
+       delta=st.sampled_from([-1, 0, 1]), cap=st.one_of(st.none(), st.integers(0, 12)),
+       solver=st.sampled_from(["auto", "greedy", "size"]), fused=st.booleans())
+def test_budget_met_or_refused_by_name(g, k, base, frac, delta, cap, solver, fused):
+    """Budgets below, at and above the serial plan's arena (the same solver's) or its peak (the serial schedule's
+    lower bound, the most bytes live at one node): the arena within the budget and every schedule promise kept, or
+    a BudgetError quoting the budget and the serial arena -- only where the serial plan is over the budget too (it
+    is a candidate: a budget at its arena is always met)."""
+    serial_plan = memplan.plan(g, solver=solver, fused_groups=fused)
+    serial = serial_plan.arena_bytes
+    budget = max(0, int((serial if base == "arena" else serial_plan.lower_bound_bytes) * frac) + delta)
     opts = dict(streams=k, memory_budget=budget, solver=solver, fused_groups=fused)
     if cap is not None and k not in (None, 1):
         opts["max_events"] = cap
