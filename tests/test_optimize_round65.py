@@ -102,9 +102,11 @@ def shaped_dags(draw, max_nodes: int = 24) -> Graph:
 
 @st.composite
 def wide_dags(draw) -> Graph:
-    """A fan-out of 30 .. 80 branches (some two deep) and its join, or a layered DAG of 10 .. 40 nodes a layer:
-    enough units for more than 32 streams, where the scheduler's clocks turn dense (``streams.DENSE_STREAMS``,
-    ``events.DENSE_STREAMS``) and streams are found from an index (``streams.INDEXED_CANDIDATES``)."""
+    """A fan-out of 30 .. 80 branches (some two deep) and its join; the same with each branch writing a slot of one
+    shared root through a view (SET_ROWS into a KV cache: a weight or an intermediate), some through a view op on
+    it, and read back through it; or a layered DAG of 10 .. 40 nodes a layer: enough units for more than 32
+    streams, where the scheduler's clocks turn dense (``streams.DENSE_STREAMS``, ``events.DENSE_STREAMS``) and
+    streams are found from an index (``streams.INDEXED_CANDIDATES``)."""
     rng = random.Random(draw(st.integers(0, 2 ** 32 - 1)))
     b = GraphBuilder("wide", alignment=64)
     b.input("x", 256)
@@ -117,10 +119,29 @@ def wide_dags(draw) -> Graph:
         b.node(f"n{i}", "OP", ins, t, cost=rng.choice([None, 0.0, 1.0, 3.0, 7.5, 20.0]))
         return t
 
-    if draw(st.booleans()):
+    shape = draw(st.sampled_from(["fan", "slots", "layered"]))
+    if shape == "fan":
         src = node(["x"])
         outs = [node([src]) for _ in range(rng.randint(30, 80))]
         node([node([o]) if rng.random() < 0.5 else o for o in outs])
+    elif shape == "slots":
+        width = rng.randint(34, 80)
+        if rng.random() < 0.5:
+            root = b.weight("cache", 64 * width)
+        else:
+            root = b.intermediate("cache", 64 * width)
+            b.node("mk", "OP", ["x"], root, cost=1.0)
+        src = node(["x"])
+        reads = []
+        for i in range(width):
+            slot = b.view(f"slot{i}", root, 64, 64 * i)
+            b.node(f"set{i}", "SET_ROWS", [node([src])], slot, cost=rng.choice([0.0, 1.0]))
+            if rng.random() < 0.5:
+                flat = b.view(f"flat{i}", slot, 32)
+                b.node(f"reshape{i}", "RESHAPE", [slot], flat, cost=0.0)
+                slot = flat
+            reads.append(node([slot]))
+        node(reads)
     else:
         layer = ["x"]
         for _ in range(rng.randint(2, 4)):
