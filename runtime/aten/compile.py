@@ -70,6 +70,7 @@ from .sets import (
     settle_hook_installs,
     take_unread_draws,
 )
+from .settings_copies import adopt_copies
 
 
 @dataclass
@@ -542,6 +543,7 @@ class CompiledModule:
         old tensors; building them again from the same plan is what compile did, minus export and planning."""
         import torch
 
+        self.guard = adopt_copies(torch, self.guard, self.program)   # (``m.cfg = deepcopy(m.cfg)``)
         try:
             new = module_guard.changes(torch, self.guard, self.program)
         except AtenExecutorError:
