@@ -53,8 +53,7 @@ def watch_value_reads(torch: Any) -> Iterator[dict[int, str]]:
     active = _active()
     try:
         active.append(mode)
-        with torch._C.DisableTorchFunction():   # (the push itself runs no mode's code)
-            torch._C._push_on_torch_function_stack(mode)
+        torch._C._push_on_torch_function_stack(mode)
         yield reads
     finally:
         _take_off(torch, mode)
