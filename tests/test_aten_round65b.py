@@ -400,3 +400,31 @@ def test_an_output_of_a_dtype_torch_cannot_copy_is_refused_at_compile_naming_it(
     ``NotImplementedError``."""
     with pytest.raises(AtenExecutorError, match=r"output 0 is a uint4 tensor"):
         _compile(_SubByteOut(), torch.zeros(3, 4, dtype=torch.uint8))
+
+
+class _SharedInner(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cfg = _DataCfg()
+        self.b = nn.Module()
+        self.b.inner = self.cfg.inner
+
+    def forward(self, x):
+        return x * self.cfg.scale + self.cfg.inner.k + self.b.inner.k
+
+
+def test_a_copy_whose_old_nested_object_another_place_still_holds_leaves_that_place_watched():
+    """``m.cfg = deepcopy(m.cfg)`` copies ``cfg.inner`` too; the old ``inner`` is still ``m.b.inner``, whose fields
+    the guard watches on that object: taking the copy must not move that watch to the copy's ``inner``. (A planted
+    check of the replaced places alone ran ``m.b.inner.k = 0.25`` silently.)"""
+    m = _SharedInner()
+    x = torch.randn(3)
+    step = _compile(m, x)
+    m.cfg = copy.deepcopy(m.cfg)
+    for change in (lambda: None, lambda: setattr(m.b.inner, "k", 0.25)):
+        change()
+        try:
+            got = step(x)
+        except AtenExecutorError:
+            continue
+        assert torch.equal(got, m(x))

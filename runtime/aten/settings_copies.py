@@ -51,11 +51,23 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
     if guard.reads is not None and guard.reads.first_changed() is not None:
         return guard
     read = _read_keys(program)
-    mapping: dict[int, Any] = {}
+    mapping: dict[int, tuple[Any, Any]] = {}
     budget = [_ITEMS]
     if not all(_equal_object(torch, was, now, read, mapping, _DEPTH, budget) for was, now in pairs):
         return guard
-    return _adopted(torch, guard, mapping)
+    if _held_elsewhere(settings, mapping):
+        return guard
+    return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()})
+
+
+def _held_elsewhere(settings: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
+    """Whether a place the guard watches outside the copied objects still holds one of the old objects the copy
+    replaces (``m.b.inner`` being the old ``m.cfg.inner``): its fields stay watched on that object there."""
+    inside = {id(vars(was)) for was, _now in mapping.values()}
+    inside |= {id(d) for o, d in zip(*settings.owners) if id(o) in mapping}
+    _names, dicts, keys, objects = settings.held
+    return any(id(obj) in mapping and id(d) not in inside and d.get(key, MISSING) is obj
+               for d, key, obj in zip(dicts, keys, objects))
 
 
 def _read_keys(program: Any) -> dict[int, set[str]]:
@@ -66,18 +78,18 @@ def _read_keys(program: Any) -> dict[int, set[str]]:
     return out
 
 
-def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], mapping: dict[int, Any], depth: int,
-                  budget: list[int]) -> bool:
+def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], mapping: dict[int, tuple[Any, Any]],
+                  depth: int, budget: list[int]) -> bool:
     """Whether the settings object ``now`` holds what ``was`` holds (its fields, walked); records ``mapping``
-    {id(was): now} for each pair of objects found equal."""
+    {id(was): (was, now)} for each pair of objects found equal."""
     if now is was:
         return True
     if id(was) in mapping:   # (met before: a cycle, or one object held at two places of the copy too)
-        return mapping[id(was)] is now
+        return mapping[id(was)][1] is now
     if (type(now) is not type(was) or not settings_object(torch, was) or type(vars(was)) is not dict
             or type(vars(now)) is not dict or depth <= 0):
         return False
-    mapping[id(was)] = now
+    mapping[id(was)] = (was, now)
     fields = read.get(id(was))
     a, b = vars(was), vars(now)
     for key in list(dict.fromkeys([*a, *b])):
@@ -96,7 +108,7 @@ def _scalar(v: Any) -> bool:
     return v is MISSING or isinstance(v, SCALARS)
 
 
-def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[int, Any], depth: int,
+def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[int, tuple[Any, Any]], depth: int,
            budget: list[int]) -> bool:
     """Whether ``y`` holds what ``x`` holds, as ``_equal_object`` proves it."""
     budget[0] -= 1
