@@ -57,7 +57,8 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
         return guard
     if _held_elsewhere(settings, mapping):
         return guard
-    return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()})
+    keep = [was for i, (was, _now) in mapping.items() if i in read]   # (named by id in the program's read sets)
+    return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()}, keep)
 
 
 def _held_elsewhere(settings: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
@@ -128,9 +129,11 @@ def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[
     return _equal_object(torch, x, y, read, mapping, depth, budget)
 
 
-def _adopted(torch: Any, guard: Any, mapping: dict[int, Any]) -> Any:
+def _adopted(torch: Any, guard: Any, mapping: dict[int, Any], keep: list[Any]) -> Any:
     """``guard`` with its settings watching ``mapping``'s new objects (their ``__dict__``) in place of the old ones,
-    and the reads' watch recorded again from the module now."""
+    and the reads' watch recorded again from the module now; ``keep``: the old objects the program's read sets name
+    by id, kept alive (``Settings.retired``) so that no new object takes such an id (a copy made at every step
+    retires nothing more: the copies' ids are in no read set)."""
     from .python_reads import record_reads
 
     s = guard.settings
@@ -142,7 +145,7 @@ def _adopted(torch: Any, guard: Any, mapping: dict[int, Any]) -> Any:
     names, hdicts, hkeys, hobjects = s.held
     held_dicts = [old_dicts.get(id(d), d) for d in hdicts]
     held_objects = [d.get(k, MISSING) if id(o) in mapping else o for d, k, o in zip(held_dicts, hkeys, hobjects)]
-    retired = (*s.retired, *olds.values())   # (kept alive: their ids stay in the program's read sets)
+    retired = (*s.retired, *(o for o in keep if not any(o is r for r in s.retired)))
     settings = replace(s, dicts=dicts, owners=owners, held=(names, held_dicts, hkeys, held_objects),
                        retired=retired).refreshed()
     reads = guard.reads
