@@ -44,6 +44,7 @@ from . import (
 from . import guard as module_guard
 from .cache_paths import argument_caches
 from .callform import CallForm, ExtraArguments, Proofs, call_form, in_compile_form, proof_key, same_program, takes
+from .copy_kinds import check_copyable
 from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .executor import Executor, Stats, caller_capturing, check_not_traced
 from .executor import _check_generators as check_generators
@@ -70,6 +71,7 @@ from .sets import (
     settle_hook_installs,
     take_unread_draws,
 )
+from .settings_copies import adopt_copies
 
 
 @dataclass
@@ -542,6 +544,7 @@ class CompiledModule:
         old tensors; building them again from the same plan is what compile did, minus export and planning."""
         import torch
 
+        self.guard = adopt_copies(torch, self.guard, self.program)   # (``m.cfg = deepcopy(m.cfg)``)
         try:
             new = module_guard.changes(torch, self.guard, self.program)
         except AtenExecutorError:
@@ -701,6 +704,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                       if isinstance(x, torch.Tensor)), None)
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
+    check_copyable(torch, program, device)   # (before planning: a dtype torch cannot copy, named)
     graph = program.graph
     if plan is None:
         n = 1 if device.type != "cuda" and streams == "auto" else streams

@@ -165,6 +165,9 @@ class Settings:
     #: there after compile (``m.cfg = Cfg(t=3.0)``) left the old one's fields watched, and the export's 2.0 ran
     #: silently (round 64d); now refused, naming it, as the fields watched are another object's
     held: tuple[list[str], list[dict], list[Any], list[Any]] = ([], [], [], [])
+    #: the settings objects an equal copy took the place of (``settings_copies``), kept alive: the program's read
+    #: sets name them by id, which a new object must not take
+    retired: tuple[Any, ...] = ()
 
     def unchanged(self) -> bool:
         return (all(map(is_, map(dict.get, self.dicts, self.keys, repeat(_MISSING)), self.values))
@@ -326,11 +329,25 @@ _OBJECT_VALUES = 512
 
 
 def _item(container: Any, key: Any) -> Any:
-    """``container[key]``, or None where it is no longer there."""
+    """``container[key]`` (a settings object's field, ``key`` a ``_Field``: read from its ``__dict__``), or None where
+    it is no longer there."""
+    if type(key) is _Field:
+        d = getattr(container, "__dict__", None)
+        return d.get(key.name) if type(d) is dict else None
     try:
         return container[key]
     except (KeyError, IndexError, TypeError):
         return None
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A step of a ``Held`` path into a settings object's field (``self.cfg.t``)."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -444,7 +461,10 @@ _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
 
 def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list[tuple[str, tuple, Any]]:
     """(name, container path, tensor) of each tensor inside a list, tuple or dict attribute of a module of the tree,
-    up to ``depth`` containers deep (``m.tables[0]``)."""
+    or a public field of a settings object there (``self.cfg.t``), up to ``depth`` containers deep (``m.tables[0]``).
+    Why settings objects: export lifts ``x * self.cfg.t`` as a constant, and ``m.cfg = copy.deepcopy(m.cfg)`` (or
+    ``m.cfg.t = t2``) after compile left the program reading the old tensor: a write in place of the new one then
+    changed eager's result and silently not the program's (round 65b)."""
     out: list[tuple[str, tuple, Any]] = []
 
     def walk(name: str, path: tuple, value: Any, left: int) -> None:
@@ -454,10 +474,15 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, v in items:
                 walk(f"{name}[{key!r}]", (*path, (value, key)), v, left - 1)
+        elif left and _settings_object(torch, value) and type(vars(value)) is dict:
+            for key, v in list(vars(value).items()):
+                if not key.startswith("_"):
+                    walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)
 
     for prefix, owner in owners.items():
         for attr, value in vars(owner).items():
-            if attr not in _MODULE_DICTS and isinstance(value, (list, tuple, dict)):
+            if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict))
+                                              or (not attr.startswith("_") and _settings_object(torch, value))):
                 walk(f"{prefix}.{attr}" if prefix else attr, ((vars(owner), attr),), value, depth)
     return out
 
@@ -588,7 +613,7 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
         if not h.unchanged():
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
                                     "reads the tensor that was there, a constant held in a list, tuple or dict "
-                                    "attribute): compile again, or keep it in a buffer")
+                                    "attribute or a settings object's field): compile again, or keep it in a buffer")
     exact = _strides_exact(program)
     now: dict[str, list[tuple[Slot, Any]]] = {}   # per program tensor: each of its names, the tensor there now
     for s in guard.slots:

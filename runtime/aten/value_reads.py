@@ -16,20 +16,18 @@ know: torch's raw "Could not guard on data-dependent expression" (a ``GraphError
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import AtenExecutorError
-from .torch_reads import MethodPatch
 
 #: the tensor methods that hand ``forward`` its values as Python numbers (``__format__`` and ``numpy`` go through
 #: ``item`` or fail on export's stand-ins)
 VALUE_GETTERS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "__complex__")
-_VALUE_READS = {name: MethodPatch() for name in VALUE_GETTERS}
 
 #: the packages whose reads are no ``forward``'s: the export and import around it
 _OWN_PACKAGES = ("memplan", "runtime")
@@ -41,46 +39,106 @@ _TORCH_PUBLIC = ("torch._tensor", "torch._jit_internal")
 def watch_value_reads(torch: Any) -> Iterator[dict[int, str]]:
     """{id: "file.py:123" of the first read} of the real (not fake) tensors whose values code outside memplan, this
     runtime and torch's private machinery read as Python numbers inside the block (an export: ``forward``'s reads,
-    torch's public Python it called too), in this thread. Each getter is patched as ``layout_reads`` patches
-    ``Tensor.stride`` (``MethodPatch``: one wrapper per process)."""
+    torch's public Python it called too), in this thread; the innermost block records (a compile inside one).
+
+    A ``TorchFunctionMode`` of this thread's, not a patch of ``torch.Tensor``'s methods: torch's mode stack is per
+    thread, and the value getters (``Tensor.item``, ``__bool__``...) consult it. Why: the seven methods patched on
+    the class for the export's length were the wrappers of every thread: an eager loop reading values in another
+    thread ran some 3x slower while a compile exported, and a traceback through one showed a frame
+    ``watched_by_memplan_value_reads`` at an unrelated line of ``torch/__init__.py`` (round 65). The mode is taken off
+    the stack in ``finally`` wherever it sits (a mode ``forward`` left above it stays), so an exception, a
+    ``KeyboardInterrupt`` or a nested compile leaves the stack as it was."""
     reads: dict[int, str] = {}
-    with contextlib.ExitStack() as stack:
-        for name in VALUE_GETTERS:
-            if hasattr(torch.Tensor, name):
-                stack.enter_context(_VALUE_READS[name].block(torch.Tensor, name, _watched(torch, name), reads))
+    mode = _mode_class(torch)(torch, reads)
+    active = _active()
+    try:
+        active.append(mode)
+        torch._C._push_on_torch_function_stack(mode)
         yield reads
+    finally:
+        _take_off(torch, mode)
+        while mode in active:
+            active.remove(mode)
 
 
-def _watched(torch: Any, name: str) -> Callable[[Any], Any]:
-    """The wrapper ``watch_value_reads`` puts in place of ``torch.Tensor.<name>``.
+#: per thread, the value-read modes active (innermost last): only the innermost records
+_LOCAL = threading.local()
 
-    Its code is filed as torch's (``_torch_filed``). Why: torch.export names the user's line a
-    data-dependent guard came from by the first frame outside torch ("The following call raised this error"), which
-    was this wrapper's (``if T > 1:`` calls ``Tensor.__bool__``), so the refusal named ``value_reads.py`` and not
-    the model's line."""
-    patch = _VALUE_READS[name]
 
-    def wrap(real: Any) -> Any:
-        def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
-            reads = patch.innermost()
-            if reads is not None and id(self) not in reads and _real(torch, self):
-                frame = sys._getframe(1)
+def _active() -> list[Any]:
+    stack = getattr(_LOCAL, "modes", None)
+    if stack is None:
+        stack = _LOCAL.modes = []
+    return stack
+
+
+def _take_off(torch: Any, mode: Any) -> None:
+    """Remove ``mode`` from this thread's torch function mode stack wherever it is, keeping the others in order."""
+    above: list[Any] = []
+    while torch._C._len_torch_function_stack() > 0:
+        top = torch._C._pop_torch_function_stack()
+        if top is mode:
+            break
+        above.append(top)   # (not found at all: an interrupt before the push; all go back)
+    for m in reversed(above):
+        torch._C._push_on_torch_function_stack(m)
+
+
+_MODE_CLASS: Any = None
+
+
+def _mode_class(torch: Any) -> type:
+    """The ``TorchFunctionMode`` subclass recording value reads, made once (torch is imported lazily)."""
+    global _MODE_CLASS
+    if _MODE_CLASS is None:
+        getters = frozenset(id(getattr(torch._C.TensorBase, name)) for name in VALUE_GETTERS
+                            if hasattr(torch._C.TensorBase, name))
+
+        class ValueReads(torch.overrides.TorchFunctionMode):
+            """Records ``reads`` (``watch_value_reads``); passes every call on unchanged."""
+
+            def __init__(self, torch: Any, reads: dict[int, str]) -> None:
+                super().__init__()
+                self.torch, self.reads = torch, reads
+
+            def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+                if id(func) in getters and args:
+                    self.record(args[0])
+                return func(*args, **(kwargs or {}))
+
+            def record(self, t: Any) -> None:
+                if id(t) in self.reads or not _real(self.torch, t):
+                    return
+                active = _active()
+                if not active or active[-1] is not self:
+                    return
+                frame = _reader(self.torch, sys._getframe(2))
+                if frame is None:
+                    return
                 module = str(frame.f_globals.get("__name__", ""))
                 if module.split(".")[0] not in _OWN_PACKAGES and (
                         not module.startswith("torch._") or module.startswith(_TORCH_PUBLIC)):
-                    reads[id(self)] = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-            return real(self, *args, **kwargs)
-        watched.__code__ = watched.__code__.replace(co_filename=_torch_filed(torch),
-                                                    co_name="watched_by_memplan_value_reads")
-        return watched
-    return wrap
+                    self.reads[id(t)] = f"{_basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+        _MODE_CLASS = ValueReads
+    return _MODE_CLASS
 
 
-def _torch_filed(torch: Any) -> str:
-    """The file name the wrappers' code carries: torch's own ``__init__.py``, which both of torch's searches for the
-    user's frame skip (the first frame outside torch's folder; the first outside ``uninteresting_files()``, for its
-    "Caused by:" note). A traceback through the wrapper names it ``watched_by_memplan_value_reads`` there."""
-    return torch.__file__
+def _basename(path: str) -> str:
+    import os
+
+    return os.path.basename(path)
+
+
+def _reader(torch: Any, frame: Any) -> Any:
+    """The frame that called the value getter, given the first frame out from this mode's ``__torch_function__``:
+    past the modes above this one that passed the call on (torch.export's handler of a non-strict export calls
+    ``func`` from its ``__torch_function__``; a mode ``forward`` entered), or ``frame`` itself."""
+    f = frame
+    while (f is not None and f.f_code.co_name == "__torch_function__"
+           and isinstance(f.f_locals.get("self"), torch.overrides.TorchFunctionMode)):
+        f = f.f_back
+    return f
 
 
 def _real(torch: Any, t: Any) -> bool:

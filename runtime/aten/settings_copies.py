@@ -1,0 +1,154 @@
+"""A settings object a compiled module holds, replaced after compile by an equal copy (``m.cfg = copy.deepcopy(m.cfg)``):
+proven equal and taken, with no export, where the guard refused it as a replaced object.
+
+Why: the guard watches the fields ``forward`` read on the very object compile saw (``guard.Settings.held``: one put in
+its place after compile, ``m.cfg = Cfg(t=3.0)``, ran the export's 2.0 silently in round 64d, so any other object is
+refused). A deep copy (a checkpoint's config reloaded, a training loop's ``copy.deepcopy``) is another object with
+the same values, and every compiled call after it was refused though eager computes what the program computes.
+
+The proof, without exporting again: the old object still holds what compile saw (its watched fields, and the
+containers the reads' watch holds in it), and the new one is of the same class and holds the same values, field by
+field and item by item (plain values compared as the guard compares them, ``settings.same_value``; containers and
+nested settings objects walked; anything else only where it is the very object). A plain field ``forward`` did not
+read (``Program.object_reads``) may differ. Then the guard watches the new object's fields in place of the old one's,
+and the reads' watch is recorded again from the module now. Anything else is left to the guard, which refuses as
+before: a field that differs, a tensor or array in the object (the program may hold the old tensor itself), an object
+of a class of no settings (a module, a generator), one the tree still holds at another place too, a module with hooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from .module_writes import MISSING
+from .settings import SCALARS, same_value, settings_object
+
+#: how many containers and settings objects deep the proof walks, and how many items it looks at in all
+_DEPTH = 8
+_ITEMS = 10_000
+
+
+def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
+    """``guard`` watching the equal copies put in the place of its settings objects (``m.cfg = deepcopy(m.cfg)``)
+    in place of the old ones, where each is proven equal (see the module's doc); ``guard`` itself otherwise."""
+    settings = getattr(guard, "settings", None)
+    if settings is None or settings.unchanged():
+        return guard
+    names, dicts, keys, objects = settings.held
+    pairs = [(obj, d.get(key, MISSING)) for d, key, obj in zip(dicts, keys, objects) if d.get(key, MISSING) is not obj]
+    if not pairs or any(now is MISSING for _was, now in pairs):
+        return guard
+    if guard.calls is not None and guard.calls.busy:   # (a hook's state is watched on its own objects: left alone)
+        return guard
+    old = {id(was) for was, _now in pairs}
+    if any(d.get(key, MISSING) is obj and id(obj) in old for d, key, obj in zip(dicts, keys, objects)):
+        return guard   # (still held at another place: its fields stay watched there)
+    for d, key, was in zip(settings._now(), settings.keys, settings.values):   # (the old ones as compile saw them)
+        now = d.get(key, MISSING)
+        if now is not was and not same_value(now, was):
+            return guard
+    if guard.reads is not None and guard.reads.first_changed() is not None:
+        return guard
+    read = _read_keys(program)
+    mapping: dict[int, tuple[Any, Any]] = {}
+    budget = [_ITEMS]
+    if not all(_equal_object(torch, was, now, read, mapping, _DEPTH, budget) for was, now in pairs):
+        return guard
+    if _held_elsewhere(settings, mapping):
+        return guard
+    keep = [was for i, (was, _now) in mapping.items() if i in read]   # (named by id in the program's read sets)
+    return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()}, keep)
+
+
+def _held_elsewhere(settings: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
+    """Whether a place the guard watches outside the copied objects still holds one of the old objects the copy
+    replaces (``m.b.inner`` being the old ``m.cfg.inner``): its fields stay watched on that object there."""
+    inside = {id(vars(was)) for was, _now in mapping.values()}
+    inside |= {id(d) for o, d in zip(*settings.owners) if id(o) in mapping}
+    _names, dicts, keys, objects = settings.held
+    return any(id(obj) in mapping and id(d) not in inside and d.get(key, MISSING) is obj
+               for d, key, obj in zip(dicts, keys, objects))
+
+
+def _read_keys(program: Any) -> dict[int, set[str]]:
+    """{id of a settings object whose reads the export watched: the fields ``forward`` read}."""
+    out: dict[int, set[str]] = {i: set() for i in getattr(program, "read_watched", ())}
+    for i, key in getattr(program, "object_reads", ()):
+        out.setdefault(i, set()).add(key)
+    return out
+
+
+def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], mapping: dict[int, tuple[Any, Any]],
+                  depth: int, budget: list[int]) -> bool:
+    """Whether the settings object ``now`` holds what ``was`` holds (its fields, walked); records ``mapping``
+    {id(was): (was, now)} for each pair of objects found equal."""
+    if now is was:
+        return True
+    if id(was) in mapping:   # (met before: a cycle, or one object held at two places of the copy too)
+        return mapping[id(was)][1] is now
+    if (type(now) is not type(was) or not settings_object(torch, was) or type(vars(was)) is not dict
+            or type(vars(now)) is not dict or depth <= 0):
+        return False
+    mapping[id(was)] = (was, now)
+    fields = read.get(id(was))
+    a, b = vars(was), vars(now)
+    for key in list(dict.fromkeys([*a, *b])):
+        x, y = a.get(key, MISSING), b.get(key, MISSING)
+        if x is y:
+            continue
+        if fields is not None and key not in fields and _scalar(x) and _scalar(y):
+            continue   # (a plain field forward did not read: no value of the program)
+        if not _equal(torch, x, y, read, mapping, depth - 1, budget):
+            del mapping[id(was)]
+            return False
+    return True
+
+
+def _scalar(v: Any) -> bool:
+    return v is MISSING or isinstance(v, SCALARS)
+
+
+def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[int, tuple[Any, Any]], depth: int,
+           budget: list[int]) -> bool:
+    """Whether ``y`` holds what ``x`` holds, as ``_equal_object`` proves it."""
+    budget[0] -= 1
+    if x is y:
+        return True
+    if x is MISSING or y is MISSING or type(x) is not type(y) or depth <= 0 or budget[0] < 0:
+        return False
+    if isinstance(x, SCALARS):
+        return same_value(x, y)
+    if type(x) in (tuple, list):
+        return len(x) == len(y) and all(_equal(torch, p, q, read, mapping, depth - 1, budget) for p, q in zip(x, y))
+    if type(x) is dict:
+        return (len(x) == len(y) and all(type(p) is type(q) and same_value(p, q) for p, q in zip(x, y))
+                and all(_equal(torch, x[p], y[q], read, mapping, depth - 1, budget) for p, q in zip(x, y)))
+    if type(x) in (set, frozenset):
+        return all(isinstance(v, SCALARS) for v in x) and x == y and all(isinstance(v, SCALARS) for v in y)
+    return _equal_object(torch, x, y, read, mapping, depth, budget)
+
+
+def _adopted(torch: Any, guard: Any, mapping: dict[int, Any], keep: list[Any]) -> Any:
+    """``guard`` with its settings watching ``mapping``'s new objects (their ``__dict__``) in place of the old ones,
+    and the reads' watch recorded again from the module now; ``keep``: the old objects the program's read sets name
+    by id, kept alive (``Settings.retired``) so that no new object takes such an id (a copy made at every step
+    retires nothing more: the copies' ids are in no read set)."""
+    from .python_reads import record_reads
+
+    s = guard.settings
+    olds = {id(o): o for o in s.owners[0] if id(o) in mapping}
+    old_dicts = {id(d): vars(mapping[id(o)]) for o, d in zip(*s.owners) if id(o) in mapping}
+    old_dicts.update({id(vars(o)): vars(mapping[i]) for i, o in olds.items()})
+    dicts = [old_dicts.get(id(d), d) for d in s.dicts]
+    owners = ([mapping.get(id(o), o) for o in s.owners[0]], [old_dicts.get(id(d), d) for d in s.owners[1]])
+    names, hdicts, hkeys, hobjects = s.held
+    held_dicts = [old_dicts.get(id(d), d) for d in hdicts]
+    held_objects = [d.get(k, MISSING) if id(o) in mapping else o for d, k, o in zip(held_dicts, hkeys, hobjects)]
+    retired = (*s.retired, *(o for o in keep if not any(o is r for r in s.retired)))
+    settings = replace(s, dicts=dicts, owners=owners, held=(names, held_dicts, hkeys, held_objects),
+                       retired=retired).refreshed()
+    reads = guard.reads
+    if reads is not None:
+        reads = record_reads(torch, guard.root, reads.skip, reads.live, reads.read)
+    return replace(guard, settings=settings, reads=reads)
