@@ -23,7 +23,8 @@ START, END = "<start>", "<end>"   # the virtual accesses: an input's before ever
 
 
 def _is_int(v: Any) -> bool:
-    return type(v) is int
+    """A JSON integer within the documented limits (docs/format.md "Limits": every plan integer within +-2^63)."""
+    return type(v) is int and -2 ** 63 <= v < 2 ** 63
 
 
 def findings(graph: dict[str, Any], plan: dict[str, Any]) -> list[tuple[int, str]]:
@@ -71,7 +72,7 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
     _need(plan.get("graph", graph["name"]) == graph["name"], "plan names another graph")
     for key in ("arena_bytes", "lower_bound_bytes", "streams", "alignment"):
         _need(_is_int(plan.get(key)), f"{key} is not an integer")
-    _need(plan["streams"] >= 1 and plan["alignment"] >= 1 and plan["arena_bytes"] >= 0
+    _need(1 <= plan["streams"] <= 1024 and plan["alignment"] >= 1 and plan["arena_bytes"] >= 0
           and plan["lower_bound_bytes"] >= 0, "a count out of range")
     for key in ("order", "events", "tensors"):
         _need(isinstance(plan.get(key), list), f"{key} is not a list")

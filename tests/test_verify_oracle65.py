@@ -240,6 +240,19 @@ def m_alignment(graph, plan, rng):
     return plan
 
 
+HOSTILE = [True, False, None, 1.0, 2.5, -1, 2 ** 63, -2 ** 63 - 1, 2 ** 70, "1", [], {}]
+
+
+def m_hostile_value(graph, plan, rng):   # a field of the wrong type or out of range (a bool for an int...)
+    spots = [(plan, k) for k in ("arena_bytes", "lower_bound_bytes", "streams", "alignment", "graph")]
+    spots += [(e, k) for e in plan["order"] for k in ("node", "stream")]
+    spots += [(e, k) for e in plan["events"] for k in ("after", "before")]
+    spots += [(e, k) for e in plan["tensors"] for k in ("id", "offset", "size")]
+    entry, key = rng.choice(spots)
+    entry[key] = rng.choice(HOSTILE)
+    return plan
+
+
 MUTATIONS = [m_shift, m_shift_raw, m_swap, m_alias, m_drop_event, m_reverse_event, m_move_event, m_add_event,
              m_dup_event, m_stream, m_streams_count, m_reorder, m_shrink, m_dup_entry, m_drop_entry, m_resize,
              m_alignment]
@@ -251,6 +264,8 @@ def mutants(graph: dict, plan: dict, rng: random.Random, count: int):
         p = copy.deepcopy(plan)
         for m in rng.sample(MUTATIONS, rng.randint(1, 3)):
             p = m(graph, p, rng) or p
+        if rng.random() < 0.15:   # (last: the other mutations read the fields it breaks)
+            p = m_hostile_value(graph, p, rng)
         yield p
 
 
@@ -291,16 +306,16 @@ def _plans(g: memplan.Graph, streams=(1, 2, 3)) -> list[memplan.Plan]:
 
 
 def test_bundled_and_generated_graphs_every_solver_mutated():
-    """The bundled small graphs and fan-out/join graphs, every solver on 1-3 streams, 30 mutants each."""
+    """The bundled small graphs and fan-out/join graphs, every solver on 1-3 streams, 20 mutants each."""
     rng = random.Random(65)
     gs = [examples.chain(4), examples.diamond(), examples.qkv_attention(), examples.fanout_join15(),
           examples.moe(4, 1024), examples.views_inplace(), odd_graph(), fanout_join(14, seed=3)[0], fanout_join(20, seed=7)[0]]
     safe = unsafe = 0
     for g in gs:
-        s, u = _check_all(g, _plans(g), rng, 30)
+        s, u = _check_all(g, _plans(g), rng, 20)
         safe, unsafe = safe + s, unsafe + u
     # both verdicts are exercised (a mutation set that only ever broke plans would test one side)
-    assert safe > 50 and unsafe > 500, (safe, unsafe)
+    assert safe > 50 and unsafe > 400, (safe, unsafe)
 
 
 def test_generator_schedule_mutated():
@@ -351,7 +366,7 @@ def test_planted_verifier_bugs_are_caught(bug, monkeypatch):
     caught = 0
     for gd, plans in made:
         for p in plans:
-            for m in mutants(gd, p, rng, 20):
+            for m in mutants(gd, p, rng, 12):
                 try:
                     agree(gd, m)
                 except AssertionError:
