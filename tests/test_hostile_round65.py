@@ -83,6 +83,18 @@ HOSTILE_PLANS = [
     ("event cycle", _events(("mm_q", "mm_k"), ("mm_k", "mm_q")), ["rule 1", "'mm_k'->'mm_q'", "before the record"]),
     ("event onto itself", _events(("attn", "attn")), ["rule 1", "'attn'->'attn'"]),
     ("event after not a string", _events((1, "attn")), ["events[", "'after'"]),
+    ("event before missing", lambda d: (d["events"].append({"after": "norm"}), d)[1], ["events[", "'before'"]),
+    ("events null", _set(["events"], None), ["'events'", "null"]),
+    ("order entry a list", _set(["order", 0], ["norm", 0]), ["order[0]", "not an object"]),
+    ("order node empty", _set(["order", 0, "node"], ""), ["rule 1", "''", "'norm'"]),
+    ("order node a twin", _set(["order", 0, "node"], "n\u043erm"), ["rule 1", "looks like the graph's 'norm'"]),
+    ("tensor without size", _tensors(lambda ts: ts[0].pop("size")), ["tensors[0]", "'size'"]),
+    ("weight given an offset", _tensors(lambda ts: [e.update(offset=0) for e in ts if e["id"] == "wq"]),
+     ["rule 4", "'wq'", "weight memory"]),
+    ("devices bool", _set(["devices"], True), ["'devices'", "True"]),
+    ("a graph where a plan belongs", _set(["format"], "memplan.graph/1"), ["'memplan.graph/1'", "swapped"]),
+    ("lower bound above the arena", lambda d: (d.update(lower_bound_bytes=d["arena_bytes"] + 1), d)[1],
+     ["rule 4", "lower_bound_bytes"]),
 ]
 
 
@@ -208,3 +220,19 @@ def test_show_writes_a_time_of_a_second_or_more_in_its_unit(qkv, value, text):
     code, out, err = run_captured("show", str(d / "s.json"))
     assert code == 0, err
     assert f"; event {text})" in out, out
+
+
+def test_a_plan_of_many_megabytes_finishes_in_one_line(qkv):
+    """A plan file of ~10 MB: its events repeated 60,000 times (harmless: one happens-before edge each), then its
+    order too (every node listed 20,000 times). Each is judged, not hung on: ``safe``, then one line naming the
+    repeated node. (A 200 MB file of either finishes too: 40-47 s and 1.7-2.6 GB on the loaded 2-core CI machine,
+    linear in its entries; the reader's limit is 1 GiB, docs/format.md "Limits".)"""
+    d, plan = qkv
+    doc = copy.deepcopy(plan)
+    doc["events"] = doc["events"] * 60_000
+    code, out, err = _verify_text(d, json.dumps(doc))
+    assert (code, err) == (0, "") and out.strip().endswith("safe"), err
+    doc = copy.deepcopy(plan)
+    doc["order"] = doc["order"] * 20_000
+    code, _out, err = _verify_text(d, json.dumps(doc))
+    assert_bad_input(code, err, "rule 1", "'norm' appears twice")

@@ -253,7 +253,16 @@ def m_hostile_value(graph, plan, rng):   # a field of the wrong type or out of r
     return plan
 
 
-MUTATIONS = [m_shift, m_shift_raw, m_swap, m_alias, m_drop_event, m_reverse_event, m_move_event, m_add_event,
+def m_graph_name(graph, plan, rng):   # another graph's name, none, or no field
+    what = rng.choice(["other", "empty", "missing", "case"])
+    if what == "missing":
+        plan.pop("graph", None)
+    else:
+        plan["graph"] = {"other": "another", "empty": "", "case": graph["name"].upper() + "_"}[what]
+    return plan
+
+
+MUTATIONS = [m_graph_name, m_shift, m_shift_raw, m_swap, m_alias, m_drop_event, m_reverse_event, m_move_event, m_add_event,
              m_dup_event, m_stream, m_streams_count, m_reorder, m_shrink, m_dup_entry, m_drop_entry, m_resize,
              m_alignment]
 
