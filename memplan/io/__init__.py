@@ -292,13 +292,13 @@ def _problem_message(at: str, problem: _OutOfRange | _Repeated, of: str = "") ->
     """The message for what ``_Numbers`` found at the subscripts ``at`` (of an object ``of``)."""
     if isinstance(problem, _Repeated):
         return _repeated_message(problem.key, at, of)
-    return _out_of_range_message(at, problem.text, of, problem)
-
-
-def _out_of_range_message(at: str, text: str, of: str = "", problem: _OutOfRange | None = None) -> str:
-    """The message for the number ``text`` past a double's range at the subscripts ``at`` (of an object ``of``)."""
     if isinstance(problem, _Constant):
         return f"not valid JSON ({'key ' + at + of + ': ' if at else ''}{problem.text} is not a JSON number)"
+    return _out_of_range_message(at, problem.text, of)
+
+
+def _out_of_range_message(at: str, text: str, of: str = "") -> str:
+    """The message for the number ``text`` past a double's range at the subscripts ``at`` (of an object ``of``)."""
     number = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"   # (a file's worth)
     return f"{'key ' + at + of + ': ' if at else ''}the number {number} is beyond the range of a double ({_DOUBLE_RANGE})"
 
