@@ -236,3 +236,37 @@ def test_a_plan_of_many_megabytes_finishes_in_one_line(qkv):
     doc["order"] = doc["order"] * 20_000
     code, _out, err = _verify_text(d, json.dumps(doc))
     assert_bad_input(code, err, "rule 1", "'norm' appears twice")
+
+
+#: a ``sitecustomize`` raising a real SIGINT at the SIG_K-th line run inside ``_interrupt._end_at_exit``
+_SIGINT_IN_END = """
+import os, signal, sys
+_k, _seen = int(os.environ["SIG_K"]), [0]
+def _trace(frame, event, arg):
+    if frame.f_code.co_name != "_end_at_exit":
+        return None
+    if event == "line":
+        _seen[0] += 1
+        if _seen[0] == _k:
+            signal.raise_signal(signal.SIGINT)
+    return _trace
+sys.settrace(_trace)
+"""
+
+
+def test_ctrl_c_at_each_line_of_the_last_callback_is_the_line_and_130(tmp_path):
+    """A Ctrl-C at any line of ``_end_at_exit`` itself (the command over, Python exiting): the line and exit 130 at
+    once (``_interrupted`` still holds SIGINT there), never a traceback or a SIGINT death; past its last line the
+    command's own status."""
+    (tmp_path / "sitecustomize.py").write_text(_SIGINT_IN_END)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    env.pop("PYTHONSTARTUP", None)
+    k = 1
+    while True:
+        r = subprocess.run([sys.executable, "-m", "memplan", "--version"], env=dict(env, SIG_K=str(k)),
+                           cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+        if r.returncode == 0:
+            break
+        assert (r.returncode, r.stderr) == (130, "memplan: error: interrupted\n"), (k, r.returncode, r.stderr)
+        k += 1
+    assert k > 3   # (the lines before ``os._exit`` were each interrupted)
