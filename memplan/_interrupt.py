@@ -13,6 +13,7 @@ Standard library only, and imported first: nothing of memplan may run before the
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -71,6 +72,28 @@ def hold() -> None:
     nor one of a program's own), set ``_interrupted`` in its place until ``release``."""
     if command_process():
         _set(signal.default_int_handler, _interrupted)
+        if not atexit._ncallbacks():   # (ours then runs last: atexit calls the callbacks last-registered first)
+            atexit.register(_end_at_exit)
+
+
+def _end_at_exit() -> None:
+    """The process's end once every ``atexit`` callback has run (this one, registered first, runs last): stdout and
+    stderr flushed and ``os._exit`` with the command's code. Why: after the callbacks Python's finalization puts
+    SIGINT's default action back (``_PySignal_Fini``) and then collects garbage and tears the modules down (numpy's,
+    tens of ms on a loaded machine); a Ctrl-C landing there killed the process by SIGINT (status -2, the shell's 130
+    without the line). Up to here ``_interrupted`` handles one (the line and 130); nothing after this is the
+    command's work: every output was renamed into place before ``cli.main`` returned. Only where the command's code
+    is known (``ended``) and the std streams flush: else Python ends the process as it would (a traceback's 1, a
+    failed flush's 120)."""
+    if not _ended:
+        return
+    for out in (sys.stdout, sys.stderr):
+        if out is not None:
+            try:
+                out.flush()
+            except Exception:   # (Python's own flush reports it as it does: not ours to hide)
+                return
+    os._exit(_ended[-1])
 
 
 def release() -> None:
@@ -160,6 +183,7 @@ def _say_and_exit() -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.write(LINE)
             stream.flush()
+    ended(EXIT_INTERRUPTED)   # (the process's code: ``_end_at_exit`` ends with it, the line said)
     raise SystemExit(EXIT_INTERRUPTED)
 
 

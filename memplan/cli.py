@@ -745,6 +745,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 release()
                 code = _main(argv, held)
+            except SystemExit as exc:   # (``--help``, ``--version``, a usage error: argparse ends the command)
+                ended(_exit_status(exc.code))
+                raise
             finally:
                 rehold()
         except KeyboardInterrupt:   # (before ``_main``'s own handler: building the parser, reading the arguments;
@@ -756,6 +759,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 argtypes.print_warning(text)
         ended(code)
         return code
+
+
+def _exit_status(code: object) -> int:
+    """The status Python exits with for ``SystemExit(code)``: None is 0, an int itself, anything else (a message) 1."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
 
 
 def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | None = None) -> int:

@@ -345,15 +345,40 @@ def _schedule_lines(block) -> list[str]:
         return []
     v = {k: _text(x) for k, x in block.items()}   # (the block is free-form: each value as the file spells it)
     v.setdefault("forks_given_back", "0")
-    out = [f"makespan     {v['makespan_us']} us simulated (serial {v.get('serial_makespan_us', 'null')} us, "
-           f"x{v.get('speedup', 'null')}; event {v.get('event_us', 'null')} us)"]
+    for key in ("makespan_us", "serial_makespan_us", "event_us", "concurrent_makespan_us"):
+        if key in block:
+            v[key] = _duration(block[key], v[key])
+    out = [f"makespan     {v['makespan_us']} simulated (serial {v.get('serial_makespan_us', 'null us')}, "
+           f"x{v.get('speedup', 'null')}; event {v.get('event_us', 'null us')})"]
     if "serial_arena_bytes" in block:
         out.append(f"arenas       serial {v['serial_arena_bytes']} B, concurrent "
-                   f"{v.get('concurrent_arena_bytes', 'null')} B at {v.get('concurrent_makespan_us', 'null')} us"
+                   f"{v.get('concurrent_arena_bytes', 'null')} B at {v.get('concurrent_makespan_us', 'null us')}"
                    + _budget_text(block))
     out.append(f"scheduler    {v.get('method', 'null')} ({v.get('candidate', 'null')}), "
                f"{v['forks_given_back']} fork(s) given back")
     return out
+
+
+#: the units ``_duration`` writes a time of a million microseconds or more in: (name, microseconds), largest first
+TIME_UNITS = (("years", 365.25 * 86_400e6), ("days", 86_400e6), ("h", 3_600e6), ("min", 60e6), ("s", 1e6))
+
+
+def _duration(value: Any, text: str) -> str:
+    """A time of the solver block in microseconds (``text``: ``value`` as ``_text`` spells it) with its unit: below a
+    second as the file spells it, in ``us`` (every plan memplan makes of a real graph, byte for byte as before); a
+    second or more in the largest unit of ``TIME_UNITS`` it fills, to four significant digits. Why: the block is
+    free-form (CONTRACT.md fixes nothing in it, so nothing is refused), and a hand-edited ``event_us`` of 1e15 was
+    printed ``event 1000000000000000.0 us``, a number no reader takes in at a glance (31.69 years)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) < 1e6 \
+            or (isinstance(value, float) and not math.isfinite(value)):
+        return f"{text} us"
+    for unit, us in TIME_UNITS:
+        if abs(value) >= us:
+            try:
+                return f"{value / us:.4g} {unit}"
+            except OverflowError:   # (an integer past a double's range: a block from code, or 400 digits in a file)
+                break
+    return f"{text} us"
 
 
 #: the most characters ``show`` prints of one value of the free-form solver block (``_text``)

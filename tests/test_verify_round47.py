@@ -157,8 +157,7 @@ def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
             continue
         if off < 0 or off % align or off % p["alignment"] or off + td["size"] > p["arena_bytes"]:
             broken.add(4)
-    if p["lower_bound_bytes"] > p["arena_bytes"]:
-        broken.add(4)
+    bound_false = p["lower_bound_bytes"] > p["arena_bytes"]   # (no misplacement: rule 3 still asked, session 65)
     if D > 1:   # docs/format.md, "Multi-device plans": one arena per device, nodes touch their own device's tensors
         arenas = p["device_arena_bytes"]
         if any(not 0 <= a <= p["arena_bytes"] for a in arenas) or any(not 0 <= d < D for d in tdev.values()):
@@ -176,7 +175,9 @@ def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
             if any(tdev[root(t)] != ndev[n["id"]] for t in touched):
                 broken.add(4)
     if 4 in broken:
-        return broken     # rule 3 needs every root's bytes
+        return broken | ({4} if bound_false else set())     # rule 3 needs every root's bytes
+    if bound_false:
+        broken.add(4)
     # ---- rule 3: overlapping roots, every access of one before every access of the other ----
     acc: dict[str, set[str]] = {}
     for t, td in tens.items():

@@ -144,8 +144,7 @@ def reasons(graph: dict[str, Any], plan: dict[str, Any], fused: bool = False) ->
         entry[t] = e["offset"]
         if e["size"] != tensors[t]["size"]:
             out.append(f"4 size of {t}")
-    if plan["lower_bound_bytes"] > plan["arena_bytes"]:
-        out.append("4 bound above arena")
+    bound_false = plan["lower_bound_bytes"] > plan["arena_bytes"]
     for t, td in tensors.items():
         if t not in entry:
             out.append(f"4 {t} not placed")
@@ -170,7 +169,10 @@ def reasons(graph: dict[str, Any], plan: dict[str, Any], fused: bool = False) ->
         if D > 1 and 0 <= tdev.get(t, 0) < len(plan["device_arena_bytes"]) \
                 and off + td["size"] > plan["device_arena_bytes"][tdev[t]]:
             out.append(f"4 {t} past its device's arena")
-    if any(r.startswith("4") for r in out):
+    misplaced = any(r.startswith("4") for r in out)
+    if bound_false:   # (a false bound is no misplacement: rule 3 is still asked, session 65)
+        out.append("4 bound above arena")
+    if misplaced:
         return out   # (offsets unsound: overlaps are not asked)
 
     # ---- rule 3 -----------------------------------------------------------------------------------------------------
