@@ -40,7 +40,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
-from onnx_oracle import ORT_BITS, ORT_ERRORS
+from onnx_oracle import ORT_ERRORS
 
 from memplan.errors import MemplanError
 from memplan.importers.onnx import import_onnx
@@ -51,6 +51,11 @@ MAX_OPSET = min(onnx.defs.onnx_opset_version(), 23)
 FLOATS = {"float16": (T.FLOAT16, np.float16), "double": (T.DOUBLE, np.float64)}
 #: ops whose sweep cases are left out: they read files, or run a subgraph the importer refuses by design
 SKIP_OPS = frozenset({"Scan", "SequenceMap"})
+
+
+#: ops onnxruntime 1.32 aborts the process on, given an empty leading dimension (a GRU of ``seq_length`` 0:
+#: "terminate called without an active exception"): not emptied
+EMPTY_ABORTS = frozenset({"GRU", "LSTM", "RNN"})
 
 
 class Case:
@@ -75,8 +80,8 @@ def base_cases() -> Iterator[Case]:
             continue
         inputs, _outputs = c.data_sets[0]
         names = [vi.name for vi in m.graph.input if vi.name not in {t.name for t in m.graph.initializer}]
-        if len(inputs) != len(names) or any(not isinstance(v, np.ndarray) or v.dtype.kind in "OSU" for v in inputs):
-            continue   # (sequences, optionals, strings: fed otherwise, or of no planned size; not this sweep's)
+        if len(inputs) != len(names) or any(not isinstance(v, np.ndarray) or v.dtype.kind not in "biufc" for v in inputs):
+            continue   # (sequences, optionals, strings, bfloat16 and float8 arrays: fed otherwise; not this sweep's)
         yield Case(c.name, m, dict(zip(names, inputs)))
 
 
@@ -137,7 +142,7 @@ def emptied(case: Case) -> Case | None:
     """``case`` with the leading dimension of every float input that has one made 0 (inputs whose leading dimension
     is the first one's only: broadcasting partners stay partners)."""
     floats = [k for k, v in case.feeds.items() if v.dtype.kind == "f" and v.ndim >= 1]
-    if not floats:
+    if not floats or any(n.op_type in EMPTY_ABORTS for n in case.model.graph.node):
         return None
     lead = case.feeds[floats[0]].shape[0]
     if lead in (0, 1):
@@ -228,11 +233,11 @@ def _session(model):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def ort_values(case: Case) -> tuple[str, dict[str, tuple[list[int], str, int]]]:
+def ort_values(case: Case) -> tuple[str, dict]:
     """(``"ok"``, ``{value: (shape, type text, bytes)}``) of every tensor onnxruntime makes running ``case`` (every
-    value exposed; failing that, the graph outputs), or (``"load"``/``"run"``/``"kernel"``, {}) where it refuses to
+    value exposed; failing that, the graph outputs), or (``"load"``/``"run"``/``"kernel"``, ``{"": its message}``) where it refuses to
     load or run it, or has no CPU kernel for a node's types (memplan plans for other providers too: not judged)."""
-    stage = "load"
+    stage, why = "load", ""
     for m in (_exposed(case.model), case.model):
         try:
             stage = "load"
@@ -241,7 +246,8 @@ def ort_values(case: Case) -> tuple[str, dict[str, tuple[list[int], str, int]]]:
             values = s.run_with_ort_values(None, {k: ort.OrtValue.ortvalue_from_numpy(v)
                                                   for k, v in case.feeds.items()})
         except ORT_ERRORS as exc:
-            if "Could not find an implementation" in str(exc):
+            why = str(exc).replace("\n", " ")
+            if "Could not find an implementation" in why or "Failed to find kernel" in why:
                 stage = "kernel"
             continue
         out = {}
@@ -249,7 +255,7 @@ def ort_values(case: Case) -> tuple[str, dict[str, tuple[list[int], str, int]]]:
             if v.has_value() and v.is_tensor() and v.data_type() != "tensor(string)":
                 out[o.name] = (list(v.shape()), v.data_type(), v.tensor_size_in_bytes())
         return "ok", out
-    return stage, {}
+    return stage, {"": why}
 
 
 def _planned_type(dtype: str) -> str:
@@ -272,11 +278,12 @@ def compare(case: Case) -> tuple[str, list[str]]:
         if status == "kernel":
             return "no CPU kernel, memplan plans", []
         if status == "load":
-            return "ort refuses, memplan plans", [f"{case.label}: onnxruntime refuses to load it; memplan plans it"]
-        return "run refused", []
+            return "ort refuses, memplan plans", [f"{case.label}: memplan plans it; onnxruntime refuses to load it: "
+                                                  f"{real[''][:260]}"]
+        return "run refused", [f"{case.label}: memplan plans it; onnxruntime refuses to run it: {real[''][:200]}"]
     if g is None:
         if any(w in planned for w in DATA_DEPENDENT):
-            return "data-dependent refusal", []
+            return "data-dependent refusal", [f"{case.label}: {planned[:220]}"]
         return "over-refusal", [f"{case.label}: memplan refuses: {planned[:220]}"]
     bad = []
     for t in g.tensors:

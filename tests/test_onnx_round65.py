@@ -180,3 +180,78 @@ def test_the_sweep_catches_an_under_sized_value(monkeypatch):
     kind, lines = sweep.compare(case)
     assert kind == "MISMATCH" and "UNDER" in lines[0]
     assert np.prod([3, 4, 5]) * 4 == 240
+
+
+# -- what the sweep found: shapes onnxruntime refuses, or sizes otherwise, that ONNX's inference lets through --------
+
+def _sce(scores, labels, opset=13):
+    """A SoftmaxCrossEntropyLoss of float ``scores`` and int64 ``labels`` of the given static shapes."""
+    from onnx_sweep_round65 import Case
+
+    ins = [V("x", T.FLOAT, list(scores)), V("y", T.INT64, list(labels))]
+    g = helper.make_graph([helper.make_node("SoftmaxCrossEntropyLoss", ["x", "y"], ["z"], name="sce0",
+                                            reduction="none")], "g", ins, [helper.ValueInfoProto(name="z")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return Case("sce", m, {"x": np.random.default_rng(0).random(scores, dtype=np.float32),
+                           "y": np.zeros(labels, np.int64)})
+
+
+@pytest.mark.parametrize(("scores", "labels", "refused"), [
+    ((3, 5, 2), (3, 2), None), ((3, 5), (3,), None), ((3, 5, 0), (3, 0), None), ((3, 5, 2, 2), (3, 2, 2), None),
+    ((3, 5, 2), (4, 2), "its labels 'y' are \\[4, 2\\], where its scores 'x' \\(\\[3, 5, 2\\]\\) require \\[3, 2\\]"),
+    ((3, 5, 2), (3,), "its labels 'y' are \\[3\\]"), ((3, 5), (3, 2), "its labels 'y' are \\[3, 2\\]"),
+    ((0, 5, 2), (0, 2), "its scores 'x' are \\[0, 5, 2\\], empty in the batch or class dimension"),
+    ((3, 0), (3,), "its scores .x. are \\[3, 0\\], empty in the batch or class dimension"),
+])
+@pytest.mark.parametrize("opset", [13, 23])
+def test_softmax_cross_entropy_labels_and_empty_scores_as_onnxruntime_loads_them(scores, labels, refused, opset):
+    # (before: each refused one was planned, its output sized from the scores alone; onnxruntime refuses to load it)
+    import onnx_sweep_round65 as sweep
+
+    case = _sce(scores, labels, opset)
+    status, _real = sweep.ort_values(case)
+    if refused is None:
+        assert sweep.compare(case) == ("agree", [])
+    else:
+        assert status == "load"
+        with pytest.raises(GraphError, match=r"node 'sce0' \(SoftmaxCrossEntropyLoss\): " + refused):
+            import_onnx(case.model)
+
+
+def _attention(batch: int, lengths: int, opset: int):
+    """An Attention of Q/K/V ``[batch, 2, 3, 4]`` and ``nonpad_kv_seqlen`` of ``lengths`` entries."""
+    from onnx_sweep_round65 import Case
+
+    r = np.random.default_rng(0)
+    qkv = {k: r.random((batch, 2, 3, 4), dtype=np.float32) for k in "QKV"}
+    ins = [V(k, T.FLOAT, [batch, 2, 3, 4]) for k in "QKV"] + [V("n", T.INT64, [lengths])]
+    node = helper.make_node("Attention", ["Q", "K", "V", "", "", "", "n"], ["Y"], name="att0")
+    g = helper.make_graph([node], "g", ins, [helper.ValueInfoProto(name="Y")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return Case("attention", m, {**qkv, "n": np.full((lengths,), 3, np.int64)})
+
+
+@pytest.mark.parametrize(("opset", "batch", "lengths", "refused"), [
+    (25, 2, 2, None), (25, 2, 1, None), (25, 3, 1, None), (25, 0, 0, None), (24, 2, 2, None),
+    (25, 1, 2, "onnxruntime runs it with an output of batch 2 \\(not the 1 planned\\)"),   # (was: planned half, UNDER)
+    (25, 2, 3, "onnxruntime refuses to load the model"), (25, 0, 2, "onnxruntime refuses to load the model"),
+    (24, 1, 2, "kernel of Attention-24 refuses to run it"), (24, 2, 1, "kernel of Attention-24 refuses to run it"),
+])
+def test_attention_nonpad_kv_seqlen_of_another_length_than_the_batch_is_refused(opset, batch, lengths, refused):
+    import onnx_sweep_round65 as sweep
+
+    case = _attention(batch, lengths, opset)
+    if refused is None:
+        assert sweep.compare(case) == ("agree", [])
+        return
+    status, real = sweep.ort_values(case)
+    if opset == 24:
+        assert status == "run"
+    elif batch == 1:   # onnxruntime runs it, writing more than ONNX's inference sizes
+        assert status == "ok" and real["Y"][0][0] == lengths
+    else:
+        assert status == "load"
+    with pytest.raises(GraphError, match=rf"node 'att0' \(Attention\): its nonpad_kv_seqlen 'n' holds {lengths} "
+                                         rf"lengths, where its Q 'Q' \(\[{batch}, 2, 3, 4\]\) has a batch of {batch}.*"
+                                         + refused):
+        import_onnx(case.model)

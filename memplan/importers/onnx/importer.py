@@ -45,6 +45,7 @@ from .infer import (
     run_time_inputs,
 )
 from .kernels import (
+    check_attention_kv_lengths,
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
@@ -52,6 +53,7 @@ from .kernels import (
     check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
+    check_softmax_cross_entropy_operands,
     check_topk_k,
     check_unbroadcast_variadic,
     check_vector_operands,
@@ -568,6 +570,8 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_constant_of_shape_value(n, where)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
+        check_softmax_cross_entropy_operands(n, where, shapes)
+        check_attention_kv_lengths(n, where, shapes, opset)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)
