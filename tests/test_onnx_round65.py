@@ -255,3 +255,29 @@ def test_attention_nonpad_kv_seqlen_of_another_length_than_the_batch_is_refused(
                                          rf"lengths, where its Q 'Q' \(\[{batch}, 2, 3, 4\]\) has a batch of {batch}.*"
                                          + refused):
         import_onnx(case.model)
+
+
+@pytest.mark.parametrize("shape", ["initializer", "nested_if", "same_names"])
+def test_untaken_branches_are_typed_with_their_own_initializers_and_subgraphs(shape):
+    # the untaken branches are inferred at once, their own values renamed apart: a branch's initializer, an If nested
+    # in it, and two Ifs whose branches use the same names each keep their own types
+    th = _graph([helper.make_node("Relu", ["x"], ["t"])], ["t"], "then")
+    if shape == "initializer":
+        el = _graph([helper.make_node("Add", ["w", "w"], ["e"])], ["e"], "else", inits=[_i64([1, 2, 3], "w")])
+    elif shape == "nested_if":
+        inner = [_graph([helper.make_node("Cast", ["x"], [f"i{b}"], to=T.INT64)], [f"i{b}"], f"b{b}") for b in (0, 1)]
+        el = _graph([helper.make_node("If", ["c"], ["e"], then_branch=inner[0], else_branch=inner[1])], ["e"], "else")
+    else:
+        el = _graph([helper.make_node("Cast", ["x"], ["e"], to=T.INT64)], ["e"], "else")
+    nodes = [helper.make_node("If", ["c"], ["y"], name="if0", then_branch=th, else_branch=el)]
+    outputs = ["y"]
+    if shape == "same_names":   # a first If whose untaken branch makes float under the same names: no mix-up
+        ok_el = _graph([helper.make_node("Neg", ["x"], ["e"])], ["e"], "else")
+        ok_th = _graph([helper.make_node("Relu", ["x"], ["t"])], ["t"], "then")
+        nodes.insert(0, helper.make_node("If", ["c"], ["y0"], name="ifa", then_branch=ok_th, else_branch=ok_el))
+        outputs.append("y0")
+    m = _model(nodes, outputs, [_bool(True, "c")])
+    _ort_refuses(m)
+    with pytest.raises(GraphError, match=r"node 'if0' \(If\): its else_branch \(not taken\) output #0 is "
+                                         r"tensor\(int64\)"):
+        import_onnx(m)
