@@ -281,3 +281,29 @@ def test_untaken_branches_are_typed_with_their_own_initializers_and_subgraphs(sh
     with pytest.raises(GraphError, match=r"node 'if0' \(If\): its else_branch \(not taken\) output #0 is "
                                          r"tensor\(int64\)"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("rank", [4, 3])
+@pytest.mark.parametrize("ids", [(2, 3), (1, 3), (3, 3), (2, 1), (2, 4), (6,), (2, 3, 1)])
+def test_rotary_embedding_position_ids_not_batch_by_sequence_are_refused(rank, ids):
+    # (before: planned, ONNX's inference checking nothing of position_ids; onnxruntime refuses to run each)
+    import onnx_sweep_round65 as sweep
+
+    x = (2, 4, 3, 8) if rank == 4 else (2, 3, 32)
+    r = np.random.default_rng(0)
+    ins = [V("x", T.FLOAT, list(x)), V("cos", T.FLOAT, [50, 4]), V("sin", T.FLOAT, [50, 4]),
+           V("ids", T.INT64, list(ids))]
+    node = helper.make_node("RotaryEmbedding", ["x", "cos", "sin", "ids"], ["y"], name="rope0",
+                            **({} if rank == 4 else {"num_heads": 4}))
+    g = helper.make_graph([node], "g", ins, [helper.ValueInfoProto(name="y")])
+    case = sweep.Case("rope", helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)]),
+                      {"x": r.random(x, dtype=np.float32), "cos": r.random((50, 4), dtype=np.float32),
+                       "sin": r.random((50, 4), dtype=np.float32), "ids": np.zeros(ids, np.int64)})
+    if ids == (2, 3):
+        assert sweep.compare(case) == ("agree", [])
+        return
+    assert sweep.ort_values(case)[0] == "run"
+    with pytest.raises(GraphError, match=rf"node 'rope0' \(RotaryEmbedding\): its position_ids 'ids' is "
+                                         rf"\[{', '.join(map(str, ids))}\], where its input 'x' .* requires "
+                                         r"\[batch, sequence_length\] = \[2, 3\]"):
+        import_onnx(case.model)

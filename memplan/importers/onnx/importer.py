@@ -53,6 +53,7 @@ from .kernels import (
     check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
+    check_rotary_position_ids,
     check_softmax_cross_entropy_operands,
     check_topk_k,
     check_unbroadcast_variadic,
@@ -572,6 +573,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_recurrent_operands(n, where, shapes)
         check_softmax_cross_entropy_operands(n, where, shapes)
         check_attention_kv_lengths(n, where, shapes, opset)
+        check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)

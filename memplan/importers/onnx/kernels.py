@@ -262,6 +262,26 @@ def check_attention_kv_lengths(n, where: str, shapes: dict, opset: int) -> None:
                          f"onnxruntime{what}")
 
 
+def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
+    """A RotaryEmbedding (default domain, opset 23 on) whose ``position_ids`` (input 3) is not ``[batch,
+    sequence_length]`` of its input (``[batch, heads, seq, head]`` or ``[batch, seq, hidden]``) is refused naming the
+    node and both shapes. Checked where the shapes are static.
+
+    Why: ONNX's inference sizes the output as the input and checks nothing of ``position_ids``, so a model of
+    ``position_ids`` ``[1, 3]`` for a batch of 2 was planned; onnxruntime refuses to run it ("Input 'position_ids'
+    dimension 0 should be of size batch_size"; of another rank: "is expected to have 2 dimensions")."""
+    if n.op_type != "RotaryEmbedding" or not _default_domain(n) or len(n.input) < 4 or not n.input[3]:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    ids = shapes.get(n.input[3], (0, None))[1]
+    if x is None or ids is None or len(x) not in (3, 4):
+        return
+    want = [x[0], x[2] if len(x) == 4 else x[1]]
+    if len(ids) != 2 or any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(ids, want)):
+        raise GraphError(f"{where}: its position_ids {n.input[3]!r} is {list(ids)}, where its input {n.input[0]!r} "
+                         f"({list(x)}) requires [batch, sequence_length] = {want}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -433,6 +453,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
