@@ -101,6 +101,7 @@ def base_cases() -> Iterator[Case]:
         if any(n.op_type in SKIP_OPS for n in m.graph.node):
             continue
         inputs, _outputs = c.data_sets[0]
+        inputs = [np.asarray(v) if isinstance(v, np.generic) else v for v in inputs]   # (0-D inputs: numpy scalars)
         names = [vi.name for vi in m.graph.input if vi.name not in {t.name for t in m.graph.initializer}]
         if len(inputs) != len(names) or any(not isinstance(v, np.ndarray) or v.dtype.kind not in "biufc" for v in inputs):
             continue   # (sequences, optionals, strings, bfloat16 and float8 arrays: fed otherwise; not this sweep's)
