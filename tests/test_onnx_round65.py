@@ -307,3 +307,34 @@ def test_rotary_embedding_position_ids_not_batch_by_sequence_are_refused(rank, i
                                          rf"\[{', '.join(map(str, ids))}\], where its input 'x' .* requires "
                                          r"\[batch, sequence_length\] = \[2, 3\]"):
         import_onnx(case.model)
+
+
+@st.composite
+def _sce_shapes(draw):
+    scores = draw(st.lists(st.integers(0, 3), min_size=2, max_size=4))
+    labels = [scores[0], *scores[2:]]
+    if draw(st.booleans()):   # perturbed: a dimension changed, dropped or added
+        how = draw(st.sampled_from(["change", "drop", "add"]))
+        if how == "change":
+            k = draw(st.integers(0, len(labels) - 1))
+            labels[k] = draw(st.integers(0, 4).filter(lambda v, old=labels[k]: v != old))
+        elif how == "drop":
+            labels = labels[:-1]
+        else:
+            labels = [*labels, draw(st.integers(1, 3))]
+    return tuple(scores), tuple(labels)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_sce_shapes(), st.sampled_from([13, 23]))
+def test_softmax_cross_entropy_is_planned_exactly_where_onnxruntime_loads_it(shapes, opset):
+    # differential: memplan refuses where onnxruntime refuses to load the model, and plans what it makes otherwise
+    import onnx_sweep_round65 as sweep
+
+    case = _sce(*shapes, opset=opset)
+    status, _real = sweep.ort_values(case)
+    kind, lines = sweep.compare(case)
+    if status == "load":
+        assert kind == "both refuse", lines
+    elif status == "ok":
+        assert kind == "agree", lines
