@@ -95,12 +95,12 @@ def check_types(checks: list, types: dict[str, str]) -> None:
     """Refuse the first of ``checks`` (``TypeCheck``, ``UntakenBranch``; a ``ScanCheck`` is not judged here) that
     the inferred ``types`` (value -> type text) contradict; a value of unknown type is not judged."""
     untaken = [c for c in checks if isinstance(c, UntakenBranch)]
-    inferred = _untaken_types(untaken, types) if untaken else []
+    inferred = iter(_untaken_types(untaken, types) if untaken else [])   # (one list each, in their order)
     for c in checks:
         if isinstance(c, ScanCheck):
             continue
         if isinstance(c, UntakenBranch):
-            for k, (value, other) in enumerate(zip(c.taken, inferred[untaken.index(c)])):
+            for k, (value, other) in enumerate(zip(c.taken, next(inferred))):
                 got = types.get(value)
                 if got is not None and other is not None and got != other:
                     raise GraphError(f"{c.why} output #{k} is {other}, the branch that runs makes {got} (onnxruntime "
