@@ -59,10 +59,53 @@ class TypeCheck(NamedTuple):
     why: str
 
 
-def check_types(checks: list[TypeCheck], types: dict[str, str]) -> None:
-    """Refuse the first of ``checks`` that the inferred ``types`` (value -> type text) contradict; a value of
-    unknown type is not judged."""
+class UntakenBranch(NamedTuple):
+    """The branch ``body`` of an expanded ``If`` that does not run, whose outputs' types must still be those of the
+    taken branch's (``taken``: their names in the expanded graph). Why: onnxruntime infers both branches as it loads
+    the model and refuses an If whose else branch makes int64 where its then branch makes float, declared or not
+    ("Mismatched tensor element type: inferred=int64 declared=float"); expanded, the untaken branch is gone, and an
+    undeclared output of another dtype was planned. ``onnx`` and ``model``: the module and the model, whose opsets
+    and local functions the branch's inference uses (``_untaken_types``)."""
+    taken: list[str]
+    body: Any
+    onnx: Any
+    model: Any
+    why: str
+
+
+class ScanCheck(NamedTuple):
+    """The node ``node`` that stacks a Loop's scan output (its iterations' values, Concat after Unsqueeze), and the
+    error ``why`` that names the user's Loop where ONNX's inference of that node fails. Why: the only way it fails is
+    iterations whose values differ in shape, which onnxruntime refuses as it runs the Loop ("Inconsistent shape in
+    loop output"); ONNX's own message named the node the expansion made, not one in the user's model."""
+    node: str
+    why: str
+
+
+def scan_refusal(checks: Iterable, message: str) -> str | None:
+    """The error naming the user's Loop where ``message`` (an inference failure) names a node that stacks a scan
+    output (``ScanCheck``); None where it names none."""
     for c in checks:
+        if isinstance(c, ScanCheck) and f"node name: {c.node})" in message:
+            return c.why
+    return None
+
+
+def check_types(checks: list, types: dict[str, str]) -> None:
+    """Refuse the first of ``checks`` (``TypeCheck``, ``UntakenBranch``; a ``ScanCheck`` is not judged here) that
+    the inferred ``types`` (value -> type text) contradict; a value of unknown type is not judged."""
+    untaken = [c for c in checks if isinstance(c, UntakenBranch)]
+    inferred = iter(_untaken_types(untaken, types) if untaken else [])   # (one list each, in their order)
+    for c in checks:
+        if isinstance(c, ScanCheck):
+            continue
+        if isinstance(c, UntakenBranch):
+            for k, (value, other) in enumerate(zip(c.taken, next(inferred))):
+                got = types.get(value)
+                if got is not None and other is not None and got != other:
+                    raise GraphError(f"{c.why} output #{k} is {other}, the branch that runs makes {got} (onnxruntime "
+                                     "infers both branches and refuses the model)")
+            continue
         got = types.get(c.value)
         want = c.declared if c.like is None else types.get(c.like)
         if got is not None and want is not None and got != want:
@@ -296,6 +339,9 @@ class _Expander:
                 if declared is not None:
                     self.type_checks.append(TypeCheck(out[k], declared, None, f"{who}: its {other}'s output #{k} "
                                                       f"{vi.name!r} is declared {declared}, but its {name}'s"))
+            # (after the declarations, which say it first; then what the untaken branch's nodes make)
+            self.type_checks.append(UntakenBranch(out, branches[other], self.onnx, self.model,
+                                                  f"{who}: its {other} (not taken)"))
 
     def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
         body = dict(_subgraphs(n)).get("body")
@@ -388,7 +434,11 @@ class _Expander:
         for j in range(scans):
             target = n.output[carried + j] if carried + j < len(n.output) else ""
             if target:
-                self.stack(scanned[j], target, f"{stem}/scan_{j}")
+                concat = self.stack(scanned[j], target, f"{stem}/scan_{j}")
+                if concat is not None:
+                    self.type_checks.append(ScanCheck(concat, f"{who}: its scan output #{j} {target!r} differs in "
+                                                      "shape from one iteration to the next (onnxruntime refuses to "
+                                                      "run the Loop: \"Inconsistent shape in loop output\")"))
 
     def hoist(self, body, prefix: str) -> dict[str, str]:
         """Copy a Loop body's constants (initializers, Constant nodes) into the graph once, returning each one's new
@@ -415,9 +465,10 @@ class _Expander:
                 self.new_nodes.append(c)
         return names
 
-    def stack(self, parts: list[str], target: str, stem: str) -> None:
+    def stack(self, parts: list[str], target: str, stem: str) -> str | None:
         """``target`` = the ``parts`` stacked on a new leading axis (Unsqueeze each at axis 0, then Concat): a
-        Loop's scan output, each iteration's value one slice."""
+        Loop's scan output, each iteration's value one slice. Returns the Concat node's name (None: one part, no
+        Concat)."""
         helper = self.onnx.helper
         axes = None
         if self.opset >= 13:
@@ -431,9 +482,68 @@ class _Expander:
             else:
                 self.new_nodes.append(helper.make_node("Unsqueeze", [p, axes], [piece], name=node_name))
             pieces.append(piece)
-        if len(parts) > 1:
-            self.new_nodes.append(helper.make_node("Concat", pieces, [target], name=self.fresh_node(f"{stem}/concat"),
-                                                   axis=0))
+        if len(parts) == 1:
+            return None
+        concat = self.fresh_node(f"{stem}/concat")
+        self.new_nodes.append(helper.make_node("Concat", pieces, [target], name=concat, axis=0))
+        return concat
+
+
+def _untaken_types(checks: list[UntakenBranch], types: dict[str, str]) -> list[list[str | None]]:
+    """The types ONNX's (lenient) inference gives each output of each check's untaken branch (None where unknown),
+    inferred at once: one flat model of every branch's nodes, each branch's own values renamed apart
+    (``untaken/<k>/<name>``), each value they read from the scopes around a graph input typed as the expanded graph's
+    inference typed it (a tensor; another is left untyped). Why flat and at once: ONNX's inference of an ``If``'s
+    subgraph costs 0.4 ms a branch, a model a branch about as much (+40% on the import of 1,000 Ifs)."""
+    onnx = checks[0].onnx
+    helper = onnx.helper
+    free: set[str] = set()
+    nodes: list = []
+    initializers: list = []
+    outputs: list[list[str]] = []
+    for k, c in enumerate(checks):
+        body = c.body
+        free |= _free_names(body)
+        mapping = {v: f"untaken/{k}/{v}" for v in _defined(body)}
+        for t in body.initializer:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(t)
+            copy.name = mapping[t.name]
+            initializers.append(copy)
+        for n in body.node:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(n)
+            copy.input[:] = [mapping.get(v, v) for v in n.input]
+            copy.output[:] = [mapping.get(v, v) for v in n.output]
+            for _a, sub in _subgraphs(copy):
+                _rename_refs(sub, mapping)
+            nodes.append(copy)
+        outputs.append([mapping.get(o.name, o.name) for o in body.output])
+    inputs = []
+    for v in sorted(free):
+        elem = _elem_of(onnx, types.get(v))
+        inputs.append(helper.make_tensor_value_info(v, elem, None) if elem else helper.ValueInfoProto(name=v))
+    g = helper.make_graph(nodes, "untaken", inputs, [], initializers)
+    model = checks[0].model
+    m = helper.make_model(g, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    m.functions.extend(model.functions)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
+    except Exception:  # noqa: BLE001 - what onnx cannot infer is not judged
+        return [[None] * len(c.body.output) for c in checks]
+    known = {vi.name: vi for vi in (*inferred.graph.value_info, *inferred.graph.input)}
+    known.update({t.name: helper.make_tensor_value_info(t.name, t.data_type, None) for t in initializers})
+    return [[_known_type(onnx, known[o].type) if o in known and known[o].HasField("type") else None for o in outs]
+            for outs in outputs]
+
+
+def _elem_of(onnx, text: str | None) -> int:
+    """The element type of the tensor type ``text`` (``tensor(float)``), 0 where it is none or not a tensor's."""
+    if not text or not text.startswith("tensor("):
+        return 0
+    from .type_rules import _tensor_text
+
+    return next((e for e in onnx.TensorProto.DataType.values() if e and _tensor_text(onnx, e) == text), 0)
 
 
 def _numpy():
@@ -627,6 +737,12 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                                      + ("branch runs" if n.op_type == "If" else "iterations run")
                                      + " is known only at run time (control flow on run-time values is not "
                                      "supported)")
+            empty = next((k for k, o in enumerate(n.output) if not o), None)
+            if empty is not None:
+                # (onnxruntime 1.32 crashes loading an If or Loop with an output named "", a segmentation fault; one
+                # Loop of a scan output so is refused, "FindDeviceForValue")
+                raise GraphError(f"{who}: its output #{empty} is named '' (left out), which onnxruntime cannot load "
+                                 "(version 1.32 crashes); name every output of an If or Loop")
             ex.new_nodes = []
             if n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)

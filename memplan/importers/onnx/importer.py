@@ -17,7 +17,7 @@ from ...files import check_outputs, directory_of
 from ...graph import DEFAULT_ALIGNMENT, MAX_TENSOR_BYTES, Graph, Node, Tensor, check_alignment
 from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
-from .control_flow import TypeCheck, check_types, expand_control_flow, has_control_flow
+from .control_flow import TypeCheck, check_types, expand_control_flow, has_control_flow, scan_refusal
 from .files import _check_external_data, _check_has_graph, external_data_files, load_model
 from .fold import (
     _check_range,
@@ -45,6 +45,7 @@ from .infer import (
     run_time_inputs,
 )
 from .kernels import (
+    check_attention_kv_lengths,
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
@@ -52,6 +53,8 @@ from .kernels import (
     check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
+    check_rotary_position_ids,
+    check_softmax_cross_entropy_operands,
     check_topk_k,
     check_unbroadcast_variadic,
     check_vector_operands,
@@ -372,6 +375,9 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
                           hidden)
     except GraphError as exc:
         if INFERENCE_FAILED in str(exc):   # (a node of a type its op does not take: named so)
+            scan = scan_refusal(type_checks, str(exc))
+            if scan is not None:   # (a Loop's scan output stacked by a node of the expansion: the Loop named)
+                raise GraphError(scan) from None
             explain_type_error(onnx, model, node_ids, opsets)
         raise
     _check_external_parsed(onnx, model, node_ids, inferred, facts["overridable"])
@@ -565,6 +571,9 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_constant_of_shape_value(n, where)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
+        check_softmax_cross_entropy_operands(n, where, shapes)
+        check_attention_kv_lengths(n, where, shapes, opset)
+        check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)

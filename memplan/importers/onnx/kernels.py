@@ -213,6 +213,75 @@ def check_recurrent_operands(n, where: str, shapes: dict) -> None:
 
 
 
+def check_softmax_cross_entropy_operands(n, where: str, shapes: dict) -> None:
+    """A SoftmaxCrossEntropyLoss whose ``labels`` are not of the shape of its ``scores`` less their class dimension
+    (``[N, C, D1..Dk]`` -> ``[N, D1..Dk]``), or whose scores are empty in ``N`` or ``C``, is refused naming the node
+    and the shapes. Checked where both shapes are static.
+
+    Why: ONNX's inference of the op sizes its outputs from the scores alone (labels ``[4, 2]`` against scores
+    ``[3, 5, 2]`` were planned ``[3, 2]``), and from empty scores as it does any; onnxruntime infers the op through its
+    function body as it loads the model and refuses both ("[ShapeInferenceError] ... NegativeLogLikelihoodLoss",
+    and "Reshape: Invalid Target shape product of 0" for ``N`` or ``C`` 0; an empty ``D`` loads and runs)."""
+    if n.op_type != "SoftmaxCrossEntropyLoss" or not _default_domain(n) or len(n.input) < 2:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    y = shapes.get(n.input[1], (0, None))[1]
+    static = [s is not None and all(isinstance(v, int) for v in s) for s in (x, y)]
+    if static[0] and len(x) >= 2 and 0 in x[:2]:
+        raise GraphError(f"{where}: its scores {n.input[0]!r} are {list(x)}, empty in the batch or class dimension; "
+                         "onnxruntime refuses to load the model (its function body reshapes them to [N, C, -1], which "
+                         "a product of 0 leaves undefined)")
+    if all(static) and len(x) >= 2 and list(y) != [x[0], *x[2:]]:
+        raise GraphError(f"{where}: its labels {n.input[1]!r} are {list(y)}, where its scores {n.input[0]!r} "
+                         f"({list(x)}) require {[x[0], *x[2:]]}; onnxruntime refuses to load the model")
+
+
+def check_attention_kv_lengths(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention (opset 24 on) whose ``nonpad_kv_seqlen`` (input 6, one length per batch entry: ``[batch]``) is of
+    another length than its ``Q``'s batch is refused naming the node and both shapes (at opset 25 on, a length of 1
+    is let through: it broadcasts, as planned). Checked where both are static.
+
+    Why: ONNX's inference sizes the output from ``Q`` alone. onnxruntime 1.32 runs Attention-24 by its CPU kernel,
+    which refuses any other length as it runs; from opset 25 it runs the op through its function body, which
+    broadcasts the lengths against the batch: ``Q`` of batch 1 with lengths ``[2]`` made an output of batch 2, twice
+    the size planned (an overrun in every plan), and other lengths it refuses as it loads the model
+    ("Incompatible dimensions")."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 7 or not n.input[6]:
+        return
+    q = shapes.get(n.input[0], (0, None))[1]
+    lengths = shapes.get(n.input[6], (0, None))[1]
+    if q is None or lengths is None or len(lengths) != 1 or not q or not all(isinstance(v, int) for v in
+                                                                            (q[0], lengths[0])):
+        return
+    if lengths[0] != q[0] and (opset < 25 or lengths[0] != 1):
+        what = ("'s CPU kernel of Attention-24 refuses to run it" if opset < 25
+                else f" runs it with an output of batch {lengths[0]} (not the {q[0]} planned)" if q[0] == 1
+                else " refuses to load the model")
+        raise GraphError(f"{where}: its nonpad_kv_seqlen {n.input[6]!r} holds {lengths[0]} lengths, where its Q "
+                         f"{n.input[0]!r} ({list(q)}) has a batch of {q[0]} (one length per batch entry); "
+                         f"onnxruntime{what}")
+
+
+def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
+    """A RotaryEmbedding (default domain, opset 23 on) whose ``position_ids`` (input 3) is not ``[batch,
+    sequence_length]`` of its input (``[batch, heads, seq, head]`` or ``[batch, seq, hidden]``) is refused naming the
+    node and both shapes. Checked where the shapes are static.
+
+    Why: ONNX's inference sizes the output as the input and checks nothing of ``position_ids``, so a model of
+    ``position_ids`` ``[1, 3]`` for a batch of 2 was planned; onnxruntime refuses to run it ("Input 'position_ids'
+    dimension 0 should be of size batch_size"; of another rank: "is expected to have 2 dimensions")."""
+    if n.op_type != "RotaryEmbedding" or not _default_domain(n) or len(n.input) < 4 or not n.input[3]:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    ids = shapes.get(n.input[3], (0, None))[1]
+    if x is None or ids is None or len(x) not in (3, 4):
+        return
+    want = [x[0], x[2] if len(x) == 4 else x[1]]
+    if len(ids) != 2 or any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(ids, want)):
+        raise GraphError(f"{where}: its position_ids {n.input[3]!r} is {list(ids)}, where its input {n.input[0]!r} "
+                         f"({list(x)}) requires [batch, sequence_length] = {want}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -384,6 +453,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_topk_k",
-           "check_split_outputs", "check_unbroadcast_variadic",
+__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+           "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
