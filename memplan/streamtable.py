@@ -75,6 +75,16 @@ class StreamTable:
         a = self.toarray()
         return a if dtype is None else a.astype(dtype)
 
+    def __eq__(self, other: object) -> bool:
+        """The same table by value (``same``): a copy or a pickle of an ``HBOrder`` equals it (``values.by_value``)."""
+        if not isinstance(other, StreamTable):
+            return NotImplemented
+        return self.same(other)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.fill.item(), self.dtype.str, self.ptr.tobytes(), self.cols.tobytes(),
+                     self.vals.tobytes()))
+
     def __repr__(self) -> str:
         return f"StreamTable(shape={self.shape}, cells={len(self.vals)}, fill={self.fill})"
 

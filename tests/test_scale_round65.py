@@ -175,3 +175,20 @@ def test_stream_table_reads_as_its_dense_table(data):
     assert np.array_equal(t[1:].toarray(), dense[1:])
     with pytest.raises(IndexError):
         t[rows, 0]
+
+
+def test_stream_table_equals_its_copies_by_value():
+    """A pickled or copied ``HBOrder`` equals its original (``values.by_value`` compares the table by value), and
+    one cell changed is another table."""
+    import copy
+    import pickle
+
+    t = StreamTable.from_dense(np.array([[5, NEVER], [NEVER, 3]], dtype=SEQ), NEVER)
+    u = pickle.loads(pickle.dumps(t))
+    assert u == t and hash(u) == hash(t) and copy.copy(t) == t
+    vals = t.vals.copy()
+    vals[0] = 6
+    assert StreamTable(t.ptr, t.cols, vals, t.shape, t.fill) != t
+    g = random_dag(80, seed=3)
+    p = buffer_problem(g, _scheduled(g, 4, seed=3), clique=False)
+    assert pickle.loads(pickle.dumps(p.order)) == p.order
