@@ -114,24 +114,17 @@ class _Cut:
     def __init__(self, hb: HappensBefore, lt: Lifetimes, weight: np.ndarray, lens: np.ndarray) -> None:
         self.hb, self.weight, self.lens = hb, weight, lens
         S = hb.num_streams
-        first, last = lt.first, lt.last
-        never = np.iinfo(first.dtype).max
-        # each stream's accessing roots, read row by row (a column per stream reads one entry of every row: slow
-        # on a buffers x streams table at 1,024 streams)
-        bs, ss = [], []
-        step = max(1, (1 << 18) // max(S, 1))
-        for r0 in range(0, len(first), step):
-            b, c = np.nonzero(first[r0:r0 + step] != never)
-            bs.append(b + r0)
-            ss.append(c)
-        b = np.concatenate(bs) if bs else np.zeros(0, dtype=np.int64)
-        c = np.concatenate(ss) if ss else np.zeros(0, dtype=np.int64)
+        # each stream's accessing roots (the tables' stored cells: a buffer's accessed streams), by stream and then
+        # root, with their first access's seq and their last's + 1
+        b, c, f = lt.first.cells()
+        last = lt.last.cells()[2]
         o = np.argsort(c, kind="stable")            # by stream, roots ascending within each
         b, c = b[o].astype(np.int64), c[o]
+        f, last = f[o].astype(np.int64), last[o].astype(np.int64)
         cuts = np.searchsorted(c, np.arange(S + 1))
         self.rows = [b[cuts[s]:cuts[s + 1]] for s in range(S)]
-        self.f = [first[r, s].astype(np.int64) for s, r in enumerate(self.rows)]   # first access's seq on s
-        self.l = [last[r, s].astype(np.int64) for s, r in enumerate(self.rows)]    # last access's seq on s, + 1
+        self.f = [f[cuts[s]:cuts[s + 1]] for s in range(S)]      # first access's seq on s
+        self.l = [last[cuts[s]:cuts[s + 1]] for s in range(S)]   # last access's seq on s, + 1
         self.has_start = np.asarray(lt.has_start, dtype=bool)
         self.has_end = np.asarray(lt.has_end, dtype=bool)
         self.t = np.zeros(S, dtype=np.int64)   # the cut D: each stream's first t[s] nodes

@@ -101,7 +101,7 @@ class ReuseIndex:
         hb, lt = self._hb, self._lt
         if b is None or lt.has_end[b]:
             return Reuse(tensor, graph.tensors[r].id, False, {}, {})
-        per = {s: int(hb.stream_nodes[s][int(lt.last[b, s]) - 1]) for s in range(hb.num_streams) if lt.last[b, s] > 0}
+        per = {s: int(hb.stream_nodes[s][q - 1]) for s, q in zip(*(x.tolist() for x in lt.last.row_cells(b)))}
         ends = _maximal(hb, per)
         free_from = {s: graph.nodes[int(hb.stream_nodes[s][int(lt.visible[b, s])])].id
                      if int(lt.visible[b, s]) < len(hb.stream_nodes[s]) else None

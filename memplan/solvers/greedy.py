@@ -28,6 +28,7 @@ from sortedcontainers import SortedList
 
 from .._gc import paused
 from ..problem import BufferProblem, Solution, Status, arena_of
+from ..streamtable import accessed_cells
 from .exact_pairs import ExactOrApart, inplace_targets, over_input
 from .options import SolveOptions
 from .placement import (
@@ -379,8 +380,8 @@ def _sparse_stream_times(problem: BufferProblem) -> StreamTimes | None:
     lens = np.array([len(t) for t in o.stream_time], dtype=np.int64)
     base = np.concatenate([[0], np.cumsum(lens)])[:-1]
     times = np.concatenate(o.stream_time) if S else np.zeros(0, dtype=np.int64)
-    fb, fs = np.nonzero(o.first < lens)  # row-major: by buffer, then stream
-    fv = times[base[fs] + o.first[fb, fs]] if len(fb) else fb
+    fb, fs, fq = accessed_cells(o.first, lens)   # by buffer, then stream
+    fv = times[base[fs] + fq] if len(fb) else fb
     by = np.lexsort((fs, fv, fb))  # by buffer, time, stream: each buffer's first entry is its home (argmin)
     fb_o = fb[by]
     head = by[np.concatenate([[True], fb_o[1:] != fb_o[:-1]])] if len(by) else by
