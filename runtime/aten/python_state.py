@@ -263,13 +263,42 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                                           functools.partial(_set_var, v), _var_value(v)))
             elif isinstance(v, type) and _users(v) and not issubclass(v, torch.nn.Module):   # (a class of the
                 seen.add(("held", id(v)))   # user's forward names, ``K.s``: its attributes, as its module's class's;
-                attrs(v, f"the class attribute {v.__name__}.{{name}} (in {where})", f"the class {v.__name__}")
-                # unwatched, ``K.s = 3.0`` after compile ran the export's value silently, round 64e)
+                classes_state(v, f" (in {where})")   # unwatched, ``K.s = 3.0`` after compile ran the export's value
+                # silently, round 64e; its bases' and methods' too, round 65)
             elif isinstance(v, threading.local) or (settings_object(torch, v) and _users(type(v))
                                                       and not callable(v)):   # (a thread's ``TL.n += 1`` too)
                 seen.add(("held", id(v)))
                 attrs(v, f"the attribute {{name}} of the {type(v).__name__} object in {where}",
                       f"the {type(v).__name__} object in {where}")
+                if not isinstance(v, threading.local):   # (its class's attributes and methods: ``OBJ.prop``)
+                    classes_state(type(v), f" (of the {type(v).__name__} object in {where})")
+
+    def classes_state(cls: type, where: str) -> None:
+        """The attributes of ``cls`` and of its bases of the user's (``class B: s = 2.0; class K(B)``: ``K.s`` reads
+        ``B.s``), and the globals and closures of their functions (a ``@property``, ``@classmethod`` or
+        ``@staticmethod`` ``forward`` calls reading a global ``G``). Why: round 64e watched the class's own
+        namespace alone, so ``B.s = 3.0``, or ``G = 3.0`` read through ``OBJ.prop``, after compile ran the export's
+        value silently (round 65). A module's class is left to the module walk (its MRO is walked there)."""
+        bases = [c for c in cls.__mro__ if c is not object and _users(c) and not issubclass(c, torch.nn.Module)]
+        for c in bases:
+            attrs(c, f"the class attribute {c.__name__}.{{name}}{where}", f"the class {c.__name__}")
+            for fn in _functions(c):
+                function(fn, 1)
+        shadows(bases, where)
+
+    def shadows(bases: list[type], where: str) -> None:
+        """A place, empty now, in each class of ``bases`` (an MRO's classes of the user's) for each public value it
+        finds in a later one: ``K.s = 3.0`` put on ``class K(B)`` after compile hides ``B.s`` (a new name of
+        ``K``'s, which the per-call check does not watch, ran the export's ``B.s``; round 65)."""
+        for i, c in enumerate(bases):
+            for name, v in list(vars(c).items()):
+                if name.startswith("_") or not _watched_value(v):
+                    continue
+                for d in bases[:i]:
+                    if name not in vars(d):
+                        add((id(d), name), f"the class attribute {d.__name__}.{name}{where}",
+                            functools.partial(lambda o, n: vars(o)[n], d, name), put_attr(d, name),
+                            _attr_source(d, name))
 
     walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
 
@@ -328,6 +357,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):
             function(fn, 1)
+    for m in module.modules():   # (``type(self).scale`` found on a base: one put on the module's class hides it)
+        shadows([c for c in type(m).__mro__ if c in classes and c is not object], "")
     from .hook_state import hook_objects
 
     hooked = {id(o) for o in settings_objects(torch, module, roots=hook_objects(torch, module))}
@@ -336,6 +367,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         if _users(type(obj)):
             attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
                   f"the {type(obj).__name__} object the module holds")
+            classes_state(type(obj), f" (of the {type(obj).__name__} object the module holds)")
         for p in places[start:] if id(obj) in hooked else ():
             p.hooked = True
     return places
