@@ -306,7 +306,7 @@ def _detached(t):
     t.detach()[0] = 7.0
 
 
-@pytest.mark.parametrize("write", [_data_add, _numpy_write, _detached])
+@pytest.mark.parametrize("write", [_data_add, _numpy_write, _detached])   # (_detached passed before: one version)
 @pytest.mark.parametrize("by", ["tolist", "item"])
 def test_writes_moving_no_version_are_seen(write, by):   # failed before: compiled the export's 2.0, eager 3.0/5.0/7.0
     t = torch.tensor([2.0])
