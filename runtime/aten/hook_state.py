@@ -66,7 +66,7 @@ def _method_places(torch: Any, places: list[tuple[str, Any, Any]], depth: int = 
     ``OBJ``, and their bases of the user's), ``depth`` levels: what ``helper()``, ``K.helper()`` or ``OBJ.prop``
     reads (and ``helper()`` reading ``OBJ.prop``). Why: a hook reading a global ``G`` through one, ``G = 3.0`` after
     compile, ran the export's value silently (round 65)."""
-    from .python_state import _code_names, _functions
+    from .python_state import _code_names, _functions, _installed
 
     out: list[tuple[str, Any, Any]] = []
     done: set[Any] = set()
@@ -88,11 +88,12 @@ def _method_places(torch: Any, places: list[tuple[str, Any, Any]], depth: int = 
             if id(value) in done:
                 continue
             done.add(id(value))
-            if inspect.isfunction(value) and user_class(value):   # (a helper of the user's the hook calls)
+            if inspect.isfunction(value) and user_class(value) and not _installed(value):   # (a helper of the
+                # user's the hook calls)
                 found += of(value)
                 continue
             cls = value if isinstance(value, type) else type(value) if _has_state(torch, value) else None
-            if cls is None or not user_class(cls) or issubclass(cls, torch.nn.Module):
+            if cls is None or not user_class(cls) or issubclass(cls, torch.nn.Module) or _installed(cls):
                 continue
             for c in user_bases(cls):
                 for f in _functions(c) if ("class", id(c)) not in done else ():

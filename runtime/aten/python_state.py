@@ -101,6 +101,15 @@ def _attribute_names(owner: Any, cached: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(n for n in d if not n.startswith("__") and not (n in cached and plain(d[n]))))
 
 
+def _installed(cls: type) -> bool:
+    """Whether ``cls`` comes from an installed package (``site-packages``, ``dist-packages``: transformers' configs),
+    no code of the user's own: ``classes_state`` watches its own attributes alone."""
+    import sys
+
+    path = getattr(sys.modules.get(getattr(cls, "__module__", "") or ""), "__file__", None) or ""
+    return "site-packages" in path or "dist-packages" in path
+
+
 def _iterator(torch: Any, v: Any) -> bool:
     """An iterator or generator whose position ``held_iterators.iterator_position`` may read (no object of the user's
     own class: a settings object)."""
@@ -279,7 +288,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         ``@staticmethod`` ``forward`` calls reading a global ``G``). Why: round 64e watched the class's own
         namespace alone, so ``B.s = 3.0``, or ``G = 3.0`` read through ``OBJ.prop``, after compile ran the export's
         value silently (round 65). A module's class is left to the module walk (its MRO is walked there)."""
-        bases = [c for c in cls.__mro__ if c is not object and _users(c) and not issubclass(c, torch.nn.Module)]
+        bases = [c for c in cls.__mro__ if c is not object and _users(c) and not issubclass(c, torch.nn.Module)
+                 and (c is cls or not _installed(c))]
+        if _installed(cls):   # (an installed library's class, a transformers config: its own attributes alone, as
+            # before; its bases' and methods' state made a tiny Llama's per-call check 4x longer)
+            attrs(cls, f"the class attribute {cls.__name__}.{{name}}{where}", f"the class {cls.__name__}")
+            return
         for c in bases:
             attrs(c, f"the class attribute {c.__name__}.{{name}}{where}", f"the class {c.__name__}")
             for fn in _functions(c):
@@ -358,7 +372,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         for fn in _functions(cls):
             function(fn, 1)
     for m in module.modules():   # (``type(self).scale`` found on a base: one put on the module's class hides it)
-        shadows([c for c in type(m).__mro__ if c in classes and c is not object], "")
+        shadows([c for c in type(m).__mro__ if c in classes and c is not object and not _installed(c)], "")
     from .hook_state import hook_objects
 
     hooked = {id(o) for o in settings_objects(torch, module, roots=hook_objects(torch, module))}
@@ -367,7 +381,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         if _users(type(obj)):
             attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
                   f"the {type(obj).__name__} object the module holds")
-            classes_state(type(obj), f" (of the {type(obj).__name__} object the module holds)")
+            if not _installed(type(obj)):
+                classes_state(type(obj), f" (of the {type(obj).__name__} object the module holds)")
         for p in places[start:] if id(obj) in hooked else ():
             p.hooked = True
     return places
