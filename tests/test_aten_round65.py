@@ -183,21 +183,33 @@ def test_unrelated_class_change_is_taken():
     assert torch.allclose(cm(x), m(x))
 
 
+class _Counts:
+    n = 0
+
+    @classmethod
+    def bump(cls):
+        cls.__base__.n += 1   # (the base's count, reached through the class: no global names it)
+
+
+class _SubCounts(_Counts):
+    pass
+
+
+def _bumping_hook(_m, _i, _out):
+    _SubCounts.bump()
+
+
 def test_hook_counting_in_a_base_class_counts_as_eager():   # (fails without ``hook_state_kept`` putting a base's
-    class Counts:   # own attributes back: the export's count was kept, or the base shadowed by the derived class)
-        n = 0
-
-    class Sub(Counts):
-        pass
-
-    def hook(_m, _i, _out):
-        Sub.n = Sub.n + 1   # (sets Sub.n: the base's stays)
-
-    lin = _linear()
-    lin.register_forward_hook(hook)
-    cm = _compile(lin, torch.ones(3))
-    assert cm is not None
-    assert "n" not in vars(Sub) or Sub.n == 1
+    lin = _linear()   # own attributes back: with the base watched, each proof's export counted one more)
+    lin.register_forward_hook(_bumping_hook)
+    x = torch.ones(3)
+    _Counts.n = 0
+    cm = _compile(lin, x)
+    assert _Counts.n == 1   # (the export's one call, as documented)
+    lin(x)
+    for _ in range(3):
+        assert torch.allclose(cm(x), lin.forward(x))   # (``forward``: no hook, no count)
+    assert _Counts.n == 2
 
 
 def test_class_past_the_field_bound_warns_naming_it():   # failed before: no word
