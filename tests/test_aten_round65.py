@@ -394,3 +394,14 @@ def test_importer_names_a_lambda_frame():   # failed before: no line where the r
             "    f = lambda v: 2 if v.sum() > 0 else 1\n")
     assert _raising_call(text) == " (at model.py:12 in <lambda>: `f = lambda v: 2 if v.sum() > 0 else 1`)"
     assert _raising_call("Caused by: (model.py:3 in <lambda>)") == " (at model.py:3 in <lambda>)"
+
+
+def test_hook_lambda_branch_on_its_closure_tensor_names_it():   # failed before: torch's raw GraphError
+    def make():
+        limit = torch.tensor(2.0)
+        return lambda _m, _i, out: out * 2 if limit > 1 else out
+    lin = _linear()
+    lin.register_forward_hook(make())
+    with pytest.raises(AtenExecutorError, match=r"the closure variable limit of hook .*make\.<locals>\.<lambda> at "
+                                                r"test_aten_round65\.py:\d+"):
+        _compile(lin, torch.ones(3))

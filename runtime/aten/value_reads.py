@@ -176,8 +176,17 @@ def _hook_tensors(torch: Any, module: Any, words: set[str]) -> list[str]:
         roots = hook_roots(torch, module) if isinstance(module, torch.nn.Module) else []
     except Exception:  # noqa: BLE001 - naming is an extra: torch's own refusal stands where the walk fails
         return []
-    return [label for label, v in roots if isinstance(v, torch.Tensor)
-            and (name := _PLACE_NAME.match(label)) is not None and name[1] in words]
+    out = [label for label, v in roots if isinstance(v, torch.Tensor)
+           and (name := _PLACE_NAME.match(label)) is not None and name[1] in words]
+    from .hook_state import _filled, _forward_hooks
+
+    for hook in _forward_hooks(torch, module) if isinstance(module, torch.nn.Module) else ():
+        fn = getattr(hook, "__func__", hook)   # (its closure's variables by name: ``hook_roots`` names none)
+        code = getattr(fn, "__code__", None)
+        for var, cell in zip(code.co_freevars if code is not None else (), getattr(fn, "__closure__", None) or ()):
+            if var in words and _filled(cell) and isinstance(cell.cell_contents, torch.Tensor):
+                out.append(f"the closure variable {var} of hook {fn.__qualname__}")
+    return list(dict.fromkeys(out))
 
 
 def _named_buffers(torch: Any, module: Any, code: str) -> list[str]:
