@@ -110,6 +110,15 @@ def _installed(cls: type) -> bool:
     return "site-packages" in path or "dist-packages" in path
 
 
+def _own_code(cls: type) -> bool:
+    """Whether ``cls`` (a class or function) is the user's own code: no ``object``, nor the standard library's,
+    torch's (``settings.user_class``) or an installed package's (``_installed``). ``classes_state`` walks the bases
+    and methods of these alone."""
+    from .settings import user_class
+
+    return cls is not object and _users(cls) and user_class(cls) and not _installed(cls)
+
+
 def _iterator(torch: Any, v: Any) -> bool:
     """An iterator or generator whose position ``held_iterators.iterator_position`` may read (no object of the user's
     own class: a settings object)."""
@@ -288,10 +297,10 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         ``@staticmethod`` ``forward`` calls reading a global ``G``). Why: round 64e watched the class's own
         namespace alone, so ``B.s = 3.0``, or ``G = 3.0`` read through ``OBJ.prop``, after compile ran the export's
         value silently (round 65). A module's class is left to the module walk (its MRO is walked there)."""
-        bases = [c for c in cls.__mro__ if c is not object and _users(c) and not issubclass(c, torch.nn.Module)
-                 and (c is cls or not _installed(c))]
-        if _installed(cls):   # (an installed library's class, a transformers config: its own attributes alone, as
-            # before; its bases' and methods' state made a tiny Llama's per-call check 4x longer)
+        bases = [c for c in cls.__mro__ if _own_code(c) and not issubclass(c, torch.nn.Module)]
+        if not _own_code(cls):   # (an installed library's class, a transformers config, or the standard library's,
+            # ``threading.ExceptHookArgs``: its own attributes alone, as before; its bases' and methods' state made
+            # a tiny Llama's per-call check 4x longer, and watched ``threading._active``, which a thread changes)
             attrs(cls, f"the class attribute {cls.__name__}.{{name}}{where}", f"the class {cls.__name__}")
             return
         for c in bases:
@@ -372,7 +381,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         for fn in _functions(cls):
             function(fn, 1)
     for m in module.modules():   # (``type(self).scale`` found on a base: one put on the module's class hides it)
-        shadows([c for c in type(m).__mro__ if c in classes and c is not object and not _installed(c)], "")
+        shadows([c for c in type(m).__mro__ if c in classes and _own_code(c)], "")
     from .hook_state import hook_objects
 
     hooked = {id(o) for o in settings_objects(torch, module, roots=hook_objects(torch, module))}
@@ -381,7 +390,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         if _users(type(obj)):
             attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
                   f"the {type(obj).__name__} object the module holds")
-            if not _installed(type(obj)):
+            if _own_code(type(obj)):
                 classes_state(type(obj), f" (of the {type(obj).__name__} object the module holds)")
         for p in places[start:] if id(obj) in hooked else ():
             p.hooked = True
