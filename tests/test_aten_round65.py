@@ -405,3 +405,19 @@ def test_hook_lambda_branch_on_its_closure_tensor_names_it():   # failed before:
     with pytest.raises(AtenExecutorError, match=r"the closure variable limit of hook .*make\.<locals>\.<lambda> at "
                                                 r"test_aten_round65\.py:\d+"):
         _compile(lin, torch.ones(3))
+
+
+class _LambdaBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = _linear()
+        self.big = lambda: T[0] > 1
+
+    def forward(self, x):
+        return self.lin(x) * (2 if self.big() else 1)
+
+
+def test_branch_through_a_held_lambda_names_the_tensor_it_reads():   # failed before: torch's raw GraphError
+    with pytest.raises(AtenExecutorError, match=r"the global T \(module test_aten_round65\) read by "
+                                                r"_LambdaBranch\.__init__\.<locals>\.<lambda> at test_aten_round65\.py"):
+        _compile(_LambdaBranch(), torch.ones(3))

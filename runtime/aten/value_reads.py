@@ -126,6 +126,10 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
             raise refusal from None
         found = _AT_CODE.search(str(exc)) if _DATA_GUARD in str(exc) else None
         named = _named_tensors(torch, module, found[2]) if found else []
+        if found and not named:   # (a function the line calls read it: ``if self.f():``, ``f = lambda: T > 1``)
+            from .value_refusals import called_tensors
+
+            named = called_tensors(torch, module, found[2])
         buffers = _named_buffers(torch, module, found[2]) if found else []
         if buffers and not named:
             raise AtenExecutorError(buffer_branch_text(buffers, found[1], found[2])) from None

@@ -37,3 +37,42 @@ def numpy_read_refusal(torch: Any, module: Any, message: str) -> AtenExecutorErr
         "without memory. Read the values as Python numbers on the tensor (T.tolist(), T.item(), float(T): compile "
         "watches a global or attribute tensor so read and proves a changed one by exporting again), compute on "
         "tensors, or pass the value in as an argument")
+
+
+def called_tensors(torch: Any, module: Any, code: str) -> list[str]:
+    """The labels of the global and closure tensors read by the functions the source line ``code`` calls by a name
+    (``self.f()``: a function held as a module attribute, a lambda; ``helper()``: a global function of ``forward``'s
+    module), one level. Why: a branch on ``T > 1`` computed in a lambda (``self.f = lambda: T > 1``; ``if
+    self.f():``) fails on ``forward``'s line, which names no tensor, so torch's raw refusal stood, naming no read
+    (round 65)."""
+    import inspect
+    import re
+
+    from .python_state import _code_names
+
+    called = set(re.findall(r"([A-Za-z_]\w*)\s*\(", code))
+    if not called or not isinstance(module, torch.nn.Module):
+        return []
+    functions: list[Any] = []
+    for m in module.modules():
+        for name in called:
+            v = vars(m).get(name)
+            forward = getattr(type(m), "forward", None)
+            g = getattr(forward, "__globals__", {})
+            for fn in (getattr(v, "func", v), g.get(name)):
+                if inspect.isfunction(fn) and fn not in functions:
+                    functions.append(fn)
+    out: list[str] = []
+    for fn in functions:
+        for name in sorted(_code_names(fn.__code__)):
+            if isinstance(fn.__globals__.get(name), torch.Tensor):
+                out.append(f"the global {name} (module {fn.__globals__.get('__name__', '?')}) read by "
+                           f"{fn.__qualname__}")
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(value, torch.Tensor):
+                out.append(f"the closure variable {var} of {fn.__qualname__}")
+    return list(dict.fromkeys(out))
