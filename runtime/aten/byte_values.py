@@ -89,6 +89,30 @@ def plain_tensor(v: Any) -> bool:
         return False
 
 
+#: the most elements of a CPU tensor whose values ``contents`` copies at each call (``tensor_values``)
+VALUES_LIMIT = 64
+
+
+def tensor_values(t: Any) -> Any:
+    """The bytes of a CPU tensor of at most ``VALUES_LIMIT`` elements (its values, where NumPy cannot view its dtype:
+    bfloat16), None for any other (a CUDA tensor: a copy to the host would synchronize each compiled call).
+
+    Why: writes through another tensor sharing its memory move neither its version counter nor its data pointer
+    (``t.data.add_(1)``, ``t.numpy()[0] = 5.0``, an alias made by ``t.detach()``), so a tensor ``forward`` read as
+    Python numbers (``float(T)``, ``T.tolist()``: export baked the numbers) so changed ran the export's numbers,
+    silently (round 65). Its bytes are read without a copy through NumPy (about 1 us a call on the CPU). A CUDA
+    tensor, or one of more elements, so changed stays unseen: documented (docs/aten.md)."""
+    try:
+        if t.numel() > VALUES_LIMIT or not t.is_cpu:
+            return None
+        return (t.detach() if t.requires_grad else t).numpy().tobytes()
+    except (TypeError, RuntimeError):   # (a dtype NumPy has not: bfloat16; a conjugate or negative view)
+        try:
+            return repr(t.tolist())   # (its text: NaN equals NaN)
+        except Exception:  # noqa: BLE001 - a tensor whose values cannot be read: its version and pointer alone
+            return None
+
+
 def size(v: Any) -> int:
     """The bytes ``contents`` copies of buffer ``v`` (0 for a released ``memoryview``)."""
     try:
@@ -104,8 +128,8 @@ def contents(v: Any) -> Any:
     if v is MISSING:
         return MISSING
     if _tensor(v):   # (its version counter: moved by every write in place, read without a copy; its data pointer:
-        # ``t.data = other`` moves no version)
-        return (id(v), "tensor", v._version, v.data_ptr())
+        # ``t.data = other`` moves no version; a small CPU one's values: ``t.data.add_(1)`` moves neither, round 65)
+        return (id(v), "tensor", v._version, v.data_ptr(), tensor_values(v))
     if not is_buffer(v):   # (another kind put in its place: ``m.b = [3.0]`` for a bytearray raised a raw
         return (id(v), "other", type(v).__name__)   # AttributeError out of the call, round 64d; proven as a change)
     try:

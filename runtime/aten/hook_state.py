@@ -56,7 +56,52 @@ def _hook_places(torch: Any, hook: Any) -> list[tuple[str, Any, Any]]:
             places.append(("object", fn, None))
         places += [("cell", c, None) for c in fn.__closure__ or ()]
         places += [("global", fn.__globals__, n) for n in fn.__code__.co_names if n in fn.__globals__]
+        places += _method_places(torch, places)
     return places
+
+
+def _method_places(torch: Any, places: list[tuple[str, Any, Any]], depth: int = 2) -> list[tuple[str, Any, Any]]:
+    """("cell", ...) and ("global", ...) of the functions of the user's that ``places`` hold and of the functions
+    (methods, properties, class and static methods) of the classes of the user's they hold (a class ``K``, an object
+    ``OBJ``, and their bases of the user's), ``depth`` levels: what ``helper()``, ``K.helper()`` or ``OBJ.prop``
+    reads (and ``helper()`` reading ``OBJ.prop``). Why: a hook reading a global ``G`` through one, ``G = 3.0`` after
+    compile, ran the export's value silently (round 65)."""
+    from .python_state import _code_names, _functions, _installed
+
+    out: list[tuple[str, Any, Any]] = []
+    done: set[Any] = set()
+
+    def of(fn: Any) -> list[tuple[str, Any, Any]]:
+        return [*(("cell", cell, None) for cell in fn.__closure__ or ()),
+                *(("global", fn.__globals__, n) for n in sorted(_code_names(fn.__code__)) if n in fn.__globals__)]
+
+    todo = places
+    for _ in range(depth):
+        found: list[tuple[str, Any, Any]] = []
+        for kind, where, name in todo:
+            if kind == "cell":
+                value = where.cell_contents if _filled(where) else None
+            elif kind == "global":
+                value = where.get(name)
+            else:
+                continue
+            if id(value) in done:
+                continue
+            done.add(id(value))
+            if inspect.isfunction(value) and user_class(value) and not _installed(value):   # (a helper of the
+                # user's the hook calls)
+                found += of(value)
+                continue
+            cls = value if isinstance(value, type) else type(value) if _has_state(torch, value) else None
+            if cls is None or not user_class(cls) or issubclass(cls, torch.nn.Module) or _installed(cls):
+                continue
+            for c in user_bases(cls):
+                for f in _functions(c) if ("class", id(c)) not in done else ():
+                    found += of(f)
+                done.add(("class", id(c)))
+        out += found
+        todo = found
+    return out
 
 
 def _global_object(torch: Any, value: Any) -> bool:
@@ -153,9 +198,10 @@ def hook_state_kept(torch: Any, module: Any) -> Iterator[None]:
                 value = dict(vars(where))
                 saved += [("item", value, k, v, _kept(v)) for k, v in value.items() if _kept(v) is not None]
             if kind in ("cell", "global") and isinstance(value, type) and user_class(value):   # (a class of the
-                fields = dict(class_fields(torch, value))   # user's the hook counts in, ``K.calls += 1``: each
-                saved.append(("class", value, None, fields, None))   # export counted one more, round 64e)
-                saved += [("item", fields, k, v, _kept(v)) for k, v in fields.items() if _kept(v) is not None]
+                for c in user_bases(value):   # user's the hook counts in, ``K.calls += 1``: each export counted
+                    fields = dict(own_fields(c))   # one more, round 64e; each base's own, round 65)
+                    saved.append(("class", c, None, fields, None))
+                    saved += [("item", fields, k, v, _kept(v)) for k, v in fields.items() if _kept(v) is not None]
             saved.append((kind, where, name, value, _kept(value) if kind != "object" else None))
     # (the containers inside them, at any depth, bounded by size: a shallow copy holds the very inner lists, so a
     # hook's ``state[0][0] += 1`` was left counting each export, round 62)
@@ -318,24 +364,42 @@ def _fingerprint(torch: Any, v: Any, depth: int = 6, budget: list[int] | None = 
             return ("m", type(v).__name__, tuple((repr(k), inner(x)) for k, x in v.items() if kept(x)))
         items = sorted(v, key=repr) if isinstance(v, set) else list(v)
         return ("c", type(v).__name__, tuple(inner(x) for x in items if kept(x)))
-    if settings_object(torch, v):
-        return ("d", type(v).__name__, tuple((k, inner(x)) for k, x in vars(v).items() if kept(x)))
+    if settings_object(torch, v):   # (and its class's attributes, ``OBJ.s`` defined on the class, round 65)
+        return ("d", type(v).__name__, tuple((k, inner(x)) for k, x in vars(v).items() if kept(x)), inner(type(v)))
     return ("o", type(v).__name__)
 
 
-#: how many of a class's attributes a hook's fingerprint takes at most (``class_fields``)
-CLASS_FIELDS = 64
+#: how many of a class's attributes (its own and its bases') a hook's fingerprint takes at most (``class_fields``);
+#: past it, compile warns naming the class (``hook_values.too_deep``)
+CLASS_FIELDS = 1024
 
 
-def class_fields(torch: Any, cls: type) -> list[tuple[str, Any]]:
+def user_bases(cls: type) -> list[type]:
+    """``cls`` and its bases of the user's (``settings.user_class``; no ``object``), in lookup order: the classes
+    whose namespaces an attribute read ``cls.s`` may find its value in."""
+    return [c for c in cls.__mro__ if c is not object and user_class(c)]
+
+
+def own_fields(cls: type) -> list[tuple[str, Any]]:
+    """(name, value) of the public plain attributes (numbers, strings, containers) ``cls`` defines itself."""
+    return [(k, x) for k, x in vars(cls).items() if not k.startswith("_")
+            and (isinstance(x, SCALARS) or type(x) in (*CONTAINERS, tuple))]
+
+
+def class_fields(torch: Any, cls: type, limit: int | None = CLASS_FIELDS) -> list[tuple[str, Any]]:
     """(name, value) of the public plain attributes (numbers, strings, containers) a class of the user's defines
-    itself, at most ``CLASS_FIELDS``: what a hook reading ``K.s`` reads. None of a library's class (torch's, the
-    standard library's: ``settings.user_class``), whose attributes change through its own machinery, if at all."""
+    itself or finds in a base of the user's (``user_bases``: the value ``cls.name`` reads), at most ``limit``: what a
+    hook reading ``K.s`` reads. None of a library's class (torch's, the standard library's: ``settings.user_class``),
+    whose attributes change through its own machinery, if at all. Why the bases: ``class K(B)`` reading ``K.s``
+    reads ``B.s``, and ``B.s = 3.0`` after compile ran the export's value silently (round 65; and past the 64th
+    attribute, round 64e's bound)."""
     if not user_class(cls):
         return []
-    out = [(k, x) for k, x in vars(cls).items() if not k.startswith("_")
-           and (isinstance(x, SCALARS) or type(x) in (*CONTAINERS, tuple))]
-    return out[:CLASS_FIELDS]
+    out: dict[str, Any] = {}
+    for c in user_bases(cls):
+        for k, x in own_fields(c):
+            out.setdefault(k, x)
+    return list(out.items())[:limit]
 
 
 class Same:
@@ -369,8 +433,8 @@ def _hook_state_now(torch: Any, hook: Any) -> tuple:
             value = where.get(name)
             if is_buffer(value):
                 pass   # (a byte buffer: its bytes, ``_fingerprint``, round 64)
-            elif _global_object(torch, value):   # (a user's object: its fields, ``CFG.n += 1``, round 64b)
-                value = dict(vars(value))
+            elif _global_object(torch, value):   # (a user's object: its fields, ``CFG.n += 1``, round 64b; its
+                value = (dict(vars(value)), type(value))   # class's attributes, ``CFG.s`` on the class, round 65)
             elif isinstance(value, type) and user_class(value):
                 pass   # (a class of the user's: its plain attributes, ``K.n += 1; return out * K.n``, round 64e)
             elif not isinstance(value, SCALARS) and type(value) not in (*CONTAINERS, tuple):

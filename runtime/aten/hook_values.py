@@ -131,7 +131,7 @@ def too_deep(torch: Any, module: Any) -> list[str]:
     ``walk_bounds``' warning. Why: ``_state`` stands such a value as its kind alone, so a change inside it
     (``deep[0][0][0][0][0][0][0][0] = 3.0`` read by a hook) ran the export's value silently and with no word (round
     64e). Bounded as the fingerprint: at most ``_BUDGET`` values per hook."""
-    from .hook_state import _forward_hooks
+    from .hook_state import CLASS_FIELDS, _forward_hooks, class_fields
 
     if not isinstance(module, torch.nn.Module):
         return []
@@ -156,6 +156,9 @@ def too_deep(torch: Any, module: Any) -> list[str]:
             else:
                 roots = [(f"an argument bound to hook {label}", where, _DEPTH)]
             for text, v, depth in roots:
+                if isinstance(v, type) and len(every := class_fields(torch, v, limit=None)) > CLASS_FIELDS:
+                    out.append(f"{text} (the class {v.__name__}'s attributes past its {CLASS_FIELDS:,}th, "
+                               f"{every[CLASS_FIELDS][0]} on: a hook's fingerprint takes no more)")
                 path = _deep_path(torch, v, depth, budget)
                 if path is not None:
                     out.append(text + path)

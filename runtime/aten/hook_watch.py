@@ -25,7 +25,7 @@ from itertools import chain, repeat
 from operator import attrgetter, is_
 from typing import Any
 
-from .hook_state import class_fields
+from .hook_state import own_fields, user_bases
 from .module_containers import CONTAINERS
 from .settings import SCALARS, settings_object, user_class
 
@@ -111,12 +111,13 @@ def watch(torch: Any, places: tuple, visited: list[Any]) -> Watch | None:
         w.objects.append(v)
         w.types.append(type(v))
         if isinstance(v, type) and user_class(v):   # (a class: the public plain attributes its fingerprint took,
-            fields = class_fields(torch, v)   # ``K.s``, round 64e)
-            w.classes += [v] * len(fields)
-            w.class_names += [k for k, _x in fields]
-            w.class_values += [x for _k, x in fields]
-            w.sized.append(v.__dict__)   # (a mappingproxy: the class's live namespace, its length a new attribute)
-            w.lens.append(len(v.__dict__))
+            for c in user_bases(v):   # ``K.s``, round 64e; each where it is defined, a base's too, round 65)
+                fields = own_fields(c)
+                w.classes += [c] * len(fields)
+                w.class_names += [k for k, _x in fields]
+                w.class_values += [x for _k, x in fields]
+                w.sized.append(c.__dict__)   # (a mappingproxy: the class's live namespace, its length a new
+                w.lens.append(len(c.__dict__))   # attribute, one shadowing a base's too)
             return True
         if isinstance(v, SCALARS) or isinstance(v, (torch.Tensor, torch.nn.Module, *_OPAQUE)):
             return True

@@ -101,6 +101,24 @@ def _attribute_names(owner: Any, cached: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(n for n in d if not n.startswith("__") and not (n in cached and plain(d[n]))))
 
 
+def _installed(cls: type) -> bool:
+    """Whether ``cls`` comes from an installed package (``site-packages``, ``dist-packages``: transformers' configs),
+    no code of the user's own: ``classes_state`` watches its own attributes alone."""
+    import sys
+
+    path = getattr(sys.modules.get(getattr(cls, "__module__", "") or ""), "__file__", None) or ""
+    return "site-packages" in path or "dist-packages" in path
+
+
+def _own_code(cls: type) -> bool:
+    """Whether ``cls`` (a class or function) is the user's own code: no ``object``, nor the standard library's,
+    torch's (``settings.user_class``) or an installed package's (``_installed``). ``classes_state`` walks the bases
+    and methods of these alone."""
+    from .settings import user_class
+
+    return cls is not object and _users(cls) and user_class(cls) and not _installed(cls)
+
+
 def _iterator(torch: Any, v: Any) -> bool:
     """An iterator or generator whose position ``held_iterators.iterator_position`` may read (no object of the user's
     own class: a settings object)."""
@@ -263,13 +281,47 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                                           functools.partial(_set_var, v), _var_value(v)))
             elif isinstance(v, type) and _users(v) and not issubclass(v, torch.nn.Module):   # (a class of the
                 seen.add(("held", id(v)))   # user's forward names, ``K.s``: its attributes, as its module's class's;
-                attrs(v, f"the class attribute {v.__name__}.{{name}} (in {where})", f"the class {v.__name__}")
-                # unwatched, ``K.s = 3.0`` after compile ran the export's value silently, round 64e)
+                classes_state(v, f" (in {where})")   # unwatched, ``K.s = 3.0`` after compile ran the export's value
+                # silently, round 64e; its bases' and methods' too, round 65)
             elif isinstance(v, threading.local) or (settings_object(torch, v) and _users(type(v))
                                                       and not callable(v)):   # (a thread's ``TL.n += 1`` too)
                 seen.add(("held", id(v)))
                 attrs(v, f"the attribute {{name}} of the {type(v).__name__} object in {where}",
                       f"the {type(v).__name__} object in {where}")
+                if not isinstance(v, threading.local):   # (its class's attributes and methods: ``OBJ.prop``)
+                    classes_state(type(v), f" (of the {type(v).__name__} object in {where})")
+
+    def classes_state(cls: type, where: str) -> None:
+        """The attributes of ``cls`` and of its bases of the user's (``class B: s = 2.0; class K(B)``: ``K.s`` reads
+        ``B.s``), and the globals and closures of their functions (a ``@property``, ``@classmethod`` or
+        ``@staticmethod`` ``forward`` calls reading a global ``G``). Why: round 64e watched the class's own
+        namespace alone, so ``B.s = 3.0``, or ``G = 3.0`` read through ``OBJ.prop``, after compile ran the export's
+        value silently (round 65). A module's class is left to the module walk (its MRO is walked there)."""
+        bases = [c for c in cls.__mro__ if _own_code(c) and not issubclass(c, torch.nn.Module)]
+        if not _own_code(cls):   # (an installed library's class, a transformers config, or the standard library's,
+            # ``threading.ExceptHookArgs``: its own attributes alone, as before; its bases' and methods' state made
+            # a tiny Llama's per-call check 4x longer, and watched ``threading._active``, which a thread changes)
+            attrs(cls, f"the class attribute {cls.__name__}.{{name}}{where}", f"the class {cls.__name__}")
+            return
+        for c in bases:
+            attrs(c, f"the class attribute {c.__name__}.{{name}}{where}", f"the class {c.__name__}")
+            for fn in _functions(c):
+                function(fn, 1)
+        shadows(bases, where)
+
+    def shadows(bases: list[type], where: str) -> None:
+        """A place, empty now, in each class of ``bases`` (an MRO's classes of the user's) for each public value it
+        finds in a later one: ``K.s = 3.0`` put on ``class K(B)`` after compile hides ``B.s`` (a new name of
+        ``K``'s, which the per-call check does not watch, ran the export's ``B.s``; round 65)."""
+        for i, c in enumerate(bases):
+            for name, v in list(vars(c).items()):
+                if name.startswith("_") or not _watched_value(v):
+                    continue
+                for d in bases[:i]:
+                    if name not in vars(d):
+                        add((id(d), name), f"the class attribute {d.__name__}.{name}{where}",
+                            functools.partial(lambda o, n: vars(o)[n], d, name), put_attr(d, name),
+                            _attr_source(d, name))
 
     walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
 
@@ -328,6 +380,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         attrs(cls, f"the class attribute {cls.__name__}.{{name}}", f"the class {cls.__name__}")
         for fn in _functions(cls):
             function(fn, 1)
+    for m in module.modules():   # (``type(self).scale`` found on a base: one put on the module's class hides it)
+        shadows([c for c in type(m).__mro__ if c in classes and _own_code(c)], "")
     from .hook_state import hook_objects
 
     hooked = {id(o) for o in settings_objects(torch, module, roots=hook_objects(torch, module))}
@@ -336,6 +390,8 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         if _users(type(obj)):
             attrs(obj, f"the attribute {{name}} of the {type(obj).__name__} object the module holds",
                   f"the {type(obj).__name__} object the module holds")
+            if _own_code(type(obj)):
+                classes_state(type(obj), f" (of the {type(obj).__name__} object the module holds)")
         for p in places[start:] if id(obj) in hooked else ():
             p.hooked = True
     return places

@@ -160,7 +160,9 @@ _STAND_INS: tuple[type, ...] | None = None
 
 #: torch.export's refusal of a Python branch on a tensor's value, and the importer's note of the line (``common``)
 _DATA_GUARD = "data-dependent expression"
-_AT_CODE = re.compile(r"\(at ([^():]+:\d+) in \w+: `(.*)`\)")
+#: (a function's name: ``forward``, or ``<lambda>``, ``<listcomp>``: round 65, a read in a lambda hook was torch's raw
+#: refusal, its line unmatched)
+_AT_CODE = re.compile(r"\(at ([^():]+:\d+) in [\w<>.]+: `(.*)`\)")
 _PLACE_NAME = re.compile(r"the (?:global|closure variable) (\w+)")
 
 
@@ -175,8 +177,20 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
     try:
         yield
     except GraphError as exc:
+        from .value_refusals import numpy_read_refusal
+
+        refusal = numpy_read_refusal(torch, module, str(exc))
+        if refusal is not None:
+            raise refusal from None
         found = _AT_CODE.search(str(exc)) if _DATA_GUARD in str(exc) else None
         named = _named_tensors(torch, module, found[2]) if found else []
+        if found and not named:   # (a function the line calls read it: ``if self.f():``, ``f = lambda: T > 1``)
+            from .value_refusals import called_tensors
+
+            named = called_tensors(torch, module, found[2])
+        buffers = _named_buffers(torch, module, found[2]) if found else []
+        if buffers and not named:
+            raise AtenExecutorError(buffer_branch_text(buffers, found[1], found[2])) from None
         if not named:
             raise
         raise AtenExecutorError(
@@ -204,6 +218,7 @@ def _named_tensors(torch: Any, module: Any, code: str) -> list[str]:
         name = _PLACE_NAME.match(p.label)
         if name is not None and name[1] in words and isinstance(p.value, torch.Tensor):
             out.append(p.label)
+    out += _hook_tensors(torch, module, words)
     if isinstance(module, torch.nn.Module):
         for path, m in module.named_modules():
             for name, v in list(vars(m).items()):   # (plain ones: a buffer is the export's input, no constant)
@@ -211,6 +226,58 @@ def _named_tensors(torch: Any, module: Any, code: str) -> list[str]:
                     where = f"{type(module).__name__}.{path}" if path else type(module).__name__
                     out.append(f"the tensor {where}.{name}")
     return list(dict.fromkeys(out))
+
+
+def _hook_tensors(torch: Any, module: Any, words: set[str]) -> list[str]:
+    """The labels of the tensors in the globals the tree's forward hooks name that ``words`` (a source line's) name.
+    Why: a hook's branch on a global tensor (a lambda hook, ``out * 2 if T > 1 else out``) was torch's raw
+    refusal: the names above are ``forward``'s alone (round 65)."""
+    from .hook_state import hook_roots
+
+    try:
+        roots = hook_roots(torch, module) if isinstance(module, torch.nn.Module) else []
+    except Exception:  # noqa: BLE001 - naming is an extra: torch's own refusal stands where the walk fails
+        return []
+    out = [label for label, v in roots if isinstance(v, torch.Tensor)
+           and (name := _PLACE_NAME.match(label)) is not None and name[1] in words]
+    from .hook_state import _filled, _forward_hooks
+
+    for hook in _forward_hooks(torch, module) if isinstance(module, torch.nn.Module) else ():
+        fn = getattr(hook, "__func__", hook)   # (its closure's variables by name: ``hook_roots`` names none)
+        code = getattr(fn, "__code__", None)
+        for var, cell in zip(code.co_freevars if code is not None else (), getattr(fn, "__closure__", None) or ()):
+            if var in words and _filled(cell) and isinstance(cell.cell_contents, torch.Tensor):
+                out.append(f"the closure variable {var} of hook {fn.__qualname__}")
+    return list(dict.fromkeys(out))
+
+
+def _named_buffers(torch: Any, module: Any, code: str) -> list[str]:
+    """The labels of the module tree's registered buffers (``register_buffer``) that the source line ``code`` names as
+    attributes (``self.t``)."""
+    attrs = set(re.findall(r"\.([A-Za-z_]\w*)", code))
+    out: list[str] = []
+    if isinstance(module, torch.nn.Module):
+        for path, m in module.named_modules():
+            where = f"{type(module).__name__}.{path}" if path else type(module).__name__
+            out += [f"the buffer {where}.{name}" for name, b in m._buffers.items() if name in attrs and b is not None]
+    return out
+
+
+def buffer_branch_text(buffers: list[str], where: str, code: str) -> str:
+    """The refusal of a Python value computed from a registered buffer's values (``if self.t > 1:``).
+
+    Why a refusal and not a watch as for a global tensor read as numbers (``Program.value_reads``): a buffer is an
+    input of the exported program (torch.export lifts it; a stand-in without values during the trace), not a
+    constant, and the buffers a model branches on are the ones it updates (a step counter, a running statistic):
+    a program specialized on the buffer's value at compile would have to be exported again at each call where the
+    value moves, a compile per call. torch's own refusal ("Could not guard on data-dependent expression") named
+    neither the buffer nor a way out (round 58's ``GraphError``)."""
+    return (f"forward computes a Python value from the values of {', '.join(buffers)} at {where} (`{code}`): a "
+            "registered buffer is an input of the exported program, whose values torch.export does not know while "
+            "it traces, and a compiled call runs no Python to take the branch each call's value chooses. Compute "
+            "both sides on tensors (torch.where(cond, a, b)), or keep the value as a plain tensor attribute "
+            "(self.t = torch.tensor(...), not register_buffer) read as Python numbers (self.t.item(): compile "
+            "watches it and exports again when it changes), or pass it in as an argument")
 
 
 def warn_unwatched(program: Any, guard: Any) -> list[str]:

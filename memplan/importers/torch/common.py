@@ -139,11 +139,11 @@ def _packed_rnn(exc: BaseException) -> str:
     return ""
 
 #: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it)
-_RAISING_CALL = re.compile(r"The following call raised this error:\n\s*File \"([^\"]+)\", line (\d+), in (\w+)\n"
+_RAISING_CALL = re.compile(r"The following call raised this error:\n\s*File \"([^\"]+)\", line (\d+), in ([\w<>.]+)\n"
                            r"\s*([^\n]*)")
 
 #: its shorter note of the frame (``transformers/models/led/modeling_led.py:192 in forward``)
-_CAUSED_BY = re.compile(r"Caused by: \(([^()\n]+:\d+ in \w+)\)")
+_CAUSED_BY = re.compile(r"Caused by: \(([^()\n]+:\d+ in [\w<>.]+)\)")
 
 
 def _raising_call(text: str) -> str:
