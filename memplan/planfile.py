@@ -712,6 +712,8 @@ class Mismatches(list):
     (``verify.Findings.total``) counts the same plan's 1,000 missing nodes as 1,000."""
 
     total: int = 0
+    #: {index of a finding: the findings its message counts itself ("... and 5 more": 6)}, for ``UnsafePlan``
+    named: dict[int, int] | None = None
 
 
 def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
@@ -727,6 +729,8 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
     (an edited file) was told it was another graph's.
     """
     out = Mismatches()
+    named: dict[int, int] = {}
+    out.named = named
     total = 0
 
     def found(rule: int, msg: str, count: int = 1) -> None:
@@ -767,6 +771,7 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
     if len(seen & nindex.keys()) < len(nindex):
         text, n = missing([n.id for n in graph.nodes], seen)
         found(1, "plan has no entry for graph node " + text, n)
+        named[len(out) - 1] = n
     bad_events = {(a, b) for a, b in plan.events if a not in nindex or b not in nindex}
     if bad_events:
         a, b = next((a, b) for a, b in plan.events if a not in nindex or b not in nindex)
@@ -791,8 +796,10 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
     if len(placed & tindex.keys()) < len(tindex):
         text, n = missing([t.id for t in graph.tensors], placed)
         found(4, "plan does not place graph tensor " + text, n)
+        named[len(out) - 1] = n
     del out[ordered + limit:]
     out.total = total
+    out.named = {i: n for i, n in named.items() if i < len(out)}
     return out
 
 
@@ -818,7 +825,7 @@ def check_plan_for(graph: Graph, plan: Plan) -> None:
     check_plan_fields(plan)
     found = plan_mismatches(graph, plan)
     if found:
-        raise PlanMismatch(found, total=found.total)
+        raise PlanMismatch(found, total=found.total, named=found.named)
 
 
 def plan_alone_problems(plan: Plan, limit: int = 1) -> tuple[list[str], int]:
