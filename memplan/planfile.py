@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -159,11 +160,6 @@ class Plan:
         if type(self.devices) is int and self.devices == 1:
             fields.update(_one_device_defaults(self))
         return fields
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The fields alone, for ``copy`` and ``pickle``: the mark of a passed ``check_plan_fields`` is this object's
-        (``_mark_checked``), and a pickle is the same bytes whether or not the plan was checked."""
-        return {k: v for k, v in self.__dict__.items() if k != _CHECKED_ATTR}
 
     def __hash__(self) -> int:
         """The hash of every compared field but the solver block: a plan is a frozen value users keep in sets and
@@ -504,11 +500,13 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
     _mark_checked(plan)
 
 
-#: where a Plan keeps the fields ``check_plan_fields`` passed (``_mark_checked``); left out of copies and pickles
-_CHECKED_ATTR = "_memplan_checked_fields"
 #: the Plan fields ``check_plan_fields`` judges (all of them)
 _CHECKED_FIELDS = ("graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order", "events", "tensors",
                    "solver", "extra", "devices", "node_devices", "tensor_devices", "device_arena_bytes")
+#: id() of each live Plan that passed ``check_plan_fields`` -> (a weak reference to it, the field objects that passed).
+#: Kept apart from the plan (not in its ``__dict__``, which callers spread into ``Plan(**p.__dict__)``); an entry goes
+#: with its plan (the reference's callback), and a reused id is told apart by the reference
+_CHECKED: dict[int, tuple[weakref.ref, tuple]] = {}
 
 
 def _mark_checked(plan: Plan) -> None:
@@ -516,13 +514,21 @@ def _mark_checked(plan: Plan) -> None:
     Sound because what was checked cannot change: the entries are then tuples of str, int and None, the scalars
     immutable, and ``solver``/``extra`` are judged by their type alone; a field set anew (``object.__setattr__``)
     is another object, and the plan is checked again."""
-    object.__setattr__(plan, _CHECKED_ATTR, tuple(getattr(plan, k) for k in _CHECKED_FIELDS))
+    key = id(plan)
+
+    def forget(ref: weakref.ref, key: int = key) -> None:
+        held = _CHECKED.get(key)
+        if held is not None and held[0] is ref:
+            del _CHECKED[key]
+
+    _CHECKED[key] = (weakref.ref(plan, forget), tuple(getattr(plan, k) for k in _CHECKED_FIELDS))
 
 
 def _fields_checked(plan: Any) -> bool:
-    """Whether ``plan``'s fields are those ``_mark_checked`` remembered (by identity)."""
-    held = getattr(plan, "__dict__", {}).get(_CHECKED_ATTR)
-    return held is not None and all(v is getattr(plan, k) for k, v in zip(_CHECKED_FIELDS, held))
+    """Whether ``plan``'s fields are those ``_mark_checked`` remembered for it (by identity)."""
+    held = _CHECKED.get(id(plan))
+    return (held is not None and held[0]() is plan
+            and all(v is getattr(plan, k) for k, v in zip(_CHECKED_FIELDS, held[1])))
 
 
 def _check_one_device_fields(plan: Plan, source: str) -> None:
