@@ -316,18 +316,25 @@ class UnsafePlan(MemplanError):
     """
 
     def __init__(self, violations: list[tuple[int, str]] | str, where: str | None = None, total: int | None = None,
-                 total_exact: bool = True):
+                 total_exact: bool = True, named: dict[int, int] | None = None):
         # a plain message (``raise UnsafePlan("...")``, as any exception is raised; a checker of one's own) is one
         # finding of no rule: it was read as findings, one per character, and the class raised a bare ValueError
         # ("not enough values to unpack") in place of itself
         self.violations = [(0, violations)] if isinstance(violations, str) else list(violations)
         self.where = where
         kept = len(self.violations)
+        # ``named``: {index of a finding: how many findings its message counts itself} for a message that names one
+        # and says "and N more" (N + 1); every other finding counts one. Why: "plan has no entry for graph node
+        # 'norm' and 5 more; and 5 more" counted the same five twice, once in the finding and once here
+        self.named = {i: n for i, n in (named or {}).items()
+                      if type(i) is int and 0 <= i < kept and type(n) is int and n > 1}
+        least = kept + sum(n - 1 for n in self.named.values())
         # (a total below the findings kept is no total: the kept ones are counted)
-        self.total = kept if not isinstance(total, int) or isinstance(total, bool) or total < kept else total
-        self.total_exact = bool(total_exact) or self.total == kept
-        shown = "; ".join(_finding(v) for v in _shown(self.violations))
-        more = self.total - min(kept, 5)
+        self.total = least if not isinstance(total, int) or isinstance(total, bool) or total < least else total
+        self.total_exact = bool(total_exact) or self.total == least
+        picked = _shown(self.violations)
+        shown = "; ".join(_finding(self.violations[i]) for i in picked)
+        more = self.total - sum(self.named.get(i, 1) for i in picked)
         if more > 0:
             shown += f"; and {'' if self.total_exact else 'at least '}{more} more"
         super().__init__(f"{f'{where}: ' if where else ''}unsafe plan: {shown}")
@@ -337,11 +344,11 @@ class UnsafePlan(MemplanError):
         the class with it, which ``__init__`` read as findings and failed. So a plan judged unsafe in a worker
         process broke a ``ProcessPoolExecutor`` (BrokenProcessPool, the finding lost) and hung a
         ``multiprocessing.Pool`` for good (its result thread died unpickling it). Notes ride along (``__dict__``)."""
-        return type(self), (self.violations, self.where, self.total, self.total_exact), self.__dict__
+        return type(self), (self.violations, self.where, self.total, self.total_exact, self.named), self.__dict__
 
     def at(self, where: str) -> UnsafePlan:
         """The same finding, its message led by ``where`` (the plan file a command read), same type."""
-        return type(self)(self.violations, where, self.total, self.total_exact)
+        return type(self)(self.violations, where, self.total, self.total_exact, self.named)
 
 
 def _finding(v) -> str:
@@ -353,16 +360,17 @@ def _finding(v) -> str:
     return str(v)
 
 
-def _shown(violations: list, count: int = 5) -> list:
-    """The ``count`` findings a message shows, in their order: the first of each rule broken, then the earliest others.
-    Why: the first five alone showed one rule only where it came first five times (200 events inside one stream ahead
-    of a racy read and a reuse too early: "rule 1: ...; rule 1: ...; and 201 more"), hiding the other rules broken."""
+def _shown(violations: list, count: int = 5) -> list[int]:
+    """The indices of the ``count`` findings a message shows, in order: the first of each rule broken, then the
+    earliest others. Why: the first five alone showed one rule only where it came first five times (200 events inside
+    one stream ahead of a racy read and a reuse too early: "rule 1: ...; rule 1: ...; and 201 more"), hiding the
+    other rules broken."""
     first: dict = {}
     for i, v in enumerate(violations):
         first.setdefault(v[0] if isinstance(v, tuple) and v else None, i)
     keep = sorted(first.values())[:count]
     keep += islice((i for i in range(len(violations)) if i not in keep), count - len(keep))
-    return [violations[i] for i in sorted(keep)]
+    return sorted(keep)
 
 
 class PlanMismatch(PlanFormatError, UnsafePlan):

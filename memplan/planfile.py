@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -437,7 +438,13 @@ def nesting(value: Any, stop: int) -> int:
 def check_plan_fields(plan: Plan, source: str = "plan") -> None:
     """Raise ``PlanFormatError`` unless every field of ``plan`` has the type and range ``plan_from_dict``
     demands of a file: a Plan built in code (not loaded) may hold a float offset, a string stream or a
-    malformed entry, which the verifier would misjudge or crash on and whose file could not be read back."""
+    malformed entry, which the verifier would misjudge or crash on and whose file could not be read back.
+    A plan that passed (or that ``plan_from_dict`` read) is not checked again while its fields are the objects
+    that passed (``_mark_checked``): they are immutable once checked, and ``memplan verify`` checked a plan of a
+    million entries three times (pairing check, verifier, ``offsets``)."""
+    if _fields_checked(plan):
+        return
+
     def integer(v: Any, what: str, low: int = -INT64, top: int = INT64 - 1) -> int:
         i = as_int(v)
         if i is None or not low <= i <= top:
@@ -490,6 +497,38 @@ def check_plan_fields(plan: Plan, source: str = "plan") -> None:
     for key in ("solver", "extra"):
         if not isinstance(getattr(plan, key), Mapping):
             raise PlanFormatError(f"{source}: field {key!r} is not a mapping ({type(getattr(plan, key)).__name__})")
+    _mark_checked(plan)
+
+
+#: the Plan fields ``check_plan_fields`` judges (all of them)
+_CHECKED_FIELDS = ("graph", "alignment", "arena_bytes", "lower_bound_bytes", "streams", "order", "events", "tensors",
+                   "solver", "extra", "devices", "node_devices", "tensor_devices", "device_arena_bytes")
+#: id() of each live Plan that passed ``check_plan_fields`` -> (a weak reference to it, the field objects that passed).
+#: Kept apart from the plan (not in its ``__dict__``, which callers spread into ``Plan(**p.__dict__)``); an entry goes
+#: with its plan (the reference's callback), and a reused id is told apart by the reference
+_CHECKED: dict[int, tuple[weakref.ref, tuple]] = {}
+
+
+def _mark_checked(plan: Plan) -> None:
+    """Remember that ``plan``'s fields, these very objects, have the types and ranges ``check_plan_fields`` demands.
+    Sound because what was checked cannot change: the entries are then tuples of str, int and None, the scalars
+    immutable, and ``solver``/``extra`` are judged by their type alone; a field set anew (``object.__setattr__``)
+    is another object, and the plan is checked again."""
+    key = id(plan)
+
+    def forget(ref: weakref.ref, key: int = key) -> None:
+        held = _CHECKED.get(key)
+        if held is not None and held[0] is ref:
+            del _CHECKED[key]
+
+    _CHECKED[key] = (weakref.ref(plan, forget), tuple(getattr(plan, k) for k in _CHECKED_FIELDS))
+
+
+def _fields_checked(plan: Any) -> bool:
+    """Whether ``plan``'s fields are those ``_mark_checked`` remembered for it (by identity)."""
+    held = _CHECKED.get(id(plan))
+    return (held is not None and held[0]() is plan
+            and all(v is getattr(plan, k) for k, v in zip(_CHECKED_FIELDS, held[1])))
 
 
 def _check_one_device_fields(plan: Plan, source: str) -> None:
@@ -521,7 +560,12 @@ def _entries_ok(entries, key: str) -> bool:
     columns = _COLUMNS[key]
     if not set(map(type, entries)) <= {tuple, list} or set(map(len, entries)) != {len(columns)}:
         return False
-    for col, allowed in zip(zip(*entries), columns):
+    return _columns_ok(tuple(zip(*entries)), key)
+
+
+def _columns_ok(cols: tuple, key: str) -> bool:
+    """``_entries_ok`` of the entries whose columns are ``cols`` (one sequence per entry field, of equal length)."""
+    for col, allowed in zip(cols, _COLUMNS[key]):
         if not set(map(type, col)) <= set(allowed):  # exact types: no bool, no float, no int subclass
             return False
         if int in allowed:
@@ -590,36 +634,13 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     if "solver" in doc and not isinstance(doc["solver"], dict):
         raise PlanFormatError(f"{source}: field 'solver' is not an object ({_short(doc['solver'])})")
 
-    # each entry named by list and index (and its node or tensor), with the file name, before parsing
-    for key, ids, ints in (("order", ("node",), ("stream",)), ("events", ("after", "before"), ()),
-                           ("tensors", ("id",), ("offset", "size"))):
-        for i, e in enumerate(need(key, list)):
-            if not isinstance(e, dict):
-                raise PlanFormatError(f"{source}: {key}[{i}] is not an object")
-            for f in ids + ints:
-                if f not in e:
-                    raise PlanFormatError(f"{source}: {key}[{i}] has no {f!r}"
-                                          + _typo_note(e, f, ENTRY_FIELDS[key], "the entry"))
-            for f in ids:
-                if not isinstance(e[f], str):
-                    raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({_short(e[f])})")
-            for f in ints:
-                v = e[f]
-                if not (v is None and f == "offset") and (as_int(v) is None or not -INT64 <= as_int(v) < INT64):
-                    raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
-                                          f"({_short(v)})")
-    try:
-        order = tuple((plain_str(e["node"]), _int(e["stream"], f"stream of {e['node']!r}", source)) for e in need("order", list))
-        events = tuple((plain_str(e["after"]), plain_str(e["before"])) for e in need("events", list))
-        tensors = tuple(
-            (plain_str(e["id"]), None if e["offset"] is None else _int(e["offset"], f"offset of {e['id']!r}", source),
-             _int(e["size"], f"size of {e['id']!r}", source))
-            for e in need("tensors", list)
-        )
-    except (KeyError, TypeError) as exc:
-        raise PlanFormatError(f"{source}: malformed order/events/tensors entry (missing {exc})") from None
+    # each entry named by list and index (and its node or tensor), with the file name: the entries of plain types
+    # (every file's) read at once, column by column (``_read_entries``), the rest entry by entry (``_entries_named``)
+    order = _read_entries(need("order", list), "order", source)
+    events = _read_entries(need("events", list), "events", source)
+    tensors = _read_entries(need("tensors", list), "tensors", source)
     devices, node_devices, tensor_devices, device_arena = _read_devices(doc, source)
-    return Plan(
+    plan = Plan(
         graph=plain_str(doc.get("graph", "")),
         alignment=count("alignment", low=1),
         arena_bytes=count("arena_bytes"),
@@ -633,6 +654,60 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         devices=devices, node_devices=node_devices, tensor_devices=tensor_devices,
         device_arena_bytes=device_arena,
     )
+    # every field was read to the types and ranges ``check_plan_fields`` demands: it is not checked again (a plan of
+    # a million entries was checked three times more on its way through ``memplan verify``)
+    _mark_checked(plan)
+    return plan
+
+
+#: the keys of an ``order``, ``events`` and ``tensors`` entry ``plan_from_dict`` reads: the ids, then the integers
+_ENTRY_KEYS = {"order": (("node",), ("stream",)), "events": (("after", "before"), ()),
+               "tensors": (("id",), ("offset", "size"))}
+
+
+def _read_entries(entries: list, key: str, source: str) -> tuple[tuple, ...]:
+    """The entries of a plan document's list ``key`` as a Plan's tuples, or ``PlanFormatError`` naming the first bad
+    one. Entries of plain types (dicts of str ids and int values, every JSON file's) are read column by column and
+    judged at once by ``_entries_ok``, the test ``check_plan_fields`` makes; any other list entry by entry
+    (``_entries_named``), which names what is wrong or converts what is an integer or a string to Python (a numpy
+    integer, a str subclass in a document built in code). Why: each entry was checked once to name a bad one, then
+    read again converting every value (``as_int`` twice per integer), then checked again by ``check_plan_fields``."""
+    ids, ints = _ENTRY_KEYS[key]
+    names = ids + ints
+    try:
+        if set(map(type, entries)) <= {dict}:
+            cols = [[e[f] for e in entries] for f in names]
+            if _columns_ok(cols, key):
+                return tuple(zip(*cols))
+    except KeyError:   # (a missing key: named below)
+        pass
+    return _entries_named(entries, key, source)
+
+
+def _entries_named(entries: list, key: str, source: str) -> tuple[tuple, ...]:
+    """``_read_entries`` entry by entry: the first bad entry named by list and index (and its node or tensor)."""
+    ids, ints = _ENTRY_KEYS[key]
+    out = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise PlanFormatError(f"{source}: {key}[{i}] is not an object")
+        for f in ids + ints:
+            if f not in e:
+                raise PlanFormatError(f"{source}: {key}[{i}] has no {f!r}"
+                                      + _typo_note(e, f, ENTRY_FIELDS[key], "the entry"))
+        for f in ids:
+            if not isinstance(e[f], str):
+                raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({_short(e[f])})")
+        row = [plain_str(e[f]) for f in ids]
+        for f in ints:
+            v = e[f]
+            i64 = as_int(v)
+            if not (v is None and f == "offset") and (i64 is None or not -INT64 <= i64 < INT64):
+                raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
+                                      f"({_short(v)})")
+            row.append(None if v is None else i64)
+        out.append(tuple(row))
+    return tuple(out)
 
 
 class Mismatches(list):
@@ -643,6 +718,8 @@ class Mismatches(list):
     (``verify.Findings.total``) counts the same plan's 1,000 missing nodes as 1,000."""
 
     total: int = 0
+    #: {index of a finding: the findings its message counts itself ("... and 5 more": 6)}, for ``UnsafePlan``
+    named: dict[int, int] | None = None
 
 
 def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
@@ -658,6 +735,8 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
     (an edited file) was told it was another graph's.
     """
     out = Mismatches()
+    named: dict[int, int] = {}
+    out.named = named
     total = 0
 
     def found(rule: int, msg: str, count: int = 1) -> None:
@@ -698,6 +777,7 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
     if len(seen & nindex.keys()) < len(nindex):
         text, n = missing([n.id for n in graph.nodes], seen)
         found(1, "plan has no entry for graph node " + text, n)
+        named[len(out) - 1] = n
     bad_events = {(a, b) for a, b in plan.events if a not in nindex or b not in nindex}
     if bad_events:
         a, b = next((a, b) for a, b in plan.events if a not in nindex or b not in nindex)
@@ -722,8 +802,10 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
     if len(placed & tindex.keys()) < len(tindex):
         text, n = missing([t.id for t in graph.tensors], placed)
         found(4, "plan does not place graph tensor " + text, n)
+        named[len(out) - 1] = n
     del out[ordered + limit:]
     out.total = total
+    out.named = {i: n for i, n in named.items() if i < len(out)}
     return out
 
 
@@ -749,7 +831,7 @@ def check_plan_for(graph: Graph, plan: Plan) -> None:
     check_plan_fields(plan)
     found = plan_mismatches(graph, plan)
     if found:
-        raise PlanMismatch(found, total=found.total)
+        raise PlanMismatch(found, total=found.total, named=found.named)
 
 
 def plan_alone_problems(plan: Plan, limit: int = 1) -> tuple[list[str], int]:
@@ -961,6 +1043,8 @@ def _check_one_device(doc: dict[str, Any], source: str) -> None:
                               f"'devices' field, or 1): it can only be [arena_bytes]; give 'devices' for a split plan"
                               + _typo_note(doc, "devices"))
     for key, name in (("order", "node"), ("tensors", "id")):
+        if not any("device" in e for e in doc[key]):   # (every one-device file: one test an entry)
+            continue
         for e in doc[key]:
             d = e.get("device", 0)
             if isinstance(d, bool) or as_int(d) != 0:

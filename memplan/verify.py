@@ -61,7 +61,7 @@ def verify(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fa
     plan = _named_for(graph, plan)
     problems = check(graph, plan, fused_groups=fused_groups)
     if problems:
-        raise UnsafePlan(problems, total=problems.total, total_exact=problems.exact)
+        raise UnsafePlan(problems, total=problems.total, total_exact=problems.exact, named=problems.named)
 
 
 def _named_for(graph: Graph, plan: Any) -> Any:
@@ -85,6 +85,8 @@ class Findings(list):
 
     total: int = 0
     exact: bool = True
+    #: {index of a finding: the findings its message counts itself ("... and 5 more": 6)}, for ``UnsafePlan``
+    named: dict[int, int] | None = None
 
 
 @named_options
@@ -101,6 +103,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         raise PlanFormatError(f"verify needs a memplan Plan (or its dict), not {type(plan).__name__}")
     check_plan_fields(plan)  # a Plan built in code: the types and ranges a plan file must have
     out = Findings()
+    named: dict[int, int] = {}
+    out.named = named
     kept = [0] * 5   # findings kept per rule (0 unused), each up to MAX_REPORTED
 
     def bad(rule: int, msg: str) -> None:
@@ -147,6 +151,8 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
     missing = [nodes[i].id for i in range(N) if pos[i] < 0]
     if missing:
         bad(1, f"order is missing node {nm(missing[0])}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        if out and out[-1][1].startswith("order is missing node"):   # (kept: not past the cap)
+            named[len(out) - 1] = len(missing)
         # each missing node is a finding of its own, as the message counts them (and as a node listed twice or an
         # unknown one is): one message for all of them, so "and N more" counts the rest (it said one finding for
         # 1,000 missing nodes, a plan missing one of them counted alike)

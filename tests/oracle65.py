@@ -13,6 +13,11 @@ dicts and answers every question the slowest, most literal way:
 
 ``findings(graph, plan)`` returns the broken rules as ``(rule, text)``; empty means safe. Rule 0 is a plan that
 is not a well-formed plan of this graph at all (a field of the wrong type, another graph's name).
+
+Round 65b (planio) added, from docs/format.md: multi-device plans ("Multi-device plans": a device per order and
+tensor entry, one arena per device, rule 3 per device, a node touching only its own device's tensors but a
+``COPY``, which runs on its source's device), and ``fused_groups=True`` (the "solver" field's ``--fused-groups``:
+no two roots that one fusable group of several nodes touches share bytes).
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ def _is_int(v: Any) -> bool:
     return type(v) is int and -2 ** 63 <= v < 2 ** 63
 
 
-def findings(graph: dict[str, Any], plan: dict[str, Any]) -> list[tuple[int, str]]:
-    """Every broken rule of ``plan`` for ``graph``, as ``(rule, text)``; [] when the plan is safe."""
+def findings(graph: dict[str, Any], plan: dict[str, Any], fused_groups: bool = False) -> list[tuple[int, str]]:
+    """Every broken rule of ``plan`` for ``graph``, as ``(rule, text)``; [] when the plan is safe. ``fused_groups``:
+    also safe for a backend that runs each fusable group of several nodes as one kernel (``verify --fused-groups``)."""
     out: list[tuple[int, str]] = []
     try:
-        _check(graph, plan, out)
+        _check(graph, plan, out, fused_groups)
     except _Malformed as e:
         out.append((0, str(e)))
     return out
@@ -46,7 +52,7 @@ def _need(cond: bool, text: str) -> None:
         raise _Malformed(text)
 
 
-def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str]]) -> None:
+def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str]], fused_groups: bool) -> None:
     # ---- the graph, as the contract describes it ------------------------------------------------
     tensors = {t["id"]: t for t in graph["tensors"]}
     nodes = [n["id"] for n in graph["nodes"]]
@@ -90,6 +96,22 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
         _need(isinstance(e, dict) and isinstance(e.get("id"), str) and _is_int(e.get("size"))
               and (e.get("offset") is None or _is_int(e.get("offset"))), "tensor entry")
         placed.append((e["id"], e["offset"], e["size"]))
+    # multi-device (docs/format.md "Multi-device plans"): ``devices`` (absent: 1); a plan of several names a device in
+    # every order and tensor entry and lists one arena per device; one of one device may restate device 0 (interp:
+    # "a file that restates them is read as the one device they describe") and nothing else
+    D = plan.get("devices", 1)
+    _need(_is_int(D) and 1 <= D <= 1024, "devices")
+    if D == 1:
+        _need(plan.get("device_arena_bytes", [plan["arena_bytes"]]) == [plan["arena_bytes"]]
+              and all(_is_int(a) for a in plan.get("device_arena_bytes", [])), "device_arena_bytes of one device")
+        _need(all(e.get("device", 0) == 0 and _is_int(e.get("device", 0))
+                  for key in ("order", "tensors") for e in plan[key]), "an entry off device 0 in a one-device plan")
+    else:
+        arenas = plan.get("device_arena_bytes")
+        _need(isinstance(arenas, list) and len(arenas) == D and all(_is_int(a) for a in arenas), "device_arena_bytes")
+        _need(all(_is_int(e.get("device")) for key in ("order", "tensors") for e in plan[key]), "an entry's device")
+    node_dev = {e["node"]: e.get("device", 0) for e in plan["order"]}
+    tensor_dev = {e["id"]: e.get("device", 0) for e in plan["tensors"]}
 
     # ---- rule 1: order is every node once, on a stream 0..streams-1 ------------------------------
     pos: dict[str, int] = {}
@@ -104,6 +126,15 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
         if not 0 <= s < plan["streams"]:
             out.append((1, f"node {n!r} on stream {s} outside 0..{plan['streams'] - 1}"))
         pos[n], stream[n] = p, s
+    if D > 1:
+        dev_of_stream: dict[int, int] = {}
+        for n, s in order:
+            d = node_dev[n]
+            if not 0 <= d < D:
+                out.append((1, f"node {n!r} on device {d} outside 0..{D - 1}"))
+                continue
+            if dev_of_stream.setdefault(s, d) != d:
+                out.append((1, f"stream {s} on devices {dev_of_stream[s]} and {d}"))
     missing = [n for n in nodes if n not in pos]
     if missing:
         out.append((1, f"order misses {missing}"))
@@ -223,6 +254,37 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
         if off + t["size"] > plan["arena_bytes"]:
             out.append((4, f"root {tid!r} [{off}, {off + t['size']}) ends past the arena {plan['arena_bytes']}"))
             broken4 = True
+    if D > 1:
+        for d, a in enumerate(plan["device_arena_bytes"]):
+            if not 0 <= a <= plan["arena_bytes"]:   # ("a byte count: never negative, never above arena_bytes")
+                out.append((4, f"device {d}'s arena {a} outside 0..arena_bytes"))
+                broken4 = True
+        for tid in tensors:
+            if tid in tensor_dev and not 0 <= tensor_dev[tid] < D:
+                out.append((4, f"tensor {tid!r} on device {tensor_dev[tid]} outside 0..{D - 1}"))
+                broken4 = True
+        if not broken4:
+            for tid in tensors:   # "a view is on its root's device"
+                if tensor_dev[tid] != tensor_dev[root(tid)]:
+                    out.append((4, f"view {tid!r} on device {tensor_dev[tid]}, its root on {tensor_dev[root(tid)]}"))
+                    broken4 = True
+            for n in graph["nodes"]:
+                d = node_dev[n["id"]]
+                if not 0 <= d < D:
+                    continue   # (rule 1 said so; where it runs is unknown)
+                # "a node other than COPY may only touch tensors on its own device ...; a COPY runs on its source's
+                # device (it reads only tensors on its own device; its output may be on another)"
+                touched = n["inputs"] if n["op"] == "COPY" else n["inputs"] + n["outputs"]
+                for t in touched:
+                    if tensor_dev[root(t)] != d:
+                        out.append((4, f"node {n['id']!r} on device {d} touches {t!r} on device {tensor_dev[root(t)]}"))
+                        broken4 = True
+            for tid, t in tensors.items():   # each root against its own device's arena
+                off = offset.get(tid)
+                if t.get("view_of") is None and off is not None and tensors[tid]["kind"] != "weight" \
+                        and off + t["size"] > plan["device_arena_bytes"][tensor_dev[tid]]:
+                    out.append((4, f"root {tid!r} ends past device {tensor_dev[tid]}'s arena"))
+                    broken4 = True
     if plan["lower_bound_bytes"] > plan["arena_bytes"]:   # interp: a "proven" bound above the plan's own arena
         out.append((4, "lower_bound_bytes above arena_bytes"))
     if broken4:
@@ -267,11 +329,36 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
                 return True
         return False
 
+    def overlap(a: str, b: str) -> bool:
+        """Roots ``a`` and ``b`` share bytes of one arena ("Rule 3 applies to roots on the same device only")."""
+        sa, sb = tensors[a]["size"], tensors[b]["size"]
+        oa, ob = offset[a], offset[b]
+        # interp: size 0 overlaps nothing
+        return not (sa == 0 or sb == 0 or oa + sa <= ob or ob + sb <= oa or tensor_dev[a] != tensor_dev[b])
+
     for i, a in enumerate(roots):
         for b in roots[i + 1:]:
             sa, sb = tensors[a]["size"], tensors[b]["size"]
             oa, ob = offset[a], offset[b]
-            if sa == 0 or sb == 0 or oa + sa <= ob or ob + sb <= oa:   # interp: size 0 overlaps nothing
+            if not overlap(a, b):
                 continue
             if not (ordered(a, b) or ordered(b, a)):
                 out.append((3, f"roots {a!r} [{oa}, {oa + sa}) and {b!r} [{ob}, {ob + sb}) overlap, unordered"))
+
+    # ---- fused groups: a group of several nodes run as one kernel reads while it writes ----------------
+    if not fused_groups:
+        return
+    for g, members in groups.items():
+        if len(members) < 2:
+            continue
+        last = max(members, key=pos.__getitem__)
+        # "a group one of whose members' events is waited on by a node issued no later than its last member cannot
+        # run as one kernel and is judged node by node"
+        if any(a in members and a != last and b in pos and pos[b] <= pos[last] for a, b in events):
+            continue
+        touched = sorted({root(t) for m in members for t in node_doc[m]["inputs"] + node_doc[m]["outputs"]
+                          if root(t) in acc})
+        for i, a in enumerate(touched):
+            for b in touched[i + 1:]:
+                if overlap(a, b):   # "no two roots that one group of several nodes touches may share bytes"
+                    out.append((3, f"group {g!r} touches {a!r} and {b!r}, which share bytes"))

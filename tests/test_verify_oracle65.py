@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle65 import findings
-from strategies import graphs, schedules, view_chains
+from strategies import fit_devices, graphs, schedules, view_chains
 
 import memplan
 from memplan import examples
@@ -42,26 +42,27 @@ def _solvers() -> list[str]:
 SOLVERS = _solvers()
 
 
-def verify_safe(graph: dict, plan: dict) -> bool:
+def verify_safe(graph: dict, plan: dict, fused_groups: bool = False) -> bool:
     """``memplan.verify``'s verdict on the two documents (True: safe); a crash is not a verdict and propagates."""
     g = memplan.graph_from_dict(copy.deepcopy(graph))
     try:
-        memplan.verify(g, copy.deepcopy(plan))
+        memplan.verify(g, copy.deepcopy(plan), fused_groups=fused_groups)
     except (UnsafePlan, PlanFormatError):
         return False
     return True
 
 
-def agree(graph: dict, plan: dict) -> bool:
+def agree(graph: dict, plan: dict, fused_groups: bool = False) -> bool:
     """Assert the verifier and the oracle give one verdict, and for a well-formed plan of the graph find the same
     rules broken; return the verdict. The rules are compared except where the plan puts nodes on streams past its
     ``streams`` (``check`` stops there, by design: its clocks would be as wide as the stray ids)."""
-    found = findings(graph, plan)
-    got = verify_safe(graph, plan)
+    found = findings(graph, plan, fused_groups)
+    got = verify_safe(graph, plan, fused_groups)
     assert got == (not found), (f"verify says {'safe' if got else 'unsafe'}, the oracle {found}", graph, plan)
     if found and not any(r == 0 or "outside 0.." in text for r, text in found):
         try:
-            rules = {r for r, _ in check(memplan.graph_from_dict(copy.deepcopy(graph)), copy.deepcopy(plan))}
+            rules = {r for r, _ in check(memplan.graph_from_dict(copy.deepcopy(graph)), copy.deepcopy(plan),
+                                         fused_groups=fused_groups)}
         except PlanFormatError:
             rules = {0}
         assert rules == {r for r, _ in found}, (f"verify finds rules {sorted(rules)}, the oracle {found}", graph, plan)
@@ -252,6 +253,8 @@ def m_hostile_value(graph, plan, rng):   # a field of the wrong type or out of r
     spots += [(e, k) for e in plan["order"] for k in ("node", "stream")]
     spots += [(e, k) for e in plan["events"] for k in ("after", "before")]
     spots += [(e, k) for e in plan["tensors"] for k in ("id", "offset", "size")]
+    spots += [(e, "device") for key in ("order", "tensors") for e in plan[key] if "device" in e]
+    spots += [(plan, k) for k in ("devices",) if k in plan]
     entry, key = rng.choice(spots)
     entry[key] = rng.choice(HOSTILE)
     return plan
@@ -271,26 +274,85 @@ MUTATIONS = [m_graph_name, m_shift, m_shift_raw, m_swap, m_alias, m_drop_event, 
              m_alignment]
 
 
+# ---- multi-device mutations (round 65b): a plan with ``devices`` > 1 gets these as well ----
+
+def m_node_device(graph, plan, rng):   # a node put on another device (sometimes one past the count)
+    e = rng.choice(plan["order"])
+    e["device"] = rng.randrange(plan["devices"] + 1)
+    return plan
+
+
+def m_tensor_device(graph, plan, rng):   # a tensor (a root with its views, or one entry alone) on another device
+    e = rng.choice(plan["tensors"])
+    d = rng.randrange(plan["devices"] + (rng.random() < 0.2))
+    parent = {t["id"]: t.get("view_of") for t in graph["tensors"]}
+    for x in plan["tensors"]:
+        t = x["id"]
+        while t is not None and t != e["id"] and rng.random() < 0.8:
+            t = parent.get(t)
+        if t == e["id"]:
+            x["device"] = d
+    return plan
+
+
+def m_device_arena(graph, plan, rng):   # one device's arena shrunk or grown (past arena_bytes, below 0)
+    d = rng.randrange(plan["devices"])
+    a = plan["device_arena_bytes"]
+    a[d] = a[d] + rng.choice([-1, -plan["alignment"], -a[d] - 1, plan["arena_bytes"] - a[d] + 1, 1])
+    return plan
+
+
+def m_copy_pull(graph, plan, rng):   # a COPY moved to its destination's device and stream (a pull, not a push)
+    copies = {n["id"] for n in graph["nodes"] if n["op"] == "COPY"}
+    entries = [e for e in plan["order"] if e["node"] in copies]
+    if not entries:
+        return None
+    e = rng.choice(entries)
+    other = [x for x in plan["order"] if x["device"] != e["device"]]
+    if other:
+        x = rng.choice(other)
+        e["device"], e["stream"] = x["device"], x["stream"]
+    return plan
+
+
+def m_cross_device_alias(graph, plan, rng):   # a root put at the offset of a root on another device (safe)
+    roots = _roots(graph, plan)
+    dev = {e["id"]: e.get("device", 0) for e in plan["tensors"]}
+    pairs = [(a, b) for a in roots for b in roots if dev[a["id"]] != dev[b["id"]] and a["size"] <= b["size"]]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    _move_root(graph, plan, a["id"], b["offset"])
+    return plan
+
+
+DEVICE_MUTATIONS = [m_node_device, m_tensor_device, m_device_arena, m_copy_pull, m_cross_device_alias]
+
+
 def mutants(graph: dict, plan: dict, rng: random.Random, count: int):
-    """``count`` mutated copies of ``plan``, each by one to three mutations."""
+    """``count`` mutated copies of ``plan``, each by one to three mutations (the device ones too, for a plan of
+    several devices)."""
+    pool = MUTATIONS + DEVICE_MUTATIONS * 2 if plan.get("devices", 1) > 1 else MUTATIONS
     for _ in range(count):
         p = copy.deepcopy(plan)
-        for m in rng.sample(MUTATIONS, rng.randint(1, 3)):
+        for m in rng.sample(pool, rng.randint(1, 3)):
             p = m(graph, p, rng) or p
         if rng.random() < 0.15:   # (last: the other mutations read the fields it breaks)
             p = m_hostile_value(graph, p, rng)
         yield p
 
 
-def _check_all(g: memplan.Graph, plans: list[memplan.Plan], rng: random.Random, count: int) -> tuple[int, int]:
-    """Each plan (safe by both) and ``count`` mutants of it judged alike; returns (safe, unsafe) mutant counts."""
+def _check_all(g: memplan.Graph, plans: list[memplan.Plan], rng: random.Random, count: int,
+               fused_groups: bool = False, planned_safe: bool = True) -> tuple[int, int]:
+    """Each plan (safe by both, where ``planned_safe``) and ``count`` mutants of it judged alike; returns (safe,
+    unsafe) mutant counts."""
     gd = g.to_dict()
     tally = [0, 0]
     for p in plans:
         pd = p.to_dict()
-        assert agree(gd, pd), "a plan the library returned is unsafe"
+        assert agree(gd, pd, fused_groups) or not planned_safe, "a plan the library returned is unsafe"
         for m in mutants(gd, pd, rng, count):
-            tally[agree(gd, m)] += 1
+            tally[agree(gd, m, fused_groups)] += 1
     return tally[1], tally[0]
 
 
@@ -399,3 +461,125 @@ def test_a_false_lower_bound_does_not_hide_overlaps():
     assert {r for r, _ in findings(gd, pd)} == {3, 4}
     assert {r for r, _ in check(g, pd)} == {3, 4}
     agree(gd, pd)
+
+
+# ---- round 65b (planio): multi-device plans and fused groups, which the oracle did not model ----------------------
+
+def _device_plans(g: memplan.Graph, devices=(2, 3), streams=(1, 2)) -> list[tuple[memplan.Graph, memplan.Plan]]:
+    """The split graph and its plan for each device count the graph can be cut into and each stream count."""
+    out = []
+    for d in devices:
+        opts = fit_devices(g, {"devices": d})
+        if opts["devices"] < 2:
+            continue
+        for k in streams:
+            r = memplan.plan_graph(g, streams=k, **opts)
+            out.append((r.graph, r.plan))
+    return out
+
+
+def test_multi_device_plans_mutated():
+    """Plans split over 2-3 devices (COPY nodes, one arena per device), mutated by every mutation and the device ones
+    (a node or tensor moved to another device, a device's arena resized, a COPY made a pull, a root put on the bytes
+    of a root of another device): verify and the oracle agree, both verdicts seen."""
+    rng = random.Random(652)
+    safe = unsafe = 0
+    for g in (examples.chain(8), examples.qkv_attention(), examples.fanout_join15(), examples.moe(4, 1024),
+              odd_graph(), fanout_join(14, seed=3)[0]):
+        for sg, p in _device_plans(g):
+            assert p.devices > 1
+            s, u = _check_all(sg, [p], rng, 30)
+            safe, unsafe = safe + s, unsafe + u
+    assert safe > 20 and unsafe > 200, (safe, unsafe)
+
+
+def grouped_graph() -> memplan.Graph:
+    """Two fusion groups of several nodes over a fan-out, an in-place pair inside one of them: the fused problem's
+    plans differ from the plain ones, so a plain plan is often unsafe with ``fused_groups``."""
+    b = memplan.GraphBuilder("grouped", alignment=1)
+    b.input("x", 300)
+    for t, size in (("a", 200), ("b", 200), ("c", 100), ("d", 100), ("e", 300)):
+        b.intermediate(t, size)
+    b.output("y", 300)
+    b.node("n_a", "OP", ["x"], "a", group="g1")
+    b.node("n_b", "OP", ["a"], "b", group="g1")
+    b.node("n_c", "OP", ["x"], "c")
+    b.node("n_d", "OP", ["c", "b"], "d", group="g2")
+    b.node("n_e", "OP", ["d"], "e", group="g2")
+    b.node("n_y", "OP", ["e"], "y", group="g2", inplace={"y": "e"})
+    return b.build()
+
+
+def test_fused_groups_mutated():
+    """``verify(fused_groups=True)`` and ``findings(fused_groups=True)`` agree on plans made for fused groups (safe)
+    and plans made node by node (often not), on 1-3 streams, and on their mutants."""
+    rng = random.Random(653)
+    safe = unsafe = 0
+    for g in (grouped_graph(), examples.views_inplace(), examples.llama(examples.LLAMA_TINY)):
+        for k in (1, 2, 3):
+            fused = [memplan.plan(g, streams=k, fused_groups=True)]
+            s, u = _check_all(g, fused, rng, 15 if len(g.nodes) < 50 else 3, fused_groups=True)
+            plain = [memplan.plan(g, streams=k, solver=solver) for solver in ("greedy", "size")]
+            s2, u2 = _check_all(g, plain, rng, 10 if len(g.nodes) < 50 else 2, fused_groups=True, planned_safe=False)
+            safe, unsafe = safe + s + s2, unsafe + u + u2
+    assert safe > 5 and unsafe > 100, (safe, unsafe)
+
+
+@settings(max_examples=60, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.data())
+def test_random_graphs_fused_or_split_mutated(data):
+    """Random graphs (fusion groups among them), planned for fused groups and judged with them, or split over two
+    devices; the plan and 8 mutants judged alike."""
+    g = data.draw(graphs())
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    if data.draw(st.booleans()):
+        p = memplan.plan(g, streams=data.draw(st.integers(1, 3)), fused_groups=data.draw(st.booleans()))
+        _check_all(g, [p], rng, 8, fused_groups=True, planned_safe=False)
+    else:
+        for sg, p in _device_plans(g, (2,), (data.draw(st.integers(1, 2)),)):
+            _check_all(sg, [p], rng, 8)
+
+
+@pytest.mark.parametrize("bug", ["fused_overlaps_unchecked", "one_arena_for_all_devices", "copy_pull_allowed",
+                                 "device_arena_unchecked"])
+def test_planted_device_and_fused_bugs_are_caught(bug, monkeypatch):
+    """The new differential tests can fail: a bug planted in ``memplan.verify`` (fused groups' overlaps not looked
+    for, every device's roots painted on one arena, a COPY let run on its destination's device, a root not held to
+    its own device's arena) makes it disagree with the oracle."""
+    V = importlib.import_module("memplan.verify")
+    split = [(sg.to_dict(), p.to_dict()) for g in (examples.chain(8), examples.qkv_attention(), odd_graph())
+             for sg, p in _device_plans(g)]
+    grouped = [(g.to_dict(), memplan.plan(g, streams=k, solver="greedy").to_dict())
+               for g in (grouped_graph(), examples.views_inplace()) for k in (1, 2)]
+    fused = False
+    if bug == "fused_overlaps_unchecked":
+        monkeypatch.setattr(V, "_fused_overlaps", lambda *a: [])
+        made, fused = grouped, True
+    elif bug == "one_arena_for_all_devices":
+        real = V._device_findings
+
+        def all_on_zero(graph, plan, bad):
+            tdev = real(graph, plan, bad)
+            return None if tdev is None else [0] * len(tdev)
+        monkeypatch.setattr(V, "_device_findings", all_on_zero)
+        made = split
+    elif bug == "copy_pull_allowed":
+        monkeypatch.setattr(V, "COPY_OP", "no such op")   # (a COPY then crosses devices as any node may not)
+        made = split
+    else:
+        real = V._device_findings
+
+        def roomy(graph, plan, bad):
+            object.__setattr__(plan, "device_arena_bytes", (plan.arena_bytes,) * plan.devices)
+            return real(graph, plan, bad)
+        monkeypatch.setattr(V, "_device_findings", roomy)
+        made = split
+    rng = random.Random(5)
+    caught = 0
+    for gd, p in made:
+        for m in [p, *mutants(gd, p, rng, 25)]:
+            try:
+                agree(gd, m, fused)
+            except AssertionError:
+                caught += 1
+    assert caught > 0

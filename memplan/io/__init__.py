@@ -253,6 +253,8 @@ class _Numbers:
 
     def unique_keys(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         d = dict(pairs)
+        if len(d) == len(pairs) and not self.seen:   # (every object of a sound file: one test, no call)
+            return d
         repeated = _repeated_key(pairs, d)
         if repeated is not None:
             if _of(d):
