@@ -39,8 +39,11 @@ def check_copyable(torch: Any, program: Any, device: Any) -> None:
 def _copy_fails(torch: Any, dtype: Any, device: Any) -> str | None:
     """torch's message where ``copy_`` between two tensors of ``dtype`` on ``device`` fails, else None."""
     try:
-        a = torch.empty(2, dtype=dtype, device=device)
-        a.copy_(torch.empty(2, dtype=dtype, device=device))
+        a, b = torch.empty(2, dtype=dtype, device=device), torch.empty(2, dtype=dtype, device=device)
+    except Exception:   # (no tensor to copy: the device's or allocator's refusal is the arena's to name, not a dtype's)
+        return None
+    try:
+        a.copy_(b)
     except (RuntimeError, TypeError, ValueError) as exc:   # (NotImplementedError is a RuntimeError)
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return None
