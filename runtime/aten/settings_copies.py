@@ -124,8 +124,9 @@ def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[
     if type(x) is dict:
         return (len(x) == len(y) and all(type(p) is type(q) and same_value(p, q) for p, q in zip(x, y))
                 and all(_equal(torch, x[p], y[q], read, mapping, depth - 1, budget) for p, q in zip(x, y)))
-    if type(x) in (set, frozenset):
-        return all(isinstance(v, SCALARS) for v in x) and x == y and all(isinstance(v, SCALARS) for v in y)
+    if type(x) in (set, frozenset):   # (item by item in iteration order: ``for v in cfg.vals`` runs in it, and
+        return (len(x) == len(y)      # ``{1} == {True}``, ``{0.0} == {-0.0}``; ``{1, 9}`` and ``{9, 1}`` run apart)
+                and all(isinstance(p, SCALARS) and same_value(p, q) for p, q in zip(x, y)))
     return _equal_object(torch, x, y, read, mapping, depth, budget)
 
 

@@ -1,0 +1,158 @@
+"""Round 65 review: silent-wrong results of round 65's merged changes, found adversarially (CPU).
+
+``settings_copies`` (an equal copy of a settings object taken without exporting again) proved "equal" a copy that
+ran apart from the program: a set iterated in another order (``{1, 9}`` and ``{9, 1}``), a NaN of the other sign
+(``math.copysign``), a ``float`` subclass whose ``__repr__`` hides its value or which holds fields of its own. The
+same ``settings.same_value`` let the guard take such a value changed in place (``m.cfg.t = -nan``). Each failed
+before the fix: the compiled call returned the export's result where eager computed another, with no error.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+from runtime.aten.settings import same_value  # noqa: E402
+
+NAN = float("nan")
+
+
+def _compile(m, *args):
+    return compile(m, args, streams=1, cuda_graph=False, poison=True, device="cpu")
+
+
+class Cfg:
+    def __init__(self, **kw) -> None:
+        self.__dict__.update(kw)
+
+
+class _Loops(nn.Module):
+    """Runs its settings' set in iteration order; the sign of ``cfg.t`` chooses a branch."""
+
+    def __init__(self, cfg: Cfg) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def forward(self, x):
+        for v in self.cfg.vals:
+            x = x * 2 + v
+        return x * (1 if math.copysign(1, self.cfg.t) > 0 else -1) * self.cfg.k
+
+
+class F(float):
+    """A float whose ``repr`` hides its value."""
+
+    def __repr__(self) -> str:
+        return "F"
+
+
+class FA(float):
+    """A float holding a field of its own."""
+
+
+def _fa(scale: float) -> FA:
+    f = FA(1.0)
+    f.scale = scale
+    return f
+
+
+def _eager_or_refused(step, m, x) -> str:
+    want = m(x)
+    try:
+        got = step(x)
+    except AtenExecutorError:
+        return "refused"
+    assert torch.equal(got, want), (got, want)
+    return "ran"
+
+
+_BASE = {"vals": {1, 9}, "t": NAN, "k": 2.0}
+_CHANGED = [("vals", {9, 1}), ("vals", {1.0, 9}), ("vals", {True, 9}), ("t", -NAN), ("k", F(2.0))]
+
+
+@pytest.mark.parametrize("field,value", _CHANGED, ids=[f"{f}={v!r}" for f, v in _CHANGED])
+def test_a_replaced_settings_object_that_runs_apart_is_never_taken_as_equal(field, value):
+    """Failed before (each but {1.0, 9}, {True, 9}: those held by luck): the copy proven equal ran the export's
+    numbers silently ({9, 1} gives 42 where eager gives 58; -nan flips the sign)."""
+    m = _Loops(Cfg(**_BASE))
+    x = torch.ones(3)
+    step = _compile(m, x)
+    m.cfg = Cfg(**{**_BASE, field: value})
+    _eager_or_refused(step, m, x)
+
+
+def test_an_equal_deep_copy_is_still_taken():
+    """The fix refuses no true copy: a deep copy (its set in the same order, the same NaN) runs as eager."""
+    m = _Loops(Cfg(**_BASE))
+    x = torch.ones(3)
+    step = _compile(m, x)
+    for _ in range(2):
+        m.cfg = copy.deepcopy(m.cfg)
+        assert _eager_or_refused(step, m, x) == "ran"
+
+
+class _Scales(nn.Module):
+    def __init__(self, cfg: Cfg) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def forward(self, x):
+        return x * self.cfg.t * getattr(self.cfg.t, "scale", 1.0)
+
+
+@pytest.mark.parametrize("old,new", [(F(2.0), F(3.0)), (_fa(2.0), _fa(3.0))], ids=["hidden-repr", "own-field"])
+@pytest.mark.parametrize("how", ["copy", "in-place"])
+def test_a_float_subclass_differing_behind_its_repr_is_refused(old, new, how):
+    """Failed before: copy (round 65's proof) and in place (the guard's ``same_value``) ran 2.0 where eager ran 3.0."""
+    m = _Scales(Cfg(t=old))
+    x = torch.ones(3)
+    step = _compile(m, x)
+    if how == "copy":
+        m.cfg = Cfg(t=new)
+    else:
+        m.cfg.t = new
+    assert _eager_or_refused(step, m, x) == "refused"
+
+
+def test_a_nan_of_the_other_sign_set_in_place_is_refused():
+    """Failed before: ``m.cfg.t = -nan`` (repr "nan" as compile's) ran the export's sign silently."""
+    m = _Loops(Cfg(**_BASE))
+    x = torch.ones(3)
+    step = _compile(m, x)
+    m.cfg.t = -NAN
+    assert _eager_or_refused(step, m, x) == "refused"
+
+
+_TRICKY = [NAN, -NAN, struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000001))[0], 0.0, -0.0, 1, 1.0, True, 0,
+           False, complex(NAN, 0.0), complex(-NAN, 0.0), F(2.0), F(3.0), F(NAN), F(-NAN)]
+_SCALAR = st.one_of(st.sampled_from(_TRICKY), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True, allow_infinity=True, width=64),
+                    st.just(-NAN), st.complex_numbers(allow_nan=True), st.text(max_size=2), st.none())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a=_SCALAR, b=_SCALAR)
+def test_same_value_means_the_same_bits(a, b):
+    """``same_value`` holds only where the two values are one type and the same bits (no NaN sign or payload, no
+    -0.0 / 0.0, no 1 / 1.0 / True told apart by it)."""
+    def bits(v):
+        if isinstance(v, complex):
+            return (bits(v.real), bits(v.imag))
+        if isinstance(v, float):
+            return struct.pack("<d", v)
+        return repr(v)
+    if same_value(a, b):
+        assert type(a) is type(b) and bits(a) == bits(b), (a, b)
+    if type(a) is type(b) and bits(a) == bits(b):
+        assert same_value(a, b), (a, b)
