@@ -156,3 +156,60 @@ def test_same_value_means_the_same_bits(a, b):
         assert type(a) is type(b) and bits(a) == bits(b), (a, b)
     if type(a) is type(b) and bits(a) == bits(b):
         assert same_value(a, b), (a, b)
+
+
+# --- the value-read watch and torch._C.DisableTorchFunction ----------------------------------------------------------
+
+T = torch.tensor([2.0, 3.0])
+
+
+class _ReadsDisabled(nn.Module):
+    """Reads ``T`` as numbers where torch consults no mode, and uses it as a tensor too."""
+
+    def forward(self, x):
+        with torch._C.DisableTorchFunction():
+            k = T.tolist()[0]
+            y = x + 1   # (ops under it still trace)
+        return y * k + T
+
+
+def test_a_value_read_under_disable_torch_function_is_watched():
+    """Failed before (round 65's mode, which torch skips there): after ``T.mul_(1.5)`` the compiled call returned
+    [7.0, 8.5] where eager gives [9.0, 10.5], no error; now the read is seen and the change refused (or re-exported)."""
+    global T
+    T = torch.tensor([2.0, 3.0])
+    original = torch._C.DisableTorchFunction
+    m = _ReadsDisabled()
+    x = torch.ones(2)
+    step = _compile(m, x)
+    assert torch._C.DisableTorchFunction is original   # (the stand-in is gone with the export)
+    assert torch.equal(step(x), m(x))
+    T.mul_(1.5)
+    _eager_or_refused(step, m, x)
+
+
+def test_disable_torch_function_in_another_thread_during_an_export_is_torch_s_own():
+    """The stand-in does, outside the exporting thread, what torch's does: no mode of that thread consulted."""
+    import threading
+
+    from runtime.aten.value_reads import watch_value_reads
+
+    seen: list[bool] = []
+
+    class Spy(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(True)
+            return func(*args, **(kwargs or {}))
+
+    def other():
+        with Spy():
+            with torch._C.DisableTorchFunction():
+                torch.ones(2).tolist()
+
+    with watch_value_reads(torch) as reads:
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        with torch._C.DisableTorchFunction():
+            T.tolist()
+    assert seen == [] and id(T) in reads
