@@ -213,3 +213,62 @@ def test_disable_torch_function_in_another_thread_during_an_export_is_torch_s_ow
         with torch._C.DisableTorchFunction():
             T.tolist()
     assert seen == [] and id(T) in reads
+
+
+# --- a settings object read wholesale (vars(cfg), cfg.__dict__, copy.copy(cfg)) --------------------------------------
+
+class _Both:
+    def __init__(self) -> None:
+        self.t, self.k, self.step = 1.0, 2.0, 0
+
+
+_WHOLE = {"vars": lambda c: vars(c)["k"], "__dict__": lambda c: c.__dict__["k"],
+          "getstate": lambda c: c.__getstate__()["k"], "copy": lambda c: copy.copy(c).k}
+
+
+class _ReadsWhole(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.cfg, self.how = _Both(), how
+
+    def forward(self, x):
+        return x * self.cfg.t + _WHOLE[self.how](self.cfg)
+
+
+@pytest.mark.parametrize("change", ["copy", "in-place"])
+@pytest.mark.parametrize("how", list(_WHOLE))
+def test_a_field_read_through_the_object_s_dict_is_watched(how, change):
+    """Failed before (each): the read of ``k`` recorded only ``__dict__`` (or ``__getstate__``, ``__reduce_ex__``), so
+    ``k`` counted as unread: ``m.cfg.k = 3.0`` (in place: since round 61; an equal copy but ``k``: round 65) ran the
+    export's 2.0 silently."""
+    m = _ReadsWhole(how)
+    x = torch.ones(2)
+    step = _compile(m, x)
+    if change == "copy":
+        c = copy.deepcopy(m.cfg)
+        c.k = 3.0
+        m.cfg = c
+    else:
+        m.cfg.k = 3.0
+    assert _eager_or_refused(step, m, x) == "refused"
+
+
+def test_an_unread_counter_still_does_not_refuse_where_fields_are_read_by_name():
+    """The fix keeps round 61's promise: a field forward did not read (``step``) changes freely."""
+    class ByName(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cfg = _Both()
+
+        def forward(self, x):
+            return x * self.cfg.t + self.cfg.k
+
+    m = ByName()
+    x = torch.ones(2)
+    step = _compile(m, x)
+    m.cfg.step += 1
+    assert _eager_or_refused(step, m, x) == "ran"
+    c = copy.deepcopy(m.cfg)
+    c.step += 1
+    m.cfg = c
+    assert _eager_or_refused(step, m, x) == "ran"

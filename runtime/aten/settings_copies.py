@@ -75,7 +75,8 @@ def _read_keys(program: Any) -> dict[int, set[str]]:
     """{id of a settings object whose reads the export watched: the fields ``forward`` read}."""
     out: dict[int, set[str]] = {i: set() for i in getattr(program, "read_watched", ())}
     for i, key in getattr(program, "object_reads", ()):
-        out.setdefault(i, set()).add(key)
+        if i in out:   # (one read wholesale, ``vars(cfg)``, is no longer in ``read_watched``: all its fields compared)
+            out[i].add(key)
     return out
 
 
