@@ -272,3 +272,29 @@ def test_an_unread_counter_still_does_not_refuse_where_fields_are_read_by_name()
     c.step += 1
     m.cfg = c
     assert _eager_or_refused(step, m, x) == "ran"
+
+
+# --- a tensor in a settings object's private field -------------------------------------------------------------------
+
+class _Private(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cfg = Cfg(_t=torch.full((2,), 2.0))
+
+    def forward(self, x):
+        return x * self.cfg._t
+
+
+@pytest.mark.parametrize("change", ["replaced", "copy, then mul_"])
+def test_a_tensor_in_a_settings_object_s_private_field_is_watched(change):
+    """Failed before (each): round 65b walked public fields only, so ``m.cfg._t = t2`` (or a deep copy, its tensor
+    then changed in place) ran the export's 2.0 where eager gives 3.0 or 4.0, no error."""
+    m = _Private()
+    x = torch.ones(2)
+    step = _compile(m, x)
+    if change == "replaced":
+        m.cfg._t = torch.full((2,), 3.0)
+    else:
+        m.cfg = copy.deepcopy(m.cfg)
+        m.cfg._t.mul_(2)
+    assert _eager_or_refused(step, m, x) == "refused"

@@ -461,7 +461,7 @@ _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
 
 def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list[tuple[str, tuple, Any]]:
     """(name, container path, tensor) of each tensor inside a list, tuple or dict attribute of a module of the tree,
-    or a public field of a settings object there (``self.cfg.t``), up to ``depth`` containers deep (``m.tables[0]``).
+    or a field of a settings object there (``self.cfg.t``, ``self.cfg._t``), up to ``depth`` containers deep (``m.tables[0]``).
     Why settings objects: export lifts ``x * self.cfg.t`` as a constant, and ``m.cfg = copy.deepcopy(m.cfg)`` (or
     ``m.cfg.t = t2``) after compile left the program reading the old tensor: a write in place of the new one then
     changed eager's result and silently not the program's (round 65b)."""
@@ -475,14 +475,12 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
             for key, v in items:
                 walk(f"{name}[{key!r}]", (*path, (value, key)), v, left - 1)
         elif left and _settings_object(torch, value) and type(vars(value)) is dict:
-            for key, v in list(vars(value).items()):
-                if not key.startswith("_"):
-                    walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)
+            for key, v in list(vars(value).items()):   # (private fields too: ``self.cfg._t``, round 65 review;
+                walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)   # only the program's are kept)
 
     for prefix, owner in owners.items():
         for attr, value in vars(owner).items():
-            if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict))
-                                              or (not attr.startswith("_") and _settings_object(torch, value))):
+            if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict)) or _settings_object(torch, value)):
                 walk(f"{prefix}.{attr}" if prefix else attr, ((vars(owner), attr),), value, depth)
     return out
 
