@@ -298,3 +298,51 @@ def test_a_tensor_in_a_settings_object_s_private_field_is_watched(change):
         m.cfg = copy.deepcopy(m.cfg)
         m.cfg._t.mul_(2)
     assert _eager_or_refused(step, m, x) == "refused"
+
+
+# --- a field read from the class, then set on the instance -----------------------------------------------------------
+
+class _ClassT:
+    t = 2.0
+
+    def __init__(self) -> None:
+        self.k = 1.0
+
+
+class _ReadsClassT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cfg = _ClassT()
+
+    def forward(self, x):
+        return x * self.cfg.t
+
+
+def _shadowed() -> _ClassT:
+    c = _ClassT()
+    c.t = 3.0
+    return c
+
+
+@pytest.mark.parametrize("change", ["in-place", "replaced"])
+def test_a_class_field_forward_read_then_set_on_the_instance_is_refused(change):
+    """Failed before (each, since the guard watched instance fields only; the object, holding no read field, was not
+    even held): ``m.cfg.t = 3.0`` over the class's 2.0 ran 2.0 where eager gives 3.0, no error."""
+    m = _ReadsClassT()
+    x = torch.ones(2)
+    step = _compile(m, x)
+    if change == "in-place":
+        m.cfg.t = 3.0
+    else:
+        m.cfg = _shadowed()
+    assert _eager_or_refused(step, m, x) == "refused"
+
+
+def test_a_deep_copy_of_an_object_whose_class_field_was_read_is_taken():
+    m = _ReadsClassT()
+    x = torch.ones(2)
+    step = _compile(m, x)
+    m.cfg = copy.deepcopy(m.cfg)
+    assert _eager_or_refused(step, m, x) == "ran"
+    m.cfg.t = 3.0
+    assert _eager_or_refused(step, m, x) == "refused"

@@ -240,7 +240,17 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
         values.append(v)
         return True
 
-    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int, owner: int = 0) -> None:
+    by_owner: dict[int, set[str]] = {}
+    for i, key in object_reads:
+        by_owner.setdefault(i, set()).add(key)
+
+    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int, owner: int = 0,
+             cls: type | None = None) -> None:
+        if cls is not None and owner in read_watched:   # (a read field the instance does not hold: the class's)
+            for key in sorted(by_owner.get(owner, ()) - d.keys()):
+                if not key.startswith("_") and _plain(getattr(cls, key, _MISSING)) and not add(prefix, d, key,
+                                                                                             _MISSING, limit):
+                    return
         for key, v in d.items():
             if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
                 continue                             # eager calls, not by the user)
@@ -264,7 +274,7 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                     owned[0].append(v)
                     owned[1].append(vars(v))
                 before = len(keys)
-                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))
+                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v), type(v))
                 if len(keys) > before:   # (one whose values forward read: replaced, the program may be another)
                     watched_objects.add(id(v))
                     for column, item in zip(held, (f"{prefix}.{key}", d, key, v)):
@@ -571,6 +581,9 @@ def _settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None
     name, now, was = first
     if now is _MISSING:
         return f"{name} was deleted: export baked the value forward read into the program: compile again"
+    if was is _MISSING:   # (``cfg.t = 3.0`` over the class's ``t`` that forward read: round 65 review)
+        return (f"{name} is {_value_text(now)} now, the class's value at compile (forward read that): export baked "
+                f"it into the program, eager reads it anew: delete {name}, or compile again")
     where = holding_node(program, was)
     now, was = _value_text(now), _value_text(was)   # (a ``__repr__`` that raises: named as ours, round 64)
     held = (f"{was} is an argument of the program's {where}, where it may have gone" if where else

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from .guard import _MISSING as UNSET
 from .module_writes import MISSING
 from .settings import SCALARS, same_value, settings_object
 
@@ -45,7 +46,7 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
     if any(d.get(key, MISSING) is obj and id(obj) in old for d, key, obj in zip(dicts, keys, objects)):
         return guard   # (still held at another place: its fields stay watched there)
     for d, key, was in zip(settings._now(), settings.keys, settings.values):   # (the old ones as compile saw them)
-        now = d.get(key, MISSING)
+        now = d.get(key, was if was is UNSET else MISSING)   # (a class's field forward read: still not set)
         if now is not was and not same_value(now, was):
             return guard
     if guard.reads is not None and guard.reads.first_changed() is not None:
