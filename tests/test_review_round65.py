@@ -416,3 +416,34 @@ def test_any_replacement_of_a_settings_object_runs_as_eager_or_is_refused(first,
         except AtenExecutorError:
             continue
         assert _same_result(got, want), (first, steps, got, want)
+
+
+# --- a copy where forward compares the object's identity -------------------------------------------------------------
+
+class _Scale:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+
+DEFAULT = _Scale(2.0)
+
+
+class _ComparesIdentity(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cfg = DEFAULT
+
+    def forward(self, x):
+        return x * (1.0 if self.cfg is DEFAULT else 5.0) * self.cfg.t
+
+
+def test_an_equal_copy_of_an_object_forward_compares_by_identity_is_refused():
+    """Failed before (round 65's proof looks at fields only): ``m.cfg = deepcopy(m.cfg)`` of the global ``DEFAULT``
+    ran the export's ``is DEFAULT`` branch, 2.0, where eager gives 10.0, no error."""
+    m = _ComparesIdentity()
+    x = torch.ones(2)
+    step = _compile(m, x)
+    m.cfg = copy.deepcopy(m.cfg)
+    assert _eager_or_refused(step, m, x) == "refused"
+    m.cfg = DEFAULT
+    assert _eager_or_refused(step, m, x) == "ran"

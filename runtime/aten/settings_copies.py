@@ -18,6 +18,8 @@ of a class of no settings (a module, a generator), one the tree still holds at a
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -56,7 +58,7 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
     budget = [_ITEMS]
     if not all(_equal_object(torch, was, now, read, mapping, _DEPTH, budget) for was, now in pairs):
         return guard
-    if _held_elsewhere(settings, mapping):
+    if _held_elsewhere(settings, mapping) or _referenced_outside(torch, guard.root, mapping):
         return guard
     keep = [was for i, (was, _now) in mapping.items() if i in read]   # (named by id in the program's read sets)
     return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()}, keep)
@@ -70,6 +72,29 @@ def _held_elsewhere(settings: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
     _names, dicts, keys, objects = settings.held
     return any(id(obj) in mapping and id(d) not in inside and d.get(key, MISSING) is obj
                for d, key, obj in zip(dicts, keys, objects))
+
+
+def _referenced_outside(torch: Any, root: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
+    """Whether the globals of ``forward``'s code (the modules of the tree's classes and of the old objects' classes)
+    or the closure of a ``forward`` still hold one of the old objects the copy replaces (``DEFAULT = Cfg(2.0)``,
+    which ``forward`` may compare with: ``self.cfg is DEFAULT``, ``TABLE[id(self.cfg)]``). Why: the program took
+    the branch of the old object's identity, which no field tells; an equal copy ran ``1.0 if self.cfg is DEFAULT
+    else 5.0`` as 1.0 where eager gives 5.0 (round 65 review). Such an old object is left to the guard, which
+    refuses the replaced one as before round 65. Not a walk of the heap (``gc.get_referrers``: 120 ms a copy): a
+    global of another module that ``forward``'s helpers compare with is not seen."""
+    olds = {id(was) for was, _now in mapping.values()}
+    classes = [type(m) for m in root.modules()] if isinstance(root, torch.nn.Module) else [type(root)]
+    classes += [type(was) for was, _now in mapping.values()]
+    places: list[Any] = []
+    for name in dict.fromkeys(c.__module__ for c in classes):
+        d = getattr(sys.modules.get(name), "__dict__", None)
+        if type(d) is dict:
+            places += list(d.values())
+    for c in dict.fromkeys(classes):
+        for cell in getattr(getattr(c, "forward", None), "__closure__", None) or ():
+            with contextlib.suppress(ValueError):   # (an empty cell)
+                places.append(cell.cell_contents)
+    return any(id(v) in olds for v in places)
 
 
 def _read_keys(program: Any) -> dict[int, set[str]]:
