@@ -240,7 +240,17 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
         values.append(v)
         return True
 
-    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int, owner: int = 0) -> None:
+    by_owner: dict[int, set[str]] = {}
+    for i, key in object_reads:
+        by_owner.setdefault(i, set()).add(key)
+
+    def take(prefix: str, d: dict, skip: set[str] | frozenset[str], limit: int, owner: int = 0,
+             cls: type | None = None) -> None:
+        if cls is not None and owner in read_watched:   # (a read field the instance does not hold: the class's)
+            for key in sorted(by_owner.get(owner, ()) - d.keys()):
+                if not key.startswith("_") and _plain(getattr(cls, key, _MISSING)) and not add(prefix, d, key,
+                                                                                             _MISSING, limit):
+                    return
         for key, v in d.items():
             if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
                 continue                             # eager calls, not by the user)
@@ -264,7 +274,7 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                     owned[0].append(v)
                     owned[1].append(vars(v))
                 before = len(keys)
-                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))
+                take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v), type(v))
                 if len(keys) > before:   # (one whose values forward read: replaced, the program may be another)
                     watched_objects.add(id(v))
                     for column, item in zip(held, (f"{prefix}.{key}", d, key, v)):
@@ -461,7 +471,7 @@ _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})
 
 def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list[tuple[str, tuple, Any]]:
     """(name, container path, tensor) of each tensor inside a list, tuple or dict attribute of a module of the tree,
-    or a public field of a settings object there (``self.cfg.t``), up to ``depth`` containers deep (``m.tables[0]``).
+    or a field of a settings object there (``self.cfg.t``, ``self.cfg._t``), up to ``depth`` containers deep (``m.tables[0]``).
     Why settings objects: export lifts ``x * self.cfg.t`` as a constant, and ``m.cfg = copy.deepcopy(m.cfg)`` (or
     ``m.cfg.t = t2``) after compile left the program reading the old tensor: a write in place of the new one then
     changed eager's result and silently not the program's (round 65b)."""
@@ -475,14 +485,12 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
             for key, v in items:
                 walk(f"{name}[{key!r}]", (*path, (value, key)), v, left - 1)
         elif left and _settings_object(torch, value) and type(vars(value)) is dict:
-            for key, v in list(vars(value).items()):
-                if not key.startswith("_"):
-                    walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)
+            for key, v in list(vars(value).items()):   # (private fields too: ``self.cfg._t``, round 65 review;
+                walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)   # only the program's are kept)
 
     for prefix, owner in owners.items():
         for attr, value in vars(owner).items():
-            if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict))
-                                              or (not attr.startswith("_") and _settings_object(torch, value))):
+            if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict)) or _settings_object(torch, value)):
                 walk(f"{prefix}.{attr}" if prefix else attr, ((vars(owner), attr),), value, depth)
     return out
 
@@ -573,6 +581,9 @@ def _settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None
     name, now, was = first
     if now is _MISSING:
         return f"{name} was deleted: export baked the value forward read into the program: compile again"
+    if was is _MISSING:   # (``cfg.t = 3.0`` over the class's ``t`` that forward read: round 65 review)
+        return (f"{name} is {_value_text(now)} now, the class's value at compile (forward read that): export baked "
+                f"it into the program, eager reads it anew: delete {name}, or compile again")
     where = holding_node(program, was)
     now, was = _value_text(now), _value_text(was)   # (a ``__repr__`` that raises: named as ours, round 64)
     held = (f"{was} is an argument of the program's {where}, where it may have gone" if where else

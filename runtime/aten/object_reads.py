@@ -9,6 +9,7 @@ refuse the next call.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -83,12 +84,23 @@ def reads_unwatched() -> Iterator[None]:
         stack.pop()
 
 
+#: the attributes through which a settings object's fields are read all at once (``vars(cfg)["k"]``, ``cfg.__dict__``,
+#: ``copy.copy(cfg)``), none by name: the object's fields are all watched (``program._read_field_by_field``)
+WHOLE_READS = frozenset({"__dict__", "__getstate__", "__reduce__", "__reduce_ex__", "__copy__", "__deepcopy__"})
+
+
+def _not_ours(frame: Any) -> bool:
+    """Whether the reader ``frame`` is no code of this runtime's or memplan's (whose walks of the module's state,
+    ``vars(obj)``, read nothing for ``forward``)."""
+    return str(frame.f_globals.get("__name__", "")).partition(".")[0] not in ("runtime", "memplan")
+
+
 def _reading(real: Any) -> Any:
     """``real`` (a class's ``__getattribute__``) that also records the read into this thread's innermost block."""
 
     def reading(self: Any, name: str) -> Any:
         blocks = getattr(_read_watch, "stack", None)
-        if blocks and id(self) in blocks[-1][1]:
+        if blocks and id(self) in blocks[-1][1] and (name not in WHOLE_READS or _not_ours(sys._getframe(1))):
             blocks[-1][0].add((id(self), name))
         return real(self, name)
 

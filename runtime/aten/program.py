@@ -476,7 +476,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    _merged_inputs(ep, user_inputs, example_inputs, kwargs),
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
-                   tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads), frozenset(watched),
+                   tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads),
+                   _read_field_by_field(object_reads, watched),
                    own_writes, changed, tuple(call_state.returned) if call_state is not None else (),
                    tuple(call_state.changes) if call_state is not None else (),
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
@@ -735,6 +736,18 @@ def _node_difference(call: Any, export: Any) -> str:
         return f"; the call passes {name(call)} with {call.context!r} where the export had {name(export)} with " \
                f"{export.context!r}"
     return next((d for a, b in zip(*kids) if (d := _node_difference(a, b))), "")
+
+
+def _read_field_by_field(object_reads: set[tuple[int, str]], watched: set[int]) -> frozenset[int]:
+    """``watched`` (the settings objects whose reads the export recorded, ``Program.read_watched``) less those read
+    wholesale (``vars(cfg)["k"]``, ``cfg.__dict__``, ``copy.copy(cfg)``: the read of ``k`` names ``__dict__`` only).
+    Why: for these every plain value is watched, as for an object whose reads were not recorded; with only the
+    names read watched, ``m.cfg.k = 3.0`` (or an equal copy but ``k``, taken by ``settings_copies``) ran the
+    export's ``k`` silently (round 65 review)."""
+    from .object_reads import WHOLE_READS
+
+    whole = {i for i, key in object_reads if key in WHOLE_READS}
+    return frozenset(i for i in watched if i not in whole)
 
 
 def _same_constant(x: Any, value: Any) -> bool:

@@ -18,9 +18,12 @@ of a class of no settings (a module, a generator), one the tree still holds at a
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import replace
 from typing import Any
 
+from .guard import _MISSING as UNSET
 from .module_writes import MISSING
 from .settings import SCALARS, same_value, settings_object
 
@@ -45,7 +48,7 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
     if any(d.get(key, MISSING) is obj and id(obj) in old for d, key, obj in zip(dicts, keys, objects)):
         return guard   # (still held at another place: its fields stay watched there)
     for d, key, was in zip(settings._now(), settings.keys, settings.values):   # (the old ones as compile saw them)
-        now = d.get(key, MISSING)
+        now = d.get(key, was if was is UNSET else MISSING)   # (a class's field forward read: still not set)
         if now is not was and not same_value(now, was):
             return guard
     if guard.reads is not None and guard.reads.first_changed() is not None:
@@ -55,7 +58,7 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
     budget = [_ITEMS]
     if not all(_equal_object(torch, was, now, read, mapping, _DEPTH, budget) for was, now in pairs):
         return guard
-    if _held_elsewhere(settings, mapping):
+    if _held_elsewhere(settings, mapping) or _referenced_outside(torch, guard.root, mapping):
         return guard
     keep = [was for i, (was, _now) in mapping.items() if i in read]   # (named by id in the program's read sets)
     return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()}, keep)
@@ -71,11 +74,35 @@ def _held_elsewhere(settings: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
                for d, key, obj in zip(dicts, keys, objects))
 
 
+def _referenced_outside(torch: Any, root: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
+    """Whether the globals of ``forward``'s code (the modules of the tree's classes and of the old objects' classes)
+    or the closure of a ``forward`` still hold one of the old objects the copy replaces (``DEFAULT = Cfg(2.0)``,
+    which ``forward`` may compare with: ``self.cfg is DEFAULT``, ``TABLE[id(self.cfg)]``). Why: the program took
+    the branch of the old object's identity, which no field tells; an equal copy ran ``1.0 if self.cfg is DEFAULT
+    else 5.0`` as 1.0 where eager gives 5.0 (round 65 review). Such an old object is left to the guard, which
+    refuses the replaced one as before round 65. Not a walk of the heap (``gc.get_referrers``: 120 ms a copy): a
+    global of another module that ``forward``'s helpers compare with is not seen."""
+    olds = {id(was) for was, _now in mapping.values()}
+    classes = [type(m) for m in root.modules()] if isinstance(root, torch.nn.Module) else [type(root)]
+    classes += [type(was) for was, _now in mapping.values()]
+    places: list[Any] = []
+    for name in dict.fromkeys(c.__module__ for c in classes):
+        d = getattr(sys.modules.get(name), "__dict__", None)
+        if type(d) is dict:
+            places += list(d.values())
+    for c in dict.fromkeys(classes):
+        for cell in getattr(getattr(c, "forward", None), "__closure__", None) or ():
+            with contextlib.suppress(ValueError):   # (an empty cell)
+                places.append(cell.cell_contents)
+    return any(id(v) in olds for v in places)
+
+
 def _read_keys(program: Any) -> dict[int, set[str]]:
     """{id of a settings object whose reads the export watched: the fields ``forward`` read}."""
     out: dict[int, set[str]] = {i: set() for i in getattr(program, "read_watched", ())}
     for i, key in getattr(program, "object_reads", ()):
-        out.setdefault(i, set()).add(key)
+        if i in out:   # (one read wholesale, ``vars(cfg)``, is no longer in ``read_watched``: all its fields compared)
+            out[i].add(key)
     return out
 
 
@@ -124,8 +151,9 @@ def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[
     if type(x) is dict:
         return (len(x) == len(y) and all(type(p) is type(q) and same_value(p, q) for p, q in zip(x, y))
                 and all(_equal(torch, x[p], y[q], read, mapping, depth - 1, budget) for p, q in zip(x, y)))
-    if type(x) in (set, frozenset):
-        return all(isinstance(v, SCALARS) for v in x) and x == y and all(isinstance(v, SCALARS) for v in y)
+    if type(x) in (set, frozenset):   # (item by item in iteration order: ``for v in cfg.vals`` runs in it, and
+        return (len(x) == len(y)      # ``{1} == {True}``, ``{0.0} == {-0.0}``; ``{1, 9}`` and ``{9, 1}`` run apart)
+                and all(isinstance(p, SCALARS) and same_value(p, q) for p, q in zip(x, y)))
     return _equal_object(torch, x, y, read, mapping, depth, budget)
 
 
