@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from .torch_reads import passed_on, redone
+from .torch_reads import _Token, passed_on, redone
 
 #: guards the classes ``watch_object_reads`` patches (``_patched_classes``), across threads
-_writes_lock = threading.Lock()
+_writes_lock = threading.RLock()   # (an RLock: ``redone`` lets go of a hold an interrupt left)
 
 
 _read_watch = threading.local()
@@ -40,11 +41,12 @@ def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]
     if stack is None:
         stack = _read_watch.stack = []
     classes = list(dict.fromkeys(map(type, objects)))
-    token = object()   # (this block's, in each class's set: taking it out twice is harmless, a count's was not)
+    token = _Token()   # (this block's, in each class's set: taking it out twice is harmless, a count's was not)
     entry = (reads, watched)
     pushed = False
     try:
-        taken = _take_classes(classes, token)
+        taken: list[type] = []
+        redone(lambda: taken.__setitem__(slice(None), _take_classes(classes, token)), _writes_lock)
         watched.update(id(o) for o in objects if type(o) in taken)
         pushed = True
         stack.append(entry)
@@ -52,7 +54,7 @@ def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]
     finally:
         if pushed:
             redone(lambda: _drop(stack, entry))
-        redone(lambda: _give_back(classes, token))
+        redone(lambda: _give_back(classes, token), _writes_lock)
 
 
 def _take_classes(classes: list[type], token: object) -> list[type]:
@@ -66,7 +68,7 @@ def _take_classes(classes: list[type], token: object) -> list[type]:
                     cls.__getattribute__ = _reading(cls.__getattribute__)
                 except Exception:  # noqa: BLE001 - a builtin or immutable type (TypeError), a metaclass that refuses
                     continue       # it: its objects stay unwatched (all their values guarded)
-                _patched_classes[cls] = [set(), own]
+                _patched_classes[cls] = [weakref.WeakSet(), own]
             _patched_classes[cls][0].add(token)
             taken.append(cls)
     return taken

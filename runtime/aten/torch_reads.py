@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,9 +40,9 @@ class SharedPatch:
     threads, any exception and a nested compile leave the attribute exactly as found."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()   # (an RLock: ``redone`` lets go of a hold an interrupt left)
         self._local = threading.local()
-        self._blocks: set[object] = set()
+        self._blocks: weakref.WeakSet[Any] = weakref.WeakSet()   # (a block cut short before it left: gone with it)
         self._wrapper: Any = None
         self._found: Any = _INHERITED   # the owner's own value before the install (``_INHERITED``: none)
 
@@ -49,7 +50,9 @@ class SharedPatch:
         """This thread's innermost block's record, or None outside every block (every other thread: the wrappers
         pass their calls straight on)."""
         stack = getattr(self._local, "stack", None)
-        return stack[-1] if stack else None
+        while stack and stack[-1][0] not in self._blocks:   # (a block whose exit an interrupt cut short)
+            stack.pop()
+        return stack[-1][1] if stack else None
 
     def installed(self, owner: Any, name: str) -> bool:
         """Whether ``owner.name`` is this patch's wrapper now (tests; the install's own check)."""
@@ -58,20 +61,20 @@ class SharedPatch:
     @contextlib.contextmanager
     def block(self, owner: Any, name: str, wrap: Callable[[Any], Any], record: Any) -> Iterator[Any]:
         """``owner.name`` wrapped (``wrap(real)``) while any block runs; ``record`` is this block's."""
-        token = object()
+        token = _Token()
         pushed = False
         try:
-            redone(lambda: self._enter(token, owner, name, wrap))
+            redone(lambda: self._enter(token, owner, name, wrap), self._lock)
             stack = getattr(self._local, "stack", None)
             if stack is None:
                 stack = self._local.stack = []
             pushed = True   # (before the append: ``_pop`` looks for it)
-            stack.append(record)
+            stack.append((token, record))
             yield record
         finally:
             if pushed:
-                redone(lambda: self._pop(record))
-            redone(lambda: self._leave(token, owner, name))
+                redone(lambda: self._pop(token))
+            redone(lambda: self._leave(token, owner, name), self._lock)
 
     def _enter(self, token: object, owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
         with self._lock:
@@ -81,13 +84,13 @@ class SharedPatch:
                 self._wrapper = wrap(getattr(owner, name))
                 setattr(owner, name, self._wrapper)
 
-    def _pop(self, record: Any) -> None:
+    def _pop(self, token: Any) -> None:
         stack = self._local.stack
-        if stack and stack[-1] is record:
+        if stack and stack[-1][0] is token:
             stack.pop()
         else:   # (a block left out of order: an interrupt between two blocks' exits)
             for k in range(len(stack) - 1, -1, -1):
-                if stack[k] is record:
+                if stack[k][0] is token:
                     del stack[k]
                     break
 
@@ -102,16 +105,26 @@ class SharedPatch:
                 # (another library's patch put over ours meanwhile: left in place, ours below it passes calls on)
 
 
-def redone(step: Callable[[], None]) -> None:
+class _Token:
+    """One block's entry in a patch's blocks (a ``WeakSet``): a block whose exit an interrupt cut short before it took
+    its token out drops it when its frame goes, so the next block to end still puts the attribute back."""
+
+    __slots__ = ("__weakref__",)
+
+
+def redone(step: Callable[[], None], lock: Any = None) -> None:
     """Run ``step`` (idempotent) to its end even where an interrupt (``KeyboardInterrupt``, ``SystemExit``) cuts it
-    short, then raise the first such interrupt. Why: a patch half put in place or half taken away is a patch left
-    for good. (An interrupt at each try: given up after 100, raised.)"""
+    short, then raise the first such interrupt; every hold of ``lock`` (an ``RLock``) the interrupt left (between its
+    acquire and the ``with``'s exit) is let go first. Why: a patch half put in place or half taken away is a patch
+    left for good, and a lock left held hangs every later compile. (An interrupt at each try: given up after 100.)"""
     pending: BaseException | None = None
     for _ in range(100):
         try:
             step()
             break
         except (KeyboardInterrupt, SystemExit) as exc:
+            while lock is not None and lock._is_owned():
+                lock.release()
             if pending is None:
                 pending = exc
     if pending is not None:
