@@ -20,6 +20,15 @@ from typing import Any
 
 import memplan as memplan_pkg
 
+
+class _Stacks(threading.local):
+    """Each thread's block stack (None in a thread that never entered one). Why the class default: a
+    ``getattr(local, "stack", None)`` of a thread without one raises and catches an ``AttributeError`` inside, some
+    1 us, on every call of every other thread through a wrapper (4x ``Tensor.stride`` itself, round 65c)."""
+
+    stack: list | None = None
+
+
 #: what ``SharedPatch`` found for an attribute the owner did not hold itself (an inherited method)
 _INHERITED = object()
 
@@ -41,7 +50,7 @@ class SharedPatch:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()   # (an RLock: ``redone`` lets go of a hold an interrupt left)
-        self._local = threading.local()
+        self._local = _Stacks()
         self._blocks: weakref.WeakSet[Any] = weakref.WeakSet()   # (a block cut short before it left: gone with it)
         self._wrapper: Any = None
         self._found: Any = _INHERITED   # the owner's own value before the install (``_INHERITED``: none)
@@ -49,7 +58,7 @@ class SharedPatch:
     def innermost(self) -> Any:
         """This thread's innermost block's record, or None outside every block (every other thread: the wrappers
         pass their calls straight on)."""
-        stack = getattr(self._local, "stack", None)
+        stack = self._local.stack
         while stack and stack[-1][0] not in self._blocks:   # (a block whose exit an interrupt cut short)
             stack.pop()
         return stack[-1][1] if stack else None
