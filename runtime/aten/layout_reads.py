@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .torch_reads import MethodPatch, reader
+from .torch_reads import MethodPatch, passed_on, reader
 
 #: the tensor methods whose answer is the tensor's layout, not its values: ``forward`` branching on one (``if
 #: x.is_contiguous():``) or computing with it takes the export's layout into the program (``watch_layout_reads``)
@@ -85,7 +85,11 @@ def _layout_watched(torch: Any, name: str) -> Callable[[Any], Any]:
 
     def wrap(real: Any) -> Any:
         def watched(*args: Any, **kwargs: Any) -> Any:
-            value = real(*args, **kwargs)
+            try:
+                value = real(*args, **kwargs)
+            except BaseException as exc:
+                passed_on(exc)
+                raise   # (bare: another thread's failing ``t.stride(5)`` shows no frame of this wrapper)
             reads = patch.innermost()
             if reads is not None and (name not in LAYOUT_IDENTITIES or _kept_by_layout(torch, name, args, kwargs,
                                                                                         value)):

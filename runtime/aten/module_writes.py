@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from .torch_reads import SharedPatch
+from .torch_reads import SharedPatch, passed_on
 
 
 def module_fields(torch: Any) -> frozenset[str]:
@@ -86,7 +86,11 @@ def watch_module_writes(torch: Any) -> Iterator[ModuleWrites]:
             seen = _MODULE_WRITES.innermost()
             if seen is not None:
                 seen.record(self, name, value)
-            real(self, name, value)
+            try:
+                real(self, name, value)
+            except BaseException as exc:
+                passed_on(exc)
+                raise   # (bare: another thread's failing ``setattr`` shows no frame of this wrapper)
 
         return watched
 

@@ -11,14 +11,25 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from .torch_reads import _Token, passed_on, redone
+
 #: guards the classes ``watch_object_reads`` patches (``_patched_classes``), across threads
-_writes_lock = threading.Lock()
+_writes_lock = threading.RLock()   # (an RLock: ``redone`` lets go of a hold an interrupt left)
 
 
-_read_watch = threading.local()
+class _Stacks(threading.local):
+    """Each thread's block stack, None where it never entered one: read by the class default, not a ``getattr`` with
+    a default (an ``AttributeError`` raised and caught inside, some 1 us on every attribute read of a watched class
+    by any other thread, round 65c)."""
+
+    stack: list | None = None
+
+
+_read_watch = _Stacks()
 _patched_classes: dict[type, list[Any]] = {}   # class -> [blocks using it, its own __getattribute__ or None]
 
 
@@ -39,6 +50,24 @@ def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]
     if stack is None:
         stack = _read_watch.stack = []
     classes = list(dict.fromkeys(map(type, objects)))
+    token = _Token()   # (this block's, in each class's set: taking it out twice is harmless, a count's was not)
+    entry = (reads, watched)
+    pushed = False
+    try:
+        taken: list[type] = []
+        redone(lambda: taken.__setitem__(slice(None), _take_classes(classes, token)), _writes_lock)
+        watched.update(id(o) for o in objects if type(o) in taken)
+        pushed = True
+        stack.append(entry)
+        yield reads, watched
+    finally:
+        if pushed:
+            redone(lambda: _drop(stack, entry))
+        redone(lambda: _give_back(classes, token), _writes_lock)
+
+
+def _take_classes(classes: list[type], token: object) -> list[type]:
+    """Patch each of ``classes`` not patched yet and add ``token`` to its blocks; the classes that took it."""
     taken: list[type] = []
     with _writes_lock:
         for cls in classes:
@@ -48,26 +77,37 @@ def watch_object_reads(objects: list[Any]) -> Iterator[tuple[set[tuple[int, str]
                     cls.__getattribute__ = _reading(cls.__getattribute__)
                 except Exception:  # noqa: BLE001 - a builtin or immutable type (TypeError), a metaclass that refuses
                     continue       # it: its objects stay unwatched (all their values guarded)
-                _patched_classes[cls] = [0, own]
-            _patched_classes[cls][0] += 1
+                _patched_classes[cls] = [weakref.WeakSet(), own]
+            _patched_classes[cls][0].add(token)
             taken.append(cls)
-    watched.update(id(o) for o in objects if type(o) in taken)
-    stack.append((reads, watched))
-    try:
-        yield reads, watched
-    finally:
-        stack.pop()
-        with _writes_lock:
-            for cls in taken:
-                entry = _patched_classes[cls]
-                entry[0] -= 1
-                if entry[0] == 0:
-                    del _patched_classes[cls]
-                    with contextlib.suppress(Exception):   # (a metaclass refusing it: the wrapper records nothing
-                        if entry[1] is None:               # outside a block)
+    return taken
+
+
+def _give_back(classes: list[type], token: object) -> None:
+    """Take ``token`` out of each class's blocks and restore the class's own ``__getattribute__`` (or none) where it
+    was the last; idempotent (redone where an interrupt cut it short)."""
+    with _writes_lock:
+        for cls in classes:
+            entry = _patched_classes.get(cls)
+            if entry is None:
+                continue
+            entry[0].discard(token)
+            if not entry[0]:
+                with contextlib.suppress(Exception):   # (a metaclass refusing it: the wrapper records nothing
+                    if entry[1] is None:               # outside a block)
+                        if "__getattribute__" in cls.__dict__:
                             del cls.__getattribute__
-                        else:
-                            cls.__getattribute__ = entry[1]
+                    else:
+                        cls.__getattribute__ = entry[1]
+                del _patched_classes[cls]
+
+
+def _drop(stack: list, entry: Any) -> None:
+    """Take ``entry`` off this thread's block stack wherever it sits (blocks left out of order by an interrupt)."""
+    for k in range(len(stack) - 1, -1, -1):
+        if stack[k] is entry:
+            del stack[k]
+            break
 
 
 @contextlib.contextmanager
@@ -99,9 +139,13 @@ def _reading(real: Any) -> Any:
     """``real`` (a class's ``__getattribute__``) that also records the read into this thread's innermost block."""
 
     def reading(self: Any, name: str) -> Any:
-        blocks = getattr(_read_watch, "stack", None)
+        blocks = _read_watch.stack
         if blocks and id(self) in blocks[-1][1] and (name not in WHOLE_READS or _not_ours(sys._getframe(1))):
             blocks[-1][0].add((id(self), name))
-        return real(self, name)
+        try:
+            return real(self, name)
+        except BaseException as exc:
+            passed_on(exc)
+            raise   # (bare: another thread's ``AttributeError`` shows no frame of this wrapper)
 
     return reading
