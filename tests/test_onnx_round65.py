@@ -202,6 +202,8 @@ def _sce(scores, labels, opset=13):
     ((3, 5, 2), (3,), "its labels 'y' are \\[3\\]"), ((3, 5), (3, 2), "its labels 'y' are \\[3, 2\\]"),
     ((0, 5, 2), (0, 2), "its scores 'x' are \\[0, 5, 2\\], empty in the batch or class dimension"),
     ((3, 0), (3,), "its scores .x. are \\[3, 0\\], empty in the batch or class dimension"),
+    ((3, 5, 0, 2), (3, 0, 2), None), ((1, 1, 0, 0), (1, 0, 0), "its scores .x. are \\[1, 1, 0, 0\\], empty in a spatial dimension after the first"),
+    ((2, 2, 2, 0), (2, 2, 0), "its scores .x. are \\[2, 2, 2, 0\\], empty in a spatial dimension after the first"),
 ])
 @pytest.mark.parametrize("opset", [13, 23])
 def test_softmax_cross_entropy_labels_and_empty_scores_as_onnxruntime_loads_them(scores, labels, refused, opset):

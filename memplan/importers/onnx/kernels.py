@@ -221,7 +221,8 @@ def check_softmax_cross_entropy_operands(n, where: str, shapes: dict) -> None:
     Why: ONNX's inference of the op sizes its outputs from the scores alone (labels ``[4, 2]`` against scores
     ``[3, 5, 2]`` were planned ``[3, 2]``), and from empty scores as it does any; onnxruntime infers the op through its
     function body as it loads the model and refuses both ("[ShapeInferenceError] ... NegativeLogLikelihoodLoss",
-    and "Reshape: Invalid Target shape product of 0" for ``N`` or ``C`` 0; an empty ``D`` loads and runs)."""
+    and "Reshape: Invalid Target shape product of 0" for ``N`` or ``C`` 0; an empty ``D1`` loads and runs, an empty ``D2`` or
+    later is "Reshape: Invalid position of 0", checked by ``tests/test_onnx_round65.py``'s hypothesis test)."""
     if n.op_type != "SoftmaxCrossEntropyLoss" or not _default_domain(n) or len(n.input) < 2:
         return
     x = shapes.get(n.input[0], (0, None))[1]
@@ -231,6 +232,10 @@ def check_softmax_cross_entropy_operands(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: its scores {n.input[0]!r} are {list(x)}, empty in the batch or class dimension; "
                          "onnxruntime refuses to load the model (its function body reshapes them to [N, C, -1], which "
                          "a product of 0 leaves undefined)")
+    if static[0] and 0 in x[3:]:
+        raise GraphError(f"{where}: its scores {n.input[0]!r} are {list(x)}, empty in a spatial dimension after the "
+                         "first; onnxruntime refuses to load the model (its function body reshapes the [N, C, -1] "
+                         "result back by a shape whose 0 past the third place it cannot read)")
     if all(static) and len(x) >= 2 and list(y) != [x[0], *x[2:]]:
         raise GraphError(f"{where}: its labels {n.input[1]!r} are {list(y)}, where its scores {n.input[0]!r} "
                          f"({list(x)}) require {[x[0], *x[2:]]}; onnxruntime refuses to load the model")
