@@ -19,37 +19,14 @@ from needs import need
 
 torch = need("torch")
 
+from aten_changes import compile_cpu as _compile  # noqa: E402
+from aten_changes import matches_eager_or_refused as _matches_eager_or_refused  # noqa: E402
+from aten_changes import seeded_linear as _linear  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 from runtime.aten.walk_bounds import StateWalkWarning  # noqa: E402
-
-
-def _compile(m, x):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return compile(m, (x,), streams=1, cuda_graph=False, poison=True, device="cpu")
-
-
-def _matches_eager_or_refused(m, change, calls=2):
-    """Compile ``m``, change a value, and check each compiled call against eager's: equal, or refused."""
-    x = torch.ones(3)
-    cm = _compile(m, x)
-    for _ in range(calls):   # (the per-call watch by identity, ``hook_watch``, taken after the first call)
-        assert torch.allclose(cm(x), m(x))
-    change()
-    want = m(x)
-    try:
-        got = cm(x)
-    except AtenExecutorError:
-        return
-    assert torch.allclose(got, want), f"compiled {got.tolist()} where eager gave {want.tolist()}"
-
-
-def _linear():
-    torch.manual_seed(0)
-    return nn.Linear(3, 3)
 
 
 class _GlobalK:
