@@ -42,3 +42,18 @@ def seeded_linear():
     """A ``Linear(3, 3)`` of seed 0's weights."""
     torch.manual_seed(0)
     return torch.nn.Linear(3, 3)
+
+
+def assert_hook_counts_as_eager(hook, reset, count):
+    """A forward hook that counts in a class (``count()``, zeroed by ``reset()``) counts once for the export and once
+    per eager call, never for the proofs' exports: the compiled calls (no hook) leave it alone."""
+    lin = seeded_linear()
+    lin.register_forward_hook(hook)
+    x = torch.ones(3)
+    reset()
+    cm = compile_cpu(lin, x)
+    assert count() == 1   # (the export's one call, as documented)
+    lin(x)
+    for _ in range(3):
+        assert torch.allclose(cm(x), lin.forward(x))   # (``forward``: no hook, no count)
+    assert count() == 2

@@ -19,6 +19,7 @@ from needs import need
 
 torch = need("torch")
 
+from aten_changes import assert_hook_counts_as_eager  # noqa: E402
 from aten_changes import compile_cpu as _compile  # noqa: E402
 from aten_changes import matches_eager_or_refused as _matches_eager_or_refused  # noqa: E402
 from aten_changes import seeded_linear as _linear  # noqa: E402
@@ -208,13 +209,5 @@ def _count_only(_m, _i, _out):
 
 
 def test_hook_counting_in_a_class_counts_as_eager_and_the_export():   # (fails without ``hook_state_kept``
-    lin = _linear()   # putting class attributes back: with the class watched, each proof's export counted one more)
-    lin.register_forward_hook(_count_only)
-    x = torch.ones(3)
-    _Calls.calls = 0
-    cm = _compile(lin, x)
-    assert _Calls.calls == 1   # (the export's one call, as documented)
-    lin(x)
-    for _ in range(3):
-        assert torch.allclose(cm(x), lin.forward(x))   # (``forward``: no hook, no count)
-    assert _Calls.calls == 2
+    # putting class attributes back: with the class watched, each proof's export counted one more)
+    assert_hook_counts_as_eager(_count_only, lambda: setattr(_Calls, "calls", 0), lambda: _Calls.calls)

@@ -18,6 +18,7 @@ from needs import need
 
 torch = need("torch")
 
+from aten_changes import assert_hook_counts_as_eager  # noqa: E402
 from aten_changes import compile_cpu as _compile  # noqa: E402
 from aten_changes import matches_eager_or_refused as _matches_eager_or_refused  # noqa: E402
 from aten_changes import seeded_linear as _linear  # noqa: E402
@@ -176,16 +177,8 @@ def _bumping_hook(_m, _i, _out):
 
 
 def test_hook_counting_in_a_base_class_counts_as_eager():   # (fails without ``hook_state_kept`` putting a base's
-    lin = _linear()   # own attributes back: with the base watched, each proof's export counted one more)
-    lin.register_forward_hook(_bumping_hook)
-    x = torch.ones(3)
-    _Counts.n = 0
-    cm = _compile(lin, x)
-    assert _Counts.n == 1   # (the export's one call, as documented)
-    lin(x)
-    for _ in range(3):
-        assert torch.allclose(cm(x), lin.forward(x))   # (``forward``: no hook, no count)
-    assert _Counts.n == 2
+    # own attributes back: with the base watched, each proof's export counted one more)
+    assert_hook_counts_as_eager(_bumping_hook, lambda: setattr(_Counts, "n", 0), lambda: _Counts.n)
 
 
 def test_class_past_the_field_bound_warns_naming_it():   # failed before: no word
