@@ -903,7 +903,9 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
     if len(plan.node_devices) != len(plan.order) or len(plan.tensor_devices) != len(plan.tensors):
         bad(4, "a multi-device plan needs a device for every order entry and every tensor")
         return None
-    ndev = [0] * len(graph.nodes)
+    # a node's device, None where it is unknown (out of range: rule 1 names it; or not in ``order``): the checks below
+    # skip it, where a 0 here read a node on device 7 as on device 0 and blamed it for touching device 1's tensors
+    ndev: list[int | None] = [None] * len(graph.nodes)
     nm = twin_spelling(graph.tensor_index, graph.node_index)
     stream_dev: dict[int, tuple[int, str]] = {}
     for (nid, s), d in zip(plan.order, plan.node_devices):
@@ -930,6 +932,8 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
             bad(4, f"view {nm(tensor.id)} is on device {tdev[t]} but its root "
                    f"{nm(graph.tensors[graph.root[t]].id)} is on device {tdev[graph.root[t]]}")
     for ni, node in enumerate(graph.nodes):
+        if ndev[ni] is None:
+            continue
         if node.op == COPY_OP:
             # a COPY crosses devices as a push, issued on its source's device (docs/format.md): a plan putting it on
             # the destination's stream was accepted, and an executor then ran a pull the contract does not describe
