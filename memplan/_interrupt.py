@@ -72,13 +72,20 @@ def hold() -> None:
     nor one of a program's own), set ``_interrupted`` in its place until ``release``."""
     if command_process():
         _set(signal.default_int_handler, _interrupted)
-        if not atexit._ncallbacks():   # (ours then runs last: atexit calls the callbacks last-registered first)
-            atexit.register(_end_at_exit)
+        # atexit calls the callbacks last-registered first: ours runs last unless one was registered before memplan
+        # was imported (a sitecustomize's, a wrapper script's own), which ``_end_at_exit`` must then not cut off
+        _first.append(not atexit._ncallbacks())
+        atexit.register(_end_at_exit)
+
+
+#: whether ``_end_at_exit`` was the first ``atexit`` callback registered (so the last called), once ``hold`` registered it
+_first: list[bool] = []
 
 
 def _end_at_exit() -> None:
     """The process's end once every ``atexit`` callback has run (this one, registered first, runs last): stdout and
-    stderr flushed and ``os._exit`` with the command's code. Why: after the callbacks Python's finalization puts
+    stderr flushed and ``os._exit`` with the command's code; where callbacks registered before it follow, a guard
+    they all run before (``_LastFlush``). Why: after the callbacks Python's finalization puts
     SIGINT's default action back (``_PySignal_Fini``) and then collects garbage and tears the modules down (numpy's,
     tens of ms on a loaded machine); a Ctrl-C landing there killed the process by SIGINT (status -2, the shell's 130
     without the line). Up to here ``_interrupted`` handles one (the line and 130); nothing after this is the
@@ -87,6 +94,15 @@ def _end_at_exit() -> None:
     failed flush's 120)."""
     if not _ended:
         return
+    if not (_first and _first[-1]):
+        # callbacks registered before memplan's run after this one: ending here skipped them (the user's handler of a
+        # wrapper script that calls ``cli.main``), and registering none left the teardown unguarded (a SIGINT there
+        # killed the process, status -2); the guard waits for Python's flush of the std streams, after every callback
+        name = "stdout" if sys.stdout is not None else "stderr"
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _LastFlush):
+            setattr(sys, name, _LastFlush(stream))
+        return
     for out in (sys.stdout, sys.stderr):
         if out is not None:
             try:
@@ -94,6 +110,31 @@ def _end_at_exit() -> None:
             except Exception:   # (Python's own flush reports it as it does: not ours to hide)
                 return
     os._exit(_ended[-1])
+
+
+class _LastFlush:
+    """``sys.stdout`` (or ``sys.stderr`` where there is no stdout) from ``_end_at_exit`` on, where ``atexit`` callbacks
+    registered before memplan's run after it: the stream itself to every reader and writer (attributes passed
+    through), whose ``flush``, called once Python is finalizing (``flush_std_files``: after the last callback and
+    before ``_PySignal_Fini`` puts SIGINT's default action back), makes SIGINT ignored, which ``_PySignal_Fini`` leaves
+    as it is. So the teardown cannot be killed by a Ctrl-C, and the process ends as Python ends it, with the status
+    the program gave (a wrapper may map ``cli.main``'s code), after every callback; during those, ``_interrupted``
+    still holds SIGINT (the line and 130). A failing flush raises, as the stream's own does (Python's exit 120)."""
+
+    def __init__(self, stream) -> None:
+        object.__setattr__(self, "_stream", stream)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._stream, name, value)
+
+    def flush(self) -> None:
+        self._stream.flush()
+        if sys.is_finalizing():
+            with contextlib.suppress(ValueError):   # (finalizing runs on the main thread: never raised there)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def release() -> None:
