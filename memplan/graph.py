@@ -16,6 +16,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
+from ._gc import paused
 from .errors import GraphError, as_int, not_an_index, plain_str, swapped_hint, unicode_twins, unordered
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
@@ -23,6 +24,8 @@ from .values import by_value
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
+_KIND_SET = frozenset(KINDS)
+_flatten = chain.from_iterable   # (``_validate`` has a local ``chain``)
 DEFAULT_ALIGNMENT = 256
 #: Sizes above this (256 TiB) are taken to be a unit or overflow mistake, not a tensor.
 MAX_TENSOR_BYTES = 1 << 48
@@ -559,6 +562,7 @@ def _plain_strings(g: Graph) -> None:
         object.__setattr__(g, "nodes", tuple(nodes))
 
 
+@paused
 def _validate(g: Graph, *, attrs_owned: bool) -> None:
     if not isinstance(g.name, str):
         raise GraphError("graph 'name' must be a string")
@@ -572,13 +576,21 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
     tindex: dict[str, int] = {}
     total = 0  # root bytes, each rounded up to the alignment
     align = g.alignment
+    # each check has a fast path for the common plain value (an exact type test, no ABC ``isinstance``, no call),
+    # else the full check and its message: a 200,000-node chain spent ~10 s here (docs/benchmarks.md "Plan files")
     for i, t in enumerate(g.tensors):
-        _register_id(tindex, "tensor", i, t.id)
-        if t.attrs is not None and not isinstance(t.attrs, Mapping):   # save_graph raised TypeError on a list
+        eid = t.id
+        if type(eid) is str and eid and eid not in tindex:
+            tindex[eid] = i
+        else:
+            _register_id(tindex, "tensor", i, eid)
+        a = t.attrs
+        if a is not NO_ATTRS and a is not None and type(a) is not dict and not isinstance(a, Mapping):
+            # (save_graph raised TypeError on a list)
             raise GraphError(f"tensor {t.id!r}: attrs must be a mapping, not {type(t.attrs).__name__} {_short(t.attrs)}")
-        if not isinstance(t.kind, str) or t.kind not in KINDS:
+        if not (type(t.kind) is str and t.kind in _KIND_SET) and (not isinstance(t.kind, str) or t.kind not in KINDS):
             raise GraphError(f"tensor {t.id!r}: unknown kind {_short(t.kind)} (expected one of {', '.join(KINDS)})")
-        if not _is_int(t.size):   # (a bool is an int to Python, never a byte count: JSON true)
+        if type(t.size) is not int and not _is_int(t.size):   # (a bool is an int to Python, never a byte count)
             kind = " (a bool)" if isinstance(t.size, bool) else ""
             raise GraphError(f"tensor {t.id!r}: size {_short(t.size)}{kind} is not an integer (field 'size': a "
                              "whole number of bytes)")
@@ -640,34 +652,48 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
 
     nindex: dict[str, int] = {}
     producer = [-1] * len(g.tensors)
+    try:   # every id a node reads or writes a plain str (a C pass): its index looked up at once, no test an id
+        plain_ids = set(map(type, _flatten(_flatten((n.inputs, n.outputs) for n in g.nodes)))) <= _STR
+    except TypeError:   # (an inputs that is no iterable: named below)
+        plain_ids = False
     node_inputs: list[tuple[int, ...]] = []
     node_outputs: list[tuple[int, ...]] = []
     for ni, n in enumerate(g.nodes):
-        _register_id(nindex, "node", ni, n.id)
+        eid = n.id
+        if type(eid) is str and eid and eid not in nindex:
+            nindex[eid] = ni
+        else:
+            _register_id(nindex, "node", ni, eid)
         if not isinstance(n.op, str):
             raise GraphError(f"node {n.id!r}: op must be a string")
-        for what, ids in (("inputs", n.inputs), ("outputs", n.outputs), ("inplace", n.inplace)):
-            if isinstance(ids, str):  # its characters would be taken for tensor ids
-                raise GraphError(f"node {n.id!r}: {what} must be a tuple of tensor ids, not the string {_short(ids)}")
-            if not isinstance(ids, (tuple, list)):   # a Node built in code: None was a TypeError, a set unordered
-                raise GraphError(f"node {n.id!r}: {what} must be a tuple"
-                                 f"{' of (output, input) pairs' if what == 'inplace' else ' of tensor ids'}, not "
-                                 f"{type(ids).__name__} {_short(ids)}")
-        if n.attrs is not None and not isinstance(n.attrs, Mapping):
+        if type(n.inputs) is not tuple or type(n.outputs) is not tuple or type(n.inplace) is not tuple:
+            for what, ids in (("inputs", n.inputs), ("outputs", n.outputs), ("inplace", n.inplace)):
+                if isinstance(ids, str):  # its characters would be taken for tensor ids
+                    raise GraphError(f"node {n.id!r}: {what} must be a tuple of tensor ids, not the string "
+                                     f"{_short(ids)}")
+                if not isinstance(ids, (tuple, list)):   # a Node built in code: None was a TypeError, a set unordered
+                    raise GraphError(f"node {n.id!r}: {what} must be a tuple"
+                                     f"{' of (output, input) pairs' if what == 'inplace' else ' of tensor ids'}, not "
+                                     f"{type(ids).__name__} {_short(ids)}")
+        a = n.attrs
+        if a is not NO_ATTRS and a is not None and type(a) is not dict and not isinstance(a, Mapping):
             raise GraphError(f"node {n.id!r}: attrs must be a mapping, not {type(n.attrs).__name__} {_short(n.attrs)}")
-        if n.cost is not None and (
-            isinstance(n.cost, bool) or not isinstance(n.cost, (int, float)) or not 0 <= n.cost <= MAX_COST_US
+        c = n.cost
+        if c is not None and not ((type(c) is float or type(c) is int) and 0 <= c <= MAX_COST_US) and (
+            isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= MAX_COST_US
         ):
             kind = "" if isinstance(n.cost, (int, float)) and not isinstance(n.cost, bool) else \
                 f" ({type(n.cost).__name__}: give a Python int or float)"
             raise GraphError(f"node {n.id!r}: cost {_short(n.cost)}{kind} is not a finite non-negative number of "
                              f"microseconds (at most {MAX_COST_US:g})")
-        ins = []
-        for tid in n.inputs:
-            t = tindex.get(tid) if isinstance(tid, str) else None
-            if t is None:
-                raise GraphError(f"node {n.id!r} reads unknown tensor {_short(tid)}{unicode_twins(tindex)(tid)}")
-            ins.append(t)
+        ins = list(map(tindex.get, n.inputs)) if plain_ids else [None] if n.inputs else []
+        if None in ins:
+            ins = []
+            for tid in n.inputs:
+                t = tindex.get(tid) if isinstance(tid, str) else None
+                if t is None:
+                    raise GraphError(f"node {n.id!r} reads unknown tensor {_short(tid)}{unicode_twins(tindex)(tid)}")
+                ins.append(t)
         outs = []
         for tid in n.outputs:
             t = tindex.get(tid) if isinstance(tid, str) else None
@@ -686,6 +712,8 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
             outs.append(t)
         node_inputs.append(tuple(ins))
         node_outputs.append(tuple(outs))
+        if not n.inplace:
+            continue
         outset = set(n.outputs)
         inset = set(n.inputs)
         paired: set[str] = set()
@@ -909,6 +937,7 @@ def graph_from_dict(doc: Any, *, source: str | None = None) -> Graph:
     return graph_from_doc(doc, source=source, owned=False)
 
 
+@paused
 def graph_from_doc(doc: Any, *, source: str, owned: bool, name_all: bool = True) -> Graph:
     """``graph_from_dict``; ``owned``: ``doc`` was parsed for this call and nobody else holds it (``load_graph``),
     so its ``attrs`` are kept as they are, not copied (a microsecond per tensor of a million-tensor file).
@@ -978,8 +1007,8 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
         view_offset = td.get("view_offset", 0)
         if view_offset is None and td.get("view_of") is None:  # null beside no view_of: no offset, as if absent
             view_offset = 0
-        tensors.append(Tensor(id=tid, size=td["size"], kind=td["kind"], view_of=td.get("view_of"),
-                              view_offset=view_offset, attrs=attrs))
+        tensors.append(Tensor(tid, td["size"], td["kind"], td.get("view_of"), view_offset, attrs))   # (positional:
+        # keywords cost a third more, a second in a million-tensor file)
     nodes = []
     node_entries = _entries(doc, "nodes", "node", source, owned)
     _misspelt((e for e, _, _ in node_entries), NODE_FIELDS, "node", hints)
@@ -993,13 +1022,15 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
             raise GraphError(f"node {nid!r}: 'inputs' and 'outputs' must be lists")
         inplace = nd.get("inplace")  # absent or null: none; 0, false, [] or "" is a mistake, not "none"
         if inplace is None:
-            inplace = {}
+            pairs: tuple = ()
         elif not isinstance(inplace, dict):
             raise GraphError(f"node {nid!r}: 'inplace' must be an object {{output: input}}, not {_short(inplace)}")
-        # the keys as they are (JSON's are strings): ``str()`` of a key from code made ``{5: "x"}`` the pair of tensor
-        # "5", where ``"outputs": [5]`` is refused as no tensor id; the graph check names a key that is no string
-        nodes.append(Node(id=nid, op=nd.get("op", ""), inputs=tuple(ins), outputs=tuple(outs), cost=nd.get("cost"),
-                          inplace=tuple(inplace.items()), group=nd.get("group"), attrs=attrs))
+        else:
+            # the keys as they are (JSON's are strings): ``str()`` of a key from code made ``{5: "x"}`` the pair of
+            # tensor "5", where ``"outputs": [5]`` is refused as no tensor id; the graph check names a key no string
+            pairs = tuple(inplace.items())
+        nodes.append(Node(nid, nd.get("op", ""), tuple(ins), tuple(outs), nd.get("cost"), pairs, nd.get("group"),
+                          attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
     return Graph._of_owned_attrs(doc.get("name", ""), tuple(tensors), tuple(nodes), alignment)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from ._gc import paused
 from .errors import (
     OptionError,
     PlanFormatError,
@@ -598,6 +599,7 @@ def _json_shown(v: Any) -> str:
     return _short(v)
 
 
+@paused
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     """Parse a plan document, rejecting structural problems (the verifier judges safety); messages
     start with ``source``, the file name for a document read from one."""
@@ -824,6 +826,7 @@ def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
             f"wrote, or in Python memplan.plan_graph(graph, devices={plan.devices}).graph")
 
 
+@paused
 def check_plan_for(graph: Graph, plan: Plan) -> None:
     """Raise ``PlanMismatch`` (a ``PlanFormatError`` and an ``UnsafePlan``) unless ``plan`` was made for
     ``graph``: the one pairing check of every command and function that takes both. A plan whose fields a

@@ -13,6 +13,7 @@ import math
 import os  # (also: tests patch os.replace through here; the writer lives in memplan.files)
 from typing import Any
 
+from .._gc import paused
 from ..errors import GraphError, MemplanError, PlanFormatError, UnsafePlan, named_options, short_repr
 from ..files import (
     MAX_FILE_BYTES,
@@ -33,6 +34,7 @@ __all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "atomic_write_bytes", "atomic_wri
 
 
 
+@paused
 def read_json(path: str, error: type[MemplanError]) -> Any:
     """Parse a JSON file within the documented limits (docs/format.md "Limits"), or raise ``error``
     naming the file: a regular file of at most ``MAX_FILE_BYTES``, nested at most ``MAX_JSON_DEPTH``
