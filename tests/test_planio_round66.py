@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -20,6 +21,7 @@ import pytest
 from cli_contract import assert_bad_input, run_memplan
 from oracle65 import findings
 
+import memplan
 from memplan import plan_devices
 from memplan.examples import LLAMA_TINY, llama
 from memplan.verify import check
@@ -127,3 +129,161 @@ def test_the_stand_in_stream_passes_everything_through(monkeypatch):
     monkeypatch.setattr(sys, "is_finalizing", lambda: True)
     s.flush()
     assert seen == [(signal.SIGINT, signal.SIG_IGN)]
+
+
+# ---- hostile plan files: random mutations of valid plans through `memplan verify` and `memplan show` -------------
+
+_HUGE = (2**63, -(2**63) - 1, 10**30, 2**63 - 1, -1)
+
+
+def _bases() -> list[tuple[dict, dict]]:
+    """(graph document, plan document) of valid plans: multi-stream plans of small bundled graphs (events, views,
+    in-place pairs, weights), a fused-group-free serial one, and a two-device split (devices, COPY nodes)."""
+    from memplan import examples
+
+    out = []
+    for g, streams in ((examples.qkv_attention(), 3), (examples.views_inplace(), 2), (examples.diamond(), 2),
+                       (examples.fanout_join15(), 4), (examples.chain(3), 1)):
+        out.append((g.to_dict(), memplan.plan(g, streams=streams).to_dict()))
+    split, p = plan_devices(llama(LLAMA_TINY), 2)
+    out.append((split.graph.to_dict(), p.to_dict()))
+    return out
+
+
+_BASES: list[tuple[dict, dict]] = []
+
+
+def _json_values():
+    """Any JSON-ish value a hostile file may hold: huge and negative integers, NaN and infinities, unicode text
+    (twins of ids, control characters), nested arrays and objects."""
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 70), st.sampled_from(_HUGE),
+                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+                        st.sampled_from(["qk", "q", "attn", "ＱＫ", "q\u200b", "", "\x00", "0", "1.0"]))
+    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                        max_leaves=6)
+
+
+def _containers(doc) -> list:
+    """Every list and dict inside ``doc`` (``doc`` first), in a fixed order."""
+    out, stack = [], [doc]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, dict)):
+            out.append(v)
+            stack.extend(reversed(list(v.values()) if isinstance(v, dict) else v))
+    return out
+
+
+def _mutate(doc, data, semantic: bool) -> None:
+    """One hostile edit of ``doc`` in place, drawn from ``data``: a value replaced (by any JSON value, by one of
+    another type, wrapped in a list), a key dropped or added, a list entry duplicated, dropped or swapped; and, most
+    often, a well-formed edit that may make the plan unsafe (an integer moved by a byte or an alignment, an event or
+    order entry naming another node)."""
+    from hypothesis import strategies as st
+
+    entries = [e for key in ("order", "events", "tensors") for e in doc.get(key, ()) if isinstance(e, dict)] \
+        if semantic and isinstance(doc, dict) and all(isinstance(doc.get(k), list) for k in ("order", "events",
+                                                                                             "tensors")) else []
+    where = data.draw(st.sampled_from(entries + [doc] if entries else _containers(doc)))
+    keys = list(where) if isinstance(where, dict) else list(range(len(where)))
+    op = "nudge" if entries else data.draw(st.sampled_from(["replace", "retype", "wrap", "drop", "add", "dup", "swap",
+                                                            "nudge"]))
+    if not keys or op == "add":
+        if isinstance(where, dict):
+            where[data.draw(st.sampled_from(["device", "devices", "stream", "offset", "size", "id", "node", "after",
+                                             "before", "streams", "alignment", "x", "format", "graph"]))] = \
+                data.draw(_json_values())
+        else:
+            where.append(data.draw(_json_values()))
+        return
+    k = data.draw(st.sampled_from(keys))
+    v = where[k]
+    if op == "nudge" and isinstance(where, list):
+        if len(where) > 1:
+            j = data.draw(st.sampled_from(keys))
+            where[k], where[j] = where[j], where[k]
+    elif op == "nudge" and type(v) is int:   # well-formed, perhaps unsafe: an offset, stream, size or count moved
+        where[k] = max(0, v + data.draw(st.sampled_from([-1024, -256, -1, 1, 256, 1024])))
+    elif op == "nudge" and type(v) is str and isinstance(where, dict) and k in ("node", "after", "before"):
+        order = doc.get("order") if isinstance(doc, dict) and isinstance(doc.get("order"), list) else []
+        where[k] = data.draw(st.sampled_from(sorted({e["node"] for e in order if isinstance(e, dict)
+                                                     and isinstance(e.get("node"), str)} or {v})))
+    elif op == "nudge":
+        return   # (a string no node names, a null, an object: left as it is)
+    elif op == "replace":
+        where[k] = data.draw(_json_values())
+    elif op == "retype":
+        where[k] = (str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else
+                    (v == 1 if isinstance(v, int) else 1) if not isinstance(v, str) else
+                    int(v) if v.isdigit() else len(v))
+    elif op == "wrap":
+        where[k] = [v] if data.draw(st.booleans()) else {"value": v}
+    elif op == "drop":
+        del where[k]
+    elif op == "dup" and isinstance(where, list):
+        where.insert(k, json.loads(json.dumps(v)))
+    elif op == "swap" and isinstance(where, list) and len(where) > 1:
+        j = data.draw(st.sampled_from(keys))
+        where[k], where[j] = where[j], where[k]
+    else:
+        where[k] = data.draw(_json_values())
+
+
+def _text(doc, data) -> str:
+    """``doc`` as the file's text: NaN/Infinity as Python writes them, and now and then a key written twice."""
+    from hypothesis import strategies as st
+
+    text = json.dumps(doc, ensure_ascii=data.draw(st.booleans()))
+    if data.draw(st.integers(0, 5)) == 0:
+        key = data.draw(st.sampled_from(['"stream": ', '"offset": ', '"node": ', '"arena_bytes": ', '"id": ']))
+        if key in text:
+            text = text.replace(key, key + "0, " + key, 1)
+    return text
+
+
+def _assert_clean(code: int, out: str, err: str, what: str) -> None:
+    """Exit 0 (stderr at most warnings) or exit 2 with one ``memplan: error:`` line; never a traceback."""
+    assert "Traceback" not in err and "Traceback" not in out, (what, err)
+    if code == 0:
+        assert all(line.startswith("memplan: warning: ") for line in err.splitlines()), (what, err)
+    else:
+        assert code == 2, (what, code, err)
+        assert_bad_input(code, err)
+
+
+def test_hostile_mutations_of_valid_plans_are_one_line_or_a_verdict_the_oracle_shares(tmp_path):
+    """Random edits of valid plan files (types swapped, fields dropped, added or written twice, entries duplicated or
+    swapped, huge integers, NaN and infinities, unicode ids, nesting) through ``memplan verify`` and ``memplan show``:
+    exit 0 or exit 2 with one line, never a traceback; and ``verify``'s "safe" only where tests/oracle65.py finds the
+    edited plan safe too."""
+    from cli_contract import run_captured
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    if not _BASES:
+        _BASES.extend(_bases())
+
+    @settings(max_examples=250, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.data())
+    def run(data):
+        k = data.draw(st.integers(0, len(_BASES) - 1))
+        graph_doc, plan_doc = copy.deepcopy(_BASES[k])
+        semantic = data.draw(st.booleans())   # well-formed edits only (the oracle's verdict), or hostile ones
+        for _ in range(data.draw(st.integers(1, 3))):
+            _mutate(plan_doc, data, semantic)
+        text = _text(plan_doc, data)
+        (tmp_path / "g.json").write_text(json.dumps(graph_doc))
+        (tmp_path / "p.json").write_text(text)
+        code, out, err = run_captured("verify", str(tmp_path / "g.json"), str(tmp_path / "p.json"))
+        _assert_clean(code, out, err, "verify")
+        if code == 0:
+            assert out.strip().endswith("safe"), out
+            assert findings(graph_doc, json.loads(text)) == [], (text, out)
+        code, out, err = run_captured("show", str(tmp_path / "p.json"))
+        _assert_clean(code, out, err, "show")
+
+    run()
