@@ -6,7 +6,8 @@ Usage: ``python docs/experiments/planio_s66.py OUT_DIR BASE_ROOT NEW_ROOT [--cha
 into OUT_DIR (once; planned by NEW_ROOT's memplan), then runs each phase in a fresh process per tree, alternating the
 trees K times: ``read_json`` of the graph, ``load_graph``, ``load_plan``, ``check_plan_for``, ``verify``, and the
 peak RSS of a whole ``memplan verify`` (``ru_maxrss``); and, as the floor, the peak RSS of ``json.loads`` of both
-files alone. Best of K per phase (the machine is shared: ratios, not absolute times).
+files alone. Times are the process's CPU seconds (``time.process_time``: a shared machine's load moved wall-clock
+times 2x run to run), best of K per phase; compare ratios, not absolute times.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from memplan.errors import GraphError
 from memplan.io import load_graph, load_plan, read_json
 from memplan.planfile import check_plan_for
 out = {}
-t = time.perf_counter(); read_json(g, GraphError); out["read_json_graph_s"] = time.perf_counter() - t
-t = time.perf_counter(); graph = load_graph(g); out["load_graph_s"] = time.perf_counter() - t
-t = time.perf_counter(); plan = load_plan(p); out["load_plan_s"] = time.perf_counter() - t
-t = time.perf_counter(); check_plan_for(graph, plan); out["check_plan_for_s"] = time.perf_counter() - t
-t = time.perf_counter(); memplan.verify(graph, plan); out["verify_s"] = time.perf_counter() - t
+t = time.process_time(); read_json(g, GraphError); out["read_json_graph_s"] = time.process_time() - t
+t = time.process_time(); graph = load_graph(g); out["load_graph_s"] = time.process_time() - t
+t = time.process_time(); plan = load_plan(p); out["load_plan_s"] = time.process_time() - t
+t = time.process_time(); check_plan_for(graph, plan); out["check_plan_for_s"] = time.process_time() - t
+t = time.process_time(); memplan.verify(graph, plan); out["verify_s"] = time.process_time() - t
 print(json.dumps(out))
 """
 
@@ -42,10 +43,10 @@ _WHOLE = r"""
 import resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from memplan.cli import main
-t = time.perf_counter()
+t = time.process_time()
 code = main(["verify", sys.argv[2], sys.argv[3]])
 import json
-print(json.dumps({"code": code, "cli_verify_s": time.perf_counter() - t,
+print(json.dumps({"code": code, "cli_verify_s": time.process_time() - t,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
