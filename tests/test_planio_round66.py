@@ -287,3 +287,38 @@ def test_hostile_mutations_of_valid_plans_are_one_line_or_a_verdict_the_oracle_s
         _assert_clean(code, out, err, "show")
 
     run()
+
+
+# ---- large files: the cyclic GC stays out of reading them -----------------------------------------------------------
+
+def test_reading_a_large_graph_and_plan_runs_no_garbage_collection(tmp_path):
+    """``load_graph`` and ``load_plan`` of a 20,000-node chain and its plan, and ``graph_from_dict``, run with the cyclic
+    collector paused: it walked the growing document and graph again and again (half of ``load_graph``'s CPU time at
+    200,000 nodes, docs/experiments/planio_s66.py). Counted by ``gc.callbacks``, not timed; and it is on again after."""
+    import gc
+
+    from memplan import examples
+    from memplan.io import load_graph, load_plan
+
+    g = examples.chain(20_000)
+    (tmp_path / "g.json").write_text(json.dumps(g.to_dict()))
+    (tmp_path / "p.json").write_text(memplan.plan(g, solver="greedy").to_json())
+    doc = g.to_dict()
+    runs = []
+
+    def seen(phase, info):   # (one that memplan's code set off: the test's own allocations may set off the one due)
+        frame = sys._getframe(1)
+        while frame is not None and not frame.f_globals.get("__name__", "").startswith("memplan"):
+            frame = frame.f_back
+        if phase == "start" and frame is not None:
+            runs.append((info["generation"], frame.f_code.co_name))
+
+    gc.collect()
+    gc.callbacks.append(seen)
+    try:
+        load_graph(str(tmp_path / "g.json"))
+        load_plan(str(tmp_path / "p.json"))
+        memplan.graph_from_dict(doc)
+    finally:
+        gc.callbacks.remove(seen)
+    assert runs == [] and gc.isenabled(), runs

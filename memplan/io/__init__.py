@@ -318,6 +318,7 @@ def _path(path, error) -> str:
 
 
 @named_options
+@paused   # (the document and the graph both: a deferred collection after it walks the graph alone)
 def load_graph(path: str) -> Graph:
     """Read and validate a ``memplan.graph/1`` file (docs/format.md): the file is anyone's input, so every
     reader limit applies and a ``GraphError`` names the file and the bad field, node or tensor."""
@@ -358,6 +359,7 @@ def _unwritable(doc: dict[str, Any]) -> str:
 
 
 @named_options
+@paused
 def load_plan(path: str) -> Plan:
     """Read a ``memplan.plan/1`` file, refusing a malformed one (``PlanFormatError``). Its safety is not
     judged here: a plan belongs to a graph, so ``verify(graph, plan)`` does that."""
