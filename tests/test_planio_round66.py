@@ -6,6 +6,9 @@
 - The command's process ends with its own status, after every ``atexit`` callback, also where one was registered
   before memplan was imported (a wrapper script's, a sitecustomize's): ``_interrupt._end_at_exit`` was then not
   registered at all, and a Ctrl-C in Python's teardown killed the process (status -2).
+- Hypothesis: random hostile and well-formed edits of valid plan files through ``memplan verify`` and ``show``: exit 0
+  or one line, never a traceback, and "safe" only where tests/oracle65.py agrees.
+- Reading large graph and plan files sets off no garbage collection (counted, not timed).
 """
 
 from __future__ import annotations
