@@ -267,6 +267,65 @@ def check_attention_kv_lengths(n, where: str, shapes: dict, opset: int) -> None:
                          f"onnxruntime{what}")
 
 
+def _static(shape) -> bool:
+    return shape is not None and all(isinstance(v, int) for v in shape)
+
+
+def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention (default domain) whose ``Q``, ``K`` or ``V`` is empty where onnxruntime cannot run it is refused
+    naming the node, the input and its shape. Checked where the shapes are static.
+
+    Which (round 66, each case run by onnxruntime 1.32 and onnx's reference, ``tests/test_onnx_round66.py``):
+    at opsets 23 and 24 onnxruntime runs the op by its CPU kernel, which requires every dimension of ``Q``, ``K`` and
+    ``V`` (batch, heads, sequence lengths, head sizes) to be at least 1 ("Batch size must be greater than 0"). From
+    opset 25 it runs the function body, which runs a ``Q`` of 4 dimensions empty in its batch or sequence (the
+    output is empty, as planned) and a ``K`` of no keys where ``past_key`` holds some, and refuses the rest: no heads
+    (a modulo by zero), head sizes of 0 (it refuses to load the model), no keys at all (a softmax over nothing, which
+    onnx's reference cannot compute either), and any empty ``Q``, ``K`` or ``V`` of 3 dimensions (the reshape to
+    heads cannot infer its ``-1``).
+
+    Why: ONNX's inference sizes the outputs as onnx's reference makes them, so these were planned, Attention-24 of
+    batch 0 among them, for a model onnxruntime does not run."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 3 or opset < 23:
+        return
+    got = [(name, v, shapes.get(v, (0, None))[1]) for name, v in zip(("Q", "K", "V"), n.input[:3])]
+    if not all(_static(s) for _, _, s in got):
+        return
+    empty = next(((name, v, s) for name, v, s in got if 0 in s), None)
+    if empty is None:
+        return
+    name, v, s = empty
+    if opset < 25:
+        raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty; onnxruntime's CPU kernel of Attention-"
+                         f"{24 if opset >= 24 else 23} requires every dimension of Q, K and V (batch, heads, sequence "
+                         "lengths, head sizes) to be at least 1 and refuses to run it")
+    past = n.input[4] if len(n.input) > 4 else ""
+    past_shape = shapes.get(past, (0, None))[1] if past else None
+    keys_past = past_shape[2] if past_shape is not None and len(past_shape) == 4 else 0
+    for name, v, s in got:
+        why = _attention_body_refusal(name, s, keys_past)
+        if why is not None:
+            raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty: {why}")
+
+
+def _attention_body_refusal(name: str, s: list, keys_past) -> str | None:
+    """Why onnxruntime's function body of Attention (opset 25 on) refuses an input ``name`` of static shape ``s``, or
+    None where it runs it (``keys_past``: the sequence length of ``past_key``, 0 where there is none)."""
+    if 0 not in s:
+        return None
+    if len(s) != 4:
+        return ("its function body reshapes it to heads, whose -1 no empty tensor defines; onnxruntime refuses to run "
+                "it")
+    if s[1] == 0:
+        return "it has no heads (the function body takes a modulo by them); onnxruntime refuses to run it"
+    if s[3] == 0:
+        return "its head size is 0; onnxruntime refuses " + ("to load the model" if name != "V" else "to run it")
+    if name != "Q" and s[2] == 0 and not (isinstance(keys_past, int) and keys_past > 0):
+        return ("it holds no keys and no past_key holds any (a softmax over nothing is undefined); onnxruntime "
+                "refuses to run it")
+    return None   # (an empty batch or query sequence, or keys held by past_key: onnxruntime runs it)
+
+
 def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
     """A RotaryEmbedding (default domain, opset 23 on) whose ``position_ids`` (input 3) is not ``[batch,
     sequence_length]`` of its input (``[batch, heads, seq, head]`` or ``[batch, seq, hidden]``) is refused naming the
