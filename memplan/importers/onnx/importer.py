@@ -63,6 +63,7 @@ from .kernels import (
 from .model_checks import (
     _bind_function_bodies_to_model_opset,
     _check_call_outputs,
+    _check_checked_versions,
     _check_domain_versions,
     _check_function_opsets,
     _check_functions,
@@ -311,6 +312,7 @@ def _check_nodes(onnx, model, inits: set[str]) -> list[str]:
     _check_known_ops(onnx, g, node_ids)
     _check_node_schemas(onnx, g, node_ids, model)
     _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
+    _check_checked_versions(onnx, g, node_ids, _default_opset(model))
     return node_ids
 
 
