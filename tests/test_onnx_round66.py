@@ -421,3 +421,18 @@ def test_a_graph_output_listed_twice_is_planned_once_as_onnxruntime_runs_it():
     assert status == "ok" and real == {"y": [2, 3]}
     g = import_onnx(model)
     assert [(t.id, t.kind, t.size) for t in g.tensors if t.kind == "output"] == [("y", "output", 24)]
+
+
+@pytest.mark.parametrize(("dims", "size"), [([65536, 32768], 2**33), ([2**31 + 1], 4 * (2**31 + 1)),
+                                            ([3, 1431655766], 4 * 3 * 1431655766)])
+def test_a_product_past_two_to_the_31_is_planned_at_its_exact_size(dims, size):
+    # (no 32-bit wrap: 65536 * 32768 elements is 2**31, which an int32 product makes negative, and 3 * 1431655766
+    # wraps it to 2; both planned at their real bytes)
+    g = import_onnx(_constant_of_shape(dims))
+    assert next(t.size for t in g.tensors if t.id == "y") == size
+
+
+def test_a_product_wrapping_int64_to_zero_is_refused_not_planned_empty():
+    # (2**32 * 2**32 is 0 in int64 arithmetic: a plan of 0 bytes would be an overrun of every byte written)
+    with pytest.raises(GraphError, match=r"node 'c0' \(ConstantOfShape\): tensor 'y': size \d+ is absurd"):
+        import_onnx(_constant_of_shape([2**32, 2**32]))
