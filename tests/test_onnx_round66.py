@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import warnings
@@ -156,14 +157,14 @@ def test_layer_normalization_of_an_empty_row_count_is_planned():
 
 # -- Attention of empty inputs ----------------------------------------------------------------------------------------
 
-def _attention(q, k, v, opset: int, past: int | None = None, heads: int | None = None, stats: bool = False):
+def _attention(q, k, v, opset: int, past: int | None = None, heads: int | None = None, stats: bool = False,
+               dtype=np.float32):
     r = np.random.default_rng(0)
-    feeds = {"Q": r.random(q, dtype=np.float32), "K": r.random(k, dtype=np.float32),
-             "V": r.random(v, dtype=np.float32)}
+    feeds = {"Q": r.random(q).astype(dtype), "K": r.random(k).astype(dtype), "V": r.random(v).astype(dtype)}
     names, outs = ["Q", "K", "V"], ["Y"]
     if past is not None:
-        feeds["PK"] = r.random((k[0], k[1], past, k[3]), dtype=np.float32)
-        feeds["PV"] = r.random((v[0], v[1], past, v[3]), dtype=np.float32)
+        feeds["PK"] = r.random((k[0], k[1], past, k[3])).astype(dtype)
+        feeds["PV"] = r.random((v[0], v[1], past, v[3])).astype(dtype)
         names += ["", "PK", "PV"]
         outs += ["K2", "V2"]
     elif stats:
@@ -171,8 +172,8 @@ def _attention(q, k, v, opset: int, past: int | None = None, heads: int | None =
     node = helper.make_node("Attention", names, outs, name="att0")
     if heads is not None:
         node.attribute.extend([helper.make_attribute("q_num_heads", heads), helper.make_attribute("kv_num_heads", heads)])
-    g = helper.make_graph([node], "g", [V(n, T.FLOAT, list(a.shape)) for n, a in feeds.items()],
-                          [helper.ValueInfoProto(name=o) for o in outs])
+    g = helper.make_graph([node], "g", [V(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+                                        for n, a in feeds.items()], [helper.ValueInfoProto(name=o) for o in outs])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), feeds, outs
 
 
@@ -196,10 +197,12 @@ def _attention_cases():
         yield (b, s, hid), (b, skv, hid), (b, skv, hid), None, 2
 
 
-@pytest.mark.parametrize("opset", [23, 24, 25])
+@pytest.mark.parametrize(("opset", "dtype"), [(23, np.float32), (24, np.float32), (25, np.float32), (24, np.float16),
+                                              (24, np.float64), (25, np.float64)])
 @pytest.mark.parametrize(("q", "k", "v", "past", "heads"), list(_attention_cases()))
-def test_attention_of_empty_inputs_is_planned_exactly_where_onnxruntime_runs_it(opset, q, k, v, past, heads):
-    model, feeds, outs = _attention(q, k, v, opset, past, heads)
+def test_attention_of_empty_inputs_is_planned_exactly_where_onnxruntime_runs_it(opset, dtype, q, k, v, past, heads):
+    # (of double, onnxruntime has no CPU kernel of Attention-23/24 and runs its function body, as from opset 25)
+    model, feeds, outs = _attention(q, k, v, opset, past, heads, dtype=dtype)
     status, real = _ort(model, feeds)
     if status == "ok":
         # (K of no keys after a past_key of 3: ONNX's inference gives the presents no shape; the importer's rule
@@ -432,3 +435,31 @@ def test_a_product_wrapping_int64_to_zero_is_refused_not_planned_empty():
     # (2**32 * 2**32 is 0 in int64 arithmetic: a plan of 0 bytes would be an overrun of every byte written)
     with pytest.raises(GraphError, match=r"node 'c0' \(ConstantOfShape\): tensor 'y': size \d+ is absurd"):
         import_onnx(_constant_of_shape([2**32, 2**32]))
+
+
+@pytest.mark.parametrize(("opset", "dtype"), [(23, np.float32), (24, np.float32), (24, np.float16), (24, np.float64),
+                                              (25, np.float32)])
+@pytest.mark.parametrize(("mask", "past"), [((2, 3, 4, 6), None), ((2, 3, 4, 4), None), ((2, 3, 4, 8), None),
+                                            ((2, 3, 4, 9), 3), ((2, 3, 4, 6), 3), ((4, 4), None), ((4, 6), None),
+                                            ((2, 3, 4, 1), None)])
+def test_attention_mask_length_is_planned_exactly_where_onnxruntime_runs_it(opset, dtype, mask, past):
+    # onnx's own test_attention_4d_diff_heads_mask4d_padded_kv (a mask of 4 over 6 keys) was planned at opset 24;
+    # onnxruntime's kernel (float, float16) refuses a mask not as long as the keys, its function body pads it
+    model, feeds, outs = _attention((2, 3, 4, 8), (2, 3, 6, 8), (2, 3, 6, 8), opset, past, dtype=dtype)
+    m = model.graph.node[0]
+    names = list(m.input)
+    names[3:4] = ["M"] if len(names) > 3 else []
+    if len(names) == 3:
+        names.append("M")
+    del m.input[:]
+    m.input.extend(names)
+    feeds["M"] = np.zeros(mask, dtype)
+    model.graph.input.append(V("M", helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(mask)))
+    status, real = _ort(model, feeds)
+    if status == "ok":
+        assert _planned(model, outs) == real
+        return
+    assert status == "run"
+    with pytest.raises(GraphError, match=rf"node 'att0' \(Attention\): its attn_mask 'M' \({re.escape(str(list(mask)))}"
+                                         rf"\) is {mask[-1]} long.*CPU kernel of Attention-{opset} refuses"):
+        import_onnx(model)

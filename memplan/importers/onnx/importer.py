@@ -47,6 +47,7 @@ from .infer import (
 from .kernels import (
     check_attention_empty,
     check_attention_kv_lengths,
+    check_attention_mask_length,
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
@@ -577,6 +578,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_softmax_cross_entropy_operands(n, where, shapes)
         check_attention_kv_lengths(n, where, shapes, opset)
         check_attention_empty(n, where, shapes, opset)
+        check_attention_mask_length(n, where, shapes, opset)
         check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)

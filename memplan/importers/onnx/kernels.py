@@ -271,14 +271,20 @@ def _static(shape) -> bool:
     return shape is not None and all(isinstance(v, int) for v in shape)
 
 
+def _attention_by_kernel(n, shapes: dict, opset: int) -> bool:
+    """Whether onnxruntime 1.32 runs Attention ``n`` by its CPU kernel: at opsets 23 and 24, for a ``Q`` of float or
+    float16 (the types it registers); otherwise it expands the op's function body."""
+    return opset in (23, 24) and shapes.get(n.input[0], (0, None))[0] in (1, 10)
+
+
 def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
     """An Attention (default domain) whose ``Q``, ``K`` or ``V`` is empty where onnxruntime cannot run it is refused
     naming the node, the input and its shape. Checked where the shapes are static.
 
     Which (round 66, each case run by onnxruntime 1.32 and onnx's reference, ``tests/test_onnx_round66.py``):
-    at opsets 23 and 24 onnxruntime runs the op by its CPU kernel, which requires every dimension of ``Q``, ``K`` and
-    ``V`` (batch, heads, sequence lengths, head sizes) to be at least 1 ("Batch size must be greater than 0"). From
-    opset 25 it runs the function body, which runs a ``Q`` of 4 dimensions empty in its batch or sequence (the
+    at opsets 23 and 24 onnxruntime runs the op of float or float16 by its CPU kernel, which requires every dimension
+    of ``Q``, ``K`` and ``V`` (batch, heads, sequence lengths, head sizes) to be at least 1 ("Batch size must be
+    greater than 0"). From opset 25 (and of other types) it runs the function body, which runs a ``Q`` of 4 dimensions empty in its batch or sequence (the
     output is empty, as planned) and a ``K`` of no keys where ``past_key`` holds some, and refuses the rest: no heads
     (a modulo by zero), head sizes of 0 (it refuses to load the model), no keys at all (a softmax over nothing, which
     onnx's reference cannot compute either), and any empty ``Q``, ``K`` or ``V`` of 3 dimensions (the reshape to
@@ -295,7 +301,7 @@ def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
     if empty is None:
         return
     name, v, s = empty
-    if opset < 25:
+    if _attention_by_kernel(n, shapes, opset):
         raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty; onnxruntime's CPU kernel of Attention-"
                          f"{24 if opset >= 24 else 23} requires every dimension of Q, K and V (batch, heads, sequence "
                          "lengths, head sizes) to be at least 1 and refuses to run it")
@@ -306,6 +312,31 @@ def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
         why = _attention_body_refusal(name, s, keys_past)
         if why is not None:
             raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty: {why}")
+
+
+def check_attention_mask_length(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention of opset 23 or 24 whose ``attn_mask`` (input 3) is not as long in its last dimension as the
+    total key sequence (``past_key``'s sequence plus ``K``'s) is refused naming the node, the mask and both lengths.
+    Checked where the shapes are static.
+
+    Why: ONNX's inference sizes the output from ``Q`` alone, and the specification lets a shorter mask be padded; so
+    onnx's own node test ``test_attention_4d_diff_heads_mask4d_padded_kv`` (a mask of 4 over 6 keys) was planned, while
+    onnxruntime's CPU kernel of Attention-23/24 refuses to run it ("inconsistent total_sequence_length (between
+    attn_mask and past_key and past_value)"). From opset 25 its function body runs such a mask (round 66)."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 4 or not n.input[3]:
+        return
+    if not _attention_by_kernel(n, shapes, opset):
+        return
+    k, mask = shapes.get(n.input[1], (0, None))[1], shapes.get(n.input[3], (0, None))[1]
+    past = n.input[4] if len(n.input) > 4 else ""
+    p = shapes.get(past, (0, None))[1] if past else (0, 0, 0, 0)
+    if not (_static(k) and _static(mask) and _static(p)) or len(k) not in (3, 4) or not mask or len(p) != 4:
+        return
+    total = p[2] + (k[2] if len(k) == 4 else k[1])
+    if mask[-1] != total:
+        raise GraphError(f"{where}: its attn_mask {n.input[3]!r} ({list(mask)}) is {mask[-1]} long in its last "
+                         f"dimension, where the keys total {total} ({'past_key and ' if past else ''}K); onnxruntime's "
+                         f"CPU kernel of Attention-{opset} refuses to run it (\"inconsistent total_sequence_length\")")
 
 
 def _attention_body_refusal(name: str, s: list, keys_past) -> str | None:
