@@ -52,6 +52,7 @@ from .kernels import (
     check_empty_optional,
     check_expand_shape,
     check_integer_divisor,
+    check_linear_attention_empty,
     check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
@@ -579,6 +580,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_attention_kv_lengths(n, where, shapes, opset)
         check_attention_empty(n, where, shapes, opset)
         check_attention_mask_length(n, where, shapes, opset)
+        check_linear_attention_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)
