@@ -492,3 +492,25 @@ def test_linear_attention_of_empty_inputs_is_planned_exactly_where_onnxruntime_r
     with pytest.raises(GraphError, match=r"node 'la0' \(LinearAttention\): its query 'q' is \[\d+, \d+, 32\], empty "
                                          r"in its batch or tokens.*onnxruntime refuses to run it"):
         import_onnx(model)
+
+
+MASKS = [(2, 3, 4, 6), (3, 3, 4, 6), (1, 3, 4, 6), (2, 2, 4, 6), (2, 1, 4, 6), (2, 3, 5, 6), (2, 3, 1, 6), (3, 4, 6),
+         (5, 4, 6), (1, 4, 6), (4, 6), (5, 6), (1, 6), (6,), (1, 2, 3, 4, 6), (3, 1, 3, 4, 6), (1, 1, 4, 6)]
+
+
+@pytest.mark.parametrize(("opset", "dtype"), [(23, np.float32), (24, np.float32), (24, np.float64), (25, np.float32)])
+@pytest.mark.parametrize("mask", MASKS)
+def test_attention_mask_shape_is_planned_exactly_where_onnxruntime_runs_it(opset, dtype, mask):
+    # (before: every mask planned; at opset 25 a mask of [3, 1, 3, 4, 6] made onnxruntime write Y [3, 2, 3, 4, 8],
+    # three times the [2, 3, 4, 8] planned: an overrun)
+    model, feeds, outs = _attention((2, 3, 4, 8), (2, 3, 6, 8), (2, 3, 6, 8), opset, stats=True, dtype=dtype)
+    model.graph.node[0].input.append("M")
+    feeds["M"] = np.zeros(mask, dtype)
+    model.graph.input.append(V("M", helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(mask)))
+    status, real = _ort(model, feeds)
+    if status == "ok" and len(mask) <= 4:
+        assert _planned(model, outs) == real
+        return
+    assert status == "run" or real["Y"] != [2, 3, 4, 8]
+    with pytest.raises(GraphError, match=r"node 'att0' \(Attention\): its attn_mask 'M' .*(does not fit|has 5 dim)"):
+        import_onnx(model)

@@ -48,6 +48,7 @@ from .kernels import (
     check_attention_empty,
     check_attention_kv_lengths,
     check_attention_mask_length,
+    check_attention_mask_shape,
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
@@ -580,6 +581,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_attention_kv_lengths(n, where, shapes, opset)
         check_attention_empty(n, where, shapes, opset)
         check_attention_mask_length(n, where, shapes, opset)
+        check_attention_mask_shape(n, where, shapes, opset)
         check_linear_attention_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

@@ -314,6 +314,47 @@ def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
             raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty: {why}")
 
 
+def check_attention_mask_shape(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention whose ``attn_mask`` (input 3) does not broadcast to ``[batch, q_heads, q_sequence, keys]`` as
+    onnxruntime reads it is refused naming the node, the mask and the shape it must fit. Checked where the shapes
+    are static (the last dimension, the keys, is ``check_attention_mask_length``'s).
+
+    Which (round 66, each case run by onnxruntime 1.32): its CPU kernel (opsets 23-24, float or float16) takes a mask
+    of rank 2 (``[q_sequence, keys]``), 3 (``[1 or q_heads, ...]``) or 4 (``[1 or batch, 1 or q_heads, ...]``), its
+    ``q_sequence`` exactly; the function body (from opset 25, or of other types) broadcasts it as numpy does, so each
+    dimension is 1 or the one it meets; a mask of more than 4 dimensions the kernel refuses, and the function body
+    broadcasts the *output* by it.
+
+    Why: ONNX's inference sizes the output from ``Q`` alone, so a mask of ``[3, 1, 3, 4, 6]`` was planned ``[2, 3, 4,
+    8]`` at opset 25, where onnxruntime writes ``[3, 2, 3, 4, 8]``, three times the bytes (an overrun in every plan);
+    and a mask of another batch, heads or query length was planned for a model onnxruntime refuses to run."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 4 or not n.input[3] or opset < 23:
+        return
+    q, mask = shapes.get(n.input[0], (0, None))[1], shapes.get(n.input[3], (0, None))[1]
+    if not (_static(q) and _static(mask)) or len(q) not in (3, 4) or not mask:
+        return
+    heads = q[1] if len(q) == 4 else next((a.i for a in n.attribute if a.name == "q_num_heads"), 0)
+    if heads <= 0:
+        return
+    target = [q[0], heads, q[2] if len(q) == 4 else q[1], mask[-1]]
+    kernel = _attention_by_kernel(n, shapes, opset)
+    if len(mask) > 4:
+        how = ("'s CPU kernel refuses to run it" if kernel else " broadcasts its output by the mask to more "
+               "dimensions than planned")
+        raise GraphError(f"{where}: its attn_mask {n.input[3]!r} ({list(mask)}) has {len(mask)} dimensions, more than "
+                         f"the 4 of [batch, q_heads, q_sequence, keys] ({target}); onnxruntime{how}")
+    if kernel:
+        ok = len(mask) >= 2 and mask[-2] == target[2] and (
+            len(mask) == 2 or (len(mask) == 3 and mask[0] in (1, heads))
+            or (len(mask) == 4 and mask[0] in (1, target[0]) and mask[1] in (1, heads)))
+    else:
+        ok = all(m in (1, t) for m, t in zip(mask[-2::-1], target[-2::-1]))
+    if not ok:
+        runs = "its CPU kernel of Attention-" + str(opset) if kernel else "its function body"
+        raise GraphError(f"{where}: its attn_mask {n.input[3]!r} ({list(mask)}) does not fit [batch, q_heads, "
+                         f"q_sequence, keys] = {target} as {runs} reads it; onnxruntime refuses to run it")
+
+
 def check_linear_attention_empty(n, where: str, shapes: dict) -> None:
     """A LinearAttention (opset 27) whose ``query``, ``key`` or ``value`` (``[batch, tokens, heads * size]``) is empty
     in its batch or tokens is refused naming the node, the input and its shape. Checked where the shapes are static.
