@@ -514,3 +514,22 @@ def test_attention_mask_shape_is_planned_exactly_where_onnxruntime_runs_it(opset
     assert status == "run" or real["Y"] != [2, 3, 4, 8]
     with pytest.raises(GraphError, match=r"node 'att0' \(Attention\): its attn_mask 'M' .*(does not fit|has 5 dim)"):
         import_onnx(model)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 2), min_size=1, max_size=4).flatmap(
+    lambda s: st.tuples(st.just(s), st.integers(-len(s), len(s) - 1))))
+def test_rms_normalization_is_planned_exactly_where_onnxruntime_runs_it(args):
+    # (as LayerNormalization: [2, 0] over axis -1 was planned; onnxruntime refuses a mean square of no element)
+    shape, axis = args
+    norm = shape[axis:]
+    node = helper.make_node("RMSNormalization", ["X", "S"], ["Y"], name="rms0", axis=axis)
+    g = helper.make_graph([node], "g", [V("X", T.FLOAT, shape), V("S", T.FLOAT, norm)], [V("Y", T.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)])
+    status, real = _ort(model, {"X": np.ones(shape, np.float32), "S": np.ones(norm, np.float32)})
+    if status == "ok":
+        assert _planned(model, ["Y"]) == real
+        return
+    assert status == "run" and 0 in norm
+    with pytest.raises(GraphError, match=r"node 'rms0' \(RMSNormalization\): it normalizes over .* hold no element"):
+        import_onnx(model)

@@ -57,6 +57,7 @@ from .kernels import (
     check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
+    check_rms_norm_extent,
     check_rotary_position_ids,
     check_softmax_cross_entropy_operands,
     check_topk_k,
@@ -583,6 +584,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_attention_mask_length(n, where, shapes, opset)
         check_attention_mask_shape(n, where, shapes, opset)
         check_linear_attention_empty(n, where, shapes)
+        check_rms_norm_extent(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)

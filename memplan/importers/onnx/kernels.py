@@ -355,6 +355,24 @@ def check_attention_mask_shape(n, where: str, shapes: dict, opset: int) -> None:
                          f"q_sequence, keys] = {target} as {runs} reads it; onnxruntime refuses to run it")
 
 
+def check_rms_norm_extent(n, where: str, shapes: dict) -> None:
+    """An RMSNormalization (opset 23) whose normalized dimensions (``X.shape[axis:]``) hold no element is refused
+    naming the node, as ``_check_layer_norm_params`` refuses such a LayerNormalization.
+
+    Why: ONNX's inference sizes the output as ``X``, so ``[2, 0]`` over axis -1 was planned, while the mean square of
+    no element is undefined and onnxruntime refuses to run it ("Size of X.shape[axis:] must be at least 1"); an
+    empty dimension before ``axis`` (no row) is planned, as onnxruntime runs it (round 66)."""
+    if n.op_type != "RMSNormalization" or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
+    if not _static(x) or not -len(x) <= axis < len(x) or 0 not in x[axis:]:
+        return
+    raise GraphError(f"{where}: it normalizes over its input {n.input[0]!r}'s dimensions from axis {axis} "
+                     f"({list(x[axis:])} of {list(x)}), which hold no element: the mean square of none is undefined; "
+                     "onnxruntime refuses to run it (\"Size of X.shape[axis:] must be at least 1, got 0\")")
+
+
 def check_linear_attention_empty(n, where: str, shapes: dict) -> None:
     """A LinearAttention (opset 27) whose ``query``, ``key`` or ``value`` (``[batch, tokens, heads * size]``) is empty
     in its batch or tokens is refused naming the node, the input and its shape. Checked where the shapes are static.
