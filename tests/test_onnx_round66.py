@@ -533,3 +533,20 @@ def test_rms_normalization_is_planned_exactly_where_onnxruntime_runs_it(args):
     assert status == "run" and 0 in norm
     with pytest.raises(GraphError, match=r"node 'rms0' \(RMSNormalization\): it normalizes over .* hold no element"):
         import_onnx(model)
+
+
+@pytest.mark.parametrize(("opset", "dtype"), [(23, np.float32), (24, np.float32), (24, np.float64), (25, np.float32)])
+@pytest.mark.parametrize("mask", [(2, 3, 4, 6), (3, 3, 4, 6), (2, 1, 4, 6), (2, 3, 1, 6), (3, 4, 6), (5, 4, 6),
+                                  (2, 4, 6), (4, 6), (1, 6), (6,)])
+def test_attention_mask_shape_of_a_3d_query_as_onnxruntime_runs_it(opset, dtype, mask):
+    # (Q [2, 4, 24] of 3 heads: the mask fits [2, 3, 4, keys] as for a 4-D one)
+    model, feeds, outs = _attention((2, 4, 24), (2, 6, 24), (2, 6, 24), opset, heads=3, dtype=dtype)
+    model.graph.node[0].input.append("M")
+    feeds["M"] = np.zeros(mask, dtype)
+    model.graph.input.append(V("M", helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(mask)))
+    status, real = _ort(model, feeds)
+    if status == "ok":
+        assert _planned(model, outs) == real
+        return
+    with pytest.raises(GraphError, match=r"node 'att0' \(Attention\): its attn_mask 'M' "):
+        import_onnx(model)

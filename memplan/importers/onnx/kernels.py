@@ -284,11 +284,11 @@ def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
     Which (round 66, each case run by onnxruntime 1.32 and onnx's reference, ``tests/test_onnx_round66.py``):
     at opsets 23 and 24 onnxruntime runs the op of float or float16 by its CPU kernel, which requires every dimension
     of ``Q``, ``K`` and ``V`` (batch, heads, sequence lengths, head sizes) to be at least 1 ("Batch size must be
-    greater than 0"). From opset 25 (and of other types) it runs the function body, which runs a ``Q`` of 4 dimensions empty in its batch or sequence (the
-    output is empty, as planned) and a ``K`` of no keys where ``past_key`` holds some, and refuses the rest: no heads
-    (a modulo by zero), head sizes of 0 (it refuses to load the model), no keys at all (a softmax over nothing, which
-    onnx's reference cannot compute either), and any empty ``Q``, ``K`` or ``V`` of 3 dimensions (the reshape to
-    heads cannot infer its ``-1``).
+    greater than 0"). From opset 25 (and of other types) it runs the function body, which runs a ``Q`` of 4
+    dimensions empty in its batch or sequence (the output is empty, as planned) and a ``K`` of no keys where
+    ``past_key`` holds some, and refuses the rest: no heads (a modulo by zero), head sizes of 0 (it refuses to load
+    the model), no keys at all (a softmax over nothing, which onnx's reference cannot compute either), and any empty
+    ``Q``, ``K`` or ``V`` of 3 dimensions (the reshape to heads cannot infer its ``-1``).
 
     Why: ONNX's inference sizes the outputs as onnx's reference makes them, so these were planned, Attention-24 of
     batch 0 among them, for a model onnxruntime does not run."""
