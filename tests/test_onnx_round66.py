@@ -550,3 +550,22 @@ def test_attention_mask_shape_of_a_3d_query_as_onnxruntime_runs_it(opset, dtype,
         return
     with pytest.raises(GraphError, match=r"node 'att0' \(Attention\): its attn_mask 'M' "):
         import_onnx(model)
+
+
+@pytest.mark.parametrize(("batch", "lengths"), [(2, 2), (2, 1), (1, 2), (2, 3), (3, 1), (0, 0), (0, 2)])
+def test_attention_24_of_double_nonpad_lengths_as_its_function_body_runs_them(batch, lengths):
+    # (round 65 held every Attention-24 to its CPU kernel's rule, one length per batch entry; of double onnxruntime has
+    # no kernel and runs the function body, which broadcasts one length: [2, 1] was refused, and ran)
+    import test_onnx_round65 as r65
+
+    case = r65._attention(batch, lengths, 24)
+    for vi in case.model.graph.input:
+        if vi.name in ("Q", "K", "V"):
+            vi.type.tensor_type.elem_type = T.DOUBLE
+    feeds = {k: v.astype(np.float64) if k in ("Q", "K", "V") else v for k, v in case.feeds.items()}
+    status, real = _ort(case.model, feeds)
+    if status == "ok" and real["Y"][0] == batch:
+        assert _planned(case.model, ["Y"]) == real
+        return
+    with pytest.raises(GraphError, match=r"node 'att0' \(Attention\): its nonpad_kv_seqlen 'n' holds"):
+        import_onnx(case.model)

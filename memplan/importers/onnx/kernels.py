@@ -258,8 +258,9 @@ def check_attention_kv_lengths(n, where: str, shapes: dict, opset: int) -> None:
     if q is None or lengths is None or len(lengths) != 1 or not q or not all(isinstance(v, int) for v in
                                                                             (q[0], lengths[0])):
         return
-    if lengths[0] != q[0] and (opset < 25 or lengths[0] != 1):
-        what = ("'s CPU kernel of Attention-24 refuses to run it" if opset < 25
+    kernel = _attention_by_kernel(n, shapes, opset)   # (round 66: of double, Attention-24 runs the function body)
+    if lengths[0] != q[0] and (kernel or lengths[0] != 1):
+        what = ("'s CPU kernel of Attention-24 refuses to run it" if kernel
                 else f" runs it with an output of batch {lengths[0]} (not the {q[0]} planned)" if q[0] == 1
                 else " refuses to load the model")
         raise GraphError(f"{where}: its nonpad_kv_seqlen {n.input[6]!r} holds {lengths[0]} lengths, where its Q "
