@@ -113,9 +113,9 @@ def test_recurrent_ops_of_an_empty_sequence_or_batch_as_onnxruntime_runs_them(op
     model, _, outs = _recurrent(op, seq, batch, 2)
     done = subprocess.run([sys.executable, "-c", _ORT_CHILD], input=model.SerializeToString(), capture_output=True,
                           timeout=120)
-    assert (done.returncode == 0) == runs, done.stderr[-300:]
+    assert done.returncode == 0 or not runs, done.stderr[-300:]   # (1.32 aborts on the others; a later one may not)
     want = {"Y": [seq, 2, batch, 4], **{o: [2, batch, 4] for o in outs[1:]}}
-    if runs:
+    if done.returncode == 0:
         shapes = [[int(v) for v in s.split(",") if v] for s in done.stdout.decode().strip().split(";")]
         assert dict(zip(outs, shapes)) == want
     assert _planned(model, outs) == want
