@@ -4,9 +4,12 @@
   empty batch, so the sizes are the specification's (its shape inference: ``Y`` ``[seq, dirs, batch, hidden]``,
   ``Y_h``/``Y_c`` ``[dirs, batch, hidden]``), checked against ``onnx.reference`` where it runs (an empty batch) and
   against onnxruntime where it runs (an RNN of either, an LSTM of an empty sequence), in a child process.
-* LayerNormalization over dimensions of no element and Attention of empty inputs: planned where onnxruntime runs them
-  (sizes equal to its and to the reference's), refused naming the node and the input where it does not.
-* Op versions onnxruntime has no CPU kernel for (``tests/onnx_reference66.py``): sized as ``onnx.reference`` makes them.
+* LayerNormalization / RMSNormalization over dimensions of no element, Attention of empty inputs or of a mask that
+  does not fit (one of rank 5 made onnxruntime write 3x the planned output), LinearAttention of an empty batch or
+  sequence, Attention-24 of double (run by the function body, not the kernel): planned exactly where onnxruntime runs
+  them (sizes equal to its and to the reference's), refused naming the node and the input where it does not.
+* Op versions onnxruntime has no CPU kernel for, and inputs round 65's sweep skipped (``tests/onnx_sweep_round66.py``):
+  sized as ``onnx.reference`` (or onnxruntime) makes them; an op version past the checked opset is refused.
 * Hostile models: each a ``GraphError`` naming the initializer, node or value (CLI: one line, exit status 2).
 """
 
