@@ -52,6 +52,7 @@ from .kernels import (
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
+    check_group_norm_empty,
     check_integer_divisor,
     check_linear_attention_empty,
     check_onehot_depth,
@@ -585,6 +586,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_attention_mask_shape(n, where, shapes, opset)
         check_linear_attention_empty(n, where, shapes)
         check_rms_norm_extent(n, where, shapes)
+        check_group_norm_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)

@@ -374,6 +374,22 @@ def check_rms_norm_extent(n, where: str, shapes: dict) -> None:
                      "onnxruntime refuses to run it (\"Size of X.shape[axis:] must be at least 1, got 0\")")
 
 
+def check_group_norm_empty(n, where: str, shapes: dict) -> None:
+    """A GroupNormalization (opset 18 on) whose input is empty in any dimension is refused naming the node and the
+    input. Checked where its shape is static.
+
+    Why: ONNX's inference sizes the output as the input, so the sweep's empty variations of onnx's node tests were
+    planned, while onnxruntime runs the op's function body, whose reshapes to groups (``[N, groups, -1]``, and back
+    by the scale's shape) no empty tensor fits, and refuses to run it ("The input tensor cannot be reshaped to the
+    requested shape"), for an empty batch, channel or spatial dimension alike (round 66)."""
+    if n.op_type != "GroupNormalization" or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if _static(x) and 0 in x:
+        raise GraphError(f"{where}: its input {n.input[0]!r} is {list(x)}, empty: its function body reshapes it to "
+                         "[N, groups, -1], which no empty tensor fits; onnxruntime refuses to run it")
+
+
 def check_linear_attention_empty(n, where: str, shapes: dict) -> None:
     """A LinearAttention (opset 27) whose ``query``, ``key`` or ``value`` (``[batch, tokens, heads * size]``) is empty
     in its batch or tokens is refused naming the node, the input and its shape. Checked where the shapes are static.
