@@ -925,7 +925,7 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: 
         b = next((a.i for a in n.attribute if a.name == "batch_dims"), 0)
         if idx and 0 <= b < len(idx) and b + idx[-1] <= len(data):
             return {out: (tuple(idx[:-1]) + tuple(data[b + idx[-1]:]), elems[first])}
-    if op == "Attention" and len(ins) > 2 and len(n.output) > 2 and (len(ins) < 5 or not ins[4]):
+    if op == "Attention" and len(ins) > 2 and len(n.output) > 2:
         return _attention_presents(n, shapes, elems)
     if op == "Compress" and first and len(ins) > 1 and ins[1] in values:
         return _compress_shape(n, out, shapes[first], elems[first], values[ins[1]])
@@ -965,20 +965,31 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: 
 
 
 def _attention_presents(n, shapes: dict, elems: dict) -> dict:
-    """``{present_key / present_value: (shape, elem)}`` of an Attention-23 ``n`` without a past cache: its K and V
-    as ``[batch, kv_heads, kv_sequence, head_size]`` (a 3-D ``[batch, kv_sequence, kv_heads * head_size]`` one split
-    by ``kv_num_heads``), as onnxruntime writes them. ONNX's inference sizes the presents only from a past, and a
-    model returning them without one was refused as of no known rank."""
+    """``{present_key / present_value: (shape, elem)}`` of an Attention (opset 23 on) ``n``: its K and V as ``[batch,
+    kv_heads, kv_sequence, head_size]`` (a 3-D ``[batch, kv_sequence, kv_heads * head_size]`` one split by
+    ``kv_num_heads``), after its past cache's sequence where it has one (``past_key``/``past_value``: inputs 4 and 5,
+    ``[batch, kv_heads, past_sequence, head_size]``), as onnxruntime writes them. ONNX's inference sizes the presents
+    only from a past, and not where K holds no keys (round 66: ``K`` ``[2, 2, 0, 4]`` after a ``past_key`` of 3, which
+    onnxruntime runs); a model returning them so was refused as of no known rank."""
     kv = next((a.i for a in n.attribute if a.name == "kv_num_heads"), 0)
     found = {}
     for k in (1, 2):
         o, s = n.output[k], shapes.get(n.input[k])
-        if not o or s is None or not elems.get(n.input[k]):
+        past = n.input[k + 3] if len(n.input) > k + 3 else ""
+        p = shapes.get(past) if past else ()
+        if not o or s is None or not elems.get(n.input[k]) or p is None or (past and len(p) != 4):
             continue
         if len(s) == 4:
-            found[o] = (tuple(s), elems[n.input[k]])
+            shape = tuple(s)
         elif len(s) == 3 and kv > 0 and s[2] % kv == 0:
-            found[o] = ((s[0], kv, s[1], s[2] // kv), elems[n.input[k]])
+            shape = (s[0], kv, s[1], s[2] // kv)
+        else:
+            continue
+        if past and not all(isinstance(d, int) for d in (*shape, *p)):
+            continue
+        if past:
+            shape = shape[:2] + (p[2] + shape[2],) + shape[3:]
+        found[o] = (shape, elems[n.input[k]])
     return found
 
 

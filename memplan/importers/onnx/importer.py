@@ -45,14 +45,20 @@ from .infer import (
     run_time_inputs,
 )
 from .kernels import (
+    check_attention_empty,
     check_attention_kv_lengths,
+    check_attention_mask_length,
+    check_attention_mask_shape,
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
+    check_group_norm_empty,
     check_integer_divisor,
+    check_linear_attention_empty,
     check_onehot_depth,
     check_recurrent_operands,
     check_resize_scale_range,
+    check_rms_norm_extent,
     check_rotary_position_ids,
     check_softmax_cross_entropy_operands,
     check_topk_k,
@@ -62,6 +68,7 @@ from .kernels import (
 from .model_checks import (
     _bind_function_bodies_to_model_opset,
     _check_call_outputs,
+    _check_checked_versions,
     _check_domain_versions,
     _check_function_opsets,
     _check_functions,
@@ -310,6 +317,7 @@ def _check_nodes(onnx, model, inits: set[str]) -> list[str]:
     _check_known_ops(onnx, g, node_ids)
     _check_node_schemas(onnx, g, node_ids, model)
     _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
+    _check_checked_versions(onnx, g, node_ids, _default_opset(model))
     return node_ids
 
 
@@ -573,6 +581,12 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_recurrent_operands(n, where, shapes)
         check_softmax_cross_entropy_operands(n, where, shapes)
         check_attention_kv_lengths(n, where, shapes, opset)
+        check_attention_empty(n, where, shapes, opset)
+        check_attention_mask_length(n, where, shapes, opset)
+        check_attention_mask_shape(n, where, shapes, opset)
+        check_linear_attention_empty(n, where, shapes)
+        check_rms_norm_extent(n, where, shapes)
+        check_group_norm_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)

@@ -258,13 +258,197 @@ def check_attention_kv_lengths(n, where: str, shapes: dict, opset: int) -> None:
     if q is None or lengths is None or len(lengths) != 1 or not q or not all(isinstance(v, int) for v in
                                                                             (q[0], lengths[0])):
         return
-    if lengths[0] != q[0] and (opset < 25 or lengths[0] != 1):
-        what = ("'s CPU kernel of Attention-24 refuses to run it" if opset < 25
+    kernel = _attention_by_kernel(n, shapes, opset)   # (round 66: of double, Attention-24 runs the function body)
+    if lengths[0] != q[0] and (kernel or lengths[0] != 1):
+        what = ("'s CPU kernel of Attention-24 refuses to run it" if kernel
                 else f" runs it with an output of batch {lengths[0]} (not the {q[0]} planned)" if q[0] == 1
                 else " refuses to load the model")
         raise GraphError(f"{where}: its nonpad_kv_seqlen {n.input[6]!r} holds {lengths[0]} lengths, where its Q "
                          f"{n.input[0]!r} ({list(q)}) has a batch of {q[0]} (one length per batch entry); "
                          f"onnxruntime{what}")
+
+
+def _static(shape) -> bool:
+    return shape is not None and all(isinstance(v, int) for v in shape)
+
+
+def _attention_by_kernel(n, shapes: dict, opset: int) -> bool:
+    """Whether onnxruntime 1.32 runs Attention ``n`` by its CPU kernel: at opsets 23 and 24, for a ``Q`` of float or
+    float16 (the types it registers); otherwise it expands the op's function body."""
+    return opset in (23, 24) and shapes.get(n.input[0], (0, None))[0] in (1, 10)
+
+
+def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention (default domain) whose ``Q``, ``K`` or ``V`` is empty where onnxruntime cannot run it is refused
+    naming the node, the input and its shape. Checked where the shapes are static.
+
+    Which (round 66, each case run by onnxruntime 1.32 and onnx's reference, ``tests/test_onnx_round66.py``):
+    at opsets 23 and 24 onnxruntime runs the op of float or float16 by its CPU kernel, which requires every dimension
+    of ``Q``, ``K`` and ``V`` (batch, heads, sequence lengths, head sizes) to be at least 1 ("Batch size must be
+    greater than 0"). From opset 25 (and of other types) it runs the function body, which runs a ``Q`` of 4
+    dimensions empty in its batch or sequence (the output is empty, as planned) and a ``K`` of no keys where
+    ``past_key`` holds some, and refuses the rest: no heads (a modulo by zero), head sizes of 0 (it refuses to load
+    the model), no keys at all (a softmax over nothing, which onnx's reference cannot compute either), and any empty
+    ``Q``, ``K`` or ``V`` of 3 dimensions (the reshape to heads cannot infer its ``-1``).
+
+    Why: ONNX's inference sizes the outputs as onnx's reference makes them, so these were planned, Attention-24 of
+    batch 0 among them, for a model onnxruntime does not run."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 3 or opset < 23:
+        return
+    got = [(name, v, shapes.get(v, (0, None))[1]) for name, v in zip(("Q", "K", "V"), n.input[:3])]
+    if not all(_static(s) for _, _, s in got):
+        return
+    empty = next(((name, v, s) for name, v, s in got if 0 in s), None)
+    if empty is None:
+        return
+    name, v, s = empty
+    if _attention_by_kernel(n, shapes, opset):
+        raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty; onnxruntime's CPU kernel of Attention-"
+                         f"{24 if opset >= 24 else 23} requires every dimension of Q, K and V (batch, heads, sequence "
+                         "lengths, head sizes) to be at least 1 and refuses to run it")
+    past = n.input[4] if len(n.input) > 4 else ""
+    past_shape = shapes.get(past, (0, None))[1] if past else None
+    keys_past = past_shape[2] if past_shape is not None and len(past_shape) == 4 else 0
+    for name, v, s in got:
+        why = _attention_body_refusal(name, s, keys_past)
+        if why is not None:
+            raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty: {why}")
+
+
+def check_attention_mask_shape(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention whose ``attn_mask`` (input 3) does not broadcast to ``[batch, q_heads, q_sequence, keys]`` as
+    onnxruntime reads it is refused naming the node, the mask and the shape it must fit. Checked where the shapes
+    are static (the last dimension, the keys, is ``check_attention_mask_length``'s).
+
+    Which (round 66, each case run by onnxruntime 1.32): its CPU kernel (opsets 23-24, float or float16) takes a mask
+    of rank 2 (``[q_sequence, keys]``), 3 (``[1 or q_heads, ...]``) or 4 (``[1 or batch, 1 or q_heads, ...]``), its
+    ``q_sequence`` exactly; the function body (from opset 25, or of other types) broadcasts it as numpy does, so each
+    dimension is 1 or the one it meets; a mask of more than 4 dimensions the kernel refuses, and the function body
+    broadcasts the *output* by it.
+
+    Why: ONNX's inference sizes the output from ``Q`` alone, so a mask of ``[3, 1, 3, 4, 6]`` was planned ``[2, 3, 4,
+    8]`` at opset 25, where onnxruntime writes ``[3, 2, 3, 4, 8]``, three times the bytes (an overrun in every plan);
+    and a mask of another batch, heads or query length was planned for a model onnxruntime refuses to run."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 4 or not n.input[3] or opset < 23:
+        return
+    q, mask = shapes.get(n.input[0], (0, None))[1], shapes.get(n.input[3], (0, None))[1]
+    if not (_static(q) and _static(mask)) or len(q) not in (3, 4) or not mask:
+        return
+    heads = q[1] if len(q) == 4 else next((a.i for a in n.attribute if a.name == "q_num_heads"), 0)
+    if heads <= 0:
+        return
+    target = [q[0], heads, q[2] if len(q) == 4 else q[1], mask[-1]]
+    kernel = _attention_by_kernel(n, shapes, opset)
+    if len(mask) > 4:
+        how = ("'s CPU kernel refuses to run it" if kernel else " broadcasts its output by the mask to more "
+               "dimensions than planned")
+        raise GraphError(f"{where}: its attn_mask {n.input[3]!r} ({list(mask)}) has {len(mask)} dimensions, more than "
+                         f"the 4 of [batch, q_heads, q_sequence, keys] ({target}); onnxruntime{how}")
+    if kernel:
+        ok = len(mask) >= 2 and mask[-2] == target[2] and (
+            len(mask) == 2 or (len(mask) == 3 and mask[0] in (1, heads))
+            or (len(mask) == 4 and mask[0] in (1, target[0]) and mask[1] in (1, heads)))
+    else:
+        ok = all(m in (1, t) for m, t in zip(mask[-2::-1], target[-2::-1]))
+    if not ok:
+        runs = "its CPU kernel of Attention-" + str(opset) if kernel else "its function body"
+        raise GraphError(f"{where}: its attn_mask {n.input[3]!r} ({list(mask)}) does not fit [batch, q_heads, "
+                         f"q_sequence, keys] = {target} as {runs} reads it; onnxruntime refuses to run it")
+
+
+def check_rms_norm_extent(n, where: str, shapes: dict) -> None:
+    """An RMSNormalization (opset 23) whose normalized dimensions (``X.shape[axis:]``) hold no element is refused
+    naming the node, as ``_check_layer_norm_params`` refuses such a LayerNormalization.
+
+    Why: ONNX's inference sizes the output as ``X``, so ``[2, 0]`` over axis -1 was planned, while the mean square of
+    no element is undefined and onnxruntime refuses to run it ("Size of X.shape[axis:] must be at least 1"); an
+    empty dimension before ``axis`` (no row) is planned, as onnxruntime runs it (round 66)."""
+    if n.op_type != "RMSNormalization" or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
+    if not _static(x) or not -len(x) <= axis < len(x) or 0 not in x[axis:]:
+        return
+    raise GraphError(f"{where}: it normalizes over its input {n.input[0]!r}'s dimensions from axis {axis} "
+                     f"({list(x[axis:])} of {list(x)}), which hold no element: the mean square of none is undefined; "
+                     "onnxruntime refuses to run it (\"Size of X.shape[axis:] must be at least 1, got 0\")")
+
+
+def check_group_norm_empty(n, where: str, shapes: dict) -> None:
+    """A GroupNormalization (opset 18 on) whose input is empty in any dimension is refused naming the node and the
+    input. Checked where its shape is static.
+
+    Why: ONNX's inference sizes the output as the input, so the sweep's empty variations of onnx's node tests were
+    planned, while onnxruntime runs the op's function body, whose reshapes to groups (``[N, groups, -1]``, and back
+    by the scale's shape) no empty tensor fits, and refuses to run it ("The input tensor cannot be reshaped to the
+    requested shape"), for an empty batch, channel or spatial dimension alike (round 66)."""
+    if n.op_type != "GroupNormalization" or not _default_domain(n) or not n.input:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if _static(x) and 0 in x:
+        raise GraphError(f"{where}: its input {n.input[0]!r} is {list(x)}, empty: its function body reshapes it to "
+                         "[N, groups, -1], which no empty tensor fits; onnxruntime refuses to run it")
+
+
+def check_linear_attention_empty(n, where: str, shapes: dict) -> None:
+    """A LinearAttention (opset 27) whose ``query``, ``key`` or ``value`` (``[batch, tokens, heads * size]``) is empty
+    in its batch or tokens is refused naming the node, the input and its shape. Checked where the shapes are static.
+
+    Why: ONNX's inference sizes the outputs (an empty output, a ``present_state`` of the batch), so the sweep's empty
+    variations of onnx's node tests were planned, while onnxruntime runs the op's function body, whose reshape of
+    each input to ``[batch, tokens, heads, -1]`` cannot infer its ``-1`` from no element and refuses to run it (round
+    66). An empty head size (``[2, 4, 0]``) it runs, as planned."""
+    if n.op_type != "LinearAttention" or not _default_domain(n) or len(n.input) < 3:
+        return
+    for name, v in zip(("query", "key", "value"), n.input[:3]):
+        s = shapes.get(v, (0, None))[1]
+        if _static(s) and len(s) == 3 and 0 in s[:2]:
+            raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty in its batch or tokens: its function "
+                             "body reshapes it to [batch, tokens, heads, -1], whose -1 no empty tensor defines; "
+                             "onnxruntime refuses to run it")
+
+
+def check_attention_mask_length(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention of opset 23 or 24 whose ``attn_mask`` (input 3) is not as long in its last dimension as the
+    total key sequence (``past_key``'s sequence plus ``K``'s) is refused naming the node, the mask and both lengths.
+    Checked where the shapes are static.
+
+    Why: ONNX's inference sizes the output from ``Q`` alone, and the specification lets a shorter mask be padded; so
+    onnx's own node test ``test_attention_4d_diff_heads_mask4d_padded_kv`` (a mask of 4 over 6 keys) was planned, while
+    onnxruntime's CPU kernel of Attention-23/24 refuses to run it ("inconsistent total_sequence_length (between
+    attn_mask and past_key and past_value)"). From opset 25 its function body runs such a mask (round 66)."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 4 or not n.input[3]:
+        return
+    if not _attention_by_kernel(n, shapes, opset):
+        return
+    k, mask = shapes.get(n.input[1], (0, None))[1], shapes.get(n.input[3], (0, None))[1]
+    past = n.input[4] if len(n.input) > 4 else ""
+    p = shapes.get(past, (0, None))[1] if past else (0, 0, 0, 0)
+    if not (_static(k) and _static(mask) and _static(p)) or len(k) not in (3, 4) or not mask or len(p) != 4:
+        return
+    total = p[2] + (k[2] if len(k) == 4 else k[1])
+    if mask[-1] != total:
+        raise GraphError(f"{where}: its attn_mask {n.input[3]!r} ({list(mask)}) is {mask[-1]} long in its last "
+                         f"dimension, where the keys total {total} ({'past_key and ' if past else ''}K); onnxruntime's "
+                         f"CPU kernel of Attention-{opset} refuses to run it (\"inconsistent total_sequence_length\")")
+
+
+def _attention_body_refusal(name: str, s: list, keys_past) -> str | None:
+    """Why onnxruntime's function body of Attention (opset 25 on) refuses an input ``name`` of static shape ``s``, or
+    None where it runs it (``keys_past``: the sequence length of ``past_key``, 0 where there is none)."""
+    if 0 not in s:
+        return None
+    if len(s) != 4:
+        return ("its function body reshapes it to heads, whose -1 no empty tensor defines; onnxruntime refuses to run "
+                "it")
+    if s[1] == 0:
+        return "it has no heads (the function body takes a modulo by them); onnxruntime refuses to run it"
+    if s[3] == 0:
+        return "its head size is 0; onnxruntime refuses " + ("to load the model" if name != "V" else "to run it")
+    if name != "Q" and s[2] == 0 and not (isinstance(keys_past, int) and keys_past > 0):
+        return ("it holds no keys and no past_key holds any (a softmax over nothing is undefined); onnxruntime "
+                "refuses to run it")
+    return None   # (an empty batch or query sequence, or keys held by past_key: onnxruntime runs it)
 
 
 def check_rotary_position_ids(n, where: str, shapes: dict) -> None:

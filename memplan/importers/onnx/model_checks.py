@@ -220,6 +220,36 @@ def _check_kernel_versions(onnx, g, node_ids: list[str], opset: int) -> None:
                              "later)")
 
 
+#: the newest default opset whose op versions the importer's sizes are checked against: each op version of onnx 1.23
+#: (opset 28) by onnxruntime 1.32 (``tests/onnx_sweep_round65.py``) or, where it has no CPU kernel, by onnx's reference
+#: implementation (``tests/onnx_sweep_round66.py``)
+CHECKED_OPSET = 28
+
+
+def _check_checked_versions(onnx, g, node_ids: list[str], opset: int) -> None:
+    """Refuse a node of the default domain whose op, at the model's ``opset``, is a version newer than
+    ``CHECKED_OPSET``, naming the node, the op's version and the newest opset checked.
+
+    Why: the importer sizes a node by onnx's inference plus its own rules and checks, each written and tested for the
+    op versions it knows; a newer onnx installed beside it defines versions none of those was checked against (a new
+    input, a new output-shape rule), whose sizes would be planned unchecked: a guess. An op whose version at the
+    model's opset is one already checked (a Relu-14 in a model of opset 29) is planned as before."""
+    if opset <= CHECKED_OPSET:
+        return
+    for nid, n in zip(node_ids, g.node):
+        if (n.domain or "") not in ("", "ai.onnx"):
+            continue
+        try:
+            version = onnx.defs.get_schema(n.op_type, opset, "").since_version
+        except Exception:  # noqa: BLE001 - no schema: the schema check refuses the node
+            continue
+        if version > CHECKED_OPSET:
+            raise GraphError(f"node {nid!r} ({n.op_type}) is {n.op_type}-{version} at the model's opset {opset}: "
+                             f"memplan's importer is checked against the op versions up to opset {CHECKED_OPSET}, "
+                             f"so which sizes {n.op_type}-{version} makes is not known to it (unsupported; export "
+                             f"the model at opset {CHECKED_OPSET} or below, or use a memplan that knows it)")
+
+
 #: the training domains: their ops (Gradient, Adagrad, Adam, Momentum) compute gradients and updated weights, which no
 #: inference runtime runs and memplan cannot size (onnx's inference gives Gradient's outputs no shape)
 TRAINING_DOMAINS = frozenset({"ai.onnx.preview.training", "ai.onnx.training"})

@@ -673,7 +673,10 @@ def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
 
     Why: ONNX's inference gives the output X's shape and checks nothing of the others; memplan planned such nodes,
     and onnxruntime refuses to run them ("Scale and (optional) bias must match X.shape[axis:] or be
-    NumPy-broadcastable to it")."""
+    NumPy-broadcastable to it"). Likewise one whose normalized dimensions (``X.shape[axis:]``) hold no element
+    (``[2, 0]`` over axis -1): the same sizes as onnx's reference makes, but its mean and variance are of no element
+    (NaN), and onnxruntime refuses to run it; an empty dimension before ``axis`` (no row to normalize) is planned, as
+    both run it."""
     if n.op_type != "LayerNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
         return
     x = shapes.get(n.input[0], (0, None))[1]
@@ -684,6 +687,12 @@ def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
                          f"({list(x)}); onnxruntime refuses to run it")
     if x is None or not all(isinstance(d, int) for d in x):
         return
+    normalized = x[axis:]
+    if 0 in normalized:
+        # (round 66: planned; onnx's reference computes a mean of no elements, NaN, and onnxruntime refuses it)
+        raise GraphError(f"{where}: it normalizes over its input {n.input[0]!r}'s dimensions from axis {axis} "
+                         f"({list(normalized)} of {list(x)}), which hold no element: the mean of none is undefined; "
+                         "onnxruntime refuses to run it (\"Size of X.shape[axis:] must be at least 1, got 0\")")
     for k, what in ((1, "scale"), (2, "bias")):
         v = n.input[k] if k < len(n.input) else ""
         s = shapes.get(v, (0, None))[1] if v else None
