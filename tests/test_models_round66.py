@@ -4,6 +4,8 @@ Refusal made clearer:
 - torch.export's refusal of a Python value made of a tensor's values ("Could not extract specialized integer from
   data-dependent expression u1", Qwen3-ASR's encoder; "Could not guard on data-dependent expression", a branch on
   ``mask.any()``) named the model's line but said nothing of what a caller can do: it now ends with the ways out.
+- torch.export's "_apply(): Couldn't swap Linear.weight" (NLLB-MoE's router casting its classifier in ``forward``)
+  said neither what the model did nor what to do: it now names the conversion and the way out.
 """
 
 from __future__ import annotations
@@ -77,3 +79,27 @@ def test_qwen3_asr_encoders_refusal_says_what_to_do():
     text = str(info.value)
     assert "data-dependent expression" in text and "(at modeling_qwen3_asr.py:" in text, text
     assert all(part in text for part in ADVICE), text
+
+
+class CastsInForward(torch.nn.Module):
+    """A submodule converted at every call, to the dtype it has, as NLLB-MoE's router's ``_cast_classifier``."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.lin = self.lin.to(torch.float32)
+        return self.lin(x)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_conversion_of_parameters_in_forward_is_refused_naming_it_and_what_to_do():
+    with pytest.raises(GraphError) as info:
+        compile(CastsInForward(), (torch.randn(2, 4),), cuda_graph=False)
+    text = str(info.value)
+    assert text.startswith("torch.export failed for CastsInForward: _apply(): Couldn't swap Linear.weight"), text
+    assert re.search(r"\(at test_models_round66\.py:\d+ in forward: `self\.lin = self\.lin\.to\(torch\.float32\)`\)", text), text
+    assert "forward converts a submodule's parameters during the call" in text, text
+    assert "convert the model before compile and take the conversion out of forward" in text, text
+    assert "\n" not in text
