@@ -45,7 +45,40 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
+    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc)) + _data_dependent_advice(first) + _swap_advice(first)
+
+
+#: torch's first lines where ``forward`` made a Python number or branch of a tensor's values
+#: (``GuardOnDataDependentSymNode``: ``if mask.any():``, ``[w] * (n // w)`` with ``n`` from ``.item()``/``.tolist()``)
+_DATA_DEPENDENT = ("Could not guard on data-dependent expression",
+                   "Could not extract specialized integer from data-dependent expression")
+
+
+def _data_dependent_advice(first: str) -> str:
+    """What to do where torch.export refused a Python value made of a tensor's values (``first``: torch's line),
+    else "". Why: the refusal named the line (Qwen3-ASR's ``cu_chunk_lens += [w] * (cnn_len // w)``, FSMT's
+    ``if not padding_mask.any():``) but torch's advice (``torch._check``, ``guard_or_false``) is about editing the
+    model's code, and nothing said what a caller can do (round 66's CPU sweep). One fixed program holds one such
+    value; the ways out are the caller's."""
+    if not first.startswith(_DATA_DEPENDENT):
+        return ""
+    return ("; forward makes a Python number or branch of a tensor's values there (.item(), .tolist(), int(t), "
+            "'if t.any():'), which one fixed program cannot hold for every call: compute that value before the "
+            "call and pass it in as an argument, compute it on tensors (torch.where), or compile only the part of "
+            "the model after that line")
+
+
+def _swap_advice(first: str) -> str:
+    """What to do where ``forward`` converted a submodule's parameters during the call (``Module.to()``, ``.float()``:
+    ``nn.Module._apply``), else "". Why: torch's "_apply(): Couldn't swap Linear.weight" said neither what the model
+    did nor the way out (NLLB-MoE's router, ``self.classifier = self.classifier.to(self.dtype)`` at every call, a
+    conversion to the dtype it has: round 66's CPU sweep)."""
+    if "_apply(): Couldn't swap" not in first:
+        return ""
+    return ("; forward converts a submodule's parameters during the call (Module.to(), .float(), .half()), which "
+            "torch.export cannot trace even to the dtype and device they have: convert the model before compile "
+            "and take the conversion out of forward (a library model's own, such as NLLB-MoE's router's "
+            "_cast_classifier: set that method to a no-op on the submodule)")
 
 
 #: Dynamo's line after a reason it gives on the next lines (``torch.cond`` whose branch writes a buffer in place)
