@@ -1,0 +1,137 @@
+"""``python -m runtime.aten.bench_compile [TREE ...]``: what ``compile(m, x)`` costs (the export and its watches,
+planning, building) and what a compiled call costs afterwards, on the CPU (``cuda_graph=False``), for a 3-layer MLP,
+a tiny transformers Llama and a module reading a settings object and class attributes.
+
+With no argument it measures this tree once. Given source trees (``/work/wt/base64 .``), it runs one subprocess
+per tree with ``PYTHONPATH`` set to that tree, alternating the trees for ``--rounds`` rounds, and prints the medians
+side by side with their ratio to the first tree. Why subprocesses: two trees of this package cannot be imported in
+one process; why alternating rounds: the machine may be loaded, so the trees see the same load and only ratios are
+compared (a benchmark, not a timed test).
+
+The worker part uses ``runtime.aten.compile`` alone, so it runs on older trees that lack this file (the driver runs
+this file by its path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+
+def _models(torch: Any) -> list[tuple[str, Any, tuple]]:
+    """(name, module, example inputs) of the three models measured."""
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(*[torch.nn.Linear(64, 64) for _ in range(3)]).eval()
+    out = [("mlp3", mlp, (torch.randn(8, 64),))]
+    try:
+        import transformers as tf
+    except ImportError:
+        tf = None
+    if tf is not None:
+        cfg = tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, vocab_size=128, max_position_embeddings=64)
+        out.append(("tiny_llama", tf.LlamaForCausalLM(cfg).eval(), (torch.randint(0, 128, (1, 8)),)))
+
+    class Cfg:
+        """A settings object: plain fields forward reads."""
+
+        def __init__(self) -> None:
+            self.scale = 2.0
+            self.act = "gelu"
+            self.eps = 1e-5
+            self.depth = 3
+
+    class Base(torch.nn.Module):
+        shift = 0.25
+
+    class Settled(Base):
+        bias = 0.5
+        gain = 1.5
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(64, 64) for _ in range(3))
+            self.cfg = Cfg()
+
+        @property
+        def width(self) -> int:
+            return 64
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.layers[: self.cfg.depth]:
+                y = layer(x)
+                y = torch.nn.functional.gelu(y) if self.cfg.act == "gelu" else torch.relu(y)
+                x = y * self.cfg.scale + type(self).bias + self.shift
+            return x * self.gain + self.cfg.eps + self.width
+
+    out.append(("settings", Settled().eval(), (torch.randn(8, 64),)))
+    return out
+
+
+def worker(calls: int = 200, reps: int = 5) -> dict[str, dict[str, float]]:
+    """{model: {"compile_s": seconds of the second compile (a fresh instance), "call_us": median per-call microseconds}} in this
+    process (the first compile of each model warms torch's caches; the second is the one timed)."""
+    import torch
+
+    from runtime.aten import compile
+
+    torch.set_num_threads(1)   # (a loaded machine: torch's intra-op threads made an 8x64 matmul take ms)
+    out: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        for (name, warm, x), (_, m, _) in zip(_models(torch), _models(torch)):
+            compile(warm, x, streams=1, cuda_graph=False, device="cpu")   # (another instance: nothing reused)
+            t = time.perf_counter()
+            step = compile(m, x, streams=1, cuda_graph=False, device="cpu")
+            took = time.perf_counter() - t
+            for _ in range(20):
+                step(*x)
+            ts = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                for _ in range(calls):
+                    step(*x)
+                ts.append((time.perf_counter() - t) / calls * 1e6)
+            out[name] = {"compile_s": took, "call_us": statistics.median(ts)}
+    return out
+
+
+def drive(trees: list[str], rounds: int) -> None:
+    """Alternate one worker subprocess per tree for ``rounds`` rounds; print medians and ratios to ``trees[0]``."""
+    got: dict[str, list[dict[str, dict[str, float]]]] = {t: [] for t in trees}
+    for r in range(rounds):
+        for tree in (trees if r % 2 == 0 else trees[::-1]):
+            env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+            res = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker"], env=env,
+                                 capture_output=True, text=True, check=True)
+            got[tree].append(json.loads(res.stdout.strip().splitlines()[-1]))
+    first = trees[0]
+    for name in got[first][0]:
+        for key, unit in (("compile_s", "s compile"), ("call_us", "us per call")):
+            meds = {t: statistics.median(g[name][key] for g in got[t]) for t in trees}
+            cells = [f"{t}: {meds[t]:.3f}" + ("" if t == first else f" (x{meds[t] / meds[first]:.2f})")
+                     for t in trees]
+            print(f"{name} {unit}: " + "; ".join(cells), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("trees", nargs="*", help="source trees to compare (PYTHONPATH each); none: this process")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker or not a.trees:
+        print(json.dumps(worker()), flush=True)
+    else:
+        drive(a.trees, a.rounds)
+
+
+if __name__ == "__main__":
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path.pop(0)   # (run by path: this folder's modules, ``settings.py``..., must not shadow others)
+    main()
