@@ -74,9 +74,15 @@ def _models(torch: Any) -> list[tuple[str, Any, tuple]]:
     return out
 
 
-def worker(calls: int = 200, reps: int = 5) -> dict[str, dict[str, float]]:
-    """{model: {"compile_s": seconds of the second compile (a fresh instance), "call_us": median per-call microseconds}} in this
-    process (the first compile of each model warms torch's caches; the second is the one timed)."""
+def worker(calls: int = 200, reps: int = 5, compiles: int = 3) -> dict[str, dict[str, float]]:
+    """{model: {"compile_s": median CPU seconds of a compile of a fresh instance, "call_us": median per-call
+    microseconds}} in this process. The first compile of each model warms torch's caches and is not timed.
+
+    Why CPU time after ``gc.collect()``: a compile allocates enough for the collector's oldest generation to run in
+    some compiles and not others (some 0.3 s of a tiny Llama's 0.5 s), which made wall times bimodal on a loaded
+    machine; the collection is the process's, not the compile's."""
+    import gc
+
     import torch
 
     from runtime.aten import compile
@@ -84,20 +90,24 @@ def worker(calls: int = 200, reps: int = 5) -> dict[str, dict[str, float]]:
     torch.set_num_threads(1)   # (a loaded machine: torch's intra-op threads made an 8x64 matmul take ms)
     out: dict[str, dict[str, float]] = {}
     with torch.no_grad():
-        for (name, warm, x), (_, m, _) in zip(_models(torch), _models(torch)):
-            compile(warm, x, streams=1, cuda_graph=False, device="cpu")   # (another instance: nothing reused)
-            t = time.perf_counter()
-            step = compile(m, x, streams=1, cuda_graph=False, device="cpu")
-            took = time.perf_counter() - t
+        sets = [_models(torch) for _ in range(compiles + 1)]
+        for i, (name, _, x) in enumerate(sets[0]):
+            compile(sets[0][i][1], x, streams=1, cuda_graph=False, device="cpu")   # (another instance: nothing reused)
+            took = []
+            for models in sets[1:]:
+                gc.collect()
+                t = time.process_time()
+                step = compile(models[i][1], x, streams=1, cuda_graph=False, device="cpu")
+                took.append(time.process_time() - t)
             for _ in range(20):
                 step(*x)
             ts = []
             for _ in range(reps):
-                t = time.perf_counter()
+                t = time.process_time()
                 for _ in range(calls):
                     step(*x)
-                ts.append((time.perf_counter() - t) / calls * 1e6)
-            out[name] = {"compile_s": took, "call_us": statistics.median(ts)}
+                ts.append((time.process_time() - t) / calls * 1e6)
+            out[name] = {"compile_s": statistics.median(took), "call_us": statistics.median(ts)}
     return out
 
 
@@ -112,7 +122,7 @@ def drive(trees: list[str], rounds: int) -> None:
             got[tree].append(json.loads(res.stdout.strip().splitlines()[-1]))
     first = trees[0]
     for name in got[first][0]:
-        for key, unit in (("compile_s", "s compile"), ("call_us", "us per call")):
+        for key, unit in (("compile_s", "CPU s per compile"), ("call_us", "CPU us per call")):
             meds = {t: statistics.median(g[name][key] for g in got[t]) for t in trees}
             cells = [f"{t}: {meds[t]:.3f}" + ("" if t == first else f" (x{meds[t] / meds[first]:.2f})")
                      for t in trees]
