@@ -87,14 +87,23 @@ def forward_watched(torch: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _armed(torch: Any, mode: Any) -> Iterator[None]:
-    """``mode`` on this thread's torch function mode stack and innermost of ``_active`` for the block; taken off
-    wherever it sits in ``finally``."""
+    """``mode`` at the bottom of this thread's torch function mode stack and innermost of ``_active`` for the block;
+    taken off wherever it sits in ``finally``. Why the bottom: the modes above it (torch.export's handler, once the
+    module's call starts) pass calls down to it, so a refused branch's call comes from torch's frames, not this
+    mode's, and torch's "data-dependent expression" names ``forward``'s line, which ``branch_refused`` reads."""
     active = _active()
+    above: list[Any] = []
     try:
         active.append(mode)
+        while torch._C._len_torch_function_stack() > 0:
+            above.append(torch._C._pop_torch_function_stack())
         torch._C._push_on_torch_function_stack(mode)
+        while above:
+            torch._C._push_on_torch_function_stack(above.pop())
         yield
     finally:
+        while above:   # (an interrupt while the others were off the stack: back, in order)
+            torch._C._push_on_torch_function_stack(above.pop())
         _take_off(torch, mode)
         while mode in active:
             active.remove(mode)
