@@ -2,7 +2,8 @@
 planning, building) and what a compiled call costs afterwards, on the CPU (``cuda_graph=False``), for a 3-layer MLP,
 a tiny transformers Llama and a module reading a settings object and class attributes.
 
-With no argument it measures this tree once. Given source trees (``/work/wt/base64 .``), it runs one subprocess
+With no argument it measures this tree once; ``--value-mode`` compares, in this process, the value-read mode on
+torch's stack for the whole export (round 65) with the module's call alone (round 66). Given source trees (``/work/wt/base64 .``), it runs one subprocess
 per tree with ``PYTHONPATH`` set to that tree, alternating the trees for ``--rounds`` rounds, and prints the medians
 side by side with their ratio to the first tree. Why subprocesses: two trees of this package cannot be imported in
 one process; why alternating rounds: the machine may be loaded, so the trees see the same load and only ratios are
@@ -111,6 +112,46 @@ def worker(calls: int = 200, reps: int = 5, compiles: int = 3) -> dict[str, dict
     return out
 
 
+def value_mode(rounds: int = 7) -> None:
+    """In this process, alternating: compile CPU time with the value-read mode on torch's stack for the whole export
+    and import (round 65) and for the module's call alone (``forward_only``, round 66), each a fresh instance after
+    ``gc.collect()``; medians. Only this tree (it needs ``forward_only``)."""
+    import contextlib
+    import gc
+
+    import torch
+
+    from runtime.aten import compile, value_reads
+
+    real = value_reads.watch_value_reads
+
+    @contextlib.contextmanager
+    def whole(torch: Any, *, forward_only: bool = False) -> Any:
+        with real(torch, forward_only=False) as reads:
+            yield reads
+
+    torch.set_num_threads(1)
+    names = [name for name, _m, _x in _models(torch)]
+    took: dict[tuple[str, str], list[float]] = {}
+    try:
+        with torch.no_grad():
+            for r in range(rounds + 1):
+                for variant in (("whole", "forward") if r % 2 else ("forward", "whole")):
+                    value_reads.watch_value_reads = whole if variant == "whole" else real
+                    for name, m, x in _models(torch):
+                        gc.collect()
+                        t = time.process_time()
+                        compile(m, x, streams=1, cuda_graph=False, device="cpu")
+                        if r:   # (round 0 warms torch)
+                            took.setdefault((name, variant), []).append(time.process_time() - t)
+    finally:
+        value_reads.watch_value_reads = real
+    for name in names:
+        w, f = (statistics.median(took[name, v]) for v in ("whole", "forward"))
+        print(f"{name}: compile {w * 1e3:.1f} ms CPU with the value-read mode over the whole export, {f * 1e3:.1f} ms "
+              f"over the module's call alone (x{f / w:.3f}; median of {rounds})", flush=True)
+
+
 def drive(trees: list[str], rounds: int) -> None:
     """Alternate one worker subprocess per tree for ``rounds`` rounds; print medians and ratios to ``trees[0]``."""
     got: dict[str, list[dict[str, dict[str, float]]]] = {t: [] for t in trees}
@@ -134,8 +175,12 @@ def main() -> None:
     p.add_argument("trees", nargs="*", help="source trees to compare (PYTHONPATH each); none: this process")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--value-mode", action="store_true",
+                   help="this tree: the value-read mode over the whole export vs the module's call alone")
     a = p.parse_args()
-    if a.worker or not a.trees:
+    if a.value_mode:
+        value_mode(a.rounds)
+    elif a.worker or not a.trees:
         print(json.dumps(worker()), flush=True)
     else:
         drive(a.trees, a.rounds)
