@@ -22,6 +22,7 @@ from .module_writes import MISSING, module_fields
 from .process_settings import process_settings
 from .registries import registry_changes, registry_snapshots
 from .tensor_attrs import tensor_value
+from .value_reads import forward_watched
 
 
 @dataclass
@@ -124,7 +125,8 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
         shells = [(name, value, cache_growth.snapshot(torch, name, value)) for name, value, *_ in given
                   if not is_adoptable(value)]
         metas = tensor_metas(torch, given)
-        out = real(module, *args, **kwargs)
+        with forward_watched(torch):   # (``forward``'s value reads: ``value_reads``' mode for its call alone)
+            out = real(module, *args, **kwargs)
         state.resized = tensor_meta_changes(torch, metas)
         state.inputs = input_changes(torch, given)
         state.returned_caches = returned_caches(dict((n, v) for n, v, *_ in given), state.inputs, out)

@@ -264,7 +264,6 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     modes_watch = contextlib.nullcontext([]) if strict else watch_mode_reads(torch)
     layout_watch = (contextlib.nullcontext([]) if strict
                     else watch_layout_reads(torch, module if exported is None else None))
-    values_watch = contextlib.nullcontext({}) if strict else watch_value_reads(torch)
     cyclic = cyclic_attribute(torch, module) if exported is None else None
     if cyclic is not None:   # (torch's export recursed without end on it, naming nothing: round 62)
         raise AtenExecutorError(f"{cyclic} holds itself (a list, dict or tuple inside it contains it): torch.export "
@@ -296,9 +295,13 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     inference = torch.is_inference_mode_enabled()   # (before the modes' watch: no read of ``forward``'s)
     tensors = tensor_attribute_values(torch, module) if exported is None and not strict else []
     # (strict: Dynamo would trace the instance's ``_call_impl``; an ``ExportedProgram`` has no module to watch)
+    call_watched = not strict and exported is None and isinstance(module, torch.nn.Module)
     state_watch = (watch_call_state(torch, module, snapshots if container_outputs else None, windows)
-                   if not strict and exported is None
-                   and isinstance(module, torch.nn.Module) else contextlib.nullcontext(None))
+                   if call_watched else contextlib.nullcontext(None))
+    # (the mode watching ``forward``'s value reads on torch's stack for the module's call alone, where
+    # ``state_watch`` wraps that call: not for the export's machinery and the import around it, round 66)
+    values_watch = (contextlib.nullcontext({}) if strict
+                    else watch_value_reads(torch, forward_only=call_watched))
     # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
     draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
                    or not isinstance(module, torch.nn.Module) else watch_host_draws(mark=not plain_draws))

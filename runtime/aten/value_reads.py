@@ -36,7 +36,7 @@ _TORCH_PUBLIC = ("torch._tensor", "torch._jit_internal")
 
 
 @contextlib.contextmanager
-def watch_value_reads(torch: Any) -> Iterator[dict[int, str]]:
+def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dict[int, str]]:
     """{id: "file.py:123" of the first read} of the real (not fake) tensors whose values code outside memplan, this
     runtime and torch's private machinery read as Python numbers inside the block (an export: ``forward``'s reads,
     torch's public Python it called too), in this thread; the innermost block records (a compile inside one).
@@ -47,20 +47,66 @@ def watch_value_reads(torch: Any) -> Iterator[dict[int, str]]:
     thread ran some 3x slower while a compile exported, and a traceback through one showed a frame
     ``watched_by_memplan_value_reads`` at an unrelated line of ``torch/__init__.py`` (round 65). The mode is taken off
     the stack in ``finally`` wherever it sits (a mode ``forward`` left above it stays), so an exception, a
-    ``KeyboardInterrupt`` or a nested compile leaves the stack as it was."""
+    ``KeyboardInterrupt`` or a nested compile leaves the stack as it was.
+
+    ``forward_only``: the mode is on torch's stack only inside ``forward_watched`` blocks (the module's call, which
+    ``call_state.watch_call_state`` wraps), not for the whole block. Why: a mode on the stack is called for every
+    torch function of the export's own machinery and memplan's import of its graph too, about 97% of its calls
+    (8,711 of 8,996 for a tiny Llama; round 66), some 5% of the compile; none of those is ``forward``'s code, whose
+    reads alone are recorded. Without a ``forward_watched`` block inside it (no module call watched: a given
+    ``ExportedProgram``'s module), leave it False: the mode is then on the stack for the whole block."""
     reads: dict[int, str] = {}
     mode = _mode_class(torch)(torch, reads)
-    active = _active()
+    waiting = _waiting()
     try:
         _disable_seen(torch, +1)
-        active.append(mode)
-        torch._C._push_on_torch_function_stack(mode)
-        yield reads
+        if forward_only:
+            waiting.append(mode)
+            yield reads
+        else:
+            with _armed(torch, mode):
+                yield reads
     finally:
+        while mode in waiting:
+            waiting.remove(mode)
+        _disable_seen(torch, -1)
+
+
+@contextlib.contextmanager
+def forward_watched(torch: Any) -> Iterator[None]:
+    """Inside a ``watch_value_reads(forward_only=True)`` block of this thread: its mode on torch's stack for this
+    block (the module's call during the export). Elsewhere nothing."""
+    waiting = _waiting()
+    mode = waiting[-1] if waiting else None
+    if mode is None or mode in _active():   # (none waiting, or a call of the module inside its own call: armed)
+        yield
+        return
+    with _armed(torch, mode):
+        yield
+
+
+@contextlib.contextmanager
+def _armed(torch: Any, mode: Any) -> Iterator[None]:
+    """``mode`` at the bottom of this thread's torch function mode stack and innermost of ``_active`` for the block;
+    taken off wherever it sits in ``finally``. Why the bottom: the modes above it (torch.export's handler, once the
+    module's call starts) pass calls down to it, so a refused branch's call comes from torch's frames, not this
+    mode's, and torch's "data-dependent expression" names ``forward``'s line, which ``branch_refused`` reads."""
+    active = _active()
+    above: list[Any] = []
+    try:
+        active.append(mode)
+        while torch._C._len_torch_function_stack() > 0:
+            above.append(torch._C._pop_torch_function_stack())
+        torch._C._push_on_torch_function_stack(mode)
+        while above:
+            torch._C._push_on_torch_function_stack(above.pop())
+        yield
+    finally:
+        while above:   # (an interrupt while the others were off the stack: back, in order)
+            torch._C._push_on_torch_function_stack(above.pop())
         _take_off(torch, mode)
         while mode in active:
             active.remove(mode)
-        _disable_seen(torch, -1)
 
 
 #: how many blocks of ``watch_value_reads`` run (all threads), and torch's ``DisableTorchFunction`` they replace
@@ -128,6 +174,14 @@ def _active() -> list[Any]:
     stack = getattr(_LOCAL, "modes", None)
     if stack is None:
         stack = _LOCAL.modes = []
+    return stack
+
+
+def _waiting() -> list[Any]:
+    """This thread's modes of ``forward_only`` blocks (innermost last), armed by ``forward_watched``."""
+    stack = getattr(_LOCAL, "waiting", None)
+    if stack is None:
+        stack = _LOCAL.waiting = []
     return stack
 
 
