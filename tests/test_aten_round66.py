@@ -1,0 +1,75 @@
+"""Round 66: the remaining holes in the watch of the values ``forward`` (and what it calls) reads (CPU).
+
+A compiled call runs no Python: a value changed after compile must leave the program right, or be refused with an
+``AtenExecutorError`` saying what changed (at the call) or what compile cannot watch (at compile), never run the
+export's value silently. Each test marked "failed before" failed on main before this round (its symptom beside it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from aten_changes import compile_cpu as _compile  # noqa: E402
+from aten_changes import seeded_linear as _linear  # noqa: E402
+from torch import nn  # noqa: E402
+
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+NAN = float("nan")
+
+
+def _runs_as_eager_or_refused(m, change, x=None) -> str:
+    """Compile ``m``, check two calls against eager, ``change()``, and compare the next call with eager's:
+    "ran" (equal) or "refused" (our error); a silently different result fails."""
+    x = torch.ones(3) if x is None else x
+    step = _compile(m, x)
+    for _ in range(2):
+        assert torch.equal(step(x), m(x))
+    change()
+    want = m(x)
+    try:
+        got = step(x)
+    except AtenExecutorError:
+        return "refused"
+    assert torch.equal(got, want), f"compiled {got.tolist()} where eager gave {want.tolist()}"
+    return "ran"
+
+
+class _Cfg:
+    def __init__(self, **kw) -> None:
+        self.__dict__.update(kw)
+
+
+# ---- 4b. a NaN-sign change names each sign --------------------------------------------------------------------------
+
+class _Signs(nn.Module):
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.lin, self.cfg = _linear(), cfg
+
+    def forward(self, x):
+        return self.lin(x) * (1 if math.copysign(1, self.cfg.t) > 0 else -1)
+
+
+def test_a_nan_sign_change_says_which_sign_each_had():   # failed before: "cfg.t is nan now, nan at compile"
+    m = _Signs(_Cfg(t=NAN))
+    step = _compile(m, torch.ones(3))
+    m.cfg.t = -NAN
+    with pytest.raises(AtenExecutorError, match=re.escape("cfg.t is -nan now, +nan at compile")):
+        step(torch.ones(3))
+
+
+def test_value_text_writes_each_nan_with_its_sign_and_odd_payloads():
+    import struct
+
+    from runtime.aten.settings import value_text
+
+    odd = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000001))[0]
+    assert [value_text(v) for v in (NAN, -NAN, odd, complex(NAN, -NAN), (NAN, 1.0, (-NAN,)), 1.5, "nan")] == [
+        "+nan", "-nan", "+nan(0x7ff8000000000001)", "complex(+nan, -nan)", "(+nan, 1.0, (-nan,))", "1.5", "'nan'"]
