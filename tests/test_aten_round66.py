@@ -73,3 +73,74 @@ def test_value_text_writes_each_nan_with_its_sign_and_odd_payloads():
     odd = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000001))[0]
     assert [value_text(v) for v in (NAN, -NAN, odd, complex(NAN, -NAN), (NAN, 1.0, (-NAN,)), 1.5, "nan")] == [
         "+nan", "-nan", "+nan(0x7ff8000000000001)", "complex(+nan, -nan)", "(+nan, 1.0, (-nan,))", "1.5", "'nan'"]
+
+
+# ---- 2a. a tensor's values read through its memory: DLPack, NumPy, memoryview, bytes --------------------------------
+
+class _Memory(nn.Module):
+    """``lin(x) * read(self.t) + self.t``: ``self.t`` read as numbers (by ``read``) and held by the program."""
+
+    def __init__(self, read) -> None:
+        super().__init__()
+        self.lin, self.t, self.read = _linear(), torch.tensor([2.0]), read
+
+    def forward(self, x):
+        return self.lin(x) * float(self.read(self.t)) + self.t
+
+
+def test_a_tensor_read_through_dlpack_is_watched():   # failed before: the export's 2.0 (compiled 2.97, eager 2.95)
+    import numpy as np
+
+    m = _Memory(lambda t: np.from_dlpack(t)[0])
+    _runs_as_eager_or_refused(m, lambda: m.t.mul_(1.5))
+
+
+@pytest.mark.parametrize("how", ["numpy", "asarray", "memoryview", "bytes"])
+def test_a_tensor_read_through_numpy_memory_is_refused_at_compile_naming_it(how):
+    """Failed before: torch's raw GraphError ("Cannot access data pointer ... custom kernel"): the line names the
+    lambda's argument, no global or attribute; now the frame's variable is named."""
+    import numpy as np
+
+    read = {"numpy": lambda t: t.numpy()[0], "asarray": lambda t: np.asarray(t)[0],
+            "memoryview": lambda t: np.frombuffer(memoryview(t.numpy()), dtype=np.float32)[0],
+            "bytes": lambda t: np.frombuffer(bytes(t.numpy()), dtype=np.float32)[0]}[how]
+    with pytest.raises(AtenExecutorError, match=r"reads the values of the tensor in the argument t of .*<lambda> through its memory .*"
+                       r"at test_aten_round66\.py:\d+"):
+        _compile(_Memory(read), torch.ones(3))
+
+
+# ---- 4a. a branch in a local lambda on a tensor reached through a local name ---------------------------------------
+
+_T = torch.tensor([2.0])
+
+
+class _LocalLambda(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = _linear()
+
+    def forward(self, x):
+        u = _T
+        f = lambda v: v * 2 if u > 1 else v  # noqa: E731
+        return f(self.lin(x))
+
+
+class _InputBranch(nn.Module):
+    def forward(self, x):
+        f = lambda v: v * 2 if v.sum() > 1 else v  # noqa: E731
+        return f(x)
+
+
+def test_a_local_lambda_branch_on_a_local_tensor_names_it_and_the_line():   # failed before: torch's raw GraphError
+    with pytest.raises(AtenExecutorError, match=r"the tensor in the closure variable u of "
+                                                r"_LocalLambda\.forward\.<locals>\.<lambda> at test_aten_round66\.py:\d+ "
+                                                r"\(`f = lambda v: v \* 2 if u > 1 else v"):
+        _compile(_LocalLambda(), torch.ones(3))
+
+
+def test_a_local_lambda_branch_on_an_input_stays_torchs_refusal():
+    """An input's values (export's stand-in) are no tensor a program holds: torch's own words stand."""
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match="data-dependent"):
+        _compile(_InputBranch(), torch.ones(3))

@@ -151,7 +151,7 @@ def _mode_class(torch: Any) -> type:
     global _MODE_CLASS
     if _MODE_CLASS is None:
         getters = frozenset(id(getattr(torch._C.TensorBase, name)) for name in VALUE_GETTERS
-                            if hasattr(torch._C.TensorBase, name))
+                            if hasattr(torch._C.TensorBase, name)) | _memory_getters(torch)
 
         class ValueReads(torch.overrides.TorchFunctionMode):
             """Records ``reads`` (``watch_value_reads``); passes every call on unchanged."""
@@ -181,6 +181,14 @@ def _mode_class(torch: Any) -> type:
 
         _MODE_CLASS = ValueReads
     return _MODE_CLASS
+
+
+def _memory_getters(torch: Any) -> frozenset[int]:
+    """The ids of the tensor methods that hand ``forward`` a tensor's memory for another library to read its values
+    from (``Tensor.__dlpack__``: ``np.from_dlpack(T)``, ``cupy.from_dlpack(T)``). Why: NumPy's array then reads the
+    numbers at export; a change of ``T`` in place after compile ran the export's numbers silently (round 66).
+    (``T.numpy()``, ``np.asarray(T)``, ``memoryview(T.numpy())`` fail during the export: ``numpy_read_refusal``.)"""
+    return frozenset(id(f) for f in (getattr(torch.Tensor, "__dlpack__", None),) if f is not None)
 
 
 def _basename(path: str) -> str:
@@ -238,7 +246,7 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
     except GraphError as exc:
         from .value_refusals import numpy_read_refusal
 
-        refusal = numpy_read_refusal(torch, module, str(exc))
+        refusal = numpy_read_refusal(torch, module, str(exc), exc)
         if refusal is not None:
             raise refusal from None
         found = _AT_CODE.search(str(exc)) if _DATA_GUARD in str(exc) else None
@@ -247,6 +255,10 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
             from .value_refusals import called_tensors
 
             named = called_tensors(torch, module, found[2])
+        if found and not named:   # (a local name's: ``u = T``; ``f = lambda v: v * 2 if u > 1 else v``, round 66)
+            from .frame_reads import frame_tensors
+
+            named = frame_tensors(torch, exc, found[1], found[2])
         buffers = _named_buffers(torch, module, found[2]) if found else []
         if buffers and not named:
             raise AtenExecutorError(buffer_branch_text(buffers, found[1], found[2])) from None
