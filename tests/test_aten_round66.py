@@ -144,3 +144,118 @@ def test_a_local_lambda_branch_on_an_input_stays_torchs_refusal():
 
     with pytest.raises(GraphError, match="data-dependent"):
         _compile(_InputBranch(), torch.ones(3))
+
+
+# ---- 1. value reads in threads forward starts ------------------------------------------------------------------------
+
+S = torch.tensor([2.0])
+_POOL = None
+
+
+def _in_thread(fn):
+    import threading
+
+    out = []
+    th = threading.Thread(target=lambda: out.append(fn()))
+    th.start()
+    th.join()
+    return out[0]
+
+
+def _in_new_pool(fn):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as ex:
+        return ex.submit(fn).result()
+
+
+def _in_old_pool(fn):   # (a pool made before compile: its worker already runs)
+    return _POOL.submit(fn).result()
+
+
+class _Threads(nn.Module):
+    """``lin(x) * k + S``, ``k`` read from ``S``'s values in another thread (``S`` is also the program's)."""
+
+    def __init__(self, run, read) -> None:
+        super().__init__()
+        self.lin, self.run, self.read = _linear(), run, read
+
+    def forward(self, x):
+        return self.lin(x) * self.run(self.read) + S
+
+
+_RUNS = {"thread": _in_thread, "new pool": _in_new_pool, "old pool": _in_old_pool}
+_READS = {"item": lambda: S.item(), "bool of a comparison": lambda: 2.0 if bool(S > 1) else 3.0,
+          "float of a sum": lambda: float((S * 2).sum()), "tolist": lambda: S.tolist()[0]}
+
+
+@pytest.mark.parametrize("read", sorted(_READS))
+@pytest.mark.parametrize("run", sorted(_RUNS))
+def test_a_value_read_in_a_thread_forward_starts_is_watched(run, read):
+    """Failed before (all 12): the mode watching value reads is the exporting thread's; ``S.mul_(0.25)`` after
+    compile ran the export's numbers silently (compiled 2.97 where eager gave 2.95)."""
+    global S, _POOL
+    from concurrent.futures import ThreadPoolExecutor
+
+    S = torch.tensor([2.0])
+    with ThreadPoolExecutor(1) as _POOL:
+        _POOL.submit(int).result()   # (its worker started now, before compile)
+        m = _Threads(_RUNS[run], _READS[read])
+        assert _runs_as_eager_or_refused(m, lambda: S.mul_(0.25)) == "refused"
+
+
+def test_thread_start_and_submit_are_torchs_and_pythons_again_after_compile_and_others_unwatched():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runtime.aten.value_reads import watch_value_reads
+
+    start, submit = threading.Thread.start, ThreadPoolExecutor.submit
+    other = torch.tensor([5.0])
+    go, seen = threading.Event(), []   # (a thread started by a thread that watches nothing records nothing)
+    outer = threading.Thread(target=lambda: (go.wait(), seen.append(_in_thread(lambda: other.item()))))
+    outer.start()
+    with watch_value_reads(torch) as reads:
+        assert threading.Thread.start is not start
+        go.set()
+        outer.join()
+    assert seen == [5.0] and id(other) not in reads
+    assert threading.Thread.start is start and ThreadPoolExecutor.submit is submit
+    assert torch._C._len_torch_function_stack() == 0
+
+
+# ---- 3. torch._C.DisableTorchFunction bound to a name before compile -----------------------------------------------
+
+from torch._C import DisableTorchFunction as _DTF  # noqa: E402
+
+_D = torch.tensor([2.0, 3.0])
+
+
+class _ReadsDisabledByName(nn.Module):
+    def forward(self, x):
+        with _DTF():
+            k = _D.tolist()[0]
+        return x * k + _D
+
+
+def test_disable_torch_function_imported_before_compile_is_seen():
+    """Failed before: ``from torch._C import DisableTorchFunction`` kept torch's class, under which the watch saw no
+    read: after ``_D.mul_(1.5)`` the compiled call returned [7.0, 8.5] where eager gives [9.0, 10.5]."""
+    m = _ReadsDisabledByName()
+    assert _runs_as_eager_or_refused(m, lambda: _D.mul_(1.5), torch.ones(2)) == "refused"
+    assert _DTF is torch._C.DisableTorchFunction   # (the name is torch's class again after the export)
+    assert type(_DTF).__module__ != "runtime.aten.value_reads"
+
+
+def test_disable_torch_function_subclass_leaves_the_watch_on():   # (passed before: it disables no mode)
+    from torch._C import DisableTorchFunctionSubclass
+
+    t = torch.tensor([2.0])
+
+    class M(nn.Module):
+        def forward(self, x):
+            with DisableTorchFunctionSubclass():
+                k = t.item()
+            return x * k + t
+
+    assert _runs_as_eager_or_refused(M(), lambda: t.mul_(1.5)) == "refused"

@@ -72,15 +72,23 @@ def _disable_seen(torch: Any, step: int) -> None:
     """Put ``torch._C.DisableTorchFunction`` (``_VisibleDisable``) in place while any block runs (``step`` +1 at a
     block's start, -1 at its end). Why: torch consults no mode inside ``with torch._C.DisableTorchFunction():``,
     so ``T.tolist()`` there was no read this mode saw, and ``T.mul_(1.5)`` after compile ran the export's numbers
-    silently (round 65 review; the patched methods of round 64 saw it). Only the name is replaced, for the blocks'
-    length: an object taken from it before (``from torch._C import DisableTorchFunction``) stays unseen."""
+    silently (round 65 review; the patched methods of round 64 saw it). The name is replaced for the blocks' length,
+    and so are the user's modules' globals holding torch's class (``from torch._C import DisableTorchFunction``:
+    ``disable_names``, round 66)."""
+    from .disable_names import swap_back, swap_in
+    from .thread_reads import carry_off, carry_on
+
     with _DISABLE_LOCK:
         if step > 0 and _DISABLE["count"] == 0:
             _DISABLE["torch"] = torch._C.DisableTorchFunction
             torch._C.DisableTorchFunction = _visible_disable(torch, _DISABLE["torch"])
+            _DISABLE["names"] = swap_in(_DISABLE["torch"], torch._C.DisableTorchFunction)   # (round 66)
+            carry_on(torch)   # (the threads forward starts read under a mode too: round 66)
         _DISABLE["count"] += step
         if step < 0 and _DISABLE["count"] == 0:
+            swap_back(_DISABLE.pop("names", []), _DISABLE["torch"], torch._C.DisableTorchFunction)
             torch._C.DisableTorchFunction = _DISABLE["torch"]
+            carry_off()
 
 
 def _visible_disable(torch: Any, original: Any) -> type:
