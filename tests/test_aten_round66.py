@@ -259,3 +259,134 @@ def test_disable_torch_function_subclass_leaves_the_watch_on():   # (passed befo
             return x * k + t
 
     assert _runs_as_eager_or_refused(M(), lambda: t.mul_(1.5)) == "refused"
+
+
+# ---- 2b. settings objects: fields read past the watch -----------------------------------------------------------------
+
+class _Held(nn.Module):
+    """``lin(x) * read(self)``, with the settings held as attributes."""
+
+    def __init__(self, read, **attrs) -> None:
+        super().__init__()
+        self.lin, self.read = _linear(), read
+        for k, v in attrs.items():
+            setattr(self, k, v)
+
+    def forward(self, x):
+        return self.lin(x) * self.read(self)
+
+
+class _Slots:
+    __slots__ = ("x", "unread")
+
+    def __init__(self) -> None:
+        self.x, self.unread = 2.0, 0
+
+
+class _Private:
+    def __init__(self) -> None:
+        self._x = 2.0
+
+    @property
+    def x(self):
+        return self._x
+
+
+class _F(float):
+    """A float of the user's holding a field of its own."""
+
+
+def _f():
+    f = _F(2.0)
+    f.k = 1.0
+    return f
+
+
+def _raw(m):
+    return object.__getattribute__(m.cfg, "x")
+
+
+_FIELDS = {   # (how forward reads, what it holds, the change after compile)
+    "object.__getattribute__": (_raw, lambda: _Cfg(x=2.0), lambda m: setattr(m.cfg, "x", 3.0)),
+    "__slots__": (lambda m: m.cfg.x, _Slots, lambda m: setattr(m.cfg, "x", 3.0)),
+    "private field through a property": (lambda m: m.cfg.x, _Private, lambda m: setattr(m.cfg, "_x", 3.0)),
+    "field of a float subclass, on the module": (lambda m: m.cfg.k * m.cfg, _f, lambda m: setattr(m.cfg, "k", 3.0)),
+    "field of a float subclass, in a settings object": (lambda m: m.cfg.f.k * m.cfg.f, lambda: _Cfg(f=_f()),
+                                                        lambda m: setattr(m.cfg.f, "k", 3.0)),
+}
+
+
+@pytest.mark.parametrize("how", sorted(_FIELDS))
+def test_a_settings_field_read_past_the_watch_is_watched(how):
+    """Failed before (all but the float subclass in a settings object): the compiled call ran the export's 2.0
+    (1.97 where eager gave 1.95), silently."""
+    read, make, change = _FIELDS[how]
+    m = _Held(read, cfg=make())
+    assert _runs_as_eager_or_refused(m, lambda: change(m)) == "refused"
+
+
+def test_a_slots_field_change_is_named_and_an_equal_value_taken():
+    m = _Held(lambda m: m.cfg.x, cfg=_Slots())
+    step = _compile(m, torch.ones(3))
+    m.cfg.x = float("2.0")   # (another object, equal: no change)
+    assert torch.equal(step(torch.ones(3)), m(torch.ones(3)))
+    m.cfg.x = 3.0
+    with pytest.raises(AtenExecutorError, match=re.escape("_Held.cfg.x is 3.0 now, 2.0 at compile")):
+        step(torch.ones(3))
+
+
+def test_a_private_field_forward_does_not_read_is_not_watched():
+    cfg = _Private()
+    cfg._other = 0
+    m = _Held(lambda m: m.cfg.x, cfg=cfg)
+    assert _runs_as_eager_or_refused(m, lambda: setattr(cfg, "_other", 1)) == "ran"
+
+
+def _chain(depth):
+    """A settings object ``depth`` objects deep to its tensor ``t`` (``cfg.a.a...t``); (root, the last object)."""
+    root = cur = _Cfg()
+    for _ in range(depth - 1):
+        cur.a = _Cfg()
+        cur = cur.a
+    cur.t = torch.tensor([2.0])
+    return root, cur
+
+
+@pytest.mark.parametrize("depth", [4, 5, 9])
+@pytest.mark.parametrize("how", ["values read", "tensor held", "replaced", "written through .data"])
+def test_a_tensor_deep_in_a_settings_object_runs_as_eager_or_is_refused(depth, how):
+    """Failed before ("replaced", 4 and more objects down: the guard's walk stopped at 3): the old tensor ran,
+    silently; the others passed."""
+    root, cur = _chain(depth)
+    for _ in range(depth - 1):
+        cur.a = _Cfg()
+        cur = cur.a
+    cur.t = torch.tensor([2.0])
+
+    def reach(m):
+        o = m.cfg
+        for _ in range(depth - 1):
+            o = o.a
+        return o.t
+
+    read = (lambda m: reach(m).item()) if how == "values read" else reach
+    change = {"values read": lambda: cur.t.mul_(1.5), "tensor held": lambda: cur.t.mul_(1.5),
+              "replaced": lambda: setattr(cur, "t", torch.tensor([3.0])),
+              "written through .data": lambda: cur.t.data.mul_(1.5)}[how]
+    _runs_as_eager_or_refused(_Held(read, cfg=root), change)
+
+
+def test_a_tensor_past_the_deep_walk_warns_naming_the_place():   # failed before: no word at any depth
+    import warnings
+
+    from runtime.aten import compile
+    from runtime.aten.walk_bounds import StateWalkWarning
+
+    root, _cur = _chain(12)
+    m = _Held(lambda m: m.cfg.a.a.a.a.a.a.a.a.a.a.a.t, cfg=root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compile(m, (torch.ones(3),), streams=1, cuda_graph=False, device="cpu")
+    texts = [str(w.message) for w in caught if issubclass(w.category, StateWalkWarning)]
+    assert any(t.startswith("cfg.a.a.a.a.a.a.a.a.a: held deeper") and "(9 levels" in t
+               for t in texts), texts
