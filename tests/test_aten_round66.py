@@ -390,3 +390,24 @@ def test_a_tensor_past_the_deep_walk_warns_naming_the_place():   # failed before
     texts = [str(w.message) for w in caught if issubclass(w.category, StateWalkWarning)]
     assert any(t.startswith("cfg.a.a.a.a.a.a.a.a.a: held deeper") and "(9 levels" in t
                for t in texts), texts
+
+
+def test_a_hook_reading_a_field_past_the_watch_runs_as_eager_or_is_refused():
+    cfg = _Cfg(x=2.0)
+    m = _Held(lambda m: 1.0, cfg=cfg)
+    m.register_forward_hook(lambda mod, _i, out: out * object.__getattribute__(mod.cfg, "x"))
+    assert _runs_as_eager_or_refused(m, lambda: setattr(cfg, "x", 3.0)) == "refused"
+
+
+def test_code_naming_getattribute_is_found_in_methods_held_functions_helpers_and_hooks():
+    from runtime.aten.raw_reads import reads_past_getattribute
+
+    class Plain(nn.Module):
+        def forward(self, x):
+            return x * self.cfg.x
+
+    assert not reads_past_getattribute(torch, _Held(lambda m: m.cfg.x))
+    assert reads_past_getattribute(torch, _Held(_raw))   # (a function held as an attribute)
+    hooked = Plain()
+    hooked.register_forward_hook(lambda mod, _i, out: out * object.__getattribute__(mod.cfg, "x"))
+    assert reads_past_getattribute(torch, hooked) and not reads_past_getattribute(torch, Plain())

@@ -5,7 +5,7 @@ Why: the guard watches only the fields of a settings object that the export saw 
 (``Program.read_watched``). ``object.__getattribute__(cfg, "k")`` goes past the class's (patched)
 ``__getattribute__``: ``k`` was no recorded read, so unwatched, and ``cfg.k = 3.0`` after compile ran the export's
 2.0 silently (round 66). Where the code of the module tree (its classes' methods, the functions they name as globals,
-one level, and the functions held as attributes) names ``__getattribute__``, no settings object is taken as read by
+one level, the functions held as attributes and the forward hooks) names ``__getattribute__``, no settings object is taken as read by
 name: all their plain fields are watched, as for one read wholesale (``vars(cfg)``).
 """
 
@@ -34,6 +34,12 @@ def reads_past_getattribute(torch: Any, module: Any) -> bool:
         functions += [v for v in vars(m).values() if inspect.isfunction(v)]
     for cls in classes:
         functions += _functions(cls)
+    from .hook_state import _forward_hooks
+
+    for hook in _forward_hooks(torch, module):   # (a hook's ``object.__getattribute__(cfg, "k")``)
+        fn = getattr(hook, "__func__", hook)
+        if inspect.isfunction(fn):
+            functions.append(fn)
     seen: set[int] = set()
     for fn in functions:
         if id(fn) in seen:
