@@ -32,11 +32,11 @@ def _runs_as_eager_or_refused(m, change, x=None) -> str:
     for _ in range(2):
         assert torch.equal(step(x), m(x))
     change()
-    want = m(x)
-    try:
+    try:   # (the compiled call first: an eager call in between may set off a check that hides the hole)
         got = step(x)
     except AtenExecutorError:
         return "refused"
+    want = m(x)
     assert torch.equal(got, want), f"compiled {got.tolist()} where eager gave {want.tolist()}"
     return "ran"
 
@@ -213,12 +213,16 @@ def test_thread_start_and_submit_are_torchs_and_pythons_again_after_compile_and_
     start, submit = threading.Thread.start, ThreadPoolExecutor.submit
     other = torch.tensor([5.0])
     go, seen = threading.Event(), []   # (a thread started by a thread that watches nothing records nothing)
-    outer = threading.Thread(target=lambda: (go.wait(), seen.append(_in_thread(lambda: other.item()))))
+    outer = threading.Thread(target=lambda: (go.wait(60), seen.append(_in_thread(lambda: other.item()))), daemon=True)
     outer.start()
-    with watch_value_reads(torch) as reads:
-        assert threading.Thread.start is not start
+    try:
+        with watch_value_reads(torch) as reads:
+            wrapped = threading.Thread.start is not start
+            go.set()
+            outer.join(60)
+    finally:
         go.set()
-        outer.join()
+    assert wrapped
     assert seen == [5.0] and id(other) not in reads
     assert threading.Thread.start is start and ThreadPoolExecutor.submit is submit
     assert torch._C._len_torch_function_stack() == 0
@@ -356,16 +360,12 @@ def _chain(depth):
 @pytest.mark.parametrize("how", ["values read", "tensor held", "replaced", "written through .data"])
 def test_a_tensor_deep_in_a_settings_object_runs_as_eager_or_is_refused(depth, how):
     """Failed before ("replaced", 4 and more objects down: the guard's walk stopped at 3): the old tensor ran,
-    silently; the others passed."""
+    silently; the others passed (a value read 9 deep is warned at compile, as since round 64c)."""
     root, cur = _chain(depth)
-    for _ in range(depth - 1):
-        cur.a = _Cfg()
-        cur = cur.a
-    cur.t = torch.tensor([2.0])
 
-    def reach(m):
+    def reach(m, levels=depth - 1):
         o = m.cfg
-        for _ in range(depth - 1):
+        for _ in range(levels):
             o = o.a
         return o.t
 
@@ -373,7 +373,18 @@ def test_a_tensor_deep_in_a_settings_object_runs_as_eager_or_is_refused(depth, h
     change = {"values read": lambda: cur.t.mul_(1.5), "tensor held": lambda: cur.t.mul_(1.5),
               "replaced": lambda: setattr(cur, "t", torch.tensor([3.0])),
               "written through .data": lambda: cur.t.data.mul_(1.5)}[how]
-    _runs_as_eager_or_refused(_Held(read, cfg=root), change)
+    if how == "values read" and depth > 5:   # (past byte_values' walk: warned at compile, round 64c's word)
+        import warnings
+
+        from runtime.aten import compile
+        from runtime.aten.walk_bounds import StateWalkWarning
+
+        with pytest.warns(StateWalkWarning, match="reads the values of a tensor as Python numbers"):
+            warnings.simplefilter("always")
+            compile(_Held(read, cfg=root), (torch.ones(3),), streams=1, cuda_graph=False, device="cpu")
+        return
+    got = _runs_as_eager_or_refused(_Held(read, cfg=root), change)
+    assert got == "refused" or how != "replaced"
 
 
 def test_a_tensor_past_the_deep_walk_warns_naming_the_place():   # failed before: no word at any depth
