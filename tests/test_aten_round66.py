@@ -322,7 +322,7 @@ _FIELDS = {   # (how forward reads, what it holds, the change after compile)
 
 @pytest.mark.parametrize("how", sorted(_FIELDS))
 def test_a_settings_field_read_past_the_watch_is_watched(how):
-    """Failed before (all but the float subclass in a settings object): the compiled call ran the export's 2.0
+    """Failed before (all five): the compiled call ran the export's 2.0
     (1.97 where eager gave 1.95), silently."""
     read, make, change = _FIELDS[how]
     m = _Held(read, cfg=make())
