@@ -99,13 +99,18 @@ def test_another_threads_value_reads_during_an_export_run_torchs_own_methods():
 
 def test_reads_in_another_thread_are_not_recorded_and_only_the_innermost_block_records():
     outer_t, inner_t, other_t = torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)
-    with watch_value_reads(torch) as outer:
-        with watch_value_reads(torch) as inner:
-            inner_t.item()
-            th = threading.Thread(target=lambda: (other_t.item(), float(other_t)))
-            th.start()
-            th.join()
-        outer_t.tolist()
+    go = threading.Event()   # (a thread the block did not start: round 66 records those it starts, thread_reads)
+    th = threading.Thread(target=lambda: (go.wait(60), other_t.item(), float(other_t)), daemon=True)
+    th.start()
+    try:
+        with watch_value_reads(torch) as outer:
+            with watch_value_reads(torch) as inner:
+                inner_t.item()
+                go.set()
+                th.join(60)
+            outer_t.tolist()
+    finally:
+        go.set()
     assert set(inner) == {id(inner_t)} and set(outer) == {id(outer_t)}
     assert _patched() == [] and torch._C._len_torch_function_stack() == 0
 

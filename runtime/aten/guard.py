@@ -32,6 +32,7 @@ from typing import Any
 from .errors import AtenExecutorError
 from .program import Program, strides_agree
 from .python_reads import record_reads
+from .settings import SCALARS
 from .settings import function_value as _function_value
 from .settings import plain as _plain
 from .settings import same_value as _same_value
@@ -168,11 +169,15 @@ class Settings:
     #: the settings objects an equal copy took the place of (``settings_copies``), kept alive: the program's read
     #: sets name them by id, which a new object must not take
     retired: tuple[Any, ...] = ()
+    #: (names, objects, slot names, values) of the plain values in ``__slots__`` of the settings-like objects with
+    #: no ``__dict__`` a module holds (``slots_fields``): unwatched, ``m.cfg.x = 3.0`` ran the export's 2.0 (round 66)
+    slotted: tuple[list[str], list[Any], list[str], list[Any]] = ([], [], [], [])
 
     def unchanged(self) -> bool:
         return (all(map(is_, map(dict.get, self.dicts, self.keys, repeat(_MISSING)), self.values))
                 and all(map(is_, map(vars, self.owners[0]), self.owners[1]))
-                and all(map(is_, map(dict.get, self.held[1], self.held[2], repeat(_MISSING)), self.held[3])))
+                and all(map(is_, map(dict.get, self.held[1], self.held[2], repeat(_MISSING)), self.held[3]))
+                and all(map(is_, map(getattr, self.slotted[1], self.slotted[2], repeat(_MISSING)), self.slotted[3])))
 
     def _now(self) -> list[dict]:
         """Each value's dict now: a settings object's ``__dict__`` as it is now (replaced since, maybe)."""
@@ -200,12 +205,17 @@ class Settings:
             now = d.get(key, _MISSING)
             if now is not was:
                 return name, now, was
+        for name, obj, key, was in zip(*self.slotted):
+            now = getattr(obj, key, _MISSING)
+            if now is not was and not _same_value(now, was):
+                return name, now, was
         return None
 
     def refreshed(self) -> Settings:
         dicts = self._now()
+        slotted = (*self.slotted[:3], list(map(getattr, self.slotted[1], self.slotted[2], repeat(_MISSING))))
         return replace(self, dicts=dicts, values=list(map(dict.get, dicts, self.keys, repeat(_MISSING))),
-                       owners=(self.owners[0], list(map(vars, self.owners[0]))))
+                       owners=(self.owners[0], list(map(vars, self.owners[0]))), slotted=slotted)
 
 
 def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
@@ -229,6 +239,7 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
     watched_objects: set[int] = set()   # (the settings objects whose values are watched)
     owned: tuple[list[Any], list[dict]] = ([], [])
     held: tuple[list[str], list[dict], list[Any], list[Any]] = ([], [], [], [])
+    slotted: tuple[list[str], list[Any], list[str], list[Any]] = ([], [], [], [])
 
     def add(prefix: str, d: dict, key: str, v: Any, limit: int) -> bool:
         """Watch ``d[key]`` (``v``) unless ``limit`` values are watched already (then False)."""
@@ -252,13 +263,19 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
                                                                                              _MISSING, limit):
                     return
         for key, v in d.items():
-            if key in skip or key.startswith("_") or (owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
+            if key in skip or (key.startswith("_") and not _private_read(cls, owner, key, object_reads)) or (
+                    owner, key) in forward_writes:   # (a library's private flags, ``_has_warned``, change under
                 continue                             # eager calls, not by the user)
             if owner in read_watched and (owner, key) not in object_reads:   # (no module id is in read_watched)
                 continue
             if _plain(v):
                 if not add(prefix, d, key, v, limit):
                     return
+                if _fields_of_scalar(v) and id(v) not in seen:   # (``m.f = F(2.0)``; ``m.f.k = 3.0``: round 66)
+                    seen.add(id(v))
+                    owned[0].append(v)
+                    owned[1].append(vars(v))
+                    take(f"{prefix}.{key}", vars(v), frozenset(), len(keys) + _OBJECT_VALUES, id(v))
             elif _function_value(v):   # (a function ``forward`` calls; a partial's keywords as its settings)
                 if not add(prefix, d, key, v, limit):
                     return
@@ -268,6 +285,13 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
             elif id(v) in watched_objects:   # (one held by a second module too, ``m.a.cfg is m.b.cfg``: its place
                 for column, item in zip(held, (f"{prefix}.{key}", d, key, v)):   # there watched as well;
                     column.append(item)   # ``m.b.cfg = Cfg(3.0)`` ran the export's 2.0 silently, round 64e)
+            elif id(v) not in seen and slots_fields(torch, v):   # (round 66)
+                seen.add(id(v))
+                for column, item in zip(held, (f"{prefix}.{key}", d, key, v)):   # (replaced: refused)
+                    column.append(item)
+                for slot, x in slots_fields(torch, v):
+                    for column, item in zip(slotted, (f"{prefix}.{key}.{slot}", v, slot, x)):
+                        column.append(item)
             elif limit > len(keys) and _settings_object(torch, v) and id(v) not in seen:
                 seen.add(id(v))
                 if type(vars(v)) is dict:
@@ -282,7 +306,47 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
 
     for path, m in owners.items():
         take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
-    return Settings(tuple(names), dicts, keys, values, owned, held)
+    return Settings(tuple(names), dicts, keys, values, owned, held, slotted=slotted)
+
+
+def slots_fields(torch: Any, v: Any, limit: int = 64) -> list[tuple[str, Any]]:
+    """(slot, value) of the plain values (``settings.plain``) in the ``__slots__`` of ``v``, an object of a class of
+    the user's with no ``__dict__`` (``@dataclass(slots=True)``, ``__slots__ = ("x",)``), at most ``limit``; empty
+    for any other value. Why: the settings watch reads an object's ``__dict__`` (``settings.settings_object``), and
+    such an object has none: ``m.cfg.x = 3.0`` after compile ran the export's 2.0 silently (round 66). All its plain
+    slots are watched (a read of one through its class's descriptor is not recorded by name)."""
+    from .settings import user_class
+
+    cls = type(v)
+    if hasattr(v, "__dict__") or isinstance(v, (torch.Tensor, torch.nn.Module, type, tuple)) or not user_class(cls):
+        return []
+    out: list[tuple[str, Any]] = []
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            x = getattr(v, slot, _MISSING) if not slot.startswith("__") else _MISSING
+            if x is not _MISSING and _plain(x) and len(out) < limit:
+                out.append((slot, x))
+    return out
+
+
+def _fields_of_scalar(v: Any) -> bool:
+    """Whether ``v`` is a scalar of a subclass of the user's holding fields of its own (``f = F(2.0); f.k = 1.0``).
+    Why: the guard watches a plain value by identity, and ``f.k = 3.0`` set on the same object after compile changed
+    eager's ``m.f.k * m.f`` and silently not the program's (round 66): its fields are watched as a settings
+    object's."""
+    return type(v) not in SCALARS and isinstance(v, SCALARS) and type(getattr(v, "__dict__", None)) is dict
+
+
+def _private_read(cls: type | None, owner: int, key: str, object_reads: frozenset[tuple[int, str]]) -> bool:
+    """Whether ``key``, a private field (``_x``) of a settings object of the user's own class (not an installed
+    package's: a transformers config's ``_attn_implementation_internal`` stays as round 65 watched it), is one the
+    export saw ``forward`` read, through a property or a method (``return self._x``). Why: private fields were never
+    watched, so ``cfg._x = 3.0`` after compile ran the export's 2.0 silently (round 66)."""
+    from .python_state import _installed
+
+    return (cls is not None and not key.startswith("__") and (owner, key) in object_reads
+            and not _installed(cls))
 
 
 def forward_sets(torch: Any, module: Any, program: Program) -> tuple[tuple[str, Any, str, Any, Any], ...]:
@@ -487,6 +551,13 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
         elif left and _settings_object(torch, value) and type(vars(value)) is dict:
             for key, v in list(vars(value).items()):   # (private fields too: ``self.cfg._t``, round 65 review;
                 walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)   # only the program's are kept)
+        elif not left and _settings_object(torch, value) and type(vars(value)) is dict:
+            deeper(name, path, value)
+
+    def deeper(name: str, path: tuple, value: Any) -> None:   # (round 66: ``m.cfg.a.b.c.t`` was unwatched)
+        from .deep_settings import deep_tensors
+
+        out.extend(deep_tensors(torch, name, path, value, _Field))
 
     for prefix, owner in owners.items():
         for attr, value in vars(owner).items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
@@ -480,7 +481,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    _merged_weights(ep, user_inputs, example_inputs, kwargs,
                                    {k: v for d in (consts, state) for k, v in d.items() if isinstance(v, torch.Tensor)}),
                    tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(modes)), frozenset(writes), frozenset(object_reads),
-                   _read_field_by_field(object_reads, watched),
+                   _read_field_by_field(object_reads, watched, module),
                    own_writes, changed, tuple(call_state.returned) if call_state is not None else (),
                    tuple(call_state.changes) if call_state is not None else (),
                    registry_changes=tuple(call_state.registry) if call_state is not None else (),
@@ -741,14 +742,17 @@ def _node_difference(call: Any, export: Any) -> str:
     return next((d for a, b in zip(*kids) if (d := _node_difference(a, b))), "")
 
 
-def _read_field_by_field(object_reads: set[tuple[int, str]], watched: set[int]) -> frozenset[int]:
+def _read_field_by_field(object_reads: set[tuple[int, str]], watched: set[int], module: Any = None) -> frozenset[int]:
     """``watched`` (the settings objects whose reads the export recorded, ``Program.read_watched``) less those read
     wholesale (``vars(cfg)["k"]``, ``cfg.__dict__``, ``copy.copy(cfg)``: the read of ``k`` names ``__dict__`` only).
     Why: for these every plain value is watched, as for an object whose reads were not recorded; with only the
     names read watched, ``m.cfg.k = 3.0`` (or an equal copy but ``k``, taken by ``settings_copies``) ran the
     export's ``k`` silently (round 65 review)."""
     from .object_reads import WHOLE_READS
+    from .raw_reads import reads_past_getattribute
 
+    if watched and module is not None and reads_past_getattribute(sys.modules["torch"], module):   # (round 66)
+        return frozenset()   # (``object.__getattribute__(cfg, "k")``: no read recorded by name, all watched)
     whole = {i for i, key in object_reads if key in WHOLE_READS}
     return frozenset(i for i in watched if i not in whole)
 

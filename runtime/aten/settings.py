@@ -136,12 +136,44 @@ def value_text(v: Any) -> str:
     what the ``repr`` raised. Why: a refusal naming a changed setting must reach the caller as our error (round
     64: a ``float`` subclass whose ``__repr__`` raises let the user's ``RuntimeError`` out raw)."""
     try:
-        return repr(v)
+        text = repr(v)
     except Exception as exc:  # noqa: BLE001 - the user's ``__repr__`` may raise anything
         text = _base_text(v)
         if text is not None:
             return f"{text} (a {type(v).__name__})"
         return f"<a {type(v).__name__} object whose repr raised {type(exc).__name__}>"
+    return _signed_nans(v, text)
+
+
+def _signed_nans(v: Any, text: str) -> str:
+    """``text`` (``repr(v)``) with each NaN of a float, complex or tuple of them written with its sign: ``-nan``
+    where the sign bit is set, ``+nan`` where not (and its bits where its payload is not the usual one). Why: ``repr`` writes "nan" for both, and a NaN-sign change
+    (``same_value`` tells them apart) was refused as "cfg.t is nan now, nan at compile" (round 65)."""
+    nans = _nan_signs(v, 2)
+    if nans and type(v) is complex:   # (``repr`` writes "(nan+nanj)" whatever the signs)
+        return f"complex({_signed_nans(v.real, repr(v.real))}, {_signed_nans(v.imag, repr(v.imag))})"
+    if not nans or text.count("nan") != len(nans):   # (a user's ``__repr__`` writing them otherwise: as it is)
+        return text
+    parts = text.split("nan")
+    return "".join(part + nan for part, nan in zip(parts, nans)) + parts[-1]
+
+
+def _nan_signs(v: Any, depth: int) -> list[str]:
+    """The text of each NaN in ``v`` (a float, a complex's real then imaginary part, a tuple's items ``depth`` levels
+    down), in ``repr``'s order: "+nan" or "-nan", "+nan(0x7ff8000000000001)" with a payload of its own."""
+    import math
+
+    if isinstance(v, float):
+        if v == v:
+            return []
+        bits = struct.unpack("<Q", struct.pack("<d", v))[0]
+        payload = f"(0x{bits:016x})" if bits & ((1 << 63) - 1) != 0x7FF8000000000000 else ""
+        return [("-" if math.copysign(1.0, v) < 0 else "+") + "nan" + payload]
+    if isinstance(v, complex):
+        return _nan_signs(v.real, 0) + _nan_signs(v.imag, 0)
+    if type(v) is tuple and depth > 0:
+        return [sign for x in v for sign in _nan_signs(x, depth - 1)]
+    return []
 
 
 def _base_text(v: Any, depth: int = 2) -> str | None:

@@ -118,15 +118,23 @@ def _disable_seen(torch: Any, step: int) -> None:
     """Put ``torch._C.DisableTorchFunction`` (``_VisibleDisable``) in place while any block runs (``step`` +1 at a
     block's start, -1 at its end). Why: torch consults no mode inside ``with torch._C.DisableTorchFunction():``,
     so ``T.tolist()`` there was no read this mode saw, and ``T.mul_(1.5)`` after compile ran the export's numbers
-    silently (round 65 review; the patched methods of round 64 saw it). Only the name is replaced, for the blocks'
-    length: an object taken from it before (``from torch._C import DisableTorchFunction``) stays unseen."""
+    silently (round 65 review; the patched methods of round 64 saw it). The name is replaced for the blocks' length,
+    and so are the user's modules' globals holding torch's class (``from torch._C import DisableTorchFunction``:
+    ``disable_names``, round 66)."""
+    from .disable_names import swap_back, swap_in
+    from .thread_reads import carry_off, carry_on
+
     with _DISABLE_LOCK:
         if step > 0 and _DISABLE["count"] == 0:
             _DISABLE["torch"] = torch._C.DisableTorchFunction
             torch._C.DisableTorchFunction = _visible_disable(torch, _DISABLE["torch"])
+            _DISABLE["names"] = swap_in(_DISABLE["torch"], torch._C.DisableTorchFunction)   # (round 66)
+            carry_on(torch)   # (the threads forward starts read under a mode too: round 66)
         _DISABLE["count"] += step
         if step < 0 and _DISABLE["count"] == 0:
+            swap_back(_DISABLE.pop("names", []), _DISABLE["torch"], torch._C.DisableTorchFunction)
             torch._C.DisableTorchFunction = _DISABLE["torch"]
+            carry_off()
 
 
 def _visible_disable(torch: Any, original: Any) -> type:
@@ -205,7 +213,7 @@ def _mode_class(torch: Any) -> type:
     global _MODE_CLASS
     if _MODE_CLASS is None:
         getters = frozenset(id(getattr(torch._C.TensorBase, name)) for name in VALUE_GETTERS
-                            if hasattr(torch._C.TensorBase, name))
+                            if hasattr(torch._C.TensorBase, name)) | _memory_getters(torch)
 
         class ValueReads(torch.overrides.TorchFunctionMode):
             """Records ``reads`` (``watch_value_reads``); passes every call on unchanged."""
@@ -235,6 +243,14 @@ def _mode_class(torch: Any) -> type:
 
         _MODE_CLASS = ValueReads
     return _MODE_CLASS
+
+
+def _memory_getters(torch: Any) -> frozenset[int]:
+    """The ids of the tensor methods that hand ``forward`` a tensor's memory for another library to read its values
+    from (``Tensor.__dlpack__``: ``np.from_dlpack(T)``, ``cupy.from_dlpack(T)``). Why: NumPy's array then reads the
+    numbers at export; a change of ``T`` in place after compile ran the export's numbers silently (round 66).
+    (``T.numpy()``, ``np.asarray(T)``, ``memoryview(T.numpy())`` fail during the export: ``numpy_read_refusal``.)"""
+    return frozenset(id(f) for f in (getattr(torch.Tensor, "__dlpack__", None),) if f is not None)
 
 
 def _basename(path: str) -> str:
@@ -292,7 +308,7 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
     except GraphError as exc:
         from .value_refusals import numpy_read_refusal
 
-        refusal = numpy_read_refusal(torch, module, str(exc))
+        refusal = numpy_read_refusal(torch, module, str(exc), exc)
         if refusal is not None:
             raise refusal from None
         found = _AT_CODE.search(str(exc)) if _DATA_GUARD in str(exc) else None
@@ -301,6 +317,10 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
             from .value_refusals import called_tensors
 
             named = called_tensors(torch, module, found[2])
+        if found and not named:   # (a local name's: ``u = T``; ``f = lambda v: v * 2 if u > 1 else v``, round 66)
+            from .frame_reads import frame_tensors
+
+            named = frame_tensors(torch, exc, found[1], found[2])
         buffers = _named_buffers(torch, module, found[2]) if found else []
         if buffers and not named:
             raise AtenExecutorError(buffer_branch_text(buffers, found[1], found[2])) from None

@@ -17,10 +17,13 @@ from .errors import AtenExecutorError
 _DATA_POINTER = "Cannot access data pointer of Tensor"
 
 
-def numpy_read_refusal(torch: Any, module: Any, message: str) -> AtenExecutorError | None:
+def numpy_read_refusal(torch: Any, module: Any, message: str,
+                       exc: BaseException | None = None) -> AtenExecutorError | None:
     """Our refusal for torch.export's ``message`` where it is torch's "Cannot access data pointer" on a line that
-    names a global, closure variable, module tensor or registered buffer (``value_reads``' names), else None (torch's
-    own error stands: a custom kernel on an input's tensor is what its advice is about)."""
+    names a global, closure variable, module tensor or registered buffer (``value_reads``' names), or, from the
+    raising frame of ``exc``, a variable of its own holding a real tensor (``read = lambda t: t.numpy()[0]``:
+    round 66), else None (torch's own error stands: a custom kernel on an input's tensor is what its advice is
+    about)."""
     from .value_reads import _AT_CODE, _named_buffers, _named_tensors
 
     if _DATA_POINTER not in message:
@@ -29,6 +32,10 @@ def numpy_read_refusal(torch: Any, module: Any, message: str) -> AtenExecutorErr
     if found is None:
         return None
     named = _named_tensors(torch, module, found[2]) + _named_buffers(torch, module, found[2])
+    if not named and exc is not None:
+        from .frame_reads import frame_tensors
+
+        named = frame_tensors(torch, exc, found[1], found[2])
     if not named:
         return None
     return AtenExecutorError(

@@ -1,0 +1,68 @@
+"""The real tensors a failing line of ``forward``'s code held in its own frame's variables, named from the failure.
+
+Why: torch.export's refusal of a branch on a tensor's value (``if u > 1``) or of ``T.numpy()`` is turned into our
+``AtenExecutorError`` only where the line names a global, closure variable or module tensor (``value_reads``,
+``value_refusals``). A tensor reached through a local name (``u = self.t`` then a local lambda ``f = lambda v: v * 2
+if u > 1 else v``; a lambda's argument, ``read = lambda t: t.numpy()[0]``) named none of them, and torch's raw
+``GraphError`` stood (round 65's leftover). The frame that raised still holds the value: the importer's
+``GraphError`` keeps torch's exception as its ``__context__`` (``raise ... from None`` hides it, keeps it), whose
+traceback reaches that frame.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+#: how many exceptions down the ``__context__``/``__cause__`` chain, and frames down each traceback, are looked at
+_CHAIN, _FRAMES = 4, 512
+
+
+def frame_tensors(torch: Any, exc: BaseException, where: str, code: str) -> list[str]:
+    """Labels of the real tensors (no export stand-in: ``value_reads._real``) that the variables named by the source
+    line ``code`` hold in the frame that raised at ``where`` ("file.py:12"), found in ``exc``'s chained exceptions'
+    tracebacks (the innermost such frame)."""
+    from .value_reads import _real
+
+    words = set(re.findall(r"[A-Za-z_]\w*", code))
+    file, _, line = where.rpartition(":")
+    frame = _raising_frame(exc, file, int(line) if line.isdigit() else -1)
+    if frame is None:
+        return []
+    out: list[str] = []
+    try:
+        variables = dict(frame.f_locals)
+    except Exception:  # noqa: BLE001 - naming is an extra: torch's own refusal stands where a frame refuses
+        return []
+    code_obj = frame.f_code
+    kinds = {**{v: "closure variable" for v in code_obj.co_freevars},
+             **{v: "argument" for v in code_obj.co_varnames[:code_obj.co_argcount + code_obj.co_kwonlyargcount]}}
+    for name in sorted(words & variables.keys()):
+        value = variables[name]
+        if isinstance(value, torch.Tensor) and _real(torch, value):
+            out.append(f"the tensor in the {kinds.get(name, 'local variable')} {name} of "
+                       f"{getattr(code_obj, 'co_qualname', code_obj.co_name)}")
+    return out
+
+
+def _raising_frame(exc: BaseException, file: str, line: int) -> Any:
+    """The innermost frame of ``exc``'s chain whose file's base name is ``file`` at line ``line`` (None: none)."""
+    seen: set[int] = set()
+    found = None
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < _CHAIN:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb, steps = e.__traceback__, 0
+        while tb is not None and steps < _FRAMES:
+            f = tb.tb_frame
+            if tb.tb_lineno == line and os.path.basename(f.f_code.co_filename) == file:
+                found = f
+            tb, steps = tb.tb_next, steps + 1
+        if found is not None:
+            return found
+        todo += [e.__cause__, e.__context__]
+    return None
