@@ -170,23 +170,31 @@ def drive(trees: list[str], rounds: int) -> None:
             print(f"{name} {unit}: " + "; ".join(cells), flush=True)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    from runtime.tool_args import ToolParser, count_in  # (absolute: also run by its path)
+
+    p = ToolParser(prog="python -m runtime.aten.bench_compile", description=__doc__.split("\n\n")[0])
     p.add_argument("trees", nargs="*", help="source trees to compare (PYTHONPATH each); none: this process")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=count_in(1, 1000), default=3, help="alternating rounds (medians over them)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--value-mode", action="store_true",
                    help="this tree: the value-read mode over the whole export vs the module's call alone")
-    a = p.parse_args()
+    a = p.parse_args(argv)   # (before torch is imported: --help and a usage error need none of it)
+    for t in a.trees:
+        if not os.path.isdir(os.path.join(t, "runtime", "aten")):
+            p.error(f"tree {t!r} holds no runtime/aten/ folder: give a source tree of this project")
     if a.value_mode:
         value_mode(a.rounds)
     elif a.worker or not a.trees:
         print(json.dumps(worker()), flush=True)
     else:
         drive(a.trees, a.rounds)
+    return 0
 
 
 if __name__ == "__main__":
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         sys.path.pop(0)   # (run by path: this folder's modules, ``settings.py``..., must not shadow others)
-    main()
+    from runtime.tool_args import run_main
+
+    raise SystemExit(run_main(main, "runtime.aten.bench_compile"))
