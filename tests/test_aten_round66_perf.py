@@ -156,3 +156,34 @@ def test_forward_watched_puts_the_mode_below_modes_already_on_the_stack_and_leav
                 raise RuntimeError("inside")
         assert [torch._C._get_function_stack_at(i) for i in range(torch._C._len_torch_function_stack())] == [o1, o2]
     assert set(reads) == {id(t)}
+
+
+class _SetsDeviceAndReads(nn.Module):
+    """Sets the default device (as the caller did) and reads the global ``T`` as a number."""
+
+    def forward(self, x):
+        torch.set_default_device("cpu")
+        return x * T.item()
+
+
+def test_the_default_devices_mode_keeps_the_bottom_and_a_read_beside_it_is_recorded():
+    """``torch.set_default_device`` keeps a ``DeviceContext`` at the bottom of the mode stack and, set again inside
+    ``forward``, exits it asserting it is still there. With the value-read mode pushed beneath it the export
+    failed ("trying to pop from empty mode stack", round 66's call-only watch, caught by test_aten_round41); the
+    mode goes just above it, and ``forward``'s read is still recorded."""
+    global T
+    old_t, T = T, torch.tensor([2.0])
+    torch.set_default_device("cpu")
+    try:
+        m = _SetsDeviceAndReads()
+        x = torch.randn(3)
+        with torch.no_grad():
+            step = _compile(m, x)
+            assert [i for i, _where in step.program.value_reads] == [id(T)]
+            assert torch.equal(step(x), m(x))
+        stack = [torch._C._get_function_stack_at(i) for i in range(torch._C._len_torch_function_stack())]
+        from torch.utils._device import DeviceContext
+        assert len(stack) == 1 and isinstance(stack[0], DeviceContext)
+    finally:
+        torch.set_default_device(None)
+        T = old_t

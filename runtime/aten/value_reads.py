@@ -97,6 +97,8 @@ def _armed(torch: Any, mode: Any) -> Iterator[None]:
         active.append(mode)
         while torch._C._len_torch_function_stack() > 0:
             above.append(torch._C._pop_torch_function_stack())
+        while above and _is_device_context(above[-1]):   # (the default device's mode keeps the bottom)
+            torch._C._push_on_torch_function_stack(above.pop())
         torch._C._push_on_torch_function_stack(mode)
         while above:
             torch._C._push_on_torch_function_stack(above.pop())
@@ -107,6 +109,16 @@ def _armed(torch: Any, mode: Any) -> Iterator[None]:
         _take_off(torch, mode)
         while mode in active:
             active.remove(mode)
+
+
+def _is_device_context(mode: Any) -> bool:
+    """Whether ``mode`` is torch's default-device mode (``torch.set_default_device``), which must stay at the
+    bottom of the stack: ``set_default_device`` inside ``forward`` exits the one below every other mode and
+    asserts it is a ``DeviceContext`` (with this mode beneath it, the export failed with "trying to pop from empty
+    mode stack": round 66's call-only watch, tests/test_aten_round41.py)."""
+    from torch.utils._device import DeviceContext
+
+    return isinstance(mode, DeviceContext)
 
 
 #: how many blocks of ``watch_value_reads`` run (all threads), and torch's ``DisableTorchFunction`` they replace
