@@ -193,6 +193,20 @@ def _interrupted_at(k, body):
     return count[0] >= k
 
 
+def _free(lock) -> bool:
+    """Whether no thread holds ``lock`` (asked from another thread: an ``RLock`` this thread holds is taken again)."""
+    got: list[bool] = []
+
+    def probe():
+        got.append(lock.acquire(blocking=False))
+        if got[0]:
+            lock.release()
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return got == [True]
+
+
 @pytest.mark.parametrize("name", ["m", "f"])
 def test_an_interrupt_at_any_instruction_of_a_block_puts_the_attribute_back(name):
     """A ``KeyboardInterrupt`` at every instruction of two nested blocks' enters: the owner holds what it held
@@ -208,10 +222,11 @@ def test_an_interrupt_at_any_instruction_of_a_block_puts_the_attribute_back(name
             _INSIDE[0] = True
     while True:
         fired = _interrupted_at(k, body)
+        assert _free(patch._lock), (name, k)   # (else the next block would hang)
         if dict(vars(owner)) != before:
             late += 1
             gc.collect()
-            body()   # (hangs where a lock was left held)
+            body()
         assert dict(vars(owner)) == before, (name, k)
         assert patch.innermost() is None and not getattr(patch, "_blocks", None), k
         if not fired:
