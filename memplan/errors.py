@@ -256,6 +256,8 @@ def as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     try:
+        if getattr(getattr(value, "dtype", None), "kind", None) == "b":
+            return None   # (numpy's bools, ``np.True_``, ``np.array(True)``: NumPy before 2.3 indexes them as 1)
         return int(operator.index(value))
     except Exception:   # no __index__ (TypeError), or a hostile one that raises anything else
         return None

@@ -7,7 +7,6 @@ replaced), a closure cell (set, emptied), a module attribute's container (item, 
 
 from __future__ import annotations
 
-import operator
 import threading
 from operator import is_
 
@@ -19,6 +18,7 @@ torch = need("torch")
 
 from torch import nn  # noqa: E402
 
+from runtime.aten.py310 import call  # noqa: E402
 from runtime.aten.python_reads import _same_objects, record_reads  # noqa: E402
 
 G = 1.0
@@ -62,7 +62,7 @@ class M(nn.Module):
 def reference(r: object) -> bool:
     """Round 63's check before fastreads: each place through its read, each container's items by identity."""
     values = r.values
-    return (all(map(is_, map(operator.call, r.reads), values))
+    return (all(map(is_, map(call, r.reads), values))
             and all(_same_objects(values[i], c) for i, c in r.copies))
 
 

@@ -33,6 +33,12 @@ if _path:
 
 INTERRUPTED = "memplan: error: interrupted"
 
+#: the first line of ``memplan/__init__.py`` a Ctrl-C is tried at. Why 2 on Python 3.10: there line 1's ``try:``
+#: is an instruction (SETUP_FINALLY) after its "line" event, so this trace's SIGINT at line 1 is raised before the
+#: ``try`` covers it; a real one is not: 3.10's eval loop runs no signal handler just before a SETUP_FINALLY. From
+#: 3.11 the ``try`` costs no instruction, and line 1 is covered as it is.
+_INIT_FIRST = 1 if sys.version_info >= (3, 11) else 2
+
 
 @pytest.fixture(scope="module")
 def site():
@@ -55,11 +61,12 @@ def _run(site: str, k: int, path: str, command: list[str], **kw) -> subprocess.C
                           **kw)
 
 
-def _interrupted_everywhere(site: str, path: str, command: list[str], first: int = 1, every: int = 1) -> int:
+def _interrupted_everywhere(site: str, path: str, command: list[str], first: int = 1, every: int = 1,
+                            start: int = 1) -> int:
     """Ctrl-C at each of lines 1 to ``first`` of ``path`` while ``command`` runs, then at every ``every``-th line,
     until a run ends without one; each must print the command's one line and exit 130 (no traceback, not killed by
-    SIGINT). The lines tried."""
-    k = 1
+    SIGINT), from line ``start``. The lines tried."""
+    k = start
     while True:
         r = _run(site, k, path, command)
         if r.returncode == 0:
@@ -73,7 +80,8 @@ def test_ctrl_c_at_any_line_of_the_packages_init_is_the_commands_one_line_and_13
     """``python -m memplan`` imports the whole package first (numpy, ortools, the solvers: about a second); a
     Ctrl-C there was Python's KeyboardInterrupt traceback through importlib's frames, the process killed by SIGINT,
     where a Ctrl-C during the command is ``memplan: error: interrupted`` and exit 130."""
-    assert _interrupted_everywhere(site, os.path.join(PKG, "__init__.py"), ["-m", "memplan", "--help"], 6, 3) > 15
+    assert _interrupted_everywhere(site, os.path.join(PKG, "__init__.py"), ["-m", "memplan", "--help"], 6, 3,
+                                   _INIT_FIRST) > 15
 
 
 def test_ctrl_c_in_the_modules_the_command_imports_and_in_its_script(site):
@@ -82,7 +90,7 @@ def test_ctrl_c_in_the_modules_the_command_imports_and_in_its_script(site):
     for name, every in (("_interrupt.py", 17), ("cli.py", 97), ("__main__.py", 1)):
         _interrupted_everywhere(site, os.path.join(PKG, name), ["-m", "memplan", "--help"], 1, every)
     script = os.path.join(site, "memplan")
-    for k in (1, 9):
+    for k in (_INIT_FIRST, 9):
         r = _run(site, k, os.path.join(PKG, "__init__.py"), [script, "--help"])
         assert (r.returncode, r.stderr.strip()) == (130, INTERRUPTED), r.stderr
 

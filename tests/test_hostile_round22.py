@@ -37,7 +37,7 @@ def test_cost_model_unknown_keyword_is_an_option_error():
 
 @pytest.mark.parametrize("value,expected", [
     (np.int64(8), 8), (np.uint8(8), 8), (np.array(8), 8), (8, 8),
-    (True, None), (np.bool_(True), None), (1.5, None), (2.0, None), (np.float64(2.0), None), ("10", None),
+    (True, None), (np.bool_(True), None), (np.array(True), None), (1.5, None), (2.0, None), (np.float64(2.0), None), ("10", None),
     (None, None), (np.array([8]), None),
 ])
 def test_as_int_takes_what_operator_index_takes_but_bools(value, expected):

@@ -17,7 +17,7 @@ import pytest
 
 import memplan
 from memplan import Graph, Node, Tensor, examples
-from memplan.errors import PlanMismatch, UnsafePlan
+from memplan.errors import PlanMismatch, UnsafePlan, add_note
 
 # ---- nodes and tensors built in code: lists and None where the JSON path gives tuples and mappings ------------
 
@@ -111,7 +111,7 @@ def test_an_unsafe_plan_error_pickles_with_its_findings():
     it, which read the message as findings: "not enough values to unpack". Each now pickles and copies as its
     findings, its place and its notes."""
     exc = _unsafe_findings().at("p.json")
-    exc.add_note("a note")
+    add_note(exc, "a note")   # (memplan's: BaseException.add_note is 3.11+)
     for clone in (copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))):
         again = clone(exc)
         assert type(again) is UnsafePlan and str(again) == str(exc)

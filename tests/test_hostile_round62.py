@@ -427,7 +427,8 @@ def test_a_per_axis_quantization_along_an_axis_outside_the_rank_is_refused(op, a
     while onnxruntime refuses to run it ("IsAxisInRange(axis, tensor_rank) was false"); with a one-element scale
     onnxruntime ignores the axis, and the model still imports, as does the per-axis one along -2."""
     import numpy as np
-    from onnx import TensorProto
+
+    TensorProto = need("onnx").TensorProto
 
     from memplan.errors import GraphError
     from memplan.importers.onnx import import_onnx

@@ -251,8 +251,8 @@ def test_ctrl_c_off_the_main_thread_or_under_asyncio_is_as_documented():
         async def main():
             return memplan.plan(g, solver="cpsat", time_limit=2, progress=twice)
         try:
-            asyncio.run(main())
-            print("asyncio returned")
+            p = asyncio.run(main())
+            print("asyncio returned", sent, p.solver.get("interrupted"), flush=True)
         except KeyboardInterrupt:
             print("asyncio KeyboardInterrupt", sent, flush=True)
     """)
@@ -260,8 +260,12 @@ def test_ctrl_c_off_the_main_thread_or_under_asyncio_is_as_documented():
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=sigint_default, cwd=root, env=env)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
+    # (Python 3.10's ``asyncio.run`` installs no SIGINT handler (3.11's Runner does): memplan's own is in place, as
+    # outside asyncio, and the Ctrl-C keeps the best plan found, marked "interrupted")
+    under_asyncio = "asyncio KeyboardInterrupt [True]" if sys.version_info >= (3, 11) else \
+        "asyncio returned [True] True"
     assert r.stdout.split("\n")[:3] == ["KeyboardInterrupt in the main thread", "thread [True] Plan None True",
-                                        "asyncio KeyboardInterrupt [True]"], r.stdout
+                                        under_asyncio], r.stdout
 
 
 # ---- memory_budget: the candidate pool replays prefixes from where they differ, and makes schedules on demand ----

@@ -1050,7 +1050,8 @@ def _run(solver, model, callback, wall: float = math.inf) -> tuple[int, bool, bo
     ``asyncio.to_thread``, an executor), memplan installs no handler (only the main thread may, and only it receives
     SIGINT): Python's KeyboardInterrupt goes to the main thread as ever, and this solve runs to its time limit (its
     wall-clock safety stop, ``SolveOptions.wall_seconds``, bounds it) and returns its plan, not marked
-    "interrupted". Under a SIGINT handler of the caller's (``asyncio.run`` installs one) the handler is left in
+    "interrupted". Under a SIGINT handler of the caller's (``asyncio.run`` installs one from Python 3.11; on 3.10
+    it installs none, and memplan's own stops the solve as outside asyncio) the handler is left in
     place: memplan replacing it would take the caller's own Ctrl-C semantics away. asyncio's first Ctrl-C cancels its
     main task, seen when ``plan`` returns; its second raises KeyboardInterrupt here, which stops the solve (in the
     background, asked until it ends) and propagates. A stop polled from another thread would need the caller's

@@ -24,12 +24,12 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from operator import call
 from typing import Any
 
 from .errors import AtenExecutorError
 from .module_containers import CONTAINERS, ITEM_LIMIT
 from .module_writes import MISSING, module_fields
+from .py310 import call
 from .settings import SCALARS, value_text
 
 #: the most bytes of one buffer compared at each call (64 KiB: a copy and a compare of a few microseconds)

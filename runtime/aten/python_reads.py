@@ -30,10 +30,11 @@ from .byte_values import BufferReads
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, same_item
 from .module_containers import unchanged as _same_items
 from .module_writes import MISSING
+from .py310 import call
 from .python_state import ITERATOR_LABEL, PythonPlace, python_state
 from .settings import SCALARS, same_value, value_text
 
-_CALL = operator.call   # (any callable: a place reads through a function or a partial)
+_CALL = call   # (any callable: a place reads through a function or a partial)
 
 
 def _watched(p: PythonPlace) -> bool:
