@@ -74,8 +74,9 @@ def hold() -> None:
         _set(signal.default_int_handler, _interrupted)
         # atexit calls the callbacks last-registered first: ours runs last unless one was registered before memplan
         # was imported (a sitecustomize's, a wrapper script's own), which ``_end_at_exit`` must then not cut off
-        _first.append(not atexit._ncallbacks())
-        atexit.register(_end_at_exit)
+        if not _first:   # (once a process: a second ``cli.main`` in it registered again, and the copy run first
+            _first.append(not atexit._ncallbacks())   # took memplan's own earlier callback for a user's one)
+            atexit.register(_end_at_exit)
 
 
 #: whether ``_end_at_exit`` was the first ``atexit`` callback registered (so the last called), once ``hold`` registered it

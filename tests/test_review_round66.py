@@ -108,3 +108,20 @@ def test_code_built_inputs_that_are_no_tuple_refused(inputs):
     # must still be refused by name rather than read as a node with no inputs
     with pytest.raises(GraphError, match="node 'n': inputs must be a tuple"):
         Graph("g", (Tensor("a", 16, "input"), Tensor("b", 16, "output")), (Node("n", "f", inputs, ("b",)),))
+
+
+def test_hold_registers_the_end_at_exit_once_a_process(monkeypatch):
+    """A wrapper calling ``cli.main`` twice in the command's process: ``hold`` registered ``_end_at_exit`` at each
+    call, and the second registration saw the first as a callback registered before memplan, so the process never
+    ended through ``os._exit`` (review 66). Once a process now, as the first call found it."""
+    from memplan import _interrupt
+
+    registered = []
+    monkeypatch.setattr(_interrupt, "command_process", lambda: True)
+    monkeypatch.setattr(_interrupt, "_set", lambda *a: None)
+    monkeypatch.setattr(_interrupt.atexit, "register", registered.append)
+    monkeypatch.setattr(_interrupt.atexit, "_ncallbacks", lambda: len(registered))
+    monkeypatch.setattr(_interrupt, "_first", [])
+    _interrupt.hold()
+    _interrupt.hold()
+    assert registered == [_interrupt._end_at_exit] and _interrupt._first == [True]
