@@ -160,6 +160,12 @@ def test_layer_normalization_of_an_empty_row_count_is_planned():
 
 # -- Attention of empty inputs ----------------------------------------------------------------------------------------
 
+def _feed_mask(model, feeds: dict, mask: tuple, dtype) -> None:
+    """A zero mask of shape ``mask`` as the graph input ``M`` (the node's ``attn_mask`` once its input names it)."""
+    feeds["M"] = np.zeros(mask, dtype)
+    model.graph.input.append(V("M", helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(mask)))
+
+
 def _attention(q, k, v, opset: int, past: int | None = None, heads: int | None = None, stats: bool = False,
                dtype=np.float32):
     r = np.random.default_rng(0)
@@ -457,8 +463,7 @@ def test_attention_mask_length_is_planned_exactly_where_onnxruntime_runs_it(opse
         names.append("M")
     del m.input[:]
     m.input.extend(names)
-    feeds["M"] = np.zeros(mask, dtype)
-    model.graph.input.append(V("M", helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(mask)))
+    _feed_mask(model, feeds, mask, dtype)
     status, real = _ort(model, feeds)
     if status == "ok":
         assert _planned(model, outs) == real
@@ -509,8 +514,7 @@ def test_attention_mask_shape_is_planned_exactly_where_onnxruntime_runs_it(opset
     # three times the [2, 3, 4, 8] planned: an overrun)
     model, feeds, outs = _attention((2, 3, 4, 8), (2, 3, 6, 8), (2, 3, 6, 8), opset, stats=True, dtype=dtype)
     model.graph.node[0].input.append("M")
-    feeds["M"] = np.zeros(mask, dtype)
-    model.graph.input.append(V("M", helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(mask)))
+    _feed_mask(model, feeds, mask, dtype)
     status, real = _ort(model, feeds)
     if status == "ok" and len(mask) <= 4:
         assert _planned(model, outs) == real
@@ -546,8 +550,7 @@ def test_attention_mask_shape_of_a_3d_query_as_onnxruntime_runs_it(opset, dtype,
     # (Q [2, 4, 24] of 3 heads: the mask fits [2, 3, 4, keys] as for a 4-D one)
     model, feeds, outs = _attention((2, 4, 24), (2, 6, 24), (2, 6, 24), opset, heads=3, dtype=dtype)
     model.graph.node[0].input.append("M")
-    feeds["M"] = np.zeros(mask, dtype)
-    model.graph.input.append(V("M", helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(mask)))
+    _feed_mask(model, feeds, mask, dtype)
     status, real = _ort(model, feeds)
     if status == "ok":
         assert _planned(model, outs) == real
