@@ -312,16 +312,24 @@ def _planned_type(dtype: str) -> str:
     return f"tensor({dtype})"
 
 
+def imported(case: Case) -> tuple[object, str | None, list[str]]:
+    """``(graph, None, [])`` where memplan plans the case, ``(None, its refusal's first line, [])`` where it refuses
+    it, ``(None, None, [the RAW line])`` where it raised anything else (a bug: counted and shown). Both sweeps judge
+    a case's import alike."""
+    try:
+        return import_onnx(case.model), None, []
+    except MemplanError as exc:
+        return None, str(exc).split("\n")[0], []
+    except Exception as exc:  # noqa: BLE001 - a raw exception is a bug: counted and shown
+        return None, None, [f"{case.label}: RAW {type(exc).__name__}: {str(exc)[:200]}"]
+
+
 def compare(case: Case) -> tuple[str, list[str]]:
     """The case's class (see the module's docstring) and its lines to print."""
     status, real = ort_values(case)
-    try:
-        g = import_onnx(case.model)
-        planned = None
-    except MemplanError as exc:
-        g, planned = None, str(exc).split("\n")[0]
-    except Exception as exc:  # noqa: BLE001 - a raw exception is a bug: counted and shown
-        return "RAW", [f"{case.label}: RAW {type(exc).__name__}: {str(exc)[:200]}"]
+    g, planned, raw = imported(case)
+    if raw:
+        return "RAW", raw
     if status != "ok":
         if g is None:
             return "both refuse", []

@@ -39,9 +39,6 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx_oracle import ORT_ERRORS
 
-from memplan.errors import MemplanError
-from memplan.importers.onnx import import_onnx
-
 Case = sweep65.Case
 _INT_MAX = 2**31 - 1
 
@@ -330,13 +327,9 @@ def compare(case: Case) -> tuple[str, list[str]]:
         if earlier is not None:
             status, real = ort_values(earlier)
             judge = f"onnxruntime (at opset {sweep65._opset(earlier.model)})"
-    try:
-        g = import_onnx(case.model)
-        refusal = None
-    except MemplanError as exc:
-        g, refusal = None, str(exc).split("\n")[0]
-    except Exception as exc:  # noqa: BLE001 - a raw exception is a bug: counted and shown
-        return "RAW", [f"{case.label}: RAW {type(exc).__name__}: {str(exc)[:200]}"]
+    g, refusal, raw = sweep65.imported(case)
+    if raw:
+        return "RAW", raw
     if status != "ok":
         return ("both refuse", []) if g is None else ("planned, neither runs", [f"{case.label}: {real[''][:200]}"])
     if g is None:
