@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import threading
 
 import pytest
@@ -242,3 +243,156 @@ def test_int_subclass_sizes_are_their_values_everywhere():
     assert got == want
     p = memplan.plan(lg)
     assert all(type(o) in (int, type(None)) and type(s) is int for _, o, s in p.tensors)
+
+
+# ---- every CLI option with hostile values: a bounded hypothesis over argv ----------------------------------------
+
+#: hostile option values: NaN and infinities, negative, huge, bools, empty and blank strings, other digits, units
+_VALUES = ["0", "1", "2", "-1", "-0", "+3", "nan", "NaN", "inf", "-inf", "1e400", "1e-400", "1e308", "1.5", "2**63",
+           "9223372036854775807", "9223372036854775808", "99999999999999999999999999", "", " ", "true", "False",
+           "None", "0x10", "1_000", "\u0664", "4G", "64M", "1K", "1,2", ",", "auto", "-q", "--", "x", "\x00",
+           "\u00e9\u0301", "1e3", "0.0001"]
+#: paths an output option may be given: the inputs themselves (by name, by another spelling, by a link), a directory,
+#: a device, a missing directory, stdout, the empty string, and a fresh file
+_OUTS = ["out.json", "out.json", "g.json", "./g.json", "p.json", "link.json", "d", "d/", "/dev/full", "/dev/null",
+         "nodir/x.json", "-", "", "out.png", "out.svg"]
+#: options of each command: name -> values (None: a flag)
+_PLAN_OPTS = {"--solver": ["greedy", "size", "auto", "search", "ggml", "cpsat", "GREEDY", ""], "--time-limit": _VALUES,
+              "--seed": _VALUES, "--workers": _VALUES, "--timings": None, "--progress": None,
+              "--streams": _VALUES, "--memory-budget": _VALUES, "--max-events": _VALUES, "--fused-groups": None,
+              "--event-us": _VALUES, "--devices": _VALUES, "--device-capacity": _VALUES, "--graph-out": _OUTS,
+              "--alignment": _VALUES + ["256", "512", "128", "4096", "3"]}
+_BENCH_OPTS = {"--solvers": ["greedy", "greedy,greedy", "", ",", "nope", "greedy,size"], "--time-limit": _VALUES,
+               "--only": ["", ",", "g", "g.json", "x,x"], "--layers": _VALUES, "--streams": _VALUES,
+               "--sizes": _VALUES, "--json": _OUTS, "--corpus": ["", ",", "nope", "examples,examples"]}
+
+
+def _argv(draw) -> tuple[list[str], list[str]]:
+    """(argv, the output paths it names)."""
+    from hypothesis import strategies as st
+
+    cmd = draw(st.sampled_from(["plan", "plan", "plan", "verify", "show", "simulate", "trace", "draw", "bench"]))
+    outs: list[str] = []
+    if cmd == "plan":
+        out = draw(st.sampled_from(_OUTS))
+        argv, outs = ["plan", draw(st.sampled_from(["g.json", "g.json", "link.json", "p.json", "d"])), "-o", out,
+                      "-q"], [out]
+        names = draw(st.lists(st.sampled_from(sorted(_PLAN_OPTS)), max_size=3))
+        if "--solver" not in names:
+            argv += ["--solver", "greedy"]   # (auto's search and cpsat are bounded, but slow on a shared machine)
+        if "--time-limit" not in names:
+            argv += ["--time-limit", "2"]
+        for name in names:
+            values = _PLAN_OPTS[name]
+            argv += [name] if values is None else [name, draw(st.sampled_from(values))]
+            if name == "--graph-out":
+                outs.append(argv[-1])
+        return argv, outs
+    if cmd == "verify":
+        return ["verify", "g.json", draw(st.sampled_from(["p.json", "g.json", "link.json"]))] + \
+            draw(st.sampled_from([[], ["--fused-groups"]])), outs
+    if cmd == "show":
+        argv = ["show", draw(st.sampled_from(["p.json", "g.json"]))]
+        if draw(st.booleans()):
+            argv += ["--top", draw(st.sampled_from(_VALUES))]
+        if draw(st.booleans()):
+            argv += ["--graph", draw(st.sampled_from(["g.json", "p.json", "link.json", "d", ""]))]
+        return argv, outs
+    if cmd == "simulate":
+        return ["simulate", "g.json", "p.json", "--event-us", draw(st.sampled_from(_VALUES))], outs
+    if cmd in ("trace", "draw"):
+        out = draw(st.sampled_from(_OUTS))
+        argv = [cmd, "g.json", "p.json", "-o", out, "-q"]
+        if cmd == "draw" and draw(st.booleans()):
+            argv += ["--title", draw(st.sampled_from(["", "\x00", "a\nb", "$x$", "\\", "{}"]))]
+        return argv, [out]
+    argv = ["bench", "planners", "--graph", draw(st.sampled_from(["g.json", "g.json", "link.json", "d", "p.json"])),
+            "--solvers", "greedy"]
+    for name in draw(st.lists(st.sampled_from(sorted(_BENCH_OPTS)), max_size=2, unique=True)):
+        if name == "--corpus" or name == "--sizes":   # (hostile spellings only: a real corpus runs for minutes)
+            argv += [name, draw(st.sampled_from(["", ",", "nope", "examples,examples"]))]
+            continue
+        argv += [name, draw(st.sampled_from(_BENCH_OPTS[name]))]
+        if name == "--json":
+            outs.append(argv[-1])
+    return argv, outs
+
+
+def test_hostile_option_values_and_paths_keep_the_cli_contract(tmp_path, monkeypatch):
+    """Every option of ``plan``, ``verify``, ``show``, ``simulate``, ``trace``, ``draw`` and ``bench planners`` with
+    hostile values and output paths (an input, a link to it, a directory, /dev/full, a missing directory, '-', ''):
+    exit 0 or exit 2 with one ``memplan: error:`` line, never a traceback; the inputs byte for byte unchanged, no
+    temporary file left; an output written only by a run that exits 0, and then a plan ``verify`` calls safe."""
+    import contextlib
+    import io
+
+    from cli_contract import exit_code, leftovers
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from memplan.cli import main
+
+    g = examples.qkv_attention()
+    (tmp_path / "g.json").write_text(json.dumps(g.to_dict()))
+    (tmp_path / "p.json").write_text(memplan.plan(g, streams=2).to_json())
+    (tmp_path / "d").mkdir()
+    os.symlink("g.json", tmp_path / "link.json")
+    inputs = {n: (tmp_path / n).read_bytes() for n in ("g.json", "p.json")}
+    monkeypatch.chdir(tmp_path)
+
+    @settings(max_examples=int(os.environ.get("MEMPLAN_ARGV67_EXAMPLES", "200")), deadline=None,
+              derandomize=not os.environ.get("MEMPLAN_ARGV67_RANDOM"), suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def run(data):
+        argv, outs = _argv(data.draw)
+        fresh = [o for o in outs if o.startswith("out.")]
+        for o in fresh:
+            if os.path.exists(o):
+                os.unlink(o)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = exit_code(main, argv)
+        text = err.getvalue()
+        assert "Traceback" not in text and "Traceback" not in out.getvalue(), (argv, text[-2000:])
+        assert code in (0, 2), (argv, code, text[-2000:])
+        if code == 2:
+            lines = text.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("memplan: error: "), (argv, text[-2000:])
+            assert not any(os.path.exists(o) for o in fresh), (argv, "a failed run wrote an output")
+        assert {n: (tmp_path / n).read_bytes() for n in inputs} == inputs, (argv, "an input changed")
+        assert os.path.islink("link.json") and os.path.isdir("d") and os.listdir("d") == [], argv
+        assert not leftovers(tmp_path) and not leftovers(tmp_path / "d"), argv
+        if code == 0 and argv[0] == "plan" and argv[3] == "out.json" and "--devices" not in argv:
+            assert exit_code(main, ["verify", argv[1], "out.json"]) == 0, argv
+
+    run()
+
+
+class _Quotient(float):
+    """A float whose own reflected division lies (taken before ``float``'s: the class is a subclass of float)."""
+
+    def __rtruediv__(self, other):
+        return 0.0
+
+
+def test_cost_model_rates_of_a_float_subclass_are_their_values():
+    """``CostModel(flop_per_us=..., hbm_bytes_per_us=...)`` of a float subclass: ``node_us`` divided by it in Python,
+    so the class's ``__rtruediv__`` made every estimate the floor (2.0 us for a 290 us matmul) and the schedule of
+    ``plan(streams="auto")`` another one, while the model's repr showed the right numbers. Now the values, as plain
+    floats: the same run times and the same plan bytes as the plain model's."""
+    from memplan.examples import LLAMA_TINY, llama
+
+    doc = llama(LLAMA_TINY).to_dict()
+    for n in doc["nodes"]:
+        n.pop("cost", None)
+    g = memplan.graph_from_dict(doc)
+    real = memplan.CostModel(flop_per_us=400.0, hbm_bytes_per_us=30.0, floor_us=2.0, event_us=2.0)
+    liar = memplan.CostModel(flop_per_us=_Quotient(400.0), hbm_bytes_per_us=_Quotient(30.0), floor_us=_Quotient(2.0),
+                             event_us=_Quotient(2.0))
+    assert [liar.node_us(g, i) for i in range(len(g.nodes))] == [real.node_us(g, i) for i in range(len(g.nodes))]
+    assert max(real.node_us(g, i) for i in range(len(g.nodes))) > 100   # (the roofline, not the floor, decides)
+    assert {type(getattr(liar, k)) for k in ("flop_per_us", "hbm_bytes_per_us", "floor_us", "event_us")} == {float}
+    assert memplan.plan(g, streams="auto", cost_model=liar).to_json() == \
+        memplan.plan(g, streams="auto", cost_model=real).to_json()
+    assert repr(memplan.CostModel(event_us=2)) == "CostModel(event_us=2, hbm_bytes_per_us=3000000.0, " \
+        "flop_per_us=400000000.0, floor_us=2.0, use_graph_costs=True)"   # (plain values keep their type)
