@@ -345,6 +345,9 @@ def test_hostile_option_values_and_paths_keep_the_cli_contract(tmp_path, monkeyp
     @given(st.data())
     def run(data):
         argv, outs = _argv(data.draw)
+        for n, b in inputs.items():   # (``plan --graph-out p.json`` may replace p.json: it is no input of ``plan``)
+            (tmp_path / n).write_bytes(b)
+        read = {"g.json" if a in ("link.json", "./g.json") else a for a in argv[1:] if a not in outs} & set(inputs)
         fresh = [o for o in outs if o.startswith("out.")]
         for o in fresh:
             if os.path.exists(o):
@@ -359,7 +362,7 @@ def test_hostile_option_values_and_paths_keep_the_cli_contract(tmp_path, monkeyp
             lines = text.splitlines()
             assert len(lines) == 1 and lines[0].startswith("memplan: error: "), (argv, text[-2000:])
             assert not any(os.path.exists(o) for o in fresh), (argv, "a failed run wrote an output")
-        assert {n: (tmp_path / n).read_bytes() for n in inputs} == inputs, (argv, "an input changed")
+        assert all((tmp_path / n).read_bytes() == inputs[n] for n in read), (argv, "an input changed")
         assert os.path.islink("link.json") and os.path.isdir("d") and os.listdir("d") == [], argv
         assert not leftovers(tmp_path) and not leftovers(tmp_path / "d"), argv
         if code == 0 and argv[0] == "plan" and argv[3] == "out.json" and "--devices" not in argv:
