@@ -12,7 +12,8 @@ A pause that turned it off and back on undid another thread's ``gc.disable()`` m
 (the user's program then ran with the collector on, against its own call), and it could not tell that
 call from its own. The switch is now left to the program alone. The threshold is process-wide too, but
 a change to it is seen: the pause puts the saved thresholds back only where they are still the ones it
-set, so another thread's ``gc.set_threshold`` during the pause stands. Pauses of several threads (or
+set, so another thread's ``gc.set_threshold`` during the pause stands (all but one that sets exactly the values the
+pause holds, which no one can tell from the pause's own). Pauses of several threads (or
 nested ones) share one: the first saves the thresholds, the last one out restores them, under a lock.
 An explicit ``gc.collect()`` still runs during a pause, as it did under ``gc.disable()``.
 """
