@@ -80,14 +80,33 @@ def _ids(doc, key: str) -> list[str]:
         if isinstance(items, list) else []
 
 
-def _mutate(doc: dict, draw) -> None:
-    """One hostile edit of the graph document ``doc``, in place."""
+def _mutate(doc: dict, draw, semantic: bool = False) -> None:
+    """One hostile edit of the graph document ``doc``, in place; ``semantic``: a well-formed one only (the graph
+    stays valid but for a kind edit that breaks a rule, and the original plan may be unsafe for it)."""
     nodes = doc.get("nodes") if isinstance(doc.get("nodes"), list) else []
     tensors = doc.get("tensors") if isinstance(doc.get("tensors"), list) else []
     node_dicts = [n for n in nodes if isinstance(n, dict)]
     tensor_dicts = [t for t in tensors if isinstance(t, dict)]
-    op = draw(st.sampled_from(["value", "value", "retype", "drop", "add", "dup", "swap", "size", "size", "cost",
-                               "selfloop", "cycle", "dangle", "dupid", "rename", "inplace", "view", "group"]))
+    hostile = ["value", "value", "retype", "drop", "add", "dup", "swap", "size", "size", "cost", "selfloop",
+               "cycle", "dangle", "dupid", "rename", "inplace", "view", "group", "extend", "grow", "kind"]
+    op = draw(st.sampled_from(["extend", "extend", "grow", "kind"] if semantic else hostile))
+    # well-formed edits, most of which leave a valid graph for which the original plan may be unsafe: a later node
+    # reading an earlier tensor (a longer lifetime), a tensor grown past its slot, another kind
+    if op == "extend" and len(node_dicts) > 1:
+        i = draw(st.integers(1, len(node_dicts) - 1))
+        earlier = [t for n in node_dicts[:i] for t in (n.get("outputs") if isinstance(n.get("outputs"), list) else ())]
+        if earlier and isinstance(node_dicts[i].get("inputs"), list):
+            node_dicts[i]["inputs"].append(draw(st.sampled_from(earlier)))
+        return
+    if op == "grow" and tensor_dicts:
+        t = draw(st.sampled_from(tensor_dicts))
+        if type(t.get("size")) is int:
+            t["size"] = max(0, t["size"] + draw(st.sampled_from([-256, -1, 1, 255, 256, 1024, 4096])))
+        return
+    if op == "kind" and tensor_dicts:
+        draw(st.sampled_from(tensor_dicts))["kind"] = draw(st.sampled_from(["input", "output", "weight",
+                                                                            "intermediate"]))
+        return
     if op == "size" and tensor_dicts:
         t = draw(st.sampled_from(tensor_dicts))
         t[draw(st.sampled_from(["size", "size", "view_offset"]))] = draw(st.one_of(
@@ -212,8 +231,9 @@ def test_hostile_graph_files_keep_the_cli_contract(tmp_path, bases):
         draw = data.draw
         k = draw(st.integers(0, len(bases) - 1))
         doc = copy.deepcopy(bases[k])
+        semantic = draw(st.booleans())
         for _ in range(draw(st.integers(1, 3))):
-            _mutate(doc, draw)
+            _mutate(doc, draw, semantic)
         raw = _file_bytes(doc, draw)
         g, p, out = tmp_path / "g.json", tmp_path / "p.json", tmp_path / "out.json"
         g.write_bytes(raw)
