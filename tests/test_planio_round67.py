@@ -254,8 +254,8 @@ _VALUES = ["0", "1", "2", "-1", "-0", "+3", "nan", "NaN", "inf", "-inf", "1e400"
            "\u00e9\u0301", "1e3", "0.0001"]
 #: paths an output option may be given: the inputs themselves (by name, by another spelling, by a link), a directory,
 #: a device, a missing directory, stdout, the empty string, and a fresh file
-_OUTS = ["out.json", "out.json", "g.json", "./g.json", "p.json", "link.json", "d", "d/", "/dev/full", "/dev/null",
-         "nodir/x.json", "-", "", "out.png", "out.svg"]
+_OUTS = ["out.json", "out.json", "g.json", "./g.json", "p.json", "link.json", "hard.json", "d", "d/", "/dev/full",
+         "/dev/null", "nodir/x.json", "-", "", "out.png", "out.svg"]
 #: options of each command: name -> values (None: a flag)
 _PLAN_OPTS = {"--solver": ["greedy", "size", "auto", "search", "ggml", "cpsat", "GREEDY", ""], "--time-limit": _VALUES,
               "--seed": _VALUES, "--workers": _VALUES, "--timings": None, "--progress": None,
@@ -275,8 +275,8 @@ def _argv(draw) -> tuple[list[str], list[str]]:
     outs: list[str] = []
     if cmd == "plan":
         out = draw(st.sampled_from(_OUTS))
-        argv, outs = ["plan", draw(st.sampled_from(["g.json", "g.json", "link.json", "p.json", "d"])), "-o", out,
-                      "-q"], [out]
+        graph = draw(st.sampled_from(["g.json", "g.json", "link.json", "hard.json", "p.json", "d"]))
+        argv, outs = ["plan", graph, "-o", out, "-q"], [out]
         names = draw(st.lists(st.sampled_from(sorted(_PLAN_OPTS)), max_size=3))
         if "--solver" not in names:
             argv += ["--solver", "greedy"]   # (auto's search and cpsat are bounded, but slow on a shared machine)
@@ -337,6 +337,7 @@ def test_hostile_option_values_and_paths_keep_the_cli_contract(tmp_path, monkeyp
     (tmp_path / "p.json").write_text(memplan.plan(g, streams=2).to_json())
     (tmp_path / "d").mkdir()
     os.symlink("g.json", tmp_path / "link.json")
+    os.link(tmp_path / "g.json", tmp_path / "hard.json")
     inputs = {n: (tmp_path / n).read_bytes() for n in ("g.json", "p.json")}
     monkeypatch.chdir(tmp_path)
 
@@ -347,7 +348,11 @@ def test_hostile_option_values_and_paths_keep_the_cli_contract(tmp_path, monkeyp
         argv, outs = _argv(data.draw)
         for n, b in inputs.items():   # (``plan --graph-out p.json`` may replace p.json: it is no input of ``plan``)
             (tmp_path / n).write_bytes(b)
-        read = {"g.json" if a in ("link.json", "./g.json") else a for a in argv[1:] if a not in outs} & set(inputs)
+        if not os.path.samefile("hard.json", "g.json"):   # (an output there is a new file, not one through the link)
+            os.unlink("hard.json")
+            os.link("g.json", "hard.json")
+        read = {"g.json" if a in ("link.json", "./g.json", "hard.json") else a for a in argv[1:] if a not in outs} \
+            & set(inputs)
         fresh = [o for o in outs if o.startswith("out.")]
         for o in fresh:
             if os.path.exists(o):
