@@ -78,6 +78,8 @@ class CostModel:
                                 f"microseconds (at most {MAX_COST_US:g})")
         if not isinstance(self.use_graph_costs, bool):
             raise ScheduleError(f"CostModel: use_graph_costs must be True or False, not {_short(self.use_graph_costs)}")
+        for name in ("event_us", "hbm_bytes_per_us", "flop_per_us", "floor_us"):
+            object.__setattr__(self, name, _plain_real(getattr(self, name)))
 
     def node_us(self, graph: Graph, n: int) -> float:
         try:
@@ -219,6 +221,20 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
                                 f"a number of microseconds in 0..{MAX_COST_US:g})")
         out.append(us)
     return out
+
+
+def _plain_real(v):
+    """``v`` as a plain int or float where it is a number of another class (an int or float subclass, a numpy
+    scalar), else ``v`` itself (plain ones, and what no check here has judged yet: ``event_latency`` names it).
+    Why: ``node_us`` divides by the rates in Python, and a float subclass's own ``__rtruediv__`` (taken before
+    ``float``'s) made every estimated run time, and so the schedule, whatever the class said, while its value,
+    the number the model shows, looked right. Plain values keep their type, so a model's repr is unchanged."""
+    if type(v) is int or type(v) is float or isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return v
+    i = as_int(v)
+    if i is not None:
+        return i
+    return float.__float__(v) if isinstance(v, float) else _float(v)
 
 
 def _float(v: numbers.Real) -> float:
