@@ -1,0 +1,119 @@
+"""Round 67 (determinism): plan JSON that cannot depend on the Python version, the hash seed or the machine's load.
+
+Why it exists: Python 3.12 made ``sum()`` of floats compensated (Neumaier), so every total of node costs the planner
+took with ``sum()`` (the serial makespan the plan reports, a fused unit's cost in the scheduler's ranks, a pipeline
+stage's cost in ``devices``' split) could round differently on 3.11 (CI) and 3.12 (the GPU machine): a chain with
+costs 0.0005, 0.7, 0.0005, 0.0005, 1.1 on two streams wrote ``"serial_makespan_us": 1.801`` on 3.11 and ``1.802``
+on 3.12. The tests below run the planner with ``builtins.sum`` replaced by a correctly rounded one (``math.fsum``,
+what a compensated sum returns here), which makes the 3.11 interpreter round as 3.12 does: any float total still
+taken with ``sum()`` shows up as a plan that changed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import memplan
+from memplan import GraphBuilder
+
+#: costs whose left-to-right sums round off their exact sums (0.1 + 0.2 != 0.3), so a compensated ``sum()``
+#: differs from a plain one on most lists of them
+COSTS = (0.0005, 0.0015, 0.1, 0.2, 0.3, 0.35, 0.7, 1.1)
+
+_builtin_sum = builtins.sum
+
+
+def _rounded_sum(iterable, /, start=0):
+    """``sum()`` as Python 3.12 computes a float total (compensated: here exactly rounded), exact on integers."""
+    items = list(iterable)
+    if any(isinstance(x, float) for x in items) and all(isinstance(x, numbers.Real) for x in items) \
+            and isinstance(start, numbers.Real):
+        return math.fsum([start, *items])
+    return _builtin_sum(items, start)
+
+
+def _plan_docs(graph: memplan.Graph, options: list[dict]) -> list[str]:
+    out = []
+    for o in options:
+        planned = memplan.plan_graph(graph, **o)
+        out.append(planned.plan.to_json() + str(planned.graph.to_dict()))
+    return out
+
+
+def _chain(costs, group_every: int = 0) -> memplan.Graph:
+    """A chain with a side branch from its input: one node per cost, every ``group_every`` nodes fused."""
+    b = GraphBuilder("fsum")
+    x = prev = b.input("x", 1024)
+    for i, c in enumerate(costs):
+        t = b.intermediate(f"t{i}", 1024 * (1 + i % 3))
+        group = f"g{i // group_every}" if group_every else None
+        b.node(f"n{i}", "OP", [prev], t, cost=c, group=group)
+        prev = t
+    side = b.intermediate("side", 2048)
+    b.node("side", "OP", [x], side, cost=sum(costs[:2]))
+    y = b.output("y", 1024)
+    b.node("join", "ADD", [prev, side], y, cost=0.1)
+    return b.build()
+
+
+OPTIONS = [{"streams": 2}, {"streams": "auto"}, {"devices": 2}, {"devices": 2, "streams": 2}]
+
+
+def test_serial_makespan_is_the_same_total_on_every_python(monkeypatch):
+    """The reproducer: 3.11's plain sum wrote 1.801, 3.12's compensated one 1.802; now both 1.801."""
+    b = GraphBuilder("fsum")
+    prev = b.input("x", 1024)
+    for i, c in enumerate([0.0005, 0.7, 0.0005, 0.0005, 1.1]):
+        t = (b.output if i == 4 else b.intermediate)(f"t{i}", 1024)
+        b.node(f"n{i}", "OP", [prev], t, cost=c)
+        prev = t
+    g = b.build()
+    plain = _plan_docs(g, OPTIONS[:3])
+    monkeypatch.setattr(builtins, "sum", _rounded_sum)
+    assert _plan_docs(g, OPTIONS[:3]) == plain
+    block = memplan.plan(g, streams=2).solver["schedule"]
+    assert block["serial_makespan_us"] == 1.801 == block["makespan_us"]
+
+
+@settings(max_examples=40)
+@given(costs=st.lists(st.sampled_from(COSTS), min_size=3, max_size=9), group_every=st.sampled_from([0, 2, 3]))
+def test_plans_do_not_depend_on_how_sum_rounds(costs, group_every):
+    """Random chains of such costs, fused or not, on streams and devices: the same plan and split graph whether
+    ``sum()`` rounds as 3.11's or as 3.12's."""
+    g = _chain(costs, group_every)
+    plain = _plan_docs(g, OPTIONS)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builtins, "sum", _rounded_sum)
+        assert _plan_docs(g, OPTIONS) == plain
+
+
+def test_no_float_total_is_taken_with_sum(monkeypatch):
+    """No step of a plan (schedule, streams, budgets, devices, every solver) adds floats with ``sum()``: a
+    tripwire ``sum()`` names each caller that hands it a float. Why beside the tests above: a 1-ulp difference
+    in a scheduler's rank or a stage's cost changes a plan only where it breaks a tie, which few graphs show."""
+    seen: set[str] = set()
+
+    def tripwire(iterable, /, start=0):
+        items = list(iterable)
+        if any(isinstance(x, float) for x in items) or isinstance(start, float):
+            frame = sys._getframe(1)
+            seen.add(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+        return _builtin_sum(items, start)
+
+    g = _chain([0.1, 0.2, 0.3, 0.7, 1.1, 0.35], group_every=2)
+    serial = memplan.plan(g).arena_bytes
+    monkeypatch.setattr(builtins, "sum", tripwire)
+    for o in [{}, {"streams": 2}, {"streams": "auto"}, {"streams": "auto", "max_events": 1},
+              {"streams": "auto", "memory_budget": serial}, {"streams": 3, "fused_groups": True},
+              {"devices": 2}, {"devices": 3, "streams": "auto"}, {"solver": "search", "time_limit": 0.05},
+              {"solver": "auto", "streams": 2, "time_limit": 0.05}, {"solver": "cpsat", "time_limit": 0.05},
+              {"solver": "ggml"}, {"solver": "size", "streams": 2}, {"solver": "greedy", "devices": 2}]:
+        memplan.plan_graph(g, **o)
+    assert not {s for s in seen if "memplan" in s}
