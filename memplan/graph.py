@@ -1030,6 +1030,11 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
             # the keys as they are (JSON's are strings): ``str()`` of a key from code made ``{5: "x"}`` the pair of
             # tensor "5", where ``"outputs": [5]`` is refused as no tensor id; the graph check names a key no string
             pairs = tuple(inplace.items())
+            if len(pairs) > 1:   # in the node's output order: an object's key order is no part of the input
+                # (docs/format.md), and the pairs' order came back out in ``to_dict``: ``--graph-out`` of a document
+                # with its keys sorted listed ``{"p": ..., "q": ...}`` where the original had ``{"q": ..., "p": ...}``
+                at = {o: k for k, o in enumerate(outs) if type(o) is str}
+                pairs = tuple(sorted(pairs, key=lambda p: at.get(p[0], len(outs))))
         nodes.append(Node(nid, nd.get("op", ""), tuple(ins), tuple(outs), nd.get("cost"), pairs, nd.get("group"),
                           attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)

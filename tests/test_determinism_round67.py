@@ -117,3 +117,49 @@ def test_no_float_total_is_taken_with_sum(monkeypatch):
               {"solver": "ggml"}, {"solver": "size", "streams": 2}, {"solver": "greedy", "devices": 2}]:
         memplan.plan_graph(g, **o)
     assert not {s for s in seen if "memplan" in s}
+
+
+def _permuted(value, rng):
+    """``value`` with every JSON object's keys in a shuffled order (lists keep theirs: they are input)."""
+    if isinstance(value, dict):
+        keys = list(value)
+        rng.shuffle(keys)
+        return {k: _permuted(value[k], rng) for k in keys}
+    if isinstance(value, list):
+        return [_permuted(v, rng) for v in value]
+    return value
+
+
+def _multi_inplace(sizes, pairs) -> dict:
+    """A graph document with one node of three outputs, some written over its inputs (``pairs``: output k over
+    input j), between two producers and a reader."""
+    b = GraphBuilder("multi_inplace")
+    xs = [b.input(f"x{j}", 4096) for j in range(2)]
+    ins = []
+    for j in range(3):
+        ins.append(b.intermediate(f"a{j}", sizes[j]))
+        b.node(f"mk{j}", "OP", [xs[j % 2]], ins[-1], cost=1.0 + j)
+    outs = [b.intermediate(f"p{k}", sizes[3 + k]) for k in range(3)]
+    b.node("multi", "OP3", ins, outs, inplace={f"p{k}": f"a{j}" for k, j in pairs}, cost=2.0)
+    b.node("fin", "ADD", outs, b.output("y", 4096), cost=0.5)
+    return b.build().to_dict()
+
+
+@settings(max_examples=25)
+@given(sizes=st.lists(st.sampled_from([1024, 2048, 4096]), min_size=6, max_size=6),
+       pairs=st.dictionaries(st.integers(0, 2), st.integers(0, 2), min_size=2, max_size=3),
+       shuffle=st.randoms(use_true_random=False))
+def test_inplace_key_order_is_no_input(sizes, pairs, shuffle):
+    """A node's ``inplace`` object with its keys in another order is the same graph: the same plan bytes and the
+    same ``--graph-out`` document (``save_graph``'s text). Before, the pairs kept the document's order, so the
+    graph written back (``to_dict``: ``--graph-out``, a device split's graph) listed them so."""
+    from memplan.io import graph_text
+
+    doc = _multi_inplace(sizes, sorted(pairs.items()))
+    other = _permuted(doc, shuffle)
+    g, h = memplan.graph_from_dict(doc), memplan.graph_from_dict(other)
+    assert graph_text(g) == graph_text(h)
+    for o in ({}, {"streams": 2}, {"devices": 2}):
+        a, b = memplan.plan_graph(g, **o), memplan.plan_graph(h, **o)
+        assert a.plan.to_json() == b.plan.to_json()
+        assert graph_text(a.graph) == graph_text(b.graph)
