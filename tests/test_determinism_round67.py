@@ -12,9 +12,13 @@ taken with ``sum()`` shows up as a plan that changed.
 from __future__ import annotations
 
 import builtins
+import json
 import math
 import numbers
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +32,7 @@ from memplan import GraphBuilder
 COSTS = (0.0005, 0.0015, 0.1, 0.2, 0.3, 0.35, 0.7, 1.1)
 
 _builtin_sum = builtins.sum
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rounded_sum(iterable, /, start=0):
@@ -163,3 +168,34 @@ def test_inplace_key_order_is_no_input(sizes, pairs, shuffle):
         a, b = memplan.plan_graph(g, **o), memplan.plan_graph(h, **o)
         assert a.plan.to_json() == b.plan.to_json()
         assert graph_text(a.graph) == graph_text(b.graph)
+
+
+def _reversed_keys(value):
+    if isinstance(value, dict):
+        return {k: _reversed_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed_keys(v) for v in value]
+    return value
+
+
+def test_cli_plan_and_graph_out_repeat_across_hash_seeds_and_key_orders(tmp_path):
+    """``memplan plan`` with the options that reach most of the planner at once (two devices, ``--streams auto``,
+    ``--max-events``, ``--event-us``, ``--alignment``) writes the same plan and ``--graph-out`` bytes under two
+    hash seeds, from a document and from the same document with every object's keys reversed."""
+    doc = _multi_inplace([2048, 4096, 1024, 4096, 1024, 2048], [(0, 0), (1, 2), (2, 0)])
+    for n in doc["nodes"]:
+        n["cost"] = 0.1 * (1 + len(n["id"]) % 3) + 0.0005
+    for name, d in (("a", doc), ("b", _reversed_keys(doc))):
+        (tmp_path / f"{name}.json").write_text(json.dumps(d))
+    outs = []
+    for name in ("a", "b"):
+        for seed in ("0", "4321"):
+            env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+            p, g = tmp_path / f"p{name}{seed}.json", tmp_path / f"g{name}{seed}.json"
+            r = subprocess.run([sys.executable, "-m", "memplan", "plan", str(tmp_path / f"{name}.json"), "-o", str(p),
+                                "-q", "--devices", "2", "--streams", "auto", "--max-events", "3", "--event-us", "0.5",
+                                "--alignment", "512", "--graph-out", str(g)],
+                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            outs.append((p.read_bytes(), g.read_bytes()))
+    assert all(o == outs[0] for o in outs[1:])
