@@ -7,6 +7,10 @@ costs 0.0005, 0.7, 0.0005, 0.0005, 1.1 on two streams wrote ``"serial_makespan_u
 on 3.12. The tests below run the planner with ``builtins.sum`` replaced by a correctly rounded one (``math.fsum``,
 what a compensated sum returns here), which makes the 3.11 interpreter round as 3.12 does: any float total still
 taken with ``sum()`` shows up as a plan that changed.
+
+Also: a node's ``inplace`` object is read in the node's output order, so a document with its keys in another order
+writes the same ``--graph-out`` (it kept the document's order); and the CLI's plan and ``--graph-out`` repeat across
+hash seeds and key orders with devices, streams, events and alignment at once.
 """
 
 from __future__ import annotations
