@@ -22,6 +22,7 @@ import numbers
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -140,9 +141,9 @@ def _permuted(value, rng):
     return value
 
 
-def _multi_inplace(sizes, pairs) -> dict:
-    """A graph document with one node of three outputs, some written over its inputs (``pairs``: output k over
-    input j), between two producers and a reader."""
+def _multi_inplace(sizes, pairs) -> memplan.Graph:
+    """A graph with one node of three outputs, some written over its inputs (``pairs``: output k over input j, the
+    ``inplace`` mapping built in their order), between two producers and a reader."""
     b = GraphBuilder("multi_inplace")
     xs = [b.input(f"x{j}", 4096) for j in range(2)]
     ins = []
@@ -152,7 +153,7 @@ def _multi_inplace(sizes, pairs) -> dict:
     outs = [b.intermediate(f"p{k}", sizes[3 + k]) for k in range(3)]
     b.node("multi", "OP3", ins, outs, inplace={f"p{k}": f"a{j}" for k, j in pairs}, cost=2.0)
     b.node("fin", "ADD", outs, b.output("y", 4096), cost=0.5)
-    return b.build().to_dict()
+    return b.build()
 
 
 @settings(max_examples=25)
@@ -160,19 +161,30 @@ def _multi_inplace(sizes, pairs) -> dict:
        pairs=st.dictionaries(st.integers(0, 2), st.integers(0, 2), min_size=2, max_size=3),
        shuffle=st.randoms(use_true_random=False))
 def test_inplace_key_order_is_no_input(sizes, pairs, shuffle):
-    """A node's ``inplace`` object with its keys in another order is the same graph: the same plan bytes and the
-    same ``--graph-out`` document (``save_graph``'s text). Before, the pairs kept the document's order, so the
-    graph written back (``to_dict``: ``--graph-out``, a device split's graph) listed them so."""
+    """A node's ``inplace`` mapping with its keys in another order is the same graph: the same plan bytes and the
+    same ``--graph-out`` document (``save_graph``'s text), whether the graph was built in code (``GraphBuilder``),
+    read from its document or from the document with every object's keys shuffled. Before, the pairs kept the order
+    they were given in, so the graph written back (``to_dict``: ``--graph-out``, a device split's graph) listed them
+    so, and a built graph saved, loaded and saved again changed its text."""
     from memplan.io import graph_text
 
-    doc = _multi_inplace(sizes, sorted(pairs.items()))
-    other = _permuted(doc, shuffle)
-    g, h = memplan.graph_from_dict(doc), memplan.graph_from_dict(other)
-    assert graph_text(g) == graph_text(h)
+    items = list(pairs.items())
+    shuffle.shuffle(items)
+    built = _multi_inplace(sizes, items)
+    doc = built.to_dict()
+    canonical = _multi_inplace(sizes, sorted(items))
+    graphs = [built, canonical, memplan.graph_from_dict(doc), memplan.graph_from_dict(_permuted(doc, shuffle))]
+    assert all(g.nodes == canonical.nodes for g in graphs)   # built and read: the pairs in one order
+    # (a Graph made of Nodes directly keeps the order given, and is written in the canonical one)
+    graphs.append(memplan.Graph(built.name, built.tensors, tuple(
+        replace(n, inplace=tuple((f"p{k}", f"a{j}") for k, j in items)) if n.id == "multi" else n
+        for n in built.nodes)))
+    texts = {graph_text(g) for g in graphs}
+    assert len(texts) == 1
     for o in ({}, {"streams": 2}, {"devices": 2}):
-        a, b = memplan.plan_graph(g, **o), memplan.plan_graph(h, **o)
-        assert a.plan.to_json() == b.plan.to_json()
-        assert graph_text(a.graph) == graph_text(b.graph)
+        planned = [memplan.plan_graph(g, **o) for g in graphs]
+        assert len({p.plan.to_json() for p in planned}) == 1
+        assert len({graph_text(p.graph) for p in planned}) == 1
 
 
 def _reversed_keys(value):
@@ -187,7 +199,7 @@ def test_cli_plan_and_graph_out_repeat_across_hash_seeds_and_key_orders(tmp_path
     """``memplan plan`` with the options that reach most of the planner at once (two devices, ``--streams auto``,
     ``--max-events``, ``--event-us``, ``--alignment``) writes the same plan and ``--graph-out`` bytes under two
     hash seeds, from a document and from the same document with every object's keys reversed."""
-    doc = _multi_inplace([2048, 4096, 1024, 4096, 1024, 2048], [(0, 0), (1, 2), (2, 0)])
+    doc = _multi_inplace([2048, 4096, 1024, 4096, 1024, 2048], [(0, 0), (1, 2), (2, 0)]).to_dict()
     for n in doc["nodes"]:
         n["cost"] = 0.1 * (1 + len(n["id"]) % 3) + 0.0005
     for name, d in (("a", doc), ("b", _reversed_keys(doc))):
