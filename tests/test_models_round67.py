@@ -3,17 +3,30 @@
 - The sweep's JSON cut every verdict at 150 characters: a refusal's advice comes at its end and was lost
   (round 66's refusals of Qwen3-ASR and NLLB-MoE kept their first line and lost the way out); the JSON now keeps
   the whole message, the printed table alone is shortened.
+
+Refusals made to say what to do:
+- A size computed from a tensor's values refused by the executor (X-MOD's rows selected by language, JetMoE's split
+  by expert counts, Reformer's axial columns from ``.item()``) ended "an executor needs it exact": it now says how
+  to keep the size fixed, or what part to compile.
+- An export failure in a model function that asks whether torch is tracing it (Switch Transformers' encoder makes
+  its all-ones mask only in eager, then subscripts ``None`` under export) named the line only: it now says that
+  path is not eager's and what to pass.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from needs import need
 
 torch = need("torch")
 
+from torch import nn  # noqa: E402
+
 from memplan.errors import GraphError  # noqa: E402
+from runtime.aten import compile  # noqa: E402
 
 
 def test_the_sweeps_json_keeps_a_refusals_whole_message(tmp_path, monkeypatch, capsys):
@@ -35,3 +48,96 @@ def test_the_sweeps_json_keeps_a_refusals_whole_message(tmp_path, monkeypatch, c
     printed = capsys.readouterr().out
     line = next(ln for ln in printed.splitlines() if ln.startswith("llama "))
     assert "EXPORT(GraphError: torch.export failed" in line and advice not in line and len(line) < 250
+
+
+class SelectRows(nn.Module):
+    """Rows picked by a mask of the input's values, as X-MOD's language adapters pick each language's rows."""
+
+    def forward(self, x, lang):
+        return x[lang == 1] * 2
+
+
+class MaskRows(nn.Module):
+    """The same rows at a size fixed by the input's shape: the rewrite the refusal advises."""
+
+    def forward(self, x, lang):
+        return torch.where((lang == 1)[:, None], x * 2, torch.zeros_like(x))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_size_from_a_tensors_values_is_refused_with_the_way_to_keep_it_fixed():
+    """Before: "... an executor needs it exact)" and nothing after. The advised rewrite compiles and is eager's."""
+    x, lang = torch.randn(6, 4), torch.tensor([0, 1, 1, 0, 1, 1])
+    with pytest.raises(GraphError) as info:
+        compile(SelectRows(), (x, lang), cuda_graph=False)
+    text = str(info.value)
+    assert re.match(r"node 'index' \(aten\.index\.Tensor\): data-dependent size u\d+ ", text), text
+    assert "keep that size fixed by the input shapes" in text and "torch.where" in text, text
+    assert "compile only the part of the model after that line" in text, text
+    assert "(at test_models_round67.py:" in text and "\n" not in text, text
+    c = compile(MaskRows(), (x, lang), cuda_graph=False)
+    lang2 = torch.tensor([1, 0, 0, 1, 1, 0])
+    with torch.no_grad():
+        assert torch.equal(c(x, lang2), MaskRows()(x, lang2))
+
+
+def is_torchdynamo_compiling() -> bool:
+    """transformers' check of the same name."""
+    return torch.compiler.is_compiling()
+
+
+class MaskOnlyInEager(nn.Module):
+    """Switch Transformers' encoder (transformers 5.x): an all-ones mask made only where torch is not tracing."""
+
+    def forward(self, x, mask=None):
+        if mask is None and not is_torchdynamo_compiling():
+            mask = torch.ones(x.shape[0], x.shape[1])
+        return x * mask[:, :, None]
+
+
+class PlainTypo(nn.Module):
+    """The same failure in a function that asks nothing of tracing: no word of another path."""
+
+    def forward(self, x, mask=None):
+        return x * mask[:, :, None]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_failure_on_the_traced_path_says_eagers_path_differs_and_what_to_pass():
+    """Before: "'NoneType' object is not subscriptable (at ...)" and nothing of why eager runs the same inputs."""
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(GraphError) as info:
+        compile(MaskOnlyInEager(), (x,), cuda_graph=False)
+    text = str(info.value)
+    assert text.startswith("torch.export failed for MaskOnlyInEager: 'NoneType' object is not subscriptable"), text
+    assert "forward asks whether torch is tracing it (is_torchdynamo_compiling())" in text, text
+    assert "attention_mask) explicitly" in text and "\n" not in text, text
+    mask = torch.ones(2, 3)
+    c = compile(MaskOnlyInEager(), (x, mask), cuda_graph=False)   # the way out: pass it
+    assert torch.equal(c(x, mask), MaskOnlyInEager()(x, mask))
+    with pytest.raises(GraphError) as info:
+        compile(PlainTypo(), (x,), cuda_graph=False)
+    assert "not subscriptable" in str(info.value) and "tracing" not in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_switch_transformers_refusal_says_to_pass_the_mask_and_then_what_to_convert():
+    """The sweep's Switch Transformers (a tiny config): without ``attention_mask`` the refusal says to pass it; with
+    it, the next refusal (its router's ``.to()`` in forward) says what to do too."""
+    tf = need("transformers")
+    from runtime.aten.sweep_kit import Out
+
+    cfg = tf.SwitchTransformersConfig(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=2,
+                                      num_decoder_layers=2, num_heads=2, num_experts=2, expert_capacity=4,
+                                      encoder_sparse_step=1, decoder_sparse_step=1)
+    torch.manual_seed(0)
+    model = tf.SwitchTransformersModel(cfg).eval()
+    ids, dec = torch.randint(0, 64, (1, 5)), torch.randint(0, 64, (1, 3))
+    plain = Out(model, ("input_ids", "decoder_input_ids"), ("last_hidden_state",), use_cache=False)
+    with pytest.raises(GraphError) as info:
+        compile(plain, (ids, dec), cuda_graph=False)
+    assert "asks whether torch is tracing it" in str(info.value) and "attention_mask" in str(info.value)
+    masked = Out(model, ("input_ids", "decoder_input_ids", "attention_mask"), ("last_hidden_state",), use_cache=False)
+    with pytest.raises(GraphError) as info:
+        compile(masked, (ids, dec, torch.ones_like(ids)), cuda_graph=False)
+    assert "Couldn't swap" in str(info.value) and "take the conversion out of forward" in str(info.value)
