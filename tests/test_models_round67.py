@@ -11,6 +11,9 @@ Refusals made to say what to do:
 - An export failure in a model function that asks whether torch is tracing it (Switch Transformers' encoder makes
   its all-ones mask only in eager, then subscripts ``None`` under export) named the line only: it now says that
   path is not eager's and what to pass.
+- An export failure where forward read a traced tensor's data in Python (UDOP's ``rows, cols = zip(*ind)`` then
+  ``patch_inds[rows, cols]``: "its data is not allocated yet") named the line only: it now says what read the data
+  and how to build it with tensor ops.
 """
 
 from __future__ import annotations
@@ -141,3 +144,37 @@ def test_switch_transformers_refusal_says_to_pass_the_mask_and_then_what_to_conv
     with pytest.raises(GraphError) as info:
         compile(masked, (ids, dec, torch.ones_like(ids)), cuda_graph=False)
     assert "Couldn't swap" in str(info.value) and "take the conversion out of forward" in str(info.value)
+
+
+class ZipIndex(nn.Module):
+    """UDOP's ``rows, cols = zip(*ind); patch_inds[rows, cols] = False``: an index of a tuple of 0-dim tensors."""
+
+    def forward(self, x, pts):
+        rows, cols = zip(*pts)
+        keep = torch.ones_like(x, dtype=torch.bool)
+        keep[rows, cols] = False
+        return x * keep
+
+
+class IndexTensors(nn.Module):
+    """The same with one index tensor per dimension: the rewrite the refusal advises."""
+
+    def forward(self, x, pts):
+        keep = torch.ones_like(x, dtype=torch.bool)
+        keep[pts[:, 0], pts[:, 1]] = False
+        return x * keep
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_tensors_data_read_in_python_is_refused_with_the_tensor_op_to_use():
+    """Before: torch's "its data is not allocated yet" and the model's line, nothing of what read the data."""
+    x, pts = torch.randn(4, 4), torch.tensor([[0, 1], [2, 3]])
+    with pytest.raises(GraphError) as info:
+        compile(ZipIndex(), (x, pts), cuda_graph=False)
+    text = str(info.value)
+    assert text.startswith("torch.export failed for ZipIndex: The tensor has a non-zero number of elements"), text
+    assert "forward reads a tensor's data in Python there" in text and "t[idx[:, 0], idx[:, 1]]" in text, text
+    assert "(at test_models_round67.py:" in text and "\n" not in text, text
+    c = compile(IndexTensors(), (x, pts), cuda_graph=False)
+    pts2 = torch.tensor([[3, 3], [1, 0]])
+    assert torch.equal(c(x, pts2), ZipIndex()(x, pts2))
