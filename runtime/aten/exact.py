@@ -216,7 +216,10 @@ def _linear(torch, named, out) -> Exact | None:
     x2, o2 = x.view(rows, x.shape[-1]), out.view(rows, out.shape[-1])
     if b is None:  # linear without bias: matmul(x, w.t()), which folds to mm
         return "exact", functools.partial(torch.ops.aten.mm.out, x2, w.t(), out=o2), 0
-    if x.dim() <= 3:  # with bias: addmm on the folded input
+    # with bias: addmm on the folded input, as eager's ``_flatten_nd_linear`` runs it for a contiguous 3-D input
+    # and for one of more dimensions with a contiguous 1-D bias (round 67: a 4-D input, timm's MaxViT's channels-last
+    # MLP, took the generic linear.out, mm then add_, 1.2e-7 off eager's addmm once the product's sum is blocked)
+    if x.dim() <= 3 or (isinstance(b, torch.Tensor) and b.dim() == 1 and b.is_contiguous()):
         return "exact", functools.partial(torch.ops.aten.addmm.out, b, x2, w.t(), out=o2), 0
     return None
 

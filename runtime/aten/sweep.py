@@ -1735,7 +1735,14 @@ def cuda_broken(exc, dev) -> bool:
 
 
 def short(exc) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:150]}"
+    """The exception on one line, whole: a refusal's advice comes at its end (round 66's JSON cut it at 150
+    characters and kept the line, lost the remedy); ``cut`` shortens it for the printed table only."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def cut(verdict: str, width: int = 160) -> str:
+    """A verdict shortened for the printed table (the JSON keeps it whole)."""
+    return verdict if len(verdict) <= width else verdict[:width - 3] + "..."
 
 
 def free(dev):
@@ -1918,7 +1925,7 @@ def main(argv: list[str] | None = None) -> int:
         secs = time.time() - t
         results.append({"model": name, "mode": mode, "verdict": verdict, "seconds": round(secs, 2), **extra})
         more = f"  [streams {extra['streams']}, copies {extra['copies']}]" if "streams" in extra else ""
-        print(f"{name:24s} {mode:10s} {verdict}  {secs:.1f}s{more}", flush=True)
+        print(f"{name:24s} {mode:10s} {cut(verdict)}  {secs:.1f}s{more}", flush=True)
 
     start, status, fatal = time.time(), 0, ""
     for k, case in enumerate(cases):
@@ -1952,7 +1959,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nSUMMARY ({total:.0f}s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for r in results:
         if r["verdict"] != "bitwise":
-            print(f"  {r['model']:24s} {r['mode']:10s} {r['verdict']}")
+            print(f"  {r['model']:24s} {r['mode']:10s} {cut(r['verdict'])}")
     if a.out:
         atomic_write_text(a.out, json.dumps({"device": str(dev), "torch": torch.__version__, **versions,
                                              "seconds": round(total, 1), "counts": counts, "fatal": fatal,

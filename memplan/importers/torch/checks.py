@@ -503,9 +503,14 @@ def _symbolic(d: Any, what: str = "size") -> str:
                 "0-dim tensor, hist[i], traced as select(hist, 0, i.item()); index with a tensor of one element, "
                 "hist[i.view(1)], or write with index_copy_/index_put_)")
     if data_dependent:
+        # (the executor's way out said after "needs it exact": round 67's CPU sweep, JetMoE's split by expert
+        # counts, Reformer's axial columns from .item(), X-MOD's rows selected by language, ended at the dead end)
         return (f"data-dependent size {d} (computed from a tensor's values, e.g. nonzero, .tolist() or .item(); "
                 "a plan needs every size before the model runs: from_torch plans a size the program bounds, "
-                "torch._check(size <= N), at N; an executor needs it exact)")
+                "torch._check(size <= N), at N; an executor needs it exact: keep that size fixed by the input "
+                "shapes (mask the rows with torch.where rather than select them; a mixture of experts: run every "
+                "expert on every row and weight the results), or compile the parts of the model before and after "
+                "that line apart, the second taking that tensor as an input)")
     return (f"symbolic size {d} (dynamic shapes are not supported: export with concrete example inputs and no "
             "dynamic_shapes, or give an ExportedProgram with dynamic shapes example inputs, whose sizes it then takes)")
 

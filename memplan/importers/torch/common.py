@@ -45,7 +45,8 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc)) + _data_dependent_advice(first) + _swap_advice(first)
+    advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first)
+    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc)) + (advice or _traced_path(exc))
 
 
 #: torch's first lines where ``forward`` made a Python number or branch of a tensor's values
@@ -79,6 +80,48 @@ def _swap_advice(first: str) -> str:
             "torch.export cannot trace even to the dtype and device they have: convert the model before compile "
             "and take the conversion out of forward (a library model's own, such as NLLB-MoE's router's "
             "_cast_classifier: set that method to a no-op on the submodule)")
+
+
+def _data_read_advice(first: str) -> str:
+    """What to do where forward read a traced tensor's data outside torch's ops (torch's "its data is not allocated
+    yet": the fake tensor has none), else "". Why: UDOP's ``rows, cols = zip(*ind)`` then ``patch_inds[rows, cols]``
+    (an index of a tuple of 0-dim tensors, turned into a tensor through their data) was refused with torch's line
+    and the model's, and nothing of what read the data nor the way out (round 67's CPU sweep); torch's own next
+    line (wrap "a custom kernel" into a custom op) is about kernels, not this."""
+    if "its data is not allocated yet" not in first:
+        return ""
+    return ("; forward reads a tensor's data in Python there (a list or tuple of tensors made into one: "
+            "torch.tensor([t, u]), an index that is a tuple of 0-dim tensors, zip(*t)), which torch.export "
+            "traces without data: build it with tensor ops (torch.stack, one index tensor per dimension: "
+            "t[idx[:, 0], idx[:, 1]]), or compile only the part of the model after that line")
+
+
+#: the calls by which a model's code asks whether torch is tracing it (transformers' ``is_torchdynamo_compiling()`` and
+#: ``is_tracing(t)``, ``torch.compiler.is_compiling()`` / ``is_exporting()``, ``torch.jit.is_tracing()``)
+_TRACING_CHECKS = frozenset({"is_torchdynamo_compiling", "is_torchdynamo_exporting", "is_dynamo_compiling",
+                             "is_compiling", "is_exporting", "is_tracing", "is_fx_tracing"})
+
+
+def _traced_path(exc: BaseException) -> str:
+    """What to do where export failed in a model function that asks whether torch is tracing it, else "". Why: such
+    a function takes another path under torch.export than in eager, and torch's line is that path's failure, which
+    eager never meets (Switch Transformers' encoder makes its all-ones ``attention_mask`` only when not compiling,
+    then subscripts it: "'NoneType' object is not subscriptable"; round 67's CPU sweep): the refusal named the line,
+    not that eager's path differs nor the way out. Only the deepest model frame counts (transformers' decorators ask
+    too, on every call)."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if not any(part in tb.tb_frame.f_code.co_filename for part in _NOT_MODEL):
+            found = tb.tb_frame.f_code
+        tb = tb.tb_next
+    asks = sorted(_TRACING_CHECKS.intersection(found.co_names)) if found is not None else []
+    if not asks:
+        return ""
+    return (f"; {found.co_name} asks whether torch is tracing it ({asks[0]}()) and takes another path under "
+            "torch.export than in eager, which failed there: pass the optional arguments that path leaves unset "
+            "(a transformers model: attention_mask) explicitly, or compile only the part of the model after that "
+            "line")
 
 
 #: Dynamo's line after a reason it gives on the next lines (``torch.cond`` whose branch writes a buffer in place)
