@@ -693,6 +693,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
+        pooled = _zero_hidden_rnn_shapes(m2, inferred) or pooled   # (likewise a hidden_size of 0)
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
         pooled = _squeezed_split_pieces(onnx, m2, inferred) or pooled   # (onnxruntime drops the axis, ONNX keeps it)
@@ -1432,6 +1433,40 @@ def _kept_resize_shapes(onnx, m2, inferred) -> bool:
         else:
             held.type.CopyFrom(typed.type)
         changed = True
+    return changed
+
+
+def _zero_hidden_rnn_shapes(m2, inferred) -> bool:
+    """Declare, in the inference copy ``m2``, the outputs of each RNN of ``hidden_size=0`` whose input ``X`` is
+    sized and outputs are not: ``Y`` ``[seq, dirs, batch, 0]``, ``Y_h`` ``[dirs, batch, 0]``, as onnxruntime and
+    onnx's reference make them; True when any was.
+
+    Why: ONNX's inference sizes the hidden dimension only from a positive ``hidden_size``, so an RNN of 0 (which
+    onnxruntime runs, writing no byte) was refused as a dimension ONNX "could not derive". A GRU or LSTM of 0, and
+    ``layout=1``, are refused before inference (``model_checks``)."""
+    from onnx import helper
+
+    rnns = [n for n in m2.graph.node if n.op_type == "RNN" and n.domain in ("", "ai.onnx") and n.input
+            and any(a.name == "hidden_size" and a.i == 0 for a in n.attribute)]
+    if not rnns:
+        return False
+    shapes, elems = _static_shapes(inferred), _elem_types(inferred)
+    changed = False
+    for n in rnns:
+        x = shapes.get(n.input[0])
+        if x is None or len(x) != 3 or n.input[0] not in elems:
+            continue
+        dirs = 2 if any(a.name == "direction" and a.s == b"bidirectional" for a in n.attribute) else 1
+        for out, dims in zip(n.output, ([x[0], dirs, x[1], 0], [dirs, x[1], 0])):
+            if not out or out in shapes:
+                continue
+            typed = helper.make_tensor_value_info(out, elems[n.input[0]], dims)
+            held = next((vi for vi in (*m2.graph.output, *m2.graph.value_info) if vi.name == out), None)
+            if held is None:
+                m2.graph.value_info.append(typed)
+            else:
+                held.type.CopyFrom(typed.type)
+            changed = True
     return changed
 
 

@@ -1408,6 +1408,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
         check_before_inference(n, f"node {node_ids[i]!r} ({n.op_type})")   # (inference may kill the process)
         _check_resize_axes(n, node_ids[i])
         _check_rnn_layout(n, node_ids[i])
+        _check_rnn_hidden_size(n, node_ids[i])
         for o in n.output:
             if not o:
                 continue
@@ -1633,6 +1634,26 @@ def _check_rnn_layout(n, nid: str) -> None:
         raise GraphError(f"node {nid!r} ({n.op_type}) has layout={layout} (batch-major): onnxruntime refuses to run "
                          "it (\"Batchwise recurrent operations (layout == 1) are not supported\"); export it "
                          "sequence-major (layout=0)")
+
+
+def _check_rnn_hidden_size(n, nid: str) -> None:
+    """Refuse an LSTM, GRU or RNN without a ``hidden_size``, or of a negative one, and a GRU or LSTM of
+    ``hidden_size=0``, naming the node and the attribute.
+
+    Why: ONNX's inference sizes the outputs' last dimension only from a positive ``hidden_size``, so each of these
+    was refused as a dimension ONNX "could not derive", which names neither the attribute nor the cause; onnxruntime
+    refuses each (to load it: "hidden_size ... > 0 was false"; to run an RNN of a negative one: its ``W`` never fits). An RNN
+    of ``hidden_size=0`` runs (onnxruntime makes ``Y`` ``[seq, dirs, batch, 0]``) and is planned
+    (``infer._zero_hidden_rnn_shapes``)."""
+    if n.domain not in ("", "ai.onnx") or n.op_type not in ("LSTM", "GRU", "RNN"):
+        return
+    a = next((a for a in n.attribute if a.name == "hidden_size"), None)
+    if a is None:
+        raise GraphError(f"node {nid!r} ({n.op_type}) has no hidden_size attribute: onnxruntime refuses to load the "
+                         "model (it reads the outputs' size from it); give hidden_size")
+    if a.i < 0 or (a.i == 0 and n.op_type != "RNN"):
+        raise GraphError(f"node {nid!r} ({n.op_type}) has hidden_size={a.i}: onnxruntime refuses the model "
+                         "(its kernel needs hidden_size > 0)")
 
 
 def _check_resize_axes(n, nid: str) -> None:
