@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import re
 import warnings
 
 import numpy as np
@@ -124,3 +126,110 @@ def test_a_recurrent_op_without_a_hidden_size_or_of_a_negative_one_is_refused_na
     want = "has no hidden_size attribute" if attr is None else rf"has hidden_size={attr}: onnxruntime refuses"
     with pytest.raises(GraphError, match=rf"^model: node 'rnn0' \({op}\) {want}"):
         import_onnx(model)
+
+
+# -- Resize to sizes of an empty input (round 67's sweep) --------------------------------------------------------------
+
+def _resize_to(shape, sizes, opset: int, mode: str = "nearest", computed: bool = False):
+    """``y = Resize(x, sizes)`` named ``resize0``: ``sizes`` an initializer, or (``computed``) made from ``x``'s
+    ``Shape`` times a constant, as exporters write a doubling (``sizes`` then the factors)."""
+    import onnx_sweep_round67 as sweep
+
+    x = sweep._x(shape)
+    empty = np.zeros(0, np.float32) if opset < 13 else None
+    if not computed:
+        return sweep._case("r", "Resize", opset, [("x", x, False), ("roi", empty, True), ("scales", empty, True),
+                                                   ("sizes", sweep._i(sizes), True)], mode=mode)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), sweep._const("f", sweep._i(sizes)),
+             helper.make_node("Mul", ["s", "f"], ["sz"]), sweep._const("none", np.zeros(0, np.float32)),
+             helper.make_node("Resize", ["x", *(["none", "none"] if opset < 13 else ["", ""]), "sz"], ["y0"],
+                              name="resize0", mode=mode)]   # (roi and scales: inputs Resize-11 requires)
+    return sweep._chain("r", nodes, {"x": x}, ["y0"], opset)
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18, 19])
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+@pytest.mark.parametrize(("sizes", "computed"), [([0, 2, 7, 3], False), ([0, 2, 4, 5], False), ([1, 1, 2, 2], True)])
+def test_a_resize_of_an_empty_batch_to_sizes_is_planned_as_onnxruntime_runs_it(opset, mode, sizes, computed):
+    # (before: refused, "value 'y0' dimension 0 is unknown after shape inference": ONNX leaves a size of 0 unknown)
+    import onnx_sweep_round67 as sweep
+
+    case = _resize_to((0, 2, 4, 5), sizes, opset, mode, computed)
+    assert sweep.compare(case) == ("agree (onnxruntime)", [])
+    want = [0, 2, 8, 10] if computed else sizes
+    assert _planned(case.model, ["y0"]) == {"y0": (want, 0)}
+
+
+@pytest.mark.parametrize("opset", [11, 18, 19])
+@pytest.mark.parametrize(("shape", "sizes", "axis"), [((0, 2, 4, 5), [2, 2, 7, 3], 0), ((2, 0, 4, 5), [2, 1, 4, 5], 1)])
+def test_a_resize_asking_elements_of_an_empty_axis_is_refused_naming_it(opset, shape, sizes, axis):
+    # (before: planned at the sizes; onnxruntime: "Input dim is zero but required output dim is non-zero")
+    import onnx_sweep_round65 as sweep65
+
+    case = _resize_to(shape, sizes, opset)
+    assert sweep65.ort_values(case)[0] == "run"
+    with pytest.raises(GraphError, match=rf"node 'resize0' \(Resize\): its sizes 'sizes' ask {sizes[axis]} elements "
+                                         rf"along axis {axis}, where its input 'x' \({re.escape(str(list(shape)))}\) has none; "
+                                         "onnxruntime refuses to run it"):
+        import_onnx(case.model)
+
+
+def test_an_empty_axis_resized_to_zero_beside_a_zero_size_of_an_axis_of_elements_is_refused_by_its_scale():
+    # ([0, 2, 4, 5] to [0, 2, 0, 3]: the empty axis's scale is 1 as onnxruntime reads it, the third's 0: refused)
+    with pytest.raises(GraphError, match=r"its scales \[1\.0, 1\.0, 0\.0, 0\.6.*\] \(as onnxruntime reads them\) "
+                                         "hold 0.0"):
+        import_onnx(_resize_to((0, 2, 4, 5), [0, 2, 0, 3], 19).model)
+
+
+# -- the sweeps --------------------------------------------------------------------------------------------------------
+
+def test_the_round_67_sweep_agrees_with_onnxruntime_and_the_reference():
+    import onnx_sweep_round67 as sweep
+
+    out = io.StringIO()
+    counts = sweep.run(list(sweep.all_cases()), show=50, out=out)
+    failing = {k: counts[k] for k in sweep.FAILING if counts[k]}
+    assert not failing, out.getvalue()
+    assert counts["agree (onnxruntime)"] >= 600, out.getvalue()
+
+
+def test_the_round_67_sweep_catches_an_under_sized_value_and_a_load_refusal_planned(monkeypatch):
+    import onnx_sweep_round67 as sweep
+
+    case = next(c for c in sweep.pad_cases() if c.label.startswith("pad19_wrap_[0, 1, 2"))
+    assert sweep.compare(case) == ("agree (onnxruntime)", [])
+    real = sweep.sweep65.import_onnx
+
+    def short(model, **kw):
+        g = real(model, **kw)
+        for t in g.tensors:
+            if t.id == "y0":
+                object.__setattr__(t, "size", t.size - 4)
+        return g
+
+    monkeypatch.setattr(sweep.sweep65, "import_onnx", short)
+    kind, lines = sweep.compare(case)
+    assert kind == "MISMATCH" and "UNDER" in lines[0]
+    monkeypatch.setattr(sweep.sweep65, "import_onnx", real)
+    bad = next(c for c in sweep.einsum_cases() if c.label.startswith("einsum_...ij,...jk->...ik_[(2, 1, 3, 4)"))
+    assert sweep.compare(bad) == ("both refuse", [])   # (onnxruntime refuses to load it: so does memplan)
+    monkeypatch.setattr(sweep.sweep65, "imported", lambda c: (real(sweep._case("ok", "Relu", 13, [("x", sweep._x((1,)),
+                                                                                                     False)]).model),
+                                                              None, []))
+    assert sweep.compare(bad)[0] == "ort refuses to load, memplan plans"
+
+
+def test_every_run_refusal_of_round_65s_sweep_that_memplan_plans_has_a_recorded_reason():
+    # (51 cases of round 65's sweep: each valid by the ONNX specification, refused by onnxruntime's CPU kernels alone,
+    # or fed index values out of range for its emptied data; tests/onnx_sweep_round67.py's RUN_REFUSED says which)
+    import onnx_sweep_round65 as sweep65
+    import onnx_sweep_round67 as sweep
+
+    labels = [p for p, *_ in sweep.RUN_REFUSED]
+    cases = [c for c in sweep65.all_cases() if any(p in c.label for p in labels)]
+    out = io.StringIO()
+    counts = sweep.run_refused(cases, out=out)
+    assert not counts["unexplained run refusal"], out.getvalue()
+    assert sum(counts.values()) == 51, counts
+    assert sweep.run_refused_reason("test_gru_defaults@double", "GRU operator does not support double yet")
+    assert sweep.run_refused_reason("test_gru_defaults@double", "Input W must have shape") is None

@@ -170,10 +170,13 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
     given = None
     if len(n.input) > 3 and n.input[3]:
         sizes = _flat(values.get(n.input[3]))
-        if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or any(x[a] == 0 for a in axes):
+        if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes):
             return None
-        given = [float(np.float32(s) / np.float32(x[a])) for a, s in zip(axes, sizes)]
         policy = attrs["keep_aspect_ratio_policy"].s if opset >= 18 and "keep_aspect_ratio_policy" in attrs else b"stretch"
+        if any(x[a] == 0 and (s != 0 or policy in (b"not_larger", b"not_smaller")) for a, s in zip(axes, sizes)):
+            return None   # (an empty axis to elements: check_resize_scale_range refuses it; kept ratios: unknown)
+        # (an empty axis to 0: onnxruntime takes it as scale 1, as it runs [0, 2, 4, 5] to [0, 2, 8, 10] linearly)
+        given = [float(np.float32(s) / np.float32(x[a])) if x[a] else 1.0 for a, s in zip(axes, sizes)]
         if policy in (b"not_larger", b"not_smaller"):
             given = [(min if policy == b"not_larger" else max)(given)] * len(axes)
     elif len(n.input) > 2 and n.input[2]:
@@ -1396,20 +1399,39 @@ def _standard_slice_ends(onnx, m2) -> bool:
     return _replace_nodes(m2.graph, nodes, changed)
 
 
+def _stretched_sizes(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, int], str] | None:
+    """({axis: size}, how) of Resize ``n`` (11 and later) of an ``x``-shaped input to known ``sizes`` that are not
+    kept in their aspect ratio: the sizes themselves on the axes they name (all, before ``axes`` in 18). None where
+    they are unknown, of another length than the axes, or negative (refused elsewhere)."""
+    attrs = {a.name: a for a in n.attribute}
+    policy = attrs["keep_aspect_ratio_policy"].s if opset >= 18 and "keep_aspect_ratio_policy" in attrs else b"stretch"
+    if policy != b"stretch" or len(n.input) < 4 or not n.input[3]:
+        return None
+    sizes = _flat(values.get(n.input[3]))
+    axes = list(attrs["axes"].ints) if opset >= 18 and "axes" in attrs else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if (sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or len(set(axes)) != len(axes)
+            or any(not 0 <= a < len(x) for a in axes) or any(int(v) < 0 for v in sizes)):
+        return None
+    return {a: int(v) for a, v in zip(axes, sizes)}, f"sizes {[int(v) for v in sizes]}"
+
+
 def _kept_resize_shapes(onnx, m2, inferred) -> bool:
-    """Declare, in the inference copy ``m2``, the output shape of each Resize (18 and later) whose ``sizes`` are
-    kept in their aspect ratio and known and whose input is sized but output is not, as onnxruntime makes it
-    (``_ort_resize_dims``); True when any was.
+    """Declare, in the inference copy ``m2``, the output shape of each Resize (11 and later) whose ``sizes`` are
+    known and whose input is sized but output is not, as onnxruntime makes it (``_ort_resize_dims`` where they are
+    kept in their aspect ratio, ``sizes`` themselves where stretched); True when any was.
 
     Why: ONNX's inference leaves a dimension its rule computes as 0 unknown, so a ``[1, 7, 2, 6]`` Resized to
     ``sizes=[1, 1]`` over axes ``[2, 3]``, ``not_larger`` (scale 1/6: ``[1, 7, 0, 1]``, which onnxruntime writes)
-    was refused as a dimension ONNX "could not derive", although nothing of it depends on what the inputs hold."""
+    was refused as a dimension ONNX "could not derive", although nothing of it depends on what the inputs hold; so
+    was a Resize of an empty batch to ``sizes=[0, 3, 7, 3]`` (round 67: the sizes an exporter computes from the
+    input's ``Shape``)."""
     from onnx import helper
 
     opset = _default_opset(m2)
     resizes = [n for n in m2.graph.node if n.op_type == "Resize" and n.domain in ("", "ai.onnx") and len(n.input) > 3
                and n.input[3] and n.output and n.output[0]]
-    if opset < 18 or not resizes:
+    if opset < 11 or not resizes:
         return False
     shapes = _static_shapes(inferred)
     wanted = {n.input[3] for n in resizes}
@@ -1423,6 +1445,7 @@ def _kept_resize_shapes(onnx, m2, inferred) -> bool:
     for n in resizes:
         x, out = shapes.get(n.input[0]), n.output[0]
         found = _ort_resize_dims(n, x, values, opset) if x is not None and out not in shapes else None
+        found = found or (_stretched_sizes(n, x, values, opset) if x is not None and out not in shapes else None)
         if not found or n.input[0] not in elems or any(d < 0 for d in found[0].values()):
             continue
         dims = [found[0].get(a, d) for a, d in enumerate(x)]

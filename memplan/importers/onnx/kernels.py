@@ -52,6 +52,33 @@ def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float]
     return resize_scales(n, x, values, opset)
 
 
+def _check_resize_from_empty(n, where: str, x: tuple, values: dict, opset: int) -> None:
+    """A Resize (11 and later) whose known ``sizes`` ask elements of an axis where its input has none is refused
+    naming the node, the axis and the size.
+
+    Why: ONNX's inference takes the sizes as the output's shape, so a ``[0, 2, 4, 5]`` Resized to ``sizes=[2, 2, 7,
+    3]`` was planned ``[2, 2, 7, 3]``, while onnxruntime refuses to run it ("Input dim is zero but required output
+    dim is non-zero. Cannot scale 0 by any factor"), as onnx's reference fails to. (An empty axis to 0 runs.)"""
+    import numpy as np
+
+    if n.op_type != "Resize" or opset < 11 or len(n.input) < 4 or not n.input[3]:
+        return
+    v = values.get(n.input[3])
+    if v is None or v.dtype.kind not in "iu":
+        return
+    sizes = np.asarray(v).reshape(-1)
+    ax = _attr(n, "axes")
+    axes = list(ax.ints) if opset >= 18 and ax is not None else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if len(sizes) != len(axes) or any(not 0 <= a < len(x) for a in axes):
+        return
+    for a, s in zip(axes, sizes):
+        if x[a] == 0 and int(s) != 0:
+            raise GraphError(f"{where}: its sizes {n.input[3]!r} ask {int(s)} elements along axis {a}, where its input "
+                             f"{n.input[0]!r} ({list(x)}) has none; onnxruntime refuses to run it (\"Input dim is zero "
+                             "but required output dim is non-zero\")")
+
+
 def check_resize_scale_range(n, where: str, shapes: dict, values: dict, opset: int, resize_scales) -> None:
     """A Resize of a known scale that is not positive (0, or a ``sizes`` of 0 along an axis of elements), or an
     Upsample of a known scale below 1, is refused naming the node and the scales.
@@ -65,6 +92,7 @@ def check_resize_scale_range(n, where: str, shapes: dict, values: dict, opset: i
     x = shapes.get(n.input[0], (0, None))[1]
     if x is None or not all(isinstance(d, int) for d in x):
         return
+    _check_resize_from_empty(n, where, x, values, opset)
     sc = _scales(n, x, values, opset, resize_scales)
     if sc is None:
         return
