@@ -57,6 +57,7 @@ from .kernels import (
     check_linear_attention_empty,
     check_onehot_depth,
     check_recurrent_operands,
+    check_zero_point_shapes,
     check_resize_scale_range,
     check_rms_norm_extent,
     check_rotary_position_ids,
@@ -579,6 +580,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_constant_of_shape_value(n, where)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
+        check_zero_point_shapes(n, where, shapes)
         check_softmax_cross_entropy_operands(n, where, shapes)
         check_attention_kv_lengths(n, where, shapes, opset)
         check_attention_empty(n, where, shapes, opset)

@@ -241,6 +241,54 @@ def check_recurrent_operands(n, where: str, shapes: dict) -> None:
 
 
 
+def _static_dims(shapes: dict, name: str) -> list[int] | None:
+    got = shapes.get(name, (0, None))[1] if name else None
+    return list(got) if got is not None and all(isinstance(v, int) for v in got) else None
+
+
+def check_zero_point_shapes(n, where: str, shapes: dict) -> None:
+    """A ConvInteger or MatMulInteger whose zero point is of a shape its ONNX schema does not define is refused,
+    naming the node, the zero point and both shapes: ConvInteger's ``x_zero_point`` is a scalar (onnxruntime also
+    takes one element of ``[1]``) and its ``w_zero_point`` a scalar or ``[M]`` (the output channels);
+    MatMulInteger's ``a_zero_point`` a scalar, ``[M]`` (a 2-D ``A`` of ``[M, K]``) or ``[D..., M, 1]``, its
+    ``b_zero_point`` a scalar, ``[N]`` or ``[D..., 1, N]``. Checked where the shapes are static; a zero point of one
+    element is taken as a scalar (ConvInteger's only of rank 0 or 1), as onnxruntime takes it.
+
+    Why: ONNX's inference sizes the output from ``x``/``w`` or ``A``/``B`` alone, so a ConvInteger of 2 output
+    channels with a ``w_zero_point`` of 3 was planned, though the model is invalid by the op's definition and
+    onnxruntime refuses to run it. A per-channel zero point of the right length is valid and still planned (for
+    runtimes that quantize per channel), although onnxruntime 1.32's CPU kernels refuse it ("Non per-tensor
+    quantization is not supported now")."""
+    if n.op_type not in ("ConvInteger", "MatMulInteger") or not _default_domain(n) or len(n.input) < 3:
+        return
+    import math
+
+    a, b = (_static_dims(shapes, n.input[k]) for k in (0, 1))
+    for k in (2, 3):
+        zp = _static_dims(shapes, n.input[k]) if k < len(n.input) else None
+        if zp is None or (math.prod(zp) <= 1 and (n.op_type != "ConvInteger" or len(zp) <= 1)):
+            continue   # (one element: taken as a scalar, except of rank 2 or more by ConvInteger)
+        other = a if k == 2 else b
+        if n.op_type == "ConvInteger":
+            name = "x_zero_point" if k == 2 else "w_zero_point"
+            allowed = [] if k == 2 else ([[b[0]]] if b else None)
+            rule = "a scalar (per-tensor)" if k == 2 else "a scalar or 1-D of its output channels"
+        else:
+            name = "a_zero_point" if k == 2 else "b_zero_point"
+            if other is None or len(other) < 2:
+                continue
+            m_or_n = other[-2] if k == 2 else other[-1]
+            tail = [m_or_n, 1] if k == 2 else [1, m_or_n]
+            allowed = [[*other[:-2], *tail]] + ([[m_or_n]] if len(other) == 2 else [])
+            rule = ("a scalar, [M] (a 2-D A) or [D..., M, 1] (per row)" if k == 2 else
+                    "a scalar, [N] (a 2-D B) or [D..., 1, N] (per column)")
+        if allowed is None or zp in allowed:
+            continue
+        shown = f"{n.input[0 if k == 2 else 1]!r} ({other})" if other is not None else repr(n.input[k - 2])
+        raise GraphError(f"{where}: its {name} {n.input[k]!r} is {zp}, where ONNX defines it as {rule} for {shown}; "
+                         "onnxruntime refuses to run it")
+
+
 def check_softmax_cross_entropy_operands(n, where: str, shapes: dict) -> None:
     """A SoftmaxCrossEntropyLoss whose ``labels`` are not of the shape of its ``scores`` less their class dimension
     (``[N, C, D1..Dk]`` -> ``[N, D1..Dk]``), or whose scores are empty in ``N`` or ``C``, is refused naming the node
@@ -670,6 +718,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
