@@ -57,7 +57,6 @@ from .kernels import (
     check_linear_attention_empty,
     check_onehot_depth,
     check_recurrent_operands,
-    check_zero_point_shapes,
     check_resize_scale_range,
     check_rms_norm_extent,
     check_rotary_position_ids,
@@ -65,6 +64,7 @@ from .kernels import (
     check_topk_k,
     check_unbroadcast_variadic,
     check_vector_operands,
+    check_zero_point_shapes,
 )
 from .model_checks import (
     _bind_function_bodies_to_model_opset,
