@@ -269,6 +269,179 @@ def newer_cases() -> Iterator[Case]:
     yield _case("squeeze25", "Squeeze", 25, [("x", _x((1, 3, 1)), False), ("a", _i([-1]), True)])
 
 
+def invalid_cases() -> Iterator[Case]:
+    """Models the ONNX specification does not define (duplicate or out-of-range axes, pads of the wrong length,
+    Split sums, GatherND batch dimensions, ScatterND updates, Reshape targets, Einsum ranks, TensorScatter extents,
+    a Resize roi of the wrong length, a Pad value of two elements...) and a few valid neighbours: each must be
+    refused by memplan wherever no runtime runs it (``planned, neither runs`` is what a missing check looks like)."""
+    x = _x((2, 3, 4))
+    yield from [
+        _case(
+            "pad_axes_dup",
+            "Pad",
+            18,
+            [("x", x, False), ("p", _i([1, 1, 1, 1]), True), ("v", None, True), ("a", _i([1, 1]), True)],
+        ),
+        _case(
+            "pad_axes_oob",
+            "Pad",
+            18,
+            [("x", x, False), ("p", _i([1, 1]), True), ("v", None, True), ("a", _i([3]), True)],
+        ),
+        _case(
+            "pad_axes_len",
+            "Pad",
+            18,
+            [("x", x, False), ("p", _i([1, 1, 1]), True), ("v", None, True), ("a", _i([1]), True)],
+        ),
+        _case("pad_pads_len", "Pad", 13, [("x", x, False), ("p", _i([1, 1, 1, 1]), True)]),
+        _case(
+            "pad_value_vec",
+            "Pad",
+            13,
+            [("x", x, False), ("p", _i([0] * 6), True), ("v", np.array([1, 2], np.float32), True)],
+        ),
+        _case(
+            "slice_axes_dup",
+            "Slice",
+            13,
+            [("x", x, False), ("s", _i([0, 1]), True), ("e", _i([1, 2]), True), ("a", _i([1, 1]), True)],
+        ),
+        _case(
+            "slice_axes_oob",
+            "Slice",
+            13,
+            [("x", x, False), ("s", _i([0]), True), ("e", _i([1]), True), ("a", _i([3]), True)],
+        ),
+        _case(
+            "slice_step0",
+            "Slice",
+            13,
+            [("x", x, False), ("s", _i([0]), True), ("e", _i([1]), True), ("a", _i([1]), True), ("st", _i([0]), True)],
+        ),
+        _case("slice_len", "Slice", 13, [("x", x, False), ("s", _i([0, 0]), True), ("e", _i([1]), True)]),
+        _case("split_num_gt", "Split", 18, [("x", x, False)], outs=5, axis=2, num_outputs=5),
+        _case("split_num_mismatch_outs", "Split", 18, [("x", x, False)], outs=2, axis=2, num_outputs=3),
+        _case("split_sum", "Split", 13, [("x", x, False), ("s", _i([1, 1]), True)], outs=2, axis=2),
+        _case("split_neg", "Split", 13, [("x", x, False), ("s", _i([5, -1]), True)], outs=2, axis=2),
+        _case("split_both", "Split", 18, [("x", x, False), ("s", _i([2, 2]), True)], outs=2, axis=2, num_outputs=2),
+        _case(
+            "gathernd_b_gt", "GatherND", 13, [("x", x, False), ("i", np.zeros((2, 3, 1), np.int64), True)], batch_dims=3
+        ),
+        _case(
+            "gathernd_q_gt", "GatherND", 13, [("x", x, False), ("i", np.zeros((2, 3), np.int64), True)], batch_dims=1
+        ),
+        _case(
+            "gathernd_lead", "GatherND", 13, [("x", x, False), ("i", np.zeros((3, 1), np.int64), True)], batch_dims=1
+        ),
+        _case("gathernd_oob", "GatherND", 13, [("x", x, False), ("i", np.full((1, 1), 5, np.int64), True)]),
+        _case(
+            "scatternd_upd_shape",
+            "ScatterND",
+            18,
+            [("x", x, False), ("i", np.zeros((2, 1), np.int64), True), ("u", _x((2, 3, 5)), False)],
+        ),
+        _case(
+            "scatternd_oob",
+            "ScatterND",
+            18,
+            [("x", x, False), ("i", np.full((1, 1), 7, np.int64), True), ("u", _x((1, 3, 4)), False)],
+        ),
+        _case("reshape_two_neg", "Reshape", 14, [("x", x, False), ("s", _i([-1, -1]), True)]),
+        _case("reshape_bad", "Reshape", 14, [("x", x, False), ("s", _i([5, -1]), True)]),
+        _case("reshape_neg2", "Reshape", 14, [("x", x, False), ("s", _i([-2, 12]), True)]),
+        _case("reshape_0_oob", "Reshape", 14, [("x", _x((2, 12)), False), ("s", _i([2, 3, 0, 4]), True)]),
+        _case("topk_neg", "TopK", 24, [("x", x, False), ("k", _i([-1]), True)], outs=2),
+        _case("topk_2d_k", "TopK", 24, [("x", x, False), ("k", _i([[1]]), True)], outs=2),
+        _case("flatten_oob", "Flatten", 25, [("x", x, False)], axis=4),
+        _case("flatten_neg", "Flatten", 25, [("x", x, False)], axis=-4),
+        _case("einsum_ell_rank", "Einsum", 12, [("x0", _x((2,)), False)], equation="ij...->i"),
+        _case(
+            "einsum_mismatch",
+            "Einsum",
+            12,
+            [("x0", _x((2, 3)), False), ("x1", _x((4, 5)), False)],
+            equation="ij,jk->ik",
+        ),
+        _case("einsum_arity", "Einsum", 12, [("x0", _x((2, 3)), False)], equation="ij,jk->ik"),
+        _case("einsum_rank", "Einsum", 12, [("x0", _x((2, 3)), False)], equation="ijk->i"),
+        _case("einsum_trace_diff", "Einsum", 12, [("x0", _x((2, 3)), False)], equation="ii->i"),
+        _case(
+            "tensorscatter_idx_len",
+            "TensorScatter",
+            24,
+            [("c", _x((2, 6, 4)), False), ("u", _x((2, 1, 4)), False), ("w", _i([1, 2, 3]), True)],
+        ),
+        _case("tensorscatter_upd_big", "TensorScatter", 24, [("c", _x((2, 6, 4)), False), ("u", _x((2, 7, 4)), False)]),
+        _case(
+            "tensorscatter_linear_over",
+            "TensorScatter",
+            24,
+            [("c", _x((2, 6, 4)), False), ("u", _x((2, 3, 4)), False), ("w", _i([5, 5]), True)],
+            mode="linear",
+        ),
+        _case(
+            "resize_sizes_and_scales",
+            "Resize",
+            13,
+            [
+                ("x", _x((1, 1, 2, 2)), False),
+                ("r", None, True),
+                ("sc", np.array([1, 1, 2, 2], np.float32), True),
+                ("sz", _i([1, 1, 4, 4]), True),
+            ],
+        ),
+        _case(
+            "resize_sizes_len",
+            "Resize",
+            13,
+            [("x", _x((1, 1, 2, 2)), False), ("r", None, True), ("sc", None, True), ("sz", _i([4, 4]), True)],
+        ),
+        _case(
+            "resize_axes_dup",
+            "Resize",
+            18,
+            [("x", _x((1, 1, 2, 2)), False), ("r", None, True), ("sc", None, True), ("sz", _i([4, 4]), True)],
+            axes=[2, 2],
+        ),
+        _case(
+            "resize_axes_oob",
+            "Resize",
+            18,
+            [("x", _x((1, 1, 2, 2)), False), ("r", None, True), ("sc", None, True), ("sz", _i([4]), True)],
+            axes=[4],
+        ),
+        _case(
+            "resize_neg_size",
+            "Resize",
+            18,
+            [("x", _x((1, 1, 2, 2)), False), ("r", None, True), ("sc", None, True), ("sz", _i([1, 1, -4, 4]), True)],
+        ),
+        _case(
+            "resize_roi_len",
+            "Resize",
+            18,
+            [
+                ("x", _x((1, 1, 2, 2)), False),
+                ("r", np.array([0, 1], np.float32), True),
+                ("sc", np.array([1, 1, 2, 2], np.float32), True),
+            ],
+            coordinate_transformation_mode="tf_crop_and_resize",
+        ),
+        _case(
+            "resize_roi_inverted",
+            "Resize",
+            18,
+            [
+                ("x", _x((1, 1, 4, 4)), False),
+                ("r", np.array([0, 0, 0.8, 0, 1, 1, 0.2, 1], np.float32), True),
+                ("sc", np.array([1, 1, 2, 2], np.float32), True),
+            ],
+            coordinate_transformation_mode="tf_crop_and_resize",
+        ),
+    ]
+
+
 def _chain(label: str, nodes: list, feeds: dict[str, np.ndarray], outs: list[str], opset: int = 18) -> Case:
     """A model of ``nodes`` (integer constants as ``Constant`` nodes, as exporters write them) over graph inputs
     ``feeds``, its values ``outs`` declared by name alone."""
@@ -327,7 +500,7 @@ def chain_cases() -> Iterator[Case]:
 
 
 def all_cases() -> Iterator[Case]:
-    for make in (resize_cases, resize_rounding_cases, chain_cases, pad_cases, slice_cases, einsum_cases, gather_scatter_nd_cases, reshape_cases,
+    for make in (resize_cases, resize_rounding_cases, chain_cases, invalid_cases, pad_cases, slice_cases, einsum_cases, gather_scatter_nd_cases, reshape_cases,
                  newer_cases):
         yield from (c for c in make() if c is not None)
 
