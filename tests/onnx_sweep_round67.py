@@ -40,6 +40,7 @@ import numpy as np
 import onnx
 import onnx_sweep_round65 as sweep65
 import onnx_sweep_round66 as sweep66
+from onnx import TensorProto as T
 from onnx import helper, numpy_helper
 
 Case = sweep65.Case
@@ -499,9 +500,35 @@ def chain_cases() -> Iterator[Case]:
             ["y", "y2"])
 
 
+def newest_cases() -> Iterator[Case]:
+    """Op versions of opsets 26-28: BitCast-26 (same-width types, empty, bool), CumProd-26 (exclusive, reverse, empty,
+    integer), CausalConvWithState-27 (with and without bias and past state, empty batch and length, a kernel of 1 and
+    operands that do not fit) and SwiGLU-28 (equal shapes; broadcasting, which the spec does not apply)."""
+    for to in (T.INT32, T.UINT32, T.FLOAT16, T.INT64, T.FLOAT):
+        yield _case(f"bitcast_float_to_{T.DataType.Name(to)}", "BitCast", 26, [("x", _x((2, 3)), False)], to=to)
+    yield _case("bitcast_float16_to_int16", "BitCast", 26, [("x", _x((2, 3), np.float16), False)], to=T.INT16)
+    yield _case("bitcast_empty", "BitCast", 26, [("x", _x((0, 3)), False)], to=T.INT32)
+    yield _case("bitcast_bool_to_uint8", "BitCast", 26, [("x", np.ones((2,), bool), False)], to=T.UINT8)
+    for exclusive, reverse in itertools.product([0, 1], [0, 1]):
+        yield _case(f"cumprod_ex{exclusive}_rev{reverse}", "CumProd", 26, [("x", _x((2, 3)), False), ("a", _i(1), True)],
+                    exclusive=exclusive, reverse=reverse)
+    yield _case("cumprod_empty", "CumProd", 26, [("x", _x((0, 3)), False), ("a", _i(0), True)])
+    yield _case("cumprod_int32", "CumProd", 26, [("x", np.ones((2, 3), np.int32), False), ("a", _i(-1), True)])
+    for b, c, length, k, past, bias in [(1, 4, 5, 3, True, True), (2, 3, 1, 4, True, False), (1, 2, 6, 1, False, False),
+                                        (0, 2, 3, 3, True, True), (1, 2, 0, 3, True, False), (2, 3, 4, 3, False, True),
+                                        (1, 2, 5, 3, "bad", False), (1, 2, 5, 3, "wide", False)]:
+        w = _x((3 if past == "wide" else c, 1, k), seed=1)
+        p = _x((b, c, k if past == "bad" else k - 1), seed=3) if past else None
+        yield _case(f"causalconv_b{b}_c{c}_l{length}_k{k}_past{past}_bias{bias}", "CausalConvWithState", 27,
+                    [("x", _x((b, c, length)), False), ("w", w, True), ("b", _x((c,), seed=2) if bias else None, True),
+                     ("p", p, False)], outs=2)
+    for a, b in [((2, 3), (2, 3)), ((0, 3), (0, 3)), ((2, 3), (1, 3)), ((2, 1), (2, 3)), ((3,), (2, 3))]:
+        yield _case(f"swiglu_{a}_{b}", "SwiGLU", 28, [("a", _x(a), False), ("b", _x(b, seed=1), False)], alpha=1.5)
+
+
 def all_cases() -> Iterator[Case]:
     for make in (resize_cases, resize_rounding_cases, chain_cases, invalid_cases, pad_cases, slice_cases, einsum_cases, gather_scatter_nd_cases, reshape_cases,
-                 newer_cases):
+                 newer_cases, newest_cases):
         yield from (c for c in make() if c is not None)
 
 
