@@ -24,6 +24,8 @@ from needs import need
 need("onnx")
 ort = need("onnxruntime")
 
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
@@ -376,3 +378,63 @@ def test_gathernd_batch_dimensions_are_refused_exactly_where_onnxruntime_cannot_
                                              ("i", np.zeros((lead, 1), np.int64), True)], batch_dims=1)
     kind, lines = sweep.compare(case)
     assert kind == ("agree (onnxruntime)" if runs else "both refuse"), lines
+
+
+# -- a Slice step past int32 (onnx's data propagation takes it as an int32) -------------------------------------------
+
+_WIDE_STEP_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))   # (before the fix: all memory, then the OOM killer)
+import numpy as np
+import onnx_sweep_round67 as sweep
+from onnx import helper
+for step in (2**31, 2**32, 2**62, -2**62, 2**32 + 1):
+    for shape_of in (False, True):
+        nodes = [sweep._const("s", sweep._i([0 if step > 0 else -1])), sweep._const("e", sweep._i([5 if step > 0 else -9])),
+                 sweep._const("a", sweep._i([0])), sweep._const("p", sweep._i([step]))]
+        if shape_of:   # (a slice of a Shape, as exporters write: its values size the ConstantOfShape after it)
+            nodes += [helper.make_node("Shape", ["x"], ["v"]), helper.make_node("Slice", ["v", "s", "e", "a", "p"], ["d"]),
+                      helper.make_node("ConstantOfShape", ["d"], ["y"])]
+        else:
+            nodes += [helper.make_node("Slice", ["x", "s", "e", "a", "p"], ["y"])]
+        x = sweep._x((3,) if not shape_of else (2, 3, 4))
+        print(step, shape_of, sweep.compare(sweep._chain("wide", nodes, {"x": x}, ["y"], 13)), flush=True)
+"""
+
+
+def test_slice_steps_past_int32_are_planned_without_exhausting_memory():
+    # (before: importing a Slice of a 1-D value by step 2**32 or 2**62 grew onnx's data propagation until the kernel
+    # killed the process; by 2**31 it never returned. onnxruntime takes one element: planned as it writes it. Run in
+    # a child process of 3 GiB, so that a regression fails here rather than taking the machine's memory)
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(here), here, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", _WIDE_STEP_CHILD], capture_output=True, timeout=180, env=env,
+                          text=True)
+    assert done.returncode == 0, done.stdout[-400:] + done.stderr[-400:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 10 and all(line.endswith("('agree (onnxruntime)', [])") for line in lines), done.stdout
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=3).flatmap(lambda shape: st.tuples(
+    st.just(shape), st.permutations(range(len(shape))).flatmap(lambda p: st.integers(1, len(p)).map(lambda k: p[:k])),
+    st.booleans(), st.data())))
+def test_random_slices_with_huge_and_negative_values_are_planned_as_onnxruntime_writes_them(args):
+    import onnx_sweep_round67 as sweep
+
+    shape, axes, negative, data = args
+    n = len(axes)
+    value = st.one_of(st.integers(-8, 8), st.sampled_from([2**63 - 1, -2**63, 2**31, -2**31 - 5]))
+    starts = data.draw(st.lists(value, min_size=n, max_size=n))
+    ends = data.draw(st.lists(value, min_size=n, max_size=n))
+    steps = data.draw(st.lists(st.integers(-3, 3).filter(bool), min_size=n, max_size=n))
+    axes = [a - len(shape) if negative else a for a in axes]
+    case = sweep._case("slice", "Slice", 13, [("x", sweep._x(tuple(shape)), False), ("s", sweep._i(starts), True),
+                                              ("e", sweep._i(ends), True), ("a", sweep._i(axes), True),
+                                              ("p", sweep._i(steps), True)])
+    kind, lines = sweep.compare(case)
+    assert kind in ("agree (onnxruntime)", "both refuse"), lines

@@ -712,6 +712,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
             _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
         propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
+        propagate = propagate and not _wide_slice_steps(onnx, m2)   # (a step the last round folded)
         inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
@@ -1660,12 +1661,30 @@ def _propagates(onnx, m2) -> bool:
     Why: onnx's data propagation costs time and memory in proportion to the length of every 1-D value an Add, Sub,
     Mul, Cast, Concat, Gather or Slice reads, shape or not: ten Adds of 1-D float tensors of 4M elements (a 168 MB
     model) took 72 s and 6.4 GB to import, forty of 16M elements ran past ten minutes and 22 GB."""
+    if _wide_slice_steps(onnx, m2):   # (onnx's data propagation never returns on them, or exhausts memory)
+        return False
     if _propagation_free(onnx, m2):   # (data propagation changes no inference of it: no need to ask)
         return True
     slices = {k for k, n in enumerate(m2.graph.node) if n.op_type == "Slice" and n.domain in ("", "ai.onnx")}
     dims = _lenient_dims(onnx, m2, slices, propagate=False)
     read = {v for n in m2.graph.node for v in n.input if v}
     return dims is None or not any(v in read and _is_long(d) for v, d in dims.items())
+
+
+def _wide_slice_steps(onnx, m2) -> bool:
+    """Whether a Slice of the inference copy ``m2`` has a known step outside int32's range (``2**31``, ``2**62``).
+
+    Why: onnx's data propagation of a Slice of a 1-D value (which it runs on any 1-D value, shape or not) takes the
+    step as an int32: ``2**32`` or ``2**62`` (0 as int32) grew a list until the process held all memory and the
+    kernel killed it, ``2**31`` never returned; onnxruntime runs such a Slice (taking one element). Inference without
+    data propagation sizes it (``_propagates``)."""
+    steps = {n.input[4] for n in m2.graph.node if n.op_type == "Slice" and n.domain in ("", "ai.onnx")
+             and len(n.input) > 4 and n.input[4]}
+    if not steps:
+        return False
+    values = _initializer_or_constant_values(onnx, m2.graph, steps)
+    return any(v.dtype.kind in "iu" and v.size and (int(v.max()) > 2**31 - 1 or int(v.min()) < -2**31)
+               for v in values.values())
 
 
 def _propagation_free(onnx, m2) -> bool:
