@@ -438,3 +438,33 @@ def test_random_slices_with_huge_and_negative_values_are_planned_as_onnxruntime_
                                               ("p", sweep._i(steps), True)])
     kind, lines = sweep.compare(case)
     assert kind in ("agree (onnxruntime)", "both refuse"), lines
+
+
+# -- Resize keeping the aspect ratio over an empty axis; antialias of nearest ------------------------------------------
+
+@pytest.mark.parametrize("policy", ["not_larger", "not_smaller"])
+@pytest.mark.parametrize(("axes", "sizes"), [([3], [0]), ([2, 3], [2, 0]), ([2, 3], [0, 0]), ([1, 3], [6, 0])])
+def test_a_resize_keeping_the_aspect_ratio_over_an_empty_axis_is_refused_as_runtimes_disagree(policy, axes, sizes):
+    # (before: [6, 3, 1, 0] to [6, 0] over [1, 3], not_larger, planned [6, 6, 1, 0] where onnxruntime writes [6, 3, 1, 0],
+    # and three more shapes apart or refused by onnxruntime; the ratio of the empty axis is 0 / 0)
+    import onnx_sweep_round67 as sweep
+
+    case = sweep._case("r", "Resize", 19, [("x", sweep._x((6, 3, 1, 0)), False), ("roi", None, True),
+                                           ("scales", None, True), ("sizes", sweep._i(sizes), True)],
+                       axes=axes, keep_aspect_ratio_policy=policy)
+    with pytest.raises(GraphError, match=rf"node 'resize0' \(Resize\)(: it keeps the aspect ratio \('{policy}'\) over "
+                                         r"axis 3 of its input 'x' \(\[6, 3, 1, 0\]\), which is empty.*runtimes disagree"
+                                         r"|: value 'y0' dimension 3 is unknown)"):
+        import_onnx(case.model)
+
+
+@pytest.mark.parametrize(("mode", "refused"), [("nearest", True), ("linear", False), ("cubic", False)])
+def test_antialias_is_refused_on_a_nearest_resize_as_onnxruntime_refuses_to_load_it(mode, refused):
+    import onnx_sweep_round67 as sweep
+
+    case = next(c for c in sweep.resize_cases() if c is not None and c.label == f"resize_antialias_{mode}")
+    assert sweep.compare(case) == (("both refuse", []) if refused else ("agree (onnxruntime)", []))
+    if refused:
+        with pytest.raises(GraphError, match=r"node 'resize0' \(Resize\) has antialias=1 with mode 'nearest': "
+                                             "onnxruntime refuses to load the model"):
+            import_onnx(case.model)

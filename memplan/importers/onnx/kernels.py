@@ -59,7 +59,10 @@ def _check_resize_from_empty(n, where: str, x: tuple, values: dict, opset: int) 
 
     Why: ONNX's inference takes the sizes as the output's shape, so a ``[0, 2, 4, 5]`` Resized to ``sizes=[2, 2, 7,
     3]`` was planned ``[2, 2, 7, 3]``, while onnxruntime refuses to run it ("Input dim is zero but required output
-    dim is non-zero. Cannot scale 0 by any factor"), as onnx's reference fails to. (An empty axis to 0 runs.)"""
+    dim is non-zero. Cannot scale 0 by any factor"), as onnx's reference fails to. (An empty axis to 0 runs.)
+    Also one that keeps the aspect ratio over an empty axis: its ratio there is 0 / 0, and ONNX's rule sized the
+    other axes otherwise than onnxruntime (``[6, 3, 1, 0]`` to ``sizes=[6, 0]`` over axes ``[1, 3]``,
+    ``not_larger``: planned ``[6, 6, 1, 0]``, onnxruntime writes ``[6, 3, 1, 0]``)."""
     import numpy as np
 
     if n.op_type != "Resize" or opset < 11 or len(n.input) < 4 or not n.input[3]:
@@ -73,6 +76,16 @@ def _check_resize_from_empty(n, where: str, x: tuple, values: dict, opset: int) 
     axes = [a + len(x) if a < 0 else a for a in axes]
     if len(sizes) != len(axes) or any(not 0 <= a < len(x) for a in axes):
         return
+    policy = _attr(n, "keep_aspect_ratio_policy")
+    kept = policy.s.decode(errors="replace") if opset >= 18 and policy is not None else "stretch"
+    empty = [a for a in axes if x[a] == 0]
+    if kept != "stretch" and empty:
+        # (the one scale is min or max over sizes / dims, one of them 0 / 0: ONNX's rule gave [6, 6, 1, 0] where
+        # onnxruntime wrote [6, 3, 1, 0], or refused to run it)
+        raise GraphError(f"{where}: it keeps the aspect ratio ({kept!r}) over axis {empty[0]} of its input "
+                         f"{n.input[0]!r} ({list(x)}), which is empty: the ratio of that axis is 0 / 0, and the size "
+                         "it gives the other axes is one runtimes disagree on; give the sizes stretched "
+                         "(keep_aspect_ratio_policy='stretch') or leave the empty axis out of axes")
     for a, s in zip(axes, sizes):
         if x[a] == 0 and int(s) != 0:
             raise GraphError(f"{where}: its sizes {n.input[3]!r} ask {int(s)} elements along axis {a}, where its input "

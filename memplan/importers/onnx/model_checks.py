@@ -1661,12 +1661,21 @@ def _check_resize_axes(n, nid: str) -> None:
     is refused: its output's size is not one that runtimes agree on. ONNX's inference (and the spec) count the
     axes from the end and scale them by one ratio; onnxruntime 1.32 leaves those dimensions at the input's size
     (``[1, 1, 3, 5]`` to ``sizes=[7, 4], axes=[-2, -1]``, ``not_larger``: planned [1, 1, 2, 4], 32 bytes, where
-    onnxruntime writes 60); onnx's reference evaluator fails. Positive axes size the same everywhere."""
+    onnxruntime writes 60); onnx's reference evaluator fails. Positive axes size the same everywhere.
+
+    Also a Resize of ``antialias=1`` in a mode other than ``linear`` or ``cubic`` (round 67): the spec's antialias
+    filter applies to those two only, ONNX's inference sizes it, and onnxruntime refuses to load the model."""
     if n.op_type != "Resize" or n.domain not in ("", "ai.onnx"):
         return
     attrs = {a.name: a for a in n.attribute}
     policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
     policy = policy.decode("utf-8", "replace") if isinstance(policy, bytes) else str(policy)
+    mode = attrs["mode"].s if "mode" in attrs else b"nearest"
+    if "antialias" in attrs and attrs["antialias"].i != 0 and mode not in (b"linear", b"cubic"):
+        # (the spec's antialias applies to linear and cubic only; onnxruntime refuses to load it on nearest)
+        raise GraphError(f"node {nid!r} (Resize) has antialias={attrs['antialias'].i} with mode "
+                         f"{mode.decode('utf-8', 'replace')!r}: onnxruntime refuses to load the model (\"when "
+                         "anti-aliasing is set, Resize only supports mode LINEAR and CUBIC\"); drop antialias")
     if policy != "stretch" and "axes" in attrs and any(a < 0 for a in attrs["axes"].ints):
         raise GraphError(f"node {nid!r} (Resize) keeps the aspect ratio ({policy!r}) over negative axes "
                          f"{list(attrs['axes'].ints)}, whose output size runtimes disagree on (onnxruntime leaves "
