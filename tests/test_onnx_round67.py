@@ -227,8 +227,9 @@ def test_every_run_refusal_of_round_65s_sweep_that_memplan_plans_has_a_recorded_
     import onnx_sweep_round65 as sweep65
     import onnx_sweep_round67 as sweep
 
-    labels = [p for p, *_ in sweep.RUN_REFUSED]
-    cases = [c for c in sweep65.all_cases() if any(p in c.label for p in labels)]
+    ops = ("test_convinteger", "test_gru", "test_lstm", "test_reduce_max", "test_scatter", "test_gather",
+           "test_reversesequence", "test_split_to_sequence")   # (the ops of round 65's 51: their cases only, for time)
+    cases = [v for c in sweep65.base_cases() if c.label.startswith(ops) for v in sweep65.variations(c)]
     out = io.StringIO()
     counts = sweep.run_refused(cases, out=out)
     assert not counts["unexplained run refusal"], out.getvalue()
