@@ -518,3 +518,32 @@ def test_random_resizes_are_planned_as_onnxruntime_writes_them_or_refused_with_i
 
     kind, lines = sweep.compare(case)
     assert kind in ("agree (onnxruntime)", "both refuse", "known refusal"), lines
+
+
+@pytest.mark.parametrize(("data", "indices", "batch_dims"), [
+    ((0, 3, 0), (1, 1, 1), 0), ((0, 0), (2, 2, 1), 0), ((2, 1, 0, 1), (2, 0, 0, 0, 1, 1), 3), ((0, 2, 0), (3, 0, 0, 2), 1),
+])
+def test_a_gathernd_of_an_empty_output_is_planned_as_onnxruntime_runs_it(data, indices, batch_dims):
+    # (before: refused, its zero indices "outside dimension 0" of empty data, or its batch dimensions unequal to the
+    # data's; onnxruntime reads no index of an empty output and runs it)
+    import onnx_sweep_round67 as sweep
+
+    case = sweep._case("g", "GatherND", 13, [("x", sweep._x(data), False), ("i", np.zeros(indices, np.int64), True)],
+                       batch_dims=batch_dims)
+    assert sweep.compare(case) == ("agree (onnxruntime)", [])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=4).flatmap(lambda data: st.tuples(
+    st.just(data), st.integers(0, len(data) - 1), st.data())))
+def test_random_gathernd_is_planned_as_onnxruntime_writes_it_or_refused_with_it(args):
+    import onnx_sweep_round67 as sweep
+
+    data, b, draw = args
+    q = draw.draw(st.integers(1, len(data) - b))
+    lead = data[:b] if draw.draw(st.booleans()) else draw.draw(st.lists(st.integers(0, 3), min_size=b, max_size=b))
+    mid = draw.draw(st.lists(st.integers(0, 2), max_size=2))
+    case = sweep._case("g", "GatherND", 13, [("x", sweep._x(tuple(data)), False),
+                                             ("i", np.zeros((*lead, *mid, q), np.int64), True)], batch_dims=b)
+    kind, lines = sweep.compare(case)
+    assert kind in ("agree (onnxruntime)", "both refuse"), lines
