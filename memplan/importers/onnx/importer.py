@@ -52,18 +52,23 @@ from .kernels import (
     check_constant_of_shape_value,
     check_empty_optional,
     check_expand_shape,
+    check_gather_nd_batch,
     check_group_norm_empty,
     check_integer_divisor,
     check_linear_attention_empty,
     check_onehot_depth,
+    check_pad_constant_value,
     check_recurrent_operands,
+    check_resize_roi_length,
     check_resize_scale_range,
     check_rms_norm_extent,
     check_rotary_position_ids,
     check_softmax_cross_entropy_operands,
+    check_tensor_scatter_extent,
     check_topk_k,
     check_unbroadcast_variadic,
     check_vector_operands,
+    check_zero_point_shapes,
 )
 from .model_checks import (
     _bind_function_bodies_to_model_opset,
@@ -579,6 +584,11 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_constant_of_shape_value(n, where)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
+        check_zero_point_shapes(n, where, shapes)
+        check_gather_nd_batch(n, where, shapes)
+        check_resize_roi_length(n, where, shapes, opset)
+        check_tensor_scatter_extent(n, where, shapes, facts["values"])
+        check_pad_constant_value(n, where, shapes, opset)
         check_softmax_cross_entropy_operands(n, where, shapes)
         check_attention_kv_lengths(n, where, shapes, opset)
         check_attention_empty(n, where, shapes, opset)

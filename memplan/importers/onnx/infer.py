@@ -170,10 +170,13 @@ def _ort_resize_scales(n, x: tuple, values: dict, opset: int) -> list[float] | N
     given = None
     if len(n.input) > 3 and n.input[3]:
         sizes = _flat(values.get(n.input[3]))
-        if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or any(x[a] == 0 for a in axes):
+        if sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes):
             return None
-        given = [float(np.float32(s) / np.float32(x[a])) for a, s in zip(axes, sizes)]
         policy = attrs["keep_aspect_ratio_policy"].s if opset >= 18 and "keep_aspect_ratio_policy" in attrs else b"stretch"
+        if any(x[a] == 0 and (s != 0 or policy in (b"not_larger", b"not_smaller")) for a, s in zip(axes, sizes)):
+            return None   # (an empty axis to elements: check_resize_scale_range refuses it; kept ratios: unknown)
+        # (an empty axis to 0: onnxruntime takes it as scale 1, as it runs [0, 2, 4, 5] to [0, 2, 8, 10] linearly)
+        given = [float(np.float32(s) / np.float32(x[a])) if x[a] else 1.0 for a, s in zip(axes, sizes)]
         if policy in (b"not_larger", b"not_smaller"):
             given = [(min if policy == b"not_larger" else max)(given)] * len(axes)
     elif len(n.input) > 2 and n.input[2]:
@@ -693,6 +696,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _ort_smaller_outputs(onnx, m2, inferred)   # (before any fold reads the shapes it corrects)
         pooled = _standard_slice_ends(onnx, m2) or pooled   # (likewise: before a fold runs the Slice)
         pooled = _kept_resize_shapes(onnx, m2, inferred) or pooled   # (ONNX leaves a 0 it computes unknown)
+        pooled = _zero_hidden_rnn_shapes(m2, inferred) or pooled   # (likewise a hidden_size of 0)
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
         pooled = _squeezed_split_pieces(onnx, m2, inferred) or pooled   # (onnxruntime drops the axis, ONNX keeps it)
@@ -708,6 +712,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
             _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
         propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
+        propagate = propagate and not _wide_slice_steps(onnx, m2)   # (a step the last round folded)
         inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
@@ -1395,20 +1400,39 @@ def _standard_slice_ends(onnx, m2) -> bool:
     return _replace_nodes(m2.graph, nodes, changed)
 
 
+def _stretched_sizes(n, x: tuple, values: dict, opset: int) -> tuple[dict[int, int], str] | None:
+    """({axis: size}, how) of Resize ``n`` (11 and later) of an ``x``-shaped input to known ``sizes`` that are not
+    kept in their aspect ratio: the sizes themselves on the axes they name (all, before ``axes`` in 18). None where
+    they are unknown, of another length than the axes, or negative (refused elsewhere)."""
+    attrs = {a.name: a for a in n.attribute}
+    policy = attrs["keep_aspect_ratio_policy"].s if opset >= 18 and "keep_aspect_ratio_policy" in attrs else b"stretch"
+    if policy != b"stretch" or len(n.input) < 4 or not n.input[3]:
+        return None
+    sizes = _flat(values.get(n.input[3]))
+    axes = list(attrs["axes"].ints) if opset >= 18 and "axes" in attrs else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if (sizes is None or sizes.dtype.kind not in "iu" or len(sizes) != len(axes) or len(set(axes)) != len(axes)
+            or any(not 0 <= a < len(x) for a in axes) or any(int(v) < 0 for v in sizes)):
+        return None
+    return {a: int(v) for a, v in zip(axes, sizes)}, f"sizes {[int(v) for v in sizes]}"
+
+
 def _kept_resize_shapes(onnx, m2, inferred) -> bool:
-    """Declare, in the inference copy ``m2``, the output shape of each Resize (18 and later) whose ``sizes`` are
-    kept in their aspect ratio and known and whose input is sized but output is not, as onnxruntime makes it
-    (``_ort_resize_dims``); True when any was.
+    """Declare, in the inference copy ``m2``, the output shape of each Resize (11 and later) whose ``sizes`` are
+    known and whose input is sized but output is not, as onnxruntime makes it (``_ort_resize_dims`` where they are
+    kept in their aspect ratio, ``sizes`` themselves where stretched); True when any was.
 
     Why: ONNX's inference leaves a dimension its rule computes as 0 unknown, so a ``[1, 7, 2, 6]`` Resized to
     ``sizes=[1, 1]`` over axes ``[2, 3]``, ``not_larger`` (scale 1/6: ``[1, 7, 0, 1]``, which onnxruntime writes)
-    was refused as a dimension ONNX "could not derive", although nothing of it depends on what the inputs hold."""
+    was refused as a dimension ONNX "could not derive", although nothing of it depends on what the inputs hold; so
+    was a Resize of an empty batch to ``sizes=[0, 3, 7, 3]`` (round 67: the sizes an exporter computes from the
+    input's ``Shape``)."""
     from onnx import helper
 
     opset = _default_opset(m2)
     resizes = [n for n in m2.graph.node if n.op_type == "Resize" and n.domain in ("", "ai.onnx") and len(n.input) > 3
                and n.input[3] and n.output and n.output[0]]
-    if opset < 18 or not resizes:
+    if opset < 11 or not resizes:
         return False
     shapes = _static_shapes(inferred)
     wanted = {n.input[3] for n in resizes}
@@ -1422,6 +1446,7 @@ def _kept_resize_shapes(onnx, m2, inferred) -> bool:
     for n in resizes:
         x, out = shapes.get(n.input[0]), n.output[0]
         found = _ort_resize_dims(n, x, values, opset) if x is not None and out not in shapes else None
+        found = found or (_stretched_sizes(n, x, values, opset) if x is not None and out not in shapes else None)
         if not found or n.input[0] not in elems or any(d < 0 for d in found[0].values()):
             continue
         dims = [found[0].get(a, d) for a, d in enumerate(x)]
@@ -1432,6 +1457,40 @@ def _kept_resize_shapes(onnx, m2, inferred) -> bool:
         else:
             held.type.CopyFrom(typed.type)
         changed = True
+    return changed
+
+
+def _zero_hidden_rnn_shapes(m2, inferred) -> bool:
+    """Declare, in the inference copy ``m2``, the outputs of each RNN of ``hidden_size=0`` whose input ``X`` is
+    sized and outputs are not: ``Y`` ``[seq, dirs, batch, 0]``, ``Y_h`` ``[dirs, batch, 0]``, as onnxruntime and
+    onnx's reference make them; True when any was.
+
+    Why: ONNX's inference sizes the hidden dimension only from a positive ``hidden_size``, so an RNN of 0 (which
+    onnxruntime runs, writing no byte) was refused as a dimension ONNX "could not derive". A GRU or LSTM of 0, and
+    ``layout=1``, are refused before inference (``model_checks``)."""
+    from onnx import helper
+
+    rnns = [n for n in m2.graph.node if n.op_type == "RNN" and n.domain in ("", "ai.onnx") and n.input
+            and any(a.name == "hidden_size" and a.i == 0 for a in n.attribute)]
+    if not rnns:
+        return False
+    shapes, elems = _static_shapes(inferred), _elem_types(inferred)
+    changed = False
+    for n in rnns:
+        x = shapes.get(n.input[0])
+        if x is None or len(x) != 3 or n.input[0] not in elems:
+            continue
+        dirs = 2 if any(a.name == "direction" and a.s == b"bidirectional" for a in n.attribute) else 1
+        for out, dims in zip(n.output, ([x[0], dirs, x[1], 0], [dirs, x[1], 0])):
+            if not out or out in shapes:
+                continue
+            typed = helper.make_tensor_value_info(out, elems[n.input[0]], dims)
+            held = next((vi for vi in (*m2.graph.output, *m2.graph.value_info) if vi.name == out), None)
+            if held is None:
+                m2.graph.value_info.append(typed)
+            else:
+                held.type.CopyFrom(typed.type)
+            changed = True
     return changed
 
 
@@ -1602,12 +1661,30 @@ def _propagates(onnx, m2) -> bool:
     Why: onnx's data propagation costs time and memory in proportion to the length of every 1-D value an Add, Sub,
     Mul, Cast, Concat, Gather or Slice reads, shape or not: ten Adds of 1-D float tensors of 4M elements (a 168 MB
     model) took 72 s and 6.4 GB to import, forty of 16M elements ran past ten minutes and 22 GB."""
+    if _wide_slice_steps(onnx, m2):   # (onnx's data propagation never returns on them, or exhausts memory)
+        return False
     if _propagation_free(onnx, m2):   # (data propagation changes no inference of it: no need to ask)
         return True
     slices = {k for k, n in enumerate(m2.graph.node) if n.op_type == "Slice" and n.domain in ("", "ai.onnx")}
     dims = _lenient_dims(onnx, m2, slices, propagate=False)
     read = {v for n in m2.graph.node for v in n.input if v}
     return dims is None or not any(v in read and _is_long(d) for v, d in dims.items())
+
+
+def _wide_slice_steps(onnx, m2) -> bool:
+    """Whether a Slice of the inference copy ``m2`` has a known step outside int32's range (``2**31``, ``2**62``).
+
+    Why: onnx's data propagation of a Slice of a 1-D value (which it runs on any 1-D value, shape or not) takes the
+    step as an int32: ``2**32`` or ``2**62`` (0 as int32) grew a list until the process held all memory and the
+    kernel killed it, ``2**31`` never returned; onnxruntime runs such a Slice (taking one element). Inference without
+    data propagation sizes it (``_propagates``)."""
+    steps = {n.input[4] for n in m2.graph.node if n.op_type == "Slice" and n.domain in ("", "ai.onnx")
+             and len(n.input) > 4 and n.input[4]}
+    if not steps:
+        return False
+    values = _initializer_or_constant_values(onnx, m2.graph, steps)
+    return any(v.dtype.kind in "iu" and v.size and (int(v.max()) > 2**31 - 1 or int(v.min()) < -2**31)
+               for v in values.values())
 
 
 def _propagation_free(onnx, m2) -> bool:

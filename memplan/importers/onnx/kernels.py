@@ -9,6 +9,7 @@ and the values the importer knows (``values``: value -> numpy array); no onnx im
 
 from __future__ import annotations
 
+import math
 import re
 
 from ...errors import GraphError
@@ -52,6 +53,46 @@ def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float]
     return resize_scales(n, x, values, opset)
 
 
+def _check_resize_from_empty(n, where: str, x: tuple, values: dict, opset: int) -> None:
+    """A Resize (11 and later) whose known ``sizes`` ask elements of an axis where its input has none is refused
+    naming the node, the axis and the size.
+
+    Why: ONNX's inference takes the sizes as the output's shape, so a ``[0, 2, 4, 5]`` Resized to ``sizes=[2, 2, 7,
+    3]`` was planned ``[2, 2, 7, 3]``, while onnxruntime refuses to run it ("Input dim is zero but required output
+    dim is non-zero. Cannot scale 0 by any factor"), as onnx's reference fails to. (An empty axis to 0 runs.)
+    Also one that keeps the aspect ratio over an empty axis: its ratio there is 0 / 0, and ONNX's rule sized the
+    other axes otherwise than onnxruntime (``[6, 3, 1, 0]`` to ``sizes=[6, 0]`` over axes ``[1, 3]``,
+    ``not_larger``: planned ``[6, 6, 1, 0]``, onnxruntime writes ``[6, 3, 1, 0]``)."""
+    import numpy as np
+
+    if n.op_type != "Resize" or opset < 11 or len(n.input) < 4 or not n.input[3]:
+        return
+    v = values.get(n.input[3])
+    if v is None or v.dtype.kind not in "iu":
+        return
+    sizes = np.asarray(v).reshape(-1)
+    ax = _attr(n, "axes")
+    axes = list(ax.ints) if opset >= 18 and ax is not None else list(range(len(x)))
+    axes = [a + len(x) if a < 0 else a for a in axes]
+    if len(sizes) != len(axes) or any(not 0 <= a < len(x) for a in axes):
+        return
+    policy = _attr(n, "keep_aspect_ratio_policy")
+    kept = policy.s.decode(errors="replace") if opset >= 18 and policy is not None else "stretch"
+    empty = [a for a in axes if x[a] == 0]
+    if kept != "stretch" and empty:
+        # (the one scale is min or max over sizes / dims, one of them 0 / 0: ONNX's rule gave [6, 6, 1, 0] where
+        # onnxruntime wrote [6, 3, 1, 0], or refused to run it)
+        raise GraphError(f"{where}: it keeps the aspect ratio ({kept!r}) over axis {empty[0]} of its input "
+                         f"{n.input[0]!r} ({list(x)}), which is empty: the ratio of that axis is 0 / 0, and the size "
+                         "it gives the other axes is one runtimes disagree on; give the sizes stretched "
+                         "(keep_aspect_ratio_policy='stretch') or leave the empty axis out of axes")
+    for a, s in zip(axes, sizes):
+        if x[a] == 0 and int(s) != 0:
+            raise GraphError(f"{where}: its sizes {n.input[3]!r} ask {int(s)} elements along axis {a}, where its input "
+                             f"{n.input[0]!r} ({list(x)}) has none; onnxruntime refuses to run it (\"Input dim is zero "
+                             "but required output dim is non-zero\")")
+
+
 def check_resize_scale_range(n, where: str, shapes: dict, values: dict, opset: int, resize_scales) -> None:
     """A Resize of a known scale that is not positive (0, or a ``sizes`` of 0 along an axis of elements), or an
     Upsample of a known scale below 1, is refused naming the node and the scales.
@@ -65,6 +106,7 @@ def check_resize_scale_range(n, where: str, shapes: dict, values: dict, opset: i
     x = shapes.get(n.input[0], (0, None))[1]
     if x is None or not all(isinstance(d, int) for d in x):
         return
+    _check_resize_from_empty(n, where, x, values, opset)
     sc = _scales(n, x, values, opset, resize_scales)
     if sc is None:
         return
@@ -211,6 +253,148 @@ def check_recurrent_operands(n, where: str, shapes: dict) -> None:
                              f"{d} direction(s) and input {n.input[0]!r} ({list(x)}) require {shown}; onnxruntime "
                              "refuses to run it")
 
+
+
+def _static_dims(shapes: dict, name: str) -> list[int] | None:
+    got = shapes.get(name, (0, None))[1] if name else None
+    return list(got) if got is not None and all(isinstance(v, int) for v in got) else None
+
+
+def check_zero_point_shapes(n, where: str, shapes: dict) -> None:
+    """A ConvInteger or MatMulInteger whose zero point is of a shape its ONNX schema does not define is refused,
+    naming the node, the zero point and both shapes: ConvInteger's ``x_zero_point`` is a scalar (onnxruntime also
+    takes one element of ``[1]``) and its ``w_zero_point`` a scalar or ``[M]`` (the output channels);
+    MatMulInteger's ``a_zero_point`` a scalar, ``[M]`` (a 2-D ``A`` of ``[M, K]``) or ``[D..., M, 1]``, its
+    ``b_zero_point`` a scalar, ``[N]`` or ``[D..., 1, N]``. Checked where the shapes are static; a zero point of one
+    element is taken as a scalar (ConvInteger's only of rank 0 or 1), as onnxruntime takes it.
+
+    Why: ONNX's inference sizes the output from ``x``/``w`` or ``A``/``B`` alone, so a ConvInteger of 2 output
+    channels with a ``w_zero_point`` of 3 was planned, though the model is invalid by the op's definition and
+    onnxruntime refuses to run it. A per-channel zero point of the right length is valid and still planned (for
+    runtimes that quantize per channel), although onnxruntime 1.32's CPU kernels refuse it ("Non per-tensor
+    quantization is not supported now")."""
+    if n.op_type not in ("ConvInteger", "MatMulInteger") or not _default_domain(n) or len(n.input) < 3:
+        return
+
+    a, b = (_static_dims(shapes, n.input[k]) for k in (0, 1))
+    for k in (2, 3):
+        zp = _static_dims(shapes, n.input[k]) if k < len(n.input) else None
+        if zp is None or (math.prod(zp) <= 1 and (n.op_type != "ConvInteger" or len(zp) <= 1)):
+            continue   # (one element: taken as a scalar, except of rank 2 or more by ConvInteger)
+        other = a if k == 2 else b
+        if n.op_type == "ConvInteger":
+            name = "x_zero_point" if k == 2 else "w_zero_point"
+            allowed = [] if k == 2 else ([[b[0]]] if b else None)
+            rule = "a scalar (per-tensor)" if k == 2 else "a scalar or 1-D of its output channels"
+        else:
+            name = "a_zero_point" if k == 2 else "b_zero_point"
+            if other is None or len(other) < 2:
+                continue
+            m_or_n = other[-2] if k == 2 else other[-1]
+            tail = [m_or_n, 1] if k == 2 else [1, m_or_n]
+            allowed = [[*other[:-2], *tail]] + ([[m_or_n]] if len(other) == 2 else [])
+            rule = ("a scalar, [M] (a 2-D A) or [D..., M, 1] (per row)" if k == 2 else
+                    "a scalar, [N] (a 2-D B) or [D..., 1, N] (per column)")
+        if allowed is None or zp in allowed:
+            continue
+        shown = f"{n.input[0 if k == 2 else 1]!r} ({other})" if other is not None else repr(n.input[k - 2])
+        raise GraphError(f"{where}: its {name} {n.input[k]!r} is {zp}, where ONNX defines it as {rule} for {shown}; "
+                         "onnxruntime refuses to run it")
+
+
+def check_gather_nd_batch(n, where: str, shapes: dict) -> None:
+    """A GatherND whose indices' first ``batch_dims`` dimensions hold a number of batches its data's do not divide
+    is refused naming the node and both shapes (static shapes).
+
+    Why: ONNX's inference sizes the output from the indices' leading dimensions unchecked (data ``[2, 3, 4]`` by
+    indices ``[3, 1]``, ``batch_dims=1``: planned ``[3, 4]``), while the spec requires the first ``batch_dims``
+    dimensions of both equal, and onnxruntime refuses to run it ("indices batch size (3) is not divisible by input
+    batch size (2)"); onnx's reference fails. (A multiple, ``[4, 1]``, is invalid by the spec too, but onnxruntime
+    runs it, writing the ``[4, 4]`` ONNX's inference sizes: planned.)"""
+
+    if n.op_type != "GatherND" or not _default_domain(n) or len(n.input) < 2:
+        return
+    a = _attr(n, "batch_dims")
+    b = a.i if a is not None else 0
+    data, idx = _static_dims(shapes, n.input[0]), _static_dims(shapes, n.input[1])
+    if b <= 0 or data is None or idx is None or len(data) < b or len(idx) < b + 1 or data[:b] == idx[:b]:
+        return
+    if 0 in (*idx[:-1], *data[b + idx[-1]:]):
+        return   # (an empty output: onnxruntime checks nothing of it, and runs it)
+    have, want = math.prod(data[:b]), math.prod(idx[:b])
+    if have == 0 or want % have:
+        raise GraphError(f"{where}: its indices {n.input[1]!r} ({idx}) begin with batch dimensions {idx[:b]}, where its "
+                         f"data {n.input[0]!r} ({data}) has {data[:b]} (batch_dims={b}: ONNX requires them equal); "
+                         "onnxruntime refuses to run it")
+
+
+def check_resize_roi_length(n, where: str, shapes: dict, opset: int) -> None:
+    """A Resize of ``coordinate_transformation_mode`` ``tf_crop_and_resize`` whose ``roi`` is not ``2 * rank`` long
+    (nor, from opset 18, ``2 * len(axes)``) is refused naming the node and the length (static shapes).
+
+    Why: ONNX's inference sizes the output from the scales or sizes alone, so a roi of 2 values for a 4-D input was
+    planned, while the spec defines it as ``[start1, ..., startN, end1, ..., endN]`` over the axes and onnxruntime
+    refuses to run it ("size of roi array should be 2 * N"); onnx's reference fails. Other modes read no roi."""
+    if n.op_type != "Resize" or not _default_domain(n) or opset < 11 or len(n.input) < 2 or not n.input[1]:
+        return
+    mode = _attr(n, "coordinate_transformation_mode")
+    if mode is None or mode.s != b"tf_crop_and_resize":
+        return
+    x, roi = _static_dims(shapes, n.input[0]), _static_dims(shapes, n.input[1])
+    if x is None or roi is None or len(roi) != 1:
+        return
+    axes = _attr(n, "axes") if opset >= 18 else None
+    allowed = {2 * len(x)} | ({2 * len(axes.ints)} if axes is not None else set())
+    if roi[0] not in allowed:
+        raise GraphError(f"{where}: its roi {n.input[1]!r} holds {roi[0]} values, where tf_crop_and_resize of its "
+                         f"{len(x)}-D input {n.input[0]!r} reads a start and an end per axis "
+                         f"({' or '.join(str(v) for v in sorted(allowed))}); onnxruntime refuses to run it")
+
+
+def check_tensor_scatter_extent(n, where: str, shapes: dict, values: dict) -> None:
+    """A TensorScatter whose update is longer along the sequence axis than its cache, or, in ``linear`` mode, whose
+    known ``write_indices`` start it past the end (``index + sequence_length > max_sequence_length``, or a negative
+    index) is refused naming the node and the lengths.
+
+    Why: ONNX's inference sizes the present cache as the past one and checks neither, so both were planned, while the
+    spec requires ``sequence_length <= max_sequence_length`` and, in linear mode, ``write_indices + sequence_length
+    <= max_sequence_length``; onnxruntime refuses to run both, and onnx's reference fails."""
+    if n.op_type != "TensorScatter" or not _default_domain(n) or len(n.input) < 2:
+        return
+    cache, upd = _static_dims(shapes, n.input[0]), _static_dims(shapes, n.input[1])
+    if cache is None or upd is None or len(cache) != len(upd) or len(cache) < 2:
+        return
+    a = _attr(n, "axis")
+    axis = a.i if a is not None else -2
+    axis = axis + len(cache) if axis < 0 else axis
+    if not 0 < axis < len(cache):
+        return
+    most, seq = cache[axis], upd[axis]
+    if seq > most:
+        raise GraphError(f"{where}: its update {n.input[1]!r} ({upd}) is {seq} long along axis {axis}, longer than its "
+                         f"cache {n.input[0]!r} ({cache}, {most}); onnxruntime refuses to run it")
+    mode = _attr(n, "mode")
+    w = values.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+    if mode is not None and mode.s == b"circular" or w is None or w.dtype.kind not in "iu":
+        return
+    for v in w.reshape(-1).tolist():
+        if v < 0 or v + seq > most:
+            raise GraphError(f"{where}: its write_indices {n.input[2]!r} hold {v}, from which its update's {seq} steps "
+                             f"along axis {axis} pass the cache's {most} (linear mode: ONNX requires write_indices + "
+                             "sequence_length <= max_sequence_length); onnxruntime refuses to run it")
+
+
+def check_pad_constant_value(n, where: str, shapes: dict, opset: int) -> None:
+    """A Pad (11 and later) whose ``constant_value`` input holds other than one element is refused naming the node.
+
+    Why: ONNX's inference reads only its type, so a ``[2]`` value was planned, while the spec defines it as a scalar
+    and onnxruntime refuses to run it ("Value tensor should be a 1D tensor of size 1")."""
+    if n.op_type != "Pad" or not _default_domain(n) or opset < 11 or len(n.input) < 3 or not n.input[2]:
+        return
+    v = _static_dims(shapes, n.input[2])
+    if v is not None and math.prod(v) != 1:
+        raise GraphError(f"{where}: its constant_value {n.input[2]!r} is {v}, not one value (ONNX defines it as a "
+                         "scalar); onnxruntime refuses to run it")
 
 
 def check_softmax_cross_entropy_operands(n, where: str, shapes: dict) -> None:
@@ -642,6 +826,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]

@@ -1408,6 +1408,7 @@ def _check_structure(g, node_ids: list[str], inits: set[str]) -> None:
         check_before_inference(n, f"node {node_ids[i]!r} ({n.op_type})")   # (inference may kill the process)
         _check_resize_axes(n, node_ids[i])
         _check_rnn_layout(n, node_ids[i])
+        _check_rnn_hidden_size(n, node_ids[i])
         for o in n.output:
             if not o:
                 continue
@@ -1635,17 +1636,46 @@ def _check_rnn_layout(n, nid: str) -> None:
                          "sequence-major (layout=0)")
 
 
+def _check_rnn_hidden_size(n, nid: str) -> None:
+    """Refuse an LSTM, GRU or RNN without a ``hidden_size``, or of a negative one, and a GRU or LSTM of
+    ``hidden_size=0``, naming the node and the attribute.
+
+    Why: ONNX's inference sizes the outputs' last dimension only from a positive ``hidden_size``, so each of these
+    was refused as a dimension ONNX "could not derive", which names neither the attribute nor the cause; onnxruntime
+    refuses each (to load it: "hidden_size ... > 0 was false"; to run an RNN of a negative one: its ``W`` never fits). An RNN
+    of ``hidden_size=0`` runs (onnxruntime makes ``Y`` ``[seq, dirs, batch, 0]``) and is planned
+    (``infer._zero_hidden_rnn_shapes``)."""
+    if n.domain not in ("", "ai.onnx") or n.op_type not in ("LSTM", "GRU", "RNN"):
+        return
+    a = next((a for a in n.attribute if a.name == "hidden_size"), None)
+    if a is None:
+        raise GraphError(f"node {nid!r} ({n.op_type}) has no hidden_size attribute: onnxruntime refuses to load the "
+                         "model (it reads the outputs' size from it); give hidden_size")
+    if a.i < 0 or (a.i == 0 and n.op_type != "RNN"):
+        raise GraphError(f"node {nid!r} ({n.op_type}) has hidden_size={a.i}: onnxruntime refuses the model "
+                         "(its kernel needs hidden_size > 0)")
+
+
 def _check_resize_axes(n, nid: str) -> None:
     """A Resize that keeps the aspect ratio (``keep_aspect_ratio_policy`` not ``stretch``) over negative ``axes``
     is refused: its output's size is not one that runtimes agree on. ONNX's inference (and the spec) count the
     axes from the end and scale them by one ratio; onnxruntime 1.32 leaves those dimensions at the input's size
     (``[1, 1, 3, 5]`` to ``sizes=[7, 4], axes=[-2, -1]``, ``not_larger``: planned [1, 1, 2, 4], 32 bytes, where
-    onnxruntime writes 60); onnx's reference evaluator fails. Positive axes size the same everywhere."""
+    onnxruntime writes 60); onnx's reference evaluator fails. Positive axes size the same everywhere.
+
+    Also a Resize of ``antialias=1`` in a mode other than ``linear`` or ``cubic`` (round 67): the spec's antialias
+    filter applies to those two only, ONNX's inference sizes it, and onnxruntime refuses to load the model."""
     if n.op_type != "Resize" or n.domain not in ("", "ai.onnx"):
         return
     attrs = {a.name: a for a in n.attribute}
     policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b"stretch"
     policy = policy.decode("utf-8", "replace") if isinstance(policy, bytes) else str(policy)
+    mode = attrs["mode"].s if "mode" in attrs else b"nearest"
+    if "antialias" in attrs and attrs["antialias"].i != 0 and mode not in (b"linear", b"cubic"):
+        # (the spec's antialias applies to linear and cubic only; onnxruntime refuses to load it on nearest)
+        raise GraphError(f"node {nid!r} (Resize) has antialias={attrs['antialias'].i} with mode "
+                         f"{mode.decode('utf-8', 'replace')!r}: onnxruntime refuses to load the model (\"when "
+                         "anti-aliasing is set, Resize only supports mode LINEAR and CUBIC\"); drop antialias")
     if policy != "stretch" and "axes" in attrs and any(a < 0 for a in attrs["axes"].ints):
         raise GraphError(f"node {nid!r} (Resize) keeps the aspect ratio ({policy!r}) over negative axes "
                          f"{list(attrs['axes'].ints)}, whose output size runtimes disagree on (onnxruntime leaves "
