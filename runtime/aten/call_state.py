@@ -9,6 +9,7 @@ every compiled call ran compile's values where eager's calls followed them.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +162,39 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
 
     vars(module)["_call_impl"] = call
     try:
-        yield state
+        with _own_call_watched(torch, module):
+            yield state
     finally:
         vars(module).pop("_call_impl", None)
+
+
+@contextlib.contextmanager
+def _own_call_watched(torch: Any, module: Any) -> Iterator[None]:
+    """Where ``module``'s class has a ``__call__`` of its own (``return super().__call__(x) * self._d["t"].item()``),
+    that call of ``module`` runs under ``forward_watched`` for the block too. Why: the value-read mode is on torch's
+    stack for ``_call_impl`` alone, which the class's ``__call__`` calls: a read around it was recorded nowhere, and
+    ``d["t"].mul_(1.5)`` after compile ran the export's numbers silently (round 67). The class's attribute is put
+    back (or deleted where it was inherited) at the end; any other instance's call is the class's own."""
+    cls = type(module)
+    own = cls.__call__
+    if own is torch.nn.Module.__call__ or not callable(own):
+        yield
+        return
+
+    @functools.wraps(own)
+    def armed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self is not module:
+            return own(self, *args, **kwargs)
+        with forward_watched(torch):
+            return own(self, *args, **kwargs)
+
+    had = "__call__" in vars(cls)
+    before = vars(cls).get("__call__")
+    cls.__call__ = armed
+    try:
+        yield
+    finally:
+        if had:
+            cls.__call__ = before
+        elif vars(cls).get("__call__") is armed:
+            delattr(cls, "__call__")

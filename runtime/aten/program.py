@@ -185,6 +185,9 @@ class Program:
     #: numbers while it was exported (``value_reads.watch_value_reads``: ``T.tolist()``, ``float(T)``): baked into the
     #: program, so ``byte_values`` watches each by its version, whatever its size and whether the program reads it too
     value_reads: tuple[tuple[int, str], ...] = ()
+    #: (id, weak reference) of each tensor of ``value_reads`` that takes one: the tensor itself, watched by its version
+    #: wherever it is held (``guard.record``: a global a lambda hook reads, one deep in a settings object; round 67)
+    value_objects: tuple[tuple[int, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -498,7 +501,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators,
-                   value_reads=tuple(value_reads.items()))
+                   value_reads=tuple(value_reads.items()),
+                   value_objects=tuple(getattr(value_reads, "objects", {}).items()))
 
 
 def _held_generators(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:

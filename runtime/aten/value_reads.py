@@ -20,6 +20,7 @@ import re
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,7 +56,7 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
     (8,711 of 8,996 for a tiny Llama; round 66), some 5% of the compile; none of those is ``forward``'s code, whose
     reads alone are recorded. Without a ``forward_watched`` block inside it (no module call watched: a given
     ``ExportedProgram``'s module), leave it False: the mode is then on the stack for the whole block."""
-    reads: dict[int, str] = {}
+    reads = NumberReads()
     mode = _mode_class(torch)(torch, reads)
     waiting = _waiting()
     try:
@@ -186,6 +187,18 @@ def _visible_disable(torch: Any, original: Any) -> type:
     return DisableTorchFunction
 
 
+class NumberReads(dict):
+    """{id: "file.py:123"} of the tensors read as Python numbers (``watch_value_reads``), and ``objects``: {id: weak
+    reference} of each. Why the tensors themselves: a tensor no per-call watch reaches (a global a lambda hook reads,
+    ``float(H)``; one more than five objects deep in a settings object; one in a dict a class's own ``__call__``
+    reads) was only warned of, and ``T.mul_(1.5)`` after compile ran the export's numbers silently (round 67):
+    ``byte_values.find`` watches each one still alive by its version and values, wherever it is held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: dict[int, Any] = {}
+
+
 #: per thread, the value-read modes active (innermost last): only the innermost records
 _LOCAL = threading.local()
 
@@ -252,6 +265,8 @@ def _mode_class(torch: Any) -> type:
                 if module.split(".")[0] not in _OWN_PACKAGES and (
                         not module.startswith("torch._") or module.startswith(_TORCH_PUBLIC)):
                     self.reads[id(t)] = f"{_basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+                    with contextlib.suppress(TypeError, AttributeError):   # (a subclass refusing weak references)
+                        self.reads.objects[id(t)] = weakref.ref(t)
 
         _MODE_CLASS = ValueReads
     return _MODE_CLASS
