@@ -55,7 +55,10 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
     torch function of the export's own machinery and memplan's import of its graph too, about 97% of its calls
     (8,711 of 8,996 for a tiny Llama; round 66), some 5% of the compile; none of those is ``forward``'s code, whose
     reads alone are recorded. Without a ``forward_watched`` block inside it (no module call watched: a given
-    ``ExportedProgram``'s module), leave it False: the mode is then on the stack for the whole block."""
+    ``ExportedProgram``'s module), leave it False: the mode is then on the stack for the whole block. A
+    ``forward_only`` block whose mode was never armed raises ``UNARMED`` at its (successful) end. Why: were the
+    module's call made past ``_call_impl`` (a torch calling ``.forward`` directly), nothing would be recorded and
+    nothing would say so (round 67)."""
     reads = NumberReads()
     mode = _mode_class(torch)(torch, reads)
     waiting = _waiting()
@@ -64,6 +67,8 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
         if forward_only:
             waiting.append(mode)
             yield reads
+            if not mode.armed:
+                raise AtenExecutorError(UNARMED)
         else:
             with _armed(torch, mode):
                 yield reads
@@ -71,6 +76,14 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
         while mode in waiting:
             waiting.remove(mode)
         _disable_seen(torch, -1)
+
+
+#: the refusal of an export whose module call never armed the value-read mode (``watch_value_reads``)
+UNARMED = ("the export ran the module without calling its _call_impl (this torch version calls forward another way, "
+           "or the call was replaced): compile's watch of what forward reads and writes (T.item(), float(T), its "
+           "attribute writes) is armed there and saw nothing, so a value read then changed would run the export's "
+           "numbers silently; compile with a torch whose export calls the module through nn.Module.__call__ "
+           "(as 2.1 to 2.14 do)")
 
 
 @contextlib.contextmanager
@@ -94,6 +107,7 @@ def _armed(torch: Any, mode: Any) -> Iterator[None]:
     mode's, and torch's "data-dependent expression" names ``forward``'s line, which ``branch_refused`` reads."""
     active = _active()
     above: list[Any] = []
+    mode.armed = True
     try:
         active.append(mode)
         while torch._C._len_torch_function_stack() > 0:
@@ -246,6 +260,7 @@ def _mode_class(torch: Any) -> type:
             def __init__(self, torch: Any, reads: dict[int, str]) -> None:
                 super().__init__()
                 self.torch, self.reads = torch, reads
+                self.armed = False   # (put on torch's stack at least once: ``_armed``)
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
                 if id(func) in getters and args:
