@@ -235,6 +235,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .cache_windows import unwatched_window_refusal, window_inputs
     from .call_state import watch_call_state
     from .default_dtype import watch_default_dtype_reads
+    from .disable_names import held_swapped
     from .held_iterators import advanced_iterators, held_iterators
     from .hook_state import hook_containers, hook_results_watched, hooks_tracked
     from .host_random import (
@@ -306,6 +307,9 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     # ``state_watch`` wraps that call: not for the export's machinery and the import around it, round 66)
     values_watch = (contextlib.nullcontext({}) if strict
                     else watch_value_reads(torch, forward_only=call_watched))
+    # (the tree's own references to ``DisableTorchFunction``, a closure's or a default's, point at the stand-in that
+    # keeps the value-read mode on, round 67)
+    disables_watch = held_swapped(torch, module) if call_watched else contextlib.nullcontext()
     # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
     draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
                    or not isinstance(module, torch.nn.Module) else watch_host_draws(mark=not plain_draws))
@@ -323,7 +327,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
               layout_watch as layouts, fast_watch, hook_results as hook_changes,
-              hooks_tracked(torch, module, tracked) as hooks_only, values_watch as value_reads):
+              hooks_tracked(torch, module, tracked) as hooks_only, values_watch as value_reads,
+              disables_watch):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
