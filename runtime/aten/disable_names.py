@@ -133,6 +133,10 @@ class _Walk:
     def function(self, f: types.FunctionType, depth: int) -> None:
         self.seen.add(id(f))
         if not _user_module(getattr(f, "__module__", None)):
+            if str(getattr(f, "__module__", "")).startswith(__package__ or "runtime.aten") and depth > 0:
+                for v in _cells(f):   # (this runtime's wrapper of a user's hook during the export: its hook)
+                    if isinstance(v, types.FunctionType):
+                        self.value(v, depth - 1)
             return
         for cell in f.__closure__ or ():
             try:
@@ -168,9 +172,20 @@ class _Walk:
 
     def object(self, obj: Any, depth: int) -> None:
         self.seen.add(id(obj))
+        if _user_module(getattr(type(obj), "__module__", None)):   # (``self.cfg.dtf``, a class attribute of Cfg)
+            self.klass(type(obj), depth)
         d = getattr(obj, "__dict__", None)
         if type(d) is dict:
             self.mapping(d, depth)
+
+
+def _cells(f: types.FunctionType) -> list[Any]:
+    """The values of ``f``'s filled closure cells."""
+    out = []
+    for cell in f.__closure__ or ():
+        with contextlib.suppress(ValueError):   # (an empty cell: a name not yet bound)
+            out.append(cell.cell_contents)
+    return out
 
 
 def _user_module(name: Any) -> bool:
