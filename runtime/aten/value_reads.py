@@ -457,9 +457,10 @@ def buffer_branch_text(buffers: list[str], where: str, code: str) -> str:
 
 def warn_unwatched(program: Any, guard: Any) -> list[str]:
     """Warn (``walk_bounds.StateWalkWarning``) naming the place of each read of a tensor's values as Python numbers
-    (``Program.value_reads``) whose tensor no per-call watch holds (deeper in containers or objects than
-    ``byte_values`` walks, in an object of a library's): a change of it in place runs the export's numbers, silently
-    (round 64c: compile said nothing of it). Returns the places (for tests)."""
+    (``Program.value_reads``) whose tensor no per-call watch holds: since round 67 each one alive at compile's end
+    is watched as itself (``guard.read_tensors``), so these are the ones gone by then or taking no weak reference (a
+    tensor subclass's): a change of it in place runs the export's numbers, silently (round 64c: compile said nothing
+    of it). Returns the places (for tests)."""
     from .walk_bounds import StateWalkWarning
 
     buffers = getattr(getattr(guard, "reads", None), "buffers", None)
@@ -468,8 +469,8 @@ def warn_unwatched(program: Any, guard: Any) -> list[str]:
     if places:
         warnings.warn(StateWalkWarning(
             f"forward reads the values of a tensor as Python numbers (T.tolist(), T.item(), float(T)) at "
-            f"{', '.join(places[:3])}{' ...' if len(places) > 3 else ''} that compile cannot watch (not a global, "
-            "a closure variable or a module attribute, nor in a container or settings object of one within "
-            "3 levels): the program keeps the numbers of the export, so change it only by compiling again, or "
-            "pass the value in as an argument"), stacklevel=3)
+            f"{', '.join(places[:3])}{' ...' if len(places) > 3 else ''} that compile cannot watch (no longer "
+            "alive at the end of compile, or a tensor that takes no weak reference): the program keeps the numbers "
+            "of the export, so change it only by compiling again, or pass the value in as an argument"),
+            stacklevel=3)
     return places
