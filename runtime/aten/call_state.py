@@ -185,7 +185,7 @@ def _own_call_watched(torch: Any, module: Any) -> Iterator[None]:
     def armed(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self is not module:
             return own(self, *args, **kwargs)
-        with forward_watched(torch):
+        with forward_watched(torch, call=False):   # (its ``_call_impl``, if it calls it, checks the arming)
             return own(self, *args, **kwargs)
 
     had = "__call__" in vars(cls)
