@@ -79,23 +79,20 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
 
 
 #: the refusal of an export whose module call never armed the value-read mode (``watch_value_reads``)
-UNARMED = ("the export ran the module without calling its _call_impl (the module's class has a __call__ of its own "
-           "that calls forward itself, or this torch version calls forward another way): compile's watch of what "
-           "forward reads and writes (T.item(), float(T), its attribute writes) is armed there and saw nothing, so a "
-           "value read then changed would run the export's numbers silently; call super().__call__(...) in the "
-           "class's __call__, or compile with a torch whose export calls the module through nn.Module.__call__ "
-           "(as 2.1 to 2.14 do)")
+UNARMED = ("the export ran the module without calling it (this torch version calls its forward directly): compile's "
+           "watch of what forward reads and writes (T.item(), float(T), its attribute writes) is armed in the "
+           "module's call and saw nothing, so a value read then changed would run the export's numbers silently; "
+           "compile with a torch whose export calls the module (as 2.1 to 2.14 do)")
 
 
 @contextlib.contextmanager
-def forward_watched(torch: Any, call: bool = True) -> Iterator[None]:
+def forward_watched(torch: Any) -> Iterator[None]:
     """Inside a ``watch_value_reads(forward_only=True)`` block of this thread: its mode on torch's stack for this
-    block (the module's call during the export). Elsewhere nothing. ``call``: the block is the module's
-    ``_call_impl`` (``call_state``), whose run the block's end checks (``UNARMED``); False for the class's own
-    ``__call__`` around it, which may never reach it."""
+    block (the module's call during the export, ``call_state``), which the block's end checks ran (``UNARMED``).
+    Elsewhere nothing."""
     waiting = _waiting()
     mode = waiting[-1] if waiting else None
-    if mode is not None and call:
+    if mode is not None:
         mode.armed = True
     if mode is None or mode in _active():   # (none waiting, or a call of the module inside its own call: armed)
         yield
@@ -264,7 +261,7 @@ def _mode_class(torch: Any) -> type:
             def __init__(self, torch: Any, reads: dict[int, str]) -> None:
                 super().__init__()
                 self.torch, self.reads = torch, reads
-                self.armed = False   # (the module's ``_call_impl`` ran under it: ``forward_watched``)
+                self.armed = False   # (the module's call ran under it: ``forward_watched``)
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
                 if id(func) in getters and args:
