@@ -3,31 +3,68 @@
 Planning a million-tensor graph allocates tens of millions of small tuples and lists that die by
 reference counting; none form cycles. The cyclic collector still walks every live container (the
 graph alone holds millions) each time enough of them pile up, which measured 20-40% of
-``graph_optimize``, the solvers and the verifier at 300k-1M nodes. ``paused`` switches it off for
-one call and back on afterwards (unless it was already off), so nothing leaks past the call.
+``graph_optimize``, the solvers and the verifier at 300k-1M nodes. ``paused`` stops its automatic
+runs for one call and puts them back afterwards, so nothing leaks past the call.
+
+Why the first generation's threshold (``gc.set_threshold(0, ...)``, which the ``gc`` module documents as
+"disables collection") and not ``gc.disable()``: the on/off switch is one process-wide flag with no owner.
+A pause that turned it off and back on undid another thread's ``gc.disable()`` made while the pause ran
+(the user's program then ran with the collector on, against its own call), and it could not tell that
+call from its own. The switch is now left to the program alone. The threshold is process-wide too, but
+a change to it is seen: the pause puts the saved thresholds back only where they are still the ones it
+set, so another thread's ``gc.set_threshold`` during the pause stands (all but one that sets exactly the values the
+pause holds, which no one can tell from the pause's own). Pauses of several threads (or
+nested ones) share one: the first saves the thresholds, the last one out restores them, under a lock.
+An explicit ``gc.collect()`` still runs during a pause, as it did under ``gc.disable()``.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 F = TypeVar("F", bound=Callable)
 
+_lock = threading.Lock()
+#: how many pauses are running now, over all threads
+_depth = 0
+#: the thresholds the first running pause found (None: it found automatic collection off already, and left it)
+_saved: tuple[int, ...] | None = None
+
+
+def _enter() -> None:
+    global _depth, _saved
+    with _lock:
+        if _depth == 0:
+            found = gc.get_threshold()
+            _saved = found if found[0] != 0 else None
+            if _saved is not None:
+                gc.set_threshold(0, *found[1:])
+        _depth += 1
+
+
+def _leave() -> None:
+    global _depth, _saved
+    with _lock:
+        _depth -= 1
+        if _depth == 0 and _saved is not None:
+            if gc.get_threshold() == (0, *_saved[1:]):   # (else another thread set its own since: it stands)
+                gc.set_threshold(*_saved)
+            _saved = None
+
 
 def paused(fn: F) -> F:
-    """Run ``fn`` with the cyclic garbage collector off (re-enabled after, if it was on)."""
+    """Run ``fn`` with the cyclic garbage collector's automatic runs off (back as they were after)."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        if not gc.isenabled():
-            return fn(*args, **kwargs)
-        gc.disable()
+        _enter()
         try:
             return fn(*args, **kwargs)
         finally:
-            gc.enable()
+            _leave()
 
     return run  # type: ignore[return-value]

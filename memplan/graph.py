@@ -8,7 +8,7 @@ A ``Graph`` that exists is valid: the constructor runs every check of the graph 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import chain
@@ -312,7 +312,7 @@ class Graph:
             if n.cost is not None:
                 d["cost"] = n.cost
             if n.inplace:
-                d["inplace"] = {o: i for o, i in n.inplace}
+                d["inplace"] = {o: i for o, i in in_output_order(n.inplace, n.outputs)}
             if n.group is not None:
                 d["group"] = n.group
             if n.attrs:
@@ -938,6 +938,19 @@ def graph_from_dict(doc: Any, *, source: str | None = None) -> Graph:
     return graph_from_doc(doc, source=source, owned=False)
 
 
+def in_output_order(pairs: tuple, outputs: Sequence[object]) -> tuple:
+    """A node's ``inplace`` pairs ``(output, input)`` in the order of its ``outputs`` (an output that is none of them
+    last, in its place among such: the graph check names it). Why: an object's key order is no part of a graph
+    document (docs/format.md), but the pairs kept it and it came back out wherever the graph is written
+    (``--graph-out``, a device split's graph, ``save_graph``): the same document with its keys sorted wrote
+    ``{"p": "a", "q": "c"}`` where the original wrote ``{"q": "c", "p": "a"}``. Read, built and written so, every
+    order of the same pairs is one graph and one document."""
+    if len(pairs) < 2:
+        return pairs
+    at = {o: k for k, o in enumerate(outputs) if type(o) is str}
+    return tuple(sorted(pairs, key=lambda p: at.get(p[0], len(at)) if isinstance(p, tuple) and p else len(at)))
+
+
 @paused
 def graph_from_doc(doc: Any, *, source: str, owned: bool, name_all: bool = True) -> Graph:
     """``graph_from_dict``; ``owned``: ``doc`` was parsed for this call and nobody else holds it (``load_graph``),
@@ -1029,7 +1042,7 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
         else:
             # the keys as they are (JSON's are strings): ``str()`` of a key from code made ``{5: "x"}`` the pair of
             # tensor "5", where ``"outputs": [5]`` is refused as no tensor id; the graph check names a key no string
-            pairs = tuple(inplace.items())
+            pairs = in_output_order(tuple(inplace.items()), outs)
         nodes.append(Node(nid, nd.get("op", ""), tuple(ins), tuple(outs), nd.get("cost"), pairs, nd.get("group"),
                           attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
@@ -1094,7 +1107,7 @@ class GraphBuilder:
         if inplace is not None and not isinstance(inplace, Mapping):  # [] is not "none", [(o, i)] not a map
             raise GraphError(f"node {id!r}: inplace must be a mapping {{output: input}}, not {_short(inplace)}")
         self._nodes.append(
-            Node(id, op, ins, outs, cost, tuple((inplace or {}).items()), group, attrs or NO_ATTRS)
+            Node(id, op, ins, outs, cost, in_output_order(tuple((inplace or {}).items()), outs), group, attrs or NO_ATTRS)
         )
         return outs[0] if len(outs) == 1 else id
 

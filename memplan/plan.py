@@ -1061,7 +1061,7 @@ def _schedule_block(graph: Graph, cands, chosen, first: Plan, result: Plan, seri
 def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: float, *, streams, max_events,
                   cost_model, device_capacity) -> Planned:
     from .devices.split import device_capacities, over_capacity, split_with_serial
-    from .optimize.cost import CostModel, event_latency, node_costs
+    from .optimize.cost import CostModel, event_latency, node_costs, total_us
     from .optimize.streams import schedule_makespan
 
     if solver == "ggml" and n > 1:
@@ -1117,7 +1117,7 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         "copy_bytes": split.copy_bytes,
         "cross_device_events": len(split.cross_events),
         "makespan_us": round(schedule_makespan(g, split.schedule, node_costs(g, model), event_latency(model)), 3),
-        "serial_makespan_us": round(sum(node_costs(graph, model)), 3),
+        "serial_makespan_us": round(total_us(node_costs(graph, model)), 3),
         "event_us": _r(event_latency(model)),   # what ``simulate`` reproduces the makespan with
     }
     if serial:   # (only then: plans whose devices all fit as asked stay byte for byte what they were)

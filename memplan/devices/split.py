@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import BudgetError, ScheduleError, as_int, named_options
 from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
+from ..optimize.cost import total_us
 from ..planfile import INT64, MAX_STREAMS, Plan
 from ..schedule import Event, Schedule, schedule_with_events
 from ..values import by_value, derived
@@ -50,7 +51,7 @@ class DeviceSplit:
     @derived(ScheduleError, "stage_cost_us")
     def balance(self) -> float:
         """Largest stage cost over the mean stage cost (1.0 is perfect balance)."""
-        mean = sum(self.stage_cost_us) / max(len(self.stage_cost_us), 1)
+        mean = total_us(self.stage_cost_us) / max(len(self.stage_cost_us), 1)
         return max(self.stage_cost_us, default=0.0) / mean if mean > 0 else 1.0
 
     @property
@@ -134,7 +135,7 @@ def split_with_serial(graph: Graph, n: int, *, cost_model: CostModelLike | None 
     allowed, weight = cut_constraints(graph, units)
     check_stages(graph, n, allowed)
     cost = node_costs(graph, check_cost_model(cost_model))
-    ucost = [sum(cost[m] for m in ms) for ms in units]
+    ucost = [total_us(cost[m] for m in ms) for ms in units]
     stages_u = partition(ucost, weight, allowed, n, caps, cut_bytes=crossing_bytes(graph, units),
                          shared=shared_weights(graph, units))
     node_dev = [0] * len(graph.nodes)
@@ -144,7 +145,7 @@ def split_with_serial(graph: Graph, n: int, *, cost_model: CostModelLike | None 
         for m in ms:
             node_dev[m] = d
         stages.append((ms[0], ms[-1] + 1) if ms else (len(graph.nodes), len(graph.nodes)))
-    stage_cost = tuple(round(sum(ucost[a:b]), 6) for a, b in stages_u)
+    stage_cost = tuple(round(total_us(ucost[a:b]), 6) for a, b in stages_u)
 
     split, ndev, tdev, copy_tensors = insert_copies(graph, node_dev, n)
     wb = [0] * n

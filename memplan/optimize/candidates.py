@@ -21,7 +21,7 @@ from ..lifetimes import issue_order_bound
 from ..planfile import INT64, MAX_STREAMS
 from ..schedule import Schedule, check_schedule, serial_schedule
 from .budget import Reduced, candidate_pool, give_back_order, limit_events_pool, own_and_give_backs, without_forks
-from .cost import CostModelLike, check_cost_model, event_latency, node_costs
+from .cost import CostModelLike, check_cost_model, event_latency, node_costs, total_us
 from .memorder import LOW_MEMORY, memory_order
 from .streams import Optimized, optimize, schedule_makespan
 
@@ -100,7 +100,7 @@ class Candidates:
 
     @property
     def serial_us(self) -> float:
-        return float(sum(self.cost))
+        return total_us(self.cost)
 
     def makespan(self, graph: Graph, schedule: Schedule) -> float:
         return schedule_makespan(graph, schedule, self.cost, self.event_us)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -29,6 +29,19 @@ DEFAULT_EVENT_US = 2.0
 #: ``--event-us`` (``argtypes.microseconds``) share this rule and text (the CLI stopped at 1e9, the library at
 #: MAX_COST_US, the cap of a node's cost that keeps every sum of latencies finite)
 EVENT_US_RULE = f"a finite non-negative number of microseconds (at most {MAX_COST_US:g})"
+
+
+def total_us(costs: Iterable[float]) -> float:
+    """The sum of ``costs`` (floats), added one at a time from the left, as ``sum()`` did before Python 3.12.
+
+    Why not ``sum()``: Python 3.12 made ``sum()`` of floats compensated (Neumaier), so one graph got other totals
+    on 3.11 and 3.12 and the plan JSON differed between them (costs 0.0005, 0.7, 0.0005, 0.0005, 1.1: a serial
+    makespan of 1.8014999999999999 us on 3.11, 1.8015 on 3.12, written 1.801 and 1.802). A plain left fold is the
+    same IEEE additions on every version and machine, and 3.11's own result, so no plan planned there changes."""
+    total = 0.0
+    for c in costs:
+        total += c
+    return total
 
 
 def is_event_us(us: float) -> bool:
@@ -78,6 +91,8 @@ class CostModel:
                                 f"microseconds (at most {MAX_COST_US:g})")
         if not isinstance(self.use_graph_costs, bool):
             raise ScheduleError(f"CostModel: use_graph_costs must be True or False, not {_short(self.use_graph_costs)}")
+        for name in ("event_us", "hbm_bytes_per_us", "flop_per_us", "floor_us"):
+            object.__setattr__(self, name, _plain_real(getattr(self, name)))
 
     def node_us(self, graph: Graph, n: int) -> float:
         try:
@@ -219,6 +234,20 @@ def node_costs(graph: Graph, model: CostModelLike | None = None) -> list[float]:
                                 f"a number of microseconds in 0..{MAX_COST_US:g})")
         out.append(us)
     return out
+
+
+def _plain_real(v):
+    """``v`` as a plain int or float where it is a number of another class (an int or float subclass, a numpy
+    scalar), else ``v`` itself (plain ones, and what no check here has judged yet: ``event_latency`` names it).
+    Why: ``node_us`` divides by the rates in Python, and a float subclass's own ``__rtruediv__`` (taken before
+    ``float``'s) made every estimated run time, and so the schedule, whatever the class said, while its value,
+    the number the model shows, looked right. Plain values keep their type, so a model's repr is unchanged."""
+    if type(v) is int or type(v) is float or isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return v
+    i = as_int(v)
+    if i is not None:
+        return i
+    return float.__float__(v) if isinstance(v, float) else _float(v)
 
 
 def _float(v: numbers.Real) -> float:

@@ -45,7 +45,7 @@ from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..planfile import MAX_STREAMS
 from ..schedule import Event, Schedule
-from .cost import CostModelLike, check_cost_model, event_latency, node_costs
+from .cost import CostModelLike, check_cost_model, event_latency, node_costs, total_us
 from .events import Replay, wait_pairs
 from .timeline import simulate_indices
 
@@ -168,7 +168,7 @@ def build_units(graph: Graph, cost: Sequence[float]) -> Units:
     for v, ds in enumerate(deps):
         for d in ds:
             succs[d].append(v)
-    ucost = [float(sum(cost[m] for m in ms)) for ms in members]
+    ucost = [total_us(cost[m] for m in ms) for ms in members]
     # bottom levels, successors first (views, made as they are read, need not follow their readers)
     rank = [0.0] * len(deps)
     waiting = [len(x) for x in succs]
@@ -882,7 +882,7 @@ def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | 
     scored.sort(key=lambda x: x[0])
     best = scored[0][1]
     return Optimized(
-        schedule=best.schedule, makespan_us=best.makespan_us, serial_us=float(sum(cost)), chosen=best.name,
+        schedule=best.schedule, makespan_us=best.makespan_us, serial_us=total_us(cost), chosen=best.name,
         candidates=tuple((c.name, c.schedule.num_streams, len(c.schedule.events), round(c.makespan_us, 3))
                          for _, c in scored),
         pool=tuple(c for _, c in scored), units=U, cost=tuple(cost), event_us=event_us,

@@ -224,9 +224,10 @@ def _child_class(torch: Any) -> type:
     if _CHILD_CLASS is None:
         import weakref
 
-        from .value_reads import _mode_class, _real
+        from .value_reads import _compiling, _mode_class, _real
 
         base = _mode_class(torch)
+        compiling = _compiling(torch)
 
         class CarriedReads(base):  # type: ignore[misc, valid-type]
             def __init__(self, torch: Any, reads: dict[int, str]) -> None:
@@ -243,6 +244,8 @@ def _child_class(torch: Any) -> type:
                     base.record(self, r)
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+                if compiling():   # (``value_reads._compiling``: Dynamo tracing a higher-order op's body)
+                    return func(*args, **(kwargs or {}))
                 out = super().__torch_function__(func, types, args, kwargs)
                 if isinstance(out, torch.Tensor) and len(self.derived) < _DERIVED and out is not (
                         args[0] if args else None):

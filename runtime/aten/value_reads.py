@@ -254,6 +254,7 @@ def _mode_class(torch: Any) -> type:
     if _MODE_CLASS is None:
         getters = frozenset(id(getattr(torch._C.TensorBase, name)) for name in VALUE_GETTERS
                             if hasattr(torch._C.TensorBase, name)) | _memory_getters(torch)
+        compiling = _compiling(torch)
 
         class ValueReads(torch.overrides.TorchFunctionMode):
             """Records ``reads`` (``watch_value_reads``); passes every call on unchanged."""
@@ -264,6 +265,8 @@ def _mode_class(torch: Any) -> type:
                 self.armed = False   # (the module's call ran under it: ``forward_watched``)
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+                if compiling():   # (Dynamo tracing a higher-order op's body through this mode: ``_compiling``)
+                    return func(*args, **(kwargs or {}))
                 if id(func) in getters and args:
                     self.record(args[0])
                 return func(*args, **(kwargs or {}))
@@ -286,6 +289,20 @@ def _mode_class(torch: Any) -> type:
 
         _MODE_CLASS = ValueReads
     return _MODE_CLASS
+
+
+def _compiling(torch: Any) -> Any:
+    """torch's "is Dynamo tracing this?" (a constant True inside a trace, False in eager), or a false one.
+
+    Why: a non-strict export traces ``while_loop``'s, ``cond``'s and ``scan``'s bodies with Dynamo, which on torch
+    2.11 traces the active torch function modes' ``__torch_function__`` too, and stopped at this mode's ``id(func)``
+    of the higher-order op ("Dynamo doesn't know how to trace id() call with args (WhileLoopHigherOrderVariable(),)"):
+    every module with a ``while_loop`` failed to export (the session-67 GPU suite on the device's torch 2.11; torch
+    2.14 passed). Inside a trace every tensor is a stand-in with no values to read, so the mode passes the call on."""
+    compiler = getattr(torch, "compiler", None)
+    if not callable(getattr(compiler, "is_compiling", None)):   # (a torch before 2.3: no Dynamo in an export)
+        return lambda: False
+    return lambda: compiler.is_compiling()   # (looked up per call: a test or torch itself may rebind it)
 
 
 def _memory_getters(torch: Any) -> frozenset[int]:
