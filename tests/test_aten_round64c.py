@@ -276,8 +276,13 @@ def test_a_tensor_read_as_numbers_that_no_watch_holds_is_named_at_compile():
         def forward(self, x):
             return x * self.d[0][0][0][0][0][0][0][0].tolist()[0]
 
-    with pytest.warns(StateWalkWarning, match=r"test_aten_round64c.py:\d+ that compile cannot watch"):
-        _compile(Deep(), torch.randn(3))
+    with warnings.catch_warnings():   # (round 67: watched as itself, where no walk reaches it; no warning)
+        warnings.simplefilter("error", StateWalkWarning)
+        m = Deep()
+        cm = _compile(m, torch.randn(3))
+    m.d[0][0][0][0][0][0][0][0].mul_(1.5)
+    with pytest.raises(AtenExecutorError, match=r"read as Python numbers at test_aten_round64c.py:\d+ changed"):
+        cm(torch.randn(3))
     with warnings.catch_warnings():
         warnings.simplefilter("error", StateWalkWarning)
         _compile(_AttrHeld(), torch.randn(2))   # (a watched one: no warning)

@@ -8,7 +8,7 @@ the sweep's ``while_loop_carry``) failed to compile there; torch 2.14 passed. In
 stand-in, so the modes pass the call on untouched (``value_reads._compiling``).
 
 The first test runs the real thing (it fails on torch 2.11 without the fix); the others hold the rule on any torch:
-with ``torch.compiler.is_compiling()`` true, neither mode takes an ``id()`` (a module-global ``id`` that raises stands
+with ``torch.compiler.is_dynamo_compiling()`` true, neither mode takes an ``id()`` (a module-global ``id`` that raises stands
 in for Dynamo's refusal), and outside a trace the reads are still recorded.
 """
 
@@ -66,7 +66,7 @@ def test_during_a_trace_the_modes_pass_the_call_on_without_taking_ids(monkeypatc
     mode = cls(torch, reads)
     calls = []
     t = torch.ones(1)
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    monkeypatch.setattr(torch.compiler, "is_dynamo_compiling", lambda: True)
     for module in (value_reads, thread_reads):   # (a module global ``id`` shadows the builtin in the modes' code)
         monkeypatch.setattr(module, "id", _no_id, raising=False)
     made = torch.zeros(1)   # (a new tensor out: the thread's mode would note what it was computed from, by id)
@@ -79,3 +79,16 @@ def test_outside_a_trace_a_read_is_still_recorded():
     with value_reads.watch_value_reads(torch) as reads:
         float(t)
     assert id(t) in reads
+
+
+def test_a_read_during_a_non_strict_export_is_recorded():
+    """Failed with ``torch.compiler.is_compiling()`` as the test (true for a whole non-strict export on torch 2.14):
+    nothing was recorded, and a value read changed after compile ran the export's numbers silently."""
+    t = torch.tensor([3.0])
+
+    class Reads(nn.Module):
+        def forward(self, x):
+            return x * float(t)
+
+    c = compile(Reads(), (torch.ones(2),), streams=1, cuda_graph=False, device="cpu")
+    assert [i for i, _where in c.program.value_reads] == [id(t)]

@@ -295,12 +295,15 @@ def _module_roots(torch: Any, module: Any) -> Iterator[tuple[str, Callable[[], A
 
 
 def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None = frozenset(),
-         numbers: frozenset[int] = frozenset()) -> tuple[BufferReads | None, list[str]]:
+         numbers: frozenset[int] = frozenset(), held: tuple[tuple[str, Any], ...] = ()
+         ) -> tuple[BufferReads | None, list[str]]:
     """(``BufferReads`` of the buffers ``module``'s tree and ``places`` (``python_state``'s places, already chosen
     for watching) hold now, or None where none; the labels of those left unwatched for their size). ``live``: the
     ids of the tensors the program reads itself (their small plain tensors are not watched); None: no tensors.
     ``numbers``: the ids of the tensors ``forward`` read as Python numbers at export (``Program.value_reads``):
-    watched whatever their size, the program's own too (round 64c)."""
+    watched whatever their size, the program's own too (round 64c). ``held``: (where read, tensor) of those still
+    alive: each one no root reaches is watched as itself (round 67: a global only a lambda hook names, one more than
+    five objects deep in a settings object, ran the export's numbers silently after a change in place)."""
     found: list[tuple[str, Callable[[], Any], Any]] = []
     roots: list[tuple[str, Callable[[], Any], Any, str]] = []
     if isinstance(module, torch.nn.Module):
@@ -312,6 +315,8 @@ def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None
     # or array, ``self.f = partial(g, [np.array([2.0])])``, changed in place ran silently, round 64d)
     roots += [(p.label, p.read, p.value, " at [{!r}]") for p in places if p.source is not None
               and p.source[0] == "const"]
+    roots += [(f"the tensor forward read as Python numbers at {where}", functools.partial(_itself, t), t, "[{!r}]")
+              for where, t in held if id(t) in numbers]   # (last: one a place above reaches is named there)
     seen: set[int] = set()
     too_big: list[str] = []
     total = 0
@@ -331,6 +336,11 @@ def find(torch: Any, module: Any, places: list[Any], live: frozenset[int] | None
     objects = tuple(b for _w, _g, b in found)
     return BufferReads(tuple(w for w, _g, _b in found), tuple(g for _w, g, _b in found), objects,
                        tuple(map(contents, objects)), tuple(map(text, objects))), too_big
+
+
+def _itself(v: Any) -> Any:
+    """``v`` (a tensor read as numbers that no place reaches, watched as itself: ``find``'s ``held``)."""
+    return v
 
 
 def _not_watched(t: Any, live: frozenset[int] | None, numbers: frozenset[int]) -> bool:

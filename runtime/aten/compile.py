@@ -472,7 +472,7 @@ class CompiledModule:
         if why is None:   # (equal values, other objects; a container changed by tensors alone: recorded anew)
             if guard.reads.replaced():   # (``self.cfg = {...}`` equal to the old: its inner containers watched)
                 self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live,
-                                                                guard.reads.read))
+                                                                guard.reads.read, guard.reads.held))
             return
         if self.program.generators:
             check_generators(self.program)
@@ -487,7 +487,7 @@ class CompiledModule:
             raise AtenExecutorError(refusal)
         self._forget_proofs(reads=False)   # (the reads' own answers stay: a flag toggled between two proven values)
         self.guard = replace(guard, reads=record_reads(torch, guard.root, guard.reads.skip, guard.reads.live,
-                                                guard.reads.read) if guard.reads.replaced()
+                                                guard.reads.read, guard.reads.held) if guard.reads.replaced()
                                    else now)
         if other is not None:
             self._watch_reads_of(other)

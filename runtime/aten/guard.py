@@ -527,7 +527,22 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
                        record_settings(torch, type(module).__name__, owners, program.forward_writes,
                                        program.object_reads, program.read_watched),
                        record_reads(torch, module, live=frozenset(by_id),
-                                    read=frozenset(i for i, _where in program.value_reads)))
+                                    read=frozenset(i for i, _where in program.value_reads),
+                                    held=read_tensors(program)))
+
+
+def read_tensors(program: Program) -> tuple[tuple[str, Any], ...]:
+    """(where read, tensor) of each tensor ``forward`` read as Python numbers at export that is still alive (its weak
+    reference in ``Program.value_objects``): ``byte_values.find`` watches each wherever it is held. Why: one no walk
+    of the module's state reaches (a global only a lambda hook names, ``float(H)``; one more than five objects deep
+    in a settings object) was warned of alone, and a change in place ran the export's numbers silently (round 67)."""
+    where = dict(program.value_reads)
+    out = []
+    for i, ref in program.value_objects:
+        t = ref()
+        if t is not None and id(t) == i and i in where:
+            out.append((where[i], t))
+    return tuple(out)
 
 
 _MODULE_DICTS = frozenset({"_parameters", "_buffers", "_modules"})

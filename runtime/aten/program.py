@@ -185,6 +185,9 @@ class Program:
     #: numbers while it was exported (``value_reads.watch_value_reads``: ``T.tolist()``, ``float(T)``): baked into the
     #: program, so ``byte_values`` watches each by its version, whatever its size and whether the program reads it too
     value_reads: tuple[tuple[int, str], ...] = ()
+    #: (id, weak reference) of each tensor of ``value_reads`` that takes one: the tensor itself, watched by its version
+    #: wherever it is held (``guard.record``: a global a lambda hook reads, one deep in a settings object; round 67)
+    value_objects: tuple[tuple[int, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -232,6 +235,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .cache_windows import unwatched_window_refusal, window_inputs
     from .call_state import watch_call_state
     from .default_dtype import watch_default_dtype_reads
+    from .disable_names import held_swapped
     from .held_iterators import advanced_iterators, held_iterators
     from .hook_state import hook_containers, hook_results_watched, hooks_tracked
     from .host_random import (
@@ -303,6 +307,9 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     # ``state_watch`` wraps that call: not for the export's machinery and the import around it, round 66)
     values_watch = (contextlib.nullcontext({}) if strict
                     else watch_value_reads(torch, forward_only=call_watched))
+    # (the tree's own references to ``DisableTorchFunction``, a closure's or a default's, point at the stand-in that
+    # keeps the value-read mode on, round 67)
+    disables_watch = held_swapped(torch, module) if call_watched else contextlib.nullcontext()
     # (strict: Dynamo would trace the patched functions; an ``ExportedProgram`` runs no forward)
     draws_watch = (contextlib.nullcontext(HostDraws(read=True)) if strict or exported is not None
                    or not isinstance(module, torch.nn.Module) else watch_host_draws(mark=not plain_draws))
@@ -320,7 +327,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
               layout_watch as layouts, fast_watch, hook_results as hook_changes,
-              hooks_tracked(torch, module, tracked) as hooks_only, values_watch as value_reads):
+              hooks_tracked(torch, module, tracked) as hooks_only, values_watch as value_reads,
+              disables_watch):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
@@ -498,7 +506,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                    identity_inputs=(None if getattr(layouts, "identity_any", True)
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators,
-                   value_reads=tuple(value_reads.items()))
+                   value_reads=tuple(value_reads.items()),
+                   value_objects=tuple(getattr(value_reads, "objects", {}).items()))
 
 
 def _held_generators(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:

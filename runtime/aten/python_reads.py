@@ -89,6 +89,9 @@ class PythonReads:
     #: the ids of the tensors ``forward`` read as Python numbers at export (``Program.value_reads``: watched whatever
     #: their size, the program's own too; round 64c), kept for the places found anew
     read: frozenset[int] = frozenset()
+    #: (where read, tensor) of the tensors of ``read`` still alive at compile (``guard.read_tensors``): watched
+    #: wherever they are held, kept for the places found anew (round 67)
+    held: tuple[tuple[str, Any], ...] = ()
     #: the per-call check's plan, made from ``sources`` and ``values`` (``_FastReads``)
     fast: _FastReads = field(init=False, repr=False, compare=False)
 
@@ -267,11 +270,12 @@ def watched_places(torch: Any, module: Any) -> list[PythonPlace]:
 
 
 def record_reads(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = frozenset(),
-                 live: frozenset[int] = frozenset(), read: frozenset[int] = frozenset()) -> PythonReads | None:
+                 live: frozenset[int] = frozenset(), read: frozenset[int] = frozenset(),
+                 held: tuple[tuple[str, Any], ...] = ()) -> PythonReads | None:
     """``PythonReads`` of ``module``'s tree now (after the export, whose own changes ``check_python_state`` settled):
-    None where there is nothing to watch. ``skip``: ``PythonReads.skip``."""
+    None where there is nothing to watch. ``skip``: ``PythonReads.skip``; ``held``: ``PythonReads.held``."""
     places = watched_places(torch, module)
-    buffers, _too_big = byte_values.find(torch, module, places, live, read)
+    buffers, _too_big = byte_values.find(torch, module, places, live, read, held)
     places += _module_containers(torch, module, skip)
     if not places and buffers is None:
         return None
@@ -279,7 +283,7 @@ def record_reads(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = fro
     copies = tuple((i, v.copy()) for i, (p, v) in enumerate(zip(places, values)) if p.copy is not None
                    and v is p.value)
     return PythonReads(tuple(p.label for p in places), tuple(p.read for p in places), values, copies, skip,
-                       tuple(p.source for p in places), buffers, live, read)
+                       tuple(p.source for p in places), buffers, live, read, held)
 
 
 def without_sets(torch: Any, module: Any, reads: PythonReads | None, sets: Any) -> PythonReads | None:
@@ -288,7 +292,8 @@ def without_sets(torch: Any, module: Any, reads: PythonReads | None, sets: Any) 
     Why: watched, each call found the attribute another object and paid the slow path (the places found anew: ~40 ms
     for a small Llama), for a value no caller set."""
     skip = frozenset((id(owner), name) for owner, name, value in sets if type(value) in (list, dict))
-    return reads if reads is None or not skip else record_reads(torch, module, skip, reads.live, reads.read)
+    return reads if reads is None or not skip else record_reads(torch, module, skip, reads.live, reads.read,
+                                                                                    reads.held)
 
 
 def _module_containers(torch: Any, module: Any, skip: frozenset[tuple[int, str]] = frozenset()) -> list[PythonPlace]:

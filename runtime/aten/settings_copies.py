@@ -178,5 +178,5 @@ def _adopted(torch: Any, guard: Any, mapping: dict[int, Any], keep: list[Any]) -
                        retired=retired).refreshed()
     reads = guard.reads
     if reads is not None:
-        reads = record_reads(torch, guard.root, reads.skip, reads.live, reads.read)
+        reads = record_reads(torch, guard.root, reads.skip, reads.live, reads.read, reads.held)
     return replace(guard, settings=settings, reads=reads)

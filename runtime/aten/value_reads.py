@@ -20,6 +20,7 @@ import re
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,8 +55,11 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
     torch function of the export's own machinery and memplan's import of its graph too, about 97% of its calls
     (8,711 of 8,996 for a tiny Llama; round 66), some 5% of the compile; none of those is ``forward``'s code, whose
     reads alone are recorded. Without a ``forward_watched`` block inside it (no module call watched: a given
-    ``ExportedProgram``'s module), leave it False: the mode is then on the stack for the whole block."""
-    reads: dict[int, str] = {}
+    ``ExportedProgram``'s module), leave it False: the mode is then on the stack for the whole block. A
+    ``forward_only`` block whose mode was never armed raises ``UNARMED`` at its (successful) end. Why: were the
+    module's call made past ``_call_impl`` (a torch calling ``.forward`` directly), nothing would be recorded and
+    nothing would say so (round 67)."""
+    reads = NumberReads()
     mode = _mode_class(torch)(torch, reads)
     waiting = _waiting()
     try:
@@ -63,6 +67,8 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
         if forward_only:
             waiting.append(mode)
             yield reads
+            if not mode.armed:
+                raise AtenExecutorError(UNARMED)
         else:
             with _armed(torch, mode):
                 yield reads
@@ -72,12 +78,22 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
         _disable_seen(torch, -1)
 
 
+#: the refusal of an export whose module call never armed the value-read mode (``watch_value_reads``)
+UNARMED = ("the export ran the module without calling it (this torch version calls its forward directly): compile's "
+           "watch of what forward reads and writes (T.item(), float(T), its attribute writes) is armed in the "
+           "module's call and saw nothing, so a value read then changed would run the export's numbers silently; "
+           "compile with a torch whose export calls the module (as 2.1 to 2.14 do)")
+
+
 @contextlib.contextmanager
 def forward_watched(torch: Any) -> Iterator[None]:
     """Inside a ``watch_value_reads(forward_only=True)`` block of this thread: its mode on torch's stack for this
-    block (the module's call during the export). Elsewhere nothing."""
+    block (the module's call during the export, ``call_state``), which the block's end checks ran (``UNARMED``).
+    Elsewhere nothing."""
     waiting = _waiting()
     mode = waiting[-1] if waiting else None
+    if mode is not None:
+        mode.armed = True
     if mode is None or mode in _active():   # (none waiting, or a call of the module inside its own call: armed)
         yield
         return
@@ -186,6 +202,18 @@ def _visible_disable(torch: Any, original: Any) -> type:
     return DisableTorchFunction
 
 
+class NumberReads(dict):
+    """{id: "file.py:123"} of the tensors read as Python numbers (``watch_value_reads``), and ``objects``: {id: weak
+    reference} of each. Why the tensors themselves: a tensor no per-call watch reaches (a global a lambda hook reads,
+    ``float(H)``; one more than five objects deep in a settings object; one in a dict a class's own ``__call__``
+    reads) was only warned of, and ``T.mul_(1.5)`` after compile ran the export's numbers silently (round 67):
+    ``byte_values.find`` watches each one still alive by its version and values, wherever it is held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: dict[int, Any] = {}
+
+
 #: per thread, the value-read modes active (innermost last): only the innermost records
 _LOCAL = threading.local()
 
@@ -234,6 +262,7 @@ def _mode_class(torch: Any) -> type:
             def __init__(self, torch: Any, reads: dict[int, str]) -> None:
                 super().__init__()
                 self.torch, self.reads = torch, reads
+                self.armed = False   # (the module's call ran under it: ``forward_watched``)
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
                 if compiling():   # (Dynamo tracing a higher-order op's body through this mode: ``_compiling``)
@@ -255,23 +284,29 @@ def _mode_class(torch: Any) -> type:
                 if module.split(".")[0] not in _OWN_PACKAGES and (
                         not module.startswith("torch._") or module.startswith(_TORCH_PUBLIC)):
                     self.reads[id(t)] = f"{_basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+                    with contextlib.suppress(TypeError, AttributeError):   # (a subclass refusing weak references)
+                        self.reads.objects[id(t)] = weakref.ref(t)
 
         _MODE_CLASS = ValueReads
     return _MODE_CLASS
 
 
 def _compiling(torch: Any) -> Any:
-    """torch's "is Dynamo tracing this?" (a constant True inside a trace, False in eager), or a false one.
+    """torch's "is Dynamo tracing this?" (``torch.compiler.is_dynamo_compiling``: False when run, which Dynamo folds
+    to True inside a trace), or a false one.
 
     Why: a non-strict export traces ``while_loop``'s, ``cond``'s and ``scan``'s bodies with Dynamo, which on torch
     2.11 traces the active torch function modes' ``__torch_function__`` too, and stopped at this mode's ``id(func)``
     of the higher-order op ("Dynamo doesn't know how to trace id() call with args (WhileLoopHigherOrderVariable(),)"):
     every module with a ``while_loop`` failed to export (the session-67 GPU suite on the device's torch 2.11; torch
-    2.14 passed). Inside a trace every tensor is a stand-in with no values to read, so the mode passes the call on."""
+    2.14 passed). Inside a trace every tensor is a stand-in with no values to read, so the mode passes the call on.
+    Not ``torch.compiler.is_compiling()``: it is True for the whole of a non-strict export too (torch 2.14), so the
+    mode passed every call on and recorded no read at all: each value ``forward`` read ran the export's numbers
+    after a change, silently (round 67's merge: 47 tests of rounds 66-67 failed on the CPU)."""
     compiler = getattr(torch, "compiler", None)
-    if not callable(getattr(compiler, "is_compiling", None)):   # (a torch before 2.3: no Dynamo in an export)
+    if not callable(getattr(compiler, "is_dynamo_compiling", None)):   # (a torch before 2.3: no Dynamo in an export)
         return lambda: False
-    return lambda: compiler.is_compiling()   # (looked up per call: a test or torch itself may rebind it)
+    return lambda: compiler.is_dynamo_compiling()   # (looked up per call: a test or torch itself may rebind it)
 
 
 def _memory_getters(torch: Any) -> frozenset[int]:
@@ -444,9 +479,10 @@ def buffer_branch_text(buffers: list[str], where: str, code: str) -> str:
 
 def warn_unwatched(program: Any, guard: Any) -> list[str]:
     """Warn (``walk_bounds.StateWalkWarning``) naming the place of each read of a tensor's values as Python numbers
-    (``Program.value_reads``) whose tensor no per-call watch holds (deeper in containers or objects than
-    ``byte_values`` walks, in an object of a library's): a change of it in place runs the export's numbers, silently
-    (round 64c: compile said nothing of it). Returns the places (for tests)."""
+    (``Program.value_reads``) whose tensor no per-call watch holds: since round 67 each one alive at compile's end
+    is watched as itself (``guard.read_tensors``), so these are the ones gone by then or taking no weak reference (a
+    tensor subclass's): a change of it in place runs the export's numbers, silently (round 64c: compile said nothing
+    of it). Returns the places (for tests)."""
     from .walk_bounds import StateWalkWarning
 
     buffers = getattr(getattr(guard, "reads", None), "buffers", None)
@@ -455,8 +491,8 @@ def warn_unwatched(program: Any, guard: Any) -> list[str]:
     if places:
         warnings.warn(StateWalkWarning(
             f"forward reads the values of a tensor as Python numbers (T.tolist(), T.item(), float(T)) at "
-            f"{', '.join(places[:3])}{' ...' if len(places) > 3 else ''} that compile cannot watch (not a global, "
-            "a closure variable or a module attribute, nor in a container or settings object of one within "
-            "3 levels): the program keeps the numbers of the export, so change it only by compiling again, or "
-            "pass the value in as an argument"), stacklevel=3)
+            f"{', '.join(places[:3])}{' ...' if len(places) > 3 else ''} that compile cannot watch (no longer "
+            "alive at the end of compile, or a tensor that takes no weak reference): the program keeps the numbers "
+            "of the export, so change it only by compiling again, or pass the value in as an argument"),
+            stacklevel=3)
     return places
