@@ -55,10 +55,25 @@ class CudaError(RuntimeError):
     """A CUDA driver call (through cuda.bindings) failed; the message names the call."""
 
 
+#: what to install for CUDA graphs: pycuda has no graph API, and the ``cuda`` extra brings pycuda only (torch's CUDA
+#: wheels bring ``cuda-bindings`` with them)
+GRAPH_STACK = "cuda.bindings for CUDA graphs (pip install cuda-python)"
+
+
+def _driver():
+    """``cuda.bindings.driver``, or GpuStackMissing naming what to install. Why: a pycuda executor's ``capture``
+    (and the tools' timing graphs) on a machine with pycuda but no cuda-python was a bare "No module named
+    'cuda'" from inside this module."""
+    try:
+        from cuda.bindings import driver
+    except ImportError as exc:
+        raise GpuStackMissing(f"capturing a CUDA graph needs {GRAPH_STACK}: {exc}") from None
+    return driver
+
+
 def check(result, what: str):
     """Unpack a cuda.bindings result tuple, raising CudaError unless it is CUDA_SUCCESS."""
-    from cuda.bindings import driver as cu
-
+    cu = _driver()
     err = result[0]
     if err != cu.CUresult.CUDA_SUCCESS:
         _, msg = cu.cuGetErrorString(err)
@@ -73,8 +88,7 @@ def capture_graph(stream, issue: Callable[[], None]) -> tuple:
     executor's, a tool's buffers) frees it there, a call the capture mode forbids, and the capture is
     invalidated (H200, ``runtime.bench`` over 8B batches 1, 16, 32 then 64: the batch-64 capture failed with
     CUDA_ERROR_STREAM_CAPTURE_INVALIDATED at a later launch; the same batch alone ran)."""
-    from cuda.bindings import driver as cu
-
+    cu = _driver()
     h = cu.CUstream(int(stream.handle))
     with _gc_held():
         check(cu.cuStreamBeginCapture(h, cu.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
@@ -90,14 +104,12 @@ def capture_graph(stream, issue: Callable[[], None]) -> tuple:
 
 
 def launch_graph(graph_exec, stream) -> None:
-    from cuda.bindings import driver as cu
-
+    cu = _driver()
     check(cu.cuGraphLaunch(graph_exec, cu.CUstream(int(stream.handle))), "cuGraphLaunch")
 
 
 def destroy_graph(graph, graph_exec) -> None:
-    from cuda.bindings import driver as cu
-
+    cu = _driver()
     check(cu.cuGraphExecDestroy(graph_exec), "cuGraphExecDestroy")
     check(cu.cuGraphDestroy(graph), "cuGraphDestroy")
 

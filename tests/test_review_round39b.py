@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from needs import need
 from strategies import graphs, schedules
 
 import memplan
@@ -223,6 +224,7 @@ def _session39_names() -> list[str]:
 
 def test_the_session39_names_are_the_lists_new_entries():
     """The names above and ``sweep_blocks.BLOCKS`` are 45 entries of the sweep, none of them CUDA-only."""
+    need("torch")   # (runtime.aten.sweep builds its models' classes at import)
     from runtime.aten import sweep
 
     names = _session39_names()

@@ -23,6 +23,7 @@ import functools
 
 import numpy as np
 import pytest
+from needs import need
 
 import memplan
 from memplan.errors import ExecutorError
@@ -306,7 +307,7 @@ def test_no_sweep_block_builds_a_tensor_on_the_default_device_inside_forward():
     """Round 40 put seven blocks' factories on their input's device; three were left: ``nn_transformer`` and
     ``nn_encoder_decoder_layers`` (``nn.Transformer.generate_square_subsequent_mask(n)``: a CPU mask on CUDA) and
     ``empty_scalar_views`` (``torch.tensor(3.0)``). The check fails on round 39's blocks too (nine of them)."""
-    import torch
+    torch = need("torch")
 
     from runtime.aten.sweep_blocks import BLOCKS
 
@@ -357,6 +358,7 @@ def test_every_case_whose_eager_takes_the_mha_fast_path_has_its_reference_withou
     ran ``aten._native_multi_head_attention`` (the fused path round 40 turned off for three blocks only), where the
     compiled calls run the standard path torch.export traced. (A scan of every CPU case of the sweep found these
     five and vit_b_16, the same model as vit_b_32.)"""
+    need("torch")
     from runtime.aten.sweep import _by_name
 
     case = _by_name[name]
@@ -367,7 +369,7 @@ def test_every_case_whose_eager_takes_the_mha_fast_path_has_its_reference_withou
 
 def test_mha_fastpath_puts_the_flag_back_after_an_exception_and_when_nested():
     """A block whose eager reference raises must not leave the fast path off for every later case."""
-    import torch
+    torch = need("torch")
 
     from runtime.aten.sweep import mha_fastpath
 

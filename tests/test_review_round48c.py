@@ -77,7 +77,7 @@ def test_a_guard_that_repeats_a_sequence_or_multiplies_by_a_huge_constant_is_ref
     """Was: ``'a' * 100000000000 == 0``, ``(1,) * 10000000000 == 0`` and ``L['x'].size() * 10000000000 == 0`` passed
     the saved-guard check, and ``ep.module()`` would build 100 GB running them (found by review48c; fixed by the lead).
     Guards torch writes (``2*L['n']``, a size times a small coefficient) are still taken."""
-    import torch
+    torch = need("torch")
 
     from memplan.importers.torch.untrusted import _guard_text_refusal
 

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from needs import need
 
 import memplan
 from memplan.errors import ExecutorError, MemplanError, PlanFormatError
@@ -305,6 +306,7 @@ def test_aten_sweep_refuses_an_empty_only_instead_of_running_every_model(capsys)
     subprocess spent seconds importing torch); the status through the real entry point is test_runtime_cli's."""
     from cli_contract import exit_code
 
+    need("torch")   # (runtime.aten.sweep builds its models' classes at import)
     from runtime.aten.sweep import main
 
     code = exit_code(main, ["--device", "cpu", "--only", ""])

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import need
 from plan_mutators import plan_with_a_view_moved_off_its_roots_device
 
 import memplan
@@ -117,6 +118,7 @@ def _sweep(capsys, *args: str) -> subprocess.CompletedProcess:
     ``__main__``, a bad option and ``--help``)."""
     from cli_contract import exit_code
 
+    need("torch")   # (runtime.aten.sweep builds its models' classes at import)
     from runtime.aten.sweep import main
 
     code = exit_code(main, list(args))
