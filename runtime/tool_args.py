@@ -215,11 +215,41 @@ def run_main(main, prog: str, argv=None) -> int:
     except BrokenPipeError:   # (``--list | head``: the reader is gone, as the memplan command takes it: exit 0,
         _drop_stdout()        # no traceback, and none from the interpreter's last flush either)
         return 0
+    except ImportError as exc:
+        missing = _missing_extra(exc)
+        if missing is None:
+            raise
+        return tool_error(prog, ToolArgError(missing))
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
         return tool_error(prog, ToolArgError(f"out of memory: {exc} (try fewer or smaller --batches / --ctx / "
                                              "--layers)"))
+
+
+#: the optional packages a tool may need, and how to install each (setup.py's extras)
+_EXTRAS = {"torch": "pip install -e '.[torch]'", "transformers": "pip install -e '.[torch]'",
+           "pycuda": "pip install -e '.[cuda]'", "cuda": "pip install cuda-python (CUDA graphs: docs/runtime.md)",
+           "onnx": "pip install -e '.[onnx]'", "onnxruntime": "pip install -e '.[dev]'",
+           "matplotlib": "pip install -e '.[plot]'"}
+
+
+def exit_if_missing(prog: str, exc: ImportError, name: str) -> None:
+    """For a tool whose module imports an optional package at its top: run as a command (``name`` is
+    ``"__main__"``), end with one line and exit status 2 naming what to install; imported, let ``exc`` raise."""
+    missing = _missing_extra(exc)
+    if name == "__main__" and missing is not None:
+        raise SystemExit(tool_error(prog, ToolArgError(missing)))
+
+
+def _missing_extra(exc: ImportError) -> str | None:
+    """One line naming the optional package a tool's import did not find and the extra that installs it, or None
+    where ``exc`` is not such a package's absence (then it is a bug, and raises). Why: without the torch extra
+    ``python -m runtime.aten.bench`` ended in a 13-line ``ModuleNotFoundError`` traceback (round 67)."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    if name not in _EXTRAS:
+        return None
+    return f"needs {name}, which is not installed here: {_EXTRAS[name]}"
 
 
 def _drop_stdout() -> None:

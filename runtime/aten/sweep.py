@@ -32,9 +32,15 @@ import sys
 import time
 from dataclasses import replace
 
-import torch
-from torch import nn
-from torch.utils import _pytree as pytree
+try:
+    import torch
+    from torch import nn
+    from torch.utils import _pytree as pytree
+except ImportError as _missing:   # (run without the torch extra: one line and exit 2, not a traceback)
+    from runtime.tool_args import exit_if_missing
+
+    exit_if_missing("python -m runtime.aten.sweep", _missing, __name__)
+    raise
 
 from memplan.argtypes import OneLineParser, print_error
 from memplan.argtypes import real as strict_real
