@@ -234,11 +234,11 @@ _EXTRAS = {"torch": "pip install -e '.[torch]'", "transformers": "pip install -e
            "matplotlib": "pip install -e '.[plot]'"}
 
 
-def exit_if_missing(prog: str, exc: ImportError, name: str) -> None:
-    """For a tool whose module imports an optional package at its top: run as a command (``name`` is
-    ``"__main__"``), end with one line and exit status 2 naming what to install; imported, let ``exc`` raise."""
+def exit_if_missing(prog: str, exc: ImportError, as_command: bool) -> None:
+    """For a tool whose module imports an optional package at its top: run as a command, end with one line and
+    exit status 2 naming what to install; imported (``as_command`` false), let ``exc`` raise."""
     missing = _missing_extra(exc)
-    if name == "__main__" and missing is not None:
+    if as_command and missing is not None:
         raise SystemExit(tool_error(prog, ToolArgError(missing)))
 
 

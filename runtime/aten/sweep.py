@@ -39,7 +39,7 @@ try:
 except ImportError as _missing:   # (run without the torch extra: one line and exit 2, not a traceback)
     from runtime.tool_args import exit_if_missing
 
-    exit_if_missing("python -m runtime.aten.sweep", _missing, __name__)
+    exit_if_missing("python -m runtime.aten.sweep", _missing, __name__ == "__main__")
     raise
 
 from memplan.argtypes import OneLineParser, print_error
