@@ -63,9 +63,16 @@ def test_a_data_dependent_size_refusal_names_the_models_source_line():
 
 
 def test_a_view_at_a_data_dependent_offset_is_refused_as_an_offset_with_the_way_around_it():
-    with pytest.raises(GraphError) as err:
+    from runtime.aten.errors import AtenExecutorError
+
+    with pytest.raises((GraphError, AtenExecutorError)) as err:
         compile(StepSlot(), (torch.randn(5, 4),), streams=1)
     text = str(err.value)
+    if isinstance(err.value, AtenExecutorError):   # (torch 2.11's export reads the 0-d index as a Python number)
+        assert "Python value from the values of the buffer StepSlot.steps" in text, text
+        assert "(at test_aten_round60.py:" not in text and "test_aten_round60.py:" in text, text
+        pytest.skip(f"this torch ({torch.__version__}) reads hist[steps % 3]'s index as a number: the value-read "
+                    "refusal names it; no data-dependent offset to refuse")
     assert "): data-dependent storage offset u" in text and "hist[i.view(1)]" in text, text
     assert "data-dependent size" not in text and "(at test_aten_round60.py:" in text
 

@@ -92,3 +92,19 @@ def test_a_read_during_a_non_strict_export_is_recorded():
 
     c = compile(Reads(), (torch.ones(2),), streams=1, cuda_graph=False, device="cpu")
     assert [i for i, _where in c.program.value_reads] == [id(t)]
+
+
+def test_under_exports_process_wide_compiling_flag_a_read_is_still_recorded(monkeypatch):
+    """torch.export sets ``torch.compiler.is_compiling()`` for its whole non-strict trace of ``forward`` (2.11 and
+    2.14): the first cut of this round's fix asked that flag, and every value read in ``forward`` went unrecorded (a
+    compiled call then silently ran the export's numbers: test_aten_round66*, test_aten_round65*). Only Dynamo's own
+    trace (``is_dynamo_compiling``) passes calls on."""
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    t = torch.tensor([3.0])
+    with value_reads.watch_value_reads(torch) as reads:
+        float(t)
+    assert id(t) in reads
+    u = torch.tensor([4.0])
+    with value_reads.watch_value_reads(torch) as reads:
+        thread_reads._under(torch, value_reads._active()[-1], lambda: u.item())   # (as in a thread forward started)
+    assert id(u) in reads

@@ -292,21 +292,21 @@ def _mode_class(torch: Any) -> type:
 
 
 def _compiling(torch: Any) -> Any:
-    """torch's "is Dynamo tracing this?" (``torch.compiler.is_dynamo_compiling``: False when run, which Dynamo folds
-    to True inside a trace), or a false one.
+    """torch's "is Dynamo tracing this?" (``is_dynamo_compiling``: False when run, which Dynamo folds to True inside
+    a trace), or a constant False.
 
     Why: a non-strict export traces ``while_loop``'s, ``cond``'s and ``scan``'s bodies with Dynamo, which on torch
     2.11 traces the active torch function modes' ``__torch_function__`` too, and stopped at this mode's ``id(func)``
     of the higher-order op ("Dynamo doesn't know how to trace id() call with args (WhileLoopHigherOrderVariable(),)"):
     every module with a ``while_loop`` failed to export (the session-67 GPU suite on the device's torch 2.11; torch
-    2.14 passed). Inside a trace every tensor is a stand-in with no values to read, so the mode passes the call on.
-    Not ``torch.compiler.is_compiling()``: it is True for the whole of a non-strict export too (torch 2.14), so the
-    mode passed every call on and recorded no read at all: each value ``forward`` read ran the export's numbers
-    after a change, silently (round 67's merge: 47 tests of rounds 66-67 failed on the CPU)."""
+    2.14 passed). Inside a Dynamo trace every tensor is a stand-in with no values to read, so the mode passes the call
+    on. Not ``is_compiling()``: export sets that process-wide flag around the whole non-strict trace of ``forward``
+    (torch 2.11 and 2.14 alike), so asking it turned the watch off exactly where it must record: every value read in
+    ``forward`` went unrecorded and a compiled call silently ran the export's numbers after the tensor changed."""
     compiler = getattr(torch, "compiler", None)
     if not callable(getattr(compiler, "is_dynamo_compiling", None)):   # (a torch before 2.3: no Dynamo in an export)
         return lambda: False
-    return lambda: compiler.is_dynamo_compiling()   # (looked up per call: a test or torch itself may rebind it)
+    return lambda: compiler.is_dynamo_compiling()   # (looked up per call: Dynamo folds this very call to True)
 
 
 def _memory_getters(torch: Any) -> frozenset[int]:

@@ -24,6 +24,7 @@ from .data_reads import data_read_advice
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
+from .lstm_meta import fix_lstm_hidden_metas
 from .translate import _METADATA_READS, _from_exported, _partial_graph_dropped, _traced
 from .untrusted import _check_guards_code
 
@@ -265,6 +266,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         # (a custom op's fake kernel is the user's word for its result's size: run against its kernel where it can be)
         if check_custom_ops:
             check_custom_fakes(torch, ep, example_inputs, kwargs)
+    fix_lstm_hidden_metas(torch, ep)   # (torch 2.11's fake lstm recorded h_n and c_n of another shape)
     if decompose:
         try:
             ep = _decomposed(torch, ep, ep.run_decompositions)
