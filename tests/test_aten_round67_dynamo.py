@@ -8,7 +8,7 @@ the sweep's ``while_loop_carry``) failed to compile there; torch 2.14 passed. In
 stand-in, so the modes pass the call on untouched (``value_reads._compiling``).
 
 The first test runs the real thing (it fails on torch 2.11 without the fix); the others hold the rule on any torch:
-with ``torch.compiler.is_compiling()`` true, neither mode takes an ``id()`` (a module-global ``id`` that raises stands
+with ``torch.compiler.is_dynamo_compiling()`` true, neither mode takes an ``id()`` (a module-global ``id`` that raises stands
 in for Dynamo's refusal), and outside a trace the reads are still recorded.
 """
 
@@ -66,7 +66,7 @@ def test_during_a_trace_the_modes_pass_the_call_on_without_taking_ids(monkeypatc
     mode = cls(torch, reads)
     calls = []
     t = torch.ones(1)
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    monkeypatch.setattr(torch.compiler, "is_dynamo_compiling", lambda: True)
     for module in (value_reads, thread_reads):   # (a module global ``id`` shadows the builtin in the modes' code)
         monkeypatch.setattr(module, "id", _no_id, raising=False)
     made = torch.zeros(1)   # (a new tensor out: the thread's mode would note what it was computed from, by id)

@@ -261,17 +261,22 @@ def _mode_class(torch: Any) -> type:
 
 
 def _compiling(torch: Any) -> Any:
-    """torch's "is Dynamo tracing this?" (a constant True inside a trace, False in eager), or a false one.
+    """torch's "is Dynamo tracing this?" (``torch.compiler.is_dynamo_compiling``: a constant True inside a Dynamo
+    trace, False everywhere else), or a false one.
 
     Why: a non-strict export traces ``while_loop``'s, ``cond``'s and ``scan``'s bodies with Dynamo, which on torch
     2.11 traces the active torch function modes' ``__torch_function__`` too, and stopped at this mode's ``id(func)``
     of the higher-order op ("Dynamo doesn't know how to trace id() call with args (WhileLoopHigherOrderVariable(),)"):
     every module with a ``while_loop`` failed to export (the session-67 GPU suite on the device's torch 2.11; torch
-    2.14 passed). Inside a trace every tensor is a stand-in with no values to read, so the mode passes the call on."""
+    2.14 passed). Inside a Dynamo trace every tensor is a stand-in with no values to read, so the mode passes the call
+    on. Not ``torch.compiler.is_compiling``: a non-strict export sets it True for its whole trace of ``forward``
+    (``torch._export.utils._compiling_state_context``), with real global tensors read as numbers: the mode passed
+    every read on and ``x * T.tolist()[0] + T`` followed ``T.mul_(1.5)`` in eager, silently not in the program
+    (review of round 67)."""
     compiler = getattr(torch, "compiler", None)
-    if not callable(getattr(compiler, "is_compiling", None)):   # (a torch before 2.3: no Dynamo in an export)
+    if not callable(getattr(compiler, "is_dynamo_compiling", None)):   # (a torch before 2.3: no Dynamo in an export)
         return lambda: False
-    return lambda: compiler.is_compiling()   # (looked up per call: a test or torch itself may rebind it)
+    return lambda: compiler.is_dynamo_compiling()   # (looked up per call: a test or torch itself may rebind it)
 
 
 def _memory_getters(torch: Any) -> frozenset[int]:
