@@ -65,3 +65,47 @@ def test_a_global_read_as_numbers_and_changed_in_place_is_refused_not_the_export
             assert torch.equal(c(x), m(x)), "silently the export's numbers"
     finally:
         T.copy_(torch.tensor([1.5, -0.5]))
+
+
+# 2. ``exact._linear`` ran ``addmm`` for every contiguous 3-D input and, from round 67, for a contiguous 1-D bias of
+#    a contiguous input of more dimensions. Eager's ``linear`` (torch 2.11 and 2.14) takes ``addmm`` for a 2-D input,
+#    and for a contiguous input of more dimensions only with a bias "likely fusable" (contiguous, one dimension once
+#    squeezed); else ``matmul`` then ``add_``. In f16/bf16 on the CPU the two differ by an ulp: a 3-D input with a
+#    strided bias (``B[::2]``) or a 0-D bias, and a 4-D one with a ``[1, N]`` bias, were computed otherwise than eager.
+def _lowered_linear(x, w, b):
+    from runtime.aten.exact import exact_lowering
+
+    ref = torch.nn.functional.linear(x, w, b)
+    out = torch.empty_like(ref, memory_format=torch.contiguous_format)
+    found = exact_lowering(torch, "linear", {"input": x, "weight": w, "bias": b}, [out], "cpu")
+    if found is None:   # (the generic path: ``linear.out``, matmul then add_ for more than 2 dimensions)
+        torch.ops.aten.linear.out(x, w, b, out=out)
+    else:
+        found[1]()
+    return out, ref
+
+
+_BIASES = {
+    "[N]": lambda n, dt: torch.randn(n, dtype=dt),
+    "strided [N]": lambda n, dt: torch.randn(2 * n, dtype=dt)[::2],
+    "[1, N]": lambda n, dt: torch.randn(1, n, dtype=dt),
+    "0-D": lambda n, dt: torch.randn((), dtype=dt),
+    "[1]": lambda n, dt: torch.randn(1, dtype=dt),
+    "stride-0 [N]": lambda n, dt: torch.randn(1, dtype=dt).expand(n),
+    "[16, N]": lambda n, dt: torch.randn(16, n, dtype=dt),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("lead", [(64,), (1, 16), (4, 16), (2, 3, 16), (2, 2, 2, 16), (0, 3, 16)], ids=str)
+@pytest.mark.parametrize("bias", list(_BIASES))
+def test_the_lowered_linear_is_bitwise_eagers_for_every_bias_shape(dtype, lead, bias):
+    torch.manual_seed(len(lead) * 7 + len(bias))
+    k, n = 384, 96   # (a sum long enough that addmm and mm + add_ differ in f16/bf16 on the CPU)
+    x, w, b = torch.randn(*lead, k, dtype=dtype), torch.randn(n, k, dtype=dtype), _BIASES[bias](n, dtype)
+    try:
+        torch.nn.functional.linear(x, w, b)
+    except RuntimeError:
+        pytest.skip("eager refuses this bias too")
+    out, ref = _lowered_linear(x, w, b)
+    assert torch.equal(out, ref)

@@ -216,10 +216,13 @@ def _linear(torch, named, out) -> Exact | None:
     x2, o2 = x.view(rows, x.shape[-1]), out.view(rows, out.shape[-1])
     if b is None:  # linear without bias: matmul(x, w.t()), which folds to mm
         return "exact", functools.partial(torch.ops.aten.mm.out, x2, w.t(), out=o2), 0
-    # with bias: addmm on the folded input, as eager's ``_flatten_nd_linear`` runs it for a contiguous 3-D input
-    # and for one of more dimensions with a contiguous 1-D bias (round 67: a 4-D input, timm's MaxViT's channels-last
-    # MLP, took the generic linear.out, mm then add_, 1.2e-7 off eager's addmm once the product's sum is blocked)
-    if x.dim() <= 3 or (isinstance(b, torch.Tensor) and b.dim() == 1 and b.is_contiguous()):
+    # with bias: addmm on the folded input where eager's ``linear`` runs it (``_flatten_nd_linear``): a 2-D input,
+    # or a contiguous one of more dimensions with a bias "likely fusable" (contiguous, one dimension once squeezed:
+    # ``[N]``, ``[1, N]``, ``[1, 1, N]``); else eager runs ``matmul`` then ``add_``, as the generic ``linear.out``
+    # does. Round 67 took addmm for every 3-D input and for a 1-D contiguous bias alone: a non-contiguous bias
+    # (``B[::2]``) of a 3-D input, and a ``[1, N]`` bias of a 4-D one, were computed otherwise than eager (f16/bf16
+    # results 1 ulp off on the CPU; review of round 67)
+    if x.dim() == 2 or (isinstance(b, torch.Tensor) and b.is_contiguous() and 1 in (b.dim(), b.squeeze().dim())):
         return "exact", functools.partial(torch.ops.aten.addmm.out, b, x2, w.t(), out=o2), 0
     return None
 
