@@ -109,3 +109,39 @@ def test_the_lowered_linear_is_bitwise_eagers_for_every_bias_shape(dtype, lead, 
         pytest.skip("eager refuses this bias too")
     out, ref = _lowered_linear(x, w, b)
     assert torch.equal(out, ref)
+
+
+# 3. ``infer._wide_slice_steps`` turned onnx's data propagation off for a Slice step past int32 given as a constant
+#    alone: the same ``2**32`` step through a ``Concat``, ``Cast`` or ``Unsqueeze`` of the constant still ran it, and
+#    it grew a list until the process held all its memory ("ONNX shape inference failed: std::bad_alloc" under a
+#    3 GiB limit; without one, the machine's memory). onnxruntime runs the Slice (one element).
+_CARRIED_STEP_CHILD = """
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+import onnx_sweep_round67 as sweep
+from onnx import helper
+C, I = sweep._const, sweep._i
+carriers = {"concat": [C("p0", I([2**32])), helper.make_node("Concat", ["p0"], ["p"], axis=0)],
+            "cast": [C("p0", I([2**32])), helper.make_node("Cast", ["p0"], ["p"], to=7)],
+            "unsqueeze": [C("p0", I(2**32)), C("ax", I([0])), helper.make_node("Unsqueeze", ["p0", "ax"], ["p"])],
+            "identity-concat": [C("p1", I([2**62])), helper.make_node("Identity", ["p1"], ["p0"]),
+                                helper.make_node("Concat", ["p0"], ["p"], axis=0)]}
+for how, pre in carriers.items():
+    nodes = [C("s", I([0])), C("e", I([5])), C("a", I([0])), *pre, helper.make_node("Slice", ["x", "s", "e", "a", "p"], ["y"])]
+    print(how, sweep.compare(sweep._chain("carried", nodes, {"x": sweep._x((3,))}, ["y"], 13)), flush=True)
+"""
+
+
+def test_a_wide_slice_step_carried_through_concat_cast_or_unsqueeze_is_planned_without_exhausting_memory():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(here), here, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", _CARRIED_STEP_CHILD], capture_output=True, timeout=180, env=env,
+                          text=True)
+    assert done.returncode == 0, done.stdout[-400:] + done.stderr[-400:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 4 and all(line.endswith("('agree (onnxruntime)', [])") for line in lines), done.stdout
