@@ -145,3 +145,15 @@ def test_a_wide_slice_step_carried_through_concat_cast_or_unsqueeze_is_planned_w
     assert done.returncode == 0, done.stdout[-400:] + done.stderr[-400:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 4 and all(line.endswith("('agree (onnxruntime)', [])") for line in lines), done.stdout
+
+
+def test_before_torch_2_10_the_lowering_keeps_that_torchs_rule(monkeypatch):
+    # (torch 2.9 and before: any bias of a contiguous 3-D input, a 1-D one of more dimensions: pytorch#166071 changed it)
+    from runtime.aten.exact import _eager_addmm
+
+    x3, x4 = torch.randn(2, 3, 8), torch.randn(2, 2, 3, 8)
+    strided, row = torch.randn(8)[::2], torch.randn(1, 4)
+    assert not _eager_addmm(torch, x3, strided) and _eager_addmm(torch, x4, row)
+    monkeypatch.setattr(torch, "__version__", torch.torch_version.TorchVersion("2.9.1"))
+    assert _eager_addmm(torch, x3, strided) and _eager_addmm(torch, x3, row) and not _eager_addmm(torch, x4, row)
+    assert _eager_addmm(torch, x4, strided) and _eager_addmm(torch, x4[0], strided)
