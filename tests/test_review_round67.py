@@ -175,3 +175,25 @@ def test_gather_nd_batches_are_judged_as_onnxruntime_counts_them(data, idx, runs
     nodes = [sweep._const("i", np.zeros(idx, np.int64)), helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=1)]
     kind, lines = sweep.compare(sweep._chain("gnd", nodes, {"x": sweep._x(data)}, ["y"], 13))
     assert kind == ("agree (onnxruntime)" if runs else "both refuse"), lines
+
+
+# 5. ``kernels.check_zero_point_shapes`` took any one-element zero point of MatMulInteger as a scalar: a
+#    ``[1, 1, 1]`` one of a 2-D ``A`` or ``B`` (a rank above its operand's) was planned, while onnxruntime and onnx's
+#    reference refuse to run it.
+@pytest.mark.parametrize("a, b, which, zp, runs", [((3, 4), (4, 5), "a", (1, 1, 1), False),
+                                                   ((3, 4), (4, 5), "b", (1, 1, 1), False),
+                                                   ((2, 3, 4), (4, 5), "b", (1, 1, 1), False),
+                                                   ((3, 4), (4, 5), "a", (1,), True),
+                                                   ((3, 4), (4, 5), "b", (), True)])
+def test_a_one_element_zero_point_of_a_rank_above_its_operands_is_refused(a, b, which, zp, runs):
+    import numpy as np
+
+    pytest.importorskip("onnxruntime")
+    sweep = pytest.importorskip("onnx_sweep_round67")
+    from onnx import helper
+
+    ins = ["a", "b", "z"] if which == "a" else ["a", "b", "", "z"]
+    nodes = [sweep._const("a", np.ones(a, np.uint8)), sweep._const("b", np.ones(b, np.uint8)),
+             sweep._const("z", np.zeros(zp, np.uint8)), helper.make_node("MatMulInteger", ins, ["y"])]
+    kind, lines = sweep.compare(sweep._chain("mmi", nodes, {"x": sweep._x((1,))}, ["y"], 13))
+    assert kind == ("agree (onnxruntime)" if runs else "both refuse"), lines

@@ -279,8 +279,11 @@ def check_zero_point_shapes(n, where: str, shapes: dict) -> None:
     a, b = (_static_dims(shapes, n.input[k]) for k in (0, 1))
     for k in (2, 3):
         zp = _static_dims(shapes, n.input[k]) if k < len(n.input) else None
-        if zp is None or (math.prod(zp) <= 1 and (n.op_type != "ConvInteger" or len(zp) <= 1)):
-            continue   # (one element: taken as a scalar, except of rank 2 or more by ConvInteger)
+        rank = 1 if n.op_type == "ConvInteger" else len((a if k == 2 else b) or ())
+        if zp is None or (math.prod(zp) <= 1 and len(zp) <= rank):
+            # (one element: taken as a scalar, except of rank 2 or more by ConvInteger, and of a rank above its
+            # operand's by MatMulInteger: a [1, 1, 1] of a 2-D A, which onnxruntime and onnx's reference refuse)
+            continue
         other = a if k == 2 else b
         if n.op_type == "ConvInteger":
             name = "x_zero_point" if k == 2 else "w_zero_point"
