@@ -216,12 +216,32 @@ def _linear(torch, named, out) -> Exact | None:
     x2, o2 = x.view(rows, x.shape[-1]), out.view(rows, out.shape[-1])
     if b is None:  # linear without bias: matmul(x, w.t()), which folds to mm
         return "exact", functools.partial(torch.ops.aten.mm.out, x2, w.t(), out=o2), 0
-    # with bias: addmm on the folded input, as eager's ``_flatten_nd_linear`` runs it for a contiguous 3-D input
-    # and for one of more dimensions with a contiguous 1-D bias (round 67: a 4-D input, timm's MaxViT's channels-last
-    # MLP, took the generic linear.out, mm then add_, 1.2e-7 off eager's addmm once the product's sum is blocked)
-    if x.dim() <= 3 or (isinstance(b, torch.Tensor) and b.dim() == 1 and b.is_contiguous()):
+    if _eager_addmm(torch, x, b):  # with bias: addmm on the folded input, where eager's ``linear`` runs it
         return "exact", functools.partial(torch.ops.aten.addmm.out, b, x2, w.t(), out=o2), 0
     return None
+
+
+def _eager_addmm(torch, x, b) -> bool:
+    """Whether eager's ``linear`` of the contiguous input ``x`` (2-D or more) and bias ``b`` runs ``addmm`` on the
+    folded input (``_flatten_nd_linear``), not ``matmul`` then ``add_`` (the generic ``linear.out``'s path).
+
+    Why: the two differ by an ulp in f16/bf16 once the product's sum is blocked, so the lowering must take eager's.
+    A 2-D input: always addmm. From torch 2.10 (pytorch#166071), a contiguous input of more dimensions with a bias
+    "likely fusable": contiguous, of one dimension once squeezed (``[N]``, ``[1, N]``); before, any bias of a
+    contiguous 3-D input and a 1-D one of more dimensions. Round 67 took the older rule for the 3-D input and a
+    contiguous 1-D bias alone beyond: on torch 2.11 and 2.14 a 3-D input with a strided (``B[::2]``), stride-0 or 0-D
+    bias, and a 4-D one with a ``[1, N]`` bias, were computed otherwise than eager (review of round 67)."""
+    if x.dim() == 2:
+        return True
+    if not isinstance(b, torch.Tensor):
+        return False
+    try:
+        fusable_rule = torch.__version__ >= (2, 10)   # (``TorchVersion`` compares with a tuple)
+    except TypeError:
+        fusable_rule = True
+    if fusable_rule:
+        return b.is_contiguous() and 1 in (b.dim(), b.squeeze().dim())
+    return x.dim() == 3 or b.dim() == 1
 
 
 def _linear_vector_weight(torch, x, w, b, out, rows: int) -> Exact | None:

@@ -1671,18 +1671,38 @@ def _propagates(onnx, m2) -> bool:
     return dims is None or not any(v in read and _is_long(d) for v, d in dims.items())
 
 
+#: the ops whose data propagation carries a Slice step's values on unchanged: how many of their inputs carry them
+#: (``_wide_slice_steps``; Concat: all, the others: the data input alone)
+_STEP_CARRIERS = {"Identity": 1, "Cast": 1, "Concat": 2**31, "Unsqueeze": 1, "Squeeze": 1, "Reshape": 1,
+                  "Flatten": 1, "CastLike": 1}
+
+
 def _wide_slice_steps(onnx, m2) -> bool:
     """Whether a Slice of the inference copy ``m2`` has a known step outside int32's range (``2**31``, ``2**62``).
 
     Why: onnx's data propagation of a Slice of a 1-D value (which it runs on any 1-D value, shape or not) takes the
     step as an int32: ``2**32`` or ``2**62`` (0 as int32) grew a list until the process held all memory and the
     kernel killed it, ``2**31`` never returned; onnxruntime runs such a Slice (taking one element). Inference without
-    data propagation sizes it (``_propagates``)."""
+    data propagation sizes it (``_propagates``).
+
+    A step is followed back through the ops whose data propagation passes a constant's values on unchanged
+    (``_STEP_CARRIERS``: an ``Identity``, ``Cast``, ``Concat``, ``Unsqueeze``...) to the constants it is made of.
+    Why: a ``Concat``, ``Cast`` or ``Unsqueeze`` of a constant ``2**32`` step took the process to all its memory
+    as the constant itself did (review of round 67)."""
     steps = {n.input[4] for n in m2.graph.node if n.op_type == "Slice" and n.domain in ("", "ai.onnx")
              and len(n.input) > 4 and n.input[4]}
     if not steps:
         return False
-    values = _initializer_or_constant_values(onnx, m2.graph, steps)
+    makers = {o: n for n in m2.graph.node if n.op_type in _STEP_CARRIERS and n.domain in ("", "ai.onnx")
+              for o in n.output[:1] if o}
+    wanted, todo = set(steps), list(steps)
+    while todo:   # (the values the steps are carried from: each value once, so a long chain costs its length)
+        maker = makers.get(todo.pop())
+        for i in maker.input[:_STEP_CARRIERS[maker.op_type]] if maker is not None else ():
+            if i and i not in wanted:
+                wanted.add(i)
+                todo.append(i)
+    values = _initializer_or_constant_values(onnx, m2.graph, wanted)
     return any(v.dtype.kind in "iu" and v.size and (int(v.max()) > 2**31 - 1 or int(v.min()) < -2**31)
                for v in values.values())
 

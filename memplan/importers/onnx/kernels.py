@@ -279,8 +279,11 @@ def check_zero_point_shapes(n, where: str, shapes: dict) -> None:
     a, b = (_static_dims(shapes, n.input[k]) for k in (0, 1))
     for k in (2, 3):
         zp = _static_dims(shapes, n.input[k]) if k < len(n.input) else None
-        if zp is None or (math.prod(zp) <= 1 and (n.op_type != "ConvInteger" or len(zp) <= 1)):
-            continue   # (one element: taken as a scalar, except of rank 2 or more by ConvInteger)
+        rank = 1 if n.op_type == "ConvInteger" else len((a if k == 2 else b) or ())
+        if zp is None or (math.prod(zp) <= 1 and len(zp) <= rank):
+            # (one element: taken as a scalar, except of rank 2 or more by ConvInteger, and of a rank above its
+            # operand's by MatMulInteger: a [1, 1, 1] of a 2-D A, which onnxruntime and onnx's reference refuse)
+            continue
         other = a if k == 2 else b
         if n.op_type == "ConvInteger":
             name = "x_zero_point" if k == 2 else "w_zero_point"
@@ -310,7 +313,9 @@ def check_gather_nd_batch(n, where: str, shapes: dict) -> None:
     indices ``[3, 1]``, ``batch_dims=1``: planned ``[3, 4]``), while the spec requires the first ``batch_dims``
     dimensions of both equal, and onnxruntime refuses to run it ("indices batch size (3) is not divisible by input
     batch size (2)"); onnx's reference fails. (A multiple, ``[4, 1]``, is invalid by the spec too, but onnxruntime
-    runs it, writing the ``[4, 4]`` ONNX's inference sizes: planned.)"""
+    runs it, writing the ``[4, 4]`` ONNX's inference sizes: planned.) onnxruntime counts the indices' slices over all
+    their leading dimensions (``indices.shape[:-1]``), not the first ``batch_dims`` alone: data ``[4, 2, 3]`` by
+    indices ``[2, 2, 1]`` (4 slices over 4 batches) runs, and was refused here (review of round 67)."""
 
     if n.op_type != "GatherND" or not _default_domain(n) or len(n.input) < 2:
         return
@@ -321,11 +326,11 @@ def check_gather_nd_batch(n, where: str, shapes: dict) -> None:
         return
     if 0 in (*idx[:-1], *data[b + idx[-1]:]):
         return   # (an empty output: onnxruntime checks nothing of it, and runs it)
-    have, want = math.prod(data[:b]), math.prod(idx[:b])
+    have, want = math.prod(data[:b]), math.prod(idx[:-1])   # (onnxruntime's batches and slices)
     if have == 0 or want % have:
         raise GraphError(f"{where}: its indices {n.input[1]!r} ({idx}) begin with batch dimensions {idx[:b]}, where its "
                          f"data {n.input[0]!r} ({data}) has {data[:b]} (batch_dims={b}: ONNX requires them equal); "
-                         "onnxruntime refuses to run it")
+                         f"onnxruntime refuses to run it ({want} slices of indices over {have} batches of data)")
 
 
 def check_resize_roi_length(n, where: str, shapes: dict, opset: int) -> None:
