@@ -581,6 +581,15 @@ def test_pinned_data_dependent_sizes_torch_writes_are_planned(name):
     f, x = {"masked_select": (masked, torch.tensor([1.0, -1.0, 2.0])), "unique": (unique, torch.tensor([1.0, 2, 2, 3])),
             "view": (view, _FOUR), "expression": (expression, _FOUR)}[name]
     ep = torch.export.export(_Call(f), (x,))
+    if name == "unique" and _fake_unique_counts_wrong(ep):   # (torch 2.11: tests/test_torch_round67_unique.py)
+        with pytest.raises(GraphError, match=r"recorded its counts \(result 2\) as float32"):
+            memplan.from_torch(saved_and_loaded(ep))
+        pytest.skip(f"torch {torch.__version__}'s fake unique records its counts as floats: refused, not planned")
     loaded = memplan.from_torch(saved_and_loaded(ep))
     memplan.plan(loaded)
     _assert_planned_as_run(loaded, _real_values(ep, (x,)))
+
+
+def _fake_unique_counts_wrong(ep) -> bool:
+    node = next(n for n in ep.graph.nodes if n.op == "call_function" and "unique" in str(n.target))
+    return node.meta["val"][2].dtype != torch.int64

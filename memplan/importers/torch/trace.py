@@ -26,6 +26,7 @@ from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
 from .lstm_meta import fix_lstm_hidden_metas
 from .translate import _METADATA_READS, _from_exported, _partial_graph_dropped, _traced
+from .unique_meta import check_unique_index_metas
 from .untrusted import _check_guards_code
 
 
@@ -267,6 +268,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         if check_custom_ops:
             check_custom_fakes(torch, ep, example_inputs, kwargs)
     fix_lstm_hidden_metas(torch, ep)   # (torch 2.11's fake lstm recorded h_n and c_n of another shape)
+    check_unique_index_metas(torch, ep)   # (torch 2.11's fake unique recorded counts and inverse as floats)
     if decompose:
         try:
             ep = _decomposed(torch, ep, ep.run_decompositions)
