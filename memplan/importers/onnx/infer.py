@@ -1427,7 +1427,6 @@ def _kept_resize_shapes(onnx, m2, inferred) -> bool:
     was refused as a dimension ONNX "could not derive", although nothing of it depends on what the inputs hold; so
     was a Resize of an empty batch to ``sizes=[0, 3, 7, 3]`` (round 67: the sizes an exporter computes from the
     input's ``Shape``)."""
-    from onnx import helper
 
     opset = _default_opset(m2)
     resizes = [n for n in m2.graph.node if n.op_type == "Resize" and n.domain in ("", "ai.onnx") and len(n.input) > 3
@@ -1449,15 +1448,22 @@ def _kept_resize_shapes(onnx, m2, inferred) -> bool:
         found = found or (_stretched_sizes(n, x, values, opset) if x is not None and out not in shapes else None)
         if not found or n.input[0] not in elems or any(d < 0 for d in found[0].values()):
             continue
-        dims = [found[0].get(a, d) for a, d in enumerate(x)]
-        typed = helper.make_tensor_value_info(out, elems[n.input[0]], dims)
-        held = next((vi for vi in (*m2.graph.output, *m2.graph.value_info) if vi.name == out), None)
-        if held is None:
-            m2.graph.value_info.append(typed)
-        else:
-            held.type.CopyFrom(typed.type)
+        _declare(m2, out, elems[n.input[0]], [found[0].get(a, d) for a, d in enumerate(x)])
         changed = True
     return changed
+
+
+def _declare(m2, out: str, elem: int, dims: list[int]) -> None:
+    """Type ``out`` in the inference copy ``m2`` as ``elem`` of ``dims``: its graph output's or value info's entry
+    replaced where it has one, else a value info added."""
+    from onnx import helper
+
+    typed = helper.make_tensor_value_info(out, elem, dims)
+    held = next((vi for vi in (*m2.graph.output, *m2.graph.value_info) if vi.name == out), None)
+    if held is None:
+        m2.graph.value_info.append(typed)
+    else:
+        held.type.CopyFrom(typed.type)
 
 
 def _zero_hidden_rnn_shapes(m2, inferred) -> bool:
@@ -1468,7 +1474,6 @@ def _zero_hidden_rnn_shapes(m2, inferred) -> bool:
     Why: ONNX's inference sizes the hidden dimension only from a positive ``hidden_size``, so an RNN of 0 (which
     onnxruntime runs, writing no byte) was refused as a dimension ONNX "could not derive". A GRU or LSTM of 0, and
     ``layout=1``, are refused before inference (``model_checks``)."""
-    from onnx import helper
 
     rnns = [n for n in m2.graph.node if n.op_type == "RNN" and n.domain in ("", "ai.onnx") and n.input
             and any(a.name == "hidden_size" and a.i == 0 for a in n.attribute)]
@@ -1484,12 +1489,7 @@ def _zero_hidden_rnn_shapes(m2, inferred) -> bool:
         for out, dims in zip(n.output, ([x[0], dirs, x[1], 0], [dirs, x[1], 0])):
             if not out or out in shapes:
                 continue
-            typed = helper.make_tensor_value_info(out, elems[n.input[0]], dims)
-            held = next((vi for vi in (*m2.graph.output, *m2.graph.value_info) if vi.name == out), None)
-            if held is None:
-                m2.graph.value_info.append(typed)
-            else:
-                held.type.CopyFrom(typed.type)
+            _declare(m2, out, elems[n.input[0]], dims)
             changed = True
     return changed
 
