@@ -159,6 +159,10 @@ def _srepr_refusal(node: ast.AST) -> str | None:
 #: two helper functions)
 _GUARD_NAMES = frozenset({"L", "math", "inf", "torch", "IsNonOverlappingAndDenseIndicator",
                           "cast_symbool_to_symint_guardless"})
+#: the builtins a guard may call, on two or more plain values only (torch 2.11 writes ``max(1, 6*(s0 // n))``, and
+#: ``ExportedProgram.module()`` runs guards with the builtins in reach; one iterable argument is refused, so no
+#: ``max(range(10**18))``)
+_GUARD_PAIR_BUILTINS = frozenset({"max", "min"})
 #: what of ``math`` a guard may use (``math.factorial(10**8)`` would run for minutes as the guard is checked)
 _GUARD_MATH = frozenset({"isnan", "isinf", "isfinite", "inf", "nan", "floor", "ceil", "trunc", "sqrt", "log", "log2", "pow", "fmod",
                          "log10", "exp", "pi", "e", "fabs", "copysign", "cos", "sin", "tan", "acos", "asin", "atan",
@@ -246,6 +250,9 @@ def _surely_number(x: ast.AST, sequence_inputs: frozenset[str]) -> bool:
                 return False
         elif isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in _GUARD_NAMES:
             continue   # (IsNonOverlappingAndDenseIndicator, cast_symbool_to_symint_guardless: ints)
+        elif isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in _GUARD_PAIR_BUILTINS \
+                and len(x.args) >= 2 and not x.keywords:
+            stack.extend(x.args)   # (max / min of numbers: one of them)
         else:
             return False
     return True
@@ -303,6 +310,11 @@ def _guard_text_refusal(torch, text: Any, sequence_inputs: frozenset[str] = froz
         if isinstance(x, ast.Constant):
             if type(x.value) not in (int, float, bool, str, type(None)):
                 return f"{_short(ast.unparse(x))} is no number or string"
+            continue
+        if isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in _GUARD_PAIR_BUILTINS:
+            if len(x.args) < 2 or x.keywords or any(isinstance(a, ast.Starred) for a in x.args):
+                return f"{_short(ast.unparse(x))} calls {x.func.id} other than on two or more plain values"
+            stack.extend(x.args)   # (the name itself is no guard name: only this call of it)
             continue
         if isinstance(x, ast.Name):
             if x.id not in _GUARD_NAMES:
