@@ -62,7 +62,11 @@ def _ort(model, feeds) -> tuple[str, dict[str, list[int]]]:
 
 # -- recurrent ops of an empty batch or sequence -----------------------------------------------------------------------
 
-def _recurrent(op: str, seq: int, batch: int, dirs: int = 1, extras: bool = False, hidden: int = 4, inp: int = 3):
+def _recurrent(op: str, seq: int, batch: int, dirs: int = 1, extras: bool = False, hidden: int = 4,
+               opset: int = 22, inp: int = 3,
+               hidden_attr: int | str | None = "hidden"):
+    """A one-node RNN/GRU/LSTM named ``rnn0`` (``hidden_attr``: the attribute written, default ``hidden``; None:
+    none), its feeds and its output names."""
     gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[op]
     r = np.random.default_rng(0)
     inits = [numpy_helper.from_array(r.standard_normal((dirs, gates * hidden, inp)).astype(np.float32), "W"),
@@ -78,11 +82,13 @@ def _recurrent(op: str, seq: int, batch: int, dirs: int = 1, extras: bool = Fals
             feeds["C0"] = r.standard_normal((dirs, batch, hidden)).astype(np.float32)
             names.append("C0")
     outs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
-    node = helper.make_node(op, names, outs, name="rnn0", hidden_size=hidden,
-                            direction="bidirectional" if dirs == 2 else "forward")
+    kw = {"direction": "bidirectional" if dirs == 2 else "forward"}
+    if hidden_attr is not None:
+        kw["hidden_size"] = hidden if hidden_attr == "hidden" else hidden_attr
+    node = helper.make_node(op, names, outs, name="rnn0", **kw)
     ins = [V(k, T.INT32 if v.dtype == np.int32 else T.FLOAT, list(v.shape)) for k, v in feeds.items()]
     g = helper.make_graph([node], "g", ins, [V(o, T.FLOAT, None) for o in outs], initializer=inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 22)]), feeds, outs
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), feeds, outs
 
 
 @pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])

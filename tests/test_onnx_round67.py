@@ -27,41 +27,14 @@ ort = need("onnxruntime")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from onnx import TensorProto as T  # noqa: E402
-from onnx import helper, numpy_helper  # noqa: E402
+from onnx import helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
+from test_onnx_round66 import _recurrent  # noqa: E402  (one RNN/GRU/LSTM model maker for both rounds)
 
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
-
-
-def _recurrent(op: str, seq: int, batch: int, dirs: int, extras: bool, hidden: int, opset: int = 22, inp: int = 3,
-               hidden_attr: int | str | None = "hidden"):
-    """A one-node RNN/GRU/LSTM named ``rnn0`` (``hidden_attr``: the attribute written, default ``hidden``; None:
-    none), its feeds and its output names."""
-    gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[op]
-    r = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(r.standard_normal((dirs, gates * hidden, inp)).astype(np.float32), "W"),
-             numpy_helper.from_array(r.standard_normal((dirs, gates * hidden, hidden)).astype(np.float32), "R")]
-    names = ["X", "W", "R"]
-    feeds = {"X": r.standard_normal((seq, batch, inp)).astype(np.float32)}
-    if extras:   # bias, sequence lengths and initial state(s), as exporters write them
-        inits.append(numpy_helper.from_array(r.standard_normal((dirs, 2 * gates * hidden)).astype(np.float32), "B"))
-        feeds["L"] = np.full((batch,), seq, np.int32)
-        feeds["H0"] = r.standard_normal((dirs, batch, hidden)).astype(np.float32)
-        names += ["B", "L", "H0"]
-        if op == "LSTM":
-            feeds["C0"] = r.standard_normal((dirs, batch, hidden)).astype(np.float32)
-            names.append("C0")
-    outs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
-    kw = {"direction": "bidirectional" if dirs == 2 else "forward"}
-    if hidden_attr is not None:
-        kw["hidden_size"] = hidden if hidden_attr == "hidden" else hidden_attr
-    node = helper.make_node(op, names, outs, name="rnn0", **kw)
-    ins = [V(k, T.INT32 if v.dtype == np.int32 else T.FLOAT, list(v.shape)) for k, v in feeds.items()]
-    g = helper.make_graph([node], "g", ins, [V(o, T.FLOAT, None) for o in outs], initializer=inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), feeds, outs
 
 
 def _planned(model, names) -> dict[str, tuple[list[int], int]]:
