@@ -38,6 +38,23 @@ def matches_eager_or_refused(m, change, calls=2):
     assert torch.allclose(got, want), f"compiled {got.tolist()} where eager gave {want.tolist()}"
 
 
+def ran_or_refused(m, change, x=None) -> str:
+    """Compile ``m``, check two calls against eager, ``change()``, and compare the next call with eager's:
+    "ran" (bitwise equal) or "refused" (our error); a silently different result fails."""
+    x = torch.ones(3) if x is None else x
+    step = compile_cpu(m, x)
+    for _ in range(2):
+        assert torch.equal(step(x), m(x))
+    change()
+    try:   # (the compiled call first: an eager call in between may set off a check that hides the hole)
+        got = step(x)
+    except AtenExecutorError:
+        return "refused"
+    want = m(x)
+    assert torch.equal(got, want), f"compiled {got.tolist()} where eager gave {want.tolist()}"
+    return "ran"
+
+
 def seeded_linear():
     """A ``Linear(3, 3)`` of seed 0's weights."""
     torch.manual_seed(0)
