@@ -231,8 +231,175 @@ def quant_cases() -> Iterator[Case]:
                                       opset=opset), {"x": _array(qt, (3, 5))}, _spec("y", out_type, (3, 5)))
 
 
+# -- control flow, sequences, optionals --------------------------------------------------------------------------------
+
+def _x(shape, seed: int = 68) -> np.ndarray:
+    return np.random.default_rng(seed).random(shape).astype(np.float32)
+
+
+def _fin(name: str, shape) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, T.FLOAT, shape)
+
+
+def _const(name: str, v) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(v), name))
+
+
+def _graph(name: str, nodes, inputs, outputs) -> onnx.GraphProto:
+    return helper.make_graph(nodes, name, inputs, outputs)
+
+
+def _if_cases() -> Iterator[Case]:
+    then_same = _graph("then", [helper.make_node("Add", ["x", "x"], ["t"])], [], [_fin("t", [2, 3])])
+    else_same = _graph("else", [helper.make_node("Mul", ["x", "x"], ["e"])], [], [_fin("e", [2, 3])])
+    then_big = _graph("then", [_const("r", np.array([3, 2, 1], np.int64)),
+                               helper.make_node("Tile", ["x", "r"], ["t"])], [], [helper.ValueInfoProto(name="t")])
+    else_small = _graph("else", [helper.make_node("ReduceSum", ["x"], ["e"], keepdims=0)], [],
+                        [helper.ValueInfoProto(name="e")])
+    x = _x((2, 3))
+    for cond, (tg, eg), opset in itertools.product([True, False], [(then_same, else_same), (then_big, else_small)],
+                                                   [13, 19, 21, 25]):
+        kind = "same" if tg is then_same else "differ"
+        if kind == "differ" and opset >= 18:   # (ReduceSum's axes is an input from 13: keepdims=0 over all)
+            pass
+        # a constant condition (foldable) and a fed one
+        nodes = [_const("c", np.array(cond)), helper.make_node("If", ["c"], ["y"], then_branch=tg, else_branch=eg)]
+        yield Case(f"if{opset}_const_{cond}_{kind}", _model(nodes, [_fin("x", [2, 3])], _out("y"), opset=opset),
+                   {"x": x})
+        nodes = [helper.make_node("If", ["c"], ["y"], then_branch=tg, else_branch=eg)]
+        yield Case(f"if{opset}_fed_{cond}_{kind}", _model(nodes, [_fin("x", [2, 3]),
+                                                                  helper.make_tensor_value_info("c", T.BOOL, [])],
+                                                          _out("y"), opset=opset), {"x": x, "c": np.array(cond)})
+    # an If computed from a shape (as exporters write checks): folds at import
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Size", ["s"], ["n"]), _const("two", np.int64(2)),
+             helper.make_node("Equal", ["n", "two"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then_big, else_branch=else_small)]
+    yield Case("if_shape_check", _model(nodes, [_fin("x", [2, 3])], _out("y"), opset=19), {"x": x})
+
+
+def _loop_body(kind: str) -> onnx.GraphProto:
+    """A Loop body over (i, cond, carried): ``same`` keeps the carried value's shape and scans it out, ``grow``
+    concatenates a row to it each iteration, ``count`` computes its condition (i < 2)."""
+    ins = [helper.make_tensor_value_info("i", T.INT64, []), helper.make_tensor_value_info("cin", T.BOOL, []),
+           helper.make_tensor_value_info("v", T.FLOAT, None)]
+    if kind == "same":
+        nodes = [helper.make_node("Identity", ["cin"], ["cout"]), helper.make_node("Add", ["v", "v"], ["vo"]),
+                 helper.make_node("Relu", ["vo"], ["scan"])]
+        return _graph("body", nodes, ins, [helper.make_tensor_value_info("cout", T.BOOL, []),
+                                           helper.ValueInfoProto(name="vo"), helper.ValueInfoProto(name="scan")])
+    if kind == "grow":
+        nodes = [helper.make_node("Identity", ["cin"], ["cout"]),
+                 _const("a0", np.array([0], np.int64)), _const("n1", np.array([1], np.int64)),
+                 helper.make_node("Slice", ["v", "a0", "n1", "a0"], ["row"]),
+                 helper.make_node("Concat", ["v", "row"], ["vo"], axis=0)]
+        return _graph("body", nodes, ins, [helper.make_tensor_value_info("cout", T.BOOL, []),
+                                           helper.ValueInfoProto(name="vo")])
+    nodes = [_const("lim", np.int64(2)), helper.make_node("Less", ["i", "lim"], ["cout"]),
+             helper.make_node("Add", ["v", "v"], ["vo"])]
+    return _graph("body", nodes, ins, [helper.make_tensor_value_info("cout", T.BOOL, []),
+                                       helper.ValueInfoProto(name="vo")])
+
+
+def _loop_cases() -> Iterator[Case]:
+    x = _x((2, 3))
+    for kind, trips, opset in itertools.product(["same", "grow", "count"], [0, 1, 3], [13, 16, 19, 21, 25]):
+        outs = ["y", "ys"] if kind == "same" else ["y"]
+        nodes = [_const("m", np.int64(trips)), _const("c", np.array(True)),
+                 helper.make_node("Loop", ["m", "c", "x"], outs, body=_loop_body(kind))]
+        yield Case(f"loop{opset}_{kind}_trips{trips}", _model(nodes, [_fin("x", [2, 3])], _out(*outs), opset=opset),
+                   {"x": x})
+        nodes = [helper.make_node("Loop", ["m", "c", "x"], outs, body=_loop_body(kind))]
+        yield Case(f"loop{opset}_{kind}_fed{trips}",
+                   _model(nodes, [_fin("x", [2, 3]), helper.make_tensor_value_info("m", T.INT64, []),
+                                  helper.make_tensor_value_info("c", T.BOOL, [])], _out(*outs), opset=opset),
+                   {"x": x, "m": np.array(trips, np.int64), "c": np.array(True)})
+
+
+def _scan_cases() -> Iterator[Case]:
+    body = _graph("body", [helper.make_node("Add", ["s", "e"], ["so"]), helper.make_node("Mul", ["e", "e"], ["eo"])],
+                  [_fin("s", [3]), _fin("e", [3])], [_fin("so", [3]), _fin("eo", [3])])
+    for axis, direction, out_axis, out_dir in itertools.product([0, 1, -2], [0, 1], [0, 1, -1], [0, 1]):
+        shape = (4, 3) if axis in (0, -2) else (3, 4)
+        attrs = {"num_scan_inputs": 1, "scan_input_axes": [axis], "scan_input_directions": [direction],
+                 "scan_output_axes": [out_axis], "scan_output_directions": [out_dir]}
+        nodes = [helper.make_node("Scan", ["s0", "xs"], ["sN", "ys"], body=body, **attrs)]
+        yield Case(f"scan_axis{axis}_dir{direction}_out{out_axis}_dir{out_dir}",
+                   _model(nodes, [_fin("s0", [3]), _fin("xs", list(shape))], _out("sN", "ys"), opset=19),
+                   {"s0": _x((3,)), "xs": _x(shape, 1)})
+    nodes = [helper.make_node("Scan", ["s0", "xs"], ["sN", "ys"], body=body, num_scan_inputs=1)]
+    yield Case("scan_empty", _model(nodes, [_fin("s0", [3]), _fin("xs", [0, 3])], _out("sN", "ys"), opset=19),
+               {"s0": _x((3,)), "xs": _x((0, 3))})
+
+
+def control_flow_cases() -> Iterator[Case]:
+    """If (constant, fed and shape-computed conditions; branches of one shape and of two), Loop (constant and fed
+    trip counts 0, 1, 3; a carried value kept, scanned out, grown; a computed condition), Scan (axes, directions)."""
+    yield from _if_cases()
+    yield from _loop_cases()
+    yield from _scan_cases()
+
+
+def sequence_cases() -> Iterator[Case]:
+    """Sequences and optionals built and read inside the graph (their inputs plain tensors)."""
+    x, y = _x((2, 3)), _x((4, 3), 1)
+    ins = [_fin("x", [2, 3]), _fin("y", [4, 3])]
+    feeds = {"x": x, "y": y}
+    for opset in (13, 19, 25):
+        for pos in (0, 1, -1, -2):
+            yield Case(f"seq{opset}_construct_at{pos}", _model(
+                [helper.make_node("SequenceConstruct", ["x", "y"], ["s"]), _const("p", np.int64(pos)),
+                 helper.make_node("SequenceAt", ["s", "p"], ["z"])], ins, _out("z"), opset=opset), feeds)
+        for axis, new_axis in ((0, 0), (1, 0), (-1, 0), (0, 1), (2, 1), (-1, 1), (-3, 1)):
+            yield Case(f"seq{opset}_concat_axis{axis}_new{new_axis}", _model(
+                [helper.make_node("SequenceConstruct", ["x", "x"], ["s"]),
+                 helper.make_node("ConcatFromSequence", ["s"], ["z"], axis=axis, new_axis=new_axis)],
+                [_fin("x", [2, 3])], _out("z"), opset=opset), {"x": x})
+        yield Case(f"seq{opset}_concat_mixed", _model(
+            [helper.make_node("SequenceConstruct", ["x", "y"], ["s"]),
+             helper.make_node("ConcatFromSequence", ["s"], ["z"], axis=0)], ins, _out("z"), opset=opset), feeds)
+        for split, axis, keep in ((None, 0, 1), (None, 1, 0), (None, 0, 0), (np.int64(2), 0, 1), (np.int64(3), 0, 1),
+                                  (np.array([1, 3], np.int64), 0, 1), (np.array([3, 0], np.int64), 1, 1),
+                                  (np.int64(5), 0, 1)):
+            nodes = [helper.make_node("SplitToSequence", ["y", "sp"] if split is not None else ["y"], ["s"],
+                                      axis=axis, keepdims=keep)]
+            if split is not None:
+                nodes.insert(0, _const("sp", split))
+            for pos in (0, -1):
+                tag = "none" if split is None else "_".join(map(str, np.atleast_1d(split)))
+                yield Case(f"seq{opset}_split{tag}_axis{axis}_keep{keep}_at{pos}", _model(
+                    [*nodes, _const("p", np.int64(pos)), helper.make_node("SequenceAt", ["s", "p"], ["z"]),
+                     helper.make_node("ConcatFromSequence", ["s"], ["w"], axis=axis, new_axis=1 - keep)],
+                    [_fin("y", [4, 3])], _out("z", "w"), opset=opset), {"y": y})
+        yield Case(f"seq{opset}_insert_erase_length", _model(
+            [helper.make_node("SequenceConstruct", ["x"], ["s"]),
+             helper.make_node("SequenceInsert", ["s", "y"], ["s2"]), _const("p0", np.int64(0)),
+             helper.make_node("SequenceInsert", ["s2", "x", "p0"], ["s3"]),
+             helper.make_node("SequenceErase", ["s3"], ["s4"]), helper.make_node("SequenceLength", ["s4"], ["n"]),
+             helper.make_node("SequenceAt", ["s4", "p0"], ["z"]),
+             helper.make_node("ConcatFromSequence", ["s4"], ["w"], axis=0)], ins, _out("n", "z", "w"), opset=opset),
+            feeds)
+        yield Case(f"seq{opset}_empty_insert", _model(
+            [helper.make_node("SequenceEmpty", [], ["s"], dtype=T.FLOAT),
+             helper.make_node("SequenceInsert", ["s", "x"], ["s2"]),
+             helper.make_node("ConcatFromSequence", ["s2"], ["w"], axis=0, new_axis=1)], [_fin("x", [2, 3])],
+            _out("w"), opset=opset), {"x": x})
+        if opset >= 18:
+            yield Case(f"optional{opset}_get", _model(
+                [helper.make_node("Optional", ["x"], ["o"]), helper.make_node("OptionalHasElement", ["o"], ["h"]),
+                 helper.make_node("OptionalGetElement", ["o"], ["z"])], [_fin("x", [2, 3])], _out("h", "z"),
+                opset=opset), {"x": x})
+            tp = helper.make_tensor_type_proto(T.FLOAT, [2, 3])
+            yield Case(f"optional{opset}_empty_has", _model(
+                [helper.make_node("Optional", [], ["o"], type=tp), helper.make_node("OptionalHasElement", ["o"], ["h"])],
+                [], _out("h"), opset=opset), {})
+            yield Case(f"optional{opset}_get_tensor", _model(
+                [helper.make_node("OptionalGetElement", ["x"], ["z"]), helper.make_node("OptionalHasElement", ["x"],
+                                                                                          ["h"])],
+                [_fin("x", [2, 3])], _out("z", "h"), opset=opset), {"x": x})
+
+
 def all_cases() -> Iterator[Case]:
-    for make in (type_cases, quant_cases):
+    for make in (type_cases, quant_cases, control_flow_cases, sequence_cases):
         yield from make()
 
 

@@ -175,9 +175,12 @@ def test_before_torch_2_10_the_lowering_keeps_that_torchs_rule(monkeypatch):
 # 4. ``kernels.check_gather_nd_batch`` counted the indices' batches over their first ``batch_dims`` dimensions;
 #    onnxruntime counts slices over all leading ones (``indices.shape[:-1]``) and runs what that count divides by
 #    the data's batches: data ``[4, 2, 3]`` by indices ``[2, 2, k]``, ``batch_dims=1``, was refused here.
-@pytest.mark.parametrize("data, idx, runs", [((4, 2, 3), (2, 2, 1), True), ((4, 2, 3), (2, 2, 0), True),
-                                             ((6, 2, 3), (3, 2, 1), True), ((4, 2, 3), (2, 3, 1), False),
-                                             ((2, 3, 4), (3, 1), False), ((2, 3, 4), (4, 1), True)])
+#    Since round 68 what onnxruntime runs of unequal batch dimensions is refused too (the spec does not define it,
+#    onnx's reference fails on it), naming its extension ("known refusal"); what it cannot divide, as before.
+@pytest.mark.parametrize("data, idx, runs", [((4, 2, 3), (2, 2, 1), "known"), ((4, 2, 3), (2, 2, 0), "known"),
+                                             ((6, 2, 3), (3, 2, 1), "known"), ((4, 2, 3), (2, 3, 1), False),
+                                             ((2, 3, 4), (3, 1), False), ((2, 3, 4), (4, 1), "known"),
+                                             ((4, 2, 3), (4, 2, 1), True)])
 def test_gather_nd_batches_are_judged_as_onnxruntime_counts_them(data, idx, runs):
     import numpy as np
 
@@ -187,7 +190,7 @@ def test_gather_nd_batches_are_judged_as_onnxruntime_counts_them(data, idx, runs
 
     nodes = [sweep._const("i", np.zeros(idx, np.int64)), helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=1)]
     kind, lines = sweep.compare(sweep._chain("gnd", nodes, {"x": sweep._x(data)}, ["y"], 13))
-    assert kind == ("agree (onnxruntime)" if runs else "both refuse"), lines
+    assert kind == ("known refusal" if runs == "known" else "agree (onnxruntime)" if runs else "both refuse"), lines
 
 
 # 5. ``kernels.check_zero_point_shapes`` took any one-element zero point of MatMulInteger as a scalar: a

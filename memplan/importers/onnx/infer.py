@@ -526,6 +526,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     _default_domain_as_empty(onnx, model, m2)
     _read_small_attribute_tensors(onnx, g2, base_dir, unread, hidden, g, (facts or {}).get("real_dir"))
     _explicit_defaults(onnx, g2, {("" if o.domain == "ai.onnx" else o.domain): o.version for o in m2.opset_import})
+    _spaced_empty_equations(g2)
     g2.input.extend(_typed_by_initializers(onnx, g, source, _overridable(model)))
     g2.input.extend(stood_in.values())
     g2.output.extend(g.output)
@@ -1112,6 +1113,21 @@ def _explicit_defaults(onnx, g2, opsets: dict[str, int]) -> None:
                                      if a.default_value.type != onnx.AttributeProto.UNDEFINED]
         have = {a.name for a in n.attribute}
         n.attribute.extend(d for d in defaults[key] if d.name not in have)
+
+
+def _spaced_empty_equations(g2) -> None:
+    """Give each Einsum of ``g2`` (the copy given to shape inference) whose ``equation`` is the empty string the
+    equation ``" "``, which means the same (spaces are dropped: no input term has a label, the implicit output none).
+
+    Why: ONNX's Einsum inference returns at once on an empty equation, leaving the output without a rank, and an
+    Einsum ``""`` of a 0-D input (a scalar's copy, which onnxruntime runs: 4 bytes of float) was refused as a value
+    "shape inference could not find" a rank of; of ``" "`` it infers the 0-D output, and of an input of rank 1 or more
+    refuses the rank, as onnxruntime refuses to run it."""
+    for n in g2.node:
+        if n.op_type == "Einsum" and n.domain in ("", "ai.onnx"):
+            for a in n.attribute:
+                if a.name == "equation" and a.type == a.STRING and a.s == b"":
+                    a.s = b" "
 
 
 def _read_small_external(onnx, t, base_dir: str | None, real_dir: str | None = None):

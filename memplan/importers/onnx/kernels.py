@@ -312,10 +312,12 @@ def check_gather_nd_batch(n, where: str, shapes: dict) -> None:
     Why: ONNX's inference sizes the output from the indices' leading dimensions unchecked (data ``[2, 3, 4]`` by
     indices ``[3, 1]``, ``batch_dims=1``: planned ``[3, 4]``), while the spec requires the first ``batch_dims``
     dimensions of both equal, and onnxruntime refuses to run it ("indices batch size (3) is not divisible by input
-    batch size (2)"); onnx's reference fails. (A multiple, ``[4, 1]``, is invalid by the spec too, but onnxruntime
-    runs it, writing the ``[4, 4]`` ONNX's inference sizes: planned.) onnxruntime counts the indices' slices over all
-    their leading dimensions (``indices.shape[:-1]``), not the first ``batch_dims`` alone: data ``[4, 2, 3]`` by
-    indices ``[2, 2, 1]`` (4 slices over 4 batches) runs, and was refused here (review of round 67)."""
+    batch size (2)"); onnx's reference fails. A multiple (``[4, 1]``, or data ``[4, 2, 3]`` by indices ``[2, 2, 1]``:
+    onnxruntime counts the indices' slices over all their leading dimensions and runs it, writing what ONNX's
+    inference sizes) is refused too, since round 68: the spec does not define it (the first ``batch_dims``
+    dimensions "must be equal") and onnx's reference fails on it ("cannot reshape array of size 24 into shape
+    (4,3,4)"), so which rows a runtime gathers, and whether it runs the model at all, is onnxruntime's own extension,
+    not ONNX. An empty output (zero bytes, whatever a runtime does) stays planned."""
 
     if n.op_type != "GatherND" or not _default_domain(n) or len(n.input) < 2:
         return
@@ -327,10 +329,13 @@ def check_gather_nd_batch(n, where: str, shapes: dict) -> None:
     if 0 in (*idx[:-1], *data[b + idx[-1]:]):
         return   # (an empty output: onnxruntime checks nothing of it, and runs it)
     have, want = math.prod(data[:b]), math.prod(idx[:-1])   # (onnxruntime's batches and slices)
-    if have == 0 or want % have:
-        raise GraphError(f"{where}: its indices {n.input[1]!r} ({idx}) begin with batch dimensions {idx[:b]}, where its "
-                         f"data {n.input[0]!r} ({data}) has {data[:b]} (batch_dims={b}: ONNX requires them equal); "
-                         f"onnxruntime refuses to run it ({want} slices of indices over {have} batches of data)")
+    runtime = (f"onnxruntime refuses to run it ({want} slices of indices over {have} batches of data)"
+               if have == 0 or want % have else
+               f"onnxruntime runs it as its own extension ({want} slices of indices over {have} batches of data), "
+               "onnx's reference implementation fails on it")
+    raise GraphError(f"{where}: its indices {n.input[1]!r} ({idx}) begin with batch dimensions {idx[:b]}, where its "
+                     f"data {n.input[0]!r} ({data}) has {data[:b]} (batch_dims={b}: ONNX requires them equal); "
+                     f"{runtime}")
 
 
 def check_resize_roi_length(n, where: str, shapes: dict, opset: int) -> None:
