@@ -207,7 +207,9 @@ def test_thread_start_and_submit_are_torchs_and_pythons_again_after_compile_and_
     finally:
         go.set()
     assert wrapped
-    assert seen == [5.0] and id(other) not in reads
+    # (no mode carried into it; round 68: its read is recorded as one no mode saw, ``loose_reads``: which export a
+    # thread serves cannot be told)
+    assert seen == [5.0] and reads.get(id(other), "").endswith("which compile does not watch)")
     assert threading.Thread.start is start and ThreadPoolExecutor.submit is submit
     assert torch._C._len_torch_function_stack() == 0
 
