@@ -36,6 +36,8 @@ from typing import Any
 #: nothing of its own, deleted again)
 _PATCHED: dict[str, Any] = {}
 _INHERITED = object()
+#: ``runtime.aten.value_reads`` (bound at ``patch_on``: it imports this module)
+_value_reads: Any = None
 #: name -> the getter set (its id is in ``value_reads.GETTER_IDS`` while set)
 _OURS: dict[str, Any] = {}
 #: the ``value_reads.NumberReads`` of every watching block running (all threads), for the reads of threads that
@@ -57,6 +59,8 @@ def drop_block(reads: Any) -> None:
 
 def patch_on(torch: Any) -> None:
     """Set the recording getters on ``torch.Tensor`` (under ``value_reads``' lock, at the first watching block)."""
+    global _value_reads
+    from . import value_reads as _value_reads
     from .value_reads import GETTER_IDS, VALUE_GETTERS, _mode_class
 
     _mode_class(torch)   # (its ids of torch's getters first)
@@ -121,24 +125,29 @@ GETTER_NAME = "memplan_value_getter"
 
 
 def _seen(torch: Any, t: Any, disabled: Callable[[], bool]) -> None:
-    from .value_reads import _TORCH_PUBLIC, _active, _real, _waiting
-
-    active = _active()
+    local = _value_reads._LOCAL.__dict__   # (``value_reads._active()`` and ``_waiting()``, inlined: this runs at
+    active = local.get("modes")   # every read, and ``getattr`` of a thread's missing name raises inside: 3 us)
     if active:
         if not disabled():   # (the mode is consulted: it records)
             return
         targets = [active[-1].reads]
-    elif _waiting():   # (the export's machinery around the module's call, in the exporting thread)
+    elif local.get("waiting"):   # (the export's machinery around the module's call, exporting thread)
         return
     else:
-        with _LOCK:
-            targets = list(_BLOCKS)
-    if not targets or not isinstance(t, torch.Tensor) or not _real(torch, t):
+        targets = _BLOCKS   # (read without the lock: a list's iteration holds the GIL; copied below to record)
+    key = id(t)
+    for reads in targets:
+        if key not in reads:
+            break
+    else:
+        return   # (recorded already, in every block: the common case of a loop reading one tensor, first)
+    if not isinstance(t, torch.Tensor) or not _value_reads._real(torch, t):
         return
+    targets = list(targets)
     frame = sys._getframe(2)   # (the getter's caller: past ``_seen``, ``memplan_value_getter``)
     module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
     if module.split(".")[0] in ("memplan", "runtime") or (
-            module.startswith("torch._") and not module.startswith(_TORCH_PUBLIC)):
+            module.startswith("torch._") and not module.startswith(_value_reads._TORCH_PUBLIC)):
         return
     where = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}" if frame is not None else "?"
     if not active:
