@@ -127,7 +127,11 @@ def test_a_tiny_llama_compiles_bitwise_with_no_tracing_flag_warning():
     """transformers 5's checks skipped under the export (masking_utils, output_capturing, utils/generic) ask
     ``is_compiling()``: compared, bitwise eager's, no warning."""
     transformers = need("transformers")
-    cfg = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    try:
+        llama_config = transformers.LlamaConfig
+    except (ImportError, RuntimeError) as exc:   # (a torchvision of another torch beside it: torch 2.11's run)
+        pytest.skip(f"transformers' Llama does not import here: {exc}")
+    cfg = llama_config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
     torch.manual_seed(0)
     m = transformers.LlamaForCausalLM(cfg).eval()
