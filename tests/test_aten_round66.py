@@ -367,15 +367,17 @@ def test_a_tensor_past_the_deep_walk_warns_naming_the_place():   # failed before
     import warnings
 
     from runtime.aten import compile
+    from runtime.aten.deep_settings import DEPTH
     from runtime.aten.walk_bounds import StateWalkWarning
 
-    root, _cur = _chain(12)
-    m = _Held(lambda m: m.cfg.a.a.a.a.a.a.a.a.a.a.a.t, cfg=root)
+    levels = DEPTH + 3   # (9 before round 68, 32 since)
+    root, cur = _chain(levels + 3)
+    m = _Held(lambda m: cur.t, cfg=root)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         compile(m, (torch.ones(3),), streams=1, cuda_graph=False, device="cpu")
     texts = [str(w.message) for w in caught if issubclass(w.category, StateWalkWarning)]
-    assert any(t.startswith("cfg.a.a.a.a.a.a.a.a.a: held deeper") and "(9 levels" in t
+    assert any(t.startswith("cfg" + ".a" * levels + ": held deeper") and f"({levels} levels" in t
                for t in texts), texts
 
 

@@ -347,3 +347,99 @@ def test_an_export_failure_in_a_branch_still_names_forwards_line():
 
     with pytest.raises(AtenExecutorError, match=r"test_aten_round68\.py:\d+ \(`return x \* 2 if D > 1 else x`\)"):
         _compile(Branches(), torch.ones(3))
+
+
+# ---- 4. a tensor deep in a settings object, or in a slotted one, replaced after compile --------------------------------
+
+class _Cfg:
+    pass
+
+
+def _chain(depth):
+    root = cur = _Cfg()
+    for _ in range(depth - 1):
+        cur.a = _Cfg()
+        cur = cur.a
+    cur.t = torch.tensor([2.0])
+    return root
+
+
+def _last(o):
+    while hasattr(o, "a"):
+        o = o.a
+    return o
+
+
+class _DeepTensor(nn.Module):
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.lin, self.cfg = _linear(), cfg
+
+    def forward(self, x):
+        return self.lin(x) * _last(self.cfg).t
+
+
+@pytest.mark.parametrize("depth", [10, 12, 30])
+@pytest.mark.parametrize("how", ["its tensor", "its holder", "the settings object, by a copy"])
+def test_a_tensor_deeper_than_nine_objects_replaced_after_compile_is_refused(depth, how):
+    """Failed before (10, 12, 30; each way): warned at compile only, then the compiled call ran the old tensor
+    ([-0.034, ...] where eager gave [-0.97, ...])."""
+    import copy
+
+    root = _chain(depth)
+    m = _DeepTensor(root)
+
+    def change():
+        if how == "its tensor":
+            _last(root).t = torch.tensor([5.0])
+        elif how == "its holder":
+            holder = root
+            for _ in range(depth - 2):
+                holder = holder.a
+            holder.a = _Cfg()
+            holder.a.t = torch.tensor([5.0])
+        else:
+            m.cfg = copy.deepcopy(root)
+            _last(m.cfg).t = torch.tensor([5.0])
+
+    assert _outcome(m, change) == "refused"
+
+
+class _Slotted:
+    __slots__ = ("k", "t")
+
+    def __init__(self, k, t) -> None:
+        self.k, self.t = k, t
+
+
+class _SlotBase:
+    __slots__ = ("t",)
+
+
+class _SlotChild(_SlotBase):
+    __slots__ = ("k",)
+
+
+class _UsesSlots(nn.Module):
+    def __init__(self, s) -> None:
+        super().__init__()
+        self.lin, self.s = _linear(), s
+
+    def forward(self, x):
+        return self.lin(x) * self.s.k + self.s.t
+
+
+def _inherited(k, t):
+    s = _SlotChild()
+    s.k, s.t = k, t
+    return s
+
+
+@pytest.mark.parametrize("make", [_Slotted, _inherited], ids=["slots", "inherited slots"])
+def test_a_slotted_settings_objects_tensor_replaced_after_compile_is_refused(make):
+    """Failed before: a slotted object was no settings object (no ``__dict__``): ``s.t = torch.tensor([4.0])``
+    after compile ran the old tensor silently."""
+    s = make(2.0, torch.tensor([1.0]))
+    assert _outcome(_UsesSlots(s), lambda: setattr(s, "t", torch.tensor([4.0]))) == "refused"
+    s = make(2.0, torch.tensor([1.0]))
+    assert _outcome(_UsesSlots(s), lambda: s.t.mul_(3.0)) == "ran"   # (in place: the program reads it itself)
