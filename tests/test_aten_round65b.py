@@ -61,7 +61,7 @@ class _MeetsOther(nn.Module):
         return x * k
 
 
-def test_another_threads_value_reads_during_an_export_run_torchs_own_methods():
+def test_another_threads_value_reads_during_an_export_run_torchs_values_and_are_recorded():
     """Failed before: while the compile exported, ``torch.Tensor.item`` (and six more) was the recording wrapper in
     every thread, and a failing ``.item()`` there showed ``watched_by_memplan_value_reads`` in its traceback."""
     inside, done = threading.Event(), threading.Event()
@@ -90,14 +90,19 @@ def test_another_threads_value_reads_during_an_export_run_torchs_own_methods():
     x = torch.randn(3)
     step = _compile(m, x)
     t.join(60)
-    assert seen == {"patched": [], "item": "method_descriptor", "values": ([3.0, 4.0], 3.0, True, 3),
-                    "frames": ["other"]}
-    assert torch.equal(step(x), m(x))
+    # (round 68 reverses this: while an export watches, the getters on ``torch.Tensor`` are ``loose_reads``'
+    # backstop in every thread, which records the reads no mode of the export's sees: a thread that already runs
+    # served by a SimpleQueue, a deque, asyncio; the values are torch's, one frame more in a traceback)
+    assert seen == {"patched": [n for n in VALUE_GETTERS if hasattr(torch._C.TensorBase, n)], "item": "function",
+                    "values": ([3.0, 4.0], 3.0, True, 3), "frames": ["other", "memplan_value_getter"]}
+    assert torch.equal(step(x), m(x)) and _patched() == []
     line = next(i for i, text in enumerate(open(__file__).read().splitlines(), 1) if "k = S.item()" in text)
-    assert [where for _i, where in step.program.value_reads] == [f"test_aten_round65b.py:{line}"]
+    reads = dict(step.program.value_reads)
+    assert reads[id(S)] == f"test_aten_round65b.py:{line}"
+    assert reads[id(mine)].endswith("which compile does not watch)")   # (the other thread's: recorded, round 68)
 
 
-def test_reads_in_another_thread_are_not_recorded_and_only_the_innermost_block_records():
+def test_reads_in_another_thread_are_recorded_as_unwatched_and_only_the_innermost_block_records():
     outer_t, inner_t, other_t = torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)
     go = threading.Event()   # (a thread the block did not start: round 66 records those it starts, thread_reads)
     th = threading.Thread(target=lambda: (go.wait(60), other_t.item(), float(other_t)), daemon=True)
@@ -111,7 +116,9 @@ def test_reads_in_another_thread_are_not_recorded_and_only_the_innermost_block_r
             outer_t.tolist()
     finally:
         go.set()
-    assert set(inner) == {id(inner_t)} and set(outer) == {id(outer_t)}
+    # (round 68: the other thread's reads go to every block running, as reads no mode saw: ``loose_reads``)
+    assert set(inner) == {id(inner_t), id(other_t)} and set(outer) == {id(outer_t), id(other_t)}
+    assert inner[id(other_t)].endswith("which compile does not watch)")
     assert _patched() == [] and torch._C._len_torch_function_stack() == 0
 
 

@@ -207,7 +207,9 @@ def test_thread_start_and_submit_are_torchs_and_pythons_again_after_compile_and_
     finally:
         go.set()
     assert wrapped
-    assert seen == [5.0] and id(other) not in reads
+    # (no mode carried into it; round 68: its read is recorded as one no mode saw, ``loose_reads``: which export a
+    # thread serves cannot be told)
+    assert seen == [5.0] and reads.get(id(other), "").endswith("which compile does not watch)")
     assert threading.Thread.start is start and ThreadPoolExecutor.submit is submit
     assert torch._C._len_torch_function_stack() == 0
 
@@ -365,15 +367,17 @@ def test_a_tensor_past_the_deep_walk_warns_naming_the_place():   # failed before
     import warnings
 
     from runtime.aten import compile
+    from runtime.aten.deep_settings import DEPTH
     from runtime.aten.walk_bounds import StateWalkWarning
 
-    root, _cur = _chain(12)
-    m = _Held(lambda m: m.cfg.a.a.a.a.a.a.a.a.a.a.a.t, cfg=root)
+    levels = DEPTH + 3   # (9 before round 68, 32 since)
+    root, cur = _chain(levels + 3)
+    m = _Held(lambda m: cur.t, cfg=root)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         compile(m, (torch.ones(3),), streams=1, cuda_graph=False, device="cpu")
     texts = [str(w.message) for w in caught if issubclass(w.category, StateWalkWarning)]
-    assert any(t.startswith("cfg.a.a.a.a.a.a.a.a.a: held deeper") and "(9 levels" in t
+    assert any(t.startswith("cfg" + ".a" * levels + ": held deeper") and f"({levels} levels" in t
                for t in texts), texts
 
 

@@ -201,7 +201,10 @@ def test_the_channels_are_pythons_again_after_compile_and_other_threads_unwatche
         other_thread.join(30)
         q_in.put(None)
         th.join(30)
-    assert wrapped and id(other) not in reads
+    # (the put of a thread watching nothing is not recorded; round 68: the serving thread's read of it is, as one
+    # no mode saw, ``loose_reads``: which export a thread serves cannot be told)
+    assert wrapped and "(put into a queue)" not in reads.get(id(other), "")
+    assert reads.get(id(other), "").endswith("which compile does not watch)")
     assert queue.Queue.put is put and _thread.start_new_thread is start_new
     assert {name for name in ("apply_async", "_map_async", "imap", "imap_unordered") if name in vars(ThreadPool)} == own
     assert torch._C._len_torch_function_stack() == 0

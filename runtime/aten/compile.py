@@ -32,6 +32,7 @@ from . import (
     cache_windows,
     call_args,
     fastpath,
+    flag_reads,
     held_modules,
     hook_state,
     hook_values,
@@ -744,7 +745,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                                lambda: held or module_guard.module_tensor_ids(torch, guard))
     if guard is not None and settable and sets:   # (the lists and dicts each call sets anew: no caller's change)
         guard = replace(guard, reads=without_sets(torch, module, guard.reads, [(o, n, a) for _n, o, n, _b, a in sets]))
-    return CompiledModule(program, plan, executor, guard, options, form=form,
+    step = CompiledModule(program, plan, executor, guard, options, form=form,
                           export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
                           fused=program.fast_calls if guard is not None else (),
                           sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
@@ -752,6 +753,9 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
                           attr_slots=None if settable else slots or (),
                           hook_reads=hook_values.record(torch, module) if guard is not None else None,
                           held_modules=held_modules.record(torch, module) if guard is not None else None)
+    # (forward asked torch.compiler.is_compiling(): the program against eager on the examples, round 68)
+    flag_reads.check_branches(torch, module, step, program, example_inputs, kwargs)
+    return step
 
 
 

@@ -16,7 +16,8 @@ stand-in, and back at the end where they still hold it:
   user classes, its hooks.
 
 The stand-in does torch's own in any thread that watches nothing. Not swapped (docs/aten.md): the class held in a
-list, tuple or dict, or bound in a ``functools.partial``.
+list, tuple or dict, or bound in a ``functools.partial``: a read under it is recorded by ``loose_reads``' getters on
+``torch.Tensor`` instead (round 68).
 """
 
 from __future__ import annotations

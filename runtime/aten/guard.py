@@ -32,7 +32,7 @@ from typing import Any
 from .errors import AtenExecutorError
 from .program import Program, strides_agree
 from .python_reads import record_reads
-from .settings import SCALARS
+from .settings import SCALARS, user_class
 from .settings import function_value as _function_value
 from .settings import plain as _plain
 from .settings import same_value as _same_value
@@ -407,7 +407,9 @@ def _item(container: Any, key: Any) -> Any:
     it is no longer there."""
     if type(key) is _Field:
         d = getattr(container, "__dict__", None)
-        return d.get(key.name) if type(d) is dict else None
+        if type(d) is dict:
+            return d.get(key.name)
+        return getattr(container, key.name, None) if key.name in slot_names(type(container)) else None
     try:
         return container[key]
     except (KeyError, IndexError, TypeError):
@@ -563,10 +565,10 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, v in items:
                 walk(f"{name}[{key!r}]", (*path, (value, key)), v, left - 1)
-        elif left and _settings_object(torch, value) and type(vars(value)) is dict:
-            for key, v in list(vars(value).items()):   # (private fields too: ``self.cfg._t``, round 65 review;
-                walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)   # only the program's are kept)
-        elif not left and _settings_object(torch, value) and type(vars(value)) is dict:
+        elif left and (fields := object_fields(torch, value)) is not None:
+            for key, v in fields:   # (private fields too: ``self.cfg._t``, round 65 review; only the program's are
+                walk(f"{name}.{key}", (*path, (value, _Field(key))), v, left - 1)   # kept; a slotted one's: round 68)
+        elif not left and object_fields(torch, value) is not None:
             deeper(name, path, value)
 
     def deeper(name: str, path: tuple, value: Any) -> None:   # (round 66: ``m.cfg.a.b.c.t`` was unwatched)
@@ -576,9 +578,35 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
 
     for prefix, owner in owners.items():
         for attr, value in vars(owner).items():
-            if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict)) or _settings_object(torch, value)):
+            if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict))
+                                              or object_fields(torch, value) is not None):
                 walk(f"{prefix}.{attr}" if prefix else attr, ((vars(owner), attr),), value, depth)
     return out
+
+
+def slot_names(cls: type) -> tuple[str, ...]:
+    """The ``__slots__`` names of ``cls`` and its bases (``__dict__`` and ``__weakref__`` aside)."""
+    names: list[str] = []
+    for c in cls.__mro__:
+        slots = vars(c).get("__slots__", ())
+        names += [n for n in ((slots,) if isinstance(slots, str) else slots) if n not in ("__dict__", "__weakref__")]
+    return tuple(dict.fromkeys(names))
+
+
+def object_fields(torch: Any, value: Any) -> list[tuple[str, Any]] | None:
+    """(name, value) of a settings object's fields: its ``__dict__``'s, or, for an object of a user's class with
+    ``__slots__`` and no ``__dict__``, its filled slots'; None for anything else. Why slots: such an object was no
+    settings object (``settings.settings_object`` asks for a ``__dict__``), so ``x * self.s.t`` with ``s.t`` replaced
+    after compile ran the old tensor silently (round 68)."""
+    if _settings_object(torch, value):
+        d = vars(value)
+        return list(d.items()) if type(d) is dict else None
+    cls = type(value)
+    if (hasattr(value, "__dict__") or isinstance(value, (torch.Tensor, torch.nn.Module, type)) or callable(value)
+            or not user_class(cls)):
+        return None
+    names = slot_names(cls)
+    return [(n, getattr(value, n)) for n in names if hasattr(value, n)] if names else None
 
 
 def _named_tensors(torch: Any, module: Any, owners: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -188,6 +188,10 @@ class Program:
     #: (id, weak reference) of each tensor of ``value_reads`` that takes one: the tensor itself, watched by its version
     #: wherever it is held (``guard.record``: a global a lambda hook reads, one deep in a settings object; round 67)
     value_objects: tuple[tuple[int, Any], ...] = field(default=(), compare=False, repr=False)
+    #: (flag, "file.py:12", in an installed package) of each tracing flag (``torch.compiler.is_compiling()``...)
+    #: ``forward`` asked and the export answered True where eager answers False (``flag_reads``, round 68): compile
+    #: compares the compiled program with eager on the example inputs
+    flag_reads: tuple[tuple[str, str, bool], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -507,7 +511,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                     else frozenset(getattr(layouts, "identity_inputs", ()))),
                    lowered=bool(trace.get("lowered", False)), generators=generators,
                    value_reads=tuple(value_reads.items()),
-                   value_objects=tuple(getattr(value_reads, "objects", {}).items()))
+                   value_objects=tuple(getattr(value_reads, "objects", {}).items()),
+                   flag_reads=tuple((f, w, pkg) for (f, w), pkg in getattr(value_reads, "flags", {}).items()))
 
 
 def _held_generators(torch: Any, module: Any) -> list[tuple[str, Any, str, Any, Any]]:

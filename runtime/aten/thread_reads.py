@@ -17,7 +17,7 @@ Called from any other thread they do what torch's and Python's do, one check mor
 Not seen (docs/aten.md): a thread that already runs reading a tensor forward did not hand it (a global it reads
 when a plain value arrives), and the channels not wrapped: ``queue.SimpleQueue`` (a C type), a ``deque`` or a list
 and an ``Event``, ``asyncio``'s ``call_soon_threadsafe``, a ``start_new_thread`` bound to another name before
-compile.
+compile: their reads are recorded by ``loose_reads``' getters on ``torch.Tensor`` instead (round 68).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import AtenExecutorError
+from .loose_reads import GETTER_NAME, add_block, drop_block
 
 #: the tensor methods that hand ``forward`` its values as Python numbers (``__format__`` and ``numpy`` go through
 #: ``item`` or fail on export's stand-ins)
@@ -64,6 +65,7 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
     waiting = _waiting()
     try:
         _disable_seen(torch, +1)
+        add_block(reads)   # (the reads of threads that watch nothing: ``loose_reads``, round 68)
         if forward_only:
             waiting.append(mode)
             yield reads
@@ -75,8 +77,12 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
     finally:
         while mode in waiting:
             waiting.remove(mode)
+        drop_block(reads)
         _disable_seen(torch, -1)
 
+
+#: the module of the getters set on ``torch.Tensor`` while an export watches (``_reader`` looks past them)
+_LOOSE = __package__ + ".loose_reads" if __package__ else "runtime.aten.loose_reads"
 
 #: the refusal of an export whose module call never armed the value-read mode (``watch_value_reads``)
 UNARMED = ("the export ran the module without calling it (this torch version calls its forward directly): compile's "
@@ -150,6 +156,8 @@ def _disable_seen(torch: Any, step: int) -> None:
     and so are the user's modules' globals holding torch's class (``from torch._C import DisableTorchFunction``:
     ``disable_names``, round 66)."""
     from .disable_names import swap_back, swap_in
+    from .flag_reads import wrap_off, wrap_on
+    from .loose_reads import patch_off, patch_on
     from .thread_reads import carry_off, carry_on
 
     with _DISABLE_LOCK:
@@ -158,11 +166,15 @@ def _disable_seen(torch: Any, step: int) -> None:
             torch._C.DisableTorchFunction = _visible_disable(torch, _DISABLE["torch"])
             _DISABLE["names"] = swap_in(_DISABLE["torch"], torch._C.DisableTorchFunction)   # (round 66)
             carry_on(torch)   # (the threads forward starts read under a mode too: round 66)
+            patch_on(torch)   # (and the reads no mode sees are recorded by torch.Tensor's getters: round 68)
+            wrap_on(torch)   # (forward asking is_compiling(): ``flag_reads``, round 68)
         _DISABLE["count"] += step
         if step < 0 and _DISABLE["count"] == 0:
             swap_back(_DISABLE.pop("names", []), _DISABLE["torch"], torch._C.DisableTorchFunction)
             torch._C.DisableTorchFunction = _DISABLE["torch"]
             carry_off()
+            patch_off(torch)
+            wrap_off()
 
 
 def _visible_disable(torch: Any, original: Any) -> type:
@@ -212,6 +224,8 @@ class NumberReads(dict):
     def __init__(self) -> None:
         super().__init__()
         self.objects: dict[int, Any] = {}
+        #: {(flag, "file.py:12"): in an installed package} of each tracing flag forward asked (``flag_reads``)
+        self.flags: dict[tuple[str, str], bool] = {}
 
 
 #: per thread, the value-read modes active (innermost last): only the innermost records
@@ -246,14 +260,19 @@ def _take_off(torch: Any, mode: Any) -> None:
 
 
 _MODE_CLASS: Any = None
+#: the ids of the getters the mode records (``_mode_class``; ``loose_reads.patch_on`` adds its own while set)
+GETTER_IDS: set[int] = set()
 
 
 def _mode_class(torch: Any) -> type:
     """The ``TorchFunctionMode`` subclass recording value reads, made once (torch is imported lazily)."""
     global _MODE_CLASS
     if _MODE_CLASS is None:
-        getters = frozenset(id(getattr(torch._C.TensorBase, name)) for name in VALUE_GETTERS
-                            if hasattr(torch._C.TensorBase, name)) | _memory_getters(torch)
+        getters = GETTER_IDS   # (torch's own, and ``loose_reads``' on ``torch.Tensor`` while set: torch hands
+        # a mode the method it finds on ``torch.Tensor`` by name)
+        getters.update(id(getattr(torch._C.TensorBase, name)) for name in VALUE_GETTERS
+                       if hasattr(torch._C.TensorBase, name))
+        getters.update(_memory_getters(torch))
         compiling = _compiling(torch)
 
         class ValueReads(torch.overrides.TorchFunctionMode):
@@ -328,9 +347,11 @@ def _reader(torch: Any, frame: Any) -> Any:
     past the modes above this one that passed the call on (torch.export's handler of a non-strict export calls
     ``func`` from its ``__torch_function__``; a mode ``forward`` entered), or ``frame`` itself."""
     f = frame
-    while (f is not None and f.f_code.co_name == "__torch_function__"
-           and isinstance(f.f_locals.get("self"), torch.overrides.TorchFunctionMode)):
-        f = f.f_back
+    while f is not None and (
+            (f.f_code.co_name == "__torch_function__"
+             and isinstance(f.f_locals.get("self"), torch.overrides.TorchFunctionMode))
+            or (f.f_code.co_name == GETTER_NAME and f.f_globals.get("__name__") == _LOOSE)):
+        f = f.f_back   # (and ``loose_reads``' getter on ``torch.Tensor``, which a mode above calls again: round 68)
     return f
 
 

@@ -230,6 +230,8 @@ def _raising_call(text: str) -> str:
     if found is None:   # (torch's "Caused by:" names torch's own frame for a guard in ``__torch_function__``)
         cause = _CAUSED_BY.search(text)
         return f" (at {cause[1].rsplit('/', 1)[-1]})" if cause and not cause[1].startswith(("_", "torch/")) else ""
+    if any(part in found[1] for part in _NOT_MODEL):   # (a frame of no model's: the ATen runtime's value getter
+        return ""   # on ``torch.Tensor`` while an export watches, round 68; ``_model_frame`` finds the model's)
     where = f"{found[1].rsplit('/', 1)[-1]}:{found[2]} in {found[3]}"
     code = " ".join(found[4].split())[:120]
     return f" (at {where}: `{code}`)" if code else f" (at {where})"
