@@ -137,8 +137,7 @@ def test_a_tiny_llama_compiles_bitwise_with_no_tracing_flag_warning(monkeypatch)
     torch.manual_seed(0)
     m = transformers.LlamaForCausalLM(cfg).eval()
     ids = torch.arange(6).unsqueeze(0)
-    from runtime.aten import compile
-    from runtime.aten import flag_reads
+    from runtime.aten import compile, flag_reads
     from runtime.aten.flag_reads import TracingFlagWarning
 
     def compared(*args, **kwargs):
