@@ -4,10 +4,16 @@
   none); an archive holding one (``opaque_obj_0``, which 2.14 writes and ``memplan import`` refuses to unpickle)
   failed there as "not a torch.export program (RuntimeError: Unsupported constant type: opaque_obj_0)". It is now
   refused naming the member and what to do, the same words on both releases. On 2.14 the older reader is simulated
-  by renaming the prefix 2.14's reader looks for (the member then falls through to its "Unsupported constant type")."""
+  by renaming the prefix 2.14's reader looks for (the member then falls through to its "Unsupported constant type").
+- torch 2.11's Python kernel for an eval ``dropout`` (``torch._decomp``'s, which an export runs) is
+  ``input.clone()``, where eager returns the input itself: the export's fake result has a storage of its own and an
+  in-place write after it goes to the input. Imported as a new tensor, ``y = F.dropout(x, training=False);
+  x.add_(1); y * 2`` ran as [4, 6, 8, 10] compiled, [6, 8, 10, 12] eager. Simulated on 2.14 by putting 2.11's
+  kernel in place for the export."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -15,10 +21,13 @@ from needs import need
 
 torch = need("torch")
 
+import torch.nn.functional as F  # noqa: E402
 from test_torch_round34 import _opaque_constant, _rewritten, _saved  # noqa: E402
 
+import memplan  # noqa: E402
 from memplan.errors import InputFormatError  # noqa: E402
 from memplan.importers.torch import load_exported  # noqa: E402
+from runtime.aten import compile  # noqa: E402
 
 
 def _older_reader(monkeypatch) -> None:
@@ -57,3 +66,55 @@ def test_a_constant_of_a_kind_no_reader_knows_is_refused_by_name(tmp_path):
     with pytest.raises(InputFormatError, match=rf"^{edited}: the archive holds a constant 'weird_0' of a kind this "
                                                r"torch \(.*\) does not load: .*corrupted or edited file\)$"):
         load_exported(str(edited))
+
+
+def _dropout_as_211(input, p, train):
+    """torch 2.11's ``torch._decomp`` kernel for ``aten.dropout``: a copy of the input in eval mode."""
+    if train and p != 0:
+        return torch.ops.aten.native_dropout(input, p, train)[0]
+    return input.clone()
+
+
+@contextlib.contextmanager
+def _exported_as_211():
+    """While exporting: ``aten.dropout``'s Python composite kernel is 2.11's (a no-op swap on 2.11 itself)."""
+    op, key = torch.ops.aten.dropout.default, torch._C.DispatchKey.CompositeImplicitAutograd
+    old = op.py_kernels[key]
+    op.py_kernels[key] = _dropout_as_211
+    op._dispatch_cache.clear()
+    try:
+        yield
+    finally:
+        op.py_kernels[key] = old
+        op._dispatch_cache.clear()
+
+
+class _DropoutThenWrite(torch.nn.Module):
+    def forward(self, x):
+        y = F.dropout(x, 0.5, training=False)
+        x.add_(1)
+        return y * 2
+
+
+def _sliced() -> torch.Tensor:
+    return torch.arange(10.0)[2:6]
+
+
+def test_an_eval_dropout_exported_as_a_copy_is_still_a_view_of_its_input():
+    with _exported_as_211():
+        ep = torch.export.export(_DropoutThenWrite(), (_sliced(),))
+    assert [n.args[0].name for n in ep.graph.nodes if n.name == "add_"] == ["x"], "not 2.11's graph: update the test"
+    t = {x.id: x for x in memplan.from_torch(ep, (_sliced(),)).tensors}
+    assert t["dropout"].view_of == "x" and t["dropout"].size == 16   # (was: None, 16 bytes of its own)
+
+
+@pytest.mark.parametrize("streams", [1, "auto"])
+def test_a_compiled_call_reads_the_write_through_an_eval_dropout_as_eager(streams):
+    m = _DropoutThenWrite()
+    with _exported_as_211():
+        c = compile(m, (_sliced(),), streams=streams, poison=True)
+    for _ in range(2):
+        a, b = _sliced(), _sliced()
+        got, want = c(a), m(b)
+        assert torch.equal(got, want), (got, want)   # (was: [4, 6, 8, 10] against [6, 8, 10, 12])
+        assert torch.equal(a, b)
