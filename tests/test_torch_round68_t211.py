@@ -9,7 +9,11 @@
   ``input.clone()``, where eager returns the input itself: the export's fake result has a storage of its own and an
   in-place write after it goes to the input. Imported as a new tensor, ``y = F.dropout(x, training=False);
   x.add_(1); y * 2`` ran as [4, 6, 8, 10] compiled, [6, 8, 10, 12] eager. Simulated on 2.14 by putting 2.11's
-  kernel in place for the export."""
+  kernel in place for the export.
+- torch 2.11's export of ``torch.quantize_per_tensor`` fails in its fake tensors ("quantized nyi in meta tensors"),
+  and on every release a module holding a quantized tensor failed with the dispatcher's 600-character list of
+  backends: neither said what to do. Both now end with what memplan's own refusal of a quantized node says.
+  2.11's refusal is simulated by raising torch's own exception, with its words, during the export."""
 
 from __future__ import annotations
 
@@ -118,3 +122,33 @@ def test_a_compiled_call_reads_the_write_through_an_eval_dropout_as_eager(stream
         got, want = c(a), m(b)
         assert torch.equal(got, want), (got, want)   # (was: [4, 6, 8, 10] against [6, 8, 10, 12])
         assert torch.equal(a, b)
+
+
+class _HoldsAQuantizedTensor(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = torch.quantize_per_tensor(torch.ones(3, 4), 0.1, 0, torch.qint8)
+
+    def forward(self, x):
+        return x + self.q.dequantize()
+
+
+class _FakeTensorsRefuseQuantized(torch.nn.Module):
+    """Raises, while exported, what torch 2.11's fake tensors raise for ``torch.quantize_per_tensor``."""
+
+    def forward(self, x):
+        from torch._subclasses.fake_tensor import UnsupportedFakeTensorException
+
+        raise UnsupportedFakeTensorException("quantized nyi in meta tensors")
+
+
+@pytest.mark.parametrize("module", [_HoldsAQuantizedTensor, _FakeTensorsRefuseQuantized])
+def test_a_quantized_tensor_torch_cannot_export_is_refused_saying_what_to_do(module):
+    # was: torch's words alone ("quantized nyi in meta tensors"; "Could not run 'aten::empty_strided' with arguments
+    # from the 'QuantizedMeta' backend. This could be because ... [CPU, CUDA, Meta, ...]")
+    with pytest.raises(memplan.GraphError) as info:
+        memplan.from_torch(module(), (torch.ones(3, 4),))
+    message = str(info.value)
+    assert message.startswith(f"torch.export failed for {module.__name__}: "), message
+    assert message.endswith("(quantized programs are not supported; plan the float program, or a fake-quantized one)")
+    assert "This could be because" not in message and len(message) < 600, message

@@ -45,7 +45,9 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first)
+    advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first) + _quantized_advice(first)
+    if advice and _QUANTIZED_FAKE[1] in first:
+        first = first.split(" This could be because")[0]
     return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc)) + (advice or _traced_path(exc))
 
 
@@ -80,6 +82,23 @@ def _swap_advice(first: str) -> str:
             "torch.export cannot trace even to the dtype and device they have: convert the model before compile "
             "and take the conversion out of forward (a library model's own, such as NLLB-MoE's router's "
             "_cast_classifier: set that method to a no-op on the submodule)")
+
+
+def _quantized_advice(first: str) -> str:
+    """What to do where torch's fake tensors refused to make a quantized tensor during the export (torch 2.11's
+    "quantized nyi in meta tensors" for ``torch.quantize_per_tensor``), else "". Why: the words are torch's internals
+    and said nothing of a way out; torch 2.14 exports such a program, and ``_check_not_quantized`` refuses its node
+    with the same advice."""
+    if not any(words in first for words in _QUANTIZED_FAKE):
+        return ""
+    return ("; forward makes or reads a quantized tensor (torch.quantize_per_tensor, a quantized weight...), whose "
+            "bytes torch's fake tensors do not describe (quantized programs are not supported; plan the float "
+            "program, or a fake-quantized one)")
+
+
+#: torch's words where its fake tensors meet a quantized tensor: 2.11's own refusal, and the dispatcher's (every
+#: release) for a quantized tensor the module holds, a 600-character list of backends cut at its first sentence
+_QUANTIZED_FAKE = ("quantized nyi in meta tensors", "from the 'QuantizedMeta' backend")
 
 
 def _data_read_advice(first: str) -> str:
