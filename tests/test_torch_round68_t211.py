@@ -13,7 +13,9 @@
 - torch 2.11's export of ``torch.quantize_per_tensor`` fails in its fake tensors ("quantized nyi in meta tensors"),
   and on every release a module holding a quantized tensor failed with the dispatcher's 600-character list of
   backends: neither said what to do. Both now end with what memplan's own refusal of a quantized node says.
-  2.11's refusal is simulated by raising torch's own exception, with its words, during the export."""
+  2.11's refusal is simulated by raising torch's own exception, with its words, during the export.
+- ``from_torch(decompose=True)`` runs torch's own LSTM/GRU decomposition (2.11's on the GPU machine): its outputs are
+  planned at eager's shapes and bytes for batch-first, bidirectional, stacked and projected recurrences."""
 
 from __future__ import annotations
 
@@ -152,3 +154,79 @@ def test_a_quantized_tensor_torch_cannot_export_is_refused_saying_what_to_do(mod
     assert message.startswith(f"torch.export failed for {module.__name__}: "), message
     assert message.endswith("(quantized programs are not supported; plan the float program, or a fake-quantized one)")
     assert "This could be because" not in message and len(message) < 600, message
+
+
+_RNNS = [(torch.nn.LSTM, False, False, 1, 0), (torch.nn.LSTM, False, True, 2, 3), (torch.nn.LSTM, True, True, 1, 0),
+         (torch.nn.LSTM, True, False, 2, 3), (torch.nn.GRU, False, False, 1, 0), (torch.nn.GRU, True, True, 2, 0)]
+
+
+@contextlib.contextmanager
+def _lstm_decomposed_as_211():
+    """torch 2.11's ``aten.lstm.input`` decomposition on any release: each layer's ``hx.squeeze(1)`` leaves
+    ``(1, B, H)`` (``(1, H)`` for a batch of 1), so ``h_n``/``c_n`` are ``(D*L, 1, B, H)``; a no-op on 2.11, whose
+    own already does."""
+    import torch._decomp
+
+    op, key = torch.ops.aten.lstm.input, torch._C.DispatchKey.CompositeImplicitAutograd
+    table = torch._decomp.decomposition_table
+    own = table[op]
+    if not own.__module__.startswith("torch."):
+        raise AssertionError("torch's lstm decomposition is not where the test expects it: update the test")
+
+    def as_211(input, hx, *args, **kwargs):
+        out, h, c = own(input, hx, *args, **kwargs)
+        if h.dim() == 3 and h.shape[1] != 1:
+            return out, h.unsqueeze(1), c.unsqueeze(1)
+        return out, h, c
+
+    old_kernel = op.py_kernels.get(key)
+    table[op], op.py_kernels[key] = as_211, as_211
+    op._dispatch_cache.clear()
+    try:
+        yield
+    finally:
+        table[op] = own
+        if old_kernel is None:
+            op.py_kernels.pop(key, None)
+        else:
+            op.py_kernels[key] = old_kernel
+        op._dispatch_cache.clear()
+
+
+@pytest.mark.parametrize("cls, batch_first, bidirectional, layers, proj", _RNNS,
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_a_decomposed_recurrence_is_planned_at_eagers_sizes(cls, batch_first, bidirectional, layers, proj):
+    # was, on torch 2.11: h_n and c_n of (D*L, 1, B, H) in the decomposed program, and any op over them planned for
+    # that shape (here simulated on every release)
+    extra = {"proj_size": proj} if proj else {}
+    m = cls(5, 7, num_layers=layers, batch_first=batch_first, bidirectional=bidirectional, **extra).eval()
+    x = torch.randn(2, 3, 5)   # (batch 2 and 3 time steps, in either order: a swapped pair is a wrong shape)
+    with torch.no_grad():
+        out, state = m(x)
+    want = sorted((tuple(t.shape), t.numel() * t.element_size()) for t in [out, *(state if cls is torch.nn.LSTM
+                                                                                      else (state,))])
+    with _lstm_decomposed_as_211():
+        g = memplan.from_torch(m, (x,), decompose=True)
+    assert all(n.op.split(".")[0] not in ("lstm", "gru") for n in g.nodes)   # (decomposed: torch's own ops)
+    got = sorted((tuple(t.attrs["shape"]), t.size) for t in g.tensors if t.kind == "output")
+    assert got == want
+
+
+class _SumsTheHiddenState(torch.nn.Module):
+    """``h_n.sum(1)``: eager sums over the batch, ``(L, H)``; over 2.11's ``(L, 1, B, H)`` it is ``(L, B, H)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = torch.nn.LSTM(5, 7, num_layers=2)
+
+    def forward(self, x):
+        _out, (h, _c) = self.rnn(x)
+        return h.sum(1)
+
+
+def test_an_op_over_a_decomposed_hidden_state_is_planned_at_eagers_shape():
+    m, x = _SumsTheHiddenState().eval(), torch.randn(4, 3, 5)
+    with _lstm_decomposed_as_211():
+        g = memplan.from_torch(m, (x,), decompose=True)
+    out = [t for t in g.tensors if t.kind == "output"]
+    assert [(t.attrs["shape"], t.size) for t in out] == [([2, 7], 56)]   # (was: [2, 3, 7], 168 bytes)
