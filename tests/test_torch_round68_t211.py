@@ -15,7 +15,11 @@
   backends: neither said what to do. Both now end with what memplan's own refusal of a quantized node says.
   2.11's refusal is simulated by raising torch's own exception, with its words, during the export.
 - ``from_torch(decompose=True)`` runs torch's own LSTM/GRU decomposition (2.11's on the GPU machine): its outputs are
-  planned at eager's shapes and bytes for batch-first, bidirectional, stacked and projected recurrences."""
+  planned at eager's shapes and bytes for batch-first, bidirectional, stacked and projected recurrences; torch
+  2.11's own returns ``h_n``/``c_n`` as ``(D*L, 1, B, H)``, and is simulated on 2.14.
+- torch 2.11 cannot export ``torch._check`` on a float read from a tensor (``v = x.max().item()``): "Unknown symbol
+  zuf0 created by constraints solver", with sympy's printer taken for the model's line. It now says what to do;
+  simulated on 2.14 by raising torch's words during the export."""
 
 from __future__ import annotations
 
@@ -230,3 +234,18 @@ def test_an_op_over_a_decomposed_hidden_state_is_planned_at_eagers_shape():
         g = memplan.from_torch(m, (x,), decompose=True)
     out = [t for t in g.tensors if t.kind == "output"]
     assert [(t.attrs["shape"], t.size) for t in out] == [([2, 7], 56)]   # (was: [2, 3, 7], 168 bytes)
+
+
+class _SolverLosesTheFloat(torch.nn.Module):
+    """Raises, while exported, what torch 2.11's export raises for ``torch._check(x.max().item() < 100)``."""
+
+    def forward(self, x):
+        raise KeyError("Unknown symbol zuf0 created by constraints solver")
+
+
+def test_a_check_on_a_float_torch_cannot_export_says_what_to_do():
+    with pytest.raises(memplan.GraphError) as info:
+        memplan.from_torch(_SolverLosesTheFloat(), (torch.ones(3),))
+    message = str(info.value)
+    assert "zuf0" in message and message.endswith(
+        "drop that check from forward, pass the value in as an input, or use a newer torch (2.14 exports it)"), message
