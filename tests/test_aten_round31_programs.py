@@ -352,6 +352,16 @@ class ReturnsItem(nn.Module):
 
 def test_a_value_read_from_a_tensor_returned_is_named_for_what_it_is():
     """It was "output 'item' is not one tensor (a NoneType)"."""
+    from memplan.errors import GraphError
+
+    try:
+        torch.export.export(ReturnsItem(), (torch.randn(5),))
+    except Exception as exc:  # noqa: BLE001 - torch 2.11 cannot export the check on the float ("zuf0")
+        if "Unknown symbol zuf" not in str(exc):
+            raise
+        with pytest.raises(GraphError, match=r"forward checks a float read from a tensor's values .*newer torch"):
+            compile(ReturnsItem(), (torch.randn(5),), streams=1)   # (tests/test_torch_round68_t211.py)
+        return
     with pytest.raises(AtenExecutorError, match=r"output 'item' is a float read from a tensor's values "
                                                 r"\(aten.item.default\) while the program runs"):
         compile(ReturnsItem(), (torch.randn(5),), streams=1)

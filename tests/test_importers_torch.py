@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from needs import need
+from needs import need, save_or_skip
 
 torch = need("torch")
 from torch import nn  # noqa: E402
@@ -455,13 +455,16 @@ def test_vmap_inside_the_program_is_a_graph_error_naming_its_node(tmp_path):
     x = torch.randn(4, 6)
     ep = torch.export.export(Vmapped(), (x,))
     path = tmp_path / "v.pt2"
-    torch.export.save(ep, str(path))
-    for source in (Vmapped(), ep, torch.export.load(str(path))):
+    for source in (Vmapped(), ep):
         with pytest.raises(GraphError, match=r"node '_add_batch_dim' \(torch\._functorch\.predispatch\._add_batch_dim\)"
                                              r": torch\.vmap inside the program.*decompose=True"):
             memplan.from_torch(source, (x,))
     g = memplan.from_torch(Vmapped(), (x,), decompose=True)
     assert all(n.op.split(".")[0] in ("sin", "mul") for n in g.nodes)
+    save_or_skip(ep, str(path))   # (torch 2.11 cannot save it: its lazy_load_decompositions node)
+    with pytest.raises(GraphError, match=r"node '_add_batch_dim' \(torch\._functorch\.predispatch\._add_batch_dim\)"
+                                         r": torch\.vmap inside the program.*decompose=True"):
+        memplan.from_torch(torch.export.load(str(path)), (x,))
 
 
 class LeastSquares(nn.Module):

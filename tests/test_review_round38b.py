@@ -47,7 +47,9 @@ def test_an_undeclared_alias_of_a_sliced_input_is_a_view_of_it():
     t = {x.id: x for x in g.tensors}
     assert t["x"].size == 16
     assert t["dropout"].view_of == "x" and t["dropout"].size == 16
-    assert t["add_"].view_of == "dropout"   # the write is the input's bytes, ordered as every write to it
+    # the write is the input's bytes, ordered as every write to it (torch 2.11's export writes ``x`` itself: its
+    # Python kernel for the dropout made a copy, and the program's ``add_`` reads ``x``; tests/test_torch_round68_t211)
+    assert t["add_"].view_of in ("dropout", "x")
 
 
 @pytest.mark.parametrize("streams", [1, "auto"])

@@ -118,6 +118,17 @@ class QuantizesByTensors(nn.Module):
         return torch.quantize_per_tensor(x, torch.tensor(0.1), torch.tensor(0), torch.qint32).dequantize() * 2
 
 
+def _exports_quantized() -> bool:
+    """Whether this torch's fake tensors make a quantized tensor (2.14: a float32 stand-in; 2.11: they refuse)."""
+    try:
+        torch.export.export(Quantizes(), (_x((3, 4)),))
+    except Exception as exc:  # noqa: BLE001 - only 2.11's own refusal tells the release apart
+        if "quantized nyi in meta tensors" in str(exc):
+            return False
+        raise
+    return True
+
+
 @pytest.mark.parametrize("module", [Quantizes, QuantizesByTensors])
 def test_a_quantized_tensor_is_refused_naming_the_node(module):
     """torch's fake ``quantize_per_tensor`` is a float32 tensor (4 bytes an element where eager's has 1) and
@@ -127,9 +138,13 @@ def test_a_quantized_tensor_is_refused_naming_the_node(module):
     from memplan.errors import GraphError
 
     x = _x((3, 4))
-    with pytest.raises(GraphError, match=r"node 'quantize_per_tensor\w*' .*makes a quantized tensor \(qint(8|32)\)"):
+    # (torch 2.11's export itself fails, "quantized nyi in meta tensors": no node to name, the line and the advice
+    # instead; tests/test_torch_round68_t211.py holds that refusal on every torch)
+    named = r"node 'quantize_per_tensor\w*' .*makes a quantized tensor \(qint(8|32)\)"
+    at_export = r"torch\.export failed for \w+: quantized nyi .*quantize_per_tensor.*makes or reads a quantized tensor .*float"
+    with pytest.raises(GraphError, match=named if _exports_quantized() else at_export):
         from_torch(module(), (x,))
-    with pytest.raises(GraphError, match=r"makes a quantized tensor"):
+    with pytest.raises(GraphError, match=r"makes (or reads )?a quantized tensor"):
         compile(module(), (x,), streams=1)
 
 

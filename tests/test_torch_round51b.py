@@ -76,9 +76,20 @@ class _Fn(torch.nn.Module):
 @pytest.mark.parametrize("case", sorted(_MULTI))
 def test_multi_result_ops_import_alike_in_memory_and_loaded(case):
     ep = torch.export.export(_Fn(_MULTI[case]), (_X,))
+    if case == "unique" and _fake_unique_records_floats(ep):   # (torch 2.11: tests/test_torch_round67_unique.py)
+        for source in (ep, saved_and_loaded(ep)):
+            with pytest.raises(memplan.GraphError, match=r"torch's fake kernel recorded its .* as float32"):
+                memplan.from_torch(source)
+        pytest.skip(f"torch {torch.__version__}'s fake unique records int64 results as floats: refused, not planned")
     here = memplan.from_torch(ep)
     assert rows(here) == rows(memplan.from_torch(saved_and_loaded(ep)))
     assert rows(here) == rows(memplan.from_torch(_Fn(_MULTI[case]), (_X,)))
+
+
+def _fake_unique_records_floats(ep) -> bool:
+    """Whether torch's fake unique recorded its inverse indices or counts as floats (torch 2.11's does)."""
+    node = next(n for n in ep.graph.nodes if n.op == "call_function" and "unique" in str(n.target))
+    return any(v.dtype != torch.int64 for v in node.meta["val"][1:])
 
 
 class _PinnedWhere(torch.nn.Module):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 
 import pytest
@@ -241,9 +242,18 @@ def test_a_decode_step_with_a_dynamic_cache_length_specializes(decode, tmp_path,
     m = transformers.LlamaForCausalLM(transformers.LlamaConfig(**_TINY)).eval()
     past = Dim("past", min=1, max=32)
     ids = torch.zeros(1, 1, dtype=torch.long)
-    dynamic = torch.export.export(m, (), kwargs={"input_ids": ids, "past_key_values": cache, "use_cache": True},
-                                  dynamic_shapes={"input_ids": None, "past_key_values": [[{2: past}], [{2: past}]],
-                                                  "use_cache": None})
+    try:
+        dynamic = torch.export.export(m, (), kwargs={"input_ids": ids, "past_key_values": cache, "use_cache": True},
+                                      dynamic_shapes={"input_ids": None, "past_key_values": [[{2: past}], [{2: past}]],
+                                                      "use_cache": None})
+    except Exception as exc:  # noqa: BLE001 - only torch's own refusal of the spec is a skip
+        # (torch 2.11 takes no dynamic_shapes key for an argument transformers 5.25's forward takes by **kwargs,
+        # nor {"kwargs": {"past_key_values": ...}}: "Must provide a tree_name": no program to import)
+        if "top-level keys must be the arg names" not in str(exc):
+            raise
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"torch {torch.__version__} cannot export this decode step with a dynamic cache length")
     per_token = 2 * 16 * 4
     longer = transformers.cache_utils.DynamicCache()
     longer.update(torch.randn(1, 2, 7, 16), torch.randn(1, 2, 7, 16), 0)

@@ -238,6 +238,18 @@ def _storages_kept(torch, graph_nodes: list) -> bool:
     return False
 
 
+def _python_composite(torch, target: Any) -> bool:
+    """Whether ATen op ``target`` has a Python kernel for its composite key (``torch._decomp``'s
+    ``py_impl(CompositeImplicitAutograd)``: ``dropout``, ``matmul``, ``broadcast_tensors``, the upsamples...).
+
+    Why: an export runs that Python kernel to make the op's fake result, eager runs the C++ one, and the two
+    need not alias alike: torch 2.11's eval ``dropout`` there is ``input.clone()``, a storage of its own, where
+    eager returns the input itself. So even where the export's storages are kept (``_storages_kept``) such an
+    op's aliases are asked of torch's C++ kernel (``_probed_aliases``); other ops cost no meta run."""
+    kernels = getattr(target, "py_kernels", None)
+    return isinstance(kernels, dict) and torch._C.DispatchKey.CompositeImplicitAutograd in kernels
+
+
 #: ATen ops with kernels of their own (not composite) that return views of their input though their schemas
 #: declare no alias: the "unsafe" views autograd does not track (``_unsafe_view``: decomposed ``matmul``/
 #: ``linear``'s reshapes; ``unsafe_split``, ``unsafe_split_with_sizes``)

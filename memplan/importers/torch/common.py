@@ -45,7 +45,10 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first)
+    advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first) + _quantized_advice(first) \
+        + _float_symbol_advice(first)
+    if advice and _QUANTIZED_FAKE[1] in first:
+        first = first.split(" This could be because")[0]
     return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc)) + (advice or _traced_path(exc))
 
 
@@ -80,6 +83,40 @@ def _swap_advice(first: str) -> str:
             "torch.export cannot trace even to the dtype and device they have: convert the model before compile "
             "and take the conversion out of forward (a library model's own, such as NLLB-MoE's router's "
             "_cast_classifier: set that method to a no-op on the submodule)")
+
+
+def _quantized_advice(first: str) -> str:
+    """What to do where torch's fake tensors refused to make a quantized tensor during the export (torch 2.11's
+    "quantized nyi in meta tensors" for ``torch.quantize_per_tensor``), else "". Why: the words are torch's internals
+    and said nothing of a way out; torch 2.14 exports such a program, and ``_check_not_quantized`` refuses its node
+    with the same advice."""
+    if not any(words in first for words in _QUANTIZED_FAKE):
+        return ""
+    return ("; forward makes or reads a quantized tensor (torch.quantize_per_tensor, a quantized weight...), whose "
+            "bytes torch's fake tensors do not describe (quantized programs are not supported; plan the float "
+            "program, or a fake-quantized one)")
+
+
+#: torch's words where its fake tensors meet a quantized tensor: 2.11's own refusal, and the dispatcher's (every
+#: release) for a quantized tensor the module holds, a 600-character list of backends cut at its first sentence
+_QUANTIZED_FAKE = ("quantized nyi in meta tensors", "from the 'QuantizedMeta' backend")
+
+
+#: torch 2.11's failure where forward checks a float read from a tensor's values (``v = x.max().item()`` then
+#: ``torch._check(v < 100)``): its constraint solver prints the float's unbacked symbol (``zuf0``) it does not know
+_FLOAT_SYMBOL = re.compile(r"Unknown symbol (zuf\d+) created by constraints solver")
+
+
+def _float_symbol_advice(first: str) -> str:
+    """What to do where torch's export failed on a check of a float read from a tensor's values, else "". Why: "Unknown
+    symbol zuf0 created by constraints solver" (torch 2.11; 2.14 exports it) names a symbol of torch's own and, with
+    sympy's printer frame taken for the model's, pointed at no line of the model and said nothing of a way out."""
+    found = _FLOAT_SYMBOL.search(first)
+    if found is None:
+        return ""
+    return (f"; forward checks a float read from a tensor's values (torch._check on `t.item()` of a float tensor, "
+            f"torch's symbol {found[1]}), which this torch cannot export: drop that check from forward, pass the value "
+            "in as an input, or use a newer torch (2.14 exports it)")
 
 
 def _data_read_advice(first: str) -> str:
@@ -150,7 +187,7 @@ def _with_reason(first: str, text: str) -> str:
 
 
 #: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)
-_NOT_MODEL = ("/torch/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
+_NOT_MODEL = ("/torch/", "/sympy/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
 #: one frame line of a traceback as FX records it in ``node.meta["stack_trace"]``
 _FRAME = re.compile(r'File "(.+)", line (\d+), in (.+)$')
 

@@ -103,7 +103,7 @@ def load_exported(path: str):
             raise InputFormatError(f"{path}: the example inputs saved with the program (its sample inputs, which hold "
                                    f"a KV cache) do not fit its input structure ({why}): a corrupted or edited "
                                    "archive") from None
-        other = _other_release(torch, path, why)
+        other = _other_release(torch, path, why) or _unknown_constant(torch, path, why)
         if other:
             raise InputFormatError(f"{path}: {other}") from None
         elsewhere = _device_elsewhere(path, why)
@@ -638,6 +638,29 @@ def _other_release(torch: Any, path: str, why: str) -> str | None:
         return f"{what}, though it names this torch as its writer: a corrupted or edited file, export and save it again"
     return (f"{what}: export and save it again with this torch, or import it with the torch release that saved it "
             "(or a corrupted or edited file)")
+
+
+#: torch's reader's failure on a constant member of a kind it has no loader for (``data/constants/NAME``)
+_UNKNOWN_CONSTANT = re.compile(r"Unsupported constant type: (\S+)")
+
+
+def _unknown_constant(torch: Any, path: str, why: str) -> str | None:
+    """Words saying that ``path`` holds a constant of a kind this torch release does not load (torch's failure:
+    ``why``), naming the member; None for any other failure.
+
+    Why: torch 2.14 saves an opaque Python object constant as a pickle (``opaque_obj_N``, which ``_no_code_from``
+    refuses to unpickle); torch 2.11's reader has no such kind and failed on it as "not a torch.export program
+    (RuntimeError: Unsupported constant type: opaque_obj_0)": the file is one, of a newer release or edited."""
+    found = _UNKNOWN_CONSTANT.search(why)
+    if found is None:
+        return None
+    name = found[1]
+    what = " (an opaque Python object constant, a pickle: memplan import does not unpickle it)" \
+        if name.startswith("opaque_obj") else ""
+    return (f"the archive holds a constant {_short(name)} of a kind this torch ({torch.__version__}) does not load"
+            f"{what}: export and save it again with this torch without that constant, or load it in Python with the "
+            "torch release that saved it (torch.export.load, if you trust the file) and import the program with "
+            "memplan.from_torch (or a corrupted or edited file)")
 
 
 def _device_elsewhere(path: str, why: str) -> str | None:

@@ -63,3 +63,56 @@ def _nothing() -> Any:
     import contextlib
 
     return contextlib.nullcontext()
+
+
+def decomposing(torch: Any, ep: Any) -> Any:
+    """``ep.run_decompositions`` for ``decompose=True``: with torch's table where its ``lstm`` decomposition returns
+    ``h_n``/``c_n`` of ``hx``'s shapes (2.14), else with that one entry wrapped to reshape them to ``hx``'s.
+
+    Why: torch 2.11's decomposition (the same ``squeeze(1)`` as above) is not only its fake kernel: run by
+    ``run_decompositions`` it is the program, so a decomposed ``nn.LSTM`` on a batch of 3 returned ``h_n`` of
+    ``(1, 1, 3, 7)`` where eager's is ``(1, 3, 7)``, and an op of the model over it (``h_n.sum(1)``, ``h_n[:, 0]``)
+    was planned for other shapes than eager's, silently. The elements are right and in order (each layer's
+    ``(1, B, H)`` stacked): a reshape (a view) gives eager's result."""
+    table = _fixed_table(torch)
+    return ep.run_decompositions if table is None else (lambda: ep.run_decompositions(table))
+
+
+def _fixed_table(torch: Any) -> Any:
+    """torch's default decomposition table with ``aten.lstm.input``'s entry reshaping ``h_n``/``c_n`` to ``hx``'s
+    shapes; None where torch's entry already returns them (or there is none)."""
+    target = getattr(getattr(getattr(torch.ops, "aten", None), "lstm", None), "input", None)
+    table = torch.export.default_decompositions()
+    if target is None or target not in table:
+        return None
+    # (the table holds None for a composite op it leaves to torch's registered decomposition: that one)
+    own = table[target] or _registered(torch).get(target)
+    if own is None or _lstm_decomposition_right(torch, own):
+        return None
+
+    def lstm(input: Any, hx: Any, *args: Any, **kwargs: Any) -> Any:
+        out, h, c = own(input, hx, *args, **kwargs)
+        return out, h.reshape(hx[0].shape), c.reshape(hx[1].shape)
+
+    table[target] = lstm
+    return table
+
+
+def _registered(torch: Any) -> dict:
+    """torch's registered Python decompositions (``torch._decomp.decomposition_table``), by op."""
+    import torch._decomp
+
+    return torch._decomp.decomposition_table
+
+
+def _lstm_decomposition_right(torch: Any, decomposition: Any) -> bool:
+    """Whether ``decomposition`` (torch's for ``aten.lstm.input``) returns ``hx``'s shapes on a batch of 2, run on
+    meta tensors (no data, a few dozen small ops)."""
+    meta = {"device": "meta"}
+    x, h = torch.empty(3, 2, 4, **meta), torch.empty(1, 2, 5, **meta)
+    params = [torch.empty(20, 4, **meta), torch.empty(20, 5, **meta), torch.empty(20, **meta), torch.empty(20, **meta)]
+    try:
+        _out, h_n, c_n = decomposition(x, [h, h], params, True, 1, 0.0, False, False, False)
+    except Exception:  # noqa: BLE001 - a decomposition this check cannot run is left as torch's
+        return True
+    return tuple(h_n.shape) == tuple(h.shape) and tuple(c_n.shape) == tuple(h.shape)

@@ -24,7 +24,7 @@ from .data_reads import data_read_advice
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
-from .lstm_meta import fix_lstm_hidden_metas
+from .lstm_meta import decomposing, fix_lstm_hidden_metas
 from .translate import _METADATA_READS, _from_exported, _partial_graph_dropped, _traced
 from .unique_meta import check_unique_index_metas
 from .untrusted import _check_guards_code
@@ -63,7 +63,7 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
         # the program's asserts in this process, not its file's ranges, which the plan would trust)
         ep = _exported_again(torch, module)
         if decompose:
-            ep = _decomposed(torch, ep, ep.run_decompositions)
+            ep = _decomposed(torch, ep, decomposing(torch, ep))
         given, here = False, True
     if not decompose and any(_loose_offsets(torch, n) for n in ep.graph.nodes):
         # (a ``while_loop`` traced under autograd returns its last carry at a symbolic storage offset, ``12*u0 - 12``,
@@ -271,7 +271,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     check_unique_index_metas(torch, ep)   # (torch 2.11's fake unique recorded counts and inverse as floats)
     if decompose:
         try:
-            ep = _decomposed(torch, ep, ep.run_decompositions)
+            ep = _decomposed(torch, ep, decomposing(torch, ep))
         except GraphError:
             raise
         except Exception as exc:

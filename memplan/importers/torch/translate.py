@@ -31,6 +31,7 @@ from .checks import (
     _extent,
     _flat_nodes,
     _probed_aliases,
+    _python_composite,
     _storages_kept,
     written_args,
 )
@@ -432,9 +433,12 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                 if cand in in_vals and _aliases_here(
                         torch, op, recs[cand].val if cand in laid else in_vals[cand].meta["val"], v, n):
                     alias, unshared = cand, True
-            elif alias is None and not kept:
+            elif alias is None and (not kept or _python_composite(torch, n.target)):
                 # storages not shared, and no schema to say: a composite op that returns its input or a view
-                # of it (eval dropout, einsum "ij->ji", broadcast_tensors) is asked of torch on meta tensors
+                # of it (eval dropout, einsum "ij->ji", broadcast_tensors) is asked of torch on meta tensors;
+                # so is one whose fake result came from a Python kernel, storages kept or not: torch 2.11's
+                # eval dropout there is a clone, and ``y = F.dropout(x, training=False); x.add_(1); y * 2``
+                # missed the write (eager [6, 8, 10, 12], the compiled call [4, 6, 8, 10])
                 if probed is None:
                     probed = _probed_aliases(torch, n, len(out_vals), current, recs, laid)
                 cand = current.get(probed[k]) if probed[k] is not None else None
