@@ -46,7 +46,8 @@ def _export_failure(exc: BaseException) -> str:
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
     advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first)
-    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc)) + (advice or _traced_path(exc))
+    return (first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
+            + (advice or _traced_path(exc) or _broadcast_advice(exc, first)))
 
 
 #: torch's first lines where ``forward`` made a Python number or branch of a tensor's values
@@ -122,6 +123,49 @@ def _traced_path(exc: BaseException) -> str:
             "torch.export than in eager, which failed there: pass the optional arguments that path leaves unset "
             "(a transformers model: attention_mask) explicitly, or compile only the part of the model after that "
             "line")
+
+
+#: torch's first lines where two tensors' shapes did not broadcast (the fake-tensor check's and the kernels' own)
+_NO_BROADCAST = re.compile(r"^Attempting to broadcast a dimension of length|^The size of tensor a \(\d+\) must match")
+
+
+def _broadcast_advice(exc: BaseException, first: str) -> str:
+    """What to do where export failed on two tensors whose shapes do not broadcast, else "". Why: Nystromformer
+    (landmark attention, fewer landmarks than tokens) was refused with torch's "Attempting to broadcast a dimension
+    of length 8 at -2!" and its line, ``attention_scores = attention_scores + attention_mask``, though eager ran the
+    same inputs (round 67's CPU sweep): transformers drops an all-ones attention mask in eager and builds it in full
+    under torch.export, and the model cannot add a (tokens, tokens) mask to its (landmarks, tokens) scores (eager
+    fails the same way given a padded mask). Nothing said that eager's path differs nor the way out; a mask among
+    the failing frame's tensors is named with its shape, the way out being the part of the model after it is made."""
+    if not _NO_BROADCAST.search(first):
+        return ""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if not any(part in tb.tb_frame.f_code.co_filename for part in _NOT_MODEL):
+            found = tb
+        tb = tb.tb_next
+    masks = []
+    if found is not None:
+        import linecache
+
+        frame = found.tb_frame
+        code = linecache.getline(frame.f_code.co_filename, found.tb_lineno)
+        masks = [(name, value) for name, value in frame.f_locals.items()
+                 if "mask" in name.lower() and re.search(rf"\b{re.escape(name)}\b", code)
+                 and isinstance(getattr(value, "shape", None), tuple)]
+    if masks:
+        name, value = masks[0]
+        return (f"; the mask there ({name}, shape {list(value.shape)}) does not fit that line's other tensor: "
+                "torch.export builds an attention mask in full where eager drops an all-ones one (transformers' "
+                "mask functions ask whether torch is tracing), and the model cannot take a mask there (eager fails "
+                "the same way given a padded attention_mask): compile only the part of the model after the mask is "
+                "made, called without one as eager calls it for an all-ones mask (a transformers encoder: "
+                "model.encoder on the embeddings' output), or configure the model so that the mask fits there")
+    return ("; that line's tensors have shapes that do not broadcast for these inputs under torch.export: where "
+            "eager runs the same inputs, the model takes another path when exported (an optional tensor eager "
+            "skips, built in full); compile only the part of the model after that tensor is made, or give inputs "
+            "of sizes the model's code takes")
 
 
 #: Dynamo's line after a reason it gives on the next lines (``torch.cond`` whose branch writes a buffer in place)
