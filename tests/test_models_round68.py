@@ -8,6 +8,10 @@ Refusals made to say what to do:
   and the model cannot add a (tokens, tokens) mask to its (landmarks, tokens) scores. The refusal now names the mask
   and its shape, says eager's path differs, and what part to compile; a shape mismatch with no mask in the line
   says that eager's path may differ and what to compile.
+- torch 2.11 cannot export ``quantile`` (its kernel calls ``aten.equal`` while traced; torch 2.14 exports it): the
+  sweep's ``nn_misc_ops`` on 2.11 was refused as "aten.equal.default: its output depends on its input's values"
+  and nothing more. That refusal (a model's own ``torch.equal`` too, on every torch) now names the line and the way
+  out; 2.11's quantile is simulated here by a ``Tensor.quantile`` that calls ``torch.equal`` first.
 """
 
 from __future__ import annotations
@@ -109,3 +113,42 @@ def test_nystromformer_refusal_names_its_mask_and_its_encoder_compiles_bitwise()
         c = compile(Encoder(model), (model.embeddings(input_ids=ids),), cuda_graph=False)
         other = torch.randint(3, 64, (1, 8))
         assert torch.equal(c(model.embeddings(input_ids=other)), model(input_ids=other).last_hidden_state)
+
+
+class Equal(nn.Module):
+    def forward(self, x):
+        return x * 2 if torch.equal(x, x.flip(0)) else x
+
+
+class Quantile(nn.Module):
+    def forward(self, x):
+        return x.quantile(0.3, dim=-1)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_torch_equal_in_forward_is_refused_with_its_line_and_the_way_out():
+    """Before: "aten.equal.default: its output depends on its input's values (...) (DataDependentOutputException)"."""
+    with pytest.raises(GraphError) as info:
+        compile(Equal(), (torch.randn(3, 5),), cuda_graph=False)
+    text = str(info.value)
+    assert "(DataDependentOutputException) (at test_models_round68.py:" in text, text
+    assert "torch.equal(x, x.flip(0))" in text and "compare on tensors ((a == b).all()" in text, text
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_torch_211s_quantile_is_refused_with_a_way_out(monkeypatch):
+    """torch 2.11's quantile, simulated: it compares tensors with ``torch.equal`` before the quantile."""
+    x = torch.randn(2, 4, 7)
+    real = torch.Tensor.quantile
+    assert torch.equal(compile(Quantile(), (x,), cuda_graph=False)(x), Quantile()(x))   # (this torch exports it)
+
+    def quantile_211(self, *args, **kwargs):
+        torch.equal(self, self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "quantile", quantile_211)
+    with pytest.raises(GraphError) as info:
+        compile(Quantile(), (x,), cuda_graph=False)
+    text = str(info.value)
+    assert "aten.equal.default" in text and "'s quantile compares tensors with torch.equal" in text, text
+    assert "torch.sort and an interpolation between the two nearest ranks" in text and "\n" not in text, text

@@ -38,6 +38,8 @@ def _export_failure(exc: BaseException) -> str:
     first = _with_reason(first_line(exc), str(exc))
     why = _FAKE_FAILURES.get(type(exc).__name__)
     if why is not None and " " not in first:
+        if first == "aten.equal.default":   # (a comparison for a Python bool: where, and the way out)
+            return f"{first}: {why} ({type(exc).__name__})" + _model_frame(exc) + _equal_advice(exc)
         return f"{first}: {why} ({type(exc).__name__})"
     unknown = _UNKNOWN_OUTPUT.search(first)
     if unknown:   # (torch's advice, registering a pytree, is not what a caller of a library model does)
@@ -48,6 +50,31 @@ def _export_failure(exc: BaseException) -> str:
     advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first)
     return (first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
             + (advice or _traced_path(exc) or _broadcast_advice(exc, first)))
+
+
+def _equal_advice(exc: BaseException) -> str:
+    """What to do where export met ``aten.equal`` (``torch.equal``: a Python bool of two tensors' values). Why: the
+    refusal was "aten.equal.default: its output depends on its input's values" and nothing more, no line nor way
+    out (round 68: torch 2.11's ``quantile``, whose kernel calls ``equal`` while traced, refused every model using
+    it, where torch 2.14 exports it; a model's own ``torch.equal`` is refused on both)."""
+    import linecache
+
+    lines = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if not any(part in tb.tb_frame.f_code.co_filename for part in _NOT_MODEL):
+            lines.append(linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    if any("quantile(" in line for line in lines):
+        torch = sys.modules.get("torch")
+        version = getattr(torch, "__version__", "this").split("+")[0]
+        return (f"; torch {version}'s quantile compares tensors with torch.equal while torch.export traces it, "
+                "which one fixed program cannot hold (torch 2.14 exports quantile): use a torch that exports it, "
+                "compute the quantile with torch.sort and an interpolation between the two nearest ranks "
+                "(torch.kthvalue for one rank), or compile only the part of the model before or after that line")
+    return ("; forward compares two tensors' values for a Python bool there (torch.equal), which one fixed program "
+            "cannot hold for every call: compare on tensors ((a == b).all(), then torch.where on it), or compile "
+            "only the part of the model after that line")
 
 
 #: torch's first lines where ``forward`` made a Python number or branch of a tensor's values
