@@ -140,7 +140,10 @@ def test_torch_211s_quantile_is_refused_with_a_way_out(monkeypatch):
     """torch 2.11's quantile, simulated: it compares tensors with ``torch.equal`` before the quantile."""
     x = torch.randn(2, 4, 7)
     real = torch.Tensor.quantile
-    assert torch.equal(compile(Quantile(), (x,), cuda_graph=False)(x), Quantile()(x))   # (this torch exports it)
+    try:
+        assert torch.equal(compile(Quantile(), (x,), cuda_graph=False)(x), Quantile()(x))   # (this torch exports it)
+    except GraphError as exc:   # (torch 2.11 itself: the refusal checked below, unsimulated)
+        assert "aten.equal.default" in str(exc), exc
 
     def quantile_211(self, *args, **kwargs):
         torch.equal(self, self)
