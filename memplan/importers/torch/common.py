@@ -38,6 +38,8 @@ def _export_failure(exc: BaseException) -> str:
     first = _with_reason(first_line(exc), str(exc))
     why = _FAKE_FAILURES.get(type(exc).__name__)
     if why is not None and " " not in first:
+        if first == "aten.equal.default":   # (a comparison for a Python bool: where, and the way out)
+            return f"{first}: {why} ({type(exc).__name__})" + _model_frame(exc) + _equal_advice(exc)
         return f"{first}: {why} ({type(exc).__name__})"
     unknown = _UNKNOWN_OUTPUT.search(first)
     if unknown:   # (torch's advice, registering a pytree, is not what a caller of a library model does)
@@ -49,7 +51,33 @@ def _export_failure(exc: BaseException) -> str:
         + _float_symbol_advice(first)
     if advice and _QUANTIZED_FAKE[1] in first:
         first = first.split(" This could be because")[0]
-    return first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc)) + (advice or _traced_path(exc))
+    return (first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
+            + (advice or _traced_path(exc) or _broadcast_advice(exc, first)))
+
+
+def _equal_advice(exc: BaseException) -> str:
+    """What to do where export met ``aten.equal`` (``torch.equal``: a Python bool of two tensors' values). Why: the
+    refusal was "aten.equal.default: its output depends on its input's values" and nothing more, no line nor way
+    out (round 68: torch 2.11's ``quantile``, whose kernel calls ``equal`` while traced, refused every model using
+    it, where torch 2.14 exports it; a model's own ``torch.equal`` is refused on both)."""
+    import linecache
+
+    lines = []   # (every frame but torch's: a model defined beside this project's code, the sweep's blocks, too)
+    tb = exc.__traceback__
+    while tb is not None:
+        if "/torch/" not in tb.tb_frame.f_code.co_filename:
+            lines.append(linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    if any("quantile(" in line for line in lines):
+        torch = sys.modules.get("torch")
+        version = getattr(torch, "__version__", "this").split("+")[0]
+        return (f"; torch {version}'s quantile compares tensors with torch.equal while torch.export traces it, "
+                "which one fixed program cannot hold (torch 2.14 exports quantile): use a torch that exports it, "
+                "compute the quantile with torch.sort and an interpolation between the two nearest ranks "
+                "(torch.kthvalue for one rank), or compile only the part of the model before or after that line")
+    return ("; forward compares two tensors' values for a Python bool there (torch.equal), which one fixed program "
+            "cannot hold for every call: compare on tensors ((a == b).all(), then torch.where on it), or compile "
+            "only the part of the model after that line")
 
 
 #: torch's first lines where ``forward`` made a Python number or branch of a tensor's values
@@ -159,6 +187,49 @@ def _traced_path(exc: BaseException) -> str:
             "torch.export than in eager, which failed there: pass the optional arguments that path leaves unset "
             "(a transformers model: attention_mask) explicitly, or compile only the part of the model after that "
             "line")
+
+
+#: torch's first lines where two tensors' shapes did not broadcast (the fake-tensor check's and the kernels' own)
+_NO_BROADCAST = re.compile(r"^Attempting to broadcast a dimension of length|^The size of tensor a \(\d+\) must match")
+
+
+def _broadcast_advice(exc: BaseException, first: str) -> str:
+    """What to do where export failed on two tensors whose shapes do not broadcast, else "". Why: Nystromformer
+    (landmark attention, fewer landmarks than tokens) was refused with torch's "Attempting to broadcast a dimension
+    of length 8 at -2!" and its line, ``attention_scores = attention_scores + attention_mask``, though eager ran the
+    same inputs (round 67's CPU sweep): transformers drops an all-ones attention mask in eager and builds it in full
+    under torch.export, and the model cannot add a (tokens, tokens) mask to its (landmarks, tokens) scores (eager
+    fails the same way given a padded mask). Nothing said that eager's path differs nor the way out; a mask among
+    the failing frame's tensors is named with its shape, the way out being the part of the model after it is made."""
+    if not _NO_BROADCAST.search(first):
+        return ""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if not any(part in tb.tb_frame.f_code.co_filename for part in _NOT_MODEL):
+            found = tb
+        tb = tb.tb_next
+    masks = []
+    if found is not None:
+        import linecache
+
+        frame = found.tb_frame
+        code = linecache.getline(frame.f_code.co_filename, found.tb_lineno)
+        masks = [(name, value) for name, value in frame.f_locals.items()
+                 if "mask" in name.lower() and re.search(rf"\b{re.escape(name)}\b", code)
+                 and isinstance(getattr(value, "shape", None), tuple)]
+    if masks:
+        name, value = masks[0]
+        return (f"; the mask there ({name}, shape {list(value.shape)}) does not fit that line's other tensor: "
+                "torch.export builds an attention mask in full where eager drops an all-ones one (transformers' "
+                "mask functions ask whether torch is tracing), and the model cannot take a mask there (eager fails "
+                "the same way given a padded attention_mask): compile only the part of the model after the mask is "
+                "made, called without one as eager calls it for an all-ones mask (a transformers encoder: "
+                "model.encoder on the embeddings' output), or configure the model so that the mask fits there")
+    return ("; that line's tensors have shapes that do not broadcast for these inputs under torch.export: where "
+            "eager runs the same inputs, the model takes another path when exported (an optional tensor eager "
+            "skips, built in full); compile only the part of the model after that tensor is made, or give inputs "
+            "of sizes the model's code takes")
 
 
 #: Dynamo's line after a reason it gives on the next lines (``torch.cond`` whose branch writes a buffer in place)
