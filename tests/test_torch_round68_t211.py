@@ -249,3 +249,28 @@ def test_a_check_on_a_float_torch_cannot_export_says_what_to_do():
     message = str(info.value)
     assert "zuf0" in message and message.endswith(
         "drop that check from forward, pass the value in as an input, or use a newer torch (2.14 exports it)"), message
+
+
+class _StridedDropout(torch.nn.Module):
+    """An attention's eval dropout over a strided view (transformers' inkling2 on torch 2.11: scores sliced from a
+    padded buffer), then a write through the view."""
+
+    def forward(self, x):
+        scores = (x * 1.0)[..., :6]            # strides (168, 42, 7, 1): not the copy's (144, 36, 6, 1)
+        y = F.dropout(scores, 0.1, training=False)
+        scores.add_(1)
+        return y.softmax(-1)
+
+
+@pytest.mark.parametrize("streams", [1, "auto"])
+def test_an_eval_dropout_of_a_strided_view_exported_as_a_copy_runs_as_eager(streams):
+    """The view found by asking torch's C++ kernel is laid out as that kernel's (the input's strides), not as the
+    export's copy: ``node 'dropout': torch's view is (1, 4, 6, 6) strides (168, 42, 7, 1) ..., the plan's is ...``
+    refused the model at every call before (session 68's GPU suite, on torch 2.11)."""
+    m = _StridedDropout()
+    x = torch.randn(1, 4, 6, 7)
+    with _exported_as_211():
+        c = compile(m, (x,), streams=streams, poison=True)
+    for _ in range(2):
+        x = torch.randn(1, 4, 6, 7)
+        assert torch.equal(c(x.clone()), m(x.clone()))

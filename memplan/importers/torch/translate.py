@@ -423,7 +423,7 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                 relaid.add(tid)
                 laid.add(tid)
             sref = StorageWeakRef(v.untyped_storage())
-            whole = unshared = False
+            whole = unshared = composite = False
             alias = None if op.split(".")[0] in _FRESH else next(
                 (t for t in in_ids if recs[t].storage == sref), None)
             if alias is None and k < len(declared) and declared[k] is not None:
@@ -443,7 +443,9 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                     probed = _probed_aliases(torch, n, len(out_vals), current, recs, laid)
                 cand = current.get(probed[k]) if probed[k] is not None else None
                 if cand in in_vals:
-                    alias, unshared = cand, True
+                    # (storages kept, the fake result a Python kernel's copy: its layout is the copy's, not the
+                    # view's torch returns; a strided input's eval dropout was refused at run by the executor)
+                    alias, unshared, composite = cand, True, kept
             writes = alias is not None and in_vals[alias].name in mutated
             simple = writes and (recs[alias].view_of is None and recs[alias].kind == "intermediate"
                                  and views_of_root.get(alias, 0) == 0)
@@ -466,7 +468,7 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                     # (a loaded program's own fake tensor keeps its shape and strides: torch's would differ
                     # in size-1 dimensions only, which the executor tells apart from the export's itself)
                     v = _view_on_layouts(torch, n, k, alias, recs, current, laid, where, simple,
-                                         like=None if alias in relaid else v)
+                                         like=None if alias in relaid or composite else v)
                 except GraphError:
                     if alias in relaid or not unshared:
                         raise
