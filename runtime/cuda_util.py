@@ -55,9 +55,11 @@ class CudaError(RuntimeError):
     """A CUDA driver call (through cuda.bindings) failed; the message names the call."""
 
 
-#: what to install for CUDA graphs: pycuda has no graph API, and the ``cuda`` extra brings pycuda only (torch's CUDA
-#: wheels bring ``cuda-bindings`` with them)
-GRAPH_STACK = "cuda.bindings for CUDA graphs (pip install cuda-python)"
+#: what to install for CUDA graphs: pycuda has no graph API, and the ``cuda`` extra brings pycuda only. The ``graphs``
+#: extra adds ``cuda-bindings`` 12.x, which runs on every CUDA 12 driver (13.x, an unpinned install's pick, needs
+#: R580); torch's CUDA wheels bring their own. Why the extra's name: "pip install cuda-python" gave 13.x
+GRAPH_INSTALL = "pip install -e '.[graphs]'"
+GRAPH_STACK = f"cuda.bindings for CUDA graphs ({GRAPH_INSTALL})"
 
 
 def _driver():

@@ -229,8 +229,8 @@ def run_main(main, prog: str, argv=None) -> int:
 
 #: the optional packages a tool may need, and how to install each (setup.py's extras)
 _EXTRAS = {"torch": "pip install -e '.[torch]'", "transformers": "pip install -e '.[torch]'",
-           "pycuda": "pip install -e '.[cuda]'", "cuda": "pip install cuda-python (CUDA graphs: docs/runtime.md)",
-           "onnx": "pip install -e '.[onnx]'", "onnxruntime": "pip install -e '.[dev]'",
+           "pycuda": "pip install -e '.[cuda]'", "cuda": "pip install -e '.[graphs]' (CUDA graphs: docs/runtime.md)",
+           "onnx": "pip install -e '.[onnx]'", "onnxruntime": "pip install -e '.[onnx]'",
            "matplotlib": "pip install -e '.[plot]'"}
 
 

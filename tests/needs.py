@@ -1,7 +1,7 @@
 """What a test needs beyond the core install, in one place: optional packages and CUDA devices.
 
 ``need(module)`` imports an optional package or skips the test, naming the extra that brings it.
-CI installs every extra but ``cuda``, so where the ``CI`` environment variable is set a missing package
+CI installs every extra but ``cuda`` and ``graphs`` (the GPU's), so where the ``CI`` environment variable is set a missing package
 fails the test instead: a broken install cannot pass as a run of skipped tests.
 GPU tests do not call anything: they carry the ``gpu`` marker (``gpu(devices=2)`` for more than one
 device) and conftest.py skips them, with one reason, where pycuda or enough CUDA devices are missing;
@@ -17,7 +17,8 @@ from types import ModuleType
 
 import pytest
 
-EXTRA = {"torch": "torch", "transformers": "torch", "onnx": "onnx", "onnxruntime": "dev", "matplotlib": "plot", "pycuda": "cuda"}
+EXTRA = {"torch": "torch", "transformers": "torch", "onnx": "onnx", "onnxruntime": "onnx", "matplotlib": "plot", "pycuda": "cuda",
+         "cuda": "graphs"}
 
 
 def need(module: str) -> ModuleType:
@@ -28,7 +29,7 @@ def need(module: str) -> ModuleType:
         try:
             return importlib.import_module(module)
         except ImportError as exc:
-            pytest.fail(f"CI installs every extra but cuda, yet {module} is missing{hint}: {exc}", pytrace=False)
+            pytest.fail(f"CI installs every extra but cuda and graphs, yet {module} is missing{hint}: {exc}", pytrace=False)
     return pytest.importorskip(module, reason=f"needs {module}{hint}")
 
 

@@ -239,7 +239,7 @@ def test_without_onnxruntime_the_declaration_is_taken_and_a_missing_one_says_wha
     m = _case("FusedMatMul")
     with pytest.raises(GraphError, match=r"value 'h' has no shape: com.microsoft:FusedMatMul is onnxruntime's op, "
                                          r"which onnx's shape inference cannot size \(with onnxruntime installed, "
-                                         r"memplan sizes it by onnxruntime's shape inference: pip install onnxruntime\)"):
+                                         r"memplan sizes it by onnxruntime's shape inference: pip install 'memplan\[onnx\]'\)"):
         import_onnx(m)
     assert import_onnx(_case("FusedMatMul", {"h": (F, [3, 2, 4, 6])})).tensor("h").size == 576
 

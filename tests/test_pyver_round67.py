@@ -3,7 +3,8 @@
 A pycuda executor's ``capture`` (and the runtime tools' timing graphs) goes through ``cuda.bindings`` (pycuda has
 no graph API), which the ``cuda`` extra does not bring: without cuda-python it was a bare ``No module named 'cuda'``
 from inside ``runtime.cuda_util``; now ``GpuStackMissing`` (an ImportError) names cuda-python, before anything is
-issued.
+issued. Round 68: it names the ``graphs`` extra (cuda-bindings 12.x: "pip install cuda-python" gave 13.x, which needs
+an R580 driver).
 """
 
 from __future__ import annotations
@@ -22,6 +23,6 @@ def test_graph_helpers_without_cuda_bindings_name_what_to_install(monkeypatch, c
     issued = []
     args = {"capture_graph": (object(), lambda: issued.append(1)), "launch_graph": (object(), object()),
             "destroy_graph": (object(), object()), "check": ((0, None), "cuInit")}[call]
-    with pytest.raises(cuda_util.GpuStackMissing, match=r"needs cuda\.bindings .*pip install cuda-python"):
+    with pytest.raises(cuda_util.GpuStackMissing, match=r"needs cuda\.bindings .*pip install -e '\.\[graphs\]'"):
         getattr(cuda_util, call)(*args)
     assert issued == []

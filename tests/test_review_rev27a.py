@@ -84,6 +84,8 @@ def test_a_solve_left_by_a_second_ctrl_c_before_its_search_began_still_stops():
         from ortools.sat.python import cp_model
         from memplan.solvers import SolveOptions, auto, solve
         auto.SKYLINE_BUFFERS = 0   # (round 60: the default's skyline walks, before CP-SAT, would take both Ctrl-Cs)
+        solve(random_intervals(seed=3, n=5), "cpsat", SolveOptions(time_limit=5))   # (round 68: what the solve imports
+        # on first use is imported now: on a loaded machine those imports outlasted 0.2 s and took the first Ctrl-C)
         real = cp_model.CpSolver.solve
         def slow(self, *a, **k):   # a model that takes a while to load: both Ctrl-Cs come before the search
             time.sleep(0.6)

@@ -836,7 +836,7 @@ def test_pdl_library_without_cuda_bindings_says_so(monkeypatch):
     from runtime.kernels.library import pdl_supported
 
     assert not pdl_supported()
-    with pytest.raises(KernelError, match=r"pdl=True.*cuda-python"):
+    with pytest.raises(KernelError, match=r"pdl=True.*pip install -e '\.\[graphs\]'"):
         KernelLibrary(pdl=True)
     assert not KernelLibrary().pdl
 

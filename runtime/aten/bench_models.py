@@ -5,7 +5,7 @@ steps are one-token decode steps through ``transformers``' static KV cache
 (``TorchExportableModuleWithStaticCache``, the recipe transformers ships for ``torch.export``) when that
 exports; otherwise a one-token forward without a cache, and the model's ``note`` says which ran. CNNs
 are torchvision's Inception-v3 and GoogLeNet (``weights=None``); without torchvision (CPU smoke runs)
-the test suite's Inception-style CNN stands in.
+the test suite's Inception-style CNN (``runtime.aten.tiny_cnn``) stands in.
 """
 
 from __future__ import annotations
@@ -117,11 +117,7 @@ def _cnn(torch, name, device, dtype, quick) -> BenchModel:
         torchvision = None
     with _defaults(torch, device, dtype):
         if torchvision is None or quick:
-            import os
-            import sys
-
-            sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
-            from aten_models import CNN
+            from .tiny_cnn import CNN
 
             module, note, size = CNN().eval(), "the tests' Inception-style CNN (quick / no torchvision)", 32
         elif arch == "inception_v3":

@@ -10,7 +10,7 @@ import ctypes
 from collections import OrderedDict
 from pathlib import Path
 
-from ..cuda_util import check, import_pycuda
+from ..cuda_util import GRAPH_INSTALL, check, import_pycuda
 from .ops import (
     ATTN_FUSED_NAMES,
     ATTN_MMA_H_NAMES,
@@ -159,7 +159,7 @@ class KernelLibrary:
                  options: tuple[str, ...] = ()):
         if pdl and not pdl_supported():
             raise KernelError("KernelLibrary(pdl=True) launches through cuda.bindings, which is not installed "
-                              "(pip install cuda-python, or pdl=False)")
+                              f"({GRAPH_INSTALL}, or pdl=False)")
         # (pycuda.autoprimaryctx retains and pushes the primary context once)
         cuda = import_pycuda("runtime: KernelLibrary", context=True)
         from pycuda.compiler import compile as nvcc_compile

@@ -442,7 +442,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
             return (f"{custom[vname]} is onnxruntime's op, which neither onnx's nor onnxruntime's shape inference "
                     "could size here")
         return (f"{custom[vname]} is onnxruntime's op, which onnx's shape inference cannot size (with onnxruntime "
-                "installed, memplan sizes it by onnxruntime's shape inference: pip install onnxruntime)")
+                "installed, memplan sizes it by onnxruntime's shape inference: pip install 'memplan[onnx]')")
 
     def unsized_by_value(vname: str) -> str:
         """Where standard op output ``vname`` is unsized because an input whose values size it (an Expand's shape,
