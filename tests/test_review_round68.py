@@ -164,3 +164,23 @@ def test_no_loose_read_no_warning():
         warnings.simplefilter("always")
         _compile(nn.Linear(3, 3))
     assert not [w for w in caught if issubclass(w.category, loose_reads.LooseReadWarning)]
+
+
+def test_a_getter_set_on_torch_tensor_while_the_export_runs_is_kept():
+    """Failed before: ``patch_off`` deleted ``torch.Tensor.tolist`` that forward set (the user's patch lost)."""
+
+    def mine(self):
+        return [42]
+
+    class M(nn.Module):
+        def forward(self, x):
+            torch.Tensor.tolist = mine
+            return x * 2
+
+    try:
+        _compile(M())
+        assert vars(torch.Tensor).get("tolist") is mine
+    finally:
+        if vars(torch.Tensor).get("tolist") is mine:
+            del torch.Tensor.tolist
+    assert "tolist" not in vars(torch.Tensor)

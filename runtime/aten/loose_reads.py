@@ -95,7 +95,11 @@ def patch_off(torch: Any) -> None:
     from .value_reads import GETTER_IDS
 
     for name, was in list(_PATCHED.items()):
-        GETTER_IDS.discard(id(_OURS.pop(name, None)))
+        ours = _OURS.pop(name, None)
+        GETTER_IDS.discard(id(ours))
+        if vars(torch.Tensor).get(name) is not ours:   # (set again while the export ran, by ``forward`` or another
+            del _PATCHED[name]   # thread, a library imported lazily: theirs is kept; review of round 68: deleted)
+            continue
         if was is _INHERITED:
             with contextlib.suppress(AttributeError):
                 delattr(torch.Tensor, name)
