@@ -38,6 +38,7 @@ from . import (
     hook_values,
     host_random,
     lazy_modules,
+    loose_reads,
     returned_args,
     value_reads,
     walk_bounds,
@@ -722,6 +723,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     guard = module_guard.record(torch, module, program)
     if guard is not None:
         value_reads.warn_unwatched(program, guard)   # (a tensor read as numbers no watch holds: named)
+        loose_reads.warn_loose(program)   # (one read by a thread compile does not watch: each change exports again)
     sets = module_guard.forward_sets(torch, module, program)
     held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
             and (sets or program.attr_outputs or program.call_changes or program.forward_values)

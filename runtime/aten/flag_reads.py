@@ -19,8 +19,9 @@ each compile, and could refuse a model whose GPU numerics differ from eager's by
 
 The comparison runs the compiled step and eager ``forward`` once each on deep copies of the example inputs, the RNG
 state and the module's tensors and plain attributes as they were before each run and after both (a train-mode
-BatchNorm, a counter ``forward`` keeps). Not seen: a flag function bound to another name before compile
-(``from torch.compiler import is_compiling``), and a strict export (Dynamo answers the flag itself).
+BatchNorm, a counter ``forward`` keeps). A user module's global bound to a flag function before compile (``from
+torch.compiler import is_compiling``) points at the wrapper while the export runs (review of round 68). Not seen: such a
+name held deeper (a closure, a default, an attribute), and a strict export (Dynamo answers the flag itself).
 """
 
 from __future__ import annotations
@@ -65,13 +66,49 @@ def wrap_on(torch: Any) -> None:
         if not callable(real) or (mod, attr) in _WRAPPED:
             continue
         _WRAPPED[(mod, attr)] = real
-        setattr(mod, attr, _flag(f"{mod_name}.{attr}", real, dynamo))
+        wrapper = _flag(f"{mod_name}.{attr}", real, dynamo)
+        setattr(mod, attr, wrapper)
+        _BY_REAL.setdefault(id(real), (real, wrapper))
+    _rebind_user_names()
 
 
 def wrap_off() -> None:
+    for d, key, real, wrapper in reversed(_REBOUND):
+        if d.get(key) is wrapper:
+            d[key] = real
+    _REBOUND.clear()
+    _BY_REAL.clear()
     for (mod, attr), real in list(_WRAPPED.items()):
         setattr(mod, attr, real)
         del _WRAPPED[(mod, attr)]
+
+
+#: id(a flag function) -> (it, its wrapper), while wrapped
+_BY_REAL: dict[int, tuple[Any, Any]] = {}
+#: (a user module's globals, name, the flag, its wrapper) of each global pointed at the wrapper (``_rebind_user_names``)
+_REBOUND: list[tuple[dict, str, Any, Any]] = []
+
+
+def _rebind_user_names() -> None:
+    """Point each user module's global bound to a flag function (``from torch.compiler import is_compiling`` at its
+    top) at the flag's wrapper, for ``wrap_off`` to put back. Why: such a name holds the function itself, which the
+    wrapper on ``torch.compiler`` never sees, so ``if is_compiling(): return x * 2`` compiled the export's branch
+    silently (review of round 68: compiled 2.0 where eager gave 3.0). Module globals only: a name bound deeper (a
+    closure, a default) stays unseen (docs/aten.md)."""
+    from .disable_names import _NOT_USERS
+    from .disable_names import _installed as _installed_module
+
+    for name, mod in list(sys.modules.items()):
+        if mod is None or name.partition(".")[0] in _NOT_USERS or _installed_module(mod):
+            continue
+        d = getattr(mod, "__dict__", None)
+        if type(d) is not dict:
+            continue
+        for key, v in list(d.items()):
+            hit = _BY_REAL.get(id(v))
+            if hit is not None and hit[0] is v:
+                d[key] = hit[1]
+                _REBOUND.append((d, key, v, hit[1]))
 
 
 def _flag(name: str, real: Any, dynamo: Any) -> Any:
@@ -95,19 +132,25 @@ def _seen(name: str) -> None:
     if not active:
         return
     f = sys._getframe(2)   # (the flag's caller: torch's own questions, asked inside a torch function ``forward``
-    if f is None or _framework(f):   # called, and torch's generated code (``<string>``) are none of forward's)
+    if f is None or _framework(f):   # called, and torch's generated code (``<eval_with_key>``) are none of forward's)
         return
     where = _place(f)
+    installed = _installed(f)
     helper = f.f_code.co_name   # (transformers' ``is_torchdynamo_compiling()``: the line that called it too)
     if any(word in helper for word in ("compiling", "exporting", "tracing")) and f.f_back is not None:
         where += f" (in {helper}, called at {_place(f.f_back)})"
+        # (an installed helper asked for the user's own code: the user's branch, compared; review of round 68: a
+        # user's ``if is_torchdynamo_compiling():`` of transformers compiled the export's branch silently)
+        installed = installed and _installed(f.f_back)
     flags = active[-1].reads.flags
-    flags.setdefault((name, where), _installed(f))
+    flags.setdefault((name, where), installed)
 
 
 def _framework(f: Any) -> bool:
     module = str(f.f_globals.get("__name__", ""))
-    return (module.split(".")[0] in ("torch", "memplan", "runtime") or f.f_code.co_filename.startswith("<")
+    # (torch's generated code is ``<eval_with_key>.N``; other ``<...>`` code is a user's: ``exec``'d, ``python -c``,
+    # an ``<ipython-input-...>`` cell, which compiled the export's branch silently before the review of round 68)
+    return (module.split(".")[0] in ("torch", "memplan", "runtime") or f.f_code.co_filename.startswith("<eval_with_key")
             or f.f_code.co_name == "memplan_tracing_flag")
 
 

@@ -28,6 +28,7 @@ import functools
 import os
 import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -94,7 +95,11 @@ def patch_off(torch: Any) -> None:
     from .value_reads import GETTER_IDS
 
     for name, was in list(_PATCHED.items()):
-        GETTER_IDS.discard(id(_OURS.pop(name, None)))
+        ours = _OURS.pop(name, None)
+        GETTER_IDS.discard(id(ours))
+        if vars(torch.Tensor).get(name) is not ours:   # (set again while the export ran, by ``forward`` or another
+            del _PATCHED[name]   # thread, a library imported lazily: theirs is kept; review of round 68: deleted)
+            continue
         if was is _INHERITED:
             with contextlib.suppress(AttributeError):
                 delattr(torch.Tensor, name)
@@ -118,6 +123,34 @@ def _getter(torch: Any, real: Callable) -> Callable:
         return real(self, *args, **kwargs)
 
     return memplan_value_getter
+
+
+#: how the place of a read by a thread that watches nothing ends (``_seen``)
+UNWATCHED_THREAD = "which compile does not watch)"
+
+
+class LooseReadWarning(UserWarning):
+    """A thread compile does not watch read a tensor's values while forward was exported (``warn_loose``)."""
+
+
+def warn_loose(program: Any) -> list[str]:
+    """Warn (``LooseReadWarning``) naming each read of a thread that watches nothing that ``program`` recorded; the
+    places (for tests).
+
+    Why: such a read is recorded for every export running (``_seen``: which export the thread serves cannot be told),
+    and the tensor is then watched, so a thread of the user's that has nothing to do with ``forward`` (a metrics or
+    logging thread: ``m.add_(1); m.item()`` in a loop) made every compiled call export ``forward`` again to prove its
+    change harmless, silently (review of round 68: a compiled ``nn.Linear`` call took ~140 ms where eager took
+    ~0.1 ms, one export per call). Refusing or dropping the read would reopen round 68's silent numbers."""
+    places = [where for _i, where in getattr(program, "value_reads", ()) if where.endswith(UNWATCHED_THREAD)]
+    if places:
+        warnings.warn(LooseReadWarning(
+            f"while forward was exported, a thread compile does not watch read a tensor's values as Python numbers "
+            f"({'; '.join(places[:3])}{' ...' if len(places) > 3 else ''}): compile cannot tell whether forward's "
+            "numbers came from it, so it watches that tensor, and each change of it makes the next compiled call "
+            "export forward again (seconds for a large model). If forward does not depend on that thread, pause it "
+            "while compile runs, or compile again after it stopped"), stacklevel=3)
+    return places
 
 
 #: the name of every getter ``_getter`` makes (``value_reads._reader`` looks past its frame to the reader's)
@@ -151,7 +184,7 @@ def _seen(torch: Any, t: Any, disabled: Callable[[], bool]) -> None:
         return
     where = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}" if frame is not None else "?"
     if not active:
-        where += f" (in thread {threading.current_thread().name!r}, which compile does not watch)"
+        where += f" (in thread {threading.current_thread().name!r}, {UNWATCHED_THREAD}"
     for reads in targets:
         if id(t) not in reads:
             reads[id(t)] = where
