@@ -198,5 +198,6 @@ def _user_module(name: Any) -> bool:
 
 
 def _installed(mod: Any) -> bool:
-    path = str(getattr(mod, "__file__", None) or "")
-    return "site-packages" in path or "dist-packages" in path
+    from .installed import installed_file
+
+    return installed_file(str(getattr(mod, "__file__", None) or ""))

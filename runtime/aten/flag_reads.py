@@ -159,8 +159,9 @@ def _place(f: Any) -> str:
 
 
 def _installed(f: Any) -> bool:
-    path = f.f_code.co_filename
-    return "site-packages" in path or "dist-packages" in path
+    from .installed import installed_file
+
+    return installed_file(f.f_code.co_filename)
 
 
 def check_branches(torch: Any, module: Any, step: Any, program: Any, example_inputs: tuple,

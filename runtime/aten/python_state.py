@@ -106,8 +106,9 @@ def _installed(cls: type) -> bool:
     no code of the user's own: ``classes_state`` watches its own attributes alone."""
     import sys
 
-    path = getattr(sys.modules.get(getattr(cls, "__module__", "") or ""), "__file__", None) or ""
-    return "site-packages" in path or "dist-packages" in path
+    from .installed import installed_file
+
+    return installed_file(getattr(sys.modules.get(getattr(cls, "__module__", "") or ""), "__file__", None) or "")
 
 
 def _own_code(cls: type) -> bool:

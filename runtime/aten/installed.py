@@ -1,0 +1,51 @@
+"""Whether a file is an installed package's, not the user's own code.
+
+Why one rule: the watches walk the user's classes and compare the user's tracing-flag branches, and leave installed
+packages' alone (transformers asks ``is_compiling()`` in every model, and walking its configs cost a tiny Llama's
+per-call check 52 -> 544 us). A path holding ``site-packages`` / ``dist-packages`` was the whole test, so a package
+installed elsewhere (``pip install --target DIR`` on ``PYTHONPATH``, as the GPU machine's transformers is) counted as
+the user's: its flag reads were compared with eager at every compile (session 68's GPU suite warned on a tiny Llama
+whose outputs agreed only within rounding). Now also: a ``*.dist-info`` beside the file's top-level package whose
+``RECORD`` lists that package (what pip writes for every install, wherever it goes)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+
+def installed_file(path: str) -> bool:
+    """Whether ``path`` (a module's or a code object's file) belongs to an installed distribution."""
+    if not path or path.startswith("<"):
+        return False
+    if "site-packages" in path or "dist-packages" in path:
+        return True
+    path = os.path.abspath(path)
+    child, parent = path, os.path.dirname(path)
+    for _ in range(12):   # (a package's top within a dozen levels of its file)
+        if parent == child:
+            return False
+        if os.path.basename(child).partition(".")[0] in _recorded(parent):
+            return True
+        child, parent = parent, os.path.dirname(parent)
+    return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _recorded(directory: str) -> frozenset[str]:
+    """The top-level names (packages, modules) the ``RECORD`` files of ``directory``'s ``*.dist-info`` list."""
+    try:
+        infos = [n for n in os.listdir(directory) if n.endswith(".dist-info")]
+    except OSError:
+        return frozenset()
+    tops: set[str] = set()
+    for info in infos:
+        try:
+            with open(os.path.join(directory, info, "RECORD"), encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    first = line.split(",", 1)[0].split("/", 1)[0]
+                    if first and not first.endswith((".dist-info", ".data")) and first not in ("..", "."):
+                        tops.add(first.partition(".")[0])
+        except OSError:
+            continue
+    return frozenset(tops)
