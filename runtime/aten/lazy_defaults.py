@@ -11,37 +11,50 @@ from __future__ import annotations
 
 from typing import Any
 
+#: the modules whose once-a-process tables (``functools.cache`` functions) Dynamo builds from the torch functions and
+#: Tensor methods as they are when first asked: ``tracing_state_functions`` (the tracing flags it folds, round 68's
+#: wrapped ``is_compiling``), ``TorchInGraphFunctionVariable._get_handlers``, ``trace_rules``' rule maps
+_DYNAMO_MODULES = ("torch._dynamo.variables.torch", "torch._dynamo.trace_rules")
 
-def _dynamo_handlers() -> Any:
-    """Dynamo's table of the torch functions it handles itself (``TorchInGraphFunctionVariable._get_handlers``, a
-    ``functools.cache``), or None where Dynamo is not imported or has none."""
+
+def _dynamo_tables() -> list[Any]:
+    """The cached table functions of ``_DYNAMO_MODULES`` (and their classes' static ones), where Dynamo is imported."""
     import sys
 
-    module = sys.modules.get("torch._dynamo.variables.torch")
-    get = getattr(getattr(module, "TorchInGraphFunctionVariable", None), "_get_handlers", None)
-    return get if callable(getattr(get, "cache_info", None)) and callable(getattr(get, "cache_clear", None)) else None
+    def cached(obj: Any) -> bool:
+        return callable(getattr(obj, "cache_info", None)) and callable(getattr(obj, "cache_clear", None))
+
+    found = []
+    for module_name in _DYNAMO_MODULES:
+        module = sys.modules.get(module_name)
+        for obj in list(vars(module).values()) if module is not None else ():
+            if cached(obj):
+                found.append(obj)
+            elif isinstance(obj, type) and obj.__module__ == module_name:
+                found.extend(v for v in vars(obj).values() if cached(getattr(v, "__func__", v)))
+    return [getattr(f, "__func__", f) for f in found]
 
 
-def dynamo_handlers_built() -> bool:
-    """Whether Dynamo has built its table of torch functions yet (``forget_dynamo_handlers``)."""
-    get = _dynamo_handlers()
-    return get is not None and get.cache_info().currsize > 0
+def dynamo_handlers_built() -> frozenset[int]:
+    """The ids of Dynamo's tables built already (``forget_dynamo_handlers``)."""
+    return frozenset(id(get) for get in _dynamo_tables() if get.cache_info().currsize > 0)
 
 
-def forget_dynamo_handlers(built_before: bool) -> None:
-    """Drop Dynamo's table of the torch functions it handles itself where it was built during an export
-    (``built_before``: ``dynamo_handlers_built()`` before it), while the export's watches had ``torch.is_grad_enabled``
-    and the other getters patched (``watch_mode_reads``, ``watch_default_dtype_reads``): Dynamo builds it again from
-    torch's own functions at its next trace.
+def forget_dynamo_handlers(built_before: frozenset[int]) -> None:
+    """Drop each of Dynamo's once-a-process tables built during an export (``built_before``: ``dynamo_handlers_built()``
+    before it), while the export's watches had ``torch.is_grad_enabled``, the tracing flags and ``torch.Tensor``'s value
+    getters patched: Dynamo builds them again from torch's own functions at its next trace.
 
-    Why: the table is built once per process and keyed by the functions themselves; a ``forward`` that ran Dynamo
-    inside the watched export (``torch.cond`` traces its branches) built it with the watches' wrappers as keys, for
-    good, and every later strict export of a layer reading ``torch.is_grad_enabled()`` (``nn.MultiheadAttention``'s
-    fast-path check) failed in Dynamo: "torch.* op returned non-Tensor" (round 54: after tests/test_aten_round51.py's
-    ``torch.cond`` module). Importing Dynamo to build it before the watches would cost every compile seconds."""
-    get = _dynamo_handlers()
-    if get is not None and not built_before and get.cache_info().currsize > 0:
-        get.cache_clear()
+    Why: each is built once per process from the functions as they are then; a ``forward`` that ran Dynamo inside the
+    watched export (``torch.cond`` traces its branches) built them from the watches' wrappers, for good, and every
+    later strict export failed in Dynamo: "torch.* op returned non-Tensor" (round 54: ``_get_handlers`` after
+    tests/test_aten_round51.py's ``torch.cond`` module; round 68: ``tracing_state_functions`` keyed by the wrapped
+    ``torch.compiler.is_compiling``, so the real one was no longer folded: a tiny Mistral's strict export after a
+    compiled ``torch.cond``). Importing Dynamo to build them before
+    the watches would cost every compile seconds."""
+    for get in _dynamo_tables():
+        if id(get) not in built_before and get.cache_info().currsize > 0:
+            get.cache_clear()
 
 
 def settle_lazy_defaults(torch: Any) -> None:
