@@ -27,6 +27,27 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 #: setting is kept; no test compares results across thread counts.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+
+
+def _terminal_signals_as_a_terminal_gives_them() -> None:
+    """SIGINT, SIGQUIT and SIGHUP back to their defaults where the suite inherited them ignored.
+
+    Why: a job started with ``&`` by a shell without job control (``nohup bash .ci/run &``, many CI runners) inherits
+    SIGINT and SIGQUIT ignored, and ``nohup`` ignores SIGHUP; an ignored signal stays ignored across ``exec``, so
+    the CLI subprocesses the Ctrl-C / hang-up tests signal never received them (10 failures, session 68's CI run in
+    the background), where a terminal delivers them. Those tests are about memplan's handling of the signals, not
+    about the environment's. (A test that needs one ignored sets that up in its own child.)"""
+    import signal
+
+    for name, default in (("SIGINT", signal.default_int_handler), ("SIGQUIT", signal.SIG_DFL),
+                          ("SIGHUP", signal.SIG_DFL)):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, default)
+
+
+_terminal_signals_as_a_terminal_gives_them()
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 for p in (HERE, ROOT):
