@@ -14,6 +14,7 @@ import functools
 import os
 
 
+@functools.lru_cache(maxsize=8192)
 def installed_file(path: str) -> bool:
     """Whether ``path`` (a module's or a code object's file) belongs to an installed distribution."""
     if not path or path.startswith("<"):
