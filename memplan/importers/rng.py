@@ -44,19 +44,21 @@ def _reseeded(torch: Any, gen: Any, before: tuple[Any, int], after: tuple[Any, i
     return torch.equal(fresh, after[0])
 
 
-def _recording(torch: Any, fn: Callable, me: int, calls: list[str], name: str) -> Callable:
+def _recording(torch: Any, fn: Callable, me: int, calls: list[str], name: str, cuda: bool = False) -> Callable:
     """``fn`` recording, in ``calls``, each call of it by thread ``me`` that changed a generator's state: torch's own
     code puts a state back as it found it (``torch.random.fork_rng`` around a ``torch.cond``'s trace), which is no
-    reseeding."""
+    reseeding. A ``cuda`` one called while CUDA is not initialized changes nothing yet: torch queues it for CUDA's
+    first use (which an export's Dynamo may bring about), so it counts as it is called."""
     def seeding(*args: Any, **kwargs: Any) -> Any:
         if threading.get_ident() != me:
             return fn(*args, **kwargs)
         gens = _generators(torch)
         before = [g.get_state() for g in gens]
+        queued = cuda and torch.cuda.is_available() and not torch.cuda.is_initialized()
         try:
             return fn(*args, **kwargs)
         finally:
-            if any(not torch.equal(b, g.get_state()) for g, b in zip(gens, before)):
+            if queued or any(not torch.equal(b, g.get_state()) for g, b in zip(gens, before)):
                 calls.append(name)
     seeding.__wrapped__ = fn   # type: ignore[attr-defined]
     return seeding
@@ -103,7 +105,8 @@ def rng_kept(torch: Any, watch: bool = True, forks: list[str] | None = None) -> 
                     fn = getattr(module, name, None)
                     if callable(fn):
                         swaps.append((module, name, fn))
-                        setattr(module, name, _recording(torch, fn, me, calls, f"{module.__name__}.{name}"))
+                        setattr(module, name, _recording(torch, fn, me, calls, f"{module.__name__}.{name}",
+                                                         cuda=module.__name__.startswith("torch.cuda")))
             fork = getattr(getattr(torch, "random", None), "fork_rng", None)
             if forks is not None and callable(fork):
                 swaps.append((torch.random, "fork_rng", fork))
@@ -114,7 +117,10 @@ def rng_kept(torch: Any, watch: bool = True, forks: list[str] | None = None) -> 
             setattr(module, name, fn)
         now = _generators(torch)
         after = [_state(g) for g in now[:len(gens)]]
-        reseeded = bool(calls) or len(now) != len(gens) or any(
+        # (a generator that appeared meanwhile is CUDA's, initialized by the block: Dynamo reads CUDA's random state
+        # before it traces, so a strict export or a torch.cond on CPU tensors initializes CUDA on a GPU machine. That
+        # is no reseeding; a seeding call queued for it is in ``calls``)
+        reseeded = bool(calls) or any(
             _reseeded(torch, g, b, a) for g, b, a in zip(gens, before, after))
         if reseeded:
             for g, (state, _seed) in zip(gens, before):

@@ -1,0 +1,39 @@
+"""Round 69's lead fixes, found by session 69's GPU call."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from memplan.importers import rng  # noqa: E402
+
+
+def test_cuda_initialized_by_the_export_is_no_reseeding(monkeypatch):
+    """On a GPU machine whose CUDA was not yet initialized, Dynamo's ``torch.cuda.get_rng_state()`` (a strict export,
+    a ``torch.cond`` on CPU tensors) initialized it inside the block: the CUDA generator that appeared counted as a
+    reseeding, and every such export in a fresh process was refused ("forward sets torch's random state itself")."""
+    extra = torch.Generator()
+    grown = [False]
+    real = rng._generators
+    monkeypatch.setattr(rng, "_generators", lambda t: real(t) + ([extra] if grown[0] else []))
+    for watch in (True, False):
+        grown[0] = False
+        with rng.rng_kept(torch, watch=watch) as reseeded:
+            grown[0] = True        # (what CUDA's lazy initialization does to the list)
+        assert reseeded == [False], watch
+
+
+def test_a_cuda_seed_queued_before_cuda_is_initialized_still_counts(monkeypatch):
+    """``torch.cuda.manual_seed`` before CUDA is initialized changes no state: torch queues it for CUDA's first use.
+    Inside forward it is a reseeding all the same (the export's Dynamo may initialize CUDA and run it)."""
+    queued: list = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda.random, "_lazy_call", lambda cb, **kw: queued.append(cb))
+    with rng.rng_kept(torch, watch=True) as reseeded:
+        torch.cuda.manual_seed(5)
+    assert queued and reseeded == [True]
+    with rng.rng_kept(torch, watch=True) as reseeded:
+        pass
+    assert reseeded == [False]
