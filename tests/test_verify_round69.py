@@ -396,6 +396,27 @@ def test_cycle_of_waits(tmp_path, capsys):
     assert any(r == 1 and "'w'->'m'" in m for r, m in _api_verdict(HB_GRAPH, p))
 
 
+def test_event_inside_one_stream(tmp_path, capsys):
+    """An event between two nodes of one stream is malformed (docs/format.md): refused naming both, even where the
+    plan is otherwise safe."""
+    p = _hb_plan(1, [("p", "m0"), ("r2", "w"), ("r1", "r2")])
+    _assert_refused(tmp_path, capsys, HB_GRAPH, p, "r1", "r2")
+    assert [r for r, _m in _api_verdict(HB_GRAPH, p)] == [1]
+
+
+def test_one_node_spanning_two_earlier_roots(tmp_path, capsys):
+    """E is placed over both B and C: B is done with (its reader u runs before e on e's stream), C is not (j reads it,
+    and c runs on another stream). The conflict is with the second of the two roots E covers."""
+    g = _graph([("x", 256, "input"), ("B", 256, "intermediate"), ("C", 256, "intermediate"),
+                ("U", 256, "intermediate"), ("E", 512, "intermediate"), ("y", 256, "output")],
+               [("b", ["x"], ["B"]), ("c", ["x"], ["C"]), ("u", ["B"], ["U"]), ("e", ["x"], ["E"]),
+                ("j", ["C", "E", "U"], ["y"])])
+    order = [("b", 0), ("c", 1), ("u", 0), ("e", 0), ("j", 0)]
+    offs = {"x": 0, "B": 256, "C": 512, "U": 1024, "E": 256, "y": 1280}
+    _assert_refused(tmp_path, capsys, g, _plan(g, order, [("c", "j")], offs), "C", "E")
+    assert not any("'B'" in m for _r, m in _api_verdict(g, _plan(g, order, [("c", "j")], offs)))   # B and E: fine
+
+
 def test_event_listed_twice_is_one_edge(tmp_path, capsys):
     """An event listed twice restates its edge (docs/format.md): the safe plan stays safe; a missing edge is not
     made up by listing another one twice."""
@@ -491,6 +512,12 @@ def test_inplace(tmp_path, capsys):
                     "A", "B", "r", "q")
     late = [("p", 0), ("q", 0), ("r", 0), ("j", 0)]   # r reads A after q overwrote it
     _assert_refused(tmp_path, capsys, INPLACE_GRAPH, _plan(INPLACE_GRAPH, late, [], offs), "A", "B")
+    # the same node reading A and writing B over it without declaring it in place: refused naming q (on one stream
+    # and on two: q is A's last access, yet it reads A while it writes B)
+    plain = copy.deepcopy(INPLACE_GRAPH)
+    del next(n for n in plain["nodes"] if n["id"] == "q")["inplace"]
+    _assert_refused(tmp_path, capsys, plain, _plan(plain, order, [("p", "r"), ("r", "q")], offs), "A", "B", "q")
+    _assert_refused(tmp_path, capsys, plain, _plan(plain, [(n, 0) for n, _s in order], [], offs), "A", "B", "q")
 
 
 ZERO_GRAPH = _graph(
@@ -504,6 +531,10 @@ def test_zero_size(tmp_path, capsys):
     order = [("z", 1), ("b", 0), ("j", 0)]
     ev = [("z", "j")]
     _assert_accepted(tmp_path, capsys, ZERO_GRAPH, _plan(ZERO_GRAPH, order, ev, {"x": 0, "Z": 256, "B": 256, "y": 512}))
+    # Z made after B (painted after it), strictly inside B's bytes: still no overlap
+    fine = dict(ZERO_GRAPH, alignment=1)
+    _assert_accepted(tmp_path, capsys, fine, _plan(fine, [("b", 0), ("z", 1), ("j", 0)], ev,
+                                                   {"x": 0, "Z": 300, "B": 256, "y": 512}))
     _assert_accepted(tmp_path, capsys, ZERO_GRAPH,
                      _plan(ZERO_GRAPH, order, ev, {"x": 0, "Z": 768, "B": 256, "y": 512}, arena=768))
     _assert_refused(tmp_path, capsys, ZERO_GRAPH,
@@ -527,6 +558,13 @@ def test_inputs_outputs_weights(tmp_path, capsys):
     _assert_refused(tmp_path, capsys, KINDS_GRAPH, _plan(KINDS_GRAPH, order, [], dict(offs, x2=0)), "x", "x2")
     _assert_refused(tmp_path, capsys, KINDS_GRAPH, _plan(KINDS_GRAPH, order, [], dict(offs, B=768)), "y", "B")
     _assert_refused(tmp_path, capsys, KINDS_GRAPH, _plan(KINDS_GRAPH, order, [], dict(offs, x2=512)), "x2", "A")
+    # y2 over the output y, produced after every access of y: still refused, y is kept to the end of the run
+    _assert_refused(tmp_path, capsys, KINDS_GRAPH, _plan(KINDS_GRAPH, order, [], dict(offs, y2=768)), "y", "y2")
+    # and so is an output *view*'s root (docs/format.md): A with an output view, reused by B after its last reader
+    viewed = copy.deepcopy(KINDS_GRAPH)
+    viewed["tensors"].append({"id": "Aout", "size": 128, "kind": "output", "view_of": "A", "view_offset": 0})
+    _assert_accepted(tmp_path, capsys, KINDS_GRAPH, _plan(KINDS_GRAPH, order, [], dict(offs, B=512)))
+    _assert_refused(tmp_path, capsys, viewed, _plan(viewed, order, [], dict(offs, B=512)), "A", "B")
     p = _plan(KINDS_GRAPH, order, [], offs)
     next(t for t in p["tensors"] if t["id"] == "W")["offset"] = 1280
     _assert_refused(tmp_path, capsys, KINDS_GRAPH, p, "W")
@@ -853,6 +891,15 @@ def test_wide_fanout_and_view_chain(tmp_path, capsys):
         _assert_refused(tmp_path, capsys, WIDE_GRAPH, p, "q", f"c{i}")
         assert any(r == 2 and f"writer 'c{i}'" in m for r, m in _api_verdict(WIDE_GRAPH, p))
     _assert_refused(tmp_path, capsys, WIDE_GRAPH, _wide_plan(drop=(("n0", "q"),)), "q", "n0")
+    # w reads X as well as writing Y over it, every other reader waited for: w accesses both roots, refused unless
+    # it overwrites X in place (X read on 21 streams: the verifier's per-stream floor of Y's first accesses)
+    reads = copy.deepcopy(WIDE_GRAPH)
+    w = next(n for n in reads["nodes"] if n["id"] == "w")
+    w["inputs"].append("X")
+    p = _wide_plan(extra=(("r1", "w"),))
+    _assert_refused(tmp_path, capsys, reads, p, "X", "Y", "w")
+    w["inplace"] = {"Y": "X"}
+    _assert_accepted(tmp_path, capsys, reads, p)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
