@@ -52,3 +52,23 @@ def exhaustive(p: BufferProblem) -> int:
             off[i] = o
         best = min(best, max(o + sizes[i] for i, o in enumerate(off)))
     return best
+
+
+def problems_auto_solves(run) -> list[BufferProblem]:
+    """Every problem ``memplan.solvers.auto.solve`` is handed while ``run()`` plans, in order (``auto.solve`` wrapped
+    for the call and put back). Why: the skyline and quality tests hold ``auto``'s choices against the very problem a
+    plan solves, which only the planner builds."""
+    from memplan.solvers import auto
+
+    seen: list[BufferProblem] = []
+    real = auto.solve
+
+    def spy(problem, *args, **kwargs):
+        seen.append(problem)
+        return real(problem, *args, **kwargs)
+    auto.solve = spy
+    try:
+        run()
+    finally:
+        auto.solve = real
+    return seen
