@@ -55,6 +55,21 @@ def ran_or_refused(m, change, x=None) -> str:
     return "ran"
 
 
+class Settings:
+    """A plain settings object (no ``__init__``, no slots): what a user hangs configuration on."""
+
+
+def settings_chain(depth: int):
+    """A settings object ``depth`` objects deep to its tensor ``t`` (``cfg.a.a...t``, ``[2.0]``): (root, the last
+    object). Rounds 66-68 move the tensor deeper than the guard's walk went, each round a little further."""
+    root = cur = Settings()
+    for _ in range(depth - 1):
+        cur.a = Settings()
+        cur = cur.a
+    cur.t = torch.tensor([2.0])
+    return root, cur
+
+
 def seeded_linear():
     """A ``Linear(3, 3)`` of seed 0's weights."""
     torch.manual_seed(0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from memplan.problem import BufferProblem, HBOrder, Solution
@@ -31,3 +33,42 @@ def ordered_inplace_chain(n: int) -> tuple[BufferProblem, Solution]:
     off = np.zeros(n, dtype=np.int64)
     off[0::2] = 1000
     return p, Solution(off, 2000, "size")
+
+
+def exhaustive(p: BufferProblem) -> int:
+    """Smallest arena over every order of lowest aligned-fit placement (every compacted packing is one of these, so
+    an optimal packing's offset order is one): the optimum the exact solvers are held to on problems of a few
+    buffers (``n!`` orders)."""
+    n, sizes, a, adj = len(p), p.sizes.tolist(), p.alignment, p.conflict_lists()
+    best = 1 << 62
+    for perm in itertools.permutations(range(n)):
+        off: list[int | None] = [None] * n
+        for i in perm:
+            o = 0
+            for lo, hi in sorted((off[j], off[j] + sizes[j]) for j in adj[i] if off[j] is not None):
+                if lo >= o + sizes[i]:
+                    break
+                o = max(o, -(-hi // a) * a)
+            off[i] = o
+        best = min(best, max(o + sizes[i] for i, o in enumerate(off)))
+    return best
+
+
+def problems_auto_solves(run) -> list[BufferProblem]:
+    """Every problem ``memplan.solvers.auto.solve`` is handed while ``run()`` plans, in order (``auto.solve`` wrapped
+    for the call and put back). Why: the skyline and quality tests hold ``auto``'s choices against the very problem a
+    plan solves, which only the planner builds."""
+    from memplan.solvers import auto
+
+    seen: list[BufferProblem] = []
+    real = auto.solve
+
+    def spy(problem, *args, **kwargs):
+        seen.append(problem)
+        return real(problem, *args, **kwargs)
+    auto.solve = spy
+    try:
+        run()
+    finally:
+        auto.solve = real
+    return seen

@@ -266,10 +266,19 @@ def test_mutated_plan_documents_raise_only_memplan_errors_naming_the_source(doc)
             pass
 
 
+#: capacities every device of ``moe(experts=2)`` fits on 1-3 devices (each needs at most 1.1 MB): never refused.
+#: (Round 69: without them 3 of the 60 examples reached the check of a kept split, and a refusal of everything passed.)
+FITTING = st.integers(1 << 21, 1 << 62)
 CAPACITIES = st.one_of(
-    VALUES, st.integers(-1, 2**64), st.floats(allow_nan=True),
+    VALUES, st.integers(-1, 2**64), st.floats(allow_nan=True), FITTING, st.lists(FITTING, min_size=1, max_size=3),
     st.lists(st.one_of(st.integers(-1, 2**64), st.sampled_from([None, True, 1.5, float("nan"), "1", []])), max_size=4),
 )
+
+
+def _fitting(cap, n: int) -> bool:
+    """Whether ``cap`` is a capacity (or one per device, ``n`` of them) that ``FITTING`` holds."""
+    caps = cap if isinstance(cap, list) and len(cap) == n else [cap]
+    return all(type(c) is int and 1 << 21 <= c <= 1 << 62 for c in caps)
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
@@ -280,7 +289,8 @@ def test_hostile_device_capacities_are_refused_or_kept(cap, n, streams):
     g = moe(experts=2)
     try:
         split, plan = memplan.plan_devices(g, n, device_capacity=cap, streams=streams)
-    except (memplan.BudgetError, memplan.ScheduleError):
+    except (memplan.BudgetError, memplan.ScheduleError) as exc:
+        assert not _fitting(cap, n), f"{cap!r} on {n} devices refused: {exc}"
         return
     if cap is None:   # (no capacity: nothing to keep)
         return

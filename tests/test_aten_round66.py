@@ -18,6 +18,7 @@ torch = need("torch")
 from aten_changes import compile_cpu as _compile  # noqa: E402
 from aten_changes import ran_or_refused as _runs_as_eager_or_refused  # noqa: E402
 from aten_changes import seeded_linear as _linear  # noqa: E402
+from aten_changes import settings_chain as _chain  # noqa: E402
 from torch import nn  # noqa: E402
 
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
@@ -330,16 +331,6 @@ def test_a_private_field_forward_does_not_read_is_not_watched():
     cfg._other = 0
     m = _Held(lambda m: m.cfg.x, cfg=cfg)
     assert _runs_as_eager_or_refused(m, lambda: setattr(cfg, "_other", 1)) == "ran"
-
-
-def _chain(depth):
-    """A settings object ``depth`` objects deep to its tensor ``t`` (``cfg.a.a...t``); (root, the last object)."""
-    root = cur = _Cfg()
-    for _ in range(depth - 1):
-        cur.a = _Cfg()
-        cur = cur.a
-    cur.t = torch.tensor([2.0])
-    return root, cur
 
 
 @pytest.mark.parametrize("depth", [4, 5, 9])

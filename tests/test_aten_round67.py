@@ -20,6 +20,7 @@ torch = need("torch")
 from aten_changes import compile_cpu as _compile  # noqa: E402
 from aten_changes import ran_or_refused as _outcome  # noqa: E402
 from aten_changes import seeded_linear as _linear  # noqa: E402
+from aten_changes import settings_chain as _chain  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from torch import nn  # noqa: E402
@@ -485,19 +486,6 @@ def test_a_lambda_hook_reading_a_global_as_a_number_is_watched_not_warned():
 
     assert not any("as Python numbers" in t for t in _value_warnings(build()))
     assert _outcome(build(), lambda: H.mul_(1.5)) == "refused"
-
-
-class _Cfg:
-    pass
-
-
-def _chain(depth):
-    root = cur = _Cfg()
-    for _ in range(depth - 1):
-        cur.a = _Cfg()
-        cur = cur.a
-    cur.t = torch.tensor([2.0])
-    return root, cur
 
 
 class _Deep(nn.Module):

@@ -19,6 +19,7 @@ from needs import need
 
 torch = need("torch")
 
+from aten_changes import Settings, settings_chain  # noqa: E402
 from aten_changes import compile_cpu as _compile  # noqa: E402
 from aten_changes import ran_or_refused as _outcome  # noqa: E402
 from aten_changes import seeded_linear as _linear  # noqa: E402
@@ -356,18 +357,6 @@ def test_an_export_failure_in_a_branch_still_names_forwards_line():
 
 # ---- 4. a tensor deep in a settings object, or in a slotted one, replaced after compile --------------------------------
 
-class _Cfg:
-    pass
-
-
-def _chain(depth):
-    root = cur = _Cfg()
-    for _ in range(depth - 1):
-        cur.a = _Cfg()
-        cur = cur.a
-    cur.t = torch.tensor([2.0])
-    return root
-
 
 def _last(o):
     while hasattr(o, "a"):
@@ -391,7 +380,7 @@ def test_a_tensor_deeper_than_nine_objects_replaced_after_compile_is_refused(dep
     ([-0.034, ...] where eager gave [-0.97, ...])."""
     import copy
 
-    root = _chain(depth)
+    root, _ = settings_chain(depth)
     m = _DeepTensor(root)
 
     def change():
@@ -401,7 +390,7 @@ def test_a_tensor_deeper_than_nine_objects_replaced_after_compile_is_refused(dep
             holder = root
             for _ in range(depth - 2):
                 holder = holder.a
-            holder.a = _Cfg()
+            holder.a = Settings()
             holder.a.t = torch.tensor([5.0])
         else:
             m.cfg = copy.deepcopy(root)

@@ -6,12 +6,11 @@ small enough for that); heuristics are the reference for "never worse".
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 
 import pytest
-from problems import random_intervals
+from problems import exhaustive, random_intervals
 
 import memplan
 import memplan.examples
@@ -27,27 +26,6 @@ HARD_SIZES, HARD_LOWER, HARD_UPPER = [3, 2, 2, 4, 2], [3, 4, 3, 1, 2], [6, 5, 5,
 
 def hard() -> BufferProblem:
     return BufferProblem(sizes=HARD_SIZES, lower=HARD_LOWER, upper=HARD_UPPER)
-
-
-def exhaustive(p: BufferProblem) -> int:
-    """Smallest arena over every order of lowest aligned-fit placement (every compacted packing is
-    one of these)."""
-    n = len(p)
-    sizes = p.sizes.tolist()
-    a = p.alignment
-    adj = p.conflict_lists()
-    best = 1 << 62
-    for perm in itertools.permutations(range(n)):
-        off: list[int | None] = [None] * n
-        for i in perm:
-            o = 0
-            for s, e in sorted((off[j], off[j] + sizes[j]) for j in adj[i] if off[j] is not None):
-                if s >= o + sizes[i]:
-                    break
-                o = max(o, -(-e // a) * a)
-            off[i] = o
-        best = min(best, max(o + sizes[i] for i, o in enumerate(off)))
-    return best
 
 
 def random_problem(rng: random.Random, compatible: bool, alignment: int = 1) -> BufferProblem:

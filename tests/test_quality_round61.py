@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 # chains with long skips and guillotine-cut strips: round 60's generators
+from problems import problems_auto_solves  # noqa: E402
 from test_quality_round60 import deep_skips, strip  # noqa: E402
 
 import memplan
@@ -226,18 +227,7 @@ def test_heuristics_over_agrees_with_the_default_on_the_wide_keys():
     from memplan.plan import solve_schedule
     from memplan.schedule import serial_schedule
 
-    captured = []
-    real = auto.solve
-
-    def spy(problem, *args, **kwargs):
-        captured.append(problem)
-        return real(problem, *args, **kwargs)
-    try:
-        auto.solve = spy
-        solve_schedule(g, serial_schedule(g))
-    finally:
-        auto.solve = real
-    p = max(captured, key=len)
+    p = max(problems_auto_solves(lambda: solve_schedule(g, serial_schedule(g))), key=len)
     arena = solve(p, "auto", SolveOptions()).arena
     assert auto.skyline_keys(p) == ("end", "life")
     assert heuristics_over(p, "auto", SolveOptions(), arena) is False

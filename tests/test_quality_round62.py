@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from problems import problems_auto_solves  # noqa: E402
 
 # chains with long skips: round 60's generator
 from test_quality_round60 import deep_skips  # noqa: E402
@@ -37,18 +38,7 @@ def _planned(g: memplan.Graph, **opts) -> memplan.Plan:
 
 def _problem(g: memplan.Graph, **opts) -> BufferProblem:
     """The largest problem ``auto`` solves planning ``g`` (the serial schedule's)."""
-    seen: list[BufferProblem] = []
-    real = auto.solve
-
-    def spy(problem, *args, **kwargs):
-        seen.append(problem)
-        return real(problem, *args, **kwargs)
-    try:
-        auto.solve = spy
-        memplan.plan(g, **opts)
-    finally:
-        auto.solve = real
-    return max(seen, key=len)
+    return max(problems_auto_solves(lambda: memplan.plan(g, **opts)), key=len)
 
 
 def test_deep_chain_of_2000_nodes():

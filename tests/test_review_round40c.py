@@ -157,7 +157,7 @@ class LeavesTf32(nn.Module):
     (LeavesCudnnBenchmark, "cuDNN benchmark mode \\(torch"),
     (LeavesTf32, "torch.backends.cuda.matmul.allow_tf32 from (False|True) to (True|False)"),
 ])
-def test_another_process_setting_forward_leaves_changed_is_refused_and_put_back(cls, said):
+def test_another_process_setting_forward_leaves_changed_is_refused_and_put_back(cls, said, fp32_exact):
     """Failed before: compiled (each compiled call left the process as it was, eager's changed it) and compile left
     the setting changed for the rest of the process."""
     saved = _settings()
@@ -188,7 +188,33 @@ class SettingsPutBack(nn.Module):
         return y + t, z.float()
 
 
-def test_settings_forward_changes_and_puts_back_compile_and_run_as_eagers():
+@pytest.fixture
+def fp32_exact():
+    """Put torch's float32 precisions back exactly, torch 2.9's API included. Why: ``_reset`` and every legacy
+    ``torch.set_float32_matmul_precision`` write the new API's ``"none"`` (a fresh process's
+    ``torch.backends.cuda.matmul.fp32_precision``) as ``"ieee"``, so a test that did so changed what the next one met:
+    the put-back test below passed only after another test had (round 69: it failed when run alone)."""
+    if not callable(getattr(torch._C, "_get_fp32_precision_getter", None)):   # (torch < 2.9: the legacy API only)
+        saved = _settings()
+        yield
+        _reset(saved)
+        return
+    from runtime.aten.backend_flags import fp32_precisions, put_fp32_precisions
+
+    saved = fp32_precisions(torch)
+    yield
+    put_fp32_precisions(torch, saved)
+
+
+def _legacy_written():
+    """Write the float32 matmul precision through the legacy setter, unchanged: torch 2.9's per-op precisions then
+    read "ieee"/"tf32" rather than a fresh process's "none", and a legacy put-back in ``forward`` leaves them as they
+    were (the state the put-back test is about, whatever ran before it)."""
+    torch.set_float32_matmul_precision(torch.get_float32_matmul_precision())
+
+
+def test_settings_forward_changes_and_puts_back_compile_and_run_as_eagers(fp32_exact):
+    _legacy_written()
     saved = _settings()
     m = SettingsPutBack()
     step = compile(m, (torch.randn(2, 4),))
@@ -197,6 +223,19 @@ def test_settings_forward_changes_and_puts_back_compile_and_run_as_eagers():
         (a, b), (c, d) = step(x), m(x)
         assert torch.equal(a, c) and a.dtype == torch.float64 and torch.equal(b, d)
         assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled() and _settings() == saved
+
+
+def test_a_legacy_precision_put_back_that_leaves_torch_29s_none_written_is_refused(fp32_exact):
+    """The same ``forward`` where the matmul precision of torch 2.9's API still reads "none" (a fresh process): its
+    put-back through the legacy API writes "ieee", a change eager's call leaves the process with (a later
+    ``torch.backends.fp32_precision = "tf32"`` no longer reaches matmuls), so it is refused, naming it."""
+    if not callable(getattr(torch._C, "_get_fp32_precision_getter", None)):
+        pytest.skip("torch < 2.9 has no per-op float32 precision")
+    torch._C._set_fp32_precision_setter("cuda", "matmul", "none")
+    with pytest.raises(AtenExecutorError, match=r"forward changes torch\.backends\.cuda\.matmul\.fp32_precision "
+                                                r"from 'none' to 'ieee'.* and leaves it so"):
+        compile(SettingsPutBack(), (torch.randn(2, 4),))
+    assert torch._C._get_fp32_precision_getter("cuda", "matmul") == "none"   # (compile put it back)
 
 
 # --- bug: a buffer's requires_grad changed in forward ----------------------------------------------------------------

@@ -1,12 +1,12 @@
 """Round 59: the search's time partitions made once (``search_tree._time_partitions``) and its decompositions' parts in
 bulk (``search_tree._split_parts``), each charged what it takes (``docs/experiments/search_s59.txt``)."""
 
-import itertools
 import random
 import warnings
 
 import numpy as np
 import pytest
+from problems import exhaustive as _exhaustive
 
 from memplan.problem import BufferProblem, Solution, arena_of
 from memplan.solvers import SolveOptions, search_tree, solve
@@ -88,23 +88,6 @@ def test_bulk_parts_equal_the_python_filter_at_every_split(monkeypatch, seed):
             check_solution(p, Solution(off, arena_of(p, off), "search"))
             assert arena_of(p, off) <= cap
     assert calls[0] > 0
-
-
-def _exhaustive(p: BufferProblem) -> int:
-    """Smallest arena over every order of lowest aligned-fit placement (``tests/test_cpsat.py``'s ``exhaustive``)."""
-    n, sizes, a, adj = len(p), p.sizes.tolist(), p.alignment, p.conflict_lists()
-    best = 1 << 62
-    for perm in itertools.permutations(range(n)):
-        off: list[int | None] = [None] * n
-        for i in perm:
-            o = 0
-            for lo, hi in sorted((off[j], off[j] + sizes[j]) for j in adj[i] if off[j] is not None):
-                if lo >= o + sizes[i]:
-                    break
-                o = max(o, -(-hi // a) * a)
-            off[i] = o
-        best = min(best, max(o + sizes[i] for i, o in enumerate(off)))
-    return best
 
 
 @pytest.mark.parametrize("seed", range(30))

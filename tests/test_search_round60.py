@@ -7,13 +7,13 @@ H at ``time_limit=5`` ended at 1,135,616 for its bound 1,048,576).
 
 from __future__ import annotations
 
-import itertools
 import random
 import warnings
 
 import numpy as np
 import pytest
 from minimalloc_data import challenging
+from problems import exhaustive as _exhaustive
 
 from memplan.problem import BufferProblem, Solution, arena_of
 from memplan.solvers import SolveOptions, search, search_tree, solve
@@ -110,23 +110,6 @@ def test_minimalloc_h_packs_its_bound_at_five_seconds():
     assert int(s.arena) == 1048576 and s.status.name == "OPTIMAL"
     check_solution(p, s)
     assert np.array_equal(_solve(p, 5).offsets, s.offsets)
-
-
-def _exhaustive(p: BufferProblem) -> int:
-    """Smallest arena over every order of lowest aligned-fit placement (an optimal packing's offset order is one)."""
-    n, sizes, a, adj = len(p), p.sizes.tolist(), p.alignment, p.conflict_lists()
-    best = 1 << 62
-    for perm in itertools.permutations(range(n)):
-        off: list[int | None] = [None] * n
-        for i in perm:
-            o = 0
-            for lo, hi in sorted((off[j], off[j] + sizes[j]) for j in adj[i] if off[j] is not None):
-                if lo >= o + sizes[i]:
-                    break
-                o = max(o, -(-hi // a) * a)
-            off[i] = o
-        best = min(best, max(o + sizes[i] for i, o in enumerate(off)))
-    return best
 
 
 def test_bounds_the_bound_trees_prove_are_true_on_tiny_problems(monkeypatch):

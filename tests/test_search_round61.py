@@ -14,10 +14,10 @@ import sys
 
 import numpy as np
 from minimalloc_data import challenging, challenging_path
+from packing_tries import check_packing, one_try
 
-from memplan.problem import BufferProblem, Solution, arena_of
+from memplan.problem import BufferProblem
 from memplan.solvers import search_tree
-from memplan.solvers.check import check_solution
 from memplan.solvers.options import SearchParams
 
 CAP = 1048576
@@ -27,33 +27,16 @@ def _minimalloc(name: str) -> BufferProblem:
     return challenging(name)
 
 
-def _try(p: BufferProblem, cap: int, preorder: str, units: int, memo: bool = True, side_proofs: bool = True):
-    """One try (``feasible``) with a limit of ``units``: (offsets, None, "abort"), the search, the units it took."""
-    budget = search_tree.WorkBudget(10**9, 1e9)
-    s = search_tree.PackingSearch(p, SearchParams(memo=memo, side_proofs=side_proofs), budget)
-    try:
-        res = s.feasible(cap, preorder, units)
-    except search_tree.Abort:
-        res = "abort"
-    return res, s, (budget.taken + s.work) // search_tree.WORK_NS_PER_UNIT
-
-
-def _check(p: BufferProblem, offsets: list[int], cap: int) -> None:
-    off = np.asarray(offsets, dtype=np.int64)
-    check_solution(p, Solution(off, arena_of(p, off), "search"))
-    assert arena_of(p, off) <= cap
-
-
 def test_failed_states_cut_minimalloc_a_to_its_packing():
     """minimalloc A at its bound with TWA: 4,920 nodes and 11,118 units to the packing, where 262 of its states are
     ones a failed subtree had searched from the same or a lower (offset, position); cut there, 3,695 nodes within
     9,000 units. Without the table the try stops short of it."""
     p = _minimalloc("A")
-    res, s, units = _try(p, CAP, "TWA", 9000)
+    res, s, units = one_try(p, CAP, "TWA", 9000)
     assert res != "abort" and res is not None
-    _check(p, res, CAP)
+    check_packing(p, res, CAP)
     assert s.nodes < 4000 and units < 9000 and s.memo_hits > 0
-    off, s0, _ = _try(p, CAP, "TWA", 9000, memo=False)
+    off, s0, _ = one_try(p, CAP, "TWA", 9000, memo=False)
     assert off == "abort" and s0.memo_hits == 0
 
 
@@ -71,12 +54,12 @@ def test_the_table_finds_the_first_packing_and_proves_what_the_full_tree_proves(
         lb = int(p.lower_bound)
         for preorder in ("WAT", "TWA"):
             for cap in range(lb, lb + 4):
-                r1, s1, _ = _try(p, cap, preorder, 20000)
-                r0, s0, _ = _try(p, cap, preorder, 20000, memo=False)
+                r1, s1, _ = one_try(p, cap, preorder, 20000)
+                r0, s0, _ = one_try(p, cap, preorder, 20000, memo=False)
                 assert r1 == r0 and s1.nodes <= s0.nodes
                 if r1 is None and s1.above < search_tree.NO_CAPACITY:
                     assert s1.above >= s0.above
-                    assert _try(p, s1.above - 1, preorder, 20000, memo=False)[0] is None
+                    assert one_try(p, s1.above - 1, preorder, 20000, memo=False)[0] is None
 
 
 def test_the_table_keeps_to_aligned_capacities():
@@ -101,9 +84,9 @@ def test_refused_candidates_are_not_listed_but_the_first():
     1,291 nodes. Left out of the scans (all but the first, whose need is the least), the same 1,291 nodes pack the
     same offsets in under 4,500 units."""
     p = _minimalloc("H")
-    res, s, units = _try(p, CAP, "TAW", 6000)
+    res, s, units = one_try(p, CAP, "TAW", 6000)
     assert res != "abort" and res is not None
-    _check(p, res, CAP)
+    check_packing(p, res, CAP)
     assert s.nodes == 1291 and s.memo_hits == 0 and units < 4500
 
 
@@ -151,5 +134,5 @@ def test_failed_tests_are_charged_what_they_read():
     """minimalloc J at its bound (989,184, which nothing packs) with TWA: most candidates fail the window test, each
     charged 35,000 ns and its entries read again (1,176 nodes in 10,000 units); read off the test's own terms, 1,826."""
     p = _minimalloc("J")
-    res, s, units = _try(p, 989184, "TWA", 10000, side_proofs=False)   # (round 63's side proofs take work of their own)
+    res, s, units = one_try(p, 989184, "TWA", 10000, side_proofs=False)   # (round 63's side proofs take work of their own)
     assert res == "abort" and s.nodes > 1700

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimalloc_data import challenging
+from packing_tries import check_packing, one_try
 from side_proof_spy import ask_at_every_failed_child, record_side_proofs
 
 from memplan.errors import SolverError
-from memplan.problem import BufferProblem, Solution, align_up, arena_of
+from memplan.problem import BufferProblem, align_up
 from memplan.solvers import SolveOptions, search_tree, solve
 from memplan.solvers.check import check_solution
 from memplan.solvers.options import SearchParams
@@ -27,33 +28,16 @@ from memplan.solvers.options import SearchParams
 CAP = 1048576
 
 
-def _try(p: BufferProblem, cap: int, preorder: str, units: int, side_proofs: bool = True, memo: bool = True):
-    """One try (``feasible``) with a limit of ``units``: (offsets, None or "abort"), the search, the units it took."""
-    budget = search_tree.WorkBudget(10**9, 1e9)
-    s = search_tree.PackingSearch(p, SearchParams(side_proofs=side_proofs, memo=memo), budget)
-    try:
-        res = s.feasible(cap, preorder, units)
-    except search_tree.Abort:
-        res = "abort"
-    return res, s, (budget.taken + s.work) // search_tree.WORK_NS_PER_UNIT
-
-
-def _check(p: BufferProblem, offsets: list[int], cap: int) -> None:
-    off = np.asarray(offsets, dtype=np.int64)
-    check_solution(p, Solution(off, arena_of(p, off), "search"))
-    assert arena_of(p, off) <= cap
-
-
 def test_side_proofs_cut_minimalloc_e_to_its_packing():
     """minimalloc E at its capacity with TWA: 39,895 units without side proofs; with them the subtree under the buffer
     at 117,760 fails once its first deep refutation finds sections 31-48 without a packing, and the tree packs
     within 8,000 units (a third of ``time_limit=5``'s budget, the tree's share side by side)."""
     p = challenging("E")
-    res, s, units = _try(p, CAP, "TWA", 8000)
+    res, s, units = one_try(p, CAP, "TWA", 8000)
     assert res not in ("abort", None)
-    _check(p, res, CAP)
+    check_packing(p, res, CAP)
     assert units < 8000 and s.side_proofs > 0
-    off, s0, _ = _try(p, CAP, "TWA", 8000, side_proofs=False)
+    off, s0, _ = one_try(p, CAP, "TWA", 8000, side_proofs=False)
     assert off == "abort" and s0.side_proofs == 0
 
 
@@ -61,8 +45,8 @@ def test_a_proof_fails_the_ancestors_whose_placement_lies_outside_its_side():
     """The side a proof names travels up: E's proofs are few (one per refuted subtree and per ancestor whose buffer lies
     in the side), the tree a seventh of its nodes without them."""
     p = challenging("E")
-    res, s, _ = _try(p, CAP, "TWA", 8000)
-    _, s0, _ = _try(p, CAP, "TWA", 42000, side_proofs=False)
+    res, s, _ = one_try(p, CAP, "TWA", 8000)
+    _, s0, _ = one_try(p, CAP, "TWA", 42000, side_proofs=False)
     assert s.side_proofs < 20 and s.nodes * 5 < s0.nodes
 
 
@@ -111,11 +95,11 @@ def test_side_proofs_prune_only_subtrees_without_a_packing(monkeypatch, problem,
     least = _brute(sizes, lower, upper, align) if len(sizes) <= 7 else None
     base = least if least is not None else int(p.lower_bound) + 2
     cap = max(max(sizes), base - 3 + extra)
-    res, s, _ = _try(p, cap, preorder, 10**6)
+    res, s, _ = one_try(p, cap, preorder, 10**6)
     assert res != "abort"
-    assert res == _try(p, cap, preorder, 10**6, side_proofs=False)[0]
+    assert res == one_try(p, cap, preorder, 10**6, side_proofs=False)[0]
     if res is not None:
-        _check(p, res, cap)
+        check_packing(p, res, cap)
     if least is not None:
         assert (res is not None) == (least <= cap)
         if res is None:
@@ -140,12 +124,12 @@ def test_side_proofs_prune_on_harder_random_problems(monkeypatch):
         lb = int(p.lower_bound)
         for preorder in ("WAT", "TWA"):
             for cap in range(lb, lb + 6):
-                r1, s1, _ = _try(p, cap, preorder, 10**6)
-                r0, s0, _ = _try(p, cap, preorder, 10**6, side_proofs=False)
+                r1, s1, _ = one_try(p, cap, preorder, 10**6)
+                r0, s0, _ = one_try(p, cap, preorder, 10**6, side_proofs=False)
                 # (a pruned subtree holds no packing, so the first packing in the tree's order is the same one)
                 assert r1 == r0, (sizes.tolist(), lower.tolist(), upper.tolist(), cap, preorder)
                 if r1 is not None:
-                    _check(p, r1, cap)
+                    check_packing(p, r1, cap)
                 elif s0.above < search_tree.NO_CAPACITY:
                     assert s1.above <= s0.above
     assert sum(proven) > 100

@@ -18,6 +18,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from problems import problems_auto_solves
 from test_quality_round60 import deep_skips
 from test_quality_round62 import _problem
 
@@ -152,18 +153,7 @@ def test_the_default_repeats_under_the_cap():
 
 def _widest(g: memplan.Graph, **opts):
     """The problem of the most pairs a walk that ``auto`` solves planning ``g``."""
-    seen = []
-    real = auto.solve
-
-    def spy(problem, *args, **kwargs):
-        seen.append(problem)
-        return real(problem, *args, **kwargs)
-    try:
-        auto.solve = spy
-        memplan.plan(g, **opts)
-    finally:
-        auto.solve = real
-    return max(seen, key=auto._walk_work)
+    return max(problems_auto_solves(lambda: memplan.plan(g, **opts)), key=auto._walk_work)
 
 
 def test_a_layered_graph_on_3_streams_below_size():

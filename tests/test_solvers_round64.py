@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from problems import random_intervals
+from problems import problems_auto_solves, random_intervals
 from test_quality_round60 import deep_skips
 
 import memplan
@@ -154,18 +154,7 @@ def test_a_cap_of_0_keeps_nothing_alone(ledger, monkeypatch):
 
 def _multi_stream(g, **opts) -> BufferProblem:
     """The problem of the most buffers ``auto`` solves planning ``g`` with ``opts``."""
-    seen: list[BufferProblem] = []
-    real = auto.solve
-
-    def spy(problem, *args, **kwargs):
-        seen.append(problem)
-        return real(problem, *args, **kwargs)
-    auto.solve = spy
-    try:
-        memplan.plan(g, **opts)
-    finally:
-        auto.solve = real
-    return max(seen, key=lambda p: (p.order is not None, len(p)))
+    return max(problems_auto_solves(lambda: memplan.plan(g, **opts)), key=lambda p: (p.order is not None, len(p)))
 
 
 @pytest.mark.parametrize("streams", [1, 3])
