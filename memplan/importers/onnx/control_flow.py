@@ -95,7 +95,10 @@ def check_types(checks: list, types: dict[str, str]) -> None:
     """Refuse the first of ``checks`` (``TypeCheck``, ``UntakenBranch``; a ``ScanCheck`` is not judged here) that
     the inferred ``types`` (value -> type text) contradict; a value of unknown type is not judged."""
     untaken = [c for c in checks if isinstance(c, UntakenBranch)]
-    inferred = iter(_untaken_types(untaken, types) if untaken else [])   # (one list each, in their order)
+    flat = _untaken_model(untaken, types) if untaken else None
+    if flat is not None:   # (what onnxruntime refuses in the branches themselves, before what they make)
+        check_untaken_validity(untaken, flat[0])
+    inferred = iter(_untaken_types(untaken, types, flat) if untaken else [])   # (one list each, in their order)
     for c in checks:
         if isinstance(c, ScanCheck):
             continue
@@ -332,16 +335,26 @@ class _Expander:
             raise GraphError(f"{who}: its {name} returns {len(body.output)} values, the node {len(n.output)}")
         out = self.inline(body, f"{n.name}/{name[:-7]}/", {}, [o or None for o in n.output], outer, who, name)
         other = "else_branch" if name == "then_branch" else "then_branch"
-        if other in branches and len(branches[other].output) == len(out):
-            # (onnxruntime infers both branches: the one not taken must return the types the taken one does)
-            for k, vi in enumerate(branches[other].output):
-                declared = self.declared(vi)
-                if declared is not None:
-                    self.type_checks.append(TypeCheck(out[k], declared, None, f"{who}: its {other}'s output #{k} "
-                                                      f"{vi.name!r} is declared {declared}, but its {name}'s"))
-            # (after the declarations, which say it first; then what the untaken branch's nodes make)
-            self.type_checks.append(UntakenBranch(out, branches[other], self.onnx, self.model,
-                                                  f"{who}: its {other} (not taken)"))
+        if other not in branches:   # (both are required attributes: onnxruntime resolves both)
+            raise GraphError(f"{who}: it has no {other} (onnxruntime refuses the model, though that branch would "
+                             "not run)")
+        if len(branches[other].output) != len(out):
+            raise GraphError(f"{who}: its {other} (not taken) returns {len(branches[other].output)} values, its "
+                             f"{name} {len(out)} (onnxruntime refuses the model: \"then_branch and else_branch "
+                             "produce different number of outputs\")")
+        undefined = sorted(v for v in _free_names(branches[other]) if v not in outer)
+        if undefined:
+            raise GraphError(f"{who}: its {other} (not taken) reads {undefined[0]!r}, which neither the branch nor "
+                             "the graph around it defines (onnxruntime refuses the model)")
+        # (onnxruntime infers both branches: the one not taken must return the types the taken one does)
+        for k, vi in enumerate(branches[other].output):
+            declared = self.declared(vi)
+            if declared is not None:
+                self.type_checks.append(TypeCheck(out[k], declared, None, f"{who}: its {other}'s output #{k} "
+                                                  f"{vi.name!r} is declared {declared}, but its {name}'s"))
+        # (after the declarations, which say it first; then what the untaken branch's nodes make)
+        self.type_checks.append(UntakenBranch(out, branches[other], self.onnx, self.model,
+                                              f"{who}: its {other} (not taken)"))
 
     def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
         body = dict(_subgraphs(n)).get("body")
@@ -489,12 +502,13 @@ class _Expander:
         return concat
 
 
-def _untaken_types(checks: list[UntakenBranch], types: dict[str, str]) -> list[list[str | None]]:
-    """The types ONNX's (lenient) inference gives each output of each check's untaken branch (None where unknown),
-    inferred at once: one flat model of every branch's nodes, each branch's own values renamed apart
-    (``untaken/<k>/<name>``), each value they read from the scopes around a graph input typed as the expanded graph's
-    inference typed it (a tensor; another is left untyped). Why flat and at once: ONNX's inference of an ``If``'s
-    subgraph costs 0.4 ms a branch, a model a branch about as much (+40% on the import of 1,000 Ifs)."""
+def _untaken_model(checks: list[UntakenBranch], types: dict[str, str]) -> tuple[Any, list[list[str]], list]:
+    """One flat model of every check's untaken branch, each branch's own values renamed apart (``untaken/<k>/<name>``)
+    and its nodes named ``untaken/<k>/<node id>``, each value they read from the scopes around a graph input typed as
+    the expanded graph's inference typed it (a tensor of unknown shape; another is left untyped; a graph input as the
+    model declares it, an initializer of its dims: what onnxruntime knows of them as it loads); with each branch's
+    outputs' names in it, and the initializers copied. Why flat and at once: ONNX's inference of an ``If``'s subgraph
+    costs 0.4 ms a branch, a model a branch about as much (+40% on the import of 1,000 Ifs)."""
     onnx = checks[0].onnx
     helper = onnx.helper
     free: set[str] = set()
@@ -510,23 +524,107 @@ def _untaken_types(checks: list[UntakenBranch], types: dict[str, str]) -> list[l
             copy.CopyFrom(t)
             copy.name = mapping[t.name]
             initializers.append(copy)
-        for n in body.node:
+        for n, nid in zip(body.node, _node_ids(body)):
             copy = onnx.NodeProto()
             copy.CopyFrom(n)
+            copy.name = f"untaken/{k}/{nid}"
             copy.input[:] = [mapping.get(v, v) for v in n.input]
             copy.output[:] = [mapping.get(v, v) for v in n.output]
             for _a, sub in _subgraphs(copy):
                 _rename_refs(sub, mapping)
             nodes.append(copy)
         outputs.append([mapping.get(o.name, o.name) for o in body.output])
+    model = checks[0].model
+    declared = {vi.name: vi for vi in model.graph.input if vi.HasField("type")}
+    weights = {t.name: t for t in model.graph.initializer if t.name not in declared}
     inputs = []
     for v in sorted(free):
         elem = _elem_of(onnx, types.get(v))
-        inputs.append(helper.make_tensor_value_info(v, elem, None) if elem else helper.ValueInfoProto(name=v))
+        if v in declared:   # (a graph input: as the model declares it, what onnxruntime knows of it as it loads)
+            inputs.append(declared[v])
+        elif v in weights:   # (an initializer: its own dims)
+            inputs.append(helper.make_tensor_value_info(v, weights[v].data_type, list(weights[v].dims)))
+        else:
+            inputs.append(helper.make_tensor_value_info(v, elem, None) if elem else helper.ValueInfoProto(name=v))
     g = helper.make_graph(nodes, "untaken", inputs, [], initializers)
-    model = checks[0].model
     m = helper.make_model(g, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     m.functions.extend(model.functions)
+    return m, outputs, initializers
+
+
+#: words of ONNX's strict inference errors that say only that a value the untaken branch reads from the graph around
+#: is of a type the flat model could not give it (a sequence, an optional, a value of unknown type): not the branch's
+#: own fault, so not judged
+_UNTYPED_READ = "expected to have type but instead is null"
+
+
+def check_untaken_validity(checks: list[UntakenBranch], flat) -> None:
+    """Refuse the first untaken branch (of ``checks``, its nodes in the flat model ``flat``, ``_untaken_model``)
+    that onnxruntime refuses as it loads the model: a node its schema rejects (an op not registered at the model's
+    opset, a domain not imported, a required attribute missing, an unknown attribute, too many or too few inputs:
+    onnx's checker, which onnxruntime's graph resolution applies to every subgraph), and a node ONNX's strict type and
+    shape inference fails on (two types bound to one type parameter, a Cast to no type, a Transpose ``perm`` or a
+    Gather ``axis`` out of its input's rank, a MatMul of declared dims that do not match). Why: the branch that does
+    not run is still resolved, typed and inferred by onnxruntime, which then refuses to load the model; expanded, the
+    branch was dropped unread and the model planned. A value the branch reads from the graph around that nodes make
+    is typed, not shaped (its shape at import is what the inputs' fixed dims give, which onnxruntime does not know as
+    it loads: a branch that does not run because of a shape may well be invalid for that shape), so a shape error
+    on such a value is not judged; a graph input is as declared, an initializer of its dims."""
+    onnx = checks[0].onnx
+    ctx = onnx.checker.C.CheckerContext()
+    ctx.ir_version = flat.ir_version
+    ctx.opset_imports = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in flat.opset_import}
+    owner = {}   # flat node name -> (the check it is of, its id in the branch)
+    for n in flat.graph.node:
+        _, k, nid = n.name.split("/", 2)
+        owner[n.name] = (checks[int(k)], nid)
+
+    def schema_check(nodes, where: str, c: UntakenBranch) -> None:
+        for n in nodes:
+            subs = _subgraphs(n)
+            nid = n.name.split("/", 2)[2] if n.name.startswith("untaken/") else n.name
+            if subs:   # (onnx's checker of a node with a subgraph asks for a lexical scope Python cannot give it:
+                #   the subgraphs' own nodes are checked one by one instead)
+                for _a, sub in subs:
+                    schema_check(sub.node, f"{where}node {nid!r} ({n.op_type}): its {_a}'s ", c)
+                continue
+            try:
+                onnx.checker.check_node(n, ctx)
+            except Exception as exc:  # noqa: BLE001 - onnx's ValidationError, worded by onnx
+                text = _first_line(exc).replace(f"Node({n.name})", f"Node({nid})")
+                raise GraphError(f"{c.why}: its {where}node {nid!r} ({n.op_type}) is invalid: {text} (onnxruntime "
+                                 "refuses the model)") from None
+
+    for n in flat.graph.node:
+        c, _nid = owner[n.name]
+        schema_check([n], "", c)
+    try:
+        onnx.shape_inference.infer_shapes(flat, check_type=True, strict_mode=True)
+    except Exception as exc:  # noqa: BLE001 - onnx's InferenceError; what it says decides
+        text = str(exc)
+        if _UNTYPED_READ in text:
+            return
+        name = next((name for name in owner if f"node name: {name})" in text), None)
+        if name is None:   # (an error naming no node of a branch: not judged, as before)
+            return
+        c, nid = owner[name]
+        text = text.replace(f"node name: {name})", f"node name: {nid})")
+        text = text.replace("[ShapeInferenceError] ", "").replace("Inference error(s): ", "")
+        where = f"its node {nid!r}: "
+        raise GraphError(f"{c.why}: {where}ONNX's inference fails: {_first_line(text)} (onnxruntime infers both "
+                         "branches and refuses the model)") from None
+
+
+def _first_line(exc) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), str(exc))
+
+
+def _untaken_types(checks: list[UntakenBranch], types: dict[str, str], flat=None) -> list[list[str | None]]:
+    """The types ONNX's (lenient) inference gives each output of each check's untaken branch (None where unknown),
+    inferred at once in one flat model (``_untaken_model``; ``flat``: the one already made)."""
+    onnx = checks[0].onnx
+    helper = onnx.helper
+    m, outputs, initializers = flat or _untaken_model(checks, types)
     try:
         inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
     except Exception:  # noqa: BLE001 - what onnx cannot infer is not judged
