@@ -98,8 +98,9 @@ def _sequence_map():
                    helper.make_node("ConcatFromSequence", ["sm"], ["y"], axis=0)], [X], ["y", seq("sm", T.FLOAT, None)])
 
 
-#: (round 64: an If on a run-time condition is refused as such; a Loop of a constant trip count is unrolled, below)
-CONTROL = {"If": (_if, "if0"), "Scan": (_scan, "scan0"), "SequenceMap": (_sequence_map, "map0")}
+#: (round 64: an If on a run-time condition is refused as such; a Loop of a constant trip count is unrolled, below;
+#: round 69: a Scan is unrolled too, below)
+CONTROL = {"If": (_if, "if0"), "SequenceMap": (_sequence_map, "map0")}
 
 
 @pytest.mark.parametrize("op", sorted(CONTROL))
@@ -116,6 +117,14 @@ def test_a_loop_of_a_constant_trip_count_is_planned_as_onnxruntime_runs_it():
     real = ort_sizes(_loop(), FX, strict=True)
     assert not size_mismatches(g, real)[1]
     assert [n.op for n in g.nodes] == ["Identity", "Add"] * 3 or [n.op for n in g.nodes] == ["Add"] * 3
+    memplan.verify(g, memplan.plan(g))
+
+
+def test_a_scan_is_planned_as_onnxruntime_runs_it():
+    """Round 69: unrolled over its scan input's length (``control_flow``), each value sized as onnxruntime's run."""
+    g = import_onnx(_scan())
+    real = ort_sizes(_scan(), FX, strict=True)
+    assert not size_mismatches(g, real)[1]
     memplan.verify(g, memplan.plan(g))
 
 

@@ -36,7 +36,6 @@ MAX_UNROLL = 64
 MAX_EXPANDED_NODES = 1 << 20
 #: ops whose subgraphs run over the values of their inputs: refused, with the reason
 NOT_UNROLLED = {
-    "Scan": "its body runs once per slice of its scan inputs, over what they hold (not unrolled at import)",
     "SequenceMap": "its body runs once per element of its input sequences, a count known only at run time "
                    "(not unrolled at import)",
 }
@@ -174,6 +173,8 @@ def _count_nodes(onnx, g, main) -> int:
     for n in g.node:
         subs = [_count_nodes(onnx, sub, main) for _a, sub in _subgraphs(n)]
         grown = max(subs, default=0)
+        if n.op_type == "Scan" and subs:   # (its length is a shape, not read here: the bound)
+            grown *= MAX_UNROLL
         if n.op_type == "Loop" and n.input and subs:
             trip = _constant_in(onnx, g, n.input[0]) if n.input[0] else None
             if trip is None and n.input[0]:
@@ -248,11 +249,13 @@ class _Expander:
         return name
 
     def inline(self, body, prefix: str, bind: dict[str, str], out_names: list[str | None], outer: set[str],
-               who: str, what: str) -> list[str]:
+               who: str, what: str, fed_from: int = 2) -> list[str]:
         """Append to ``self.new_nodes`` a copy of subgraph ``body`` whose inputs are the outer values ``bind`` names,
         its own values renamed ``prefix`` + name (fresh), each output given the name ``out_names`` holds for it
         (None: the renamed one); returns the outer name of each output. ``outer``: the names the scope around
-        defines (a name the body reads from neither is refused, naming ``who`` and its ``what``)."""
+        defines (a name the body reads from neither is refused, naming ``who`` and its ``what``). ``fed_from``: the
+        first body input whose declared type the value fed to it must have (2 for a Loop, whose iteration number and
+        condition are its own; 0 for a Scan)."""
         local = _defined(body)
         for v in sorted(_free_names(body)):
             if v not in outer and v not in bind:
@@ -316,8 +319,8 @@ class _Expander:
             if declared is not None:
                 self.type_checks.append(TypeCheck(inner, declared, None, f"{who}: its {what}'s output #{k} {o!r} is "
                                                   f"declared {declared}, but its value"))
-        for v in body.input[2:]:   # (a Loop body's loop-carried inputs: what the node feeds them, against what the
-            #   body declares; its iteration number and condition are expand_loop's)
+        for v in body.input[fed_from:]:   # (a Loop body's loop-carried inputs, a Scan body's: what the node feeds
+            #   them, against what the body declares; a Loop's iteration number and condition are expand_loop's)
             declared = self.declared(v)
             if declared is not None and v.name in bind and v.name in mapping:
                 self.type_checks.append(TypeCheck(mapping[v.name], declared, None, f"{who}: its {what}'s input "
@@ -453,6 +456,111 @@ class _Expander:
                                                       "shape from one iteration to the next (onnxruntime refuses to "
                                                       "run the Loop: \"Inconsistent shape in loop output\")"))
 
+    def expand_scan(self, n, who: str, shapes: list, outer: set[str]) -> None:
+        """A ``Scan`` (opset 9 on) unrolled: its body once per slice of its scan inputs, as many as their length
+        along their axes (``shapes``: each scan input's shape, folded at import). Each iteration reads its slice of
+        each scan input (a ``Gather`` of the iteration's index along the input's axis: the last slice first where
+        the input's direction is reverse), the states thread from one copy to the next and the last copy makes the
+        node's final states, and each scan output is the iterations' values stacked along its axis (the last
+        iteration's first where its direction is reverse). Why unrolled: the sizes of what a Scan makes are those
+        of its body's values (an RNN exported by tf2onnx or torch.onnx's scripting: the hidden state, each step's
+        output), known once the scan inputs' lengths are; planned as copies of the body, each value the run makes
+        has its memory, as a Loop's iterations do."""
+        np = _numpy()
+        attrs = {a.name: a for a in n.attribute}
+        body = dict(_subgraphs(n)).get("body")
+        if body is None:
+            raise GraphError(f"{who}: it has no body (onnxruntime refuses the model)")
+        if "num_scan_inputs" not in attrs:
+            raise GraphError(f"{who}: it has no num_scan_inputs attribute (onnxruntime refuses the model)")
+        m = attrs["num_scan_inputs"].i
+        states = len(n.input) - m
+        if m < 1 or states < 0:
+            raise GraphError(f"{who}: its num_scan_inputs is {m}, of {len(n.input)} inputs (onnxruntime refuses the "
+                             "model)")
+        scans = len(n.output) - states
+        if len(body.input) != states + m or scans < 0 or len(body.output) != states + scans:
+            raise GraphError(f"{who}: its body takes {len(body.input)} inputs and returns {len(body.output)} values, "
+                             f"the node has {states} states, {m} scan inputs and {len(n.output)} outputs "
+                             "(onnxruntime refuses the model)")
+        if any(not v for v in n.input):
+            raise GraphError(f"{who}: its input #{list(n.input).index('')} is empty (a Scan reads every input)")
+
+        def ints(name: str, count: int, default: int) -> list[int]:
+            values = list(attrs[name].ints) if name in attrs else [default] * count
+            if len(values) != count:
+                raise GraphError(f"{who}: its {name} has {len(values)} values for {count} "
+                                 f"{'scan inputs' if 'input' in name else 'scan outputs'} (onnxruntime refuses the "
+                                 "model)")
+            return values
+
+        in_axes, in_dirs = ints("scan_input_axes", m, 0), ints("scan_input_directions", m, 0)
+        out_axes, out_dirs = ints("scan_output_axes", scans, 0), ints("scan_output_directions", scans, 0)
+        lengths = []
+        for j, (shape, axis) in enumerate(zip(shapes, in_axes)):
+            v = n.input[states + j]
+            rank = len(shape)
+            if not -rank <= axis < rank:
+                raise GraphError(f"{who}: its scan input #{j} {v!r} is of rank {rank}, its axis {axis} is out of "
+                                 "range (onnxruntime refuses the model)")
+            lengths.append(int(shape[axis]))
+        if len(set(lengths)) > 1:
+            raise GraphError(f"{who}: its scan inputs are of lengths {lengths} along their axes (onnxruntime refuses "
+                             "to run it: every scan input has one length)")
+        steps = lengths[0]
+        if steps > MAX_UNROLL:
+            raise GraphError(f"{who}: its scan inputs are {steps} long, over the {MAX_UNROLL} iterations a Scan is "
+                             "unrolled to at import (each is a copy of its body in the planned graph)")
+        if steps == 0 and scans:
+            raise GraphError(f"{who}: its scan inputs are empty (it runs no iteration) and it has scan outputs: "
+                             "their element shape is the body's, which never runs (not supported)")
+        for k in range(states):
+            if steps == 0 and n.output[k]:
+                self.new_nodes.append(self.onnx.helper.make_node(
+                    "Identity", [n.input[k]], [n.output[k]], name=self.fresh_node(f"{n.name}/output_{k}")))
+        if steps == 0:
+            return
+        stem = n.name
+        hoisted = self.hoist(body, f"{stem}/")
+        reads = _read_in_body(body, first=0)
+        values = [n.input[k] for k in range(states)]
+        scanned: list[list[str]] = [[] for _ in range(scans)]
+        for i in range(steps):
+            bind = {**hoisted, **{body.input[k].name: values[k] for k in range(states)}}
+            for j in range(m):
+                slot = body.input[states + j].name
+                if slot not in reads:
+                    continue
+                index = self.constant(f"{stem}/{i}/index_{j}",
+                                      np.array(steps - 1 - i if in_dirs[j] else i, dtype=np.int64))
+                piece = bind[slot] = self.fresh(f"{stem}/{i}/{slot}")
+                self.new_nodes.append(self.onnx.helper.make_node(
+                    "Gather", [n.input[states + j], index], [piece], name=self.fresh_node(f"{stem}/{i}/slice_{j}"),
+                    axis=in_axes[j]))
+            names: list[str | None] = [None] * len(body.output)
+            if i == steps - 1:
+                for k in range(states):
+                    if n.output[k]:
+                        names[k] = n.output[k]
+            out = self.inline(body, f"{stem}/{i}/", bind, names, outer, who, "body", fed_from=0)
+            values = out[:states]
+            if i == 0:
+                self.type_checks.extend(
+                    TypeCheck(values[k], None, n.input[k], f"{who}: its state #{k} {n.input[k]!r} turns, after an "
+                              "iteration of its body, into a value that") for k in range(states))
+            for j in range(scans):
+                scanned[j].append(out[states + j])
+        for j in range(scans):
+            target = n.output[states + j]
+            if not target:
+                continue
+            parts = scanned[j][::-1] if out_dirs[j] else scanned[j]
+            concat = self.stack(parts, target, f"{stem}/scan_{j}", out_axes[j])
+            if concat is not None:
+                self.type_checks.append(ScanCheck(concat, f"{who}: its scan output #{j} {target!r} differs in shape "
+                                                  "from one iteration to the next (onnxruntime refuses to run the "
+                                                  "Scan)"))
+
     def hoist(self, body, prefix: str) -> dict[str, str]:
         """Copy a Loop body's constants (initializers, Constant nodes) into the graph once, returning each one's new
         name. Why: they hold the same value in every iteration; copied per iteration, a body's weight was planned
@@ -478,27 +586,27 @@ class _Expander:
                 self.new_nodes.append(c)
         return names
 
-    def stack(self, parts: list[str], target: str, stem: str) -> str | None:
-        """``target`` = the ``parts`` stacked on a new leading axis (Unsqueeze each at axis 0, then Concat): a
-        Loop's scan output, each iteration's value one slice. Returns the Concat node's name (None: one part, no
-        Concat)."""
+    def stack(self, parts: list[str], target: str, stem: str, axis: int = 0) -> str | None:
+        """``target`` = the ``parts`` stacked on a new axis ``axis`` (of the result; Unsqueeze each there, then
+        Concat): a Loop's or a Scan's scan output, each iteration's value one slice. Returns the Concat node's name
+        (None: one part, no Concat)."""
         helper = self.onnx.helper
         axes = None
         if self.opset >= 13:
-            axes = self.constant(f"{stem}/axes", _numpy().array([0], dtype=_numpy().int64))
+            axes = self.constant(f"{stem}/axes", _numpy().array([axis], dtype=_numpy().int64))
         pieces = []
         for i, p in enumerate(parts):
             piece = target if len(parts) == 1 else self.fresh(f"{stem}/{i}")
             node_name = self.fresh_node(f"{stem}/unsqueeze_{i}")
             if axes is None:
-                self.new_nodes.append(helper.make_node("Unsqueeze", [p], [piece], name=node_name, axes=[0]))
+                self.new_nodes.append(helper.make_node("Unsqueeze", [p], [piece], name=node_name, axes=[axis]))
             else:
                 self.new_nodes.append(helper.make_node("Unsqueeze", [p, axes], [piece], name=node_name))
             pieces.append(piece)
         if len(parts) == 1:
             return None
         concat = self.fresh_node(f"{stem}/concat")
-        self.new_nodes.append(helper.make_node("Concat", pieces, [target], name=concat, axis=0))
+        self.new_nodes.append(helper.make_node("Concat", pieces, [target], name=concat, axis=axis))
         return concat
 
 
@@ -650,10 +758,11 @@ def _numpy():
     return numpy
 
 
-def _read_in_body(body) -> set[str]:
+def _read_in_body(body, first: int = 1) -> set[str]:
     """Every name the nodes (and subgraphs) of a Loop's ``body`` read, and its outputs but the condition (a body
-    input only the condition passes through needs no value of its own)."""
-    names = {v for n in body.node for v in n.input if v} | {o.name for o in body.output[1:]}
+    input only the condition passes through needs no value of its own); ``first``: the first output counted (0 for a
+    Scan's body, which returns no condition)."""
+    names = {v for n in body.node for v in n.input if v} | {o.name for o in body.output[first:]}
     for n in body.node:
         for _a, sub in _subgraphs(n):
             names.update(_free_names(sub))
@@ -748,6 +857,14 @@ def _control_inputs(n) -> list[str]:
     return []
 
 
+def _scan_inputs(n) -> list[str]:
+    """The scan inputs of a ``Scan`` node ``n`` (whose shapes decide its iterations; [] for another node)."""
+    if n.op_type != "Scan":
+        return []
+    m = next((a.i for a in n.attribute if a.name == "num_scan_inputs"), 0)
+    return list(n.input[len(n.input) - m:]) if 0 < m <= len(n.input) else []
+
+
 def _ancestors(nodes, producer: dict[str, int], names: Iterable[str]) -> set[int]:
     """Indices of the nodes (of ``nodes``) that the values ``names`` are computed from, implicit reads of
     subgraphs included."""
@@ -777,6 +894,7 @@ def expand_control_flow(onnx, model, resolve: Resolver,
     g = model.graph
     if not has_control_flow(g):
         return model, None
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
     _check_subgraph_names(g, _node_ids(g))
     copy = type(model)()
     copy.CopyFrom(model)
@@ -796,18 +914,30 @@ def expand_control_flow(onnx, model, resolve: Resolver,
         for i in control:
             n = nodes[i]
             who = f"node {n.name!r} ({n.op_type})"
-            if n.op_type in NOT_UNROLLED or n.op_type not in ("If", "Loop") or n.domain not in ("", "ai.onnx"):
-                why = NOT_UNROLLED.get(n.op_type, "only If and Loop are expanded at import")
+            if n.op_type in NOT_UNROLLED or n.op_type not in ("If", "Loop", "Scan") \
+                    or n.domain not in ("", "ai.onnx"):
+                why = NOT_UNROLLED.get(n.op_type, "only If, Loop and Scan are expanded at import")
                 raise GraphError(f"{who} has a subgraph (attribute {_subgraphs(n)[0][0]!r}): control flow "
                                  f"(If/Loop/Scan) is not supported: {why}")
-            if not any(j in controls for j in _ancestors(nodes, producer, _control_inputs(n))):
+            if n.op_type == "Scan" and opset < 9:
+                raise GraphError(f"{who}: a Scan of opset {opset} (Scan-8: batched, of sequence lengths fed at run "
+                                 "time) is not unrolled at import (not supported; Scan-9 on is)")
+            decides = _control_inputs(n) + _scan_inputs(n)
+            if not any(j in controls for j in _ancestors(nodes, producer, decides)):
                 ready.add(i)
         wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
         known = {v: c for v in wanted if (c := _constant_in(onnx, g, v)) is not None}
         rest = [v for v in wanted if v not in known and v in producer]
-        if rest:
-            sub = _sub_model(onnx, copy, [nodes[k] for k in sorted(_ancestors(nodes, producer, rest))], rest)
-            known.update({k: v for k, v in resolve(sub, rest).items() if k in rest})
+        # (a Scan's iterations are its scan inputs' length: their shapes folded by Shape nodes of the sub-model)
+        taken = _all_names(g, set())
+        shape_of = {v: _unused(f"{v}/scan_shape", taken) for v in sorted({v for i in ready
+                                                                         for v in _scan_inputs(nodes[i])})}
+        shape_nodes = [onnx.helper.make_node("Shape", [v], [s], name=s) for v, s in shape_of.items()]
+        if rest or shape_nodes:
+            asked = rest + list(shape_of.values())
+            sub = _sub_model(onnx, copy, [nodes[k] for k in sorted(_ancestors(nodes, producer, list(shape_of) + rest))]
+                             + shape_nodes, asked)
+            known.update({k: v for k, v in resolve(sub, asked).items() if k in asked})
         ex = _Expander(onnx, copy)
         outer = _defined(g)
         inputs = {v.name for v in g.input}
@@ -842,7 +972,16 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 raise GraphError(f"{who}: its output #{empty} is named '' (left out), which onnxruntime cannot load "
                                  "(version 1.32 crashes); name every output of an If or Loop")
             ex.new_nodes = []
-            if n.op_type == "If":
+            if n.op_type == "Scan":
+                shapes = []
+                for v in _scan_inputs(n):
+                    if shape_of.get(v) not in known:
+                        raise GraphError(f"{who}: the shape of its scan input {v!r} is not known at import (a "
+                                         "dimension of it not fixed): how many iterations run is known only at run "
+                                         "time (fix the inputs' dimensions, --dim / --batch)")
+                    shapes.append([int(d) for d in _numpy().asarray(known[shape_of[v]]).reshape(-1)])
+                ex.expand_scan(n, who, shapes, outer)
+            elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
                 trip = known.get(n.input[0]) if n.input[0] else None   # (None with a false condition: no run)
