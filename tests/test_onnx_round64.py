@@ -442,7 +442,7 @@ def test_nested_loops_that_would_grow_the_graph_past_the_bound_are_refused_befor
 
 
 @pytest.mark.parametrize("op", ["If", "Loop"])
-def test_a_condition_or_trip_count_known_only_at_run_time_is_refused(op):
+def test_a_condition_or_trip_count_known_only_at_run_time_is_refused(op, monkeypatch):
     if op == "If":
         branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t", [helper.make_node("Neg", ["x"], ["e"])], "e")
         m = _model([helper.make_node("ReduceMax", ["x"], ["mx"], keepdims=0),
@@ -454,18 +454,21 @@ def test_a_condition_or_trip_count_known_only_at_run_time_is_refused(op):
         m = _loop_model([helper.make_node("ReduceMax", ["x"], ["mf"], keepdims=0),
                          helper.make_node("Cast", ["mf"], ["M"], to=T.INT64)], _loop_body())
         what = "trip count 'M'"
+    if op == "If":   # (round 69: both branches planned, the output selected between them)
+        _planned_as_onnxruntime_runs(m, monkeypatch)
+        return
     with pytest.raises(GraphError, match=rf"node '{op.lower()}0' \({op}\): its {what} is not a constant known at "
                                          r"import \(computed from what the graph inputs hold\)"):
         import_onnx(m)
 
 
-def test_a_condition_that_is_a_graph_input_is_refused_as_one():
+def test_a_condition_that_is_a_graph_input_is_planned_both_branches(monkeypatch):
+    # (round 64 refused it, "not a constant known at import (a graph input)"; round 69 plans both branches)
     branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t", [helper.make_node("Neg", ["x"], ["e"])], "e")
     m = _model([helper.make_node("If", ["c"], ["y"], name="if0", **branches)], ["y"],
                inputs=[X, V("c", T.BOOL, [])])
-    with pytest.raises(GraphError, match=r"'if0' \(If\): its condition 'c' is not a constant known at import "
-                                         r"\(a graph input\)"):
-        import_onnx(m)
+    for cond in (True, False):
+        _planned_as_onnxruntime_runs(m, monkeypatch, feeds={**FX, "c": np.array(cond)})
 
 
 def test_a_loop_whose_body_computes_its_condition_is_refused():
@@ -577,13 +580,16 @@ def test_the_cli_refuses_a_run_time_condition_in_one_line(tmp_path, capsys):
 
     from memplan.cli import main
 
-    branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t", [helper.make_node("Neg", ["x"], ["e"])], "e")
+    # (round 69: a fed If's branches of two shapes, as a fed condition is planned both branches)
+    branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t",
+                         [helper.make_node("ReduceSum", ["x"], ["e"], keepdims=0)], "e")
     path = tmp_path / "m.onnx"
     onnx.save(_model([helper.make_node("If", ["c"], ["y"], name="if0", **branches)], ["y"],
                      inputs=[X, V("c", T.BOOL, [])]), str(path))
     assert main(["import", str(path), "-o", str(tmp_path / "g.json")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "'if0' (If): its condition 'c' is not a constant" in err
+    assert len(err.splitlines()) == 1 and "'if0' (If): its output #0 'y' (its condition 'c' known only at " \
+        "run time) is [2, 3] where the then_branch runs and [] where the else_branch does" in err
     assert not (tmp_path / "g.json").exists()
 
 

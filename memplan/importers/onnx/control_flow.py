@@ -81,6 +81,17 @@ class ScanCheck(NamedTuple):
     why: str
 
 
+class BranchShapes(NamedTuple):
+    """An output of an ``If`` on a condition known only at run time, planned as one value (``value``) selected from
+    its two branches' (``then``, ``other``), which must be of one shape: ``why`` names the If and the output. Why: the
+    plan gives the output one buffer of one size; of two shapes its size is the branch's that runs, a run-time
+    fact (onnxruntime runs it, making either), so it is refused rather than planned at one branch's bytes."""
+    value: str
+    then: str
+    other: str
+    why: str
+
+
 def scan_refusal(checks: Iterable, message: str) -> str | None:
     """The error naming the user's Loop where ``message`` (an inference failure) names a node that stacks a scan
     output (``ScanCheck``); None where it names none."""
@@ -90,16 +101,24 @@ def scan_refusal(checks: Iterable, message: str) -> str | None:
     return None
 
 
-def check_types(checks: list, types: dict[str, str]) -> None:
-    """Refuse the first of ``checks`` (``TypeCheck``, ``UntakenBranch``; a ``ScanCheck`` is not judged here) that
-    the inferred ``types`` (value -> type text) contradict; a value of unknown type is not judged."""
+def check_types(checks: list, types: dict[str, str], shapes: dict | None = None) -> None:
+    """Refuse the first of ``checks`` (``TypeCheck``, ``UntakenBranch``, ``BranchShapes``; a ``ScanCheck`` is not
+    judged here) that the inferred ``types`` (value -> type text) or ``shapes`` (value -> (element type, dims), as
+    ``fold._shapes`` gives them) contradict; a value of unknown type is not judged."""
+    for c in checks:
+        if isinstance(c, BranchShapes) and shapes is not None:
+            a, b = shapes.get(c.then, (0, None))[1], shapes.get(c.other, (0, None))[1]
+            if a != b and (a is not None or b is not None):
+                raise GraphError(f"{c.why} is {_dims(a)} where the then_branch runs and {_dims(b)} where the "
+                                 "else_branch does: its size is known only at run time (planned as one buffer, it "
+                                 "would be sized for one branch)")
     untaken = [c for c in checks if isinstance(c, UntakenBranch)]
     flat = _untaken_model(untaken, types) if untaken else None
     if flat is not None:   # (what onnxruntime refuses in the branches themselves, before what they make)
         check_untaken_validity(untaken, flat[0])
     inferred = iter(_untaken_types(untaken, types, flat) if untaken else [])   # (one list each, in their order)
     for c in checks:
-        if isinstance(c, ScanCheck):
+        if isinstance(c, (ScanCheck, BranchShapes)):
             continue
         if isinstance(c, UntakenBranch):
             for k, (value, other) in enumerate(zip(c.taken, next(inferred))):
@@ -112,6 +131,14 @@ def check_types(checks: list, types: dict[str, str]) -> None:
         want = c.declared if c.like is None else types.get(c.like)
         if got is not None and want is not None and got != want:
             raise GraphError(f"{c.why}: it is {got}, not {want} (onnxruntime refuses the model)")
+
+
+def _dims(dims) -> str:
+    if dims is None:
+        return "of unknown shape"
+    if isinstance(dims, str):
+        return f"a {dims}"
+    return "[" + ", ".join(str(d) if d != "" else "?" for d in dims) + "]"
 
 
 #: the standard ops that carry subgraphs: what ``has_control_flow`` looks for
@@ -358,6 +385,45 @@ class _Expander:
         # (after the declarations, which say it first; then what the untaken branch's nodes make)
         self.type_checks.append(UntakenBranch(out, branches[other], self.onnx, self.model,
                                               f"{who}: its {other} (not taken)"))
+
+    def expand_fed_if(self, n, who: str, outer: set[str]) -> None:
+        """An ``If`` whose condition only the run knows: both branches inlined (``<if id>/then/...``,
+        ``<if id>/else/...``), each output of the node a ``Where`` of the condition (as a scalar) between the two
+        branches' values. Why: onnxruntime runs either branch, and the plan must hold what either makes; planned
+        both, each branch's values have their memory whichever runs (an upper bound of the run's: the branch that
+        does not run is planned too), and the output one buffer, of the size both branches make. Outputs of two
+        shapes (``BranchShapes``) or two types (``ScanCheck`` on the Where: ONNX's inference of it fails) are
+        refused naming the If."""
+        branches = dict(_subgraphs(n))
+        for name in ("then_branch", "else_branch"):
+            if name not in branches:
+                raise GraphError(f"{who}: it has no {name} (onnxruntime refuses the model)")
+            if len(branches[name].output) != len(n.output):
+                raise GraphError(f"{who}: its {name} returns {len(branches[name].output)} values, the node "
+                                 f"{len(n.output)}")
+        if self.opset < 9:
+            raise GraphError(f"{who}: its condition {n.input[0]!r} is known only at run time, and at opset "
+                             f"{self.opset} (before Where, opset 9) both branches are not planned (not supported)")
+        made = {}
+        for name in ("then_branch", "else_branch"):
+            made[name] = self.inline(branches[name], f"{n.name}/{name[:-7]}/", {}, [None] * len(n.output), outer,
+                                     who, name)
+        helper = self.onnx.helper
+        np = _numpy()
+        scalar = self.fresh(f"{n.name}/condition")
+        self.new_nodes.append(helper.make_node(
+            "Reshape", [n.input[0], self.constant(f"{n.name}/scalar", np.array([], dtype=np.int64))], [scalar],
+            name=self.fresh_node(f"{n.name}/condition")))
+        for k, out in enumerate(n.output):
+            t, e = made["then_branch"][k], made["else_branch"][k]
+            select = self.fresh_node(f"{n.name}/select_{k}")
+            self.new_nodes.append(helper.make_node("Where", [scalar, t, e], [out], name=select))
+            why = f"{who}: its output #{k} {out!r} (its condition {n.input[0]!r} known only at run time)"
+            self.type_checks.append(ScanCheck(select, f"{why}: its branches make it of two types, or not as a "
+                                              "tensor, or the condition is not bool (onnxruntime refuses the model "
+                                              "but for a sequence or optional output, which planning both branches "
+                                              "does not support)"))
+            self.type_checks.append(BranchShapes(out, t, e, why))
 
     def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
         body = dict(_subgraphs(n)).get("body")
@@ -954,17 +1020,23 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             if n.op_type == "If" and not (n.input and n.input[0]) or n.op_type == "Loop" and len(n.input) < 2:
                 raise GraphError(f"{who}: it lacks its required inputs ({len(n.input)} given; onnxruntime refuses "
                                  "the model)")
+            fed_if = n.op_type == "If" and n.input and n.input[0] and n.input[0] not in known and \
+                (n.input[0] in inputs or n.input[0] in producer)
             for v in _control_inputs(n):
-                if v not in known:
+                if v not in known and not fed_if:
                     if v in inputs:
                         source = "a graph input" + (", an initializer the caller may override" if v in weights else "")
                     else:
                         source = "computed from what the graph inputs hold" if v in producer else "defined nowhere"
+                    if n.op_type == "If":   # (an If of a condition defined nowhere)
+                        raise GraphError(f"{who}: its condition {v!r} is not a constant known at import ({source}): "
+                                         "which branch runs is known only at run time (not supported)")
                     raise GraphError(f"{who}: its {_role(n, v)} {v!r} is not a constant known at import ({source}): "
-                                     "which "
-                                     + ("branch runs" if n.op_type == "If" else "iterations run")
-                                     + " is known only at run time (control flow on run-time values is not "
-                                     "supported)")
+                                     f"which iterations run is known only at run time, and so {_unknown_of(n)} "
+                                     "(control flow on run-time values is not supported: a Loop is planned unrolled, "
+                                     "one copy of its body an iteration; give its trip "
+                                     "count as a constant, an initializer that is not a graph input or a value the "
+                                     "inputs' fixed shapes fold to, and its condition so, to plan it)")
             empty = next((k for k, o in enumerate(n.output) if not o), None)
             if empty is not None:
                 # (onnxruntime 1.32 crashes loading an If or Loop with an output named "", a segmentation fault; one
@@ -981,6 +1053,8 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                                          "time (fix the inputs' dimensions, --dim / --batch)")
                     shapes.append([int(d) for d in _numpy().asarray(known[shape_of[v]]).reshape(-1)])
                 ex.expand_scan(n, who, shapes, outer)
+            elif fed_if:
+                ex.expand_fed_if(n, who, outer)
             elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
@@ -1064,6 +1138,18 @@ def _check_subgraph_names(g, ids: list[str]) -> None:
                 walk(sub, scope, f"{where}: its {attr}'s ")
 
     walk(g, set(), "")
+
+
+def _unknown_of(loop) -> str:
+    """What a ``Loop`` of a run-time count of iterations leaves unknown: its scan outputs' sizes where it has any
+    (named), else how many times its body's values are made."""
+    body = dict(_subgraphs(loop)).get("body")
+    carried = len(loop.input) - 2
+    scans = [o for o in loop.output[carried:] if o] if body is not None else []
+    if scans:
+        return ("the size of its scan output" + ("s " if len(scans) > 1 else " ") + ", ".join(map(repr, scans))
+                + " (the iterations times each iteration's shape)")
+    return "how many times its body's values are made"
 
 
 def _role(n, v: str) -> str:
