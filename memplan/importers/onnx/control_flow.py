@@ -76,9 +76,13 @@ class ScanCheck(NamedTuple):
     """The node ``node`` that stacks a Loop's scan output (its iterations' values, Concat after Unsqueeze), and the
     error ``why`` that names the user's Loop where ONNX's inference of that node fails. Why: the only way it fails is
     iterations whose values differ in shape, which onnxruntime refuses as it runs the Loop ("Inconsistent shape in
-    loop output"); ONNX's own message named the node the expansion made, not one in the user's model."""
+    loop output"); ONNX's own message named the node the expansion made, not one in the user's model. Also the
+    ``Where`` that selects an output of an If on a run-time condition (``expand_fed_if``)."""
     node: str
     why: str
+    #: where the failure is of shapes that do not broadcast (the ``Where`` of an If on a run-time condition), the
+    #: error instead (None: ``why`` whatever the failure)
+    shapes_why: str | None = None
 
 
 class BranchShapes(NamedTuple):
@@ -92,11 +96,24 @@ class BranchShapes(NamedTuple):
     why: str
 
 
+class StateShape(NamedTuple):
+    """A Scan's state ``value`` after its body's first iteration, which must have the shape of the state fed in
+    (``like``); ``why`` names the Scan and the state. Why: onnxruntime's inference of a Scan merges each state's
+    output shape into its input's and refuses the model where they differ ("Can't merge shape info"); unrolled, a
+    state that grows each iteration was planned at the sizes of a model that does not load (a Loop's carried value
+    may grow: onnxruntime runs that)."""
+    value: str
+    like: str
+    why: str
+
+
 def scan_refusal(checks: Iterable, message: str) -> str | None:
-    """The error naming the user's Loop where ``message`` (an inference failure) names a node that stacks a scan
-    output (``ScanCheck``); None where it names none."""
+    """The error naming the user's Loop, Scan or If where ``message`` (an inference failure) names a node that
+    stacks a scan output or selects an If's output (``ScanCheck``); None where it names none."""
     for c in checks:
         if isinstance(c, ScanCheck) and f"node name: {c.node})" in message:
+            if c.shapes_why is not None and ("ncompatible dimensions" in message or "broadcast" in message.lower()):
+                return c.shapes_why
             return c.why
     return None
 
@@ -106,19 +123,25 @@ def check_types(checks: list, types: dict[str, str], shapes: dict | None = None)
     judged here) that the inferred ``types`` (value -> type text) or ``shapes`` (value -> (element type, dims), as
     ``fold._shapes`` gives them) contradict; a value of unknown type is not judged."""
     for c in checks:
+        if isinstance(c, StateShape) and shapes is not None:
+            a, b = shapes.get(c.value, (0, None))[1], shapes.get(c.like, (0, None))[1]
+            if isinstance(a, tuple) and isinstance(b, tuple) and a != b and \
+                    all(isinstance(d, int) for d in (*a, *b)):
+                raise GraphError(f"{c.why} is {_dims(b)} fed in and {_dims(a)} after an iteration (onnxruntime "
+                                 "refuses the model: a Scan's state keeps its shape)")
         if isinstance(c, BranchShapes) and shapes is not None:
             a, b = shapes.get(c.then, (0, None))[1], shapes.get(c.other, (0, None))[1]
             if a != b and (a is not None or b is not None):
                 raise GraphError(f"{c.why} is {_dims(a)} where the then_branch runs and {_dims(b)} where the "
-                                 "else_branch does: its size is known only at run time (planned as one buffer, it "
-                                 "would be sized for one branch)")
+                                 "else_branch does: which branch runs is known only at run time, and so its size "
+                                 "(planned as one buffer, it would be sized for one branch)")
     untaken = [c for c in checks if isinstance(c, UntakenBranch)]
     flat = _untaken_model(untaken, types) if untaken else None
     if flat is not None:   # (what onnxruntime refuses in the branches themselves, before what they make)
         check_untaken_validity(untaken, flat[0])
     inferred = iter(_untaken_types(untaken, types, flat) if untaken else [])   # (one list each, in their order)
     for c in checks:
-        if isinstance(c, (ScanCheck, BranchShapes)):
+        if isinstance(c, (ScanCheck, BranchShapes, StateShape)):
             continue
         if isinstance(c, UntakenBranch):
             for k, (value, other) in enumerate(zip(c.taken, next(inferred))):
@@ -422,7 +445,10 @@ class _Expander:
             self.type_checks.append(ScanCheck(select, f"{why}: its branches make it of two types, or not as a "
                                               "tensor, or the condition is not bool (onnxruntime refuses the model "
                                               "but for a sequence or optional output, which planning both branches "
-                                              "does not support)"))
+                                              "does not support)",
+                                              f"{why}: its branches make it of two shapes: which branch runs is known "
+                                              "only at run time, and so its size (planned as one buffer, it would be "
+                                              "sized for one branch)"))
             self.type_checks.append(BranchShapes(out, t, e, why))
 
     def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
@@ -577,15 +603,9 @@ class _Expander:
         if steps > MAX_UNROLL:
             raise GraphError(f"{who}: its scan inputs are {steps} long, over the {MAX_UNROLL} iterations a Scan is "
                              "unrolled to at import (each is a copy of its body in the planned graph)")
-        if steps == 0 and scans:
-            raise GraphError(f"{who}: its scan inputs are empty (it runs no iteration) and it has scan outputs: "
-                             "their element shape is the body's, which never runs (not supported)")
-        for k in range(states):
-            if steps == 0 and n.output[k]:
-                self.new_nodes.append(self.onnx.helper.make_node(
-                    "Identity", [n.input[k]], [n.output[k]], name=self.fresh_node(f"{n.name}/output_{k}")))
-        if steps == 0:
-            return
+        if steps == 0:   # (onnxruntime 1.32: "Invalid dim0_offset of 0. Dimension 0 is 0", states only or not)
+            raise GraphError(f"{who}: its scan inputs are of length 0: it runs no iteration, which onnxruntime "
+                             "refuses to run (its slicer of the scan inputs fails on an empty one)")
         stem = n.name
         hoisted = self.hoist(body, f"{stem}/")
         reads = _read_in_body(body, first=0)
@@ -614,6 +634,8 @@ class _Expander:
                 self.type_checks.extend(
                     TypeCheck(values[k], None, n.input[k], f"{who}: its state #{k} {n.input[k]!r} turns, after an "
                               "iteration of its body, into a value that") for k in range(states))
+                self.type_checks.extend(StateShape(values[k], n.input[k], f"{who}: its state #{k} {n.input[k]!r}")
+                                        for k in range(states))
             for j in range(scans):
                 scanned[j].append(out[states + j])
         for j in range(scans):
@@ -775,11 +797,12 @@ def check_untaken_validity(checks: list[UntakenBranch], flat) -> None:
     try:
         onnx.shape_inference.infer_shapes(flat, check_type=True, strict_mode=True)
     except Exception as exc:  # noqa: BLE001 - onnx's InferenceError; what it says decides
-        text = str(exc)
-        if _UNTYPED_READ in text:
-            return
+        # (ONNX lists each node's error on a line of its own; a node whose input is untyped fails too, and so do the
+        # nodes after it: the first error of another kind is the branch's own)
+        lines = [line for line in str(exc).splitlines() if "node name: " in line and _UNTYPED_READ not in line]
+        text = lines[0] if lines else ""
         name = next((name for name in owner if f"node name: {name})" in text), None)
-        if name is None:   # (an error naming no node of a branch: not judged, as before)
+        if name is None:   # (an error naming no node of a branch, or of a nested subgraph's: not judged)
             return
         c, nid = owner[name]
         text = text.replace(f"node name: {name})", f"node name: {nid})")
