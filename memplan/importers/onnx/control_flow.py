@@ -775,14 +775,13 @@ def check_untaken_validity(checks: list[UntakenBranch], flat) -> None:
         _, k, nid = n.name.split("/", 2)
         owner[n.name] = (checks[int(k)], nid)
 
-    def schema_check(nodes, where: str, c: UntakenBranch) -> None:
-        for n in nodes:
+    def schema_check(nodes, ids: list[str], where: str, c: UntakenBranch) -> None:
+        for n, nid in zip(nodes, ids):
             subs = _subgraphs(n)
-            nid = n.name.split("/", 2)[2] if n.name.startswith("untaken/") else n.name
             if subs:   # (onnx's checker of a node with a subgraph asks for a lexical scope Python cannot give it:
                 #   the subgraphs' own nodes are checked one by one instead)
                 for _a, sub in subs:
-                    schema_check(sub.node, f"{where}node {nid!r} ({n.op_type}): its {_a}'s ", c)
+                    schema_check(sub.node, _node_ids(sub), f"{where}node {nid!r} ({n.op_type}): its {_a}'s ", c)
                 continue
             try:
                 onnx.checker.check_node(n, ctx)
@@ -792,8 +791,8 @@ def check_untaken_validity(checks: list[UntakenBranch], flat) -> None:
                                  "refuses the model)") from None
 
     for n in flat.graph.node:
-        c, _nid = owner[n.name]
-        schema_check([n], "", c)
+        c, nid = owner[n.name]
+        schema_check([n], [nid], "", c)
     try:
         onnx.shape_inference.infer_shapes(flat, check_type=True, strict_mode=True)
     except Exception as exc:  # noqa: BLE001 - onnx's InferenceError; what it says decides
