@@ -8,12 +8,16 @@ tensor and its size, are known before the run. Inlined here, before the checks a
 import sees an ordinary graph, its errors naming the inlined nodes by ids that say where they came from
 (``If_3/then/Add_0``, ``Loop_0/2/MatMul_1``: the branch, or the iteration).
 
-What stays refused, each naming the node and why: an ``If`` whose condition depends on what the inputs hold (only the
-run knows the branch), a ``Loop`` without a trip count, of a trip count not known at import or over
-``MAX_UNROLL``, or whose body computes its condition (how many iterations run is then a run-time fact), a
-zero-iteration ``Loop`` with scan outputs (their element shape is the body's, which never runs), and ``Scan`` and
-``SequenceMap`` (whose bodies run over the values of their inputs: not unrolled here). The model passed in is never
-modified: each expansion works on a copy.
+Round 69: a ``Scan`` is unrolled too, over its scan inputs' length (their shapes folded as a condition is), and an
+``If`` whose condition depends on what the inputs hold is both its branches, each output a ``Where`` between them
+(the plan holds whichever runs; outputs of two shapes are refused, their size being the run's choice). The branch an
+If on a constant does not take is checked as onnxruntime checks it as it loads (``check_untaken_validity``).
+
+What stays refused, each naming the node and why: a ``Loop`` without a trip count, of a trip count not known at
+import or over ``MAX_UNROLL``, or whose body computes its condition (how many iterations run is then a run-time fact:
+its scan outputs' sizes are not static), a zero-iteration ``Loop`` with scan outputs (their element shape is the
+body's, which never runs), a ``Scan`` over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body
+runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
 """
 
 from __future__ import annotations
