@@ -237,3 +237,23 @@ def test_the_model_passed_in_is_not_modified():
     import_onnx(m)
     assert m.SerializeToString() == before
     assert np.frombuffer(before, np.uint8).size > 0
+
+
+def test_nested_scans_that_would_grow_the_graph_past_its_bound_are_refused_before_copying():
+    # five Scans of 64 nested: a billion copies of the innermost body, refused before the copies are made
+    body = sweep._body([helper.make_node("Add", ["a", "v"], ["ao"]), helper.make_node("Identity", ["ao"], ["w"])],
+                       [V("a", T.FLOAT, []), V("v", T.FLOAT, [])], ["ao", "w"])
+    shape: list[int] = []
+    for depth in range(4):
+        shape = [64] + shape
+        d = depth   # (each level's names its own: ONNX's single assignment spans subgraphs)
+        inner = helper.make_node("Scan", [f"zero{d}", f"row{d}"], [f"tot{d}", f"cum{d}"], body=body,
+                                 num_scan_inputs=1)
+        body = sweep._body([sweep._const(f"zero{d}", np.float32(0)), inner,
+                            helper.make_node("Add", [f"acc{d}", f"tot{d}"], [f"acc_o{d}"])],
+                           [V(f"acc{d}", T.FLOAT, []), V(f"row{d}", T.FLOAT, shape)], [f"acc_o{d}", f"cum{d}"])
+    m = sweep._model([helper.make_node("Scan", ["a0", "m"], ["total", "cums"], body=body, num_scan_inputs=1,
+                                       name="top")], [V("a0", T.FLOAT, []), V("m", T.FLOAT, [64] + shape)],
+                     ["total", "cums"])
+    with pytest.raises(GraphError, match=r"node 'top' \(Scan\): unrolling it grows the graph past 1048576 nodes"):
+        import_onnx(m)

@@ -1078,6 +1078,12 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                                          "dimension of it not fixed): how many iterations run is known only at run "
                                          "time (fix the inputs' dimensions, --dim / --batch)")
                     shapes.append([int(d) for d in _numpy().asarray(known[shape_of[v]]).reshape(-1)])
+                axis = next((a.ints[0] for a in n.attribute if a.name == "scan_input_axes" and a.ints), 0)
+                length = shapes[0][axis] if shapes and -len(shapes[0]) <= axis < len(shapes[0]) else 0
+                # (bounded before any copy, as a Loop is: nested Scans of 64 multiply)
+                if grown + min(max(0, length), MAX_UNROLL + 1) * \
+                        _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g) > MAX_EXPANDED_NODES:
+                    raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_scan(n, who, shapes, outer)
             elif fed_if:
                 ex.expand_fed_if(n, who, outer)
