@@ -257,3 +257,28 @@ def test_nested_scans_that_would_grow_the_graph_past_its_bound_are_refused_befor
                      ["total", "cums"])
     with pytest.raises(GraphError, match=r"node 'top' \(Scan\): unrolling it grows the graph past 1048576 nodes"):
         import_onnx(m)
+
+
+def test_an_untaken_branch_constant_of_external_data_is_not_refused_by_the_checker(tmp_path):
+    # (onnx's checker looks for the data file relative to no folder: "should be stored in w.bin, but it is not regular
+    # file"; onnxruntime loads the model from its folder)
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    t = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3), "w")
+    (tmp_path / "w.bin").write_bytes(t.raw_data)
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "w.bin"), ("offset", "0"), ("length", "24")):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    m = sweep._untaken([helper.make_node("Constant", [], ["k"], value=t), helper.make_node("Add", ["x", "k"], ["e"])],
+                       ["e"])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    import onnxruntime as ort
+
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": sweep._x((2, 3))})[0]
+    g = import_onnx(str(path))
+    assert out.nbytes == 24
+    assert next(t.size for t in g.tensors if t.id == "y") == 24
