@@ -41,6 +41,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import onnx
+import onnx_sweep_driver as driver
 import onnxruntime as ort
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
@@ -364,22 +365,7 @@ def compare(case: Case) -> tuple[str, list[str]]:
 def run(cases: list[Case], show: int = 20, out=sys.stdout) -> Counter:
     """Compare ``cases``, print the lines of each class (``show`` at most a class) and the counts; return the
     counts (by class, and ``ops``: the distinct ops compared)."""
-    counts: Counter = Counter()
-    lines: dict[str, list[str]] = {}
-    ops: set[str] = set()
-    for c in cases:
-        kind, ls = compare(c)
-        counts[kind] += 1
-        lines.setdefault(kind, []).extend(ls)
-        if kind in ("agree", "MISMATCH"):
-            ops.update(n.op_type for n in c.model.graph.node)
-    for kind, ls in lines.items():
-        for line in ls[:show]:
-            print(f"[{kind}] {line}", file=out)
-    counts["ops"] = len(ops)
-    print(f"{len(cases)} cases over {len(ops)} ops compared: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())
-                                                                        if k != "ops"), file=out)
-    return counts
+    return driver.run(cases, compare, show, out, count_ops=True)
 
 
 #: the words of memplan's refusals of a size or a course that depends on what a graph input holds (an AffineGrid's
@@ -410,15 +396,10 @@ def sample(n: int, seed: int) -> list[Case]:
 
 
 def main(argv: list[str]) -> int:
-    show = int(argv[argv.index("--show") + 1]) if "--show" in argv else 20
+    show, words = driver.options(argv, ("--show", "--seed", "--sample"))
     seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 65
-    words = [a for k, a in enumerate(argv) if not a.startswith("--") and (k == 0 or argv[k - 1] not in
-                                                                           ("--show", "--seed", "--sample"))]
     cases = sample(int(argv[argv.index("--sample") + 1]), seed) if "--sample" in argv else list(all_cases())
-    if words:
-        cases = [c for c in cases if any(w in c.label for w in words)]
-    counts = run(cases, show)
-    return 1 if any(counts[k] for k in FAILING) else 0
+    return driver.status(run(driver.chosen(cases, words), show), FAILING)
 
 
 if __name__ == "__main__":

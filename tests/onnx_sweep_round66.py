@@ -33,6 +33,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import onnx
+import onnx_sweep_driver as driver
 import onnx_sweep_round65 as sweep65
 import onnxruntime as ort
 from onnx import helper, numpy_helper
@@ -369,27 +370,13 @@ FAILING = ("MISMATCH", "over-refusal", "RAW")
 
 
 def run(cases: list[Case], show: int = 20, out=sys.stdout) -> Counter:
-    counts: Counter = Counter()
-    lines: dict[str, list[str]] = {}
-    for c in cases:
-        kind, ls = compare(c)
-        counts[kind] += 1
-        lines.setdefault(kind, []).extend(ls)
-    for kind, ls in lines.items():
-        for line in ls[:show]:
-            print(f"[{kind}] {line}", file=out)
-    print(f"{len(cases)} cases: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=out)
-    return counts
+    return driver.run(cases, compare, show, out)
 
 
 def main(argv: list[str]) -> int:
-    show = int(argv[argv.index("--show") + 1]) if "--show" in argv else 20
-    words = [a for k, a in enumerate(argv) if not a.startswith("--") and (k == 0 or argv[k - 1] != "--show")]
+    show, words = driver.options(argv)
     cases = list(typed_kernel_less_cases()) if "--typed" in argv else list(all_cases())
-    if words:
-        cases = [c for c in cases if any(w in c.label for w in words)]
-    counts = run(cases, show)
-    return 1 if any(counts[k] for k in FAILING) else 0
+    return driver.status(run(driver.chosen(cases, words), show), FAILING)
 
 
 if __name__ == "__main__":

@@ -215,9 +215,12 @@ def test_subgraph_is_an_error():
     nodes = [helper.make_node("If", ["c"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)]
     m = _model(nodes, [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
                        helper.make_tensor_value_info("x", F, [4])], [helper.make_tensor_value_info("y", F, [4])])
-    # (round 64: an If on a constant condition is its taken branch; one on a graph input is refused as such)
-    with pytest.raises(GraphError, match="node 'branch' \\(If\\): its condition 'c' is not a constant known at import"):
-        import_onnx(m)
+    # (round 64: an If on a constant condition is its taken branch; round 69: one on a graph input is both branches,
+    # the output selected between them)
+    g = import_onnx(m)
+    assert [n.id for n in g.nodes] == ["branch/then/Relu_0", "branch/else/Neg_0", "branch/condition",
+                                       "branch/select_0"]
+    assert next(t.size for t in g.tensors if t.id == "y") == 16
 
 
 def test_constant_node_becomes_weight_and_int4_sizes():

@@ -98,8 +98,9 @@ def _sequence_map():
                    helper.make_node("ConcatFromSequence", ["sm"], ["y"], axis=0)], [X], ["y", seq("sm", T.FLOAT, None)])
 
 
-#: (round 64: an If on a run-time condition is refused as such; a Loop of a constant trip count is unrolled, below)
-CONTROL = {"If": (_if, "if0"), "Scan": (_scan, "scan0"), "SequenceMap": (_sequence_map, "map0")}
+#: (round 64: an If on a run-time condition is refused as such; a Loop of a constant trip count is unrolled, below;
+#: round 69: a Scan is unrolled too, and an If on a run-time condition is planned both branches, below)
+CONTROL = {"SequenceMap": (_sequence_map, "map0")}
 
 
 @pytest.mark.parametrize("op", sorted(CONTROL))
@@ -116,6 +117,23 @@ def test_a_loop_of_a_constant_trip_count_is_planned_as_onnxruntime_runs_it():
     real = ort_sizes(_loop(), FX, strict=True)
     assert not size_mismatches(g, real)[1]
     assert [n.op for n in g.nodes] == ["Identity", "Add"] * 3 or [n.op for n in g.nodes] == ["Add"] * 3
+    memplan.verify(g, memplan.plan(g))
+
+
+def test_an_if_on_a_run_time_condition_is_planned_as_onnxruntime_runs_it():
+    """Round 69: both branches planned, the output a Where between them, each value at onnxruntime's size."""
+    g = import_onnx(_if())
+    real = ort_sizes(_if(), FX, strict=True)
+    assert not size_mismatches(g, real)[1]
+    assert {n.id for n in g.nodes} >= {"if0/then/Relu_0", "if0/else/Neg_0", "if0/select_0"}
+    memplan.verify(g, memplan.plan(g))
+
+
+def test_a_scan_is_planned_as_onnxruntime_runs_it():
+    """Round 69: unrolled over its scan input's length (``control_flow``), each value sized as onnxruntime's run."""
+    g = import_onnx(_scan())
+    real = ort_sizes(_scan(), FX, strict=True)
+    assert not size_mismatches(g, real)[1]
     memplan.verify(g, memplan.plan(g))
 
 
@@ -138,8 +156,12 @@ def test_a_scripted_torch_export_with_control_flow_is_refused_naming_the_node(tm
     module, args = (Loop(), (torch.ones(2, 3), 3)) if kind == "loop" else (Cond(), (torch.ones(2, 3),))
     path = str(tmp_path / "m.onnx")
     torch.onnx.export(torch.jit.script(module), args, path, dynamo=False, opset_version=17)
-    op = "Loop" if kind == "loop" else "If"
-    with pytest.raises(GraphError, match=rf"node '/{op}' \({op}\): its (trip count|condition) .* not a constant "
+    if kind == "if":   # (round 69: both branches planned, the output as onnxruntime makes it)
+        g = import_onnx(path)
+        y = next(t for t in g.tensors if t.kind == "output")
+        assert (y.attrs["shape"], y.size) == ([2, 3], 24)
+        return
+    with pytest.raises(GraphError, match=r"node '/Loop' \(Loop\): its (trip count|condition) .* not a constant "
                                          r"known at import.*control flow on run-time values"):
         import_onnx(path)
 

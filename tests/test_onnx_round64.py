@@ -442,7 +442,7 @@ def test_nested_loops_that_would_grow_the_graph_past_the_bound_are_refused_befor
 
 
 @pytest.mark.parametrize("op", ["If", "Loop"])
-def test_a_condition_or_trip_count_known_only_at_run_time_is_refused(op):
+def test_a_condition_or_trip_count_known_only_at_run_time_is_refused(op, monkeypatch):
     if op == "If":
         branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t", [helper.make_node("Neg", ["x"], ["e"])], "e")
         m = _model([helper.make_node("ReduceMax", ["x"], ["mx"], keepdims=0),
@@ -454,18 +454,21 @@ def test_a_condition_or_trip_count_known_only_at_run_time_is_refused(op):
         m = _loop_model([helper.make_node("ReduceMax", ["x"], ["mf"], keepdims=0),
                          helper.make_node("Cast", ["mf"], ["M"], to=T.INT64)], _loop_body())
         what = "trip count 'M'"
+    if op == "If":   # (round 69: both branches planned, the output selected between them)
+        _planned_as_onnxruntime_runs(m, monkeypatch)
+        return
     with pytest.raises(GraphError, match=rf"node '{op.lower()}0' \({op}\): its {what} is not a constant known at "
                                          r"import \(computed from what the graph inputs hold\)"):
         import_onnx(m)
 
 
-def test_a_condition_that_is_a_graph_input_is_refused_as_one():
+def test_a_condition_that_is_a_graph_input_is_planned_both_branches(monkeypatch):
+    # (round 64 refused it, "not a constant known at import (a graph input)"; round 69 plans both branches)
     branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t", [helper.make_node("Neg", ["x"], ["e"])], "e")
     m = _model([helper.make_node("If", ["c"], ["y"], name="if0", **branches)], ["y"],
                inputs=[X, V("c", T.BOOL, [])])
-    with pytest.raises(GraphError, match=r"'if0' \(If\): its condition 'c' is not a constant known at import "
-                                         r"\(a graph input\)"):
-        import_onnx(m)
+    for cond in (True, False):
+        _planned_as_onnxruntime_runs(m, monkeypatch, feeds={**FX, "c": np.array(cond)})
 
 
 def test_a_loop_whose_body_computes_its_condition_is_refused():
@@ -561,15 +564,15 @@ def test_a_local_function_called_from_a_branch_is_inlined_not_planned_as_one_nod
     assert sorted(n.op for n in g.nodes) == ["Add", "Relu"]
 
 
-def test_scan_and_sequence_map_are_refused_with_the_reason():
+def test_a_scan_is_planned_as_onnxruntime_runs_it(monkeypatch):
+    # (round 64 refused it, "its body runs once per slice"; round 69 unrolls it over its scan input's length)
     body = _graph([helper.make_node("Add", ["s_in", "xi"], ["s_out"]), helper.make_node("Identity", ["s_out"], ["yo"])],
                   [V("s_out", T.FLOAT, [3]), V("yo", T.FLOAT, [3])],
                   inputs=[V("s_in", T.FLOAT, [3]), V("xi", T.FLOAT, [3])])
     m = _model([helper.make_node("Scan", ["s0", "x"], ["sf", "ys"], body=body, num_scan_inputs=1, name="scan0")],
                ["sf", "ys"], [nh.from_array(np.zeros(3, np.float32), "s0")])
-    with pytest.raises(GraphError, match=r"'scan0' \(Scan\) has a subgraph \(attribute 'body'\): control flow "
-                                         r"\(If/Loop/Scan\) is not supported: its body runs once per slice"):
-        import_onnx(m)
+    g = _planned_as_onnxruntime_runs(m, monkeypatch)
+    assert {t.id: t.attrs["shape"] for t in g.tensors if t.id in ("sf", "ys")} == {"sf": [3], "ys": [2, 3]}
 
 
 def test_the_cli_refuses_a_run_time_condition_in_one_line(tmp_path, capsys):
@@ -577,13 +580,16 @@ def test_the_cli_refuses_a_run_time_condition_in_one_line(tmp_path, capsys):
 
     from memplan.cli import main
 
-    branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t", [helper.make_node("Neg", ["x"], ["e"])], "e")
+    # (round 69: a fed If's branches of two shapes, as a fed condition is planned both branches)
+    branches = _branches([helper.make_node("Relu", ["x"], ["t"])], "t",
+                         [helper.make_node("ReduceSum", ["x"], ["e"], keepdims=0)], "e")
     path = tmp_path / "m.onnx"
     onnx.save(_model([helper.make_node("If", ["c"], ["y"], name="if0", **branches)], ["y"],
                      inputs=[X, V("c", T.BOOL, [])]), str(path))
     assert main(["import", str(path), "-o", str(tmp_path / "g.json")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "'if0' (If): its condition 'c' is not a constant" in err
+    assert len(err.splitlines()) == 1 and "'if0' (If): its output #0 'y' (its condition 'c' known only at " \
+        "run time) is [2, 3] where the then_branch runs and [] where the else_branch does" in err
     assert not (tmp_path / "g.json").exists()
 
 

@@ -8,12 +8,16 @@ tensor and its size, are known before the run. Inlined here, before the checks a
 import sees an ordinary graph, its errors naming the inlined nodes by ids that say where they came from
 (``If_3/then/Add_0``, ``Loop_0/2/MatMul_1``: the branch, or the iteration).
 
-What stays refused, each naming the node and why: an ``If`` whose condition depends on what the inputs hold (only the
-run knows the branch), a ``Loop`` without a trip count, of a trip count not known at import or over
-``MAX_UNROLL``, or whose body computes its condition (how many iterations run is then a run-time fact), a
-zero-iteration ``Loop`` with scan outputs (their element shape is the body's, which never runs), and ``Scan`` and
-``SequenceMap`` (whose bodies run over the values of their inputs: not unrolled here). The model passed in is never
-modified: each expansion works on a copy.
+Round 69: a ``Scan`` is unrolled too, over its scan inputs' length (their shapes folded as a condition is), and an
+``If`` whose condition depends on what the inputs hold is both its branches, each output a ``Where`` between them
+(the plan holds whichever runs; outputs of two shapes are refused, their size being the run's choice). The branch an
+If on a constant does not take is checked as onnxruntime checks it as it loads (``check_untaken_validity``).
+
+What stays refused, each naming the node and why: a ``Loop`` without a trip count, of a trip count not known at
+import or over ``MAX_UNROLL``, or whose body computes its condition (how many iterations run is then a run-time fact:
+its scan outputs' sizes are not static), a zero-iteration ``Loop`` with scan outputs (their element shape is the
+body's, which never runs), a ``Scan`` over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body
+runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ MAX_UNROLL = 64
 MAX_EXPANDED_NODES = 1 << 20
 #: ops whose subgraphs run over the values of their inputs: refused, with the reason
 NOT_UNROLLED = {
-    "Scan": "its body runs once per slice of its scan inputs, over what they hold (not unrolled at import)",
     "SequenceMap": "its body runs once per element of its input sequences, a count known only at run time "
                    "(not unrolled at import)",
 }
@@ -77,27 +80,72 @@ class ScanCheck(NamedTuple):
     """The node ``node`` that stacks a Loop's scan output (its iterations' values, Concat after Unsqueeze), and the
     error ``why`` that names the user's Loop where ONNX's inference of that node fails. Why: the only way it fails is
     iterations whose values differ in shape, which onnxruntime refuses as it runs the Loop ("Inconsistent shape in
-    loop output"); ONNX's own message named the node the expansion made, not one in the user's model."""
+    loop output"); ONNX's own message named the node the expansion made, not one in the user's model. Also the
+    ``Where`` that selects an output of an If on a run-time condition (``expand_fed_if``)."""
     node: str
+    why: str
+    #: where the failure is of shapes that do not broadcast (the ``Where`` of an If on a run-time condition), the
+    #: error instead (None: ``why`` whatever the failure)
+    shapes_why: str | None = None
+
+
+class BranchShapes(NamedTuple):
+    """An output of an ``If`` on a condition known only at run time, planned as one value (``value``) selected from
+    its two branches' (``then``, ``other``), which must be of one shape: ``why`` names the If and the output. Why: the
+    plan gives the output one buffer of one size; of two shapes its size is the branch's that runs, a run-time
+    fact (onnxruntime runs it, making either), so it is refused rather than planned at one branch's bytes."""
+    value: str
+    then: str
+    other: str
+    why: str
+
+
+class StateShape(NamedTuple):
+    """A Scan's state ``value`` after its body's first iteration, which must have the shape of the state fed in
+    (``like``); ``why`` names the Scan and the state. Why: onnxruntime's inference of a Scan merges each state's
+    output shape into its input's and refuses the model where they differ ("Can't merge shape info"); unrolled, a
+    state that grows each iteration was planned at the sizes of a model that does not load (a Loop's carried value
+    may grow: onnxruntime runs that)."""
+    value: str
+    like: str
     why: str
 
 
 def scan_refusal(checks: Iterable, message: str) -> str | None:
-    """The error naming the user's Loop where ``message`` (an inference failure) names a node that stacks a scan
-    output (``ScanCheck``); None where it names none."""
+    """The error naming the user's Loop, Scan or If where ``message`` (an inference failure) names a node that
+    stacks a scan output or selects an If's output (``ScanCheck``); None where it names none."""
     for c in checks:
         if isinstance(c, ScanCheck) and f"node name: {c.node})" in message:
+            if c.shapes_why is not None and ("ncompatible dimensions" in message or "broadcast" in message.lower()):
+                return c.shapes_why
             return c.why
     return None
 
 
-def check_types(checks: list, types: dict[str, str]) -> None:
-    """Refuse the first of ``checks`` (``TypeCheck``, ``UntakenBranch``; a ``ScanCheck`` is not judged here) that
-    the inferred ``types`` (value -> type text) contradict; a value of unknown type is not judged."""
-    untaken = [c for c in checks if isinstance(c, UntakenBranch)]
-    inferred = iter(_untaken_types(untaken, types) if untaken else [])   # (one list each, in their order)
+def check_types(checks: list, types: dict[str, str], shapes: dict | None = None) -> None:
+    """Refuse the first of ``checks`` (``TypeCheck``, ``UntakenBranch``, ``BranchShapes``; a ``ScanCheck`` is not
+    judged here) that the inferred ``types`` (value -> type text) or ``shapes`` (value -> (element type, dims), as
+    ``fold._shapes`` gives them) contradict; a value of unknown type is not judged."""
     for c in checks:
-        if isinstance(c, ScanCheck):
+        if isinstance(c, StateShape) and shapes is not None:
+            a, b = shapes.get(c.value, (0, None))[1], shapes.get(c.like, (0, None))[1]
+            if isinstance(a, tuple) and isinstance(b, tuple) and a != b and \
+                    all(isinstance(d, int) for d in (*a, *b)):
+                raise GraphError(f"{c.why} is {_dims(b)} fed in and {_dims(a)} after an iteration (onnxruntime "
+                                 "refuses the model: a Scan's state keeps its shape)")
+        if isinstance(c, BranchShapes) and shapes is not None:
+            a, b = shapes.get(c.then, (0, None))[1], shapes.get(c.other, (0, None))[1]
+            if a != b and (a is not None or b is not None):
+                raise GraphError(f"{c.why} is {_dims(a)} where the then_branch runs and {_dims(b)} where the "
+                                 "else_branch does: which branch runs is known only at run time, and so its size "
+                                 "(planned as one buffer, it would be sized for one branch)")
+    untaken = [c for c in checks if isinstance(c, UntakenBranch)]
+    flat = _untaken_model(untaken, types) if untaken else None
+    if flat is not None:   # (what onnxruntime refuses in the branches themselves, before what they make)
+        check_untaken_validity(untaken, flat[0])
+    inferred = iter(_untaken_types(untaken, types, flat) if untaken else [])   # (one list each, in their order)
+    for c in checks:
+        if isinstance(c, (ScanCheck, BranchShapes, StateShape)):
             continue
         if isinstance(c, UntakenBranch):
             for k, (value, other) in enumerate(zip(c.taken, next(inferred))):
@@ -110,6 +158,14 @@ def check_types(checks: list, types: dict[str, str]) -> None:
         want = c.declared if c.like is None else types.get(c.like)
         if got is not None and want is not None and got != want:
             raise GraphError(f"{c.why}: it is {got}, not {want} (onnxruntime refuses the model)")
+
+
+def _dims(dims) -> str:
+    if dims is None:
+        return "of unknown shape"
+    if isinstance(dims, str):
+        return f"a {dims}"
+    return "[" + ", ".join(str(d) if d != "" else "?" for d in dims) + "]"
 
 
 #: the standard ops that carry subgraphs: what ``has_control_flow`` looks for
@@ -171,6 +227,8 @@ def _count_nodes(onnx, g, main) -> int:
     for n in g.node:
         subs = [_count_nodes(onnx, sub, main) for _a, sub in _subgraphs(n)]
         grown = max(subs, default=0)
+        if n.op_type == "Scan" and subs:   # (its length is a shape, not read here: the bound)
+            grown *= MAX_UNROLL
         if n.op_type == "Loop" and n.input and subs:
             trip = _constant_in(onnx, g, n.input[0]) if n.input[0] else None
             if trip is None and n.input[0]:
@@ -245,11 +303,13 @@ class _Expander:
         return name
 
     def inline(self, body, prefix: str, bind: dict[str, str], out_names: list[str | None], outer: set[str],
-               who: str, what: str) -> list[str]:
+               who: str, what: str, fed_from: int = 2) -> list[str]:
         """Append to ``self.new_nodes`` a copy of subgraph ``body`` whose inputs are the outer values ``bind`` names,
         its own values renamed ``prefix`` + name (fresh), each output given the name ``out_names`` holds for it
         (None: the renamed one); returns the outer name of each output. ``outer``: the names the scope around
-        defines (a name the body reads from neither is refused, naming ``who`` and its ``what``)."""
+        defines (a name the body reads from neither is refused, naming ``who`` and its ``what``). ``fed_from``: the
+        first body input whose declared type the value fed to it must have (2 for a Loop, whose iteration number and
+        condition are its own; 0 for a Scan)."""
         local = _defined(body)
         for v in sorted(_free_names(body)):
             if v not in outer and v not in bind:
@@ -313,8 +373,8 @@ class _Expander:
             if declared is not None:
                 self.type_checks.append(TypeCheck(inner, declared, None, f"{who}: its {what}'s output #{k} {o!r} is "
                                                   f"declared {declared}, but its value"))
-        for v in body.input[2:]:   # (a Loop body's loop-carried inputs: what the node feeds them, against what the
-            #   body declares; its iteration number and condition are expand_loop's)
+        for v in body.input[fed_from:]:   # (a Loop body's loop-carried inputs, a Scan body's: what the node feeds
+            #   them, against what the body declares; a Loop's iteration number and condition are expand_loop's)
             declared = self.declared(v)
             if declared is not None and v.name in bind and v.name in mapping:
                 self.type_checks.append(TypeCheck(mapping[v.name], declared, None, f"{who}: its {what}'s input "
@@ -332,16 +392,68 @@ class _Expander:
             raise GraphError(f"{who}: its {name} returns {len(body.output)} values, the node {len(n.output)}")
         out = self.inline(body, f"{n.name}/{name[:-7]}/", {}, [o or None for o in n.output], outer, who, name)
         other = "else_branch" if name == "then_branch" else "then_branch"
-        if other in branches and len(branches[other].output) == len(out):
-            # (onnxruntime infers both branches: the one not taken must return the types the taken one does)
-            for k, vi in enumerate(branches[other].output):
-                declared = self.declared(vi)
-                if declared is not None:
-                    self.type_checks.append(TypeCheck(out[k], declared, None, f"{who}: its {other}'s output #{k} "
-                                                      f"{vi.name!r} is declared {declared}, but its {name}'s"))
-            # (after the declarations, which say it first; then what the untaken branch's nodes make)
-            self.type_checks.append(UntakenBranch(out, branches[other], self.onnx, self.model,
-                                                  f"{who}: its {other} (not taken)"))
+        if other not in branches:   # (both are required attributes: onnxruntime resolves both)
+            raise GraphError(f"{who}: it has no {other} (onnxruntime refuses the model, though that branch would "
+                             "not run)")
+        if len(branches[other].output) != len(out):
+            raise GraphError(f"{who}: its {other} (not taken) returns {len(branches[other].output)} values, its "
+                             f"{name} {len(out)} (onnxruntime refuses the model: \"then_branch and else_branch "
+                             "produce different number of outputs\")")
+        undefined = sorted(v for v in _free_names(branches[other]) if v not in outer)
+        if undefined:
+            raise GraphError(f"{who}: its {other} (not taken) reads {undefined[0]!r}, which neither the branch nor "
+                             "the graph around it defines (onnxruntime refuses the model)")
+        # (onnxruntime infers both branches: the one not taken must return the types the taken one does)
+        for k, vi in enumerate(branches[other].output):
+            declared = self.declared(vi)
+            if declared is not None:
+                self.type_checks.append(TypeCheck(out[k], declared, None, f"{who}: its {other}'s output #{k} "
+                                                  f"{vi.name!r} is declared {declared}, but its {name}'s"))
+        # (after the declarations, which say it first; then what the untaken branch's nodes make)
+        self.type_checks.append(UntakenBranch(out, branches[other], self.onnx, self.model,
+                                              f"{who}: its {other} (not taken)"))
+
+    def expand_fed_if(self, n, who: str, outer: set[str]) -> None:
+        """An ``If`` whose condition only the run knows: both branches inlined (``<if id>/then/...``,
+        ``<if id>/else/...``), each output of the node a ``Where`` of the condition (as a scalar) between the two
+        branches' values. Why: onnxruntime runs either branch, and the plan must hold what either makes; planned
+        both, each branch's values have their memory whichever runs (an upper bound of the run's: the branch that
+        does not run is planned too), and the output one buffer, of the size both branches make. Outputs of two
+        shapes (``BranchShapes``) or two types (``ScanCheck`` on the Where: ONNX's inference of it fails) are
+        refused naming the If."""
+        branches = dict(_subgraphs(n))
+        for name in ("then_branch", "else_branch"):
+            if name not in branches:
+                raise GraphError(f"{who}: it has no {name} (onnxruntime refuses the model)")
+            if len(branches[name].output) != len(n.output):
+                raise GraphError(f"{who}: its {name} returns {len(branches[name].output)} values, the node "
+                                 f"{len(n.output)}")
+        if self.opset < 9:
+            raise GraphError(f"{who}: its condition {n.input[0]!r} is known only at run time, and at opset "
+                             f"{self.opset} (before Where, opset 9) both branches are not planned (not supported)")
+        made = {}
+        for name in ("then_branch", "else_branch"):
+            made[name] = self.inline(branches[name], f"{n.name}/{name[:-7]}/", {}, [None] * len(n.output), outer,
+                                     who, name)
+        helper = self.onnx.helper
+        np = _numpy()
+        scalar = self.fresh(f"{n.name}/condition")
+        self.new_nodes.append(helper.make_node(
+            "Reshape", [n.input[0], self.constant(f"{n.name}/scalar", np.array([], dtype=np.int64))], [scalar],
+            name=self.fresh_node(f"{n.name}/condition")))
+        for k, out in enumerate(n.output):
+            t, e = made["then_branch"][k], made["else_branch"][k]
+            select = self.fresh_node(f"{n.name}/select_{k}")
+            self.new_nodes.append(helper.make_node("Where", [scalar, t, e], [out], name=select))
+            why = f"{who}: its output #{k} {out!r} (its condition {n.input[0]!r} known only at run time)"
+            self.type_checks.append(ScanCheck(select, f"{why}: its branches make it of two types, or not as a "
+                                              "tensor, or the condition is not bool (onnxruntime refuses the model "
+                                              "but for a sequence or optional output, which planning both branches "
+                                              "does not support)",
+                                              f"{why}: its branches make it of two shapes: which branch runs is known "
+                                              "only at run time, and so its size (planned as one buffer, it would be "
+                                              "sized for one branch)"))
+            self.type_checks.append(BranchShapes(out, t, e, why))
 
     def expand_loop(self, n, who: str, trip, cond, outer: set[str]) -> None:
         body = dict(_subgraphs(n)).get("body")
@@ -440,6 +552,107 @@ class _Expander:
                                                       "shape from one iteration to the next (onnxruntime refuses to "
                                                       "run the Loop: \"Inconsistent shape in loop output\")"))
 
+    def expand_scan(self, n, who: str, shapes: list, outer: set[str]) -> None:
+        """A ``Scan`` (opset 9 on) unrolled: its body once per slice of its scan inputs, as many as their length
+        along their axes (``shapes``: each scan input's shape, folded at import). Each iteration reads its slice of
+        each scan input (a ``Gather`` of the iteration's index along the input's axis: the last slice first where
+        the input's direction is reverse), the states thread from one copy to the next and the last copy makes the
+        node's final states, and each scan output is the iterations' values stacked along its axis (the last
+        iteration's first where its direction is reverse). Why unrolled: the sizes of what a Scan makes are those
+        of its body's values (an RNN exported by tf2onnx or torch.onnx's scripting: the hidden state, each step's
+        output), known once the scan inputs' lengths are; planned as copies of the body, each value the run makes
+        has its memory, as a Loop's iterations do."""
+        np = _numpy()
+        attrs = {a.name: a for a in n.attribute}
+        body = dict(_subgraphs(n)).get("body")
+        if body is None:
+            raise GraphError(f"{who}: it has no body (onnxruntime refuses the model)")
+        if "num_scan_inputs" not in attrs:
+            raise GraphError(f"{who}: it has no num_scan_inputs attribute (onnxruntime refuses the model)")
+        m = attrs["num_scan_inputs"].i
+        states = len(n.input) - m
+        if m < 1 or states < 0:
+            raise GraphError(f"{who}: its num_scan_inputs is {m}, of {len(n.input)} inputs (onnxruntime refuses the "
+                             "model)")
+        scans = len(n.output) - states
+        if len(body.input) != states + m or scans < 0 or len(body.output) != states + scans:
+            raise GraphError(f"{who}: its body takes {len(body.input)} inputs and returns {len(body.output)} values, "
+                             f"the node has {states} states, {m} scan inputs and {len(n.output)} outputs "
+                             "(onnxruntime refuses the model)")
+        if any(not v for v in n.input):
+            raise GraphError(f"{who}: its input #{list(n.input).index('')} is empty (a Scan reads every input)")
+
+        def ints(name: str, count: int, default: int) -> list[int]:
+            values = list(attrs[name].ints) if name in attrs else [default] * count
+            if len(values) != count:
+                raise GraphError(f"{who}: its {name} has {len(values)} values for {count} "
+                                 f"{'scan inputs' if 'input' in name else 'scan outputs'} (onnxruntime refuses the "
+                                 "model)")
+            return values
+
+        in_axes, in_dirs = ints("scan_input_axes", m, 0), ints("scan_input_directions", m, 0)
+        out_axes, out_dirs = ints("scan_output_axes", scans, 0), ints("scan_output_directions", scans, 0)
+        lengths = []
+        for j, (shape, axis) in enumerate(zip(shapes, in_axes)):
+            v = n.input[states + j]
+            rank = len(shape)
+            if not -rank <= axis < rank:
+                raise GraphError(f"{who}: its scan input #{j} {v!r} is of rank {rank}, its axis {axis} is out of "
+                                 "range (onnxruntime refuses the model)")
+            lengths.append(int(shape[axis]))
+        if len(set(lengths)) > 1:
+            raise GraphError(f"{who}: its scan inputs are of lengths {lengths} along their axes (onnxruntime refuses "
+                             "to run it: every scan input has one length)")
+        steps = lengths[0]
+        if steps > MAX_UNROLL:
+            raise GraphError(f"{who}: its scan inputs are {steps} long, over the {MAX_UNROLL} iterations a Scan is "
+                             "unrolled to at import (each is a copy of its body in the planned graph)")
+        if steps == 0:   # (onnxruntime 1.32: "Invalid dim0_offset of 0. Dimension 0 is 0", states only or not)
+            raise GraphError(f"{who}: its scan inputs are of length 0: it runs no iteration, which onnxruntime "
+                             "refuses to run (its slicer of the scan inputs fails on an empty one)")
+        stem = n.name
+        hoisted = self.hoist(body, f"{stem}/")
+        reads = _read_in_body(body, first=0)
+        values = [n.input[k] for k in range(states)]
+        scanned: list[list[str]] = [[] for _ in range(scans)]
+        for i in range(steps):
+            bind = {**hoisted, **{body.input[k].name: values[k] for k in range(states)}}
+            for j in range(m):
+                slot = body.input[states + j].name
+                if slot not in reads:
+                    continue
+                index = self.constant(f"{stem}/{i}/index_{j}",
+                                      np.array(steps - 1 - i if in_dirs[j] else i, dtype=np.int64))
+                piece = bind[slot] = self.fresh(f"{stem}/{i}/{slot}")
+                self.new_nodes.append(self.onnx.helper.make_node(
+                    "Gather", [n.input[states + j], index], [piece], name=self.fresh_node(f"{stem}/{i}/slice_{j}"),
+                    axis=in_axes[j]))
+            names: list[str | None] = [None] * len(body.output)
+            if i == steps - 1:
+                for k in range(states):
+                    if n.output[k]:
+                        names[k] = n.output[k]
+            out = self.inline(body, f"{stem}/{i}/", bind, names, outer, who, "body", fed_from=0)
+            values = out[:states]
+            if i == 0:
+                self.type_checks.extend(
+                    TypeCheck(values[k], None, n.input[k], f"{who}: its state #{k} {n.input[k]!r} turns, after an "
+                              "iteration of its body, into a value that") for k in range(states))
+                self.type_checks.extend(StateShape(values[k], n.input[k], f"{who}: its state #{k} {n.input[k]!r}")
+                                        for k in range(states))
+            for j in range(scans):
+                scanned[j].append(out[states + j])
+        for j in range(scans):
+            target = n.output[states + j]
+            if not target:
+                continue
+            parts = scanned[j][::-1] if out_dirs[j] else scanned[j]
+            concat = self.stack(parts, target, f"{stem}/scan_{j}", out_axes[j])
+            if concat is not None:
+                self.type_checks.append(ScanCheck(concat, f"{who}: its scan output #{j} {target!r} differs in shape "
+                                                  "from one iteration to the next (onnxruntime refuses to run the "
+                                                  "Scan)"))
+
     def hoist(self, body, prefix: str) -> dict[str, str]:
         """Copy a Loop body's constants (initializers, Constant nodes) into the graph once, returning each one's new
         name. Why: they hold the same value in every iteration; copied per iteration, a body's weight was planned
@@ -465,36 +678,37 @@ class _Expander:
                 self.new_nodes.append(c)
         return names
 
-    def stack(self, parts: list[str], target: str, stem: str) -> str | None:
-        """``target`` = the ``parts`` stacked on a new leading axis (Unsqueeze each at axis 0, then Concat): a
-        Loop's scan output, each iteration's value one slice. Returns the Concat node's name (None: one part, no
-        Concat)."""
+    def stack(self, parts: list[str], target: str, stem: str, axis: int = 0) -> str | None:
+        """``target`` = the ``parts`` stacked on a new axis ``axis`` (of the result; Unsqueeze each there, then
+        Concat): a Loop's or a Scan's scan output, each iteration's value one slice. Returns the Concat node's name
+        (None: one part, no Concat)."""
         helper = self.onnx.helper
         axes = None
         if self.opset >= 13:
-            axes = self.constant(f"{stem}/axes", _numpy().array([0], dtype=_numpy().int64))
+            axes = self.constant(f"{stem}/axes", _numpy().array([axis], dtype=_numpy().int64))
         pieces = []
         for i, p in enumerate(parts):
             piece = target if len(parts) == 1 else self.fresh(f"{stem}/{i}")
             node_name = self.fresh_node(f"{stem}/unsqueeze_{i}")
             if axes is None:
-                self.new_nodes.append(helper.make_node("Unsqueeze", [p], [piece], name=node_name, axes=[0]))
+                self.new_nodes.append(helper.make_node("Unsqueeze", [p], [piece], name=node_name, axes=[axis]))
             else:
                 self.new_nodes.append(helper.make_node("Unsqueeze", [p, axes], [piece], name=node_name))
             pieces.append(piece)
         if len(parts) == 1:
             return None
         concat = self.fresh_node(f"{stem}/concat")
-        self.new_nodes.append(helper.make_node("Concat", pieces, [target], name=concat, axis=0))
+        self.new_nodes.append(helper.make_node("Concat", pieces, [target], name=concat, axis=axis))
         return concat
 
 
-def _untaken_types(checks: list[UntakenBranch], types: dict[str, str]) -> list[list[str | None]]:
-    """The types ONNX's (lenient) inference gives each output of each check's untaken branch (None where unknown),
-    inferred at once: one flat model of every branch's nodes, each branch's own values renamed apart
-    (``untaken/<k>/<name>``), each value they read from the scopes around a graph input typed as the expanded graph's
-    inference typed it (a tensor; another is left untyped). Why flat and at once: ONNX's inference of an ``If``'s
-    subgraph costs 0.4 ms a branch, a model a branch about as much (+40% on the import of 1,000 Ifs)."""
+def _untaken_model(checks: list[UntakenBranch], types: dict[str, str]) -> tuple[Any, list[list[str]], list]:
+    """One flat model of every check's untaken branch, each branch's own values renamed apart (``untaken/<k>/<name>``)
+    and its nodes named ``untaken/<k>/<node id>``, each value they read from the scopes around a graph input typed as
+    the expanded graph's inference typed it (a tensor of unknown shape; another is left untyped; a graph input as the
+    model declares it, an initializer of its dims: what onnxruntime knows of them as it loads); with each branch's
+    outputs' names in it, and the initializers copied. Why flat and at once: ONNX's inference of an ``If``'s subgraph
+    costs 0.4 ms a branch, a model a branch about as much (+40% on the import of 1,000 Ifs)."""
     onnx = checks[0].onnx
     helper = onnx.helper
     free: set[str] = set()
@@ -510,23 +724,111 @@ def _untaken_types(checks: list[UntakenBranch], types: dict[str, str]) -> list[l
             copy.CopyFrom(t)
             copy.name = mapping[t.name]
             initializers.append(copy)
-        for n in body.node:
+        for n, nid in zip(body.node, _node_ids(body)):
             copy = onnx.NodeProto()
             copy.CopyFrom(n)
+            copy.name = f"untaken/{k}/{nid}"
             copy.input[:] = [mapping.get(v, v) for v in n.input]
             copy.output[:] = [mapping.get(v, v) for v in n.output]
             for _a, sub in _subgraphs(copy):
                 _rename_refs(sub, mapping)
             nodes.append(copy)
         outputs.append([mapping.get(o.name, o.name) for o in body.output])
+    model = checks[0].model
+    declared = {vi.name: vi for vi in model.graph.input if vi.HasField("type")}
+    weights = {t.name: t for t in model.graph.initializer if t.name not in declared}
     inputs = []
     for v in sorted(free):
         elem = _elem_of(onnx, types.get(v))
-        inputs.append(helper.make_tensor_value_info(v, elem, None) if elem else helper.ValueInfoProto(name=v))
+        if v in declared:   # (a graph input: as the model declares it, what onnxruntime knows of it as it loads)
+            inputs.append(declared[v])
+        elif v in weights:   # (an initializer: its own dims)
+            inputs.append(helper.make_tensor_value_info(v, weights[v].data_type, list(weights[v].dims)))
+        else:
+            inputs.append(helper.make_tensor_value_info(v, elem, None) if elem else helper.ValueInfoProto(name=v))
     g = helper.make_graph(nodes, "untaken", inputs, [], initializers)
-    model = checks[0].model
     m = helper.make_model(g, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     m.functions.extend(model.functions)
+    return m, outputs, initializers
+
+
+#: words of ONNX's strict inference errors that say only that a value the untaken branch reads from the graph around
+#: is of a type the flat model could not give it (a sequence, an optional, a value of unknown type): not the branch's
+#: own fault, so not judged
+_UNTYPED_READ = "expected to have type but instead is null"
+
+
+def check_untaken_validity(checks: list[UntakenBranch], flat) -> None:
+    """Refuse the first untaken branch (of ``checks``, its nodes in the flat model ``flat``, ``_untaken_model``)
+    that onnxruntime refuses as it loads the model: a node its schema rejects (an op not registered at the model's
+    opset, a domain not imported, a required attribute missing, an unknown attribute, too many or too few inputs:
+    onnx's checker, which onnxruntime's graph resolution applies to every subgraph), and a node ONNX's strict type and
+    shape inference fails on (two types bound to one type parameter, a Cast to no type, a Transpose ``perm`` or a
+    Gather ``axis`` out of its input's rank, a MatMul of declared dims that do not match). Why: the branch that does
+    not run is still resolved, typed and inferred by onnxruntime, which then refuses to load the model; expanded, the
+    branch was dropped unread and the model planned. A value the branch reads from the graph around that nodes make
+    is typed, not shaped (its shape at import is what the inputs' fixed dims give, which onnxruntime does not know as
+    it loads: a branch that does not run because of a shape may well be invalid for that shape), so a shape error
+    on such a value is not judged; a graph input is as declared, an initializer of its dims."""
+    onnx = checks[0].onnx
+    ctx = onnx.checker.C.CheckerContext()
+    ctx.ir_version = flat.ir_version
+    ctx.opset_imports = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in flat.opset_import}
+    owner = {}   # flat node name -> (the check it is of, its id in the branch)
+    for n in flat.graph.node:
+        _, k, nid = n.name.split("/", 2)
+        owner[n.name] = (checks[int(k)], nid)
+
+    def schema_check(nodes, ids: list[str], where: str, c: UntakenBranch) -> None:
+        for n, nid in zip(nodes, ids):
+            subs = _subgraphs(n)
+            if subs:   # (onnx's checker of a node with a subgraph asks for a lexical scope Python cannot give it:
+                #   the subgraphs' own nodes are checked one by one instead)
+                for _a, sub in subs:
+                    schema_check(sub.node, _node_ids(sub), f"{where}node {nid!r} ({n.op_type}): its {_a}'s ", c)
+                continue
+            if any(t.data_location == onnx.TensorProto.EXTERNAL for a in n.attribute
+                   for t in (*([a.t] if a.HasField("t") else []), *a.tensors)):
+                continue   # (onnx's checker looks for the data file, relative to no folder here: not checked, as
+                #   the import's own node checks leave such a node to the file checks)
+            try:
+                onnx.checker.check_node(n, ctx)
+            except Exception as exc:  # noqa: BLE001 - onnx's ValidationError, worded by onnx
+                text = _first_line(exc).replace(f"Node({n.name})", f"Node({nid})")
+                raise GraphError(f"{c.why}: its {where}node {nid!r} ({n.op_type}) is invalid: {text} (onnxruntime "
+                                 "refuses the model)") from None
+
+    for n in flat.graph.node:
+        c, nid = owner[n.name]
+        schema_check([n], [nid], "", c)
+    try:
+        onnx.shape_inference.infer_shapes(flat, check_type=True, strict_mode=True)
+    except Exception as exc:  # noqa: BLE001 - onnx's InferenceError; what it says decides
+        # (ONNX lists each node's error on a line of its own; a node whose input is untyped fails too, and so do the
+        # nodes after it: the first error of another kind is the branch's own)
+        lines = [line for line in str(exc).splitlines() if "node name: " in line and _UNTYPED_READ not in line]
+        text = lines[0] if lines else ""
+        name = next((name for name in owner if f"node name: {name})" in text), None)
+        if name is None:   # (an error naming no node of a branch, or of a nested subgraph's: not judged)
+            return
+        c, nid = owner[name]
+        text = text.replace(f"node name: {name})", f"node name: {nid})")
+        text = text.replace("[ShapeInferenceError] ", "").replace("Inference error(s): ", "")
+        where = f"its node {nid!r}: "
+        raise GraphError(f"{c.why}: {where}ONNX's inference fails: {_first_line(text)} (onnxruntime infers both "
+                         "branches and refuses the model)") from None
+
+
+def _first_line(exc) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), str(exc))
+
+
+def _untaken_types(checks: list[UntakenBranch], types: dict[str, str], flat=None) -> list[list[str | None]]:
+    """The types ONNX's (lenient) inference gives each output of each check's untaken branch (None where unknown),
+    inferred at once in one flat model (``_untaken_model``; ``flat``: the one already made)."""
+    onnx = checks[0].onnx
+    helper = onnx.helper
+    m, outputs, initializers = flat or _untaken_model(checks, types)
     try:
         inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
     except Exception:  # noqa: BLE001 - what onnx cannot infer is not judged
@@ -552,10 +854,11 @@ def _numpy():
     return numpy
 
 
-def _read_in_body(body) -> set[str]:
+def _read_in_body(body, first: int = 1) -> set[str]:
     """Every name the nodes (and subgraphs) of a Loop's ``body`` read, and its outputs but the condition (a body
-    input only the condition passes through needs no value of its own)."""
-    names = {v for n in body.node for v in n.input if v} | {o.name for o in body.output[1:]}
+    input only the condition passes through needs no value of its own); ``first``: the first output counted (0 for a
+    Scan's body, which returns no condition)."""
+    names = {v for n in body.node for v in n.input if v} | {o.name for o in body.output[first:]}
     for n in body.node:
         for _a, sub in _subgraphs(n):
             names.update(_free_names(sub))
@@ -650,6 +953,14 @@ def _control_inputs(n) -> list[str]:
     return []
 
 
+def _scan_inputs(n) -> list[str]:
+    """The scan inputs of a ``Scan`` node ``n`` (whose shapes decide its iterations; [] for another node)."""
+    if n.op_type != "Scan":
+        return []
+    m = next((a.i for a in n.attribute if a.name == "num_scan_inputs"), 0)
+    return list(n.input[len(n.input) - m:]) if 0 < m <= len(n.input) else []
+
+
 def _ancestors(nodes, producer: dict[str, int], names: Iterable[str]) -> set[int]:
     """Indices of the nodes (of ``nodes``) that the values ``names`` are computed from, implicit reads of
     subgraphs included."""
@@ -679,6 +990,7 @@ def expand_control_flow(onnx, model, resolve: Resolver,
     g = model.graph
     if not has_control_flow(g):
         return model, None
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
     _check_subgraph_names(g, _node_ids(g))
     copy = type(model)()
     copy.CopyFrom(model)
@@ -698,18 +1010,30 @@ def expand_control_flow(onnx, model, resolve: Resolver,
         for i in control:
             n = nodes[i]
             who = f"node {n.name!r} ({n.op_type})"
-            if n.op_type in NOT_UNROLLED or n.op_type not in ("If", "Loop") or n.domain not in ("", "ai.onnx"):
-                why = NOT_UNROLLED.get(n.op_type, "only If and Loop are expanded at import")
+            if n.op_type in NOT_UNROLLED or n.op_type not in ("If", "Loop", "Scan") \
+                    or n.domain not in ("", "ai.onnx"):
+                why = NOT_UNROLLED.get(n.op_type, "only If, Loop and Scan are expanded at import")
                 raise GraphError(f"{who} has a subgraph (attribute {_subgraphs(n)[0][0]!r}): control flow "
                                  f"(If/Loop/Scan) is not supported: {why}")
-            if not any(j in controls for j in _ancestors(nodes, producer, _control_inputs(n))):
+            if n.op_type == "Scan" and opset < 9:
+                raise GraphError(f"{who}: a Scan of opset {opset} (Scan-8: batched, of sequence lengths fed at run "
+                                 "time) is not unrolled at import (not supported; Scan-9 on is)")
+            decides = _control_inputs(n) + _scan_inputs(n)
+            if not any(j in controls for j in _ancestors(nodes, producer, decides)):
                 ready.add(i)
         wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
         known = {v: c for v in wanted if (c := _constant_in(onnx, g, v)) is not None}
         rest = [v for v in wanted if v not in known and v in producer]
-        if rest:
-            sub = _sub_model(onnx, copy, [nodes[k] for k in sorted(_ancestors(nodes, producer, rest))], rest)
-            known.update({k: v for k, v in resolve(sub, rest).items() if k in rest})
+        # (a Scan's iterations are its scan inputs' length: their shapes folded by Shape nodes of the sub-model)
+        taken = _all_names(g, set())
+        shape_of = {v: _unused(f"{v}/scan_shape", taken) for v in sorted({v for i in ready
+                                                                         for v in _scan_inputs(nodes[i])})}
+        shape_nodes = [onnx.helper.make_node("Shape", [v], [s], name=s) for v, s in shape_of.items()]
+        if rest or shape_nodes:
+            asked = rest + list(shape_of.values())
+            sub = _sub_model(onnx, copy, [nodes[k] for k in sorted(_ancestors(nodes, producer, list(shape_of) + rest))]
+                             + shape_nodes, asked)
+            known.update({k: v for k, v in resolve(sub, asked).items() if k in asked})
         ex = _Expander(onnx, copy)
         outer = _defined(g)
         inputs = {v.name for v in g.input}
@@ -726,17 +1050,23 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             if n.op_type == "If" and not (n.input and n.input[0]) or n.op_type == "Loop" and len(n.input) < 2:
                 raise GraphError(f"{who}: it lacks its required inputs ({len(n.input)} given; onnxruntime refuses "
                                  "the model)")
+            fed_if = n.op_type == "If" and n.input and n.input[0] and n.input[0] not in known and \
+                (n.input[0] in inputs or n.input[0] in producer)
             for v in _control_inputs(n):
-                if v not in known:
+                if v not in known and not fed_if:
                     if v in inputs:
                         source = "a graph input" + (", an initializer the caller may override" if v in weights else "")
                     else:
                         source = "computed from what the graph inputs hold" if v in producer else "defined nowhere"
+                    if n.op_type == "If":   # (an If of a condition defined nowhere)
+                        raise GraphError(f"{who}: its condition {v!r} is not a constant known at import ({source}): "
+                                         "which branch runs is known only at run time (not supported)")
                     raise GraphError(f"{who}: its {_role(n, v)} {v!r} is not a constant known at import ({source}): "
-                                     "which "
-                                     + ("branch runs" if n.op_type == "If" else "iterations run")
-                                     + " is known only at run time (control flow on run-time values is not "
-                                     "supported)")
+                                     f"which iterations run is known only at run time, and so {_unknown_of(n)} "
+                                     "(control flow on run-time values is not supported: a Loop is planned unrolled, "
+                                     "one copy of its body an iteration; give its trip "
+                                     "count as a constant, an initializer that is not a graph input or a value the "
+                                     "inputs' fixed shapes fold to, and its condition so, to plan it)")
             empty = next((k for k, o in enumerate(n.output) if not o), None)
             if empty is not None:
                 # (onnxruntime 1.32 crashes loading an If or Loop with an output named "", a segmentation fault; one
@@ -744,7 +1074,24 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 raise GraphError(f"{who}: its output #{empty} is named '' (left out), which onnxruntime cannot load "
                                  "(version 1.32 crashes); name every output of an If or Loop")
             ex.new_nodes = []
-            if n.op_type == "If":
+            if n.op_type == "Scan":
+                shapes = []
+                for v in _scan_inputs(n):
+                    if shape_of.get(v) not in known:
+                        raise GraphError(f"{who}: the shape of its scan input {v!r} is not known at import (a "
+                                         "dimension of it not fixed): how many iterations run is known only at run "
+                                         "time (fix the inputs' dimensions, --dim / --batch)")
+                    shapes.append([int(d) for d in _numpy().asarray(known[shape_of[v]]).reshape(-1)])
+                axis = next((a.ints[0] for a in n.attribute if a.name == "scan_input_axes" and a.ints), 0)
+                length = shapes[0][axis] if shapes and -len(shapes[0]) <= axis < len(shapes[0]) else 0
+                # (bounded before any copy, as a Loop is: nested Scans of 64 multiply)
+                if grown + min(max(0, length), MAX_UNROLL + 1) * \
+                        _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g) > MAX_EXPANDED_NODES:
+                    raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+                ex.expand_scan(n, who, shapes, outer)
+            elif fed_if:
+                ex.expand_fed_if(n, who, outer)
+            elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
                 trip = known.get(n.input[0]) if n.input[0] else None   # (None with a false condition: no run)
@@ -827,6 +1174,18 @@ def _check_subgraph_names(g, ids: list[str]) -> None:
                 walk(sub, scope, f"{where}: its {attr}'s ")
 
     walk(g, set(), "")
+
+
+def _unknown_of(loop) -> str:
+    """What a ``Loop`` of a run-time count of iterations leaves unknown: its scan outputs' sizes where it has any
+    (named), else how many times its body's values are made."""
+    body = dict(_subgraphs(loop)).get("body")
+    carried = len(loop.input) - 2
+    scans = [o for o in loop.output[carried:] if o] if body is not None else []
+    if scans:
+        return ("the size of its scan output" + ("s " if len(scans) > 1 else " ") + ", ".join(map(repr, scans))
+                + " (the iterations times each iteration's shape)")
+    return "how many times its body's values are made"
 
 
 def _role(n, v: str) -> str:

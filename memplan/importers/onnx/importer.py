@@ -396,7 +396,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
     _check_external_parsed(onnx, model, node_ids, inferred, facts["overridable"])
     shapes = _shapes(g, inferred)
     types = value_types(onnx, g, inferred)
-    check_types(list(type_checks), types)
+    check_types(list(type_checks), types, shapes)
 
     input_names = [v.name for v in g.input if v.name not in inits]
     output_names = [v.name for v in g.output]
