@@ -111,12 +111,19 @@ def _swap_code(name: str, real: Any, dynamo: Any) -> None:
                                   real.__closure__)
     original.__kwdefaults__ = real.__kwdefaults__
     key = f"_memplan_tracing_flag_{id(real)}"
-    source = f"def memplan_tracing_flag(*args, **kwargs):\n    return {key}(*args, **kwargs)\n"
-    space: dict[str, Any] = {}
-    exec(builtins.compile(source, real.__code__.co_filename, "exec"), space)   # noqa: S102 (a fixed text)
+    code = _TRAMPOLINES.get((key, real.__code__.co_filename))
+    if code is None:   # (compiled once per flag and process: each export's start pays no compile)
+        source = f"def memplan_tracing_flag(*args, **kwargs):\n    return {key}(*args, **kwargs)\n"
+        space: dict[str, Any] = {}
+        exec(builtins.compile(source, real.__code__.co_filename, "exec"), space)   # noqa: S102 (a fixed text)
+        code = _TRAMPOLINES[(key, real.__code__.co_filename)] = space["memplan_tracing_flag"].__code__
     real.__globals__[key] = _flag(name, original, dynamo)
     _SWAPPED[id(real)] = (real, real.__code__, key)
-    real.__code__ = space["memplan_tracing_flag"].__code__
+    real.__code__ = code
+
+
+#: (the recorder's name, the flag's file) -> the trampoline's code
+_TRAMPOLINES: dict[tuple[str, str], Any] = {}
 
 
 def _flag(name: str, real: Any, dynamo: Any) -> Any:
