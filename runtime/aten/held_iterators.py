@@ -9,6 +9,7 @@ is refused.
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import inspect
 import sys
 import warnings
@@ -69,22 +70,22 @@ def _itertools_position(it: Any, depth: int) -> Any:
     ``repr`` of the value), its ``length_hint``, and the positions of what it holds (``gc.get_referents``: the
     iterator an ``islice``, ``chain`` or ``cycle``'s first pass advances, an ``accumulate``'s total, a
     ``product``'s result). A ``cycle`` past its first pass and a ``tee`` keep their index in C alone: where
-    ``__reduce__`` still exists (Python < 3.14), its answer is taken too, its warning off for that call."""
+    ``__reduce__`` still exists (Python < 3.14), its answer is taken for them, its warning off for that call."""
     import gc
     import operator
 
     kind = next(c for c in type(it).__mro__ if c.__module__ == "itertools").__name__
+    if kind in ("cycle", "_tee") and sys.version_info < (3, 14):   # (their index: ``__reduce__`` alone tells it)
+        with contextlib.ExitStack() as stack:
+            if sys.version_info >= (3, 12):   # (no warning to take off before: 25 us a read saved)
+                stack.enter_context(warnings.catch_warnings())
+                warnings.simplefilter("ignore", DeprecationWarning)
+            with contextlib.suppress(Exception):
+                return (kind, _position_part(it.__reduce__(), depth))
     parts: list[Any] = [kind, operator.length_hint(it, -1)]
     if kind == "count":
         parts.append(repr(it))
     parts += [_position_part(ref, depth + 1) for ref in gc.get_referents(it)]
-    if kind in ("cycle", "_tee") and sys.version_info < (3, 14):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                parts.append(_position_part(it.__reduce__(), depth))
-            except Exception:
-                pass
     return tuple(parts)
 
 
