@@ -13,23 +13,28 @@ asks 5 times: ``masking_utils``, ``output_capturing``, ``utils/generic``). So:
 - they agree: a ``TracingFlagWarning`` naming them, once per flag and line per process (the example inputs agreeing
   proves nothing of others).
 
-Only reads in the user's own code are compared. Reads in an installed package alone (transformers asks in every
+Only reads in the user's own code are compared: not installed, or of an installed package that defines a class of the
+tree compiled (``installed.user_packages``: a user's package installed with ``pip install .``, round 69). Reads in
+another installed package alone (transformers asks in every
 model, to skip checks) compile as before, with no comparison: it would clone every weight and run the model twice at
 each compile, and could refuse a model whose GPU numerics differ from eager's by rounding alone.
 
 The comparison runs the compiled step and eager ``forward`` once each on deep copies of the example inputs, the RNG
-state and the module's tensors and plain attributes as they were before each run and after both (a train-mode
-BatchNorm, a counter ``forward`` keeps). A user module's global bound to a flag function before compile (``from
-torch.compiler import is_compiling``) points at the wrapper while the export runs (review of round 68). Not seen: such a
-name held deeper (a closure, a default, an attribute), and a strict export (Dynamo answers the flag itself).
+state and the module's tensors and plain attributes (and the containers and objects they hold, ``module_state``) as
+they were before each run and after both (a train-mode BatchNorm, a counter ``forward`` keeps). Each flag function
+records through its own object (its code swapped for the export's length, round 69), so a flag bound anywhere (a
+closure, a default, a class attribute, a ``functools.partial``, another name) is seen. Not seen: a strict export
+(Dynamo answers the flag itself).
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
 import os
 import sys
+import types
 import warnings
 from typing import Any
 
@@ -53,7 +58,9 @@ _WARNED: set[tuple[str, str]] = set()
 
 
 def wrap_on(torch: Any) -> None:
-    """Wrap the flags (under ``value_reads``' lock, at the first watching block's start)."""
+    """Make each flag function record its True answers (under ``value_reads``' lock, at the first watching block's
+    start): a Python function's code is swapped in place (``_swap_code``), so the very function object records
+    wherever it is bound; anything else (no such function in some torch) is wrapped where its module names it."""
     import importlib
 
     dynamo = getattr(getattr(torch, "compiler", None), "is_dynamo_compiling", None)
@@ -63,52 +70,60 @@ def wrap_on(torch: Any) -> None:
         except ImportError:
             continue
         real = getattr(mod, attr, None)
-        if not callable(real) or (mod, attr) in _WRAPPED:
+        if not callable(real) or (mod, attr) in _WRAPPED or id(real) in _SWAPPED:
+            continue
+        if _swappable(real):
+            _swap_code(f"{mod_name}.{attr}", real, dynamo)
             continue
         _WRAPPED[(mod, attr)] = real
-        wrapper = _flag(f"{mod_name}.{attr}", real, dynamo)
-        setattr(mod, attr, wrapper)
-        _BY_REAL.setdefault(id(real), (real, wrapper))
-    _rebind_user_names()
+        setattr(mod, attr, _flag(f"{mod_name}.{attr}", real, dynamo))
 
 
 def wrap_off() -> None:
-    for d, key, real, wrapper in reversed(_REBOUND):
-        if d.get(key) is wrapper:
-            d[key] = real
-    _REBOUND.clear()
-    _BY_REAL.clear()
+    for fn, code, key in reversed(list(_SWAPPED.values())):
+        fn.__code__ = code
+        fn.__globals__.pop(key, None)
+    _SWAPPED.clear()
     for (mod, attr), real in list(_WRAPPED.items()):
         setattr(mod, attr, real)
         del _WRAPPED[(mod, attr)]
 
 
-#: id(a flag function) -> (it, its wrapper), while wrapped
-_BY_REAL: dict[int, tuple[Any, Any]] = {}
-#: (a user module's globals, name, the flag, its wrapper) of each global pointed at the wrapper (``_rebind_user_names``)
-_REBOUND: list[tuple[dict, str, Any, Any]] = []
+#: id(a flag function whose code is swapped) -> (it, its own code, the name of its recorder in its globals)
+_SWAPPED: dict[int, tuple[Any, Any, str]] = {}
 
 
-def _rebind_user_names() -> None:
-    """Point each user module's global bound to a flag function (``from torch.compiler import is_compiling`` at its
-    top) at the flag's wrapper, for ``wrap_off`` to put back. Why: such a name holds the function itself, which the
-    wrapper on ``torch.compiler`` never sees, so ``if is_compiling(): return x * 2`` compiled the export's branch
-    silently (review of round 68: compiled 2.0 where eager gave 3.0). Module globals only: a name bound deeper (a
-    closure, a default) stays unseen (docs/aten.md)."""
-    from .disable_names import _NOT_USERS
-    from .disable_names import _installed as _installed_module
+def _swappable(fn: Any) -> bool:
+    """A plain Python function of no closure (each flag of torch 2.10-2.14): its ``__code__`` may be swapped."""
+    return isinstance(fn, types.FunctionType) and not fn.__closure__ and fn.__code__.co_name != "memplan_tracing_flag"
 
-    for name, mod in list(sys.modules.items()):
-        if mod is None or name.partition(".")[0] in _NOT_USERS or _installed_module(mod):
-            continue
-        d = getattr(mod, "__dict__", None)
-        if type(d) is not dict:
-            continue
-        for key, v in list(d.items()):
-            hit = _BY_REAL.get(id(v))
-            if hit is not None and hit[0] is v:
-                d[key] = hit[1]
-                _REBOUND.append((d, key, v, hit[1]))
+
+def _swap_code(name: str, real: Any, dynamo: Any) -> None:
+    """Give the flag function ``real`` a code that calls its recorder (``_flag`` of a copy of ``real``), kept under
+    a private name in ``real``'s globals; ``wrap_off`` puts its own code back.
+
+    Why the function object itself, not the names: forward may hold the flag anywhere, a closure cell
+    (``f = torch.compiler.is_compiling``), a default argument, a class attribute, a ``functools.partial``, a dict,
+    another module's global; round 68 replaced it on ``torch.compiler`` and in user modules' globals alone, and each
+    of those compiled the export's branch silently (round 69: compiled [2, 2, 2] where eager gave [3, 3, 3]). The
+    object keeps its identity, so Dynamo's tables keyed by it (``tracing_state_functions``) still fold it."""
+    original = types.FunctionType(real.__code__, real.__globals__, real.__name__, real.__defaults__,
+                                  real.__closure__)
+    original.__kwdefaults__ = real.__kwdefaults__
+    key = f"_memplan_tracing_flag_{id(real)}"
+    code = _TRAMPOLINES.get((key, real.__code__.co_filename))
+    if code is None:   # (compiled once per flag and process: each export's start pays no compile)
+        source = f"def memplan_tracing_flag(*args, **kwargs):\n    return {key}(*args, **kwargs)\n"
+        space: dict[str, Any] = {}
+        exec(builtins.compile(source, real.__code__.co_filename, "exec"), space)   # noqa: S102 (a fixed text)
+        code = _TRAMPOLINES[(key, real.__code__.co_filename)] = space["memplan_tracing_flag"].__code__
+    real.__globals__[key] = _flag(name, original, dynamo)
+    _SWAPPED[id(real)] = (real, real.__code__, key)
+    real.__code__ = code
+
+
+#: (the recorder's name, the flag's file) -> the trampoline's code
+_TRAMPOLINES: dict[tuple[str, str], Any] = {}
 
 
 def _flag(name: str, real: Any, dynamo: Any) -> Any:
@@ -131,19 +146,21 @@ def _seen(name: str) -> None:
     active = _active()
     if not active:
         return
-    f = sys._getframe(2)   # (the flag's caller: torch's own questions, asked inside a torch function ``forward``
-    if f is None or _framework(f):   # called, and torch's generated code (``<eval_with_key>``) are none of forward's)
+    f = sys._getframe(2)   # (the flag's caller, past the swapped code's frame: torch's own questions, asked inside a
+    while f is not None and f.f_code.co_name == "memplan_tracing_flag":   # torch function ``forward`` called, and
+        f = f.f_back   # torch's generated code (``<eval_with_key>``) are none of forward's)
+    if f is None or _framework(f):
         return
     where = _place(f)
-    installed = _installed(f)
+    package = _package(f)
     helper = f.f_code.co_name   # (transformers' ``is_torchdynamo_compiling()``: the line that called it too)
     if any(word in helper for word in ("compiling", "exporting", "tracing")) and f.f_back is not None:
         where += f" (in {helper}, called at {_place(f.f_back)})"
         # (an installed helper asked for the user's own code: the user's branch, compared; review of round 68: a
         # user's ``if is_torchdynamo_compiling():`` of transformers compiled the export's branch silently)
-        installed = installed and _installed(f.f_back)
+        package = package and _package(f.f_back)
     flags = active[-1].reads.flags
-    flags.setdefault((name, where), installed)
+    flags.setdefault((name, where), package)
 
 
 def _framework(f: Any) -> bool:
@@ -158,17 +175,26 @@ def _place(f: Any) -> str:
     return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
-def _installed(f: Any) -> bool:
+def _package(f: Any) -> str:
+    """The top-level package of frame ``f``'s code where it is an installed package's, "" where it is the user's
+    (``check_branches`` takes an installed package defining a class of the compiled tree for the user's too)."""
     from .installed import installed_file
 
-    return installed_file(f.f_code.co_filename)
+    if not installed_file(f.f_code.co_filename):
+        return ""
+    return str(f.f_globals.get("__name__") or "").partition(".")[0] or f.f_code.co_filename
 
 
 def check_branches(torch: Any, module: Any, step: Any, program: Any, example_inputs: tuple,
                    kwargs: dict | None) -> None:
     """Compare ``step`` with eager ``module`` on the example inputs where ``program.flag_reads`` holds a read (the
     module's doc): refuse where they differ, warn where the user's own code asked and they agree."""
+    from .installed import user_packages
+
     reads = getattr(program, "flag_reads", ())
+    if reads and isinstance(module, torch.nn.Module):   # (an installed package of the tree's classes: the user's)
+        users = user_packages(torch, module)
+        reads = tuple((flag, where, "" if pkg in users else pkg) for flag, where, pkg in reads)
     if not any(not pkg for _flag, _where, pkg in reads) or not isinstance(module, torch.nn.Module):
         # only installed packages asked (transformers skips its checks this way in every model): their paths are
         # kept equal by their authors and by the model sweep; comparing would clone every weight and run the model
@@ -201,7 +227,9 @@ def check_branches(torch: Any, module: Any, step: Any, program: Any, example_inp
 def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tuple[Any, Any]:
     """(the compiled step's outputs, eager's) on deep copies of the inputs, under one RNG state, the module's state
     put back after each run."""
-    state = _ModuleState(torch, module)
+    from .module_state import ModuleState
+
+    state = ModuleState(torch, module)
     devices = [d for d in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         rng = torch.get_rng_state()
@@ -223,32 +251,6 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
     return got, want
 
 
-class _ModuleState:
-    """The module tree's tensors' values and its modules' plain attributes, put back by ``restore``."""
-
-    def __init__(self, torch: Any, module: Any) -> None:
-        with torch.no_grad():
-            self.tensors = [(t, t.detach().clone()) for t in {id(t): t for t in
-                            [*module.parameters(), *module.buffers()]}.values()]
-        self.attrs = [(m, dict(vars(m))) for m in module.modules()]
-
-    def restore(self) -> None:
-        import torch
-
-        with torch.no_grad():
-            for t, was in self.tensors:
-                if t.shape == was.shape and t.dtype == was.dtype:
-                    t.copy_(was)
-        for m, was in self.attrs:
-            d = vars(m)
-            for key in [k for k in d if k not in was]:
-                del d[key]
-            for key, v in was.items():
-                if d.get(key, _NONE) is not v:
-                    d[key] = v
-
-
-_NONE = object()
 
 
 def _agree(torch: Any, got: Any, want: Any) -> Any:

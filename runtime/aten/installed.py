@@ -6,12 +6,18 @@ per-call check 52 -> 544 us). A path holding ``site-packages`` / ``dist-packages
 installed elsewhere (``pip install --target DIR`` on ``PYTHONPATH``, as the GPU machine's transformers is) counted as
 the user's: its flag reads were compared with eager at every compile (session 68's GPU suite warned on a tiny Llama
 whose outputs agreed only within rounding). Now also: a ``*.dist-info`` beside the file's top-level package whose
-``RECORD`` lists that package (what pip writes for every install, wherever it goes)."""
+``RECORD`` lists that package (what pip writes for every install, wherever it goes).
+
+An installed package is still the user's own where it defines a class of the module tree being compiled
+(``user_packages``), model libraries (``LIBRARIES``) aside: a user's package installed non-editable (``pip install
+.``) counted as installed, so its ``if torch.compiler.is_compiling():`` branches were never compared with eager and
+compiled the export's branch silently (round 69)."""
 
 from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 
 @functools.lru_cache(maxsize=8192)
@@ -50,3 +56,28 @@ def _recorded(directory: str) -> frozenset[str]:
         except OSError:
             continue
     return frozenset(tops)
+
+
+#: the top-level packages that are never a user's own though a class of the tree comes from them: torch's, and the
+#: model libraries whose tracing-flag branches their authors keep equal and the model sweep covers (transformers
+#: asks ``is_compiling()`` in every model, to skip checks: comparing would clone every weight and run the model twice
+#: at each compile, and refuse a model whose GPU numerics differ from eager's by rounding alone)
+LIBRARIES = frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "torchao", "torchtune", "functorch", "transformers", "timm",
+    "diffusers", "accelerate", "peft", "optimum", "sentence_transformers", "huggingface_hub", "open_clip", "xformers",
+    "flash_attn", "bitsandbytes", "einops", "lightning", "pytorch_lightning", "mmcv", "mmengine", "fairseq",
+    "torch_geometric", "segmentation_models_pytorch", "ultralytics", "numpy"})
+
+
+def user_packages(torch: Any, module: Any) -> frozenset[str]:
+    """The top-level packages (or modules) defining the classes of ``module``'s tree, ``LIBRARIES`` and the standard
+    library aside: the user's own code, wherever it is installed.
+
+    Why: ``installed_file`` alone took a user's package installed into site-packages for a library's, so its flag
+    branches were not compared (round 69). The classes compiled are the user's by the act of compiling them; a
+    helper function of such a package that no class of the tree comes from is not seen (docs/aten.md)."""
+    import sys
+
+    mods = list(module.modules()) if isinstance(module, torch.nn.Module) else [module]
+    tops = {str(getattr(type(m), "__module__", "") or "").partition(".")[0] for m in mods}
+    return frozenset(t for t in tops if t and t not in LIBRARIES and t not in sys.stdlib_module_names)

@@ -188,10 +188,10 @@ class Program:
     #: (id, weak reference) of each tensor of ``value_reads`` that takes one: the tensor itself, watched by its version
     #: wherever it is held (``guard.record``: a global a lambda hook reads, one deep in a settings object; round 67)
     value_objects: tuple[tuple[int, Any], ...] = field(default=(), compare=False, repr=False)
-    #: (flag, "file.py:12", in an installed package) of each tracing flag (``torch.compiler.is_compiling()``...)
+    #: (flag, "file.py:12", the installed package it is in, "" for the user's code) of each tracing flag (``torch.compiler.is_compiling()``...)
     #: ``forward`` asked and the export answered True where eager answers False (``flag_reads``, round 68): compile
     #: compares the compiled program with eager on the example inputs
-    flag_reads: tuple[tuple[str, str, bool], ...] = ()
+    flag_reads: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def generator_args(self) -> dict[str, Any]:

@@ -9,7 +9,8 @@ the same values, and every compiled call after it was refused though eager compu
 The proof, without exporting again: the old object still holds what compile saw (its watched fields, and the
 containers the reads' watch holds in it), and the new one is of the same class and holds the same values, field by
 field and item by item (plain values compared as the guard compares them, ``settings.same_value``; containers and
-nested settings objects walked; anything else only where it is the very object). A plain field ``forward`` did not
+nested settings objects walked, those of ``__slots__`` slot by slot; anything else only where it is the very
+object). A plain field ``forward`` did not
 read (``Program.object_reads``) may differ. Then the guard watches the new object's fields in place of the old one's,
 and the reads' watch is recorded again from the module now. Anything else is left to the guard, which refuses as
 before: a field that differs, a tensor or array in the object (the program may hold the old tensor itself), an object
@@ -67,7 +68,7 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
 def _held_elsewhere(settings: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
     """Whether a place the guard watches outside the copied objects still holds one of the old objects the copy
     replaces (``m.b.inner`` being the old ``m.cfg.inner``): its fields stay watched on that object there."""
-    inside = {id(vars(was)) for was, _now in mapping.values()}
+    inside = {id(d) for was, _now in mapping.values() if type(d := getattr(was, "__dict__", None)) is dict}
     inside |= {id(d) for o, d in zip(*settings.owners) if id(o) in mapping}
     _names, dicts, keys, objects = settings.held
     return any(id(obj) in mapping and id(d) not in inside and d.get(key, MISSING) is obj
@@ -114,12 +115,13 @@ def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], map
         return True
     if id(was) in mapping:   # (met before: a cycle, or one object held at two places of the copy too)
         return mapping[id(was)][1] is now
-    if (type(now) is not type(was) or not settings_object(torch, was) or type(vars(was)) is not dict
-            or type(vars(now)) is not dict or depth <= 0):
+    if type(now) is not type(was) or depth <= 0:
+        return False
+    a, b = _fields(torch, was), _fields(torch, now)
+    if a is None or b is None:
         return False
     mapping[id(was)] = (was, now)
-    fields = read.get(id(was))
-    a, b = vars(was), vars(now)
+    fields = read.get(id(was))   # (a slotted object's reads are not recorded by name: all its slots compared)
     for key in list(dict.fromkeys([*a, *b])):
         x, y = a.get(key, MISSING), b.get(key, MISSING)
         if x is y:
@@ -130,6 +132,20 @@ def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], map
             del mapping[id(was)]
             return False
     return True
+
+
+def _fields(torch: Any, v: Any) -> dict[str, Any] | None:
+    """A settings object's fields: its ``__dict__``, or for an object of a user's class with ``__slots__`` and no
+    ``__dict__`` its filled slots (``guard.object_fields``); None for anything else. Why slots: an equal copy of such
+    an object (``copy.deepcopy(m.cfg)`` of a ``@dataclass(slots=True)``) was refused at every compiled call, as no
+    settings object, though each slot held what compile saw (round 69)."""
+    if settings_object(torch, v):
+        d = vars(v)
+        return d if type(d) is dict else None
+    from .guard import object_fields
+
+    fields = object_fields(torch, v)
+    return None if fields is None else dict(fields)
 
 
 def _scalar(v: Any) -> bool:
@@ -174,8 +190,10 @@ def _adopted(torch: Any, guard: Any, mapping: dict[int, Any], keep: list[Any]) -
     held_dicts = [old_dicts.get(id(d), d) for d in hdicts]
     held_objects = [d.get(k, MISSING) if id(o) in mapping else o for d, k, o in zip(held_dicts, hkeys, hobjects)]
     retired = (*s.retired, *(o for o in keep if not any(o is r for r in s.retired)))
+    snames, sobjects, skeys, svalues = s.slotted   # (a slotted object's slots: watched on its copy now)
+    slotted = (snames, [mapping.get(id(o), o) for o in sobjects], skeys, svalues)
     settings = replace(s, dicts=dicts, owners=owners, held=(names, held_dicts, hkeys, held_objects),
-                       retired=retired).refreshed()
+                       retired=retired, slotted=slotted).refreshed()
     reads = guard.reads
     if reads is not None:
         reads = record_reads(torch, guard.root, reads.skip, reads.live, reads.read, reads.held)

@@ -224,8 +224,9 @@ class NumberReads(dict):
     def __init__(self) -> None:
         super().__init__()
         self.objects: dict[int, Any] = {}
-        #: {(flag, "file.py:12"): in an installed package} of each tracing flag forward asked (``flag_reads``)
-        self.flags: dict[tuple[str, str], bool] = {}
+        #: {(flag, "file.py:12"): the installed package it is in, "" for the user's code} of each tracing flag forward
+        #: asked (``flag_reads``)
+        self.flags: dict[tuple[str, str], str] = {}
 
 
 #: per thread, the value-read modes active (innermost last): only the innermost records

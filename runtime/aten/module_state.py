@@ -1,0 +1,175 @@
+"""A module tree's state as it was, put back in place after compile ran ``forward`` eagerly (``flag_reads``' comparison
+of the compiled program with eager).
+
+Why: the comparison runs eager ``forward`` on the module itself, and the branch eager takes is the one the export did
+not (``if not torch.compiler.is_compiling(): self.log["calls"].append(n)``), so no export watch saw what it changes.
+Round 68 put back the module's tensors and its modules' own attributes only, by identity: a list in a dict attribute,
+a nested dict, a counter on a plain object the module holds, a tensor in a container, each kept eager's change after
+compile (round 69: ``self.log["calls"]`` held one call more, ``self.stats.count`` was 1, silently). Now every list,
+dict, set, deque and bytearray and every settings object (a ``__dict__`` or ``__slots__`` of a user's class) reachable
+from the modules' attributes is snapshot shallowly, ``DEPTH`` levels and ``BUDGET`` values at most, and each one that
+changed gets its items back in place (its identity kept: other places hold it); tensors held there get their values
+back. Where the bounds cut the walk, a ``StateWalkWarning`` names the place. A class attribute or a module global
+eager's branch changes is not put back (docs/aten.md).
+"""
+
+from __future__ import annotations
+
+import collections
+import warnings
+from typing import Any
+
+#: how many levels below a module's attributes, and how many values in all, the snapshot walks
+DEPTH, BUDGET = 32, 100_000
+#: a module's own dicts whose items are put back but not walked (the tree's tensors and modules are their own)
+_OWN = ("_parameters", "_buffers", "_modules")
+
+
+class ModuleState:
+    """The module tree's tensors' values, its modules' attributes and what they hold, put back by ``restore``."""
+
+    def __init__(self, torch: Any, module: Any) -> None:
+        self.torch = torch
+        with torch.no_grad():
+            tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+            self.tensors = [(t, t.detach().clone()) for t in tensors.values()]
+        self.attrs = [(m, dict(vars(m))) for m in module.modules()]
+        #: (the object, its snapshot) of each container or settings object met, in the order met
+        self.inner: list[tuple[Any, Any]] = []
+        self._seen = set(tensors) | {id(m) for m in module.modules()}
+        self._budget = BUDGET
+        self._cut: list[str] = []
+        for m, was in self.attrs:
+            for key, v in was.items():
+                label = f"{type(m).__name__}.{key}"
+                if key in _OWN and type(v) is dict:
+                    self._take(v, label, walk=False)
+                else:
+                    self._walk(v, label, DEPTH)
+        if self._cut:
+            from .walk_bounds import StateWalkWarning
+
+            warnings.warn(StateWalkWarning(
+                f"{', '.join(self._cut[:3])}{' ...' if len(self._cut) > 3 else ''}: held deeper or in more values "
+                f"than compile snapshots ({DEPTH} levels, {BUDGET} values) before it runs forward eagerly to compare "
+                "it with the program (forward asks whether torch is tracing it): a change eager's branch makes there "
+                "stays after compile"), stacklevel=4)
+
+    def _take(self, v: Any, label: str, walk: bool = True) -> list[tuple[str, Any]]:
+        """Snapshot ``v`` (a container or settings object); the (label, value) of what it holds, to walk."""
+        torch = self.torch
+        if isinstance(v, torch.Tensor):
+            self.inner.append((v, v.detach().clone()))
+            return []
+        if isinstance(v, dict):
+            self.inner.append((v, dict.copy(v)))
+            return [(f"{label}[{k!r}]", x) for k, x in dict.items(v)] if walk else []
+        if isinstance(v, list):
+            self.inner.append((v, list.copy(v)))
+            return [(f"{label}[{i}]", x) for i, x in enumerate(list.copy(v))]
+        if isinstance(v, collections.deque):
+            self.inner.append((v, list(v)))
+            return [(f"{label}[{i}]", x) for i, x in enumerate(list(v))]
+        if isinstance(v, (set, bytearray)):
+            self.inner.append((v, v.copy()))
+            return []
+        if isinstance(v, tuple):
+            return [(f"{label}[{i}]", x) for i, x in enumerate(v)]
+        fields = _fields(torch, v)
+        if fields is None:
+            return []
+        self.inner.append((v, fields))
+        return [(f"{label}.{k}", x) for k, x in fields.items()]
+
+    def _walk(self, v: Any, label: str, left: int) -> None:
+        stack = [(v, label, left)]
+        while stack:
+            v, label, left = stack.pop()
+            if v is None or isinstance(v, (bool, int, float, complex, str, bytes)) or id(v) in self._seen:
+                continue
+            self._budget -= 1
+            if left <= 0 or self._budget <= 0:
+                if _holder(self.torch, v):
+                    self._cut.append(label)
+                continue
+            self._seen.add(id(v))
+            stack.extend((x, name, left - 1) for name, x in reversed(self._take(v, label)))
+
+    def restore(self) -> None:
+        torch = self.torch
+        with torch.no_grad():
+            for t, was in self.tensors:
+                if t.shape == was.shape and t.dtype == was.dtype:
+                    t.copy_(was)
+        for m, was in self.attrs:
+            _put_dict(vars(m), was)
+        with torch.no_grad():
+            for v, was in self.inner:
+                _put(torch, v, was)
+
+
+def _holder(torch: Any, v: Any) -> bool:
+    """Whether ``v`` holds state the snapshot would have walked (a container, a tensor or a settings object)."""
+    return (isinstance(v, (dict, list, tuple, set, bytearray, collections.deque, torch.Tensor))
+            or _fields(torch, v) is not None)
+
+
+def _fields(torch: Any, v: Any) -> dict[str, Any] | None:
+    """A settings object's fields (its ``__dict__`` or filled ``__slots__``, as ``guard.object_fields`` reads them),
+    None for anything else (a module, a function, torch's or the standard library's objects)."""
+    from .guard import object_fields
+
+    if isinstance(v, (torch.nn.Module, type)):
+        return None
+    fields = object_fields(torch, v)
+    return None if fields is None else dict(fields)
+
+
+def _put_dict(d: dict, was: dict) -> None:
+    if len(d) == len(was) and all(d.get(k, _NONE) is x for k, x in was.items()):
+        return
+    dict.clear(d)
+    dict.update(d, was)
+
+
+def _put(torch: Any, v: Any, was: Any) -> None:
+    """Put ``v``'s items (or fields, or values) back as ``was`` holds them, where they differ."""
+    if isinstance(v, torch.Tensor):
+        if v.shape == was.shape and v.dtype == was.dtype and not torch.equal(v, was):
+            v.copy_(was)
+    elif isinstance(v, dict):
+        _put_dict(v, was)
+    elif isinstance(v, list):
+        if len(v) != len(was) or any(a is not b for a, b in zip(list.copy(v), was)):
+            list.__setitem__(v, slice(None), was)
+    elif isinstance(v, collections.deque):
+        if len(v) != len(was) or any(a is not b for a, b in zip(list(v), was)):
+            v.clear()
+            v.extend(was)
+    elif isinstance(v, set):
+        if v != was:
+            v.clear()
+            v.update(was)
+    elif isinstance(v, bytearray):
+        if v != was:
+            v[:] = was
+    elif hasattr(v, "__dict__") and type(vars(v)) is dict:
+        _put_dict(vars(v), was)
+    else:   # (a slotted object's filled slots)
+        for key in [k for k in _slots(v) if k not in was]:
+            try:
+                delattr(v, key)
+            except AttributeError:
+                pass
+        for key, x in was.items():
+            if getattr(v, key, _NONE) is not x:
+                setattr(v, key, x)
+
+
+def _slots(v: Any) -> list[str]:
+    from .guard import slot_names
+
+    return [k for k in slot_names(type(v)) if hasattr(v, k)]
+
+
+_NONE = object()
