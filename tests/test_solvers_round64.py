@@ -178,13 +178,16 @@ def test_in_place_pairs_count_as_the_walks_visit_them():
 
 
 def _example(name: str) -> str:
+    """The file ``memplan example -o DIR`` writes for ``name``: the CLI's main in-process (a fresh ``python -m memplan``
+    cost 1-3 s on CI's loaded cores; what is read here is the file, not the process)."""
     import os
-    import subprocess
-    import sys
     import tempfile
 
+    from cli_contract import run_captured
+
     out = tempfile.mkdtemp()
-    subprocess.run([sys.executable, "-m", "memplan", "example", "-o", out], check=True, capture_output=True)
+    code, _out, err = run_captured("example", "-o", out)
+    assert code == 0, err
     return os.path.join(out, f"{name}.json")
 
 
