@@ -153,3 +153,28 @@ def test_compile_of_a_flag_reading_module_holding_a_meta_tensor_compiles():
     with pytest.warns(flag_reads.TracingFlagWarning):
         step = compile(m, (torch.ones(3),), streams=1, cuda_graph=False, poison=True, device="cpu")
     assert step(torch.ones(3)).tolist() == [2.0, 2.0, 2.0] and m.held.is_meta
+
+
+@pytest.mark.parametrize("where", ["wrap_on", "patch_on"])
+def test_an_interrupt_while_a_watch_swaps_in_leaves_the_next_watch_working(monkeypatch, where):
+    """Failed before: the count ended at -1, ``torch._C.DisableTorchFunction`` stayed memplan's stand-in, and the
+    next block swapped nothing in (every later export of the process unwatched: ``is_compiling`` not recorded)."""
+    from runtime.aten import loose_reads, value_reads
+
+    original = torch._C.DisableTorchFunction
+    owner = flag_reads if where == "wrap_on" else loose_reads
+    real = getattr(owner, where)
+
+    def interrupted(*args):
+        real(*args)   # (what it swaps is swapped; then Ctrl-C)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(owner, where, interrupted)
+    with pytest.raises(KeyboardInterrupt), value_reads.watch_value_reads(torch):
+        pass
+    monkeypatch.setattr(owner, where, real)
+    assert value_reads._DISABLE["count"] == 0
+    assert torch._C.DisableTorchFunction is original and not flag_reads._SWAPPED and not loose_reads._PATCHED
+    with value_reads.watch_value_reads(torch):
+        assert torch._C.DisableTorchFunction is not original and flag_reads._SWAPPED
+    assert torch._C.DisableTorchFunction is original and value_reads._DISABLE["count"] == 0
