@@ -96,7 +96,9 @@ def test_the_flag_functions_are_themselves_again_after_compile():
     for name, get in _FLAGS.items():
         fn, code = before[name]
         assert get() is fn and fn.__code__ is code, name
-        assert not any(k.startswith("_memplan_tracing_flag_") for k in fn.__globals__), name
+        # (a recorder's name may stay, bound to the flag's plain copy, for a call in flight in another thread)
+        assert not any(getattr(v, "__name__", "") == "memplan_tracing_flag" for k, v in fn.__globals__.items()
+                       if k.startswith("_memplan_tracing_flag_")), name
     assert not flag_reads._SWAPPED and not flag_reads._WRAPPED
 
 

@@ -80,9 +80,14 @@ def wrap_on(torch: Any) -> None:
 
 
 def wrap_off() -> None:
+    """Each flag's own code back. Its recorder's name stays in the flag's globals, bound to the flag's plain copy:
+    a call another thread started in the swapped code before this (torch's flags are asked in every thread, at
+    any time) looks the name up after, and popping it raised ``NameError`` out of ``torch.compiler.is_compiling()``
+    there (review of round 69)."""
     for fn, code, key in reversed(list(_SWAPPED.values())):
         fn.__code__ = code
-        fn.__globals__.pop(key, None)
+        recorder = fn.__globals__.get(key)
+        fn.__globals__[key] = getattr(recorder, "__wrapped__", fn)
     _SWAPPED.clear()
     for (mod, attr), real in list(_WRAPPED.items()):
         setattr(mod, attr, real)

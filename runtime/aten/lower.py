@@ -1400,6 +1400,10 @@ def _out_stays_in_its_bytes(torch, op, out_op, out_names, args, kwargs, out_view
     return verdict
 
 
+#: held while a probe's stderr is redirected (``_resize_warnings_off``): fd 2 is the process's, not a thread's
+_STDERR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _resize_warnings_off(torch):
     """torch's "An output with one or more elements was resized" warning, off for a probe that expects it (a
@@ -1409,23 +1413,34 @@ def _resize_warnings_off(torch):
     into one there): c10 wrote it to stderr, two lines per probed loss at each compile (``mse_loss``,
     ``huber_loss`` with ``reduction="mean"``, round 69). For the probe's call alone, stderr (fd 2) goes to a
     temporary file, and every line but the resize warning's is written back after it (another thread's output in
-    that moment comes late, not lost)."""
+    that moment comes late, not lost).
+
+    Why the lock: fd 2 is the process's. Two threads probing at once (two compiles) each saved "fd 2" and put it
+    back, the second one the first's temporary file, so the process's stderr went to a deleted file for good
+    (review of round 69: every later warning and traceback lost). A temporary file that cannot be made (no
+    writable temporary directory) leaves stderr as it is."""
     import os
     import sys
     import tempfile
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _STDERR_LOCK:
         warnings.simplefilter("ignore")
         try:
             sys.stderr.flush()
             saved = os.dup(2)
         except (AttributeError, OSError, ValueError):   # (no fd 2, a stderr of no file: only Python's off)
             saved = None
-        if saved is None:
+        try:
+            tmp = tempfile.TemporaryFile() if saved is not None else None
+        except OSError:   # (no writable temporary directory: stderr as it is, the fd not leaked)
+            tmp = None
+        if tmp is None:
+            if saved is not None:
+                os.close(saved)
             yield
             return
-        with tempfile.TemporaryFile() as tmp:
+        with tmp:
             os.dup2(tmp.fileno(), 2)
             try:
                 yield

@@ -32,7 +32,7 @@ class ModuleState:
         self.torch = torch
         with torch.no_grad():
             tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
-            self.tensors = [(t, t.detach().clone()) for t in tensors.values()]
+            self.tensors = [(t, t.detach().clone()) for t in tensors.values() if _restorable(torch, t)]
         self.attrs = [(m, dict(vars(m))) for m in module.modules()]
         #: (the object, its snapshot) of each container or settings object met, in the order met
         self.inner: list[tuple[Any, Any]] = []
@@ -59,10 +59,11 @@ class ModuleState:
         """Snapshot ``v`` (a container or settings object); the (label, value) of what it holds, to walk."""
         torch = self.torch
         if isinstance(v, torch.Tensor):
-            self.inner.append((v, v.detach().clone()))
+            if _restorable(torch, v):
+                self.inner.append((v, v.detach().clone()))
             return []
         if isinstance(v, dict):
-            self.inner.append((v, dict.copy(v)))
+            self.inner.append((v, _dict_copy(v)))
             return [(f"{label}[{k!r}]", x) for k, x in dict.items(v)] if walk else []
         if isinstance(v, list):
             self.inner.append((v, list.copy(v)))
@@ -108,6 +109,15 @@ class ModuleState:
                 _put(torch, v, was)
 
 
+def _restorable(torch: Any, t: Any) -> bool:
+    """Whether tensor ``t``'s values can be compared and put back (``torch.equal``, ``copy_``): a dense tensor
+    with data. Why: a meta, sparse or nested tensor the module holds (a placeholder, a mask; not one ``forward``
+    uses) made compile fail with torch's raw ``NotImplementedError`` ("aten::equal ... Meta tensors", "SparseCPU")
+    or ``RuntimeError`` ("NestedTensorImpl doesn't support sizes") as it put the state back (review of round 69);
+    those are left as they are (the containers holding them are still put back)."""
+    return t.layout == torch.strided and not t.is_nested and t.device.type != "meta"
+
+
 def _holder(torch: Any, v: Any) -> bool:
     """Whether ``v`` holds state the snapshot would have walked (a container, a tensor or a settings object)."""
     return (isinstance(v, (dict, list, tuple, set, bytearray, collections.deque, torch.Tensor))
@@ -125,8 +135,29 @@ def _fields(torch: Any, v: Any) -> dict[str, Any] | None:
     return None if fields is None else dict(fields)
 
 
+def _dict_copy(d: dict) -> dict:
+    """``d``'s items in ``d``'s own order: an ``OrderedDict``'s order is its linked list's (``move_to_end``), not
+    its underlying dict's."""
+    if isinstance(d, collections.OrderedDict):
+        return dict(collections.OrderedDict.items(d))
+    return dict.copy(d)
+
+
 def _put_dict(d: dict, was: dict) -> None:
-    if len(d) == len(was) and all(d.get(k, _NONE) is x for k, x in was.items()):
+    """``d``'s items back as ``was`` holds them, in place. Why an ``OrderedDict`` through its own methods:
+    ``dict.clear``/``dict.update`` on one bypass its linked list, so an ``OrderedDict`` attribute eager's branch
+    added to (an LRU cache) was left broken after compile: ``list(d)`` named a key it no longer held, ``repr(d)``
+    raised ``KeyError`` (review of round 69). Not its ``__setitem__``: a subclass's (an LRU cache that evicts) runs
+    no user code here."""
+    if isinstance(d, collections.OrderedDict):
+        if list(collections.OrderedDict.keys(d)) == list(was) and all(
+                dict.get(d, k, _NONE) is x for k, x in was.items()):
+            return
+        collections.OrderedDict.clear(d)
+        for k, x in was.items():
+            collections.OrderedDict.__setitem__(d, k, x)
+        return
+    if len(d) == len(was) and all(dict.get(d, k, _NONE) is x for k, x in was.items()):
         return
     dict.clear(d)
     dict.update(d, was)

@@ -161,14 +161,18 @@ def _disable_seen(torch: Any, step: int) -> None:
     from .thread_reads import carry_off, carry_on
 
     with _DISABLE_LOCK:
-        if step > 0 and _DISABLE["count"] == 0:
+        # (counted before the swaps: the block's ``finally`` takes its step off whether the swaps finished or not.
+        # Counted after, an interrupt mid-swap (Ctrl-C in a notebook, an error in one swap) left the count at -1
+        # after that ``finally``, so the next block saw -1, swapped nothing in, and every later export of the
+        # process ran unwatched, the flags and getters of the interrupted one left swapped: review of round 69)
+        _DISABLE["count"] += step
+        if step > 0 and _DISABLE["count"] == 1:
             _DISABLE["torch"] = torch._C.DisableTorchFunction
             torch._C.DisableTorchFunction = _visible_disable(torch, _DISABLE["torch"])
             _DISABLE["names"] = swap_in(_DISABLE["torch"], torch._C.DisableTorchFunction)   # (round 66)
             carry_on(torch)   # (the threads forward starts read under a mode too: round 66)
             patch_on(torch)   # (and the reads no mode sees are recorded by torch.Tensor's getters: round 68)
             wrap_on(torch)   # (forward asking is_compiling(): ``flag_reads``, round 68)
-        _DISABLE["count"] += step
         if step < 0 and _DISABLE["count"] == 0:
             swap_back(_DISABLE.pop("names", []), _DISABLE["torch"], torch._C.DisableTorchFunction)
             torch._C.DisableTorchFunction = _DISABLE["torch"]
