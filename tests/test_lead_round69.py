@@ -37,3 +37,14 @@ def test_a_cuda_seed_queued_before_cuda_is_initialized_still_counts(monkeypatch)
     with rng.rng_kept(torch, watch=True) as reseeded:
         pass
     assert reseeded == [False]
+
+
+def test_a_float_nan_both_sides_return_agrees():
+    """``flag_reads._agree`` compared non-tensor leaves with ``!=``: a ``float('nan')`` that eager and the program
+    both return differed, and compile refused a forward whose branches agree (review of round 69)."""
+    from runtime.aten.flag_reads import _agree
+
+    t = torch.ones(2)
+    assert _agree(torch, (t, float("nan")), (t.clone(), float("nan"))) == "equal"
+    assert _agree(torch, (t, float("nan")), (t.clone(), 1.0)) is False
+    assert _agree(torch, (t, 2.0), (t.clone(), 1.0)) is False
