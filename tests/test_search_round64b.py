@@ -16,7 +16,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimalloc_data import challenging
-from test_search_round63 import _brute, _check, _small_problems, _try
+from packing_tries import check_packing as _check
+from packing_tries import one_try as _try
+from test_search_round63 import _brute, _small_problems
 
 from memplan.problem import BufferProblem
 from memplan.solvers import SolveOptions, search, search_tree, solve
