@@ -32,7 +32,7 @@ import torch
 
 from memplan.errors import GraphError, MemplanError
 from memplan.files import atomic_write_text
-from runtime.aten.sweep import CASES, compare, short
+from runtime.aten.sweep import CASES, compare, mha_fastpath, short
 from runtime.aten.sweep_kit import Case, Missing
 
 VARIANTS = ("f32", "b3", "bf16", "dyn")
@@ -80,13 +80,13 @@ def importer_path(model: Any, x: tuple) -> dict:
     return {"verdict": f"planned(arena={plan.arena_bytes}, nodes={len(graph.nodes)})", "maxabs": 0.0}
 
 
-def aten_path(model: Any, x: tuple, call: tuple, ref: Any, dtype: Any) -> dict:
+def aten_path(model: Any, x: tuple, call: tuple, ref: Any, case: Case, dtype: Any) -> dict:
     """``runtime.aten.compile`` of ``model(*x)`` (one stream, NaN-poisoned arena) called on ``call`` against
-    eager's ``ref``."""
+    eager's ``ref`` (with ``nn.MultiheadAttention``'s fast path off where the sweep's case says so)."""
     from runtime.aten import compile as aten_compile
 
     c = aten_compile(model, x, streams=1, cuda_graph=False, poison=True, device=torch.device("cpu"))
-    with torch.no_grad():
+    with torch.no_grad(), mha_fastpath(not case.mha_slow_path):
         out = c(*[t.clone() for t in call])
     v, d = compare(out, ref, dtype)
     return {"verdict": f"close(maxabs={d:.3g})" if v == "close" else v, "maxabs": d}
@@ -117,7 +117,7 @@ def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
                 continue
         t = time.time()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), mha_fastpath(not case.mha_slow_path):
                 ref = model(*[c.clone() for c in call])
         except Exception as exc:
             emit(variant, "-", f"SKIP-EAGER({short(exc)})", time.time() - t, None)
@@ -134,7 +134,7 @@ def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
         for path in paths:
             t = time.time()
             try:
-                r = importer_path(given, x) if path == "importer" else aten_path(given, x, call, ref, dtype)
+                r = importer_path(given, x) if path == "importer" else aten_path(given, x, call, ref, case, dtype)
             except Exception as exc:
                 r = {"verdict": verdict_of(exc), "maxabs": None}
             emit(variant, path, r["verdict"], time.time() - t, r["maxabs"])
@@ -172,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(f"{c.name}  ({family(c)})" for c in cases))
         return 0
     results: list[dict] = []
-    if a.out and os.path.exists(a.out):   # (a chunk's results join the earlier chunks'; a model run again replaces)
-        with open(a.out) as f:
-            results = [r for r in json.load(f)["results"] if r["model"] not in {c.name for c in cases}]
+    if a.out and os.path.exists(a.out):   # (a chunk's results join the earlier chunks'; a (model, variant) run again
+        with open(a.out) as f:            # replaces its results)
+            again = {c.name for c in cases}
+            results = [r for r in json.load(f)["results"]
+                       if r["model"] not in again or r["variant"] not in (*variants, "-")]
     import timm
     import torchvision
     head = {"device": "cpu", "torch": torch.__version__, "torchvision": torchvision.__version__,
