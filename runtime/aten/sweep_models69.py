@@ -48,4 +48,20 @@ TIMM69: list[tuple[str, int, dict[str, Any]]] = [
     ("flexivit_small", 64, dict(img_size=64, depth=2)),
 ]
 
+#: timm's feature extractors (``features_only=True``: a list of feature maps), each of its three kinds: the model's
+#: ``forward_intermediates`` (the default where the model has it), forward hooks (``feature_cls="hook"``: a
+#: ``FeatureHooks`` record the hooks fill and ``forward`` empties, refused before round 69), an FX graph (``"fx"``)
+FEATURES69: list[tuple[str, str, int, dict[str, Any]]] = [
+    ("timm_resnet18d_features", "resnet18d", 64, dict(features_only=True)),
+    ("timm_resnet18d_features_hook", "resnet18d", 64, dict(features_only=True, feature_cls="hook")),
+    ("timm_mobilenetv3_small_050_features_hook", "mobilenetv3_small_050", 64,
+     dict(features_only=True, feature_cls="hook")),
+    ("timm_regnety_002_features_fx", "regnety_002", 64, dict(features_only=True, feature_cls="fx")),
+    ("timm_vit_tiny_features", "vit_tiny_patch16_224", 64, dict(features_only=True, img_size=64)),
+    ("timm_swin_tiny_features", "swin_tiny_patch4_window7_224", 64,
+     dict(features_only=True, img_size=64, window_size=2)),
+    ("timm_levit_128s_features", "levit_128s", 64, dict(features_only=True, img_size=64)),
+]
+
 MODELS69 = [(f"timm_{name}", timm_model(name, **kw), img(1, 3, side, side)) for name, side, kw in TIMM69]
+MODELS69 += [(label, timm_model(name, **kw), img(1, 3, side, side)) for label, name, side, kw in FEATURES69]
