@@ -104,6 +104,7 @@ def test_sweep_paths_families_and_verdicts():
 
     fams = {c.name: sp.family(c) for c in sp.CASES}
     assert fams["resnet18"] == "torchvision" and fams["retinanet_head"] == "torchvision"
+    assert fams["raft_small"] == "torchvision"   # (a lambda around the builder: left out before)
     assert fams["timm_vit_tiny"] == "timm" and fams["timm_tf_efficientnet_b0"] == "timm"
     assert fams.get("llama", "") == ""
     g = torch.Generator().manual_seed(0)

@@ -47,7 +47,10 @@ def family(case: Case) -> str:
     make = case.make
     if make.__qualname__.startswith("missing_as.") and make.__closure__:
         make = make.__closure__[0].cell_contents
-    return "torchvision" if make.__qualname__.startswith(TV_BUILDERS) else ""
+    # (a lambda around a builder, RAFT's ``lambda: Call(tv("raft_small")(), num_flow_updates=2)``: by the names it calls)
+    called = set(getattr(getattr(make, "__code__", None), "co_names", ()))
+    tv = make.__qualname__.startswith(TV_BUILDERS) or bool(called & {b.rstrip(".") for b in TV_BUILDERS})
+    return "torchvision" if tv else ""
 
 
 def rebatched(xs: tuple, batch: int, g: torch.Generator) -> tuple | None:
