@@ -63,6 +63,14 @@ def rebatched(xs: tuple, batch: int, g: torch.Generator) -> tuple | None:
     return tuple(out)
 
 
+def _varargs_only(model: Any) -> bool:
+    """Whether ``model.forward`` takes ``*args`` alone: torch.export then wants its dynamic shapes as one tuple."""
+    import inspect
+
+    kinds = [p.kind for p in inspect.signature(model.forward).parameters.values()]
+    return kinds == [inspect.Parameter.VAR_POSITIONAL]
+
+
 def verdict_of(exc: BaseException) -> str:
     """An exception's verdict: a memplan error is a refusal (torch.export's own failure, wrapped, is EXPORT); any
     other is a CRASH, a bug."""
@@ -130,7 +138,10 @@ def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
             try:
                 batch = torch.export.Dim("batch", min=1, max=8)
                 two = rebatched(x, 2, g)
-                given = torch.export.export(model, two, dynamic_shapes=tuple({0: batch} for _ in two))
+                shapes: tuple = tuple({0: batch} for _ in two)
+                if _varargs_only(model):   # (``forward(self, *xs)``, RAFT's ``Call``: one entry for ``xs``)
+                    shapes = (shapes,)
+                given = torch.export.export(model, two, dynamic_shapes=shapes)
             except Exception as exc:
                 emit(variant, "-", f"SKIP-EXPORT({short(exc)})", time.time() - t, None)
                 continue
