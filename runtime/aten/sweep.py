@@ -3,7 +3,7 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~710 (torchvision, timm, torchaudio and tiny ``transformers`` architectures, serving steps over KV caches the
+few, this sweep ~795 (torchvision, timm, torchaudio and tiny ``transformers`` architectures, serving steps over KV caches the
 caller owns, half-precision variants),
 the measure docs/aten.md quotes. Models whose package (torchvision, timm, torchaudio) or config class is missing are
 SKIP-MISSING.
