@@ -212,16 +212,20 @@ def _counts(x: Any, objects: bool, depth: int = 3) -> bool:
 
 
 def _inert(v: Any, depth: int = 3) -> bool:
-    """A tensor, plain value, or tuple, list or dict of them (``depth`` levels down): a record or cache of values, no
-    object whose own state eager's next call would use."""
+    """A tensor, plain value, or tuple, list, deque or dict (``OrderedDict`` and ``defaultdict`` too) of them
+    (``depth`` levels down): a record or cache of values, no object whose own state eager's next call would use.
+    Why the dict kinds: timm's ``FeatureHooks`` (``features_only=True, feature_cls="hook"``) empties its per-device
+    record with ``self._feature_outputs[device] = OrderedDict()`` in every call; that fresh empty record counted as an
+    object eager's next call uses, and every such model was refused (round 69), where ``= {}`` compiled."""
     torch = sys.modules.get("torch")
     if plain(v) or (torch is not None and isinstance(v, torch.Tensor)):
         return True
     if depth <= 0:
         return False
-    if type(v) in (tuple, list):
+    if type(v) in (tuple, list, collections.deque):
         return all(_inert(x, depth - 1) for x in v)
-    return type(v) is dict and all(_inert(x, depth - 1) for x in v.values())
+    return type(v) in (dict, collections.OrderedDict, collections.defaultdict) and all(
+        _inert(x, depth - 1) for x in v.values())
 
 
 def container_tensors(torch: Any, snapshots: list[tuple[str, Any, str | None, Any, Any]]

@@ -3,7 +3,7 @@
     python -m runtime.aten.sweep [--device cuda|cpu] [--only NAME,NAME] [--budget S] [--out F.json] [--list]
 
 Why: the executor's claim is bitwise equality with eager on models nobody hand-picked; the tests hold a
-few, this sweep ~710 (torchvision, timm, torchaudio and tiny ``transformers`` architectures, serving steps over KV caches the
+few, this sweep ~795 (torchvision, timm, torchaudio and tiny ``transformers`` architectures, serving steps over KV caches the
 caller owns, half-precision variants),
 the measure docs/aten.md quotes. Models whose package (torchvision, timm, torchaudio) or config class is missing are
 SKIP-MISSING.
@@ -75,6 +75,7 @@ from runtime.aten.sweep_kit import (
 from runtime.aten.sweep_models59 import MHA_SLOW, MODELS59
 from runtime.aten.sweep_models60 import MODELS60
 from runtime.aten.sweep_models61 import MODELS61
+from runtime.aten.sweep_models69 import MODELS69
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -1669,6 +1670,9 @@ CASES = [
     # round 61: transformers model types the list lacked (Qwen3.5 LMs, Llama 4, Mllama's and other text towers,
     # SAM 2 and SigLIP 2 vision; sweep_models61.py)
     *[Case(name, make, inputs) for name, make, inputs in MODELS61],
+    # round 69: one or two small models of each timm family (sweep_models69.py; sweep_paths.py runs them through the
+    # importer too, in bfloat16, at batch 3 and with a dynamic batch dimension)
+    *[Case(name, missing_as(make), inputs) for name, make, inputs in MODELS69],
     # round 60: plain-PyTorch patterns (out= variants, where with scalars, int64 index math, ...; sweep_blocks60.py)
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS60],
     *[Case(name, make, inputs, dtype=torch.bfloat16) for name, make, inputs in BLOCKS60_BF16],

@@ -1,0 +1,221 @@
+"""Run ``runtime.aten.sweep``'s torchvision and timm models through both torch paths, in several variants.
+
+    python -m runtime.aten.sweep_paths [--family torchvision|timm|all] [--only NAME,..] [--variants f32,b3,bf16,dyn]
+                                       [--paths importer,aten] [--budget S] [--out F.json]
+
+Why: ``runtime.aten.sweep`` compiles each model once, float32, at its listed input; the importer
+(``memplan.from_torch`` -> ``memplan.plan`` -> ``memplan.verify``) never met these models, nor did either path meet
+them in bfloat16, at another batch, or as an ``ExportedProgram`` with a dynamic batch dimension (specialized to the
+example inputs, as both paths take one). Variants:
+    f32   the sweep's inputs, float32
+    b3    batch 3 (every input's first dimension), float32
+    bf16  the sweep's inputs, the model and the inputs in bfloat16
+    dyn   ``torch.export.export`` at batch 2 with a dynamic batch dimension (1..8), given to both paths at batch 3
+Per (model, variant, path) one verdict:
+    importer: planned(arena=.., nodes=..) | REFUSED(memplan error) | EXPORT(torch.export's failure, wrapped) | CRASH
+    aten:     bitwise | close(maxabs=..) | WRONG(..) | REFUSED(..) | EXPORT(..) | CRASH(..)
+against eager (``torch.no_grad``) on the same fresh inputs. CRASH is any exception that is no ``memplan.errors``
+error: a bug, as is WRONG. SKIP-BUILD / SKIP-EAGER: the model itself fails to build or run eagerly. --out is written
+after every model (atomically), and merged into where it exists: a sweep in chunks under ``timeout`` keeps what ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import torch
+
+from memplan.errors import GraphError, MemplanError
+from memplan.files import atomic_write_text
+from runtime.aten.sweep import CASES, compare, mha_fastpath, short
+from runtime.aten.sweep_kit import Case, Missing
+
+VARIANTS = ("f32", "b3", "bf16", "dyn")
+PATHS = ("importer", "aten")
+TV_BUILDERS = ("tv.", "tvq.", "tv_det.", "tv_fpn.")
+
+
+def family(case: Case) -> str:
+    """"timm", "torchvision" or "" (another package's model, a building block) by the case's builder."""
+    if case.name.startswith("timm_"):
+        return "timm"
+    make = case.make
+    if make.__qualname__.startswith("missing_as.") and make.__closure__:
+        make = make.__closure__[0].cell_contents
+    # (a lambda around a builder, RAFT's ``lambda: Call(tv("raft_small")(), num_flow_updates=2)``: by the names it calls)
+    called = set(getattr(getattr(make, "__code__", None), "co_names", ()))
+    tv = make.__qualname__.startswith(TV_BUILDERS) or bool(called & {b.rstrip(".") for b in TV_BUILDERS})
+    return "torchvision" if tv else ""
+
+
+def rebatched(xs: tuple, batch: int, g: torch.Generator) -> tuple | None:
+    """``xs`` with every tensor's first dimension ``batch`` (fresh random values); None where one is no float."""
+    out = []
+    for x in xs:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+            return None
+        out.append(torch.randn((batch, *x.shape[1:]), generator=g).to(x.dtype))
+    return tuple(out)
+
+
+def _varargs_only(model: Any) -> bool:
+    """Whether ``model.forward`` takes ``*args`` alone: torch.export then wants its dynamic shapes as one tuple."""
+    import inspect
+
+    kinds = [p.kind for p in inspect.signature(model.forward).parameters.values()]
+    return kinds == [inspect.Parameter.VAR_POSITIONAL]
+
+
+def verdict_of(exc: BaseException) -> str:
+    """An exception's verdict: a memplan error is a refusal (torch.export's own failure, wrapped, is EXPORT); any
+    other is a CRASH, a bug."""
+    if isinstance(exc, GraphError) and str(exc).startswith(("torch.export failed", "decomposing")):
+        return f"EXPORT({short(exc)})"
+    if isinstance(exc, MemplanError):
+        return f"REFUSED({short(exc)})"
+    return f"CRASH({short(exc)})"
+
+
+def importer_path(model: Any, x: tuple) -> dict:
+    """``from_torch`` -> ``plan`` -> ``verify`` of ``model(*x)`` (``model`` may be an ``ExportedProgram``)."""
+    import memplan
+
+    graph = memplan.from_torch(model, x)
+    plan = memplan.plan(graph)
+    memplan.verify(graph, plan)
+    return {"verdict": f"planned(arena={plan.arena_bytes}, nodes={len(graph.nodes)})", "maxabs": 0.0}
+
+
+def aten_path(model: Any, x: tuple, call: tuple, ref: Any, case: Case, dtype: Any) -> dict:
+    """``runtime.aten.compile`` of ``model(*x)`` (one stream, NaN-poisoned arena) called on ``call`` against
+    eager's ``ref`` (with ``nn.MultiheadAttention``'s fast path off where the sweep's case says so)."""
+    from runtime.aten import compile as aten_compile
+
+    c = aten_compile(model, x, streams=1, cuda_graph=False, poison=True, device=torch.device("cpu"))
+    with torch.no_grad(), mha_fastpath(not case.mha_slow_path):
+        out = c(*[t.clone() for t in call])
+    v, d = compare(out, ref, dtype)
+    return {"verdict": f"close(maxabs={d:.3g})" if v == "close" else v, "maxabs": d}
+
+
+def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
+    """Every (variant, path) of one model; reports through ``emit(variant, path, verdict, seconds, maxabs)``."""
+    t0 = time.time()
+    torch.manual_seed(0)
+    try:
+        base = case.make().eval()
+    except Missing as exc:
+        return emit("-", "-", f"SKIP-MISSING({exc})", time.time() - t0, None)
+    except Exception as exc:
+        return emit("-", "-", f"SKIP-BUILD({short(exc)})", time.time() - t0, None)
+    cpu = torch.device("cpu")
+    for variant in variants:
+        g = torch.Generator().manual_seed(1)
+        dtype = torch.bfloat16 if variant == "bf16" else torch.float32
+        model = base.to(dtype)
+        x = case.inputs(g, cpu, dtype)
+        call = case.inputs(g, cpu, dtype)
+        given: Any = model
+        if variant in ("b3", "dyn"):
+            x, call = rebatched(x, 3, g), rebatched(call, 3, g)
+            if x is None:
+                emit(variant, "-", "SKIP-VARIANT(an input is no float tensor)", 0.0, None)
+                continue
+        t = time.time()
+        try:
+            with torch.no_grad(), mha_fastpath(not case.mha_slow_path):
+                ref = model(*[c.clone() for c in call])
+        except Exception as exc:
+            emit(variant, "-", f"SKIP-EAGER({short(exc)})", time.time() - t, None)
+            continue
+        if variant == "dyn":
+            t = time.time()
+            try:
+                batch = torch.export.Dim("batch", min=1, max=8)
+                two = rebatched(x, 2, g)
+                shapes: tuple = tuple({0: batch} for _ in two)
+                if _varargs_only(model):   # (``forward(self, *xs)``, RAFT's ``Call``: one entry for ``xs``)
+                    shapes = (shapes,)
+                given = torch.export.export(model, two, dynamic_shapes=shapes)
+            except Exception as exc:
+                emit(variant, "-", f"SKIP-EXPORT({short(exc)})", time.time() - t, None)
+                continue
+        for path in paths:
+            t = time.time()
+            try:
+                r = importer_path(given, x) if path == "importer" else aten_path(given, x, call, ref, case, dtype)
+            except Exception as exc:
+                r = {"verdict": verdict_of(exc), "maxabs": None}
+            emit(variant, path, r["verdict"], time.time() - t, r["maxabs"])
+    base.float()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runtime.aten.sweep_paths", description=__doc__.splitlines()[0])
+    ap.add_argument("--family", choices=("torchvision", "timm", "all"), default="all")
+    ap.add_argument("--only", default="", help="comma-separated model names of runtime.aten.sweep's list")
+    ap.add_argument("--skip", default="", help="comma-separated model names to leave out")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--paths", default=",".join(PATHS))
+    ap.add_argument("--budget", type=float, default=1e9, help="seconds; no model starts after that")
+    ap.add_argument("--out", default="")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args(argv)
+    variants = [v for v in a.variants.split(",") if v]
+    paths = [p for p in a.paths.split(",") if p]
+    bad = sorted(set(variants) - set(VARIANTS)) + sorted(set(paths) - set(PATHS))
+    if bad:
+        print(f"python -m runtime.aten.sweep_paths: unknown variant or path {', '.join(bad)}", file=sys.stderr)
+        return 2
+    cases = [c for c in CASES if not c.cuda_only and family(c) and (a.family == "all" or family(c) == a.family)]
+    if a.only:
+        names = a.only.split(",")
+        unknown = sorted(set(names) - {c.name for c in cases})
+        if unknown:
+            print(f"python -m runtime.aten.sweep_paths: unknown models {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        cases = [c for c in cases if c.name in names]
+    skip = set(a.skip.split(","))
+    cases = [c for c in cases if c.name not in skip]
+    if a.list:
+        print("\n".join(f"{c.name}  ({family(c)})" for c in cases))
+        return 0
+    results: list[dict] = []
+    if a.out and os.path.exists(a.out):   # (a chunk's results join the earlier chunks'; a (model, variant) run again
+        with open(a.out) as f:            # replaces its results)
+            again = {c.name for c in cases}
+            results = [r for r in json.load(f)["results"]
+                       if r["model"] not in again or r["variant"] not in (*variants, "-")]
+    import timm
+    import torchvision
+    head = {"device": "cpu", "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "timm": timm.__version__, "threads": torch.get_num_threads()}
+    print(", ".join(f"{k} {v}" for k, v in head.items()) + f"; {len(cases)} models", flush=True)
+    start = time.time()
+    for case in cases:
+        if time.time() - start > a.budget:
+            print(f"BUDGET spent: {case.name} and later not started", flush=True)
+            break
+
+        def emit(variant, path, verdict, secs, maxabs, name=case.name, fam=family(case)):
+            results.append({"model": name, "family": fam, "variant": variant, "path": path,
+                            "verdict": verdict, "maxabs": maxabs, "seconds": round(secs, 2)})
+            print(f"{name:34s} {variant:5s} {path:8s} {verdict[:150]}  {secs:.1f}s", flush=True)
+
+        run_model(case, variants, paths, emit)
+        if a.out:
+            counts: dict[str, int] = {}
+            for r in results:
+                k = r["verdict"].split("(")[0]
+                counts[k] = counts.get(k, 0) + 1
+            atomic_write_text(a.out, json.dumps({**head, "counts": counts, "results": results}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
