@@ -48,3 +48,16 @@ def test_a_float_nan_both_sides_return_agrees():
     assert _agree(torch, (t, float("nan")), (t.clone(), float("nan"))) == "equal"
     assert _agree(torch, (t, float("nan")), (t.clone(), 1.0)) is False
     assert _agree(torch, (t, 2.0), (t.clone(), 1.0)) is False
+
+
+def test_sweep_paths_refuses_a_bad_out_file_in_one_line(tmp_path, capsys):
+    """``runtime.aten.sweep_paths`` (round 69) read an existing ``--out`` file raw: a file that is not an earlier
+    sweep's results ended in a KeyError traceback; its argument errors were argparse's usage block."""
+    from runtime.aten.sweep_paths import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"x": 1}\n')
+    assert main(["--only", "resnet18", "--out", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not an earlier sweep's results" in err, err
+    assert bad.read_text() == '{"x": 1}\n'

@@ -21,19 +21,19 @@ after every model (atomically), and merged into where it exists: a sweep in chun
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from typing import Any
 
 import torch
 
+from memplan.argtypes import OneLineParser, print_error
 from memplan.errors import GraphError, MemplanError
 from memplan.files import atomic_write_text
-from runtime.aten.sweep import CASES, compare, mha_fastpath, short
+from runtime.aten.sweep import CASES, _budget, compare, mha_fastpath, short
 from runtime.aten.sweep_kit import Case, Missing
+from runtime.tool_args import ToolArgError, out_path
 
 VARIANTS = ("f32", "b3", "bf16", "dyn")
 PATHS = ("importer", "aten")
@@ -156,28 +156,29 @@ def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runtime.aten.sweep_paths", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python -m runtime.aten.sweep_paths", description=__doc__.splitlines()[0],
+                       who="runtime.aten.sweep_paths")
     ap.add_argument("--family", choices=("torchvision", "timm", "all"), default="all")
     ap.add_argument("--only", default="", help="comma-separated model names of runtime.aten.sweep's list")
     ap.add_argument("--skip", default="", help="comma-separated model names to leave out")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--paths", default=",".join(PATHS))
-    ap.add_argument("--budget", type=float, default=1e9, help="seconds; no model starts after that")
-    ap.add_argument("--out", default="")
+    ap.add_argument("--budget", type=_budget, default=1e7, help="seconds; no model starts after that")
+    ap.add_argument("--out", default="", help="results here as JSON (atomically); a chunk's results join its")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args(argv)
     variants = [v for v in a.variants.split(",") if v]
     paths = [p for p in a.paths.split(",") if p]
     bad = sorted(set(variants) - set(VARIANTS)) + sorted(set(paths) - set(PATHS))
     if bad:
-        print(f"python -m runtime.aten.sweep_paths: unknown variant or path {', '.join(bad)}", file=sys.stderr)
+        print_error(f"unknown variant or path {', '.join(bad)}", "runtime.aten.sweep_paths")
         return 2
     cases = [c for c in CASES if not c.cuda_only and family(c) and (a.family == "all" or family(c) == a.family)]
     if a.only:
         names = a.only.split(",")
         unknown = sorted(set(names) - {c.name for c in cases})
         if unknown:
-            print(f"python -m runtime.aten.sweep_paths: unknown models {', '.join(unknown)}", file=sys.stderr)
+            print_error(f"unknown models {', '.join(unknown)}", "runtime.aten.sweep_paths")
             return 2
         cases = [c for c in cases if c.name in names]
     skip = set(a.skip.split(","))
@@ -186,11 +187,21 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(f"{c.name}  ({family(c)})" for c in cases))
         return 0
     results: list[dict] = []
+    if a.out:
+        try:   # (before the models run: a missing directory lost every result at the end)
+            out_path(a.out)
+        except ToolArgError as exc:
+            print_error(str(exc), "runtime.aten.sweep_paths")
+            return 2
     if a.out and os.path.exists(a.out):   # (a chunk's results join the earlier chunks'; a (model, variant) run again
-        with open(a.out) as f:            # replaces its results)
+        try:                              # replaces its results)
+            with open(a.out) as f:
+                earlier = json.load(f)["results"]
             again = {c.name for c in cases}
-            results = [r for r in json.load(f)["results"]
-                       if r["model"] not in again or r["variant"] not in (*variants, "-")]
+            results = [r for r in earlier if r["model"] not in again or r["variant"] not in (*variants, "-")]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print_error(f"--out {a.out}: not an earlier sweep's results ({type(exc).__name__}: {exc})", "runtime.aten.sweep_paths")
+            return 2
     import timm
     import torchvision
     head = {"device": "cpu", "torch": torch.__version__, "torchvision": torchvision.__version__,
