@@ -26,7 +26,7 @@ DIST = {"torch": "torch", "transformers": "transformers", "onnx": "onnx", "onnxr
 BROUGHT_BY = {"sympy": "torch", "torchgen": "torch"}
 #: model zoos ``runtime.aten.sweep`` / ``bench`` try where installed (their cases are SKIP-MISSING without them):
 #: no extra brings them, by design
-ZOO = {"torchvision"}
+ZOO = {"torchvision", "timm"}   # (timm: runtime.aten.sweep_paths, round 69)
 #: an extra named in a message: ``pip install -e '.[X]'`` or ``pip install 'memplan[X]'``
 NAMED_EXTRA = re.compile(r"(?:memplan|\.)\[([\w,]+)\]")
 

@@ -229,4 +229,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..tool_args import run_main
+
+    raise SystemExit(run_main(main, "runtime.aten.sweep_paths"))
