@@ -609,6 +609,13 @@ def object_fields(torch: Any, value: Any) -> list[tuple[str, Any]] | None:
     return [(n, getattr(value, n)) for n in names if hasattr(value, n)] if names else None
 
 
+def object_field_dict(torch: Any, value: Any) -> dict[str, Any] | None:
+    """``object_fields`` as a new dict (None for no settings object): what the copy proof (``settings_copies``) and
+    compile's put-back of module state (``module_state``) compare and snapshot."""
+    fields = object_fields(torch, value)
+    return None if fields is None else dict(fields)
+
+
 def _named_tensors(torch: Any, module: Any, owners: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Every (dotted name, tensor) of the module tree: parameters, buffers and plain tensor attributes (which
     export lifts as constants and the program reads where they are), tied ones under each of their names."""

@@ -125,14 +125,11 @@ def _holder(torch: Any, v: Any) -> bool:
 
 
 def _fields(torch: Any, v: Any) -> dict[str, Any] | None:
-    """A settings object's fields (its ``__dict__`` or filled ``__slots__``, as ``guard.object_fields`` reads them),
-    None for anything else (a module, a function, torch's or the standard library's objects)."""
-    from .guard import object_fields
+    """A settings object's fields (its ``__dict__`` or filled ``__slots__``, ``guard.object_field_dict``), None for
+    anything else (a module, a function, torch's or the standard library's objects)."""
+    from .guard import object_field_dict
 
-    if isinstance(v, (torch.nn.Module, type)):
-        return None
-    fields = object_fields(torch, v)
-    return None if fields is None else dict(fields)
+    return object_field_dict(torch, v)
 
 
 def _dict_copy(d: dict) -> dict:

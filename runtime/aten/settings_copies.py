@@ -25,8 +25,9 @@ from dataclasses import replace
 from typing import Any
 
 from .guard import _MISSING as UNSET
+from .guard import object_field_dict
 from .module_writes import MISSING
-from .settings import SCALARS, same_value, settings_object
+from .settings import SCALARS, same_value
 
 #: how many containers and settings objects deep the proof walks, and how many items it looks at in all
 _DEPTH = 8
@@ -117,7 +118,7 @@ def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], map
         return mapping[id(was)][1] is now
     if type(now) is not type(was) or depth <= 0:
         return False
-    a, b = _fields(torch, was), _fields(torch, now)
+    a, b = object_field_dict(torch, was), object_field_dict(torch, now)
     if a is None or b is None:
         return False
     mapping[id(was)] = (was, now)
@@ -132,20 +133,6 @@ def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], map
             del mapping[id(was)]
             return False
     return True
-
-
-def _fields(torch: Any, v: Any) -> dict[str, Any] | None:
-    """A settings object's fields: its ``__dict__``, or for an object of a user's class with ``__slots__`` and no
-    ``__dict__`` its filled slots (``guard.object_fields``); None for anything else. Why slots: an equal copy of such
-    an object (``copy.deepcopy(m.cfg)`` of a ``@dataclass(slots=True)``) was refused at every compiled call, as no
-    settings object, though each slot held what compile saw (round 69)."""
-    if settings_object(torch, v):
-        d = vars(v)
-        return d if type(d) is dict else None
-    from .guard import object_fields
-
-    fields = object_fields(torch, v)
-    return None if fields is None else dict(fields)
 
 
 def _scalar(v: Any) -> bool:
