@@ -256,8 +256,6 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
     return got, want
 
 
-
-
 def _agree(torch: Any, got: Any, want: Any) -> Any:
     """"equal" (bitwise), "close" (within ``RTOL``/``ATOL``) or False, leaf by leaf."""
     from torch.utils._pytree import tree_leaves
