@@ -140,7 +140,7 @@ def test_serial_offsets_on_the_multistream_schedule_are_rejected_and_corrupt(tor
     module, inputs, one, multi = _pair(torch, "cnn", cuda_graph=False)
     s, m, g = one.plan, multi.plan, multi.graph
     bad_plan = replace(m, arena_bytes=s.arena_bytes, tensors=s.tensors)
-    with pytest.raises(memplan.UnsafePlan):
+    with pytest.raises(memplan.UnsafePlan, match=r"rule 3: tensors '[^']+' and '[^']+' overlap in the arena"):
         memplan.verify(g, bad_plan)
     bad = compile(module, inputs(), plan=bad_plan, verify=False, program=multi.program, cuda_graph=False,
                   poison=True)

@@ -176,7 +176,7 @@ class _LeavesMode(nn.Module):
                                                                                          "RuntimeError"])
 def test_an_export_interrupted_inside_forward_leaves_torchs_mode_stack_and_methods_as_they_were(exc):
     depth = torch._C._len_torch_function_stack()
-    with pytest.raises((type(exc), MemplanError)):
+    with pytest.raises((type(exc), MemplanError), match="^$" if isinstance(exc, KeyboardInterrupt) else r"torch\.export failed for _Interrupted: user's error"):
         _compile(_Interrupted(exc), torch.randn(3))
     assert torch._C._len_torch_function_stack() == depth and _patched() == []
 
@@ -356,7 +356,7 @@ def test_a_copy_at_one_of_two_places_leaves_the_other_place_watched():
     step = _compile(m, x)
     m.a.cfg = copy.deepcopy(m.a.cfg)
     m.b.cfg.scale = 5.0
-    with pytest.raises(AtenExecutorError):
+    with pytest.raises(AtenExecutorError, match=r"cfg\.scale is 5\.0 now, 2\.0 at compile"):
         step(x)
 
 

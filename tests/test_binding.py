@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -148,11 +149,13 @@ def test_hazard_planted_in_a_plan_gives_wrong_emulated_bits(fuse):
     want = emulate(g, serial, w, inp)[0]["logits"]
     for seed in (None, 0, 1, 2):
         assert np.array_equal(emulate(g, multi, w, inp, seed=seed)[0]["logits"], want)
-    broken = [plan_without_event(multi, next(e for e in multi.events if e[1] == "l0.kq"))]
+    ev = next(e for e in multi.events if e[1] == "l0.kq")
+    broken = [(plan_without_event(multi, ev),
+               rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before")]
     if fuse == "norms":
-        broken.append(plan_with_offsets_of(multi, serial))
-    for bad in broken:
-        with pytest.raises(memplan.UnsafePlan):
+        broken.append((plan_with_offsets_of(multi, serial), r"rule 3: tensors '[^']+' and '[^']+' overlap in the arena"))
+    for bad, said in broken:
+        with pytest.raises(memplan.UnsafePlan, match=said):
             memplan.verify(g, bad)
         outs = [emulate(g, bad, w, inp, seed=s)[0]["logits"] for s in range(12)]
         assert any(not np.array_equal(o, want) for o in outs)

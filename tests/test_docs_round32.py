@@ -583,7 +583,7 @@ def test_readme_error_classes_mean_what_it_says():
         memplan.plan(g, memory_budget=1)
     with pytest.raises(errors.SolverError, match="'nope'"):
         memplan.plan(g, solver="nope")
-    with pytest.raises(errors.PlanFormatError):
+    with pytest.raises(errors.PlanFormatError, match=r"unknown format 'memplan\.plan/9'"):
         memplan.plan_from_dict({"format": "memplan.plan/9"})
     p = memplan.plan(g, streams=3).to_dict()
     p["events"] = [e for e in p["events"] if e != {"after": "mm_k", "before": "attn"}]

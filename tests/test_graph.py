@@ -312,7 +312,7 @@ def test_builder_errors_name_the_tensor():
 def test_error_is_a_memplan_error_and_value_error():
     doc = copy.deepcopy(base())
     doc["alignment"] = 3
-    with pytest.raises(memplan.MemplanError):
+    with pytest.raises(memplan.MemplanError, match="alignment 3 is not a positive power of two"):
         graph_from_dict(doc)
     with pytest.raises(ValueError):
         graph_from_dict(doc)

@@ -436,7 +436,7 @@ def test_simulate_plan_of_another_graph(tmp_path, capsys, files):
     g, p, _, other, _ = files
     line = refused(capsys, tmp_path, ["simulate", other, p], "wrong graph", inputs=[other, p])
     assert "'qkv'" in line and "'chain4'" in line
-    with pytest.raises(memplan.errors.PlanMismatch):
+    with pytest.raises(memplan.errors.PlanMismatch, match="plan was made for graph 'qkv', not 'chain4'"):
         memplan.simulate(memplan.load_graph(str(other)), memplan.load_plan(str(p)))
 
 

@@ -80,7 +80,7 @@ def test_a_checked_plan_is_not_checked_again_but_a_changed_one_is():
     assert not P._fields_checked(p)
     with pytest.raises(PlanFormatError, match="'offset' is not an integer"):
         P.check_plan_fields(p)
-    with pytest.raises(PlanFormatError):
+    with pytest.raises(PlanFormatError, match=r"'offset' is not an integer in ±2\*\*63 \(float 1\.5\)"):
         memplan.verify(g, p)
     # a Plan built in code: checked (and refused) every time it is asked, never marked
     bad = dataclasses.replace(memplan.plan(g), streams="2")

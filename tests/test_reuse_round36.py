@@ -100,7 +100,7 @@ def test_index_refuses_bad_input_by_name():
         memplan.ReuseIndex(g, p, fused_groups=1)
     with pytest.raises(ScheduleError, match="ReuseIndex needs a memplan Plan"):
         memplan.ReuseIndex(g, p.to_json())
-    with pytest.raises(PlanMismatch):
+    with pytest.raises(PlanMismatch, match="plan was made for graph 'qkv', not 'chain4'"):
         memplan.ReuseIndex(E.chain(), p)
     index = memplan.ReuseIndex(g, p)
     with pytest.raises(ScheduleError, match="ReuseIndex: graph .* has no tensor 'nope'"):

@@ -2,6 +2,8 @@
 renames that fail midway."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import memplan
@@ -119,7 +121,7 @@ def test_a_staged_rename_that_fails_without_hard_links_keeps_the_new_file(tmp_pa
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "link", no_link)
-    with pytest.raises(memplan.MemplanError):
+    with pytest.raises(memplan.MemplanError, match=rf"cannot write {re.escape(str(b))}"):
         with files.staged():
             files.atomic_write_bytes(str(a), b"new a")
             files.atomic_write_bytes(str(b), b"new b")
@@ -151,8 +153,6 @@ def test_a_nested_staged_block_that_fails_writes_none_of_its_files(tmp_path):
 def test_an_input_path_through_a_file_ending_in_a_slash_names_the_file(tmp_path, monkeypatch, tail, said):
     """``plan.json/x/`` was refused as "a file path may not end with a slash (plan.json/x is a file)": there is no
     plan.json/x; plan.json is the file in the way."""
-    import re
-
     from memplan import load_plan
 
     monkeypatch.chdir(tmp_path)

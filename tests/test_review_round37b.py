@@ -109,7 +109,7 @@ class FailsOnCall(nn.Module):
 def test_a_failed_export_leaves_no_fake_tensor_on_the_module(fail_on, exc):
     """Failed before: ``m.last`` was the export's ``FakeTensor`` after the error (or ^C)."""
     m = FailsOnCall(fail_on, exc)
-    with pytest.raises((AtenExecutorError, GraphError, exc)):
+    with pytest.raises((AtenExecutorError, GraphError, exc), match="boom|forward changes the global CALLS"):
         compile(m, (torch.randn(4),), streams=3, poison=True)
     assert "last" not in vars(m)
     assert m.mult is None

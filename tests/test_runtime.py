@@ -176,7 +176,7 @@ def test_emulation_detects_overlapping_offsets():
     moved = {t.id for i, t in enumerate(g.tensors) if g.tensors[g.root[i]].id == "l0.k"}
     delta = offs["l0.xa"] - offs["l0.k"]
     bad = tuple((t, o + delta if t in moved else o, s) for t, o, s in plan.tensors)
-    with pytest.raises(memplan.UnsafePlan):
+    with pytest.raises(memplan.UnsafePlan, match=r"rule 3: tensors 'l0\.xa' and 'l0\.k' overlap"):
         memplan.verify(g, replace(plan, tensors=bad))
     out, _, _ = emulate(g, replace(plan, tensors=bad), w, inp)
     assert not L.rel_err(out["logits"], ref) < 1e-3
@@ -205,9 +205,9 @@ def test_unsafe_plans_are_rejected():
     multi = memplan.plan(g, L.multi_stream_schedule(g))
     req = list(required_events(g, multi))
     assert ("l0.set_k", "l0.kq") in req and len(req) == len(multi.events)
-    with pytest.raises(memplan.UnsafePlan):
+    with pytest.raises(memplan.UnsafePlan, match=r"rule 2: node 'l0\.kq' reads '[^']+' but its writer 'l0\.set_k' does not happen-before"):
         memplan.verify(g, plan_without_event(multi, ("l0.set_k", "l0.kq")))
-    with pytest.raises(memplan.UnsafePlan):
+    with pytest.raises(memplan.UnsafePlan, match=r"rule 3: tensors '[^']+' and '[^']+' overlap in the arena"):
         memplan.verify(g, plan_with_offsets_of(multi, serial))
     with pytest.raises(ValueError):
         plan_without_event(multi, ("nope", "l0.kq"))
@@ -1163,7 +1163,7 @@ def test_attention_launch_refuses_shapes_no_kernel_takes(B, G, heads, d, n_kv):
     traps; the same shapes with a kernel pass."""
     from runtime.kernels.ops import attention_launch
 
-    with pytest.raises(KernelError):
+    with pytest.raises(KernelError, match=rf"attention: (head size {d} at {B} tokens and {n_kv} cache rows|no kernel for {B} tokens, {heads} heads over {G} KV heads of size {d} and {n_kv} cache rows)"):
         attention_launch(*range(1, 7), B, n_kv, G, heads, d, 132)
     for ok in ((1, 8, 32, 128, 100), (2, 8, 32, 96, 100), (2, 8, 32, 128, 17000), (1, 8, 32, 32, 16384)):
         attention_launch(*range(1, 7), *ok[:1], ok[4], *ok[1:4], 132)

@@ -22,6 +22,8 @@ batches 3 and 40 (tensor-core path, 1 and 3 row tiles; it rounds activations to 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -307,7 +309,7 @@ def test_negative_control_missing_event_is_detected(lib, fuse, batch):
     ex.free()
     ev = next(e for e in multi.events if e[1] == "l0.kq")
     broken = plan_without_event(multi, ev)
-    with pytest.raises(memplan.UnsafePlan):
+    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"):
         memplan.verify(g, broken)
     # in the fused graph the spins before the attention group's members all land before its one kernel,
     # so random jitter alone rarely makes K's branch late: 10 more runs delay that branch (stream 1) only
@@ -330,7 +332,7 @@ def test_negative_control_serial_lifetimes_on_streams(lib):
     base = _run(ex, "eager")
     ex.free()
     broken = plan_with_offsets_of(multi, serial)
-    with pytest.raises(memplan.UnsafePlan):
+    with pytest.raises(memplan.UnsafePlan, match=r"rule 3: tensors '[^']+' and '[^']+' overlap in the arena"):
         memplan.verify(g, broken)
     bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)))
     assert bad > 0, f"serial lifetimes on 3 streams went unnoticed in {JITTER_REPS} jittered runs"

@@ -47,6 +47,13 @@ EDITS = {
     "a tensor past the end": lambda p: _moved(p, "l0.gate", p.arena_bytes - 256),
     "a negative offset": lambda p: _moved(p, "l0.gate", -256),
 }
+#: what the verifier names for each edit (the tensor placed wrong, the rule it breaks)
+SAID = {
+    "arena halved": r"rule 4: tensor '[^']+' \[\d+, \d+\) ends past arena_bytes \d+",
+    "arena of 1 byte": r"rule 4: tensor '[^']+' \[\d+, \d+\) ends past arena_bytes 1(;|$)",
+    "a tensor past the end": r"rule 4: tensor 'l0\.gate' offset \d+ is not a non-negative multiple of alignment 256",
+    "a negative offset": r"rule 4: tensor 'l0\.gate' offset -256 is not a non-negative multiple of alignment 256",
+}
 
 
 @pytest.mark.parametrize("edit", sorted(EDITS))
@@ -59,7 +66,7 @@ def test_a_tensor_outside_the_arena_is_refused_by_name_before_any_launch(monkeyp
 
     cfg, g, plan, w, inp = tiny4
     bad = EDITS[edit](plan)
-    with pytest.raises(UnsafePlan):
+    with pytest.raises(UnsafePlan, match=SAID[edit]):
         memplan.verify(g, bad)
     drv = fake_cuda.install(monkeypatch)
     from runtime.executor import Executor

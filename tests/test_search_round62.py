@@ -124,7 +124,7 @@ def test_a_focused_solve_packs_where_side_by_side_did_not_and_repeats():
         runs.add(_digest(sol))
     assert len(runs) == 1
     for _ in range(2):
-        with pytest.raises(OverCapacity):
+        with pytest.raises(OverCapacity, match=r"search: no packing within capacity 1048576 found"):
             solve(p, "search", SolveOptions(time_limit=2, search=SearchParams(focus=False)))
 
 

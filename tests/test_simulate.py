@@ -51,7 +51,7 @@ def test_estimated_costs_when_graph_has_none():
 def test_wait_before_record_is_rejected():
     g = diamond()
     bad = Schedule(("a", "r", "l", "j"), (0, 1, 0, 0), (Event("l", "r"),))
-    with pytest.raises(memplan.ScheduleError):
+    with pytest.raises(memplan.ScheduleError, match="event 'l'->'r' is waited before it is recorded"):
         simulate(g, bad)
 
 

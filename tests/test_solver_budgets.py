@@ -158,7 +158,7 @@ def test_interval_sweep_agrees_with_the_pairwise_check(rows):
     if pairwise is None:
         check_solution(p, sol)
     else:
-        with pytest.raises(SolverError):
+        with pytest.raises(SolverError, match=r"solver 'random' overlapped conflicting buffers '\d+' and '\d+' \(a solver bug\)"):
             check_solution(p, sol)
 
 
@@ -229,5 +229,5 @@ def test_check_false_still_verifies_what_the_solver_check_could_not(monkeypatch)
     g = b.build()
     order = [f"c{c}n{i}" for i in range(1, n + 1) for c in range(2)]
     s = schedule_with_events(g, order, {f"c{c}n{i}": c for c in range(2) for i in range(1, n + 1)})
-    with pytest.raises(UnsafePlan):
+    with pytest.raises(UnsafePlan, match=r"rule 3: tensors 'c[01]x\d+' and 'c[01]x\d+' overlap in the arena"):
         memplan.plan(g, s, solver="greedy", check=False)

@@ -10,6 +10,12 @@ why that is its check. And no statement that looks like a check but is none: a c
 are a determinism check), ``pytest.raises(Exception)`` without ``match`` (it passes on a typo's NameError), or a test
 defined twice under one name (pytest runs only the second).
 
+And (round 70) no ``pytest.raises`` of one of memplan's own errors (any exception class of ``memplan/`` or
+``runtime/``: ``GraphError``, ``UnsafePlan``, ``AtenExecutorError``...) that reads nothing of the message: a refusal
+for another reason (a typo'd option, another node, another rule) passed it. It takes a ``match`` naming the node,
+tensor, option or rule meant, or binds the error (``as info``) and reads it beyond ``isinstance``; the few that cannot
+are in ``RAISES_NO_MATCH``, saying why.
+
 Round 69 found by this: round 56's progress-callback test planned a graph on which CP-SAT sends no message (so the
 callbacks it was about were never called); three ``pytest.raises(Exception)`` passed on an error raised for another
 reason.
@@ -36,6 +42,16 @@ NO_ASSERT = {
     "test_torch_round67_unique.py::test_an_unread_empty_result_of_another_dtype_is_not_refused":
         "check_unique_index_metas and memplan.plan raise where they refuse",
 }
+
+#: test function (file::function, a helper too) -> why its ``pytest.raises`` of a memplan error has no ``match``
+RAISES_NO_MATCH = {
+    "test_aten_round64d.py::_matches_eager_or_refused":
+        "raises eager's own error (a released memoryview's, whatever its words) or the executor's refusal",
+}
+
+#: the solvers' internal stop signals (``search_tree.Abort`` / ``OutOfWork``, ``placement.ArenaOver``): raised and
+#: caught inside a solve, never shown to a user, and with no message to match (the type is all they say)
+_SIGNALS = frozenset({"Abort", "OutOfWork", "ArenaOver"})
 
 #: names of calls that are a check themselves (pytest's, unittest.mock's ``assert_*``, the plan verifier, the solver
 #: checker)
@@ -206,6 +222,71 @@ def false_checks(suite: dict[str, _Module]) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def memplan_errors() -> frozenset[str]:
+    """The exception classes ``memplan/`` and ``runtime/`` define (read from the source: importing ``runtime``'s GPU
+    modules needs what CI may lack), less the internal stop signals."""
+    import builtins
+
+    bases: dict[str, set[str]] = collections.defaultdict(set)
+    for pkg in ("memplan", "runtime"):
+        for path in sorted((TESTS.parent / pkg).rglob("*.py")):
+            for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(n, ast.ClassDef):
+                    bases[n.name].update(_name(b) or "" for b in n.bases)
+    found = {k for k, v in vars(builtins).items()
+             if isinstance(v, type) and issubclass(v, BaseException) and not issubclass(v, Warning)}
+    mine: set[str] = set()
+    while True:
+        more = {c for c, bs in bases.items() if c not in mine and bs & (found | mine)}
+        if not more:
+            return frozenset(mine - _SIGNALS)
+        mine |= more
+
+
+def _name(node: ast.AST) -> str | None:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+
+
+def unmatched_raises(suite: dict[str, _Module], errors: frozenset[str]) -> list[str]:
+    """``file::function line: call`` of each ``pytest.raises`` of an error in ``errors`` that reads nothing of the
+    message: no ``match``, and neither ``with ... as info`` with ``info`` read past ``isinstance``/``type`` nor
+    ``pytest.raises(...).value`` read."""
+    out = []
+    for module, m in suite.items():
+        if not module.startswith("test_"):
+            continue
+        fns = [t for t in m.tree.body if isinstance(t, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        fns += [f for c in m.tree.body if isinstance(c, ast.ClassDef) for f in c.body
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for fn in fns:
+            bound = {id(i.context_expr): i.optional_vars.id for w in ast.walk(fn) if isinstance(w, (ast.With, ast.AsyncWith))
+                     for i in w.items if isinstance(i.optional_vars, ast.Name)}
+            read = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}   # pytest.raises(...).value
+            loads = collections.Counter(n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+            for t in ast.walk(fn):   # isinstance(info.value, X) reads no message
+                if isinstance(t, ast.Call) and _name(t.func) in ("isinstance", "type", "issubclass"):
+                    loads.subtract(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+            for c in ast.walk(fn):
+                if not (isinstance(c, ast.Call) and _name(c.func) == "raises" and c.args):
+                    continue
+                kinds = c.args[0].elts if isinstance(c.args[0], ast.Tuple) else [c.args[0]]
+                if (not any(_name(k) in errors for k in kinds) or any(k.arg == "match" for k in c.keywords)
+                        or id(c) in read or loads[bound.get(id(c), "")] > 0):
+                    continue
+                out.append(f"{module}.py::{fn.name} {c.lineno}: {ast.unparse(c)}")
+    return out
+
+
+def test_every_raise_of_a_memplan_error_reads_its_message():
+    """A new ``pytest.raises(GraphError)`` (or any memplan error) with no ``match`` fails here, naming it: give it a
+    ``match`` naming what it means (the node, tensor, option or rule), or list its function in RAISES_NO_MATCH."""
+    found = unmatched_raises(_suite(), memplan_errors())
+    assert [f for f in found if f.split(" ")[0] not in RAISES_NO_MATCH] == []
+    assert [k for k in RAISES_NO_MATCH if not any(f.startswith(k + " ") for f in found)] == [], (
+        "listed in RAISES_NO_MATCH but gone or matched: unlist")
+
+
 def test_every_test_checks_something():
     """A new test with no check fails here, naming it: give it an assert (or list it in NO_ASSERT, saying why not
     raising is what it checks)."""
@@ -290,3 +371,46 @@ def test_false():
     assert [line.split(" ", 1)[1].split(":")[0] for line in false_checks(suite)] == [
         "a comparison without assert", "assert of a literal", "assert ... or <true>", "x == x",
         "pytest.raises of any exception, no match", "test_dup defined again"]
+
+
+def test_the_scan_sees_a_raise_of_a_memplan_error_that_reads_no_message():
+    """The negative control of the round-70 scan: each raise that reads no message is named, and none of its fixed
+    twins, nor a raise of a builtin or a stop signal."""
+    planted = '''
+import pytest
+from memplan.errors import GraphError
+
+
+def test_bare():
+    with pytest.raises(GraphError):
+        plan()
+
+
+def test_only_its_type():
+    with pytest.raises((GraphError, memplan.UnsafePlan)) as info:
+        plan()
+    assert not isinstance(info.value, AtenExecutorError)
+
+
+def test_function_form():
+    pytest.raises(memplan.errors.OptionError, plan, 3)
+
+
+def test_fixed():
+    with pytest.raises(GraphError, match="node 'a'"):
+        plan()
+    with pytest.raises(GraphError) as info:
+        plan()
+    assert "node 'a'" in str(info.value)
+    assert "x" in str(pytest.raises(GraphError, plan, 3).value)
+    with pytest.raises(ValueError):
+        int("x")
+    with pytest.raises(search_tree.Abort):
+        search()
+'''
+    suite = {"test_planted": _Module(ast.parse(planted), {"test_planted"})}
+    errors = memplan_errors()
+    assert {"GraphError", "UnsafePlan", "OptionError", "AtenExecutorError", "OverCapacity"} <= errors
+    assert not errors & (_SIGNALS | {"ValueError", "FieldWarning"})
+    assert [f.split(" ")[0] for f in unmatched_raises(suite, errors)] == [
+        "test_planted.py::test_bare", "test_planted.py::test_only_its_type", "test_planted.py::test_function_form"]
