@@ -14,12 +14,15 @@ or a CUDA device; CI has neither). The CPU side, with the same plans, is tests/t
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from test_runtime_round35 import (
     _eager_and_captured,
     _gapped,
     _halves,
+    _node_reads,
     _norms,
     _placed,
     _product_over_its_weight,
@@ -146,19 +149,46 @@ def test_a_split_plan_aligned_to_4096_runs_on_aligned_addresses_on_both_gpus():
 RACE_REPS = 5
 
 
-@pytest.mark.parametrize("mode", ["eager", "graph"])
-def test_an_output_shifted_over_the_other_half_of_its_partners_root_computes_numpys_bits(mode):
-    """4M elements a half, y 16 KiB into a: block k writes where later blocks still read a."""
-    from runtime.executor import Executor
-
+def _halves_case():
+    """(graph, plan, inputs, numpy's y) of the halves race: 4M elements a half, y 16 KiB into a."""
     n = 1 << 22
     g = _halves(n, alignment=256)
     own = memplan.plan(g)
     p = _placed(g, {"y": own.offsets()["X"] + (1 << 14)}, own.arena_bytes)
     memplan.verify(g, p)
     x0 = np.random.default_rng(1).standard_normal(2 * n).astype(np.float32)
-    want = x0[:n] * x0[n:]
-    ex = Executor(g, p, inputs={"x0": x0})
+    return g, p, {"x0": x0}, x0[:n] * x0[n:]
+
+
+def _weight_case():
+    """(graph, plan, inputs, numpy's y in f64) of the product over its own f16 weight view: W [4096, 4096] and b."""
+    N = K = 4096
+    g = _product_over_its_weight(N, K)
+    p = memplan.plan(g)
+    words = (2 * N * K + 4 * K) // 4
+    x0 = (np.random.default_rng(2).standard_normal(words) * 1e-2).astype(np.float32)
+    x0[: N * K // 2] = np.random.default_rng(3).uniform(-1, 1, N * K).astype(np.float16).view(np.float32)
+    W = x0[: N * K // 2].view(np.float16).reshape(N, K).astype(np.float64)
+    return g, p, {"x0": x0}, W @ x0[N * K // 2:].astype(np.float64)
+
+
+def _without_staging(monkeypatch) -> None:
+    """The bug the staging copies fix, planted: no input an in-place output overlaps is copied first, so each
+    kernel reads the bytes it (or another block of it) is writing."""
+    from runtime.kernels import registry
+
+    monkeypatch.setattr(registry, "_stage_shifted_inplace", lambda graph, addr, node, lns, scratch: lns)
+    monkeypatch.setattr(registry, "_stage_product_input", lambda graph, addr, ni, scratch, num_sms, wgmma:
+                        registry.node_launches(graph, addr, ni, num_sms, wgmma))
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_an_output_shifted_over_the_other_half_of_its_partners_root_computes_numpys_bits(mode):
+    """4M elements a half, y 16 KiB into a: block k writes where later blocks still read a."""
+    from runtime.executor import Executor
+
+    g, p, inputs, want = _halves_case()
+    ex = Executor(g, p, inputs=inputs)
     try:
         if mode == "graph":
             ex.capture()
@@ -176,20 +206,101 @@ def test_a_product_written_over_its_own_f16_weight_view_computes_the_product(pdl
     kernel of W on its stream as a programmatic dependent launch, and must not read the copy before it ran."""
     from runtime.executor import Executor
 
-    N = K = 4096
-    g = _product_over_its_weight(N, K)
-    p = memplan.plan(g)
-    words = (2 * N * K + 4 * K) // 4
-    x0 = (np.random.default_rng(2).standard_normal(words) * 1e-2).astype(np.float32)
-    x0[: N * K // 2] = np.random.default_rng(3).uniform(-1, 1, N * K).astype(np.float16).view(np.float32)
-    W = x0[: N * K // 2].view(np.float16).reshape(N, K).astype(np.float64)
-    want = W @ x0[N * K // 2:].astype(np.float64)
-    ex = Executor(g, p, inputs={"x0": x0}, pdl_policy=pdl_policy)
+    g, p, inputs, want = _weight_case()
+    ex = Executor(g, p, inputs=inputs, pdl_policy=pdl_policy)
     try:
         for rep in range(RACE_REPS):
             ex.run()
             got = ex.read("y").reshape(-1)
             bad = np.flatnonzero(~np.isclose(got, want, rtol=1e-3, atol=1e-3))
             assert bad.size == 0, f"run {rep}: rows {bad[:8]} differ"
+    finally:
+        ex.free()
+
+
+# --- negative controls: the same runs with the bug planted must be seen by the same checks --------------------------
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_negative_control_the_halves_without_their_staging_copy_are_caught(mode, monkeypatch):
+    """The halves run above with no staging copy (``_without_staging``): the MUL reads a where its own blocks
+    write y, and the check above (numpy's bits) sees other bits in some run, with jitter in the eager runs. Were it
+    never seen, the test above would pass with the copy gone."""
+    from runtime.executor import Executor, Jitter
+
+    _without_staging(monkeypatch)
+    g, p, inputs, want = _halves_case()
+    reads, addr = _node_reads(g, p, "n")
+    assert addr["a"] in reads, "the plant took no effect: the MUL still reads a copy"
+    ex = Executor(g, p, inputs=inputs)
+    try:
+        if mode == "graph":
+            ex.capture()
+        wrong = 0
+        for rep in range(RACE_REPS):
+            ex.replay(1) if mode == "graph" else ex.run(jitter=Jitter(seed=rep, prob=1.0))
+            wrong += not np.array_equal(ex.read("y"), want)
+        assert wrong > 0, f"the MUL reading what it writes went unnoticed in {RACE_REPS} {mode} runs"
+    finally:
+        ex.free()
+
+
+@pytest.mark.parametrize("pdl_policy", ["off", "chain"])
+def test_negative_control_a_product_over_its_weight_without_its_staging_copy_is_caught(pdl_policy, monkeypatch):
+    """The product run above with no staging copy: y (at b's address) is written row by row while later blocks
+    still read b, and the check above (rows off numpy's product) sees it in some run, with jitter."""
+    from runtime.executor import Executor, Jitter
+
+    _without_staging(monkeypatch)
+    g, p, inputs, want = _weight_case()
+    reads, addr = _node_reads(g, p, "n")
+    assert addr["b"] in reads, "the plant took no effect: the product still reads a copy"
+    ex = Executor(g, p, inputs=inputs, pdl_policy=pdl_policy)
+    try:
+        wrong = 0
+        for rep in range(RACE_REPS):
+            ex.run(jitter=Jitter(seed=rep, prob=1.0))
+            got = ex.read("y").reshape(-1)
+            wrong += bool(np.flatnonzero(~np.isclose(got, want, rtol=1e-3, atol=1e-3)).size)
+        assert wrong > 0, f"the product reading the b it overwrites went unnoticed in {RACE_REPS} runs"
+    finally:
+        ex.free()
+
+
+@pytest.mark.parametrize("ids", [{0: 0, 1: 5, 2: 2}, {0: 0, 1: 1, 2: 2, "declared": 64}],
+                         ids=["gap-0-2-5", "64-declared"])
+def test_negative_control_a_gapped_plan_without_its_k_cache_event_is_caught(ids):
+    """The unused-stream-ids run above with the event K's cache write -> KQ removed: verify names it, and the
+    jitter check above (the dense plan's bits, KV rows poisoned) sees other bits in some run: random jitter, then
+    runs that delay K's branch only (in the fused graph random spins rarely make it late)."""
+    from dataclasses import replace
+
+    from plan_mutators import plan_without_event
+
+    from runtime.executor import Executor, Jitter, Poison
+    from runtime.models import llama as L
+
+    g, w, inp = _norms()
+    cfg = L.config("tiny", batch=1)
+    dense = memplan.plan(g, L.multi_stream_schedule(g))
+    ids = dict(ids)
+    declared = ids.pop("declared", None)
+    p = _gapped(dense, ids)
+    if declared is not None:
+        p = replace(p, streams=declared)
+    ev = next(e for e in p.events if e[1] == "l0.kq")
+    broken = plan_without_event(p, ev)
+    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer "
+                                                 rf"'{re.escape(ev[0])}' does not happen-before"):
+        memplan.verify(g, broken)
+    one = Executor(g, dense, weights=w, inputs=inp)
+    want = _logits(one, "eager")
+    one.free()
+    ex = Executor(g, broken, weights=w, inputs=inp, check_plan=False)
+    poison = Poison(ranges=L.kv_poison_ranges(g, cfg))
+    jitters = [Jitter(seed=rep) for rep in range(JITTER_REPS)]
+    jitters += [Jitter(seed=2000 + rep, prob=1.0, only=("l0.mm_k", "l0.rope_k", "l0.set_k")) for rep in range(10)]
+    try:
+        wrong = sum(not np.array_equal(_logits(ex, "eager", poison=poison, jitter=j), want) for j in jitters)
+        assert wrong > 0, f"removing event {ev} went unnoticed in {len(jitters)} jittered runs"
     finally:
         ex.free()
