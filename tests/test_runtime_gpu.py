@@ -276,11 +276,12 @@ def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
         ex.free()
 
 
-def _detects(lib, g, plan, w, inp, base, poison, late: tuple[str, ...] = ()) -> int:
-    """Runs with random jitter, then (``late``) runs that delay only those nodes: the count that differ."""
+def _detects(lib, g, plan, w, inp, base, poison, late: tuple[str, ...] = (), **kw) -> int:
+    """Runs with random jitter, then (``late``) runs that delay only those nodes: the count that differ. ``kw``:
+    the Executor's launch options (``library``, ``pdl_policy``) where they are not ``lib``'s plain launches."""
     from runtime.executor import Executor, Jitter
 
-    ex = Executor(g, plan, weights=w, inputs=inp, library=lib, check_plan=False)
+    ex = Executor(g, plan, weights=w, inputs=inp, check_plan=False, **{"library": lib, **kw})
     bad = 0
     try:
         jitters = [Jitter(seed=1000 + rep) for rep in range(JITTER_REPS)]
@@ -316,6 +317,61 @@ def test_negative_control_missing_event_is_detected(lib, fuse, batch):
     bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),
                    late=("l0.mm_k", "l0.rope_k", "l0.set_k"))
     assert bad > 0, f"removing event {ev} went unnoticed in {JITTER_REPS} + 10 jittered runs"
+
+
+@pytest.mark.parametrize("launch", ["plain", "pdl"])
+@pytest.mark.parametrize("batch", [1, 40])
+def test_negative_control_missing_event_is_detected_at_batch_40_and_under_pdl(lib, pdl_lib, batch, launch):
+    """``test_jitter_multi_stream_is_stable``'s other settings (batch 40's gemm_ws, every kernel a programmatic
+    dependent launch) with the K cache event removed: the same check (the serial bits under jitter, KV rows
+    poisoned) must see it, or that test would pass with the event gone (PDL: a kernel may start before the one
+    before it ends, so its waits are what the control tests)."""
+    from plan_mutators import plan_without_event
+
+    from runtime.executor import Executor, Poison
+
+    L, cfg, g, w, inp = _setup(batch, seed=5, fuse="runtime", wide=batch > 1)
+    serial, multi = _plans(g, L)
+    ex = Executor(g, serial, weights=w, inputs=inp, library=lib)
+    base = _run(ex, "eager")
+    ex.free()
+    ev = next(e for e in multi.events if e[1] == "l0.kq")
+    broken = plan_without_event(multi, ev)
+    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"):
+        memplan.verify(g, broken)
+    kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {}
+    bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),
+                   late=("l0.mm_k", "l0.rope_k", "l0.set_k"), **kw)
+    assert bad > 0, f"removing event {ev} went unnoticed in {JITTER_REPS} + 10 jittered {launch} runs"
+
+
+@pytest.mark.parametrize("launch", ["plain", "pdl"])
+def test_negative_control_a_cluster_of_16_without_its_k_cache_event_is_detected(lib, pdl_lib, launch):
+    """``test_jitter_with_a_cluster_of_16`` with the K cache event removed from its 3-stream plan: the same check
+    must see it (the serial plan's bits, KV rows poisoned, jittered), plain and programmatic."""
+    from plan_mutators import plan_without_event
+
+    from runtime.executor import Executor, Poison
+    from runtime.models import llama as L
+    from runtime.step import plan_step
+
+    cfg = L.config("tiny", batch=4, **ODD["1b-layer"])
+    g = L.build_graph(cfg, "runtime")
+    w, inp = L.make_weights(g, cfg, seed=9), L.make_inputs(cfg, seed=10)
+    ex = Executor(g, plan_step(g, batch=4), weights=w, inputs=inp, library=lib)
+    try:
+        base = _run(ex, "eager")
+    finally:
+        ex.free()
+    multi = plan_step(g, L.multi_stream_schedule(g), batch=4)
+    ev = next(e for e in multi.events if e[1] == "l0.kq")
+    broken = plan_without_event(multi, ev)
+    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"):
+        memplan.verify(g, broken)
+    kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {}
+    bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),
+                   late=("l0.mm_k", "l0.rope_k", "l0.set_k"), **kw)
+    assert bad > 0, f"removing event {ev} went unnoticed in {JITTER_REPS} + 10 jittered {launch} runs"
 
 
 def test_negative_control_serial_lifetimes_on_streams(lib):
