@@ -337,7 +337,8 @@ def test_the_getters_are_torchs_again_after_a_refused_compile_and_export_reads_a
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(AtenExecutorError, match=r"torch\.compiler\.is_compiling\(\) at test_aten_round68\.py:\d+\), which torch\.export answers True"):
+        said = r"torch\.compiler\.is_compiling\(\) at test_aten_round68\.py:\d+\), which torch\.export answers True"
+        with pytest.raises(AtenExecutorError, match=said):
             compile(_Branch(), (torch.ones(3),), streams=1, cuda_graph=False, device="cpu")
         step = compile(Reads(), (torch.ones(3),), streams=1, cuda_graph=False, device="cpu")
     assert [n for n in ("item", "tolist", "__float__", "__bool__") if n in vars(torch.Tensor)] == []

@@ -91,7 +91,8 @@ def test_a_flag_bound_anywhere_is_compared_and_refused(bind, flag):
 def test_the_flag_functions_are_themselves_again_after_compile():
     """The flag functions keep their identity and get their own code back (Dynamo's tables are keyed by them)."""
     before = {name: (get(), get().__code__) for name, get in _FLAGS.items()}
-    with pytest.raises(AtenExecutorError, match=r"torch\.compiler\.is_compiling\(\) at test_aten_round69\.py:\d+\), which torch\.export answers True"):
+    said = r"torch\.compiler\.is_compiling\(\) at test_aten_round69\.py:\d+\), which torch\.export answers True"
+    with pytest.raises(AtenExecutorError, match=said):
         _compile(_closure(torch.compiler.is_compiling))
     for name, get in _FLAGS.items():
         fn, code = before[name]

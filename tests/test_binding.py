@@ -153,7 +153,8 @@ def test_hazard_planted_in_a_plan_gives_wrong_emulated_bits(fuse):
     broken = [(plan_without_event(multi, ev),
                rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before")]
     if fuse == "norms":
-        broken.append((plan_with_offsets_of(multi, serial), r"rule 3: tensors '[^']+' and '[^']+' overlap in the arena"))
+        broken.append((plan_with_offsets_of(multi, serial),
+                       r"rule 3: tensors '[^']+' and '[^']+' overlap in the arena"))
     for bad, said in broken:
         with pytest.raises(memplan.UnsafePlan, match=said):
             memplan.verify(g, bad)

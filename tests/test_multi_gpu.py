@@ -64,7 +64,8 @@ def test_runtime_layout_rejects_an_unsafe_plan_and_cyclic_stages():
 
     g = llama(LLAMA_TINY)
     split, p = plan_devices(g, 2)
-    with pytest.raises(memplan.UnsafePlan, match=r"rule 2: node 'l1\.[^']+' reads '[^']+@dev1' but its writer 'copy:[^']+@dev1' does not happen-before"):
+    said = r"rule 2: node 'l1\.[^']+' reads '[^']+@dev1' but its writer 'copy:[^']+@dev1' does not happen-before"
+    with pytest.raises(memplan.UnsafePlan, match=said):
         layout(split.graph, replace(p, events=()))
     lay = layout(split.graph, p)
     cyclic = Layout(2, lay.node_device, lay.tensor_device, lay.stream_device, lay.device_streams, lay.copies,
@@ -112,7 +113,8 @@ def test_emulation_without_the_cross_device_event_goes_wrong():
     good = emulate(split.graph, p, w, inp, seed=0, check=True)[0]["logits"]
     cross = {(e.after, e.before) for e in split.cross_events}
     bad = replace(p, events=tuple(e for e in p.events if e not in cross))
-    with pytest.raises(memplan.UnsafePlan, match=r"rule 2: node 'l1\.[^']+' reads '[^']+@dev1' but its writer 'copy:[^']+@dev1' does not happen-before"):
+    said = r"rule 2: node 'l1\.[^']+' reads '[^']+@dev1' but its writer 'copy:[^']+@dev1' does not happen-before"
+    with pytest.raises(memplan.UnsafePlan, match=said):
         memplan.verify(split.graph, bad)
     outs = [emulate(split.graph, bad, w, inp, seed=s)[0]["logits"]
             for s in range(8)]
@@ -342,7 +344,9 @@ def _dropping_the_cross_device_event(split, plan):
     (cross,) = {(e.after, e.before) for e in split.cross_events}
     assert split.graph.node(cross[0]).op == "COPY"
     bad = replace(plan, events=tuple(e for e in plan.events if e != cross))
-    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node '{re.escape(cross[1])}' reads '[^']+' but its writer '{re.escape(cross[0])}' does not happen-before"):
+    said = (rf"rule 2: node '{re.escape(cross[1])}' reads '[^']+' but its writer '{re.escape(cross[0])}' does"
+            rf" not happen-before")
+    with pytest.raises(memplan.UnsafePlan, match=said):
         memplan.verify(split.graph, bad)
     return bad, cross
 

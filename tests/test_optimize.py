@@ -252,7 +252,8 @@ def test_impossible_budget_raises_with_both_numbers():
     with pytest.raises(BudgetError) as exc:
         memplan.plan(g, streams=4, memory_budget=1000)
     assert str(serial) in str(exc.value) and "1000" in str(exc.value)
-    with pytest.raises(BudgetError, match=rf"graph 'moe4': the serial plan needs an arena of {serial} B, over the memory budget of 1000 B"):
+    said = rf"graph 'moe4': the serial plan needs an arena of {serial} B, over the memory budget of 1000 B"
+    with pytest.raises(BudgetError, match=said):
         memplan.plan(g, memory_budget=1000)
 
 

@@ -205,7 +205,8 @@ def test_unsafe_plans_are_rejected():
     multi = memplan.plan(g, L.multi_stream_schedule(g))
     req = list(required_events(g, multi))
     assert ("l0.set_k", "l0.kq") in req and len(req) == len(multi.events)
-    with pytest.raises(memplan.UnsafePlan, match=r"rule 2: node 'l0\.kq' reads '[^']+' but its writer 'l0\.set_k' does not happen-before"):
+    said = r"rule 2: node 'l0\.kq' reads '[^']+' but its writer 'l0\.set_k' does not happen-before"
+    with pytest.raises(memplan.UnsafePlan, match=said):
         memplan.verify(g, plan_without_event(multi, ("l0.set_k", "l0.kq")))
     with pytest.raises(memplan.UnsafePlan, match=r"rule 3: tensors '[^']+' and '[^']+' overlap in the arena"):
         memplan.verify(g, plan_with_offsets_of(multi, serial))
@@ -1163,7 +1164,9 @@ def test_attention_launch_refuses_shapes_no_kernel_takes(B, G, heads, d, n_kv):
     traps; the same shapes with a kernel pass."""
     from runtime.kernels.ops import attention_launch
 
-    with pytest.raises(KernelError, match=rf"attention: (head size {d} at {B} tokens and {n_kv} cache rows|no kernel for {B} tokens, {heads} heads over {G} KV heads of size {d} and {n_kv} cache rows)"):
+    said = (rf"attention: (head size {d} at {B} tokens and {n_kv} cache rows|no kernel for {B} tokens, {heads}"
+            rf" heads over {G} KV heads of size {d} and {n_kv} cache rows)")
+    with pytest.raises(KernelError, match=said):
         attention_launch(*range(1, 7), B, n_kv, G, heads, d, 132)
     for ok in ((1, 8, 32, 128, 100), (2, 8, 32, 96, 100), (2, 8, 32, 128, 17000), (1, 8, 32, 32, 16384)):
         attention_launch(*range(1, 7), *ok[:1], ok[4], *ok[1:4], 132)

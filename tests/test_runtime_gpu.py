@@ -310,7 +310,8 @@ def test_negative_control_missing_event_is_detected(lib, fuse, batch):
     ex.free()
     ev = next(e for e in multi.events if e[1] == "l0.kq")
     broken = plan_without_event(multi, ev)
-    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"):
+    said = rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"
+    with pytest.raises(memplan.UnsafePlan, match=said):
         memplan.verify(g, broken)
     # in the fused graph the spins before the attention group's members all land before its one kernel,
     # so random jitter alone rarely makes K's branch late: 10 more runs delay that branch (stream 1) only
@@ -337,7 +338,8 @@ def test_negative_control_missing_event_is_detected_at_batch_40_and_under_pdl(li
     ex.free()
     ev = next(e for e in multi.events if e[1] == "l0.kq")
     broken = plan_without_event(multi, ev)
-    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"):
+    said = rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"
+    with pytest.raises(memplan.UnsafePlan, match=said):
         memplan.verify(g, broken)
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {}
     bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),
@@ -366,7 +368,8 @@ def test_negative_control_a_cluster_of_16_without_its_k_cache_event_is_detected(
     multi = plan_step(g, L.multi_stream_schedule(g), batch=4)
     ev = next(e for e in multi.events if e[1] == "l0.kq")
     broken = plan_without_event(multi, ev)
-    with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"):
+    said = rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"
+    with pytest.raises(memplan.UnsafePlan, match=said):
         memplan.verify(g, broken)
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {}
     bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),

@@ -158,7 +158,8 @@ def test_interval_sweep_agrees_with_the_pairwise_check(rows):
     if pairwise is None:
         check_solution(p, sol)
     else:
-        with pytest.raises(SolverError, match=r"solver 'random' overlapped conflicting buffers '\d+' and '\d+' \(a solver bug\)"):
+        said = r"solver 'random' overlapped conflicting buffers '\d+' and '\d+' \(a solver bug\)"
+        with pytest.raises(SolverError, match=said):
             check_solution(p, sol)
 
 

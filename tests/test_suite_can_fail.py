@@ -265,10 +265,12 @@ def unmatched_raises(suite: dict[str, _Module], errors: frozenset[str]) -> list[
                                              (c.args[0].elts if isinstance(c.args[0], ast.Tuple) else [c.args[0]]))]
             if not calls:
                 continue
-            bound = {id(i.context_expr): i.optional_vars.id for w in ast.walk(fn) if isinstance(w, (ast.With, ast.AsyncWith))
-                     for i in w.items if isinstance(i.optional_vars, ast.Name)}
+            withs = [w for w in ast.walk(fn) if isinstance(w, (ast.With, ast.AsyncWith))]
+            bound = {id(i.context_expr): i.optional_vars.id for w in withs for i in w.items
+                     if isinstance(i.optional_vars, ast.Name)}
             read = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}   # pytest.raises(...).value
-            loads = collections.Counter(n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+            loads = collections.Counter(n.id for n in ast.walk(fn)
+                                        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
             for t in ast.walk(fn):   # isinstance(info.value, X) reads no message
                 if isinstance(t, ast.Call) and _name(t.func) in ("isinstance", "type", "issubclass"):
                     loads.subtract(n.id for n in ast.walk(t) if isinstance(n, ast.Name))

@@ -92,7 +92,8 @@ def test_past_the_arena_by_one_byte_and_past_two_to_the_63():
     top = (INT63 - 256) // 256 * 256    # tr ends just below 2**63 - 1: the largest arena a plan can say
     judged(g, doc(g, ORDER, EVENTS, dict(APART, tr=top), arena=INT63), True)
     judged(g, doc(g, ORDER, EVENTS, dict(APART, tr=top + 256), arena=INT63), False, 4, "tr")   # ends at 2**63 + 255
-    with pytest.raises(memplan.PlanFormatError, match=r"\('tr'\): 'offset' is not an integer within ±2\*\*63"):   # an offset past int64 is no plan at all
+    said = r"\('tr'\): 'offset' is not an integer within ±2\*\*63"
+    with pytest.raises(memplan.PlanFormatError, match=said):   # an offset past int64 is no plan at all
         memplan.verify(g, doc(g, ORDER, EVENTS, dict(APART, tr=1 << 63), arena=INT63))
 
 
