@@ -104,28 +104,54 @@ def test_recurrent_ops_of_an_empty_batch_are_sized_as_the_reference_makes_them(o
 
 
 _ORT_CHILD = """
-import sys, numpy as np, onnx, onnxruntime as ort
-m = onnx.load_from_string(sys.stdin.buffer.read())
-s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-x = np.zeros([d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim], np.float32)
-print(";".join(",".join(map(str, a.shape)) for a in s.run(None, {"X": x})))
+import os, sys, numpy as np, onnx, onnxruntime as ort
+for line in sys.stdin.read().split():   # one model a line (hex): each run in a fork of this one onnxruntime import
+    m = onnx.load_from_string(bytes.fromhex(line))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        x = np.zeros([d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim], np.float32)
+        os.write(w, ";".join(",".join(map(str, a.shape)) for a in s.run(None, {"X": x})).encode())
+        os._exit(0)
+    os.close(w)
+    out = b""
+    while chunk := os.read(r, 1 << 16):
+        out += chunk
+    os.close(r)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), out.decode() or "-")
 """
 
+_EMPTY_RECURRENT = [("RNN", 0, 2, True), ("RNN", 2, 0, True), ("RNN", 0, 0, True), ("LSTM", 0, 2, True),
+                    ("LSTM", 2, 0, False), ("GRU", 0, 2, False), ("GRU", 2, 0, False)]
 
-@pytest.mark.parametrize(("op", "seq", "batch", "runs"), [
-    ("RNN", 0, 2, True), ("RNN", 2, 0, True), ("RNN", 0, 0, True), ("LSTM", 0, 2, True),
-    ("LSTM", 2, 0, False), ("GRU", 0, 2, False), ("GRU", 2, 0, False),
-])
-def test_recurrent_ops_of_an_empty_sequence_or_batch_as_onnxruntime_runs_them(op, seq, batch, runs):
-    # onnxruntime runs these in a child process: it aborts ("terminate called without an active exception") on the
-    # ones marked not to run, which memplan still plans at the specification's sizes (the reference's, above)
+
+@pytest.fixture(scope="module")
+def ort_empty_recurrent() -> dict[tuple, tuple[int, str]]:
+    """(op, seq, batch) -> (exit code, output shapes) of onnxruntime running each case of the test below, every
+    one in a process of its own (a fork: onnxruntime aborts the process on some), all forked from one child that
+    imported onnxruntime once (seven ``python -c`` launches, each importing it, took most of the test's time)."""
+    cases = [c[:3] for c in _EMPTY_RECURRENT]
+    models = "\n".join(_recurrent(op, seq, batch, 2)[0].SerializeToString().hex() for op, seq, batch in cases)
+    done = subprocess.run([sys.executable, "-c", _ORT_CHILD], input=models.encode(), capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-300:]
+    lines = done.stdout.decode().split()
+    assert len(lines) == 2 * len(cases), done.stdout[-300:]
+    return {c: (int(code), "" if out == "-" else out) for c, code, out in zip(cases, lines[::2], lines[1::2])}
+
+
+@pytest.mark.parametrize(("op", "seq", "batch", "runs"), _EMPTY_RECURRENT)
+def test_recurrent_ops_of_an_empty_sequence_or_batch_as_onnxruntime_runs_them(ort_empty_recurrent, op, seq, batch,
+                                                                              runs):
+    # onnxruntime runs these in a process of their own: it aborts ("terminate called without an active exception")
+    # on the ones marked not to run, which memplan still plans at the specification's sizes (the reference's, above)
     model, _, outs = _recurrent(op, seq, batch, 2)
-    done = subprocess.run([sys.executable, "-c", _ORT_CHILD], input=model.SerializeToString(), capture_output=True,
-                          timeout=120)
-    assert done.returncode == 0 or not runs, done.stderr[-300:]   # (1.32 aborts on the others; a later one may not)
+    code, out = ort_empty_recurrent[(op, seq, batch)]
+    assert code == 0 or not runs, code   # (1.32 aborts on the others; a later one may not)
     want = {"Y": [seq, 2, batch, 4], **{o: [2, batch, 4] for o in outs[1:]}}
-    if done.returncode == 0:
-        shapes = [[int(v) for v in s.split(",") if v] for s in done.stdout.decode().strip().split(";")]
+    if code == 0:
+        shapes = [[int(v) for v in s.split(",") if v] for s in out.split(";")]
         assert dict(zip(outs, shapes)) == want
     assert _planned(model, outs) == want
 
