@@ -47,7 +47,7 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first) + _quantized_advice(first) \
+    advice = _data_dependent_advice(first, exc) + _swap_advice(first) + _data_read_advice(first) + _quantized_advice(first) \
         + _float_symbol_advice(first)
     if advice and _QUANTIZED_FAKE[1] in first:
         first = first.split(" This could be because")[0]
@@ -86,7 +86,7 @@ _DATA_DEPENDENT = ("Could not guard on data-dependent expression",
                    "Could not extract specialized integer from data-dependent expression")
 
 
-def _data_dependent_advice(first: str) -> str:
+def _data_dependent_advice(first: str, exc: BaseException | None = None) -> str:
     """What to do where torch.export refused a Python value made of a tensor's values (``first``: torch's line),
     else "". Why: the refusal named the line (Qwen3-ASR's ``cu_chunk_lens += [w] * (cnn_len // w)``, FSMT's
     ``if not padding_mask.any():``) but torch's advice (``torch._check``, ``guard_or_false``) is about editing the
@@ -97,7 +97,35 @@ def _data_dependent_advice(first: str) -> str:
     return ("; forward makes a Python number or branch of a tensor's values there (.item(), .tolist(), int(t), "
             "'if t.any():'), which one fixed program cannot hold for every call: compute that value before the "
             "call and pass it in as an argument, compute it on tensors (torch.where), or compile only the part of "
-            "the model after that line")
+            "the model after that line") + (_experts_advice(exc) if exc is not None else "")
+
+
+#: where transformers dispatches a mixture of experts' ``forward`` to the implementation its config names
+#: (``use_experts_implementation``'s wrapper: ``integrations/moe.py``'s ``forward``)
+_EXPERTS_DISPATCH = ("/transformers/integrations/moe.py", "forward")
+
+
+def _experts_advice(exc: BaseException) -> str:
+    """What to do where the failure passed through transformers' experts dispatch running its "eager" experts, else
+    "". Why: that loop (``for expert_idx in expert_hit``, over the experts the tokens picked) has a data-dependent
+    trip count, while the same class also runs "grouped_mm" or "batched_mm", every expert over fixed shapes, which
+    export and the executor take (round 70: OpenAI's privacy filter defaults to "eager" for its accumulation order
+    and was refused with the generic advice; set to "grouped_mm" it compiles bitwise). Only a class so decorated
+    offers the switch; the caller chooses it, as it may round differently from the loop."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.endswith(_EXPERTS_DISPATCH[0]) and code.co_name == _EXPERTS_DISPATCH[1]:
+            experts = tb.tb_frame.f_locals.get("self")
+            chosen = getattr(getattr(experts, "config", None), "_experts_implementation", None)
+            if chosen == "eager":
+                return (f"; it is {type(experts).__name__}'s loop over the experts the tokens picked (transformers' "
+                        "\"eager\" experts implementation, which this model's config holds): choose one that runs "
+                        "every expert over fixed shapes before compile, model.set_experts_implementation"
+                        "(\"grouped_mm\") or \"batched_mm\" (from_pretrained(..., experts_implementation="
+                        "\"grouped_mm\")); it may round differently from the eager loop")
+        tb = tb.tb_next
+    return ""
 
 
 def _swap_advice(first: str) -> str:
