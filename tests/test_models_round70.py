@@ -6,6 +6,12 @@
   call...), which no caller of a library model can follow. The same class runs "grouped_mm" (every expert over
   fixed shapes), which export and the executor take, bitwise. The refusal now names the experts class and the
   switch (``model.set_experts_implementation("grouped_mm")``).
+- NLLB-MoE's router converts its classifier at every call to the dtype it has
+  (``self.classifier = self.classifier.to(self.dtype)``, float32 to float32): a no-op in eager, refused by
+  torch.export ("_apply(): Couldn't swap Linear.weight": ``nn.Module._apply`` swaps a fake parameter with itself).
+  A conversion under which every tensor comes back as itself is now taken during the export
+  (``memplan.importers.torch.conversions``); NLLB-MoE is then refused where it is truly data-dependent, its loop over
+  the experts hit, with advice for a mixture of experts.
 """
 
 from __future__ import annotations
@@ -61,3 +67,53 @@ def test_a_data_dependent_loop_elsewhere_gets_no_experts_advice():
         compile(_Loop(), (torch.randn(4),), cuda_graph=False)
     text = str(info.value)
     assert "compute it on tensors" in text and "experts" not in text, text
+
+
+class CastsToItsOwnDtype(torch.nn.Module):
+    """NLLB-MoE's router in small: a submodule converted at every call to the dtype it has."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+        self.register_buffer("scale", torch.full((4,), 2.0))
+
+    def forward(self, x):
+        self.lin = self.lin.to(torch.float32)
+        return self.lin(x) * self.scale
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_conversion_to_the_dtype_a_module_has_is_taken_on_both_paths_bitwise():
+    import memplan
+
+    torch.manual_seed(0)
+    model = CastsToItsOwnDtype().eval()
+    x = torch.randn(2, 4)
+    graph = memplan.from_torch(model, (x,))
+    memplan.verify(graph, memplan.plan(graph))
+    with torch.no_grad():
+        c = compile(model, (x,), cuda_graph=False, poison=True)
+        other = torch.randn(2, 4)
+        assert torch.equal(c(other), model(other))
+    assert model.lin.weight.dtype == torch.float32 and torch.nn.Module._apply.__module__ == "torch.nn.modules.module"
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_nllb_moe_is_refused_at_its_experts_loop_with_the_mixture_of_experts_advice():
+    """The sweep's NLLB-MoE, 1+1 layers (both sparse): past its router's conversion, to its experts loop."""
+    tf = need("transformers")
+    from runtime.aten.sweep_kit import Out
+
+    cfg = tf.NllbMoeConfig(vocab_size=128, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
+                           decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_experts=4,
+                           expert_capacity=4, encoder_sparse_step=1, decoder_sparse_step=1, max_position_embeddings=64,
+                           decoder_start_token_id=1, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(0)
+    model = Out(tf.NllbMoeForConditionalGeneration(cfg).eval(), ("input_ids", "decoder_input_ids"), ("logits",),
+                use_cache=False)
+    with pytest.raises(GraphError) as info:
+        compile(model, (torch.randint(3, 128, (1, 6)), torch.randint(3, 128, (1, 4))), cuda_graph=False)
+    text = str(info.value)
+    assert "Couldn't swap" not in text and "for expert_idx in expert_hit" in text, text
+    assert "run every expert on every row and weight the results" in text, text

@@ -112,7 +112,9 @@ def _experts_advice(exc: BaseException) -> str:
     export and the executor take (round 70: OpenAI's privacy filter defaults to "eager" for its accumulation order
     and was refused with the generic advice; set to "grouped_mm" it compiles bitwise). Only a class so decorated
     offers the switch; the caller chooses it, as it may round differently from the loop."""
-    tb = exc.__traceback__
+    import linecache
+
+    tb, last = exc.__traceback__, None
     while tb is not None:
         code = tb.tb_frame.f_code
         if code.co_filename.endswith(_EXPERTS_DISPATCH[0]) and code.co_name == _EXPERTS_DISPATCH[1]:
@@ -124,7 +126,15 @@ def _experts_advice(exc: BaseException) -> str:
                         "every expert over fixed shapes before compile, model.set_experts_implementation"
                         "(\"grouped_mm\") or \"batched_mm\" (from_pretrained(..., experts_implementation="
                         "\"grouped_mm\")); it may round differently from the eager loop")
+        if not any(part in code.co_filename for part in _NOT_MODEL):
+            last = tb
         tb = tb.tb_next
+    line = linecache.getline(last.tb_frame.f_code.co_filename, last.tb_lineno) if last is not None else ""
+    if re.search(r"\bfor\b.*\bexpert", line):   # (NLLB-MoE's, Switch Transformers' experts: no other implementation)
+        return ("; it is a mixture of experts' loop over the experts the tokens picked, which has no implementation "
+                "over fixed shapes in this model: run every expert on every row and weight the results (zero for "
+                "the experts a row did not pick) in a subclass of the experts module, or compile the parts before "
+                "and after the experts apart")
     return ""
 
 
@@ -135,10 +145,10 @@ def _swap_advice(first: str) -> str:
     conversion to the dtype it has: round 66's CPU sweep)."""
     if "_apply(): Couldn't swap" not in first:
         return ""
-    return ("; forward converts a submodule's parameters during the call (Module.to(), .float(), .half()), which "
-            "torch.export cannot trace even to the dtype and device they have: convert the model before compile "
-            "and take the conversion out of forward (a library model's own, such as NLLB-MoE's router's "
-            "_cast_classifier: set that method to a no-op on the submodule)")
+    return ("; forward converts a submodule's parameters during the call (Module.to(), .float(), .half()) to "
+            "another dtype or device, which torch.export cannot trace (one to the dtype and device they have is "
+            "taken, as the no-op it is): convert the model before compile and take the conversion out of forward "
+            "(a library model's own: set that method to a no-op on the submodule)")
 
 
 def _quantized_advice(first: str) -> str:
