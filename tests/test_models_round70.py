@@ -12,6 +12,11 @@
   A conversion under which every tensor comes back as itself is now taken during the export
   (``memplan.importers.torch.conversions``); NLLB-MoE is then refused where it is truly data-dependent, its loop over
   the experts hit, with advice for a mixture of experts.
+- torchvision's detection models whole were refused at ``batched_nms`` (a data-dependent number of boxes) with
+  the generic advice, "compile only the part of the model after that line", the wrong way round. The refusal now
+  names the detection post-processing and the new split, ``runtime.aten.detection.compile_detector``: the backbone
+  and heads compiled (their shapes fixed by the input's), the rest torchvision's own code run eagerly; its
+  detections equal eager's bitwise (tiny RetinaNet and Faster R-CNN here; the six sweep models in docs/aten.md).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from needs import need
 
 torch = need("torch")
 
-from memplan.errors import GraphError  # noqa: E402
+from memplan.errors import GraphError, MemplanError  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 
 
@@ -117,3 +122,88 @@ def test_nllb_moe_is_refused_at_its_experts_loop_with_the_mixture_of_experts_adv
     text = str(info.value)
     assert "Couldn't swap" not in text and "for expert_idx in expert_hit" in text, text
     assert "run every expert on every row and weight the results" in text, text
+
+
+def _tiny_detectors():
+    """A tiny RetinaNet and Faster R-CNN (a two-convolution backbone, one feature level, 64-pixel images), every
+    score kept (threshold 0) so that NMS and the second stage have boxes to work on."""
+    tv = need("torchvision")
+    from torchvision.models import detection
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+    def backbone():
+        b = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(8, 8, 3, stride=2, padding=1))
+        b.out_channels = 8
+        return b
+
+    def anchors():
+        return AnchorGenerator(((16,),), ((0.5, 1.0),))
+
+    torch.manual_seed(0)
+    retina = detection.RetinaNet(backbone(), num_classes=3, anchor_generator=anchors(), min_size=64, max_size=64,
+                                 score_thresh=0.0)
+    rcnn = detection.FasterRCNN(backbone(), num_classes=3, rpn_anchor_generator=anchors(),
+                                box_roi_pool=tv.ops.MultiScaleRoIAlign(["0"], 7, 2), min_size=64, max_size=64,
+                                box_score_thresh=0.0)
+    return retina.eval(), rcnn.eval()
+
+
+def _same(a, b) -> bool:
+    return len(a) == len(b) and all(x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+                                    for x, y in zip(a, b))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_compile_detector_equals_eager_and_leaves_the_model_as_it_was():
+    from runtime.aten.detection import CompiledPart, compile_detector
+
+    for model in _tiny_detectors():
+        backbone = model.backbone
+        split = compile_detector(model, torch.rand(2, 3, 64, 64), cuda_graph=False, poison=True)
+        assert isinstance(split.backbone, CompiledPart) and model.backbone is backbone
+        assert isinstance(split.rpn.head if hasattr(model, "rpn") else split.head, CompiledPart)
+        assert not isinstance(getattr(model, "rpn", model).head, CompiledPart)
+        other = [torch.rand(3, 64, 64), torch.rand(3, 64, 64)]
+        with torch.no_grad():
+            got, want = split(other), model(other)
+        assert _same(got, want) and got[0]["boxes"].shape[0] > 0, (type(model).__name__, got[0]["boxes"].shape)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_compile_detector_refuses_what_it_cannot_split():
+    from runtime.aten.detection import compile_detector
+    from runtime.aten.errors import AtenExecutorError
+
+    retina, _rcnn = _tiny_detectors()
+    with pytest.raises(AtenExecutorError, match="has none: compile it whole"):
+        compile_detector(torch.nn.Linear(2, 2), [torch.rand(3, 8, 8)])
+    with pytest.raises(AtenExecutorError, match=r"call model.eval\(\) first"):
+        compile_detector(retina.train(), [torch.rand(3, 64, 64)])
+    retina.eval()
+    split = compile_detector(retina, [torch.rand(3, 64, 64)], cuda_graph=False)
+    with pytest.raises(MemplanError, match=r"is \(2, 3, 64, 64\).*exported with \(1, 3, 64, 64\)"):   # (another batch)
+        split([torch.rand(3, 64, 64), torch.rand(3, 64, 64)])
+
+
+class _Whole(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return tuple(d["boxes"] for d in self.model(list(x.unbind(0))))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_whole_detection_model_is_refused_naming_compile_detector():
+    import memplan
+
+    retina, _rcnn = _tiny_detectors()
+    x = torch.rand(2, 3, 64, 64)
+    for attempt in (lambda: compile(_Whole(retina), (x,), cuda_graph=False), lambda: memplan.from_torch(_Whole(retina), (x,))):
+        with pytest.raises(GraphError) as info:
+            attempt()
+        text = str(info.value)
+        assert "boxes.py" in text and "runtime.aten.detection.compile_detector(model, images)" in text, text
+        assert "compile only the part of the model after that line" not in text, text

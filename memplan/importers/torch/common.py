@@ -94,10 +94,39 @@ def _data_dependent_advice(first: str, exc: BaseException | None = None) -> str:
     value; the ways out are the caller's."""
     if not first.startswith(_DATA_DEPENDENT):
         return ""
+    detection = _detection_advice(exc) if exc is not None else ""
+    if detection:
+        return detection
     return ("; forward makes a Python number or branch of a tensor's values there (.item(), .tolist(), int(t), "
             "'if t.any():'), which one fixed program cannot hold for every call: compute that value before the "
             "call and pass it in as an argument, compute it on tensors (torch.where), or compile only the part of "
             "the model after that line") + (_experts_advice(exc) if exc is not None else "")
+
+
+#: torchvision's box operations and detection models' code: where a detection model's post-processing runs
+_DETECTION_FILES = ("/torchvision/ops/boxes.py", "/torchvision/models/detection/")
+
+
+def _detection_advice(exc: BaseException) -> str:
+    """What to do where the failure is in a torchvision detection model's post-processing (``batched_nms`` and the
+    score thresholds, top-k and second stage around it), else "". Why: the generic advice ("compile only the part
+    of the model after that line") points the wrong way there: the part with fixed shapes is the one before (the
+    backbone, FPN and heads), and round 70 gave it an API (``runtime.aten.detection.compile_detector``) whose
+    detections equal eager's; the importer plans those submodules on their own."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not any(part in name for part in _NOT_MODEL):
+            last = name
+        tb = tb.tb_next
+    if last is None or not any(part in last for part in _DETECTION_FILES):
+        return ""
+    return ("; it is a torchvision detection model's post-processing (score thresholds, batched_nms, the boxes kept "
+            "per image), whose number of boxes depends on the scores: no fixed program holds it. Compile the model "
+            "up to it and run it eagerly: runtime.aten.detection.compile_detector(model, images) compiles the "
+            "backbone and heads (backbone, head or rpn.head) and returns a model whose detections equal eager's; "
+            "to plan, import those submodules apart (memplan.from_torch(model.backbone, (batch,)), batch being "
+            "model.transform(images)[0].tensors)")
 
 
 #: where transformers dispatches a mixture of experts' ``forward`` to the implementation its config names
