@@ -207,3 +207,18 @@ def test_a_whole_detection_model_is_refused_naming_compile_detector():
         text = str(info.value)
         assert "boxes.py" in text and "runtime.aten.detection.compile_detector(model, images)" in text, text
         assert "compile only the part of the model after that line" not in text, text
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_sweep_paths_split_path_runs_detection_entries_only(capsys):
+    from runtime.aten import sweep_paths as sp
+    from runtime.aten.sweep import DetHead
+
+    retina, _rcnn = _tiny_detectors()
+    g = torch.Generator().manual_seed(0)
+    x, call = (torch.rand(2, 3, 64, 64, generator=g),), (torch.rand(2, 3, 64, 64, generator=g),)
+    r = sp.split_path(DetHead(retina), x, call)
+    assert r is not None and r["verdict"].startswith("bitwise(boxes=") and r["verdict"] != "bitwise(boxes=0)", r
+    assert sp.split_path(torch.nn.Conv2d(3, 3, 1), x, call) is None
+    assert sp.main(["--paths", "split,bogus", "--only", "resnet18"]) == 2
+    assert "unknown variant or path bogus" in capsys.readouterr().err
