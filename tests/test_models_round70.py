@@ -222,3 +222,32 @@ def test_sweep_paths_split_path_runs_detection_entries_only(capsys):
     assert sp.split_path(torch.nn.Conv2d(3, 3, 1), x, call) is None
     assert sp.main(["--paths", "split,bogus", "--only", "resnet18"]) == 2
     assert "unknown variant or path bogus" in capsys.readouterr().err
+
+
+def test_the_conversion_patch_is_the_exporting_threads_alone_and_put_back():
+    """Inside ``unchanged_conversions_kept`` another thread's conversion runs torch's own ``_apply`` (a no-op one
+    swapped nothing, a real one converts each tensor once); after it, ``nn.Module._apply`` is torch's again."""
+    import threading
+
+    from memplan.importers.torch.conversions import _STATE, unchanged_conversions_kept
+
+    original = torch.nn.Module._apply
+    calls = []
+    lin = torch.nn.Linear(2, 2)
+    with unchanged_conversions_kept(torch), unchanged_conversions_kept(torch):
+        assert torch.nn.Module._apply is not original
+        assert lin.to(torch.float32) is lin   # (this thread: checked, nothing to do)
+
+        def converted(t):   # (a real conversion: a new tensor; counted per call)
+            calls.append(threading.get_ident())
+            return t.double()
+
+        def other():
+            lin._apply(converted)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    # (weight and bias converted once each: the check, in this thread alone, would have converted the weight twice)
+    assert len(calls) == 2 and lin.weight.dtype == torch.float64
+    assert torch.nn.Module._apply is original and _STATE == {"depth": 0, "original": None, "threads": {}}

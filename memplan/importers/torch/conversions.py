@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 _LOCK = threading.Lock()
-_STATE: dict[str, Any] = {"depth": 0, "original": None}
+_STATE: dict[str, Any] = {"depth": 0, "original": None, "threads": {}}
 
 
 def _changes_nothing(torch: Any, module: Any, fn: Any, recurse: bool) -> bool:
@@ -37,25 +37,30 @@ def _changes_nothing(torch: Any, module: Any, fn: Any, recurse: bool) -> bool:
 def unchanged_conversions_kept(torch: Any) -> Iterator[None]:
     """Within: ``nn.Module._apply(fn)`` returns the module untouched where ``fn`` changes none of its tensors
     (``_changes_nothing``), else runs as torch's. Meant around ``torch.export.export``; nested and concurrent uses
-    share one patch, put back when the last one leaves. Other threads' eager conversions meanwhile behave as
-    torch's do: a conversion that changes nothing is a no-op either way."""
+    share one patch, put back when the last one leaves. Only the threads inside take the check: another thread's
+    eager conversion meanwhile (``model.to("cuda")``) runs torch's own, converting no tensor twice."""
     module_cls = torch.nn.Module
+    me = threading.get_ident()
     with _LOCK:
         if _STATE["depth"] == 0:
             original = module_cls._apply
 
             def _apply(self: Any, fn: Any, recurse: bool = True) -> Any:
-                if _changes_nothing(torch, self, fn, recurse):
+                if threading.get_ident() in _STATE["threads"] and _changes_nothing(torch, self, fn, recurse):
                     return self
                 return original(self, fn, recurse)
 
             _STATE["original"] = original
             module_cls._apply = _apply
         _STATE["depth"] += 1
+        _STATE["threads"][me] = _STATE["threads"].get(me, 0) + 1
     try:
         yield
     finally:
         with _LOCK:
+            _STATE["threads"][me] -= 1
+            if not _STATE["threads"][me]:
+                del _STATE["threads"][me]
             _STATE["depth"] -= 1
             if _STATE["depth"] == 0:
                 module_cls._apply = _STATE["original"]
