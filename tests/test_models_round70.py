@@ -251,3 +251,43 @@ def test_the_conversion_patch_is_the_exporting_threads_alone_and_put_back():
     # (weight and bias converted once each: the check, in this thread alone, would have converted the weight twice)
     assert len(calls) == 2 and lin.weight.dtype == torch.float64
     assert torch.nn.Module._apply is original and _STATE == {"depth": 0, "original": None, "threads": {}}
+
+
+def test_a_conversion_under_the_patch_leaves_every_module_as_torchs_own_does():
+    """Property: for a module tree (linears, a batch norm's buffers, a gradient or none) converted to a dtype it has or
+    another, ``_apply`` inside ``unchanged_conversions_kept`` leaves each tensor of the tree with the dtype, values
+    and identity (the very ``Parameter`` object; a buffer replaced or not) that torch's own ``_apply`` leaves."""
+    need("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from memplan.importers.torch.conversions import unchanged_conversions_kept
+
+    dtypes = st.sampled_from([torch.float32, torch.float64])
+
+    def build(layers, dtype, grad):
+        torch.manual_seed(0)
+        mods = [torch.nn.Linear(3, 3) if kind == "lin" else torch.nn.BatchNorm1d(3) for kind in layers]
+        m = torch.nn.Sequential(*mods).to(dtype)
+        if grad:
+            for p in m.parameters():
+                p.grad = torch.ones_like(p)
+        return m
+
+    def state(m, before):
+        ids = {id(t): k for k, t in before.items()}
+        return [(k, t.dtype, t.tolist(), ids.get(id(t)), None if getattr(t, "grad", None) is None else t.grad.dtype)
+                for k, t in [*m.named_parameters(), *m.named_buffers()]]
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.sampled_from(["lin", "bn"]), min_size=1, max_size=3), dtypes, dtypes, st.booleans())
+    def check(layers, have, to, grad):
+        ours, theirs = build(layers, have, grad), build(layers, have, grad)
+        ours_before = {k: t for k, t in [*ours.named_parameters(), *ours.named_buffers()]}
+        theirs_before = {k: t for k, t in [*theirs.named_parameters(), *theirs.named_buffers()]}
+        with unchanged_conversions_kept(torch):
+            assert ours.to(to) is ours
+        assert theirs.to(to) is theirs
+        assert state(ours, ours_before) == state(theirs, theirs_before)
+
+    check()
