@@ -1197,7 +1197,7 @@ CASES = [
                      **TOKENS), ids(1, 6)),
     Case("markuplm", encoder("MarkupLMConfig", "MarkupLMModel", "eager", max_depth=8, xpath_unit_hidden_size=8,
                              max_position_embeddings=64), ids(1, 6)),
-    # (EXPORT: its router calls ``self.classifier.to(dtype)`` in forward, which torch.export cannot trace)
+    # (EXPORT: its experts loop over the experts hit; its router's ``self.classifier.to(dtype)``, a no-op, is taken)
     Case("nllb_moe", hf("NllbMoeConfig", "NllbMoeForConditionalGeneration", "eager", max_position_embeddings=64,
                         decoder_start_token_id=1, num_experts=4, expert_capacity=4, encoder_sparse_step=2,
                         decoder_sparse_step=2, **BART, **SEQ2SEQ, **TOKENS), ids(1, 6, 4)),

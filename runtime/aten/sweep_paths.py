@@ -14,6 +14,8 @@ example inputs, as both paths take one). Variants:
 Per (model, variant, path) one verdict:
     importer: planned(arena=.., nodes=..) | REFUSED(memplan error) | EXPORT(torch.export's failure, wrapped) | CRASH
     aten:     bitwise | close(maxabs=..) | WRONG(..) | REFUSED(..) | EXPORT(..) | CRASH(..)
+    split:    (given in --paths; detection entries only) the whole model, every score kept, through
+              ``runtime.aten.detection.compile_detector``: bitwise(boxes=..) | WRONG(..) | REFUSED(..) | CRASH(..)
 against eager (``torch.no_grad``) on the same fresh inputs. CRASH is any exception that is no ``memplan.errors``
 error: a bug, as is WRONG. SKIP-BUILD / SKIP-EAGER: the model itself fails to build or run eagerly. --out is written
 after every model (atomically), and merged into where it exists: a sweep in chunks under ``timeout`` keeps what ran.
@@ -37,6 +39,9 @@ from runtime.tool_args import ToolArgError, out_path
 
 VARIANTS = ("f32", "b3", "bf16", "dyn")
 PATHS = ("importer", "aten")
+#: paths run only where given (``--paths``): "split", a detection model whole through
+#: ``runtime.aten.detection.compile_detector`` (the sweep's ``DetHead`` entries only)
+EXTRA_PATHS = ("split",)
 TV_BUILDERS = ("tv.", "tvq.", "tv_det.", "tv_fpn.")
 
 
@@ -103,6 +108,31 @@ def aten_path(model: Any, x: tuple, call: tuple, ref: Any, case: Case, dtype: An
     return {"verdict": f"close(maxabs={d:.3g})" if v == "close" else v, "maxabs": d}
 
 
+def split_path(head: Any, x: tuple, call: tuple) -> dict | None:
+    """A ``DetHead`` entry's whole detection model through ``compile_detector`` (one stream, poisoned arena), its
+    detections on ``call``'s images against the model's own; None for any other entry. Every score is kept
+    (thresholds 0) so that NMS and the second stage have boxes to work on, as random weights score few above
+    torchvision's defaults."""
+    from runtime.aten.detection import compile_detector
+    from runtime.aten.sweep import DetHead
+
+    if not isinstance(head, DetHead):
+        return None
+    m = head.m
+    for owner in (m, getattr(m, "roi_heads", None)):
+        if owner is not None and hasattr(owner, "score_thresh"):
+            owner.score_thresh = 0.0
+    split = compile_detector(m, x[0], streams=1, cuda_graph=False, poison=True, device=torch.device("cpu"))
+    images = list(call[0].unbind(0))
+    with torch.no_grad():
+        got, want = split(images), m(images)
+    same = len(got) == len(want) and all(a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+                                         for a, b in zip(got, want))
+    boxes = sum(int(d["boxes"].shape[0]) for d in want)
+    return {"verdict": f"bitwise(boxes={boxes})" if same else f"WRONG(detections differ from eager's, boxes={boxes})",
+            "maxabs": 0.0 if same else None}
+
+
 def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
     """Every (variant, path) of one model; reports through ``emit(variant, path, verdict, seconds, maxabs)``."""
     t0 = time.time()
@@ -148,7 +178,12 @@ def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
         for path in paths:
             t = time.time()
             try:
-                r = importer_path(given, x) if path == "importer" else aten_path(given, x, call, ref, case, dtype)
+                if path == "split":
+                    r = split_path(model, x, call) if variant != "dyn" else None
+                    if r is None:
+                        continue
+                else:
+                    r = importer_path(given, x) if path == "importer" else aten_path(given, x, call, ref, case, dtype)
             except Exception as exc:
                 r = {"verdict": verdict_of(exc), "maxabs": None}
             emit(variant, path, r["verdict"], time.time() - t, r["maxabs"])
@@ -169,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     variants = [v for v in a.variants.split(",") if v]
     paths = [p for p in a.paths.split(",") if p]
-    bad = sorted(set(variants) - set(VARIANTS)) + sorted(set(paths) - set(PATHS))
+    bad = sorted(set(variants) - set(VARIANTS)) + sorted(set(paths) - set(PATHS) - set(EXTRA_PATHS))
     if bad:
         print_error(f"unknown variant or path {', '.join(bad)}", "runtime.aten.sweep_paths")
         return 2

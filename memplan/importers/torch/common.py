@@ -47,7 +47,7 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
-    advice = _data_dependent_advice(first) + _swap_advice(first) + _data_read_advice(first) + _quantized_advice(first) \
+    advice = _data_dependent_advice(first, exc) + _swap_advice(first) + _data_read_advice(first) + _quantized_advice(first) \
         + _float_symbol_advice(first)
     if advice and _QUANTIZED_FAKE[1] in first:
         first = first.split(" This could be because")[0]
@@ -86,7 +86,7 @@ _DATA_DEPENDENT = ("Could not guard on data-dependent expression",
                    "Could not extract specialized integer from data-dependent expression")
 
 
-def _data_dependent_advice(first: str) -> str:
+def _data_dependent_advice(first: str, exc: BaseException | None = None) -> str:
     """What to do where torch.export refused a Python value made of a tensor's values (``first``: torch's line),
     else "". Why: the refusal named the line (Qwen3-ASR's ``cu_chunk_lens += [w] * (cnn_len // w)``, FSMT's
     ``if not padding_mask.any():``) but torch's advice (``torch._check``, ``guard_or_false``) is about editing the
@@ -94,10 +94,77 @@ def _data_dependent_advice(first: str) -> str:
     value; the ways out are the caller's."""
     if not first.startswith(_DATA_DEPENDENT):
         return ""
+    detection = _detection_advice(exc) if exc is not None else ""
+    if detection:
+        return detection
     return ("; forward makes a Python number or branch of a tensor's values there (.item(), .tolist(), int(t), "
             "'if t.any():'), which one fixed program cannot hold for every call: compute that value before the "
             "call and pass it in as an argument, compute it on tensors (torch.where), or compile only the part of "
-            "the model after that line")
+            "the model after that line") + (_experts_advice(exc) if exc is not None else "")
+
+
+#: torchvision's box operations and detection models' code: where a detection model's post-processing runs
+_DETECTION_FILES = ("/torchvision/ops/boxes.py", "/torchvision/models/detection/")
+
+
+def _detection_advice(exc: BaseException) -> str:
+    """What to do where the failure is in a torchvision detection model's post-processing (``batched_nms`` and the
+    score thresholds, top-k and second stage around it), else "". Why: the generic advice ("compile only the part
+    of the model after that line") points the wrong way there: the part with fixed shapes is the one before (the
+    backbone, FPN and heads), and round 70 gave it an API (``runtime.aten.detection.compile_detector``) whose
+    detections equal eager's; the importer plans those submodules on their own."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not any(part in name for part in _NOT_MODEL):
+            last = name
+        tb = tb.tb_next
+    if last is None or not any(part in last for part in _DETECTION_FILES):
+        return ""
+    return ("; it is a torchvision detection model's post-processing (score thresholds, batched_nms, the boxes kept "
+            "per image), whose number of boxes depends on the scores: no fixed program holds it. Compile the model "
+            "up to it and run it eagerly: runtime.aten.detection.compile_detector(model, images) compiles the "
+            "backbone and heads (backbone, head or rpn.head) and returns a model whose detections equal eager's; "
+            "to plan, import those submodules apart (memplan.from_torch(model.backbone, (batch,)), batch being "
+            "model.transform(images)[0].tensors)")
+
+
+#: where transformers dispatches a mixture of experts' ``forward`` to the implementation its config names
+#: (``use_experts_implementation``'s wrapper: ``integrations/moe.py``'s ``forward``)
+_EXPERTS_DISPATCH = ("/transformers/integrations/moe.py", "forward")
+
+
+def _experts_advice(exc: BaseException) -> str:
+    """What to do where the failure passed through transformers' experts dispatch running its "eager" experts, else
+    "". Why: that loop (``for expert_idx in expert_hit``, over the experts the tokens picked) has a data-dependent
+    trip count, while the same class also runs "grouped_mm" or "batched_mm", every expert over fixed shapes, which
+    export and the executor take (round 70: OpenAI's privacy filter defaults to "eager" for its accumulation order
+    and was refused with the generic advice; set to "grouped_mm" it compiles bitwise). Only a class so decorated
+    offers the switch; the caller chooses it, as it may round differently from the loop."""
+    import linecache
+
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.endswith(_EXPERTS_DISPATCH[0]) and code.co_name == _EXPERTS_DISPATCH[1]:
+            experts = tb.tb_frame.f_locals.get("self")
+            chosen = getattr(getattr(experts, "config", None), "_experts_implementation", None)
+            if chosen == "eager":
+                return (f"; it is {type(experts).__name__}'s loop over the experts the tokens picked (transformers' "
+                        "\"eager\" experts implementation, which this model's config holds): choose one that runs "
+                        "every expert over fixed shapes before compile, model.set_experts_implementation"
+                        "(\"grouped_mm\") or \"batched_mm\" (from_pretrained(..., experts_implementation="
+                        "\"grouped_mm\")); it may round differently from the eager loop")
+        if not any(part in code.co_filename for part in _NOT_MODEL):
+            last = tb
+        tb = tb.tb_next
+    line = linecache.getline(last.tb_frame.f_code.co_filename, last.tb_lineno) if last is not None else ""
+    if re.search(r"\bfor\b.*\bexpert", line):   # (NLLB-MoE's, Switch Transformers' experts: no other implementation)
+        return ("; it is a mixture of experts' loop over the experts the tokens picked, which has no implementation "
+                "over fixed shapes in this model: run every expert on every row and weight the results (zero for "
+                "the experts a row did not pick) in a subclass of the experts module, or compile the parts before "
+                "and after the experts apart")
+    return ""
 
 
 def _swap_advice(first: str) -> str:
@@ -107,10 +174,10 @@ def _swap_advice(first: str) -> str:
     conversion to the dtype it has: round 66's CPU sweep)."""
     if "_apply(): Couldn't swap" not in first:
         return ""
-    return ("; forward converts a submodule's parameters during the call (Module.to(), .float(), .half()), which "
-            "torch.export cannot trace even to the dtype and device they have: convert the model before compile "
-            "and take the conversion out of forward (a library model's own, such as NLLB-MoE's router's "
-            "_cast_classifier: set that method to a no-op on the submodule)")
+    return ("; forward converts a submodule's parameters during the call (Module.to(), .float(), .half()) to "
+            "another dtype or device, which torch.export cannot trace (one to the dtype and device they have is "
+            "taken, as the no-op it is): convert the model before compile and take the conversion out of forward "
+            "(a library model's own: set that method to a no-op on the submodule)")
 
 
 def _quantized_advice(first: str) -> str:

@@ -20,6 +20,7 @@ from ..quiet import logger_off
 from ..rng import rng_kept
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes, subgraphs
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, node_source, transformers_cache_registered
+from .conversions import unchanged_conversions_kept
 from .data_reads import data_read_advice
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
 from .layouts import _check_weights_held, _saved_examples
@@ -243,7 +244,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
             with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
-                    rng_kept(torch, watch=not strict, forks=forks) as reseeded:
+                    unchanged_conversions_kept(torch), rng_kept(torch, watch=not strict, forks=forks) as reseeded:
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line

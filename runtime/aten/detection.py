@@ -1,0 +1,115 @@
+"""torchvision detection models compiled up to their data-dependent tail, the tail run eagerly.
+
+    split = compile_detector(model, images)      # model: a torchvision detection model in eval mode
+    detections = split(images)                   # == model(images): a list of dicts (boxes, labels, scores...)
+
+Why: a detection model's post-processing (score thresholds, ``batched_nms``, top-k per image, the second stage of
+a two-stage model on the proposals NMS kept) has a data-dependent number of boxes, which no program holds and the
+executor refuses (``boxes.py``'s ``batched_nms``). Planning it at an upper bound (``detections_per_img``) would
+change what the model returns (padded lists) and still leave NMS's own data-dependent sizes; the work is elsewhere
+anyway: the backbone, FPN and heads are most of it, and their shapes are fixed by the input's. So the split point is
+documented and fixed: the submodules in ``STATIC_PARTS`` the model has (``backbone``, the one-stage ``head``, the
+region proposal network's ``rpn.head``) are compiled, each at the inputs the model's own eager call gave it, and
+``compile_detector`` returns a model sharing every weight with ``model`` whose ``forward`` is torchvision's own,
+calling the compiled parts; everything else (the transform, anchors, NMS, ROI heads, mask and keypoint heads,
+post-processing) runs eagerly, as in ``model``. The compiled parts equal eager's bitwise (as the sweep's ``DetHead``
+does), so the detections are eager's. ``model`` itself is left as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from .compile import compile as aten_compile
+from .errors import AtenExecutorError
+
+#: the submodules compiled, where the model has them: their shapes are fixed by the input's
+STATIC_PARTS = ("backbone", "head", "rpn.head")
+
+
+class CompiledPart(nn.Module):
+    """A compiled submodule in its place in the model: called as the submodule was (its outputs copies the caller
+    owns), its other attributes read from the submodule it replaces (torchvision's code reads ``out_channels``...)."""
+
+    def __init__(self, compiled: Any, original: nn.Module, name: str):
+        super().__init__()
+        object.__setattr__(self, "_compiled", compiled)   # (not a submodule: no second copy of the weights)
+        object.__setattr__(self, "_original", original)
+        self.part = name
+
+    def forward(self, *args: Any) -> Any:
+        return self._compiled(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "_original"), name)
+
+
+def _get(model: nn.Module, path: str) -> nn.Module | None:
+    for name in path.split("."):
+        model = getattr(model, name, None)
+        if not isinstance(model, nn.Module):
+            return None
+    return model
+
+
+def _parts(model: nn.Module) -> list[str]:
+    """The ``STATIC_PARTS`` of ``model``, refused where it is no torchvision detection model (no transform and
+    backbone to split at)."""
+    if not all(isinstance(getattr(model, n, None), nn.Module) for n in ("transform", "backbone")):
+        raise AtenExecutorError(f"compile_detector takes a torchvision detection model (one with a transform and a "
+                                f"backbone: RetinaNet, FCOS, SSD, Faster/Mask/Keypoint R-CNN); "
+                                f"{type(model).__name__} has none: compile it whole, or its parts yourself")
+    if model.training:
+        raise AtenExecutorError(f"compile_detector takes a model in eval mode ({type(model).__name__} is training: "
+                                "its forward needs targets and returns losses): call model.eval() first")
+    return [p for p in STATIC_PARTS if _get(model, p) is not None]
+
+
+def _split_copy(model: nn.Module, parts: list[str], compiled: dict[str, Any]) -> nn.Module:
+    """A copy of ``model`` sharing its weights and submodules, but for each compiled part in its place (and a copy of
+    each module on the way to one: ``rpn`` for ``rpn.head``), so that ``model`` itself is not changed."""
+    top = copy.copy(model)
+    top._modules = dict(model._modules)
+    for path in parts:
+        *parents, leaf = path.split(".")
+        holder = top
+        for name in parents:
+            inner = copy.copy(holder._modules[name])
+            inner._modules = dict(inner._modules)
+            holder._modules[name] = inner
+            holder = inner
+        holder._modules[leaf] = CompiledPart(compiled[path], holder._modules[leaf], path)
+    return top
+
+
+def compile_detector(model: nn.Module, images: Any, **compile_kw: Any) -> nn.Module:
+    """``model`` (a torchvision detection model in eval mode) with its ``STATIC_PARTS`` compiled at the inputs its
+    eager call on ``images`` (a list of [C, H, W] tensors, or one [N, C, H, W] batch) gives them; ``compile_kw`` go
+    to ``runtime.aten.compile`` for each part. Returns a model whose call on images of those sizes returns what
+    ``model``'s does; images the transform batches into another shape (another count, a size it resizes
+    otherwise) are refused by the compiled backbone, naming its input."""
+    parts = _parts(model)
+    images = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
+    seen: dict[str, tuple] = {}
+
+    def recorder(path: str):
+        def record(_module: nn.Module, args: tuple) -> None:
+            seen.setdefault(path, args)
+        return record
+
+    hooks = [_get(model, p).register_forward_pre_hook(recorder(p)) for p in parts]
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        for h in hooks:
+            h.remove()
+    compiled = {p: aten_compile(_get(model, p), seen[p], **compile_kw) for p in parts if p in seen}
+    return _split_copy(model, [p for p in parts if p in compiled], compiled)
