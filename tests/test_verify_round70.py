@@ -367,6 +367,7 @@ def test_one_hazard_per_rule_reports_every_rule(tmp_path, capsys):
     assert {f[0] for f in ref_md(g, p)} == {1, 2, 3, 4}
     found = _findings(g, p)
     assert {r for r, _ in found} == {1, 2, 3, 4}, found
+    assert [r for r, _ in found] == sorted(r for r, _ in found)   # by rule (rule 4 is judged before rule 3)
     assert _compare(g, p) is False
     msgs = {r: [m for rr, m in found if rr == r] for r in (1, 2, 3, 4)}
     assert any("'p'->'r'" in m for m in msgs[1])
