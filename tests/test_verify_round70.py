@@ -826,3 +826,35 @@ def test_hostile_plan_json(tmp_path):
               "bidi_and_newline": "'t\\u202e0\\n'", "million_tensors": "and 999", "many_events": "listed 100000"}
     for name, text in expect.items():
         assert text in res[name]["err"], (name, res[name]["err"][:300])
+
+
+def _deep(n: int) -> list:
+    x: list = []
+    for _ in range(n):
+        x = [x]
+    return x
+
+
+def _self_ref() -> dict:
+    d: dict = {}
+    d["me"] = d
+    return d
+
+
+@pytest.mark.parametrize("field, value", [
+    ("solver", {"x": _deep(100_000)}), ("solver", _self_ref()), ("extra", _deep(100_000)),
+    ("solver", {"x": float("nan")}), ("solver", {"x": 10**5000}), ("arena_bytes", 10**400), ("arena_bytes", float("inf")),
+    ("streams", -10**400), ("order", {"a": 1}), ("tensors", None), ("devices", 10**18), ("graph", "a\x00b\ud800"),
+])
+def test_hostile_plan_objects_at_the_library(field, value):
+    """A plan dict built in code with hostile values: ``plan_from_dict``, ``verify`` and ``to_json`` answer with the
+    plan or a ``MemplanError`` naming the field, never a raw exception (a RecursionError, an OverflowError)."""
+    g = examples.chain(4)
+    doc = memplan.plan(g).to_dict()
+    doc[field] = value
+    for step in (lambda: memplan.planfile.plan_from_dict(doc), lambda: memplan.verify(g, doc),
+                 lambda: memplan.planfile.plan_from_dict(doc).to_json()):
+        try:
+            step()
+        except memplan.MemplanError as e:
+            assert field in str(e) or isinstance(e, UnsafePlan), (field, str(e)[:200])
