@@ -372,7 +372,7 @@ def _check(graph: Graph, plan: Plan | dict[str, Any], fused_groups: bool) -> Fin
                                   f"{nm(nodes[w].id)} does not happen-before it (missing event?)")
 
     # ---- rule 4 and offsets -----------------------------------------------------------------------
-    offset, unplaced = _placement(graph, plan, tdev, bad, nm)
+    offset, twice = _placement(graph, plan, tdev, bad, nm)
     T = len(graph.tensors)
     if plan.devices > 1 and tdev is None:
         return out   # (no device for every tensor: which roots share an arena is unknown; rule 4 says why)
@@ -507,7 +507,7 @@ def _check(graph: Graph, plan: Plan | dict[str, Any], fused_groups: bool) -> Fin
 
     # the arena roots with definite bytes: one offset (misplaced or not, see ``_placement``) on a known device
     roots = [r for r in range(T) if graph.root[r] == r and graph.tensors[r].kind != "weight"
-             and graph.tensors[r].size > 0 and offset[r] is not None and r not in unplaced
+             and graph.tensors[r].size > 0 and offset[r] is not None and r not in twice
              and (tdev is None or tdev[r] is not None)]
 
     def first_pos(r: int) -> int:
