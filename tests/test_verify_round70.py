@@ -681,6 +681,13 @@ def test_planted_device_hazards(tmp_path, capsys):
     q = copy.deepcopy(p)   # t2 moved onto t1@dev1's bytes, on its own device: op2 reads one and writes the other
     _entry(q, "t2")["offset"] = 0
     assert refused(q, "t1@dev1", "t2") == {3}
+    q = copy.deepcopy(p)   # t2 on device 7 of 2 and y moved to device 0: the out-of-range device stopped every other
+    _entry(q, "t2")["device"] = 7   # device check (and rule 3), so op3's touching y on device 0 went unsaid
+    _entry(q, "y")["device"] = 0
+    found = _findings(g, q)
+    assert any("'t2' lives on device 7" in m for _r, m in found), found
+    assert any("'op3' on device 1 accesses 'y' on device 0" in m for _r, m in found), found
+    assert _compare(g, q) is False
 
 
 def test_reference_catches_a_verifier_that_confuses_device_arenas(monkeypatch):
