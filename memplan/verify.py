@@ -29,7 +29,7 @@ from .errors import PlanFormatError, UnsafePlan, named_options, twin_spelling, u
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .ops import COPY_OP
-from .planfile import Plan, check_plan_fields, check_plan_for, plan_from_dict, split_graph_hint
+from .planfile import MAX_STREAMS, Plan, check_plan_fields, check_plan_for, plan_from_dict, split_graph_hint
 
 #: the findings kept of each rule: one rule broken thousands of times (an event per node restated on its own
 #: stream) filled a cap shared by all rules, and the others' findings were dropped unsaid (see ``check``)
@@ -92,8 +92,28 @@ class Findings(list):
 @named_options
 @paused
 def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = False) -> Findings:
-    """All findings as ``(rule, message)``, at most ``MAX_REPORTED`` of each rule; empty when the plan is safe (see
-    ``verify``). A ``Findings`` list: its ``total`` counts those past the cap too (a lower bound where not ``exact``)."""
+    """All findings as ``(rule, message)``, at most ``MAX_REPORTED`` of each rule, by rule (1 to 4; within a rule in
+    the order found); empty when the plan is safe (see ``verify``). A ``Findings`` list: its ``total`` counts those past
+    the cap too (a lower bound where not ``exact``). Every rule is judged whatever the others find (``_placement``):
+    only an order without every node leaves rules 2 and 3 unjudged."""
+    return _by_rule(_check(graph, plan, fused_groups))
+
+
+def _by_rule(found: Findings) -> Findings:
+    """``found`` in rule order, stable, ``named`` following its findings. Why: rule 4's placement is judged before rule
+    3 (which needs the offsets), so a plan breaking both listed "rule 4: ...; rule 3: ..."."""
+    keys = sorted(range(len(found)), key=lambda i: found[i][0])
+    if keys == list(range(len(found))):
+        return found
+    out = Findings(found[i] for i in keys)
+    out.total, out.exact = found.total, found.exact
+    where = {old: new for new, old in enumerate(keys)}
+    out.named = {where[i]: n for i, n in (found.named or {}).items()}
+    return out
+
+
+def _check(graph: Graph, plan: Plan | dict[str, Any], fused_groups: bool) -> Findings:
+    """``check``'s findings in the order its passes find them."""
     check_graph(graph, "verify")
     if not isinstance(fused_groups, bool):
         raise PlanFormatError(f"verify: fused_groups must be True or False, not {_short(fused_groups)}")
@@ -157,7 +177,11 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
         # unknown one is): one message for all of them, so "and N more" counts the rest (it said one finding for
         # 1,000 missing nodes, a plan missing one of them counted alike)
         out.total += len(missing) - 1
-        return out  # nothing below is meaningful without a complete order
+        # happens-before (rules 2, 3) needs every node's place; the placement (rule 4) does not, and is still judged:
+        # a plan missing a node and placing a tensor past the arena was reported as missing the node alone
+        tdev = _device_findings(graph, plan, bad) if plan.devices > 1 else None
+        _placement(graph, plan, tdev, bad, nm)
+        return out
     tensors, producer = graph.tensors, graph.producer
 
     written = _nearest_written(graph)
@@ -278,10 +302,13 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                 bad(1, f"fusion group {gname!r} is interrupted by {nm(nodes[seq[k]].id)} on stream {s}")
                 break
     tdev = _device_findings(graph, plan, bad) if plan.devices > 1 else None
-    if len(set(stream)) > plan.streams:
-        # stray stream ids (each named above) past the declared count: the clocks below are as wide as the
-        # streams used, so a plan declaring 1 stream with its 6,000 nodes on 6,000 ids took 330 MB (N^2),
-        # 100,000 nodes would take ~90 GB; the rest is not checked, the plan is refused already
+    if len(set(stream)) > max(plan.streams, MAX_STREAMS):
+        # stray stream ids (each named above) past the declared count and past the most streams a plan may have: the
+        # clocks below are as wide as the streams used, so a plan declaring 1 stream with its 6,000 nodes on 6,000 ids
+        # took 330 MB (N^2), 100,000 nodes would take ~90 GB; happens-before is not built (rules 2 and 3), the plan is
+        # refused already, and its placement is still judged (rule 4). A few stray ids (a node on stream 5 of a plan
+        # of 2) are judged as the streams they name, every rule: the findings of rule 2 to 4 were left unsaid
+        _placement(graph, plan, tdev, bad, nm)
         return out
 
     # ---- happens-before: vector clocks rebuilt from scratch ------------------------------------
@@ -345,61 +372,10 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                                   f"{nm(nodes[w].id)} does not happen-before it (missing event?)")
 
     # ---- rule 4 and offsets -----------------------------------------------------------------------
+    offset, twice = _placement(graph, plan, tdev, bad, nm)
     T = len(graph.tensors)
-    offset: list[int | None] = [None] * T
-    seen = [False] * T
-    tensor_twin = unicode_twins(graph.tensor_index)
-    for tid, off, size in plan.tensors:
-        t = graph.tensor_index.get(tid)
-        if t is None:
-            bad(4, f"plan places unknown tensor {tid!r}{tensor_twin(tid)}")
-            continue
-        if seen[t]:
-            bad(4, f"tensor {nm(tid)} is placed twice")
-        seen[t] = True
-        if size != graph.tensors[t].size:
-            bad(4, f"tensor {nm(tid)} has size {size} in the plan but {graph.tensors[t].size} in the graph")
-        offset[t] = off
-    for t, tensor in enumerate(graph.tensors):
-        if not seen[t]:
-            bad(4, f"plan does not place tensor {nm(tensor.id)}")
-    align = graph.alignment
-    for t, tensor in enumerate(graph.tensors):
-        r = graph.root[t]
-        in_arena = graph.tensors[r].kind != "weight"
-        off = offset[t]
-        if not in_arena:
-            if off is not None:
-                bad(4, f"tensor {nm(tensor.id)} lives in weight memory but has offset {off}")
-            continue
-        if off is None:
-            bad(4, f"tensor {nm(tensor.id)} lives in the arena but has no offset")
-            continue
-        if tensor.view_of is not None:
-            parent = graph.tensor_index[tensor.view_of]
-            poff = offset[parent]
-            if poff is not None and off != poff + tensor.view_offset:
-                bad(4, f"view {nm(tensor.id)} is at {off}, not at its parent {nm(tensor.view_of)}'s "
-                       f"offset {poff} + view_offset {tensor.view_offset}")
-            continue
-        if off < 0 or off % align:
-            bad(4, f"tensor {nm(tensor.id)} offset {off} is not a non-negative multiple of alignment {align}")
-        elif off % plan.alignment:  # the plan's own alignment (rule 4), which a file may set apart from the graph's
-            bad(4, f"tensor {nm(tensor.id)} offset {off} is not a multiple of the plan's alignment {plan.alignment}")
-        if off + tensor.size > plan.arena_bytes:
-            bad(4, f"tensor {nm(tensor.id)} [{off}, {off + tensor.size}) ends past arena_bytes {plan.arena_bytes}")
-        elif tdev is not None and off + tensor.size > plan.device_arena_bytes[tdev[t]]:
-            bad(4, f"tensor {nm(tensor.id)} [{off}, {off + tensor.size}) ends past device {tdev[t]}'s arena of "
-                   f"{plan.device_arena_bytes[tdev[t]]} bytes")
-    # rule 3 needs every root placed once, at its size, in range; a false lower bound is no placement and does not
-    # stop it (a plan whose lower_bound_bytes exceeded its arena was reported under rule 4 alone, its overlapping
-    # roots left unsaid: tests/test_verify_oracle65.py)
-    misplaced = any(r == 4 for r, _ in out)
-    if plan.lower_bound_bytes > plan.arena_bytes:
-        bad(4, f"lower_bound_bytes {plan.lower_bound_bytes} exceeds arena_bytes {plan.arena_bytes}: "
-               "the bound is false")
-    if misplaced:
-        return out
+    if plan.devices > 1 and tdev is None:
+        return out   # (no device for every tensor: which roots share an arena is unknown; rule 4 says why)
 
     # ---- rule 3: no memory reused too early ---------------------------------------------------------
     acc: dict[int, list[int]] = {}
@@ -529,8 +505,10 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                 return True
         return False
 
+    # the arena roots with definite bytes: one offset (misplaced or not, see ``_placement``) on a known device
     roots = [r for r in range(T) if graph.root[r] == r and graph.tensors[r].kind != "weight"
-             and graph.tensors[r].size > 0]
+             and graph.tensors[r].size > 0 and offset[r] is not None and r not in twice
+             and (tdev is None or tdev[r] is not None)]
 
     def first_pos(r: int) -> int:
         return -1 if r in starts else min(map(pos.__getitem__, acc.get(r, ())), default=N)
@@ -554,19 +532,84 @@ def check(graph: Graph, plan: Plan | dict[str, Any], *, fused_groups: bool = Fal
                            f"the arena but not every access of one happens-before every access of the other: "
                            + unordered(a, b))
     if fused_groups:
-        for msg in _fused_overlaps(graph, plan, pos, offset, tdev, nm):
+        for msg in _fused_overlaps(graph, plan, pos, offset, tdev, nm, set(roots)):
             bad(3, msg)
     return out
 
 
-def _fused_overlaps(graph: Graph, plan: Plan, pos: list[int], offset: list[int | None], tdev: list[int] | None,
-                    nm) -> list[str]:
+def _placement(graph: Graph, plan: Plan, tdev: list[int | None] | None, bad, nm) -> tuple[list[int | None], set[int]]:
+    """Rule 4: each tensor placed once, at its graph size, views at their parent's offset plus ``view_offset``, roots
+    aligned and inside the arena (and their device's arena). Returns each tensor's offset (by graph index; None where
+    the plan gives none) and the tensors placed more than once (which of their offsets holds is unknown).
+
+    Rule 3 is then judged on every arena root with one offset, misplaced or not (a root past the arena or off the
+    alignment still has definite bytes), the others left out. Why: a plan with any rule-4 finding stopped before rule
+    3, so a plan that placed one tensor past the arena and also reused another's bytes too early was reported for the
+    first alone; a user who fixed that was refused again for the second."""
+    T = len(graph.tensors)
+    offset: list[int | None] = [None] * T
+    seen = [False] * T
+    twice: set[int] = set()
+    tensor_twin = unicode_twins(graph.tensor_index)
+    for tid, off, size in plan.tensors:
+        t = graph.tensor_index.get(tid)
+        if t is None:
+            bad(4, f"plan places unknown tensor {tid!r}{tensor_twin(tid)}")
+            continue
+        if seen[t]:
+            bad(4, f"tensor {nm(tid)} is placed twice")
+            twice.add(t)
+        seen[t] = True
+        if size != graph.tensors[t].size:
+            bad(4, f"tensor {nm(tid)} has size {size} in the plan but {graph.tensors[t].size} in the graph")
+        offset[t] = off
+    for t, tensor in enumerate(graph.tensors):
+        if not seen[t]:
+            bad(4, f"plan does not place tensor {nm(tensor.id)}")
+    align = graph.alignment
+    for t, tensor in enumerate(graph.tensors):
+        r = graph.root[t]
+        in_arena = graph.tensors[r].kind != "weight"
+        off = offset[t]
+        if not in_arena:
+            if off is not None:
+                bad(4, f"tensor {nm(tensor.id)} lives in weight memory but has offset {off}")
+            continue
+        if off is None:
+            bad(4, f"tensor {nm(tensor.id)} lives in the arena but has no offset")
+            continue
+        if tensor.view_of is not None:
+            parent = graph.tensor_index[tensor.view_of]
+            poff = offset[parent]
+            if poff is not None and off != poff + tensor.view_offset:
+                bad(4, f"view {nm(tensor.id)} is at {off}, not at its parent {nm(tensor.view_of)}'s "
+                       f"offset {poff} + view_offset {tensor.view_offset}")
+            continue
+        if off < 0 or off % align:
+            bad(4, f"tensor {nm(tensor.id)} offset {off} is not a non-negative multiple of alignment {align}")
+        elif off % plan.alignment:  # the plan's own alignment (rule 4), which a file may set apart from the graph's
+            bad(4, f"tensor {nm(tensor.id)} offset {off} is not a multiple of the plan's alignment {plan.alignment}")
+        if off + tensor.size > plan.arena_bytes:
+            bad(4, f"tensor {nm(tensor.id)} [{off}, {off + tensor.size}) ends past arena_bytes {plan.arena_bytes}")
+        elif tdev is not None and tdev[t] is not None and off + tensor.size > plan.device_arena_bytes[tdev[t]]:
+            bad(4, f"tensor {nm(tensor.id)} [{off}, {off + tensor.size}) ends past device {tdev[t]}'s arena of "
+                   f"{plan.device_arena_bytes[tdev[t]]} bytes")
+    # a false lower bound is a rule-4 finding of its own (a plan whose lower_bound_bytes exceeded its arena was
+    # reported under rule 4 alone, its overlapping roots left unsaid: tests/test_verify_oracle65.py)
+    if plan.lower_bound_bytes > plan.arena_bytes:
+        bad(4, f"lower_bound_bytes {plan.lower_bound_bytes} exceeds arena_bytes {plan.arena_bytes}: "
+               "the bound is false")
+    return offset, twice
+
+
+def _fused_overlaps(graph: Graph, plan: Plan, pos: list[int], offset: list[int | None],
+                    tdev: list[int | None] | None, nm, placed: set[int]) -> list[str]:
     """``verify(fused_groups=True)``'s own findings (see ``verify``): two roots that share bytes (on one device) and
     are both touched by one fusion group of several nodes that can run as one kernel, each named with a member
     touching it. A group can run as one kernel unless an event after a member other than its last is waited on by
     a node issued no later than the last member (``runtime.step.unfusable_groups``' rule). The roots of each group
     are swept in address order, each compared with the one reaching furthest before it: one finding per root that
-    overlaps an earlier one, O(r log r) per group of r roots."""
+    overlaps an earlier one, O(r log r) per group of r roots. ``placed``: the roots rule 3 judges (``check``)."""
     tensors, root = graph.tensors, graph.root
     groups = {g: m for g, m in graph.groups().items() if len(m) > 1}
     if not groups:
@@ -590,7 +633,7 @@ def _fused_overlaps(graph: Graph, plan: Plan, pos: list[int], offset: list[int |
         for m in members:
             for t in graph.node_inputs[m] + graph.node_outputs[m]:
                 r = root[t]
-                if tensors[r].kind != "weight" and tensors[r].size > 0 and offset[r] is not None:
+                if r in placed:   # (rule 3's roots: in the arena, of some size, with definite bytes)
                     by.setdefault(r, m)
         spans = sorted((0 if tdev is None else tdev[r], offset[r], offset[r] + tensors[r].size, r) for r in by)
         reach: tuple[int, int, int] | None = None   # (device, end, root) of the furthest-reaching root so far
@@ -886,11 +929,12 @@ class _Painting:
         return covered
 
 
-def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
+def _device_findings(graph: Graph, plan: Plan, bad) -> list[int | None] | None:
     """Multi-device plans: each stream runs on one device (rule 1); every tensor has a device, views
     share their root's, and a node touches only its own device's tensors except a ``COPY``, which reads its
     own device's and may write another's (rule 4).
-    Returns each tensor's device (by graph index), or None when the plan does not give them all."""
+    Returns each tensor's device (by graph index; None for one the plan gives none in range), or None when the
+    device lists do not match the plan's entries."""
     D = plan.devices
     if len(plan.device_arena_bytes) != D:
         bad(4, f"plan has {D} devices but {len(plan.device_arena_bytes)} device_arena_bytes")
@@ -918,19 +962,23 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
         if other[0] != d:
             bad(1, f"stream {s} runs {nm(other[1])} on device {other[0]} and {nm(nid)} on device {d}: a stream "
                    "belongs to one device")
-    tdev = [0] * len(graph.tensors)
+    # a tensor's device, None where unknown (out of range: named here; or not in ``tensors``: rule 4 names it): the
+    # checks below and rule 3 leave it out. Why not stop at the first (as before): the other tensors' findings and
+    # rule 3 went unsaid for a plan with one device id out of range
+    tdev: list[int | None] = [None] * len(graph.tensors)
     for (tid, _off, _size), d in zip(plan.tensors, plan.tensor_devices):
         t = graph.tensor_index.get(tid)
         if t is None:
             continue
         if not 0 <= d < D:
             bad(4, f"tensor {nm(tid)} lives on device {d}, outside 0..{D - 1}")
-            return None
+            continue
         tdev[t] = d
+    root = graph.root
     for t, tensor in enumerate(graph.tensors):
-        if tdev[t] != tdev[graph.root[t]]:
+        if tdev[t] is not None and tdev[root[t]] is not None and tdev[t] != tdev[root[t]]:
             bad(4, f"view {nm(tensor.id)} is on device {tdev[t]} but its root "
-                   f"{nm(graph.tensors[graph.root[t]].id)} is on device {tdev[graph.root[t]]}")
+                   f"{nm(graph.tensors[root[t]].id)} is on device {tdev[root[t]]}")
     for ni, node in enumerate(graph.nodes):
         if ndev[ni] is None:
             continue
@@ -938,14 +986,14 @@ def _device_findings(graph: Graph, plan: Plan, bad) -> list[int] | None:
             # a COPY crosses devices as a push, issued on its source's device (docs/format.md): a plan putting it on
             # the destination's stream was accepted, and an executor then ran a pull the contract does not describe
             for t in graph.node_inputs[ni]:
-                if tdev[graph.root[t]] != ndev[ni]:
+                if tdev[root[t]] is not None and tdev[root[t]] != ndev[ni]:
                     bad(4, f"COPY node {nm(node.id)} runs on device {ndev[ni]} but its source {nm(graph.tensors[t].id)} "
-                           f"is on device {tdev[graph.root[t]]}: a COPY runs on its source's device (a push)")
+                           f"is on device {tdev[root[t]]}: a COPY runs on its source's device (a push)")
             continue
         for t in graph.node_inputs[ni] + graph.node_outputs[ni]:
-            if tdev[graph.root[t]] != ndev[ni]:
+            if tdev[root[t]] is not None and tdev[root[t]] != ndev[ni]:
                 bad(4, f"node {nm(node.id)} on device {ndev[ni]} accesses {nm(graph.tensors[t].id)} on device "
-                       f"{tdev[graph.root[t]]} (only a COPY node may cross devices)")
+                       f"{tdev[root[t]]} (only a COPY node may cross devices)")
     return tdev
 
 

@@ -136,83 +136,84 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
             if dev_of_stream.setdefault(s, d) != d:
                 out.append((1, f"stream {s} on devices {dev_of_stream[s]} and {d}"))
     missing = [n for n in nodes if n not in pos]
-    if missing:
+    if missing:   # no happens-before without every node placed: rules 2 and 3 are not judged, rule 4 is
         out.append((1, f"order misses {missing}"))
-        return   # no happens-before without every node placed
-    seq = sorted(pos, key=pos.__getitem__)
+    if not missing:
+        seq = sorted(pos, key=pos.__getitem__)
 
-    # writers of what a node reads (interp: every writer along the view chain, CONTRACT names t's and its root's)
-    def writers(t: str) -> list[str]:
-        return [producer[c] for c in chain(t) if c in producer]
+        # writers of what a node reads (interp: every writer along the view chain, CONTRACT names t's and its root's)
+        def writers(t: str) -> list[str]:
+            return [producer[c] for c in chain(t) if c in producer]
 
-    # rule 1: topological (every writer of what n reads is issued before n)
-    for n in nodes:
-        for t in node_doc[n]["inputs"]:
-            for w in writers(t):
-                if pos[w] > pos[n]:
-                    out.append((1, f"{n!r} issued before {w!r}, which writes {t!r} that it reads"))
-    # rule 1: events name two nodes on different streams (interp: one stream is malformed), record before wait
-    edges: dict[str, set[str]] = {n: set() for n in nodes}
-    for a, b in events:
-        if a not in pos or b not in pos:
-            out.append((1, f"event {a!r}->{b!r} names an unknown node"))
-            continue
-        if stream[a] == stream[b]:
-            out.append((1, f"event {a!r}->{b!r} inside stream {stream[a]}"))
-        if pos[a] >= pos[b]:
-            out.append((1, f"event {a!r}->{b!r} waits before its record"))
-            continue   # interp: a wait before its record orders nothing
-        edges[a].add(b)
-    # rule 1: a fusion group runs consecutively, in its listed order, on one stream
-    groups: dict[str, list[str]] = {}
-    for n in graph["nodes"]:
-        if n.get("group") is not None:
-            groups.setdefault(n["group"], []).append(n["id"])
-    for g, members in groups.items():
-        if len({stream[m] for m in members}) > 1:
-            out.append((1, f"group {g!r} on several streams"))
-            continue
-        if [pos[m] for m in members] != sorted(pos[m] for m in members):
-            out.append((1, f"group {g!r} out of its listed order"))
-        s = stream[members[0]]
-        lo, hi = min(pos[m] for m in members), max(pos[m] for m in members)
-        if any(stream[x] == s and lo < pos[x] < hi and x not in members for x in seq):
-            out.append((1, f"group {g!r} interrupted on stream {s}"))
+        # rule 1: topological (every writer of what n reads is issued before n)
+        for n in nodes:
+            for t in node_doc[n]["inputs"]:
+                for w in writers(t):
+                    if pos[w] > pos[n]:
+                        out.append((1, f"{n!r} issued before {w!r}, which writes {t!r} that it reads"))
+        # rule 1: events name two nodes on different streams (interp: one stream is malformed), record before wait
+        edges: dict[str, set[str]] = {n: set() for n in nodes}
+        for a, b in events:
+            if a not in pos or b not in pos:
+                out.append((1, f"event {a!r}->{b!r} names an unknown node"))
+                continue
+            if stream[a] == stream[b]:
+                out.append((1, f"event {a!r}->{b!r} inside stream {stream[a]}"))
+            if pos[a] >= pos[b]:
+                out.append((1, f"event {a!r}->{b!r} waits before its record"))
+                continue   # interp: a wait before its record orders nothing
+            edges[a].add(b)
+        # rule 1: a fusion group runs consecutively, in its listed order, on one stream
+        groups: dict[str, list[str]] = {}
+        for n in graph["nodes"]:
+            if n.get("group") is not None:
+                groups.setdefault(n["group"], []).append(n["id"])
+        for g, members in groups.items():
+            if len({stream[m] for m in members}) > 1:
+                out.append((1, f"group {g!r} on several streams"))
+                continue
+            if [pos[m] for m in members] != sorted(pos[m] for m in members):
+                out.append((1, f"group {g!r} out of its listed order"))
+            s = stream[members[0]]
+            lo, hi = min(pos[m] for m in members), max(pos[m] for m in members)
+            if any(stream[x] == s and lo < pos[x] < hi and x not in members for x in seq):
+                out.append((1, f"group {g!r} interrupted on stream {s}"))
 
-    # ---- happens-before: explicit edges, transitive closure by search ----------------------------
-    last_on: dict[int, str] = {}
-    for n in seq:
-        if stream[n] in last_on:
-            edges[last_on[stream[n]]].add(n)
-        last_on[stream[n]] = n
-    reach: dict[str, set[str]] = {}
-    for n in nodes:
-        seen: set[str] = set()
-        todo = list(edges[n])
-        while todo:
-            x = todo.pop()
-            if x not in seen:
-                seen.add(x)
-                todo.extend(edges[x])
-        reach[n] = seen
+        # ---- happens-before: explicit edges, transitive closure by search ----------------------------
+        last_on: dict[int, str] = {}
+        for n in seq:
+            if stream[n] in last_on:
+                edges[last_on[stream[n]]].add(n)
+            last_on[stream[n]] = n
+        reach: dict[str, set[str]] = {}
+        for n in nodes:
+            seen: set[str] = set()
+            todo = list(edges[n])
+            while todo:
+                x = todo.pop()
+                if x not in seen:
+                    seen.add(x)
+                    todo.extend(edges[x])
+            reach[n] = seen
 
-    def hb(a: str, b: str) -> bool:
-        if a == END or b == START:
-            return False
-        if a == START or b == END:
-            return True
-        return b in reach[a]   # (a node never reaches itself: edges only go forward in order)
+        def hb(a: str, b: str) -> bool:
+            if a == END or b == START:
+                return False
+            if a == START or b == END:
+                return True
+            return b in reach[a]   # (a node never reaches itself: edges only go forward in order)
 
-    # ---- rule 2: every read sees its data ---------------------------------------------------------
-    for n in nodes:
-        for t in node_doc[n]["inputs"]:
-            for w in writers(t):
-                if not hb(w, n):
-                    out.append((2, f"{n!r} reads {t!r}, written by {w!r}, which does not happen-before it"))
+        # ---- rule 2: every read sees its data ---------------------------------------------------------
+        for n in nodes:
+            for t in node_doc[n]["inputs"]:
+                for w in writers(t):
+                    if not hb(w, n):
+                        out.append((2, f"{n!r} reads {t!r}, written by {w!r}, which does not happen-before it"))
 
     # ---- rule 4: every tensor placed once, views where their parents put them, aligned, in the arena ----
     offset: dict[str, Any] = {}
     broken4 = False
+    twice: set[str] = set()
     for tid, off, size in placed:
         if tid not in tensors:
             out.append((4, f"unknown tensor {tid!r} placed"))
@@ -221,6 +222,7 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
         if tid in offset:
             out.append((4, f"tensor {tid!r} placed twice"))
             broken4 = True
+            twice.add(tid)
         if size != tensors[tid]["size"]:
             out.append((4, f"tensor {tid!r} of size {size}, {tensors[tid]['size']} in the graph"))
             broken4 = True
@@ -269,7 +271,7 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
                     out.append((4, f"view {tid!r} on device {tensor_dev[tid]}, its root on {tensor_dev[root(tid)]}"))
                     broken4 = True
             for n in graph["nodes"]:
-                d = node_dev[n["id"]]
+                d = node_dev.get(n["id"], -1)   # (-1: not in the order, which rule 1 names)
                 if not 0 <= d < D:
                     continue   # (rule 1 said so; where it runs is unknown)
                 # "a node other than COPY may only touch tensors on its own device ...; a COPY runs on its source's
@@ -287,11 +289,13 @@ def _check(graph: dict[str, Any], plan: dict[str, Any], out: list[tuple[int, str
                     broken4 = True
     if plan["lower_bound_bytes"] > plan["arena_bytes"]:   # interp: a "proven" bound above the plan's own arena
         out.append((4, "lower_bound_bytes above arena_bytes"))
-    if broken4:
-        return   # rule 3 needs every root's bytes
-
+    if missing:
+        return   # rule 3 needs happens-before
     # ---- rule 3: no memory reused too early --------------------------------------------------------
-    roots = [t for t in tensors if tensors[t].get("view_of") is None and tensors[t]["kind"] != "weight"]
+    # round 70: judged whatever rule 4 found, on the roots with definite bytes (interp: one offset, on a device in
+    # range; a root past the arena or misaligned still has its bytes), the others left out
+    roots = [t for t in tensors if tensors[t].get("view_of") is None and tensors[t]["kind"] != "weight"
+             and _is_int(offset.get(t)) and t not in twice and (D == 1 or 0 <= tensor_dev.get(t, -1) < D)]
     acc: dict[str, set[str]] = {r: set() for r in roots}
     for r in roots:
         if tensors[r]["kind"] == "input":

@@ -185,7 +185,8 @@ def check_plan(graph, doc: dict) -> set[int]:
     ids = [n for n, _ in order]
     node_ids = [n.id for n in graph.nodes]
     if sorted(ids) != sorted(node_ids) or len(set(ids)) != len(ids):
-        return {1}
+        # no order of every node once: no happens-before (rules 2 and 3); rule 4 is still judged (round 70)
+        return {1} | _placement(graph, doc, set())[0]
     pos = {n: i for i, n in enumerate(ids)}
     stream = dict(order)
     if any(not isinstance(s, int) or s < 0 or s >= doc["streams"] for s in stream.values()):
@@ -220,18 +221,40 @@ def check_plan(graph, doc: dict) -> set[int]:
             for w in writers(graph, t):
                 if not hb(w, n.id):
                     broken.add(2)
+    broken, placed, twice = _placement(graph, doc, broken)
+    tensors = {t.id: t for t in graph.tensors}
+    # rule 3: every pair of overlapping roots, by brute force
+    acc = accesses(graph)
+    # round 70: every root with one offset, however misplaced (its bytes are definite); the others are left out
+    roots = [r for r in arena_roots(graph) if r not in twice and isinstance(placed.get(r, (None,))[0], int)]
+    for i, a in enumerate(roots):
+        for b in roots[i + 1:]:
+            oa, ob = placed[a][0], placed[b][0]
+            sa, sb = tensors[a].size, tensors[b].size
+            if sa and sb and oa < ob + sb and ob < oa + sa:  # non-empty byte ranges overlap
+                if not may_overlap(graph, hb, acc, a, b):
+                    broken.add(3)
+    return broken
+
+
+def _placement(graph, doc: dict, broken: set[int]) -> tuple[set[int], dict, set]:
+    """Rule 4 (and the plan's offsets agreeing with the graph), added to ``broken``; the plan's ``{id: (offset,
+    size)}`` (the last entry of an id) and the ids placed twice."""
     # rule 4 (and the plan's offsets agreeing with the graph)
     placed = {}
+    twice = set()
     for e in doc["tensors"]:
         if e["id"] in placed:
             broken.add(4)
+            twice.add(e["id"])
         placed[e["id"]] = (e["offset"], e["size"])
     tensors = {t.id: t for t in graph.tensors}
     if set(placed) != set(tensors):
         broken.add(4)
-        return broken
     arena, align = doc["arena_bytes"], graph.alignment
     for t in graph.tensors:
+        if t.id not in placed:
+            continue
         off, size = placed[t.id]
         if size != t.size:
             broken.add(4)
@@ -244,27 +267,15 @@ def check_plan(graph, doc: dict) -> set[int]:
             broken.add(4)
             continue
         if t.view_of is not None:
-            poff = placed[t.view_of][0]
+            poff = placed.get(t.view_of, (None,))[0]
             if poff is None or off != poff + t.view_offset:
                 broken.add(4)
             continue
         if off < 0 or off % align or off % doc["alignment"] or off + t.size > arena:
             broken.add(4)
-    if 4 in broken:   # (misplaced offsets: overlaps are not asked)
-        return broken
     if doc["lower_bound_bytes"] > arena:   # (a false bound is no misplacement: rule 3 is still asked, session 65)
         broken.add(4)
-    # rule 3: every pair of overlapping roots, by brute force
-    acc = accesses(graph)
-    roots = arena_roots(graph)
-    for i, a in enumerate(roots):
-        for b in roots[i + 1:]:
-            oa, ob = placed[a][0], placed[b][0]
-            sa, sb = tensors[a].size, tensors[b].size
-            if sa and sb and oa < ob + sb and ob < oa + sa:  # non-empty byte ranges overlap
-                if not may_overlap(graph, hb, acc, a, b):
-                    broken.add(3)
-    return broken
+    return broken, placed, twice
 
 
 def max_clique_bound(graph, order, events) -> int:

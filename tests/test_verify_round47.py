@@ -131,17 +131,23 @@ def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
         if any(stream[x] == s and x not in members and min(ps) < pos[x] < max(ps) for x in nodes):
             broken.add(1)
     # ---- rule 4: every tensor placed once, at its size; offsets aligned, in the arena, views at parent + offset ----
+    # (round 70: rule 3 is then asked of every root with one offset on a device in range, however misplaced)
     placed: dict[str, object] = {}
+    repeated: set[str] = set()
     for e in p["tensors"]:
-        if e["id"] not in tens or e["id"] in placed or e["size"] != tens[e["id"]]["size"]:
+        if e["id"] not in tens or e["id"] in placed:
             broken.add(4)
+            repeated.add(e["id"])
             continue
+        if e["size"] != tens[e["id"]]["size"]:
+            broken.add(4)
         placed[e["id"]] = e["offset"]
     if set(placed) != set(tens):
         broken.add(4)
-        return broken
     align = g.get("alignment", 256)
     for t, td in tens.items():
+        if t not in placed:
+            continue
         off = placed[t]
         if tens[root(t)]["kind"] == "weight":
             if off is not None:
@@ -151,7 +157,7 @@ def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
             broken.add(4)
             continue
         if td.get("view_of") is not None:
-            poff = placed[td["view_of"]]
+            poff = placed.get(td["view_of"])
             if poff is not None and off != poff + td.get("view_offset", 0):
                 broken.add(4)
             continue
@@ -161,21 +167,21 @@ def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
     if D > 1:   # docs/format.md, "Multi-device plans": one arena per device, nodes touch their own device's tensors
         arenas = p["device_arena_bytes"]
         if any(not 0 <= a <= p["arena_bytes"] for a in arenas) or any(not 0 <= d < D for d in tdev.values()):
-            return broken | {4}
+            broken.add(4)
+        known = lambda t: t in tdev and 0 <= tdev[t] < D   # noqa: E731   (a device out of range: judged above)
         for t, td in tens.items():
-            if tdev[t] != tdev[root(t)]:
+            if known(t) and known(root(t)) and tdev[t] != tdev[root(t)]:
                 broken.add(4)
-            if placed[t] is not None and td.get("view_of") is None and placed[t] + td["size"] > arenas[tdev[t]]:
+            if known(t) and placed.get(t) is not None and td.get("view_of") is None \
+                    and placed[t] + td["size"] > arenas[tdev[t]]:
                 broken.add(4)
         for n in g["nodes"]:
             if n["op"] == "COPY":
                 touched = n["inputs"]   # a push: it reads its own device's bytes, writes another's
             else:
                 touched = n["inputs"] + n["outputs"]
-            if any(tdev[root(t)] != ndev[n["id"]] for t in touched):
+            if 0 <= ndev[n["id"]] < D and any(known(root(t)) and tdev[root(t)] != ndev[n["id"]] for t in touched):
                 broken.add(4)
-    if 4 in broken:
-        return broken | ({4} if bound_false else set())     # rule 3 needs every root's bytes
     if bound_false:
         broken.add(4)
     # ---- rule 3: overlapping roots, every access of one before every access of the other ----
@@ -199,7 +205,8 @@ def oracle(g: dict, p: dict, fused: bool = False) -> set[int]:
             a, b = root(i), root(o)
             if producer.get(b) == n["id"] and a not in wrote:   # interp: n produces out's root, writes not in's
                 exception.setdefault((a, b), set()).add(n["id"])
-    roots = [t for t in tens if root(t) == t and tens[t]["kind"] != "weight" and tens[t]["size"] > 0]
+    roots = [t for t in tens if root(t) == t and tens[t]["kind"] != "weight" and tens[t]["size"] > 0
+             and isinstance(placed.get(t), int) and t not in repeated and (D == 1 or 0 <= tdev.get(t, -1) < D)]
 
     def ordered(a: str, b: str) -> bool:
         ok = exception.get((a, b), set())
@@ -234,14 +241,13 @@ def agree(g: dict, p: dict) -> None:
         assert want, (json.dumps(g), json.dumps(p))
         return
     assert bool(got) == bool(want), (got, want, json.dumps(g), json.dumps(p))
-    assert got <= want, (got, want, json.dumps(g), json.dumps(p))
-    # and rule by rule: verify reports every rule the oracle finds broken, but those it documents skipping (all after
-    # rule 1 when the order lacks a node or uses more streams than declared; rule 3 once rule 4 fails)
+    # and rule by rule: verify reports every rule the oracle finds broken, but those it documents skipping (rules 2
+    # and 3 when the order lacks a node, where this oracle stops at rule 1 and verify still judges rule 4; since round
+    # 70 neither a rule-4 finding nor a few stray stream ids stop it)
     names = [e["node"] for e in p["order"]]
-    complete = set(names) >= {n["id"] for n in g["nodes"]} and len({e["stream"] for e in p["order"]}) <= p["streams"]
+    complete = set(names) >= {n["id"] for n in g["nodes"]}
+    assert (got if complete else got - {4}) <= want, (got, want, json.dumps(g), json.dumps(p))
     expected = want if complete else want & {1}
-    if 4 in got:
-        expected = expected - {3}
     assert expected <= got, (got, want, json.dumps(g), json.dumps(p))
     ids = [repr(t["id"]) for t in g["tensors"]] + [repr(n["id"]) for n in g["nodes"]]
     ids += [repr(e["node"]) for e in p["order"]] + [repr(e["id"]) for e in p["tensors"]]

@@ -87,13 +87,16 @@ def test_an_unknown_node_beside_a_missing_one_lists_both():
 @given(st.sets(st.integers(0, 39), min_size=1, max_size=40), st.sets(st.integers(0, 40), max_size=41))
 def test_the_pairing_count_is_the_verifiers(drop_nodes, drop_tensors):
     """Dropping any order entries and tensor entries: the pairing check counts as many findings as there are
-    entries dropped, and for the order the verifier counts the same (it stops at an incomplete order)."""
+    entries dropped, and for the order the verifier counts the same (it stops at an incomplete order before rules 2 and
+    3)."""
     drop_tensors = {k for k in drop_tensors if k < len(P.tensors)}
     plan = dataclasses.replace(P, order=tuple(e for k, e in enumerate(P.order) if k not in drop_nodes),
                                tensors=tuple(e for k, e in enumerate(P.tensors) if k not in drop_tensors))
     found = plan_mismatches(G, plan)
     assert found.total == len(drop_nodes) + len(drop_tensors)
-    assert check(G, plan).total == len(drop_nodes)
+    # (since round 70 rule 4 is judged with an incomplete order: each dropped tensor entry, of the arena here, is
+    # "does not place" and "has no offset")
+    assert check(G, plan).total == len(drop_nodes) + 2 * len(drop_tensors)
     assert not any("wrong graph" in m for _, m in found)
 
 

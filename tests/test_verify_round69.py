@@ -106,8 +106,44 @@ def ref_findings(g: dict[str, Any], p: dict[str, Any]) -> set[tuple]:
     for n in nodes:
         if n not in pos:
             out.add((1, "order", n))
-    if any(f[1] == "order" for f in out if f[0] == 1):
-        return out   # no order of every node: nothing else is meaningful
+    # ---- rule 4
+    galign, palign, arena = g.get("alignment", 256), p["alignment"], p["arena_bytes"]
+    off: dict[str, Any] = {}
+    twice: set[str] = set()   # round 70: rule 3 judges the roots with one offset, misplaced or not
+    for e in p["tensors"]:
+        t = e["id"]
+        if t not in tens:
+            out.add((4, "unknown", t))
+            continue
+        if t in off:
+            out.add((4, "twice", t))
+            twice.add(t)
+        off[t] = e["offset"]
+        if e["size"] != tens[t]["size"]:
+            out.add((4, "size", t))
+    for t in tens:
+        if t not in off:
+            out.add((4, "missing", t))
+            continue
+        if tens[root(t)]["kind"] == "weight":
+            if off[t] is not None:
+                out.add((4, "weight", t))
+            continue
+        if not _is_int(off[t]):
+            out.add((4, "offset", t))
+            continue
+        parent = tens[t].get("view_of")
+        if parent is not None:
+            if _is_int(off.get(parent)) and off[t] != off[parent] + tens[t].get("view_offset", 0):
+                out.add((4, "view", t))
+            continue
+        if off[t] < 0 or off[t] % galign or off[t] % palign or off[t] + tens[t]["size"] > arena:
+            out.add((4, "place", t))
+    if p["lower_bound_bytes"] > arena:
+        out.add((4, "bound", ""))   # (a false bound is no misplacement: rule 3 still judged)
+
+    if any(n not in pos for n in nodes):
+        return out   # no order of every node: no happens-before (rule 4 is judged all the same)
     for n in nodes.values():
         for t in n["inputs"]:
             for w in writers(t):
@@ -166,42 +202,6 @@ def ref_findings(g: dict[str, Any], p: dict[str, Any]) -> set[tuple]:
                 if not hb(w, n["id"]):
                     out.add((2, n["id"], t, w))
 
-    # ---- rule 4
-    galign, palign, arena = g.get("alignment", 256), p["alignment"], p["arena_bytes"]
-    off: dict[str, Any] = {}
-    for e in p["tensors"]:
-        t = e["id"]
-        if t not in tens:
-            out.add((4, "unknown", t))
-            continue
-        if t in off:
-            out.add((4, "twice", t))
-        off[t] = e["offset"]
-        if e["size"] != tens[t]["size"]:
-            out.add((4, "size", t))
-    for t in tens:
-        if t not in off:
-            out.add((4, "missing", t))
-            continue
-        if tens[root(t)]["kind"] == "weight":
-            if off[t] is not None:
-                out.add((4, "weight", t))
-            continue
-        if not _is_int(off[t]):
-            out.add((4, "offset", t))
-            continue
-        parent = tens[t].get("view_of")
-        if parent is not None:
-            if _is_int(off.get(parent)) and off[t] != off[parent] + tens[t].get("view_offset", 0):
-                out.add((4, "view", t))
-            continue
-        if off[t] < 0 or off[t] % galign or off[t] % palign or off[t] + tens[t]["size"] > arena:
-            out.add((4, "place", t))
-    if any(f[0] == 4 for f in out):
-        return out   # no placement of every root: rule 3 is not asked
-    if p["lower_bound_bytes"] > arena:
-        out.add((4, "bound", ""))   # (a false bound is no misplacement: rule 3 still judged)
-
     # ---- rule 3
     acc: dict[str, set[str]] = {}
     for r in tens:
@@ -231,7 +231,8 @@ def ref_findings(g: dict[str, Any], p: dict[str, Any]) -> set[tuple]:
                         return True
         return False
 
-    live = sorted(r for r in acc if tens[r]["size"] > 0)   # interp: a zero-size root overlaps nothing
+    # interp: a zero-size root overlaps nothing; round 70: a root placed twice or with no offset is left out
+    live = sorted(r for r in acc if tens[r]["size"] > 0 and _is_int(off.get(r)) and r not in twice)
     for i, a in enumerate(live):
         for b in live[i + 1:]:
             if off[a] < off[b] + tens[b]["size"] and off[b] < off[a] + tens[a]["size"]:
@@ -775,7 +776,7 @@ _NAMED3 = re.compile(r"tensors '([^']*)' and '([^']*)' overlap")
 
 def _compare(g: dict[str, Any], p: dict[str, Any]) -> None:
     """verify and the reference agree on the verdict, and each named rule-2 / rule-3 finding is one the reference
-    makes (on a plan that places every tensor well: otherwise rule 3 is not reached by either)."""
+    makes (rule 3 judges the roots with one offset, however misplaced, since round 70)."""
     ref = ref_findings(g, p)
     graph = memplan.graph_from_dict(g)
     try:
@@ -791,7 +792,8 @@ def _compare(g: dict[str, Any], p: dict[str, Any]) -> None:
         elif rule == 3:
             a, b = _NAMED3.search(msg).groups()
             assert (3, min(a, b), max(a, b)) in ref, (msg, sorted(ref, key=str))
-    if not any(f[0] == 4 for f in ref) and not any(f[0] == 1 and f[1] in ("order", "stream") for f in ref):
+    # round 70: every rule is judged whatever the others find (but for an order missing a node: no happens-before)
+    if not any(f[0] == 1 and f[1] == "order" for f in ref):
         assert {f[0] for f in ref} == {r for r, _m in found}, (found, sorted(ref, key=str))
 
 

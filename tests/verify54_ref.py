@@ -61,7 +61,8 @@ def reasons(graph: dict[str, Any], plan: dict[str, Any], fused: bool = False) ->
             out.append(f"1 stream {s!r} of {n!r} undeclared")
         pos[n], stream[n] = p, s
     if len(pos) != len(nodes):
-        out.append("1 order incomplete")
+        out.append("1 order incomplete")   # (no happens-before: rules 2 and 3 are not asked; rule 4 is, round 70)
+        _placement(graph, plan, out, tensors, nodes, root)
         return out
     for n in nodes.values():
         for t in n["inputs"]:
@@ -106,77 +107,12 @@ def reasons(graph: dict[str, Any], plan: dict[str, Any], fused: bool = False) ->
                 if not hb(w, n["id"]):
                     out.append(f"2 {n['id']} reads {t} before {w} finished writing it")
 
-    # ---- devices ----------------------------------------------------------------------------------------------------
-    D = plan.get("devices", 1)
-    ndev = {e["node"]: e.get("device", 0) for e in plan["order"]}
-    tdev = {e["id"]: e.get("device", 0) for e in plan["tensors"] if e["id"] in tensors}
-    if D > 1:
-        arenas = plan["device_arena_bytes"]
-        if len(arenas) != D or any(not 0 <= a <= plan["arena_bytes"] for a in arenas):
-            out.append("4 device_arena_bytes malformed")
-        seen_dev: dict[int, int] = {}
-        for e in plan["order"]:
-            if not 0 <= ndev[e["node"]] < D:
-                out.append(f"1 node {e['node']} on no device")
-            if seen_dev.setdefault(e["stream"], ndev[e["node"]]) != ndev[e["node"]]:
-                out.append(f"1 stream {e['stream']} on two devices")
-        for t in tensors:
-            if not 0 <= tdev.get(t, 0) < D:
-                out.append(f"4 tensor {t} on no device")
-            if tdev.get(t, 0) != tdev.get(root(t), 0):
-                out.append(f"4 view {t} off its root's device")
-        for n in graph["nodes"]:
-            if n["op"] == "COPY":
-                touched = n["inputs"]
-            else:
-                touched = n["inputs"] + n["outputs"]
-            for t in touched:
-                if tdev.get(root(t), 0) != ndev[n["id"]]:
-                    out.append(f"4 node {n['id']} touches {t} on another device")
-
-    # ---- rule 4 -----------------------------------------------------------------------------------------------------
-    entry: dict[str, Any] = {}
-    for e in plan["tensors"]:
-        t = e["id"]
-        if t not in tensors or t in entry:
-            out.append(f"4 tensor entry {t!r} unknown or repeated")
-            continue
-        entry[t] = e["offset"]
-        if e["size"] != tensors[t]["size"]:
-            out.append(f"4 size of {t}")
-    bound_false = plan["lower_bound_bytes"] > plan["arena_bytes"]
-    for t, td in tensors.items():
-        if t not in entry:
-            out.append(f"4 {t} not placed")
-            continue
-        off = entry[t]
-        if tensors[root(t)]["kind"] == "weight":
-            if off is not None:
-                out.append(f"4 weight memory {t} has an offset")
-            continue
-        if off is None:
-            out.append(f"4 arena tensor {t} has no offset")
-            continue
-        if td.get("view_of") is not None:
-            p = entry.get(td["view_of"])
-            if p is not None and off != p + td.get("view_offset", 0):
-                out.append(f"4 view {t} off its parent")
-            continue
-        if off < 0 or off % graph.get("alignment", 256) or off % plan["alignment"]:
-            out.append(f"4 {t} misaligned")
-        if off + td["size"] > plan["arena_bytes"]:
-            out.append(f"4 {t} past the arena")
-        if D > 1 and 0 <= tdev.get(t, 0) < len(plan["device_arena_bytes"]) \
-                and off + td["size"] > plan["device_arena_bytes"][tdev[t]]:
-            out.append(f"4 {t} past its device's arena")
-    misplaced = any(r.startswith("4") for r in out)
-    if bound_false:   # (a false bound is no misplacement: rule 3 is still asked, session 65)
-        out.append("4 bound above arena")
-    if misplaced:
-        return out   # (offsets unsound: overlaps are not asked)
+    entry, tdev, repeated = _placement(graph, plan, out, tensors, nodes, root)
 
     # ---- rule 3 -----------------------------------------------------------------------------------------------------
-    roots = [t for t, td in tensors.items() if td.get("view_of") is None and td["kind"] != "weight"]
+    D = plan.get("devices", 1)
+    roots = [t for t, td in tensors.items() if td.get("view_of") is None and td["kind"] != "weight"
+             and _is_int(entry.get(t)) and t not in repeated and (D == 1 or 0 <= tdev.get(t, 0) < D)]
     acc: dict[str, set[str]] = {r: set() for r in roots}
     for r in roots:
         if tensors[r]["kind"] == "input":
@@ -219,3 +155,78 @@ def reasons(graph: dict[str, Any], plan: dict[str, Any], fused: bool = False) ->
                     if tdev.get(a, 0) == tdev.get(b, 0) and oa < ob + sb and ob < oa + sa:
                         out.append(f"3 {a} and {b} share bytes in fused group {g}")
     return out
+
+
+def _placement(graph: dict[str, Any], plan: dict[str, Any], out: list[str], tensors: dict, nodes: dict, root):
+    """The device checks and rule 4 (appended to ``out``); each tensor's offset, device, and the tensors listed twice.
+    Round 70: rule 3 is then asked of the roots with one offset on a device in range, however misplaced."""
+    # ---- devices ----------------------------------------------------------------------------------------------------
+    D = plan.get("devices", 1)
+    ndev = {e["node"]: e.get("device", 0) for e in plan["order"]}
+    tdev = {e["id"]: e.get("device", 0) for e in plan["tensors"] if e["id"] in tensors}
+    if D > 1:
+        arenas = plan["device_arena_bytes"]
+        if len(arenas) != D or any(not 0 <= a <= plan["arena_bytes"] for a in arenas):
+            out.append("4 device_arena_bytes malformed")
+        seen_dev: dict[int, int] = {}
+        for e in plan["order"]:
+            if not 0 <= ndev[e["node"]] < D:
+                out.append(f"1 node {e['node']} on no device")
+            if seen_dev.setdefault(e["stream"], ndev[e["node"]]) != ndev[e["node"]]:
+                out.append(f"1 stream {e['stream']} on two devices")
+        for t in tensors:
+            if not 0 <= tdev.get(t, 0) < D:
+                out.append(f"4 tensor {t} on no device")
+            if tdev.get(t, 0) != tdev.get(root(t), 0):
+                out.append(f"4 view {t} off its root's device")
+        for n in graph["nodes"]:
+            if n["id"] not in ndev:
+                continue   # (not in the order: rule 1 names it; where it runs is unknown)
+            if n["op"] == "COPY":
+                touched = n["inputs"]
+            else:
+                touched = n["inputs"] + n["outputs"]
+            for t in touched:
+                if tdev.get(root(t), 0) != ndev[n["id"]]:
+                    out.append(f"4 node {n['id']} touches {t} on another device")
+
+    # ---- rule 4 -----------------------------------------------------------------------------------------------------
+    entry: dict[str, Any] = {}
+    repeated: set[str] = set()
+    for e in plan["tensors"]:
+        t = e["id"]
+        if t not in tensors or t in entry:
+            out.append(f"4 tensor entry {t!r} unknown or repeated")
+            repeated.add(t)
+            continue
+        entry[t] = e["offset"]
+        if e["size"] != tensors[t]["size"]:
+            out.append(f"4 size of {t}")
+    bound_false = plan["lower_bound_bytes"] > plan["arena_bytes"]
+    for t, td in tensors.items():
+        if t not in entry:
+            out.append(f"4 {t} not placed")
+            continue
+        off = entry[t]
+        if tensors[root(t)]["kind"] == "weight":
+            if off is not None:
+                out.append(f"4 weight memory {t} has an offset")
+            continue
+        if off is None:
+            out.append(f"4 arena tensor {t} has no offset")
+            continue
+        if td.get("view_of") is not None:
+            p = entry.get(td["view_of"])
+            if p is not None and off != p + td.get("view_offset", 0):
+                out.append(f"4 view {t} off its parent")
+            continue
+        if off < 0 or off % graph.get("alignment", 256) or off % plan["alignment"]:
+            out.append(f"4 {t} misaligned")
+        if off + td["size"] > plan["arena_bytes"]:
+            out.append(f"4 {t} past the arena")
+        if D > 1 and 0 <= tdev.get(t, 0) < len(plan["device_arena_bytes"]) \
+                and off + td["size"] > plan["device_arena_bytes"][tdev[t]]:
+            out.append(f"4 {t} past its device's arena")
+    if bound_false:   # (a false bound is no misplacement: rule 3 is still asked, session 65)
+        out.append("4 bound above arena")
+    return entry, tdev, repeated
