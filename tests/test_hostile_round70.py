@@ -101,3 +101,39 @@ def test_ctrl_c_in_a_weakref_callback_is_the_commands_interrupt(tmp_path, when):
     assert r.stderr == "memplan: error: interrupted\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.py", "g.json"] + (["p.json"] if when == "after"
                                                                                      else [])
+
+
+#: a graph where solver "size" packs 266 B while its proven lower bound (and every other solver) is 265 B
+SIZE_SHORT = {"format": "memplan.graph/1", "name": "rand", "alignment": 8, "tensors": [
+    {"id": "in0", "size": 2, "kind": "input"},
+    {"id": "v0", "size": 0, "kind": "intermediate", "view_of": "in0", "view_offset": 2},
+    {"id": "t1", "size": 0, "kind": "intermediate"},
+    {"id": "t2", "size": 257, "kind": "intermediate"}], "nodes": [
+    {"id": "n0", "op": "OP", "inputs": ["in0"], "outputs": ["v0"], "cost": 1.0, "inplace": {"v0": "in0"}},
+    {"id": "n1", "op": "OP", "inputs": ["in0"], "outputs": ["t2"], "cost": 1.0, "group": "g0"},
+    {"id": "last", "op": "OP", "inputs": [], "outputs": ["t1"]}]}
+
+
+@pytest.mark.parametrize("streams", [None, 2])
+def test_budget_refusal_within_the_bound_names_the_solver(streams):
+    """A memory budget the serial schedule's proven bound allows, refused because the chosen heuristic packs worse:
+    the refusal says the bound and that another solver may fit it (it read like "no plan fits" alone)."""
+    g = memplan.graph_from_dict(SIZE_SHORT)
+    auto = memplan.plan(g)
+    assert auto.arena_bytes == auto.lower_bound_bytes == 265
+    assert memplan.plan(g, solver="size").arena_bytes == 266   # (the premise: size is short of the bound here)
+    assert memplan.plan(g, memory_budget=265, streams=streams).arena_bytes == 265
+    with pytest.raises(memplan.BudgetError) as err:
+        memplan.plan(g, solver="size", memory_budget=265, streams=streams)
+    text = str(err.value)
+    assert "needs an arena of 266 B, over the memory budget of 265 B" in text
+    assert "proven lower bound is 265 B, within the budget" in text and "solver 'size' did not find" in text
+    assert "solver 'auto'" in text
+
+
+def test_budget_refusal_below_the_bound_keeps_its_floor_message():
+    g = memplan.graph_from_dict(SIZE_SHORT)
+    with pytest.raises(memplan.BudgetError) as err:
+        memplan.plan(g, solver="size", memory_budget=264)
+    text = str(err.value)
+    assert "no schedule can need less than 265 B" in text and "within the budget" not in text
