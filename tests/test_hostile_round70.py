@@ -137,3 +137,19 @@ def test_budget_refusal_below_the_bound_keeps_its_floor_message():
         memplan.plan(g, solver="size", memory_budget=264)
     text = str(err.value)
     assert "no schedule can need less than 265 B" in text and "within the budget" not in text
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("batch=4", "not str 'batch=4' (one NAME=VALUE: give ['batch=4'])"),   # iterated its characters: "--dim 'b'"
+    (5, "not int 5"),                                                        # TypeError
+    ([b"n=1"], "b'n=1' is not a 'NAME=VALUE' string (bytes)"),              # AttributeError
+    (["n=1", 7], "7 is not a 'NAME=VALUE' string (int)"),
+])
+def test_parse_dims_refuses_what_is_not_a_list_of_strings(bad, says):
+    pytest.importorskip("onnx")
+    from memplan.importers.onnx import parse_dims
+
+    with pytest.raises(GraphError) as err:
+        parse_dims(bad)
+    assert says in str(err.value)
+    assert parse_dims(("a=1", "b=2")) == {"a": 1, "b": 2} and parse_dims(None) == {}
