@@ -99,8 +99,12 @@ def test_ctrl_c_in_a_weakref_callback_is_the_commands_interrupt(tmp_path, when):
     assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 130, (r.returncode, r.stderr)
     assert r.stderr == "memplan: error: interrupted\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["drive.py", "g.json"] + (["p.json"] if when == "after"
-                                                                                     else [])
+    left = sorted(p.name for p in tmp_path.iterdir())
+    # "before": the interrupt comes 10 ms later, mid-command (no p.json), or, on a machine slow enough that the
+    # command was over first, at its end: then p.json is the whole plan. Never a temporary file left.
+    assert left in (["drive.py", "g.json"], ["drive.py", "g.json", "p.json"]), left
+    if when == "after" or "p.json" in left:
+        memplan.load_plan(str(out))
 
 
 #: a graph where solver "size" packs 266 B while its proven lower bound (and every other solver) is 265 B
