@@ -72,6 +72,7 @@ def hold() -> None:
     nor one of a program's own), set ``_interrupted`` in its place until ``release``."""
     if command_process():
         _set(signal.default_int_handler, _interrupted)
+        catch_unraisable()
         # atexit calls the callbacks last-registered first: ours runs last unless one was registered before memplan
         # was imported (a sitecustomize's, a wrapper script's own), which ``_end_at_exit`` must then not cut off
         if not _first:   # (once a process: a second ``cli.main`` in it registered again, and the copy run first
@@ -95,6 +96,8 @@ def _end_at_exit() -> None:
     failed flush's 120)."""
     if not _ended:
         return
+    if take_pending():   # (a Ctrl-C in a callback after ``cli.main`` returned: the line and 130, as ``_exit_now``)
+        _exit_now()
     if not (_first and _first[-1]):
         # callbacks registered before memplan's run after this one: ending here skipped them (the user's handler of a
         # wrapper script that calls ``cli.main``), and registering none left the teardown unguarded (a SIGINT there
@@ -136,6 +139,71 @@ class _LastFlush:
         if sys.is_finalizing():
             with contextlib.suppress(ValueError):   # (finalizing runs on the main thread: never raised there)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def catch_unraisable() -> None:
+    """Route a Ctrl-C that lands in code Python cannot raise from (a weakref callback, a ``__del__``, a garbage
+    collection) to the command, instead of Python's "Exception ignored in: ..." traceback that swallows it. Why: a
+    SIGINT while ``planfile``'s weakref callback (``_mark_checked.<locals>.forget``) ran, as ``memplan plan`` wrote a
+    10 MB plan, printed that traceback and the command went on and exited 0: the Ctrl-C lost, a raw traceback shown.
+    Now the interrupt is delivered again to the main thread (``_thread.interrupt_main``) as soon as the callback
+    returns: a KeyboardInterrupt the command catches (``memplan: error: interrupted``, 130, nothing half-written
+    left), or ``_interrupted``'s line and 130 outside the command. The SystemExit ``_say_and_exit`` raises inside
+    such a callback (the line said) ends the process with 130 at once, as ``_exit_now`` does. Set once; other
+    unraisable exceptions go to the hook that was there."""
+    if getattr(sys.unraisablehook, "_memplan", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, KeyboardInterrupt):
+            try:
+                _redeliver()
+            except KeyboardInterrupt:   # (a second Ctrl-C while here: the one delivery covers both)
+                pass
+            return
+        if isinstance(exc, SystemExit) and exc.code == EXIT_INTERRUPTED and _ended and _ended[-1] == EXIT_INTERRUPTED:
+            _exit_now()
+        previous(unraisable)
+
+    hook._memplan = True   # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
+#: a Ctrl-C the unraisable hook took that ``_redeliver``'s thread has not delivered yet
+_pending: list[bool] = []
+
+
+def take_pending() -> bool:
+    """Whether a Ctrl-C the unraisable hook took is still to be delivered; it is then the caller's (one taker only:
+    ``list.pop`` is atomic). Why: a command that returns within the redelivery's 10 ms (the Ctrl-C landed in a
+    callback at its very end) would end with 0 and say nothing; ``cli.main`` and ``_end_at_exit`` take it there."""
+    try:
+        return _pending.pop()
+    except IndexError:
+        return False
+
+
+def _redeliver() -> None:
+    """SIGINT again for the main thread, from a helper thread once the unraisable hook has returned: a signal tripped
+    from the hook itself is handled inside the hook (Python checks for pending signals after each builtin call), where
+    the KeyboardInterrupt would be swallowed once more. Where no thread can start (Python finalizing), nothing: the
+    command is over, and its outputs were renamed into place before it returned."""
+    import _thread
+    import threading
+    import time
+
+    def later() -> None:
+        time.sleep(0.01)   # (the main thread is out of the hook long before: it holds the GIL till then)
+        if take_pending():   # (not where the command's end took it first)
+            with contextlib.suppress(Exception):
+                _thread.interrupt_main(signal.SIGINT)
+
+    _pending.append(True)
+
+    with contextlib.suppress(RuntimeError):
+        threading.Thread(target=later, name="memplan-sigint", daemon=True).start()
 
 
 def release() -> None:

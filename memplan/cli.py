@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import argtypes
-from ._interrupt import ended, rehold, release
+from ._interrupt import catch_unraisable, ended, rehold, release, take_pending
 from .errors import MemplanError
 from .files import drop_output, write_text
 from .optimize.cost import DEFAULT_EVENT_US
@@ -743,6 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning, held=held)
         try:   # (a Ctrl-C is ``_main``'s KeyboardInterrupt; before and after, one line from ``_interrupt``'s handler)
             try:
+                catch_unraisable()   # (a Ctrl-C inside a weakref callback: the command's, not a swallowed traceback)
                 release()
                 code = _main(argv, held)
             except SystemExit as exc:   # (``--help``, ``--version``, a usage error: argparse ends the command)
@@ -750,6 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             finally:
                 rehold()
+            if take_pending():   # (a Ctrl-C in a weakref callback at the command's very end: ``catch_unraisable``)
+                raise KeyboardInterrupt
         except KeyboardInterrupt:   # (before ``_main``'s own handler: building the parser, reading the arguments;
             # it was a KeyboardInterrupt traceback) not into an input stderr is redirected to (``_error_not_on_stderr``)
             (_error_not_on_stderr if _names_stderr(argv) else argtypes.print_error)("interrupted")

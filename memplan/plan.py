@@ -750,19 +750,41 @@ def _select(tiers, fits, fits_last):
     return found or next((r for r in last if fits_last(r.schedule)), None)
 
 
-def _refuse(graph: Graph, cands, last, memory_budget: int, arena) -> BudgetError:
-    """The BudgetError of a memory budget no schedule tried meets, quoting ``arena(schedule)`` of the last resorts
-    (the serial plan, and the low-memory serial order's where it differs)."""
+def _refuse(graph: Graph, cands, last, memory_budget: int, plan_of, solver: str, options: SolveOptions
+            ) -> BudgetError:
+    """The BudgetError of a memory budget no schedule tried meets, quoting the arena of ``plan_of(schedule)`` for the
+    last resorts (the serial plan, and the low-memory serial order's where it differs), and, where the serial plan's
+    proven lower bound is within the budget, that bound and that the solver is why. Why the bound: with
+    ``solver="size"`` and a budget of a random graph's own serial arena (265 B, its bound 265 B; "size" packed 266 B,
+    "greedy", "ggml" and "auto" 265 B) the refusal read "the serial plan needs an arena of 266 B" alone, as if no
+    plan could fit, where another solver plans it."""
     serial, *low = last
-    note = "".join(f" (a low-memory serial order needs {arena(r.schedule)} B)" for r in low)
+    note = "".join(f" (a low-memory serial order needs {plan_of(r.schedule).arena_bytes} B)" for r in low)
     # the serial arenas only: "even the serial plan needs N" said no schedule tried needed less, while a
     # candidate stopped at the budget (its bound, or ``heuristics_over``) has no arena, and one may have
     # needed less than N; planning them to the end for the message would undo that shortcut
     what, others = ("no schedule tried fits: the serial plan", "; the other candidates tried are over it "
                     "too (each may be stopped once past the budget, so their arenas are not quoted)"
                     ) if cands.optimized is not None else ("the serial plan", "")
-    return BudgetError(f"graph {graph.name!r}: {what} needs an arena of {arena(serial.schedule)} B, "
-                       f"over the memory budget of {memory_budget} B{note}{others}")
+    made = plan_of(serial.schedule)
+    return BudgetError(f"graph {graph.name!r}: {what} needs an arena of {made.arena_bytes} B, "
+                       f"over the memory budget of {memory_budget} B{note}{others}"
+                       f"{_solver_short(made.lower_bound_bytes, memory_budget, solver, options)}")
+
+
+def _solver_short(bound: int, memory_budget: int, solver: str, options: SolveOptions) -> str:
+    """The tail of a budget's refusal where the serial schedule's proven lower bound is within the budget: a packing
+    that fits may exist, and what to try for it (another solver, a time limit); "" where the bound is over it."""
+    if bound > memory_budget:
+        return ""
+    if solver != "auto":
+        how = "solver 'auto' tries every heuristic, and with a time limit the exact solvers too"
+    elif options.time_limit is None:
+        how = "a time limit adds the exact solvers"
+    else:
+        how = "a longer time limit may find it"
+    return (f"; the serial schedule's proven lower bound is {bound} B, within the budget: a packing that fits may "
+            f"exist that solver {solver!r} did not find ({how})")
 
 
 def _heuristic_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: float, memory_budget,
@@ -807,7 +829,7 @@ def _heuristic_budget(graph: Graph, cands, solver: str, options: SolveOptions, t
         tiers = budget_tiers(graph, cands, max_events, memory_budget=memory_budget)
         found = _select(tiers, fits, lambda s: planned(s).arena_bytes <= memory_budget)
         if found is None:
-            raise _refuse(graph, cands, tiers[2], memory_budget, lambda s: planned(s).arena_bytes)
+            raise _refuse(graph, cands, tiers[2], memory_budget, planned, solver, options)
         chosen = found
     result = planned(chosen.schedule)
     if chosen.name == LOW_MEMORY:   # the report's serial arena is the listed order's, solved as ever (``fits``
@@ -947,7 +969,7 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
     if found is None:
         if cut:   # a Ctrl-C stopped the exact solves before one fitted: the caller's stop, not "nothing fits"
             raise KeyboardInterrupt
-        raise _refuse(graph, cands, last, memory_budget, lambda s: probed(s).arena_bytes)
+        raise _refuse(graph, cands, last, memory_budget, probed, solver, options)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
         return found, first, _with_marks(probes[key], tried, cut=bool(cut), late=bool(late)), probes

@@ -1160,9 +1160,18 @@ def _dims(info: tuple) -> tuple:
 
 
 def parse_dims(items: list[str] | None) -> dict[str, int]:
-    """``["batch=4", "seq=128"]`` -> ``{"batch": 4, "seq": 128}`` (the CLI's ``--dim`` values)."""
+    """``["batch=4", "seq=128"]`` -> ``{"batch": 4, "seq": 128}`` (the CLI's ``--dim`` values). A GraphError for
+    anything but a list or tuple of str (or None). Why: it is public (``memplan.importers.onnx.parse_dims``), and
+    ``parse_dims("batch=4")`` iterated the string's characters ("--dim 'b': expected NAME=VALUE"), ``parse_dims(5)``
+    and ``parse_dims([b"n=1"])`` raised a raw TypeError/AttributeError."""
     out: dict[str, int] = {}
+    if items is not None and not isinstance(items, (list, tuple)):
+        hint = f" (one NAME=VALUE: give [{_short(items)}])" if isinstance(items, str) else ""
+        raise GraphError(f"dims: expected a list of 'NAME=VALUE' strings, not {type(items).__name__} "
+                         f"{_short(items)}{hint}")
     for item in items or ():
+        if not isinstance(item, str):
+            raise GraphError(f"dims: {_short(item)} is not a 'NAME=VALUE' string ({type(item).__name__})")
         # (split at the last '=': the value is digits, while an exporter's dimension name may hold '=' itself, as
         # ``N=2``, which the first '=' made unnameable: "--dim 'N=2=3': value '2=3' is not an integer")
         key, sep, val = item.rpartition("=")
