@@ -229,13 +229,106 @@ def opset23_cases() -> Iterator[Case]:
                     mode=mode, axis=axis)
 
 
+# -- sequences through an If on a run-time condition -------------------------------------------------------------------
+
+def _seq_branch(kind: str, tag: str) -> onnx.GraphProto:
+    """A branch returning a sequence made of ``x`` ([4, 3]) and ``z`` (a Relu of it, outside), each kind another way."""
+    node = helper.make_node
+    o = f"{tag}_s"
+    nodes = {
+        "construct": [node("Neg", ["x"], [f"{tag}_n"]), node("SequenceConstruct", [f"{tag}_n", "z"], [o])],
+        "construct_abs": [node("Abs", ["x"], [f"{tag}_n"]), node("SequenceConstruct", ["z", f"{tag}_n"], [o])],
+        "construct_unlike": [node("Neg", ["x"], [f"{tag}_n"]), node("ReduceSum", ["x"], [f"{tag}_r"], keepdims=1),
+                             node("SequenceConstruct", [f"{tag}_n", f"{tag}_r"], [o])],
+        "construct_three": [node("SequenceConstruct", ["z", "x", "z"], [o])],
+        "split_rows": [node("SplitToSequence", ["x"], [o], axis=0, keepdims=1)],
+        "split_pairs": [node("Constant", [], [f"{tag}_k"], value=_init(f"{tag}_k", np.array([2, 2], np.int64))),
+                        node("SplitToSequence", ["x", f"{tag}_k"], [o], axis=0)],
+        "split_pairs_relu": [node("Constant", [], [f"{tag}_k"], value=_init(f"{tag}_k", np.array([2, 2], np.int64))),
+                             node("SplitToSequence", ["z", f"{tag}_k"], [o], axis=0)],
+        "split_cols": [node("SplitToSequence", ["x"], [o], axis=1, keepdims=0)],
+        "split_cols_neg": [node("Neg", ["x"], [f"{tag}_n"]),
+                           node("SplitToSequence", [f"{tag}_n"], [o], axis=1, keepdims=0)],
+        "split_fed": [node("SplitToSequence", ["x", "k"], [o], axis=0)],
+        "insert": [node("SequenceConstruct", ["x"], [f"{tag}_a"]), node("SequenceInsert", [f"{tag}_a", "z"], [o])],
+        "empty": [node("SequenceEmpty", [], [o], dtype=T.FLOAT)],
+        "cast": [node("Cast", ["x"], [f"{tag}_c"], to=T.INT64), node("SequenceConstruct", [f"{tag}_c", f"{tag}_c"],
+                                                                      [o])],
+    }[kind]
+    return helper.make_graph(nodes, tag, [], [U(name=o)])
+
+
+#: (then kind, else kind): planned where both hold the same count of tensors of one shape each
+FED_SEQUENCE_PAIRS = [("construct", "construct_abs"), ("construct", "split_pairs"), ("split_rows", "split_rows"),
+                      ("insert", "construct"), ("split_cols", "construct_three"), ("empty", "empty"),
+                      ("split_pairs", "split_pairs_relu"), ("split_cols", "split_cols_neg"), ("split_fed", "split_rows"),
+                      ("construct", "construct_three"), ("construct", "split_rows"), ("construct", "construct_unlike"),
+                      ("construct", "cast")]
+
+
+def fed_sequence_cases() -> Iterator[Case]:
+    x = _x((4, 3))
+    for (th, el), cond, read in itertools.product(FED_SEQUENCE_PAIRS, [True, False], ["concat", "at", "length"]):
+        then_b, else_b = _seq_branch(th, "then"), _seq_branch(el, "else")
+        reader = {"concat": helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=0),
+                  "at": helper.make_node("SequenceAt", ["s", "one"], ["y"]),
+                  "length": helper.make_node("SequenceLength", ["s"], ["y"])}[read]
+        if th == "empty" and read != "length":
+            continue
+        nodes = [helper.make_node("Relu", ["x"], ["z"]), helper.make_node("Constant", [], ["one"], value=_init(
+                 "one", np.array(1, np.int64))), helper.make_node("If", ["c"], ["s"], then_branch=then_b,
+                                                                   else_branch=else_b), reader]
+        ins, feeds = [V("x", T.FLOAT, [4, 3]), V("c", T.BOOL, [])], {"x": x, "c": np.array(cond)}
+        if th == "split_fed":   # (a split fed at run time: how many tensors, not known at import)
+            ins.append(V("k", T.INT64, []))
+            feeds["k"] = np.array(1, np.int64)
+        yield Case(f"fed_seq_{th}_{el}_{read}_{cond}", _model(nodes, ins, ["y"], opset=19, ms=False), feeds)
+    # two outputs, a tensor and a sequence; a sequence returned from the graph as it is
+    th = helper.make_graph([helper.make_node("Neg", ["x"], ["tn"]), helper.make_node("SequenceConstruct", ["tn", "x"],
+                                                                                     ["ts"])],
+                           "then", [], [U(name="tn"), U(name="ts")])
+    el = helper.make_graph([helper.make_node("Abs", ["x"], ["en"]), helper.make_node("SequenceConstruct", ["x", "en"],
+                                                                                     ["es"])],
+                           "else", [], [U(name="en"), U(name="es")])
+    for cond in (True, False):
+        nodes = [helper.make_node("If", ["c"], ["t", "s"], then_branch=th, else_branch=el),
+                 helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=1, new_axis=1)]
+        yield Case(f"fed_seq_two_outputs_{cond}", _model(nodes, [V("x", T.FLOAT, [4, 6]), V("c", T.BOOL, [])],
+                                                         ["t", "y"], opset=19, ms=False),
+                   {"x": _x((4, 6)), "c": np.array(cond)})
+    # a condition computed from what x holds; a SplitToSequence of a symbolic dim (the count not known: refused)
+    nodes = [helper.make_node("Relu", ["x"], ["z"]), helper.make_node("ReduceSum", ["x"], ["r"], keepdims=0),
+             helper.make_node("Constant", [], ["zero"], value=_init("zero", np.array(0, np.float32))),
+             helper.make_node("Greater", ["r", "zero"], ["c"]),
+             helper.make_node("If", ["c"], ["s"], then_branch=_seq_branch("construct", "then"),
+                              else_branch=_seq_branch("construct_abs", "else")),
+             helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=0)]
+    yield Case("fed_seq_computed_condition", _model(nodes, [V("x", T.FLOAT, [4, 3])], ["y"], opset=19, ms=False),
+               {"x": x})
+
+
 def all_cases() -> Iterator[Case]:
-    for make in (contrib_cases, opset23_cases):
+    for make in (contrib_cases, opset23_cases, fed_sequence_cases):
         yield from make()
 
 
+# -- the comparison ----------------------------------------------------------------------------------------------------
+
+#: memplan's deliberate refusals this sweep adds to round 69's (words of the refusal): a fed If's sequence whose
+#: tensor count its inputs' fixed shapes do not fold
+KNOWN_REFUSALS = ("sequence holds is not known at import",)
+
+
+def compare(case: Case) -> tuple[str, list[str]]:
+    """Round 69's comparison (``onnx_sweep_round69.compare``), this sweep's ``KNOWN_REFUSALS`` known."""
+    kind, lines = sweep69.compare(case)
+    if kind == "over-refusal" and lines and any(w in lines[0] for w in KNOWN_REFUSALS):
+        return "known refusal", lines
+    return kind, lines
+
+
 def run(cases: list[Case], show: int = 20, out=sys.stdout) -> Counter:
-    return driver.run(cases, sweep69.compare, show, out)
+    return driver.run(cases, compare, show, out)
 
 
 def main(argv: list[str]) -> int:

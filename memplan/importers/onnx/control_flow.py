@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .common import _node_ids
+from .fed_sequences import Counter, select_sequences, sequence_lengths, sequence_outputs
 from .graph_scope import (
     _all_names,
     _ancestors,
@@ -215,6 +216,8 @@ class _Expander:
         self.new_initializers: list = []
         self.new_sparse: list = []
         self.type_checks: list[TypeCheck] = []
+        #: the tensor counts of sequences the current If's branches make (``fed_sequences.sequence_lengths``)
+        self.count: Counter | None = None
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -350,7 +353,7 @@ class _Expander:
         both, each branch's values have their memory whichever runs (an upper bound of the run's: the branch that
         does not run is planned too), and the output one buffer, of the size both branches make. Outputs of two
         shapes (``BranchShapes``) or two types (``ScanCheck`` on the Where: ONNX's inference of it fails) are
-        refused naming the If."""
+        refused naming the If. A sequence output is selected tensor by tensor (``fed_sequences``, round 70)."""
         branches = dict(_subgraphs(n))
         for name in ("then_branch", "else_branch"):
             if name not in branches:
@@ -365,13 +368,18 @@ class _Expander:
         for name in ("then_branch", "else_branch"):
             made[name] = self.inline(branches[name], f"{n.name}/{name[:-7]}/", {}, [None] * len(n.output), outer,
                                      who, name)
+        sequences = sequence_outputs(n, self.g)
         helper = self.onnx.helper
         np = _numpy()
         scalar = self.fresh(f"{n.name}/condition")
         self.new_nodes.append(helper.make_node(
             "Reshape", [n.input[0], self.constant(f"{n.name}/scalar", np.array([], dtype=np.int64))], [scalar],
             name=self.fresh_node(f"{n.name}/condition")))
+        if sequences:
+            select_sequences(self, n, who, made, scalar, sequences, self.count, (ScanCheck, BranchShapes))
         for k, out in enumerate(n.output):
+            if k in sequences:
+                continue
             t, e = made["then_branch"][k], made["else_branch"][k]
             select = self.fresh_node(f"{n.name}/select_{k}")
             self.new_nodes.append(helper.make_node("Where", [scalar, t, e], [out], name=select))
@@ -779,6 +787,9 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 raise GraphError(f"{who}: a Scan of opset {opset} (Scan-8: batched, of sequence lengths fed at run "
                                  "time) is not unrolled at import (not supported; Scan-9 on is)")
             decides = _control_inputs(n) + _scan_inputs(n)
+            if n.op_type == "If" and sequence_outputs(n, g):   # (the tensor counts of its sequences are folded from
+                #   what its branches read: not before that is expanded)
+                decides += sorted({v for _a, sub in _subgraphs(n) for v in _free_names(sub)})
             if not any(j in controls for j in _ancestors(nodes, producer, decides)):
                 ready.add(i)
         wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
@@ -850,6 +861,7 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                     raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_scan(n, who, shapes, outer)
             elif fed_if:
+                ex.count = lambda names: sequence_lengths(onnx, copy, nodes, producer, ex, names, resolve)  # noqa: B023
                 ex.expand_fed_if(n, who, outer)
             elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
