@@ -283,7 +283,14 @@ def fed_sequence_cases() -> Iterator[Case]:
             ins.append(V("k", T.INT64, []))
             feeds["k"] = np.array(1, np.int64)
         yield Case(f"fed_seq_{th}_{el}_{read}_{cond}", _model(nodes, ins, ["y"], opset=19, ms=False), feeds)
-    # two outputs, a tensor and a sequence; a sequence returned from the graph as it is
+    # the sequence a graph output (onnx's own test_if_seq is one)
+    for cond in (True, False):
+        nodes = [helper.make_node("Relu", ["x"], ["z"]),
+                 helper.make_node("If", ["c"], ["s"], then_branch=_seq_branch("split_rows", "then"),
+                                  else_branch=_seq_branch("split_rows", "else"))]
+        yield Case(f"fed_seq_graph_output_{cond}", _model(nodes, [V("x", T.FLOAT, [4, 3]), V("c", T.BOOL, [])], ["s"],
+                                                          opset=19, ms=False), {"x": x, "c": np.array(cond)})
+    # two outputs, a tensor and a sequence
     th = helper.make_graph([helper.make_node("Neg", ["x"], ["tn"]), helper.make_node("SequenceConstruct", ["tn", "x"],
                                                                                      ["ts"])],
                            "then", [], [U(name="tn"), U(name="ts")])
