@@ -290,6 +290,18 @@ def fed_sequence_cases() -> Iterator[Case]:
                                   else_branch=_seq_branch("split_rows", "else"))]
         yield Case(f"fed_seq_graph_output_{cond}", _model(nodes, [V("x", T.FLOAT, [4, 3]), V("c", T.BOOL, [])], ["s"],
                                                           opset=19, ms=False), {"x": x, "c": np.array(cond)})
+    # a sequence made by an If in the branch (on the same run-time condition, or on a constant)
+    for inner_cond, cond in itertools.product(["c", "yes"], [True, False]):
+        inner = helper.make_node("If", [inner_cond], ["inner"], then_branch=_seq_branch("construct", "a"),
+                                 else_branch=_seq_branch("construct_abs", "b"))
+        th = helper.make_graph([inner, helper.make_node("Identity", ["inner"], ["ts"])], "then", [], [U(name="ts")])
+        nodes = [helper.make_node("Relu", ["x"], ["z"]),
+                 helper.make_node("Constant", [], ["yes"], value=_init("yes", np.array(True))),
+                 helper.make_node("If", ["c"], ["s"], then_branch=th, else_branch=_seq_branch("insert", "else")),
+                 helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=0)]
+        yield Case(f"fed_seq_nested_{'fed' if inner_cond == 'c' else 'constant'}_{cond}",
+                   _model(nodes, [V("x", T.FLOAT, [4, 3]), V("c", T.BOOL, [])], ["y"], opset=19, ms=False),
+                   {"x": x, "c": np.array(cond)})
     # two outputs, a tensor and a sequence
     th = helper.make_graph([helper.make_node("Neg", ["x"], ["tn"]), helper.make_node("SequenceConstruct", ["tn", "x"],
                                                                                      ["ts"])],

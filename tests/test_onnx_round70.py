@@ -94,6 +94,32 @@ def test_each_way_of_making_a_sequence_is_planned_at_onnxruntime_s_sizes(label):
     assert sweep.compare(_case(label)) == ("agree", [])
 
 
+@pytest.mark.parametrize("label", ["fed_seq_nested_fed_True", "fed_seq_nested_fed_False",
+                                   "fed_seq_nested_constant_True"])
+def test_a_sequence_made_by_an_if_in_the_branch_is_counted_through_it(label):
+    # (the count's folding is given the branch with its own If expanded: it took no If, and refused the model)
+    assert sweep.compare(_case(label)) == ("agree", [])
+
+
+def test_ifs_whose_branches_read_each_other_s_sequences_are_refused_not_a_hang():
+    # (each If of sequences waits for what its branches read to be expanded: two that wait for each other looped for
+    # ever without the guard)
+    def branch(tag, node):
+        return helper.make_graph([node], tag, [], [U(name=node.output[0])])
+
+    nodes = [helper.make_node("Constant", [], ["zero"], value=sweep._init("zero", np.array(0, np.int64))),
+             helper.make_node("If", ["c"], ["s1"],
+                              then_branch=branch("a", helper.make_node("SequenceConstruct", ["t2", "x"], ["as"])),
+                              else_branch=branch("b", helper.make_node("SequenceConstruct", ["x", "x"], ["bs"]))),
+             helper.make_node("If", ["c"], ["t2"],
+                              then_branch=branch("p", helper.make_node("SequenceAt", ["s1", "zero"], ["pt"])),
+                              else_branch=branch("q", helper.make_node("SequenceAt", ["s1", "zero"], ["qt"])))]
+    m = sweep._model(nodes, [V("x", T.FLOAT, [2, 3]), V("c", T.BOOL, [])], ["t2"], opset=19, ms=False)
+    with pytest.raises(GraphError, match=r"node 'If_1' \(If\): what it reads is computed from control flow that "
+                                         r"reads what it makes"):
+        import_onnx(m)
+
+
 @pytest.mark.parametrize("label, message", [
     ("fed_seq_construct_construct_three_at_True",
      r"node 'If_2' \(If\): its output #0 's' \(a sequence; its condition 'c' known only at run time\): its "

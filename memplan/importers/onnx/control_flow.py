@@ -792,6 +792,10 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 decides += sorted({v for _a, sub in _subgraphs(n) for v in _free_names(sub)})
             if not any(j in controls for j in _ancestors(nodes, producer, decides)):
                 ready.add(i)
+        if not ready:   # (each waits for another: a cycle through what their subgraphs read; never a hang)
+            n = nodes[control[0]]
+            raise GraphError(f"node {n.name!r} ({n.op_type}): what it reads is computed from control flow that reads "
+                             "what it makes (a cycle through its subgraphs; onnxruntime refuses the model)")
         wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
         known = {v: c for v in wanted if (c := _constant_in(onnx, g, v)) is not None}
         rest = [v for v in wanted if v not in known and v in producer]
@@ -861,7 +865,8 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                     raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_scan(n, who, shapes, outer)
             elif fed_if:
-                ex.count = lambda names: sequence_lengths(onnx, copy, nodes, producer, ex, names, resolve)  # noqa: B023
+                ex.count = lambda names: sequence_lengths(onnx, copy, nodes, producer, ex, names,  # noqa: B023
+                                                         resolve, expand_control_flow)
                 ex.expand_fed_if(n, who, outer)
             elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)

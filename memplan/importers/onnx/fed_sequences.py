@@ -119,11 +119,12 @@ def select_sequences(ex, n, who: str, made: dict[str, list[str]], scalar: str, o
 
 
 def sequence_lengths(onnx, model, nodes: list, producer: dict[str, int], ex, names: list[str],
-                     resolve: Callable) -> dict[str, int]:
+                     resolve: Callable, expand: Callable) -> dict[str, int]:
     """The tensor counts of the sequences ``names`` that ``ex.new_nodes`` (an If's inlined branches) make, folded by
     ``resolve`` (``control_flow.Resolver``) over the nodes of ``model`` (``nodes``, ``producer``: its nodes and the
     index of each value's) they are computed from, those new nodes and a ``SequenceLength`` of each; a count not
-    folded is left out."""
+    folded is left out. ``expand``: ``control_flow.expand_control_flow``, for control flow inside the branches (a
+    nested If), which the folding does not take."""
     taken = set(ex.taken)   # (a copy: the expansion's own names stay what they were without this question)
     made = {o for m in ex.new_nodes for o in m.output if o}
     reads = {v for m in ex.new_nodes for v in m.input if v and v not in made}
@@ -135,6 +136,8 @@ def sequence_lengths(onnx, model, nodes: list, producer: dict[str, int], ex, nam
     read = reads | {v for m in ex.new_nodes for v in m.input if v}
     sub.graph.initializer.extend(t for t in ex.new_initializers if t.name in read)
     sub.graph.sparse_initializer.extend(t for t in ex.new_sparse if t.values.name in read)
+    if any(a.HasField("g") or len(a.graphs) for m in sub.graph.node for a in m.attribute):
+        sub = expand(onnx, sub, resolve)[0]
     known = resolve(sub, asked)
     out = {}
     for v, s in length_of.items():
