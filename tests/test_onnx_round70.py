@@ -178,6 +178,15 @@ def test_any_fed_if_of_split_sequences_is_planned_or_refused_as_onnxruntime_runs
             f"{pieces_e}" in lines[0], (kind, lines)
 
 
+def test_a_fed_if_of_sequences_over_the_bound_is_refused_before_copying(monkeypatch):
+    monkeypatch.setattr(fed_sequences, "MAX_SELECTED", 3)
+    with pytest.raises(GraphError, match=r"node 'If_2' \(If\): its output #0 's' \(a sequence; .*\): its branches' "
+                                         r"sequences hold 4 tensors each, over the 3"):
+        import_onnx(_case("fed_seq_split_rows_split_rows_at_True").model)
+    monkeypatch.setattr(fed_sequences, "MAX_SELECTED", 4)
+    assert sweep.compare(_case("fed_seq_split_rows_split_rows_at_True")) == ("agree", [])
+
+
 def test_the_cli_refuses_a_fed_if_of_unlike_sequences_in_one_line(tmp_path, capsys):
     import onnx
 

@@ -21,6 +21,10 @@ from .graph_scope import _ancestors, _numpy, _sub_model, _unused
 SEQUENCE_MAKERS = frozenset({"SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase",
                              "SplitToSequence"})
 
+#: tensors a sequence output is selected over at most (three nodes each): one of more is refused naming its count.
+#: Why a bound: a SplitToSequence of 100,000 rows was 300,000 nodes and minutes of import (1.5 ms a tensor)
+MAX_SELECTED = 4096
+
 #: ``names -> {name: tensor count}``: the counts among ``names`` (sequences the expansion made) known at import
 Counter = Callable[[list[str]], dict[str, int]]
 
@@ -94,6 +98,10 @@ def select_sequences(ex, n, who: str, made: dict[str, list[str]], scalar: str, o
             raise GraphError(f"{why}: its then_branch's sequence holds {nt} tensors, its else_branch's {ne}: which "
                              "branch runs is known only at run time, and so how many tensors it holds and its size "
                              "(planned as one buffer, it would be sized for one branch)")
+        if nt > MAX_SELECTED:
+            raise GraphError(f"{why}: its branches' sequences hold {nt} tensors each, over the {MAX_SELECTED} a "
+                             "sequence output of an If on a run-time condition is planned tensor by tensor to (not "
+                             "supported)")
         if nt == 0:   # (both empty: either is the output)
             ex.new_nodes.append(helper.make_node("Identity", [t], [out], name=ex.fresh_node(f"{n.name}/select_{k}")))
             continue
