@@ -302,6 +302,22 @@ def fed_sequence_cases() -> Iterator[Case]:
         yield Case(f"fed_seq_nested_{'fed' if inner_cond == 'c' else 'constant'}_{cond}",
                    _model(nodes, [V("x", T.FLOAT, [4, 3]), V("c", T.BOOL, [])], ["y"], opset=19, ms=False),
                    {"x": x, "c": np.array(cond)})
+    # an If in the branch whose own branches read what only they read from around (a Concat before the If)
+    def reads_w(tag, op):
+        return helper.make_graph([helper.make_node(op, ["w"], [f"{tag}n"]),
+                                  helper.make_node("SequenceConstruct", [f"{tag}n", "w"], [f"{tag}s"])], tag, [],
+                                 [U(name=f"{tag}s")])
+    inner = helper.make_node("If", ["c"], ["inner"], then_branch=reads_w("a", "Neg"), else_branch=reads_w("b", "Abs"))
+    th = helper.make_graph([inner, helper.make_node("Identity", ["inner"], ["ts"])], "then", [], [U(name="ts")])
+    el = helper.make_graph([helper.make_node("Concat", ["x", "x"], ["en"], axis=0),
+                            helper.make_node("SequenceConstruct", ["en", "en"], ["es"])], "else", [], [U(name="es")])
+    for cond in (True, False):
+        nodes = [helper.make_node("Concat", ["x", "x"], ["w"], axis=0),
+                 helper.make_node("If", ["c"], ["s"], then_branch=th, else_branch=el),
+                 helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=0)]
+        yield Case(f"fed_seq_nested_reads_around_{cond}", _model(nodes, [V("x", T.FLOAT, [2, 3]), V("c", T.BOOL, [])],
+                                                                  ["y"], opset=19, ms=False),
+                   {"x": _x((2, 3)), "c": np.array(cond)})
     # two outputs, a tensor and a sequence
     th = helper.make_graph([helper.make_node("Neg", ["x"], ["tn"]), helper.make_node("SequenceConstruct", ["tn", "x"],
                                                                                      ["ts"])],

@@ -95,7 +95,7 @@ def test_each_way_of_making_a_sequence_is_planned_at_onnxruntime_s_sizes(label):
 
 
 @pytest.mark.parametrize("label", ["fed_seq_nested_fed_True", "fed_seq_nested_fed_False",
-                                   "fed_seq_nested_constant_True"])
+                                   "fed_seq_nested_constant_True", "fed_seq_nested_reads_around_True"])
 def test_a_sequence_made_by_an_if_in_the_branch_is_counted_through_it(label):
     # (the count's folding is given the branch with its own If expanded: it took no If, and refused the model)
     assert sweep.compare(_case(label)) == ("agree", [])

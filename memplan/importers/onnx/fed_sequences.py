@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...errors import GraphError
-from .graph_scope import _ancestors, _numpy, _sub_model, _unused
+from .graph_scope import _ancestors, _free_names, _numpy, _sub_model, _subgraphs, _unused
 
 #: the standard ops that make a sequence (what ``sequence_outputs`` follows a branch's output back to)
 SEQUENCE_MAKERS = frozenset({"SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase",
@@ -135,13 +135,16 @@ def sequence_lengths(onnx, model, nodes: list, producer: dict[str, int], ex, nam
     nested If), which the folding does not take."""
     taken = set(ex.taken)   # (a copy: the expansion's own names stay what they were without this question)
     made = {o for m in ex.new_nodes for o in m.output if o}
-    reads = {v for m in ex.new_nodes for v in m.input if v and v not in made}
+    read = {v for m in ex.new_nodes for v in m.input if v}
+    for m in ex.new_nodes:   # (an If in the branch: what its own branches read from around it)
+        for _a, sub in _subgraphs(m):
+            read |= _free_names(sub)
+    reads = read - made
     length_of = {v: _unused(f"{v}/length", taken) for v in names}
     counting = [onnx.helper.make_node("SequenceLength", [v], [s], name=s) for v, s in length_of.items()]
     asked = list(length_of.values())
     sub = _sub_model(onnx, model, [nodes[i] for i in sorted(_ancestors(nodes, producer, reads))] + list(ex.new_nodes)
                     + counting, asked)
-    read = reads | {v for m in ex.new_nodes for v in m.input if v}
     sub.graph.initializer.extend(t for t in ex.new_initializers if t.name in read)
     sub.graph.sparse_initializer.extend(t for t in ex.new_sparse if t.values.name in read)
     if any(a.HasField("g") or len(a.graphs) for m in sub.graph.node for a in m.attribute):
