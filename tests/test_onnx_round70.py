@@ -219,3 +219,19 @@ def test_a_contrib_rotary_of_position_ids_not_its_inputs_is_refused_naming_it():
            "'input' ([2, 3, 2, 8]) requires [batch, sequence_length] = [2, 2] (or [1])" in text, text
     assert sweep.compare(_case("rotary_ms_rank4_seq_second"))[0] == "both refuse"
     assert sweep.compare(_case("rotary_ms_offset")) == ("agree", [])
+
+
+@pytest.mark.parametrize("label, message", [
+    ("gqa_rotary_h8_p0_s1_b2_qkv_float32", r"node 'GroupQueryAttention_0' \(GroupQueryAttention\): it applies rotary "
+                                           r"embedding \(do_rotary=1\) to heads of size 8, not a multiple of 16"),
+    ("gqa_rotary_h8_p4_s1_b2_packed_float16", r"heads of size 8, not a multiple of 16"),
+    ("matmulnbits4_a3d_k32_b24_zp0", r"node 'MatMulNBits_0' \(MatMulNBits\): its block_size is 24: onnxruntime takes "
+                                     r"only a power of two of 16 or more"),
+    ("gather_block_q_int4_ga0_qa1_b8", r"node 'GatherBlockQuantized_0' \(GatherBlockQuantized\): its block_size is 8"),
+])
+def test_an_llm_op_onnxruntime_refuses_for_its_block_or_head_size_is_refused_naming_it(label, message):
+    text = _refusal(label)
+    assert re.search(message, text), text
+    assert sweep.compare(_case(label))[0] == "both refuse"
+    ok = label.replace("_h8_", "_h16_").replace("_b24_", "_b32_").replace("_b8", "_b16")
+    assert sweep.compare(_case(ok)) == ("agree", [])

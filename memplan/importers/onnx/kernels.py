@@ -667,6 +667,50 @@ def check_gqa_subsequent_prompt(n, where: str, shapes: dict, values: dict) -> No
                          "context is given\")")
 
 
+def _block_size_refusal(n) -> str | None:
+    """Why onnxruntime refuses the ``block_size`` of com.microsoft's MatMulNBits or GatherBlockQuantized, or None."""
+    a = _attr(n, "block_size")
+    block = a.i if a is not None else 128   # (GatherBlockQuantized's default; MatMulNBits requires it)
+    if block >= 16 and block & (block - 1) == 0:
+        return None
+    if n.op_type == "GatherBlockQuantized" and block == 0:
+        return None   # (0: FP8/FP4 data, which its schema takes; judged by its kernel)
+    words = ("Only power-of-two block sizes >= 16 are supported" if n.op_type == "MatMulNBits" else
+             "block_size must be a power of 2 and not smaller than 16")
+    return f"its block_size is {block}: onnxruntime takes only a power of two of 16 or more (\"{words}\") and " \
+           "refuses the model"
+
+
+def check_llm_kernel_limits(n, where: str, shapes: dict) -> None:
+    """com.microsoft ops of LLM exports whose attributes or shapes onnxruntime 1.32 refuses, though their output sizes
+    are derivable (and were planned): MatMulNBits and GatherBlockQuantized of a ``block_size`` not a power of two of
+    at least 16 (it refuses to load the model), and GroupQueryAttention with ``do_rotary`` of a head size not a
+    multiple of 16 (it refuses to run it: "head_size shall be a multiple of 16"). Found by round 70's sweep."""
+    if n.domain != "com.microsoft":
+        return
+    if n.op_type in ("MatMulNBits", "GatherBlockQuantized"):
+        why = _block_size_refusal(n)
+        if why is not None:
+            raise GraphError(f"{where}: {why}")
+        return
+    if n.op_type != "GroupQueryAttention" or not n.input:
+        return
+    rotary, heads, kv = _attr(n, "do_rotary"), _attr(n, "num_heads"), _attr(n, "kv_num_heads")
+    if rotary is None or not rotary.i or heads is None or kv is None or heads.i <= 0 or kv.i <= 0:
+        return
+    q = _static_dims(shapes, n.input[0])
+    k = _static_dims(shapes, n.input[1]) if len(n.input) > 1 and n.input[1] else None
+    if k is not None and len(k) == 3 and k[2] % kv.i == 0:
+        head = k[2] // kv.i
+    elif k is None and q is not None and len(q) == 3 and q[2] % (heads.i + 2 * kv.i) == 0:
+        head = q[2] // (heads.i + 2 * kv.i)
+    else:
+        return
+    if head % 16:
+        raise GraphError(f"{where}: it applies rotary embedding (do_rotary=1) to heads of size {head}, not a multiple "
+                         "of 16; onnxruntime refuses to run it (\"head_size shall be a multiple of 16\")")
+
+
 def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
     """A RotaryEmbedding (default domain, opset 23 on; or com.microsoft's, whose ``position_ids`` is input 1 and may
     be ``[1]``) whose ``position_ids`` (input 3) is not ``[batch, sequence_length]`` of its input (``[batch, heads,
@@ -863,6 +907,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
