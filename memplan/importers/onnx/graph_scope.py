@@ -1,7 +1,4 @@
-"""Names and scopes of ONNX graphs that hold subgraphs: what a graph defines and reads, fresh names, renaming, the
-nodes a value is computed from, a model of some of them. Why its own module: the control-flow expansion, its checks of
-the untaken branch and of sequence outputs all walk scopes the same way; kept apart, each of those modules is about
-its one job (split out of ``control_flow`` in round 70)."""
+"""Scopes of ONNX subgraphs (defined, read, fresh names), apart so the expansion's modules each keep one job."""
 
 from __future__ import annotations
 

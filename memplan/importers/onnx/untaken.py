@@ -1,7 +1,4 @@
-"""The branch an ``If`` on a constant does not take, checked as onnxruntime checks it as it loads the model: its
-nodes against their schemas, ONNX's strict inference of it, and the types of its outputs against the taken
-branch's. Why its own module: the expansion drops that branch; judging it is a separate job, done once the expanded
-graph is inferred (split out of ``control_flow`` in round 70)."""
+"""The If branch not taken, checked as onnxruntime loads it: apart from the expansion, which drops that branch."""
 
 from __future__ import annotations
 
