@@ -235,3 +235,17 @@ def test_an_llm_op_onnxruntime_refuses_for_its_block_or_head_size_is_refused_nam
     assert sweep.compare(_case(label))[0] == "both refuse"
     ok = label.replace("_h8_", "_h16_").replace("_b24_", "_b32_").replace("_b8", "_b16")
     assert sweep.compare(_case(ok)) == ("agree", [])
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from([4, 8]), st.lists(st.integers(1, 3), min_size=0, max_size=2), st.integers(1, 70),
+       st.integers(1, 9), st.sampled_from([16, 32, 64, 8, 48]))
+def test_any_matmulnbits_is_planned_at_onnxruntime_s_sizes_or_refused_as_it_refuses(bits, lead, k, n, block):
+    blocks = -(-k // block)
+    ins = {"A": sweep._x(tuple(lead) + (2, k)), "B": sweep._x((n, blocks, block * bits // 8), np.uint8, 1),
+           "scales": sweep._x((n * blocks,), seed=2) + 1}
+    case = sweep._case("hypothesis", "MatMulNBits", ins, ["y"], consts=("B", "scales"), K=k, N=n, bits=bits,
+                       block_size=block)
+    kind, lines = sweep.compare(case)
+    assert kind in ("agree", "both refuse"), (kind, lines)
+    assert (kind == "both refuse") == (block in (8, 48)), (kind, lines)
