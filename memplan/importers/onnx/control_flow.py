@@ -11,7 +11,7 @@ import sees an ordinary graph, its errors naming the inlined nodes by ids that s
 Round 69: a ``Scan`` is unrolled too, over its scan inputs' length (their shapes folded as a condition is), and an
 ``If`` whose condition depends on what the inputs hold is both its branches, each output a ``Where`` between them
 (the plan holds whichever runs; outputs of two shapes are refused, their size being the run's choice). The branch an
-If on a constant does not take is checked as onnxruntime checks it as it loads (``check_untaken_validity``).
+If on a constant does not take is checked as onnxruntime checks it as it loads (``untaken.check_untaken_validity``).
 
 What stays refused, each naming the node and why: a ``Loop`` without a trip count, of a trip count not known at
 import or over ``MAX_UNROLL``, or whose body computes its condition (how many iterations run is then a run-time fact:
@@ -29,7 +29,20 @@ from typing import Any, NamedTuple
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .common import _node_ids
+from .fed_sequences import Counter, select_sequences, sequence_lengths, sequence_outputs
+from .graph_scope import (
+    _all_names,
+    _ancestors,
+    _defined,
+    _free_names,
+    _numpy,
+    _rename_refs,
+    _sub_model,
+    _subgraphs,
+    _unused,
+)
 from .type_rules import _known_type
+from .untaken import UntakenBranch, _untaken_model, _untaken_types, check_untaken_validity
 
 #: iterations a ``Loop`` is unrolled to at most: one of more is refused naming its trip count. Why a bound: each
 #: iteration is a copy of the body in the planned graph, and a trip count of 10**9 would copy the body a billion times
@@ -59,20 +72,6 @@ class TypeCheck(NamedTuple):
     value: str
     declared: str | None
     like: str | None
-    why: str
-
-
-class UntakenBranch(NamedTuple):
-    """The branch ``body`` of an expanded ``If`` that does not run, whose outputs' types must still be those of the
-    taken branch's (``taken``: their names in the expanded graph). Why: onnxruntime infers both branches as it loads
-    the model and refuses an If whose else branch makes int64 where its then branch makes float, declared or not
-    ("Mismatched tensor element type: inferred=int64 declared=float"); expanded, the untaken branch is gone, and an
-    undeclared output of another dtype was planned. ``onnx`` and ``model``: the module and the model, whose opsets
-    and local functions the branch's inference uses (``_untaken_types``)."""
-    taken: list[str]
-    body: Any
-    onnx: Any
-    model: Any
     why: str
 
 
@@ -179,45 +178,6 @@ def has_control_flow(g) -> bool:
     return any(n.op_type in CONTROL_OPS for n in g.node)
 
 
-def _subgraphs(n) -> list[tuple[str, Any]]:
-    """``(attribute name, graph)`` of each subgraph node ``n`` carries."""
-    out = []
-    for a in n.attribute:
-        if a.HasField("g"):
-            out.append((a.name, a.g))
-        out.extend((a.name, sub) for sub in a.graphs)
-    return out
-
-
-def _defined(g) -> set[str]:
-    """The names graph ``g`` defines at its own level: inputs, initializers, node outputs."""
-    names = {v.name for v in g.input} | {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    names.update(o for n in g.node for o in n.output if o)
-    return names
-
-
-def _all_names(g, into: set[str]) -> set[str]:
-    """Every name ``g`` and its subgraphs define or read (what a fresh name must avoid)."""
-    into.update(_defined(g))
-    into.update(v.name for v in g.output)
-    for n in g.node:
-        into.update(v for v in n.input if v)
-        for _a, sub in _subgraphs(n):
-            _all_names(sub, into)
-    return into
-
-
-def _free_names(g) -> set[str]:
-    """The names ``g`` (and its subgraphs) read that it does not define: what it takes from the scopes around it."""
-    defined = _defined(g)
-    free = {v for n in g.node for v in n.input if v and v not in defined}
-    free.update(v.name for v in g.output if v.name not in defined)
-    for n in g.node:
-        for _a, sub in _subgraphs(n):
-            free.update(v for v in _free_names(sub) if v not in defined)
-    return free
-
-
 def _count_nodes(onnx, g, main) -> int:
     """Nodes of ``g`` once its control flow is expanded, at most: each nested Loop's body times its trip count (a
     constant of ``g`` or of the ``main`` graph; ``MAX_UNROLL`` where the count is computed), an If's larger branch.
@@ -241,35 +201,6 @@ def _count_nodes(onnx, g, main) -> int:
     return total
 
 
-def _rename_refs(g, mapping: dict[str, str]) -> None:
-    """Rename in place what subgraph ``g`` reads from the scopes around it (``mapping``); a name ``g`` defines itself
-    shadows the outer one and is left alone, in ``g`` and below."""
-    local = _defined(g)
-    inner = {k: v for k, v in mapping.items() if k not in local}
-    if not inner:
-        return
-    for n in g.node:
-        for k, v in enumerate(n.input):
-            if v in inner:
-                n.input[k] = inner[v]
-        for _a, sub in _subgraphs(n):
-            _rename_refs(sub, inner)
-    for o in g.output:
-        if o.name in inner:
-            o.name = inner[o.name]
-
-
-
-def _unused(stem: str, taken: set[str]) -> str:
-    """``stem``, or ``stem_1``, ``stem_2``... the first not in ``taken``, which it joins: names of copied values and
-    nodes stay unique and the same for the same model (deterministic graph JSON)."""
-    name, k = stem, 0
-    while name in taken:
-        k += 1
-        name = f"{stem}_{k}"
-    taken.add(name)
-    return name
-
 class _Expander:
     """One model's expansion: the names taken so far (so every new name is fresh) and the ids of its nodes."""
 
@@ -285,6 +216,8 @@ class _Expander:
         self.new_initializers: list = []
         self.new_sparse: list = []
         self.type_checks: list[TypeCheck] = []
+        #: the tensor counts of sequences the current If's branches make (``fed_sequences.sequence_lengths``)
+        self.count: Counter | None = None
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -420,7 +353,7 @@ class _Expander:
         both, each branch's values have their memory whichever runs (an upper bound of the run's: the branch that
         does not run is planned too), and the output one buffer, of the size both branches make. Outputs of two
         shapes (``BranchShapes``) or two types (``ScanCheck`` on the Where: ONNX's inference of it fails) are
-        refused naming the If."""
+        refused naming the If. A sequence output is selected tensor by tensor (``fed_sequences``, round 70)."""
         branches = dict(_subgraphs(n))
         for name in ("then_branch", "else_branch"):
             if name not in branches:
@@ -435,13 +368,18 @@ class _Expander:
         for name in ("then_branch", "else_branch"):
             made[name] = self.inline(branches[name], f"{n.name}/{name[:-7]}/", {}, [None] * len(n.output), outer,
                                      who, name)
+        sequences = sequence_outputs(n, self.g)
         helper = self.onnx.helper
         np = _numpy()
         scalar = self.fresh(f"{n.name}/condition")
         self.new_nodes.append(helper.make_node(
             "Reshape", [n.input[0], self.constant(f"{n.name}/scalar", np.array([], dtype=np.int64))], [scalar],
             name=self.fresh_node(f"{n.name}/condition")))
+        if sequences:
+            select_sequences(self, n, who, made, scalar, sequences, self.count, (ScanCheck, BranchShapes))
         for k, out in enumerate(n.output):
+            if k in sequences:
+                continue
             t, e = made["then_branch"][k], made["else_branch"][k]
             select = self.fresh_node(f"{n.name}/select_{k}")
             self.new_nodes.append(helper.make_node("Where", [scalar, t, e], [out], name=select))
@@ -702,158 +640,6 @@ class _Expander:
         return concat
 
 
-def _untaken_model(checks: list[UntakenBranch], types: dict[str, str]) -> tuple[Any, list[list[str]], list]:
-    """One flat model of every check's untaken branch, each branch's own values renamed apart (``untaken/<k>/<name>``)
-    and its nodes named ``untaken/<k>/<node id>``, each value they read from the scopes around a graph input typed as
-    the expanded graph's inference typed it (a tensor of unknown shape; another is left untyped; a graph input as the
-    model declares it, an initializer of its dims: what onnxruntime knows of them as it loads); with each branch's
-    outputs' names in it, and the initializers copied. Why flat and at once: ONNX's inference of an ``If``'s subgraph
-    costs 0.4 ms a branch, a model a branch about as much (+40% on the import of 1,000 Ifs)."""
-    onnx = checks[0].onnx
-    helper = onnx.helper
-    free: set[str] = set()
-    nodes: list = []
-    initializers: list = []
-    outputs: list[list[str]] = []
-    for k, c in enumerate(checks):
-        body = c.body
-        free |= _free_names(body)
-        mapping = {v: f"untaken/{k}/{v}" for v in _defined(body)}
-        for t in body.initializer:
-            copy = onnx.TensorProto()
-            copy.CopyFrom(t)
-            copy.name = mapping[t.name]
-            initializers.append(copy)
-        for n, nid in zip(body.node, _node_ids(body)):
-            copy = onnx.NodeProto()
-            copy.CopyFrom(n)
-            copy.name = f"untaken/{k}/{nid}"
-            copy.input[:] = [mapping.get(v, v) for v in n.input]
-            copy.output[:] = [mapping.get(v, v) for v in n.output]
-            for _a, sub in _subgraphs(copy):
-                _rename_refs(sub, mapping)
-            nodes.append(copy)
-        outputs.append([mapping.get(o.name, o.name) for o in body.output])
-    model = checks[0].model
-    declared = {vi.name: vi for vi in model.graph.input if vi.HasField("type")}
-    weights = {t.name: t for t in model.graph.initializer if t.name not in declared}
-    inputs = []
-    for v in sorted(free):
-        elem = _elem_of(onnx, types.get(v))
-        if v in declared:   # (a graph input: as the model declares it, what onnxruntime knows of it as it loads)
-            inputs.append(declared[v])
-        elif v in weights:   # (an initializer: its own dims)
-            inputs.append(helper.make_tensor_value_info(v, weights[v].data_type, list(weights[v].dims)))
-        else:
-            inputs.append(helper.make_tensor_value_info(v, elem, None) if elem else helper.ValueInfoProto(name=v))
-    g = helper.make_graph(nodes, "untaken", inputs, [], initializers)
-    m = helper.make_model(g, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-    m.functions.extend(model.functions)
-    return m, outputs, initializers
-
-
-#: words of ONNX's strict inference errors that say only that a value the untaken branch reads from the graph around
-#: is of a type the flat model could not give it (a sequence, an optional, a value of unknown type): not the branch's
-#: own fault, so not judged
-_UNTYPED_READ = "expected to have type but instead is null"
-
-
-def check_untaken_validity(checks: list[UntakenBranch], flat) -> None:
-    """Refuse the first untaken branch (of ``checks``, its nodes in the flat model ``flat``, ``_untaken_model``)
-    that onnxruntime refuses as it loads the model: a node its schema rejects (an op not registered at the model's
-    opset, a domain not imported, a required attribute missing, an unknown attribute, too many or too few inputs:
-    onnx's checker, which onnxruntime's graph resolution applies to every subgraph), and a node ONNX's strict type and
-    shape inference fails on (two types bound to one type parameter, a Cast to no type, a Transpose ``perm`` or a
-    Gather ``axis`` out of its input's rank, a MatMul of declared dims that do not match). Why: the branch that does
-    not run is still resolved, typed and inferred by onnxruntime, which then refuses to load the model; expanded, the
-    branch was dropped unread and the model planned. A value the branch reads from the graph around that nodes make
-    is typed, not shaped (its shape at import is what the inputs' fixed dims give, which onnxruntime does not know as
-    it loads: a branch that does not run because of a shape may well be invalid for that shape), so a shape error
-    on such a value is not judged; a graph input is as declared, an initializer of its dims."""
-    onnx = checks[0].onnx
-    ctx = onnx.checker.C.CheckerContext()
-    ctx.ir_version = flat.ir_version
-    ctx.opset_imports = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in flat.opset_import}
-    owner = {}   # flat node name -> (the check it is of, its id in the branch)
-    for n in flat.graph.node:
-        _, k, nid = n.name.split("/", 2)
-        owner[n.name] = (checks[int(k)], nid)
-
-    def schema_check(nodes, ids: list[str], where: str, c: UntakenBranch) -> None:
-        for n, nid in zip(nodes, ids):
-            subs = _subgraphs(n)
-            if subs:   # (onnx's checker of a node with a subgraph asks for a lexical scope Python cannot give it:
-                #   the subgraphs' own nodes are checked one by one instead)
-                for _a, sub in subs:
-                    schema_check(sub.node, _node_ids(sub), f"{where}node {nid!r} ({n.op_type}): its {_a}'s ", c)
-                continue
-            if any(t.data_location == onnx.TensorProto.EXTERNAL for a in n.attribute
-                   for t in (*([a.t] if a.HasField("t") else []), *a.tensors)):
-                continue   # (onnx's checker looks for the data file, relative to no folder here: not checked, as
-                #   the import's own node checks leave such a node to the file checks)
-            try:
-                onnx.checker.check_node(n, ctx)
-            except Exception as exc:  # noqa: BLE001 - onnx's ValidationError, worded by onnx
-                text = _first_line(exc).replace(f"Node({n.name})", f"Node({nid})")
-                raise GraphError(f"{c.why}: its {where}node {nid!r} ({n.op_type}) is invalid: {text} (onnxruntime "
-                                 "refuses the model)") from None
-
-    for n in flat.graph.node:
-        c, nid = owner[n.name]
-        schema_check([n], [nid], "", c)
-    try:
-        onnx.shape_inference.infer_shapes(flat, check_type=True, strict_mode=True)
-    except Exception as exc:  # noqa: BLE001 - onnx's InferenceError; what it says decides
-        # (ONNX lists each node's error on a line of its own; a node whose input is untyped fails too, and so do the
-        # nodes after it: the first error of another kind is the branch's own)
-        lines = [line for line in str(exc).splitlines() if "node name: " in line and _UNTYPED_READ not in line]
-        text = lines[0] if lines else ""
-        name = next((name for name in owner if f"node name: {name})" in text), None)
-        if name is None:   # (an error naming no node of a branch, or of a nested subgraph's: not judged)
-            return
-        c, nid = owner[name]
-        text = text.replace(f"node name: {name})", f"node name: {nid})")
-        text = text.replace("[ShapeInferenceError] ", "").replace("Inference error(s): ", "")
-        where = f"its node {nid!r}: "
-        raise GraphError(f"{c.why}: {where}ONNX's inference fails: {_first_line(text)} (onnxruntime infers both "
-                         "branches and refuses the model)") from None
-
-
-def _first_line(exc) -> str:
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), str(exc))
-
-
-def _untaken_types(checks: list[UntakenBranch], types: dict[str, str], flat=None) -> list[list[str | None]]:
-    """The types ONNX's (lenient) inference gives each output of each check's untaken branch (None where unknown),
-    inferred at once in one flat model (``_untaken_model``; ``flat``: the one already made)."""
-    onnx = checks[0].onnx
-    helper = onnx.helper
-    m, outputs, initializers = flat or _untaken_model(checks, types)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
-    except Exception:  # noqa: BLE001 - what onnx cannot infer is not judged
-        return [[None] * len(c.body.output) for c in checks]
-    known = {vi.name: vi for vi in (*inferred.graph.value_info, *inferred.graph.input)}
-    known.update({t.name: helper.make_tensor_value_info(t.name, t.data_type, None) for t in initializers})
-    return [[_known_type(onnx, known[o].type) if o in known and known[o].HasField("type") else None for o in outs]
-            for outs in outputs]
-
-
-def _elem_of(onnx, text: str | None) -> int:
-    """The element type of the tensor type ``text`` (``tensor(float)``), 0 where it is none or not a tensor's."""
-    if not text or not text.startswith("tensor("):
-        return 0
-    from .type_rules import _tensor_text
-
-    return next((e for e in onnx.TensorProto.DataType.values() if e and _tensor_text(onnx, e) == text), 0)
-
-
-def _numpy():
-    import numpy
-
-    return numpy
-
-
 def _read_in_body(body, first: int = 1) -> set[str]:
     """Every name the nodes (and subgraphs) of a Loop's ``body`` read, and its outputs but the condition (a body
     input only the condition passes through needs no value of its own); ``first``: the first output counted (0 for a
@@ -961,24 +747,6 @@ def _scan_inputs(n) -> list[str]:
     return list(n.input[len(n.input) - m:]) if 0 < m <= len(n.input) else []
 
 
-def _ancestors(nodes, producer: dict[str, int], names: Iterable[str]) -> set[int]:
-    """Indices of the nodes (of ``nodes``) that the values ``names`` are computed from, implicit reads of
-    subgraphs included."""
-    seen: set[int] = set()
-    stack = [producer[v] for v in names if v in producer]
-    while stack:
-        i = stack.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        n = nodes[i]
-        reads = [v for v in n.input if v]
-        for _a, sub in _subgraphs(n):
-            reads.extend(_free_names(sub))
-        stack.extend(producer[v] for v in reads if v in producer)
-    return seen
-
-
 def expand_control_flow(onnx, model, resolve: Resolver,
                         type_checks: list[TypeCheck] | None = None) -> tuple[Any, list[int] | None]:
     """The model with each ``If`` and ``Loop`` of its graph (and of their branches and bodies, as they are inlined)
@@ -1019,8 +787,15 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 raise GraphError(f"{who}: a Scan of opset {opset} (Scan-8: batched, of sequence lengths fed at run "
                                  "time) is not unrolled at import (not supported; Scan-9 on is)")
             decides = _control_inputs(n) + _scan_inputs(n)
+            if n.op_type == "If" and sequence_outputs(n, g):   # (the tensor counts of its sequences are folded from
+                #   what its branches read: not before that is expanded)
+                decides += sorted({v for _a, sub in _subgraphs(n) for v in _free_names(sub)})
             if not any(j in controls for j in _ancestors(nodes, producer, decides)):
                 ready.add(i)
+        if not ready:   # (each waits for another: a cycle through what their subgraphs read; never a hang)
+            n = nodes[control[0]]
+            raise GraphError(f"node {n.name!r} ({n.op_type}): what it reads is computed from control flow that reads "
+                             "what it makes (a cycle through its subgraphs; onnxruntime refuses the model)")
         wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
         known = {v: c for v in wanted if (c := _constant_in(onnx, g, v)) is not None}
         rest = [v for v in wanted if v not in known and v in producer]
@@ -1090,6 +865,8 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                     raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_scan(n, who, shapes, outer)
             elif fed_if:
+                ex.count = lambda names: sequence_lengths(onnx, copy, nodes, producer, ex, names,  # noqa: B023
+                                                         resolve, expand_control_flow)
                 ex.expand_fed_if(n, who, outer)
             elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
@@ -1114,32 +891,6 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             type_checks.extend(ex.type_checks)
         origin = new_origin
     return copy, origin
-
-
-def _sub_model(onnx, model, nodes: list, outputs: list[str]):
-    """A model of ``nodes`` (of ``model``'s graph) returning ``outputs``: the graph's inputs, the initializers the
-    nodes read (an input that is an initializer they do not read is left out with it), its declarations.
-    Why not a copy of the whole model: it held every weight, copied once per pass of the expansion (0.7 s a pass
-    for 400 MB of embedded weights, for a condition computed from three shape ops)."""
-    read = {v for n in nodes for v in n.input if v}
-    for n in nodes:
-        for _a, sub in _subgraphs(n):
-            read |= _free_names(sub)
-    g = model.graph
-    weights = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    out = onnx.ModelProto()
-    out.ir_version = model.ir_version
-    out.opset_import.extend(model.opset_import)
-    out.functions.extend(model.functions)
-    sg = out.graph
-    sg.name = g.name
-    sg.input.extend(vi for vi in g.input if vi.name not in weights or vi.name in read)
-    sg.initializer.extend(t for t in g.initializer if t.name in read)
-    sg.sparse_initializer.extend(t for t in g.sparse_initializer if t.values.name in read)
-    sg.value_info.extend(g.value_info)
-    sg.node.extend(nodes)
-    sg.output.extend(onnx.helper.make_empty_tensor_value_info(v) for v in outputs)
-    return out
 
 
 def _check_subgraph_names(g, ids: list[str]) -> None:

@@ -53,9 +53,11 @@ from .kernels import (
     check_empty_optional,
     check_expand_shape,
     check_gather_nd_batch,
+    check_gqa_subsequent_prompt,
     check_group_norm_empty,
     check_integer_divisor,
     check_linear_attention_empty,
+    check_llm_kernel_limits,
     check_onehot_depth,
     check_pad_constant_value,
     check_recurrent_operands,
@@ -598,6 +600,8 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_rms_norm_extent(n, where, shapes)
         check_group_norm_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
+        check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
+        check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)
         _check_ml_node(n, where, shapes)

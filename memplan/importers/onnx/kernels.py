@@ -645,24 +645,95 @@ def _attention_body_refusal(name: str, s: list, keys_past) -> str | None:
     return None   # (an empty batch or query sequence, or keys held by past_key: onnxruntime runs it)
 
 
+def check_gqa_subsequent_prompt(n, where: str, shapes: dict, values: dict) -> None:
+    """A com.microsoft GroupQueryAttention of a batch over 1 and more than one new token whose known
+    ``total_sequence_length`` (input 6) is not that token count (a prompt after a past: chunked prefill) is refused
+    naming the node, the batch, the tokens and the total.
+
+    Why: its sizes are derivable and were planned, while onnxruntime 1.32's kernel refuses to run it ("batch_size
+    must be 1 when sequence_length > 1 and past context is given"; round 70's sweep: batch 2, 3 tokens, a total of
+    7 or 4). Where the total is fed at run time, the plan stands (a first prompt, total = tokens, runs)."""
+    if n.op_type != "GroupQueryAttention" or n.domain != "com.microsoft" or len(n.input) < 7 or not n.input[6]:
+        return
+    q = _static_dims(shapes, n.input[0])
+    total = values.get(n.input[6])
+    if q is None or len(q) != 3 or total is None or total.size != 1 or total.dtype.kind not in "iu":
+        return
+    t = int(total.reshape(-1)[0])
+    if q[0] > 1 and q[1] > 1 and t != q[1]:
+        raise GraphError(f"{where}: its query {n.input[0]!r} ({q}) is a batch of {q[0]} of {q[1]} new tokens, and "
+                         f"its total_sequence_length {n.input[6]!r} is {t}, not {q[1]} (a prompt after a past); "
+                         "onnxruntime refuses to run it (\"batch_size must be 1 when sequence_length > 1 and past "
+                         "context is given\")")
+
+
+def _block_size_refusal(n) -> str | None:
+    """Why onnxruntime refuses the ``block_size`` of com.microsoft's MatMulNBits or GatherBlockQuantized, or None."""
+    a = _attr(n, "block_size")
+    block = a.i if a is not None else 128   # (GatherBlockQuantized's default; MatMulNBits requires it)
+    if block >= 16 and block & (block - 1) == 0:
+        return None
+    if n.op_type == "GatherBlockQuantized" and block == 0:
+        return None   # (0: FP8/FP4 data, which its schema takes; judged by its kernel)
+    words = ("Only power-of-two block sizes >= 16 are supported" if n.op_type == "MatMulNBits" else
+             "block_size must be a power of 2 and not smaller than 16")
+    return f"its block_size is {block}: onnxruntime takes only a power of two of 16 or more (\"{words}\") and " \
+           "refuses the model"
+
+
+def check_llm_kernel_limits(n, where: str, shapes: dict) -> None:
+    """com.microsoft ops of LLM exports whose attributes or shapes onnxruntime 1.32 refuses, though their output sizes
+    are derivable (and were planned): MatMulNBits and GatherBlockQuantized of a ``block_size`` not a power of two of
+    at least 16 (it refuses to load the model), and GroupQueryAttention with ``do_rotary`` of a head size not a
+    multiple of 16 (it refuses to run it: "head_size shall be a multiple of 16"). Found by round 70's sweep."""
+    if n.domain != "com.microsoft":
+        return
+    if n.op_type in ("MatMulNBits", "GatherBlockQuantized"):
+        why = _block_size_refusal(n)
+        if why is not None:
+            raise GraphError(f"{where}: {why}")
+        return
+    if n.op_type != "GroupQueryAttention" or not n.input:
+        return
+    rotary, heads, kv = _attr(n, "do_rotary"), _attr(n, "num_heads"), _attr(n, "kv_num_heads")
+    if rotary is None or not rotary.i or heads is None or kv is None or heads.i <= 0 or kv.i <= 0:
+        return
+    q = _static_dims(shapes, n.input[0])
+    k = _static_dims(shapes, n.input[1]) if len(n.input) > 1 and n.input[1] else None
+    if k is not None and len(k) == 3 and k[2] % kv.i == 0:
+        head = k[2] // kv.i
+    elif k is None and q is not None and len(q) == 3 and q[2] % (heads.i + 2 * kv.i) == 0:
+        head = q[2] // (heads.i + 2 * kv.i)
+    else:
+        return
+    if head % 16:
+        raise GraphError(f"{where}: it applies rotary embedding (do_rotary=1) to heads of size {head}, not a multiple "
+                         "of 16; onnxruntime refuses to run it (\"head_size shall be a multiple of 16\")")
+
+
 def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
-    """A RotaryEmbedding (default domain, opset 23 on) whose ``position_ids`` (input 3) is not ``[batch,
-    sequence_length]`` of its input (``[batch, heads, seq, head]`` or ``[batch, seq, hidden]``) is refused naming the
-    node and both shapes. Checked where the shapes are static.
+    """A RotaryEmbedding (default domain, opset 23 on; or com.microsoft's, whose ``position_ids`` is input 1 and may
+    be ``[1]``) whose ``position_ids`` (input 3) is not ``[batch, sequence_length]`` of its input (``[batch, heads,
+    seq, head]`` or ``[batch, seq, hidden]``) is refused naming the node and both shapes. Checked where the shapes
+    are static. (Round 70: com.microsoft's of a 4-D input ``[batch, seq, heads, head]``, ``position_ids`` ``[batch,
+    seq]``, was planned; onnxruntime refuses to run it, reading the input as ``[batch, heads, seq, head]``.)
 
     Why: ONNX's inference sizes the output as the input and checks nothing of ``position_ids``, so a model of
     ``position_ids`` ``[1, 3]`` for a batch of 2 was planned; onnxruntime refuses to run it ("Input 'position_ids'
     dimension 0 should be of size batch_size"; of another rank: "is expected to have 2 dimensions")."""
-    if n.op_type != "RotaryEmbedding" or not _default_domain(n) or len(n.input) < 4 or not n.input[3]:
+    ms = n.domain == "com.microsoft"   # (its position_ids is input 1, and may be [1]: one offset for all)
+    k = 1 if ms else 3
+    if n.op_type != "RotaryEmbedding" or not (ms or _default_domain(n)) or len(n.input) <= k or not n.input[k]:
         return
     x = shapes.get(n.input[0], (0, None))[1]
-    ids = shapes.get(n.input[3], (0, None))[1]
-    if x is None or ids is None or len(x) not in (3, 4):
+    ids = shapes.get(n.input[k], (0, None))[1]
+    if x is None or ids is None or len(x) not in (3, 4) or ms and list(ids) == [1]:
         return
     want = [x[0], x[2] if len(x) == 4 else x[1]]
     if len(ids) != 2 or any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(ids, want)):
-        raise GraphError(f"{where}: its position_ids {n.input[3]!r} is {list(ids)}, where its input {n.input[0]!r} "
-                         f"({list(x)}) requires [batch, sequence_length] = {want}; onnxruntime refuses to run it")
+        raise GraphError(f"{where}: its position_ids {n.input[k]!r} is {list(ids)}, where its input {n.input[0]!r} "
+                         f"({list(x)}) requires [batch, sequence_length] = {want}"
+                         f"{' (or [1])' if ms else ''}; onnxruntime refuses to run it")
 
 
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
@@ -836,6 +907,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]

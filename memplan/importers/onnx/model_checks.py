@@ -611,7 +611,7 @@ def _check_functions(onnx, model) -> None:
 def _subgraph_reads(n) -> set[str]:
     """The names the subgraphs of node ``n`` (of a local function's body) read from around them. (A call of a local
     function in them is inlined with the rest: ``_inline_functions``.)"""
-    from .control_flow import _free_names, _subgraphs
+    from .graph_scope import _free_names, _subgraphs
 
     free: set[str] = set()
     for _a, sub in _subgraphs(n):
