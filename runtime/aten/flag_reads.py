@@ -240,6 +240,8 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
         rng = torch.get_rng_state()
         cuda = [torch.cuda.get_rng_state(d) for d in devices]
         a, k = copy.deepcopy((args, kwargs))
+        written = getattr(getattr(step, "executor", None), "written_weights", None)
+        state.save_written(written() if written is not None else [])   # (past any mode: a CUDA graph's replay)
         try:
             got = step(*a, **k)
         finally:
@@ -249,7 +251,7 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
             torch.cuda.set_rng_state(s, d)
         a, k = copy.deepcopy((args, kwargs))
         try:
-            with torch.no_grad():
+            with torch.no_grad(), state.watching():   # (each storage eager's branch writes, saved before)
                 want = module(*a, **k)
         finally:
             state.restore()

@@ -9,7 +9,9 @@ compile (round 69: ``self.log["calls"]`` held one call more, ``self.stats.count`
 dict, set, deque and bytearray and every settings object (a ``__dict__`` or ``__slots__`` of a user's class) reachable
 from the modules' attributes is snapshot shallowly, ``DEPTH`` levels and ``BUDGET`` values at most, and each one that
 changed gets its items back in place (its identity kept: other places hold it); tensors held there get their values
-back. Where the bounds cut the walk, a ``StateWalkWarning`` names the place. A class attribute or a module global
+back. Copy-on-write (round 70): no tensor is copied up front (every weight cloned held a model's weights twice at
+compile); each dense tensor's storage is saved at the first op that writes it (``storage_saves``: eager's run under
+``watching``, the compiled step's written weights by ``save_written``), and only those are put back. Where the bounds cut the walk, a ``StateWalkWarning`` names the place. A class attribute or a module global
 eager's branch changes is not put back (docs/aten.md).
 """
 
@@ -30,9 +32,13 @@ class ModuleState:
 
     def __init__(self, torch: Any, module: Any) -> None:
         self.torch = torch
-        with torch.no_grad():
-            tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
-            self.tensors = [(t, t.detach().clone()) for t in tensors.values() if _restorable(torch, t)]
+        tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+        #: (a tensor of its own dispatch, a copy of it): the dense tensors a save before write cannot watch
+        self.tensors: list[tuple[Any, Any]] = []
+        #: the other dense tensors met, for ``StorageSaves`` (made once the walk is done)
+        self._plain: list[Any] = []
+        for t in tensors.values():
+            self._tensor(t)
         self.attrs = [(m, dict(vars(m))) for m in module.modules()]
         #: (the object, its snapshot) of each container or settings object met, in the order met
         self.inner: list[tuple[Any, Any]] = []
@@ -46,6 +52,12 @@ class ModuleState:
                     self._take(v, label, walk=False)
                 else:
                     self._walk(v, label, DEPTH)
+        from .storage_saves import StorageSaves
+
+        #: the plain tensors' storages, saved at their first write (``watching``, ``save_written``): no copy of every
+        #: weight up front (round 70)
+        self.saves = StorageSaves(torch, self._plain)
+        del self._plain
         if self._cut:
             from .walk_bounds import StateWalkWarning
 
@@ -59,8 +71,7 @@ class ModuleState:
         """Snapshot ``v`` (a container or settings object); the (label, value) of what it holds, to walk."""
         torch = self.torch
         if isinstance(v, torch.Tensor):
-            if _restorable(torch, v):
-                self.inner.append((v, v.detach().clone()))
+            self._tensor(v)
             return []
         if isinstance(v, dict):
             self.inner.append((v, _dict_copy(v)))
@@ -82,6 +93,26 @@ class ModuleState:
         self.inner.append((v, fields))
         return [(f"{label}.{k}", x) for k, x in fields.items()]
 
+    def _tensor(self, t: Any) -> None:
+        """Watch dense tensor ``t`` for a save before write, or copy it now where it has a dispatch of its own (a
+        tensor subclass: its writes reach the mode as its inner tensors', not its own)."""
+        if not _restorable(self.torch, t):
+            return
+        if self.torch._C._dispatch_keys(t).has(self.torch._C.DispatchKey.Python):
+            with self.torch.no_grad():
+                self.tensors.append((t, t.detach().clone()))
+        else:
+            self._plain.append(t)
+
+    def watching(self) -> Any:
+        """The mode to run eager ``forward`` under: each watched storage is saved before an op writes it."""
+        return self.saves.watching()
+
+    def save_written(self, tensors: Any) -> None:
+        """Save now the storages of ``tensors`` (the compiled step's written weights: it runs under no mode)."""
+        for t in tensors:
+            self.saves.save(t)
+
     def _walk(self, v: Any, label: str, left: int) -> None:
         stack = [(v, label, left)]
         while stack:
@@ -98,6 +129,7 @@ class ModuleState:
 
     def restore(self) -> None:
         torch = self.torch
+        self.saves.restore()
         with torch.no_grad():
             for t, was in self.tensors:
                 if t.shape == was.shape and t.dtype == was.dtype:
