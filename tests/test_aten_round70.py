@@ -158,3 +158,38 @@ def test_a_train_mode_batchnorms_running_stats_are_put_back():
     assert all(torch.equal(a, b) for a, b in zip(before, (m.bn.running_mean, m.bn.running_var,
                                                           m.bn.num_batches_tracked)))
 
+
+# 2. a class attribute or a module global eager's branch changes ------------------------------------------------------
+
+CALLS: list = []
+SEEN = {"n": 0}
+COUNT = 0
+
+
+class _Counted(nn.Module):
+    counter = 0
+    registry: list = []
+
+    def forward(self, x):
+        global COUNT
+        if not torch.compiler.is_compiling():
+            type(self).counter += 1
+            type(self).registry.append("call")
+            type(self).added = True
+            CALLS.append(x.shape)
+            SEEN["n"] += 1
+            COUNT += 1
+        return x * 2
+
+
+def _globals():
+    return (_Counted.counter, list(_Counted.registry), hasattr(_Counted, "added"), list(CALLS), dict(SEEN), COUNT,
+            id(_Counted.registry), id(CALLS), id(SEEN))
+
+
+def test_compiles_eager_run_leaves_class_attributes_and_module_globals_as_they_were():
+    """Failed before: after compile, ``counter == 1``, ``registry == ['call']``, ``added`` set, ``CALLS`` held one
+    shape, ``SEEN['n'] == 1`` and ``COUNT == 1`` (the eager run's changes, which no eager call of the user made)."""
+    before = _globals()
+    _compile(_Counted())
+    assert _globals() == before

@@ -11,13 +11,16 @@ from the modules' attributes is snapshot shallowly, ``DEPTH`` levels and ``BUDGE
 changed gets its items back in place (its identity kept: other places hold it); tensors held there get their values
 back. Copy-on-write (round 70): no tensor is copied up front (every weight cloned held a model's weights twice at
 compile); each dense tensor's storage is saved at the first op that writes it (``storage_saves``: eager's run under
-``watching``, the compiled step's written weights by ``save_written``), and only those are put back. Where the bounds cut the walk, a ``StateWalkWarning`` names the place. A class attribute or a module global
-eager's branch changes is not put back (docs/aten.md).
+``watching``, the compiled step's written weights by ``save_written``), and only those are put back. Where the
+bounds cut the walk, a ``StateWalkWarning`` names the place. The user's classes' attributes and the globals of the
+user's modules (``installed.user_packages``) are snapshot and put back too (round 70: ``type(self).counter += 1``
+and ``CALLS.append(...)`` in eager's branch stayed after compile).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import warnings
 from typing import Any
 
@@ -52,6 +55,13 @@ class ModuleState:
                     self._take(v, label, walk=False)
                 else:
                     self._walk(v, label, DEPTH)
+        #: (a user's class of the tree, or a user module's globals, its items as they were): round 70
+        self.spaces = _user_spaces(torch, module)
+        for owner, was in self.spaces:
+            where = owner.__name__ if isinstance(owner, type) else owner.get("__name__", "?")
+            for key, v in was.items():
+                if not (isinstance(v, type) or callable(v) and not isinstance(v, (dict, list, set))):
+                    self._walk(v, f"{where}.{key}", DEPTH)
         from .storage_saves import StorageSaves
 
         #: the plain tensors' storages, saved at their first write (``watching``, ``save_written``): no copy of every
@@ -136,9 +146,60 @@ class ModuleState:
                     t.copy_(was)
         for m, was in self.attrs:
             _put_dict(vars(m), was)
+        for owner, was in self.spaces:
+            _put_space(owner, was)
         with torch.no_grad():
             for v, was in self.inner:
                 _put(torch, v, was)
+
+
+def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
+    """(owner, its items) of each class of the user's code the tree's modules are (their bases of the user's too), and
+    of the globals of each imported module of the user's packages (``installed.user_packages``; the script's
+    ``__main__`` where a class comes from it).
+
+    Why: eager's branch of ``forward`` (``if not torch.compiler.is_compiling():``) ran at compile as no eager call of
+    the user's did, and ``type(self).counter += 1``, ``REGISTRY.append(...)`` or ``global COUNT; COUNT += 1`` there
+    stayed after compile (round 70: one call counted that never happened). Library classes and modules (torch,
+    transformers...) are not the user's: their state is left alone."""
+    import sys
+
+    from .installed import user_packages
+
+    users = user_packages(torch, module)
+    out: list[tuple[Any, dict]] = []
+    seen: set[int] = set()
+    for m in module.modules():
+        for cls in type(m).__mro__:
+            top = str(getattr(cls, "__module__", "") or "").partition(".")[0]
+            if top in users and id(cls) not in seen:
+                seen.add(id(cls))
+                out.append((cls, dict(cls.__dict__)))
+    for name, mod in list(sys.modules.items()):
+        space = getattr(mod, "__dict__", None)
+        if name.partition(".")[0] in users and type(space) is dict and id(space) not in seen:
+            seen.add(id(space))
+            out.append((space, dict(space)))
+    return out
+
+
+def _put_space(owner: Any, was: dict) -> None:
+    """A class's attributes or a module's globals back as ``was`` holds them, key by key (no clear: a module's
+    globals are read by other threads at any time), where they differ by identity."""
+    now = dict(owner.__dict__) if isinstance(owner, type) else dict(owner)
+    for key in [k for k in now if k not in was]:
+        if isinstance(owner, type):
+            with contextlib.suppress(AttributeError, TypeError):
+                delattr(owner, key)
+        else:
+            owner.pop(key, None)
+    for key, x in was.items():
+        if now.get(key, _NONE) is not x:
+            if isinstance(owner, type):
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(owner, key, x)
+            else:
+                owner[key] = x
 
 
 def _restorable(torch: Any, t: Any) -> bool:
