@@ -193,3 +193,54 @@ def test_compiles_eager_run_leaves_class_attributes_and_module_globals_as_they_w
     before = _globals()
     _compile(_Counted())
     assert _globals() == before
+
+
+# 5. a transformers ModelOutput held as a module attribute: its items and its attribute mirror --------------------------
+
+class _Mirrored(dict):
+    """A dict whose items are mirrored as attributes (transformers' ``ModelOutput`` keeps both)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        object.__setattr__(self, key, value)
+
+    def __setattr__(self, key, value):
+        super().__setitem__(key, value)
+        object.__setattr__(self, key, value)
+
+
+def _output_kinds():
+    kinds = [("mirrored_dict", lambda t: _Mirrored(last_hidden_state=t))]
+    try:
+        from transformers.modeling_outputs import BaseModelOutput
+    except ImportError:
+        return kinds
+    return [*kinds, ("model_output", lambda t: BaseModelOutput(last_hidden_state=t))]
+
+
+@pytest.mark.parametrize("kind", [k for k, _ in _output_kinds()])
+def test_a_held_model_outputs_attributes_come_back_with_its_items(kind):
+    """Failed before: ``self.last.last_hidden_state`` (the attribute) kept eager's tensor after compile while
+    ``self.last['last_hidden_state']`` (the item) was put back, and a field set in eager's branch stayed an attribute."""
+    make = dict(_output_kinds())[kind]
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.last = make(torch.zeros(4))
+            if kind == "mirrored_dict":
+                self.last.last_hidden_state = self.last["last_hidden_state"]
+
+        def forward(self, x):
+            y = x * 2
+            if not torch.compiler.is_compiling():
+                self.last.last_hidden_state = y
+                self.last["hidden_states"] = (y,)
+            return y
+
+    m = M()
+    item, attr = m.last["last_hidden_state"], m.last.last_hidden_state
+    extra = set(vars(m.last))
+    _compile(m)
+    assert m.last["last_hidden_state"] is item and m.last.last_hidden_state is attr
+    assert "hidden_states" not in m.last and set(vars(m.last)) == extra

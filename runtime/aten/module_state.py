@@ -45,6 +45,8 @@ class ModuleState:
         self.attrs = [(m, dict(vars(m))) for m in module.modules()]
         #: (the object, its snapshot) of each container or settings object met, in the order met
         self.inner: list[tuple[Any, Any]] = []
+        #: (a dict or list subclass instance met, its own attributes): put back beside its items
+        self.mirrors: list[tuple[Any, dict]] = []
         self._seen = set(tensors) | {id(m) for m in module.modules()}
         self._budget = BUDGET
         self._cut: list[str] = []
@@ -83,6 +85,10 @@ class ModuleState:
         if isinstance(v, torch.Tensor):
             self._tensor(v)
             return []
+        if isinstance(v, (dict, list)) and type(v) not in (dict, list) and type(getattr(v, "__dict__", None)) is dict:
+            # (a dict subclass's own attributes: a transformers ``ModelOutput`` mirrors each item as an attribute,
+            # and only its items came back, ``out.logits`` kept eager's value: round 70)
+            self.mirrors.append((v, dict(vars(v))))
         if isinstance(v, dict):
             self.inner.append((v, _dict_copy(v)))
             return [(f"{label}[{k!r}]", x) for k, x in dict.items(v)] if walk else []
@@ -151,6 +157,8 @@ class ModuleState:
         with torch.no_grad():
             for v, was in self.inner:
                 _put(torch, v, was)
+        for v, was in self.mirrors:
+            _put_dict(vars(v), was)
 
 
 def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
