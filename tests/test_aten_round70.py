@@ -244,3 +244,72 @@ def test_a_held_model_outputs_attributes_come_back_with_its_items(kind):
     _compile(m)
     assert m.last["last_hidden_state"] is item and m.last.last_hidden_state is attr
     assert "hidden_states" not in m.last and set(vars(m.last)) == extra
+
+
+# 3. one rule for the user's own code wherever installed (installed.library_code) ------------------------------------
+
+_PACKAGE = '''import torch
+from torch import nn
+
+
+class Base:
+    s = 2.0
+
+
+class Cfg(Base):
+    pass
+
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = Cfg()
+
+    def forward(self, x):
+        return x * self.cfg.s
+'''
+
+
+def _package(tmp_path, monkeypatch, name, installed):
+    """Package ``name`` on ``sys.path``: in a ``site-packages`` directory (``pip install .``) or a working dir."""
+    import importlib
+    import sys
+
+    root = tmp_path / "lib" / "python3" / "site-packages" if installed else tmp_path / "work"
+    (root / name).mkdir(parents=True)
+    (root / name / "__init__.py").write_text(_PACKAGE)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    module = importlib.import_module(name)
+    monkeypatch.setitem(sys.modules, name, module)
+    return module
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["site_packages", "working_dir"])
+def test_a_users_package_gets_the_same_checks_wherever_installed(installed, tmp_path, monkeypatch):
+    """Failed before for site-packages: ``Base.s = 3.0`` (a base of a settings object's class) after compile ran the
+    export's 2.0 silently, [2, 2, 2] where eager gave [3, 3, 3] (``python_state`` asked ``installed_file`` alone and
+    watched the installed class's own attributes); the working-dir copy was refused."""
+    from runtime.aten.errors import AtenExecutorError
+    from runtime.aten.installed import installed_file
+
+    pkg = _package(tmp_path, monkeypatch, f"r70_pkg_{'site' if installed else 'work'}", installed)
+    assert installed_file(pkg.__file__) is installed
+    m = pkg.M()
+    step = _compile(m)
+    pkg.Base.s = 3.0
+    with pytest.raises(AtenExecutorError, match=r"class attribute Base\.s"):
+        step(torch.ones(4))
+
+
+def test_library_code_is_installed_code_of_no_compiled_trees_package(tmp_path, monkeypatch):
+    from runtime.aten import installed
+
+    pkg = _package(tmp_path, monkeypatch, "r70_pkg_rule", True)
+    monkeypatch.setattr(installed, "_USERS", set())
+    assert installed.library_code("r70_pkg_rule") and installed.library_code("r70_pkg_rule.sub", pkg.__file__)
+    assert not installed.library_code(__name__)   # (this test file: no installed file)
+    installed.user_packages(torch, pkg.M())
+    assert not installed.library_code("r70_pkg_rule") and not installed.library_code("r70_pkg_rule.sub")
+    assert installed.library_code("torch.nn") == installed.installed_file(torch.nn.__file__)
+

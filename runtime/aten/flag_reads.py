@@ -183,9 +183,9 @@ def _place(f: Any) -> str:
 def _package(f: Any) -> str:
     """The top-level package of frame ``f``'s code where it is an installed package's, "" where it is the user's
     (``check_branches`` takes an installed package defining a class of the compiled tree for the user's too)."""
-    from .installed import installed_file
+    from .installed import library_code
 
-    if not installed_file(f.f_code.co_filename):
+    if not library_code(f.f_globals.get("__name__"), f.f_code.co_filename):
         return ""
     return str(f.f_globals.get("__name__") or "").partition(".")[0] or f.f_code.co_filename
 
