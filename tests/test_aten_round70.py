@@ -313,3 +313,92 @@ def test_library_code_is_installed_code_of_no_compiled_trees_package(tmp_path, m
     assert not installed.library_code("r70_pkg_rule") and not installed.library_code("r70_pkg_rule.sub")
     assert installed.library_code("torch.nn") == installed.installed_file(torch.nn.__file__)
 
+
+# 4. a flag read in a helper of an installed package no class of the tree comes from ------------------------------------
+
+_HELPER = '''import torch
+
+
+def scale(x):
+    if torch.compiler.is_compiling():
+        return x * 2
+    return x * 3
+'''
+
+
+def test_a_flag_read_in_an_installed_helper_package_is_compared(tmp_path, monkeypatch):
+    """Failed before: the helper's package counted as an installed library's (no class of the tree comes from it), so
+    its read was not compared and the program compiled [2, 2, 2, 2] where eager gives [3, 3, 3, 3], silently."""
+    import importlib
+    import sys
+
+    from runtime.aten.errors import AtenExecutorError
+
+    site = tmp_path / "lib" / "python3" / "site-packages"
+    (site / "r70_helpers").mkdir(parents=True)
+    (site / "r70_helpers" / "__init__.py").write_text(_HELPER)
+    monkeypatch.syspath_prepend(str(site))
+    helpers = importlib.import_module("r70_helpers")
+    monkeypatch.setitem(sys.modules, "r70_helpers", helpers)
+
+    class M(nn.Module):
+        def forward(self, x):
+            return helpers.scale(x)
+    with pytest.raises(AtenExecutorError, match=r"r70_helpers|__init__\.py:5.*differ from eager's"):
+        _compile(M())
+
+
+def test_a_flag_read_in_a_model_library_alone_is_still_not_compared(tmp_path, monkeypatch):
+    """A read in a model library (``installed.LIBRARIES``: transformers asks in every model) is recorded, not compared."""
+    import importlib
+    import sys
+
+    from runtime.aten import flag_reads, installed
+
+    site = tmp_path / "lib" / "python3" / "site-packages"
+    (site / "r70_lib_helpers").mkdir(parents=True)
+    (site / "r70_lib_helpers" / "__init__.py").write_text(_HELPER.replace("x * 3", "x * 2"))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(installed, "LIBRARIES", installed.LIBRARIES | {"r70_lib_helpers"})
+    helpers = importlib.import_module("r70_lib_helpers")
+    monkeypatch.setitem(sys.modules, "r70_lib_helpers", helpers)
+
+    def compared(*_a, **_k):
+        raise AssertionError("a model library's flag read was compared with eager")
+
+    monkeypatch.setattr(flag_reads, "_both", compared)
+
+    class M(nn.Module):
+        def forward(self, x):
+            return helpers.scale(x)
+    assert [pkg for _f, _w, pkg in _compile(M()).program.flag_reads] == ["r70_lib_helpers"]
+
+
+def test_a_flag_read_in_a_package_a_model_library_calls_is_still_not_compared(tmp_path, monkeypatch):
+    """``kernels``' layers ask ``is_compiling()`` under transformers' models (a tiny Llama of transformers 5.25): a
+    package a library calls, not the user's code, is left to that library (not compared, as before)."""
+    import importlib
+    import sys
+
+    from runtime.aten import flag_reads, installed
+
+    site = tmp_path / "lib" / "python3" / "site-packages"
+    for name, text in (("r70_kernels", _HELPER.replace("x * 3", "x * 2")),
+                       ("r70_model_lib", "import r70_kernels\n\n\ndef run(x):\n    return r70_kernels.scale(x)\n")):
+        (site / name).mkdir(parents=True)
+        (site / name / "__init__.py").write_text(text)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(installed, "LIBRARIES", installed.LIBRARIES | {"r70_model_lib"})
+    for name in ("r70_kernels", "r70_model_lib"):
+        monkeypatch.setitem(sys.modules, name, importlib.import_module(name))
+    lib = sys.modules["r70_model_lib"]
+
+    def compared(*_a, **_k):
+        raise AssertionError("a flag read of a package a model library calls was compared with eager")
+
+    monkeypatch.setattr(flag_reads, "_both", compared)
+
+    class M(nn.Module):
+        def forward(self, x):
+            return lib.run(x)
+    assert [pkg for _f, _w, pkg in _compile(M()).program.flag_reads] == ["r70_kernels"]

@@ -60,8 +60,9 @@ def _recorded(directory: str) -> frozenset[str]:
 
 #: the top-level packages that are never a user's own though a class of the tree comes from them: torch's, and the
 #: model libraries whose tracing-flag branches their authors keep equal and the model sweep covers (transformers
-#: asks ``is_compiling()`` in every model, to skip checks: comparing would clone every weight and run the model twice
-#: at each compile, and refuse a model whose GPU numerics differ from eager's by rounding alone)
+#: asks ``is_compiling()`` in every model, to skip checks: comparing would run the model twice at each compile, and
+#: refuse a model whose GPU numerics differ from eager's by rounding alone); an installed package of none of them
+#: whose helper the user's code calls is the user's for ``flag_reads`` (round 70)
 LIBRARIES = frozenset({
     "torch", "torchvision", "torchaudio", "torchtext", "torchao", "torchtune", "functorch", "transformers", "timm",
     "diffusers", "accelerate", "peft", "optimum", "sentence_transformers", "huggingface_hub", "open_clip", "xformers",
@@ -100,9 +101,9 @@ def user_packages(torch: Any, module: Any) -> frozenset[str]:
 
     Why: ``installed_file`` alone took a user's package installed into site-packages for a library's, so its flag
     branches were not compared (round 69). The classes compiled are the user's by the act of compiling them; a
-    helper function of such a package that no class of the tree comes from is not seen (docs/aten.md). Each package found is recorded for
-    the process (``library_code``): compile asks before its export, so every watch of this and any later compile or
-    call takes it for the user's."""
+    helper function of an installed package no class of the tree comes from is the user's for ``flag_reads`` where
+    the user's code calls it (round 70). Each package found is recorded for the process (``library_code``): compile
+    asks before its export, so every watch of this and any later compile or call takes it for the user's."""
     import sys
 
     mods = list(module.modules()) if isinstance(module, torch.nn.Module) else [module]
