@@ -60,7 +60,11 @@ def _new(torch: Any, module: Any, args: tuple) -> int:
     return held
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    from ..tool_args import ToolParser
+
+    ap = ToolParser(prog="python -m runtime.aten.bench_state", description=__doc__.splitlines()[0])
+    ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it
     import torch
 
     rounds = 7
@@ -88,7 +92,10 @@ def main() -> None:
         med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
         print(f"{name:16} {weights / 1e6:10.2f} {held['old'] / 1e6:12.2f} {held['new'] / 1e6:12.4f} "
               f"{med['old']:8.1f} {med['new']:8.1f} {med['eager']:8.1f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from ..tool_args import run_main
+
+    raise SystemExit(run_main(main, "runtime.aten.bench_state"))

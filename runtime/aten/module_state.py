@@ -164,7 +164,7 @@ class ModuleState:
 def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
     """(owner, its items) of each class of the user's code the tree's modules are (their bases of the user's too), and
     of the globals of each imported module of the user's packages (``installed.user_packages``; the script's
-    ``__main__`` where a class comes from it).
+    main module where a class comes from it).
 
     Why: eager's branch of ``forward`` (``if not torch.compiler.is_compiling():``) ran at compile as no eager call of
     the user's did, and ``type(self).counter += 1``, ``REGISTRY.append(...)`` or ``global COUNT; COUNT += 1`` there
