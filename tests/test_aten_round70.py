@@ -402,3 +402,27 @@ def test_a_flag_read_in_a_package_a_model_library_calls_is_still_not_compared(tm
         def forward(self, x):
             return lib.run(x)
     assert [pkg for _f, _w, pkg in _compile(M()).program.flag_reads] == ["r70_kernels"]
+
+
+def test_a_higher_order_op_in_eagers_branch_runs_and_everything_is_put_back():
+    """Failed before the mode took higher-order ops: compile raised torch's raw NotImplementedError ("no rule
+    registered for HigherOrderOperator cond and mode ...") for a ``torch.cond`` in eager's branch."""
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("b", torch.ones(4))
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = self.lin(x)
+            if not torch.compiler.is_compiling():
+                with torch.no_grad():
+                    z = torch.cond(x.sum() > 0, lambda t: t + self.b, lambda t: t - self.b, (x,))
+                    self.b.add_(z.sum())
+                    self.lin.weight.mul_(0)
+            return y
+
+    m = M()
+    before = (m.b.clone(), m.lin.weight.detach().clone())
+    _compile(m)
+    assert torch.equal(m.b, before[0]) and torch.equal(m.lin.weight, before[1])
