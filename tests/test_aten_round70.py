@@ -195,6 +195,16 @@ def test_compiles_eager_run_leaves_class_attributes_and_module_globals_as_they_w
     assert _globals() == before
 
 
+def test_this_runtimes_own_modules_are_never_put_back():
+    """A model class of this package (``runtime.aten.tiny_cnn``, the benchmark's CNN) makes ``runtime`` a user
+    package; its modules' globals (the watches' tables) are this runtime's, not the user's state."""
+    from runtime.aten import module_state
+    from runtime.aten.tiny_cnn import CNN
+
+    spaces = module_state._user_spaces(torch, CNN())
+    assert not [o for o, _ in spaces if not isinstance(o, type)]
+    assert not [o for o, _ in spaces if isinstance(o, type)]
+
 # 5. a transformers ModelOutput held as a module attribute: its items and its attribute mirror --------------------------
 
 class _Mirrored(dict):

@@ -174,8 +174,8 @@ def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
 
     from .installed import user_packages
 
-    users = user_packages(torch, module)
-    out: list[tuple[Any, dict]] = []
+    users = user_packages(torch, module) - {"memplan", "runtime"}   # (this runtime's own state is its own: a
+    out: list[tuple[Any, dict]] = []   # ``runtime.aten.tiny_cnn`` model must not put back its watches' tables)
     seen: set[int] = set()
     for m in module.modules():
         for cls in type(m).__mro__:
