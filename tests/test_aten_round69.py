@@ -265,7 +265,8 @@ def test_the_state_put_back_keeps_the_containers_identity():
     m = _eager_branch_mutates()
     ids = (id(m.log), id(m.log["calls"]), id(m.stats), id(m.held[0]), id(m.recent))
     state = ModuleState(torch, m)
-    m(torch.ones(2))
+    with state.watching():   # (round 70: a tensor's storage is saved at its first write under the mode)
+        m(torch.ones(2))
     m.log["calls"] = ["replaced"]
     state.restore()
     assert (id(m.log), id(m.log["calls"]), id(m.stats), id(m.held[0]), id(m.recent)) == ids
@@ -506,8 +507,9 @@ def test_module_state_puts_back_any_nested_change_in_place():
         m.state = {"root": value}
         before = _fingerprint(m.state)
         saved = ModuleState(torch, m)
-        for c in choices:
-            _mutate(m.state, c)
+        with saved.watching():
+            for c in choices:
+                _mutate(m.state, c)
         saved.restore()
         assert _fingerprint(m.state) == before
     check()

@@ -27,7 +27,7 @@ TOOLS = ("runtime.bench", "runtime.bench_multi_gpu", "runtime.torch_peer", "runt
          "runtime.tools.attn_bench", "runtime.tools.pdl_check", "runtime.tools.bound", "runtime.tools.gemm_bench",
          "runtime.tools.profile", "runtime.tools.compare_launches", "runtime.tools.rule_ab", "runtime.aten.bench",
          "runtime.aten.bench_scatter", "runtime.aten.bench_reads", "runtime.aten.bench_compile", "runtime.aten.sweep", "runtime.aten.profile_gap",
-         "runtime.aten.sweep_paths")
+         "runtime.aten.sweep_paths", "runtime.aten.bench_state")
 
 ROOT = Path(__file__).resolve().parent.parent
 

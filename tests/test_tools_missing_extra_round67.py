@@ -16,7 +16,7 @@ import pytest
 from runtime.tool_args import _missing_extra
 
 TORCH_TOOLS = ["runtime.aten.sweep", "runtime.aten.bench", "runtime.torch_peer", "runtime.aten.bench_reads",
-               "runtime.aten.bench_compile", "runtime.aten.profile_gap"]
+               "runtime.aten.bench_compile", "runtime.aten.profile_gap", "runtime.aten.bench_state"]
 
 
 def _run_without(tool: str, hidden: str, args: list[str]) -> subprocess.CompletedProcess:

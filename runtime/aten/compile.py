@@ -37,6 +37,7 @@ from . import (
     hook_state,
     hook_values,
     host_random,
+    installed,
     lazy_modules,
     loose_reads,
     returned_args,
@@ -677,6 +678,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
     walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
     given_program = program is not None
+    if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
+        installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
     if program is None:
         with byte_values.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
             program = load_program(module, example_inputs, kwargs)   # (a NumPy array forward changes in place; a

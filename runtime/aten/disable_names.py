@@ -198,6 +198,7 @@ def _user_module(name: Any) -> bool:
 
 
 def _installed(mod: Any) -> bool:
-    from .installed import installed_file
+    """Whether module ``mod`` is an installed library's (``installed.library_code``: the one rule)."""
+    from .installed import library_code
 
-    return installed_file(str(getattr(mod, "__file__", None) or ""))
+    return library_code(getattr(mod, "__name__", None), getattr(mod, "__file__", None) or "")

@@ -14,10 +14,12 @@ asks 5 times: ``masking_utils``, ``output_capturing``, ``utils/generic``). So:
   proves nothing of others).
 
 Only reads in the user's own code are compared: not installed, or of an installed package that defines a class of the
-tree compiled (``installed.user_packages``: a user's package installed with ``pip install .``, round 69). Reads in
-another installed package alone (transformers asks in every
-model, to skip checks) compile as before, with no comparison: it would clone every weight and run the model twice at
-each compile, and could refuse a model whose GPU numerics differ from eager's by rounding alone.
+tree compiled (``installed.user_packages``: a user's package installed with ``pip install .``, round 69), or of an
+installed package, no model library (``installed.LIBRARIES``), that the user's code calls (round 70: a helper
+``scale(x)`` of the user's ``pip install``-ed utilities, no class of the tree from it, compiled [2, 2, 2, 2] where
+eager gives [3, 3, 3, 3], silently). Reads in another installed package alone (transformers asks in every model, to
+skip checks; ``kernels``, which transformers calls, too) compile as before, with no comparison: it would run the model
+twice at each compile, and could refuse a model whose GPU numerics differ from eager's by rounding alone.
 
 The comparison runs the compiled step and eager ``forward`` once each on deep copies of the example inputs, the RNG
 state and the module's tensors and plain attributes (and the containers and objects they hold, ``module_state``) as
@@ -164,8 +166,31 @@ def _seen(name: str) -> None:
         # (an installed helper asked for the user's own code: the user's branch, compared; review of round 68: a
         # user's ``if is_torchdynamo_compiling():`` of transformers compiled the export's branch silently)
         package = package and _package(f.f_back)
+    if package and _called_by_users_code(f, package):
+        package = ""
     flags = active[-1].reads.flags
     flags.setdefault((name, where), package)
+
+
+def _called_by_users_code(f: Any, package: str) -> bool:
+    """Whether the first frame below ``f`` outside installed package ``package`` is the user's code, and ``package``
+    no model library (``installed.LIBRARIES``): a helper of an installed package the user's ``forward`` calls (round
+    70: ``scale(x)`` of the user's ``pip install``-ed utilities, no class of the tree from it, compiled [2, 2, 2, 2]
+    where eager gives [3, 3, 3, 3], silently). One a library calls (``kernels``' layers under transformers'), or
+    torch (the package's own module's ``forward``, called by ``nn.Module.__call__``: a module of the tree is compared
+    by ``user_packages`` where its class is the package's), is left to that package, not compared."""
+    from .installed import LIBRARIES
+
+    if package in LIBRARIES:
+        return False
+    g = f.f_back
+    for _ in range(256):
+        if g is None:
+            return False
+        if _framework(g) or _package(g) != package:
+            return not _framework(g) and not _package(g)
+        g = g.f_back
+    return False
 
 
 def _framework(f: Any) -> bool:
@@ -183,9 +208,9 @@ def _place(f: Any) -> str:
 def _package(f: Any) -> str:
     """The top-level package of frame ``f``'s code where it is an installed package's, "" where it is the user's
     (``check_branches`` takes an installed package defining a class of the compiled tree for the user's too)."""
-    from .installed import installed_file
+    from .installed import library_code
 
-    if not installed_file(f.f_code.co_filename):
+    if not library_code(f.f_globals.get("__name__"), f.f_code.co_filename):
         return ""
     return str(f.f_globals.get("__name__") or "").partition(".")[0] or f.f_code.co_filename
 
@@ -202,8 +227,8 @@ def check_branches(torch: Any, module: Any, step: Any, program: Any, example_inp
         reads = tuple((flag, where, "" if pkg in users else pkg) for flag, where, pkg in reads)
     if not any(not pkg for _flag, _where, pkg in reads) or not isinstance(module, torch.nn.Module):
         # only installed packages asked (transformers skips its checks this way in every model): their paths are
-        # kept equal by their authors and by the model sweep; comparing would clone every weight and run the model
-        # twice at each compile, and refuse a model whose GPU numerics differ from eager's by rounding alone
+        # kept equal by their authors and by the model sweep; comparing would run the model twice at each compile,
+        # and refuse a model whose GPU numerics differ from eager's by rounding alone
         return
     got, want = _both(torch, module, step, example_inputs, kwargs or {})
     verdict = _agree(torch, got, want)
@@ -240,6 +265,8 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
         rng = torch.get_rng_state()
         cuda = [torch.cuda.get_rng_state(d) for d in devices]
         a, k = copy.deepcopy((args, kwargs))
+        written = getattr(getattr(step, "executor", None), "written_weights", None)
+        state.save_written(written() if written is not None else [])   # (past any mode: a CUDA graph's replay)
         try:
             got = step(*a, **k)
         finally:
@@ -249,7 +276,7 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
             torch.cuda.set_rng_state(s, d)
         a, k = copy.deepcopy((args, kwargs))
         try:
-            with torch.no_grad():
+            with torch.no_grad(), state.watching():   # (each storage eager's branch writes, saved before)
                 want = module(*a, **k)
         finally:
             state.restore()

@@ -60,13 +60,39 @@ def _recorded(directory: str) -> frozenset[str]:
 
 #: the top-level packages that are never a user's own though a class of the tree comes from them: torch's, and the
 #: model libraries whose tracing-flag branches their authors keep equal and the model sweep covers (transformers
-#: asks ``is_compiling()`` in every model, to skip checks: comparing would clone every weight and run the model twice
-#: at each compile, and refuse a model whose GPU numerics differ from eager's by rounding alone)
+#: asks ``is_compiling()`` in every model, to skip checks: comparing would run the model twice at each compile, and
+#: refuse a model whose GPU numerics differ from eager's by rounding alone); an installed package of none of them
+#: whose helper the user's code calls is the user's for ``flag_reads`` (round 70)
 LIBRARIES = frozenset({
     "torch", "torchvision", "torchaudio", "torchtext", "torchao", "torchtune", "functorch", "transformers", "timm",
     "diffusers", "accelerate", "peft", "optimum", "sentence_transformers", "huggingface_hub", "open_clip", "xformers",
     "flash_attn", "bitsandbytes", "einops", "lightning", "pytorch_lightning", "mmcv", "mmengine", "fairseq",
     "torch_geometric", "segmentation_models_pytorch", "ultralytics", "numpy"})
+
+
+#: the top-level packages a compiled tree's classes came from in this process (``user_packages`` adds them): the
+#: user's own code wherever it is installed, for every watch (``library_code``)
+_USERS: set[str] = set()
+
+
+def library_code(module_name: Any, path: Any = None) -> bool:
+    """Whether the code of module ``module_name`` (its file ``path``; looked up in ``sys.modules`` where not given) is
+    an installed library's, not the user's: an installed file (``installed_file``) of a package no compiled tree's
+    class came from (``user_packages``). The one rule of every watch that leaves libraries alone (``python_state``,
+    ``disable_names``, ``guard``, ``hook_state``, ``raw_reads``, ``flag_reads``).
+
+    Why one rule: ``flag_reads`` took an installed package defining a class of the tree for the user's (round 69)
+    while the others asked ``installed_file`` alone, so a user's package installed with ``pip install .`` got only
+    part of the checks a working-dir copy gets: ``Base.s = 3.0`` on a base class of a settings object's class after
+    compile ran the export's 2.0 silently ([4, 4] where eager gave [6, 6], round 70)."""
+    import sys
+
+    name = str(module_name or "")
+    if name.partition(".")[0] in _USERS:
+        return False
+    if path is None:
+        path = getattr(sys.modules.get(name), "__file__", None)
+    return installed_file(str(path or ""))
 
 
 def user_packages(torch: Any, module: Any) -> frozenset[str]:
@@ -75,9 +101,13 @@ def user_packages(torch: Any, module: Any) -> frozenset[str]:
 
     Why: ``installed_file`` alone took a user's package installed into site-packages for a library's, so its flag
     branches were not compared (round 69). The classes compiled are the user's by the act of compiling them; a
-    helper function of such a package that no class of the tree comes from is not seen (docs/aten.md)."""
+    helper function of an installed package no class of the tree comes from is the user's for ``flag_reads`` where
+    the user's code calls it (round 70). Each package found is recorded for the process (``library_code``): compile
+    asks before its export, so every watch of this and any later compile or call takes it for the user's."""
     import sys
 
     mods = list(module.modules()) if isinstance(module, torch.nn.Module) else [module]
     tops = {str(getattr(type(m), "__module__", "") or "").partition(".")[0] for m in mods}
-    return frozenset(t for t in tops if t and t not in LIBRARIES and t not in sys.stdlib_module_names)
+    out = frozenset(t for t in tops if t and t not in LIBRARIES and t not in sys.stdlib_module_names)
+    _USERS.update(out)
+    return out

@@ -9,13 +9,18 @@ compile (round 69: ``self.log["calls"]`` held one call more, ``self.stats.count`
 dict, set, deque and bytearray and every settings object (a ``__dict__`` or ``__slots__`` of a user's class) reachable
 from the modules' attributes is snapshot shallowly, ``DEPTH`` levels and ``BUDGET`` values at most, and each one that
 changed gets its items back in place (its identity kept: other places hold it); tensors held there get their values
-back. Where the bounds cut the walk, a ``StateWalkWarning`` names the place. A class attribute or a module global
-eager's branch changes is not put back (docs/aten.md).
+back. Copy-on-write (round 70): no tensor is copied up front (every weight cloned held a model's weights twice at
+compile); each dense tensor's storage is saved at the first op that writes it (``storage_saves``: eager's run under
+``watching``, the compiled step's written weights by ``save_written``), and only those are put back. Where the
+bounds cut the walk, a ``StateWalkWarning`` names the place. The user's classes' attributes and the globals of the
+user's modules (``installed.user_packages``) are snapshot and put back too (round 70: ``type(self).counter += 1``
+and ``CALLS.append(...)`` in eager's branch stayed after compile).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import warnings
 from typing import Any
 
@@ -30,12 +35,18 @@ class ModuleState:
 
     def __init__(self, torch: Any, module: Any) -> None:
         self.torch = torch
-        with torch.no_grad():
-            tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
-            self.tensors = [(t, t.detach().clone()) for t in tensors.values() if _restorable(torch, t)]
+        tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+        #: (a tensor of its own dispatch, a copy of it): the dense tensors a save before write cannot watch
+        self.tensors: list[tuple[Any, Any]] = []
+        #: the other dense tensors met, for ``StorageSaves`` (made once the walk is done)
+        self._plain: list[Any] = []
+        for t in tensors.values():
+            self._tensor(t)
         self.attrs = [(m, dict(vars(m))) for m in module.modules()]
         #: (the object, its snapshot) of each container or settings object met, in the order met
         self.inner: list[tuple[Any, Any]] = []
+        #: (a dict or list subclass instance met, its own attributes): put back beside its items
+        self.mirrors: list[tuple[Any, dict]] = []
         self._seen = set(tensors) | {id(m) for m in module.modules()}
         self._budget = BUDGET
         self._cut: list[str] = []
@@ -46,6 +57,19 @@ class ModuleState:
                     self._take(v, label, walk=False)
                 else:
                     self._walk(v, label, DEPTH)
+        #: (a user's class of the tree, or a user module's globals, its items as they were): round 70
+        self.spaces = _user_spaces(torch, module)
+        for owner, was in self.spaces:
+            where = owner.__name__ if isinstance(owner, type) else owner.get("__name__", "?")
+            for key, v in was.items():
+                if not (isinstance(v, type) or callable(v) and not isinstance(v, (dict, list, set))):
+                    self._walk(v, f"{where}.{key}", DEPTH)
+        from .storage_saves import StorageSaves
+
+        #: the plain tensors' storages, saved at their first write (``watching``, ``save_written``): no copy of every
+        #: weight up front (round 70)
+        self.saves = StorageSaves(torch, self._plain)
+        del self._plain
         if self._cut:
             from .walk_bounds import StateWalkWarning
 
@@ -59,9 +83,12 @@ class ModuleState:
         """Snapshot ``v`` (a container or settings object); the (label, value) of what it holds, to walk."""
         torch = self.torch
         if isinstance(v, torch.Tensor):
-            if _restorable(torch, v):
-                self.inner.append((v, v.detach().clone()))
+            self._tensor(v)
             return []
+        if isinstance(v, (dict, list)) and type(v) not in (dict, list) and type(getattr(v, "__dict__", None)) is dict:
+            # (a dict subclass's own attributes: a transformers ``ModelOutput`` mirrors each item as an attribute,
+            # and only its items came back, ``out.logits`` kept eager's value: round 70)
+            self.mirrors.append((v, dict(vars(v))))
         if isinstance(v, dict):
             self.inner.append((v, _dict_copy(v)))
             return [(f"{label}[{k!r}]", x) for k, x in dict.items(v)] if walk else []
@@ -82,6 +109,26 @@ class ModuleState:
         self.inner.append((v, fields))
         return [(f"{label}.{k}", x) for k, x in fields.items()]
 
+    def _tensor(self, t: Any) -> None:
+        """Watch dense tensor ``t`` for a save before write, or copy it now where it has a dispatch of its own (a
+        tensor subclass: its writes reach the mode as its inner tensors', not its own)."""
+        if not _restorable(self.torch, t):
+            return
+        if self.torch._C._dispatch_keys(t).has(self.torch._C.DispatchKey.Python):
+            with self.torch.no_grad():
+                self.tensors.append((t, t.detach().clone()))
+        else:
+            self._plain.append(t)
+
+    def watching(self) -> Any:
+        """The mode to run eager ``forward`` under: each watched storage is saved before an op writes it."""
+        return self.saves.watching()
+
+    def save_written(self, tensors: Any) -> None:
+        """Save now the storages of ``tensors`` (the compiled step's written weights: it runs under no mode)."""
+        for t in tensors:
+            self.saves.save(t)
+
     def _walk(self, v: Any, label: str, left: int) -> None:
         stack = [(v, label, left)]
         while stack:
@@ -98,15 +145,69 @@ class ModuleState:
 
     def restore(self) -> None:
         torch = self.torch
+        self.saves.restore()
         with torch.no_grad():
             for t, was in self.tensors:
                 if t.shape == was.shape and t.dtype == was.dtype:
                     t.copy_(was)
         for m, was in self.attrs:
             _put_dict(vars(m), was)
+        for owner, was in self.spaces:
+            _put_space(owner, was)
         with torch.no_grad():
             for v, was in self.inner:
                 _put(torch, v, was)
+        for v, was in self.mirrors:
+            _put_dict(vars(v), was)
+
+
+def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
+    """(owner, its items) of each class of the user's code the tree's modules are (their bases of the user's too), and
+    of the globals of each imported module of the user's packages (``installed.user_packages``; the script's
+    main module where a class comes from it).
+
+    Why: eager's branch of ``forward`` (``if not torch.compiler.is_compiling():``) ran at compile as no eager call of
+    the user's did, and ``type(self).counter += 1``, ``REGISTRY.append(...)`` or ``global COUNT; COUNT += 1`` there
+    stayed after compile (round 70: one call counted that never happened). Library classes and modules (torch,
+    transformers...) are not the user's: their state is left alone."""
+    import sys
+
+    from .installed import user_packages
+
+    users = user_packages(torch, module) - {"memplan", "runtime"}   # (this runtime's own state is its own: a
+    out: list[tuple[Any, dict]] = []   # ``runtime.aten.tiny_cnn`` model must not put back its watches' tables)
+    seen: set[int] = set()
+    for m in module.modules():
+        for cls in type(m).__mro__:
+            top = str(getattr(cls, "__module__", "") or "").partition(".")[0]
+            if top in users and id(cls) not in seen:
+                seen.add(id(cls))
+                out.append((cls, dict(cls.__dict__)))
+    for name, mod in list(sys.modules.items()):
+        space = getattr(mod, "__dict__", None)
+        if name.partition(".")[0] in users and type(space) is dict and id(space) not in seen:
+            seen.add(id(space))
+            out.append((space, dict(space)))
+    return out
+
+
+def _put_space(owner: Any, was: dict) -> None:
+    """A class's attributes or a module's globals back as ``was`` holds them, key by key (no clear: a module's
+    globals are read by other threads at any time), where they differ by identity."""
+    now = dict(owner.__dict__) if isinstance(owner, type) else dict(owner)
+    for key in [k for k in now if k not in was]:
+        if isinstance(owner, type):
+            with contextlib.suppress(AttributeError, TypeError):
+                delattr(owner, key)
+        else:
+            owner.pop(key, None)
+    for key, x in was.items():
+        if now.get(key, _NONE) is not x:
+            if isinstance(owner, type):
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(owner, key, x)
+            else:
+                owner[key] = x
 
 
 def _restorable(torch: Any, t: Any) -> bool:

@@ -102,13 +102,12 @@ def _attribute_names(owner: Any, cached: frozenset[str]) -> tuple[str, ...]:
 
 
 def _installed(cls: type) -> bool:
-    """Whether ``cls`` comes from an installed package (``site-packages``, ``dist-packages``: transformers' configs),
-    no code of the user's own: ``classes_state`` watches its own attributes alone."""
-    import sys
+    """Whether ``cls`` (a class or function) comes from an installed library (transformers' configs), no code of the
+    user's own (``installed.library_code``: a user's package installed with ``pip install .`` is the user's):
+    ``classes_state`` watches its own attributes alone."""
+    from .installed import library_code
 
-    from .installed import installed_file
-
-    return installed_file(getattr(sys.modules.get(getattr(cls, "__module__", "") or ""), "__file__", None) or "")
+    return library_code(getattr(cls, "__module__", None))
 
 
 def _own_code(cls: type) -> bool:

@@ -1,0 +1,138 @@
+"""The module tree's tensors saved copy-on-write while compile runs ``forward`` eagerly (``module_state``): a storage
+is copied once, just before the first op that writes into it, and only the copied ones are put back.
+
+Why: ``module_state`` cloned every parameter and buffer before the comparison run of ``flag_reads`` (round 69), so
+compiling a model whose ``forward`` asks ``torch.compiler.is_compiling()`` held its weights twice (a 7B model's 14
+GB more GPU memory at compile), where eager's branch writes a BatchNorm's running stats or a counter at most.
+
+How a write is seen: a ``TorchDispatchMode`` for the eager run sees each ATen op; one whose schema marks an argument
+written (``alias_info.is_write``: in-place ops, ``out=`` arguments, ``set_``, ``resize_``, a custom op's
+``mutates_args``) into memory overlapping a watched tensor's storage saves that storage first. By memory range, not
+by the tensor: a view of a parameter, ``self.w.data.add_(1)`` (a new tensor, the same storage), an alias held as
+another attribute, ``torch.from_numpy(self.w.numpy())`` (another storage object, the same bytes) each write there.
+A tensor rebound to other memory (``self.w.data = t``, ``set_``, ``resize_``) is set back to its own storage, offset,
+shape and strides. Not seen: a write outside torch's dispatcher (through ``numpy()`` itself, ``__dlpack__``, a
+``data_ptr`` handed to C). A higher-order op (``torch.cond``...) runs its body past the mode: every watched
+storage is saved before it. The compiled step is not run under the mode (a CUDA graph's replay writes past any mode,
+and a copy made inside a capture would only be recorded): the tensors its program writes
+(``Executor.written_weights``) are saved before it runs instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+
+class StorageSaves:
+    """The storages of ``tensors`` (dense, no tensor subclass of its own dispatch), each copied at its first write
+    under ``watching`` or ``save``; ``restore`` puts back the copied ones and each tensor's own storage and layout."""
+
+    def __init__(self, torch: Any, tensors: list) -> None:
+        self.torch = torch
+        #: (tensor, its storage, offset, shape, strides, dtype) as they were
+        self.layouts = [(t, t.untyped_storage(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+                        for t in tensors]
+        spans: dict[tuple[str, int], tuple[int, int, Any]] = {}
+        for _t, s, *_rest in self.layouts:
+            if s.nbytes() and s.data_ptr():
+                spans.setdefault((str(s.device), s.data_ptr()), (s.data_ptr(), s.data_ptr() + s.nbytes(), s))
+        #: device -> (starts, ends' running maximum, (start, end, storage)) of the watched storages, by start
+        self._spans: dict[str, tuple[list[int], list[int], list[tuple[int, int, Any]]]] = {}
+        for (device, _ptr), span in sorted(spans.items(), key=lambda kv: (kv[0][0], kv[1][0])):
+            starts, reach, rows = self._spans.setdefault(device, ([], [], []))
+            starts.append(span[0])
+            reach.append(max(span[1], reach[-1] if reach else 0))
+            rows.append(span)
+        #: id(storage) -> (storage, its size in bytes, its copy), each watched storage copied before a write
+        self.saved: dict[int, tuple[Any, int, Any]] = {}
+
+    @property
+    def saved_bytes(self) -> int:
+        return sum(copy.nbytes() for _s, _n, copy in self.saved.values())
+
+    def save(self, t: Any) -> None:
+        """Copy each watched storage that tensor ``t``'s memory overlaps, once (the first write's values)."""
+        try:
+            s = t.untyped_storage()
+            lo, device = s.data_ptr(), str(s.device)
+            hi = lo + s.nbytes()
+        except (RuntimeError, NotImplementedError, TypeError, AttributeError):
+            return   # (a fake or meta tensor, a wrapper subclass: no memory of its own; its inner ops come here)
+        index = self._spans.get(device)
+        if index is None or hi <= lo:
+            return
+        starts, reach, rows = index
+        i = bisect.bisect_left(starts, hi) - 1
+        while i >= 0 and reach[i] > lo:
+            start, end, storage = rows[i]
+            if end > lo and id(storage) not in self.saved:
+                self.saved[id(storage)] = (storage, storage.nbytes(), storage.clone())
+            i -= 1
+
+    def save_all(self) -> None:
+        """Copy every watched storage not copied yet."""
+        for _starts, _reach, rows in self._spans.values():
+            for _start, _end, storage in rows:
+                if id(storage) not in self.saved:
+                    self.saved[id(storage)] = (storage, storage.nbytes(), storage.clone())
+
+    def watching(self) -> Any:
+        """A ``TorchDispatchMode`` saving what each op is about to write (the module's doc)."""
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        saves = self
+
+        class _SaveBeforeWrite(TorchDispatchMode):
+            #: a higher-order op (``torch.cond``, ``while_loop``, ``flex_attention``) comes here too: torch refused
+            #: it under a mode that does not take them ("no rule registered for HigherOrderOperator cond")
+            supports_higher_order_operators = True
+
+            def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+                kwargs = kwargs or {}
+                if isinstance(func, saves.torch._ops.HigherOrderOperator):
+                    # (its body runs past this mode, and reaches tensors its arguments do not name, a branch's
+                    # closure: every watched storage saved, as round 69 copied all)
+                    saves.save_all()
+                    return func(*args, **kwargs)
+                for target in _written(saves.torch, func, args, kwargs):
+                    saves.save(target)
+                return func(*args, **kwargs)
+
+        return _SaveBeforeWrite()
+
+    def restore(self) -> None:
+        """Each saved storage's bytes back (its size too, where ``resize_`` grew it), then each tensor's own storage,
+        offset, shape, strides and dtype where it was pointed elsewhere; the copies are dropped."""
+        torch = self.torch
+        with torch.no_grad():
+            for storage, nbytes, copy in self.saved.values():
+                if storage.nbytes() != nbytes:
+                    storage.resize_(nbytes)
+                storage.copy_(copy)
+            self.saved.clear()
+            for t, storage, offset, shape, stride, dtype in self.layouts:
+                if (t.dtype != dtype or t.untyped_storage()._cdata != storage._cdata
+                        or t.storage_offset() != offset or tuple(t.shape) != shape or t.stride() != stride):
+                    own = torch.empty(0, dtype=dtype, device=storage.device).set_(storage, offset, shape, stride)
+                    t.data = own
+
+
+def _written(torch: Any, func: Any, args: tuple, kwargs: dict) -> list:
+    """The tensors ATen op ``func`` writes into by its schema (``Tensor(a!)`` arguments, lists of them included), and
+    any ``running_*`` argument: the batch-norm family (``native_batch_norm``, ``cudnn_batch_norm``,
+    ``miopen_batch_norm``, ``_batch_norm_impl_index``...) updates its running stats in training with no write in its
+    schema (a train-mode BatchNorm's stats stayed moved after compile, a test showed)."""
+    schema = getattr(func, "_schema", None)
+    if schema is None:
+        return []
+    out = []
+    for i, arg in enumerate(schema.arguments):
+        info = arg.alias_info
+        if (info is None or not info.is_write) and not arg.name.startswith("running_"):
+            continue
+        value = args[i] if i < len(args) and not arg.kwarg_only else kwargs.get(arg.name)
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(v, torch.Tensor):
+                out.append(v)
+    return out
