@@ -1,0 +1,82 @@
+"""Round 70's review: holes found in the round's merged changes, each with a test that failed before its fix.
+
+- hostile70's unraisable hook (``_interrupt.catch_unraisable``, set by ``cli.main``) stayed set for the rest of a
+  process that called ``cli.main`` in-process (a wrapper script, a notebook, this test suite): a KeyboardInterrupt in
+  the program's own ``__del__`` long after the command had returned was re-sent as a SIGINT 10 ms later into
+  whatever ran then (Python reports and ignores it). Now ``cli.main`` puts the caller's hook back as it returns, and
+  sets none from a thread other than the main one (a Ctrl-C is the main thread's).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import memplan
+import memplan.cli as cli
+from memplan.examples import qkv_attention
+
+
+def _recorder():
+    seen: list[BaseException] = []
+
+    def hook(unraisable) -> None:
+        seen.append(unraisable.exc_value)
+
+    return hook, seen
+
+
+def _verify_args(tmp_path) -> list[str]:
+    graph = tmp_path / "g.json"
+    g = qkv_attention()
+    memplan.save_graph(g, str(graph))
+    out = tmp_path / "p.json"
+    memplan.save_plan(memplan.plan(g, solver="greedy"), str(out))
+    return ["verify", str(graph), str(out)]
+
+
+def test_cli_main_in_process_puts_the_callers_unraisable_hook_back(tmp_path, monkeypatch, capsys):
+    args = _verify_args(tmp_path)
+    mine, seen = _recorder()
+    monkeypatch.setattr(sys, "unraisablehook", mine)
+    during = []
+    real = cli._main
+
+    def spy(argv, held=None):
+        during.append(sys.unraisablehook)
+        return real(argv, held)
+
+    monkeypatch.setattr(cli, "_main", spy)
+    assert cli.main(args) == 0
+    # the command's own Ctrl-Cs in callbacks are still its own while it runs
+    assert during and during[0] is not mine and getattr(during[0], "_memplan", False)
+    # after it: the program's hook, which sees a KeyboardInterrupt of the program's own __del__ as Python reports it
+    assert sys.unraisablehook is mine
+
+    class Dies:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    d = Dies()
+    del d
+    assert len(seen) == 1 and isinstance(seen[0], KeyboardInterrupt)
+
+
+def test_cli_main_on_a_worker_thread_sets_no_unraisable_hook(tmp_path, monkeypatch, capsys):
+    args = _verify_args(tmp_path)
+    mine, _seen = _recorder()
+    monkeypatch.setattr(sys, "unraisablehook", mine)
+    during = []
+    real = cli._main
+
+    def spy(argv, held=None):
+        during.append(sys.unraisablehook)
+        return real(argv, held)
+
+    monkeypatch.setattr(cli, "_main", spy)
+    codes = []
+    t = threading.Thread(target=lambda: codes.append(cli.main(args)))
+    t.start()
+    t.join(120)
+    assert codes == [0]
+    assert during == [mine] and sys.unraisablehook is mine
