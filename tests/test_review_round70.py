@@ -5,12 +5,19 @@
   the program's own ``__del__`` long after the command had returned was re-sent as a SIGINT 10 ms later into
   whatever ran then (Python reports and ignores it). Now ``cli.main`` puts the caller's hook back as it returns, and
   sets none from a thread other than the main one (a Ctrl-C is the main thread's).
+- models70's ``runtime.aten.detection.compile_detector`` returned a shallow copy of the model that shared its hook
+  dicts (a hook registered on the split model fired on every call of the original) and whose ``.half()``, ``.to()``,
+  ``.train()`` converted or switched the original's own submodules but not the compiled parts (both models broken).
+  Now the copy has containers of its own and refuses a conversion that changes a tensor, and training mode.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+
+import pytest
+from needs import need
 
 import memplan
 import memplan.cli as cli
@@ -80,3 +87,52 @@ def test_cli_main_on_a_worker_thread_sets_no_unraisable_hook(tmp_path, monkeypat
     t.join(120)
     assert codes == [0]
     assert during == [mine] and sys.unraisablehook is mine
+
+
+def _toy_detector():
+    """What ``compile_detector`` asks of a detection model (a ``transform`` and a ``backbone``), without torchvision:
+    the backbone compiled, the transform and ``post`` (an ROI head's stand-in) run eagerly, shared with the model."""
+    torch = need("torch")
+    nn = torch.nn
+
+    class Stack(nn.Module):
+        def forward(self, images):
+            return torch.stack(images)
+
+    class Det(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.transform, self.backbone, self.post = Stack(), nn.Conv2d(3, 4, 3), nn.Linear(4, 4)
+
+        def forward(self, images):
+            return self.post(self.backbone(self.transform(images)).mean((2, 3)))
+
+    torch.manual_seed(0)
+    return torch, Det().eval()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_compile_detectors_copy_leaves_the_original_as_it_was():
+    from runtime.aten.detection import CompiledPart, compile_detector
+    from runtime.aten.errors import AtenExecutorError
+
+    torch, model = _toy_detector()
+    images = [torch.rand(3, 16, 16)]
+    split = compile_detector(model, images, cuda_graph=False)
+    assert isinstance(split.backbone, CompiledPart) and isinstance(split, type(model))
+    with torch.no_grad():
+        assert torch.equal(split(images), model(images))
+    calls = []
+    split.register_forward_hook(lambda *_: calls.append("split"))
+    with torch.no_grad():
+        model(images)
+    assert calls == []   # the split's hook is the split's alone
+    split.eval()
+    split.to(torch.float32)   # (changes no tensor: taken)
+    with pytest.raises(AtenExecutorError, match=r"cannot be converted.*convert the original model"):
+        split.half()
+    with pytest.raises(AtenExecutorError, match=r"runs inference only.*train the original model"):
+        split.train()
+    assert model.post.weight.dtype == torch.float32 and not model.post.training and not model.training
+    with torch.no_grad():
+        assert torch.equal(split(images), model(images))
