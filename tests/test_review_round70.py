@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 
@@ -103,6 +104,7 @@ def _toy_detector():
         def __init__(self):
             super().__init__()
             self.transform, self.backbone, self.post = Stack(), nn.Conv2d(3, 4, 3), nn.Linear(4, 4)
+            self.seen = collections.defaultdict(int)   # (a container of a kind copied apart too)
 
         def forward(self, images):
             return self.post(self.backbone(self.transform(images)).mean((2, 3)))
@@ -127,6 +129,8 @@ def test_compile_detectors_copy_leaves_the_original_as_it_was():
     with torch.no_grad():
         model(images)
     assert calls == []   # the split's hook is the split's alone
+    split.seen["x"] += 1
+    assert split.seen == {"x": 1} and model.seen == {}
     split.eval()
     split.to(torch.float32)   # (changes no tensor: taken)
     with pytest.raises(AtenExecutorError, match=r"cannot be converted.*convert the original model"):

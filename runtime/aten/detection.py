@@ -79,7 +79,7 @@ def _own_copy(module: nn.Module) -> nn.Module:
     out = copy.copy(module)
     for name, value in vars(module).items():
         if isinstance(value, (dict, set)):
-            object.__setattr__(out, name, type(value)(value))
+            object.__setattr__(out, name, copy.copy(value))   # (a defaultdict too)
     return out
 
 
