@@ -751,9 +751,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ended(_exit_status(exc.code))
                 raise
             finally:
-                rehold()
                 if put_back is not None:   # (the caller's unraisable hook back: a program's own Ctrl-Cs are not ours)
                     put_back()
+                rehold()
             if take_pending():   # (a Ctrl-C in a weakref callback at the command's very end: ``catch_unraisable``)
                 raise KeyboardInterrupt
         except KeyboardInterrupt:   # (before ``_main``'s own handler: building the parser, reading the arguments;
