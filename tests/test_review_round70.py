@@ -140,3 +140,11 @@ def test_compile_detectors_copy_leaves_the_original_as_it_was():
     assert model.post.weight.dtype == torch.float32 and not model.post.training and not model.training
     with torch.no_grad():
         assert torch.equal(split(images), model(images))
+    # a split whose every parameter is in a compiled part (a RetinaNet's: backbone and head): the conversion is refused
+    # too, not taken as changing nothing
+    del model.post
+    model.forward = lambda images: model.backbone(model.transform(images)).mean((2, 3))
+    bare = compile_detector(model, images, cuda_graph=False)
+    assert list(bare.parameters()) == []
+    with pytest.raises(AtenExecutorError, match=r"cannot be converted"):
+        bare.double()

@@ -99,8 +99,12 @@ class _Split:
         return super().train(False)   # type: ignore[misc]
 
     def _apply(self, fn: Any, recurse: bool = True):
+        # (the compiled parts' weights too, held by the submodules they replace: a RetinaNet's split, its backbone and
+        # head compiled, has no parameter of its own left, and ``.double()`` was taken as changing nothing)
+        held = [t for m in self.modules() if isinstance(m, CompiledPart)
+                for t in (*m._original.parameters(), *m._original.buffers())]
         with torch.no_grad():
-            same = all(fn(t) is t for t in [*self.parameters(recurse=recurse), *self.buffers(recurse=recurse)])
+            same = all(fn(t) is t for t in [*self.parameters(recurse=recurse), *self.buffers(recurse=recurse), *held])
         if not same:
             raise AtenExecutorError("compile_detector's model cannot be converted (.to(), .half(), .cuda()...): its "
                                     "compiled parts hold their weights as compiled and its other submodules are the "
