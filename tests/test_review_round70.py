@@ -140,6 +140,9 @@ def test_compile_detectors_copy_leaves_the_original_as_it_was():
     assert model.post.weight.dtype == torch.float32 and not model.post.training and not model.training
     with torch.no_grad():
         assert torch.equal(split(images), model(images))
+    # its state_dict is the model's whole (the compiled backbone's weights in it)
+    saved, want = split.state_dict(), model.state_dict()
+    assert saved.keys() == want.keys() and all(torch.equal(saved[k], want[k]) for k in want)
     # a split whose every parameter is in a compiled part (a RetinaNet's: backbone and head): the conversion is refused
     # too, not taken as changing nothing
     del model.post

@@ -44,6 +44,12 @@ class CompiledPart(nn.Module):
     def forward(self, *args: Any) -> Any:
         return self._compiled(*args)
 
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        """The replaced submodule's (its weights, which the compiled program holds). Why: the split model's
+        ``state_dict()`` had no ``backbone.*`` entry (the part holds no parameter of its own), a checkpoint saved from
+        it silently without its backbone and heads."""
+        return self._original.state_dict(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)
