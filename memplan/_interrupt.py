@@ -19,6 +19,7 @@ import os
 import signal
 import stat
 import sys
+from collections.abc import Callable
 
 #: the exit code of a command stopped by Ctrl-C (``cli.main``'s, the shell's 128 + SIGINT)
 EXIT_INTERRUPTED = 130
@@ -141,7 +142,7 @@ class _LastFlush:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def catch_unraisable() -> None:
+def catch_unraisable() -> Callable[[], None]:
     """Route a Ctrl-C that lands in code Python cannot raise from (a weakref callback, a ``__del__``, a garbage
     collection) to the command, instead of Python's "Exception ignored in: ..." traceback that swallows it. Why: a
     SIGINT while ``planfile``'s weakref callback (``_mark_checked.<locals>.forget``) ran, as ``memplan plan`` wrote a
@@ -150,9 +151,20 @@ def catch_unraisable() -> None:
     returns: a KeyboardInterrupt the command catches (``memplan: error: interrupted``, 130, nothing half-written
     left), or ``_interrupted``'s line and 130 outside the command. The SystemExit ``_say_and_exit`` raises inside
     such a callback (the line said) ends the process with 130 at once, as ``_exit_now`` does. Set once; other
-    unraisable exceptions go to the hook that was there."""
-    if getattr(sys.unraisablehook, "_memplan", False):
-        return
+    unraisable exceptions go to the hook that was there.
+
+    Returns what puts that hook back (``cli.main`` calls it as it returns; a no-op where nothing was set here). Why:
+    ``cli.main`` called in-process (a wrapper script, a notebook, the test suite) left the hook set for the rest of
+    the process, so a KeyboardInterrupt in one of the *program's* own ``__del__`` long after the command was over was
+    re-sent as a SIGINT 10 ms later into whatever code ran then (Python reports and ignores it), and a later
+    ``__del__`` raising SystemExit(130) after a command that ended with 130 killed the process (``os._exit``). In the
+    command's own process ``hold`` sets it for good (``_end_at_exit`` takes a Ctrl-C after ``cli.main`` returned).
+    Only from the main thread: a Ctrl-C is handled there, so one in a callback is another thread's command's only if
+    that command runs on the main thread (a ``cli.main`` on a worker thread made the main thread's Ctrl-Cs its own)."""
+    import threading
+
+    if getattr(sys.unraisablehook, "_memplan", False) or threading.current_thread() is not threading.main_thread():
+        return _keep
     previous = sys.unraisablehook
 
     def hook(unraisable) -> None:
@@ -169,6 +181,16 @@ def catch_unraisable() -> None:
 
     hook._memplan = True   # type: ignore[attr-defined]
     sys.unraisablehook = hook
+
+    def put_back() -> None:
+        if sys.unraisablehook is hook:   # (not a hook someone set over ours since: theirs stays)
+            sys.unraisablehook = previous
+
+    return put_back
+
+
+def _keep() -> None:
+    """``catch_unraisable``'s undoing where it set nothing."""
 
 
 #: a Ctrl-C the unraisable hook took that ``_redeliver``'s thread has not delivered yet

@@ -742,14 +742,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always", argtypes.UnusedOption)
         warnings.showwarning = functools.partial(argtypes.warning_line, _default=warnings.showwarning, held=held)
         try:   # (a Ctrl-C is ``_main``'s KeyboardInterrupt; before and after, one line from ``_interrupt``'s handler)
-            try:
-                catch_unraisable()   # (a Ctrl-C inside a weakref callback: the command's, not a swallowed traceback)
+            put_back = None
+            try:   # (a Ctrl-C inside a weakref callback: the command's, not a swallowed traceback, till it ends)
+                put_back = catch_unraisable()
                 release()
                 code = _main(argv, held)
             except SystemExit as exc:   # (``--help``, ``--version``, a usage error: argparse ends the command)
                 ended(_exit_status(exc.code))
                 raise
             finally:
+                if put_back is not None:   # (the caller's unraisable hook back: a program's own Ctrl-Cs are not ours)
+                    put_back()
                 rehold()
             if take_pending():   # (a Ctrl-C in a weakref callback at the command's very end: ``catch_unraisable``)
                 raise KeyboardInterrupt

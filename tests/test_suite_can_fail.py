@@ -247,6 +247,19 @@ def _name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
 
 
+def _expected(call: ast.Call) -> ast.AST | None:
+    """The exception (or tuple) a ``pytest.raises`` call expects: its first argument or ``expected_exception=``."""
+    if call.args:
+        return call.args[0]
+    return next((k.value for k in call.keywords if k.arg == "expected_exception"), None)
+
+
+def _matches(call: ast.Call) -> bool:
+    """Whether the call gives a ``match`` that reads something (``match=None`` matches any message)."""
+    return any(k.arg == "match" and not (isinstance(k.value, ast.Constant) and k.value.value in (None, ""))
+               for k in call.keywords)
+
+
 def unmatched_raises(suite: dict[str, _Module], errors: frozenset[str]) -> list[str]:
     """``file::function line: call`` of each ``pytest.raises`` of an error in ``errors`` that reads nothing of the
     message: no ``match``, and neither ``with ... as info`` with ``info`` read past ``isinstance``/``type`` nor
@@ -258,11 +271,14 @@ def unmatched_raises(suite: dict[str, _Module], errors: frozenset[str]) -> list[
         fns = [t for t in m.tree.body if isinstance(t, (ast.FunctionDef, ast.AsyncFunctionDef))]
         fns += [f for c in m.tree.body if isinstance(c, ast.ClassDef) for f in c.body
                 if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        # (a memplan error imported under another name: ``from memplan.errors import GraphError as GE``)
+        known = errors | {a.asname for i in ast.walk(m.tree) if isinstance(i, ast.ImportFrom) for a in i.names
+                          if a.asname and a.name in errors}
         for fn in fns:
-            calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and _name(c.func) == "raises" and c.args
-                     and not any(k.arg == "match" for k in c.keywords)]
-            calls = [c for c in calls if any(_name(k) in errors for k in
-                                             (c.args[0].elts if isinstance(c.args[0], ast.Tuple) else [c.args[0]]))]
+            calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and _name(c.func) == "raises"
+                     and _expected(c) is not None and not _matches(c)]
+            calls = [c for c in calls if any(_name(k) in known for k in
+                                             (_expected(c).elts if isinstance(_expected(c), ast.Tuple) else [_expected(c)]))]
             if not calls:
                 continue
             withs = [w for w in ast.walk(fn) if isinstance(w, (ast.With, ast.AsyncWith))]
@@ -274,6 +290,9 @@ def unmatched_raises(suite: dict[str, _Module], errors: frozenset[str]) -> list[
             for t in ast.walk(fn):   # isinstance(info.value, X) reads no message
                 if isinstance(t, ast.Call) and _name(t.func) in ("isinstance", "type", "issubclass"):
                     loads.subtract(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+                # nor does ``info.type is GraphError`` / ``info.typename``
+                elif isinstance(t, ast.Attribute) and t.attr in ("type", "typename") and isinstance(t.value, ast.Name):
+                    loads.subtract([t.value.id])
             for c in calls:
                 if id(c) in read or loads[bound.get(id(c), "")] > 0:
                     continue
@@ -382,6 +401,7 @@ def test_the_scan_sees_a_raise_of_a_memplan_error_that_reads_no_message():
     planted = '''
 import pytest
 from memplan.errors import GraphError
+from memplan.errors import GraphError as GE
 
 
 def test_bare():
@@ -397,6 +417,27 @@ def test_only_its_type():
 
 def test_function_form():
     pytest.raises(memplan.errors.OptionError, plan, 3)
+
+
+def test_keyword_form():
+    with pytest.raises(expected_exception=GraphError):
+        plan()
+
+
+def test_match_none():
+    with pytest.raises(GraphError, match=None):
+        plan()
+
+
+def test_aliased():
+    with pytest.raises(GE):
+        plan()
+
+
+def test_only_its_type_name():
+    with pytest.raises(GraphError) as info:
+        plan()
+    assert info.type is GraphError and info.typename == "GraphError"
 
 
 def test_fixed():
@@ -416,4 +457,6 @@ def test_fixed():
     assert {"GraphError", "UnsafePlan", "OptionError", "AtenExecutorError", "OverCapacity"} <= errors
     assert not errors & (_SIGNALS | {"ValueError", "FieldWarning"})
     assert [f.split(" ")[0] for f in unmatched_raises(suite, errors)] == [
-        "test_planted.py::test_bare", "test_planted.py::test_only_its_type", "test_planted.py::test_function_form"]
+        "test_planted.py::test_bare", "test_planted.py::test_only_its_type", "test_planted.py::test_function_form",
+        "test_planted.py::test_keyword_form", "test_planted.py::test_match_none", "test_planted.py::test_aliased",
+        "test_planted.py::test_only_its_type_name"]

@@ -44,6 +44,12 @@ class CompiledPart(nn.Module):
     def forward(self, *args: Any) -> Any:
         return self._compiled(*args)
 
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        """The replaced submodule's (its weights, which the compiled program holds). Why: the split model's
+        ``state_dict()`` had no ``backbone.*`` entry (the part holds no parameter of its own), a checkpoint saved from
+        it silently without its backbone and heads."""
+        return self._original.state_dict(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)
@@ -72,17 +78,63 @@ def _parts(model: nn.Module) -> list[str]:
     return [p for p in STATIC_PARTS if _get(model, p) is not None]
 
 
+def _own_copy(module: nn.Module) -> nn.Module:
+    """A shallow copy of ``module`` with containers of its own (submodules, hooks, parameter and buffer dicts: the
+    tensors in them shared). Why not ``copy.copy`` alone: the copy shared ``model``'s hook dicts, so a hook
+    registered on the split model (``split.register_forward_hook``) fired on every call of ``model`` too."""
+    out = copy.copy(module)
+    for name, value in vars(module).items():
+        if isinstance(value, (dict, set)):
+            object.__setattr__(out, name, copy.copy(value))   # (a defaultdict too)
+    return out
+
+
+class _Split:
+    """Mixed into the split model's class: the submodules it shares with ``model`` are converted or put in training
+    mode only with ``model`` (their owner), never through the copy. Why: ``split.half()`` (or ``.to("cuda")``,
+    ``.train()``) converted or switched ``model``'s own ROI heads and transform, but not the compiled parts, whose
+    weights the compiled programs hold: both models were then broken (a dtype or device mismatch mid-call, an
+    original in eval mode whose heads asked for training targets). A conversion that changes no tensor (``.eval()``,
+    ``.to()`` the dtype and device it has) is taken."""
+
+    def train(self, mode: bool = True):
+        if mode:
+            raise AtenExecutorError(f"compile_detector's model runs inference only ({type(self).__name__}.train()): "
+                                    "its compiled parts were compiled in eval mode and its other submodules are the "
+                                    "original model's own; train the original model")
+        return super().train(False)   # type: ignore[misc]
+
+    def _apply(self, fn: Any, recurse: bool = True):
+        # (the compiled parts' weights too, held by the submodules they replace: a RetinaNet's split, its backbone and
+        # head compiled, has no parameter of its own left, and ``.double()`` was taken as changing nothing)
+        held = [t for m in self.modules() if isinstance(m, CompiledPart)
+                for t in (*m._original.parameters(), *m._original.buffers())]
+        with torch.no_grad():
+            same = all(fn(t) is t for t in [*self.parameters(recurse=recurse), *self.buffers(recurse=recurse), *held])
+        if not same:
+            raise AtenExecutorError("compile_detector's model cannot be converted (.to(), .half(), .cuda()...): its "
+                                    "compiled parts hold their weights as compiled and its other submodules are the "
+                                    "original model's own; convert the original model, then call compile_detector "
+                                    "again")
+        return self
+
+
+def _split_class(cls: type) -> type:
+    """``cls`` with ``_Split`` mixed in, of the same name (its repr unchanged)."""
+    made = type(cls.__name__, (_Split, cls), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return made
+
+
 def _split_copy(model: nn.Module, parts: list[str], compiled: dict[str, Any]) -> nn.Module:
     """A copy of ``model`` sharing its weights and submodules, but for each compiled part in its place (and a copy of
     each module on the way to one: ``rpn`` for ``rpn.head``), so that ``model`` itself is not changed."""
-    top = copy.copy(model)
-    top._modules = dict(model._modules)
+    top = _own_copy(model)
+    top.__class__ = _split_class(type(model))
     for path in parts:
         *parents, leaf = path.split(".")
         holder = top
         for name in parents:
-            inner = copy.copy(holder._modules[name])
-            inner._modules = dict(inner._modules)
+            inner = _own_copy(holder._modules[name])
             holder._modules[name] = inner
             holder = inner
         holder._modules[leaf] = CompiledPart(compiled[path], holder._modules[leaf], path)
