@@ -19,7 +19,7 @@ setup(
         "dev": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6.80", "ruff>=0.4", "onnxruntime>=1.16"],
         "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],   # (onnxruntime: its ops are sized by its inference)
         "plot": ["matplotlib>=3.6"],
-        "torch": ["torch>=2.2", "transformers>=4.45"],
+        "torch": ["torch>=2.2", "transformers>=4.45", "torchvision>=0.17"],   # (torchvision: runtime.aten.detection)
     },
     entry_points={"console_scripts": ["memplan=memplan.cli:main"]},
 )

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-EXTRA = {"torch": "torch", "transformers": "torch", "onnx": "onnx", "onnxruntime": "onnx", "matplotlib": "plot", "pycuda": "cuda",
+EXTRA = {"torch": "torch", "transformers": "torch", "torchvision": "torch", "onnx": "onnx", "onnxruntime": "onnx", "matplotlib": "plot", "pycuda": "cuda",
          "cuda": "graphs"}
 
 

@@ -20,13 +20,13 @@ from packaging.requirements import Requirement
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: the distribution each optional import comes from
-DIST = {"torch": "torch", "transformers": "transformers", "onnx": "onnx", "onnxruntime": "onnxruntime",
+DIST = {"torch": "torch", "transformers": "transformers", "torchvision": "torchvision", "onnx": "onnx", "onnxruntime": "onnxruntime",
         "matplotlib": "matplotlib", "pycuda": "pycuda", "cuda": "cuda-bindings"}
 #: imports that come with another optional package's distribution (torch requires sympy; torchgen is in torch's wheel)
 BROUGHT_BY = {"sympy": "torch", "torchgen": "torch"}
 #: model zoos ``runtime.aten.sweep`` / ``bench`` try where installed (their cases are SKIP-MISSING without them):
 #: no extra brings them, by design
-ZOO = {"torchvision", "timm"}   # (timm: runtime.aten.sweep_paths, round 69)
+ZOO = {"timm"}   # (timm: runtime.aten.sweep_paths, round 69; torchvision is the torch extra's since round 70)
 #: an extra named in a message: ``pip install -e '.[X]'`` or ``pip install 'memplan[X]'``
 NAMED_EXTRA = re.compile(r"(?:memplan|\.)\[([\w,]+)\]")
 
