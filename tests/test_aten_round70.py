@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import warnings
 
 import pytest
@@ -17,6 +19,7 @@ torch = need("torch")
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 def _compile(m, *args):
@@ -436,3 +439,59 @@ def test_a_higher_order_op_in_eagers_branch_runs_and_everything_is_put_back():
     before = (m.b.clone(), m.lin.weight.detach().clone())
     _compile(m)
     assert torch.equal(m.b, before[0]) and torch.equal(m.lin.weight, before[1])
+
+
+# a settings object held at two places: a change is named at a place that holds the changed object now ----------------
+
+@dataclasses.dataclass
+class _Inner70:
+    k: float = 0.5
+
+
+@dataclasses.dataclass
+class _Cfg70:
+    scale: float = 2.0
+    inner: _Inner70 = dataclasses.field(default_factory=_Inner70)
+
+
+class _Shared70(nn.Module):
+    """One settings object at ``a.cfg`` and ``b.cfg`` (its fields recorded under the first place, ``a.cfg``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Module(), nn.Module()
+        self.a.cfg = self.b.cfg = _Cfg70()
+
+    def forward(self, x):
+        return x * self.a.cfg.scale + self.b.cfg.inner.k
+
+
+@pytest.mark.parametrize("field, path", [("scale", "b.cfg.scale"), ("inner.k", "b.cfg.inner.k")])
+def test_a_change_after_a_copy_at_one_of_two_places_is_named_where_the_object_is_now(field, path):
+    """``m.a.cfg`` replaced by a copy, then the old object (still ``m.b.cfg``) changed through ``m.b.cfg``: the
+    refusal said "_Shared70.a.cfg.scale is 5.0 now", while ``m.a.cfg.scale`` was still 2.0 (the copy's); now it
+    names ``b.cfg``, the place that holds the changed object."""
+    m = _Shared70()
+    x = torch.ones(4)
+    step = _compile(m, x)
+    m.a.cfg = copy.deepcopy(m.a.cfg)
+    setattr(m.b.cfg if field == "scale" else m.b.cfg.inner, field.rpartition(".")[2], 5.0)
+    with pytest.raises(AtenExecutorError) as ei:
+        step(x)
+    msg = str(ei.value)
+    assert f"_Shared70.{path} is 5.0 now" in msg and f"a.cfg.{field}" not in msg, msg
+
+
+def test_a_change_of_an_object_held_nowhere_now_names_the_place_it_left():
+    """Both places replaced by one copy, then the old object (held by the module no more) changed: the refusal named
+    "a.cfg.scale is 5.0 now", a value neither ``m.a.cfg`` nor ``m.b.cfg`` holds; now the place replaced is named."""
+    m = _Shared70()
+    x = torch.ones(4)
+    step = _compile(m, x)
+    old = m.a.cfg
+    m.a.cfg = m.b.cfg = copy.deepcopy(old)
+    old.scale = 5.0
+    with pytest.raises(AtenExecutorError) as ei:
+        step(x)
+    msg = str(ei.value)
+    assert "cfg.scale" not in msg and "_Shared70.a.cfg" in msg, msg
