@@ -283,14 +283,15 @@ class M(nn.Module):
 '''
 
 
-def _package(tmp_path, monkeypatch, name, installed):
-    """Package ``name`` on ``sys.path``: in a ``site-packages`` directory (``pip install .``) or a working dir."""
+def _package(tmp_path, monkeypatch, name, installed, text: str | None = None):
+    """Package ``name`` (its ``__init__.py``: ``text``, else ``_PACKAGE``) on ``sys.path``: in a ``site-packages``
+    directory (``pip install .``) or a working dir."""
     import importlib
     import sys
 
     root = tmp_path / "lib" / "python3" / "site-packages" if installed else tmp_path / "work"
     (root / name).mkdir(parents=True)
-    (root / name / "__init__.py").write_text(_PACKAGE)
+    (root / name / "__init__.py").write_text(_PACKAGE if text is None else text)
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.delitem(sys.modules, name, raising=False)
     module = importlib.import_module(name)
@@ -339,20 +340,22 @@ def scale(x):
 '''
 
 
+def _never_compared(monkeypatch, what: str) -> None:
+    """``flag_reads`` comparing any read with eager fails the test, naming ``what`` was compared."""
+    from runtime.aten import flag_reads
+
+    def compared(*_a, **_k):
+        raise AssertionError(f"{what} was compared with eager")
+
+    monkeypatch.setattr(flag_reads, "_both", compared)
+
+
 def test_a_flag_read_in_an_installed_helper_package_is_compared(tmp_path, monkeypatch):
     """Failed before: the helper's package counted as an installed library's (no class of the tree comes from it), so
     its read was not compared and the program compiled [2, 2, 2, 2] where eager gives [3, 3, 3, 3], silently."""
-    import importlib
-    import sys
-
     from runtime.aten.errors import AtenExecutorError
 
-    site = tmp_path / "lib" / "python3" / "site-packages"
-    (site / "r70_helpers").mkdir(parents=True)
-    (site / "r70_helpers" / "__init__.py").write_text(_HELPER)
-    monkeypatch.syspath_prepend(str(site))
-    helpers = importlib.import_module("r70_helpers")
-    monkeypatch.setitem(sys.modules, "r70_helpers", helpers)
+    helpers = _package(tmp_path, monkeypatch, "r70_helpers", True, _HELPER)
 
     class M(nn.Module):
         def forward(self, x):
@@ -363,23 +366,11 @@ def test_a_flag_read_in_an_installed_helper_package_is_compared(tmp_path, monkey
 
 def test_a_flag_read_in_a_model_library_alone_is_still_not_compared(tmp_path, monkeypatch):
     """A read in a model library (``installed.LIBRARIES``: transformers asks in every model) is recorded, not compared."""
-    import importlib
-    import sys
+    from runtime.aten import installed
 
-    from runtime.aten import flag_reads, installed
-
-    site = tmp_path / "lib" / "python3" / "site-packages"
-    (site / "r70_lib_helpers").mkdir(parents=True)
-    (site / "r70_lib_helpers" / "__init__.py").write_text(_HELPER.replace("x * 3", "x * 2"))
-    monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(installed, "LIBRARIES", installed.LIBRARIES | {"r70_lib_helpers"})
-    helpers = importlib.import_module("r70_lib_helpers")
-    monkeypatch.setitem(sys.modules, "r70_lib_helpers", helpers)
-
-    def compared(*_a, **_k):
-        raise AssertionError("a model library's flag read was compared with eager")
-
-    monkeypatch.setattr(flag_reads, "_both", compared)
+    helpers = _package(tmp_path, monkeypatch, "r70_lib_helpers", True, _HELPER.replace("x * 3", "x * 2"))
+    _never_compared(monkeypatch, "a model library's flag read")
 
     class M(nn.Module):
         def forward(self, x):
@@ -390,26 +381,13 @@ def test_a_flag_read_in_a_model_library_alone_is_still_not_compared(tmp_path, mo
 def test_a_flag_read_in_a_package_a_model_library_calls_is_still_not_compared(tmp_path, monkeypatch):
     """``kernels``' layers ask ``is_compiling()`` under transformers' models (a tiny Llama of transformers 5.25): a
     package a library calls, not the user's code, is left to that library (not compared, as before)."""
-    import importlib
-    import sys
+    from runtime.aten import installed
 
-    from runtime.aten import flag_reads, installed
-
-    site = tmp_path / "lib" / "python3" / "site-packages"
-    for name, text in (("r70_kernels", _HELPER.replace("x * 3", "x * 2")),
-                       ("r70_model_lib", "import r70_kernels\n\n\ndef run(x):\n    return r70_kernels.scale(x)\n")):
-        (site / name).mkdir(parents=True)
-        (site / name / "__init__.py").write_text(text)
-    monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(installed, "LIBRARIES", installed.LIBRARIES | {"r70_model_lib"})
-    for name in ("r70_kernels", "r70_model_lib"):
-        monkeypatch.setitem(sys.modules, name, importlib.import_module(name))
-    lib = sys.modules["r70_model_lib"]
-
-    def compared(*_a, **_k):
-        raise AssertionError("a flag read of a package a model library calls was compared with eager")
-
-    monkeypatch.setattr(flag_reads, "_both", compared)
+    _package(tmp_path, monkeypatch, "r70_kernels", True, _HELPER.replace("x * 3", "x * 2"))
+    lib = _package(tmp_path, monkeypatch, "r70_model_lib", True,
+                   "import r70_kernels\n\n\ndef run(x):\n    return r70_kernels.scale(x)\n")
+    _never_compared(monkeypatch, "a flag read of a package a model library calls")
 
     class M(nn.Module):
         def forward(self, x):
