@@ -244,13 +244,10 @@ def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
         fg.free()
 
 
-@pytest.mark.parametrize("launch", ["plain", "pdl"])
-def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
-    """The 16-block clusters under jitter: one 1B layer at batch 4, whose down projection (fused with its
-    add+norm) splits K over a cluster of 16 on Hopper (``ops.tc_choice``). The 3-stream plan under random
-    delays, KV rows poisoned, plain or with every kernel after a kernel programmatic, gives the serial
-    plan's bits every time."""
-    from runtime.executor import Executor, Jitter, Poison
+def _cluster_of_16(lib):
+    """The tiny Llama with 1B's layer shapes at batch 4 (whose K GEMM splits over a cluster of 16 on Hopper), its
+    weights and inputs, and the serial plan's bits: ``(cfg, g, w, inp, base)``."""
+    from runtime.executor import Executor
     from runtime.models import llama as L
     from runtime.step import plan_step
 
@@ -262,6 +259,20 @@ def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
         base = _run(ex, "eager")
     finally:
         ex.free()
+    return cfg, g, w, inp, base
+
+
+@pytest.mark.parametrize("launch", ["plain", "pdl"])
+def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
+    """The 16-block clusters under jitter: one 1B layer at batch 4, whose down projection (fused with its
+    add+norm) splits K over a cluster of 16 on Hopper (``ops.tc_choice``). The 3-stream plan under random
+    delays, KV rows poisoned, plain or with every kernel after a kernel programmatic, gives the serial
+    plan's bits every time."""
+    from runtime.executor import Executor, Jitter, Poison
+    from runtime.models import llama as L
+    from runtime.step import plan_step
+
+    cfg, g, w, inp, base = _cluster_of_16(lib)
     assert np.isfinite(base).all()
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {"library": lib}
     ex = Executor(g, plan_step(g, L.multi_stream_schedule(g), batch=4), weights=w, inputs=inp, **kw)
@@ -352,18 +363,11 @@ def test_negative_control_missing_event_is_detected_at_batch_40_and_under_pdl(li
 def test_negative_control_a_cluster_of_16_without_its_k_cache_event_is_detected(lib, pdl_lib, launch):
     """``test_jitter_with_a_cluster_of_16`` with the K cache event removed from its 3-stream plan: the same check
     must see it (the serial plan's bits, KV rows poisoned, jittered), plain and programmatic."""
-    from runtime.executor import Executor, Poison
+    from runtime.executor import Poison
     from runtime.models import llama as L
     from runtime.step import plan_step
 
-    cfg = L.config("tiny", batch=4, **ODD["1b-layer"])
-    g = L.build_graph(cfg, "runtime")
-    w, inp = L.make_weights(g, cfg, seed=9), L.make_inputs(cfg, seed=10)
-    ex = Executor(g, plan_step(g, batch=4), weights=w, inputs=inp, library=lib)
-    try:
-        base = _run(ex, "eager")
-    finally:
-        ex.free()
+    cfg, g, w, inp, base = _cluster_of_16(lib)
     multi = plan_step(g, L.multi_stream_schedule(g), batch=4)
     ev, broken = _without_k_cache_event(g, multi)
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {}
