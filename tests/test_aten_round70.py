@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import warnings
 
 import pytest
@@ -17,6 +19,7 @@ torch = need("torch")
 from torch import nn  # noqa: E402
 
 from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 def _compile(m, *args):
@@ -280,14 +283,15 @@ class M(nn.Module):
 '''
 
 
-def _package(tmp_path, monkeypatch, name, installed):
-    """Package ``name`` on ``sys.path``: in a ``site-packages`` directory (``pip install .``) or a working dir."""
+def _package(tmp_path, monkeypatch, name, installed, text: str | None = None):
+    """Package ``name`` (its ``__init__.py``: ``text``, else ``_PACKAGE``) on ``sys.path``: in a ``site-packages``
+    directory (``pip install .``) or a working dir."""
     import importlib
     import sys
 
     root = tmp_path / "lib" / "python3" / "site-packages" if installed else tmp_path / "work"
     (root / name).mkdir(parents=True)
-    (root / name / "__init__.py").write_text(_PACKAGE)
+    (root / name / "__init__.py").write_text(_PACKAGE if text is None else text)
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.delitem(sys.modules, name, raising=False)
     module = importlib.import_module(name)
@@ -336,20 +340,22 @@ def scale(x):
 '''
 
 
+def _never_compared(monkeypatch, what: str) -> None:
+    """``flag_reads`` comparing any read with eager fails the test, naming ``what`` was compared."""
+    from runtime.aten import flag_reads
+
+    def compared(*_a, **_k):
+        raise AssertionError(f"{what} was compared with eager")
+
+    monkeypatch.setattr(flag_reads, "_both", compared)
+
+
 def test_a_flag_read_in_an_installed_helper_package_is_compared(tmp_path, monkeypatch):
     """Failed before: the helper's package counted as an installed library's (no class of the tree comes from it), so
     its read was not compared and the program compiled [2, 2, 2, 2] where eager gives [3, 3, 3, 3], silently."""
-    import importlib
-    import sys
-
     from runtime.aten.errors import AtenExecutorError
 
-    site = tmp_path / "lib" / "python3" / "site-packages"
-    (site / "r70_helpers").mkdir(parents=True)
-    (site / "r70_helpers" / "__init__.py").write_text(_HELPER)
-    monkeypatch.syspath_prepend(str(site))
-    helpers = importlib.import_module("r70_helpers")
-    monkeypatch.setitem(sys.modules, "r70_helpers", helpers)
+    helpers = _package(tmp_path, monkeypatch, "r70_helpers", True, _HELPER)
 
     class M(nn.Module):
         def forward(self, x):
@@ -360,23 +366,11 @@ def test_a_flag_read_in_an_installed_helper_package_is_compared(tmp_path, monkey
 
 def test_a_flag_read_in_a_model_library_alone_is_still_not_compared(tmp_path, monkeypatch):
     """A read in a model library (``installed.LIBRARIES``: transformers asks in every model) is recorded, not compared."""
-    import importlib
-    import sys
+    from runtime.aten import installed
 
-    from runtime.aten import flag_reads, installed
-
-    site = tmp_path / "lib" / "python3" / "site-packages"
-    (site / "r70_lib_helpers").mkdir(parents=True)
-    (site / "r70_lib_helpers" / "__init__.py").write_text(_HELPER.replace("x * 3", "x * 2"))
-    monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(installed, "LIBRARIES", installed.LIBRARIES | {"r70_lib_helpers"})
-    helpers = importlib.import_module("r70_lib_helpers")
-    monkeypatch.setitem(sys.modules, "r70_lib_helpers", helpers)
-
-    def compared(*_a, **_k):
-        raise AssertionError("a model library's flag read was compared with eager")
-
-    monkeypatch.setattr(flag_reads, "_both", compared)
+    helpers = _package(tmp_path, monkeypatch, "r70_lib_helpers", True, _HELPER.replace("x * 3", "x * 2"))
+    _never_compared(monkeypatch, "a model library's flag read")
 
     class M(nn.Module):
         def forward(self, x):
@@ -387,26 +381,13 @@ def test_a_flag_read_in_a_model_library_alone_is_still_not_compared(tmp_path, mo
 def test_a_flag_read_in_a_package_a_model_library_calls_is_still_not_compared(tmp_path, monkeypatch):
     """``kernels``' layers ask ``is_compiling()`` under transformers' models (a tiny Llama of transformers 5.25): a
     package a library calls, not the user's code, is left to that library (not compared, as before)."""
-    import importlib
-    import sys
+    from runtime.aten import installed
 
-    from runtime.aten import flag_reads, installed
-
-    site = tmp_path / "lib" / "python3" / "site-packages"
-    for name, text in (("r70_kernels", _HELPER.replace("x * 3", "x * 2")),
-                       ("r70_model_lib", "import r70_kernels\n\n\ndef run(x):\n    return r70_kernels.scale(x)\n")):
-        (site / name).mkdir(parents=True)
-        (site / name / "__init__.py").write_text(text)
-    monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(installed, "LIBRARIES", installed.LIBRARIES | {"r70_model_lib"})
-    for name in ("r70_kernels", "r70_model_lib"):
-        monkeypatch.setitem(sys.modules, name, importlib.import_module(name))
-    lib = sys.modules["r70_model_lib"]
-
-    def compared(*_a, **_k):
-        raise AssertionError("a flag read of a package a model library calls was compared with eager")
-
-    monkeypatch.setattr(flag_reads, "_both", compared)
+    _package(tmp_path, monkeypatch, "r70_kernels", True, _HELPER.replace("x * 3", "x * 2"))
+    lib = _package(tmp_path, monkeypatch, "r70_model_lib", True,
+                   "import r70_kernels\n\n\ndef run(x):\n    return r70_kernels.scale(x)\n")
+    _never_compared(monkeypatch, "a flag read of a package a model library calls")
 
     class M(nn.Module):
         def forward(self, x):
@@ -436,3 +417,59 @@ def test_a_higher_order_op_in_eagers_branch_runs_and_everything_is_put_back():
     before = (m.b.clone(), m.lin.weight.detach().clone())
     _compile(m)
     assert torch.equal(m.b, before[0]) and torch.equal(m.lin.weight, before[1])
+
+
+# a settings object held at two places: a change is named at a place that holds the changed object now ----------------
+
+@dataclasses.dataclass
+class _Inner70:
+    k: float = 0.5
+
+
+@dataclasses.dataclass
+class _Cfg70:
+    scale: float = 2.0
+    inner: _Inner70 = dataclasses.field(default_factory=_Inner70)
+
+
+class _Shared70(nn.Module):
+    """One settings object at ``a.cfg`` and ``b.cfg`` (its fields recorded under the first place, ``a.cfg``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Module(), nn.Module()
+        self.a.cfg = self.b.cfg = _Cfg70()
+
+    def forward(self, x):
+        return x * self.a.cfg.scale + self.b.cfg.inner.k
+
+
+@pytest.mark.parametrize("field, path", [("scale", "b.cfg.scale"), ("inner.k", "b.cfg.inner.k")])
+def test_a_change_after_a_copy_at_one_of_two_places_is_named_where_the_object_is_now(field, path):
+    """``m.a.cfg`` replaced by a copy, then the old object (still ``m.b.cfg``) changed through ``m.b.cfg``: the
+    refusal said "_Shared70.a.cfg.scale is 5.0 now", while ``m.a.cfg.scale`` was still 2.0 (the copy's); now it
+    names ``b.cfg``, the place that holds the changed object."""
+    m = _Shared70()
+    x = torch.ones(4)
+    step = _compile(m, x)
+    m.a.cfg = copy.deepcopy(m.a.cfg)
+    setattr(m.b.cfg if field == "scale" else m.b.cfg.inner, field.rpartition(".")[2], 5.0)
+    with pytest.raises(AtenExecutorError) as ei:
+        step(x)
+    msg = str(ei.value)
+    assert f"_Shared70.{path} is 5.0 now" in msg and f"a.cfg.{field}" not in msg, msg
+
+
+def test_a_change_of_an_object_held_nowhere_now_names_the_place_it_left():
+    """Both places replaced by one copy, then the old object (held by the module no more) changed: the refusal named
+    "a.cfg.scale is 5.0 now", a value neither ``m.a.cfg`` nor ``m.b.cfg`` holds; now the place replaced is named."""
+    m = _Shared70()
+    x = torch.ones(4)
+    step = _compile(m, x)
+    old = m.a.cfg
+    m.a.cfg = m.b.cfg = copy.deepcopy(old)
+    old.scale = 5.0
+    with pytest.raises(AtenExecutorError) as ei:
+        step(x)
+    msg = str(ei.value)
+    assert "cfg.scale" not in msg and "_Shared70.a.cfg" in msg, msg

@@ -244,13 +244,10 @@ def test_jitter_multi_stream_is_stable(lib, pdl_lib, fuse, batch, launch):
         fg.free()
 
 
-@pytest.mark.parametrize("launch", ["plain", "pdl"])
-def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
-    """The 16-block clusters under jitter: one 1B layer at batch 4, whose down projection (fused with its
-    add+norm) splits K over a cluster of 16 on Hopper (``ops.tc_choice``). The 3-stream plan under random
-    delays, KV rows poisoned, plain or with every kernel after a kernel programmatic, gives the serial
-    plan's bits every time."""
-    from runtime.executor import Executor, Jitter, Poison
+def _cluster_of_16(lib):
+    """The tiny Llama with 1B's layer shapes at batch 4 (whose K GEMM splits over a cluster of 16 on Hopper), its
+    weights and inputs, and the serial plan's bits: ``(cfg, g, w, inp, base)``."""
+    from runtime.executor import Executor
     from runtime.models import llama as L
     from runtime.step import plan_step
 
@@ -262,6 +259,20 @@ def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
         base = _run(ex, "eager")
     finally:
         ex.free()
+    return cfg, g, w, inp, base
+
+
+@pytest.mark.parametrize("launch", ["plain", "pdl"])
+def test_jitter_with_a_cluster_of_16(lib, pdl_lib, launch):
+    """The 16-block clusters under jitter: one 1B layer at batch 4, whose down projection (fused with its
+    add+norm) splits K over a cluster of 16 on Hopper (``ops.tc_choice``). The 3-stream plan under random
+    delays, KV rows poisoned, plain or with every kernel after a kernel programmatic, gives the serial
+    plan's bits every time."""
+    from runtime.executor import Executor, Jitter, Poison
+    from runtime.models import llama as L
+    from runtime.step import plan_step
+
+    cfg, g, w, inp, base = _cluster_of_16(lib)
     assert np.isfinite(base).all()
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {"library": lib}
     ex = Executor(g, plan_step(g, L.multi_stream_schedule(g), batch=4), weights=w, inputs=inp, **kw)
@@ -294,13 +305,24 @@ def _detects(lib, g, plan, w, inp, base, poison, late: tuple[str, ...] = (), **k
     return bad
 
 
+def _without_k_cache_event(g, multi):
+    """``multi`` less the event K's cache write -> KQ, as (that event, the plan): ``verify`` must refuse it under
+    rule 2 naming ``l0.kq`` and the writer; the negative controls then run it where jitter must see it."""
+    from plan_mutators import plan_without_event
+
+    ev = next(e for e in multi.events if e[1] == "l0.kq")
+    broken = plan_without_event(multi, ev)
+    said = rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"
+    with pytest.raises(memplan.UnsafePlan, match=said):
+        memplan.verify(g, broken)
+    return ev, broken
+
+
 @pytest.mark.parametrize("batch", [1, 16])
 @pytest.mark.parametrize("fuse", ["norms", "runtime"])
 def test_negative_control_missing_event_is_detected(lib, fuse, batch):
     """One required event removed (K's cache write -> KQ): verify rejects it and the jitter test sees it
     (with fused kernels, the decode-attention kernel reads the K row before its ROPE+SET_ROWS wrote it)."""
-    from plan_mutators import plan_without_event
-
     from runtime.executor import Executor, Poison
 
     L, cfg, g, w, inp = _setup(batch, seed=7, fuse=fuse, wide=batch > 1)
@@ -308,11 +330,7 @@ def test_negative_control_missing_event_is_detected(lib, fuse, batch):
     ex = Executor(g, serial, weights=w, inputs=inp, library=lib)
     base = _run(ex, "eager")
     ex.free()
-    ev = next(e for e in multi.events if e[1] == "l0.kq")
-    broken = plan_without_event(multi, ev)
-    said = rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"
-    with pytest.raises(memplan.UnsafePlan, match=said):
-        memplan.verify(g, broken)
+    ev, broken = _without_k_cache_event(g, multi)
     # in the fused graph the spins before the attention group's members all land before its one kernel,
     # so random jitter alone rarely makes K's branch late: 10 more runs delay that branch (stream 1) only
     bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),
@@ -327,8 +345,6 @@ def test_negative_control_missing_event_is_detected_at_batch_40_and_under_pdl(li
     dependent launch) with the K cache event removed: the same check (the serial bits under jitter, KV rows
     poisoned) must see it, or that test would pass with the event gone (PDL: a kernel may start before the one
     before it ends, so its waits are what the control tests)."""
-    from plan_mutators import plan_without_event
-
     from runtime.executor import Executor, Poison
 
     L, cfg, g, w, inp = _setup(batch, seed=5, fuse="runtime", wide=batch > 1)
@@ -336,11 +352,7 @@ def test_negative_control_missing_event_is_detected_at_batch_40_and_under_pdl(li
     ex = Executor(g, serial, weights=w, inputs=inp, library=lib)
     base = _run(ex, "eager")
     ex.free()
-    ev = next(e for e in multi.events if e[1] == "l0.kq")
-    broken = plan_without_event(multi, ev)
-    said = rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"
-    with pytest.raises(memplan.UnsafePlan, match=said):
-        memplan.verify(g, broken)
+    ev, broken = _without_k_cache_event(g, multi)
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {}
     bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),
                    late=("l0.mm_k", "l0.rope_k", "l0.set_k"), **kw)
@@ -351,26 +363,13 @@ def test_negative_control_missing_event_is_detected_at_batch_40_and_under_pdl(li
 def test_negative_control_a_cluster_of_16_without_its_k_cache_event_is_detected(lib, pdl_lib, launch):
     """``test_jitter_with_a_cluster_of_16`` with the K cache event removed from its 3-stream plan: the same check
     must see it (the serial plan's bits, KV rows poisoned, jittered), plain and programmatic."""
-    from plan_mutators import plan_without_event
-
-    from runtime.executor import Executor, Poison
+    from runtime.executor import Poison
     from runtime.models import llama as L
     from runtime.step import plan_step
 
-    cfg = L.config("tiny", batch=4, **ODD["1b-layer"])
-    g = L.build_graph(cfg, "runtime")
-    w, inp = L.make_weights(g, cfg, seed=9), L.make_inputs(cfg, seed=10)
-    ex = Executor(g, plan_step(g, batch=4), weights=w, inputs=inp, library=lib)
-    try:
-        base = _run(ex, "eager")
-    finally:
-        ex.free()
+    cfg, g, w, inp, base = _cluster_of_16(lib)
     multi = plan_step(g, L.multi_stream_schedule(g), batch=4)
-    ev = next(e for e in multi.events if e[1] == "l0.kq")
-    broken = plan_without_event(multi, ev)
-    said = rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer '{re.escape(ev[0])}' does not happen-before"
-    with pytest.raises(memplan.UnsafePlan, match=said):
-        memplan.verify(g, broken)
+    ev, broken = _without_k_cache_event(g, multi)
     kw = {"library": pdl_lib, "pdl_policy": "chain"} if launch == "pdl" else {}
     bad = _detects(lib, g, broken, w, inp, base, Poison(ranges=L.kv_poison_ranges(g, cfg)),
                    late=("l0.mm_k", "l0.rope_k", "l0.set_k"), **kw)

@@ -83,12 +83,11 @@ def test_a_plan_aligned_above_256_runs_on_aligned_device_addresses(alignment, mo
         ex.free()
 
 
-@pytest.mark.parametrize("ids", [{0: 0, 1: 5, 2: 2}, {0: 0, 1: 1, 2: 2, "declared": 64}],
-                         ids=["gap-0-2-5", "64-declared"])
-def test_a_plan_with_unused_stream_ids_gives_the_dense_bits_under_jitter_and_as_a_graph(ids):
+def _gapped_norms(ids: dict) -> tuple:
+    """The fused tiny Llama (``_norms``): ``(g, w, inp, cfg, dense, p)``, ``dense`` its multi-stream plan and ``p``
+    that plan with its stream ids renamed by ``ids`` (``"declared"``: a ``streams`` count above the ids used)."""
     from dataclasses import replace
 
-    from runtime.executor import Executor, Jitter, Poison
     from runtime.models import llama as L
 
     g, w, inp = _norms()
@@ -99,6 +98,16 @@ def test_a_plan_with_unused_stream_ids_gives_the_dense_bits_under_jitter_and_as_
     p = _gapped(dense, ids)
     if declared is not None:
         p = replace(p, streams=declared)
+    return g, w, inp, cfg, dense, p
+
+
+@pytest.mark.parametrize("ids", [{0: 0, 1: 5, 2: 2}, {0: 0, 1: 1, 2: 2, "declared": 64}],
+                         ids=["gap-0-2-5", "64-declared"])
+def test_a_plan_with_unused_stream_ids_gives_the_dense_bits_under_jitter_and_as_a_graph(ids):
+    from runtime.executor import Executor, Jitter, Poison
+    from runtime.models import llama as L
+
+    g, w, inp, cfg, dense, p = _gapped_norms(ids)
     memplan.verify(g, p)
     one = Executor(g, dense, weights=w, inputs=inp)
     want = _logits(one, "eager")
@@ -272,21 +281,12 @@ def test_negative_control_a_gapped_plan_without_its_k_cache_event_is_caught(ids)
     """The unused-stream-ids run above with the event K's cache write -> KQ removed: verify names it, and the
     jitter check above (the dense plan's bits, KV rows poisoned) sees other bits in some run: random jitter, then
     runs that delay K's branch only (in the fused graph random spins rarely make it late)."""
-    from dataclasses import replace
-
     from plan_mutators import plan_without_event
 
     from runtime.executor import Executor, Jitter, Poison
     from runtime.models import llama as L
 
-    g, w, inp = _norms()
-    cfg = L.config("tiny", batch=1)
-    dense = memplan.plan(g, L.multi_stream_schedule(g))
-    ids = dict(ids)
-    declared = ids.pop("declared", None)
-    p = _gapped(dense, ids)
-    if declared is not None:
-        p = replace(p, streams=declared)
+    g, w, inp, cfg, dense, p = _gapped_norms(ids)
     ev = next(e for e in p.events if e[1] == "l0.kq")
     broken = plan_without_event(p, ev)
     with pytest.raises(memplan.UnsafePlan, match=rf"rule 2: node 'l0\.kq' reads '[^']+' but its writer "

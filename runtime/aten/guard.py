@@ -196,20 +196,44 @@ class Settings:
                 else f"{name} is {_value_text(now)} now, {_value_text(was)} at compile")
 
     def first_changed(self) -> tuple[str, Any, Any] | None:
-        """(name, value now, value at compile) of the first value no longer equal to compile's."""
+        """(name, value now, value at compile) of the first value no longer equal to compile's, named at a place that
+        holds its object now (``_place_now``)."""
         for name, d, key, was in zip(self.names, self._now(), self.keys, self.values):
             now = d.get(key, _MISSING)
-            if now is not was and not _same_value(now, was):
-                return name, now, was
+            if now is not was and not _same_value(now, was) and (place := self._place_now(name)) is not None:
+                return place, now, was
         for name, d, key, was in zip(*self.held):
             now = d.get(key, _MISSING)
             if now is not was:
                 return name, now, was
         for name, obj, key, was in zip(*self.slotted):
             now = getattr(obj, key, _MISSING)
-            if now is not was and not _same_value(now, was):
-                return name, now, was
+            if now is not was and not _same_value(now, was) and (place := self._place_now(name)) is not None:
+                return place, now, was
         return None
+
+    def _place_now(self, name: str) -> str | None:
+        """``name`` (a watched field's path at compile, ``Net.a.cfg.scale``) as a path that holds the field's object
+        now; None where no watched place holds it any more. Why: a settings object held at two places (``m.a.cfg is
+        m.b.cfg``) has its fields recorded under the first; after ``m.a.cfg`` was replaced by a copy, a change made
+        through ``m.b.cfg`` was named ``a.cfg.scale``, whose value had not changed (round 70). The deepest place on
+        the path that no longer holds its object is replaced by another watched place that does. None: the object is
+        held nowhere the guard watches, and the place it left is refused as replaced (``held``) instead."""
+        names, dicts, keys, objects = self.held
+
+        def holds(i: int) -> bool:
+            return dicts[i].get(keys[i], _MISSING) is objects[i]
+
+        def on(path: str) -> list[int]:   # (the watched places on ``path``: its own and those above it)
+            return [i for i, h in enumerate(names) if path == h or path.startswith(h + ".")]
+
+        broken = [i for i in on(name) if not holds(i)]
+        if not broken:
+            return name
+        j = max(broken, key=lambda i: len(names[i]))
+        alt = next((names[i] for i in range(len(names))
+                    if objects[i] is objects[j] and i != j and all(map(holds, on(names[i])))), None)
+        return None if alt is None else alt + name[len(names[j]):]
 
     def refreshed(self) -> Settings:
         dicts = self._now()
