@@ -147,8 +147,8 @@ def test_a_fed_if_of_sequences_is_planned_the_same_every_time():
 
 def test_the_sequence_selection_is_what_plans_it(monkeypatch):
     # (the hazard: round 69's expansion, a Where over the sequences, which ONNX's inference refuses)
-    monkeypatch.setattr(fed_sequences, "sequence_outputs", lambda n, g: [])
-    monkeypatch.setattr("memplan.importers.onnx.control_flow.sequence_outputs", lambda n, g: [])
+    monkeypatch.setattr(fed_sequences, "sequence_outputs", lambda n, g, *_: [])
+    monkeypatch.setattr("memplan.importers.onnx.control_flow.sequence_outputs", lambda n, g, *_: [])
     kind, lines = sweep.compare(_case("fed_seq_construct_construct_abs_concat_True"))
     assert kind == "over-refusal" and "not as a tensor" in lines[0], (kind, lines)
 

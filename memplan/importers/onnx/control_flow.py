@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .common import _node_ids
-from .fed_sequences import Counter, select_sequences, sequence_lengths, sequence_outputs
+from .fed_optionals import optional_outputs, select_optionals
+from .fed_sequences import Counter, Scope, select_sequences, sequence_lengths, sequence_outputs
 from .graph_scope import (
     _all_names,
     _ancestors,
@@ -218,6 +219,8 @@ class _Expander:
         self.type_checks: list[TypeCheck] = []
         #: the tensor counts of sequences the current If's branches make (``fed_sequences.sequence_lengths``)
         self.count: Counter | None = None
+        #: the index of ``g`` the fed Ifs' sequence and optional outputs are found by (built at the first fed If)
+        self.scope: Scope | None = None
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -368,7 +371,10 @@ class _Expander:
         for name in ("then_branch", "else_branch"):
             made[name] = self.inline(branches[name], f"{n.name}/{name[:-7]}/", {}, [None] * len(n.output), outer,
                                      who, name)
-        sequences = sequence_outputs(n, self.g)
+        if self.scope is None:
+            self.scope = Scope(self.g)
+        optionals = optional_outputs(n, self.g, self.scope)
+        sequences = [k for k in sequence_outputs(n, self.g, self.scope) if k not in optionals]
         helper = self.onnx.helper
         np = _numpy()
         scalar = self.fresh(f"{n.name}/condition")
@@ -377,8 +383,10 @@ class _Expander:
             name=self.fresh_node(f"{n.name}/condition")))
         if sequences:
             select_sequences(self, n, who, made, scalar, sequences, self.count, (ScanCheck, BranchShapes))
+        if optionals:
+            select_optionals(self, n, who, made, scalar, optionals, self.count, (ScanCheck, BranchShapes))
         for k, out in enumerate(n.output):
-            if k in sequences:
+            if k in sequences or k in optionals:
                 continue
             t, e = made["then_branch"][k], made["else_branch"][k]
             select = self.fresh_node(f"{n.name}/select_{k}")
@@ -386,8 +394,8 @@ class _Expander:
             why = f"{who}: its output #{k} {out!r} (its condition {n.input[0]!r} known only at run time)"
             self.type_checks.append(ScanCheck(select, f"{why}: its branches make it of two types, or not as a "
                                               "tensor, or the condition is not bool (onnxruntime refuses the model "
-                                              "but for a sequence or optional output, which planning both branches "
-                                              "does not support)",
+                                              "but for a sequence or optional output the import did not follow to "
+                                              "the node making it)",
                                               f"{why}: its branches make it of two shapes: which branch runs is known "
                                               "only at run time, and so its size (planned as one buffer, it would be "
                                               "sized for one branch)"))

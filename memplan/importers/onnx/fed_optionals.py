@@ -1,0 +1,115 @@
+"""The optional outputs of an ``If`` whose condition only the run knows: whether each branch's optional holds a value
+(known at import from the ``Optional`` node that makes it), and the selection of the output between the branches.
+
+Why its own module: ``control_flow.expand_fed_if`` selects a tensor output by one ``Where`` between the branches'
+values, which no optional can go through, so an If returning an optional (onnx's ``test_if_opt``: an empty optional
+in one branch, an optional sequence in the other) was refused "not as a tensor" while onnxruntime runs it. Planned:
+
+* both branches' optionals hold a value: the output is the ``Optional`` of the selection of their elements (a tensor
+  by a ``Where``, judged as a tensor output is: one shape in both branches; a sequence tensor by tensor, as
+  ``fed_sequences`` selects one), so it has the element's bytes, whichever branch runs;
+* one branch's optional is empty (an ``Optional`` of no input): it has no bytes, so the output is the other branch's
+  optional (an ``Identity`` of it): planned with the bytes the holding branch makes, it holds either branch's;
+* both empty: the output is the then_branch's (nothing to hold).
+
+An optional whose maker the import cannot follow (a graph input, a nested If, a custom op) is refused naming the If,
+the output and the branch: whether it holds a value, and so its size, is known only at run time.
+"""
+
+from __future__ import annotations
+
+from ...errors import GraphError
+from .fed_sequences import Counter, Scope, _is_sequence, select_sequences
+
+#: ``(state, element, scopes)``: state ``"empty"``, ``"holds"`` (``element``: the value it holds, in ``scopes``) or
+#: ``"unknown"``
+Held = tuple[str, str | None, list]
+
+
+def _held(name: str, scopes: list[Scope], depth: int = 0) -> Held | None:
+    """Whether optional ``name`` holds a value, as the graphs ``scopes`` (innermost first) tell: made by an
+    ``Optional`` node (through ``Identity``); None where ``name`` is no optional as far as they tell (neither made by
+    one nor declared one)."""
+    declared = any(name in s.optionals for s in scopes)
+    unknown: Held | None = ("unknown", None, scopes) if declared else None
+    if depth > 32:
+        return unknown
+    for i, s in enumerate(scopes):
+        producer = s.producer.get(name)
+        if producer is None:
+            if name in s.fed:
+                return unknown
+            continue
+        if producer.domain not in ("", "ai.onnx"):
+            return unknown
+        if producer.op_type == "Optional":
+            ins = [v for v in producer.input if v]
+            return ("holds", ins[0], scopes[i:]) if ins else ("empty", None, scopes[i:])
+        if producer.op_type == "Identity" and producer.input:
+            return _held(producer.input[0], scopes[i:], depth + 1) or unknown
+        return unknown
+    return unknown
+
+
+def optional_outputs(n, g, outer: Scope | None = None) -> dict[int, tuple[Held | None, Held | None]]:
+    """``{index: (then_branch's, else_branch's)}`` for the outputs of ``If`` node ``n`` (of graph ``g``; ``outer``:
+    its index, where built) that either branch returns as an optional (``_held`` of each)."""
+    branches = {a.name: a.g for a in n.attribute if a.name in ("then_branch", "else_branch") and a.HasField("g")}
+    if n.op_type != "If" or len(branches) != 2:
+        return {}
+    outer = outer if outer is not None and outer.g is g else Scope(g)
+    scopes = {b: [Scope(branches[b]), outer] for b in branches}
+    out = {}
+    for k in range(len(n.output)):
+        held = {b: _held(branches[b].output[k].name, scopes[b]) if k < len(branches[b].output) else None
+                for b in ("then_branch", "else_branch")}
+        if any(h is not None for h in held.values()):
+            out[k] = (held["then_branch"], held["else_branch"])
+    return out
+
+
+def select_optionals(ex, n, who: str, made: dict[str, list[str]], scalar: str,
+                     outputs: dict[int, tuple[Held | None, Held | None]], count: Counter | None,
+                     checks: tuple) -> None:
+    """Append to ``ex.new_nodes`` (a ``control_flow._Expander``) the selection of each optional output of fed If
+    ``n`` (``outputs``: ``optional_outputs``) between its branches' values (``made``: the branch's outer names of
+    its outputs), by the bool scalar ``scalar``; ``count`` and ``checks`` as ``fed_sequences.select_sequences``."""
+    scan_check, branch_shapes = checks
+    cond = n.input[0]
+    helper = ex.onnx.helper
+    names = ("then_branch", "else_branch")
+    for k, pair in outputs.items():
+        out = n.output[k]
+        why = f"{who}: its output #{k} {out!r} (an optional; its condition {cond!r} known only at run time)"
+        for b, h in zip(names, pair):
+            if h is None or h[0] == "unknown":
+                raise GraphError(f"{why}: whether its {b}'s optional holds a value is not known at import (it is "
+                                 "made by no Optional node the import follows), so neither is its size (an optional "
+                                 "of a fed If is planned as the value it holds; not supported)")
+        states = [h[0] for h in pair]
+        t, e = made["then_branch"][k], made["else_branch"][k]
+        if "empty" in states:   # (an empty optional has no bytes: the other branch's holds either)
+            source = e if states[0] == "empty" and states[1] == "holds" else t
+            ex.new_nodes.append(helper.make_node("Identity", [source], [out], name=ex.fresh_node(f"{n.name}/select_{k}")))
+            continue
+        a, b = ex.fresh(f"{n.name}/select_{k}/then"), ex.fresh(f"{n.name}/select_{k}/else")
+        ex.new_nodes.append(helper.make_node("OptionalGetElement", [t], [a], name=ex.fresh_node(f"{n.name}/then_{k}")))
+        ex.new_nodes.append(helper.make_node("OptionalGetElement", [e], [b], name=ex.fresh_node(f"{n.name}/else_{k}")))
+        kinds = [_is_sequence(h[1], h[2]) for h in pair]
+        w = ex.fresh(f"{n.name}/select_{k}")
+        if kinds[0] != kinds[1]:
+            raise GraphError(f"{why}: its then_branch's optional holds a {('tensor', 'sequence')[kinds[0]]}, its "
+                             f"else_branch's a {('tensor', 'sequence')[kinds[1]]} (onnxruntime refuses the model)")
+        if kinds[0]:
+            select_sequences(ex, n, who, {"then_branch": {k: a}, "else_branch": {k: b}}, scalar, [k], count, checks,
+                             into={k: w})
+        else:
+            select = ex.fresh_node(f"{n.name}/select_{k}")
+            ex.new_nodes.append(helper.make_node("Where", [scalar, a, b], [w], name=select))
+            ex.type_checks.append(scan_check(select, f"{why}: its branches' optionals hold tensors of two types, or "
+                                             "the condition is not bool (onnxruntime refuses the model)",
+                                             f"{why}: its branches' optionals hold tensors of two shapes: which branch "
+                                             "runs is known only at run time, and so its size (planned as one buffer, "
+                                             "it would be sized for one branch)"))
+            ex.type_checks.append(branch_shapes(w, a, b, why))
+        ex.new_nodes.append(helper.make_node("Optional", [w], [out], name=ex.fresh_node(f"{n.name}/optional_{k}")))
