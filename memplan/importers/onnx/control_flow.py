@@ -783,6 +783,7 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             break
         controls = set(control)
         ready: set[int] = set()
+        scope = Scope(g)   # (g's index, built once a pass: each If asked of it was a scan of g, quadratic)
         for i in control:
             n = nodes[i]
             who = f"node {n.name!r} ({n.op_type})"
@@ -795,7 +796,7 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 raise GraphError(f"{who}: a Scan of opset {opset} (Scan-8: batched, of sequence lengths fed at run "
                                  "time) is not unrolled at import (not supported; Scan-9 on is)")
             decides = _control_inputs(n) + _scan_inputs(n)
-            if n.op_type == "If" and sequence_outputs(n, g):   # (the tensor counts of its sequences are folded from
+            if n.op_type == "If" and sequence_outputs(n, g, scope):   # (the tensor counts of its sequences are folded from
                 #   what its branches read: not before that is expanded)
                 decides += sorted({v for _a, sub in _subgraphs(n) for v in _free_names(sub)})
             if not any(j in controls for j in _ancestors(nodes, producer, decides)):
@@ -818,6 +819,7 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                              + shape_nodes, asked)
             known.update({k: v for k, v in resolve(sub, asked).items() if k in asked})
         ex = _Expander(onnx, copy)
+        ex.scope = scope
         outer = _defined(g)
         inputs = {v.name for v in g.input}
         weights = {t.name for t in g.initializer}
