@@ -102,7 +102,7 @@ def select_optionals(ex, n, who: str, made: dict[str, list[str]], scalar: str,
                              f"else_branch's a {('tensor', 'sequence')[kinds[1]]} (onnxruntime refuses the model)")
         if kinds[0]:
             select_sequences(ex, n, who, {"then_branch": {k: a}, "else_branch": {k: b}}, scalar, [k], count, checks,
-                             into={k: w})
+                             into={k: w}, what="an optional sequence")
         else:
             select = ex.fresh_node(f"{n.name}/select_{k}")
             ex.new_nodes.append(helper.make_node("Where", [scalar, a, b], [w], name=select))

@@ -87,12 +87,13 @@ def sequence_outputs(n, g, outer: Scope | None = None) -> list[int]:
 
 
 def select_sequences(ex, n, who: str, made: dict, scalar: str, outputs: list[int],
-                     count: Counter | None, checks: tuple, into: dict[int, str] | None = None) -> None:
+                     count: Counter | None, checks: tuple, into: dict[int, str] | None = None,
+                     what: str = "a sequence") -> None:
     """Append to ``ex.new_nodes`` (a ``control_flow._Expander``) the selection of each sequence output of fed If
     ``n`` (``outputs``: their indices) between its branches' (``made``: the branch's outer names of its outputs), by
     the bool scalar ``scalar``; ``checks``: ``(ScanCheck, BranchShapes)`` of ``control_flow``, each tensor's ``Where``
     judged as a tensor output's is. ``into``: the value each output's selection is made as, where not the If's own
-    output (an optional's sequence: ``fed_optionals`` wraps it)."""
+    output (an optional's sequence: ``fed_optionals`` wraps it); ``what``: the output, as its refusals name it."""
     scan_check, branch_shapes = checks
     cond = n.input[0]
     asked = [made[b][k] for k in outputs for b in ("then_branch", "else_branch")]
@@ -101,7 +102,7 @@ def select_sequences(ex, n, who: str, made: dict, scalar: str, outputs: list[int
     helper = ex.onnx.helper
     for k in outputs:
         out = n.output[k]
-        why = f"{who}: its output #{k} {out!r} (a sequence; its condition {cond!r} known only at run time)"
+        why = f"{who}: its output #{k} {out!r} ({what}; its condition {cond!r} known only at run time)"
         t, e = made["then_branch"][k], made["else_branch"][k]
         out = (into or {}).get(k, out)
         nt, ne = lengths.get(t), lengths.get(e)
