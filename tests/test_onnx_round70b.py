@@ -120,10 +120,12 @@ def test_any_fed_if_of_optionals_is_planned_to_hold_what_onnxruntime_makes_or_re
     ran = {c: _ort_bytes(m, {**feeds, "c": np.array(c)})["y"] for c in (True, False)}
     try:
         planned = _sizes(m)["y"]
-    except GraphError as exc:   # (only where the two branches hold values of two sizes)
+    except GraphError as exc:   # (only where both hold values, of two shapes or, sequences, of two counts)
         assert "node 'the_if' (If): its output #0 'y' (an optional" in str(exc), str(exc)
-        assert then_holds and else_holds and ran[True] != ran[False], (str(exc), ran)
+        differ = rows_t != rows_e or (kind == "sequence" and count_t != count_e)
+        assert then_holds and else_holds and differ, (str(exc), ran)
         return
+    assert not (then_holds and else_holds and (rows_t != rows_e or (kind == "sequence" and count_t != count_e)))
     assert planned >= max(ran.values()), (planned, ran)
     assert planned == max(ran.values()), (planned, ran)   # (exact: the bytes of the branch that holds the most)
 
@@ -152,14 +154,28 @@ def test_the_empty_branch_is_not_what_sizes_the_output(monkeypatch):
     # (the hazard: the output made as the empty branch's optional, of no bytes, while the other branch's holds 24)
     real = fed_optionals.select_optionals
 
-    def empty_first(ex, n, who, made, scalar, outputs, count, checks):
+    def empty_first(ex, n, who, made, scalar, outputs, count, checks, type_check):
         flipped = {k: (("empty", None, []), ("empty", None, [])) for k in outputs}
-        return real(ex, n, who, made, scalar, flipped, count, checks)
+        return real(ex, n, who, made, scalar, flipped, count, checks, type_check)
 
     monkeypatch.setattr(control_flow, "select_optionals", empty_first)
     m = _model("tensor", (False, True), (1, 2), (1, 1), 3)
     assert _sizes(m)["y"] == 0 < _ort_bytes(m, {"c": np.array(False), "a": np.zeros((1, 3), np.float32),
                                                  "b": np.zeros((2, 3), np.float32)})["y"]
+
+
+def test_an_empty_optional_of_another_type_than_the_other_branch_is_refused_as_onnxruntime_refuses_it():
+    m = _model("tensor", (False, True), (2, 2), (1, 1), 3)
+    then = next(a.g for a in m.graph.node[0].attribute if a.name == "then_branch")
+    elem = helper.make_tensor_type_proto(T.INT64, None)
+    then.node[0].attribute[0].tp.CopyFrom(elem)   # (an empty optional of int64 beside the else_branch's float)
+    then.output[0].type.CopyFrom(helper.make_optional_type_proto(elem))
+    with pytest.raises(Exception):   # noqa: B017 - (onnxruntime's own error type)
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    with pytest.raises(GraphError, match=r"node 'the_if' \(If\): its output #0 'y' \(an optional; .*\): its "
+                                         r"else_branch's optional, beside its then_branch's: it is "
+                                         r"optional\(tensor\(float\)\), not optional\(tensor\(int64\)\)"):
+        import_onnx(m)
 
 
 # -- the index -------------------------------------------------------------------------------------------------------

@@ -384,7 +384,8 @@ class _Expander:
         if sequences:
             select_sequences(self, n, who, made, scalar, sequences, self.count, (ScanCheck, BranchShapes))
         if optionals:
-            select_optionals(self, n, who, made, scalar, optionals, self.count, (ScanCheck, BranchShapes))
+            select_optionals(self, n, who, made, scalar, optionals, self.count, (ScanCheck, BranchShapes),
+                             TypeCheck)
         for k, out in enumerate(n.output):
             if k in sequences or k in optionals:
                 continue

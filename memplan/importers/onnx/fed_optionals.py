@@ -70,10 +70,12 @@ def optional_outputs(n, g, outer: Scope | None = None) -> dict[int, tuple[Held |
 
 def select_optionals(ex, n, who: str, made: dict[str, list[str]], scalar: str,
                      outputs: dict[int, tuple[Held | None, Held | None]], count: Counter | None,
-                     checks: tuple) -> None:
+                     checks: tuple, type_check: type) -> None:
     """Append to ``ex.new_nodes`` (a ``control_flow._Expander``) the selection of each optional output of fed If
     ``n`` (``outputs``: ``optional_outputs``) between its branches' values (``made``: the branch's outer names of
-    its outputs), by the bool scalar ``scalar``; ``count`` and ``checks`` as ``fed_sequences.select_sequences``."""
+    its outputs), by the bool scalar ``scalar``; ``count`` and ``checks`` as ``fed_sequences.select_sequences``;
+    ``type_check``: ``control_flow.TypeCheck``, the two branches' optionals of one type (onnxruntime refuses two: an
+    empty one's ``type`` attribute of int64 beside a float one was planned, at the holding branch's bytes)."""
     scan_check, branch_shapes = checks
     cond = n.input[0]
     helper = ex.onnx.helper
@@ -88,6 +90,7 @@ def select_optionals(ex, n, who: str, made: dict[str, list[str]], scalar: str,
                                  "of a fed If is planned as the value it holds; not supported)")
         states = [h[0] for h in pair]
         t, e = made["then_branch"][k], made["else_branch"][k]
+        ex.type_checks.append(type_check(e, None, t, f"{why}: its else_branch's optional, beside its then_branch's"))
         if "empty" in states:   # (an empty optional has no bytes: the other branch's holds either)
             source = e if states[0] == "empty" and states[1] == "holds" else t
             ex.new_nodes.append(helper.make_node("Identity", [source], [out], name=ex.fresh_node(f"{n.name}/select_{k}")))
