@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = {
-    "memplan/importers/onnx": ["common", "kernels", "protoscan", "files", "node_checks", "ort_ops", "type_rules", "function_body", "graph_scope", "untaken", "fed_sequences", "control_flow", "model_checks", "fold", "infer", "importer"],
+    "memplan/importers/onnx": ["common", "kernels", "protoscan", "files", "node_checks", "ort_ops", "type_rules", "function_body", "graph_scope", "untaken", "fed_sequences", "fed_optionals", "control_flow", "model_checks", "fold", "infer", "importer"],
     "memplan/importers/torch": ["common", "untrusted", "load", "dims", "checks", "layouts", "translate", "data_reads",
                                 "lstm_meta", "unique_meta", "conversions", "trace"],
 }
