@@ -120,7 +120,12 @@ def _detection_advice(exc: BaseException) -> str:
             last = name
         tb = tb.tb_next
     if last is None or not any(part in last for part in _DETECTION_FILES):
-        return ""
+        # torch 2.11 raises the guard failure from its own frames and names the model's only in its text
+        # ("Caused by: (torchvision/ops/boxes.py:97 in _batched_nms_coordinate_trick)", the path shortened)
+        text = str(exc)
+        said = _RAISING_CALL.search(text) or _CAUSED_BY.search(text)
+        if said is None or not any(part.lstrip("/") in said[1] for part in _DETECTION_FILES):
+            return ""
     return ("; it is a torchvision detection model's post-processing (score thresholds, batched_nms, the boxes kept "
             "per image), whose number of boxes depends on the scores: no fixed program holds it. Compile the model "
             "up to it and run it eagerly: runtime.aten.detection.compile_detector(model, images) compiles the "
