@@ -12,7 +12,10 @@ by the tensor: a view of a parameter, ``self.w.data.add_(1)`` (a new tensor, the
 another attribute, ``torch.from_numpy(self.w.numpy())`` (another storage object, the same bytes) each write there.
 A tensor rebound to other memory (``self.w.data = t``, ``set_``, ``resize_``) is set back to its own storage, offset,
 shape and strides. Not seen: a write outside torch's dispatcher (through ``numpy()`` itself, ``__dlpack__``, a
-``data_ptr`` handed to C). A higher-order op (``torch.cond``...) runs its body past the mode: every watched
+``data_ptr`` handed to C). An op outside torch's own namespaces (``aten``, ``prims``: a user's ``torch.library``
+op, registered without ``mutates_args``) may write an argument its schema does not mark, and its body runs past the
+mode: each watched storage it takes as an argument is saved before it (a weight it reaches by a closure is not). A
+higher-order op (``torch.cond``...) runs its body past the mode: every watched
 storage is saved before it. The compiled step is not run under the mode (a CUDA graph's replay writes past any mode,
 and a copy made inside a capture would only be recorded): the tensors its program writes
 (``Executor.written_weights``) are saved before it runs instead.
@@ -97,6 +100,13 @@ class StorageSaves:
                     return func(*args, **kwargs)
                 for target in _written(saves.torch, func, args, kwargs):
                     saves.save(target)
+                if getattr(func, "namespace", "aten") not in _SCHEMA_TRUSTED:
+                    # (a user's op, ``torch.library.custom_op(..., mutates_args=())``, whose body writes its
+                    # argument: its schema marks nothing and its body runs past this mode; a weight it took
+                    # stayed written after compile)
+                    for v in saves.torch.utils._pytree.tree_leaves((args, kwargs)):
+                        if isinstance(v, saves.torch.Tensor):
+                            saves.save(v)
                 return func(*args, **kwargs)
 
         return _SaveBeforeWrite()
@@ -116,6 +126,11 @@ class StorageSaves:
                         or t.storage_offset() != offset or tuple(t.shape) != shape or t.stride() != stride):
                     own = torch.empty(0, dtype=dtype, device=storage.device).set_(storage, offset, shape, stride)
                     t.data = own
+
+
+#: the namespaces whose ops' schemas are torch's own, kept right by its tests (an op of another namespace, a user's
+#: ``torch.library`` op, may write an argument its schema does not mark: each tensor argument is saved)
+_SCHEMA_TRUSTED = frozenset({"aten", "prims"})
 
 
 def _written(torch: Any, func: Any, args: tuple, kwargs: dict) -> list:
