@@ -5,6 +5,8 @@
 2. ``flag_reads``: a read in an installed helper package that another installed helper package calls for the user's
    code was never compared (only a helper the user's code calls directly was).
 3. ``guard``: a replaced settings object's refusal quoted the old object's text at the refusal as its compile value.
+4. a sparse COO tensor attribute: compile failed with torch's raw ``RuntimeError``; eager's write to it stayed.
+5. a write eager's branch makes from another thread (past the mode) stayed, silently: now refused.
 """
 
 from __future__ import annotations
@@ -196,3 +198,66 @@ def test_a_sparse_tensor_eagers_branch_writes_is_put_back(planted, monkeypatch):
     m = _SparseHolder(write=True)
     assert _compile(m).program.flag_reads
     assert (m.sp.to_dense().diagonal().tolist() == [1.0, 1.0, 1.0]) is not planted
+
+
+# 5. a write the mode cannot see: another thread's ----------------------------------------------------------------------
+
+class _ThreadWriter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.register_buffer("buf", torch.arange(4.0))
+
+    def forward(self, x):
+        y = self.lin(x)
+        if not torch.compiler.is_compiling():
+            import threading
+
+            def write():
+                with torch.no_grad():
+                    self.buf.add_(1)
+            t = threading.Thread(target=write)
+            t.start()
+            t.join()
+        return y
+
+
+@pytest.mark.parametrize("planted", [False, True], ids=["fixed", "planted"])
+def test_a_write_from_another_thread_in_eagers_branch_is_refused_not_kept_silently(planted, monkeypatch):
+    """Failed before: compile returned, the buffer [1, 2, 3, 4] for [0, 1, 2, 3] (a dispatch mode is its thread's
+    alone, so the other thread's ``add_`` was never saved), silently; now compile refuses, naming ``buf``.
+    ``planted``: the version check off, compile returns with the buffer written (the test can fail)."""
+    from runtime.aten import storage_saves
+
+    if planted:
+        monkeypatch.setattr(storage_saves.StorageSaves, "_unsaved", lambda self: [])
+    m = _ThreadWriter()
+    if planted:
+        _compile(m)
+        assert m.buf.tolist() == [1.0, 2.0, 3.0, 4.0]
+    else:
+        with pytest.raises(AtenExecutorError, match=r"wrote _ThreadWriter\.buf .*another thread"):
+            _compile(m)
+
+
+class _RebindWriter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.register_buffer("buf", torch.arange(4.0))
+
+    def forward(self, x):
+        y = self.lin(x)
+        if not torch.compiler.is_compiling():
+            with torch.no_grad():
+                self.buf.data = torch.zeros(4)   # (its counter moves by the write to the other memory below)
+                self.buf.add_(1)
+        return y
+
+
+def test_a_tensor_rebound_and_written_in_eagers_branch_is_put_back_not_refused():
+    """The version check above leaves a tensor rebound to other memory (``.data =``): its own storage is unwritten
+    and pointed back; without the check's rebound test it was refused as written past the watch."""
+    m = _RebindWriter()
+    _compile(m)
+    assert m.buf.tolist() == [0.0, 1.0, 2.0, 3.0]

@@ -286,6 +286,19 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
                 want = module(*a, **k)
         finally:
             state.restore()
+    if state.saves.unsaved:
+        from .errors import AtenExecutorError
+
+        names = {id(t): n for n, t in [*module.named_parameters(), *module.named_buffers()]}
+        named = ", ".join(f"{type(module).__name__}.{names[id(t)]}" if id(t) in names else
+                          f"a {tuple(t.shape)} {str(t.dtype).replace('torch.', '')} tensor the module holds"
+                          for t in state.saves.unsaved[:3])
+        raise AtenExecutorError(
+            f"compile ran forward eagerly to compare it with the program (forward asks whether torch is tracing it), "
+            f"and that run wrote {named} where compile's watch of the module's tensors did not see it (another "
+            "thread, or a custom op's body writing a tensor it was not given): its values stay as that run left "
+            "them. Write the module's tensors from forward's own thread and through the op's arguments, or take "
+            "the flag out of forward")
     return got, want
 
 
