@@ -295,10 +295,9 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
                           for t in state.saves.unsaved[:3])
         raise AtenExecutorError(
             f"compile ran forward eagerly to compare it with the program (forward asks whether torch is tracing it), "
-            f"and that run wrote {named} where compile's watch of the module's tensors did not see it (another "
-            "thread, or a custom op's body writing a tensor it was not given): its values stay as that run left "
-            "them. Write the module's tensors from forward's own thread and through the op's arguments, or take "
-            "the flag out of forward")
+            f"and that run wrote {named} where compile's watch of the module's tensors did not see it (from another "
+            "thread: the watch is forward's thread's alone): its values stay as that run left them. Write the "
+            "module's tensors from forward's own thread, or take the flag out of forward")
     return got, want
 
 

@@ -13,10 +13,11 @@ another attribute, ``torch.from_numpy(self.w.numpy())`` (another storage object,
 A tensor rebound to other memory (``self.w.data = t``, ``set_``, ``resize_``) is set back to its own storage, offset,
 shape and strides. Not seen: a write outside torch's dispatcher (through ``numpy()`` itself, ``__dlpack__``, a
 ``data_ptr`` handed to C); one through torch from another thread (a mode is its thread's alone) moves the tensor's
-version counter, and ``unsaved`` names it after the run, which ``flag_reads`` refuses (its values are lost). An op outside torch's own namespaces (``aten``, ``prims``: a user's ``torch.library``
-op, registered without ``mutates_args``) may write an argument its schema does not mark, and its body runs past the
-mode: each watched storage it takes as an argument is saved before it (a weight it reaches by a closure is not). A
-higher-order op (``torch.cond``...) runs its body past the mode: every watched
+version counter, and ``unsaved`` names it after the run, which ``flag_reads`` refuses (its values are lost). An op
+outside torch's own namespaces (``aten``, ``prims``: a user's ``torch.library`` op, registered without
+``mutates_args``) may write an argument its schema does not mark, and its body runs past the mode: each watched
+storage it takes as an argument is saved before it (a weight it reaches by a closure is not, and moves no version
+counter there: not seen at all). A higher-order op (``torch.cond``...) runs its body past the mode: every watched
 storage is saved before it. The compiled step is not run under the mode (a CUDA graph's replay writes past any mode,
 and a copy made inside a capture would only be recorded): the tensors its program writes
 (``Executor.written_weights``) are saved before it runs instead.
@@ -136,9 +137,10 @@ class StorageSaves:
 
     def _unsaved(self) -> list[Any]:
         """The tensors whose version counter moved under the last ``watching`` though no save took their storage:
-        a write the mode did not see (another thread's: a mode is its thread's alone; a user's op's body writing a
-        weight it reaches by a closure), whose values cannot be put back. Why: a ``threading.Thread`` in eager's
-        branch writing a buffer left it written after compile, silently (review of round 70)."""
+        a write the mode did not see (another thread's: a mode is its thread's alone), whose values cannot be put
+        back. Why: a ``threading.Thread`` in eager's branch writing a buffer left it written after compile,
+        silently (review of round 70). Not seen here either: a user's op's body writing a weight it reaches by a
+        closure (below autograd, where no version counter moves)."""
         out = []
         for (t, storage, *_rest), was in zip(self.layouts, self._versions):
             if was is not None and id(storage) not in self.saved and _version(t) != was and not any(
