@@ -113,6 +113,20 @@ def tensor_values(t: Any) -> Any:
             return None
 
 
+def _pointer(t: Any) -> Any:
+    """Tensor ``t``'s data pointer; a sparse COO one's indices' and values' (it has no storage of its own), None
+    for another with none (a sparse CSR, a nested one). Why: a sparse tensor a module held as a plain attribute made
+    compile fail with torch's raw ``RuntimeError`` ("Cannot access data pointer of Tensor that doesn't have
+    storage", review of round 70); its version counter still moves at each write in place."""
+    try:
+        return t.data_ptr()
+    except RuntimeError:
+        try:
+            return (t._indices().data_ptr(), t._values().data_ptr()) if t.is_sparse else None
+        except RuntimeError:
+            return None
+
+
 def size(v: Any) -> int:
     """The bytes ``contents`` copies of buffer ``v`` (0 for a released ``memoryview``)."""
     try:
@@ -129,7 +143,7 @@ def contents(v: Any) -> Any:
         return MISSING
     if _tensor(v):   # (its version counter: moved by every write in place, read without a copy; its data pointer:
         # ``t.data = other`` moves no version; a small CPU one's values: ``t.data.add_(1)`` moves neither, round 65)
-        return (id(v), "tensor", v._version, v.data_ptr(), tensor_values(v))
+        return (id(v), "tensor", v._version, _pointer(v), tensor_values(v))
     if not is_buffer(v):   # (another kind put in its place: ``m.b = [3.0]`` for a bytearray raised a raw
         return (id(v), "other", type(v).__name__)   # AttributeError out of the call, round 64d; proven as a change)
     try:

@@ -172,6 +172,15 @@ class Settings:
     #: (names, objects, slot names, values) of the plain values in ``__slots__`` of the settings-like objects with
     #: no ``__dict__`` a module holds (``slots_fields``): unwatched, ``m.cfg.x = 3.0`` ran the export's 2.0 (round 66)
     slotted: tuple[list[str], list[Any], list[str], list[Any]] = ([], [], [], [])
+    #: {id of a held settings object: its text at compile (``held_text``)}; why: a refusal of a replaced one wrote
+    #: the old object's text at refusal, whose fields may have changed since ("... _Cfg70(scale=5.0) at compile ...
+    #: set it back to _Cfg70(scale=5.0)" for a 5.0 set after compile: review of round 70)
+    held_texts: Mapping[int, str] = field(default_factory=dict)
+
+    def held_text(self, was: Any) -> str:
+        """``was``'s text at compile where it is a held settings object recorded then, else its text now."""
+        text = self.held_texts.get(id(was)) if any(was is o for o in self.held[3]) else None
+        return text if text is not None else _value_text(was)
 
     def unchanged(self) -> bool:
         return (all(map(is_, map(dict.get, self.dicts, self.keys, repeat(_MISSING)), self.values))
@@ -193,7 +202,7 @@ class Settings:
             return None
         name, now, was = first
         return (f"{name} was deleted" if now is _MISSING
-                else f"{name} is {_value_text(now)} now, {_value_text(was)} at compile")
+                else f"{name} is {_value_text(now)} now, {self.held_text(was)} at compile")
 
     def first_changed(self) -> tuple[str, Any, Any] | None:
         """(name, value now, value at compile) of the first value no longer equal to compile's, named at a place that
@@ -239,7 +248,8 @@ class Settings:
         dicts = self._now()
         slotted = (*self.slotted[:3], list(map(getattr, self.slotted[1], self.slotted[2], repeat(_MISSING))))
         return replace(self, dicts=dicts, values=list(map(dict.get, dicts, self.keys, repeat(_MISSING))),
-                       owners=(self.owners[0], list(map(vars, self.owners[0]))), slotted=slotted)
+                       owners=(self.owners[0], list(map(vars, self.owners[0]))), slotted=slotted,
+                       held_texts=held_texts(self.held[3]))
 
 
 def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
@@ -330,7 +340,21 @@ def record_settings(torch: Any, root_name: str, owners: Mapping[str, Any],
 
     for path, m in owners.items():
         take(f"{root_name}.{path}" if path else root_name, vars(m), internal, 1 << 62, id(m))
-    return Settings(tuple(names), dicts, keys, values, owned, held, slotted=slotted)
+    return Settings(tuple(names), dicts, keys, values, owned, held, slotted=slotted, held_texts=held_texts(held[3]))
+
+
+#: the longest text of a settings object a refusal quotes (a config with long fields: its start names it)
+_HELD_TEXT = 300
+
+
+def held_texts(objects: list[Any]) -> dict[int, str]:
+    """{id: text} of each held settings object, as a refusal of a replaced one quotes it (``Settings.held_text``)."""
+    out: dict[int, str] = {}
+    for o in objects:
+        if id(o) not in out:
+            text = _value_text(o)
+            out[id(o)] = text if len(text) <= _HELD_TEXT else text[:_HELD_TEXT] + "..."
+    return out
 
 
 def slots_fields(torch: Any, v: Any, limit: int = 64) -> list[tuple[str, Any]]:
@@ -730,7 +754,7 @@ def _settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None
         return (f"{name} is {_value_text(now)} now, the class's value at compile (forward read that): export baked "
                 f"it into the program, eager reads it anew: delete {name}, or compile again")
     where = holding_node(program, was)
-    now, was = _value_text(now), _value_text(was)   # (a ``__repr__`` that raises: named as ours, round 64)
+    now, was = _value_text(now), guard.settings.held_text(was)   # (a ``__repr__`` that raises: ours, round 64)
     held = (f"{was} is an argument of the program's {where}, where it may have gone" if where else
             "export baked what forward made of it into the program")
     return (f"{name} is {now} now, {was} at compile: {held}, eager reads it anew (the executor cannot tell "

@@ -71,7 +71,14 @@ LIBRARIES = frozenset({
 
 
 #: the top-level packages a compiled tree's classes came from in this process (``user_packages`` adds them): the
-#: user's own code wherever it is installed, for every watch (``library_code``)
+#: user's own code wherever it is installed, for every watch (``library_code``). Why process-wide, not per compile
+#: (review of round 70): a package counted as the user's only gets more watched (its flag reads compared with eager,
+#: refused only where the outputs differ; its classes' attributes watched, refused only where changed;
+#: ``disable_names`` swaps in its globals, and back), never fewer, so a later compile of another tree can be refused
+#: or warned where a fresh process would not, never run a wrong program silently; and the guard records the reads
+#: again at call time (``settings_copies`` -> ``python_reads.record_reads`` -> ``python_state``), which a set
+#: cleared after compile would answer without the tree's packages: the user's package's class attributes unwatched.
+#: (``module_state`` puts back the globals of this compile's packages alone: ``user_packages``' answer, not this.)
 _USERS: set[str] = set()
 
 

@@ -112,6 +112,12 @@ class ModuleState:
     def _tensor(self, t: Any) -> None:
         """Watch dense tensor ``t`` for a save before write, or copy it now where it has a dispatch of its own (a
         tensor subclass: its writes reach the mode as its inner tensors', not its own)."""
+        if t.layout == self.torch.sparse_coo and t.device.type != "meta":
+            # (no storage of its own to watch; copied now: a sparse tensor the module holds, ``add_``-ed in eager's
+            # branch, stayed doubled after compile, review of round 70)
+            with self.torch.no_grad():
+                self.tensors.append((t, t.detach().clone()))
+            return
         if not _restorable(self.torch, t):
             return
         if self.torch._C._dispatch_keys(t).has(self.torch._C.DispatchKey.Python):
