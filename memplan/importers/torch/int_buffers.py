@@ -1,0 +1,131 @@
+"""Small integer buffers that ``forward`` reads as Python numbers, exported as constants.
+
+Why: transformers' EnCodec and Mimi keep their convolutions' ``stride``, ``kernel_size`` and ``padding_total`` as
+0-dim int64 buffers (``register_buffer(..., persistent=False)``) and compute each call's padding from them. torch.export
+lifts every buffer as an input whose values it does not know while it traces, so the padding became a data-dependent
+size ("Could not guard on data-dependent expression", round 70's CPU sweep) and both paths refused the models, though
+the values never change. A fixed program can hold them as constants, as it holds a plain ``int`` attribute.
+
+Only after export failed on such an expression, and only for buffers that are integer, tiny (``_TINY`` elements at
+most) and never written by their module's code (``_written``: a step counter, ``num_batches_tracked.add_(1)``, is
+written and stays a buffer), the export is tried once more with them out of ``_buffers``:
+
+* ``fresh=True`` (``from_torch``: a plan of the model as it is now): each read of the buffer makes a new tensor of
+  its value (``torch.tensor(v)`` inside the trace), which torch.export records as a constant whose value it knows.
+* ``fresh=False`` (``runtime.aten``): the very tensor is held as a plain attribute, which the runtime's export reads
+  with its real values and watches (``Program.value_reads``): a value changed after compile is refused, naming it.
+
+The module is put back as it was in every case (``finally``).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+#: the most elements a buffer read as constants may have (a stride, a kernel size, a few per-dimension sizes)
+_TINY = 16
+#: in-place tensor methods that write a buffer without a trailing underscore
+_WRITES = frozenset({"copy_", "fill_", "zero_", "add_", "sub_", "mul_", "div_", "clamp_", "index_put_",
+                     "masked_fill_", "scatter_", "set_", "resize_"})
+
+
+def _source_writes(cls: type) -> set[str]:
+    """The ``self.NAME`` attributes ``cls``'s own functions (its bases' too, torch's aside) assign, augment,
+    subscript-assign or call an in-place method on (``self.n.add_(1)``, ``self.n += 1``, ``self.n[0] = 2``)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("torch.") or klass is object:
+            continue
+        for v in vars(klass).values():
+            f = getattr(v, "__func__", v)
+            if not inspect.isfunction(f):
+                continue
+            try:
+                tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
+            except (OSError, TypeError, SyntaxError, IndentationError):
+                names.add("*")   # (no source to read: assume it writes)
+                continue
+            for node in ast.walk(tree):
+                targets: list[Any] = []
+                if isinstance(node, ast.Assign):
+                    targets = node.targets
+                elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                    targets = [node.target]
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+                        node.func.attr.endswith("_") and not node.func.attr.startswith("_")
+                        or node.func.attr in _WRITES):
+                    targets = [node.func.value]
+                for t in targets:
+                    while isinstance(t, (ast.Subscript, ast.Attribute)) and not (
+                            isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)):
+                        t = t.value
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        names.add(t.attr)
+    return names
+
+
+def constant_buffers(torch: Any, module: Any) -> list[tuple[Any, str, str]]:
+    """(owner module, buffer name, dotted path) of each buffer of ``module``'s tree that may be exported as a
+    constant: an integer tensor (not bool) of at most ``_TINY`` elements, not requiring grad, not a tensor subclass,
+    whose owner's code never writes it (``_source_writes``)."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    out = []
+    writes: dict[type, set[str]] = {}
+    for path, owner in module.named_modules():
+        for name, t in owner._buffers.items():
+            if (t is None or type(t) is not torch.Tensor or t.is_floating_point() or t.is_complex()
+                    or t.dtype is torch.bool or t.numel() > _TINY or t.device.type == "meta"):
+                continue
+            cls = type(owner)
+            if cls not in writes:
+                writes[cls] = _source_writes(cls)
+            if name in writes[cls] or "*" in writes[cls]:
+                continue
+            out.append((owner, name, f"{path}.{name}" if path else name))
+    return out
+
+
+@contextlib.contextmanager
+def buffers_as_constants(torch: Any, found: list[tuple[Any, str, str]], fresh: bool) -> Iterator[None]:
+    """Run the block with the buffers ``found`` out of their owners' ``_buffers`` (see the module's docstring for
+    ``fresh``); each owner is put back as it was, its class and buffer order too, however the block ends."""
+    saved = []
+    try:
+        by_owner: dict[int, tuple[Any, list[str]]] = {}
+        for owner, name, _path in found:
+            by_owner.setdefault(id(owner), (owner, []))[1].append(name)
+        for owner, names in by_owner.values():
+            order = list(owner._buffers)
+            persistent = set(owner._non_persistent_buffers_set)
+            tensors = {n: owner._buffers.pop(n) for n in names}
+            cls = owner.__class__
+            saved.append((owner, cls, order, persistent, tensors))
+            if fresh:
+                def read(t: Any) -> property:
+                    value = t.tolist()
+                    return property(lambda _self: torch.tensor(value, dtype=t.dtype, device=t.device))
+                owner.__class__ = type(cls.__name__, (cls,), {n: read(t) for n, t in tensors.items()}
+                                       | {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+            else:
+                for n, t in tensors.items():
+                    object.__setattr__(owner, n, t)
+        yield
+    finally:
+        for owner, cls, order, persistent, tensors in reversed(saved):
+            owner.__class__ = cls
+            for n in tensors:
+                owner.__dict__.pop(n, None)
+            rest = dict(owner._buffers)
+            owner._buffers.clear()
+            for n in order:
+                if n in tensors or n in rest:
+                    owner._buffers[n] = tensors[n] if n in tensors else rest.pop(n)
+            owner._buffers.update(rest)
+            owner._non_persistent_buffers_set.clear()
+            owner._non_persistent_buffers_set.update(persistent)

@@ -1,0 +1,70 @@
+"""Round 70b: small integer buffers read as Python numbers (EnCodec's and Mimi's conv padding) export as constants.
+
+Before, ``register_buffer("pad", torch.tensor(3), persistent=False)`` read into ``F.pad`` was a data-dependent size:
+``from_torch`` and ``runtime.aten.compile`` both refused the module ("Could not guard on data-dependent expression").
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+
+
+class IntPad(nn.Module):
+    """A conv padded by a 0-dim int64 buffer, as EnCodec's ``EncodecConv1d`` is (and branching on it, ``_pad1d``)."""
+
+    def __init__(self, pad: int = 3) -> None:
+        super().__init__()
+        self.register_buffer("pad", torch.tensor(pad, dtype=torch.int64), persistent=False)
+        self.conv = nn.Conv1d(2, 2, 3)
+
+    def forward(self, x):
+        x = nn.functional.pad(x, (self.pad, self.pad))
+        if x.shape[-1] <= self.pad:
+            x = x * 2
+        return self.conv(x)
+
+
+class Counted(IntPad):
+    """The same, but forward writes the buffer: it must stay a buffer (refused as before)."""
+
+    def forward(self, x):
+        self.pad.add_(0)
+        return super().forward(x)
+
+
+def _x():
+    return torch.randn(1, 2, 8)
+
+
+def test_from_torch_plans_int_buffer_padding() -> None:
+    m = IntPad().eval()
+    graph = memplan.from_torch(m, (_x(),))
+    assert graph is not None
+    # the module is put back as it was: its class, its buffer (non-persistent still)
+    assert type(m) is IntPad and list(m._buffers) == ["pad"] and "pad" in m._non_persistent_buffers_set
+    assert "pad" not in m.__dict__ and "pad" not in m.state_dict()
+
+
+def test_written_buffer_still_refused() -> None:
+    m = Counted().eval()
+    with pytest.raises(GraphError, match="data-dependent"):
+        memplan.from_torch(m, (_x(),))
+    assert type(m) is Counted and list(m._buffers) == ["pad"]
+
+
+def test_runtime_still_refuses_naming_the_buffer() -> None:
+    """runtime.aten does not bake the buffer (its guard would not watch the value): refused, naming it and the way
+    out, and the module is left as it was."""
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    m = IntPad().eval()
+    with pytest.raises(AtenExecutorError, match=r"IntPad\.pad.*plain tensor attribute"):
+        compile(m, (_x(),))
+    assert type(m) is IntPad and list(m._buffers) == ["pad"]
