@@ -30,6 +30,15 @@ class IntPad(nn.Module):
         return self.conv(x)
 
 
+class Assigned(IntPad):
+    """The buffer assigned in ``__init__`` (``self.pad = nn.Buffer(...)``, EnCodec's way): ``__init__`` is no writer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self.pad
+        self.pad = nn.Buffer(torch.tensor(3, dtype=torch.int64), persistent=False)
+
+
 class Counted(IntPad):
     """The same, but forward writes the buffer: it must stay a buffer (refused as before)."""
 
@@ -42,12 +51,15 @@ def _x():
     return torch.randn(1, 2, 8)
 
 
-def test_from_torch_plans_int_buffer_padding() -> None:
-    m = IntPad().eval()
+@pytest.mark.parametrize("cls", [IntPad, Assigned])
+def test_from_torch_plans_int_buffer_padding(cls) -> None:
+    m = cls().eval()
     graph = memplan.from_torch(m, (_x(),))
-    assert graph is not None
+    memplan.plan(graph)   # (verified before it is returned)
+    pads = [n for n in graph.nodes if "pad" in n.op]
+    assert pads, [n.op for n in graph.nodes]
     # the module is put back as it was: its class, its buffer (non-persistent still)
-    assert type(m) is IntPad and list(m._buffers) == ["pad"] and "pad" in m._non_persistent_buffers_set
+    assert type(m) is cls and list(m._buffers) == ["pad"] and "pad" in m._non_persistent_buffers_set
     assert "pad" not in m.__dict__ and "pad" not in m.state_dict()
 
 
@@ -68,3 +80,22 @@ def test_runtime_still_refuses_naming_the_buffer() -> None:
     with pytest.raises(AtenExecutorError, match=r"IntPad\.pad.*plain tensor attribute"):
         compile(m, (_x(),))
     assert type(m) is IntPad and list(m._buffers) == ["pad"]
+
+
+@pytest.mark.parametrize("name", ["encodec", "mimi"])
+def test_audio_codecs_planned(name: str) -> None:
+    """The sweep's smallest EnCodec and Mimi (round 70's refusals): imported and planned (~4 and ~7 s on CPU)."""
+    pytest.importorskip("transformers")
+    from runtime.aten.sweep_models60 import MODELS60
+
+    case = next(c for c in MODELS60 if c[0] == name)
+    torch.manual_seed(0)
+    m = case[1]().eval()
+    x = case[2](torch.Generator().manual_seed(1), "cpu", torch.float32)
+    classes = [type(sub) for sub in m.modules()]
+    buffers = [(k, v) for k, v in m.named_buffers()]
+    graph = memplan.from_torch(m, tuple(x))
+    memplan.plan(graph)
+    assert [type(sub) for sub in m.modules()] == classes   # (put back as it was)
+    now = list(m.named_buffers())
+    assert [k for k, _v in now] == [k for k, _v in buffers] and all(a is b for (_k, a), (_j, b) in zip(now, buffers))

@@ -27,6 +27,8 @@ import textwrap
 from collections.abc import Iterator
 from typing import Any
 
+from .data_reads import _NOT_CALLED
+
 #: the most elements a buffer read as constants may have (a stride, a kernel size, a few per-dimension sizes)
 _TINY = 16
 #: in-place tensor methods that write a buffer without a trailing underscore
@@ -35,15 +37,16 @@ _WRITES = frozenset({"copy_", "fill_", "zero_", "add_", "sub_", "mul_", "div_", 
 
 
 def _source_writes(cls: type) -> set[str]:
-    """The ``self.NAME`` attributes ``cls``'s own functions (its bases' too, torch's aside) assign, augment,
+    """The ``self.NAME`` attributes ``cls``'s own functions (its bases' too, torch's aside; not ``__init__`` and the
+    others that never run inside ``forward``, ``data_reads._NOT_CALLED``) assign, augment,
     subscript-assign or call an in-place method on (``self.n.add_(1)``, ``self.n += 1``, ``self.n[0] = 2``)."""
     names: set[str] = set()
     for klass in cls.__mro__:
         if klass.__module__.startswith("torch.") or klass is object:
             continue
-        for v in vars(klass).values():
+        for key, v in vars(klass).items():
             f = getattr(v, "__func__", v)
-            if not inspect.isfunction(f):
+            if not inspect.isfunction(f) or key in _NOT_CALLED:
                 continue
             try:
                 tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
