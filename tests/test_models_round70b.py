@@ -70,16 +70,24 @@ def test_written_buffer_still_refused() -> None:
     assert type(m) is Counted and list(m._buffers) == ["pad"]
 
 
-def test_runtime_still_refuses_naming_the_buffer() -> None:
-    """runtime.aten does not bake the buffer (its guard would not watch the value): refused, naming it and the way
-    out, and the module is left as it was."""
+@pytest.mark.parametrize("change", ["in_place", "replaced"])
+def test_runtime_compiles_and_guards_int_buffer(change: str) -> None:
+    """runtime.aten exports the buffer as a constant and watches it: changed in place (its version) or replaced
+    (its slot in ``_buffers``) after compile, the call is refused naming it, not run on the old value."""
     from runtime.aten import compile
     from runtime.aten.errors import AtenExecutorError
 
     m = IntPad().eval()
-    with pytest.raises(AtenExecutorError, match=r"IntPad\.pad.*plain tensor attribute"):
-        compile(m, (_x(),))
-    assert type(m) is IntPad and list(m._buffers) == ["pad"]
+    x = _x()
+    c = compile(m, (x,))
+    assert torch.equal(c(x), m(x))
+    assert type(m) is IntPad and list(m._buffers) == ["pad"] and "pad" in m._non_persistent_buffers_set
+    if change == "in_place":
+        m.pad.fill_(1)
+    else:
+        m.pad = torch.tensor(1)
+    with pytest.raises(AtenExecutorError, match=r"IntPad\.pad"):
+        c(x)
 
 
 @pytest.mark.parametrize("name", ["encodec", "mimi"])
