@@ -70,6 +70,16 @@ def test_written_buffer_still_refused() -> None:
     assert type(m) is Counted and list(m._buffers) == ["pad"]
 
 
+def test_written_buffer_still_refused_by_runtime() -> None:
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    m = Counted().eval()
+    with pytest.raises(AtenExecutorError, match=r"Counted\.pad"):
+        compile(m, (_x(),))
+    assert type(m) is Counted and list(m._buffers) == ["pad"]
+
+
 @pytest.mark.parametrize("change", ["in_place", "replaced"])
 def test_runtime_compiles_and_guards_int_buffer(change: str) -> None:
     """runtime.aten exports the buffer as a constant and watches it: changed in place (its version) or replaced
