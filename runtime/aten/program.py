@@ -236,7 +236,7 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                 from memplan.importers.torch.int_buffers import buffers_as_constants
 
                 traced.clear()
-                with buffers_as_constants(torch, found, fresh=True):
+                with buffers_as_constants(torch, found):
                     program = _load_program(module, example_inputs, kwargs, strict=strict, name=name,
                                             exported=None, container_outputs=container_outputs,
                                             plain_draws=plain_draws, traced=traced)
@@ -265,8 +265,7 @@ def _constant_buffers(module: Any, message: str) -> list:
     """The small integer buffers of ``module``'s tree that its export may read as plain tensor attributes
     (``int_buffers.constant_buffers``), where the export failed on a data-dependent expression (``message``);
     else []. Why: EnCodec's and Mimi's conv padding comes from 0-dim int64 buffers, which torch.export traces as
-    unknown values (round 70); exported as constants of their values (``int_buffers``, ``fresh``: a plain attribute
-    is no way here, a branch on it, EnCodec's ``if length <= max_pad:``, is refused), then watched at each call
+    unknown values (round 70); exported as constants of their values (``int_buffers``), then watched at each call
     (``_buffers_watched``). Put back as buffers after the export."""
     import torch
 

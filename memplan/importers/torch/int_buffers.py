@@ -7,13 +7,13 @@ size ("Could not guard on data-dependent expression", round 70's CPU sweep) and 
 the values never change. A fixed program can hold them as constants, as it holds a plain ``int`` attribute.
 
 Only after export failed on such an expression, and only for buffers that are integer, tiny (``_TINY`` elements at
-most) and never written by their module's code (``_written``: a step counter, ``num_batches_tracked.add_(1)``, is
-written and stays a buffer), the export is tried once more with them out of ``_buffers``:
-
-* ``fresh=True`` (``from_torch``: a plan of the model as it is now): each read of the buffer makes a new tensor of
-  its value (``torch.tensor(v)`` inside the trace), which torch.export records as a constant whose value it knows.
-* ``fresh=False`` (``runtime.aten``): the very tensor is held as a plain attribute, which the runtime's export reads
-  with its real values and watches (``Program.value_reads``): a value changed after compile is refused, naming it.
+most) and never written by their module's code (``_source_writes``: a step counter, ``num_batches_tracked.add_(1)``, is
+written and stays a buffer), the export is tried once more with them out of ``_buffers``: each read of one makes a
+new tensor of its value (``torch.tensor(v)`` inside the trace), which torch.export records as a constant whose value
+it knows. ``from_torch`` plans the model as it is now; ``runtime.aten`` (``program._buffers_watched``) also watches
+each such buffer at every call, in place (its version) and in its slot, and refuses a changed one, naming it.
+(Not as plain tensor attributes: the runtime reads those for real, but refuses a branch on one, EnCodec's
+``if length <= max_pad:``; torch.export itself fakes them as it does buffers.)
 
 The module is put back as it was in every case (``finally``).
 """
@@ -95,9 +95,10 @@ def constant_buffers(torch: Any, module: Any) -> list[tuple[Any, str, str]]:
 
 
 @contextlib.contextmanager
-def buffers_as_constants(torch: Any, found: list[tuple[Any, str, str]], fresh: bool) -> Iterator[None]:
-    """Run the block with the buffers ``found`` out of their owners' ``_buffers`` (see the module's docstring for
-    ``fresh``); each owner is put back as it was, its class and buffer order too, however the block ends."""
+def buffers_as_constants(torch: Any, found: list[tuple[Any, str, str]]) -> Iterator[None]:
+    """Run the block with the buffers ``found`` out of their owners' ``_buffers``, each read as a new tensor of its
+    value (a property of a subclass made for the block, the instance's class swapped); each owner is put back as it
+    was, its class and buffer order too, however the block ends."""
     saved = []
     try:
         by_owner: dict[int, tuple[Any, list[str]]] = {}
@@ -105,25 +106,20 @@ def buffers_as_constants(torch: Any, found: list[tuple[Any, str, str]], fresh: b
             by_owner.setdefault(id(owner), (owner, []))[1].append(name)
         for owner, names in by_owner.values():
             order = list(owner._buffers)
-            persistent = set(owner._non_persistent_buffers_set)
+            non_persistent = set(owner._non_persistent_buffers_set)
             tensors = {n: owner._buffers.pop(n) for n in names}
             cls = owner.__class__
-            saved.append((owner, cls, order, persistent, tensors))
-            if fresh:
-                def read(t: Any) -> property:
-                    value = t.tolist()
-                    return property(lambda _self: torch.tensor(value, dtype=t.dtype, device=t.device))
-                owner.__class__ = type(cls.__name__, (cls,), {n: read(t) for n, t in tensors.items()}
-                                       | {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
-            else:
-                for n, t in tensors.items():
-                    object.__setattr__(owner, n, t)
+            saved.append((owner, cls, order, non_persistent, tensors))
+
+            def read(t: Any) -> property:
+                value = t.tolist()
+                return property(lambda _self: torch.tensor(value, dtype=t.dtype, device=t.device))
+            owner.__class__ = type(cls.__name__, (cls,), {n: read(t) for n, t in tensors.items()}
+                                   | {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
         yield
     finally:
-        for owner, cls, order, persistent, tensors in reversed(saved):
+        for owner, cls, order, non_persistent, tensors in reversed(saved):
             owner.__class__ = cls
-            for n in tensors:
-                owner.__dict__.pop(n, None)
             rest = dict(owner._buffers)
             owner._buffers.clear()
             for n in order:
@@ -131,4 +127,4 @@ def buffers_as_constants(torch: Any, found: list[tuple[Any, str, str]], fresh: b
                     owner._buffers[n] = tensors[n] if n in tensors else rest.pop(n)
             owner._buffers.update(rest)
             owner._non_persistent_buffers_set.clear()
-            owner._non_persistent_buffers_set.update(persistent)
+            owner._non_persistent_buffers_set.update(non_persistent)

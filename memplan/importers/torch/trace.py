@@ -176,9 +176,9 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
-    # (fresh_buffers=None: the runtime does not export a buffer as a constant: its per-call guard does not watch the
-    # value the program would bake; value_reads.buffer_branch_text refuses it, naming the buffer and the way out)
-    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, fresh_buffers=None)
+    # (int_buffers=False: the runtime makes such buffers constants itself, around its whole export and its watches,
+    # and guards them at every call: ``runtime.aten.program.load_program``)
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, int_buffers=False)
     exported = ep
     if lower_vmap and not decompose:
         ep = lower_vmapped(torch, ep, default)
@@ -193,7 +193,7 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
 
 
 def _export_buffers_constant(torch, module: Any, example_inputs: tuple, kwargs: dict | None, first: str,
-                             fresh: bool, forks: list[str]) -> tuple[Any, Any] | None:
+                             forks: list[str]) -> tuple[Any, Any] | None:
     """(program, ``rng_kept``'s reseeded) of ``module`` exported again with its small integer buffers as constants
     (``int_buffers``), where the first export failed on a data-dependent expression (``first``: torch's line) and
     the tree has such buffers; else None (the first failure stands). Why: EnCodec's and Mimi's conv padding,
@@ -209,7 +209,7 @@ def _export_buffers_constant(torch, module: Any, example_inputs: tuple, kwargs: 
     try:
         with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
                 unchanged_conversions_kept(torch), rng_kept(torch, watch=True, forks=forks) as reseeded, \
-                buffers_as_constants(torch, found, fresh):
+                buffers_as_constants(torch, found):
             ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs, strict=False))
     except Exception:  # noqa: BLE001 - the first failure is the one to name (the buffers were not its cause)
         return None
@@ -217,15 +217,14 @@ def _export_buffers_constant(torch, module: Any, example_inputs: tuple, kwargs: 
 
 
 def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool,
-            check_custom_ops: bool = False, after: list | None = None, fresh_buffers: bool | None = True):
+            check_custom_ops: bool = False, after: list | None = None, int_buffers: bool = True):
     """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module.
     ``check_custom_ops``: ``from_torch``'s. Not for ``trace_torch``: the executor builds without running a custom op
     (it may have effects) and checks each of its results against the fake at every call. ``after``: where the check of
     a given fixed program is appended, for the caller to run once the program's records are checked (an edited custom-op
     record is the file's fault, not its fake kernel's: the record check names it so, and runs first).
-    ``fresh_buffers``: how small integer buffers are made constants where the export failed on their values
-    (``int_buffers``): True for a plan (new constants of their values), False the tensors as plain attributes,
-    None not at all (``trace_torch``, the runtime's: see there)."""
+    ``int_buffers``: where the export failed on a data-dependent expression, export once more with the tree's small
+    integer buffers as constants of their values (``int_buffers``); False for ``trace_torch`` (see there)."""
     after = [] if after is None else after
     _cache_dir_made("export")
     transformers_cache_registered(torch)   # (a decoder's KV cache in or out: its tensors, not "not a known type")
@@ -278,8 +277,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = _export_failure(exc)
-            again = None if strict or fresh_buffers is None else _export_buffers_constant(
-                torch, module, example_inputs, kwargs, first, fresh_buffers, forks)
+            again = None if strict or not int_buffers else _export_buffers_constant(
+                torch, module, example_inputs, kwargs, first, forks)
             if again is None:
                 first = data_read_advice(module, first) or first
                 raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
