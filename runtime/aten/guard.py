@@ -68,6 +68,8 @@ class Held:
     tensor: Any
     ptr: int
     meta: tuple
+    #: what the program holds of it, for the refusal of one replaced
+    what: str = "a constant held in a list, tuple or dict attribute or a settings object's field"
 
     def unchanged(self) -> bool:
         """Whether the path, followed through the containers there now, still ends at the tensor compile saw.
@@ -572,6 +574,9 @@ def record(torch: Any, module: Any, program: Program) -> ModuleGuard | None:
             slots.append(Slot(name, tid, owners[path], attr, _store(owners[path], attr), t, t.data_ptr(), _meta(t)))
     held = tuple(Held(name, path, t, t.data_ptr(), _meta(t)) for name, path, t in _held_tensors(torch, owners)
                  if id(t) in by_id)
+    held += tuple(Held(name, ((store, attr),), t, t.data_ptr(), _meta(t),
+                       "a small integer buffer whose value the export made a constant")
+                  for name, store, attr, t in program.constant_buffers)
     return ModuleGuard(module, type(module), module.training, tuple(modules), tuple(slots), torch.Tensor.data_ptr,
                        torch.Tensor.stride, held, record_calls(torch, type(module).__name__, owners),
                        record_settings(torch, type(module).__name__, owners, program.forward_writes,
@@ -792,8 +797,8 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
     for h in guard.held:
         if not h.unchanged():
             raise AtenExecutorError(f"{root}.{h.name} was replaced or changed its layout after compile (the program "
-                                    "reads the tensor that was there, a constant held in a list, tuple or dict "
-                                    "attribute or a settings object's field): compile again, or keep it in a buffer")
+                                    f"reads the tensor that was there, {h.what}): compile again"
+                                    + ("" if h.what.startswith("a small integer buffer") else ", or keep it in a buffer"))
     exact = _strides_exact(program)
     now: dict[str, list[tuple[Slot, Any]]] = {}   # per program tensor: each of its names, the tensor there now
     for s in guard.slots:

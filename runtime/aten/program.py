@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
+from memplan.errors import GraphError
 from memplan.graph import Graph
 from memplan.importers.torch import subgraphs
 
@@ -192,6 +193,10 @@ class Program:
     #: ``forward`` asked and the export answered True where eager answers False (``flag_reads``, round 68): compile
     #: compares the compiled program with eager on the example inputs
     flag_reads: tuple[tuple[str, str, str], ...] = ()
+    #: (dotted name, owner's ``_buffers``, attribute, tensor) of each small integer buffer exported as a constant of
+    #: its value (``_buffers_watched``): the guard refuses one replaced after compile (``m.stride = torch.tensor(2)``),
+    #: which no version counter of the old tensor shows
+    constant_buffers: tuple[tuple[str, dict, str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def generator_args(self) -> dict[str, Any]:
@@ -219,11 +224,57 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
     traced: list = []   # (the ExportedProgram, once traced: a refusal of one of its nodes names its source line)
     with EXPORT_LOCK:
         try:
-            return _load_program(module, example_inputs, kwargs, strict=strict, name=name, exported=exported,
-                                 container_outputs=container_outputs, plain_draws=plain_draws, traced=traced)
+            try:
+                return _load_program(module, example_inputs, kwargs, strict=strict, name=name, exported=exported,
+                                     container_outputs=container_outputs, plain_draws=plain_draws, traced=traced)
+            except GraphError as exc:
+                found = [] if strict or exported is not None else _constant_buffers(module, str(exc))
+                if not found:
+                    raise
+                import torch
+
+                from memplan.importers.torch.int_buffers import buffers_as_constants
+
+                traced.clear()
+                with buffers_as_constants(torch, found):
+                    program = _load_program(module, example_inputs, kwargs, strict=strict, name=name,
+                                            exported=None, container_outputs=container_outputs,
+                                            plain_draws=plain_draws, traced=traced)
+                return _buffers_watched(program, found)
         except AtenExecutorError as exc:
             add_source(exc, traced[0] if traced else None)
             raise
+
+
+def _buffers_watched(program: Program, found: list) -> Program:
+    """``program`` with each buffer of ``found`` (exported as a constant of its value) among the tensors ``forward``
+    read as numbers (``Program.value_reads`` / ``value_objects``): the guard watches each by its version counter
+    (``guard.read_tensors``), so a value changed after compile (``m.stride.fill_(2)``) exports again and is refused,
+    naming it, where the program would silently run the old value."""
+    import weakref
+
+    reads = tuple((id(owner._buffers[name]), f"{type(owner).__name__}.{name} (a buffer exported as a constant)")
+                  for owner, name, _path in found)
+    objects = tuple((id(owner._buffers[name]), weakref.ref(owner._buffers[name])) for owner, name, _path in found)
+    held = tuple((path, owner._buffers, name, owner._buffers[name]) for owner, name, path in found)
+    return replace(program, value_reads=program.value_reads + reads, value_objects=program.value_objects + objects,
+                   constant_buffers=program.constant_buffers + held)
+
+
+def _constant_buffers(module: Any, message: str) -> list:
+    """The small integer buffers of ``module``'s tree that its export may read as plain tensor attributes
+    (``int_buffers.constant_buffers``), where the export failed on a data-dependent expression (``message``);
+    else []. Why: EnCodec's and Mimi's conv padding comes from 0-dim int64 buffers, which torch.export traces as
+    unknown values (round 70); exported as constants of their values (``int_buffers``), then watched at each call
+    (``_buffers_watched``). Put back as buffers after the export."""
+    import torch
+
+    from memplan.importers.torch.common import _DATA_DEPENDENT
+    from memplan.importers.torch.int_buffers import constant_buffers
+
+    if not any(f"torch.export failed for {type(module).__name__}: {d}" in message for d in _DATA_DEPENDENT):
+        return []
+    return constant_buffers(torch, module)
 
 
 def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, strict: bool, name: str | None,

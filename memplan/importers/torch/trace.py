@@ -176,7 +176,9 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
-    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose)
+    # (int_buffers=False: the runtime makes such buffers constants itself, around its whole export and its watches,
+    # and guards them at every call: ``runtime.aten.program.load_program``)
+    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, int_buffers=False)
     exported = ep
     if lower_vmap and not decompose:
         ep = lower_vmapped(torch, ep, default)
@@ -190,13 +192,39 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     return ep, graph, trace
 
 
+def _export_buffers_constant(torch, module: Any, example_inputs: tuple, kwargs: dict | None, first: str,
+                             forks: list[str]) -> tuple[Any, Any] | None:
+    """(program, ``rng_kept``'s reseeded) of ``module`` exported again with its small integer buffers as constants
+    (``int_buffers``), where the first export failed on a data-dependent expression (``first``: torch's line) and
+    the tree has such buffers; else None (the first failure stands). Why: EnCodec's and Mimi's conv padding,
+    computed from 0-dim int64 buffers, was refused as data-dependent (round 70)."""
+    from .common import _DATA_DEPENDENT
+    from .int_buffers import buffers_as_constants, constant_buffers
+
+    if not first.startswith(_DATA_DEPENDENT):
+        return None
+    found = constant_buffers(torch, module)
+    if not found:
+        return None
+    try:
+        with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
+                unchanged_conversions_kept(torch), rng_kept(torch, watch=True, forks=forks) as reseeded, \
+                buffers_as_constants(torch, found):
+            ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs, strict=False))
+    except Exception:  # noqa: BLE001 - the first failure is the one to name (the buffers were not its cause)
+        return None
+    return ep, reseeded
+
+
 def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict: bool, decompose: bool,
-            check_custom_ops: bool = False, after: list | None = None):
+            check_custom_ops: bool = False, after: list | None = None, int_buffers: bool = True):
     """``(ExportedProgram, default graph name)``; export failures are GraphErrors naming the module.
     ``check_custom_ops``: ``from_torch``'s. Not for ``trace_torch``: the executor builds without running a custom op
     (it may have effects) and checks each of its results against the fake at every call. ``after``: where the check of
     a given fixed program is appended, for the caller to run once the program's records are checked (an edited custom-op
-    record is the file's fault, not its fake kernel's: the record check names it so, and runs first)."""
+    record is the file's fault, not its fake kernel's: the record check names it so, and runs first).
+    ``int_buffers``: where the export failed on a data-dependent expression, export once more with the tree's small
+    integer buffers as constants of their values (``int_buffers``); False for ``trace_torch`` (see there)."""
     after = [] if after is None else after
     _cache_dir_made("export")
     transformers_cache_registered(torch)   # (a decoder's KV cache in or out: its tensors, not "not a known type")
@@ -249,8 +277,12 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = _export_failure(exc)
-            first = data_read_advice(module, first) or first
-            raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
+            again = None if strict or not int_buffers else _export_buffers_constant(
+                torch, module, example_inputs, kwargs, first, forks)
+            if again is None:
+                first = data_read_advice(module, first) or first
+                raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
+            ep, reseeded = again
         if any(reseeded):
             raise GraphError(f"{type(module).__name__}'s forward sets torch's random state itself (torch.manual_seed, "
                              "set_rng_state...), which torch.export does not record: the program would draw "
