@@ -79,17 +79,9 @@ def scale(x):
 
 def _package(tmp_path, monkeypatch, name, text):
     """Package ``name`` installed in a ``site-packages`` directory on ``sys.path``, its ``__init__.py`` ``text``."""
-    import importlib
-    import sys
+    from test_aten_round70 import _package as package
 
-    root = tmp_path / "lib" / "python3" / "site-packages"
-    (root / name).mkdir(parents=True)
-    (root / name / "__init__.py").write_text(text)
-    monkeypatch.syspath_prepend(str(root))
-    monkeypatch.delitem(sys.modules, name, raising=False)
-    module = importlib.import_module(name)
-    monkeypatch.setitem(sys.modules, name, module)
-    return module
+    return package(tmp_path, monkeypatch, name, True, text)
 
 
 @pytest.mark.parametrize("library", [False, True], ids=["helper_package", "model_library"])
@@ -202,12 +194,14 @@ def test_a_sparse_tensor_eagers_branch_writes_is_put_back(planted, monkeypatch):
 
 # 5. a write the mode cannot see: another thread's ----------------------------------------------------------------------
 
-class _ThreadWriter(nn.Module):
+class _LinearAndBuffer(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.lin = nn.Linear(4, 3)
         self.register_buffer("buf", torch.arange(4.0))
 
+
+class _ThreadWriter(_LinearAndBuffer):
     def forward(self, x):
         y = self.lin(x)
         if not torch.compiler.is_compiling():
@@ -240,12 +234,7 @@ def test_a_write_from_another_thread_in_eagers_branch_is_refused_not_kept_silent
             _compile(m)
 
 
-class _RebindWriter(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(4, 3)
-        self.register_buffer("buf", torch.arange(4.0))
-
+class _RebindWriter(_LinearAndBuffer):
     def forward(self, x):
         y = self.lin(x)
         if not torch.compiler.is_compiling():

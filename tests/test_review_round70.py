@@ -43,11 +43,9 @@ def _verify_args(tmp_path) -> list[str]:
     return ["verify", str(graph), str(out)]
 
 
-def test_cli_main_in_process_puts_the_callers_unraisable_hook_back(tmp_path, monkeypatch, capsys):
-    args = _verify_args(tmp_path)
-    mine, seen = _recorder()
-    monkeypatch.setattr(sys, "unraisablehook", mine)
-    during = []
+def _hooks_during(monkeypatch) -> list:
+    """The unraisable hook in place while each ``cli.main`` call runs its command, appended as it runs."""
+    during: list = []
     real = cli._main
 
     def spy(argv, held=None):
@@ -55,6 +53,14 @@ def test_cli_main_in_process_puts_the_callers_unraisable_hook_back(tmp_path, mon
         return real(argv, held)
 
     monkeypatch.setattr(cli, "_main", spy)
+    return during
+
+
+def test_cli_main_in_process_puts_the_callers_unraisable_hook_back(tmp_path, monkeypatch, capsys):
+    args = _verify_args(tmp_path)
+    mine, seen = _recorder()
+    monkeypatch.setattr(sys, "unraisablehook", mine)
+    during = _hooks_during(monkeypatch)
     assert cli.main(args) == 0
     # the command's own Ctrl-Cs in callbacks are still its own while it runs
     assert during and during[0] is not mine and getattr(during[0], "_memplan", False)
@@ -74,14 +80,7 @@ def test_cli_main_on_a_worker_thread_sets_no_unraisable_hook(tmp_path, monkeypat
     args = _verify_args(tmp_path)
     mine, _seen = _recorder()
     monkeypatch.setattr(sys, "unraisablehook", mine)
-    during = []
-    real = cli._main
-
-    def spy(argv, held=None):
-        during.append(sys.unraisablehook)
-        return real(argv, held)
-
-    monkeypatch.setattr(cli, "_main", spy)
+    during = _hooks_during(monkeypatch)
     codes = []
     t = threading.Thread(target=lambda: codes.append(cli.main(args)))
     t.start()
