@@ -71,12 +71,43 @@ def _traced(torch, trace):
     storage) took other elements than eager's. Only then (a ``*_scatter`` of an input at an offset or
     in a larger storage: where a rebuilt result can differ) is it traced again, uncached: tracing without
     the cache costs about a third more on a transformer, and most models have no such scatter."""
-    with EXPORT_LOCK:
+    with EXPORT_LOCK, _leaked_registration_hooks_removed(torch):
         ep = trace()
         if any(_rebuilt_may_differ(torch, n) for n in ep.graph.nodes):
             with _fake_cache_off(torch):
                 ep = trace()
     return ep
+
+
+#: torch's process-wide module registration hook tables (``register_module_buffer_registration_hook`` and its
+#: kin), where an export that raises may leave its own hook behind
+_REGISTRATION_HOOKS = ("_global_buffer_registration_hooks", "_global_module_registration_hooks",
+                       "_global_parameter_registration_hooks")
+
+
+@contextlib.contextmanager
+def _leaked_registration_hooks_removed(torch):
+    """Around a trace: take out each global module registration hook of torch's own code that the trace added and
+    left behind.
+
+    Why: torch 2.11's non-strict export registers a global buffer registration hook
+    (``_aot_autograd.utils.register_buffer_assignment_hook``) and removes it only when the trace returns; an export
+    that raised (a data-dependent guard: the first try of an int-buffer model, any refused model) left it installed
+    for the rest of the process, and the user's next ``m.pad = torch.tensor(1)`` on that root module failed inside
+    torch with "AssertionError: expected FakeTensor" (seen on the GPU machine's torch 2.11 after
+    ``runtime.aten.compile``; torch 2.14 removes it in a ``finally``). Only hooks defined in torch's modules and
+    added during the trace are removed: the user's own, and any added before, stay."""
+    from torch.nn.modules import module as _module
+
+    tables = [t for t in (getattr(_module, name, None) for name in _REGISTRATION_HOOKS) if isinstance(t, dict)]
+    before = [set(t) for t in tables]
+    try:
+        yield
+    finally:
+        for table, keys in zip(tables, before):
+            for key in [k for k in table if k not in keys]:
+                if str(getattr(table[key], "__module__", "") or "").startswith("torch."):
+                    table.pop(key, None)
 
 
 def _rebuilt_may_differ(torch, n) -> bool:

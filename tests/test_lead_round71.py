@@ -1,0 +1,60 @@
+"""Lead, round 71: torch 2.11's export left its buffer registration hook installed when the trace raised.
+
+Seen on the GPU machine (torch 2.11): after ``runtime.aten.compile`` of a module whose first export fails (an int
+buffer read as a size, retried as a constant), the user's ``m.pad = torch.tensor(1)`` raised torch's
+"AssertionError: expected FakeTensor" from ``_aot_autograd.utils``: the hook was never removed. memplan's traces now
+take out the torch-made registration hooks a trace leaves behind (``translate._leaked_registration_hooks_removed``).
+"""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from memplan.importers.torch.translate import _traced  # noqa: E402
+from tests.test_models_round70b import IntPad, _x  # noqa: E402
+
+
+def _hook_of(module_name: str):
+    """A registration hook whose ``__module__`` is ``module_name`` (torch's own code, or a user's)."""
+    code = compile("def hook(mod, name, value):\n    raise AssertionError('leaked hook ran')\n", module_name, "exec")
+    scope: dict = {"__name__": module_name}
+    exec(code, scope)
+    return types.FunctionType(scope["hook"].__code__, scope, "hook")
+
+
+def test_torch_hook_left_by_a_raising_trace_is_removed_and_users_kept() -> None:
+    from torch.nn.modules import module as _module
+
+    table = _module._global_buffer_registration_hooks
+    before = dict(table)
+    handles = []
+
+    def trace():
+        handles.append(nn.modules.module.register_module_buffer_registration_hook(_hook_of("torch._fake_export")))
+        handles.append(nn.modules.module.register_module_buffer_registration_hook(_hook_of("users_code")))
+        raise RuntimeError("data-dependent guard")
+
+    try:
+        with pytest.raises(RuntimeError, match="data-dependent guard"):
+            _traced(torch, trace)
+        added = {k: v for k, v in table.items() if k not in before}
+        assert [v.__module__ for v in added.values()] == ["users_code"]   # torch's gone, the user's kept
+    finally:
+        for h in handles:
+            h.remove()
+    assert dict(table) == before
+
+
+def test_buffer_assignable_after_compile_whose_first_export_failed() -> None:
+    """The round-70b module: its first export fails (the int buffer is a data-dependent size) and is retried."""
+    import memplan
+
+    m = IntPad().eval()
+    memplan.from_torch(m, (_x(),))
+    m.pad = torch.tensor(1)          # (torch 2.11: AssertionError "expected FakeTensor" from the leaked hook)
+    assert int(m.pad) == 1
