@@ -98,7 +98,8 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
     caps the events. A ``schedule`` given explicitly wins over ``streams``; ``streams`` (its declared streams at most
-    N, or 8 for "auto"), ``memory_budget`` and ``max_events`` check it, never change it. The solver block's ``"schedule"`` entry reports simulated
+    N, or 8 for "auto"), ``memory_budget`` and ``max_events`` check it, never change it; a given schedule must order
+    every read after its writers (``ScheduleError`` naming the event to add, ``check=False`` or not). The solver block's ``"schedule"`` entry reports simulated
     makespans and serial vs concurrent arenas.
     ``devices`` > 1 splits the graph into pipeline stages, one arena per device; the plan then refers
     to the split graph, which ``plan_graph`` returns with it. ``device_capacity`` bounds each device's

@@ -351,6 +351,44 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     return Schedule(order, streams, tuple(events))
 
 
+def check_reads_ordered(graph: Graph, schedule: Schedule) -> None:
+    """Raise ScheduleError naming the first read (in issue order) whose writer does not happen-before it under
+    ``schedule`` (contract rule 2: a cross-stream read needs an event from its writer), for a checked schedule
+    (``check_schedule``). Why: ``plan(graph, schedule)`` planned a hand-built schedule short of an event and
+    only the final ``verify`` refused the plan (an ``UnsafePlan`` of the caller's schedule), while
+    ``plan(..., check=False)``, which skips that ``verify`` where the solvers checked every pair of buffers,
+    returned the racing plan. One clock walk, as ``schedule_with_events`` makes: each stream's latest writer of
+    each input (``writers_by_stream``; an earlier one on its stream happens-before it) against the reader's clock."""
+    idx = graph.node_index
+    pos = {idx[nid]: p for p, nid in enumerate(schedule.order)}
+    node_stream = {idx[nid]: int(s) for nid, s in zip(schedule.order, schedule.streams)}
+    latest_on = writers_by_stream(graph, pos, node_stream)
+    waits: dict[int, list[int]] = {}
+    for e in schedule.events:
+        waits.setdefault(idx[e.before], []).append(idx[e.after])
+    found: list[tuple[int, int, int]] = []
+
+    def joins(n: int, s: int, cur: np.ndarray, stream: list[int], seq: list[int]):
+        yield from waits.get(n, ())
+        if found:
+            return
+        for t in graph.node_inputs[n]:
+            for d in (latest_on.of(t) or {}).values():
+                # (a writer on n's own stream is issued before it: check_schedule; n itself writes nothing it reads)
+                if d != n and stream[d] != s and cur[stream[d]] <= seq[d]:
+                    found.append((n, t, d))
+                    return
+
+    _walk_clocks(graph, schedule.order, schedule.streams, schedule.num_streams, joins)
+    if found:
+        n, t, d = found[0]
+        r, w = graph.nodes[n].id, graph.nodes[d].id
+        raise ScheduleError(f"schedule: node {r!r} reads {graph.tensors[t].id!r} but its writer {w!r} (stream "
+                            f"{node_stream[d]}) does not happen-before it (stream {node_stream[n]}): add "
+                            f"Event({w!r}, {r!r}), or build the schedule with memplan.schedule_with_events, which adds "
+                            "every event the reads need")
+
+
 def schedule_of(plan: Plan) -> Schedule:
     """A Plan's issue order, streams and events as a Schedule (nothing else of the plan is read)."""
     return Schedule(tuple(n for n, _ in plan.order), tuple(s for _, s in plan.order),

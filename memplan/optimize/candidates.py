@@ -19,7 +19,7 @@ from ..errors import short_repr as _short
 from ..graph import Graph
 from ..lifetimes import issue_order_bound
 from ..planfile import INT64, MAX_STREAMS
-from ..schedule import Schedule, check_schedule, serial_schedule
+from ..schedule import Schedule, check_reads_ordered, check_schedule, serial_schedule
 from .budget import Reduced, candidate_pool, give_back_order, limit_events_pool, own_and_give_backs, without_forks
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs, total_us
 from .memorder import LOW_MEMORY, memory_order
@@ -129,6 +129,9 @@ def candidates(graph: Graph, *, schedule: Schedule | None = None, streams: int |
                                     f"(stream ids up to {schedule.num_streams - 1}), over streams={streams!r}"
                                     + (f" (at most {cap})" if streams == "auto" else "")
                                     + " (a given schedule is checked, never changed)")
+            # every read ordered after its writers (rule 2), by name: it was left to the final ``verify`` (an
+            # UnsafePlan of the caller's schedule), which ``check=False`` skips
+            check_reads_ordered(graph, schedule)
         sched = schedule if schedule is not None else serial_schedule(graph)
         cost, event_us = tuple(node_costs(graph, model)), event_latency(model)
         # not simulated here: a given schedule is simulated once planned (``Candidates.makespan``)
