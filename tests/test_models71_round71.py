@@ -93,3 +93,32 @@ def test_data_dependent_size_refusal_says_the_dense_way_rounds_differently():
     text = str(info.value)
     assert "data-dependent size" in text and "run every expert on every row and weight the results" in text, text
     assert "which may round differently from the rows selected" in text, text
+
+
+def test_sweep_names_are_unique_and_round_71s_are_the_transformers_family():
+    """Every sweep name once (``--only`` picks by name: a second entry of a name ran unasked and its results
+    replaced the first's in ``sweep_paths``' --out), and round 71's list is ``sweep_paths``' "transformers"."""
+    from collections import Counter
+
+    from runtime.aten import sweep_paths as sp
+    from runtime.aten.sweep_models71 import MODELS71
+
+    twice = [name for name, n in Counter(c.name for c in sp.CASES).items() if n > 1]
+    assert twice == [], twice
+    fams = {c.name: sp.family(c) for c in sp.CASES}
+    assert {fams[name] for name, _, _ in MODELS71} == {"transformers"}
+    assert fams["llama"] == "" and fams["timm_vit_tiny"] == "timm" and fams["resnet18"] == "torchvision"
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_tiny71_derives_a_backbones_stage_names_again():
+    """A ViT backbone's default config names its last stage "stage12"; made 2 layers deep it was refused by its own
+    config ("out_features must be a subset of stage_names"): ``tiny71`` drops the derived names."""
+    need("transformers")
+    from runtime.aten.sweep_models71 import MODELS71
+
+    make, inputs = {name: (m, x) for name, m, x in MODELS71}["tipsv2_vision"]
+    model = make()
+    assert model.m.config.num_hidden_layers == 2 and model.m.config.out_features == ["stage2"]
+    with torch.no_grad():
+        assert model(*inputs(torch.Generator().manual_seed(0), torch.device("cpu"), torch.float32)).shape[1] == 18

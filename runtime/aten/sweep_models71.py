@@ -114,13 +114,4 @@ MODELS71 = [
      rand((1, 3, 32, 32))),
     ("pp_lcnet_v3", tiny71("pp_lcnet_v3", "PPLCNetV3Backbone", names=PIX, fields=("feature_maps",), scale=0.25,
                            shrink=False), rand((1, 3, 64, 64))),
-    ("qwen4_exp_text", tiny71("qwen4_exp", "AutoModelForCausalLM", fields=("logits",), fixed=NOCACHE,
-                              text_config={"linear_key_head_dim": 16, "linear_value_head_dim": 16,
-                                           "linear_num_key_heads": 2, "linear_num_value_heads": 4,
-                                           "shared_expert_intermediate_size": 32, "hc_lowrank": 16,
-                                           "ple_embed_dim": 64, "ngram_vocab_size_base": 1024,
-                                           "split_ngram_parts": 4, "indexer_n_heads": 2,
-                                           "indexer_kv_heads": 1, "indexer_head_dim": 16, "indexer_budget": 4,
-                                           "indexer_compress_ratio": 2}),
-     ids(1, 6)),
 ]
