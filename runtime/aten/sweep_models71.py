@@ -24,9 +24,10 @@ def _dropped(d: dict) -> dict:
 def tiny71(model_type, model_cls="AutoModel", names=("input_ids",), fields=("last_hidden_state",), fixed=None,
            shrink=True, setup=None, **over):
     """``sweep_models60.tiny60`` with a backbone's derived stage names dropped (``DERIVED``: kept, a 2-layer ViT's
-    config still named "stage12") and ``model_cls`` looked up in ``transformers`` or in the model type's own module
-    (sub-models no auto class maps: PP-LCNet's backbone); ``setup(config)`` sets what the config class does not take
-    (DBRX's attention reads a ``rope_theta`` its attention config has no field for)."""
+    config still named "stage12"), ``model_cls`` an auto class or a model class (sub-models no auto class maps:
+    PP-LCNet v3's backbone), a backend the model imports absent reported ``Missing`` (EoMT's scipy), and
+    ``setup(config)`` setting what the config class does not take (DBRX's attention reads a ``rope_theta`` its
+    attention config has no field for)."""
     def make():
         tf = need("transformers")
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
