@@ -120,5 +120,10 @@ def test_tiny71_derives_a_backbones_stage_names_again():
     make, inputs = {name: (m, x) for name, m, x in MODELS71}["tipsv2_vision"]
     model = make()
     assert model.m.config.num_hidden_layers == 2 and model.m.config.out_features == ["stage2"]
+    from runtime.aten.sweep_models71 import PIX, tiny71
+
+    given = tiny71("tipsv2_vision_model", "Tipsv2VisionModel", names=PIX, image_size=32, patch_size=8,
+                   out_features=["stage1"])()   # (one the caller gives is kept)
+    assert given.m.config.out_features == ["stage1"]
     with torch.no_grad():
         assert model(*inputs(torch.Generator().manual_seed(0), torch.device("cpu"), torch.float32)).shape[1] == 18

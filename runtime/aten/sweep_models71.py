@@ -17,8 +17,10 @@ from .sweep_models60 import NOCACHE, _per_layer, ids, rand
 DERIVED = ("out_features", "out_indices", "stage_names")
 
 
-def _dropped(d: dict) -> dict:
-    return {k: (_dropped(v) if isinstance(v, dict) else v) for k, v in d.items() if k not in DERIVED}
+def _dropped(d: dict, over: dict) -> dict:
+    """``d`` without ``DERIVED``'s keys (nested configs too), but for those ``over`` gives."""
+    return {k: (_dropped(v, over.get(k) if isinstance(over.get(k), dict) else {}) if isinstance(v, dict) else v)
+            for k, v in d.items() if k not in DERIVED or k in over}
 
 
 def tiny71(model_type, model_cls="AutoModel", names=("input_ids",), fields=("last_hidden_state",), fixed=None,
@@ -40,7 +42,7 @@ def tiny71(model_type, model_cls="AutoModel", names=("input_ids",), fields=("las
         d0 = base.to_dict()
         d = _per_layer(tiny_dict(d0, over), d0) if shrink else {**d0, **over}
         d = {k: v for k, v in d.items() if k not in ("model_type", "transformers_version", "architectures")}
-        cfg = type(base)(**(_dropped(d) if shrink else d))
+        cfg = type(base)(**(_dropped(d, over) if shrink else d))
         cfg._attn_implementation = "eager"
         if setup is not None:
             setup(cfg)
