@@ -115,13 +115,11 @@ def test_tiny71_derives_a_backbones_stage_names_again():
     """A ViT backbone's default config names its last stage "stage12"; made 2 layers deep it was refused by its own
     config ("out_features must be a subset of stage_names"): ``tiny71`` drops the derived names."""
     need("transformers")
-    from runtime.aten.sweep_models71 import MODELS71
+    from runtime.aten.sweep_models71 import MODELS71, PIX, tiny71
 
     make, inputs = {name: (m, x) for name, m, x in MODELS71}["tipsv2_vision"]
     model = make()
     assert model.m.config.num_hidden_layers == 2 and model.m.config.out_features == ["stage2"]
-    from runtime.aten.sweep_models71 import PIX, tiny71
-
     given = tiny71("tipsv2_vision_model", "Tipsv2VisionModel", names=PIX, image_size=32, patch_size=8,
                    out_features=["stage1"])()   # (one the caller gives is kept)
     assert given.m.config.out_features == ["stage1"]
