@@ -76,6 +76,7 @@ from runtime.aten.sweep_models59 import MHA_SLOW, MODELS59
 from runtime.aten.sweep_models60 import MODELS60
 from runtime.aten.sweep_models61 import MODELS61
 from runtime.aten.sweep_models69 import MODELS69
+from runtime.aten.sweep_models71 import MODELS71
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -1673,6 +1674,9 @@ CASES = [
     # round 69: one or two small models of each timm family (sweep_models69.py; sweep_paths.py runs them through the
     # importer too, in bfloat16, at batch 3 and with a dynamic batch dimension)
     *[Case(name, missing_as(make), inputs) for name, make, inputs in MODELS69],
+    # round 71: transformers 5.25's model types no list named (DBRX, LongCat-Flash, Kolibri, GLM-5 Next, DepthPro,
+    # Sapiens 2, VideoPrism...; sweep_models71.py; sweep_paths.py runs them through the importer too)
+    *[Case(name, make, inputs) for name, make, inputs in MODELS71],
     # round 60: plain-PyTorch patterns (out= variants, where with scalars, int64 index math, ...; sweep_blocks60.py)
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS60],
     *[Case(name, make, inputs, dtype=torch.bfloat16) for name, make, inputs in BLOCKS60_BF16],

@@ -1,6 +1,6 @@
 """Run ``runtime.aten.sweep``'s torchvision and timm models through both torch paths, in several variants.
 
-    python -m runtime.aten.sweep_paths [--family torchvision|timm|all] [--only NAME,..] [--variants f32,b3,bf16,dyn]
+    python -m runtime.aten.sweep_paths [--family torchvision|timm|transformers|all] [--only NAME,..] [--variants f32,b3,bf16,dyn]
                                        [--paths importer,aten] [--budget S] [--out F.json]
 
 Why: ``runtime.aten.sweep`` compiles each model once, float32, at its listed input; the importer
@@ -35,6 +35,7 @@ from memplan.errors import GraphError, MemplanError
 from memplan.files import atomic_write_text
 from runtime.aten.sweep import CASES, _budget, compare, mha_fastpath, short
 from runtime.aten.sweep_kit import Case, Missing
+from runtime.aten.sweep_models71 import MODELS71
 from runtime.tool_args import ToolArgError, out_path
 
 VARIANTS = ("f32", "b3", "bf16", "dyn")
@@ -43,12 +44,17 @@ PATHS = ("importer", "aten")
 #: ``runtime.aten.detection.compile_detector`` (the sweep's ``DetHead`` entries only)
 EXTRA_PATHS = ("split",)
 TV_BUILDERS = ("tv.", "tvq.", "tv_det.", "tv_fpn.")
+#: round 71's transformers models (``sweep_models71``): the family "transformers"
+TRANSFORMERS = frozenset(name for name, _, _ in MODELS71)
 
 
 def family(case: Case) -> str:
-    """"timm", "torchvision" or "" (another package's model, a building block) by the case's builder."""
+    """"timm", "torchvision", "transformers" (round 71's list) or "" (another package's model, a building block)
+    by the case's builder."""
     if case.name.startswith("timm_"):
         return "timm"
+    if case.name in TRANSFORMERS:
+        return "transformers"
     make = case.make
     if make.__qualname__.startswith("missing_as.") and make.__closure__:
         make = make.__closure__[0].cell_contents
@@ -193,7 +199,7 @@ def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="python -m runtime.aten.sweep_paths", description=__doc__.splitlines()[0],
                        who="runtime.aten.sweep_paths")
-    ap.add_argument("--family", choices=("torchvision", "timm", "all"), default="all")
+    ap.add_argument("--family", choices=("torchvision", "timm", "transformers", "all"), default="all")
     ap.add_argument("--only", default="", help="comma-separated model names of runtime.aten.sweep's list")
     ap.add_argument("--skip", default="", help="comma-separated model names to leave out")
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -241,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     import torchvision
     head = {"device": "cpu", "torch": torch.__version__, "torchvision": torchvision.__version__,
             "timm": timm.__version__, "threads": torch.get_num_threads()}
+    if any(family(c) == "transformers" for c in cases):
+        import transformers
+        head["transformers"] = transformers.__version__
     print(", ".join(f"{k} {v}" for k, v in head.items()) + f"; {len(cases)} models", flush=True)
     start = time.time()
     for case in cases:

@@ -521,7 +521,8 @@ def _symbolic(d: Any, what: str = "size") -> str:
                 "a plan needs every size before the model runs: from_torch plans a size the program bounds, "
                 "torch._check(size <= N), at N; an executor needs it exact: keep that size fixed by the input "
                 "shapes (mask the rows with torch.where rather than select them; a mixture of experts: run every "
-                "expert on every row and weight the results), or compile the parts of the model before and after "
+                "expert on every row and weight the results, which may round differently from the rows selected), "
+                "or compile the parts of the model before and after "
                 "that line apart, the second taking that tensor as an input)")
     return (f"symbolic size {d} (dynamic shapes are not supported: export with concrete example inputs and no "
             "dynamic_shapes, or give an ExportedProgram with dynamic shapes example inputs, whose sizes it then takes)")

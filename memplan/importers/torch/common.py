@@ -165,10 +165,21 @@ def _experts_advice(exc: BaseException) -> str:
         tb = tb.tb_next
     line = linecache.getline(last.tb_frame.f_code.co_filename, last.tb_lineno) if last is not None else ""
     if re.search(r"\bfor\b.*\bexpert", line):   # (NLLB-MoE's, Switch Transformers' experts: no other implementation)
-        return ("; it is a mixture of experts' loop over the experts the tokens picked, which has no implementation "
-                "over fixed shapes in this model: run every expert on every row and weight the results (zero for "
-                "the experts a row did not pick) in a subclass of the experts module, or compile the parts before "
-                "and after the experts apart")
+        # (round 71: named, and whether transformers has another implementation: for NLLB-MoE, Switch
+        # Transformers, JetMoE 5.25's set_experts_implementation raises "does not support setting experts
+        # implementation"; the dense way out was offered without saying that it rounds differently)
+        owner = last.tb_frame.f_locals.get("self")
+        name = f" ({type(owner).__name__})" if owner is not None else ""
+        code = getattr(getattr(type(owner), "forward", None), "__code__", None)
+        library = (type(owner).__module__.startswith("transformers.") and code is not None
+                   and not code.co_filename.endswith(_EXPERTS_DISPATCH[0]))   # (not use_experts_implementation's)
+        return (f"; it is a mixture of experts' loop over the experts the tokens picked{name}, which has no "
+                "implementation over fixed shapes in this model"
+                + (" (transformers offers none: model.set_experts_implementation refuses it)" if library else "")
+                + ": compile the parts before and after the experts apart, or run every expert on every row and "
+                "weight the results (zero for the experts a row did not pick) in a subclass of the experts module, "
+                "which rounds differently from the loop (a product over every row need not equal one over the rows "
+                "picked bit for bit, and a zero weight times an expert's inf is NaN)")
     return ""
 
 
