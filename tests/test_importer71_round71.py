@@ -171,3 +171,99 @@ def test_one_decision_for_both_paths(monkeypatch) -> None:
     with pytest.raises(GraphError, match="data-dependent"):
         memplan.from_torch(Other().eval(), (_x(),))
     assert asked == [[], ["pad"], []]
+
+
+# --- hostile inputs ---------------------------------------------------------------------------------------------
+
+
+class _Nest(nn.Module):
+    def forward(self, d, *, kw):
+        return d["a"] + d["b"][0] + kw["c"][0]
+
+
+def test_nested_example_structure_named() -> None:
+    """An example input of another nesting names where it differs (before: both tree specs printed whole)."""
+    x = torch.randn(2, 3)
+    ep = torch.export.export(_Nest(), ({"a": x, "b": [x]},), {"kw": {"c": (x,)}})
+    with pytest.raises(GraphError, match=r"example positional input 0\['b'\] is a tensor or other single value, where "
+                                         r"the exported program takes a list of 1"):
+        memplan.from_torch(ep, ({"a": x, "b": x},), kwargs={"kw": {"c": (x,)}})
+    with pytest.raises(GraphError, match=r"example keyword input 'kw'\['c'\] is a list of 1, where the exported "
+                                         r"program takes a tuple of 1"):
+        memplan.from_torch(ep, ({"a": x, "b": [x]},), kwargs={"kw": {"c": [x]}})
+    with pytest.raises(GraphError, match=r"example positional input 0 is a dict of keys 'a', where the exported "
+                                         r"program takes a dict of keys 'a', 'b'"):
+        memplan.from_torch(ep, ({"a": x},), kwargs={"kw": {"c": (x,)}})
+
+
+class _Text(nn.Module):
+    def forward(self, x):
+        return x + 1, "done"
+
+
+def test_pt2_returning_a_string_refused_by_name(tmp_path, capsys) -> None:
+    """torch saves a program returning a string but cannot load it: said so (before: "not a torch.export program
+    (SerializeError: Unable to deserialize output node Argument(as_string=done))")."""
+    from cli_contract import assert_bad_input, run_memplan
+
+    path = tmp_path / "text.pt2"
+    torch.export.save(torch.export.export(_Text(), (torch.randn(3),)), str(path))
+    code, _out, err = run_memplan(capsys, ["import", "-q", path, "-o", tmp_path / "g.json"])
+    assert_bad_input(code, err, "returns a Python string ('done') among its outputs", str(path))
+
+
+class _Outs(nn.Module):
+    """Nested tuple / list / dict outputs."""
+
+    def forward(self, x):
+        return x + 1, [x * 2, {"k": x - 1, "n": (x.sin(),)}]
+
+
+class _KwOnly(nn.Module):
+    def forward(self, *, x, y):
+        return x * y
+
+
+class _Mask(nn.Module):
+    def forward(self, x, m, u):
+        return x.masked_fill(m, 0.0) * u.to(x.dtype)
+
+
+class _Complex(nn.Module):
+    def forward(self, z):
+        return (z * z).abs() + z.real
+
+
+class _Zero(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(x).sum(0)
+
+
+_HOSTILE = {
+    "nested_outputs": (_Outs(), (torch.randn(2, 3),), {}),
+    "kwargs_only": (_KwOnly(), (), {"x": torch.randn(2), "y": torch.randn(2)}),
+    "masks": (_Mask(), (torch.randn(4), torch.tensor([True, False, True, False]),
+                        torch.tensor([1, 0, 1, 0], dtype=torch.uint8)), {}),
+    "complex": (_Complex(), (torch.randn(3, dtype=torch.complex64),), {}),
+    "zero_size": (_Zero(), (torch.randn(0, 4),), {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HOSTILE))
+def test_hostile_programs_plan_alike_from_module_and_pt2(case: str, tmp_path) -> None:
+    """Each plans from the module and from its saved .pt2 (``memplan import``) to the same graph, outputs included."""
+    from memplan.importers.torch import load_exported
+
+    m, args, kwargs = _HOSTILE[case]
+    direct = memplan.from_torch(m.eval(), args, kwargs=kwargs or None, name="g")
+    path = tmp_path / "p.pt2"
+    torch.export.save(torch.export.export(m.eval(), args, kwargs=kwargs or None), str(path))
+    loaded = memplan.from_torch(load_exported(str(path)), name="g")
+    assert loaded.to_dict() == direct.to_dict()
+    memplan.plan(loaded)
+    outputs = [t for t in loaded.tensors if t.kind == "output"]
+    assert len(outputs) == {"nested_outputs": 4}.get(case, 1)
