@@ -267,3 +267,49 @@ def test_hostile_programs_plan_alike_from_module_and_pt2(case: str, tmp_path) ->
     memplan.plan(loaded)
     outputs = [t for t in loaded.tensors if t.kind == "output"]
     assert len(outputs) == {"nested_outputs": 4}.get(case, 1)
+
+
+class _Guard(Exception):
+    """torch's ``GuardOnDataDependentSymNode`` as the retry reads it: ``cond`` and the partial graph's text."""
+
+    def __init__(self, cond: str, graph: str | None) -> None:
+        super().__init__(f"Could not guard on data-dependent expression {cond}")
+        self.cond, self.partial_fx_graph = cond, graph
+
+
+_PARTIAL = '''
+def forward(self, arg0_1: "f32[2, 2, 3]", arg1_1: "i64[]", arg2_1: "f32[1, 2, 8]"):
+    item: "Sym(u0)" = torch.ops.aten.item.default({src})
+    plain = torch.ops.aten.add.Tensor(arg2_1, item);  item = None
+    gt: "b8[1, 2, 8]" = torch.ops.aten.gt.Scalar(plain, 0)
+    any_1: "b8[]" = torch.ops.aten.any.default(gt)
+    item_1: "Sym(Eq(u1, 1))" = torch.ops.aten.item.default(any_1)
+'''
+
+
+#: the buffer read (``item``, u0) but the guard made of the input alone: ``aten.item`` in a call names no node ``item``
+_BESIDE = """
+def forward(self, arg1_1: "i64[]", arg2_1: "f32[1, 2, 8]"):
+    item: "Sym(u0)" = torch.ops.aten.item.default(arg1_1)
+    gt: "b8[1, 2, 8]" = torch.ops.aten.gt.Scalar(arg2_1, 0)
+    any_1: "b8[]" = torch.ops.aten.any.default(gt)
+    item_1: "Sym(Eq(u1, 1))" = torch.ops.aten.item.default(any_1)
+"""
+
+
+def test_retry_not_misled_by_op_names() -> None:
+    found = int_buffers.constant_buffers(torch, Child())
+    assert int_buffers._could_explain(torch, _Guard("Eq(u1, 1)", _BESIDE), found) is False
+    assert int_buffers._could_explain(torch, _Guard("Eq(u0, 1)", _BESIDE), found) is True
+
+
+@pytest.mark.parametrize("src, cond, retried", [
+    ("arg1_1", "Eq(u1, 1)", True),    # (u1 <- any <- gt <- an unannotated add <- item u0 <- the i64[] buffer)
+    ("arg2_1", "Eq(u1, 1)", False),   # (the input's values alone)
+    ("arg2_1", "Eq(u7, 1)", True),    # (a symbol the graph does not show made: unsure, retried)
+    ("arg2_1", "Eq(s0, 1)", True),    # (no data-dependent symbol named: unsure)
+])
+def test_retry_follows_the_guards_symbols(src: str, cond: str, retried: bool) -> None:
+    found = int_buffers.constant_buffers(torch, Child())
+    assert int_buffers._could_explain(torch, _Guard(cond, _PARTIAL.format(src=src)), found) is retried
+    assert int_buffers._could_explain(torch, _Guard(cond, None), found) is True

@@ -189,7 +189,7 @@ def _data_dependent(module: Any, failure: BaseException) -> BaseException | None
 _PARAM = re.compile(r'(\w+): "([^"]*)"')
 _LINE = re.compile(r'^\s*(\w+)(?:: "([^"]*)")? = (.*)$')
 _UNBACKED = re.compile(r"\bu\d+\b")
-_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+_NAME = re.compile(r"(?<![.\w])[A-Za-z_]\w*")   # (not an attribute: ``torch.ops.aten.item`` names no node ``item``)
 
 
 def _could_explain(torch: Any, raw: BaseException, found: list[tuple[Any, str, str]]) -> bool:
@@ -215,7 +215,7 @@ def _could_explain(torch: Any, raw: BaseException, found: list[tuple[Any, str, s
         m = _LINE.match(line)
         if m is None or m[1] in placeholders:
             continue
-        name, kind, rhs = m[1], m[2] or "", m[3].split(";")[0]
+        name, kind, rhs = m[1], m[2] or "", m[3].split(";")[0].partition("(")[2]   # (the call's arguments)
         for u in _UNBACKED.findall(kind):
             made.setdefault(u, name)
         known = set(placeholders) | set(refs)
