@@ -228,18 +228,21 @@ def load_program(module: Any, example_inputs: tuple, kwargs: dict | None = None,
                 return _load_program(module, example_inputs, kwargs, strict=strict, name=name, exported=exported,
                                      container_outputs=container_outputs, plain_draws=plain_draws, traced=traced)
             except GraphError as exc:
-                found = [] if strict or exported is not None else _constant_buffers(module, str(exc))
+                found = [] if strict or exported is not None else _constant_buffers(module, exc)
                 if not found:
                     raise
                 import torch
 
-                from memplan.importers.torch.int_buffers import buffers_as_constants
+                from memplan.importers.torch.int_buffers import WrittenBuffer, buffers_as_constants
 
                 traced.clear()
-                with buffers_as_constants(torch, found):
-                    program = _load_program(module, example_inputs, kwargs, strict=strict, name=name,
-                                            exported=None, container_outputs=container_outputs,
-                                            plain_draws=plain_draws, traced=traced)
+                try:
+                    with buffers_as_constants(torch, found):
+                        program = _load_program(module, example_inputs, kwargs, strict=strict, name=name,
+                                                exported=None, container_outputs=container_outputs,
+                                                plain_draws=plain_draws, traced=traced)
+                except WrittenBuffer as written:
+                    raise GraphError(written.refusal(str(exc))) from None
                 return _buffers_watched(program, found)
         except AtenExecutorError as exc:
             add_source(exc, traced[0] if traced else None)
@@ -261,20 +264,17 @@ def _buffers_watched(program: Program, found: list) -> Program:
                    constant_buffers=program.constant_buffers + held)
 
 
-def _constant_buffers(module: Any, message: str) -> list:
-    """The small integer buffers of ``module``'s tree that its export may read as plain tensor attributes
-    (``int_buffers.constant_buffers``), where the export failed on a data-dependent expression (``message``);
-    else []. Why: EnCodec's and Mimi's conv padding comes from 0-dim int64 buffers, which torch.export traces as
-    unknown values (round 70); exported as constants of their values (``int_buffers``), then watched at each call
+def _constant_buffers(module: Any, failure: BaseException) -> list:
+    """The small integer buffers of ``module``'s tree to export again as constants of their values after its export
+    failed with ``failure`` (``int_buffers.retry_buffers``: the decision ``from_torch`` takes too), else [].
+    Why: EnCodec's and Mimi's conv padding comes from 0-dim int64 buffers, which torch.export traces as unknown values
+    (round 70); exported as constants of their values (``int_buffers``), then watched at each call
     (``_buffers_watched``). Put back as buffers after the export."""
     import torch
 
-    from memplan.importers.torch.common import _DATA_DEPENDENT
-    from memplan.importers.torch.int_buffers import constant_buffers
+    from memplan.importers.torch.int_buffers import retry_buffers
 
-    if not any(f"torch.export failed for {type(module).__name__}: {d}" in message for d in _DATA_DEPENDENT):
-        return []
-    return constant_buffers(torch, module)
+    return retry_buffers(torch, module, failure)
 
 
 def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, strict: bool, name: str | None,

@@ -121,6 +121,9 @@ def _check_example_types(torch, ep: Any, example_inputs: tuple, kwargs: dict | N
     if expected is not None and spec != expected:
         given, takes = _structure(spec), _structure(expected)
         if given == takes:   # (the counts and keywords agree: a nested structure differs)
+            where = _nested_difference(spec, expected)
+            if where:
+                raise GraphError(f"example {where}: give one example per input, structured as when it was exported")
             given, takes = f"{given} ({' '.join(str(spec).split())})", f"{takes} ({' '.join(str(expected).split())})"
         raise GraphError(f"the example inputs are {given}, but the exported program takes {takes}: give one "
                          "example per input, structured as when it was exported")
@@ -181,6 +184,39 @@ def _structure(spec: Any) -> str:
     if keys:
         words += f" and keyword input{'s' * (len(keys) != 1)} {', '.join(map(str, keys))}"
     return words
+
+
+def _nested_difference(given: Any, takes: Any) -> str:
+    """Where two call tree specs (``(args, kwargs)``) whose top levels agree first differ, in words (``input 'd'['b'] is
+    a tensor or other single value, where the exported program takes a list of 1``), else "" (a spec this cannot walk).
+    Why: the refusal printed both specs whole (``TreeSpec(tuple, None, [TreeSpec(tuple, None, [TreeSpec(dict, ...``),
+    two long lines to compare by eye for one wrong key."""
+    def words(spec: Any) -> str:
+        if spec.is_leaf():
+            return "a tensor or other single value"
+        kind = spec.type.__name__ if isinstance(spec.type, type) else str(spec.type)
+        if spec.type is dict or (isinstance(spec.context, list) and spec.type is not list and spec.type is not tuple):
+            return f"a {kind} of keys {', '.join(map(repr, spec.context or []))}"
+        return f"a {kind} of {spec.num_children}"
+
+    def walk(a: Any, b: Any, where: str) -> str:
+        if a == b:
+            return ""
+        if a.is_leaf() or b.is_leaf() or a.type is not b.type or a.num_children != b.num_children \
+                or a.context != b.context:
+            return f"{where} is {words(a)}, where the exported program takes {words(b)}"
+        keys = b.context if isinstance(b.context, list) and len(b.context) == b.num_children else range(b.num_children)
+        return next((d for i, key in enumerate(keys) if (d := walk(a.child(i), b.child(i), f"{where}[{key!r}]"))), "")
+
+    try:
+        for i, key in enumerate(takes.child(1).context or []):   # (kwargs, by name: the top levels agree)
+            d = walk(given.child(1).child(i), takes.child(1).child(i), f"keyword input {key!r}")
+            if d:
+                return d
+        return next((d for i in range(takes.child(0).num_children)
+                     if (d := walk(given.child(0).child(i), takes.child(0).child(i), f"positional input {i}"))), "")
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return ""
 
 
 def _guard_context(exc: BaseException, given: list[str]) -> str:

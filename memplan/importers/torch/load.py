@@ -94,6 +94,11 @@ def load_exported(path: str):
         if "warnings above" in str(exc):   # torch's own message points at a log this CLI keeps quiet
             why = held.last or _unfinished(path) or \
                 "no exported program in the archive (a zip file torch.export.save did not write)"
+        text = _STRING_OUTPUT.search(why)
+        if text:
+            raise InputFormatError(f"{path}: the program returns a Python string ({text[1]!r}) among its outputs, "
+                                   "which torch.export.save writes but torch.export.load cannot read back: export a "
+                                   "forward that returns tensors (and numbers) only, the string kept apart") from None
         unloadable = _UNREGISTERED.search(why)
         if unloadable:
             raise InputFormatError(_unloadable_type(path, unloadable[1])) from None
@@ -696,6 +701,9 @@ def _device_elsewhere(path: str, why: str) -> str | None:
 
 
 #: torch's reader's words for a member the archive lacks
+#: torch's reader's refusal of a string among a program's outputs (``return logits, "done"``): torch.export.save wrote it
+#: (round 71: "not a torch.export program (SerializeError: Unable to deserialize output node Argument(as_string=s))")
+_STRING_OUTPUT = re.compile(r"Unable to deserialize output node Argument\(as_string=(.*)\)$")
 _MISSING_MEMBER = re.compile(r"failed locating file (\S+?): file not found")
 
 

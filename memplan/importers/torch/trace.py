@@ -192,18 +192,16 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     return ep, graph, trace
 
 
-def _export_buffers_constant(torch, module: Any, example_inputs: tuple, kwargs: dict | None, first: str,
-                             forks: list[str]) -> tuple[Any, Any] | None:
+def _export_buffers_constant(torch, module: Any, example_inputs: tuple, kwargs: dict | None, failure: BaseException,
+                             message: str, forks: list[str]) -> tuple[Any, Any] | None:
     """(program, ``rng_kept``'s reseeded) of ``module`` exported again with its small integer buffers as constants
-    (``int_buffers``), where the first export failed on a data-dependent expression (``first``: torch's line) and
-    the tree has such buffers; else None (the first failure stands). Why: EnCodec's and Mimi's conv padding,
-    computed from 0-dim int64 buffers, was refused as data-dependent (round 70)."""
-    from .common import _DATA_DEPENDENT
-    from .int_buffers import buffers_as_constants, constant_buffers
+    (``int_buffers``), where the first export's failure (``failure``; ``message``, its refusal) is one they may explain
+    (``int_buffers.retry_buffers``, the decision ``runtime.aten`` takes too); else None (the first failure stands).
+    Why: EnCodec's and Mimi's conv padding, computed from 0-dim int64 buffers, was refused as data-dependent (round
+    70). A GraphError where forward writes such a buffer (``WrittenBuffer``): the retry's program would not."""
+    from .int_buffers import WrittenBuffer, buffers_as_constants, retry_buffers
 
-    if not first.startswith(_DATA_DEPENDENT):
-        return None
-    found = constant_buffers(torch, module)
+    found = retry_buffers(torch, module, failure)
     if not found:
         return None
     try:
@@ -211,6 +209,8 @@ def _export_buffers_constant(torch, module: Any, example_inputs: tuple, kwargs: 
                 unchanged_conversions_kept(torch), rng_kept(torch, watch=True, forks=forks) as reseeded, \
                 buffers_as_constants(torch, found):
             ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs, strict=False))
+    except WrittenBuffer as written:
+        raise GraphError(written.refusal(message)) from None
     except Exception:  # noqa: BLE001 - the first failure is the one to name (the buffers were not its cause)
         return None
     return ep, reseeded
@@ -277,11 +277,11 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
             first = _export_failure(exc)
+            refusal = f"torch.export failed for {type(module).__name__}: {data_read_advice(module, first) or first}"
             again = None if strict or not int_buffers else _export_buffers_constant(
-                torch, module, example_inputs, kwargs, first, forks)
+                torch, module, example_inputs, kwargs, exc, refusal, forks)
             if again is None:
-                first = data_read_advice(module, first) or first
-                raise GraphError(f"torch.export failed for {type(module).__name__}: {first}") from None
+                raise GraphError(refusal) from None
             ep, reseeded = again
         if any(reseeded):
             raise GraphError(f"{type(module).__name__}'s forward sets torch's random state itself (torch.manual_seed, "
