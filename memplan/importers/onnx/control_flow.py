@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .common import _node_ids
-from .fed_optionals import optional_outputs, select_optionals
+from .fed_optionals import held_states, optional_outputs, select_optionals
 from .fed_sequences import Counter, Scope, select_sequences, sequence_lengths, sequence_outputs
 from .graph_scope import (
     _all_names,
@@ -219,6 +219,8 @@ class _Expander:
         self.type_checks: list[TypeCheck] = []
         #: the tensor counts of sequences the current If's branches make (``fed_sequences.sequence_lengths``)
         self.count: Counter | None = None
+        #: whether optionals the current If's branches make hold a value once expanded (``fed_optionals.held_states``)
+        self.held: Callable[[list[str]], dict[str, str]] | None = None
         #: the index of ``g`` the fed Ifs' sequence and optional outputs are found by (built at the first fed If)
         self.scope: Scope | None = None
 
@@ -878,6 +880,8 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             elif fed_if:
                 ex.count = lambda names: sequence_lengths(onnx, copy, nodes, producer, ex, names,  # noqa: B023
                                                          resolve, expand_control_flow)
+                ex.held = lambda names: held_states(onnx, copy, nodes, producer, ex, names,  # noqa: B023
+                                                    resolve, expand_control_flow)
                 ex.expand_fed_if(n, who, outer)
             elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
