@@ -388,3 +388,50 @@ def test_a_hostile_file_is_one_error_line_exit_2_and_nothing_read_outside_its_fo
     with pytest.raises(GraphError if "readable" not in words else Exception, match=words):
         import_onnx(str(path))
     assert "/etc/passwd" not in opened and not any(p.startswith("/etc/") for p in opened), opened
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (``helper`` cannot build messages nested past protobuf's limit)."""
+    def varint(n: int) -> bytes:
+        out = b""
+        while n > 0x7F:
+            out += bytes([n & 0x7F | 0x80])
+            n >>= 7
+        return out + bytes([n])
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def _nested_ifs_bytes(depth: int) -> bytes:
+    """A model of ``depth`` Ifs on a fed ``c``, each in the then_branch of the one before (3 messages a level)."""
+    inner = helper.make_graph([helper.make_node("Relu", ["x"], [f"o{depth}"])], "leaf", [],
+                              [V(f"o{depth}", T.FLOAT, [2, 3])]).SerializeToString()
+    for d in range(depth - 1, -1, -1):
+        other = helper.make_graph([helper.make_node("Neg", ["x"], [f"e{d}"])], f"e{d}", [], [V(f"e{d}", T.FLOAT, [2, 3])])
+        node = helper.make_node("If", ["c"], [f"o{d}"], else_branch=other, name=f"if{d}").SerializeToString()
+        # (AttributeProto: name, type GRAPH (field 20: tag 0xa0 0x01), g)
+        node += _field(5, _field(1, b"then_branch") + b"\xa0\x01\x05" + _field(6, inner))
+        inner = _field(1, node) + _field(2, f"g{d}".encode()) + _field(12, V(f"o{d}", T.FLOAT, [2, 3]).SerializeToString())
+    g = helper.make_graph([helper.make_node("Identity", ["o0"], ["y"])], "g",
+                          [V("x", T.FLOAT, [2, 3]), V("c", T.BOOL, [])], [V("y", T.FLOAT, [2, 3])])
+    m = helper.make_model(helper.make_graph([], "g", [], []), opset_imports=[helper.make_opsetid("", 17)])
+    m.ClearField("graph")
+    return m.SerializeToString() + _field(7, _field(1, node) + g.SerializeToString())
+
+
+def test_subgraphs_nested_past_protobufs_limit_are_refused_saying_so(tmp_path, capsys):
+    # (was "not a readable ONNX model (DecodeError: Error parsing message with type 'onnx.ModelProto')", as a corrupt
+    # file is; onnxruntime refuses it too, "Protobuf parsing failed")
+    from memplan.importers.onnx.protoscan import nesting_depth
+
+    shallow = _nested_ifs_bytes(4)
+    assert nesting_depth(shallow) == 2 + 3 * 4 + 1   # (model, graph, node/attribute/graph an If, the leaf's node)
+    shallow_path = tmp_path / "shallow.onnx"
+    shallow_path.write_bytes(shallow)
+    assert _sizes(str(shallow_path))["y"] == 24
+    path = tmp_path / "deep.onnx"
+    path.write_bytes(_nested_ifs_bytes(60))
+    with pytest.raises(Exception, match="Protobuf parsing failed"):  # noqa: B017 - (onnxruntime's own error type)
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    code, _, err = run_memplan(capsys, ["import", str(path), "-o", str(tmp_path / "g.json"), "-q"])
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "its subgraphs (If / Loop / Scan bodies in one another) nest its messages over 100 deep" in err, err
