@@ -169,6 +169,40 @@ def test_a_nested_if_whose_branches_hold_two_shapes_is_refused_naming_the_nested
         import_onnx(m)
 
 
+def _nested_sequences(rows=(3, 2, 2)):
+    """``z = ConcatFromSequence(If(c, then: If(d, [Relu(a)] * 2, [Relu(b)] * 2), else: [Relu(e)] * 2))``."""
+    seq = helper.make_sequence_type_proto(helper.make_tensor_type_proto(T.FLOAT, None))
+
+    def branch(tag, source):
+        return helper.make_graph([helper.make_node("Relu", [source], [f"{tag}r"]),
+                                  helper.make_node("SequenceConstruct", [f"{tag}r", f"{tag}r"], [f"{tag}s"])], tag, [],
+                                 [helper.make_value_info(f"{tag}s", seq)])
+
+    inner = helper.make_node("If", ["d"], ["iy"], name="inner", then_branch=branch("a", "a"),
+                             else_branch=branch("b", "b"))
+    then = helper.make_graph([inner], "then", [], [helper.make_value_info("iy", seq)])
+    g = helper.make_graph([helper.make_node("If", ["c"], ["y"], name="outer", then_branch=then,
+                                            else_branch=branch("e", "e")),
+                           helper.make_node("ConcatFromSequence", ["y"], ["z"], axis=0)], "g",
+                          [V("c", T.BOOL, []), V("d", T.BOOL, []), V("a", T.FLOAT, [rows[0], 3]),
+                           V("b", T.FLOAT, [rows[1], 3]), V("e", T.FLOAT, [rows[2], 3])], [V("z", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_a_nested_if_of_sequences_of_two_shapes_is_refused_naming_the_nested_if_and_its_output():
+    # (was "ONNX shape inference failed: ... (op_type:Where, node name: outer/then/inner/select_0/0): Incompatible
+    # dimensions": the outer If's count of its sequence asked an expansion whose checks were dropped)
+    with pytest.raises(GraphError, match=r"node 'outer/then/inner' \(If\): its output #0 'outer/then/iy' \(a sequence; "
+                                         r"its condition 'd' known only at run time\): its tensor #0: its branches make "
+                                         r"it of two shapes"):
+        import_onnx(_nested_sequences())
+    m = _nested("sequence", (True, True), True, rows=(3, 2, 2), cond="c")
+    with pytest.raises(GraphError, match=r"node 'the_if/then/inner_if0' \(If\): its output #0 'the_if/then/inner_y0' "
+                                         r"\(an optional sequence; .*\): its tensor #0: its branches make it of two"):
+        import_onnx(m)
+    assert _sizes(_nested_sequences(rows=(2, 2, 2)))["z"] == 4 * 3 * 4   # (of one shape: planned)
+
+
 def test_a_nested_optional_of_another_shape_than_the_other_branch_is_refused_naming_the_if():
     m = _nested("tensor", (True, False), True, rows=(2, 2, 3))
     with pytest.raises(GraphError, match=r"node 'the_if' \(If\): its output #0 'y' \(an optional; .*\): its "
