@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .common import _node_ids
-from .fed_optionals import optional_outputs, select_optionals
+from .fed_optionals import held_states, optional_outputs, select_optionals
 from .fed_sequences import Counter, Scope, select_sequences, sequence_lengths, sequence_outputs
 from .graph_scope import (
     _all_names,
@@ -219,6 +219,8 @@ class _Expander:
         self.type_checks: list[TypeCheck] = []
         #: the tensor counts of sequences the current If's branches make (``fed_sequences.sequence_lengths``)
         self.count: Counter | None = None
+        #: whether optionals the current If's branches make hold a value once expanded (``fed_optionals.held_states``)
+        self.held: Callable[[list[str]], dict[str, str]] | None = None
         #: the index of ``g`` the fed Ifs' sequence and optional outputs are found by (built at the first fed If)
         self.scope: Scope | None = None
 
@@ -876,8 +878,11 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                     raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
                 ex.expand_scan(n, who, shapes, outer)
             elif fed_if:
+                sub_resolve, sub_expand = _branch_questions(resolve)
                 ex.count = lambda names: sequence_lengths(onnx, copy, nodes, producer, ex, names,  # noqa: B023
-                                                         resolve, expand_control_flow)
+                                                         sub_resolve, sub_expand)  # noqa: B023
+                ex.held = lambda names: held_states(onnx, copy, nodes, producer, ex, names,  # noqa: B023
+                                                    sub_resolve, sub_expand)  # noqa: B023
                 ex.expand_fed_if(n, who, outer)
             elif n.op_type == "If":
                 ex.expand_if(n, who, known[n.input[0]], outer)
@@ -902,6 +907,29 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             type_checks.extend(ex.type_checks)
         origin = new_origin
     return copy, origin
+
+
+def _branch_questions(resolve: Resolver) -> tuple[Resolver, Callable]:
+    """``(resolve, expand)`` for the questions a fed If asks of its branches' expansion (``sequence_lengths``,
+    ``held_states``): the expansion keeps its checks, and an inference failure at a node one of them names (the
+    ``Where`` selecting a nested If's output of two shapes) is refused as that check says. Why: the failure was
+    raised as it was ("ONNX shape inference failed: ... Where, node name: outer/then/inner/select_0/0:
+    Incompatible dimensions"), where the nested If's own expansion names it and its output."""
+    checks: list = []
+
+    def expand(onnx, model, inner: Resolver):
+        return expand_control_flow(onnx, model, inner, checks)
+
+    def answered(model, names: list[str]) -> dict[str, Any]:
+        try:
+            return resolve(model, names)
+        except GraphError as exc:
+            why = scan_refusal(checks, str(exc))
+            if why is None:
+                raise
+            raise GraphError(why) from None
+
+    return answered, expand
 
 
 def _check_subgraph_names(g, ids: list[str]) -> None:

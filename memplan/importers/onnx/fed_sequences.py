@@ -151,21 +151,10 @@ def sequence_lengths(onnx, model, nodes: list, producer: dict[str, int], ex, nam
     folded is left out. ``expand``: ``control_flow.expand_control_flow``, for control flow inside the branches (a
     nested If), which the folding does not take."""
     taken = set(ex.taken)   # (a copy: the expansion's own names stay what they were without this question)
-    made = {o for m in ex.new_nodes for o in m.output if o}
-    read = {v for m in ex.new_nodes for v in m.input if v}
-    for m in ex.new_nodes:   # (an If in the branch: what its own branches read from around it)
-        for _a, sub in _subgraphs(m):
-            read |= _free_names(sub)
-    reads = read - made
     length_of = {v: _unused(f"{v}/length", taken) for v in names}
     counting = [onnx.helper.make_node("SequenceLength", [v], [s], name=s) for v, s in length_of.items()]
     asked = list(length_of.values())
-    sub = _sub_model(onnx, model, [nodes[i] for i in sorted(_ancestors(nodes, producer, reads))] + list(ex.new_nodes)
-                    + counting, asked)
-    sub.graph.initializer.extend(t for t in ex.new_initializers if t.name in read)
-    sub.graph.sparse_initializer.extend(t for t in ex.new_sparse if t.values.name in read)
-    if any(a.HasField("g") or len(a.graphs) for m in sub.graph.node for a in m.attribute):
-        sub = expand(onnx, sub, resolve)[0]
+    sub = branches_model(onnx, model, nodes, producer, ex, counting, asked, resolve, expand)
     known = resolve(sub, asked)
     out = {}
     for v, s in length_of.items():
@@ -175,3 +164,24 @@ def sequence_lengths(onnx, model, nodes: list, producer: dict[str, int], ex, nam
                 out[v] = int(value.reshape(-1)[0])
     return out
 
+
+def branches_model(onnx, model, nodes: list, producer: dict[str, int], ex, extra: list, asked: list[str],
+                   resolve: Callable, expand: Callable):
+    """The model of ``ex.new_nodes`` (an If's inlined branches) and ``extra`` nodes after them, with the nodes of
+    ``model`` (``nodes``, ``producer``: its nodes and the index of each value's) they are computed from, returning
+    ``asked``; its control flow (an If inside a branch) expanded by ``expand`` (``control_flow.expand_control_flow``,
+    ``resolve`` folding its conditions). Why: what a branch's value is once its nested control flow is expanded (a
+    sequence's count, an optional's holding a value) is known only from that expansion."""
+    made = {o for m in ex.new_nodes for o in m.output if o}
+    read = {v for m in ex.new_nodes for v in m.input if v}
+    for m in ex.new_nodes:   # (an If in the branch: what its own branches read from around it)
+        for _a, sub in _subgraphs(m):
+            read |= _free_names(sub)
+    reads = read - made
+    sub = _sub_model(onnx, model, [nodes[i] for i in sorted(_ancestors(nodes, producer, reads))] + list(ex.new_nodes)
+                     + list(extra), asked)
+    sub.graph.initializer.extend(t for t in ex.new_initializers if t.name in read)
+    sub.graph.sparse_initializer.extend(t for t in ex.new_sparse if t.values.name in read)
+    if any(a.HasField("g") or len(a.graphs) for m in sub.graph.node for a in m.attribute):
+        sub = expand(onnx, sub, resolve)[0]
+    return sub

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ...errors import GraphError, InputFormatError
 from ...files import check_opened, check_readable, input_errors, open_input, read_limited
 from .common import _DECIMAL, _function_name, _need_onnx
-from .protoscan import top_level_trouble
+from .protoscan import NESTING_LIMIT, nesting_depth, top_level_trouble
 
 #: an ONNX file holds at most 2 GiB (protobuf's limit; larger weights live in external data files)
 MAX_ONNX_BYTES = 1 << 31
@@ -56,6 +56,11 @@ def load_model(path: str):
     try:
         model = onnx.load_from_string(data, fmt)
     except Exception as exc:  # DecodeError, OSError: the file is not an ONNX model
+        depth = nesting_depth(data) if fmt == "protobuf" else 0
+        if depth > NESTING_LIMIT:   # (round 71: said as a corrupt file's "Error parsing message")
+            raise InputFormatError(f"{path}: not a readable ONNX model: its subgraphs (If / Loop / Scan bodies in "
+                                   f"one another) nest its messages over {NESTING_LIMIT} deep, past what protobuf "
+                                   "parses (onnxruntime refuses it too: \"Protobuf parsing failed\")") from None
         raise InputFormatError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     _check_has_graph(model, path)
     return model

@@ -655,6 +655,10 @@ def check_gqa_subsequent_prompt(n, where: str, shapes: dict, values: dict) -> No
     7 or 4). Where the total is fed at run time, the plan stands (a first prompt, total = tokens, runs)."""
     if n.op_type != "GroupQueryAttention" or n.domain != "com.microsoft" or len(n.input) < 7 or not n.input[6]:
         return
+    fed = _static_dims(shapes, n.input[6])
+    if fed is not None and math.prod(fed) != 1:   # (round 71: planned at a past + tokens it never runs)
+        raise GraphError(f"{where}: its total_sequence_length {n.input[6]!r} is of shape {fed}, not one element; "
+                         "onnxruntime refuses to run it (\"total_sequence_length tensor must be of one element\")")
     q = _static_dims(shapes, n.input[0])
     total = values.get(n.input[6])
     if q is None or len(q) != 3 or total is None or total.size != 1 or total.dtype.kind not in "iu":

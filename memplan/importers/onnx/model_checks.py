@@ -162,8 +162,10 @@ def _check_opset(onnx, model) -> None:
                                  "version its ops follow is unknown (ONNX allows one version of a domain)")
             seen[domain] = o.version
             if default and not 1 <= o.version <= newest:
+                # (0 or negative: no opset, which no newer onnx knows either; onnxruntime refuses the model)
+                hint = "a newer onnx may know it" if o.version > newest else "ONNX's opsets start at 1: no onnx knows it"
                 raise GraphError(f"{owner} uses opset {o.version} of the default ONNX domain; the installed onnx "
-                                 f"{onnx.__version__} defines opsets 1..{newest} (a newer onnx may know it)")
+                                 f"{onnx.__version__} defines opsets 1..{newest} ({hint})")
             newest_ort = ORT_NEWEST_OPSETS.get(domain, newest if domain == "com.ms.internal.nhwc" else None)
             if owner == "the model" and newest_ort is not None and o.version > newest_ort:
                 # (onnxruntime refuses to load the model whether or not a node uses the domain: "Current official
@@ -1219,6 +1221,11 @@ def _check_declarations(g) -> None:
             raise GraphError(f"{kind} {vi.name!r} has dtype undefined, which has no fixed byte size (it is declared "
                              "a tensor of element type 0, UNDEFINED: onnxruntime refuses to load the model, \"Invalid "
                              "tensor data type 0\")")
+        code = vi.type.tensor_type.elem_type
+        if not _defined_dtype(code):   # (round 71: "ONNX shape inference failed: Invalid tensor data type 999")
+            raise GraphError(f"{kind} {vi.name!r} has dtype type#{code}, which has no fixed byte size (it is declared "
+                             f"a tensor of element type {code}, which ONNX does not define: onnxruntime refuses to "
+                             "load the model)")
         for i, d in enumerate(this[1] or ()):
             if d is not None and d < 0:   # (before inference: onnx's Slice inference aborts the process on one)
                 raise GraphError(f"{kind} {vi.name!r}: value {vi.name!r} dimension {i} is negative ({d}), which no "
@@ -1257,6 +1264,19 @@ _TYPED_FIELD = {
 }
 
 
+def _defined_dtype(code: int) -> bool:
+    """Whether ``code`` is an element type the installed onnx defines (``TensorProto.DataType``; 0 is UNDEFINED,
+    which callers judge themselves). Why: a declaration or tensor of another code (999: a corrupt or hand-made file)
+    reached onnx's inference, which failed with "Invalid tensor data type 999", naming no value."""
+    import onnx
+
+    try:
+        onnx.TensorProto.DataType.Name(code)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_tensor_dims(dims, what: str) -> None:
     """GraphError naming ``what`` (an initializer) when one of its dims is negative or their product, taken in
     order as onnxruntime takes it, leaves int64: onnx.checker and onnxruntime refuse the model, and memplan planned
@@ -1279,6 +1299,10 @@ def _check_tensor_data(onnx, t, what: str) -> None:
     ``int64_data``, ...). Why: memplan planned such a weight by its dims, while onnxruntime refuses the model
     ("raw_data size (8 bytes) does not match expected size"): a plan for a model that never runs."""
     _check_tensor_dims(t.dims, what)
+    if t.data_type == 0 or not _defined_dtype(t.data_type):
+        # (round 71: refused by onnx's inference as "Invalid tensor data type 999", naming no tensor)
+        raise GraphError(f"{what} has data_type {t.data_type} ({_dtype_name(onnx, t.data_type)}), which ONNX does "
+                         "not define as an element type: no byte size (onnxruntime refuses to load the model)")
     bits = _BITS.get(t.data_type)
     count = math.prod(t.dims)
     if t.data_location == onnx.TensorProto.EXTERNAL:

@@ -279,8 +279,14 @@ def _group_query_attention(attrs: dict, shapes: list, elems: list, value) -> dic
         qk_also = ((q[0], n, q[1], p),) if p > 0 else ()
     elif total == p + length or length <= total <= p:
         t, seen, qk_also = max(p, total), total, ()
-    else:
-        return {0: (elems[0], (q[0], q[1], n * head))}   # (onnxruntime refuses the node: its presents unsized)
+    else:   # (onnxruntime refuses to run the node: refused naming the value and the two it takes)
+        takes = f"{p} + {length} = {p + length} (a cache that grows)" + \
+            (f" or from {length} to {p} (a cache of fixed size)" if length <= p else "")
+        raise KernelRefuses(f"its total_sequence_length (input #6) is {total} at import, but with a past of {p} "
+                            f"and {length} new tokens onnxruntime takes only {takes} and refuses to run it "
+                            "(\"total_sequence_length must equal past_sequence_length + kv_sequence_length for a "
+                            "dynamic cache, or be no greater than past_sequence_length for a static cache\"); where "
+                            "it is folded from a dimension given at import (--dim), give one that makes it so")
     present = (elems[0], (q[0], kv, t, head), also)
     out = {0: (elems[0], (q[0], q[1], n * head)), 1: present, 2: present}
     if attrs.get("qk_output", 0) in (1, 2):   # (0: onnxruntime refuses a node asking for output_qk)
@@ -1300,6 +1306,11 @@ def _refuse_unruled(g2, ort_nodes: list, source: str, found: dict, data_dependen
     that refusal. ``why``: output -> what its rule found the kernel refuses, said in place of the generic cause."""
     for i, n in ort_nodes:
         if n.op_type not in ORT_RULED_ONLY:
+            # (an op onnxruntime's own inference also sizes, whose rule found what its kernel refuses: said so, not
+            # "has no shape"; a GroupQueryAttention's total_sequence_length folded to 9 for a past of 4 and 1 token)
+            refused = next((o for o in n.output if o and o not in data_dependent and (why or {}).get(o)), None)
+            if refused is not None:
+                raise GraphError(f"{source}: node {_node_ids(g2)[i]!r} ({n.domain}:{n.op_type}): {why[refused]}")
             continue
         for o in n.output:
             if o and o not in found and o not in data_dependent:

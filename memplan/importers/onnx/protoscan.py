@@ -74,3 +74,70 @@ def top_level_trouble(f: BinaryIO, size: int) -> str | None:
             return f"at byte {pos}: field {field} has wire type {wire}, which no ONNX message uses"
         pos = f.tell()
     return None
+
+
+#: protobuf's limit of messages nested in one another (Python's and onnxruntime's C++ parser): deeper is refused
+NESTING_LIMIT = 100
+
+#: (message, field number) -> the message that field holds, along the paths an ONNX model nests its subgraphs by:
+#: the model's graph and local functions, their nodes, a node's attributes, an attribute's graph(s)
+_NESTS = {("model", 7): "graph", ("model", 25): "function", ("graph", 1): "node", ("function", 7): "node",
+          ("node", 5): "attribute", ("attribute", 6): "graph", ("attribute", 11): "graph"}
+
+
+def _fields(data: bytes, start: int, end: int):
+    """``(field, wire, value start, value end)`` of the fields of the message ``data[start:end]``; ends early at a
+    field it cannot read (the parse's own error stands then)."""
+    pos = start
+    while pos < end:
+        tag, pos = _varint_at(data, pos, end)
+        if tag is None:
+            return
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, pos = _varint_at(data, pos, end)
+            if pos is None:
+                return
+            continue
+        if wire == 2:
+            n, at = _varint_at(data, pos, end)
+            if n is None or at + n > end:
+                return
+            yield field, wire, at, at + n
+            pos = at + n
+        elif wire in _FIXED:
+            pos += _FIXED[wire]
+        else:
+            return
+
+
+def _varint_at(data: bytes, pos: int, end: int) -> tuple[int | None, int]:
+    value = 0
+    for shift in range(0, 70, 7):
+        if pos >= end:
+            return None, pos
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+    return None, pos
+
+
+def nesting_depth(data: bytes) -> int:
+    """How deep the messages of the ONNX model ``data`` nest along its subgraphs (the model 1, its graph 2, a node 3,
+    its attribute 4, that attribute's graph 5...). Why: a model whose If / Loop bodies nest past ``NESTING_LIMIT``
+    fails protobuf's parse with "Error parsing message", as a corrupt file does; its refusal should say which.
+    Walked without recursion (a stack of spans), only after such a failure."""
+    deepest = 0
+    stack = [("model", 0, len(data), 1)]
+    while stack:
+        kind, start, end, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > NESTING_LIMIT + 1:
+            continue
+        for field, _wire, a, b in _fields(data, start, end):
+            child = _NESTS.get((kind, field))
+            if child is not None:
+                stack.append((child, a, b, depth + 1))
+    return deepest
