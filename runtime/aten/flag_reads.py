@@ -286,18 +286,23 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
                 want = module(*a, **k)
         finally:
             state.restore()
-    if state.saves.unsaved:
+    if state.saves.unsaved or state.saves.unseen:
         from .errors import AtenExecutorError
 
         names = {id(t): n for n, t in [*module.named_parameters(), *module.named_buffers()]}
+        thread = bool(state.saves.unsaved)
         named = ", ".join(f"{type(module).__name__}.{names[id(t)]}" if id(t) in names else
                           f"a {tuple(t.shape)} {str(t.dtype).replace('torch.', '')} tensor the module holds"
-                          for t in state.saves.unsaved[:3])
+                          for t in (state.saves.unsaved or state.saves.unseen)[:3])
+        how = ("from another thread: the watch is forward's thread's alone); its values stay as that run left them. "
+               "Write the module's tensors from forward's own thread" if thread else
+               "outside torch's dispatcher: through .numpy(), DLPack, ctypes or a kernel given its data_ptr(), which "
+               "no torch op or version counter records); its values stay as that run left them. Write the module's "
+               "tensors there with torch ops")
         raise AtenExecutorError(
             f"compile ran forward eagerly to compare it with the program (forward asks whether torch is tracing it), "
-            f"and that run wrote {named} where compile's watch of the module's tensors did not see it (from another "
-            "thread: the watch is forward's thread's alone): its values stay as that run left them. Write the "
-            "module's tensors from forward's own thread, or take the flag out of forward")
+            f"and that run wrote {named} where compile's watch of the module's tensors did not see it ({how}, or "
+            "take the flag out of forward")
     return got, want
 
 
