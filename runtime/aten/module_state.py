@@ -40,6 +40,8 @@ class ModuleState:
         self.tensors: list[tuple[Any, Any]] = []
         #: the other dense tensors met, for ``StorageSaves`` (made once the walk is done)
         self._plain: list[Any] = []
+        #: (a leaf tensor met, its ``requires_grad``, its ``grad``) as they were: round 71
+        self.flags: list[tuple[Any, bool, Any]] = []
         for t in tensors.values():
             self._tensor(t)
         self.attrs = [(m, dict(vars(m))) for m in module.modules()]
@@ -59,6 +61,8 @@ class ModuleState:
                     self._walk(v, label, DEPTH)
         #: (a user's class of the tree, or a user module's globals, its items as they were): round 70
         self.spaces = _user_spaces(torch, module)
+        #: the other threads alive as the snapshot is taken: none started by compile's run (``_put_space``)
+        self.others = _other_threads()
         for owner, was in self.spaces:
             where = owner.__name__ if isinstance(owner, type) else owner.get("__name__", "?")
             for key, v in was.items():
@@ -116,10 +120,20 @@ class ModuleState:
 
     def _tensor(self, t: Any) -> None:
         """Watch dense tensor ``t`` for a save before write, or copy it now where it has a dispatch of its own (a
-        tensor subclass: its writes reach the mode as its inner tensors', not its own)."""
-        if t.layout == self.torch.sparse_coo and t.device.type != "meta":
+        tensor subclass: its writes reach the mode as its inner tensors', not its own). A leaf's ``requires_grad``
+        and ``grad`` are recorded (``flags``), and its ``grad``'s storage watched too. Why: ``requires_grad_(False)``
+        (freezing a layer), ``self.w.grad = g`` or ``self.w.grad.zero_()`` in eager's branch stayed after compile,
+        silently: neither is a value of the tensor's storage (round 71)."""
+        if t.is_leaf:
+            grad = t.grad
+            self.flags.append((t, t.requires_grad, grad))
+            if isinstance(grad, self.torch.Tensor) and grad is not t:
+                self._tensor(grad)
+        if (t.layout != self.torch.strided or t.is_nested) and t.device.type != "meta":
             # (no storage of its own to watch; copied now: a sparse tensor the module holds, ``add_``-ed in eager's
-            # branch, stayed doubled after compile, review of round 70)
+            # branch, stayed doubled after compile, review of round 70; a CSR, CSC, BSR or BSC one, or a nested one,
+            # ``mul_``-ed there stayed tripled, round 71. Such attributes are masks and ragged batches, not the
+            # weights copy-on-write spares)
             with self.torch.no_grad():
                 self.tensors.append((t, t.detach().clone()))
             return
@@ -159,12 +173,26 @@ class ModuleState:
         self.saves.restore()
         with torch.no_grad():
             for t, was in self.tensors:
-                if t.shape == was.shape and t.dtype == was.dtype:
-                    t.copy_(was)
+                _put_tensor(torch, t, was)
+        for t, needs, grad in self.flags:
+            if t.grad is not grad:
+                t.grad = grad
+            if t.requires_grad != needs:
+                t.requires_grad_(needs)
         for m, was in self.attrs:
             _put_dict(vars(m), was)
+        others = self.others & _other_threads()   # (those still alive: one that ended wrote nothing since)
+        kept: list[str] = []
         for owner, was in self.spaces:
-            _put_space(owner, was)
+            kept += _put_space(owner, was, bool(others))
+        if kept:
+            from .walk_bounds import StateWalkWarning
+
+            warnings.warn(StateWalkWarning(
+                f"{', '.join(kept[:3])}{' ...' if len(kept) > 3 else ''}: added while compile ran forward eagerly to "
+                "compare it with the program (forward asks whether torch is tracing it), with other threads running: "
+                "left in place, as another thread may have added it (delete it if forward's eager branch did)"),
+                stacklevel=3)
         with torch.no_grad():
             for v, was in self.inner:
                 _put(torch, v, was)
@@ -202,11 +230,44 @@ def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
     return out
 
 
-def _put_space(owner: Any, was: dict) -> None:
+def _other_threads() -> frozenset[int]:
+    """The idents of the Python threads alive now, the calling one aside."""
+    import threading
+
+    return frozenset(t.ident for t in threading.enumerate() if t.ident is not None) - {threading.get_ident()}
+
+
+def _put_space(owner: Any, was: dict, others: bool = False) -> list[str]:
     """A class's attributes or a module's globals back as ``was`` holds them, key by key (no clear: a module's
-    globals are read by other threads at any time), where they differ by identity."""
+    globals are read by other threads at any time), where they differ by identity; returns the names of those added
+    since that are left in place.
+
+    Which names added since are deleted: compile's run is one of the writers of a module's globals; a name it binds
+    (``global SEEN; SEEN = ...`` in eager's branch) must go, one another thread binds meanwhile must stay, and nothing
+    tells them apart (no dict of Python 3.11 says who wrote it). So:
+
+    - a module bound as a name (a package's ``pkg.sub`` that an ``import pkg.sub`` binds, in eager's branch or any
+      thread) stays: ``sys.modules`` keeps the import, and a later ``import pkg.sub`` does not bind it again, so the
+      deleted name made ``pkg.sub`` raise ``AttributeError`` for good (round 71);
+    - another name is deleted where compile's thread was the only one alive from the snapshot on (``others`` False:
+      a thread the run started and joined is the run's own), and left, named (``StateWalkWarning``), where another
+      thread alive throughout may have bound it (round 71: a worker thread's new global was deleted under it, a
+      ``NameError`` there). Deleting turns that race into a crash of the other thread, leaving it into one name
+      more, said.
+
+    A name that was there is set back whoever rebound it: the old value is one the user's code had, where a deletion
+    would leave none (another thread's rebinding in the run's window is lost, as in any race)."""
+    import types
+
     now = dict(owner.__dict__) if isinstance(owner, type) else dict(owner)
+    kept: list[str] = []
+    where = owner.__name__ if isinstance(owner, type) else str(owner.get("__name__", "?"))
     for key in [k for k in now if k not in was]:
+        if isinstance(now[key], types.ModuleType):
+            continue
+        if others:
+            kept.append(f"{where}.{key}")
+            continue
         if isinstance(owner, type):
             with contextlib.suppress(AttributeError, TypeError):
                 delattr(owner, key)
@@ -219,6 +280,32 @@ def _put_space(owner: Any, was: dict) -> None:
                     setattr(owner, key, x)
             else:
                 owner[key] = x
+    return kept
+
+
+def _put_tensor(torch: Any, t: Any, was: Any) -> None:
+    """Tensor ``t``'s values back from its copy ``was`` in place: a sparse compressed one (CSR, CSC, BSR, BSC) resized
+    to ``was``'s count of elements first (its ``copy_`` takes the same count only: an ``add_`` that filled it, 4 to 16
+    elements, was torch's raw "only sparse compressed tensors with the same number of specified elements"); a
+    nested one by its own ``copy_`` (its ``shape`` raises). Refused, naming the tensor, where torch cannot."""
+    try:
+        if t.is_nested:
+            t.copy_(was)
+        elif t.layout not in (torch.strided, torch.sparse_coo):
+            if t._nnz() != was._nnz():
+                t.resize_as_sparse_(was)
+            t.copy_(was)
+        elif t.shape == was.shape and t.dtype == was.dtype:
+            t.copy_(was)
+    except (RuntimeError, NotImplementedError, TypeError) as exc:
+        from .errors import AtenExecutorError
+
+        kind = "nested" if t.is_nested else str(t.layout).replace("torch.", "")
+        raise AtenExecutorError(
+            f"compile ran forward eagerly to compare it with the program (forward asks whether torch is tracing it), "
+            f"and that run changed a {kind} {str(t.dtype).replace('torch.', '')} tensor the module holds, which "
+            f"compile cannot put back in place ({str(exc).splitlines()[0][:200]}): it stays as that run left it. Change "
+            "the tensor outside forward's eager branch, or take the flag out of forward") from None
 
 
 def _restorable(torch: Any, t: Any) -> bool:
