@@ -143,7 +143,8 @@ def test_a_replaced_settings_objects_refusal_quotes_its_text_at_compile(planted,
     step = _compile(m, x)
     old = m.a.cfg
     m.a.cfg = m.b.cfg = copy.deepcopy(old)
-    old.scale = 5.0
+    m.a.cfg.scale = 6.0   # (round 71: the copy changed; the old one's change alone is no refusal, as forward reads
+    old.scale = 5.0       # the copy)
     with pytest.raises(AtenExecutorError) as ei:
         step(x)
     msg = str(ei.value)

@@ -257,13 +257,11 @@ def _put_space(owner: Any, was: dict, others: bool = False) -> list[str]:
 
     A name that was there is set back whoever rebound it: the old value is one the user's code had, where a deletion
     would leave none (another thread's rebinding in the run's window is lost, as in any race)."""
-    import types
-
     now = dict(owner.__dict__) if isinstance(owner, type) else dict(owner)
     kept: list[str] = []
     where = owner.__name__ if isinstance(owner, type) else str(owner.get("__name__", "?"))
     for key in [k for k in now if k not in was]:
-        if isinstance(now[key], types.ModuleType):
+        if _import_binding(now[key]):
             continue
         if others:
             kept.append(f"{where}.{key}")
@@ -281,6 +279,13 @@ def _put_space(owner: Any, was: dict, others: bool = False) -> list[str]:
             else:
                 owner[key] = x
     return kept
+
+
+def _import_binding(v: Any) -> bool:
+    """Whether ``v``, a name added to a module's globals, is a module (an import's binding: kept, ``_put_space``)."""
+    import types
+
+    return isinstance(v, types.ModuleType)
 
 
 def _put_tensor(torch: Any, t: Any, was: Any) -> None:
