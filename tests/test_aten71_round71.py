@@ -467,3 +467,21 @@ def test_cuda_eager_branch_writes(how):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             compile(m, (x,), streams=1, cuda_graph=False, device="cuda")
+
+
+@pytest.mark.parametrize("layout", ["strided", "jagged"])
+def test_a_nested_buffer_is_refused_by_name(layout):
+    """Failed before: a raw export error naming no buffer ("NestedTensorImpl doesn't support sizes", "'NestedIntNode'
+    object has no attribute 'expr'")."""
+    class M(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.register_buffer("ragged", torch.nested.nested_tensor(
+                    [torch.ones(2), torch.ones(3)], layout=getattr(torch, layout)))
+
+        def forward(self, x):
+            return x * 2
+    with pytest.raises(AtenExecutorError, match=rf"M\.ragged is a nested tensor buffer .*layout {layout}"):
+        _compile(M())
