@@ -124,7 +124,7 @@ class StorageSaves:
                     for v in tensors:
                         saves.save(v)
                     keys = _below_python(saves.torch, tensors)
-                    if keys is not None:
+                    if keys is not None and not _modes_below():
                         # its body run under this mode again: a weight it reaches by a closure or a global, not
                         # an argument, is saved before the body's op writing it (round 71: it stayed written)
                         with self:
@@ -258,6 +258,14 @@ def _weights(torch: Any, device: Any) -> Any:
         w = torch.randint(-(2 ** 62), 2 ** 62, (_CHUNK,), generator=g, dtype=torch.int64).mul_(2).add_(1)
         w = _WEIGHTS[str(device)] = w.to(device)
     return w
+
+
+def _modes_below() -> bool:
+    """Whether another dispatch mode is on this thread's stack below this one (a caller's ``FlopCounterMode``): the
+    op is then called as it is, for that mode to see it (a redispatch below ``Python`` would skip it)."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    return bool(_get_current_dispatch_mode_stack())
 
 
 def _version(t: Any) -> Any:
