@@ -14,7 +14,9 @@ compile); each dense tensor's storage is saved at the first op that writes it (`
 ``watching``, the compiled step's written weights by ``save_written``), and only those are put back. Where the
 bounds cut the walk, a ``StateWalkWarning`` names the place. The user's classes' attributes and the globals of the
 user's modules (``installed.user_packages``) are snapshot and put back too (round 70: ``type(self).counter += 1``
-and ``CALLS.append(...)`` in eager's branch stayed after compile).
+and ``CALLS.append(...)`` in eager's branch stayed after compile). Round 71: sparse compressed (CSR, CSC, BSR, BSC)
+and nested tensors are copied up front and put back (``_put_tensor``), each leaf's ``requires_grad`` and ``grad``
+too, and a name added to a module's globals is deleted only where it can be the run's alone (``_put_space``).
 """
 
 from __future__ import annotations
@@ -317,8 +319,8 @@ def _restorable(torch: Any, t: Any) -> bool:
     """Whether tensor ``t``'s values can be compared and put back (``torch.equal``, ``copy_``): a dense tensor
     with data. Why: a meta, sparse or nested tensor the module holds (a placeholder, a mask; not one ``forward``
     uses) made compile fail with torch's raw ``NotImplementedError`` ("aten::equal ... Meta tensors", "SparseCPU")
-    or ``RuntimeError`` ("NestedTensorImpl doesn't support sizes") as it put the state back (review of round 69);
-    those are left as they are (the containers holding them are still put back)."""
+    or ``RuntimeError`` ("NestedTensorImpl doesn't support sizes") as it put the state back (review of round 69).
+    A meta tensor has no values to put back; sparse and nested ones are copied up front instead (``_tensor``)."""
     return t.layout == torch.strided and not t.is_nested and t.device.type != "meta"
 
 
