@@ -63,8 +63,8 @@ class ModuleState:
                     self._walk(v, label, DEPTH)
         #: (a user's class of the tree, or a user module's globals, its items as they were): round 70
         self.spaces = _user_spaces(torch, module)
-        #: the other threads alive as the snapshot is taken: none started by compile's run (``_put_space``)
-        self.others = _other_threads()
+        #: each other thread's running frame and its place in it as the snapshot is taken (``_put_space``)
+        self.others = _thread_frames()
         for owner, was in self.spaces:
             where = owner.__name__ if isinstance(owner, type) else owner.get("__name__", "?")
             for key, v in was.items():
@@ -183,10 +183,10 @@ class ModuleState:
                 t.requires_grad_(needs)
         for m, was in self.attrs:
             _put_dict(vars(m), was)
-        others = self.others & _other_threads()   # (those still alive: one that ended wrote nothing since)
+        others = _ran_since(self.others)
         kept: list[str] = []
         for owner, was in self.spaces:
-            kept += _put_space(owner, was, bool(others))
+            kept += _put_space(owner, was, others)
         if kept:
             from .walk_bounds import StateWalkWarning
 
@@ -232,11 +232,23 @@ def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
     return out
 
 
-def _other_threads() -> frozenset[int]:
-    """The idents of the Python threads alive now, the calling one aside."""
+def _thread_frames() -> dict[int, tuple[Any, int]]:
+    """{ident: (its running frame, the frame's ``f_lasti``)} of each Python thread but the calling one."""
+    import sys
     import threading
 
-    return frozenset(t.ident for t in threading.enumerate() if t.ident is not None) - {threading.get_ident()}
+    me = threading.get_ident()
+    return {ident: (f, f.f_lasti) for ident, f in sys._current_frames().items() if ident != me}
+
+
+def _ran_since(was: dict[int, tuple[Any, int]]) -> bool:
+    """Whether a thread other than the calling one, alive at snapshot ``was`` (``_thread_frames``), may have run
+    Python code since: it ended, or its running frame or its place in it moved. One blocked throughout (an idle
+    pool's worker, a thread waiting on an event, a notebook's heartbeat) ran none, so wrote no global: it does not
+    count. A thread started since is the run's (``forward``'s own)."""
+    now = _thread_frames()
+    return any(ident not in now or now[ident][0] is not f or f.f_lasti != lasti
+               for ident, (f, lasti) in was.items())
 
 
 def _put_space(owner: Any, was: dict, others: bool = False) -> list[str]:
@@ -251,11 +263,11 @@ def _put_space(owner: Any, was: dict, others: bool = False) -> list[str]:
     - a module bound as a name (a package's ``pkg.sub`` that an ``import pkg.sub`` binds, in eager's branch or any
       thread) stays: ``sys.modules`` keeps the import, and a later ``import pkg.sub`` does not bind it again, so the
       deleted name made ``pkg.sub`` raise ``AttributeError`` for good (round 71);
-    - another name is deleted where compile's thread was the only one alive from the snapshot on (``others`` False:
-      a thread the run started and joined is the run's own), and left, named (``StateWalkWarning``), where another
-      thread alive throughout may have bound it (round 71: a worker thread's new global was deleted under it, a
-      ``NameError`` there). Deleting turns that race into a crash of the other thread, leaving it into one name
-      more, said.
+    - another name is deleted where no thread alive at the snapshot but compile's ran Python code since (``others``
+      False, ``_ran_since``: idle threads, a thread the run started and joined, are no other writer), and left,
+      named (``StateWalkWarning``), where one did and may have bound it (round 71: a worker thread's new global was
+      deleted under it, a ``NameError`` there). Deleting turns that race into a crash of the other thread, leaving
+      it into one name more, said.
 
     A name that was there is set back whoever rebound it: the old value is one the user's code had, where a deletion
     would leave none (another thread's rebinding in the run's window is lost, as in any race)."""
