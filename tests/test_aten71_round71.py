@@ -442,7 +442,7 @@ def test_requires_grad_and_grad_changed_in_eagers_branch_are_put_back(planted, m
     assert not planted or (not m.lin.weight.requires_grad and m.lin.bias.grad.tolist() == [0.0] * 3)
 
 
-@pytest.mark.gpu
+@pytest.mark.gpu(backend="torch")
 @pytest.mark.parametrize("how", ["closure_op", "triton_write"])
 def test_cuda_eager_branch_writes(how):
     """CUDA: a user op's closure write is put back; a Triton kernel launched on a buffer in eager's branch (past
