@@ -498,3 +498,54 @@ def test_a_nested_buffer_is_refused_by_name(layout):
             return x * 2
     with pytest.raises(AtenExecutorError, match=rf"M\.ragged is a nested tensor buffer .*layout {layout}"):
         _compile(M())
+
+
+# 7. (own) forward's default values and a helper's closure -------------------------------------------------------------
+
+def _closure_model():
+    hist: list = []
+    acc = torch.zeros(3)
+    count = 0
+
+    def helper(x):
+        nonlocal count
+        hist.append(1)
+        acc.add_(1)
+        count += 1
+        return x
+
+    class _Defaults(nn.Module):
+        def forward(self, x, buf=torch.zeros(2), *, log=[]):  # noqa: B006 (the state under test)
+            if not torch.compiler.is_compiling():
+                buf.add_(1)
+                log.append(1)
+                helper(x)
+            return x * 2
+
+    def state():
+        cells = dict(zip(helper.__code__.co_freevars, (c.cell_contents for c in helper.__closure__)))
+        return (_Defaults.forward.__defaults__[0].tolist(), list(_Defaults.forward.__kwdefaults__["log"]),
+                list(cells["hist"]), cells["acc"].tolist(), cells["count"])
+    return _Defaults(), state
+
+
+@pytest.mark.parametrize("planted", [False, True], ids=["fixed", "planted"])
+def test_forwards_defaults_and_a_helpers_closure_written_are_put_back(planted, monkeypatch):
+    """Failed before: after the run ``buf`` was [1, 1], ``log`` [1], the helper's ``hist`` [1], ``acc`` [1, 1, 1] and
+    its ``nonlocal count`` 1 (none is an attribute, a class attribute or a global). ``planted``: functions not
+    walked, they stay."""
+    from runtime.aten import module_state
+
+    if planted:
+        monkeypatch.setattr(module_state.ModuleState, "_functions", lambda self: None)
+    m, state = _closure_model()
+    before = state()
+    _eager_run(m)
+    assert (state() == before) is not planted
+
+
+def test_forwards_default_written_compiles_and_is_put_back():
+    m, state = _closure_model()
+    before = state()
+    step = _compile(m)
+    assert step.program.flag_reads and state() == before

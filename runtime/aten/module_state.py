@@ -28,6 +28,8 @@ from typing import Any
 
 #: how many levels below a module's attributes, and how many values in all, the snapshot walks
 DEPTH, BUDGET = 32, 100_000
+#: how many of the user's functions ``ModuleState._functions`` walks the defaults and closures of at most
+_FUNCTIONS = 10_000
 #: a module's own dicts whose items are put back but not walked (the tree's tensors and modules are their own)
 _OWN = ("_parameters", "_buffers", "_modules")
 
@@ -65,6 +67,9 @@ class ModuleState:
         self.spaces = _user_spaces(torch, module)
         #: each other thread's running frame and its place in it as the snapshot is taken (``_put_space``)
         self.others = _thread_frames()
+        #: (a closure cell of a user's function, its contents as they were): round 71
+        self.cells: list[tuple[Any, Any]] = []
+        self._functions()
         for owner, was in self.spaces:
             where = owner.__name__ if isinstance(owner, type) else owner.get("__name__", "?")
             for key, v in was.items():
@@ -89,6 +94,48 @@ class ModuleState:
                 f"than compile snapshots ({DEPTH} levels, {BUDGET} values) before it runs forward eagerly to compare "
                 "it with the program (forward asks whether torch is tracing it): a change eager's branch makes there "
                 "stays after compile"), stacklevel=4)
+
+    def _functions(self) -> None:
+        """Walk the default values (``__defaults__``, ``__kwdefaults__``) and closure cells of the user's functions:
+        the methods of the user's classes of the tree, the functions of the user's modules, and the user's functions
+        those cells hold (a helper ``forward`` calls). Why: ``def forward(self, x, acc=torch.zeros(2), *, log=[])``
+        or a helper's ``nonlocal``/closure list, written in eager's branch (``acc.add_(1)``, ``log.append(1)``,
+        ``hist.append(x)``), stayed after compile: none is a module attribute, a class attribute or a global
+        (round 71). Each cell's contents are put back too (``nonlocal n; n += 1``)."""
+        import types
+
+        tops: set[str] = set()
+        queue: list[tuple[Any, str]] = []
+        for owner, was in self.spaces:
+            if isinstance(owner, type):
+                tops.add(str(owner.__module__).partition(".")[0])
+                queue += [(getattr(v, "__func__", v), f"{owner.__name__}.{k}") for k, v in was.items()]
+            else:
+                name = str(owner.get("__name__", "?"))
+                tops.add(name.partition(".")[0])
+                queue += [(v, f"{name}.{k}") for k, v in was.items()
+                          if isinstance(v, types.FunctionType) and v.__module__ == name]
+        done: set[int] = set()
+        while queue and len(done) < _FUNCTIONS:
+            fn, where = queue.pop()
+            if not isinstance(fn, types.FunctionType) or id(fn) in done:
+                continue
+            done.add(id(fn))
+            for i, v in enumerate(fn.__defaults__ or ()):
+                self._walk(v, f"{where}.__defaults__[{i}]", DEPTH)
+            if fn.__kwdefaults__:
+                self._walk(fn.__kwdefaults__, f"{where}.__kwdefaults__", DEPTH)
+            for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+                try:
+                    v = cell.cell_contents
+                except ValueError:   # (an empty cell)
+                    continue
+                self.cells.append((cell, v))
+                if isinstance(v, types.FunctionType):
+                    if str(getattr(v, "__module__", "") or "").partition(".")[0] in tops:
+                        queue.append((v, f"{where}.<{name}>"))
+                elif not isinstance(v, type) and not isinstance(v, types.ModuleType):
+                    self._walk(v, f"{where}.<{name}>", DEPTH)
 
     def _take(self, v: Any, label: str, walk: bool = True) -> list[tuple[str, Any]]:
         """Snapshot ``v`` (a container or settings object); the (label, value) of what it holds, to walk."""
@@ -195,6 +242,9 @@ class ModuleState:
                 "compare it with the program (forward asks whether torch is tracing it), with other threads running: "
                 "left in place, as another thread may have added it (delete it if forward's eager branch did)"),
                 stacklevel=3)
+        for cell, was in self.cells:
+            if cell_contents(cell) is not was:   # (emptied, ``del`` of a ``nonlocal``, or rebound)
+                cell.cell_contents = was
         with torch.no_grad():
             for v, was in self.inner:
                 _put(torch, v, was)
@@ -300,6 +350,14 @@ def _import_binding(v: Any) -> bool:
     import types
 
     return isinstance(v, types.ModuleType)
+
+
+def cell_contents(cell: Any) -> Any:
+    """A closure cell's contents, ``_NONE`` where it is empty."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _NONE
 
 
 def _put_tensor(torch: Any, t: Any, was: Any) -> None:
