@@ -267,6 +267,7 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
 
     state = ModuleState(torch, module)
     devices = [d for d in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    hosts = _HostRandom()
     with torch.random.fork_rng(devices=devices):
         rng = torch.get_rng_state()
         cuda = [torch.cuda.get_rng_state(d) for d in devices]
@@ -277,6 +278,7 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
             got = step(*a, **k)
         finally:
             state.restore()
+            hosts.restore()
         torch.set_rng_state(rng)
         for d, s in zip(devices, cuda):
             torch.cuda.set_rng_state(s, d)
@@ -286,6 +288,7 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
                 want = module(*a, **k)
         finally:
             state.restore()
+            hosts.restore()
     if state.saves.unsaved or state.saves.unseen:
         from .errors import AtenExecutorError
 
@@ -304,6 +307,29 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
             f"and that run wrote {named} where compile's watch of the module's tensors did not see it ({how}, or "
             "take the flag out of forward")
     return got, want
+
+
+class _HostRandom:
+    """Python's ``random`` and NumPy's global generator as they were, put back by ``restore``. Why: the comparison's
+    two runs each drew from them (``random.random()`` in eager's branch; the compiled step repeats ``forward``'s
+    draws, ``host_random``), so the user's next draws after compile were others than without it (round 71: seeded
+    1, ``random.random()`` gave 0.847 for 0.134), and eager's run drew after the step's, not from the same state.
+    NumPy's only where it is imported already (not imported here)."""
+
+    def __init__(self) -> None:
+        import random
+
+        self.random = random.getstate()
+        np = sys.modules.get("numpy")
+        self.numpy = np.random.get_state() if np is not None else None
+
+    def restore(self) -> None:
+        import random
+
+        random.setstate(self.random)
+        np = sys.modules.get("numpy")
+        if self.numpy is not None and np is not None:
+            np.random.set_state(self.numpy)
 
 
 def _agree(torch: Any, got: Any, want: Any) -> Any:
