@@ -299,8 +299,8 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
                           for t in (state.saves.unsaved or state.saves.unseen)[:3])
         how = ("from another thread: the watch is forward's thread's alone); its values stay as that run left them. "
                "Write the module's tensors from forward's own thread" if thread else
-               "outside torch's dispatcher: through .numpy(), DLPack, ctypes or a kernel given its data_ptr(), which "
-               "no torch op or version counter records); its values stay as that run left them. Write the module's "
+               "outside torch's dispatcher: through .numpy(), DLPack, ctypes or a kernel given its data_ptr(), or its "
+               "untyped_storage().resize_(), which no torch op or version counter records); its values stay as that run left them. Write the module's "
                "tensors there with torch ops")
         raise AtenExecutorError(
             f"compile ran forward eagerly to compare it with the program (forward asks whether torch is tracing it), "

@@ -174,8 +174,8 @@ class StorageSaves:
     def _unseen(self) -> list[Any]:
         """The tensors whose storage no save took, its bytes changed under the last ``watching`` (``_digest``) and its
         version counter still: a write outside torch's dispatcher, ``self.buf.numpy()[:] = 7``, ``np.from_dlpack``,
-        ``ctypes.memmove`` to its ``data_ptr()``, a kernel (Triton, a C extension) launched on its pointer, or the body of
-        a C++ op writing through a raw pointer. Why: round 70's watch saw none of them, and the buffer stayed 7 after
+        ``ctypes.memmove`` to its ``data_ptr()``, a kernel (Triton, a C extension) launched on its pointer, the body of
+        a C++ op writing through a raw pointer, or ``untyped_storage().resize_(0)`` (a storage's own method: no op). Why: round 70's watch saw none of them, and the buffer stayed 7 after
         compile, silently; no copy of it was made (copy-on-write), so its values are lost and compile refuses.
         Cost: two reads of the watched storages (a checksum, no copy: no memory beyond one chunk)."""
         if not self._digests:
