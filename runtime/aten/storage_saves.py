@@ -228,9 +228,11 @@ _CHUNK = 1 << 20
 
 
 def _digest(torch: Any, storage: Any) -> Any:
-    """A checksum of ``storage``'s bytes: the sum of its 8-byte words and their sum weighted by a fixed pseudo-random
-    odd word each (integer arithmetic, wrapping: exact and the same in any order, on any device), and its last
-    bytes as they are. No copy of the storage is made; one device sync at the end."""
+    """A checksum of ``storage``'s bytes: the sum of its 8-byte words each weighted by a fixed pseudo-random odd word
+    (integer arithmetic, wrapping: exact and the same in any order, on any device; a changed word changes it unless
+    the change is 0 modulo 2**64), and its last bytes as they are. No copy of the storage is made; one device sync at
+    the end. On the CPU a ``dot`` per chunk (one read, no temporary: 8x faster than ``mul`` and ``sum``, about one
+    eager forward's weight reads)."""
     n = storage.nbytes()
     if not n or not storage.data_ptr():
         return None
@@ -238,12 +240,13 @@ def _digest(torch: Any, storage: Any) -> Any:
         raw = torch.empty(0, dtype=torch.uint8, device=storage.device).set_(storage, 0, (n,), (1,))
         words = raw[: n - n % 8].view(torch.int64)
         weights = _weights(torch, storage.device)
-        total = torch.zeros(2, dtype=torch.int64, device=storage.device)
+        cpu = storage.device.type == "cpu"
+        total = torch.zeros((), dtype=torch.int64, device=storage.device)
         for i in range(0, words.numel(), _CHUNK):
             part = words[i:i + _CHUNK]
-            total[0] += part.sum()
-            total[1] += (part * weights[: part.numel()]).sum()
-        return (*total.tolist(), *raw[n - n % 8:].tolist())
+            w = weights[: part.numel()]
+            total += torch.dot(part, w) if cpu else (part * w).sum()
+        return (int(total), *raw[n - n % 8:].tolist())
 
 
 #: device -> the ``_CHUNK`` weights ``_digest`` multiplies by (made once per device and process: a digest is compared
