@@ -675,6 +675,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     check_no_autocast(torch)
     check_no_script_modules(torch, module)
+    check_no_nested_weights(torch, module)
     lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
     walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
     given_program = program is not None
@@ -878,6 +879,24 @@ def check_no_script_modules(torch: Any, module: Any) -> None:
             raise AtenExecutorError(f"{where} is a TorchScript module ({type(m).__name__}, from torch.jit.script or "
                                     "torch.jit.trace): torch.export cannot trace through it (use the nn.Module it was "
                                     "made from)")
+
+
+def check_no_nested_weights(torch: Any, module: Any) -> None:
+    """Refuse a nested tensor (``torch.nested``) held as a parameter or buffer, naming it, before the export. Why:
+    the export failed on it with torch's "Internal error: NestedTensorImpl doesn't support sizes" (``torch.strided``
+    layout) or "'NestedIntNode' object has no attribute 'expr'" (``torch.jagged``), naming no buffer (round 71); a
+    sparse one is named by the importer. As a plain attribute it compiles (and is put back after compile's eager
+    comparison run, ``module_state``)."""
+    if not isinstance(module, torch.nn.Module):
+        return
+    root = type(module).__name__
+    for kind, named in (("parameter", module.named_parameters), ("buffer", module.named_buffers)):
+        for path, t in named(remove_duplicate=False):
+            if isinstance(t, torch.Tensor) and t.is_nested:
+                raise AtenExecutorError(f"{root}.{path} is a nested tensor {kind} (torch.nested, layout "
+                                        f"{str(t.layout).removeprefix('torch.')}): torch.export cannot trace one, "
+                                        "and the executor runs dense, strided tensors only (hold it as a plain "
+                                        "attribute forward does not compute with, or make it dense)")
 
 
 def check_device(torch: Any, device: Any) -> Any:

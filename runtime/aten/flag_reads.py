@@ -267,6 +267,7 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
 
     state = ModuleState(torch, module)
     devices = [d for d in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    hosts = _HostRandom()
     with torch.random.fork_rng(devices=devices):
         rng = torch.get_rng_state()
         cuda = [torch.cuda.get_rng_state(d) for d in devices]
@@ -277,6 +278,7 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
             got = step(*a, **k)
         finally:
             state.restore()
+            hosts.restore()
         torch.set_rng_state(rng)
         for d, s in zip(devices, cuda):
             torch.cuda.set_rng_state(s, d)
@@ -286,19 +288,48 @@ def _both(torch: Any, module: Any, step: Any, args: tuple, kwargs: dict) -> tupl
                 want = module(*a, **k)
         finally:
             state.restore()
-    if state.saves.unsaved:
+            hosts.restore()
+    if state.saves.unsaved or state.saves.unseen:
         from .errors import AtenExecutorError
 
         names = {id(t): n for n, t in [*module.named_parameters(), *module.named_buffers()]}
+        thread = bool(state.saves.unsaved)
         named = ", ".join(f"{type(module).__name__}.{names[id(t)]}" if id(t) in names else
                           f"a {tuple(t.shape)} {str(t.dtype).replace('torch.', '')} tensor the module holds"
-                          for t in state.saves.unsaved[:3])
+                          for t in (state.saves.unsaved or state.saves.unseen)[:3])
+        how = ("from another thread: the watch is forward's thread's alone); its values stay as that run left them. "
+               "Write the module's tensors from forward's own thread" if thread else
+               "outside torch's dispatcher: through .numpy(), DLPack, ctypes or a kernel given its data_ptr(), or its "
+               "untyped_storage().resize_(), which no torch op or version counter records); its values stay as that run left them. Write the module's "
+               "tensors there with torch ops")
         raise AtenExecutorError(
             f"compile ran forward eagerly to compare it with the program (forward asks whether torch is tracing it), "
-            f"and that run wrote {named} where compile's watch of the module's tensors did not see it (from another "
-            "thread: the watch is forward's thread's alone): its values stay as that run left them. Write the "
-            "module's tensors from forward's own thread, or take the flag out of forward")
+            f"and that run wrote {named} where compile's watch of the module's tensors did not see it ({how}, or "
+            "take the flag out of forward")
     return got, want
+
+
+class _HostRandom:
+    """Python's ``random`` and NumPy's global generator as they were, put back by ``restore``. Why: the comparison's
+    two runs each drew from them (``random.random()`` in eager's branch; the compiled step repeats ``forward``'s
+    draws, ``host_random``), so the user's next draws after compile were others than without it (round 71: seeded
+    1, ``random.random()`` gave 0.847 for 0.134), and eager's run drew after the step's, not from the same state.
+    NumPy's only where it is imported already (not imported here)."""
+
+    def __init__(self) -> None:
+        import random
+
+        self.random = random.getstate()
+        np = sys.modules.get("numpy")
+        self.numpy = np.random.get_state() if np is not None else None
+
+    def restore(self) -> None:
+        import random
+
+        random.setstate(self.random)
+        np = sys.modules.get("numpy")
+        if self.numpy is not None and np is not None:
+            np.random.set_state(self.numpy)
 
 
 def _agree(torch: Any, got: Any, want: Any) -> Any:

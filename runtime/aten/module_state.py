@@ -14,7 +14,9 @@ compile); each dense tensor's storage is saved at the first op that writes it (`
 ``watching``, the compiled step's written weights by ``save_written``), and only those are put back. Where the
 bounds cut the walk, a ``StateWalkWarning`` names the place. The user's classes' attributes and the globals of the
 user's modules (``installed.user_packages``) are snapshot and put back too (round 70: ``type(self).counter += 1``
-and ``CALLS.append(...)`` in eager's branch stayed after compile).
+and ``CALLS.append(...)`` in eager's branch stayed after compile). Round 71: sparse compressed (CSR, CSC, BSR, BSC)
+and nested tensors are copied up front and put back (``_put_tensor``), each leaf's ``requires_grad`` and ``grad``
+too, and a name added to a module's globals is deleted only where it can be the run's alone (``_put_space``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 #: how many levels below a module's attributes, and how many values in all, the snapshot walks
 DEPTH, BUDGET = 32, 100_000
+#: how many of the user's functions ``ModuleState._functions`` walks the defaults and closures of at most
+_FUNCTIONS = 10_000
 #: a module's own dicts whose items are put back but not walked (the tree's tensors and modules are their own)
 _OWN = ("_parameters", "_buffers", "_modules")
 
@@ -40,6 +44,8 @@ class ModuleState:
         self.tensors: list[tuple[Any, Any]] = []
         #: the other dense tensors met, for ``StorageSaves`` (made once the walk is done)
         self._plain: list[Any] = []
+        #: (a leaf tensor met, its ``requires_grad``, its ``grad``) as they were: round 71
+        self.flags: list[tuple[Any, bool, Any]] = []
         for t in tensors.values():
             self._tensor(t)
         self.attrs = [(m, dict(vars(m))) for m in module.modules()]
@@ -59,6 +65,11 @@ class ModuleState:
                     self._walk(v, label, DEPTH)
         #: (a user's class of the tree, or a user module's globals, its items as they were): round 70
         self.spaces = _user_spaces(torch, module)
+        #: each other thread's running frame and its place in it as the snapshot is taken (``_put_space``)
+        self.others = _thread_frames()
+        #: (a closure cell of a user's function, its contents as they were): round 71
+        self.cells: list[tuple[Any, Any]] = []
+        self._functions()
         for owner, was in self.spaces:
             where = owner.__name__ if isinstance(owner, type) else owner.get("__name__", "?")
             for key, v in was.items():
@@ -83,6 +94,48 @@ class ModuleState:
                 f"than compile snapshots ({DEPTH} levels, {BUDGET} values) before it runs forward eagerly to compare "
                 "it with the program (forward asks whether torch is tracing it): a change eager's branch makes there "
                 "stays after compile"), stacklevel=4)
+
+    def _functions(self) -> None:
+        """Walk the default values (``__defaults__``, ``__kwdefaults__``) and closure cells of the user's functions:
+        the methods of the user's classes of the tree, the functions of the user's modules, and the user's functions
+        those cells hold (a helper ``forward`` calls). Why: ``def forward(self, x, acc=torch.zeros(2), *, log=[])``
+        or a helper's ``nonlocal``/closure list, written in eager's branch (``acc.add_(1)``, ``log.append(1)``,
+        ``hist.append(x)``), stayed after compile: none is a module attribute, a class attribute or a global
+        (round 71). Each cell's contents are put back too (``nonlocal n; n += 1``)."""
+        import types
+
+        tops: set[str] = set()
+        queue: list[tuple[Any, str]] = []
+        for owner, was in self.spaces:
+            if isinstance(owner, type):
+                tops.add(str(owner.__module__).partition(".")[0])
+                queue += [(getattr(v, "__func__", v), f"{owner.__name__}.{k}") for k, v in was.items()]
+            else:
+                name = str(owner.get("__name__", "?"))
+                tops.add(name.partition(".")[0])
+                queue += [(v, f"{name}.{k}") for k, v in was.items()
+                          if isinstance(v, types.FunctionType) and v.__module__ == name]
+        done: set[int] = set()
+        while queue and len(done) < _FUNCTIONS:
+            fn, where = queue.pop()
+            if not isinstance(fn, types.FunctionType) or id(fn) in done:
+                continue
+            done.add(id(fn))
+            for i, v in enumerate(fn.__defaults__ or ()):
+                self._walk(v, f"{where}.__defaults__[{i}]", DEPTH)
+            if fn.__kwdefaults__:
+                self._walk(fn.__kwdefaults__, f"{where}.__kwdefaults__", DEPTH)
+            for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+                try:
+                    v = cell.cell_contents
+                except ValueError:   # (an empty cell)
+                    continue
+                self.cells.append((cell, v))
+                if isinstance(v, types.FunctionType):
+                    if str(getattr(v, "__module__", "") or "").partition(".")[0] in tops:
+                        queue.append((v, f"{where}.<{name}>"))
+                elif not isinstance(v, type) and not isinstance(v, types.ModuleType):
+                    self._walk(v, f"{where}.<{name}>", DEPTH)
 
     def _take(self, v: Any, label: str, walk: bool = True) -> list[tuple[str, Any]]:
         """Snapshot ``v`` (a container or settings object); the (label, value) of what it holds, to walk."""
@@ -116,10 +169,20 @@ class ModuleState:
 
     def _tensor(self, t: Any) -> None:
         """Watch dense tensor ``t`` for a save before write, or copy it now where it has a dispatch of its own (a
-        tensor subclass: its writes reach the mode as its inner tensors', not its own)."""
-        if t.layout == self.torch.sparse_coo and t.device.type != "meta":
+        tensor subclass: its writes reach the mode as its inner tensors', not its own). A leaf's ``requires_grad``
+        and ``grad`` are recorded (``flags``), and its ``grad``'s storage watched too. Why: ``requires_grad_(False)``
+        (freezing a layer), ``self.w.grad = g`` or ``self.w.grad.zero_()`` in eager's branch stayed after compile,
+        silently: neither is a value of the tensor's storage (round 71)."""
+        if t.is_leaf:
+            grad = t.grad
+            self.flags.append((t, t.requires_grad, grad))
+            if isinstance(grad, self.torch.Tensor) and grad is not t:
+                self._tensor(grad)
+        if (t.layout != self.torch.strided or t.is_nested) and t.device.type != "meta":
             # (no storage of its own to watch; copied now: a sparse tensor the module holds, ``add_``-ed in eager's
-            # branch, stayed doubled after compile, review of round 70)
+            # branch, stayed doubled after compile, review of round 70; a CSR, CSC, BSR or BSC one, or a nested one,
+            # ``mul_``-ed there stayed tripled, round 71. Such attributes are masks and ragged batches, not the
+            # weights copy-on-write spares)
             with self.torch.no_grad():
                 self.tensors.append((t, t.detach().clone()))
             return
@@ -159,12 +222,29 @@ class ModuleState:
         self.saves.restore()
         with torch.no_grad():
             for t, was in self.tensors:
-                if t.shape == was.shape and t.dtype == was.dtype:
-                    t.copy_(was)
+                _put_tensor(torch, t, was)
+        for t, needs, grad in self.flags:
+            if t.grad is not grad:
+                t.grad = grad
+            if t.requires_grad != needs:
+                t.requires_grad_(needs)
         for m, was in self.attrs:
             _put_dict(vars(m), was)
+        others = _ran_since(self.others)
+        kept: list[str] = []
         for owner, was in self.spaces:
-            _put_space(owner, was)
+            kept += _put_space(owner, was, others)
+        if kept:
+            from .walk_bounds import StateWalkWarning
+
+            warnings.warn(StateWalkWarning(
+                f"{', '.join(kept[:3])}{' ...' if len(kept) > 3 else ''}: added while compile ran forward eagerly to "
+                "compare it with the program (forward asks whether torch is tracing it), with other threads running: "
+                "left in place, as another thread may have added it (delete it if forward's eager branch did)"),
+                stacklevel=3)
+        for cell, was in self.cells:
+            if cell_contents(cell) is not was:   # (emptied, ``del`` of a ``nonlocal``, or rebound)
+                cell.cell_contents = was
         with torch.no_grad():
             for v, was in self.inner:
                 _put(torch, v, was)
@@ -202,11 +282,54 @@ def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
     return out
 
 
-def _put_space(owner: Any, was: dict) -> None:
+def _thread_frames() -> dict[int, tuple[Any, int]]:
+    """{ident: (its running frame, the frame's ``f_lasti``)} of each Python thread but the calling one."""
+    import sys
+    import threading
+
+    me = threading.get_ident()
+    return {ident: (f, f.f_lasti) for ident, f in sys._current_frames().items() if ident != me}
+
+
+def _ran_since(was: dict[int, tuple[Any, int]]) -> bool:
+    """Whether a thread other than the calling one, alive at snapshot ``was`` (``_thread_frames``), may have run
+    Python code since: it ended, or its running frame or its place in it moved. One blocked throughout (an idle
+    pool's worker, a thread waiting on an event, a notebook's heartbeat) ran none, so wrote no global: it does not
+    count. A thread started since is the run's (``forward``'s own)."""
+    now = _thread_frames()
+    return any(ident not in now or now[ident][0] is not f or f.f_lasti != lasti
+               for ident, (f, lasti) in was.items())
+
+
+def _put_space(owner: Any, was: dict, others: bool = False) -> list[str]:
     """A class's attributes or a module's globals back as ``was`` holds them, key by key (no clear: a module's
-    globals are read by other threads at any time), where they differ by identity."""
+    globals are read by other threads at any time), where they differ by identity; returns the names of those added
+    since that are left in place.
+
+    Which names added since are deleted: compile's run is one of the writers of a module's globals; a name it binds
+    (``global SEEN; SEEN = ...`` in eager's branch) must go, one another thread binds meanwhile must stay, and nothing
+    tells them apart (no dict of Python 3.11 says who wrote it). So:
+
+    - a module bound as a name (a package's ``pkg.sub`` that an ``import pkg.sub`` binds, in eager's branch or any
+      thread) stays: ``sys.modules`` keeps the import, and a later ``import pkg.sub`` does not bind it again, so the
+      deleted name made ``pkg.sub`` raise ``AttributeError`` for good (round 71);
+    - another name is deleted where no thread alive at the snapshot but compile's ran Python code since (``others``
+      False, ``_ran_since``: idle threads, a thread the run started and joined, are no other writer), and left,
+      named (``StateWalkWarning``), where one did and may have bound it (round 71: a worker thread's new global was
+      deleted under it, a ``NameError`` there). Deleting turns that race into a crash of the other thread, leaving
+      it into one name more, said.
+
+    A name that was there is set back whoever rebound it: the old value is one the user's code had, where a deletion
+    would leave none (another thread's rebinding in the run's window is lost, as in any race)."""
     now = dict(owner.__dict__) if isinstance(owner, type) else dict(owner)
+    kept: list[str] = []
+    where = owner.__name__ if isinstance(owner, type) else str(owner.get("__name__", "?"))
     for key in [k for k in now if k not in was]:
+        if _import_binding(now[key]):
+            continue
+        if others:
+            kept.append(f"{where}.{key}")
+            continue
         if isinstance(owner, type):
             with contextlib.suppress(AttributeError, TypeError):
                 delattr(owner, key)
@@ -219,14 +342,55 @@ def _put_space(owner: Any, was: dict) -> None:
                     setattr(owner, key, x)
             else:
                 owner[key] = x
+    return kept
+
+
+def _import_binding(v: Any) -> bool:
+    """Whether ``v``, a name added to a module's globals, is a module (an import's binding: kept, ``_put_space``)."""
+    import types
+
+    return isinstance(v, types.ModuleType)
+
+
+def cell_contents(cell: Any) -> Any:
+    """A closure cell's contents, ``_NONE`` where it is empty."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _NONE
+
+
+def _put_tensor(torch: Any, t: Any, was: Any) -> None:
+    """Tensor ``t``'s values back from its copy ``was`` in place: a sparse compressed one (CSR, CSC, BSR, BSC) resized
+    to ``was``'s count of elements first (its ``copy_`` takes the same count only: an ``add_`` that filled it, 4 to 16
+    elements, was torch's raw "only sparse compressed tensors with the same number of specified elements"); a
+    nested one by its own ``copy_`` (its ``shape`` raises). Refused, naming the tensor, where torch cannot."""
+    try:
+        if t.is_nested:
+            t.copy_(was)
+        elif t.layout not in (torch.strided, torch.sparse_coo):
+            if t._nnz() != was._nnz():
+                t.resize_as_sparse_(was)
+            t.copy_(was)
+        elif t.shape == was.shape and t.dtype == was.dtype:
+            t.copy_(was)
+    except (RuntimeError, NotImplementedError, TypeError) as exc:
+        from .errors import AtenExecutorError
+
+        kind = "nested" if t.is_nested else str(t.layout).replace("torch.", "")
+        raise AtenExecutorError(
+            f"compile ran forward eagerly to compare it with the program (forward asks whether torch is tracing it), "
+            f"and that run changed a {kind} {str(t.dtype).replace('torch.', '')} tensor the module holds, which "
+            f"compile cannot put back in place ({str(exc).splitlines()[0][:200]}): it stays as that run left it. Change "
+            "the tensor outside forward's eager branch, or take the flag out of forward") from None
 
 
 def _restorable(torch: Any, t: Any) -> bool:
     """Whether tensor ``t``'s values can be compared and put back (``torch.equal``, ``copy_``): a dense tensor
     with data. Why: a meta, sparse or nested tensor the module holds (a placeholder, a mask; not one ``forward``
     uses) made compile fail with torch's raw ``NotImplementedError`` ("aten::equal ... Meta tensors", "SparseCPU")
-    or ``RuntimeError`` ("NestedTensorImpl doesn't support sizes") as it put the state back (review of round 69);
-    those are left as they are (the containers holding them are still put back)."""
+    or ``RuntimeError`` ("NestedTensorImpl doesn't support sizes") as it put the state back (review of round 69).
+    A meta tensor has no values to put back; sparse and nested ones are copied up front instead (``_tensor``)."""
     return t.layout == torch.strided and not t.is_nested and t.device.type != "meta"
 
 

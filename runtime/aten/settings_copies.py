@@ -49,21 +49,62 @@ def adopt_copies(torch: Any, guard: Any, program: Any) -> Any:
     old = {id(was) for was, _now in pairs}
     if any(d.get(key, MISSING) is obj and id(obj) in old for d, key, obj in zip(dicts, keys, objects)):
         return guard   # (still held at another place: its fields stay watched there)
-    for d, key, was in zip(settings._now(), settings.keys, settings.values):   # (the old ones as compile saw them)
-        now = d.get(key, was if was is UNSET else MISSING)   # (a class's field forward read: still not set)
-        if now is not was and not same_value(now, was):
-            return guard
+    fresh = None
     if guard.reads is not None and guard.reads.first_changed() is not None:
-        return guard
+        fresh = _reads_now(torch, guard)
+        if not _reads_as_compiled(guard.reads, fresh):
+            return guard
     read = _read_keys(program)
     mapping: dict[int, tuple[Any, Any]] = {}
     budget = [_ITEMS]
-    if not all(_equal_object(torch, was, now, read, mapping, _DEPTH, budget) for was, now in pairs):
+    compiled = _compiled_fields(settings)
+    if not all(_equal_object(torch, was, now, read, mapping, _DEPTH, budget, compiled) for was, now in pairs):
         return guard
+    copied = {id(d) for o, d in zip(*settings.owners) if id(o) in mapping}
+    for d, key, was in zip(settings._now(), settings.keys, settings.values):   # (the fields of no copied object)
+        if id(d) in copied or any(d is vars(o) for o, _d in zip(*settings.owners) if id(o) in mapping):
+            continue   # (a copied object's: its copy was compared with compile's values above, not the old one)
+        now = d.get(key, was if was is UNSET else MISSING)   # (a class's field forward read: still not set)
+        if now is not was and not same_value(now, was):
+            return guard
     if _held_elsewhere(settings, mapping) or _referenced_outside(torch, guard.root, mapping):
         return guard
     keep = [was for i, (was, _now) in mapping.items() if i in read]   # (named by id in the program's read sets)
-    return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()}, keep)
+    return _adopted(torch, guard, {i: now for i, (_was, now) in mapping.items()}, keep, fresh)
+
+
+def _reads_now(torch: Any, guard: Any) -> Any:
+    """The reads' watch recorded again from the module as it is now (the copies in their places)."""
+    from .python_reads import record_reads
+
+    r = guard.reads
+    return record_reads(torch, guard.root, r.skip, r.live, r.read, r.held)
+
+
+def _reads_as_compiled(was: Any, now: Any) -> bool:
+    """Whether each place the reads' watch ``was`` recorded at compile holds, in the watch ``now`` recorded from the
+    module as it is (the copies in place), what it held at compile: a container equal item by item to its copy then, a
+    plain value equal, anything else the very object. Why not ``was.first_changed()``: it reads the places through the
+    old objects the copy replaced, and a list of the old one appended to after the copy took its place
+    (``old.extra.append(3)``) refused the copy, whose own list is compile's [1, 2] (round 71)."""
+    from .python_reads import _deep_same
+
+    if was.buffers is not None and was.buffers.first_changed() is not None:
+        return False
+    copies = dict(was.copies)
+    at = {label: i for i, label in enumerate(now.labels)}
+    for i, label in enumerate(was.labels):
+        j = at.get(label)
+        if j is None:
+            return False
+        v, before = now.values[j], was.values[i]
+        if i in copies:
+            if not _deep_same(v, copies[i]):
+                return False
+        elif v is not before and not (isinstance(v, SCALARS) and isinstance(before, SCALARS)
+                                       and type(v) is type(before) and same_value(v, before)):
+            return False
+    return True
 
 
 def _held_elsewhere(settings: Any, mapping: dict[int, tuple[Any, Any]]) -> bool:
@@ -108,10 +149,31 @@ def _read_keys(program: Any) -> dict[int, set[str]]:
     return out
 
 
+def _compiled_fields(settings: Any) -> dict[int, dict[str, Any]]:
+    """{id of a settings object whose fields the guard watches: {field: its value at compile}} (``UNSET``: not in
+    its ``__dict__`` then, read from its class), slotted objects' slots too."""
+    by_dict = {id(d): o for o, d in zip(*settings.owners)}
+    out: dict[int, dict[str, Any]] = {}
+    for d, key, value in zip(settings.dicts, settings.keys, settings.values):
+        o = by_dict.get(id(d))
+        if o is not None:
+            out.setdefault(id(o), {})[key] = value
+    _names, objects, keys, values = settings.slotted
+    for o, key, value in zip(objects, keys, values):
+        out.setdefault(id(o), {})[key] = value
+    return out
+
+
 def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], mapping: dict[int, tuple[Any, Any]],
-                  depth: int, budget: list[int]) -> bool:
-    """Whether the settings object ``now`` holds what ``was`` holds (its fields, walked); records ``mapping``
-    {id(was): (was, now)} for each pair of objects found equal."""
+                  depth: int, budget: list[int], compiled: dict[int, dict[str, Any]] | None = None) -> bool:
+    """Whether the settings object ``now`` holds what ``was`` held at compile (its fields, walked); records ``mapping``
+    {id(was): (was, now)} for each pair of objects found equal.
+
+    The fields the guard watches are compared with their values at compile (``compiled``), not with ``was``'s now,
+    and a field ``forward`` did not read is not compared. Why: the old object may change after the copy took its
+    place (``old = m.cfg; m.cfg = copy.deepcopy(old); old.scale = 5.0``, or ``old.extra.append(3)`` of a list forward
+    never reads), and the compiled model reads the copy alone, which holds what compile saw: each such call was
+    refused as a replaced object though eager computed what the program computes (round 71)."""
     if now is was:
         return True
     if id(was) in mapping:   # (met before: a cycle, or one object held at two places of the copy too)
@@ -121,18 +183,34 @@ def _equal_object(torch: Any, was: Any, now: Any, read: dict[int, set[str]], map
     a, b = object_field_dict(torch, was), object_field_dict(torch, now)
     if a is None or b is None:
         return False
+    at_compile = (compiled or {}).get(id(was))
+    if at_compile:
+        a = dict(a)
+        for key, value in at_compile.items():
+            if value is UNSET:
+                a.pop(key, None)
+            else:
+                a[key] = value
     mapping[id(was)] = (was, now)
     fields = read.get(id(was))   # (a slotted object's reads are not recorded by name: all its slots compared)
     for key in list(dict.fromkeys([*a, *b])):
         x, y = a.get(key, MISSING), b.get(key, MISSING)
         if x is y:
             continue
-        if fields is not None and key not in fields and _scalar(x) and _scalar(y):
-            continue   # (a plain field forward did not read: no value of the program)
-        if not _equal(torch, x, y, read, mapping, depth - 1, budget):
+        if (fields is not None and key not in fields and (at_compile is None or key not in at_compile)
+                and not _holds_tensor(torch, x) and not _holds_tensor(torch, y)):
+            continue   # (a field forward did not read, no tensor in it: no value of the program)
+        if not _equal(torch, x, y, read, mapping, depth - 1, budget, compiled):
             del mapping[id(was)]
             return False
     return True
+
+
+def _holds_tensor(torch: Any, v: Any) -> bool:
+    """Whether ``v`` is a tensor or array, or a list, tuple or dict holding one at its top (the program may hold
+    such a tensor itself: left to the guard, as before)."""
+    items = list(v.values()) if type(v) is dict else v if type(v) in (list, tuple) else [v]
+    return any(isinstance(x, torch.Tensor) or type(x).__name__ == "ndarray" for x in items)
 
 
 def _scalar(v: Any) -> bool:
@@ -140,7 +218,7 @@ def _scalar(v: Any) -> bool:
 
 
 def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[int, tuple[Any, Any]], depth: int,
-           budget: list[int]) -> bool:
+           budget: list[int], compiled: dict[int, dict[str, Any]] | None = None) -> bool:
     """Whether ``y`` holds what ``x`` holds, as ``_equal_object`` proves it."""
     budget[0] -= 1
     if x is y:
@@ -150,17 +228,18 @@ def _equal(torch: Any, x: Any, y: Any, read: dict[int, set[str]], mapping: dict[
     if isinstance(x, SCALARS):
         return same_value(x, y)
     if type(x) in (tuple, list):
-        return len(x) == len(y) and all(_equal(torch, p, q, read, mapping, depth - 1, budget) for p, q in zip(x, y))
+        return len(x) == len(y) and all(_equal(torch, p, q, read, mapping, depth - 1, budget, compiled)
+                                        for p, q in zip(x, y))
     if type(x) is dict:
         return (len(x) == len(y) and all(type(p) is type(q) and same_value(p, q) for p, q in zip(x, y))
-                and all(_equal(torch, x[p], y[q], read, mapping, depth - 1, budget) for p, q in zip(x, y)))
+                and all(_equal(torch, x[p], y[q], read, mapping, depth - 1, budget, compiled) for p, q in zip(x, y)))
     if type(x) in (set, frozenset):   # (item by item in iteration order: ``for v in cfg.vals`` runs in it, and
         return (len(x) == len(y)      # ``{1} == {True}``, ``{0.0} == {-0.0}``; ``{1, 9}`` and ``{9, 1}`` run apart)
                 and all(isinstance(p, SCALARS) and same_value(p, q) for p, q in zip(x, y)))
-    return _equal_object(torch, x, y, read, mapping, depth, budget)
+    return _equal_object(torch, x, y, read, mapping, depth, budget, compiled)
 
 
-def _adopted(torch: Any, guard: Any, mapping: dict[int, Any], keep: list[Any]) -> Any:
+def _adopted(torch: Any, guard: Any, mapping: dict[int, Any], keep: list[Any], fresh: Any = None) -> Any:
     """``guard`` with its settings watching ``mapping``'s new objects (their ``__dict__``) in place of the old ones,
     and the reads' watch recorded again from the module now; ``keep``: the old objects the program's read sets name
     by id, kept alive (``Settings.retired``) so that no new object takes such an id (a copy made at every step
@@ -183,5 +262,5 @@ def _adopted(torch: Any, guard: Any, mapping: dict[int, Any], keep: list[Any]) -
                        retired=retired, slotted=slotted).refreshed()
     reads = guard.reads
     if reads is not None:
-        reads = record_reads(torch, guard.root, reads.skip, reads.live, reads.read, reads.held)
+        reads = fresh or record_reads(torch, guard.root, reads.skip, reads.live, reads.read, reads.held)
     return replace(guard, settings=settings, reads=reads)
