@@ -610,7 +610,9 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         raise PlanFormatError(f"{source}: top level must be a JSON object")
     if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
         fmt = doc.get("format")
-        raise PlanFormatError(f"{source}: unknown format {_short(fmt)} (expected {PLAN_FORMAT!r})"
+        # (a document without the field said "unknown format None", as if it had named one)
+        what = f"unknown format {_short(fmt)}" if "format" in doc else "no 'format' field"
+        raise PlanFormatError(f"{source}: {what} (expected {PLAN_FORMAT!r})"
                               + swapped_hint(fmt, "plan") + _typo_note(doc, "format"))
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:

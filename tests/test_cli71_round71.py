@@ -225,3 +225,23 @@ def test_cleaning_never_fails_a_write(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", lambda d: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
     files.atomic_write_text(str(tmp_path / "p.json"), "[]")
     assert (tmp_path / "p.json").read_text() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 4. a document without a format field
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["plan", "show"])
+def test_a_document_without_a_format_field_says_so(tmp_path, command):
+    """``{"name": "x", "version": "1.0"}`` (a package.json given by mistake) was "unknown format None", as if the
+    document had named a format called None."""
+    doc = tmp_path / "package.json"
+    doc.write_text('{"name": "x", "version": "1.0"}')
+    argv = ["plan", str(doc), "-o", str(tmp_path / "p.json")] if command == "plan" else ["show", str(doc)]
+    code, _out, err = run_captured(*argv)
+    kind = "graph" if command == "plan" else "plan"
+    assert_bad_input(code, err, f"package.json: no 'format' field (expected 'memplan.{kind}/1')")
+    assert "None" not in err, err
+    with pytest.raises(memplan.GraphError, match=r"^g: no 'format' field .*did you mean 'format'"):
+        memplan.graph_from_dict({"Format": "memplan.graph/1", "tensors": [], "nodes": []}, source="g")
