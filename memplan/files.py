@@ -18,7 +18,8 @@ and reads them without blocking (``/proc/kmsg`` is a "regular" file whose read w
 
 A write killed where no signal can be held (SIGKILL, a power cut) leaves its temporary file,
 ``.memplan-PID-XXXXXXXX.tmp``; the next write into that folder removes it once its writer's process is
-gone and the file is over an hour old (``remove_stale_temporaries``), and touches nothing else.
+gone and the file was last written and read over an hour ago, and it is no input of the running command
+(``remove_stale_temporaries``); it touches nothing else.
 """
 
 from __future__ import annotations
@@ -230,6 +231,27 @@ def _writer_gone(pid: int) -> bool:
     return False
 
 
+#: (st_dev, st_ino) of the files the running command reads (``inputs_kept``): never removed as stale temporaries
+_KEPT: contextvars.ContextVar[frozenset[tuple[int, int]]] = contextvars.ContextVar("memplan_kept", default=frozenset())
+
+
+@contextlib.contextmanager
+def inputs_kept(paths) -> Iterator[None]:
+    """While the block runs, ``remove_stale_temporaries`` leaves the files ``paths`` name alone, whatever their name.
+    Why: a user salvaging the plan a killed write left (``memplan draw G .memplan-4242-abcd1234.tmp -o map.png``) had
+    that very input removed by the write of the picture beside it."""
+    ids = set()
+    for path in paths:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            st = os.stat(path)
+            ids.add((st.st_dev, st.st_ino))
+    token = _KEPT.set(_KEPT.get() | frozenset(ids))
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+
+
 def remove_stale_temporaries(directory: str, now: float | None = None) -> list[str]:
     """Remove from ``directory`` the temporary files an earlier write left there when it was killed where no signal
     can be held (SIGKILL: the OOM killer, ``kill -9``, a CI job's timeout, a power cut) between creating its file and
@@ -238,8 +260,9 @@ def remove_stale_temporaries(directory: str, now: float | None = None) -> list[s
 
     Only a file of our naming (``_OUR_TEMPORARY``: ``.memplan-PID-XXXXXXXX.tmp``) is removed, and only when all of
     these hold: it is a regular file (not a link or a folder), it belongs to this user, its writer's process ``PID``
-    is gone (``_writer_gone``: never one that runs, this process included), and it was last written more than
-    ``STALE_TEMPORARY_SECONDS`` ago. A live writer's file is never taken: its process runs, and a writer this process
+    is gone (``_writer_gone``: never one that runs, this process included), it was last written and last read more
+    than ``STALE_TEMPORARY_SECONDS`` ago (read since: someone salvages it), and it is none of the running command's
+    inputs (``inputs_kept``). A live writer's file is never taken: its process runs, and a writer this process
     cannot see (another PID namespace) finishes within the hour. Two writers cleaning at once may both try one file:
     the second finds it gone. Any error (the folder unreadable, the file gone or not ours to remove) leaves the file
     and never fails the write that cleans. POSIX only (``kill(pid, 0)`` asks without sending a signal; elsewhere
@@ -254,6 +277,7 @@ def remove_stale_temporaries(directory: str, now: float | None = None) -> list[s
         entries = list(os.scandir(directory))
     except (OSError, ValueError):
         return removed
+    kept = _KEPT.get()
     for entry in entries:
         m = _OUR_TEMPORARY.fullmatch(entry.name)
         if m is None:
@@ -261,7 +285,8 @@ def remove_stale_temporaries(directory: str, now: float | None = None) -> list[s
         try:
             st = entry.stat(follow_symlinks=False)
             if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
-                    or now - st.st_mtime <= STALE_TEMPORARY_SECONDS or not _writer_gone(int(m.group(1)))):
+                    or now - max(st.st_mtime, st.st_atime) <= STALE_TEMPORARY_SECONDS
+                    or (st.st_dev, st.st_ino) in kept or not _writer_gone(int(m.group(1)))):
                 continue
             os.unlink(entry.path)
         except OSError:

@@ -245,3 +245,29 @@ def test_a_document_without_a_format_field_says_so(tmp_path, command):
     assert "None" not in err, err
     with pytest.raises(memplan.GraphError, match=r"^g: no 'format' field .*did you mean 'format'"):
         memplan.graph_from_dict({"Format": "memplan.graph/1", "tensors": [], "nodes": []}, source="g")
+
+
+def test_a_leftover_given_as_an_input_is_not_removed(tmp_path):
+    """Salvaging the plan a killed write left: ``memplan draw G .memplan-PID-XXXXXXXX.tmp -o map.svg`` (or any command
+    writing beside it) must not remove the very file it reads, nor one read within the hour."""
+    pytest.importorskip("matplotlib")
+    g = examples.diamond()
+    gp = tmp_path / "g.json"
+    memplan.save_graph(g, str(gp))
+    salvaged = tmp_path / f".memplan-{_dead_pid()}-abcd1234.tmp"
+    salvaged.write_text(json.dumps(memplan.plan(g).to_dict()))
+    _old(salvaged)
+    code, _out, err = run_captured("draw", str(gp), str(salvaged), "-o", str(tmp_path / "map.svg"), "-q")
+    assert code == 0, err
+    assert salvaged.exists()   # (an input of the command, read just now)
+    _old(salvaged)
+    with files.inputs_kept([str(salvaged)]):   # (the command's inputs, whatever their times say)
+        files.atomic_write_text(str(tmp_path / "x.json"), "{}")
+    assert salvaged.exists()
+    now = time.time()
+    os.utime(salvaged, (now, now - 2 * files.STALE_TEMPORARY_SECONDS))   # (read just now, written long ago)
+    files.atomic_write_text(str(tmp_path / "x.json"), "{}")
+    assert salvaged.exists()   # (read within the hour: someone is at it)
+    _old(salvaged)
+    files.atomic_write_text(str(tmp_path / "x.json"), "{}")
+    assert not salvaged.exists()
