@@ -787,7 +787,12 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         return EXIT_BAD_INPUT
     merged = _notes_into_document(args)
     try:
-        code = int(args.func(args) or 0)
+        from .files import inputs_kept
+
+        # (an input is never removed as a killed write's leftover: the positional ones, cheap to find; a suite's
+        # files or an ONNX model's data would take ``_command_inputs``' callbacks, and none of them is a plan)
+        with inputs_kept(getattr(args, k) for k in INPUT_ARGS if isinstance(getattr(args, k, None), str)):
+            code = int(args.func(args) or 0)
         if merged and held is not None:   # (the warnings would follow the document into its file or pipe)
             held.clear()
         if sys.stdout is not None:  # (None: started with stdout closed)

@@ -383,6 +383,23 @@ class PlanMismatch(PlanFormatError, UnsafePlan):
     """
 
 
+#: how many ids a finding about a set of nodes or tensors names before it counts the rest ("and 3 more")
+NAMED_IDS = 5
+
+
+def some_of(ids: Sequence[str], noun: str, spell: Callable[[str], str] = repr, cap: int = NAMED_IDS) -> str:
+    """``noun`` and the ids of ``ids`` a finding names: "node 'a'" for one, "3 nodes: 'a', 'b', 'c'" for a few, and
+    past ``cap`` the first ``cap`` and a count of the rest ("8 nodes: 'a', 'b', 'c', 'd', 'e' and 3 more"), each id
+    as ``spell`` writes it. Why: "plan has no entry for graph node 'a' and 7 more" named one node of eight, so a user
+    who put it back was refused for the next one, seven runs to learn what one could have said; and the verifier
+    listed missing tensors one finding each, missing nodes as one, for the same kind of mistake."""
+    ids = list(ids)
+    if len(ids) == 1:
+        return f"{noun} {spell(ids[0])}"
+    shown = ", ".join(spell(i) for i in ids[:cap])
+    return f"{len(ids)} {noun}s: {shown}" + (f" and {len(ids) - cap} more" if len(ids) > cap else "")
+
+
 def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1 (``counted(1, "node") == "1 node"``; ``noun`` ends in a
     consonant's "s" only: "byte count", "field"). Why: messages and summary lines said "1 nodes", "1 fields"

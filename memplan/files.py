@@ -15,6 +15,11 @@ never replaced by a file (the path ``-`` is standard output, as in
 ``memplan plan GRAPH -o -``: the whole document in one write once it is complete; ``./-`` names a file);
 a reader accepts only regular files of at most ``MAX_FILE_BYTES`` (a FIFO, ``/dev/zero`` or a 100 GB file is refused, never read forever),
 and reads them without blocking (``/proc/kmsg`` is a "regular" file whose read waits).
+
+A write killed where no signal can be held (SIGKILL, a power cut) leaves its temporary file,
+``.memplan-PID-XXXXXXXX.tmp``; the next write into that folder removes it once its writer's process is
+gone and the file was last written and read over an hour ago, and it is no input of the running command
+(``remove_stale_temporaries``); it touches nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import contextvars
 import io
 import os
+import re
 import signal
 import stat
 import sys
@@ -168,9 +174,10 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     why = read_only_directory(directory)
     if why:
         raise MemplanError(f"cannot write {path}: {why} (in {directory})")
+    remove_stale_temporaries(directory)
     with signals_held() as held:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=".tmp", dir=directory)
+            fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), suffix=".tmp", dir=directory)
         except OSError as exc:
             raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
         try:
@@ -193,6 +200,99 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             if isinstance(exc, OSError):
                 raise MemplanError(f"cannot write {path}: {exc.strerror}") from None
             raise
+
+
+#: a temporary file of ours that ``remove_stale_temporaries`` may take away: ``.memplan-PID-`` (the writer's process
+#: id), mkstemp's 8 characters (a probe's padded with ``x``: ``_cannot_create_in``), ``.tmp``. Nothing else is ever
+#: touched: not a ``.memplan-XXXXXXXX.tmp`` of a memplan before round 71 (it names no writer), not ``_keep``'s links
+_OUR_TEMPORARY = re.compile(r"\.memplan-([1-9][0-9]{0,9})-[A-Za-z0-9_]{8,}\.tmp")
+#: how old (by its last write) a temporary file of a dead writer must be before a later write takes it away: far
+#: longer than any write of ours takes, mkstemp to rename (a 1 GiB file on a slow disk), so that a writer this
+#: process cannot see (another PID namespace, a container or host sharing the folder) is never raced
+STALE_TEMPORARY_SECONDS = 3600
+
+
+def _temp_prefix() -> str:
+    """The name prefix of this process's temporary files, naming its process id (``_OUR_TEMPORARY``)."""
+    return f".memplan-{os.getpid()}-"
+
+
+def _writer_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs on this machine (``kill(pid, 0)`` finds none). This process, one of another
+    user (EPERM) or any doubt counts as running."""
+    if pid == os.getpid():   # (our own: a ``staged`` block's files, renamed when it ends)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError, ValueError):
+        return False
+    return False
+
+
+#: (st_dev, st_ino) of the files the running command reads (``inputs_kept``): never removed as stale temporaries
+_KEPT: contextvars.ContextVar[frozenset[tuple[int, int]]] = contextvars.ContextVar("memplan_kept", default=frozenset())
+
+
+@contextlib.contextmanager
+def inputs_kept(paths) -> Iterator[None]:
+    """While the block runs, ``remove_stale_temporaries`` leaves the files ``paths`` name alone, whatever their name.
+    Why: a user salvaging the plan a killed write left (``memplan draw G .memplan-4242-abcd1234.tmp -o map.png``) had
+    that very input removed by the write of the picture beside it."""
+    ids = set()
+    for path in paths:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            st = os.stat(path)
+            ids.add((st.st_dev, st.st_ino))
+    token = _KEPT.set(_KEPT.get() | frozenset(ids))
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+
+
+def remove_stale_temporaries(directory: str, now: float | None = None) -> list[str]:
+    """Remove from ``directory`` the temporary files an earlier write left there when it was killed where no signal
+    can be held (SIGKILL: the OOM killer, ``kill -9``, a CI job's timeout, a power cut) between creating its file and
+    renaming it; return their names. Why: ``memplan plan G -o out.json`` killed mid-write left
+    ``.memplan-*.tmp`` beside the output for good, a hidden file as large as the plan, and each such kill one more.
+
+    Only a file of our naming (``_OUR_TEMPORARY``: ``.memplan-PID-XXXXXXXX.tmp``) is removed, and only when all of
+    these hold: it is a regular file (not a link or a folder), it belongs to this user, its writer's process ``PID``
+    is gone (``_writer_gone``: never one that runs, this process included), it was last written and last read more
+    than ``STALE_TEMPORARY_SECONDS`` ago (read since: someone salvages it), and it is none of the running command's
+    inputs (``inputs_kept``). A live writer's file is never taken: its process runs, and a writer this process
+    cannot see (another PID namespace) finishes within the hour. Two writers cleaning at once may both try one file:
+    the second finds it gone. Any error (the folder unreadable, the file gone or not ours to remove) leaves the file
+    and never fails the write that cleans. POSIX only (``kill(pid, 0)`` asks without sending a signal; elsewhere
+    nothing is removed)."""
+    if os.name != "posix":
+        return []
+    import time
+
+    removed: list[str] = []
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(directory))
+    except (OSError, ValueError):
+        return removed
+    kept = _KEPT.get()
+    for entry in entries:
+        m = _OUR_TEMPORARY.fullmatch(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
+                    or now - max(st.st_mtime, st.st_atime) <= STALE_TEMPORARY_SECONDS
+                    or (st.st_dev, st.st_ino) in kept or not _writer_gone(int(m.group(1)))):
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(entry.name)
+    return removed
 
 
 #: the temporary files of a ``staged`` block, (temporary, target, path as given) each; None outside one
@@ -540,10 +640,11 @@ def _cannot_create_in(directory: str, name_bytes: int = 0) -> str | None:
     why = read_only_directory(directory)
     if why:
         return why
-    suffix = ".tmp".rjust(max(4, name_bytes - len(".memplan-") - 8), "x")   # (mkstemp adds 8 characters)
+    prefix = _temp_prefix()
+    suffix = ".tmp".rjust(max(4, name_bytes - len(prefix) - 8), "x")   # (mkstemp adds 8 characters)
     with signals_held():
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".memplan-", suffix=suffix, dir=directory)
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
         except OSError as exc:
             return exc.strerror or str(exc)
         try:

@@ -24,6 +24,7 @@ from .errors import (
     as_int,
     counted,
     plain_str,
+    some_of,
     swapped_hint,
     twin_spelling,
     unicode_twins,
@@ -609,7 +610,9 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         raise PlanFormatError(f"{source}: top level must be a JSON object")
     if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
         fmt = doc.get("format")
-        raise PlanFormatError(f"{source}: unknown format {_short(fmt)} (expected {PLAN_FORMAT!r})"
+        # (a document without the field said "unknown format None", as if it had named one)
+        what = f"unknown format {_short(fmt)}" if "format" in doc else "no 'format' field"
+        raise PlanFormatError(f"{source}: {what} (expected {PLAN_FORMAT!r})"
                               + swapped_hint(fmt, "plan") + _typo_note(doc, "format"))
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:
@@ -762,9 +765,9 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
         text = spelled(x)
         return text if len(text) <= 60 else text[:57] + "..."
 
-    def missing(ids: list[str], present: set[str]) -> tuple[str, int]:
+    def missing(ids: list[str], present: set[str], noun: str) -> tuple[str, int]:
         gone = [i for i in ids if i not in present]
-        return own(gone[0]) + (f" and {len(gone) - 1} more" if len(gone) > 1 else "") + guess, len(gone)
+        return some_of(gone, noun, own) + guess, len(gone)
 
     seen: set[str] = set()
     for nid, _ in plan.order:
@@ -777,8 +780,8 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
             found(1, f"node {own(nid)} appears twice in the plan's order")
         seen.add(nid)
     if len(seen & nindex.keys()) < len(nindex):
-        text, n = missing([n.id for n in graph.nodes], seen)
-        found(1, "plan has no entry for graph node " + text, n)
+        text, n = missing([n.id for n in graph.nodes], seen, "graph node")
+        found(1, "plan has no entry for " + text, n)
         named[len(out) - 1] = n
     bad_events = {(a, b) for a, b in plan.events if a not in nindex or b not in nindex}
     if bad_events:
@@ -802,8 +805,8 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
                      "graph (wrong graph?)")
         placed.add(tid)
     if len(placed & tindex.keys()) < len(tindex):
-        text, n = missing([t.id for t in graph.tensors], placed)
-        found(4, "plan does not place graph tensor " + text, n)
+        text, n = missing([t.id for t in graph.tensors], placed, "graph tensor")
+        found(4, "plan does not place " + text, n)
         named[len(out) - 1] = n
     del out[ordered + limit:]
     out.total = total

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ._gc import paused
-from .errors import PlanFormatError, UnsafePlan, named_options, twin_spelling, unicode_twins
+from .errors import PlanFormatError, UnsafePlan, named_options, some_of, twin_spelling, unicode_twins
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .ops import COPY_OP
@@ -127,14 +127,19 @@ def _check(graph: Graph, plan: Plan | dict[str, Any], fused_groups: bool) -> Fin
     out.named = named
     kept = [0] * 5   # findings kept per rule (0 unused), each up to MAX_REPORTED
 
-    def bad(rule: int, msg: str) -> None:
+    def bad(rule: int, msg: str, count: int = 1) -> None:
         """Keep a finding, up to MAX_REPORTED of each rule. Why per rule: with one cap for all, a plan with 250 events
         inside one stream (rule 1) was reported as breaking rule 1 alone, while it also raced reads (rule 2) and
-        reused memory too early (rule 3): the findings of every rule it breaks are listed."""
-        out.total += 1
+        reused memory too early (rule 3): the findings of every rule it breaks are listed. ``count``: the nodes or
+        tensors one message names (``errors.some_of``: "order is missing 8 nodes: ..."), each a finding of its own, as
+        a node listed twice or an unknown one is, so ``total`` and ``UnsafePlan``'s "and N more" count them all (one
+        finding for 1,000 missing nodes was counted as one)."""
+        out.total += count
         if kept[rule] < MAX_REPORTED:
             kept[rule] += 1
             out.append((rule, msg))
+            if count > 1:
+                named[len(out) - 1] = count
 
     def past_cap(j: int) -> None:
         """One more finding, past the cap, not made into a message, for a read whose nearest written tensor is ``j``:
@@ -170,13 +175,7 @@ def _check(graph: Graph, plan: Plan | dict[str, Any], fused_groups: bool) -> Fin
         pos[ni], stream[ni] = p, s
     missing = [nodes[i].id for i in range(N) if pos[i] < 0]
     if missing:
-        bad(1, f"order is missing node {nm(missing[0])}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
-        if out and out[-1][1].startswith("order is missing node"):   # (kept: not past the cap)
-            named[len(out) - 1] = len(missing)
-        # each missing node is a finding of its own, as the message counts them (and as a node listed twice or an
-        # unknown one is): one message for all of them, so "and N more" counts the rest (it said one finding for
-        # 1,000 missing nodes, a plan missing one of them counted alike)
-        out.total += len(missing) - 1
+        bad(1, "order is missing " + some_of(missing, "node", nm), len(missing))
         # happens-before (rules 2, 3) needs every node's place; the placement (rule 4) does not, and is still judged:
         # a plan missing a node and placing a tensor past the arena was reported as missing the node alone
         tdev = _device_findings(graph, plan, bad) if plan.devices > 1 else None
@@ -563,9 +562,9 @@ def _placement(graph: Graph, plan: Plan, tdev: list[int | None] | None, bad, nm)
         if size != graph.tensors[t].size:
             bad(4, f"tensor {nm(tid)} has size {size} in the plan but {graph.tensors[t].size} in the graph")
         offset[t] = off
-    for t, tensor in enumerate(graph.tensors):
-        if not seen[t]:
-            bad(4, f"plan does not place tensor {nm(tensor.id)}")
+    unplaced = [tensor.id for t, tensor in enumerate(graph.tensors) if not seen[t]]
+    if unplaced:
+        bad(4, "plan does not place " + some_of(unplaced, "tensor", nm), len(unplaced))
     align = graph.alignment
     for t, tensor in enumerate(graph.tensors):
         r = graph.root[t]
@@ -576,7 +575,8 @@ def _placement(graph: Graph, plan: Plan, tdev: list[int | None] | None, bad, nm)
                 bad(4, f"tensor {nm(tensor.id)} lives in weight memory but has offset {off}")
             continue
         if off is None:
-            bad(4, f"tensor {nm(tensor.id)} lives in the arena but has no offset")
+            if seen[t]:   # (one not placed at all is said above: "has no offset" too was two findings, one cause)
+                bad(4, f"tensor {nm(tensor.id)} lives in the arena but has no offset")
             continue
         if tensor.view_of is not None:
             parent = graph.tensor_index[tensor.view_of]

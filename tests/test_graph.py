@@ -99,7 +99,7 @@ def test_unknown_format(fmt):
         del doc["format"]
     else:
         doc["format"] = fmt
-    bad(doc, "format", repr(fmt))
+    bad(doc, "format", repr(fmt) if fmt is not None else "no 'format' field")   # (not "unknown format None")
 
 
 def test_not_an_object():

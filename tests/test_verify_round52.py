@@ -36,7 +36,7 @@ def test_missing_nodes_count_one_finding_each():
     two = copy.deepcopy(doc)
     two["order"] = two["order"][:-2]
     found = check(g, two)
-    assert found == [(1, "order is missing node 'op2' and 1 more")]
+    assert found == [(1, "order is missing 2 nodes: 'op2', 'op3'")]
     assert found.total == 2 and found.exact
     err = UnsafePlan(found, total=found.total, total_exact=found.exact)
     assert str(err).endswith("; and 1 more"), str(err)
@@ -47,7 +47,7 @@ def test_missing_nodes_count_one_finding_each():
     odd = copy.deepcopy(doc)
     odd["order"] = odd["order"][:-3] + [{"node": "ghost", "stream": 0}]
     found = check(g, odd)
-    assert found[-1] == (1, "order is missing node 'op1' and 2 more") and len(found) == 3 and found.total == 5
+    assert found[-1] == (1, "order is missing 3 nodes: 'op1', 'op2', 'op3'") and len(found) == 3 and found.total == 5
 
 
 # ---- hostile plans: the verifier against the oracle on shapes the corruptions of test_oracle.py do not make ----------
