@@ -478,34 +478,70 @@ def _split(num_outputs, outputs):
     return _model([node], [V("x", T.FLOAT, [2, 5])], [_out(f"y{j}") for j in range(outputs)])
 
 
-def _refused_in_a_child(tmp_path, model) -> str:
-    """The GraphError message of importing ``model`` in a child process: ONNX's shape inference kills the process on
-    such models (SIGABRT, SIGSEGV), so a regression fails the test instead of killing the test run."""
+def _child_cases() -> dict:
+    """case -> model, for every test here whose model ONNX's shape inference kills the process on (SIGABRT, SIGSEGV)
+    or never returns from: imported in a child, so a regression fails the test instead of killing or hanging the run.
+    One child imports them all in turn (each in its own child cost a Python start with memplan and onnx imported,
+    ~1.8 s of CPU, 7 times)."""
+    cases = {"split 1 of 3": _split(1, 3)}
+    for data, indices, batch_dims in _GATHER_ND_NEGATIVE:
+        node = helper.make_node("GatherND", ["x", "i"], ["y"], name="g", batch_dims=batch_dims)
+        cases[f"gather_nd {data} {indices} {batch_dims}"] = _model(
+            [node], [V("x", T.FLOAT, list(data))], [_out("y")], [_i64("i", np.zeros(indices, np.int64))])
+    for equation in _EINSUM_INFERENCE_NEVER_RETURNS:
+        cases[f"einsum {equation}"] = _einsum(equation)
+    return cases
+
+
+@pytest.fixture(scope="module")
+def refused_in_a_child(tmp_path_factory):
+    """case -> the GraphError message of importing its model (``_child_cases``) in one child process; a case the
+    child did not reach (it died or hung on an earlier one) or that raised no GraphError fails its own test, saying
+    how the child ended."""
+    import json
     import subprocess
     import sys
 
-    path = tmp_path / "m.onnx"
-    path.write_bytes(model.SerializeToString())
-    code = ("import sys\nfrom memplan.importers.onnx import import_onnx\nfrom memplan.errors import GraphError\n"
-            f"try:\n    import_onnx({str(path)!r})\nexcept GraphError as e:\n    print(e)\n    sys.exit(7)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 7, (done.returncode, done.stderr[-500:])
-    return done.stdout
+    folder = tmp_path_factory.mktemp("children49")
+    paths = {}
+    for i, (name, model) in enumerate(_child_cases().items()):
+        paths[name] = str(folder / f"m{i}.onnx")
+        (folder / f"m{i}.onnx").write_bytes(model.SerializeToString())
+    code = ("import json, sys\nfrom memplan.importers.onnx import import_onnx\nfrom memplan.errors import GraphError\n"
+            "for name, path in json.loads(sys.argv[1]).items():\n    try:\n        import_onnx(path)\n"
+            "    except GraphError as e:\n        print(json.dumps([name, str(e)]), flush=True)\n"
+            "    else:\n        print(json.dumps([name, None]), flush=True)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, json.dumps(paths)], capture_output=True, text=True,
+                              timeout=60)
+        out, ended = done.stdout, f"exit {done.returncode}: {done.stderr[-500:]}"
+    except subprocess.TimeoutExpired as exc:   # (a hang: the cases it reached still count)
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        ended = "killed after 60 s (hung)"
+    got = dict(json.loads(line) for line in out.splitlines() if line.startswith("["))
+
+    def refused(name: str) -> str:
+        assert name in got, f"the child never finished importing case {name!r}: {ended}"
+        assert got[name] is not None, f"case {name!r} was imported, not refused"
+        return got[name]
+    return refused
 
 
-def test_split_of_fewer_num_outputs_than_outputs_is_refused_not_a_crash(tmp_path):
+def test_split_of_fewer_num_outputs_than_outputs_is_refused_not_a_crash(refused_in_a_child):
     """ONNX's shape inference aborts the process on it (a failed C++ assertion, SIGABRT: the import killed its
     caller)."""
-    assert "node 'sp' (Split): its num_outputs is 1 but it has 3 output(s)" in _refused_in_a_child(tmp_path, _split(1, 3))
+    assert "node 'sp' (Split): its num_outputs is 1 but it has 3 output(s)" in refused_in_a_child("split 1 of 3")
 
 
-@pytest.mark.parametrize("data,indices,batch_dims", [((2, 0), (2, 0), -1), ((4, 0, 3), (4, 1), -2), ((2, 3), (2, 1), -1)])
-def test_gather_nd_of_negative_batch_dims_is_refused_not_a_crash(tmp_path, data, indices, batch_dims):
+_GATHER_ND_NEGATIVE = [((2, 0), (2, 0), -1), ((4, 0, 3), (4, 1), -2), ((2, 3), (2, 1), -1)]
+
+
+@pytest.mark.parametrize("data,indices,batch_dims", _GATHER_ND_NEGATIVE)
+def test_gather_nd_of_negative_batch_dims_is_refused_not_a_crash(refused_in_a_child, data, indices, batch_dims):
     """ONNX's shape inference crashed the process (a segmentation fault) on an empty input, and sized nonsense
     otherwise (``[2, 2, 3]`` for a ``[2, 3]`` by ``[2, 1]``); onnxruntime's loader crashes alike."""
-    node = helper.make_node("GatherND", ["x", "i"], ["y"], name="g", batch_dims=batch_dims)
-    m = _model([node], [V("x", T.FLOAT, list(data))], [_out("y")], [_i64("i", np.zeros(indices, np.int64))])
-    assert f"node 'g' (GatherND): its batch_dims is {batch_dims}" in _refused_in_a_child(tmp_path, m)
+    said = refused_in_a_child(f"gather_nd {data} {indices} {batch_dims}")
+    assert f"node 'g' (GatherND): its batch_dims is {batch_dims}" in said
 
 
 @pytest.mark.parametrize("num_outputs,outputs", [(3, 1), (3, 2), (4, 2)])
@@ -660,11 +696,14 @@ def _einsum(equation):
     return _model([helper.make_node("Einsum", ins, ["y"], name="es", equation=equation)], [X23], [_out("y")])
 
 
-@pytest.mark.parametrize("equation", ["i.j->i", "ij-", "i......j->i"])
-def test_einsum_equation_inference_never_returns_on_is_refused(tmp_path, equation):
+_EINSUM_INFERENCE_NEVER_RETURNS = ["i.j->i", "ij-", "i......j->i"]
+
+
+@pytest.mark.parametrize("equation", _EINSUM_INFERENCE_NEVER_RETURNS)
+def test_einsum_equation_inference_never_returns_on_is_refused(refused_in_a_child, equation):
     """ONNX's shape inference never returns on these (the import hung; onnxruntime's loader hangs too): refused
     before inference. Run in a child with a timeout, so that a regression fails instead of hanging the test run."""
-    assert f"node 'es' (Einsum): its equation {equation!r} is malformed" in _refused_in_a_child(tmp_path, _einsum(equation))
+    assert f"node 'es' (Einsum): its equation {equation!r} is malformed" in refused_in_a_child(f"einsum {equation}")
 
 
 @pytest.mark.parametrize("equation", ["ij->jj", "ij->i->j", "ij->ij,", "ij->>"])

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import subprocess
 import sys
@@ -139,14 +140,53 @@ def test_emulated_random_llama_shapes_match_reference(shape, batch, fuse, wgmma,
     assert np.array_equal(outs[0], outs[1]), shape
 
 
-@pytest.mark.parametrize("batch", [4, 16, 40])
+_HOPPER_BATCHES = (4, 16, 40)
+
+
+def _hopper_cfg(batch):
+    return L.config("tiny", batch=batch, hidden=2048, heads=32, kv_heads=8, ffn=8192, vocab=1000, ctx=9, layers=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _hopper_weights_at_the_largest_batch() -> dict:
+    """``make_weights`` of the Hopper test's 1B layer at its largest batch, made once for its three batches (3 x 27M
+    random floats were most of each case's CPU time); ``_at_batch`` cuts them to each batch."""
+    cfg = _hopper_cfg(max(_HOPPER_BATCHES))
+    return L.make_weights(L.build_graph(cfg, "runtime"), cfg, seed=3)
+
+
+def _at_batch(weights: dict, cfg) -> dict:
+    """``make_weights(build_graph(cfg), cfg, seed)`` from the same call at a larger batch: only the KV caches' row
+    count depends on the batch (``ctx + batch``), their rows past ``ctx`` are zero and the random draws do not depend
+    on it (``test_weights_cut_to_a_smaller_batch_are_make_weights_at_it``). Fresh cache arrays (the step writes
+    them); the matrices are shared, read only."""
+    rows = cfg.ctx + cfg.batch
+    return {k: (v[:rows].copy() if k.endswith("_cache") else v) for k, v in weights.items()}
+
+
+@pytest.mark.parametrize("fuse", L.FUSE_MODES)
+def test_weights_cut_to_a_smaller_batch_are_make_weights_at_it(fuse):
+    """What lets the Hopper test share its weights: bit for bit ``make_weights`` at the smaller batch (on the tiny
+    config at 1 and 3 rows, two layers, GQA), and the caches are copies, so one case's step writes reach no other."""
+    small, big = L.config("tiny", batch=1), L.config("tiny", batch=3)
+    want = L.make_weights(L.build_graph(small, fuse), small, seed=3)
+    bigger = L.make_weights(L.build_graph(big, fuse), big, seed=3)
+    got = _at_batch(bigger, small)
+    assert sorted(got) == sorted(want) and any(k.endswith("_cache") for k in want)
+    for k in want:
+        assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
+        if k.endswith("_cache"):
+            assert bigger[k].shape[0] > got[k].shape[0] and not np.shares_memory(got[k], bigger[k]), k
+
+
+@pytest.mark.parametrize("batch", _HOPPER_BATCHES)
 def test_emulated_hopper_kernels_match_reference(batch):
     """One layer of the 1B with the registry's Hopper choices (``wgmma``): the down projection in 16 K splits at
     4 and 16 rows (fused with its add+norm), the wgmma build at 40; serial and 3-stream plans from
     ``plan_step``, within the tensor cores' tolerance of the float64 reference, with the same kernels."""
-    cfg = L.config("tiny", batch=batch, hidden=2048, heads=32, kv_heads=8, ffn=8192, vocab=1000, ctx=9, layers=1)
+    cfg = _hopper_cfg(batch)
     g = L.build_graph(cfg, "runtime")
-    w, inp = L.make_weights(g, cfg, seed=3), L.make_inputs(cfg, seed=4)
+    w, inp = _at_batch(_hopper_weights_at_the_largest_batch(), cfg), L.make_inputs(cfg, seed=4)
     ref = L.reference_forward(cfg, w, inp)[0]
     plans = {"serial": plan_step(g, batch=batch), "multi": plan_step(g, L.multi_stream_schedule(g), batch=batch)}
     kernels = {}
