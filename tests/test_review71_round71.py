@@ -45,3 +45,66 @@ def test_threads_blocked_outside_a_loop_still_count_as_idle():
         assert len(mine) == 2 and not _ran_since(mine)
     finally:
         ev.set()
+
+
+def _child_and_x():
+    import pytest
+
+    pytest.importorskip("torch")
+    import sys
+
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from test_importer71_round71 import Child, _x
+
+    return Child, _x
+
+
+def test_a_module_shared_at_two_places_is_retried_with_its_buffer_as_a_constant():
+    """``nn.Sequential(c, c)``: one module, one buffer name; counted once per place it was "held twice" and never
+    made a constant, so the model round 70 planned was refused as data-dependent."""
+    import torch
+
+    import memplan
+    from memplan.importers.torch import int_buffers
+
+    Child, _x = _child_and_x()
+    c = Child()
+    m = torch.nn.Sequential(c, c).eval()
+    assert [p for *_rest, p in int_buffers.constant_buffers(torch, m)] == ["0.pad"]
+    graph = memplan.from_torch(m, (_x(),))
+    assert graph.nodes and type(c) is Child and int(c.pad) == 3
+
+
+def _via(kind: str):
+    import torch
+
+    Child, _x = _child_and_x()
+
+    class ViaAlias(torch.nn.Module):
+        """Writes its child's buffer through a list holding it, or a view of it, before the child reads it."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.child = Child()
+            self.hold = [self.child.pad] if kind == "list" else [self.child.pad.view(1)]
+
+        def forward(self, x):
+            self.hold[0].add_(1)
+            return self.child(x)
+
+    return ViaAlias().eval(), _x
+
+
+def test_a_buffer_written_through_a_list_or_a_view_is_no_constant():
+    """Before: planned with the buffer as a constant, while each eager call padded by one more (the write reached
+    the buffer, not the tensors the reads made, and no name of the tree held it twice)."""
+    import pytest
+
+    import memplan
+    from memplan.errors import GraphError
+
+    for kind in ("list", "view"):
+        m, _x = _via(kind)
+        with pytest.raises(GraphError, match=r"'child\.pad' cannot be exported as a constant.*writes it in place"):
+            memplan.from_torch(m, (_x(),))
+        assert list(m.child._buffers) == ["pad"]
