@@ -108,3 +108,22 @@ def test_a_buffer_written_through_a_list_or_a_view_is_no_constant():
         with pytest.raises(GraphError, match=r"'child\.pad' cannot be exported as a constant.*writes it in place"):
             memplan.from_torch(m, (_x(),))
         assert list(m.child._buffers) == ["pad"]
+
+
+def test_a_buffer_only_read_is_retried_under_inference_mode():
+    """Under ``torch.inference_mode()`` each read made an inference tensor, which has no version counter and so
+    counted as written: a model that only reads its buffer was refused "forward writes it in place"; a real write
+    is still refused there."""
+    import pytest
+    import torch
+
+    import memplan
+    from memplan.errors import GraphError
+
+    Child, _x = _child_and_x()
+    from test_importer71_round71 import Parent
+
+    with torch.inference_mode():
+        assert memplan.from_torch(Child().eval(), (_x(),)).nodes
+        with pytest.raises(GraphError, match=r"'child\.pad' cannot be exported as a constant.*writes it in place"):
+            memplan.from_torch(Parent("method").eval(), (_x(),))

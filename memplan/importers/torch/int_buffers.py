@@ -140,7 +140,11 @@ class _ConstantRead:
     def __get__(self, obj: Any, cls: Any = None) -> Any:
         if obj is None:
             return self
-        new = self.torch.tensor(self.value, dtype=self.dtype, device=self.device)
+        # (made outside inference mode: an inference tensor has no version counter, so each read under a caller's
+        # ``torch.inference_mode()`` counted as written, and a buffer forward only reads was refused as written in
+        # place: review of round 71)
+        with self.torch.inference_mode(False):
+            new = self.torch.tensor(self.value, dtype=self.dtype, device=self.device)
         self.made = (*self.made, new)
         return new
 
