@@ -297,8 +297,28 @@ def _ran_since(was: dict[int, tuple[Any, int]]) -> bool:
     pool's worker, a thread waiting on an event, a notebook's heartbeat) ran none, so wrote no global: it does not
     count. A thread started since is the run's (``forward``'s own)."""
     now = _thread_frames()
-    return any(ident not in now or now[ident][0] is not f or f.f_lasti != lasti
+    return any(ident not in now or now[ident][0] is not f or f.f_lasti != lasti or _in_loop(f.f_code, lasti)
                for ident, (f, lasti) in was.items())
+
+
+def _in_loop(code: Any, lasti: int) -> bool:
+    """Whether instruction ``lasti`` of ``code`` lies inside a loop (between a backward jump and its target): a frame
+    blocked there in a C call (``SimpleQueue.get``, ``time.sleep``, a socket's ``recv``) may have run a whole turn of
+    its loop, Python code, and be blocked at the very place again, the same frame. Why: an idle
+    ``ThreadPoolExecutor`` worker (``_worker``'s ``while True: work_queue.get(...)``) ran a job binding a new global
+    during the run and was back in ``get``, so ``_ran_since`` said it ran nothing and the job's global was deleted
+    under it (review of round 71)."""
+    import dis
+
+    try:
+        for ins in dis.get_instructions(code):
+            target = ins.argval
+            if (ins.opcode in dis.hasjrel or ins.opcode in dis.hasjabs) and isinstance(target, int) \
+                    and target <= lasti <= ins.offset:
+                return True
+    except Exception:  # noqa: BLE001 - (unsure: counted as having run)
+        return True
+    return False
 
 
 def _put_space(owner: Any, was: dict, others: bool = False) -> list[str]:

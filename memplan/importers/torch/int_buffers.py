@@ -94,7 +94,10 @@ def constant_buffers(torch: Any, module: Any) -> list[tuple[Any, str, str]]:
     out = []
     writes: dict[type, set[str]] = {}
     slots: dict[int, int] = {}   # (id of a tensor: how many names of the tree hold it)
-    for owner in module.modules(remove_duplicate=False):
+    # (each module once: one module reached at two places of the tree, ``nn.Sequential(c, c)``, holds its buffer
+    # under one name, which its class swap covers at both; counted twice, its buffer was never retried: review of
+    # round 71, a refusal round 70 planned)
+    for owner in module.modules():
         for store in (owner._parameters, owner._buffers, vars(owner)):
             for t in store.values():
                 if isinstance(t, torch.Tensor):
@@ -119,16 +122,29 @@ class _ConstantRead:
     runtime puts back, after its export, the Python containers ``forward``'s code reaches (a closure's list, a class
     attribute's dict: ``runtime.aten.python_state``), which emptied a list of the reads before it was checked."""
 
-    __slots__ = ("torch", "value", "dtype", "device", "path", "made")
+    __slots__ = ("torch", "value", "dtype", "device", "path", "made", "source", "version")
 
     def __init__(self, torch: Any, t: Any, path: str) -> None:
         self.torch, self.value, self.dtype, self.device, self.path = torch, t.tolist(), t.dtype, t.device, path
         self.made: tuple = ()
+        #: the buffer itself and its version counter as the block began: a write through another reference to it (a
+        #: list or a view a parent holds, which neither ``_source_writes`` nor ``constant_buffers``' count of names
+        #: sees) reaches the buffer, not the tensors the reads made (review of round 71: planned with the constant,
+        #: while each eager call padded by one more)
+        self.source, self.version = t, _version_of(t)
+
+    def moved(self) -> bool:
+        """Whether the buffer itself was written since the block began (its version counter moved)."""
+        return self.version is not None and _version_of(self.source) != self.version
 
     def __get__(self, obj: Any, cls: Any = None) -> Any:
         if obj is None:
             return self
-        new = self.torch.tensor(self.value, dtype=self.dtype, device=self.device)
+        # (made outside inference mode: an inference tensor has no version counter, so each read under a caller's
+        # ``torch.inference_mode()`` counted as written, and a buffer forward only reads was refused as written in
+        # place: review of round 71)
+        with self.torch.inference_mode(False):
+            new = self.torch.tensor(self.value, dtype=self.dtype, device=self.device)
         self.made = (*self.made, new)
         return new
 
@@ -264,7 +280,7 @@ def buffers_as_constants(torch: Any, found: list[tuple[Any, str, str]]) -> Itera
             owner.__class__ = type(cls.__name__, (cls,), made
                                    | {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
         yield
-        written = sorted({r.path for r in reads if any(map(_written, r.made))})
+        written = sorted({r.path for r in reads if r.moved() or any(map(_written, r.made))})
         if written:
             raise WrittenBuffer(written)
     finally:
@@ -278,6 +294,14 @@ def buffers_as_constants(torch: Any, found: list[tuple[Any, str, str]]) -> Itera
             owner._buffers.update(rest)
             owner._non_persistent_buffers_set.clear()
             owner._non_persistent_buffers_set.update(non_persistent)
+
+
+def _version_of(t: Any) -> Any:
+    """``t._version``, None where it has none (an inference tensor)."""
+    try:
+        return t._version
+    except Exception:  # noqa: BLE001 - (inference tensors raise on _version)
+        return None
 
 
 def _written(t: Any) -> bool:
