@@ -58,3 +58,32 @@ def test_buffer_assignable_after_compile_whose_first_export_failed() -> None:
     memplan.from_torch(m, (_x(),))
     m.pad = torch.tensor(1)          # (torch 2.11: AssertionError "expected FakeTensor" from the leaked hook)
     assert int(m.pad) == 1
+
+
+def test_digest_of_a_storage_at_an_odd_address_reads_it_byte_by_byte() -> None:
+    """``storage_saves._digest`` read storages as 8-byte words: one at an address no multiple of 8 (DLPack of
+    external memory) faults on a GPU ("misaligned address"). Now read byte by byte there, a change still seen."""
+    import numpy as np
+
+    from runtime.aten.storage_saves import _digest
+
+    buf = np.zeros(41, dtype=np.uint8)
+    odd = torch.from_numpy(buf[1:])               # (data at an odd address)
+    assert odd.untyped_storage().data_ptr() % 8 != 0
+    seen = []
+    real_view = torch.Tensor.view
+
+    def spy(self, *args):
+        if args and args[0] is torch.int64:
+            seen.append(self.data_ptr() % 8)
+        return real_view(self, *args)
+
+    torch.Tensor.view = spy
+    try:
+        before = _digest(torch, odd.untyped_storage())
+        odd[17] = 3
+        after = _digest(torch, odd.untyped_storage())
+    finally:
+        torch.Tensor.view = real_view
+    assert before != after
+    assert all(r == 0 for r in seen), seen       # (no 8-byte view of a misaligned start)

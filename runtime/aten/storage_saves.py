@@ -238,15 +238,19 @@ def _digest(torch: Any, storage: Any) -> Any:
         return None
     with torch.no_grad():
         raw = torch.empty(0, dtype=torch.uint8, device=storage.device).set_(storage, 0, (n,), (1,))
-        words = raw[: n - n % 8].view(torch.int64)
+        # (a storage at an address no multiple of 8, one from DLPack say, is read byte by byte: 8-byte loads from
+        # it fault on a GPU, "misaligned address", and leave the CUDA context unusable)
+        aligned = storage.data_ptr() % 8 == 0
+        whole = n - n % 8 if aligned else n
+        words = raw[:whole].view(torch.int64) if aligned else raw
         weights = _weights(torch, storage.device)
         cpu = storage.device.type == "cpu"
         total = torch.zeros((), dtype=torch.int64, device=storage.device)
         for i in range(0, words.numel(), _CHUNK):
-            part = words[i:i + _CHUNK]
+            part = words[i:i + _CHUNK] if aligned else words[i:i + _CHUNK].to(torch.int64)
             w = weights[: part.numel()]
             total += torch.dot(part, w) if cpu else (part * w).sum()
-        return (int(total), *raw[n - n % 8:].tolist())
+        return (int(total), *raw[whole:].tolist())
 
 
 #: device -> the ``_CHUNK`` weights ``_digest`` multiplies by (made once per device and process: a digest is compared
