@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, not_an_index, plain_int, plain_str, unordered
+from .errors import ScheduleError, not_an_index, plain_int, plain_str, some_of, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
@@ -325,8 +325,13 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     unmapped = next((n for n, s in zip(order, raw) if s is None and isinstance(n, str) and n in graph.node_index
                      and n not in stream_of), None)
     if unmapped is not None:   # (it read "stream None is not an integer", as if the mapping held a None)
-        raise ScheduleError(f"stream_of gives no stream for node {unmapped!r} (it must map every node of order)")
+        # (a key no node has is likely the typo that left it unmapped: named with it)
+        stray = [k for k in stream_of if not (isinstance(k, str) and plain_str(k) in graph.node_index)]
+        hint = f"; stream_of names {some_of(stray, 'key', _short)} that no node has" if stray else ""
+        raise ScheduleError(f"stream_of gives no stream for node {unmapped!r} (it must map every node of order)"
+                            + hint)
     check_schedule(graph, Schedule(order, raw, ()))
+    _refuse_unknown_keys(graph, stream_of)
     streams = tuple(int(s) for s in raw)
     S = (max(streams) + 1) if streams else 1
     node_pos = {graph.node_index[nid]: p for p, nid in enumerate(order)}
@@ -349,6 +354,20 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
 
     _walk_clocks(graph, order, streams, S, needed)
     return Schedule(order, streams, tuple(events))
+
+
+def _refuse_unknown_keys(graph: Graph, stream_of: Mapping) -> None:
+    """ScheduleError naming the keys of ``stream_of`` that are no node of ``graph`` (the first few and a count:
+    ``errors.some_of``), for an order already checked to list every node once. Why: such keys were ignored, so a
+    typo'd id (``{"mm_k": 1, "rope_kk": 1}``) left the node it meant on the stream a default or another key gave it,
+    and the schedule came back without a word; a key the graph does not have is a mistake, never a no-op."""
+    if len(stream_of) == len(graph.nodes):   # (every node of the order is a key: no key to spare)
+        return
+    known = graph.node_index
+    unknown = [k for k in stream_of if not (isinstance(k, str) and plain_str(k) in known)]
+    if unknown:
+        raise ScheduleError(f"stream_of names {some_of(unknown, 'key', _short)} that no node of graph "
+                            f"{_short(graph.name)} has (a typo'd node id? every key must be a node of order)")
 
 
 def check_reads_ordered(graph: Graph, schedule: Schedule) -> None:
