@@ -23,6 +23,7 @@ from .errors import (
     PlanMismatch,
     as_int,
     counted,
+    named_fields,
     plain_str,
     some_of,
     swapped_hint,
@@ -89,6 +90,7 @@ def _owned_entries(value: Any) -> Any:
     return value
 
 
+@named_fields
 @dataclass(frozen=True)
 class Plan:
     """A ``memplan.plan/1`` document (docs/format.md) as an immutable value: ``order`` is ``(node, stream)``

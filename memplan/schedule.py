@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, not_an_index, plain_int, plain_str, some_of, unordered
+from .errors import ScheduleError, named_fields, not_an_index, plain_int, plain_str, some_of, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
@@ -33,6 +33,7 @@ class Event:
     before: str
 
 
+@named_fields
 @by_value
 @dataclass(frozen=True)
 class Schedule:
