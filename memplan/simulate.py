@@ -19,7 +19,7 @@ from .ops import COPY_OP
 from .optimize.cost import EVENT_US_RULE, CostModelLike, is_event_us, node_costs
 from .optimize.timeline import simulate_indices
 from .planfile import Plan, check_plan_for
-from .schedule import Schedule, check_reads_ordered, check_schedule, schedule_of
+from .schedule import Schedule, check_schedule, schedule_of
 from .values import by_value, derived
 
 
@@ -45,9 +45,8 @@ class Simulation:
 
 @named_options
 def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | None = None) -> Simulation:
-    """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order (a read whose
-    writer does not happen-before it included: its run times would contradict the data), and ``PlanMismatch`` for a
-    Plan made for another graph (the arena's safety is not checked: ``verify`` does that).
+    """Simulate ``plan`` (a Plan or a Schedule) of ``graph``; raise ScheduleError on a bad order, and
+    ``PlanMismatch`` for a Plan made for another graph (safety is not checked: ``verify`` does that).
 
     Without a ``cost_model``: the default one, with the event latency the plan was scheduled for
     (its solver block's ``schedule.event_us``) when the plan records one, so the makespan reproduces.
@@ -65,9 +64,6 @@ def simulate(graph: Graph, plan: Plan | Schedule, cost_model: CostModelLike | No
     # a bad order (a reader issued before its writer, an event waited before it is recorded, a stream id
     # outside 0..1023) has no meaningful makespan: it was simulated, and a reversed order "ran" in the serial time
     check_schedule(graph, schedule)
-    # a read on another stream than its writer's with no event between them: the simulator (which follows only the
-    # streams' order and the events) started the reader before its input existed, and reported that makespan
-    check_reads_ordered(graph, schedule)
     order, streams = list(schedule.order), list(schedule.streams)
     idx = graph.node_index
     order_i = [idx[n] for n in order]

@@ -175,32 +175,7 @@ def test_the_rule_is_the_one_the_cli_and_check_cost_model_state():
     assert str(info.value).endswith(EVENT_US_RULE)
 
 
-# ---- 4. simulate of a schedule whose read has no event from its writer -------------------------------------------
-
-def test_simulate_refuses_a_read_whose_writer_does_not_happen_before_it():
-    """``c`` (stream 0) reads ``yb``, written by ``b`` on stream 1, with no event: the simulator follows only the
-    streams' order and the events, so ``c`` started at 1 us, right after ``a`` and while ``b`` still ran, and the
-    makespan was that of a run in which ``c`` read ``yb`` before it was written."""
-    g = _fork()
-    racing = memplan.Schedule(("a", "b", "c"), (0, 1, 0), ())
-    with pytest.raises(ScheduleError, match=r"node 'c' reads 'yb' but its writer 'b' \(stream 1\) does not "
-                                            r"happen-before it.*add Event\('b', 'c'\)"):
-        memplan.simulate(g, racing)
-    fixed = memplan.Schedule(("a", "b", "c"), (0, 1, 0), (memplan.Event("b", "c"),))
-    sim = memplan.simulate(g, fixed, CostModel(event_us=0.0))
-    assert sim.start_us["c"] == sim.end_us["b"] == 1.0 and sim.makespan_us == 2.0
-
-
-def test_simulate_refuses_a_plan_short_of_an_event():
-    g = _fork()
-    p = memplan.plan(g, memplan.schedule_with_events(g, ["a", "b", "c"], {"a": 0, "b": 1, "c": 0}))
-    assert p.events
-    assert memplan.simulate(g, p).makespan_us > 0
-    with pytest.raises(ScheduleError, match=r"node 'c' reads 'yb' but its writer 'b'"):
-        memplan.simulate(g, dataclasses.replace(p, events=()))
-
-
-# ---- 5. a misspelt keyword of a public value class: OptionError naming it and the field meant ---------------------
+# ---- 4. a misspelt keyword of a public value class: OptionError naming it and the field meant ---------------------
 
 @pytest.mark.parametrize("make, typo, meant", [
     (lambda: memplan.Schedule(ordr=("a",), streams=(0,)), "ordr", "order"),
