@@ -200,6 +200,20 @@ def _walk_clocks(graph: Graph, order: tuple[str, ...], streams: tuple[int, ...],
     return _Clocks(clock, stream, seq, members)
 
 
+def _unknown_ids(order: tuple, graph: Graph) -> list:
+    """The entries of ``order`` that name no node of ``graph``, each id once (an entry that is no string, which may
+    be unhashable, as it is), in order: for the message, made only once one is found."""
+    seen: set[str] = set()
+    out = []
+    for x in order:
+        if not isinstance(x, str):
+            out.append(x)
+        elif x not in graph.node_index and x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
 def check_schedule(graph: Graph, schedule: Schedule) -> None:
     """Raise ScheduleError unless the schedule is a well-formed, topological one for ``graph``.
 
@@ -217,15 +231,16 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
     pos: dict[str, int] = {}
     for p, (nid, s) in enumerate(zip(order, streams)):
         if not isinstance(nid, str) or nid not in graph.node_index:
-            raise ScheduleError(f"schedule names unknown node {_short(nid)}")
+            # (every unknown id, the first few and a count: a list of typos named one per run)
+            raise ScheduleError(f"schedule names {some_of(_unknown_ids(order[p:], graph), 'unknown node', _short)}")
         if nid in pos:
             raise ScheduleError(f"schedule lists node {nid!r} twice")
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or not 0 <= s < MAX_STREAMS:
             raise ScheduleError(f"node {nid!r}: stream {_short(s)} is not an integer in 0..{MAX_STREAMS - 1}")
         pos[nid] = p
-    for n in graph.nodes:
-        if n.id not in pos:
-            raise ScheduleError(f"schedule is missing node {n.id!r}")
+    if len(pos) != len(graph.nodes):
+        missing = [n.id for n in graph.nodes if n.id not in pos]
+        raise ScheduleError(f"schedule is missing {some_of(missing, 'node')}")
     # each read comes after its chain's latest-issued writer (one number per view, each from the one
     # above it: listing every writer for every read is quadratic on a chain of written views); the
     # writers are listed only to name the first one out of order

@@ -143,6 +143,20 @@ def test_the_order_is_checked_as_before(order, words):
         memplan.schedule_with_events(_fork(), order, {"a": 0, "b": 1, "c": 0, "q": 0})
 
 
+def test_an_order_names_every_unknown_and_missing_node_capped():
+    """The order's checks named the first unknown or missing node only: a list of typos or a half order took a run
+    per node to learn. Now the first five and a count, as the verifier names a plan's missing nodes."""
+    g = _chain(9)
+    ids = [n.id for n in g.nodes]
+    with pytest.raises(ScheduleError, match=r"^schedule is missing 8 nodes: 'n1', 'n2', 'n3', 'n4', 'n5' and 3 more$"):
+        memplan.schedule_with_events(g, ["n0"], {"n0": 0})
+    order = ["n0", "q1", "q1", "q2", *ids[1:]]
+    with pytest.raises(ScheduleError, match=r"^schedule names 2 unknown nodes: 'q1', 'q2'$"):
+        memplan.schedule_with_events(g, order, dict.fromkeys(order, 0))
+    with pytest.raises(ScheduleError, match=r"^schedule names unknown node \['n0'\]$"):
+        memplan.plan(g, memplan.Schedule((["n0"], *ids[1:]), (0,) * 9))
+
+
 def test_an_exact_stream_of_still_schedules():
     g = _fork()
     s = memplan.schedule_with_events(g, ["a", "b", "c"], {"a": 0, "b": np.int64(1), "c": 0})
