@@ -17,7 +17,16 @@ from types import MappingProxyType
 from typing import Any
 
 from ._gc import paused
-from .errors import GraphError, as_int, not_an_index, plain_str, swapped_hint, unicode_twins, unordered
+from .errors import (
+    GraphError,
+    as_int,
+    named_fields,
+    not_an_index,
+    plain_str,
+    swapped_hint,
+    unicode_twins,
+    unordered,
+)
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
 from .values import by_value
@@ -106,6 +115,7 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+@named_fields
 @dataclass(frozen=True)
 class Graph:
     """A validated graph; nodes are in a valid serial (topological) order.

@@ -23,6 +23,7 @@ from .errors import (
     PlanMismatch,
     as_int,
     counted,
+    named_fields,
     plain_str,
     some_of,
     swapped_hint,
@@ -89,6 +90,7 @@ def _owned_entries(value: Any) -> Any:
     return value
 
 
+@named_fields
 @dataclass(frozen=True)
 class Plan:
     """A ``memplan.plan/1`` document (docs/format.md) as an immutable value: ``order`` is ``(node, stream)``
@@ -638,6 +640,12 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     # the contract's solver block is an object; a list or string there was silently read as {} (its content lost)
     if "solver" in doc and not isinstance(doc["solver"], dict):
         raise PlanFormatError(f"{source}: field 'solver' is not an object ({_short(doc['solver'])})")
+    # the free-form blocks (the solver block, fields another tool added) hold only what a plan file holds: a
+    # document built in Python with ``solver["gap"] = float("nan")`` was taken, and ``to_json``/``save_plan`` of the
+    # plan refused it later, far from the dict that held it (``load_plan`` of a file refuses NaN as it reads it)
+    for key in ("solver", *(k for k in doc if k not in PLAN_FIELDS)):
+        if key in doc:
+            _check_free_form(key, doc[key], source)
 
     # each entry named by list and index (and its node or tensor), with the file name: the entries of plain types
     # (every file's) read at once, column by column (``_read_entries``), the rest entry by entry (``_entries_named``)
@@ -663,6 +671,45 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     # a million entries was checked three times more on its way through ``memplan verify``)
     _mark_checked(plan)
     return plan
+
+
+def _check_free_form(key: Any, value: Any, source: str) -> None:
+    """PlanFormatError unless the free-form field ``key`` of a plan document (``solver``, or a field memplan does not
+    define) is JSON a plan file holds, naming the path of the first value that is not (``solver.gap``,
+    ``tool.runs[2]``): NaN and infinities (any float's), and what ``json_trouble`` names (a set, a numpy float32, an
+    object; nesting past ``MAX_JSON_DEPTH``; two keys JSON writes alike) by the field. Why: ``plan_from_dict`` of such
+    a document built in Python returned a plan, and only its ``to_json``/``save_plan`` refused it (the contract's
+    plan is JSON: no field may hold what JSON cannot, and the free-form blocks are no exception). Each container
+    is walked once (a cycle, or a list shared twice, is not walked again: ``json_trouble`` refuses a cycle)."""
+    name = plain_str(key) if isinstance(key, str) else _json_key(key) if isinstance(key, (int, float)) else key
+    stack: list[tuple[Any, str, int]] = [(value, f"{name}", 1)]
+    seen: set[int] = set()
+    while stack:
+        v, path, depth = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise PlanFormatError(f"{source}: field {path!r} is {float.__repr__(v)}: NaN and infinities are no "
+                                      "JSON numbers (a plan file cannot hold them; load_plan refuses them)")
+            continue
+        if not isinstance(v, (dict, list, tuple)) or id(v) in seen or depth > MAX_JSON_DEPTH:
+            continue   # (scalars, repeats and what is too deep: ``json_trouble`` below names what is wrong there)
+        seen.add(id(v))
+        if isinstance(v, dict):
+            children = [(x, _child_path(path, k), depth + 1) for k, x in v.items()]
+        else:
+            children = [(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v)]
+        stack.extend(reversed(children))   # (document order: the first bad value is named)
+    trouble = json_trouble(value, depth=1)
+    if trouble is not None:
+        raise PlanFormatError(f"{source}: field {name!r} is not JSON that a plan file holds ({trouble})")
+
+
+def _child_path(path: str, key: Any) -> str:
+    """The path of ``key`` in the object at ``path``: ``solver.gap``, or ``solver["a b"]`` for a key that is no
+    plain name (so a path reads back as one)."""
+    if isinstance(key, str) and key.isidentifier():
+        return f"{path}.{plain_str(key)}"
+    return f"{path}[{json.dumps(plain_str(key)) if isinstance(key, str) else _short(key)}]"
 
 
 #: the keys of an ``order``, ``events`` and ``tensors`` entry ``plan_from_dict`` reads: the ids, then the integers

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _csrcache
-from .errors import SolverError, as_int, not_an_index, short_repr
+from .errors import SolverError, as_int, named_fields, not_an_index, short_repr
 from .streamtable import StreamTable
 from .values import by_value, derived
 
@@ -128,6 +128,7 @@ class HBOrder:
         return self.precedes(i, j) or self.precedes(j, i)
 
 
+@named_fields
 @by_value
 @dataclass(frozen=True)
 class BufferProblem:
@@ -991,6 +992,7 @@ class Status(str, Enum):
         return self.value
 
 
+@named_fields
 @by_value
 @dataclass(frozen=True)
 class Solution:

@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, not_an_index, plain_int, plain_str, unordered
+from .errors import ScheduleError, named_fields, not_an_index, plain_int, plain_str, some_of, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
@@ -33,6 +33,7 @@ class Event:
     before: str
 
 
+@named_fields
 @by_value
 @dataclass(frozen=True)
 class Schedule:
@@ -199,6 +200,20 @@ def _walk_clocks(graph: Graph, order: tuple[str, ...], streams: tuple[int, ...],
     return _Clocks(clock, stream, seq, members)
 
 
+def _unknown_ids(order: tuple, graph: Graph) -> list:
+    """The entries of ``order`` that name no node of ``graph``, each id once (an entry that is no string, which may
+    be unhashable, as it is), in order: for the message, made only once one is found."""
+    seen: set[str] = set()
+    out = []
+    for x in order:
+        if not isinstance(x, str):
+            out.append(x)
+        elif x not in graph.node_index and x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
 def check_schedule(graph: Graph, schedule: Schedule) -> None:
     """Raise ScheduleError unless the schedule is a well-formed, topological one for ``graph``.
 
@@ -216,15 +231,16 @@ def check_schedule(graph: Graph, schedule: Schedule) -> None:
     pos: dict[str, int] = {}
     for p, (nid, s) in enumerate(zip(order, streams)):
         if not isinstance(nid, str) or nid not in graph.node_index:
-            raise ScheduleError(f"schedule names unknown node {_short(nid)}")
+            # (every unknown id, the first few and a count: a list of typos named one per run)
+            raise ScheduleError(f"schedule names {some_of(_unknown_ids(order[p:], graph), 'unknown node', _short)}")
         if nid in pos:
             raise ScheduleError(f"schedule lists node {nid!r} twice")
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or not 0 <= s < MAX_STREAMS:
             raise ScheduleError(f"node {nid!r}: stream {_short(s)} is not an integer in 0..{MAX_STREAMS - 1}")
         pos[nid] = p
-    for n in graph.nodes:
-        if n.id not in pos:
-            raise ScheduleError(f"schedule is missing node {n.id!r}")
+    if len(pos) != len(graph.nodes):
+        missing = [n.id for n in graph.nodes if n.id not in pos]
+        raise ScheduleError(f"schedule is missing {some_of(missing, 'node')}")
     # each read comes after its chain's latest-issued writer (one number per view, each from the one
     # above it: listing every writer for every read is quadratic on a chain of written views); the
     # writers are listed only to name the first one out of order
@@ -325,8 +341,13 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
     unmapped = next((n for n, s in zip(order, raw) if s is None and isinstance(n, str) and n in graph.node_index
                      and n not in stream_of), None)
     if unmapped is not None:   # (it read "stream None is not an integer", as if the mapping held a None)
-        raise ScheduleError(f"stream_of gives no stream for node {unmapped!r} (it must map every node of order)")
+        # (a key no node has is likely the typo that left it unmapped: named with it)
+        stray = [k for k in stream_of if not (isinstance(k, str) and plain_str(k) in graph.node_index)]
+        hint = f"; stream_of names {some_of(stray, 'key', _short)} that no node has" if stray else ""
+        raise ScheduleError(f"stream_of gives no stream for node {unmapped!r} (it must map every node of order)"
+                            + hint)
     check_schedule(graph, Schedule(order, raw, ()))
+    _refuse_unknown_keys(graph, stream_of)
     streams = tuple(int(s) for s in raw)
     S = (max(streams) + 1) if streams else 1
     node_pos = {graph.node_index[nid]: p for p, nid in enumerate(order)}
@@ -349,6 +370,20 @@ def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[
 
     _walk_clocks(graph, order, streams, S, needed)
     return Schedule(order, streams, tuple(events))
+
+
+def _refuse_unknown_keys(graph: Graph, stream_of: Mapping) -> None:
+    """ScheduleError naming the keys of ``stream_of`` that are no node of ``graph`` (the first few and a count:
+    ``errors.some_of``), for an order already checked to list every node once. Why: such keys were ignored, so a
+    typo'd id (``{"mm_k": 1, "rope_kk": 1}``) left the node it meant on the stream a default or another key gave it,
+    and the schedule came back without a word; a key the graph does not have is a mistake, never a no-op."""
+    if len(stream_of) == len(graph.nodes):   # (every node of the order is a key: no key to spare)
+        return
+    known = graph.node_index
+    unknown = [k for k in stream_of if not (isinstance(k, str) and plain_str(k) in known)]
+    if unknown:
+        raise ScheduleError(f"stream_of names {some_of(unknown, 'key', _short)} that no node of graph "
+                            f"{_short(graph.name)} has (a typo'd node id? every key must be a node of order)")
 
 
 def check_reads_ordered(graph: Graph, schedule: Schedule) -> None:

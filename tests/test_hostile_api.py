@@ -259,10 +259,22 @@ def test_solve_options_that_are_not_solve_options(options):
 
 # --- cost models and simulate -------------------------------------------------------------------------
 
+class _LatencyModel:
+    """A cost model of the caller's own with the given ``event_us``: ``CostModel`` refuses a bad one when made."""
+
+    def __init__(self, event_us):
+        self.event_us = event_us
+
+    def node_us(self, graph, n):
+        return 1.0
+
+
 @pytest.mark.parametrize("event_us", [float("nan"), float("inf"), -1.0, None, "2", 1e16])
 def test_bad_event_latency_is_refused_everywhere(tmp_path, event_us):
     g = H.qkv()
-    model = memplan.CostModel(event_us=event_us)
+    with pytest.raises(memplan.ScheduleError, match="event_us"):   # (refused when made since round 71)
+        memplan.CostModel(event_us=event_us)
+    model = _LatencyModel(event_us)   # any other model: checked where it comes in
     for kw in ({}, {"streams": "auto"}, {"devices": 2}, {"schedule": H.streams(g, H.QKV_STREAMS)}):
         with pytest.raises(memplan.ScheduleError, match="event_us"):
             memplan.plan_graph(g, cost_model=model, **kw)

@@ -80,7 +80,12 @@ class CostModel:
     def __post_init__(self) -> None:
         """ScheduleError naming a field no run time can come from: a rate of 0 divided by zero deep in the
         scheduler, and a negative or NaN rate or floor gave negative or meaningless run times silently.
-        (``event_us`` is checked where any model comes in, ``check_cost_model``: other models have one too.)"""
+        ``event_us`` is held to ``EVENT_US_RULE`` here too (``check_cost_model`` checks it where any model comes in:
+        other models have one): ``CostModel(event_us=-1)`` (or NaN, "1", True) was made without a word and refused
+        only by the first ``plan``/``simulate`` given it, far from the line that made it."""
+        e = self.event_us
+        if isinstance(e, bool) or not isinstance(e, numbers.Real) or not is_event_us(_float(e)):
+            raise ScheduleError(f"CostModel: event_us {_short(e)} is not {EVENT_US_RULE}")
         for name in ("hbm_bytes_per_us", "flop_per_us"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < _float(v) < math.inf:
