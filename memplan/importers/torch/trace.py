@@ -26,6 +26,7 @@ from .dims import _check_example_types, _check_ranges, _guard_context, _has_dyna
 from .layouts import _check_weights_held, _saved_examples
 from .load import _cache_dir_made
 from .lstm_meta import decomposing, fix_lstm_hidden_metas
+from .state_kept import state_kept
 from .translate import _METADATA_READS, _from_exported, _partial_graph_dropped, _traced
 from .unique_meta import check_unique_index_metas
 from .untrusted import _check_guards_code
@@ -56,7 +57,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
     after: list = []   # (a given program's custom-op check: once its records are)
-    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, check_custom_ops, after)
+    with state_kept(torch, module):   # (non-strict export writes real tensors the module holds: undone)
+        ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, check_custom_ops, after)
     # (exported in this process: a module, or a dynamic program specialized to example inputs)
     here = not given or ((example_inputs != () or bool(kwargs)) and _has_dynamic_inputs(torch, module))
     if not here and _unpinned_sizes(torch, ep):
@@ -178,7 +180,8 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     given = isinstance(module, torch.export.ExportedProgram)
     # (int_buffers=False: the runtime makes such buffers constants itself, around its whole export and its watches,
     # and guards them at every call: ``runtime.aten.program.load_program``)
-    ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, int_buffers=False)
+    with state_kept(torch, module):
+        ep, default = _export(torch, module, example_inputs, kwargs, strict, decompose, int_buffers=False)
     exported = ep
     if lower_vmap and not decompose:
         ep = lower_vmapped(torch, ep, default)
