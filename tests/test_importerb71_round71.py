@@ -163,3 +163,44 @@ def test_walk_is_bounded_and_names_paths():
     registered, held = kept_mod.reachable_tensors(torch, m)
     assert [p for p, _ in held] == ["child.d['k'][0]"]
     assert registered == []
+
+
+class _Cache:
+    """A plain object (not a container the walk opens) holding a registered buffer."""
+
+    def __init__(self, t):
+        self.t = t
+
+
+class ObjectAlias(ListAlias):
+    def __init__(self):
+        super().__init__()
+        self.hold = _Cache(self.child.pad)
+
+    def forward(self, x):
+        self.hold.t.add_(1)
+        return x + self.child.pad
+
+
+class ClosureAlias(ListAlias):
+    def __init__(self):
+        super().__init__()
+        self.hold = []
+        self.bump = (lambda t: lambda: t.add_(1))(self.child.pad)   # (a reference inside code: not walked)
+
+    def forward(self, x):
+        self.bump()
+        return x + self.child.pad
+
+
+def test_buffer_alias_in_a_plain_object_is_put_back():
+    m = ObjectAlias()
+    memplan.from_torch(m, (torch.ones(4),))
+    assert m.child.pad.tolist() == [3.0] * 4 and m.child.pad._version == 0
+
+
+def test_registered_buffer_written_through_an_unwalked_reference_is_named():
+    m = ClosureAlias()
+    with pytest.raises(GraphError, match=r"wrote tensor 'child\.pad' in place during the export: a registered "
+                                         r"parameter or buffer, written through a reference"):
+        memplan.from_torch(m, (torch.ones(4),))

@@ -11,6 +11,7 @@ back, bytes and version counters, after it; one written that no copy could resto
 from __future__ import annotations
 
 import contextlib
+import types
 from typing import Any
 
 from ...errors import GraphError
@@ -23,6 +24,8 @@ _SKIP = frozenset({"_parameters", "_buffers", "_modules", "_forward_hooks", "_fo
                    "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks",
                    "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
                    "_forward_pre_hooks_with_kwargs", "_non_persistent_buffers_set"})
+#: (objects whose attributes are code, not state: not walked)
+_OPAQUE = (type, types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 
 
 def _version_of(t: Any) -> int | None:
@@ -43,7 +46,7 @@ def _set_version(torch, t: Any, version: int) -> None:
 
 def reachable_tensors(torch, module: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
     """``(registered, held)``: the module tree's parameters and buffers, and the real tensors its modules hold in
-    plain attributes or in lists, tuples, dicts and sets of them (a bounded walk; a module found there is walked
+    plain attributes, in lists, tuples, dicts and sets of them or in plain objects' attributes (a bounded walk; a module found there is walked
     too, since export does not swap its weights), each ``(path, tensor)`` once, by identity, in a fixed order."""
     names: dict[int, str] = {}
     registered: list[tuple[str, Any]] = []
@@ -88,6 +91,9 @@ def reachable_tensors(torch, module: Any) -> tuple[list[tuple[str, Any]], list[t
                     stack.extend((f"{path}[{k!r}]", x, depth + 1) for k, x in reversed(list(v.items())))
                 elif depth < _DEPTH and isinstance(v, (set, frozenset)):
                     stack.extend((f"{path}{{}}", x, depth + 1) for x in v)
+                elif depth < _DEPTH and not isinstance(v, _OPAQUE) and isinstance(getattr(v, "__dict__", None), dict):
+                    # (a plain object's attributes: a cache or config object holding tensors)
+                    stack.extend((f"{path}.{k}", x, depth + 1) for k, x in reversed(list(vars(v).items())))
     registered = [(n, t) for n, t in registered if id(t) not in seen]
     return registered, held
 
@@ -120,20 +126,22 @@ def state_kept(torch, module: Any):
     try:
         yield
     finally:
-        lost = []
+        lost, swapped = [], {id(t) for _, t in registered}
         for path, t, version, copy in watched:
             if _version_of(t) == version:
                 continue
             if copy is None:
-                lost.append(path)
+                lost.append((path, id(t) in swapped))
                 continue
             with torch.no_grad():
                 t.detach().copy_(copy)
             _set_version(torch, t, version)
         if lost:
-            name = type(module).__name__
-            raise GraphError(f"{name}'s forward wrote tensor {lost[0]!r} in place during the export: a real tensor "
-                             "held outside the registered parameters and buffers (or an alias of one), which export "
-                             f"does not swap for a fake, and over the {_BUDGET // 2**20} MiB from_torch copies up front "
-                             "to put back, so it may now hold what forward wrote (register it as a buffer, or keep "
-                             "forward from writing it)")
+            (path, weight), name = lost[0], type(module).__name__
+            what = ("a registered parameter or buffer, written through a reference from_torch did not find (export "
+                    "swaps the module's own for a fake), so it holds no copy of it" if weight else
+                    "a real tensor held outside the registered parameters and buffers (or an alias of one), which "
+                    f"export does not swap for a fake, and over the {_BUDGET // 2**20} MiB from_torch copies up front")
+            raise GraphError(f"{name}'s forward wrote tensor {path!r} in place during the export: {what}, to put "
+                             "back: it may now hold what forward wrote (register it as a buffer, or keep forward from "
+                             "writing it)")
