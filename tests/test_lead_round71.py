@@ -87,3 +87,60 @@ def test_digest_of_a_storage_at_an_odd_address_reads_it_byte_by_byte() -> None:
         torch.Tensor.view = real_view
     assert before != after
     assert all(r == 0 for r in seen), seen       # (no 8-byte view of a misaligned start)
+
+
+def test_a_parameter_input_after_a_copy_of_one_is_not_taken_for_an_overriding_subclass() -> None:
+    """copyreg caches ``Parameter.__slotnames__`` on the class at the first ``copy.copy`` / pickle of a Parameter
+    (any test or user code before, in the process): an input Parameter was then refused as "a tensor subclass that
+    overrides torch.Tensor.__slotnames__", instead of what the call really is (seen on the GPU machine's run of the
+    CPU tests under xdist: `test_runtime_hostile20`, `test_aten_round43`)."""
+    import copy
+
+    from runtime.aten import subclass
+
+    class Sub(torch.Tensor):
+        pass
+
+    import copyreg
+
+    copy.copy(Sub(torch.zeros(2)))                   # (copyreg sets Sub.__slotnames__)
+    copyreg._slotnames(torch.Tensor)                 # (as a copy of an object of torch.Tensor's own layout does)
+    assert "__slotnames__" in Sub.__dict__ and hasattr(torch.Tensor, "__slotnames__")
+    assert subclass.difference(torch, Sub) is None
+
+
+def test_a_thread_blocked_in_its_loop_throughout_ran_nothing_one_that_ran_a_turn_did() -> None:
+    """``module_state._ran_since``: a thread blocked at the same place in a loop counted as having run (round 71's
+    review), so under pytest-xdist (execnet's reader blocked in its receive loop) every global compile's eager run
+    added was kept: `test_aten_round70`'s and `test_aten71_round71`'s put-back tests failed in CI's `-n 2`. The
+    thread's CPU clock now tells an idle wait from a turn of its loop."""
+    import queue
+    import threading
+    import time
+
+    from runtime.aten.module_state import _ran_since, _thread_frames
+
+    jobs: queue.SimpleQueue = queue.SimpleQueue()
+
+    def worker():
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            job()
+
+    t = threading.Thread(target=worker, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.05)                       # (blocked in get)
+        was = {k: v for k, v in _thread_frames().items() if k == t.ident}
+        time.sleep(0.05)
+        assert not _ran_since(was)             # waited throughout
+        done = threading.Event()
+        jobs.put(lambda: (sum(range(20000)), done.set()))
+        done.wait(5)
+        time.sleep(0.05)                       # (back in get, the same frame and place)
+        assert _ran_since(was)                 # ran a turn of its loop
+    finally:
+        jobs.put(None)
+        t.join(5)

@@ -263,7 +263,7 @@ def test_pycuda_plans_of_another_graph_no_nodes_or_a_zero_arena_are_refused(monk
 
     g4 = L.build_graph(L.config("tiny", batch=4), "norms")
     for bad, words in ((memplan.plan(g4), "tensor 'inp' has size 1024 in the plan but 256 in the graph"),
-                       (replace(plan, order=(), events=()), "node 'l0.norm' and 48 more"),
+                       (replace(plan, order=(), events=()), "49 (graph )?nodes: 'l0.norm'"),
                        (replace(plan, arena_bytes=0), "tensor 'inp' .*arena")):
         for check in (True, False):
             with pytest.raises(MemplanError, match=words):

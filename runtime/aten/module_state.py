@@ -282,23 +282,45 @@ def _user_spaces(torch: Any, module: Any) -> list[tuple[Any, dict]]:
     return out
 
 
-def _thread_frames() -> dict[int, tuple[Any, int]]:
-    """{ident: (its running frame, the frame's ``f_lasti``)} of each Python thread but the calling one."""
+def _thread_frames() -> dict[int, tuple[Any, int, int | None]]:
+    """{ident: (its running frame, the frame's ``f_lasti``, its CPU time in ns or None)} of each Python thread but
+    the calling one."""
     import sys
     import threading
 
     me = threading.get_ident()
-    return {ident: (f, f.f_lasti) for ident, f in sys._current_frames().items() if ident != me}
+    return {ident: (f, f.f_lasti, _cpu_ns(ident)) for ident, f in sys._current_frames().items() if ident != me}
 
 
-def _ran_since(was: dict[int, tuple[Any, int]]) -> bool:
+def _cpu_ns(ident: int) -> int | None:
+    """The CPU time thread ``ident`` has used, in ns (None where the platform cannot say: not POSIX, or the thread
+    gone). Why: a thread blocked at the same place in a loop may have run a turn of it or none (``_in_loop``); its
+    CPU clock tells them apart, so a thread that only waited (pytest-xdist's execnet reader blocked in its receive
+    loop throughout, a server's idle poller) no longer counts as a writer."""
+    import time
+
+    try:
+        return time.clock_gettime_ns(time.pthread_getcpuclockid(ident))
+    except (AttributeError, OSError, OverflowError, ValueError):
+        return None
+
+
+def _ran_since(was: dict[int, tuple[Any, int, int | None]]) -> bool:
     """Whether a thread other than the calling one, alive at snapshot ``was`` (``_thread_frames``), may have run
     Python code since: it ended, or its running frame or its place in it moved. One blocked throughout (an idle
     pool's worker, a thread waiting on an event, a notebook's heartbeat) ran none, so wrote no global: it does not
     count. A thread started since is the run's (``forward``'s own)."""
     now = _thread_frames()
-    return any(ident not in now or now[ident][0] is not f or f.f_lasti != lasti or _in_loop(f.f_code, lasti)
-               for ident, (f, lasti) in was.items())
+
+    def ran(ident: int, f: Any, lasti: int, cpu: int | None) -> bool:
+        if ident not in now or now[ident][0] is not f or f.f_lasti != lasti:
+            return True
+        cpu_now = now[ident][2]
+        if cpu is not None and cpu_now is not None:
+            return cpu_now != cpu            # (blocked at the same place: ran a turn only if it used the CPU)
+        return _in_loop(f.f_code, lasti)
+
+    return any(ran(ident, f, lasti, cpu) for ident, (f, lasti, cpu) in was.items())
 
 
 def _in_loop(code: Any, lasti: int) -> bool:

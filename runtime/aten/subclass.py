@@ -23,6 +23,7 @@ _INERT = frozenset({
     "__orig_bases__", "__parameters__", "__firstlineno__", "__static_attributes__", "__init_subclass__",
     "__class_getitem__", "__new__", "__init__", "__repr__", "__str__", "__format__", "__deepcopy__", "__reduce__",
     "__reduce_ex__", "__getstate__", "__setstate__", "__hash__", "__torch_function__", "__torch_dispatch__",
+    "__slotnames__",   # (copyreg's cache of slot names, set on the class by the first copy or pickle of one)
 })
 
 _PASS_THROUGH_SOURCES = (
