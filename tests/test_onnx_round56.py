@@ -5,6 +5,8 @@ are refused naming the node. The sweep of every rule against onnxruntime is ``te
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from needs import need
@@ -100,7 +102,18 @@ def _fpq4(a=(3, 64), k=64, n=8, blob=None, q=0):
 ])
 def test_matmul_fpq4_is_sized_as_onnxruntime_writes_it(kw):
     """Before: refused by name. ``[3, 64]`` times a ``[64, 8]`` 4-bit B: ``[3, 8]`` float, 96 bytes."""
-    _check_against_ort(_fpq4(**kw))
+    model = _fpq4(**kw)
+    try:
+        real = ort_sizes(model, feeds_for(model), strict=True)
+    except AssertionError as exc:
+        if "not yet supported on this hardware platform" not in str(exc):
+            raise
+        # (onnxruntime's 4-bit kernel needs CPU features some CI machines lack, an AMD EPYC VM without AVX-512
+        # among them: there the size it writes elsewhere, A's rows times N float32s, is checked instead)
+        a, n = kw.get("a", (3, 64)), kw.get("n", 8)
+        real = {"y0": math.prod(a[:-1]) * n * 4}
+    compared, bad = size_mismatches(import_onnx(model), real)
+    assert compared == 1 and not bad, bad
 
 
 @pytest.mark.parametrize("kw, why", [
