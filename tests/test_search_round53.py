@@ -47,8 +47,12 @@ def test_search_charges_scans_so_a_budget_buys_fewer_dear_nodes(monkeypatch):
 def test_search_on_tiled_minimalloc_stays_near_its_time_limit_in_cpu_time(minimalloc_dir):
     """12 copies of minimalloc's A, each overlapping the next by half (1,848 buffers, one pair in place: the clique
     sections), at ``time_limit=1``: 6.2 CPU s when a node was charged ~100 us whatever it scanned (its nodes cost
-    ~1.4 ms), 1.3-1.5 s now. CPU time (``process_time``), with a wide margin (3.5 s), so the machine's load cannot fail
-    it."""
+    ~1.4 ms), 1.3-1.5 s then, 0.65 s on a later machine. Measured against A itself at ``time_limit=0.5`` on the same
+    machine, in the same process: a unit of budget costs the tiled solve 1.4x what it costs A's (A spends its whole
+    budget too), 2.8x under the flat charge. Why relative: CPU seconds per unit of estimated work are the machine's
+    speed (CI's 2-core machine ran the tiled solve in 4.3 s, 2.6x this one's every test), so an absolute bound failed
+    on a slower machine with the charge right; the ratio is the charge's accuracy across problem sizes, which is what
+    the fix made right."""
     a = read_csv(os.path.join(minimalloc_dir, "challenging", "A.1048576.csv")).problem()
     k, half = 12, int(a.upper.max()) // 2
     lower = np.concatenate([a.lower + i * half for i in range(k)])
@@ -57,8 +61,13 @@ def test_search_on_tiled_minimalloc_stays_near_its_time_limit_in_cpu_time(minima
     first, second = BufferProblem(sizes=sizes, lower=lower, upper=upper).conflict_pairs()
     p = BufferProblem(sizes=sizes, lower=lower, upper=upper, compatible=frozenset({(int(first[0]), int(second[0]))}))
     c0 = time.process_time()
+    ref = solve(a, "search", SolveOptions(time_limit=0.5))
+    c1 = time.process_time()
     s = solve(p, "search", SolveOptions(time_limit=1))
-    assert time.process_time() - c0 < 3.5
+    c2 = time.process_time()
+    assert ref.info["gap"] > 0 and "stopped" not in ref.info   # (A spent its budget: its CPU time measures a unit)
+    per_unit_a, per_unit_tiled = (c1 - c0) / 0.5, (c2 - c1) / 1
+    assert per_unit_tiled < 2.2 * per_unit_a, (c1 - c0, c2 - c1)
     assert s.info["nodes"] > 0 and "stopped" not in s.info
 
 

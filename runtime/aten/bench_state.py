@@ -1,7 +1,8 @@
 """``python -m runtime.aten.bench_state``: what putting the module's state back around compile's eager comparison run
 (``flag_reads._both``) costs, side by side: round 69's ``ModuleState`` (every parameter and buffer cloned up front,
 copied back after) and round 70's (each storage saved at its first write, ``storage_saves``). Models: a tiny
-transformers Llama and torchvision's resnet18 (eval, and train: its BatchNorms write their running stats), CPU.
+transformers Llama and torchvision's resnet18 (eval, and train: its BatchNorms write their running stats), on the CPU
+or, with ``--device cuda``, on the GPU (where the save's checksums and copies run as kernels, timed synchronized).
 
 Why a script: the saving is memory at compile (bytes of tensor storage held extra, counted exactly), its price is the
 dispatch mode's per-op cost in the eager run. Times are medians of alternating rounds (the machine may be loaded):
@@ -64,25 +65,40 @@ def main(argv: list[str] | None = None) -> int:
     from ..tool_args import ToolParser
 
     ap = ToolParser(prog="python -m runtime.aten.bench_state", description=__doc__.splitlines()[0])
-    ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="where the models run (default cpu; cuda: the first GPU torch sees)")
+    ns = ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it
     import torch
 
+    if ns.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: torch sees no CUDA device")
+    dev = torch.device(ns.device)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     rounds = 7
+    print(f"device: {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}")
     print(f"{'model':16} {'weights MB':>10} {'extra MB old':>12} {'extra MB new':>12} {'ms old':>8} {'ms new':>8} "
           f"{'ms eager':>8}")
     for name, module, args in _models(torch):
+        module = module.to(dev)
+        args = tuple(a.to(dev) for a in args)
         times: dict[str, list[float]] = {"old": [], "new": [], "eager": []}
         held = {}
         with torch.no_grad():
             before = [t.clone() for t in module.state_dict().values()]
         for _ in range(rounds):
             for kind in ("old", "new", "eager"):
+                sync()
                 start = time.perf_counter()
                 if kind == "eager":
                     with torch.no_grad():
                         module(*args)
                 else:
                     held[kind] = (_old if kind == "old" else _new)(torch, module, args)
+                sync()
                 times[kind].append(time.perf_counter() - start)
             if module.training:   # (the eager lap's writes undone before the next round)
                 with torch.no_grad():
