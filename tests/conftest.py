@@ -76,6 +76,44 @@ _hypothesis_profile()
 
 import memplan  # noqa: E402
 
+#: under CI, a property test runs this share of its ``max_examples`` (never fewer than ``CI_EXAMPLES_FLOOR``, nor more
+#: than it asks): see ``_fewer_examples_under_ci``
+CI_EXAMPLES_SHARE = 3
+CI_EXAMPLES_FLOOR = 20
+
+
+def _ci_examples(asked: int) -> int:
+    return min(asked, max(CI_EXAMPLES_FLOOR, asked // CI_EXAMPLES_SHARE))
+
+
+def _fewer_examples_under_ci(items) -> None:
+    """Under CI (``CI`` set; not where ``MEMPLAN_FULL_EXAMPLES`` is), each property test runs a third of the examples
+    it asks for, at least 20 (a test asking 20 or fewer runs them all). Why: the property tests were ~20% of the
+    suite's time, and CI's 2-core machine ran the whole suite in 30 minutes where it must finish well under 20.
+    Under CI the example stream is fixed (``derandomize``), so CI re-checks the same examples at every commit, and
+    their first third is where hypothesis puts the small and boundary cases; the full counts (and random exploration)
+    run locally, where ``CI`` is unset."""
+    if not os.environ.get("CI") or os.environ.get("MEMPLAN_FULL_EXAMPLES"):
+        return
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    done: set[int] = set()
+    for item in items:
+        fn = getattr(item, "obj", None)
+        asked = getattr(fn, "_hypothesis_internal_use_settings", None)
+        if asked is None or id(fn) in done:
+            continue
+        done.add(id(fn))
+        if _ci_examples(asked.max_examples) < asked.max_examples:
+            fn._hypothesis_internal_use_settings = settings(asked, max_examples=_ci_examples(asked.max_examples))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    _fewer_examples_under_ci(items)
+
+
 _frozen_at: list = [None]   # the test module whose first test last froze the heap
 
 
