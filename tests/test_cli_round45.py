@@ -1,7 +1,7 @@
 """Round 45 (CLI): standard input that is the file stderr appends to, paths with a newline in error lines, and
 hostile invocations of the subcommands.
 
-The CLI runs as a subprocess (its stdin, stdout and stderr are real files here, which the checks look at). Each test
+The CLI runs as its own process (``cli_forks``: forked, its stdin, stdout and stderr are real files here, which the checks look at). Each test
 names the input, what the command did with it, and what it does now.
 """
 
@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
+from cli_forks import memplan_cli  # (forked from one interpreter: real streams and status, one import)
 
 import memplan
 from memplan import examples
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-
-def memplan_cli(argv, *, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
-                cwd=None):
-    """``python -m memplan argv`` as a subprocess: the CompletedProcess (bytes)."""
-    return subprocess.run([sys.executable, "-m", "memplan", *map(str, argv)], stdin=stdin, stdout=stdout,
-                          stderr=stderr, env=ENV, timeout=timeout, cwd=cwd)
 
 
 def one_error(text: bytes, *words: str) -> str:
