@@ -113,9 +113,9 @@ def _fd(spec, default: int, write: bool, opened: list[int], pipes: dict, name: s
 
 
 def memplan_cli(argv, *, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
-                cwd=None, input: bytes | None = None) -> subprocess.CompletedProcess:
-    """``python -m memplan argv`` as ``subprocess.run`` would run it (bytes; the same stream specs, ``stderr`` also
-    ``subprocess.STDOUT``): the CompletedProcess."""
+                cwd=None, input: bytes | None = None, text: bool = False) -> subprocess.CompletedProcess:
+    """``python -m memplan argv`` as ``subprocess.run`` would run it (bytes, or ``text`` as its ``text=True`` decodes
+    them; the same stream specs, ``stderr`` also ``subprocess.STDOUT``): the CompletedProcess."""
     argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in argv]
     opened: list[int] = []
     pipes: dict[str, int] = {}
@@ -154,5 +154,14 @@ def memplan_cli(argv, *, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stder
     line = s.reply.readline()
     if not line:
         raise RuntimeError("the memplan fork server ended")
-    return subprocess.CompletedProcess(argv, json.loads(line), got["stdout"] if stdout == subprocess.PIPE else None,
-                                       got["stderr"] if stderr == subprocess.PIPE else None)
+    out = {name: (_text(data) if text else data) for name, data in got.items()}
+    return subprocess.CompletedProcess(argv, json.loads(line), out["stdout"] if stdout == subprocess.PIPE else None,
+                                       out["stderr"] if stderr == subprocess.PIPE else None)
+
+
+def _text(data: bytes) -> str:
+    """``data`` as ``subprocess.run(..., text=True)`` reads it: the locale's encoding, universal newlines."""
+    import io
+    import locale
+
+    return io.TextIOWrapper(io.BytesIO(data), encoding=locale.getpreferredencoding(False)).read()

@@ -1,7 +1,7 @@
 """Round 44 (CLI): stderr redirected into an input, ``show``'s columns with wide characters, message grammar, and
 hostile arguments to every subcommand.
 
-The CLI runs as a subprocess (its stdout and stderr are real files here, which the checks look at). Each test names
+The CLI runs as its own process (its stdout and stderr are real files here, which the checks look at). Each test names
 the input, what the command did with it, and what it does now.
 """
 
@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import cli_forks
 import pytest
 
 import memplan
@@ -21,9 +22,9 @@ ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPAT
 
 
 def memplan_cli(argv, *, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120):
-    """``python -m memplan argv`` as a subprocess: the CompletedProcess (bytes)."""
-    return subprocess.run([sys.executable, "-m", "memplan", *map(str, argv)], stdout=stdout, stderr=stderr,
-                          env=ENV, timeout=timeout, stdin=subprocess.DEVNULL)
+    """``python -m memplan argv`` as its own process (forked from one interpreter that imported memplan once:
+    ``cli_forks``; real stdin, stdout, stderr and exit status): the CompletedProcess (bytes)."""
+    return cli_forks.memplan_cli(argv, stdout=stdout, stderr=stderr, timeout=timeout)
 
 
 def one_error(text: bytes, *words: str) -> None:

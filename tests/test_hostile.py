@@ -17,6 +17,7 @@ import sys
 import handgraphs as H
 import pytest
 from cli_contract import assert_bad_input, exit_code, leftovers
+from cli_forks import memplan_cli
 from needs import need
 
 import memplan
@@ -864,15 +865,14 @@ def test_plan_save_and_save_plan_are_one_path(tmp_path):
 def test_subprocess_hostile_inputs(tmp_path, files):
     g, p, _, other, _ = files
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     before = snapshot(g, p)
     for argv in (["plan", "deep.json", "-o", "o.json"],
                  ["plan", "/dev/zero" if os.path.exists("/dev/zero") else "nope.json", "-o", "o.json"],
                  ["plan", "g.json", "-o", "g.json"],
                  ["simulate", "other.json", "p.json"],
                  ["plan"]):
-        r = subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=120)
+        # (its own process, forked from one interpreter that imported memplan once: ``cli_forks``)
+        r = memplan_cli(argv, cwd=tmp_path, text=True)
         assert r.returncode == 2, (argv, r.stderr)
         assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("memplan: error: "), (argv, r.stderr)
         assert not (tmp_path / "o.json").exists()
