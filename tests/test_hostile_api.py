@@ -555,8 +555,8 @@ def test_stdout_that_cannot_encode_an_id_or_a_path(tmp_path):
         r = subprocess.run(run + argv, env=env, capture_output=True, timeout=120)
         assert r.returncode == 0, (argv, r.stderr.decode(errors="replace"))
         assert b"Traceback" not in r.stderr
-    r = subprocess.run(run + [b"show", odd], env=env, capture_output=True, timeout=120)
-    assert b"\\ud800chain" in r.stdout and b"t\\ud800" in r.stdout
+        if argv[0] == b"show":   # (its table, from this same run)
+            assert b"\\ud800chain" in r.stdout and b"t\\ud800" in r.stdout
 
 
 def test_progress_that_is_not_callable_is_refused_on_entry():

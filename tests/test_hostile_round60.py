@@ -95,9 +95,11 @@ def test_an_onnx_model_swapped_for_a_fifo_after_its_check_is_not_read_from_it(tm
         f.write(data)
     assert [t.id for t in import_onnx(path).tensors] == ["x", "y"]
 
+    done = threading.Event()   # (set once the import is judged: the writer has nothing left to wait for)
+
     def writer():   # the FIFO's writer: the model's bytes, once a reader has it open (5 s at most)
         end = time.monotonic() + 5
-        while time.monotonic() < end:
+        while time.monotonic() < end and not done.is_set():
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
             except OSError:   # (no reader yet, or not a FIFO yet)
@@ -120,6 +122,7 @@ def test_an_onnx_model_swapped_for_a_fifo_after_its_check_is_not_read_from_it(tm
         with pytest.raises(InputFormatError, match="not a regular file once opened"):
             import_onnx(path)
     finally:
+        done.set()
         t.join(6)
 
 
