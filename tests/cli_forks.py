@@ -51,6 +51,7 @@ while True:
             for fd in fds:
                 if fd > 2:
                     os.close(fd)
+            os.environ.update(req["env"])
             if req["cwd"] is not None:
                 os.chdir(req["cwd"])
             sys.argv = [main_path, *req["argv"]]
@@ -113,9 +114,13 @@ def _fd(spec, default: int, write: bool, opened: list[int], pipes: dict, name: s
 
 
 def memplan_cli(argv, *, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
-                cwd=None, input: bytes | None = None, text: bool = False) -> subprocess.CompletedProcess:
+                cwd=None, input: bytes | None = None, text: bool = False,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python -m memplan argv`` as ``subprocess.run`` would run it (bytes, or ``text`` as its ``text=True`` decodes
-    them; the same stream specs, ``stderr`` also ``subprocess.STDOUT``): the CompletedProcess."""
+    them; the same stream specs, ``stderr`` also ``subprocess.STDOUT``): the CompletedProcess. ``env``: variables
+    set in ``ENV`` for this command, only such as are read once the command runs (``MPLCONFIGDIR``: matplotlib is
+    imported by the command), never the interpreter's own (``PYTHON*``: read at its start, which is shared)."""
+    assert not any(k.startswith("PYTHON") for k in env or {}), "an interpreter's variable: use subprocess"
     argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in argv]
     opened: list[int] = []
     pipes: dict[str, int] = {}
@@ -124,7 +129,8 @@ def memplan_cli(argv, *, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stder
                _fd(stdout, 1, True, opened, pipes, "stdout")]
         fds.append(fds[1] if stderr == subprocess.STDOUT else _fd(stderr, 2, True, opened, pipes, "stderr"))
         s = server()
-        socket.send_fds(s.sock, [json.dumps({"argv": argv, "cwd": None if cwd is None else os.fspath(cwd)}).encode()],
+        socket.send_fds(s.sock, [json.dumps({"argv": argv, "cwd": None if cwd is None else os.fspath(cwd),
+                                                    "env": dict(env or {})}).encode()],
                         fds)
     finally:
         for fd in opened:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
+from cli_forks import memplan_cli
 
 import memplan
 from memplan.errors import MemplanError
@@ -16,8 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _memplan(argv, cwd, **kw):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=cwd, env=env, timeout=120, **kw)
+    """``python -m memplan argv`` as its own process, its streams as given (forked from one interpreter that imported
+    memplan once: ``cli_forks``)."""
+    return memplan_cli(argv, cwd=cwd, **kw)
 
 
 @pytest.mark.parametrize("dev, stream", [("/dev/stdout", "stdout"), ("/proc/self/fd/2", "stderr")])

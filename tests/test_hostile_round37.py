@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from cli_forks import memplan_cli
 
 import memplan
 import memplan.examples
@@ -19,6 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _memplan(argv, cwd, **kw):
+    """``python -m memplan argv`` in a fresh subprocess: for a descriptor it inherits (``pass_fds``); other runs are
+    ``cli_forks.memplan_cli``'s (forked from one interpreter that imported memplan once)."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=cwd, env=env, timeout=120, **kw)
 
@@ -69,14 +72,14 @@ def test_an_output_through_a_closed_descriptor_says_it_is_not_open(tmp_path):
     if not _fd_dirs():
         pytest.skip("no /dev/fd here")
     memplan.save_graph(diamond(), str(tmp_path / "g.json"))
-    r = _memplan(["plan", "g.json", "-o", f"{_fd_dirs()[0]}/97", "-q"], tmp_path, capture_output=True)
+    r = memplan_cli(["plan", "g.json", "-o", f"{_fd_dirs()[0]}/97", "-q"], cwd=tmp_path)
     assert r.returncode == 2
     assert "file descriptor 97 is not open in this process" in r.stderr.decode()
 
 
 def test_a_plain_output_file_is_still_written(tmp_path):
     memplan.save_graph(diamond(), str(tmp_path / "g.json"))
-    r = _memplan(["plan", "g.json", "-o", "p.json", "-q"], tmp_path, capture_output=True)
+    r = memplan_cli(["plan", "g.json", "-o", "p.json", "-q"], cwd=tmp_path)
     assert r.returncode == 0 and memplan.load_plan(str(tmp_path / "p.json")).graph == "diamond"
 
 
@@ -146,6 +149,6 @@ def test_the_split_names_the_option_it_takes_no_and_what_to_do(given, said, unsa
                                             ([], "give --device-capacity BYTES instead")])
 def test_the_cli_split_with_a_budget_says_what_to_do(tmp_path, capacity, said):
     memplan.save_graph(memplan.examples.moe(), str(tmp_path / "g.json"))
-    r = _memplan(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json", "--memory-budget", "1M",
-                  *capacity], tmp_path, capture_output=True)
+    r = memplan_cli(["plan", "g.json", "-o", "p.json", "--devices", "2", "--graph-out", "s.json", "--memory-budget", "1M",
+                     *capacity], cwd=tmp_path)
     assert r.returncode == 2 and said in r.stderr.decode() and r.stderr.decode().count("\n") == 1

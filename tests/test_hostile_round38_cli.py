@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from cli_forks import memplan_cli
 
 import memplan
 from memplan.examples import diamond
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _memplan(argv, cwd, **env):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **env)
-    return subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=cwd, env=env, timeout=120,
-                          capture_output=True, text=True)
+    """``python -m memplan argv`` as its own process (forked from one interpreter that imported memplan, not
+    matplotlib: ``cli_forks``), ``env`` set for it."""
+    return memplan_cli(argv, cwd=cwd, env=env, text=True)
 
 
 @pytest.fixture
