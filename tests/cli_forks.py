@@ -52,8 +52,7 @@ while True:
                 if fd > 2:
                     os.close(fd)
             os.environ.update(req["env"])
-            if req["cwd"] is not None:
-                os.chdir(req["cwd"])
+            os.chdir(req["cwd"])   # (the caller's, as a subprocess started now would have)
             sys.argv = [main_path, *req["argv"]]
             try:
                 code = memplan.cli.main()
@@ -129,7 +128,7 @@ def memplan_cli(argv, *, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stder
                _fd(stdout, 1, True, opened, pipes, "stdout")]
         fds.append(fds[1] if stderr == subprocess.STDOUT else _fd(stderr, 2, True, opened, pipes, "stderr"))
         s = server()
-        socket.send_fds(s.sock, [json.dumps({"argv": argv, "cwd": None if cwd is None else os.fspath(cwd),
+        socket.send_fds(s.sock, [json.dumps({"argv": argv, "cwd": os.getcwd() if cwd is None else os.fspath(cwd),
                                                     "env": dict(env or {})}).encode()],
                         fds)
     finally:
