@@ -305,10 +305,13 @@ def test_static_kv_cache_decode_steps_match_the_exported_program():
     """A decode step exported with transformers' static cache: the cache is the program's own state,
     written in place (index_copy_) every call. Three steps must match torch running the same exported
     program bitwise (and eager within 1e-5: the export's attention-mask path is not eager's)."""
+    import transformers as tf
     from transformers.integrations.executorch import TorchExportableModuleWithStaticCache
 
-    torch.manual_seed(0)
-    lm = tiny_lm("llama").lm
+    torch.manual_seed(0)   # (tiny_lm("llama")'s model at one layer: a layer's cache is written as each layer's is)
+    lm = tf.LlamaForCausalLM(tf.LlamaConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
+                                            num_key_value_heads=2, vocab_size=128, max_position_embeddings=128,
+                                            intermediate_size=128)).eval()
     lm.generation_config.use_cache = True
     lm.generation_config.cache_implementation = "static"
     wrapper = TorchExportableModuleWithStaticCache(lm, batch_size=1, max_cache_len=16, device="cpu")
