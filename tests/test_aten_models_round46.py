@@ -206,9 +206,9 @@ def test_transformers_output_hidden_states_and_attentions_compile_bitwise():
     call that asks)."""
     transformers = need("transformers")
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
-    cfg._attn_implementation = "eager"   # (one layer: its hidden states and attentions are captured as a second's)
+    cfg._attn_implementation = "eager"
     m = transformers.LlamaForCausalLM(cfg).eval()
     e = copy.deepcopy(m)
     kw = {"use_cache": False, "output_hidden_states": True, "output_attentions": True}
@@ -295,9 +295,9 @@ def test_transformers_hidden_states_asked_eagerly_after_compile_leave_the_compil
     capturing hooks, and every compiled call after it was refused."""
     transformers = need("transformers")
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
-    m = transformers.LlamaForCausalLM(cfg).eval()   # (one layer: the eager call hooks it as it hooks every layer)
+    m = transformers.LlamaForCausalLM(cfg).eval()
     ids = torch.randint(0, 128, (2, 6))
     step = compile(m, (ids,), kwargs={"use_cache": False}, cuda_graph=False, poison=True)
     with torch.no_grad():

@@ -133,7 +133,7 @@ def test_a_tiny_llama_compiles_bitwise_with_no_tracing_flag_warning(monkeypatch)
         llama_config = transformers.LlamaConfig
     except (ImportError, RuntimeError) as exc:   # (a torchvision of another torch beside it: torch 2.11's run)
         pytest.skip(f"transformers' Llama does not import here: {exc}")
-    cfg = llama_config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+    cfg = llama_config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
     torch.manual_seed(0)
     m = transformers.LlamaForCausalLM(cfg).eval()
