@@ -157,7 +157,7 @@ def test_copies_are_few_and_named():
     # under an autocast or no-grad region export it as a higher-order op (wrap_with_*), copied too
     assert 2 <= c.stats.copies_per_call <= 4
     assert all("scaled_dot_product_attention" in n or "wrap_with" in n for n in c.stats.copy_nodes), c.stats.copy_nodes
-    cnn = compile(CNN().eval(), (torch.randn(1, 3, 32, 32),), streams=1)
+    cnn = _serial("cnn")[1]   # (CNN() at a (2, 3, 32, 32) batch, 1 stream: the bitwise test's export)
     # on the CPU only the convolutions copy (no CPU convolution has an out= form); CUDA lowers them to cuDNN
     assert {n.split(" ")[1] for n in cnn.stats.copy_nodes} == {"(aten.conv2d.default)"}
     assert cnn.stats.kinds["exact"] > 0 and cnn.stats.kinds.get("view", 0) >= 1
@@ -177,10 +177,9 @@ def test_pool_indices_and_bn_statistics_are_planned_arena_tensors(streams):
     (int64, laid out like the output) and saved statistics they write are graph tensors no node reads.
     The plan gives them arena bytes for the one node that writes them, the exact lowerings write into
     those planned views, and nothing is allocated outside the arena."""
-    torch.manual_seed(0)
-    m = CNN().eval()
-    x = torch.randn(2, 3, 32, 32)
-    c = compile(m, (x,), streams=streams, poison=True)
+    m, serial = _serial("cnn")   # (CNN() at a (2, 3, 32, 32) batch, poisoned: 3 streams plan its export again)
+    c = serial if streams == 1 else compile(m, (torch.randn(2, 3, 32, 32),), streams=streams, poison=True,
+                                            program=serial.program)
     g, prog, ex = c.graph, c.program, c.executor
     side = _side_tensors(g)
     pools = [n for n in g.nodes if n.op == "max_pool2d"]
@@ -228,10 +227,8 @@ def test_side_results_without_planned_tensors_fall_back_to_scratch():
     shared scratch buffer per stream, the statistics to per-launch buffers, all reported."""
     import dataclasses
 
-    torch.manual_seed(0)
-    m = CNN().eval()
-    x = torch.randn(1, 3, 32, 32)
-    c = compile(m, (x,), streams=1, poison=True)
+    m, c = _serial("cnn")   # (CNN() at a (2, 3, 32, 32) batch, 1 stream, poisoned)
+    x = torch.randn(2, 3, 32, 32)
     bare = dataclasses.replace(c.program, side={})
     fb = compile(m, (x,), plan=c.plan, program=bare, poison=True)
     g = c.graph
@@ -308,10 +305,13 @@ def test_static_kv_cache_decode_steps_match_the_exported_program():
     """A decode step exported with transformers' static cache: the cache is the program's own state,
     written in place (index_copy_) every call. Three steps must match torch running the same exported
     program bitwise (and eager within 1e-5: the export's attention-mask path is not eager's)."""
+    import transformers as tf
     from transformers.integrations.executorch import TorchExportableModuleWithStaticCache
 
-    torch.manual_seed(0)
-    lm = tiny_lm("llama").lm
+    torch.manual_seed(0)   # (tiny_lm("llama")'s model at one layer: a layer's cache is written as each layer's is)
+    lm = tf.LlamaForCausalLM(tf.LlamaConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
+                                            num_key_value_heads=2, vocab_size=128, max_position_embeddings=128,
+                                            intermediate_size=128)).eval()
     lm.generation_config.use_cache = True
     lm.generation_config.cache_implementation = "static"
     wrapper = TorchExportableModuleWithStaticCache(lm, batch_size=1, max_cache_len=16, device="cpu")

@@ -16,6 +16,7 @@ Bugs fixed (each test failed before):
 from __future__ import annotations
 
 import copy
+import functools
 import re
 
 import pytest
@@ -99,6 +100,25 @@ def _t5gemma():
     return transformers.T5GemmaForConditionalGeneration(cfg).eval()
 
 
+@functools.cache
+def _t5gemma_step(streams):
+    """(T5Gemma, its eager twin, a decode step compiled from it at ``streams``) exported from a cache past its window
+    (6 seen, 3 kept), made once per file: the decode-step tests (1 and 3 streams) and the flag test read the same
+    export (~2 s of CPU each); the 3-stream step reuses the 1-stream one's program (``program=``: the same export,
+    planned again, as test_aten's bitwise test does). Each call loads the caller's cache afresh and grows the caller's
+    objects, so nothing one test sees survives in a step; no test changes the twin or the module."""
+    if streams == 1:
+        m = _t5gemma()
+        e, program = copy.deepcopy(m), None
+    else:
+        m, e, serial = _t5gemma_step(1)
+        program = serial.program
+    enc, example = _prefilled(e, 0)
+    step = compile(m, (), kwargs={"encoder_outputs": enc, "decoder_input_ids": _ids(0, 1), "cache": example},
+                   streams=streams, cuda_graph=False, program=program)
+    return m, e, step
+
+
 def _encoded(model, seed):
     with torch.no_grad():
         return model.get_encoder()(input_ids=_ids(seed + 100, 5))
@@ -129,11 +149,7 @@ def test_a_t5gemma_decode_step_given_a_full_sliding_window_equals_eager(streams)
     """The step's logits, the caller's ``EncoderDecoderCache`` (the very object, its self-attention cache grown as
     eager's: 7 seen, 3 kept; its cross-attention cache and flags), and an eager step given either cache equal eager's
     bitwise; the next step's cache (7 seen) is refused naming ``cache.self_attention_cache`` and left as passed."""
-    m = _t5gemma()
-    e = copy.deepcopy(m)
-    enc, example = _prefilled(e, 0)
-    step = compile(m, (), kwargs={"encoder_outputs": enc, "decoder_input_ids": _ids(0, 1), "cache": example},
-                   streams=streams, cuda_graph=False)
+    _m, e, step = _t5gemma_step(streams)
     enc, mine = _prefilled(e, 1)
     theirs = copy.deepcopy(mine)
     out = step(encoder_outputs=enc, decoder_input_ids=_ids(7, 1), cache=mine)
@@ -177,8 +193,8 @@ def test_a_t5_decode_step_grows_its_encoder_decoder_cache_as_eager():
     """T5 (no sliding window): its decode step was refused ("forward changes its argument 'cache' in place"); now
     the caller's ``EncoderDecoderCache`` grows as eager's (6 to 7 tokens), logits and tensors bitwise."""
     torch.manual_seed(0)
-    cfg = transformers.T5Config(vocab_size=128, d_model=32, d_ff=64, num_layers=2, num_heads=4, d_kv=8,
-                                decoder_start_token_id=0)
+    cfg = transformers.T5Config(vocab_size=128, d_model=32, d_ff=64, num_layers=1, num_heads=4, d_kv=8,
+                                decoder_start_token_id=0)   # (one layer: its cache grows as a second's would)
     cfg._attn_implementation = "eager"
     m = transformers.T5ForConditionalGeneration(cfg).eval()
     e = copy.deepcopy(m)
@@ -209,11 +225,7 @@ def test_an_encoder_decoder_cache_flagged_otherwise_than_its_keys_is_refused_nam
     """``is_updated`` is no part of the flattening (the export's flags are rebuilt from the cross-attention keys):
     a cache whose layer 0 holds keys but is flagged False (eager would append the encoder's keys again) is refused
     before the program runs, left as passed."""
-    m = _t5gemma()
-    e = copy.deepcopy(m)
-    enc, example = _prefilled(e, 0)
-    step = compile(m, (), kwargs={"encoder_outputs": enc, "decoder_input_ids": _ids(0, 1), "cache": example},
-                   cuda_graph=False)
+    _m, e, step = _t5gemma_step(1)   # (the decode-step test's: the refusal comes before any plan runs)
     enc, mine = _prefilled(e, 1)
     mine.is_updated[0] = False
     held = copy.deepcopy(mine)
@@ -223,8 +235,8 @@ def test_an_encoder_decoder_cache_flagged_otherwise_than_its_keys_is_refused_nam
     assert _state(mine) == _state(held) and _same_tensors(mine, held)
 
 
-@pytest.mark.parametrize("streams", [1, 3])
-def test_compile_per_count_steps_each_count_with_a_program_of_its_own(streams):
+@pytest.mark.parametrize("streams", [3])   # (compile_per_count passes streams through to compile, as every option:
+def test_compile_per_count_steps_each_count_with_a_program_of_its_own(streams):   # 1 stream adds no path of its own)
     """A step compiled for one count refuses another (round 55); ``compile_per_count`` compiles one at the first call
     of each new count, the least recently used let go past ``limit``: counts 6, 7, 6, 8 with ``limit=2`` compile 3
     programs (6 reused; 7 let go), each step bitwise eager, logits and the caller's cache grown as eager's."""
