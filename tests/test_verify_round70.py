@@ -321,6 +321,7 @@ def _check_mutants(draw, g: dict, p: dict, stats: dict) -> None:
 _STATS: dict[str, int] = {}
 
 
+@pytest.mark.full_examples   # (test_both_verdicts_were_seen counts what these examples made)
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.data())
 def test_random_split_plans_agree_with_reference(data):
@@ -336,6 +337,7 @@ def test_random_split_plans_agree_with_reference(data):
 _EXAMPLES = [examples.chain(8), examples.qkv_attention(), examples.fanout_join15(), examples.views_inplace()]
 
 
+@pytest.mark.full_examples   # (test_both_verdicts_were_seen counts what these examples made)
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.data())
 def test_bundled_split_plans_agree_with_reference(data):
