@@ -6,6 +6,8 @@ pycuda executor's CPU-runnable issue path). Each test's docstring names the muta
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from needs import need
@@ -377,6 +379,15 @@ def _two_components():
                          upper=np.concatenate([a.upper, b.upper]))
 
 
+@functools.cache
+def _one_worker_solution():
+    """``workers=1``'s solve of ``_intervals(0)`` (``time_limit=0.5``, a deterministic work budget), made once for the
+    module, unpatched: the tests comparing a two-worker solve with it only read it."""
+    from memplan.solvers import SolveOptions, solve
+
+    return solve(_intervals(0), "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+
+
 def test_an_interleaved_tie_keeps_the_one_workers_offsets(monkeypatch):
     """Where the interleaved workers come back with an arena equal to the one worker's (here: its own plan mirrored,
     a packing of the same arena), the one worker's offsets stay, byte for byte ``workers=1``'s plan (``PORTFOLIO``:
@@ -385,7 +396,7 @@ def test_an_interleaved_tie_keeps_the_one_workers_offsets(monkeypatch):
     from memplan.solvers import SolveOptions, cpsat, solve
 
     p = _intervals(0)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+    one = _one_worker_solution()
     real = cpsat._interleave
     tied = []
 
@@ -477,7 +488,7 @@ def test_a_ctrl_c_in_the_interleaved_search_is_an_interruption_not_idle_workers(
     from memplan.solvers import SolveOptions, cpsat, solve
 
     p = _intervals(0)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+    one = _one_worker_solution()
     real = cpsat._interleave
 
     def ctrl_c(cp_model, then, deadline):

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,19 +119,41 @@ def test_plans_with_rescore_are_byte_identical_to_round_40s(monkeypatch, data, w
     assert new == old   # (a third of the examples score forks: 491 of 1,500 in review 41d's longer run)
 
 
+@functools.cache
+def _bundled(name: str) -> memplan.Graph:
+    """The bundled graph ``name`` (or ``examples.<name>()``; ``fork_join`` is ``test_perf_round40.fork_join(200)``)."""
+    if name == "fork_join":
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from test_perf_round40 import fork_join
+
+        return fork_join(200)
+    return examples.bundled()[name] if name in examples.bundled() else getattr(examples, name)()
+
+
+@functools.cache
+def _greedy_arena(name: str, streams: int) -> int:
+    """The greedy plan's arena of ``_bundled(name)`` on ``streams`` with no budget or cap: the budgets' reference
+    points, shared by the windowed and exact runs (a plan without a budget or cap scores no forks, so neither
+    ``MAX_REPLAY_STEPS`` nor ``REPLAY_WINDOW`` changes it)."""
+    return memplan.plan(_bundled(name), solver="greedy", streams=streams).arena_bytes
+
+
 @pytest.mark.parametrize("windowed", [False, True])
 @pytest.mark.parametrize("name", ["moe", "views_inplace", "qkv", "views", "llama-tiny"])
 def test_bundled_plans_under_budgets_are_round_40s(monkeypatch, name, windowed):
     """Bundled graphs at 4, 16 and 64 streams under a memory budget halfway between the serial arena and the
     unconstrained one, and under an event cap: forks are scored (checked) and the plans are round 40's bytes."""
-    g = examples.bundled()[name] if name in examples.bundled() else getattr(examples, name)()
+    g = _bundled(name)
     if windowed:
         monkeypatch.setattr(budget, "MAX_REPLAY_STEPS", 0)
         monkeypatch.setattr(budget, "REPLAY_WINDOW", 8)
-    serial = memplan.plan(g, solver="greedy").arena_bytes
+    serial = _greedy_arena(name, 1)
     scored = 0
     for streams in (4, 16, 64):
-        free = memplan.plan(g, solver="greedy", streams=streams).arena_bytes
+        free = _greedy_arena(name, streams)
         for extra in ({"memory_budget": (serial + free) // 2}, {"max_events": 2}, {"memory_budget": serial}):
             new, old, n = _both(monkeypatch, g, dict(solver="greedy", streams=streams, **extra))
             assert new == old, (streams, extra)
@@ -156,18 +180,12 @@ def test_fork_scores_are_round_40s_on_random_graphs(monkeypatch, data, streams, 
 def test_a_wide_fork_join_under_a_budget_plans_round_40s_bytes(monkeypatch, window):
     """``fork_join(200)`` on 64 streams (forks interleaved over the whole order, a join of 200 writers: the
     ``BIG_READER`` correction) under memory budgets and an event cap: the plans are round 40's bytes."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_perf_round40 import fork_join
-
-    g = fork_join(200)
+    g = _bundled("fork_join")
     if window is not None:
         monkeypatch.setattr(budget, "MAX_REPLAY_STEPS", 0)
         monkeypatch.setattr(budget, "REPLAY_WINDOW", window)
-    serial = memplan.plan(g, solver="greedy").arena_bytes
-    free = memplan.plan(g, solver="greedy", streams=64).arena_bytes
+    serial = _greedy_arena("fork_join", 1)
+    free = _greedy_arena("fork_join", 64)
     scored = 0
     for extra in ({"memory_budget": (serial + free) // 2}, {"memory_budget": serial + (free - serial) // 8},
                   {"max_events": 20}):

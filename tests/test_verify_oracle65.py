@@ -13,6 +13,7 @@ Bounded: the hypothesis test draws tiny graphs (at most 9 nodes) and the whole f
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import random
 
@@ -40,6 +41,17 @@ def _solvers() -> list[str]:
 
 
 SOLVERS = _solvers()
+
+#: the exact solvers' work budget here: the tests judge plans for safety and agreement, not for their size, and a
+#: default budget (60 s for ``search``) let one 9-node graph that ``search`` cannot prove optimal run the whole of it
+#: (round 72: 373 s of the file's wall time on a loaded machine); a ``time_limit`` is deterministic work, so the plans
+#: stay the same from run to run
+EXACT_BUDGET = 0.05
+
+
+def _budget(solver: str) -> dict:
+    """``solver``, with the small work budget when it is an exact one."""
+    return dict(solver=solver, time_limit=EXACT_BUDGET) if solver in ("search", "cpsat") else dict(solver=solver)
 
 
 def verify_safe(graph: dict, plan: dict, fused_groups: bool = False) -> bool:
@@ -378,7 +390,7 @@ def odd_graph() -> memplan.Graph:
 
 def _plans(g: memplan.Graph, streams=(1, 2, 3)) -> list[memplan.Plan]:
     """Every solver's plan on each stream count (``ggml`` plans a serial order only)."""
-    return [memplan.plan(g, solver=s, streams=k) for s in SOLVERS for k in streams if s != "ggml" or k == 1]
+    return [memplan.plan(g, streams=k, **_budget(s)) for s in SOLVERS for k in streams if s != "ggml" or k == 1]
 
 
 def test_bundled_and_generated_graphs_every_solver_mutated():
@@ -399,7 +411,7 @@ def test_generator_schedule_mutated():
     rng = random.Random(7)
     for seed in range(3):
         g, sched = fanout_join(16, streams=3, seed=seed)
-        _check_all(g, [memplan.plan(g, sched, solver=s) for s in SOLVERS if s != "ggml"], rng, 25)
+        _check_all(g, [memplan.plan(g, sched, **_budget(s)) for s in SOLVERS if s != "ggml"], rng, 25)
 
 
 @settings(max_examples=120, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -413,10 +425,19 @@ def test_random_graphs_random_schedules_mutated(data):
         p = memplan.plan(g, solver=solver)
     elif data.draw(st.booleans()):
         order, stream_of = data.draw(schedules(g))
-        p = memplan.plan(g, schedule_with_events(g, order, stream_of), solver=solver)
+        p = memplan.plan(g, schedule_with_events(g, order, stream_of), **_budget(solver))
     else:
-        p = memplan.plan(g, solver=solver, streams=data.draw(st.integers(1, 3)))
+        p = memplan.plan(g, streams=data.draw(st.integers(1, 3)), **_budget(solver))
     _check_all(g, [p], random.Random(data.draw(st.integers(0, 2**32))), 12)
+
+
+@functools.cache
+def _bundled_plan_docs() -> list[tuple[dict, list[dict]]]:
+    """The planted-bug tests' documents (graph, its plans on 1-2 streams), made once for the module, by the real
+    ``verify`` and planner; the tests only read them (``mutants`` and ``agree`` copy before they change anything)."""
+    return [(g.to_dict(), [p.to_dict() for p in _plans(g, (1, 2))])
+            for g in (examples.diamond(), examples.qkv_attention(), examples.views_inplace(), examples.fanout_join15(),
+                      odd_graph())]
 
 
 @pytest.mark.parametrize("bug", ["events_ignored", "reads_unchecked", "overlaps_unchecked", "last_byte_free"])
@@ -425,8 +446,7 @@ def test_planted_verifier_bugs_are_caught(bug, monkeypatch):
     not checked, overlapping roots not compared, a root's last byte not painted) makes it disagree with the oracle
     on some mutant of the bundled graphs' plans."""
     V = importlib.import_module("memplan.verify")
-    made = [(g.to_dict(), [p.to_dict() for p in _plans(g, (1, 2))])   # planned before the bug is planted
-            for g in (examples.diamond(), examples.qkv_attention(), examples.views_inplace(), examples.fanout_join15(), odd_graph())]
+    made = _bundled_plan_docs()   # planned before the bug is planted
     if bug == "events_ignored":
         real = V._clocks
         monkeypatch.setattr(V, "_clocks", lambda by_pos, stream, waits, pos, S: real(by_pos, stream, {}, pos, S))
@@ -541,6 +561,17 @@ def test_random_graphs_fused_or_split_mutated(data):
             _check_all(sg, [p], rng, 8)
 
 
+@functools.cache
+def _device_and_grouped_docs() -> tuple[list[tuple[dict, dict]], list[tuple[dict, dict]]]:
+    """The planted device/fused bug tests' documents, made once for the module (read only, as above): split graphs
+    with their multi-device plans, and grouped graphs with plain greedy plans on 1-2 streams."""
+    split = [(sg.to_dict(), p.to_dict()) for g in (examples.chain(8), examples.qkv_attention(), odd_graph())
+             for sg, p in _device_plans(g)]
+    grouped = [(g.to_dict(), memplan.plan(g, streams=k, solver="greedy").to_dict())
+               for g in (grouped_graph(), examples.views_inplace()) for k in (1, 2)]
+    return split, grouped
+
+
 @pytest.mark.parametrize("bug", ["fused_overlaps_unchecked", "one_arena_for_all_devices", "copy_pull_allowed",
                                  "device_arena_unchecked"])
 def test_planted_device_and_fused_bugs_are_caught(bug, monkeypatch):
@@ -548,10 +579,7 @@ def test_planted_device_and_fused_bugs_are_caught(bug, monkeypatch):
     for, every device's roots painted on one arena, a COPY let run on its destination's device, a root not held to
     its own device's arena) makes it disagree with the oracle."""
     V = importlib.import_module("memplan.verify")
-    split = [(sg.to_dict(), p.to_dict()) for g in (examples.chain(8), examples.qkv_attention(), odd_graph())
-             for sg, p in _device_plans(g)]
-    grouped = [(g.to_dict(), memplan.plan(g, streams=k, solver="greedy").to_dict())
-               for g in (grouped_graph(), examples.views_inplace()) for k in (1, 2)]
+    split, grouped = _device_and_grouped_docs()   # planned before the bug is planted
     fused = False
     if bug == "fused_overlaps_unchecked":
         monkeypatch.setattr(V, "_fused_overlaps", lambda *a: [])
