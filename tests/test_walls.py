@@ -90,9 +90,10 @@ def _raw_imports(text: str, filename: str) -> tuple[_RawImport, ...]:
     return tuple(found)
 
 
-def imports_of(root: Path, path: Path) -> list[Import]:
+def imports_of(root: Path, path: Path, modules: frozenset[str] | None = None) -> list[Import]:
     """Every import statement of one source file, relative ones resolved (against the files under ``root``,
-    read afresh each call: only the parse is cached)."""
+    read afresh each call: only the parse is cached). ``modules``: the modules of ``PACKAGES`` under ``root``, listed
+    by the caller this call (``_is_module`` asks the file system for each name otherwise)."""
     name = _module_name(root, path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: list[Import] = []
@@ -107,16 +108,20 @@ def imports_of(root: Path, path: Path) -> list[Import]:
             base = raw.module or ""
         for n in raw.names:
             sub = f"{base}.{n}"
-            found.append(Import(sub if _is_module(root, sub) else base, raw.lazy, raw.line, raw.in_function))
+            known = sub in modules if modules is not None and _within(sub, PACKAGES) else _is_module(root, sub)
+            found.append(Import(sub if known else base, raw.lazy, raw.line, raw.in_function))
     return found
 
 
 def import_graph(root: Path) -> dict[str, list[tuple[str, Import]]]:
     """Module -> its imports, for every module of memplan/ and runtime/ under ``root``."""
     graph: dict[str, list[tuple[str, Import]]] = {}
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            graph[_module_name(root, path)] = [(str(path.relative_to(root)), i) for i in imports_of(root, path)]
+    paths = [path for package in PACKAGES for path in sorted((root / package).rglob("*.py"))]
+    # (the same answers as ``_is_module`` for a name in PACKAGES, from this one listing: a stat of each name was most
+    # of a graph's time once the parses are cached)
+    modules = frozenset(_module_name(root, path) for path in paths if path.is_file())
+    for path in paths:
+        graph[_module_name(root, path)] = [(str(path.relative_to(root)), i) for i in imports_of(root, path, modules)]
     return graph
 
 
