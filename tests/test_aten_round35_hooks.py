@@ -142,7 +142,7 @@ def test_a_hook_or_forward_changed_after_compile_is_refused_naming_the_module(st
             handle.remove()
 
 
-@pytest.mark.parametrize("streams", STREAMS)
+@pytest.mark.parametrize("streams", [1])   # (a refusal of the call, before its executor runs: one stream suffices)
 def test_a_hook_removed_after_compile_is_refused_and_one_put_back_is_not_the_same(streams):
     m = _net(False)
     handle = m.a.register_forward_hook(_times_ten)
