@@ -183,11 +183,14 @@ def test_reduced_losses_write_only_their_planned_bytes(loss, reduction):
     """Their out= kernels (CPU) resize the 0-d result to the input's shape, write the elementwise loss there,
     then reduce and resize back: over the planned values after the loss's slot (wrong results, silently), or
     past the arena's end (the call refused: "the arena's storage moved"). They run functionally now."""
+    from runtime.aten.program import load_program
+
     m = ReducedLosses(loss, reduction)
     for dtype in (torch.float32, torch.bfloat16):
         x, y = torch.randn(24, 32, dtype=dtype), torch.randn(24, 32, dtype=dtype)
+        program = load_program(m, (x, y))   # (one export per dtype, planned and lowered on each stream count)
         for streams in (1, 3):
-            c = compile(m, (x, y), streams=streams, poison=True)
+            c = compile(m, (x, y), streams=streams, poison=True, program=program)
             for _ in range(2):
                 x, y = torch.randn(24, 32, dtype=dtype), torch.randn(24, 32, dtype=dtype)
                 out, ref = c(x, y), m(x, y)

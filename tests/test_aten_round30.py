@@ -65,7 +65,7 @@ class SeveralOuts(nn.Module):
 @pytest.mark.parametrize("fn,second", [(_max, torch.long), (_min, torch.long), (_sort, torch.long),
                                        (_topk, torch.long), (_kthvalue, torch.long), (_aminmax, torch.float32)],
                          ids=["max", "min", "sort", "topk", "kthvalue", "aminmax"])
-@pytest.mark.parametrize("streams", [1, 3, "auto"])
+@pytest.mark.parametrize("streams", [1, 3])   # (no "auto": on a CPU it plans serial, the plan of streams=1)
 def test_out_calls_with_several_resized_outs_run_as_eager(fn, second, streams):
     step = _equal_eager(SeveralOuts(fn, 0, second), lambda: (torch.randn(4, 8),), streams)
     assert step.stats.copies_per_call == 0   # the functional twin's out= overload, straight into the plan

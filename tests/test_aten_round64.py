@@ -14,7 +14,6 @@ from __future__ import annotations
 import array
 import dataclasses
 import importlib
-import re
 import warnings
 
 import pytest
@@ -193,10 +192,11 @@ def _restore():
 
 
 @pytest.mark.parametrize("case", list(_cases()))
-def test_a_buffer_changed_in_place_is_refused_naming_it(case):
+def test_a_buffer_changed_in_place_is_refused_naming_it_and_set_back_runs_the_program_bitwise_eagers(case):
+    """(One compile for both halves: the refusal, then the same program once the buffer is set back.)"""
     # failed before (every case): the compiled call returned x * 2, eager's x * 3, silently
     m, change, label = _cases()[case]()
-    x = torch.ones(3)
+    x = torch.randn(3)
     cm = _compile(m, x)
     assert torch.equal(cm(x), m(x))
     change(3.0)
@@ -205,16 +205,6 @@ def test_a_buffer_changed_in_place_is_refused_naming_it(case):
         out = cm(x)
         assert torch.equal(out, eager), f"silently the export's value: {out} where eager gave {eager}"
     assert label in str(info.value)
-
-
-@pytest.mark.parametrize("case", list(_cases()))
-def test_a_buffer_set_back_runs_the_program_bitwise_eagers(case):
-    m, change, label = _cases()[case]()
-    x = torch.randn(3)
-    cm = _compile(m, x)
-    change(3.0)
-    with pytest.raises(AtenExecutorError, match=re.escape(label)):
-        cm(x)
     change(2.0)
     for _ in range(3):
         assert torch.equal(cm(x), m(x))

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 
@@ -201,9 +202,10 @@ class _Bounded(torch.nn.Module):
         return y * 2, torch.cat([y, y]), x[n:] * 2, torch.zeros(n, 2) + 1, x.new_ones(10 - n), x[x > 0] + 1
 
 
-def _eager_bytes(module, x) -> dict[str, int]:
-    """Every FX value's bytes in an eager run of ``module``'s exported program on ``x``, by node name."""
-    gm = torch.export.export(module, (x,)).module()
+def _eager_bytes(module, x, gm=None) -> dict[str, int]:
+    """Every FX value's bytes in an eager run of ``module``'s exported program (``gm``, else exported on ``x``) on
+    ``x``, by node name."""
+    gm = torch.export.export(module, (x,)).module() if gm is None else gm
     seen: dict[str, int] = {}
 
     class Watch(torch.fx.Interpreter):
@@ -232,16 +234,22 @@ def test_bounded_data_dependent_sizes_are_planned_at_their_bounds():
     assert (x_view.view_offset, x_view.size) == (0, 48)
 
 
+@functools.cache
+def _bounded_planned_and_exported():
+    """``_Bounded(5)``'s planned sizes and its exported program (one export, the seeds' runs below only read them)."""
+    m = _Bounded(5)
+    example = torch.tensor([[1., 0, 2], [0, 3, 0], [0, 0, 0], [4, 0, 0]])
+    return m, _sizes(memplan.from_torch(m, (example,))), torch.export.export(m, (example,)).module()
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_no_planned_size_is_below_what_eager_writes(seed):
-    m = _Bounded(5)
+    m, sizes, gm = _bounded_planned_and_exported()
     gen = torch.Generator().manual_seed(seed)
-    example = torch.tensor([[1., 0, 2], [0, 3, 0], [0, 0, 0], [4, 0, 0]])
-    sizes = _sizes(memplan.from_torch(m, (example,)))
     x = torch.randn(4, 3, generator=gen)
     keep = torch.randperm(12, generator=gen)[: int(torch.randint(0, 6, (1,), generator=gen))]
     x = torch.zeros(12).index_put((keep,), x.flatten()[keep]).reshape(4, 3)   # (at most 5 nonzeros: the asserts hold)
-    for name, nbytes in _eager_bytes(m, x).items():
+    for name, nbytes in _eager_bytes(m, x, gm).items():
         if name in sizes:
             assert sizes[name] >= nbytes, (name, sizes[name], nbytes)
 
@@ -398,9 +406,10 @@ def test_expert_routing_by_where_plans_above_what_eager_writes():
     x = torch.randn(5, 8)
     g = memplan.from_torch(m, (x,))
     sizes = _sizes(g)
+    gm = torch.export.export(m, (x,)).module()   # (one program, run on each seed's tokens)
     for seed in range(4):
         xs = torch.randn(5, 8, generator=torch.Generator().manual_seed(seed))
-        for name, nbytes in _eager_bytes(m, xs).items():
+        for name, nbytes in _eager_bytes(m, xs, gm).items():
             if name in sizes:
                 assert sizes[name] >= nbytes, (name, sizes[name], nbytes)
     planned = memplan.plan_graph(g, streams="auto")

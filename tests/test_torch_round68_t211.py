@@ -118,7 +118,7 @@ def test_an_eval_dropout_exported_as_a_copy_is_still_a_view_of_its_input():
     assert t["dropout"].view_of == "x" and t["dropout"].size == 16   # (was: None, 16 bytes of its own)
 
 
-@pytest.mark.parametrize("streams", [1, "auto"])
+@pytest.mark.parametrize("streams", [1])   # (not "auto" too: on a CPU it plans serial, the plan of 1)
 def test_a_compiled_call_reads_the_write_through_an_eval_dropout_as_eager(streams):
     m = _DropoutThenWrite()
     with _exported_as_211():
@@ -262,7 +262,7 @@ class _StridedDropout(torch.nn.Module):
         return y.softmax(-1)
 
 
-@pytest.mark.parametrize("streams", [1, "auto"])
+@pytest.mark.parametrize("streams", [1])   # (not "auto" too: on a CPU it plans serial, the plan of 1)
 def test_an_eval_dropout_of_a_strided_view_exported_as_a_copy_runs_as_eager(streams):
     """The view found by asking torch's C++ kernel is laid out as that kernel's (the input's strides), not as the
     export's copy: ``node 'dropout': torch's view is (1, 4, 6, 6) strides (168, 42, 7, 1) ..., the plan's is ...``
