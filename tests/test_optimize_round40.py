@@ -103,13 +103,38 @@ def allowed_events(order: Sequence[str], stream_of: dict[str, int],
 
 
 def fewer_events_do(order: Sequence[str], stream_of: dict[str, int], edges: Sequence[tuple[str, str]],
-                    k: int) -> tuple[tuple[str, str], ...] | None:
-    """A set of ``k - 1`` allowed events that orders every data edge, or None (brute force)."""
+                    k: int, allowed: Sequence[tuple[str, str]] | None = None) -> tuple[tuple[str, str], ...] | None:
+    """A set of ``k - 1`` allowed events that orders every data edge, or None (brute force). (``orders_all`` per
+    combination, on positions: the issue positions, stream predecessors and edges are the same for every
+    combination, so they are worked out once.)"""
     if k == 0:
         return None
-    for combo in itertools.combinations(allowed_events(order, stream_of, edges), k - 1):
-        if orders_all(order, stream_of, combo, edges):
-            return combo
+    if allowed is None:
+        allowed = allowed_events(order, stream_of, edges)
+    pos = {n: i for i, n in enumerate(order)}
+    last: dict[int, int] = {}
+    prev = []
+    for n in order:
+        s = stream_of[n]
+        prev.append(last.get(s, -1))
+        last[s] = len(prev) - 1
+    need = [(pos[a], pos[b]) for a, b in edges]
+    cand = [(pos[a], pos[b]) for a, b in allowed]
+    for combo in itertools.combinations(range(len(cand)), k - 1):
+        into: dict[int, list[int]] = {}
+        for c in combo:
+            a, b = cand[c]
+            into.setdefault(b, []).append(a)
+        masks = [0] * len(order)
+        for i, p in enumerate(prev):
+            m = 1 << i
+            if p >= 0:
+                m |= masks[p]
+            for a in into.get(i, ()):
+                m |= masks[a]
+            masks[i] = m
+        if all(masks[b] >> a & 1 for a, b in need):
+            return tuple(allowed[c] for c in combo)
     return None
 
 
@@ -142,10 +167,11 @@ def assert_fewest_and_safe(graph: memplan.Graph, sched: Schedule, brute_limit: i
     edges = data_edges(graph)
     assert all(stream_of[a] != stream_of[b] for a, b in evs), f"an event within one stream: {sched}"
     assert orders_all(order, stream_of, evs, edges), f"a data edge left unordered: {sched}"
-    assert set(evs) <= set(allowed_events(order, stream_of, edges)), f"an event orders more than the data: {sched}"
+    allowed = allowed_events(order, stream_of, edges)
+    assert set(evs) <= set(allowed), f"an event orders more than the data: {sched}"
     assert len(evs) == fewest_events(order, stream_of, edges), f"not the fewest events: {sched}"
     if len(evs) <= brute_limit:
-        smaller = fewer_events_do(order, stream_of, edges, len(evs))
+        smaller = fewer_events_do(order, stream_of, edges, len(evs), allowed)
         assert smaller is None, f"{len(evs) - 1} events would do: {smaller} (schedule {sched})"
 
 
