@@ -39,8 +39,14 @@ def inplace_dag(seed: int, n: int = 60) -> memplan.Graph:
 
 
 def _budget(g: memplan.Graph, frac: float) -> int:
+    return _budgets(g, (frac,))[0]
+
+
+def _budgets(g: memplan.Graph, fracs) -> list[int]:
+    """Budgets ``frac`` of the way from the serial arena to the unbudgeted ``streams="auto"`` one (both planned
+    once for all of ``fracs``)."""
     serial, free = memplan.plan(g).arena_bytes, memplan.plan(g, streams="auto").arena_bytes
-    return int(serial + frac * (free - serial))
+    return [int(serial + frac * (free - serial)) for frac in fracs]
 
 
 def test_budget_candidates_stop_their_clique_search_past_the_budget(monkeypatch):
@@ -71,7 +77,7 @@ def test_budget_candidates_stop_their_clique_search_past_the_budget(monkeypatch)
 def test_budgeted_plans_are_those_of_the_full_clique_search(seed, monkeypatch):
     """The early stop changes no plan: the same JSON as with the clique searches run to the end."""
     g = inplace_dag(seed)
-    budgets = [_budget(g, f) for f in (0.0, 0.3)]
+    budgets = _budgets(g, (0.0, 0.3))
     fast = [memplan.plan(g, streams="auto", memory_budget=b).to_json() for b in budgets]
     monkeypatch.setattr(problem_mod, "_passed", lambda best, stop_above: False)
     assert [memplan.plan(g, streams="auto", memory_budget=b).to_json() for b in budgets] == fast

@@ -308,6 +308,19 @@ def test_hostile_shapes(name):
     g = HOSTILE[name]()
     n = len(g.nodes)
     small = n <= 300
+    # the oracles (the reduction events, the contract's findings) judged each distinct schedule and plan once: the
+    # caps above the node count and several caps of ``max_events=1`` give the same schedule, and the plans of those
+    # caps differ only in their solver block (the streams asked for), which the findings do not read (a 200-input
+    # join's quadratic oracles were half of this file's time)
+    judged: set = set()
+    doc = g.to_dict()
+
+    def fewest_and_whole(s) -> None:
+        key = (tuple(s.order), tuple(s.streams), tuple(_events(s)))
+        if key not in judged:
+            assert_fewest_events_and_whole_groups(g, s.order, s.streams, _events(s))
+            judged.add(key)
+
     for k in sorted({1, 2, 7, n + 3, 1024} - ({7, n + 3} if not small else set())):
         if k > 1024:
             continue
@@ -316,14 +329,18 @@ def test_hostile_shapes(name):
         if n > 1000:   # a pure chain never leaves stream 0 (the reduction oracle below is quadratic)
             assert set(s.streams) == {0} and not s.events
             continue
-        assert_fewest_events_and_whole_groups(g, s.order, s.streams, _events(s))
+        fewest_and_whole(s)
         capped = graph_optimize(g, k, max_events=1)
         assert len(capped.events) <= 1
-        assert_fewest_events_and_whole_groups(g, capped.order, capped.streams, _events(capped))
+        fewest_and_whole(capped)
         if small:
             p = plan(g, streams=k, solver="greedy")
             assert p.streams <= max(1, min(k, n))
-            assert findings(g.to_dict(), p.to_dict()) == []
+            pd = p.to_dict()
+            key = json.dumps({f: v for f, v in pd.items() if f != "solver"}, sort_keys=True)
+            if key not in judged:
+                assert findings(doc, pd) == []
+                judged.add(key)
 
 
 @pytest.mark.parametrize("name", ["zero_bytes", "groups_over_branches", "parts50", "nested50"])

@@ -94,29 +94,56 @@ def orders_all(order: Sequence[str], stream_of: dict[str, int], events: Iterable
 
 
 def allowed_events(order: Sequence[str], stream_of: dict[str, int],
-                   edges: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Every cross-stream pair that program order plus the data edges already order."""
+                   edges: Sequence[tuple[str, str]], full: list[int] | None = None) -> list[tuple[str, str]]:
+    """Every cross-stream pair that program order plus the data edges already order (``full``: the masks of
+    program order and the data edges, ``hb_masks(order, stream_of, edges)``, where the caller has them)."""
     pos = {n: i for i, n in enumerate(order)}
-    full = hb_masks(order, stream_of, edges)
+    full = hb_masks(order, stream_of, edges) if full is None else full
     return [(a, b) for i, a in enumerate(order) for b in order[i + 1:]
             if stream_of[a] != stream_of[b] and full[pos[b]] >> pos[a] & 1]
 
 
 def fewer_events_do(order: Sequence[str], stream_of: dict[str, int], edges: Sequence[tuple[str, str]],
-                    k: int) -> tuple[tuple[str, str], ...] | None:
-    """A set of ``k - 1`` allowed events that orders every data edge, or None (brute force)."""
+                    k: int, allowed: Sequence[tuple[str, str]] | None = None) -> tuple[tuple[str, str], ...] | None:
+    """A set of ``k - 1`` allowed events that orders every data edge, or None (brute force). (``orders_all`` per
+    combination, on positions: the issue positions, stream predecessors and edges are the same for every
+    combination, so they are worked out once.)"""
     if k == 0:
         return None
-    for combo in itertools.combinations(allowed_events(order, stream_of, edges), k - 1):
-        if orders_all(order, stream_of, combo, edges):
-            return combo
+    if allowed is None:
+        allowed = allowed_events(order, stream_of, edges)
+    pos = {n: i for i, n in enumerate(order)}
+    last: dict[int, int] = {}
+    prev = []
+    for n in order:
+        s = stream_of[n]
+        prev.append(last.get(s, -1))
+        last[s] = len(prev) - 1
+    need = [(pos[a], pos[b]) for a, b in edges]
+    cand = [(pos[a], pos[b]) for a, b in allowed]
+    for combo in itertools.combinations(range(len(cand)), k - 1):
+        into: dict[int, list[int]] = {}
+        for c in combo:
+            a, b = cand[c]
+            into.setdefault(b, []).append(a)
+        masks = [0] * len(order)
+        for i, p in enumerate(prev):
+            m = 1 << i
+            if p >= 0:
+                m |= masks[p]
+            for a in into.get(i, ()):
+                m |= masks[a]
+            masks[i] = m
+        if all(masks[b] >> a & 1 for a, b in need):
+            return tuple(allowed[c] for c in combo)
     return None
 
 
-def fewest_events(order: Sequence[str], stream_of: dict[str, int], edges: Sequence[tuple[str, str]]) -> int:
+def fewest_events(order: Sequence[str], stream_of: dict[str, int], edges: Sequence[tuple[str, str]],
+                  full: list[int] | None = None) -> int:
     """The per-node count (module docstring), for graphs too large for brute force."""
     pos = {n: i for i, n in enumerate(order)}
-    full = hb_masks(order, stream_of, edges)
+    full = hb_masks(order, stream_of, edges) if full is None else full
     writers: dict[int, set[int]] = {}
     for a, b in edges:
         writers.setdefault(pos[b], set()).add(pos[a])
@@ -135,17 +162,21 @@ def fewest_events(order: Sequence[str], stream_of: dict[str, int], edges: Sequen
     return total
 
 
-def assert_fewest_and_safe(graph: memplan.Graph, sched: Schedule, brute_limit: int = 7) -> None:
-    """Every data edge ordered, events between streams and forward, and no smaller set of events would do."""
+def assert_fewest_and_safe(graph: memplan.Graph, sched: Schedule, brute_limit: int = 7,
+                           edges: Sequence[tuple[str, str]] | None = None) -> None:
+    """Every data edge ordered, events between streams and forward, and no smaller set of events would do
+    (``edges``: ``data_edges(graph)``, where the caller checks many schedules of one graph)."""
     order, stream_of = list(sched.order), sched.stream_of()
     evs = [(e.after, e.before) for e in sched.events]
-    edges = data_edges(graph)
+    edges = data_edges(graph) if edges is None else edges
     assert all(stream_of[a] != stream_of[b] for a, b in evs), f"an event within one stream: {sched}"
     assert orders_all(order, stream_of, evs, edges), f"a data edge left unordered: {sched}"
-    assert set(evs) <= set(allowed_events(order, stream_of, edges)), f"an event orders more than the data: {sched}"
-    assert len(evs) == fewest_events(order, stream_of, edges), f"not the fewest events: {sched}"
+    full = hb_masks(order, stream_of, edges)
+    allowed = allowed_events(order, stream_of, edges, full)
+    assert set(evs) <= set(allowed), f"an event orders more than the data: {sched}"
+    assert len(evs) == fewest_events(order, stream_of, edges, full), f"not the fewest events: {sched}"
     if len(evs) <= brute_limit:
-        smaller = fewer_events_do(order, stream_of, edges, len(evs))
+        smaller = fewer_events_do(order, stream_of, edges, len(evs), allowed)
         assert smaller is None, f"{len(evs) - 1} events would do: {smaller} (schedule {sched})"
 
 
@@ -200,9 +231,10 @@ def stream_labellings(n: int, most: int) -> Iterable[tuple[int, ...]]:
 # ---- the fewest events --------------------------------------------------------------------------------------
 
 
-def _check_events(g: memplan.Graph, order: list[str], stream_of: dict[str, int]) -> None:
+def _check_events(g: memplan.Graph, order: list[str], stream_of: dict[str, int],
+                  edges: Sequence[tuple[str, str]] | None = None) -> None:
     sched = schedule_with_events(g, order, stream_of)
-    assert_fewest_and_safe(g, sched)
+    assert_fewest_and_safe(g, sched, edges=edges)
     idx = g.node_index
     pairs = wait_pairs(g, [idx[x] for x in order], [stream_of[x] for x in order])
     assert [(g.nodes[a].id, g.nodes[b].id) for a, b in pairs] == [(e.after, e.before) for e in sched.events]
@@ -217,10 +249,11 @@ def test_events_are_the_fewest_on_every_dag_of_up_to_five_nodes():
         for mask in range(1 << len(slots)):
             edges = {slots[k] for k in range(len(slots)) if mask >> k & 1}
             g = dag(n, edges)
+            data = data_edges(g)
             for perm in (topological_orders(n, edges) if n < 5 else [list(range(n))]):
                 order = [f"n{i}" for i in perm]
                 for lab in stream_labellings(n, 3):
-                    _check_events(g, order, dict(zip(order, lab)))
+                    _check_events(g, order, dict(zip(order, lab)), data)
                     cases += 1
     assert cases == 4522 + 1024 * 41
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import warnings
 
@@ -141,15 +142,25 @@ def test_budget_skips_give_backs_whose_one_issue_order_is_over_it(monkeypatch):
     assert scored
 
 
+@functools.cache
+def _pruning_graph(name: str) -> tuple[memplan.Graph, int]:
+    """A graph of the pruning test and its serial arena, built and planned once for the cases that read them
+    (Graph is frozen)."""
+    g = {"fan10": lambda: fan(10), "moe": memplan.examples.moe, "qkv": memplan.examples.qkv_attention}[name]()
+    return g, memplan.plan(g).arena_bytes
+
+
 @pytest.mark.parametrize("streams", [2, 8, "auto"])
-@pytest.mark.parametrize("share", [0.8, 1.0, 1.1, 1.5])
+@pytest.mark.parametrize("share", [0.8, 1.0, 1.5])
 def test_budget_plans_the_same_with_and_without_the_pruning(monkeypatch, streams, share):
     """Byte-identical plans (or the same refusal) whether or not candidates are rejected by their issue order's
-    bound before lifetimes, on graphs where concurrency costs memory."""
+    bound before lifetimes, on graphs where concurrency costs memory. (A share of 1.1 was dropped in round 72: on
+    all three graphs and stream counts it bounded the very orders 1.0 bounds, rejected the same ones and chose the
+    same plan, counted; 0.8 refuses or rejects every order, 1.5 rejects fewer.)"""
     import memplan.optimize.candidates as cand_module
 
-    for g in (fan(10), memplan.examples.moe(), memplan.examples.qkv_attention()):
-        budget = int(memplan.plan(g).arena_bytes * share)
+    for g, serial in map(_pruning_graph, ("fan10", "moe", "qkv")):
+        budget = int(serial * share)
 
         def run(g=g, budget=budget) -> str:
             try:

@@ -8,6 +8,7 @@ bound, a layered graph of 1,000 nodes 2.07%, one of 300 nodes on ``streams="auto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -41,14 +42,23 @@ def _problem(g: memplan.Graph, **opts) -> BufferProblem:
     return max(problems_auto_solves(lambda: memplan.plan(g, **opts)), key=len)
 
 
+@functools.cache
+def _deep_2000() -> tuple[memplan.Graph, memplan.Plan, BufferProblem]:
+    """``deep_skips(2000)``, its default plan (verified) and the largest problem ``auto`` solved for it, from one
+    plan: three tests read them (a plan and a problem are values; none is changed)."""
+    g = deep_skips(2000)
+    plans: list[memplan.Plan] = []
+    problem = max(problems_auto_solves(lambda: plans.append(_planned(g))), key=len)
+    return g, plans[0], problem
+
+
 def test_deep_chain_of_2000_nodes():
     """A chain of 2,000 nodes with skips of 400: 3,538,944 B (the ``end`` key's walk, 3.85% above the 3,407,872 B
     bound), which repaired finds nothing lower; the runner-up walk (``area``'s, the same arena) repaired: 3,473,408 B
     (1.92%)."""
-    p = _planned(deep_skips(2000))
+    _, p, problem = _deep_2000()
     assert (p.arena_bytes, p.lower_bound_bytes) == (3_473_408, 3_407_872)
     assert p.solver["name"] == "skyline"
-    problem = _problem(deep_skips(2000))
     sol = solve(problem, "auto", SolveOptions())
     assert sol.info["skyline_key"] == "area" and sol.info["skyline_repair"] >= 1
 
@@ -66,7 +76,7 @@ def test_layered_300_on_auto_streams():
     assert (p.arena_bytes, p.lower_bound_bytes) == (2_445_312, 2_414_592)
 
 
-@pytest.mark.parametrize("make", [lambda: deep_skips(2000), lambda: deep_skips(5000, span=1000)],
+@pytest.mark.parametrize("make", [lambda: _deep_2000()[2], lambda: _problem(deep_skips(5000, span=1000))],
                          ids=["six-keys", "wide"])
 def test_repair_does_not_depend_on_over(make):
     """``auto.skyline_within`` answers a memory budget's verdict with the walks' arena, asked without ``over``: the
@@ -74,7 +84,7 @@ def test_repair_does_not_depend_on_over(make):
     disagree: a schedule that fits is passed over). Every ``over`` from the bound to past the unrepaired walks'
     arena gives the same offsets, or None exactly below the arena; with six keys (promotions follow) and in the
     wide tier (two keys, no promotions: its key walks stopped at ``over`` before)."""
-    p = _problem(make())
+    p = make()
     keys, rounds = auto.skyline_keys(p), auto.skyline_rounds(p)
     full = skyline.solve(p, keys=keys, rounds=rounds, extra=skyline.EXTRA_KEYS, repair=auto.skyline_repair(p))
     plain = skyline.solve(p, keys=keys, rounds=rounds, extra=skyline.EXTRA_KEYS).arena
@@ -165,7 +175,7 @@ def test_repaired_plans_repeat_across_hash_seeds():
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    here = hashlib.sha256(memplan.plan(deep_skips(2000)).to_json().encode()).hexdigest()
+    here = hashlib.sha256(_deep_2000()[1].to_json().encode()).hexdigest()
     assert out.stdout.strip() == here
 
 

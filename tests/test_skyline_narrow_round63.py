@@ -13,6 +13,7 @@ packing (a memory budget's verdict above the solve's arena).
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import pytest
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from problems import problems_auto_solves
 from test_quality_round60 import deep_skips
-from test_quality_round62 import _problem
+from test_quality_round62 import _deep_2000, _problem
 
 import memplan
 from memplan.solvers import auto, skyline
@@ -108,7 +109,7 @@ def test_the_narrow_tiers_pairs_visited_stay_within_its_cap(monkeypatch):
     """A chain with long skips of 2,000 nodes (27,536 pairs a walk, the narrow tier): with round 62's shares its
     walks and repair visited 16.6 walks' worth (456,572 pairs); now at most ``SKYLINE_NARROW_WORK``, and the plan
     still packs and is the one ``skyline_within`` answers for."""
-    p = _problem(deep_skips(2000))
+    p = _deep_2000()[2]   # (``_problem(deep_skips(2000))``, shared with test_quality_round62)
     work = auto._walk_work(p)
     assert auto.skyline_keys(p) == skyline.KEYS and work * 14 > auto.SKYLINE_NARROW_WORK   # (the premise)
     visits, per_walk = _visits(monkeypatch)
@@ -123,11 +124,17 @@ def test_the_narrow_tiers_pairs_visited_stay_within_its_cap(monkeypatch):
     assert auto.skyline_within(p, sol.arena) and not auto.skyline_within(p, sol.arena - 1)
 
 
+@functools.cache
+def _dag300():
+    """``_problem`` of ``random_dag(300, seed=1)``: made once for the six tests that read it (a frozen value)."""
+    return _problem(memplan.benchmarks.scale.random_dag(300, seed=1))
+
+
 def test_the_narrow_tiers_cap_binds_the_promotions(monkeypatch):
     """Where the cap leaves fewer promotion rounds than 1 << 18 did (a random DAG of 300 nodes, 14,608 pairs a walk:
     11 rounds before, 9 now), the walks, promotions and repair together stay within it (before: 24.3 walks' worth,
     354,320 pairs)."""
-    p = _problem(memplan.benchmarks.scale.random_dag(300, seed=1))
+    p = _dag300()
     work = auto._walk_work(p)
     assert auto.skyline_rounds(p) < _old_rounds(work)   # (the premise)
     visits, per_walk = _visits(monkeypatch)
@@ -143,7 +150,7 @@ def test_the_default_repeats_under_the_cap():
     first, second = memplan.plan(g), memplan.plan(g)
     assert first.to_json() == second.to_json() and first.solver.get("name") == "skyline"
     memplan.verify(g, first)
-    p = _problem(g)
+    p = _deep_2000()[2]   # (``_problem(g)``)
     a, b = auto.skyline_below(p, 2 * int(p.lower_bound)), auto.skyline_below(p, 2 * int(p.lower_bound))
     assert a.offsets.tolist() == b.offsets.tolist() and a.info == b.info
 
@@ -190,7 +197,7 @@ def test_the_start_repair_is_within_the_wide_cap_and_the_budget_verdict(monkeypa
 def test_the_start_repair_gets_what_the_wide_cap_leaves(monkeypatch, walks, start):
     """After the 4 walks and the repair of both bases (3 walks' worth each), size's repair gets what
     ``SKYLINE_WIDE_WORK`` leaves, at most ``SKYLINE_REPAIR``; none in the narrow tier."""
-    p = _problem(memplan.benchmarks.scale.random_dag(300, seed=1))
+    p = _dag300()
     assert auto.skyline_start_repair(p) == 0   # (the narrow tier: its cap is shared out)
     work = auto._walk_work(p)
     monkeypatch.setattr(auto, "SKYLINE_NARROW_WORK", work)
