@@ -9,6 +9,7 @@ placed buffers of sections 0-30 before each refutation.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -28,12 +29,19 @@ from memplan.solvers.options import SearchParams
 CAP = 1048576
 
 
+@functools.cache
+def _e_twa_8000():
+    """minimalloc E's TWA try at its capacity with 8,000 units and side proofs (``one_try``'s result, search and units):
+    made once, read by the two tests below (neither changes the search)."""
+    return one_try(challenging("E"), CAP, "TWA", 8000)
+
+
 def test_side_proofs_cut_minimalloc_e_to_its_packing():
     """minimalloc E at its capacity with TWA: 39,895 units without side proofs; with them the subtree under the buffer
     at 117,760 fails once its first deep refutation finds sections 31-48 without a packing, and the tree packs
     within 8,000 units (a third of ``time_limit=5``'s budget, the tree's share side by side)."""
     p = challenging("E")
-    res, s, units = one_try(p, CAP, "TWA", 8000)
+    res, s, units = _e_twa_8000()
     assert res not in ("abort", None)
     check_packing(p, res, CAP)
     assert units < 8000 and s.side_proofs > 0
@@ -45,7 +53,7 @@ def test_a_proof_fails_the_ancestors_whose_placement_lies_outside_its_side():
     """The side a proof names travels up: E's proofs are few (one per refuted subtree and per ancestor whose buffer lies
     in the side), the tree a seventh of its nodes without them."""
     p = challenging("E")
-    res, s, _ = one_try(p, CAP, "TWA", 8000)
+    res, s, _ = _e_twa_8000()
     _, s0, _ = one_try(p, CAP, "TWA", 42000, side_proofs=False)
     assert s.side_proofs < 20 and s.nodes * 5 < s0.nodes
 
