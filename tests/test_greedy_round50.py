@@ -9,14 +9,13 @@ verdict; ``placement.Occupancy.of`` builds the state the adds build."""
 
 from __future__ import annotations
 
-import functools
 import random
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_greedy_round49 import _old_sweep_streams, _pairwise, _sweep
+from test_greedy_round49 import _old_sweep_streams, _pairwise, _sweep, dealt_references
 from test_properties import draw_scheduled
 from test_scale_round44 import _dealt
 
@@ -76,19 +75,11 @@ def test_stream_sweep_places_as_round_49_on_random_graphs(data, cross_min, payba
     assert got == want == _pairwise(p)
 
 
-@functools.cache
-def _dealt_references(n: int, streams: int, seed: int):
-    """``random_dag(n, seed)`` dealt over ``streams`` streams, with round 49's offsets and the pairwise sweep's (the
-    references, which read none of the thresholds the test below turns): made once for its three settings."""
-    p = _dealt(random_dag(n, seed=seed), streams, seed)
-    return p, _sweep(p, _old_sweep_streams), _pairwise(p)
-
-
 @pytest.mark.parametrize("n,streams,seed", [(400, 2, 0), (400, 4, 1), (300, 8, 2), (250, 64, 3)])
 @pytest.mark.parametrize("cross_min,payback,cap", [(0, 1, 64), (4, 2, 2), (16, 1, 64)])
 def test_stream_sweep_places_as_round_49_on_dealt_dags(monkeypatch, n, streams, seed, cross_min, payback, cap):
     """Random DAGs dealt over 2..64 streams, pairs indexed early (and only a few of them: ``CROSS_CAP`` 2)."""
-    p, want, pairwise = _dealt_references(n, streams, seed)
+    p, want, pairwise = dealt_references(n, streams, seed)   # (made once: round 49's test reads them too)
     _thresholds(monkeypatch, cross_min, payback, cap)
     _checked_extra(monkeypatch)
     got = _sweep(p, greedy._sweep_streams)
