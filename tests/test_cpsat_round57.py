@@ -44,15 +44,30 @@ def problem(seed: int, n: int = 120) -> BufferProblem:
     return BufferProblem(sizes=r.integers(1, 64, n) * 8, lower=lo, upper=lo + r.integers(1, 40, n))
 
 
+_SOLVED: dict = {}
+
+
+def solved(seed: int, workers: int = 1):
+    """``problem(seed)`` planned by cpsat at ``time_limit=0.5`` with ``workers`` (and the stop no load reaches), solved
+    once a process for each setting of the start it depends on (``no_skyline``, ``polish_limit_64``): several tests
+    here and in ``test_cpsat_round58`` read the very same plans (read only)."""
+    from memplan.solvers import auto
+
+    key = (seed, workers, auto.SKYLINE_BUFFERS, auto.POLISH_WIDE_BUFFERS)
+    if key not in _SOLVED:
+        _SOLVED[key] = solve(problem(seed), "cpsat", SolveOptions(time_limit=0.5, workers=workers, wall_limit=NO_STOP))
+    return _SOLVED[key]
+
+
 @pytest.mark.parametrize("seed,arena", [(0, 9600), (1, 9208)])
 def test_more_workers_never_plan_a_larger_arena_than_one(seed, arena, no_skyline):
     """Before: seed 0, 9,720 B (2 workers) and 9,712 B (4) beside one worker's 9,600 B; seed 1, 9,728 B and 9,600 B
     beside one worker's proven 9,208 B."""
     p = problem(seed)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+    one = solved(seed)
     assert one.arena == arena
     for workers in (2, 4):
-        s = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=workers, wall_limit=NO_STOP))
+        s = solved(seed, workers)
         assert find_collision(p, s.offsets) is None
         assert s.arena <= one.arena, (workers, s.arena, one.arena)
         assert s.lower_bound >= one.lower_bound or s.status == Status.FEASIBLE
@@ -61,11 +76,10 @@ def test_more_workers_never_plan_a_larger_arena_than_one(seed, arena, no_skyline
 def test_an_optimal_one_worker_plan_is_the_plan_of_every_worker_count(no_skyline):
     """Seed 1: one worker proves 9,208 B optimal; 2 and 4 workers return that very plan (the same offsets, status
     and bound), not a search of their own."""
-    p = problem(1)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+    one = solved(1)
     assert one.status == Status.OPTIMAL
     for workers in (2, 4):
-        s = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=workers, wall_limit=NO_STOP))
+        s = solved(1, workers)
         assert s.offsets.tolist() == one.offsets.tolist() and s.status == one.status and s.info == one.info
 
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("polish_limit_64")   # (conftest: problems 
 
 # round 57's random interval problems and its wall-clock stop no load reaches (a test reads the work budget and not
 # the clock; a fake clock stands in where the stop itself is tested)
-from test_cpsat_round57 import NO_STOP, problem  # noqa: E402
+from test_cpsat_round57 import NO_STOP, problem, solved  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +105,7 @@ def test_a_stop_in_the_interleaved_phase_keeps_the_one_workers_plan_and_says_so(
     after one round, a plan of where the clock fell; now the one worker's plan is returned, offsets, arena and bound,
     and ``info["stopped"]`` says the stop fired (``memplan.plan`` warns of it: ``WallClockStop``)."""
     p = problem(0)
-    one = solve(p, "cpsat", SolveOptions(time_limit=0.5, wall_limit=NO_STOP))
+    one = solved(0)   # (round 57's plan: the same problem, options and start)
     real = cpsat._run
 
     def clock_stops_the_workers(solver, model, callback, wall=float("inf")):
@@ -119,7 +119,7 @@ def test_a_stop_in_the_interleaved_phase_keeps_the_one_workers_plan_and_says_so(
     assert cut.lower_bound == one.lower_bound and cut.status == one.status
     assert find_collision(p, cut.offsets) is None
     monkeypatch.setattr(cpsat, "_run", real)
-    unstopped = solve(p, "cpsat", SolveOptions(time_limit=0.5, workers=2, wall_limit=NO_STOP))
+    unstopped = solved(0, 2)
     assert unstopped.arena == 9592 and "stopped" not in unstopped.info
 
 

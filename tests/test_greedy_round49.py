@@ -4,6 +4,7 @@ every conflicting placed block again (``placement.fit_arrays``): ``plan(wide_gra
 
 from __future__ import annotations
 
+import functools
 import random
 
 import numpy as np
@@ -167,17 +168,25 @@ def test_stream_sweep_places_as_the_old_one_on_random_graphs(data, occ_min, extr
     assert got == _pairwise(p)
 
 
+@functools.cache
+def dealt_references(n: int, streams: int, seed: int):
+    """``random_dag(n, seed)`` dealt over ``streams`` streams, with the old sweep's offsets and the pairwise sweep's
+    (the references: neither reads the ``OCC_*`` or ``CROSS_*`` thresholds that the tests here and in
+    ``test_greedy_round50`` turn), made once for every threshold setting those tests try on it (read only)."""
+    p = _dealt(random_dag(n, seed=seed), streams, seed)
+    return p, _sweep(p, _old_sweep_streams), _pairwise(p)
+
+
 @pytest.mark.parametrize("n,streams,seed", [(400, 2, 0), (400, 4, 1), (300, 8, 2), (250, 64, 3)])
 @pytest.mark.parametrize("occ_min,cap,payback", [(1, 4, 1), (8, 4, 1), (8, 8, 4), (8, 0, 1)])
 def test_stream_sweep_places_as_the_old_one_on_dealt_dags(monkeypatch, n, streams, seed, occ_min, cap, payback):
     """Random DAGs dealt over 2..64 streams, with small Occupancy thresholds (and none allowed: ``OCC_CAP`` 0)."""
-    p = _dealt(random_dag(n, seed=seed), streams, seed)
-    want = _sweep(p, _old_sweep_streams)
+    p, want, pairwise = dealt_references(n, streams, seed)
     monkeypatch.setattr(greedy, "OCC_MIN", occ_min)
     monkeypatch.setattr(greedy, "OCC_CAP", cap)
     monkeypatch.setattr(greedy, "OCC_PAYBACK", payback)
     got = _sweep(p, greedy._sweep_streams)
-    assert got == want == _pairwise(p)
+    assert got == want == pairwise
     assert find_collision(p, got) is None
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_greedy_round49 import _old_sweep_streams, _pairwise, _sweep
+from test_greedy_round49 import _old_sweep_streams, _pairwise, _sweep, dealt_references
 from test_properties import draw_scheduled
 from test_scale_round44 import _dealt
 
@@ -79,12 +79,11 @@ def test_stream_sweep_places_as_round_49_on_random_graphs(data, cross_min, payba
 @pytest.mark.parametrize("cross_min,payback,cap", [(0, 1, 64), (4, 2, 2), (16, 1, 64)])
 def test_stream_sweep_places_as_round_49_on_dealt_dags(monkeypatch, n, streams, seed, cross_min, payback, cap):
     """Random DAGs dealt over 2..64 streams, pairs indexed early (and only a few of them: ``CROSS_CAP`` 2)."""
-    p = _dealt(random_dag(n, seed=seed), streams, seed)
-    want = _sweep(p, _old_sweep_streams)
+    p, want, pairwise = dealt_references(n, streams, seed)   # (made once: round 49's test reads them too)
     _thresholds(monkeypatch, cross_min, payback, cap)
     _checked_extra(monkeypatch)
     got = _sweep(p, greedy._sweep_streams)
-    assert got == want == _pairwise(p)
+    assert got == want == pairwise
     assert find_collision(p, got) is None
 
 

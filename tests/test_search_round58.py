@@ -2,6 +2,7 @@
 (``search.PROBE_NODES``) and bulk keys charged as such (``search_tree.WORK_FRONT_SUBPROBLEM_PER_BUFFER``)
 (``docs/experiments/search_s58.txt``)."""
 
+import functools
 import itertools
 import warnings
 
@@ -19,6 +20,19 @@ def _random_intervals(n: int) -> BufferProblem:
     rng = np.random.default_rng(0)
     lower = rng.integers(0, n, n)
     return BufferProblem(rng.integers(1, 1 << 12, n) * 256, lower, lower + rng.integers(1, 50, n), alignment=256)
+
+
+@functools.cache
+def random_dag_3000_on_8_streams() -> BufferProblem:
+    """``random_dag(3000)`` on ``graph_optimize``'s 8 streams, as a buffer problem: built once a process (the schedule
+    takes most of a second) for this module and ``test_search_round59``, whose solves only read it."""
+    from memplan.benchmarks import scale
+    from memplan.lifetimes import buffer_problem
+    from memplan.optimize import graph_optimize
+    from memplan.schedule import build_happens_before
+
+    g = scale.random_dag(3000)
+    return buffer_problem(g, build_happens_before(g, graph_optimize(g, 8)))
 
 
 def _solve(p: BufferProblem, solver: str, **kw):
@@ -46,13 +60,7 @@ def test_random_dag_3000_on_8_streams_keeps_its_bound_at_half_a_second():
     """``random_dag(3000)`` on 8 streams at ``time_limit=0.5`` reported the bound 3,766,272 where ``time_limit=1``
     proved 3,984,384: the shot below the best went first and took the budget. Quick shots at the bound
     (``PROBE_NODES``) prove it in a node each first."""
-    from memplan.benchmarks import scale
-    from memplan.lifetimes import buffer_problem
-    from memplan.optimize import graph_optimize
-    from memplan.schedule import build_happens_before
-
-    g = scale.random_dag(3000)
-    p = buffer_problem(g, build_happens_before(g, graph_optimize(g, 8)))
+    p = random_dag_3000_on_8_streams()
     s = _solve(p, "search", time_limit=0.5)
     assert s.lower_bound >= 3_984_384
     assert "bound-unreachable" in s.info["opening"].split(",")

@@ -187,14 +187,11 @@ def test_a_subproblem_of_a_few_hundred_buffers_is_charged_its_bulk_keys():
 def test_repairs_push_the_start_down_once(monkeypatch):
     """``random_dag(3000)`` on 8 streams at ``time_limit=0.5``: its repairs find nothing below the start, and each
     pushed the same start down again (~300 units of the budget a time, 13% of it at ``time_limit=1``); now once."""
-    from memplan.benchmarks import scale
-    from memplan.lifetimes import buffer_problem
-    from memplan.optimize import graph_optimize
-    from memplan.schedule import build_happens_before
+    from test_search_round58 import random_dag_3000_on_8_streams
+
     from memplan.solvers import search_repair
 
-    g = scale.random_dag(3000)
-    p = buffer_problem(g, build_happens_before(g, graph_optimize(g, 8)))
+    p = random_dag_3000_on_8_streams()   # (built once a process: round 58's test solves it too)
     real, seen = search_repair.pushed_down, []
 
     def counted(bounds, adj, sizes, align, offsets, active):

@@ -9,7 +9,7 @@ placed buffers of sections 0-30 before each refutation.
 
 from __future__ import annotations
 
-import itertools
+import functools
 
 import numpy as np
 import pytest
@@ -28,12 +28,19 @@ from memplan.solvers.options import SearchParams
 CAP = 1048576
 
 
+@functools.cache
+def _e_twa_8000():
+    """minimalloc E's TWA try at its capacity with 8,000 units and side proofs (``one_try``'s result, search and units):
+    made once, read by the two tests below (neither changes the search)."""
+    return one_try(challenging("E"), CAP, "TWA", 8000)
+
+
 def test_side_proofs_cut_minimalloc_e_to_its_packing():
     """minimalloc E at its capacity with TWA: 39,895 units without side proofs; with them the subtree under the buffer
     at 117,760 fails once its first deep refutation finds sections 31-48 without a packing, and the tree packs
     within 8,000 units (a third of ``time_limit=5``'s budget, the tree's share side by side)."""
     p = challenging("E")
-    res, s, units = one_try(p, CAP, "TWA", 8000)
+    res, s, units = _e_twa_8000()
     assert res not in ("abort", None)
     check_packing(p, res, CAP)
     assert units < 8000 and s.side_proofs > 0
@@ -45,28 +52,38 @@ def test_a_proof_fails_the_ancestors_whose_placement_lies_outside_its_side():
     """The side a proof names travels up: E's proofs are few (one per refuted subtree and per ancestor whose buffer lies
     in the side), the tree a seventh of its nodes without them."""
     p = challenging("E")
-    res, s, _ = one_try(p, CAP, "TWA", 8000)
+    res, s, _ = _e_twa_8000()
     _, s0, _ = one_try(p, CAP, "TWA", 42000, side_proofs=False)
     assert s.side_proofs < 20 and s.nodes * 5 < s0.nodes
 
 
 def _brute(sizes: list[int], lower: list[int], upper: list[int], align: int) -> int:
     """The least arena of any packing, by every order of placement, each buffer on top of the earlier ones it overlaps
-    in time (every packing pushed down is one of them)."""
+    in time (every packing pushed down is one of them). (Orders are tried placement by placement, and an order left as soon as
+    its arena so far reaches the least found: its arena only grows, so the least is exactly that of every order.)"""
     n = len(sizes)
+    nbrs = [[j for j in range(n) if j != i and lower[i] < upper[j] and lower[j] < upper[i]] for i in range(n)]
     best = None
-    for order in itertools.permutations(range(n)):
-        off = [0] * n
-        done: list[int] = []
-        for i in order:
-            o = 0
-            for j in done:
-                if lower[i] < upper[j] and lower[j] < upper[i]:
-                    o = max(o, align_up(off[j] + sizes[j], align))
-            off[i] = o
-            done.append(i)
-        arena = max(off[i] + sizes[i] for i in range(n))
-        best = arena if best is None else min(best, arena)
+    off = [-1] * n   # (-1: not placed yet)
+
+    def place(k: int, arena: int) -> None:
+        nonlocal best
+        if best is not None and arena >= best:
+            return
+        if k == n:
+            best = arena
+            return
+        for i in range(n):
+            if off[i] < 0:
+                o = 0
+                for j in nbrs[i]:
+                    if off[j] >= 0:
+                        o = max(o, align_up(off[j] + sizes[j], align))
+                off[i] = o
+                place(k + 1, max(arena, o + sizes[i]))
+                off[i] = -1
+
+    place(0, 0)
     return best
 
 

@@ -33,21 +33,32 @@ CAP = 1048576
 
 def _brute(p: BufferProblem) -> int:
     """The least arena of any packing of ``p``, by every order of placement, each buffer on top of the earlier ones it
-    conflicts with (every packing pushed down is one of them)."""
+    conflicts with (every packing pushed down is one of them). (Orders are tried placement by placement, and
+    an order left as soon as its arena so far reaches the least found: its arena only grows, so the least is exactly
+    that of every order.)"""
     n, sizes, align = len(p), p.sizes.tolist(), p.alignment
+    nbrs = [[j for j in range(n) if j != i and p.conflicts(i, j)] for i in range(n)]
     best = None
-    for order in itertools.permutations(range(n)):
-        off = [0] * n
-        done: list[int] = []
-        for i in order:
-            o = 0
-            for j in done:
-                if p.conflicts(i, j):
-                    o = max(o, align_up(off[j] + sizes[j], align))
-            off[i] = o
-            done.append(i)
-        arena = max(off[i] + sizes[i] for i in range(n))
-        best = arena if best is None else min(best, arena)
+    off = [-1] * n   # (-1: not placed yet)
+
+    def place(k: int, arena: int) -> None:
+        nonlocal best
+        if best is not None and arena >= best:
+            return
+        if k == n:
+            best = arena
+            return
+        for i in range(n):
+            if off[i] < 0:
+                o = 0
+                for j in nbrs[i]:
+                    if off[j] >= 0:
+                        o = max(o, align_up(off[j] + sizes[j], align))
+                off[i] = o
+                place(k + 1, max(arena, o + sizes[i]))
+                off[i] = -1
+
+    place(0, 0)
     return best
 
 
