@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .byte_values import is_buffer, plain_tensor
+from .held_iterators import iterator_position
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
-from .settings import SCALARS, plain, same_value
+from .settings import SCALARS, plain, same_value, settings_object
 
 
 @dataclass
@@ -57,12 +58,21 @@ def _users(obj: Any) -> bool:
 
 
 def _code_names(code: Any) -> set[str]:
-    """The global names ``code`` and the functions and comprehensions inside it read or write."""
+    """The global names ``code`` and the functions and comprehensions inside it read or write (a new set each call:
+    callers add to it)."""
+    return set(_code_names_of(code))
+
+
+@functools.lru_cache(maxsize=4096)
+def _code_names_of(code: Any) -> frozenset[str]:
+    """``_code_names``, kept per code object. Exact: a code object's ``co_names`` and ``co_consts`` cannot change
+    (``fn.__code__ = other`` gives another key), and two equal code objects have equal names and constants. Why:
+    walked anew for each function at each of the ~4 walks of a compile (round 72)."""
     names = set(code.co_names)
     for const in code.co_consts:
         if hasattr(const, "co_names"):
-            names |= _code_names(const)
-    return names
+            names |= _code_names_of(const)
+    return frozenset(names)
 
 
 def _functions(cls: type) -> list[Any]:
@@ -181,6 +191,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
 
     places: list[PythonPlace] = []
     seen: set[Any] = set()
+    cached_of: dict[type, frozenset[str]] = {}   # (``_cached_properties`` per class: no code runs during the walk)
 
     inner_seen: set[int] = set()
     budget = [INNER_LIMIT]
@@ -245,7 +256,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                     put_attr(owner, name), _attr_source(owner, name))
             elif not name.startswith("__") and _iterator(torch, v):   # (``it = itertools.count()`` on a class:
                 held_by(v, label.format(name=name))   # round 62, its ``next`` compiled silently)
-        cached = frozenset() if isinstance(owner, type) else _cached_properties(type(owner))
+        if isinstance(owner, type):
+            cached: frozenset[str] = frozenset()
+        else:
+            cached = cached_of.get(type(owner))
+            if cached is None:
+                cached = cached_of[type(owner)] = _cached_properties(type(owner))
         names = functools.partial(_attribute_names, owner, cached)
 
         def drop_new(old: tuple[str, ...], owner: Any = owner) -> None:   # (``f.calls = 1`` made anew: deleted)
@@ -258,17 +274,14 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         (``next(CYCLE)``), the attributes of the user's objects in it (``CFG.n += 1``, ``TRACKERS[0].n += 1``).
         Why: both compiled silently (round 62): every compiled call used the export's value where eager's calls
         advance it, and the export's change stayed."""
-        from .held_iterators import iterator_position
-        from .settings import settings_object
-
         objs = [((), value)]
         if type(value) in CONTAINERS or type(value) is tuple:
             objs += [((k,), v) for k, v in (value.items() if isinstance(value, dict) else enumerate(value))
                      ][:ITEM_LIMIT] if len(value) <= ITEM_LIMIT else []
         for keys, v in objs:
-            where = label + "".join(f" at [{k!r}]" for k in keys)
             if ("held", id(v)) in seen:
                 continue
+            where = label + "".join(f" at [{k!r}]" for k in keys) if keys else label
             if _iterator(torch, v):
                 position = iterator_position(v)
                 if position is not None:
@@ -324,6 +337,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                             _attr_source(d, name))
 
     walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
+    globals_walked: set[tuple[int, str]] = set()   # (id of a module's globals, name) whose ``held_by`` returned
 
     def function(fn: Any, depth: int) -> None:
         # (walked again where reached deeper: a helper first named as a global at depth 0, then held as a class's
@@ -345,9 +359,16 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         for name in sorted(names):
             if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
                 continue
+            if (id(g), name) in globals_walked:   # (a global another function named: added, and its value's
+                # state walked to the end, with this very label; ``held_by`` again found nothing new: round 72, most
+                # of a walk's calls. One whose walk is still under way, further up, is walked again, as before)
+                if depth and inspect.isfunction(g.get(name)):
+                    function(g[name], depth - 1)
+                continue
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
                 put_global(g, name), ("map", g, name) if type(g) is dict else None)
             held_by(g.get(name), f"the global {name} ({where})")
+            globals_walked.add((id(g), name))
             if depth and inspect.isfunction(g.get(name)):
                 function(g[name], depth - 1)
         for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
