@@ -310,12 +310,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         ``@staticmethod`` ``forward`` calls reading a global ``G``). Why: round 64e watched the class's own
         namespace alone, so ``B.s = 3.0``, or ``G = 3.0`` read through ``OBJ.prop``, after compile ran the export's
         value silently (round 65). A module's class is left to the module walk (its MRO is walked there)."""
-        bases = [c for c in cls.__mro__ if _own_code(c) and not issubclass(c, torch.nn.Module)]
         if not _own_code(cls):   # (an installed library's class, a transformers config, or the standard library's,
             # ``threading.ExceptHookArgs``: its own attributes alone, as before; its bases' and methods' state made
             # a tiny Llama's per-call check 4x longer, and watched ``threading._active``, which a thread changes)
             attrs(cls, f"the class attribute {cls.__name__}.{{name}}{where}", f"the class {cls.__name__}")
             return
+        bases = [c for c in cls.__mro__ if _own_code(c) and not issubclass(c, torch.nn.Module)]
         for c in bases:
             attrs(c, f"the class attribute {c.__name__}.{{name}}{where}", f"the class {c.__name__}")
             for fn in _functions(c):
