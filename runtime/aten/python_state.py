@@ -20,9 +20,10 @@ from typing import Any
 
 from .byte_values import is_buffer, plain_tensor
 from .held_iterators import iterator_position
+from .installed import library_code
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
-from .settings import SCALARS, plain, same_value, settings_object
+from .settings import SCALARS, plain, same_value, settings_object, user_class
 
 
 @dataclass
@@ -115,8 +116,6 @@ def _installed(cls: type) -> bool:
     """Whether ``cls`` (a class or function) comes from an installed library (transformers' configs), no code of the
     user's own (``installed.library_code``: a user's package installed with ``pip install .`` is the user's):
     ``classes_state`` watches its own attributes alone."""
-    from .installed import library_code
-
     return library_code(getattr(cls, "__module__", None))
 
 
@@ -124,8 +123,6 @@ def _own_code(cls: type) -> bool:
     """Whether ``cls`` (a class or function) is the user's own code: no ``object``, nor the standard library's,
     torch's (``settings.user_class``) or an installed package's (``_installed``). ``classes_state`` walks the bases
     and methods of these alone."""
-    from .settings import user_class
-
     return cls is not object and _users(cls) and user_class(cls) and not _installed(cls)
 
 
@@ -219,8 +216,6 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         """A settings object of the user's in a global or closure variable (``held_by`` watches its fields): its place
         is kept too, so one put there after compile (``CFG = Cfg(t=3.0)``) is seen; the fields watched were the old
         one's, and the export's 2.0 ran silently (round 64d)."""
-        from .settings import settings_object
-
         return settings_object(torch, v) and _users(type(v)) and not callable(v)
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
