@@ -239,3 +239,19 @@ def test_autogen_names_follow_the_file(tmp_path):
     st = os.stat(path)
     assert _autogen_names(str(path), st.st_mtime_ns, st.st_size) == {"c.out"}
     assert autogen_outs(torch) is autogen_outs(torch) and "add.out" not in autogen_outs(torch)
+
+
+# 6. the types held_by skips: none holds state it would watch --------------------------------------------------------
+
+def test_inert_types_hold_no_state_held_by_watches():
+    import contextvars
+    import os
+    import threading
+
+    from runtime.aten.python_state import _INERT, _iterator
+    from runtime.aten.settings import settings_object
+
+    for v in (os, torch, print, len, _reads_a, 1, 2.0, "s", True, None):
+        assert type(v) in _INERT
+        assert not _iterator(torch, v) and not settings_object(torch, v)
+        assert not isinstance(v, (type, threading.local, contextvars.ContextVar))
