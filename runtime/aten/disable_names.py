@@ -28,6 +28,8 @@ import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .installed import library_module
+
 #: the top-level packages whose modules are no user's
 _NOT_USERS = frozenset(sys.stdlib_module_names | {"torch", "memplan", "runtime", "numpy", "_pytest", "pytest",
                                                   "hypothesis", "pluggy", "__mp_main__"})
@@ -199,6 +201,4 @@ def _user_module(name: Any) -> bool:
 
 def _installed(mod: Any) -> bool:
     """Whether module ``mod`` is an installed library's (``installed.library_code``: the one rule)."""
-    from .installed import library_code
-
-    return library_code(getattr(mod, "__name__", None), getattr(mod, "__file__", None) or "")
+    return library_module(mod)

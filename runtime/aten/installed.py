@@ -102,6 +102,14 @@ def library_code(module_name: Any, path: Any = None) -> bool:
     return installed_file(str(path or ""))
 
 
+def library_module(mod: Any) -> bool:
+    """``library_code`` of module object ``mod`` (its ``__name__`` and ``__file__``, ``""`` where it has none), in
+    one frame. Why: ``disable_names.swap_in`` asks it of each of the ~2,000 modules of ``sys.modules`` at every
+    export (round 72: 490,000 calls, 1.2 s of 309 compiles in the two frames)."""
+    return (str(getattr(mod, "__name__", None) or "").partition(".")[0] not in _USERS
+            and installed_file(str(getattr(mod, "__file__", None) or "")))
+
+
 def user_packages(torch: Any, module: Any) -> frozenset[str]:
     """The top-level packages (or modules) defining the classes of ``module``'s tree, ``LIBRARIES`` and the standard
     library aside: the user's own code, wherever it is installed.

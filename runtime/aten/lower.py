@@ -1321,8 +1321,18 @@ def autogen_outs(torch) -> frozenset[str]:
     except ImportError:
         return frozenset()
     path = os.path.join(os.path.dirname(torchgen.__file__), "packaged", "ATen", "native", "native_functions.yaml")
-    if not os.path.exists(path):
+    try:
+        st = os.stat(path)
+    except OSError:
         return frozenset()
+    return _autogen_names(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _autogen_names(path: str, mtime_ns: int, size: int) -> frozenset[str]:
+    """The ``autogen:`` names of native_functions.yaml at ``path``, read once per version of the file (its
+    modification time and size are part of the key). Why: read at every compile, its 13,000 lines cost ~6 ms of
+    each (round 72: 1.8 s of 309 compiles)."""
     names: set[str] = set()
     with open(path) as f:
         for line in f:

@@ -50,9 +50,33 @@ def container_snapshots(torch: Any, module: Any) -> list[tuple[str, Any, str | N
     # attribute, round 61's ``self.holder = {"h": {"h2": d}}`` with ``self.x = d``)
     budget = [INNER_LIMIT]
     for name, v in tops:
+        suffix = key_suffixes()
         for keys, inner in inner_containers(v, seen, budget):
-            out.append((name + "".join(f"[{k!r}]" for k in keys), None, None, inner, inner.copy()))
+            out.append((name + suffix(keys), None, None, inner, inner.copy()))
     return out
+
+
+def key_suffixes(form: str = "[{!r}]") -> Any:
+    """A function giving the suffix ``"".join(form.format(k) for k in keys)`` of ``keys`` (a path of
+    ``inner_containers``' answer for one walk), each built from its parent path's, kept (``form.format(k)``: each
+    key's ``repr``, once per path). Why: a chain of 10,000 nested lists gave paths 1 to 10,000 keys long, each joined
+    anew: 50 million ``repr``s, quadratic (round 72: 1.1 s of 309 compiles, a test's chain). Exact: a path is
+    one container's own (keys unique within their container), so an equal path has the very keys."""
+    known: dict[tuple[Any, ...], str] = {(): ""}
+
+    def suffix(keys: tuple[Any, ...]) -> str:
+        done = known.get(keys)
+        if done is not None:
+            return done
+        i = len(keys) - 1
+        while keys[:i] not in known:   # (the longest path already known: a tuple's, which is no answer, may not be)
+            i -= 1
+        text = known[keys[:i]]
+        for j in range(i, len(keys)):
+            text += form.format(keys[j])
+            known[keys[:j + 1]] = text
+        return text
+    return suffix
 
 
 #: the containers watched (and the Python state a hook commonly changes, which ``hook_state`` and ``python_state``

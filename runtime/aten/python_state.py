@@ -9,6 +9,7 @@ eager's calls followed it, silently.
 
 from __future__ import annotations
 
+import collections.abc
 import contextvars
 import functools
 import inspect
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .byte_values import is_buffer, plain_tensor
+from .held_iterators import iterator_position
+from .installed import library_code
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
-from .settings import SCALARS, plain, same_value
+from .settings import SCALARS, plain, same_value, settings_object, user_class
 
 
 @dataclass
@@ -57,12 +60,21 @@ def _users(obj: Any) -> bool:
 
 
 def _code_names(code: Any) -> set[str]:
-    """The global names ``code`` and the functions and comprehensions inside it read or write."""
+    """The global names ``code`` and the functions and comprehensions inside it read or write (a new set each call:
+    callers add to it)."""
+    return set(_code_names_of(code))
+
+
+@functools.lru_cache(maxsize=4096)
+def _code_names_of(code: Any) -> frozenset[str]:
+    """``_code_names``, kept per code object. Exact: a code object's ``co_names`` and ``co_consts`` cannot change
+    (``fn.__code__ = other`` gives another key), and two equal code objects have equal names and constants. Why:
+    walked anew for each function at each of the ~4 walks of a compile (round 72)."""
     names = set(code.co_names)
     for const in code.co_consts:
         if hasattr(const, "co_names"):
-            names |= _code_names(const)
-    return names
+            names |= _code_names_of(const)
+    return frozenset(names)
 
 
 def _functions(cls: type) -> list[Any]:
@@ -105,8 +117,6 @@ def _installed(cls: type) -> bool:
     """Whether ``cls`` (a class or function) comes from an installed library (transformers' configs), no code of the
     user's own (``installed.library_code``: a user's package installed with ``pip install .`` is the user's):
     ``classes_state`` watches its own attributes alone."""
-    from .installed import library_code
-
     return library_code(getattr(cls, "__module__", None))
 
 
@@ -114,18 +124,22 @@ def _own_code(cls: type) -> bool:
     """Whether ``cls`` (a class or function) is the user's own code: no ``object``, nor the standard library's,
     torch's (``settings.user_class``) or an installed package's (``_installed``). ``classes_state`` walks the bases
     and methods of these alone."""
-    from .settings import user_class
-
     return cls is not object and _users(cls) and user_class(cls) and not _installed(cls)
 
 
 def _iterator(torch: Any, v: Any) -> bool:
     """An iterator or generator whose position ``held_iterators.iterator_position`` may read (no object of the user's
     own class: a settings object)."""
-    import collections.abc
-
     return (isinstance(v, collections.abc.Iterator) and not isinstance(v, torch.Tensor)
             and (inspect.isgenerator(v) or not hasattr(v, "__dict__")))
+
+
+#: the exact types of a value ``held_by`` finds no state in: no iterator, context variable, class, thread-local or
+#: settings object (a module's and a builtin's class is the standard library's, a function is a function value). Why:
+#: most globals a function names are these (``torch``, ``F``, a helper, a constant), each asked every question
+#: (round 72: 150,000 calls a run of 309 compiles)
+_INERT = frozenset({types.ModuleType, types.FunctionType, types.BuiltinFunctionType, int, float, str, bool,
+                    type(None)})
 
 
 def _var_value(v: Any) -> Any:
@@ -181,6 +195,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
 
     places: list[PythonPlace] = []
     seen: set[Any] = set()
+    cached_of: dict[type, frozenset[str]] = {}   # (``_cached_properties`` per class: no code runs during the walk)
 
     inner_seen: set[int] = set()
     budget = [INNER_LIMIT]
@@ -208,8 +223,6 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         """A settings object of the user's in a global or closure variable (``held_by`` watches its fields): its place
         is kept too, so one put there after compile (``CFG = Cfg(t=3.0)``) is seen; the fields watched were the old
         one's, and the export's 2.0 ran silently (round 64d)."""
-        from .settings import settings_object
-
         return settings_object(torch, v) and _users(type(v)) and not callable(v)
 
     def put_global(g: dict, name: str) -> Callable[[Any], None]:
@@ -245,7 +258,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                     put_attr(owner, name), _attr_source(owner, name))
             elif not name.startswith("__") and _iterator(torch, v):   # (``it = itertools.count()`` on a class:
                 held_by(v, label.format(name=name))   # round 62, its ``next`` compiled silently)
-        cached = frozenset() if isinstance(owner, type) else _cached_properties(type(owner))
+        if isinstance(owner, type):
+            cached: frozenset[str] = frozenset()
+        else:
+            cached = cached_of.get(type(owner))
+            if cached is None:
+                cached = cached_of[type(owner)] = _cached_properties(type(owner))
         names = functools.partial(_attribute_names, owner, cached)
 
         def drop_new(old: tuple[str, ...], owner: Any = owner) -> None:   # (``f.calls = 1`` made anew: deleted)
@@ -258,17 +276,16 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         (``next(CYCLE)``), the attributes of the user's objects in it (``CFG.n += 1``, ``TRACKERS[0].n += 1``).
         Why: both compiled silently (round 62): every compiled call used the export's value where eager's calls
         advance it, and the export's change stayed."""
-        from .held_iterators import iterator_position
-        from .settings import settings_object
-
+        if type(value) in _INERT:
+            return
         objs = [((), value)]
         if type(value) in CONTAINERS or type(value) is tuple:
             objs += [((k,), v) for k, v in (value.items() if isinstance(value, dict) else enumerate(value))
                      ][:ITEM_LIMIT] if len(value) <= ITEM_LIMIT else []
         for keys, v in objs:
-            where = label + "".join(f" at [{k!r}]" for k in keys)
             if ("held", id(v)) in seen:
                 continue
+            where = label + "".join(f" at [{k!r}]" for k in keys) if keys else label
             if _iterator(torch, v):
                 position = iterator_position(v)
                 if position is not None:
@@ -297,12 +314,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         ``@staticmethod`` ``forward`` calls reading a global ``G``). Why: round 64e watched the class's own
         namespace alone, so ``B.s = 3.0``, or ``G = 3.0`` read through ``OBJ.prop``, after compile ran the export's
         value silently (round 65). A module's class is left to the module walk (its MRO is walked there)."""
-        bases = [c for c in cls.__mro__ if _own_code(c) and not issubclass(c, torch.nn.Module)]
         if not _own_code(cls):   # (an installed library's class, a transformers config, or the standard library's,
             # ``threading.ExceptHookArgs``: its own attributes alone, as before; its bases' and methods' state made
             # a tiny Llama's per-call check 4x longer, and watched ``threading._active``, which a thread changes)
             attrs(cls, f"the class attribute {cls.__name__}.{{name}}{where}", f"the class {cls.__name__}")
             return
+        bases = [c for c in cls.__mro__ if _own_code(c) and not issubclass(c, torch.nn.Module)]
         for c in bases:
             attrs(c, f"the class attribute {c.__name__}.{{name}}{where}", f"the class {c.__name__}")
             for fn in _functions(c):
@@ -324,6 +341,7 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                             _attr_source(d, name))
 
     walked: dict[int, int] = {}   # id of each function walked -> the deepest depth it was walked at
+    globals_walked: set[tuple[int, str]] = set()   # (id of a module's globals, name) whose ``held_by`` returned
 
     def function(fn: Any, depth: int) -> None:
         # (walked again where reached deeper: a helper first named as a global at depth 0, then held as a class's
@@ -345,9 +363,16 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         for name in sorted(names):
             if name not in g:   # (a builtin, an attribute's name; a global made anew in ``forward`` is not seen)
                 continue
+            if (id(g), name) in globals_walked:   # (a global another function named: added, and its value's
+                # state walked to the end, with this very label; ``held_by`` again found nothing new: round 72, most
+                # of a walk's calls. One whose walk is still under way, further up, is walked again, as before)
+                if depth and inspect.isfunction(g.get(name)):
+                    function(g[name], depth - 1)
+                continue
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
                 put_global(g, name), ("map", g, name) if type(g) is dict else None)
             held_by(g.get(name), f"the global {name} ({where})")
+            globals_walked.add((id(g), name))
             if depth and inspect.isfunction(g.get(name)):
                 function(g[name], depth - 1)
         for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
