@@ -280,23 +280,34 @@ def test_a_global_another_thread_adds_during_the_run_stays(planted, monkeypatch)
 
 def test_a_global_the_run_adds_is_deleted_with_an_idle_thread_alive():
     """Round 70's put-back kept: another thread alive but blocked throughout (an idle worker) ran no code, so the
-    run's new global goes (counting every thread alive kept it: pytest's and notebooks' processes hold idle ones)."""
+    run's new global goes (counting every thread alive kept it: pytest's and notebooks' processes hold idle ones).
+
+    Up to five tries, one enough: the process's other threads are not the test's (pytest-xdist's reader wakes when
+    the controller sends the next tests, at any moment), and one that ran during the eager run rightly keeps the
+    global (the put-back cannot tell its work from the run's). A put-back that keeps it whenever any thread is
+    alive fails every try."""
     import time
 
-    stop = threading.Event()
-    t = threading.Thread(target=stop.wait, args=(10,))
-    t.start()
-    for _ in range(1000):   # (until it is blocked in the wait)
-        f = sys._current_frames().get(t.ident)
-        if f is not None and f.f_code.co_name == "wait" and f.f_back is not None and f.f_back.f_code.co_name == "wait":
-            break
-        time.sleep(0.001)
-    try:
-        _eager_run(_GlobalAdder())
-    finally:
-        stop.set()
-        t.join()
-    assert "_R71_ADDED_BY_RUN" not in globals()
+    kept = []
+    for _try in range(5):
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait, args=(10,))
+        t.start()
+        for _ in range(1000):   # (until it is blocked in the wait)
+            f = sys._current_frames().get(t.ident)
+            if (f is not None and f.f_code.co_name == "wait" and f.f_back is not None
+                    and f.f_back.f_code.co_name == "wait"):
+                break
+            time.sleep(0.001)
+        try:
+            _eager_run(_GlobalAdder())
+        finally:
+            stop.set()
+            t.join()
+        if "_R71_ADDED_BY_RUN" not in globals():
+            return
+        kept.append(globals().pop("_R71_ADDED_BY_RUN"))
+    raise AssertionError(f"the run's new global was kept in all {len(kept)} tries with an idle thread alive")
 
 
 _PACKAGE = '''import torch
