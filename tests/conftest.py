@@ -115,6 +115,19 @@ def pytest_collection_modifyitems(session, config, items):
     _fewer_examples_under_ci(items)
 
 
+def _collect_young_objects_less_often() -> None:
+    """The cyclic collector's first threshold from 700 allocations to 20,000 (the older generations' from 10 to 20).
+    Why: the suite allocates millions of short-lived objects that reference counting frees; at 700 the collector
+    ran ~7,600 times over 7 files (measured with ``gc.callbacks``: 5.0 s of GC in a 40 s run, 2.7 s after). A test
+    that watches an object die calls ``gc.collect()`` itself; one about the thresholds saves and restores them."""
+    import gc
+
+    gc.set_threshold(20_000, 20, 20)
+
+
+_collect_young_objects_less_often()
+
+
 _frozen_at: list = [None]   # the test module whose first test last froze the heap
 
 
