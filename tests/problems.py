@@ -54,6 +54,36 @@ def exhaustive(p: BufferProblem) -> int:
     return best
 
 
+def least_stacked_arena(sizes: list[int], nbrs: list[list[int]], align: int) -> int:
+    """The least arena of any packing, by every order of placement, each buffer on top of the earlier ones among its
+    neighbours ``nbrs[i]`` (every packing pushed down is one of them). Orders are tried placement by placement, and
+    an order is left as soon as its arena so far reaches the least found: its arena only grows, so the least is
+    exactly that of every order (``n!`` at worst; the prune makes 7 buffers cheap)."""
+    n = len(sizes)
+    best = None
+    off = [-1] * n   # (-1: not placed yet)
+
+    def place(k: int, arena: int) -> None:
+        nonlocal best
+        if best is not None and arena >= best:
+            return
+        if k == n:
+            best = arena
+            return
+        for i in range(n):
+            if off[i] < 0:
+                o = 0
+                for j in nbrs[i]:
+                    if off[j] >= 0:
+                        o = max(o, -(-(off[j] + sizes[j]) // align) * align)
+                off[i] = o
+                place(k + 1, max(arena, o + sizes[i]))
+                off[i] = -1
+
+    place(0, 0)
+    return best
+
+
 def problems_auto_solves(run) -> list[BufferProblem]:
     """Every problem ``memplan.solvers.auto.solve`` is handed while ``run()`` plans, in order (``auto.solve`` wrapped
     for the call and put back). Why: the skyline and quality tests hold ``auto``'s choices against the very problem a

@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimalloc_data import challenging
 from packing_tries import check_packing, one_try
+from problems import least_stacked_arena
 from side_proof_spy import ask_at_every_failed_child, record_side_proofs
 
 from memplan.errors import SolverError
-from memplan.problem import BufferProblem, align_up
+from memplan.problem import BufferProblem
 from memplan.solvers import SolveOptions, search_tree, solve
 from memplan.solvers.check import check_solution
 from memplan.solvers.options import SearchParams
@@ -58,33 +59,11 @@ def test_a_proof_fails_the_ancestors_whose_placement_lies_outside_its_side():
 
 
 def _brute(sizes: list[int], lower: list[int], upper: list[int], align: int) -> int:
-    """The least arena of any packing, by every order of placement, each buffer on top of the earlier ones it overlaps
-    in time (every packing pushed down is one of them). (Orders are tried placement by placement, and an order left as soon as
-    its arena so far reaches the least found: its arena only grows, so the least is exactly that of every order.)"""
+    """The least arena of any packing of buffers alive over ``[lower, upper)`` (``problems.least_stacked_arena``)."""
     n = len(sizes)
-    nbrs = [[j for j in range(n) if j != i and lower[i] < upper[j] and lower[j] < upper[i]] for i in range(n)]
-    best = None
-    off = [-1] * n   # (-1: not placed yet)
-
-    def place(k: int, arena: int) -> None:
-        nonlocal best
-        if best is not None and arena >= best:
-            return
-        if k == n:
-            best = arena
-            return
-        for i in range(n):
-            if off[i] < 0:
-                o = 0
-                for j in nbrs[i]:
-                    if off[j] >= 0:
-                        o = max(o, align_up(off[j] + sizes[j], align))
-                off[i] = o
-                place(k + 1, max(arena, o + sizes[i]))
-                off[i] = -1
-
-    place(0, 0)
-    return best
+    return least_stacked_arena(
+        sizes, [[j for j in range(n) if j != i and lower[i] < upper[j] and lower[j] < upper[i]] for i in range(n)],
+        align)
 
 
 @st.composite

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimalloc_data import challenging
+from problems import least_stacked_arena
 from side_proof_spy import ask_at_every_failed_child, record_side_proofs
 
 from memplan.errors import SolverError
@@ -32,34 +33,10 @@ CAP = 1048576
 
 
 def _brute(p: BufferProblem) -> int:
-    """The least arena of any packing of ``p``, by every order of placement, each buffer on top of the earlier ones it
-    conflicts with (every packing pushed down is one of them). (Orders are tried placement by placement, and
-    an order left as soon as its arena so far reaches the least found: its arena only grows, so the least is exactly
-    that of every order.)"""
-    n, sizes, align = len(p), p.sizes.tolist(), p.alignment
-    nbrs = [[j for j in range(n) if j != i and p.conflicts(i, j)] for i in range(n)]
-    best = None
-    off = [-1] * n   # (-1: not placed yet)
-
-    def place(k: int, arena: int) -> None:
-        nonlocal best
-        if best is not None and arena >= best:
-            return
-        if k == n:
-            best = arena
-            return
-        for i in range(n):
-            if off[i] < 0:
-                o = 0
-                for j in nbrs[i]:
-                    if off[j] >= 0:
-                        o = max(o, align_up(off[j] + sizes[j], align))
-                off[i] = o
-                place(k + 1, max(arena, o + sizes[i]))
-                off[i] = -1
-
-    place(0, 0)
-    return best
+    """The least arena of any packing of ``p`` (``problems.least_stacked_arena`` over its conflicts)."""
+    n = len(p)
+    return least_stacked_arena(p.sizes.tolist(), [[j for j in range(n) if j != i and p.conflicts(i, j)]
+                                                  for i in range(n)], p.alignment)
 
 
 def _check(p: BufferProblem, offsets, cap: int | None = None) -> None:
