@@ -16,11 +16,12 @@ from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
-def compile_cpu(m, x):
-    """``m`` compiled for the CPU on one stream, poisoned arena, warnings quiet."""
+def compile_cpu(m, *args):
+    """``m`` compiled for the CPU on one stream, poisoned arena, warnings quiet; its example inputs ``args``
+    (``torch.ones(4)`` where none are given)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return compile(m, (x,), streams=1, cuda_graph=False, poison=True, device="cpu")
+        return compile(m, args or (torch.ones(4),), streams=1, cuda_graph=False, poison=True, device="cpu")
 
 
 def matches_eager_or_refused(m, change, calls=2):

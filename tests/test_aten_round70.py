@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import warnings
 
 import pytest
 from needs import need
 
 torch = need("torch")
 
+from aten_changes import compile_cpu as _compile  # noqa: E402
 from torch import nn  # noqa: E402
 
-from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
-
-
-def _compile(m, *args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return compile(m, args or (torch.ones(4),), streams=1, cuda_graph=False, poison=True, device="cpu")
-
 
 # 1. copy-on-write saves of the module's tensors ------------------------------------------------------------------------
 
