@@ -12,6 +12,7 @@ the ``torch`` fixture), which fails instead of skipping under CI. Data the tests
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -120,8 +121,6 @@ def _collect_young_objects_less_often() -> None:
     Why: the suite allocates millions of short-lived objects that reference counting frees; at 700 the collector
     ran ~7,600 times over 7 files (measured with ``gc.callbacks``: 5.0 s of GC in a 40 s run, 2.7 s after). A test
     that watches an object die calls ``gc.collect()`` itself; one about the thresholds saves and restores them."""
-    import gc
-
     gc.set_threshold(20_000, 20, 20)
 
 
@@ -139,8 +138,6 @@ def _freeze_the_heap_at_a_new_module(item) -> None:
     ATen file's time (measured with ``gc.callbacks``). What a test makes afterwards is collected as before, so a
     test that watches an object die (``weakref`` after ``gc.collect()``) sees it; the collection before each freeze
     keeps garbage out of the frozen set."""
-    import gc
-
     if item.module is not _frozen_at[0]:
         _frozen_at[0] = item.module
         gc.collect()

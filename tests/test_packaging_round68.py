@@ -19,6 +19,8 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 
+from memplan._gc import paused
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: the distribution each optional import comes from
@@ -61,25 +63,21 @@ def sources():
 
 
 @functools.cache
+@paused
 def _parsed_sources() -> tuple[tuple[str, ast.Module], ...]:
     """(path, syntax tree) of each file of memplan/ and runtime/, parsed once for the module's tests (which only read
-    the trees), with the cyclic collector off meanwhile: the trees are no cyclic garbage, and its passes over them as
-    they piled up were four fifths of the parse's CPU time."""
+    the trees), with the cyclic collector's automatic runs paused meanwhile (``memplan._gc.paused``) and the trees
+    frozen after: they are no cyclic garbage, and its passes over them as they piled up were four fifths of the
+    parse's CPU time."""
     out = []
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        for top in ("memplan", "runtime"):
-            for d, _, files in os.walk(os.path.join(ROOT, top)):
-                for name in sorted(files):
-                    if name.endswith(".py"):
-                        path = os.path.join(d, name)
-                        with open(path, encoding="utf-8") as f:
-                            out.append((os.path.relpath(path, ROOT), ast.parse(f.read())))
-        gc.freeze()   # (and out of its later passes, as conftest freezes the heap at each module)
-    finally:
-        if was:
-            gc.enable()
+    for top in ("memplan", "runtime"):
+        for d, _, files in os.walk(os.path.join(ROOT, top)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(d, name)
+                    with open(path, encoding="utf-8") as f:
+                        out.append((os.path.relpath(path, ROOT), ast.parse(f.read())))
+    gc.freeze()   # (and out of its later passes, as conftest freezes the heap at each module)
     return tuple(out)
 
 

@@ -33,6 +33,8 @@ import re
 
 import pytest
 
+from memplan._gc import paused
+
 TESTS = pathlib.Path(__file__).resolve().parent
 
 #: test (file::function) -> why not raising is its check: the call raises where the library refuses
@@ -130,21 +132,17 @@ class _Module:
 
 
 @functools.lru_cache(maxsize=1)
+@paused
 def _suite() -> dict[str, _Module]:
     """Every file of tests/ parsed, once for the module's tests. The parse makes millions of AST nodes and no cyclic
-    garbage, so the cyclic collector is off meanwhile and the nodes are frozen after: its passes over the growing heap
-    were two thirds of the parse's time (6.5 s of CPU, 1.9 s without them)."""
+    garbage, so the cyclic collector's automatic runs are paused meanwhile (``memplan._gc.paused``) and the nodes are
+    frozen after: its passes over the growing heap were two thirds of the parse's time (6.5 s of CPU, 1.9 s without
+    them)."""
     paths = sorted(TESTS.glob("*.py"))
     names = {p.stem for p in paths}
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        suite = {p.stem: _Module(ast.parse(p.read_text(encoding="utf-8"), str(p)), names) for p in paths}
-        gc.freeze()   # (and out of its later passes too, as conftest freezes the heap at each module)
-        return suite
-    finally:
-        if was:
-            gc.enable()
+    suite = {p.stem: _Module(ast.parse(p.read_text(encoding="utf-8"), str(p)), names) for p in paths}
+    gc.freeze()   # (and out of its later passes too, as conftest freezes the heap at each module)
+    return suite
 
 
 @pytest.fixture(scope="module", autouse=True)
