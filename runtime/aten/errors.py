@@ -41,8 +41,55 @@ def add_source(exc: AtenExecutorError, exported: Any) -> None:
     except AttributeError:   # (no FX graph: nothing to name)
         return
     source = node_source(node)
+    if "cannot be captured" in str(exc.args[0]):
+        source += _body_culprit(node)
     if source:
         exc.args = (str(exc.args[0]) + source, *exc.args[1:])
+
+
+def _body_culprit(node: Any) -> str:
+    """``; inside it, node 'N' (OP) makes a data-dependent size (at FILE:LINE ...)`` where FX node ``node`` is a
+    higher-order op (``wrap_with_set_grad_enabled``, ``cond``, ...) whose bodies hold a node with a data-dependent
+    size (an unbacked symbol in its result: boolean-mask indexing, ``nonzero``, ``.item()``), the first one in the
+    bodies' order, else "". Why: the executor runs such a node's bodies as one launch, so a capture it broke named
+    the wrapper alone: GLM-5 Next's indexer (a ``@torch.no_grad()`` method, one ``wrap_with_set_grad_enabled`` node)
+    was refused as "node 'to_25' (wrap_with_set_grad_enabled): cannot be captured", not by its ``x[:, mask]`` (H100,
+    round 73)."""
+    try:
+        from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+    except ImportError:   # (no torch: no FX graph either)
+        return ""
+    from memplan.importers.torch.common import node_source
+
+    def bodies(n: Any) -> list:
+        owner = getattr(getattr(n, "graph", None), "owning_module", None)
+        out = []
+        for a in (*n.args, *n.kwargs.values()):
+            if getattr(a, "op", None) == "get_attr" and owner is not None:
+                sub = getattr(owner, a.target, None)
+                if hasattr(sub, "graph"):
+                    out.append(sub)
+        return out
+
+    todo = bodies(node) if getattr(node, "op", None) == "call_function" else []
+    seen: set[int] = set()
+    while todo:
+        sub = todo.pop(0)
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        for inner in sub.graph.nodes:
+            if inner.op != "call_function":
+                continue
+            try:
+                unbacked = free_unbacked_symbols(inner.meta.get("val"))
+            except Exception:   # (a value free_unbacked_symbols does not walk: not a size)
+                unbacked = None
+            if unbacked:
+                return (f"; inside it, node {inner.name!r} ({inner.target}) makes a data-dependent size"
+                        f"{node_source(inner)}")
+            todo.extend(bodies(inner))
+    return ""
 
 
 #: the refusal of a deep copy or a pickle of a compiled module or its executor (``CompiledModule.__deepcopy__``)

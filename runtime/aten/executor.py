@@ -25,7 +25,7 @@ from runtime.binding import bind, waits_before_records
 
 from . import backend_flags, default_dtype, eager_views, hostfold, layout_reads, mode_reads, subclass
 from .capturable import python_effect_nodes
-from .errors import NOT_COPIED, AtenExecutorError, release_frames
+from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .exact import Scratch, distinct
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import caller_grad, check_lowerable, lower_program, storage_offset_readers
@@ -510,7 +510,11 @@ class Executor:
                     # mode turns grad mode back on (an Embedding's max_norm renorm of its weight, a leaf that
                     # requires grad, then failed in the warm-ups of every captured call, found on the H200)
                     with self.torch.inference_mode(False), self.torch.no_grad():
-                        self._capture(tensors)
+                        try:
+                            self._capture(tensors)
+                        except AtenExecutorError as exc:   # (the model's line, a body's culprit: ``add_source``)
+                            add_source(exc, self.program.exported)
+                            raise
                     self._captured = True
                 self.issuer.replay()
             else:
