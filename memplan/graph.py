@@ -21,6 +21,7 @@ from .errors import (
     GraphError,
     as_int,
     named_fields,
+    named_options,
     not_an_index,
     plain_str,
     swapped_hint,
@@ -935,6 +936,7 @@ def missing_field_note(doc: dict, key: str, fields: Iterable[str], where: str = 
     return f"; note: {where} has {_short(near)} (did you mean {key!r}?)" if near is not None else ""
 
 
+@named_options
 def graph_from_dict(doc: Any, *, source: str | None = None) -> Graph:
     """Build a Graph from a parsed ``memplan.graph/1`` document, naming bad fields in a ``GraphError``.
     ``source`` names the document (its file name, say): every message then starts with ``source: ``, as
@@ -1060,6 +1062,7 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
     return Graph._of_owned_attrs(doc.get("name", ""), tuple(tensors), tuple(nodes), alignment)
 
 
+@named_fields
 class GraphBuilder:
     """Build a Graph from code; ``build()`` validates it.
 

@@ -24,6 +24,7 @@ from .errors import (
     as_int,
     counted,
     named_fields,
+    named_options,
     plain_str,
     some_of,
     swapped_hint,
@@ -602,6 +603,7 @@ def _json_shown(v: Any) -> str:
     return _short(v)
 
 
+@named_options
 @paused
 def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     """Parse a plan document, rejecting structural problems (the verifier judges safety); messages

@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, named_fields, not_an_index, plain_int, plain_str, some_of, unordered
+from .errors import ScheduleError, named_fields, named_options, not_an_index, plain_int, plain_str, some_of, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
@@ -85,6 +85,7 @@ class Schedule:
         return dict(zip(self.order, self.streams))
 
 
+@named_options
 def serial_schedule(graph: Graph) -> Schedule:
     """The listed order on one stream: what single-stream engines run."""
     check_graph(graph, "serial_schedule")
@@ -148,6 +149,7 @@ class HappensBefore:
                            bad, len(self.stream_nodes))
 
 
+@named_options
 def build_happens_before(graph: Graph, schedule: Schedule) -> HappensBefore:
     """Check the schedule against the graph (contract rule 1) and build its vector clocks."""
     check_graph(graph, "build_happens_before")
@@ -310,6 +312,7 @@ def writers_by_stream(graph: Graph, pos, stream):
     return graph.fold_writers(lambda w: {stream[w]: w}, partial(merge_latest, pos))
 
 
+@named_options
 def schedule_with_events(graph: Graph, order: Iterable[str], stream_of: Mapping[str, int]) -> Schedule:
     """A schedule for the given order and streams with the fewest events its data needs.
 
