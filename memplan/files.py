@@ -998,6 +998,12 @@ COMPRESSED = ((b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
               (b"\xfd7zXZ\x00", "xz-compressed: decompress it first (unxz)"),
               (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (unzstd)"),
               (b"BZh", "bzip2-compressed: decompress it first (bunzip2)"))
+#: the first bytes of the pictures a text input may be given by mistake (``memplan draw``'s own PNG or PDF given to
+#: ``memplan show``), and what each is
+PICTURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"%PDF-", "a PDF document"), (b"\xff\xd8\xff", "a JPEG image"),
+            (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"))
+#: a tar archive's mark: "ustar" at byte 257 of its first header (POSIX and GNU tar alike)
+_TAR_MARK = (257, b"ustar")
 #: byte-order marks of the wide encodings, longest first (UTF-32's little-endian mark starts with UTF-16's)
 _WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
               (b"\xfe\xff", "UTF-16"))
@@ -1015,8 +1021,8 @@ def compressed(head: bytes) -> str | None:
 
 def text_trouble(data: bytes) -> str | None:
     """Why ``data``, a text input's bytes (graph or plan JSON, minimalloc CSV), is no UTF-8 text where its first
-    bytes or a NUL byte tell, or None (the decoder and the parser judge the rest): compressed data, a zip
-    archive, UTF-16 or UTF-32 text (by its byte-order mark), or a NUL byte, which no text holds (UTF-16 text
+    bytes or a NUL byte tell, or None (the decoder and the parser judge the rest): compressed data, a zip or tar
+    archive, a picture (``PICTURES``), UTF-16 or UTF-32 text (by its byte-order mark), or a NUL byte, which no text holds (UTF-16 text
     without a mark has one in every ASCII character). Why: these were "not UTF-8 text", a nesting depth found in
     binary data, or a parser's complaint about the first bytes (a UTF-16 CSV was "missing column 'id'"), naming
     neither what the file is nor what to do."""
@@ -1025,6 +1031,16 @@ def text_trouble(data: bytes) -> str | None:
         return why
     if data.startswith(b"PK\x03\x04"):
         return "a zip archive, not text (extract the file from it first)"
+    # (a picture or a tar archive was "holds a NUL byte ...: binary data, or UTF-16/UTF-32 text without a byte-order
+    # mark (save it as UTF-8)", and a PDF, whose first NUL may come late, "not UTF-8 text: byte 0xe2 ... (Latin-1 or
+    # Windows-1252 text? save it as UTF-8)": advice that leads nowhere, where a zip archive is named as one)
+    for magic, kind in PICTURES:
+        if data.startswith(magic):
+            return (f"{kind}, not text (a picture, such as 'memplan draw' writes: memplan reads graph and plan JSON and "
+                    "minimalloc CSV, never a picture)")
+    at, mark = _TAR_MARK
+    if data[at:at + len(mark)] == mark:
+        return "a tar archive, not text (extract the file from it first)"
     for bom, name in _WIDE_BOMS:
         if data.startswith(bom):
             return f"{name} text (it starts with a {name} byte-order mark): save it as UTF-8"

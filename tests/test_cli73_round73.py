@@ -1,0 +1,84 @@
+"""Round 73 (cli73): hostile files and arguments given to the ``memplan`` command, each a defect found by probing.
+
+- A picture or a tar archive given where graph or plan JSON or a minimalloc CSV is read (``memplan show plan.png``
+  after ``memplan draw ... -o plan.png``, a graph sent as ``graph.tar``) was "holds a NUL byte ...: binary data, or
+  UTF-16/UTF-32 text without a byte-order mark (save it as UTF-8)", and a PDF "not UTF-8 text: byte 0xe2 ... (Latin-1
+  or Windows-1252 text? save it as UTF-8)": advice that leads nowhere, where a zip archive is named as one. Each is
+  now named for what it is (``files.text_trouble``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+
+import pytest
+from cli_contract import run_memplan
+
+GRAPH = {"format": "memplan.graph/1", "name": "g", "tensors": [
+    {"id": "x", "size": 256, "kind": "input"}, {"id": "y", "size": 256, "kind": "output"}],
+    "nodes": [{"id": "a", "op": "X", "inputs": ["x"], "outputs": ["y"]}]}
+
+#: a picture's first bytes as ``memplan draw`` (matplotlib) writes them, then enough to be a file of its kind
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x02\x80\x00\x00\x01\xe0\x08\x06\x00\x00\x00"
+#: a PDF's header and its binary-marker comment: non-UTF-8 bytes long before its first NUL
+PDF = b"%PDF-1.4\n%\xac\xdc \xab\xba\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+
+
+def _tar_of(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _one_error(capsys, argv: list[str]) -> str:
+    code, out, err = run_memplan(capsys, argv)
+    assert code == 2, (argv, code, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memplan: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("name", "data", "kind"), [("plan.png", PNG, "a PNG image"), ("plan.pdf", PDF, "a PDF document"),
+                                                    ("plan.jpg", JPEG, "a JPEG image")], ids=["png", "pdf", "jpeg"])
+def test_a_picture_given_for_json_or_csv_is_named_a_picture(tmp_path, capsys, name, data, kind):
+    path = tmp_path / name
+    path.write_bytes(data)
+    out = str(tmp_path / "out.json")
+    for argv in (["show", str(path)], ["plan", str(path), "-o", out], ["csv", str(path), "-o", str(tmp_path / "o.csv")]):
+        line = _one_error(capsys, argv)
+        assert f"{path}: {kind}, not text" in line and "'memplan draw'" in line, line
+        assert "UTF-8" not in line and "NUL" not in line, line   # (no advice to save a picture as UTF-8)
+    assert sorted(os.listdir(tmp_path)) == [name]   # nothing written
+
+
+def test_a_tar_archive_given_for_json_or_csv_is_named_an_archive(tmp_path, capsys):
+    graph = tmp_path / "g.tar"
+    graph.write_bytes(_tar_of("g.json", json.dumps(GRAPH).encode()))
+    problem = tmp_path / "p.tar"
+    problem.write_bytes(_tar_of("p.csv", b"id,lower,upper,size\na,0,2,4\n"))
+    for argv, path in ((["plan", str(graph), "-o", str(tmp_path / "out.json")], graph), (["show", str(graph)], graph),
+                       (["csv", str(problem), "-o", str(tmp_path / "o.csv")], problem)):
+        line = _one_error(capsys, argv)
+        assert line.endswith(f"{path}: a tar archive, not text (extract the file from it first)"), line
+    assert sorted(os.listdir(tmp_path)) == ["g.tar", "p.tar"]
+
+
+def test_text_that_merely_starts_like_a_mark_is_still_read_as_text(tmp_path, capsys):
+    """Negative control: the marks are binary (or, for a PDF, a header no JSON or CSV starts with); a graph whose name
+    holds 'ustar' or '%PDF-' is a graph, and a CSV is judged by its columns."""
+    doc = dict(GRAPH, name="ustar %PDF- GIF89a")
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(doc))
+    code, _, err = run_memplan(capsys, ["plan", str(path), "-o", str(tmp_path / "p.json"), "-q"])
+    assert code == 0, err
+    csv = tmp_path / "c.csv"
+    csv.write_text("%PDF,lower,upper,size\na,0,2,4\n")
+    line = _one_error(capsys, ["csv", str(csv), "-o", str(tmp_path / "o.csv")])
+    assert "missing column 'id'" in line, line
