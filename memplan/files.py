@@ -1051,6 +1051,25 @@ def text_trouble(data: bytes) -> str | None:
     return None
 
 
+def markup_hint(text: str, expected: str) -> str:
+    """What to add to the error of a text input that is no ``expected`` ("JSON", "CSV") but markup, where its start shows
+    which: an SVG picture (``memplan draw``'s own, given for the plan it drew), an HTML page (a web page saved in place
+    of the file it shows: a repository's page of a graph, not its raw file), or other XML; else "". Why: each was "not
+    valid JSON (Expecting value at line 1 column 1)" (or "missing column 'id'") alone, naming neither what the file is
+    nor what to give instead, where a picture in binary or a minimalloc CSV given for JSON is named as one."""
+    head = text[:4096].lstrip().lower()
+    xml = head.startswith("<?xml")   # (a CSV header that merely starts with '<' is none of these)
+    if (xml or head.startswith(("<svg", "<!doctype svg"))) and "<svg" in head:
+        kind = "an SVG picture (such as 'memplan draw' writes)"
+    elif head.startswith(("<!doctype html", "<html")) or (xml and "<html" in head):
+        kind = "an HTML page (a web page saved in place of the file it shows? download the raw file)"
+    elif xml:
+        kind = "XML"
+    else:
+        return ""
+    return f"; this is {kind}, not {expected}"
+
+
 def not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
     """What to say of text input ``data`` that ``exc`` found not UTF-8: where (line and column of the first bad
     byte) and which byte, and what to do. Why: "not UTF-8 text" alone left the user of a graph saved as Latin-1

@@ -82,3 +82,58 @@ def test_text_that_merely_starts_like_a_mark_is_still_read_as_text(tmp_path, cap
     csv.write_text("%PDF,lower,upper,size\na,0,2,4\n")
     line = _one_error(capsys, ["csv", str(csv), "-o", str(tmp_path / "o.csv")])
     assert "missing column 'id'" in line, line
+
+
+#: the first lines of the SVG ``memplan draw`` (matplotlib) writes
+SVG = ('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN"\n'
+       '  "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n<svg xmlns="http://www.w3.org/2000/svg" version="1.1">\n'
+       '</svg>\n')
+#: a repository's web page of a graph file, saved in place of the raw file
+HTML = '<!DOCTYPE html>\n<html lang="en" data-color-mode="auto">\n<head><title>g.json at main</title></head>\n</html>\n'
+
+
+def test_memplans_own_trace_given_for_a_graph_or_plan_is_named_a_trace(tmp_path, capsys):
+    """``memplan verify G trace.json`` (the plan's trace given for the plan) was "no 'format' field (expected
+    'memplan.plan/1')" alone, where a graph given for a plan is named as one."""
+    graph, plan, trace = (str(tmp_path / n) for n in ("g.json", "p.json", "t.json"))
+    with open(graph, "w") as f:
+        json.dump(GRAPH, f)
+    assert run_memplan(capsys, ["plan", graph, "-o", plan, "-q"])[0] == 0
+    assert run_memplan(capsys, ["trace", graph, plan, "-o", trace, "-q"])[0] == 0
+    for argv, expected in ((["verify", graph, trace], "plan"), (["show", trace], "plan"),
+                           (["plan", trace, "-o", str(tmp_path / "x.json")], "graph")):
+        line = _one_error(capsys, argv)
+        assert line.endswith(f"{trace}: no 'format' field (expected 'memplan.{expected}/1') (this is a Chrome/Perfetto "
+                             f"trace, such as 'memplan trace' writes, where a {expected} is expected: a trace is for "
+                             "ui.perfetto.dev, and no memplan command reads one)"), line
+    # negative control: a document with no format and no trace events says what it said
+    other = tmp_path / "o.json"
+    other.write_text('{"traceEvent": []}')
+    line = _one_error(capsys, ["show", str(other)])
+    assert line.endswith("no 'format' field (expected 'memplan.plan/1')"), line
+
+
+@pytest.mark.parametrize(("text", "kind"), [(SVG, "an SVG picture (such as 'memplan draw' writes)"),
+                                            (HTML, "an HTML page (a web page saved in place of the file it shows? "
+                                                   "download the raw file)"),
+                                            ('<?xml version="1.0"?>\n<graph/>\n', "XML")], ids=["svg", "html", "xml"])
+def test_markup_given_for_json_or_csv_is_named(tmp_path, capsys, text, kind):
+    """``memplan show plan.svg`` (the picture ``draw`` wrote) and a graph saved from its web page were "not valid JSON
+    (Expecting value at line 1 column 1)" alone (in ``csv``: "missing column 'id'")."""
+    path = tmp_path / "in.json"
+    path.write_text(text)
+    line = _one_error(capsys, ["show", str(path)])
+    assert line.endswith(f"not valid JSON (Expecting value at line 1 column 1); this is {kind}, not JSON"), line
+    line = _one_error(capsys, ["plan", str(path), "-o", str(tmp_path / "p.json")])
+    assert line.endswith(f"; this is {kind}, not JSON"), line
+    line = _one_error(capsys, ["csv", str(path), "-o", str(tmp_path / "o.csv")])
+    assert f"missing column 'id' (the header must name id,lower,upper,size); this is {kind}, not CSV" in line, line
+    assert sorted(os.listdir(tmp_path)) == ["in.json"]
+
+
+def test_a_csv_header_that_starts_with_a_bracket_is_no_markup(tmp_path, capsys):
+    """Negative control: only an XML declaration, an SVG or HTML start is markup; a header '<id>,...' is a CSV's."""
+    path = tmp_path / "c.csv"
+    path.write_text("<id>,lower,upper,size\na,0,2,4\n")
+    line = _one_error(capsys, ["csv", str(path), "-o", str(tmp_path / "o.csv")])
+    assert line.endswith("missing column 'id' (the header must name id,lower,upper,size)"), line

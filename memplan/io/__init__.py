@@ -22,6 +22,7 @@ from ..files import (
     atomic_write_text,
     is_stdout_file,
     json_depth,
+    markup_hint,
     not_utf8,
     read_text_input,
     text_trouble,
@@ -63,7 +64,8 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
                          object_pairs_hook=numbers.unique_keys)
     except json.JSONDecodeError as exc:
         model = _model_kind(path, text[:1].encode("utf-8")) if exc.pos == 0 else None
-        raise error(f"{path}: {model or f'not valid JSON ({_decode_message(exc)}){_csv_hint(text)}'}") from None
+        why = f"not valid JSON ({_decode_message(exc)}){_csv_hint(text)}{markup_hint(text, 'JSON')}"
+        raise error(f"{path}: {model or why}") from None
     except _DuplicateKey as exc:
         raise error(f"{path}: {exc.args[0]}") from None
     except RecursionError:
