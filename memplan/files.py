@@ -523,11 +523,26 @@ def stdout_closed() -> str | None:
     return None
 
 
+def path_text(path) -> str | bytes | None:
+    """``os.fspath(path)`` for a str or an ``os.PathLike`` (a str, or bytes where its ``__fspath__`` gives bytes), None
+    for anything else: a bool, an int (which ``open`` would take for a file descriptor), or a PathLike whose
+    ``__fspath__`` returns neither (``os.fspath`` raised a bare TypeError there, past every reader's and writer's
+    check: ``load_graph``, ``save_plan``, ``read_csv`` of such an object)."""
+    if isinstance(path, str):
+        return path
+    if not isinstance(path, os.PathLike):
+        return None
+    try:
+        return os.fspath(path)
+    except TypeError:   # ("expected P.__fspath__() to return str or bytes, not int")
+        return None
+
+
 def output_path(path) -> str:
     """``path`` as a str when it is a file path (a str or ``os.PathLike``), else ``MemplanError``: a plain
     ``open`` would take an int for a file descriptor, and ``os.path`` raises ``TypeError`` on the rest."""
     if isinstance(path, (str, os.PathLike)):
-        p = os.fspath(path)
+        p = path_text(path)
         if isinstance(p, str):
             check_no_nul(p, MemplanError, "cannot write ")
             if not p:   # (it was "cannot write : No such file or directory")
@@ -832,10 +847,10 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     TypeError from the NUL check ("argument of type 'NoneType' is not iterable").
     """
     if not isinstance(path, str):
-        if not isinstance(path, os.PathLike) or not isinstance(os.fspath(path), str):
+        if not isinstance(path_text(path), str):
             raise error(f"expected an input file's path (a str or os.PathLike), not {type(path).__name__} "
                         f"{short_repr(path, 40)}")
-        path = os.fspath(path)
+        path = path_text(path)
     check_no_nul(path, error)
     if not path:   # (its message began with nothing: ": no such file")
         raise error("an empty path names no file: give the input file's path")

@@ -137,3 +137,44 @@ def test_a_csv_header_that_starts_with_a_bracket_is_no_markup(tmp_path, capsys):
     path.write_text("<id>,lower,upper,size\na,0,2,4\n")
     line = _one_error(capsys, ["csv", str(path), "-o", str(tmp_path / "o.csv")])
     assert line.endswith("missing column 'id' (the header must name id,lower,upper,size)"), line
+
+
+class _BrokenPath:
+    """An ``os.PathLike`` whose ``__fspath__`` returns neither str nor bytes (a caller's bug: ``os.fspath`` raises)."""
+
+    def __fspath__(self):
+        return 5
+
+
+def test_a_pathlike_that_names_no_path_is_a_memplan_error(tmp_path):
+    """``load_graph``, ``load_plan``, ``read_csv``, ``parse_csv``, ``save_graph``, ``save_plan`` and ``import_onnx`` given an
+    ``os.PathLike`` whose ``__fspath__`` returns an int raised os.fspath's bare TypeError ("expected
+    _BrokenPath.__fspath__() to return str or bytes, not int"), past the readers' and writers' path checks, which name a
+    bool, an int or a PathLike of bytes. Now each is the reader's or writer's error naming the object."""
+    import memplan
+    from memplan.errors import GraphError, InputFormatError, MemplanError, OptionError, PlanFormatError
+    from memplan.io.minimalloc import parse_csv, read_csv
+
+    graph_path = tmp_path / "g.json"
+    graph_path.write_text(json.dumps(GRAPH))
+    graph = memplan.load_graph(str(graph_path))
+    plan = memplan.plan(graph)
+    bad = _BrokenPath()
+    for call, error in ((lambda: memplan.load_graph(bad), GraphError), (lambda: memplan.load_plan(bad), PlanFormatError),
+                        (lambda: read_csv(bad), InputFormatError), (lambda: parse_csv("id,lower,upper,size\n", bad),
+                                                                    InputFormatError),
+                        (lambda: memplan.save_graph(graph, bad), MemplanError), (lambda: memplan.save_plan(plan, bad),
+                                                                                 MemplanError),
+                        (lambda: plan.save(bad), MemplanError)):
+        with pytest.raises(error, match="_BrokenPath"):
+            call()
+    pytest.importorskip("onnx")
+    from memplan.importers.onnx import import_onnx
+
+    with pytest.raises(InputFormatError, match="_BrokenPath"):
+        import_onnx(bad)
+    with pytest.raises(OptionError, match="is no path"):
+        import_onnx(str(graph_path), outputs={"-o": bad})
+    assert sorted(os.listdir(tmp_path)) == ["g.json"]
+    # a PathLike of a str is still a path (the control)
+    assert memplan.load_graph(graph_path) == graph

@@ -24,6 +24,7 @@ from ..files import (
     json_depth,
     markup_hint,
     not_utf8,
+    path_text,
     read_text_input,
     text_trouble,
 )
@@ -311,9 +312,9 @@ def _out_of_range_message(at: str, text: str, of: str = "") -> str:
 
 def _path(path, error) -> str:
     """A file path (str or os.PathLike); an int would be taken for a file descriptor."""
-    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+    p = path_text(path)
+    if p is None:   # (a bool, an int, a PathLike whose ``__fspath__`` gives neither str nor bytes)
         raise error(f"expected a file path, not {type(path).__name__} {short_repr(path, 40)}")
-    p = os.fspath(path)
     if not isinstance(p, str):   # a PathLike of bytes: every message below joins it to text
         raise error(f"expected a file path as text, not {type(p).__name__} {short_repr(p, 40)}")
     return p
