@@ -359,11 +359,31 @@ def _make_directory(path: str, made: list[str]) -> list[str]:
 def _mkdir_reason(exc: OSError) -> str:
     """Why ``mkdir`` failed, in words: a dangling symbolic link at the path (or at a directory on the way) is
     named as one, with where it points; ``mkdir`` says only "File exists" there, and ``ls`` shows nothing that
-    explains it."""
+    explains it. A loop of links is named as a loop: it was "a dangling symbolic link (to 'b', which does not
+    exist)" of ``a -> b -> a``, where ``b`` is there. A file in the way (``-o out.json/``, ``-o g.json/ex``) is named:
+    it was the OS's "File exists" or "Not a directory", naming no file, where ``-o out.json`` names the file."""
     where = exc.filename
     if isinstance(where, str) and _dangling(where):
+        if _looping(where):
+            return f"{where} is a loop of symbolic links ({where} -> {os.readlink(where)!r} -> ... never reaches a file)"
         return f"{where} is a dangling symbolic link (to {os.readlink(where)!r}, which does not exist)"
+    if isinstance(where, str) and exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        p = where.rstrip("/" + os.sep) or where
+        while p and not os.path.lexists(p) and os.path.dirname(p) != p:
+            p = os.path.dirname(p)
+        if p and os.path.lexists(p) and not os.path.isdir(p):
+            what = "a file, not a directory" if os.path.isfile(p) else "not a directory"
+            return f"{p} is {what} (the examples are several files and need a directory)"
     return exc.strerror or str(exc)
+
+
+def _looping(path: str) -> bool:
+    """Whether the symbolic link ``path`` leads into a loop of links (``stat`` says ELOOP), not to nothing."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _dangling(path: str) -> bool:

@@ -178,3 +178,31 @@ def test_a_pathlike_that_names_no_path_is_a_memplan_error(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["g.json"]
     # a PathLike of a str is still a path (the control)
     assert memplan.load_graph(graph_path) == graph
+
+
+def test_example_names_a_link_loop_or_a_file_in_the_way(tmp_path, capsys):
+    """``memplan example -o a`` with ``a -> b -> a`` said "a is a dangling symbolic link (to 'b', which does not exist)"
+    though ``b`` is there (a loop, not a dangling link); ``-o out.json/`` and ``-o g.json/ex`` beside a file said the
+    OS's "File exists" / "Not a directory", naming no file, where ``-o out.json`` names it."""
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    (tmp_path / "g.json").write_text(json.dumps(GRAPH))
+    os.symlink("nothere", tmp_path / "dangling")
+    before = sorted(os.listdir(tmp_path))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for out, expected in (("a", "a is a loop of symbolic links (a -> 'b' -> ... never reaches a file)"),
+                              ("a/ex", "a is a loop of symbolic links (a -> 'b' -> ... never reaches a file)"),
+                              ("g.json/", "g.json is a file, not a directory (the examples are several files and need "
+                                          "a directory)"),
+                              ("g.json/ex", "g.json is a file, not a directory (the examples are several files and "
+                                            "need a directory)"),
+                              ("g.json/ex/deeper", "g.json is a file, not a directory"),
+                              # the control: a dangling link is still named as one
+                              ("dangling", "dangling is a dangling symbolic link (to 'nothere', which does not exist)")):
+            line = _one_error(capsys, ["example", "-o", out])
+            assert line.startswith(f"memplan: error: cannot create directory {out}: {expected}"), line
+    finally:
+        os.chdir(cwd)
+    assert sorted(os.listdir(tmp_path)) == before   # nothing made, nothing removed
