@@ -860,7 +860,7 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
         if is_stdout(path):   # '-' is stdout for an output; an input is always a file
             raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
                         "./- names a file called '-')") from None
-        raise error(f"{path}: {cwd_trouble(path) or 'no such file'}") from None
+        raise error(f"{path}: {cwd_trouble(path) or _dangling_link(path) or 'no such file'}") from None
     except NotADirectoryError:
         raise error(f"{path}: {_through_a_file(path)}") from None
     except OSError as exc:
@@ -872,6 +872,17 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     if st.st_size > limit:
         raise error(f"{path}: {st.st_size} bytes, over the {limit}-byte limit on input files")
     return st.st_size
+
+
+def _dangling_link(path: str) -> str | None:
+    """What to say of an input ``path`` that is a symbolic link to nothing, or None. Why: it was "no such file", which
+    ``ls`` contradicts (it lists the link), and ``memplan example -o`` already names such a link with its target."""
+    try:
+        if not os.path.islink(path):
+            return None
+        return f"a dangling symbolic link (to {os.readlink(path)!r}, which does not exist)"
+    except (OSError, ValueError):
+        return None
 
 
 def _through_a_file(path: str) -> str:

@@ -206,3 +206,17 @@ def test_example_names_a_link_loop_or_a_file_in_the_way(tmp_path, capsys):
     finally:
         os.chdir(cwd)
     assert sorted(os.listdir(tmp_path)) == before   # nothing made, nothing removed
+
+
+def test_an_input_that_is_a_dangling_link_is_named_one(tmp_path, capsys):
+    """``memplan plan LINK`` (``show``, ``verify``, ``csv``, ``import``) of a symbolic link to nothing said "LINK: no such
+    file", which ``ls`` contradicts; ``example -o LINK`` already named such a link with its target."""
+    link = tmp_path / "g.json"
+    os.symlink("moved-away.json", link)
+    for argv in (["plan", str(link), "-o", str(tmp_path / "p.json")], ["show", str(link)],
+                 ["csv", str(link), "-o", str(tmp_path / "o.csv")], ["import", str(link), "-o", str(tmp_path / "o.json")]):
+        line = _one_error(capsys, argv)
+        assert line.endswith(f"{link}: a dangling symbolic link (to 'moved-away.json', which does not exist)"), line
+    line = _one_error(capsys, ["show", str(tmp_path / "none.json")])   # the control: no link, no such file
+    assert line.endswith("none.json: no such file"), line
+    assert sorted(os.listdir(tmp_path)) == ["g.json"]
