@@ -220,3 +220,18 @@ def test_an_input_that_is_a_dangling_link_is_named_one(tmp_path, capsys):
     line = _one_error(capsys, ["show", str(tmp_path / "none.json")])   # the control: no link, no such file
     assert line.endswith("none.json: no such file"), line
     assert sorted(os.listdir(tmp_path)) == ["g.json"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--streams", "99999999999999999999"], "argument --streams: 99999999999999999999 is more than 1024 streams"),
+    (["--devices", "9" * 44, "--graph-out", "s.json"], "argument --devices: 999999999999...(44 digits) is more than 1024 "
+                                                        "devices"),
+    (["--streams", "1025"], "argument --streams: 1025 is more than 1024 streams"),   # (as before)
+    (["--streams", "-5"], "argument --streams: negative count: '-5'"),               # (as before)
+    (["--streams", "0"], "argument --streams: must be at least 1, not 0"),           # (as before)
+], ids=["streams-2**66", "devices-44-digits", "streams-1025", "streams-negative", "streams-0"])
+def test_a_count_past_2_63_is_named_past_the_options_own_limit(tmp_path, capsys, argv, expected):
+    """``plan --streams 99999999999999999999`` said "count '99999999999999999999' is not below 2**63": true, but a bound
+    of no meaning for an option whose limit is 1024, which a count of 1025 is named against."""
+    line = _one_error(capsys, ["plan", str(tmp_path / "g.json"), "-o", str(tmp_path / "p.json"), *argv])
+    assert line.startswith(f"memplan: error: {expected} (see 'memplan plan --help')"), line
