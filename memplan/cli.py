@@ -748,7 +748,7 @@ COMMANDS = (_register_plan, _register_verify_show_example, _register_bench, _reg
             _register_simulate, _register_csv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:
     import functools
     import warnings
 
@@ -787,6 +787,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
+def _command_line(argv: object) -> tuple[list[str], str | None]:
+    """``main``'s ``argv`` as the list of strings argparse takes, and why not where it is none: a path object
+    (``os.PathLike``, a ``pathlib.Path``) is its text, as ``subprocess`` takes one; anything else that is no string is
+    named. Why: a program calling ``main(["plan", Path("g.json"), "-o", out])`` got argparse's raw TypeError ("'PosixPath'
+    object is not subscriptable"), ``--streams 2`` given as an int the same, and ``main("plan g.json -o p.json")`` (one
+    string) was "invalid choice: 'p'", each letter taken for an argument."""
+    from .errors import short_repr
+
+    if isinstance(argv, (str, bytes)):
+        return [], (f"main(argv): argv is one {type(argv).__name__} ({short_repr(argv, 60)}): give the command line as a "
+                    "list of arguments (shlex.split splits a string as the shell does)")
+    try:
+        items = list(argv)   # type: ignore[call-overload]
+    except TypeError:
+        return [], f"main(argv): argv must be a list of arguments (strings), not {type(argv).__name__}"
+    out = []
+    for k, item in enumerate(items):
+        text = os.fspath(item) if isinstance(item, os.PathLike) and isinstance(_fspath_text(item), str) else item
+        if not isinstance(text, str):
+            return [], (f"main(argv): argument {k + 1} is {type(item).__name__} {short_repr(item, 40)}, not a string "
+                        "(the command line is text, as a shell gives it: str() a number; a path may be os.PathLike)")
+        out.append(text)
+    return out, None
+
+
+def _fspath_text(item: object) -> object:
+    """``os.fspath(item)``, or None where its ``__fspath__`` gives neither str nor bytes."""
+    try:
+        return os.fspath(item)   # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def _exit_status(code: object) -> int:
     """The status Python exits with for ``SystemExit(code)``: None is 0, an int itself, anything else (a message) 1."""
     if code is None:
@@ -795,6 +828,11 @@ def _exit_status(code: object) -> int:
 
 
 def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | None = None) -> int:
+    if argv is not None:
+        argv, why = _command_line(argv)
+        if why:
+            argtypes.print_error(why)
+            return EXIT_BAD_INPUT
     parser = build_parser()
     with _usage_errors_off_stderr(argv):
         args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)

@@ -235,3 +235,33 @@ def test_a_count_past_2_63_is_named_past_the_options_own_limit(tmp_path, capsys,
     of no meaning for an option whose limit is 1024, which a count of 1025 is named against."""
     line = _one_error(capsys, ["plan", str(tmp_path / "g.json"), "-o", str(tmp_path / "p.json"), *argv])
     assert line.startswith(f"memplan: error: {expected} (see 'memplan plan --help')"), line
+
+
+def test_main_in_process_takes_path_objects_and_names_what_is_no_argument(tmp_path, capsys):
+    """``memplan.cli.main`` called by a program (a wrapper script, a notebook): ``main(["plan", Path("g.json"), "-o",
+    out])`` raised argparse's raw TypeError ("'PosixPath' object is not subscriptable"), so did ``--streams`` given the
+    int 2, and ``main("plan g.json -o p.json")`` (one string) was "invalid choice: 'p'", each letter an argument. A path
+    object is now its text (as ``subprocess`` takes one); anything else is one error line naming it, exit 2."""
+    import pathlib
+
+    from memplan.cli import main
+
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps(GRAPH))
+    out = tmp_path / "p.json"
+    assert main(["plan", graph, "-o", out, "-q"]) == 0   # (pathlib.Path items)
+    assert json.loads(out.read_text())["format"] == "memplan.plan/1"
+    assert main(("show", pathlib.PurePosixPath(out), "--top", "1")) == 0   # (a tuple, a PurePath)
+    capsys.readouterr()
+    for argv, expected in (
+            (f"plan {graph} -o {out}", "main(argv): argv is one str ("),
+            (["plan", str(graph), "-o", str(tmp_path / "q.json"), "--streams", 2], "main(argv): argument 6 is int 2, not a "
+                                                                                 "string"),
+            (["plan", str(graph).encode(), "-o", str(tmp_path / "q.json")], "main(argv): argument 2 is bytes b'"),
+            (["plan", _BrokenPath(), "-o", str(tmp_path / "q.json")], "main(argv): argument 2 is _BrokenPath "),
+            (5, "main(argv): argv must be a list of arguments (strings), not int")):
+        assert main(argv) == 2, argv   # type: ignore[arg-type]
+        _, err = capsys.readouterr()
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"memplan: error: {expected}"), err
+    assert sorted(os.listdir(tmp_path)) == ["g.json", "p.json"]
