@@ -366,7 +366,9 @@ def _mkdir_reason(exc: OSError) -> str:
     if isinstance(where, str) and _dangling(where):
         if _looping(where):
             return f"{where} is a loop of symbolic links ({where} -> {os.readlink(where)!r} -> ... never reaches a file)"
-        return f"{where} is a dangling symbolic link (to {os.readlink(where)!r}, which does not exist)"
+        from .files import link_target_text
+
+        return f"{where} is a dangling symbolic link {link_target_text(where)}"
     if isinstance(where, str) and exc.errno in (errno.EEXIST, errno.ENOTDIR):
         p = where.rstrip("/" + os.sep) or where
         while p and not os.path.lexists(p) and os.path.dirname(p) != p:

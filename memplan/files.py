@@ -880,9 +880,18 @@ def _dangling_link(path: str) -> str | None:
     try:
         if not os.path.islink(path):
             return None
-        return f"a dangling symbolic link (to {os.readlink(path)!r}, which does not exist)"
+        return f"a dangling symbolic link {link_target_text(path)}"
     except (OSError, ValueError):
         return None
+
+
+def link_target_text(path: str) -> str:
+    """Where the symbolic link ``path``, which leads to no file, points, in words: ``(to 'x', which does not exist)``,
+    or, where its target is itself a link (a chain ending nowhere), ``(to 'x', itself a link to nothing)``: "which does
+    not exist" said of a link that ``ls`` lists was false."""
+    target = os.readlink(path)
+    there = os.path.lexists(os.path.join(os.path.dirname(path), target))
+    return f"(to {target!r}, {'itself a link to nothing' if there else 'which does not exist'})"
 
 
 def _through_a_file(path: str) -> str:

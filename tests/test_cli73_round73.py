@@ -217,9 +217,13 @@ def test_an_input_that_is_a_dangling_link_is_named_one(tmp_path, capsys):
                  ["csv", str(link), "-o", str(tmp_path / "o.csv")], ["import", str(link), "-o", str(tmp_path / "o.json")]):
         line = _one_error(capsys, argv)
         assert line.endswith(f"{link}: a dangling symbolic link (to 'moved-away.json', which does not exist)"), line
+    chain = tmp_path / "p.json"   # a link to a link to nothing: the first hop is there, as a link
+    os.symlink("g.json", chain)
+    line = _one_error(capsys, ["show", str(chain)])
+    assert line.endswith(f"{chain}: a dangling symbolic link (to 'g.json', itself a link to nothing)"), line
     line = _one_error(capsys, ["show", str(tmp_path / "none.json")])   # the control: no link, no such file
     assert line.endswith("none.json: no such file"), line
-    assert sorted(os.listdir(tmp_path)) == ["g.json"]
+    assert sorted(os.listdir(tmp_path)) == ["g.json", "p.json"]
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
