@@ -269,3 +269,25 @@ def test_main_in_process_takes_path_objects_and_names_what_is_no_argument(tmp_pa
         lines = err.splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"memplan: error: {expected}"), err
     assert sorted(os.listdir(tmp_path)) == ["g.json", "p.json"]
+
+
+def test_import_of_a_model_named_dot_onnx_alone(tmp_path, capsys):
+    """``memplan import .onnx`` (a model file named ``.onnx`` and nothing more) was refused as having "no extension",
+    with the advice to "rename an ONNX model to end in .onnx", which it does: ``splitext`` reads ``.onnx`` as a stem."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 18)])
+    path = tmp_path / ".onnx"
+    onnx.save(model, str(path))
+    out = tmp_path / "g.json"
+    code, _, err = run_memplan(capsys, ["import", str(path), "-o", str(out), "-q"])
+    assert code == 0, err
+    assert json.loads(out.read_text())["nodes"][0]["op"] == "Relu"
+    other = tmp_path / ".onnx2"   # the control: a name that is no extension is still refused
+    other.write_bytes(path.read_bytes())
+    line = _one_error(capsys, ["import", str(other), "-o", str(tmp_path / "h.json")])
+    assert "unknown model format (no extension and not a zip archive)" in line, line
