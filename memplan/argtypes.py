@@ -474,13 +474,26 @@ def positive(text: str) -> int:
     return n
 
 
+def _above(text: str, top: int) -> str | None:
+    """``text`` (a count's text) as a message shows a count above ``top``, or None where it is no integer or not above.
+    Judged before ``positive``'s own bound of 2**63, which said "count '99999999999999999999' is not below 2**63" of
+    ``--streams`` 99999999999999999999, a bound of no meaning for an option whose limit is 1024."""
+    if not _INT.fullmatch(text):
+        return None
+    n = integer(text, "a count")
+    if n <= top:
+        return None
+    digits = str(n)
+    return digits if len(digits) <= 30 else f"{digits[:12]}...({len(digits)} digits)"
+
+
 def at_most(top: int, what: str) -> Callable[[str], int]:
     """A count in 1..top (``what`` names the limit in the message)."""
     def parse(text: str) -> int:
-        n = positive(text)
-        if n > top:
-            raise argparse.ArgumentTypeError(f"{n} is more than {top} {what}")
-        return n
+        above = _above(text, top)
+        if above is not None:
+            raise argparse.ArgumentTypeError(f"{above} is more than {top} {what}")
+        return positive(text)
 
     parse.__name__ = "count"  # argparse names the type in some messages
     return parse
@@ -493,11 +506,11 @@ def at_most_nodes(per: int, unit: str) -> Callable[[str], int]:
     top = MAX_NODES // per
 
     def parse(text: str) -> int:
-        n = positive(text)
-        if n > top:
-            raise argparse.ArgumentTypeError(f"{n} {unit} is more than {top} {unit} ({per} nodes each: at most "
+        above = _above(text, top)
+        if above is not None:
+            raise argparse.ArgumentTypeError(f"{above} {unit} is more than {top} {unit} ({per} nodes each: at most "
                                              f"{MAX_NODES} nodes)")
-        return n
+        return positive(text)
 
     parse.__name__ = "count"
     return parse

@@ -359,11 +359,33 @@ def _make_directory(path: str, made: list[str]) -> list[str]:
 def _mkdir_reason(exc: OSError) -> str:
     """Why ``mkdir`` failed, in words: a dangling symbolic link at the path (or at a directory on the way) is
     named as one, with where it points; ``mkdir`` says only "File exists" there, and ``ls`` shows nothing that
-    explains it."""
+    explains it. A loop of links is named as a loop: it was "a dangling symbolic link (to 'b', which does not
+    exist)" of ``a -> b -> a``, where ``b`` is there. A file in the way (``-o out.json/``, ``-o g.json/ex``) is named:
+    it was the OS's "File exists" or "Not a directory", naming no file, where ``-o out.json`` names the file."""
     where = exc.filename
     if isinstance(where, str) and _dangling(where):
-        return f"{where} is a dangling symbolic link (to {os.readlink(where)!r}, which does not exist)"
+        if _looping(where):
+            return f"{where} is a loop of symbolic links ({where} -> {os.readlink(where)!r} -> ... never reaches a file)"
+        from .files import link_target_text
+
+        return f"{where} is a dangling symbolic link {link_target_text(where)}"
+    if isinstance(where, str) and exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        p = where.rstrip("/" + os.sep) or where
+        while p and not os.path.lexists(p) and os.path.dirname(p) != p:
+            p = os.path.dirname(p)
+        if p and os.path.lexists(p) and not os.path.isdir(p):
+            what = "a file, not a directory" if os.path.isfile(p) else "not a directory"
+            return f"{p} is {what} (the examples are several files and need a directory)"
     return exc.strerror or str(exc)
+
+
+def _looping(path: str) -> bool:
+    """Whether the symbolic link ``path`` leads into a loop of links (``stat`` says ELOOP), not to nothing."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _dangling(path: str) -> bool:
@@ -728,7 +750,7 @@ COMMANDS = (_register_plan, _register_verify_show_example, _register_bench, _reg
             _register_simulate, _register_csv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:
     import functools
     import warnings
 
@@ -767,6 +789,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
+def _command_line(argv: object) -> tuple[list[str], str | None]:
+    """``main``'s ``argv`` as the list of strings argparse takes, and why not where it is none: a path object
+    (``os.PathLike``, a ``pathlib.Path``) is its text, as ``subprocess`` takes one; anything else that is no string is
+    named. Why: a program calling ``main(["plan", Path("g.json"), "-o", out])`` got argparse's raw TypeError ("'PosixPath'
+    object is not subscriptable"), ``--streams 2`` given as an int the same, and ``main("plan g.json -o p.json")`` (one
+    string) was "invalid choice: 'p'", each letter taken for an argument."""
+    from .errors import short_repr
+
+    if isinstance(argv, (str, bytes)):
+        return [], (f"main(argv): argv is one {type(argv).__name__} ({short_repr(argv, 60)}): give the command line as a "
+                    "list of arguments (shlex.split splits a string as the shell does)")
+    try:
+        items = list(argv)   # type: ignore[call-overload]
+    except TypeError:
+        return [], f"main(argv): argv must be a list of arguments (strings), not {type(argv).__name__}"
+    out = []
+    for k, item in enumerate(items):
+        text = os.fspath(item) if isinstance(item, os.PathLike) and isinstance(_fspath_text(item), str) else item
+        if not isinstance(text, str):
+            return [], (f"main(argv): argument {k + 1} is {type(item).__name__} {short_repr(item, 40)}, not a string "
+                        "(the command line is text, as a shell gives it: str() a number; a path may be os.PathLike)")
+        out.append(text)
+    return out, None
+
+
+def _fspath_text(item: object) -> object:
+    """``os.fspath(item)``, or None where its ``__fspath__`` gives neither str nor bytes."""
+    try:
+        return os.fspath(item)   # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def _exit_status(code: object) -> int:
     """The status Python exits with for ``SystemExit(code)``: None is 0, an int itself, anything else (a message) 1."""
     if code is None:
@@ -775,6 +830,11 @@ def _exit_status(code: object) -> int:
 
 
 def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | None = None) -> int:
+    if argv is not None:
+        argv, why = _command_line(argv)
+        if why:
+            argtypes.print_error(why)
+            return EXIT_BAD_INPUT
     parser = build_parser()
     with _usage_errors_off_stderr(argv):
         args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)

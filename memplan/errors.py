@@ -292,13 +292,19 @@ def unordered(value: Any) -> str | None:
     return None
 
 
-def swapped_hint(fmt: Any, expected: str) -> str:
+def swapped_hint(fmt: Any, expected: str, doc: Any = None) -> str:
     """Where a memplan ``expected`` document ("graph" or "plan") was read and ``fmt`` is the other one's format
     tag, the note for its error: the likeliest cause is two file arguments given the other way round
-    (``memplan verify PLAN GRAPH``). Else ''."""
+    (``memplan verify PLAN GRAPH``). Where the document ``doc`` has no format tag and is the Chrome/Perfetto trace
+    ``memplan trace`` writes (its ``traceEvents``), a note that says so. Else ''. Why the trace: ``memplan verify G
+    trace.json`` (the trace of the plan, given for the plan) was "no 'format' field (expected 'memplan.plan/1')" alone,
+    where a graph given for a plan is named as one."""
     other = "plan" if expected == "graph" else "graph"
     if isinstance(fmt, str) and fmt.startswith(f"memplan.{other}/"):
         return f" (this is a {other}, where a {expected} is expected: are two file arguments swapped?)"
+    if fmt is None and isinstance(doc, dict) and "format" not in doc and isinstance(doc.get("traceEvents"), list):
+        return (f" (this is a Chrome/Perfetto trace, such as 'memplan trace' writes, where a {expected} is expected: "
+                "a trace is for ui.perfetto.dev, and no memplan command reads one)")
     return ""
 
 

@@ -523,11 +523,26 @@ def stdout_closed() -> str | None:
     return None
 
 
+def path_text(path) -> str | bytes | None:
+    """``os.fspath(path)`` for a str or an ``os.PathLike`` (a str, or bytes where its ``__fspath__`` gives bytes), None
+    for anything else: a bool, an int (which ``open`` would take for a file descriptor), or a PathLike whose
+    ``__fspath__`` returns neither (``os.fspath`` raised a bare TypeError there, past every reader's and writer's
+    check: ``load_graph``, ``save_plan``, ``read_csv`` of such an object)."""
+    if isinstance(path, str):
+        return path
+    if not isinstance(path, os.PathLike):
+        return None
+    try:
+        return os.fspath(path)
+    except TypeError:   # ("expected P.__fspath__() to return str or bytes, not int")
+        return None
+
+
 def output_path(path) -> str:
     """``path`` as a str when it is a file path (a str or ``os.PathLike``), else ``MemplanError``: a plain
     ``open`` would take an int for a file descriptor, and ``os.path`` raises ``TypeError`` on the rest."""
     if isinstance(path, (str, os.PathLike)):
-        p = os.fspath(path)
+        p = path_text(path)
         if isinstance(p, str):
             check_no_nul(p, MemplanError, "cannot write ")
             if not p:   # (it was "cannot write : No such file or directory")
@@ -832,10 +847,10 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     TypeError from the NUL check ("argument of type 'NoneType' is not iterable").
     """
     if not isinstance(path, str):
-        if not isinstance(path, os.PathLike) or not isinstance(os.fspath(path), str):
+        if not isinstance(path_text(path), str):
             raise error(f"expected an input file's path (a str or os.PathLike), not {type(path).__name__} "
                         f"{short_repr(path, 40)}")
-        path = os.fspath(path)
+        path = path_text(path)
     check_no_nul(path, error)
     if not path:   # (its message began with nothing: ": no such file")
         raise error("an empty path names no file: give the input file's path")
@@ -845,7 +860,7 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
         if is_stdout(path):   # '-' is stdout for an output; an input is always a file
             raise error(f"{path}: memplan reads inputs from files, not from standard input (give the file's path; "
                         "./- names a file called '-')") from None
-        raise error(f"{path}: {cwd_trouble(path) or 'no such file'}") from None
+        raise error(f"{path}: {cwd_trouble(path) or _dangling_link(path) or 'no such file'}") from None
     except NotADirectoryError:
         raise error(f"{path}: {_through_a_file(path)}") from None
     except OSError as exc:
@@ -857,6 +872,26 @@ def check_readable(path: str, error: type[MemplanError], limit: int = MAX_FILE_B
     if st.st_size > limit:
         raise error(f"{path}: {st.st_size} bytes, over the {limit}-byte limit on input files")
     return st.st_size
+
+
+def _dangling_link(path: str) -> str | None:
+    """What to say of an input ``path`` that is a symbolic link to nothing, or None. Why: it was "no such file", which
+    ``ls`` contradicts (it lists the link), and ``memplan example -o`` already names such a link with its target."""
+    try:
+        if not os.path.islink(path):
+            return None
+        return f"a dangling symbolic link {link_target_text(path)}"
+    except (OSError, ValueError):
+        return None
+
+
+def link_target_text(path: str) -> str:
+    """Where the symbolic link ``path``, which leads to no file, points, in words: ``(to 'x', which does not exist)``,
+    or, where its target is itself a link (a chain ending nowhere), ``(to 'x', itself a link to nothing)``: "which does
+    not exist" said of a link that ``ls`` lists was false."""
+    target = os.readlink(path)
+    there = os.path.lexists(os.path.join(os.path.dirname(path), target))
+    return f"(to {target!r}, {'itself a link to nothing' if there else 'which does not exist'})"
 
 
 def _through_a_file(path: str) -> str:
@@ -998,6 +1033,12 @@ COMPRESSED = ((b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
               (b"\xfd7zXZ\x00", "xz-compressed: decompress it first (unxz)"),
               (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (unzstd)"),
               (b"BZh", "bzip2-compressed: decompress it first (bunzip2)"))
+#: the first bytes of the pictures a text input may be given by mistake (``memplan draw``'s own PNG or PDF given to
+#: ``memplan show``), and what each is
+PICTURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"%PDF-", "a PDF document"), (b"\xff\xd8\xff", "a JPEG image"),
+            (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"))
+#: a tar archive's mark: "ustar" at byte 257 of its first header (POSIX and GNU tar alike)
+_TAR_MARK = (257, b"ustar")
 #: byte-order marks of the wide encodings, longest first (UTF-32's little-endian mark starts with UTF-16's)
 _WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
               (b"\xfe\xff", "UTF-16"))
@@ -1015,8 +1056,8 @@ def compressed(head: bytes) -> str | None:
 
 def text_trouble(data: bytes) -> str | None:
     """Why ``data``, a text input's bytes (graph or plan JSON, minimalloc CSV), is no UTF-8 text where its first
-    bytes or a NUL byte tell, or None (the decoder and the parser judge the rest): compressed data, a zip
-    archive, UTF-16 or UTF-32 text (by its byte-order mark), or a NUL byte, which no text holds (UTF-16 text
+    bytes or a NUL byte tell, or None (the decoder and the parser judge the rest): compressed data, a zip or tar
+    archive, a picture (``PICTURES``), UTF-16 or UTF-32 text (by its byte-order mark), or a NUL byte, which no text holds (UTF-16 text
     without a mark has one in every ASCII character). Why: these were "not UTF-8 text", a nesting depth found in
     binary data, or a parser's complaint about the first bytes (a UTF-16 CSV was "missing column 'id'"), naming
     neither what the file is nor what to do."""
@@ -1025,6 +1066,16 @@ def text_trouble(data: bytes) -> str | None:
         return why
     if data.startswith(b"PK\x03\x04"):
         return "a zip archive, not text (extract the file from it first)"
+    # (a picture or a tar archive was "holds a NUL byte ...: binary data, or UTF-16/UTF-32 text without a byte-order
+    # mark (save it as UTF-8)", and a PDF, whose first NUL may come late, "not UTF-8 text: byte 0xe2 ... (Latin-1 or
+    # Windows-1252 text? save it as UTF-8)": advice that leads nowhere, where a zip archive is named as one)
+    for magic, kind in PICTURES:
+        if data.startswith(magic):
+            return (f"{kind}, not text (a picture, such as 'memplan draw' writes: memplan reads graph and plan JSON and "
+                    "minimalloc CSV, never a picture)")
+    at, mark = _TAR_MARK
+    if data[at:at + len(mark)] == mark:
+        return "a tar archive, not text (extract the file from it first)"
     for bom, name in _WIDE_BOMS:
         if data.startswith(bom):
             return f"{name} text (it starts with a {name} byte-order mark): save it as UTF-8"
@@ -1033,6 +1084,25 @@ def text_trouble(data: bytes) -> str | None:
         return (f"holds a NUL byte (at byte {nul}), which no text file does: binary data, or UTF-16/UTF-32 text "
                 "without a byte-order mark (save it as UTF-8)")
     return None
+
+
+def markup_hint(text: str, expected: str) -> str:
+    """What to add to the error of a text input that is no ``expected`` ("JSON", "CSV") but markup, where its start shows
+    which: an SVG picture (``memplan draw``'s own, given for the plan it drew), an HTML page (a web page saved in place
+    of the file it shows: a repository's page of a graph, not its raw file), or other XML; else "". Why: each was "not
+    valid JSON (Expecting value at line 1 column 1)" (or "missing column 'id'") alone, naming neither what the file is
+    nor what to give instead, where a picture in binary or a minimalloc CSV given for JSON is named as one."""
+    head = text[:4096].lstrip().lower()
+    xml = head.startswith("<?xml")   # (a CSV header that merely starts with '<' is none of these)
+    if (xml or head.startswith(("<svg", "<!doctype svg"))) and "<svg" in head:
+        kind = "an SVG picture (such as 'memplan draw' writes)"
+    elif head.startswith(("<!doctype html", "<html")) or (xml and "<html" in head):
+        kind = "an HTML page (a web page saved in place of the file it shows? download the raw file)"
+    elif xml:
+        kind = "XML"
+    else:
+        return ""
+    return f"; this is {kind}, not {expected}"
 
 
 def not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:

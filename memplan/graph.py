@@ -987,7 +987,7 @@ def _graph_of_checked_doc(doc: Any, source: str, owned: bool) -> Graph:
     if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
         what = f"unknown format {_short(fmt)}" if "format" in doc else "no 'format' field"   # (not "format None")
         raise GraphError(f"{source}: {what} (expected {GRAPH_FORMAT!r})"
-                         + swapped_hint(fmt, "graph") + missing_field_note(doc, "format", DOC_FIELDS))
+                         + swapped_hint(fmt, "graph", doc) + missing_field_note(doc, "format", DOC_FIELDS))
     # fields close to the format's: warned about once the graph is read, or (one line) beside the error they caused
     hints: list[str] = []
     try:

@@ -617,7 +617,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
         # (a document without the field said "unknown format None", as if it had named one)
         what = f"unknown format {_short(fmt)}" if "format" in doc else "no 'format' field"
         raise PlanFormatError(f"{source}: {what} (expected {PLAN_FORMAT!r})"
-                              + swapped_hint(fmt, "plan") + _typo_note(doc, "format"))
+                              + swapped_hint(fmt, "plan", doc) + _typo_note(doc, "format"))
 
     def need(key: str, typ: type | tuple[type, ...]) -> Any:
         v = doc.get(key)

@@ -30,6 +30,10 @@ def model_format(path: str) -> str:
 
     head = read_head(path, 10, InputFormatError, 1 << 62)   # (size: each loader's own limit)
     ext = os.path.splitext(path)[1]
+    if not ext and os.path.basename(path).lower() in EXTENSIONS:
+        # (a file named ``.onnx`` alone, which ``splitext`` reads as a stem: it was refused as having "no extension",
+        # with the advice to "rename an ONNX model to end in .onnx", which it does)
+        ext = os.path.basename(path)
     if head.startswith(ZIP_MAGIC):
         return "pt2"
     packed = compressed(head)

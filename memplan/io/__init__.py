@@ -22,7 +22,9 @@ from ..files import (
     atomic_write_text,
     is_stdout_file,
     json_depth,
+    markup_hint,
     not_utf8,
+    path_text,
     read_text_input,
     text_trouble,
 )
@@ -63,7 +65,8 @@ def read_json(path: str, error: type[MemplanError]) -> Any:
                          object_pairs_hook=numbers.unique_keys)
     except json.JSONDecodeError as exc:
         model = _model_kind(path, text[:1].encode("utf-8")) if exc.pos == 0 else None
-        raise error(f"{path}: {model or f'not valid JSON ({_decode_message(exc)}){_csv_hint(text)}'}") from None
+        why = f"not valid JSON ({_decode_message(exc)}){_csv_hint(text)}{markup_hint(text, 'JSON')}"
+        raise error(f"{path}: {model or why}") from None
     except _DuplicateKey as exc:
         raise error(f"{path}: {exc.args[0]}") from None
     except RecursionError:
@@ -309,9 +312,9 @@ def _out_of_range_message(at: str, text: str, of: str = "") -> str:
 
 def _path(path, error) -> str:
     """A file path (str or os.PathLike); an int would be taken for a file descriptor."""
-    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+    p = path_text(path)
+    if p is None:   # (a bool, an int, a PathLike whose ``__fspath__`` gives neither str nor bytes)
         raise error(f"expected a file path, not {type(path).__name__} {short_repr(path, 40)}")
-    p = os.fspath(path)
     if not isinstance(p, str):   # a PathLike of bytes: every message below joins it to text
         raise error(f"expected a file path as text, not {type(p).__name__} {short_repr(p, 40)}")
     return p

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback
 from ..errors import short_repr as _short
-from ..files import atomic_write_text, not_utf8, read_text_input, text_trouble
+from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
@@ -57,8 +57,8 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     if not isinstance(text, str):   # (None: an AttributeError; bytes: a TypeError about startswith)
         raise InputFormatError(f"parse_csv needs the CSV as text (a str; read_csv reads a file), not "
                                f"{type(text).__name__}")
-    if isinstance(path, os.PathLike):   # (read_csv's path as the caller gave it)
-        path = os.fspath(path)
+    if isinstance(path, os.PathLike) and isinstance(path_text(path), str):   # (read_csv's path as the caller gave it)
+        path = path_text(path)
     if not isinstance(path, str):
         raise InputFormatError(f"parse_csv: path must be a string naming the source, not {type(path).__name__}")
     if text.startswith("\ufeff"):  # else the header's first name is "\ufeffid" and 'id' looks missing
@@ -73,7 +73,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
         if name not in header:
             raise InputFormatError(f"{path}: line {at}: missing column {name!r} "
                                    f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}"
-                                   f"{_delimiter_hint(header)}")
+                                   f"{markup_hint(text, 'CSV')}{_delimiter_hint(header)}")
         col[name] = header.index(name)
     names: set[str] = set()
     for h in header:  # (a set: ``header.index`` per column was quadratic, a 100,000-column header hung)

@@ -13,7 +13,7 @@ from typing import Any
 from ..._gc import paused
 from ...errors import GraphError, InputFormatError, OptionError, named_options, report_progress
 from ...errors import short_repr as _short
-from ...files import check_outputs, directory_of
+from ...files import check_outputs, directory_of, path_text
 from ...graph import DEFAULT_ALIGNMENT, MAX_TENSOR_BYTES, Graph, Node, Tensor, check_alignment
 from .. import Progress, check_progress, node_cost
 from .common import _BITS, ORT_DOMAIN, PYTHON, Spelling, _default_opset, _dtype_name, _nbytes, _need_onnx, _node_ids
@@ -185,7 +185,7 @@ def _outputs_option(outputs: Any) -> dict[str, str]:
         if not isinstance(label, str) or not isinstance(path, (str, os.PathLike)):
             raise OptionError(f"import_onnx: outputs must map labels (strings) to output paths, not "
                               f"{_short(label)} to {_short(path)}")
-        path = os.fspath(path)
+        path = path_text(path)   # (None: a PathLike whose ``__fspath__`` gives neither str nor bytes)
         if not isinstance(path, str) or "\x00" in path:
             raise OptionError(f"import_onnx: outputs[{_short(label)}] is no path: {_short(path)}")
         plain[str(label)] = path
@@ -199,7 +199,7 @@ def _check_external_data_dir(model: Any, folder: Any) -> str:
     if isinstance(model, (str, os.PathLike)):
         raise OptionError("import_onnx: external_data_dir is for a ModelProto; a model given by its path reads its "
                           "external data from the path's folder (leave external_data_dir out)")
-    path = os.fspath(folder) if isinstance(folder, (str, os.PathLike)) else folder
+    path = path_text(folder) if isinstance(folder, (str, os.PathLike)) else folder
     if not isinstance(path, str) or not path or "\0" in path:
         raise OptionError(f"import_onnx: external_data_dir {_short(path)} is not a folder's path")
     if not os.path.isdir(path):
@@ -228,7 +228,10 @@ def import_spelled(model: Any, *, batch: int | None, dims: Mapping[str, int] | N
     folder = None if external_data_dir is None else _check_external_data_dir(model, external_data_dir)
     base_dir = None if folder is None else os.path.realpath(folder)   # (as the kernel resolves it: ``directory_of``)
     if isinstance(model, (str, os.PathLike)):
-        source = os.fspath(model)
+        source = path_text(model)
+        if not isinstance(source, str):   # (bytes, or a PathLike whose ``__fspath__`` gives neither: a raw TypeError)
+            raise InputFormatError(f"import_onnx: expected a model's path as text or an onnx.ModelProto, not "
+                                   f"{type(model).__name__} {_short(model)}")
         model = load_model(source)
         default_name = os.path.splitext(os.path.basename(source))[0]
         folder, base_dir = os.path.dirname(source), directory_of(source)
