@@ -296,10 +296,15 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 seen.add(("held", id(v)))
                 places.append(PythonPlace(f"the context variable {v.name} in {where}", functools.partial(_var_value, v),
                                           functools.partial(_set_var, v), _var_value(v)))
-            elif isinstance(v, type) and _users(v) and not issubclass(v, torch.nn.Module):   # (a class of the
-                seen.add(("held", id(v)))   # user's forward names, ``K.s``: its attributes, as its module's class's;
-                classes_state(v, f" (in {where})")   # unwatched, ``K.s = 3.0`` after compile ran the export's value
-                # silently, round 64e; its bases' and methods' too, round 65)
+            elif (isinstance(v, type) and _users(v) and user_class(v)
+                  and not issubclass(v, torch.nn.Module)):   # (a class of the user's forward names, ``K.s``: its
+                seen.add(("held", id(v)))   # attributes, as its module's class's; unwatched, ``K.s = 3.0`` after
+                classes_state(v, f" (in {where})")   # compile ran the export's value silently, round 64e; its bases'
+                # and methods' too, round 65. Not machinery's (``settings._MACHINERY``): ``tqdm``, a global of
+                # transformers' generation code, whose ``tqdm.monitor`` any progress bar of the process sets, torch's
+                # export's own among them: the first compile of a model whose export made one (T5Gemma2's) was
+                # refused as forward's change, and a call after the user's first ``tqdm(loader)`` exported again
+                # to prove it; round 73)
             elif isinstance(v, threading.local) or (settings_object(torch, v) and _users(type(v))
                                                       and not callable(v)):   # (a thread's ``TL.n += 1`` too)
                 seen.add(("held", id(v)))

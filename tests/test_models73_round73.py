@@ -1,0 +1,48 @@
+"""Round 73 (models73): real and hand-written models through ``runtime.aten.compile`` on the CPU, the defects found.
+
+- ``tqdm``, a global of transformers' generation code (every ``GenerationMixin`` model's tree names it), was watched
+  as a class of the user's: its ``tqdm.monitor`` class attribute, which the first progress bar of the process sets
+  (torch's export makes one where it propagates unbacked sizes), refused the first compile of T5Gemma2 in a fresh
+  process ("forward changes the class attribute tqdm.monitor"), and a compiled call after the user's first
+  ``tqdm(loader)`` exported ``forward`` again to prove the change (0.28 s for a one-layer Llama). Machinery's classes
+  (``settings._MACHINERY``: torch's, tqdm's, the standard library's) are no Python state of the user's.
+"""
+
+from __future__ import annotations
+
+from needs import need
+
+torch = need("torch")
+tqdm = need("tqdm")
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.python_state import python_state  # noqa: E402
+
+_tqdm = tqdm.tqdm
+
+
+class Progress(torch.nn.Module):
+    """A module whose code names the global ``tqdm`` class, as transformers' generation mixin does."""
+
+    def progress(self, it):
+        return _tqdm(it, disable=True)
+
+    def forward(self, x):
+        return x * 2 + 1
+
+
+def test_tqdm_class_is_no_python_state_of_the_users():
+    labels = [p.label for p in python_state(torch, Progress())]
+    assert not [label for label in labels if "tqdm" in label], labels
+
+
+def test_a_progress_bar_after_compile_needs_no_export(monkeypatch):
+    m = Progress()
+    x = torch.randn(3, 4)
+    step = compile(m, (x,))
+    monkeypatch.setattr(_tqdm, "monitor", object())   # (what the process's first progress bar leaves)
+
+    def no_export(*_a, **_k):
+        raise AssertionError("a compiled call exported forward again")
+    monkeypatch.setattr(torch.export, "export", no_export)
+    assert torch.equal(step(x), m(x))
