@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import pytest
 from needs import need
 
 torch = need("torch")
@@ -46,3 +47,24 @@ def test_a_progress_bar_after_compile_needs_no_export(monkeypatch):
         raise AssertionError("a compiled call exported forward again")
     monkeypatch.setattr(torch.export, "export", no_export)
     assert torch.equal(step(x), m(x))
+
+
+def test_data_dependent_refusal_quotes_no_torch_text_as_the_models_code():
+    """A train-mode ``BatchNorm1d(momentum=None)`` (``float(num_batches_tracked)``) was refused "(at <string>:1 in
+    <lambda>: `The error above occurred when calling torch.export.export. ...`)": torch's next paragraph quoted as the
+    model's code, in a file no user can open."""
+    import memplan
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match="data-dependent") as info:
+        memplan.from_torch(torch.nn.BatchNorm1d(4, momentum=None).train(), (torch.randn(3, 4, 5),))
+    assert "The error above" not in str(info.value) and "<string>" not in str(info.value), str(info.value)
+
+
+def test_raising_call_without_a_source_line_quotes_no_code():
+    from memplan.importers.torch.common import _raising_call
+
+    text = ("The following call raised this error:\n  File \"<stdin>\", line 11, in forward\n\n\n"
+            "The error above occurred when calling torch.export.export. If you would like ...\n")
+    assert _raising_call(text) == " (at <stdin>:11 in forward)"
+    assert _raising_call(text.replace('"<stdin>", line 11, in forward', '"<string>", line 1, in <lambda>')) == ""

@@ -357,7 +357,7 @@ def _model_frame(exc: BaseException) -> str:
     tb = exc.__traceback__
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
-        if not any(part in name for part in _NOT_MODEL):
+        if not any(part in name for part in _NOT_MODEL) and name not in _NO_FILE:
             found = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
     if found is None:
@@ -405,9 +405,16 @@ def _packed_rnn(exc: BaseException) -> str:
         tb = tb.tb_next
     return ""
 
-#: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it)
+#: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it); the
+#: code is the line right below the frame's, where torch found the source (none for ``<stdin>`` or ``<string>``:
+#: ``\s*`` there took torch's next paragraph, "The error above occurred when calling torch.export.export...", as the
+#: model's code, round 73)
 _RAISING_CALL = re.compile(r"The following call raised this error:\n\s*File \"([^\"]+)\", line (\d+), in ([\w<>.]+)\n"
-                           r"\s*([^\n]*)")
+                           r"[ \t]*([^\n]*)")
+
+#: files no user can open: code made by ``exec``/``eval`` (torch's own ``<string>`` lambdas among it: a train-mode
+#: ``BatchNorm1d(momentum=None)``'s ``float(num_batches_tracked)`` was placed "at <string>:1 in <lambda>", round 73)
+_NO_FILE = ("<string>",)
 
 #: its shorter note of the frame (``transformers/models/led/modeling_led.py:192 in forward``)
 _CAUSED_BY = re.compile(r"Caused by: \(([^()\n]+:\d+ in [\w<>.]+)\)")
@@ -421,7 +428,7 @@ def _raising_call(text: str) -> str:
     if found is None:   # (torch's "Caused by:" names torch's own frame for a guard in ``__torch_function__``)
         cause = _CAUSED_BY.search(text)
         return f" (at {cause[1].rsplit('/', 1)[-1]})" if cause and not cause[1].startswith(("_", "torch/")) else ""
-    if any(part in found[1] for part in _NOT_MODEL):   # (a frame of no model's: the ATen runtime's value getter
+    if any(part in found[1] for part in _NOT_MODEL + _NO_FILE):   # (a frame of no model's: the ATen runtime's value getter
         return ""   # on ``torch.Tensor`` while an export watches, round 68; ``_model_frame`` finds the model's)
     where = f"{found[1].rsplit('/', 1)[-1]}:{found[2]} in {found[3]}"
     code = " ".join(found[4].split())[:120]
