@@ -68,3 +68,15 @@ def test_raising_call_without_a_source_line_quotes_no_code():
             "The error above occurred when calling torch.export.export. If you would like ...\n")
     assert _raising_call(text) == " (at <stdin>:11 in forward)"
     assert _raising_call(text.replace('"<stdin>", line 11, in forward', '"<string>", line 1, in <lambda>')) == ""
+
+
+@pytest.mark.parametrize("option", ["strict", "decompose"])
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_from_torch_boolean_options_are_checked(option, value):
+    """``decompose="no"`` (truthy) decomposed the program silently, ``strict="no"`` ran a strict export: checked as
+    ``check_custom_ops`` is, before any export."""
+    import memplan
+    from memplan.errors import OptionError
+
+    with pytest.raises(OptionError, match=f"from_torch: {option} must be True or False"):
+        memplan.from_torch(torch.nn.Linear(4, 4), (torch.randn(2, 4),), **{option: value})

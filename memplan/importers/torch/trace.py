@@ -51,8 +51,11 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     none given, is not checked.
     """
     check_progress(progress, "from_torch")
-    if not isinstance(check_custom_ops, bool):
-        raise OptionError(f"from_torch: check_custom_ops must be True or False, not {_short(check_custom_ops)}")
+    # (``strict`` and ``decompose`` too, round 73: ``decompose="no"`` is truthy, and decomposed the program silently;
+    # ``strict="no"`` ran Dynamo's strict export)
+    for option, value in (("check_custom_ops", check_custom_ops), ("strict", strict), ("decompose", decompose)):
+        if not isinstance(value, bool):
+            raise OptionError(f"from_torch: {option} must be True or False, not {_short(value)}")
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
