@@ -80,3 +80,18 @@ def test_from_torch_boolean_options_are_checked(option, value):
 
     with pytest.raises(OptionError, match=f"from_torch: {option} must be True or False"):
         memplan.from_torch(torch.nn.Linear(4, 4), (torch.randn(2, 4),), **{option: value})
+
+
+class RandomRange(torch.nn.Module):
+    def forward(self, x):
+        return (x * 1)[:, :2].random_(0, 5)
+
+
+def test_random_from_overload_refusal_names_the_op_and_the_way_out():
+    """``Tensor.random_(0, 5)`` (``aten.random_.from``: an overload named with a Python keyword, which torch's FX code
+    cannot hold) was refused as "invalid syntax (proxy_tensor.py:1910 in wrapped, line 7)"."""
+    import memplan
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match=r"aten\.random_\.from: .*'from', a Python keyword.*torch\.randint"):
+        memplan.from_torch(RandomRange(), (torch.randn(3, 8),))

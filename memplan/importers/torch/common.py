@@ -35,6 +35,9 @@ def _export_failure(exc: BaseException) -> str:
     """An export failure in one line. Why not ``first_line`` alone: torch's fake-tensor exceptions carry only
     the op's name (``linalg_lstsq``: "torch.export failed for M: aten.linalg_lstsq.default"), which said
     neither what failed nor why."""
+    keyword_op = _keyword_overload(exc)
+    if keyword_op:
+        return keyword_op
     first = _with_reason(first_line(exc), str(exc))
     why = _FAKE_FAILURES.get(type(exc).__name__)
     if why is not None and " " not in first:
@@ -53,6 +56,27 @@ def _export_failure(exc: BaseException) -> str:
         first = first.split(" This could be because")[0]
     return (first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
             + (advice or _traced_path(exc) or _broadcast_advice(exc, first)))
+
+
+#: an FX code line calling an op overload whose name is a Python keyword (``torch.ops.aten.random_.from(...)``)
+_KEYWORD_CALL = re.compile(r"torch\.ops\.(\w+)\.(\w+)\.(\w+)\(")
+
+
+def _keyword_overload(exc: BaseException) -> str:
+    """What failed where torch's FX code for the program is no valid Python because an op's overload is named with a
+    Python keyword (``Tensor.random_(0, 5)``: ``aten.random_.from``), else "". Why: the refusal was "invalid syntax
+    (proxy_tensor.py:1910 in wrapped, line 7)", naming neither the op nor a way out (round 73)."""
+    import keyword
+
+    if not isinstance(exc, SyntaxError):
+        return ""
+    for ns, op, overload in _KEYWORD_CALL.findall(exc.text or ""):
+        if keyword.iskeyword(overload):
+            way = (f" (draw with torch.randint(low, high, size) instead of Tensor.{op}(low, high), or call "
+                   f"Tensor.{op}(high) with its 'to' overload)" if op.startswith("random") else "")
+            return (f"{ns}.{op}.{overload}: torch cannot write the program's code for this op (its overload is named "
+                    f"{overload!r}, a Python keyword: a torch bug){way}")
+    return ""
 
 
 def _equal_advice(exc: BaseException) -> str:
