@@ -95,3 +95,30 @@ def test_random_from_overload_refusal_names_the_op_and_the_way_out():
 
     with pytest.raises(GraphError, match=r"aten\.random_\.from: .*'from', a Python keyword.*torch\.randint"):
         memplan.from_torch(RandomRange(), (torch.randn(3, 8),))
+
+
+class Unsqueezes(torch.nn.Module):
+    def forward(self, x):
+        return x.unsqueeze_(0) * 2
+
+
+class Transposes(torch.nn.Module):
+    def forward(self, x, *, y):
+        y.t_()
+        return x + y
+
+
+def test_from_torch_names_an_argument_forward_reshapes_in_place():
+    """``x.unsqueeze_(0)`` on an argument was refused as "torch.export failed for M: list index out of range", and
+    ``y.t_()`` under ``decompose=True`` as "len(mutations) (0) != num_mutated_inp_runtime_indices (1)"."""
+    import memplan
+    from memplan.errors import GraphError
+
+    x, m = torch.randn(3, 3), Unsqueezes()
+    with pytest.raises(GraphError, match=r"tensor argument 'x' \(it went from shape \[3, 3\] strides \[3, 1\] to "
+                                         r"shape \[1, 3, 3\] strides \[9, 3, 1\]\) in place"):
+        memplan.from_torch(m, (x,))
+    assert not m._forward_hooks and not m._forward_pre_hooks and x.shape == (3, 3)   # (the watch's hooks gone)
+    assert len(memplan.from_torch(Transposes(), (x,), kwargs={"y": x.clone()}).nodes) == 2   # (exported: planned)
+    with pytest.raises(GraphError, match=r"decomposing Transposes to core ATen failed: .*argument 'y'"):
+        memplan.from_torch(Transposes(), (x,), kwargs={"y": x.clone()}, decompose=True)

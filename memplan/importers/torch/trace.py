@@ -18,6 +18,7 @@ from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
+from .argument_layouts import argument_layout_refusal, argument_layouts_watched
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes, subgraphs
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, node_source, transformers_cache_registered
 from .conversions import unchanged_conversions_kept
@@ -232,6 +233,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     ``int_buffers``: where the export failed on a data-dependent expression, export once more with the tree's small
     integer buffers as constants of their values (``int_buffers``); False for ``trace_torch`` (see there)."""
     after = [] if after is None else after
+    relaid: list[str] = []   # (filled by ``argument_layouts_watched`` as the export's call returns)
     _cache_dir_made("export")
     transformers_cache_registered(torch)   # (a decoder's KV cache in or out: its tensors, not "not a known type")
     if isinstance(module, torch.export.ExportedProgram):
@@ -278,10 +280,14 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
             with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
-                    unchanged_conversions_kept(torch), rng_kept(torch, watch=not strict, forks=forks) as reseeded:
+                    unchanged_conversions_kept(torch), rng_kept(torch, watch=not strict, forks=forks) as reseeded, \
+                    (contextlib.nullcontext() if strict else argument_layouts_watched(torch, module, relaid)):
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
+            if relaid:   # (torch's own error: "list index out of range")
+                raise GraphError(f"torch.export failed for {type(module).__name__}: "
+                                 f"{argument_layout_refusal(relaid)}") from None
             first = _export_failure(exc)
             refusal = f"torch.export failed for {type(module).__name__}: {data_read_advice(module, first) or first}"
             again = None if strict or not int_buffers else _export_buffers_constant(
@@ -314,7 +320,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         except GraphError:
             raise
         except Exception as exc:
-            first = _export_failure(exc)
+            first = argument_layout_refusal(relaid) or _export_failure(exc)
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
 
