@@ -52,13 +52,15 @@ def test_a_progress_bar_after_compile_needs_no_export(monkeypatch):
 def test_data_dependent_refusal_quotes_no_torch_text_as_the_models_code():
     """A train-mode ``BatchNorm1d(momentum=None)`` (``float(num_batches_tracked)``) was refused "(at <string>:1 in
     <lambda>: `The error above occurred when calling torch.export.export. ...`)": torch's next paragraph quoted as the
-    model's code, in a file no user can open."""
+    model's code, in a file no user can open; no frame of the model's own is on the stack, so torch's layer's line is
+    named."""
     import memplan
     from memplan.errors import GraphError
 
     with pytest.raises(GraphError, match="data-dependent") as info:
         memplan.from_torch(torch.nn.BatchNorm1d(4, momentum=None).train(), (torch.randn(3, 4, 5),))
     assert "The error above" not in str(info.value) and "<string>" not in str(info.value), str(info.value)
+    assert "(at batchnorm.py:" in str(info.value) and "float(self.num_batches_tracked)" in str(info.value)
 
 
 def test_raising_call_without_a_source_line_quotes_no_code():

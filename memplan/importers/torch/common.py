@@ -366,6 +366,8 @@ def _with_reason(first: str, text: str) -> str:
 
 #: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)
 _NOT_MODEL = ("/torch/", "/sympy/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
+#: torch's own layers (``nn.BatchNorm1d``): a place to name where no frame of the model's own code is on the stack
+_TORCH_LAYERS = "/torch/nn/modules/"
 #: one frame line of a traceback as FX records it in ``node.meta["stack_trace"]``
 _FRAME = re.compile(r'File "(.+)", line (\d+), in (.+)$')
 
@@ -377,13 +379,17 @@ def _model_frame(exc: BaseException) -> str:
     classifier in ``forward``, round 58)."""
     import linecache
 
-    found = None
+    found = layer = None
     tb = exc.__traceback__
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
         if not any(part in name for part in _NOT_MODEL) and name not in _NO_FILE:
             found = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+        elif _TORCH_LAYERS in name:
+            layer = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
+    found = found or layer   # (a torch layer exported as the root: ``BatchNorm1d(momentum=None)``'s
+    # ``float(self.num_batches_tracked)`` in train mode was refused naming no line at all, round 73)
     if found is None:
         return ""
     code = " ".join(linecache.getline(found[0], found[1]).split())[:120]
