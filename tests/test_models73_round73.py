@@ -124,3 +124,21 @@ def test_from_torch_names_an_argument_forward_reshapes_in_place():
     assert len(memplan.from_torch(Transposes(), (x,), kwargs={"y": x.clone()}).nodes) == 2   # (exported: planned)
     with pytest.raises(GraphError, match=r"decomposing Transposes to core ATen failed: .*argument 'y'"):
         memplan.from_torch(Transposes(), (x,), kwargs={"y": x.clone()}, decompose=True)
+
+
+class WritesFirst(torch.nn.Module):
+    def forward(self, a, b):
+        a.add_(1)
+        return a + b
+
+
+def test_decompose_names_example_arguments_that_share_memory():
+    """Two overlapping example arguments, one written in place, under ``decompose=True`` failed with torch's
+    "Expected !size_bytes_is_heap_allocated_ to be true"; apart, they import."""
+    import memplan
+    from memplan.errors import GraphError
+
+    base = torch.randn(10)
+    with pytest.raises(GraphError, match=r"the example arguments 'a' and 'b' share memory"):
+        memplan.from_torch(WritesFirst(), (base[:8].view(2, 4), base[2:].view(2, 4)), decompose=True)
+    assert len(memplan.from_torch(WritesFirst(), (base[:4], base[4:8]), decompose=True).nodes) == 2

@@ -85,3 +85,40 @@ def argument_layout_refusal(changed: list[str]) -> str:
     return (f"forward changes the shape or strides of its tensor argument {changed[0]} in place (an in-place view "
             "op: unsqueeze_, t_, resize_, as_strided_), which torch.export and its decomposition cannot take: eager changes the caller's "
             "tensor itself; return the new view instead (x = x.unsqueeze(0))")
+
+
+def _byte_span(leaf: Any) -> tuple[int, int, int] | None:
+    """(storage address, first byte, past the last byte) ``leaf`` spans in its storage, or None (no storage)."""
+    try:
+        if leaf.numel() == 0:
+            return None
+        size = leaf.element_size()
+        last = sum((n - 1) * s for n, s in zip(leaf.shape, leaf.stride()) if s > 0)
+        start = leaf.storage_offset() * size
+        return leaf.untyped_storage().data_ptr(), start, start + (last + 1) * size
+    except Exception:  # noqa: BLE001 - a tensor with no storage (sparse, nested, a subclass): not compared
+        return None
+
+
+def overlapping_arguments(torch: Any, module: Any, args: tuple, kwargs: dict | None) -> str:
+    """The first two tensor arguments of the example call whose bytes overlap (``'a' and 'b'``), else "". Why:
+    ``decompose=True`` of a program that writes one of two such arguments (``a, b = base[:8], base[2:]``, ``a.add_(1)``;
+    or one tensor passed twice) failed in torch with "Expected !size_bytes_is_heap_allocated_ to be true", which named
+    neither (round 73)."""
+    from torch.utils import _pytree as pytree
+
+    if not isinstance(module, torch.nn.Module):
+        return ""
+    spans: list[tuple[str, tuple[int, int, int]]] = []
+    for name, value in _argument_names(module, tuple(args), dict(kwargs or {})):
+        leaves = pytree.tree_leaves(value)
+        for k, leaf in enumerate(leaves):
+            span = _byte_span(leaf) if isinstance(leaf, torch.Tensor) else None
+            if span is None:
+                continue
+            where = f"leaf {k} of {name!r}" if len(leaves) > 1 else repr(name)
+            for other, (ptr, lo, hi) in spans:
+                if ptr == span[0] and lo < span[2] and span[1] < hi:
+                    return f"{other} and {where}"
+            spans.append((where, span))
+    return ""

@@ -18,7 +18,7 @@ from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
-from .argument_layouts import argument_layout_refusal, argument_layouts_watched
+from .argument_layouts import argument_layout_refusal, argument_layouts_watched, overlapping_arguments
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes, subgraphs
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, node_source, transformers_cache_registered
 from .conversions import unchanged_conversions_kept
@@ -321,6 +321,11 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             raise
         except Exception as exc:
             first = argument_layout_refusal(relaid) or _export_failure(exc)
+            shared = "" if relaid else overlapping_arguments(torch, module, example_inputs, kwargs)
+            if shared:   # (torch's own error: "Expected !size_bytes_is_heap_allocated_ to be true")
+                first = (f"the example arguments {shared} share memory, which torch's decomposition cannot take where "
+                         f"the program writes one of them in place: pass tensors of their own (clone one) (torch: "
+                         f"{first.split('  (Could this error message')[0]})")
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
 
