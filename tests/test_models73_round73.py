@@ -142,3 +142,39 @@ def test_decompose_names_example_arguments_that_share_memory():
     with pytest.raises(GraphError, match=r"the example arguments 'a' and 'b' share memory"):
         memplan.from_torch(WritesFirst(), (base[:8].view(2, 4), base[2:].view(2, 4)), decompose=True)
     assert len(memplan.from_torch(WritesFirst(), (base[:4], base[4:8]), decompose=True).nodes) == 2
+
+
+class Doubling(torch.Tensor):
+    """A tensor subclass whose ``__torch_function__`` doubles ``torch.add``'s results (eager's ops go through it)."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        return out * 2 if func is torch.add else out
+
+
+class AddsWeights(torch.nn.Module):
+    def __init__(self, b):
+        super().__init__()
+        self.register_buffer("b", b)
+        self.w = torch.nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        return torch.add(x, self.b) + self.w
+
+
+def test_weight_of_a_subclass_that_computes_otherwise_is_refused():
+    """A buffer of such a subclass compiled, and every call gave the plain program's values (3.7 off eager's); the
+    caller's inputs of such classes were refused since round 42."""
+    from runtime.aten.errors import AtenExecutorError
+
+    x = torch.randn(4)
+    with pytest.raises(AtenExecutorError, match=r"AddsWeights\.b is a buffer of Doubling, a tensor subclass with a "
+                                                r"__torch_function__"):
+        compile(AddsWeights(torch.randn(4).as_subclass(Doubling)), (x,))
+    m = AddsWeights(torch.randn(4))
+    step = compile(m, (x,))
+    assert torch.equal(step(x), m(x))
+    m.b = m.b.as_subclass(Doubling)   # (after compile: rebound, the program read its data as a plain buffer's)
+    with pytest.raises(AtenExecutorError, match=r"attribute AddsWeights\.b is a Doubling now, a tensor subclass"):
+        step(x)
