@@ -4,7 +4,7 @@
   as a class of the user's: its ``tqdm.monitor`` class attribute, which the first progress bar of the process sets
   (torch's export makes one where it propagates unbacked sizes), refused the first compile of T5Gemma2 in a fresh
   process ("forward changes the class attribute tqdm.monitor"), and a compiled call after the user's first
-  ``tqdm(loader)`` exported ``forward`` again to prove the change (0.28 s for a one-layer Llama). Machinery's classes
+  ``tqdm(loader)`` exported ``forward`` again to prove the change (one more export). Machinery's classes
   (``settings._MACHINERY``: torch's, tqdm's, the standard library's) are no Python state of the user's.
 """
 
