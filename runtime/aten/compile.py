@@ -899,7 +899,9 @@ def check_no_nested_weights(torch: Any, module: Any) -> None:
                                         f"{str(t.layout).removeprefix('torch.')}): torch.export cannot trace one, "
                                         "and the executor runs dense, strided tensors only (hold it as a plain "
                                         "attribute forward does not compute with, or make it dense)")
-            why = subclass.difference(torch, type(t)) if isinstance(t, torch.Tensor) else None
+            why = (subclass.difference(torch, type(t)) if isinstance(t, torch.Tensor)
+                   and not isinstance(t, torch.nn.parameter.UninitializedTensorMixin) else None)   # (a lazy layer's:
+            # ``lazy_modules.check_materialised`` names it)
             if why is not None:   # (round 73: a buffer of a subclass whose ``__torch_function__`` doubles ``add``,
                 # or a ``__torch_dispatch__`` one, compiled and every call gave the plain program's values, 3.7 off
                 # eager; the caller's inputs of such classes were refused since round 42)
