@@ -178,3 +178,39 @@ def test_weight_of_a_subclass_that_computes_otherwise_is_refused():
     m.b = m.b.as_subclass(Doubling)   # (after compile: rebound, the program read its data as a plain buffer's)
     with pytest.raises(AtenExecutorError, match=r"attribute AddsWeights\.b is a Doubling now, a tensor subclass"):
         step(x)
+
+
+def _act(x):
+    return x.relu()
+
+
+class CallsHelpers(torch.nn.Module):
+    """``forward`` calls a global helper function and a method of its class."""
+
+    def helper(self, x):
+        return x * 2
+
+    def forward(self, x):
+        return self.helper(_act(x))
+
+
+@pytest.mark.parametrize("where", ["global", "method"])
+def test_helper_function_replaced_after_compile_is_proven(monkeypatch, where):
+    """A global helper (``_act = other``) or a method of the module's class (``M.helper = other``) replaced after
+    compile changed eager's result and silently not the program's (which holds what the export traced); now such a
+    function of the user's own code is watched by identity: another program is refused naming it, and the very one
+    (an equal function, or the old one put back) runs."""
+    from runtime.aten.errors import AtenExecutorError
+
+    m, x = CallsHelpers(), torch.randn(5)
+    step = compile(m, (x,))
+    if where == "global":
+        monkeypatch.setitem(globals(), "_act", lambda t: t.sigmoid())
+        label = "the global _act"
+    else:
+        monkeypatch.setattr(CallsHelpers, "helper", lambda self, t: t * 3)
+        label = "the class attribute CallsHelpers.helper"
+    with pytest.raises(AtenExecutorError, match=f"{label} .*changed since compile"):
+        step(x)
+    monkeypatch.undo()
+    assert torch.equal(step(x), m(x))
