@@ -214,3 +214,21 @@ def test_helper_function_replaced_after_compile_is_proven(monkeypatch, where):
         step(x)
     monkeypatch.undo()
     assert torch.equal(step(x), m(x))
+
+
+class Views(torch.nn.Module):
+    def forward(self, x):
+        return (x * 2).view(-1)
+
+
+def test_decomposition_failure_names_the_node_and_the_way_out():
+    """A tiny GPT-2 (batch 2) under ``decompose=True`` failed in torch's fake ``view`` ("Cannot view a tensor with
+    shape torch.Size([2, 7, 16]) and strides (16, 32, 1) as a tensor with shape (14, 16)!"), naming no node, no line
+    and not that the program as exported imports; torch's "While executing %view_6" names the node."""
+    from memplan.importers.torch.trace import _decomposition_node
+
+    ep = torch.export.export(Views(), (torch.randn(2, 3),))
+    failure = ValueError("Cannot view a tensor ...\n\nWhile executing %view : [num_users=1] = call_function[...]")
+    text = _decomposition_node(ep, failure)
+    assert text.startswith(" (node 'view' (view) (at test_models73_round73.py:") and "decompose=False" in text, text
+    assert _decomposition_node(ep, ValueError("no node named")) == ""

@@ -320,7 +320,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         except GraphError:
             raise
         except Exception as exc:
-            first = argument_layout_refusal(relaid) or _export_failure(exc)
+            first = argument_layout_refusal(relaid) or _export_failure(exc) + _decomposition_node(ep, exc)
             shared = "" if relaid else overlapping_arguments(torch, module, example_inputs, kwargs)
             if shared:   # (torch's own error: "Expected !size_bytes_is_heap_allocated_ to be true")
                 first = (f"the example arguments {shared} share memory, which torch's decomposition cannot take where "
@@ -407,6 +407,23 @@ def _lowered_loose(torch, ep: Any, default: str) -> Any:
     except Exception as exc:
         raise GraphError(f"lowering {default}'s higher-order op traced under autograd to ATen ops failed: "
                          f"{_export_failure(exc)}") from None
+
+
+def _decomposition_node(ep: Any, exc: BaseException) -> str:
+    """Where in ``ep`` a failed decomposition was (torch's "While executing %view_6"): `` (node 'view_6'
+    (aten.view.default) at FILE:LINE ...; the program as exported imports: decompose=False)``, else "". Why: GPT-2's
+    decomposition failed in torch's fake ``view`` ("Cannot view a tensor with shape torch.Size([2, 7, 64]) and strides
+    (64, 128, 1) as a tensor with shape (14, 64)!", a batch of 2), naming no node, no line and no way out, where the
+    program as exported imports (round 73)."""
+    import re
+
+    found = re.search(r"While executing %(\w+)", str(exc))
+    node = next((n for n in ep.graph.nodes if n.name == found[1]), None) if found else None
+    if node is None:
+        return ""
+    op = _op_name(node.target) if node.op == "call_function" else node.op
+    return (f" (node {node.name!r} ({op}){node_source(node)}: torch's decomposition failed there; the program as "
+            "exported imports: decompose=False)")
 
 
 def _decomposed(torch, ep: Any, decompose: Any) -> Any:
