@@ -232,3 +232,23 @@ def test_decomposition_failure_names_the_node_and_the_way_out():
     text = _decomposition_node(ep, failure)
     assert text.startswith(" (node 'view' (view) (at test_models73_round73.py:") and "decompose=False" in text, text
     assert _decomposition_node(ep, ValueError("no node named")) == ""
+
+
+class VmapsWeight(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(4, 4))
+
+    def forward(self, x):
+        return torch.vmap(lambda r: self.w @ r)(x)
+
+
+def test_vmap_lifted_tensor_refusal_names_the_vmap_line():
+    """``torch.vmap(lambda r: self.w @ r)(x)`` failed in torch.export with "We found a fake tensor in the exported
+    program constant's list ... Please file an issue on github", naming no line and no way out."""
+    import memplan
+    from memplan.errors import GraphError
+
+    with pytest.raises(GraphError, match=r"forward calls torch\.vmap \(at test_models73_round73\.py:\d+ in forward: "
+                                         r"`return torch\.vmap\(lambda r: self\.w @ r\)\(x\)`\).*without torch\.vmap"):
+        memplan.from_torch(VmapsWeight(), (torch.randn(5, 4),))
