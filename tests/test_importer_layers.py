@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
     "memplan/importers/onnx": ["common", "kernels", "protoscan", "files", "node_checks", "ort_ops", "type_rules", "function_body", "graph_scope", "untaken", "fed_sequences", "fed_optionals", "control_flow", "model_checks", "fold", "infer", "importer"],
     "memplan/importers/torch": ["common", "untrusted", "load", "dims", "checks", "layouts", "translate", "data_reads",
-                                "lstm_meta", "unique_meta", "conversions", "int_buffers", "state_kept", "trace"],
+                                "lstm_meta", "unique_meta", "conversions", "int_buffers", "state_kept", "argument_layouts",
+                                "trace"],
 }
 
 

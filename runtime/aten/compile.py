@@ -41,6 +41,7 @@ from . import (
     lazy_modules,
     loose_reads,
     returned_args,
+    subclass,
     value_reads,
     walk_bounds,
 )
@@ -882,7 +883,8 @@ def check_no_script_modules(torch: Any, module: Any) -> None:
 
 
 def check_no_nested_weights(torch: Any, module: Any) -> None:
-    """Refuse a nested tensor (``torch.nested``) held as a parameter or buffer, naming it, before the export. Why:
+    """Refuse a nested tensor (``torch.nested``) held as a parameter or buffer, or one of a tensor subclass that may
+    compute otherwise than the program (``subclass.difference``), naming it, before the export. Why:
     the export failed on it with torch's "Internal error: NestedTensorImpl doesn't support sizes" (``torch.strided``
     layout) or "'NestedIntNode' object has no attribute 'expr'" (``torch.jagged``), naming no buffer (round 71); a
     sparse one is named by the importer. As a plain attribute it compiles (and is put back after compile's eager
@@ -897,6 +899,16 @@ def check_no_nested_weights(torch: Any, module: Any) -> None:
                                         f"{str(t.layout).removeprefix('torch.')}): torch.export cannot trace one, "
                                         "and the executor runs dense, strided tensors only (hold it as a plain "
                                         "attribute forward does not compute with, or make it dense)")
+            why = (subclass.difference(torch, type(t)) if isinstance(t, torch.Tensor)
+                   and not isinstance(t, torch.nn.parameter.UninitializedTensorMixin) else None)   # (a lazy layer's:
+            # ``lazy_modules.check_materialised`` names it)
+            if why is not None:   # (round 73: a buffer of a subclass whose ``__torch_function__`` doubles ``add``,
+                # or a ``__torch_dispatch__`` one, compiled and every call gave the plain program's values, 3.7 off
+                # eager; the caller's inputs of such classes were refused since round 42)
+                raise AtenExecutorError(f"{root}.{path} is a {kind} of {type(t).__name__}, a tensor subclass {why}: "
+                                        "eager runs forward's ops through it, the program runs ATen's kernels on its "
+                                        "data alone (hold a plain tensor, t.as_subclass(torch.Tensor), where that is "
+                                        "what eager would compute)")
 
 
 def check_device(torch: Any, device: Any) -> Any:

@@ -38,6 +38,7 @@ from .settings import plain as _plain
 from .settings import same_value as _same_value
 from .settings import settings_object as _settings_object
 from .settings import value_text as _value_text
+from .subclass import difference
 
 _STORES = ("_parameters", "_buffers")
 
@@ -810,6 +811,12 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
         if not isinstance(t, torch.Tensor):
             raise AtenExecutorError(f"attribute {where} was deleted after compile (the program reads it as "
                                     f"{s.tid!r}): compile again")
+        why = difference(torch, type(t))
+        if why is not None:   # (round 73: ``m.b = m.b.as_subclass(Scaled)`` was rebound and read as plain data)
+            raise AtenExecutorError(f"attribute {where} is a {type(t).__name__} now, a tensor subclass {why}: eager "
+                                    "runs forward's ops through it, the program runs ATen's kernels on its data alone "
+                                    "(hold a plain tensor, t.as_subclass(torch.Tensor), where that is what eager "
+                                    "would compute)")
         writer = _resizing_writer(torch, program, s, t)
         if writer is not None:
             raise AtenExecutorError(f"attribute {where} is {tuple(t.shape)} now, {s.meta[1]} at compile: the program's "

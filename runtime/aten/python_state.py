@@ -97,6 +97,16 @@ def _watched_value(v: Any) -> bool:
     return isinstance(v, SCALARS) or type(v) in CONTAINERS or is_buffer(v) or plain_tensor(v)
 
 
+def _own_function(v: Any) -> bool:
+    """A function of the user's own code (``_own_code``: no installed library's), plain or as a ``staticmethod`` /
+    ``classmethod``: a place holding one is watched by identity, since the program holds what the export traced of it
+    (round 73: a global helper or a class's method replaced after compile changed eager's result, silently not the
+    program's). An installed library's are left out: a tiny transformers Llama's tree names 217 of them, a third more
+    per-call reads."""
+    fn = v.__func__ if isinstance(v, (staticmethod, classmethod)) else v
+    return isinstance(fn, types.FunctionType) and _own_code(fn)
+
+
 def _cached_properties(cls: type) -> frozenset[str]:
     """The names of the ``functools.cached_property`` attributes of ``cls`` and its bases."""
     return frozenset(n for c in cls.__mro__ for n, v in vars(c).items() if isinstance(v, functools.cached_property))
@@ -201,13 +211,14 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
     budget = [INNER_LIMIT]
 
     def add(key: Any, label: str, read: Callable[[], Any], write: Callable[[Any], None],
-            source: tuple | None = None) -> None:
+            source: tuple | None = None, functions: bool = False) -> None:
         if key in seen:
             return
         seen.add(key)
         get = _missing_ok(read)
         value = get()
-        if value is MISSING or _watched_value(value) or _users_object(value):
+        if (value is MISSING or _watched_value(value) or _users_object(value)
+                or (functions and _own_function(value))):
             places.append(PythonPlace(label, get, write, value, value.copy() if type(value) in CONTAINERS else None,
                                       source=source))
         if type(value) in CONTAINERS or type(value) is tuple:   # (its inner containers, at any depth, bounded by
@@ -252,10 +263,12 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
         if ("attrs", id(owner)) in seen:
             return
         seen.add(("attrs", id(owner)))
+        methods = isinstance(owner, type) and _own_code(owner)   # (its functions too, by identity: round 73,
+        # ``M.helper = fn`` after compile changed eager's result and silently not the program's)
         for name, v in list(vars(owner).items()):
-            if not name.startswith("__") and _watched_value(v):
+            if not name.startswith("__") and (_watched_value(v) or (methods and _own_function(v))):
                 add((id(owner), name), label.format(name=name), functools.partial(lambda o, n: vars(o)[n], owner, name),
-                    put_attr(owner, name), _attr_source(owner, name))
+                    put_attr(owner, name), _attr_source(owner, name), functions=methods)
             elif not name.startswith("__") and _iterator(torch, v):   # (``it = itertools.count()`` on a class:
                 held_by(v, label.format(name=name))   # round 62, its ``next`` compiled silently)
         if isinstance(owner, type):
@@ -296,10 +309,15 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 seen.add(("held", id(v)))
                 places.append(PythonPlace(f"the context variable {v.name} in {where}", functools.partial(_var_value, v),
                                           functools.partial(_set_var, v), _var_value(v)))
-            elif isinstance(v, type) and _users(v) and not issubclass(v, torch.nn.Module):   # (a class of the
-                seen.add(("held", id(v)))   # user's forward names, ``K.s``: its attributes, as its module's class's;
-                classes_state(v, f" (in {where})")   # unwatched, ``K.s = 3.0`` after compile ran the export's value
-                # silently, round 64e; its bases' and methods' too, round 65)
+            elif (isinstance(v, type) and _users(v) and user_class(v)
+                  and not issubclass(v, torch.nn.Module)):   # (a class of the user's forward names, ``K.s``: its
+                seen.add(("held", id(v)))   # attributes, as its module's class's; unwatched, ``K.s = 3.0`` after
+                classes_state(v, f" (in {where})")   # compile ran the export's value silently, round 64e; its bases'
+                # and methods' too, round 65. Not machinery's (``settings._MACHINERY``): ``tqdm``, a global of
+                # transformers' generation code, whose ``tqdm.monitor`` any progress bar of the process sets, torch's
+                # export's own among them: the first compile of a model whose export made one (T5Gemma2's) was
+                # refused as forward's change, and a call after the user's first ``tqdm(loader)`` exported again
+                # to prove it; round 73)
             elif isinstance(v, threading.local) or (settings_object(torch, v) and _users(type(v))
                                                       and not callable(v)):   # (a thread's ``TL.n += 1`` too)
                 seen.add(("held", id(v)))
@@ -369,8 +387,9 @@ def python_state(torch: Any, module: Any) -> list[PythonPlace]:
                 if depth and inspect.isfunction(g.get(name)):
                     function(g[name], depth - 1)
                 continue
+            # (a function of the user's own code too, by identity: ``_own_function``)
             add((id(g), name), f"the global {name} ({where})", functools.partial(lambda d, n: d[n], g, name),
-                put_global(g, name), ("map", g, name) if type(g) is dict else None)
+                put_global(g, name), ("map", g, name) if type(g) is dict else None, functions=True)
             held_by(g.get(name), f"the global {name} ({where})")
             globals_walked.add((id(g), name))
             if depth and inspect.isfunction(g.get(name)):

@@ -35,6 +35,9 @@ def _export_failure(exc: BaseException) -> str:
     """An export failure in one line. Why not ``first_line`` alone: torch's fake-tensor exceptions carry only
     the op's name (``linalg_lstsq``: "torch.export failed for M: aten.linalg_lstsq.default"), which said
     neither what failed nor why."""
+    keyword_op = _keyword_overload(exc)
+    if keyword_op:
+        return keyword_op
     first = _with_reason(first_line(exc), str(exc))
     why = _FAKE_FAILURES.get(type(exc).__name__)
     if why is not None and " " not in first:
@@ -53,6 +56,27 @@ def _export_failure(exc: BaseException) -> str:
         first = first.split(" This could be because")[0]
     return (first + (_packed_rnn(exc) or _raising_call(str(exc)) or _model_frame(exc))
             + (advice or _traced_path(exc) or _broadcast_advice(exc, first)))
+
+
+#: an FX code line calling an op overload whose name is a Python keyword (``torch.ops.aten.random_.from(...)``)
+_KEYWORD_CALL = re.compile(r"torch\.ops\.(\w+)\.(\w+)\.(\w+)\(")
+
+
+def _keyword_overload(exc: BaseException) -> str:
+    """What failed where torch's FX code for the program is no valid Python because an op's overload is named with a
+    Python keyword (``Tensor.random_(0, 5)``: ``aten.random_.from``), else "". Why: the refusal was "invalid syntax
+    (proxy_tensor.py:1910 in wrapped, line 7)", naming neither the op nor a way out (round 73)."""
+    import keyword
+
+    if not isinstance(exc, SyntaxError):
+        return ""
+    for ns, op, overload in _KEYWORD_CALL.findall(exc.text or ""):
+        if keyword.iskeyword(overload):
+            way = (f" (draw with torch.randint(low, high, size) instead of Tensor.{op}(low, high), or call "
+                   f"Tensor.{op}(high) with its 'to' overload)" if op.startswith("random") else "")
+            return (f"{ns}.{op}.{overload}: torch cannot write the program's code for this op (its overload is named "
+                    f"{overload!r}, a Python keyword: a torch bug){way}")
+    return ""
 
 
 def _equal_advice(exc: BaseException) -> str:
@@ -342,6 +366,8 @@ def _with_reason(first: str, text: str) -> str:
 
 #: the frames no model's code is in: torch's own, Python's, and this project's (its watches wrap ``forward``)
 _NOT_MODEL = ("/torch/", "/sympy/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
+#: torch's own layers (``nn.BatchNorm1d``): a place to name where no frame of the model's own code is on the stack
+_TORCH_LAYERS = "/torch/nn/modules/"
 #: one frame line of a traceback as FX records it in ``node.meta["stack_trace"]``
 _FRAME = re.compile(r'File "(.+)", line (\d+), in (.+)$')
 
@@ -353,13 +379,17 @@ def _model_frame(exc: BaseException) -> str:
     classifier in ``forward``, round 58)."""
     import linecache
 
-    found = None
+    found = layer = None
     tb = exc.__traceback__
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
-        if not any(part in name for part in _NOT_MODEL):
+        if not any(part in name for part in _NOT_MODEL) and name not in _NO_FILE:
             found = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+        elif _TORCH_LAYERS in name:
+            layer = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
+    found = found or layer   # (a torch layer exported as the root: ``BatchNorm1d(momentum=None)``'s
+    # ``float(self.num_batches_tracked)`` in train mode was refused naming no line at all, round 73)
     if found is None:
         return ""
     code = " ".join(linecache.getline(found[0], found[1]).split())[:120]
@@ -405,9 +435,16 @@ def _packed_rnn(exc: BaseException) -> str:
         tb = tb.tb_next
     return ""
 
-#: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it)
+#: torch.export's note of the user's line a data-dependent guard came from, after its advice (pages of it); the
+#: code is the line right below the frame's, where torch found the source (none for ``<stdin>`` or ``<string>``:
+#: ``\s*`` there took torch's next paragraph, "The error above occurred when calling torch.export.export...", as the
+#: model's code, round 73)
 _RAISING_CALL = re.compile(r"The following call raised this error:\n\s*File \"([^\"]+)\", line (\d+), in ([\w<>.]+)\n"
-                           r"\s*([^\n]*)")
+                           r"[ \t]*([^\n]*)")
+
+#: files no user can open: code made by ``exec``/``eval`` (torch's own ``<string>`` lambdas among it: a train-mode
+#: ``BatchNorm1d(momentum=None)``'s ``float(num_batches_tracked)`` was placed "at <string>:1 in <lambda>", round 73)
+_NO_FILE = ("<string>",)
 
 #: its shorter note of the frame (``transformers/models/led/modeling_led.py:192 in forward``)
 _CAUSED_BY = re.compile(r"Caused by: \(([^()\n]+:\d+ in [\w<>.]+)\)")
@@ -421,7 +458,7 @@ def _raising_call(text: str) -> str:
     if found is None:   # (torch's "Caused by:" names torch's own frame for a guard in ``__torch_function__``)
         cause = _CAUSED_BY.search(text)
         return f" (at {cause[1].rsplit('/', 1)[-1]})" if cause and not cause[1].startswith(("_", "torch/")) else ""
-    if any(part in found[1] for part in _NOT_MODEL):   # (a frame of no model's: the ATen runtime's value getter
+    if any(part in found[1] for part in _NOT_MODEL + _NO_FILE):   # (a frame of no model's: the ATen runtime's value getter
         return ""   # on ``torch.Tensor`` while an export watches, round 68; ``_model_frame`` finds the model's)
     where = f"{found[1].rsplit('/', 1)[-1]}:{found[2]} in {found[3]}"
     code = " ".join(found[4].split())[:120]

@@ -77,4 +77,30 @@ def data_read_advice(module: Any, message: str) -> str:
             return (f"{who} a tensor's `.data` (at {where}), a new tensor torch.export cannot trace back to the "
                     f"parameter or buffer (it became the program's constant{constant}): use the tensor itself "
                     "(`.detach()` for its value without grad; write a buffer in place under torch.no_grad())")
+    for fn in sorted(functions, key=lambda f: f.__name__ != "forward"):
+        where = _vmap_call(fn)
+        if where:   # (round 73: ``torch.vmap(lambda r: self.w @ r)(x)``, ``torch.mv`` of an unbatched matrix)
+            return (f"{LIFTED_FAKE}{constant}: forward calls torch.vmap (at {where}), and torch's batching of an op "
+                    "inside it made a tensor torch.export cannot trace (seen with mv/matmul of a matrix the vmap does "
+                    "not batch, a weight among them): write that batch without torch.vmap (x @ self.w.T), or compile "
+                    "only the parts of the model around it")
     return ""
+
+
+def _vmap_call(fn: Any) -> str:
+    """``FILE:LINE in FN: `CODE``` of the first call of ``vmap`` (``torch.vmap``, ``torch.func.vmap``, a bare
+    ``vmap``) in ``fn``'s source, else ""."""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return ""
+    calls = sorted(n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and (
+        (isinstance(n.func, ast.Attribute) and n.func.attr == "vmap") or (isinstance(n.func, ast.Name)
+                                                                          and n.func.id == "vmap")))
+    if not calls:
+        return ""
+    k = calls[0] - 1
+    code = " ".join(lines[k].split())[:120]
+    where = f"{inspect.getsourcefile(fn) or '?'}".rsplit("/", 1)[-1]
+    return f"{where}:{start + k} in {fn.__name__}: `{code}`"

@@ -18,6 +18,7 @@ from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
 from ..quiet import logger_off
 from ..rng import rng_kept
+from .argument_layouts import argument_layout_refusal, argument_layouts_watched, overlapping_arguments
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes, subgraphs
 from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, node_source, transformers_cache_registered
 from .conversions import unchanged_conversions_kept
@@ -51,8 +52,11 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     none given, is not checked.
     """
     check_progress(progress, "from_torch")
-    if not isinstance(check_custom_ops, bool):
-        raise OptionError(f"from_torch: check_custom_ops must be True or False, not {_short(check_custom_ops)}")
+    # (``strict`` and ``decompose`` too, round 73: ``decompose="no"`` is truthy, and decomposed the program silently;
+    # ``strict="no"`` ran Dynamo's strict export)
+    for option, value in (("check_custom_ops", check_custom_ops), ("strict", strict), ("decompose", decompose)):
+        if not isinstance(value, bool):
+            raise OptionError(f"from_torch: {option} must be True or False, not {_short(value)}")
     check_alignment(alignment)  # before the export, not after
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
@@ -229,6 +233,7 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
     ``int_buffers``: where the export failed on a data-dependent expression, export once more with the tree's small
     integer buffers as constants of their values (``int_buffers``); False for ``trace_torch`` (see there)."""
     after = [] if after is None else after
+    relaid: list[str] = []   # (filled by ``argument_layouts_watched`` as the export's call returns)
     _cache_dir_made("export")
     transformers_cache_registered(torch)   # (a decoder's KV cache in or out: its tensors, not "not a known type")
     if isinstance(module, torch.export.ExportedProgram):
@@ -275,10 +280,14 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
             # (a shape error while tracing: the fake-tensor mode logs the kernel's whole traceback, 30+
             # lines, at error level before export raises what our GraphError says in one line)
             with EXPORT_LOCK, _partial_graph_dropped(torch), logger_off("torch._subclasses.fake_tensor"), \
-                    unchanged_conversions_kept(torch), rng_kept(torch, watch=not strict, forks=forks) as reseeded:
+                    unchanged_conversions_kept(torch), rng_kept(torch, watch=not strict, forks=forks) as reseeded, \
+                    (contextlib.nullcontext() if strict else argument_layouts_watched(torch, module, relaid)):
                 ep = _traced(torch, lambda: torch.export.export(module, example_inputs, kwargs=kwargs,
                                                                 strict=strict))
         except Exception as exc:  # export errors are many and deep; name the module and the first line
+            if relaid:   # (torch's own error: "list index out of range")
+                raise GraphError(f"torch.export failed for {type(module).__name__}: "
+                                 f"{argument_layout_refusal(relaid)}") from None
             first = _export_failure(exc)
             refusal = f"torch.export failed for {type(module).__name__}: {data_read_advice(module, first) or first}"
             again = None if strict or not int_buffers else _export_buffers_constant(
@@ -311,7 +320,12 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
         except GraphError:
             raise
         except Exception as exc:
-            first = _export_failure(exc)
+            first = argument_layout_refusal(relaid) or _export_failure(exc) + _decomposition_node(ep, exc)
+            shared = "" if relaid else overlapping_arguments(torch, module, example_inputs, kwargs)
+            if shared:   # (torch's own error: "Expected !size_bytes_is_heap_allocated_ to be true")
+                first = (f"the example arguments {shared} share memory, which torch's decomposition cannot take where "
+                         f"the program writes one of them in place: pass tensors of their own (clone one) (torch: "
+                         f"{first.split('  (Could this error message')[0]})")
             raise GraphError(f"decomposing {default} to core ATen failed: {first}") from None
     return ep, default
 
@@ -393,6 +407,23 @@ def _lowered_loose(torch, ep: Any, default: str) -> Any:
     except Exception as exc:
         raise GraphError(f"lowering {default}'s higher-order op traced under autograd to ATen ops failed: "
                          f"{_export_failure(exc)}") from None
+
+
+def _decomposition_node(ep: Any, exc: BaseException) -> str:
+    """Where in ``ep`` a failed decomposition was (torch's "While executing %view_6"): `` (node 'view_6'
+    (aten.view.default) at FILE:LINE ...; the program as exported imports: decompose=False)``, else "". Why: GPT-2's
+    decomposition failed in torch's fake ``view`` ("Cannot view a tensor with shape torch.Size([2, 7, 64]) and strides
+    (64, 128, 1) as a tensor with shape (14, 64)!", a batch of 2), naming no node, no line and no way out, where the
+    program as exported imports (round 73)."""
+    import re
+
+    found = re.search(r"While executing %(\w+)", str(exc))
+    node = next((n for n in ep.graph.nodes if n.name == found[1]), None) if found else None
+    if node is None:
+        return ""
+    op = _op_name(node.target) if node.op == "call_function" else node.op
+    return (f" (node {node.name!r} ({op}){node_source(node)}: torch's decomposition failed there; the program as "
+            "exported imports: decompose=False)")
 
 
 def _decomposed(torch, ep: Any, decompose: Any) -> Any:
