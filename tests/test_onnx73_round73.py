@@ -1,0 +1,76 @@
+"""ONNX importer, round 73 (onnx73): inputs nobody had shown the importer.
+
+* A graph output naming a graph input or an initializer, declared with a type of its own: onnxruntime runs it by
+  the input's declaration or the initializer's own type (as it runs a ``value_info`` of one, round 51) and returns
+  that. Given to ONNX's inference, an output declaration of input ``x`` ``[2, 3]`` as a float of no shape (or of
+  symbolic dims) replaced the input's shape there, and the Relu reading it was refused ("value 'y' has no shape");
+  one of another rank or dtype over an initializer was refused as "ONNX shape inference failed", naming nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from needs import need
+
+need("onnx")
+need("onnxruntime")
+
+import onnxruntime as ort  # noqa: E402
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _ort_bytes(model, feeds: dict) -> dict[str, int]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return {o.name: np.asarray(v).nbytes for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+
+
+def _model(nodes, inputs, outputs, inits=()):
+    g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+# --- a graph output naming a graph input or an initializer, typed otherwise -------------------------------------------
+
+_DECLS = {"no shape": (T.FLOAT, None), "symbolic": (T.FLOAT, ["a", "b"]), "another shape": (T.FLOAT, [3, 2]),
+          "another rank": (T.FLOAT, [6]), "another dtype": (T.FLOAT16, [2, 3])}
+
+
+@pytest.mark.parametrize("decl", sorted(_DECLS))
+@pytest.mark.parametrize("of", ["graph input", "initializer"])
+def test_output_declaration_of_an_input_or_initializer_is_ignored_as_onnxruntime_ignores_it(of, decl):
+    elem, dims = _DECLS[decl]
+    if of == "graph input":
+        model = _model([helper.make_node("Relu", ["x"], ["y"])], [V("x", T.FLOAT, [2, 3])],
+                       [V("y", T.FLOAT, None), V("x", elem, dims)])
+        feeds, name = {"x": np.ones((2, 3), np.float32)}, "x"
+    else:
+        w = numpy_helper.from_array(np.ones((2, 3), np.float32), "w")
+        model = _model([helper.make_node("Relu", ["w"], ["y"])], [], [V("y", T.FLOAT, None), V("w", elem, dims)], [w])
+        feeds, name = {}, "w"
+    before = model.SerializeToString()
+    want = _ort_bytes(model, feeds)
+    g = import_onnx(model)
+    assert model.SerializeToString() == before   # (the caller's model is not modified)
+    assert g.tensor("y").size == want["y"] == 24
+    out = g.tensor(f"{name}::output") if of == "graph input" else g.tensor(name)
+    assert out.size == want[name] == 24 and out.attrs["shape"] == [2, 3] and out.attrs["dtype"] == "float"
+    memplan.plan(g)
+
+
+def test_output_of_an_input_read_through_views_keeps_its_shape():
+    """An Identity chain of the input, each link a graph output (a view of the input), the input listed last."""
+    nodes = [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Identity", ["y"], ["z"])]
+    model = _model(nodes, [V("x", T.FLOAT, [2, 3])], [V("y", T.FLOAT, None), V("z", T.FLOAT, None), V("x", T.FLOAT, None)])
+    g = import_onnx(model)
+    assert [g.tensor(v).size for v in ("y", "z", "x::output")] == [24, 24, 24]
