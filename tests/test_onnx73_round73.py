@@ -5,10 +5,15 @@
   that. Given to ONNX's inference, an output declaration of input ``x`` ``[2, 3]`` as a float of no shape (or of
   symbolic dims) replaced the input's shape there, and the Relu reading it was refused ("value 'y' has no shape");
   one of another rank or dtype over an initializer was refused as "ONNX shape inference failed", naming nothing.
+* An external tensor's ``offset`` / ``length`` that onnxruntime cannot parse whatever the file holds (a space or a
+  newline around the digits, an offset of 2**63 or more) was planned; it is refused as "no byte count", as ``"+0"``
+  and ``"-4"`` were.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
 
 import numpy as np
@@ -18,11 +23,13 @@ from needs import need
 need("onnx")
 need("onnxruntime")
 
+import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 
 import memplan  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
@@ -74,3 +81,44 @@ def test_output_of_an_input_read_through_views_keeps_its_shape():
     model = _model(nodes, [V("x", T.FLOAT, [2, 3])], [V("y", T.FLOAT, None), V("z", T.FLOAT, None), V("x", T.FLOAT, None)])
     g = import_onnx(model)
     assert [g.tensor(v).size for v in ("y", "z", "x::output")] == [24, 24, 24]
+
+
+# --- an external tensor's offset / length that onnxruntime cannot parse ---------------------------------------------
+
+def _external_model(tmp_path, entries: list[tuple[str, str]]) -> str:
+    t = onnx.TensorProto(name="w", data_type=T.FLOAT, dims=[4], data_location=onnx.TensorProto.EXTERNAL)
+    for key, value in [("location", "w.bin"), *entries]:
+        t.external_data.add(key=key, value=value)
+    (tmp_path / "w.bin").write_bytes(bytes(16))
+    path = os.path.join(tmp_path, "m.onnx")
+    with open(path, "wb") as f:
+        f.write(_model([helper.make_node("Add", ["x", "w"], ["y"])], [V("x", T.FLOAT, [4])], [V("y", T.FLOAT, None)],
+                       [t]).SerializeToString())
+    return path
+
+
+def _ort_loads(path: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception:   # noqa: BLE001 (onnxruntime's own Fail)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("key, value", [("offset", " 0"), ("offset", "0 "), ("length", "16\n"), ("length", " 16"),
+                                        ("offset", str(2**63)), ("offset", str(2**64))])
+def test_an_offset_or_length_onnxruntime_cannot_parse_is_refused(tmp_path, key, value):
+    path = _external_model(tmp_path, [(key, value)])
+    assert not _ort_loads(path)
+    want = re.escape(f"initializer 'w': its external data is not read: its {key} {value!r} in 'w.bin' is no byte count")
+    with pytest.raises(GraphError, match=want):
+        import_onnx(path)
+
+
+@pytest.mark.parametrize("entries", [[("offset", "00")], [("offset", "0"), ("length", "16")]])
+def test_a_byte_count_onnxruntime_parses_is_planned(tmp_path, entries):
+    path = _external_model(tmp_path, entries)
+    assert _ort_loads(path)
+    assert import_onnx(path).tensor("w").size == 16
