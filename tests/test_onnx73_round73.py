@@ -8,6 +8,9 @@
 * An external tensor's ``offset`` / ``length`` that onnxruntime cannot parse whatever the file holds (a space or a
   newline around the digits, an offset of 2**63 or more) was planned; it is refused as "no byte count", as ``"+0"``
   and ``"-4"`` were.
+* ONNX's inference failing on a node a local function's body made (a MatMul of mismatched inputs) was refused naming
+  ``MatMul_1``, the inlined node's id, a name the model as written does not have, and not the function or its call:
+  the error now says where that node is, as errors naming it as ``node 'MatMul_1'`` did.
 """
 
 from __future__ import annotations
@@ -122,3 +125,17 @@ def test_a_byte_count_onnxruntime_parses_is_planned(tmp_path, entries):
     path = _external_model(tmp_path, entries)
     assert _ort_loads(path)
     assert import_onnx(path).tensor("w").size == 16
+
+
+# --- inference failing in a local function's body names the function and the call ----------------------------------
+
+def test_inference_error_in_a_function_body_names_the_function_and_the_call():
+    body = [helper.make_node("Relu", ["a"], ["t"]), helper.make_node("MatMul", ["t", "b"], ["c"])]
+    f = helper.make_function("my.dom", "MM", ["a", "b"], ["c"], body, [helper.make_opsetid("", 17)])
+    g = helper.make_graph([helper.make_node("MM", ["x", "x"], ["y"], domain="my.dom", name="call")], "g",
+                          [V("x", T.FLOAT, [2, 3])], [V("y", T.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("my.dom", 1)],
+                          functions=[f], ir_version=8)
+    with pytest.raises(GraphError, match=r"Incompatible dimensions .*\(node 'MatMul_1' is node #1 \(MatMul\) of "
+                                         r"local function my.dom:MM, called by node 'call'\)"):
+        import_onnx(m)

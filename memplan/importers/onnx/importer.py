@@ -359,9 +359,11 @@ def _folded_values(onnx, sub, wanted: list[str], source: str, base_dir: str | No
 
 def _name_inlined(msg: str, node_ids: list[str], origins: list[str | None]) -> str:
     """``msg`` with the first node it names (``node 'Reshape_1'``) that an inlined function made followed by where
-    that node is in the model as written (``_inlined_origins``): the function, its body node and the call."""
+    that node is in the model as written (``_inlined_origins``): the function, its body node and the call. ONNX's
+    inference names a node its own way (``(op_type:MatMul, node name: MatMul_1)``), also followed (round 73: a
+    function body's MatMul of mismatched inputs was refused naming ``MatMul_1`` alone, a name the model lacks)."""
     for nid, where in zip(node_ids, origins):
-        if where is not None and f"node {nid!r}" in msg:
+        if where is not None and (f"node {nid!r}" in msg or f"node name: {nid})" in msg):
             return f"{msg} (node {nid!r} is {where})"
     return msg
 
