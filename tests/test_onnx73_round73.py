@@ -5,6 +5,8 @@
   that. Given to ONNX's inference, an output declaration of input ``x`` ``[2, 3]`` as a float of no shape (or of
   symbolic dims) replaced the input's shape there, and the Relu reading it was refused ("value 'y' has no shape");
   one of another rank or dtype over an initializer was refused as "ONNX shape inference failed", naming nothing.
+  So was a declaration (graph output or ``value_info``) of a ``Constant``'s value of another dtype, which
+  onnxruntime, turning the Constant into an initializer, ignores too.
 * An external tensor's ``offset`` / ``length`` that onnxruntime cannot parse whatever the file holds (a space or a
   newline around the digits, an offset of 2**63 or more) was planned; it is refused as "no byte count", as ``"+0"``
   and ``"-4"`` were.
@@ -77,6 +79,20 @@ def test_output_declaration_of_an_input_or_initializer_is_ignored_as_onnxruntime
     assert out.size == want[name] == 24 and out.attrs["shape"] == [2, 3] and out.attrs["dtype"] == "float"
     memplan.plan(g)
 
+
+
+@pytest.mark.parametrize("where", ["graph output", "value_info"])
+def test_a_constant_s_declaration_of_another_dtype_is_ignored_as_onnxruntime_ignores_it(where):
+    k = helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(np.ones((2, 3), np.float32)))
+    decl = V("k", T.INT64, [2, 3])
+    g = helper.make_graph([k, helper.make_node("Relu", ["k"], ["y"])], "g", [],
+                          [V("y", T.FLOAT, None)] + ([decl] if where == "graph output" else []),
+                          value_info=[decl] if where == "value_info" else [])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    want = _ort_bytes(model, {})
+    got = import_onnx(model)
+    assert got.tensor("y").size == want["y"] == 24 and got.tensor("k").size == 24
+    assert got.tensor("k").attrs["dtype"] == "float"
 
 def test_output_of_an_input_read_through_views_keeps_its_shape():
     """An Identity chain of the input, each link a graph output (a view of the input), the input listed last."""

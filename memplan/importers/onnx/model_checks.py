@@ -824,12 +824,15 @@ def _drop_ignored_declarations(model):
     output by the input's declaration or the initializer's own type, as it runs a ``value_info`` of it, and returns
     that. Given to inference, an output declaration of an input ``[2, 3]`` as a float of no shape (or ``["a", "b"]``)
     replaced the input's shape there, and every node reading the input was refused ("value 'y' has no shape"); one
-    of another rank over an initializer was refused as "ONNX shape inference failed", naming no value."""
+    of another rank over an initializer was refused as "ONNX shape inference failed", naming no value. A ``Constant``
+    node's value is an initializer to onnxruntime (it turns each into one as it loads the model): a declaration of
+    it of another dtype is ignored too (it was refused as "Inferred elem type differs from existing elem type")."""
     import onnx
 
     g = model.graph
     given = ({v.name for v in g.input} | {t.name for t in g.initializer}
-             | {t.values.name for t in g.sparse_initializer})
+             | {t.values.name for t in g.sparse_initializer}
+             | {n.output[0] for n in g.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output})
     typed_given = [k for k, vi in enumerate(g.output) if vi.name in given and vi.HasField("type")]
     standard = {o for n in g.node if n.domain in ("", "ai.onnx", "ai.onnx.ml")
                 and onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
