@@ -13,6 +13,12 @@
 * ONNX's inference failing on a node a local function's body made (a MatMul of mismatched inputs) was refused naming
   ``MatMul_1``, the inlined node's id, a name the model as written does not have, and not the function or its call:
   the error now says where that node is, as errors naming it as ``node 'MatMul_1'`` did.
+* MaxPool / AveragePool / LpPool with ``auto_pad`` ``SAME_*``, as onnxruntime 1.32's ``PoolAttributes`` counts their
+  windows (a random sweep of pooling attributes against onnxruntime): a dilated kernel past a short input makes 1
+  window or 0 where ONNX's rule (``ceil(in / stride)``) counts more, and was planned at ONNX's count; a negative
+  count ("Calculated output dimension is negative") and MLAS's pooling of a negative ``SAME_*`` padding (a stride
+  longer than the kernel: "padding values must be non-negative") were planned though onnxruntime refuses to run
+  them.
 """
 
 from __future__ import annotations
@@ -155,3 +161,63 @@ def test_inference_error_in_a_function_body_names_the_function_and_the_call():
     with pytest.raises(GraphError, match=r"Incompatible dimensions .*\(node 'MatMul_1' is node #1 \(MatMul\) of "
                                          r"local function my.dom:MM, called by node 'call'\)"):
         import_onnx(m)
+
+
+# --- SAME_* pooling as onnxruntime counts it ------------------------------------------------------------------------
+
+def _pool(op, x, opset=19, dtype=T.FLOAT, outputs=("y",), **attrs):
+    outs = [V(o, dtype if k == 0 else T.INT64, None) for k, o in enumerate(outputs)]
+    g = helper.make_graph([helper.make_node(op, ["x"], list(outputs), name="pool", **attrs)], "g", [V("x", dtype, x)],
+                          outs)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+_NP = {T.FLOAT: np.float32, T.DOUBLE: np.float64}
+
+
+@pytest.mark.parametrize("op, x, attrs, opset, dtype, outputs", [
+    # a dilated kernel past a short input: fewer windows than ONNX's ceil(in / stride)
+    ("MaxPool", [1, 2, 4], dict(kernel_shape=[4], strides=[2], dilations=[2], auto_pad="SAME_LOWER"), 19, T.FLOAT, ("y",)),
+    ("MaxPool", [2, 1, 2], dict(kernel_shape=[4], strides=[2], dilations=[2], auto_pad="SAME_UPPER", ceil_mode=1), 19,
+     T.FLOAT, ("y",)),
+    ("AveragePool", [2, 4, 1, 7], dict(kernel_shape=[2, 2], strides=[1, 3], dilations=[2, 1], auto_pad="SAME_LOWER",
+                                       ceil_mode=1), 19, T.FLOAT, ("y",)),
+    ("LpPool", [1, 4, 3], dict(kernel_shape=[4], strides=[1], dilations=[2], auto_pad="SAME_LOWER", ceil_mode=1), 18,
+     T.FLOAT, ("y",)),
+    # a stride longer than the kernel, which only MLAS's pooling refuses
+    ("MaxPool", [1, 1, 3], dict(kernel_shape=[2], strides=[3], auto_pad="SAME_UPPER"), 12, T.DOUBLE, ("y",)),
+    ("MaxPool", [1, 1, 3], dict(kernel_shape=[2], strides=[3], auto_pad="SAME_UPPER"), 12, T.FLOAT, ("y", "i")),
+    ("AveragePool", [1, 1, 3], dict(kernel_shape=[2], strides=[3], auto_pad="SAME_UPPER"), 19, T.FLOAT, ("y",)),
+    ("AveragePool", [1, 1, 5], dict(kernel_shape=[1], strides=[3], auto_pad="SAME_LOWER", ceil_mode=1,
+                                    count_include_pad=1), 17, T.FLOAT, ("y",)),
+    ("LpPool", [1, 1, 3], dict(kernel_shape=[2], strides=[3], auto_pad="SAME_UPPER"), 18, T.FLOAT, ("y",)),
+])
+def test_same_pooling_is_planned_at_onnxruntime_s_count(op, x, attrs, opset, dtype, outputs):
+    model = _pool(op, x, opset, dtype, outputs, **attrs)
+    want = _ort_bytes(model, {"x": np.ones(x, _NP[dtype])})
+    g = import_onnx(model)
+    assert g.tensor("y").size == want["y"]
+    memplan.plan(g)
+
+
+@pytest.mark.parametrize("op, x, attrs, opset, why", [
+    ("MaxPool", [1, 1, 1], dict(kernel_shape=[3], strides=[1], dilations=[2], auto_pad="SAME_UPPER"), 19,
+     "makes -1 windows as onnxruntime counts them; onnxruntime refuses to run it"),
+    ("LpPool", [1, 1, 2, 1], dict(kernel_shape=[1, 3], strides=[1, 1], dilations=[1, 2], auto_pad="SAME_LOWER"), 18,
+     "along dimension 3 of its input 'x' .* makes -1 windows"),
+    ("MaxPool", [1, 1, 3], dict(kernel_shape=[2], strides=[3], auto_pad="SAME_UPPER"), 12,
+     r"pads dimension 2 of its input 'x' \(\[1, 1, 3\]\) by -1 .*padding values must be non-negative"),
+    ("AveragePool", [1, 1, 4, 4], dict(kernel_shape=[1, 1], strides=[2, 2], auto_pad="SAME_LOWER"), 11,
+     "pads dimension 2 .* by -1"),
+])
+def test_same_pooling_onnxruntime_refuses_is_refused(op, x, attrs, opset, why):
+    model = _pool(op, x, opset, **attrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        so = ort.SessionOptions()
+        so.log_severity_level = 4   # (its error is the point: not logged)
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match="negative"):
+        sess.run(None, {"x": np.ones(x, np.float32)})
+    with pytest.raises(GraphError, match=f"node 'pool' \\({op}\\): .*{why}"):
+        import_onnx(model)

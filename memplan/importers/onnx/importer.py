@@ -118,6 +118,7 @@ from .node_checks import (
     _check_operand_shapes,
     _check_ort_ranges,
     _check_pad_mode,
+    _check_pool,
     _check_prelu_slope,
     _check_quantize_params,
     _check_reduce_axes,
@@ -612,6 +613,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         _check_transpose_perm(n, where, shapes)
         _check_reduce_axes(n, where, shapes)
         _check_conv(n, where, shapes)
+        _check_pool(n, where, shapes, opset)
         _check_conv_transpose(n, where, shapes)
         _check_op_attributes(n, where, shapes, facts["values"])
         _check_unique_axis(n, where, shapes)

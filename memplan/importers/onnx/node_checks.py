@@ -294,6 +294,84 @@ def _check_conv(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+def _trunc_div(a: int, b: int) -> int:
+    """``a / b`` rounded toward zero, as C++ divides int64s (Python's ``//`` rounds down: -1 // 2 is -1, C++ 0)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def ort_pool_extent(auto_pad: bytes, size: int, stride: int, kernel: int, dilation: int, pads: tuple[int, int],
+                    ceil: bool) -> tuple[int, int, int]:
+    """``(windows, pad_head, pad_needed)`` of onnxruntime 1.32's ``PoolAttributes`` along one spatial axis of a
+    pooling node: its ``SAME_*`` pads are those of an *undilated* kernel (``pad_needed`` = ``(ceil(size / stride) - 1)
+    * stride + kernel - size``, which may be negative), split in C++ integer division; its count of windows is
+    ``numerator / stride + 1`` where ``numerator`` = ``size + pads - dilation * (kernel - 1) - 1``, divided toward zero
+    (in ``ceil_mode`` rounded up, less a last window that would start at or past the end of the input and its leading
+    padding). Why exactly its arithmetic: a negative ``numerator`` (a dilated kernel past a short input) makes 1 window
+    or 0 where ONNX's rule counts more, and a negative count is refused ("Calculated output dimension is negative")."""
+    head, total = pads[0], pads[0] + pads[1]
+    if auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+        total = (_trunc_div(size + stride - 1, stride) - 1) * stride + kernel - size
+        head = _trunc_div(total, 2) if auto_pad == b"SAME_UPPER" else _trunc_div(total + 1, 2)
+    elif auto_pad == b"VALID":
+        head, total = 0, 0
+    numerator = size + total - dilation * (kernel - 1) - 1
+    if not ceil:
+        return _trunc_div(numerator, stride) + 1, head, total
+    windows = -(-numerator // stride) + 1
+    if (windows - 1) * stride >= size + head:
+        windows -= 1
+    return windows, head, total
+
+
+#: the pooling ops whose ``auto_pad`` ``SAME_*`` onnxruntime computes with ``ort_pool_extent``
+SAME_POOLS = frozenset({"MaxPool", "AveragePool", "LpPool"})
+
+
+def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
+    """A MaxPool, AveragePool or LpPool with ``auto_pad`` ``SAME_UPPER`` / ``SAME_LOWER`` that onnxruntime refuses to
+    run is refused naming the node: one whose count of windows along an axis comes out negative
+    (``ort_pool_extent``: a dilated kernel much longer than a short input, "Calculated output dimension is
+    negative"), and a MaxPool (one output, no dilation) or an AveragePool before opset 19 (not both in ``ceil_mode``
+    and ``count_include_pad``) of float or float16 whose stride is longer than its kernel so that the ``SAME_*``
+    padding it needs is negative (MLAS's pooling: "padding values must be non-negative"; its other kernels, those
+    of double or 8-bit data, with an ``Indices`` output or a dilation, and AveragePool-19's run it). Why: ONNX's inference sizes every such output ``ceil(in / stride)``, and
+    the node was planned though onnxruntime never runs it (round 73). Checked only where the input's shape is
+    static."""
+    if n.op_type not in SAME_POOLS or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    attrs = {a.name: a for a in n.attribute}
+    auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
+    if auto_pad not in (b"SAME_UPPER", b"SAME_LOWER"):
+        return
+    elem, x = shapes.get(n.input[0], (0, None))
+    if x is None or not all(isinstance(d, int) for d in x) or len(x) < 3:
+        return
+    spatial = len(x) - 2
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
+    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
+    ceil = bool(attrs["ceil_mode"].i) if "ceil_mode" in attrs else False
+    if not len(kernel) == len(strides) == len(dilations) == spatial or min(strides + dilations) < 1:
+        return   # (ONNX's inference or onnxruntime's attribute checks refuse it)
+    mlas = elem in (1, 10) and (
+        (n.op_type == "MaxPool" and len([o for o in n.output if o]) == 1 and all(d == 1 for d in dilations))
+        or (n.op_type == "AveragePool" and opset < 19 and not (
+            ceil and "count_include_pad" in attrs and attrs["count_include_pad"].i)))
+    for i in range(spatial):
+        size = x[2 + i]
+        windows, _head, needed = ort_pool_extent(auto_pad, size, strides[i], kernel[i], dilations[i], (0, 0), ceil)
+        if windows < 0:
+            raise GraphError(f"{where}: along dimension {2 + i} of its input {n.input[0]!r} ({list(x)}) its kernel "
+                             f"{kernel[i]} (dilation {dilations[i]}, stride {strides[i]}, auto_pad "
+                             f"{auto_pad.decode()}) makes {windows} windows as onnxruntime counts them; onnxruntime "
+                             "refuses to run it (\"Calculated output dimension is negative\")")
+        if mlas and needed < 0:
+            raise GraphError(f"{where}: its auto_pad {auto_pad.decode()} pads dimension {2 + i} of its input "
+                             f"{n.input[0]!r} ({list(x)}) by {needed} (stride {strides[i]} longer than kernel "
+                             f"{kernel[i]}); onnxruntime refuses to run it (\"padding values must be non-negative\")")
+
+
 def _bias_shape(n, shapes: dict) -> tuple | None:
     """The static shape of a Conv's or ConvTranspose's bias (input 2), None where it has none or it is not static."""
     b = shapes.get(n.input[2], (0, None))[1] if len(n.input) > 2 and n.input[2] else None
