@@ -19,6 +19,10 @@
   count ("Calculated output dimension is negative") and MLAS's pooling of a negative ``SAME_*`` padding (a stride
   longer than the kernel: "padding values must be non-negative") were planned though onnxruntime refuses to run
   them.
+* Nodes onnxruntime's kernels refuse to run, found by the same sweep over other ops, were planned: an LRN of a
+  non-4-D input, a MaxUnpool whose computed output is not positive along an axis, a GridSample of an input empty
+  along a spatial axis, a Conv with ``auto_pad`` ``SAME_*`` of an input empty along a spatial axis. Each is refused
+  naming the node.
 """
 
 from __future__ import annotations
@@ -221,3 +225,53 @@ def test_same_pooling_onnxruntime_refuses_is_refused(op, x, attrs, opset, why):
         sess.run(None, {"x": np.ones(x, np.float32)})
     with pytest.raises(GraphError, match=f"node 'pool' \\({op}\\): .*{why}"):
         import_onnx(model)
+
+
+# --- kernels onnxruntime refuses to run ------------------------------------------------------------------------------
+
+def _one(op, x, inits=(), ins=("x",), **attrs):
+    g = helper.make_graph([helper.make_node(op, list(ins), ["y"], name="n", **attrs)], "g", [V("x", T.FLOAT, x)],
+                          [V("y", T.FLOAT, None)], initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+_W = numpy_helper.from_array
+
+
+@pytest.mark.parametrize("case", ["LRN 3-D", "LRN 5-D", "MaxUnpool", "GridSample", "Conv SAME"])
+def test_a_node_onnxruntime_s_kernel_refuses_is_refused(case):
+    model, why = {
+        "LRN 3-D": (_one("LRN", [1, 2, 3], size=3), "its input 'x' is 3-D .* takes only 4-D input"),
+        "LRN 5-D": (_one("LRN", [1, 2, 3, 3, 3], size=3), "its input 'x' is 5-D"),
+        "MaxUnpool": (_one("MaxUnpool", [1, 1, 1, 2], [_W(np.zeros([1, 1, 1, 2], np.int64), "i")], ("x", "i"),
+                           kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]),
+                      "along dimension 2 .* make an output of 0; .*Computed output dimension is not positive"),
+        "GridSample": (_one("GridSample", [1, 2, 0, 3], [_W(np.zeros([1, 2, 2, 2], np.float32), "g")], ("x", "g")),
+                       "empty along spatial dimension 2; onnxruntime refuses"),
+        "Conv SAME": (_one("Conv", [1, 1, 0], [_W(np.ones([1, 1, 1], np.float32), "w")], ("x", "w"),
+                           auto_pad="SAME_UPPER"), "empty along dimension 2, which its auto_pad SAME_UPPER makes"),
+    }[case]
+    x = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception):   # noqa: B017, PT011 (onnxruntime's own Fail)
+        sess.run(None, {"x": np.ones(x, np.float32)})
+    with pytest.raises(GraphError, match=f"node 'n' \\({model.graph.node[0].op_type}\\): .*{why}"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("case", ["LRN 4-D", "MaxUnpool", "GridSample", "Conv SAME"])
+def test_the_same_nodes_onnxruntime_runs_are_planned(case):
+    model = {
+        "LRN 4-D": _one("LRN", [1, 2, 3, 3], size=3),
+        "MaxUnpool": _one("MaxUnpool", [1, 1, 2, 2], [_W(np.zeros([1, 1, 2, 2], np.int64), "i")], ("x", "i"),
+                          kernel_shape=[2, 2], strides=[1, 1], pads=[1, 1, 1, 1]),
+        "GridSample": _one("GridSample", [1, 2, 3, 3], [_W(np.zeros([1, 0, 2, 2], np.float32), "g")], ("x", "g")),
+        "Conv SAME": _one("Conv", [0, 1, 3], [_W(np.ones([1, 1, 1], np.float32), "w")], ("x", "w"), auto_pad="SAME_UPPER"),
+    }[case]
+    x = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    want = _ort_bytes(model, {"x": np.ones(x, np.float32)})
+    assert import_onnx(model).tensor("y").size == want["y"]

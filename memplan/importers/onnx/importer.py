@@ -54,10 +54,12 @@ from .kernels import (
     check_expand_shape,
     check_gather_nd_batch,
     check_gqa_subsequent_prompt,
+    check_grid_sample_extent,
     check_group_norm_empty,
     check_integer_divisor,
     check_linear_attention_empty,
     check_llm_kernel_limits,
+    check_lrn_rank,
     check_onehot_depth,
     check_pad_constant_value,
     check_recurrent_operands,
@@ -69,6 +71,7 @@ from .kernels import (
     check_tensor_scatter_extent,
     check_topk_k,
     check_unbroadcast_variadic,
+    check_unpool_extent,
     check_vector_operands,
     check_zero_point_shapes,
 )
@@ -607,6 +610,9 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)
+        check_lrn_rank(n, where, shapes)
+        check_unpool_extent(n, where, shapes)
+        check_grid_sample_extent(n, where, shapes)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
         _check_enum_attributes(n, where)

@@ -248,7 +248,7 @@ def _check_conv(n, where: str, shapes: dict) -> None:
     refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
     refused as it is, naming the node: ONNX's inference checks none of these and sized an output onnxruntime
     never writes (a weight of the wrong channel count or ``kernel_shape``, a dilated ``SAME_*`` padding, an
-    input smaller than the dilated kernel: a zero-sized output). Checked only where the shapes are static."""
+    input smaller than the dilated kernel or, with ``SAME_*``, empty along a spatial axis: a zero-sized output). Checked only where the shapes are static."""
     if not ((n.op_type == "Conv" and n.domain in ("", "ai.onnx")) or (n.op_type == "FusedConv"
                                                                        and n.domain == ORT_DOMAIN)):
         return
@@ -283,6 +283,12 @@ def _check_conv(n, where: str, shapes: dict) -> None:
             return   # (ONNX's inference refuses it)
         if auto_pad in ("SAME_UPPER", "SAME_LOWER") and any(d != 1 for d in dil):
             why = f"its auto_pad {auto_pad} with dilations {dil} (onnxruntime supports only dilation 1 there)"
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER") and 0 in x[2:]:
+            # (round 73: ONNX's ceil(0 / stride) is an empty output, planned; onnxruntime's ConvAttributes refuses an
+            # output dimension of 0, "Invalid input shape")
+            i = x[2:].index(0)
+            why = (f"its input {n.input[0]!r} ({list(x)}) is empty along dimension {2 + i}, which its auto_pad "
+                   f"{auto_pad} makes an empty output dimension")
         elif auto_pad in ("NOTSET", "VALID"):
             total = [0] * spatial if auto_pad == "VALID" else [pads[i] + pads[i + spatial] for i in range(spatial)]
             small = [i for i in range(spatial) if x[2 + i] + total[i] < dil[i] * (w[2 + i] - 1) + 1]
