@@ -23,6 +23,11 @@
   non-4-D input, a MaxUnpool whose computed output is not positive along an axis, a GridSample of an input empty
   along a spatial axis, a Conv with ``auto_pad`` ``SAME_*`` of an input empty along a spatial axis. Each is refused
   naming the node.
+* A ``value_info`` of an If branch or a Loop body that onnxruntime's inference of the subgraph contradicts as it loads
+  the model (a value of the subgraph's own of another element type; a value of the graph around it of another
+  element type, rank, or fixed dimension of an initializer or graph input) was dropped by the expansion and the
+  model planned; each is now held against the expanded graph, in the branch taken, the branch not taken and both
+  branches of an If on a run-time condition, and refused naming the node and the declaration.
 """
 
 from __future__ import annotations
@@ -275,3 +280,66 @@ def test_the_same_nodes_onnxruntime_runs_are_planned(case):
     x = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     want = _ort_bytes(model, {"x": np.ones(x, np.float32)})
     assert import_onnx(model).tensor("y").size == want["y"]
+
+
+# --- a subgraph's value_info onnxruntime's inference contradicts ----------------------------------------------------
+
+def _if_model(vi, cond):
+    """An If whose then_branch declares ``vi``; ``cond``: "fed" (a graph input), True or False (an initializer)."""
+    then = helper.make_graph([helper.make_node("Add", ["x", "w"], ["a"]), helper.make_node("Neg", ["a"], ["a2"])],
+                             "then", [], [V("a2", T.FLOAT, None)], value_info=vi)
+    other = helper.make_graph([helper.make_node("Mul", ["x", "x"], ["b"])], "else", [], [V("b", T.FLOAT, [2, 3])])
+    inits = [numpy_helper.from_array(np.ones((2, 3), np.float32), "w")]
+    inputs = [V("x", T.FLOAT, [2, 3])]
+    if cond == "fed":
+        inputs.insert(0, V("c", T.BOOL, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(cond), "c"))
+    return _model([helper.make_node("If", ["c"], ["y"], name="if", then_branch=then, else_branch=other)], inputs,
+                  [V("y", T.FLOAT, None)], inits)
+
+
+_REFUSED_VI = {"own dtype": ([V("a", T.INT64, [2, 3])], "declares 'a' tensor\\(int64\\), but its value"),
+               "outer rank": ([V("x", T.FLOAT, [5])], "declares 'x', a value of the graph around it, \\[5\\], but "
+                                                      "that value is \\[2, 3\\]"),
+               "outer dims": ([V("x", T.FLOAT, [3, 2])], "'x', a value of the graph around it, \\[3, 2\\]"),
+               "outer dtype": ([V("x", T.INT64, [2, 3])], "'x', a value of the graph around it, tensor\\(int64\\)"),
+               "initializer dims": ([V("w", T.FLOAT, [5, 5])], "'w', a value of the graph around it, \\[5, 5\\]")}
+
+
+@pytest.mark.parametrize("cond", ["fed", True, False])
+@pytest.mark.parametrize("case", sorted(_REFUSED_VI))
+def test_a_subgraph_value_info_onnxruntime_refuses_is_refused(case, cond):
+    vi, why = _REFUSED_VI[case]
+    model = _if_model(vi, cond)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        with pytest.raises(Exception, match="Graph attribute inferencing failed"):
+            ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    if case == "own dtype" and cond is False:   # (the branch not taken: ONNX's inference of it names the node)
+        why = "its then_branch \\(not taken\\): its node 'Add_0': ONNX's inference fails"
+    with pytest.raises(GraphError, match=f"node 'if' \\(If\\): .*{why}"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("cond", ["fed", True, False])
+@pytest.mark.parametrize("vi", [[V("a", T.FLOAT, [5])], [V("x", T.FLOAT, ["n", 3])], [V("x", T.FLOAT, [2, 3])],
+                                [V("a", T.FLOAT, None), V("w", T.FLOAT, [2, "m"])]])
+def test_a_subgraph_value_info_onnxruntime_merges_is_planned(vi, cond):
+    model = _if_model(vi, cond)
+    feeds = {"x": np.ones((2, 3), np.float32)} | ({"c": np.array(True)} if cond == "fed" else {})
+    assert import_onnx(model).tensor("y").size == _ort_bytes(model, feeds)["y"] == 24
+
+
+def test_a_loop_body_value_info_of_an_outer_value_is_held_against_it():
+    body = helper.make_graph([helper.make_node("Identity", ["c_in"], ["c_out"]), helper.make_node("Add", ["v", "x"], ["v2"])],
+                             "body", [V("i", T.INT64, []), V("c_in", T.BOOL, []), V("v", T.FLOAT, None)],
+                             [V("c_out", T.BOOL, []), V("v2", T.FLOAT, None)], value_info=[V("x", T.FLOAT, [7])])
+    n = numpy_helper.from_array(np.array(3, np.int64), "n")
+    model = _model([helper.make_node("Loop", ["n", "", "x"], ["vf"], name="loop", body=body)], [V("x", T.FLOAT, [2, 3])],
+                   [V("vf", T.FLOAT, None)], [n])
+    with pytest.raises(GraphError, match=r"node 'loop' \(Loop\): its body's value_info declares 'x', a value of the "
+                                         r"graph around it, \[7\], but that value is \[2, 3\]"):
+        import_onnx(model)
