@@ -22,7 +22,9 @@
 * Nodes onnxruntime's kernels refuse to run, found by the same sweep over other ops, were planned: an LRN of a
   non-4-D input, a MaxUnpool whose computed output is not positive along an axis, a GridSample of an input empty
   along a spatial axis, a Conv with ``auto_pad`` ``SAME_*`` of an input empty along a spatial axis. Each is refused
-  naming the node.
+  naming the node. So is a ConvTranspose of an input empty along a spatial axis with an ``output_padding`` or an
+  ``output_shape`` (onnxruntime's check computes the input back from the output dividing toward zero, and wants a
+  positive input where ``output_shape`` is given).
 * A ``value_info`` of an If branch or a Loop body that onnxruntime's inference of the subgraph contradicts as it loads
   the model (a value of the subgraph's own of another element type; a value of the graph around it of another
   element type, rank, or fixed dimension of an initializer or graph input) was dropped by the expansion and the
@@ -342,4 +344,23 @@ def test_a_loop_body_value_info_of_an_outer_value_is_held_against_it():
                    [V("vf", T.FLOAT, None)], [n])
     with pytest.raises(GraphError, match=r"node 'loop' \(Loop\): its body's value_info declares 'x', a value of the "
                                          r"graph around it, \[7\], but that value is \[2, 3\]"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("x, attrs", [
+    ([2, 1, 0], dict(strides=[2], output_padding=[1])),
+    ([2, 2, 0], dict(strides=[3], auto_pad="VALID", output_padding=[1])),
+    ([1, 2, 0], dict(strides=[1], auto_pad="SAME_UPPER", output_shape=[2])),
+])
+def test_a_conv_transpose_of_an_empty_input_onnxruntime_refuses_is_refused(x, attrs):
+    w = numpy_helper.from_array(np.ones([x[1], 1, 3], np.float32), "w")
+    model = _one("ConvTranspose", x, [w], ("x", "w"), **attrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception):   # noqa: B017, PT011 (onnxruntime's own Fail)
+        sess.run(None, {"x": np.ones(x, np.float32)})
+    with pytest.raises(GraphError, match=r"node 'n' \(ConvTranspose\): .*onnxruntime refuses to run it"):
         import_onnx(model)

@@ -474,11 +474,14 @@ def _conv_transpose_refused(attrs: dict, x: list[int], kernel: list[int]) -> str
         full = (x[i] - 1) * strides[i] + reach + adj[i]
         if dims[i] <= 0:
             return f"its output would be {dims[i]} long along spatial dimension {i} (input {x[i]})"
+        if out and x[i] <= 0:   # (round 73: onnxruntime, "Input spatial dimension must be positive")
+            return f"its input is empty along spatial dimension {i}, which its output_shape {out} cannot be made from"
         padding = max(0, full - dims[i]) if out or auto_pad != "NOTSET" else pads[i] + pads[i + spatial]
-        if (dims[i] + padding - reach) // strides[i] + 1 != x[i]:
+        # (divided toward zero, as onnxruntime's C++ does: of an empty input, -1 // 2 + 1 is 0, its check's 1)
+        if _trunc_div(dims[i] + padding - reach, strides[i]) + 1 != x[i]:
             given = f"output_shape {out}" if out else f"output_padding {adj}"
             return (f"its {given} makes a spatial dimension {i} of {dims[i]}, from which onnxruntime computes back an "
-                    f"input of {(dims[i] + padding - reach) // strides[i] + 1}, not its input's {x[i]}")
+                    f"input of {_trunc_div(dims[i] + padding - reach, strides[i]) + 1}, not its input's {x[i]}")
     return ""
 
 
