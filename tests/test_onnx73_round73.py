@@ -25,6 +25,8 @@
   naming the node. So is a ConvTranspose of an input empty along a spatial axis with an ``output_padding`` or an
   ``output_shape`` (onnxruntime's check computes the input back from the output dividing toward zero, and wants a
   positive input where ``output_shape`` is given).
+* A node whose name holds a line break (``"bad\\nnode"``) that ONNX's inference fails on was refused with the first line
+  of onnx's message, cut inside the name: the reason was lost. The name is given to inference escaped.
 * A ``value_info`` of an If branch or a Loop body that onnxruntime's inference of the subgraph contradicts as it loads
   the model (a value of the subgraph's own of another element type; a value of the graph around it of another
   element type, rank, or fixed dimension of an initializer or graph input) was dropped by the expansion and the
@@ -364,3 +366,14 @@ def test_a_conv_transpose_of_an_empty_input_onnxruntime_refuses_is_refused(x, at
         sess.run(None, {"x": np.ones(x, np.float32)})
     with pytest.raises(GraphError, match=r"node 'n' \(ConvTranspose\): .*onnxruntime refuses to run it"):
         import_onnx(model)
+
+
+@pytest.mark.parametrize("name", ["bad\nnode", "a\u2028b", "x\ry"])
+def test_an_inference_error_on_a_node_named_over_lines_keeps_its_reason(name):
+    model = _model([helper.make_node("MatMul", ["x", "x"], ["o"], name=name)], [V("x", T.FLOAT, [2, 3])],
+                   [V("o", T.FLOAT, None)])
+    with pytest.raises(GraphError) as err:
+        import_onnx(model)
+    text = str(err.value)
+    assert len(text.splitlines()) == 1 and f"node name: {repr(name)[1:-1]})" in text
+    assert "Incompatible dimensions for matrix multiplication" in text

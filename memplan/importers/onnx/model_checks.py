@@ -1170,9 +1170,11 @@ def _name_by_ids(g2, ids: list[str]) -> None:
     Why: onnx's inference errors name a node by its ONNX name ("node name: ins"), and where two nodes share a name
     (or have none, or a nameless one is ``SequenceInsert_3`` in one count and another in the copy, whose stood-in
     constants are left out) the node blamed was another than the one at fault: a SequenceInsert of an int64 tensor
-    into a float sequence, second of two nodes named ``ins``, was reported as ``ins``, the valid first one."""
+    into a float sequence, second of two nodes named ``ins``, was reported as ``ins``, the valid first one.
+    An id holding a line break is given escaped (``bad\\nnode``): the error is the first line of onnx's message, which
+    was cut inside the node's name, losing what inference found (round 73)."""
     for n, nid in zip(g2.node, ids):
-        n.name = nid
+        n.name = nid if len(f"{nid}.".splitlines()) == 1 else repr(nid)[1:-1]
 
 
 def _repeated_name(nodes) -> tuple[str, int, int] | None:
