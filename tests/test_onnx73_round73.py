@@ -25,6 +25,8 @@
   naming the node. So is a ConvTranspose of an input empty along a spatial axis with an ``output_padding`` or an
   ``output_shape`` (onnxruntime's check computes the input back from the output dividing toward zero, and wants a
   positive input where ``output_shape`` is given).
+* An ``ai.onnx.ml`` SVMClassifier / SVMRegressor without ``kernel_params`` (optional in ONNX's schema) was planned;
+  onnxruntime's kernel reads it unconditionally and refuses to load the model. Refused naming the node.
 * A node whose name holds a line break (``"bad\\nnode"``) that ONNX's inference fails on was refused with the first line
   of onnx's message, cut inside the name: the reason was lost. The name is given to inference escaped.
 * A ``value_info`` of an If branch or a Loop body that onnxruntime's inference of the subgraph contradicts as it loads
@@ -377,3 +379,26 @@ def test_an_inference_error_on_a_node_named_over_lines_keeps_its_reason(name):
     text = str(err.value)
     assert len(text.splitlines()) == 1 and f"node name: {repr(name)[1:-1]})" in text
     assert "Incompatible dimensions for matrix multiplication" in text
+
+
+@pytest.mark.parametrize("op", ["SVMClassifier", "SVMRegressor"])
+@pytest.mark.parametrize("kernel_params", [None, [0.1, 0.0, 3.0]])
+def test_an_svm_without_kernel_params_is_refused_as_onnxruntime_refuses_it(op, kernel_params):
+    kw = dict(coefficients=[1.0], support_vectors=[1.0, 1.0, 1.0], rho=[0.0], kernel_type="LINEAR")
+    kw.update(dict(vectors_per_class=[1, 0], classlabels_ints=[0, 1]) if op == "SVMClassifier" else dict(n_supports=1))
+    if kernel_params is not None:
+        kw["kernel_params"] = kernel_params
+    outs = ["label", "y"] if op == "SVMClassifier" else ["y"]
+    g = helper.make_graph([helper.make_node(op, ["x"], outs, name="svm", domain="ai.onnx.ml", **kw)], "g",
+                          [V("x", T.FLOAT, [4, 3])], [onnx.ValueInfoProto(name=o) for o in outs])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
+                              ir_version=8)
+    if kernel_params is None:
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        with pytest.raises(Exception, match="No attribute with this name is defined"):
+            ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        with pytest.raises(GraphError, match=f"node 'svm' \\({op}\\): it has no kernel_params attribute"):
+            import_onnx(model)
+    else:
+        assert import_onnx(model).tensor("y").size == _ort_bytes(model, {"x": np.ones((4, 3), np.float32)})["y"]

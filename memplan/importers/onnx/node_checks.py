@@ -1124,6 +1124,12 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
     if op == "TreeEnsembleRegressor" and "n_targets" in attrs and attrs["n_targets"].i < 1:
         raise GraphError(f"{where}: its attribute n_targets is {attrs['n_targets'].i}, but it must be at least 1 (one "
                          "column of output per target); onnxruntime refuses the model")
+    if op in ("SVMClassifier", "SVMRegressor") and "kernel_params" not in attrs:
+        # (round 73: onnxruntime's SVMCommon reads it with GetAttrs, which fails where it is absent, though ONNX's
+        # schema makes it optional; planned before)
+        raise GraphError(f"{where}: it has no kernel_params attribute, which onnxruntime's {op} kernel requires (it "
+                         "refuses to load the model: \"No attribute with this name is defined\"); give it "
+                         "kernel_params (gamma, coef0, degree), as converters write it")
     if op == "SVMClassifier":
         strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
         classes = strings or (len(attrs["classlabels_ints"].ints) if "classlabels_ints" in attrs else 0)
