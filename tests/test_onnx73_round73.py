@@ -15,7 +15,8 @@
   the error now says where that node is, as errors naming it as ``node 'MatMul_1'`` did.
 * MaxPool / AveragePool / LpPool with ``auto_pad`` ``SAME_*``, as onnxruntime 1.32's ``PoolAttributes`` counts their
   windows (a random sweep of pooling attributes against onnxruntime): a dilated kernel past a short input makes 1
-  window or 0 where ONNX's rule (``ceil(in / stride)``) counts more, and was planned at ONNX's count; a negative
+  window or 0 where ONNX's rule (``ceil(in / stride)``) counts more, and was planned at ONNX's count (so was, at
+  opsets 22 and later, any pool in ``ceil_mode`` of a kernel past its padded input: ONNX counts 1 window); a negative
   count ("Calculated output dimension is negative") and MLAS's pooling of a negative ``SAME_*`` padding (a stride
   longer than the kernel: "padding values must be non-negative") were planned though onnxruntime refuses to run
   them.
@@ -206,6 +207,13 @@ _NP = {T.FLOAT: np.float32, T.DOUBLE: np.float64}
     ("AveragePool", [1, 1, 5], dict(kernel_shape=[1], strides=[3], auto_pad="SAME_LOWER", ceil_mode=1,
                                     count_include_pad=1), 17, T.FLOAT, ("y",)),
     ("LpPool", [1, 1, 3], dict(kernel_shape=[2], strides=[3], auto_pad="SAME_UPPER"), 18, T.FLOAT, ("y",)),
+    # ceil_mode from opset 22 (ONNX's rule counts 1 window of a kernel past the input; onnxruntime none)
+    ("MaxPool", [1, 4, 2], dict(kernel_shape=[4], strides=[2], auto_pad="VALID", ceil_mode=1), 28, T.FLOAT, ("y",)),
+    ("MaxPool", [2, 4, 1, 8], dict(kernel_shape=[4, 1], strides=[3, 3], ceil_mode=1), 28, T.FLOAT, ("y",)),
+    ("AveragePool", [2, 2, 6, 1], dict(kernel_shape=[4, 3], strides=[3, 2], ceil_mode=1, count_include_pad=1), 27,
+     T.FLOAT, ("y",)),
+    ("LpPool", [2, 1, 3, 6], dict(kernel_shape=[4, 4], strides=[3, 2], dilations=[2, 2], ceil_mode=1), 22, T.FLOAT,
+     ("y",)),
 ])
 def test_same_pooling_is_planned_at_onnxruntime_s_count(op, x, attrs, opset, dtype, outputs):
     model = _pool(op, x, opset, dtype, outputs, **attrs)
@@ -224,6 +232,8 @@ def test_same_pooling_is_planned_at_onnxruntime_s_count(op, x, attrs, opset, dty
      r"pads dimension 2 of its input 'x' \(\[1, 1, 3\]\) by -1 .*padding values must be non-negative"),
     ("AveragePool", [1, 1, 4, 4], dict(kernel_shape=[1, 1], strides=[2, 2], auto_pad="SAME_LOWER"), 11,
      "pads dimension 2 .* by -1"),
+    ("MaxPool", [1, 1, 1], dict(kernel_shape=[4], strides=[2], dilations=[2], pads=[0, 2], ceil_mode=1), 23,
+     "pads 0 \\+ 2\\) makes -1 windows"),
 ])
 def test_same_pooling_onnxruntime_refuses_is_refused(op, x, attrs, opset, why):
     model = _pool(op, x, opset, **attrs)

@@ -246,13 +246,10 @@ def _pool_windows(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
     out = {}
     for i in range(spatial):
         size, stride, windows = x[2 + i], strides[i], y[2 + i]
-        total = 0 if auto_pad == b"VALID" else pads[i] + pads[i + spatial]
-        if auto_pad not in (b"SAME_UPPER", b"SAME_LOWER") and size + total < dilations[i] * (kernel[i] - 1) + 1:
-            continue   # (a kernel past its padded input: refused where ONNX's inference makes it negative)
         ort, _head, _needed = ort_pool_extent(auto_pad, size, stride, kernel[i], dilations[i],
                                               (pads[i], pads[i + spatial]), bool(ceil))
-        # (a SAME_* pool of a dilated kernel past a short input: 1 window or 0 where ONNX's rule counts more
-        # (round 73); a negative count is refused by ``_check_pool``)
+        # (a kernel past a short input, a SAME_* one dilated or any in ceil_mode from opset 22: 1 window or 0
+        # where ONNX's rule counts more (round 73); a negative count is refused by ``_check_pool``)
         if 0 <= ort < windows:
             out[2 + i] = ort
     return out

@@ -335,10 +335,10 @@ SAME_POOLS = frozenset({"MaxPool", "AveragePool", "LpPool"})
 
 
 def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
-    """A MaxPool, AveragePool or LpPool with ``auto_pad`` ``SAME_UPPER`` / ``SAME_LOWER`` that onnxruntime refuses to
-    run is refused naming the node: one whose count of windows along an axis comes out negative
-    (``ort_pool_extent``: a dilated kernel much longer than a short input, "Calculated output dimension is
-    negative"), and a MaxPool (one output, no dilation) or an AveragePool before opset 19 (not both in ``ceil_mode``
+    """A MaxPool, AveragePool or LpPool that onnxruntime refuses to run is refused naming the node: one whose count of
+    windows along an axis comes out negative (``ort_pool_extent``: a kernel, dilated, much longer than a short input,
+    "Calculated output dimension is negative"; ONNX's inference of opset 22 on counts 1 in ``ceil_mode``), and, with
+    ``auto_pad`` ``SAME_UPPER`` / ``SAME_LOWER``, a MaxPool (one output, no dilation) or an AveragePool before opset 19 (not both in ``ceil_mode``
     and ``count_include_pad``) of float or float16 whose stride is longer than its kernel so that the ``SAME_*``
     padding it needs is negative (MLAS's pooling: "padding values must be non-negative"; its other kernels, those
     of double or 8-bit data, with an ``Indices`` output or a dilation, and AveragePool-19's run it). Why: ONNX's inference sizes every such output ``ceil(in / stride)``, and
@@ -348,8 +348,6 @@ def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
         return
     attrs = {a.name: a for a in n.attribute}
     auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
-    if auto_pad not in (b"SAME_UPPER", b"SAME_LOWER"):
-        return
     elem, x = shapes.get(n.input[0], (0, None))
     if x is None or not all(isinstance(d, int) for d in x) or len(x) < 3:
         return
@@ -358,7 +356,9 @@ def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
     strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
     dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
     ceil = bool(attrs["ceil_mode"].i) if "ceil_mode" in attrs else False
-    if not len(kernel) == len(strides) == len(dilations) == spatial or min(strides + dilations) < 1:
+    pads = list(attrs["pads"].ints) if "pads" in attrs and auto_pad in (b"NOTSET", b"") else [0] * 2 * spatial
+    if not len(kernel) == len(strides) == len(dilations) == spatial or min(strides + dilations) < 1 \
+            or len(pads) != 2 * spatial:
         return   # (ONNX's inference or onnxruntime's attribute checks refuse it)
     mlas = elem in (1, 10) and (
         (n.op_type == "MaxPool" and len([o for o in n.output if o]) == 1 and all(d == 1 for d in dilations))
@@ -366,13 +366,15 @@ def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
             ceil and "count_include_pad" in attrs and attrs["count_include_pad"].i)))
     for i in range(spatial):
         size = x[2 + i]
-        windows, _head, needed = ort_pool_extent(auto_pad, size, strides[i], kernel[i], dilations[i], (0, 0), ceil)
+        windows, _head, needed = ort_pool_extent(auto_pad, size, strides[i], kernel[i], dilations[i],
+                                                 (pads[i], pads[i + spatial]), ceil)
         if windows < 0:
             raise GraphError(f"{where}: along dimension {2 + i} of its input {n.input[0]!r} ({list(x)}) its kernel "
                              f"{kernel[i]} (dilation {dilations[i]}, stride {strides[i]}, auto_pad "
-                             f"{auto_pad.decode()}) makes {windows} windows as onnxruntime counts them; onnxruntime "
-                             "refuses to run it (\"Calculated output dimension is negative\")")
-        if mlas and needed < 0:
+                             f"{(auto_pad or b'NOTSET').decode()}, pads {pads[i]} + {pads[i + spatial]}) makes "
+                             f"{windows} windows as onnxruntime counts them; onnxruntime refuses to run it "
+                             "(\"Calculated output dimension is negative\")")
+        if mlas and needed < 0 and auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
             raise GraphError(f"{where}: its auto_pad {auto_pad.decode()} pads dimension {2 + i} of its input "
                              f"{n.input[0]!r} ({list(x)}) by {needed} (stride {strides[i]} longer than kernel "
                              f"{kernel[i]}); onnxruntime refuses to run it (\"padding values must be non-negative\")")
