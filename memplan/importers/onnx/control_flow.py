@@ -111,6 +111,17 @@ class StateShape(NamedTuple):
     why: str
 
 
+class DeclaredShape(NamedTuple):
+    """A value of the graph around a subgraph that the subgraph's ``value_info`` declares ``dims`` (an int per fixed
+    dimension, None per open one); ``why`` names the If, Loop or Scan and the declaration. Why: onnxruntime infers
+    each subgraph as it loads the model, merging such a declaration into the outer value's shape, and refuses the
+    model where their ranks or fixed dimensions differ ("Can't merge shape info", "Mismatch between number of
+    inferred and declared dimensions"); expanded, the declaration was gone and the model planned (round 73)."""
+    value: str
+    dims: list
+    why: str
+
+
 def scan_refusal(checks: Iterable, message: str) -> str | None:
     """The error naming the user's Loop, Scan or If where ``message`` (an inference failure) names a node that
     stacks a scan output or selects an If's output (``ScanCheck``); None where it names none."""
@@ -127,6 +138,11 @@ def check_types(checks: list, types: dict[str, str], shapes: dict | None = None)
     judged here) that the inferred ``types`` (value -> type text) or ``shapes`` (value -> (element type, dims), as
     ``fold._shapes`` gives them) contradict; a value of unknown type is not judged."""
     for c in checks:
+        if isinstance(c, DeclaredShape) and shapes is not None:
+            a = shapes.get(c.value, (0, None))[1]
+            if isinstance(a, tuple) and (len(a) != len(c.dims) or any(
+                    isinstance(x, int) and d is not None and x != d for x, d in zip(a, c.dims))):
+                raise GraphError(f"{c.why} is {_dims(a)} (onnxruntime refuses the model: \"Can't merge shape info\")")
         if isinstance(c, StateShape) and shapes is not None:
             a, b = shapes.get(c.value, (0, None))[1], shapes.get(c.like, (0, None))[1]
             if isinstance(a, tuple) and isinstance(b, tuple) and a != b and \
@@ -145,7 +161,7 @@ def check_types(checks: list, types: dict[str, str], shapes: dict | None = None)
         check_untaken_validity(untaken, flat[0])
     inferred = iter(_untaken_types(untaken, types, flat) if untaken else [])   # (one list each, in their order)
     for c in checks:
-        if isinstance(c, (ScanCheck, BranchShapes, StateShape)):
+        if isinstance(c, (ScanCheck, BranchShapes, StateShape, DeclaredShape)):
             continue
         if isinstance(c, UntakenBranch):
             for k, (value, other) in enumerate(zip(c.taken, next(inferred))):
@@ -223,6 +239,8 @@ class _Expander:
         self.held: Callable[[list[str]], dict[str, str]] | None = None
         #: the index of ``g`` the fed Ifs' sequence and optional outputs are found by (built at the first fed If)
         self.scope: Scope | None = None
+        self.value_info_checks: set[tuple[str, str]] = set()   # (check_value_info's, each added once)
+        self.main_dims: dict[str, list] | None = None   # (load_time_dims', made once asked)
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -311,6 +329,7 @@ class _Expander:
             if declared is not None:
                 self.type_checks.append(TypeCheck(inner, declared, None, f"{who}: its {what}'s output #{k} {o!r} is "
                                                   f"declared {declared}, but its value"))
+        self.check_value_info(body, mapping, outer, who, what)
         for v in body.input[fed_from:]:   # (a Loop body's loop-carried inputs, a Scan body's: what the node feeds
             #   them, against what the body declares; a Loop's iteration number and condition are expand_loop's)
             declared = self.declared(v)
@@ -318,6 +337,56 @@ class _Expander:
                 self.type_checks.append(TypeCheck(mapping[v.name], declared, None, f"{who}: its {what}'s input "
                                                   f"{v.name!r} is declared {declared}, but the value fed to it"))
         return result
+
+    def load_time_dims(self, name: str) -> list:
+        """The fixed dimensions (None where open) of the main graph's initializer or graph input ``name`` as the model
+        gives them, an empty list for any other value (its rank alone is judged)."""
+        if self.main_dims is None:
+            self.main_dims = {vi.name: [d.dim_value if d.HasField("dim_value") else None
+                                        for d in vi.type.tensor_type.shape.dim]
+                              for vi in self.g.input
+                              if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")}
+            self.main_dims.update((t.name, list(t.dims)) for t in self.g.initializer)
+        return self.main_dims.get(name, [])
+
+    def check_value_info(self, body, mapping: dict[str, str], outer: set[str], who: str, what: str) -> None:
+        """Hold each ``value_info`` of subgraph ``body`` against the value it declares once the expansion is inferred:
+        a value of the subgraph's own (renamed by ``mapping``) must have the declared element type (onnxruntime:
+        "Type Error ... does not match expected type"; a declared shape it merges leniently), a value of the graph
+        around (``outer``) the declared element type and rank and fixed dimensions (``DeclaredShape``). Why:
+        onnxruntime infers every subgraph as it loads the model and refuses those; inlined, the declarations were
+        dropped and the model planned (round 73)."""
+        seen = self.value_info_checks   # (a Loop body's: once, not per iteration)
+        for vi in body.value_info:
+            declared = self.declared(vi)
+            if vi.name in mapping:
+                if declared is not None:
+                    why = f"{who}: its {what}'s value_info declares {vi.name!r} {declared}, but its value"
+                    if (mapping[vi.name], why) not in seen:
+                        seen.add((mapping[vi.name], why))
+                        self.type_checks.append(TypeCheck(mapping[vi.name], declared, None, why))
+                continue
+            if vi.name not in outer:
+                continue
+            if declared is not None:
+                why = (f"{who}: its {what}'s value_info declares {vi.name!r}, a value of the graph around it, "
+                       f"{declared}, but that value")
+                if (vi.name, why) not in seen:
+                    seen.add((vi.name, why))
+                    self.type_checks.append(TypeCheck(vi.name, declared, None, why))
+            tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+            if tt is not None and tt.HasField("shape"):
+                dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+                text = _dims([d if d is not None else "" for d in dims])
+                # (a fixed dimension is held against what onnxruntime knows of the value as it loads the model: an
+                # initializer's dims, a graph input's declared fixed ones; not one --dim fixed, nor one a node makes)
+                known = self.load_time_dims(vi.name)
+                dims = [d if k < len(known) and known[k] is not None else None for k, d in enumerate(dims)]
+                why = (f"{who}: its {what}'s value_info declares {vi.name!r}, a value of the graph around it, "
+                       f"{text}, but that value")
+                if (vi.name, why) not in seen:
+                    seen.add((vi.name, why))
+                    self.type_checks.append(DeclaredShape(vi.name, dims, why))
 
     # -- the two ops ------------------------------------------------------------------------------------------------
     def expand_if(self, n, who: str, cond, outer: set[str]) -> None:
@@ -350,6 +419,7 @@ class _Expander:
         # (after the declarations, which say it first; then what the untaken branch's nodes make)
         self.type_checks.append(UntakenBranch(out, branches[other], self.onnx, self.model,
                                               f"{who}: its {other} (not taken)"))
+        self.check_value_info(branches[other], {}, outer, who, f"{other} (not taken)")
 
     def expand_fed_if(self, n, who: str, outer: set[str]) -> None:
         """An ``If`` whose condition only the run knows: both branches inlined (``<if id>/then/...``,

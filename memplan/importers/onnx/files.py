@@ -137,11 +137,21 @@ def _location_problem(base_dir: str, model_file: str | None, location: str) -> D
 
 
 def _count_problem(t, location: str) -> DataProblem | None:
-    """The first ``offset`` / ``length`` entry of external tensor ``t`` that is no byte count, or None."""
+    """The first ``offset`` / ``length`` entry of external tensor ``t`` that is no byte count, or None.
+
+    A byte count as onnxruntime parses it: ASCII digits alone (no sign, no space around them), an offset of at most
+    2**63 - 1 (a signed 64-bit integer), a length of at most 2**64 - 1. Why exactly: onnxruntime refuses to load a
+    model whose entry it cannot parse ("Failed to parse value"), whatever the file holds, and an offset of ``" 0"``,
+    ``"0\n"`` or 2**63 was planned (round 73; ``"+0"`` and ``"-4"`` were refused)."""
     for e in t.external_data:
-        if e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value.strip()) or int(e.value) < 0):
+        if e.key in ("offset", "length") and (not _DECIMAL.fullmatch(e.value) or e.value.startswith("-")
+                                              or int(e.value) > _COUNT_LIMIT[e.key]):
             return DataProblem(Reason.NO_BYTE_COUNT, location, e.key, e.value)
     return None
+
+
+#: the largest ``offset`` / ``length`` onnxruntime parses (its types: ``ptrdiff_t``, ``size_t``)
+_COUNT_LIMIT = {"offset": 2**63 - 1, "length": 2**64 - 1}
 
 
 def _check_external_data(onnx, model, base_dir: str | None, model_file: str | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...errors import GraphError
 from .common import _BITS, ORT_DOMAIN, _broadcast, _declared_type, _default_opset, _nbytes
-from .node_checks import _einsum_labels, _einsum_terms, _ml_shapes, _pad_amounts, _slice1_shape
+from .node_checks import _einsum_labels, _einsum_terms, _ml_shapes, _pad_amounts, _slice1_shape, ort_pool_extent
 
 
 def _range_lengths(start, limit, delta) -> tuple[int, int] | None:
@@ -246,17 +246,11 @@ def _pool_windows(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
     out = {}
     for i in range(spatial):
         size, stride, windows = x[2 + i], strides[i], y[2 + i]
-        head, total = (pads[i], pads[i] + pads[i + spatial]) if auto_pad in (b"NOTSET", b"") else (0, 0)
-        if auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
-            total = (-(-size // stride) - 1) * stride + kernel[i] - size
-            head = total // 2 if auto_pad == b"SAME_UPPER" else (total + 1) // 2
-        span = size + total - dilations[i] * (kernel[i] - 1) - 1
-        if span < 0:
-            continue
-        ort = (-(-span // stride) if ceil else span // stride) + 1
-        if ceil and ort > 1 and (ort - 1) * stride >= size + head:
-            ort -= 1
-        if ort < windows:
+        ort, _head, _needed = ort_pool_extent(auto_pad, size, stride, kernel[i], dilations[i],
+                                              (pads[i], pads[i + spatial]), bool(ceil))
+        # (a kernel past a short input, a SAME_* one dilated or any in ceil_mode from opset 22: 1 window or 0
+        # where ONNX's rule counts more (round 73); a negative count is refused by ``_check_pool``)
+        if 0 <= ort < windows:
             out[2 + i] = ort
     return out
 

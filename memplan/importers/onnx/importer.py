@@ -54,10 +54,12 @@ from .kernels import (
     check_expand_shape,
     check_gather_nd_batch,
     check_gqa_subsequent_prompt,
+    check_grid_sample_extent,
     check_group_norm_empty,
     check_integer_divisor,
     check_linear_attention_empty,
     check_llm_kernel_limits,
+    check_lrn_rank,
     check_onehot_depth,
     check_pad_constant_value,
     check_recurrent_operands,
@@ -69,6 +71,7 @@ from .kernels import (
     check_tensor_scatter_extent,
     check_topk_k,
     check_unbroadcast_variadic,
+    check_unpool_extent,
     check_vector_operands,
     check_zero_point_shapes,
 )
@@ -118,6 +121,7 @@ from .node_checks import (
     _check_operand_shapes,
     _check_ort_ranges,
     _check_pad_mode,
+    _check_pool,
     _check_prelu_slope,
     _check_quantize_params,
     _check_reduce_axes,
@@ -362,9 +366,11 @@ def _folded_values(onnx, sub, wanted: list[str], source: str, base_dir: str | No
 
 def _name_inlined(msg: str, node_ids: list[str], origins: list[str | None]) -> str:
     """``msg`` with the first node it names (``node 'Reshape_1'``) that an inlined function made followed by where
-    that node is in the model as written (``_inlined_origins``): the function, its body node and the call."""
+    that node is in the model as written (``_inlined_origins``): the function, its body node and the call. ONNX's
+    inference names a node its own way (``(op_type:MatMul, node name: MatMul_1)``), also followed (round 73: a
+    function body's MatMul of mismatched inputs was refused naming ``MatMul_1`` alone, a name the model lacks)."""
     for nid, where in zip(node_ids, origins):
-        if where is not None and f"node {nid!r}" in msg:
+        if where is not None and (f"node {nid!r}" in msg or f"node name: {nid})" in msg):
             return f"{msg} (node {nid!r} is {where})"
     return msg
 
@@ -607,12 +613,16 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
         check_vector_operands(n, where, shapes)
+        check_lrn_rank(n, where, shapes)
+        check_unpool_extent(n, where, shapes)
+        check_grid_sample_extent(n, where, shapes)
         _check_ml_node(n, where, shapes)
         _check_window_attributes(n, where)
         _check_enum_attributes(n, where)
         _check_transpose_perm(n, where, shapes)
         _check_reduce_axes(n, where, shapes)
         _check_conv(n, where, shapes)
+        _check_pool(n, where, shapes, opset)
         _check_conv_transpose(n, where, shapes)
         _check_op_attributes(n, where, shapes, facts["values"])
         _check_unique_axis(n, where, shapes)

@@ -882,6 +882,56 @@ def check_einsum_equation(n, where: str) -> None:
                          "shape inference may never return on such an equation")
 
 
+def check_lrn_rank(n, where: str, shapes: dict) -> None:
+    """An LRN whose input is not 4-D is refused naming the node: onnxruntime's only LRN kernel takes ``[N, C, H, W]``
+    ("X_shape.NumDimensions() == 4 was false"), where ONNX allows ``[N, C, D1, ..., Dk]`` and its inference sized
+    the output as the input (round 73: a 3-D or 5-D LRN was planned)."""
+    if n.op_type != "LRN" or not _default_domain(n) or not n.input or not n.input[0]:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is not None and len(x) != 4:
+        raise GraphError(f"{where}: its input {n.input[0]!r} is {len(x)}-D ({list(x)}); onnxruntime's LRN kernel takes "
+                         "only 4-D input [N, C, H, W] and refuses to run it")
+
+
+def check_unpool_extent(n, where: str, shapes: dict) -> None:
+    """A MaxUnpool whose computed output, ``(in - 1) * stride + kernel - pads``, is not positive along a spatial axis
+    is refused naming the node: onnxruntime's kernel computes it whatever ``output_shape`` says and refuses to run it
+    ("Computed output dimension is not positive"), where ONNX's inference planned an empty output (round 73)."""
+    if n.op_type != "MaxUnpool" or not _default_domain(n) or not n.input or not n.input[0]:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    kernel, strides, pads = (_attr(n, k) for k in ("kernel_shape", "strides", "pads"))
+    if x is None or not all(isinstance(d, int) for d in x) or len(x) < 3 or kernel is None:
+        return
+    spatial = len(x) - 2
+    k = list(kernel.ints)
+    s = list(strides.ints) if strides is not None else [1] * spatial
+    p = list(pads.ints) if pads is not None else [0] * 2 * spatial
+    if not len(k) == len(s) == spatial or len(p) != 2 * spatial:
+        return   # (ONNX's inference refuses it)
+    for i in range(spatial):
+        out = (x[2 + i] - 1) * s[i] + k[i] - p[i] - p[i + spatial]
+        if out <= 0:
+            raise GraphError(f"{where}: along dimension {2 + i} its input {n.input[0]!r} ({list(x)}), kernel {k[i]}, "
+                             f"stride {s[i]} and pads {p[i]} + {p[i + spatial]} make an output of {out}; onnxruntime "
+                             "refuses to run it (\"Computed output dimension is not positive\")")
+
+
+def check_grid_sample_extent(n, where: str, shapes: dict) -> None:
+    """A GridSample whose input is empty along a spatial axis is refused naming the node: onnxruntime's kernel refuses
+    to sample from it ("Input spatial dimensions must be non-empty for sampling"), whatever the grid, where ONNX's
+    inference sized the output by the grid (round 73: planned)."""
+    if n.op_type != "GridSample" or not _default_domain(n) or not n.input or not n.input[0]:
+        return
+    x = shapes.get(n.input[0], (0, None))[1]
+    if x is None or len(x) < 3 or 0 not in x[2:]:
+        return
+    i = list(x[2:]).index(0) + 2
+    raise GraphError(f"{where}: its input {n.input[0]!r} ({list(x)}) is empty along spatial dimension {i}; onnxruntime "
+                     "refuses to run it (\"Input spatial dimensions must be non-empty for sampling\")")
+
+
 def check_before_inference(n, where: str) -> None:
     """The checks of node ``n`` that must run before ONNX's shape inference sees the model, because inference (and
     onnxruntime loading the model) kills the process or never returns on what they refuse, instead of raising."""
@@ -911,6 +961,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]

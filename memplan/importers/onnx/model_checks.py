@@ -818,12 +818,22 @@ def _drop_ignored_declarations(model):
     ``value_info``) give differently with one element type (onnxruntime merges each into what the node makes, and
     its kernel writes that). The importer refused each ("declared twice with different types or shapes"). Two
     element types, and two shapes of a value an op onnx does not define makes (sized by its declaration alone), are
-    still refused (``_check_declarations``)."""
+    still refused (``_check_declarations``).
+
+    So is the type of a graph output that names a graph input or an initializer (round 73): onnxruntime runs such an
+    output by the input's declaration or the initializer's own type, as it runs a ``value_info`` of it, and returns
+    that. Given to inference, an output declaration of an input ``[2, 3]`` as a float of no shape (or ``["a", "b"]``)
+    replaced the input's shape there, and every node reading the input was refused ("value 'y' has no shape"); one
+    of another rank over an initializer was refused as "ONNX shape inference failed", naming no value. A ``Constant``
+    node's value is an initializer to onnxruntime (it turns each into one as it loads the model): a declaration of
+    it of another dtype is ignored too (it was refused as "Inferred elem type differs from existing elem type")."""
     import onnx
 
     g = model.graph
     given = ({v.name for v in g.input} | {t.name for t in g.initializer}
-             | {t.values.name for t in g.sparse_initializer})
+             | {t.values.name for t in g.sparse_initializer}
+             | {n.output[0] for n in g.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output})
+    typed_given = [k for k, vi in enumerate(g.output) if vi.name in given and vi.HasField("type")]
     standard = {o for n in g.node if n.domain in ("", "ai.onnx", "ai.onnx.ml")
                 and onnx.defs.has(n.op_type, "" if n.domain == "ai.onnx" else n.domain) for o in n.output if o}
     declared: dict[str, list] = {}
@@ -837,10 +847,12 @@ def _drop_ignored_declarations(model):
         if len(elems) <= 1 and any(len(a) != len(b) or any(x is not None and y is not None and x != y
                                                             for x, y in zip(a, b)) for a in shapes for b in shapes):
             unsure.add(name)
-    if not unsure and not any(vi.name in given for vi in g.value_info):
+    if not unsure and not typed_given and not any(vi.name in given for vi in g.value_info):
         return model
     copy = type(model)()
     copy.CopyFrom(model)
+    for k in typed_given:
+        copy.graph.output[k].ClearField("type")
     kept = [vi for vi in copy.graph.value_info if vi.name not in given]
     del copy.graph.value_info[:]
     copy.graph.value_info.extend(kept)
@@ -1158,9 +1170,11 @@ def _name_by_ids(g2, ids: list[str]) -> None:
     Why: onnx's inference errors name a node by its ONNX name ("node name: ins"), and where two nodes share a name
     (or have none, or a nameless one is ``SequenceInsert_3`` in one count and another in the copy, whose stood-in
     constants are left out) the node blamed was another than the one at fault: a SequenceInsert of an int64 tensor
-    into a float sequence, second of two nodes named ``ins``, was reported as ``ins``, the valid first one."""
+    into a float sequence, second of two nodes named ``ins``, was reported as ``ins``, the valid first one.
+    An id holding a line break is given escaped (``bad\\nnode``): the error is the first line of onnx's message, which
+    was cut inside the node's name, losing what inference found (round 73)."""
     for n, nid in zip(g2.node, ids):
-        n.name = nid
+        n.name = nid if len(f"{nid}.".splitlines()) == 1 else repr(nid)[1:-1]
 
 
 def _repeated_name(nodes) -> tuple[str, int, int] | None:

@@ -248,7 +248,7 @@ def _check_conv(n, where: str, shapes: dict) -> None:
     refuses (``ConvAttributes``: ``ValidateInputShape``, ``ComputeKernelShape``, ``InferPadsAndOutputShape``) is
     refused as it is, naming the node: ONNX's inference checks none of these and sized an output onnxruntime
     never writes (a weight of the wrong channel count or ``kernel_shape``, a dilated ``SAME_*`` padding, an
-    input smaller than the dilated kernel: a zero-sized output). Checked only where the shapes are static."""
+    input smaller than the dilated kernel or, with ``SAME_*``, empty along a spatial axis: a zero-sized output). Checked only where the shapes are static."""
     if not ((n.op_type == "Conv" and n.domain in ("", "ai.onnx")) or (n.op_type == "FusedConv"
                                                                        and n.domain == ORT_DOMAIN)):
         return
@@ -283,6 +283,12 @@ def _check_conv(n, where: str, shapes: dict) -> None:
             return   # (ONNX's inference refuses it)
         if auto_pad in ("SAME_UPPER", "SAME_LOWER") and any(d != 1 for d in dil):
             why = f"its auto_pad {auto_pad} with dilations {dil} (onnxruntime supports only dilation 1 there)"
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER") and 0 in x[2:]:
+            # (round 73: ONNX's ceil(0 / stride) is an empty output, planned; onnxruntime's ConvAttributes refuses an
+            # output dimension of 0, "Invalid input shape")
+            i = x[2:].index(0)
+            why = (f"its input {n.input[0]!r} ({list(x)}) is empty along dimension {2 + i}, which its auto_pad "
+                   f"{auto_pad} makes an empty output dimension")
         elif auto_pad in ("NOTSET", "VALID"):
             total = [0] * spatial if auto_pad == "VALID" else [pads[i] + pads[i + spatial] for i in range(spatial)]
             small = [i for i in range(spatial) if x[2 + i] + total[i] < dil[i] * (w[2 + i] - 1) + 1]
@@ -292,6 +298,86 @@ def _check_conv(n, where: str, shapes: dict) -> None:
                        f"{2 + i}, smaller than its kernel's {dil[i] * (w[2 + i] - 1) + 1} (dilated): an empty output")
     if why:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+def _trunc_div(a: int, b: int) -> int:
+    """``a / b`` rounded toward zero, as C++ divides int64s (Python's ``//`` rounds down: -1 // 2 is -1, C++ 0)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def ort_pool_extent(auto_pad: bytes, size: int, stride: int, kernel: int, dilation: int, pads: tuple[int, int],
+                    ceil: bool) -> tuple[int, int, int]:
+    """``(windows, pad_head, pad_needed)`` of onnxruntime 1.32's ``PoolAttributes`` along one spatial axis of a
+    pooling node: its ``SAME_*`` pads are those of an *undilated* kernel (``pad_needed`` = ``(ceil(size / stride) - 1)
+    * stride + kernel - size``, which may be negative), split in C++ integer division; its count of windows is
+    ``numerator / stride + 1`` where ``numerator`` = ``size + pads - dilation * (kernel - 1) - 1``, divided toward zero
+    (in ``ceil_mode`` rounded up, less a last window that would start at or past the end of the input and its leading
+    padding). Why exactly its arithmetic: a negative ``numerator`` (a dilated kernel past a short input) makes 1 window
+    or 0 where ONNX's rule counts more, and a negative count is refused ("Calculated output dimension is negative")."""
+    head, total = pads[0], pads[0] + pads[1]
+    if auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+        total = (_trunc_div(size + stride - 1, stride) - 1) * stride + kernel - size
+        head = _trunc_div(total, 2) if auto_pad == b"SAME_UPPER" else _trunc_div(total + 1, 2)
+    elif auto_pad == b"VALID":
+        head, total = 0, 0
+    numerator = size + total - dilation * (kernel - 1) - 1
+    if not ceil:
+        return _trunc_div(numerator, stride) + 1, head, total
+    windows = -(-numerator // stride) + 1
+    if (windows - 1) * stride >= size + head:
+        windows -= 1
+    return windows, head, total
+
+
+#: the pooling ops whose ``auto_pad`` ``SAME_*`` onnxruntime computes with ``ort_pool_extent``
+SAME_POOLS = frozenset({"MaxPool", "AveragePool", "LpPool"})
+
+
+def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
+    """A MaxPool, AveragePool or LpPool that onnxruntime refuses to run is refused naming the node: one whose count of
+    windows along an axis comes out negative (``ort_pool_extent``: a kernel, dilated, much longer than a short input,
+    "Calculated output dimension is negative"; ONNX's inference of opset 22 on counts 1 in ``ceil_mode``), and, with
+    ``auto_pad`` ``SAME_UPPER`` / ``SAME_LOWER``, a MaxPool (one output, no dilation) or an AveragePool before opset 19 (not both in ``ceil_mode``
+    and ``count_include_pad``) of float or float16 whose stride is longer than its kernel so that the ``SAME_*``
+    padding it needs is negative (MLAS's pooling: "padding values must be non-negative"; its other kernels, those
+    of double or 8-bit data, with an ``Indices`` output or a dilation, and AveragePool-19's run it). Why: ONNX's inference sizes every such output ``ceil(in / stride)``, and
+    the node was planned though onnxruntime never runs it (round 73). Checked only where the input's shape is
+    static."""
+    if n.op_type not in SAME_POOLS or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
+        return
+    attrs = {a.name: a for a in n.attribute}
+    auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
+    elem, x = shapes.get(n.input[0], (0, None))
+    if x is None or not all(isinstance(d, int) for d in x) or len(x) < 3:
+        return
+    spatial = len(x) - 2
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
+    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
+    ceil = bool(attrs["ceil_mode"].i) if "ceil_mode" in attrs else False
+    pads = list(attrs["pads"].ints) if "pads" in attrs and auto_pad in (b"NOTSET", b"") else [0] * 2 * spatial
+    if not len(kernel) == len(strides) == len(dilations) == spatial or min(strides + dilations) < 1 \
+            or len(pads) != 2 * spatial:
+        return   # (ONNX's inference or onnxruntime's attribute checks refuse it)
+    mlas = elem in (1, 10) and (
+        (n.op_type == "MaxPool" and len([o for o in n.output if o]) == 1 and all(d == 1 for d in dilations))
+        or (n.op_type == "AveragePool" and opset < 19 and not (
+            ceil and "count_include_pad" in attrs and attrs["count_include_pad"].i)))
+    for i in range(spatial):
+        size = x[2 + i]
+        windows, _head, needed = ort_pool_extent(auto_pad, size, strides[i], kernel[i], dilations[i],
+                                                 (pads[i], pads[i + spatial]), ceil)
+        if windows < 0:
+            raise GraphError(f"{where}: along dimension {2 + i} of its input {n.input[0]!r} ({list(x)}) its kernel "
+                             f"{kernel[i]} (dilation {dilations[i]}, stride {strides[i]}, auto_pad "
+                             f"{(auto_pad or b'NOTSET').decode()}, pads {pads[i]} + {pads[i + spatial]}) makes "
+                             f"{windows} windows as onnxruntime counts them; onnxruntime refuses to run it "
+                             "(\"Calculated output dimension is negative\")")
+        if mlas and needed < 0 and auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+            raise GraphError(f"{where}: its auto_pad {auto_pad.decode()} pads dimension {2 + i} of its input "
+                             f"{n.input[0]!r} ({list(x)}) by {needed} (stride {strides[i]} longer than kernel "
+                             f"{kernel[i]}); onnxruntime refuses to run it (\"padding values must be non-negative\")")
 
 
 def _bias_shape(n, shapes: dict) -> tuple | None:
@@ -390,11 +476,14 @@ def _conv_transpose_refused(attrs: dict, x: list[int], kernel: list[int]) -> str
         full = (x[i] - 1) * strides[i] + reach + adj[i]
         if dims[i] <= 0:
             return f"its output would be {dims[i]} long along spatial dimension {i} (input {x[i]})"
+        if out and x[i] <= 0:   # (round 73: onnxruntime, "Input spatial dimension must be positive")
+            return f"its input is empty along spatial dimension {i}, which its output_shape {out} cannot be made from"
         padding = max(0, full - dims[i]) if out or auto_pad != "NOTSET" else pads[i] + pads[i + spatial]
-        if (dims[i] + padding - reach) // strides[i] + 1 != x[i]:
+        # (divided toward zero, as onnxruntime's C++ does: of an empty input, -1 // 2 + 1 is 0, its check's 1)
+        if _trunc_div(dims[i] + padding - reach, strides[i]) + 1 != x[i]:
             given = f"output_shape {out}" if out else f"output_padding {adj}"
             return (f"its {given} makes a spatial dimension {i} of {dims[i]}, from which onnxruntime computes back an "
-                    f"input of {(dims[i] + padding - reach) // strides[i] + 1}, not its input's {x[i]}")
+                    f"input of {_trunc_div(dims[i] + padding - reach, strides[i]) + 1}, not its input's {x[i]}")
     return ""
 
 
@@ -1037,6 +1126,12 @@ def _check_ml_node(n, where: str, shapes: dict) -> None:
     if op == "TreeEnsembleRegressor" and "n_targets" in attrs and attrs["n_targets"].i < 1:
         raise GraphError(f"{where}: its attribute n_targets is {attrs['n_targets'].i}, but it must be at least 1 (one "
                          "column of output per target); onnxruntime refuses the model")
+    if op in ("SVMClassifier", "SVMRegressor") and "kernel_params" not in attrs:
+        # (round 73: onnxruntime's SVMCommon reads it with GetAttrs, which fails where it is absent, though ONNX's
+        # schema makes it optional; planned before)
+        raise GraphError(f"{where}: it has no kernel_params attribute, which onnxruntime's {op} kernel requires (it "
+                         "refuses to load the model: \"No attribute with this name is defined\"); give it "
+                         "kernel_params (gamma, coef0, degree), as converters write it")
     if op == "SVMClassifier":
         strings = len(attrs["classlabels_strings"].strings) if "classlabels_strings" in attrs else 0
         classes = strings or (len(attrs["classlabels_ints"].ints) if "classlabels_ints" in attrs else 0)

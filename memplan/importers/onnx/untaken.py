@@ -37,10 +37,15 @@ def _untaken_model(checks: list[UntakenBranch], types: dict[str, str]) -> tuple[
     nodes: list = []
     initializers: list = []
     outputs: list[list[str]] = []
+    typed: list = []   # (the element type each branch's value_info declares of a value of its own)
     for k, c in enumerate(checks):
         body = c.body
         free |= _free_names(body)
         mapping = {v: f"untaken/{k}/{v}" for v in _defined(body)}
+        # (its shape not: onnxruntime merges a declared shape of a subgraph's own value leniently, a type strictly)
+        typed.extend(helper.make_tensor_value_info(mapping[vi.name], vi.type.tensor_type.elem_type, None)
+                     for vi in body.value_info if vi.name in mapping and vi.type.HasField("tensor_type")
+                     and vi.type.tensor_type.elem_type)
         for t in body.initializer:
             copy = onnx.TensorProto()
             copy.CopyFrom(t)
@@ -68,7 +73,7 @@ def _untaken_model(checks: list[UntakenBranch], types: dict[str, str]) -> tuple[
             inputs.append(helper.make_tensor_value_info(v, weights[v].data_type, list(weights[v].dims)))
         else:
             inputs.append(helper.make_tensor_value_info(v, elem, None) if elem else helper.ValueInfoProto(name=v))
-    g = helper.make_graph(nodes, "untaken", inputs, [], initializers)
+    g = helper.make_graph(nodes, "untaken", inputs, [], initializers, value_info=typed)
     m = helper.make_model(g, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     m.functions.extend(model.functions)
     return m, outputs, initializers
