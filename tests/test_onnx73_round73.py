@@ -259,6 +259,17 @@ def _one(op, x, inits=(), ins=("x",), **attrs):
 _W = numpy_helper.from_array
 
 
+def _onnxruntime_fails_to_run(model, x) -> None:
+    """Assert onnxruntime loads ``model`` and refuses to run it on ones of shape ``x`` (its kernel's Fail)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match="Non-zero status code returned while running"):   # (onnxruntime's Fail)
+        sess.run(None, {"x": np.ones(x, np.float32)})
+
+
 @pytest.mark.parametrize("case", ["LRN 3-D", "LRN 5-D", "MaxUnpool", "GridSample", "Conv SAME"])
 def test_a_node_onnxruntime_s_kernel_refuses_is_refused(case):
     model, why = {
@@ -273,13 +284,7 @@ def test_a_node_onnxruntime_s_kernel_refuses_is_refused(case):
                            auto_pad="SAME_UPPER"), "empty along dimension 2, which its auto_pad SAME_UPPER makes"),
     }[case]
     x = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        so = ort.SessionOptions()
-        so.log_severity_level = 4
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    with pytest.raises(Exception, match="Non-zero status code returned while running"):   # (onnxruntime's Fail)
-        sess.run(None, {"x": np.ones(x, np.float32)})
+    _onnxruntime_fails_to_run(model, x)
     with pytest.raises(GraphError, match=f"node 'n' \\({model.graph.node[0].op_type}\\): .*{why}"):
         import_onnx(model)
 
@@ -369,13 +374,7 @@ def test_a_loop_body_value_info_of_an_outer_value_is_held_against_it():
 def test_a_conv_transpose_of_an_empty_input_onnxruntime_refuses_is_refused(x, attrs):
     w = numpy_helper.from_array(np.ones([x[1], 1, 3], np.float32), "w")
     model = _one("ConvTranspose", x, [w], ("x", "w"), **attrs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        so = ort.SessionOptions()
-        so.log_severity_level = 4
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    with pytest.raises(Exception, match="Non-zero status code returned while running"):   # (onnxruntime's Fail)
-        sess.run(None, {"x": np.ones(x, np.float32)})
+    _onnxruntime_fails_to_run(model, x)
     with pytest.raises(GraphError, match=r"node 'n' \(ConvTranspose\): .*onnxruntime refuses to run it"):
         import_onnx(model)
 

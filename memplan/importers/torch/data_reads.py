@@ -31,21 +31,27 @@ def _functions(cls: type) -> list[Any]:
     return out
 
 
-def _data_read(fn: Any) -> str:
-    """``FILE:LINE in FN: `CODE``` of the first ``X.data`` read in ``fn``'s source, else ""."""
+def _first_line(fn: Any, found: Any) -> str:
+    """``FILE:LINE in FN: `CODE``` of the first AST node of ``fn``'s source that ``found`` accepts, else "" (no
+    source, or none found)."""
     try:
         lines, start = inspect.getsourcelines(fn)
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError, IndentationError):
         return ""
-    reads = sorted(n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "data"
-                   and isinstance(n.ctx, ast.Load) and isinstance(n.value, (ast.Attribute, ast.Name, ast.Subscript)))
-    if not reads:
+    hits = sorted(n.lineno for n in ast.walk(tree) if found(n))
+    if not hits:
         return ""
-    k = reads[0] - 1
+    k = hits[0] - 1
     code = " ".join(lines[k].split())[:120]
     where = f"{inspect.getsourcefile(fn) or '?'}".rsplit("/", 1)[-1]
     return f"{where}:{start + k} in {fn.__name__}: `{code}`"
+
+
+def _data_read(fn: Any) -> str:
+    """``FILE:LINE in FN: `CODE``` of the first ``X.data`` read in ``fn``'s source, else ""."""
+    return _first_line(fn, lambda n: isinstance(n, ast.Attribute) and n.attr == "data" and isinstance(n.ctx, ast.Load)
+                       and isinstance(n.value, (ast.Attribute, ast.Name, ast.Subscript)))
 
 
 #: methods that run before or beside a call, never inside ``forward`` (``reset_parameters``' ``self.weight.data.
@@ -90,17 +96,6 @@ def data_read_advice(module: Any, message: str) -> str:
 def _vmap_call(fn: Any) -> str:
     """``FILE:LINE in FN: `CODE``` of the first call of ``vmap`` (``torch.vmap``, ``torch.func.vmap``, a bare
     ``vmap``) in ``fn``'s source, else ""."""
-    try:
-        lines, start = inspect.getsourcelines(fn)
-        tree = ast.parse(textwrap.dedent("".join(lines)))
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return ""
-    calls = sorted(n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and (
-        (isinstance(n.func, ast.Attribute) and n.func.attr == "vmap") or (isinstance(n.func, ast.Name)
-                                                                          and n.func.id == "vmap")))
-    if not calls:
-        return ""
-    k = calls[0] - 1
-    code = " ".join(lines[k].split())[:120]
-    where = f"{inspect.getsourcefile(fn) or '?'}".rsplit("/", 1)[-1]
-    return f"{where}:{start + k} in {fn.__name__}: `{code}`"
+    return _first_line(fn, lambda n: isinstance(n, ast.Call) and (
+        (isinstance(n.func, ast.Attribute) and n.func.attr == "vmap")
+        or (isinstance(n.func, ast.Name) and n.func.id == "vmap")))
