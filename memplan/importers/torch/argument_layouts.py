@@ -69,13 +69,19 @@ def argument_layouts_watched(torch: Any, module: Any, changed: list[str]) -> Ite
                                f"{list(now[0])} strides {list(now[1])})")
         metas.clear()
 
-    first = module.register_forward_pre_hook(before, with_kwargs=True, prepend=True)
-    last = module.register_forward_hook(after, with_kwargs=True, always_call=True)
+    hooks: list[Any] = []
+    try:
+        hooks.append(module.register_forward_pre_hook(before, with_kwargs=True, prepend=True))
+        hooks.append(module.register_forward_hook(after, with_kwargs=True, always_call=True))
+    except Exception:  # noqa: BLE001 - a module taking no hooks is not watched (a scripted one: "register_forward_
+        for hook in hooks:   # pre_hook is not supported on ScriptModules" was the refusal, not torch's own, round 73)
+            hook.remove()
+        hooks = []
     try:
         yield
     finally:
-        first.remove()
-        last.remove()
+        for hook in hooks:
+            hook.remove()
 
 
 def argument_layout_refusal(changed: list[str]) -> str:
