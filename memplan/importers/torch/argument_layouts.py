@@ -96,8 +96,8 @@ def argument_layout_refusal(changed: list[str]) -> str:
 def _byte_span(leaf: Any) -> tuple[int, int, int] | None:
     """(storage address, first byte, past the last byte) ``leaf`` spans in its storage, or None (no storage)."""
     try:
-        if leaf.numel() == 0:
-            return None
+        if leaf.numel() == 0 or leaf.is_meta:   # (a meta tensor's storage is at address 0, all of them: no bytes
+            return None                          # shared, and "share memory" blamed a failure on two of them)
         size = leaf.element_size()
         last = sum((n - 1) * s for n, s in zip(leaf.shape, leaf.stride()) if s > 0)
         start = leaf.storage_offset() * size
