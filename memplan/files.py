@@ -1037,8 +1037,10 @@ COMPRESSED = ((b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
 #: ``memplan show``), and what each is
 PICTURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"%PDF-", "a PDF document"), (b"\xff\xd8\xff", "a JPEG image"),
             (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"))
-#: a tar archive's mark: "ustar" at byte 257 of its first header (POSIX and GNU tar alike)
-_TAR_MARK = (257, b"ustar")
+#: a tar archive's mark at byte 257 of its first header: POSIX's "ustar\0", GNU's "ustar  \0". With its NUL byte, which
+#: no text holds: "ustar" alone there is also text (a valid graph whose name put "mustard" there was refused as a tar
+#: archive, round 73 review)
+_TAR_MARKS = (b"ustar\x00", b"ustar  \x00")
 #: byte-order marks of the wide encodings, longest first (UTF-32's little-endian mark starts with UTF-16's)
 _WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
               (b"\xfe\xff", "UTF-16"))
@@ -1073,8 +1075,7 @@ def text_trouble(data: bytes) -> str | None:
         if data.startswith(magic):
             return (f"{kind}, not text (a picture, such as 'memplan draw' writes: memplan reads graph and plan JSON and "
                     "minimalloc CSV, never a picture)")
-    at, mark = _TAR_MARK
-    if data[at:at + len(mark)] == mark:
+    if data[257:265].startswith(_TAR_MARKS):
         return "a tar archive, not text (extract the file from it first)"
     for bom, name in _WIDE_BOMS:
         if data.startswith(bom):

@@ -52,3 +52,29 @@ def test_meta_example_arguments_share_no_memory():
     assert overlapping_arguments(torch, Adds(), meta, None) == ""
     base = torch.ones(8)
     assert overlapping_arguments(torch, Adds(), (base[:6], base[2:]), None) == "'a' and 'b'"
+
+
+def test_text_with_ustar_at_a_tar_archive_s_mark_is_read_as_text(tmp_path):
+    """A tar archive is named by "ustar" at byte 257 with its NUL byte; "ustar" there alone is text (a graph whose name
+    put "mustard" there was refused as "a tar archive, not text")."""
+    import io
+    import json
+    import tarfile
+
+    from memplan.files import text_trouble
+
+    doc = {"format": "memplan.graph/1", "name": "", "tensors": [{"id": "t", "size": 64, "kind": "output"}],
+           "nodes": [{"id": "n", "inputs": [], "outputs": ["t"]}]}
+    start = json.dumps(doc).index('"name": "') + len('"name": "')
+    doc["name"] = "x" * (256 - start) + "mustard"
+    text = json.dumps(doc)
+    assert text[257:262] == "ustar"
+    (tmp_path / "g.json").write_text(text)
+    assert memplan.load_graph(tmp_path / "g.json").name == doc["name"]
+    for fmt in (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w", format=fmt) as tar:
+            info = tarfile.TarInfo("g.json")
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+        assert text_trouble(data.getvalue()) == "a tar archive, not text (extract the file from it first)"
