@@ -73,3 +73,12 @@ def test_no_node_or_an_unknown_one_changes_nothing(node):
     before = str(exc)
     add_source(exc, ep)
     assert str(exc) == before
+
+
+def test_a_second_call_adds_nothing_more():
+    ep = load_program(MaskedInNoGrad(), (torch.randn(3, 4),)).exported
+    exc = AtenExecutorError(_CAPTURE, _hop(ep), "wrap_with_set_grad_enabled")
+    add_source(exc, ep)
+    once = str(exc)
+    add_source(exc, ep)
+    assert str(exc) == once and once.count("inside it") == 1

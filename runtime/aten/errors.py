@@ -41,7 +41,7 @@ def add_source(exc: AtenExecutorError, exported: Any) -> None:
     except AttributeError:   # (no FX graph: nothing to name)
         return
     source = node_source(node)
-    if "cannot be captured" in str(exc.args[0]):
+    if "cannot be captured" in str(exc.args[0]) and "; inside it, node " not in str(exc.args[0]):
         source += _body_culprit(node)
     if source:
         exc.args = (str(exc.args[0]) + source, *exc.args[1:])
