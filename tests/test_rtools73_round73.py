@@ -55,3 +55,42 @@ def test_gpu_tools_with_pycuda_but_no_device_say_so_in_one_line(monkeypatch, cap
     assert err.count("\n") == 0 and "error: needs an NVIDIA GPU: pycuda finds no" in err, err
     assert (init_error or "no CUDA device here") in err
     assert not list(tmp_path.iterdir())   # (nothing written)
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--variants", ""], "--variants '': an empty value"),
+    (["--paths", ","], "--paths ',': an empty value"),
+    (["--variants", "f32,f32"], "--variants 'f32,f32': repeated value 'f32'"),
+    (["--paths", "aten, importer"], "value ' importer' has spaces around it"),
+    (["--only", ""], "--only '': an empty value"),
+    (["--only", ","], "--only ',': an empty value"),
+    (["--only", "resnet18,resnet18"], "repeated value 'resnet18'"),
+    (["--only", "resnet18", "--family", "timm"], "--only: unknown models resnet18 (see --list --family timm)"),
+    (["--skip", "resnet1"], "--skip: unknown models resnet1 (see --list)"),
+    (["--skip", ""], "--skip '': an empty value"),
+])
+def test_sweep_paths_lists_are_sets_of_known_names(capsys, argv, says):
+    """``runtime.aten.sweep_paths`` dropped empty list values: ``--variants ''`` or ``--paths ,`` built every one of
+    its 214 models, ran none of them and exited 0 (minutes on a CPU); ``--variants f32,f32`` ran f32 twice; ``--only
+    ''`` ran every model; ``--skip`` took a misspelt name and skipped nothing; ``--only ,`` said "unknown models"
+    naming none. Each is one line and exit 2 now, before any model is built (``--list`` too)."""
+    from needs import need
+
+    need("torch")
+    from runtime.aten.sweep_paths import main
+
+    for extra in ([], ["--list"]):
+        assert main([*argv, *extra]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and err.startswith("runtime.aten.sweep_paths: error: ") and says in err, err
+
+
+def test_sweep_paths_still_takes_its_lists(capsys):
+    from needs import need
+
+    need("torch")
+    from runtime.aten.sweep_paths import main
+
+    assert main(["--only", "resnet18,timm_vit_tiny", "--skip", "timm_vit_tiny", "--variants", "f32,dyn",
+                 "--paths", "importer,split", "--list"]) == 0
+    assert capsys.readouterr().out == "resnet18  (torchvision)\n"
