@@ -94,3 +94,24 @@ def test_sweep_paths_still_takes_its_lists(capsys):
     assert main(["--only", "resnet18,timm_vit_tiny", "--skip", "timm_vit_tiny", "--variants", "f32,dyn",
                  "--paths", "importer,split", "--list"]) == 0
     assert capsys.readouterr().out == "resnet18  (torchvision)\n"
+
+
+def test_aten_compile_takes_numpy_integers_for_streams_and_memory_budget():
+    """``memplan.plan`` takes any integer to Python (``np.int64``, a 0-d integer array) as the int it equals
+    (``named_options``); ``runtime.aten.compile`` refused ``streams=np.int64(2)`` ("streams must be an integer in
+    1..1024 or 'auto', not np.int64(2)") and ``memory_budget=np.int64(1 << 20)``. Same plan as with plain ints."""
+    from needs import need
+
+    torch = need("torch")
+    import numpy as np
+
+    from memplan.errors import BudgetError
+    from runtime.aten import compile
+
+    m, x = torch.nn.Linear(4, 4).eval(), torch.randn(2, 4)
+    want = compile(m, (x,), streams=2, memory_budget=1 << 20, cuda_graph=False)
+    got = compile(m, (x,), streams=np.int64(2), memory_budget=np.array(1 << 20), cuda_graph=False)
+    assert got.plan == want.plan
+    assert torch.equal(got(x), m(x).detach())
+    with pytest.raises(BudgetError, match="memory_budget must be a non-negative byte count"):
+        compile(m, (x,), memory_budget=np.float64(1 << 20))   # (a float stays refused, as memplan.plan refuses it)

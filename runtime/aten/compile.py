@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import memplan
-from memplan.errors import BudgetError
+from memplan.errors import BudgetError, plain_int
 from memplan.graph import Graph
 from memplan.optimize.candidates import check_options
 from memplan.planfile import Plan, check_plan_fields, check_plan_for
@@ -651,7 +651,10 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     """``compile``'s work (its docstring); appends the program to ``loaded`` once it has one."""
     import torch
 
-    # options first, named, before the export (seconds to minutes): a typo must not cost a model's export
+    # options first, named, before the export (seconds to minutes): a typo must not cost a model's export. An
+    # integer to Python (``np.int64(2)``, a 0-d integer array) is the plain int it equals, as ``memplan.plan`` takes
+    # it (``named_options``): compile refused ``streams=np.int64(2)`` and ``memory_budget=np.int64(1 << 30)``
+    streams, memory_budget = plain_int(streams), plain_int(memory_budget)
     check_options(streams, memory_budget, None)   # memplan's own rules (a bool is no stream count)
     check_solver_name(solver)
     SolveOptions(time_limit=time_limit)   # its rule for time_limit (a SolverError naming it)
