@@ -115,3 +115,15 @@ def test_aten_compile_takes_numpy_integers_for_streams_and_memory_budget():
     assert torch.equal(got(x), m(x).detach())
     with pytest.raises(BudgetError, match="memory_budget must be a non-negative byte count"):
         compile(m, (x,), memory_budget=np.float64(1 << 20))   # (a float stays refused, as memplan.plan refuses it)
+
+
+def test_bench_compile_refuses_trees_with_value_mode(capsys):
+    """``python -m runtime.aten.bench_compile --value-mode TREE`` ignored TREE: it measured this process's tree
+    (seconds), and read as a measurement of the tree given. Now one line, exit 2, before torch is imported."""
+    from runtime.aten.bench_compile import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--value-mode", "."])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and out == "" and err.count("\n") == 1, err
+    assert "error: --value-mode measures this tree alone: give no source trees with it (got .)" in err
