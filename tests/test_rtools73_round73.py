@@ -127,3 +127,25 @@ def test_bench_compile_refuses_trees_with_value_mode(capsys):
     out, err = capsys.readouterr()
     assert exit_.value.code == 2 and out == "" and err.count("\n") == 1, err
     assert "error: --value-mode measures this tree alone: give no source trees with it (got .)" in err
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--models", "googlenet-b1", "--compile", "inception_v3-b1"],
+     "--compile 'inception_v3-b1': inception_v3-b1 not in --models 'googlenet-b1', so it would not run"),
+    (["--models", "googlenet-b1", "--compile", "googlenet-b1,llama-1b-decode"], "llama-1b-decode not in --models"),
+])
+def test_aten_bench_refuses_a_compile_model_it_would_not_run(capsys, tmp_path, argv, says):
+    """``python -m runtime.aten.bench --models googlenet-b1 --compile inception_v3-b1`` ran googlenet without
+    torch.compile and said nothing of inception_v3-b1 (torch.compile runs only beside a model's own run): the
+    option was taken and ignored. Now one line, exit 2, before any model runs; the default --compile still takes
+    only those of its models that run."""
+    from needs import need
+
+    need("torch")
+    from runtime.aten.bench import main
+
+    out = tmp_path / "o.json"
+    assert main(["--device", "cpu", "--quick", *argv, "--out", str(out)]) == 2
+    stdout, err = capsys.readouterr()
+    assert stdout == "" and err.count("\n") == 1 and says in err, err
+    assert not out.exists()
