@@ -149,3 +149,21 @@ def test_aten_bench_refuses_a_compile_model_it_would_not_run(capsys, tmp_path, a
     stdout, err = capsys.readouterr()
     assert stdout == "" and err.count("\n") == 1 and says in err, err
     assert not out.exists()
+
+
+def test_compile_per_count_takes_a_numpy_integer_limit():
+    """``compile_per_count(m, x, limit=np.int64(2))`` was refused ("limit must be an int of at least 1 ..., got
+    np.int64(2)"); an integer to Python is the int it equals, as everywhere else (a float stays refused)."""
+    from needs import need
+
+    torch = need("torch")
+    import numpy as np
+
+    from runtime.aten import compile_per_count
+    from runtime.aten.errors import AtenExecutorError
+
+    m, x = torch.nn.Linear(4, 4).eval(), torch.randn(2, 4)
+    c = compile_per_count(m, (x,), limit=np.int64(2), streams=np.int64(1), cuda_graph=False)
+    assert torch.equal(c(x), m(x).detach())
+    with pytest.raises(AtenExecutorError, match="limit must be an int of at least 1"):
+        compile_per_count(m, (x,), limit=np.float64(2.0))
