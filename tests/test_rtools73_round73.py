@@ -167,3 +167,24 @@ def test_compile_per_count_takes_a_numpy_integer_limit():
     assert torch.equal(c(x), m(x).detach())
     with pytest.raises(AtenExecutorError, match="limit must be an int of at least 1"):
         compile_per_count(m, (x,), limit=np.float64(2.0))
+
+
+def test_aten_compile_names_a_misspelt_option():
+    """``runtime.aten.compile(m, x, stream=2)`` was Python's bare TypeError ("got an unexpected keyword argument"),
+    no memplan error and no hint; an option by position ("takes from 1 to 2 positional arguments but 4 were
+    given") too. Now memplan's ``OptionError`` (still a TypeError) naming the nearest option, as ``memplan.plan``
+    says it, before anything is exported; ``compile_per_count`` passes its options on to the same check."""
+    from needs import need
+
+    torch = need("torch")
+    from memplan.errors import OptionError
+    from runtime.aten import compile, compile_per_count
+
+    m, x = torch.nn.Linear(4, 4).eval(), torch.randn(2, 4)
+    with pytest.raises(OptionError, match=r"compile\(\) got an unknown option 'stream' \(did you mean 'streams'\?\)"):
+        compile(m, (x,), stream=2)
+    with pytest.raises(OptionError, match=r"compile\(\) takes at most 2 \(module, example_inputs\) positional"):
+        compile(m, (x,), None, 2)
+    with pytest.raises(OptionError, match="did you mean 'cuda_graph'"):
+        compile_per_count(m, (x,), cuda_grap=False)
+    assert "streams" in str(__import__("inspect").signature(compile))   # (help() still shows compile's own)
