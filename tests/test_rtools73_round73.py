@@ -188,3 +188,16 @@ def test_aten_compile_names_a_misspelt_option():
     with pytest.raises(OptionError, match="did you mean 'cuda_graph'"):
         compile_per_count(m, (x,), cuda_grap=False)
     assert "streams" in str(__import__("inspect").signature(compile))   # (help() still shows compile's own)
+
+
+@pytest.mark.parametrize("cls", ["runtime.executor.Executor", "runtime.multi_gpu.MultiGpuExecutor"])
+def test_pycuda_executors_name_a_misspelt_option(cls):
+    """``Executor(g, plan, prefetsh=...)`` / ``pdl=False`` was Python's bare TypeError, no memplan error; now an
+    ``OptionError`` (still a TypeError) naming the nearest option, before pycuda is looked for (none here)."""
+    from memplan.errors import OptionError
+
+    module, name = cls.rsplit(".", 1)
+    executor = getattr(importlib.import_module(module), name)
+    with pytest.raises(OptionError, match=rf"{name}\(\) got an unknown option 'prefetsh'.*options: graph, plan"):
+        executor(None, None, prefetsh=())
+    assert "plan" in str(__import__("inspect").signature(executor))
