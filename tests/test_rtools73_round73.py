@@ -201,3 +201,17 @@ def test_pycuda_executors_name_a_misspelt_option(cls):
     with pytest.raises(OptionError, match=rf"{name}\(\) got an unknown option 'prefetsh'.*options: graph, plan"):
         executor(None, None, prefetsh=())
     assert "plan" in str(__import__("inspect").signature(executor))
+
+
+@pytest.mark.parametrize("argv,says", [(["--config", "8b"], "--config with --read-bandwidth-only"),
+                                       (["--batch", "16", "--no-compile"], "--batch, --no-compile with"),
+                                       (["--config", "zz"], "--config with --read-bandwidth-only")])
+def test_torch_peer_refuses_model_options_with_read_bandwidth_only(capsys, argv, says):
+    """``python -m runtime.torch_peer --read-bandwidth-only --config 8b`` (or ``--batch``, ``--steps``, ``--rounds``,
+    ``--no-compile``) measured the 4 GiB read alone and ignored the model's options, unchecked (``--config zz``
+    ran too): now one line, exit 2, before torch is asked for a GPU."""
+    from runtime.torch_peer import main
+
+    assert main(["--read-bandwidth-only", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and says in err and "needs an NVIDIA GPU" not in err, err
