@@ -215,3 +215,20 @@ def test_torch_peer_refuses_model_options_with_read_bandwidth_only(capsys, argv,
     assert main(["--read-bandwidth-only", *argv]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and says in err and "needs an NVIDIA GPU" not in err, err
+
+
+@pytest.mark.parametrize("policy", ["fast", None, ["auto"]])
+def test_executor_names_a_bad_pdl_policy_first(monkeypatch, policy):
+    """``Executor(g, plan, pdl_policy="fast")`` was named only after pycuda was looked for and the plan verified,
+    bound and laid out (on a machine without pycuda: "needs pycuda", the typo unsaid). Now first."""
+    import memplan
+    from memplan.errors import ExecutorError
+    from runtime.executor import Executor
+    from runtime.models import llama as L
+
+    g = L.build_graph(L.config("tiny", batch=1))
+    p = memplan.plan(g)
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    with pytest.raises(ExecutorError, match=r"pdl_policy .*: expected 'auto', 'chain', 'always' or 'off'"):
+        Executor(g, p, pdl_policy=policy)
