@@ -243,6 +243,9 @@ class CudaCore:
         current context); ``prepare()``: called once the plan and options are checked, before the first
         allocation (the multi-GPU executor's peer access). The other arguments, ``pdl_policy`` among them, are the
         executors' (``runtime.executor.Executor``)."""
+        if not isinstance(pdl_policy, str) or pdl_policy not in ("auto", "chain", "always", "off"):
+            # (first: a typo was named only after pycuda was looked for and the plan verified, bound and laid out)
+            raise ExecutorError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
         cuda = import_pycuda(f"runtime: {type(self).__name__}")
         self.cuda = cuda
         if not isinstance(check_plan, bool):   # "no" is truthy, 0 falsy: a typo must not decide the check
@@ -272,8 +275,6 @@ class CudaCore:
         self.layout = lay = layout(graph, plan, check=False, binding=b)
         self.devices = len(b.arena_bytes)
         self._ctxs = contexts
-        if pdl_policy not in ("auto", "chain", "always", "off"):
-            raise ExecutorError(f"pdl_policy {pdl_policy!r}: expected 'auto', 'chain', 'always' or 'off'")
         prefetch = _check_options(graph, gemv_norm_min, random_weights_seed, prefetch, self.devices)
         if pdl_policy == "auto":
             pdl_policy = "chain" if pdl_by_default(weight_product_rows(graph), weight_products_read_f16(graph)) else "off"

@@ -184,6 +184,17 @@ def need_pycuda() -> None:
     from .tool_args import ToolArgError
 
     try:
-        import pycuda.driver  # noqa: F401
+        import pycuda.driver as cuda
     except ImportError as exc:
         raise ToolArgError(f"needs {GPU_STACK}: {exc}") from None
+    # pycuda imports on a machine whose driver finds no device (``CUDA_VISIBLE_DEVICES=``, a host without a GPU
+    # or its driver loaded): the tools' first context then raised pycuda's "cuInit failed: no CUDA-capable device"
+    # (or ``GpuStackMissing``) as a traceback, after the options were checked; ``cuInit`` may be called again
+    try:
+        cuda.init()
+        count = cuda.Device.count()
+    except Exception as exc:   # pycuda's LogicError / RuntimeError
+        raise ToolArgError(f"needs an NVIDIA GPU: pycuda finds no usable CUDA device "
+                           f"({type(exc).__name__}: {exc})") from None
+    if count < 1:
+        raise ToolArgError("needs an NVIDIA GPU: pycuda finds no CUDA device here")

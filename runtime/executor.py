@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from memplan import Graph, Plan
-from memplan.errors import ExecutorError
+from memplan.errors import ExecutorError, named_fields
 
 from .cuda_core import CudaCore, ExecutorStateError, Jitter, Poison, check_graph_and_plan
 from .kernels import GEMV_NORM_OFF, KernelLibrary
@@ -31,6 +31,7 @@ from .kernels.library import pdl_supported
 __all__ = ["Executor", "ExecutorStateError", "Jitter", "Poison"]
 
 
+@named_fields   # (``Executor(g, p, pdl=False)``, a misspelt option, was Python's bare TypeError: an OptionError now)
 class Executor(CudaCore):
     """Holds the arena, weights, streams, events and per-node kernels of one (graph, plan) on one GPU."""
 

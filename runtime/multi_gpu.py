@@ -36,7 +36,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from memplan import Graph, Plan
-from memplan.errors import ExecutorError
+from memplan.errors import ExecutorError, named_fields
 
 from .cuda_core import CudaCore, check_graph_and_plan
 from .cuda_util import import_pycuda
@@ -75,6 +75,7 @@ def _enable_peer_access(cuda, devs: list, ctxs: list) -> None:
                     cuda.Context.pop()
 
 
+@named_fields   # (a misspelt option was Python's bare TypeError: an OptionError naming the nearest one now)
 class MultiGpuExecutor(CudaCore):
     """Arenas, weights, streams, events and kernels of one multi-device (split graph, plan)."""
 

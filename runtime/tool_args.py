@@ -127,6 +127,12 @@ def one_name(text: str, option: str, known=None, what: str = "config") -> str:
     return name
 
 
+def name_list(text: str, option: str) -> list[str]:
+    """Comma-separated names, each at most once, with no empty value and no spaces around one (``_values``); which
+    names exist is the caller's to say (its own message: ``runtime.aten.sweep_paths``' lists are hundreds long)."""
+    return _values(text, option, str)
+
+
 def fuse_list(text: str, option: str = "--fuse") -> list[str]:
     """Comma-separated fusion modes of ``runtime.models.llama.FUSE_MODES``."""
     return config_list(text, option, known=L.FUSE_MODES, what="mode")

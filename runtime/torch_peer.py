@@ -300,7 +300,13 @@ def main(argv=None) -> int:
                     help="only measure PyTorch's read of 4 GiB (bytes/s) and print that")
     a = ap.parse_args(argv)
     try:   # an unknown config, --batch 0 or a machine without a GPU were tracebacks (torch's, after the build)
-        if not a.read_bandwidth_only:
+        if a.read_bandwidth_only:   # (they were ignored: the read ran, as if it had been of that config)
+            idle = [f"--{k.replace('_', '-')}" for k in ("config", "batch", "steps", "rounds", "no_compile")
+                    if getattr(a, k) != ap.get_default(k)]
+            if idle:
+                raise ToolArgError(f"{', '.join(idle)} with --read-bandwidth-only: that measures PyTorch's read of "
+                                   "4 GiB alone, no model (give one or the other)")
+        else:
             llama_graphs([one_name(a.config, "--config", L.CONFIGS)], [a.batch])
         need_torch_cuda()
     except ToolArgError as exc:

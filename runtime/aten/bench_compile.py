@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     for t in a.trees:
         if not os.path.isdir(os.path.join(t, "runtime", "aten")):
             p.error(f"tree {t!r} holds no runtime/aten/ folder: give a source tree of this project")
+    if a.value_mode and a.trees:   # (the trees were ignored: this tree's value-read mode ran, seconds, as if compared)
+        p.error(f"--value-mode measures this tree alone: give no source trees with it (got {' '.join(a.trees)})")
     if a.value_mode:
         value_mode(a.rounds)
     elif a.worker or not a.trees:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import inspect
 import os
 import random
 import threading
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import memplan
-from memplan.errors import BudgetError
+from memplan.errors import BudgetError, check_given, check_option_names, check_positional, plain_int
 from memplan.graph import Graph
 from memplan.optimize.candidates import check_options
 from memplan.planfile import Plan, check_plan_fields, check_plan_for
@@ -608,6 +610,25 @@ def _at(out: Any, path: tuple) -> Any:
     return out
 
 
+def _options_named(func: Any) -> Any:
+    """``func`` with a misspelt keyword (``compile(m, x, stream=2)``), an option given by position or a missing
+    module refused as memplan's entry points refuse them (``OptionError``, a TypeError still, naming the nearest
+    option and the list): it was Python's bare TypeError. Unlike ``memplan.errors.named_options`` no argument is
+    converted: the example inputs are the caller's (a 0-d integer tensor is no int)."""
+    params = list(inspect.signature(func).parameters.values())
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check_positional(func.__name__, args, params)
+        check_option_names(func.__name__, kwargs, known)
+        check_given(func.__name__, args, kwargs, params)
+        return func(*args, **kwargs)
+
+    return checked
+
+
+@_options_named
 def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, streams: int | str = "auto",  # noqa: A001
             memory_budget: int | None = None, solver: str = "auto", cuda_graph: bool = True,
             device: Any = None, return_views: bool = False, poison: bool = False, plan: Plan | None = None,
@@ -651,7 +672,10 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     """``compile``'s work (its docstring); appends the program to ``loaded`` once it has one."""
     import torch
 
-    # options first, named, before the export (seconds to minutes): a typo must not cost a model's export
+    # options first, named, before the export (seconds to minutes): a typo must not cost a model's export. An
+    # integer to Python (``np.int64(2)``, a 0-d integer array) is the plain int it equals, as ``memplan.plan`` takes
+    # it (``named_options``): compile refused ``streams=np.int64(2)`` and ``memory_budget=np.int64(1 << 30)``
+    streams, memory_budget = plain_int(streams), plain_int(memory_budget)
     check_options(streams, memory_budget, None)   # memplan's own rules (a bool is no stream count)
     check_solver_name(solver)
     SolveOptions(time_limit=time_limit)   # its rule for time_limit (a SolverError naming it)

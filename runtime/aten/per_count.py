@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from memplan.errors import plain_int
+
 from .errors import AtenExecutorError
 from .layout import SharedArena
 
@@ -204,6 +206,7 @@ def compile_per_count(module: Any, example_inputs: Any = (), *, kwargs: dict | N
     ``options``: ``compile``'s (``streams``, ``cuda_graph``, ...), the same for every program."""
     if not isinstance(share_arena, bool):
         raise AtenExecutorError(f"compile_per_count: share_arena must be True or False, not {share_arena!r}")
+    limit = plain_int(limit)   # (a numpy integer, as ``memplan.plan`` takes one: ``np.int64(2)`` was refused)
     if type(limit) is not int or limit < 1:
         raise AtenExecutorError(f"compile_per_count: limit must be an int of at least 1 (the programs kept), got "
                                 f"{limit!r}")

@@ -36,7 +36,7 @@ from memplan.files import atomic_write_text
 from runtime.aten.sweep import CASES, _budget, compare, mha_fastpath, short
 from runtime.aten.sweep_kit import Case, Missing
 from runtime.aten.sweep_models71 import MODELS71
-from runtime.tool_args import ToolArgError, out_path
+from runtime.tool_args import ToolArgError, name_list, out_path
 
 VARIANTS = ("f32", "b3", "bf16", "dyn")
 PATHS = ("importer", "aten")
@@ -200,29 +200,40 @@ def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="python -m runtime.aten.sweep_paths", description=__doc__.splitlines()[0],
                        who="runtime.aten.sweep_paths")
     ap.add_argument("--family", choices=("torchvision", "timm", "transformers", "all"), default="all")
-    ap.add_argument("--only", default="", help="comma-separated model names of runtime.aten.sweep's list")
-    ap.add_argument("--skip", default="", help="comma-separated model names to leave out")
+    ap.add_argument("--only", default=None, help="comma-separated model names of runtime.aten.sweep's list")
+    ap.add_argument("--skip", default=None, help="comma-separated model names to leave out")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--paths", default=",".join(PATHS))
     ap.add_argument("--budget", type=_budget, default=1e7, help="seconds; no model starts after that")
     ap.add_argument("--out", default="", help="results here as JSON (atomically); a chunk's results join its")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args(argv)
-    variants = [v for v in a.variants.split(",") if v]
-    paths = [p for p in a.paths.split(",") if p]
+    # each list is a set of known names, as every runtime tool takes one (``tool_args.name_list``): an empty
+    # ``--variants ''`` or ``--paths ,`` (the empty values dropped) built every model, ran none and exited 0 after
+    # minutes; ``--variants f32,f32`` ran f32 twice; ``--skip`` took a misspelt name and skipped nothing
+    try:
+        variants, paths = name_list(a.variants, "--variants"), name_list(a.paths, "--paths")
+        only = None if a.only is None else name_list(a.only, "--only")
+        skip = set() if a.skip is None else set(name_list(a.skip, "--skip"))
+    except ToolArgError as exc:
+        print_error(str(exc), "runtime.aten.sweep_paths")
+        return 2
     bad = sorted(set(variants) - set(VARIANTS)) + sorted(set(paths) - set(PATHS) - set(EXTRA_PATHS))
     if bad:
         print_error(f"unknown variant or path {', '.join(bad)}", "runtime.aten.sweep_paths")
         return 2
     cases = [c for c in CASES if not c.cuda_only and family(c) and (a.family == "all" or family(c) == a.family)]
-    if a.only:
-        names = a.only.split(",")
-        unknown = sorted(set(names) - {c.name for c in cases})
+    if only is not None:
+        unknown = sorted(set(only) - {c.name for c in cases})
         if unknown:
-            print_error(f"unknown models {', '.join(unknown)}", "runtime.aten.sweep_paths")
+            print_error(f"--only: unknown models {', '.join(unknown)} (see --list"
+                        + ("" if a.family == "all" else f" --family {a.family}") + ")", "runtime.aten.sweep_paths")
             return 2
-        cases = [c for c in cases if c.name in names]
-    skip = set(a.skip.split(","))
+        cases = [c for c in cases if c.name in only]
+    unknown = sorted(skip - {c.name for c in CASES})
+    if unknown:
+        print_error(f"--skip: unknown models {', '.join(unknown)} (see --list)", "runtime.aten.sweep_paths")
+        return 2
     cases = [c for c in cases if c.name not in skip]
     if a.list:
         print("\n".join(f"{c.name}  ({family(c)})" for c in cases))
