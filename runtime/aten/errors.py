@@ -41,7 +41,7 @@ def add_source(exc: AtenExecutorError, exported: Any) -> None:
     except AttributeError:   # (no FX graph: nothing to name)
         return
     source = node_source(node)
-    if "cannot be captured" in str(exc.args[0]) and "; inside it, node " not in str(exc.args[0]):
+    if node is not None and "cannot be captured" in str(exc.args[0]) and "; inside it, node " not in str(exc.args[0]):
         source += _body_culprit(node)
     if source:
         exc.args = (str(exc.args[0]) + source, *exc.args[1:])
@@ -56,9 +56,26 @@ def _body_culprit(node: Any) -> str:
     was refused as "node 'to_25' (wrap_with_set_grad_enabled): cannot be captured", not by its ``x[:, mask]`` (H100,
     round 73)."""
     try:
+        import torch
         from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
     except ImportError:   # (no torch: no FX graph either)
         return ""
+    from memplan.importers.torch import subgraphs
+    from memplan.importers.torch.common import node_source
+
+    todo = subgraphs(torch, node.graph.owning_module, node)
+    while todo:
+        sub = todo.pop(0)
+        for inner in sub.graph.nodes:
+            try:
+                unbacked = free_unbacked_symbols(inner.meta.get("val")) if inner.op == "call_function" else None
+            except Exception:   # (a value free_unbacked_symbols does not walk: not a size)
+                unbacked = None
+            if unbacked:
+                return (f"; inside it, node {inner.name!r} ({inner.target}) makes a data-dependent size"
+                        f"{node_source(inner)}")
+            todo += subgraphs(torch, sub, inner)   # (a body's own higher-order ops, after this body)
+    return ""
     from memplan.importers.torch.common import node_source
 
     def bodies(n: Any) -> list:
