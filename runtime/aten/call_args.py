@@ -10,19 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
-    """(name, value) of each argument of a call of ``module``: positional ones named by ``forward``'s signature
-    where it names them (``argument k`` past them, a ``*args``), keyword ones by their keys."""
-    import inspect
-
-    try:
-        params = [p for p in inspect.signature(module.forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
-    named = [(params[k].name if k < len(params) else f"argument {k}", a) for k, a in enumerate(args)]
-    return named + [(str(k), v) for k, v in kwargs.items()]
+# (the importer's export watch names arguments and their layout changes the same way: one copy, there)
+from memplan.importers.torch.argument_layouts import argument_names, tensor_meta_changes, tensor_metas  # noqa: F401
 
 
 def same_leaf(torch: Any, a: Any, b: Any) -> bool:
@@ -44,31 +33,6 @@ def input_structure(torch: Any, value: Any) -> tuple[Any, list]:
 
     leaves, spec = pytree.tree_flatten(value)
     return spec, leaves
-
-
-def tensor_metas(torch: Any, given: list[tuple]) -> list[tuple[str, int, Any, tuple, tuple]]:
-    """(argument's name, leaf index, the tensor, its shape, its strides) of each tensor leaf of the call's arguments
-    (``given``: (name, value, spec, leaves)), as the call begins: what ``tensor_meta_changes`` compares after it."""
-    return [(name, k, leaf, tuple(leaf.shape), tuple(leaf.stride())) for name, _value, _spec, leaves in given
-            for k, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor) and leaf.layout == torch.strided]
-
-
-def tensor_meta_changes(torch: Any, metas: list[tuple[str, int, Any, tuple, tuple]]) -> list[tuple[str, str]]:
-    """(name, what) of each tensor argument whose shape or strides the call changed in place
-    (``x.unsqueeze_(0)``, ``x.t_()``). Why: eager changes the caller's tensor itself, which a compiled call cannot;
-    an export that sees such a change of a dimension's count fails deep in torch ("list index out of range"), and
-    ``load_program`` names the argument instead (the program's own ``t_`` nodes are refused by ``lower``)."""
-    out = []
-    for name, k, leaf, shape, strides in metas:
-        try:
-            now = (tuple(leaf.shape), tuple(leaf.stride()))
-        except Exception:   # (a fake tensor the export let go: nothing to compare)
-            continue
-        if now != (shape, strides):
-            what = f"leaf {k} of it" if k else "it"
-            out.append((name, f"{what} went from shape {list(shape)} strides {list(strides)} to shape "
-                              f"{list(now[0])} strides {list(now[1])}"))
-    return out
 
 
 def input_changes(torch: Any, before: list[tuple[str, Any, Any, list]]) -> list[tuple[str, str]]:

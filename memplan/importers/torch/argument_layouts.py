@@ -17,22 +17,40 @@ from collections.abc import Iterator
 from typing import Any
 
 
-def _argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
-    """(name, value) of each argument of the call: ``forward``'s parameter names where they bind, else
-    ``argument K`` / the keyword."""
+def argument_names(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+    """(name, value) of each argument of a call of ``module``: positional ones named by ``forward``'s signature
+    where it names them (``argument k`` past them, a ``*args``), keyword ones by their keys."""
     try:
-        bound = inspect.signature(module.forward).bind(*args, **kwargs)
+        params = [p for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
-        return [*((f"argument {k}", a) for k, a in enumerate(args)), *kwargs.items()]
+        params = []
+    named = [(params[k].name if k < len(params) else f"argument {k}", a) for k, a in enumerate(args)]
+    return named + [(str(k), v) for k, v in kwargs.items()]
+
+
+def tensor_metas(torch: Any, given: list[tuple]) -> list[tuple[str, int, Any, tuple, tuple]]:
+    """(argument's name, leaf index, the tensor, its shape, its strides) of each tensor leaf of the call's arguments
+    (``given``: (name, value, spec, leaves)), as the call begins: what ``tensor_meta_changes`` compares after it."""
+    return [(name, k, leaf, tuple(leaf.shape), tuple(leaf.stride())) for name, _value, _spec, leaves in given
+            for k, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor) and leaf.layout == torch.strided]
+
+
+def tensor_meta_changes(torch: Any, metas: list[tuple[str, int, Any, tuple, tuple]]) -> list[tuple[str, str]]:
+    """(name, what) of each tensor argument whose shape or strides the call changed in place
+    (``x.unsqueeze_(0)``, ``x.t_()``). Why: eager changes the caller's tensor itself, which a compiled call cannot;
+    an export that sees such a change of a dimension's count fails deep in torch ("list index out of range"), and
+    ``argument_layouts_watched`` (and the ATen runtime's ``load_program``) name the argument instead."""
     out = []
-    for name, value in bound.arguments.items():
-        kind = bound.signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            out += [(f"{name}[{k}]", v) for k, v in enumerate(value)]
-        elif kind is inspect.Parameter.VAR_KEYWORD:
-            out += list(value.items())
-        else:
-            out.append((name, value))
+    for name, k, leaf, shape, strides in metas:
+        try:
+            now = (tuple(leaf.shape), tuple(leaf.stride()))
+        except Exception:   # (a fake tensor the export let go: nothing to compare)
+            continue
+        if now != (shape, strides):
+            what = f"leaf {k} of it" if k else "it"
+            out.append((name, f"{what} went from shape {list(shape)} strides {list(strides)} to shape "
+                              f"{list(now[0])} strides {list(now[1])}"))
     return out
 
 
@@ -46,27 +64,14 @@ def argument_layouts_watched(torch: Any, module: Any, changed: list[str]) -> Ite
         return
     from torch.utils import _pytree as pytree
 
-    metas: list[tuple[str, Any, tuple, tuple]] = []
+    metas: list[tuple[str, int, Any, tuple, tuple]] = []
 
     def before(_m: Any, args: tuple, kwargs: dict) -> None:
-        metas.clear()
-        for name, value in _argument_names(module, args, kwargs):
-            leaves = pytree.tree_leaves(value)
-            for k, leaf in enumerate(leaves):
-                if isinstance(leaf, torch.Tensor):
-                    where = f"leaf {k} of {name!r}" if len(leaves) > 1 else repr(name)
-                    with contextlib.suppress(Exception):   # (a tensor with no strides: sparse, nested)
-                        metas.append((where, leaf, tuple(leaf.shape), tuple(leaf.stride())))
+        given = [(name, value, None, pytree.tree_leaves(value)) for name, value in argument_names(module, args, kwargs)]
+        metas[:] = tensor_metas(torch, given)
 
     def after(_m: Any, _args: tuple, _kwargs: dict, _out: Any) -> None:
-        for where, leaf, shape, strides in metas:
-            try:
-                now = (tuple(leaf.shape), tuple(leaf.stride()))
-            except Exception:  # noqa: BLE001 - a fake tensor the export let go: nothing to compare
-                continue
-            if now != (shape, strides):
-                changed.append(f"{where} (it went from shape {list(shape)} strides {list(strides)} to shape "
-                               f"{list(now[0])} strides {list(now[1])})")
+        changed.extend(f"{name!r} ({what})" for name, what in tensor_meta_changes(torch, metas))
         metas.clear()
 
     hooks: list[Any] = []
@@ -116,7 +121,7 @@ def overlapping_arguments(torch: Any, module: Any, args: tuple, kwargs: dict | N
     if not isinstance(module, torch.nn.Module):
         return ""
     spans: list[tuple[str, tuple[int, int, int]]] = []
-    for name, value in _argument_names(module, tuple(args), dict(kwargs or {})):
+    for name, value in argument_names(module, tuple(args), dict(kwargs or {})):
         leaves = pytree.tree_leaves(value)
         for k, leaf in enumerate(leaves):
             span = _byte_span(leaf) if isinstance(leaf, torch.Tensor) else None
