@@ -796,6 +796,7 @@ def _command_line(argv: object) -> tuple[list[str], str | None]:
     object is not subscriptable"), ``--streams 2`` given as an int the same, and ``main("plan g.json -o p.json")`` (one
     string) was "invalid choice: 'p'", each letter taken for an argument."""
     from .errors import short_repr
+    from .files import path_text
 
     if isinstance(argv, (str, bytes)):
         return [], (f"main(argv): argv is one {type(argv).__name__} ({short_repr(argv, 60)}): give the command line as a "
@@ -806,20 +807,12 @@ def _command_line(argv: object) -> tuple[list[str], str | None]:
         return [], f"main(argv): argv must be a list of arguments (strings), not {type(argv).__name__}"
     out = []
     for k, item in enumerate(items):
-        text = os.fspath(item) if isinstance(item, os.PathLike) and isinstance(_fspath_text(item), str) else item
+        text = path_text(item) if isinstance(item, os.PathLike) else item
         if not isinstance(text, str):
             return [], (f"main(argv): argument {k + 1} is {type(item).__name__} {short_repr(item, 40)}, not a string "
                         "(the command line is text, as a shell gives it: str() a number; a path may be os.PathLike)")
         out.append(text)
     return out, None
-
-
-def _fspath_text(item: object) -> object:
-    """``os.fspath(item)``, or None where its ``__fspath__`` gives neither str nor bytes."""
-    try:
-        return os.fspath(item)   # type: ignore[arg-type]
-    except TypeError:
-        return None
 
 
 def _exit_status(code: object) -> int:
