@@ -14,7 +14,15 @@ from typing import Any
 
 from ...errors import GraphError
 from .common import _BITS, ORT_DOMAIN, _broadcast, _declared_type, _default_opset, _nbytes
-from .node_checks import _einsum_labels, _einsum_terms, _ml_shapes, _pad_amounts, _slice1_shape, ort_pool_extent
+from .node_checks import (
+    _einsum_labels,
+    _einsum_terms,
+    _ml_shapes,
+    _pad_amounts,
+    _slice1_shape,
+    ort_pool_extent,
+    pool_attributes,
+)
 
 
 def _range_lengths(start, limit, delta) -> tuple[int, int] | None:
@@ -232,22 +240,16 @@ def _pool_windows(n, x: tuple[int, ...], y: tuple[int, ...]) -> dict[int, int]:
     ``(in + pads - dilation * (kernel - 1) - 1) / stride + 1`` windows, rounded down (up in ``ceil_mode``, less a
     last window that would start at or past the end of the input and its leading padding, as PyTorch does), its
     ``SAME_*`` pads being those of an undilated kernel."""
-    attrs = {a.name: a for a in n.attribute}
-    ceil = attrs["ceil_mode"].i if "ceil_mode" in attrs else 0
     spatial = len(x) - 2
-    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
-    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
-    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
-    pads = list(attrs["pads"].ints) if "pads" in attrs else [0] * 2 * spatial
-    auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
-    if (spatial < 1 or len(y) != len(x) or not len(kernel) == len(strides) == len(dilations) == spatial
-            or len(pads) != 2 * spatial or min(strides) < 1):
+    parsed = pool_attributes(n, spatial)
+    if parsed is None or len(y) != len(x):
         return {}
+    auto_pad, kernel, strides, dilations, pads, ceil = parsed
     out = {}
     for i in range(spatial):
         size, stride, windows = x[2 + i], strides[i], y[2 + i]
         ort, _head, _needed = ort_pool_extent(auto_pad, size, stride, kernel[i], dilations[i],
-                                              (pads[i], pads[i + spatial]), bool(ceil))
+                                              (pads[i], pads[i + spatial]), ceil)
         # (a kernel past a short input, a SAME_* one dilated or any in ceil_mode from opset 22: 1 window or 0
         # where ONNX's rule counts more (round 73); a negative count is refused by ``_check_pool``)
         if 0 <= ort < windows:

@@ -330,6 +330,23 @@ def ort_pool_extent(auto_pad: bytes, size: int, stride: int, kernel: int, dilati
     return windows, head, total
 
 
+def pool_attributes(n, spatial: int) -> tuple[bytes, list[int], list[int], list[int], list[int], bool] | None:
+    """``(auto_pad, kernel, strides, dilations, pads, ceil_mode)`` of pooling node ``n`` over ``spatial`` axes, each
+    at its default where absent (``pads`` zero but where ``auto_pad`` is NOTSET), or None where they do not fit the
+    axes or a stride or dilation is below 1 (ONNX's inference or onnxruntime's attribute checks refuse those)."""
+    attrs = {a.name: a for a in n.attribute}
+    auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
+    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
+    ceil = bool(attrs["ceil_mode"].i) if "ceil_mode" in attrs else False
+    pads = list(attrs["pads"].ints) if "pads" in attrs and auto_pad in (b"NOTSET", b"") else [0] * 2 * spatial
+    if (spatial < 1 or not len(kernel) == len(strides) == len(dilations) == spatial or len(pads) != 2 * spatial
+            or min(strides + dilations) < 1):
+        return None
+    return auto_pad, kernel, strides, dilations, pads, ceil
+
+
 #: the pooling ops whose ``auto_pad`` ``SAME_*`` onnxruntime computes with ``ort_pool_extent``
 SAME_POOLS = frozenset({"MaxPool", "AveragePool", "LpPool"})
 
@@ -347,19 +364,14 @@ def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
     if n.op_type not in SAME_POOLS or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
         return
     attrs = {a.name: a for a in n.attribute}
-    auto_pad = attrs["auto_pad"].s if "auto_pad" in attrs else b"NOTSET"
     elem, x = shapes.get(n.input[0], (0, None))
     if x is None or not all(isinstance(d, int) for d in x) or len(x) < 3:
         return
     spatial = len(x) - 2
-    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
-    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * spatial
-    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * spatial
-    ceil = bool(attrs["ceil_mode"].i) if "ceil_mode" in attrs else False
-    pads = list(attrs["pads"].ints) if "pads" in attrs and auto_pad in (b"NOTSET", b"") else [0] * 2 * spatial
-    if not len(kernel) == len(strides) == len(dilations) == spatial or min(strides + dilations) < 1 \
-            or len(pads) != 2 * spatial:
+    parsed = pool_attributes(n, spatial)
+    if parsed is None:
         return   # (ONNX's inference or onnxruntime's attribute checks refuse it)
+    auto_pad, kernel, strides, dilations, pads, ceil = parsed
     mlas = elem in (1, 10) and (
         (n.op_type == "MaxPool" and len([o for o in n.output if o]) == 1 and all(d == 1 for d in dilations))
         or (n.op_type == "AveragePool" and opset < 19 and not (
