@@ -466,7 +466,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     print(f"{'graph':>14} {'n':>9} {'mode':>7} {'tensors':>9} {'streams':>7} {cols} {'total s':>8} "
           f"{'arena/LB':>9} {'peak MiB':>9}")
     for kind, n, mode in runs:
-        cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver, str(args.streams)]
+        cmd = [sys.executable, "-m", "memplan.benchmarks.scale", kind, str(n), mode, args.solver,
+               *([str(args.streams)] if mode == "auto" else [])]   # the case refuses a cap its mode never reads
         row = json.loads(_run_case(cmd, f"{kind} {n} {mode}"))
         rows.append(row)
         ratio = row["arena"] / row["lower_bound"] if row["lower_bound"] else 1.0
@@ -507,16 +508,24 @@ def child_main(argv: list[str] | None = None) -> int:
 
     p = argtypes.OneLineParser(prog="python -m memplan.benchmarks.scale", who="memplan.benchmarks.scale",
                                description="One case of 'memplan bench scale' (run that command for the suite).")
-    p.add_argument("kind", choices=CASE_KINDS)
-    p.add_argument("n", type=argtypes.at_most(argtypes.MAX_NODES, "nodes"))
-    p.add_argument("mode", choices=("serial", "auto", "natural"))
-    p.add_argument("solver", nargs="?", default="auto", choices=SOLVER_NAMES)
-    p.add_argument("streams", nargs="?", default="auto", type=argtypes.streams)
+    p.add_argument("kind", choices=CASE_KINDS, help="graph family: bench scale's --KIND (fanout: --nodes, moe256: --moe-blocks, "
+                   "inplace-SHAPE: --inplace with --inplace-shape SHAPE)")
+    p.add_argument("n", type=argtypes.at_most(argtypes.MAX_NODES, "nodes"),
+                   help="its size (nodes, outputs, chains, layers, ... as the bench option counts them)")
+    p.add_argument("mode", choices=("serial", "auto", "natural"),
+                   help="serial, graph_optimize (auto), or the fan-out generator's own 4 streams (natural)")
+    p.add_argument("solver", nargs="?", default="auto", choices=SOLVER_NAMES, help="offset solver (default auto)")
+    p.add_argument("streams", nargs="?", default=None, type=argtypes.streams,
+                   help="the stream cap of mode auto: N or auto (default auto; only with mode auto)")
     args = p.parse_args(argv)
     if args.mode == "natural" and args.kind != "fanout":
         p.error("argument mode: natural needs a generated schedule (kind fanout only)")
+    if args.streams is not None and args.mode != "auto":
+        # as 'bench scale --streams N --mode serial' is refused: a cap the run never reads is no measurement of it
+        p.error(f"argument streams: {args.streams} has no effect with mode {args.mode}: it is the stream cap of "
+                "mode auto (drop it, or give mode auto)")
     try:
-        row = measure(args.kind, args.n, args.mode, args.solver, args.streams)
+        row = measure(args.kind, args.n, args.mode, args.solver, "auto" if args.streams is None else args.streams)
     except MemplanError as exc:
         argtypes.print_error(str(exc), p.who)
         return 2

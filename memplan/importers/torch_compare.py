@@ -170,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argtypes.CommandParser(prog="python -m memplan.importers.torch_compare",
                                 description=__doc__.split("\n")[0])
-    ap.add_argument("model", choices=MODELS + ("all",))
-    ap.add_argument("--batch", type=argtypes.at_most(MAX_BATCH, "batch"), default=8)
+    ap.add_argument("model", choices=MODELS + ("all",),
+                    help="a transformer block, a ResNet-18-like network, an MLP, or all three (a JSON line each)")
+    ap.add_argument("--batch", type=argtypes.at_most(MAX_BATCH, "batch"), default=8,
+                    help=f"batch size of the example input (default 8, at most {MAX_BATCH})")
     ap.add_argument("--device", type=_device, default=None,
                     help="cuda (default when available) or cpu (no measurement)")
     args = ap.parse_args(argv)

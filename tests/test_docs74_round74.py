@@ -1,0 +1,201 @@
+"""Round 74 (docs74): the commands, options, links and facts README.md, docs/*.md and the ``--help`` texts promise,
+checked as a user copying them meets them (CPU, in-process, cheap).
+
+Each test names what the docs or the help said, what the code did, and what holds now. The runnable blocks
+themselves run in tests/test_docs_round32.py; this file adds what that runner does not reach: the links between
+the docs, the inline commands of the prose, and the ``--help`` of memplan's own ``python -m`` modules.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shlex
+
+import pytest
+
+from memplan.benchmarks import scale
+from memplan.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+USER_DOCS = ["README.md", *sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))
+                                  if not p.endswith("runtime_log.md"))]
+
+
+def read(rel: str) -> str:
+    with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        return f.read()
+
+
+def one_error_line(capsys, *words: str) -> str:
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, (w, err)
+    return err
+
+
+# ------------------------------------------------------------------------------------------- the docs' facts
+
+
+def test_benchmarks_doc_says_which_minimalloc_problems_a_clone_carries():
+    """docs/benchmarks.md said "The tests carry only the two problems they read (A and the small example)" in
+    ``tests/data/minimalloc/``, while the folder holds all eleven challenging problems A-K (its README lists who
+    reads each), so the smoke run it quotes prints eleven problems, not one. The sentence names what is there."""
+    text = " ".join(read("docs/benchmarks.md").split())
+    sentence = re.search(r"The tests carry ([^;]+) in `tests/data/minimalloc/`", text)
+    assert sentence, "docs/benchmarks.md no longer says what tests/data/minimalloc holds"
+    said = sentence.group(1)
+    here = sorted(os.path.basename(p).split(".")[0]
+                  for p in glob.glob(os.path.join(ROOT, "tests", "data", "minimalloc", "challenging", "*.csv")))
+    assert here == list("ABCDEFGHIJK")
+    assert "only the two" not in said and "eleven" in said and "A-K" in said
+    assert os.listdir(os.path.join(ROOT, "tests", "data", "minimalloc", "examples")) == ["input.12.csv"]
+
+
+def test_benchmarks_doc_smoke_run_prints_every_problem_it_carries(monkeypatch, capsys):
+    """The smoke run the doc quotes, as written, runs every problem the folder carries (two rows each)."""
+    text = read("docs/benchmarks.md")
+    span = re.search(r"`(memplan bench planners --minimalloc tests/data/minimalloc [^`\n]*)`", text).group(1)
+    monkeypatch.chdir(ROOT)
+    assert main(shlex.split(span)[1:]) == 0
+    out = capsys.readouterr().out
+    problems = re.findall(r"^minimalloc (\w) ", out, re.M)
+    assert sorted(set(problems)) == list("ABCDEFGHIJK") and len(problems) == 22
+
+
+def _anchors(rel: str) -> set[str]:
+    """GitHub's anchors of ``rel``'s headings (outside code blocks): lower case, punctuation dropped, spaces to
+    dashes, a repeated heading numbered ``-1``, ``-2``, ..."""
+    text = re.sub(r"^```.*?^```", "", read(rel), flags=re.S | re.M)
+    seen: dict[str, int] = {}
+    out = set()
+    for heading in re.findall(r"^#+ (.*)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        if slug in seen:
+            seen[slug] += 1
+            slug = f"{slug}-{seen[slug]}"
+        else:
+            seen[slug] = 0
+        out.add(slug)
+    return out
+
+
+def test_every_link_between_the_docs_resolves():
+    """A reader follows README's and the docs' links ([format](docs/format.md#when-is-a-plan-safe), a raw JSON
+    file beside a table): each names a file of the repository, and each ``#anchor`` a heading of that file. No
+    test read them, so a renamed heading or a moved file would leave a dead link unseen."""
+    bad, checked = [], 0
+    for rel in USER_DOCS:
+        text = re.sub(r"^```.*?^```", "", read(rel), flags=re.S | re.M)
+        for link in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", link):
+                continue   # https:, mailto:
+            path, _, anchor = link.partition("#")
+            target = os.path.normpath(os.path.join(os.path.dirname(rel), path)) if path else rel
+            checked += 1
+            if not os.path.exists(os.path.join(ROOT, target)):
+                bad.append((rel, link, "no such file"))
+            elif anchor and target.endswith(".md") and anchor not in _anchors(target):
+                bad.append((rel, link, "no such heading"))
+    assert checked > 30
+    assert bad == []
+
+
+def test_the_link_checker_sees_a_dead_anchor():
+    """The control: an anchor no heading makes is not among the anchors, one that a heading makes is."""
+    anchors = _anchors("docs/format.md")
+    assert "when-is-a-plan-safe" in anchors and "limits" in anchors
+    assert "when-is-a-plan-unsafe" not in anchors
+
+
+def test_importers_doc_usage_line_lists_every_import_option(capsys):
+    """docs/importers.md opens with the usage of ``memplan import``; it left out ``--constant-initializers``,
+    which ``memplan import --help`` lists (the doc named it only deep in its ONNX notes). Every option of the
+    help is on the usage line."""
+    usage = next(line for line in read("docs/importers.md").splitlines() if line.startswith("memplan import MODEL"))
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    helped = set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", capsys.readouterr().out)) - {"--help", "--output",
+                                                                                       "--quiet"}
+    assert helped and helped <= set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", usage)), (helped, usage)
+
+
+# ------------------------------------------------------------------ memplan's own `python -m` modules' options
+
+
+@pytest.mark.parametrize("argv, mode", [
+    (["chains", "2", "serial", "auto", "1024"], "serial"),
+    (["chains", "2", "serial", "greedy", "auto"], "serial"),
+    (["fanout", "40", "natural", "greedy", "3"], "natural"),
+])
+def test_the_scale_case_refuses_a_stream_cap_its_mode_never_reads(capsys, argv, mode):
+    """``python -m memplan.benchmarks.scale chains 5000 serial auto 1024`` (docs/benchmarks.md runs it by hand
+    with ``auto``) ignored the 1024 and measured a serial plan, exit 0, where ``memplan bench scale --mode serial
+    --streams 1024`` is refused: the case now refuses it the same way, one line naming it, exit 2."""
+    with pytest.raises(SystemExit) as exc:
+        scale.child_main(argv)
+    assert exc.value.code == 2
+    one_error_line(capsys, "memplan.benchmarks.scale: error: argument streams:", f"with mode {mode}",
+                   "stream cap of mode auto")
+
+
+def test_the_scale_case_takes_a_cap_with_mode_auto_and_none_without(capsys):
+    """The controls: mode auto reads the cap (one stream at a cap of 1), serial runs without one."""
+    assert scale.child_main(["chains", "2", "auto", "greedy", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["streams"] == 1
+    assert scale.child_main(["chains", "2", "serial", "greedy"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "serial"
+
+
+def test_bench_scale_passes_the_cap_to_its_auto_cases_only(monkeypatch, capsys):
+    """``bench scale`` runs each case as ``python -m memplan.benchmarks.scale``: it gives the stream cap to the
+    auto cases alone, so its serial and natural cases are not refused by the case's check above."""
+    cmds = []
+
+    def fake(cmd, case):
+        cmds.append(cmd[3:])
+        return json.dumps({"arena": 1, "lower_bound": 1, "tensors": 1, "streams": 1, "total_s": 0.0,
+                           "peak_rss_mib": 1.0})
+
+    monkeypatch.setattr(scale, "_run_case", fake)
+    assert main(["bench", "scale", "--nodes", "40", "--mode", "serial", "auto", "natural", "--streams", "3"]) == 0
+    capsys.readouterr()
+    assert cmds == [["fanout", "40", "serial", "auto"], ["fanout", "40", "auto", "auto", "3"],
+                    ["fanout", "40", "natural", "auto"]]
+    for cmd in cmds:   # each is a command line the case takes
+        with pytest.raises(SystemExit) as exc:
+            scale.child_main([*cmd[:3], "nosuch"])
+        assert exc.value.code == 2
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("module", ["memplan.importers.torch_compare", "memplan.benchmarks.scale"])
+def test_memplan_modules_help_describes_every_argument(capsys, module):
+    """``python -m memplan.importers.torch_compare --help`` listed ``--batch BATCH`` with no word (its default 8
+    unsaid) and the model with none; ``python -m memplan.benchmarks.scale --help`` listed its five positional
+    arguments bare. Every argument of their help now has a line of its own, each default named."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    entry = mod.main if module.endswith("torch_compare") else mod.child_main
+    with pytest.raises(SystemExit) as exc:
+        entry(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    lines = out.split("positional arguments:", 1)[1].splitlines()
+    bare = []
+    for i, line in enumerate(lines):
+        if re.match(r"^  \S", line) and not line.lstrip().startswith("-h,"):   # an argument's entry
+            text_here = len(re.split(r" {2,}", line.strip())) > 1
+            text_below = i + 1 < len(lines) and re.match(r"^ {4,}\S", lines[i + 1])
+            if not (text_here or text_below):
+                bare.append(line.strip())
+    assert bare == [], (module, bare)
+    flat = " ".join(out.split())   # the help wraps at the terminal's width
+    if module.endswith("torch_compare"):
+        assert "--batch BATCH batch size of the example input (default 8" in flat
+    else:
+        assert "(default auto; only with mode auto)" in flat and "offset solver (default auto)" in flat
