@@ -66,6 +66,46 @@ def test_benchmarks_doc_smoke_run_prints_every_problem_it_carries(monkeypatch, c
     assert sorted(set(problems)) == list("ABCDEFGHIJK") and len(problems) == 22
 
 
+def test_scheduling_doc_numbers_table_rows_the_round32_check_skips(monkeypatch, capsys):
+    """docs/scheduling.md's ``memplan bench schedule`` table gave the 400-node fan-out/join's graph_optimize arena
+    as 1.272x serial; the suite computes 428032 / 346112 B = 1.237x (the number was never rerun:
+    test_docs_round32.py skips that graph and Llama b32 as slow, about 2 s here). Those rows are what it computes."""
+    import argparse
+
+    from memplan.benchmarks import schedule
+    from memplan.examples import LlamaConfig, llama
+    from memplan.generators import fanout_join
+
+    labels = {"Llama 16L b32": "llama-L16-b32", "fan-out/join 400": "fanout-join-400-s1"}
+    methods = {"Q/K/V-only": "qkv-only", "graph_optimize": "graph_optimize", "graph_optimize @1.05x":
+               "graph_optimize@1.05x", "@1.05x": "graph_optimize@1.05x"}
+    text = read("docs/scheduling.md")
+    start = text.index("| graph | nodes | method")
+    rows, label = [], None
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        label = cells[0] or label
+        if label in labels:
+            rows.append((labels[label], methods[cells[2]], cells[3:]))
+    assert len(rows) == 4
+    monkeypatch.setattr(schedule, "graphs", lambda layers, quick: [
+        llama(LlamaConfig(layers=layers, batch=32)), fanout_join(400, max_width=8, streams=8, seed=1)[0]])
+    args = argparse.Namespace(layers=16, streams="auto", event_us=None, budget=1.05, solver="auto", quick=False)
+    got = {(r["graph"], r["method"]): r for r in schedule.run(args)}
+    capsys.readouterr()
+
+    def rounded_as(doc: str, value: float) -> str:
+        return f"{value:.{len(doc.split('.')[1]) if '.' in doc else 0}f}"
+
+    for graph, method, (streams, events, makespan, speedup, ratio) in rows:
+        r = got[graph, method]
+        cells = [str(r["streams"]), str(r["events"]), rounded_as(makespan, r["makespan_us"]),
+                 rounded_as(speedup.strip("*"), r["speedup"]), rounded_as(ratio, r["arena_vs_serial"])]
+        assert cells == [streams, events, makespan, speedup.strip("*"), ratio], (graph, method)
+
+
 def _anchors(rel: str) -> set[str]:
     """GitHub's anchors of ``rel``'s headings (outside code blocks): lower case, punctuation dropped, spaces to
     dashes, a repeated heading numbered ``-1``, ``-2``, ..."""
