@@ -212,20 +212,31 @@ def test_bench_scale_passes_the_cap_to_its_auto_cases_only(monkeypatch, capsys):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("module", ["memplan.importers.torch_compare", "memplan.benchmarks.scale"])
-def test_memplan_modules_help_describes_every_argument(capsys, module):
+HELPED = {   # module -> (entry point, words its help must hold, flattened)
+    "memplan.importers.torch_compare": ("main", ["--batch BATCH batch size of the example input (default 8"]),
+    "memplan.benchmarks.scale": ("child_main", ["(default auto; only with mode auto)", "offset solver (default auto)"]),
+    "runtime.tools.compare_launches": ("main", ["--config CONFIG Llama config: tiny, 1b or 8b (default 8b)",
+                                                "(default 1,16,32)", "(default 2)", "(default runtime,norms)"]),
+    "runtime.aten.bench": ("main", ["(default cuda;", "(default aten_bench.json)"]),
+}
+
+
+@pytest.mark.parametrize("module", sorted(HELPED))
+def test_modules_help_describes_every_argument(capsys, module):
     """``python -m memplan.importers.torch_compare --help`` listed ``--batch BATCH`` with no word (its default 8
     unsaid) and the model with none; ``python -m memplan.benchmarks.scale --help`` listed its five positional
-    arguments bare. Every argument of their help now has a line of its own, each default named."""
+    arguments bare; ``python -m runtime.tools.compare_launches --help`` (a CPU tool docs/runtime.md quotes) its
+    ``--config``, ``--batches``, ``--devices`` and ``--fuse``, and ``python -m runtime.aten.bench --help`` (whose
+    ``--device cpu --quick`` docs/aten.md quotes) its ``--device`` and ``--out``, each with no word or default.
+    Every argument of their help now has a line of its own, each default named."""
     import importlib
 
-    mod = importlib.import_module(module)
-    entry = mod.main if module.endswith("torch_compare") else mod.child_main
+    entry, words = HELPED[module]
     with pytest.raises(SystemExit) as exc:
-        entry(["--help"])
+        getattr(importlib.import_module(module), entry)(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    lines = out.split("positional arguments:", 1)[1].splitlines()
+    lines = re.split(r"^(?:positional arguments|options):$", out, maxsplit=1, flags=re.M)[1].splitlines()
     bare = []
     for i, line in enumerate(lines):
         if re.match(r"^  \S", line) and not line.lstrip().startswith("-h,"):   # an argument's entry
@@ -235,7 +246,5 @@ def test_memplan_modules_help_describes_every_argument(capsys, module):
                 bare.append(line.strip())
     assert bare == [], (module, bare)
     flat = " ".join(out.split())   # the help wraps at the terminal's width
-    if module.endswith("torch_compare"):
-        assert "--batch BATCH batch size of the example input (default 8" in flat
-    else:
-        assert "(default auto; only with mode auto)" in flat and "offset solver (default auto)" in flat
+    for w in words:
+        assert w in flat, (module, w)

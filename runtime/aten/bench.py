@@ -255,13 +255,15 @@ def table(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="python -m runtime.aten.bench", description=__doc__.splitlines()[0],
                       who="runtime.aten.bench")
-    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                   help="where the models run (default cuda; cpu: no CUDA graphs or torch.compile, with --quick a smoke run)")
     p.add_argument("--quick", action="store_true", help="tiny models (smoke run)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help=f"comma list of {', '.join(list(CNNS) + list(LLM_SIZES))}")
     p.add_argument("--compile", default=None, help="models of --models to also torch.compile ('none'; default: "
                    f"those of {','.join(DEFAULT_COMPILE)} that run)")
-    p.add_argument("--out", default="aten_bench.json")
+    p.add_argument("--out", default="aten_bench.json",
+                   help="results as JSON, rewritten after every model (default aten_bench.json)")
     p.add_argument("--stop-after", default=None, help="start no model after this many seconds")
     a = p.parse_args(argv)
     import torch

@@ -287,10 +287,11 @@ def emulate_pair(cfg, g: Graph, single: Plan, split, multi: Plan, *, seed: int =
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.compare_launches",
                                  description="the launches of a one-GPU plan and of its split over N devices, diffed")
-    ap.add_argument("--config", default="8b")
-    ap.add_argument("--batches", default="1,16,32")
-    ap.add_argument("--devices", type=count_arg, default=2)
-    ap.add_argument("--fuse", default="runtime,norms")
+    ap.add_argument("--config", default="8b", help="Llama config: tiny, 1b or 8b (default 8b)")
+    ap.add_argument("--batches", default="1,16,32", help="comma-separated rows per step (default 1,16,32)")
+    ap.add_argument("--devices", type=count_arg, default=2, help="devices the split plan runs on (default 2)")
+    ap.add_argument("--fuse", default="runtime,norms",
+                    help="comma-separated fusion modes, each compared: runtime, norms (default runtime,norms)")
     ap.add_argument("--streams", default=None, help="per-device streams of the split plan (default: serial)")
     ap.add_argument("--layers", type=count_arg, default=None, help="override the config's layers")
     ap.add_argument("--vocab", type=count_arg, default=None, help="override the config's vocabulary")
