@@ -231,7 +231,11 @@ def positional_checked(keywords: Callable[[], Sequence[str]] | None = None) -> C
 
 def named_fields(cls: type) -> type:
     """``cls`` (a dataclass) whose constructor refuses an unknown keyword as ``check_option_names`` does:
-    ``CostModel(even_us=3)`` was Python's TypeError, naming no alternative and no memplan error."""
+    ``CostModel(even_us=3)`` was Python's TypeError, naming no alternative and no memplan error. A call that does
+    not bind otherwise (an option by position, ``GraphBuilder("g", 256, 3)``; a required argument left out,
+    ``ReuseIndex(graph)``) is named as ``check_positional`` and ``check_given`` name it for a function: it was
+    Python's bare TypeError, where README promises an ``OptionError``. Those two checks run only once ``__init__``
+    has raised a TypeError, so a call that binds (millions of ``Tensor``s in a large graph) pays nothing more."""
     init = cls.__init__   # type: ignore[misc]
     params = list(inspect.signature(init).parameters.values())[1:]   # without self
     known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -239,7 +243,17 @@ def named_fields(cls: type) -> type:
     @functools.wraps(init)
     def checked(self: Any, *args: Any, **kwargs: Any) -> None:
         check_option_names(cls.__name__, kwargs, known)
-        init(self, *args, **kwargs)
+        try:
+            init(self, *args, **kwargs)
+        except TypeError as exc:
+            if isinstance(exc, MemplanError):
+                raise   # (the constructor's own OptionError, or a GraphError that is a TypeError too)
+            try:   # a TypeError raised inside a call that binds passes both checks: it is re-raised as it is
+                check_positional(cls.__name__, args, params)
+                check_given(cls.__name__, args, kwargs, params)
+            except OptionError as named:
+                raise named from None
+            raise
 
     cls.__init__ = checked   # type: ignore[misc]
     return cls

@@ -16,6 +16,7 @@ import shlex
 
 import pytest
 
+import memplan
 from memplan.benchmarks import scale
 from memplan.cli import main
 
@@ -248,3 +249,55 @@ def test_modules_help_describes_every_argument(capsys, module):
     flat = " ".join(out.split())   # the help wraps at the terminal's width
     for w in words:
         assert w in flat, (module, w)
+
+
+# ------------------------------------------------------------- README's OptionError promise, entry points left
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda g, p: memplan.ReuseIndex(g), ["ReuseIndex() needs argument 'plan'"]),
+    (lambda g, p: memplan.ReuseIndex(g, p, True), ["ReuseIndex() takes at most 2 (graph, plan)", "fused_groups"]),
+    (lambda g, p: memplan.ReuseIndex(g, p, graph=g), ["ReuseIndex() got argument 'graph' twice"]),
+    (lambda g, p: memplan.GraphBuilder("g", 256, 3), ["GraphBuilder() takes at most 2 (name, alignment)"]),
+    (lambda g, p: memplan.CostModel(2.0, 1, 1, 0, True, 9), ["CostModel() takes at most 5"]),
+    (lambda g, p: memplan.from_torch(), ["from_torch() needs argument 'module'"]),
+    (lambda g, p: memplan.from_torch(None, (), None), ["from_torch() takes at most 2 (module, example_inputs)",
+                                                        "None and any after it must be given by keyword"]),
+])
+def test_entry_points_name_a_call_that_does_not_bind(call, words):
+    """README: ``OptionError`` is "an unknown keyword option, an option given by position, or a required argument
+    left out or given twice". ``memplan.ReuseIndex(graph)`` (README's own "build ``index = memplan.ReuseIndex(graph,
+    plan)`` once"), ``from_torch(m, (x,), None)``, ``from_torch()``, ``GraphBuilder("g", 256, 3)`` and a
+    ``CostModel`` given six values by position were Python's bare TypeErrors ("missing 1 required positional
+    argument", "takes from 1 to 3 positional arguments but 4 were given"); each is now the OptionError naming it."""
+    from memplan.errors import OptionError
+    from memplan.examples import qkv_attention
+
+    g = qkv_attention()
+    p = memplan.plan(g)
+    with pytest.raises(OptionError) as exc:
+        call(g, p)
+    for w in words:
+        assert w in str(exc.value), (w, str(exc.value))
+
+
+def test_a_constructors_own_type_error_is_left_as_it_is():
+    """The control: the check runs only after a constructor raised a TypeError, and a TypeError from a call that
+    binds (here a dataclass field's own check) is re-raised unchanged; calls that bind build as before."""
+    from memplan.errors import named_fields
+
+    @named_fields
+    class Box:
+        def __init__(self, n: int, *, scale: int = 1):
+            if not isinstance(n, int):
+                raise TypeError(f"n must be an int, not {type(n).__name__}")
+            self.n = n * scale
+
+    assert Box(2, scale=3).n == 6
+    with pytest.raises(TypeError, match="n must be an int, not str") as exc:
+        Box("2")
+    assert type(exc.value) is TypeError
+    from memplan.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"Box\(\) takes at most 1 \(n\) positional argument, not 2: 3 .*scale"):
+        Box(2, 3)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ..errors import GraphError, uncallable_with
+from ..errors import GraphError, positional_checked, uncallable_with
 from ..graph import MAX_COST_US, Graph
 from ..ops import roofline_us
 
@@ -80,18 +80,27 @@ def import_onnx(*args, **kwargs):
     return impl(*args, **kwargs)
 
 
+def _torch_options() -> list[str]:
+    """``from_torch``'s keyword options: those of ``memplan.importers.torch.from_torch`` (loaded here: needs torch)."""
+    import inspect
+
+    from .torch import from_torch as impl
+
+    return [p.name for p in inspect.signature(impl).parameters.values() if p.kind == p.KEYWORD_ONLY]
+
+
+# an option by position (``from_torch(m, (x,), None)``) or the module left out (``from_torch()``) was Python's bare
+# TypeError, where README promises an OptionError naming the argument, as every other entry point gives
+@positional_checked(_torch_options)
 def from_torch(module: Any, example_inputs: Any = (), **kwargs: Any) -> Graph:
     """A torch module's forward pass as a Graph, via ``torch.export`` (``module`` may be an
     ``ExportedProgram``). The keyword options (``kwargs``, ``name``, ``alignment``, ``strict``,
     ``decompose``, ``progress``, ``check_custom_ops``) are ``memplan.importers.torch.from_torch``'s, which is loaded only on
     call so that ``import memplan`` needs no torch (the ``torch`` extra)."""
-    import inspect
-
     from ..errors import check_option_names
     from .torch import from_torch as impl
 
     # a misspelt option (``alignmnet=``) was Python's TypeError: named here, with the nearest option, as every
     # entry point does (not ``named_options``: a bare 0-d integer tensor as the example input must stay one)
-    known = [p.name for p in inspect.signature(impl).parameters.values() if p.kind == p.KEYWORD_ONLY]
-    check_option_names("from_torch", kwargs, known)
+    check_option_names("from_torch", kwargs, _torch_options())
     return impl(module, example_inputs, **kwargs)
