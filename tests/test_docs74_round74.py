@@ -301,3 +301,22 @@ def test_a_constructors_own_type_error_is_left_as_it_is():
 
     with pytest.raises(OptionError, match=r"Box\(\) takes at most 1 \(n\) positional argument, not 2: 3 .*scale"):
         Box(2, 3)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (5, ["kwargs must be a dict of forward's keyword arguments", "not int 5"]),
+    ([("x", 1)], ["kwargs must be a dict", "not list"]),
+    ({1: 2}, ["kwargs must be keyed by forward's parameter names (str), not int 1"]),
+])
+def test_from_torch_names_a_kwargs_that_is_no_dict(kwargs, words):
+    """``from_torch(m, (x,), kwargs=5)`` (docs/importers.md: ``from_torch(ep, kwargs=...)``) was refused as
+    "torch.export failed for Linear: inspect.Signature.bind() argument after ** must be a mapping, not _IntWrapper":
+    the export blamed, a torch internal named. The option is named now, before torch exports anything."""
+    torch = pytest.importorskip("torch")
+    from memplan.errors import OptionError
+
+    with pytest.raises(OptionError) as exc:
+        memplan.from_torch(torch.nn.Linear(4, 4), (torch.zeros(2, 4),), kwargs=kwargs)
+    for w in words:
+        assert w in str(exc.value), (w, str(exc.value))
+    assert "torch.export failed" not in str(exc.value)

@@ -58,6 +58,7 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
         if not isinstance(value, bool):
             raise OptionError(f"from_torch: {option} must be True or False, not {_short(value)}")
     check_alignment(alignment)  # before the export, not after
+    _check_kwargs(kwargs, "from_torch")
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
     after: list = []   # (a given program's custom-op check: once its records are)
@@ -162,6 +163,23 @@ def _exported_again(torch, ep: Any) -> Any:
                          f"failed: {_export_failure(exc)}") from None
 
 
+def _check_kwargs(kwargs: Any, who: str) -> None:
+    """``kwargs`` (forward's keyword arguments) is None or a dict of them by name. Why: ``kwargs=5`` or a list of
+    pairs was refused as "torch.export failed for Linear: inspect.Signature.bind() argument after ** must be a
+    mapping, not _IntWrapper", blaming the export (and naming a torch internal) for an option's wrong value."""
+    from collections.abc import Mapping
+
+    if kwargs is None:
+        return
+    if not isinstance(kwargs, Mapping):
+        raise OptionError(f"{who}: kwargs must be a dict of forward's keyword arguments (name: value) or None, not "
+                          f"{type(kwargs).__name__} {_short(kwargs)}")
+    bad = next((k for k in kwargs if not isinstance(k, str)), None)
+    if bad is not None:
+        raise OptionError(f"{who}: kwargs must be keyed by forward's parameter names (str), not "
+                          f"{type(bad).__name__} {_short(bad)}")
+
+
 def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
                 alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
                 lower_vmap: bool = False) -> tuple:
@@ -180,6 +198,7 @@ def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = 
     exported.
     """
     check_alignment(alignment)  # before the export, not after
+    _check_kwargs(kwargs, "trace_torch")
     torch = _need_torch()
     given = isinstance(module, torch.export.ExportedProgram)
     # (int_buffers=False: the runtime makes such buffers constants itself, around its whole export and its watches,
