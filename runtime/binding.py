@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memplan.errors import ExecutorError, GraphError, PlanFormatError
+from memplan.errors import ExecutorError, GraphError, PlanFormatError, as_int
 from memplan.errors import short_repr as _short
 from memplan.graph import MAX_TENSOR_BYTES, Graph
 from memplan.planfile import Plan, check_plan_for
@@ -83,7 +83,14 @@ class Binding:
             where = (f"the arena of device {p.device}, which arena_base gives no base" if p.in_arena else
                      f"root {p.root!r} outside the arena, which root_base gives no base")
             raise ExecutorError(f"address: tensor {tid!r} lies in {where}") from None
-        return base + p.offset
+        # an address is a whole non-negative number (docs/format.md: an integer the library takes is any that
+        # operator.index takes, never a float or a bool): a base of 1.5 gave the address 8193.5, one of -5 gave 8187
+        whole = as_int(base)
+        if whole is None or whole < 0:
+            which = f"arena_base[{p.device}]" if p.in_arena else f"root_base[{p.root!r}]"
+            raise ExecutorError(f"address: {which} must be a non-negative integer address, not "
+                                f"{type(base).__name__} {_short(base)} (tensor {tid!r})")
+        return whole + p.offset
 
 
 def bind(graph: Graph, plan: Plan) -> Binding:

@@ -320,3 +320,32 @@ def test_from_torch_names_a_kwargs_that_is_no_dict(kwargs, words):
     for w in words:
         assert w in str(exc.value), (w, str(exc.value))
     assert "torch.export failed" not in str(exc.value)
+
+
+@pytest.mark.parametrize("arena_base, root_base, words", [
+    ([1.5], {}, ["arena_base[0] must be a non-negative integer address, not float 1.5", "'k'"]),
+    ([2.0], {}, ["not float 2.0"]),
+    ([-5], {}, ["not int -5"]),
+    ([True], {}, ["not bool True"]),
+])
+def test_binding_address_names_a_base_that_is_no_address(arena_base, root_base, words):
+    """README: ``binding.address(id, arena_base, root_base)`` is "the address of a tensor". A base of 1.5 gave
+    8193.5 and one of -5 gave 8187, silently (docs/format.md: an integer the library takes is never a float or a
+    bool). Each is an ExecutorError naming the base now; numpy integers are the ints they equal."""
+    import numpy as np
+
+    from memplan.errors import ExecutorError
+    from memplan.examples import qkv_attention
+    from runtime.binding import bind
+
+    g = qkv_attention()
+    b = bind(g, memplan.plan(g, streams=3))
+    with pytest.raises(ExecutorError) as exc:
+        b.address("k", arena_base, root_base)
+    for w in words:
+        assert w in str(exc.value), (w, str(exc.value))
+    offset = b.places["k"].offset
+    assert b.address("k", [np.uint64(1 << 40)], {}) == (1 << 40) + offset
+    assert type(b.address("k", {0: np.int64(256)}, {})) is int
+    with pytest.raises(ExecutorError, match=r"root_base\['wq'\] must be a non-negative integer address, not int -1"):
+        b.address("wq", [0], {"wq": -1})
