@@ -398,14 +398,14 @@ def summary(results: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.bench", description=__doc__.split("\n")[0])
-    ap.add_argument("--configs", default="1b,8b")
-    ap.add_argument("--batches", default="1,4,16,64")
+    ap.add_argument("--configs", default="1b,8b", help="comma-separated Llama configs (default 1b,8b)")
+    ap.add_argument("--batches", default="1,4,16,64", help="comma-separated rows per step (default 1,4,16,64)")
     ap.add_argument("--steps", type=count_arg, default=50, help="graph replays per timed batch (at most)")
     ap.add_argument("--eager-steps", type=count_arg, default=5, help="eager steps per timed batch (at most)")
     ap.add_argument("--timed-ms", default="250",
                     help="fewer steps per timed batch where the 1-stream graph step says it would exceed this")
     ap.add_argument("--rounds", type=count_arg, default=5, help="interleaved timing rounds (median over them)")
-    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer and its read bandwidth")
     ap.add_argument("--no-torch-compile", action="store_true", help="skip the PyTorch torch.compile + graph mode")
     ap.add_argument("--no-pdl", action="store_true",
                     help="launch every kernel plainly (default: programmatic dependent launch where the executor's "
@@ -417,7 +417,7 @@ def main(argv=None) -> int:
                     help="fusion modes of the graph to time, in order (runtime.models.llama.FUSE_MODES, e.g. "
                          "norms,runtime); the first is the one the PyTorch peer and the summary go with")
     ap.add_argument("--no-extra", action="store_true", help="skip the prefetch and multi-stream eager modes")
-    ap.add_argument("--out", default="runtime_bench.json")
+    ap.add_argument("--out", default="runtime_bench.json", help="results as JSON (default runtime_bench.json)")
     args = ap.parse_args(argv)
     from .tool_args import (
         ToolArgError,

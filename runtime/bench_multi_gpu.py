@@ -80,12 +80,12 @@ def bench_config(name: str, batch: int, devices: int, *, steps: int, rounds: int
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.bench_multi_gpu", description="1 GPU vs a pipeline split "
                                  "over several GPUs: tokens/s, per-device arenas, bytes copied between devices")
-    ap.add_argument("--configs", default="8b")
+    ap.add_argument("--configs", default="8b", help="comma-separated Llama configs (default 8b)")
     ap.add_argument("--batches", default="1,32", help="1: decode; >1: prefill of that many tokens")
-    ap.add_argument("--devices", type=count_arg, default=2)
-    ap.add_argument("--steps", type=count_arg, default=20)
-    ap.add_argument("--rounds", type=count_arg, default=5)
-    ap.add_argument("--out", default="multi_gpu_bench.json")
+    ap.add_argument("--devices", type=count_arg, default=2, help="GPUs to split over (default 2)")
+    ap.add_argument("--steps", type=count_arg, default=20, help="timed steps per round (default 20)")
+    ap.add_argument("--rounds", type=count_arg, default=5, help="timing rounds (default 5)")
+    ap.add_argument("--out", default="multi_gpu_bench.json", help="results as JSON (default multi_gpu_bench.json)")
     args = ap.parse_args(argv)
     from memplan.planfile import MAX_STREAMS
 

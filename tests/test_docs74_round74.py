@@ -213,31 +213,38 @@ def test_bench_scale_passes_the_cap_to_its_auto_cases_only(monkeypatch, capsys):
     capsys.readouterr()
 
 
-HELPED = {   # module -> (entry point, words its help must hold, flattened)
-    "memplan.importers.torch_compare": ("main", ["--batch BATCH batch size of the example input (default 8"]),
-    "memplan.benchmarks.scale": ("child_main", ["(default auto; only with mode auto)", "offset solver (default auto)"]),
-    "runtime.tools.compare_launches": ("main", ["--config CONFIG Llama config: tiny, 1b or 8b (default 8b)",
-                                                "(default 1,16,32)", "(default 2)", "(default runtime,norms)"]),
-    "runtime.aten.bench": ("main", ["(default cuda;", "(default aten_bench.json)"]),
+HELPED = {   # module -> words its help must hold (flattened): the defaults the help said nothing of before
+    "memplan.importers.torch_compare": ["--batch BATCH batch size of the example input (default 8"],
+    "memplan.benchmarks.scale": ["(default auto; only with mode auto)", "offset solver (default auto)"],
+    "runtime.tools.compare_launches": ["--config CONFIG Llama config: tiny, 1b or 8b (default 8b)",
+                                       "(default 1,16,32)", "(default 2)", "(default runtime,norms)"],
+    "runtime.aten.bench": ["(default cuda;", "(default aten_bench.json)"],
+    "runtime.bench": ["(default 1b,8b)", "(default 1,4,16,64)", "(default runtime_bench.json)"],
+    "runtime.tools.pdl_check": ["(default 1,16)", "(default 5)", "(default 2)"],
+    "runtime.aten.sweep_paths": ["(default all)", "(default f32,b3,bf16,dyn)", "(default importer,aten)"],
 }
+#: every ``python -m X`` the user docs name (pytest, venv, pip aside): ``memplan`` is ``memplan.cli.main``
+DOC_MODULES = sorted({m for rel in USER_DOCS for m in re.findall(r"python3? -m ([\w.]+)", read(rel))}
+                     - {"pytest", "venv", "pip"})
 
 
-@pytest.mark.parametrize("module", sorted(HELPED))
-def test_modules_help_describes_every_argument(capsys, module):
-    """``python -m memplan.importers.torch_compare --help`` listed ``--batch BATCH`` with no word (its default 8
-    unsaid) and the model with none; ``python -m memplan.benchmarks.scale --help`` listed its five positional
-    arguments bare; ``python -m runtime.tools.compare_launches --help`` (a CPU tool docs/runtime.md quotes) its
-    ``--config``, ``--batches``, ``--devices`` and ``--fuse``, and ``python -m runtime.aten.bench --help`` (whose
-    ``--device cpu --quick`` docs/aten.md quotes) its ``--device`` and ``--out``, each with no word or default.
-    Every argument of their help now has a line of its own, each default named."""
+def _help_text(capsys, module: str, argv: list[str]) -> str:
     import importlib
 
-    entry, words = HELPED[module]
+    if module == "memplan":
+        from memplan.cli import main as entry
+    else:
+        mod = importlib.import_module(module)
+        entry = mod.child_main if module == "memplan.benchmarks.scale" else mod.main
     with pytest.raises(SystemExit) as exc:
-        getattr(importlib.import_module(module), entry)(["--help"])
-    assert exc.value.code == 0
-    out = capsys.readouterr().out
-    lines = re.split(r"^(?:positional arguments|options):$", out, maxsplit=1, flags=re.M)[1].splitlines()
+        entry([*argv, "--help"])
+    assert exc.value.code == 0, (module, argv)
+    return capsys.readouterr().out
+
+
+def _bare_arguments(help_text: str) -> list[str]:
+    """The argument entries of an argparse ``--help`` with no text: neither on their line nor on the next."""
+    lines = re.split(r"^(?:positional arguments|options):$", help_text, maxsplit=1, flags=re.M)[1].splitlines()
     bare = []
     for i, line in enumerate(lines):
         if re.match(r"^  \S", line) and not line.lstrip().startswith("-h,"):   # an argument's entry
@@ -245,10 +252,50 @@ def test_modules_help_describes_every_argument(capsys, module):
             text_below = i + 1 < len(lines) and re.match(r"^ {4,}\S", lines[i + 1])
             if not (text_here or text_below):
                 bare.append(line.strip())
-    assert bare == [], (module, bare)
+    return bare
+
+
+def test_the_bare_argument_finder_finds_one():
+    """The control: an entry with no text is found, one with text on its line or the next is not."""
+    text = "usage: x\n\noptions:\n  -h, --help  show\n  --a A\n  --b B       the b\n  --long-name LONG\n" \
+           "                the long one\n  --c C\n"
+    assert _bare_arguments(text) == ["--a A", "--c C"]
+
+
+@pytest.mark.parametrize("module", DOC_MODULES)
+def test_every_documented_modules_help_describes_every_argument(capsys, module):
+    """``python -m memplan.importers.torch_compare --help`` listed ``--batch BATCH`` with no word (its default 8
+    unsaid) and the model with none; ``python -m memplan.benchmarks.scale --help`` its five positional arguments
+    bare; ``runtime.tools.compare_launches`` (a CPU tool docs/runtime.md quotes) ``--config``, ``--batches``,
+    ``--devices`` and ``--fuse``; ``runtime.aten.bench`` ``--device`` and ``--out``; and ``runtime.bench``,
+    ``bench_multi_gpu``, ``sweep_paths``, ``bench_scatter``, ``profile_gap`` and ``runtime.tools``' ``attn_bench``,
+    ``attn_tune``, ``bound``, ``gemm_bench``, ``pdl_check``, ``profile``, ``rule_ab`` 35 options in all, each with
+    no word or default. Every argument of every module the docs name now has a line of its own."""
+    out = _help_text(capsys, module, [])
+    assert _bare_arguments(out) == [], module
     flat = " ".join(out.split())   # the help wraps at the terminal's width
-    for w in words:
+    for w in HELPED.get(module, []):
         assert w in flat, (module, w)
+
+
+def test_every_memplan_subcommands_help_describes_every_argument(capsys):
+    """The same of ``memplan``'s own commands and bench suites (so a new option cannot come in bare)."""
+    import argparse
+
+    from memplan.cli import build_parser
+
+    def commands(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield [*path, name]
+                    yield from commands(sub, [*path, name])
+
+    seen = 0
+    for argv in commands(build_parser(), []):
+        seen += 1
+        assert _bare_arguments(_help_text(capsys, "memplan", argv)) == [], argv
+    assert seen >= 14
 
 
 # ------------------------------------------------------------- README's OptionError promise, entry points left

@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big-mib", type=count_in(0, MAX_BIG_MIB), default=64,
                     help="size of the large live intermediate (MiB)")
     ap.add_argument("--scatters", type=count_in(1, MAX_SCATTERS), default=4, help="rounds of four scatters each")
-    ap.add_argument("--reps", type=count_in(1, MAX_REPS), default=10)
-    ap.add_argument("--streams", type=count_in(1, MAX_STREAMS), default=1)
+    ap.add_argument("--reps", type=count_in(1, MAX_REPS), default=10, help="timed calls per measurement (default 10)")
+    ap.add_argument("--streams", type=count_in(1, MAX_STREAMS), default=1, help="streams of memplan's step (default 1)")
     a = ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it
     import torch
 

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     models = (*CNNS, *LLM_SIZES)
     ap = ToolParser(prog="python -m runtime.aten.profile_gap")
     ap.add_argument("model", nargs="?", default="inception_v3-b1", help=f"one of {', '.join(models)}")
-    ap.add_argument("--iters", type=count_in(1, MAX_REPEATS), default=20)
+    ap.add_argument("--iters", type=count_in(1, MAX_REPEATS), default=20, help="profiled calls of each run (default 20)")
     ap.add_argument("--top", type=count_in(1), default=25, help="kernel names listed")
     a = ap.parse_args(argv)
     try:   # an unknown model, --iters 0 (a division by zero) or no GPU were tracebacks, after the imports

@@ -199,14 +199,16 @@ def run_model(case: Case, variants: list[str], paths: list[str], emit) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="python -m runtime.aten.sweep_paths", description=__doc__.splitlines()[0],
                        who="runtime.aten.sweep_paths")
-    ap.add_argument("--family", choices=("torchvision", "timm", "transformers", "all"), default="all")
+    ap.add_argument("--family", choices=("torchvision", "timm", "transformers", "all"), default="all",
+                    help="which models of the sweep's list (default all)")
     ap.add_argument("--only", default=None, help="comma-separated model names of runtime.aten.sweep's list")
     ap.add_argument("--skip", default=None, help="comma-separated model names to leave out")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--paths", default=",".join(PATHS))
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated (default {','.join(VARIANTS)})")
+    ap.add_argument("--paths", default=",".join(PATHS),
+                    help=f"comma-separated: {', '.join(PATHS + EXTRA_PATHS)} (default {','.join(PATHS)})")
     ap.add_argument("--budget", type=_budget, default=1e7, help="seconds; no model starts after that")
     ap.add_argument("--out", default="", help="results here as JSON (atomically); a chunk's results join its")
-    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--list", action="store_true", help="print the models (with --family) and exit")
     a = ap.parse_args(argv)
     # each list is a set of known names, as every runtime tool takes one (``tool_args.name_list``): an empty
     # ``--variants ''`` or ``--paths ,`` (the empty values dropped) built every model, ran none and exited 0 after

@@ -91,9 +91,9 @@ def bench(lib, d: int, B: int, heads: int = 32, G: int = 8, ctx: int = 512) -> d
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.attn_bench")
     ap.add_argument("--dims", default="128,64", help="head dims")
-    ap.add_argument("--batches", default="1,2,4,8,16,32,64")
-    ap.add_argument("--ctx", type=count_arg, default=512)
-    ap.add_argument("--out", default="attn_bench.json")
+    ap.add_argument("--batches", default="1,2,4,8,16,32,64", help="comma-separated rows (default 1,2,4,8,16,32,64)")
+    ap.add_argument("--ctx", type=count_arg, default=512, help="cached context length (default 512)")
+    ap.add_argument("--out", default="attn_bench.json", help="results as JSON (default attn_bench.json)")
     a = ap.parse_args(argv)
     from memplan.files import atomic_write_text
 

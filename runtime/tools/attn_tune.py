@@ -66,8 +66,9 @@ def _ref_attn(q, pos, K, V, mask, heads, G, d):
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.attn_tune")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--out", default="attn_tune.json")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated kernel variants (default all: {','.join(VARIANTS)})")
+    ap.add_argument("--out", default="attn_tune.json", help="results as JSON (default attn_tune.json)")
     a = ap.parse_args(argv)
     try:   # an unknown variant ran as the default build, silently
         variants = config_list(a.variants, "--variants", known=["default", *VARIANTS], what="variant")

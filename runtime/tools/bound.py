@@ -121,8 +121,8 @@ def bound(lib, name: str, rounds: int = 3, steps: int = 20, log=print, batch: in
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.bound")
-    ap.add_argument("--configs", default="1b,8b")
-    ap.add_argument("--rounds", type=count_arg, default=3)
+    ap.add_argument("--configs", default="1b,8b", help="comma-separated Llama configs (default 1b,8b)")
+    ap.add_argument("--rounds", type=count_arg, default=3, help="timing rounds (default 3)")
     ap.add_argument("--batches", default="1", help="comma-separated rows per step (default 1)")
     ap.add_argument("--out", default=None, help="also write the results as JSON (atomically)")
     a = ap.parse_args(argv)

@@ -165,9 +165,9 @@ def run(lib, configs, rows, *, log=print) -> dict:
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.gemm_bench", description=__doc__.split("\n")[0])
-    ap.add_argument("--configs", default="8b,1b")
-    ap.add_argument("--rows", default="1,2,4,8,16,32,64")
-    ap.add_argument("--out", default="gemm_bench.json")
+    ap.add_argument("--configs", default="8b,1b", help="comma-separated Llama configs whose shapes run (default 8b,1b)")
+    ap.add_argument("--rows", default="1,2,4,8,16,32,64", help="comma-separated rows, at most 64 (default 1,2,4,8,16,32,64)")
+    ap.add_argument("--out", default="gemm_bench.json", help="results as JSON (default gemm_bench.json)")
     a = ap.parse_args(argv)
     from ..tool_args import ToolArgError, config_list, int_list, out_path, tool_error
 

@@ -20,9 +20,9 @@ from ..tool_args import ToolParser, count_arg
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.pdl_check")
-    ap.add_argument("--batches", default="1,16")
-    ap.add_argument("--replays", type=count_arg, default=5)
-    ap.add_argument("--layers", type=count_arg, default=2)
+    ap.add_argument("--batches", default="1,16", help="comma-separated rows per step (default 1,16)")
+    ap.add_argument("--replays", type=count_arg, default=5, help="graph replays compared per case (default 5)")
+    ap.add_argument("--layers", type=count_arg, default=2, help="layers of the 8B-like config (default 2)")
     a = ap.parse_args(argv)
     from ..tool_args import ToolArgError, at_least, int_list, llama_graphs, repeats, tool_error
 

@@ -74,10 +74,10 @@ def _base_kernel(r) -> str | None:
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.profile")
-    ap.add_argument("--configs", default="8b")
-    ap.add_argument("--batch", type=count_arg, default=1)
-    ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES)
-    ap.add_argument("--out", default="runtime_profile.json")
+    ap.add_argument("--configs", default="8b", help="comma-separated Llama configs (default 8b)")
+    ap.add_argument("--batch", type=count_arg, default=1, help="rows per step (default 1)")
+    ap.add_argument("--fuse", default=L.DEFAULT_FUSE, choices=L.FUSE_MODES, help=f"fusion mode (default {L.DEFAULT_FUSE})")
+    ap.add_argument("--out", default="runtime_profile.json", help="results as JSON (default runtime_profile.json)")
     a = ap.parse_args(argv)
     from ..tool_args import ToolArgError, at_least, config_list, llama_graphs, out_path, tool_error
 

@@ -157,11 +157,11 @@ def run(lib, configs: list[str], batches: list[int], variants: list[tuple[str, d
 
 def main(argv=None) -> int:
     ap = ToolParser(prog="python -m runtime.tools.rule_ab", description=__doc__.split("\n")[0])
-    ap.add_argument("--configs", default="8b")
-    ap.add_argument("--batches", default="32")
+    ap.add_argument("--configs", default="8b", help="comma-separated Llama configs (default 8b)")
+    ap.add_argument("--batches", default="32", help="comma-separated rows per step (default 32)")
     ap.add_argument("--variant", action="append", default=[], help="NAME:CONST=VALUE,... (repeat; first = base)")
-    ap.add_argument("--rounds", type=count_arg, default=2)
-    ap.add_argument("--steps", type=count_arg, default=40)
+    ap.add_argument("--rounds", type=count_arg, default=2, help="timing rounds (default 2)")
+    ap.add_argument("--steps", type=count_arg, default=40, help="timed steps per variant and round (default 40)")
     ap.add_argument("--out", default=None, help="also write the rows as JSON (atomically)")
     a = ap.parse_args(argv)
     try:
