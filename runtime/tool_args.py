@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from memplan.argtypes import OneLineParser, print_error
 from memplan.argtypes import integer as strict
@@ -23,6 +24,15 @@ class ToolParser(OneLineParser):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.who = self.prog.removeprefix("python -m ").removeprefix("runtime.tools.")
+
+
+def doc_summary(doc: str) -> str:
+    """The first sentence of a module's docstring, its lines joined: the ``--help`` description. Why: four tools
+    took the docstring's first line, a sentence cut where it wraps ("what the per-call check of the Python values
+    ``forward`` reads", "side by")."""
+    text = " ".join(doc.split("\n\n", 1)[0].split())
+    end = re.search(r"\.(?=\s|$)", text)
+    return text[:end.end()] if end else text
 
 
 class ToolArgError(ValueError):

@@ -278,6 +278,32 @@ def test_every_documented_modules_help_describes_every_argument(capsys, module):
         assert w in flat, (module, w)
 
 
+@pytest.mark.parametrize("module", DOC_MODULES)
+def test_every_documented_modules_help_description_is_a_whole_sentence(capsys, module):
+    """``python -m runtime.aten.bench_state --help`` described the tool as "what putting the module's state back
+    around compile's eager comparison run", ``bench_reads`` as "what the per-call check of the Python values
+    ``forward`` reads", ``bench_scatter`` ending at "``select_scatter``," and ``rule_ab`` at "side by": each took
+    its docstring's first line, a sentence cut where it wraps. A description taken from the docstring is now its
+    first sentence whole (``tool_args.doc_summary``)."""
+    import importlib
+
+    out = _help_text(capsys, module, [])
+    description = " ".join(out.split("\n\n")[1].split())
+    doc = importlib.import_module(module if module != "memplan" else "memplan.cli").__doc__ or ""
+    first = " ".join(doc.split("\n\n", 1)[0].split())
+    if description != first and first.startswith(description):   # a part of the docstring's first paragraph
+        assert description.endswith("."), (module, description)
+
+
+def test_doc_summary_is_the_first_sentence():
+    from runtime.tool_args import doc_summary
+
+    assert doc_summary("``x``: a thing, side by\nside (a note).\n\nMore.") == "``x``: a thing, side by side (a note)."
+    assert doc_summary("One line.  Two.") == "One line."
+    assert doc_summary("no period at all\nhere") == "no period at all here"
+    assert doc_summary("version 2.14 of torch. Then") == "version 2.14 of torch."
+
+
 def test_every_memplan_subcommands_help_describes_every_argument(capsys):
     """The same of ``memplan``'s own commands and bench suites (so a new option cannot come in bare)."""
     import argparse

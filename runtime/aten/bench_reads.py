@@ -224,9 +224,9 @@ def bench_proof(torch: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..tool_args import ToolParser
+    from ..tool_args import ToolParser, doc_summary
 
-    ap = ToolParser(prog="python -m runtime.aten.bench_reads", description=__doc__.splitlines()[0])
+    ap = ToolParser(prog="python -m runtime.aten.bench_reads", description=doc_summary(__doc__))
     ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it
     import torch
 

@@ -76,9 +76,9 @@ MAX_BIG_MIB, MAX_SCATTERS, MAX_REPS = 1 << 20, 1024, 10 ** 6
 def main(argv: list[str] | None = None) -> int:
     from memplan.planfile import MAX_STREAMS
 
-    from ..tool_args import ToolArgError, ToolParser, count_in, tool_error
+    from ..tool_args import ToolArgError, ToolParser, count_in, doc_summary, tool_error
 
-    ap = ToolParser(prog="python -m runtime.aten.bench_scatter", description=__doc__.splitlines()[0])
+    ap = ToolParser(prog="python -m runtime.aten.bench_scatter", description=doc_summary(__doc__))
     ap.add_argument("--big-mib", type=count_in(0, MAX_BIG_MIB), default=64,
                     help="size of the large live intermediate (MiB)")
     ap.add_argument("--scatters", type=count_in(1, MAX_SCATTERS), default=4, help="rounds of four scatters each")

@@ -62,9 +62,9 @@ def _new(torch: Any, module: Any, args: tuple) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..tool_args import ToolParser
+    from ..tool_args import ToolParser, doc_summary
 
-    ap = ToolParser(prog="python -m runtime.aten.bench_state", description=__doc__.splitlines()[0])
+    ap = ToolParser(prog="python -m runtime.aten.bench_state", description=doc_summary(__doc__))
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                     help="where the models run (default cpu; cuda: the first GPU torch sees)")
     ns = ap.parse_args(argv)   # before torch is imported: --help and a usage error need none of it

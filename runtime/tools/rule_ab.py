@@ -26,7 +26,7 @@ from memplan.argtypes import real as strict_real
 
 from ..cuda_util import need_pycuda
 from ..kernels import ops
-from ..tool_args import ToolParser, config_list, count_arg, int_list, llama_graphs, out_path, repeats
+from ..tool_args import ToolParser, config_list, count_arg, doc_summary, int_list, llama_graphs, out_path, repeats
 
 #: constants that size compiled kernels or shared memory (llama.cu's AF_CL, AF_MAXCHUNK, AB_QB, AB_CL, AM_QB
 #: among them), or that are CUDA's limits: changing them here would lie to the launches (ATTN_CLUSTER=1 gave
@@ -156,7 +156,7 @@ def run(lib, configs: list[str], batches: list[int], variants: list[tuple[str, d
 
 
 def main(argv=None) -> int:
-    ap = ToolParser(prog="python -m runtime.tools.rule_ab", description=__doc__.split("\n")[0])
+    ap = ToolParser(prog="python -m runtime.tools.rule_ab", description=doc_summary(__doc__))
     ap.add_argument("--configs", default="8b", help="comma-separated Llama configs (default 8b)")
     ap.add_argument("--batches", default="32", help="comma-separated rows per step (default 32)")
     ap.add_argument("--variant", action="append", default=[], help="NAME:CONST=VALUE,... (repeat; first = base)")
