@@ -168,9 +168,10 @@ def _check_plan_options(args: argparse.Namespace) -> None:
         raise MemplanError(f"--max-events {args.max_events} caps the events of a multi-stream schedule: give "
                            f"--streams N|auto too (without it {without})")
     if args.event_us is not None and args.streams is None and (args.devices or 1) <= 1:
+        # (with --devices 1 given, "or --devices N" read as if that were the remedy: N > 1 is)
         argtypes.unused(f"--event-us {args.event_us:g}", "without --streams", "it is the latency of a cross-stream "
-                      "event, and without --streams (or --devices N) the plan is serial and has no events: give "
-                      "--streams N|auto too")
+                      "event, and without --streams (or --devices N, N > 1) the plan is serial and has no events: "
+                      "give --streams N|auto too")
     _check_one_stream(args)
 
 

@@ -422,3 +422,16 @@ def test_binding_address_names_a_base_that_is_no_address(arena_base, root_base, 
     assert type(b.address("k", {0: np.int64(256)}, {})) is int
     with pytest.raises(ExecutorError, match=r"root_base\['wq'\] must be a non-negative integer address, not int -1"):
         b.address("wq", [0], {"wq": -1})
+
+
+def test_event_us_warning_with_devices_1_names_more_than_one_device(tmp_path, capsys):
+    """``memplan plan G -o P --devices 1 --event-us 3`` warned "without --streams (or --devices N) the plan is
+    serial", which reads as if the ``--devices 1`` given were the remedy; the warning says N > 1 now."""
+    from memplan.examples import qkv_attention
+
+    memplan.save_graph(qkv_attention(), str(tmp_path / "g.json"))
+    assert main(["plan", str(tmp_path / "g.json"), "-o", str(tmp_path / "p.json"), "--devices", "1",
+                 "--event-us", "3", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "memplan: warning: --event-us 3 has no effect without --streams" in err
+    assert "(or --devices N, N > 1)" in err
