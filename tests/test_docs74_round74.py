@@ -435,3 +435,22 @@ def test_event_us_warning_with_devices_1_names_more_than_one_device(tmp_path, ca
     err = capsys.readouterr().err
     assert "memplan: warning: --event-us 3 has no effect without --streams" in err
     assert "(or --devices N, N > 1)" in err
+
+
+def test_bench_planners_says_when_the_default_corpus_leaves_minimalloc_out(monkeypatch, capsys):
+    """``memplan bench planners`` (``--corpus`` "default all") in a plain clone, where ``../shared/data/minimalloc``
+    is not there, printed no minimalloc row and said nothing: a run read as one over every part. It warns now, once
+    the table is through; with the data found (``--minimalloc DIR``) it says nothing."""
+    from memplan.benchmarks import planners
+
+    monkeypatch.setattr(planners, "_default_minimalloc", lambda: None)
+    argv = ["bench", "planners", "--solvers", "greedy", "--sizes", "10", "--layers", "1", "--only", "qkv"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "examples   qkv" in out and "minimalloc " not in out
+    assert err.count("\n") == 1 and err.startswith("memplan: warning: bench planners: the minimalloc part of the "
+                                                   "corpus is left out"), err
+    assert main([*argv[:2], "--minimalloc", os.path.join(ROOT, "tests", "data", "minimalloc"), *argv[2:],
+                 ]) == 0
+    out, err = capsys.readouterr()
+    assert "examples   qkv" in out and err == ""
