@@ -454,3 +454,20 @@ def test_bench_planners_says_when_the_default_corpus_leaves_minimalloc_out(monke
                  ]) == 0
     out, err = capsys.readouterr()
     assert "examples   qkv" in out and err == ""
+
+
+def test_bench_schedule_refuses_ggml_before_planning(monkeypatch, capsys):
+    """``memplan bench schedule --solver ggml`` (a choice its ``--help`` lists) planned the first graph's serial row,
+    printed nothing, then failed at its Q/K/V-only row: ggml plans one serial stream and every graph of the suite
+    compares multi-stream schedules. One line before any plan now."""
+    from memplan.benchmarks import schedule
+
+    def no_graphs(layers, quick):
+        raise AssertionError("a graph was built before the refusal")
+
+    monkeypatch.setattr(schedule, "graphs", no_graphs)
+    assert main(["bench", "schedule", "--quick", "--layers", "1", "--solver", "ggml"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("memplan: error: --solver ggml plans one serial stream, and bench schedule compares "
+                          "multi-stream schedules")

@@ -47,6 +47,12 @@ def run(args: argparse.Namespace) -> list[dict]:
     from ..schedule import serial_schedule
     from ..simulate import simulate
 
+    if args.solver == "ggml":   # (refused only once the first graph's serial row was planned, as its Q/K/V-only row)
+        from ..errors import MemplanError
+
+        raise MemplanError("--solver ggml plans one serial stream, and bench schedule compares multi-stream "
+                           "schedules (Q/K/V-only, graph_optimize): give another solver (greedy, size, search, cpsat, "
+                           "auto)")
     model = CostModel() if args.event_us is None else CostModel(event_us=args.event_us)
     streams = args.streams if args.streams == "auto" else int(args.streams)
     rows: list[dict] = []
