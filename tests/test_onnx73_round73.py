@@ -65,7 +65,14 @@ V = helper.make_tensor_value_info
 def _ort_bytes(model, feeds: dict) -> dict[str, int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        try:
+            sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception as e:
+            # An older onnxruntime (1.30 on the GPU image) refuses opsets newer than its release ("Opset 28 is under
+            # development"): the count to compare with is not there to read, which is no finding about memplan.
+            if "under development" in str(e):
+                pytest.skip(f"onnxruntime {ort.__version__} does not load this opset: {str(e)[-90:]}")
+            raise
     return {o.name: np.asarray(v).nbytes for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
 
 
