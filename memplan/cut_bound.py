@@ -166,7 +166,10 @@ class _Cut:
         run = np.cumsum(diff)[:n_nodes if frontier else n_nodes + 1]
         p = (int(np.argmax(run)) if len(run) else 0) if at is None else at
         pos = self.hb.pos
-        self.t = np.array([int(np.searchsorted(pos[nodes], p)) for nodes in self.hb.stream_nodes], dtype=np.int64)
+        # each stream's nodes issued before p (a stream's nodes are in issue order): one count over every node, not
+        # a search per stream (a split's device problems see every device's streams: 256 devices, 256 searches per
+        # start, 9 starts per device, were 2.5 of the 23 s a 3,000-node chain's split took)
+        self.t = np.bincount(self.hb.stream[pos < p], minlength=len(self.hb.stream_nodes)).astype(np.int64)
         self.e = np.zeros_like(self.t)
         if frontier and p < n_nodes:
             self.e[int(self.hb.stream[int(np.flatnonzero(pos == p)[0])])] = 1
@@ -179,8 +182,9 @@ class _Cut:
         self.inside = self.has_start.astype(np.int64)
         self.outside = self.has_end.astype(np.int64)
         for s, r in enumerate(self.rows):
-            self.inside[r] += self.f[s] < self.t[s] + self.e[s]
-            self.outside[r] += self.l[s] > self.t[s]
+            if len(r):   # (a stream none of these roots is accessed on: another device's, in a split)
+                self.inside[r] += self.f[s] < self.t[s] + self.e[s]
+                self.outside[r] += self.l[s] > self.t[s]
 
     def _end(self, s: int) -> None:
         k = int(self.t[s] + self.e[s])
