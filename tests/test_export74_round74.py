@@ -108,3 +108,24 @@ def test_block_results_in_memory_and_loaded_plan_alike():
         here, there = memplan.from_torch(ep, (x,)), memplan.from_torch(_loaded(ep), (x,))
         assert [(t.id, t.size, t.view_of, t.view_offset) for t in here.tensors] == \
             [(t.id, t.size, t.view_of, t.view_offset) for t in there.tensors]
+
+
+class _NoGradExpand(torch.nn.Module):
+    """A ``torch.no_grad()`` block returning an expand of a tensor it makes, and a row of it."""
+
+    def forward(self, x):
+        with torch.no_grad():
+            y = (x * 2).unsqueeze(0).expand(3, 4, 6)
+            z = y[1]
+        return y + 0, z * 1, y
+
+
+def test_a_no_grad_blocks_expanded_result_is_copied_into_its_repeating_slot():
+    # (before: every call refused, "more than one element of the written-to tensor refers to a single memory location",
+    # where eager runs it)
+    m, x = _NoGradExpand(), torch.arange(24.0).reshape(4, 6) / 7
+    step = _compiled(m, x)
+    for _ in range(2):
+        got, want = step(x), m(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+        assert got[2].stride() == want[2].stride() == (0, 6, 1)
