@@ -950,11 +950,12 @@ def _siblings_sharing(torch, out_vals: list, in_storages: set) -> set[int]:
 
 
 def wrapped_siblings(torch, n: Any, out_vals: list, in_storages: set, current: dict, recs: dict,
-                     laid: set) -> dict[int, tuple[int, Any]]:
+                     laid: set, kept: bool) -> dict[int, tuple[int, Any]]:
     """For a ``_WRAPS`` node ``n`` (a ``torch.no_grad()`` or ``torch.autocast`` block run as one node) with results
     ``out_vals``: ``{k: (first, layout)}`` for each result in one fresh storage (no operand's) with another result,
     ``first`` the lowest index in that storage and ``layout`` the result's place in it (its fake tensor where the
-    export's storages say so, else torch's from the block run again: ``wrapped_results``).
+    export's storages say so, else torch's from the block run again: ``wrapped_results``, unless ``kept``: the
+    export's storages are torch's, see ``checks._storages_kept``, and say there are none).
 
     Why: ``with torch.no_grad(): y = x @ w; z = y[1:]`` returns ``y`` and its view ``z``; planned as two tensors (as
     ``_siblings_sharing`` lays out ``torch.where``'s index tensors) a later ``y.mul_(2)`` never reached ``z``, and the
@@ -967,6 +968,8 @@ def wrapped_siblings(torch, n: Any, out_vals: list, in_storages: set, current: d
     shared = _siblings_sharing(torch, out_vals, in_storages)
     if shared:
         layouts = {k: out_vals[k] for k in tensors}
+    elif kept:
+        return {}
     else:
         found = wrapped_results(torch, n, current, recs, laid)
         if found is None:

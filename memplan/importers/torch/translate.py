@@ -441,7 +441,7 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
         probed: list | None = None
         siblings = _siblings_sharing(torch, out_vals, {recs[t].storage for t in in_ids}) if len(out_vals) > 1 else set()
         #: a no_grad/autocast block's results in one fresh storage: views of the first of them (``wrapped_siblings``)
-        wrapped = wrapped_siblings(torch, n, out_vals, {recs[t].storage for t in in_ids}, current, recs, laid) \
+        wrapped = wrapped_siblings(torch, n, out_vals, {recs[t].storage for t in in_ids}, current, recs, laid, kept) \
             if len(out_vals) > 1 and is_wrap(n) else {}
         siblings -= set(wrapped)
         for k, v in enumerate(out_vals):
