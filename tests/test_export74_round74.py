@@ -129,3 +129,43 @@ def test_a_no_grad_blocks_expanded_result_is_copied_into_its_repeating_slot():
         got, want = step(x), m(x)
         assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
         assert got[2].stride() == want[2].stride() == (0, 6, 1)
+
+
+class _RavelOfSlice(torch.nn.Module):
+    """``ravel`` of a column slice (no view expresses it: eager copies, as ``reshape(-1)`` does), then its source written."""
+
+    def forward(self, x):
+        y = x * 1
+        a = torch.ravel(y[:, 1:])
+        y.add_(1)
+        return a + 0, torch.ravel(y[1:])   # (the second: a view, rows are contiguous)
+
+
+def test_ravel_copies_where_no_view_expresses_it():
+    # (before: the copy was planned as a view over y's bytes, in memory and loaded: a plan placed one buffer where torch
+    # has two, and the executor refused the program, "torch's view is (20,) ... at 0x..., the plan's ... at 0x...")
+    m, x = _RavelOfSlice(), torch.arange(24.0).reshape(4, 6) / 7
+    for program in (m, _loaded(torch.export.export(m, (x,)))):
+        g = memplan.from_torch(program, (x,))
+        first, second = (n for n in g.nodes if n.op == "ravel")
+        assert g.tensor(first.outputs[0]).view_of is None
+        assert _root(g, second.outputs[0]) == ("mul", 24)
+        got, want = _compiled(program, x)(x), m(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+class _RavelOfInput(torch.nn.Module):
+    def forward(self, x):
+        return x.t().ravel(), x * 1
+
+
+def test_a_ravel_of_the_callers_input_is_its_view_where_eagers_is():
+    # (before: exported with a contiguous x, x.t().ravel() is a copy; called with a transposed x, eager's is a view of the
+    # caller's x, as x.t().reshape(-1)'s is, and the compiled call returned a copy: a write to it left x as it was)
+    m = _RavelOfInput()
+    step = _compiled(m, torch.arange(24.0).reshape(4, 6))
+    for x in (torch.arange(24.0).reshape(6, 4).t(), torch.arange(24.0).reshape(4, 6) / 3):
+        got, want = step(x)[0], m(x)[0]
+        assert torch.equal(got, want)
+        shares = got.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+        assert shares == (want.untyped_storage().data_ptr() == x.untyped_storage().data_ptr())

@@ -164,9 +164,11 @@ def _hidden_writes(schema: Any, n: Any) -> frozenset[str]:
     return frozenset({"running_mean", "running_var"})
 
 
-#: ops whose schema says "aliases its input" but which copy when no view can express the result
-_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "contiguous", "to", "type_as", "_reshape_alias", "resolve_conj",
-              "resolve_neg"}
+#: ops whose schema says "aliases its input" but which copy when no view can express the result (``ravel``, round 74:
+#: ``torch.ravel(y[:, 1:])`` copies as ``reshape(-1)`` does, and was planned as a view over ``y``'s bytes; the
+#: ``_autocast_to_*`` casts copy where they change the dtype)
+_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "ravel", "contiguous", "to", "type_as", "_reshape_alias", "resolve_conj",
+              "resolve_neg", "_autocast_to_reduced_precision", "_autocast_to_full_precision"}
 
 
 def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
