@@ -1404,9 +1404,10 @@ def _reshaped_input_outputs(torch: Any, program: Program, skip: set[int]) -> dic
 
 def _copies_where_needed(op: Any) -> bool:
     """Whether view op ``op`` returns a copy where the layout allows no view (``reshape``, ``flatten``...): its
-    result may be a view in eager where the export's was a copy."""
+    result may be a view in eager where the export's was a copy. ``ravel`` too (round 74: ``x.t().ravel()`` of a
+    transposed caller's ``x`` came back as a copy, where eager's, as ``x.t().reshape(-1)``'s, is a view of ``x``)."""
     name = getattr(op, "__name__", "")
-    return name.split(".")[0] in ("reshape", "flatten", "unflatten", "reshape_as", "contiguous")
+    return name.split(".")[0] in ("reshape", "flatten", "ravel", "unflatten", "reshape_as", "contiguous")
 
 
 def _is_view_op(target: Any) -> bool:

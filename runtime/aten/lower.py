@@ -1506,7 +1506,8 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         raise AtenExecutorError("is not callable", node, name)
 
     def run(op=op, args=args, kwargs=kwargs, pairs=tuple(zip(tensor_outs, out_views)),
-            graded=base in _GRAD_MODE_KERNELS and ctx.device_type == "cpu"):   # (cuDNN's follows ``train``)
+            graded=base in _GRAD_MODE_KERNELS and ctx.device_type == "cpu",   # (cuDNN's follows ``train``)
+            repeated=frozenset(k for k, v in zip(tensor_outs, out_views) if _repeats(v))):
         if graded:   # the kernel under eager's grad mode (its autograd record, if any, dropped with ``res``)
             with torch.set_grad_enabled(caller_grad.enabled):
                 res = op(*args, **kwargs)
@@ -1515,8 +1516,30 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         res = list(res) if isinstance(res, (list, tuple)) else [res]
         for k, v in pairs:
             _check_result(torch, res[k], v, k, node, name)
-            v.copy_(res[k])
+            if k in repeated:
+                _copy_repeated(v, res[k])
+            else:
+                v.copy_(res[k])
     return Launch(node, name, "copy", run, len(out_views))
+
+
+def _repeats(v: Any) -> bool:
+    """Whether planned view ``v`` repeats its elements along a dimension (stride 0 over more than one element)."""
+    return any(st == 0 and size > 1 for size, st in zip(v.shape, v.stride()))
+
+
+def _copy_repeated(v: Any, r: Any) -> None:
+    """Copy result ``r`` into planned view ``v`` whose elements repeat along its stride-0 dimensions, through the
+    first element of each, where ``r`` repeats along them too (an expand), else as ``copy_`` does.
+
+    Why: a ``torch.no_grad()`` block's expanded result (``with torch.no_grad(): y = (x * 2).expand(3, 4, 6)``, one
+    ``wrap_with_set_grad_enabled`` node run and copied into place) is planned at the expand's strides, and
+    ``v.copy_(r)`` raised torch's "more than one element of the written-to tensor refers to a single memory location"
+    at every call of a program eager runs."""
+    for d, (size, st) in enumerate(zip(v.shape, v.stride())):
+        if st == 0 and size > 1 and r.stride(d) == 0:
+            v, r = v.narrow(d, 0, 1), r.narrow(d, 0, 1)
+    v.copy_(r)
 
 
 def _check_result(torch, r: Any, v: Any, k: int, node: str, name: str) -> None:

@@ -7,6 +7,7 @@ or whose layout memplan cannot express, would be planned wrongly. Those are refu
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from typing import Any
@@ -33,9 +34,11 @@ def _lazy_bits_of(torch, r: Any, t: Any) -> Any:
     return t
 
 
-def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
+def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set, mode: Any = None) -> Any:
     """FX argument ``a`` as a meta tensor of its layout (the corrected one, for a tensor in ``laid``), in a
-    storage of its own; a non-tensor value as it is.
+    storage of its own; a non-tensor value as it is, and a ``get_attr`` subgraph (a ``wrap_with_autocast`` body) as
+    the module it names. ``mode``: a fake tensor mode to make it in instead, on its own device (where the device
+    decides the result: ``torch.autocast("cpu")`` makes nothing bfloat16 on meta tensors).
 
     Made with ``set_``, not ``as_strided``: an ``as_strided`` result is a view (``_is_view``), and ops that
     refuse views ran on it as on none eager ever gave them. A loaded program's ``torch.tensor([...])``
@@ -44,12 +47,69 @@ def _meta_arg(torch, a: Any, current: dict, recs: dict, laid: set) -> Any:
     program in memory has it 4 bytes in, and the ATen executor refused the loaded program."""
     t = current.get(a.name)
     val = recs[t].val if isinstance(t, str) and t in laid else a.meta.get("val")
+    if a.op == "get_attr" and not isinstance(val, torch.Tensor):
+        sub = a.graph.owning_module
+        for part in str(a.target).split("."):
+            sub = getattr(sub, part, None)
+        if isinstance(sub, torch.fx.GraphModule):
+            return sub
     if not isinstance(val, torch.Tensor):
         return val
     n_el = -(-int(val.untyped_storage().nbytes()) // val.element_size())
-    storage = torch.empty(n_el, dtype=val.dtype, device="meta").untyped_storage()
-    return _lazy_bits_of(torch, val, torch.empty(0, dtype=val.dtype, device="meta").set_(
-        storage, val.storage_offset(), tuple(val.shape), tuple(val.stride())))
+    device = "meta" if mode is None else val.device
+    with mode if mode is not None else contextlib.nullcontext():
+        storage = torch.empty(n_el, dtype=val.dtype, device=device).untyped_storage()
+        return _lazy_bits_of(torch, val, torch.empty(0, dtype=val.dtype, device=device).set_(
+            storage, val.storage_offset(), tuple(val.shape), tuple(val.stride())))
+
+
+#: higher-order ops that run a subgraph of ``forward`` as one node under another grad or autocast mode (a
+#: ``torch.no_grad()`` / ``torch.autocast`` block, a ``@torch.no_grad()`` method): no schema says which of their results
+#: are views of their operands or of one another (``with torch.no_grad(): y = x @ w; z = y[1:]`` returns ``y`` and its
+#: view ``z``), and a program loaded from ``.pt2`` keeps no storage to say it either
+_WRAPS = frozenset({"wrap_with_autocast", "wrap_with_set_grad_enabled"})
+
+
+def is_wrap(n: Any) -> bool:
+    """Whether FX node ``n`` runs a ``_WRAPS`` higher-order op."""
+    return n.op == "call_function" and _op_name(n.target) in _WRAPS
+
+
+def _fake_mode_of(torch, n: Any) -> Any:
+    """The fake tensor mode of FX node ``n``'s recorded results or arguments (None where it has none)."""
+    for v in (n.meta.get("val"), *(a.meta.get("val") for a in n.all_input_nodes)):
+        for t in (v if isinstance(v, (list, tuple)) else [v]):
+            mode = getattr(t, "fake_mode", None)
+            if mode is not None:
+                return mode
+    return None
+
+
+def wrapped_results(torch, n: Any, current: dict, recs: dict, laid: set) -> tuple[list, dict] | None:
+    """A ``_WRAPS`` node ``n`` run once more in its program's fake mode on fake tensors of its operands' layouts, each
+    in a storage of its own: (its results, {storage: the FX name of the operand it is}); None where that run fails.
+    Which results share a storage (with an operand, or with one another) and where in it they lie is torch's word
+    there, for a program loaded from ``.pt2`` (its fake tensors share nothing) as for one in memory."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    mode = _fake_mode_of(torch, n)
+    if mode is None:
+        return None
+    owners: dict = {}
+
+    def fake(a):
+        t = _meta_arg(torch, a, current, recs, laid, mode)
+        if isinstance(t, torch.Tensor):
+            owners.setdefault(StorageWeakRef(t.untyped_storage()), a.name)
+        return t
+
+    try:
+        args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), fake)
+        with mode:
+            res = n.target(*args, **kwargs)
+    except Exception:
+        return None
+    return (list(res) if isinstance(res, (list, tuple)) else [res]), owners
 
 
 def _flat_nodes(torch, obj) -> list:
@@ -104,9 +164,11 @@ def _hidden_writes(schema: Any, n: Any) -> frozenset[str]:
     return frozenset({"running_mean", "running_var"})
 
 
-#: ops whose schema says "aliases its input" but which copy when no view can express the result
-_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "contiguous", "to", "type_as", "_reshape_alias", "resolve_conj",
-              "resolve_neg"}
+#: ops whose schema says "aliases its input" but which copy when no view can express the result (``ravel``, round 74:
+#: ``torch.ravel(y[:, 1:])`` copies as ``reshape(-1)`` does, and was planned as a view over ``y``'s bytes; the
+#: ``_autocast_to_*`` casts copy where they change the dtype)
+_MAY_ALIAS = {"reshape", "reshape_as", "flatten", "ravel", "contiguous", "to", "type_as", "_reshape_alias", "resolve_conj",
+              "resolve_neg", "_autocast_to_reduced_precision", "_autocast_to_full_precision"}
 
 
 def _declared_aliases(torch, n, n_out: int) -> list[str | None]:
@@ -270,6 +332,17 @@ def _probed_aliases(torch, n: Any, n_out: int, current: dict, recs: dict, laid: 
     says, but for ``_UNDECLARED_VIEWS`` (loaded, ``torch.unsafe_split(y, 2)[0].add_(1)`` never reached ``y``).
     A failure on meta tensors (no meta kernel) leaves the result new, as before."""
     none: list[str | None] = [None] * n_out
+    if is_wrap(n):
+        # (loaded, ``with torch.autocast("cpu"): z = y.t()`` was a new tensor: ``y.add_(1)`` after it never reached
+        # ``z``, and the ATen executor's result missed the write)
+        from torch.multiprocessing.reductions import StorageWeakRef
+
+        found = wrapped_results(torch, n, current, recs, laid)
+        if found is None:
+            return none
+        res, owners = found
+        return [owners.get(StorageWeakRef(r.untyped_storage())) if isinstance(r, torch.Tensor)
+                and r.layout == torch.strided else None for r in res[:n_out]] + none[len(res):]
     schema = getattr(n.target, "_schema", None)
     if schema is None or not schema.name.startswith("aten::") or any(r.alias_info is not None
                                                                        for r in schema.returns):

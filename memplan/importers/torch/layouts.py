@@ -32,6 +32,7 @@ from .checks import (
     _plain_layout,
     _schema_arg,
     subgraphs,
+    wrapped_results,
     written_args,
 )
 from .common import _KEEPS_STORAGE, _op_name, _target_name
@@ -946,6 +947,43 @@ def _siblings_sharing(torch, out_vals: list, in_storages: set) -> set[int]:
             except Exception:
                 continue
     return {k for s, ks in seen.items() if len(ks) > 1 and s not in in_storages for k in ks}
+
+
+def wrapped_siblings(torch, n: Any, out_vals: list, in_storages: set, current: dict, recs: dict,
+                     laid: set, kept: bool) -> dict[int, tuple[int, Any]]:
+    """For a ``_WRAPS`` node ``n`` (a ``torch.no_grad()`` or ``torch.autocast`` block run as one node) with results
+    ``out_vals``: ``{k: (first, layout)}`` for each result in one fresh storage (no operand's) with another result,
+    ``first`` the lowest index in that storage and ``layout`` the result's place in it (its fake tensor where the
+    export's storages say so, else torch's from the block run again: ``wrapped_results``, unless ``kept``: the
+    export's storages are torch's, see ``checks._storages_kept``, and say there are none).
+
+    Why: ``with torch.no_grad(): y = x @ w; z = y[1:]`` returns ``y`` and its view ``z``; planned as two tensors (as
+    ``_siblings_sharing`` lays out ``torch.where``'s index tensors) a later ``y.mul_(2)`` never reached ``z``, and the
+    ATen executor returned ``z`` unscaled where eager scaled it. The first is the root of the others, at its storage's
+    bytes, and the others are its views at their places there."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    tensors = [k for k, v in enumerate(out_vals) if isinstance(v, torch.Tensor)]
+    layouts = dict.fromkeys(tensors)
+    shared = _siblings_sharing(torch, out_vals, in_storages)
+    if shared:
+        layouts = {k: out_vals[k] for k in tensors}
+    elif kept:
+        return {}
+    else:
+        found = wrapped_results(torch, n, current, recs, laid)
+        if found is None:
+            return {}
+        res, owners = found
+        layouts = {k: res[k] for k in tensors if k < len(res) and isinstance(res[k], torch.Tensor)
+                   and res[k].layout == torch.strided and StorageWeakRef(res[k].untyped_storage()) not in owners
+                   and res[k].dtype == out_vals[k].dtype and tuple(res[k].shape) == tuple(out_vals[k].shape)}
+        in_storages = set()
+    groups: dict = {}
+    for k, v in layouts.items():
+        if v is not None and (not shared or k in shared):
+            groups.setdefault(StorageWeakRef(v.untyped_storage()), []).append(k)
+    return {k: (ks[0], layouts[k]) for s, ks in groups.items() if len(ks) > 1 and s not in in_storages for k in ks}
 
 
 def _layout_alone(torch, v: Any) -> Any:

@@ -33,6 +33,7 @@ from .checks import (
     _probed_aliases,
     _python_composite,
     _storages_kept,
+    is_wrap,
     written_args,
 )
 from .common import _KEEPS_STORAGE, EXPORT_LOCK, _op_name, _target_name, node_source
@@ -54,6 +55,7 @@ from .layouts import (
     _view_on_layouts,
     body_reach,
     storage_reach,
+    wrapped_siblings,
 )
 
 
@@ -438,6 +440,10 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
         declared = _declared_aliases(torch, n, len(out_vals))
         probed: list | None = None
         siblings = _siblings_sharing(torch, out_vals, {recs[t].storage for t in in_ids}) if len(out_vals) > 1 else set()
+        #: a no_grad/autocast block's results in one fresh storage: views of the first of them (``wrapped_siblings``)
+        wrapped = wrapped_siblings(torch, n, out_vals, {recs[t].storage for t in in_ids}, current, recs, laid, kept) \
+            if len(out_vals) > 1 and is_wrap(n) else {}
+        siblings -= set(wrapped)
         for k, v in enumerate(out_vals):
             if not isinstance(v, torch.Tensor):
                 ids.append(None)
@@ -449,13 +455,15 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
             fixed = _scatter_result_as_eager(torch, op, n, v)
             if k in siblings:
                 fixed = _layout_alone(torch, v)
+            elif k in wrapped:
+                fixed = wrapped[k][1]
             if fixed is not v:
                 v = fixed
                 relaid.add(tid)
                 laid.add(tid)
             sref = StorageWeakRef(v.untyped_storage())
             whole = unshared = composite = False
-            alias = None if op.split(".")[0] in _FRESH else next(
+            alias = None if op.split(".")[0] in _FRESH or k in wrapped else next(
                 (t for t in in_ids if recs[t].storage == sref), None)
             if alias is None and k < len(declared) and declared[k] is not None:
                 # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
@@ -464,7 +472,7 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                 if cand in in_vals and _aliases_here(
                         torch, op, recs[cand].val if cand in laid else in_vals[cand].meta["val"], v, n):
                     alias, unshared = cand, True
-            elif alias is None and (not kept or _python_composite(torch, n.target)):
+            elif alias is None and k not in wrapped and (not kept or _python_composite(torch, n.target)):
                 # storages not shared, and no schema to say: a composite op that returns its input or a view
                 # of it (eval dropout, einsum "ij->ji", broadcast_tensors) is asked of torch on meta tensors;
                 # so is one whose fake result came from a Python kernel, storages kept or not: torch 2.11's
@@ -526,9 +534,11 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                     forced.add(root_of(alias))
             elif alias is not None:
                 make_view(tid, v, alias, where, whole=whole)
+            elif k in wrapped and wrapped[k][0] != k:
+                make_view(tid, v, ids[wrapped[k][0]], where)
             else:
                 fresh = new_rec(tid, v, "intermediate", where)
-                if op.split(".")[0] not in _KEEPS_STORAGE and not mutated and tid not in relaid:
+                if op.split(".")[0] not in _KEEPS_STORAGE and not mutated and tid not in relaid and k not in wrapped:
                     made[tid] = fresh.off + fresh.span
             outs.append(tid)
             ids.append(tid)
