@@ -98,3 +98,61 @@ def test_a_transformers_classifier_compiled_with_labels_runs_after_an_eager_call
     assert m.config.problem_type == "single_label_classification"
     got = step(input_ids=ids, labels=labels)
     assert torch.equal(got.loss, want.loss) and torch.equal(got.logits, want.logits)
+
+
+# --- a program= whose export installed forward hooks once (transformers 5's output capturing: LLaVA's vision tower) --
+
+
+class LazyTap(nn.Module):
+    """Installs a forward hook on its block at its first call, marking itself (transformers' output capturing, which
+    LLaVA's vision tower asks for at every call: ``output_hidden_states=True``)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.block = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        if not getattr(self, "_tapped", False):
+            self.block.register_forward_hook(lambda mod, args, out: out * 3)
+            self._tapped = True
+        return self.head(self.block(x))
+
+
+def _hooks(m):
+    return sum(len(x._forward_hooks) for x in m.modules())
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_given_program_whose_export_installed_hooks_once_compiles_as_compiles_own_export(streams):
+    """Failed before: ``compile(m, x, program=load_program(m, x))`` refused ("forward registers a forward hook of
+    LazyTap.block while it runs ... register hooks outside forward"), where ``compile(m, x)`` settles the hooks."""
+    import copy
+
+    from runtime.aten.program import load_program
+
+    m = LazyTap()
+    e = copy.deepcopy(m)
+    x0 = torch.randn(2, 4)
+    program = load_program(m, (x0,))
+    assert _hooks(m) == 0   # (the export's hook put back)
+    step = compile(m, (x0,), cuda_graph=False, poison=True, streams=streams, program=program)
+    for k in range(2):
+        x = torch.randn(2, 4, generator=torch.Generator().manual_seed(k))
+        assert torch.equal(step(x), _eager(e, x))
+        assert _hooks(m) == _hooks(e) == 1 and m._tapped and e._tapped
+
+
+def test_a_given_program_exported_before_an_eager_call_installed_the_hooks_is_refused_not_installed_twice():
+    from runtime.aten.program import load_program
+
+    m = LazyTap()
+    x0 = torch.randn(2, 4)
+    program = load_program(m, (x0,))
+    _eager(m, x0)   # installs the hook (and the mark) as the export did
+    with pytest.raises(AtenExecutorError, match=r"forward registers a forward hook of LazyTap\.block"):
+        compile(m, (x0,), cuda_graph=False, program=program)
+    assert _hooks(m) == 1
+    step = compile(m, (x0,), cuda_graph=False)   # (exported from the state now: no hook registered)
+    assert torch.equal(step(x0), _eager(m, x0))

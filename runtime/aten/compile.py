@@ -736,7 +736,6 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     check_no_nested_weights(torch, module)
     lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
     walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
-    given_program = program is not None
     if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
         installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
     if program is None:
@@ -750,7 +749,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
     if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
         fused = fastpath.from_program(torch, module, program.exported)
-    if isinstance(module, torch.nn.Module) and not given_program:
+    if isinstance(module, torch.nn.Module):   # (a ``program=`` too: one whose export installed hooks once was
+        # refused where compile's own export of the same module settled them, round 74)
         program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):
