@@ -270,9 +270,9 @@ def _same_tensor(a: Any, b: Any, held: frozenset[int] | set[int] = frozenset()) 
 
 def _nan_signs(args: Any) -> tuple[bool, ...]:
     """The sign bit of each NaN float among a node's arguments (nested in lists, tuples and dicts), in order. Why: a
-    node's text writes ``nan`` for both signs, so a setting changed from NaN to -NaN (``x * cfg.a``, whose result's
-    NaNs carry that sign in eager) exported again the "same" program and was taken, its NaNs of the other sign (round
-    74, once settings changes were proven by a second export)."""
+    node's text writes ``nan`` for both signs, so a global or a setting changed from NaN to -NaN (``x * A``, whose
+    result's NaNs carry that sign in eager) exported again the "same" program and was taken, the compiled call's NaNs
+    of the export's sign (round 74)."""
     if isinstance(args, float):
         return (math.copysign(1.0, args) < 0,) if math.isnan(args) else ()
     if isinstance(args, (list, tuple)):
