@@ -10,6 +10,7 @@ default may be given only that default (the program was traced with it).
 from __future__ import annotations
 
 import inspect
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,6 +268,20 @@ def _same_tensor(a: Any, b: Any, held: frozenset[int] | set[int] = frozenset()) 
     return a.device == b.device and same_tensor_bits(a, b)   # (a 0-dim one too: viewing it as bytes raised)
 
 
+def _nan_signs(args: Any) -> tuple[bool, ...]:
+    """The sign bit of each NaN float among a node's arguments (nested in lists, tuples and dicts), in order. Why: a
+    node's text writes ``nan`` for both signs, so a global or a setting changed from NaN to -NaN (``x * A``, whose
+    result's NaNs carry that sign in eager) exported again the "same" program and was taken, the compiled call's NaNs
+    of the export's sign (round 74)."""
+    if isinstance(args, float):
+        return (math.copysign(1.0, args) < 0,) if math.isnan(args) else ()
+    if isinstance(args, (list, tuple)):
+        return tuple(b for a in args for b in _nan_signs(a))
+    if isinstance(args, dict):
+        return tuple(b for a in args.values() for b in _nan_signs(a))
+    return ()
+
+
 def _graph_entries(owner: Any, skip: set[str], depth: int = 0) -> list[Any]:
     """``owner``'s nodes as text (``format_node``: target and arguments), leaving out the placeholders ``skip``
     names, each ``get_attr`` followed by what it fetches: a subgraph's own entries (a ``torch.cond`` branch, a
@@ -280,6 +295,9 @@ def _graph_entries(owner: Any, skip: set[str], depth: int = 0) -> list[Any]:
         if n.op == "placeholder" and n.name in skip:
             continue
         out.append(n.format_node())
+        signs = _nan_signs((n.args, n.kwargs))
+        if signs:   # (``format_node`` writes ``nan`` for -nan too)
+            out.append(("nan signs", signs))
         if n.op != "get_attr":
             continue
         obj: Any = owner

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import functools
 import inspect
+import operator
 import os
 import random
 import threading
@@ -117,6 +118,9 @@ class CompiledModule:
     #: the hooks and forwards (``_calls_state``) an export showed to give another program than compile's
     #: (``_prove_calls``): a call meeting them again is refused at once, without an export per call
     calls_refuted: tuple | None = None
+    #: the values of the guard's plain settings (``guard.settings``) an export showed to give another program than
+    #: compile's (``_prove_settings``): met again (the same objects), refused at once, without an export per call
+    settings_refuted: list | None = None
     #: the states of the Python values ``forward`` reads (``guard.reads``) an export showed to give compile's program,
     #: and those it showed not to (``_prove_reads``): each state met again is answered without an export
     read_proofs: ReadProofs = field(default_factory=ReadProofs)
@@ -402,6 +406,34 @@ class CompiledModule:
         self._forget_proofs(reads=True)
         return True
 
+    def _prove_settings(self, torch: Any, refusal: str) -> bool:
+        """Whether the plain settings the guard watches (``guard.settings``: a config field ``forward`` read), changed
+        since compile where nothing else was (``refusal`` is their refusal), leave compile's program as it is:
+        ``forward`` exported again from the values now, as compile exported it, gives the very program and settles
+        (``_export_again``). Then the guard takes them as they are now, and watches what that export read.
+
+        Why: a transformers classifier compiled with labels reads ``config.problem_type`` (None), and its ``forward``
+        sets it once for good (``"single_label_classification"``); every compiled call after an eager call with
+        labels, which sets it as each first eager call does, was refused ("problem_type is
+        'single_label_classification' now, None at compile"), though the program is the same (round 74). A value
+        that makes another program (``m.temperature = 0.5`` baked in as 0.7) keeps the refusal, remembered for the
+        values now (``settings_refuted``), so a refused state costs one export, not one per call."""
+        guard = self.guard
+        if (guard is None or guard.settings is None
+                or refusal != module_guard.settings_refusal(guard, self.program)):   # (not the settings' refusal)
+            return False
+        now = guard.settings.values_now()
+        if self.settings_refuted is not None and len(now) == len(self.settings_refuted) and all(
+                map(operator.is_, now, self.settings_refuted)):
+            return False
+        other, why = self._export_again(torch)
+        if why is not None or other is None:
+            self.settings_refuted = now
+            return False
+        self._forget_proofs(reads=True)
+        self._watch_reads_of(other)   # (records the settings anew, at their values now)
+        return True
+
     def _forget_proofs(self, reads: bool) -> None:
         """Drop the answers proven or refuted under the state just left: the argument proofs (``proofs``), the
         refused hooks, hook values and held modules, and (``reads``: where what moved is no read value) the states of
@@ -412,6 +444,7 @@ class CompiledModule:
         ``S = 0`` (``flag and S``) ran the program without its branch after ``S = 1`` was proven (round 63b)."""
         self.proofs = Proofs()
         self.calls_refuted = None
+        self.settings_refuted = None
         if self.hook_reads is not None:
             self.hook_reads.refuted = None
         if self.held_modules is not None:
@@ -553,8 +586,8 @@ class CompiledModule:
         self.guard = adopt_copies(torch, self.guard, self.program)   # (``m.cfg = deepcopy(m.cfg)``)
         try:
             new = module_guard.changes(torch, self.guard, self.program)
-        except AtenExecutorError:
-            if not self._prove_calls(torch):
+        except AtenExecutorError as exc:
+            if not (self._prove_calls(torch) or self._prove_settings(torch, str(exc))):
                 raise
             new = module_guard.changes(torch, self.guard, self.program)
         self._prove_reads(torch)   # (after the module's own checks: those name what changed first)
@@ -703,7 +736,6 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     check_no_nested_weights(torch, module)
     lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
     walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
-    given_program = program is not None
     if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
         installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
     if program is None:
@@ -717,7 +749,8 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
     if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
         fused = fastpath.from_program(torch, module, program.exported)
-    if isinstance(module, torch.nn.Module) and not given_program:
+    if isinstance(module, torch.nn.Module):   # (a ``program=`` too: one whose export installed hooks once was
+        # refused where compile's own export of the same module settled them, round 74)
         program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
     check_registry_changes(torch, program)   # (before planning: named at once)
     if isinstance(module, torch.nn.Module):

@@ -198,6 +198,11 @@ class Settings:
         moved = {id(d): vars(o) for o, d in zip(*self.owners)}
         return [moved.get(id(d), d) for d in self.dicts]
 
+    def values_now(self) -> list[Any]:
+        """Each watched value as it is now (``_MISSING`` where deleted): the state a refuted proof remembers
+        (``CompiledModule._prove_settings``)."""
+        return list(map(dict.get, self._now(), self.keys, repeat(_MISSING)))
+
     def changed(self) -> str | None:
         """The first value no longer equal to compile's, in words (None: all equal, maybe other objects)."""
         first = self.first_changed()
@@ -744,7 +749,7 @@ def holding_node(program: Program | None, value: Any) -> str | None:
     return None
 
 
-def _settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None:
+def settings_refusal(guard: ModuleGuard, program: Program | None) -> str | None:
     """Why a changed plain setting is refused, naming it and, where the program takes the old value as an argument,
     the node that does. Why no rule decides that a change is inert: ``forward`` reads the value, and the program
     holds it even where eager's kernel then ignores it (an eval-mode dropout's ``p`` is ``aten.dropout``'s
@@ -792,7 +797,7 @@ def changes(torch: Any, guard: ModuleGuard, program: Program | None = None) -> d
     if changed is not None:
         raise AtenExecutorError(f"{changed}: the program runs the code export traced then (hooks included), eager "
                                 "the code there now: compile again")
-    refusal = _settings_refusal(guard, program)
+    refusal = settings_refusal(guard, program)
     if refusal is not None:
         raise AtenExecutorError(refusal)
     for h in guard.held:

@@ -242,6 +242,12 @@ def settle_hook_installs(torch: Any, module: Any, program: Program, again: Calla
     regs = program.registry_changes
     if not regs or any(store not in _HOOK_STORES or before is not MISSING for _m, store, _k, _n, before, _a in regs):
         return program
+    plain = (bool, int, float, str, type(None))
+    for owner, attribute, _label, before, after in program.call_changes:
+        now = vars(owner).get(attribute, MISSING) if isinstance(owner, torch.nn.Module) else before
+        if isinstance(after, plain) and now is not before and not (isinstance(now, plain) and now == before):
+            return program   # (the module is no longer as that export found it: a ``program=`` exported before
+            #                   an eager call installed the hooks; its own would be installed twice)
     put: list[tuple[Any, str, Any, Any]] = []   # (owner, attribute, value before; MISSING where none)
     done: list[tuple[dict, Any]] = []
     for m, store, key, _name, _before, after in regs:
@@ -250,7 +256,7 @@ def settle_hook_installs(torch: Any, module: Any, program: Program, again: Calla
             held[key] = after
             done.append((held, key))
     for owner, attribute, _label, before, after in program.call_changes:
-        if isinstance(after, (bool, int, float, str, type(None))) and isinstance(owner, torch.nn.Module):
+        if isinstance(after, plain) and isinstance(owner, torch.nn.Module):
             put.append((owner, attribute, before, after))
             vars(owner)[attribute] = after
     try:
