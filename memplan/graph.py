@@ -755,9 +755,12 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
                 p = producer[j]
                 if p >= ni:
                     what = "cycle" if p == ni else _order_or_cycle(g, tindex, producer, node_inputs, ni)
+                    # name the tensor whose writer comes late: for a view that is a tensor up its chain,
+                    # never the writing node alone (it read "whose view parent 'a'", 'a' being a node)
+                    via = "" if j == t else f", a view of {g.tensors[j].id!r},"
                     raise GraphError(
-                        f"node {n.id!r} reads tensor {g.tensors[t].id!r} whose "
-                        f"{'producer' if j == t else 'view parent'} {g.nodes[p].id!r} comes later ({what})"
+                        f"node {n.id!r} reads tensor {g.tensors[t].id!r}{via} whose producer "
+                        f"{g.nodes[p].id!r} comes later ({what})"
                     )
                 j = tindex[g.tensors[j].view_of]
 

@@ -1,0 +1,44 @@
+"""Round 74 (contract74): CONTRACT.md read clause by clause, each edge tried from both sides; the defects it
+found, each pinned by a test that fails without its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from memplan import GraphError, graph_from_dict
+
+
+def _view_chain_graph(nodes: list[dict]) -> dict:
+    """x -> t (512 B) with a view chain tv (of t) -> tvv (of tv), and an output y; ``nodes`` in the given order."""
+    return {
+        "format": "memplan.graph/1",
+        "name": "g",
+        "tensors": [
+            {"id": "x", "size": 256, "kind": "input"},
+            {"id": "t", "size": 512, "kind": "intermediate"},
+            {"id": "tv", "size": 256, "kind": "intermediate", "view_of": "t", "view_offset": 0},
+            {"id": "tvv", "size": 128, "kind": "intermediate", "view_of": "tv", "view_offset": 0},
+            {"id": "y", "size": 256, "kind": "output"},
+        ],
+        "nodes": nodes,
+    }
+
+
+@pytest.mark.parametrize("nodes,expect", [
+    # a reader of a view listed before the root's producer
+    ([{"id": "b", "op": "ADD", "inputs": ["tvv"], "outputs": ["y"]},
+      {"id": "a", "op": "MUL", "inputs": ["x"], "outputs": ["t"]}],
+     "node 'b' reads tensor 'tvv', a view of 't', whose producer 'a' comes later (nodes out of topological order"),
+    # a node reading a view of its own output (a cycle through the view chain)
+    ([{"id": "a", "op": "MUL", "inputs": ["x", "tv"], "outputs": ["t"]},
+      {"id": "b", "op": "ADD", "inputs": ["t"], "outputs": ["y"]}],
+     "node 'a' reads tensor 'tv', a view of 't', whose producer 'a' comes later (cycle)"),
+])
+def test_read_before_a_view_chains_writer_names_the_tensor_written(nodes, expect):
+    """A read of a view whose root is written later named the writing node as the "view parent" ("node 'b' reads
+    tensor 'tvv' whose view parent 'a' comes later"): 'a' is a node, the view's parent is a tensor, and the
+    tensor whose writer comes late ('t') was named nowhere. It is named now, with its producer."""
+    with pytest.raises(GraphError) as e:
+        graph_from_dict(_view_chain_graph(nodes))
+    assert expect in str(e.value)
+    assert "view parent" not in str(e.value)
