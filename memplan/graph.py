@@ -858,6 +858,10 @@ def _entries(doc: dict, key: str, what: str, source: str, owned: bool):
     plain copy of its own (``_plain_attrs``) unless the document is ``owned`` (parsed for this call alone)."""
     entries = doc.get(key)
     if not isinstance(entries, list):
+        # a field left out is named as missing (it said "'nodes' must be a list" of a graph with no 'nodes' key,
+        # as if one were there of another type), as the plan reader names its own missing fields
+        if key not in doc:
+            raise GraphError(f"{source}: no {key!r} field (a list of the graph's {what}s; [] for none)")
         raise GraphError(f"{source}: {key!r} must be a list")
     out = []
     for i, e in enumerate(entries):

@@ -42,3 +42,19 @@ def test_read_before_a_view_chains_writer_names_the_tensor_written(nodes, expect
         graph_from_dict(_view_chain_graph(nodes))
     assert expect in str(e.value)
     assert "view parent" not in str(e.value)
+
+
+@pytest.mark.parametrize("key", ["tensors", "nodes"])
+def test_a_graph_without_its_tensors_or_nodes_field_names_it_missing(key):
+    """CONTRACT.md's graph has both lists and gives neither a default. A document without one was refused as
+    "graph: 'nodes' must be a list", as if a 'nodes' of another type were there; the plan reader says "field
+    'events' is missing" of its own. Now the field is named as missing; one of another type keeps its message."""
+    doc = _view_chain_graph([{"id": "a", "op": "MUL", "inputs": ["x"], "outputs": ["t"]},
+                             {"id": "b", "op": "ADD", "inputs": ["tvv"], "outputs": ["y"]}])
+    graph_from_dict(doc)   # the document is valid with both
+    del doc[key]
+    with pytest.raises(GraphError, match=rf"^graph: no '{key}' field \(a list of the graph's {key}; \[\] for none\)$"):
+        graph_from_dict(doc)
+    doc[key] = None
+    with pytest.raises(GraphError, match=rf"^graph: '{key}' must be a list$"):
+        graph_from_dict(doc)
