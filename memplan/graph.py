@@ -758,9 +758,11 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
                     # name the tensor whose writer comes late: for a view that is a tensor up its chain,
                     # never the writing node alone (it read "whose view parent 'a'", 'a' being a node)
                     via = "" if j == t else f", a view of {g.tensors[j].id!r},"
+                    # a node reading what it writes itself: its own id "comes later" than itself read as nonsense
+                    late = "is the node itself" if p == ni else "comes later"
                     raise GraphError(
                         f"node {n.id!r} reads tensor {g.tensors[t].id!r}{via} whose producer "
-                        f"{g.nodes[p].id!r} comes later ({what})"
+                        f"{g.nodes[p].id!r} {late} ({what})"
                     )
                 j = tindex[g.tensors[j].view_of]
 

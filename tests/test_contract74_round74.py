@@ -32,12 +32,17 @@ def _view_chain_graph(nodes: list[dict]) -> dict:
     # a node reading a view of its own output (a cycle through the view chain)
     ([{"id": "a", "op": "MUL", "inputs": ["x", "tv"], "outputs": ["t"]},
       {"id": "b", "op": "ADD", "inputs": ["t"], "outputs": ["y"]}],
-     "node 'a' reads tensor 'tv', a view of 't', whose producer 'a' comes later (cycle)"),
+     "node 'a' reads tensor 'tv', a view of 't', whose producer 'a' is the node itself (cycle)"),
+    # a node reading its own output directly
+    ([{"id": "a", "op": "MUL", "inputs": ["x", "t"], "outputs": ["t"]},
+      {"id": "b", "op": "ADD", "inputs": ["t"], "outputs": ["y"]}],
+     "node 'a' reads tensor 't' whose producer 'a' is the node itself (cycle)"),
 ])
 def test_read_before_a_view_chains_writer_names_the_tensor_written(nodes, expect):
     """A read of a view whose root is written later named the writing node as the "view parent" ("node 'b' reads
     tensor 'tvv' whose view parent 'a' comes later"): 'a' is a node, the view's parent is a tensor, and the
-    tensor whose writer comes late ('t') was named nowhere. It is named now, with its producer."""
+    tensor whose writer comes late ('t') was named nowhere. It is named now, with its producer; and a node reading
+    what it writes itself no longer "comes later" than itself."""
     with pytest.raises(GraphError) as e:
         graph_from_dict(_view_chain_graph(nodes))
     assert expect in str(e.value)
