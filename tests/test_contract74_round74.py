@@ -63,3 +63,30 @@ def test_a_graph_without_its_tensors_or_nodes_field_names_it_missing(key):
     doc[key] = None
     with pytest.raises(GraphError, match=rf"^graph: '{key}' must be a list$"):
         graph_from_dict(doc)
+
+
+@pytest.mark.parametrize("call,expect", [
+    (lambda b: b.input("x"), r"^GraphBuilder\.input\(\) needs argument 'size': it has no default$"),
+    (lambda b: b.view("v", "x"), r"^GraphBuilder\.view\(\) needs argument 'size'"),
+    (lambda b: b.node("a", "RELU", ["x"], ["y"], 5.0),
+     r"^GraphBuilder\.node\(\) takes at most 4 \(id, op, inputs, outputs\) positional arguments, not 5: 5\.0 and any "
+     r"after it must be given by keyword; options: cost, inplace, group$"),
+    (lambda b: b.input("x", 256, size=512), r"^GraphBuilder\.input\(\) got argument 'size' twice: by position \(256\)"),
+    (lambda b: b.tensor("x", 256, "input", kind="output"), r"^GraphBuilder\.tensor\(\) got argument 'kind' twice"),
+    (lambda b: b.weight(), r"^GraphBuilder\.weight\(\) needs argument 'id'"),
+])
+def test_graph_builder_methods_name_a_call_that_does_not_bind(call, expect):
+    """README's GraphBuilder (``b.input``, ``b.node``, ...) builds the contract's graphs in code, and README promises
+    an ``OptionError`` for "an option given by position, or a required argument left out or given twice"; each of
+    these was Python's bare TypeError (``GraphBuilder.node() takes 5 positional arguments but 6 were given``: the
+    cost by position), while ``GraphBuilder(...)`` itself names such a call. Still a TypeError, as before."""
+    from memplan import GraphBuilder, OptionError
+
+    b = GraphBuilder("g")
+    with pytest.raises(OptionError, match=expect) as e:
+        call(b)
+    assert isinstance(e.value, TypeError)
+    # a call that binds builds as before
+    b.input("x", 256)
+    b.node("a", "RELU", ["x"], b.output("y", 256), cost=5.0)
+    assert [n.cost for n in b.build().nodes] == [5.0]
