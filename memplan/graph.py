@@ -8,9 +8,10 @@ A ``Graph`` that exists is valid: the constructor runs every check of the graph 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, wraps
 from itertools import chain
 from operator import attrgetter
 from types import MappingProxyType
@@ -19,7 +20,11 @@ from typing import Any
 from ._gc import paused
 from .errors import (
     GraphError,
+    MemplanError,
+    OptionError,
     as_int,
+    check_given,
+    check_positional,
     named_fields,
     named_options,
     not_an_index,
@@ -755,9 +760,14 @@ def _validate(g: Graph, *, attrs_owned: bool) -> None:
                 p = producer[j]
                 if p >= ni:
                     what = "cycle" if p == ni else _order_or_cycle(g, tindex, producer, node_inputs, ni)
+                    # name the tensor whose writer comes late: for a view that is a tensor up its chain,
+                    # never the writing node alone (it read "whose view parent 'a'", 'a' being a node)
+                    via = "" if j == t else f", a view of {g.tensors[j].id!r},"
+                    # a node reading what it writes itself: its own id "comes later" than itself read as nonsense
+                    late = "is the node itself" if p == ni else "comes later"
                     raise GraphError(
-                        f"node {n.id!r} reads tensor {g.tensors[t].id!r} whose "
-                        f"{'producer' if j == t else 'view parent'} {g.nodes[p].id!r} comes later ({what})"
+                        f"node {n.id!r} reads tensor {g.tensors[t].id!r}{via} whose producer "
+                        f"{g.nodes[p].id!r} {late} ({what})"
                     )
                 j = tindex[g.tensors[j].view_of]
 
@@ -855,6 +865,10 @@ def _entries(doc: dict, key: str, what: str, source: str, owned: bool):
     plain copy of its own (``_plain_attrs``) unless the document is ``owned`` (parsed for this call alone)."""
     entries = doc.get(key)
     if not isinstance(entries, list):
+        # a field left out is named as missing (it said "'nodes' must be a list" of a graph with no 'nodes' key,
+        # as if one were there of another type), as the plan reader names its own missing fields
+        if key not in doc:
+            raise GraphError(f"{source}: no {key!r} field (a list of the graph's {what}s; [] for none)")
         raise GraphError(f"{source}: {key!r} must be a list")
     out = []
     for i, e in enumerate(entries):
@@ -1062,6 +1076,32 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
     return Graph._of_owned_attrs(doc.get("name", ""), tuple(tensors), tuple(nodes), alignment)
 
 
+def _named_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``GraphBuilder`` method whose call does not bind (``b.input("x")``, ``b.node(..., outputs, 5)`` with the
+    cost by position, ``b.input("x", 256, size=3)``) raises the ``OptionError`` README promises for "an option given
+    by position, or a required argument left out or given twice", named as ``check_positional`` / ``check_given``
+    name a function's: it was Python's bare TypeError, while ``GraphBuilder(...)`` itself names it (``named_fields``).
+    Checked only once the call raised a TypeError, so the calls that bind (a graph of a million tensors) pay nothing."""
+    params = list(inspect.signature(method).parameters.values())[1:]   # without self
+    name = f"GraphBuilder.{method.__name__}"
+
+    @wraps(method)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except TypeError as exc:
+            if isinstance(exc, MemplanError):
+                raise   # (a GraphError or OptionError of the method's own)
+            try:   # a TypeError from inside a call that binds passes both checks and is re-raised as it is
+                check_positional(name, args, params)
+                check_given(name, args, kwargs, params)
+            except OptionError as named:
+                raise named from None
+            raise
+
+    return checked
+
+
 @named_fields
 class GraphBuilder:
     """Build a Graph from code; ``build()`` validates it.
@@ -1078,21 +1118,26 @@ class GraphBuilder:
         self._tensors: list[Tensor] = []
         self._nodes: list[Node] = []
 
+    @_named_call
     def tensor(self, id: str, size: int, kind: str = "intermediate", *, view_of: str | None = None,
                view_offset: int = 0, **attrs: Any) -> str:
         _no_misspelt_keyword(f"tensor {id!r}", attrs, ("view_of", "view_offset"))
         self._tensors.append(Tensor(id, size, kind, view_of, view_offset, attrs or NO_ATTRS))
         return id
 
+    @_named_call
     def input(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("input", id, size, attrs)
 
+    @_named_call
     def weight(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("weight", id, size, attrs)
 
+    @_named_call
     def intermediate(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("intermediate", id, size, attrs)
 
+    @_named_call
     def output(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("output", id, size, attrs)
 
@@ -1102,6 +1147,7 @@ class GraphBuilder:
                              "contradicts it (GraphBuilder.tensor takes a kind)")
         return self.tensor(id, size, kind, **attrs)
 
+    @_named_call
     def view(self, id: str, parent: str, size: int, offset: int = 0, kind: str = "intermediate",
              **attrs: Any) -> str:
         for key, name in (("view_of", "parent"), ("view_offset", "offset")):   # tensor()'s and the JSON's names:
@@ -1113,6 +1159,7 @@ class GraphBuilder:
                              "(GraphBuilder.tensor makes a root)")
         return self.tensor(id, size, kind, view_of=parent, view_offset=offset, **attrs)
 
+    @_named_call
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
              cost: float | None = None, inplace: Mapping[str, str] | None = None,
              group: str | None = None, **attrs: Any) -> str:
