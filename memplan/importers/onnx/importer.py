@@ -66,6 +66,7 @@ from .kernels import (
     check_resize_roi_length,
     check_resize_scale_range,
     check_rms_norm_extent,
+    check_rotary_caches,
     check_rotary_position_ids,
     check_softmax_cross_entropy_operands,
     check_tensor_scatter_extent,
@@ -609,6 +610,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_rms_norm_extent(n, where, shapes)
         check_group_norm_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
+        check_rotary_caches(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

@@ -740,6 +740,58 @@ def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
                          f"{' (or [1])' if ms else ''}; onnxruntime refuses to run it")
 
 
+
+def check_rotary_caches(n, where: str, shapes: dict) -> None:
+    """A default-domain RotaryEmbedding (opset 23 on) whose ``cos_cache`` / ``sin_cache`` (inputs 1 and 2) are not of
+    the shape onnxruntime's kernel requires is refused naming the node, the cache and both shapes: without
+    ``position_ids`` each is ``[batch, sequence_length, d / 2]`` of its input (the batch and length of ``x``, not 1:
+    no broadcast), with them ``[max_position, d / 2]`` of at least ``sequence_length`` rows; the two of one shape;
+    ``d`` the ``rotary_embedding_dim`` (at most the head size) or, where it is 0, the head size; a 3-D input's
+    ``num_heads`` above 0 and dividing its hidden size. Checked where the shapes are static.
+
+    Why: ONNX's inference sizes the output as the input and reads nothing of the caches, so such a model was planned
+    though onnxruntime refuses to run it ("Inputs 'cos_cache' and 'sin_cache' are expected to have the same shape as
+    input 'x', got 1 and 5"). torch's dynamo export of a transformers Llama / Qwen2 / Mistral at opset 23 with a
+    dynamic batch makes caches of batch 1 (round 74): every batch but 1 was planned, and only batch 1 runs."""
+    if n.op_type != "RotaryEmbedding" or not _default_domain(n) or len(n.input) < 3:
+        return
+    x = _static_dims(shapes, n.input[0])
+    cos, sin = _static_dims(shapes, n.input[1]), _static_dims(shapes, n.input[2])
+    if x is None or len(x) not in (3, 4) or cos is None or sin is None:
+        return
+    heads = _attr(n, "num_heads")
+    if len(x) == 3 and heads is not None and (heads.i <= 0 or x[2] % heads.i):
+        raise GraphError(f"{where}: its input {n.input[0]!r} ({x}) is 3-D and its num_heads is {heads.i}: a 3-D input "
+                         "is cut into num_heads > 0 heads of one size, dividing its hidden size; onnxruntime refuses "
+                         "to run it")
+    if len(x) == 4:
+        head = x[3]
+    elif heads is not None:
+        head = x[2] // heads.i
+    else:
+        return   # (a 3-D input of no num_heads: ONNX's inference refuses it)
+    rot = _attr(n, "rotary_embedding_dim")
+    rot = rot.i if rot is not None else 0
+    d = rot if rot > 0 else head
+    batch, seq = x[0], x[2] if len(x) == 4 else x[1]
+    ids = len(n.input) > 3 and bool(n.input[3])
+    want: list = [seq, d // 2] if ids else [batch, seq, d // 2]
+    how = ("[max_position, d / 2] of at least its input's sequence_length rows (it has position_ids)" if ids else
+           "[batch, sequence_length, d / 2] of its input (it has no position_ids)")
+    why = None
+    if rot > head:
+        why = f"its rotary_embedding_dim {rot} exceeds the head size {head} of its input {n.input[0]!r} ({x})"
+    elif len(cos) != len(want):
+        why = f"its cos_cache {n.input[1]!r} is {cos}, of rank {len(cos)}, where it must be {how}"
+    elif cos != sin:
+        why = f"its cos_cache {n.input[1]!r} ({cos}) and sin_cache {n.input[2]!r} ({sin}) differ in shape"
+    elif cos[-1] != d // 2 or (cos[0] < seq if ids else cos[:2] != want[:2]):
+        why = (f"its cos_cache {n.input[1]!r} is {cos}, where its input {n.input[0]!r} ({x}, heads of size {head}, "
+               f"rotary_embedding_dim {rot}) requires {how}: {want if not ids else ['>= ' + str(seq), d // 2]}")
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -961,6 +1013,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_caches", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
