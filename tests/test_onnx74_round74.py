@@ -12,6 +12,8 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
   A random sweep of cache shapes, ``position_ids``, ``num_heads`` and ``rotary_embedding_dim`` against onnxruntime
   found the rest of what its kernel refuses (148 of 160 hand-picked cases were planned): each is refused now, naming
   the node and the cache.
+* com.microsoft's ``RotaryEmbedding`` (onnxruntime-genai and optimum LLM exports) was planned with caches or
+  attributes its contrib kernel refuses (183 of 300 random cases): refused naming the node too.
 """
 
 from __future__ import annotations
@@ -126,6 +128,60 @@ def test_rotary_inputs_onnxruntime_refuses_are_refused_naming_the_node(case):
 ])
 def test_rotary_inputs_onnxruntime_runs_are_still_planned_at_its_size(x, cos, ids, attrs):
     model = _rope(x, cos, None, ids, **attrs)
+    real = _ort_runs(model, _feeds(model))
+    assert real is not None
+    g = import_onnx(model)
+    assert g.tensor("y").size == real["y"]
+    memplan.verify(g, memplan.plan(g))
+
+
+# --- com.microsoft RotaryEmbedding (onnxruntime-genai / optimum LLM exports): the same, by its contrib kernel -------
+
+
+def _ms_rope(x, cos, sin=None, ids=(1,), **attrs):
+    sin = cos if sin is None else sin
+    ins = [V("x", T.FLOAT, x), V("ids", T.INT64, list(ids)), V("cos", T.FLOAT, cos), V("sin", T.FLOAT, sin)]
+    node = helper.make_node("RotaryEmbedding", [v.name for v in ins], ["y"], name="rope", domain="com.microsoft",
+                            **attrs)
+    g = helper.make_graph([node], "g", ins, [V("y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+#: (x, cos, sin, position_ids, attributes) onnxruntime 1.32's contrib kernel refuses, and the words naming why
+_MS_REFUSED = {
+    "3-D caches": ([2, 3, 16], [2, 3, 4], None, (2, 3), {"num_heads": 2}, "not 2-D"),
+    "caches of two shapes": ([2, 2, 3, 8], [8, 4], [8, 3], (1,), {}, "differ in shape"),
+    "rotary_embedding_dim without num_heads": ([2, 2, 3, 8], [8, 2], None, (1,), {"rotary_embedding_dim": 4},
+                                               "no num_heads"),
+    "num_heads not dividing the hidden size": ([2, 3, 16], [8, 4], None, (1,), {"num_heads": 3}, "does not divide"),
+    "cache width of no head size dividing the hidden size": ([1, 3, 16], [8, 3], None, (1,), {},
+                                                             "heads are read as of size 6"),
+    "cache wider than the head": ([2, 2, 3, 8], [8, 8], None, (1,), {}, "of width 8, not head_size / 2 = 4"),
+    "rotary_embedding_dim over the head": ([2, 4, 16], [8, 8], None, (1,), {"num_heads": 2,
+                                                                            "rotary_embedding_dim": 16},
+                                           "exceeds the head size 8"),
+    "fewer positions than the sequence": ([2, 3, 16], [2, 4], None, (2, 3), {"num_heads": 2}, "of 2 positions"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MS_REFUSED))
+def test_ms_rotary_inputs_onnxruntime_refuses_are_refused_naming_the_node(case):
+    x, cos, sin, ids, attrs, words = _MS_REFUSED[case]
+    model = _ms_rope(x, cos, sin, ids, **attrs)
+    assert _ort_runs(model, _feeds(model)) is None
+    with pytest.raises(GraphError, match=rf"node 'rope' \(RotaryEmbedding\): .*{words}.*onnxruntime refuses to run"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("x, cos, ids, attrs", [
+    ([2, 3, 16], [8, 4], (1,), {"num_heads": 2}),
+    ([2, 3, 16], [3, 4], (2, 3), {}),
+    ([2, 3, 16], [8, 2], (1,), {"num_heads": 2, "rotary_embedding_dim": 4}),
+    ([2, 2, 3, 8], [4, 4], (2, 3), {"interleaved": 1}),
+])
+def test_ms_rotary_inputs_onnxruntime_runs_are_still_planned_at_its_size(x, cos, ids, attrs):
+    model = _ms_rope(x, cos, None, ids, **attrs)
     real = _ort_runs(model, _feeds(model))
     assert real is not None
     g = import_onnx(model)

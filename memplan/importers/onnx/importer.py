@@ -60,6 +60,7 @@ from .kernels import (
     check_linear_attention_empty,
     check_llm_kernel_limits,
     check_lrn_rank,
+    check_ms_rotary_caches,
     check_onehot_depth,
     check_pad_constant_value,
     check_recurrent_operands,
@@ -611,6 +612,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_group_norm_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
         check_rotary_caches(n, where, shapes)
+        check_ms_rotary_caches(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)
