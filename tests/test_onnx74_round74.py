@@ -14,6 +14,9 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
   the node and the cache.
 * com.microsoft's ``RotaryEmbedding`` (onnxruntime-genai and optimum LLM exports) was planned with caches or
   attributes its contrib kernel refuses (183 of 300 random cases): refused naming the node too.
+* a Loop's trip count or condition, or an If's condition, saved to external data (``size_threshold=0``; a scripted
+  loop's outer Constant ``true`` with ``convert_attribute=True``) was refused as "defined nowhere" or as a condition
+  the body computes; onnxruntime reads the file and runs the model, and the import now does too.
 """
 
 from __future__ import annotations
@@ -187,3 +190,67 @@ def test_ms_rotary_inputs_onnxruntime_runs_are_still_planned_at_its_size(x, cos,
     g = import_onnx(model)
     assert g.tensor("y").size == real["y"]
     memplan.verify(g, memplan.plan(g))
+
+
+# --- control flow whose condition or trip count is saved to external data -----------------------------------------
+
+
+def _loop_or_if(kind: str, constants: str):
+    """A Loop of trip count 3 summing ``x`` (its body passing on an outer ``true`` as torch's scripted loops do), or
+    an If taking its Relu branch, whose trip count and condition are initializers or Constant nodes."""
+    from onnx import numpy_helper as nh
+
+    values = {"M": np.array(3, np.int64), "C": np.array(True), "z": np.zeros((2, 3), np.float32)}
+    if constants == "initializers":
+        inits, nodes = [nh.from_array(v, k) for k, v in values.items()], []
+    else:
+        inits = []
+        nodes = [helper.make_node("Constant", [], [k], name=f"make_{k}", value=nh.from_array(v, k))
+                 for k, v in values.items()]
+    if kind == "loop":
+        body = helper.make_graph([helper.make_node("Identity", ["C"], ["c_out"]),
+                                  helper.make_node("Add", ["acc", "x"], ["acc_out"])], "body",
+                                 [V("i", T.INT64, []), V("c", T.BOOL, []), V("acc", T.FLOAT, [2, 3])],
+                                 [V("c_out", T.BOOL, []), V("acc_out", T.FLOAT, [2, 3])])
+        nodes.append(helper.make_node("Loop", ["M", "C", "z"], ["y"], name="loop", body=body))
+    else:
+        then = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "t", [], [V("t", T.FLOAT, [2, 3])])
+        other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "e", [], [V("e", T.FLOAT, [2, 3])])
+        nodes.append(helper.make_node("If", ["C"], ["y"], name="if", then_branch=then, else_branch=other))
+        nodes.append(helper.make_node("Identity", ["M"], ["m"]))   # (M and z are read, as the Loop reads them)
+        nodes.append(helper.make_node("Identity", ["z"], ["zz"]))
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [2, 3])], [V("y", T.FLOAT, [2, 3])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("constants", ["initializers", "Constant nodes"])
+@pytest.mark.parametrize("kind", ["loop", "if"])
+def test_control_flow_of_a_condition_or_trip_count_in_external_data_is_planned(tmp_path, kind, constants):
+    """``onnx.save_model(..., save_as_external_data=True, size_threshold=0)`` (with ``convert_attribute=True`` for
+    Constant nodes) puts even a 1-byte condition in the data file; onnxruntime reads it and runs the model, the import
+    refused it ("its trip count 'M' is not a constant known at import (defined nowhere)")."""
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    model = _loop_or_if(kind, constants)
+    convert_model_to_external_data(model, all_tensors_to_one_file=True, location="w.bin", size_threshold=0,
+                                   convert_attribute=True)
+    path = tmp_path / "m.onnx"
+    import onnx
+
+    onnx.save_model(model, path)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    got = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(
+        None, {"x": np.full((2, 3), -1.0, np.float32)})[0]
+    assert got.tolist() == ([[-3.0] * 3] * 2 if kind == "loop" else [[0.0] * 3] * 2)
+    g = import_onnx(str(path))
+    assert g.tensor("y").size == got.nbytes == 24
+    assert {n.op for n in g.nodes} >= ({"Add"} if kind == "loop" else {"Relu"})
+    memplan.verify(g, memplan.plan(g))
+    # a ModelProto loaded without its data, given no folder: refused saying so, not "defined nowhere"
+    bare = onnx.load(str(path), load_external_data=False)
+    if kind == "loop" or constants == "initializers":   # (an If on a Constant not read is planned both ways)
+        with pytest.raises(GraphError, match=f"{'an initializer' if constants == 'initializers' else 'a Constant'} "
+                                             "whose data lies in an external file that was not read"):
+            import_onnx(bare)
+    assert import_onnx(bare, external_data_dir=tmp_path).tensor("y").size == 24
