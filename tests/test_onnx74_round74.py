@@ -17,6 +17,8 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
 * a Loop's trip count or condition, or an If's condition, saved to external data (``size_threshold=0``; a scripted
   loop's outer Constant ``true`` with ``convert_attribute=True``) was refused as "defined nowhere" or as a condition
   the body computes; onnxruntime reads the file and runs the model, and the import now does too.
+* a BERT fused by onnxruntime's transformer optimizer (com.microsoft ``EmbedLayerNormalization``) was planned at a
+  sequence longer than its position embedding, and with inputs of shapes its kernel refuses: refused naming the node.
 """
 
 from __future__ import annotations
@@ -254,3 +256,73 @@ def test_control_flow_of_a_condition_or_trip_count_in_external_data_is_planned(t
                                              "whose data lies in an external file that was not read"):
             import_onnx(bare)
     assert import_onnx(bare, external_data_dir=tmp_path).tensor("y").size == 24
+
+
+# --- com.microsoft EmbedLayerNormalization (a BERT fused by onnxruntime's transformer optimizer) -------------------
+
+
+def _embed_ln(ids=(2, 5), positions=8, seg=None, mask=None, pids=None, widths=None):
+    """An EmbedLayerNormalization of ``input_ids`` ``ids`` over a position embedding of ``positions`` rows, with
+    ``segment_ids`` / ``mask`` / ``position_ids`` of the shapes given (None: left out); ``widths``: the hidden size
+    of each of word / position / segment embedding, gamma, beta (8 unless given)."""
+    from onnx import numpy_helper as nh
+
+    w = {"we": 8, "pe": 8, "se": 8, "gamma": 8, "beta": 8, **(widths or {})}
+    rows = {"we": 16, "pe": positions, "se": 2}
+    inits = [nh.from_array(np.full((rows[k], w[k]) if k in rows else (w[k],), 0.5, np.float32), k) for k in w]
+    ins = [V("ids", T.INT32, list(ids))]
+    names = ["ids", "", "we", "pe", "", "gamma", "beta"]
+    if seg is not None:
+        ins.append(V("seg", T.INT32, list(seg)))
+        names[1], names[4] = "seg", "se"
+    else:
+        inits = [t for t in inits if t.name != "se"]
+    if mask is not None or pids is not None:
+        names.append("")
+    if mask is not None:
+        ins.append(V("mask", T.INT32, list(mask)))
+        names[7] = "mask"
+    if pids is not None:
+        ins.append(V("pids", T.INT32, list(pids)))
+        names.append("pids")
+    node = helper.make_node("EmbedLayerNormalization", names, ["y", "mask_index"], name="eln", domain="com.microsoft",
+                            epsilon=1e-5)
+    g = helper.make_graph([node], "g", ins, [V("y", T.FLOAT, None), V("mask_index", T.INT32, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+def _int_feeds(model) -> dict[str, np.ndarray]:
+    return {vi.name: np.zeros([d.dim_value for d in vi.type.tensor_type.shape.dim], np.int32)
+            for vi in model.graph.input}
+
+
+_ELN_REFUSED = {
+    "more tokens than positions": (dict(ids=(2, 9), positions=8), "hold 9 tokens, and it has no position_ids"),
+    "segment_ids of another shape": (dict(seg=(2, 6)), r"its segment_ids 'seg' is \[2, 6\]"),
+    "mask of another shape": (dict(mask=(2,)), r"its mask 'mask' is \[2\]"),
+    "position_ids of another length": (dict(pids=(2, 4)), r"its position_ids 'pids' is \[2, 4\]"),
+    "position_ids of another batch": (dict(ids=(3, 5), pids=(2, 5)), r"requires \[1 or 3, 5\]"),
+    "beta of another hidden size": (dict(widths={"beta": 6}), r"its beta 'beta' is \[6\]"),
+    "segment embedding of another hidden size": (dict(seg=(2, 5), widths={"se": 4}), "its segment_embedding 'se'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ELN_REFUSED))
+def test_embed_layer_norm_inputs_onnxruntime_refuses_are_refused_naming_the_node(case):
+    kwargs, words = _ELN_REFUSED[case]
+    model = _embed_ln(**kwargs)
+    assert _ort_runs(model, _int_feeds(model)) is None
+    with pytest.raises(GraphError, match=rf"node 'eln' \(EmbedLayerNormalization\): .*{words}.*onnxruntime refuses"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("kwargs", [dict(ids=(2, 8), positions=8), dict(seg=(2, 5), mask=(2, 5)),
+                                    dict(ids=(2, 12), positions=8, pids=(1, 12)), dict(pids=(2, 5))])
+def test_embed_layer_norm_inputs_onnxruntime_runs_are_still_planned_at_its_size(kwargs):
+    model = _embed_ln(**kwargs)
+    real = _ort_runs(model, _int_feeds(model))
+    assert real is not None
+    g = import_onnx(model)
+    assert g.tensor("y").size == real["y"] and g.tensor("mask_index").size == real["mask_index"]
+    memplan.verify(g, memplan.plan(g))

@@ -50,6 +50,7 @@ from .kernels import (
     check_attention_mask_length,
     check_attention_mask_shape,
     check_constant_of_shape_value,
+    check_embed_layer_norm,
     check_empty_optional,
     check_expand_shape,
     check_gather_nd_batch,
@@ -613,6 +614,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_rotary_position_ids(n, where, shapes)
         check_rotary_caches(n, where, shapes)
         check_ms_rotary_caches(n, where, shapes)
+        check_embed_layer_norm(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

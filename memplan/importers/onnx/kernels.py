@@ -845,6 +845,56 @@ def check_ms_rotary_caches(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+
+def check_embed_layer_norm(n, where: str, shapes: dict) -> None:
+    """A com.microsoft EmbedLayerNormalization (the embeddings of a BERT onnxruntime's transformer optimizer fused)
+    whose inputs onnxruntime's kernel refuses is refused naming the node and the input: ``input_ids`` 2-D, the
+    ``segment_ids`` and ``mask`` of its shape, ``position_ids`` of its sequence length and a batch of 1 or its own,
+    the embeddings 2-D of one hidden size (the word embedding's width), ``gamma`` / ``beta`` 1-D of it; and without
+    ``position_ids`` a sequence no longer than the position embedding's rows (it reads row ``i`` for token ``i``).
+    Checked where the shapes are static.
+
+    Why: onnxruntime's symbolic inference sizes the outputs from ``input_ids`` and the word embedding alone, so such
+    a model was planned though onnxruntime refuses it (round 74: a fused tiny BERT of 64 positions planned at ``--dim
+    s=65``, "input index out of range", where the model before fusion is refused by ONNX's inference; a random
+    sweep of 200 input shapes planned 144 models onnxruntime refuses to load or run)."""
+    if n.op_type != "EmbedLayerNormalization" or n.domain != "com.microsoft" or len(n.input) < 7:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    ids, word, pos = dims(0), dims(2), dims(3)
+    why = None
+    if ids is not None and len(ids) != 2:
+        why = f"its input_ids {n.input[0]!r} is {ids}, not 2-D [batch, sequence_length]"
+    elif word is not None and len(word) != 2 or pos is not None and len(pos) != 2:
+        k, got = (2, word) if word is not None and len(word) != 2 else (3, pos)
+        why = f"its {('word', 'position')[k - 2]}_embedding {n.input[k]!r} is {got}, not 2-D"
+    if why is None and ids is not None:
+        for k, name in ((1, "segment_ids"), (7, "mask")):
+            got = dims(k)
+            if got is not None and got != ids:
+                why = f"its {name} {n.input[k]!r} is {got}, not of its input_ids' shape {ids}"
+                break
+        got = dims(8)
+        if why is None and got is not None and len(got) == 2 and (got[1] != ids[1] or got[0] not in (1, ids[0])):
+            why = (f"its position_ids {n.input[8]!r} is {got}, where its input_ids {n.input[0]!r} ({ids}) requires "
+                   f"[1 or {ids[0]}, {ids[1]}]")
+        if why is None and got is None and not (len(n.input) > 8 and n.input[8]) and pos is not None \
+                and ids[1] > pos[0]:
+            why = (f"its input_ids {n.input[0]!r} ({ids}) hold {ids[1]} tokens, and it has no position_ids: token i "
+                   f"reads row i of its position_embedding {n.input[3]!r} ({pos}), which has {pos[0]}")
+    if why is None and word is not None:
+        for k, name, rank in ((3, "position_embedding", 2), (4, "segment_embedding", 2), (5, "gamma", 1),
+                              (6, "beta", 1)):
+            got = dims(k)
+            if got is not None and (len(got) != rank or got[-1] != word[1]):
+                why = (f"its {name} {n.input[k]!r} is {got}, where its word_embedding {n.input[2]!r} ({word}) "
+                       f"requires {'[N, ' if rank == 2 else '['}{word[1]}] (one hidden size)")
+                break
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -1066,6 +1116,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_ms_rotary_caches", "check_rotary_caches", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_rotary_caches", "check_rotary_caches", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
