@@ -19,6 +19,8 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
   the body computes; onnxruntime reads the file and runs the model, and the import now does too.
 * a BERT fused by onnxruntime's transformer optimizer (com.microsoft ``EmbedLayerNormalization``) was planned at a
   sequence longer than its position embedding, and with inputs of shapes its kernel refuses: refused naming the node.
+* a ``FusedMatMul`` with ``transBatchA`` / ``transBatchB`` (onnxruntime's optimizer folds a batch Transpose into the
+  MatMul so) was refused as unsized where the saved model declares no shape for it (a symbolic batch).
 """
 
 from __future__ import annotations
@@ -326,3 +328,60 @@ def test_embed_layer_norm_inputs_onnxruntime_runs_are_still_planned_at_its_size(
     g = import_onnx(model)
     assert g.tensor("y").size == real["y"] and g.tensor("mask_index").size == real["mask_index"]
     memplan.verify(g, memplan.plan(g))
+
+
+# --- com.microsoft FusedMatMul with transBatchA / transBatchB (onnxruntime's optimizer: Transpose + MatMul) ---------
+
+
+@pytest.mark.parametrize("perm_a, perm_b", [([1, 0, 2], None), (None, [1, 0, 2]), ([1, 0, 2], [1, 0, 2])])
+def test_fused_matmul_of_a_batch_transpose_onnxruntime_fused_is_planned_at_its_size(tmp_path, perm_a, perm_b):
+    """onnxruntime's ORT_ENABLE_EXTENDED folds a Transpose moving axis 0 behind the batch axes into the MatMul after
+    it as a FusedMatMul with ``transBatchA`` / ``transBatchB``; of a symbolic batch (saved undeclared), the import
+    refused the saved model at any ``--dim`` ("value 'y' has no type or shape (com.microsoft:FusedMatMul is
+    onnxruntime's op, which neither onnx's nor onnxruntime's shape inference could size here ...)")."""
+    import onnx
+
+    a = [3, "b", 4] if perm_a else ["b", 3, 4]
+    b = [4, "b", 5] if perm_b else ["b", 4, 5]
+    nodes, names = [], []
+    for name, perm in (("a", perm_a), ("b", perm_b)):
+        if perm:
+            nodes.append(helper.make_node("Transpose", [name], [f"{name}t"], perm=perm))
+        names.append(f"{name}t" if perm else name)
+    nodes += [helper.make_node("MatMul", names, ["y"]), helper.make_node("Relu", ["y"], ["z"])]
+    g = helper.make_graph(nodes, "g", [V("a", T.FLOAT, a), V("b", T.FLOAT, b)], [V("z", T.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = str(tmp_path / "fused.onnx")
+    ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    fused = onnx.load(str(tmp_path / "fused.onnx"))
+    made = next(n for n in fused.graph.node if n.output[0] == "y")
+    assert made.op_type == "FusedMatMul" and any(x.i for x in made.attribute if x.name.startswith("transBatch"))
+    shape = {k: [2 if d == "b" else d for d in v] for k, v in (("a", a), ("b", b))}
+    real = _ort_runs(fused, {k: np.ones(v, np.float32) for k, v in shape.items()})
+    g = import_onnx(fused, dims={"b": 2})
+    assert g.tensor("y").size == g.tensor("z").size == real["z"] == 2 * 3 * 5 * 4
+    memplan.verify(g, memplan.plan(g))
+
+
+@pytest.mark.parametrize("a, b, attrs, shape", [
+    ([3, 2, 4], [2, 4, 5], {"transBatchA": 1}, [2, 3, 5]),
+    ([4, 2, 3], [2, 5, 4], {"transBatchA": 1, "transA": 1, "transB": 1}, [2, 3, 5]),
+    ([3, 2, 4], [4, 2, 5], {"transBatchA": 1, "transBatchB": 1}, [2, 3, 5]),
+    ([5, 2, 3, 4], [2, 3, 4, 6], {"transBatchA": 1}, [2, 3, 5, 6]),
+    ([2, 3, 4], [4, 5], {"transBatchA": 1}, None),   # (ranks differ: onnxruntime refuses)
+])
+def test_fused_matmul_trans_batch_shapes_are_onnxruntime_s(a, b, attrs, shape):
+    node = helper.make_node("FusedMatMul", ["a", "b"], ["y"], name="fmm", domain="com.microsoft", **attrs)
+    g = helper.make_graph([node], "g", [V("a", T.FLOAT, a), V("b", T.FLOAT, b)], [V("y", T.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                              ir_version=8)
+    real = _ort_runs(model, {"a": np.ones(a, np.float32), "b": np.ones(b, np.float32)})
+    if shape is None:
+        assert real is None
+        with pytest.raises(GraphError, match="node 'fmm' .*value 'y' has no shape"):
+            import_onnx(model)
+        return
+    g = import_onnx(model)
+    assert g.tensor("y").attrs["shape"] == shape and g.tensor("y").size == real["y"]
