@@ -21,6 +21,8 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
   sequence longer than its position embedding, and with inputs of shapes its kernel refuses: refused naming the node.
 * a ``FusedMatMul`` with ``transBatchA`` / ``transBatchB`` (onnxruntime's optimizer folds a batch Transpose into the
   MatMul so) was refused as unsized where the saved model declares no shape for it (a symbolic batch).
+* ``SkipLayerNormalization`` / ``SkipSimplifiedLayerNormalization`` / ``BiasGelu`` / ``FastGelu`` of inputs their
+  kernels refuse (a ``gamma`` of another hidden size, a ``skip`` of another length) were planned: refused now.
 """
 
 from __future__ import annotations
@@ -385,3 +387,63 @@ def test_fused_matmul_trans_batch_shapes_are_onnxruntime_s(a, b, attrs, shape):
         return
     g = import_onnx(model)
     assert g.tensor("y").attrs["shape"] == shape and g.tensor("y").size == real["y"]
+
+
+# --- com.microsoft SkipLayerNormalization / SkipSimplifiedLayerNormalization / BiasGelu / FastGelu inputs ----------
+
+
+def _contrib(op: str, shapes: list, nout: int = 1):
+    """A com.microsoft ``op`` node named 'op0' of float inputs of ``shapes`` (None: left out)."""
+    names = [f"i{k}" if s is not None else "" for k, s in enumerate(shapes)]
+    node = helper.make_node(op, names, [f"o{k}" for k in range(nout)], name="op0", domain="com.microsoft")
+    g = helper.make_graph([node], "g", [V(nm, T.FLOAT, s) for nm, s in zip(names, shapes) if nm],
+                          [V(f"o{k}", T.FLOAT, None) for k in range(nout)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+def _float_feeds(model) -> dict[str, np.ndarray]:
+    return {vi.name: np.ones([d.dim_value for d in vi.type.tensor_type.shape.dim], np.float32)
+            for vi in model.graph.input}
+
+
+_SKIP_REFUSED = {
+    "skip of rank 1": ("SkipLayerNormalization", [[3, 8], [8], [8], [8]], "not of rank 2 or 3"),
+    "skip of another length": ("SkipLayerNormalization", [[2, 3, 8], [2, 4, 8], [8]], r"requires \[\.\.\., 3, 8\]"),
+    "gamma of another hidden size": ("SkipLayerNormalization", [[2, 3, 8], [2, 3, 8], [4]], "its gamma 'i2'"),
+    "beta of another hidden size": ("SkipLayerNormalization", [[2, 3, 8], [2, 3, 8], [8], [3]], "its beta 'i3'"),
+    "bias of another hidden size": ("SkipLayerNormalization", [[2, 3, 8], [2, 3, 8], [8], None, [16]],
+                                    "its bias 'i4'"),
+    "skip of a 2-D input of another batch": ("SkipSimplifiedLayerNormalization", [[1, 8], [2, 1, 8], [8]],
+                                             "nor, the input 2-D"),
+    "simplified gamma of another size": ("SkipSimplifiedLayerNormalization", [[1, 3, 4], [1, 3, 4], [8]],
+                                         "its gamma 'i2'"),
+    "BiasGelu bias of another size": ("BiasGelu", [[1, 3, 8], [16]], "its bias 'i1' is \\[16\\]"),
+    "FastGelu bias of another size": ("FastGelu", [[3, 8], [1]], "its bias 'i1' is \\[1\\]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_SKIP_REFUSED))
+def test_fused_norm_and_gelu_inputs_onnxruntime_refuses_are_refused_naming_the_node(case):
+    op, shapes, words = _SKIP_REFUSED[case]
+    model = _contrib(op, shapes)
+    assert _ort_runs(model, _float_feeds(model)) is None
+    with pytest.raises(GraphError, match=rf"node 'op0' \({op}\): .*{words}.*onnxruntime refuses to run"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("op, shapes, nout", [
+    ("SkipLayerNormalization", [[2, 3, 8], [2, 3, 8], [8], [8], [8]], 4),
+    ("SkipLayerNormalization", [[2, 3, 8], [1, 3, 8], [8]], 1),    # (a skip of batch 1 or none: broadcast)
+    ("SkipLayerNormalization", [[2, 3, 8], [3, 8], [8]], 1),
+    ("SkipSimplifiedLayerNormalization", [[3, 8], [3, 8], [8], [8]], 4),
+    ("BiasGelu", [[2, 3, 8], [8]], 1),
+    ("FastGelu", [[3, 8]], 1),
+])
+def test_fused_norm_and_gelu_inputs_onnxruntime_runs_are_still_planned_at_its_size(op, shapes, nout):
+    model = _contrib(op, shapes, nout)
+    real = _ort_runs(model, _float_feeds(model))
+    assert real is not None
+    g = import_onnx(model)
+    assert all(g.tensor(o).size == real[o] for o in real)
+    memplan.verify(g, memplan.plan(g))

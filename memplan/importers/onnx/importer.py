@@ -70,6 +70,7 @@ from .kernels import (
     check_rms_norm_extent,
     check_rotary_caches,
     check_rotary_position_ids,
+    check_skip_layer_norm,
     check_softmax_cross_entropy_operands,
     check_tensor_scatter_extent,
     check_topk_k,
@@ -615,6 +616,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_rotary_caches(n, where, shapes)
         check_ms_rotary_caches(n, where, shapes)
         check_embed_layer_norm(n, where, shapes)
+        check_skip_layer_norm(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

@@ -895,6 +895,56 @@ def check_embed_layer_norm(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses it")
 
 
+
+def check_skip_layer_norm(n, where: str, shapes: dict) -> None:
+    """A com.microsoft SkipLayerNormalization / SkipSimplifiedLayerNormalization (what onnxruntime's optimizer makes
+    of a residual Add and a LayerNormalization) whose inputs its kernel refuses is refused naming the node and the
+    input, as onnxruntime 1.32's ``skip_layer_norm_helper`` checks them: ``input`` and ``skip`` of rank 2 or 3, of
+    one shape (or, for a 3-D input, a ``skip`` of its last two dimensions; for a 2-D one, ``[1, hidden]``), their last
+    two dimensions equal, and ``gamma``, ``beta`` and ``bias`` 1-D of the input's hidden size. Checked where the
+    shapes are static; BiasGelu's and FastGelu's ``bias`` (1-D of the input's last dimension) likewise.
+
+    Why: onnxruntime's symbolic inference sizes the outputs from the input alone, so a ``gamma`` of another hidden
+    size or a ``skip`` of another length was planned though onnxruntime refuses to run the node (round 74: a random
+    sweep of 900 such nodes planned 397 that onnxruntime refuses: "Last dimension of gamma and input does not
+    match", "last two dimensions of skip needs to be same as input", "Input 1 dimension 0 should have same length as
+    the last dimension of input 0")."""
+    if n.domain != "com.microsoft":
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    x = dims(0)
+    why = None
+    if n.op_type in ("BiasGelu", "FastGelu"):
+        bias = dims(1)
+        if x and bias is not None and (len(bias) != 1 or bias[0] != x[-1]):
+            why = f"its bias {n.input[1]!r} is {bias}, not 1-D of its input {n.input[0]!r}'s last dimension ({x})"
+    elif n.op_type in ("SkipLayerNormalization", "SkipSimplifiedLayerNormalization"):
+        skip = dims(1)
+        if x is None or skip is None:
+            return
+        if len(skip) not in (2, 3):
+            why = f"its skip {n.input[1]!r} is {skip}, not of rank 2 or 3"
+        elif skip != x and len(x) != 3 and not (len(skip) == 2 and skip[0] == 1):
+            why = (f"its skip {n.input[1]!r} is {skip}, not its input {n.input[0]!r}'s shape {x} (nor, the input 2-D, "
+                   "[1, hidden])")
+        elif len(x) not in (2, 3):
+            why = f"its input {n.input[0]!r} is {x}, not of rank 2 or 3"
+        elif skip[-2:] != x[-2:]:
+            why = f"its skip {n.input[1]!r} is {skip}, where its input {n.input[0]!r} ({x}) requires [..., {x[-2]}, {x[-1]}]"
+        else:
+            roles = ((2, "gamma"), (3, "beta"), (4, "bias")) if n.op_type == "SkipLayerNormalization" else \
+                ((2, "gamma"), (3, "bias"))
+            for k, role in roles:
+                got = dims(k)
+                if got is not None and got != [x[-1]]:
+                    why = (f"its {role} {n.input[k]!r} is {got}, where its input {n.input[0]!r} ({x}) requires "
+                           f"[{x[-1]}] (its hidden size)")
+                    break
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -1116,6 +1166,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_rotary_caches", "check_rotary_caches", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
