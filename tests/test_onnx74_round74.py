@@ -23,6 +23,8 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
   MatMul so) was refused as unsized where the saved model declares no shape for it (a symbolic batch).
 * ``SkipLayerNormalization`` / ``SkipSimplifiedLayerNormalization`` / ``BiasGelu`` / ``FastGelu`` of inputs their
   kernels refuse (a ``gamma`` of another hidden size, a ``skip`` of another length) were planned: refused now.
+* so was a fused com.microsoft ``Attention`` of ``weights``, ``bias``, ``num_heads``, ``mask_index`` or ``past``
+  its CPU kernel refuses.
 """
 
 from __future__ import annotations
@@ -443,6 +445,65 @@ def test_fused_norm_and_gelu_inputs_onnxruntime_refuses_are_refused_naming_the_n
 def test_fused_norm_and_gelu_inputs_onnxruntime_runs_are_still_planned_at_its_size(op, shapes, nout):
     model = _contrib(op, shapes, nout)
     real = _ort_runs(model, _float_feeds(model))
+    assert real is not None
+    g = import_onnx(model)
+    assert all(g.tensor(o).size == real[o] for o in real)
+    memplan.verify(g, memplan.plan(g))
+
+
+# --- com.microsoft Attention (a BERT / GPT-2 self-attention fused by onnxruntime's transformer optimizer) ----------
+
+
+def _ms_attention(x, w, bias, mask=None, past=None, outputs=1, **attrs):
+    names = ["x", "w", "b" if bias is not None else "", "mask" if mask is not None else "", "past" if past else ""]
+    while names and not names[-1]:
+        names.pop()
+    shapes = {"x": x, "w": w, "b": bias, "mask": mask, "past": past}
+    ins = [V(nm, T.INT32 if nm == "mask" else T.FLOAT, shapes[nm]) for nm in names if nm]
+    outs = ["y", "present"][:outputs]
+    node = helper.make_node("Attention", names, outs, name="att", domain="com.microsoft", **attrs)
+    g = helper.make_graph([node], "g", ins, [V(o, T.FLOAT, None) for o in outs])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+def _att_feeds(model) -> dict[str, np.ndarray]:
+    return {vi.name: np.ones([d.dim_value for d in vi.type.tensor_type.shape.dim],
+                             np.int32 if vi.name == "mask" else np.float32) for vi in model.graph.input}
+
+
+_ATT_REFUSED = {
+    "weights of another input width": (([1, 3, 8], [4, 24], [24]), {"num_heads": 2}, "requires \\[8, \\.\\.\\.\\]"),
+    "bias of another width": (([1, 3, 8], [8, 24], [16]), {"num_heads": 2}, "its bias 'b' is \\[16\\]"),
+    "weights of no three equal parts": (([1, 3, 8], [8, 25], [25]), {"num_heads": 1}, "no three equal"),
+    "num_heads not dividing the hidden size": (([1, 3, 8], [8, 24], [24]), {"num_heads": 3}, "not multiples"),
+    "2-D mask of another length": (([2, 3, 8], [8, 24], [24], [2, 4]), {"num_heads": 2}, "its mask_index 'mask'"),
+    "4-D mask": (([1, 3, 8], [8, 24], [24], [1, 1, 3, 3]), {"num_heads": 2}, "takes no 4-D mask"),
+    "past without present": (([2, 1, 8], [8, 24], [24], None, [2, 2, 2, 3, 4]), {"num_heads": 2}, "writes no present"),
+    "past of other heads": (([2, 1, 8], [8, 24], [24], None, [2, 2, 1, 3, 8]), {"num_heads": 2}, "its past 'past'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ATT_REFUSED))
+def test_ms_attention_inputs_onnxruntime_refuses_are_refused_naming_the_node(case):
+    args, attrs, words = _ATT_REFUSED[case]
+    model = _ms_attention(*args, outputs=1, **attrs)
+    assert _ort_runs(model, _att_feeds(model)) is None
+    with pytest.raises(GraphError, match=rf"node 'att' \(Attention\): .*{words}.*onnxruntime refuses to run"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("args, outputs, attrs", [
+    (([2, 3, 8], [8, 24], [24]), 1, {"num_heads": 2}),
+    (([2, 3, 8], [8, 24], [24], [2, 3]), 1, {"num_heads": 2}),
+    (([2, 3, 8], [8, 24], [24], [8]), 1, {"num_heads": 2}),      # (3B + 2: start/end positions)
+    (([2, 3, 8], [8, 24], [24], [1, 1]), 1, {"num_heads": 2}),
+    (([2, 1, 8], [8, 24], [24], [2, 4], [2, 2, 2, 3, 4]), 2, {"num_heads": 2, "unidirectional": 1}),
+    (([2, 3, 8], [8, 32], [32]), 1, {"num_heads": 2, "qkv_hidden_sizes": [8, 8, 16]}),
+])
+def test_ms_attention_inputs_onnxruntime_runs_are_still_planned_at_its_size(args, outputs, attrs):
+    model = _ms_attention(*args, outputs=outputs, **attrs)
+    real = _ort_runs(model, _att_feeds(model))
     assert real is not None
     g = import_onnx(model)
     assert all(g.tensor(o).size == real[o] for o in real)

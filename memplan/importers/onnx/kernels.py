@@ -945,6 +945,71 @@ def check_skip_layer_norm(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+
+def check_ms_attention(n, where: str, shapes: dict) -> None:
+    """A com.microsoft Attention (a BERT / GPT-2 self-attention fused by onnxruntime's transformer optimizer) whose
+    inputs or attributes onnxruntime's CPU kernel refuses is refused naming the node, as onnxruntime 1.32's
+    ``AttentionBase::CheckInputs`` checks them: ``input`` 3-D ``[B, S, D_in]``; ``weights`` ``[D_in, D_q + D_k +
+    D_v]`` (three equal parts without ``qkv_hidden_sizes``), each part a multiple of ``num_heads`` (above 0), ``D_q
+    = D_k``; ``bias`` ``[D_q + D_k + D_v]``; ``past`` ``[2, B, num_heads, P, D_k / num_heads]`` with a present output;
+    ``mask_index`` ``[B]``, ``[2B]`` or ``[3B + 2]``, ``[B, T]`` (or ``[B or 1, 1]``), or ``[B, S, T]`` (T = P + S;
+    the CPU kernel takes no 4-D mask).
+    Checked where the shapes are static.
+
+    Why: onnxruntime's symbolic inference sizes the output from ``input`` and ``bias`` alone, so a ``weights`` of
+    another input width, a ``num_heads`` not dividing the hidden size or a mask of another length was planned
+    though onnxruntime refuses to run it (round 74: a random sweep of 200 such nodes planned 108)."""
+    if n.op_type != "Attention" or n.domain != "com.microsoft" or len(n.input) < 2:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    x, w, bias, mask, past = dims(0), dims(1), dims(2), dims(3), dims(4)
+    heads = _attr(n, "num_heads")
+    heads = heads.i if heads is not None else 0
+    qkv = _attr(n, "qkv_hidden_sizes")
+    qkv = list(qkv.ints) if qkv is not None else []
+    why = None
+    if x is not None and len(x) != 3:
+        why = f"its input {n.input[0]!r} is {x}, not 3-D [batch, sequence_length, input_hidden_size]"
+    elif w is not None and len(w) != 2:
+        why = f"its weights {n.input[1]!r} is {w}, not 2-D"
+    elif x is not None and w is not None and w[0] != x[2]:
+        why = f"its weights {n.input[1]!r} is {w}, where its input {n.input[0]!r} ({x}) requires [{x[2]}, ...]"
+    elif bias is not None and (len(bias) != 1 or w is not None and bias[0] != w[1]):
+        why = f"its bias {n.input[2]!r} is {bias}, not [{w[1] if w is not None else 'weights dimension 1'}]"
+    elif heads <= 0:
+        why = f"its num_heads is {heads}, not above 0"
+    if why is None and w is not None:
+        if qkv and (len(qkv) != 3 or min(qkv) <= 0):
+            why = f"its qkv_hidden_sizes {qkv} are not 3 positive sizes"
+        elif not qkv and w[1] % 3:
+            why = f"its weights {n.input[1]!r} is {w}: {w[1]} is no three equal Q/K/V hidden sizes"
+        else:
+            sizes = qkv or [w[1] // 3] * 3
+            if any(v % heads for v in sizes) or sizes[0] != sizes[1] or sum(sizes) != w[1]:
+                why = (f"its Q/K/V hidden sizes {sizes} (weights {n.input[1]!r} {w}) are not multiples of its "
+                       f"num_heads {heads} summing to {w[1]}, the first two equal")
+            elif past is not None and (len(past) != 5 or past[0] != 2 or past[2] != heads
+                                       or past[4] != sizes[1] // heads or sizes[1] != sizes[2]
+                                       or x is not None and past[1] != x[0]):
+                why = (f"its past {n.input[4]!r} is {past}, not [2, batch, num_heads = {heads}, past_length, "
+                       f"{sizes[1] // heads}] of its input {n.input[0]!r} ({x}) and equal K/V hidden sizes")
+    if why is None and len(n.input) > 4 and n.input[4] and (len(n.output) < 2 or not n.output[1]):
+        why = f"it reads a past {n.input[4]!r} and writes no present (output 1), which onnxruntime's kernel expects"
+    if why is None and x is not None and mask is not None and len(x) == 3:
+        total = x[1] + (past[3] if past is not None and len(past) == 5 else 0)
+        b, seq = x[0], x[1]
+        ok = (len(mask) == 1 and mask[0] in (b, 2 * b, 3 * b + 2) or len(mask) == 2 and (mask == [b, total] or mask[1] == 1
+              and mask[0] in (b, 1)) or len(mask) == 3 and mask == [b, seq, total])
+        if not ok:
+            why = (f"its mask_index {n.input[3]!r} is {mask}, where its input {n.input[0]!r} ({x}) and a total "
+                   f"sequence length of {total} require [{b}], [{2 * b}] or [{3 * b + 2}], [{b}, {total}], or "
+                   f"[{b}, {seq}, {total}]"
+                   + (" (onnxruntime's CPU kernel takes no 4-D mask)" if len(mask) == 4 else ""))
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -1166,6 +1231,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
