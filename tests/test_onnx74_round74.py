@@ -24,7 +24,7 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
 * ``SkipLayerNormalization`` / ``SkipSimplifiedLayerNormalization`` / ``BiasGelu`` / ``FastGelu`` of inputs their
   kernels refuse (a ``gamma`` of another hidden size, a ``skip`` of another length) were planned: refused now.
 * so was a fused com.microsoft ``Attention`` of ``weights``, ``bias``, ``num_heads``, ``mask_index`` or ``past``
-  its CPU kernel refuses.
+  its CPU kernel refuses, and a ``MultiHeadAttention`` of a key, value, bias or ``key_padding_mask`` it refuses.
 """
 
 from __future__ import annotations
@@ -504,6 +504,65 @@ def test_ms_attention_inputs_onnxruntime_refuses_are_refused_naming_the_node(cas
 def test_ms_attention_inputs_onnxruntime_runs_are_still_planned_at_its_size(args, outputs, attrs):
     model = _ms_attention(*args, outputs=outputs, **attrs)
     real = _ort_runs(model, _att_feeds(model))
+    assert real is not None
+    g = import_onnx(model)
+    assert all(g.tensor(o).size == real[o] for o in real)
+    memplan.verify(g, memplan.plan(g))
+
+
+# --- com.microsoft MultiHeadAttention of a 3-D query: key, value, bias and key_padding_mask ------------------------
+
+
+def _mha(q, k, v, bias=None, mask=None, past=None, heads=2):
+    shapes = {"q": q, "k": k, "v": v, "b": bias, "m": mask, "pk": past, "pv": past}
+    names = ["q", "k", "v", "b" if bias else "", "m" if mask else "", "", "pk" if past else "", "pv" if past else ""]
+    while not names[-1]:
+        names.pop()
+    outs = ["y", "present_k", "present_v"] if past else ["y"]
+    node = helper.make_node("MultiHeadAttention", names, outs, name="mha", domain="com.microsoft", num_heads=heads)
+    g = helper.make_graph([node], "g", [V(nm, T.INT32 if nm == "m" else T.FLOAT, shapes[nm]) for nm in names if nm],
+                          [V(o, T.FLOAT, None) for o in outs])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+def _mha_feeds(model) -> dict[str, np.ndarray]:
+    return {vi.name: np.ones([d.dim_value for d in vi.type.tensor_type.shape.dim],
+                             np.int32 if vi.name == "m" else np.float32) for vi in model.graph.input}
+
+
+_MHA_REFUSED = {
+    "key of another batch": (dict(q=[1, 3, 8], k=[2, 2, 8], v=[1, 2, 8]), "differ in batch"),
+    "key and value of two lengths": (dict(q=[2, 1, 8], k=[2, 2, 8], v=[2, 3, 8]), "differ in length"),
+    "key of another hidden size": (dict(q=[2, 3, 8], k=[2, 2, 4], v=[2, 2, 8]), "differ in hidden size"),
+    "bias of another length": (dict(q=[1, 3, 8], k=[1, 3, 8], v=[1, 3, 16], bias=[24]), r"not \[32\]"),
+    "4-D key and value of two shapes": (dict(q=[2, 3, 8], k=[2, 2, 2, 4], v=[2, 2, 3, 4]), "differ in shape"),
+    "4-D key of other heads": (dict(q=[1, 1, 8], k=[1, 1, 2, 4], v=[1, 1, 2, 4]), "not \\[batch, num_heads"),
+    "mask of 2 x batch": (dict(q=[1, 3, 8], k=[1, 3, 8], v=[1, 3, 8], mask=[2]), "its key_padding_mask 'm'"),
+    "mask of the new tokens alone with a past": (dict(q=[2, 1, 8], k=[2, 3, 8], v=[2, 3, 8], mask=[2, 3],
+                                                      past=[2, 2, 2, 4]), r"\[2, 5\]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MHA_REFUSED))
+def test_ms_multi_head_attention_inputs_onnxruntime_refuses_are_refused_naming_the_node(case):
+    kwargs, words = _MHA_REFUSED[case]
+    model = _mha(**kwargs)
+    assert _ort_runs(model, _mha_feeds(model)) is None
+    with pytest.raises(GraphError, match=rf"node 'mha' \(MultiHeadAttention\): .*{words}.*onnxruntime refuses"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(q=[2, 3, 8], k=[2, 2, 8], v=[2, 2, 16], bias=[32]),
+    dict(q=[2, 3, 8], k=[2, 2, 2, 4], v=[2, 2, 2, 4], mask=[2, 2]),
+    dict(q=[2, 3, 8], k=[2, 3, 8], v=[2, 3, 8], mask=[8]),            # (3B + 2)
+    dict(q=[2, 1, 8], k=[2, 3, 8], v=[2, 3, 8], mask=[2, 1, 5], past=[2, 2, 2, 4]),
+    dict(q=[2, 1, 8], k=[2, 3, 8], v=[2, 3, 8], mask=[2], past=[2, 2, 2, 4]),
+])
+def test_ms_multi_head_attention_inputs_onnxruntime_runs_are_still_planned_at_its_size(kwargs):
+    model = _mha(**kwargs)
+    real = _ort_runs(model, _mha_feeds(model))
     assert real is not None
     g = import_onnx(model)
     assert all(g.tensor(o).size == real[o] for o in real)

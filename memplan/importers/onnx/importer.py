@@ -62,6 +62,7 @@ from .kernels import (
     check_llm_kernel_limits,
     check_lrn_rank,
     check_ms_attention,
+    check_ms_multi_head_attention,
     check_ms_rotary_caches,
     check_onehot_depth,
     check_pad_constant_value,
@@ -619,6 +620,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_embed_layer_norm(n, where, shapes)
         check_skip_layer_norm(n, where, shapes)
         check_ms_attention(n, where, shapes)
+        check_ms_multi_head_attention(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

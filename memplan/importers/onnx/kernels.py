@@ -1010,6 +1010,56 @@ def check_ms_attention(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+
+def check_ms_multi_head_attention(n, where: str, shapes: dict) -> None:
+    """A com.microsoft MultiHeadAttention of a 3-D query whose key and value onnxruntime's kernel refuses is refused
+    naming the node: 3-D ``[B, L, D]`` / ``[B, L, D_v]`` key and value of the query's batch ``B`` and hidden size
+    ``D``, of one length ``L``, and a ``bias`` of ``2 D + D_v``; 4-D ones ``[B, num_heads, L, D / num_heads]`` of one
+    shape; a ``key_padding_mask`` ``[B]`` or ``[3B + 2]``, ``[B, T]`` or ``[B, S, T]`` (T: L plus the past's
+    length). Checked where the shapes are static (packed QKV / KV forms are not checked here).
+
+    Why: the output is sized from the query and the value alone, so a key of another batch, length or width was
+    planned though onnxruntime refuses to run it (round 74: a random sweep of 300 nodes planned 91: "Input 'query',
+    'key' and 'value' shall have same dim 0 (batch_size)", "Input 'key' and 'value' shall have same dim 1")."""
+    if n.op_type != "MultiHeadAttention" or n.domain != "com.microsoft" or len(n.input) < 3:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    q, k, v, bias = dims(0), dims(1), dims(2), dims(3)
+    if q is None or k is None or v is None or len(q) != 3:
+        return
+    why = None
+    if len(k) == 3 and len(v) == 3:
+        if not q[0] == k[0] == v[0]:
+            why = f"its query ({q}), key ({k}) and value ({v}) differ in batch (dimension 0)"
+        elif k[1] != v[1]:
+            why = f"its key ({k}) and value ({v}) differ in length (dimension 1)"
+        elif q[2] != k[2]:
+            why = f"its query ({q}) and key ({k}) differ in hidden size (dimension 2)"
+        elif bias is not None and bias != [2 * q[2] + v[2]]:
+            why = f"its bias {n.input[3]!r} is {bias}, not [{2 * q[2] + v[2]}] (2 x {q[2]} + {v[2]})"
+    elif len(k) == 4 and len(v) == 4:
+        heads = _attr(n, "num_heads")
+        heads = heads.i if heads is not None else 0
+        if k != v:
+            why = f"its 4-D key ({k}) and value ({v}) differ in shape"
+        elif k[0] != q[0] or k[1] != heads or k[1] * k[3] != q[2]:
+            why = (f"its 4-D key and value ({k}) are not [batch, num_heads, length, head] = [{q[0]}, {heads}, ..., "
+                   f"{q[2] // heads if heads > 0 else '?'}] of its query ({q})")
+    mask = dims(4)
+    if why is None and mask is not None and len(k) in (3, 4):
+        b, seq, length = q[0], q[1], k[1] if len(k) == 3 else k[2]
+        past = dims(6)
+        if len(n.input) > 6 and n.input[6] and (past is None or len(past) != 4):
+            return   # (a past not known here: its length unknown)
+        total = length + (past[2] if past is not None else 0)
+        if mask not in ([b], [3 * b + 2], [b, total], [b, seq, total]):
+            why = (f"its key_padding_mask {n.input[4]!r} is {mask}, where its query ({q}) and key ({k}) require "
+                   f"[{b}], [{3 * b + 2}], [{b}, {total}] or [{b}, {seq}, {total}]")
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -1231,6 +1281,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
