@@ -25,6 +25,8 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
   kernels refuse (a ``gamma`` of another hidden size, a ``skip`` of another length) were planned: refused now.
 * so was a fused com.microsoft ``Attention`` of ``weights``, ``bias``, ``num_heads``, ``mask_index`` or ``past``
   its CPU kernel refuses, and a ``MultiHeadAttention`` of a key, value, bias or ``key_padding_mask`` it refuses.
+* and a fused dynamically quantized MatMul (``DynamicQuantizeMatMul`` / ``MatMulIntegerToFloat``) of scales, zero
+  points or bias its kernel refuses.
 """
 
 from __future__ import annotations
@@ -566,4 +568,61 @@ def test_ms_multi_head_attention_inputs_onnxruntime_runs_are_still_planned_at_it
     assert real is not None
     g = import_onnx(model)
     assert all(g.tensor(o).size == real[o] for o in real)
+    memplan.verify(g, memplan.plan(g))
+
+
+# --- com.microsoft DynamicQuantizeMatMul / MatMulIntegerToFloat (a dynamically quantized MatMul, fused) ------------
+
+
+def _int_matmul(op: str, spec: list):
+    """``op`` of inputs ``spec`` (``(shape, elem)`` or None: left out), output 'y'."""
+    names = [f"i{k}" if s is not None else "" for k, s in enumerate(spec)]
+    node = helper.make_node(op, names, ["y"], name="qmm", domain="com.microsoft")
+    g = helper.make_graph([node], "g", [V(nm, s[1], s[0]) for nm, s in zip(names, spec) if nm], [V("y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+def _ones_feeds(model) -> dict[str, np.ndarray]:
+    return {vi.name: np.ones([d.dim_value for d in vi.type.tensor_type.shape.dim],
+                             helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)) for vi in model.graph.input}
+
+
+_F, _U8, _I8 = T.FLOAT, T.UINT8, T.INT8
+_QMM_REFUSED = {
+    "bias of another length": ("DynamicQuantizeMatMul", [([3, 8], _F), ([8, 2], _I8), ([], _F), None, ([1], _F)],
+                               "its bias 'i4' is \\[1\\]"),
+    "b_scale of another length": ("DynamicQuantizeMatMul", [([1, 8], _F), ([8, 4], _I8), ([3], _F)],
+                                  "do not broadcast into its output \\[1, 4\\]"),
+    "b_zero_point of K elements": ("DynamicQuantizeMatMul", [([1, 8], _F), ([8, 4], _I8), ([4], _F), ([8], _I8)],
+                                   "its b_zero_point 'i3' is \\[8\\]"),
+    "a_scale per row": ("MatMulIntegerToFloat", [([3, 8], _U8), ([8, 2], _I8), ([3], _F), ([], _F)],
+                        "do not broadcast"),
+    "a_zero_point of two elements": ("MatMulIntegerToFloat", [([1, 8], _U8), ([8, 4], _I8), ([1], _F), ([1], _F),
+                                                              ([2], _U8)], "its a_zero_point 'i4' is \\[2\\]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_QMM_REFUSED))
+def test_integer_to_float_matmul_inputs_onnxruntime_refuses_are_refused_naming_the_node(case):
+    op, spec, words = _QMM_REFUSED[case]
+    model = _int_matmul(op, spec)
+    assert _ort_runs(model, _ones_feeds(model)) is None
+    with pytest.raises(GraphError, match=rf"node 'qmm' \({op}\): .*{words}.*onnxruntime refuses to run"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("op, spec", [
+    ("DynamicQuantizeMatMul", [([3, 8], _F), ([8, 4], _I8), ([4], _F), ([4], _I8), ([4], _F)]),
+    ("DynamicQuantizeMatMul", [([2, 3, 8], _F), ([2, 8, 4], _I8), ([2, 1, 4], _F), ([2, 1, 4], _I8)]),
+    ("MatMulIntegerToFloat", [([3, 8], _U8), ([8, 4], _I8), ([], _F), ([1, 4], _F), ([1], _U8), ([4], _I8),
+                              ([4], _F)]),
+    ("MatMulIntegerToFloat", [([3, 8], _U8), ([8, 3], _I8), ([3], _F), ([], _F)]),   # ([M] = [N]: it broadcasts)
+])
+def test_integer_to_float_matmul_inputs_onnxruntime_runs_are_still_planned_at_its_size(op, spec):
+    model = _int_matmul(op, spec)
+    real = _ort_runs(model, _ones_feeds(model))
+    assert real is not None
+    g = import_onnx(model)
+    assert g.tensor("y").size == real["y"]
     memplan.verify(g, memplan.plan(g))

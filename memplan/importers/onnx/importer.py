@@ -58,6 +58,7 @@ from .kernels import (
     check_grid_sample_extent,
     check_group_norm_empty,
     check_integer_divisor,
+    check_integer_to_float_matmul,
     check_linear_attention_empty,
     check_llm_kernel_limits,
     check_lrn_rank,
@@ -621,6 +622,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_skip_layer_norm(n, where, shapes)
         check_ms_attention(n, where, shapes)
         check_ms_multi_head_attention(n, where, shapes)
+        check_integer_to_float_matmul(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

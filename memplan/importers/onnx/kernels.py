@@ -1060,6 +1060,67 @@ def check_ms_multi_head_attention(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+
+def _b_quant_param_ok(param: list[int], b: list[int]) -> bool:
+    """Whether a zero point of shape ``param`` fits weights ``b`` as onnxruntime's ``IsBQuantParamSupported`` takes
+    it: one element, ``[N]`` of a 2-D ``b``, or ``b``'s shape with its ``K`` axis 1."""
+    if len(param) == 0 or len(param) == 1 and param[0] == 1:
+        return True
+    if len(param) == 1 and len(b) == 2 and param[0] == b[1]:
+        return True
+    return len(param) == len(b) > 1 and param[-2] == 1 and all(
+        p == q for k, (p, q) in enumerate(zip(param, b)) if k != len(param) - 2)
+
+
+def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
+    """A com.microsoft DynamicQuantizeMatMul / MatMulIntegerToFloat (what onnxruntime's optimizer makes of a
+    dynamically quantized MatMul) whose scales, zero point or bias onnxruntime's kernel refuses is refused naming the
+    node: the scales' product (``b_scale``, and ``a_scale`` for MatMulIntegerToFloat) must broadcast into the output
+    ``[..., M, N]`` without growing it, ``a_zero_point`` be one element, ``b_zero_point`` one element, ``[N]`` or
+    ``B``'s shape with ``K`` 1, and ``bias`` hold ``N`` elements. Checked where the shapes are static.
+
+    Why: the output is sized as the MatMul of A and B alone, so a per-column scale of another length or a bias of
+    another length was planned though onnxruntime refuses to run it (round 74: a random sweep of 400 nodes planned
+    57: "bias tensor's element count must equal B's last dim", "b zero point is not valid", "Attempting to
+    broadcast an axis by a dimension other than 1")."""
+    ops = {"DynamicQuantizeMatMul": ((2,), 3, 4), "MatMulIntegerToFloat": ((2, 3), 5, 6)}
+    if n.op_type not in ops or n.domain != "com.microsoft" or len(n.input) < 3:
+        return
+    import numpy as np
+
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    scales, zp_k, bias_k = ops[n.op_type]
+    a, b = dims(0), dims(1)
+    if a is None or b is None or len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+        return   # (1-D operands, or a K mismatch: the MatMul's own checks)
+    try:
+        out = list(np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2]))) + [a[-2], b[-1]]
+    except ValueError:
+        return
+    why = None
+    got = [dims(k) for k in scales]
+    if all(g is not None for g in got):
+        try:
+            product = np.broadcast_shapes(*(tuple(g) for g in got))
+            grown = list(np.broadcast_shapes(tuple(out), product)) != out
+        except ValueError:
+            grown = True
+        if grown:
+            why = (f"its scales ({', '.join(f'{n.input[k]!r} {g}' for k, g in zip(scales, got))}) do not broadcast "
+                   f"into its output {out}")
+    zp, bias = dims(zp_k), dims(bias_k)
+    a_zp = dims(4) if n.op_type == "MatMulIntegerToFloat" else None
+    if why is None and a_zp is not None and math.prod(a_zp) != 1:
+        why = f"its a_zero_point {n.input[4]!r} is {a_zp}, not one element (onnxruntime quantizes A per tensor)"
+    if why is None and zp is not None and not _b_quant_param_ok(zp, b):
+        why = f"its b_zero_point {n.input[zp_k]!r} is {zp}, not one element, [{b[-1]}] or B's shape {b} with K 1"
+    if why is None and bias is not None and math.prod(bias) != b[-1]:
+        why = f"its bias {n.input[bias_k]!r} is {bias}, not of {b[-1]} elements (B's last dimension)"
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -1281,6 +1342,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
