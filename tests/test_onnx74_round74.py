@@ -26,7 +26,8 @@ If / Loop from ``torch.cond`` and scripted loops, every value exposed and compar
 * so was a fused com.microsoft ``Attention`` of ``weights``, ``bias``, ``num_heads``, ``mask_index`` or ``past``
   its CPU kernel refuses, and a ``MultiHeadAttention`` of a key, value, bias or ``key_padding_mask`` it refuses.
 * and a fused dynamically quantized MatMul (``DynamicQuantizeMatMul`` / ``MatMulIntegerToFloat``) of scales, zero
-  points or bias its kernel refuses.
+  points or bias its kernel refuses, and a ``GroupQueryAttention`` of query, key, value, pasts or ``seqlens_k``
+  its kernel refuses.
 """
 
 from __future__ import annotations
@@ -625,4 +626,67 @@ def test_integer_to_float_matmul_inputs_onnxruntime_runs_are_still_planned_at_it
     assert real is not None
     g = import_onnx(model)
     assert g.tensor("y").size == real["y"]
+    memplan.verify(g, memplan.plan(g))
+
+
+# --- com.microsoft GroupQueryAttention (onnxruntime-genai LLM exports): query, key, value, past, seqlens_k ---------
+
+
+def _gqa(q, k=None, v=None, past=None, lens=None, heads=4, kv_heads=2):
+    """A GroupQueryAttention of a total sequence length fed at run time (a scalar int32)."""
+    b = q[0]
+    shapes = {"q": (q, T.FLOAT), "k": (k, T.FLOAT), "v": (v, T.FLOAT), "pk": (past, T.FLOAT), "pv": (past, T.FLOAT),
+              "lens": (lens or [b], T.INT32), "total": ([], T.INT32)}
+    names = ["q", "k" if k else "", "v" if v else "", "pk" if past else "", "pv" if past else "", "lens", "total"]
+    node = helper.make_node("GroupQueryAttention", names, ["y", "present_k", "present_v"], name="gqa",
+                            domain="com.microsoft", num_heads=heads, kv_num_heads=kv_heads)
+    g = helper.make_graph([node], "g", [V(nm, *shapes[nm][::-1]) for nm in names if nm],
+                          [V(o, T.FLOAT, None) for o in ("y", "present_k", "present_v")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
+
+
+def _gqa_feeds(model, total: int) -> dict[str, np.ndarray]:
+    out = {}
+    for vi in model.graph.input:
+        shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        out[vi.name] = (np.array(total, np.int32) if vi.name == "total" else np.full(shape, total - 1, np.int32)
+                        if vi.name == "lens" else np.ones(shape, np.float32))
+    return out
+
+
+_GQA_REFUSED = {
+    "num_heads not a multiple of kv_num_heads": (dict(q=[1, 3, 48], k=[1, 3, 32], v=[1, 3, 32], heads=3),
+                                                 "not a multiple of its kv_num_heads"),
+    "heads of size 4": (dict(q=[1, 3, 16], k=[1, 3, 8], v=[1, 3, 8]), "a multiple of 8"),
+    "key of another length": (dict(q=[1, 3, 32], k=[1, 2, 16], v=[1, 2, 16]), r"requires \[1, 3, 16\]"),
+    "key of other kv heads": (dict(q=[1, 3, 32], k=[1, 3, 32], v=[1, 3, 32]), r"requires \[1, 3, 16\]"),
+    "value of another size": (dict(q=[1, 3, 32], k=[1, 3, 16], v=[1, 3, 8]), "not of its key's shape"),
+    "past of other heads": (dict(q=[2, 1, 32], k=[2, 1, 16], v=[2, 1, 16], past=[2, 4, 2, 8]), "are not both"),
+    "seqlens_k of another batch": (dict(q=[2, 3, 32], k=[2, 3, 16], v=[2, 3, 16], lens=[4]), "not of 2 elements"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_GQA_REFUSED))
+def test_gqa_operands_onnxruntime_refuses_are_refused_naming_the_node(case):
+    kwargs, words = _GQA_REFUSED[case]
+    model = _gqa(**kwargs)
+    total = kwargs["q"][1] + (kwargs["past"][2] if kwargs.get("past") else 0)
+    assert _ort_runs(model, _gqa_feeds(model, total)) is None
+    with pytest.raises(GraphError, match=rf"node 'gqa' \(GroupQueryAttention\): .*{words}.*onnxruntime refuses"):
+        import_onnx(model)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(q=[2, 3, 32], k=[2, 3, 16], v=[2, 3, 16]),
+    dict(q=[2, 1, 32], k=[2, 1, 16], v=[2, 1, 16], past=[2, 2, 2, 8]),
+    dict(q=[2, 3, 64]),                                  # (packed QKV: 4 + 2 x 2 heads of 8)
+])
+def test_gqa_operands_onnxruntime_runs_are_still_planned_at_its_size(kwargs):
+    model = _gqa(**kwargs)
+    total = kwargs["q"][1] + (kwargs["past"][2] if kwargs.get("past") else 0)
+    real = _ort_runs(model, _gqa_feeds(model, total))
+    assert real is not None
+    g = import_onnx(model)
+    assert all(g.tensor(o).size == real[o] for o in real)
     memplan.verify(g, memplan.plan(g))

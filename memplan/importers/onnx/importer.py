@@ -54,6 +54,7 @@ from .kernels import (
     check_empty_optional,
     check_expand_shape,
     check_gather_nd_batch,
+    check_gqa_operands,
     check_gqa_subsequent_prompt,
     check_grid_sample_extent,
     check_group_norm_empty,
@@ -623,6 +624,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_ms_attention(n, where, shapes)
         check_ms_multi_head_attention(n, where, shapes)
         check_integer_to_float_matmul(n, where, shapes)
+        check_gqa_operands(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

@@ -1121,6 +1121,52 @@ def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
         raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
 
 
+
+def check_gqa_operands(n, where: str, shapes: dict) -> None:
+    """A com.microsoft GroupQueryAttention (onnxruntime-genai's LLM exports) whose query, key, value, past or
+    ``seqlens_k`` shapes onnxruntime's kernel refuses is refused naming the node, as its
+    ``group_query_attention_helper`` checks them: ``num_heads`` a multiple of ``kv_num_heads``; heads of a size that
+    is a multiple of 8 (the query's hidden size over ``num_heads``, or, packed, over ``num_heads + 2 kv_num_heads``);
+    a 3-D key and value of the query's batch and length, of one hidden size ``kv_num_heads`` heads of that size;
+    4-D pasts ``[B, kv_num_heads, P, head]`` of one length; ``seqlens_k`` of ``B`` elements. Checked where the shapes
+    are static.
+
+    Why: the outputs are sized from the query and the pasts alone, so such a model was planned though onnxruntime
+    refuses to run it (round 74: a random sweep of 200 nodes planned 101: "num_heads must be a multiple of
+    kv_num_heads", "head_size must be a multiple of 8", "Input 'query' and 'key' shall have same dim 1")."""
+    if n.op_type != "GroupQueryAttention" or n.domain != "com.microsoft" or not n.input:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    heads, kv = _attr(n, "num_heads"), _attr(n, "kv_num_heads")
+    q = dims(0)
+    if heads is None or kv is None or heads.i <= 0 or kv.i <= 0 or q is None or len(q) != 3:
+        return
+    packed = not (len(n.input) > 1 and n.input[1])
+    k, v, pk, pv, lens = dims(1), dims(2), dims(3), dims(4), dims(5)
+    head = q[2] // (heads.i + 2 * kv.i if packed else heads.i)
+    why = None
+    if heads.i % kv.i:
+        why = f"its num_heads {heads.i} is not a multiple of its kv_num_heads {kv.i}"
+    elif head % 8 or q[2] % (heads.i + 2 * kv.i if packed else heads.i):
+        why = (f"its query {n.input[0]!r} ({q}) is not cut into {heads.i}{' + 2 x ' + str(kv.i) if packed else ''} "
+               "heads of one size, a multiple of 8")
+    elif not packed and k is not None and (len(k) != 3 or k[:2] != q[:2] or k[2] != head * kv.i):
+        why = (f"its key {n.input[1]!r} is {k}, where its query ({q}) requires [{q[0]}, {q[1]}, {head * kv.i}] "
+               f"({kv.i} kv heads of size {head})")
+    elif not packed and k is not None and v is not None and v != k:
+        why = f"its value {n.input[2]!r} ({v}) is not of its key's shape ({k})"
+    elif pk is not None and pv is not None and (len(pk) != 4 or len(pv) != 4 or pk[0] != q[0] or pv[0] != q[0]
+                                                or pk[1] != kv.i or pv[1] != kv.i or pk[2] != pv[2]
+                                                or pk[3] != head or pv[3] != head):
+        why = (f"its past_key ({pk}) and past_value ({pv}) are not both [{q[0]}, {kv.i}, past_length, {head}] "
+               f"(batch, kv_num_heads, length, head size)")
+    elif lens is not None and math.prod(lens) != q[0]:
+        why = f"its seqlens_k {n.input[5]!r} is {lens}, not of {q[0]} elements (one a batch row)"
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -1342,6 +1388,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_operands", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
