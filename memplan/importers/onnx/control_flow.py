@@ -241,6 +241,8 @@ class _Expander:
         self.scope: Scope | None = None
         self.value_info_checks: set[tuple[str, str]] = set()   # (check_value_info's, each added once)
         self.main_dims: dict[str, list] | None = None   # (load_time_dims', made once asked)
+        #: the values of the graph's conditions and trip counts folded before the expansion (``expand_control_flow``)
+        self.known: dict[str, Any] = {}
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -773,11 +775,31 @@ def _check_condition_stays_true(ex: _Expander, body, who: str, outer: set[str]) 
     value = _constant_in(ex.onnx, body, cond_out)
     if value is None and cond_out not in _defined(body):
         value = _constant_in(ex.onnx, ex.g, cond_out)
+        if value is None:   # (a constant of the graph around, saved to external data: ``_outer_condition``)
+            value = ex.known.get(cond_out)
     arr = None if value is None else _numpy().asarray(value)
     if arr is not None and arr.dtype == _numpy().bool_ and arr.size == 1 and bool(arr.reshape(-1)[0]):
         return   # (a constant of another dtype is a type error onnxruntime refuses: not taken for true)
     raise GraphError(f"{who}: its body computes its condition {cond_out!r} (not its condition input passed through "
                      "nor a constant true): how many iterations run is known only at run time (not supported)")
+
+
+def _outer_condition(n, g, producer: dict[str, int]) -> list[str]:
+    """The constant of graph ``g`` (an initializer, or a Constant node's output) that Loop ``n``'s body passes on as
+    its condition (through Identity nodes: torch's scripted loops pass an outer Constant ``true`` so), or none: the
+    expansion folds its value with the trip count's, so that one held in an external data file is read."""
+    body = dict(_subgraphs(n)).get("body") if n.op_type == "Loop" else None
+    if body is None or len(body.input) < 2 or not body.output:
+        return []
+    made = {o: m for m in body.node for o in m.output if o}
+    cond_out, seen = body.output[0].name, set()
+    while cond_out in made and made[cond_out].op_type == "Identity" and cond_out not in seen:
+        seen.add(cond_out)
+        cond_out = made[cond_out].input[0] if made[cond_out].input else ""
+    if not cond_out or cond_out in _defined(body) or cond_out in {v.name for v in g.input}:
+        return []
+    constant = cond_out in producer and g.node[producer[cond_out]].op_type == "Constant"
+    return [cond_out] if constant or cond_out in {t.name for t in g.initializer} else []
 
 
 def _constant_in(onnx, g, name: str):
@@ -878,7 +900,8 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             n = nodes[control[0]]
             raise GraphError(f"node {n.name!r} ({n.op_type}): what it reads is computed from control flow that reads "
                              "what it makes (a cycle through its subgraphs; onnxruntime refuses the model)")
-        wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])})
+        wanted = sorted({v for i in ready for v in _control_inputs(nodes[i])}
+                        | {v for i in ready for v in _outer_condition(nodes[i], g, producer)})
         known = {v: c for v in wanted if (c := _constant_in(onnx, g, v)) is not None}
         rest = [v for v in wanted if v not in known and v in producer]
         # (a Scan's iterations are its scan inputs' length: their shapes folded by Shape nodes of the sub-model)
@@ -886,13 +909,21 @@ def expand_control_flow(onnx, model, resolve: Resolver,
         shape_of = {v: _unused(f"{v}/scan_shape", taken) for v in sorted({v for i in ready
                                                                          for v in _scan_inputs(nodes[i])})}
         shape_nodes = [onnx.helper.make_node("Shape", [v], [s], name=s) for v, s in shape_of.items()]
+        # (an initializer whose data ``_constant_in`` does not read, saved to an external file: read by the import's
+        # own inference, as a size would be, through an Identity of the sub-model. Round 74: a Loop's trip count or an
+        # If's condition so was refused as "defined nowhere", though onnxruntime runs the model)
+        held = {t.name for t in g.initializer} - {v.name for v in g.input}
+        value_of = {v: _unused(f"{v}/value", taken) for v in wanted if v not in known and v in held}
+        shape_nodes += [onnx.helper.make_node("Identity", [v], [s], name=s) for v, s in value_of.items()]
         if rest or shape_nodes:
-            asked = rest + list(shape_of.values())
+            asked = rest + list(shape_of.values()) + list(value_of.values())
             sub = _sub_model(onnx, copy, [nodes[k] for k in sorted(_ancestors(nodes, producer, list(shape_of) + rest))]
                              + shape_nodes, asked)
             known.update({k: v for k, v in resolve(sub, asked).items() if k in asked})
+            known.update({v: known.pop(s) for v, s in value_of.items() if s in known})
         ex = _Expander(onnx, copy)
         ex.scope = scope
+        ex.known = known
         outer = _defined(g)
         inputs = {v.name for v in g.input}
         weights = {t.name for t in g.initializer}
@@ -914,6 +945,11 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 if v not in known and not fed_if:
                     if v in inputs:
                         source = "a graph input" + (", an initializer the caller may override" if v in weights else "")
+                    elif v in weights or v in producer and nodes[producer[v]].op_type == "Constant":
+                        # (its data in an external file the import could not read: ``value_of``)
+                        source = (f"{'an initializer' if v in weights else 'a Constant'} whose data lies in an "
+                                  "external file that was not read (give the model by its path, or "
+                                  "external_data_dir=its folder, with that file there)")
                     else:
                         source = "computed from what the graph inputs hold" if v in producer else "defined nowhere"
                     if n.op_type == "If":   # (an If of a condition defined nowhere)

@@ -50,23 +50,31 @@ from .kernels import (
     check_attention_mask_length,
     check_attention_mask_shape,
     check_constant_of_shape_value,
+    check_embed_layer_norm,
     check_empty_optional,
     check_expand_shape,
     check_gather_nd_batch,
+    check_gqa_operands,
     check_gqa_subsequent_prompt,
     check_grid_sample_extent,
     check_group_norm_empty,
     check_integer_divisor,
+    check_integer_to_float_matmul,
     check_linear_attention_empty,
     check_llm_kernel_limits,
     check_lrn_rank,
+    check_ms_attention,
+    check_ms_multi_head_attention,
+    check_ms_rotary_caches,
     check_onehot_depth,
     check_pad_constant_value,
     check_recurrent_operands,
     check_resize_roi_length,
     check_resize_scale_range,
     check_rms_norm_extent,
+    check_rotary_caches,
     check_rotary_position_ids,
+    check_skip_layer_norm,
     check_softmax_cross_entropy_operands,
     check_tensor_scatter_extent,
     check_topk_k,
@@ -609,6 +617,14 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_rms_norm_extent(n, where, shapes)
         check_group_norm_empty(n, where, shapes)
         check_rotary_position_ids(n, where, shapes)
+        check_rotary_caches(n, where, shapes)
+        check_ms_rotary_caches(n, where, shapes)
+        check_embed_layer_norm(n, where, shapes)
+        check_skip_layer_norm(n, where, shapes)
+        check_ms_attention(n, where, shapes)
+        check_ms_multi_head_attention(n, where, shapes)
+        check_integer_to_float_matmul(n, where, shapes)
+        check_gqa_operands(n, where, shapes)
         check_gqa_subsequent_prompt(n, where, shapes, facts["values"])
         check_llm_kernel_limits(n, where, shapes)
         check_unbroadcast_variadic(n, where, shapes, opset)

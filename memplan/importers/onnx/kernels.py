@@ -740,6 +740,433 @@ def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
                          f"{' (or [1])' if ms else ''}; onnxruntime refuses to run it")
 
 
+
+def check_rotary_caches(n, where: str, shapes: dict) -> None:
+    """A default-domain RotaryEmbedding (opset 23 on) whose ``cos_cache`` / ``sin_cache`` (inputs 1 and 2) are not of
+    the shape onnxruntime's kernel requires is refused naming the node, the cache and both shapes: without
+    ``position_ids`` each is ``[batch, sequence_length, d / 2]`` of its input (the batch and length of ``x``, not 1:
+    no broadcast), with them ``[max_position, d / 2]`` of at least ``sequence_length`` rows; the two of one shape;
+    ``d`` the ``rotary_embedding_dim`` (at most the head size) or, where it is 0, the head size; a 3-D input's
+    ``num_heads`` above 0 and dividing its hidden size. Checked where the shapes are static.
+
+    Why: ONNX's inference sizes the output as the input and reads nothing of the caches, so such a model was planned
+    though onnxruntime refuses to run it ("Inputs 'cos_cache' and 'sin_cache' are expected to have the same shape as
+    input 'x', got 1 and 5"). torch's dynamo export of a transformers Llama / Qwen2 / Mistral at opset 23 with a
+    dynamic batch makes caches of batch 1 (round 74): every batch but 1 was planned, and only batch 1 runs."""
+    if n.op_type != "RotaryEmbedding" or not _default_domain(n) or len(n.input) < 3:
+        return
+    x = _static_dims(shapes, n.input[0])
+    cos, sin = _static_dims(shapes, n.input[1]), _static_dims(shapes, n.input[2])
+    if x is None or len(x) not in (3, 4) or cos is None or sin is None:
+        return
+    heads = _attr(n, "num_heads")
+    if len(x) == 3 and heads is not None and (heads.i <= 0 or x[2] % heads.i):
+        raise GraphError(f"{where}: its input {n.input[0]!r} ({x}) is 3-D and its num_heads is {heads.i}: a 3-D input "
+                         "is cut into num_heads > 0 heads of one size, dividing its hidden size; onnxruntime refuses "
+                         "to run it")
+    if len(x) == 4:
+        head = x[3]
+    elif heads is not None:
+        head = x[2] // heads.i
+    else:
+        return   # (a 3-D input of no num_heads: ONNX's inference refuses it)
+    rot = _attr(n, "rotary_embedding_dim")
+    rot = rot.i if rot is not None else 0
+    d = rot if rot > 0 else head
+    batch, seq = x[0], x[2] if len(x) == 4 else x[1]
+    ids = len(n.input) > 3 and bool(n.input[3])
+    want: list = [seq, d // 2] if ids else [batch, seq, d // 2]
+    how = ("[max_position, d / 2] of at least its input's sequence_length rows (it has position_ids)" if ids else
+           "[batch, sequence_length, d / 2] of its input (it has no position_ids)")
+    why = None
+    if rot > head:
+        why = f"its rotary_embedding_dim {rot} exceeds the head size {head} of its input {n.input[0]!r} ({x})"
+    elif len(cos) != len(want):
+        why = f"its cos_cache {n.input[1]!r} is {cos}, of rank {len(cos)}, where it must be {how}"
+    elif cos != sin:
+        why = f"its cos_cache {n.input[1]!r} ({cos}) and sin_cache {n.input[2]!r} ({sin}) differ in shape"
+    elif cos[-1] != d // 2 or (cos[0] < seq if ids else cos[:2] != want[:2]):
+        why = (f"its cos_cache {n.input[1]!r} is {cos}, where its input {n.input[0]!r} ({x}, heads of size {head}, "
+               f"rotary_embedding_dim {rot}) requires {how}: {want if not ids else ['>= ' + str(seq), d // 2]}")
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+
+def check_ms_rotary_caches(n, where: str, shapes: dict) -> None:
+    """A com.microsoft RotaryEmbedding whose ``cos_cache`` / ``sin_cache`` (inputs 2 and 3) or attributes
+    onnxruntime's kernel refuses is refused naming the node: the caches are one shape ``[max_position, head_size /
+    2]`` (or ``rotary_embedding_dim / 2``) of at least the input's ``sequence_length`` rows (a 4-D input is read
+    ``[batch, heads, seq, head]``), ``rotary_embedding_dim`` needs ``num_heads`` and is at most the head size, a 3-D
+    input's ``num_heads`` (without one: the head size read from the caches) divides its hidden size. Checked where
+    the shapes are static.
+
+    Why: onnxruntime's symbolic inference sizes the output as the input and reads nothing of the caches (round 74:
+    a sweep of 300 random cache shapes and attributes planned 183 models onnxruntime refuses to run: "Input
+    'cos_cache' is expected to have 2 dimensions", "dimension 1 should be same as head_size / 2", "Updating cos_cache
+    and sin_cache in RotaryEmbedding is not currently supported")."""
+    if n.op_type != "RotaryEmbedding" or n.domain != "com.microsoft" or len(n.input) < 4:
+        return
+    x = _static_dims(shapes, n.input[0])
+    cos, sin = _static_dims(shapes, n.input[2]), _static_dims(shapes, n.input[3])
+    if x is None or len(x) not in (3, 4) or cos is None or sin is None:
+        return
+    heads = _attr(n, "num_heads")
+    heads = heads.i if heads is not None else 0
+    rot = _attr(n, "rotary_embedding_dim")
+    rot = rot.i if rot is not None else 0
+    seq = x[2] if len(x) == 4 else x[1]
+    why = None
+    if len(cos) != 2 or len(sin) != 2:
+        bad, shape = (n.input[2], cos) if len(cos) != 2 else (n.input[3], sin)
+        why = f"its cache {bad!r} is {shape}, not 2-D [max_position, head_size / 2]"
+    elif cos != sin:
+        why = f"its cos_cache {n.input[2]!r} ({cos}) and sin_cache {n.input[3]!r} ({sin}) differ in shape"
+    elif rot > 0 and heads <= 0:
+        why = f"its rotary_embedding_dim is {rot} and it has no num_heads, which onnxruntime needs with it"
+    elif len(x) == 3 and heads > 0 and x[2] % heads:
+        why = f"its num_heads {heads} does not divide the hidden size of its input {n.input[0]!r} ({x})"
+    elif len(x) == 3 and heads <= 0 and (cos[1] * 2 > x[2] or cos[1] and x[2] % (cos[1] * 2)):
+        why = (f"it has no num_heads, so its heads are read as of size {cos[1] * 2} (twice its cos_cache "
+               f"{n.input[2]!r}'s width, {cos}), which does not divide the hidden size of its input {n.input[0]!r} "
+               f"({x})")
+    if why is None:
+        head = x[3] if len(x) == 4 else x[2] // heads if heads > 0 else cos[1] * 2
+        if rot > head:
+            why = f"its rotary_embedding_dim {rot} exceeds the head size {head} of its input {n.input[0]!r} ({x})"
+        elif cos[1] != head // 2 and (rot <= 0 or cos[1] != rot // 2):
+            why = (f"its cos_cache {n.input[2]!r} is {cos}, of width {cos[1]}, not head_size / 2 = {head // 2}"
+                   + (f" nor rotary_embedding_dim / 2 = {rot // 2}" if rot > 0 else "") + f" of its input "
+                   f"{n.input[0]!r} ({x})")
+        elif cos[0] < seq:
+            why = (f"its cos_cache {n.input[2]!r} is {cos}, of {cos[0]} positions for its input {n.input[0]!r} ({x}) "
+                   f"of sequence length {seq}")
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+
+def check_embed_layer_norm(n, where: str, shapes: dict) -> None:
+    """A com.microsoft EmbedLayerNormalization (the embeddings of a BERT onnxruntime's transformer optimizer fused)
+    whose inputs onnxruntime's kernel refuses is refused naming the node and the input: ``input_ids`` 2-D, the
+    ``segment_ids`` and ``mask`` of its shape, ``position_ids`` of its sequence length and a batch of 1 or its own,
+    the embeddings 2-D of one hidden size (the word embedding's width), ``gamma`` / ``beta`` 1-D of it; and without
+    ``position_ids`` a sequence no longer than the position embedding's rows (it reads row ``i`` for token ``i``).
+    Checked where the shapes are static.
+
+    Why: onnxruntime's symbolic inference sizes the outputs from ``input_ids`` and the word embedding alone, so such
+    a model was planned though onnxruntime refuses it (round 74: a fused tiny BERT of 64 positions planned at ``--dim
+    s=65``, "input index out of range", where the model before fusion is refused by ONNX's inference; a random
+    sweep of 200 input shapes planned 144 models onnxruntime refuses to load or run)."""
+    if n.op_type != "EmbedLayerNormalization" or n.domain != "com.microsoft" or len(n.input) < 7:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    ids, word, pos = dims(0), dims(2), dims(3)
+    why = None
+    if ids is not None and len(ids) != 2:
+        why = f"its input_ids {n.input[0]!r} is {ids}, not 2-D [batch, sequence_length]"
+    elif word is not None and len(word) != 2 or pos is not None and len(pos) != 2:
+        k, got = (2, word) if word is not None and len(word) != 2 else (3, pos)
+        why = f"its {('word', 'position')[k - 2]}_embedding {n.input[k]!r} is {got}, not 2-D"
+    if why is None and ids is not None:
+        for k, name in ((1, "segment_ids"), (7, "mask")):
+            got = dims(k)
+            if got is not None and got != ids:
+                why = f"its {name} {n.input[k]!r} is {got}, not of its input_ids' shape {ids}"
+                break
+        got = dims(8)
+        if why is None and got is not None and len(got) == 2 and (got[1] != ids[1] or got[0] not in (1, ids[0])):
+            why = (f"its position_ids {n.input[8]!r} is {got}, where its input_ids {n.input[0]!r} ({ids}) requires "
+                   f"[1 or {ids[0]}, {ids[1]}]")
+        if why is None and got is None and not (len(n.input) > 8 and n.input[8]) and pos is not None \
+                and ids[1] > pos[0]:
+            why = (f"its input_ids {n.input[0]!r} ({ids}) hold {ids[1]} tokens, and it has no position_ids: token i "
+                   f"reads row i of its position_embedding {n.input[3]!r} ({pos}), which has {pos[0]}")
+    if why is None and word is not None:
+        for k, name, rank in ((3, "position_embedding", 2), (4, "segment_embedding", 2), (5, "gamma", 1),
+                              (6, "beta", 1)):
+            got = dims(k)
+            if got is not None and (len(got) != rank or got[-1] != word[1]):
+                why = (f"its {name} {n.input[k]!r} is {got}, where its word_embedding {n.input[2]!r} ({word}) "
+                       f"requires {'[N, ' if rank == 2 else '['}{word[1]}] (one hidden size)")
+                break
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses it")
+
+
+
+def check_skip_layer_norm(n, where: str, shapes: dict) -> None:
+    """A com.microsoft SkipLayerNormalization / SkipSimplifiedLayerNormalization (what onnxruntime's optimizer makes
+    of a residual Add and a LayerNormalization) whose inputs its kernel refuses is refused naming the node and the
+    input, as onnxruntime 1.32's ``skip_layer_norm_helper`` checks them: ``input`` and ``skip`` of rank 2 or 3, of
+    one shape (or, for a 3-D input, a ``skip`` of its last two dimensions; for a 2-D one, ``[1, hidden]``), their last
+    two dimensions equal, and ``gamma``, ``beta`` and ``bias`` 1-D of the input's hidden size. Checked where the
+    shapes are static; BiasGelu's and FastGelu's ``bias`` (1-D of the input's last dimension) likewise.
+
+    Why: onnxruntime's symbolic inference sizes the outputs from the input alone, so a ``gamma`` of another hidden
+    size or a ``skip`` of another length was planned though onnxruntime refuses to run the node (round 74: a random
+    sweep of 900 such nodes planned 397 that onnxruntime refuses: "Last dimension of gamma and input does not
+    match", "last two dimensions of skip needs to be same as input", "Input 1 dimension 0 should have same length as
+    the last dimension of input 0")."""
+    if n.domain != "com.microsoft":
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    x = dims(0)
+    why = None
+    if n.op_type in ("BiasGelu", "FastGelu"):
+        bias = dims(1)
+        if x and bias is not None and (len(bias) != 1 or bias[0] != x[-1]):
+            why = f"its bias {n.input[1]!r} is {bias}, not 1-D of its input {n.input[0]!r}'s last dimension ({x})"
+    elif n.op_type in ("SkipLayerNormalization", "SkipSimplifiedLayerNormalization"):
+        skip = dims(1)
+        if x is None or skip is None:
+            return
+        if len(skip) not in (2, 3):
+            why = f"its skip {n.input[1]!r} is {skip}, not of rank 2 or 3"
+        elif skip != x and len(x) != 3 and not (len(skip) == 2 and skip[0] == 1):
+            why = (f"its skip {n.input[1]!r} is {skip}, not its input {n.input[0]!r}'s shape {x} (nor, the input 2-D, "
+                   "[1, hidden])")
+        elif len(x) not in (2, 3):
+            why = f"its input {n.input[0]!r} is {x}, not of rank 2 or 3"
+        elif skip[-2:] != x[-2:]:
+            why = f"its skip {n.input[1]!r} is {skip}, where its input {n.input[0]!r} ({x}) requires [..., {x[-2]}, {x[-1]}]"
+        else:
+            roles = ((2, "gamma"), (3, "beta"), (4, "bias")) if n.op_type == "SkipLayerNormalization" else \
+                ((2, "gamma"), (3, "bias"))
+            for k, role in roles:
+                got = dims(k)
+                if got is not None and got != [x[-1]]:
+                    why = (f"its {role} {n.input[k]!r} is {got}, where its input {n.input[0]!r} ({x}) requires "
+                           f"[{x[-1]}] (its hidden size)")
+                    break
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+
+def check_ms_attention(n, where: str, shapes: dict) -> None:
+    """A com.microsoft Attention (a BERT / GPT-2 self-attention fused by onnxruntime's transformer optimizer) whose
+    inputs or attributes onnxruntime's CPU kernel refuses is refused naming the node, as onnxruntime 1.32's
+    ``AttentionBase::CheckInputs`` checks them: ``input`` 3-D ``[B, S, D_in]``; ``weights`` ``[D_in, D_q + D_k +
+    D_v]`` (three equal parts without ``qkv_hidden_sizes``), each part a multiple of ``num_heads`` (above 0), ``D_q
+    = D_k``; ``bias`` ``[D_q + D_k + D_v]``; ``past`` ``[2, B, num_heads, P, D_k / num_heads]`` with a present output;
+    ``mask_index`` ``[B]``, ``[2B]`` or ``[3B + 2]``, ``[B, T]`` (or ``[B or 1, 1]``), or ``[B, S, T]`` (T = P + S;
+    the CPU kernel takes no 4-D mask).
+    Checked where the shapes are static.
+
+    Why: onnxruntime's symbolic inference sizes the output from ``input`` and ``bias`` alone, so a ``weights`` of
+    another input width, a ``num_heads`` not dividing the hidden size or a mask of another length was planned
+    though onnxruntime refuses to run it (round 74: a random sweep of 200 such nodes planned 108)."""
+    if n.op_type != "Attention" or n.domain != "com.microsoft" or len(n.input) < 2:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    x, w, bias, mask, past = dims(0), dims(1), dims(2), dims(3), dims(4)
+    heads = _attr(n, "num_heads")
+    heads = heads.i if heads is not None else 0
+    qkv = _attr(n, "qkv_hidden_sizes")
+    qkv = list(qkv.ints) if qkv is not None else []
+    why = None
+    if x is not None and len(x) != 3:
+        why = f"its input {n.input[0]!r} is {x}, not 3-D [batch, sequence_length, input_hidden_size]"
+    elif w is not None and len(w) != 2:
+        why = f"its weights {n.input[1]!r} is {w}, not 2-D"
+    elif x is not None and w is not None and w[0] != x[2]:
+        why = f"its weights {n.input[1]!r} is {w}, where its input {n.input[0]!r} ({x}) requires [{x[2]}, ...]"
+    elif bias is not None and (len(bias) != 1 or w is not None and bias[0] != w[1]):
+        why = f"its bias {n.input[2]!r} is {bias}, not [{w[1] if w is not None else 'weights dimension 1'}]"
+    elif heads <= 0:
+        why = f"its num_heads is {heads}, not above 0"
+    if why is None and w is not None:
+        if qkv and (len(qkv) != 3 or min(qkv) <= 0):
+            why = f"its qkv_hidden_sizes {qkv} are not 3 positive sizes"
+        elif not qkv and w[1] % 3:
+            why = f"its weights {n.input[1]!r} is {w}: {w[1]} is no three equal Q/K/V hidden sizes"
+        else:
+            sizes = qkv or [w[1] // 3] * 3
+            if any(v % heads for v in sizes) or sizes[0] != sizes[1] or sum(sizes) != w[1]:
+                why = (f"its Q/K/V hidden sizes {sizes} (weights {n.input[1]!r} {w}) are not multiples of its "
+                       f"num_heads {heads} summing to {w[1]}, the first two equal")
+            elif past is not None and (len(past) != 5 or past[0] != 2 or past[2] != heads
+                                       or past[4] != sizes[1] // heads or sizes[1] != sizes[2]
+                                       or x is not None and past[1] != x[0]):
+                why = (f"its past {n.input[4]!r} is {past}, not [2, batch, num_heads = {heads}, past_length, "
+                       f"{sizes[1] // heads}] of its input {n.input[0]!r} ({x}) and equal K/V hidden sizes")
+    if why is None and len(n.input) > 4 and n.input[4] and (len(n.output) < 2 or not n.output[1]):
+        why = f"it reads a past {n.input[4]!r} and writes no present (output 1), which onnxruntime's kernel expects"
+    if why is None and x is not None and mask is not None and len(x) == 3:
+        total = x[1] + (past[3] if past is not None and len(past) == 5 else 0)
+        b, seq = x[0], x[1]
+        ok = (len(mask) == 1 and mask[0] in (b, 2 * b, 3 * b + 2) or len(mask) == 2 and (mask == [b, total] or mask[1] == 1
+              and mask[0] in (b, 1)) or len(mask) == 3 and mask == [b, seq, total])
+        if not ok:
+            why = (f"its mask_index {n.input[3]!r} is {mask}, where its input {n.input[0]!r} ({x}) and a total "
+                   f"sequence length of {total} require [{b}], [{2 * b}] or [{3 * b + 2}], [{b}, {total}], or "
+                   f"[{b}, {seq}, {total}]"
+                   + (" (onnxruntime's CPU kernel takes no 4-D mask)" if len(mask) == 4 else ""))
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+
+def check_ms_multi_head_attention(n, where: str, shapes: dict) -> None:
+    """A com.microsoft MultiHeadAttention of a 3-D query whose key and value onnxruntime's kernel refuses is refused
+    naming the node: 3-D ``[B, L, D]`` / ``[B, L, D_v]`` key and value of the query's batch ``B`` and hidden size
+    ``D``, of one length ``L``, and a ``bias`` of ``2 D + D_v``; 4-D ones ``[B, num_heads, L, D / num_heads]`` of one
+    shape; a ``key_padding_mask`` ``[B]`` or ``[3B + 2]``, ``[B, T]`` or ``[B, S, T]`` (T: L plus the past's
+    length). Checked where the shapes are static (packed QKV / KV forms are not checked here).
+
+    Why: the output is sized from the query and the value alone, so a key of another batch, length or width was
+    planned though onnxruntime refuses to run it (round 74: a random sweep of 300 nodes planned 91: "Input 'query',
+    'key' and 'value' shall have same dim 0 (batch_size)", "Input 'key' and 'value' shall have same dim 1")."""
+    if n.op_type != "MultiHeadAttention" or n.domain != "com.microsoft" or len(n.input) < 3:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    q, k, v, bias = dims(0), dims(1), dims(2), dims(3)
+    if q is None or k is None or v is None or len(q) != 3:
+        return
+    why = None
+    if len(k) == 3 and len(v) == 3:
+        if not q[0] == k[0] == v[0]:
+            why = f"its query ({q}), key ({k}) and value ({v}) differ in batch (dimension 0)"
+        elif k[1] != v[1]:
+            why = f"its key ({k}) and value ({v}) differ in length (dimension 1)"
+        elif q[2] != k[2]:
+            why = f"its query ({q}) and key ({k}) differ in hidden size (dimension 2)"
+        elif bias is not None and bias != [2 * q[2] + v[2]]:
+            why = f"its bias {n.input[3]!r} is {bias}, not [{2 * q[2] + v[2]}] (2 x {q[2]} + {v[2]})"
+    elif len(k) == 4 and len(v) == 4:
+        heads = _attr(n, "num_heads")
+        heads = heads.i if heads is not None else 0
+        if k != v:
+            why = f"its 4-D key ({k}) and value ({v}) differ in shape"
+        elif k[0] != q[0] or k[1] != heads or k[1] * k[3] != q[2]:
+            why = (f"its 4-D key and value ({k}) are not [batch, num_heads, length, head] = [{q[0]}, {heads}, ..., "
+                   f"{q[2] // heads if heads > 0 else '?'}] of its query ({q})")
+    mask = dims(4)
+    if why is None and mask is not None and len(k) in (3, 4):
+        b, seq, length = q[0], q[1], k[1] if len(k) == 3 else k[2]
+        past = dims(6)
+        if len(n.input) > 6 and n.input[6] and (past is None or len(past) != 4):
+            return   # (a past not known here: its length unknown)
+        total = length + (past[2] if past is not None else 0)
+        if mask not in ([b], [3 * b + 2], [b, total], [b, seq, total]):
+            why = (f"its key_padding_mask {n.input[4]!r} is {mask}, where its query ({q}) and key ({k}) require "
+                   f"[{b}], [{3 * b + 2}], [{b}, {total}] or [{b}, {seq}, {total}]")
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+
+def _b_quant_param_ok(param: list[int], b: list[int]) -> bool:
+    """Whether a zero point of shape ``param`` fits weights ``b`` as onnxruntime's ``IsBQuantParamSupported`` takes
+    it: one element, ``[N]`` of a 2-D ``b``, or ``b``'s shape with its ``K`` axis 1."""
+    if len(param) == 0 or len(param) == 1 and param[0] == 1:
+        return True
+    if len(param) == 1 and len(b) == 2 and param[0] == b[1]:
+        return True
+    return len(param) == len(b) > 1 and param[-2] == 1 and all(
+        p == q for k, (p, q) in enumerate(zip(param, b)) if k != len(param) - 2)
+
+
+def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
+    """A com.microsoft DynamicQuantizeMatMul / MatMulIntegerToFloat (what onnxruntime's optimizer makes of a
+    dynamically quantized MatMul) whose scales, zero point or bias onnxruntime's kernel refuses is refused naming the
+    node: the scales' product (``b_scale``, and ``a_scale`` for MatMulIntegerToFloat) must broadcast into the output
+    ``[..., M, N]`` without growing it, ``a_zero_point`` be one element, ``b_zero_point`` one element, ``[N]`` or
+    ``B``'s shape with ``K`` 1, and ``bias`` hold ``N`` elements. Checked where the shapes are static.
+
+    Why: the output is sized as the MatMul of A and B alone, so a per-column scale of another length or a bias of
+    another length was planned though onnxruntime refuses to run it (round 74: a random sweep of 400 nodes planned
+    57: "bias tensor's element count must equal B's last dim", "b zero point is not valid", "Attempting to
+    broadcast an axis by a dimension other than 1")."""
+    ops = {"DynamicQuantizeMatMul": ((2,), 3, 4), "MatMulIntegerToFloat": ((2, 3), 5, 6)}
+    if n.op_type not in ops or n.domain != "com.microsoft" or len(n.input) < 3:
+        return
+    import numpy as np
+
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    scales, zp_k, bias_k = ops[n.op_type]
+    a, b = dims(0), dims(1)
+    if a is None or b is None or len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+        return   # (1-D operands, or a K mismatch: the MatMul's own checks)
+    try:
+        out = list(np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2]))) + [a[-2], b[-1]]
+    except ValueError:
+        return
+    why = None
+    got = [dims(k) for k in scales]
+    if all(g is not None for g in got):
+        try:
+            product = np.broadcast_shapes(*(tuple(g) for g in got))
+            grown = list(np.broadcast_shapes(tuple(out), product)) != out
+        except ValueError:
+            grown = True
+        if grown:
+            why = (f"its scales ({', '.join(f'{n.input[k]!r} {g}' for k, g in zip(scales, got))}) do not broadcast "
+                   f"into its output {out}")
+    zp, bias = dims(zp_k), dims(bias_k)
+    a_zp = dims(4) if n.op_type == "MatMulIntegerToFloat" else None
+    if why is None and a_zp is not None and math.prod(a_zp) != 1:
+        why = f"its a_zero_point {n.input[4]!r} is {a_zp}, not one element (onnxruntime quantizes A per tensor)"
+    if why is None and zp is not None and not _b_quant_param_ok(zp, b):
+        why = f"its b_zero_point {n.input[zp_k]!r} is {zp}, not one element, [{b[-1]}] or B's shape {b} with K 1"
+    if why is None and bias is not None and math.prod(bias) != b[-1]:
+        why = f"its bias {n.input[bias_k]!r} is {bias}, not of {b[-1]} elements (B's last dimension)"
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
+
+def check_gqa_operands(n, where: str, shapes: dict) -> None:
+    """A com.microsoft GroupQueryAttention (onnxruntime-genai's LLM exports) whose query, key, value, past or
+    ``seqlens_k`` shapes onnxruntime's kernel refuses is refused naming the node, as its
+    ``group_query_attention_helper`` checks them: ``num_heads`` a multiple of ``kv_num_heads``; heads of a size that
+    is a multiple of 8 (the query's hidden size over ``num_heads``, or, packed, over ``num_heads + 2 kv_num_heads``);
+    a 3-D key and value of the query's batch and length, of one hidden size ``kv_num_heads`` heads of that size;
+    4-D pasts ``[B, kv_num_heads, P, head]`` of one length; ``seqlens_k`` of ``B`` elements. Checked where the shapes
+    are static.
+
+    Why: the outputs are sized from the query and the pasts alone, so such a model was planned though onnxruntime
+    refuses to run it (round 74: a random sweep of 200 nodes planned 101: "num_heads must be a multiple of
+    kv_num_heads", "head_size must be a multiple of 8", "Input 'query' and 'key' shall have same dim 1")."""
+    if n.op_type != "GroupQueryAttention" or n.domain != "com.microsoft" or not n.input:
+        return
+    def dims(k: int) -> list[int] | None:
+        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+    heads, kv = _attr(n, "num_heads"), _attr(n, "kv_num_heads")
+    q = dims(0)
+    if heads is None or kv is None or heads.i <= 0 or kv.i <= 0 or q is None or len(q) != 3:
+        return
+    packed = not (len(n.input) > 1 and n.input[1])
+    k, v, pk, pv, lens = dims(1), dims(2), dims(3), dims(4), dims(5)
+    head = q[2] // (heads.i + 2 * kv.i if packed else heads.i)
+    why = None
+    if heads.i % kv.i:
+        why = f"its num_heads {heads.i} is not a multiple of its kv_num_heads {kv.i}"
+    elif head % 8 or q[2] % (heads.i + 2 * kv.i if packed else heads.i):
+        why = (f"its query {n.input[0]!r} ({q}) is not cut into {heads.i}{' + 2 x ' + str(kv.i) if packed else ''} "
+               "heads of one size, a multiple of 8")
+    elif not packed and k is not None and (len(k) != 3 or k[:2] != q[:2] or k[2] != head * kv.i):
+        why = (f"its key {n.input[1]!r} is {k}, where its query ({q}) requires [{q[0]}, {q[1]}, {head * kv.i}] "
+               f"({kv.i} kv heads of size {head})")
+    elif not packed and k is not None and v is not None and v != k:
+        why = f"its value {n.input[2]!r} ({v}) is not of its key's shape ({k})"
+    elif pk is not None and pv is not None and (len(pk) != 4 or len(pv) != 4 or pk[0] != q[0] or pv[0] != q[0]
+                                                or pk[1] != kv.i or pv[1] != kv.i or pk[2] != pv[2]
+                                                or pk[3] != head or pv[3] != head):
+        why = (f"its past_key ({pk}) and past_value ({pv}) are not both [{q[0]}, {kv.i}, past_length, {head}] "
+               f"(batch, kv_num_heads, length, head size)")
+    elif lens is not None and math.prod(lens) != q[0]:
+        why = f"its seqlens_k {n.input[5]!r} is {lens}, not of {q[0]} elements (one a batch row)"
+    if why is not None:
+        raise GraphError(f"{where}: {why}; onnxruntime refuses to run it")
+
+
 #: variadic element-wise ops that broadcast only from opset 8 (their opsets 1-7 require one shape for all inputs)
 UNBROADCAST_VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
 
@@ -961,6 +1388,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_subsequent_prompt", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_kv_lengths", "check_gqa_operands", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]

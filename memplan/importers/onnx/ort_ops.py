@@ -181,14 +181,23 @@ def _given_sized(vi) -> bool:
 
 def _fused_matmul(attrs: dict, shapes: list, elems: list, value) -> dict:
     """FusedMatMul: MatMul of its inputs, each with its last two axes swapped where ``transA`` / ``transB`` say
-    (onnxruntime's inference has no rule for it). ``transBatchA`` / ``transBatchB`` have none here either. A 1-D
-    input has no axes to swap: onnxruntime's kernel ignores its flag (``[K]`` with ``transA`` is still the vector
-    ``[K]``), so it is sized as MatMul sizes it rather than refused as unsized."""
+    (onnxruntime's inference has no rule for it). ``transBatchA`` / ``transBatchB`` first move the input's axis 0
+    behind its other batch axes (``[K, B, M]`` is read ``[B, K, M]``), as onnxruntime's kernel and its own
+    inference read it; they need both inputs of one rank of at least 3 (onnxruntime refuses others: left unsized).
+    A 1-D input has no axes to swap: onnxruntime's kernel ignores its flag (``[K]`` with ``transA`` is still the
+    vector ``[K]``), so it is sized as MatMul sizes it rather than refused as unsized. (Round 74: a transBatch one,
+    which onnxruntime's optimizer makes of a Transpose before a MatMul, was refused as unsized.)"""
     import numpy as np
 
-    if len(shapes) < 2 or shapes[0] is None or shapes[1] is None or attrs.get("transBatchA") or attrs.get("transBatchB"):
+    if len(shapes) < 2 or shapes[0] is None or shapes[1] is None:
         return {}
     a, b = list(shapes[0]), list(shapes[1])
+    if attrs.get("transBatchA") or attrs.get("transBatchB"):
+        if len(a) != len(b) or len(a) < 3:
+            return {}
+        for s, t in ((a, attrs.get("transBatchA")), (b, attrs.get("transBatchB"))):
+            if t:
+                s[:-1] = s[1:-1] + s[:1]   # (axis 0 moved to just before the last: [K, B, M] -> [B, K, M])
     for s, t in ((a, attrs.get("transA")), (b, attrs.get("transB"))):
         if t and len(s) >= 2:
             s[-1], s[-2] = s[-2], s[-1]
