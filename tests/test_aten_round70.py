@@ -439,19 +439,32 @@ class _Shared70(nn.Module):
 
 
 @pytest.mark.parametrize("field, path", [("scale", "b.cfg.scale"), ("inner.k", "b.cfg.inner.k")])
-def test_a_change_after_a_copy_at_one_of_two_places_is_named_where_the_object_is_now(field, path):
+def test_a_change_after_a_copy_at_one_of_two_places_is_named_where_the_object_is_now(field, path, monkeypatch):
     """``m.a.cfg`` replaced by a copy, then the old object (still ``m.b.cfg``) changed through ``m.b.cfg``: the
     refusal said "_Shared70.a.cfg.scale is 5.0 now", while ``m.a.cfg.scale`` was still 2.0 (the copy's); now it
-    names ``b.cfg``, the place that holds the changed object."""
-    m = _Shared70()
-    x = torch.ones(4)
-    step = _compile(m, x)
-    m.a.cfg = copy.deepcopy(m.a.cfg)
-    setattr(m.b.cfg if field == "scale" else m.b.cfg.inner, field.rpartition(".")[2], 5.0)
-    with pytest.raises(AtenExecutorError) as ei:
-        step(x)
-    msg = str(ei.value)
-    assert f"_Shared70.{path} is 5.0 now" in msg and f"a.cfg.{field}" not in msg, msg
+    names ``b.cfg``, the place that holds the changed object.
+
+    ``b.cfg.scale`` is a field forward never reads (it reads ``a.cfg.scale``): since round 74 a second export from the
+    settings now proves compile's very program and the call runs, as eager computes it. The naming is checked with
+    that proof switched off (a field forward does read, ``b.cfg.inner.k``, is refused either way)."""
+    from runtime.aten.compile import CompiledModule
+
+    for proof in (True, False):
+        m = _Shared70()
+        x = torch.ones(4)
+        step = _compile(m, x)
+        m.a.cfg = copy.deepcopy(m.a.cfg)
+        setattr(m.b.cfg if field == "scale" else m.b.cfg.inner, field.rpartition(".")[2], 5.0)
+        if proof and field == "scale":
+            assert torch.equal(step(x), m(x).detach())
+            continue
+        with monkeypatch.context() as mp:
+            if not proof:
+                mp.setattr(CompiledModule, "_prove_settings", lambda self, torch, refusal: False)
+            with pytest.raises(AtenExecutorError) as ei:
+                step(x)
+        msg = str(ei.value)
+        assert f"_Shared70.{path} is 5.0 now" in msg and f"a.cfg.{field}" not in msg, msg
 
 
 def test_a_change_of_an_object_held_nowhere_now_names_the_place_it_left():
