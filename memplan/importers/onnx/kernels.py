@@ -809,12 +809,21 @@ def check_ms_rotary_caches(n, where: str, shapes: dict) -> None:
         return
     x = _static_dims(shapes, n.input[0])
     cos, sin = _static_dims(shapes, n.input[2]), _static_dims(shapes, n.input[3])
-    if x is None or len(x) not in (3, 4) or cos is None or sin is None:
-        return
     heads = _attr(n, "num_heads")
     heads = heads.i if heads is not None else 0
     rot = _attr(n, "rotary_embedding_dim")
     rot = rot.i if rot is not None else 0
+    # (checked before the shapes: the kernel's constructor refuses these attributes whatever the shapes, and a
+    # 2-D or 5-D input was planned: its symbolic inference sizes the output as the input, of any rank)
+    if rot > 0 and heads <= 0:
+        raise GraphError(f"{where}: its rotary_embedding_dim is {rot} and it has no num_heads, which onnxruntime "
+                         "needs with it; onnxruntime refuses to run it")
+    if x is not None and len(x) not in (3, 4):
+        raise GraphError(f"{where}: its input {n.input[0]!r} is {x}, of rank {len(x)}, not 3-D [batch, "
+                         "sequence_length, hidden] or 4-D [batch, num_heads, sequence_length, head_size]; onnxruntime "
+                         "refuses to run it")
+    if x is None or cos is None or sin is None:
+        return
     seq = x[2] if len(x) == 4 else x[1]
     why = None
     if len(cos) != 2 or len(sin) != 2:
@@ -822,8 +831,6 @@ def check_ms_rotary_caches(n, where: str, shapes: dict) -> None:
         why = f"its cache {bad!r} is {shape}, not 2-D [max_position, head_size / 2]"
     elif cos != sin:
         why = f"its cos_cache {n.input[2]!r} ({cos}) and sin_cache {n.input[3]!r} ({sin}) differ in shape"
-    elif rot > 0 and heads <= 0:
-        why = f"its rotary_embedding_dim is {rot} and it has no num_heads, which onnxruntime needs with it"
     elif len(x) == 3 and heads > 0 and x[2] % heads:
         why = f"its num_heads {heads} does not divide the hidden size of its input {n.input[0]!r} ({x})"
     elif len(x) == 3 and heads <= 0 and (cos[1] * 2 > x[2] or cos[1] and x[2] % (cos[1] * 2)):
