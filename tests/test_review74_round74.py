@@ -9,6 +9,9 @@
   but not among a complex one's parts (``repr`` writes ``(nan+1j)`` for both): a complex model's ``x * cfg.a``,
   ``cfg.a`` changed from ``complex(nan, 1)`` to ``complex(-nan, 1)`` after compile, was proven the same program and
   returned NaNs of the export's sign where eager's were negative.
+* ``memplan.importers.torch``'s own ``from_torch`` / ``trace_torch`` (the runtime's export entry; docs/aten.md names
+  it) called with an option by position or without the module raised Python's bare TypeError, where round 74 made
+  ``memplan.from_torch`` name it with the ``OptionError`` README promises.
 """
 
 from __future__ import annotations
@@ -136,3 +139,24 @@ def test_a_complex_setting_changed_to_minus_nan_is_not_taken_as_the_same_program
     except AtenExecutorError:
         return   # (refused naming the setting: eager's NaNs are not the program's)
     assert torch.equal(got.signbit(), want.signbit())
+
+
+# --- memplan.importers.torch's entry points: a call that does not bind -------------------------------------------------
+
+
+def test_torch_importers_own_entry_points_name_a_call_that_does_not_bind():
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    from memplan.errors import OptionError
+    from memplan.importers.torch import from_torch, trace_torch
+
+    m, x = torch.nn.Linear(2, 2), torch.ones(1, 2)
+    for f in (from_torch, trace_torch):
+        name = f.__name__
+        with pytest.raises(OptionError, match=rf"{name}\(\) takes at most 2 \(module, example_inputs\) positional "
+                                              r"arguments, not 3: None .*options: kwargs, name"):
+            f(m, (x,), None)
+        with pytest.raises(OptionError, match=rf"{name}\(\) needs argument 'module'"):
+            f()
+        assert "alignment" in inspect.signature(f).parameters   # (help still shows its own signature)
