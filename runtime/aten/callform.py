@@ -272,9 +272,11 @@ def _nan_signs(args: Any) -> tuple[bool, ...]:
     """The sign bit of each NaN float among a node's arguments (nested in lists, tuples and dicts), in order. Why: a
     node's text writes ``nan`` for both signs, so a global or a setting changed from NaN to -NaN (``x * A``, whose
     result's NaNs carry that sign in eager) exported again the "same" program and was taken, the compiled call's NaNs
-    of the export's sign (round 74)."""
+    of the export's sign (round 74); a complex one's parts likewise (``x * (nan+1j)`` in a complex model)."""
     if isinstance(args, float):
         return (math.copysign(1.0, args) < 0,) if math.isnan(args) else ()
+    if isinstance(args, complex):   # (each part: ``repr`` writes ``(nan+1j)`` for a -NaN real part too)
+        return _nan_signs((args.real, args.imag))
     if isinstance(args, (list, tuple)):
         return tuple(b for a in args for b in _nan_signs(a))
     if isinstance(args, dict):

@@ -741,6 +741,12 @@ def check_rotary_position_ids(n, where: str, shapes: dict) -> None:
 
 
 
+def _input_dims(n, shapes: dict, k: int) -> list[int] | None:
+    """The static shape of node ``n``'s input ``k``, or None where it is absent (an optional input left out or
+    empty) or not static: the contrib-kernel checks below read each operand so."""
+    return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
+
+
 def check_rotary_caches(n, where: str, shapes: dict) -> None:
     """A default-domain RotaryEmbedding (opset 23 on) whose ``cos_cache`` / ``sin_cache`` (inputs 1 and 2) are not of
     the shape onnxruntime's kernel requires is refused naming the node, the cache and both shapes: without
@@ -809,12 +815,21 @@ def check_ms_rotary_caches(n, where: str, shapes: dict) -> None:
         return
     x = _static_dims(shapes, n.input[0])
     cos, sin = _static_dims(shapes, n.input[2]), _static_dims(shapes, n.input[3])
-    if x is None or len(x) not in (3, 4) or cos is None or sin is None:
-        return
     heads = _attr(n, "num_heads")
     heads = heads.i if heads is not None else 0
     rot = _attr(n, "rotary_embedding_dim")
     rot = rot.i if rot is not None else 0
+    # (checked before the shapes: the kernel's constructor refuses these attributes whatever the shapes, and a
+    # 2-D or 5-D input was planned: its symbolic inference sizes the output as the input, of any rank)
+    if rot > 0 and heads <= 0:
+        raise GraphError(f"{where}: its rotary_embedding_dim is {rot} and it has no num_heads, which onnxruntime "
+                         "needs with it; onnxruntime refuses to run it")
+    if x is not None and len(x) not in (3, 4):
+        raise GraphError(f"{where}: its input {n.input[0]!r} is {x}, of rank {len(x)}, not 3-D [batch, "
+                         "sequence_length, hidden] or 4-D [batch, num_heads, sequence_length, head_size]; onnxruntime "
+                         "refuses to run it")
+    if x is None or cos is None or sin is None:
+        return
     seq = x[2] if len(x) == 4 else x[1]
     why = None
     if len(cos) != 2 or len(sin) != 2:
@@ -822,8 +837,6 @@ def check_ms_rotary_caches(n, where: str, shapes: dict) -> None:
         why = f"its cache {bad!r} is {shape}, not 2-D [max_position, head_size / 2]"
     elif cos != sin:
         why = f"its cos_cache {n.input[2]!r} ({cos}) and sin_cache {n.input[3]!r} ({sin}) differ in shape"
-    elif rot > 0 and heads <= 0:
-        why = f"its rotary_embedding_dim is {rot} and it has no num_heads, which onnxruntime needs with it"
     elif len(x) == 3 and heads > 0 and x[2] % heads:
         why = f"its num_heads {heads} does not divide the hidden size of its input {n.input[0]!r} ({x})"
     elif len(x) == 3 and heads <= 0 and (cos[1] * 2 > x[2] or cos[1] and x[2] % (cos[1] * 2)):
@@ -860,9 +873,7 @@ def check_embed_layer_norm(n, where: str, shapes: dict) -> None:
     sweep of 200 input shapes planned 144 models onnxruntime refuses to load or run)."""
     if n.op_type != "EmbedLayerNormalization" or n.domain != "com.microsoft" or len(n.input) < 7:
         return
-    def dims(k: int) -> list[int] | None:
-        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
-    ids, word, pos = dims(0), dims(2), dims(3)
+    ids, word, pos = (_input_dims(n, shapes, i) for i in (0, 2, 3))
     why = None
     if ids is not None and len(ids) != 2:
         why = f"its input_ids {n.input[0]!r} is {ids}, not 2-D [batch, sequence_length]"
@@ -871,11 +882,11 @@ def check_embed_layer_norm(n, where: str, shapes: dict) -> None:
         why = f"its {('word', 'position')[k - 2]}_embedding {n.input[k]!r} is {got}, not 2-D"
     if why is None and ids is not None:
         for k, name in ((1, "segment_ids"), (7, "mask")):
-            got = dims(k)
+            got = _input_dims(n, shapes, k)
             if got is not None and got != ids:
                 why = f"its {name} {n.input[k]!r} is {got}, not of its input_ids' shape {ids}"
                 break
-        got = dims(8)
+        got = _input_dims(n, shapes, 8)
         if why is None and got is not None and len(got) == 2 and (got[1] != ids[1] or got[0] not in (1, ids[0])):
             why = (f"its position_ids {n.input[8]!r} is {got}, where its input_ids {n.input[0]!r} ({ids}) requires "
                    f"[1 or {ids[0]}, {ids[1]}]")
@@ -886,7 +897,7 @@ def check_embed_layer_norm(n, where: str, shapes: dict) -> None:
     if why is None and word is not None:
         for k, name, rank in ((3, "position_embedding", 2), (4, "segment_embedding", 2), (5, "gamma", 1),
                               (6, "beta", 1)):
-            got = dims(k)
+            got = _input_dims(n, shapes, k)
             if got is not None and (len(got) != rank or got[-1] != word[1]):
                 why = (f"its {name} {n.input[k]!r} is {got}, where its word_embedding {n.input[2]!r} ({word}) "
                        f"requires {'[N, ' if rank == 2 else '['}{word[1]}] (one hidden size)")
@@ -911,16 +922,14 @@ def check_skip_layer_norm(n, where: str, shapes: dict) -> None:
     the last dimension of input 0")."""
     if n.domain != "com.microsoft":
         return
-    def dims(k: int) -> list[int] | None:
-        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
-    x = dims(0)
+    x = _input_dims(n, shapes, 0)
     why = None
     if n.op_type in ("BiasGelu", "FastGelu"):
-        bias = dims(1)
+        bias = _input_dims(n, shapes, 1)
         if x and bias is not None and (len(bias) != 1 or bias[0] != x[-1]):
             why = f"its bias {n.input[1]!r} is {bias}, not 1-D of its input {n.input[0]!r}'s last dimension ({x})"
     elif n.op_type in ("SkipLayerNormalization", "SkipSimplifiedLayerNormalization"):
-        skip = dims(1)
+        skip = _input_dims(n, shapes, 1)
         if x is None or skip is None:
             return
         if len(skip) not in (2, 3):
@@ -936,7 +945,7 @@ def check_skip_layer_norm(n, where: str, shapes: dict) -> None:
             roles = ((2, "gamma"), (3, "beta"), (4, "bias")) if n.op_type == "SkipLayerNormalization" else \
                 ((2, "gamma"), (3, "bias"))
             for k, role in roles:
-                got = dims(k)
+                got = _input_dims(n, shapes, k)
                 if got is not None and got != [x[-1]]:
                     why = (f"its {role} {n.input[k]!r} is {got}, where its input {n.input[0]!r} ({x}) requires "
                            f"[{x[-1]}] (its hidden size)")
@@ -961,9 +970,7 @@ def check_ms_attention(n, where: str, shapes: dict) -> None:
     though onnxruntime refuses to run it (round 74: a random sweep of 200 such nodes planned 108)."""
     if n.op_type != "Attention" or n.domain != "com.microsoft" or len(n.input) < 2:
         return
-    def dims(k: int) -> list[int] | None:
-        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
-    x, w, bias, mask, past = dims(0), dims(1), dims(2), dims(3), dims(4)
+    x, w, bias, mask, past = (_input_dims(n, shapes, i) for i in range(5))
     heads = _attr(n, "num_heads")
     heads = heads.i if heads is not None else 0
     qkv = _attr(n, "qkv_hidden_sizes")
@@ -1023,9 +1030,7 @@ def check_ms_multi_head_attention(n, where: str, shapes: dict) -> None:
     'key' and 'value' shall have same dim 0 (batch_size)", "Input 'key' and 'value' shall have same dim 1")."""
     if n.op_type != "MultiHeadAttention" or n.domain != "com.microsoft" or len(n.input) < 3:
         return
-    def dims(k: int) -> list[int] | None:
-        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
-    q, k, v, bias = dims(0), dims(1), dims(2), dims(3)
+    q, k, v, bias = (_input_dims(n, shapes, i) for i in range(4))
     if q is None or k is None or v is None or len(q) != 3:
         return
     why = None
@@ -1046,10 +1051,10 @@ def check_ms_multi_head_attention(n, where: str, shapes: dict) -> None:
         elif k[0] != q[0] or k[1] != heads or k[1] * k[3] != q[2]:
             why = (f"its 4-D key and value ({k}) are not [batch, num_heads, length, head] = [{q[0]}, {heads}, ..., "
                    f"{q[2] // heads if heads > 0 else '?'}] of its query ({q})")
-    mask = dims(4)
+    mask = _input_dims(n, shapes, 4)
     if why is None and mask is not None and len(k) in (3, 4):
         b, seq, length = q[0], q[1], k[1] if len(k) == 3 else k[2]
-        past = dims(6)
+        past = _input_dims(n, shapes, 6)
         if len(n.input) > 6 and n.input[6] and (past is None or len(past) != 4):
             return   # (a past not known here: its length unknown)
         total = length + (past[2] if past is not None else 0)
@@ -1088,10 +1093,8 @@ def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
         return
     import numpy as np
 
-    def dims(k: int) -> list[int] | None:
-        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
     scales, zp_k, bias_k = ops[n.op_type]
-    a, b = dims(0), dims(1)
+    a, b = _input_dims(n, shapes, 0), _input_dims(n, shapes, 1)
     if a is None or b is None or len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
         return   # (1-D operands, or a K mismatch: the MatMul's own checks)
     try:
@@ -1099,7 +1102,7 @@ def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
     except ValueError:
         return
     why = None
-    got = [dims(k) for k in scales]
+    got = [_input_dims(n, shapes, k) for k in scales]
     if all(g is not None for g in got):
         try:
             product = np.broadcast_shapes(*(tuple(g) for g in got))
@@ -1109,8 +1112,8 @@ def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
         if grown:
             why = (f"its scales ({', '.join(f'{n.input[k]!r} {g}' for k, g in zip(scales, got))}) do not broadcast "
                    f"into its output {out}")
-    zp, bias = dims(zp_k), dims(bias_k)
-    a_zp = dims(4) if n.op_type == "MatMulIntegerToFloat" else None
+    zp, bias = _input_dims(n, shapes, zp_k), _input_dims(n, shapes, bias_k)
+    a_zp = _input_dims(n, shapes, 4) if n.op_type == "MatMulIntegerToFloat" else None
     if why is None and a_zp is not None and math.prod(a_zp) != 1:
         why = f"its a_zero_point {n.input[4]!r} is {a_zp}, not one element (onnxruntime quantizes A per tensor)"
     if why is None and zp is not None and not _b_quant_param_ok(zp, b):
@@ -1136,14 +1139,12 @@ def check_gqa_operands(n, where: str, shapes: dict) -> None:
     kv_num_heads", "head_size must be a multiple of 8", "Input 'query' and 'key' shall have same dim 1")."""
     if n.op_type != "GroupQueryAttention" or n.domain != "com.microsoft" or not n.input:
         return
-    def dims(k: int) -> list[int] | None:
-        return _static_dims(shapes, n.input[k]) if k < len(n.input) and n.input[k] else None
     heads, kv = _attr(n, "num_heads"), _attr(n, "kv_num_heads")
-    q = dims(0)
+    q = _input_dims(n, shapes, 0)
     if heads is None or kv is None or heads.i <= 0 or kv.i <= 0 or q is None or len(q) != 3:
         return
     packed = not (len(n.input) > 1 and n.input[1])
-    k, v, pk, pv, lens = dims(1), dims(2), dims(3), dims(4), dims(5)
+    k, v, pk, pv, lens = (_input_dims(n, shapes, i) for i in range(1, 6))
     head = q[2] // (heads.i + 2 * kv.i if packed else heads.i)
     why = None
     if heads.i % kv.i:

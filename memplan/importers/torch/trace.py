@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from ...errors import GraphError, OptionError
+from ...errors import GraphError, OptionError, positional_checked
 from ...errors import short_repr as _short
 from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
@@ -33,6 +33,9 @@ from .unique_meta import check_unique_index_metas
 from .untrusted import _check_guards_code
 
 
+# (an option by position, ``from_torch(m, (x,), None)``, or the module left out was Python's bare TypeError where
+# README promises an OptionError: ``memplan.from_torch`` names it, this module's own entry points did not)
+@positional_checked()
 def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
                alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
                progress: Progress | None = None, check_custom_ops: bool = True) -> Graph:
@@ -180,6 +183,7 @@ def _check_kwargs(kwargs: Any, who: str) -> None:
                           f"{type(bad).__name__} {_short(bad)}")
 
 
+@positional_checked()
 def trace_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, name: str | None = None,
                 alignment: int = DEFAULT_ALIGNMENT, strict: bool = False, decompose: bool = False,
                 lower_vmap: bool = False) -> tuple:
