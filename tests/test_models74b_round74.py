@@ -1,0 +1,58 @@
+"""Round 74 (models74b): non-LLM PyTorch models and hand-written ``nn`` modules through ``runtime.aten.compile`` on
+the CPU, the defects found.
+
+- An ``nn.RNN`` / ``LSTM`` / ``GRU`` compiled, then frozen in place (``rnn.requires_grad_(False)``, the usual step
+  before inference), a weight replaced by one laid out alike (``rnn.weight_hh_l0 = nn.Parameter(...)``, which
+  ``RNNBase.__setattr__`` mirrors into its ``_flat_weights`` list), ``share_memory()`` or ``double()`` then ``float()``
+  was refused at every later call ("GRU._flat_weights[0] was replaced or changed its layout after compile ... keep it
+  in a buffer"), where the same change of a ``Linear`` is followed: the guard watched torch's own mirror of the
+  registered weights as a user's container of constants. The weights themselves are watched and rebound as any
+  module's (``guard._held_tensors`` skips ``_flat_weights`` of an ``RNNBase``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+
+def _replace_weight(m: nn.Module) -> None:
+    m.weight_hh_l0 = nn.Parameter(m.weight_hh_l0.detach() * 2)
+
+
+def _double_and_back(m: nn.Module) -> None:
+    m.double()
+    m.float()
+
+
+@pytest.mark.parametrize("change", [lambda m: m.requires_grad_(False), _replace_weight, lambda m: m.share_memory(),
+                                    _double_and_back], ids=["frozen", "weight_replaced", "share_memory", "double_float"])
+@pytest.mark.parametrize("cls", [nn.GRU, nn.LSTM])
+def test_rnn_weights_changed_after_compile_are_followed(cls, change):
+    torch.manual_seed(0)
+    m = cls(4, 6, batch_first=True).eval()
+    x = torch.randn(2, 3, 4)
+    step = compile(m, (x,), streams=3)
+    with torch.no_grad():
+        assert torch.equal(step(x)[0], m(x)[0])
+        change(m)
+        for _ in range(2):
+            got, want = step(x), m(x)
+            assert torch.equal(got[0], want[0])
+            assert torch.equal(got[1][0] if cls is nn.LSTM else got[1], want[1][0] if cls is nn.LSTM else want[1])
+
+
+def test_rnn_weight_replaced_by_another_layout_is_still_refused():
+    m = nn.GRU(4, 6, batch_first=True).eval()
+    x = torch.randn(2, 3, 4)
+    step = compile(m, (x,), streams=1)
+    m.weight_hh_l0 = nn.Parameter(torch.randn(6, 18).t())
+    with pytest.raises(AtenExecutorError, match=r"attribute GRU\.weight_hh_l0 is \(18, 6\) .*strides \(1, 18\)"):
+        step(x)
