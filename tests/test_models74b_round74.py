@@ -88,3 +88,46 @@ def test_held_modules_parameters_are_read_as_parameters(grad):
         with torch.no_grad():
             m.rnns[0].weight_hh_l0.mul_(1.5)   # (an in-place change of a held weight still shows)
         assert all(torch.equal(a, b) for a, b in zip(step(x), m(x)))
+
+
+_GLOBAL_GRU = nn.GRU(4, 6, batch_first=True)
+
+
+class HeldElsewhere(nn.Module):
+    """Parameters no submodule registers, reached otherwise than through a list: a settings object's field, an
+    attribute set past ``nn.Module.__setattr__``, a global and a closure of ``forward``'s class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import types
+
+        self.cfg = types.SimpleNamespace(w=nn.Parameter(torch.randn(5, 4)), rnn=nn.RNN(4, 3, batch_first=True))
+        object.__setattr__(self, "hidden", nn.GRU(4, 2, batch_first=True))
+
+    def forward(self, x):
+        return (self.cfg.w @ x.transpose(-1, -2), self.cfg.rnn(x)[0], self.hidden(x)[0], _GLOBAL_GRU(x)[0],
+                _closure_gru(x))
+
+
+_closure_gru = (lambda g: (lambda x: g(x)[0]))(nn.GRU(4, 3, batch_first=True))
+HeldElsewhere.closure = staticmethod(_closure_gru)   # (not forward's closure itself: one reached by a global)
+
+
+def _with_closure():
+    g = nn.GRU(4, 3, batch_first=True)
+
+    class Closed(nn.Module):
+        def forward(self, x):
+            return (g(x)[0],)
+    return Closed()
+
+
+@pytest.mark.parametrize("make", [HeldElsewhere, _with_closure], ids=["fields_attributes_globals", "closure"])
+def test_parameters_held_elsewhere_are_read_as_parameters(make):
+    torch.manual_seed(0)
+    m = make()
+    x = torch.randn(2, 3, 4)
+    step = compile(m, (x,), streams=1)
+    for k in range(2):
+        got, want = step(x * (k + 1)), m(x * (k + 1))
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
