@@ -131,3 +131,43 @@ def test_parameters_held_elsewhere_are_read_as_parameters(make):
     for k in range(2):
         got, want = step(x * (k + 1)), m(x * (k + 1))
         assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+class Tail(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x)).relu()
+        return {"feat": y, "pooled": y.mean((2, 3))}
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_graph_module_root_compiles_and_runs_its_hooks(streams):
+    """A ``torch.fx.GraphModule`` root (``symbolic_trace``, torchvision's ``create_feature_extractor``, FX QAT's
+    ``prepare_qat_fx``) was refused: torch.export runs it through ``torch.fx.Interpreter`` without calling it, and
+    compile said "the export ran the module without calling it (this torch version calls its forward directly) ...
+    compile with a torch whose export calls the module (as 2.1 to 2.14 do)" on torch 2.14. Now it compiles, its
+    forward hooks run as eager runs them (the interpreter skipped them)."""
+    torch.manual_seed(0)
+    g = torch.fx.symbolic_trace(Tail().eval())
+    g.register_forward_pre_hook(lambda m, a: (a[0] * 2,))
+    g.register_forward_hook(lambda m, a, o: {**o, "pooled": o["pooled"] + 1})
+    x = torch.randn(2, 3, 8, 8)
+    step = compile(g, (x,), streams=streams)
+    for k in range(2):
+        got, want = step(x + k), g(x + k)
+        assert got.keys() == want.keys() and all(torch.equal(got[n], want[n]) for n in want)
+
+
+def test_graph_module_submodule_of_a_graph_module_is_no_root():
+    """Only the root's interpreter run is its call: a GraphModule inside it runs as before."""
+    torch.manual_seed(0)
+    inner = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(4, 4), nn.GELU()))
+    outer = torch.fx.symbolic_trace(nn.Sequential(inner, nn.Linear(4, 2)))
+    x = torch.randn(3, 4)
+    step = compile(outer, (x,), streams=1)
+    assert torch.equal(step(x), outer(x))
+    assert torch.fx.Interpreter.run is torch.fx.Interpreter.__dict__["run"]   # (put back after the export)
