@@ -171,3 +171,4 @@ def test_graph_module_submodule_of_a_graph_module_is_no_root():
     step = compile(outer, (x,), streams=1)
     assert torch.equal(step(x), outer(x))
     assert torch.fx.Interpreter.run is torch.fx.Interpreter.__dict__["run"]   # (put back after the export)
+

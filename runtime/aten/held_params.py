@@ -64,7 +64,10 @@ def held_parameters(torch: Any, module: Any) -> dict[tuple, Any]:
     for value in _code_values(torch, module):
         walk(value, _DEPTH)
     out: dict[tuple, Any] = {}
-    for p in found:
+    own = {id(p) for p in module.parameters()}   # (the tree's own, ``_flat_weights`` lists them too: a constant over
+    for p in found:   # one is a detached alias the user made, ``self.t = self.w.detach()``, read as such in eager)
+        if id(p) in own:
+            continue
         try:
             out.setdefault(_key(p), p)
         except (RuntimeError, NotImplementedError):   # (no storage: a meta or subclass parameter; left as it is)
