@@ -172,3 +172,13 @@ def test_graph_module_submodule_of_a_graph_module_is_no_root():
     assert torch.equal(step(x), outer(x))
     assert torch.fx.Interpreter.run is torch.fx.Interpreter.__dict__["run"]   # (put back after the export)
 
+
+
+def test_an_exported_programs_module_compiles():
+    """``torch.export.export(m, args).module()`` (a GraphModule too) was refused the same way."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8)
+    gm = torch.export.export(Tail().eval(), (x,)).module()
+    step = compile(gm, (x,), streams=1)
+    got, want = step(x * 2), gm(x * 2)
+    assert all(torch.equal(got[n], want[n]) for n in want)
