@@ -182,3 +182,31 @@ def test_an_exported_programs_module_compiles():
     step = compile(gm, (x,), streams=1)
     got, want = step(x * 2), gm(x * 2)
     assert all(torch.equal(got[n], want[n]) for n in want)
+
+
+class BiasedAttention(nn.Module):
+    """SDPA with a mask computed from a parameter (a relative position bias, as Swin's in Mask2Former's backbone)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.randn(1, 1, 16, 16))
+
+    def forward(self, q, k, v):
+        return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=self.bias * 1.0)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_sdpa_mask_that_requires_grad_in_eager_runs_eagers_kernel(streams):
+    """CPU SDPA picks its kernel by the mask's ``requires_grad``: under grad mode eager's mask (from a parameter)
+    requires grad, the executor's arena view did not, and the call was up to 6e-07 off eager's bits."""
+    torch.manual_seed(0)
+    m = BiasedAttention()
+    q, k, v = (t.clone() for t in torch.randn(3, 2, 2, 16, 8).unbind(0))
+    step = compile(m, (q, k, v), streams=streams)
+    for grad in (True, False, True):
+        with torch.set_grad_enabled(grad):
+            got = step(q, k, v)
+            assert torch.equal(got, m(q, k, v)) and not got.requires_grad
+    m.requires_grad_(False)   # (frozen: eager's mask requires no grad, under grad mode too)
+    with torch.enable_grad():
+        assert torch.equal(step(q, k, v), m(q, k, v))
