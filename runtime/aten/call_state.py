@@ -173,7 +173,8 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
     if not own_call_recorded:
         vars(module)["_call_impl"] = call
         try:
-            yield state
+            with _graph_module_called(torch, module, call):
+                yield state
         finally:
             vars(module).pop("_call_impl", None)
         return
@@ -186,12 +187,44 @@ def watch_call_state(torch: Any, module: Any, containers: list | None = None,
     had, before = "__call__" in vars(cls), vars(cls).get("__call__")
     cls.__call__ = own_call
     try:
-        yield state
+        with _graph_module_called(torch, module, call):
+            yield state
     finally:
         if had:
             cls.__call__ = before
         elif vars(cls).get("__call__") is own_call:
             delattr(cls, "__call__")
+
+
+@contextlib.contextmanager
+def _graph_module_called(torch: Any, module: Any, call: Any) -> Iterator[None]:
+    """For a ``torch.fx.GraphModule`` root (``symbolic_trace``, torchvision's ``create_feature_extractor``, FX
+    quantization's ``prepare_qat_fx``): torch.export runs such a root through ``torch.fx.Interpreter(mod).run(*args)``
+    (its keywords' values appended to its arguments, in order), never calling it, so the watch of the call saw nothing
+    and compile was refused ("the export ran the module without calling it (this torch version ...)", round 74);
+    inside the block that run of this very module is its call (``call``: the module called with those arguments, its
+    generated ``forward`` the same ops, and its hooks run, as eager runs them). Elsewhere nothing."""
+    if not isinstance(module, torch.fx.GraphModule):
+        yield
+        return
+    interpreter = torch.fx.Interpreter
+    had, before = "run" in vars(interpreter), vars(interpreter).get("run")
+    plain = interpreter.run
+
+    @functools.wraps(plain)
+    def run(self: Any, *args: Any, initial_env: Any = None, enable_io_processing: bool = True) -> Any:
+        if self.module is module and initial_env is None and enable_io_processing:
+            return call(*args)
+        return plain(self, *args, initial_env=initial_env, enable_io_processing=enable_io_processing)
+
+    interpreter.run = run
+    try:
+        yield
+    finally:
+        if had:
+            interpreter.run = before
+        elif vars(interpreter).get("run") is run:
+            delattr(interpreter, "run")
 
 
 def _unbound(own: Any, module: Any, *args: Any, **kwargs: Any) -> Any:

@@ -636,7 +636,11 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
         out.extend(deep_tensors(torch, name, path, value, _Field))
 
     for prefix, owner in owners.items():
+        rnn = isinstance(owner, torch.nn.RNNBase)
         for attr, value in vars(owner).items():
+            if rnn and attr == "_flat_weights":   # (torch's own mirror of the RNN's registered weights, which the
+                continue   # slots watch and rebind; ``RNNBase.__setattr__``/``_apply`` keep it in step: round 74,
+                # ``gru.requires_grad_(False)`` or a weight replaced alike was refused as a held constant changed)
             if attr not in _MODULE_DICTS and (isinstance(value, (list, tuple, dict))
                                               or object_fields(torch, value) is not None):
                 walk(f"{prefix}.{attr}" if prefix else attr, ((vars(owner), attr),), value, depth)

@@ -35,6 +35,7 @@ from memplan.importers.torch import body_reach, written_args
 from .capturable import capturable_inplace, capturable_lowering
 from .errors import AtenExecutorError
 from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
+from .grad_masks import grad_derived, mask_slot, with_grad_mask
 from .hostfold import fold, foldable
 from .layout import byte_span
 from .program import Program
@@ -114,6 +115,9 @@ class Target:
     folds: list = field(default_factory=list)
     #: the roots some node writes (``written_roots``), made on first use: never folded
     written: list = field(default_factory=list)
+    #: the nodes whose results require grad in eager under grad mode (``grad_masks.grad_derived``), made on first
+    #: use by a CPU SDPA node
+    grad_derived: list = field(default_factory=list)
 
     def reads_adopted(self, env: Mapping[str, Any]) -> bool:
         """Whether a node with argument names ``env`` reads a tensor laid out as torch lays it."""
@@ -371,8 +375,13 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
                                _weight_ptrs(torch, program, ctx))
             out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
+        slot = None
+        if ctx.device_type == "cpu" and _base(op) == "scaled_dot_product_attention":
+            if not ctx.grad_derived:
+                ctx.grad_derived.append(grad_derived(torch, program))
+            slot = mask_slot(torch, n, ctx.grad_derived[0])
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
-                             ctx, name, side)
+                             ctx, name, side, grad_mask=slot)
     except AtenExecutorError:
         raise
     except Exception as exc:
@@ -1470,9 +1479,10 @@ def _hidden_copies(out_op, autogen: frozenset[str]) -> int:
 
 
 def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_vals: int, ctx: Target,
-                  name: str, side: Mapping[str, Any] | None = None) -> Launch:
+                  name: str, side: Mapping[str, Any] | None = None, grad_mask: int | str | None = None) -> Launch:
     """A functional op writing ``out_views``: an exact lowering, its out= overload, or run + copy.
-    ``side``: planned views for the side results its kernel writes (role -> view)."""
+    ``side``: planned views for the side results its kernel writes (role -> view). ``grad_mask``: where a CPU SDPA's
+    mask is that requires grad in eager under grad mode (``grad_masks``): run + copy, the mask passed so then."""
     base = _base(op)
     if hasattr(op, "_schema"):
         names = [a.name for a in op._schema.arguments]
@@ -1495,7 +1505,8 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         # linear runs matmul(input, weight.t()) where the exact lowering does not apply (a non-contiguous
         # input): with a parameter weight eager folds it to one mm, linear.out runs bmm (other rounding)
         eager_folds = matmul_out_differs(torch, args[0], args[1].t())
-    if len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds and base not in _OUTS_APART:
+    if (len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds and base not in _OUTS_APART
+            and grad_mask is None):
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
@@ -1508,7 +1519,11 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
     def run(op=op, args=args, kwargs=kwargs, pairs=tuple(zip(tensor_outs, out_views)),
             graded=base in _GRAD_MODE_KERNELS and ctx.device_type == "cpu",   # (cuDNN's follows ``train``)
             repeated=frozenset(k for k, v in zip(tensor_outs, out_views) if _repeats(v))):
-        if graded:   # the kernel under eager's grad mode (its autograd record, if any, dropped with ``res``)
+        if grad_mask is not None and caller_grad.enabled:   # (eager's mask requires grad: its kernel; no record)
+            masked_args, masked_kwargs = with_grad_mask(args, kwargs, grad_mask)
+            with torch.no_grad():
+                res = op(*masked_args, **masked_kwargs)
+        elif graded:   # the kernel under eager's grad mode (its autograd record, if any, dropped with ``res``)
             with torch.set_grad_enabled(caller_grad.enabled):
                 res = op(*args, **kwargs)
         else:

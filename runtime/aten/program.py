@@ -292,6 +292,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .default_dtype import watch_default_dtype_reads
     from .disable_names import held_swapped
     from .held_iterators import advanced_iterators, held_iterators
+    from .held_params import held_parameters, parameter_behind
     from .hook_state import hook_containers, hook_results_watched, hooks_tracked
     from .host_random import (
         HostDraws,
@@ -447,6 +448,8 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     weights: dict[str, Any] = {}
     user_inputs: list[tuple[int, str]] = []
     user_consts: list[tuple[int, str, Any]] = []
+    held_params = held_parameters(torch, module) if any(
+        s.kind == InputKind.CONSTANT_TENSOR for s in sig.input_specs) else {}
     leaf = 0
     for s in sig.input_specs:
         arg = getattr(s.arg, "name", None)
@@ -471,8 +474,9 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
                                     "program's constants")
         t = src[s.target]
         # the Parameter itself, not ``.data``: eager's kernels read ``requires_grad`` even under no_grad
-        # (``matmul`` folds to one ``mm`` when its smaller operand requires grad)
-        weights[arg] = t
+        # (``matmul`` folds to one ``mm`` when its smaller operand requires grad); a held module's parameter too,
+        # which export lifts as a detached constant (``held_params``, round 74)
+        weights[arg] = parameter_behind(torch, t, held_params) if s.kind == InputKind.CONSTANT_TENSOR else t
     for n in ep.graph.nodes:  # get_attr constants (not lifted)
         if n.op == "get_attr" and n.name in graph.tensor_index and n.name not in weights:
             obj = ep.graph_module

@@ -1,0 +1,79 @@
+"""The CPU ``scaled_dot_product_attention`` nodes whose ``attn_mask`` requires grad in eager under grad mode.
+
+Why: CPU SDPA picks its kernel by the mask's ``requires_grad`` (a mask that requires grad runs the math path, one
+that does not the fused flash kernel: up to 6e-07 apart), grad mode aside. In eager under grad mode a mask computed
+from parameters that require grad (Swin's relative position bias plus its window mask, as in Mask2Former's
+backbone: ``bias * 1.0``) requires grad; the executor's mask is an arena view that never does, so a call under grad
+mode was silently off eager's bits (round 74; under ``no_grad``, or with the parameters frozen, both run flash). The
+executor passes such a mask as an alias that requires grad under grad mode (``lower._lower_result``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: ops whose results never require grad: the chain of a mask's ``requires_grad`` stops there
+_NO_GRAD = frozenset({"detach", "detach_", "alias", "lift_fresh_copy"})
+
+
+def _base(target: Any) -> str:
+    name = getattr(target, "__name__", str(target))
+    return name.split(".")[0]
+
+
+def _floating(val: Any) -> bool:
+    return bool(getattr(val, "is_floating_point", lambda: False)() or getattr(val, "is_complex", lambda: False)())
+
+
+def grad_derived(torch: Any, program: Any) -> frozenset[str]:
+    """Names of the export's nodes whose float results eager computes from a weight that requires grad through ops
+    that carry grad (a float result of a node taking one), as they require grad under grad mode. A ``no_grad``
+    block (a higher-order op) or a non-float result breaks the chain."""
+    ep = program.exported
+    graph = getattr(ep, "graph", None)
+    if graph is None:
+        return frozenset()
+    from torch.export.graph_signature import InputKind
+
+    weights = program.weights
+    derived: set[str] = set()
+    for s in ep.graph_signature.input_specs:
+        arg = getattr(s.arg, "name", None)
+        if s.kind != InputKind.USER_INPUT and arg is not None:
+            w = weights.get(arg)
+            if isinstance(w, torch.Tensor) and w.requires_grad:
+                derived.add(arg)
+    if not derived:
+        return frozenset()
+    for n in graph.nodes:
+        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload):
+            continue
+        if _base(n.target) in _NO_GRAD or not _floating(n.meta.get("val")):
+            continue
+        if any(a.name in derived for a in n.all_input_nodes):
+            derived.add(n.name)
+    return frozenset(derived)
+
+
+def mask_slot(torch: Any, n: Any, derived: frozenset[str]) -> int | str | None:
+    """Where ``n``'s ``attn_mask`` is among its arguments (an index, or ``"attn_mask"`` for a keyword) where ``n`` is
+    an SDPA node whose mask ``derived`` names; None otherwise."""
+    if _base(getattr(n, "target", None)) != "scaled_dot_product_attention" or not derived:
+        return None
+    if len(n.args) > 3:
+        mask, slot = n.args[3], 3
+    else:
+        mask, slot = n.kwargs.get("attn_mask"), "attn_mask"
+    if isinstance(mask, torch.fx.Node) and mask.name in derived:
+        return slot
+    return None
+
+
+def with_grad_mask(args: tuple, kwargs: dict, slot: int | str) -> tuple[tuple, dict]:
+    """``args``/``kwargs`` with the mask at ``slot`` replaced by an alias of it that requires grad (no copy)."""
+    if isinstance(slot, int):
+        args = list(args)
+        args[slot] = args[slot].detach().requires_grad_(True)
+        return tuple(args), kwargs
+    kwargs = dict(kwargs)
+    kwargs[slot] = kwargs[slot].detach().requires_grad_(True)
+    return args, kwargs
