@@ -30,7 +30,7 @@ from .errors import (
 )
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
-from .values import by_value
+from .values import bounded_repr, by_value
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -116,6 +116,7 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+@bounded_repr
 @named_fields
 @dataclass(frozen=True)
 class Graph:

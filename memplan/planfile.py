@@ -35,7 +35,7 @@ from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
 from .jsoncopy import own_json
-from .values import derived, frozen
+from .values import bounded_repr, derived, frozen
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -91,6 +91,7 @@ def _owned_entries(value: Any) -> Any:
     return value
 
 
+@bounded_repr
 @named_fields
 @dataclass(frozen=True)
 class Plan:
