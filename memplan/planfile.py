@@ -25,6 +25,7 @@ from .errors import (
     counted,
     named_fields,
     named_options,
+    plain_bool,
     plain_str,
     some_of,
     swapped_hint,
@@ -211,6 +212,7 @@ class Plan:
         return dict(self.order)
 
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
+        timings = plain_bool(timings)   # (a numpy bool as the bool it equals, as every entry point takes it)
         if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
             raise PlanFormatError(f"timings must be True or False, not {_short(timings)}")
         # a Plan built in code is held to what ``load_plan`` reads back, field by field, before any of it is written:

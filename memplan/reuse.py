@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ScheduleError, named_fields, named_options
+from .errors import ScheduleError, named_fields, named_options, plain_bool
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import compute_lifetimes
@@ -65,6 +65,7 @@ class ReuseIndex:
 
     def _build(self, graph: Graph, plan: Plan, fused_groups: bool, who: str) -> None:
         check_graph(graph, who)
+        fused_groups = plain_bool(fused_groups)   # (``ReuseIndex(...)`` is a class: no ``named_options`` wrapper)
         if not isinstance(fused_groups, bool):
             raise ScheduleError(f"{who}: fused_groups must be True or False, not {_short(fused_groups)}")
         if not isinstance(plan, Plan):

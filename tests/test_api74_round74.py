@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 import memplan
-from memplan.examples import chain, qkv_attention
+from memplan.errors import ScheduleError, SolverError
+from memplan.examples import chain, qkv_attention, views_inplace
 from memplan.lifetimes import buffer_problem
 
 
@@ -36,3 +40,24 @@ def test_repr_of_a_small_value_is_the_dataclass_repr() -> None:
     assert repr(s) == "Schedule(order=('a',), streams=(0,), events=())"
     long_id = "t" * 1000
     assert len(repr(memplan.Tensor(long_id, 5))) < 400
+
+
+def test_numpy_bools_are_taken_for_flags() -> None:
+    """Failed before: a flag computed with numpy (``np.True_``, a 0-d bool array) was refused by every entry point
+    ("fused_groups must be True or False, not np.True_"), which take numpy integers as the ints they equal; each now
+    plans, verifies and writes as with the Python bool. An integer option still names a numpy bool as given."""
+    g = views_inplace()
+    p = memplan.plan(g, streams=2, fused_groups=True)
+    assert memplan.plan(g, streams=2, fused_groups=np.True_).to_json() == p.to_json()
+    assert memplan.plan(g, streams=2, fused_groups=np.array(True)).to_json() == p.to_json()
+    assert memplan.plan(g, check=np.False_).to_json() == memplan.plan(g).to_json()
+    memplan.verify(g, p, fused_groups=np.True_)
+    tid = g.tensors[2].id
+    assert memplan.reuse_after(g, p, tid, fused_groups=np.True_) == memplan.reuse_after(g, p, tid, fused_groups=True)
+    assert memplan.ReuseIndex(g, p, fused_groups=np.True_).after(tid) == memplan.reuse_after(g, p, tid, fused_groups=True)
+    assert p.to_json(timings=np.False_) == p.to_json()
+    assert type(memplan.CostModel(use_graph_costs=np.False_).use_graph_costs) is bool
+    with pytest.raises(ScheduleError, match=r"not np\.True_"):
+        memplan.plan(g, streams=np.True_)
+    with pytest.raises(SolverError, match="fused_groups must be True or False"):
+        memplan.plan(g, fused_groups=1)
