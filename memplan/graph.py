@@ -198,14 +198,17 @@ class Graph:
 
     # -- convenience -------------------------------------------------------------------------
     def tensor(self, tid: str) -> Tensor:
+        """The tensor of id ``tid``, by its characters (``plain_str``: a str subclass whose ``==`` and ``hash`` differ
+        from its characters, a case-blind one, found the graph's ``"xn"`` for ``"XN"``)."""
         try:
-            return self.tensors[self.tensor_index[tid]]
+            return self.tensors[self.tensor_index[plain_str(tid)]]
         except (KeyError, TypeError):   # (an unhashable id, a list: a raw "unhashable type" from read, write_weight)
             raise GraphError(f"unknown tensor {tid!r}") from None
 
     def node(self, nid: str) -> Node:
+        """The node of id ``nid``, by its characters (as ``tensor``)."""
         try:
-            return self.nodes[self.node_index[nid]]
+            return self.nodes[self.node_index[plain_str(nid)]]
         except (KeyError, TypeError):
             raise GraphError(f"unknown node {nid!r}") from None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ScheduleError, named_fields, named_options, plain_bool
+from .errors import ScheduleError, named_fields, named_options, plain_bool, plain_str
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import compute_lifetimes
@@ -95,6 +95,9 @@ class ReuseIndex:
     def after(self, tensor: str) -> Reuse:
         """``reuse_after(graph, plan, tensor)`` of the index's graph and plan, without rebuilding anything."""
         graph = self.graph
+        # an id of a str subclass by its characters (``plain_str``), as the graph holds its ids: one whose ``==`` and
+        # ``hash`` differ from its characters (case-blind) was answered for another tensor ("XN" for the graph's "xn")
+        tensor = plain_str(tensor)
         if not isinstance(tensor, str) or tensor not in graph.tensor_index:
             raise ScheduleError(f"{self._who}: graph {graph.name!r} has no tensor {_short(tensor)}")
         r = graph.root[graph.tensor_index[tensor]]
@@ -118,7 +121,7 @@ class ReuseIndex:
         if tensors is not None and not _id_collection(tensors):
             raise ScheduleError(f"{self._who}: tensors is a collection of tensor ids (a list, tuple or set of "
                                 f"strings), not {type(tensors).__name__} {_short(tensors)}")
-        ids = [t.id for t in self.graph.tensors] if tensors is None else list(tensors)
+        ids = [t.id for t in self.graph.tensors] if tensors is None else [plain_str(t) for t in tensors]
         for tid in ids:
             if not isinstance(tid, str) or tid not in self.graph.tensor_index:
                 raise ScheduleError(f"{self._who}: graph {self.graph.name!r} has no tensor {_short(tid)}")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import memplan
-from memplan.errors import ScheduleError, SolverError
+from memplan.errors import GraphError, ScheduleError, SolverError
 from memplan.examples import chain, qkv_attention, views_inplace
 from memplan.lifetimes import buffer_problem
 
@@ -61,3 +61,35 @@ def test_numpy_bools_are_taken_for_flags() -> None:
         memplan.plan(g, streams=np.True_)
     with pytest.raises(SolverError, match="fused_groups must be True or False"):
         memplan.plan(g, fused_groups=1)
+
+
+class _CaseBlind(str):
+    """An id class whose ``==`` and ``hash`` ignore case (a caller's own str subclass)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+    def __hash__(self) -> int:
+        return hash(self.lower())
+
+
+def test_ids_of_a_str_subclass_are_looked_up_by_their_characters() -> None:
+    """Failed before: ``reuse_after(g, p, CaseBlind("XN"))`` (and ``reuse_table``, ``ReuseIndex.after``,
+    ``Graph.tensor``, ``Graph.node``) answered for the graph's tensor "xn", a tensor of another name, through the
+    subclass's own ``==`` and ``hash``, where ``schedule_with_events`` and the graph's own checks read ids by their
+    characters; each now refuses the id the graph lacks, and a numpy string is answered under its plain str."""
+    g = qkv_attention()
+    p = memplan.plan(g, streams=3)
+    for call in (lambda: memplan.reuse_after(g, p, _CaseBlind("XN")),
+                 lambda: memplan.reuse_table(g, p, [_CaseBlind("XN")]),
+                 lambda: memplan.ReuseIndex(g, p).after(_CaseBlind("XN"))):
+        with pytest.raises(ScheduleError, match="has no tensor 'XN'"):
+            call()
+    with pytest.raises(GraphError, match="unknown tensor 'XN'"):
+        g.tensor(_CaseBlind("XN"))
+    with pytest.raises(GraphError, match="unknown node 'NORM'"):
+        g.node(_CaseBlind("NORM"))
+    assert g.tensor(_CaseBlind("xn")).id == "xn"
+    r = memplan.reuse_after(g, p, np.str_("xn"))
+    assert type(r.tensor) is str and r == memplan.reuse_after(g, p, "xn")
+    assert [type(k) for k in memplan.reuse_table(g, p, np.array(["xn", "q"]))] == [str, str]
