@@ -93,3 +93,14 @@ def test_ids_of_a_str_subclass_are_looked_up_by_their_characters() -> None:
     r = memplan.reuse_after(g, p, np.str_("xn"))
     assert type(r.tensor) is str and r == memplan.reuse_after(g, p, "xn")
     assert [type(k) for k in memplan.reuse_table(g, p, np.array(["xn", "q"]))] == [str, str]
+
+
+def test_from_torch_takes_numpy_bools_for_its_flags() -> None:
+    """Failed before: ``from_torch(m, (x,), decompose=np.False_)`` was refused ("decompose must be True or False, not
+    np.False_") where ``import_onnx`` and the planner's entry points take a numpy bool for a flag."""
+    torch = pytest.importorskip("torch")
+    m = torch.nn.ReLU()
+    x = torch.ones(4, 8)
+    want = memplan.from_torch(m, (x,)).to_dict()
+    assert memplan.from_torch(m, (x,), strict=np.False_, decompose=np.False_,
+                              check_custom_ops=np.True_).to_dict() == want
