@@ -104,3 +104,24 @@ def test_from_torch_takes_numpy_bools_for_its_flags() -> None:
     want = memplan.from_torch(m, (x,)).to_dict()
     assert memplan.from_torch(m, (x,), strict=np.False_, decompose=np.False_,
                               check_custom_ops=np.True_).to_dict() == want
+
+
+@pytest.mark.parametrize("n", [2.0, 10**30, "x", None])
+def test_plan_devices_names_a_bad_device_count_before_reading_it(n) -> None:
+    """Failed before: ``plan_devices(g, 2.0, device_capacity=N)`` was a raw TypeError ("can't multiply sequence by
+    non-int of type 'float'"), ``n=10**30`` a raw OverflowError and ``n="x"`` with ``solver="ggml"`` a raw
+    TypeError: the capacities and the ggml check read ``n`` before the split checked it."""
+    with pytest.raises(ScheduleError, match="devices must be an integer in 1..1024"):
+        memplan.plan_devices(qkv_attention(), n, device_capacity=10**9)
+    with pytest.raises(ScheduleError, match="devices must be an integer in 1..1024"):
+        memplan.plan_devices(qkv_attention(), n, solver="ggml")
+
+
+def test_an_array_for_streams_is_named_by_plan_devices_and_split_devices() -> None:
+    """Failed before: ``plan_devices(g, 2, streams=np.array([1, 2]))`` (and ``split_devices``) raised numpy's raw
+    "truth value of an array ... is ambiguous" from the one-stream warning's ``streams == 1``."""
+    g = qkv_attention()
+    for call in (lambda: memplan.plan_devices(g, 2, streams=np.array([1, 2])),
+                 lambda: memplan.split_devices(g, 2, streams=np.array([1, 2]), max_events=1)):
+        with pytest.raises(ScheduleError, match="streams must be an integer"):
+            call()
