@@ -1097,7 +1097,11 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
     from .devices.split import device_capacities, over_capacity, split_with_serial
     from .optimize.cost import CostModel, event_latency, node_costs, total_us
     from .optimize.streams import schedule_makespan
+    from .solvers import check_solver_name
 
+    # the solver's name before any work reads it, as ``_plan_one_device`` checks it: an array (``==`` elementwise) was
+    # numpy's raw "truth value of an array is ambiguous" here, and a list the split's whole work before "unknown solver"
+    check_solver_name(solver)
     if solver == "ggml" and n > 1:
         # before the split: the solver refused it only after all of it, as "this problem has several streams",
         # to a user who had asked for none

@@ -157,7 +157,8 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, 
 def _id_collection(tensors: object) -> bool:
     """Whether ``tensors`` can be a collection of ids: iterable, and not bytes, whose items are ints. Why: ``table(5)``
     raised a raw TypeError ("'int' object is not iterable"), and ``table(b"x")`` named a tensor 120."""
-    return isinstance(tensors, Iterable) and not isinstance(tensors, (bytes, bytearray, memoryview))
+    return (isinstance(tensors, Iterable) and not isinstance(tensors, (bytes, bytearray, memoryview))
+            and getattr(tensors, "ndim", None) != 0)   # (a 0-d array claims ``__iter__``: "iteration over a 0-d array")
 
 
 def _devices(plan: Plan, num_streams: int) -> tuple[dict[str, int], dict[int, list[int]]]:

@@ -125,3 +125,22 @@ def test_an_array_for_streams_is_named_by_plan_devices_and_split_devices() -> No
                  lambda: memplan.split_devices(g, 2, streams=np.array([1, 2]), max_events=1)):
         with pytest.raises(ScheduleError, match="streams must be an integer"):
             call()
+
+
+def test_array_arguments_are_named_not_raw_numpy_errors() -> None:
+    """Failed before: ``plan_devices(g, 2, solver=np.array([...]))`` (and ``plan(g, devices=2, solver=...)``) raised
+    numpy's raw "truth value of an array is ambiguous" from the ggml check, ``ReuseIndex.table(np.array(3))`` a raw
+    "iteration over a 0-d array", and ``HappensBefore.hb(np.True_, 2**64)`` a raw OverflowError."""
+    g = qkv_attention()
+    p = memplan.plan(g)
+    with pytest.raises(SolverError, match="unknown solver"):
+        memplan.plan_devices(g, 2, solver=np.array(["greedy", "size"]))
+    with pytest.raises(SolverError, match="unknown solver"):
+        memplan.plan(g, devices=2, solver=np.array(["greedy", "size"]))
+    with pytest.raises(ScheduleError, match="tensors is a collection of tensor ids"):
+        memplan.ReuseIndex(g, p).table(np.array(3))
+    hb = memplan.build_happens_before(g, memplan.serial_schedule(g))
+    with pytest.raises(ScheduleError, match="HappensBefore.hb: node a"):
+        hb.hb(np.True_, 2**64)
+    with pytest.raises(ScheduleError, match="HappensBefore.first_at_least"):
+        hb.first_at_least(np.True_, 2**64, np.array([1]))
