@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -144,3 +147,15 @@ def test_array_arguments_are_named_not_raw_numpy_errors() -> None:
         hb.hb(np.True_, 2**64)
     with pytest.raises(ScheduleError, match="HappensBefore.first_at_least"):
         hb.first_at_least(np.True_, 2**64, np.array([1]))
+
+
+@pytest.mark.parametrize("protocol", [0, 1, pickle.HIGHEST_PROTOCOL])
+def test_a_reuse_index_pickles_under_every_protocol(protocol) -> None:
+    """Failed before (protocols 0 and 1): the lifetimes' ``StreamTable`` (``__slots__``, no ``__getstate__``) could
+    not be pickled, so neither could a ``ReuseIndex``, while graphs, plans and schedules pickle under any protocol."""
+    g = views_inplace()
+    p = memplan.plan(g, streams=2)
+    index = memplan.ReuseIndex(g, p)
+    again = pickle.loads(pickle.dumps(index, protocol))
+    assert again.table() == index.table()
+    assert copy.deepcopy(index).table() == index.table()
