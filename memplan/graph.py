@@ -203,14 +203,14 @@ class Graph:
         try:
             return self.tensors[self.tensor_index[plain_str(tid)]]
         except (KeyError, TypeError):   # (an unhashable id, a list: a raw "unhashable type" from read, write_weight)
-            raise GraphError(f"unknown tensor {tid!r}") from None
+            raise GraphError(f"unknown tensor {_short(tid, 200)}") from None   # (a 1 MB id: a 1 MB message)
 
     def node(self, nid: str) -> Node:
         """The node of id ``nid``, by its characters (as ``tensor``)."""
         try:
             return self.nodes[self.node_index[plain_str(nid)]]
         except (KeyError, TypeError):
-            raise GraphError(f"unknown node {nid!r}") from None
+            raise GraphError(f"unknown node {_short(nid, 200)}") from None
 
     def is_root(self, t: int) -> bool:
         try:

@@ -159,3 +159,15 @@ def test_a_reuse_index_pickles_under_every_protocol(protocol) -> None:
     again = pickle.loads(pickle.dumps(index, protocol))
     assert again.table() == index.table()
     assert copy.deepcopy(index).table() == index.table()
+
+
+def test_an_unknown_huge_id_is_named_short() -> None:
+    """Failed before: ``g.tensor("z" * 10**6)`` (and ``g.node``) raised a GraphError of a megabyte, the whole id
+    quoted, where ``reuse_after`` and the other lookups cut it."""
+    g = qkv_attention()
+    for lookup, what in ((g.tensor, "tensor"), (g.node, "node")):
+        with pytest.raises(GraphError, match=f"unknown {what} 'zzz") as err:
+            lookup("z" * 10**6)
+        assert len(str(err.value)) < 300
+    with pytest.raises(GraphError, match="^unknown tensor 'nope'$"):
+        g.tensor("nope")
