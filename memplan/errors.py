@@ -126,6 +126,10 @@ class OptionError(MemplanError, TypeError):
 #: ``memplan plan --event-us 5`` as ``memplan.plan(g, event_us=5)`` was "unknown option 'event_us'" with no word
 #: on the cost model that carries it (nor did ``simulate`` say so).
 ELSEWHERE = {"event_us": ("cost_model", "cost_model=memplan.CostModel(event_us=...)")}
+# the solver options that ``plan()`` takes as keywords and ``plan_devices``, ``solvers.solve`` and
+# ``io.minimalloc.solve_table`` in their ``options`` (``solve_table(t, time_limit=5)`` named no ``SolveOptions``)
+ELSEWHERE.update({key: ("options", f"options=memplan.solvers.SolveOptions({key}=...)")
+                  for key in ("time_limit", "seed", "workers", "progress", "fused_groups")})
 
 
 def check_option_names(what: str, given: Iterable[str], known: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import memplan
-from memplan.errors import GraphError, ScheduleError, SolverError
+from memplan.errors import GraphError, OptionError, ScheduleError, SolverError
 from memplan.examples import chain, qkv_attention, views_inplace
 from memplan.lifetimes import buffer_problem
 
@@ -171,3 +171,21 @@ def test_an_unknown_huge_id_is_named_short() -> None:
         assert len(str(err.value)) < 300
     with pytest.raises(GraphError, match="^unknown tensor 'nope'$"):
         g.tensor("nope")
+
+
+def test_minimalloc_tables_print_short_and_solve_table_names_a_misspelt_option() -> None:
+    """Failed before: a 20,000-row ``CsvTable`` printed 0.8 MB, and ``solve_table(t, time_limit=1)`` was Python's
+    bare TypeError ("unexpected keyword argument"); now the repr is bounded and the option an OptionError pointing
+    to ``SolveOptions`` (as ``plan_devices`` and ``solvers.solve``, which take their solver options there too)."""
+    from memplan.io.minimalloc import parse_csv, solve_table
+
+    big = parse_csv("id,lower,upper,size\n" + "".join(f"{i},{i},{i + 2},8\n" for i in range(20000)))
+    assert len(repr(big)) < 5000
+    small = parse_csv("id,lower,upper,size\n0,0,2,8\n1,1,3,8\n")
+    assert repr(small).startswith("CsvTable(path='<csv>', header=('id', 'lower', 'upper', 'size'), rows=(('0',")
+    with pytest.raises(OptionError, match=r"unknown option 'time_limit' \(did you mean options=memplan\.solvers\."
+                                          r"SolveOptions\(time_limit=\.\.\.\)\?\)"):
+        solve_table(small, time_limit=1)
+    with pytest.raises(OptionError, match=r"SolveOptions\(seed=\.\.\.\)"):
+        memplan.plan_devices(qkv_attention(), 2, seed=1)
+    assert solve_table(small, np.int64(16)).offsets.tolist() == [0, 8]

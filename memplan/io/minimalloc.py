@@ -20,13 +20,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback
+from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 from ..solvers.unread import warn_unread
+from ..values import bounded_repr
 
 REQUIRED = ("id", "lower", "upper", "size")
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
@@ -35,6 +36,7 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+")
 MAX_VALUE = 1 << 63
 
 
+@bounded_repr   # (a 20,000-row table printed 0.8 MB)
 @dataclass(frozen=True)
 class CsvTable:
     """The rows of a minimalloc CSV, kept as text so the output repeats the input columns."""
@@ -305,6 +307,7 @@ def write_csv(path: str, table: CsvTable, offsets: np.ndarray) -> None:
     atomic_write_text(path, format_csv(table, offsets))
 
 
+@named_options   # (a misspelt option, ``time_limit=`` for ``options=SolveOptions(time_limit=...)``: an OptionError)
 def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "search",
                 options: SolveOptions | None = None, *, minimize: bool | None = None) -> Solution:
     """Offsets for a CSV problem: within ``capacity`` (first packing found), or the smallest arena
