@@ -189,3 +189,21 @@ def test_minimalloc_tables_print_short_and_solve_table_names_a_misspelt_option()
     with pytest.raises(OptionError, match=r"SolveOptions\(seed=\.\.\.\)"):
         memplan.plan_devices(qkv_attention(), 2, seed=1)
     assert solve_table(small, np.int64(16)).offsets.tolist() == [0, 8]
+
+
+def test_examples_and_csv_readers_name_a_misspelt_option() -> None:
+    """Failed before: ``memplan.examples.qkv_attention(hiden=5)`` (README's example graphs), ``chain(4, 1024, 3)`` and
+    ``io.minimalloc.read_csv(pth=...)`` were Python's bare TypeErrors; each is an OptionError naming the option, as
+    every entry point of ``memplan.__all__`` gives."""
+    from memplan import examples
+    from memplan.io.minimalloc import parse_csv, read_csv
+
+    with pytest.raises(OptionError, match=r"unknown option 'hiden' \(did you mean 'hidden'\?\)"):
+        examples.qkv_attention(hiden=5)
+    with pytest.raises(OptionError, match="chain\\(\\) takes at most 2"):
+        examples.chain(4, 1024, 3)
+    with pytest.raises(OptionError, match="unknown option 'pth'"):
+        read_csv(pth="x.csv")
+    with pytest.raises(OptionError, match="needs argument 'text'"):
+        parse_csv()
+    assert examples.chain(np.int64(3)) == examples.chain(3)

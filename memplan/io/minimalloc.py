@@ -54,6 +54,7 @@ class CsvTable:
                              names=self.ids, capacity=capacity, meta={"source": self.path})
 
 
+@named_options
 def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     """Parse minimalloc CSV text; ``path`` names the source in error messages."""
     if not isinstance(text, str):   # (None: an AttributeError; bytes: a TypeError about startswith)
@@ -225,6 +226,7 @@ def _check_text(text: str, path: str) -> None:
     raise InputFormatError(f"{path}: line {line}: holds {what}, which no UTF-8 text file does")
 
 
+@named_options
 def read_csv(path: str) -> CsvTable:
     """Parse a minimalloc CSV file: a regular file of at most ``MAX_FILE_BYTES`` (docs/format.md "Limits")."""
     from . import _path
@@ -241,6 +243,7 @@ def read_csv(path: str) -> CsvTable:
     return parse_csv(text, path)
 
 
+@named_options
 def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
     """The input columns plus ``offset`` (replacing an ``offset`` column the input already had).
 
@@ -303,6 +306,7 @@ def _offsets(table: CsvTable, offsets) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+@named_options
 def write_csv(path: str, table: CsvTable, offsets: np.ndarray) -> None:
     atomic_write_text(path, format_csv(table, offsets))
 
