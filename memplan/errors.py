@@ -239,6 +239,41 @@ def positional_checked(keywords: Callable[[], Sequence[str]] | None = None) -> C
     return wrap
 
 
+def refuse_unbound(func: Callable[..., Any], name: str, self: Any, args: tuple, kwargs: Mapping[str, Any]) -> None:
+    """OptionError naming the argument where ``func(self, *args, **kwargs)`` (a method) does not bind: an unknown
+    keyword (the nearest one suggested), one too many by position, one left out or given twice. Called only once the
+    call has raised a TypeError, so a call that binds pays nothing; one that binds returns and the caller re-raises."""
+    sig = inspect.signature(func)
+    try:
+        sig.bind(self, *args, **kwargs)
+    except TypeError:
+        params = list(sig.parameters.values())[1:]   # without self
+        check_option_names(name, kwargs, [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                                p.KEYWORD_ONLY)])
+        check_positional(name, args, params)
+        check_given(name, args, kwargs, params)
+
+
+def named_method(func: _F) -> _F:
+    """``func`` (a method of a public class) whose call that does not bind is an OptionError naming the argument, as
+    ``named_options`` makes it for a function. Why: ``plan.to_json(timing=True)``, ``plan.save()`` or
+    ``index.after(tensr="x")`` were Python's bare TypeErrors, where every other mistake in a call of the API is an
+    OptionError naming the option (README). Checked only after the call raised a TypeError: nothing on the way of one
+    that binds (``Graph.tensor`` runs once per tensor in the binding of a large plan)."""
+    name = func.__qualname__
+
+    @functools.wraps(func)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(self, *args, **kwargs)
+        except TypeError as exc:
+            if not isinstance(exc, MemplanError):
+                refuse_unbound(func, name, self, args, kwargs)
+            raise
+
+    return checked  # type: ignore[return-value]
+
+
 def named_fields(cls: type) -> type:
     """``cls`` (a dataclass) whose constructor refuses an unknown keyword as ``check_option_names`` does:
     ``CostModel(even_us=3)`` was Python's TypeError, naming no alternative and no memplan error. A call that does

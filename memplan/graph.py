@@ -21,6 +21,7 @@ from .errors import (
     GraphError,
     as_int,
     named_fields,
+    named_method,
     named_options,
     not_an_index,
     plain_str,
@@ -197,6 +198,7 @@ class Graph:
         self.__dict__.update(state)
 
     # -- convenience -------------------------------------------------------------------------
+    @named_method
     def tensor(self, tid: str) -> Tensor:
         """The tensor of id ``tid``, by its characters (``plain_str``: a str subclass whose ``==`` and ``hash`` differ
         from its characters, a case-blind one, found the graph's ``"xn"`` for ``"XN"``)."""
@@ -205,6 +207,7 @@ class Graph:
         except (KeyError, TypeError):   # (an unhashable id, a list: a raw "unhashable type" from read, write_weight)
             raise GraphError(f"unknown tensor {_short(tid, 200)}") from None   # (a 1 MB id: a 1 MB message)
 
+    @named_method
     def node(self, nid: str) -> Node:
         """The node of id ``nid``, by its characters (as ``tensor``)."""
         try:
@@ -308,6 +311,7 @@ class Graph:
                 out.setdefault(n.group, []).append(i)
         return {g: tuple(v) for g, v in out.items()}
 
+    @named_method
     def to_dict(self) -> dict[str, Any]:
         """The ``memplan.graph/1`` document of this graph, sharing no object and no array with it: each ``attrs``
         is copied down to its last nested list (``_plain_attrs``; a shallow copy let a caller editing the document, to write a

@@ -24,6 +24,7 @@ from .errors import (
     as_int,
     counted,
     named_fields,
+    named_method,
     named_options,
     plain_bool,
     plain_str,
@@ -196,6 +197,7 @@ class Plan:
         of the plan's own integers."""
         return ratio_text(self.arena_bytes, self.lower_bound_bytes, decimals)
 
+    @named_method
     def offsets(self) -> dict[str, int | None]:
         """Each tensor's byte offset in its device's arena, by id (views included: their root's offset plus
         ``view_offset``); None for weights and views of weights, which live outside the arena. An executor's
@@ -205,12 +207,14 @@ class Plan:
         check_plan_fields(self)
         return {tid: off for tid, off, _ in self.tensors}
 
+    @named_method
     def stream_of(self) -> dict[str, int]:
         """Each node's stream, by id (global stream ids: a split plan's devices own contiguous ranges); a Plan built
         in code checked as in ``offsets`` (``order=(("a", "1"),)`` answered stream "1")."""
         check_plan_fields(self)
         return dict(self.order)
 
+    @named_method
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
         timings = plain_bool(timings)   # (a numpy bool as the bool it equals, as every entry point takes it)
         if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
@@ -251,6 +255,7 @@ class Plan:
             doc = _with_devices(doc, self)
         return doc
 
+    @named_method
     def to_json(self, *, timings: bool = False) -> str:
         doc = self.to_dict(timings=timings)
         text = json_text(doc)
@@ -261,6 +266,7 @@ class Plan:
         key = next((k for k, v in doc.items() if not json_writable(v, depth=1)), "extra")   # (else: extra's own keys)
         raise PlanFormatError(f"plan: field {key!r} is not JSON that load_plan reads back ({json_trouble(doc)})")
 
+    @named_method
     def save(self, path: str, *, timings: bool = False) -> None:
         """Write ``to_json`` to ``path`` atomically (``memplan.save_plan`` is this same call); a Plan whose
         fields ``load_plan`` would refuse (``to_dict`` checks them) is not written."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ScheduleError, named_fields, named_options, plain_bool, plain_str
+from .errors import ScheduleError, named_fields, named_method, named_options, plain_bool, plain_str
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import compute_lifetimes
@@ -92,6 +92,7 @@ class ReuseIndex:
     def __delattr__(self, name: str) -> None:
         self.__setattr__(name, None)
 
+    @named_method
     def after(self, tensor: str) -> Reuse:
         """``reuse_after(graph, plan, tensor)`` of the index's graph and plan, without rebuilding anything."""
         graph = self.graph
@@ -112,6 +113,7 @@ class ReuseIndex:
                      for s in self._streams_of.get(self._device.get(graph.tensors[r].id, 0), ())}
         return Reuse(tensor, graph.tensors[r].id, True, {int(hb.stream[n]): graph.nodes[n].id for n in ends}, free_from)
 
+    @named_method
     def table(self, tensors: Iterable[str] | None = None) -> dict[str, Reuse]:
         """``reuse_table(graph, plan, tensors)`` of the index's graph and plan. Every id is checked before any
         answer, so an unknown one is refused whatever its place in ``tensors``."""

@@ -27,7 +27,7 @@ import operator
 from collections.abc import Callable, Mapping, Set
 from typing import Any, TypeVar
 
-from .errors import MemplanError, short_repr
+from .errors import MemplanError, refuse_unbound, short_repr
 
 _T = TypeVar("_T", bound=type)
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -181,6 +181,8 @@ def derived(error: type[MemplanError], *fields: str) -> Callable[[_F], _F]:
             except MemplanError:
                 raise
             except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+                if isinstance(exc, TypeError):   # a call that does not bind (``p.ratio_text(dec=3)``) is the caller's
+                    refuse_unbound(fn, f"{type(self).__name__}.{fn.__name__}", self, args, kwargs)   # not the fields'
                 held = ", ".join(f"{name}={short_repr(getattr(self, name, None), 40)}" for name in fields)
                 raise error(f"{type(self).__name__}.{fn.__name__}: cannot be computed from field(s) {held} "
                             f"({type(exc).__name__}: {short_repr(str(exc), 80)}); a {type(self).__name__} built in "

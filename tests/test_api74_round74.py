@@ -207,3 +207,26 @@ def test_examples_and_csv_readers_name_a_misspelt_option() -> None:
     with pytest.raises(OptionError, match="needs argument 'text'"):
         parse_csv()
     assert examples.chain(np.int64(3)) == examples.chain(3)
+
+
+def test_a_method_call_that_does_not_bind_is_an_option_error() -> None:
+    """Failed before: ``plan.to_json(timing=True)``, ``plan.save()``, ``plan.offsets(1)``, ``index.after(tensr="x")``
+    and ``graph.tensor()`` were Python's bare TypeErrors, and ``plan.ratio_text(dec=3)`` a PlanFormatError blaming the
+    plan's fields ("cannot be computed from field(s) arena_bytes=..."); each is an OptionError naming the argument."""
+    g = qkv_attention()
+    p = memplan.plan(g, streams=3)
+    index = memplan.ReuseIndex(g, p)
+    for call, match in ((lambda: p.to_json(timing=True), r"Plan.to_json\(\) got an unknown option 'timing' \(did you "
+                                                         r"mean 'timings'\?\)"),
+                        (lambda: p.save(), r"Plan.save\(\) needs argument 'path'"),
+                        (lambda: p.offsets(1), r"Plan.offsets\(\) takes none positional"),
+                        (lambda: p.ratio_text(dec=3), r"Plan.ratio_text\(\) got an unknown option 'dec'"),
+                        (lambda: index.after(tensr="x"), r"ReuseIndex.after\(\) got an unknown option 'tensr'"),
+                        (lambda: g.tensor(), r"Graph.tensor\(\) needs argument 'tid'"),
+                        (lambda: g.node("norm", 2), r"Graph.node\(\) takes at most 1")):
+        with pytest.raises(OptionError, match=match):
+            call()
+    assert p.ratio_text(decimals=2) == "1.00" and g.node(nid="norm").id == "norm"
+    bad = memplan.Plan("g", 256, "x", 0, 1, (), (), ())
+    with pytest.raises(memplan.PlanFormatError, match="cannot be computed from field"):
+        bad.ratio_text()
