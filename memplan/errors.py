@@ -126,6 +126,10 @@ class OptionError(MemplanError, TypeError):
 #: ``memplan plan --event-us 5`` as ``memplan.plan(g, event_us=5)`` was "unknown option 'event_us'" with no word
 #: on the cost model that carries it (nor did ``simulate`` say so).
 ELSEWHERE = {"event_us": ("cost_model", "cost_model=memplan.CostModel(event_us=...)")}
+# the solver options that ``plan()`` takes as keywords and ``plan_devices``, ``solvers.solve`` and
+# ``io.minimalloc.solve_table`` in their ``options`` (``solve_table(t, time_limit=5)`` named no ``SolveOptions``)
+ELSEWHERE.update({key: ("options", f"options=memplan.solvers.SolveOptions({key}=...)")
+                  for key in ("time_limit", "seed", "workers", "progress", "fused_groups")})
 
 
 def check_option_names(what: str, given: Iterable[str], known: Sequence[str]) -> None:
@@ -160,17 +164,23 @@ def named_options(func: _F) -> _F:
     (a misspelt ``plan_graph(g, stream=2)`` is an OptionError suggesting ``streams``, not a TypeError).
     Every argument that is an integer to Python (``as_int``: a numpy integer) arrives as a plain int, so an
     entry point's checks and the JSON it writes see one kind of integer (``plan(g, streams=np.int64(2))``
-    was refused naming ``streams``, while numpy stream ids in a Schedule were taken)."""
+    was refused naming ``streams``, while numpy stream ids in a Schedule were taken), and a numpy bool given for a
+    flag (a parameter annotated ``bool``) as a plain bool (``plain_bool``)."""
     params = list(inspect.signature(func).parameters.values())
     known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     name = func.__name__
+    # the flags (parameters annotated ``bool``): a numpy bool given for one arrives as a plain bool (``plain_bool``);
+    # an integer option given one still names it as given
+    flags = frozenset(p.name for p in params if p.annotation in ("bool", bool))
+    flag_at = frozenset(i for i, p in enumerate(params) if p.name in flags and p.kind == p.POSITIONAL_OR_KEYWORD)
 
     @functools.wraps(func)
     def checked(*args: Any, **kwargs: Any) -> Any:
         check_positional(name, args, params)
         check_option_names(name, kwargs, known)
         check_given(name, args, kwargs, params)
-        return func(*plain_ints(args), **{k: plain_int(v) for k, v in kwargs.items()})
+        args = tuple(plain_bool(v) if i in flag_at else plain_int(v) for i, v in enumerate(args))
+        return func(*args, **{k: plain_bool(v) if k in flags else plain_int(v) for k, v in kwargs.items()})
 
     return checked  # type: ignore[return-value]
 
@@ -227,6 +237,41 @@ def positional_checked(keywords: Callable[[], Sequence[str]] | None = None) -> C
         return checked  # type: ignore[return-value]
 
     return wrap
+
+
+def refuse_unbound(func: Callable[..., Any], name: str, self: Any, args: tuple, kwargs: Mapping[str, Any]) -> None:
+    """OptionError naming the argument where ``func(self, *args, **kwargs)`` (a method) does not bind: an unknown
+    keyword (the nearest one suggested), one too many by position, one left out or given twice. Called only once the
+    call has raised a TypeError, so a call that binds pays nothing; one that binds returns and the caller re-raises."""
+    sig = inspect.signature(func)
+    try:
+        sig.bind(self, *args, **kwargs)
+    except TypeError:
+        params = list(sig.parameters.values())[1:]   # without self
+        check_option_names(name, kwargs, [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                                p.KEYWORD_ONLY)])
+        check_positional(name, args, params)
+        check_given(name, args, kwargs, params)
+
+
+def named_method(func: _F) -> _F:
+    """``func`` (a method of a public class) whose call that does not bind is an OptionError naming the argument, as
+    ``named_options`` makes it for a function. Why: ``plan.to_json(timing=True)``, ``plan.save()`` or
+    ``index.after(tensr="x")`` were Python's bare TypeErrors, where every other mistake in a call of the API is an
+    OptionError naming the option (README). Checked only after the call raised a TypeError: nothing on the way of one
+    that binds (``Graph.tensor`` runs once per tensor in the binding of a large plan)."""
+    name = func.__qualname__
+
+    @functools.wraps(func)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(self, *args, **kwargs)
+        except TypeError as exc:
+            if not isinstance(exc, MemplanError):
+                refuse_unbound(func, name, self, args, kwargs)
+            raise
+
+    return checked  # type: ignore[return-value]
 
 
 def named_fields(cls: type) -> type:
@@ -325,6 +370,22 @@ def swapped_hint(fmt: Any, expected: str, doc: Any = None) -> str:
 def plain_ints(values: tuple) -> tuple:
     """``plain_int`` of each of ``values``."""
     return tuple(plain_int(v) for v in values)
+
+
+def plain_bool(value: Any) -> Any:
+    """``value`` as the Python bool it equals when it is a numpy bool (``np.True_``, a 0-d bool array), else ``value``
+    itself. Why: a flag computed with numpy (``fused_groups=cfg["fused"]`` read from an array, ``timings=a > b``) was
+    refused ("must be True or False, not np.True_") by ``plan``, ``verify``, ``reuse_after``, ``save_plan`` and the
+    other entry points, which take numpy integers as the ints they equal; ``examples.llama`` and ``solve_table``
+    already took numpy bools."""
+    if type(value) is bool or isinstance(value, (int, float, str)) or value is None:
+        return value
+    try:
+        if getattr(getattr(value, "dtype", None), "kind", None) == "b" and getattr(value, "shape", None) == ():
+            return bool(value)
+    except Exception:   # (a hostile ``dtype`` or ``__bool__``: kept, for the option's own check to name)
+        pass
+    return value
 
 
 class UnsafePlan(MemplanError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import GraphError, as_int, named_fields
+from .errors import GraphError, as_int, named_fields, named_options
 from .errors import short_repr as _short
 from .graph import Graph, GraphBuilder
 from .ops import roofline_us
@@ -50,6 +50,7 @@ def _whole(func: str, name: str, value: object, least: int, most: int | None = N
     return v
 
 
+@named_options
 def chain(n: int = 4, size: int = 1024) -> Graph:
     n, size = _whole("chain", "n", n, 1, MAX_NODES, "a node each"), _whole("chain", "size", size, 0)
     b = GraphBuilder(f"chain{n}")
@@ -57,6 +58,7 @@ def chain(n: int = 4, size: int = 1024) -> Graph:
     return b.build()
 
 
+@named_options
 def diamond(size: int = 1024) -> Graph:
     size = _whole("diamond", "size", size, 0)
     b = GraphBuilder("diamond")
@@ -68,6 +70,7 @@ def diamond(size: int = 1024) -> Graph:
     return b.build()
 
 
+@named_options
 def qkv_attention(hidden: int = 4096, kv: int = 1024) -> Graph:
     """Norm, then Q/K/V projections fanning out and joining in attention."""
     hidden, kv = _whole("qkv_attention", "hidden", hidden, 0), _whole("qkv_attention", "kv", kv, 0)
@@ -84,6 +87,7 @@ def qkv_attention(hidden: int = 4096, kv: int = 1024) -> Graph:
     return b.build()
 
 
+@named_options
 def fanout_join15(size: int = 1024) -> Graph:
     """1 -> 3 fan-out; branches 1 and 2 join into "1.5", which then joins branch 3."""
     size = _whole("fanout_join15", "size", size, 0)
@@ -97,6 +101,7 @@ def fanout_join15(size: int = 1024) -> Graph:
     return b.build()
 
 
+@named_options
 def moe(experts: int = 8, size: int = 4096) -> Graph:
     """A router fanning out to independent experts whose outputs are summed."""
     experts = _whole("moe", "experts", experts, 1, MAX_NODES // MOE_NODES_PER_EXPERT,
@@ -118,6 +123,7 @@ def moe(experts: int = 8, size: int = 4096) -> Graph:
     return b.build()
 
 
+@named_options
 def views_inplace(size: int = 4096) -> Graph:
     """Reshape/permute view chains, an in-place op and a fused pair."""
     size = _whole("views_inplace", "size", size, 0)
@@ -178,6 +184,7 @@ LLAMA_8B = LlamaConfig(layers=32, hidden=4096, heads=32, kv_heads=8, ffn=14336, 
 LLAMA_TINY = LlamaConfig(layers=2, hidden=64, heads=4, kv_heads=2, ffn=128, vocab=96, ctx=8)
 
 
+@named_options
 def llama(cfg: LlamaConfig = LLAMA_1B, *, fuse_norms: bool = True, fuse: str = "norms",
           f16_acts: bool = False) -> Graph:
     """One forward step of a Llama-style model at ggml granularity.
@@ -339,6 +346,7 @@ def _nbytes(shape: list[int], dtype: str) -> int:
     return n * {"f32": 4, "f16": 2, "i32": 4}[dtype]
 
 
+@named_options
 def bundled() -> dict[str, Graph]:
     """The graphs ``memplan example`` writes, by file stem."""
     return {

@@ -26,6 +26,7 @@ from .errors import (
     check_given,
     check_positional,
     named_fields,
+    named_method,
     named_options,
     not_an_index,
     plain_str,
@@ -35,7 +36,7 @@ from .errors import (
 )
 from .errors import short_repr as _short
 from .jsoncopy import plain_json
-from .values import by_value
+from .values import bounded_repr, by_value
 
 GRAPH_FORMAT = "memplan.graph/1"
 KINDS = ("input", "weight", "intermediate", "output")
@@ -121,6 +122,7 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+@bounded_repr
 @named_fields
 @dataclass(frozen=True)
 class Graph:
@@ -201,17 +203,22 @@ class Graph:
         self.__dict__.update(state)
 
     # -- convenience -------------------------------------------------------------------------
+    @named_method
     def tensor(self, tid: str) -> Tensor:
+        """The tensor of id ``tid``, by its characters (``plain_str``: a str subclass whose ``==`` and ``hash`` differ
+        from its characters, a case-blind one, found the graph's ``"xn"`` for ``"XN"``)."""
         try:
-            return self.tensors[self.tensor_index[tid]]
+            return self.tensors[self.tensor_index[plain_str(tid)]]
         except (KeyError, TypeError):   # (an unhashable id, a list: a raw "unhashable type" from read, write_weight)
-            raise GraphError(f"unknown tensor {tid!r}") from None
+            raise GraphError(f"unknown tensor {_short(tid, 200)}") from None   # (a 1 MB id: a 1 MB message)
 
+    @named_method
     def node(self, nid: str) -> Node:
+        """The node of id ``nid``, by its characters (as ``tensor``)."""
         try:
-            return self.nodes[self.node_index[nid]]
+            return self.nodes[self.node_index[plain_str(nid)]]
         except (KeyError, TypeError):
-            raise GraphError(f"unknown node {nid!r}") from None
+            raise GraphError(f"unknown node {_short(nid, 200)}") from None
 
     def is_root(self, t: int) -> bool:
         try:
@@ -309,6 +316,7 @@ class Graph:
                 out.setdefault(n.group, []).append(i)
         return {g: tuple(v) for g, v in out.items()}
 
+    @named_method
     def to_dict(self) -> dict[str, Any]:
         """The ``memplan.graph/1`` document of this graph, sharing no object and no array with it: each ``attrs``
         is copied down to its last nested list (``_plain_attrs``; a shallow copy let a caller editing the document, to write a

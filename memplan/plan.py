@@ -325,11 +325,16 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     arena; ``device_capacity``, ``streams``, ``max_events`` and ``cost_model`` are ``split_devices``'.
     ``alignment``: as ``plan(graph, devices=n, alignment=N)`` takes it, one larger power of two for every device's
     arena; the plan's ``alignment`` field records it, ``split.graph`` keeps the graph's own."""
+    from .devices import check_devices
     from .errors import caller_stacklevel
     from .optimize.candidates import warn_one_stream
     from .solvers.unread import warn_stopped, warn_unread
 
     check_graph(graph, "plan_devices")
+    # the device count first, as ``plan_graph`` and ``split_devices`` check it: ``device_capacities`` (one per device)
+    # and the ggml check read it before the split did, so ``plan_devices(g, 2.0, device_capacity=N)`` was a raw
+    # TypeError ("can't multiply sequence by non-int of type 'float'"), ``n=10**30`` a raw OverflowError
+    check_devices(n)
     warn_one_stream(streams, max_events, None)
     given = graph
     graph = with_alignment(graph, _one_alignment(alignment, n))
@@ -1092,7 +1097,11 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
     from .devices.split import device_capacities, over_capacity, split_with_serial
     from .optimize.cost import CostModel, event_latency, node_costs, total_us
     from .optimize.streams import schedule_makespan
+    from .solvers import check_solver_name
 
+    # the solver's name before any work reads it, as ``_plan_one_device`` checks it: an array (``==`` elementwise) was
+    # numpy's raw "truth value of an array is ambiguous" here, and a list the split's whole work before "unknown solver"
+    check_solver_name(solver)
     if solver == "ggml" and n > 1:
         # before the split: the solver refused it only after all of it, as "this problem has several streams",
         # to a user who had asked for none

@@ -24,7 +24,9 @@ from .errors import (
     as_int,
     counted,
     named_fields,
+    named_method,
     named_options,
+    plain_bool,
     plain_str,
     some_of,
     swapped_hint,
@@ -35,7 +37,7 @@ from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
 from .jsoncopy import own_json
-from .values import derived, frozen
+from .values import bounded_repr, derived, frozen
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -91,6 +93,7 @@ def _owned_entries(value: Any) -> Any:
     return value
 
 
+@bounded_repr
 @named_fields
 @dataclass(frozen=True)
 class Plan:
@@ -194,6 +197,7 @@ class Plan:
         of the plan's own integers."""
         return ratio_text(self.arena_bytes, self.lower_bound_bytes, decimals)
 
+    @named_method
     def offsets(self) -> dict[str, int | None]:
         """Each tensor's byte offset in its device's arena, by id (views included: their root's offset plus
         ``view_offset``); None for weights and views of weights, which live outside the arena. An executor's
@@ -203,13 +207,16 @@ class Plan:
         check_plan_fields(self)
         return {tid: off for tid, off, _ in self.tensors}
 
+    @named_method
     def stream_of(self) -> dict[str, int]:
         """Each node's stream, by id (global stream ids: a split plan's devices own contiguous ranges); a Plan built
         in code checked as in ``offsets`` (``order=(("a", "1"),)`` answered stream "1")."""
         check_plan_fields(self)
         return dict(self.order)
 
+    @named_method
     def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
+        timings = plain_bool(timings)   # (a numpy bool as the bool it equals, as every entry point takes it)
         if not isinstance(timings, bool):   # save_plan(p, path, timings="no") wrote the timings: any text is true
             raise PlanFormatError(f"timings must be True or False, not {_short(timings)}")
         # a Plan built in code is held to what ``load_plan`` reads back, field by field, before any of it is written:
@@ -248,6 +255,7 @@ class Plan:
             doc = _with_devices(doc, self)
         return doc
 
+    @named_method
     def to_json(self, *, timings: bool = False) -> str:
         doc = self.to_dict(timings=timings)
         text = json_text(doc)
@@ -258,6 +266,7 @@ class Plan:
         key = next((k for k, v in doc.items() if not json_writable(v, depth=1)), "extra")   # (else: extra's own keys)
         raise PlanFormatError(f"plan: field {key!r} is not JSON that load_plan reads back ({json_trouble(doc)})")
 
+    @named_method
     def save(self, path: str, *, timings: bool = False) -> None:
         """Write ``to_json`` to ``path`` atomically (``memplan.save_plan`` is this same call); a Plan whose
         fields ``load_plan`` would refuse (``to_dict`` checks them) is not written."""

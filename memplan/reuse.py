@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ScheduleError, named_fields, named_options
+from .errors import ScheduleError, named_fields, named_method, named_options, plain_bool, plain_str
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import compute_lifetimes
@@ -65,6 +65,7 @@ class ReuseIndex:
 
     def _build(self, graph: Graph, plan: Plan, fused_groups: bool, who: str) -> None:
         check_graph(graph, who)
+        fused_groups = plain_bool(fused_groups)   # (``ReuseIndex(...)`` is a class: no ``named_options`` wrapper)
         if not isinstance(fused_groups, bool):
             raise ScheduleError(f"{who}: fused_groups must be True or False, not {_short(fused_groups)}")
         if not isinstance(plan, Plan):
@@ -91,9 +92,13 @@ class ReuseIndex:
     def __delattr__(self, name: str) -> None:
         self.__setattr__(name, None)
 
+    @named_method
     def after(self, tensor: str) -> Reuse:
         """``reuse_after(graph, plan, tensor)`` of the index's graph and plan, without rebuilding anything."""
         graph = self.graph
+        # an id of a str subclass by its characters (``plain_str``), as the graph holds its ids: one whose ``==`` and
+        # ``hash`` differ from its characters (case-blind) was answered for another tensor ("XN" for the graph's "xn")
+        tensor = plain_str(tensor)
         if not isinstance(tensor, str) or tensor not in graph.tensor_index:
             raise ScheduleError(f"{self._who}: graph {graph.name!r} has no tensor {_short(tensor)}")
         r = graph.root[graph.tensor_index[tensor]]
@@ -108,6 +113,7 @@ class ReuseIndex:
                      for s in self._streams_of.get(self._device.get(graph.tensors[r].id, 0), ())}
         return Reuse(tensor, graph.tensors[r].id, True, {int(hb.stream[n]): graph.nodes[n].id for n in ends}, free_from)
 
+    @named_method
     def table(self, tensors: Iterable[str] | None = None) -> dict[str, Reuse]:
         """``reuse_table(graph, plan, tensors)`` of the index's graph and plan. Every id is checked before any
         answer, so an unknown one is refused whatever its place in ``tensors``."""
@@ -117,7 +123,7 @@ class ReuseIndex:
         if tensors is not None and not _id_collection(tensors):
             raise ScheduleError(f"{self._who}: tensors is a collection of tensor ids (a list, tuple or set of "
                                 f"strings), not {type(tensors).__name__} {_short(tensors)}")
-        ids = [t.id for t in self.graph.tensors] if tensors is None else list(tensors)
+        ids = [t.id for t in self.graph.tensors] if tensors is None else [plain_str(t) for t in tensors]
         for tid in ids:
             if not isinstance(tid, str) or tid not in self.graph.tensor_index:
                 raise ScheduleError(f"{self._who}: graph {self.graph.name!r} has no tensor {_short(tid)}")
@@ -153,7 +159,8 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, 
 def _id_collection(tensors: object) -> bool:
     """Whether ``tensors`` can be a collection of ids: iterable, and not bytes, whose items are ints. Why: ``table(5)``
     raised a raw TypeError ("'int' object is not iterable"), and ``table(b"x")`` named a tensor 120."""
-    return isinstance(tensors, Iterable) and not isinstance(tensors, (bytes, bytearray, memoryview))
+    return (isinstance(tensors, Iterable) and not isinstance(tensors, (bytes, bytearray, memoryview))
+            and getattr(tensors, "ndim", None) != 0)   # (a 0-d array claims ``__iter__``: "iteration over a 0-d array")
 
 
 def _devices(plan: Plan, num_streams: int) -> tuple[dict[str, int], dict[int, list[int]]]:

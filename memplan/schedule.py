@@ -130,7 +130,7 @@ class HappensBefore:
         try:
             if a >= 0 and b >= 0:
                 return a != b and bool(self.clock[b, self.stream[a]] > self.seq[a])
-        except (TypeError, IndexError, ValueError):
+        except (TypeError, IndexError, ValueError, OverflowError):   # (2**64 beside a numpy bool: no C long)
             pass
         bad = b if type(a) is int and 0 <= a < len(self.stream) else a   # (the argument at fault, ``a`` first)
         raise not_an_index(ScheduleError, f"HappensBefore.hb: node {'b' if bad is b and bad is not a else 'a'}",
@@ -142,7 +142,7 @@ class HappensBefore:
             if s0 >= 0 and s >= 0:
                 col = self.clock[self.stream_nodes[s0], s]
                 return np.searchsorted(col, counts, side="left")
-        except (TypeError, IndexError, ValueError):
+        except (TypeError, IndexError, ValueError, OverflowError):
             pass
         bad = s if type(s0) is int and 0 <= s0 < len(self.stream_nodes) else s0
         raise not_an_index(ScheduleError, f"HappensBefore.first_at_least: stream {'s' if bad is s and bad is not s0 else 's0'}",

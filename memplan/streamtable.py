@@ -25,6 +25,13 @@ class StreamTable:
         self.shape = (int(shape[0]), int(shape[1]))
         self.fill = vals.dtype.type(fill)
 
+    def __reduce__(self) -> tuple:
+        """Pickle and copy as the constructor's arguments. Why: a class with ``__slots__`` and no ``__getstate__``
+        pickles only from protocol 2, so a ``ReuseIndex`` (whose lifetimes hold two tables) failed under
+        ``pickle.dumps(index, 0)`` / ``1`` ("a class that defines __slots__ without defining __getstate__ cannot be
+        pickled"), where the graph, plan and every other memplan value pickle under any protocol."""
+        return (StreamTable, (self.ptr, self.cols, self.vals, self.shape, self.fill))
+
     @classmethod
     def from_cells(cls, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int],
                    fill: Any) -> StreamTable:

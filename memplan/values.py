@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import operator
 from collections.abc import Callable, Mapping, Set
 from typing import Any, TypeVar
 
-from .errors import MemplanError, short_repr
+from .errors import MemplanError, refuse_unbound, short_repr
 
 _T = TypeVar("_T", bound=type)
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -113,7 +114,59 @@ def by_value(cls: _T) -> _T:
 
     cls.__eq__ = __eq__
     cls.__hash__ = __hash__
+    return bounded_repr(cls)
+
+
+#: the most entries of one tuple, list or mapping that the ``repr`` of a memplan value spells out (``bounded_repr``)
+REPR_ENTRIES = 32
+#: the most characters of one string that it spells out
+REPR_CHARS = 200
+#: the deepest nesting of containers it spells out
+REPR_DEPTH = 12
+
+
+def bounded_repr(cls: _T) -> _T:
+    """``cls`` (a dataclass) with the generated ``repr``'s text, but at most ``REPR_ENTRIES`` entries of each tuple,
+    list or dict, at most ``REPR_CHARS`` characters of each string and ``REPR_DEPTH`` levels of nesting, the rest
+    counted (``...<19968 more>``). Why: the generated ``repr`` spelt out every field, so ``repr(graph)`` of a
+    20,000-node chain was 4.2 MB (a ``Planned`` or ``DeviceSplit`` 5 MB, a ``Plan`` 0.7 MB, growing with the graph):
+    a notebook cell, a debugger's variable view, a log line or a test failure printing one stalled on megabytes.
+    A value within those bounds prints exactly as before."""
+    def __repr__(self: Any) -> str:
+        return _repr_of(self, 0)
+
+    __repr__.__qualname__ = f"{cls.__qualname__}.__repr__"
+    cls.__repr__ = __repr__
+    cls.__bounded_repr__ = True
     return cls
+
+
+def _repr_of(value: Any, depth: int) -> str:
+    """``repr(value)`` within ``bounded_repr``'s bounds: a ``bounded_repr`` dataclass field by field, the builtin
+    containers and strings cut, anything else as its own ``repr`` (a numpy array summarises itself)."""
+    if depth > REPR_DEPTH:
+        return "..."
+    kind = type(value)
+    if getattr(kind, "__bounded_repr__", False) and dataclasses.is_dataclass(value):
+        shown = ", ".join(f"{f.name}={_repr_of(getattr(value, f.name), depth + 1)}"
+                          for f in dataclasses.fields(value) if f.repr)
+        return f"{kind.__qualname__}({shown})"
+    if kind is str:
+        return repr(value) if len(value) <= REPR_CHARS else f"{value[:REPR_CHARS]!r}...<{len(value)} characters>"
+    if kind is tuple or kind is list:
+        shown = [_repr_of(v, depth + 1) for v in value[:REPR_ENTRIES]]
+        if len(value) > REPR_ENTRIES:
+            shown.append(f"...<{len(value) - REPR_ENTRIES} more>")
+        if kind is list:
+            return f"[{', '.join(shown)}]"
+        return f"({shown[0]},)" if len(value) == 1 else f"({', '.join(shown)})"
+    if kind is dict:
+        shown = [f"{_repr_of(k, depth + 1)}: {_repr_of(v, depth + 1)}"
+                 for k, v in itertools.islice(value.items(), REPR_ENTRIES)]
+        if len(value) > REPR_ENTRIES:
+            shown.append(f"...<{len(value) - REPR_ENTRIES} more>")
+        return f"{{{', '.join(shown)}}}"
+    return repr(value)
 
 
 def derived(error: type[MemplanError], *fields: str) -> Callable[[_F], _F]:
@@ -128,6 +181,8 @@ def derived(error: type[MemplanError], *fields: str) -> Callable[[_F], _F]:
             except MemplanError:
                 raise
             except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+                if isinstance(exc, TypeError):   # a call that does not bind (``p.ratio_text(dec=3)``) is the caller's
+                    refuse_unbound(fn, f"{type(self).__name__}.{fn.__name__}", self, args, kwargs)   # not the fields'
                 held = ", ".join(f"{name}={short_repr(getattr(self, name, None), 40)}" for name in fields)
                 raise error(f"{type(self).__name__}.{fn.__name__}: cannot be computed from field(s) {held} "
                             f"({type(exc).__name__}: {short_repr(str(exc), 80)}); a {type(self).__name__} built in "

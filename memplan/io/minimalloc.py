@@ -20,13 +20,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback
+from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import BufferProblem, Solution
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 from ..solvers.unread import warn_unread
+from ..values import bounded_repr
 
 REQUIRED = ("id", "lower", "upper", "size")
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
@@ -35,6 +36,7 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+")
 MAX_VALUE = 1 << 63
 
 
+@bounded_repr   # (a 20,000-row table printed 0.8 MB)
 @dataclass(frozen=True)
 class CsvTable:
     """The rows of a minimalloc CSV, kept as text so the output repeats the input columns."""
@@ -52,6 +54,7 @@ class CsvTable:
                              names=self.ids, capacity=capacity, meta={"source": self.path})
 
 
+@named_options
 def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
     """Parse minimalloc CSV text; ``path`` names the source in error messages."""
     if not isinstance(text, str):   # (None: an AttributeError; bytes: a TypeError about startswith)
@@ -223,6 +226,7 @@ def _check_text(text: str, path: str) -> None:
     raise InputFormatError(f"{path}: line {line}: holds {what}, which no UTF-8 text file does")
 
 
+@named_options
 def read_csv(path: str) -> CsvTable:
     """Parse a minimalloc CSV file: a regular file of at most ``MAX_FILE_BYTES`` (docs/format.md "Limits")."""
     from . import _path
@@ -239,6 +243,7 @@ def read_csv(path: str) -> CsvTable:
     return parse_csv(text, path)
 
 
+@named_options
 def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
     """The input columns plus ``offset`` (replacing an ``offset`` column the input already had).
 
@@ -301,10 +306,12 @@ def _offsets(table: CsvTable, offsets) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+@named_options
 def write_csv(path: str, table: CsvTable, offsets: np.ndarray) -> None:
     atomic_write_text(path, format_csv(table, offsets))
 
 
+@named_options   # (a misspelt option, ``time_limit=`` for ``options=SolveOptions(time_limit=...)``: an OptionError)
 def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "search",
                 options: SolveOptions | None = None, *, minimize: bool | None = None) -> Solution:
     """Offsets for a CSV problem: within ``capacity`` (first packing found), or the smallest arena

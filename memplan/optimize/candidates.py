@@ -70,7 +70,9 @@ def warn_one_stream(streams, max_events, schedule: Schedule | None) -> None:
     the plan; a warning and not a refusal, as ``memplan plan --streams 1 --max-events N`` warns, so that a sweep over
     ``streams`` with one ``max_events`` runs its first case. A given schedule's events ``max_events`` does check.
     Called by the public entries (``plan``, ``plan_devices``, ``split_devices``), once each."""
-    if streams == 1 and not isinstance(streams, bool) and max_events is not None and schedule is None:
+    # (``type(streams) is int`` first: an array's ``== 1`` is elementwise, and ``plan_devices(g, 2, streams=np.array([1,
+    # 2]))`` raised numpy's raw "truth value of an array" ValueError here, before ``check_options`` named the option)
+    if type(streams) is int and streams == 1 and max_events is not None and schedule is None:
         warnings.warn(UnusedOption.of("{max_events} has no effect with {streams}: it caps cross-stream events, and "
                                       "one stream has none (the plan is serial on each device; a split's cross-device "
                                       "events are never capped); give {streams:N} (N > 1) or {streams:'auto'}; "

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ..errors import ScheduleError, add_note, as_int, mark_callers, named_fields, not_an_index
+from ..errors import ScheduleError, add_note, as_int, mark_callers, named_fields, not_an_index, plain_bool
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -94,6 +94,7 @@ class CostModel:
         if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= _float(f) <= MAX_COST_US:
             raise ScheduleError(f"CostModel: floor_us {_short(f)} is not a finite non-negative number of "
                                 f"microseconds (at most {MAX_COST_US:g})")
+        object.__setattr__(self, "use_graph_costs", plain_bool(self.use_graph_costs))   # (np.True_ as True)
         if not isinstance(self.use_graph_costs, bool):
             raise ScheduleError(f"CostModel: use_graph_costs must be True or False, not {_short(self.use_graph_costs)}")
         for name in ("event_us", "hbm_bytes_per_us", "flop_per_us", "floor_us"):

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import SolverError, as_int, named_fields, plain_int, uncallable_with
+from ..errors import SolverError, as_int, named_fields, plain_bool, plain_int, uncallable_with
 from ..errors import short_repr as _short
 from ..problem import Solution
 
@@ -188,6 +188,7 @@ class SolveOptions:
             raise SolverError(f"workers must be {WORKERS_RULE}, not {_short(self.workers)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < SEED_LIMIT:
             raise SolverError(f"seed must be {SEED_RULE}, not {_short(self.seed)}")
+        object.__setattr__(self, "fused_groups", plain_bool(self.fused_groups))   # (np.True_ as True)
         if not isinstance(self.fused_groups, bool):
             raise SolverError(f"fused_groups must be True or False, not {_short(self.fused_groups)}")
         if not isinstance(self.search, SearchParams):   # read deep inside the search: an AttributeError there

@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from ...errors import GraphError, OptionError, positional_checked
+from ...errors import GraphError, OptionError, plain_bool, positional_checked
 from ...errors import short_repr as _short
 from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
 from .. import Progress, check_progress
@@ -57,6 +57,8 @@ def from_torch(module: Any, example_inputs: Any = (), *, kwargs: dict | None = N
     check_progress(progress, "from_torch")
     # (``strict`` and ``decompose`` too, round 73: ``decompose="no"`` is truthy, and decomposed the program silently;
     # ``strict="no"`` ran Dynamo's strict export)
+    # (a numpy bool as the bool it equals, as every entry point takes a flag: ``errors.plain_bool``)
+    check_custom_ops, strict, decompose = plain_bool(check_custom_ops), plain_bool(strict), plain_bool(decompose)
     for option, value in (("check_custom_ops", check_custom_ops), ("strict", strict), ("decompose", decompose)):
         if not isinstance(value, bool):
             raise OptionError(f"from_torch: {option} must be True or False, not {_short(value)}")
