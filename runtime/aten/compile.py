@@ -677,7 +677,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     before every call (for tests). ``plan`` runs a given plan instead of planning (``verify=False`` skips
     the check, for negative controls only); ``program`` reuses an earlier export; ``shared_arena`` (a
     ``layout.SharedArena``, ``compile_per_count``'s) builds the arena on that shared one (a larger one made first
-    where it is shorter), whose lock every call of a program on it must hold. With ``plan``, the planning
+    where it is shorter), whose lock every call of a program on it holds (each call takes it itself). With ``plan``, the planning
     options must agree with it or be left out: ``streams`` (a cap, as for ``memplan.plan``) at least the streams
     its nodes run on, ``memory_budget`` at least its arena, no ``solver`` or ``time_limit`` (``check_given_plan``).
 
