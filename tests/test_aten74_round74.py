@@ -5,12 +5,15 @@ Bugs fixed (each test failed before):
   two threads ran at once over each other's intermediates (each executor's lock was its own; only
   ``compile_per_count`` took the shared arena's lock around its calls): 4 wrong results in 400, silently. Now every
   call of a program on a shared arena holds its lock.
+- ``compile_detector``'s model refused ``load_state_dict`` of its own ``state_dict()`` (every key of a compiled part
+  "unexpected"), and with ``strict=False`` silently loaded none of those keys: the detections stayed the old weights'.
 """
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 from needs import need
 
 torch = need("torch")
@@ -50,3 +53,32 @@ def test_calls_of_two_programs_on_one_shared_arena_wait_for_each_other():
     assert not worker.is_alive()
     assert torch.equal(got[0], m2(x))
     assert torch.equal(s1(x), m1(x))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_compile_detector_model_loads_a_state_dict_into_its_compiled_parts():
+    """``split.load_state_dict(sd)`` loads the compiled parts' keys into the submodules they replace, whose weights the
+    programs read, and the detections follow them, as eager's do. Before, every ``backbone.*`` (``head.*``) key was
+    "unexpected" (a raw RuntimeError), and with ``strict=False`` none was loaded, silently: the old weights' boxes."""
+    from test_models_round70 import _same, _tiny_detectors
+
+    from runtime.aten.detection import compile_detector
+
+    retina, _rcnn = _tiny_detectors()
+    split = compile_detector(retina, [torch.rand(3, 64, 64)], cuda_graph=False)
+    saved = retina.state_dict()
+    scaled = type(saved)((k, v * 1.5 if v.is_floating_point() else v.clone()) for k, v in saved.items())
+    scaled._metadata = saved._metadata
+    images = [torch.rand(3, 64, 64)]
+    for strict in (True, False):
+        retina.load_state_dict(saved)
+        result = split.load_state_dict(scaled, strict=strict)
+        assert not result.missing_keys and not result.unexpected_keys
+        assert torch.equal(retina.backbone[0].weight, scaled["backbone.0.weight"])
+        assert torch.equal(retina.head.classification_head.cls_logits.bias, scaled["head.classification_head.cls_logits.bias"])
+        with torch.no_grad():
+            assert _same(split(images), retina(images))
+    partial = {k: v for k, v in scaled.items() if k != "backbone.2.bias"}
+    partial["backbone.extra"] = torch.zeros(1)
+    result = split.load_state_dict(partial, strict=False)
+    assert result.missing_keys == ["backbone.2.bias"] and result.unexpected_keys == ["backbone.extra"]
