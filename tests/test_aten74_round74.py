@@ -7,6 +7,8 @@ Bugs fixed (each test failed before):
   call of a program on a shared arena holds its lock.
 - ``compile_detector``'s model refused ``load_state_dict`` of its own ``state_dict()`` (every key of a compiled part
   "unexpected"), and with ``strict=False`` silently loaded none of those keys: the detections stayed the old weights'.
+- ``model.train()`` after compile refused every call ("is in train mode now ... compile again") where no mode reaches
+  the program (an MLP): now taken where an export in the modes now gives compile's very program.
 """
 
 from __future__ import annotations
@@ -82,3 +84,39 @@ def test_a_compile_detector_model_loads_a_state_dict_into_its_compiled_parts():
     partial["backbone.extra"] = torch.zeros(1)
     result = split.load_state_dict(partial, strict=False)
     assert result.missing_keys == ["backbone.2.bias"] and result.unexpected_keys == ["backbone.extra"]
+
+
+class _Head(torch.nn.Module):
+    def __init__(self, p: float | None) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+        self.drop = torch.nn.Dropout(p) if p is not None else torch.nn.Identity()
+
+    def forward(self, x):
+        return self.drop(self.lin(x)).relu()
+
+
+def test_a_switch_to_train_mode_that_leaves_the_program_as_it_is_is_taken():
+    """``model.train()`` after compile, on a model no mode reaches (no dropout, batch norm or ``self.training``
+    branch), runs as eager does (before: refused, "is in train mode now ... compile again"); one whose program the
+    mode changes (a dropout) is still refused, the answer remembered for those flags (no export per call)."""
+    from runtime.aten.errors import AtenExecutorError
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 8)
+    m = _Head(None).eval()
+    step = compile(m, (x,))
+    m.train()
+    assert torch.equal(step(x), m(x)) and torch.equal(step(x), m(x))
+    m.eval()
+    m.lin.train()
+    assert torch.equal(step(x), m(x))
+    m = _Head(0.5).eval()
+    step = compile(m, (x,))
+    m.train()
+    for _ in range(2):
+        with pytest.raises(AtenExecutorError, match=r"_Head is in train mode now, the program was exported in eval"):
+            step(x)
+        assert step.training_refuted == (True, True, True)
+    m.eval()
+    assert torch.equal(step(x), m(x))

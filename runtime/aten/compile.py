@@ -121,6 +121,9 @@ class CompiledModule:
     #: the values of the guard's plain settings (``guard.settings``) an export showed to give another program than
     #: compile's (``_prove_settings``): met again (the same objects), refused at once, without an export per call
     settings_refuted: list | None = None
+    #: the modules' training flags (``guard.training_now``) an export showed to give another program than compile's
+    #: (``_prove_training``): met again, refused at once, without an export per call
+    training_refuted: tuple[bool, ...] | None = None
     #: the states of the Python values ``forward`` reads (``guard.reads``) an export showed to give compile's program,
     #: and those it showed not to (``_prove_reads``): each state met again is answered without an export
     read_proofs: ReadProofs = field(default_factory=ReadProofs)
@@ -434,6 +437,31 @@ class CompiledModule:
         self._watch_reads_of(other)   # (records the settings anew, at their values now)
         return True
 
+    def _prove_training(self, torch: Any) -> bool:
+        """Whether the modules' training flags, switched since compile (``model.train()``), leave compile's program as
+        it is: ``forward`` exported again as compile exported it, in the modes now, gives the very program and settles
+        (``_export_again``). Then the guard takes the flags as they are now.
+
+        Why: every compiled call after a switch was refused ("M is in train mode now, ...: compile again"), where
+        eager's result is the same for a model no mode reaches (no dropout, batch norm or ``self.training`` branch:
+        an MLP, a model whose dropout has ``p=0`` in its config) (round 74). A model whose program the mode changes
+        (a dropout drawn, batch statistics) keeps the refusal, remembered for the flags now (``training_refuted``), so
+        a refused state costs one export, not one per call."""
+        guard = self.guard
+        if guard is None:
+            return False
+        now = module_guard.training_now(guard)
+        if now == module_guard.training_then(guard) or now == self.training_refuted:
+            return False
+        other, why = self._export_again(torch)
+        if why is not None or other is None:
+            self.training_refuted = now
+            return False
+        self.guard = module_guard.with_training_now(guard)
+        self._forget_proofs(reads=True)
+        self._watch_reads_of(other)
+        return True
+
     def _forget_proofs(self, reads: bool) -> None:
         """Drop the answers proven or refuted under the state just left: the argument proofs (``proofs``), the
         refused hooks, hook values and held modules, and (``reads``: where what moved is no read value) the states of
@@ -445,6 +473,7 @@ class CompiledModule:
         self.proofs = Proofs()
         self.calls_refuted = None
         self.settings_refuted = None
+        self.training_refuted = None
         if self.hook_reads is not None:
             self.hook_reads.refuted = None
         if self.held_modules is not None:
@@ -587,7 +616,7 @@ class CompiledModule:
         try:
             new = module_guard.changes(torch, self.guard, self.program)
         except AtenExecutorError as exc:
-            if not (self._prove_calls(torch) or self._prove_settings(torch, str(exc))):
+            if not (self._prove_calls(torch) or self._prove_settings(torch, str(exc)) or self._prove_training(torch)):
                 raise
             new = module_guard.changes(torch, self.guard, self.program)
         self._prove_reads(torch)   # (after the module's own checks: those name what changed first)
