@@ -9,6 +9,10 @@ Bugs fixed (each test failed before):
   "unexpected"), and with ``strict=False`` silently loaded none of those keys: the detections stayed the old weights'.
 - ``model.train()`` after compile refused every call ("is in train mode now ... compile again") where no mode reaches
   the program (an MLP): now taken where an export in the modes now gives compile's very program.
+- a compiled call during another thread's export of the same module (a compile for another shape, served beside it)
+  took the export's swapped tensors for a change of the module: it rebuilt over them or exported again to prove it,
+  and that proof's swap made the other thread's compile refuse the module (2 compiles in 3). Now it waits for the
+  export to end.
 """
 
 from __future__ import annotations
@@ -120,3 +124,36 @@ def test_a_switch_to_train_mode_that_leaves_the_program_as_it_is_is_taken():
         assert step.training_refuted == (True, True, True)
     m.eval()
     assert torch.equal(step(x), m(x))
+
+
+def test_a_call_during_another_threads_export_waits_for_it_instead_of_following_its_swapped_tensors():
+    """An export in another thread (a ``compile`` of the same module for another shape) swaps the module's tensors
+    while it traces, holding the importer's ``EXPORT_LOCK``. A compiled call meeting that waits for the export to put
+    them back, then runs as compiled. Before, it took the swap for a change of the module and followed it: rebuilt
+    over the swapped tensor (here another weight: wrong numbers) or exported again to prove it, whose own swap made
+    that compile refuse the module ("M.l.weight is a parameter of FakeTensor": 2 compiles in 3)."""
+    from memplan.importers.torch import EXPORT_LOCK
+
+    torch.manual_seed(0)
+    m = _Mlp("relu").eval()
+    x = torch.randn(8, 16)
+    step = compile(m, (x,))
+    want = m(x)
+    swapped, done = threading.Event(), threading.Event()
+
+    def export_like():
+        with EXPORT_LOCK:
+            kept = m.lin.weight
+            m.lin.weight = torch.nn.Parameter(torch.zeros_like(kept))   # (what an export's swap looks like to a call)
+            swapped.set()
+            done.wait(0.5)   # (the call below waits for the lock: nothing sets ``done`` while it does)
+            m.lin.weight = kept
+
+    worker = threading.Thread(target=export_like)
+    worker.start()
+    assert swapped.wait(30)
+    got = step(x)
+    done.set()
+    worker.join(30)
+    assert torch.equal(got, want) and step.rebinds == 0
+    assert torch.equal(step(x), want)

@@ -212,15 +212,11 @@ class CompiledModule:
         import torch
 
         check_not_traced(torch, self.program, [])   # first: a trace's flags and fake mode must reach no rebuild
-        # (the modules held in list or dict attributes first: a layer appended there is named as such, where the
-        # reads check, which watches those containers too, could only say the container changed)
-        if self.held_modules is not None and not self.held_modules.unchanged():
-            self._follow_held_modules(torch)
-        if self.guard is not None and not self.guard.unchanged():
-            self._follow_module()
-        self._follow_flags()
-        if self.hook_reads is not None and (now := self.hook_reads.changed(torch)) is not None:
-            self._follow_hook_reads(torch, now)
+        if not self._state_unchanged(torch):
+            from memplan.importers.torch import EXPORT_LOCK
+
+            with EXPORT_LOCK:   # (``_state_unchanged``: what another thread's export changes meanwhile, put back)
+                self._follow_state(torch)
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
         try:
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
@@ -277,6 +273,33 @@ class CompiledModule:
         for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
             setattr(owner, name, value if type(value) not in (list, dict) else copy.deepcopy(value))   # (a new one)
         return out
+
+    def _state_unchanged(self, torch: Any) -> bool:
+        """Whether the module tree, the backend flags and the hooks' state are as the executor was built for (the
+        per-call fast path; ``_follow_state`` follows what changed). Why the caller then waits for the importer's
+        ``EXPORT_LOCK``: an export in another thread (a ``compile`` of this module for another shape, served beside
+        this one) swaps the module's tensors for fake ones and turns oneDNN off while it traces, and a call meeting
+        that took it for a change of the module: it exported again to prove it (round 74: a proof per call while
+        the compile ran), and that proof's own swap of the tensors made the compile in the other thread refuse the
+        module ("M.l.weight is a parameter of FakeTensor, a tensor subclass ...": 2 compiles in 3)."""
+        return ((self.held_modules is None or self.held_modules.unchanged())
+                and (self.guard is None or self.guard.unchanged())
+                and backend_flags.changed_flag(torch, self.executor.ambient.flags,
+                                               backend_flags.backend_flags(torch)) is None
+                and (self.hook_reads is None or self.hook_reads.changed(torch) is None))
+
+    def _follow_state(self, torch: Any) -> None:
+        """Follow what ``_state_unchanged`` found changed: held modules, module tensors, backend flags, hooks' state
+        (each proven, rebuilt for, or refused)."""
+        # (the modules held in list or dict attributes first: a layer appended there is named as such, where the
+        # reads check, which watches those containers too, could only say the container changed)
+        if self.held_modules is not None and not self.held_modules.unchanged():
+            self._follow_held_modules(torch)
+        if self.guard is not None and not self.guard.unchanged():
+            self._follow_module()
+        self._follow_flags()
+        if self.hook_reads is not None and (now := self.hook_reads.changed(torch)) is not None:
+            self._follow_hook_reads(torch, now)
 
     def _check_grad_mode_writes(self, torch: Any) -> None:
         """Refuse a call under grad mode where ``forward`` writes a parameter in place outside a ``no_grad`` block and
