@@ -12,7 +12,8 @@ Bugs fixed (each test failed before):
 - a compiled call during another thread's export of the same module (a compile for another shape, served beside it)
   took the export's swapped tensors for a change of the module: it rebuilt over them or exported again to prove it,
   and that proof's swap made the other thread's compile refuse the module (2 compiles in 3). Now it waits for the
-  export to end.
+  export to end; a compile of the module starting during such an export refused it as holding FakeTensor
+  parameters: now it waits too.
 """
 
 from __future__ import annotations
@@ -157,3 +158,33 @@ def test_a_call_during_another_threads_export_waits_for_it_instead_of_following_
     worker.join(30)
     assert torch.equal(got, want) and step.rebinds == 0
     assert torch.equal(step(x), want)
+
+
+def test_a_compile_during_another_threads_export_of_the_module_waits_for_it():
+    """A compile of a module (for another shape) starting while another thread exports it waits for that export to
+    put the module's tensors back. Before, its checks of the module ran beside the export and met its FakeTensor
+    parameters: refused, "M.l.weight is a parameter of FakeTensor, a tensor subclass ..."."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from memplan.importers.torch import EXPORT_LOCK
+
+    torch.manual_seed(0)
+    m = _Mlp("relu").eval()
+    kept = m.lin.weight
+    fake = FakeTensorMode(allow_non_fake_inputs=True).from_tensor(kept)
+    swapped = threading.Event()
+
+    def export_like():
+        with EXPORT_LOCK:
+            m.lin._parameters["weight"] = fake   # (as torch's non-strict export leaves it while it traces)
+            swapped.set()
+            threading.Event().wait(0.5)
+            m.lin._parameters["weight"] = kept
+
+    worker = threading.Thread(target=export_like)
+    worker.start()
+    assert swapped.wait(30)
+    x = torch.randn(5, 16)
+    step = compile(m, (x,))
+    worker.join(30)
+    assert m.lin.weight is kept and torch.equal(step(x), m(x))

@@ -784,32 +784,38 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     if not isinstance(example_inputs, tuple):
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     check_no_autocast(torch)
-    check_no_script_modules(torch, module)
-    check_no_nested_weights(torch, module)
-    lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
-    walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
-    if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
-        installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
-    if program is None:
-        with byte_values.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
-            program = load_program(module, example_inputs, kwargs)   # (a NumPy array forward changes in place; a
-            # branch on a global tensor's value, ``if T > 1:``, named)
-    else:
-        check_program(torch, program, module, example_inputs, kwargs)
-    if loaded is not None:
-        loaded.append(program)
-    fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
-    if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
-        fused = fastpath.from_program(torch, module, program.exported)
-    if isinstance(module, torch.nn.Module):   # (a ``program=`` too: one whose export installed hooks once was
-        # refused where compile's own export of the same module settled them, round 74)
-        program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
-    check_registry_changes(torch, program)   # (before planning: named at once)
-    if isinstance(module, torch.nn.Module):
-        program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
-                                                                          plain_draws=True))
-    if program.fast_calls != fused:   # (the exports again above record their own layers' calls: the first kept)
-        program = replace(program, fast_calls=fused)
+    from memplan.importers.torch import EXPORT_LOCK
+
+    # (the module's checks and its exports under the importer's export lock, as one: another thread's export of this
+    # module, a compile for another shape, swaps its tensors for fake ones while it traces, and a compile starting
+    # meanwhile refused the module as holding FakeTensor parameters, round 74; no arena is taken under it)
+    with EXPORT_LOCK:
+        check_no_script_modules(torch, module)
+        check_no_nested_weights(torch, module)
+        lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
+        walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
+        if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
+            installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
+        if program is None:
+            with byte_values.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
+                program = load_program(module, example_inputs, kwargs)   # (a NumPy array forward changes in place; a
+                # branch on a global tensor's value, ``if T > 1:``, named)
+        else:
+            check_program(torch, program, module, example_inputs, kwargs)
+        if loaded is not None:
+            loaded.append(program)
+        fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
+        if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
+            fused = fastpath.from_program(torch, module, program.exported)
+        if isinstance(module, torch.nn.Module):   # (a ``program=`` too: one whose export installed hooks once was
+            # refused where compile's own export of the same module settled them, round 74)
+            program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
+        check_registry_changes(torch, program)   # (before planning: named at once)
+        if isinstance(module, torch.nn.Module):
+            program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
+                                                                              plain_draws=True))
+        if program.fast_calls != fused:   # (the exports again above record their own layers' calls: the first kept)
+            program = replace(program, fast_calls=fused)
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)
