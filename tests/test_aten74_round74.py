@@ -13,7 +13,8 @@ Bugs fixed (each test failed before):
   took the export's swapped tensors for a change of the module: it rebuilt over them or exported again to prove it,
   and that proof's swap made the other thread's compile refuse the module (2 compiles in 3). Now it waits for the
   export to end; a compile of the module starting during such an export refused it as holding FakeTensor
-  parameters: now it waits too.
+  parameters: now it waits too, and so does its record of the module's tensors (a guard recorded during such an
+  export held none of them: a weight replaced after compile ran the old one, silently).
 """
 
 from __future__ import annotations
@@ -188,3 +189,46 @@ def test_a_compile_during_another_threads_export_of_the_module_waits_for_it():
     step = compile(m, (x,))
     worker.join(30)
     assert m.lin.weight is kept and torch.equal(step(x), m(x))
+
+
+def test_a_compile_records_the_modules_tensors_after_another_threads_export_put_them_back(monkeypatch):
+    """What compile records of the module after its plan (the guard of its tensors) waits for an export in another
+    thread that began meanwhile. Before, a guard recorded beside it held none of the swapped (fake) parameters, so a
+    weight replaced after compile ran the old one, silently (2 compiles of one model in two threads: one such)."""
+    import importlib
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from memplan.importers.torch import EXPORT_LOCK
+
+    compile_module = importlib.import_module("runtime.aten.compile")
+    torch.manual_seed(0)
+    m = _Mlp("relu").eval()
+    kept = m.lin.weight
+    fake = FakeTensorMode(allow_non_fake_inputs=True).from_tensor(kept)
+    workers: list = []
+
+    def export_like(swapped):
+        with EXPORT_LOCK:
+            m.lin._parameters["weight"] = fake   # (as torch's non-strict export leaves it while it traces)
+            swapped.set()
+            threading.Event().wait(0.5)
+            m.lin._parameters["weight"] = kept
+
+    def executor_then_export(*args, **kwargs):   # (another thread's export begins right after the plan's executor)
+        built = real(*args, **kwargs)
+        swapped = threading.Event()
+        workers.append(threading.Thread(target=export_like, args=(swapped,)))
+        workers[-1].start()
+        assert swapped.wait(30)
+        return built
+
+    real = compile_module.Executor
+    monkeypatch.setattr(compile_module, "Executor", executor_then_export)
+    x = torch.randn(5, 16)
+    step = compile(m, (x,))
+    monkeypatch.setattr(compile_module, "Executor", real)
+    workers[0].join(30)
+    assert m.lin.weight is kept and len(step.guard.slots) == 2
+    m.lin.weight = torch.nn.Parameter(torch.randn(16, 16))
+    assert torch.equal(step(x), m(x))

@@ -838,43 +838,47 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison,
                "shared_arena": shared_arena}
     executor = Executor(program, plan, device, **options)
-    form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
-    check_container_changes(program)
-    guard = module_guard.record(torch, module, program)
-    if guard is not None:
-        value_reads.warn_unwatched(program, guard)   # (a tensor read as numbers no watch holds: named)
-        loose_reads.warn_loose(program)   # (one read by a thread compile does not watch: each change exports again)
-    sets = module_guard.forward_sets(torch, module, program)
-    held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
-            and (sets or program.attr_outputs or program.call_changes or program.forward_values)
-            else frozenset())   # (for a second export)
-    cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
-    sets += fixed_sets(torch, module, program)   # (``self.seen = x.shape``: checked and set as a plain value is)
-    tensors = program.attr_outputs
-    settable, again = True, None
-    if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
-        settable, again = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
-    sets += cached   # (after the check: exported again without them, forward computes them as at compile)
-    slots: tuple[int, ...] | None = None
-    if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls,
-        caches, slots = fallback_caches(torch, program, again)   # or where the state it leaves makes forward compute
-        check_carried_state(torch, program, caches)   # other results; named: the caches, not a tap beside them
-        check_fallback_computes_the_same(torch, program, again, held, caches)
-    if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
-        sets += check_private_sets(torch, module, program, example_inputs, kwargs,
+    # (what compile records of the module, under the export lock again: a guard recorded while another thread's
+    # export had swapped the module's tensors for fake ones held none of them, so a weight replaced after compile ran
+    # the old one silently, round 74; the compiled step's own run, ``flag_reads``, outside it: it takes the arena)
+    with EXPORT_LOCK:
+        form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
+        check_container_changes(program)
+        guard = module_guard.record(torch, module, program)
+        if guard is not None:
+            value_reads.warn_unwatched(program, guard)   # (a tensor read as numbers no watch holds: named)
+            loose_reads.warn_loose(program)   # (one read by a thread compile does not watch: each change exports again)
+        sets = module_guard.forward_sets(torch, module, program)
+        held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
+                and (sets or program.attr_outputs or program.call_changes or program.forward_values)
+                else frozenset())   # (for a second export)
+        cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
+        sets += fixed_sets(torch, module, program)   # (``self.seen = x.shape``: checked and set as a plain value is)
+        tensors = program.attr_outputs
+        settable, again = True, None
+        if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
+            settable, again = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
+        sets += cached   # (after the check: exported again without them, forward computes them as at compile)
+        slots: tuple[int, ...] | None = None
+        if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls,
+            caches, slots = fallback_caches(torch, program, again)   # or where the state it leaves makes forward compute
+            check_carried_state(torch, program, caches)   # other results; named: the caches, not a tap beside them
+            check_fallback_computes_the_same(torch, program, again, held, caches)
+        if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
+            sets += check_private_sets(torch, module, program, example_inputs, kwargs,
+                                       lambda: held or module_guard.module_tensor_ids(torch, guard))
+            check_container_caches(torch, module, program, example_inputs, kwargs,
                                    lambda: held or module_guard.module_tensor_ids(torch, guard))
-        check_container_caches(torch, module, program, example_inputs, kwargs,
-                               lambda: held or module_guard.module_tensor_ids(torch, guard))
-    if guard is not None and settable and sets:   # (the lists and dicts each call sets anew: no caller's change)
-        guard = replace(guard, reads=without_sets(torch, module, guard.reads, [(o, n, a) for _n, o, n, _b, a in sets]))
-    step = CompiledModule(program, plan, executor, guard, options, form=form,
-                          export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
-                          fused=program.fast_calls if guard is not None else (),
-                          sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
-                          attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
-                          attr_slots=None if settable else slots or (),
-                          hook_reads=hook_values.record(torch, module) if guard is not None else None,
-                          held_modules=held_modules.record(torch, module) if guard is not None else None)
+        if guard is not None and settable and sets:   # (the lists and dicts each call sets anew: no caller's change)
+            guard = replace(guard, reads=without_sets(torch, module, guard.reads, [(o, n, a) for _n, o, n, _b, a in sets]))
+        step = CompiledModule(program, plan, executor, guard, options, form=form,
+                              export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
+                              fused=program.fast_calls if guard is not None else (),
+                              sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
+                              attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
+                              attr_slots=None if settable else slots or (),
+                              hook_reads=hook_values.record(torch, module) if guard is not None else None,
+                              held_modules=held_modules.record(torch, module) if guard is not None else None)
     # (forward asked torch.compiler.is_compiling(): the program against eager on the examples, round 68)
     flag_reads.check_branches(torch, module, step, program, example_inputs, kwargs)
     return step
