@@ -121,6 +121,9 @@ class CompiledModule:
     #: the values of the guard's plain settings (``guard.settings``) an export showed to give another program than
     #: compile's (``_prove_settings``): met again (the same objects), refused at once, without an export per call
     settings_refuted: list | None = None
+    #: the modules' training flags (``guard.training_now``) an export showed to give another program than compile's
+    #: (``_prove_training``): met again, refused at once, without an export per call
+    training_refuted: tuple[bool, ...] | None = None
     #: the states of the Python values ``forward`` reads (``guard.reads``) an export showed to give compile's program,
     #: and those it showed not to (``_prove_reads``): each state met again is answered without an export
     read_proofs: ReadProofs = field(default_factory=ReadProofs)
@@ -209,15 +212,11 @@ class CompiledModule:
         import torch
 
         check_not_traced(torch, self.program, [])   # first: a trace's flags and fake mode must reach no rebuild
-        # (the modules held in list or dict attributes first: a layer appended there is named as such, where the
-        # reads check, which watches those containers too, could only say the container changed)
-        if self.held_modules is not None and not self.held_modules.unchanged():
-            self._follow_held_modules(torch)
-        if self.guard is not None and not self.guard.unchanged():
-            self._follow_module()
-        self._follow_flags()
-        if self.hook_reads is not None and (now := self.hook_reads.changed(torch)) is not None:
-            self._follow_hook_reads(torch, now)
+        if not self._state_unchanged(torch):
+            from memplan.importers.torch import EXPORT_LOCK
+
+            with EXPORT_LOCK:   # (``_state_unchanged``: what another thread's export changes meanwhile, put back)
+                self._follow_state(torch)
         delays = None if takes(self.form, "delays") else kwargs.pop("delays", None)   # forward's own, if it has one
         try:
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
@@ -274,6 +273,33 @@ class CompiledModule:
         for owner, name, value in self.sets:   # what eager's forward leaves set (``self.mult = 2``)
             setattr(owner, name, value if type(value) not in (list, dict) else copy.deepcopy(value))   # (a new one)
         return out
+
+    def _state_unchanged(self, torch: Any) -> bool:
+        """Whether the module tree, the backend flags and the hooks' state are as the executor was built for (the
+        per-call fast path; ``_follow_state`` follows what changed). Why the caller then waits for the importer's
+        ``EXPORT_LOCK``: an export in another thread (a ``compile`` of this module for another shape, served beside
+        this one) swaps the module's tensors for fake ones and turns oneDNN off while it traces, and a call meeting
+        that took it for a change of the module: it exported again to prove it (round 74: a proof per call while
+        the compile ran), and that proof's own swap of the tensors made the compile in the other thread refuse the
+        module ("M.l.weight is a parameter of FakeTensor, a tensor subclass ...": 2 compiles in 3)."""
+        return ((self.held_modules is None or self.held_modules.unchanged())
+                and (self.guard is None or self.guard.unchanged())
+                and backend_flags.changed_flag(torch, self.executor.ambient.flags,
+                                               backend_flags.backend_flags(torch)) is None
+                and (self.hook_reads is None or self.hook_reads.changed(torch) is None))
+
+    def _follow_state(self, torch: Any) -> None:
+        """Follow what ``_state_unchanged`` found changed: held modules, module tensors, backend flags, hooks' state
+        (each proven, rebuilt for, or refused)."""
+        # (the modules held in list or dict attributes first: a layer appended there is named as such, where the
+        # reads check, which watches those containers too, could only say the container changed)
+        if self.held_modules is not None and not self.held_modules.unchanged():
+            self._follow_held_modules(torch)
+        if self.guard is not None and not self.guard.unchanged():
+            self._follow_module()
+        self._follow_flags()
+        if self.hook_reads is not None and (now := self.hook_reads.changed(torch)) is not None:
+            self._follow_hook_reads(torch, now)
 
     def _check_grad_mode_writes(self, torch: Any) -> None:
         """Refuse a call under grad mode where ``forward`` writes a parameter in place outside a ``no_grad`` block and
@@ -434,6 +460,31 @@ class CompiledModule:
         self._watch_reads_of(other)   # (records the settings anew, at their values now)
         return True
 
+    def _prove_training(self, torch: Any) -> bool:
+        """Whether the modules' training flags, switched since compile (``model.train()``), leave compile's program as
+        it is: ``forward`` exported again as compile exported it, in the modes now, gives the very program and settles
+        (``_export_again``). Then the guard takes the flags as they are now.
+
+        Why: every compiled call after a switch was refused ("M is in train mode now, ...: compile again"), where
+        eager's result is the same for a model no mode reaches (no dropout, batch norm or ``self.training`` branch:
+        an MLP, a model whose dropout has ``p=0`` in its config) (round 74). A model whose program the mode changes
+        (a dropout drawn, batch statistics) keeps the refusal, remembered for the flags now (``training_refuted``), so
+        a refused state costs one export, not one per call."""
+        guard = self.guard
+        if guard is None:
+            return False
+        now = module_guard.training_now(guard)
+        if now == module_guard.training_then(guard) or now == self.training_refuted:
+            return False
+        other, why = self._export_again(torch)
+        if why is not None or other is None:
+            self.training_refuted = now
+            return False
+        self.guard = module_guard.with_training_now(guard)
+        self._forget_proofs(reads=True)
+        self._watch_reads_of(other)
+        return True
+
     def _forget_proofs(self, reads: bool) -> None:
         """Drop the answers proven or refuted under the state just left: the argument proofs (``proofs``), the
         refused hooks, hook values and held modules, and (``reads``: where what moved is no read value) the states of
@@ -445,6 +496,7 @@ class CompiledModule:
         self.proofs = Proofs()
         self.calls_refuted = None
         self.settings_refuted = None
+        self.training_refuted = None
         if self.hook_reads is not None:
             self.hook_reads.refuted = None
         if self.held_modules is not None:
@@ -587,7 +639,7 @@ class CompiledModule:
         try:
             new = module_guard.changes(torch, self.guard, self.program)
         except AtenExecutorError as exc:
-            if not (self._prove_calls(torch) or self._prove_settings(torch, str(exc))):
+            if not (self._prove_calls(torch) or self._prove_settings(torch, str(exc)) or self._prove_training(torch)):
                 raise
             new = module_guard.changes(torch, self.guard, self.program)
         self._prove_reads(torch)   # (after the module's own checks: those name what changed first)
@@ -677,7 +729,7 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     before every call (for tests). ``plan`` runs a given plan instead of planning (``verify=False`` skips
     the check, for negative controls only); ``program`` reuses an earlier export; ``shared_arena`` (a
     ``layout.SharedArena``, ``compile_per_count``'s) builds the arena on that shared one (a larger one made first
-    where it is shorter), whose lock every call of a program on it must hold. With ``plan``, the planning
+    where it is shorter), whose lock every call of a program on it holds (each call takes it itself). With ``plan``, the planning
     options must agree with it or be left out: ``streams`` (a cap, as for ``memplan.plan``) at least the streams
     its nodes run on, ``memory_budget`` at least its arena, no ``solver`` or ``time_limit`` (``check_given_plan``).
 
@@ -732,32 +784,38 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     if not isinstance(example_inputs, tuple):
         example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
     check_no_autocast(torch)
-    check_no_script_modules(torch, module)
-    check_no_nested_weights(torch, module)
-    lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
-    walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
-    if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
-        installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
-    if program is None:
-        with byte_values.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
-            program = load_program(module, example_inputs, kwargs)   # (a NumPy array forward changes in place; a
-            # branch on a global tensor's value, ``if T > 1:``, named)
-    else:
-        check_program(torch, program, module, example_inputs, kwargs)
-    if loaded is not None:
-        loaded.append(program)
-    fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
-    if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
-        fused = fastpath.from_program(torch, module, program.exported)
-    if isinstance(module, torch.nn.Module):   # (a ``program=`` too: one whose export installed hooks once was
-        # refused where compile's own export of the same module settled them, round 74)
-        program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
-    check_registry_changes(torch, program)   # (before planning: named at once)
-    if isinstance(module, torch.nn.Module):
-        program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
-                                                                          plain_draws=True))
-    if program.fast_calls != fused:   # (the exports again above record their own layers' calls: the first kept)
-        program = replace(program, fast_calls=fused)
+    from memplan.importers.torch import EXPORT_LOCK
+
+    # (the module's checks and its exports under the importer's export lock, as one: another thread's export of this
+    # module, a compile for another shape, swaps its tensors for fake ones while it traces, and a compile starting
+    # meanwhile refused the module as holding FakeTensor parameters, round 74; no arena is taken under it)
+    with EXPORT_LOCK:
+        check_no_script_modules(torch, module)
+        check_no_nested_weights(torch, module)
+        lazy_modules.check_materialised(torch, module)   # (torch's GraphError named no layer)
+        walk_bounds.warn_cut_walks(torch, module)   # (before the export: its walks leave the same containers)
+        if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
+            installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
+        if program is None:
+            with byte_values.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
+                program = load_program(module, example_inputs, kwargs)   # (a NumPy array forward changes in place; a
+                # branch on a global tensor's value, ``if T > 1:``, named)
+        else:
+            check_program(torch, program, module, example_inputs, kwargs)
+        if loaded is not None:
+            loaded.append(program)
+        fused = program.fast_calls   # (the layers eager may run fused, ``fastpath.record``: kept past the exports below)
+        if not program.fast_recorded and isinstance(module, torch.nn.Module):   # (a strict export's, an ExportedProgram's)
+            fused = fastpath.from_program(torch, module, program.exported)
+        if isinstance(module, torch.nn.Module):   # (a ``program=`` too: one whose export installed hooks once was
+            # refused where compile's own export of the same module settled them, round 74)
+            program = settle_hook_installs(torch, module, program, lambda: load_program(module, example_inputs, kwargs))
+        check_registry_changes(torch, program)   # (before planning: named at once)
+        if isinstance(module, torch.nn.Module):
+            program = take_unread_draws(program, lambda: load_program(module, example_inputs, kwargs,
+                                                                              plain_draws=True))
+        if program.fast_calls != fused:   # (the exports again above record their own layers' calls: the first kept)
+            program = replace(program, fast_calls=fused)
     check_host_random(program)
     check_process_settings(program)
     check_python_state(program, module, example_inputs, kwargs)
@@ -780,43 +838,47 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison,
                "shared_arena": shared_arena}
     executor = Executor(program, plan, device, **options)
-    form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
-    check_container_changes(program)
-    guard = module_guard.record(torch, module, program)
-    if guard is not None:
-        value_reads.warn_unwatched(program, guard)   # (a tensor read as numbers no watch holds: named)
-        loose_reads.warn_loose(program)   # (one read by a thread compile does not watch: each change exports again)
-    sets = module_guard.forward_sets(torch, module, program)
-    held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
-            and (sets or program.attr_outputs or program.call_changes or program.forward_values)
-            else frozenset())   # (for a second export)
-    cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
-    sets += fixed_sets(torch, module, program)   # (``self.seen = x.shape``: checked and set as a plain value is)
-    tensors = program.attr_outputs
-    settable, again = True, None
-    if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
-        settable, again = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
-    sets += cached   # (after the check: exported again without them, forward computes them as at compile)
-    slots: tuple[int, ...] | None = None
-    if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls,
-        caches, slots = fallback_caches(torch, program, again)   # or where the state it leaves makes forward compute
-        check_carried_state(torch, program, caches)   # other results; named: the caches, not a tap beside them
-        check_fallback_computes_the_same(torch, program, again, held, caches)
-    if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
-        sets += check_private_sets(torch, module, program, example_inputs, kwargs,
+    # (what compile records of the module, under the export lock again: a guard recorded while another thread's
+    # export had swapped the module's tensors for fake ones held none of them, so a weight replaced after compile ran
+    # the old one silently, round 74; the compiled step's own run, ``flag_reads``, outside it: it takes the arena)
+    with EXPORT_LOCK:
+        form = call_form(module.forward, example_inputs, kwargs) if isinstance(module, torch.nn.Module) else None
+        check_container_changes(program)
+        guard = module_guard.record(torch, module, program)
+        if guard is not None:
+            value_reads.warn_unwatched(program, guard)   # (a tensor read as numbers no watch holds: named)
+            loose_reads.warn_loose(program)   # (one read by a thread compile does not watch: each change exports again)
+        sets = module_guard.forward_sets(torch, module, program)
+        held = (module_guard.module_tensor_ids(torch, guard) if guard is not None
+                and (sets or program.attr_outputs or program.call_changes or program.forward_values)
+                else frozenset())   # (for a second export)
+        cached = check_bypassing_writes(torch, module, program, example_inputs, kwargs, held)
+        sets += fixed_sets(torch, module, program)   # (``self.seen = x.shape``: checked and set as a plain value is)
+        tensors = program.attr_outputs
+        settable, again = True, None
+        if sets or tensors:   # (a reused ``program=`` too: its export saw the same forward)
+            settable, again = check_forward_sets(torch, module, program, sets, example_inputs, kwargs, held)
+        sets += cached   # (after the check: exported again without them, forward computes them as at compile)
+        slots: tuple[int, ...] | None = None
+        if tensors and not settable:   # the fallback: refused where a tensor attribute carries state between calls,
+            caches, slots = fallback_caches(torch, program, again)   # or where the state it leaves makes forward compute
+            check_carried_state(torch, program, caches)   # other results; named: the caches, not a tap beside them
+            check_fallback_computes_the_same(torch, program, again, held, caches)
+        if guard is not None:   # (last: a property's public name, checked above, is named before its private value)
+            sets += check_private_sets(torch, module, program, example_inputs, kwargs,
+                                       lambda: held or module_guard.module_tensor_ids(torch, guard))
+            check_container_caches(torch, module, program, example_inputs, kwargs,
                                    lambda: held or module_guard.module_tensor_ids(torch, guard))
-        check_container_caches(torch, module, program, example_inputs, kwargs,
-                               lambda: held or module_guard.module_tensor_ids(torch, guard))
-    if guard is not None and settable and sets:   # (the lists and dicts each call sets anew: no caller's change)
-        guard = replace(guard, reads=without_sets(torch, module, guard.reads, [(o, n, a) for _n, o, n, _b, a in sets]))
-    step = CompiledModule(program, plan, executor, guard, options, form=form,
-                          export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
-                          fused=program.fast_calls if guard is not None else (),
-                          sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
-                          attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
-                          attr_slots=None if settable else slots or (),
-                          hook_reads=hook_values.record(torch, module) if guard is not None else None,
-                          held_modules=held_modules.record(torch, module) if guard is not None else None)
+        if guard is not None and settable and sets:   # (the lists and dicts each call sets anew: no caller's change)
+            guard = replace(guard, reads=without_sets(torch, module, guard.reads, [(o, n, a) for _n, o, n, _b, a in sets]))
+        step = CompiledModule(program, plan, executor, guard, options, form=form,
+                              export_mode=(torch.is_grad_enabled(), torch.is_inference_mode_enabled()),
+                              fused=program.fast_calls if guard is not None else (),
+                              sets=tuple((owner, name, after) for _n, owner, name, _b, after in sets) if settable else (),
+                              attrs=tensors if settable else tuple(tensors[i] for i in slots or ()),
+                              attr_slots=None if settable else slots or (),
+                              hook_reads=hook_values.record(torch, module) if guard is not None else None,
+                              held_modules=held_modules.record(torch, module) if guard is not None else None)
     # (forward asked torch.compiler.is_compiling(): the program against eager on the examples, round 68)
     flag_reads.check_branches(torch, module, step, program, example_inputs, kwargs)
     return step

@@ -50,6 +50,25 @@ class CompiledPart(nn.Module):
         it silently without its backbone and heads."""
         return self._original.state_dict(*args, **kwargs)
 
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
+        """Load the part's keys into the replaced submodule (whose weights the compiled program reads in place), as
+        ``load_state_dict`` loads a module tree: each of its modules' own keys, missing and unexpected ones counted in
+        the caller's lists. Why: the part holds no parameter of its own, so the split model's
+        ``load_state_dict(model.state_dict())`` (what ``state_dict`` gives) was refused with every ``backbone.*`` key
+        "unexpected", and with ``strict=False`` loaded none of them, silently: the detections stayed the old weights'
+        (round 74). Each submodule's metadata is its own version (torch hands a child only its parent's keys)."""
+        assign = local_metadata.get("assign_to_params_buffers", False)
+
+        def load(module: nn.Module, here: str, metadata: dict) -> None:
+            module._load_from_state_dict(state_dict, here, metadata, True, missing_keys, unexpected_keys, error_msgs)
+            for name, child in module._modules.items():
+                if child is not None:
+                    meta = {"version": child._version} if "version" in local_metadata else {}
+                    load(child, f"{here}{name}.", {**meta, "assign_to_params_buffers": assign} if assign else meta)
+
+        load(object.__getattribute__(self, "_original"), prefix, local_metadata)
+
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)

@@ -168,6 +168,13 @@ class Executor:
         # which may be another thread's, before it writes the arena (else its input copies and kernels ran
         # on the device beside the previous call's)
         self._lock = threading.Lock()
+        #: the shared arena's lock where the arena is a ``layout.SharedArena``'s (``compile(..., shared_arena=)``),
+        #: taken before ``_lock``: two programs on one shared arena are two executors, each with a ``_lock`` of its
+        #: own, so calls of both from two threads ran at once over each other's intermediates and returned wrong
+        #: results, silently (round 74: 4 wrong in 400); ``compile_per_count`` took it around its own calls only
+        self._arena_lock: Any = (shared_arena.lock if shared_arena is not None
+                                 and shared_arena.generation_of(self.layout.arena) is not None
+                                 else contextlib.nullcontext())
         self._owner: int | None = None
         self._last_call = torch.cuda.Event() if self.device.type == "cuda" else None
         self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
@@ -377,7 +384,7 @@ class Executor:
         if self._owner == threading.get_ident():
             raise AtenExecutorError("the compiled program was called from inside its own call (an op of the "
                                     "program calling it?): calls run one at a time in its one arena")
-        with self._lock:
+        with self._arena_lock, self._lock:
             self._owner = threading.get_ident()
             caller_grad.enabled = self.torch.is_grad_enabled()   # (``lower._GRAD_MODE_KERNELS`` run under it)
             try:

@@ -530,6 +530,24 @@ class ModuleGuard:
 
 
 _training = attrgetter("training")
+
+
+def training_now(guard: ModuleGuard) -> tuple[bool, ...]:
+    """The training flags of the root and each submodule the guard holds, as they are now (``training_then``'s
+    order)."""
+    return (guard.root.training, *map(_training, guard.fast[2]))
+
+
+def training_then(guard: ModuleGuard) -> tuple[bool, ...]:
+    """The training flags compile saw (or a proof took since: ``with_training_now``)."""
+    return (guard.root_training, *guard.fast[3])
+
+
+def with_training_now(guard: ModuleGuard) -> ModuleGuard:
+    """``guard`` taking each module's training flag as it is now (``CompiledModule._prove_training``: the program an
+    export in these modes gives is compile's)."""
+    return replace(guard, root_training=guard.root.training,
+                   modules=tuple((p, a, b, c, k, c.training) for p, a, b, c, k, _t in guard.modules))
 # the layout of a tensor can change on the same object at the same address (``b.t_()``, ``p.data = p.data[:2]``,
 # ``p.data = p.data.view(torch.int32)``): the views and kernels built at compile would read it the old way
 _size, _dtype = attrgetter("shape"), attrgetter("dtype")
