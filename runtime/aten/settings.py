@@ -146,9 +146,10 @@ def value_text(v: Any) -> str:
 
 
 def _signed_nans(v: Any, text: str) -> str:
-    """``text`` (``repr(v)``) with each NaN of a float, complex or tuple of them written with its sign: ``-nan``
+    """``text`` (``repr(v)``) with each NaN of a float, complex, tuple or list of them written with its sign: ``-nan``
     where the sign bit is set, ``+nan`` where not (and its bits where its payload is not the usual one). Why: ``repr`` writes "nan" for both, and a NaN-sign change
-    (``same_value`` tells them apart) was refused as "cfg.t is nan now, nan at compile" (round 65)."""
+    (``same_value`` tells them apart) was refused as "cfg.t is nan now, nan at compile" (round 65), and a list
+    setting's as "([nan, 1.0] -> [nan, 1.0])" (round 74)."""
     nans = _nan_signs(v, 2)
     if nans and type(v) is complex:   # (``repr`` writes "(nan+nanj)" whatever the signs)
         return f"complex({_signed_nans(v.real, repr(v.real))}, {_signed_nans(v.imag, repr(v.imag))})"
@@ -159,8 +160,8 @@ def _signed_nans(v: Any, text: str) -> str:
 
 
 def _nan_signs(v: Any, depth: int) -> list[str]:
-    """The text of each NaN in ``v`` (a float, a complex's real then imaginary part, a tuple's items ``depth`` levels
-    down), in ``repr``'s order: "+nan" or "-nan", "+nan(0x7ff8000000000001)" with a payload of its own."""
+    """The text of each NaN in ``v`` (a float, a complex's real then imaginary part, a tuple's or list's items
+    ``depth`` levels down), in ``repr``'s order: "+nan" or "-nan", "+nan(0x7ff8000000000001)" with a payload of its own."""
     import math
 
     if isinstance(v, float):
@@ -171,7 +172,7 @@ def _nan_signs(v: Any, depth: int) -> list[str]:
         return [("-" if math.copysign(1.0, v) < 0 else "+") + "nan" + payload]
     if isinstance(v, complex):
         return _nan_signs(v.real, 0) + _nan_signs(v.imag, 0)
-    if type(v) is tuple and depth > 0:
+    if type(v) in (tuple, list) and depth > 0:
         return [sign for x in v for sign in _nan_signs(x, depth - 1)]
     return []
 
