@@ -2,9 +2,15 @@
 
 * ``runtime.aten``: a list setting changed from NaN to -NaN was refused, but the message printed
   ``([nan, 1.0] -> [nan, 1.0])``: no visible change (``settings._nan_signs`` signed a tuple's NaNs, not a list's).
+* ``check_integer_to_float_matmul``: scales outside the com.microsoft spec were refused as "onnxruntime refuses to
+  run it", though onnxruntime 1.32 runs some (a ``b_scale`` [2, 4] for an output [1, 4]): still refused, worded
+  truthfully.
 """
 
 from __future__ import annotations
+
+import pytest
+from needs import need
 
 NAN = float("nan")
 
@@ -18,3 +24,24 @@ def test_a_list_setting_changed_to_minus_nan_shows_the_signs_in_its_refusal() ->
 
     why = reads_refusal(_Reads())
     assert "([+nan, 1.0] -> [-nan, 1.0])" in why
+
+
+def test_integer_to_float_matmul_scales_outside_the_spec_are_not_said_to_be_refused_by_onnxruntime() -> None:
+    need("onnx")
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    V = helper.make_tensor_value_info
+    node = helper.make_node("DynamicQuantizeMatMul", ["a", "b", "s"], ["y"], name="qmm", domain="com.microsoft")
+    g = helper.make_graph([node], "g", [V("a", T.FLOAT, [1, 8]), V("b", T.INT8, [8, 4]), V("s", T.FLOAT, [2, 4])],
+                          [V("y", T.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                              ir_version=8)
+    with pytest.raises(GraphError, match=r"node 'qmm' \(DynamicQuantizeMatMul\): its scales \('s' \[2, 4\]\) do not "
+                                         r"broadcast into its output \[1, 4\], which is outside the com.microsoft "
+                                         r"spec of DynamicQuantizeMatMul; onnxruntime's kernel is not defined") as e:
+        import_onnx(model)
+    assert "refuses" not in str(e.value)

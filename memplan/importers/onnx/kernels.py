@@ -1080,8 +1080,9 @@ def _b_quant_param_ok(param: list[int], b: list[int]) -> bool:
 def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
     """A com.microsoft DynamicQuantizeMatMul / MatMulIntegerToFloat (what onnxruntime's optimizer makes of a
     dynamically quantized MatMul) whose scales, zero point or bias onnxruntime's kernel refuses is refused naming the
-    node: the scales' product (``b_scale``, and ``a_scale`` for MatMulIntegerToFloat) must broadcast into the output
-    ``[..., M, N]`` without growing it, ``a_zero_point`` be one element, ``b_zero_point`` one element, ``[N]`` or
+    node (scales as outside the contrib spec, which onnxruntime's kernel is not defined for: onnxruntime 1.32
+    refuses some such scales and runs others): the scales' product (``b_scale``, and ``a_scale`` for
+    MatMulIntegerToFloat) must broadcast into the output ``[..., M, N]`` without growing it, ``a_zero_point`` be one element, ``b_zero_point`` one element, ``[N]`` or
     ``B``'s shape with ``K`` 1, and ``bias`` hold ``N`` elements. Checked where the shapes are static.
 
     Why: the output is sized as the MatMul of A and B alone, so a per-column scale of another length or a bias of
@@ -1114,7 +1115,10 @@ def check_integer_to_float_matmul(n, where: str, shapes: dict) -> None:
                    f"into its output {out}")
     zp, bias = _input_dims(n, shapes, zp_k), _input_dims(n, shapes, bias_k)
     a_zp = _input_dims(n, shapes, 4) if n.op_type == "MatMulIntegerToFloat" else None
-    if why is None and a_zp is not None and math.prod(a_zp) != 1:
+    if why is not None:   # (onnxruntime 1.32 runs some such scales: no claim that it refuses them)
+        raise GraphError(f"{where}: {why}, which is outside the com.microsoft spec of {n.op_type}; onnxruntime's "
+                         "kernel is not defined for it")
+    if a_zp is not None and math.prod(a_zp) != 1:
         why = f"its a_zero_point {n.input[4]!r} is {a_zp}, not one element (onnxruntime quantizes A per tensor)"
     if why is None and zp is not None and not _b_quant_param_ok(zp, b):
         why = f"its b_zero_point {n.input[zp_k]!r} is {zp}, not one element, [{b[-1]}] or B's shape {b} with K 1"
