@@ -143,7 +143,8 @@ def check_option_names(what: str, given: Iterable[str], known: Sequence[str]) ->
             if holder in known:
                 near = [how]
             hint = f" (did you mean {near[0]}?)" if near else ""
-            raise OptionError(f"{what}() got an unknown option {short_repr(key)}{hint}; options: {', '.join(known)}")
+            listed = f"options: {', '.join(known)}" if known else "it takes none"   # (``b.build(x=1)``, round 74)
+            raise OptionError(f"{what}() got an unknown option {short_repr(key)}{hint}; {listed}")
 
 
 def caller_stacklevel() -> int:
@@ -199,6 +200,10 @@ def check_positional(name: str, args: Sequence[Any], params: Iterable[inspect.Pa
         return
     if keywords is None:
         keywords = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    if not positional and not keywords and not any(p.kind is p.VAR_KEYWORD for p in params):
+        # (``GraphBuilder("g").build(1)``: "takes none positional arguments ... must be given by keyword" named a
+        # way out that does not exist)
+        raise OptionError(f"{name}() takes no arguments, not {len(args)}: {short_repr(args[0])}")
     took = f"{len(positional)} ({', '.join(positional)})" if positional else "none"
     raise OptionError(f"{name}() takes {'at most ' * bool(positional)}{took} positional argument"
                       f"{'s' * (len(positional) != 1)}, not {len(args)}: {short_repr(args[len(positional)])} and any "

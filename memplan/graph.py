@@ -1180,6 +1180,7 @@ class GraphBuilder:
         )
         return outs[0] if len(outs) == 1 else id
 
+    @named_method   # (``b.build(1)``, ``b.build(validate=False)``: Python's bare TypeError before round 74)
     def build(self) -> Graph:
         return Graph(self.name, tuple(self._tensors), tuple(self._nodes), self.alignment)
 

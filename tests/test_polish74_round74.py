@@ -5,6 +5,9 @@
 * ``check_integer_to_float_matmul``: scales outside the com.microsoft spec were refused as "onnxruntime refuses to
   run it", though onnxruntime 1.32 runs some (a ``b_scale`` [2, 4] for an output [1, 4]): still refused, worded
   truthfully.
+* ``GraphBuilder("g").build(1)`` (and ``build(x=1)``) was Python's bare TypeError, where README promises an
+  OptionError for a wrong call; ``build`` is a ``named_method`` now, and a call of a method that takes no
+  arguments says so (not "must be given by keyword", nor an empty list of options).
 """
 
 from __future__ import annotations
@@ -45,3 +48,18 @@ def test_integer_to_float_matmul_scales_outside_the_spec_are_not_said_to_be_refu
                                          r"spec of DynamicQuantizeMatMul; onnxruntime's kernel is not defined") as e:
         import_onnx(model)
     assert "refuses" not in str(e.value)
+
+
+@pytest.mark.parametrize("args, kwargs, words", [
+    ((1,), {}, r"GraphBuilder.build\(\) takes no arguments, not 1: 1$"),
+    ((), {"validate": False}, r"GraphBuilder.build\(\) got an unknown option 'validate'; it takes none$"),
+])
+def test_graph_builder_build_called_with_an_argument_is_an_option_error(args, kwargs, words) -> None:
+    import memplan
+    from memplan.errors import OptionError
+
+    b = memplan.GraphBuilder("g")
+    b.input("x", 4)
+    with pytest.raises(OptionError, match=words):
+        b.build(*args, **kwargs)
+    assert b.build().name == "g"
