@@ -165,6 +165,7 @@ class Graph:
 
     def __post_init__(self) -> None:
         for name, cls in (("tensors", Tensor), ("nodes", Node)):
+            _no_unordered_or_keyed(name, cls.__name__, getattr(self, name))
             try:
                 items = tuple(getattr(self, name))
             except TypeError:
@@ -1082,6 +1083,27 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
                           attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
     return Graph._of_owned_attrs(doc.get("name", ""), tuple(tensors), tuple(nodes), alignment)
+
+
+def _no_unordered_or_keyed(name: str, cls: str, given: Any) -> None:
+    """GraphError where ``Graph``'s ``tensors`` or ``nodes`` is a mapping, a set or a string, naming what it is.
+    Why: iterating one gave its keys, characters or an order of its own, so ``Graph("g", {"x": tensor}, ())`` was
+    refused as "tensor #0 is not a memplan Tensor (str 'x')", naming the key rather than the dict (round 74), and a
+    set of Tensors or Nodes listed them in an order that changes from process to process (str hashes are salted):
+    another plan, or a node "out of order", for the same graph. A generator or ``dict.values()`` is still taken, and
+    an empty one of these (nothing to misread or reorder: ``nodes={}``)."""
+    if isinstance(given, (Mapping, set, frozenset, str, bytes, bytearray)) and len(given) == 0:
+        return
+    if isinstance(given, Mapping):
+        why = f"pass list(d.values()) if its values are the {cls}s"
+    elif isinstance(given, (set, frozenset)):
+        why = "a set lists them in an order that changes from run to run, and the plan with it"
+    elif isinstance(given, (str, bytes, bytearray)):
+        why = f"{cls}s made with memplan.{cls}(...)"
+    else:
+        return
+    raise GraphError(f"graph {name} must be a list or tuple of {cls}s, not {type(given).__name__} "
+                     f"{_short(given)}: {why}")
 
 
 def _named_call(method: Callable[..., Any]) -> Callable[..., Any]:

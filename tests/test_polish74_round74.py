@@ -8,6 +8,8 @@
 * ``GraphBuilder("g").build(1)`` (and ``build(x=1)``) was Python's bare TypeError, where README promises an
   OptionError for a wrong call; ``build`` is a ``named_method`` now, and a call of a method that takes no
   arguments says so (not "must be given by keyword", nor an empty list of options).
+* ``Graph("g", {"x": tensor}, ())`` said ``tensor #0 is not a memplan Tensor (str 'x')`` (the dict's key): the dict
+  is named now, as are a string and a set (whose order, and so the plan, changed from process to process).
 """
 
 from __future__ import annotations
@@ -63,3 +65,27 @@ def test_graph_builder_build_called_with_an_argument_is_an_option_error(args, kw
     with pytest.raises(OptionError, match=words):
         b.build(*args, **kwargs)
     assert b.build().name == "g"
+
+
+@pytest.mark.parametrize("tensors, nodes, words", [
+    ("dict", (), r"graph tensors must be a list or tuple of Tensors, not dict \{'x': Tensor\(.*list\(d.values\(\)\)"),
+    ("tuple", {"n": 1}, r"graph nodes must be a list or tuple of Nodes, not dict \{'n': 1\}"),
+    ("str", (), r"graph tensors must be a list or tuple of Tensors, not str 'x'"),
+    ("set", (), r"graph tensors must be a list or tuple of Tensors, not set .*order that changes from run to run"),
+])
+def test_a_graph_given_a_dict_string_or_set_of_tensors_names_it(tensors, nodes, words) -> None:
+    import memplan
+    from memplan.errors import GraphError
+
+    t = memplan.Tensor("x", 4, "input")
+    given = {"dict": {"x": t}, "tuple": (t,), "str": "x", "set": {t}}[tensors]
+    with pytest.raises(GraphError, match=words):
+        memplan.Graph("g", given, nodes)
+
+
+def test_a_graph_still_takes_dict_values_a_generator_and_empty_containers() -> None:
+    import memplan
+
+    t = memplan.Tensor("x", 4, "input")
+    for tensors, nodes in (({"x": t}.values(), []), ((u for u in [t]), {}), ([t], set())):
+        assert memplan.Graph("g", tensors, nodes) == memplan.Graph("g", (t,), ())
