@@ -5,14 +5,27 @@ that does not the fused flash kernel: up to 6e-07 apart), grad mode aside. In ea
 from parameters that require grad (Swin's relative position bias plus its window mask, as in Mask2Former's
 backbone: ``bias * 1.0``) requires grad; the executor's mask is an arena view that never does, so a call under grad
 mode was silently off eager's bits (round 74; under ``no_grad``, or with the parameters frozen, both run flash). The
-executor passes such a mask as an alias that requires grad under grad mode (``lower._lower_result``)."""
+executor passes such a mask as an alias that requires grad under grad mode (``lower._lower_result``).
+
+Likewise ``matmul`` (and ``linear`` of an input that is not contiguous, which runs ``matmul(x, w.t())``) folds a
+3-D-or-more operand into one ``mm`` by whether its matrix operand requires grad (``exact.matmul_out_differs``): a
+matrix computed from parameters (``(w * s) @ x``, ``x @ w.t()`` of a scaled ``w``) requires grad in eager under grad
+mode and was 1 ulp (2e-07) off eager's bits there (round 74, grad74); it is passed as such an alias too."""
 
 from __future__ import annotations
 
 from typing import Any
 
 #: ops whose results never require grad: the chain of a mask's ``requires_grad`` stops there
-_NO_GRAD = frozenset({"detach", "detach_", "alias", "lift_fresh_copy"})
+_NO_GRAD = frozenset({"detach", "detach_", "alias", "lift_fresh_copy", "histc", "histogram"})
+
+
+def _no_grad_op(base: str) -> bool:
+    """Whether eager's result of the op ``base`` never requires grad, whatever its inputs: a detach, a histogram,
+    or a factory shaped after its input (``zeros_like``, ``full_like``, ``rand_like``, ``w.new_ones``,
+    ``new_empty_strided``...). Why: a mask or matrix made so from a parameter (``torch.zeros_like(w) + m``) requires
+    no grad in eager; taken as derived, its node ran the other kernel (round 74, grad74: 5e-07 off eager)."""
+    return base in _NO_GRAD or base.endswith("_like") or base.startswith("new_")
 
 
 def _base(target: Any) -> str:
@@ -47,7 +60,7 @@ def grad_derived(torch: Any, program: Any) -> frozenset[str]:
     for n in graph.nodes:
         if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload):
             continue
-        if _base(n.target) in _NO_GRAD or not _floating(n.meta.get("val")):
+        if _no_grad_op(_base(n.target)) or not _floating(n.meta.get("val")):
             continue
         if any(a.name in derived for a in n.all_input_nodes):
             derived.add(n.name)
@@ -64,6 +77,31 @@ def mask_slot(torch: Any, n: Any, derived: frozenset[str]) -> int | str | None:
     else:
         mask, slot = n.kwargs.get("attn_mask"), "attn_mask"
     if isinstance(mask, torch.fx.Node) and mask.name in derived:
+        return slot
+    return None
+
+
+def fold_slot(torch: Any, n: Any, args: tuple, derived: frozenset[str]) -> int | None:
+    """The index of ``n``'s matrix operand where ``n`` is a ``matmul`` or ``linear`` node whose matrix operand
+    ``derived`` names and whose folding (``exact.matmul_out_differs``) turns on that operand's ``requires_grad``;
+    None otherwise (then the node runs as before: its plan and launches unchanged)."""
+    from .exact import matmul_out_differs
+
+    base = _base(getattr(n, "target", None))
+    if base not in ("matmul", "linear") or not derived or len(args) < 2:
+        return None
+    a, b = args[0], args[1]
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or not (_floating(a) and _floating(b)):
+        return None
+    if base == "linear":
+        b = b.t() if b.dim() == 2 else b
+    slot = 0 if a.dim() <= 2 and a.dim() < b.dim() else 1
+    src = n.args[slot] if len(n.args) > slot else None
+    if not (isinstance(src, torch.fx.Node) and src.name in derived) or (a if slot == 0 else b).requires_grad:
+        return None
+    graded = [a, b]
+    graded[slot] = graded[slot].detach().requires_grad_(True)
+    if matmul_out_differs(torch, *graded) and not matmul_out_differs(torch, a, b):
         return slot
     return None
 

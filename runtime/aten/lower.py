@@ -35,7 +35,7 @@ from memplan.importers.torch import body_reach, written_args
 from .capturable import capturable_inplace, capturable_lowering
 from .errors import AtenExecutorError
 from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
-from .grad_masks import grad_derived, mask_slot, with_grad_mask
+from .grad_masks import fold_slot, grad_derived, mask_slot, with_grad_mask
 from .hostfold import fold, foldable
 from .layout import byte_span
 from .program import Program
@@ -380,6 +380,10 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             if not ctx.grad_derived:
                 ctx.grad_derived.append(grad_derived(torch, program))
             slot = mask_slot(torch, n, ctx.grad_derived[0])
+        elif ctx.device_type == "cpu" and _base(op) in ("matmul", "linear"):
+            if not ctx.grad_derived:
+                ctx.grad_derived.append(grad_derived(torch, program))
+            slot = fold_slot(torch, n, args, ctx.grad_derived[0])
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
                              ctx, name, side, grad_mask=slot)
     except AtenExecutorError:
