@@ -8,10 +8,9 @@ A ``Graph`` that exists is valid: the constructor runs every check of the graph 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache, wraps
+from functools import cached_property, lru_cache
 from itertools import chain
 from operator import attrgetter
 from types import MappingProxyType
@@ -20,11 +19,7 @@ from typing import Any
 from ._gc import paused
 from .errors import (
     GraphError,
-    MemplanError,
-    OptionError,
     as_int,
-    check_given,
-    check_positional,
     named_fields,
     named_method,
     named_options,
@@ -1106,32 +1101,6 @@ def _no_unordered_or_keyed(name: str, cls: str, given: Any) -> None:
                      f"{_short(given)}: {why}")
 
 
-def _named_call(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A ``GraphBuilder`` method whose call does not bind (``b.input("x")``, ``b.node(..., outputs, 5)`` with the
-    cost by position, ``b.input("x", 256, size=3)``) raises the ``OptionError`` README promises for "an option given
-    by position, or a required argument left out or given twice", named as ``check_positional`` / ``check_given``
-    name a function's: it was Python's bare TypeError, while ``GraphBuilder(...)`` itself names it (``named_fields``).
-    Checked only once the call raised a TypeError, so the calls that bind (a graph of a million tensors) pay nothing."""
-    params = list(inspect.signature(method).parameters.values())[1:]   # without self
-    name = f"GraphBuilder.{method.__name__}"
-
-    @wraps(method)
-    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except TypeError as exc:
-            if isinstance(exc, MemplanError):
-                raise   # (a GraphError or OptionError of the method's own)
-            try:   # a TypeError from inside a call that binds passes both checks and is re-raised as it is
-                check_positional(name, args, params)
-                check_given(name, args, kwargs, params)
-            except OptionError as named:
-                raise named from None
-            raise
-
-    return checked
-
-
 @named_fields
 class GraphBuilder:
     """Build a Graph from code; ``build()`` validates it.
@@ -1148,26 +1117,26 @@ class GraphBuilder:
         self._tensors: list[Tensor] = []
         self._nodes: list[Node] = []
 
-    @_named_call
+    @named_method
     def tensor(self, id: str, size: int, kind: str = "intermediate", *, view_of: str | None = None,
                view_offset: int = 0, **attrs: Any) -> str:
         _no_misspelt_keyword(f"tensor {id!r}", attrs, ("view_of", "view_offset"))
         self._tensors.append(Tensor(id, size, kind, view_of, view_offset, attrs or NO_ATTRS))
         return id
 
-    @_named_call
+    @named_method
     def input(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("input", id, size, attrs)
 
-    @_named_call
+    @named_method
     def weight(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("weight", id, size, attrs)
 
-    @_named_call
+    @named_method
     def intermediate(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("intermediate", id, size, attrs)
 
-    @_named_call
+    @named_method
     def output(self, id: str, size: int, **attrs: Any) -> str:
         return self._of_kind("output", id, size, attrs)
 
@@ -1177,7 +1146,7 @@ class GraphBuilder:
                              "contradicts it (GraphBuilder.tensor takes a kind)")
         return self.tensor(id, size, kind, **attrs)
 
-    @_named_call
+    @named_method
     def view(self, id: str, parent: str, size: int, offset: int = 0, kind: str = "intermediate",
              **attrs: Any) -> str:
         for key, name in (("view_of", "parent"), ("view_offset", "offset")):   # tensor()'s and the JSON's names:
@@ -1189,7 +1158,7 @@ class GraphBuilder:
                              "(GraphBuilder.tensor makes a root)")
         return self.tensor(id, size, kind, view_of=parent, view_offset=offset, **attrs)
 
-    @_named_call
+    @named_method
     def node(self, id: str, op: str, inputs: Iterable[str], outputs: Iterable[str] | str, *,
              cost: float | None = None, inplace: Mapping[str, str] | None = None,
              group: str | None = None, **attrs: Any) -> str:
