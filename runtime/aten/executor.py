@@ -27,6 +27,7 @@ from . import backend_flags, default_dtype, eager_views, hostfold, layout_reads,
 from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .exact import Scratch, distinct
+from .grad_masks import value_grads
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import caller_grad, check_lowerable, lower_program, storage_offset_readers
 from .program import Program, flatten_inputs, strides_agree
@@ -106,6 +107,10 @@ class Executor:
         with torch.no_grad():  # inference: views made at build time must not track gradients either
             self.launches = lower_program(program, self.layout.views, self.device.type, scratch=self.scratch,
                                           stream_of=stream_of, moved=moved, folds=self._folds)
+        #: user input indices whose ``requires_grad`` may pick a CPU launch's kernel (``lower._lower_graded``), and
+        #: the values requiring grad in eager per pattern of their flags and grad mode (``_graded``)
+        self._grad_inputs = _grad_inputs(torch, program, self.launches)
+        self._graded_cache: dict[tuple, frozenset] = {}
         #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
         self._moved: list[list] = [[src, dst, _version(src)] for src, dst in moved]
         self._fold_versions: list = [[_version(s) for s in f.sources] for f in self._folds]
@@ -387,11 +392,28 @@ class Executor:
         with self._arena_lock, self._lock:
             self._owner = threading.get_ident()
             caller_grad.enabled = self.torch.is_grad_enabled()   # (``lower._GRAD_MODE_KERNELS`` run under it)
+            if self._grad_inputs:
+                caller_grad.graded = self._graded(tensors)
             try:
                 return self._call(tensors, delays)
             finally:
                 self._owner = None
                 caller_grad.enabled = False
+                caller_grad.graded = None
+
+    def _graded(self, tensors: list) -> frozenset | None:
+        """The export's values that require grad in eager at this call (``grad_masks.value_grads``), where one of
+        the caller's inputs reaching a launch of ``_grad_inputs`` requires grad; None where none does (the launches
+        then run as built). One dict lookup per pattern of flags and grad mode after its first call."""
+        flags = tuple(getattr(tensors[k], "requires_grad", False) for k in self._grad_inputs)
+        if True not in flags:
+            return None
+        key = (flags, caller_grad.enabled)
+        found = self._graded_cache.get(key)
+        if found is None:
+            names = frozenset(self.program.user_inputs[k][1] for k, f in zip(self._grad_inputs, flags) if f)
+            found = self._graded_cache[key] = value_grads(self.torch, self.program, names, caller_grad.enabled)
+        return found
 
     def _module_name(self, wid: str) -> str:
         """`` (the module's buffer 'b')`` for the program's weight ``wid`` (export's placeholder ``b_b``), else "".
@@ -962,6 +984,18 @@ class Executor:
                 if id(t) in own and id(t) not in made:
                     made[id(t)] = t.detach()
         return [made.get(id(t), t) for t in flat]
+
+
+def _grad_inputs(torch: Any, program: Program, launches: Mapping[str, Any]) -> tuple[int, ...]:
+    """Indices of the user inputs whose ``requires_grad`` in eager reaches an operand that picks a CPU launch's
+    kernel (``Launch.grad_of``: an SDPA's mask, a folding ``matmul``'s matrix, an RNN's weights), through ops and
+    views as autograd carries the flag: only their flags are read at a call, and none for a program without such a
+    launch (round 75)."""
+    operands = frozenset().union(*(launch.grad_of for launch in launches.values()))
+    if not operands:
+        return ()
+    return tuple(k for k, (_pos, tid) in enumerate(program.user_inputs)
+                 if not operands.isdisjoint(value_grads(torch, program, frozenset((tid,)), weights=False)))
 
 
 def _check_generators(program: Program) -> None:

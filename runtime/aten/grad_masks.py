@@ -14,6 +14,7 @@ mode and was 1 ulp (2e-07) off eager's bits there (round 74, grad74); it is pass
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 #: ops whose results never require grad: the chain of a mask's ``requires_grad`` stops there
@@ -37,34 +38,67 @@ def _floating(val: Any) -> bool:
     return bool(getattr(val, "is_floating_point", lambda: False)() or getattr(val, "is_complex", lambda: False)())
 
 
-def grad_derived(torch: Any, program: Any) -> frozenset[str]:
-    """Names of the export's nodes whose float results eager computes from a weight that requires grad through ops
-    that carry grad (a float result of a node taking one), as they require grad under grad mode. A ``no_grad``
-    block (a higher-order op) or a non-float result breaks the chain."""
+def value_grads(torch: Any, program: Any, inputs: frozenset[str] = frozenset(), enabled: bool = True,
+                weights: bool = True) -> frozenset[str]:
+    """Names of the export's values (placeholders and nodes) that require grad in eager: the weights that do, the
+    user inputs named in ``inputs`` (a call's tensors that do), and, as autograd propagates the flag, a view of one
+    in any mode (``w.t()`` of a leaf that requires grad does under ``no_grad`` and ``inference_mode`` too) and, under
+    grad mode (``enabled``), a float result of any op taking one. A ``no_grad`` block (a higher-order op), a
+    non-float result or an op whose result never requires grad (``_no_grad_op``) breaks the chain; ``getitem`` of a
+    multi-result op (``split``) passes it on.
+
+    Why per call (round 75): a caller's ``w @ x.transpose(-1, -2)`` or SDPA ``attn_mask=mask`` with ``w`` / ``mask``
+    requiring grad ran 2e-07 .. 5e-07 off eager: the kernels read arena copies of the inputs, which never do."""
     ep = program.exported
     graph = getattr(ep, "graph", None)
     if graph is None:
         return frozenset()
     from torch.export.graph_signature import InputKind
 
-    weights = program.weights
-    derived: set[str] = set()
+    held = program.weights if weights else {}
+    derived = {n.name for n in graph.nodes if n.op == "placeholder" and n.name in inputs
+               and _floating(n.meta.get("val"))}   # (only a float tensor can require grad)
     for s in ep.graph_signature.input_specs:
         arg = getattr(s.arg, "name", None)
         if s.kind != InputKind.USER_INPUT and arg is not None:
-            w = weights.get(arg)
+            w = held.get(arg)
             if isinstance(w, torch.Tensor) and w.requires_grad:
                 derived.add(arg)
     if not derived:
         return frozenset()
     for n in graph.nodes:
-        if n.op != "call_function" or not isinstance(n.target, torch._ops.OpOverload):
+        if n.op != "call_function":
             continue
-        if _no_grad_op(_base(n.target)) or not _floating(n.meta.get("val")):
+        if n.target is operator.getitem:
+            src = n.args[0] if n.args else None
+            if isinstance(src, torch.fx.Node) and src.name in derived and _floating(n.meta.get("val")):
+                derived.add(n.name)
             continue
-        if any(a.name in derived for a in n.all_input_nodes):
+        if not isinstance(n.target, torch._ops.OpOverload):
+            continue
+        val = n.meta.get("val")
+        if _no_grad_op(_base(n.target)) or not (_floating(val) or isinstance(val, (list, tuple))
+                                                and any(_floating(v) for v in val)):
+            continue
+        if (enabled or _is_view(n.target)) and any(a.name in derived for a in n.all_input_nodes):
             derived.add(n.name)
     return frozenset(derived)
+
+
+def grad_derived(torch: Any, program: Any) -> frozenset[str]:
+    """Names of the export's nodes whose float results eager computes from a weight that requires grad through ops
+    that carry grad (a float result of a node taking one), as they require grad under grad mode. A ``no_grad``
+    block (a higher-order op) or a non-float result breaks the chain."""
+    return value_grads(torch, program)
+
+
+def _is_view(op: Any) -> bool:
+    """Whether ``op``'s result is a view of an argument (its schema's return aliases one and writes none)."""
+    if isinstance(getattr(op, "is_view", None), bool):
+        return op.is_view
+    returns = getattr(getattr(op, "_schema", None), "returns", ())
+    info = returns[0].alias_info if returns else None
+    return info is not None and not info.is_write
 
 
 def mask_slot(torch: Any, n: Any, derived: frozenset[str]) -> int | str | None:
@@ -106,12 +140,52 @@ def fold_slot(torch: Any, n: Any, args: tuple, derived: frozenset[str]) -> int |
     return None
 
 
-def with_grad_mask(args: tuple, kwargs: dict, slot: int | str) -> tuple[tuple, dict]:
-    """``args``/``kwargs`` with the mask at ``slot`` replaced by an alias of it that requires grad (no copy)."""
-    if isinstance(slot, int):
-        args = list(args)
-        args[slot] = args[slot].detach().requires_grad_(True)
-        return tuple(args), kwargs
-    kwargs = dict(kwargs)
-    kwargs[slot] = kwargs[slot].detach().requires_grad_(True)
-    return args, kwargs
+#: CPU ops whose kernel eager picks by an operand's ``requires_grad`` (``grad_slots``)
+GRAD_PICKED = frozenset({"scaled_dot_product_attention", "matmul", "linear", "gru", "rnn_tanh", "rnn_relu"})
+#: CPU RNN ops whose kernel takes another path where a weight of their ``params`` list requires grad (round 74:
+#: the held parameters; round 75: weights a caller passes, ``functional_call(gru, {...: w}, ...)``, 6e-08 off)
+_RNN_PARAMS = frozenset({"gru", "rnn_tanh", "rnn_relu"})
+
+def grad_slots(torch: Any, n: Any, args: tuple, derived: frozenset[str]) -> tuple[tuple[Any, str], ...]:
+    """(slot, value name) of each operand of CPU node ``n`` whose ``requires_grad`` picks its kernel and which
+    ``derived`` names (an SDPA's mask, a folding ``matmul``'s / ``linear``'s matrix, an RNN's weights), where the
+    argument at that slot does not require grad already (a parameter read as itself); () for none. A slot is an
+    argument index, a keyword, or (index, item) of a tensor list argument."""
+    base = _base(getattr(n, "target", None))
+    if not derived:
+        return ()
+    if base == "scaled_dot_product_attention":
+        slot = mask_slot(torch, n, derived)
+        if slot is None:
+            return ()
+        return ((slot, (n.args[3] if slot == 3 else n.kwargs["attn_mask"]).name),)
+    if base in ("matmul", "linear"):
+        slot = fold_slot(torch, n, args, derived)
+        return () if slot is None else ((slot, n.args[slot].name),)
+    if base in _RNN_PARAMS:
+        schema = getattr(n.target, "_schema", None)
+        names = [a.name for a in schema.arguments] if schema is not None else []
+        k = names.index("params") if "params" in names else -1
+        if not (0 <= k < min(len(n.args), len(args)) and isinstance(n.args[k], (list, tuple))):
+            return ()
+        return tuple(((k, j), src.name) for j, (src, t) in enumerate(zip(n.args[k], args[k]))
+                     if isinstance(src, torch.fx.Node) and src.name in derived and isinstance(t, torch.Tensor)
+                     and not t.requires_grad)
+    return ()
+
+
+def with_grad_mask(args: tuple, kwargs: dict, slots: tuple) -> tuple[tuple, dict]:
+    """``args``/``kwargs`` with the operand at each of ``slots`` (``grad_slots``' slots) replaced by an alias of it
+    that requires grad (no copy)."""
+    args, kwargs = list(args), dict(kwargs)
+    for slot in slots:
+        if isinstance(slot, tuple):
+            k, j = slot
+            items = list(args[k])
+            items[j] = items[j].detach().requires_grad_(True)
+            args[k] = items
+        elif isinstance(slot, int):
+            args[slot] = args[slot].detach().requires_grad_(True)
+        else:
+            kwargs[slot] = kwargs[slot].detach().requires_grad_(True)
+    return tuple(args), kwargs

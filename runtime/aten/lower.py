@@ -26,7 +26,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memplan.importers.quiet import logger_off
@@ -35,7 +35,7 @@ from memplan.importers.torch import body_reach, written_args
 from .capturable import capturable_inplace, capturable_lowering
 from .errors import AtenExecutorError
 from .exact import COPIES, Scratch, exact_lowering, matmul_out_differs
-from .grad_masks import fold_slot, grad_derived, mask_slot, with_grad_mask
+from .grad_masks import GRAD_PICKED, grad_derived, grad_slots, value_grads, with_grad_mask
 from .hostfold import fold, foldable
 from .layout import byte_span
 from .program import Program
@@ -68,6 +68,9 @@ _GRAD_MODE_KERNELS = {"lstm"}
 class _CallerGrad(threading.local):
     #: the grad mode of the call being run in this thread (``Executor``'s caller's); False outside a call
     enabled = False
+    #: the export's values that require grad in eager at this call (``grad_masks.value_grads``) where one of the
+    #: caller's inputs does; None where none does (then the weights' flags and ``enabled`` decide, as fixed at build)
+    graded: frozenset | None = None
 
 
 caller_grad = _CallerGrad()
@@ -85,6 +88,9 @@ class Launch:
     run: Callable[[], Any] | None
     copies: int = 0  # result copies into the arena per call (functional runs, torch's functional out=)
     scratch_bytes: int = 0  # memory the launch keeps outside the arena (side results the plan has no tensor for)
+    #: the export's values whose ``requires_grad`` in eager picks this CPU launch's kernel (``grad_masks``), where a
+    #: caller's input may reach one: the executor finds the call's ``caller_grad.graded`` for their inputs
+    grad_of: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -375,21 +381,50 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
                                _weight_ptrs(torch, program, ctx))
             out_views = [views[t] for t in outs]
         side = {role: views[t] for role, t in program.side.get(n.name, {}).items()}
-        slot = None
-        if ctx.device_type == "cpu" and _base(op) == "scaled_dot_product_attention":
-            if not ctx.grad_derived:
-                ctx.grad_derived.append(grad_derived(torch, program))
-            slot = mask_slot(torch, n, ctx.grad_derived[0])
-        elif ctx.device_type == "cpu" and _base(op) in ("matmul", "linear"):
-            if not ctx.grad_derived:
-                ctx.grad_derived.append(grad_derived(torch, program))
-            slot = fold_slot(torch, n, args, ctx.grad_derived[0])
+        if ctx.device_type == "cpu" and _base(op) in GRAD_PICKED:
+            return _lower_graded(torch, program, n, op, args, kwargs, out_views, tensor_outs, len(out_vals), ctx,
+                                 name, side)
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
-                             ctx, name, side, grad_mask=slot)
+                             ctx, name, side)
     except AtenExecutorError:
         raise
     except Exception as exc:
         raise AtenExecutorError(f"cannot lower: {type(exc).__name__}: {exc}", n.name, name) from exc
+
+
+def _lower_graded(torch, program: Program, n, op, args, kwargs, out_views, tensor_outs, n_vals: int, ctx: Target,
+                  name: str, side: Mapping[str, Any]) -> Launch:
+    """A CPU node whose kernel eager picks by an operand's ``requires_grad`` (``grad_masks.GRAD_PICKED``): an SDPA's
+    mask, a folding ``matmul``'s matrix, an RNN's weights. Where the operand comes from weights that require grad
+    (``grad_derived``), run + copy with the operand passed as requiring grad under grad mode (round 74); where a
+    caller's input may reach it (``value_grads`` of every input), the launch also follows ``caller_grad.graded``, the
+    values requiring grad at the call (round 75: a caller's ``w`` or ``mask`` that requires grad ran 2e-07 .. 5e-07
+    off eager, whose kernels saw the flag where the executor's arena copies never carry it). A node no input and no
+    such weight reaches is lowered as any other; one only inputs reach keeps its launch for calls where none of
+    them requires grad (the cost of such a call unchanged)."""
+    if not ctx.grad_derived:
+        ctx.grad_derived.append(grad_derived(torch, program))
+        ctx.grad_derived.append(value_grads(torch, program, frozenset(tid for _pos, tid in program.user_inputs)))
+    built = grad_slots(torch, n, args, ctx.grad_derived[0])
+    reach = grad_slots(torch, n, args, ctx.grad_derived[1]) if ctx.grad_derived[1] else built
+    if not reach:
+        return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, n_vals, ctx, name, side)
+    names = frozenset(v for _slot, v in reach)
+    if built:
+        launch = _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, n_vals, ctx, name, side,
+                               grad_mask=reach, built=built)
+        return replace(launch, grad_of=names)
+    launch = _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, n_vals, ctx, name, side)
+    alt = _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, n_vals, ctx, name, side,
+                        grad_mask=reach, built=())
+
+    def run(plain=launch.run, graded=alt.run, names=names) -> None:
+        g = caller_grad.graded
+        if g is not None and not names.isdisjoint(g):
+            graded()
+        else:
+            plain()
+    return replace(launch, run=run, grad_of=names)
 
 
 def fixed_constants(torch, program: Program) -> frozenset[str]:
@@ -1483,10 +1518,13 @@ def _hidden_copies(out_op, autogen: frozenset[str]) -> int:
 
 
 def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_vals: int, ctx: Target,
-                  name: str, side: Mapping[str, Any] | None = None, grad_mask: int | str | None = None) -> Launch:
+                  name: str, side: Mapping[str, Any] | None = None, grad_mask: tuple | None = None,
+                  built: tuple = ()) -> Launch:
     """A functional op writing ``out_views``: an exact lowering, its out= overload, or run + copy.
-    ``side``: planned views for the side results its kernel writes (role -> view). ``grad_mask``: where a CPU SDPA's
-    mask is that requires grad in eager under grad mode (``grad_masks``): run + copy, the mask passed so then."""
+    ``side``: planned views for the side results its kernel writes (role -> view). ``grad_mask``: (slot, value)
+    of each operand whose ``requires_grad`` picks the CPU kernel (``grad_masks.grad_slots``): run + copy, each
+    operand passed as requiring grad where eager's does (``built``'s, of weights, under grad mode; at a call where a
+    caller's input requires grad, those ``caller_grad.graded`` names)."""
     base = _base(op)
     if hasattr(op, "_schema"):
         names = [a.name for a in op._schema.arguments]
@@ -1522,9 +1560,14 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
 
     def run(op=op, args=args, kwargs=kwargs, pairs=tuple(zip(tensor_outs, out_views)),
             graded=base in _GRAD_MODE_KERNELS and ctx.device_type == "cpu",   # (cuDNN's follows ``train``)
-            repeated=frozenset(k for k, v in zip(tensor_outs, out_views) if _repeats(v))):
-        if grad_mask is not None and caller_grad.enabled:   # (eager's mask requires grad: its kernel; no record)
-            masked_args, masked_kwargs = with_grad_mask(args, kwargs, grad_mask)
+            repeated=frozenset(k for k, v in zip(tensor_outs, out_views) if _repeats(v)),
+            built_slots=tuple(s for s, _v in built)):
+        on = None
+        if grad_mask is not None:   # (eager's operand requires grad: its kernel; no autograd record)
+            g = caller_grad.graded
+            on = (built_slots if caller_grad.enabled else ()) if g is None else tuple(s for s, v in grad_mask if v in g)
+        if on:
+            masked_args, masked_kwargs = with_grad_mask(args, kwargs, on)
             with torch.no_grad():
                 res = op(*masked_args, **masked_kwargs)
         elif graded:   # the kernel under eager's grad mode (its autograd record, if any, dropped with ``res``)

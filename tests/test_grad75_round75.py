@@ -1,0 +1,148 @@
+"""Round 75 (grad75): a *caller's* input that requires grad, through ``runtime.aten.compile``, compared with eager bit
+for bit.
+
+CPU kernels pick their path by an operand's ``requires_grad``: ``matmul`` (and ``linear`` of an input that is not
+contiguous) folds a 3-D operand into one ``mm`` when its matrix requires grad, SDPA runs its math kernel where the
+mask requires grad and flash where not, ``gru`` / ``rnn_tanh`` take another path where a weight does. Round 74 fed
+that flag from the module's parameters alone, fixed when the program was built; the executor's kernels read arena
+copies of the caller's inputs, which never require grad, so ``w @ x.transpose(-1, -2)`` or SDPA ``attn_mask=mask``
+with ``w`` / ``mask`` requiring grad ran 2e-07 .. 6e-07 off eager (under grad mode, ``no_grad`` and
+``inference_mode`` alike: a leaf and its views keep the flag there), and ``(w * s) @ x...`` with ``s`` requiring grad
+under grad mode. Now the values requiring grad are found per call from the inputs' flags and grad mode
+(``grad_masks.value_grads``, cached per pattern) and the launches pass those operands as requiring grad.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+from torch.func import functional_call  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+
+MODES = (torch.enable_grad, torch.no_grad, torch.inference_mode)
+
+
+def _flat(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [t for o in out for t in _flat(o)]
+
+
+def _check(step, m, args, graded):
+    """``step(*args)`` equals ``m(*args)`` bit for bit under each mode, the inputs at ``graded`` requiring grad."""
+    call = [a.detach().clone().requires_grad_(k in graded) for k, a in enumerate(args)]
+    for mode in MODES:
+        with mode():
+            got, want = _flat(step(*call)), _flat(m(*call))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert torch.equal(g.detach(), w.detach()), (graded, mode.__name__, float((g - w).abs().max()))
+
+
+class Products(nn.Module):
+    """A caller's matrix and masks: ``w @ x.transpose(-1, -2)``, ``linear`` of a transposed input, SDPA with a float
+    mask and with a bool mask."""
+
+    def forward(self, x, w, v, b, q, mask, keep):
+        return (w @ x.transpose(-1, -2), F.linear(x.transpose(0, 1), v, b),
+                F.scaled_dot_product_attention(q, q, q, attn_mask=mask),
+                F.scaled_dot_product_attention(q, q, q, attn_mask=keep))
+
+
+def _products_args():
+    torch.manual_seed(0)
+    return (torch.randn(3, 2, 4), torch.randn(5, 4), torch.randn(5, 4), torch.randn(5), torch.randn(2, 2, 6, 8),
+            torch.randn(2, 2, 6, 6), torch.rand(2, 2, 6, 6) > 0.3)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_callers_matrix_and_mask_that_require_grad_pick_eagers_kernels(streams):
+    m, args = Products(), _products_args()
+    step = compile(m, args, streams=streams)
+    for graded in ((), (1, 2, 5), (1,), (5,), (2, 3, 4), (), (0, 1, 2, 3, 4, 5)):   # flags flipped between calls
+        _check(step, m, args, graded)
+
+
+def test_a_program_compiled_with_inputs_that_require_grad_follows_calls_without():
+    m, args = Products(), _products_args()
+    step = compile(m, tuple(a.requires_grad_(a.is_floating_point()) for a in (t.clone() for t in args)))
+    for graded in ((), (1, 5), ()):
+        _check(step, m, args, graded)
+
+
+class Derived(nn.Module):
+    """Operands computed from a caller's input (and a frozen parameter): they require grad under grad mode only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(5, 4), requires_grad=False)
+
+    def forward(self, x, s, q, m):
+        part, _rest = (m * 1.0).split(6, dim=-1)
+        return (self.w * s) @ x.transpose(-1, -2), F.scaled_dot_product_attention(q, q, q, attn_mask=part)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_operands_computed_from_a_callers_input_that_requires_grad(streams):
+    torch.manual_seed(0)
+    m = Derived()
+    args = (torch.randn(3, 2, 4), torch.randn(()), torch.randn(2, 2, 6, 8), torch.randn(2, 2, 6, 12))
+    step = compile(m, args, streams=streams)
+    for graded in ((1, 3), (), (1,), (3,)):
+        _check(step, m, args, graded)
+
+
+class Recurrent(nn.Module):
+    """RNNs given the caller's weights and states, and kernels that follow no flag (conv, einsum, baddbmm, bmm, addmm,
+    layer_norm with the caller's weight)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru, self.rnn, self.lstm = (nn.GRU(4, 6, batch_first=True), nn.RNN(4, 6, batch_first=True),
+                                         nn.LSTM(4, 6, batch_first=True))
+
+    def forward(self, x, h0, c0, gi, gh, gbi, gbh, ri, rh, rbi, rbh, img, k, a, b, lw):
+        names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        gru, rnn = dict(zip(names, (gi, gh, gbi, gbh))), dict(zip(names, (ri, rh, rbi, rbh)))
+        return (functional_call(self.gru, gru, (x, h0)), functional_call(self.rnn, rnn, (x, h0)),
+                self.lstm(x, (h0, c0)), F.conv2d(img, k, padding=1), torch.einsum("bij,jk->bik", a, b[0]),
+                torch.baddbmm(a, a, b.transpose(1, 2).expand(3, 4, 4)), torch.bmm(a, b),
+                torch.addmm(a[0], a[0], b[0]), F.layer_norm(a, (4,), lw, lw * 0.5))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_rnn_weights_and_other_kernels_given_by_the_caller(streams):
+    torch.manual_seed(0)
+    m = Recurrent()
+    weights = [p.detach().clone() for rnn in (nn.GRU(4, 6), nn.RNN(4, 6)) for p in rnn.parameters()]
+    args = (torch.randn(2, 5, 4), torch.randn(1, 2, 6), torch.randn(1, 2, 6), *weights, torch.randn(1, 2, 5, 5),
+            torch.randn(3, 2, 3, 3), torch.randn(3, 4, 4), torch.randn(3, 4, 4), torch.randn(4))
+    step = compile(m, args, streams=streams)
+    for graded in ((3,), (7,), tuple(range(len(args))), (), (1, 2, 4, 12, 15)):
+        _check(step, m, args, graded)
+
+
+def test_a_call_without_inputs_that_require_grad_reads_their_flags_alone():
+    """The cost: a program no input's flag reaches reads none; one whose inputs may reach a kernel's operand reads
+    theirs (``_grad_inputs``), and looks a pattern up once it has met it."""
+    class Plain(nn.Module):
+        def forward(self, x, w):
+            return w @ x + 1   # (a 2-D ``x``: nothing folds)
+
+    plain = compile(Plain(), (torch.randn(4, 3), torch.randn(5, 4)))
+    assert plain.executor._grad_inputs == ()
+    m, args = Products(), _products_args()
+    step = compile(m, args)
+    assert step.executor._grad_inputs == (1, 2, 5)   # w, v and the float mask: not x, b, q nor the bool mask
+    call = list(args)
+    assert step.executor._graded(call) is None
+    call[1] = args[1].clone().requires_grad_(True)
+    with torch.no_grad():
+        first = step.executor._graded(call)
+        assert "w" in first and step.executor._graded(call) is first
