@@ -146,3 +146,29 @@ def test_a_call_without_inputs_that_require_grad_reads_their_flags_alone():
     with torch.no_grad():
         first = step.executor._graded(call)
         assert "w" in first and step.executor._graded(call) is first
+
+
+class WholeSlices(nn.Module):
+    """Slices over a whole dimension (``w[:, :4]`` of a 4-column ``w``), which export writes as ``aten.alias``: a view
+    that requires grad where its base does, in eager."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(5, 4))
+        self.bias = nn.Parameter(torch.randn(1, 1, 6, 6))
+
+    def forward(self, x, q, v):
+        return ((self.w[:, :4] * 1.0) @ x.transpose(-1, -2),
+                F.scaled_dot_product_attention(q, q, q, attn_mask=self.bias[:, :, :6] * 1.0),
+                F.linear(x.transpose(0, 1), v[:, :4] * 1.0))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_slice_over_a_whole_dimension_keeps_the_flag(streams):
+    torch.manual_seed(0)
+    m = WholeSlices()
+    args = (torch.randn(3, 2, 4), torch.randn(2, 2, 6, 8), torch.randn(5, 4))
+    step = compile(m, args, streams=streams)
+    assert "alias" in str(step.program.exported.graph)
+    for graded in ((), (2,)):
+        _check(step, m, args, graded)

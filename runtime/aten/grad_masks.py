@@ -17,8 +17,10 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-#: ops whose results never require grad: the chain of a mask's ``requires_grad`` stops there
-_NO_GRAD = frozenset({"detach", "detach_", "alias", "lift_fresh_copy", "histc", "histogram"})
+#: ops whose results never require grad: the chain of a mask's ``requires_grad`` stops there. Not ``alias``: export's
+#: form of a slice over a whole dimension (``w[:, :4]`` of a 4-column ``w``), a view that requires grad where its base
+#: does (round 75: ``(self.w[:, :4] * 1.0) @ x...`` and such an SDPA mask ran 2e-07 off eager under grad mode)
+_NO_GRAD = frozenset({"detach", "detach_", "lift_fresh_copy", "histc", "histogram"})
 
 
 def _no_grad_op(base: str) -> bool:
