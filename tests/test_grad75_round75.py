@@ -14,6 +14,8 @@ under grad mode. Now the values requiring grad are found per call from the input
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from needs import need
 
@@ -172,3 +174,83 @@ def test_a_slice_over_a_whole_dimension_keeps_the_flag(streams):
     assert "alias" in str(step.program.exported.graph)
     for graded in ((), (2,)):
         _check(step, m, args, graded)
+
+
+class OutOfGrad(nn.Module):
+    """Writes eager's autograd refuses where ``x`` requires grad under grad mode: ``out=`` of a differentiable op (not
+    ``eq``'s), a multi-output view written in place, a view made under ``no_grad`` written, ``resize_``."""
+
+    def __init__(self, which: str) -> None:
+        super().__init__()
+        self.which = which
+
+    def forward(self, x, o):
+        if self.which == "out":
+            t = torch.empty(2, 3)
+            torch.mul(x * 2, 1, out=t)
+            torch.eq(x, 1, out=o)
+            return t + 1, o
+        y = x * 2
+        if self.which == "unbind":
+            a, b = y.unbind(0)
+            a.add_(1)
+            return a + b
+        if self.which == "no_grad_view":
+            with torch.no_grad():
+                v = y[0]
+            v.add_(1)
+            return y
+        y.resize_(4)
+        return y
+
+
+@pytest.mark.parametrize("which,node,message", [
+    ("out", "mul_1", "functions with out=... arguments don't support automatic differentiation"),
+    ("unbind", "add_", "is a view and is being modified inplace"),
+    ("no_grad_view", "add_", "A view was created in no_grad mode"),
+    ("resize", "resize_", "cannot resize variables that require grad")])
+def test_writes_eagers_autograd_refuses_for_an_input_that_requires_grad_are_refused(which, node, message):
+    from runtime.aten.errors import AtenExecutorError
+
+    torch.manual_seed(0)
+    m = OutOfGrad(which)
+    x, o = torch.randn(2, 3), torch.zeros(2, 3, dtype=torch.bool)
+    step = compile(m, (x, o))
+    xr = x.clone().requires_grad_(True)
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        m(xr, o.clone())
+    for _ in range(2):   # (the pattern's verdict cached)
+        with pytest.raises(AtenExecutorError, match=f"input 'x' requires grad.*at node '{node}'.*{re.escape(message)}"):
+            step(xr, o.clone())
+    for mode in (torch.no_grad, torch.inference_mode):   # (eager runs these)
+        with mode():
+            assert all(torch.equal(a, b) for a, b in zip(_flat(step(xr, o.clone())), _flat(m(xr, o.clone()))))
+    assert all(torch.equal(a, b) for a, b in zip(_flat(step(x, o.clone())), _flat(m(x, o.clone()))))
+
+
+class AllowedWrites(nn.Module):
+    """Writes eager's autograd takes with an input that requires grad: in place on a fresh result, into a zeros
+    tensor, ``out=`` of a detached input, an in-place ReLU, a train-mode BatchNorm's statistics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn, self.lin = nn.BatchNorm1d(3), nn.Linear(3, 3)
+
+    def forward(self, x):
+        y = x * 2
+        y.add_(1)
+        z = torch.zeros(4, 3)
+        z.add_(x)
+        t = torch.empty(4, 3)
+        torch.add(x.detach(), 1, out=t)
+        return self.bn(y) + z + t + F.relu(self.lin(x), inplace=True)
+
+
+def test_writes_eagers_autograd_takes_run_with_an_input_that_requires_grad():
+    torch.manual_seed(0)
+    m, twin = AllowedWrites(), AllowedWrites()
+    twin.load_state_dict(m.state_dict())
+    step = compile(m, (torch.randn(4, 3),))
+    for graded in (True, False, True):
+        x = torch.randn(4, 3, requires_grad=graded)
+        assert torch.equal(step(x), twin(x).detach())

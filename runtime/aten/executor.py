@@ -23,7 +23,7 @@ from memplan.importers.torch import written_args
 from memplan.planfile import Plan
 from runtime.binding import bind, waits_before_records
 
-from . import backend_flags, default_dtype, eager_views, hostfold, layout_reads, mode_reads, subclass
+from . import backend_flags, default_dtype, eager_views, grad_refusals, hostfold, layout_reads, mode_reads, subclass
 from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .exact import Scratch, distinct
@@ -109,8 +109,11 @@ class Executor:
                                           stream_of=stream_of, moved=moved, folds=self._folds)
         #: user input indices whose ``requires_grad`` may pick a CPU launch's kernel (``lower._lower_graded``), and
         #: the values requiring grad in eager per pattern of their flags and grad mode (``_graded``)
-        self._grad_inputs = _grad_inputs(torch, program, self.launches)
-        self._graded_cache: dict[tuple, frozenset] = {}
+        #: of those, the ones reaching a node that writes an argument, where eager's autograd may refuse the call
+        #: (``grad_refusals``)
+        self._replayed = _replayed_inputs(torch, program)
+        self._grad_inputs = tuple(sorted(set(_grad_inputs(torch, program, self.launches)) | set(self._replayed)))
+        self._graded_cache: dict[tuple, tuple] = {}
         #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
         self._moved: list[list] = [[src, dst, _version(src)] for src, dst in moved]
         self._fold_versions: list = [[_version(s) for s in f.sources] for f in self._folds]
@@ -392,9 +395,9 @@ class Executor:
         with self._arena_lock, self._lock:
             self._owner = threading.get_ident()
             caller_grad.enabled = self.torch.is_grad_enabled()   # (``lower._GRAD_MODE_KERNELS`` run under it)
-            if self._grad_inputs:
-                caller_grad.graded = self._graded(tensors)
             try:
+                if self._grad_inputs:
+                    caller_grad.graded = self._graded(tensors)
                 return self._call(tensors, delays)
             finally:
                 self._owner = None
@@ -412,8 +415,17 @@ class Executor:
         found = self._graded_cache.get(key)
         if found is None:
             names = frozenset(self.program.user_inputs[k][1] for k, f in zip(self._grad_inputs, flags) if f)
-            found = self._graded_cache[key] = value_grads(self.torch, self.program, names, caller_grad.enabled)
-        return found
+            refused = None
+            if caller_grad.enabled and any(f and k in self._replayed for k, f in zip(self._grad_inputs, flags)):
+                refused = grad_refusals.refusal(self.torch, self.program, names)
+            found = self._graded_cache[key] = (value_grads(self.torch, self.program, names, caller_grad.enabled),
+                                               refused)
+        if found[1] is not None:
+            names = ", ".join(repr(self.program.user_inputs[k][1]) for k, f in zip(self._grad_inputs, flags) if f)
+            raise AtenExecutorError(f"input {names} requires grad, and under grad mode eager's forward raises at "
+                                    f"{found[1]} (call under torch.no_grad() or torch.inference_mode(), or with "
+                                    "inputs that require no grad)")
+        return found[0]
 
     def _module_name(self, wid: str) -> str:
         """`` (the module's buffer 'b')`` for the program's weight ``wid`` (export's placeholder ``b_b``), else "".
@@ -996,6 +1008,19 @@ def _grad_inputs(torch: Any, program: Program, launches: Mapping[str, Any]) -> t
         return ()
     return tuple(k for k, (_pos, tid) in enumerate(program.user_inputs)
                  if not operands.isdisjoint(value_grads(torch, program, frozenset((tid,)), weights=False)))
+
+
+def _replayed_inputs(torch: Any, program: Program) -> tuple[int, ...]:
+    """Indices of the float user inputs some node that writes an argument (in place, ``out=``, ``resize_``) is
+    computed from: where one requires grad under grad mode, eager's autograd may refuse the call
+    (``grad_refusals``, round 75); () for a program that writes nothing so."""
+    mutating = grad_refusals.mutating_nodes(torch, program)
+    if not mutating:
+        return ()
+    vals = {n.name: n.meta.get("val") for n in program.exported.graph.nodes if n.op == "placeholder"}
+    return tuple(k for k, (_pos, tid) in enumerate(program.user_inputs)
+                 if isinstance(vals.get(tid), torch.Tensor) and (vals[tid].is_floating_point() or vals[tid].is_complex())
+                 and not mutating.isdisjoint(grad_refusals.dependents(program, frozenset((tid,)))))
 
 
 def _check_generators(program: Program) -> None:
