@@ -27,7 +27,7 @@ from . import backend_flags, default_dtype, eager_views, grad_refusals, hostfold
 from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .exact import Scratch, distinct
-from .grad_masks import value_grads
+from .grad_masks import input_bits, value_grads
 from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
 from .lower import caller_grad, check_lowerable, lower_program, storage_offset_readers
 from .program import Program, flatten_inputs, strides_agree
@@ -1006,8 +1006,15 @@ def _grad_inputs(torch: Any, program: Program, launches: Mapping[str, Any]) -> t
     operands = frozenset().union(*(launch.grad_of for launch in launches.values()))
     if not operands:
         return ()
-    return tuple(k for k, (_pos, tid) in enumerate(program.user_inputs)
-                 if not operands.isdisjoint(value_grads(torch, program, frozenset((tid,)), weights=False)))
+    return _bits_of(input_bits(torch, program), operands)
+
+
+def _bits_of(bits: Mapping[str, int], names: frozenset) -> tuple[int, ...]:
+    """The indices k whose bit some of ``names`` carries in ``bits`` (``grad_masks.carried``)."""
+    got = 0
+    for name in names:
+        got |= bits.get(name, 0)
+    return tuple(k for k in range(got.bit_length()) if got >> k & 1)
 
 
 def _replayed_inputs(torch: Any, program: Program) -> tuple[int, ...]:
@@ -1015,12 +1022,7 @@ def _replayed_inputs(torch: Any, program: Program) -> tuple[int, ...]:
     computed from: where one requires grad under grad mode, eager's autograd may refuse the call
     (``grad_refusals``, round 75); () for a program that writes nothing so."""
     mutating = grad_refusals.mutating_nodes(torch, program)
-    if not mutating:
-        return ()
-    vals = {n.name: n.meta.get("val") for n in program.exported.graph.nodes if n.op == "placeholder"}
-    return tuple(k for k, (_pos, tid) in enumerate(program.user_inputs)
-                 if isinstance(vals.get(tid), torch.Tensor) and (vals[tid].is_floating_point() or vals[tid].is_complex())
-                 and not mutating.isdisjoint(grad_refusals.dependents(program, frozenset((tid,)))))
+    return _bits_of(input_bits(torch, program, every=True), mutating) if mutating else ()
 
 
 def _check_generators(program: Program) -> None:

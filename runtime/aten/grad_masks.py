@@ -58,23 +58,40 @@ def value_grads(torch: Any, program: Any, inputs: frozenset[str] = frozenset(), 
     from torch.export.graph_signature import InputKind
 
     held = program.weights if weights else {}
-    derived = {n.name for n in graph.nodes if n.op == "placeholder" and n.name in inputs
-               and _floating(n.meta.get("val"))}   # (only a float tensor can require grad)
+    seeds = {n.name: 1 for n in graph.nodes if n.op == "placeholder" and n.name in inputs
+             and _floating(n.meta.get("val"))}   # (only a float tensor can require grad)
     for s in ep.graph_signature.input_specs:
         arg = getattr(s.arg, "name", None)
         if s.kind != InputKind.USER_INPUT and arg is not None:
             w = held.get(arg)
             if isinstance(w, torch.Tensor) and w.requires_grad:
-                derived.add(arg)
-    if not derived:
+                seeds[arg] = 1
+    if not seeds:
         return frozenset()
+    return frozenset(carried(torch, graph, seeds, enabled))
+
+
+def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True, every: bool = False
+            ) -> dict[str, int]:
+    """{value name: bits} of the values of ``graph`` the ``seeds`` reach, each value's bits the OR of its operands'
+    (one pass for any number of sources: bit k for the k-th): as ``requires_grad`` propagates (``value_grads``), or,
+    with ``every``, through any node that takes one (a ``no_grad`` block's, a non-float result's too)."""
+    bits = dict(seeds)
     for n in graph.nodes:
         if n.op != "call_function":
             continue
+        got = 0
+        for a in n.all_input_nodes:
+            got |= bits.get(a.name, 0)
+        if not got:
+            continue
+        if every:
+            bits[n.name] = got
+            continue
         if n.target is operator.getitem:
             src = n.args[0] if n.args else None
-            if isinstance(src, torch.fx.Node) and src.name in derived and _floating(n.meta.get("val")):
-                derived.add(n.name)
+            if isinstance(src, torch.fx.Node) and src.name in bits and _floating(n.meta.get("val")):
+                bits[n.name] = bits[src.name]
             continue
         if not isinstance(n.target, torch._ops.OpOverload):
             continue
@@ -82,9 +99,19 @@ def value_grads(torch: Any, program: Any, inputs: frozenset[str] = frozenset(), 
         if _no_grad_op(_base(n.target)) or not (_floating(val) or isinstance(val, (list, tuple))
                                                 and any(_floating(v) for v in val)):
             continue
-        if (enabled or _is_view(n.target)) and any(a.name in derived for a in n.all_input_nodes):
-            derived.add(n.name)
-    return frozenset(derived)
+        if enabled or _is_view(n.target):
+            bits[n.name] = got
+    return bits
+
+
+def input_bits(torch: Any, program: Any, every: bool = False) -> dict[str, int]:
+    """``carried`` from the float user inputs, bit k for ``program.user_inputs[k]``, the weights left out: which
+    inputs' ``requires_grad`` may reach each value (``executor._grad_inputs``), or, with ``every``, which inputs each
+    value is computed from."""
+    graph = program.exported.graph
+    vals = {n.name: n.meta.get("val") for n in graph.nodes if n.op == "placeholder"}
+    seeds = {tid: 1 << k for k, (_pos, tid) in enumerate(program.user_inputs) if _floating(vals.get(tid))}
+    return carried(torch, graph, seeds, True, every) if seeds else {}
 
 
 def grad_derived(torch: Any, program: Any) -> frozenset[str]:

@@ -34,15 +34,6 @@ def mutating_nodes(torch: Any, program: Any) -> frozenset[str]:
     return frozenset(out)
 
 
-def dependents(program: Any, names: frozenset[str]) -> frozenset[str]:
-    """Names of the export's values computed from ``names`` (any op, a ``no_grad`` block's too), ``names`` among them."""
-    found = set(names)
-    for n in program.exported.graph.nodes:
-        if n.op == "call_function" and any(a.name in found for a in n.all_input_nodes):
-            found.add(n.name)
-    return frozenset(found)
-
-
 def refusal(torch: Any, program: Any, flagged: frozenset[str]) -> str | None:
     """Autograd's refusal of eager's ``forward`` under grad mode where the user inputs named in ``flagged`` require
     grad (and the weights as they do): "node 'n' (op): message", or None where it runs (or the fake run fails
