@@ -254,3 +254,28 @@ def test_writes_eagers_autograd_takes_run_with_an_input_that_requires_grad():
     for graded in (True, False, True):
         x = torch.randn(4, 3, requires_grad=graded)
         assert torch.equal(step(x), twin(x).detach())
+
+
+class FilledInPlace(nn.Module):
+    """Masks and a matrix filled in place from the caller's tensors (``m.add_(mask)``, ``m2[0].copy_(mask[0])``,
+    ``a += w``): in eager the filled tensor (and a view's base) requires grad from then on, under grad mode."""
+
+    def forward(self, q, mask, w, x):
+        m = torch.zeros(2, 2, 6, 6)
+        m.add_(mask)
+        m2 = torch.zeros(2, 2, 6, 6)
+        m2[0].copy_(mask[0])
+        a = torch.zeros(5, 4)
+        a += w
+        return (F.scaled_dot_product_attention(q, q, q, attn_mask=m),
+                F.scaled_dot_product_attention(q, q, q, attn_mask=m2), a @ x.transpose(-1, -2))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_mask_filled_in_place_from_a_callers_input_keeps_the_flag(streams):
+    torch.manual_seed(0)
+    m = FilledInPlace()
+    args = (torch.randn(2, 2, 6, 8), torch.randn(2, 2, 6, 6), torch.randn(5, 4), torch.randn(3, 2, 4))
+    step = compile(m, args, streams=streams)
+    for graded in ((1,), (1, 2), (), (2,)):
+        _check(step, m, args, graded)

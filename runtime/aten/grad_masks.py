@@ -87,6 +87,7 @@ def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True,
             continue
         if every:
             bits[n.name] = got
+            _mark_written(torch, n, got, bits)
             continue
         if n.target is operator.getitem:
             src = n.args[0] if n.args else None
@@ -101,7 +102,29 @@ def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True,
             continue
         if enabled or _is_view(n.target):
             bits[n.name] = got
+            if enabled:
+                _mark_written(torch, n, got, bits)
     return bits
+
+
+def _mark_written(torch: Any, n: Any, got: int, bits: dict[str, int]) -> None:
+    """Carry ``got`` into what node ``n`` writes in place (``m.add_(mask)``, ``m2[0].copy_(mask[0])``) and up the
+    chain of views it is of to its root: in eager the written tensor and its base require grad from then on, and a
+    later node reads the base by its own name (round 75: an SDPA mask so filled from a caller's mask that requires grad
+    ran flash where eager ran math, 2e-07 off)."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return
+    for k, a in enumerate(schema.arguments):
+        if a.alias_info is None or not a.alias_info.is_write:
+            continue
+        t = n.args[k] if k < len(n.args) else n.kwargs.get(a.name)
+        seen = 0
+        while isinstance(t, torch.fx.Node) and seen < 64:
+            bits[t.name] = bits.get(t.name, 0) | got
+            if t.op != "call_function" or not _is_view(t.target) or not t.args:
+                break
+            t, seen = t.args[0], seen + 1
 
 
 def input_bits(torch: Any, program: Any, every: bool = False) -> dict[str, int]:
