@@ -279,3 +279,22 @@ def test_a_mask_filled_in_place_from_a_callers_input_keeps_the_flag(streams):
     step = compile(m, args, streams=streams)
     for graded in ((1,), (1, 2), (), (2,)):
         _check(step, m, args, graded)
+
+
+class ReturnsItsInput(nn.Module):
+    """Ops that return their input itself in eager though their schema says nothing of it (``type_as`` of the same
+    dtype): the result keeps a caller's leaf's ``requires_grad`` under ``no_grad`` and ``inference_mode`` too."""
+
+    def forward(self, x, w, mask, q):
+        return (w.type_as(x).reshape(5, 4) @ x.transpose(-1, -2),
+                F.scaled_dot_product_attention(q, q, q, attn_mask=mask.type_as(q)))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_op_returning_its_input_keeps_the_flag_outside_grad_mode(streams):
+    torch.manual_seed(0)
+    m = ReturnsItsInput()
+    args = (torch.randn(3, 2, 4), torch.randn(5, 4), torch.randn(2, 2, 6, 6), torch.randn(2, 2, 6, 8))
+    step = compile(m, args, streams=streams)
+    for graded in ((1, 2), (), (1,), (2,)):
+        _check(step, m, args, graded)

@@ -68,14 +68,15 @@ def value_grads(torch: Any, program: Any, inputs: frozenset[str] = frozenset(), 
                 seeds[arg] = 1
     if not seeds:
         return frozenset()
-    return frozenset(carried(torch, graph, seeds, enabled))
+    return frozenset(carried(torch, graph, seeds, enabled, views=frozenset() if enabled else view_nodes(program)))
 
 
-def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True, every: bool = False
-            ) -> dict[str, int]:
+def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True, every: bool = False,
+            views: frozenset[str] = frozenset()) -> dict[str, int]:
     """{value name: bits} of the values of ``graph`` the ``seeds`` reach, each value's bits the OR of its operands'
     (one pass for any number of sources: bit k for the k-th): as ``requires_grad`` propagates (``value_grads``), or,
-    with ``every``, through any node that takes one (a ``no_grad`` block's, a non-float result's too)."""
+    with ``every``, through any node that takes one (a ``no_grad`` block's, a non-float result's too). ``views``:
+    more nodes whose results are views of their first argument (``view_nodes``), carried outside grad mode too."""
     bits = dict(seeds)
     for n in graph.nodes:
         if n.op != "call_function":
@@ -100,11 +101,35 @@ def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True,
         if _no_grad_op(_base(n.target)) or not (_floating(val) or isinstance(val, (list, tuple))
                                                 and any(_floating(v) for v in val)):
             continue
-        if enabled or _is_view(n.target):
+        if enabled:
             bits[n.name] = got
-            if enabled:
-                _mark_written(torch, n, got, bits)
+            _mark_written(torch, n, got, bits)
+        elif (_is_view(n.target) or n.name in views) and n.args and isinstance(n.args[0], torch.fx.Node):
+            if bits.get(n.args[0].name):   # (a view keeps its base's flag in any mode; ``view_as``'s other no part)
+                bits[n.name] = bits[n.args[0].name]
     return bits
+
+
+def view_nodes(program: Any) -> frozenset[str]:
+    """Names of the export's nodes whose results the program's graph holds as views of an input, writing none:
+    besides the ops whose schema says so, those that return their input as it is (``type_as`` of the same dtype,
+    eval ``dropout``), as eager's do: their result keeps the input's ``requires_grad`` under ``no_grad`` too (round
+    75: ``w.type_as(x) @ x.transpose(-1, -2)`` of a caller's ``w`` that requires grad, 5e-07 off under ``no_grad``)."""
+    graph = getattr(program, "graph", None)
+    index = getattr(graph, "node_index", None)
+    if index is None:
+        return frozenset()
+    out = set()
+    for n in program.exported.graph.nodes:
+        if n.op != "call_function" or n.name not in index:
+            continue
+        schema = getattr(n.target, "_schema", None)
+        if schema is not None and any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments):
+            continue
+        outs = graph.node(n.name).outputs
+        if outs and all(graph.tensor(t).view_of is not None for t in outs):
+            out.add(n.name)
+    return frozenset(out)
 
 
 def _mark_written(torch: Any, n: Any, got: int, bits: dict[str, int]) -> None:
