@@ -298,3 +298,21 @@ def test_an_op_returning_its_input_keeps_the_flag_outside_grad_mode(streams):
     step = compile(m, args, streams=streams)
     for graded in ((1, 2), (), (1,), (2,)):
         _check(step, m, args, graded)
+
+
+class ShapedAfter(nn.Module):
+    """``mask.view_as(other)``, ``w.type_as(other)``: the result's ``requires_grad`` is the first tensor's alone."""
+
+    def forward(self, q, mask, other, w, x):
+        return (F.scaled_dot_product_attention(q, q, q, attn_mask=mask.view_as(other)),
+                w.type_as(other) @ x.transpose(-1, -2))
+
+
+def test_a_view_as_takes_no_flag_from_the_tensor_it_is_shaped_after():
+    torch.manual_seed(0)
+    m = ShapedAfter()
+    args = (torch.randn(2, 2, 6, 8), torch.randn(2, 2, 36), torch.randn(2, 2, 6, 6), torch.randn(5, 4),
+            torch.randn(3, 2, 4))
+    step = compile(m, args)
+    for graded in ((2,), (1, 3), (1, 2, 3)):
+        _check(step, m, args, graded)

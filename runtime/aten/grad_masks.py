@@ -102,6 +102,10 @@ def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True,
                                                 and any(_floating(v) for v in val)):
             continue
         if enabled:
+            if (_is_view(n.target) or _base(n.target) == "type_as") and n.args and isinstance(n.args[0], torch.fx.Node):
+                got = bits.get(n.args[0].name, 0)   # (``w.view_as(x)``: ``w``'s flag alone, ``x``'s no part)
+                if not got:
+                    continue
             bits[n.name] = got
             _mark_written(torch, n, got, bits)
         elif (_is_view(n.target) or n.name in views) and n.args and isinstance(n.args[0], torch.fx.Node):
