@@ -316,3 +316,24 @@ def test_a_view_as_takes_no_flag_from_the_tensor_it_is_shaped_after():
     step = compile(m, args)
     for graded in ((2,), (1, 3), (1, 2, 3)):
         _check(step, m, args, graded)
+
+
+class FromCond(nn.Module):
+    """A mask out of ``torch.cond`` from the caller's mask, and a matrix out of a ``torch.no_grad()`` block: eager's
+    autograd carries the flag through ``cond`` under grad mode, never out of the ``no_grad`` block."""
+
+    def forward(self, q, mask, w, x):
+        m = torch.cond(q.sum() > 0, lambda a: a * 2, lambda a: a - 1, (mask,))
+        with torch.no_grad():
+            w2 = w * 1.0
+        return F.scaled_dot_product_attention(q, q, q, attn_mask=m), w2 @ x.transpose(-1, -2)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_mask_out_of_cond_keeps_the_flag(streams):
+    torch.manual_seed(0)
+    m = FromCond()
+    args = (torch.randn(2, 2, 6, 8), torch.randn(2, 2, 6, 6), torch.randn(5, 4), torch.randn(3, 2, 4))
+    step = compile(m, args, streams=streams)
+    for graded in ((1,), (1, 2), (), (2,)):
+        _check(step, m, args, graded)

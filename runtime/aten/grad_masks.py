@@ -95,6 +95,14 @@ def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True,
             if isinstance(src, torch.fx.Node) and src.name in bits and _floating(n.meta.get("val")):
                 bits[n.name] = bits[src.name]
             continue
+        if isinstance(n.target, torch._ops.HigherOrderOperator):
+            # a ``torch.no_grad()`` / ``enable_grad()`` block's results follow its own mode; ``cond``'s and the other
+            # higher-order ops' the caller's, as eager's autograd carries the flag through them (round 75: a mask out
+            # of ``torch.cond`` from a caller's mask that requires grad ran flash where eager ran math)
+            own = n.args[0] if n.target.name() == "wrap_with_set_grad_enabled" and n.args else None
+            if own is True or (own is None and enabled):
+                bits[n.name] = got
+            continue
         if not isinstance(n.target, torch._ops.OpOverload):
             continue
         val = n.meta.get("val")
