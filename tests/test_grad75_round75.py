@@ -337,3 +337,24 @@ def test_a_mask_out_of_cond_keeps_the_flag(streams):
     step = compile(m, args, streams=streams)
     for graded in ((1,), (1, 2), (), (2,)):
         _check(step, m, args, graded)
+
+
+class GradBlock(nn.Module):
+    """A matrix computed in a ``torch.enable_grad()`` block: it requires grad under a caller's ``no_grad`` (eager's
+    block turns grad mode on), never under ``inference_mode``."""
+
+    def forward(self, w, x):
+        with torch.enable_grad():
+            w3 = w * 1.0
+        return w3 @ x.transpose(-1, -2)
+
+
+def test_an_enable_grad_block_compiled_under_no_grad_follows_its_own_mode():
+    torch.manual_seed(0)
+    m = GradBlock()
+    args = (torch.randn(5, 4), torch.randn(3, 2, 4))
+    with torch.no_grad():   # (the export keeps the block: docs/aten.md)
+        step = compile(m, args)
+    assert "wrap_with_set_grad_enabled" in str(step.program.exported.graph)
+    for graded in ((0,), ()):
+        _check(step, m, args, graded)

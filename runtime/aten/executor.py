@@ -411,15 +411,16 @@ class Executor:
         flags = tuple(getattr(tensors[k], "requires_grad", False) for k in self._grad_inputs)
         if True not in flags:
             return None
-        key = (flags, caller_grad.enabled)
+        inference = self.torch.is_inference_mode_enabled()   # (an ``enable_grad()`` block's results: none there)
+        key = (flags, caller_grad.enabled, inference)
         found = self._graded_cache.get(key)
         if found is None:
             names = frozenset(self.program.user_inputs[k][1] for k, f in zip(self._grad_inputs, flags) if f)
             refused = None
             if caller_grad.enabled and any(f and k in self._replayed for k, f in zip(self._grad_inputs, flags)):
                 refused = grad_refusals.refusal(self.torch, self.program, names)
-            found = self._graded_cache[key] = (value_grads(self.torch, self.program, names, caller_grad.enabled),
-                                               refused)
+            found = self._graded_cache[key] = (value_grads(self.torch, self.program, names, caller_grad.enabled,
+                                                           inference=inference), refused)
         if found[1] is not None:
             names = ", ".join(repr(self.program.user_inputs[k][1]) for k, f in zip(self._grad_inputs, flags) if f)
             raise AtenExecutorError(f"input {names} requires grad, and under grad mode eager's forward raises at "

@@ -41,7 +41,7 @@ def _floating(val: Any) -> bool:
 
 
 def value_grads(torch: Any, program: Any, inputs: frozenset[str] = frozenset(), enabled: bool = True,
-                weights: bool = True) -> frozenset[str]:
+                weights: bool = True, inference: bool = False) -> frozenset[str]:
     """Names of the export's values (placeholders and nodes) that require grad in eager: the weights that do, the
     user inputs named in ``inputs`` (a call's tensors that do), and, as autograd propagates the flag, a view of one
     in any mode (``w.t()`` of a leaf that requires grad does under ``no_grad`` and ``inference_mode`` too) and, under
@@ -68,11 +68,12 @@ def value_grads(torch: Any, program: Any, inputs: frozenset[str] = frozenset(), 
                 seeds[arg] = 1
     if not seeds:
         return frozenset()
-    return frozenset(carried(torch, graph, seeds, enabled, views=frozenset() if enabled else view_nodes(program)))
+    return frozenset(carried(torch, graph, seeds, enabled, views=frozenset() if enabled else view_nodes(program),
+                             inference=inference))
 
 
 def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True, every: bool = False,
-            views: frozenset[str] = frozenset()) -> dict[str, int]:
+            views: frozenset[str] = frozenset(), inference: bool = False) -> dict[str, int]:
     """{value name: bits} of the values of ``graph`` the ``seeds`` reach, each value's bits the OR of its operands'
     (one pass for any number of sources: bit k for the k-th): as ``requires_grad`` propagates (``value_grads``), or,
     with ``every``, through any node that takes one (a ``no_grad`` block's, a non-float result's too). ``views``:
@@ -100,7 +101,7 @@ def carried(torch: Any, graph: Any, seeds: dict[str, int], enabled: bool = True,
             # higher-order ops' the caller's, as eager's autograd carries the flag through them (round 75: a mask out
             # of ``torch.cond`` from a caller's mask that requires grad ran flash where eager ran math)
             own = n.args[0] if n.target.name() == "wrap_with_set_grad_enabled" and n.args else None
-            if own is True or (own is None and enabled):
+            if (own is True and not inference) or (own is None and enabled):
                 bits[n.name] = got
             continue
         if not isinstance(n.target, torch._ops.OpOverload):
