@@ -665,7 +665,9 @@ class CompiledModule:
         """The executor built again over ``program`` from the same plan under the current backend flags; it keeps
         the compile's default dtype (and the nodes found to follow it), not the one of this call."""
         ex = self.executor
-        executor = Executor(program, self.plan, ex.device, **self.options)
+        # (``order``: its first call waits on the device for the old build's last one, whatever the streams: that one
+        # may still write the module's buffers, and the old arena is let go here)
+        executor = Executor(program, self.plan, ex.device, order=ex.order, **self.options)
         executor.ambient = replace(executor.ambient, default_dtype=ex.ambient.default_dtype,
                                    dtype_nodes=ex.ambient.dtype_nodes)
         if module_guard.needs_recapture(ex.cuda_graph, ex._captured, True):

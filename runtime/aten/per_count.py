@@ -91,7 +91,6 @@ class PerCountPrograms:
         self.arena = SharedArena() if share_arena else None
         self._lock = threading.Lock()   # (``programs``, ``compiles``, ``_compiling``: held for dict work alone)
         self._compiling: dict[tuple, threading.Lock] = {}   # (one lock per count being compiled)
-        self._last_call: Any = None   # (CUDA: an event after the last call on the shared arena, any count's)
         self._gate = _ExportGate()   # (a compile alone: torch.export patches the module while it traces)
         self._add(self.key(example_inputs, kwargs), example_inputs, kwargs)
 
@@ -181,21 +180,10 @@ class PerCountPrograms:
     def _run(self, compiled: Any, args: tuple, kwargs: dict) -> Any:
         if self.arena is None:
             return compiled(*args, **kwargs)
+        # (on CUDA the arena's ``CallOrder``, which every program on it shares, orders the calls on the device too:
+        # the caller's stream, another thread's maybe, waits for the last call of any count before this one writes)
         with self.arena.lock:
-            device = getattr(getattr(compiled, "executor", None), "device", None)
-            if getattr(device, "type", None) != "cuda":
-                return compiled(*args, **kwargs)
-            # on CUDA the lock orders the host's issue alone: the caller's stream (another thread's may be another
-            # stream) waits for the last call on the arena, of any count, before this one writes it
-            import torch
-
-            stream = torch.cuda.current_stream(device)
-            if self._last_call is not None:
-                stream.wait_event(self._last_call)
-            out = compiled(*args, **kwargs)
-            self._last_call = torch.cuda.Event()
-            self._last_call.record(stream)
-            return out
+            return compiled(*args, **kwargs)
 
 
 def compile_per_count(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, limit: int = 4,

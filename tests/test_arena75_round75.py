@@ -1,0 +1,338 @@
+"""Round 75 (arena75): the device order of compiled calls made from several threads / CUDA streams.
+
+The host locks order only the issue of calls; a call returns before its kernels run, so on CUDA each call's stream
+waits on an event the last call on the arena recorded (``layout.CallOrder``). Bugs fixed (each test failed before):
+- two programs compiled on one ``layout.SharedArena`` (``compile(..., shared_arena=sa)``) each waited on an event of
+  their own: a call of one on stream s2 wrote the shared bytes while a call of the other, issued before on s1, still
+  ran there (silently wrong outputs). The event is now the arena's, shared by every program on it.
+- a program built again (a module tensor replaced) started with a new event: its first call on another stream read
+  the module's buffers before the old build's last call wrote them. The rebuilt executor keeps the order, and each
+  build's own device work is ordered before the first call.
+- under ``return_views`` the next call on another stream waited only for the end of the previous call, not for the
+  previous caller's reads of the views it enqueued after the call: the next call overwrote them under the reads. It
+  now records the event again on the previous caller's stream at its start (docs/aten.md states the rule).
+- the arena (and the scratch / moved constants) was freed to the build stream's pool while a call on another stream
+  could still run there (a rebuild, a dropped program): each caller stream is now recorded with the allocator.
+
+CPU tests check the ordering with fake streams and events; the ``gpu`` tests run it on a device (skipped without
+CUDA), each with a negative control showing the race it guards against.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten import executor as executor_module  # noqa: E402
+from runtime.aten.layout import CallOrder, SharedArena  # noqa: E402
+
+
+class _Mlp(torch.nn.Module):
+    def __init__(self, act: str = "relu") -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(16, 16)
+        self.act = act
+
+    def forward(self, x):
+        return getattr(self.lin(x), self.act)() * 2
+
+
+class _Accumulates(torch.nn.Module):
+    """Writes a buffer in place each call (read by the next call): its calls must follow each other on the device."""
+
+    def __init__(self, d: int = 32) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(d, d)
+        self.register_buffer("acc", torch.zeros(d))
+
+    def forward(self, x):
+        self.acc.add_(x.sum(0))
+        return self.lin(x) + self.acc
+
+
+# --- fakes: streams and events that log what a call enqueues ---------------------------------------------------------
+
+class _Event:
+    def __init__(self, log: list) -> None:
+        self.log, self.on = log, []
+
+    def record(self, stream: _Stream) -> None:
+        self.on.append(stream.name)
+        self.log.append(("record", stream.name, self))
+
+
+class _Stream:
+    def __init__(self, name: str, log: list) -> None:
+        self.name, self.log, self.cuda_stream = name, log, hash(name)
+
+    def wait_event(self, event: _Event) -> None:
+        self.log.append(("wait", self.name, event))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Stream) and other.name == self.name
+
+    __hash__ = object.__hash__
+
+
+def _fake_torch(log: list):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(cuda=SimpleNamespace(Event=lambda: _Event(log)))
+
+
+def _ordered_on_fake_streams(monkeypatch, log: list, *steps) -> None:
+    """Run each compiled step's calls through the CUDA ordering path, on fake streams (``current`` names the caller's)."""
+    for step in steps:
+        step.executor._ordered = True
+    monkeypatch.setattr(torch.cuda, "Event", lambda: _Event(log))
+    monkeypatch.setattr(executor_module, "caller_capturing", lambda *a: False)
+
+
+def _on(monkeypatch, stream: _Stream) -> None:
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: stream)
+
+
+def test_call_order_waits_for_the_last_call_and_a_views_callers_later_reads():
+    """``CallOrder``: a call waits on the event of the last call's end; after a call that returned views, a call on
+    another stream first records the event again on that call's stream (the caller's reads of the views enqueued
+    since), and on the same stream records nothing more. A build (``settle``) keeps the views' stream."""
+    log: list = []
+    fake = _fake_torch(log)
+    s1, s2 = _Stream("s1", log), _Stream("s2", log)
+    order = CallOrder()
+    order.enter(fake, s1)
+    assert log == []   # (nothing before the first call)
+    order.leave(fake, s1, views=False)
+    order.enter(fake, s2)
+    assert [(k, s) for k, s, _e in log] == [("record", "s1"), ("wait", "s2")]
+    assert log[1][2] is order.event
+    log.clear()
+    order.leave(fake, s2, views=True)
+    order.settle(fake, _Stream("build", log))   # a build between: the views stay what they were
+    log.clear()
+    order.enter(fake, s1)
+    assert [(k, s) for k, s, _e in log] == [("record", "s2"), ("wait", "s1"), ("wait", "s1")]
+    assert log[0][2] is order.views_event and log[1][2] is order.views_event and log[2][2] is order.event
+    log.clear()
+    order.leave(fake, s1, views=True)
+    order.enter(fake, s1)   # the same stream: its own order
+    assert [(k, s) for k, s, _e in log] == [("record", "s1"), ("wait", "s1")]
+
+
+def test_two_programs_on_one_shared_arena_share_one_device_order(monkeypatch):
+    """A call of program B on stream s2 waits on the event program A's call recorded on s1 (the arena's). Before,
+    each executor waited on its own event: B's call on s2 waited for nothing and wrote A's bytes under A's kernels."""
+    torch.manual_seed(0)
+    arena = SharedArena()
+    x = torch.randn(8, 16)
+    a = compile(_Mlp("relu").eval(), (x,), shared_arena=arena)
+    b = compile(_Mlp("tanh").eval(), (x,), shared_arena=arena)
+    assert a.executor.order is b.executor.order is arena.order
+    log: list = []
+    _ordered_on_fake_streams(monkeypatch, log, a, b)
+    s1, s2 = _Stream("s1", log), _Stream("s2", log)
+    _on(monkeypatch, s1)
+    a(x)
+    _on(monkeypatch, s2)
+    b(x)
+    waits = [(s, e) for k, s, e in log if k == "wait"]
+    assert waits and waits[-1][0] == "s2" and waits[-1][1].on[-2:] == ["s1", "s2"], log
+
+
+def test_a_rebuilt_program_keeps_its_device_order():
+    """A module tensor replaced builds the executor again; the new one keeps the old one's order, so its first call
+    waits on the device for the old build's last (which writes the module's buffer ``acc``). Before, a new event:
+    the first call on another stream read ``acc`` before the last call had written it."""
+    torch.manual_seed(0)
+    m = _Accumulates(8).eval()
+    x = torch.randn(4, 8)
+    step = compile(m, (x,))
+    old = step.executor
+    step(x)
+    m.lin.weight = torch.nn.Parameter(torch.randn(8, 8))
+    step(x)
+    assert step.executor is not old, "no rebuild: the test does not test what it says"
+    assert step.executor.order is old.order
+
+
+def test_a_return_views_call_records_again_on_the_previous_callers_stream(monkeypatch):
+    """Under ``return_views`` a call on s2 after a call on s1 records the event again on s1 at its start and waits on
+    it (the reads of the views enqueued on s1 after the call come before this call's writes); an ordinary program's
+    next call waits on the end-of-call event alone."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 16)
+    views = compile(_Mlp().eval(), (x,), return_views=True)
+    copies = compile(_Mlp().eval(), (x,))
+    for step, again in ((views, True), (copies, False)):
+        log: list = []
+        _ordered_on_fake_streams(monkeypatch, log, step)
+        s1, s2 = _Stream("s1", log), _Stream("s2", log)
+        _on(monkeypatch, s1)
+        step(x)
+        log.clear()
+        _on(monkeypatch, s2)
+        step(x)
+        first = [(k, s) for k, s, _e in log][:3]
+        if again:
+            assert first == [("record", "s1"), ("wait", "s2"), ("wait", "s2")], log
+        else:
+            assert first[:2] == [("wait", "s2"), ("record", "s2")], log
+
+
+def test_a_cpu_call_touches_no_device_order():
+    """On a CPU (calls in issue order) a call neither waits nor records: its cost is unchanged."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 16)
+    step = compile(_Mlp().eval(), (x,))
+    assert step.executor._ordered is False
+    step(x)
+    assert step.executor.order.event is None and step.executor._recorded == set()
+
+
+# --- on a device ------------------------------------------------------------------------------------------------------
+
+#: GPU cycles the first call sleeps on its stream (about 0.1 s on an H100 / H200): far longer than the host needs to
+#: issue the second call, so without the ordering the second call's writes land under the first's reads every time
+SLEEP = 200_000_000
+
+
+def _cuda_mlps(n: int, seed: int = 0):
+    from aten_models import MLP
+
+    torch.manual_seed(seed)
+    g = torch.Generator(device="cuda").manual_seed(seed + 1)
+    modules = [MLP().eval().cuda() for _ in range(n)]
+    return modules, [torch.randn(16, 32, device="cuda", generator=g) for _ in range(n)]
+
+
+def _close(out, ref):
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def _far(out, ref) -> bool:
+    return float((out - ref).abs().max()) > 1e-3
+
+
+def _two_programs_two_streams(monkeypatch=None):
+    """(outputs, references) of program A's call delayed on s1 and then program B's on s2, both on one shared arena."""
+    arena = SharedArena()
+    (m1, m2), (x1, x2) = _cuda_mlps(2)
+    a = compile(m1, (x1,), streams=1, cuda_graph=False, shared_arena=arena)
+    b = compile(m2, (x2,), streams=1, cuda_graph=False, shared_arena=arena)
+    assert a.executor.layout.arena.data_ptr() == b.executor.layout.arena.data_ptr()
+    ref_a, ref_b = a(x1), b(x2)
+    if monkeypatch is not None:   # the negative control: no device order at all
+        monkeypatch.setattr(CallOrder, "enter", lambda self, torch, stream: None)
+    torch.cuda.synchronize()
+    s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
+    with torch.cuda.stream(s1):
+        out_a = a(x1, delays={a.plan.order[0][0]: SLEEP})
+    with torch.cuda.stream(s2):
+        out_b = b(x2)
+    torch.cuda.synchronize()
+    return (out_a, out_b), (ref_a, ref_b)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_two_programs_on_one_shared_arena_on_two_streams_do_not_overlap():
+    """Program A's call, delayed on s1, then program B's on s2, on one shared arena: each gets its own result. Before,
+    B waited only on its own event and wrote its input over A's before A's kernels read it."""
+    (out_a, out_b), (ref_a, ref_b) = _two_programs_two_streams()
+    _close(out_b, ref_b)
+    _close(out_a, ref_a)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_two_programs_on_one_shared_arena_negative_control(monkeypatch):
+    """The same without any device order: A's output is not A's (the race the test above guards against shows)."""
+    (out_a, _out_b), (ref_a, _ref_b) = _two_programs_two_streams(monkeypatch)
+    assert _far(out_a, ref_a), "the race did not show: the test above proves nothing on this device"
+
+
+def _views_read_after_the_call(monkeypatch=None):
+    """(what the s1 caller read of its views after the call, the s2 call's output) and their references."""
+    (m,), (x1,) = _cuda_mlps(1)
+    x2 = x1.flip(0) * 0.5 + 1
+    step = compile(m, (x1,), streams=1, cuda_graph=False, return_views=True)
+    ref1, ref2 = step(x1).clone(), step(x2).clone()
+    if monkeypatch is not None:   # the negative control: the views' reads not ordered (the old behaviour)
+        leave = CallOrder.leave
+        monkeypatch.setattr(CallOrder, "leave", lambda self, torch, stream, views: leave(self, torch, stream, False))
+    torch.cuda.synchronize()
+    s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
+    with torch.cuda.stream(s1):
+        view = step(x1)
+        torch.cuda._sleep(SLEEP)   # the caller's work on s1 after the call, before it reads the view
+        got1 = view.clone()
+    with torch.cuda.stream(s2):
+        got2 = step(x2).clone()
+    torch.cuda.synchronize()
+    return (got1, got2), (ref1, ref2)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_return_views_read_on_the_callers_stream_before_the_next_call_on_another():
+    """A view read on the caller's stream, enqueued before the next call (on another stream) is made, is the call's
+    result. Before, the next call waited only for the end of the call and overwrote the view under the read."""
+    (got1, got2), (ref1, ref2) = _views_read_after_the_call()
+    _close(got2, ref2)
+    _close(got1, ref1)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_return_views_negative_control(monkeypatch):
+    """Without the record on the previous caller's stream the read gets the next call's bytes."""
+    (got1, _got2), (ref1, _ref2) = _views_read_after_the_call(monkeypatch)
+    assert _far(got1, ref1), "the race did not show: the test above proves nothing on this device"
+
+
+def _rebuilt_between_streams(monkeypatch=None):
+    """The compiled and eager outputs of a call delayed on s1, a weight replaced, and a call on s2 (a rebuild)."""
+    import copy
+
+    torch.manual_seed(0)
+    m = _Accumulates().eval().cuda()
+    twin = copy.deepcopy(m)
+    g = torch.Generator(device="cuda").manual_seed(1)
+    x1, x2 = (torch.randn(16, 32, device="cuda", generator=g) for _ in range(2))
+    w = torch.randn(32, 32, device="cuda", generator=g)
+    step = compile(m, (x1,), streams=1, cuda_graph=False)
+    m.acc.zero_()   # (compile's example call is no call: start both from zeros)
+    twin.acc.zero_()
+    if monkeypatch is not None:   # the negative control: the rebuilt executor with an order of its own (the old way)
+        real = executor_module.Executor.__init__
+        monkeypatch.setattr(executor_module.Executor, "__init__",
+                            lambda self, *a, order=None, **k: real(self, *a, **k))
+    torch.cuda.synchronize()
+    s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
+    old = step.executor
+    with torch.cuda.stream(s1):
+        got1 = step(x1, delays={step.plan.order[0][0]: SLEEP})
+    m.lin.weight = torch.nn.Parameter(w.clone())
+    with torch.cuda.stream(s2):
+        got2 = step(x2)
+    torch.cuda.synchronize()
+    assert step.executor is not old
+    ref1 = twin(x1)
+    twin.lin.weight = torch.nn.Parameter(w.clone())
+    ref2 = twin(x2)
+    return (got1, got2), (ref1, ref2)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_a_rebuilt_programs_first_call_on_another_stream_follows_the_last():
+    """A call delayed on s1 writes the module's buffer; a weight replaced builds the program again; its first call on
+    s2 reads the buffer as that call left it (eager's). Before, the rebuilt executor's new event ordered nothing."""
+    (got1, got2), (ref1, ref2) = _rebuilt_between_streams()
+    _close(got1, ref1)
+    _close(got2, ref2)
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_rebuilt_program_negative_control(monkeypatch):
+    """With a new order for the rebuilt executor the second call reads the buffer before the first call's write."""
+    (_got1, got2), (_ref1, ref2) = _rebuilt_between_streams(monkeypatch)
+    assert _far(got2, ref2), "the race did not show: the test above proves nothing on this device"
