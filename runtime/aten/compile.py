@@ -727,7 +727,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     steps run in issue order whatever it is. ``memory_budget`` (bytes) caps the arena (``BudgetError`` if
     even serial does not fit). ``cuda_graph`` captures the whole multi-stream call once and replays it.
     ``device`` defaults to the device of the first example input. ``return_views`` returns the arena's
-    output views (valid until the next call) instead of copies. ``poison`` fills the arena with NaN bytes
+    output views (valid until the next call is made; on CUDA, work on them enqueued on the caller's stream before then
+    comes first: docs/aten.md) instead of copies. ``poison`` fills the arena with NaN bytes
     before every call (for tests). ``plan`` runs a given plan instead of planning (``verify=False`` skips
     the check, for negative controls only); ``program`` reuses an earlier export; ``shared_arena`` (a
     ``layout.SharedArena``, ``compile_per_count``'s) builds the arena on that shared one (a larger one made first
