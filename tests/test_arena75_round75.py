@@ -20,6 +20,8 @@ CUDA), each with a negative control showing the race it guards against.
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 from needs import need
 
@@ -140,6 +142,7 @@ def test_two_programs_on_one_shared_arena_share_one_device_order(monkeypatch):
     b(x)
     waits = [(s, e) for k, s, e in log if k == "wait"]
     assert waits and waits[-1][0] == "s2" and waits[-1][1].on[-2:] == ["s1", "s2"], log
+    assert a.executor._recorded == {s1.cuda_stream} and b.executor._recorded == {s2.cuda_stream}   # (allocator)
 
 
 def test_a_rebuilt_program_keeps_its_device_order():
@@ -306,12 +309,13 @@ def _rebuilt_between_streams(monkeypatch=None):
         real = executor_module.Executor.__init__
         monkeypatch.setattr(executor_module.Executor, "__init__",
                             lambda self, *a, order=None, **k: real(self, *a, **k))
+    new_weight = torch.nn.Parameter(w.clone())   # (made before the synchronize: no stream but the calls' at work)
     torch.cuda.synchronize()
     s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
     old = step.executor
     with torch.cuda.stream(s1):
         got1 = step(x1, delays={step.plan.order[0][0]: SLEEP})
-    m.lin.weight = torch.nn.Parameter(w.clone())
+    m.lin.weight = new_weight
     with torch.cuda.stream(s2):
         got2 = step(x2)
     torch.cuda.synchronize()
@@ -336,3 +340,45 @@ def test_gpu_rebuilt_program_negative_control(monkeypatch):
     """With a new order for the rebuilt executor the second call reads the buffer before the first call's write."""
     (_got1, got2), (_ref1, ref2) = _rebuilt_between_streams(monkeypatch)
     assert _far(got2, ref2), "the race did not show: the test above proves nothing on this device"
+
+
+def _arena_let_go_during_a_call(monkeypatch=None):
+    """A tensor allocated on the build's stream right after a compiled module is dropped while its call on s1 (delayed)
+    has not run yet, filled with 7 there: what it holds once everything ran."""
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(1024, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 1024)).eval().cuda()
+    x = torch.randn(2048, 1024, device="cuda")
+    step = compile(m, (x,), streams=1, cuda_graph=False)
+    step(x)
+    if monkeypatch is not None:   # the negative control: the allocator not told (the old behaviour)
+        monkeypatch.setattr(executor_module.Executor, "_record_streams", lambda self, stream: None)
+    nbytes = step.executor.layout.arena.untyped_storage().nbytes()
+    assert nbytes >= 10 << 20   # (a block of its own in the large pool: the one a same-sized request best fits)
+    first = step.plan.order[0][0]
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()   # (no other free block of the build's stream to hand out)
+    s1 = torch.cuda.Stream()
+    with torch.cuda.stream(s1):
+        out = step(x, delays={first: SLEEP})
+    held = weakref.ref(step.executor)
+    del step   # the arena let go on the host while the call's kernels wait on s1
+    assert held() is None, "the executor outlived its compiled module: its arena was not let go"
+    y = torch.empty(nbytes, dtype=torch.uint8, device="cuda").fill_(7)   # on the build's (default) stream
+    torch.cuda.synchronize()
+    del out
+    return y
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_an_arena_let_go_during_a_call_on_another_stream_is_not_handed_out_under_it():
+    """The arena is recorded as used on the caller's stream, so the allocator keeps its block until that call has run.
+    Before, it went back to the build stream's pool at once, and a new tensor there was written by the call."""
+    y = _arena_let_go_during_a_call()
+    assert bool((y == 7).all()), "a freed arena's block was handed out while a call still wrote it"
+
+
+@pytest.mark.gpu(backend="torch")
+def test_gpu_an_arena_let_go_negative_control(monkeypatch):
+    """Without the record the new tensor is the old arena's block, and the delayed call writes into it."""
+    y = _arena_let_go_during_a_call(monkeypatch)
+    assert not bool((y == 7).all()), "the block was not reused: the test above proves nothing on this device"
