@@ -382,3 +382,55 @@ def test_gpu_an_arena_let_go_negative_control(monkeypatch):
     """Without the record the new tensor is the old arena's block, and the delayed call writes into it."""
     y = _arena_let_go_during_a_call(monkeypatch)
     assert not bool((y == 7).all()), "the block was not reused: the test above proves nothing on this device"
+
+
+class _SpyLock:
+    """A re-entrant lock that tells when a thread had to wait for it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock, self.waited = threading.RLock(), threading.Event()
+
+    def __enter__(self) -> _SpyLock:
+        if not self.lock.acquire(blocking=False):
+            self.waited.set()
+            self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+
+def test_a_per_count_call_beside_a_direct_call_of_its_program_does_not_deadlock():
+    """``steps(x)`` in one thread and the program ``steps.program`` returned, called directly in another: before, the
+    first took the shared arena's lock and then the program's ``call_lock``, the second the other way round, and both
+    hung for good (within a second of two threads calling in a loop). Now ``call_lock`` always comes first."""
+    import threading
+
+    from runtime.aten import compile_per_count
+
+    torch.manual_seed(0)
+    m = _Mlp().eval()
+    x = torch.randn(2, 16)
+    steps = compile_per_count(m, (x,))
+    step = steps.program((x,), {})
+    step.call_lock = spy = _SpyLock()
+    got: dict = {}
+    held = threading.Event()
+
+    def direct() -> None:
+        with step.call_lock:   # (a direct call holds it through its checks...)
+            held.set()
+            spy.waited.wait(10)   # (...while the other thread's call waits for it)
+            got["direct"] = step(x)
+
+    one = threading.Thread(target=direct, daemon=True)
+    other = threading.Thread(target=lambda: got.setdefault("steps", steps(x)), daemon=True)
+    one.start()
+    assert held.wait(10)
+    other.start()
+    one.join(20)
+    other.join(20)
+    assert not one.is_alive() and not other.is_alive(), "deadlock: the two calls wait for each other's lock"
+    assert torch.equal(got["direct"], m(x)) and torch.equal(got["steps"], m(x))

@@ -148,10 +148,12 @@ class PerCountPrograms:
 
         if self.arena is None:
             return
-        with self.arena.lock:   # (no call runs on any program meanwhile)
-            with self._lock:
-                kept = list(self.programs.values())
-            for compiled in kept:
+        with self._lock:
+            kept = list(self.programs.values())
+        for compiled in kept:
+            # (its ``call_lock`` first, then the arena's, as a call takes them: no call of it runs meanwhile, and a
+            # rebuild inside one, of a module tensor replaced, cannot interleave with this one)
+            with compiled.call_lock, self.arena.lock:
                 generation = self.arena.generation_of(compiled.executor.layout.arena)
                 if generation is None or generation == self.arena.generation:
                     continue
@@ -178,12 +180,13 @@ class PerCountPrograms:
             return self._run(compiled, args, kwargs)
 
     def _run(self, compiled: Any, args: tuple, kwargs: dict) -> Any:
-        if self.arena is None:
-            return compiled(*args, **kwargs)
-        # (on CUDA the arena's ``CallOrder``, which every program on it shares, orders the calls on the device too:
-        # the caller's stream, another thread's maybe, waits for the last call of any count before this one writes)
-        with self.arena.lock:
-            return compiled(*args, **kwargs)
+        """One call of ``compiled``. Not under the shared arena's lock: each call of a program on it takes that lock
+        itself, inside the program's own ``call_lock`` (``Executor.call``), and on CUDA the arena's ``CallOrder``
+        orders the calls of every count on the device. Why: taking the arena's lock first here and the program's
+        ``call_lock`` second, where a direct call of the same program (``steps.program(args)(...)``, or a program
+        rebuilt inside its call) takes them the other way round, deadlocked both threads (round 75: within a second
+        of two threads calling, one through ``steps(x)``, the other the program ``steps.program`` returned)."""
+        return compiled(*args, **kwargs)
 
 
 def compile_per_count(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, limit: int = 4,
