@@ -434,3 +434,90 @@ def test_a_per_count_call_beside_a_direct_call_of_its_program_does_not_deadlock(
     other.join(20)
     assert not one.is_alive() and not other.is_alive(), "deadlock: the two calls wait for each other's lock"
     assert torch.equal(got["direct"], m(x)) and torch.equal(got["steps"], m(x))
+
+
+def test_a_call_puts_the_callers_current_device_back(monkeypatch):
+    """``torch.cuda.set_stream`` makes its stream's device current: a program on cuda:1 called while cuda:0 is current
+    left cuda:1 current after the call (its issue set its plan streams, then the caller's stream of cuda:1). Emulated
+    on the CPU: the issue of a CPU program's steps on fake streams of device 1, device 0 current."""
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 16)
+    issuer = compile(_Mlp().eval(), (x,)).executor.issuer
+    now = {"device": 0}
+
+    class Stream:
+        device_index = 1
+
+        def wait_event(self, event) -> None:
+            pass
+
+    event = SimpleNamespace(record=lambda stream=None: None)
+    monkeypatch.setattr(issuer, "cuda", True)
+    monkeypatch.setattr(issuer, "streams", {0: Stream()})
+    monkeypatch.setattr(issuer, "fork", event)
+    monkeypatch.setattr(issuer, "joins", [event])
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+    monkeypatch.setattr(torch.cuda, "set_stream", lambda stream: now.update(device=stream.device_index))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: now["device"])
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: now.update(device=device))
+    issuer.issue()
+    assert now["device"] == 0, "the call left the program's device current"
+
+
+def test_a_cuda_device_without_an_index_is_the_current_one(monkeypatch):
+    """``compile(..., device="cuda")`` is pinned to the device current at compile, where its arena is. Before, "cuda"
+    named whichever device was current at each call: the call ordered itself (fork, join, call events) on that
+    device's stream while its input copies ran on the arena's device's, and a shared arena's cuda:0 never equalled it."""
+    from runtime.aten.compile import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert check_device(torch, "cuda") == torch.device("cuda", 1)
+    assert check_device(torch, "cuda:0") == torch.device("cuda", 0)
+    assert check_device(torch, torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.gpu(devices=2, backend="torch")
+def test_gpu_a_call_on_another_device_leaves_the_current_device_as_it_was():
+    """A program on cuda:1 called (plain and captured) with cuda:0 current leaves cuda:0 current, as eager does."""
+    torch.cuda.set_device(0)
+    torch.manual_seed(0)
+    m = _Mlp().eval().to("cuda:1")
+    x = torch.randn(8, 16, device="cuda:1")
+    for cuda_graph in (False, True):
+        step = compile(m, (x,), streams=1, cuda_graph=cuda_graph)
+        for _ in range(2):   # (the first call of a captured one captures)
+            out = step(x)
+            assert torch.cuda.current_device() == 0, f"cuda_graph={cuda_graph}: cuda:1 left current"
+        _close(out, m(x))
+
+
+@pytest.mark.gpu(devices=2, backend="torch")
+def test_gpu_a_program_compiled_for_cuda_runs_on_its_device_whatever_is_current():
+    """``device="cuda"`` compiled with cuda:0 current is cuda:0's program: called with cuda:1 current (cuda:0's current
+    stream s1, then s2), it orders its calls on cuda:0's stream, where its input copies run: the second call's inputs
+    do not reach the first call's delayed kernels. Before, "cuda" took cuda:1's stream for its fork, join and events."""
+    (m,), (x1,) = _cuda_mlps(1)
+    x2 = x1 * 0.5 + 1
+    torch.cuda.set_device(0)
+    step = compile(m, (x1,), streams=1, cuda_graph=False, device="cuda")
+    assert step.executor.device == torch.device("cuda", 0)
+    ref1, ref2 = step(x1), step(x2)
+    s1, s2 = torch.cuda.Stream(device=0), torch.cuda.Stream(device=0)
+    torch.cuda.synchronize(0)
+    try:
+        torch.cuda.set_stream(s1)   # (cuda:0's current stream; set_stream makes cuda:0 current...)
+        torch.cuda.set_device(1)    # (...and cuda:1 is current again, cuda:0's stream still s1)
+        out1 = step(x1, delays={step.plan.order[0][0]: SLEEP})
+        torch.cuda.set_stream(s2)
+        torch.cuda.set_device(1)
+        out2 = step(x2)
+    finally:
+        torch.cuda.set_stream(torch.cuda.default_stream(0))
+        torch.cuda.set_device(0)
+    torch.cuda.synchronize(0)
+    _close(out1, ref1)
+    _close(out2, ref2)

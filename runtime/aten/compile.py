@@ -1048,6 +1048,12 @@ def check_device(torch: Any, device: Any) -> Any:
             raise AtenExecutorError(f"device {device!r}: torch sees no CUDA device here")
         if dev.index is not None and dev.index >= count:
             raise AtenExecutorError(f"device {device!r}: torch sees {count} CUDA device(s)")
+        if dev.index is None:
+            # the device current now, where the arena is allocated: "cuda" as it stood named whichever device was
+            # current at each call, whose stream the call then ordered itself on (its fork, join and call events)
+            # while its input copies ran on the arena's device's stream; and a shared arena's "cuda:0" never equalled
+            # it (each such program took an arena of its own)
+            dev = torch.device("cuda", torch.cuda.current_device())
     return dev
 
 

@@ -89,6 +89,9 @@ class Issuer:
             return
         torch = self.torch
         caller = torch.cuda.current_stream(self.device)
+        # (``set_stream`` makes its stream's device the current one: a program on cuda:1 called with cuda:0 current
+        # left cuda:1 current after the call, so the caller's next ``torch.empty(n, device="cuda")`` landed there)
+        device = torch.cuda.current_device()
         self.fork.record(caller)
         for s in self.streams.values():
             s.wait_event(self.fork)
@@ -121,6 +124,9 @@ class Issuer:
             except RuntimeError:
                 if not failed:
                     raise
+            finally:
+                if device != caller.device_index:
+                    torch.cuda.set_device(device)
 
     def _run(self, k: int, run: Callable[[], Any]) -> None:
         """Run step ``k``'s launch; an op that fails is named (node and op), not a torch traceback."""
@@ -161,6 +167,7 @@ class Issuer:
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
         caller = torch.cuda.current_stream(self.device)
+        device = torch.cuda.current_device()   # (the caller's, put back where a failed capture leaves another)
         failed: AtenExecutorError | None = None
         self.capturing = True
         try:
@@ -171,6 +178,8 @@ class Issuer:
                     failed = exc
         except RuntimeError as exc:   # ending the capture failed: the failing op invalidated it
             torch.cuda.set_stream(caller)   # torch.cuda.graph leaves its stream current when that happens
+            if device != caller.device_index:
+                torch.cuda.set_device(device)
             release_generator(torch, self.device)
             if failed is None:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
