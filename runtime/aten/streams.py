@@ -171,7 +171,13 @@ class Issuer:
         failed: AtenExecutorError | None = None
         self.capturing = True
         try:
-            with torch.cuda.graph(graph, stream=self.streams[0]):  # our own stream: see the module docstring
+            # our own stream (the module docstring); ``thread_local``: only this thread's unsafe CUDA calls (a
+            # synchronization, an allocation from the driver) are refused during the capture. Under torch's default,
+            # ``global``, any other thread's were: a first (capturing) call made while another thread ran the GPU (a
+            # call of another compiled program, a side stream's copies and event queries) made that thread's call
+            # fail, or invalidated this capture ("CUDA graph capture failed"). Other threads' work on their own
+            # streams is never part of this capture, whatever the mode: capture follows streams, not threads.
+            with torch.cuda.graph(graph, stream=self.streams[0], capture_error_mode="thread_local"):
                 try:
                     self.issue()
                 except AtenExecutorError as exc:   # end the capture first, then name the node
