@@ -641,3 +641,40 @@ def test_gpu_first_calls_capture_beside_a_busy_thread_negative_control():
     nothing on this device."""
     errors, busy_errors, _outs, _ref = _captures_beside_a_busy_thread("global")
     assert errors or busy_errors, "no capture met the other thread's calls: the test above proves nothing here"
+
+
+def test_private_streams_are_non_blocking_without_cuda_bindings(monkeypatch):
+    """Without ``cuda.bindings`` a plan stream is made non-blocking through the CUDA runtime torch loaded
+    (``cudaStreamCreateWithFlags(..., cudaStreamNonBlocking)``). Before, torch's ``cudaStreamCreate``: a blocking
+    stream, which any thread's work on the legacy default stream synchronized with (and, during a capture on it,
+    invalidated the capture). Emulated on the CPU: a stand-in runtime library and stream."""
+    import contextlib
+    import ctypes
+    import sys
+
+    from runtime.aten import streams as streams_module
+
+    made: list = []
+
+    class Runtime:
+        def __init__(self, name: str) -> None:
+            assert name.startswith("libcudart.so.")
+
+            def create(handle, flags) -> int:
+                made.append(flags)
+                ctypes.cast(handle, ctypes.POINTER(ctypes.c_void_p))[0] = 0x1234
+                return 0
+            self.cudaStreamCreateWithFlags = create
+
+    monkeypatch.setitem(sys.modules, "cuda.bindings", None)   # (an import of it fails)
+    monkeypatch.setattr(ctypes, "CDLL", Runtime)
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "ExternalStream", lambda handle, device=None: ("external", handle, device))
+    monkeypatch.setattr(torch.cuda, "cudart", lambda: pytest.fail("a blocking stream through cudaStreamCreate"))
+    streams_module._stream_create_with_flags.cache_clear()
+    try:
+        assert streams_module.private_stream(torch, "cuda:0") == ("external", 0x1234, "cuda:0")
+    finally:
+        streams_module._stream_create_with_flags.cache_clear()
+    assert made == [streams_module.STREAM_NON_BLOCKING]

@@ -251,9 +251,38 @@ def _capture_query(torch) -> Callable[[int], int | None] | None:
     return query_ctypes
 
 
+#: ``cudaStreamNonBlocking``: the stream does not synchronize with the legacy default stream
+STREAM_NON_BLOCKING = 1
+
+
+@functools.cache
+def _stream_create_with_flags(torch) -> Callable[[], int | None] | None:
+    """A function making a non-blocking stream on the current device through ``cudaStreamCreateWithFlags`` of the CUDA
+    runtime library torch loaded (its handle, None where the call fails), or None where that library is not found."""
+    import ctypes
+
+    major = str(getattr(torch.version, "cuda", None) or "").split(".")[0]
+    try:
+        fn = ctypes.CDLL(f"libcudart.so.{major}").cudaStreamCreateWithFlags
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint], ctypes.c_int
+
+    def create() -> int | None:
+        handle = ctypes.c_void_p()
+        if fn(ctypes.byref(handle), STREAM_NON_BLOCKING) != 0 or not handle.value:
+            return None
+        return int(handle.value)
+    return create
+
+
 def private_stream(torch, device: Any) -> Any:
-    """A CUDA stream no other code gets from torch's pool: non-blocking through ``cuda.bindings`` where it
-    is installed, else a (legacy-stream-blocking) one through torch's ``cudart`` binding."""
+    """A CUDA stream no other code gets from torch's pool: non-blocking, through ``cuda.bindings`` where it is
+    installed, else through the CUDA runtime library torch loaded (ctypes, as ``_capture_query``); a
+    (legacy-stream-blocking) one through torch's ``cudart`` binding only where neither answers. Why non-blocking
+    where it can: work on the legacy default stream (torch's default stream, any thread's) synchronizes with every
+    blocking stream, so it serialised the plan's streams with it and, during a capture on plan stream 0, invalidated
+    the capture (round 75: without ``cuda.bindings`` every plan stream was blocking)."""
     handle = None
     try:
         from cuda.bindings import runtime as cudart
@@ -263,7 +292,10 @@ def private_stream(torch, device: Any) -> Any:
         if int(err) == 0:
             handle = int(s)
     except ImportError:
-        pass
+        create = _stream_create_with_flags(torch)
+        if create is not None:
+            with torch.cuda.device(device):
+                handle = create()
     if handle is None:
         buf = torch.zeros(1, dtype=torch.int64)
         with torch.cuda.device(device):
