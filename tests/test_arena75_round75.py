@@ -13,6 +13,12 @@ waits on an event the last call on the arena recorded (``layout.CallOrder``). Bu
   now records the event again on the previous caller's stream at its start (docs/aten.md states the rule).
 - the arena (and the scratch / moved constants) was freed to the build stream's pool while a call on another stream
   could still run there (a rebuild, a dropped program): each caller stream is now recorded with the allocator.
+- ``compile_per_count``: ``steps(x)`` beside a direct call of ``steps.program(...)`` deadlocked (two lock orders).
+- a program on cuda:1 called with cuda:0 current left cuda:1 current (``set_stream`` switches the device); and
+  ``device="cuda"`` named whichever device was current at each call, not the arena's.
+- a first (capturing) call failed, or failed another thread's GPU work, under torch's ``global`` capture-error mode;
+  and without ``cuda.bindings`` the plan streams were blocking (legacy-stream work serialised with them and broke
+  captures).
 
 CPU tests check the ordering with fake streams and events; the ``gpu`` tests run it on a device (skipped without
 CUDA), each with a negative control showing the race it guards against.
