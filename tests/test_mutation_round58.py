@@ -34,6 +34,8 @@ class _FakeEvent:
 
 
 class _FakeStream:
+    device_index = 0   # (every fake stream is of the caller's device: ``_issue`` puts back no other)
+
     def __init__(self, log: list, name: str):
         self.log, self.name = log, name
 
@@ -54,6 +56,9 @@ class _FakeCuda:
 
     def set_stream(self, s) -> None:
         self.current = s
+
+    def current_device(self) -> int:
+        return 0
 
     def _sleep(self, cycles: int) -> None:
         self.log.append(("sleep", self.current.name, cycles))

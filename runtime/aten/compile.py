@@ -665,7 +665,9 @@ class CompiledModule:
         """The executor built again over ``program`` from the same plan under the current backend flags; it keeps
         the compile's default dtype (and the nodes found to follow it), not the one of this call."""
         ex = self.executor
-        executor = Executor(program, self.plan, ex.device, **self.options)
+        # (``order``: its first call waits on the device for the old build's last one, whatever the streams: that one
+        # may still write the module's buffers, and the old arena is let go here)
+        executor = Executor(program, self.plan, ex.device, order=ex.order, **self.options)
         executor.ambient = replace(executor.ambient, default_dtype=ex.ambient.default_dtype,
                                    dtype_nodes=ex.ambient.dtype_nodes)
         if module_guard.needs_recapture(ex.cuda_graph, ex._captured, True):
@@ -725,7 +727,8 @@ def compile(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None
     steps run in issue order whatever it is. ``memory_budget`` (bytes) caps the arena (``BudgetError`` if
     even serial does not fit). ``cuda_graph`` captures the whole multi-stream call once and replays it.
     ``device`` defaults to the device of the first example input. ``return_views`` returns the arena's
-    output views (valid until the next call) instead of copies. ``poison`` fills the arena with NaN bytes
+    output views (valid until the next call is made; on CUDA, work on them enqueued on the caller's stream before then
+    comes first: docs/aten.md) instead of copies. ``poison`` fills the arena with NaN bytes
     before every call (for tests). ``plan`` runs a given plan instead of planning (``verify=False`` skips
     the check, for negative controls only); ``program`` reuses an earlier export; ``shared_arena`` (a
     ``layout.SharedArena``, ``compile_per_count``'s) builds the arena on that shared one (a larger one made first
@@ -1045,6 +1048,12 @@ def check_device(torch: Any, device: Any) -> Any:
             raise AtenExecutorError(f"device {device!r}: torch sees no CUDA device here")
         if dev.index is not None and dev.index >= count:
             raise AtenExecutorError(f"device {device!r}: torch sees {count} CUDA device(s)")
+        if dev.index is None:
+            # the device current now, where the arena is allocated: "cuda" as it stood named whichever device was
+            # current at each call, whose stream the call then ordered itself on (its fork, join and call events)
+            # while its input copies ran on the arena's device's stream; and a shared arena's "cuda:0" never equalled
+            # it (each such program took an arena of its own)
+            dev = torch.device("cuda", torch.cuda.current_device())
     return dev
 
 

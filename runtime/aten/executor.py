@@ -28,7 +28,16 @@ from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .exact import Scratch, distinct
 from .grad_masks import input_bits, value_grads
-from .layout import build_layout, byte_span, elements_spanned, poison, share_elements, share_memory, span_bytes
+from .layout import (
+    CallOrder,
+    build_layout,
+    byte_span,
+    elements_spanned,
+    poison,
+    share_elements,
+    share_memory,
+    span_bytes,
+)
 from .lower import caller_grad, check_lowerable, lower_program, storage_offset_readers
 from .program import Program, flatten_inputs, strides_agree
 from .relaid import RandomLayoutCheck
@@ -58,7 +67,10 @@ class Executor:
     """Runs ``program`` under ``plan`` on ``device`` (one stream and no events on a CPU)."""
 
     def __init__(self, program: Program, plan: Plan, device: Any, *, cuda_graph: bool = False,
-                 return_views: bool = False, poison_arena: bool = False, shared_arena: Any = None):
+                 return_views: bool = False, poison_arena: bool = False, shared_arena: Any = None,
+                 order: CallOrder | None = None):
+        """``order``: the ``layout.CallOrder`` of the executor this one replaces (``CompiledModule._rebuild``), so that
+        its first call waits on the device for that one's last (unused on a shared arena, whose own order counts)."""
         import torch
 
         # never inference tensors: an arena made inside ``torch.inference_mode()`` (a compile there, or a rebuild
@@ -67,7 +79,7 @@ class Executor:
         # (no_grad again: leaving inference mode turns grad mode on, and the build tracks no gradients)
         try:
             with torch.inference_mode(False), torch.no_grad():
-                self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena, shared_arena)
+                self._build(torch, program, plan, device, cuda_graph, return_views, poison_arena, shared_arena, order)
         except BaseException as exc:   # (a refusal keeps no arena alive: its frames' views and this half-built
             self.__dict__.clear()      # executor let go of it)
             release_frames(exc)
@@ -82,7 +94,7 @@ class Executor:
         raise AtenExecutorError(NOT_COPIED.format(what="pickled", thing="compiled module's executor"))
 
     def _build(self, torch: Any, program: Program, plan: Plan, device: Any, cuda_graph: bool, return_views: bool,
-               poison_arena: bool, shared_arena: Any = None) -> None:
+               poison_arena: bool, shared_arena: Any = None, order: CallOrder | None = None) -> None:
         self.torch = torch
         self.program, self.plan = program, plan
         self.device = torch.device(device)
@@ -97,6 +109,12 @@ class Executor:
         check_lowerable(program)   # (before the arena: these refusals need no plan)
         if cuda_graph and self.device.type == "cuda":
             _check_capturable_events(plan, self.binding)
+        before = shared_arena.order if shared_arena is not None else order
+        if before is not None and self.device.type == "cuda" and not caller_capturing(torch, self.device):
+            # the build's device work after every call on a shared arena (of any program: this build lays its views
+            # over those bytes) or of the executor this one replaces; ``settle``, below, orders it before the calls
+            with shared_arena.lock if shared_arena is not None else contextlib.nullcontext():
+                before.enter(torch, torch.cuda.current_stream(self.device))
         with torch.no_grad():  # views of parameters, as eager makes them under no_grad (no requires_grad)
             self.layout = build_layout(program, self.binding, self.device, shared_arena)   # (``layout.SharedArena``)
         self.scratch = Scratch(torch, self.device)
@@ -171,10 +189,10 @@ class Executor:
         # one call at a time: every call runs in the one arena, so two threads' calls overlapping wrote
         # each other's intermediates and returned wrong results, silently. ``_owner``: the thread inside a
         # call, so that a call from within one (a custom op of the program calling it) is an error, not a
-        # deadlock on the lock. On CUDA the lock orders only the host's issue: ``_last_call`` (recorded on
-        # the caller's stream after a call's output copies) is waited on by the next call's caller stream,
-        # which may be another thread's, before it writes the arena (else its input copies and kernels ran
-        # on the device beside the previous call's)
+        # deadlock on the lock. On CUDA the lock orders only the host's issue: ``order`` (an event recorded on
+        # the caller's stream after a call's output copies, ``layout.CallOrder``) is waited on by the next call's
+        # caller stream, which may be another thread's, before it writes the arena (else its input copies and
+        # kernels ran on the device beside the previous call's); the arena's, so a shared one's is every program's
         self._lock = threading.Lock()
         #: the shared arena's lock where the arena is a ``layout.SharedArena``'s (``compile(..., shared_arena=)``),
         #: taken before ``_lock``: two programs on one shared arena are two executors, each with a ``_lock`` of its
@@ -184,7 +202,14 @@ class Executor:
                                  and shared_arena.generation_of(self.layout.arena) is not None
                                  else contextlib.nullcontext())
         self._owner: int | None = None
-        self._last_call = torch.cuda.Event() if self.device.type == "cuda" else None
+        on_shared = shared_arena is not None and shared_arena.generation_of(self.layout.arena) is not None
+        #: the device order of the calls on this executor's arena (``layout.CallOrder``): a shared arena's is every
+        #: program's on it (each program's own event let a call of one overlap a call of another on the device)
+        self.order: CallOrder = shared_arena.order if on_shared else order if order is not None else CallOrder()
+        self._ordered = self.device.type == "cuda"   # (a CPU runs its calls in issue order)
+        #: the caller streams (``cuda_stream`` handles) the executor's device memory was recorded as used on
+        #: (``_record_streams``), for the caching allocator
+        self._recorded: set[int] = set()
         self.issuer = Issuer(self.binding.steps, self.launches, plan.streams, self.device, len(plan.events))
         self.return_views = return_views
         self.poison_arena = poison_arena
@@ -275,6 +300,11 @@ class Executor:
         self._captured = False
         #: the default dtype of the compile and the backend flags of this build (``_check_ambient``)
         self.ambient = default_dtype.record(torch)
+        if self._ordered and not caller_capturing(torch, self.device):
+            # the build's own device work (on the building thread's stream), and a rebuilt program's last call or
+            # another program's on a shared arena, come before this executor's first call, whatever its stream
+            with self._arena_lock:
+                self.order.settle(torch, torch.cuda.current_stream(self.device))
 
     def _root_writes(self) -> list[tuple[str, str]]:
         """(node, root id) for every root a launched node writes in place, in program order: the user inputs
@@ -508,7 +538,7 @@ class Executor:
                                         "GPU cycles")
 
     def _call(self, tensors: list, delays: Mapping[str, int] | None) -> Any:
-        if self._last_call is None or caller_capturing(self.torch, self.device):
+        if not self._ordered or caller_capturing(self.torch, self.device):
             # inside the caller's own CUDA-graph capture the call is recorded, not run: waiting there on an
             # event recorded outside the capture invalidates it (a program called in a user's
             # ``torch.cuda.graph`` failed with "operation failed due to a previous error during capture"),
@@ -516,11 +546,29 @@ class Executor:
             # order against other calls is the capturer's, as for any work it captures
             return self._run_call(tensors, delays)
         stream = self.torch.cuda.current_stream(self.device)
-        stream.wait_event(self._last_call)   # the previous call's device work, from whichever stream it came
+        self.order.enter(self.torch, stream)   # the previous call's device work, from whichever stream and program
         try:
             return self._run_call(tensors, delays)
         finally:   # after the output copies (and whatever a failed call enqueued)
-            self._last_call.record(self.torch.cuda.current_stream(self.device))
+            stream = self.torch.cuda.current_stream(self.device)
+            self.order.leave(self.torch, stream, self.return_views)
+            if stream.cuda_stream not in self._recorded:
+                self._record_streams(stream)
+
+    def _record_streams(self, stream: Any) -> None:
+        """Tell torch's caching allocator that the executor's device memory (the arena, the scratch buffers, the
+        constants moved or folded onto the device) is used on caller stream ``stream``. Why: it was allocated on the
+        stream current at the build, and the allocator hands a freed block to that stream's next allocation at once,
+        stream-ordered only on it; a program built again (a weight replaced) or let go while its last call on another
+        stream still ran freed the old arena under that call's kernels (``Tensor.record_stream``: the block waits for
+        the work on the recorded streams instead). The plan's own streams join the caller's stream within each call,
+        so recording the caller's covers them. Once per stream (a set lookup per call)."""
+        self._recorded.add(stream.cuda_stream)
+        owned = [self.layout.arena, *self.scratch._bufs.values(), *(dst for _src, dst, _v in self._moved),
+                 *(f.device for f in self._folds)]
+        for t in owned:
+            if isinstance(t, self.torch.Tensor) and t.device.type == "cuda":
+                t.record_stream(stream)
 
     def _refresh_moved(self) -> None:
         """Copy again each program constant moved to the device at build time (``lower._constant_on_device``)
@@ -587,6 +635,7 @@ class Executor:
         if ptr == self._storage:
             return
         self._storage = ptr
+        self._recorded.clear()   # (a new storage: recorded again for each stream)
         if self._captured:
             self._captured = False
             self.issuer.graph = None

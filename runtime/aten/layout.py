@@ -68,6 +68,58 @@ def aligned_arena(torch: Any, size: int, alignment: int, device: Any) -> Any:
     return buf[skip:skip + size]
 
 
+class CallOrder:
+    """The device order of the calls on one arena: an event recorded on the caller's stream at the end of each call
+    (after its output copies), which the next call's stream waits on before its first launch (no host sync). One per
+    arena: a program's own (kept across its rebuilds: ``Executor(order=)``), or a ``SharedArena``'s, which every
+    program on it shares. Only CUDA calls use it (a CPU runs its calls in issue order).
+
+    Why: the locks order only the host's issue, and a call returns before its kernels have run. Two programs on one
+    shared arena each waited on an event of their own, so a call of one on stream s2 wrote the arena while a call of
+    the other, issued before on s1, still ran there (a silent data race: each program's outputs could be the other's
+    bytes); and a program built again (a weight replaced) started with a new event, so its first call on s2 read the
+    module's buffers before the old build's last call on s1 had written them.
+
+    ``return_views``: a call's outputs are views of the arena, which the next call overwrites, and the caller reads them
+    on its stream *after* the call (the end-of-call event precedes those reads). So after such a call the next call on
+    another stream first records the event again on the previous caller's stream, at its own start: everything the
+    previous caller enqueued on that stream before the next call was made, its reads of the views included, comes
+    before the next call's first write. (Not done after an ordinary call: its outputs are copies, and the next call
+    need not wait for the other stream's later, unrelated work.)"""
+
+    def __init__(self) -> None:
+        self.event: Any = None        # recorded at the end of the last call (or build) on the arena; None before
+        self.views_event: Any = None  # recorded on ``views_on`` at the next call's start (``return_views``)
+        #: the caller stream of the last call where it returned views of the arena, else None
+        self.views_on: Any = None
+
+    def enter(self, torch: Any, stream: Any) -> None:
+        """Before a call's (or build's) first launch on ``stream``: wait for every earlier use of the arena."""
+        if self.views_on is not None and self.views_on != stream:
+            if self.views_event is None:
+                self.views_event = torch.cuda.Event()
+            self.views_event.record(self.views_on)   # (the reads of the views its caller enqueued since)
+            stream.wait_event(self.views_event)
+        if self.event is not None:
+            stream.wait_event(self.event)
+
+    def leave(self, torch: Any, stream: Any, views: bool) -> None:
+        """After a call's last work on ``stream`` (its output copies); ``views``: it returned views of the arena."""
+        if self.event is None:
+            self.event = torch.cuda.Event()
+        self.event.record(stream)
+        self.views_on = stream if views else None
+
+    def settle(self, torch: Any, stream: Any) -> None:
+        """After a build's device work on ``stream``: the next call waits for it and for every call before it (a rebuilt
+        program's last call wrote the module's buffers; another program on a shared arena still runs there). The views
+        of the last call stay what they were: a build writes none of them."""
+        self.enter(torch, stream)
+        if self.event is None:
+            self.event = torch.cuda.Event()
+        self.event.record(stream)
+
+
 class SharedArena:
     """One arena storage that several compiled programs build their layouts on (``compile_per_count``'s programs,
     one per token count), as large as the largest program's arena.
@@ -90,6 +142,8 @@ class SharedArena:
         self.generation = 0
         self._alignment = 0
         self._generations: dict[int, int] = {}   # {data_ptr of a base's storage: its generation}
+        #: the device order of every call of every program on the arena (``CallOrder``), under ``lock``
+        self.order = CallOrder()
 
     def take(self, torch: Any, size: int, alignment: int, device: Any) -> Any:
         """The first ``size`` bytes of the shared arena (a new, larger one first where it is shorter), or an arena of

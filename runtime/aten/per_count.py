@@ -91,7 +91,6 @@ class PerCountPrograms:
         self.arena = SharedArena() if share_arena else None
         self._lock = threading.Lock()   # (``programs``, ``compiles``, ``_compiling``: held for dict work alone)
         self._compiling: dict[tuple, threading.Lock] = {}   # (one lock per count being compiled)
-        self._last_call: Any = None   # (CUDA: an event after the last call on the shared arena, any count's)
         self._gate = _ExportGate()   # (a compile alone: torch.export patches the module while it traces)
         self._add(self.key(example_inputs, kwargs), example_inputs, kwargs)
 
@@ -149,10 +148,12 @@ class PerCountPrograms:
 
         if self.arena is None:
             return
-        with self.arena.lock:   # (no call runs on any program meanwhile)
-            with self._lock:
-                kept = list(self.programs.values())
-            for compiled in kept:
+        with self._lock:
+            kept = list(self.programs.values())
+        for compiled in kept:
+            # (its ``call_lock`` first, then the arena's, as a call takes them: no call of it runs meanwhile, and a
+            # rebuild inside one, of a module tensor replaced, cannot interleave with this one)
+            with compiled.call_lock, self.arena.lock:
                 generation = self.arena.generation_of(compiled.executor.layout.arena)
                 if generation is None or generation == self.arena.generation:
                     continue
@@ -179,23 +180,13 @@ class PerCountPrograms:
             return self._run(compiled, args, kwargs)
 
     def _run(self, compiled: Any, args: tuple, kwargs: dict) -> Any:
-        if self.arena is None:
-            return compiled(*args, **kwargs)
-        with self.arena.lock:
-            device = getattr(getattr(compiled, "executor", None), "device", None)
-            if getattr(device, "type", None) != "cuda":
-                return compiled(*args, **kwargs)
-            # on CUDA the lock orders the host's issue alone: the caller's stream (another thread's may be another
-            # stream) waits for the last call on the arena, of any count, before this one writes it
-            import torch
-
-            stream = torch.cuda.current_stream(device)
-            if self._last_call is not None:
-                stream.wait_event(self._last_call)
-            out = compiled(*args, **kwargs)
-            self._last_call = torch.cuda.Event()
-            self._last_call.record(stream)
-            return out
+        """One call of ``compiled``. Not under the shared arena's lock: each call of a program on it takes that lock
+        itself, inside the program's own ``call_lock`` (``Executor.call``), and on CUDA the arena's ``CallOrder``
+        orders the calls of every count on the device. Why: taking the arena's lock first here and the program's
+        ``call_lock`` second, where a direct call of the same program (``steps.program(args)(...)``, or a program
+        rebuilt inside its call) takes them the other way round, deadlocked both threads (round 75: within a second
+        of two threads calling, one through ``steps(x)``, the other the program ``steps.program`` returned)."""
+        return compiled(*args, **kwargs)
 
 
 def compile_per_count(module: Any, example_inputs: Any = (), *, kwargs: dict | None = None, limit: int = 4,

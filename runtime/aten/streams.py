@@ -89,6 +89,9 @@ class Issuer:
             return
         torch = self.torch
         caller = torch.cuda.current_stream(self.device)
+        # (``set_stream`` makes its stream's device the current one: a program on cuda:1 called with cuda:0 current
+        # left cuda:1 current after the call, so the caller's next ``torch.empty(n, device="cuda")`` landed there)
+        device = torch.cuda.current_device()
         self.fork.record(caller)
         for s in self.streams.values():
             s.wait_event(self.fork)
@@ -121,6 +124,9 @@ class Issuer:
             except RuntimeError:
                 if not failed:
                     raise
+            finally:
+                if device != caller.device_index:
+                    torch.cuda.set_device(device)
 
     def _run(self, k: int, run: Callable[[], Any]) -> None:
         """Run step ``k``'s launch; an op that fails is named (node and op), not a torch traceback."""
@@ -161,16 +167,25 @@ class Issuer:
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
         caller = torch.cuda.current_stream(self.device)
+        device = torch.cuda.current_device()   # (the caller's, put back where a failed capture leaves another)
         failed: AtenExecutorError | None = None
         self.capturing = True
         try:
-            with torch.cuda.graph(graph, stream=self.streams[0]):  # our own stream: see the module docstring
+            # our own stream (the module docstring); ``thread_local``: only this thread's unsafe CUDA calls (a
+            # synchronization, an allocation from the driver) are refused during the capture. Under torch's default,
+            # ``global``, any other thread's were: a first (capturing) call made while another thread ran the GPU (a
+            # call of another compiled program, a side stream's copies and event queries) made that thread's call
+            # fail, or invalidated this capture ("CUDA graph capture failed"). Other threads' work on their own
+            # streams is never part of this capture, whatever the mode: capture follows streams, not threads.
+            with torch.cuda.graph(graph, stream=self.streams[0], capture_error_mode="thread_local"):
                 try:
                     self.issue()
                 except AtenExecutorError as exc:   # end the capture first, then name the node
                     failed = exc
         except RuntimeError as exc:   # ending the capture failed: the failing op invalidated it
             torch.cuda.set_stream(caller)   # torch.cuda.graph leaves its stream current when that happens
+            if device != caller.device_index:
+                torch.cuda.set_device(device)
             release_generator(torch, self.device)
             if failed is None:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -236,9 +251,38 @@ def _capture_query(torch) -> Callable[[int], int | None] | None:
     return query_ctypes
 
 
+#: ``cudaStreamNonBlocking``: the stream does not synchronize with the legacy default stream
+STREAM_NON_BLOCKING = 1
+
+
+@functools.cache
+def _stream_create_with_flags(torch) -> Callable[[], int | None] | None:
+    """A function making a non-blocking stream on the current device through ``cudaStreamCreateWithFlags`` of the CUDA
+    runtime library torch loaded (its handle, None where the call fails), or None where that library is not found."""
+    import ctypes
+
+    major = str(getattr(torch.version, "cuda", None) or "").split(".")[0]
+    try:
+        fn = ctypes.CDLL(f"libcudart.so.{major}").cudaStreamCreateWithFlags
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint], ctypes.c_int
+
+    def create() -> int | None:
+        handle = ctypes.c_void_p()
+        if fn(ctypes.byref(handle), STREAM_NON_BLOCKING) != 0 or not handle.value:
+            return None
+        return int(handle.value)
+    return create
+
+
 def private_stream(torch, device: Any) -> Any:
-    """A CUDA stream no other code gets from torch's pool: non-blocking through ``cuda.bindings`` where it
-    is installed, else a (legacy-stream-blocking) one through torch's ``cudart`` binding."""
+    """A CUDA stream no other code gets from torch's pool: non-blocking, through ``cuda.bindings`` where it is
+    installed, else through the CUDA runtime library torch loaded (ctypes, as ``_capture_query``); a
+    (legacy-stream-blocking) one through torch's ``cudart`` binding only where neither answers. Why non-blocking
+    where it can: work on the legacy default stream (torch's default stream, any thread's) synchronizes with every
+    blocking stream, so it serialised the plan's streams with it and, during a capture on plan stream 0, invalidated
+    the capture (round 75: without ``cuda.bindings`` every plan stream was blocking)."""
     handle = None
     try:
         from cuda.bindings import runtime as cudart
@@ -248,7 +292,10 @@ def private_stream(torch, device: Any) -> Any:
         if int(err) == 0:
             handle = int(s)
     except ImportError:
-        pass
+        create = _stream_create_with_flags(torch)
+        if create is not None:
+            with torch.cuda.device(device):
+                handle = create()
     if handle is None:
         buf = torch.zeros(1, dtype=torch.int64)
         with torch.cuda.device(device):
