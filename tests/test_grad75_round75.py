@@ -10,6 +10,18 @@ with ``w`` / ``mask`` requiring grad ran 2e-07 .. 6e-07 off eager (under grad mo
 ``inference_mode`` alike: a leaf and its views keep the flag there), and ``(w * s) @ x...`` with ``s`` requiring grad
 under grad mode. Now the values requiring grad are found per call from the inputs' flags and grad mode
 (``grad_masks.value_grads``, cached per pattern) and the launches pass those operands as requiring grad.
+
+The chain of ``requires_grad`` itself, as eager's autograd carries it (each was a silent 2e-07 .. 6e-07):
+- export's ``aten.alias`` (a slice over a whole dimension, ``w[:, :4]``) was taken for a detach;
+- a tensor filled in place from one (``m.add_(mask)``, ``m2[0].copy_(mask[0])``) and its view's base;
+- an op returning its input itself (``type_as`` of the same dtype) keeps a leaf's flag under ``no_grad``;
+- a view's flag is its base's alone (``mask.view_as(other)``);
+- through ``torch.cond`` under grad mode, and a ``set_grad_enabled`` block by its own mode (none under
+  ``inference_mode``).
+
+And writes eager's autograd refuses once an input requires grad under grad mode (``out=`` of a differentiable op, a
+multi-output or ``no_grad`` view written in place, ``resize_``) ran silently: now refused naming the input, the node
+and eager's message (``grad_refusals``).
 """
 
 from __future__ import annotations
