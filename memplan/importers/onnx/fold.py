@@ -453,6 +453,44 @@ def _squeeze_all_of_empty_axes(g2, values: dict) -> bool:
     return bool(changed)
 
 
+def _negative_squeeze_axes(onnx, m2, inferred) -> bool:
+    """Make each Squeeze and Unsqueeze of the inference copy ``m2`` whose ``axes`` attribute (opsets 1-10, before the
+    spec allowed negative axes) names an axis from the end name it from the start, counted as onnxruntime's kernels
+    count it (a Squeeze's in its input's rank, an Unsqueeze's in its output's: the input's plus one per axis), once
+    the input's rank is known (``inferred``); True when any was. The declared shapes of what follows are dropped
+    (``_forget_declared_after``). An axis out of range is left as it is (``_check_reduce_axes`` refuses it).
+
+    Why: ONNX's inference of Squeeze-1 and Unsqueeze-1 passes over a negative axis and gives the input's shape, while
+    onnxruntime (every version of both) squeezes or inserts it: an Unsqueeze of a ``[3, 4]`` by ``axes=[-1]`` was
+    planned ``[3, 4]``, and an ``Add`` of it and a ``[1, 1, 4]`` 48 bytes, where onnxruntime makes ``[3, 4, 1]`` and
+    writes ``[3, 4, 4]``, 192 (a Scan's output stacked on a negative axis at those opsets was refused so)."""
+    if _default_opset(m2) >= 11 or not any(n.op_type in ("Squeeze", "Unsqueeze") for n in m2.graph.node):
+        return False
+    shapes = None
+    changed: set[str] = set()
+    for n in m2.graph.node:
+        if n.op_type not in ("Squeeze", "Unsqueeze") or n.domain not in ("", "ai.onnx") or not n.input \
+                or not n.input[0] or not n.output or not n.output[0]:
+            continue
+        axes = next((a for a in n.attribute if a.name == "axes"), None)
+        if axes is None or all(a >= 0 for a in axes.ints):
+            continue
+        shapes = _shapes(m2.graph, inferred) if shapes is None else shapes
+        dims = shapes.get(n.input[0], (0, None))[1]
+        if not isinstance(dims, tuple):
+            continue
+        rank = len(dims) + (len(axes.ints) if n.op_type == "Unsqueeze" else 0)
+        if not all(-rank <= a < rank for a in axes.ints):
+            continue
+        counted = [a + rank if a < 0 else a for a in axes.ints]
+        del axes.ints[:]
+        axes.ints.extend(counted)
+        changed.add(n.output[0])
+    if changed:
+        _forget_declared_after(m2.graph, changed)
+    return bool(changed)
+
+
 def _initializer_or_constant_values(onnx, g2, wanted: set[str]) -> dict:
     """``{name: numpy value}`` of the initializers and Constant outputs of ``g2`` named in ``wanted`` (small ones)."""
     values = {t.name: r[0] for t in g2.initializer if t.name in wanted and math.prod(t.dims) <= MAX_FOLD_ELEMENTS

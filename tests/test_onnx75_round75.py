@@ -1,0 +1,95 @@
+"""ONNX importer, round 75 (onnx75): models other producers write, checked against onnxruntime 1.32.
+
+Hand-built with ``onnx.helper`` in the patterns tf2onnx, skl2onnx, paddle2onnx and Olive/optimum write (ai.onnx.ml
+classifiers and regressors, sequence ops, Loops carrying sequences, Scan in both directions, functions with
+attribute references, several opset domains, IR versions 3 to 11, overridable initializers, value_info lies, 4-bit
+and float8 types), every value exposed and each planned size held against the bytes onnxruntime writes. What was
+found:
+
+* a Squeeze or Unsqueeze of opsets 1-10 (its ``axes`` an attribute) of a negative axis: onnxruntime's kernels count
+  it from the end (Squeeze in its input's rank, Unsqueeze in its output's), ONNX's inference passes over it and gives
+  the input's shape, and what followed was planned for the wrong rank (an ``Add`` of an Unsqueeze ``[3, 4]`` by
+  ``axes=[-1]`` and a ``[1, 1, 4]``: 48 bytes planned, 192 written); a Scan of those opsets stacking a scan output
+  on a negative ``scan_output_axes`` (its Unsqueezes so) was refused as of no known rank.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from needs import need
+
+need("onnx")
+ort = need("onnxruntime")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper  # noqa: E402
+from onnx import numpy_helper as nh  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
+    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off)."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+
+
+def _model(nodes, inputs, outputs, inits=(), opset: int = 9):
+    g = helper.make_graph(nodes, "g", inputs, [helper.make_empty_tensor_value_info(o) for o in outputs],
+                          initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=7)
+
+
+@pytest.mark.parametrize("opset", [7, 9, 10])
+def test_squeeze_and_unsqueeze_of_negative_axes_before_opset_11_are_sized_as_onnxruntime_runs_them(opset):
+    """Unsqueeze-1 of ``axes=[0, -1]`` inserts the last axis of its output, Squeeze-1 of ``[-2]`` drops the middle
+    one of its input, as onnxruntime's kernels do; what follows is sized from those shapes (an Add of ``[3, 4, 1]``
+    and ``[1, 1, 4]`` is ``[3, 4, 4]``: it was planned ``[1, 3, 4]``, a quarter of what onnxruntime writes)."""
+    nodes = [helper.make_node("Unsqueeze", ["x"], ["u"], name="u", axes=[-1]),
+             helper.make_node("Add", ["u", "b"], ["z"], name="add"),
+             helper.make_node("Unsqueeze", ["x"], ["u2"], name="u2", axes=[0, -1]),
+             helper.make_node("Squeeze", ["s"], ["q"], name="q", axes=[-2])]
+    model = _model(nodes, [V("x", T.FLOAT, [3, 4]), V("s", T.FLOAT, [3, 1, 4])], ["z", "u2", "q"],
+                   [nh.from_array(np.ones((1, 1, 4), np.float32), "b")], opset)
+    feeds = {"x": np.ones((3, 4), np.float32), "s": np.ones((3, 1, 4), np.float32)}
+    real = _ort_shapes(model, feeds)
+    assert real == {"z": (3, 4, 4), "u2": (1, 3, 4, 1), "q": (3, 4)}
+    g = import_onnx(model)
+    for name, shape in (*real.items(), ("u", (3, 4, 1))):
+        assert tuple(g.tensor(name).attrs["shape"]) == shape
+        assert g.tensor(name).size == 4 * int(np.prod(shape))
+    memplan.verify(g, memplan.plan(g))
+
+
+def test_scan_of_negative_output_axes_at_opset_9_is_planned():
+    """A Scan-9 stacking its scan outputs on ``scan_output_axes=[-1, -2]`` (onnxruntime counts them from the end of
+    the stacked output, as from opset 11) is planned at onnxruntime's shapes; it was refused ("shape inference could
+    not find its rank", naming a Concat of the unrolling)."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "x"], ["s2"]), helper.make_node("Identity", ["s2"], ["y"]),
+         helper.make_node("Mul", ["x", "x2"], ["z"])], "body",
+        [V("s", T.FLOAT, [3]), V("x", T.FLOAT, [3]), V("x2", T.FLOAT, [3])],
+        [V("s2", T.FLOAT, [3]), V("y", T.FLOAT, [3]), V("z", T.FLOAT, [3])])
+    scan = helper.make_node("Scan", ["s0", "xs", "xs2"], ["sf", "ys", "zs"], name="scan", body=body,
+                            num_scan_inputs=2, scan_input_axes=[0, 1], scan_output_axes=[-1, -2],
+                            scan_input_directions=[0, 1], scan_output_directions=[1, 0])
+    model = _model([scan], [V("s0", T.FLOAT, [3]), V("xs", T.FLOAT, [4, 3]), V("xs2", T.FLOAT, [3, 4])],
+                   ["sf", "ys", "zs"])
+    feeds = {"s0": np.ones(3, np.float32), "xs": np.ones((4, 3), np.float32), "xs2": np.ones((3, 4), np.float32)}
+    real = _ort_shapes(model, feeds)
+    assert real == {"sf": (3,), "ys": (3, 4), "zs": (4, 3)}
+    g = import_onnx(model)
+    for name, shape in real.items():
+        assert tuple(g.tensor(name).attrs["shape"]) == shape
+    memplan.verify(g, memplan.plan(g))
