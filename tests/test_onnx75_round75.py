@@ -93,3 +93,45 @@ def test_scan_of_negative_output_axes_at_opset_9_is_planned():
     for name, shape in real.items():
         assert tuple(g.tensor(name).attrs["shape"]) == shape
     memplan.verify(g, memplan.plan(g))
+
+
+def _loop_scan_if(kind: str):
+    """A Loop (3 iterations), a Scan (4 slices) or an If on a fed condition (its branches a Concat of ``x``) whose
+    output ``o`` the model declares in ``n``, which the output's leading 3 or 4 contradicts once ``--dim n=2``."""
+    from onnx import numpy_helper
+
+    if kind == "Loop":
+        body = helper.make_graph([helper.make_node("Identity", ["c"], ["co"]), helper.make_node("Relu", ["x"], ["so"])],
+                                 "b", [V("i", T.INT64, []), V("c", T.BOOL, [])], [V("co", T.BOOL, []), V("so", T.FLOAT, None)])
+        node = helper.make_node("Loop", ["m", ""], ["o"], name="loop", body=body)
+        inits = [numpy_helper.from_array(np.array(3, np.int64), "m")]
+        return _declared(node, [V("x", T.FLOAT, ["n", 3])], ["n", "n", 3], inits)
+    if kind == "Scan":
+        body = helper.make_graph([helper.make_node("Add", ["s", "x"], ["s2"]), helper.make_node("Identity", ["s2"], ["y"])],
+                                 "b", [V("s", T.FLOAT, None), V("x", T.FLOAT, None)], [V("s2", T.FLOAT, None), V("y", T.FLOAT, None)])
+        node = helper.make_node("Scan", ["s0", "x"], ["sf", "o"], name="scan", body=body, num_scan_inputs=1)
+        return _declared(node, [V("s0", T.FLOAT, ["n"]), V("x", T.FLOAT, [4, "n"])], ["n", "n"], (), extra=["sf"])
+    branches = {b: helper.make_graph([helper.make_node("Concat", ["x", "x"], [b], axis=0)], b, [], [V(b, T.FLOAT, None)])
+                for b in ("t", "e")}
+    node = helper.make_node("If", ["c"], ["o"], name="if", then_branch=branches["t"], else_branch=branches["e"])
+    return _declared(node, [V("x", T.FLOAT, ["n", 3]), V("c", T.BOOL, [])], ["n", 3], ())
+
+
+def _declared(node, inputs, dims, inits, extra=()):
+    outs = [V(o, T.FLOAT, None) for o in extra] + [V("o", T.FLOAT, dims)]
+    g = helper.make_graph([node], "g", inputs, outs, initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("kind", ["Loop", "Scan", "If"])
+def test_a_control_flow_output_declared_against_fixed_dims_is_refused_for_that(kind):
+    """An If, Loop or Scan output the model declares in terms of a dimension ``--dim`` fixes, which the values made
+    contradict, is refused as any node's output so (a traced export's declaration), naming the declaration and the
+    dimension fixed: it was refused for branches "of two types" or iterations of "another shape from one iteration to
+    the next", neither of which the model has (onnxruntime runs it)."""
+    model = _loop_scan_if(kind)
+    with pytest.raises(memplan.errors.GraphError) as info:
+        import_onnx(model, dims={"n": 2})
+    msg = str(info.value)
+    assert "its output 'o' is declared" in msg and "which the dimensions fixed (n=2) contradict" in msg, msg
+    assert "two types" not in msg and "from one iteration to the next" not in msg, msg
