@@ -135,3 +135,38 @@ def test_a_control_flow_output_declared_against_fixed_dims_is_refused_for_that(k
     msg = str(info.value)
     assert "its output 'o' is declared" in msg and "which the dimensions fixed (n=2) contradict" in msg, msg
     assert "two types" not in msg and "from one iteration to the next" not in msg, msg
+
+
+@pytest.mark.parametrize("kind", ["Scan", "Loop", "If"])
+def test_a_dim_named_only_in_a_graph_output_is_taken_beside_control_flow(kind):
+    """``--dim n=4`` for a dimension the model names only in a graph output's declaration (``["n", 3]``) is taken, as
+    it is in a model without control flow: beside a Scan, a Loop whose trip count folds from a shape, or an If whose
+    condition does, it was refused as "the model has no symbolic dimension 'n' (it has none)" (the sub-model that
+    folds the trip count or condition holds no graph output's declaration)."""
+    from onnx import numpy_helper
+
+    zero = numpy_helper.from_array(np.array(0, np.int64), "zero")
+    x = V("x", T.FLOAT, [4, 3])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["m"], axis=0)]
+    if kind == "Scan":
+        body = helper.make_graph([helper.make_node("Add", ["a", "b"], ["a2"]), helper.make_node("Identity", ["a2"], ["y"])],
+                                 "b", [V("a", T.FLOAT, None), V("b", T.FLOAT, None)], [V("a2", T.FLOAT, None), V("y", T.FLOAT, None)])
+        nodes = [helper.make_node("Scan", ["s0", "x"], ["sf", "o"], body=body, num_scan_inputs=1)]
+        inputs, extra = [V("s0", T.FLOAT, [3]), x], [V("sf", T.FLOAT, None)]
+    elif kind == "Loop":
+        body = helper.make_graph([helper.make_node("Identity", ["c"], ["co"]), helper.make_node("Relu", ["x"], ["so"])],
+                                 "b", [V("i", T.INT64, []), V("c", T.BOOL, [])], [V("co", T.BOOL, []), V("so", T.FLOAT, None)])
+        nodes.append(helper.make_node("Loop", ["m", ""], ["o"], body=body))
+        inputs, extra = [x], []
+    else:
+        branches = [helper.make_graph([helper.make_node(op, ["x"], [b])], b, [], [V(b, T.FLOAT, None)])
+                    for op, b in (("Relu", "t"), ("Neg", "e"))]
+        nodes += [helper.make_node("Greater", ["m", "zero"], ["c"]),
+                  helper.make_node("If", ["c"], ["o"], then_branch=branches[0], else_branch=branches[1])]
+        inputs, extra = [x], []
+    declared = ["n", 4, 3] if kind == "Loop" else ["n", 3]
+    g = helper.make_graph(nodes, "g", inputs, [*extra, V("o", T.FLOAT, declared)], initializer=[zero])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    graph = import_onnx(model, dims={"n": 4})
+    assert tuple(graph.tensor("o").attrs["shape"]) == (4, *declared[1:])
+    memplan.verify(graph, memplan.plan(graph))

@@ -351,6 +351,11 @@ def _folded_values(onnx, sub, wanted: list[str], source: str, base_dir: str | No
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
     _check_nodes(onnx, sub, inits)
     facts: dict[str, Any] = {"real_dir": real_dir}
+    # (only the dimensions ``sub`` names: one the model names in a declaration ``sub`` does not hold, a graph
+    # output's, was refused as "the model has no symbolic dimension"; the model's own import checks every name)
+    named = {d.dim_param for vi in (*g.input, *g.output, *g.value_info) if vi.type.HasField("tensor_type")
+             for d in vi.type.tensor_type.shape.dim if d.dim_param}
+    fixed = {k: v for k, v in fixed.items() if k in named}
     inferred = _infer(onnx, sub, batch, fixed, inits, source, base_dir, {}, spelling, facts, {}, {})
     values = facts.get("values", {})
     folded = facts.get("folded")
