@@ -170,3 +170,23 @@ def test_a_dim_named_only_in_a_graph_output_is_taken_beside_control_flow(kind):
     graph = import_onnx(model, dims={"n": 4})
     assert tuple(graph.tensor("o").attrs["shape"]) == (4, *declared[1:])
     memplan.verify(graph, memplan.plan(graph))
+
+
+def test_a_dim_named_only_inside_a_branch_or_body_is_taken_and_a_misspelt_one_refused():
+    """``--dim q=3`` for a name the model declares only inside a Scan body (its inputs and outputs ``["q"]``) or an If
+    branch is taken (no size follows it: the expansion sizes the body's values from what it reads); it was refused as
+    "the model has no symbolic dimension 'q' (it has none)". A name the model has nowhere is still refused."""
+    body = helper.make_graph([helper.make_node("Add", ["a", "b"], ["a2"]), helper.make_node("Identity", ["a2"], ["y"])],
+                             "b", [V("a", T.FLOAT, ["q"]), V("b", T.FLOAT, ["q"])],
+                             [V("a2", T.FLOAT, ["q"]), V("y", T.FLOAT, ["q"])])
+    branches = [helper.make_graph([helper.make_node(op, ["x"], [b])], b, [], [V(b, T.FLOAT, ["w", 3])])
+                for op, b in (("Relu", "t"), ("Neg", "e"))]
+    nodes = [helper.make_node("Scan", ["s0", "x"], ["sf", "ys"], body=body, num_scan_inputs=1),
+             helper.make_node("If", ["c"], ["o"], then_branch=branches[0], else_branch=branches[1])]
+    g = helper.make_graph(nodes, "g", [V("s0", T.FLOAT, [3]), V("x", T.FLOAT, [4, 3]), V("c", T.BOOL, [])],
+                          [V(o, T.FLOAT, None) for o in ("sf", "ys", "o")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    graph = import_onnx(model, dims={"q": 3, "w": 4})
+    assert [tuple(graph.tensor(o).attrs["shape"]) for o in ("sf", "ys", "o")] == [(3,), (4, 3), (4, 3)]
+    with pytest.raises(memplan.errors.GraphError, match=r"dims\['qq'\]: the model has no symbolic dimension 'qq'"):
+        import_onnx(model, dims={"qq": 3})

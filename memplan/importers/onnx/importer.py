@@ -271,6 +271,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             progress, spelling: Spelling, real_dir: str | None = None) -> Graph:
     fixed = _check_dims_option(batch, dims)
     _check_model_text(model)
+    fixed = _without_subgraph_dims(model, fixed)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     model = _last_opset_imports(model)
@@ -304,6 +305,30 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                                spelling, real_dir, type_checks)
     except GraphError as exc:
         raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
+
+
+def _dim_names(g, deep: bool) -> set[str]:
+    """The symbolic dimension names graph ``g`` declares (its inputs, outputs and ``value_info``), and, ``deep``,
+    those of every subgraph of its nodes, at any depth."""
+    names = {d.dim_param for vi in (*g.input, *g.output, *g.value_info) if vi.type.HasField("tensor_type")
+             for d in vi.type.tensor_type.shape.dim if d.dim_param}
+    if deep:
+        for n in g.node:
+            for a in n.attribute:
+                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    names |= _dim_names(sub, True)
+    return names
+
+
+def _without_subgraph_dims(model, fixed: dict[str, int]) -> dict[str, int]:
+    """``fixed`` (``--dim``) less the names the model declares only inside an If branch or a Loop/Scan body (their
+    declarations go with the expansion, and no size follows them). Why: such a name was refused as one "the model has
+    no symbolic dimension" of ("it has none"), though the model names it; a misspelt one still is."""
+    inner = {k for k in fixed if k not in _dim_names(model.graph, False)}
+    if not inner or not any(a.HasField("g") or a.graphs for n in model.graph.node for a in n.attribute):
+        return fixed
+    inner &= _dim_names(model.graph, True)
+    return {k: v for k, v in fixed.items() if k not in inner}
 
 
 def _expanded(onnx, model, origins: list, source: str, base_dir: str | None, batch, fixed, spelling: Spelling,
