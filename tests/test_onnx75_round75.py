@@ -72,6 +72,21 @@ def test_squeeze_and_unsqueeze_of_negative_axes_before_opset_11_are_sized_as_onn
     memplan.verify(g, memplan.plan(g))
 
 
+
+@pytest.mark.parametrize("opset", [9, 10])
+def test_a_chain_of_negative_axes_before_opset_11_is_counted_node_by_node(opset):
+    """``Unsqueeze(axes=[-1])``, then ``Squeeze(axes=[-1])`` of it, then ``Unsqueeze(axes=[-4, -1])``: each counted in
+    the rank its input has once the one before is counted (a later node's rank as ONNX gave it is wrong until then),
+    as onnxruntime runs them; the Squeeze failed ONNX's strict inference of the shape ONNX gave the first Unsqueeze
+    ("Dimension of input 1 must be 1 instead of 3") and the model was refused."""
+    nodes = [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[-1]), helper.make_node("Squeeze", ["u"], ["q"], axes=[-1]),
+             helper.make_node("Unsqueeze", ["q"], ["u2"], axes=[-4, -1])]
+    model = _model(nodes, [V("x", T.FLOAT, ["n", 3])], ["u", "q", "u2"], opset=opset)
+    real = _ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
+    assert real == {"u": (2, 3, 1), "q": (2, 3), "u2": (1, 2, 3, 1)}
+    g = import_onnx(model, dims={"n": 2})
+    assert {name: tuple(g.tensor(name).attrs["shape"]) for name in real} == real
+
 def test_scan_of_negative_output_axes_at_opset_9_is_planned():
     """A Scan-9 stacking its scan outputs on ``scan_output_axes=[-1, -2]`` (onnxruntime counts them from the end of
     the stacked output, as from opset 11) is planned at onnxruntime's shapes; it was refused ("shape inference could
