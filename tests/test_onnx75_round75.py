@@ -205,3 +205,26 @@ def test_a_dim_named_only_inside_a_branch_or_body_is_taken_and_a_misspelt_one_re
     assert [tuple(graph.tensor(o).attrs["shape"]) for o in ("sf", "ys", "o")] == [(3,), (4, 3), (4, 3)]
     with pytest.raises(memplan.errors.GraphError, match=r"dims\['qq'\]: the model has no symbolic dimension 'qq'"):
         import_onnx(model, dims={"qq": 3})
+
+
+@pytest.mark.parametrize("maker, taken", [("Optional(x)", "then"), ("Optional()", "else"), ("x", "then")])
+def test_an_if_on_whether_a_known_optional_holds_a_value_is_its_taken_branch(maker, taken):
+    """``If(OptionalHasElement(o))`` (torch's ``if x is None``) where ``o`` is an ``Optional`` of a value, an empty
+    ``Optional`` or a tensor (opset 18): which branch runs is known at import, and the If is that branch, as one on a
+    constant condition is. Its branches make ``[4, 3]`` and ``[2, 3]``: it was refused as an If on a run-time
+    condition of two shapes (onnxruntime runs it), and of one shape planned both branches."""
+    then = helper.make_graph([helper.make_node("Concat", ["x", "x"], ["t"], axis=0)], "then", [], [V("t", T.FLOAT, None)])
+    other = helper.make_graph([helper.make_node("Relu", ["x"], ["e"])], "else", [], [V("e", T.FLOAT, None)])
+    nodes = [helper.make_node("OptionalHasElement", ["o" if maker != "x" else "x"], ["has"], name="has"),
+             helper.make_node("If", ["has"], ["y"], name="if", then_branch=then, else_branch=other)]
+    if maker == "Optional(x)":
+        nodes.insert(0, helper.make_node("Optional", ["x"], ["o"]))
+    elif maker == "Optional()":
+        nodes.insert(0, helper.make_node("Optional", [], ["o"], type=helper.make_tensor_type_proto(T.FLOAT, [])))
+    model = _model(nodes, [V("x", T.FLOAT, [2, 3])], ["y"], opset=18)
+    real = _ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
+    assert real == {"y": (4, 3) if taken == "then" else (2, 3)}
+    g = import_onnx(model)
+    assert tuple(g.tensor("y").attrs["shape"]) == real["y"]
+    assert any(n.id.startswith(f"if/{taken}/") for n in g.nodes)
+    assert not any(n.id.startswith("if/" + ("else" if taken == "then" else "then") + "/") for n in g.nodes)

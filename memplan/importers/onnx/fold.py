@@ -785,6 +785,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     changed = False
     nodes = []
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
+    present: dict[str, bool] = {}   # optional value -> whether it holds one (made by Optional, passed on by Identity)
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
     taken = _value_names(g2) if any(n.op_type == "Range" for n in g2.node) else set()   # (for _exact_range)
     for n in g2.node:
@@ -825,6 +826,10 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                                      f"node makes it {shape} from its inputs")
                 shapes[o], elems[o] = shape, elem
         _track_sequence(n, shapes, elems, values, seqs)
+        if n.op_type == "Optional" and n.output and n.output[0]:
+            present[n.output[0]] = bool(n.input and n.input[0])
+        elif n.op_type == "Identity" and n.input and n.input[0] in present and n.output and n.output[0]:
+            present[n.output[0]] = present[n.input[0]]
         dropout = _inference_dropout(n, values, opsets)
         if n.op_type in _NO_FOLD and not dropout:
             continue
@@ -844,6 +849,14 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])
+        elif n.op_type == "OptionalHasElement":
+            # whether the optional holds a value: an Optional of an input (or none), passed on by Identity, or a
+            # tensor (opset 18 on); nothing given, none. Why: torch's ``if x is None`` branches on it, and the If was
+            # planned both branches, or refused where they make two shapes, though which runs is known at import
+            v = n.input[0] if n.input else ""
+            held = present.get(v, True if elems.get(v) else None) if v else False
+            if held is not None:
+                result = [np.array(held)]
         elif n.op_type == "SequenceLength" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in seqs:   # (a sequence whose tensors are followed: how many it holds)
                 result = [np.array(len(seqs[n.input[0]]), dtype=np.int64)]
