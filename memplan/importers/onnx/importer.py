@@ -309,14 +309,17 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
 def _dim_names(g, deep: bool) -> set[str]:
     """The symbolic dimension names graph ``g`` declares (its inputs, outputs and ``value_info``), and, ``deep``,
-    those of every subgraph of its nodes, at any depth."""
-    names = {d.dim_param for vi in (*g.input, *g.output, *g.value_info) if vi.type.HasField("tensor_type")
-             for d in vi.type.tensor_type.shape.dim if d.dim_param}
-    if deep:
-        for n in g.node:
-            for a in n.attribute:
-                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                    names |= _dim_names(sub, True)
+    those of every subgraph of its nodes, at any depth (walked with a list, not recursion: a model built in memory
+    may nest deeper than Python's stack)."""
+    names: set[str] = set()
+    todo = [g]
+    while todo:
+        h = todo.pop()
+        names.update(d.dim_param for vi in (*h.input, *h.output, *h.value_info) if vi.type.HasField("tensor_type")
+                     for d in vi.type.tensor_type.shape.dim if d.dim_param)
+        if deep:
+            todo.extend(sub for n in h.node for a in n.attribute
+                        for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs))
     return names
 
 
