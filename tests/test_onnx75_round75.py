@@ -228,3 +228,32 @@ def test_an_if_on_whether_a_known_optional_holds_a_value_is_its_taken_branch(mak
     assert tuple(g.tensor("y").attrs["shape"]) == real["y"]
     assert any(n.id.startswith(f"if/{taken}/") for n in g.nodes)
     assert not any(n.id.startswith("if/" + ("else" if taken == "then" else "then") + "/") for n in g.nodes)
+
+
+def _function_model(declared, body_op: str = "Relu", domain: str = ""):
+    """A model calling local function ``F`` (IR 10) whose body's ``t`` (made by ``body_op``) the function declares
+    ``declared`` (a ValueInfoProto) in its ``value_info``; ``x`` is ``["n", 3]``."""
+    f = helper.make_function("local", "F", ["x"], ["y"],
+                             [helper.make_node(body_op, ["x"], ["t"], domain=domain),
+                              helper.make_node("Concat", ["t", "t"], ["y"], axis=0)],
+                             opset_imports=[helper.make_opsetid("", 18)] + ([helper.make_opsetid(domain, 1)] if domain else []))
+    f.value_info.append(declared)
+    g = helper.make_graph([helper.make_node("F", ["x"], ["y"], domain="local", name="call")], "g",
+                          [V("x", T.FLOAT, ["n", 3])], [V("y", T.FLOAT, None)])
+    opsets = [helper.make_opsetid("", 18), helper.make_opsetid("local", 1)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(g, opset_imports=opsets, functions=[f], ir_version=10)
+
+
+def test_a_local_functions_declared_type_of_a_standard_ops_value_is_not_held_against_it():
+    """A local function declaring its body's ``Relu`` output int64 (its ``value_info``, IR 10): onnxruntime inlines the
+    body without the declaration and runs the model; it was refused ("Inferred elem type differs from existing elem
+    type"). Planned as the Relu makes it; a custom op's declaration in a body, its only size, still sizes it; and a
+    ``--dim`` the model names only in a function's ``value_info`` is one it has."""
+    model = _function_model(V("t", T.INT64, ["z", 3]))
+    real = _ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
+    assert real == {"y": (4, 3)}
+    g = import_onnx(model, dims={"n": 2})
+    assert tuple(g.tensor("y").attrs["shape"]) == (4, 3) and g.tensor("y").size == 48
+    import_onnx(model, dims={"n": 2, "z": 2})
+    custom = import_onnx(_function_model(V("t", T.FLOAT, ["n", 3]), "Foo", "my.domain"), dims={"n": 2})
+    assert tuple(custom.tensor("y").attrs["shape"]) == (4, 3)

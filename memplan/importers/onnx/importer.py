@@ -308,14 +308,16 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
 
 
 def _dim_names(g, deep: bool) -> set[str]:
-    """The symbolic dimension names graph ``g`` declares (its inputs, outputs and ``value_info``), and, ``deep``,
+    """The symbolic dimension names graph (or local function) ``g`` declares (its inputs, outputs and ``value_info``), and, ``deep``,
     those of every subgraph of its nodes, at any depth (walked with a list, not recursion: a model built in memory
     may nest deeper than Python's stack)."""
     names: set[str] = set()
     todo = [g]
     while todo:
         h = todo.pop()
-        names.update(d.dim_param for vi in (*h.input, *h.output, *h.value_info) if vi.type.HasField("tensor_type")
+        infos = [vi for vi in (*h.input, *h.output) if not isinstance(vi, str)] + list(h.value_info)   # (a
+        #   FunctionProto's inputs and outputs are names)
+        names.update(d.dim_param for vi in infos if vi.type.HasField("tensor_type")
                      for d in vi.type.tensor_type.shape.dim if d.dim_param)
         if deep:
             todo.extend(sub for n in h.node for a in n.attribute
@@ -324,13 +326,18 @@ def _dim_names(g, deep: bool) -> set[str]:
 
 
 def _without_subgraph_dims(model, fixed: dict[str, int]) -> dict[str, int]:
-    """``fixed`` (``--dim``) less the names the model declares only inside an If branch or a Loop/Scan body (their
-    declarations go with the expansion, and no size follows them). Why: such a name was refused as one "the model has
-    no symbolic dimension" of ("it has none"), though the model names it; a misspelt one still is."""
+    """``fixed`` (``--dim``) less the names the model declares only inside an If branch or a Loop/Scan body, or in a
+    local function's ``value_info`` (their declarations go with the expansion or the inlining, and no size follows
+    them). Why: such a name was refused as one "the model has no symbolic dimension" of ("it has none"), though the
+    model names it; a misspelt one still is."""
     inner = {k for k in fixed if k not in _dim_names(model.graph, False)}
-    if not inner or not any(a.HasField("g") or a.graphs for n in model.graph.node for a in n.attribute):
+    if not inner or not model.functions and not any(a.HasField("g") or a.graphs for n in model.graph.node
+                                                    for a in n.attribute):
         return fixed
-    inner &= _dim_names(model.graph, True)
+    declared = _dim_names(model.graph, True)
+    for f in model.functions:
+        declared |= _dim_names(f, True)
+    inner &= declared
     return {k: v for k, v in fixed.items() if k not in inner}
 
 
