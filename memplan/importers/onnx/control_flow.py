@@ -124,7 +124,13 @@ class DeclaredShape(NamedTuple):
 
 def scan_refusal(checks: Iterable, message: str) -> str | None:
     """The error naming the user's Loop, Scan or If where ``message`` (an inference failure) names a node that
-    stacks a scan output or selects an If's output (``ScanCheck``); None where it names none."""
+    stacks a scan output or selects an If's output (``ScanCheck``); None where it names none, and where the failure is
+    that node's output against the shape the model declares for it ("Inferred shape and existing shape differ", once
+    ``--dim``/``--batch`` fixed a dimension the declaration names): the import's own message says so, naming the
+    declaration and the dimensions fixed. Why: such a Loop, Scan or If was refused for iterations "of another shape
+    from one iteration to the next" or branches "of two types", neither of which it has."""
+    if "existing shape differ" in message:
+        return None
     for c in checks:
         if isinstance(c, ScanCheck) and f"node name: {c.node})" in message:
             if c.shapes_why is not None and ("ncompatible dimensions" in message or "broadcast" in message.lower()):

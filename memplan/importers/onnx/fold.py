@@ -453,6 +453,75 @@ def _squeeze_all_of_empty_axes(g2, values: dict) -> bool:
     return bool(changed)
 
 
+def _negative_squeeze_axes_of(n):
+    """The ``axes`` attribute of node ``n`` where it is a Squeeze or Unsqueeze of the default domain that names an
+    axis from the end (a negative one) and makes a named output; None otherwise."""
+    if n.op_type not in ("Squeeze", "Unsqueeze") or n.domain not in ("", "ai.onnx") or not n.input \
+            or not n.input[0] or not n.output or not n.output[0]:
+        return None
+    axes = next((a for a in n.attribute if a.name == "axes"), None)
+    return axes if axes is not None and any(a < 0 for a in axes.ints) else None
+
+
+def _negative_squeeze_axes(onnx, m2, inferred) -> bool:
+    """Make each Squeeze and Unsqueeze of the inference copy ``m2`` whose ``axes`` attribute (opsets 1-10, before the
+    spec allowed negative axes) names an axis from the end name it from the start, counted as onnxruntime's kernels
+    count it (a Squeeze's in its input's rank, an Unsqueeze's in its output's: the input's plus one per axis), once
+    the input's rank is known (``inferred``); True when any was. The declared shapes of what follows are dropped
+    (``_forget_declared_after``). An axis out of range is left as it is (``_check_reduce_axes`` refuses it), and so
+    is a node computed from another such node not yet counted (``m2``'s nodes are in topological order): the rank
+    ``inferred`` gives it is ONNX's, wrong, until that one is counted and inference reruns.
+
+    Why: ONNX's inference of Squeeze-1 and Unsqueeze-1 passes over a negative axis and gives the input's shape, while
+    onnxruntime (every version of both) squeezes or inserts it: an Unsqueeze of a ``[3, 4]`` by ``axes=[-1]`` was
+    planned ``[3, 4]``, and an ``Add`` of it and a ``[1, 1, 4]`` 48 bytes, where onnxruntime makes ``[3, 4, 1]`` and
+    writes ``[3, 4, 4]``, 192 (a Scan's output stacked on a negative axis at those opsets was refused so)."""
+    if _default_opset(m2) >= 11 or not any(n.op_type in ("Squeeze", "Unsqueeze") for n in m2.graph.node):
+        return False
+    shapes = None
+    changed: set[str] = set()
+    pending: set[str] = set()   # (values computed from such a node, counted in this pass or not: ranks are ONNX's)
+    for n in m2.graph.node:
+        axes = _negative_squeeze_axes_of(n)
+        if axes is None:
+            if any(v in pending for v in n.input):
+                pending.update(o for o in n.output if o)
+            continue
+        shapes = _shapes(m2.graph, inferred) if shapes is None else shapes
+        dims = shapes.get(n.input[0], (0, None))[1]
+        rank = len(dims) + (len(axes.ints) if n.op_type == "Unsqueeze" else 0) if isinstance(dims, tuple) else 0
+        if n.input[0] in pending or not isinstance(dims, tuple) or not all(-rank <= a < rank for a in axes.ints):
+            pending.update(o for o in n.output if o)
+            continue
+        counted = [a + rank if a < 0 else a for a in axes.ints]
+        del axes.ints[:]
+        axes.ints.extend(counted)
+        changed.add(n.output[0])
+        pending.update(o for o in n.output if o)   # (``inferred`` has its output's old shape until inference reruns)
+    if changed:
+        _forget_declared_after(m2.graph, changed)
+    return bool(changed)
+
+
+def _negative_squeeze_axes_ahead(onnx, m2) -> None:
+    """``_negative_squeeze_axes`` of the inference copy ``m2`` before its first strict inference, on ranks from
+    ONNX's lenient inference (rerun until no such node is left that it can count). Why: a node after such a Squeeze
+    or Unsqueeze may fail ONNX's strict inference of the shape ONNX gives it (a Squeeze of the last axis of an
+    ``Unsqueeze(x [n, 3], axes=[-1])``: "Dimension of input 1 must be 1 instead of 3"), and the model, which
+    onnxruntime runs, was refused before any fold round could count the axes."""
+    if _default_opset(m2) >= 11:
+        return
+    for _ in range(len(m2.graph.node)):
+        if not any(_negative_squeeze_axes_of(n) is not None for n in m2.graph.node):
+            return
+        try:
+            inferred = onnx.shape_inference.infer_shapes(m2, strict_mode=False).graph
+        except Exception:  # noqa: BLE001 - what it cannot infer, the strict inference names
+            return
+        if not _negative_squeeze_axes(onnx, m2, inferred):
+            return
+
+
 def _initializer_or_constant_values(onnx, g2, wanted: set[str]) -> dict:
     """``{name: numpy value}`` of the initializers and Constant outputs of ``g2`` named in ``wanted`` (small ones)."""
     values = {t.name: r[0] for t in g2.initializer if t.name in wanted and math.prod(t.dims) <= MAX_FOLD_ELEMENTS
@@ -716,6 +785,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     changed = False
     nodes = []
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
+    present: dict[str, bool] = {}   # optional value -> whether it holds one (made by Optional, passed on by Identity)
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
     taken = _value_names(g2) if any(n.op_type == "Range" for n in g2.node) else set()   # (for _exact_range)
     for n in g2.node:
@@ -756,6 +826,10 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                                      f"node makes it {shape} from its inputs")
                 shapes[o], elems[o] = shape, elem
         _track_sequence(n, shapes, elems, values, seqs)
+        if n.op_type == "Optional" and n.output and n.output[0]:
+            present[n.output[0]] = bool(n.input and n.input[0])
+        elif n.op_type == "Identity" and n.input and n.input[0] in present and n.output and n.output[0]:
+            present[n.output[0]] = present[n.input[0]]
         dropout = _inference_dropout(n, values, opsets)
         if n.op_type in _NO_FOLD and not dropout:
             continue
@@ -775,6 +849,14 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type in ("Shape", "Size"):
             if n.input and n.input[0] in shapes:
                 result = _shape_of(n, shapes[n.input[0]])
+        elif n.op_type == "OptionalHasElement":
+            # whether the optional holds a value: an Optional of an input (or none), passed on by Identity, or a
+            # tensor (opset 18 on); nothing given, none. Why: torch's ``if x is None`` branches on it, and the If was
+            # planned both branches, or refused where they make two shapes, though which runs is known at import
+            v = n.input[0] if n.input else ""
+            held = present.get(v, True if elems.get(v) else None) if v else False
+            if held is not None:
+                result = [np.array(held)]
         elif n.op_type == "SequenceLength" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in seqs:   # (a sequence whose tensors are followed: how many it holds)
                 result = [np.array(len(seqs[n.input[0]]), dtype=np.int64)]

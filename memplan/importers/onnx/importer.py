@@ -271,6 +271,7 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
             progress, spelling: Spelling, real_dir: str | None = None) -> Graph:
     fixed = _check_dims_option(batch, dims)
     _check_model_text(model)
+    fixed = _without_subgraph_dims(model, fixed)
     _check_ir_version(onnx, model)
     _check_opset(onnx, model)
     model = _last_opset_imports(model)
@@ -304,6 +305,40 @@ def _import(onnx, model, source: str, base_dir: str | None, default_name: str, b
                                spelling, real_dir, type_checks)
     except GraphError as exc:
         raise GraphError(_name_inlined(str(exc), _node_ids(model.graph), origins)) from None
+
+
+def _dim_names(g, deep: bool) -> set[str]:
+    """The symbolic dimension names graph (or local function) ``g`` declares (its inputs, outputs and ``value_info``), and, ``deep``,
+    those of every subgraph of its nodes, at any depth (walked with a list, not recursion: a model built in memory
+    may nest deeper than Python's stack)."""
+    names: set[str] = set()
+    todo = [g]
+    while todo:
+        h = todo.pop()
+        infos = [vi for vi in (*h.input, *h.output) if not isinstance(vi, str)] + list(h.value_info)   # (a
+        #   FunctionProto's inputs and outputs are names)
+        names.update(d.dim_param for vi in infos if vi.type.HasField("tensor_type")
+                     for d in vi.type.tensor_type.shape.dim if d.dim_param)
+        if deep:
+            todo.extend(sub for n in h.node for a in n.attribute
+                        for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs))
+    return names
+
+
+def _without_subgraph_dims(model, fixed: dict[str, int]) -> dict[str, int]:
+    """``fixed`` (``--dim``) less the names the model declares only inside an If branch or a Loop/Scan body, or in a
+    local function's ``value_info`` (their declarations go with the expansion or the inlining, and no size follows
+    them). Why: such a name was refused as one "the model has no symbolic dimension" of ("it has none"), though the
+    model names it; a misspelt one still is."""
+    inner = {k for k in fixed if k not in _dim_names(model.graph, False)}
+    if not inner or not model.functions and not any(a.HasField("g") or a.graphs for n in model.graph.node
+                                                    for a in n.attribute):
+        return fixed
+    declared = _dim_names(model.graph, True)
+    for f in model.functions:
+        declared |= _dim_names(f, True)
+    inner &= declared
+    return {k: v for k, v in fixed.items() if k not in inner}
 
 
 def _expanded(onnx, model, origins: list, source: str, base_dir: str | None, batch, fixed, spelling: Spelling,
@@ -351,6 +386,11 @@ def _folded_values(onnx, sub, wanted: list[str], source: str, base_dir: str | No
     inits = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
     _check_nodes(onnx, sub, inits)
     facts: dict[str, Any] = {"real_dir": real_dir}
+    # (only the dimensions ``sub`` names: one the model names in a declaration ``sub`` does not hold, a graph
+    # output's, was refused as "the model has no symbolic dimension"; the model's own import checks every name)
+    named = {d.dim_param for vi in (*g.input, *g.output, *g.value_info) if vi.type.HasField("tensor_type")
+             for d in vi.type.tensor_type.shape.dim if d.dim_param}
+    fixed = {k: v for k, v in fixed.items() if k in named}
     inferred = _infer(onnx, sub, batch, fixed, inits, source, base_dir, {}, spelling, facts, {}, {})
     values = facts.get("values", {})
     folded = facts.get("folded")

@@ -40,6 +40,8 @@ from .fold import (
     _fresh_name,
     _initializer_or_constant_values,
     _known_values,
+    _negative_squeeze_axes,
+    _negative_squeeze_axes_ahead,
     _ort_slice_ends,
     _ort_smaller_outputs,
     _prelu_broadcasts,
@@ -588,6 +590,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         _squeeze_all_of_empty_axes(g2, _initializer_or_constant_values(
             onnx, g2, {n.input[1] for n in g2.node if n.op_type == "Squeeze" and len(n.input) > 1}))
     _standard_slice_ends(onnx, m2)
+    if any(n.op_type in ("Squeeze", "Unsqueeze") for n in g2.node):
+        _negative_squeeze_axes_ahead(onnx, m2)   # (before opset 11: ONNX passes over them, onnxruntime does not)
 
     # which names exist, to catch typos in --dim
     params: set[str] = set()
@@ -701,6 +705,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
         pooled = _einsum_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast a label of length 1)
         pooled = _prelu_broadcasts(onnx, m2, inferred) or pooled   # (ONNX does not broadcast X to the slope's shape)
         pooled = _squeezed_split_pieces(onnx, m2, inferred) or pooled   # (onnxruntime drops the axis, ONNX keeps it)
+        pooled = _negative_squeeze_axes(onnx, m2, inferred) or pooled   # (ONNX passes over them before opset 11)
         if any(n.op_type == "Squeeze" and len(n.input) > 1 for n in m2.graph.node):   # (axes folded only now)
             pooled = _squeeze_all_of_empty_axes(m2.graph, _known_values(onnx, m2)) or pooled
         static = _all_static(inferred)

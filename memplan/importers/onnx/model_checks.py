@@ -758,7 +758,7 @@ def _inline_functions(model):
     except ImportError:  # onnx < 1.16
         raise MemplanError("the model calls local functions: inlining them needs onnx >= 1.16") from None
     _check_inlined_size(model)
-    model = _import_function_domains(_with_attribute_defaults(model))
+    model = _import_function_domains(_with_attribute_defaults(_without_standard_declarations(model)))
     try:
         try:   # a body written for another opset of the default domain is converted to the model's
             inlined = inliner.inline_local_functions(model, convert_version=True)
@@ -775,6 +775,28 @@ def _inline_functions(model):
         raise GraphError(f"local function {domain}:{name} could not be inlined (its body's opset differs from the "
                          "model's and could not be converted); convert the model to one opset first")
     return inlined
+
+
+def _without_standard_declarations(model):
+    """The model (a copy where any is dropped) without the ``value_info`` (IR 10) its local functions declare for
+    the values ops onnx defines (default and ``ai.onnx.ml`` domains) make in their bodies; a custom op's, which may
+    be its only size, is kept.
+
+    Why: onnxruntime inlines a function's body without its ``value_info`` and infers what its ops make, so a body
+    declaring its ``Relu``'s output int64 runs; onnx's inliner carried the declaration into the graph, and the model
+    was refused ("Inferred elem type differs from existing elem type"). A shape so declared was already merged into
+    what the node makes, as onnxruntime runs it."""
+    if not any(len(f.value_info) for f in model.functions):
+        return model
+    copy = type(model)()
+    copy.CopyFrom(model)
+    for f in copy.functions:
+        made = {o for n in f.node if (n.domain or "") in ("", "ai.onnx", "ai.onnx.ml") for o in n.output if o}
+        kept = [vi for vi in f.value_info if vi.name not in made]
+        if len(kept) != len(f.value_info):
+            del f.value_info[:]
+            f.value_info.extend(kept)
+    return copy
 
 
 def _clear_negative_declarations(model):
