@@ -5,6 +5,11 @@ Each test names what the command did with an input or option nobody had shown it
 
 from __future__ import annotations
 
+import os
+import time
+
+import pytest
+
 from memplan.cli import main
 
 
@@ -30,3 +35,38 @@ def test_bench_devices_takes_ggml_on_one_device(capsys):
     assert main(["bench", "devices", "--models", "tiny", "--devices", "1", "--solver", "ggml"]) == 0
     out, err = capsys.readouterr()
     assert "llama-tiny-decode" in out and err == ""
+
+
+def _no_such_pid() -> int:
+    """A process id no process has: the kernel's ``pid_max`` (ids run below it)."""
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return int(f.read())
+    except OSError:
+        pytest.skip("no /proc/sys/kernel/pid_max")
+
+
+def test_bench_graph_salvaged_from_a_killed_write_is_not_removed(tmp_path, monkeypatch, capsys):
+    """A graph a SIGKILLed ``plan --graph-out`` / ``import`` left as ``.memplan-PID-XXXXXXXX.tmp``, given to ``bench
+    planners --graph`` with ``--json`` into the same folder: the results' write removed that very input as a stale
+    leftover where reading it left its read time old (a ``noatime`` mount; here the read is made to leave it old),
+    as the positional inputs of every other command never are (``files.inputs_kept``)."""
+    import memplan
+    import memplan.io
+    from memplan import examples, files
+
+    leftover = tmp_path / f".memplan-{_no_such_pid()}-abcd1234.tmp"
+    memplan.save_graph(examples.diamond(), str(leftover))
+    real_load = memplan.io.load_graph
+
+    def load_on_noatime(path):   # (the read leaves the file's times as they were: written and read hours ago)
+        graph = real_load(path)
+        then = time.time() - 2 * files.STALE_TEMPORARY_SECONDS
+        os.utime(path, (then, then))
+        return graph
+
+    monkeypatch.setattr(memplan.io, "load_graph", load_on_noatime)
+    load_on_noatime(str(leftover))
+    assert main(["bench", "planners", "--graph", str(leftover), "--solvers", "greedy",
+                 "--json", str(tmp_path / "results.json")]) == 0, capsys.readouterr().err
+    assert leftover.exists() and (tmp_path / "results.json").exists()
