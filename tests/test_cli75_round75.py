@@ -70,3 +70,81 @@ def test_bench_graph_salvaged_from_a_killed_write_is_not_removed(tmp_path, monke
     assert main(["bench", "planners", "--graph", str(leftover), "--solvers", "greedy",
                  "--json", str(tmp_path / "results.json")]) == 0, capsys.readouterr().err
     assert leftover.exists() and (tmp_path / "results.json").exists()
+
+
+def _ctrl_c_in_extension_init(monkeypatch, module: str) -> None:
+    """Make importing ``module`` (or a module under it) fail as a C extension's init does when a Ctrl-C comes in it:
+    pybind11 raises ImportError("initialization failed") from the KeyboardInterrupt (OR-Tools' ``cp_model_helper``,
+    measured: SIGINT 0.62-0.71 s into ``from ortools.sat.python import cp_model``)."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def interrupted_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and (name == module or name.startswith(module + ".")):
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as ctrl_c:
+                raise ImportError("initialization failed") from ctrl_c
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted_import)
+
+
+def _left_above_its_bound():
+    """A 13-node random DAG whose 3-stream plan the heuristics leave above its lower bound (29184 B, bound 27904 B), so
+    that ``auto --time-limit`` runs cpsat on it."""
+    import random
+
+    from memplan import GraphBuilder
+
+    r = random.Random(133)
+    b = GraphBuilder("r133")
+    b.input("x", 256 * r.randint(1, 8))
+    ids, n = ["x"], r.randint(8, 16)
+    for i in range(n):
+        ins = r.sample(ids, min(len(ids), r.randint(1, 3)))
+        out = (b.output if i == n - 1 else b.intermediate)(f"t{i}", 256 * r.randint(1, 20))
+        b.node(f"n{i}", "X", ins, out, cost=float(r.randint(1, 9)))
+        ids.append(f"t{i}")
+    return b.build()
+
+
+def test_ctrl_c_while_ortools_imports_is_an_interrupt(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C while CP-SAT's C extension initialised (the first cpsat solve of the process imports OR-Tools) was
+    "solver 'cpsat' needs OR-Tools, which does not import (ImportError: initialization failed): pip install ortools",
+    exit 2, and with ``--solver auto --time-limit`` it was swallowed: auto took cpsat for not installed and planned on
+    with search, exit 0. It is the command's Ctrl-C now: "interrupted", exit 130, the output left as it was."""
+    import memplan
+
+    g = tmp_path / "g.json"
+    memplan.save_graph(_left_above_its_bound(), str(g))
+    out = tmp_path / "p.json"
+    out.write_text("mine")
+    _ctrl_c_in_extension_init(monkeypatch, "ortools")
+    for solver in (["--solver", "cpsat"], ["--solver", "auto", "--time-limit", "5", "--streams", "3"]):
+        assert main(["plan", str(g), "-o", str(out), *solver]) == 130
+        assert capsys.readouterr().err == "memplan: error: interrupted\n"
+        assert out.read_text() == "mine"
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("matplotlib", ["draw", "{g}", "{p}", "-o", "{out}.png"]),
+    ("onnx", ["import", "{model}", "-o", "{out}.json"]),
+])
+def test_ctrl_c_while_an_optional_package_imports_is_an_interrupt(tmp_path, monkeypatch, capsys, module, argv):
+    """The same for ``draw`` (matplotlib's C extensions) and ``import`` (onnx's bindings): a Ctrl-C while they were
+    first imported was "drawing needs matplotlib: pip install 'memplan[plot]'" / "the ONNX importer needs the 'onnx'
+    package", exit 2; it is the command's Ctrl-C now, exit 130, nothing written."""
+    import memplan
+    from memplan import examples
+
+    g = examples.diamond()
+    paths = {"g": tmp_path / "g.json", "p": tmp_path / "p.json", "model": tmp_path / "m.onnx", "out": tmp_path / "out"}
+    memplan.save_graph(g, str(paths["g"]))
+    memplan.plan(g).save(str(paths["p"]))
+    paths["model"].write_bytes(b"\x08\x07")   # (never read: the package's import comes first)
+    _ctrl_c_in_extension_init(monkeypatch, module)
+    assert main([a.format(**paths) for a in argv]) == 130
+    assert capsys.readouterr().err == "memplan: error: interrupted\n"
+    assert not list(tmp_path.glob("out*"))

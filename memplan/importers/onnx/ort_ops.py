@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Collection
 
+from ..._interrupt import raise_if_interrupted
 from ...errors import GraphError
 from .. import first_line
 from .common import ORT_DOMAIN, SMALL_INITIALIZER, _broadcast, _dtype_name, _node_ids, _show_type
@@ -47,7 +48,8 @@ def _ort_symbolic():
             quiet = logging.getLogger(module.__name__)
             quiet.addHandler(logging.NullHandler())
             quiet.propagate = False
-        except Exception:  # noqa: BLE001 - sympy missing, an onnxruntime whose file differs: not there
+        except Exception as exc:  # noqa: BLE001 - sympy missing, an onnxruntime whose file differs: not there
+            raise_if_interrupted(exc)   # (a Ctrl-C in a C extension's init: the command's, never cached as "not there")
             found = None
         break
     return found
