@@ -148,3 +148,29 @@ def test_ctrl_c_while_an_optional_package_imports_is_an_interrupt(tmp_path, monk
     assert main([a.format(**paths) for a in argv]) == 130
     assert capsys.readouterr().err == "memplan: error: interrupted\n"
     assert not list(tmp_path.glob("out*"))
+
+
+def test_trace_draws_a_repeated_event_once(tmp_path, capsys):
+    """A plan listing an event more than once (the same happens-before edge, read and verified as listed once;
+    ``show`` counts it once, ``simulate`` waits on it once) got one flow arrow per entry in ``memplan trace``: one
+    event listed 500,000 times made a 100 MB trace of a million arrows. Each distinct event is one arrow now, and the
+    trace is byte for byte the one of the plan listing it once."""
+    import json
+
+    import memplan
+    from memplan import examples
+
+    g = examples.qkv_attention()
+    plan = memplan.plan(g, streams=3).to_dict()
+    assert plan["events"]
+    memplan.save_graph(g, str(tmp_path / "g.json"))
+    (tmp_path / "p.json").write_text(json.dumps(plan))
+    repeated = dict(plan, events=plan["events"] + [plan["events"][0]] * 50 + plan["events"][::-1])
+    (tmp_path / "r.json").write_text(json.dumps(repeated))
+    for name in ("p", "r"):
+        assert main(["trace", str(tmp_path / "g.json"), str(tmp_path / f"{name}.json"), "-o",
+                     str(tmp_path / f"{name}.trace.json"), "-q"]) == 0, capsys.readouterr().err
+    once, again = ((tmp_path / f"{name}.trace.json").read_bytes() for name in ("p", "r"))
+    assert once == again
+    arrows = [e for e in json.loads(once)["traceEvents"] if e["ph"] == "s"]
+    assert len(arrows) == len(plan["events"])
