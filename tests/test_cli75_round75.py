@@ -174,3 +174,36 @@ def test_trace_draws_a_repeated_event_once(tmp_path, capsys):
     assert once == again
     arrows = [e for e in json.loads(once)["traceEvents"] if e["ph"] == "s"]
     assert len(arrows) == len(plan["events"])
+
+
+def test_ctrl_c_while_onnxruntime_imports_is_not_cached_as_not_installed(tmp_path, monkeypatch, capsys):
+    """The ONNX importer asks onnxruntime (lazily, once a process: ``functools.cache``) for its schemas and op names;
+    a Ctrl-C in its bindings' init was taken for "onnxruntime not installed", cached for the process, and the import
+    went on without those checks, exit 0 (a model with a ``com.microsoft`` op). It is the command's Ctrl-C now, and
+    nothing is cached."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from memplan.importers.onnx import model_checks, ort_ops, type_rules
+
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 8])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 8])
+    node = helper.make_node("Gelu", ["X"], ["Y"], domain="com.microsoft")
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    cached = (type_rules._ort_schemas, ort_ops._installed_ort_ops, model_checks._ort_op_names, ort_ops._ort_symbolic)
+    for f in cached:   # (asked afresh, as a new process would)
+        f.cache_clear()
+    _ctrl_c_in_extension_init(monkeypatch, "onnxruntime")
+    try:
+        assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "g.json")]) == 130
+        assert capsys.readouterr().err == "memplan: error: interrupted\n"
+        assert not (tmp_path / "g.json").exists()
+        for f in cached[1:3]:   # (each asks onnxruntime itself)
+            with pytest.raises(KeyboardInterrupt):
+                f()
+        assert all(f.cache_info().currsize == 0 for f in cached)
+    finally:
+        for f in cached:
+            f.cache_clear()

@@ -1275,7 +1275,8 @@ def _installed_ort_ops() -> tuple[str, frozenset[str]] | None:
 
         return onnxruntime.__version__, frozenset(s.name for s in _pybind_state.get_all_operator_schema()
                                                    if s.domain == ORT_DOMAIN)
-    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: not known
+    except Exception as exc:  # noqa: BLE001 - no onnxruntime, or one without its schemas: not known
+        raise_if_interrupted(exc)   # (a Ctrl-C in its bindings' init: the command's, never cached as "not installed")
         return None
 
 
