@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 
 import pytest
 
@@ -131,19 +132,24 @@ def test_ctrl_c_while_ortools_imports_is_an_interrupt(tmp_path, monkeypatch, cap
 @pytest.mark.parametrize("module, argv", [
     ("matplotlib", ["draw", "{g}", "{p}", "-o", "{out}.png"]),
     ("onnx", ["import", "{model}", "-o", "{out}.json"]),
+    ("torch", ["import", "{program}", "-o", "{out}.json"]),
 ])
 def test_ctrl_c_while_an_optional_package_imports_is_an_interrupt(tmp_path, monkeypatch, capsys, module, argv):
-    """The same for ``draw`` (matplotlib's C extensions) and ``import`` (onnx's bindings): a Ctrl-C while they were
-    first imported was "drawing needs matplotlib: pip install 'memplan[plot]'" / "the ONNX importer needs the 'onnx'
-    package", exit 2; it is the command's Ctrl-C now, exit 130, nothing written."""
+    """The same for ``draw`` (matplotlib's C extensions) and ``import`` (onnx's bindings, torch's): a Ctrl-C while they
+    were first imported was "drawing needs matplotlib: pip install 'memplan[plot]'" / "the ONNX importer needs the
+    'onnx' package" / "the torch importer needs PyTorch", exit 2; it is the command's Ctrl-C now, exit 130, nothing
+    written."""
     import memplan
     from memplan import examples
 
     g = examples.diamond()
-    paths = {"g": tmp_path / "g.json", "p": tmp_path / "p.json", "model": tmp_path / "m.onnx", "out": tmp_path / "out"}
+    paths = {"g": tmp_path / "g.json", "p": tmp_path / "p.json", "model": tmp_path / "m.onnx",
+             "program": tmp_path / "m.pt2", "out": tmp_path / "out"}
     memplan.save_graph(g, str(paths["g"]))
     memplan.plan(g).save(str(paths["p"]))
     paths["model"].write_bytes(b"\x08\x07")   # (never read: the package's import comes first)
+    with zipfile.ZipFile(paths["program"], "w") as z:   # (a zip archive: read as a torch.export program)
+        z.writestr("m/archive_format", "pt2")
     _ctrl_c_in_extension_init(monkeypatch, module)
     assert main([a.format(**paths) for a in argv]) == 130
     assert capsys.readouterr().err == "memplan: error: interrupted\n"
