@@ -358,3 +358,22 @@ def _names_file(file: tuple[int, int]) -> bool:
             if (st.st_dev, st.st_ino) == file:
                 return True
     return False
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Raise KeyboardInterrupt where ``exc``, an import's failure, came of a Ctrl-C: a C extension whose module init
+    runs Python code hands a KeyboardInterrupt raised there on as an ImportError (pybind11's "initialization failed",
+    OR-Tools' ``cp_model_helper``, onnx's and onnxruntime's bindings; numpy's "IMPORTANT: PLEASE READ THIS ..."), the
+    KeyboardInterrupt its ``__cause__`` or ``__context__``. Why: memplan imports those lazily inside a command, and
+    takes an import that fails for a missing (or broken) package: a Ctrl-C in the window of ``cp_model_helper``'s init
+    was ``memplan plan --solver cpsat``'s "needs OR-Tools, which does not import (ImportError: initialization
+    failed)", exit 2, and ``auto`` with ``--time-limit`` went on with ``search`` as if no Ctrl-C had come."""
+    pending, seen = [exc], set()
+    while pending:
+        e = pending.pop()
+        if e is None or id(e) in seen:
+            continue
+        if isinstance(e, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        seen.add(id(e))
+        pending += [e.__cause__, e.__context__]

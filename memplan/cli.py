@@ -843,9 +843,9 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
     try:
         from .files import inputs_kept
 
-        # (an input is never removed as a killed write's leftover: the positional ones, cheap to find; a suite's
-        # files or an ONNX model's data would take ``_command_inputs``' callbacks, and none of them is a plan)
-        with inputs_kept(getattr(args, k) for k in INPUT_ARGS if isinstance(getattr(args, k, None), str)):
+        # (an input is never removed as a killed write's leftover: the positional ones and ``bench planners
+        # --graph``'s files, cheap to find; an ONNX model's data would take ``_command_inputs``' callbacks)
+        with inputs_kept(_kept_inputs(args)):
             code = int(args.func(args) or 0)
         if merged and held is not None:   # (the warnings would follow the document into its file or pipe)
             held.clear()
@@ -938,6 +938,17 @@ def _usage_errors_off_stderr(argv: Sequence[str] | None):
 
 #: the attributes of a command's arguments that name a file it reads, and their labels in messages
 INPUT_ARGS = {"graph": "input graph", "plan": "plan", "input": "input CSV", "model": "model"}
+
+
+def _kept_inputs(args: argparse.Namespace) -> list[str]:
+    """The files the command reads that a write of its own never removes as a killed write's leftover
+    (``files.inputs_kept``): its positional inputs (``INPUT_ARGS``) and ``bench planners --graph``'s files. Why the
+    latter: a graph is what ``plan --graph-out``, ``import`` and ``example`` write, so a SIGKILLed one leaves a graph
+    as ``.memplan-PID-XXXXXXXX.tmp``, and ``bench planners --graph`` that file ``--json out.json`` beside it had its
+    very input removed by the write of the results, on a file system that keeps no read times (``noatime``)."""
+    paths = [getattr(args, k) for k in INPUT_ARGS if isinstance(getattr(args, k, None), str)]
+    more = getattr(args, "graph_files", None)
+    return paths + [p for p in more if isinstance(p, str)] if isinstance(more, list) else paths
 
 
 def _command_inputs(args: argparse.Namespace) -> dict[str, str]:

@@ -68,6 +68,15 @@ def run(args: argparse.Namespace) -> list[dict]:
     streams = args.streams
     if streams is not None and streams != "auto":
         streams = int(streams)
+    split = [n for n in args.devices if n > 1]
+    if args.solver == "ggml" and split:
+        # (refused only at the first split, after the header, and with ``--devices 1 2`` after the one-device rows:
+        # ggml plans one serial stream, and every split has several, as ``plan_devices`` says; as bench schedule)
+        from ..errors import MemplanError
+
+        raise MemplanError(f"--solver ggml plans one serial stream, and a split over {split[0]} devices has several "
+                           "(each device's own, and its COPY nodes' streams): give another solver (greedy, size, "
+                           "search, cpsat, auto), or --devices 1 alone")
     from .. import plan as plan_one
 
     rows = []

@@ -48,6 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._interrupt import raise_if_interrupted
 from ..errors import SolverError, report_progress
 from ..problem import BufferProblem, Solution, Status, arena_of, gap_of
 from .decompose import components, subproblem
@@ -223,6 +224,7 @@ def _cp_model():
     try:
         from ortools.sat.python import cp_model
     except Exception as exc:   # (ImportError, protobuf's VersionError, a broken extension's OSError)
+        raise_if_interrupted(exc)   # (a Ctrl-C in its C extension's init is an ImportError: not a missing OR-Tools)
         raise SolverError(f"solver 'cpsat' needs OR-Tools, which does not import ({type(exc).__name__}: {exc}): "
                           "pip install ortools, or use solver greedy, size or search") from None
     return cp_model

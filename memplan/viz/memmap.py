@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._interrupt import raise_if_interrupted
 from ..errors import MemplanError, check_option_names, counted
 from ..errors import short_repr as _short
 from ..files import is_stdout, output_path
@@ -65,9 +66,10 @@ def need_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
         import matplotlib.figure  # noqa: F401
-    except ImportError:
-        raise MemplanError("drawing needs matplotlib: pip install 'memplan[plot]'") from None
     except Exception as exc:   # (whatever a broken install or environment raises on import)
+        raise_if_interrupted(exc)   # (a Ctrl-C in a C extension's init is an ImportError: the command's Ctrl-C)
+        if isinstance(exc, ImportError):
+            raise MemplanError("drawing needs matplotlib: pip install 'memplan[plot]'") from None
         raise MemplanError(f"drawing needs matplotlib, which fails to import: {type(exc).__name__}: {exc} (check the "
                            "MPLBACKEND environment variable and any matplotlibrc)") from None
 

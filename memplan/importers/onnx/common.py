@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..._interrupt import raise_if_interrupted
 from ...errors import MemplanError
 
 #: initializers up to this many elements keep their data for shape inference (Reshape shapes, axes)
@@ -26,7 +27,8 @@ _BITS = {
 def _need_onnx():
     try:
         import onnx
-    except ImportError:
+    except ImportError as exc:
+        raise_if_interrupted(exc)   # (a Ctrl-C in onnx's C extension's init is an ImportError: the command's Ctrl-C)
         raise MemplanError("the ONNX importer needs the 'onnx' package: pip install 'memplan[onnx]'") from None
     return onnx
 

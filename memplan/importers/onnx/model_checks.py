@@ -13,6 +13,7 @@ import math
 from collections import deque
 from typing import Any
 
+from ..._interrupt import raise_if_interrupted
 from ...errors import GraphError, MemplanError
 from .. import first_line
 from .common import (
@@ -352,7 +353,8 @@ def _ort_op_names() -> frozenset[str]:
         from onnxruntime.capi import _pybind_state
 
         return frozenset(s.name for s in _pybind_state.get_all_operator_schema() if s.domain == ORT_DOMAIN)
-    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: the names memplan knows
+    except Exception as exc:  # noqa: BLE001 - no onnxruntime, or one without its schemas: the names memplan knows
+        raise_if_interrupted(exc)   # (a Ctrl-C in its bindings' init: the command's, never cached as "not installed")
         return frozenset(ORT_RULES) | ORT_RULED_ONLY | ORT_UNSIZED | frozenset(ORT_WRONG)
 
 

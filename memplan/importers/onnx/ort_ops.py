@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Collection
 
+from ..._interrupt import raise_if_interrupted
 from ...errors import GraphError
 from .. import first_line
 from .common import ORT_DOMAIN, SMALL_INITIALIZER, _broadcast, _dtype_name, _node_ids, _show_type
@@ -47,7 +48,8 @@ def _ort_symbolic():
             quiet = logging.getLogger(module.__name__)
             quiet.addHandler(logging.NullHandler())
             quiet.propagate = False
-        except Exception:  # noqa: BLE001 - sympy missing, an onnxruntime whose file differs: not there
+        except Exception as exc:  # noqa: BLE001 - sympy missing, an onnxruntime whose file differs: not there
+            raise_if_interrupted(exc)   # (a Ctrl-C in a C extension's init: the command's, never cached as "not there")
             found = None
         break
     return found
@@ -1273,7 +1275,8 @@ def _installed_ort_ops() -> tuple[str, frozenset[str]] | None:
 
         return onnxruntime.__version__, frozenset(s.name for s in _pybind_state.get_all_operator_schema()
                                                    if s.domain == ORT_DOMAIN)
-    except Exception:  # noqa: BLE001 - no onnxruntime, or one without its schemas: not known
+    except Exception as exc:  # noqa: BLE001 - no onnxruntime, or one without its schemas: not known
+        raise_if_interrupted(exc)   # (a Ctrl-C in its bindings' init: the command's, never cached as "not installed")
         return None
 
 

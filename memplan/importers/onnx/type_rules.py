@@ -17,6 +17,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from ..._interrupt import raise_if_interrupted
 from ...errors import GraphError
 from .common import _type_text
 
@@ -58,7 +59,8 @@ def _ort_schemas() -> dict[tuple[str, str], list]:
     try:
         from onnxruntime.capi import _pybind_state
         schemas = _pybind_state.get_all_operator_schema()
-    except Exception:  # noqa: BLE001 - not installed, or a build without its schemas: its ops go unchecked
+    except Exception as exc:  # noqa: BLE001 - not installed, or a build without its schemas: its ops go unchecked
+        raise_if_interrupted(exc)   # (a Ctrl-C in its bindings' init: the command's, never cached as "not installed")
         return {}
     out: dict[tuple[str, str], list] = {}
     for s in schemas:

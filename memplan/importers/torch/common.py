@@ -11,6 +11,7 @@ import sys
 import threading
 import warnings
 
+from ..._interrupt import raise_if_interrupted
 from ...errors import MemplanError
 from .. import first_line
 
@@ -18,7 +19,8 @@ from .. import first_line
 def _need_torch():
     try:
         import torch
-    except ImportError:
+    except ImportError as exc:
+        raise_if_interrupted(exc)   # (a Ctrl-C in torch's C extensions' init is an ImportError: the command's Ctrl-C)
         raise MemplanError("the torch importer needs PyTorch: pip install 'memplan[torch]'") from None
     return torch
 
