@@ -1,0 +1,52 @@
+"""Round 75 (export75): torch.export programs that stress the importer.
+
+- A dynamic program holding a tensor literal (``torch.tensor([0, 0])``: an index list, traced as ``lift_fresh_copy``
+  then ``detach_``), saved and loaded, could not be specialized: ``torch.export.load`` gives tensor constants as views
+  of the storage it read them into, and exporting ``ep.module()`` again refused ``detach_`` of a view ("Can't detach
+  views in-place"), so ``from_torch(loaded, inputs)``, ``memplan import --dim`` and ``runtime.aten.compile(loaded,
+  inputs)`` all failed where the program in memory planned.
+"""
+
+from __future__ import annotations
+
+import json
+
+from needs import need
+from torch_saved import saved_and_loaded
+
+torch = need("torch")
+
+from memplan.cli import main  # noqa: E402
+from memplan.importers.torch import from_torch  # noqa: E402
+
+
+class _IndexLiteral(torch.nn.Module):
+    """``x * 1`` with ones added at row 0 twice through an index-list literal (a lifted tensor constant)."""
+
+    def forward(self, x):
+        v = x * 1
+        v.index_add_(0, torch.tensor([0, 0]), torch.ones(2, x.shape[1]))
+        return v
+
+
+def _dynamic_index_literal():
+    return torch.export.export(_IndexLiteral(), (torch.randn(4, 3),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+
+
+def test_a_loaded_dynamic_program_with_a_tensor_literal_is_specialized_as_in_memory():
+    ep = _dynamic_index_literal()
+    loaded = saved_and_loaded(ep)
+    args = (torch.randn(6, 3),)
+    in_memory = json.dumps(from_torch(ep, args).to_dict(), sort_keys=True)
+    assert json.dumps(from_torch(loaded, args).to_dict(), sort_keys=True) == in_memory
+    assert loaded.constants["lifted_tensor_0"]._base is not None   # (still the loaded program's own tensor)
+
+
+def test_memplan_import_of_a_dynamic_pt2_with_a_tensor_literal_takes_dim(tmp_path, capsys):
+    path = tmp_path / "literal.pt2"
+    torch.export.save(_dynamic_index_literal(), str(path))
+    out = tmp_path / "literal.json"
+    assert main(["import", str(path), "-o", str(out), "--dim", "x.0=6", "-q"]) in (0, None)
+    assert capsys.readouterr().err == ""
+    sizes = {t["id"]: t["size"] for t in json.loads(out.read_text())["tensors"]}
+    assert sizes["x"] == sizes["index_add_"] == 6 * 3 * 4
