@@ -4,7 +4,8 @@
   then ``detach_``), saved and loaded, could not be specialized: ``torch.export.load`` gives tensor constants as views
   of the storage it read them into, and exporting ``ep.module()`` again refused ``detach_`` of a view ("Can't detach
   views in-place"), so ``from_torch(loaded, inputs)``, ``memplan import --dim`` and ``runtime.aten.compile(loaded,
-  inputs)`` all failed where the program in memory planned.
+  inputs)`` all failed where the program in memory planned; so did importing a loaded fixed-size program whose
+  ``nonzero`` is bounded by ``torch._check``, which is exported again to take its bounds.
 """
 
 from __future__ import annotations
@@ -50,3 +51,19 @@ def test_memplan_import_of_a_dynamic_pt2_with_a_tensor_literal_takes_dim(tmp_pat
     assert capsys.readouterr().err == ""
     sizes = {t["id"]: t["size"] for t in json.loads(out.read_text())["tensors"]}
     assert sizes["x"] == sizes["index_add_"] == 6 * 3 * 4
+
+
+class _BoundedLiteral(torch.nn.Module):
+    """A ``nonzero`` bounded by an assert (a data-dependent size) next to tensor literals."""
+
+    def forward(self, x):
+        y = x.nonzero()
+        torch._check(y.shape[0] <= 3)
+        return y + torch.tensor([1]), x[torch.tensor([0, 1])] * 2
+
+
+def test_a_loaded_program_of_a_bounded_size_with_a_tensor_literal_is_exported_again():
+    # (the loaded program is exported again to take its bounds from its own asserts: it failed the same way)
+    ep = torch.export.export(_BoundedLiteral(), (torch.tensor([1.0, 0.0, 2.0, 0.0]),))
+    sizes = [t.size for t in from_torch(ep).tensors]
+    assert [t.size for t in from_torch(saved_and_loaded(ep)).tensors] == sizes
