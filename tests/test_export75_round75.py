@@ -6,18 +6,22 @@
   views in-place"), so ``from_torch(loaded, inputs)``, ``memplan import --dim`` and ``runtime.aten.compile(loaded,
   inputs)`` all failed where the program in memory planned; so did importing a loaded fixed-size program whose
   ``nonzero`` is bounded by ``torch._check``, which is exported again to take its bounds.
+- An example input for a ``Dim.AUTO`` dimension that export fixed (recorded as a SymInt of constant value) was not
+  refused as other fixed dimensions are ("fixes it at 3"), but by torch's derived guard, naming neither.
 """
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from needs import need
 from torch_saved import saved_and_loaded
 
 torch = need("torch")
 
 from memplan.cli import main  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.torch import from_torch  # noqa: E402
 
 
@@ -67,3 +71,19 @@ def test_a_loaded_program_of_a_bounded_size_with_a_tensor_literal_is_exported_ag
     ep = torch.export.export(_BoundedLiteral(), (torch.tensor([1.0, 0.0, 2.0, 0.0]),))
     sizes = [t.size for t in from_torch(ep).tensors]
     assert [t.size for t in from_torch(saved_and_loaded(ep)).tensors] == sizes
+
+
+class _Rows3(torch.nn.Module):
+    def forward(self, x):
+        return x.reshape(-1, 3) * 2
+
+
+def test_an_example_for_a_dim_auto_dimension_export_fixed_names_the_fixed_size():
+    # (x exported with both dimensions Dim.AUTO: export fixes dimension 1 at 3, recorded as a SymInt of value 3; an
+    # example of 4 columns was refused by torch's derived guard, "x.size()[1] * x.size()[0] % 3 == 0")
+    auto = torch.export.Dim.AUTO
+    ep = torch.export.export(_Rows3(), (torch.randn(4, 3),), dynamic_shapes=({0: auto, 1: auto},))
+    with pytest.raises(GraphError, match=r"example input 'x' dimension 1 is 4, but the exported program fixes it "
+                                         r"at 3 \(only its dynamic dimensions take other sizes\)$"):
+        from_torch(ep, (torch.randn(5, 4),))
+    assert [t.size for t in from_torch(ep, (torch.randn(6, 3),)).tensors] == [72, 72, 72]
