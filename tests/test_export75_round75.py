@@ -8,6 +8,7 @@
   ``nonzero`` is bounded by ``torch._check``, which is exported again to take its bounds.
 - An example input for a ``Dim.AUTO`` dimension that export fixed (recorded as a SymInt of constant value) was not
   refused as other fixed dimensions are ("fixes it at 3"), but by torch's derived guard, naming neither.
+- A guard failure of a program exported again was placed "(at module.py:1794 in _call_impl: ...)", nn.Module's call.
 """
 
 from __future__ import annotations
@@ -87,3 +88,19 @@ def test_an_example_for_a_dim_auto_dimension_export_fixed_names_the_fixed_size()
                                          r"at 3 \(only its dynamic dimensions take other sizes\)$"):
         from_torch(ep, (torch.randn(5, 4),))
     assert [t.size for t in from_torch(ep, (torch.randn(6, 3),)).tensors] == [72, 72, 72]
+
+
+class _EvenRows(torch.nn.Module):
+    def forward(self, x):
+        if x.shape[0] % 2 == 0:
+            return x.reshape(-1, 2, x.shape[1]).sum(1)
+        return x * 3
+
+
+def test_a_failed_guard_of_a_program_exported_again_is_placed_nowhere_in_torch():
+    # (its guard runs in a forward pre-hook: the refusal ended "(at module.py:1794 in _call_impl: `return
+    # forward_call(*args, **kwargs)`)", a line of nn.Module.__call__, no place of the model)
+    ep = torch.export.export(_EvenRows(), (torch.randn(4, 3),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    with pytest.raises(GraphError, match=r"Guard failed: x\.size\(\)\[0\] % 2 == 0 \(the example inputs make") as info:
+        from_torch(ep, (torch.randn(5, 3),))
+    assert "module.py" not in str(info.value) and "_call_impl" not in str(info.value)
