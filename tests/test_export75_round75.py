@@ -9,6 +9,7 @@
 - An example input for a ``Dim.AUTO`` dimension that export fixed (recorded as a SymInt of constant value) was not
   refused as other fixed dimensions are ("fixes it at 3"), but by torch's derived guard, naming neither.
 - A guard failure of a program exported again was placed "(at module.py:1794 in _call_impl: ...)", nn.Module's call.
+- A tensor literal inside a ``torch.no_grad()`` block was refused as the block writing its operand in place.
 """
 
 from __future__ import annotations
@@ -104,3 +105,31 @@ def test_a_failed_guard_of_a_program_exported_again_is_placed_nowhere_in_torch()
     with pytest.raises(GraphError, match=r"Guard failed: x\.size\(\)\[0\] % 2 == 0 \(the example inputs make") as info:
         from_torch(ep, (torch.randn(5, 3),))
     assert "module.py" not in str(info.value) and "_call_impl" not in str(info.value)
+
+
+class _LiteralInNoGrad(torch.nn.Module):
+    def forward(self, x):
+        with torch.no_grad():
+            y = (x * 2)[:, torch.tensor([2, 0])]
+        return y + torch.tensor([1.0, 2.0])
+
+
+class _DetachOperandInNoGrad(torch.nn.Module):
+    def forward(self, x):
+        with torch.no_grad():
+            x.detach_()
+            y = x * 2
+        return y
+
+
+def test_a_tensor_literal_in_a_no_grad_block_is_no_write_of_its_operand():
+    # (the literal's ``detach_`` of its ``lift_fresh_copy``, whose fake tensor shares the lifted constant's storage,
+    # was taken for the block writing its operand: refused, in memory and loaded alike)
+    x = torch.randn(4, 3)
+    ep = torch.export.export(_LiteralInNoGrad(), (x,))
+    sizes = [(t.kind, t.size) for t in from_torch(ep).tensors]
+    assert ("output", 4 * 2 * 4) in sizes
+    assert [(t.kind, t.size) for t in from_torch(saved_and_loaded(ep)).tensors] == sizes
+    with pytest.raises(GraphError, match=r"writes its operand in place inside a torch\.no_grad\(\)/autocast block "
+                                         r"\(subgraph node 'detach_'\)"):
+        from_torch(_DetachOperandInNoGrad(), (x,))   # (an operand's own detach_ still is one)

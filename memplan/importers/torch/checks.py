@@ -539,10 +539,24 @@ def subgraphs(torch, owner: Any, n: Any) -> list:
     return found
 
 
+def _literal_detach(torch, m: Any) -> bool:
+    """Whether FX node ``m`` is the ``detach_`` of a ``lift_fresh_copy``: a ``torch.tensor([...])`` literal's, which
+    writes no bytes, and those of a fresh copy.
+
+    Why: export's fake ``lift_fresh_copy`` shares the lifted constant's fake storage, so a literal in a
+    ``torch.no_grad()`` block (``x[:, torch.tensor([2, 0])]``) was refused as a block writing its operand in place
+    (round 75). A ``detach_`` of an operand itself (``x.detach_()`` in the block) is still refused: the executor runs
+    it on the input's arena view, which ``detach_`` refuses."""
+    if m.op != "call_function" or m.target is not torch.ops.aten.detach_.default or not m.args:
+        return False
+    src = m.args[0]
+    return getattr(src, "op", None) == "call_function" and src.target is torch.ops.aten.lift_fresh_copy.default
+
+
 def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
     """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
     memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to
-    tensors the subgraph makes itself are its own business."""
+    tensors the subgraph makes itself are its own business (``_literal_detach``)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     if depth > 32:
@@ -558,7 +572,7 @@ def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
                     pass
         nodes = {m.name: m for m in sub.graph.nodes}
         for m in sub.graph.nodes:
-            for name in written_args(torch, m):
+            for name in () if _literal_detach(torch, m) else written_args(torch, m):
                 val = nodes[name].meta.get("val") if name in nodes else None
                 try:
                     hit = not isinstance(val, torch.Tensor) or StorageWeakRef(val.untyped_storage()) in inputs
