@@ -9,7 +9,9 @@
 - An example input for a ``Dim.AUTO`` dimension that export fixed (recorded as a SymInt of constant value) was not
   refused as other fixed dimensions are ("fixes it at 3"), but by torch's derived guard, naming neither.
 - A guard failure of a program exported again was placed "(at module.py:1794 in _call_impl: ...)", nn.Module's call.
-- A tensor literal inside a ``torch.no_grad()`` block was refused as the block writing its operand in place.
+- A tensor literal inside a ``torch.no_grad()`` block was refused as the block writing its operand in place; once
+  not, a literal the block returned was planned as a view of its lifted constant (a weight), written by a later
+  in-place op: the compiled module's next call read the written constant.
 """
 
 from __future__ import annotations
@@ -133,3 +135,32 @@ def test_a_tensor_literal_in_a_no_grad_block_is_no_write_of_its_operand():
     with pytest.raises(GraphError, match=r"writes its operand in place inside a torch\.no_grad\(\)/autocast block "
                                          r"\(subgraph node 'detach_'\)"):
         from_torch(_DetachOperandInNoGrad(), (x,))   # (an operand's own detach_ still is one)
+
+
+class _LiteralOutOfNoGrad(torch.nn.Module):
+    """Tensor literals made in a ``torch.no_grad()`` block and written in place after it."""
+
+    def forward(self, x):
+        with torch.no_grad():
+            idx = torch.tensor([0, 1])
+            w = torch.tensor([1.0, 2.0, 3.0])
+        idx.add_(1)
+        w.mul_(x.sum())
+        return x[:, idx] * 1, w
+
+
+def test_a_tensor_literal_a_no_grad_block_returns_is_new_memory_at_every_call():
+    # (planned as a view of its lifted constant, a weight: ``idx.add_(1)`` wrote the constant, and the compiled
+    # module's second call indexed with [2, 3], "index 3 is out of bounds")
+    from runtime.aten import compile as aten_compile
+
+    x = torch.randn(4, 3)
+    ep = torch.export.export(_LiteralOutOfNoGrad(), (x,))
+    graph = from_torch(ep)
+    assert all(t.view_of is None for t in graph.tensors if t.id.startswith("detach_"))
+    assert [(t.kind, t.size, t.view_of) for t in from_torch(saved_and_loaded(ep)).tensors] == \
+        [(t.kind, t.size, t.view_of) for t in graph.tensors]
+    compiled = aten_compile(_LiteralOutOfNoGrad(), (x,))
+    for _ in range(3):
+        got, want = compiled(x), _LiteralOutOfNoGrad()(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))

@@ -553,6 +553,43 @@ def _literal_detach(torch, m: Any) -> bool:
     return getattr(src, "op", None) == "call_function" and src.target is torch.ops.aten.lift_fresh_copy.default
 
 
+def wrap_fresh_results(torch, owner: Any, n: Any) -> frozenset[int]:
+    """Indices of the results of ``_WRAPS`` node ``n`` (its subgraph a ``get_attr`` of ``owner``) that are a
+    ``torch.tensor([...])`` literal made inside the block (``lift_fresh_copy``, through ``detach_`` and any op whose
+    fake result shares its first argument's storage): new memory at every call.
+
+    Why: export's fake ``lift_fresh_copy`` shares the lifted constant's fake storage, so the block's result was planned
+    as a view of the constant (a weight): ``with torch.no_grad(): idx = torch.tensor([0, 1])`` then ``idx.add_(1)``
+    wrote the constant, and the compiled module's second call indexed with ``[2, 3]`` where eager's makes ``[0, 1]``
+    afresh (round 75)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    if not is_wrap(n):
+        return frozenset()
+    fresh = set()
+    for sub in subgraphs(torch, owner, n)[:1]:
+        out = next((m for m in sub.graph.nodes if m.op == "output"), None)
+        results = out.args[0] if out is not None and out.args else ()
+        for k, m in enumerate(results if isinstance(results, (list, tuple)) else (results,)):
+            for _ in range(len(sub.graph.nodes)):
+                if getattr(m, "op", None) != "call_function":
+                    break
+                if m.target is torch.ops.aten.lift_fresh_copy.default:
+                    fresh.add(k)
+                    break
+                src = m.args[0] if m.args and isinstance(m.args[0], torch.fx.Node) else None
+                mv, sv = m.meta.get("val"), src.meta.get("val") if src is not None else None
+                try:
+                    same = isinstance(mv, torch.Tensor) and isinstance(sv, torch.Tensor) and \
+                        StorageWeakRef(mv.untyped_storage()) == StorageWeakRef(sv.untyped_storage())
+                except (NotImplementedError, RuntimeError):
+                    same = False
+                if not same:
+                    break
+                m = src
+    return frozenset(fresh)
+
+
 def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
     """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
     memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to

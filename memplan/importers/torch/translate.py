@@ -34,6 +34,7 @@ from .checks import (
     _python_composite,
     _storages_kept,
     is_wrap,
+    wrap_fresh_results,
     written_args,
 )
 from .common import _KEEPS_STORAGE, EXPORT_LOCK, _op_name, _target_name, node_source
@@ -444,6 +445,8 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
         wrapped = wrapped_siblings(torch, n, out_vals, {recs[t].storage for t in in_ids}, current, recs, laid, kept) \
             if len(out_vals) > 1 and is_wrap(n) else {}
         siblings -= set(wrapped)
+        #: a no_grad/autocast block's results that are tensor literals it makes: new memory (``wrap_fresh_results``)
+        fresh_wrapped = wrap_fresh_results(torch, ep.graph_module, n) if is_wrap(n) else frozenset()
         for k, v in enumerate(out_vals):
             if not isinstance(v, torch.Tensor):
                 ids.append(None)
@@ -463,7 +466,7 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                 laid.add(tid)
             sref = StorageWeakRef(v.untyped_storage())
             whole = unshared = composite = False
-            alias = None if op.split(".")[0] in _FRESH or k in wrapped else next(
+            alias = None if op.split(".")[0] in _FRESH or k in wrapped or k in fresh_wrapped else next(
                 (t for t in in_ids if recs[t].storage == sref), None)
             if alias is None and k < len(declared) and declared[k] is not None:
                 # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
