@@ -11,7 +11,8 @@
 - A guard failure of a program exported again was placed "(at module.py:1794 in _call_impl: ...)", nn.Module's call.
 - A tensor literal inside a ``torch.no_grad()`` block was refused as the block writing its operand in place; once
   not, a literal the block returned was planned as a view of its lifted constant (a weight), written by a later
-  in-place op: the compiled module's next call read the written constant.
+  in-place op: the compiled module's next call read the written constant; and a literal and its view returned by
+  the block were planned apart (a write to the one missed the other).
 """
 
 from __future__ import annotations
@@ -164,3 +165,28 @@ def test_a_tensor_literal_a_no_grad_block_returns_is_new_memory_at_every_call():
     for _ in range(3):
         got, want = compiled(x), _LiteralOutOfNoGrad()(x)
         assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+class _LiteralAndItsViewOutOfNoGrad(torch.nn.Module):
+    """A tensor literal and a view of it, both made in a ``torch.no_grad()`` block; the literal scaled after it."""
+
+    def forward(self, x):
+        with torch.no_grad():
+            w = torch.tensor([1.0, 2.0, 3.0])
+            v = w[1:]
+        w.mul_(x.sum())
+        return v * 1, w
+
+
+def test_a_literal_and_its_view_a_no_grad_block_returns_share_memory_as_loaded():
+    # (each planned as a tensor of its own, ``v`` never saw ``w.mul_``: the compiled call returned it unscaled)
+    from runtime.aten import compile as aten_compile
+
+    x = torch.randn(3)
+    ep = torch.export.export(_LiteralAndItsViewOutOfNoGrad(), (x,))
+    rows = [(t.kind, t.size, t.view_of, t.view_offset) for t in from_torch(ep).tensors]
+    assert ("intermediate", 8, "detach_", 4) in rows
+    assert [(t.kind, t.size, t.view_of, t.view_offset) for t in from_torch(saved_and_loaded(ep)).tensors] == rows
+    compiled = aten_compile(_LiteralAndItsViewOutOfNoGrad(), (x,))
+    for _ in range(2):
+        assert all(torch.equal(a, b) for a, b in zip(compiled(x), _LiteralAndItsViewOutOfNoGrad()(x)))

@@ -590,6 +590,29 @@ def wrap_fresh_results(torch, owner: Any, n: Any) -> frozenset[int]:
     return frozenset(fresh)
 
 
+def fresh_storages(torch, out_vals: list, fresh: frozenset[int], where: str) -> set:
+    """The fake storages of a block's ``fresh`` results (``wrap_fresh_results``): new memory, though the lifted
+    constant's fake storage, so that results sharing one are laid out as views of one another, as the same
+    program loaded lays them out (``with torch.no_grad(): w = torch.tensor([1., 2., 3.]); v = w[1:]``, then
+    ``w.mul_(s)``: two separate tensors in memory, ``v`` never scaled). A result that is no literal in such a storage
+    (a view of the constant itself) is refused naming the node: which bytes it shares is not known."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    def ref(v: Any) -> Any:
+        try:
+            return StorageWeakRef(v.untyped_storage()) if isinstance(v, torch.Tensor) else None
+        except (NotImplementedError, RuntimeError):
+            return None
+
+    found = {ref(out_vals[k]) for k in fresh if k < len(out_vals)} - {None}
+    if any(k not in fresh and ref(v) in found for k, v in enumerate(out_vals)):
+        raise GraphError(f"{where}: a torch.no_grad()/autocast block returns a tensor literal it makes "
+                         "(torch.tensor([...])) and a view of the constant it is copied from, which cannot be told "
+                         "apart; import the decomposed program (from_torch(..., decompose=True), or "
+                         "ExportedProgram.run_decompositions())")
+    return found
+
+
 def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
     """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
     memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to
