@@ -539,10 +539,84 @@ def subgraphs(torch, owner: Any, n: Any) -> list:
     return found
 
 
+def _literal_detach(torch, m: Any) -> bool:
+    """Whether FX node ``m`` is the ``detach_`` of a ``lift_fresh_copy``: a ``torch.tensor([...])`` literal's, which
+    writes no bytes, and those of a fresh copy.
+
+    Why: export's fake ``lift_fresh_copy`` shares the lifted constant's fake storage, so a literal in a
+    ``torch.no_grad()`` block (``x[:, torch.tensor([2, 0])]``) was refused as a block writing its operand in place
+    (round 75). A ``detach_`` of an operand itself (``x.detach_()`` in the block) is still refused: the executor runs
+    it on the input's arena view, which ``detach_`` refuses."""
+    if m.op != "call_function" or m.target is not torch.ops.aten.detach_.default or not m.args:
+        return False
+    src = m.args[0]
+    return getattr(src, "op", None) == "call_function" and src.target is torch.ops.aten.lift_fresh_copy.default
+
+
+def wrap_fresh_results(torch, owner: Any, n: Any) -> frozenset[int]:
+    """Indices of the results of ``_WRAPS`` node ``n`` (its subgraph a ``get_attr`` of ``owner``) that are a
+    ``torch.tensor([...])`` literal made inside the block (``lift_fresh_copy``, through ``detach_`` and any op whose
+    fake result shares its first argument's storage): new memory at every call.
+
+    Why: export's fake ``lift_fresh_copy`` shares the lifted constant's fake storage, so the block's result was planned
+    as a view of the constant (a weight): ``with torch.no_grad(): idx = torch.tensor([0, 1])`` then ``idx.add_(1)``
+    wrote the constant, and the compiled module's second call indexed with ``[2, 3]`` where eager's makes ``[0, 1]``
+    afresh (round 75)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    if not is_wrap(n):
+        return frozenset()
+    fresh = set()
+    for sub in subgraphs(torch, owner, n)[:1]:
+        out = next((m for m in sub.graph.nodes if m.op == "output"), None)
+        results = out.args[0] if out is not None and out.args else ()
+        for k, m in enumerate(results if isinstance(results, (list, tuple)) else (results,)):
+            for _ in range(len(sub.graph.nodes)):
+                if getattr(m, "op", None) != "call_function":
+                    break
+                if m.target is torch.ops.aten.lift_fresh_copy.default:
+                    fresh.add(k)
+                    break
+                src = m.args[0] if m.args and isinstance(m.args[0], torch.fx.Node) else None
+                mv, sv = m.meta.get("val"), src.meta.get("val") if src is not None else None
+                try:
+                    same = isinstance(mv, torch.Tensor) and isinstance(sv, torch.Tensor) and \
+                        StorageWeakRef(mv.untyped_storage()) == StorageWeakRef(sv.untyped_storage())
+                except (NotImplementedError, RuntimeError):
+                    same = False
+                if not same:
+                    break
+                m = src
+    return frozenset(fresh)
+
+
+def fresh_storages(torch, out_vals: list, fresh: frozenset[int], where: str) -> set:
+    """The fake storages of a block's ``fresh`` results (``wrap_fresh_results``): new memory, though the lifted
+    constant's fake storage, so that results sharing one are laid out as views of one another, as the same
+    program loaded lays them out (``with torch.no_grad(): w = torch.tensor([1., 2., 3.]); v = w[1:]``, then
+    ``w.mul_(s)``: two separate tensors in memory, ``v`` never scaled). A result that is no literal in such a storage
+    (a view of the constant itself) is refused naming the node: which bytes it shares is not known."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    def ref(v: Any) -> Any:
+        try:
+            return StorageWeakRef(v.untyped_storage()) if isinstance(v, torch.Tensor) else None
+        except (NotImplementedError, RuntimeError):
+            return None
+
+    found = {ref(out_vals[k]) for k in fresh if k < len(out_vals)} - {None}
+    if any(k not in fresh and ref(v) in found for k, v in enumerate(out_vals)):
+        raise GraphError(f"{where}: a torch.no_grad()/autocast block returns a tensor literal it makes "
+                         "(torch.tensor([...])) and a view of the constant it is copied from, which cannot be told "
+                         "apart; import the decomposed program (from_torch(..., decompose=True), or "
+                         "ExportedProgram.run_decompositions())")
+    return found
+
+
 def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
     """The name of a node inside ``n``'s subgraphs (``get_attr`` operands of ``owner``, at any depth) that writes
     memory of the subgraph's inputs (by fake storage: a view of an input is the input), else None. Writes to
-    tensors the subgraph makes itself are its own business."""
+    tensors the subgraph makes itself are its own business (``_literal_detach``)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     if depth > 32:
@@ -558,7 +632,7 @@ def _block_write(torch, owner: Any, n: Any, depth: int = 0) -> str | None:
                     pass
         nodes = {m.name: m for m in sub.graph.nodes}
         for m in sub.graph.nodes:
-            for name in written_args(torch, m):
+            for name in () if _literal_detach(torch, m) else written_args(torch, m):
                 val = nodes[name].meta.get("val") if name in nodes else None
                 try:
                     hit = not isinstance(val, torch.Tensor) or StorageWeakRef(val.untyped_storage()) in inputs

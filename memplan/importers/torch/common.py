@@ -370,6 +370,9 @@ def _with_reason(first: str, text: str) -> str:
 _NOT_MODEL = ("/torch/", "/sympy/", "/memplan/", "/runtime/aten/", "/contextlib.py", "<frozen ", "/functools.py")
 #: torch's own layers (``nn.BatchNorm1d``): a place to name where no frame of the model's own code is on the stack
 _TORCH_LAYERS = "/torch/nn/modules/"
+#: ``nn.Module.__call__``'s own file, on the stack of every module call: no layer's code (a guard of a program exported
+#: again, run by a forward pre-hook, was placed "at module.py:1794 in _call_impl: `return forward_call(...)`")
+_MODULE_CALL = "/torch/nn/modules/module.py"
 #: one frame line of a traceback as FX records it in ``node.meta["stack_trace"]``
 _FRAME = re.compile(r'File "(.+)", line (\d+), in (.+)$')
 
@@ -387,7 +390,7 @@ def _model_frame(exc: BaseException) -> str:
         name = tb.tb_frame.f_code.co_filename
         if not any(part in name for part in _NOT_MODEL) and name not in _NO_FILE:
             found = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
-        elif _TORCH_LAYERS in name:
+        elif _TORCH_LAYERS in name and not name.endswith(_MODULE_CALL):
             layer = (name, tb.tb_lineno, tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
     found = found or layer   # (a torch layer exported as the root: ``BatchNorm1d(momentum=None)``'s

@@ -157,14 +157,29 @@ def _check_example_types(torch, ep: Any, example_inputs: tuple, kwargs: dict | N
                 raise GraphError(f"example input '{n.name}' is {_tensor_words(x)}, but the exported program takes "
                                  f"{want}: example inputs only give a dynamic program its sizes (export again for "
                                  "another dtype or rank)")
-            fixed = next((k for k, (d, s) in enumerate(zip(val.shape, x.shape)) if isinstance(d, int) and d != s), None)
+            fixed = next((k for k, (d, s) in enumerate(zip(val.shape, x.shape))
+                          if _fixed_size(d) is not None and _fixed_size(d) != s), None)
             if fixed is not None:
                 raise GraphError(f"example input '{n.name}' dimension {fixed} is {x.shape[fixed]}, but the exported "
-                                 f"program fixes it at {val.shape[fixed]} (only its dynamic dimensions take other "
-                                 "sizes)")
+                                 f"program fixes it at {_fixed_size(val.shape[fixed])} (only its dynamic dimensions "
+                                 "take other sizes)")
         elif isinstance(val, torch.SymInt) and (not isinstance(x, int) or isinstance(x, bool)):
             raise GraphError(f"example input '{n.name}' is {_short(x)} ({type(x).__name__}), but the exported program "
                              "takes an int there (a symbolic int input)")
+
+
+def _fixed_size(d: Any) -> int | None:
+    """A recorded input dimension's size where the program fixes it, else None: an int, or a SymInt whose expression
+    is a number (a ``Dim.AUTO`` dimension export specialized: ``x`` of ``[s77, 3]`` after ``x.reshape(-1, 3)``).
+
+    Why: only the int was taken as fixed, so an example of 4 columns for that ``Dim.AUTO`` dimension was exported
+    again and refused by whatever guard torch derived ("Guard failed: x.size()[1] * x.size()[0] % 3 == 0"), naming
+    neither the dimension nor the size the program takes (round 75)."""
+    if isinstance(d, int):
+        return d
+    expr = getattr(getattr(d, "node", None), "expr", None)
+    return int(expr) if expr is not None and getattr(expr, "is_number", False) and getattr(expr, "is_integer", False) \
+        else None
 
 
 def _tensor_words(t: Any) -> str:

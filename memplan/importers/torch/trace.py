@@ -121,11 +121,28 @@ def export_of_module(torch, ep: Any, args: tuple, kwargs: dict | None, strict: b
     ...`` with "specializing the exported program's dynamic shapes to the example inputs failed: name 'L' is not
     defined", as ``ep.module()(...)`` itself does in torch (round 54)."""
     try:
-        return torch.export.export(ep.module(), args, kwargs=kwargs, strict=strict)
+        return torch.export.export(_views_detached(torch, ep.module()), args, kwargs=kwargs, strict=strict)
     except NameError as exc:
         if "'L'" not in str(exc):
             raise
-    return torch.export.export(ep.module(check_guards=False), args, kwargs=kwargs, strict=strict)
+    return torch.export.export(_views_detached(torch, ep.module(check_guards=False)), args, kwargs=kwargs,
+                               strict=strict)
+
+
+def _views_detached(torch, module: Any) -> Any:
+    """``module`` (an ``ep.module()``) with each plain tensor attribute (a lifted constant) that is an autograd view
+    replaced by ``detach()`` of it: the same storage, offset, shape and strides, no longer a view.
+
+    Why: ``torch.export.load`` gives a program's tensor constants as views of the storage it read them into, and a
+    ``torch.tensor([0, 0])`` literal is traced as ``lift_fresh_copy`` then ``detach_``, which the export of such a
+    module refuses ("Can't detach views in-place"): every dynamic ``.pt2`` with a tensor literal (an index list, a
+    mask) failed to specialize (``memplan import --dim``, ``from_torch(loaded, inputs)``, round 75), where the
+    program in memory, whose constants are no views, did. Registered parameters and buffers are left as they are."""
+    for sub in module.modules():
+        for name, value in list(vars(sub).items()):
+            if type(value) is torch.Tensor and value._base is not None:
+                setattr(sub, name, value.detach())
+    return module
 
 
 def _exported_again(torch, ep: Any) -> Any:

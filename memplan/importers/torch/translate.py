@@ -33,7 +33,9 @@ from .checks import (
     _probed_aliases,
     _python_composite,
     _storages_kept,
+    fresh_storages,
     is_wrap,
+    wrap_fresh_results,
     written_args,
 )
 from .common import _KEEPS_STORAGE, EXPORT_LOCK, _op_name, _target_name, node_source
@@ -440,8 +442,12 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
         declared = _declared_aliases(torch, n, len(out_vals))
         probed: list | None = None
         siblings = _siblings_sharing(torch, out_vals, {recs[t].storage for t in in_ids}) if len(out_vals) > 1 else set()
+        #: a no_grad/autocast block's results that are tensor literals it makes: new memory (``wrap_fresh_results``),
+        #: whose fake storage (the lifted constant's) is then no operand's, so those sharing one are siblings below
+        fresh_wrapped = wrap_fresh_results(torch, ep.graph_module, n) if is_wrap(n) else frozenset()
+        operand_storages = {recs[t].storage for t in in_ids} - fresh_storages(torch, out_vals, fresh_wrapped, where)
         #: a no_grad/autocast block's results in one fresh storage: views of the first of them (``wrapped_siblings``)
-        wrapped = wrapped_siblings(torch, n, out_vals, {recs[t].storage for t in in_ids}, current, recs, laid, kept) \
+        wrapped = wrapped_siblings(torch, n, out_vals, operand_storages, current, recs, laid, kept) \
             if len(out_vals) > 1 and is_wrap(n) else {}
         siblings -= set(wrapped)
         for k, v in enumerate(out_vals):
@@ -453,8 +459,8 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                 tid = f"{tid}.{k}"
             _check_strided(torch, v, where)
             fixed = _scatter_result_as_eager(torch, op, n, v)
-            if k in siblings:
-                fixed = _layout_alone(torch, v)
+            if k in siblings or (k in fresh_wrapped and k not in wrapped):
+                fixed = _layout_alone(torch, v)   # (a literal alone: its own elements, as loaded)
             elif k in wrapped:
                 fixed = wrapped[k][1]
             if fixed is not v:
@@ -463,7 +469,7 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
                 laid.add(tid)
             sref = StorageWeakRef(v.untyped_storage())
             whole = unshared = composite = False
-            alias = None if op.split(".")[0] in _FRESH or k in wrapped else next(
+            alias = None if op.split(".")[0] in _FRESH or k in wrapped or k in fresh_wrapped else next(
                 (t for t in in_ids if recs[t].storage == sref), None)
             if alias is None and k < len(declared) and declared[k] is not None:
                 # storages not shared (a program loaded from .pt2): trust the schema, except for ops that
