@@ -133,3 +133,39 @@ def test_the_cut_bound_skips_moves_that_cannot_move_and_ascends_the_same(monkeyp
     slow, slow_log = _ascent(problems, _reference_move)
     assert fast == slow and sum(fast) > 0
     assert fast_log == slow_log
+
+
+def _matmuls(wide_first: bool) -> memplan.Graph:
+    """Four MUL_MATs of one input, joined; ``wide_first`` gives the first one's output a 4,096-row ``shape`` attr (the
+    cost model's 21 us, the others' 2 us floor). Nothing else differs."""
+    b = memplan.GraphBuilder("mm")
+    b.input("x", 4096, shape=[1, 1024])
+    outs = []
+    for i in range(4):
+        w = b.weight(f"w{i}", 4096, shape=[1024, 1024])
+        t = b.intermediate(f"t{i}", 4096, shape=[4096 if wide_first and i == 0 else 1, 1024])
+        b.node(f"mm{i}", "MUL_MAT", [w, "x"], t)
+        outs.append(t)
+    b.node("cat", "CAT", outs, b.output("y", 4096))
+    return b.build()
+
+
+def test_graphs_that_differ_in_attrs_are_not_equal():
+    """Two graphs that differ only in a ``shape`` attr compared equal, yet the cost model reads that attr and
+    ``streams="auto"`` planned them differently (3 streams and 2). Equal graphs now plan alike; the hash is as before
+    (it leaves attrs out: equal graphs still hash alike), and a graph equals its own JSON read back, its pickle and
+    copy."""
+    import copy
+    import pickle
+
+    narrow, wide = _matmuls(False), _matmuls(True)
+    assert memplan.plan(narrow, streams="auto").to_json() != memplan.plan(wide, streams="auto").to_json()
+    assert narrow != wide and not narrow == wide and hash(narrow) == hash(wide)
+    assert narrow.tensors == wide.tensors   # (a Tensor's own == leaves its attrs out, as documented)
+    again = _matmuls(False)
+    assert again == narrow and hash(again) == hash(narrow)
+    for same in (memplan.graph_from_dict(wide.to_dict()), pickle.loads(pickle.dumps(wide)), copy.deepcopy(wide)):
+        assert same == wide and hash(same) == hash(wide)
+    node_attrs = memplan.graph_from_dict({**narrow.to_dict(), "nodes": [{**n, "attrs": {"k": 1}} if n["id"] == "cat"
+                                                                        else n for n in narrow.to_dict()["nodes"]]})
+    assert node_attrs != narrow and (narrow == 3) is False and narrow != "mm"
