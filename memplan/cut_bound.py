@@ -126,6 +126,8 @@ class _Cut:
         b, c = b[o].astype(np.int64), c[o]
         f, last = f[o].astype(np.int64), last[o].astype(np.int64)
         cuts = np.searchsorted(c, np.arange(S + 1))
+        # (every stream's rows end to end, and where each stream's begin: ``_settled`` reads them at once)
+        self.cells, self.cuts = (b, c.astype(np.int64), f, last), cuts
         self.rows = [b[cuts[s]:cuts[s + 1]] for s in range(S)]
         self.f = [f[cuts[s]:cuts[s + 1]] for s in range(S)]      # first access's seq on s
         self.l = [last[cuts[s]:cuts[s + 1]] for s in range(S)]   # last access's seq on s, + 1
@@ -187,7 +189,29 @@ class _Cut:
         if frontier and p < n_nodes:
             self.e[int(self.hb.stream[int(np.flatnonzero(pos == p)[0])])] = 1
         self._count()
-        self.dirty[:] = True
+        self.dirty = ~self._settled()
+
+    def _settled(self) -> np.ndarray:
+        """Per stream, whether every root on it that some place of its threshold could make straddle straddles now
+        (``move``'s first test, for every stream at once): those streams' first moves of a start answer False, so
+        they start clean. Why: each start's first round asked every busy stream in turn, most of them settled (a
+        128-device split's device problems: 16,000 of 37,000 moves), each of those a handful of numpy calls."""
+        b, c, f, last = self.cells
+        t, e = self.t[c], self.e[c]
+        fin, lout = f < t + e, last > t
+        in_o, out_o = self.inside[b] - fin > 0, self.outside[b] - lout > 0
+        w = self.weight[b]
+        cuts = self.cuts
+
+        def per_stream(x: np.ndarray) -> np.ndarray:
+            # integer sums (float weights round above 2**53); a running sum may wrap past 2**63, but each stream's
+            # difference is its own sum, below 2**62 (``cut_lower_bound``), and wrapping arithmetic keeps it exact
+            run = np.concatenate(([0], np.cumsum(x, dtype=np.int64)))
+            return run[cuts[1:]] - run[cuts[:-1]]
+
+        now = per_stream(np.where((fin | in_o) & (lout | out_o), w, 0))
+        could = per_stream(np.where(np.where(in_o, 0, f) <= np.where(out_o, self.lens[c], last - 1), w, 0))
+        return now >= could
 
     def _count(self) -> None:
         # each stream's last node in D' (0 where none), at once: ``_end`` stream by stream took 2 s in a 512-device split

@@ -53,14 +53,16 @@ def _reference_move(self, s: int) -> bool:
     return True
 
 
-def _random_graph(n: int, seed: int) -> memplan.Graph:
+def _random_graph(n: int, seed: int, odd: bool = False) -> memplan.Graph:
     """Each node reads 1-3 random earlier tensors (any of them): a split's copies then read a device's roots on many
-    other devices' streams, the case where most moves find nothing."""
+    other devices' streams, the case where most moves find nothing. ``odd``: sizes of any byte count, alignment 1
+    (weights that tie or miss by a byte)."""
     rng = random.Random(seed)
-    b = memplan.GraphBuilder(f"rand{n}-{seed}")
+    b = memplan.GraphBuilder(f"rand{n}-{seed}", alignment=1 if odd else 256)
     avail = [b.input(f"x{i}", 4096) for i in range(3)]
     for i in range(n):
-        t = (b.output if rng.random() < 0.03 else b.intermediate)(f"t{i}", rng.choice([256, 4096, 65536]))
+        size = rng.choice([1, 2, 3, 255, 256, 257]) if odd else rng.choice([256, 4096, 65536])
+        t = (b.output if rng.random() < 0.03 else b.intermediate)(f"t{i}", size)
         b.node(f"n{i}", "OP", rng.sample(avail, min(len(avail), rng.randint(1, 3))), t, cost=float(rng.randint(1, 30)))
         avail.append(t)
     return b.build()
@@ -91,11 +93,15 @@ def _problems():
 
     for seed in range(3):
         yield one(*fanout_join(60 + 40 * seed, max_width=6, streams=2 + 3 * seed, seed=seed))
-    for seed in (4, 5, 9):   # (schedules where a move changes which roots straddle for another stream)
+    for seed in (4, 5, 9, 11):   # (schedules where a move changes which roots straddle for another stream)
         g = _random_graph(80 + 20 * (seed % 5), seed)
         yield one(g, memplan.graph_optimize(g, 2 + seed % 7))
     for seed, (n, devices) in enumerate([(120, 8), (200, 16), (90, 5)]):   # (and where it changes another's range)
         yield from _device_problems(_random_graph(n, seed), devices)
+    for seed in range(3):
+        g = _random_graph(100, 20 + seed, odd=True)
+        yield one(g, memplan.graph_optimize(g, 3 + seed))
+        yield from _device_problems(g, 4 + seed)
 
 
 def _ascent(problems, move):
@@ -129,7 +135,7 @@ def test_the_cut_bound_skips_moves_that_cannot_move_and_ascends_the_same(monkeyp
 
     monkeypatch.setattr(cb._Cut, "_range", counting_range)
     fast, fast_log = _ascent(problems, cb._Cut.move)
-    assert len(fast_log) > 1000 and ranges[0] < len(fast_log) // 2, (ranges[0], len(fast_log))
+    assert len(fast_log) > 1000 and ranges[0] < len(fast_log) * 2 // 3, (ranges[0], len(fast_log))
     slow, slow_log = _ascent(problems, _reference_move)
     assert fast == slow and sum(fast) > 0
     assert fast_log == slow_log
