@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, eq
 from types import MappingProxyType
 from typing import Any
 
@@ -182,6 +182,24 @@ class Graph:
             object.__setattr__(g, key, value)
         _validate(g, attrs_owned=True)
         return g
+
+    def __eq__(self, other: object) -> bool:
+        """The fields compared as the dataclass does (name, tensors, nodes, alignment), and each tensor's and node's
+        ``attrs`` too. Why: ``Tensor`` and ``Node`` leave their free-form ``attrs`` out of their own ``==`` and hash,
+        but the cost model reads a MUL_MAT's ``shape`` attrs, so two graphs that compared equal (and hashed alike)
+        were given different ``streams="auto"`` schedules and plans (3 streams and 2, for one MUL_MAT's shape):
+        equal graphs now have equal documents (``to_dict``, attrs' key order aside) and plan to the same bytes. The
+        hash stays that of the other fields (equal graphs still hash alike)."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        if self is other:
+            return True
+        if (self.name, self.tensors, self.nodes, self.alignment) != (other.name, other.tensors, other.nodes,
+                                                                     other.alignment):
+            return False
+        attrs = attrgetter("attrs")
+        return (all(map(eq, map(attrs, self.tensors), map(attrs, other.tensors)))
+                and all(map(eq, map(attrs, self.nodes), map(attrs, other.nodes))))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle and ``copy`` state: the indexes as dicts (a ``MappingProxyType`` pickles and deep-copies as

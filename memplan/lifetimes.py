@@ -26,7 +26,7 @@ from .cut_bound import cut_lower_bound
 from .errors import ScheduleError, SolverError, named_options
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
-from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound
+from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound, subset_lower_bound
 from .schedule import HappensBefore
 from .streamtable import StreamTable
 
@@ -748,10 +748,16 @@ def with_clique_bound(problem: BufferProblem, stop_above: int | None = None) -> 
     on concurrent branches a clique may prove more than the per-node bound; a serial problem (no HB order) is
     returned as it is (there every clique is live at one node). The step ``buffer_problem(clique=False)`` skips:
     its budgeted search costs up to a second on a dense problem, once per schedule planned. ``stop_above``: the
-    search may stop at a clique above it (``clique_lower_bound``): the bound is then only known to pass it."""
+    search may stop at a clique above it (``clique_lower_bound``): the bound is then only known to pass it.
+    A problem of a few buffers also gets the subsets' bound (``problem.subset_lower_bound``), a serial one too where it
+    has in-place pairs: buffers that may share bytes take conflicts out, and a clique need no longer be live at one
+    node."""
     if problem.order is None:
-        return problem
-    clique = clique_lower_bound(problem, stop_above=stop_above)
+        if not problem.compatible:
+            return problem
+        clique = subset_lower_bound(problem)
+    else:
+        clique = max(clique_lower_bound(problem, stop_above=stop_above), subset_lower_bound(problem))
     if clique > (problem.lower_bound or 0):
         problem = dataclasses.replace(problem, lower_bound=clique)
     return problem

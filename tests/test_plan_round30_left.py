@@ -70,13 +70,14 @@ def test_an_unhashable_plan_field_hashes_by_value(plan):
 
 
 def test_graph_schedule_event_tensor_node_hash_consistently_with_equality():
-    """Pinned as they are: equal values (built from lists, attrs differing: attrs are not compared) hash equal."""
+    """Pinned as they are: equal values (built from lists) hash equal; a Tensor's or Node's attrs are not compared, a
+    Graph's are (round 75: the cost model reads them, and equal graphs got different schedules) and not hashed."""
     g = E.diamond()
     doc = g.to_dict()
     for t in doc["tensors"]:
         t.setdefault("attrs", {})["note"] = [1, 2]
     g2 = memplan.graph_from_dict(doc)
-    assert g2 == g and hash(g2) == hash(g)
+    assert g2 != g and hash(g2) == hash(g) and g2.tensors == g.tensors
     rebuilt = Graph(g.name, tuple(Tensor(t.id, t.size, t.kind, t.view_of, t.view_offset) for t in g.tensors),
                     tuple(Node(n.id, n.op, list(n.inputs), list(n.outputs), n.cost, list(n.inplace), n.group)
                           for n in g.nodes), g.alignment)
