@@ -103,3 +103,15 @@ def test_a_converted_static_quantized_model_is_refused_naming_its_packed_weights
     text = str(info.value)
     assert "_Convs.body.0" in text and "QuantizedConv2d" in text, text
     assert "__obj_flatten__" not in text, text
+
+
+def test_round_75s_sweep_models_are_listed_once() -> None:
+    """``runtime.aten.sweep_models75``'s entries are sweep cases, each name once (``--only`` picks by name)."""
+    from collections import Counter
+
+    from runtime.aten import sweep
+    from runtime.aten.sweep_models75 import MODELS75
+
+    counts = Counter(c.name for c in sweep.CASES)
+    assert [name for name, _, _ in MODELS75 if counts[name] != 1] == []
+
