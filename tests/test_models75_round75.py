@@ -22,6 +22,7 @@ from torch import nn  # noqa: E402
 import memplan  # noqa: E402
 from memplan.errors import GraphError  # noqa: E402
 from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
 
 
 def _dynamic_quantized() -> nn.Module:
@@ -103,6 +104,41 @@ def test_a_converted_static_quantized_model_is_refused_naming_its_packed_weights
     text = str(info.value)
     assert "_Convs.body.0" in text and "QuantizedConv2d" in text, text
     assert "__obj_flatten__" not in text, text
+
+
+class _Block(nn.Module):
+    """A torchvision ResNet block's form: the model's own line calls each BatchNorm (``out = self.bn2(out)``)."""
+
+    def __init__(self, momentum: float | None) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.bn2 = nn.BatchNorm2d(4, momentum=momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn1(self.conv(x))
+        out = self.bn2(out)
+        return out.relu()
+
+
+def test_a_cumulative_batchnorm_in_train_mode_is_refused_naming_its_own_buffer() -> None:
+    """``BatchNorm2d(momentum=None)`` in train mode averages over ``float(self.num_batches_tracked)``, a Python number
+    torch.export cannot trace. Failed before: called from the model's own line (a ResNet's ``out = self.bn2(out)``),
+    the refusal was torch's "Could not extract specialized integer from data-dependent expression u0" with generic
+    advice, naming no buffer; called from ``nn.Sequential`` it named every BatchNorm's ``num_batches_tracked``, not
+    the one read."""
+    x = torch.randn(2, 3, 8, 8)
+    with pytest.raises(AtenExecutorError) as info:
+        compile(_Block(None).train(), (x,), streams=1)
+    text = str(info.value)
+    assert "the buffer _Block.bn2.num_batches_tracked at batchnorm.py:" in text, text
+    assert "bn1.num_batches_tracked" not in text and "BatchNorm2d(momentum=None)" in text, text
+    seq = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.BatchNorm2d(4, momentum=None)).train()
+    with pytest.raises(AtenExecutorError) as info:
+        compile(seq, (x,), streams=1)
+    text = str(info.value)
+    assert "the buffer Sequential.2.num_batches_tracked at" in text and "Sequential.1." not in text, text
+    compile(_Block(0.1).train(), (x,), streams=1)   # (a momentum: no Python number of the buffer, compiled)
 
 
 def test_round_75s_sweep_models_are_listed_once() -> None:

@@ -66,3 +66,49 @@ def _raising_frame(exc: BaseException, file: str, line: int) -> Any:
             return found
         todo += [e.__cause__, e.__context__]
     return None
+
+
+def frame_buffers(torch: Any, module: Any, exc: BaseException) -> tuple[list[str], str, str, Any] | None:
+    """``(labels, "file.py:12", code, module)`` of the registered buffers of ``module``'s tree that the innermost frame of
+    ``exc``'s chain running a method of one of the tree's modules names on its own module (``self.t``) at the line it
+    raised at, else None.
+
+    Why: a buffer read as a Python number inside a submodule (``BatchNorm2d(momentum=None)`` in train mode:
+    ``1.0 / float(self.num_batches_tracked)``) is reported by torch.export at the model's own line that called the
+    submodule (``out = self.bn2(out)`` in a torchvision ResNet), which names no buffer: the refusal was torch's generic
+    advice, naming neither the buffer nor the module (round 75); and where torch's line was the submodule's own, every
+    buffer of that name in the tree was named (each BatchNorm's ``num_batches_tracked``), not the one that was read."""
+    import linecache
+
+    if not isinstance(module, torch.nn.Module):
+        return None
+    paths = {id(m): p for p, m in module.named_modules()}
+    root = type(module).__name__
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < _CHAIN:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb, steps, found = e.__traceback__, 0, None
+        while tb is not None and steps < _FRAMES:
+            try:
+                owner = tb.tb_frame.f_locals.get("self")
+            except Exception:  # noqa: BLE001 - naming is an extra: a frame that refuses its locals is passed by
+                owner = None
+            if isinstance(owner, torch.nn.Module) and id(owner) in paths:
+                file = tb.tb_frame.f_code.co_filename
+                code = linecache.getline(file, tb.tb_lineno).strip()
+                attrs = set(re.findall(r"\bself\.([A-Za-z_]\w*)", code))
+                own = [n for n, b in owner._buffers.items() if n in attrs and b is not None]
+                if own:
+                    path = paths[id(owner)]
+                    where = f"{root}.{path}" if path else root
+                    found = ([f"the buffer {where}.{n}" for n in own], f"{os.path.basename(file)}:{tb.tb_lineno}", code,
+                             owner)
+            tb, steps = tb.tb_next, steps + 1
+        if found is not None:
+            return found
+        todo += [e.__cause__, e.__context__]
+    return None

@@ -411,6 +411,18 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
             from .frame_reads import frame_tensors
 
             named = frame_tensors(torch, exc, found[1], found[2])
+        if not named and _DATA_GUARD in str(exc):   # (the buffer a submodule's own line read, that module's alone)
+            from .frame_reads import frame_buffers
+
+            read = frame_buffers(torch, module, exc)
+            if read is not None:
+                labels, where, code, owner = read
+                text = buffer_branch_text(labels, where, code)
+                if isinstance(owner, torch.nn.modules.batchnorm._BatchNorm) and owner.momentum is None:
+                    text += (f" ({type(owner).__name__}(momentum=None) in train mode averages its running statistics "
+                             "over the count of batches it has seen, a Python number each call: give it a momentum, "
+                             "or compile the model in eval mode)")
+                raise AtenExecutorError(text) from None
         buffers = _named_buffers(torch, module, found[2]) if found else []
         if buffers and not named:
             raise AtenExecutorError(buffer_branch_text(buffers, found[1], found[2])) from None
