@@ -141,6 +141,50 @@ def test_a_cumulative_batchnorm_in_train_mode_is_refused_naming_its_own_buffer()
     compile(_Block(0.1).train(), (x,), streams=1)   # (a momentum: no Python number of the buffer, compiled)
 
 
+def _positive(t: torch.Tensor) -> torch.Tensor:
+    if t.sum() > 0:   # (a branch on the input's values, not on a parameter's)
+        return t
+    return -t
+
+
+class _Gate(nn.Module):
+    """A learnable threshold read as a Python bool, by a method whose first argument is not called ``self``."""
+
+    def __init__(s, on_input: bool) -> None:
+        super().__init__()
+        s.gate = nn.Parameter(torch.tensor(0.5))
+        s.on_input = on_input
+
+    def forward(s, x: torch.Tensor) -> torch.Tensor:
+        if s.on_input:
+            return _positive(x * s.gate)
+        if s.gate > 0:
+            return x * 2
+        return x
+
+
+class _Gated(nn.Module):
+    def __init__(self, on_input: bool) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.gated = _Gate(on_input)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gated(self.lin(x))
+
+
+def test_a_parameter_read_as_a_python_bool_is_named() -> None:
+    """Failed before: "torch.export failed for _Gated: Could not guard on data-dependent expression ...", naming no
+    parameter (a buffer or a plain tensor so read was named). A branch on the input's values, on a line that also names
+    a parameter (``_positive(x * s.gate)``), names no parameter: torch's refusal stands."""
+    x = torch.randn(2, 4)
+    with pytest.raises(AtenExecutorError, match=r"the parameter _Gated\.gated\.gate at test_models75_round75\.py:"):
+        compile(_Gated(False).eval(), (x,), streams=1)
+    with pytest.raises(GraphError) as info:
+        compile(_Gated(True).eval(), (x,), streams=1)
+    assert "the parameter _Gated" not in str(info.value), str(info.value)
+
+
 def test_round_75s_sweep_models_are_listed_once() -> None:
     """``runtime.aten.sweep_models75``'s entries are sweep cases, each name once (``--only`` picks by name)."""
     from collections import Counter

@@ -417,7 +417,8 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
             read = frame_buffers(torch, module, exc)
             if read is not None:
                 labels, where, code, owner = read
-                text = buffer_branch_text(labels, where, code)
+                params = any(label.startswith("the parameter") for label in labels)
+                text = (param_branch_text if params else buffer_branch_text)(labels, where, code)
                 if isinstance(owner, torch.nn.modules.batchnorm._BatchNorm) and owner.momentum is None:
                     text += (f" ({type(owner).__name__}(momentum=None) in train mode averages its running statistics "
                              "over the count of batches it has seen, a Python number each call: give it a momentum, "
@@ -513,6 +514,16 @@ def buffer_branch_text(buffers: list[str], where: str, code: str) -> str:
             "both sides on tensors (torch.where(cond, a, b)), or keep the value as a plain tensor attribute "
             "(self.t = torch.tensor(...), not register_buffer) read as Python numbers (self.t.item(): compile "
             "watches it and exports again when it changes), or pass it in as an argument")
+
+
+def param_branch_text(labels: list[str], where: str, code: str) -> str:
+    """The refusal of a Python value computed from a parameter's values (``if self.gate > 0:``, a learnable threshold;
+    ``labels`` may name buffers beside it). Why not ``buffer_branch_text``: its way out, a plain tensor attribute, is
+    no way to keep a parameter that trains."""
+    return (f"forward computes a Python value from the values of {', '.join(labels)} at {where} (`{code}`): a "
+            "module's parameters and buffers are inputs of the exported program, whose values torch.export does not "
+            "know while it traces, and a compiled call runs no Python to take the branch each call's value chooses. "
+            "Compute both sides on tensors (torch.where(cond, a, b)), or pass the value in as an argument")
 
 
 def warn_unwatched(program: Any, guard: Any) -> list[str]:
