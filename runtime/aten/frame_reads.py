@@ -66,3 +66,79 @@ def _raising_frame(exc: BaseException, file: str, line: int) -> Any:
             return found
         todo += [e.__cause__, e.__context__]
     return None
+
+
+def frame_buffers(torch: Any, module: Any, exc: BaseException) -> tuple[list[str], str, str, Any] | None:
+    """``(labels, "file.py:12", code, module)`` of the registered buffers and parameters of ``module``'s tree that the
+    innermost frame of ``exc``'s chain running a method of one of the tree's modules names on its own module (``self.t``,
+    whatever the method calls its first argument) at the line it raised at, else None.
+
+    Why: a buffer read as a Python number inside a submodule (``BatchNorm2d(momentum=None)`` in train mode:
+    ``1.0 / float(self.num_batches_tracked)``) is reported by torch.export at the model's own line that called the
+    submodule (``out = self.bn2(out)`` in a torchvision ResNet), which names no buffer: the refusal was torch's generic
+    advice, naming neither the buffer nor the module (round 75); and where torch's line was the submodule's own, every
+    buffer of that name in the tree was named (each BatchNorm's ``num_batches_tracked``), not the one that was read. A
+    parameter so read (``if self.gate > 0:``, a learnable threshold) was refused with torch's words wherever it was."""
+    if not isinstance(module, torch.nn.Module):
+        return None
+    paths = {id(m): p for p, m in module.named_modules()}
+    root = type(module).__name__
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < _CHAIN:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb, steps, last = e.__traceback__, 0, None
+        while tb is not None and steps < _FRAMES:   # (the innermost frame of code not torch's or Python's own)
+            if not _internal(tb.tb_frame.f_code.co_filename):
+                last = tb
+            tb, steps = tb.tb_next, steps + 1
+        found = None if last is None else _own_reads(torch, last, paths, root)
+        if found is not None:
+            return found
+        todo += [e.__cause__, e.__context__]
+    return None
+
+
+def _internal(file: str) -> bool:
+    """Whether ``file`` is torch's machinery (not its ``nn`` modules, whose methods read their own buffers), Python's
+    standard library or this package's own watches of the export (``loose_reads``, ``value_reads``): frames a
+    failure passes through below the line that read a value."""
+    file = file.replace(os.sep, "/")
+    if "/torch/" in file and "/torch/nn/" not in file:
+        return True
+    if file.startswith(_OWN):
+        return True
+    return file.startswith(_STDLIB) and "-packages/" not in file
+
+
+#: the standard library's directory, "/"-separated
+_STDLIB = os.path.dirname(os.__file__).replace(os.sep, "/") + "/"
+#: this package's directory (``runtime/aten/``), "/"-separated
+_OWN = os.path.dirname(os.path.abspath(__file__)).replace(os.sep, "/") + "/"
+
+
+def _own_reads(torch: Any, tb: Any, paths: dict[int, str], root: str) -> tuple[list[str], str, str, Any] | None:
+    """``frame_buffers``' answer for the frame of ``tb``: the buffers and parameters its module's line names."""
+    import linecache
+
+    code_obj = tb.tb_frame.f_code
+    me = code_obj.co_varnames[0] if code_obj.co_argcount else "self"   # (a method's first argument: ``s``)
+    try:
+        owner = tb.tb_frame.f_locals.get(me)
+    except Exception:  # noqa: BLE001 - naming is an extra: a frame that refuses its locals is passed by
+        return None
+    if not isinstance(owner, torch.nn.Module) or id(owner) not in paths:
+        return None
+    file = code_obj.co_filename
+    code = linecache.getline(file, tb.tb_lineno).strip()
+    attrs = set(re.findall(rf"\b{re.escape(me)}\.([A-Za-z_]\w*)", code))
+    own = [f"the buffer {{}}.{n}" for n, b in owner._buffers.items() if n in attrs and b is not None]
+    own += [f"the parameter {{}}.{n}" for n, p in owner._parameters.items() if n in attrs and p is not None]
+    if not own:
+        return None
+    path = paths[id(owner)]
+    where = f"{root}.{path}" if path else root
+    return [label.format(where) for label in own], f"{os.path.basename(file)}:{tb.tb_lineno}", code, owner

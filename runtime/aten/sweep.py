@@ -77,6 +77,7 @@ from runtime.aten.sweep_models60 import MODELS60
 from runtime.aten.sweep_models61 import MODELS61
 from runtime.aten.sweep_models69 import MODELS69
 from runtime.aten.sweep_models71 import MODELS71
+from runtime.aten.sweep_models75 import MODELS75
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path
 
@@ -1677,6 +1678,9 @@ CASES = [
     # round 71: transformers 5.25's model types no list named (DBRX, LongCat-Flash, Kolibri, GLM-5 Next, DepthPro,
     # Sapiens 2, VideoPrism...; sweep_models71.py; sweep_paths.py runs them through the importer too)
     *[Case(name, make, inputs) for name, make, inputs in MODELS71],
+    # round 75: timm families and transformers vision/audio models no list named (SAM's ViT, NaFlexViT, Hiera-Det,
+    # RepVGG deployed, Mask2Former, ViTPose's experts...; sweep_models75.py)
+    *[Case(name, missing_as(make), inputs) for name, make, inputs in MODELS75],
     # round 60: plain-PyTorch patterns (out= variants, where with scalars, int64 index math, ...; sweep_blocks60.py)
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS60],
     *[Case(name, make, inputs, dtype=torch.bfloat16) for name, make, inputs in BLOCKS60_BF16],

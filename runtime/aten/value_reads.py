@@ -411,6 +411,19 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
             from .frame_reads import frame_tensors
 
             named = frame_tensors(torch, exc, found[1], found[2])
+        if not named and _DATA_GUARD in str(exc):   # (the buffer a submodule's own line read, that module's alone)
+            from .frame_reads import frame_buffers
+
+            read = frame_buffers(torch, module, exc)
+            if read is not None:
+                labels, where, code, owner = read
+                params = any(label.startswith("the parameter") for label in labels)
+                text = (param_branch_text if params else buffer_branch_text)(labels, where, code)
+                if isinstance(owner, torch.nn.modules.batchnorm._BatchNorm) and owner.momentum is None:
+                    text += (f" ({type(owner).__name__}(momentum=None) in train mode averages its running statistics "
+                             "over the count of batches it has seen, a Python number each call: give it a momentum, "
+                             "or compile the model in eval mode)")
+                raise AtenExecutorError(text) from None
         buffers = _named_buffers(torch, module, found[2]) if found else []
         if buffers and not named:
             raise AtenExecutorError(buffer_branch_text(buffers, found[1], found[2])) from None
@@ -501,6 +514,16 @@ def buffer_branch_text(buffers: list[str], where: str, code: str) -> str:
             "both sides on tensors (torch.where(cond, a, b)), or keep the value as a plain tensor attribute "
             "(self.t = torch.tensor(...), not register_buffer) read as Python numbers (self.t.item(): compile "
             "watches it and exports again when it changes), or pass it in as an argument")
+
+
+def param_branch_text(labels: list[str], where: str, code: str) -> str:
+    """The refusal of a Python value computed from a parameter's values (``if self.gate > 0:``, a learnable threshold;
+    ``labels`` may name buffers beside it). Why not ``buffer_branch_text``: its way out, a plain tensor attribute, is
+    no way to keep a parameter that trains."""
+    return (f"forward computes a Python value from the values of {', '.join(labels)} at {where} (`{code}`): a "
+            "module's parameters and buffers are inputs of the exported program, whose values torch.export does not "
+            "know while it traces, and a compiled call runs no Python to take the branch each call's value chooses. "
+            "Compute both sides on tensors (torch.where(cond, a, b)), or pass the value in as an argument")
 
 
 def warn_unwatched(program: Any, guard: Any) -> list[str]:

@@ -234,6 +234,44 @@ def _quantized_advice(first: str) -> str:
             "program, or a fake-quantized one)")
 
 
+#: torch.export's failure on a TorchScript class object a module holds (``torch.classes.quantized.*PackedParamsBase``:
+#: eager-mode quantization's packed weights), which has no ``__obj_flatten__`` to trace it by
+_SCRIPT_OBJECT = re.compile(r"(__torch__\.torch\.classes\.[\w.]+) \(of Python compilation unit at: \w+\) does not "
+                            r"have a field with name '__obj_flatten__'")
+
+
+def packed_weights_refusal(torch, module: object, first: str) -> str:
+    """The refusal where torch.export failed on a TorchScript class object ``module``'s tree holds, naming the
+    submodule holding it (and the quantized module it belongs to), else "". Why: an eager-mode quantized model
+    (``quantize_dynamic``, ``prepare`` + ``convert``: torchvision's ``quantization.*(quantize=True)``) was refused with
+    torch's "__torch__.torch.classes.quantized.LinearPackedParamsBase (of Python compilation unit at: 0) does not have
+    a field with name '__obj_flatten__'", naming neither the submodule nor a way out (round 75)."""
+    found = _SCRIPT_OBJECT.search(first)
+    if found is None or not hasattr(module, "named_modules"):
+        return ""
+    kind = found[1].removeprefix("__torch__.")
+    root = type(module).__name__
+    modules = dict(module.named_modules())
+    for path, sub in modules.items():
+        held = next((name for name, value in vars(sub).items() if isinstance(value, torch._C.ScriptObject)
+                     and value._type().qualified_name() == found[1]), None)
+        if held is None:
+            continue
+        # (the quantized module it belongs to: the holder is often a helper of its own, a dynamic Linear's
+        # ``_packed_params``, a dynamic LSTM's ``_all_weight_values.0``)
+        parts = path.split(".") if path else []
+        prefixes = [".".join(parts[:k]) for k in range(len(parts), -1, -1)]   # (the holder up to the root)
+        owner_path = next((q for q in prefixes if "Quantized" in modules[q]._get_name()), path)
+        owner = modules[owner_path]
+        where = f"{root}.{owner_path}" if owner_path else root
+        attr = f"{path[len(owner_path):].lstrip('.')}.{held}".lstrip(".")
+        return (f"{where} ({owner._get_name()}) holds its weights as a TorchScript object ({attr}: {kind}, "
+                "eager-mode quantization's packed weights: torch.ao.quantization.quantize_dynamic or convert), which "
+                "torch.export cannot trace: quantized programs are not supported; plan the float model (before "
+                "quantize_dynamic / convert), or a fake-quantized one (after prepare or prepare_qat)")
+    return ""
+
+
 #: torch's words where its fake tensors meet a quantized tensor: 2.11's own refusal, and the dispatcher's (every
 #: release) for a quantized tensor the module holds, a 600-character list of backends cut at its first sentence
 _QUANTIZED_FAKE = ("quantized nyi in meta tensors", "from the 'QuantizedMeta' backend")

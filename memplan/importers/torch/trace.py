@@ -20,7 +20,15 @@ from ..quiet import logger_off
 from ..rng import rng_kept
 from .argument_layouts import argument_layout_refusal, argument_layouts_watched, overlapping_arguments
 from .checks import _block_write, _concrete, _is_vmap_entry, check_custom_fakes, subgraphs
-from .common import EXPORT_LOCK, _export_failure, _need_torch, _op_name, node_source, transformers_cache_registered
+from .common import (
+    EXPORT_LOCK,
+    _export_failure,
+    _need_torch,
+    _op_name,
+    node_source,
+    packed_weights_refusal,
+    transformers_cache_registered,
+)
 from .conversions import unchanged_conversions_kept
 from .data_reads import data_read_advice
 from .dims import _check_example_types, _check_ranges, _guard_context, _has_dynamic_inputs, _in_spec_order
@@ -331,7 +339,8 @@ def _export(torch, module: Any, example_inputs: Any, kwargs: dict | None, strict
                 raise GraphError(f"torch.export failed for {type(module).__name__}: "
                                  f"{argument_layout_refusal(relaid)}") from None
             first = _export_failure(exc)
-            refusal = f"torch.export failed for {type(module).__name__}: {data_read_advice(module, first) or first}"
+            said = data_read_advice(module, first) or packed_weights_refusal(torch, module, first) or first
+            refusal = f"torch.export failed for {type(module).__name__}: {said}"
             again = None if strict or not int_buffers else _export_buffers_constant(
                 torch, module, example_inputs, kwargs, exc, refusal, forks)
             if again is None:
