@@ -27,7 +27,7 @@ from . import backend_flags, default_dtype, eager_views, grad_refusals, hostfold
 from .capturable import python_effect_nodes
 from .errors import NOT_COPIED, AtenExecutorError, add_source, release_frames
 from .exact import Scratch, distinct
-from .grad_masks import input_bits, value_grads
+from .grad_masks import carried, input_bits, value_grads
 from .layout import (
     CallOrder,
     build_layout,
@@ -131,6 +131,9 @@ class Executor:
         #: (``grad_refusals``)
         self._replayed = _replayed_inputs(torch, program)
         self._grad_inputs = tuple(sorted(set(_grad_inputs(torch, program, self.launches)) | set(self._replayed)))
+        #: the weights that require grad and reach a node that writes an argument (``_weights_reaching_writes``):
+        #: where eager's autograd may refuse a call under grad mode whatever the inputs' flags
+        self._weight_writes = _weights_reaching_writes(torch, program)
         self._graded_cache: dict[tuple, tuple] = {}
         #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
         self._moved: list[list] = [[src, dst, _version(src)] for src, dst in moved]
@@ -426,7 +429,7 @@ class Executor:
             self._owner = threading.get_ident()
             caller_grad.enabled = self.torch.is_grad_enabled()   # (``lower._GRAD_MODE_KERNELS`` run under it)
             try:
-                if self._grad_inputs:
+                if self._grad_inputs or self._weight_writes:
                     caller_grad.graded = self._graded(tensors)
                 return self._call(tensors, delays)
             finally:
@@ -439,7 +442,8 @@ class Executor:
         the caller's inputs reaching a launch of ``_grad_inputs`` requires grad; None where none does (the launches
         then run as built). One dict lookup per pattern of flags and grad mode after its first call."""
         flags = tuple(getattr(tensors[k], "requires_grad", False) for k in self._grad_inputs)
-        if True not in flags:
+        flagged = True in flags
+        if not flagged and not (self._weight_writes and caller_grad.enabled):
             return None
         inference = self.torch.is_inference_mode_enabled()   # (an ``enable_grad()`` block's results: none there)
         key = (flags, caller_grad.enabled, inference)
@@ -447,15 +451,23 @@ class Executor:
         if found is None:
             names = frozenset(self.program.user_inputs[k][1] for k, f in zip(self._grad_inputs, flags) if f)
             refused = None
-            if caller_grad.enabled and any(f and k in self._replayed for k, f in zip(self._grad_inputs, flags)):
+            if caller_grad.enabled and (self._weight_writes or any(f and k in self._replayed
+                                                                   for k, f in zip(self._grad_inputs, flags))):
                 refused = grad_refusals.refusal(self.torch, self.program, names)
-            found = self._graded_cache[key] = (value_grads(self.torch, self.program, names, caller_grad.enabled,
-                                                           inference=inference), refused)
+            grads = value_grads(self.torch, self.program, names, caller_grad.enabled,
+                                inference=inference) if flagged else None   # (none flagged: launches as built)
+            found = self._graded_cache[key] = (grads, refused)
         if found[1] is not None:
-            names = ", ".join(repr(self.program.user_inputs[k][1]) for k, f in zip(self._grad_inputs, flags) if f)
-            raise AtenExecutorError(f"input {names} requires grad, and under grad mode eager's forward raises at "
-                                    f"{found[1]} (call under torch.no_grad() or torch.inference_mode(), or with "
-                                    "inputs that require no grad)")
+            reaching = [k for k, f in zip(self._grad_inputs, flags) if f and k in self._replayed]
+            if reaching:
+                names = ", ".join(repr(self.program.user_inputs[k][1]) for k in reaching)
+                raise AtenExecutorError(f"input {names} requires grad, and under grad mode eager's forward raises at "
+                                        f"{found[1]} (call under torch.no_grad() or torch.inference_mode(), or with "
+                                        "inputs that require no grad)")
+            weights = ", ".join(f"{w!r}{self._module_name(w)}" for w in self._weight_writes[:3])
+            raise AtenExecutorError(f"weight {weights} requires grad, and under grad mode eager's forward raises at "
+                                    f"{found[1]} (call under torch.no_grad() or torch.inference_mode(), as the "
+                                    "module was compiled, or set requires_grad_(False) on its parameters)")
         return found[0]
 
     def _module_name(self, wid: str) -> str:
@@ -1073,6 +1085,24 @@ def _replayed_inputs(torch: Any, program: Program) -> tuple[int, ...]:
     (``grad_refusals``, round 75); () for a program that writes nothing so."""
     mutating = grad_refusals.mutating_nodes(torch, program)
     return _bits_of(input_bits(torch, program, every=True), mutating) if mutating else ()
+
+
+def _weights_reaching_writes(torch: Any, program: Program) -> tuple[str, ...]:
+    """The weights (placeholder names) that require grad and some node that writes an argument (in place, ``out=``,
+    ``resize_``) is computed from; () for a program that writes nothing so. Why (round 75, review75): a module compiled
+    under ``no_grad`` (its export then traces such a write) and called under grad mode ran ``torch.mul(self.w * 2, 1,
+    out=t)`` or an in-place add to a view of ``(self.w * 2).unbind(0)`` silently, where eager's autograd raises for
+    the parameter's flag alone, with inputs that require no grad (``grad_refusals``)."""
+    mutating = grad_refusals.mutating_nodes(torch, program)
+    if not mutating:
+        return ()
+    graph = program.exported.graph
+    names = [n.name for n in graph.nodes if n.op == "placeholder"
+             and isinstance(program.weights.get(n.name), torch.Tensor) and program.weights[n.name].requires_grad]
+    if not names:
+        return ()
+    return tuple(names[k] for k in _bits_of(carried(torch, graph, {w: 1 << k for k, w in enumerate(names)},
+                                                    every=True), mutating))
 
 
 def _check_generators(program: Program) -> None:

@@ -1,0 +1,62 @@
+"""Round 75 (review75): a hostile review of round 75's merged changes, each defect with a test that fails without
+its fix.
+
+- grad75's refusal of writes eager's autograd refuses under grad mode followed the caller's inputs alone: a module
+  compiled under ``no_grad`` (its export then traces the write) whose ``forward`` writes ``out=`` of a value computed
+  from a parameter, or in place into a view of ``(self.w * 2).unbind(0)``, ran silently when called under grad mode,
+  where eager raises for the parameter's flag whatever the inputs' (``executor._weights_reaching_writes``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from torch import nn  # noqa: E402
+
+from runtime.aten import compile  # noqa: E402
+from runtime.aten.errors import AtenExecutorError  # noqa: E402
+
+
+class WeightWrites(nn.Module):
+    """Writes eager's autograd refuses under grad mode for the parameter ``w``'s flag alone."""
+
+    def __init__(self, which: str) -> None:
+        super().__init__()
+        self.which = which
+        self.w = nn.Parameter(torch.randn(2, 3))
+
+    def forward(self, x):
+        if self.which == "out":
+            t = torch.empty(2, 3)
+            torch.mul(self.w * 2, 1, out=t)
+            return t + x
+        a, b = (self.w * 2).unbind(0)
+        a.add_(x[0])
+        return a + b
+
+
+@pytest.mark.parametrize("which,message", [
+    ("out", "functions with out=... arguments don't support automatic differentiation"),
+    ("unbind", "is a view and is being modified inplace")])
+def test_writes_eager_refuses_for_a_parameter_that_requires_grad_are_refused_under_grad_mode(which, message):
+    torch.manual_seed(0)
+    m = WeightWrites(which)
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        step = compile(m, (x,))
+        assert torch.equal(step(x), m(x))
+    with pytest.raises(RuntimeError, match=message):
+        m(x)
+    for _ in range(2):   # (the verdict cached)
+        with pytest.raises(AtenExecutorError, match=r"weight 'p_w' \(the module's parameter 'w'\) requires grad.*"
+                                                    + message.replace("(", r"\(").replace(")", r"\)")
+                                                    .replace(".", r"\.")):
+            step(x)
+    with torch.inference_mode():
+        assert torch.equal(step(x), m(x))
+    m.w.requires_grad_(False)
+    step = compile(m, (x,))
+    assert torch.equal(step(x), m(x))   # (no flag: eager runs it, and so does the program)
