@@ -60,3 +60,41 @@ def test_writes_eager_refuses_for_a_parameter_that_requires_grad_are_refused_und
     m.w.requires_grad_(False)
     step = compile(m, (x,))
     assert torch.equal(step(x), m(x))   # (no flag: eager runs it, and so does the program)
+
+
+class InPlaceOnFresh(nn.Module):
+    """In-place writes to fresh results (``ReLU(inplace=True)`` of a conv's, of an eval BatchNorm's, ``add_`` of a
+    product's), which eager's autograd never refuses, and one to a multi-output view, which it does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3).eval()
+
+    def forward(self, x):
+        y = torch.relu_(self.bn(torch.relu_(self.conv(x))))
+        z = (x * 2).add_(1)
+        a, _b = (x * 3).unbind(0)
+        return y + z, a.add_(1)
+
+
+def test_in_place_writes_to_fresh_results_need_no_fake_run():
+    """Only the write to ``unbind``'s view may be refused: the first grad-mode call of a CNN with in-place ReLUs ran
+    its graph on fake tensors to find nothing (every call with an input that requires grad, once per pattern)."""
+    from runtime.aten import grad_refusals
+
+    torch.manual_seed(0)
+    m = InPlaceOnFresh()
+    x = torch.randn(2, 3, 4, 4)
+    step = compile(m, (x,))
+    graph = step.program.exported.graph
+    written = {n.name: n.target for n in graph.nodes if n.op == "call_function"
+               and str(n.target).startswith(("aten.relu_", "aten.add_"))}
+    assert len(written) == 4, written
+    found = grad_refusals.mutating_nodes(torch, step.program)
+    assert len(found) == 1 and "add_" in str(written[next(iter(found))]), found
+    assert step.executor._weight_writes == ()
+    xr = x.clone().requires_grad_(True)
+    with pytest.raises(AtenExecutorError, match="is a view and is being modified inplace"):
+        step(xr)
+    with torch.no_grad():
+        assert all(torch.equal(g, w) for g, w in zip(step(xr), m(xr)))

@@ -20,18 +20,59 @@ from typing import Any
 _AUTOGRAD = re.compile(r"requires? grad|modified inplace|automatic differentiation|leaf Variable")
 
 
+#: in-place ops autograd refuses on any tensor that requires grad, a fresh one too
+_ALWAYS_REFUSED = frozenset({"resize_", "resize_as_", "set_"})
+
+
 def mutating_nodes(torch: Any, program: Any) -> frozenset[str]:
     """Names of the export's nodes that write an argument (in place, ``out=``, ``resize_``): where autograd may refuse
-    a forward whose argument requires grad."""
+    a forward whose argument requires grad. Not an in-place op on its ``self`` where that is a fresh result
+    (``_fresh``): autograd's forward refuses an in-place write only to a leaf, to a view of certain kinds, or ``out=``
+    (and ``resize_``), so ``relu_`` of a ``Conv2d``'s or ``BatchNorm``'s result never is. Why (review75): every
+    ``nn.ReLU(inplace=True)`` made the first call under grad mode of a CNN run its whole graph on fake tensors
+    (~100 ms for 400 nodes) to find nothing."""
     graph = getattr(program.exported, "graph", None)
     if graph is None:
         return frozenset()
     out = set()
+    views: list[frozenset[str]] = []
     for n in graph.nodes:
         schema = getattr(n.target, "_schema", None) if n.op == "call_function" else None
-        if schema is not None and any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments):
-            out.add(n.name)
+        if schema is None:
+            continue
+        written = [k for k, a in enumerate(schema.arguments) if a.alias_info is not None and a.alias_info.is_write]
+        if not written:
+            continue
+        if written == [0] and not schema.arguments[0].kwarg_only and schema.overload_name != "out" \
+                and schema.name.split("::")[-1] not in _ALWAYS_REFUSED and n.args:
+            if not views:
+                from .grad_masks import view_nodes
+
+                views.append(view_nodes(program))
+            if _fresh(torch, n.args[0], views[0]):
+                continue
+        out.add(n.name)
     return frozenset(out)
+
+
+def _fresh(torch: Any, w: Any, views: frozenset[str]) -> bool:
+    """Whether export node ``w`` is a fresh tensor: the result of an op (or a ``getitem`` of a multi-result op) whose
+    schema says it returns no alias, which the program's graph does not hold as a view either (``views``: ``type_as``
+    of the same dtype returns its input itself). A leaf, a view, a higher-order op's result or an in-place op's (an
+    alias of what it wrote) is not."""
+    import operator
+
+    if not isinstance(w, torch.fx.Node) or w.op != "call_function" or w.name in views:
+        return False
+    if w.target is operator.getitem:
+        w = w.args[0] if w.args else None
+        if not isinstance(w, torch.fx.Node) or w.op != "call_function" or w.name in views:
+            return False
+    schema = getattr(w.target, "_schema", None)
+    if schema is None:
+        return False
+    return all(r.alias_info is None for r in schema.returns) \
+        and not any(a.alias_info is not None for a in schema.arguments)
 
 
 def refusal(torch: Any, program: Any, flagged: frozenset[str]) -> str | None:
