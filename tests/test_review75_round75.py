@@ -9,6 +9,8 @@ its fix.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from needs import need
 
@@ -98,3 +100,36 @@ def test_in_place_writes_to_fresh_results_need_no_fake_run():
         step(xr)
     with torch.no_grad():
         assert all(torch.equal(g, w) for g, w in zip(step(xr), m(xr)))
+
+
+class OwnSide(nn.Module):
+    """An eval BatchNorm of bfloat16 on a CPU: its saved statistics cannot take the plan's f32 slots, so the launch
+    allocates its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(3).eval().to(torch.bfloat16)
+
+    def forward(self, x):
+        return self.bn(x) * 2
+
+
+def test_every_tensor_a_launch_writes_outside_the_arena_is_recorded_on_caller_streams():
+    from runtime.aten.exact import Scratch
+
+    step = compile(OwnSide(), (torch.randn(1, 3, 4, 4, dtype=torch.bfloat16),), streams=1)
+    ex = step.executor
+
+    def ptr(t):
+        return t.untyped_storage().data_ptr()
+
+    known = {ptr(t) for t in ex._device_memory() if isinstance(t, torch.Tensor)}
+    known |= {ptr(w) for w in ex.program.weights.values() if isinstance(w, torch.Tensor)}
+    held = [(name, tuple(a.shape)) for name, launch in ex.launches.items() if isinstance(launch.run, functools.partial)
+            for a in (*launch.run.args, *launch.run.keywords.values())
+            if isinstance(a, torch.Tensor) and ptr(a) not in known]
+    assert ex.stats.scratch_bytes > 0 and held == []
+    scratch = Scratch(torch, "cpu")
+    small = scratch.take(0, (2,), torch.float32)
+    large = scratch.take(0, (8,), torch.float32)   # (replaces the buffer ``small`` is a view of)
+    assert {ptr(small), ptr(large)} <= {ptr(t) for t in scratch.tensors()}

@@ -65,6 +65,21 @@ class Scratch:
         self.torch, self.device = torch, device
         self._bufs: dict[tuple[int, Any], Any] = {}
         self.nbytes = 0
+        #: every buffer made (one a larger take replaced too: launches still hold views of it) and every tensor a
+        #: launch keeps of its own (``keep``): the device memory calls write outside the arena, which the executor
+        #: records as used on each caller stream (``Executor._record_streams``)
+        self._held: list[Any] = []
+
+    def keep(self, t: Any) -> None:
+        """Hold ``t``, a side result or temporary a launch allocated for itself, among ``tensors()``."""
+        self._held.append(t)
+
+    def tensors(self) -> list[Any]:
+        """The buffers and kept tensors (``_held``). Why (round 75, review75): only the current buffer of each
+        (stream, dtype) was recorded on the caller's streams, so a smaller one a later take replaced, and a launch's
+        own tensors (an eval BatchNorm's saved statistics), were handed back to the caching allocator's build stream
+        at a rebuild or release while the last call's kernels on another stream still wrote them."""
+        return list(self._held)
 
     def take(self, stream: int, shape: tuple[int, ...], dtype: Any) -> Any:
         """A contiguous tensor of ``shape`` for a launch on ``stream`` (its bytes may be another's)."""
@@ -75,6 +90,7 @@ class Scratch:
         if buf is None or buf.numel() < n:
             buf = self.torch.empty(max(n, 1), dtype=dtype, device=self.device)
             self._bufs[(stream, dtype)] = buf
+            self._held.append(buf)
             self.nbytes += buf.nbytes
         return buf[:n].view(tuple(shape))
 
@@ -513,6 +529,8 @@ def _side(torch, meta, out, scratch: Scratch | None, stream: int, planned: Any =
     if scratch is not None and meta.is_contiguous():
         return scratch.take(stream, tuple(meta.shape), meta.dtype), 0
     t = torch.empty_strided(meta.shape, meta.stride(), dtype=meta.dtype, device=out.device)
+    if scratch is not None:
+        scratch.keep(t)
     return t, t.nbytes
 
 
@@ -535,6 +553,10 @@ def _batch_norm(torch, named, out, scratch: Scratch | None = None, stream: int =
     # both at once: one shared buffer cannot hold two
     save_mean, b1 = _side(torch, m, out, None, stream, side.get("save_mean"))
     save_invstd, b2 = _side(torch, s, out, None, stream, side.get("save_invstd"))
+    if scratch is not None:   # (its own, not the shared buffer: held for ``Executor._record_streams``)
+        for t, own in ((save_mean, b1), (save_invstd, b2)):
+            if own:
+                scratch.keep(t)
     run = functools.partial(torch.ops.aten.native_batch_norm.out, *args, out=out, save_mean=save_mean,
                             save_invstd=save_invstd)
     return "exact", run, b1 + b2

@@ -576,11 +576,15 @@ class Executor:
         the work on the recorded streams instead). The plan's own streams join the caller's stream within each call,
         so recording the caller's covers them. Once per stream (a set lookup per call)."""
         self._recorded.add(stream.cuda_stream)
-        owned = [self.layout.arena, *self.scratch._bufs.values(), *(dst for _src, dst, _v in self._moved),
-                 *(f.device for f in self._folds)]
-        for t in owned:
+        for t in self._device_memory():
             if isinstance(t, self.torch.Tensor) and t.device.type == "cuda":
                 t.record_stream(stream)
+
+    def _device_memory(self) -> list:
+        """The tensors whose memory the executor's calls use outside the caller's own: the arena, every scratch buffer
+        and launch-owned side result (``Scratch.tensors``), the constants moved or folded onto the device."""
+        return [self.layout.arena, *self.scratch.tensors(), *(dst for _src, dst, _v in self._moved),
+                *(f.device for f in self._folds)]
 
     def _refresh_moved(self) -> None:
         """Copy again each program constant moved to the device at build time (``lower._constant_on_device``)
