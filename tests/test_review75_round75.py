@@ -133,3 +133,35 @@ def test_every_tensor_a_launch_writes_outside_the_arena_is_recorded_on_caller_st
     small = scratch.take(0, (2,), torch.float32)
     large = scratch.take(0, (8,), torch.float32)   # (replaces the buffer ``small`` is a view of)
     assert {ptr(small), ptr(large)} <= {ptr(t) for t in scratch.tensors()}
+
+
+def test_a_nested_local_functions_declared_value_is_not_held_against_it():
+    """``F`` calls local function ``G`` (a ``Relu``) and declares ``G``'s result int64 [2, 3] in its ``value_info``
+    (IR 10): onnxruntime inlines both bodies without their declarations and runs the model; it was refused ("Inferred
+    elem type differs from existing elem type")."""
+    need("onnx")
+    ort = need("onnxruntime")
+    import numpy as np
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    from memplan.importers.onnx import import_onnx
+
+    g_fn = helper.make_function("local", "G", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
+                                [helper.make_opsetid("", 18)])
+    f_fn = helper.make_function("local", "F", ["x"], ["y"],
+                                [helper.make_node("G", ["x"], ["g"], domain="local"),
+                                 helper.make_node("Concat", ["g", "g"], ["y"], axis=0)],
+                                [helper.make_opsetid("", 18), helper.make_opsetid("local", 1)])
+    f_fn.value_info.append(helper.make_tensor_value_info("g", T.INT64, [2, 3]))
+    graph = helper.make_graph([helper.make_node("F", ["x"], ["y"], domain="local", name="call")], "g",
+                              [helper.make_tensor_value_info("x", T.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", T.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("local", 1)],
+                              functions=[g_fn, f_fn], ir_version=10)
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"x": np.ones((2, 3), np.float32)})[0].shape == (4, 3)
+    g = import_onnx(model)
+    assert tuple(g.tensor("y").attrs["shape"]) == (4, 3) and g.tensor("y").size == 48

@@ -781,8 +781,8 @@ def _inline_functions(model):
 
 def _without_standard_declarations(model):
     """The model (a copy where any is dropped) without the ``value_info`` (IR 10) its local functions declare for
-    the values ops onnx defines (default and ``ai.onnx.ml`` domains) make in their bodies; a custom op's, which may
-    be its only size, is kept.
+    the values ops onnx defines (default and ``ai.onnx.ml`` domains) and calls of its other local functions make in
+    their bodies; a custom op's, which may be its only size, is kept.
 
     Why: onnxruntime inlines a function's body without its ``value_info`` and infers what its ops make, so a body
     declaring its ``Relu``'s output int64 runs; onnx's inliner carried the declaration into the graph, and the model
@@ -792,8 +792,12 @@ def _without_standard_declarations(model):
         return model
     copy = type(model)()
     copy.CopyFrom(model)
+    local = {(f.domain, f.name, getattr(f, "overload", "")) for f in copy.functions}
     for f in copy.functions:
-        made = {o for n in f.node if (n.domain or "") in ("", "ai.onnx", "ai.onnx.ml") for o in n.output if o}
+        # (a call of another local function too: inlined as well, its values are what its body makes, as
+        # onnxruntime infers them; round 75, review75: a nested function's declaration refused a model it runs)
+        made = {o for n in f.node if (n.domain or "") in ("", "ai.onnx", "ai.onnx.ml")
+                or (n.domain, n.op_type, getattr(n, "overload", "")) in local for o in n.output if o}
         kept = [vi for vi in f.value_info if vi.name not in made]
         if len(kept) != len(f.value_info):
             del f.value_info[:]
