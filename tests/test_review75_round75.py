@@ -165,3 +165,51 @@ def test_a_nested_local_functions_declared_value_is_not_held_against_it():
     assert sess.run(None, {"x": np.ones((2, 3), np.float32)})[0].shape == (4, 3)
     g = import_onnx(model)
     assert tuple(g.tensor("y").attrs["shape"]) == (4, 3) and g.tensor("y").size == 48
+
+
+def _fed_optional_model(else_shape):
+    """``opt = If(cond, Optional(x), Optional())`` on a run-time ``cond``; ``y = If(OptionalHasElement(opt),
+    Relu(OptionalGetElement(opt)), a constant of ``else_shape``)``."""
+    import numpy as np
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    tt = helper.make_tensor_type_proto(T.FLOAT, [2, 3])
+    opt_t = helper.make_optional_type_proto(tt)
+    then_g = helper.make_graph([helper.make_node("Optional", ["x"], ["o1"])], "then", [],
+                               [helper.make_value_info("o1", opt_t)])
+    else_g = helper.make_graph([helper.make_node("Optional", [], ["o2"], type=tt)], "else", [],
+                               [helper.make_value_info("o2", opt_t)])
+    t2 = helper.make_graph([helper.make_node("OptionalGetElement", ["opt"], ["e"]), helper.make_node("Relu", ["e"], ["a"])],
+                           "t2", [], [helper.make_tensor_value_info("a", T.FLOAT, [2, 3])])
+    n = int(np.prod(else_shape))
+    e2 = helper.make_graph([helper.make_node("Constant", [], ["b"], value=helper.make_tensor("c", T.FLOAT, else_shape,
+                                                                                             [0.0] * n))],
+                           "e2", [], [helper.make_tensor_value_info("b", T.FLOAT, else_shape)])
+    nodes = [helper.make_node("If", ["cond"], ["opt"], then_branch=then_g, else_branch=else_g),
+             helper.make_node("OptionalHasElement", ["opt"], ["has"]),
+             helper.make_node("If", ["has"], ["y"], then_branch=t2, else_branch=e2)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, [2, 3]),
+                                       helper.make_tensor_value_info("cond", T.BOOL, [])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+def test_whether_a_fed_ifs_optional_holds_a_value_is_not_folded():
+    need("onnx")
+    ort = need("onnxruntime")
+    import numpy as np
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    model = _fed_optional_model([4, 5])
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    assert [sess.run(None, {"x": np.ones((2, 3), np.float32), "cond": np.array(c)})[0].shape
+            for c in (True, False)] == [(2, 3), (4, 5)]
+    with pytest.raises(GraphError, match="'If_2'.*two shapes"):   # (was planned 24 bytes: the then branch alone)
+        import_onnx(model)
+    g = import_onnx(_fed_optional_model([2, 3]))   # (both branches of one shape: both planned)
+    assert g.tensor("y").size == 24 and any(n.id.startswith("If_2/select") for n in g.nodes)

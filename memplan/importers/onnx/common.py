@@ -177,6 +177,10 @@ def _show_type(elem: int, dims: list | None) -> str:
 #: onnxruntime's ops: those of its domain, and the ones it defines in the default domain. Only these are sized
 #: by its inference, whose rules go by op name alone (another domain's "Attention" is no concern of theirs)
 ORT_DOMAIN = "com.microsoft"
+#: the ``doc_string`` of the Identity standing for a fed If's optional output where one branch's optional is empty
+#: (``fed_optionals.select_optionals``: planned as the holding branch's bytes): whether it holds a value is known only
+#: at run time, so ``fold``'s ``OptionalHasElement`` must not take it from the Identity's input (round 75, review75)
+EITHER_OPTIONAL = "memplan: the optional of whichever branch runs"
 def _broadcast(shapes: list) -> tuple[int, ...] | None:
     """The numpy broadcast of ``shapes``, None where they do not broadcast."""
     import numpy as np

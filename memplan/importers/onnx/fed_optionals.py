@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...errors import GraphError
+from .common import EITHER_OPTIONAL
 from .fed_sequences import Counter, Scope, _is_sequence, branches_model, select_sequences
 
 #: ``(state, element, scopes)``: state ``"empty"``, ``"holds"`` (``element``: the value it holds, in ``scopes``),
@@ -160,7 +161,8 @@ def select_optionals(ex, n, who: str, made: dict[str, list[str]], scalar: str,
         ex.type_checks.append(type_check(e, None, t, f"{why}: its else_branch's optional, beside its then_branch's"))
         if "empty" in states:   # (an empty optional has no bytes: the other branch's holds either)
             source = e if states[0] == "empty" and states[1] == "holds" else t
-            ex.new_nodes.append(helper.make_node("Identity", [source], [out], name=ex.fresh_node(f"{n.name}/select_{k}")))
+            ex.new_nodes.append(helper.make_node("Identity", [source], [out], name=ex.fresh_node(f"{n.name}/select_{k}"),
+                                                 doc_string=EITHER_OPTIONAL))
             continue
         a, b = ex.fresh(f"{n.name}/select_{k}/then"), ex.fresh(f"{n.name}/select_{k}/else")
         ex.new_nodes.append(helper.make_node("OptionalGetElement", [t], [a], name=ex.fresh_node(f"{n.name}/then_{k}")))

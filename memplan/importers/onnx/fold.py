@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import GraphError
-from .common import _BITS, ORT_DOMAIN, _broadcast, _declared_type, _default_opset, _nbytes
+from .common import _BITS, EITHER_OPTIONAL, ORT_DOMAIN, _broadcast, _declared_type, _default_opset, _nbytes
 from .node_checks import (
     _einsum_labels,
     _einsum_terms,
@@ -828,7 +828,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         _track_sequence(n, shapes, elems, values, seqs)
         if n.op_type == "Optional" and n.output and n.output[0]:
             present[n.output[0]] = bool(n.input and n.input[0])
-        elif n.op_type == "Identity" and n.input and n.input[0] in present and n.output and n.output[0]:
+        elif n.op_type == "Identity" and n.input and n.input[0] in present and n.output and n.output[0] \
+                and n.doc_string != EITHER_OPTIONAL:   # (a fed If's selection: known at run time alone)
             present[n.output[0]] = present[n.input[0]]
         dropout = _inference_dropout(n, values, opsets)
         if n.op_type in _NO_FOLD and not dropout:
