@@ -213,3 +213,25 @@ def test_whether_a_fed_ifs_optional_holds_a_value_is_not_folded():
         import_onnx(model)
     g = import_onnx(_fed_optional_model([2, 3]))   # (both branches of one shape: both planned)
     assert g.tensor("y").size == 24 and any(n.id.startswith("If_2/select") for n in g.nodes)
+
+
+@pytest.mark.parametrize("axes", [[-1, 3], [3, 3], [1, -3]])
+def test_an_unsqueeze_naming_one_axis_twice_before_opset_11_is_refused(axes):
+    need("onnx")
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    g = helper.make_graph([helper.make_node("Unsqueeze", ["x"], ["y"], axes=axes)], "g",
+                          [helper.make_tensor_value_info("x", T.FLOAT, [3, 4])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)], ir_version=5)
+    with pytest.raises(GraphError, match=r"Unsqueeze.*name one axis of the 4 dimensions of its output twice"):
+        import_onnx(model)
+    ok = helper.make_graph([helper.make_node("Unsqueeze", ["x"], ["y"], axes=[0, -1])], "g",
+                           [helper.make_tensor_value_info("x", T.FLOAT, [3, 4])],
+                           [helper.make_tensor_value_info("y", T.FLOAT, None)])
+    got = import_onnx(helper.make_model(ok, opset_imports=[helper.make_opsetid("", 10)], ir_version=5))
+    assert tuple(got.tensor("y").attrs["shape"]) == (1, 3, 4, 1)

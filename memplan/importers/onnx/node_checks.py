@@ -50,6 +50,11 @@ def _check_reduce_axes(n, where: str, shapes: dict) -> None:
         counted = f"the {rank} dimensions of its output" if n.op_type == "Unsqueeze" else f"the {rank} dimensions of its input"
         raise GraphError(f"{where}: its axes {axes} name axis {bad}, outside {counted} ({n.input[0]!r}: "
                          f"{list(x)}); onnxruntime refuses to run it")
+    if n.op_type == "Unsqueeze" and len({a % rank for a in axes}) < len(axes):
+        # (round 75, review75: ONNX's inference of Unsqueeze-1 gave ``[3, 4]`` its input's shape for ``axes=[-1, 3]``
+        # or ``[3, 3]``, and the model was planned so; a Squeeze's repeated axis onnxruntime takes once)
+        raise GraphError(f"{where}: its axes {axes} name one axis of the {rank} dimensions of its output twice "
+                         f"({n.input[0]!r}: {list(x)}); onnxruntime refuses to run it (\"'axes' has a duplicate axis\")")
 
 
 def _check_transpose_perm(n, where: str, shapes: dict) -> None:
