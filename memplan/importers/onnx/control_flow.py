@@ -52,6 +52,13 @@ MAX_UNROLL = 64
 #: nodes the graph may grow to by inlining control flow (as ``model_checks.MAX_INLINED_NODES`` bounds local functions:
 #: nested loops of 64 multiply)
 MAX_EXPANDED_NODES = 1 << 20
+#: nodes the expansion of control flow may add to the graph (its copies of branches and bodies, beyond the model's
+#: own nodes), bounded before any copy by each Loop's and Scan's estimate. Why below ``MAX_EXPANDED_NODES``: the
+#: import costs 0.1-0.3 ms a node, so a 553-byte model of three nested 64-step Loops of two nodes (about 800,000
+#: nodes unrolled, under 2**20) took minutes to import, a hang to the user; 131,072 added nodes import in well under
+#: a minute, two nested 64-step Loops of a 30-node body still fit. A model's own nodes are not counted: a
+#: 500,000-node model with one small If is not refused.
+MAX_UNROLLED_NODES = 1 << 17
 #: ops whose subgraphs run over the values of their inputs: refused, with the reason
 NOT_UNROLLED = {
     "SequenceMap": "its body runs once per element of its input sequences, a count known only at run time "
@@ -876,6 +883,7 @@ def expand_control_flow(onnx, model, resolve: Resolver,
     for n, nid in zip(g.node, ids):
         n.name = nid   # (the ids the import names them by; the expansion's new nodes are then named after them)
     origin = list(range(len(g.node)))
+    base = len(g.node)   # (the model's own nodes: what the expansion adds beyond them is bounded)
     while True:
         nodes = list(g.node)
         producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
@@ -985,9 +993,9 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 axis = next((a.ints[0] for a in n.attribute if a.name == "scan_input_axes" and a.ints), 0)
                 length = shapes[0][axis] if shapes and -len(shapes[0]) <= axis < len(shapes[0]) else 0
                 # (bounded before any copy, as a Loop is: nested Scans of 64 multiply)
-                if grown + min(max(0, length), MAX_UNROLL + 1) * \
-                        _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g) > MAX_EXPANDED_NODES:
-                    raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+                steps = min(max(0, length), MAX_UNROLL + 1)
+                _check_unrolled_size(who, grown, base, steps,
+                                     _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g))
                 ex.expand_scan(n, who, shapes, outer)
             elif fed_if:
                 sub_resolve, sub_expand = _branch_questions(resolve)
@@ -1000,15 +1008,18 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
                 trip = known.get(n.input[0]) if n.input[0] else None   # (None with a false condition: no run)
-                estimate = 0 if trip is None else min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * \
-                    _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
-                if grown + estimate > MAX_EXPANDED_NODES:
-                    raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+                steps = 0 if trip is None else min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1)
+                _check_unrolled_size(who, grown, base, steps,
+                                     _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g))
                 ex.expand_loop(n, who, trip, known.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None,
                                outer)
             grown += len(ex.new_nodes)
             if grown > MAX_EXPANDED_NODES:
                 raise GraphError(f"{who}: expanding control flow grows the graph past {MAX_EXPANDED_NODES} nodes")
+            if grown - base > MAX_UNROLLED_NODES:   # (an If's branches, not estimated before: bounded as made)
+                raise GraphError(f"{who}: expanding control flow adds {grown - base} nodes to the graph, over the "
+                                 f"{MAX_UNROLLED_NODES} its expansion at import may add (each If branch, Loop "
+                                 "iteration and Scan step a copy of its subgraph; importing more takes minutes)")
             new_nodes.extend(ex.new_nodes)
             new_origin.extend([origin[i]] * len(ex.new_nodes))
         del g.node[:]
@@ -1019,6 +1030,22 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             type_checks.extend(ex.type_checks)
         origin = new_origin
     return copy, origin
+
+
+def _check_unrolled_size(who: str, grown: int, base: int, steps: int, body: int) -> None:
+    """Refuse, before any copy, a Loop or Scan whose ``steps`` iterations of a ``body`` of that many nodes (its own
+    control flow unrolled, at most: ``_count_nodes``) would take the graph, now of ``grown`` nodes of which ``base``
+    are the model's own, past ``MAX_EXPANDED_NODES``, or add more than ``MAX_UNROLLED_NODES`` to it. Why named with
+    the count: a 553-byte model of three nested 64-step Loops unrolled to about 800,000 nodes, under the 2**20 bound,
+    and took minutes to import; the message says how large it would be and why it is not unrolled."""
+    estimate = steps * body
+    if grown + estimate > MAX_EXPANDED_NODES:
+        raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+    if grown - base + estimate > MAX_UNROLLED_NODES:
+        raise GraphError(f"{who}: unrolling it adds about {estimate} nodes ({steps} iterations of a body of up to "
+                         f"{body} nodes, its own control flow unrolled), over the {MAX_UNROLLED_NODES} nodes the "
+                         "expansion of control flow at import may add (each iteration a copy of its body; importing "
+                         "more takes minutes)")
 
 
 def _branch_questions(resolve: Resolver) -> tuple[Resolver, Callable]:
