@@ -6,19 +6,27 @@ What was found:
   the 2**20 bound on the graph, and its import ran for minutes (0.1-0.3 ms a node): a hang to the user. The nodes
   the expansion adds are now bounded too (``control_flow.MAX_UNROLLED_NODES``, 131,072), estimated before any copy
   (trip counts times body sizes, nested), and the refusal names the Loop and the estimate.
+* a Loop whose body computes its condition (tf2onnx's while-loops: ``cond = Less(i + 1, limit)``, no trip count or
+  INT64_MAX) was refused though the limit is a constant or a shape; it is now unrolled while its condition folds true
+  (at most 64 iterations, and ``MAX_CONDITION_FOLDS`` folds a model), each size as onnxruntime makes it; a limit the
+  inputs hold is refused naming the Loop.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 
+import numpy as np
 import pytest
 from needs import need
 
 need("onnx")
+ort = need("onnxruntime")
 
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
+from onnx import numpy_helper as nh  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import control_flow, import_onnx  # noqa: E402
@@ -83,3 +91,94 @@ def test_the_bound_counts_what_the_expansion_adds_not_the_models_own_nodes(monke
     m2 = _nested_loops(1, 16)   # 16 x 3 = 48 added
     with pytest.raises(GraphError, match=r"node 'top' \(Loop\): unrolling it adds about 48 nodes .*over the 40"):
         import_onnx(m2)
+
+
+# -- while-loops: a body that computes its condition -------------------------------------------------------------
+
+def _while(limit: str = "shape", trip: int | None = None, c0_true: bool = False):
+    """tf2onnx's while-loop: ``j = 0; while j < lim: j += 1; acc = concat(acc, row)`` (a loop-carried value growing
+    a row an iteration) with a scan output; ``lim`` is x's first dimension (``shape``), the constant 5
+    (``constant``) or a graph input (``fed``). No trip count unless ``trip``; the first condition ``Less(0, lim)``
+    (a constant true with ``c0_true``)."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["j", "one"], ["j1"]), helper.make_node("Less", ["j1", "lim"], ["cout"]),
+         helper.make_node("Concat", ["acc", "row"], ["acc1"], axis=0), helper.make_node("Relu", ["row"], ["sc"])],
+        "body", [V("it", T.INT64, []), V("cin", T.BOOL, []), V("j", T.INT64, []), V("acc", T.FLOAT, None)],
+        [V("cout", T.BOOL, []), V("j1", T.INT64, []), V("acc1", T.FLOAT, None), V("sc", T.FLOAT, None)])
+    nodes = []
+    inits = [nh.from_array(np.array(0, np.int64), "zero"), nh.from_array(np.array(1, np.int64), "one"),
+             nh.from_array(np.zeros((1, 3), np.float32), "row")]
+    ins = [V("x", T.FLOAT, [5, 3])]
+    if limit == "fed":
+        ins.append(V("lim", T.INT64, []))
+    elif limit == "shape":
+        nodes += [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["lim"], axis=0)]
+    else:
+        inits.append(nh.from_array(np.array(int(limit), np.int64), "lim"))
+    if c0_true:
+        inits.append(nh.from_array(np.array(True), "c0"))
+    else:
+        nodes.append(helper.make_node("Less", ["zero", "lim"], ["c0"]))
+    if trip is not None:
+        inits.append(nh.from_array(np.array(trip, np.int64), "M"))
+    nodes.append(helper.make_node("Loop", ["M" if trip is not None else "", "c0", "zero", "x"], ["jf", "accf", "scans"],
+                                  name="while", body=body))
+    g = helper.make_graph(nodes, "g", ins, [helper.make_empty_tensor_value_info(o) for o in ["jf", "accf", "scans"]],
+                          initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _ort_bytes(model, feeds: dict) -> dict[str, int]:
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return {o.name: np.asarray(v).nbytes for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+
+
+@pytest.mark.parametrize(("limit", "trip", "rows"), [("shape", None, 5), ("constant", None, 5), ("constant", 3, 3),
+                                                     ("constant", 2**63 - 1, 5), ("1", None, 1)])
+def test_a_while_loop_whose_condition_folds_is_unrolled_as_onnxruntime_runs_it(limit, trip, rows):
+    """Refused before ("it has no trip count", "its body computes its condition"); now the iterations that run are
+    those whose condition folds true, the outputs sized as onnxruntime makes them."""
+    m = _while(limit if limit != "constant" else "5", trip)
+    g = import_onnx(m)
+    want = _ort_bytes(m, {"x": np.zeros((5, 3), np.float32)})
+    assert {k: g.tensor(k).size for k in want} == want
+    assert want["scans"] == rows * 12 and sum(n.op == "Relu" for n in g.nodes) == rows
+
+
+def test_a_while_loop_on_a_limit_the_inputs_hold_is_refused_naming_it():
+    with pytest.raises(GraphError, match=r"node 'while' \(Loop\): its body computes its condition 'cout', which after "
+                                         r"iteration 0 is not a constant known at import"):
+        import_onnx(_while("fed", c0_true=True))
+
+
+def test_a_while_loop_that_runs_past_64_iterations_is_refused():
+    with pytest.raises(GraphError, match=r"node 'while' \(Loop\): its body's condition 'cout' still holds after 64 "
+                                         "iterations"):
+        import_onnx(_while("1000000"))
+
+
+def test_nested_while_loops_are_bounded_by_the_folds_they_make(monkeypatch):
+    monkeypatch.setattr(control_flow, "MAX_CONDITION_FOLDS", 6)
+    inner = helper.make_node("Loop", ["", "c0", "zero", "x"], ["jf", "accf", "scans"], name="inner",
+                             body=_while("5").graph.node[-1].attribute[0].g)
+    outer_body = helper.make_graph([helper.make_node("Identity", ["oc"], ["oco"]),
+                                    helper.make_node("Less", ["zero", "lim"], ["c0"]), inner],
+                                   "ob", [V("oi", T.INT64, []), V("oc", T.BOOL, []), V("ov", T.FLOAT, [5, 3])],
+                                   [V("oco", T.BOOL, []), V("ov_next", T.FLOAT, [5, 3]), V("accf", T.FLOAT, None)])
+    outer_body.node.append(helper.make_node("Identity", ["ov"], ["ov_next"]))
+    m = _while("5")
+    g = m.graph
+    loop = helper.make_node("Loop", ["M", "", "x"], ["xf", "accs"], name="outer", body=outer_body)
+    del g.node[:]
+    g.node.append(loop)
+    g.initializer.append(nh.from_array(np.array(3, np.int64), "M"))
+    del g.output[:]
+    g.output.extend([helper.make_empty_tensor_value_info("xf")])
+    with pytest.raises(GraphError, match=r"node 'outer/1/inner' \(Loop\): folding its body's condition once an "
+                                         "iteration makes more than 6 folds"):
+        import_onnx(m)
