@@ -182,3 +182,14 @@ def test_nested_while_loops_are_bounded_by_the_folds_they_make(monkeypatch):
     with pytest.raises(GraphError, match=r"node 'outer/1/inner' \(Loop\): folding its body's condition once an "
                                          "iteration makes more than 6 folds"):
         import_onnx(m)
+
+
+def test_a_while_loop_is_bounded_by_what_its_iterations_add_not_by_64_of_them(monkeypatch):
+    """Its iterations are counted as made: 65 estimated copies of the body refused one that runs twice; one that
+    adds past the bound is refused at the iteration that does."""
+    monkeypatch.setattr(control_flow, "MAX_UNROLLED_NODES", 24)
+    g = import_onnx(_while("2"))
+    assert sum(n.op == "Relu" for n in g.nodes) == 2
+    with pytest.raises(GraphError, match=r"node 'while' \(Loop\): unrolling it adds \d+ nodes by its iteration \d "
+                                         r"\(its body computes its condition 'cout'\), over the 24 nodes"):
+        import_onnx(_while("50"))

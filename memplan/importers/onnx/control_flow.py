@@ -267,6 +267,9 @@ class _Expander:
         #: node being expanded) that fold at import; a while-loop's condition, iteration by iteration. None: no
         #: folding (a Loop whose body computes its condition is then refused)
         self.fold: Callable[[list[str]], dict[str, Any]] | None = None
+        #: the nodes the Loop being expanded may add (``MAX_UNROLLED_NODES`` less what the expansion added before),
+        #: checked after each iteration of a while-loop, whose count of iterations is not estimated before
+        self.room: int | None = None
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -596,6 +599,11 @@ class _Expander:
                     for k in range(carried))
             for j in range(scans):
                 scanned[j].append(out[1 + carried + j])
+            if computed is not None and self.room is not None and len(self.new_nodes) > self.room:
+                raise GraphError(f"{who}: unrolling it adds {len(self.new_nodes)} nodes by its iteration {i} (its "
+                                 f"body computes its condition {computed!r}), over the {MAX_UNROLLED_NODES} nodes the "
+                                 "expansion of control flow at import may add (each iteration a copy of its body; "
+                                 "importing more takes minutes)")
             if computed is not None and i + 1 < steps and not self.holds(out[0], computed, who, i):
                 break
         if computed is not None:   # (the Loop's outputs, from the iteration that ran last)
@@ -1057,11 +1065,15 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
                 trip = known.get(n.input[0]) if n.input[0] else None   # (None with a false condition: no run)
-                steps = MAX_UNROLL + 1 if trip is None else min(max(0, _integer(trip, who, n.input[0])),
-                                                                MAX_UNROLL + 1)
-                _check_unrolled_size(who, grown, base, steps,
-                                     _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g))
+                body = dict(_subgraphs(n)).get("body", g.__class__())
+                steps = 0 if trip is None else min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1)
+                if len(body.input) >= 2 and body.output and _computed_condition(ex, body) is not None:
+                    # (a while-loop: how many iterations run is known as they are made, each one checked then;
+                    # 65 of a 2,100-node body, estimated, refused one that runs 3)
+                    steps = 1
+                _check_unrolled_size(who, grown, base, steps, _count_nodes(onnx, body, g))
                 ex.fold = _folder(onnx, copy, nodes, ex, resolve, folds, who)
+                ex.room = MAX_UNROLLED_NODES - (grown - base)
                 ex.expand_loop(n, who, trip, known.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None,
                                outer)
             grown += len(ex.new_nodes)
