@@ -13,9 +13,12 @@ Round 69: a ``Scan`` is unrolled too, over its scan inputs' length (their shapes
 (the plan holds whichever runs; outputs of two shapes are refused, their size being the run's choice). The branch an
 If on a constant does not take is checked as onnxruntime checks it as it loads (``untaken.check_untaken_validity``).
 
-What stays refused, each naming the node and why: a ``Loop`` without a trip count, of a trip count not known at
-import or over ``MAX_UNROLL``, or whose body computes its condition (how many iterations run is then a run-time fact:
-its scan outputs' sizes are not static), a zero-iteration ``Loop`` with scan outputs (their element shape is the
+Round 75: a ``Loop`` whose body computes its condition (tf2onnx's while-loops) is unrolled while that condition folds
+true after each iteration (``_folder``), at most ``MAX_UNROLL`` iterations.
+
+What stays refused, each naming the node and why: a ``Loop`` without a trip count or over ``MAX_UNROLL`` whose body
+passes its condition on, of a trip count not known at import, or whose body computes its condition from what the
+inputs hold (how many iterations run is then a run-time fact: its scan outputs' sizes are not static), a zero-iteration ``Loop`` with scan outputs (their element shape is the
 body's, which never runs), a ``Scan`` over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body
 runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
 """
@@ -52,6 +55,17 @@ MAX_UNROLL = 64
 #: nodes the graph may grow to by inlining control flow (as ``model_checks.MAX_INLINED_NODES`` bounds local functions:
 #: nested loops of 64 multiply)
 MAX_EXPANDED_NODES = 1 << 20
+#: nodes the expansion of control flow may add to the graph (its copies of branches and bodies, beyond the model's
+#: own nodes), bounded before any copy by each Loop's and Scan's estimate. Why below ``MAX_EXPANDED_NODES``: the
+#: import costs 0.1-0.3 ms a node, so a 553-byte model of three nested 64-step Loops of two nodes (about 800,000
+#: nodes unrolled, under 2**20) took minutes to import, a hang to the user; 131,072 added nodes import in well under
+#: a minute, two nested 64-step Loops of a 30-node body still fit. A model's own nodes are not counted: a
+#: 500,000-node model with one small If is not refused.
+MAX_UNROLLED_NODES = 1 << 17
+#: folds of a while-loop's condition (one an iteration, each an inference of the nodes it is computed from, 10-30
+#: ms) one expansion may make. Why a bound: nested while-loops of 64 iterations each fold 4,096 times, minutes of
+#: import for a model of a few nodes; one loop of 64 iterations, or a few, stays well under it.
+MAX_CONDITION_FOLDS = 512
 #: ops whose subgraphs run over the values of their inputs: refused, with the reason
 NOT_UNROLLED = {
     "SequenceMap": "its body runs once per element of its input sequences, a count known only at run time "
@@ -249,6 +263,13 @@ class _Expander:
         self.main_dims: dict[str, list] | None = None   # (load_time_dims', made once asked)
         #: the values of the graph's conditions and trip counts folded before the expansion (``expand_control_flow``)
         self.known: dict[str, Any] = {}
+        #: ``names -> {name: value}``: the values among ``names`` (made by the nodes expanded so far, or before the
+        #: node being expanded) that fold at import; a while-loop's condition, iteration by iteration. None: no
+        #: folding (a Loop whose body computes its condition is then refused)
+        self.fold: Callable[[list[str]], dict[str, Any]] | None = None
+        #: the nodes the Loop being expanded may add (``MAX_UNROLLED_NODES`` less what the expansion added before),
+        #: checked after each iteration of a while-loop, whose count of iterations is not estimated before
+        self.room: int | None = None
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -496,12 +517,16 @@ class _Expander:
             raise GraphError(f"{who}: it has {len(n.output)} outputs; its body makes {carried + scans} "
                              f"({carried} loop-carried, {scans} scan; onnxruntime refuses the model)")
         runs = cond is None or _truth(cond, who, "condition", n.input[1])
-        if trip is None and runs:
+        # (a body computing its condition, tf2onnx's while-loops: unrolled while it folds true, round 75)
+        computed = _computed_condition(self, body) if runs and self.fold is not None else None
+        if trip is None and runs and computed is None:
             raise GraphError(f"{who}: it has no trip count: it runs until its condition turns false, known "
                              "only at run time (not supported)")
-        m = 0 if trip is None else _integer(trip, who, n.input[0])
-        steps = max(0, m) if runs else 0
-        if steps > MAX_UNROLL:
+        m = None if trip is None else _integer(trip, who, n.input[0])
+        steps = (max(0, m) if m is not None else MAX_UNROLL + 1) if runs else 0
+        if computed is not None:
+            steps = min(steps, MAX_UNROLL + 1)
+        elif steps > MAX_UNROLL:
             raise GraphError(f"{who}: its trip count {n.input[0]!r} is {m}, over the {MAX_UNROLL} iterations a Loop is "
                              "unrolled to at import (each is a copy of its body in the planned graph)")
         for k, want in ((0, "tensor(int64)"), (1, "tensor(bool)"))[:1 if cond is None else 2]:
@@ -527,7 +552,7 @@ class _Expander:
                     raise GraphError(f"{who}: its body's {('iteration number', 'condition')[k]} input {vi.name!r} "
                                      "declares no shape (onnxruntime refuses to run the Loop: \"Loop subgraph input "
                                      f"{k} has unknown shape\")")
-        if steps:   # (a body that never runs decides nothing)
+        if steps and computed is None:   # (a body that never runs decides nothing)
             _check_condition_stays_true(self, body, who, outer)
         for k in range(carried):
             if not n.input[2 + k]:
@@ -550,12 +575,16 @@ class _Expander:
         scanned: list[list[str]] = [[] for _ in range(scans)]
         stem = n.name
         for i in range(steps):
+            if computed is not None and i == MAX_UNROLL:
+                raise GraphError(f"{who}: its body's condition {computed!r} still holds after {MAX_UNROLL} "
+                                 f"iterations, the most a Loop is unrolled to at import (each is a copy of its body "
+                                 "in the planned graph)")
             bind = {**hoisted, **{body.input[2 + k].name: values[k] for k in range(carried)}}
             if iter_in in reads:
                 bind[iter_in] = self.constant(f"{stem}/{i}/{iter_in}", np.array(i, dtype=np.int64))
             if cond_in in reads:
                 bind[cond_in] = self.constant(f"{stem}/{i}/{cond_in}", np.array(True))
-            last = i == steps - 1
+            last = i == steps - 1 and computed is None   # (a while-loop's last is known once it has run)
             names: list[str | None] = [None] * len(body.output)
             if last:
                 for k in range(carried):
@@ -570,6 +599,18 @@ class _Expander:
                     for k in range(carried))
             for j in range(scans):
                 scanned[j].append(out[1 + carried + j])
+            if computed is not None and self.room is not None and len(self.new_nodes) > self.room:
+                raise GraphError(f"{who}: unrolling it adds {len(self.new_nodes)} nodes by its iteration {i} (its "
+                                 f"body computes its condition {computed!r}), over the {MAX_UNROLLED_NODES} nodes the "
+                                 "expansion of control flow at import may add (each iteration a copy of its body; "
+                                 "importing more takes minutes)")
+            if computed is not None and i + 1 < steps and not self.holds(out[0], computed, who, i):
+                break
+        if computed is not None:   # (the Loop's outputs, from the iteration that ran last)
+            for k in range(carried):
+                if k < len(n.output) and n.output[k]:
+                    self.new_nodes.append(self.onnx.helper.make_node(
+                        "Identity", [values[k]], [n.output[k]], name=self.fresh_node(f"{n.name}/output_{k}")))
         for j in range(scans):
             target = n.output[carried + j] if carried + j < len(n.output) else ""
             if target:
@@ -578,6 +619,18 @@ class _Expander:
                     self.type_checks.append(ScanCheck(concat, f"{who}: its scan output #{j} {target!r} differs in "
                                                       "shape from one iteration to the next (onnxruntime refuses to "
                                                       "run the Loop: \"Inconsistent shape in loop output\")"))
+
+    def holds(self, value: str, computed: str, who: str, i: int) -> bool:
+        """Whether the condition a while-loop's iteration ``i`` made (``value``, its body's ``computed``) is true,
+        folded from the nodes expanded so far; refused where it does not fold (what the inputs hold decides it)."""
+        assert self.fold is not None
+        got = self.fold([value]).get(value)
+        if got is None:
+            raise GraphError(f"{who}: its body computes its condition {computed!r}, which after iteration {i} is not "
+                             "a constant known at import (computed from what the graph inputs hold): how many "
+                             "iterations run is known only at run time (control flow on run-time values is not "
+                             "supported)")
+        return _truth(got, who, "body's condition", computed)
 
     def expand_scan(self, n, who: str, shapes: list, outer: set[str]) -> None:
         """A ``Scan`` (opset 9 on) unrolled: its body once per slice of its scan inputs, as many as their length
@@ -790,6 +843,16 @@ def _check_condition_stays_true(ex: _Expander, body, who: str, outer: set[str]) 
                      "nor a constant true): how many iterations run is known only at run time (not supported)")
 
 
+def _computed_condition(ex: _Expander, body) -> str | None:
+    """The value a Loop's ``body`` computes its condition output from, or None where its condition stays true (its
+    condition input passed through, or a constant true: ``_check_condition_stays_true`` passes it)."""
+    try:
+        _check_condition_stays_true(ex, body, "", set())
+    except GraphError:
+        return body.output[0].name if body.output else None
+    return None
+
+
 def _outer_condition(n, g, producer: dict[str, int]) -> list[str]:
     """The constant of graph ``g`` (an initializer, or a Constant node's output) that Loop ``n``'s body passes on as
     its condition (through Identity nodes: torch's scripted loops pass an outer Constant ``true`` so), or none: the
@@ -876,6 +939,8 @@ def expand_control_flow(onnx, model, resolve: Resolver,
     for n, nid in zip(g.node, ids):
         n.name = nid   # (the ids the import names them by; the expansion's new nodes are then named after them)
     origin = list(range(len(g.node)))
+    base = len(g.node)   # (the model's own nodes: what the expansion adds beyond them is bounded)
+    folds = [0]   # (while-loop conditions folded so far, all passes: ``MAX_CONDITION_FOLDS``)
     while True:
         nodes = list(g.node)
         producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
@@ -985,9 +1050,9 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 axis = next((a.ints[0] for a in n.attribute if a.name == "scan_input_axes" and a.ints), 0)
                 length = shapes[0][axis] if shapes and -len(shapes[0]) <= axis < len(shapes[0]) else 0
                 # (bounded before any copy, as a Loop is: nested Scans of 64 multiply)
-                if grown + min(max(0, length), MAX_UNROLL + 1) * \
-                        _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g) > MAX_EXPANDED_NODES:
-                    raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+                steps = min(max(0, length), MAX_UNROLL + 1)
+                _check_unrolled_size(who, grown, base, steps,
+                                     _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g))
                 ex.expand_scan(n, who, shapes, outer)
             elif fed_if:
                 sub_resolve, sub_expand = _branch_questions(resolve)
@@ -1000,15 +1065,24 @@ def expand_control_flow(onnx, model, resolve: Resolver,
                 ex.expand_if(n, who, known[n.input[0]], outer)
             else:
                 trip = known.get(n.input[0]) if n.input[0] else None   # (None with a false condition: no run)
-                estimate = 0 if trip is None else min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1) * \
-                    _count_nodes(onnx, dict(_subgraphs(n)).get("body", g.__class__()), g)
-                if grown + estimate > MAX_EXPANDED_NODES:
-                    raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+                body = dict(_subgraphs(n)).get("body", g.__class__())
+                steps = 0 if trip is None else min(max(0, _integer(trip, who, n.input[0])), MAX_UNROLL + 1)
+                if len(body.input) >= 2 and body.output and _computed_condition(ex, body) is not None:
+                    # (a while-loop: how many iterations run is known as they are made, each one checked then;
+                    # 65 of a 2,100-node body, estimated, refused one that runs 3)
+                    steps = 1
+                _check_unrolled_size(who, grown, base, steps, _count_nodes(onnx, body, g))
+                ex.fold = _folder(onnx, copy, nodes, ex, resolve, folds, who)
+                ex.room = MAX_UNROLLED_NODES - (grown - base)
                 ex.expand_loop(n, who, trip, known.get(n.input[1]) if len(n.input) > 1 and n.input[1] else None,
                                outer)
             grown += len(ex.new_nodes)
             if grown > MAX_EXPANDED_NODES:
                 raise GraphError(f"{who}: expanding control flow grows the graph past {MAX_EXPANDED_NODES} nodes")
+            if grown - base > MAX_UNROLLED_NODES:   # (an If's branches, not estimated before: bounded as made)
+                raise GraphError(f"{who}: expanding control flow adds {grown - base} nodes to the graph, over the "
+                                 f"{MAX_UNROLLED_NODES} its expansion at import may add (each If branch, Loop "
+                                 "iteration and Scan step a copy of its subgraph; importing more takes minutes)")
             new_nodes.extend(ex.new_nodes)
             new_origin.extend([origin[i]] * len(ex.new_nodes))
         del g.node[:]
@@ -1019,6 +1093,51 @@ def expand_control_flow(onnx, model, resolve: Resolver,
             type_checks.extend(ex.type_checks)
         origin = new_origin
     return copy, origin
+
+
+def _folder(onnx, copy, nodes: list, ex: _Expander, resolve: Resolver, folds: list[int],
+            who: str) -> Callable[[list[str]], dict[str, Any]]:
+    """``ex.fold`` for a Loop of ``nodes`` (the graph's this pass): the values among ``names`` that the import's
+    inference folds from the nodes they are computed from, of ``nodes`` and of the Loop's expansion so far. Why: a
+    tf2onnx while-loop's body computes its condition (``Less(i + 1, limit)``); its value after each iteration, known
+    at import where the limit is a constant or a shape, says whether another runs. ``folds`` counts the folds made
+    (``MAX_CONDITION_FOLDS``), ``who`` names the Loop."""
+    def fold(names: list[str]) -> dict[str, Any]:
+        folds[0] += 1
+        if folds[0] > MAX_CONDITION_FOLDS:
+            raise GraphError(f"{who}: folding its body's condition once an iteration makes more than "
+                             f"{MAX_CONDITION_FOLDS} folds of while-loop conditions in this model (nested "
+                             "while-loops; each fold an inference of what the condition is computed from), the most "
+                             "made at import")
+        pool = list(nodes) + list(ex.new_nodes)
+        made = {o: k for k, m in enumerate(pool) for o in m.output if o}
+        wanted = _ancestors(pool, made, names)
+        if any(_subgraphs(pool[k]) for k in wanted):   # (computed from control flow not yet expanded)
+            return {}
+        picked = [pool[k] for k in sorted(wanted)]
+        sub = _sub_model(onnx, copy, picked, names)
+        read = {v for m in picked for v in m.input if v}
+        sub.graph.initializer.extend(t for t in ex.new_initializers if t.name in read)
+        sub.graph.sparse_initializer.extend(t for t in ex.new_sparse if t.values.name in read)
+        return {k: v for k, v in resolve(sub, names).items() if k in names}
+
+    return fold
+
+
+def _check_unrolled_size(who: str, grown: int, base: int, steps: int, body: int) -> None:
+    """Refuse, before any copy, a Loop or Scan whose ``steps`` iterations of a ``body`` of that many nodes (its own
+    control flow unrolled, at most: ``_count_nodes``) would take the graph, now of ``grown`` nodes of which ``base``
+    are the model's own, past ``MAX_EXPANDED_NODES``, or add more than ``MAX_UNROLLED_NODES`` to it. Why named with
+    the count: a 553-byte model of three nested 64-step Loops unrolled to about 800,000 nodes, under the 2**20 bound,
+    and took minutes to import; the message says how large it would be and why it is not unrolled."""
+    estimate = steps * body
+    if grown + estimate > MAX_EXPANDED_NODES:
+        raise GraphError(f"{who}: unrolling it grows the graph past {MAX_EXPANDED_NODES} nodes")
+    if grown - base + estimate > MAX_UNROLLED_NODES:
+        raise GraphError(f"{who}: unrolling it adds about {estimate} nodes ({steps} iterations of a body of up to "
+                         f"{body} nodes, its own control flow unrolled), over the {MAX_UNROLLED_NODES} nodes the "
+                         "expansion of control flow at import may add (each iteration a copy of its body; importing "
+                         "more takes minutes)")
 
 
 def _branch_questions(resolve: Resolver) -> tuple[Resolver, Callable]:
