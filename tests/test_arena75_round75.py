@@ -320,7 +320,9 @@ def _rebuilt_between_streams(monkeypatch=None):
     s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
     old = step.executor
     with torch.cuda.stream(s1):
-        got1 = step(x1, delays={step.plan.order[0][0]: SLEEP})
+        # (ten times the others' delay: the rebuild below runs on the host meanwhile, and on a loaded machine (a GPU
+        # shared with other test workers) it outlasted SLEEP once, so the negative control saw no race)
+        got1 = step(x1, delays={step.plan.order[0][0]: 10 * SLEEP})
     m.lin.weight = new_weight
     with torch.cuda.stream(s2):
         got2 = step(x2)
