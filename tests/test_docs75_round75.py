@@ -11,8 +11,12 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+from needs import need
+
 import memplan
 import memplan.generators
+from memplan.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,3 +37,35 @@ def test_tutorials_fanout_join_expression_is_a_graph():
         assert int(n) == 10000
         value = eval(expr.replace(f"({n})", "(40)", 1), {"memplan": memplan})  # noqa: S307 - the doc's own text
         assert isinstance(value, memplan.Graph), (expr, type(value))
+
+
+def _relu_model(path: str, leading) -> None:
+    """A one-node ONNX model whose input 'x' is ``[leading, 4]`` (None: a dimension with neither value nor name)."""
+    onnx = need("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [leading, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_import_help_says_what_batch_fixes(tmp_path, capsys):
+    """``memplan import --help`` said --batch fixes "the leading dimension of every graph input that is symbolic",
+    while docs/importers.md (and the import) fix an *unknown* ONNX leading dimension too, and take a batch on a
+    model of fixed leading dimensions only where it equals one of them. The help says both now, and both hold."""
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    said = re.search(r"--batch N (.*?) --dim", text).group(1)
+    assert "symbolic" in said and "unknown" in said and "fixed one" in said, said
+    unknown, fixed = str(tmp_path / "unknown.onnx"), str(tmp_path / "fixed.onnx")
+    _relu_model(unknown, None)
+    _relu_model(fixed, 3)
+    assert main(["import", unknown, "-o", str(tmp_path / "u.json"), "--batch", "5", "-q"]) == 0
+    assert memplan.load_graph(str(tmp_path / "u.json")).tensors[0].size == 5 * 4 * 4
+    assert main(["import", fixed, "-o", str(tmp_path / "f.json"), "--batch", "3", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["import", fixed, "-o", str(tmp_path / "f5.json"), "--batch", "5"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "fixed leading dimension 3" in err, err
