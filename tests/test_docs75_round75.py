@@ -69,3 +69,17 @@ def test_import_help_says_what_batch_fixes(tmp_path, capsys):
     assert main(["import", fixed, "-o", str(tmp_path / "f5.json"), "--batch", "5"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "fixed leading dimension 3" in err, err
+
+
+def test_format_doc_names_the_subsets_lower_bound_and_its_limit():
+    """Round 75 (plan75) raised `lower_bound_bytes` of small problems to `problem.subset_lower_bound`, serial ones
+    too where a node overwrites an input in place, while docs/format.md's "The lower bound" still said a serial plan
+    reports the per-node bound and only multi-stream ones more. The page names the bound, its function and its buffer
+    limit now, and they are the code's."""
+    from memplan import problem
+
+    text = " ".join(read("docs/format.md").split())
+    said = re.search(r"A schedule of at most (\d+) buffers \(`memplan\.problem\.SUBSET_BUFFERS`\)", text)
+    assert said and int(said.group(1)) == problem.SUBSET_BUFFERS
+    assert "`memplan.problem.subset_lower_bound`" in text and "overwrites an input in place" in text
+    assert callable(problem.subset_lower_bound)
