@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "a zip archive); extensions in any case")
     sp.add_argument("-o", "--output", type=argtypes.path, required=True, help=f"graph JSON to write ('-': stdout); {argtypes.REPLACES}")
     sp.add_argument("--batch", type=argtypes.dim, default=None, metavar="N",
-                    help="fix the leading dimension of every graph input that is symbolic")
+                    help="fix the leading dimension of every graph input that is symbolic (ONNX: or unknown; a "
+                         "model with neither takes only a batch equal to a fixed one)")
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
                     help="fix a symbolic dimension by name (repeatable, each NAME at most once)")
     sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
