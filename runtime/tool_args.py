@@ -191,9 +191,13 @@ def out_path(path: str | None, option: str = "--out") -> None:
     """Refuse, before a run of minutes, an output the run could not write at its end (a missing directory,
     a directory, a read-only file): the results were lost after the whole run. '-' (standard output, to
     ``memplan``) is refused too: these tools print their progress there, and some rewrite the file after every
-    row, so the JSON came out as several documents between progress lines."""
-    if not path:
+    row, so the JSON came out as several documents between progress lines. An empty path is refused as the
+    memplan command refuses one ("empty path"): it passed this check (taken as no ``--out``), then the tools with a
+    default file raised a traceback from the write after the whole run, and bound/rule_ab wrote nothing, silently."""
+    if path is None:
         return
+    if path == "":
+        raise ToolArgError(f"{option} '': empty path (it names no file)")
     from memplan.errors import MemplanError
     from memplan.files import check_writable, is_stdout
 
