@@ -269,7 +269,25 @@ def _missing_extra(exc: ImportError) -> str | None:
     name = (getattr(exc, "name", None) or "").split(".")[0]
     if name not in _EXTRAS:
         return None
+    if _installed(name):   # (round 75: an installed package whose import failed, one of its submodules missing or
+        # a version mismatch, was called "not installed here", and the line advised the install it already had)
+        return f"needs {name}, which is installed but failed to import ({' '.join(str(exc).split())}): reinstall it " \
+               f"or a matching version ({_EXTRAS[name]})"
     return f"needs {name}, which is not installed here: {_EXTRAS[name]}"
+
+
+def _installed(name: str) -> bool:
+    """Whether the top-level package ``name`` is there to import (a finder locates it): false where it is absent or
+    hidden (``sys.modules[name] = None``, as the tests hide torch)."""
+    import importlib.util
+    import sys
+
+    if name in sys.modules and sys.modules[name] is None:
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _drop_stdout() -> None:

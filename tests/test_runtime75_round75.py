@@ -19,3 +19,36 @@ def test_an_empty_out_is_refused_before_the_run(tool, capsys):
     assert main(["--out", ""]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--out ''" in err and "empty path" in err and "Traceback" not in err, err
+
+
+def test_an_installed_package_whose_import_fails_is_not_called_missing(capsys, monkeypatch):
+    """A tool whose import of an installed optional package failed inside it (a submodule missing, a version
+    mismatch: ``ModuleNotFoundError`` of 'torch._gone') said "needs torch, which is not installed here: pip
+    install ...", which is false and advises the install already there; a package that is absent still says so.
+    numpy stands in for the optional package: it is installed wherever these tests run, torch may not be."""
+    import runtime.tool_args as ta
+
+    monkeypatch.setitem(ta._EXTRAS, "numpy", "pip install numpy")
+
+    def main(_argv):
+        raise ModuleNotFoundError("No module named 'numpy._gone'", name="numpy._gone")
+
+    assert ta.run_main(main, "tool", []) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "installed but failed to import" in err and "numpy._gone" in err, err
+    assert "not installed" not in err, err
+
+
+def test_an_absent_package_is_still_called_missing(capsys, monkeypatch):
+    import sys
+
+    from runtime.tool_args import run_main
+
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+
+    def main(_argv):
+        raise ModuleNotFoundError("No module named 'pycuda'", name="pycuda")
+
+    assert run_main(main, "tool", []) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs pycuda, which is not installed here" in err, err
