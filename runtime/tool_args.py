@@ -209,6 +209,28 @@ def out_path(path: str | None, option: str = "--out") -> None:
         raise ToolArgError(str(exc)) from None
 
 
+def results_json(doc, indent: int | None = None) -> str:
+    """``json.dumps(doc, indent=indent)`` with every non-finite float written as ``null`` (as JavaScript's
+    ``JSON.stringify`` writes one), so the file is JSON a strict reader takes. Why: the tools' results hold such
+    numbers exactly where a run went wrong (``logits_rel_diff_vs_*`` is inf where a mode's logits are not finite,
+    ``compare_launches --emulate``'s ``max_abs_diff`` NaN), and Python's default wrote them as ``Infinity`` and
+    ``NaN``, which jq, a browser's ``JSON.parse`` and most languages' parsers refuse: the one result that mattered
+    made the whole file unreadable (the ``memplan bench --json`` writer refuses them for the same reason; a run of
+    minutes on a GPU is kept here instead, its ``logits_finite`` / ``finite`` fields telling what ``null`` hides)."""
+    import json
+
+    def finite(v):
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [finite(x) for x in v]
+        return v
+
+    return json.dumps(finite(doc), indent=indent, allow_nan=False)
+
+
 def need_torch_cuda(hint: str = "") -> None:
     """A CUDA device that torch sees (the tools that run PyTorch on the GPU): without one, torch's own
     error was a traceback from its first allocation ("Found no NVIDIA driver"), after the models were built."""

@@ -52,3 +52,47 @@ def test_an_absent_package_is_still_called_missing(capsys, monkeypatch):
     assert run_main(main, "tool", []) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs pycuda, which is not installed here" in err, err
+
+
+def _strict_json(text: str):
+    """json.loads as a strict reader (jq, JSON.parse) takes it: NaN and Infinity are no JSON."""
+    import json
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_results_json_writes_non_finite_numbers_as_null_and_the_rest_as_before():
+    """The tools' results held ``Infinity`` (``logits_rel_diff_vs_*`` where a mode's logits were not finite) and
+    ``NaN`` as Python writes them: the file was no JSON for jq or a browser, exactly in the run that went wrong."""
+    import json
+
+    from runtime.tool_args import results_json
+
+    doc = {"a": float("inf"), "b": [1.5, float("nan"), (2, -float("inf"))], "c": {"d": 0.25, "e": True, "f": None}}
+    assert _strict_json(results_json(doc, indent=1)) == {"a": None, "b": [1.5, None, [2, None]],
+                                                         "c": {"d": 0.25, "e": True, "f": None}}
+    finite = {"x": [1, 2.5, {"y": "z"}], "w": False}   # (finite results: the same bytes as before)
+    assert results_json(finite, indent=1) == json.dumps(finite, indent=1)
+    assert results_json(finite) == json.dumps(finite)
+
+
+def test_compare_launches_prints_strict_json_when_an_output_is_nan(monkeypatch, capsys):
+    import numpy as np
+
+    import runtime.emulate
+    from runtime.tools import compare_launches
+
+    def nan_logits(graph, plan, weights, inputs, **kw):
+        return {"logits": np.array([np.nan, 1.0], np.float32)}, None, {}
+
+    monkeypatch.setattr(runtime.emulate, "emulate", nan_logits)
+    assert compare_launches.main(["--config", "tiny", "--batches", "1", "--layers", "1", "--fuse", "runtime",
+                                  "--emulate"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    assert lines
+    for ln in lines:
+        row = _strict_json(ln)
+        assert row["emulated"]["logits"]["max_abs_diff"] is None and row["emulated"]["logits"]["finite"] is False

@@ -16,7 +16,6 @@ Results go to a JSON file, rewritten after every model, so a run cut short keeps
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from memplan.files import atomic_write_text
 
-    from ..tool_args import ToolArgError, config_list, need_torch_cuda, out_path, tool_error
+    from ..tool_args import ToolArgError, config_list, need_torch_cuda, out_path, results_json, tool_error
     from ..tool_args import real as real_option
 
     known = list(CNNS) + list(LLM_SIZES)
@@ -322,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
         if a.device == "cuda":
             torch.cuda.empty_cache()
-        atomic_write_text(a.out, json.dumps({"env": env, "results": results}, indent=1))
+        atomic_write_text(a.out, results_json({"env": env, "results": results}, indent=1))
     print(table(results))
     return 0
 
