@@ -96,3 +96,17 @@ def test_compare_launches_prints_strict_json_when_an_output_is_nan(monkeypatch, 
     for ln in lines:
         row = _strict_json(ln)
         assert row["emulated"]["logits"]["max_abs_diff"] is None and row["emulated"]["logits"]["finite"] is False
+
+
+def test_aten_bench_refuses_compile_on_the_cpu_instead_of_ignoring_it(tmp_path, capsys):
+    """``--device cpu --compile llama-1b-decode`` ran the model and compiled nothing, without a word (the bench
+    compiles on CUDA only); ``--compile none`` and no ``--compile`` stay as they were."""
+    pytest.importorskip("torch")
+    from runtime.aten import bench
+
+    out = tmp_path / "r.json"
+    assert bench.main(["--device", "cpu", "--quick", "--models", "llama-1b-decode", "--compile", "llama-1b-decode",
+                       "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--compile 'llama-1b-decode' with --device cpu" in err, err
+    assert not out.exists()

@@ -288,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             if idle:   # (torch.compile runs only beside a model's own run: it was ignored without a word)
                 raise ToolArgError(f"--compile {a.compile!r}: {', '.join(idle)} not in --models {a.models!r}, so it "
                                    "would not run (add it to --models, or leave it out of --compile)")
+            if a.device == "cpu" and set(compiled) - {"none"}:
+                # (round 75: torch.compile runs on CUDA only, ``bench_model``'s ``do_compile and cuda``: named models
+                # were not compiled, without a word, and the results had no compiled rows)
+                raise ToolArgError(f"--compile {a.compile!r} with --device cpu: torch.compile runs with --device cuda "
+                                   "only (leave --compile out, or give 'none')")
         if a.stop_after is not None:
             a.stop_after = real_option(a.stop_after, "--stop-after")
             if a.stop_after < 0:
