@@ -250,6 +250,8 @@ def run_main(main, prog: str, argv=None) -> int:
     """``main(argv)``, with a GPU (or host) running out of memory mid-run as one line and exit status 2 (what
     to lower is the tool's own sizes: ``--batches``, ``--ctx``, ``--layers``), as a bad option is, instead of
     a traceback from the allocation after minutes of setup. Any other failure still raises: it is a bug."""
+    import sys
+
     from .oom import is_out_of_memory
 
     try:
@@ -258,6 +260,12 @@ def run_main(main, prog: str, argv=None) -> int:
         _drop_stdout()        # no traceback, and none from the interpreter's last flush either)
         return 0
     except ImportError as exc:
+        # a GpuStackMissing (its message names what needs it and what to install; a traceback before round 75), by
+        # its module as loaded: importing runtime.cuda_util here would be an import of pycuda's by runtime.aten's
+        # tools as the import walls read them (it imports pycuda in its helpers)
+        cuda_util = sys.modules.get(f"{__package__}.cuda_util")
+        if cuda_util is not None and isinstance(exc, cuda_util.GpuStackMissing):
+            return tool_error(prog, ToolArgError(str(exc)))
         missing = _missing_extra(exc)
         if missing is None:
             raise

@@ -110,3 +110,44 @@ def test_aten_bench_refuses_compile_on_the_cpu_instead_of_ignoring_it(tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--compile 'llama-1b-decode' with --device cpu" in err, err
     assert not out.exists()
+
+
+def _pycuda_without_bindings(monkeypatch) -> None:
+    """A pycuda that sees one device, and no cuda.bindings (the ``cuda`` extra alone)."""
+    import sys
+    import types
+
+    drv = types.ModuleType("pycuda.driver")
+    drv.init = lambda: None
+    drv.Device = types.SimpleNamespace(count=lambda: 1)
+    pkg = types.ModuleType("pycuda")
+    pkg.driver = drv
+    monkeypatch.setitem(sys.modules, "pycuda", pkg)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", drv)
+    for name in ("cuda", "cuda.bindings", "cuda.bindings.driver"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+@pytest.mark.parametrize("tool", TOOLS_WITH_OUT)
+def test_tools_without_cuda_bindings_say_so_before_running(tool, monkeypatch, tmp_path, capsys):
+    """Every tool times CUDA graphs, which go through cuda.bindings: with pycuda alone the checks passed, the
+    kernels compiled and the bandwidths were measured, then the first capture raised GpuStackMissing as a
+    traceback (run_main let an ImportError without a package name through)."""
+    _pycuda_without_bindings(monkeypatch)
+    main = importlib.import_module(tool).main
+    assert main(["--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cuda.bindings for CUDA graphs" in err and "Traceback" not in err, err
+
+
+def test_run_main_names_a_missing_graph_stack_in_one_line(capsys):
+    from runtime.cuda_util import GpuStackMissing
+    from runtime.tool_args import run_main
+
+    def main(_argv):
+        raise GpuStackMissing("capturing a CUDA graph needs cuda.bindings for CUDA graphs (pip install -e "
+                              "'.[graphs]'): No module named 'cuda'")
+
+    assert run_main(main, "tool", []) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "capturing a CUDA graph needs cuda.bindings" in err, err
