@@ -37,7 +37,7 @@ from .cuda_util import event_seconds, need_pycuda
 from .kernels.ops import PDL_OFF_ROWS
 from .models import llama as L
 from .step import plan_step
-from .tool_args import ToolParser, count_arg
+from .tool_args import ToolParser, count_arg, results_json
 from .torch_peer import READ_BYTES  # the same 4 GiB (far beyond L2) that PyTorch's read is timed on
 
 #: bytes the copy bandwidth copies
@@ -484,17 +484,17 @@ def main(argv=None) -> int:
                 else:   # same weights (seeded by tensor index, which the fusion modes share for weights)
                     r["logits_rel_diff_vs_" + fuses[0]] = L.rel_err(logits, first_logits)
                 results.append(r)
-                print(json.dumps({k: r[k] for k in ("multi_vs_single_graph_speedup", "same_logits_as_serial",
+                print(results_json({k: r[k] for k in ("multi_vs_single_graph_speedup", "same_logits_as_serial",
                                                     "fused_groups", "launches_per_step")}), flush=True)
-                print(json.dumps({lab: v["ms_per_step"] for lab, v in r["modes"].items()}), flush=True)
-            atomic_write_text(args.out, json.dumps({**head, "results": results}, indent=1))   # partial results
+                print(results_json({lab: v["ms_per_step"] for lab, v in r["modes"].items()}), flush=True)
+            atomic_write_text(args.out, results_json({**head, "results": results}, indent=1))   # partial results
     print(table(results))
     md, gl = summary(results), goals(results, bw, torch_rd)
     print()
     print(md)
     print()
     print(goals_markdown(gl))
-    atomic_write_text(args.out, json.dumps({**head, "results": results, "summary_markdown": md, "goals": gl},
+    atomic_write_text(args.out, results_json({**head, "results": results, "summary_markdown": md, "goals": gl},
                                            indent=1))
     print(f"total {time.perf_counter() - t0:.0f}s", flush=True)
     return 0

@@ -8,7 +8,6 @@ step computes the one-GPU logits bit for bit.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 
@@ -18,7 +17,7 @@ from memplan.files import atomic_write_text
 from .bits import same_bits
 from .cuda_util import need_pycuda
 from .layout import layout
-from .tool_args import ToolParser, count_arg
+from .tool_args import ToolParser, count_arg, results_json
 
 
 def plans(name: str, batch: int, devices: int):
@@ -131,8 +130,8 @@ def main(argv=None) -> int:
             print(f"{name} batch {b} over {args.devices} GPUs", flush=True)
             r = bench_config(name, b, args.devices, steps=args.steps, rounds=args.rounds, planned=planned[name, b])
             results.append(r)
-            print(json.dumps(r), flush=True)
-            atomic_write_text(args.out, json.dumps(results, indent=1))
+            print(results_json(r), flush=True)
+            atomic_write_text(args.out, results_json(results, indent=1))
     print("| config | batch | mode | ms/step | tokens/s |")
     print("| --- | --- | --- | --- | --- |")
     for r in results:

@@ -178,7 +178,8 @@ def import_pycuda(who: str, context: bool = False):
 
 
 def need_pycuda() -> None:
-    """The GPU stack the runtime's tools run on (the ``cuda`` extra: pycuda and a CUDA driver), as a
+    """The GPU stack the runtime's tools run on (the ``cuda`` extra: pycuda and a CUDA driver; cuda.bindings for
+    their CUDA graphs), as a
     ``runtime.tool_args.ToolArgError`` (one line, exit 2). Here, not in ``tool_args``: ``runtime.aten``'s tools
     share that module, and ``runtime.aten`` never imports pycuda (tests/test_walls.py)."""
     from .tool_args import ToolArgError
@@ -198,3 +199,10 @@ def need_pycuda() -> None:
                            f"({type(exc).__name__}: {exc})") from None
     if count < 1:
         raise ToolArgError("needs an NVIDIA GPU: pycuda finds no CUDA device here")
+    # every tool that calls this times CUDA graphs (``graph_us``, ``time_steps("graph")``), which go through
+    # cuda.bindings: without it (the ``cuda`` extra alone) the first capture raised GpuStackMissing as a traceback,
+    # after the kernels were compiled and the bandwidths measured (round 75)
+    try:
+        from cuda.bindings import driver  # noqa: F401
+    except ImportError as exc:
+        raise ToolArgError(f"needs {GRAPH_STACK}: {exc}") from None

@@ -191,9 +191,13 @@ def out_path(path: str | None, option: str = "--out") -> None:
     """Refuse, before a run of minutes, an output the run could not write at its end (a missing directory,
     a directory, a read-only file): the results were lost after the whole run. '-' (standard output, to
     ``memplan``) is refused too: these tools print their progress there, and some rewrite the file after every
-    row, so the JSON came out as several documents between progress lines."""
-    if not path:
+    row, so the JSON came out as several documents between progress lines. An empty path is refused as the
+    memplan command refuses one ("empty path"): it passed this check (taken as no ``--out``), then the tools with a
+    default file raised a traceback from the write after the whole run, and bound/rule_ab wrote nothing, silently."""
+    if path is None:
         return
+    if path == "":
+        raise ToolArgError(f"{option} '': empty path (it names no file)")
     from memplan.errors import MemplanError
     from memplan.files import check_writable, is_stdout
 
@@ -203,6 +207,28 @@ def out_path(path: str | None, option: str = "--out") -> None:
         check_writable(path, option)
     except MemplanError as exc:
         raise ToolArgError(str(exc)) from None
+
+
+def results_json(doc, indent: int | None = None) -> str:
+    """``json.dumps(doc, indent=indent)`` with every non-finite float written as ``null`` (as JavaScript's
+    ``JSON.stringify`` writes one), so the file is JSON a strict reader takes. Why: the tools' results hold such
+    numbers exactly where a run went wrong (``logits_rel_diff_vs_*`` is inf where a mode's logits are not finite,
+    ``compare_launches --emulate``'s ``max_abs_diff`` NaN), and Python's default wrote them as ``Infinity`` and
+    ``NaN``, which jq, a browser's ``JSON.parse`` and most languages' parsers refuse: the one result that mattered
+    made the whole file unreadable (the ``memplan bench --json`` writer refuses them for the same reason; a run of
+    minutes on a GPU is kept here instead, its ``logits_finite`` / ``finite`` fields telling what ``null`` hides)."""
+    import json
+
+    def finite(v):
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [finite(x) for x in v]
+        return v
+
+    return json.dumps(finite(doc), indent=indent, allow_nan=False)
 
 
 def need_torch_cuda(hint: str = "") -> None:
@@ -224,6 +250,8 @@ def run_main(main, prog: str, argv=None) -> int:
     """``main(argv)``, with a GPU (or host) running out of memory mid-run as one line and exit status 2 (what
     to lower is the tool's own sizes: ``--batches``, ``--ctx``, ``--layers``), as a bad option is, instead of
     a traceback from the allocation after minutes of setup. Any other failure still raises: it is a bug."""
+    import sys
+
     from .oom import is_out_of_memory
 
     try:
@@ -232,6 +260,12 @@ def run_main(main, prog: str, argv=None) -> int:
         _drop_stdout()        # no traceback, and none from the interpreter's last flush either)
         return 0
     except ImportError as exc:
+        # a GpuStackMissing (its message names what needs it and what to install; a traceback before round 75), by
+        # its module as loaded: importing runtime.cuda_util here would be an import of pycuda's by runtime.aten's
+        # tools as the import walls read them (it imports pycuda in its helpers)
+        cuda_util = sys.modules.get(f"{__package__}.cuda_util")
+        if cuda_util is not None and isinstance(exc, cuda_util.GpuStackMissing):
+            return tool_error(prog, ToolArgError(str(exc)))
         missing = _missing_extra(exc)
         if missing is None:
             raise
@@ -265,7 +299,25 @@ def _missing_extra(exc: ImportError) -> str | None:
     name = (getattr(exc, "name", None) or "").split(".")[0]
     if name not in _EXTRAS:
         return None
+    if _installed(name):   # (round 75: an installed package whose import failed, one of its submodules missing or
+        # a version mismatch, was called "not installed here", and the line advised the install it already had)
+        return f"needs {name}, which is installed but failed to import ({' '.join(str(exc).split())}): reinstall it " \
+               f"or a matching version ({_EXTRAS[name]})"
     return f"needs {name}, which is not installed here: {_EXTRAS[name]}"
+
+
+def _installed(name: str) -> bool:
+    """Whether the top-level package ``name`` is there to import (a finder locates it): false where it is absent or
+    hidden (``sys.modules[name] = None``, as the tests hide torch)."""
+    import importlib.util
+    import sys
+
+    if name in sys.modules and sys.modules[name] is None:
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _drop_stdout() -> None:

@@ -16,7 +16,6 @@ Results go to a JSON file, rewritten after every model, so a run cut short keeps
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from memplan.files import atomic_write_text
 
-    from ..tool_args import ToolArgError, config_list, need_torch_cuda, out_path, tool_error
+    from ..tool_args import ToolArgError, config_list, need_torch_cuda, out_path, results_json, tool_error
     from ..tool_args import real as real_option
 
     known = list(CNNS) + list(LLM_SIZES)
@@ -289,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             if idle:   # (torch.compile runs only beside a model's own run: it was ignored without a word)
                 raise ToolArgError(f"--compile {a.compile!r}: {', '.join(idle)} not in --models {a.models!r}, so it "
                                    "would not run (add it to --models, or leave it out of --compile)")
+            if a.device == "cpu" and set(compiled) - {"none"}:
+                # (round 75: torch.compile runs on CUDA only, ``bench_model``'s ``do_compile and cuda``: named models
+                # were not compiled, without a word, and the results had no compiled rows)
+                raise ToolArgError(f"--compile {a.compile!r} with --device cpu: torch.compile runs with --device cuda "
+                                   "only (leave --compile out, or give 'none')")
         if a.stop_after is not None:
             a.stop_after = real_option(a.stop_after, "--stop-after")
             if a.stop_after < 0:
@@ -322,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
         if a.device == "cuda":
             torch.cuda.empty_cache()
-        atomic_write_text(a.out, json.dumps({"env": env, "results": results}, indent=1))
+        atomic_write_text(a.out, results_json({"env": env, "results": results}, indent=1))
     print(table(results))
     return 0
 

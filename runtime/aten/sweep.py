@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import sys
 import time
 from dataclasses import replace
@@ -79,7 +78,7 @@ from runtime.aten.sweep_models69 import MODELS69
 from runtime.aten.sweep_models71 import MODELS71
 from runtime.aten.sweep_models75 import MODELS75
 from runtime.bits import same_tensor_bits
-from runtime.tool_args import ToolArgError, out_path
+from runtime.tool_args import ToolArgError, out_path, results_json
 
 STICKY = ("device-side assert", "illegal memory access", "unspecified launch failure", "misaligned address",
           "illegal instruction")
@@ -1983,7 +1982,7 @@ def main(argv: list[str] | None = None) -> int:
         if r["verdict"] != "bitwise":
             print(f"  {r['model']:24s} {r['mode']:10s} {cut(r['verdict'])}")
     if a.out:
-        atomic_write_text(a.out, json.dumps({"device": str(dev), "torch": torch.__version__, **versions,
+        atomic_write_text(a.out, results_json({"device": str(dev), "torch": torch.__version__, **versions,
                                              "seconds": round(total, 1), "counts": counts, "fatal": fatal,
                                              "results": results}, indent=1) + "\n")
         print(f"wrote {a.out}")

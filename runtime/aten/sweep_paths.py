@@ -36,7 +36,7 @@ from memplan.files import atomic_write_text
 from runtime.aten.sweep import CASES, _budget, compare, mha_fastpath, short
 from runtime.aten.sweep_kit import Case, Missing
 from runtime.aten.sweep_models71 import MODELS71
-from runtime.tool_args import ToolArgError, name_list, out_path
+from runtime.tool_args import ToolArgError, name_list, out_path, results_json
 
 VARIANTS = ("f32", "b3", "bf16", "dyn")
 PATHS = ("importer", "aten")
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in results:
                 k = r["verdict"].split("(")[0]
                 counts[k] = counts.get(k, 0) + 1
-            atomic_write_text(a.out, json.dumps({**head, "counts": counts, "results": results}, indent=1) + "\n")
+            atomic_write_text(a.out, results_json({**head, "counts": counts, "results": results}, indent=1) + "\n")
     return 0
 
 

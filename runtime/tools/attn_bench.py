@@ -11,12 +11,11 @@ printed beside the times.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 
 from ..cuda_util import need_pycuda
-from ..tool_args import ToolParser, count_arg, int_list, out_path
+from ..tool_args import ToolParser, count_arg, int_list, out_path, results_json
 
 
 def kernels_taking(d: int, n_kv: int) -> tuple[bool, bool, bool]:
@@ -120,7 +119,7 @@ def main(argv=None) -> int:
         for B in batches:
             res.append(bench(lib, d, B, ctx=a.ctx))
             print(res[-1], flush=True)
-    atomic_write_text(a.out, json.dumps(res, indent=1))
+    atomic_write_text(a.out, results_json(res, indent=1))
     return 0
 
 

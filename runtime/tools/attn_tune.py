@@ -10,7 +10,6 @@ comparison. (A cluster-of-8 add+RMS-norm for one row measured 3.0 us vs 2.7 us f
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from ..cuda_util import graph_us, need_pycuda
 from ..kernels import KERNEL_SOURCE, SIGNATURES, Launch
-from ..tool_args import ToolArgError, ToolParser, config_list, out_path, tool_error
+from ..tool_args import ToolArgError, ToolParser, config_list, out_path, results_json, tool_error
 
 VARIANTS = {
     "old_combine": {"AF_VL": 0, "AF_PUSH": 0},
@@ -149,7 +148,7 @@ def main(argv=None) -> int:
                 print(f"attn {'unfused (5)':14s} {key}: {us:7.3f} us", flush=True)
     from memplan.files import atomic_write_text
 
-    atomic_write_text(a.out, json.dumps(results, indent=1))
+    atomic_write_text(a.out, results_json(results, indent=1))
     return 0
 
 

@@ -23,7 +23,6 @@ full_stream 0.817, full_stream_early 0.709; the roofline at 4.54 TB/s is 0.458 (
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 
@@ -32,7 +31,7 @@ from ..kernels import Launch
 from ..kernels.ops import GEMM_TC, GEMM_TC_SWIGLU
 from ..models import llama as L
 from ..step import plan_step
-from ..tool_args import ToolParser, count_arg
+from ..tool_args import ToolParser, count_arg, results_json
 
 #: kernels that are not weight products (removed by ``gemv_only``)
 NOT_PRODUCTS = re.compile(r"^(attn|rope|add_rms|rms_norm|swiglu_f32|binary|unary|cont|set_rows|silu|softmax|copy)")
@@ -152,7 +151,7 @@ def main(argv=None) -> int:
     if a.out:
         from memplan.files import atomic_write_text
 
-        atomic_write_text(a.out, json.dumps(res, indent=1) + "\n")
+        atomic_write_text(a.out, results_json(res, indent=1) + "\n")
     return 0
 
 

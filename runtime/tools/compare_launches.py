@@ -30,7 +30,6 @@ whether the GPUs will agree bit for bit. Pure CPU: no pycuda.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import memplan
@@ -39,7 +38,7 @@ from memplan import Graph, Plan
 from ..kernels import Launch
 from ..kernels.ops import WRITES
 from ..step import Program, program_at, unfusable_groups
-from ..tool_args import ToolParser, count_arg
+from ..tool_args import ToolParser, count_arg, results_json
 
 _BASE = 1 << 32
 
@@ -338,7 +337,7 @@ def main(argv=None) -> int:
                  "staging_copies": [c.a.staging, c.b.staging], "device_copies": [c.a.copies, c.b.copies]}
             if emulated is not None:
                 r["emulated"] = emulated
-            print(json.dumps(r), flush=True)
+            print(results_json(r), flush=True)
             if args.list:
                 for nid, la, lb in c.differing:
                     print(f"  {nid}:")

@@ -13,7 +13,6 @@ over a 4 GiB read (``l2_prefetch``) in the same process: the read roofline.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 
@@ -24,7 +23,7 @@ from ..bits import same_bits
 from ..cuda_util import graph_us, need_pycuda
 from ..kernels import Launch, gemm_tc_launch, mul_mat_launch
 from ..kernels.ops import GEMM_TC, PORTABLE_CLUSTER, TC_BUILDS, gemm_tc_fits, gemm_tc_swiglu_launch
-from ..tool_args import ToolParser
+from ..tool_args import ToolParser, results_json
 
 SHAPES = {
     "8b": {"q_o": (4096, 4096), "k_v": (1024, 4096), "gate_up": (14336, 4096), "down": (4096, 14336),
@@ -183,7 +182,7 @@ def main(argv=None) -> int:
     res = run(lib, configs, rows)
     from memplan.files import atomic_write_text
 
-    atomic_write_text(a.out, json.dumps(res, indent=1))
+    atomic_write_text(a.out, results_json(res, indent=1))
     bad = [r for r in res["rows"] if not (r["bitwise_repeat"] and r["fence_intact"] and r["finite"]
                                           and r["rel_err"] < (1e-6 if r["kernel"] == "gemv_f16_f32" else 5e-5))]
     print(f"{len(res['rows'])} launches checked, {len(bad)} failed")

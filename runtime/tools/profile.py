@@ -9,7 +9,6 @@ their achieved bandwidth.
 
 from __future__ import annotations
 
-import json
 import statistics
 
 from memplan.files import atomic_write_text
@@ -17,7 +16,7 @@ from memplan.files import atomic_write_text
 from ..cuda_util import graph_us, need_pycuda
 from ..models import llama as L
 from ..step import plan_step
-from ..tool_args import ToolParser, count_arg
+from ..tool_args import ToolParser, count_arg, results_json
 
 
 def _key(ln):
@@ -102,7 +101,7 @@ def main(argv=None) -> int:
 
     variants = {"gemv_f16_f32": [gemv_rpb(1), gemv_rpb(2), gemv_rpb(8)]}
     res = [profile(lib, c, a.batch, kernels=variants, fuse=a.fuse) for c in configs]
-    atomic_write_text(a.out, json.dumps(res, indent=1))
+    atomic_write_text(a.out, results_json(res, indent=1))
     for r in res:
         print(f"{r['config']} b{r['batch']}: step {r['step_ms_graph_1stream']} ms, kernels sum {r['sum_of_kernels_ms']} ms")
         for row in r["rows"]:

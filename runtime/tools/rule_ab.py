@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import statistics
 import sys
@@ -26,7 +25,17 @@ from memplan.argtypes import real as strict_real
 
 from ..cuda_util import need_pycuda
 from ..kernels import ops
-from ..tool_args import ToolParser, config_list, count_arg, doc_summary, int_list, llama_graphs, out_path, repeats
+from ..tool_args import (
+    ToolParser,
+    config_list,
+    count_arg,
+    doc_summary,
+    int_list,
+    llama_graphs,
+    out_path,
+    repeats,
+    results_json,
+)
 
 #: constants that size compiled kernels or shared memory (llama.cu's AF_CL, AF_MAXCHUNK, AB_QB, AB_CL, AM_QB
 #: among them), or that are CUDA's limits: changing them here would lie to the launches (ATTN_CLUSTER=1 gave
@@ -189,7 +198,7 @@ def main(argv=None) -> int:
     if a.out:
         from memplan.files import atomic_write_text
 
-        atomic_write_text(a.out, json.dumps({"read_bandwidth_bytes_per_s": bw, "rows": rows}, indent=1) + "\n")
+        atomic_write_text(a.out, results_json({"read_bandwidth_bytes_per_s": bw, "rows": rows}, indent=1) + "\n")
     return 0 if all(r["bitwise"] for r in rows) else 1
 
 
