@@ -181,6 +181,7 @@ def test_a_new_count_rebuilds_only_the_programs_on_an_older_shared_arena():
         def __init__(self, arena):
             self.executor = SimpleNamespace(layout=SimpleNamespace(arena=arena))
             self.program, self.rebuilt = object(), 0
+            self.call_lock = threading.RLock()   # (``_settle`` takes it before the arena's: round 75's lock order)
 
         def _check_rebuild(self, torch, why):
             pass

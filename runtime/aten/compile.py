@@ -36,6 +36,7 @@ from . import (
     call_args,
     fastpath,
     flag_reads,
+    grad_refusals,
     held_modules,
     hook_state,
     hook_values,
@@ -129,7 +130,7 @@ class CompiledModule:
     read_proofs: ReadProofs = field(default_factory=ReadProofs)
     #: the module's parameters ``forward`` writes in place outside a ``no_grad`` block, where compile exported without
     #: grad mode: found at the first call under grad mode (``_grad_mode_writes``); None until then
-    grad_writes: tuple[str, ...] | None = None
+    grad_writes: str | None = None
     #: (layer, where its query, key and value come from) of the ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
     #: layers compile's export called as eager's fused fast path takes them (``fastpath.record``): a call where eager
     #: would take it is refused (``fastpath.fused_layer``)
@@ -311,31 +312,40 @@ class CompiledModule:
         if self.grad_writes is None:
             self.grad_writes = self._grad_mode_writes(torch)
         if self.grad_writes:
-            raise AtenExecutorError(f"forward writes parameter {self.grad_writes[0]!r} in place outside a no_grad "
-                                    "block, and this call runs under grad mode, where eager refuses that write (a leaf "
-                                    "tensor that requires grad); compile exported it without grad mode: call inside "
-                                    "torch.no_grad() or torch.inference_mode()")
+            raise AtenExecutorError(self.grad_writes)
 
-    def _grad_mode_writes(self, torch: Any) -> tuple[str, ...]:
-        """The names of the parameters the program writes (``Executor.written_weights``) that require grad, where an
-        export of ``forward`` under grad mode fails on such a write; () otherwise (any other outcome proves nothing:
-        the calls run as before)."""
+    def _grad_mode_writes(self, torch: Any) -> str:
+        """The refusal of a call under grad mode where an export of ``forward`` under grad mode fails as eager's
+        autograd refuses a write: of a parameter the program writes (``Executor.written_weights``) that requires grad
+        (round 48), or of a value computed from one (``out=`` of a differentiable op, an in-place write to a view of a
+        multi-output op: ``Executor.weight_write_refusal``, round 75); "" otherwise (any other outcome proves nothing:
+        the calls run as before). Why an export, not the fake run of ``grad_refusals``: a module compiled under
+        ``no_grad`` exports no trace of a ``with torch.no_grad():`` block around the write, which eager runs
+        (round 75's fake-run check refused round 48's EMA-style write that way)."""
         if self.guard is None:
-            return ()
+            return ""
         written = {id(t) for t in self.executor.written_weights()}
         names = tuple(name for name, p in self.guard.root.named_parameters(remove_duplicate=False)
                       if p.requires_grad and id(p) in written)
-        if not names:
-            return ()
+        reaching = self.executor.weight_write_refusal()
+        if not names and not reaching:
+            return ""
         args, kwargs = _example_call(self.program, (), {})
         try:
             with (_as_at_compile(torch, self.executor.ambient.default_dtype, (True, False)),
                   hook_state.hook_state_kept(torch, self.guard.root)):
                 load_program(self.guard.root, args, kwargs)
         except Exception as exc:  # noqa: BLE001 - only eager's own refusal of the write tells
-            if "leaf Variable that requires grad" in str(exc):
-                return names
-        return ()
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            if names and "leaf Variable that requires grad" in str(exc):
+                return (f"forward writes parameter {names[0]!r} in place outside a no_grad block, and this call runs "
+                        "under grad mode, where eager refuses that write (a leaf tensor that requires grad); compile "
+                        "exported it without grad mode: call inside torch.no_grad() or torch.inference_mode()")
+            if reaching and grad_refusals.AUTOGRAD.search(message):
+                return (f"weight {reaching} requires grad, and under grad mode eager's forward raises: {message} "
+                        "(call under torch.no_grad() or torch.inference_mode(), as the module was compiled, or set "
+                        "requires_grad_(False) on its parameters)")
+        return ""
 
     def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:
         """None where forward exported again with the arguments ``extra`` too gives compile's program

@@ -429,7 +429,7 @@ class Executor:
             self._owner = threading.get_ident()
             caller_grad.enabled = self.torch.is_grad_enabled()   # (``lower._GRAD_MODE_KERNELS`` run under it)
             try:
-                if self._grad_inputs or self._weight_writes:
+                if self._grad_inputs:
                     caller_grad.graded = self._graded(tensors)
                 return self._call(tensors, delays)
             finally:
@@ -443,7 +443,7 @@ class Executor:
         then run as built). One dict lookup per pattern of flags and grad mode after its first call."""
         flags = tuple(getattr(tensors[k], "requires_grad", False) for k in self._grad_inputs)
         flagged = True in flags
-        if not flagged and not (self._weight_writes and caller_grad.enabled):
+        if not flagged:
             return None
         inference = self.torch.is_inference_mode_enabled()   # (an ``enable_grad()`` block's results: none there)
         key = (flags, caller_grad.enabled, inference)
@@ -451,8 +451,7 @@ class Executor:
         if found is None:
             names = frozenset(self.program.user_inputs[k][1] for k, f in zip(self._grad_inputs, flags) if f)
             refused = None
-            if caller_grad.enabled and (self._weight_writes or any(f and k in self._replayed
-                                                                   for k, f in zip(self._grad_inputs, flags))):
+            if caller_grad.enabled and any(f and k in self._replayed for k, f in zip(self._grad_inputs, flags)):
                 refused = grad_refusals.refusal(self.torch, self.program, names)
             grads = value_grads(self.torch, self.program, names, caller_grad.enabled,
                                 inference=inference) if flagged else None   # (none flagged: launches as built)
@@ -464,11 +463,14 @@ class Executor:
                 raise AtenExecutorError(f"input {names} requires grad, and under grad mode eager's forward raises at "
                                         f"{found[1]} (call under torch.no_grad() or torch.inference_mode(), or with "
                                         "inputs that require no grad)")
-            weights = ", ".join(f"{w!r}{self._module_name(w)}" for w in self._weight_writes[:3])
-            raise AtenExecutorError(f"weight {weights} requires grad, and under grad mode eager's forward raises at "
-                                    f"{found[1]} (call under torch.no_grad() or torch.inference_mode(), as the "
-                                    "module was compiled, or set requires_grad_(False) on its parameters)")
         return found[0]
+
+    def weight_write_refusal(self) -> str:
+        """``weight 'p_w' (the module's parameter 'w')`` for the weights that require grad and reach a node writing an
+        argument (``_weights_reaching_writes``), "" where none does: ``CompiledModule._grad_mode_writes`` proves by an
+        export under grad mode whether eager refuses such a call (the fake run here cannot: a module compiled under
+        ``no_grad`` exports no trace of a ``with torch.no_grad():`` block around the write, which eager runs)."""
+        return ", ".join(f"{w!r}{self._module_name(w)}" for w in self._weight_writes[:3])
 
     def _module_name(self, wid: str) -> str:
         """`` (the module's buffer 'b')`` for the program's weight ``wid`` (export's placeholder ``b_b``), else "".

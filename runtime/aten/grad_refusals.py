@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 #: autograd's own refusals in a forward (the messages of torch's ``VariableType`` and view checks)
-_AUTOGRAD = re.compile(r"requires? grad|modified inplace|automatic differentiation|leaf Variable")
+AUTOGRAD = re.compile(r"requires? grad|modified inplace|automatic differentiation|leaf Variable")
 
 
 #: in-place ops autograd refuses on any tensor that requires grad, a fresh one too
@@ -113,7 +113,7 @@ def refusal(torch: Any, program: Any, flagged: frozenset[str]) -> str | None:
     except RuntimeError as exc:
         message = str(exc).splitlines()[0] if str(exc) else ""
         n = at[0]
-        if n is None or not _AUTOGRAD.search(message):
+        if n is None or not AUTOGRAD.search(message):
             return None
         return f"node {n.name!r} ({n.target}): {message}"
     except Exception:
