@@ -50,3 +50,28 @@ def test_an_out_of_a_weights_value_outside_no_grad_is_refused_under_grad_mode_as
     for _ in range(2):
         with pytest.raises(AtenExecutorError, match=r"weight 'p_w' \(the module's parameter 'w'\) requires grad"):
             step(x)
+
+
+class _OutFromInput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("t", torch.zeros(3))
+
+    def forward(self, x):
+        with torch.no_grad():
+            torch.mul(x * 2, 1, out=self.t)
+        return x + self.t
+
+
+@pytest.mark.parametrize("compiled_under", ["no_grad", "grad"])
+def test_an_out_of_an_inputs_value_inside_no_grad_runs_under_grad_mode_as_eager(compiled_under):
+    """The caller's input requiring grad: grad75's fake run refused it where compile ran under ``no_grad`` (the export
+    holds no trace of the block); such a program now takes no verdict from that run."""
+    m, eager = _OutFromInput(), _OutFromInput()
+    x = torch.randn(3)
+    with torch.no_grad() if compiled_under == "no_grad" else torch.enable_grad():
+        step = compile(m, (x,), cuda_graph=False)
+    for _ in range(2):
+        x = torch.randn(3, requires_grad=True)
+        assert torch.equal(step(x).detach(), eager(x).detach())
+        assert torch.equal(m.t, eager.t)

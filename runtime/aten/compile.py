@@ -680,6 +680,7 @@ class CompiledModule:
         executor = Executor(program, self.plan, ex.device, order=ex.order, **self.options)
         executor.ambient = replace(executor.ambient, default_dtype=ex.ambient.default_dtype,
                                    dtype_nodes=ex.ambient.dtype_nodes)
+        executor.grad_blocks_traced = ex.grad_blocks_traced
         if module_guard.needs_recapture(ex.cuda_graph, ex._captured, True):
             self.recaptures += 1
         self.program, self.executor = program, executor
@@ -851,6 +852,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
     options = {"cuda_graph": cuda_graph, "return_views": return_views, "poison_arena": poison,
                "shared_arena": shared_arena}
     executor = Executor(program, plan, device, **options)
+    executor.grad_blocks_traced = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     # (what compile records of the module, under the export lock again: a guard recorded while another thread's
     # export had swapped the module's tensors for fake ones held none of them, so a weight replaced after compile ran
     # the old one silently, round 74; the compiled step's own run, ``flag_reads``, outside it: it takes the arena)

@@ -135,6 +135,11 @@ class Executor:
         #: where eager's autograd may refuse a call under grad mode whatever the inputs' flags
         self._weight_writes = _weights_reaching_writes(torch, program)
         self._graded_cache: dict[tuple, tuple] = {}
+        #: whether the export ran under grad mode (``compile`` sets it): only then does its graph hold the
+        #: ``torch.no_grad()`` blocks of ``forward``, without which the fake run of ``grad_refusals`` refused a write
+        #: inside such a block that eager runs (``torch.mul(x * 2, 1, out=t)`` there, with ``x`` requiring grad); a
+        #: program exported under ``no_grad`` runs such calls as before round 75 (round 75, lead)
+        self.grad_blocks_traced = True
         #: (CPU constant, its device copy, the constant's version when copied): ``_refresh_moved``
         self._moved: list[list] = [[src, dst, _version(src)] for src, dst in moved]
         self._fold_versions: list = [[_version(s) for s in f.sources] for f in self._folds]
@@ -451,7 +456,8 @@ class Executor:
         if found is None:
             names = frozenset(self.program.user_inputs[k][1] for k, f in zip(self._grad_inputs, flags) if f)
             refused = None
-            if caller_grad.enabled and any(f and k in self._replayed for k, f in zip(self._grad_inputs, flags)):
+            if (caller_grad.enabled and self.grad_blocks_traced
+                    and any(f and k in self._replayed for k, f in zip(self._grad_inputs, flags))):
                 refused = grad_refusals.refusal(self.torch, self.program, names)
             grads = value_grads(self.torch, self.program, names, caller_grad.enabled,
                                 inference=inference) if flagged else None   # (none flagged: launches as built)
