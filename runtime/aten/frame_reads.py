@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 #: how many exceptions down the ``__context__``/``__cause__`` chain, and frames down each traceback, are looked at
@@ -48,14 +49,8 @@ def frame_tensors(torch: Any, exc: BaseException, where: str, code: str) -> list
 
 def _raising_frame(exc: BaseException, file: str, line: int) -> Any:
     """The innermost frame of ``exc``'s chain whose file's base name is ``file`` at line ``line`` (None: none)."""
-    seen: set[int] = set()
-    found = None
-    todo: list[BaseException | None] = [exc]
-    while todo and len(seen) < _CHAIN:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in _chain(exc):
+        found = None
         tb, steps = e.__traceback__, 0
         while tb is not None and steps < _FRAMES:
             f = tb.tb_frame
@@ -64,8 +59,20 @@ def _raising_frame(exc: BaseException, file: str, line: int) -> Any:
             tb, steps = tb.tb_next, steps + 1
         if found is not None:
             return found
-        todo += [e.__cause__, e.__context__]
     return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then its causes and contexts, each once, at most ``_CHAIN`` of them (a cycle of contexts ends)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < _CHAIN:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__]
 
 
 def frame_buffers(torch: Any, module: Any, exc: BaseException) -> tuple[list[str], str, str, Any] | None:
@@ -83,13 +90,7 @@ def frame_buffers(torch: Any, module: Any, exc: BaseException) -> tuple[list[str
         return None
     paths = {id(m): p for p, m in module.named_modules()}
     root = type(module).__name__
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo and len(seen) < _CHAIN:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in _chain(exc):
         tb, steps, last = e.__traceback__, 0, None
         while tb is not None and steps < _FRAMES:   # (the innermost frame of code not torch's or Python's own)
             if not _internal(tb.tb_frame.f_code.co_filename):
@@ -98,7 +99,6 @@ def frame_buffers(torch: Any, module: Any, exc: BaseException) -> tuple[list[str
         found = None if last is None else _own_reads(torch, last, paths, root)
         if found is not None:
             return found
-        todo += [e.__cause__, e.__context__]
     return None
 
 
