@@ -75,3 +75,32 @@ def test_an_out_of_an_inputs_value_inside_no_grad_runs_under_grad_mode_as_eager(
         x = torch.randn(3, requires_grad=True)
         assert torch.equal(step(x).detach(), eager(x).detach())
         assert torch.equal(m.t, eager.t)
+
+
+class _OutFromInputUnguarded(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("t", torch.zeros(3))
+
+    def forward(self, x):
+        torch.mul(x * 2, 1, out=self.t)
+        return x + self.t
+
+
+def test_an_out_of_an_inputs_value_outside_no_grad_is_refused_under_grad_mode_as_eager():
+    """Compiled under ``no_grad``: the verdict for the caller's input requiring grad comes from an export under grad
+    mode with the example input flagged (once per set of flags), as eager refuses it; no flag, or no_grad, runs."""
+    m = _OutFromInputUnguarded()
+    x = torch.randn(3)
+    with torch.no_grad():
+        step = compile(m, (x,), cuda_graph=False)
+    xr = torch.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="automatic differentiation"):
+        _OutFromInputUnguarded()(xr)
+    for _ in range(2):
+        with pytest.raises(AtenExecutorError, match=r"input 'x' requires grad.*automatic differentiation"):
+            step(xr)
+    x = torch.randn(3)
+    assert torch.equal(step(x), _OutFromInputUnguarded()(x))
+    with torch.no_grad():
+        assert torch.equal(step(xr), _OutFromInputUnguarded()(xr))

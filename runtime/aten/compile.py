@@ -131,6 +131,10 @@ class CompiledModule:
     #: the module's parameters ``forward`` writes in place outside a ``no_grad`` block, where compile exported without
     #: grad mode: found at the first call under grad mode (``_grad_mode_writes``); None until then
     grad_writes: str | None = None
+    #: per set of the caller's inputs requiring grad that reach a write (``Executor.replayed_inputs``), where compile
+    #: exported without grad mode: eager's refusal of such a call under grad mode, "" where it runs
+    #: (``_input_grad_writes``)
+    input_grad_writes: dict = field(default_factory=dict)
     #: (layer, where its query, key and value come from) of the ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer``
     #: layers compile's export called as eager's fused fast path takes them (``fastpath.record``): a call where eager
     #: would take it is refused (``fastpath.fused_layer``)
@@ -230,6 +234,8 @@ class CompiledModule:
             args, kwargs = in_compile_form(self.form, args, kwargs, self.proofs)
         if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and self.export_mode != (True, False):
             self._check_grad_mode_writes(torch)
+            if self.executor.replayed_inputs:
+                self._check_input_grad_writes(torch, args, kwargs)
         if self.fused and self.guard is not None:
             # the call's own refusals first (another structure, constant, or two tensors for inputs the export
             # merged): the fast path's verdict reads the export's inputs, so a call that does not match them drew its
@@ -345,6 +351,54 @@ class CompiledModule:
                 return (f"weight {reaching} requires grad, and under grad mode eager's forward raises: {message} "
                         "(call under torch.no_grad() or torch.inference_mode(), as the module was compiled, or set "
                         "requires_grad_(False) on its parameters)")
+        return ""
+
+    def _check_input_grad_writes(self, torch: Any, args: tuple, kwargs: dict) -> None:
+        """Refuse a call under grad mode whose inputs requiring grad reach a write eager's autograd refuses (``out=``
+        of a differentiable op, a write to a view of a multi-output op...), where compile exported under ``no_grad``:
+        that export holds no trace of a ``with torch.no_grad():`` block around the write, so the executor's fake run
+        cannot tell a write eager refuses from one it runs (``Executor.grad_blocks_traced``). The verdict is an export
+        of ``forward`` under grad mode with compile's example inputs flagged as the call's are, once per set of flags
+        (as ``_grad_mode_writes``'s for the parameters); any other outcome than autograd's refusal refuses nothing."""
+        replayed = self.executor.replayed_inputs
+        try:
+            tensors = flatten_inputs(self.program, args, kwargs)
+        except AtenExecutorError:
+            return   # (the executor refuses such a call, naming why)
+        flagged = tuple(k for k in replayed if k < len(tensors) and getattr(tensors[k], "requires_grad", False))
+        if not flagged or self.guard is None:
+            return
+        why = self.input_grad_writes.get(flagged)
+        if why is None:
+            why = self.input_grad_writes[flagged] = self._input_grad_refusal(torch, flagged)
+        if why:
+            raise AtenExecutorError(why)
+
+    def _input_grad_refusal(self, torch: Any, flagged: tuple[int, ...]) -> str:
+        """``_check_input_grad_writes``' verdict for the user inputs ``flagged`` requiring grad (found once per set)."""
+        from torch.utils import _pytree as pytree
+
+        eargs, ekwargs = _example_call(self.program, (), {})
+        leaves, spec = call_leaves(self.program, eargs, ekwargs)
+        leaves = list(leaves)
+        for k in flagged:
+            pos = self.program.user_inputs[k][0]
+            leaf = leaves[pos] if isinstance(pos, int) and pos < len(leaves) else None
+            if not isinstance(leaf, torch.Tensor) or not (leaf.is_floating_point() or leaf.is_complex()):
+                return ""
+            leaves[pos] = leaf.detach().clone().requires_grad_(True)
+        eargs, ekwargs = pytree.tree_unflatten(leaves, spec)
+        try:
+            with (_as_at_compile(torch, self.executor.ambient.default_dtype, (True, False)),
+                  hook_state.hook_state_kept(torch, self.guard.root)):
+                load_program(self.guard.root, tuple(eargs), dict(ekwargs))
+        except Exception as exc:  # noqa: BLE001 - only eager's own refusal of the write tells
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            if grad_refusals.AUTOGRAD.search(message):
+                names = ", ".join(repr(self.program.user_inputs[k][1]) for k in flagged)
+                return (f"input {names} requires grad, and under grad mode eager's forward raises: {message} (call "
+                        "under torch.no_grad() or torch.inference_mode(), as the module was compiled, or with inputs "
+                        "that require no grad)")
         return ""
 
     def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:

@@ -130,6 +130,8 @@ class Executor:
         #: of those, the ones reaching a node that writes an argument, where eager's autograd may refuse the call
         #: (``grad_refusals``)
         self._replayed = _replayed_inputs(torch, program)
+        #: (public: ``CompiledModule._check_input_grad_writes``) the user inputs some write is computed from
+        self.replayed_inputs = self._replayed
         self._grad_inputs = tuple(sorted(set(_grad_inputs(torch, program, self.launches)) | set(self._replayed)))
         #: the weights that require grad and reach a node that writes an argument (``_weights_reaching_writes``):
         #: where eager's autograd may refuse a call under grad mode whatever the inputs' flags
