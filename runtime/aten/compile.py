@@ -336,21 +336,16 @@ class CompiledModule:
         reaching = self.executor.weight_write_refusal()
         if not names and not reaching:
             return ""
-        args, kwargs = _example_call(self.program, (), {})
-        try:
-            with (_as_at_compile(torch, self.executor.ambient.default_dtype, (True, False)),
-                  hook_state.hook_state_kept(torch, self.guard.root)):
-                load_program(self.guard.root, args, kwargs)
-        except Exception as exc:  # noqa: BLE001 - only eager's own refusal of the write tells
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            if names and "leaf Variable that requires grad" in str(exc):
-                return (f"forward writes parameter {names[0]!r} in place outside a no_grad block, and this call runs "
-                        "under grad mode, where eager refuses that write (a leaf tensor that requires grad); compile "
-                        "exported it without grad mode: call inside torch.no_grad() or torch.inference_mode()")
-            if reaching and grad_refusals.AUTOGRAD.search(message):
-                return (f"weight {reaching} requires grad, and under grad mode eager's forward raises: {message} "
-                        "(call under torch.no_grad() or torch.inference_mode(), as the module was compiled, or set "
-                        "requires_grad_(False) on its parameters)")
+        error = self._grad_mode_export_error(torch)
+        message = error.splitlines()[0] if error else ""
+        if names and "leaf Variable that requires grad" in error:
+            return (f"forward writes parameter {names[0]!r} in place outside a no_grad block, and this call runs "
+                    "under grad mode, where eager refuses that write (a leaf tensor that requires grad); compile "
+                    "exported it without grad mode: call inside torch.no_grad() or torch.inference_mode()")
+        if reaching and grad_refusals.AUTOGRAD.search(message):
+            return (f"weight {reaching} requires grad, and under grad mode eager's forward raises: {message} "
+                    "(call under torch.no_grad() or torch.inference_mode(), as the module was compiled, or set "
+                    "requires_grad_(False) on its parameters)")
         return ""
 
     def _check_input_grad_writes(self, torch: Any, args: tuple, kwargs: dict) -> None:
@@ -376,29 +371,40 @@ class CompiledModule:
 
     def _input_grad_refusal(self, torch: Any, flagged: tuple[int, ...]) -> str:
         """``_check_input_grad_writes``' verdict for the user inputs ``flagged`` requiring grad (found once per set)."""
+        error = self._grad_mode_export_error(torch, flagged)
+        message = error.splitlines()[0] if error else ""
+        if not grad_refusals.AUTOGRAD.search(message):
+            return ""
+        names = ", ".join(repr(self.program.user_inputs[k][1]) for k in flagged)
+        return (f"input {names} requires grad, and under grad mode eager's forward raises: {message} (call under "
+                "torch.no_grad() or torch.inference_mode(), as the module was compiled, or with inputs that require "
+                "no grad)")
+
+    def _grad_mode_export_error(self, torch: Any, flagged: tuple[int, ...] = ()) -> str:
+        """The text of the error an export of ``forward`` under grad mode raises (compile's default dtype, no
+        autocast) with compile's example inputs, the user inputs ``flagged`` among them requiring grad; "" where it
+        exports, or where such an input is no float tensor. Why one export: only eager's own autograd knows whether a
+        write it makes is inside a ``no_grad`` block, which an export under ``no_grad`` does not record (the callers
+        read autograd's refusal from this text; any other error proves nothing)."""
         from torch.utils import _pytree as pytree
 
-        eargs, ekwargs = _example_call(self.program, (), {})
-        leaves, spec = call_leaves(self.program, eargs, ekwargs)
-        leaves = list(leaves)
-        for k in flagged:
-            pos = self.program.user_inputs[k][0]
-            leaf = leaves[pos] if isinstance(pos, int) and pos < len(leaves) else None
-            if not isinstance(leaf, torch.Tensor) or not (leaf.is_floating_point() or leaf.is_complex()):
-                return ""
-            leaves[pos] = leaf.detach().clone().requires_grad_(True)
-        eargs, ekwargs = pytree.tree_unflatten(leaves, spec)
+        args, kwargs = _example_call(self.program, (), {})
+        if flagged:
+            leaves, spec = call_leaves(self.program, args, kwargs)
+            leaves = list(leaves)
+            for k in flagged:
+                pos = self.program.user_inputs[k][0]
+                leaf = leaves[pos] if isinstance(pos, int) and pos < len(leaves) else None
+                if not isinstance(leaf, torch.Tensor) or not (leaf.is_floating_point() or leaf.is_complex()):
+                    return ""
+                leaves[pos] = leaf.detach().clone().requires_grad_(True)
+            args, kwargs = pytree.tree_unflatten(leaves, spec)
         try:
             with (_as_at_compile(torch, self.executor.ambient.default_dtype, (True, False)),
                   hook_state.hook_state_kept(torch, self.guard.root)):
-                load_program(self.guard.root, tuple(eargs), dict(ekwargs))
-        except Exception as exc:  # noqa: BLE001 - only eager's own refusal of the write tells
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            if grad_refusals.AUTOGRAD.search(message):
-                names = ", ".join(repr(self.program.user_inputs[k][1]) for k in flagged)
-                return (f"input {names} requires grad, and under grad mode eager's forward raises: {message} (call "
-                        "under torch.no_grad() or torch.inference_mode(), as the module was compiled, or with inputs "
-                        "that require no grad)")
+                load_program(self.guard.root, tuple(args), dict(kwargs))
+        except Exception as exc:  # noqa: BLE001 - the callers take autograd's refusal alone from it
+            return str(exc).strip()
         return ""
 
     def _prove(self, extra: dict[str, Any], args: tuple, kwargs: dict) -> str | None:

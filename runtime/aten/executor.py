@@ -129,10 +129,9 @@ class Executor:
         #: the values requiring grad in eager per pattern of their flags and grad mode (``_graded``)
         #: of those, the ones reaching a node that writes an argument, where eager's autograd may refuse the call
         #: (``grad_refusals``)
-        self._replayed = _replayed_inputs(torch, program)
-        #: (public: ``CompiledModule._check_input_grad_writes``) the user inputs some write is computed from
-        self.replayed_inputs = self._replayed
-        self._grad_inputs = tuple(sorted(set(_grad_inputs(torch, program, self.launches)) | set(self._replayed)))
+        #: the user inputs some write is computed from (also ``CompiledModule._check_input_grad_writes``')
+        self.replayed_inputs = _replayed_inputs(torch, program)
+        self._grad_inputs = tuple(sorted(set(_grad_inputs(torch, program, self.launches)) | set(self.replayed_inputs)))
         #: the weights that require grad and reach a node that writes an argument (``_weights_reaching_writes``):
         #: where eager's autograd may refuse a call under grad mode whatever the inputs' flags
         self._weight_writes = _weights_reaching_writes(torch, program)
@@ -459,13 +458,13 @@ class Executor:
             names = frozenset(self.program.user_inputs[k][1] for k, f in zip(self._grad_inputs, flags) if f)
             refused = None
             if (caller_grad.enabled and self.grad_blocks_traced
-                    and any(f and k in self._replayed for k, f in zip(self._grad_inputs, flags))):
+                    and any(f and k in self.replayed_inputs for k, f in zip(self._grad_inputs, flags))):
                 refused = grad_refusals.refusal(self.torch, self.program, names)
             grads = value_grads(self.torch, self.program, names, caller_grad.enabled,
                                 inference=inference) if flagged else None   # (none flagged: launches as built)
             found = self._graded_cache[key] = (grads, refused)
         if found[1] is not None:
-            reaching = [k for k, f in zip(self._grad_inputs, flags) if f and k in self._replayed]
+            reaching = [k for k, f in zip(self._grad_inputs, flags) if f and k in self.replayed_inputs]
             if reaching:
                 names = ", ".join(repr(self.program.user_inputs[k][1]) for k in reaching)
                 raise AtenExecutorError(f"input {names} requires grad, and under grad mode eager's forward raises at "
