@@ -212,7 +212,7 @@ def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], input
     f64 = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if not k.endswith("_cache")}
     caches = {k: np.array(v, dtype=np.float16, copy=True) for k, v in weights.items() if k.endswith("_cache")}
     x = np.asarray(inputs["inp"], dtype=np.float64)
-    pos, idx, mask = inputs["pos"], inputs["kv_idx"], np.asarray(inputs["mask"], dtype=np.float64)
+    pos, idx, mask = inputs["pos"], np.asarray(inputs["kv_idx"]), np.asarray(inputs["mask"], dtype=np.float64)
     for li in range(cfg.layers):
         p = f"l{li}."
         xa = _rms(x) * f64[p + "attn_norm"]
@@ -221,8 +221,11 @@ def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], input
         v = xa @ f64[p + "wv"].T
         q, k = _rope(q, pos), _rope(k, pos)
         kc, vc = caches[p + "k_cache"], caches[p + "v_cache"]
-        kc[idx] = k.reshape(B, -1).astype(np.float16)
-        vc[idx] = v.astype(np.float16)
+        # an index outside the cache's rows writes nothing, as in the kernels and the emulator (numpy wrapped a -1,
+        # a padded batch row's index, onto the last row, and raised IndexError past the end)
+        keep = (idx >= 0) & (idx < len(kc))
+        kc[idx[keep]] = k.reshape(B, -1)[keep].astype(np.float16)
+        vc[idx[keep]] = v[keep].astype(np.float16)
         K = kc[:n_kv].astype(np.float64).reshape(n_kv, nkv, d)
         V = vc[:n_kv].astype(np.float64).reshape(n_kv, nkv, d)
         Kh = np.repeat(K, grp, axis=1)            # [n_kv, nh, d]
