@@ -11,6 +11,7 @@ import pytest
 
 import memplan
 from memplan import examples
+from memplan.cli import main
 
 
 @pytest.fixture
@@ -45,3 +46,26 @@ def test_draw_title_counts_an_event_listed_twice_once(qkv, tmp_path):
     memplan.verify(g, dup)   # (still safe: the repeated entry orders nothing more)
     title = memory_map_figure(g, dup).axes[0].get_title()
     assert f"{events} event(s)" in title, title
+
+
+@pytest.mark.parametrize("argv,advice", [
+    (["simulate", "{g}", "{p}"], "pass --event-us US"),
+    (["trace", "{g}", "{p}", "-o", "{o}.json"], "trace simulates a plan at the latency it records"),
+    (["draw", "{g}", "{p}", "-o", "{o}.svg", "--time"], "without --time"),
+])
+def test_a_recorded_latency_that_is_none_is_refused_naming_the_file_with_advice_that_fits(qkv, tmp_path, capsys, argv,
+                                                                                          advice):
+    """A plan whose ``solver.schedule.event_us`` was edited to -1: ``trace`` and ``draw --time`` refused it advising
+    "CLI --event-us", an option neither has (``memplan trace ... --event-us 2`` is an unrecognized argument), and all
+    three named no file. Now one line naming the plan file, with a way round the command has."""
+    if argv[0] == "draw":
+        pytest.importorskip("matplotlib")
+    _g, gp, _pp, doc = qkv
+    bad = _edited(tmp_path, doc, lambda d: d["solver"]["schedule"].__setitem__("event_us", -1))
+    out = tmp_path / "out"
+    code = main([a.format(g=gp, p=bad, o=out) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"memplan: error: {bad}: plan field solver.schedule.event_us '-1'"), err[0]
+    assert advice in err[0] and "CLI --event-us" not in err[0], err[0]
+    assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
