@@ -69,3 +69,25 @@ def test_a_recorded_latency_that_is_none_is_refused_naming_the_file_with_advice_
     assert err[0].startswith(f"memplan: error: {bad}: plan field solver.schedule.event_us '-1'"), err[0]
     assert advice in err[0] and "CLI --event-us" not in err[0], err[0]
     assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
+
+
+def test_show_quotes_ids_that_begin_or_end_in_white_space(tmp_path, capsys):
+    """Ids ``x``, ``x `` and ``x\\xa0`` are three tensors (and ``n``, ``n `` two nodes), but ``show``'s tables pad their
+    columns with spaces, so the largest-tensors table had three rows reading ``x`` and the stream table named both
+    nodes ``n``; an id with white space at an end is now quoted as ``repr`` writes it (``verify`` names them so)."""
+    b = memplan.GraphBuilder("ws")
+    b.input("x", 4096)
+    b.node("n", "A", ["x"], b.intermediate("x ", 4096))
+    b.node("n ", "A", ["x "], b.output("x\xa0", 4096))
+    g = b.build()
+    plan = memplan.plan_from_dict({**json.loads(memplan.plan(g).to_json()), "streams": 2,
+                                   "order": [{"node": "n", "stream": 0}, {"node": "n ", "stream": 1}],
+                                   "events": [{"after": "n", "before": "n "}]})
+    memplan.verify(g, plan)
+    path = tmp_path / "p.json"
+    plan.save(str(path))
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    rows = out.split("largest tensors")[1].splitlines()[2:]
+    assert [r.split()[0] for r in rows] == ["x", "'x", "'x\\xa0'"], rows
+    assert "'n ' .. 'n '" in out, out
