@@ -239,6 +239,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     _check_report_stdout("simulate", inputs={"graph": args.graph, "plan": args.plan})
     graph, plan = load_safe_pair(args.graph, args.plan)
+    if args.event_us is None:   # (the latency the plan records: refused naming the file where it is none)
+        from .simulate import check_recorded_event_us
+
+        check_recorded_event_us(plan, args.plan, "pass --event-us US to simulate it anyway")
     sim = simulate(graph, plan, CostModel(event_us=args.event_us) if args.event_us is not None else None)
     # a graph without nodes runs on no stream: "on 0 stream(s)" read as a plan that dropped its streams
     used = len(set(sim.stream_of.values()))

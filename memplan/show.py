@@ -266,15 +266,20 @@ def _nested_lower_bounds(block: dict) -> list:
 def _twins_escaped(ids):
     """How a table names an id of ``ids``: as it is, but escaped and quoted as ``ascii`` writes it (``'t\\xe9'``,
     ``'te\\u0301'``) where another id prints alike (the same text in another Unicode normalization form, look-alike
-    letters of other scripts: ``errors.twin_spelling``, as ``verify``'s findings name them). Why: such ids are distinct
-    tensors, and the largest-tensors table printed both as ``té``, two rows no reader could tell apart."""
+    letters of other scripts: ``errors.twin_spelling``, as ``verify``'s findings name them), and quoted as ``repr``
+    writes it (``'x '``, ``'x\\xa0'``) where it begins or ends in white space. Why: such ids are distinct tensors, and
+    the largest-tensors table printed both as ``té``, two rows no reader could tell apart; the tables pad their
+    columns with spaces, so ``x``, ``x `` and ``x\\xa0`` were three rows reading ``x`` (round 76)."""
     from .errors import twin_spelling
 
     spell = twin_spelling(list(ids))
 
     def name(x):
         said = spell(x)
-        return said if said != repr(x) else x   # (an ASCII twin, ``x`` beside a Cyrillic one, is itself)
+        if said != repr(x):
+            return said
+        # (an ASCII twin, ``x`` beside a Cyrillic one, is itself; white space at an end is quoted to be seen)
+        return repr(x) if isinstance(x, str) and x != x.strip() else x
 
     return name
 

@@ -111,9 +111,15 @@ def _transfers(graph: Graph, plan: Plan) -> set[int]:
             and dev.get(node.inputs[0]) != dev.get(node.outputs[0])}
 
 
-def _recorded_event_us(plan: Plan | Schedule) -> dict[str, float]:
+#: what the refusal of a recorded latency that is none advises (``check_recorded_event_us``): the library's way round
+RECORDED_ADVICE = "pass the latency to simulate it anyway (CostModel(event_us=...), CLI --event-us)"
+
+
+def _recorded_event_us(plan: Plan | Schedule, source: str | None = None,
+                       advice: str = RECORDED_ADVICE) -> dict[str, float]:
     """The event latency the plan was scheduled with: its ``schedule`` block's, or a split plan's ``split``
-    block's (without it a split plan made with ``--event-us 20`` was simulated at the default 2 us)."""
+    block's (without it a split plan made with ``--event-us 20`` was simulated at the default 2 us). ``source``
+    (the plan's file) and ``advice`` word the refusal of one that is no latency (``check_recorded_event_us``)."""
     solver = plan.solver if isinstance(plan, Plan) else {}
     key = "schedule" if "schedule" in solver else "split"
     block = solver.get(key)
@@ -123,5 +129,14 @@ def _recorded_event_us(plan: Plan | Schedule) -> dict[str, float]:
     if isinstance(e, (int, float)) and not isinstance(e, bool) and is_event_us(e):
         return {"event_us": float(e)}
     # a hand-edited -1, "x" or 1e16 was simulated at the default 2 us with nothing said but "at 2 us"
-    raise PlanFormatError(f"plan field solver.{key}.event_us {str(e)[:40]!r} is not {EVENT_US_RULE}; pass the "
-                          "latency to simulate it anyway (CostModel(event_us=...), CLI --event-us)")
+    raise PlanFormatError(f"{source + ': ' if source else ''}plan field solver.{key}.event_us {str(e)[:40]!r} is not "
+                          f"{EVENT_US_RULE}; {advice}")
+
+
+def check_recorded_event_us(plan: Plan, source: str, advice: str) -> None:
+    """PlanFormatError naming the file ``source`` where ``plan`` records an event latency that is none (a hand-edited
+    ``solver.schedule.event_us`` of -1), with the way round that the command at hand has (``advice``). Why: the
+    commands that simulate a plan at its recorded latency (``memplan simulate`` without ``--event-us``, ``trace``,
+    ``draw --time``) refused such a plan in ``simulate``'s words, naming no file and advising "CLI --event-us", an
+    option ``trace`` and ``draw`` do not have."""
+    _recorded_event_us(plan, source, advice)

@@ -12,10 +12,13 @@ packing within the capacity raises ``BudgetError`` with both numbers.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -68,6 +71,31 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
         raise InputFormatError(f"{path}: line 1: starts with a byte-order mark (U+FEFF); save it as UTF-8 "
                                "without one")
     _check_text(text, path)
+    with _fields_up_to(len(text)):
+        return _table(text, path)
+
+
+#: held while ``_fields_up_to`` has raised ``csv.field_size_limit``, one setting for the whole process
+_FIELD_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _fields_up_to(chars: int) -> Iterator[None]:
+    """``csv``'s field size limit at least ``chars`` for the block, then as it was. Why: ``csv`` refuses a field over
+    131,072 characters (its default limit), so a valid minimalloc CSV whose id is longer (a graph's id may be any length)
+    was "field larger than field limit (131072)", Python's words naming neither column nor buffer. Its text's length
+    bounds every field; a quote left open still reads to the end of the file and is named as such (``_runs_on``)."""
+    with _FIELD_LIMIT_LOCK:
+        before = csv.field_size_limit()
+        csv.field_size_limit(max(before, chars))
+        try:
+            yield
+        finally:
+            csv.field_size_limit(before)
+
+
+def _table(text: str, path: str) -> CsvTable:
+    """``parse_csv``'s rows of ``text`` (checked as text already) as a table, within ``_fields_up_to``."""
     reader = csv.reader(io.StringIO(text, newline=""))   # \n, \r\n and old-Mac \r line ends, as csv wants
     header, at = _header(reader, path)
     _check_reserved_case(header, f"{path}: line {at}")

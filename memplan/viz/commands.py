@@ -9,8 +9,12 @@ import argparse
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .. import argtypes
+
+if TYPE_CHECKING:
+    from ..planfile import Plan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +57,16 @@ def _inputs(args: argparse.Namespace, *, picture: bool = False, notes: list[str]
     return load_safe_pair(args.graph, args.plan)
 
 
+def _check_latency(plan: Plan, source: str, command: str, instead: str = "") -> None:
+    """PlanFormatError naming the plan file ``source`` where ``plan`` records an event latency that is none (a
+    hand-edited ``solver.schedule.event_us`` of -1): ``command`` simulates the plan at the latency it records and
+    takes none of its own (no ``--event-us``), so the way round is to correct the field (``instead``: another)."""
+    from ..simulate import check_recorded_event_us
+
+    check_recorded_event_us(plan, source, f"{command} simulates a plan at the latency it records: correct that field"
+                            f"{instead}; `memplan simulate --event-us US` simulates it at a latency you give")
+
+
 class _Lines(logging.Handler):
     """Each distinct message logged to it, once, as its first line (``lines``)."""
 
@@ -87,6 +101,8 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
     notes: list[str] = []
     graph, plan = _inputs(args, picture=True, notes=notes)
+    if args.time:
+        _check_latency(plan, args.plan, "draw --time", ", or draw it in issue order (without --time)")
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
         argtypes.print_note(f"{args.output}: memory map of {argtypes.counted(len(plan.tensors), 'tensor')}")
@@ -107,6 +123,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise MemplanError(f"-o {args.output}: a trace is JSON (open it in ui.perfetto.dev), not a picture; "
                            "`memplan draw` draws the memory map as a picture")
     graph, plan = _inputs(args)
+    _check_latency(plan, args.plan, "trace")
     save_trace(graph, plan, args.output)
     if not args.quiet:
         argtypes.print_note(f"{args.output}: trace of {argtypes.counted(len(plan.order), 'node')} on {plan.streams} stream(s); "

@@ -231,10 +231,13 @@ def _figure(graph: Graph, plan: Plan, *, time: bool, title: str | None, size: tu
         ax.set_yticks(ticks, labels)
     ratio = f" (x{plan.ratio_text(3)})" if plan.lower_bound_bytes else ""
     name = _clip(plan.graph or graph.name, NAME_CHARS)
+    # each distinct event once: an entry listed twice restates one happens-before edge (docs/format.md), as ``show``,
+    # ``simulate`` and the trace count it; the title counted entries, "5 event(s)" where they say 4
+    events = len(dict.fromkeys(map(tuple, plan.events)))
     # (``title=""``, ``--title ''``, asks for no title: it drew the default one)
     text = title if title is not None else (
         f"{name}: arena {human(plan.arena_bytes)} / lower bound {human(plan.lower_bound_bytes)}{ratio}, "
-        f"{counted(len(spans), 'arena tensor')}, {plan.streams} stream(s), {len(plan.events)} event(s)")
+        f"{counted(len(spans), 'arena tensor')}, {plan.streams} stream(s), {events} event(s)")
     ax.set_title(_clip(printable(text), TITLE_CHARS), fontsize=10,
                  parse_math=False)  # names and titles are text: "$...$" is no TeX math here
     handles = [Patch(facecolor=colour[s], label=f"stream {s}") for s in streams[:len(palette)]]
