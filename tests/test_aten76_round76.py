@@ -1,0 +1,75 @@
+"""Round 76 (aten76): compiled modules on dtypes, layouts and ops at their edges, bitwise against eager (CPU)."""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from aten_changes import compile_cpu as _compile  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+
+def _bits(t):
+    """``t``'s bytes in its logical order (NaN payloads and -0.0 included), with its dtype and shape."""
+    return t.dtype, tuple(t.shape), bytes(t.contiguous().view(-1).view(torch.uint8).numpy())
+
+
+class _Linear1d(nn.Module):
+    def __init__(self, dtype, bias_shape):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = nn.Parameter(torch.randn(5, 7, generator=g).to(dtype), requires_grad=False)
+        self.b = nn.Parameter(torch.randn(bias_shape, generator=g).to(dtype), requires_grad=False)
+
+    def forward(self, x):
+        return F.linear(x, self.w, self.b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("bias_shape", [(5,), (1, 5)])
+def test_linear_of_a_vector_with_a_bias_is_eagers_addmm(dtype, bias_shape):
+    """``F.linear`` of a 1-D input with a bias: eager (torch >= 2.10) runs ``addmm`` of the vector as one row, the
+    bias fused; the lowering ran ``mm`` then ``add_``, an ulp off eager's in f16/bf16 (``[2.6953, ..., -7.8047]`` for
+    eager's ``[2.6973, ..., -7.8008]``)."""
+    m = _Linear1d(dtype, bias_shape)
+    x = torch.randn(7, generator=torch.Generator().manual_seed(1)).to(dtype)
+    step = _compile(m, x)
+    for seed in (1, 2, 3):
+        x = torch.randn(7, generator=torch.Generator().manual_seed(seed)).to(dtype)
+        assert _bits(step(x)) == _bits(m(x))
+
+
+class _BatchNormMixed(nn.Module):
+    """A half / bfloat16 network whose eval BatchNorm kept f32 statistics and affine parameters (``bn.float()``,
+    AMP-style), which eager's CPU kernel takes as a mixed-type batch norm."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.bn = (nn.BatchNorm2d if dims == 4 else nn.BatchNorm1d)(3)
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            self.bn.running_mean.copy_(torch.randn(3, generator=g))
+            self.bn.running_var.copy_(torch.rand(3, generator=g) + 0.5)
+            self.bn.weight.copy_(torch.randn(3, generator=g))
+            self.bn.bias.copy_(torch.randn(3, generator=g))
+        self.eval()
+
+    def forward(self, x):
+        return self.bn(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape, channels_last", [((2, 3, 4, 4), False), ((2, 3, 4, 4), True), ((2, 3), False)])
+def test_eval_batch_norm_of_a_half_input_with_f32_statistics_runs_as_eager(dtype, shape, channels_last):
+    """Eager's CPU batch norm of an f16/bf16 input with f32 running statistics keeps its saved statistics in f32;
+    the lowering made them in the input's dtype and every call failed "expected scalar type Float but found
+    Half" (naming the node, but eager runs it)."""
+    m = _BatchNormMixed(len(shape))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    step = _compile(m, x)
+    assert _bits(step(x)) == _bits(m(x))
