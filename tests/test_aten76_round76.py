@@ -73,3 +73,24 @@ def test_eval_batch_norm_of_a_half_input_with_f32_statistics_runs_as_eager(dtype
         x = x.to(memory_format=torch.channels_last)
     step = _compile(m, x)
     assert _bits(step(x)) == _bits(m(x))
+
+
+def test_linear_of_a_vector_with_a_matrix_bias_fails_as_eager():
+    """``F.linear`` of a 1-D input with a ``[3, N]`` bias: eager's ``add_`` of the bias into its ``[N]`` result
+    raises; the export's fake kernel broadcasts it to ``[3, N]``, and the lowering resized its planned view and
+    returned that where eager raises. Now the call fails as eager's, naming the node."""
+    from runtime.aten.errors import AtenExecutorError
+
+    g = torch.Generator().manual_seed(0)
+    w, b = torch.randn(5, 7, generator=g), torch.randn(3, 5, generator=g)
+
+    class M(nn.Module):
+        def forward(self, x):
+            return F.linear(x, w, b)
+
+    x = torch.randn(7, generator=g)
+    with pytest.raises(RuntimeError):
+        M()(x)
+    step = _compile(M(), x)
+    with pytest.raises(AtenExecutorError, match=r"node 'linear'.*broadcast shape"):
+        step(x)

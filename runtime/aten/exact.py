@@ -219,6 +219,12 @@ def _then_bias(product: Callable[[], Any], out, bias) -> Exact:
 def _linear(torch, named, out) -> Exact | None:
     x, w, b = named["input"], named["weight"], named.get("bias")
     if isinstance(x, torch.Tensor) and x.dim() == 1:
+        if out.dim() != 1:
+            # a bias of more dimensions (``[1, N]`` of a strided vector, ``[M, N]``) broadcast the export's fake result,
+            # where eager's ``add_`` into its vector (or its ``addmm``) refuses: the generic path runs eager's
+            # ``linear``, which fails as eager does (round 76: the lowering resized the planned view every call,
+            # torch's deprecation warning on stderr, and returned a result where eager raises)
+            return None
         if (isinstance(b, torch.Tensor) and isinstance(w, torch.Tensor) and w.dim() == 2 and x.is_contiguous()
                 and _eager_addmm(torch, x, b)):
             # eager's ``_flatten_nd_linear`` of the vector as one row: addmm, the bias fused (round 76: mm then
