@@ -94,3 +94,20 @@ def test_linear_of_a_vector_with_a_matrix_bias_fails_as_eager():
     step = _compile(M(), x)
     with pytest.raises(AtenExecutorError, match=r"node 'linear'.*broadcast shape"):
         step(x)
+
+
+def test_relu_of_a_bool_tensor_fails_with_eagers_message():
+    """``torch.relu`` of a bool tensor: eager refuses it ("Boolean inputs not supported for relu"); the lowering ran
+    ``clamp_min.out``, whose error ("Found dtype Bool but expected Long") pointed at neither relu nor bool inputs."""
+    from runtime.aten.errors import AtenExecutorError
+
+    class M(nn.Module):
+        def forward(self, x):
+            return torch.relu(x)
+
+    x = torch.tensor([True, False])
+    with pytest.raises(RuntimeError, match="Boolean inputs not supported for relu"):
+        M()(x)
+    step = _compile(M(), x)
+    with pytest.raises(AtenExecutorError, match=r"node 'relu'.*Boolean inputs not supported for relu"):
+        step(x)

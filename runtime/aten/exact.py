@@ -148,7 +148,9 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
     if base in FULL:
         v = named.get("fill_value")
         return ("fill", functools.partial(out.fill_, v), 0) if isinstance(v, (bool, int, float)) else None
-    if base == "relu" and isinstance(x, torch.Tensor):  # relu.out is functional + copy; relu runs this
+    if base == "relu" and isinstance(x, torch.Tensor) and x.dtype != torch.bool:
+        # relu.out is functional + copy; relu runs this. Not for bool, which eager's relu refuses by name
+        # ("Boolean inputs not supported for relu") where clamp_min's said "Found dtype Bool but expected Long"
         return "exact", functools.partial(torch.ops.aten.clamp_min.out, x, 0, out=out), 0
     if base in SCATTERS or base == "as_strided_scatter":
         return _scatter(torch, base, named, out, scratch, stream)
