@@ -111,3 +111,25 @@ def test_relu_of_a_bool_tensor_fails_with_eagers_message():
     step = _compile(M(), x)
     with pytest.raises(AtenExecutorError, match=r"node 'relu'.*Boolean inputs not supported for relu"):
         step(x)
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int64])
+def test_full_max_or_min_of_an_empty_tensor_fails_as_eager(reduce, dtype):
+    """``x.max()`` / ``x.min()`` of a tensor of no elements: eager raises ("Expected reduction dim to be specified
+    for input.numel() == 0"); the program ran ``max.unary_out``, which returns its identity, and the call returned
+    -inf (int64's lowest) where eager raises."""
+    from runtime.aten.errors import AtenExecutorError
+
+    class M(nn.Module):
+        def forward(self, x):
+            return getattr(x, reduce)()
+
+    x = torch.ones(0, 3, dtype=dtype)
+    with pytest.raises(RuntimeError, match="numel\\(\\) == 0"):
+        M()(x)
+    step = _compile(M(), x)
+    with pytest.raises(AtenExecutorError, match=rf"node '{reduce}.*numel\(\) == 0"):
+        step(x)
+    y = torch.tensor([[3, -1, 2]], dtype=dtype)   # (and one with elements, as before)
+    assert _bits(_compile(M(), y)(y)) == _bits(M()(y))

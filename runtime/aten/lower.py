@@ -57,6 +57,11 @@ _STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy", "as_strid
 #: view shares the arena's storage. ``linalg_qr.out`` then triangularised R's old bytes (poison: NaN) and
 #: returned a wrong R, or failed an internal assert (a tall matrix). They run functionally, results copied.
 _OUTS_APART = {"linalg_qr"}
+#: full reductions whose functional kernel refuses an input of no elements ("max(): Expected reduction dim to be
+#: specified for input.numel() == 0") where their ``unary_out`` kernel returns its identity (-inf, the dtype's
+#: lowest): such a node runs functionally, failing as eager's at each call (round 76: ``x.max()`` of a ``(0, 3)``
+#: input returned -inf where eager raises)
+_EMPTY_REFUSED = {("max", "default"), ("min", "default")}
 #: ops whose kernel follows the grad mode it runs under, not only its arguments: CPU ``lstm`` takes oneDNN's
 #: inference path under ``no_grad`` and its training one otherwise, which round differently (one ulp of
 #: ``nn.LSTM(4, 6)``'s output). The executor runs its launches under ``no_grad``; these run under the caller's mode
@@ -1547,8 +1552,10 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         # linear runs matmul(input, weight.t()) where the exact lowering does not apply (a non-contiguous
         # input): with a parameter weight eager folds it to one mm, linear.out runs bmm (other rounding)
         eager_folds = matmul_out_differs(torch, args[0], args[1].t())
+    empty_refused = ((base, getattr(op, "_overloadname", None)) in _EMPTY_REFUSED and len(args) >= 1
+                     and isinstance(args[0], torch.Tensor) and args[0].numel() == 0)
     if (len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds and base not in _OUTS_APART
-            and grad_mask is None):
+            and grad_mask is None and not empty_refused):
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
