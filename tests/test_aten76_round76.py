@@ -133,3 +133,40 @@ def test_full_max_or_min_of_an_empty_tensor_fails_as_eager(reduce, dtype):
         step(x)
     y = torch.tensor([[3, -1, 2]], dtype=dtype)   # (and one with elements, as before)
     assert _bits(_compile(M(), y)(y)) == _bits(M()(y))
+
+
+class _FunctionalizedMixedBatchNorm(nn.Module):
+    """A half network with an f32 BatchNorm whose ``no_grad`` block writes a buffer: compile lowers such a program by
+    ``run_decompositions`` (a functionalized one), where the batch norm is ``_native_batch_norm_legit_*``."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(5)
+        self.register_buffer("ema", torch.zeros(5, dtype=torch.float16))
+
+    def forward(self, x):
+        z = self.bn(x)
+        with torch.no_grad():
+            self.ema.mul_(0.5).add_(x[0])
+        return z, self.ema.clone()
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_a_functionalized_mixed_type_batch_norm_runs_as_eager(train):
+    """``_native_batch_norm_legit_no_training`` / ``_functional`` of an f16 input with f32 statistics: the CPU kernel
+    makes its saved statistics in f32, the export's fake kernel said f16, and every call failed naming the node
+    ("Expected out tensor to have dtype float, but got c10::Half"; in training "the op's fake implementation
+    disagrees with its kernel") where eager runs it: outputs, running statistics and the buffer now equal eager's."""
+    eager, compiled = _FunctionalizedMixedBatchNorm(), _FunctionalizedMixedBatchNorm()
+    eager.train(train)
+    compiled.train(train)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, generator=g).half()
+    step = _compile(compiled, x)
+    compiled.load_state_dict(eager.state_dict())
+    for _ in range(2):
+        x = torch.randn(3, 5, generator=g).half()
+        want, got = eager(x), step(x)
+        assert [_bits(t) for t in got] == [_bits(t) for t in want]
+        for k, v in eager.state_dict().items():
+            assert _bits(compiled.state_dict()[k]) == _bits(v), k
