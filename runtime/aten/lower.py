@@ -64,9 +64,11 @@ _OUTS_APART = {"linalg_qr"}
 _EMPTY_REFUSED = {("max", "default"), ("min", "default")}
 #: batch-norm ops of a functionalized program whose saved statistics (results 1 and 2, read by no inference op: the
 #: backward's) the CPU kernel makes in the running statistics' dtype for an f16/bf16 input with f32 statistics (a
-#: mixed-type batch norm, which eager runs), where the export's fake kernel said the input's dtype (``_mixed_stats``)
+#: mixed-type batch norm, which eager runs), where the export's fake kernel said the input's dtype (``_mixed_stats``).
+#: Private ops that ``nn.BatchNorm`` / ``F.batch_norm`` decompose to, whose statistics no ``forward`` returns; not the
+#: public ``torch.native_batch_norm``, whose statistics a caller may get (there the cast would change their dtype)
 _BN_STATS_OPS = {"_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional",
-                 "_native_batch_norm_legit", "native_batch_norm"}
+                 "_native_batch_norm_legit"}
 #: ops whose kernel follows the grad mode it runs under, not only its arguments: CPU ``lstm`` takes oneDNN's
 #: inference path under ``no_grad`` and its training one otherwise, which round differently (one ulp of
 #: ``nn.LSTM(4, 6)``'s output). The executor runs its launches under ``no_grad``; these run under the caller's mode
