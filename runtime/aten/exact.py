@@ -148,7 +148,9 @@ def exact_lowering(torch, base: str, named: Mapping[str, Any], out_views: list, 
     if base in FULL:
         v = named.get("fill_value")
         return ("fill", functools.partial(out.fill_, v), 0) if isinstance(v, (bool, int, float)) else None
-    if base == "relu" and isinstance(x, torch.Tensor):  # relu.out is functional + copy; relu runs this
+    if base == "relu" and isinstance(x, torch.Tensor) and x.dtype != torch.bool:
+        # relu.out is functional + copy; relu runs this. Not for bool, which eager's relu refuses by name
+        # ("Boolean inputs not supported for relu") where clamp_min's said "Found dtype Bool but expected Long"
         return "exact", functools.partial(torch.ops.aten.clamp_min.out, x, 0, out=out), 0
     if base in SCATTERS or base == "as_strided_scatter":
         return _scatter(torch, base, named, out, scratch, stream)
@@ -218,8 +220,20 @@ def _then_bias(product: Callable[[], Any], out, bias) -> Exact:
 
 def _linear(torch, named, out) -> Exact | None:
     x, w, b = named["input"], named["weight"], named.get("bias")
-    if isinstance(x, torch.Tensor) and x.dim() == 1:  # linear of a vector: matmul(x, w.t()) (+ add_(bias))
-        return _vector_matrix(torch, x, w.t(), out, b)
+    if isinstance(x, torch.Tensor) and x.dim() == 1:
+        if out.dim() != 1:
+            # a bias of more dimensions (``[1, N]`` of a strided vector, ``[M, N]``) broadcast the export's fake result,
+            # where eager's ``add_`` into its vector (or its ``addmm``) refuses: the generic path runs eager's
+            # ``linear``, which fails as eager does (round 76: the lowering resized the planned view every call,
+            # torch's deprecation warning on stderr, and returned a result where eager raises)
+            return None
+        if (isinstance(b, torch.Tensor) and isinstance(w, torch.Tensor) and w.dim() == 2 and x.is_contiguous()
+                and _eager_addmm(torch, x, b)):
+            # eager's ``_flatten_nd_linear`` of the vector as one row: addmm, the bias fused (round 76: mm then
+            # add_ was an ulp off eager's in f16/bf16)
+            return "exact", functools.partial(torch.ops.aten.addmm.out, b, x.unsqueeze(0), w.t(),
+                                              out=out.unsqueeze(0)), 0
+        return _vector_matrix(torch, x, w.t(), out, b)  # linear of a vector: matmul(x, w.t()) (+ add_(bias))
     if not (out.is_contiguous() and x.is_contiguous() and x.dim() >= 2):
         return None
     # the folded sizes spelled out: ``view(-1, 0)`` of an input with no features (0 elements) is ambiguous
@@ -238,8 +252,8 @@ def _linear(torch, named, out) -> Exact | None:
 
 
 def _eager_addmm(torch, x, b) -> bool:
-    """Whether eager's ``linear`` of the contiguous input ``x`` (2-D or more) and bias ``b`` runs ``addmm`` on the
-    folded input (``_flatten_nd_linear``), not ``matmul`` then ``add_`` (the generic ``linear.out``'s path).
+    """Whether eager's ``linear`` of the contiguous input ``x`` and bias ``b`` runs ``addmm`` on the folded input
+    (``_flatten_nd_linear``; a 1-D input as one row), not ``matmul`` then ``add_`` (the generic ``linear.out``'s path).
 
     Why: the two differ by an ulp in f16/bf16 once the product's sum is blocked, so the lowering must take eager's.
     A 2-D input: always addmm. From torch 2.10 (pytorch#166071), a contiguous input of more dimensions with a bias
@@ -547,9 +561,11 @@ def _batch_norm(torch, named, out, scratch: Scratch | None = None, stream: int =
     args = (x, named.get("weight"), named.get("bias"), rm, rv, False, float(named["momentum"]), float(named["eps"]))
     _o, m, s = torch.ops.aten.native_batch_norm.default(*(_meta(torch, a) for a in args))
     if out.device.type == "cpu" and x.dtype in (torch.float16, torch.bfloat16):
-        # the meta kernel gives f32 statistics (CUDA's); the CPU kernel keeps them in the input's dtype and
-        # refuses others, so they cannot take the planned f32 slots there
-        m, s = m.to(x.dtype), s.to(x.dtype)
+        # the meta kernel gives f32 statistics (CUDA's); the CPU kernel keeps them in the running statistics'
+        # dtype (the input's, or f32 for a mixed-type f16/bf16 input with f32 statistics, which eager runs) and
+        # refuses others, so they cannot take the planned f32 slots there unless f32 (round 76: a mixed-type
+        # eval batch norm failed "expected scalar type Float but found Half", the statistics made in the input's)
+        m, s = m.to(rm.dtype), s.to(rm.dtype)
     # both at once: one shared buffer cannot hold two
     save_mean, b1 = _side(torch, m, out, None, stream, side.get("save_mean"))
     save_invstd, b2 = _side(torch, s, out, None, stream, side.get("save_invstd"))

@@ -57,6 +57,18 @@ _STORAGE_OFFSET_OPS = {"as_strided", "as_strided_", "as_strided_copy", "as_strid
 #: view shares the arena's storage. ``linalg_qr.out`` then triangularised R's old bytes (poison: NaN) and
 #: returned a wrong R, or failed an internal assert (a tall matrix). They run functionally, results copied.
 _OUTS_APART = {"linalg_qr"}
+#: full reductions whose functional kernel refuses an input of no elements ("max(): Expected reduction dim to be
+#: specified for input.numel() == 0") where their ``unary_out`` kernel returns its identity (-inf, the dtype's
+#: lowest): such a node runs functionally, failing as eager's at each call (round 76: ``x.max()`` of a ``(0, 3)``
+#: input returned -inf where eager raises)
+_EMPTY_REFUSED = {("max", "default"), ("min", "default")}
+#: batch-norm ops of a functionalized program whose saved statistics (results 1 and 2, read by no inference op: the
+#: backward's) the CPU kernel makes in the running statistics' dtype for an f16/bf16 input with f32 statistics (a
+#: mixed-type batch norm, which eager runs), where the export's fake kernel said the input's dtype (``_mixed_stats``).
+#: Private ops that ``nn.BatchNorm`` / ``F.batch_norm`` decompose to, whose statistics no ``forward`` returns; not the
+#: public ``torch.native_batch_norm``, whose statistics a caller may get (there the cast would change their dtype)
+_BN_STATS_OPS = {"_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional",
+                 "_native_batch_norm_legit"}
 #: ops whose kernel follows the grad mode it runs under, not only its arguments: CPU ``lstm`` takes oneDNN's
 #: inference path under ``no_grad`` and its training one otherwise, which round differently (one ulp of
 #: ``nn.LSTM(4, 6)``'s output). The executor runs its launches under ``no_grad``; these run under the caller's mode
@@ -1547,8 +1559,11 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         # linear runs matmul(input, weight.t()) where the exact lowering does not apply (a non-contiguous
         # input): with a parameter weight eager folds it to one mm, linear.out runs bmm (other rounding)
         eager_folds = matmul_out_differs(torch, args[0], args[1].t())
+    empty_refused = ((base, getattr(op, "_overloadname", None)) in _EMPTY_REFUSED and len(args) >= 1
+                     and isinstance(args[0], torch.Tensor) and args[0].numel() == 0)
+    cast_stats = _mixed_stats(torch, base, args, ctx.device_type)
     if (len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds and base not in _OUTS_APART
-            and grad_mask is None):
+            and grad_mask is None and not empty_refused and not cast_stats):
         out_op, names = _find_out(torch, target, n_vals)
         if out_op is not None:
             call = _out_call(torch, target, out_op, names, args, kwargs, out_views)
@@ -1577,12 +1592,29 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
             res = op(*args, **kwargs)
         res = list(res) if isinstance(res, (list, tuple)) else [res]
         for k, v in pairs:
+            if cast_stats and k in (1, 2) and isinstance(res[k], torch.Tensor) and res[k].shape == v.shape:
+                v.copy_(res[k])   # (f32 statistics into the planned f16/bf16 slot; of no elements in eval)
+                continue
             _check_result(torch, res[k], v, k, node, name)
             if k in repeated:
                 _copy_repeated(v, res[k])
             else:
                 v.copy_(res[k])
     return Launch(node, name, "copy", run, len(out_views))
+
+
+def _mixed_stats(torch, base: str, args: tuple, device_type: str) -> bool:
+    """Whether a batch-norm node (``_BN_STATS_OPS``) is a CPU mixed-type one: an f16/bf16 input with running
+    statistics of another dtype. Why: its kernel makes the saved statistics in the statistics' dtype (f32), the
+    export's fake kernel said the input's, and the planned slots were refused at every call ("Expected out tensor to
+    have dtype float, but got c10::Half" from the ``out=`` form; "the op's fake implementation disagrees with its
+    kernel" run functionally) where eager runs it (round 76: a half network with f32 BatchNorms in a functionalized
+    program, a ``no_grad`` block writing a buffer). Run functionally, those two are cast into their slots."""
+    if device_type != "cpu" or base not in _BN_STATS_OPS or len(args) < 4:
+        return False
+    x, rm = args[0], args[3]
+    return (isinstance(x, torch.Tensor) and isinstance(rm, torch.Tensor)
+            and x.dtype in (torch.float16, torch.bfloat16) and rm.dtype != x.dtype)
 
 
 def _repeats(v: Any) -> bool:
