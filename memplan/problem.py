@@ -964,11 +964,18 @@ def _check_fields(p: BufferProblem) -> None:
     # list, and a ``meta["inplace_inexact"]`` that holds no pairs a TypeError from ``in``
     if not isinstance(p.meta, Mapping):
         raise SolverError(f"buffer problem: meta must be a dict, not {type(p.meta).__name__} {short_repr(p.meta)}")
-    shifted = p.meta.get("inplace_inexact")
-    if shifted is not None and not (isinstance(shifted, (set, frozenset)) and all(
-            isinstance(x, tuple) and len(x) == 2 for x in shifted)):
-        raise SolverError(f"buffer problem: meta['inplace_inexact'] must be a set of (output, input) pairs of buffer "
-                          f"indices, not {short_repr(shifted)}")
+    # (round 76: ``inplace_resized`` too, and each present one, None included: ``rejoin`` takes the union of the two,
+    # a raw TypeError from auto, search and cpsat on a list or None; and indices past the buffers, taken before,
+    # turned a problem into a "stricter" copy of itself whose proven bound the claim then dropped: FEASIBLE, not OPTIMAL)
+    for key in ("inplace_inexact", "inplace_resized"):
+        if key not in p.meta:
+            continue
+        pairs = p.meta[key]
+        if not (isinstance(pairs, (set, frozenset)) and all(
+                isinstance(x, tuple) and len(x) == 2 and all(as_int(i) is not None and 0 <= as_int(i) < n for i in x)
+                for x in pairs)):
+            raise SolverError(f"buffer problem: meta[{key!r}] must be a set of (output, input) pairs of buffer "
+                              f"indices in 0..{n - 1}, not {short_repr(pairs)}")
     _check_shifts(p, n)
 
 

@@ -74,3 +74,24 @@ def test_check_solution_refuses_an_end_past_int64():
     with pytest.raises(SolverError, match="warm_start is no packing"):
         solve(p, "search", SolveOptions(time_limit=0.05, warm_start=wrapped))
     check_solution(p, Solution(np.array([0, 2 ** 63 - 8, 4]), 2 ** 63 - 4, "mine"))
+
+
+@pytest.mark.parametrize("key, value", [("inplace_resized", [(1, 0)]), ("inplace_resized", None),
+                                        ("inplace_inexact", None), ("inplace_inexact", frozenset({(7, 9)})),
+                                        ("inplace_resized", {(1, 5)})])
+def test_in_place_pair_sets_the_solvers_cannot_take_are_refused_by_name(key, value):
+    """``rejoin`` takes the union of both sets: a list or None was a raw TypeError from auto, search and cpsat; pairs
+    past the buffers were taken, and turned the problem into a "stricter" copy of itself whose proven bound the claim
+    then dropped (FEASIBLE at the optimum) (checked to fail without the fix)."""
+    with pytest.raises(SolverError, match=rf"meta\['{key}'\] must be a set of \(output, input\) pairs of buffer "
+                                          r"indices in 0\.\.2"):
+        BufferProblem(np.array([4, 4, 4]), np.array([0, 1, 1]), np.array([2, 3, 3]), compatible=frozenset({(0, 1)}),
+                      inplace=((1, 0),), meta={key: value})
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_in_place_pair_sets_in_range_still_plan(solver):
+    opts = SolveOptions(time_limit=0.05) if solver in ("search", "cpsat") else SolveOptions()
+    p = BufferProblem(np.array([4, 4, 4]), np.array([0, 1, 1]), np.array([2, 3, 3]), compatible=frozenset({(0, 1)}),
+                      inplace=((1, 0),), meta={"inplace_inexact": frozenset(), "inplace_resized": {(1, 0)}})
+    assert solve(p, solver, opts).arena == 8
