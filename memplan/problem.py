@@ -993,11 +993,10 @@ def _check_shifts(p: BufferProblem, n: int) -> None:
     ("solver 'greedy' placed '1' at offset 2, not a multiple of the alignment 4"): no aligned offsets put an output
     there, which is why ``lifetimes`` lists such a pair in ``inplace_inexact`` (kept apart) instead."""
     shift = p.meta.get("inplace_shift")
-    if shift is None:
-        return
-    if not isinstance(shift, Mapping):
+    if shift is not None and not isinstance(shift, Mapping):
         raise SolverError(f"buffer problem: meta['inplace_shift'] must be a dict of (output, input) pairs of buffer "
                           f"indices to integer shifts, not {type(shift).__name__} {short_repr(shift)}")
+    shift = shift or {}
     inexact = p.meta.get("inplace_inexact") or frozenset()
     for pair, d in shift.items():
         if not (isinstance(pair, tuple) and len(pair) == 2 and all(
@@ -1017,6 +1016,21 @@ def _check_shifts(p: BufferProblem, n: int) -> None:
             raise SolverError(f"buffer problem: meta['inplace_shift'][{short_repr(pair)}] is {v}, not a multiple of "
                               f"the alignment {p.alignment}: no aligned offsets put the output there (list the pair "
                               "in meta['inplace_inexact'] to keep it apart)")
+    # one join per pair of buffers: an entry each way ((0, 1) and (1, 0), which no graph makes: each would be produced
+    # by the node that last reads the other) at two shifts asks for two places at once; the solvers took one of them
+    # (``exact_pairs.pair_shifts``: the last) and ``rejoin`` the other, then reported the arena of the first
+    # ("solver 'greedy' reported arena 260, but its offsets span 256 (a solver bug)", from auto, search and cpsat)
+    joins: dict[tuple[int, int], tuple[int, tuple[int, int]]] = {}
+    for pair in p.inplace:
+        o, i = as_int(pair[0]), as_int(pair[1])
+        d = as_int(shift.get(pair, 0))
+        rel = d if o > i else -d   # (the offset of the larger index less the smaller's when joined)
+        key = (min(o, i), max(o, i))
+        seen = joins.setdefault(key, (rel, (o, i)))
+        if seen[0] != rel:
+            raise SolverError(f"buffer problem: inplace entries {seen[1]} and {(o, i)} join buffers {key[0]} and "
+                              f"{key[1]} at two places (buffer {key[1]} less buffer {key[0]}: {seen[0]} and {rel}, "
+                              "meta['inplace_shift'] or 0): an in-place output lies exactly on its input at one place")
 
 
 def _check_order(order: Any, n: int) -> None:

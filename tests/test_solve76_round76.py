@@ -95,3 +95,22 @@ def test_in_place_pair_sets_in_range_still_plan(solver):
     p = BufferProblem(np.array([4, 4, 4]), np.array([0, 1, 1]), np.array([2, 3, 3]), compatible=frozenset({(0, 1)}),
                       inplace=((1, 0),), meta={"inplace_inexact": frozenset(), "inplace_resized": {(1, 0)}})
     assert solve(p, solver, opts).arena == 8
+
+
+def test_one_pair_of_buffers_joined_at_two_places_is_refused_by_name():
+    """``inplace`` (0, 1) at shift 0 beside (1, 0) at -160 (no graph makes both: each output would be produced by the
+    node that last reads the other): the solvers joined the pair at one place and ``rejoin`` at the other, and auto,
+    search and cpsat failed with "solver 'greedy' reported arena 260, but its offsets span 256 (a solver bug)"
+    (checked to fail without the fix). Both ways at one place still plan."""
+    def pair(meta) -> BufferProblem:
+        return BufferProblem(np.array([100, 256]), np.array([1, 0]), np.array([4, 2]), alignment=4,
+                             compatible=frozenset({(0, 1)}), inplace=((0, 1), (1, 0)), meta=meta)
+
+    with pytest.raises(SolverError, match=r"inplace entries \(0, 1\) and \(1, 0\) join buffers 0 and 1 at two places"):
+        pair({"inplace_shift": {(1, 0): -160}})
+    for meta in ({}, {"inplace_shift": {(1, 0): -80, (0, 1): 80}}):
+        p = pair(meta)
+        for solver in SOLVERS:
+            sol = solve(p, solver, SolveOptions(time_limit=0.05) if solver in ("search", "cpsat") else SolveOptions())
+            check_solution(p, sol)
+            assert sol.arena == 256
