@@ -964,11 +964,73 @@ def _check_fields(p: BufferProblem) -> None:
     # list, and a ``meta["inplace_inexact"]`` that holds no pairs a TypeError from ``in``
     if not isinstance(p.meta, Mapping):
         raise SolverError(f"buffer problem: meta must be a dict, not {type(p.meta).__name__} {short_repr(p.meta)}")
-    shifted = p.meta.get("inplace_inexact")
-    if shifted is not None and not (isinstance(shifted, (set, frozenset)) and all(
-            isinstance(x, tuple) and len(x) == 2 for x in shifted)):
-        raise SolverError(f"buffer problem: meta['inplace_inexact'] must be a set of (output, input) pairs of buffer "
-                          f"indices, not {short_repr(shifted)}")
+    # (round 76: ``inplace_resized`` too, and each present one, None included: ``rejoin`` takes the union of the two,
+    # a raw TypeError from auto, search and cpsat on a list or None; and indices past the buffers, taken before,
+    # turned a problem into a "stricter" copy of itself whose proven bound the claim then dropped: FEASIBLE, not OPTIMAL)
+    for key in ("inplace_inexact", "inplace_resized"):
+        if key not in p.meta:
+            continue
+        pairs = p.meta[key]
+        if not (isinstance(pairs, (set, frozenset)) and all(
+                isinstance(x, tuple) and len(x) == 2 and all(as_int(i) is not None and 0 <= as_int(i) < n for i in x)
+                for x in pairs)):
+            raise SolverError(f"buffer problem: meta[{key!r}] must be a set of (output, input) pairs of buffer "
+                              f"indices in 0..{n - 1}, not {short_repr(pairs)}")
+    _check_shifts(p, n)
+
+
+def _check_shifts(p: BufferProblem, n: int) -> None:
+    """SolverError naming ``meta['inplace_shift']`` (built in code: ``lifetimes`` makes it only of integers that are
+    multiples of the alignment) where the solvers cannot take it: not a dict of ``(output, input)`` pairs of buffer
+    indices to integers, a shift that puts the output's buffer off its input's (``lifetimes``' shifts are a view's
+    offset in its root less another's: from minus the output's size to the input's), or a shift off the alignment for
+    a pair not kept apart (``inplace_inexact``).
+
+    Why: it is read deep inside every solver. A shift ``"x"`` was a raw ValueError from ``int()`` and one of 2**70 a
+    raw OverflowError from numpy, from greedy, size, auto, search and cpsat alike; one of 2**63 - 4 put a 4-byte output
+    at that offset, its end wrapped around int64, and every solver called the arena of 8 B OPTIMAL; a shift of 2 at
+    alignment 4 put the output at its input's offset plus 2, and the checker refused that packing as a solver's bug
+    ("solver 'greedy' placed '1' at offset 2, not a multiple of the alignment 4"): no aligned offsets put an output
+    there, which is why ``lifetimes`` lists such a pair in ``inplace_inexact`` (kept apart) instead."""
+    shift = p.meta.get("inplace_shift")
+    if shift is not None and not isinstance(shift, Mapping):
+        raise SolverError(f"buffer problem: meta['inplace_shift'] must be a dict of (output, input) pairs of buffer "
+                          f"indices to integer shifts, not {type(shift).__name__} {short_repr(shift)}")
+    shift = shift or {}
+    inexact = p.meta.get("inplace_inexact") or frozenset()
+    for pair, d in shift.items():
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(
+                as_int(i) is not None and 0 <= as_int(i) < n for i in pair)):
+            raise SolverError(f"buffer problem: meta['inplace_shift'] key {short_repr(pair)} is not an (output, input) "
+                              f"pair of buffer indices in 0..{n - 1}")
+        v = as_int(d)
+        if v is None or not -(1 << 63) < v < 1 << 63:
+            raise SolverError(f"buffer problem: meta['inplace_shift'][{short_repr(pair)}] is {short_repr(d)}, not an "
+                              "integer shift of bytes within int64")
+        out, inp = (as_int(i) for i in pair)
+        if not -int(p.sizes[out]) <= v <= int(p.sizes[inp]):
+            raise SolverError(f"buffer problem: meta['inplace_shift'][{short_repr(pair)}] is {v}, outside "
+                              f"-{int(p.sizes[out])}..{int(p.sizes[inp])}: the output (buffer {out}, "
+                              f"{int(p.sizes[out])} B) would lie off its input's buffer ({inp}, {int(p.sizes[inp])} B)")
+        if v % p.alignment and pair not in inexact:
+            raise SolverError(f"buffer problem: meta['inplace_shift'][{short_repr(pair)}] is {v}, not a multiple of "
+                              f"the alignment {p.alignment}: no aligned offsets put the output there (list the pair "
+                              "in meta['inplace_inexact'] to keep it apart)")
+    # one join per pair of buffers: an entry each way ((0, 1) and (1, 0), which no graph makes: each would be produced
+    # by the node that last reads the other) at two shifts asks for two places at once; the solvers took one of them
+    # (``exact_pairs.pair_shifts``: the last) and ``rejoin`` the other, then reported the arena of the first
+    # ("solver 'greedy' reported arena 260, but its offsets span 256 (a solver bug)", from auto, search and cpsat)
+    joins: dict[tuple[int, int], tuple[int, tuple[int, int]]] = {}
+    for pair in p.inplace:
+        o, i = as_int(pair[0]), as_int(pair[1])
+        d = as_int(shift.get(pair, 0))
+        rel = d if o > i else -d   # (the offset of the larger index less the smaller's when joined)
+        key = (min(o, i), max(o, i))
+        seen = joins.setdefault(key, (rel, (o, i)))
+        if seen[0] != rel:
+            raise SolverError(f"buffer problem: inplace entries {seen[1]} and {(o, i)} join buffers {key[0]} and "
+                              f"{key[1]} at two places (buffer {key[1]} less buffer {key[0]}: {seen[0]} and {rel}, "
+                              "meta['inplace_shift'] or 0): an in-place output lies exactly on its input at one place")
 
 
 def _check_order(order: Any, n: int) -> None:

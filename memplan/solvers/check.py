@@ -16,6 +16,8 @@ from ..problem import BufferProblem, Solution, arena_of, find_collision
 #: general (multi-stream, in-place) problems are checked pairwise up to this many buffers; larger ones
 #: are left to ``memplan.verify`` (graph plans only ever reach this with a graph behind them)
 PAIRWISE_LIMIT = 5000
+#: the largest offset + size a packing may reach (int64, what offsets are held in)
+INT64_MAX = (1 << 63) - 1
 
 
 class InvalidPacking(SolverError):
@@ -40,6 +42,12 @@ def check_solution(problem: BufferProblem, sol: Solution, *, blame: str = " (a s
         i = int(np.flatnonzero(off % problem.alignment)[0])
         raise InvalidPacking(f"solver {sol.solver!r} placed {problem.name(i)!r} at offset {int(off[i])}, not a "
                           f"multiple of the alignment {problem.alignment}")
+    if n and (off > INT64_MAX - problem.sizes).any():
+        # (``arena_of`` and the overlap sweeps add offsets and sizes in int64: such an end wrapped around to a
+        # negative number, so a buffer placed at 2**63 - 4 passed with an arena of 8 bytes and overlapping nothing)
+        i = int(np.flatnonzero(off > INT64_MAX - problem.sizes)[0])
+        raise InvalidPacking(f"solver {sol.solver!r} placed {problem.name(i)!r} at offset {int(off[i])}, its end past "
+                             f"2**63 - 1{blame}")
     if arena_of(problem, off) != sol.arena:
         raise InvalidPacking(f"solver {sol.solver!r} reported arena {sol.arena}, but its offsets span "
                           f"{arena_of(problem, off)}{blame}")
