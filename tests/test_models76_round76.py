@@ -66,3 +66,14 @@ def test_the_same_model_without_its_cache_still_compiles_bitwise() -> None:
     other = torch.randint(0, 32, (1, 3), generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         assert torch.equal(step(other, use_cache=False).logits, m(other, use_cache=False).logits)
+
+
+def test_round_76s_sweep_models_are_listed_once() -> None:
+    """``runtime.aten.sweep_models76``'s entries are sweep cases, each name once (``--only`` picks by name)."""
+    from collections import Counter
+
+    from runtime.aten import sweep
+    from runtime.aten.sweep_models76 import MODELS76
+
+    counts = Counter(c.name for c in sweep.CASES)
+    assert len(MODELS76) == 11 and [name for name, _, _ in MODELS76 if counts[name] != 1] == []
