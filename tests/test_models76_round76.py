@@ -60,6 +60,20 @@ def test_a_recurrent_models_given_cache_is_refused_naming_its_layer() -> None:
     assert "use_cache=False" in text and "executorch.py" not in text, text
 
 
+def test_a_recurrent_models_cache_argument_is_refused_with_a_way_out_that_fits_it() -> None:
+    """Before: "... is a LinearAttentionLayer, not a plain DynamicLayer ...; pass a cache of plain layers (no
+    activate_past_recording), a config without a sliding window (sliding_window=None), or a static cache's tensors
+    written in place": a sliding window's ways out, none of which a Mamba has."""
+    from runtime.aten.errors import AtenExecutorError
+
+    m, ids, cache = _mamba()
+    with pytest.raises(AtenExecutorError) as info:
+        compile(m, (ids[:, :1],), kwargs={"cache_params": cache, "use_cache": True}, streams=1)
+    text = str(info.value)
+    assert "argument 'cache_params' is a DynamicCache whose layer 0 is a LinearAttentionLayer" in text, text
+    assert "use_cache=False" in text and "sliding_window" not in text, text
+
+
 def test_the_same_model_without_its_cache_still_compiles_bitwise() -> None:
     m, ids, _cache = _mamba()
     step = compile(m, (ids,), kwargs={"use_cache": False}, streams=1)
