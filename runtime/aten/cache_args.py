@@ -55,7 +55,13 @@ def cache_refusal(torch: Any, name: str, value: Any) -> str | None:
                        f"whose token count is a {type(layer.cumulative_length).__name__}, not an int")
                     + ": a state the cache's flattening for torch.export does not carry")
         else:
+            # (a hybrid or recurrent model's layer, Mamba's or Jamba's LinearAttentionLayer: its conv and recurrent
+            # states are no keys and values, and no setting of the model gives it plain layers; round 76: the way
+            # out named was the sliding window's, which such a model has none of)
             what = "not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone"
+            return (f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with "
+                    "such a cache is not supported; compile the step without it (use_cache=False: the whole "
+                    "sequence at each call), or pass its states as tensors")
         return (f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with such "
                 "a cache is not supported; pass a cache of plain layers (no activate_past_recording), a config "
                 "without a sliding window (sliding_window=None), or a static cache's tensors written in place")

@@ -77,6 +77,7 @@ from runtime.aten.sweep_models61 import MODELS61
 from runtime.aten.sweep_models69 import MODELS69
 from runtime.aten.sweep_models71 import MODELS71
 from runtime.aten.sweep_models75 import MODELS75
+from runtime.aten.sweep_models76 import MODELS76
 from runtime.bits import same_tensor_bits
 from runtime.tool_args import ToolArgError, out_path, results_json
 
@@ -1680,6 +1681,9 @@ CASES = [
     # round 75: timm families and transformers vision/audio models no list named (SAM's ViT, NaFlexViT, Hiera-Det,
     # RepVGG deployed, Mask2Former, ViTPose's experts...; sweep_models75.py)
     *[Case(name, missing_as(make), inputs) for name, make, inputs in MODELS75],
+    # round 76: transformers families no list named (Bark, MusicGen-Melody, SeamlessM4T, Dia) and decoders called with
+    # use_cache at its default, their returned caches compared (sweep_models76.py)
+    *[Case(name, missing_as(make), inputs) for name, make, inputs in MODELS76],
     # round 60: plain-PyTorch patterns (out= variants, where with scalars, int64 index math, ...; sweep_blocks60.py)
     *[Case(name, make, inputs) for name, make, inputs in BLOCKS60],
     *[Case(name, make, inputs, dtype=torch.bfloat16) for name, make, inputs in BLOCKS60_BF16],

@@ -52,6 +52,8 @@ def _export_failure(exc: BaseException) -> str:
     unknown = _UNKNOWN_INPUT.search(first)
     if unknown and unknown[1].startswith("transformers.") and unknown[1].endswith("Cache"):
         return f"{first.split('. ')[0]}: {_output_advice(unknown[1]).replace('returns', 'takes')}"
+    if first.startswith(_CACHE_LAYERS):
+        return _cache_layers_refusal(exc)
     advice = _data_dependent_advice(first, exc) + _swap_advice(first) + _data_read_advice(first) + _quantized_advice(first) \
         + _float_symbol_advice(first)
     if advice and _QUANTIZED_FAKE[1] in first:
@@ -512,6 +514,42 @@ def _raising_call(text: str) -> str:
 _UNKNOWN_OUTPUT = re.compile(r"Found <class '([^']+)'> in output, which is not a known type")
 #: its message for an argument it cannot flatten (a transformers ``EncoderDecoderCache`` passed as ``past_key_values``)
 _UNKNOWN_INPUT = re.compile(r"Unsupported input type <class '([^']+)'>")
+
+
+#: transformers' own refusal in its ``DynamicCache`` flattening (``integrations.executorch._get_cache_dict``) of a cache
+#: holding a layer other than its key/value ones (a Mamba, Jamba, LFM2 or Qwen3-Next cache's ``LinearAttentionLayer``)
+_CACHE_LAYERS = "This pytree flattening function should be applied to DynamicCache containing only"
+
+
+def _cache_layers_refusal(exc: BaseException) -> str:
+    """The refusal where transformers' ``DynamicCache`` flattening met a layer it cannot flatten, naming the layer,
+    whether ``forward`` returned the cache or was given it, and the way out. Why: every hybrid or recurrent
+    transformers model called as its users call it (``use_cache`` at its default, True: Mamba, Mamba2, FalconMamba,
+    Jamba, Bamba, Zamba, LFM2, Qwen3-Next) returns a ``DynamicCache`` of ``LinearAttentionLayer``s (their conv and
+    recurrent states), and was refused with transformers' "This pytree flattening function should be applied to
+    DynamicCache containing only `DynamicLayer`, `DynamicSlidingWindowLayer` and `DummyLayer` (at executorch.py:1091
+    in _get_cache_dict ...)", naming neither the model's cache nor ``use_cache=False`` (round 76)."""
+    cache, returned = None, False
+    tb = exc.__traceback__
+    while tb is not None:   # (the flattening's frame holds the cache; torch's export wrapper, the output it flattens)
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "_get_cache_dict":
+            cache = frame.f_locals.get("cache")
+        elif "tree_out" in frame.f_locals and "/torch/export/" in frame.f_code.co_filename.replace("\\", "/"):
+            returned = True
+        tb = tb.tb_next
+    kinds = [type(layer).__name__ for layer in getattr(cache, "layers", None) or ()]
+    other = next(((k, kind) for k, kind in enumerate(kinds)
+                  if kind not in ("DynamicLayer", "DynamicSlidingWindowLayer", "DummyLayer")), None)
+    layer = f" whose layer {other[0]} is a {other[1]}" if other else " holding a layer of another kind"
+    what = (f"a DynamicCache{layer}, which memplan cannot flatten (transformers' flattening of a DynamicCache holds "
+            "the keys and values of DynamicLayer and DynamicSlidingWindowLayer layers alone, not a recurrent or "
+            "linear-attention layer's conv and recurrent states)")
+    if returned:
+        return (f"forward returns its cache as {what}: pass kwargs={{'use_cache': False}} (a hybrid or recurrent "
+                "model's default, use_cache=True, returns it)")
+    return (f"forward is given {what}: export the step without that cache (use_cache=False), or pass its states "
+            "as tensors")
 
 
 def _output_advice(type_name: str) -> str:
