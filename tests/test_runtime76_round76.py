@@ -1,0 +1,53 @@
+"""Hostile and unusual input to the pycuda runtime's host side, round 76 (CPU only: the fake driver and the
+emulator). Each case was a raw traceback, a silently wrong result or an option taken for what it is not; each
+is now run correctly or refused naming what is wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import memplan
+
+
+def _weight_view_graph(root_shape) -> memplan.Graph:
+    """A product whose f16 weight is a view of a root that carries ``root_shape`` as its ``shape`` attr (None: no
+    attr): the kernels read the view's shape, so the root needs none."""
+    b = memplan.GraphBuilder("weight-view")
+    b.input("x", 4 * 16, shape=[1, 16], dtype="f32")
+    attrs = {"dtype": "f16"} if root_shape is None else {"dtype": "f16", "shape": root_shape}
+    b.weight("wroot", 2 * 2 * 8 * 16, **attrs)
+    b.view("w0", "wroot", 2 * 8 * 16, 0, kind="weight", shape=[8, 16], dtype="f16")
+    b.node("mm", "MUL_MAT", ["w0", "x"], b.output("y", 4 * 8, shape=[1, 8], dtype="f32"))
+    return b.build()
+
+
+@pytest.mark.parametrize("root_shape", [None, [], [256, 0], [2, 8, -16]])
+def test_random_weights_of_a_root_with_no_fan_in_are_unscaled(monkeypatch, root_shape):
+    """``Executor(random_weights_seed=...)`` read the fan-in of every f16 weight root from its ``shape`` attr: a root
+    with none (read only through views, whose shapes the kernels read: valid per the contract) was a raw KeyError
+    after the arena was allocated (``[]`` an IndexError, a last dimension 0 a ZeroDivisionError, a negative one NaN
+    weights, silently). Such a root is now filled unscaled, as a cache is, and the step runs; a root with a fan-in
+    keeps its scale."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.device_memory import fill_scale
+    from runtime.executor import Executor
+
+    x = np.ones((1, 16), np.float32)
+    got = {}
+    for shape in (root_shape, [2, 8, 16]):
+        g = _weight_view_graph(shape)
+        ex = Executor(g, memplan.plan(g), random_weights_seed=1, inputs={"x": x})
+        ex.run()
+        y = ex.read("y")
+        assert np.all(np.isfinite(y)) and np.any(y != 0)
+        w = ex.read("w0").astype(np.float64)   # (the view: a root shape holding no 256 elements is read refused)
+        got[str(shape)] = (y, float(np.abs(w).max()))
+        ex.free()
+    assert fill_scale(_weight_view_graph(root_shape), "wroot") == 1.0
+    assert fill_scale(_weight_view_graph([2, 8, 16]), "wroot") == pytest.approx(np.sqrt(3.0 / 16))
+    (y0, m0), (y1, m1) = got[str(root_shape)], got["[2, 8, 16]"]
+    assert 0.5 < m0 <= 1.0 and m1 <= np.sqrt(3.0 / 16) + 1e-3   # unscaled values, the shaped root's scaled
+    np.testing.assert_allclose(y0 * np.sqrt(3.0 / 16), y1, rtol=2e-2, atol=2e-3)   # the same draws, scaled
