@@ -51,3 +51,33 @@ def test_random_weights_of_a_root_with_no_fan_in_are_unscaled(monkeypatch, root_
     (y0, m0), (y1, m1) = got[str(root_shape)], got["[2, 8, 16]"]
     assert 0.5 < m0 <= 1.0 and m1 <= np.sqrt(3.0 / 16) + 1e-3   # unscaled values, the shaped root's scaled
     np.testing.assert_allclose(y0 * np.sqrt(3.0 / 16), y1, rtol=2e-2, atol=2e-3)   # the same draws, scaled
+
+
+def _product_graph(x_shape) -> memplan.Graph:
+    b = memplan.GraphBuilder("bad-x-shape")
+    b.input("x", 4 * 16, shape=x_shape, dtype="f32")
+    b.weight("w", 2 * 8 * 16, shape=[8, 16], dtype="f16")
+    b.node("mm", "MUL_MAT", ["w", "x"], b.output("y", 4 * 8, shape=[1, 8], dtype="f32"))
+    return b.build()
+
+
+@pytest.mark.parametrize("x_shape", [["a"], 16, [None, 16], [[1], 16], [1, "x"], "16"])
+def test_a_weight_products_malformed_shape_is_a_kernel_error_in_plan_step_and_the_executor(monkeypatch, x_shape):
+    """``plan_step`` and the executors' PDL policy (``pdl_policy="auto"``, the default) count a step's rows from its
+    weight products' x (``ops.weight_product_rows``) by ``int()`` of each dim: a ``shape`` attr ['a'], 16, [None, 16]
+    was a raw ValueError or TypeError there, before the registry's refusal naming the node; and '16' passed
+    ``plan_step`` as the dims 1 and 6. Now the registry's KernelError, naming the node and the tensor."""
+    import fake_cuda
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+    from runtime.kernels.ops import KernelError, weight_product_rows
+    from runtime.step import plan_step
+
+    g = _product_graph(x_shape)
+    want = r"node 'mm': tensor 'x' has shape .*, not a list of positive integers"
+    for call in (lambda: weight_product_rows(g), lambda: plan_step(g, batch=1),
+                 lambda: Executor(g, memplan.plan(g), random_weights_seed=1)):
+        with pytest.raises(KernelError, match=want):
+            call()
+    assert weight_product_rows(_product_graph([1, 16])) == 1

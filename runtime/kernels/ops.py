@@ -959,9 +959,18 @@ def weight_product_rows(graph: Graph) -> int:
         if n.op != "MUL_MAT" or len(n.inputs) != 2:
             continue
         w = graph.root[graph.node_inputs[ni][0]]
-        shp = [int(d) for d in graph.tensor(n.inputs[1]).attrs.get("shape", ())]   # no shape: the registry says so
-        if graph.tensors[w].kind == "weight" and w not in written and shp:
-            rows = max(rows, _numel(shp) // shp[-1] if shp[-1] else 1)
+        if graph.tensors[w].kind != "weight" or w in written:
+            continue
+        shp = graph.tensor(n.inputs[1]).attrs.get("shape")
+        if shp is None:
+            continue   # no shape: the registry says so
+        # (as ``check_node`` refuses it: ``int()`` of each dim was a raw ValueError or TypeError here, from
+        # ``plan_step`` and the executors' PDL policy, for a shape ['a'], 16 or [None, 16])
+        if (not isinstance(shp, (list, tuple)) or not shp
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shp)):
+            raise KernelError(f"node {n.id!r}: tensor {n.inputs[1]!r} has shape {shp!r}, not a list of positive "
+                              "integers")
+        rows = max(rows, _numel(list(shp)) // shp[-1])
     return rows
 
 
