@@ -81,3 +81,20 @@ def test_a_weight_products_malformed_shape_is_a_kernel_error_in_plan_step_and_th
         with pytest.raises(KernelError, match=want):
             call()
     assert weight_product_rows(_product_graph([1, 16])) == 1
+
+
+@pytest.mark.parametrize("const", ["RMS_EPS", "ROPE_BASE", "GEMV_NORM_OFF"])
+def test_rule_ab_refuses_a_variant_of_a_constant_that_is_no_rule(capsys, const):
+    """``runtime.tools.rule_ab`` times variants of the registry's rules, each run checked against its own serial
+    plan. ``RMS_EPS=0.1`` passed as a rule: it changes what the step computes (and only where ``runtime.kernels.ops``
+    reads it: the fused add+norm kernels kept 1e-5 through ``runtime.kernels.fused``'s own binding, a step of two
+    epsilons, still "bitwise" to its serial plan), as does ``ROPE_BASE``; ``GEMV_NORM_OFF`` is read by no rule (the
+    executors' default argument), so its variant timed the registry as it is under another name. Each is one line
+    and exit 2 now, naming it, before any device work (no pycuda here: that would be the line otherwise)."""
+    from runtime.tools import rule_ab
+
+    assert rule_ab.main(["--variant", f"a:{const}=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"--variant a: {const} " in err and "not a rule" in err, err
+    assert rule_ab.parse_variant("b:WG_FILL_MIN_ROWS=33,TC_STEP_CARVEOUT=50") == (
+        "b", {"WG_FILL_MIN_ROWS": 33, "TC_STEP_CARVEOUT": 50})   # the rules still vary
