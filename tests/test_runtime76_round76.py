@@ -98,3 +98,22 @@ def test_rule_ab_refuses_a_variant_of_a_constant_that_is_no_rule(capsys, const):
     assert err.count("\n") == 0 and f"--variant a: {const} " in err and "not a rule" in err, err
     assert rule_ab.parse_variant("b:WG_FILL_MIN_ROWS=33,TC_STEP_CARVEOUT=50") == (
         "b", {"WG_FILL_MIN_ROWS": 33, "TC_STEP_CARVEOUT": 50})   # the rules still vary
+
+
+def test_the_emulator_refuses_a_weight_root_the_host_cannot_hold():
+    """A product reading a view of a few hundred bytes into a weight root of 2**47 bytes (a graph's own sizes, valid
+    per the contract: a view lies inside its parent) was numpy's raw ``MemoryError: Unable to allocate 128 TiB``
+    from the emulator's root allocation, where an arena past host memory is a BudgetError naming it; now the same,
+    naming the weight."""
+    from memplan.errors import BudgetError
+    from runtime.emulate import emulate
+
+    b = memplan.GraphBuilder("huge-root")
+    b.input("x", 4 * 16, shape=[1, 16], dtype="f32")
+    b.weight("big", 1 << 47, shape=[1 << 42, 16], dtype="f16")   # (the whole 47-bit user address space)
+    b.view("w0", "big", 2 * 8 * 16, 0, kind="weight", shape=[8, 16], dtype="f16")
+    b.node("mm", "MUL_MAT", ["w0", "x"], b.output("y", 4 * 8, shape=[1, 8], dtype="f32"))
+    g = b.build()
+    with pytest.raises(BudgetError, match=r"emulate: weight 'big' of 140737488355328 B \(plan of graph 'huge-root'\) "
+                                          r"does not fit in host memory"):
+        emulate(g, memplan.plan(g), {}, {"x": np.ones((1, 16), np.float32)})
