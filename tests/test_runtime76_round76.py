@@ -117,3 +117,31 @@ def test_the_emulator_refuses_a_weight_root_the_host_cannot_hold():
     with pytest.raises(BudgetError, match=r"emulate: weight 'big' of 140737488355328 B \(plan of graph 'huge-root'\) "
                                           r"does not fit in host memory"):
         emulate(g, memplan.plan(g), {}, {"x": np.ones((1, 16), np.float32)})
+
+
+def _kqv_shared_floats(d: int, threads: int) -> int:
+    """Floats of ``__shared__ float sh[10 * 1024]`` that attn_kqv_f16 touches at head size d over ``threads``
+    (llama.cu): S = threads / (d / 8) slices' rows of d, then G = ceil(S / 8) group sums of d past them."""
+    s = threads // (d // 8)
+    return s * d + (s + 7) // 8 * d
+
+
+def test_attn_kqv_preconditions_keep_its_shared_memory_inside_its_array():
+    """``ops.launch_problem`` (what the emulator asks of every launch it runs, and the launch-rule tests of every
+    rule's result) took attn_kqv_f16 up to head size 8192, as llama.cu's comment said; past 2048 the kernel's slices
+    and group sums overrun its ``float[10 * 1024]`` at some blocks (d 2568 over 963 threads: 10272 floats; 4096 over
+    1024: 12288), past the array on the GPU while the emulator computed the right values. Every launch it passes now
+    fits, at every block of whole d / 8 slices; the registry's choices are unchanged (it refuses d > 1024 itself)."""
+    from runtime.kernels.ops import Launch, launch_problem
+
+    passed = 0
+    for d in range(8, 8193, 8):
+        d8 = d // 8
+        for threads in sorted({d8, (1024 // d8) * d8, 256 // d8 * d8, 512 // d8 * d8} - {0}):
+            if threads > 1024:
+                continue
+            ln = Launch("attn_kqv_f16", (4, 1, 1), (threads, 1, 1), (1 << 20, 1 << 20, 1 << 20, 9, 1, 4, d))
+            if launch_problem(ln) is None:
+                passed += 1
+                assert _kqv_shared_floats(d, threads) <= 10 * 1024, (d, threads)
+    assert passed >= 128 * 3   # every d up to 1024 at its blocks

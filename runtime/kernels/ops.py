@@ -340,7 +340,9 @@ def launch_problem(ln: Launch, signature: str | None = None) -> str | None:
             return f"head size {D}, {n_kv} cache rows, grid {ln.grid}: needs d % 4 == 0, grid (ceil(n_kv / 8), B x G)"
     elif k in ("attn_kqv_f16", "attn_kqv_cl_f16"):
         D = a[6]
-        most = 512 if k == "attn_kqv_cl_f16" else 8192
+        # (attn_kqv_f16 keeps its slices' sums and their group sums in one __shared__ float[10 * 1024]: S * d + G * d
+        # floats, which d <= 1024 keeps inside it at any block; 8192 passed a d of 4096 over 1024 threads, 12288)
+        most = 512 if k == "attn_kqv_cl_f16" else 1024
         if D % 8 or not 0 < D <= most or threads % (D // 8) or (k == "attn_kqv_cl_f16" and threads != 512):
             return f"head size {D}, {threads} threads: needs d % 8 == 0, d <= {most}, whole d / 8 slices"
     return None
