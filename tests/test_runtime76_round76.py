@@ -145,3 +145,47 @@ def test_attn_kqv_preconditions_keep_its_shared_memory_inside_its_array():
                 passed += 1
                 assert _kqv_shared_floats(d, threads) <= 10 * 1024, (d, threads)
     assert passed >= 128 * 3   # every d up to 1024 at its blocks
+
+
+def _odd_f16_cont_graph(alignment: int) -> memplan.Graph:
+    """An f16 tensor of 3 elements (6 bytes: no whole 32-bit words) copied by two CONTs, beside f32 work."""
+    b = memplan.GraphBuilder("odd-cont", alignment=alignment)
+    b.input("x", 4 * 8, shape=[8], dtype="f32")
+    b.input("h", 2 * 3, shape=[1, 3], dtype="f16")
+    b.node("s", "SILU", ["x"], b.intermediate("t", 32, shape=[8], dtype="f32"))
+    b.node("c", "CONT", ["h"], b.intermediate("h2", 6, shape=[1, 3], dtype="f16"))
+    b.node("a", "ADD", ["t", "x"], b.output("y", 32, shape=[8], dtype="f32"))
+    b.node("c2", "CONT", ["h2"], b.output("h3", 6, shape=[1, 3], dtype="f16"))
+    return b.build()
+
+
+@pytest.mark.parametrize("alignment", [256, 2])
+def test_a_cont_of_an_odd_number_of_f16_elements_is_a_byte_copy(monkeypatch, alignment):
+    """A CONT of an f16 [1, 3] (6 bytes) was refused, "CONT needs equal sizes that are a multiple of 4 bytes": valid
+    per the contract and the registry's own dtypes, but copy_u32 copies whole words. It is now a byte copy (the
+    ``memcpy`` launch the registry already takes for a CONT off a word), in the emulator and on the executor alike;
+    one whose output overlaps its input is refused naming the node (a byte copy must not overlap what it reads)."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.kernels import MEMCPY
+    from runtime.kernels.ops import KernelError, node_launches
+
+    fake_cuda.install(monkeypatch)
+    from runtime.executor import Executor
+
+    g = _odd_f16_cont_graph(alignment)
+    plan = memplan.plan(g)
+    x, h = np.linspace(-2, 2, 8).astype(np.float32), np.array([[1.5, -0.25, 3.0]], np.float16)
+    out = emulate(g, plan, {}, {"x": x, "h": h})[0]
+    assert np.array_equal(out["h3"], h.astype(np.float32))
+    np.testing.assert_allclose(out["y"], x / (1 + np.exp(-x)) + x, rtol=1e-6)
+    ex = Executor(g, plan, inputs={"x": x, "h": h})
+    ex.run()
+    assert np.array_equal(ex.read("h3"), h) and np.array_equal(ex.read("y"), out["y"])
+    ex.free()
+    addr = {"h": 4096, "h2": 8192, "h3": 4096}.get
+    assert [ln.kernel for ln in node_launches(g, addr, g.node_index["c"], 132)] == [MEMCPY]
+    with pytest.raises(KernelError, match=r"node 'c2': CONT of 6 bytes, not whole words, with its output over its "
+                                          r"input"):
+        node_launches(g, lambda t: 4096 if t in ("h2", "h3") else 8192, g.node_index["c2"], 132)

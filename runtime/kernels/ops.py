@@ -1083,8 +1083,16 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
                 raise KernelError(f"node {node.id!r}: a CONT from f32 to f16 needs as many elements in and out and "
                                   "an output that does not overlap its input")
             return [Launch("cast_f32_f16", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
-        if size % 4 or graph.tensor(ins[0]).size != size:
-            raise KernelError(f"node {node.id!r}: CONT needs equal sizes that are a multiple of 4 bytes")
+        if graph.tensor(ins[0]).size != size:
+            raise KernelError(f"node {node.id!r}: CONT needs an output of its input's size ({size} and "
+                              f"{graph.tensor(ins[0]).size} bytes)")
+        if size % 4:
+            # (an f16 tensor of an odd element count, [1, 3]: no whole words for copy_u32, so it was refused; a byte copy
+            # takes any size, where it does not overlap its input)
+            if _overlaps(graph, addr, outs[0], ins[0]):
+                raise KernelError(f"node {node.id!r}: CONT of {size} bytes, not whole words, with its output over its "
+                                  "input (a byte copy must not overlap what it reads)")
+            return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]
         ln = copy_launch(addr(ins[0]), addr(outs[0]), size)
         if not aligned(ln) and not _overlaps(graph, addr, outs[0], ins[0]):   # (f16 views off a word)
             return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]   # any alignment
