@@ -189,3 +189,24 @@ def test_a_cont_of_an_odd_number_of_f16_elements_is_a_byte_copy(monkeypatch, ali
     with pytest.raises(KernelError, match=r"node 'c2': CONT of 6 bytes, not whole words, with its output over its "
                                           r"input"):
         node_launches(g, lambda t: 4096 if t in ("h2", "h3") else 8192, g.node_index["c2"], 132)
+
+
+def test_a_ctrl_c_in_a_runtime_tool_is_one_line_and_status_130(monkeypatch, capsys):
+    """A Ctrl-C in a runtime tool (``compare_launches --emulate`` of a large config runs for minutes on the CPU,
+    the GPU benchmarks longer) was Python's KeyboardInterrupt traceback through the tool's frames; every tool's
+    ``__main__`` runs through ``tool_args.run_main``, which now gives it as the memplan command does: one line,
+    ``PROG: error: interrupted``, and exit status 130."""
+    from runtime.tool_args import run_main
+    from runtime.tools import compare_launches
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(compare_launches, "compare_plans", interrupted)
+    try:
+        rc = run_main(compare_launches.main, "compare_launches",
+                      ["--config", "tiny", "--layers", "1", "--batches", "1", "--fuse", "norms"])
+    except KeyboardInterrupt:   # (not left to end the test session)
+        pytest.fail("the Ctrl-C left run_main as a KeyboardInterrupt")
+    assert rc == 130
+    out, err = capsys.readouterr()
+    assert err == "compare_launches: error: interrupted\n" and out == ""
