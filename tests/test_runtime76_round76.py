@@ -210,3 +210,24 @@ def test_a_ctrl_c_in_a_runtime_tool_is_one_line_and_status_130(monkeypatch, caps
     assert rc == 130
     out, err = capsys.readouterr()
     assert err == "compare_launches: error: interrupted\n" and out == ""
+
+
+@pytest.mark.parametrize("bad", [-2, 10, 1 << 20])
+def test_the_reference_refuses_a_kv_row_outside_the_cache(bad):
+    """``reference_forward`` (the float64 oracle the emulator and the GPU tests are checked against) wrote the step's
+    K/V rows with numpy indexing: a ``kv_idx`` past the cache was a raw IndexError, and a negative one counted from
+    the end (row 8 of 10 for -2), a row the SET_ROWS kernels (and the emulator) skip, so the oracle and the kernels
+    disagreed silently. It is now an ExecutorError naming the input and the value; rows inside run as before."""
+    from memplan.errors import ExecutorError
+    from runtime.emulate import emulate
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny", layers=1, batch=2)   # ctx 8: 10 cache rows
+    g = L.build_graph(cfg)
+    w, inp = L.make_weights(g, cfg, seed=1), L.make_inputs(cfg, seed=2)
+    inp["kv_idx"] = np.array([9, 8], np.int32)   # inside, in another order: the same as the emulator
+    assert L.rel_err(emulate(g, memplan.plan(g), w, inp)[0]["logits"], L.reference_forward(cfg, w, inp)[0]) < 5e-3
+    inp["kv_idx"] = np.array([bad, 9], np.int32)
+    with pytest.raises(ExecutorError, match=rf"reference_forward: input 'kv_idx' holds {bad}, outside the KV cache's "
+                                            r"10 rows"):
+        L.reference_forward(cfg, w, inp)
