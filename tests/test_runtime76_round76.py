@@ -231,3 +231,13 @@ def test_the_reference_refuses_a_kv_row_outside_the_cache(bad):
     with pytest.raises(ExecutorError, match=rf"reference_forward: input 'kv_idx' holds {bad}, outside the KV cache's "
                                             r"10 rows"):
         L.reference_forward(cfg, w, inp)
+
+
+def test_rule_ab_check_variants_names_a_variant_the_registry_cannot_build_the_step_with():
+    """What ``a:ROPE_BASE=0`` reached before it was refused as no rule (round 28's case): a variant whose constants
+    make the registry fail (``math.log2(0)``) is one ValueError naming the variant, config, batch and node."""
+    from runtime.tools import rule_ab
+
+    with pytest.raises(ValueError, match=r"--variant a: config tiny at batch 2: the registry cannot build the step "
+                                         r"\(KernelError: node .* \(ROPE\): cannot build its kernel"):
+        rule_ab.check_variants(["tiny"], [2], [("a", {"ROPE_BASE": 0.0})])

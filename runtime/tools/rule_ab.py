@@ -74,8 +74,6 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
         cur = getattr(ops, key, None)
         if not eq or not key.isupper() or isinstance(cur, bool) or not isinstance(cur, (int, float)):
             raise ValueError(f"--variant {name}: {key!r} is not a numeric constant of runtime.kernels.ops")
-        if key in NOT_RULES:
-            raise ValueError(f"--variant {name}: {key} {NOT_RULES[key]}")
         if key in FIXED:
             raise ValueError(f"--variant {name}: {key} sizes compiled kernels or is a CUDA limit; change it in llama.cu "
                              "and ops together")
@@ -87,6 +85,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
         if v is None or not math.isfinite(v):   # ('1e999': infinite)
             raise ValueError(f"--variant {name}: {key}={val.strip()!r} is not {kind} (plain ASCII decimal "
                              f"digits{'' if isinstance(cur, int) else ', finite'})")
+        if key in NOT_RULES:   # (after its value: a value no constant takes is named as such first)
+            raise ValueError(f"--variant {name}: {key} {NOT_RULES[key]}")
         consts[key] = v
     return name.strip(), consts
 
