@@ -241,3 +241,31 @@ def test_rule_ab_check_variants_names_a_variant_the_registry_cannot_build_the_st
     with pytest.raises(ValueError, match=r"--variant a: config tiny at batch 2: the registry cannot build the step "
                                          r"\(KernelError: node .* \(ROPE\): cannot build its kernel"):
         rule_ab.check_variants(["tiny"], [2], [("a", {"ROPE_BASE": 0.0})])
+
+
+def test_the_llama_helpers_name_a_config_name_or_a_seed_they_cannot_take():
+    """``runtime.models.llama``'s step helpers given a config's name for the config (``build_graph("tiny")``,
+    ``make_inputs("1b")``: the one-word call a user tries first) were AttributeErrors from inside ("'str' object has
+    no attribute 'batch'"), and a seed numpy's ``default_rng`` refuses (``"a"``, ``1.5``, ``-1``) numpy's own
+    TypeError or ValueError; each is an ExecutorError naming the helper and the argument now (the graph argument
+    memplan's GraphError). A numpy integer seed gives the int's values, as before."""
+    from memplan.errors import ExecutorError, GraphError
+    from runtime.models import llama as L
+
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg)
+    for call, says in ((lambda: L.build_graph("tiny"), r"build_graph: cfg 'tiny' is a str, not a LlamaConfig: "
+                                                        r"config\('tiny'\) makes one"),
+                       (lambda: L.make_inputs("1b"), r"make_inputs: cfg '1b' is a str"),
+                       (lambda: L.dims(None), r"dims: cfg None is a NoneType, not a LlamaConfig"),
+                       (lambda: L.reference_forward("tiny", {}, {}), r"reference_forward: cfg 'tiny' is a str"),
+                       (lambda: L.kv_poison_ranges(g, 8), r"kv_poison_ranges: cfg 8 is a int"),
+                       (lambda: L.make_inputs(cfg, seed="a"), r"make_inputs: seed 'a': expected an integer >= 0"),
+                       (lambda: L.make_inputs(cfg, seed=-1), r"make_inputs: seed -1: expected an integer >= 0"),
+                       (lambda: L.make_weights(g, cfg, seed=1.5), r"make_weights: seed 1.5: expected an integer")):
+        with pytest.raises(ExecutorError, match=says):
+            call()
+    with pytest.raises(GraphError, match=r"make_weights needs a memplan Graph .* not LlamaConfig"):
+        L.make_weights(cfg, g)
+    a, b = L.make_inputs(cfg, seed=np.int64(3)), L.make_inputs(cfg, seed=3)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
