@@ -212,37 +212,6 @@ def test_a_ctrl_c_in_a_runtime_tool_is_one_line_and_status_130(monkeypatch, caps
     assert err == "compare_launches: error: interrupted\n" and out == ""
 
 
-@pytest.mark.parametrize("bad", [-2, 10, 1 << 20])
-def test_the_reference_refuses_a_kv_row_outside_the_cache(bad):
-    """``reference_forward`` (the float64 oracle the emulator and the GPU tests are checked against) wrote the step's
-    K/V rows with numpy indexing: a ``kv_idx`` past the cache was a raw IndexError, and a negative one counted from
-    the end (row 8 of 10 for -2), a row the SET_ROWS kernels (and the emulator) skip, so the oracle and the kernels
-    disagreed silently. It is now an ExecutorError naming the input and the value; rows inside run as before."""
-    from memplan.errors import ExecutorError
-    from runtime.emulate import emulate
-    from runtime.models import llama as L
-
-    cfg = L.config("tiny", layers=1, batch=2)   # ctx 8: 10 cache rows
-    g = L.build_graph(cfg)
-    w, inp = L.make_weights(g, cfg, seed=1), L.make_inputs(cfg, seed=2)
-    inp["kv_idx"] = np.array([9, 8], np.int32)   # inside, in another order: the same as the emulator
-    assert L.rel_err(emulate(g, memplan.plan(g), w, inp)[0]["logits"], L.reference_forward(cfg, w, inp)[0]) < 5e-3
-    inp["kv_idx"] = np.array([bad, 9], np.int32)
-    with pytest.raises(ExecutorError, match=rf"reference_forward: input 'kv_idx' holds {bad}, outside the KV cache's "
-                                            r"10 rows"):
-        L.reference_forward(cfg, w, inp)
-
-
-def test_rule_ab_check_variants_names_a_variant_the_registry_cannot_build_the_step_with():
-    """What ``a:ROPE_BASE=0`` reached before it was refused as no rule (round 28's case): a variant whose constants
-    make the registry fail (``math.log2(0)``) is one ValueError naming the variant, config, batch and node."""
-    from runtime.tools import rule_ab
-
-    with pytest.raises(ValueError, match=r"--variant a: config tiny at batch 2: the registry cannot build the step "
-                                         r"\(KernelError: node .* \(ROPE\): cannot build its kernel"):
-        rule_ab.check_variants(["tiny"], [2], [("a", {"ROPE_BASE": 0.0})])
-
-
 def test_the_llama_helpers_name_a_config_name_or_a_seed_they_cannot_take():
     """``runtime.models.llama``'s step helpers given a config's name for the config (``build_graph("tiny")``,
     ``make_inputs("1b")``: the one-word call a user tries first) were AttributeErrors from inside ("'str' object has
@@ -269,3 +238,13 @@ def test_the_llama_helpers_name_a_config_name_or_a_seed_they_cannot_take():
         L.make_weights(cfg, g)
     a, b = L.make_inputs(cfg, seed=np.int64(3)), L.make_inputs(cfg, seed=3)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_rule_ab_check_variants_names_a_variant_the_registry_cannot_build_the_step_with():
+    """What ``a:ROPE_BASE=0`` reached before it was refused as no rule (round 28's case): a variant whose constants
+    make the registry fail (``math.log2(0)``) is one ValueError naming the variant, config, batch and node."""
+    from runtime.tools import rule_ab
+
+    with pytest.raises(ValueError, match=r"--variant a: config tiny at batch 2: the registry cannot build the step "
+                                         r"\(KernelError: node .* \(ROPE\): cannot build its kernel"):
+        rule_ab.check_variants(["tiny"], [2], [("a", {"ROPE_BASE": 0.0})])
