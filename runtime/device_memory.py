@@ -158,7 +158,7 @@ class DeviceMemory:
                         cuda.memcpy_htod(ptr, host_weight(g, rid, weights[src]))
                     elif seed is not None and t.attrs.get("dtype") == "f16":
                         n = size // 2
-                        scale = float(np.sqrt(3.0 / int(t.attrs["shape"][-1]))) if not src.endswith("_cache") else 1.0
+                        scale = fill_scale(g, src)
                         self.libs[d].funcs["fill_uniform_f16"].prepared_call(
                             (min(max(1, n // 256), 65535), 1, 1), (256, 1, 1), ptr, n,
                             seed * FILL_SEED_STRIDE + g.tensor_index[src], scale)
@@ -244,6 +244,24 @@ class DeviceMemory:
             a.free()
         self._allocs = []
 
+
+
+def fill_scale(graph: Graph, rid: str) -> float:
+    """The scale of weight root ``rid``'s random f16 values (uniform in ``[-scale, scale]``): ``sqrt(3 / fan-in)``,
+    the fan-in the last dimension of its ``shape`` attr, so a product's outputs stay near unit scale; 1.0 for a KV
+    cache (``*_cache``) and for a root with no fan-in to read: no ``shape`` attr, an empty one, or a last dimension
+    that is no positive integer. Why: the contract leaves attrs free-form and a root read only through views (their
+    shapes are what the kernels read) needs none, yet ``random_weights_seed`` read ``shape[-1]`` of every f16 root,
+    a raw KeyError (IndexError for ``[]``, ZeroDivisionError for a last dimension 0) after the arenas were allocated;
+    a negative one was NaN weights, silently."""
+    shape = graph.tensor(rid).attrs.get("shape")
+    if rid.endswith("_cache") or not isinstance(shape, (list, tuple)) or not shape:
+        return 1.0
+    try:
+        fan_in = int(shape[-1])   # (as it was read: a numpy integer or a "16" taken)
+    except (TypeError, ValueError, OverflowError):
+        return 1.0
+    return float(np.sqrt(3.0 / fan_in)) if fan_in >= 1 else 1.0
 
 
 def on_device(cuda, contexts: Sequence | None, d: int):

@@ -332,10 +332,17 @@ def _arena(mem: Memory, graph: Graph, device: int, nbytes: int, alignment: int) 
     """Device ``device``'s arena of ``nbytes`` in ``mem``, or BudgetError naming it where the host cannot hold it, as
     the executors refuse an arena the GPU cannot (``DeviceOutOfMemory``): an unverified or hand-edited plan's
     ``arena_bytes`` of 2**40 was numpy's raw MemoryError ("Unable to allocate 1.00 TiB")."""
+    return _host_alloc(mem, graph, f"device {device}'s arena", nbytes, alignment)
+
+
+def _host_alloc(mem: Memory, graph: Graph, what: str, nbytes: int, alignment: int = 1) -> int:
+    """``mem.alloc(nbytes, alignment)``, or BudgetError naming ``what`` (an arena, a weight root) where the host cannot
+    hold it: a weight or cache root of a graph's own size (a view of a few KiB into a 64 TiB root) was numpy's raw
+    MemoryError, where the arenas were refused by name."""
     try:
         return mem.alloc(nbytes, alignment)
     except MemoryError:
-        raise BudgetError(f"emulate: device {device}'s arena of {nbytes} B (plan of graph {graph.name!r}) does not fit "
+        raise BudgetError(f"emulate: {what} of {nbytes} B (plan of graph {graph.name!r}) does not fit "
                           "in host memory") from None
 
 
@@ -397,7 +404,7 @@ def emulate(graph: Graph, plan: Plan, weights: Mapping[str, np.ndarray], inputs:
     # as the executors: a name that is no weight (a typo) is not silently left zero, nor a replica's array dropped
     check_weight_names(graph, binding, weights)
     for rid, size in binding.own_roots:
-        roots[rid] = mem.alloc(size)
+        roots[rid] = _host_alloc(mem, graph, f"weight {rid!r}", size)
         src = weight_source(graph, rid)
         if src in weights:
             mem.view(roots[rid], size, np.uint8)[:] = host_weight(graph, rid, weights[src]).view(np.uint8).reshape(-1)

@@ -249,13 +249,17 @@ def tool_error(prog: str, exc: Exception) -> int:
 def run_main(main, prog: str, argv=None) -> int:
     """``main(argv)``, with a GPU (or host) running out of memory mid-run as one line and exit status 2 (what
     to lower is the tool's own sizes: ``--batches``, ``--ctx``, ``--layers``), as a bad option is, instead of
-    a traceback from the allocation after minutes of setup. Any other failure still raises: it is a bug."""
+    a traceback from the allocation after minutes of setup; a Ctrl-C as ``PROG: error: interrupted`` and exit
+    status 130, as the memplan command gives it. Any other failure still raises: it is a bug."""
     import sys
 
     from .oom import is_out_of_memory
 
     try:
         return main(argv)
+    except KeyboardInterrupt:   # (a Ctrl-C was Python's traceback through the tool's frames: as the memplan command
+        print_error("interrupted", prog)   # says it, one line and 130, the shell's status for SIGINT; every --out
+        return 130                         # is written atomically, so none is left half written)
     except BrokenPipeError:   # (``--list | head``: the reader is gone, as the memplan command takes it: exit 0,
         _drop_stdout()        # no traceback, and none from the interpreter's last flush either)
         return 0

@@ -289,7 +289,8 @@ extern "C" __global__ void softmax_mask_f32(const float* x, const float* mask, f
 
 // out[b, h, :] = sum_j p[b, h, j] * V[j, g(h), :]; V: [n_kv, kv_heads, d] f16. grid B*heads, block 1024:
 // d/8 threads per slice (16-byte loads of 8 halves), the slices split the j range and are reduced in a
-// fixed order (deterministic). Needs d % 8 == 0 and d <= 8192.
+// fixed order (deterministic). Needs d % 8 == 0 and d <= 1024 (sh holds the S slices' rows and their G group sums:
+// S * d + G * d <= 10 * 1024 floats for d <= 1024 at any block of whole d / 8 slices; a d of 4096 needs 12288).
 extern "C" __global__ void __launch_bounds__(1024) attn_kqv_f16(const half* V, const float* p,
                                                                 float* out, int n_kv, int kv_heads,
                                                                 int heads, int d) {

@@ -340,7 +340,9 @@ def launch_problem(ln: Launch, signature: str | None = None) -> str | None:
             return f"head size {D}, {n_kv} cache rows, grid {ln.grid}: needs d % 4 == 0, grid (ceil(n_kv / 8), B x G)"
     elif k in ("attn_kqv_f16", "attn_kqv_cl_f16"):
         D = a[6]
-        most = 512 if k == "attn_kqv_cl_f16" else 8192
+        # (attn_kqv_f16 keeps its slices' sums and their group sums in one __shared__ float[10 * 1024]: S * d + G * d
+        # floats, which d <= 1024 keeps inside it at any block; 8192 passed a d of 4096 over 1024 threads, 12288)
+        most = 512 if k == "attn_kqv_cl_f16" else 1024
         if D % 8 or not 0 < D <= most or threads % (D // 8) or (k == "attn_kqv_cl_f16" and threads != 512):
             return f"head size {D}, {threads} threads: needs d % 8 == 0, d <= {most}, whole d / 8 slices"
     return None
@@ -959,9 +961,18 @@ def weight_product_rows(graph: Graph) -> int:
         if n.op != "MUL_MAT" or len(n.inputs) != 2:
             continue
         w = graph.root[graph.node_inputs[ni][0]]
-        shp = [int(d) for d in graph.tensor(n.inputs[1]).attrs.get("shape", ())]   # no shape: the registry says so
-        if graph.tensors[w].kind == "weight" and w not in written and shp:
-            rows = max(rows, _numel(shp) // shp[-1] if shp[-1] else 1)
+        if graph.tensors[w].kind != "weight" or w in written:
+            continue
+        shp = graph.tensor(n.inputs[1]).attrs.get("shape")
+        if shp is None:
+            continue   # no shape: the registry says so
+        # (as ``check_node`` refuses it: ``int()`` of each dim was a raw ValueError or TypeError here, from
+        # ``plan_step`` and the executors' PDL policy, for a shape ['a'], 16 or [None, 16])
+        if (not isinstance(shp, (list, tuple)) or not shp
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shp)):
+            raise KernelError(f"node {n.id!r}: tensor {n.inputs[1]!r} has shape {shp!r}, not a list of positive "
+                              "integers")
+        rows = max(rows, _numel(list(shp)) // shp[-1])
     return rows
 
 
@@ -1072,8 +1083,16 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
                 raise KernelError(f"node {node.id!r}: a CONT from f32 to f16 needs as many elements in and out and "
                                   "an output that does not overlap its input")
             return [Launch("cast_f32_f16", _ew_grid(n), (256, 1, 1), (addr(ins[0]), addr(outs[0]), n))]
-        if size % 4 or graph.tensor(ins[0]).size != size:
-            raise KernelError(f"node {node.id!r}: CONT needs equal sizes that are a multiple of 4 bytes")
+        if graph.tensor(ins[0]).size != size:
+            raise KernelError(f"node {node.id!r}: CONT needs an output of its input's size ({size} and "
+                              f"{graph.tensor(ins[0]).size} bytes)")
+        if size % 4:
+            # (an f16 tensor of an odd element count, [1, 3]: no whole words for copy_u32, so it was refused; a byte copy
+            # takes any size, where it does not overlap its input)
+            if _overlaps(graph, addr, outs[0], ins[0]):
+                raise KernelError(f"node {node.id!r}: CONT of {size} bytes, not whole words, with its output over its "
+                                  "input (a byte copy must not overlap what it reads)")
+            return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]
         ln = copy_launch(addr(ins[0]), addr(outs[0]), size)
         if not aligned(ln) and not _overlaps(graph, addr, outs[0], ins[0]):   # (f16 views off a word)
             return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]   # any alignment

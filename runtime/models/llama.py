@@ -19,6 +19,7 @@ No CUDA here: this module imports numpy and memplan only.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -27,6 +28,7 @@ import numpy as np
 from memplan import Graph, Schedule, graph_optimize, schedule_with_events
 from memplan.errors import ExecutorError
 from memplan.examples import LLAMA_8B, LLAMA_TINY, LlamaConfig, llama
+from memplan.graph import check_graph
 
 RMS_EPS = 1e-5
 ROPE_BASE = 10000.0
@@ -51,6 +53,24 @@ def config(name: str, batch: int = 1, **overrides) -> LlamaConfig:
     return replace(base, batch=batch, **overrides)
 
 
+def _cfg(fn: str, cfg) -> LlamaConfig:
+    """``cfg`` if it is a LlamaConfig, else ExecutorError naming ``fn`` and what was given: a config's name
+    (``build_graph("tiny")``, ``make_inputs("1b")``) was an AttributeError from inside ("'str' object has no
+    attribute 'batch'")."""
+    if not isinstance(cfg, LlamaConfig):
+        hint = f": config({cfg!r}) makes one" if isinstance(cfg, str) and cfg in CONFIGS else ""
+        raise ExecutorError(f"{fn}: cfg {cfg!r:.80} is a {type(cfg).__name__}, not a LlamaConfig{hint}")
+    return cfg
+
+
+def _seed(fn: str, seed) -> int:
+    """``seed`` as the plain int numpy's ``default_rng`` takes, else ExecutorError naming ``fn``: a string or a float
+    was numpy's "SeedSequence expects int or sequence of ints", a negative one its "expected non-negative integer"."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ExecutorError(f"{fn}: seed {seed!r:.80}: expected an integer >= 0")
+    return int(seed)
+
+
 #: fusion groups of the graphs the runtime builds: "runtime" (residual ADD + RMS_NORM*w, SwiGLU,
 #: ROPE+SET_ROWS of K, ROPE of Q + attention + CONT: one kernel each) or "norms" (RMS_NORM*w only)
 DEFAULT_FUSE = "runtime"
@@ -67,12 +87,15 @@ def build_graph(cfg: LlamaConfig, fuse: str = DEFAULT_FUSE, f16_acts: bool | Non
     graphs of 17-64 tokens, where gemm_ws streams them (H200, 1B at 64 rows: the layer's four products
     46.9 us against 65.7 with f32 activations; docs/runtime_log.md session 22); at 1-16 tokens the GEMV and
     the register builds read f32 x as fast, and the batch-1 step stays as it was."""
+    _cfg("build_graph", cfg)
     if f16_acts is None:
         f16_acts = fuse == "runtime" and cfg.batch in F16_ACTS_ROWS
     return llama(cfg, fuse=fuse, f16_acts=f16_acts)
 
 
 def dims(cfg: LlamaConfig) -> dict[str, int]:
+    """The step's sizes: tokens ``B``, hidden ``H``, head size ``d``, KV width ``kvd``, attended rows ``n_kv``, cache rows."""
+    _cfg("dims", cfg)
     d = cfg.hidden // cfg.heads
     return {"B": cfg.batch, "H": cfg.hidden, "d": d, "kvd": cfg.kv_heads * d, "n_kv": cfg.ctx + cfg.batch,
             "cache_rows": cfg.ctx + max(cfg.batch, 1)}
@@ -80,6 +103,8 @@ def dims(cfg: LlamaConfig) -> dict[str, int]:
 
 def make_inputs(cfg: LlamaConfig, seed: int = 0) -> dict[str, np.ndarray]:
     """Inputs of one step: embeddings of B new tokens at positions ctx..ctx+B-1, their cache rows, mask."""
+    _cfg("make_inputs", cfg)
+    seed = _seed("make_inputs", seed)
     dm = dims(cfg)
     B, ctx, n_kv = dm["B"], cfg.ctx, dm["n_kv"]
     rng = np.random.default_rng(seed)
@@ -102,6 +127,9 @@ def make_weights(graph: Graph, cfg: LlamaConfig, seed: int = 0) -> dict[str, np.
     near 1; cache rows below ``ctx`` hold earlier tokens' keys/values, rows from ``ctx`` on are zero
     (the step writes them).
     """
+    check_graph(graph, "make_weights")
+    _cfg("make_weights", cfg)
+    seed = _seed("make_weights", seed)
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for t in graph.tensors:
@@ -162,12 +190,16 @@ def prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int],
     is done, so it overlaps ROPE and attention (latency-bound kernels that stream almost nothing from
     HBM). ``mm_q`` is in no fusion group, so the same plan serves both fusion modes. (Prefetching the
     next layer's Q projection and the gate projection as well measured slower on the H100.)"""
+    check_graph(graph, "prefetch_plan")
+    _cfg("prefetch_plan", cfg)
     return tuple((f"l{li}.mm_q", f"l{li}.wo", graph.tensor(f"l{li}.wo").size) for li in range(cfg.layers))
 
 
 def kv_prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int], ...]:
     """L2 prefetches of each layer's cached K and V rows (those written before this step), started when
     ``mm_k`` / ``mm_v`` are done, so the latency-bound attention kernel finds them in L2."""
+    check_graph(graph, "kv_prefetch_plan")
+    _cfg("kv_prefetch_plan", cfg)
     nbytes = cfg.ctx * dims(cfg)["kvd"] * 2
     return tuple((f"l{li}.mm_{c}", f"l{li}.{c}_cache", nbytes) for li in range(cfg.layers) for c in ("k", "v"))
 
@@ -196,6 +228,7 @@ def _rope(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
 def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Logits [B, vocab] (float64) and the KV caches after the step (f16, as the GPU stores them)."""
+    _cfg("reference_forward", cfg)
     dm = dims(cfg)
     B, H, d, n_kv = dm["B"], dm["H"], dm["d"], dm["n_kv"]
     nh, nkv = cfg.heads, cfg.kv_heads
@@ -272,6 +305,8 @@ def kv_poison_ranges(graph: Graph, cfg: LlamaConfig) -> tuple[PoisonRange, ...]:
     """The cache rows ``cfg``'s step writes, checked against ``graph``: a range past its cache tensor (a
     graph built from another config) would poison a neighbour's bytes or none at all, and a jitter test
     would then pass without having tested the cache reads."""
+    check_graph(graph, "kv_poison_ranges")
+    _cfg("kv_poison_ranges", cfg)
     dm = dims(cfg)
     row = dm["kvd"] * 2
     out = tuple(PoisonRange(f"l{li}.{c}_cache", cfg.ctx * row, cfg.batch * row)

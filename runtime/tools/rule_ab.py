@@ -44,6 +44,19 @@ FIXED = frozenset({"WG_STAGES", "WG_XSTAGES", "ATTN_MMA_SMEM", "ATTN_MMA_SMEM_W8
                    "ATTN_CLUSTER", "ATTN_MAXCHUNK", "ATTN_BATCH_ROWS", "ATTN_BATCH_CLUSTER", "ATTN_MMA_ROWS",
                    "GRID_X_MAX", "GRID_YZ_MAX", "BLOCK_THREADS_MAX", "SMEM_MAX", "PORTABLE_CLUSTER"})
 
+#: numeric constants of ``runtime.kernels.ops`` that are no kernel-choice rule, each with why: a variant of one
+#: timed a step that computes something else (the op constants: ``runtime.kernels.fused`` holds its own binding of
+#: them, so RMS_EPS=0.1 changed the lone norms' epsilon and left the fused add+norms', and each run was still
+#: "bitwise" equal to its own serial plan), or the registry as it is under another name (a value no rule reads)
+NOT_RULES = {
+    "RMS_EPS": "is the RMS_NORM epsilon the kernels, the emulator and the reference share (what the step computes), "
+               "not a rule",
+    "ROPE_BASE": "is the ROPE base the kernels, the emulator and the reference share (what the step computes), "
+                 "not a rule",
+    "GEMV_NORM_OFF": "is the executors' gemv_norm_min default, read when an executor is made, not a rule the "
+                     "registry reads (the variant would time the registry as it is)",
+}
+
 
 def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
     """``NAME:CONST=VALUE,...`` (``NAME:`` alone: the registry as it is) -> (name, {const: value}); a
@@ -72,6 +85,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, int | float]]:
         if v is None or not math.isfinite(v):   # ('1e999': infinite)
             raise ValueError(f"--variant {name}: {key}={val.strip()!r} is not {kind} (plain ASCII decimal "
                              f"digits{'' if isinstance(cur, int) else ', finite'})")
+        if key in NOT_RULES:   # (after its value: a value no constant takes is named as such first)
+            raise ValueError(f"--variant {name}: {key} {NOT_RULES[key]}")
         consts[key] = v
     return name.strip(), consts
 
