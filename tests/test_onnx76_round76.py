@@ -1,0 +1,122 @@
+"""ONNX importer, round 76 (onnx76): models real exporters write and hand-made hostile ones, against onnxruntime 1.32.
+
+Hand-built with ``onnx.helper`` (every op's edge cases, external data, control flow, sequences, quantized and
+``com.microsoft`` ops) and mutated byte by byte (a fuzz of ``memplan import`` over models with subgraphs, local
+functions, sequences and sparse initializers), each planned size held against the bytes onnxruntime writes. What
+was found:
+
+* a model byte-flipped inside a subgraph (a Loop body's value name, an If branch's op type no longer UTF-8) was a raw
+  ``TypeError`` traceback out of ``memplan import``: the UTF-8 check of names did not descend into subgraphs;
+* a ``SplitToSequence`` anywhere before a ``com.microsoft`` op left that op unsized and the model refused, where
+  onnxruntime runs it: onnxruntime's symbolic inference of ``SplitToSequence`` calls a helper onnx no longer has,
+  which ended its pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from needs import need
+
+need("onnx")
+ort = need("onnxruntime")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper  # noqa: E402
+from onnx import numpy_helper as nh  # noqa: E402
+
+import memplan  # noqa: E402
+from memplan.cli import main  # noqa: E402
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
+    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off)."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+
+
+def _model(nodes, inputs, outputs, inits=(), opset: int = 17, domains=(), ir: int = 8):
+    g = helper.make_graph(nodes, "g", inputs, [helper.make_empty_tensor_value_info(o) for o in outputs],
+                          initializer=list(inits))
+    imports = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in domains]
+    return helper.make_model(g, opset_imports=imports, ir_version=ir)
+
+
+def _loop_model():
+    """A Loop of two iterations whose body adds ``x`` to its carried value."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc", "x"], ["acc_out"])],
+        "body", [V("i", T.INT64, []), V("cond_in", T.BOOL, []), V("acc", T.FLOAT, None)],
+        [V("cond_out", T.BOOL, []), V("acc_out", T.FLOAT, None)])
+    return _model([helper.make_node("Loop", ["trip", "", "x"], ["y"], body=body)], [V("x", T.FLOAT, [2, 3])], ["y"],
+                  [nh.from_array(np.array(2, np.int64), "trip")])
+
+
+@pytest.mark.parametrize("where", ["value name", "op_type", "function body"])
+def test_a_name_inside_a_subgraph_that_is_not_utf8_is_refused_naming_it(tmp_path, capsys, where):
+    """A byte flipped in a Loop body's value name or op type (``b'a\\xffcc'``) made the import hand ``bytes`` to a
+    sort beside ``str`` (a raw ``TypeError``: "'<' not supported between instances of 'str' and 'bytes'") or to
+    onnx's schema lookup ("has_schema(): incompatible function arguments"), a traceback out of ``memplan import``;
+    the names of subgraphs (of the graph's nodes and of local functions' nodes) are checked as the graph's are."""
+    model = _loop_model()
+    if where == "function body":   # (the Loop in a local function's body)
+        loop = model.graph.node[0]
+        fn = helper.make_function("loc", "F", ["x"], ["y"], [loop], [helper.make_opsetid("", 17)])
+        del model.graph.node[:]
+        model.graph.node.append(helper.make_node("F", ["x"], ["y"], domain="loc"))
+        model.graph.initializer.append(nh.from_array(np.array(2, np.int64), "trip"))
+        fn.input[:] = ["x", "trip"]
+        model.graph.node[0].input[:] = ["x", "trip"]
+        model.functions.append(fn)
+        model.opset_import.append(helper.make_opsetid("loc", 1))
+    import_onnx(model)   # (the model as made imports)
+    old = b"acc" if where != "op_type" else b"Identity"
+    data = model.SerializeToString()
+    assert data.count(old) >= 1
+    bad = data.replace(old, old[:1] + b"\xff" + old[2:])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(bad)
+    with pytest.raises(GraphError, match="is not valid UTF-8"):
+        import_onnx(str(path))
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not valid UTF-8" in err and "subgraph" in err
+    assert not (tmp_path / "g.json").exists()
+
+
+@pytest.mark.parametrize("after", ["dead", "SequenceAt", "ConcatFromSequence"])
+def test_a_split_to_sequence_does_not_leave_a_later_com_microsoft_op_unsized(after):
+    """``SplitToSequence`` then ``com.microsoft``'s ``FastGelu`` / ``Gelu``: onnxruntime runs the model, but its symbolic
+    shape inference, which sizes the contrib ops, failed on the SplitToSequence (its rule calls
+    ``onnx.helper.make_sequence_value_info``, which onnx 1.23 lacks) and its pass ended there, so the contrib op was
+    refused as "value 'fg' has no shape"; it is sized as onnxruntime's kernel writes it now."""
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["sq"], axis=1)]
+    outs, inits = ["fg"], []
+    if after == "dead":
+        nodes.append(helper.make_node("FastGelu", ["x"], ["fg"], domain="com.microsoft"))
+    elif after == "SequenceAt":
+        nodes += [helper.make_node("SequenceAt", ["sq", "p"], ["t"]),
+                  helper.make_node("Gelu", ["t"], ["fg"], domain="com.microsoft")]
+        inits.append(nh.from_array(np.array(-1, np.int64), "p"))
+        outs.append("t")
+    else:
+        nodes += [helper.make_node("ConcatFromSequence", ["sq"], ["t"], axis=0),
+                  helper.make_node("FastGelu", ["t"], ["fg"], domain="com.microsoft")]
+        outs.append("t")
+    model = _model(nodes, [V("x", T.FLOAT, [2, 6])], outs, inits, domains=[("com.microsoft", 1)])
+    real = _ort_shapes(model, {"x": np.ones((2, 6), np.float32)})
+    g = import_onnx(model)
+    for name, shape in real.items():
+        assert g.tensor(name).size == 4 * int(np.prod(shape)), name
+    memplan.verify(g, memplan.plan(g))
