@@ -120,3 +120,31 @@ def test_a_split_to_sequence_does_not_leave_a_later_com_microsoft_op_unsized(aft
     for name, shape in real.items():
         assert g.tensor(name).size == 4 * int(np.prod(shape)), name
     memplan.verify(g, memplan.plan(g))
+
+
+@pytest.mark.parametrize("attrs, says", [
+    ({"epsilon": 1e-5, "eps": 1e-5}, "has an attribute 'eps', which onnxruntime's SkipLayerNormalization does not have"),
+    ({"epsilon": 1}, "its attribute 'epsilon' is of type INT, where onnxruntime's SkipLayerNormalization takes FLOAT"),
+])
+def test_an_attribute_onnxruntimes_schema_of_its_own_op_refuses_is_refused(tmp_path, capsys, attrs, says):
+    """A ``com.microsoft`` node with an attribute its onnxruntime schema lacks (a misspelt ``eps``) or of another type
+    (``epsilon=1``, an INT) was planned, read as absent by memplan's rule, while onnxruntime's checker refuses the model
+    ("Unrecognized attribute: eps for operator SkipLayerNormalization", "Mismatched attribute type"); it is refused
+    naming the node and the attribute, and the model as written imports."""
+    def model(a):
+        node = helper.make_node("SkipLayerNormalization", ["x", "s", "g"], ["y"], name="sln", domain="com.microsoft", **a)
+        return _model([node], [V("x", T.FLOAT, [2, 3, 8]), V("s", T.FLOAT, [2, 3, 8])], ["y"],
+                      [nh.from_array(np.ones(8, np.float32), "g")], domains=[("com.microsoft", 1)])
+    good = model({"epsilon": 1e-5})
+    real = _ort_shapes(good, {"x": np.ones((2, 3, 8), np.float32), "s": np.ones((2, 3, 8), np.float32)})
+    assert import_onnx(good).tensor("y").size == 4 * int(np.prod(real["y"]))
+    bad = model(attrs)
+    with pytest.raises(Exception, match="Unrecognized attribute|Mismatched attribute type|attribute"):
+        _ort_shapes(bad, {"x": np.ones((2, 3, 8), np.float32), "s": np.ones((2, 3, 8), np.float32)})
+    with pytest.raises(GraphError, match=r"node 'sln' \(com.microsoft:SkipLayerNormalization\): .*" + says):
+        import_onnx(bad)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(bad.SerializeToString())
+    assert main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err

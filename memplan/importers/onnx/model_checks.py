@@ -33,7 +33,7 @@ from .kernels import (
     check_before_inference,
 )
 from .ort_ops import ORT_DEFAULT_DOMAIN_OPS, ORT_RULED_ONLY, ORT_RULES, ORT_UNSIZED, ORT_WRONG
-from .type_rules import ort_default_domain_ops, ort_registers
+from .type_rules import ORT_UNCHECKED_ATTRIBUTES, ort_attributes, ort_default_domain_ops, ort_registers
 
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
@@ -1681,6 +1681,51 @@ def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
         if why is not None:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {why} (onnx's checker refuses the node, and "
                              "onnxruntime the model)")
+
+
+#: the domains of onnxruntime's own ops whose attributes its checker holds against its schemas
+_ORT_CHECKED_DOMAINS = frozenset({ORT_DOMAIN, "com.microsoft.nchwc"})
+
+
+def _check_ort_node_attributes(onnx, g, node_ids: list[str], model) -> None:
+    """Each node of onnxruntime's own ops (``com.microsoft``, ``com.microsoft.nchwc``) checked against onnxruntime's
+    schema of it at the model's opset of its domain, as onnxruntime's checker does before it runs a model: an
+    attribute the op does not have (a misspelt ``epsilon``), one of another type than the schema's (``num_heads=2.0``),
+    and one given twice or of no type are refused naming the node and the attribute (a required one left out is
+    left to the rules that read it, which refuse what they cannot size).
+
+    Why: ``_check_node_schemas`` checks the ops onnx defines; these were planned by what memplan's rules read of
+    them (a misspelt attribute read as absent: its default), while onnxruntime refuses to load the model
+    ("Unrecognized attribute: eps for operator SkipLayerNormalization") (round 76). Ops whose schema takes undeclared
+    attributes (``ORT_UNCHECKED_ATTRIBUTES``) keep those; names onnx reserves (``__...``) pass, as its checker lets
+    them; without onnxruntime nothing is checked here."""
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    for i, n in enumerate(g.node):
+        if n.domain not in _ORT_CHECKED_DOMAINS or n.domain not in opsets:
+            continue
+        declared = ort_attributes(n.domain, n.op_type, opsets[n.domain])
+        if declared is None:
+            continue
+        who = f"node {node_ids[i]!r} ({n.domain}:{n.op_type})"
+        seen: set[str] = set()
+        for a in n.attribute:
+            if a.name in seen or not a.type:
+                raise GraphError(f"{who}: attribute {a.name!r} is "
+                                 + ("given twice" if a.name in seen else "of no type")
+                                 + " (onnxruntime refuses the model)")
+            seen.add(a.name)
+            if a.name not in declared:
+                if n.op_type in ORT_UNCHECKED_ATTRIBUTES or a.name.startswith("__"):
+                    continue
+                raise GraphError(f"{who}: it has an attribute {a.name!r}, which onnxruntime's {n.op_type} does not "
+                                 f"have (it has {', '.join(sorted(declared)) or 'none'}); onnxruntime refuses to load "
+                                 f"the model (\"Unrecognized attribute: {a.name} for operator {n.op_type}\")")
+            want = declared[a.name][0]
+            if a.type != want:
+                names = onnx.AttributeProto.AttributeType.Name
+                raise GraphError(f"{who}: its attribute {a.name!r} is of type {names(a.type)}, where onnxruntime's "
+                                 f"{n.op_type} takes {names(want)}; onnxruntime refuses to load the model "
+                                 "(\"Mismatched attribute type\")")
 
 
 def _refuse_before_first(onnx, op: str, domain: str, version: int, nid: str) -> None:
