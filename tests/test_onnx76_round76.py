@@ -148,3 +148,18 @@ def test_an_attribute_onnxruntimes_schema_of_its_own_op_refuses_is_refused(tmp_p
     assert main(["import", str(path), "-o", str(tmp_path / "g.json"), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"])
+def test_a_global_pool_of_a_rank_2_input_is_refused_as_onnxruntime_refuses_it(op):
+    """A global pool of ``[N, C]`` (no spatial axis): ONNX's inference gives it ``[N, C]`` and it was planned, but
+    onnxruntime's kernels refuse to run it ("Input dimension cannot be less than 3"); refused naming the node. Of
+    ``[N, C, L]`` it is planned as onnxruntime writes it."""
+    bad = _model([helper.make_node(op, ["x"], ["y"], name="gp")], [V("x", T.FLOAT, [2, 3])], ["y"], opset=13)
+    with pytest.raises(Exception, match="Input dimension cannot be less than 3"):
+        _ort_shapes(bad, {"x": np.ones((2, 3), np.float32)})
+    with pytest.raises(GraphError, match=r"node 'gp' \(" + op + r"\): its input 'x' is of rank 2 \(\[2, 3\]\)"):
+        import_onnx(bad)
+    good = _model([helper.make_node(op, ["x"], ["y"], name="gp")], [V("x", T.FLOAT, [2, 3, 5])], ["y"], opset=13)
+    assert _ort_shapes(good, {"x": np.ones((2, 3, 5), np.float32)})["y"] == (2, 3, 1)
+    assert import_onnx(good).tensor("y").size == 24

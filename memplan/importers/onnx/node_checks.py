@@ -356,6 +356,10 @@ def pool_attributes(n, spatial: int) -> tuple[bytes, list[int], list[int], list[
 SAME_POOLS = frozenset({"MaxPool", "AveragePool", "LpPool"})
 
 
+#: the global pools: one window over every spatial axis
+GLOBAL_POOLS = frozenset({"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
+
+
 def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
     """A MaxPool, AveragePool or LpPool that onnxruntime refuses to run is refused naming the node: one whose count of
     windows along an axis comes out negative (``ort_pool_extent``: a kernel, dilated, much longer than a short input,
@@ -365,7 +369,15 @@ def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
     padding it needs is negative (MLAS's pooling: "padding values must be non-negative"; its other kernels, those
     of double or 8-bit data, with an ``Indices`` output or a dilation, and AveragePool-19's run it). Why: ONNX's inference sizes every such output ``ceil(in / stride)``, and
     the node was planned though onnxruntime never runs it (round 73). Checked only where the input's shape is
-    static."""
+    static. A GlobalAveragePool, GlobalMaxPool or GlobalLpPool of a rank-2 input (no spatial axis) is refused too:
+    ONNX's inference gives it its input's shape, onnxruntime's kernels refuse it ("Input dimension cannot be less than
+    3") whatever its dtype (round 76)."""
+    if n.op_type in GLOBAL_POOLS and n.domain in ("", "ai.onnx") and n.input and n.input[0]:
+        x = shapes.get(n.input[0], (0, None))[1]
+        if x is not None and len(x) < 3:
+            raise GraphError(f"{where}: its input {n.input[0]!r} is of rank {len(x)} ({list(x)}), with no spatial "
+                             "axis to pool (a global pool takes [N, C, D1, ...]); onnxruntime refuses to run it "
+                             "(\"Input dimension cannot be less than 3\")")
     if n.op_type not in SAME_POOLS or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
         return
     attrs = {a.name: a for a in n.attribute}
