@@ -163,3 +163,39 @@ def test_a_global_pool_of_a_rank_2_input_is_refused_as_onnxruntime_refuses_it(op
     good = _model([helper.make_node(op, ["x"], ["y"], name="gp")], [V("x", T.FLOAT, [2, 3, 5])], ["y"], opset=13)
     assert _ort_shapes(good, {"x": np.ones((2, 3, 5), np.float32)})["y"] == (2, 3, 1)
     assert import_onnx(good).tensor("y").size == 24
+
+
+@pytest.mark.parametrize("cond", [True, False])
+@pytest.mark.parametrize("fed", [True, False])
+def test_a_branch_making_its_ifs_own_output_name_is_planned_as_onnxruntime_runs_it(fed, cond):
+    """Both branches of an If make ``y``, the If's own output (a converter naming the branch's result as the node's),
+    and the then-branch a ``later`` that a node after the If makes too: onnxruntime runs the model (a subgraph's scope
+    is what the graph defines before its node), but it was refused as making "a name the graph around it has too
+    ... onnxruntime refuses the model"; it is planned now, every size as onnxruntime writes it. A branch making a name
+    defined before the If (``n``) is still refused, as onnxruntime refuses it."""
+    tb = helper.make_graph([helper.make_node("Concat", ["x", "x"], ["later"], axis=0),
+                            helper.make_node("Relu", ["later"], ["y"])], "t", [], [V("y", T.FLOAT, None)])
+    eb = helper.make_graph([helper.make_node("Concat", ["x", "x"], ["t"], axis=0),
+                            helper.make_node("Neg", ["t"], ["y"])], "e", [], [V("y", T.FLOAT, None)])
+    nodes = [helper.make_node("If", ["c"], ["y"], then_branch=tb, else_branch=eb),
+             helper.make_node("Abs", ["y"], ["later"])]
+    inputs, inits, feeds = [V("x", T.FLOAT, [2, 3])], [], {"x": np.ones((2, 3), np.float32)}
+    if fed:
+        inputs.append(V("c", T.BOOL, []))
+        feeds["c"] = np.array(cond)
+    else:
+        inits.append(nh.from_array(np.array(cond), "c"))
+    model = _model(nodes, inputs, ["later"], inits, opset=13)
+    real = _ort_shapes(model, feeds)
+    g = import_onnx(model)
+    assert g.tensor("later").size == 4 * int(np.prod(real["later"])) == 48
+    assert g.tensor("y").size == 48
+    memplan.verify(g, memplan.plan(g))
+    then = next(a.g for a in model.graph.node[0].attribute if a.name == "then_branch")
+    then.node[0].output[0] = then.node[1].input[0] = "n"   # (a name the graph defines before the If)
+    model.graph.node.insert(0, helper.make_node("Abs", ["x"], ["n"]))
+    model.graph.output.append(helper.make_empty_tensor_value_info("n"))
+    with pytest.raises(Exception, match="SSA"):
+        _ort_shapes(model, feeds)
+    with pytest.raises(GraphError, match=r"its then_branch makes 'n', a name the graph around it has too"):
+        import_onnx(model)
