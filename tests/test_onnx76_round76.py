@@ -199,3 +199,28 @@ def test_a_branch_making_its_ifs_own_output_name_is_planned_as_onnxruntime_runs_
         _ort_shapes(model, feeds)
     with pytest.raises(GraphError, match=r"its then_branch makes 'n', a name the graph around it has too"):
         import_onnx(model)
+
+
+@pytest.mark.parametrize("a, b, equation", [
+    ([2, 1, 3], [4, 3, 5], "...ij,...jk->...ik"),
+    ([2, 3, 1, 3], [3, 2, 3, 5], "...ij,...jk->...ik"),
+    ([2, 3], [3, 3], "...,...->..."),
+])
+def test_an_einsum_whose_ellipses_do_not_broadcast_is_refused(a, b, equation):
+    """The dimensions two ellipses stand for (``[2]`` and ``[4]``, ``[2, 3]`` and ``[3, 2]``) that do not broadcast:
+    ONNX's inference takes the first input's and the Einsum was planned, though onnxruntime refuses to run it ("The
+    broadcasted dimensions of the inputs are incompatible"); refused naming the node and both inputs. Ellipses that do
+    broadcast (``[1]`` and ``[4]``) are planned as onnxruntime writes them."""
+    def model(sa, sb):
+        return _model([helper.make_node("Einsum", ["a", "b"], ["y"], name="es", equation=equation)],
+                      [V("a", T.FLOAT, sa), V("b", T.FLOAT, sb)], ["y"], opset=13)
+    bad = model(a, b)
+    with pytest.raises(Exception, match="broadcast"):
+        _ort_shapes(bad, {"a": np.ones(a, np.float32), "b": np.ones(b, np.float32)})
+    with pytest.raises(GraphError, match=r"node 'es' \(Einsum\): its ellipsis stands for .* in 'a' and .* in 'b', "
+                                         "which do not broadcast"):
+        import_onnx(bad)
+    a1 = [1 if k < len(a) - 2 else d for k, d in enumerate(a)] if equation != "...,...->..." else [1] * len(a)
+    good = model(a1, b)
+    real = _ort_shapes(good, {"a": np.ones(a1, np.float32), "b": np.ones(b, np.float32)})
+    assert import_onnx(good).tensor("y").size == 4 * int(np.prod(real["y"]))

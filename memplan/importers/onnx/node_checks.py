@@ -633,8 +633,9 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
 
 def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
     """An Einsum whose inputs give one label two lengths neither of which is 1 (``ij,jk`` of ``[2, 3]`` and
-    ``[4, 5]``), or whose term repeats a label over two lengths (``ii`` of ``[2, 1]``), is refused naming the node and
-    the label, where the shapes are static.
+    ``[4, 5]``), whose term repeats a label over two lengths (``ii`` of ``[2, 1]``), or whose ellipses stand for
+    dimensions that do not broadcast (``...ij,...jk`` of ``[2, 1, 3]`` and ``[4, 3, 5]``: ``[2]`` and ``[4]``; ONNX's
+    inference took the first, round 76), is refused naming the node and the label, where the shapes are static.
 
     Why: ONNX's inference takes each label's first length and checks nothing; memplan planned such an Einsum, and
     onnxruntime refuses to run it ("Einsum operands could not be broadcast together")."""
@@ -647,10 +648,12 @@ def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
             d is None or not all(isinstance(k, int) for k in d) for d in got):
         return
     seen: dict[str, tuple[int, str]] = {}
+    dotted: list[tuple[list[int], str]] = []   # (what each input's ellipsis stands for, the input)
     for term, v, shape in zip(parsed[0], n.input, got):
         labels = _einsum_labels(term, len(shape))
         if labels is None:
             return   # (ONNX's inference refuses it)
+        dotted.append(([d for c, d in zip(labels, shape) if c is None], v))
         own: dict[str, int] = {}
         for c, d in zip(labels, shape):
             if c is not None and own.setdefault(c, d) != d:   # (a diagonal: its lengths must be equal, 1 or not)
@@ -662,6 +665,12 @@ def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
                 raise GraphError(f"{where}: its label {c!r} has length {seen[c][0]} in {seen[c][1]!r} and {d} in {v!r}; "
                                  "onnxruntime refuses to run it")
             seen.setdefault(c, (d, v))
+    for k, (dims, v) in enumerate(dotted):   # (the dimensions ellipses stand for broadcast, aligned at the right)
+        for other, w in dotted[:k]:
+            if any(a != b and 1 not in (a, b) for a, b in zip(reversed(dims), reversed(other))):
+                raise GraphError(f"{where}: its ellipsis stands for {other} in {w!r} and {dims} in {v!r}, which do "
+                                 "not broadcast; onnxruntime refuses to run it (\"The broadcasted dimensions of the "
+                                 "inputs are incompatible\")")
 
 
 def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:
