@@ -1169,16 +1169,26 @@ def _check_subgraph_names(g, ids: list[str]) -> None:
     onnxruntime refuses both models ("Graph must be in single static assignment (SSA) form, however 't' has been
     used as output names multiple times"; "Subgraph output (x) is an outer scope value being returned directly");
     inlined, each would have been planned (renamed apart, or through an Identity) though the model does not
-    load."""
+    load. The scope is the one onnxruntime holds a subgraph to: the names defined before its node (the graph's inputs
+    and initializers, the outputs of the nodes before it, and the scopes around); a branch that makes the name of its
+    If's own output, or of a value a later node makes, is renamed apart at inlining, as onnxruntime runs such a model
+    (round 76: it was refused, "onnxruntime refuses the model", which it does not)."""
     def walk(graph, outer: set[str], who: str) -> None:
         scope: set[str] | None = None   # (once a graph, not once a node: 10,000 Ifs were 10,000 copies of it)
         for n, nid in zip(graph.node, _node_ids(graph)):
             subs = _subgraphs(n)
             if not subs:
+                if scope is not None:
+                    scope.update(o for o in n.output if o)
                 continue
             where = f"{who}node {nid!r} ({n.op_type})"
-            if scope is None:
-                scope = outer | _defined(graph)
+            if scope is None:   # (what the nodes before this one define, grown node by node from here on)
+                scope = outer | {v.name for v in graph.input} | {t.name for t in graph.initializer}
+                scope |= {t.values.name for t in graph.sparse_initializer}
+                for before in graph.node:
+                    if before is n:
+                        break
+                    scope.update(o for o in before.output if o)
             for attr, sub in subs:
                 for inner in sub.node:
                     taken = next((o for o in inner.output if o in scope), None)
@@ -1193,6 +1203,7 @@ def _check_subgraph_names(g, ids: list[str]) -> None:
                                      "as it is (onnxruntime refuses the model: \"Subgraph output is an outer scope "
                                      "value being returned directly\"; an Identity node between makes it valid)")
                 walk(sub, scope, f"{where}: its {attr}'s ")
+            scope.update(o for o in n.output if o)
 
     walk(g, set(), "")
 

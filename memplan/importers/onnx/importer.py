@@ -100,6 +100,7 @@ from .model_checks import (
     _check_node_schemas,
     _check_opset,
     _check_ort_inline_names,
+    _check_ort_node_attributes,
     _check_required_names,
     _check_structure,
     _check_text,
@@ -373,6 +374,7 @@ def _check_nodes(onnx, model, inits: set[str]) -> list[str]:
                                               for o in model.opset_import})
     _check_known_ops(onnx, g, node_ids)
     _check_node_schemas(onnx, g, node_ids, model)
+    _check_ort_node_attributes(onnx, g, node_ids, model)
     _check_kernel_versions(onnx, g, node_ids, _default_opset(model))
     _check_checked_versions(onnx, g, node_ids, _default_opset(model))
     return node_ids

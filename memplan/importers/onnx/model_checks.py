@@ -33,7 +33,7 @@ from .kernels import (
     check_before_inference,
 )
 from .ort_ops import ORT_DEFAULT_DOMAIN_OPS, ORT_RULED_ONLY, ORT_RULES, ORT_UNSIZED, ORT_WRONG
-from .type_rules import ort_default_domain_ops, ort_registers
+from .type_rules import ORT_UNCHECKED_ATTRIBUTES, ort_attributes, ort_default_domain_ops, ort_registers
 
 #: ops that carry subgraphs: not supported (their bodies' tensors would be invisible to the plan)
 SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
@@ -42,26 +42,52 @@ EXPANDED_OPS = frozenset({"If", "Loop"})
 #: nodes a model's graph may grow to by inlining its local functions (``_check_inlined_size``): far above any real
 #: model's (the largest exports have a few hundred thousand nodes); importing as many takes minutes already
 MAX_INLINED_NODES = 1 << 20
-def _names(g):
-    """``(what, value)`` for every name field of the graph that memplan reads, copies or turns into an id."""
-    yield "graph name", g.name
+def _names(g, where: str = ""):
+    """``(what, value)`` for every name field of the graph that memplan reads, copies or turns into an id, in
+    the subgraphs of its nodes' attributes too (``where``: the node and attribute holding ``g``, for a subgraph).
+
+    Why subgraphs: the import reads their names as it reads the graph's (an If branch inlined, a Loop body
+    unrolled, their ops looked up in onnx's schemas); a byte flipped in a Loop body's value name or op type was a
+    raw ``TypeError`` traceback out of ``memplan import`` (round 76)."""
+    yield f"{where}graph name", g.name
     for t in g.initializer:
-        yield "initializer name", t.name
+        yield f"{where}initializer name", t.name
     for st in g.sparse_initializer:
-        yield "sparse initializer name", st.values.name
+        yield f"{where}sparse initializer name", st.values.name
     for i, n in enumerate(g.node):
-        yield f"node #{i} name", n.name
-        yield f"node #{i} op_type", n.op_type
-        yield f"node #{i} domain", n.domain
+        yield f"{where}node #{i} name", n.name
+        yield f"{where}node #{i} op_type", n.op_type
+        yield f"{where}node #{i} domain", n.domain
         for v in list(n.input) + list(n.output):
-            yield f"node #{i} value name", v
+            yield f"{where}node #{i} value name", v
         for a in n.attribute:   # (onnx's checker names an attribute it does not know: its message was undecodable)
-            yield f"node #{i} attribute name", a.name
+            yield f"{where}node #{i} attribute name", a.name
+            yield from _subgraph_names(a, f"{where}node #{i} attribute {a.name!r}")
     for vi in list(g.input) + list(g.output) + list(g.value_info):
-        yield "value name", vi.name
-        if vi.type.HasField("tensor_type"):
-            for d in vi.type.tensor_type.shape.dim:
-                yield f"dimension name of value {vi.name!r}", d.dim_param
+        yield f"{where}value name", vi.name
+        yield from _type_names(vi.type, f"{where}dimension name of value {vi.name!r}")
+
+
+def _subgraph_names(a, where: str):
+    """``_names`` of the subgraphs an attribute ``a`` holds (``g``, ``graphs``)."""
+    for k, sub in enumerate([a.g] if a.HasField("g") else list(a.graphs)):
+        yield from _names(sub, f"{where} subgraph #{k}: ")
+
+
+def _type_names(t, what: str):
+    """The dimension names of a value's type: a tensor's, or the tensors' a sequence, optional or map holds."""
+    for _ in range(64):   # (a nesting deeper than any real type: protobuf caps it far below)
+        kind = t.WhichOneof("value")
+        if kind in ("tensor_type", "sparse_tensor_type"):
+            for d in getattr(t, kind).shape.dim:
+                yield what, d.dim_param
+            return
+        if kind in ("sequence_type", "optional_type"):
+            t = getattr(t, kind).elem_type
+        elif kind == "map_type":
+            t = t.map_type.value_type
+        else:
+            return
 
 
 def _check_text(g) -> None:
@@ -93,6 +119,8 @@ def _check_model_text(model) -> None:
                        (("name", n.name), ("op_type", n.op_type), ("domain", n.domain))]
             fields += [(f"local function #{k} node #{i} value name", v) for v in (*n.input, *n.output)]
             fields += [(f"local function #{k} node #{i} attribute name", a.name) for a in n.attribute]
+            for a in n.attribute:
+                fields += _subgraph_names(a, f"local function #{k} node #{i} attribute {a.name!r}")
         for what, v in fields:
             if isinstance(v, bytes):
                 raise GraphError(f"{what} {v!r} is not valid UTF-8")
@@ -1653,6 +1681,51 @@ def _check_node_schemas(onnx, g, node_ids: list[str], model) -> None:
         if why is not None:
             raise GraphError(f"node {node_ids[i]!r} ({n.op_type}): {why} (onnx's checker refuses the node, and "
                              "onnxruntime the model)")
+
+
+#: the domains of onnxruntime's own ops whose attributes its checker holds against its schemas
+_ORT_CHECKED_DOMAINS = frozenset({ORT_DOMAIN, "com.microsoft.nchwc"})
+
+
+def _check_ort_node_attributes(onnx, g, node_ids: list[str], model) -> None:
+    """Each node of onnxruntime's own ops (``com.microsoft``, ``com.microsoft.nchwc``) checked against onnxruntime's
+    schema of it at the model's opset of its domain, as onnxruntime's checker does before it runs a model: an
+    attribute the op does not have (a misspelt ``epsilon``), one of another type than the schema's (``num_heads=2.0``),
+    and one given twice or of no type are refused naming the node and the attribute (a required one left out is
+    left to the rules that read it, which refuse what they cannot size).
+
+    Why: ``_check_node_schemas`` checks the ops onnx defines; these were planned by what memplan's rules read of
+    them (a misspelt attribute read as absent: its default), while onnxruntime refuses to load the model
+    ("Unrecognized attribute: eps for operator SkipLayerNormalization") (round 76). Ops whose schema takes undeclared
+    attributes (``ORT_UNCHECKED_ATTRIBUTES``) keep those; names onnx reserves (``__...``) pass, as its checker lets
+    them; without onnxruntime nothing is checked here."""
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    for i, n in enumerate(g.node):
+        if n.domain not in _ORT_CHECKED_DOMAINS or n.domain not in opsets:
+            continue
+        declared = ort_attributes(n.domain, n.op_type, opsets[n.domain])
+        if declared is None:
+            continue
+        who = f"node {node_ids[i]!r} ({n.domain}:{n.op_type})"
+        seen: set[str] = set()
+        for a in n.attribute:
+            if a.name in seen or not a.type:
+                raise GraphError(f"{who}: attribute {a.name!r} is "
+                                 + ("given twice" if a.name in seen else "of no type")
+                                 + " (onnxruntime refuses the model)")
+            seen.add(a.name)
+            if a.name not in declared:
+                if n.op_type in ORT_UNCHECKED_ATTRIBUTES or a.name.startswith("__"):
+                    continue
+                raise GraphError(f"{who}: it has an attribute {a.name!r}, which onnxruntime's {n.op_type} does not "
+                                 f"have (it has {', '.join(sorted(declared)) or 'none'}); onnxruntime refuses to load "
+                                 f"the model (\"Unrecognized attribute: {a.name} for operator {n.op_type}\")")
+            want = declared[a.name][0]
+            if a.type != want:
+                names = onnx.AttributeProto.AttributeType.Name
+                raise GraphError(f"{who}: its attribute {a.name!r} is of type {names(a.type)}, where onnxruntime's "
+                                 f"{n.op_type} takes {names(want)}; onnxruntime refuses to load the model "
+                                 "(\"Mismatched attribute type\")")
 
 
 def _refuse_before_first(onnx, op: str, domain: str, version: int, nid: str) -> None:

@@ -356,6 +356,10 @@ def pool_attributes(n, spatial: int) -> tuple[bytes, list[int], list[int], list[
 SAME_POOLS = frozenset({"MaxPool", "AveragePool", "LpPool"})
 
 
+#: the global pools: one window over every spatial axis
+GLOBAL_POOLS = frozenset({"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
+
+
 def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
     """A MaxPool, AveragePool or LpPool that onnxruntime refuses to run is refused naming the node: one whose count of
     windows along an axis comes out negative (``ort_pool_extent``: a kernel, dilated, much longer than a short input,
@@ -365,7 +369,15 @@ def _check_pool(n, where: str, shapes: dict, opset: int) -> None:
     padding it needs is negative (MLAS's pooling: "padding values must be non-negative"; its other kernels, those
     of double or 8-bit data, with an ``Indices`` output or a dilation, and AveragePool-19's run it). Why: ONNX's inference sizes every such output ``ceil(in / stride)``, and
     the node was planned though onnxruntime never runs it (round 73). Checked only where the input's shape is
-    static."""
+    static. A GlobalAveragePool, GlobalMaxPool or GlobalLpPool of a rank-2 input (no spatial axis) is refused too:
+    ONNX's inference gives it its input's shape, onnxruntime's kernels refuse it ("Input dimension cannot be less than
+    3") whatever its dtype (round 76)."""
+    if n.op_type in GLOBAL_POOLS and n.domain in ("", "ai.onnx") and n.input and n.input[0]:
+        x = shapes.get(n.input[0], (0, None))[1]
+        if x is not None and len(x) < 3:
+            raise GraphError(f"{where}: its input {n.input[0]!r} is of rank {len(x)} ({list(x)}), with no spatial "
+                             "axis to pool (a global pool takes [N, C, D1, ...]); onnxruntime refuses to run it "
+                             "(\"Input dimension cannot be less than 3\")")
     if n.op_type not in SAME_POOLS or n.domain not in ("", "ai.onnx") or not n.input or not n.input[0]:
         return
     attrs = {a.name: a for a in n.attribute}
@@ -621,8 +633,9 @@ def _check_operand_shapes(n, where: str, shapes: dict, opset: int) -> None:
 
 def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
     """An Einsum whose inputs give one label two lengths neither of which is 1 (``ij,jk`` of ``[2, 3]`` and
-    ``[4, 5]``), or whose term repeats a label over two lengths (``ii`` of ``[2, 1]``), is refused naming the node and
-    the label, where the shapes are static.
+    ``[4, 5]``), whose term repeats a label over two lengths (``ii`` of ``[2, 1]``), or whose ellipses stand for
+    dimensions that do not broadcast (``...ij,...jk`` of ``[2, 1, 3]`` and ``[4, 3, 5]``: ``[2]`` and ``[4]``; ONNX's
+    inference took the first, round 76), is refused naming the node and the label, where the shapes are static.
 
     Why: ONNX's inference takes each label's first length and checks nothing; memplan planned such an Einsum, and
     onnxruntime refuses to run it ("Einsum operands could not be broadcast together")."""
@@ -635,10 +648,12 @@ def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
             d is None or not all(isinstance(k, int) for k in d) for d in got):
         return
     seen: dict[str, tuple[int, str]] = {}
+    dotted: list[tuple[list[int], str]] = []   # (what each input's ellipsis stands for, the input)
     for term, v, shape in zip(parsed[0], n.input, got):
         labels = _einsum_labels(term, len(shape))
         if labels is None:
             return   # (ONNX's inference refuses it)
+        dotted.append(([d for c, d in zip(labels, shape) if c is None], v))
         own: dict[str, int] = {}
         for c, d in zip(labels, shape):
             if c is not None and own.setdefault(c, d) != d:   # (a diagonal: its lengths must be equal, 1 or not)
@@ -650,6 +665,12 @@ def _check_einsum_lengths(n, where: str, shapes: dict) -> None:
                 raise GraphError(f"{where}: its label {c!r} has length {seen[c][0]} in {seen[c][1]!r} and {d} in {v!r}; "
                                  "onnxruntime refuses to run it")
             seen.setdefault(c, (d, v))
+    for k, (dims, v) in enumerate(dotted):   # (the dimensions ellipses stand for broadcast, aligned at the right)
+        for other, w in dotted[:k]:
+            if any(a != b and 1 not in (a, b) for a, b in zip(reversed(dims), reversed(other))):
+                raise GraphError(f"{where}: its ellipsis stands for {other} in {w!r} and {dims} in {v!r}, which do "
+                                 "not broadcast; onnxruntime refuses to run it (\"The broadcasted dimensions of the "
+                                 "inputs are incompatible\")")
 
 
 def _check_reverse_sequence(n, where: str, shapes: dict, values: dict) -> None:

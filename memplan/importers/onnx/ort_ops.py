@@ -111,6 +111,8 @@ def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None,
     inst.dispatcher_ = {**getattr(inst, "dispatcher_", {}), **_ort_hooks(onnx, inst, also, why)}
     if "ConstantOfShape" in inst.dispatcher_:
         inst.dispatcher_["ConstantOfShape"] = _bounded_constant_of_shape(onnx, inst, inst.dispatcher_["ConstantOfShape"])
+    if "SplitToSequence" in inst.dispatcher_:
+        inst.dispatcher_["SplitToSequence"] = _split_to_sequence(onnx, inst)
     known_ops = set(inst.dispatcher_)
     declared = {vi.name: vi for vi in list(g2.value_info) + list(g2.output)}
     cut = onnx.ModelProto()
@@ -166,6 +168,23 @@ def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None,
                                                          for d in tt.shape.dim):
             found[o] = (tt.elem_type, tuple(d.dim_value for d in tt.shape.dim))
     return found
+
+
+def _split_to_sequence(onnx, inst):
+    """A ``SplitToSequence`` rule for onnxruntime's inference ``inst``: its output a sequence of its input's dtype,
+    of shapes left unknown (the tensors taken out of it are sized by onnx's inference and given to the pass).
+
+    Why: onnxruntime 1.32's own rule calls ``onnx.helper.make_sequence_value_info``, which onnx no longer has (and
+    would size the sequence as a Split's outputs, one per piece), and its pass runs no onnx inference of the node
+    either; so the rule raised, which ended the pass: every ``com.microsoft`` op after a ``SplitToSequence`` was
+    left unsized and the model refused, where onnxruntime runs it (round 76)."""
+    def run(node):
+        x = inst.known_vi_.get(node.input[0]) if node.input and node.input[0] else None
+        elem = x.type.tensor_type.elem_type if x is not None and x.type.HasField("tensor_type") else 0
+        if node.output and node.output[0] and elem:
+            vi = onnx.helper.make_tensor_sequence_value_info(node.output[0], elem, None)
+            inst.known_vi_.setdefault(node.output[0], vi).CopyFrom(vi)
+    return run
 
 
 #: integer types: a small tensor of one may be a value onnxruntime's rules read (a shape, an axis)

@@ -92,6 +92,21 @@ def ort_registers(domain: str, op: str, version: int) -> bool:
     return ORT_EARLIER_SCHEMAS.get((domain, op), version + 1) <= version
 
 
+#: onnxruntime's ops whose schemas take attributes they do not declare (``AllowUncheckedAttributes``: its checker lets
+#: an unknown name through); found by loading a node of each of its ``com.microsoft`` ops with an extra attribute
+ORT_UNCHECKED_ATTRIBUTES = frozenset({"BiasDropout", "BitmaskBiasDropout", "BitmaskDropout", "EPContext",
+                                      "QOrderedLayerNormalization", "Snpe"})
+
+
+def ort_attributes(domain: str, op: str, version: int) -> dict[str, tuple[int, bool]] | None:
+    """``{attribute: (AttributeProto type, required)}`` of onnxruntime's own op ``domain:op`` at opset ``version`` of
+    its domain, from onnxruntime's schema; None where it registers none there (or is not installed)."""
+    found = [s for s in _ort_schemas().get((domain, op), []) if s.since_version <= version]
+    if not found:
+        return None
+    return {name: (int(a.type), bool(a.required)) for name, a in found[-1].attributes.items()}
+
+
 @functools.cache
 def rules(domain: str, op: str, version: int) -> Rules | None:
     """The type rules of ``domain:op`` at opset ``version`` of its domain: onnx's schema where onnx defines the op,
